@@ -15,6 +15,7 @@ import pytest
 
 from flowcast import reporting
 from flowcast.flows.naming import flow_run_title, task_label
+from flowcast.mdtext import md_text
 from flowcast.reporting import as_of_text
 
 
@@ -359,6 +360,32 @@ def test_backfill_rows_fill_every_column():
         "Backfill emp 2019-01-01..2019-03-01: 1 published, 2 skipped, 0 failed"
 
 
+ERROR = ("source 'shops': 12 of 183 rows quarantined (6.6% > threshold 5.0%): y_not_number=12; e.g. source_row 35 "
+         "(line 37 of shops.csv): y 'n/a' is not a number; see /home/q/shops/2024-03-01T00-00-00/quarantine.parquet; "
+         "to run with these rows left out, raise [validation] quarantine_threshold "
+         "(FLOWCAST_VALIDATION__QUARANTINE_THRESHOLD=0.07)")
+
+
+@pytest.mark.parametrize("failed", [0, 1, 2])
+def test_a_failed_backfill_date_says_its_error_above_the_table(failed):
+    """ui31: a failed date's error sat in the table's detail cell, which does not wrap in the UI: the page showed
+    "source 'shops': 12 of 183 rows quarantined (6.6% >" and neither the cause's end nor its fix. Each failed
+    date's error is a paragraph of the description, whole, and its cell points there."""
+    outcomes = [{"as_of": f"2024-0{3 + i}-01T00:00:00", "status": "failed", "rows": 0, "model": None,
+                 "flow_run": f"forecast shops 2024-0{3 + i}-01 (backfill)", "worker": "in-process",
+                 "error": ERROR.replace("12 of", f"{12 + i} of")} for i in range(failed)]
+    outcomes.append({"as_of": "2024-06-01T00:00:00", "status": "published", "rows": 21, "model": "theta-v1",
+                     "flow_run": "forecast shops 2024-06-01 (backfill)", "worker": "in-process", "error": None})
+    described = reporting.backfill_description("backfill shops 2024-03-01..2024-06-01", outcomes)
+    paragraphs = described.split("\n\n")
+    assert paragraphs[0] == f"Backfill shops 2024-03-01..2024-06-01: 1 published, 0 skipped, {failed} failed"
+    assert paragraphs[1:] == [f"2024-0{3 + i}-01 failed: " + md_text(ERROR.replace("12 of", f"{12 + i} of"))
+                              for i in range(failed)]
+    rows = reporting.backfill_rows(outcomes)
+    assert [r["detail"] for r in rows] == ["failed: the error is above the table"] * failed + ["—"]
+    assert not any("quarantine_threshold" in str(v) for r in rows for v in r.values())
+
+
 @pytest.mark.parametrize(("as_of", "rows", "shown"), [
     ("2019-09-01T00:00:00", 1776, ("2019-09-01", "1,776")),  # ui30: the sample's backfill showed '1776'
     ("2019-09-01T06:30:00", 0, ("2019-09-01 06:30", "0")),
@@ -649,7 +676,7 @@ def test_the_realized_accuracy_artifact_of_a_window_of_mase_and_rmsse_ranked_ver
                              rmsse).replace("\\_", "_")
     assert "## Realized accuracy of parts: healthy on MASE and RMSSE" in text
     assert "each version's forecasts are judged on the metric it was ranked on" in text
-    assert "- on RMSSE: realized RMSSE 0.650 over the last 2 scored as_of" in text
+    assert "- on RMSSE: realized RMSSE 0.650 over the last 2 scored as_ofs" in text
     lines = text.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("| as_of"))
     cells = [c.strip() for c in lines[header].split("|")]
@@ -743,6 +770,52 @@ def test_quality_summary_says_how_many_valid_rows_have_no_target_value():
     assert "| rows valid | 990 (12 without a target value) |" in r.to_markdown()
     assert validation_line(r) == ("Validation: 1,000 rows in, 990 valid (12 without a target value), 10 quarantined, "
                                   "4 series")
+
+
+@pytest.mark.parametrize(("checks", "examples", "items"), [
+    ({"y_not_number": 12}, {"y_not_number": "source_row 35 (line 37 of my_shops.csv): y 'n/a' is not a number (a "
+                                            "missing value? leave the cell empty or write NA: both are read as missing)"},
+     [("- **y\\_not\\_number**: 12 rows, e.g. source\\_row 35 (line 37 of my\\_shops.csv): y 'n/a' is not a number (a "
+      "missing value? leave the cell empty or write NA: both are read as missing)")]),
+    ({"y_not_number": 1, "duplicate_conflict": 1_200}, {"duplicate_conflict": "source_row 2: id A|B twice"},
+     ["- **duplicate\\_conflict**: 1,200 rows, e.g. source\\_row 2: id A\\|B twice", "- **y\\_not\\_number**: 1 row"]),
+])
+def test_the_data_quality_report_lists_each_failed_check_with_its_whole_example(checks, examples, items):
+    """ui31: the failed checks were a table whose 'e.g.' cell, which does not wrap in the UI, was cut at the page's
+    edge: 'y 'n/a' is not a number (a missing value? leave the cell empty or write NA: both are read a', what to do
+    out of sight. Each check is a list item, most rows first, its example whole and shown as written."""
+    from flowcast.data.validate import DataQualityReport
+
+    r = DataQualityReport(source="shops", as_of="2024-06-30", rows_in=2_000, rows_valid=799, n_series=3, periods=799,
+                          rows_quarantined=sum(checks.values()), checks=checks, check_examples=examples)
+    md = r.to_markdown()
+    assert "| failed check |" not in md
+    at = md.splitlines().index("Failed checks (the rows quarantined), each with its first row:")
+    assert md.splitlines()[at + 1:at + 2 + len(items)] == ["", *items]
+
+
+@pytest.mark.parametrize("refused", ["", ERROR])
+def test_a_refused_runs_data_quality_report_says_first_that_it_was_refused(refused):
+    """ui31: a run stopped by its quarantine threshold left a data-quality artifact that read as any other run's
+    ('183 rows in: 171 valid ...; 12 quarantined (6.56%); 3 series.'): nowhere did it say that the run was refused,
+    nothing trained or published, nor which setting lets it run. Right under its heading it says so, with the
+    error whole (its cause and its fix); its description too. A run that went on is reported as before."""
+    from flowcast.data.validate import DataQualityReport
+
+    r = DataQualityReport(source="shops", as_of="2024-03-01", rows_in=183, rows_valid=171, rows_quarantined=12,
+                          n_series=3, periods=171, checks={"y_not_number": 12})
+    md = reporting.quality_markdown(r, refused=refused)
+    assert md.splitlines()[0] == "## Data quality: shops"
+    if refused:
+        assert md.splitlines()[2:5] == [
+            "**Refused: too many rows quarantined; this run stopped here, nothing was trained or published.**", "",
+            md_text(ERROR)]
+        assert md.split("\n", 5)[5] == r.to_markdown().split("\n", 1)[1]
+    else:
+        assert md == r.to_markdown()
+    said = reporting.quality_description(refused)
+    assert said == ("data quality: refused, too many rows quarantined (nothing trained or published)" if refused
+                    else "data quality: rows in, valid, quarantined and why")
 
 
 @pytest.mark.parametrize(("after", "planned", "partial", "in_said", "said"), [

@@ -656,15 +656,35 @@ def _in_run() -> bool:
     return FlowRunContext.get() is not None or TaskRunContext.get() is not None
 
 
-def quality_artifact(report: Any, scope: Scope) -> Any:
-    """The data quality report (rows in / valid / quarantined, failed checks, excluded series) as markdown."""
+QUALITY_REFUSED = "too many rows quarantined"
+
+
+def quality_markdown(report: Any, refused: str = "") -> str:
+    """The data quality report as markdown; `refused`: the error a run stopped with at its quarantine threshold
+    (`enforce_thresholds`), said right under the heading, whole (its cause and its fix): the report of a refused run
+    read as any other run's, the refusal said nowhere on it (ui31)."""
+    md = report.to_markdown() if hasattr(report, "to_markdown") else str(report)
+    if not refused:
+        return md
+    head, _, rest = md.partition("\n")
+    lead = f"**Refused: {QUALITY_REFUSED}; this run stopped here, nothing was trained or published.**"
+    return "\n".join([head, "", lead, "", md_text(refused), rest])
+
+
+def quality_description(refused: str = "") -> str:
+    return (f"data quality: refused, {QUALITY_REFUSED} (nothing trained or published)" if refused
+            else "data quality: rows in, valid, quarantined and why")
+
+
+def quality_artifact(report: Any, scope: Scope, refused: str = "") -> Any:
+    """The data quality report (rows in / valid / quarantined, failed checks, excluded series) as markdown;
+    `refused`: see `quality_markdown`."""
     from prefect.artifacts import create_markdown_artifact
 
     if not _in_run():
         return None
-    md = report.to_markdown() if hasattr(report, "to_markdown") else str(report)
-    return create_markdown_artifact(md, key=scope.key("quality"),
-                                    description=scope.describe("data quality: rows in, valid, quarantined and why"))
+    return create_markdown_artifact(quality_markdown(report, refused), key=scope.key("quality"),
+                                    description=scope.describe(quality_description(refused)))
 
 
 def blank_intervals_text(candidates: Sequence[Any]) -> str:
@@ -1023,6 +1043,7 @@ def receipt_description(receipt: Any, scope: Scope, note: str | Sequence[str] = 
 
 
 NONE = "—"  # an empty table cell a person reads as "nothing here"
+FAILED_DETAIL = "failed: the error is above the table"
 BACKFILL_COLUMNS = ("as_of (UTC)", "status", "rows", "model", "flow run", "worker", "detail")
 
 
@@ -1039,6 +1060,8 @@ def backfill_rows(outcomes: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]
     for o in outcomes:
         skipped = o.get("status") == "skipped"
         detail = o.get("error") or NONE
+        if o.get("status") == "failed" and o.get("error"):  # said whole in the description (`backfill_description`)
+            detail = FAILED_DETAIL
         if skipped and o.get("run_id"):
             detail = f"{o.get('error') or 'already published'}, by flow run {o['run_id']}"
         rows.append({
@@ -1054,10 +1077,15 @@ def backfill_rows(outcomes: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]
 def backfill_description(title: str, outcomes: Iterable[Mapping[str, Any]]) -> str:
     """`backfill emp 2019-01-01..2019-04-01: 0 published, 4 skipped, 0 failed`: the key's history in the
     UI lists descriptions, so each backfill reads as its range and outcome (every version said 'emp
-    backfill: one row per as_of and what happened')."""
+    backfill: one row per as_of and what happened'). Then each failed date's error, a paragraph of its own
+    (`2024-03-01 failed: source 'shops': 12 of 183 rows quarantined ...`): a table cell does not wrap in the UI,
+    and the detail cell showed the error cut at the page's edge, its cause's end and its fix out of sight (ui31)."""
+    outcomes = list(outcomes)
     status = [o.get("status") for o in outcomes]
     counts = ", ".join(f"{status.count(s)} {s}" for s in ("published", "skipped", "failed"))
-    return f"{title[:1].upper()}{title[1:]}: {counts}"
+    failed = [f"{as_of_text(o['as_of']) if o.get('as_of') else NONE} failed: {md_text(o['error'])}"
+              for o in outcomes if o.get("status") == "failed" and o.get("error")]
+    return "\n\n".join([f"{title[:1].upper()}{title[1:]}: {counts}", *failed])
 
 
 def backfill_artifact(rows: Iterable[Mapping[str, Any]], scope: Scope | None = None, title: str = "") -> Any:

@@ -252,7 +252,7 @@ def test_the_report_gives_an_example_of_each_failed_check(tmp_path):
     said = f"source_row 80 (line 82 of {tmp_path / 'obs.csv'}): val 'oops' is not a number"
     assert last_json(res.stdout)["check_examples"] == {"y_not_number": said}
     # the console wraps long lines (a long temporary path) wherever it must: compared without whitespace
-    assert f"|y_not_number|2|{said}|".replace(" ", "") in "".join(res.stderr.split())
+    assert f"-**y_not_number**:2rows,e.g.{said}".replace(" ", "") in "".join(res.stderr.split())
 
 
 @pytest.mark.parametrize("tz", ["America/New_York", "Asia/Tokyo", "UTC"])

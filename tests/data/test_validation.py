@@ -699,7 +699,7 @@ def test_report_serialises(write_csv):
     d = json.loads(json.dumps(r.report.to_dict()))
     assert d["reconciled"] is True and d["checks"] == {"y_not_number": 1} and d["as_of"] == "2020-01-10T00:00:00+00:00"
     md = r.report.to_markdown()
-    assert "| y_not_number | 1 |" in md and "rows in = valid + quarantined: yes" in md
+    assert "- **y\\_not\\_number**: 1 row, e.g. " in md and "rows in = valid + quarantined: yes" in md
 
 
 @pytest.mark.parametrize("second,expected_dup", [

@@ -309,6 +309,20 @@ def _decay_rows(mases: list[float], snaive: float, version: str = "gru-v1", n: i
                         orient="row")
 
 
+@pytest.mark.parametrize(("mases", "span"), [
+    ([0.9], "the last scored as_of (2021-01-01, 10 points)"),
+    ([0.9, 1.0], "the last 2 scored as_ofs (2021-01-01 .. 2021-02-01, 20 points)"),
+    ([5.0, 0.9, 1.0, 1.1], "the last 3 scored as_ofs (2021-02-01 .. 2021-04-01, 30 points)"),
+])
+def test_the_verdict_counts_its_scored_as_ofs_in_words(mases, span):
+    """ui31: the realized-accuracy artifact's verdict, the line a person reads first, said 'realized MASE 0.868 over
+    the last 1 scored as_of (2024-06-23, 21 points)' and 'over the last 3 scored as_of': one as_of is 'the last
+    scored as_of', several are 'as_ofs' (`flowcast.wording`), as the artifact's other counts say them."""
+    d = assess_decay(_decay_rows(mases, snaive=2.0), {"gru-v1": 0.9}, dataset="toy", window=3, tolerance=0.25,
+                     min_points=10)
+    assert d.reasons[0].startswith(f"realized MASE {sum(mases[-3:]) / len(mases[-3:]):.3f} over {span}"), d.reasons
+
+
 def test_decay_against_the_backtest_promise_over_the_last_window():
     # an old bad as_of falls outside the window of 3: the last three are 0.9, 1.0, 1.1 (mean 1.0)
     rows = _decay_rows([5.0, 0.9, 1.0, 1.1], snaive=2.0)
@@ -424,7 +438,7 @@ def test_a_verdict_says_how_many_points_its_mase_covers_and_is_not_judged_on_too
     assert "MASE covers 6 of the 12 points" in d.reasons[0] and "constant or shorter than two seasons" in d.reasons[0]
     few = assess_decay(out, {"damped-v1": 0.0}, dataset="toy", window=3, tolerance=0.25, min_points=10)
     assert not few.judged and not few.degraded and few.realized_mase is None
-    assert few.reasons[0].startswith("only 6 of the 12 points scored over the last 1 scored as_of")
+    assert few.reasons[0].startswith("only 6 of the 12 points scored over the last scored as_of")
     # rows scored before n_mase was recorded (null) weigh by all their points, as they did
     old = assess_decay(out.with_columns(pl.lit(None, dtype=pl.Int64).alias("n_mase")), {"damped-v1": 0.0},
                        dataset="toy", window=3, tolerance=0.25, min_points=10)
@@ -453,15 +467,15 @@ def _ranked_rows(rmsse: float | None, versions: tuple[str, ...] = ("croston-v1",
 
 @pytest.mark.parametrize(("rmsse", "promised_rmsse", "versions", "metric", "degraded", "says"), [
     # MASE-ranked (no RMSSE promise): on MASE exactly as before, worse than seasonal naive's MASE
-    (0.9, None, None, "mase", True, ("realized MASE 1.000 over the last 3 scored as_of (2021-01-01 .. 2021-03-01, 30 "
+    (0.9, None, None, "mase", True, ("realized MASE 1.000 over the last 3 scored as_ofs (2021-01-01 .. 2021-03-01, 30 "
                                      "points) is worse than seasonal naive's 0.800")),
     # a version recorded before RMSSE was (or ranked on MASE): None, as before
     (0.9, {"croston-v1": None}, None, "mase", True, "is worse than seasonal naive's 0.800"),
     # ranked on RMSSE: realized 0.9 within 25% of the promised 0.8; seasonal naive (MASE) is not compared
-    (0.9, {"croston-v1": 0.8}, None, "rmsse", False, ("realized RMSSE 0.900 over the last 3 scored as_of "
+    (0.9, {"croston-v1": 0.8}, None, "rmsse", False, ("realized RMSSE 0.900 over the last 3 scored as_ofs "
                                                       "(2021-01-01 .. 2021-03-01, 30 points); backtest promised 0.800")),
     # ranked on RMSSE and 0.9 against a promise of 0.6: more than 25% off, degraded on RMSSE
-    (0.9, {"croston-v1": 0.6}, None, "rmsse", True, ("realized RMSSE 0.900 over the last 3 scored as_of (2021-01-01 "
+    (0.9, {"croston-v1": 0.6}, None, "rmsse", True, ("realized RMSSE 0.900 over the last 3 scored as_ofs (2021-01-01 "
                                                      ".. 2021-03-01, 30 points) exceeds the backtest's 0.600 by more "
                                                      "than 25%")),
     # rows scored before RMSSE was recorded have none: on MASE
@@ -495,18 +509,18 @@ def test_the_verdict_is_judged_on_the_metric_the_models_were_ranked_on(rmsse, pr
 @pytest.mark.parametrize(("n", "snaive", "degraded", "says", "snaive_rmsse"), [
     # realized RMSSE (0.6 + 0.9 + 1.2) / 3 = 0.9 within 25% of the promised 0.8, seasonal naive's (1.0 + 0.8 + 0.8) / 3
     # = 0.867 on the same points: worse than seasonal naive, degraded (on MASE it was the same rule; RMSSE had none)
-    ((10, 10, 10), (1.0, 0.8, 0.8), True, ("realized RMSSE 0.900 over the last 3 scored as_of (2021-01-01 .. "
+    ((10, 10, 10), (1.0, 0.8, 0.8), True, ("realized RMSSE 0.900 over the last 3 scored as_ofs (2021-01-01 .. "
                                            "2021-03-01, 30 points) is worse than seasonal naive's 0.867 on the same "
                                            "points"), 2.6 / 3),
     # seasonal naive (1.0 + 1.0 + 1.3) / 3 = 1.1: better than it, healthy, and said
-    ((10, 10, 10), (1.0, 1.0, 1.3), False, ("realized RMSSE 0.900 over the last 3 scored as_of (2021-01-01 .. "
+    ((10, 10, 10), (1.0, 1.0, 1.3), False, ("realized RMSSE 0.900 over the last 3 scored as_ofs (2021-01-01 .. "
                                             "2021-03-01, 30 points); backtest promised 0.800 (tolerance 25%); seasonal "
                                             "naive 1.100"), 1.1),
     # weighted by points: realized (6 + 9 + 24) / 40 = 0.975, seasonal naive (10 + 10 + 18) / 40 = 0.95
-    ((10, 10, 20), (1.0, 1.0, 0.9), True, ("realized RMSSE 0.975 over the last 3 scored as_of (2021-01-01 .. 2021-03-01, "
+    ((10, 10, 20), (1.0, 1.0, 0.9), True, ("realized RMSSE 0.975 over the last 3 scored as_ofs (2021-01-01 .. 2021-03-01, "
                                           "40 points) is worse than seasonal naive's 0.950 on the same points"), 0.95),
     # an as_of scored before seasonal naive's RMSSE was recorded: not compared (other points), and said
-    ((10, 10, 10), (1.0, None, 0.1), False, ("realized RMSSE 0.900 over the last 3 scored as_of (2021-01-01 .. "
+    ((10, 10, 10), (1.0, None, 0.1), False, ("realized RMSSE 0.900 over the last 3 scored as_ofs (2021-01-01 .. "
                                             "2021-03-01, 30 points); backtest promised 0.800 (tolerance 25%)"), None),
 ])
 def test_an_rmsse_verdict_compares_seasonal_naive_s_rmsse_on_the_same_points(n, snaive, degraded, says, snaive_rmsse):
@@ -534,10 +548,10 @@ def test_an_rmsse_verdict_compares_seasonal_naive_s_rmsse_on_the_same_points(n, 
 
 
 @pytest.mark.parametrize(("snaive", "degraded", "says"), [
-    (1.2, False, ("realized RMSSE 0.900 over the last 3 scored as_of (2021-01-01 .. 2021-03-01, 30 points); the "
+    (1.2, False, ("realized RMSSE 0.900 over the last 3 scored as_ofs (2021-01-01 .. 2021-03-01, 30 points); the "
                  "backtest's forecasts were exact (RMSSE 0), no yardstick: judged against seasonal naive; seasonal "
                  "naive 1.200")),
-    (0.8, True, ("realized RMSSE 0.900 over the last 3 scored as_of (2021-01-01 .. 2021-03-01, 30 points) is worse "
+    (0.8, True, ("realized RMSSE 0.900 over the last 3 scored as_ofs (2021-01-01 .. 2021-03-01, 30 points) is worse "
                 "than seasonal naive's 0.800 on the same points")),
 ])
 def test_an_exact_rmsse_backtest_is_judged_against_seasonal_naive_s_rmsse(snaive, degraded, says):
@@ -554,15 +568,15 @@ def test_an_exact_rmsse_backtest_is_judged_against_seasonal_naive_s_rmsse(snaive
 @pytest.mark.parametrize(("mase", "rmsse", "promised_croston", "degraded", "says"), [
     # theta (MASE-ranked) 0.7 on MASE, seasonal naive 0.8; croston (RMSSE-ranked) 0.9 on RMSSE, promised 0.8. The whole
     # window fell back to MASE: croston's MASE 1.0 against seasonal naive's 0.8 read 'DEGRADED'; now healthy
-    ((0.7, 1.0, 1.0), 0.9, 0.8, False, (("on MASE: realized MASE 0.700 over the last 1 scored as_of (2021-01-01, 10 "
+    ((0.7, 1.0, 1.0), 0.9, 0.8, False, (("on MASE: realized MASE 0.700 over the last scored as_of (2021-01-01, 10 "
                                         "points); backtest promised 0.700 (tolerance 25%); seasonal naive 0.800"),
-                                        ("on RMSSE: realized RMSSE 0.900 over the last 2 scored as_of (2021-02-01 .. "
+                                        ("on RMSSE: realized RMSSE 0.900 over the last 2 scored as_ofs (2021-02-01 .. "
                                         "2021-03-01, 20 points); backtest promised 0.800 (tolerance 25%)"))),
     # croston 0.9 against a promise of 0.6: degraded on RMSSE (on MASE it was not measured against its promise at all)
-    ((0.7, 1.0, 1.0), 0.9, 0.6, True, (("on RMSSE: realized RMSSE 0.900 over the last 2 scored as_of (2021-02-01 .. "
+    ((0.7, 1.0, 1.0), 0.9, 0.6, True, (("on RMSSE: realized RMSSE 0.900 over the last 2 scored as_ofs (2021-02-01 .. "
                                        "2021-03-01, 20 points) exceeds the backtest's 0.600 by more than 25%"),)),
     # theta worse than seasonal naive on MASE: degraded on MASE
-    ((1.0, 1.0, 1.0), 0.9, 0.8, True, (("on MASE: realized MASE 1.000 over the last 1 scored as_of (2021-01-01, 10 "
+    ((1.0, 1.0, 1.0), 0.9, 0.8, True, (("on MASE: realized MASE 1.000 over the last scored as_of (2021-01-01, 10 "
                                        "points) is worse than seasonal naive's 0.800 on the same points"),)),
 ])
 def test_a_window_of_mase_and_rmsse_ranked_versions_judges_each_on_its_own_metric(mase, rmsse, promised_croston,

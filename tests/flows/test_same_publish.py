@@ -4,6 +4,7 @@ and a `flowcast forecast` of one as_of run twice with nothing changed. Checked u
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -71,10 +72,12 @@ def test_two_runs_of_one_as_of_at_once_that_keep_production_publish_once(flow_kw
 
 @pytest.mark.usefixtures("prefect_api")
 @pytest.mark.timeout(600)
-def test_a_forecast_of_one_as_of_run_twice_with_nothing_changed_publishes_once(flow_kwargs, tmp_path):
+def test_a_forecast_of_one_as_of_run_twice_with_nothing_changed_publishes_once(flow_kwargs, tmp_path, caplog):
     """Regression (publish29): a second `flowcast forecast --as-of A` with nothing changed published the same rows
     again (a second publish, its receipt, a rewritten record). It writes nothing and names the run that published;
-    a record of that publish that its run was killed before writing is written. Changed forecasts still replace."""
+    a record of that publish that its run was killed before writing is written. Changed forecasts still replace.
+    ui31: its log said 'Publishing: tiny as_of ... is published already and this run replaces it', then that it
+    publishes nothing again: the first line says the exception too."""
     from flowcast.flows import forecast_flow, retrain_flow
 
     store = open_store(load_settings(None, home=flow_kwargs["home"]))
@@ -84,7 +87,13 @@ def test_a_forecast_of_one_as_of_run_twice_with_nothing_changed_publishes_once(f
     path = store.data.current("forecasts", "tiny", LATER)
     record = fingerprint_path(flow_kwargs["home"], "tiny", LATER)
     record.unlink()  # as if the run that published had been killed before it recorded the data it forecast from
-    twice = forecast_flow(as_of=LATER, **flow_kwargs)
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        twice = forecast_flow(as_of=LATER, **flow_kwargs)
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Publishing:")]
+    assert said == [(f"Publishing: tiny as_of {LATER.isoformat()} is published already: this run replaces it "
+                     "unless it holds these very forecasts (the same model version and rows), checked as it "
+                     "publishes")], said
     assert twice["published_rows"] == 0 and twice["skipped"] and twice["published_by"] == once["run_id"]
     assert "(same version, same rows" in twice["note"] and twice["realized"]["recorded"] is True
     assert store.data.current("forecasts", "tiny", LATER) == path  # the same file: nothing written

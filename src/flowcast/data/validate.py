@@ -74,7 +74,7 @@ from flowcast.data.sources import (
 from flowcast.errors import DataValidationError, SourceUnavailableError
 from flowcast.mdtext import md_text
 from flowcast.timekeys import wall_time, zones_keeping
-from flowcast.wording import plural
+from flowcast.wording import noun, plural
 
 _MAX_SLICES_PER_ROW = 1 / 500  # drop by slicing while at most this share of the rows go (each slice is a chunk)
 _SUBDAILY = {"ns", "us", "ms", "s", "m", "h"}
@@ -287,9 +287,11 @@ class DataQualityReport:
         lines += self._preprocess_lines()
         if self.checks:
             # with an example of each: the reason (and what to do) was only in the quarantine file, so a report of
-            # 'time_ambiguous | 2' never said that the source's ambiguous setting would keep those rows
-            lines += ["", "| failed check | rows | e.g. |", "| --- | ---: | --- |"]
-            lines += [f"| {k} | {v:,} | {self.check_examples.get(k, '').replace('|', '/')} |"
+            # 'time_ambiguous | 2' never said that the source's ambiguous setting would keep those rows. A list, not a
+            # table: the UI does not wrap a table's cells, and cut the example and its advice at the page's edge (ui31)
+            lines += ["", "Failed checks (the rows quarantined), each with its first row:", ""]
+            lines += [f"- **{md_text(k)}**: {v:,} {noun(v, 'row')}"
+                      + (f", e.g. {md_text(e)}" if (e := self.check_examples.get(k)) else "")
                       for k, v in sorted(self.checks.items(), key=lambda kv: -kv[1])]
         if self.quarantine_path:
             lines += ["", f"quarantined rows: `{self.quarantine_path}`"]

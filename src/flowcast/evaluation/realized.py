@@ -623,7 +623,9 @@ def _judge(rows: pl.DataFrame, promised: Mapping[str, float | None], *, dataset:
         (decay.realized_rmsse, decay.promised_rmsse, decay.snaive_rmsse) if on_rmsse
         else (realized_mase, promised_mase, snaive_mase))
     metric_points = int(rows.select(_points(col, rows.columns).filter(pl.col(col).is_not_null()).sum()).item() or 0)
-    span = f"the last {len(as_ofs)} scored as_of ({as_of_span(as_ofs)}, {points} points)"
+    # 'the last scored as_of', 'the last 3 scored as_ofs' (it said 'the last 1 scored as_of', 'the last 3 scored as_of')
+    last = "the last scored as_of" if len(as_ofs) == 1 else f"the last {plural(len(as_ofs), 'scored as_of')}"
+    span = f"{last} ({as_of_span(as_ofs)}, {points} points)"
     if points < min_points:
         decay.judged = False
         decay.reasons.append(f"only {points} points scored over {span}; {min_points} needed to judge")

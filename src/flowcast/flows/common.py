@@ -802,7 +802,7 @@ def _refuse_unwritten(settings: Settings, dataset: str, as_of: datetime, result:
     refused = unwritten_refusal(result, settings.validation, str(exc))
     if refused is not None:
         error = str(refused)
-        reporting.quality_artifact(report, artifact_scope(dataset, as_of))
+        reporting.quality_artifact(report, artifact_scope(dataset, as_of), refused=error)
         events.emit(events.QUALITY_FAILED, dataset=dataset, as_of=as_of, message=error, rows_in=report.rows_in,
                     rows_valid=report.rows_valid, rows_quarantined=report.rows_quarantined,
                     threshold=settings.validation.quarantine_threshold, checks=dict(report.checks), quarantine=None)
@@ -902,7 +902,7 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
     try:
         enforce_thresholds(result, settings.validation)
     except Exception as exc:
-        reporting.quality_artifact(report, scope)
+        reporting.quality_artifact(report, scope, refused=str(exc))
         events.emit(events.QUALITY_FAILED, dataset=source.name, as_of=as_of, message=str(exc), rows_in=rows_in,
                     rows_valid=rows_v, rows_quarantined=rows_q, threshold=settings.validation.quarantine_threshold,
                     checks=dict(report.checks), quarantine=report.quarantine_path or (str(where) if where else None))

@@ -297,9 +297,12 @@ def skip_if_unchanged(settings: Any, data: Any, as_of: datetime, model_version: 
     dataset = data.source.name
     published = store.as_ofs(dataset)
     if storage_naive(as_of) in published:  # a re-run (a backfill with overwrite, a corrected source): it replaces
-        # what this as_of holds, which the publish before it says nothing about
-        log.info(f"Publishing: {dataset} as_of {storage_naive(as_of).isoformat()} is published already and this run "
-                 "replaces it")
+        # what this as_of holds, which the publish before it says nothing about; unless it holds these very forecasts,
+        # which the publish finds under the key's lock (it said 'and this run replaces it', then that it published
+        # nothing again, ui31)
+        log.info(f"Publishing: {dataset} as_of {storage_naive(as_of).isoformat()} is published already: this run "
+                 "replaces it unless it holds these very forecasts (the same model version and rows), checked as it "
+                 "publishes")
         return None
     prev = previous_as_of(published, storage_naive(as_of))
     if prev is None:
