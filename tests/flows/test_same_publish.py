@@ -4,6 +4,7 @@ and a `flowcast forecast` of one as_of run twice with nothing changed. Checked u
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -98,3 +99,71 @@ def test_a_forecast_of_one_as_of_run_twice_with_nothing_changed_publishes_once(f
     third = forecast_flow(as_of=LATER, **kw)
     assert third["published_rows"] > 0 and not third["skipped"]
     assert store.receipt_of("tiny", LATER)["run_id"] == third["run_id"]
+
+
+@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.timeout(600)
+def test_a_same_publish_writes_the_record_a_later_publish_of_its_as_of_left_stale(flow_kwargs, tmp_path):
+    """Regression (retrain31): the record a run writes where the key's publish has none (its run killed between the
+    publish and the record) was skipped whenever a record file existed, also one of an earlier publish of that
+    as_of (other forecasts, replaced since): the as_of kept a record of forecasts it no longer holds, which a later
+    run's 'nothing new since the last publish' check cannot use. The record must be of the publish the key holds."""
+    from flowcast.flows import forecast_flow, retrain_flow
+    from flowcast.ops.quiet import recorded_fingerprint
+
+    settings = load_settings(None, home=flow_kwargs["home"])
+    store = open_store(settings)
+    retrain_flow(as_of=FIRST, **flow_kwargs, **STATISTICAL)
+    forecast_flow(as_of=LATER, **flow_kwargs)
+    record = fingerprint_path(flow_kwargs["home"], "tiny", LATER)
+    stale = record.read_text()  # the record of these forecasts
+    text = Path(flow_kwargs["source"]["path"]).read_text().replace("S0,2019-01-01,", "S0,2019-01-01,9")
+    changed = tmp_path / "changed.csv"
+    changed.write_text(text)
+    kw = {**flow_kwargs, "source": {**flow_kwargs["source"], "path": str(changed)}}
+    revised = forecast_flow(as_of=LATER, **kw)  # other forecasts replace the key ...
+    held = store.receipt_of("tiny", LATER)["content_hash"]
+    assert revised["published_rows"] > 0 and json.loads(stale)["content_hash"] != held
+    record.write_text(stale)  # ... and its run was killed before it recorded them: the earlier publish's is left
+    assert recorded_fingerprint(settings, dataset="tiny", as_of=LATER, content_hash=held)[0] is None
+    again = forecast_flow(as_of=LATER, **kw)
+    assert again["published_by"] == revised["run_id"] and again["published_rows"] == 0
+    rec = json.loads(record.read_text())
+    assert (rec["content_hash"], rec["run_id"]) == (held, revised["run_id"])  # the record of what the key holds
+    assert recorded_fingerprint(settings, dataset="tiny", as_of=LATER, content_hash=held)[0] is not None
+
+
+@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.timeout(600)
+def test_a_same_publish_on_a_shared_home_writes_the_record_its_shared_copy_lacks(s3_url, tmp_path):
+    """Regression (retrain31): on a shared home (an object store here: an S3 server, the forecasts in its warehouse)
+    the record of a publish is written on the machine that published, then copied to the shared home, where every
+    machine reads it. A run killed between the two left it on its machine alone; a re-run there that found the key
+    holding its very forecasts looked at that machine's file only, found it, and wrote nothing: the other machines
+    never got the record (their next run cannot tell nothing changed). It is written, and shared."""
+    from flow_helpers import TINY_OVERRIDES, source_dict, write_series
+
+    from flowcast.flows import forecast_flow, retrain_flow
+    from flowcast.ops.quiet import recorded_fingerprint
+    from flowcast.shared import shared_files
+
+    url, opts = s3_url
+    csv = write_series(tmp_path / "raw" / "sales.csv")
+    home_a = tmp_path / "machine-a"
+    kw = {"source": source_dict(csv), "home": str(home_a),
+          "overrides": {**TINY_OVERRIDES, "shared": url, "shared_options": opts}}
+    retrain_flow(as_of=FIRST, **kw, **STATISTICAL)
+    once = forecast_flow(as_of=LATER, **kw)
+    assert once["published_rows"] > 0
+    machine_b = load_settings(home=tmp_path / "machine-b", shared=url, shared_options=opts)
+    held = open_store(machine_b).receipt_of("tiny", LATER)["content_hash"]
+    rel = fingerprint_path(home_a, "tiny", LATER).relative_to(home_a).as_posix()
+    files = shared_files(machine_b)
+    assert files is not None and files.exists(rel)
+    files.remove(rel)  # killed after the record was written on machine A, before its copy reached the shared home
+    assert fingerprint_path(home_a, "tiny", LATER).exists()
+    again = forecast_flow(as_of=LATER, **kw)
+    assert again["published_by"] == once["run_id"] and again["published_rows"] == 0
+    assert files.exists(rel)
+    assert json.loads(files.read_bytes(rel))["run_id"] == once["run_id"]
+    assert recorded_fingerprint(machine_b, dataset="tiny", as_of=LATER, content_hash=held)[0] is not None
