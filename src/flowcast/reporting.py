@@ -1049,7 +1049,7 @@ BACKFILL_COLUMNS = ("as_of (UTC)", "status", "rows", "model", "flow run", "worke
 
 def backfill_rows(outcomes: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """One row per as_of, every column filled: published rows, the model that published, the
-    flow run and the worker that ran it, what happened (an error, a skip reason); `—` where a
+    flow run and the worker that ran it, what happened (an error, a skip reason, the publish it rewrote); `—` where a
     date has none (a skipped date ran no flow run: its detail names the run that published it
     earlier, which was shown as a bare id under 'flow run' beside the names of the runs this
     backfill started; a plain `-` would render as a bullet). The as_of is the UTC instant (`backfill_dates`' are
@@ -1059,7 +1059,7 @@ def backfill_rows(outcomes: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]
     rows = []
     for o in outcomes:
         skipped = o.get("status") == "skipped"
-        detail = o.get("error") or NONE
+        detail = o.get("error") or o.get("note") or NONE  # (a published date's note: it rewrote a publish)
         if o.get("status") == "failed" and o.get("error"):  # said whole in the description (`backfill_description`)
             detail = FAILED_DETAIL
         if skipped and o.get("run_id"):

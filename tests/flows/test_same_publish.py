@@ -4,6 +4,7 @@ and a `flowcast forecast` of one as_of run twice with nothing changed. Checked u
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
@@ -117,8 +118,6 @@ def test_a_skipped_publish_rewrites_a_record_of_another_publish_of_its_as_of(flo
     key wrote the record only where there was none: the stale one stayed, and `publish.skip_unchanged` never took the
     as_of's publish for unchanged ('its fingerprint record ... belongs to another publish of that as_of'). A record of
     another publish is rewritten for the one the key holds; one of that publish is left as it is."""
-    import json
-
     from flowcast.flows import forecast_flow, retrain_flow
     from flowcast.ops.quiet import recorded_fingerprint
 
@@ -139,3 +138,39 @@ def test_a_skipped_publish_rewrites_a_record_of_another_publish_of_its_as_of(flo
     before = record.stat().st_mtime_ns
     thrice = forecast_flow(as_of=LATER, **flow_kwargs)
     assert thrice["skipped"] and record.stat().st_mtime_ns == before  # that publish's own record: left
+
+
+@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.timeout(600)
+def test_a_same_publish_on_a_shared_home_writes_the_record_its_shared_copy_lacks(s3_url, tmp_path):
+    """Regression (retrain31): on a shared home (an object store here: an S3 server, the forecasts in its warehouse)
+    the record of a publish is written on the machine that published, then copied to the shared home, where every
+    machine reads it. A run killed between the two left it on its machine alone; a re-run there that found the key
+    holding its very forecasts looked at that machine's file only, found it, and wrote nothing: the other machines
+    never got the record (their next run cannot tell nothing changed). It is written, and shared."""
+    from flow_helpers import TINY_OVERRIDES, source_dict, write_series
+
+    from flowcast.flows import forecast_flow, retrain_flow
+    from flowcast.ops.quiet import recorded_fingerprint
+    from flowcast.shared import shared_files
+
+    url, opts = s3_url
+    csv = write_series(tmp_path / "raw" / "sales.csv")
+    home_a = tmp_path / "machine-a"
+    kw = {"source": source_dict(csv), "home": str(home_a),
+          "overrides": {**TINY_OVERRIDES, "shared": url, "shared_options": opts}}
+    retrain_flow(as_of=FIRST, **kw, **STATISTICAL)
+    once = forecast_flow(as_of=LATER, **kw)
+    assert once["published_rows"] > 0
+    machine_b = load_settings(home=tmp_path / "machine-b", shared=url, shared_options=opts)
+    held = open_store(machine_b).receipt_of("tiny", LATER)["content_hash"]
+    rel = fingerprint_path(home_a, "tiny", LATER).relative_to(home_a).as_posix()
+    files = shared_files(machine_b)
+    assert files is not None and files.exists(rel)
+    files.remove(rel)  # killed after the record was written on machine A, before its copy reached the shared home
+    assert fingerprint_path(home_a, "tiny", LATER).exists()
+    again = forecast_flow(as_of=LATER, **kw)
+    assert again["published_by"] == once["run_id"] and again["published_rows"] == 0
+    assert files.exists(rel)
+    assert json.loads(files.read_bytes(rel))["run_id"] == once["run_id"]
+    assert recorded_fingerprint(machine_b, dataset="tiny", as_of=LATER, content_hash=held)[0] is not None

@@ -808,7 +808,8 @@ def _backfill_table(summary: dict[str, Any], mode: str, step: str) -> Any:
         table.add_column(col, overflow="fold")
     for o in outcomes:
         table.add_row(as_of_text(o["as_of"]), o["status"], str(o["rows"]), o["model"] or "",
-                      *([o.get("worker") or ""] if workers else []), o.get("flow_run") or "", o["error"] or "")
+                      *([o.get("worker") or ""] if workers else []), o.get("flow_run") or "",
+                      o["error"] or o.get("note") or "")
     return table
 
 

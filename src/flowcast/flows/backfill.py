@@ -35,13 +35,16 @@ from flowcast.flows.common import (
     withdraw_unpublished_winner,
     withdrawn_unsaid,
 )
+from flowcast.flows.fanout import store_receipt
 from flowcast.flows.naming import BACKFILL_TAG, flow_run_title, run_name, run_tags
 from flowcast.flows.parameters import DatasetChoice, RunOverrides
 from flowcast.ops.hooks import on_run_failure
 from flowcast.timekeys import as_instant, is_date_only, storage_naive
 from flowcast.wording import plural
 
-Outcome = dict[str, Any]  # as_of, status (published | skipped | failed), rows, model, run_id, flow_run, worker, error
+# as_of, status (published | skipped | failed), rows, model, run_id, flow_run, worker, error; note: what a date published
+# over (`rewritten`)
+Outcome = dict[str, Any]
 IN_PROCESS = "in-process"  # the `worker` of dates run by the backfill's own process (no deployment)
 _listeners: list[Callable[[Outcome], None]] = []
 
@@ -162,6 +165,20 @@ def _published_since(store: Any, dataset: str, as_of: datetime, warn: Callable[[
         warn(f"{as_of:%Y-%m-%d %H:%M}: could not check whether another run published it meanwhile ({exc}); "
              "it runs")
         return None
+
+
+def rewritten(o: Outcome, held: dict[str, str] | None, now: dict[str, str] | None) -> Outcome:
+    """The outcome of a date that held a publish (`held`, its receipt before the date ran: a backfill with overwrite)
+    and whose run published: its `note` says it was rewritten, whose publish it replaced and whether the content is
+    the same (`now`: the date's receipt after it ran). A forecast date's rewrite of the very same forecasts read as a
+    first publish ('published 24 rows from damped-v1'), in both modes."""
+    if o.get("status") != "published" or not held:
+        return o
+    same = now is not None and bool(held.get("content_hash")) and now.get("content_hash") == held["content_hash"]
+    rows = int(held.get("rows") or 0)
+    return {**o, "note": f"rewritten: it replaced the {rows:,} rows run {held.get('run_id') or 'unknown'} published "
+                         f"({held.get('model_version') or held.get('model') or 'unknown model'})"
+                         + (" (identical content)" if same else "")}
 
 
 def _withdraw_left_winner(settings: Any, dataset: str, o: Outcome, as_of: datetime, at: datetime,
@@ -295,8 +312,20 @@ def backfill_flow(
     step = every or src.freq
     dates = backfill_dates(start, end, step, src.tz)
     store = open_store(settings)
+    read_receipt = store_receipt(store, src.name)
+
+    def receipt_of(d: datetime) -> dict[str, str] | None:
+        """The store's receipt of date `d` (None: nothing published there, or the store cannot say: a warning)."""
+        try:
+            return read_receipt(d)
+        except (FlowcastError, OSError) as exc:
+            log.warning(f"{d:%Y-%m-%d %H:%M}: what the store holds could not be read ({exc}); the summary does not say "
+                        "whether its run rewrote a publish")
+            return None
+
     todo: list[datetime] = []
     outcomes: list[Outcome] = []
+    held: dict[str, dict[str, str]] = {}  # overwrite: what each date held before its run, which its outcome names
     for d in dates:
         if not overwrite and (o := _published_already(store, src.name, d, "already published (overwrite=False)")):
             if mode == "retrain":
@@ -305,6 +334,8 @@ def backfill_flow(
             _notify(o)
         else:
             todo.append(d)
+            if overwrite and (before := receipt_of(d)):
+                held[d.isoformat()] = before
     log.info(f"Backfill ({mode}) over {plural(len(dates), 'date')} every {step}: {len(todo)} to run, "
              f"{len(dates) - len(todo)} already published")
     if mode == "forecast" and todo:
@@ -315,7 +346,7 @@ def backfill_flow(
     if deployment:
         from pydantic import BaseModel
 
-        from flowcast.flows.fanout import FanOut, fan_out, store_receipt
+        from flowcast.flows.fanout import FanOut, fan_out
 
         params = {k: (v.model_dump(mode="json", exclude_unset=k == "overrides") if isinstance(v, BaseModel) else v)
                   for k, v in common.items() if v is not None}
@@ -328,11 +359,13 @@ def backfill_flow(
         plan = FanOut(deployment=deployment, dataset=src.name, mode=mode, backfill_run_id=run_id,
                       max_attempts=settings.workers.max_attempts,
                       wait_timeout_s=parse_duration(settings.workers.wait_timeout).total_seconds())
-        fanned = fan_out(plan, todo, params, store_receipt(store, src.name), log.info, on_outcome=_notify)
+        fanned = fan_out(plan, todo, params, read_receipt, log.info, on_outcome=_notify)
+        fanned = [rewritten(f, held[f["as_of"]], receipt_of(datetime.fromisoformat(f["as_of"])))
+                  if f["as_of"] in held and f["status"] == "published" else f for f in fanned]
         for f in fanned:
             if f["status"] == "published":
                 log.info(f"{f['as_of'][:16]}: published {f['rows']} rows of {f['model']} on worker {f['worker']} "
-                         f"({f['flow_run']})")
+                         f"({f['flow_run']}){'; ' + f['note'] if f.get('note') else ''}")
             else:
                 (log.error if f["status"] == "failed" else log.info)(
                     f"{f['as_of'][:16]}: {f['status']} on worker {f['worker']} ({f['flow_run']}): {f['error']}")
@@ -378,7 +411,10 @@ def backfill_flow(
                 o = {"as_of": d.isoformat(), "status": "published", "rows": res.get("published_rows", 0),
                      "model": res.get("model_version") or res.get("champion"), "run_id": res.get("run_id"),
                      "error": None}
-                log.info(f"{d:%Y-%m-%d %H:%M}: published {o['rows']} rows from {o['model']}")
+                if d.isoformat() in held:  # a date published before, rewritten: said so, in both modes
+                    o = rewritten(o, held[d.isoformat()], receipt_of(d))
+                log.info(f"{d:%Y-%m-%d %H:%M}: published {o['rows']} rows from {o['model']}"
+                         f"{'; ' + o['note'] if o.get('note') else ''}")
             else:
                 o = {"as_of": d.isoformat(), "status": "failed", "rows": 0, "model": None, "run_id": None,
                      "error": _error_of(state)}

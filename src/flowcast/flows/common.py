@@ -1238,16 +1238,17 @@ def publish_forecasts(
 def _record_fingerprint(settings: Settings, data: LoadedData, as_of: datetime, content_hash: str, run_id: str, *,
                         missing_only: bool = False) -> None:
     """Record what the data of a publish were (`record_fingerprint`): a later run with the same periods but revised
-    values is not "unchanged". `missing_only`: only where the key has no usable record of this publish (its
-    publish's run was killed between the publish and the record: none, or the record of an earlier publish of the
-    as_of, which `recorded_fingerprint` refuses, so that a quiet schedule never took the as_of for unchanged)."""
+    values is not "unchanged". `missing_only`: only where the key has no usable record of that publish (its run was
+    killed between the publish and the record, or between the record and its copy to the shared home): read where
+    every run reads it (`recorded_fingerprint`: the shared home's copy where there is one), and one of another
+    publish of the as_of (forecasts replaced since) is no record of it. It looked at this machine's file alone."""
     from flowcast.ops.quiet import data_fingerprint, record_fingerprint, recorded_fingerprint
 
     td = data.td
-    if missing_only and recorded_fingerprint(settings, dataset=data.source.name, as_of=storage_naive(as_of),
-                                             content_hash=content_hash)[0] is not None:
-        return
     try:
+        if missing_only and recorded_fingerprint(settings, dataset=data.source.name, as_of=storage_naive(as_of),
+                                                 content_hash=content_hash)[0] is not None:
+            return
         record_fingerprint(settings, dataset=data.source.name, as_of=as_of, content_hash=content_hash,
                            fingerprint=data_fingerprint(td), run_id=run_id, tz=td.meta.tz,
                            time_label=data.source.time_label, freq=data.source.freq)
