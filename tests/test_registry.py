@@ -2094,14 +2094,9 @@ def test_a_withdrawal_that_keeps_its_pinned_version_killed_before_its_record_is_
     assert json.loads(runner.invoke(app, ["models", "history", "--json"]).stdout)["pending"] == []
 
 
-def test_a_withdrawal_of_a_version_the_stack_names_further_down_killed_before_its_record_is_recorded(
-        tmp_path, _isolated_home, caplog):
-    """registry29: the other withdrawal that leaves its version in place, one the production stack names further down
-    (promoted by hand, then again: a rollback may put it back), wrote no note either; SIGKILLed before its pointer
-    write it recorded nothing. The next writer records it and says why the version stays."""
-    from flowcast.registry import REMOVING
-
-    root = _isolated_home / "models"
+def _a_kept_withdrawal_killed(root: Path, tmp_path: Path) -> tuple[ModelRegistry, tuple[str, str, str]]:
+    """Versions a, v, b of sales promoted a, v, b, v (the stack names v further down), then a real process withdrawing
+    v (which leaves it in place) SIGKILLed before its pointer write."""
     reg = ModelRegistry(root)
     a, v, b = (_reg_ds(reg, tmp_path, cell, "sales", n).version for cell, n in (("theta", "1"), ("naive", "2"),
                                                                                 ("damped", "3")))
@@ -2111,6 +2106,18 @@ def test_a_withdrawal_of_a_version_the_stack_names_further_down_killed_before_it
                             env={**os.environ, "FLOWCAST_FAULT": "registry:before_pointer_rename"},
                             capture_output=True, text=True, timeout=120)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
+    return reg, (a, v, b)
+
+
+def test_a_withdrawal_of_a_version_the_stack_names_further_down_killed_before_its_record_is_recorded(
+        tmp_path, _isolated_home, caplog):
+    """registry29: the other withdrawal that leaves its version in place, one the production stack names further down
+    (promoted by hand, then again: a rollback may put it back), wrote no note either; SIGKILLed before its pointer
+    write it recorded nothing. The next writer records it and says why the version stays."""
+    from flowcast.registry import REMOVING
+
+    root = _isolated_home / "models"
+    reg, (a, v, b) = _a_kept_withdrawal_killed(root, tmp_path)
     assert reg.production("sales").version == v  # nothing recorded yet
     with caplog.at_level("WARNING", logger="flowcast.registry"):
         reg.sync_backup()  # the next writer
@@ -2134,15 +2141,7 @@ def test_a_kept_withdrawal_supersedes_the_unfinished_note_of_a_stopped_one(tmp_p
     from flowcast.registry import REMOVING
 
     root = _isolated_home / "models"
-    reg = ModelRegistry(root)
-    a, v, b = (_reg_ds(reg, tmp_path, cell, "sales", n).version for cell, n in (("theta", "1"), ("naive", "2"),
-                                                                                ("damped", "3")))
-    for x in (a, v, b, v):
-        reg.promote(x, at=T0)
-    killed = subprocess.run([sys.executable, "-c", _REMOVAL_CHILD, str(root), "withdraw", v], check=False,
-                            env={**os.environ, "FLOWCAST_FAULT": "registry:before_pointer_rename"},
-                            capture_output=True, text=True, timeout=120)
-    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    reg, (a, v, b) = _a_kept_withdrawal_killed(root, tmp_path)
     assert [n["kept"] for n in json.loads((root / REMOVING).read_text())["removals"]] == [
         "the production stack of sales names it further down (a rollback may put it back)"]
     real_write = reg._write_pointer
