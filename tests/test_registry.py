@@ -2094,14 +2094,9 @@ def test_a_withdrawal_that_keeps_its_pinned_version_killed_before_its_record_is_
     assert json.loads(runner.invoke(app, ["models", "history", "--json"]).stdout)["pending"] == []
 
 
-def test_a_withdrawal_of_a_version_the_stack_names_further_down_killed_before_its_record_is_recorded(
-        tmp_path, _isolated_home, caplog):
-    """registry29: the other withdrawal that leaves its version in place, one the production stack names further down
-    (promoted by hand, then again: a rollback may put it back), wrote no note either; SIGKILLed before its pointer
-    write it recorded nothing. The next writer records it and says why the version stays."""
-    from flowcast.registry import REMOVING
-
-    root = _isolated_home / "models"
+def _a_kept_withdrawal_killed(root: Path, tmp_path: Path) -> tuple[ModelRegistry, tuple[str, str, str]]:
+    """Versions a, v, b of sales promoted a, v, b, v (the stack names v further down), then a real process withdrawing
+    v (which leaves it in place) SIGKILLed before its pointer write."""
     reg = ModelRegistry(root)
     a, v, b = (_reg_ds(reg, tmp_path, cell, "sales", n).version for cell, n in (("theta", "1"), ("naive", "2"),
                                                                                 ("damped", "3")))
@@ -2111,6 +2106,18 @@ def test_a_withdrawal_of_a_version_the_stack_names_further_down_killed_before_it
                             env={**os.environ, "FLOWCAST_FAULT": "registry:before_pointer_rename"},
                             capture_output=True, text=True, timeout=120)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
+    return reg, (a, v, b)
+
+
+def test_a_withdrawal_of_a_version_the_stack_names_further_down_killed_before_its_record_is_recorded(
+        tmp_path, _isolated_home, caplog):
+    """registry29: the other withdrawal that leaves its version in place, one the production stack names further down
+    (promoted by hand, then again: a rollback may put it back), wrote no note either; SIGKILLed before its pointer
+    write it recorded nothing. The next writer records it and says why the version stays."""
+    from flowcast.registry import REMOVING
+
+    root = _isolated_home / "models"
+    reg, (a, v, b) = _a_kept_withdrawal_killed(root, tmp_path)
     assert reg.production("sales").version == v  # nothing recorded yet
     with caplog.at_level("WARNING", logger="flowcast.registry"):
         reg.sync_backup()  # the next writer
@@ -2119,6 +2126,44 @@ def test_a_withdrawal_of_a_version_the_stack_names_further_down_killed_before_it
     assert [e["action"] for e in reg.history("sales")][-1] == "withdraw" and (reg.versions_dir / v).is_dir()
     assert f"its withdraw event is recorded now; {v} stays registered: the production stack of sales names it " \
            "further down (a rollback may put it back)" in caplog.text, caplog.text
+
+
+def test_a_kept_withdrawal_supersedes_the_unfinished_note_of_a_stopped_one(tmp_path, _isolated_home, monkeypatch,
+                                                                           caplog):
+    """ops31: a withdrawal that leaves its version in place (the stack names it further down), SIGKILLed before its
+    pointer write, leaves a note with its event; the next writer's recording of it failed (an I/O error on the pointer
+    write: the note stays for the writer after). A withdrawal of the same version in that hold of the lock raised
+    RegistryError 'a removal of V that a stopped command left is not finished yet: V was not removed again', for a
+    withdrawal that removes nothing. It supersedes the stopped one's note: one withdraw event, production the model
+    under it, the version registered, no note left, and a warning naming the stopped run and why the version stays."""
+    import errno
+
+    from flowcast.registry import REMOVING
+
+    root = _isolated_home / "models"
+    reg, (a, v, b) = _a_kept_withdrawal_killed(root, tmp_path)
+    assert [n["kept"] for n in json.loads((root / REMOVING).read_text())["removals"]] == [
+        "the production stack of sales names it further down (a rollback may put it back)"]
+    real_write = reg._write_pointer
+    calls = []
+
+    def fails_once(ptr):  # the recovery's write (the first of this hold) meets an I/O error; the next one lands
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError(errno.EIO, "Input/output error")
+        return real_write(ptr)
+
+    monkeypatch.setattr(reg, "_write_pointer", fails_once)
+    with caplog.at_level("WARNING", logger="flowcast.registry"):
+        assert reg.withdraw(v, dataset="sales", at=T0, reason="withdrawn by hand") == b
+    assert len(calls) == 2 and not (root / REMOVING).exists()
+    assert json.loads(reg.pointer_path.read_text())["datasets"]["sales"]["stack"] == [a, v, b]
+    withdrawals = [e for e in reg.history("sales") if e["action"] == "withdraw"]
+    assert [(e["version"], e["reason"], e.get("run")) for e in withdrawals] == [(v, "withdrawn by hand", None)]
+    assert (reg.versions_dir / v).is_dir() and v in [x.version for x in reg.list()]
+    assert (f"the run run-s that was withdrawing model version {v} of {root} from production of sales stopped before it "
+            f"recorded the withdrawal, which is not recorded now: this withdrawal supersedes it ({v} stays registered: "
+            "the production stack of sales names it further down") in caplog.text, caplog.text
 
 
 @pytest.mark.parametrize("fault", ["before_pointer_rename", "after_pointer_rename"])

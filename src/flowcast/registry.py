@@ -867,10 +867,22 @@ class ModelRegistry:
         except OSError as exc:
             self._unread_removing(exc, f"the removal of {version} is not noted there")
             return
-        if any(n.get("version") == version for n in notes):
+        # a withdrawal that left its version in place (`kept`), unfinished (its recording failed this time: an I/O
+        # error), is superseded by this removal of the same version: it removed nothing, and the withdrawal now is
+        # decided on the pointer as it is (recording the stopped one too withdrew twice); a removal of the version's
+        # files under way blocks it. A kept withdrawal raised here, however its version was noted (ops31).
+        superseded = [n for n in notes if n.get("version") == version and n.get("kept")]
+        if any(n.get("version") == version and not n.get("kept") for n in notes):
             raise RegistryError(f"a removal of {version} that a stopped command left is not finished yet (noted in "
                                 f"{self.location}/{REMOVING}; the next command that writes the registry tries again): "
                                 f"{version} was not removed again")
+        for old in superseded:
+            event = _noted_event(old) or {}
+            doing, _, record = _noted_words(old, self.location)
+            log.warning("%s that was %s stopped before it recorded %s, which is not recorded now: this %s supersedes "
+                        "it (%s stays registered: %s)", _who(event), doing, record,
+                        _NOTED_WORDS.get(str(action), ("", "", "removal"))[2].removeprefix("the "), version, old["kept"])
+        notes = [n for n in notes if n not in superseded]
         note: dict[str, Any] = {"version": version, "dataset": dataset, "action": action,
                                 "before": self._events_naming(version, dataset, action),
                                 **({"event": event} if event else {})}

@@ -18,7 +18,6 @@ def test_serve_marks_crashed_the_runs_a_killed_serve_left_running(tmp_path, monk
     restart of serve, the next retrain waited in AwaitingConcurrencySlot (150 s and more, for good), and the
     next run in the home, which would have marked the dead one Crashed, was that very run. serve now reaps the
     home before serving."""
-    import prefect
     from prefect import flow
     from prefect.client.orchestration import get_client
     from prefect.states import Running
@@ -31,7 +30,7 @@ def test_serve_marks_crashed_the_runs_a_killed_serve_left_running(tmp_path, monk
     def retrain() -> None: ...
 
     served: list[object] = []
-    monkeypatch.setattr(prefect, "serve", lambda *deployments, limit=None: served.extend(deployments))
+    monkeypatch.setattr(deploy, "serve", lambda deployments, limit=None: served.extend(deployments))
     monkeypatch.setattr(automations, "ensure", lambda settings, say: None)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()

@@ -101,6 +101,39 @@ def test_a_constant_declared_covariate_is_said_in_the_runs_log(tmp_path, caplog,
         "one value?), or leave it undeclared"))]
 
 
+def test_times_that_may_be_quarters_are_said_in_the_runs_log(tmp_path, caplog, prefect_api):
+    """ops31: the 'Times:' warning of a time column written year-number 1 to 4 (read as January to April, maybe
+    quarters) had no test of the run's log. Through the flows' own load_data, in a Prefect flow: one WARNING, naming
+    the column, its first and last values and how quarters are written."""
+    from datetime import UTC, datetime
+
+    import polars as pl
+    from flow_helpers import source_dict, write_series
+    from prefect import flow
+
+    import flowcast.flows  # noqa: F401 - installs the filter
+    from flowcast.config import load_settings
+    from flowcast.flows.common import load_data
+
+    csv = write_series(tmp_path / "raw" / "sales.csv", n_series=2, n_months=12)  # 2017-1 .. 2019-4, per series
+    pl.read_csv(csv).with_columns(pl.Series("month", [f"{2017 + t // 4}-{t % 4 + 1}" for _ in range(2)
+                                                      for t in range(12)])).write_csv(csv)
+    settings = load_settings(home=str(tmp_path / "home"), source=source_dict(csv))
+
+    @flow(name="quarter-numbers")
+    def read_it() -> None:
+        load_data(settings, datetime(2020, 1, 1, tzinfo=UTC))
+
+    with caplog.at_level(logging.INFO):
+        read_it()
+    said = [(r.levelno, r.getMessage()) for r in caplog.records if r.getMessage().startswith("Times:")]
+    assert said == [(logging.WARNING, (
+        "Times: every value of the time column 'month' is a year and a number 1 to 4 ('2017-1' .. '2019-4'), read as "
+        "a month: '2017-1' is 2017-01-01, and no month after April is written. If they are quarters, write them "
+        "'2017Q1' (year, Q, quarter; '2017-Q1' too), which are read as quarters (--freq 1q); no --time-format reads a "
+        "quarter"))], caplog.text
+
+
 @pytest.mark.parametrize(("task_name", "said"), [
     ("preprocess", "Not computed again: an earlier run's result for the same input and settings was reused (cached)"),
     ("someone-elses", "Finished in state Cached(type=COMPLETED)"),  # not flowcast's: Prefect's line as it is

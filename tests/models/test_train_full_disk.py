@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 from model_factories import make_td, tiny_cfg
+from tmpfs import resize, tmpfs
 
 from flowcast.errors import StorageError
 from flowcast.models.train import ModelArtifact, train_model
@@ -22,19 +22,8 @@ from flowcast.registry import ModelRegistry
 @pytest.fixture
 def small_disk(tmp_path) -> Iterator[Path]:
     """A tmpfs mount point (`resize(size)` remounts it with another size, its files kept)."""
-    mnt = tmp_path / "disk"
-    mnt.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mnt)],
-                                           capture_output=True, check=False).returncode != 0:
-        pytest.skip("needs root to mount a tmpfs")
-    try:
+    with tmpfs(tmp_path / "disk") as mnt:
         yield mnt
-    finally:
-        subprocess.run(["umount", str(mnt)], check=False)
-
-
-def resize(mnt: Path, size: str) -> None:
-    subprocess.run(["mount", "-o", f"remount,size={size}", str(mnt)], check=True)
 
 
 def _whole(ckpt: Path) -> bool:

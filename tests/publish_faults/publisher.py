@@ -1,13 +1,15 @@
 """Child process for the store's kill and concurrency tests: publish one deterministic forecast
 (or loop publishing).
 
-usage: publisher.py STORE DATASET AS_OF VARIANT N_SERIES HORIZON [--loop] [--noise]
+usage: publisher.py STORE DATASET AS_OF VARIANT N_SERIES HORIZON [--loop] [--noise] [--fsize BYTES]
 STORE is a folder (the embedded store there), a JSON object of `[store]` settings (url,
 storage_options, pg_schema), or {"shared": URL, "shared_options": {...}} (a shared home: its
 warehouse), opened with flowcast.store.open_store like a flow does.
 VARIANT picks the values (y_hat = variant * 1e6 + series index + step / 100) so that a reader
 can tell which publish it sees; --noise makes a big file for the multipart-upload test (long
-random ids, ~300 incompressible bytes a series, and noise below 1e-3 in the values). --loop
+random ids, ~300 incompressible bytes a series, and noise below 1e-3 in the values). --fsize BYTES: no file
+written past BYTES (RLIMIT_FSIZE: each write beyond fails with EFBIG, as on a full disk); the receipt's notes are
+printed, one `note ...` line each, after its `published` line. --loop
 publishes variants VARIANT, VARIANT+1, ... forever (the
 parent SIGKILLs it, or stops it with SIGTERM). FLOWCAST_FAULT=publish:<point> makes the store
 SIGKILL this process at that point.
@@ -18,6 +20,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import resource
 import signal
 import sys
 import tempfile
@@ -68,6 +71,9 @@ def main() -> None:
     store_arg, dataset, as_of_s, variant_s, n_s, h_s = sys.argv[1:7]
     loop = "--loop" in sys.argv[7:]
     noise = "--noise" in sys.argv[7:]
+    if "--fsize" in sys.argv[7:]:
+        size = int(sys.argv[sys.argv.index("--fsize") + 1])
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))  # Python ignores SIGXFSZ: writes fail with EFBIG
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))  # finish the publish under way, then stop
     as_of = datetime.fromisoformat(as_of_s)
@@ -78,6 +84,8 @@ def main() -> None:
         r = store.publish(fc, dataset=dataset, as_of=as_of, model="lstm", model_version=f"lstm-v{variant}",
                           run_id=f"run-{variant}", created_at=as_of + timedelta(hours=1), horizon=int(h_s))
         print(f"published {variant} {r.content_hash}", flush=True)
+        for note in r.notes:
+            print(f"note {note}", flush=True)
         if not loop or stop:
             break
         variant += 1

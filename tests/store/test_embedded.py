@@ -4,6 +4,7 @@ program holding the DuckDB file open cannot stop."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import itertools
@@ -19,7 +20,8 @@ import duckdb
 import polars as pl
 import pytest
 from publisher import make_forecast
-from store_helpers import AS_OF, DS, OTHER, H, N, publish, variant_of
+from store_helpers import AS_OF, DS, OTHER, H, N, child, publish, variant_of
+from tmpfs import resize, tmpfs
 
 from flowcast.columns import FORECAST_COLUMNS
 from flowcast.errors import PublishError
@@ -401,6 +403,39 @@ def test_a_duckdb_file_a_full_disk_left_damaged_is_rebuilt_with_its_views(tmp_pa
         "forecasts.duckdb", "forecasts.duckdb.checked.json", "forecasts.duckdb.views.json"]
 
 
+# a tmpfs of 16k holds the forecasts file and not DuckDB's first write; one of 64k fails its checkpoint (DuckDB writes
+# 268 KB); a file-size limit (RLIMIT_FSIZE, any user) fails with EFBIG where a disk fails with ENOSPC
+@pytest.mark.parametrize("disk", ["tmpfs 16k", "tmpfs 64k", "fsize 8192"])
+def test_a_first_publish_on_a_full_disk_leaves_no_duckdb_file(tmp_path, disk):
+    """Regression (ops31): a full warehouse disk on the first publish, forecasts.duckdb not there yet, left an empty or
+    cut-short forecasts.duckdb (and its log) where DuckDB had started creating it. The file is built beside its place
+    and linked there whole: the publish is done, its receipt says the views were not created, and no file is left."""
+    how, size = disk.split()
+    if how == "fsize":
+        root = tmp_path / "wh"
+        out, err = child(str(root), AS_OF, 1, 3, None, "--fsize", size).communicate(timeout=300)
+        (note,) = [line.removeprefix("note ") for line in out.splitlines() if line.startswith("note ")]
+        assert "File too large" in note, (out, err)
+        room = contextlib.nullcontext(root)
+    else:
+        room = tmpfs(tmp_path / "disk", size)
+    with room as folder:
+        store = EmbeddedStore(folder if how == "fsize" else folder / "wh")
+        if how == "tmpfs":
+            (note,) = publish(store, make_forecast(1, 3, H, AS_OF)).notes
+            assert "No space left on device" in note
+        assert note.startswith(f"the DuckDB views in {store.db_path} were not created because DuckDB could not create "
+                               "it (") and note.endswith("nothing was left in its place, the forecasts are published "
+                                                         "in the Parquet dataset and a later publish creates the views")
+        assert store.read().height == 3 * H
+        assert sorted(p.name for p in store.root.iterdir()) == [".locks", ".tmp", "forecasts",
+                                                                "forecasts.duckdb.checked.json"]
+        if how == "tmpfs":
+            resize(folder, "4m")
+        assert publish(store, make_forecast(2, N, H, AS_OF), variant=2).notes == []  # room again: the views
+        assert duck(store, "SELECT count(*) AS n FROM forecasts")["n"][0] == N * H
+
+
 def test_a_damaged_duckdb_file_that_cannot_be_rebuilt_leaves_the_publish_done(tmp_path, monkeypatch):
     """Regression (faults17): the rebuild of a damaged forecasts.duckdb that could not create its temp file (a
     full disk, no inode left) raised a bare OSError out of a publish whose forecasts were in place: the run failed
@@ -435,7 +470,7 @@ def test_a_duckdb_file_that_cannot_be_opened_is_not_said_to_be_held_open(tmp_pat
 
     monkeypatch.setattr(duckdb, "connect", full)
     (note,) = publish(store, make_forecast(1, N, H, AS_OF)).notes
-    assert "were not created because DuckDB could not open it (IO Error: Could not write file" in note
+    assert "were not created because DuckDB could not create it (IO Error: Could not write file" in note
     assert "No space left on device" in note and "held open" not in note
     assert store.read().height == N * H
 

@@ -159,8 +159,7 @@ def offer_configured_datasets(deployments: list[Any], params: dict[str, Any]) ->
 
 def serve_all(parameters: dict[str, Any] | None = None, limit: int | None = None) -> None:
     """Apply flowcast's automations (when [alerts] webhook_url is configured), then serve all
-    deployments from this process until interrupted (Ctrl-C)."""
-    from prefect import serve
+    deployments from this process until interrupted (Ctrl-C, or one SIGTERM: `serve`)."""
     from prefect.logging import get_logger
 
     from flowcast.config import load_settings
@@ -172,7 +171,51 @@ def serve_all(parameters: dict[str, Any] | None = None, limit: int | None = None
     ensure(settings, log.info)
     reap_before_serving(settings.home, log.warning)
     say_missed_slots(log.warning)
-    serve(*build_deployments(parameters), limit=limit)
+    serve(build_deployments(parameters), limit=limit)
+
+
+def serve(deployments: list[Any], *, limit: int | None = None) -> None:
+    """`prefect.serve(*deployments, limit=limit)` with a runner that one SIGTERM stops (`stopping_runner`). Serving,
+    a SIGTERM ends it with exit 0: the flow runs in flight are cancelled (Cancelled, 'Runner is shutting down.', as
+    Prefect's runner does) and the deployments paused (their schedules stop until the next serve)."""
+    import asyncio
+
+    from prefect.exceptions import TerminationSignal
+    from prefect.flows import _display_serve_start_message
+    from prefect.logging import get_logger
+
+    runner = stopping_runner()(pause_on_shutdown=True, limit=limit)
+    for deployment in deployments:
+        runner.add_deployment(deployment)
+    _display_serve_start_message(*deployments)
+    try:
+        asyncio.run(runner.start())
+    except (KeyboardInterrupt, TerminationSignal) as exc:
+        get_logger("flowcast.serve").info("Received %s, shutting down...", type(exc).__name__)
+
+
+def stopping_runner() -> type[Any]:
+    """Prefect's Runner, whose first SIGTERM stops it. Prefect's own handler cancels the flow runs in flight and stops
+    polling, then waits for every run's task to end; a run whose process the SIGTERM stopped as it was starting left
+    its task waiting for good (ops31: `flowcast serve`, SIGTERMed 2 s after a forecast run's process started, cancelled
+    the run, paused the deployments and served on until a second SIGTERM, 2 minutes later). Once the runs in flight
+    are cancelled (their processes killed, their states Cancelled), what is left of their tasks is cancelled too."""
+    from prefect.runner import Runner
+
+    class StoppingRunner(Runner):
+        stopped_by_sigterm = False
+
+        def handle_sigterm(self, *args: Any, **kwargs: Any) -> None:
+            if self.started and not self.stopping and self._loop is not None:
+                self.stopped_by_sigterm = True
+            super().handle_sigterm(*args, **kwargs)  # the runs in flight cancelled, polling stopped (or, starting: exit)
+
+        async def _pause_schedules(self) -> None:  # (called as the runner stops, before it waits for the runs' tasks)
+            await super()._pause_schedules()
+            if self.stopped_by_sigterm:
+                self._runs_task_group.cancel_scope.cancel()  # none of the runs' tasks left waiting
+
+    return StoppingRunner
 
 
 def serving(home: Any) -> Any:

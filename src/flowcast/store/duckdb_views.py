@@ -26,7 +26,9 @@ short: "not a valid DuckDB database file"; bytes overwritten inside it: "Corrupt
 computed checksum ... does not match"). It holds nothing but views, so such a file is
 rebuilt: a new one is written beside it and renamed over it (and its write-ahead log removed).
 Before, every later publish said the file was "held open by another program" and the views
-never came back until someone deleted it by hand.
+never came back until someone deleted it by hand. The file is first created the same way (built
+beside its place, checkpointed and fsynced, then linked there), so a full disk during the first
+publish leaves no file at all, and the receipt says the views were not created.
 
 Before datasets were keyed, `forecasts.duckdb` held tables `forecasts` and `publishes`, a
 copy of the Parquet files; `ensure` replaces those tables by the views (the Parquet files,
@@ -36,6 +38,7 @@ migrated first, hold every row).
 from __future__ import annotations
 
 import contextlib
+import errno
 import fnmatch
 import hashlib
 import json
@@ -287,6 +290,12 @@ class DuckDBViews:
         wanted = self._wanted(tables)
         if not wanted or self.current(tables, wanted):
             return None
+        if not self.db_path.exists():  # the first creation: built beside it, in place only whole (`_rebuild`)
+            return self._rebuild(wanted, None)
+        return self._update(wanted)
+
+    def _update(self, wanted: dict[str, str]) -> str | None:
+        """`ensure` in the file that exists: the views created in one transaction (a damaged file rebuilt)."""
         import duckdb
 
         try:
@@ -370,9 +379,12 @@ class DuckDBViews:
         with contextlib.suppress(StorageError):  # a full disk: the sidecar only spares later publishes a
             atomic_write_text(self.state_path, json.dumps(state, indent=1))  # look into DuckDB; the views exist
 
-    def _rebuild(self, wanted: dict[str, str], why: str) -> str | None:
-        """The DuckDB file is damaged (see the module doc): build a new one with the views beside it and
-        rename it over the damaged one; None when done, else a sentence for the receipt."""
+    def _rebuild(self, wanted: dict[str, str], why: str | None) -> str | None:
+        """The DuckDB file is damaged (see the module doc), or absent (`why` None): build a new one with the views
+        beside it and rename it over the damaged one (link it in place of the absent one: a file another publisher
+        created meanwhile is kept, and the views are brought up to date in it); None when done, else a sentence for
+        the receipt. A failure leaves no file behind: DuckDB creating `forecasts.duckdb` in place on a full disk
+        left an empty or cut-short one (and its log) that the next publish had to rebuild."""
         import duckdb
 
         folder = self.db_path.parent
@@ -389,19 +401,36 @@ class DuckDBViews:
             try:
                 for stmt in wanted.values():
                     con.execute(stmt)
+                fault("in_views")
                 con.execute("CHECKPOINT")
             finally:
                 con.close()
             with open(tmp, "rb") as fh:
                 os.fsync(fh.fileno())
-            self.db_path.with_name(self.db_path.name + ".wal").unlink(missing_ok=True)  # the damaged file's log
-            os.replace(tmp, self.db_path)
+            if why is None:
+                try:
+                    os.link(tmp, self.db_path)  # only where there is still no file
+                except FileExistsError:  # another publisher created it meanwhile: it is kept, brought up to date
+                    return self._update(wanted)
+                except OSError as exc:
+                    if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP):
+                        raise
+                    os.replace(tmp, self.db_path)  # a file system without hard links
+                finally:
+                    tmp.unlink(missing_ok=True)
+            else:
+                self.db_path.with_name(self.db_path.name + ".wal").unlink(missing_ok=True)  # the damaged file's log
+                os.replace(tmp, self.db_path)
             fsync_dir(folder)
             st = os.stat(self.db_path)
         except (duckdb.Error, OSError) as exc:
             for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
                 leftover.unlink(missing_ok=True)
             text = " ".join(str(exc).split())
+            if why is None:
+                return (f"the DuckDB views in {self.db_path} were not created because DuckDB could not create it "
+                        f"({text[:400]}); nothing was left in its place, the forecasts are published in the Parquet "
+                        "dataset and a later publish creates the views")
             return (f"the DuckDB file {self.db_path} is damaged ({why[:200]}) and could not be rebuilt ({text[:200]}); "
                     "the forecasts are published in the Parquet dataset and a later publish rebuilds it")
         self._record(st, dict(wanted))
