@@ -349,6 +349,8 @@ def test_each_dates_reading_of_minute_rows_keeps_the_rows_its_run_kept(tmp_path,
     ([f"01.{m:02d}.{y}" for y in range(2015, 2020) for m in (1, 4, 7, 10)], Inferred("1q", 1.0, 38)),
     # equally regular either way (1-12 January, or the 1st of 12 months): read day first, as before
     ([f"{d:02d}/01/2024" for d in range(1, 13)], Inferred("1d", 1.0, 22)),
+    # a two-digit year that may be first as well ('01.02.10': 2001-02-10?): German dd.mm.yy, read day first
+    ([f"01.{m:02d}.{y}" for y in (10, 11, 12) for m in range(1, 13)], Inferred("1mo", 1.0, 70)),
 ])
 def test_day_month_dates_no_row_settles_are_read_in_the_order_whose_steps_are_regular(tmp_path, dates, freq):
     """newuser31: a monthly export of German dates ('01.02.2010', every month's 1st) given no --freq was read at

@@ -127,8 +127,10 @@ def _regular_day_month(raw: pl.LazyFrame | None, read: pl.DataFrame, source: Sou
     each month's 1st ('01.02.2010' .. '01.12.2019') was read month first, as 1-12 January of each year, at --freq 1d
     (92% of its steps), and its run lost every year but the last to the gaps between those Januaries; day first it
     steps by 1mo (100%), which the run at --freq 1mo then reads day first too. None where no other order is more
-    regular (equally regular orders, '01/01/2024' .. '12/01/2024': the probe's reading stays)."""
-    from flowcast.data.schemas import DAY_MONTH_RE, RAW_PREFIX
+    regular (equally regular orders, '01/01/2024' .. '12/01/2024': the probe's reading stays) or where a run at that
+    frequency would not read the dates in that order (it decides by their spacing, `sources.time_column_profile`).
+    A two-digit year may be first as well ('01.02.10': 2001-02-10 year first), a third reading."""
+    from flowcast.data.schemas import DAY_MONTH_RE, RAW_PREFIX, YEAR_FIRST_RE
     from flowcast.data.sources import _day_month_iso, time_column_profile
 
     col = RAW_PREFIX + source.time_col
@@ -144,7 +146,8 @@ def _regular_day_month(raw: pl.LazyFrame | None, read: pl.DataFrame, source: Sou
         return (isinstance(said, Inferred), said.share if isinstance(said, Inferred) else 0.0)
 
     readings: dict[str, Inferred | str] = {}
-    for order in ("day", "month", "year"):  # (a date alone decides the step of a reading at a day or coarser)
+    orders = ("day", "month", "year") if read.select(text.str.contains(YEAR_FIRST_RE).any()).item() else ("day", "month")
+    for order in orders:  # (a date alone decides the step of a reading at a day or coarser)
         day = _day_month_iso(text, order).str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
         frame = read.with_columns(pl.when(is_dm).then(day.cast(read.schema["t"])).otherwise(pl.col("t")).alias("t"))
         if not frame.select((is_dm & pl.col("t").is_null()).any()).item():  # (a date this order reads nowhere)
@@ -155,7 +158,7 @@ def _regular_day_month(raw: pl.LazyFrame | None, read: pl.DataFrame, source: Sou
     chosen = readings[best]
     if best == probed or not isinstance(chosen, Inferred) or rank(chosen) <= rank(readings.get(probed or "", found)):
         return None
-    return chosen
+    return chosen if time_column_profile(raw, col, chosen.freq)[0] == best else None
 
 
 def freq_by_dates(source: SourceConfig, dates: list[datetime]) -> list[Inferred | str | None]:
