@@ -1232,6 +1232,22 @@ def test_a_slashed_two_digit_year_that_nothing_settles_is_quarantined_naming_bot
                                     "time_format in [sources.NAME]; a four-digit year needs none)")
 
 
+@pytest.mark.parametrize(("date", "formats"), [
+    # every number 12 or below: year first, day first or month first; it named the first and last alone, so the
+    # German dd.mm.yy that '01.02.10' is written in was the one format a reader was not offered
+    ("01.02.10", "'%y.%m.%d', '%d.%m.%y' or '%m.%d.%y'"),
+    ("01/02/10", "'%y/%m/%d', '%d/%m/%y' or '%m/%d/%y'"),
+    ("24/03/01", "'%y/%m/%d' or '%d/%m/%y'"),  # a first number above 12: no month first
+])
+def test_a_two_digit_year_nothing_settles_is_told_every_format_that_reads_it(write_csv, date, formats):
+    """newuser31: one date a day, a month or a year may each be first in is told the three formats."""
+    r = run_validate(write_csv(f"date,id,val\n{date},a,1\n"))
+    assert r.report.rows_valid == 0
+    assert quarantined(r)[0][2] == (f"time '{date}' does not parse as ISO-8601 (a two-digit year first or last? "
+                                    f"declare its time_format, e.g. --time-format {formats}; "
+                                    "time_format in [sources.NAME]; a four-digit year needs none)")
+
+
 def test_times_with_a_half_hour_offset_and_no_tz_are_told_to_declare_the_zone(write_csv):
     """Regression: hourly times written with India's offset ('2024-03-01T10:00+05:30') and no tz declared were all
     quarantined as "not on the 1h grid", with nothing saying why (04:30 UTC is between UTC's hours) or what to do:
