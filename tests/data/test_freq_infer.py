@@ -339,3 +339,23 @@ def test_each_dates_reading_of_minute_rows_keeps_the_rows_its_run_kept(tmp_path,
     by_itself = explain_freq_by(src, at)
     assert isinstance(by_itself, Inferred) and by_itself.steps == steps
     assert by_dates == by_itself
+
+
+@pytest.mark.parametrize(("dates", "freq"), [
+    # German monthly dates, each the 1st ('01.02.2010'): no row settles the day/month order (every number 12 or
+    # below); read month first they are 1-12 January of each year, steps of 1 day (92%) and a jump a year
+    ([f"01.{m:02d}.{y}" for y in (2010, 2011, 2012) for m in range(1, 13)], Inferred("1mo", 1.0, 70)),
+    ([f"05/{m:02d}/{y}" for y in (2010, 2011) for m in range(1, 13)], Inferred("1mo", 1.0, 46)),  # the 5th
+    ([f"01.{m:02d}.{y}" for y in range(2015, 2020) for m in (1, 4, 7, 10)], Inferred("1q", 1.0, 38)),
+    # equally regular either way (1-12 January, or the 1st of 12 months): read day first, as before
+    ([f"{d:02d}/01/2024" for d in range(1, 13)], Inferred("1d", 1.0, 22)),
+    # a two-digit year that may be first as well ('01.02.10': 2001-02-10?): German dd.mm.yy, read day first
+    ([f"01.{m:02d}.{y}" for y in (10, 11, 12) for m in range(1, 13)], Inferred("1mo", 1.0, 70)),
+])
+def test_day_month_dates_no_row_settles_are_read_in_the_order_whose_steps_are_regular(tmp_path, dates, freq):
+    """newuser31: a monthly export of German dates ('01.02.2010', every month's 1st) given no --freq was read at
+    --freq 1d: its probe read the day/month order whose dates were spaced nearest the probe's own 1-minute step,
+    month first (1-12 January of each year), and the run then lost 648 of 702 rows to the gaps of 353 days between
+    those Januaries. The order whose dates step regularly by a frequency (day first: months) is read."""
+    got = explain_freq(_file(tmp_path, dates))
+    assert got == freq

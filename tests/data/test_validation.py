@@ -1203,6 +1203,12 @@ def test_a_two_digit_year_first_or_last_is_not_guessed(write_csv):
     ([f"{calendar.monthrange(2000 + y, m)[1]}/{m:02d}/{y}" for y in range(20, 25) for m in range(1, 13)], "1mo",
      datetime(2020, 1, 1), datetime(2024, 12, 1)),
     (["99/12/30", "99/12/31", "00/01/01"], "1d", datetime(1999, 12, 30), datetime(2000, 1, 1)),  # 99 first: a year
+    # newuser31: monthly, every number 12 or below: year first, day first and month first are all dates; the one
+    # spaced by months wins (every row was quarantined: an order was returned only where the rows settled one)
+    ([f"01.{m:02d}.{y}" for y in (10, 11, 12) for m in range(1, 13)], "1mo", datetime(2010, 1, 1),
+     datetime(2012, 12, 1)),  # German dd.mm.yy, each month's 1st
+    ([f"{m:02d}/01/{y}" for y in (10, 11) for m in range(1, 13)], "1mo", datetime(2010, 1, 1),
+     datetime(2011, 12, 1)),  # US mm/dd/yy
 ])
 def test_a_slashed_two_digit_year_is_first_or_last_as_the_spacing_of_the_dates_says(write_csv, rows, freq, first,
                                                                                     last):
@@ -1223,6 +1229,22 @@ def test_a_slashed_two_digit_year_that_nothing_settles_is_quarantined_naming_bot
     assert r.report.rows_valid == 0
     assert quarantined(r)[0][2] == ("time '24/03/01' does not parse as ISO-8601 (a two-digit year first or last? "
                                     "declare its time_format, e.g. --time-format '%y/%m/%d' or '%d/%m/%y'; "
+                                    "time_format in [sources.NAME]; a four-digit year needs none)")
+
+
+@pytest.mark.parametrize(("date", "formats"), [
+    # every number 12 or below: year first, day first or month first; it named the first and last alone, so the
+    # German dd.mm.yy that '01.02.10' is written in was the one format a reader was not offered
+    ("01.02.10", "'%y.%m.%d', '%d.%m.%y' or '%m.%d.%y'"),
+    ("01/02/10", "'%y/%m/%d', '%d/%m/%y' or '%m/%d/%y'"),
+    ("24/03/01", "'%y/%m/%d' or '%d/%m/%y'"),  # a first number above 12: no month first
+])
+def test_a_two_digit_year_nothing_settles_is_told_every_format_that_reads_it(write_csv, date, formats):
+    """newuser31: one date a day, a month or a year may each be first in is told the three formats."""
+    r = run_validate(write_csv(f"date,id,val\n{date},a,1\n"))
+    assert r.report.rows_valid == 0
+    assert quarantined(r)[0][2] == (f"time '{date}' does not parse as ISO-8601 (a two-digit year first or last? "
+                                    f"declare its time_format, e.g. --time-format {formats}; "
                                     "time_format in [sources.NAME]; a four-digit year needs none)")
 
 

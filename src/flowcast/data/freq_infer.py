@@ -18,6 +18,7 @@ from flowcast.config import SourceConfig
 from flowcast.data.calendar import parse_freq
 
 MIN_SHARE = 0.6  # of consecutive steps that must agree on one frequency
+PROBE_FREQ = "1m"  # the grid the dates are read on to infer it: one that truncates nothing coarser
 SAMPLE_ROWS = 200_000  # rows read to infer it (the first ones of the file; of its rows by as_of when one is given)
 _DAY_S = 86_400
 
@@ -101,7 +102,7 @@ def explain_freq_by(source: SourceConfig, as_of: datetime | None = None) -> Infe
     from flowcast.errors import FlowcastError
 
     try:
-        probe = source.model_copy(update={"freq": "1m"})
+        probe = source.model_copy(update={"freq": PROBE_FREQ})
         ingested = ingest(probe, as_of)
         plan = (ingested.frame.select("unique_id", pl.col(DS_RAW).alias("t"),
                                       pl.col(RAW_PREFIX + source.time_col).alias("raw")).head(SAMPLE_ROWS))
@@ -114,7 +115,50 @@ def explain_freq_by(source: SourceConfig, as_of: datetime | None = None) -> Infe
         if as_of is not None:  # no row by as_of (a backfill starting before the data): its run has nothing to read,
             return None  # which it says (no decision of a run to match)
         raise no_rows_error(ingested)
-    return _aggregated(_freq_of(read, source), source)
+    found = _freq_of(read, source)
+    return _aggregated(_regular_day_month(ingested.raw, read, source, found) or found, source)
+
+
+def _regular_day_month(raw: pl.LazyFrame | None, read: pl.DataFrame, source: SourceConfig,
+                       found: Inferred | str) -> Inferred | None:
+    """The frequency of day/month dates that no row settles the order of (every number 12 or below: '01.02.2010')
+    read in the order whose dates step more regularly by a frequency than those of the order the probe read, which is
+    the one spaced nearest its 1-minute grid (`sources._day_month_by_spacing`), the finest: a monthly export dated on
+    each month's 1st ('01.02.2010' .. '01.12.2019') was read month first, as 1-12 January of each year, at --freq 1d
+    (92% of its steps), and its run lost every year but the last to the gaps between those Januaries; day first it
+    steps by 1mo (100%), which the run at --freq 1mo then reads day first too. None where no other order is more
+    regular (equally regular orders, '01/01/2024' .. '12/01/2024': the probe's reading stays) or where a run at that
+    frequency would not read the dates in that order (it decides by their spacing, `sources.time_column_profile`).
+    A two-digit year may be first as well ('01.02.10': 2001-02-10 year first), a third reading."""
+    from flowcast.data.schemas import DAY_MONTH_RE, RAW_PREFIX, YEAR_FIRST_RE
+    from flowcast.data.sources import _day_month_iso, time_column_profile
+
+    col = RAW_PREFIX + source.time_col
+    if raw is None or source.time_format or raw.collect_schema().get(col) != pl.Utf8:
+        return None
+    text = pl.col("raw").cast(pl.Utf8).str.strip_chars()
+    is_dm = text.str.contains(DAY_MONTH_RE)
+    if not read.select(is_dm.any()).item() or time_column_profile(raw, col)[0] is not None:
+        return None  # no day/month date, or its rows settle the order
+    probed = time_column_profile(raw, col, PROBE_FREQ)[0]
+
+    def rank(said: Inferred | str) -> tuple[bool, float]:
+        return (isinstance(said, Inferred), said.share if isinstance(said, Inferred) else 0.0)
+
+    readings: dict[str, Inferred | str] = {}
+    orders = ("day", "month", "year") if read.select(text.str.contains(YEAR_FIRST_RE).any()).item() else ("day", "month")
+    for order in orders:  # (a date alone decides the step of a reading at a day or coarser)
+        day = _day_month_iso(text, order).str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
+        frame = read.with_columns(pl.when(is_dm).then(day.cast(read.schema["t"])).otherwise(pl.col("t")).alias("t"))
+        if not frame.select((is_dm & pl.col("t").is_null()).any()).item():  # (a date this order reads nowhere)
+            readings[order] = _freq_of(frame, source)
+    if not readings:
+        return None
+    best = max(readings, key=lambda o: rank(readings[o]))
+    chosen = readings[best]
+    if best == probed or not isinstance(chosen, Inferred) or rank(chosen) <= rank(readings.get(probed or "", found)):
+        return None
+    return chosen if time_column_profile(raw, col, chosen.freq)[0] == best else None
 
 
 def freq_by_dates(source: SourceConfig, dates: list[datetime]) -> list[Inferred | str | None]:
@@ -132,7 +176,7 @@ def freq_by_dates(source: SourceConfig, dates: list[datetime]) -> list[Inferred 
 
     if not dates:
         return []
-    probe = source.model_copy(update={"freq": "1m"})
+    probe = source.model_copy(update={"freq": PROBE_FREQ})
     try:
         ingested = ingest(probe, dates[-1])
         plan = ingested.frame.select("unique_id", pl.col(DS_RAW).alias("t"),

@@ -252,9 +252,11 @@ def _time_hint(raw: pl.Expr) -> pl.Expr:
     return (
         # '24-03-01': the year may be first ('%y-%m-%d') or last; nothing in the file said which
         pl.when(text.str.contains(YEAR_FIRST_RE) & (second <= 12) & (yf_third <= 31))
+        # (every number 12 or below: day first too, which a German '01.02.10' is; it was left out of the formats)
         .then(pl.concat_str([pl.lit(" (a two-digit year first or last? declare its time_format, e.g. --time-format "
-                                    "'%y"), sep, pl.lit("%m"), sep, pl.lit("%d' or '"),
-                             pl.when(first > 12).then(day_first).otherwise(month_first),
+                                    "'%y"), sep, pl.lit("%m"), sep, pl.lit("%d'"),
+                             pl.when(first > 12).then(pl.concat_str([pl.lit(" or '"), day_first]))
+                             .otherwise(pl.concat_str([pl.lit(", '"), day_first, pl.lit("' or '"), month_first])),
                              pl.lit("'; time_format in [sources.NAME]; a four-digit year needs none)")]))
         # '01/32/2020', '31/02/2020': no date whichever number is the day (a typo; it settles no order)
         .when(text.str.contains(DAY_MONTH_RE) & ~text.str.contains(YEAR_FIRST_RE) & ~day_month_readable(text))

@@ -1382,7 +1382,11 @@ def _year_first_fits(raw: pl.LazyFrame, text: pl.Expr, order: str | None, freq: 
     last = min((k for k in off if k != "year"), key=lambda k: off[k])
     if off["year"] + math.log(1.5) < off[last]:
         return "year"
-    if off[last] + math.log(1.5) < off["year"] and len(off) == 2:
+    # year last, day or month first (`order` None: both read): the one closer than every other reading. Monthly
+    # '01.02.10' .. '01.12.12' (German dd.mm.yy, each month's 1st) read day first step by months, month first by days
+    # (1-12 January) and year first by days too (the 10th-12th of each month of 2001): every row was quarantined
+    # (`len(off) == 2` alone returned an order), its hint naming '%y.%m.%d' or '%m.%d.%y', neither of them day first
+    if all(off[last] + math.log(1.5) < v for k, v in off.items() if k != last):
         return last
     return None
 
