@@ -183,15 +183,34 @@ def serve(deployments: list[Any], *, limit: int | None = None) -> None:
     from prefect.exceptions import TerminationSignal
     from prefect.flows import _display_serve_start_message
     from prefect.logging import get_logger
+    from prefect.settings import temporary_settings
 
-    runner = stopping_runner()(pause_on_shutdown=True, limit=limit)
-    for deployment in deployments:
-        runner.add_deployment(deployment)
-    _display_serve_start_message(*deployments)
-    try:
-        asyncio.run(runner.start())
-    except (KeyboardInterrupt, TerminationSignal) as exc:
-        get_logger("flowcast.serve").info("Received %s, shutting down...", type(exc).__name__)
+    with temporary_settings(api_for_runs()):
+        runner = stopping_runner()(pause_on_shutdown=True, limit=limit)
+        for deployment in deployments:
+            runner.add_deployment(deployment)
+        _display_serve_start_message(*deployments)
+        try:
+            asyncio.run(runner.start())
+        except (KeyboardInterrupt, TerminationSignal) as exc:
+            get_logger("flowcast.serve").info("Received %s, shutting down...", type(exc).__name__)
+
+
+def api_for_runs() -> dict[Any, Any]:
+    """The settings that send the flow runs a serve starts to its Prefect API. Without PREFECT_API_URL a serve talks
+    to Prefect's temporary server, which the run processes were not told of: each started a temporary server of its
+    own and reported its run there, never to the serve's (the run stayed Pending in the serve's API, a retrain was
+    Cancelled with 'Deployment concurrency slot lost during provisioning', and a run stopped with serve left its
+    server behind). The temporary server is started here (the one the serve's client uses: Prefect keeps one per
+    process) and named in PREFECT_API_URL, which the runner passes on to every run process."""
+    from prefect.server.api.server import SubprocessASGIServer
+    from prefect.settings import PREFECT_API_URL
+
+    if PREFECT_API_URL.value():
+        return {}
+    server = SubprocessASGIServer()
+    server.start()
+    return {PREFECT_API_URL: server.api_url}
 
 
 def stopping_runner() -> type[Any]:
