@@ -94,6 +94,20 @@ def test_dry_run_lists_what_the_policy_lets_go_and_touches_nothing(home):
     assert sorted(str(p) for p in home.rglob("*")) == before  # a plan removes nothing
 
 
+def test_a_cache_entrys_digest_goes_with_it(home):
+    """faults31: each preprocessing cache entry has a digest (`cache/digests/<key>`, `flows.tasks.check_cache_digest`);
+    gc did not know that folder, and a digest stayed for good after its entry went."""
+    _touch(home / "cache" / "digests" / "flowcast-preprocess-old", 10, b"d" * 32)
+    _touch(home / "cache" / "digests" / "flowcast-preprocess-new", 1, b"d" * 32)
+    settings = _settings(home, keep_versions=1)
+    cache = [str(i.path.relative_to(home)) for i in plan(settings, NOW) if i.kind == "cache"]
+    assert cache[0] == "cache/prefect/flowcast-preprocess-old"  # the record first: nothing reads the rest then
+    assert sorted(cache[1:]) == ["cache/digests/flowcast-preprocess-old", "cache/results/flowcast-preprocess-old"]
+    execute(settings, plan(settings, NOW))
+    assert not (home / "cache" / "digests" / "flowcast-preprocess-old").exists()
+    assert (home / "cache" / "digests" / "flowcast-preprocess-new").exists()
+
+
 def test_execute_removes_exactly_the_plan_and_rollback_still_works(home):
     settings = _settings(home, keep_versions=1)
     items = plan(settings, NOW)

@@ -5,7 +5,7 @@
 | model       | models/versions/<version>                     | beyond the newest `keep_versions` of its dataset |
 | model       | models/versions/.tmp-deleted-<v>, .tmp-<id>   | always: what a gc or a registration stopped midway left (`ModelRegistry.leftovers`) |
 | run         | runs/<run>, models/runs/<run> (checkpoints)   | last written more than `runs_days` ago       |
-| cache       | cache/prefect/<key> + cache/results/<key>     | written more than `cache_days` ago           |
+| cache       | cache/prefect/<key> + cache/results/<key> (+ cache/digests/<key>) | written more than `cache_days` ago           |
 | quarantine  | quarantine/<source>/<as_of>/                  | written more than `quarantine_days` ago      |
 | report      | reports/*.png|svg|jpg|html                    | written more than `reports_days` ago         |
 | superseded  | warehouse/<table>/dataset=*/as_of=*/part-*    | a key's older Parquet file, superseded more than `store.superseded_grace_s` ago (the store's files wherever they are: home, shared, store.url folder or object store) |
@@ -295,7 +295,7 @@ def _aged_items(settings: Settings, policy: RetentionConfig, now: datetime, *, o
     records = settings.cache_dir / "prefect"
     results = settings.cache_dir / "results"
     cache: dict[str, list[Path]] = {}
-    for folder in (records, results):
+    for folder in (records, results, settings.cache_dir / "digests"):  # `flows.tasks.check_cache_digest`'s too
         if folder.is_dir():
             for p in folder.iterdir():
                 cache.setdefault(p.name, []).append(p)
