@@ -543,6 +543,37 @@ def test_a_folder_it_may_not_write_is_said_with_what_to_do(capsys, code, advised
     assert ("under its home (--home, FLOWCAST_HOME" in err) is advised, err
 
 
+@pytest.mark.parametrize(("code", "advised"), [(30, True), (13, True), (28, False)])
+def test_a_flowcast_error_of_a_folder_it_may_not_write_says_what_to_do(capsys, code, advised):
+    """Regression (faults31): `flowcast forecast`, `run`, `backfill` and `reap` on a read-only home (a read-only bind
+    mount) stopped at their first write, the command's claim in `.flow-runs/`, with `error: could not write
+    <home>/.flow-runs/command-...json: [Errno 30] Read-only file system: ...; the previous file, if any, is intact`:
+    the advice an OSError gets (every run writes under its home, point --home at a writable folder) was left out
+    of a flowcast error raised from one. A full disk gets no such advice."""
+    import os
+    from pathlib import Path
+
+    import typer
+
+    from flowcast.atomic import storage_error
+    from flowcast.cli.common import cli_errors
+
+    claim = Path("/mnt/ro/home/.flow-runs/command-1-2.json")
+
+    @cli_errors
+    def command() -> None:
+        try:
+            raise OSError(code, os.strerror(code), str(claim.with_suffix(".json.x.tmp")))
+        except OSError as exc:
+            raise storage_error(claim, exc) from exc
+
+    with pytest.raises(typer.Exit) as exit_:
+        command()
+    err = " ".join(capsys.readouterr().err.split())
+    assert exit_.value.exit_code == 1 and f"could not write {claim}" in err, err
+    assert ("under its home (--home, FLOWCAST_HOME" in err) is advised, err
+
+
 @pytest.mark.parametrize("later", [
     # text values written after as_of (more than 1 in 10 of the column): the file was read long, asked for --target-col
     "".join(f"2024-01-{d},closed,3\n" for d in range(11, 14)),

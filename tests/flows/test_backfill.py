@@ -193,6 +193,29 @@ def test_a_date_another_run_published_while_the_backfill_ran_is_skipped_not_repl
 
 
 @pytest.mark.usefixtures("prefect_api")
+def test_a_damaged_published_date_fails_named_and_the_other_dates_run(production_home):
+    """Regression (faults31): one published date's Parquet file cut short (a full disk, a bad copy) stopped every
+    backfill over it before any date ran, with a bare 'ArrowInvalid: Parquet magic bytes not found in footer',
+    naming no file, no date and nothing to do. That date fails, naming its file and the command that publishes it
+    again; the other dates run."""
+    from flowcast.flows import backfill_flow, forecast_flow
+    from flowcast.flows.backfill import BackfillError
+
+    first, second = datetime(2018, 1, 1), datetime(2018, 2, 1)
+    forecast_flow(as_of=first, **production_home)
+    settings = load_settings(None, home=production_home["home"])
+    (part,) = (settings.warehouse_dir / "forecasts" / "dataset=tiny").glob("as_of=2018-01-01*/*.parquet")
+    part.write_bytes(part.read_bytes()[: part.stat().st_size // 2])
+    with pytest.raises(BackfillError) as err:
+        backfill_flow(start=first, end=second, every="1mo", **production_home)
+    summary = err.value.summary
+    assert [(o["as_of"][:10], o["status"]) for o in summary["outcomes"]] == [
+        ("2018-01-01", "failed"), ("2018-02-01", "published")]
+    said = summary["outcomes"][0]["error"]
+    assert str(part) in said and "flowcast forecast --as-of 2018-01-01" in said, said
+
+
+@pytest.mark.usefixtures("prefect_api")
 def test_a_store_out_of_reach_when_a_date_is_checked_again_does_not_stop_the_backfill(production_home, monkeypatch):
     """Regression (PostgreSQL stopped for 20 s during a backfill): the check, before each date, of whether another
     run had published it meanwhile raised the store's 'cannot connect' error out of the backfill, which ended

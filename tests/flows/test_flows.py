@@ -592,6 +592,48 @@ def test_a_damaged_preprocessing_cache_entry_is_dropped_not_fatal(production_hom
     assert EmbeddedStore(Path(production_home["home"]) / "warehouse").read(dataset="tiny", as_of=as_of).height == 24
 
 
+def _flip_a_last_y(value: Path) -> float:
+    """Flip one bit, on disk, of the last observation of a series in the cached TrainingData `value` (a base64
+    pickle, as Prefect writes it): the entry still reads back, with another number. Returns the value flipped."""
+    import base64
+    import pickle
+    import struct
+
+    data = base64.b64decode(value.read_bytes())
+    frame = pickle.loads(data)[0].frame
+    for y in reversed(frame["y"].drop_nulls().to_list()):
+        if data.count(packed := struct.pack("<d", y)) == 1:
+            break
+    bad = bytearray(data)
+    bad[data.index(packed) + 6] ^= 0x10
+    value.write_bytes(base64.encodebytes(bytes(bad)))
+    assert pickle.loads(base64.b64decode(value.read_bytes()))[0].frame["y"].to_list() != frame["y"].to_list()
+    return y
+
+
+def test_a_preprocessing_cache_value_flipped_on_disk_is_dropped_not_used(production_home, caplog):
+    """Regression (faults31): a byte of the cached TrainingData flipped on disk (its polars frames carry no
+    checksum) read back whole, with another y: every run of that data and as_of for 7 days forecast from data that
+    was not the source's, and the re-run of a published as_of replaced its forecasts with those, exit 0, without a
+    word. The value's digest, recorded after the task, no longer matches: the entry is removed with a warning
+    naming it, and the data preprocessed again, so the run finds the same forecasts published."""
+    from flowcast.flows import forecast_flow
+
+    as_of = datetime(2019, 9, 1)
+    first = forecast_flow(as_of=as_of, **production_home)
+    home = Path(production_home["home"])
+    values = sorted((home / "cache" / "results").glob("flowcast-preprocess-*"), key=lambda p: p.stat().st_mtime)
+    value = values[-1]  # this run's entry
+    _flip_a_last_y(value)
+    again = forecast_flow(as_of=as_of, **production_home)
+    assert again["published_by"] == first["run_id"], "the run forecast from the damaged entry"
+    said = [r.getMessage() for r in caplog.records if "does not match the digest" in r.getMessage()]
+    assert len(said) == 1 and str(value.name) in said[0] and "preprocessing again" in said[0], said
+    reread = forecast_flow(as_of=as_of, **production_home)  # the entry written again, whole, with its digest
+    assert reread["published_by"] == first["run_id"]
+    assert len([r for r in caplog.records if "does not match the digest" in r.getMessage()]) == 1
+
+
 def test_a_preprocessing_cache_entry_that_cannot_be_written_is_named(production_home, monkeypatch, caplog):
     """Regression (faults17): with the cache folder full (a tmpfs with 4 KB free) the run went on, as it should,
     but its log said only Prefect's 'An error was encountered while committing transaction

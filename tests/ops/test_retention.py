@@ -94,6 +94,20 @@ def test_dry_run_lists_what_the_policy_lets_go_and_touches_nothing(home):
     assert sorted(str(p) for p in home.rglob("*")) == before  # a plan removes nothing
 
 
+def test_a_cache_entrys_digest_goes_with_it(home):
+    """faults31: each preprocessing cache entry has a digest (`cache/digests/<key>`, `flows.tasks.check_cache_digest`);
+    gc did not know that folder, and a digest stayed for good after its entry went."""
+    _touch(home / "cache" / "digests" / "flowcast-preprocess-old", 10, b"d" * 32)
+    _touch(home / "cache" / "digests" / "flowcast-preprocess-new", 1, b"d" * 32)
+    settings = _settings(home, keep_versions=1)
+    cache = [str(i.path.relative_to(home)) for i in plan(settings, NOW) if i.kind == "cache"]
+    assert cache[0] == "cache/prefect/flowcast-preprocess-old"  # the record first: nothing reads the rest then
+    assert sorted(cache[1:]) == ["cache/digests/flowcast-preprocess-old", "cache/results/flowcast-preprocess-old"]
+    execute(settings, plan(settings, NOW))
+    assert not (home / "cache" / "digests" / "flowcast-preprocess-old").exists()
+    assert (home / "cache" / "digests" / "flowcast-preprocess-new").exists()
+
+
 def test_execute_removes_exactly_the_plan_and_rollback_still_works(home):
     settings = _settings(home, keep_versions=1)
     items = plan(settings, NOW)
@@ -297,6 +311,30 @@ def test_versions_that_made_forecasts_still_published_stay_and_gc_says_why(home)
         in out["kept"]
     assert {v.version for v in reg.list()} >= {"gru-v3"} and "gru-v1" not in {v.version for v in reg.list()}
     assert open_store(settings).as_ofs("sales") == [datetime(2023, 9, 1)]
+
+
+def test_forecasts_before_removes_the_publish_records_of_the_keys_it_deletes(home):
+    """Regression (faults31): `gc --forecasts-before` deleted a key's forecasts, realized rows and lock files but left
+    its publish record (`published/<dataset>/<as_of>.json`, the data fingerprint it forecast from) for good: one file
+    per as_of ever published, naming forecasts no longer there. It goes with its key; a kept key keeps its own."""
+    import polars as pl
+
+    from flowcast.ops.quiet import fingerprint_path, record_fingerprint
+    from flowcast.store import open_store
+
+    settings = _settings(home, keep_versions=10)
+    store = open_store(settings)
+    for a in (datetime(2023, 6, 1), datetime(2023, 9, 1)):
+        fc = pl.DataFrame({"unique_id": ["a"], "ds": [a + timedelta(days=31)], "step": [1], "y_hat": [1.0]},
+                          schema_overrides={"step": pl.Int32})
+        receipt = store.publish(fc, dataset="sales", as_of=a, model="gru", model_version="gru-v1", run_id="r",
+                                created_at=NOW)
+        record_fingerprint(settings, dataset="sales", as_of=a, content_hash=receipt.content_hash, fingerprint="f",
+                           run_id="r")
+    execute(settings, plan(settings, NOW, forecasts_before=datetime(2023, 8, 1), dataset="sales"))
+    assert open_store(settings).as_ofs("sales") == [datetime(2023, 9, 1)]
+    assert not fingerprint_path(home, "sales", datetime(2023, 6, 1)).exists(), "the removed key's record stayed"
+    assert fingerprint_path(home, "sales", datetime(2023, 9, 1)).exists()
 
 
 def test_a_failed_forecast_deletion_leaves_the_version_its_forecasts_name(home):

@@ -729,9 +729,11 @@ def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             note_unreported(exc)  # a run left non-final (its API did not answer) is marked Crashed naming it
             if os.environ.get("FLOWCAST_DEBUG"):
                 raise
-            if isinstance(exc, FlowcastError):
-                console.print(f"[bold red]error:[/] {said(exc)}", highlight=False, markup=True)
-                failed(str(exc), exc.exit_code)
+            if isinstance(exc, FlowcastError):  # a write a read-only home refused (the command's claim in .flow-runs,
+                # faults31: `could not write ...: [Errno 30] Read-only file system` said nothing of what to do)
+                advice = "" if "under its home" in str(exc) else _unwritable_advice(exc)
+                console.print(f"[bold red]error:[/] {said(exc)}{said(advice)}", highlight=False, markup=True)
+                failed(str(exc) + advice, exc.exit_code)
                 raise typer.Exit(exc.exit_code) from None
             # anything unexpected: still one sentence, exit 1
             console.print(f"[bold red]error:[/] {_unreachable_api(exc)}{type(exc).__name__}: {said(exc)} "

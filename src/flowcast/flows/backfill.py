@@ -327,7 +327,16 @@ def backfill_flow(
     outcomes: list[Outcome] = []
     held: dict[str, dict[str, str]] = {}  # overwrite: what each date held before its run, which its outcome names
     for d in dates:
-        if not overwrite and (o := _published_already(store, src.name, d, "already published (overwrite=False)")):
+        try:
+            held = None if overwrite else _published_already(store, src.name, d, "already published (overwrite=False)")
+        except FlowcastError as exc:  # a damaged publish of the date (its file cut short): it fails, named; the rest run
+            damaged: Outcome = {"as_of": d.isoformat(), "status": "failed", "rows": 0, "model": None, "run_id": None,
+                                "flow_run": None, "worker": None, "error": str(exc)}
+            log.error(f"{d:%Y-%m-%d %H:%M}: failed: {exc}")
+            outcomes.append(damaged)
+            _notify(damaged)
+            continue
+        if (o := held) is not None:
             if mode == "retrain":
                 _withdraw_left_winner(settings, src.name, o, d, started, log.warning, run_id)
             outcomes.append(o)
@@ -337,7 +346,8 @@ def backfill_flow(
             if overwrite and (before := receipt_of(d)):
                 held[d.isoformat()] = before
     log.info(f"Backfill ({mode}) over {plural(len(dates), 'date')} every {step}: {len(todo)} to run, "
-             f"{len(dates) - len(todo)} already published")
+             f"{sum(o['status'] == 'skipped' for o in outcomes)} already published"
+             + "".join(f", {o['as_of'][:16]} failed" for o in outcomes if o["status"] == "failed"))
     if mode == "forecast" and todo:
         log.info(model_for_backfill(settings, src.name))
 

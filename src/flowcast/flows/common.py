@@ -213,7 +213,10 @@ def _preprocess(settings: Settings, valid: Any, source: SourceConfig, as_of: dat
                 fingerprint: str) -> tuple[Any, Any]:
     """The cached preprocess task; a cache entry that cannot be read back (cut short, damaged)
     failed every run of that data and as_of until it expired (7 days): it is removed with a
-    warning and the data preprocessed again. An entry that could not be written is a warning naming it."""
+    warning and the data preprocessed again, as is one whose value no longer matches the digest recorded with it
+    (`tasks.check_cache_digest`: a byte flipped on disk). An entry that could not be written is a warning naming it."""
+    if (damaged := tasks.check_cache_digest(settings, source, as_of, fingerprint, record=False)) is not None:
+        get_run_logger().warning(f"The {damaged}: removed, preprocessing again")
     try:
         out = tasks.cached_preprocess(settings)(valid, source, settings, as_of, fingerprint)
     except Exception:
@@ -224,6 +227,7 @@ def _preprocess(settings: Settings, valid: Any, source: SourceConfig, as_of: dat
         out = tasks.cached_preprocess(settings)(valid, source, settings, as_of, fingerprint)
     if (unwritten := tasks.cache_not_written(settings, source, as_of, fingerprint)) is not None:
         get_run_logger().warning(unwritten)  # a full disk: Prefect's one line named neither the file nor why
+    tasks.check_cache_digest(settings, source, as_of, fingerprint, record=True)
     return out
 
 

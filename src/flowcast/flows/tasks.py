@@ -351,9 +351,57 @@ def drop_damaged_cache(settings: Settings, source: SourceConfig, as_of: datetime
         return None
     except Exception as exc:  # noqa: BLE001 - whatever the damage, the entry is unusable
         why = f"preprocessing cache entry {record} (value {value}) could not be read back ({type(exc).__name__}: {exc})"
-    for path in (record, value):
+    for path in (record, value, _digest_path(settings, key)):
         path.unlink(missing_ok=True)
     return why
+
+
+def _digest_path(settings: Settings, key: str) -> Path:
+    """`cache/digests/<key>`: the digest of the cached value `cache/results/<key>` as flowcast read it back after the
+    preprocess task (`check_cache_digest`). Named by the key, so that gc removes it with its entry."""
+    return settings.cache_dir.resolve() / "digests" / key
+
+
+def check_cache_digest(settings: Settings, source: SourceConfig, as_of: datetime | None, fingerprint: str,
+                       *, record: bool) -> str | None:
+    """The digest of the preprocessing cache entry of these arguments (`cache/digests/<key>`).
+
+    `record=False` (before the preprocess task reads the entry): when the value's bytes no longer match the digest
+    recorded with them, remove the entry (record, value, digest) and return why. The value is a pickle of polars
+    frames, which carry no checksum: a byte flipped on disk in the middle of `y` read back as another number without a
+    word, and every run of that data and as_of for 7 days trained, chose and published from data that was not the
+    source's (faults31: a run of a published as_of replaced its forecasts, exit 0). None when it matches, or when
+    there is no entry or no digest to compare with.
+    `record=True` (after the task): write the digest of the value as it is now when it differs from the recorded one
+    (a value computed or recomputed by this run; an entry an older flowcast wrote); None."""
+    from flowcast.atomic import atomic_write_text
+    from flowcast.data.sources import _digest
+
+    key = preprocess_cache_key(None, {"settings": settings, "source": source, "as_of": as_of,
+                                      "fingerprint": fingerprint})
+    folder = settings.cache_dir.resolve()
+    entry, value, digest = folder / "prefect" / key, folder / "results" / key, _digest_path(settings, key)
+    try:
+        if not entry.exists():
+            return None
+        have = _digest(value.read_bytes())
+        want = digest.read_text().strip() if digest.exists() else None
+    except OSError:  # an unreadable entry: `drop_damaged_cache`'s, once the task fails on it
+        return None
+    if have == want:
+        return None
+    if record:
+        try:
+            atomic_write_text(digest, have)
+        except OSError:  # a full or read-only cache folder: the entry is used unchecked until it can be written
+            pass
+        return None
+    if want is None:
+        return None
+    for path in (entry, value, digest):
+        path.unlink(missing_ok=True)
+    return (f"preprocessing cache entry {entry} (value {value}) does not match the digest written with it ({digest}: "
+            f"{want}, the value now {have}): damaged on disk, it would have given this run other data than the source's")
 
 
 def cache_not_written(settings: Settings, source: SourceConfig, as_of: datetime | None, fingerprint: str) -> str | None:

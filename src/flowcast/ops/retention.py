@@ -5,7 +5,7 @@
 | model       | models/versions/<version>                     | beyond the newest `keep_versions` of its dataset |
 | model       | models/versions/.tmp-deleted-<v>, .tmp-<id>   | always: what a gc or a registration stopped midway left (`ModelRegistry.leftovers`) |
 | run         | runs/<run>, models/runs/<run> (checkpoints)   | last written more than `runs_days` ago       |
-| cache       | cache/prefect/<key> + cache/results/<key>     | written more than `cache_days` ago           |
+| cache       | cache/prefect/<key> + cache/results/<key> (+ cache/digests/<key>) | written more than `cache_days` ago           |
 | quarantine  | quarantine/<source>/<as_of>/                  | written more than `quarantine_days` ago      |
 | report      | reports/*.png|svg|jpg|html                    | written more than `reports_days` ago         |
 | superseded  | warehouse/<table>/dataset=*/as_of=*/part-*    | a key's older Parquet file, superseded more than `store.superseded_grace_s` ago (the store's files wherever they are: home, shared, store.url folder or object store) |
@@ -224,6 +224,27 @@ def _unstacked(dataset: str) -> str:
     return f"(in the production stack of {dataset}: taken out of it, `flowcast models rollback` will not reach it)"
 
 
+def _drop_publish_record(settings: Settings, store: Any, dataset: str, as_of: datetime) -> None:
+    """Remove the publish record (`published/<dataset>/<as_of>.json`, `ops.quiet.fingerprint_path`) of a key whose
+    forecasts gc deleted, and its shared copy, unless the key was published again meanwhile (the record is then that
+    publish's). It stayed for good: one file per as_of ever published, each naming forecasts no longer there
+    (faults31). A record that cannot be removed is a warning: the forecasts are gone, which is what gc was asked."""
+    import logging
+
+    from flowcast.ops.quiet import fingerprint_path
+    from flowcast.shared import unshare
+
+    record = fingerprint_path(settings.home, dataset, as_of)
+    try:
+        if store.has(dataset, as_of):
+            return
+        record.unlink(missing_ok=True)
+        unshare(settings, record)
+    except Exception as exc:  # noqa: BLE001 - a local or shared file system's error: the removal is done
+        logging.getLogger(__name__).warning("the publish record %s of the removed forecasts could not be removed (%s); "
+                                            "it names forecasts no longer published: remove it by hand", record, exc)
+
+
 def _forecast_items(settings: Settings, before: datetime | date, dataset: str | None) -> list[Item]:
     """The published (dataset, as_of) before `before`: an instant, or a date alone, which is each
     dataset's day (the midnight it starts at in its source's tz: the key its run of that date got)."""
@@ -295,7 +316,7 @@ def _aged_items(settings: Settings, policy: RetentionConfig, now: datetime, *, o
     records = settings.cache_dir / "prefect"
     results = settings.cache_dir / "results"
     cache: dict[str, list[Path]] = {}
-    for folder in (records, results):
+    for folder in (records, results, settings.cache_dir / "digests"):  # `flows.tasks.check_cache_digest`'s too
         if folder.is_dir():
             for p in folder.iterdir():
                 cache.setdefault(p.name, []).append(p)
@@ -383,6 +404,7 @@ def execute(settings: Settings, items: Iterable[Item], now: datetime | None = No
             store = store or open_store(settings)
             if not store.delete(*item.key):
                 continue
+            _drop_publish_record(settings, store, *item.key)
         elif item.kind == "model" and item.version is None:  # a folder a stopped writer left (`leftovers`)
             assert reg is not None
             if not reg.remove_leftover(item.path.name):

@@ -231,6 +231,13 @@ class EmbeddedStore:
                 return self.data.metadata(path)
             except FileNotFoundError:
                 continue  # superseded by a newer publish meanwhile
+            except (OSError, ValueError) as exc:  # cut short, overwritten (pyarrow's ArrowInvalid is a ValueError)
+                # a bare 'ArrowInvalid: Parquet magic bytes not found in footer' stopped a whole backfill (faults31)
+                key = storage_ts(as_of).isoformat()
+                raise PublishError(
+                    f"the published forecasts of dataset {dataset} as_of {key} cannot be read: {path} is damaged "
+                    f"({type(exc).__name__}: {' '.join(str(exc).split())}); `flowcast forecast --as-of {key}` (or a "
+                    "backfill of that date with --overwrite) publishes them again and removes it") from exc
         raise PublishError(f"dataset {dataset} as_of {storage_ts(as_of).isoformat()} kept changing while read")
 
     # ------------------------------------------------------------------ publish
