@@ -328,7 +328,7 @@ def backfill_flow(
     held: dict[str, dict[str, str]] = {}  # overwrite: what each date held before its run, which its outcome names
     for d in dates:
         try:
-            held = None if overwrite else _published_already(store, src.name, d, "already published (overwrite=False)")
+            done = None if overwrite else _published_already(store, src.name, d, "already published (overwrite=False)")
         except FlowcastError as exc:  # a damaged publish of the date (its file cut short): it fails, named; the rest run
             damaged: Outcome = {"as_of": d.isoformat(), "status": "failed", "rows": 0, "model": None, "run_id": None,
                                 "flow_run": None, "worker": None, "error": str(exc)}
@@ -336,7 +336,7 @@ def backfill_flow(
             outcomes.append(damaged)
             _notify(damaged)
             continue
-        if (o := held) is not None:
+        if (o := done) is not None:
             if mode == "retrain":
                 _withdraw_left_winner(settings, src.name, o, d, started, log.warning, run_id)
             outcomes.append(o)
