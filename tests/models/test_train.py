@@ -369,6 +369,40 @@ def test_a_training_process_stopped_by_a_signal_is_not_the_models_failure(tmp_pa
     assert f"stopped by {sig.name}" in str(exc) and str(ckpt) in str(exc), str(exc)
 
 
+class _SignalsWhilePickled:
+    """Sends this process `sig` as torch.save pickles it (mid-write of a checkpoint); unpickles as an empty dict."""
+
+    def __init__(self, sig: int) -> None:
+        self.sig = sig
+
+    def __reduce__(self):
+        os.kill(os.getpid(), self.sig)
+        return (dict, ())
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name)
+def test_a_stop_signal_during_a_checkpoint_write_stops_once_it_is_whole(tmp_path, sig):
+    """Regression (session 38's CI: test_a_training_process_stopped_by_a_signal_is_not_the_models_failure[SIGTERM]
+    failed): the training process's stop handler raised SystemExit inside torch.save, whose zip writer then raised
+    'RuntimeError: ... unexpected pos 25984 vs 25876' in place of it: the process exited 1, a TrainingError (the
+    candidate's fault), not a stop. The stop waits for the checkpoint to be whole, then exits 128 + N."""
+    from flowcast.models.train import _atomic_checkpoint_io
+    from flowcast.models.train_entry import stop_on_signals
+
+    before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    path = tmp_path / "last.ckpt"
+    try:
+        stop_on_signals()
+        with pytest.raises(SystemExit) as stopped:
+            _atomic_checkpoint_io().save_checkpoint({"w": torch.ones(3), "mid": _SignalsWhilePickled(sig)}, path)
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
+    assert stopped.value.code == 128 + sig
+    whole = torch.load(path, weights_only=False)
+    assert torch.equal(whole["w"], torch.ones(3)) and whole["mid"] == {}
+
+
 @pytest.mark.parametrize("target,sig", [("torchrun", signal.SIGTERM), ("rank", signal.SIGKILL)])
 def test_a_torchrun_training_stopped_by_a_signal_is_not_the_models_failure(tmp_path, target, sig):
     """Regression: with several devices training runs under torchrun, which exits 1 whatever stopped

@@ -118,17 +118,42 @@ def resolve_precision(cfg: ModelConfig, accelerator: str) -> str:
     return "bf16-mixed" if accelerator == "gpu" else "32-true"
 
 
+class CheckpointWrite:
+    """Whether a checkpoint is being written, and the stop signal that came meanwhile (`stop_deferred`): the training
+    process's stop handler (`train_entry.stop_on_signals`) raises SystemExit, which, raised inside torch.save, left
+    its zip writer half done, and the RuntimeError its exit then raised ('unexpected pos 25984 vs 25876') replaced the
+    SystemExit: a training stopped by a SIGTERM as it wrote a checkpoint exited 1, a TrainingError (the candidate's
+    fault) instead of a TrainingStoppedError (session 38, CI). The signal waits for the write to end, then stops it."""
+
+    writing = False
+    pending: int | None = None
+
+    @classmethod
+    def stop_deferred(cls, signum: int) -> bool:
+        """True where a checkpoint is being written: the stop (128 + signum) comes once it is whole."""
+        if cls.writing:
+            cls.pending = signum
+        return cls.writing
+
+
 def _atomic_checkpoint_io():
     from lightning.pytorch.plugins.io import TorchCheckpointIO
 
     class AtomicCheckpointIO(TorchCheckpointIO):
-        """torch.save to a temp file in the same directory, fsync, then rename over the target."""
+        """torch.save to a temp file in the same directory, fsync, then rename over the target; a stop signal that
+        comes meanwhile ends the process once the checkpoint is whole (`CheckpointWrite`)."""
 
         def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options=None) -> None:
             import torch
 
-            with atomic_file(path) as fh:
-                torch.save(checkpoint, fh)
+            CheckpointWrite.writing = True
+            try:
+                with atomic_file(path) as fh:
+                    torch.save(checkpoint, fh)
+            finally:
+                CheckpointWrite.writing = False
+            if (signum := CheckpointWrite.pending) is not None:
+                raise SystemExit(128 + signum)
 
     return AtomicCheckpointIO()
 

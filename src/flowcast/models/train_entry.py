@@ -63,8 +63,11 @@ def stop_on_signals() -> None:
     here after its own, and the SystemExit raised ends the fit (the last checkpoint is intact: every
     checkpoint is written to a temp file and renamed)."""
 
+    from flowcast.models.train import CheckpointWrite
+
     def stop(signum: int, _frame: object) -> None:
-        raise SystemExit(128 + signum)
+        if not CheckpointWrite.stop_deferred(signum):  # (a checkpoint being written: once it is whole)
+            raise SystemExit(128 + signum)
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, stop)
