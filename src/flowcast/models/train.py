@@ -152,7 +152,8 @@ def _atomic_checkpoint_io():
                     torch.save(checkpoint, fh)
             finally:
                 CheckpointWrite.writing = False
-            if (signum := CheckpointWrite.pending) is not None:
+            signum, CheckpointWrite.pending = CheckpointWrite.pending, None  # (said once: a process that lives on,
+            if signum is not None:  # a test's or an in-process training's, writes its next checkpoints as ever)
                 raise SystemExit(128 + signum)
 
     return AtomicCheckpointIO()
