@@ -2,6 +2,7 @@
 (or loop publishing).
 
 usage: publisher.py STORE DATASET AS_OF VARIANT N_SERIES HORIZON [--loop] [--noise] [--fsize BYTES]
+                    [--no-link ERRNO]
 STORE is a folder (the embedded store there), a JSON object of `[store]` settings (url,
 storage_options, pg_schema), or {"shared": URL, "shared_options": {...}} (a shared home: its
 warehouse), opened with flowcast.store.open_store like a flow does.
@@ -9,7 +10,9 @@ VARIANT picks the values (y_hat = variant * 1e6 + series index + step / 100) so 
 can tell which publish it sees; --noise makes a big file for the multipart-upload test (long
 random ids, ~300 incompressible bytes a series, and noise below 1e-3 in the values). --fsize BYTES: no file
 written past BYTES (RLIMIT_FSIZE: each write beyond fails with EFBIG, as on a full disk); the receipt's notes are
-printed, one `note ...` line each, after its `published` line. --loop
+printed, one `note ...` line each, after its `published` line. --no-link ERRNO (x86-64 Linux): every hard link
+this process makes fails with that error (EPERM, EOPNOTSUPP, ENOSYS: a file system without hard links; a seccomp
+filter, so the kernel itself answers link(2) and linkat(2) so). --loop
 publishes variants VARIANT, VARIANT+1, ... forever (the
 parent SIGKILLs it, or stops it with SIGTERM). FLOWCAST_FAULT=publish:<point> makes the store
 SIGKILL this process at that point.
@@ -18,6 +21,8 @@ SIGKILL this process at that point.
 from __future__ import annotations
 
 import base64
+import ctypes
+import errno
 import json
 import os
 import resource
@@ -52,6 +57,30 @@ def make_forecast(variant: int, n_series: int, horizon: int, start: datetime, no
     )
 
 
+def refuse_links(code: int) -> None:
+    """Make link(2) and linkat(2) of this process fail with errno `code` from here on, as a file system without hard
+    links answers them (vfat EPERM, CIFS EOPNOTSUPP, sshfs without its hardlink extension ENOSYS): a seccomp filter
+    (x86-64 Linux; SECCOMP_MODE_FILTER needs no privilege once PR_SET_NO_NEW_PRIVS is set)."""
+    ld, jeq, ret = 0x20, 0x15, 0x06  # BPF_LD|BPF_W|BPF_ABS, BPF_JMP|BPF_JEQ|BPF_K, BPF_RET|BPF_K
+    allow, fail = 0x7FFF0000, 0x00050000 | code  # SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO | errno
+    link, linkat, x86_64 = 86, 265, 0xC000003E  # syscall numbers; AUDIT_ARCH_X86_64
+    prog = [(ld, 0, 0, 4), (jeq, 0, 3, x86_64), (ld, 0, 0, 0), (jeq, 2, 0, link), (jeq, 1, 0, linkat),
+            (ret, 0, 0, allow), (ret, 0, 0, fail)]
+
+    class Filter(ctypes.Structure):
+        _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte), ("k", ctypes.c_uint)]
+
+    class Program(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(Filter))]
+
+    filters = (Filter * len(prog))(*[Filter(*f) for f in prog])
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_no_new_privs, pr_set_seccomp, seccomp_mode_filter = 38, 22, 2
+    if (libc.prctl(pr_set_no_new_privs, 1, 0, 0, 0) != 0
+            or libc.prctl(pr_set_seccomp, seccomp_mode_filter, ctypes.byref(Program(len(prog), filters)), 0, 0) != 0):
+        raise OSError(ctypes.get_errno(), "could not install the seccomp filter")
+
+
 def store_from_arg(arg: str):
     """A folder -> EmbeddedStore(folder); a JSON object -> open_store with that [store] section."""
     from flowcast.config import load_settings
@@ -74,6 +103,8 @@ def main() -> None:
     if "--fsize" in sys.argv[7:]:
         size = int(sys.argv[sys.argv.index("--fsize") + 1])
         resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))  # Python ignores SIGXFSZ: writes fail with EFBIG
+    if "--no-link" in sys.argv[7:]:
+        refuse_links(getattr(errno, sys.argv[sys.argv.index("--no-link") + 1]))
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))  # finish the publish under way, then stop
     as_of = datetime.fromisoformat(as_of_s)

@@ -436,6 +436,25 @@ def test_a_first_publish_on_a_full_disk_leaves_no_duckdb_file(tmp_path, disk):
         assert duck(store, "SELECT count(*) AS n FROM forecasts")["n"][0] == N * H
 
 
+@pytest.mark.skipif(sys.platform != "linux" or os.uname().machine != "x86_64",
+                    reason="the child's seccomp filter is written for x86-64 Linux")
+@pytest.mark.parametrize("refused", ["EPERM", "EOPNOTSUPP", "ENOSYS"])
+def test_a_first_publish_where_the_file_system_makes_no_hard_links_creates_the_views(tmp_path, refused):
+    """Regression (review32): the first forecasts.duckdb is built beside its place and hard-linked there; a file
+    system without hard links falls back to a rename. sshfs without its hardlink extension, and other FUSE file
+    systems that leave link unimplemented, answer ENOSYS, which was not among the errors that fall back: every
+    publish said the views 'were not created ... a later publish creates the views', and none ever did. The child's
+    kernel answers link(2) with the error (a seccomp filter, `publisher.refuse_links`)."""
+    root = tmp_path / "wh"
+    out, err = child(str(root), AS_OF, 1, 3, None, "--no-link", refused).communicate(timeout=300)
+    assert out.startswith("published 1 "), (out, err)
+    assert [line for line in out.splitlines() if line.startswith("note ")] == []
+    store = EmbeddedStore(root)
+    assert duck(store, "SELECT count(*) AS n FROM forecasts")["n"][0] == 3 * H
+    assert sorted(p.name for p in store.root.iterdir() if p.is_file()) == [
+        "forecasts.duckdb", "forecasts.duckdb.checked.json", "forecasts.duckdb.views.json"]
+
+
 def test_a_damaged_duckdb_file_that_cannot_be_rebuilt_leaves_the_publish_done(tmp_path, monkeypatch):
     """Regression (faults17): the rebuild of a damaged forecasts.duckdb that could not create its temp file (a
     full disk, no inode left) raised a bare OSError out of a publish whose forecasts were in place: the run failed

@@ -413,9 +413,9 @@ class DuckDBViews:
                 except FileExistsError:  # another publisher created it meanwhile: it is kept, brought up to date
                     return self._update(wanted)
                 except OSError as exc:
-                    if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP):
+                    if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS):
                         raise
-                    os.replace(tmp, self.db_path)  # a file system without hard links
+                    os.replace(tmp, self.db_path)  # a file system without hard links (FUSE ones, sshfs: ENOSYS)
                 finally:
                     tmp.unlink(missing_ok=True)
             else:
