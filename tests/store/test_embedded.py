@@ -455,6 +455,27 @@ def test_a_first_publish_where_the_file_system_makes_no_hard_links_creates_the_v
         "forecasts.duckdb", "forecasts.duckdb.checked.json", "forecasts.duckdb.views.json"]
 
 
+@pytest.mark.parametrize("damaged", [False, True])
+def test_the_duckdb_file_being_built_beside_its_place_is_no_dead_writers_temp_file(tmp_path, monkeypatch, damaged):
+    """Regression (review32): the file DuckDB builds beside forecasts.duckdb ('.forecasts.duckdb.<8 chars>.tmp',
+    mkstemp's) was named as `atomic_file`'s temp files are, and DuckDB holds no flock on it, so any atomic write in
+    the warehouse folder meanwhile (another publisher's forecasts.duckdb.checked.json or views.json) removed it as a
+    dead writer's: the build then failed ('No such file or directory'), its receipt said the views were not created
+    (or the damaged file not rebuilt). Another publisher's write comes here as the views are built (`fault`'s point)."""
+    from flowcast.atomic import atomic_write_text
+    from flowcast.store import duckdb_views
+
+    store = EmbeddedStore(tmp_path / "wh")
+    if damaged:
+        store.root.mkdir(parents=True)
+        store.db_path.write_bytes(b"")
+    monkeypatch.setattr(duckdb_views, "fault", lambda point: atomic_write_text(store.root / "other.json", "{}"))
+    assert publish(store, make_forecast(1, N, H, AS_OF)).notes == []
+    monkeypatch.undo()
+    assert duck(store, "SELECT count(*) AS n FROM forecasts")["n"][0] == N * H
+    assert not [p.name for p in store.root.iterdir() if p.name.startswith(".forecasts.duckdb.")]
+
+
 def test_a_damaged_duckdb_file_that_cannot_be_rebuilt_leaves_the_publish_done(tmp_path, monkeypatch):
     """Regression (faults17): the rebuild of a damaged forecasts.duckdb that could not create its temp file (a
     full disk, no inode left) raised a bare OSError out of a publish whose forecasts were in place: the run failed

@@ -392,7 +392,10 @@ class DuckDBViews:
             with contextlib.suppress(OSError):
                 if time.time() - stale.stat().st_mtime > _STALE_TMP_S:
                     stale.unlink()
-        fd, name = tempfile.mkstemp(prefix=f".{self.db_path.name}.", suffix=".tmp", dir=folder)
+        # not '.tmp' at the end: `atomic_file`'s temp files are named so, and any atomic write in this folder (another
+        # publisher's views.json) removed an unlocked one with data as a dead writer's, this one mid-build (DuckDB
+        # holds no flock on it)
+        fd, name = tempfile.mkstemp(prefix=f".{self.db_path.name}.", suffix=".tmp.duckdb", dir=folder)
         os.close(fd)
         tmp = Path(name)
         tmp.unlink()  # DuckDB creates the file itself (an empty file is not a database)
