@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -474,6 +475,27 @@ def test_the_duckdb_file_being_built_beside_its_place_is_no_dead_writers_temp_fi
     monkeypatch.undo()
     assert duck(store, "SELECT count(*) AS n FROM forecasts")["n"][0] == N * H
     assert not [p.name for p in store.root.iterdir() if p.name.startswith(".forecasts.duckdb.")]
+
+
+def test_what_a_killed_creation_of_the_duckdb_file_left_beside_it_goes_with_a_later_publish(tmp_path):
+    """Regression (review32): a publish killed while it built forecasts.duckdb beside its place left its temp file
+    or log ('.forecasts.duckdb.<random>.tmp.wal'); the next publish created the file and, its views current, no later
+    publish looked again: only a rebuild of a damaged file swept such files, so they stayed for good. A publish
+    removes those older than a live writer's (`_STALE_TMP_S`); a younger one may be a live creation's, kept."""
+    root = tmp_path / "wh"
+    _, err = child(str(root), AS_OF, 1, 3, "publish:in_views").communicate(timeout=300)
+    store = EmbeddedStore(root)
+    publish(store, make_forecast(1, 3, H, AS_OF))  # creates the file: the leftovers are too young to be a dead one's
+    left = sorted(p.name for p in root.iterdir() if p.name.startswith(".forecasts.duckdb."))
+    assert left, err  # the killed creation's log
+    young = root / ".forecasts.duckdb.young.tmp"
+    young.write_bytes(b"")
+    old = time.time() - 2 * 600
+    for name in left:
+        os.utime(root / name, (old, old))
+    publish(store, make_forecast(2, 3, H, OTHER), as_of=OTHER, variant=2)  # its views current
+    assert sorted(p.name for p in root.iterdir() if p.name.startswith(".forecasts.duckdb.")) == [young.name]
+    assert duck(store, "SELECT count(*) AS n FROM forecasts")["n"][0] == 2 * 3 * H
 
 
 def test_a_damaged_duckdb_file_that_cannot_be_rebuilt_leaves_the_publish_done(tmp_path, monkeypatch):

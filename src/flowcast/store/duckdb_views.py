@@ -287,12 +287,23 @@ class DuckDBViews:
         """Create the missing views; None when done (or nothing to do), else a sentence saying
         why not (the file is held open by another program) for the receipt. The damaged files the
         views leave out are said in `self.left_out`."""
+        self._sweep_dead_builds()
         wanted = self._wanted(tables)
         if not wanted or self.current(tables, wanted):
             return None
         if not self.db_path.exists():  # the first creation: built beside it, in place only whole (`_rebuild`)
             return self._rebuild(wanted, None)
         return self._update(wanted)
+
+    def _sweep_dead_builds(self) -> None:
+        """Remove what a killed creation or rebuild (`_rebuild`) left beside the file: its temp file and log, older
+        than a live one's (`_STALE_TMP_S`). Looked for at every `ensure`, not only by the next build: a build killed
+        and followed within that time by one that made the file left them for good (the views current, no build
+        came again)."""
+        for stale in self.db_path.parent.glob(f".{self.db_path.name}.*.tmp*"):
+            with contextlib.suppress(OSError):
+                if time.time() - stale.stat().st_mtime > _STALE_TMP_S:
+                    stale.unlink()
 
     def _update(self, wanted: dict[str, str]) -> str | None:
         """`ensure` in the file that exists: the views created in one transaction (a damaged file rebuilt)."""
@@ -388,10 +399,6 @@ class DuckDBViews:
         import duckdb
 
         folder = self.db_path.parent
-        for stale in folder.glob(f".{self.db_path.name}.*.tmp*"):  # a dead rebuilder's
-            with contextlib.suppress(OSError):
-                if time.time() - stale.stat().st_mtime > _STALE_TMP_S:
-                    stale.unlink()
         # not '.tmp' at the end: `atomic_file`'s temp files are named so, and any atomic write in this folder (another
         # publisher's views.json) removed an unlocked one with data as a dead writer's, this one mid-build (DuckDB
         # holds no flock on it)
