@@ -448,6 +448,8 @@ def test_a_first_publish_where_the_file_system_makes_no_hard_links_creates_the_v
     kernel answers link(2) with the error (a seccomp filter, `publisher.refuse_links`)."""
     root = tmp_path / "wh"
     out, err = child(str(root), AS_OF, 1, 3, None, "--no-link", refused).communicate(timeout=300)
+    if "no seccomp filter" in err:
+        pytest.skip(err.strip())
     assert out.startswith("published 1 "), (out, err)
     assert [line for line in out.splitlines() if line.startswith("note ")] == []
     store = EmbeddedStore(root)
