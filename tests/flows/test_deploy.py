@@ -285,6 +285,7 @@ def test_a_make_serve_run_left_pending_is_reaped_by_the_next_serve(_isolated_hom
     home = str(_isolated_home.resolve())
     assert [d.parameters.get("home") for d in served] == [home] * 3, [d.parameters for d in served]
     retrain = next(d for d in served if d.name == "retrain")
+    retrain.name = f"retrain-{_isolated_home.parent.name}"  # not the work pool's retrain/retrain another test deploys
     with get_client(sync_client=True) as client:
         run = client.create_flow_run_from_deployment(retrain.apply())  # as the runner creates a scheduled run
         client.set_flow_run_state(run.id, Pending(name="Submitting"))  # the serve killed as it submitted it
