@@ -125,3 +125,21 @@ def test_a_damaged_record_in_the_store_is_named_and_the_file_read(homes, postgre
         assert recorded_fingerprint(b, dataset="meters", as_of=AS_OF, content_hash=digest)[0] is None
     said = [r.getMessage() for r in caplog.records]
     assert said and all("the publish record of dataset meters as_of 2024-03-01T00:00:00" in m for m in said), said
+
+
+def test_home_b_reads_the_records_of_home_a_from_the_shared_home(tmp_path, caplog):
+    """The same with a shared home (`shared`, the embedded store): A's records are copied there, and B read its own
+    home's `published/` alone, so a --data dataset A published was read in UTC and as interval starts on B."""
+    from pathlib import Path
+
+    shared = tmp_path / "shared"
+    a = Settings(home=tmp_path / "machine-a", shared=str(shared))
+    b = Settings(home=tmp_path / "machine-b", shared=str(shared))
+    record_fingerprint(a, dataset="meters", as_of=AS_OF, content_hash="c", fingerprint="f1", run_id="run-1",
+                       tz="Europe/Paris", time_label="end", freq="1h")
+    assert dataset_tz(b, "meters") == "Europe/Paris" and dataset_time_label(b, "meters") == ("end", "1h")
+    newer = shared / fingerprint_path(Path(), "meters", AS_OF + timedelta(days=1))
+    newer.write_text('{"tz": "Asia/To')  # a damaged copy of a newer publish's record: named, the older one read
+    with caplog.at_level("WARNING", logger="flowcast.ops.quiet"):
+        assert dataset_tz(b, "meters") == "Europe/Paris"
+    assert any(f"the publish record {newer} cannot be read" in r.getMessage() for r in caplog.records)

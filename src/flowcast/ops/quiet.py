@@ -23,16 +23,19 @@ With a PostgreSQL store (`store.url`), which several machines share without a sh
 kept in the store as well (its `publish_records` table, written only while the key holds that publish), and
 read from there first: the record file was the publishing machine's alone, so another machine's run
 published again what was already published, and read a `--data` dataset's dates in UTC and its times as
-interval starts (`published_tz`, `published_time_label`). The files stay the record of a single machine.
+interval starts (`published_tz`, `published_time_label`). With a shared home (`shared`) those two read its
+copies of the records too (they read this home's files alone, though the fingerprint was read from the shared
+copy). The files stay the record of a single machine.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -46,11 +49,12 @@ from flowcast.errors import PublishError
 log = logging.getLogger(__name__)
 
 
-def _record(path: Path, assumed: str) -> dict[str, Any] | None:
+def _record(path: Path | str, assumed: str, read: Callable[[], str] | None = None) -> dict[str, Any] | None:
     """One publish record, or None with a warning naming it and what is assumed instead (`assumed`): a
-    damaged record (cut short, overwritten) was passed over without a word."""
+    damaged record (cut short, overwritten) was passed over without a word. `read`: how to read `path` (a URL
+    in the shared home) where it is no local file."""
     try:
-        rec = json.loads(path.read_text())
+        rec = json.loads(read() if read is not None else Path(path).read_text())
     except (ValueError, OSError) as exc:
         why = f"{type(exc).__name__}: {exc}"
     else:
@@ -131,30 +135,57 @@ def record_store(settings: Any) -> Any:
     return open_store(settings)
 
 
-def store_records(settings: Any, dataset: str) -> list[dict[str, Any]] | None:
-    """The publish records of `dataset` the store keeps (`record_store`), newest first; None: kept in files only."""
-    store = record_store(settings)
-    return None if store is None else list(store.records(dataset))
+Records = dict[str, Callable[[str], "dict[str, Any] | None"]]  # as_of key (%Y%m%dT%H%M%S) -> its record, read
+# when asked (given what is assumed when it cannot be read)
+
+
+def store_records(settings: Any, dataset: str) -> Records | None:
+    """The publish records of `dataset` that every machine reads, by as_of key: the store's (`record_store`) and
+    the shared home's copies (`shared`: another machine's records are there, not under this home); None: neither,
+    this home's files are all there is (one machine)."""
+    from flowcast.shared import shared_files
+
+    files, store = shared_files(settings), record_store(settings)
+    if files is None and store is None:
+        return None
+    found: Records = {}
+    if files is not None:
+        folder = fingerprint_path(Path(), dataset, datetime(2000, 1, 1)).parent.as_posix()
+        for name in files.list(folder):
+            if name.endswith(".json"):
+                found[name.removesuffix(".json")] = functools.partial(_shared_record, files, f"{folder}/{name}")
+    for rec in store.records(dataset) if store is not None else []:  # kept while the key holds that publish: first
+        found[f"{datetime.fromisoformat(rec['as_of']):%Y%m%dT%H%M%S}"] = functools.partial(_kept, rec)
+    return found
+
+
+def _shared_record(files: Any, rel: str, assumed: str) -> dict[str, Any] | None:
+    return _record(files.url(rel), assumed, functools.partial(files.read_text, rel))
+
+
+def _kept(rec: dict[str, Any], assumed: str) -> dict[str, Any]:
+    return rec
 
 
 def _newest_records(home: Path, dataset: str, assumed: str,
-                    stored: list[dict[str, Any]] | None) -> Iterator[tuple[dict[str, Any], str]]:
-    """(record, its as_of) of `dataset`'s publishes, newest first: the store's (`stored`, every machine's) and this
-    home's files (one the store has none of: a publish recorded before the store kept them, or a single machine's);
-    where both have an as_of, the store's, which it keeps only while the key holds that publish."""
+                    stored: Records | None) -> Iterator[tuple[dict[str, Any], str]]:
+    """(record, its as_of) of `dataset`'s publishes, newest first: every machine's (`stored`) and this home's files
+    (one `stored` has none of: a publish recorded before the store kept them, or one machine's); where both have an
+    as_of, `stored`'s, unless it cannot be read."""
     folder = fingerprint_path(home, dataset, datetime(2000, 1, 1)).parent
     files = {p.stem: p for p in folder.glob("*.json")} if folder.is_dir() else {}
-    held = {f"{datetime.fromisoformat(r['as_of']):%Y%m%dT%H%M%S}": r for r in stored or []}
+    held = stored or {}
     for key in sorted({*files, *held}, reverse=True):
-        if key in held:
-            yield held[key], str(held[key]["as_of"])
-        elif (rec := _record(files[key], assumed)) is not None:
+        rec = held[key](assumed) if key in held else None
+        if rec is None and key in files:
+            rec = _record(files[key], assumed)
+        if rec is not None:
             yield rec, str(rec.get("as_of") or key)
 
 
-def published_tz(home: Path, dataset: str, stored: list[dict[str, Any]] | None = None) -> str | None:
+def published_tz(home: Path, dataset: str, stored: Records | None = None) -> str | None:
     """The source tz the newest publish of `dataset` recorded (None: UTC, or none recorded). `stored`: the records
-    the store keeps (`store_records`), read with this home's files."""
+    every machine reads (`store_records`), read with this home's files."""
     for rec, _ in _newest_records(home, dataset, f"assumed the time zone of {dataset}'s next older record (UTC when "
                                   "none says)", stored):
         if "tz" in rec:
@@ -162,7 +193,7 @@ def published_tz(home: Path, dataset: str, stored: list[dict[str, Any]] | None =
     return None
 
 
-def published_time_label(home: Path, dataset: str, stored: list[dict[str, Any]] | None = None
+def published_time_label(home: Path, dataset: str, stored: Records | None = None
                          ) -> tuple[str, str | None, str] | None:
     """(time_label, freq, as_of) the newest publish of `dataset` recorded; a publish recorded before time labels
     existed was of start labels (freq unknown); None: nothing published here. `stored`: as `published_tz`."""
