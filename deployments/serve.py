@@ -4,7 +4,8 @@ this one process, with their schedules; no work pool or worker needed. Open the 
 let Prefect start its temporary local API.
 
 Schedules: FLOWCAST_RETRAIN_CRON, FLOWCAST_FORECAST_CRON, FLOWCAST_TIMEZONE (see
-flowcast.flows.deploy). Extra default flow parameters: FLOWCAST_HOME is read by each run.
+flowcast.flows.deploy). The home (FLOWCAST_HOME, else ./.flowcast) is every deployment's `home`
+parameter, made absolute, as `flowcast serve` gives it: the next serve of the home knows its runs.
 """
 
 from flowcast.config import load_settings

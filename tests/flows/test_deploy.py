@@ -260,3 +260,36 @@ def test_flowcast_deploy_names_a_missing_prefect_file(tmp_path, monkeypatch):
     assert res.exit_code == 2
     assert ("--prefect-file deployments/prefect.yaml: no such file (run `flowcast deploy` from the repository root, "
             "or name the file)") in " ".join(res.output.split())
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_make_serve_run_left_pending_is_reaped_by_the_next_serve(_isolated_home, monkeypatch):
+    """shared32: `make serve` (deployments/serve.py: `serve_all()` with no parameters) registered deployments
+    without a `home` parameter, so their runs carried none, and `reap_submitted`, which knows a run of the home by
+    it, never marked Crashed a run a killed `make serve` left Pending ('Submitting'): it held the retrain slot until
+    Prefect's lease on it lapsed. Every served deployment now carries the home, absolute, as `flowcast serve`'s."""
+    from pathlib import Path
+
+    from prefect.client.orchestration import get_client
+    from prefect.states import Pending
+
+    from flowcast.flows import deploy
+    from flowcast.ops import automations
+
+    served: list[object] = []
+    monkeypatch.setattr(deploy, "serve", lambda deployments, limit=None: served.extend(deployments))
+    monkeypatch.setattr(automations, "ensure", lambda settings, say: None)
+    monkeypatch.chdir(_isolated_home.parent)
+    monkeypatch.setenv("FLOWCAST_HOME", _isolated_home.name)  # relative, as a .env or a shell may give it
+    deploy.serve_all()  # what deployments/serve.py calls
+    home = str(_isolated_home.resolve())
+    assert [d.parameters.get("home") for d in served] == [home] * 3, [d.parameters for d in served]
+    retrain = next(d for d in served if d.name == "retrain")
+    retrain.name = f"retrain-{_isolated_home.parent.name}"  # not the work pool's retrain/retrain another test deploys
+    with get_client(sync_client=True) as client:
+        run = client.create_flow_run_from_deployment(retrain.apply())  # as the runner creates a scheduled run
+        client.set_flow_run_state(run.id, Pending(name="Submitting"))  # the serve killed as it submitted it
+        said: list[str] = []
+        deploy.reap_before_serving(Path(home), said.append)
+        state = client.read_flow_run(run.id).state
+        assert state.type.value == "CRASHED" and "stopped before the run's own process began" in state.message, said

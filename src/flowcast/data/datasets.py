@@ -163,11 +163,12 @@ def _read_from_a_file(settings: Settings, name: str) -> str:
     """What an unknown dataset that this home published is: a `--data` file's, whose path and columns no
     configuration keeps. After `flowcast run meters.parquet --id-col meter ...`, `flowcast forecast --dataset meters`
     was told `unknown dataset 'meters'; known datasets:` and the bundled ones, as if nothing of it were here."""
-    from flowcast.ops.quiet import published_time_label, published_tz
+    from flowcast.ops.quiet import published_time_label, published_tz, store_records
 
     try:
-        found = published_time_label(settings.home, name)
-        tz = published_tz(settings.home, name) if found is not None else None
+        stored = store_records(settings, name)
+        found = published_time_label(settings.home, name, stored)
+        tz = published_tz(settings.home, name, stored) if found is not None else None
     except Exception:  # noqa: BLE001 - an unreadable record leaves the plain error
         return ""
     if found is None:

@@ -165,13 +165,16 @@ def serve_all(parameters: dict[str, Any] | None = None, limit: int | None = None
     from flowcast.config import load_settings
     from flowcast.ops.automations import ensure
 
-    params = parameters or {}
+    params = {k: v for k, v in (parameters or {}).items() if v is not None}
     settings = load_settings(params.get("config_file"), home=params.get("home"))
+    # every deployment's runs carry the home (the one this serve reaps: `reap_submitted` knows a run of the home by
+    # its `home` parameter); `make serve` gave none, so the runs a killed serve left Pending were never reaped
+    params["home"] = str(Path(settings.home).resolve())
     log = get_logger("flowcast.serve")
     ensure(settings, log.info)
     reap_before_serving(settings.home, log.warning)
     say_missed_slots(log.warning)
-    serve(build_deployments(parameters), limit=limit)
+    serve(build_deployments(params), limit=limit)
 
 
 def serve(deployments: list[Any], *, limit: int | None = None) -> None:

@@ -18,14 +18,24 @@ the publish's content hash), and a run skips only when its own fingerprint is th
 A publish without a record (made before flowcast kept one, or whose record was lost or belongs to
 another publish of that as_of) is never taken as unchanged. The log says why a run was or was not
 skipped.
+
+With a PostgreSQL store (`store.url`), which several machines share without a shared home, each record is
+kept in the store as well (its `publish_records` table, written only while the key holds that publish), and
+read from there first: the record file was the publishing machine's alone, so another machine's run
+published again what was already published, and read a `--data` dataset's dates in UTC and its times as
+interval starts (`published_tz`, `published_time_label`). With a shared home (`shared`) those two read its
+copies of the records too (they read this home's files alone, though the fingerprint was read from the shared
+copy). The files stay the record of a single machine.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -39,11 +49,12 @@ from flowcast.errors import PublishError
 log = logging.getLogger(__name__)
 
 
-def _record(path: Path, assumed: str) -> dict[str, Any] | None:
+def _record(path: Path | str, assumed: str, read: Callable[[], str] | None = None) -> dict[str, Any] | None:
     """One publish record, or None with a warning naming it and what is assumed instead (`assumed`): a
-    damaged record (cut short, overwritten) was passed over without a word."""
+    damaged record (cut short, overwritten) was passed over without a word. `read`: how to read `path` (a URL
+    in the shared home) where it is no local file."""
     try:
-        rec = json.loads(path.read_text())
+        rec = json.loads(read() if read is not None else Path(path).read_text())
     except (ValueError, OSError) as exc:
         why = f"{type(exc).__name__}: {exc}"
     else:
@@ -101,34 +112,94 @@ def record_fingerprint(settings: Any, *, dataset: str, as_of: datetime, content_
 
     as_of = storage_naive(as_of)
     path = fingerprint_path(settings.home, dataset, as_of)
+    record = {"dataset": dataset, "as_of": as_of.isoformat(), "content_hash": content_hash,
+              "data_fingerprint": fingerprint, "polars": pl.__version__, "run_id": run_id, "tz": tz,
+              "time_label": time_label, "freq": freq}
     with atomic_file(path, "w") as fh:
-        json.dump({"dataset": dataset, "as_of": as_of.isoformat(), "content_hash": content_hash,
-                   "data_fingerprint": fingerprint, "polars": pl.__version__, "run_id": run_id, "tz": tz,
-                   "time_label": time_label, "freq": freq}, fh,
-                  indent=2)
+        json.dump(record, fh, indent=2)
     share_file(settings, path)
+    if (store := record_store(settings)) is not None:  # every machine sharing the store reads it (module doc)
+        store.write_record(dataset, as_of, content_hash, record)
     return path
 
 
-def published_tz(home: Path, dataset: str) -> str | None:
-    """The source tz the newest publish of `dataset` recorded (None: UTC, or none recorded)."""
+def record_store(settings: Any) -> Any:
+    """The store that keeps the publish records beside the forecasts (PostgreSQL, which several machines share
+    without a shared home: module doc), else None (the record files are read)."""
+    from flowcast.store.factory import is_postgres
+
+    if not is_postgres(settings.store.url):
+        return None
+    from flowcast.store import open_store
+
+    return open_store(settings)
+
+
+Records = dict[str, Callable[[str], "dict[str, Any] | None"]]  # as_of key (%Y%m%dT%H%M%S) -> its record, read
+# when asked (given what is assumed when it cannot be read)
+
+
+def store_records(settings: Any, dataset: str) -> Records | None:
+    """The publish records of `dataset` that every machine reads, by as_of key: the store's (`record_store`) and
+    the shared home's copies (`shared`: another machine's records are there, not under this home); None: neither,
+    this home's files are all there is (one machine)."""
+    from flowcast.shared import shared_files
+
+    files, store = shared_files(settings), record_store(settings)
+    if files is None and store is None:
+        return None
+    found: Records = {}
+    if files is not None:
+        folder = fingerprint_path(Path(), dataset, datetime(2000, 1, 1)).parent.as_posix()
+        for name in files.list(folder):
+            if name.endswith(".json"):
+                found[name.removesuffix(".json")] = functools.partial(_shared_record, files, f"{folder}/{name}")
+    for rec in store.records(dataset) if store is not None else []:  # kept while the key holds that publish: first
+        found[f"{datetime.fromisoformat(rec['as_of']):%Y%m%dT%H%M%S}"] = functools.partial(_kept, rec)
+    return found
+
+
+def _shared_record(files: Any, rel: str, assumed: str) -> dict[str, Any] | None:
+    return _record(files.url(rel), assumed, functools.partial(files.read_text, rel))
+
+
+def _kept(rec: dict[str, Any], assumed: str) -> dict[str, Any]:
+    return rec
+
+
+def _newest_records(home: Path, dataset: str, assumed: str,
+                    stored: Records | None) -> Iterator[tuple[dict[str, Any], str]]:
+    """(record, its as_of) of `dataset`'s publishes, newest first: every machine's (`stored`) and this home's files
+    (one `stored` has none of: a publish recorded before the store kept them, or one machine's); where both have an
+    as_of, `stored`'s, unless it cannot be read."""
     folder = fingerprint_path(home, dataset, datetime(2000, 1, 1)).parent
-    for path in sorted(folder.glob("*.json"), reverse=True) if folder.is_dir() else []:
-        rec = _record(path, f"assumed the time zone of {dataset}'s next older record (UTC when none says)")
-        if rec is not None and "tz" in rec:
+    files = {p.stem: p for p in folder.glob("*.json")} if folder.is_dir() else {}
+    held = stored or {}
+    for key in sorted({*files, *held}, reverse=True):
+        rec = held[key](assumed) if key in held else None
+        if rec is None and key in files:
+            rec = _record(files[key], assumed)
+        if rec is not None:
+            yield rec, str(rec.get("as_of") or key)
+
+
+def published_tz(home: Path, dataset: str, stored: Records | None = None) -> str | None:
+    """The source tz the newest publish of `dataset` recorded (None: UTC, or none recorded). `stored`: the records
+    every machine reads (`store_records`), read with this home's files."""
+    for rec, _ in _newest_records(home, dataset, f"assumed the time zone of {dataset}'s next older record (UTC when "
+                                  "none says)", stored):
+        if "tz" in rec:
             return rec["tz"]
     return None
 
 
-def published_time_label(home: Path, dataset: str) -> tuple[str, str | None, str] | None:
+def published_time_label(home: Path, dataset: str, stored: Records | None = None
+                         ) -> tuple[str, str | None, str] | None:
     """(time_label, freq, as_of) the newest publish of `dataset` recorded; a publish recorded before time labels
-    existed was of start labels (freq unknown); None: nothing published here."""
-    folder = fingerprint_path(home, dataset, datetime(2000, 1, 1)).parent
-    for path in sorted(folder.glob("*.json"), reverse=True) if folder.is_dir() else []:
-        rec = _record(path, f"assumed the time label of {dataset}'s next older record (start labels when none is "
-                            "left)")
-        if rec is not None:
-            return str(rec.get("time_label") or "start"), rec.get("freq"), str(rec.get("as_of") or path.stem)
+    existed was of start labels (freq unknown); None: nothing published here. `stored`: as `published_tz`."""
+    for rec, as_of in _newest_records(home, dataset, f"assumed the time label of {dataset}'s next older record (start "
+                                      "labels when none is left)", stored):
+        return str(rec.get("time_label") or "start"), rec.get("freq"), as_of
     return None
 
 
@@ -137,7 +208,7 @@ def check_time_label(settings: Any, source: Any) -> None:
     accuracy would score the old forecasts (dated by the old reading of the times) against actuals one step
     apart, and the forecasts of one dataset would mean two things by `ds`."""
     from flowcast.errors import ConfigError
-    found = published_time_label(settings.home, source.name)
+    found = published_time_label(settings.home, source.name, store_records(settings, source.name))
     if found is None or found[0] == source.time_label:
         return
     label, _, as_of = found
@@ -159,7 +230,7 @@ def dataset_time_label(settings: Any, dataset: str) -> tuple[str, str | None]:
         src = resolve_source(settings.model_copy(update={"dataset": dataset, "source": None}))
         return src.time_label, src.freq
     except FlowcastError:
-        found = published_time_label(settings.home, dataset)
+        found = published_time_label(settings.home, dataset, store_records(settings, dataset))
         return (found[0], found[1]) if found else ("start", None)
 
 
@@ -173,7 +244,7 @@ def dataset_tz(settings: Any, dataset: str) -> str | None:
     try:
         return resolve_source(settings.model_copy(update={"dataset": dataset, "source": None})).tz
     except FlowcastError:  # not declared here: what its runs recorded
-        return published_tz(settings.home, dataset)
+        return published_tz(settings.home, dataset, store_records(settings, dataset))
 
 
 def recorded_fingerprint(settings: Any, *, dataset: str, as_of: datetime, content_hash: str | None
@@ -181,17 +252,31 @@ def recorded_fingerprint(settings: Any, *, dataset: str, as_of: datetime, conten
     """(the fingerprint recorded for the publish of `as_of`, '') or (None, why there is none usable)."""
     from flowcast.shared import pull_file
 
+    if (store := record_store(settings)) is not None:  # every machine's record (module doc)
+        for rec in store.records(dataset, as_of):
+            if content_hash is None or rec.get("content_hash") == content_hash:
+                return _usable(rec, f"its fingerprint record in {store.location}")
     path = pull_file(settings, fingerprint_path(settings.home, dataset, as_of))
     if not path.exists():
         return None, ("it kept no fingerprint of the observations it forecast from (published before flowcast "
                       "recorded one)")
     try:
         rec = json.loads(path.read_text())
-        fp, held = str(rec["data_fingerprint"]), rec.get("content_hash")
-    except (ValueError, KeyError, TypeError, OSError) as exc:
+        if not isinstance(rec, dict):
+            raise TypeError(f"a JSON {type(rec).__name__}, not an object")
+    except (ValueError, TypeError, OSError) as exc:
         return None, f"its fingerprint record {path} cannot be read ({exc})"
-    if content_hash is not None and held != content_hash:
+    if content_hash is not None and rec.get("content_hash") != content_hash:
         return None, f"its fingerprint record {path} belongs to another publish of that as_of"
+    return _usable(rec, f"its fingerprint record {path}")
+
+
+def _usable(rec: dict[str, Any], where: str) -> tuple[str | None, str]:
+    """(the fingerprint of a publish record, '') or (None, why it cannot be compared); `where` names the record."""
+    try:
+        fp = str(rec["data_fingerprint"])
+    except KeyError as exc:
+        return None, f"{where} cannot be read ({exc})"
     if rec.get("polars") != pl.__version__:
         return None, (f"its fingerprint was computed by polars {rec.get('polars')} (this is {pl.__version__}), "
                       "so values cannot be compared")

@@ -10,6 +10,12 @@ Tables, in schema `store.pg_schema` (default `flowcast`), created on first use:
                check would slow a large publish, and only the publish transaction (which
                writes both) and `delete` (which removes both) write these tables
     realized   (dataset, as_of, model, step) PRIMARY KEY: realized accuracy
+    publish_records (dataset, as_of) PRIMARY KEY: content_hash, record (JSON text): the publish record
+               (`ops.quiet`: the data fingerprint, tz, time label, freq) of the key's publish, written by
+               `write_record` only while the key holds the publish of that content hash, removed with
+               the key. Every machine sharing the store reads it: a machine's own record file under its
+               home was the only copy, so another machine's "nothing new" check and the tz / time label a
+               date alone is read in could not see that publish
 
 A publish is one transaction: a transaction-scoped advisory lock on (schema, dataset, as_of)
 (publishers of one key queue, publishers of other keys run in parallel, on any machine), the
@@ -106,6 +112,10 @@ def _ddl(schema: str) -> list[str]:
         f"ALTER TABLE {s}.realized ADD COLUMN IF NOT EXISTS lookahead boolean",
         # where the publishing version's training data ended (null: a baseline, or a publish of an older flowcast)
         f"ALTER TABLE {s}.publishes ADD COLUMN IF NOT EXISTS trained_as_of timestamp",
+        # the publish records (module doc): a store an older flowcast created lacks the table
+        f"""CREATE TABLE IF NOT EXISTS {s}.publish_records (
+            dataset text NOT NULL, as_of timestamp NOT NULL, content_hash text NOT NULL, record text NOT NULL,
+            PRIMARY KEY (dataset, as_of))""",
     ]
 
 
@@ -204,12 +214,14 @@ class PostgresStore:
         """The tables, created where they do not exist, and the columns added to them since (`_LATER_COLUMNS`)
         where a store an older flowcast created lacks them (they were added with the tables only, and such a
         store then failed every read and write of realized accuracy: 'column "rmsse" does not exist')."""
-        (exists,) = con.execute("SELECT to_regclass(%s) IS NOT NULL AND to_regclass(%s) IS NOT NULL",
-                                [f"{self.schema}.forecasts", f"{self.schema}.realized"]).fetchone()
-        if not exists or self._lacks_later_columns(con):
+        (exists, records) = con.execute(
+            "SELECT to_regclass(%s) IS NOT NULL AND to_regclass(%s) IS NOT NULL, to_regclass(%s) IS NOT NULL",
+            [f"{self.schema}.forecasts", f"{self.schema}.realized", f"{self.schema}.publish_records"]).fetchone()
+        if not exists or not records or self._lacks_later_columns(con):
             with self._migrating(con, lambda: [f"{t}.{c}" for t, c in self._missing_columns(con)], lock_wait):
-                # tables that exist get the later columns only (ADD COLUMN IF NOT EXISTS: another process may have)
-                for stmt in [d for d in _ddl(self.schema) if not exists or d.startswith("ALTER TABLE")]:
+                # tables that exist get the later columns and tables only (IF NOT EXISTS: another process may have)
+                for stmt in [d for d in _ddl(self.schema) if not exists or d.startswith("ALTER TABLE")
+                             or "publish_records" in d]:
                     con.execute(stmt)
         self._ready = True
 
@@ -391,7 +403,56 @@ class PostgresStore:
             n = con.execute(f"DELETE FROM {s}.publishes WHERE dataset = %s AND as_of = %s", [dataset, as_of]).rowcount
             con.execute(f"DELETE FROM {s}.forecasts WHERE dataset = %s AND as_of = %s", [dataset, as_of])
             con.execute(f"DELETE FROM {s}.realized WHERE dataset = %s AND as_of = %s", [dataset, as_of])
+            con.execute(f"DELETE FROM {s}.publish_records WHERE dataset = %s AND as_of = %s", [dataset, as_of])
         return n > 0
+
+    # ------------------------------------------------------------------ publish records
+    def write_record(self, dataset: str, as_of: datetime, content_hash: str, record: dict[str, Any]) -> bool:
+        """Keep `record` (JSON-able) as the publish record of (dataset, as_of) while the key holds the publish of
+        `content_hash`, checked under the key's lock (a publish of other forecasts since: False, nothing written)."""
+        import json
+
+        check_dataset(dataset)
+        as_of = storage_ts(as_of)
+        s = self.schema
+        with self._conn(f"record the publish of dataset {dataset} as_of {as_of.isoformat()}") as con, \
+                con.transaction():
+            self._lock_key(con, s, "forecasts", dataset, as_of.isoformat())
+            held = con.execute(f"SELECT content_hash FROM {s}.publishes WHERE dataset = %s AND as_of = %s",
+                               [dataset, as_of]).fetchone()
+            if held is None or held[0] != content_hash:
+                return False
+            con.execute(f"""INSERT INTO {s}.publish_records (dataset, as_of, content_hash, record) VALUES (%s, %s, %s, %s)
+                        ON CONFLICT (dataset, as_of) DO UPDATE SET content_hash = EXCLUDED.content_hash,
+                        record = EXCLUDED.record""", [dataset, as_of, content_hash, json.dumps(record)])
+        return True
+
+    def records(self, dataset: str, as_of: datetime | None = None) -> list[dict[str, Any]]:
+        """The publish records of `dataset` (of its `as_of` alone when given), newest as_of first, each the record
+        as written with its `as_of` (ISO) and `content_hash` as the table holds them; a record whose JSON cannot be
+        read is left out, with a warning naming its key."""
+        import json
+
+        where, params = self._where(dataset=check_dataset(dataset), as_of=as_of)
+        from psycopg import sql
+
+        with self._conn(f"read the publish records of dataset {dataset}") as con:
+            rows = con.execute(sql.SQL("SELECT as_of, content_hash, record FROM {}.publish_records{} ORDER BY as_of "
+                                       "DESC").format(sql.Identifier(self.schema), where), params).fetchall()
+        out = []
+        for at, digest, text in rows:
+            try:
+                rec = json.loads(text)
+            except ValueError as exc:
+                rec, why = None, str(exc)
+            else:
+                why = f"a JSON {type(rec).__name__}, not an object"
+            if not isinstance(rec, dict):
+                log.warning("the publish record of dataset %s as_of %s in %s cannot be read (%s); passed over",
+                            dataset, at.isoformat(), self.location, why)
+                continue
+            out.append({**rec, "as_of": at.isoformat(), "content_hash": digest})
+        return out
 
     # ------------------------------------------------------------------ read
     def _where(self, **filters: Any) -> tuple[Any, list[Any]]:

@@ -1,0 +1,33 @@
+"""A retrain on machine A publishing to a PostgreSQL store it shares with machine B (no shared home): the run's
+publish record lands in the store, where B reads the fingerprint of the data A forecast from (before, only A's
+`published/` folder had it). A real PostgreSQL server and a real Prefect API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from flow_helpers import TINY_OVERRIDES, source_dict
+
+from flowcast.config import load_settings
+from flowcast.ops.quiet import fingerprint_path, recorded_fingerprint
+from flowcast.store import open_store
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+AS_OF = datetime(2019, 6, 1)
+
+
+def test_a_publish_records_what_it_forecast_from_in_the_shared_store(tiny_csv, tmp_path, postgres, pg_database):
+    from flowcast.flows import retrain_flow
+
+    store = {"url": postgres.url(pg_database)}
+    home_a, home_b = tmp_path / "machine-a", tmp_path / "machine-b"
+    done = retrain_flow(as_of=AS_OF, source=source_dict(tiny_csv), home=str(home_a), models=[],
+                        overrides={**TINY_OVERRIDES, "store": store})
+    assert done["published_rows"] > 0
+    b = load_settings(home=home_b, store=store)
+    held = open_store(b).receipt_of("tiny", AS_OF)["content_hash"]
+    [kept] = open_store(b).records("tiny")
+    assert kept["content_hash"] == held and kept["run_id"] == done["run_id"]
+    assert fingerprint_path(home_a, "tiny", AS_OF).exists() and not fingerprint_path(home_b, "tiny", AS_OF).exists()
+    assert recorded_fingerprint(b, dataset="tiny", as_of=AS_OF, content_hash=held) == (kept["data_fingerprint"], "")
