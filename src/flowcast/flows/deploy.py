@@ -19,7 +19,10 @@ import os
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from flowcast.errors import FlowcastError
 
 RETRAIN_CRON = "0 3 * * 1"  # Mondays 03:00
 FORECAST_CRON = "0 6 * * *"  # every day 06:00
@@ -213,16 +216,76 @@ def api_for_runs() -> dict[Any, Any]:
     return {PREFECT_API_URL: server.api_url}
 
 
-def stopping_runner() -> type[Any]:
-    """Prefect's Runner, whose first SIGTERM stops it. Prefect's own handler cancels the flow runs in flight and stops
-    polling, then waits for every run's task to end; a run whose process the SIGTERM stopped as it was starting left
-    its task waiting for good (ops31: `flowcast serve`, SIGTERMed 2 s after a forecast run's process started, cancelled
-    the run, paused the deployments and served on until a second SIGTERM, 2 minutes later). Once the runs in flight
-    are cancelled (their processes killed, their states Cancelled), what is left of their tasks is cancelled too."""
-    from prefect.runner import Runner
+RUNNER_OVERRIDES = ("handle_sigterm", "_pause_schedules")
+RUNNER_STATE = ("started", "stopping", "_loop")
+RUNNER_RUN_STATE = ("_runs_task_group",)
+"""What `stopping_runner` relies on of Prefect's Runner, private API all but `handle_sigterm`'s name: the methods it
+overrides (a Prefect that renamed one would never call the override: one SIGTERM half done again, ops31), the state
+Runner.__init__ sets that handle_sigterm reads, and the task group of the runs' tasks, which Runner sets as it starts
+and `_pause_schedules` cancels. `runner_gaps` checks them before a serve registers anything."""
 
-    class StoppingRunner(Runner):
+
+def runner_gaps(runner: type[Any]) -> list[str]:
+    """What `runner` (Prefect's Runner class) lacks of what `stopping_runner` relies on, as `Runner.<name>`: a method
+    of RUNNER_OVERRIDES it has not, a name of RUNNER_STATE or RUNNER_RUN_STATE that none of its code sets or reads
+    (those are instance attributes: the names its functions use, nested ones too, are what can be checked before an
+    instance starts)."""
+    import inspect
+    import types
+
+    codes: list[types.CodeType] = []
+    for klass in runner.__mro__[:-1]:  # (not object)
+        for value in vars(klass).values():
+            for fn in (getattr(value, "__func__", value), getattr(value, "fget", None), getattr(value, "fset", None)):
+                code = getattr(inspect.unwrap(fn), "__code__", None) if callable(fn) else None
+                if isinstance(code, types.CodeType):
+                    codes.append(code)
+    names: set[str] = set()
+    while codes:
+        code = codes.pop()
+        names.update(code.co_names)
+        codes.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
+    return ([f"Runner.{n}()" for n in RUNNER_OVERRIDES if not callable(getattr(runner, n, None))]
+            + [f"Runner.{n}" for n in (*RUNNER_STATE, *RUNNER_RUN_STATE) if n not in names])
+
+
+def runner_api_error(missing: list[str]) -> FlowcastError:
+    """The error a serve fails with, as it starts, where the installed Prefect's Runner lacks what `stopping_runner`
+    relies on (rather than an AttributeError as it stops, or a SIGTERM half handled)."""
+    import prefect
+
+    from flowcast.errors import FlowcastError
+
+    return FlowcastError(
+        f"flowcast serve cannot run on the installed Prefect {prefect.__version__}: its Runner has no "
+        f"{', '.join(missing)}, which flowcast's serve relies on (private Runner API: one SIGTERM stops serve, the "
+        "runs in flight cancelled, flowcast.flows.deploy.stopping_runner); install the Prefect version "
+        "requirements.lock pins (`make install`)")
+
+
+def stopping_runner(base: type[Any] | None = None) -> type[Any]:
+    """Prefect's Runner (or `base`, a Runner class), whose first SIGTERM stops it. Prefect's own handler cancels the
+    flow runs in flight and stops polling, then waits for every run's task to end; a run whose process the SIGTERM
+    stopped as it was starting left its task waiting for good (ops31: `flowcast serve`, SIGTERMed 2 s after a forecast
+    run's process started, cancelled the run, paused the deployments and served on until a second SIGTERM, 2 minutes
+    later). Once the runs in flight are cancelled (their processes killed, their states Cancelled), what is left of
+    their tasks is cancelled too. What it relies on of Runner's private API is checked here (`runner_gaps`) and as
+    it is constructed (RUNNER_STATE): a Prefect without it fails the serve as it starts, naming what is missing and
+    the version (`runner_api_error`)."""
+    if base is None:
+        from prefect.runner import Runner
+
+        base = Runner
+    if missing := runner_gaps(base):
+        raise runner_api_error(missing)
+
+    class StoppingRunner(base):  # type: ignore[valid-type, misc]
         stopped_by_sigterm = False
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            if missing := [f"Runner.{n}" for n in RUNNER_STATE if not hasattr(self, n)]:
+                raise runner_api_error(missing)
 
         def handle_sigterm(self, *args: Any, **kwargs: Any) -> None:
             if self.started and not self.stopping and self._loop is not None:
