@@ -125,7 +125,7 @@ def test_ensemble_is_the_row_mean():
 
 
 def test_failed_checkpoint_write_keeps_the_previous_one(tmp_path):
-    io = _atomic_checkpoint_io()
+    io = _atomic_checkpoint_io(CheckpointWrite())
     path = tmp_path / "last.ckpt"
     io.save_checkpoint({"step": 1, "w": torch.ones(3)}, path)
     with pytest.raises((AttributeError, TypeError, pickle.PicklingError)):
