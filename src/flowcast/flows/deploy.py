@@ -180,7 +180,9 @@ def serve_all(parameters: dict[str, Any] | None = None, limit: int | None = None
 def serve(deployments: list[Any], *, limit: int | None = None) -> None:
     """`prefect.serve(*deployments, limit=limit)` with a runner that one SIGTERM stops (`stopping_runner`). Serving,
     a SIGTERM ends it with exit 0: the flow runs in flight are cancelled (Cancelled, 'Runner is shutting down.', as
-    Prefect's runner does) and the deployments paused (their schedules stop until the next serve)."""
+    Prefect's runner does) and the deployments paused (their schedules stop until the next serve). On Prefect's
+    temporary server (no PREFECT_API_URL), which runs no scheduler, the serve schedules its deployments' runs itself
+    (`RunScheduler`): without it their cron slots never fired."""
     import asyncio
 
     from prefect.exceptions import TerminationSignal
@@ -188,15 +190,94 @@ def serve(deployments: list[Any], *, limit: int | None = None) -> None:
     from prefect.logging import get_logger
     from prefect.settings import temporary_settings
 
-    with temporary_settings(api_for_runs()):
+    with temporary_settings(temporary := api_for_runs()):
         runner = stopping_runner()(pause_on_shutdown=True, limit=limit)
-        for deployment in deployments:
-            runner.add_deployment(deployment)
+        ids = [(runner.add_deployment(deployment), deployment.schedules) for deployment in deployments]
         _display_serve_start_message(*deployments)
+        if temporary:  # stopped before the runner pauses the deployments (StoppingRunner._pause_schedules)
+            runner.scheduler = RunScheduler([i for i, schedules in ids if schedules])
         try:
-            asyncio.run(runner.start())
+            asyncio.run(_serving(runner))
         except (KeyboardInterrupt, TerminationSignal) as exc:
             get_logger("flowcast.serve").info("Received %s, shutting down...", type(exc).__name__)
+
+
+async def _serving(runner: Any) -> None:
+    """The runner started, and its `scheduler` (if any) beside it until the runner stops."""
+    if runner.scheduler is not None:
+        runner.scheduler.start()
+    try:
+        await runner.start()
+    finally:
+        if runner.scheduler is not None:
+            await runner.scheduler.stop()
+
+
+class RunScheduler:
+    """What Prefect's scheduler service does, for the deployments of a serve on Prefect's temporary server: that server
+    runs no scheduler (Prefect starts it 'ephemeral', with only the services marked to run there; the scheduler is
+    not), so nothing created the runs of a cron's slots and a `flowcast serve` without PREFECT_API_URL never ran one
+    (proc32: a deployment every 5 s had 0 runs after 30 s on the temporary server, 100 within 11 s on `prefect server
+    start`). Every PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS (60) it asks the API to schedule each deployment's
+    runs (`POST /deployments/{id}/schedule`, with Prefect's scheduler settings: the next hour, 3 runs at least, 100 at
+    most; a slot scheduled already is not scheduled again; a paused deployment is passed over, as that service passes
+    it), and the runner runs them as it runs a server's. It stops
+    (its request under way ended) before the serve pauses the deployments, whose pause deletes their scheduled runs: no
+    run is scheduled after that. A request that fails is said and tried again at the next turn."""
+
+    def __init__(self, deployment_ids: list[Any], every: float | None = None) -> None:
+        import asyncio
+
+        from prefect.settings import get_current_settings
+
+        self.deployment_ids = deployment_ids
+        self.every = every if every is not None else get_current_settings().server.services.scheduler.loop_seconds
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def schedule(self, client: Any) -> None:
+        """Schedule each deployment's runs once; not a paused one's (paused in the UI: Prefect's scheduler skips it)."""
+        for deployment_id in self.deployment_ids:
+            if (await client.read_deployment(deployment_id)).paused:
+                continue
+            made = await client.request("POST", "/deployments/{id}/schedule", path_params={"id": deployment_id},
+                                        json={})
+            made.raise_for_status()
+
+    async def _run(self) -> None:
+        import asyncio
+        import contextlib
+
+        from prefect.client.orchestration import get_client
+        from prefect.logging import get_logger
+
+        async with get_client() as client:
+            while not self._stop.is_set():
+                try:
+                    await self.schedule(client)
+                except Exception as exc:  # noqa: BLE001 - an API that does not answer now: the next turn tries again
+                    get_logger("flowcast.serve").warning(
+                        "could not schedule the runs of the served deployments on Prefect's temporary server (%s: "
+                        "%s); trying again in %.0f s", type(exc).__name__, exc, self.every)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), self.every)
+
+    def start(self) -> None:
+        import asyncio
+
+        self._task = asyncio.create_task(self._run(), name="flowcast-run-scheduler")
+
+    async def stop(self, timeout: float = 30.0) -> None:
+        """Stop, once the request under way has ended (cancelled after `timeout`)."""
+        import asyncio
+
+        self._stop.set()
+        task, self._task = self._task, None
+        if task is not None:
+            try:
+                await asyncio.wait_for(task, timeout)
+            except TimeoutError:
+                pass  # (wait_for cancelled it)
 
 
 def api_for_runs() -> dict[Any, Any]:
@@ -281,6 +362,7 @@ def stopping_runner(base: type[Any] | None = None) -> type[Any]:
 
     class StoppingRunner(base):  # type: ignore[valid-type, misc]
         stopped_by_sigterm = False
+        scheduler: RunScheduler | None = None  # on Prefect's temporary server: the serve's own (`serve`)
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
@@ -293,6 +375,8 @@ def stopping_runner(base: type[Any] | None = None) -> type[Any]:
             super().handle_sigterm(*args, **kwargs)  # the runs in flight cancelled, polling stopped (or, starting: exit)
 
         async def _pause_schedules(self) -> None:  # (called as the runner stops, before it waits for the runs' tasks)
+            if self.scheduler is not None:  # no run scheduled once the deployments are paused (which deletes theirs)
+                await self.scheduler.stop()
             await super()._pause_schedules()
             if self.stopped_by_sigterm:
                 self._runs_task_group.cancel_scope.cancel()  # none of the runs' tasks left waiting
