@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -293,3 +294,68 @@ def test_a_make_serve_run_left_pending_is_reaped_by_the_next_serve(_isolated_hom
         deploy.reap_before_serving(Path(home), said.append)
         state = client.read_flow_run(run.id).state
         assert state.type.value == "CRASHED" and "stopped before the run's own process began" in state.message, said
+
+
+def _runner_without(name: str) -> type:
+    """Prefect's Runner as a Prefect without `name` would have it: a real class of Runner's own namespace less that
+    method, or (`_runs_task_group`) with an `__aenter__` and `__aexit__` that name its task group otherwise."""
+    from prefect.runner import Runner
+
+    namespace = {k: v for k, v in vars(Runner).items() if k not in (name, "__dict__", "__weakref__")}
+    if name == "_runs_task_group":
+        async def __aenter__(self):  # a Prefect whose runner keeps its runs' task group under another name
+            self._run_tasks = None
+            return self
+
+        async def __aexit__(self, *exc_info):
+            del self._run_tasks
+
+        namespace.update(__aenter__=__aenter__, __aexit__=__aexit__)
+    return type("Runner", Runner.__bases__, namespace)
+
+
+@pytest.mark.parametrize("name,said", [("handle_sigterm", "Runner.handle_sigterm()"),
+                                       ("_pause_schedules", "Runner._pause_schedules()"),
+                                       ("_runs_task_group", "Runner._runs_task_group")])
+def test_serve_refuses_a_prefect_whose_runner_lacks_what_it_relies_on(name, said):
+    """proc32: StoppingRunner overrides Runner.handle_sigterm and _pause_schedules and cancels _runs_task_group, private
+    API: a Prefect without one would fail as serve stopped (AttributeError) or never call the override (one SIGTERM half
+    done again). Serve fails as it starts, naming what is missing and the Prefect version."""
+    import prefect
+
+    from flowcast.errors import FlowcastError
+    from flowcast.flows.deploy import runner_gaps, stopping_runner
+
+    runner = _runner_without(name)
+    assert runner_gaps(runner) == [said]
+    with pytest.raises(FlowcastError) as refused:
+        stopping_runner(runner)
+    assert f"the installed Prefect {prefect.__version__}: its Runner has no {said}," in str(refused.value)
+
+
+def test_serve_refuses_a_runner_without_the_state_it_reads_as_it_is_constructed():
+    """proc32: the state handle_sigterm reads (Runner.__init__ sets it) is checked on the constructed runner."""
+    import prefect
+    from prefect.runner import Runner
+
+    from flowcast.errors import FlowcastError
+    from flowcast.flows.deploy import stopping_runner
+
+    class LoopLess(Runner):  # a Prefect whose runner sets no _loop as it is made
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            del self._loop
+
+    runner = stopping_runner(LoopLess)
+    with pytest.raises(FlowcastError, match=rf"Prefect {re.escape(prefect.__version__)}: its Runner has no Runner\._loop,"):
+        runner(pause_on_shutdown=True)
+
+
+def test_the_installed_prefects_runner_has_what_serve_relies_on():
+    from prefect.runner import Runner
+
+    from flowcast.flows.deploy import runner_gaps, stopping_runner
+
+    assert runner_gaps(Runner) == []
+    runner = stopping_runner()(pause_on_shutdown=True)
+    assert isinstance(runner, Runner) and not runner.stopped_by_sigterm

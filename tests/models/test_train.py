@@ -20,8 +20,10 @@ from flowcast.models.baselines import baseline_forecast
 from flowcast.models.predict import ensemble, predict
 from flowcast.models.train import (
     PID_FILE,
+    CheckpointWrite,
     ModelArtifact,
     _atomic_checkpoint_io,
+    fit,
     train_model,
     training_pid,
     write_training_pid,
@@ -123,7 +125,7 @@ def test_ensemble_is_the_row_mean():
 
 
 def test_failed_checkpoint_write_keeps_the_previous_one(tmp_path):
-    io = _atomic_checkpoint_io()
+    io = _atomic_checkpoint_io(CheckpointWrite())
     path = tmp_path / "last.ckpt"
     io.save_checkpoint({"step": 1, "w": torch.ones(3)}, path)
     with pytest.raises((AttributeError, TypeError, pickle.PicklingError)):
@@ -386,23 +388,89 @@ def test_a_stop_signal_during_a_checkpoint_write_stops_once_it_is_whole(tmp_path
     failed): the training process's stop handler raised SystemExit inside torch.save, whose zip writer then raised
     'RuntimeError: ... unexpected pos 25984 vs 25876' in place of it: the process exited 1, a TrainingError (the
     candidate's fault), not a stop. The stop waits for the checkpoint to be whole, then exits 128 + N."""
-    from flowcast.models.train import _atomic_checkpoint_io
-    from flowcast.models.train_entry import stop_on_signals
-
-    before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
     path = tmp_path / "last.ckpt"
-    try:
-        stop_on_signals()
+    with CheckpointWrite() as stop:
         with pytest.raises(SystemExit) as stopped:
-            _atomic_checkpoint_io().save_checkpoint({"w": torch.ones(3), "mid": _SignalsWhilePickled(sig)}, path)
-    finally:
-        for s, handler in before.items():
-            signal.signal(s, handler)
-    assert stopped.value.code == 128 + sig
-    whole = torch.load(path, weights_only=False)
-    assert torch.equal(whole["w"], torch.ones(3)) and whole["mid"] == {}
-    _atomic_checkpoint_io().save_checkpoint({"w": torch.zeros(2)}, path)  # the stop said once: the next one is written
-    assert torch.equal(torch.load(path)["w"], torch.zeros(2))
+            _atomic_checkpoint_io(stop).save_checkpoint({"w": torch.ones(3), "mid": _SignalsWhilePickled(sig)}, path)
+        assert stopped.value.code == 128 + sig
+        whole = torch.load(path, weights_only=False)
+        assert torch.equal(whole["w"], torch.ones(3)) and whole["mid"] == {}
+        _atomic_checkpoint_io(stop).save_checkpoint({"w": torch.zeros(2)}, path)  # said once: the next one is written
+        assert torch.equal(torch.load(path)["w"], torch.zeros(2))
+
+
+def _handlers() -> dict[int, object]:
+    return {s: signal.getsignal(s) for s in CheckpointWrite.SIGNALS}
+
+
+class _Until:
+    """A training's end (a real Lightning callback): `stopped` sends the process SIGTERM as the first checkpoint is
+    pickled (mid-write), `raises` fails the training at its 3rd step, `returns` lets it finish."""
+
+    @staticmethod
+    def callback(how: str):
+        import lightning as L
+
+        class Until(L.Callback):
+            sent = False
+
+            def on_save_checkpoint(self, trainer, pl_module, checkpoint) -> None:
+                if how == "stopped" and not self.sent:
+                    self.sent = True
+                    checkpoint["mid"] = _SignalsWhilePickled(signal.SIGTERM)
+
+            def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+                if how == "raises" and trainer.global_step == 3:
+                    raise RuntimeError("the training failed at step 3")
+
+        return Until()
+
+
+@pytest.mark.parametrize("how", ["returns", "raises", "stopped"])
+def test_a_training_puts_back_the_signal_handlers_and_holds_no_stop(tmp_path, how):
+    """proc32: the stop on a signal was process-wide (CheckpointWrite's class state, handlers installed for good by
+    train_entry), so a second training in one process (a pytest worker's next test, an in-process candidate) inherited
+    a stop the first one held and its handlers. One training's stop is its own: as it ends (finished, failed, stopped
+    by a SIGTERM that came as a checkpoint was written) the handlers found before are back and no stop is held, and a
+    training after it in the same process writes its checkpoints and finishes."""
+    before = _handlers()
+    expected = {"returns": None, "raises": RuntimeError, "stopped": SystemExit}[how]
+    with CheckpointWrite() as stop:
+        assert all(h == stop._stop for h in _handlers().values())  # installed while it trains
+        try:
+            fit(make_td(), tiny_cfg(), tmp_path / "a", cell="gru", stop=stop, extra_callbacks=[_Until.callback(how)])
+            ended: type[BaseException] | None = None
+        except (RuntimeError, SystemExit) as exc:
+            ended = type(exc)
+            if isinstance(exc, SystemExit):
+                assert exc.code == 128 + signal.SIGTERM
+    assert ended is expected
+    assert _handlers() == before
+    assert stop.pending is None and not stop.writing
+    art = train_model(make_td(), tiny_cfg(), tmp_path / "b", cell="gru")  # the next training in this process
+    assert art.metrics["steps"] == 20 and (tmp_path / "b" / "checkpoints" / "last.ckpt").exists()
+
+
+@pytest.mark.parametrize("how", ["returns", "raises"])
+def test_train_entry_puts_back_the_signal_handlers_it_found(tmp_path, how):
+    """proc32: train_entry installed its stop handlers for good (`stop_on_signals`); its main, called in a process that
+    lives on, now puts back the handlers it found, whether the training finished or failed (here: no such data)."""
+    from flowcast.models import train_entry
+
+    data = tmp_path / "data"
+    if how == "returns":
+        make_td().save(data)
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(tiny_cfg().model_dump_json())
+    before = _handlers()
+    args = ["--data", str(data), "--config", str(cfg), "--out", str(tmp_path / "run"), "--cell", "gru"]
+    if how == "returns":
+        assert train_entry.main(args) == 0
+        assert (tmp_path / "run" / "model.ckpt").exists()
+    else:
+        with pytest.raises(Exception, match="data"):
+            train_entry.main(args)
+    assert _handlers() == before
 
 
 @pytest.mark.parametrize("target,sig", [("torchrun", signal.SIGTERM), ("rank", signal.SIGKILL)])

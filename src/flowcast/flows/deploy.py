@@ -19,7 +19,10 @@ import os
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from flowcast.errors import FlowcastError
 
 RETRAIN_CRON = "0 3 * * 1"  # Mondays 03:00
 FORECAST_CRON = "0 6 * * *"  # every day 06:00
@@ -180,7 +183,9 @@ def serve_all(parameters: dict[str, Any] | None = None, limit: int | None = None
 def serve(deployments: list[Any], *, limit: int | None = None) -> None:
     """`prefect.serve(*deployments, limit=limit)` with a runner that one SIGTERM stops (`stopping_runner`). Serving,
     a SIGTERM ends it with exit 0: the flow runs in flight are cancelled (Cancelled, 'Runner is shutting down.', as
-    Prefect's runner does) and the deployments paused (their schedules stop until the next serve)."""
+    Prefect's runner does) and the deployments paused (their schedules stop until the next serve). On Prefect's
+    temporary server (no PREFECT_API_URL), which runs no scheduler, the serve schedules its deployments' runs itself
+    (`RunScheduler`): without it their cron slots never fired."""
     import asyncio
 
     from prefect.exceptions import TerminationSignal
@@ -188,15 +193,94 @@ def serve(deployments: list[Any], *, limit: int | None = None) -> None:
     from prefect.logging import get_logger
     from prefect.settings import temporary_settings
 
-    with temporary_settings(api_for_runs()):
+    with temporary_settings(temporary := api_for_runs()):
         runner = stopping_runner()(pause_on_shutdown=True, limit=limit)
-        for deployment in deployments:
-            runner.add_deployment(deployment)
+        ids = [(runner.add_deployment(deployment), deployment.schedules) for deployment in deployments]
         _display_serve_start_message(*deployments)
+        if temporary:  # stopped before the runner pauses the deployments (StoppingRunner._pause_schedules)
+            runner.scheduler = RunScheduler([i for i, schedules in ids if schedules])
         try:
-            asyncio.run(runner.start())
+            asyncio.run(_serving(runner))
         except (KeyboardInterrupt, TerminationSignal) as exc:
             get_logger("flowcast.serve").info("Received %s, shutting down...", type(exc).__name__)
+
+
+async def _serving(runner: Any) -> None:
+    """The runner started, and its `scheduler` (if any) beside it until the runner stops."""
+    if runner.scheduler is not None:
+        runner.scheduler.start()
+    try:
+        await runner.start()
+    finally:
+        if runner.scheduler is not None:
+            await runner.scheduler.stop()
+
+
+class RunScheduler:
+    """What Prefect's scheduler service does, for the deployments of a serve on Prefect's temporary server: that server
+    runs no scheduler (Prefect starts it 'ephemeral', with only the services marked to run there; the scheduler is
+    not), so nothing created the runs of a cron's slots and a `flowcast serve` without PREFECT_API_URL never ran one
+    (proc32: a deployment every 5 s had 0 runs after 30 s on the temporary server, 100 within 11 s on `prefect server
+    start`). Every PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS (60) it asks the API to schedule each deployment's
+    runs (`POST /deployments/{id}/schedule`, with Prefect's scheduler settings: the next hour, 3 runs at least, 100 at
+    most; a slot scheduled already is not scheduled again; a paused deployment is passed over, as that service passes
+    it), and the runner runs them as it runs a server's. It stops
+    (its request under way ended) before the serve pauses the deployments, whose pause deletes their scheduled runs: no
+    run is scheduled after that. A request that fails is said and tried again at the next turn."""
+
+    def __init__(self, deployment_ids: list[Any], every: float | None = None) -> None:
+        import asyncio
+
+        from prefect.settings import get_current_settings
+
+        self.deployment_ids = deployment_ids
+        self.every = every if every is not None else get_current_settings().server.services.scheduler.loop_seconds
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def schedule(self, client: Any) -> None:
+        """Schedule each deployment's runs once; not a paused one's (paused in the UI: Prefect's scheduler skips it)."""
+        for deployment_id in self.deployment_ids:
+            if (await client.read_deployment(deployment_id)).paused:
+                continue
+            made = await client.request("POST", "/deployments/{id}/schedule", path_params={"id": deployment_id},
+                                        json={})
+            made.raise_for_status()
+
+    async def _run(self) -> None:
+        import asyncio
+        import contextlib
+
+        from prefect.client.orchestration import get_client
+        from prefect.logging import get_logger
+
+        async with get_client() as client:
+            while not self._stop.is_set():
+                try:
+                    await self.schedule(client)
+                except Exception as exc:  # noqa: BLE001 - an API that does not answer now: the next turn tries again
+                    get_logger("flowcast.serve").warning(
+                        "could not schedule the runs of the served deployments on Prefect's temporary server (%s: "
+                        "%s); trying again in %.0f s", type(exc).__name__, exc, self.every)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), self.every)
+
+    def start(self) -> None:
+        import asyncio
+
+        self._task = asyncio.create_task(self._run(), name="flowcast-run-scheduler")
+
+    async def stop(self, timeout: float = 30.0) -> None:
+        """Stop, once the request under way has ended (cancelled after `timeout`)."""
+        import asyncio
+
+        self._stop.set()
+        task, self._task = self._task, None
+        if task is not None:
+            try:
+                await asyncio.wait_for(task, timeout)
+            except TimeoutError:
+                pass  # (wait_for cancelled it)
 
 
 def api_for_runs() -> dict[Any, Any]:
@@ -216,16 +300,77 @@ def api_for_runs() -> dict[Any, Any]:
     return {PREFECT_API_URL: server.api_url}
 
 
-def stopping_runner() -> type[Any]:
-    """Prefect's Runner, whose first SIGTERM stops it. Prefect's own handler cancels the flow runs in flight and stops
-    polling, then waits for every run's task to end; a run whose process the SIGTERM stopped as it was starting left
-    its task waiting for good (ops31: `flowcast serve`, SIGTERMed 2 s after a forecast run's process started, cancelled
-    the run, paused the deployments and served on until a second SIGTERM, 2 minutes later). Once the runs in flight
-    are cancelled (their processes killed, their states Cancelled), what is left of their tasks is cancelled too."""
-    from prefect.runner import Runner
+RUNNER_OVERRIDES = ("handle_sigterm", "_pause_schedules")
+RUNNER_STATE = ("started", "stopping", "_loop")
+RUNNER_RUN_STATE = ("_runs_task_group",)
+"""What `stopping_runner` relies on of Prefect's Runner, private API all but `handle_sigterm`'s name: the methods it
+overrides (a Prefect that renamed one would never call the override: one SIGTERM half done again, ops31), the state
+Runner.__init__ sets that handle_sigterm reads, and the task group of the runs' tasks, which Runner sets as it starts
+and `_pause_schedules` cancels. `runner_gaps` checks them before a serve registers anything."""
 
-    class StoppingRunner(Runner):
+
+def runner_gaps(runner: type[Any]) -> list[str]:
+    """What `runner` (Prefect's Runner class) lacks of what `stopping_runner` relies on, as `Runner.<name>`: a method
+    of RUNNER_OVERRIDES it has not, a name of RUNNER_STATE or RUNNER_RUN_STATE that none of its code sets or reads
+    (those are instance attributes: the names its functions use, nested ones too, are what can be checked before an
+    instance starts)."""
+    import inspect
+    import types
+
+    codes: list[types.CodeType] = []
+    for klass in runner.__mro__[:-1]:  # (not object)
+        for value in vars(klass).values():
+            for fn in (getattr(value, "__func__", value), getattr(value, "fget", None), getattr(value, "fset", None)):
+                code = getattr(inspect.unwrap(fn), "__code__", None) if callable(fn) else None
+                if isinstance(code, types.CodeType):
+                    codes.append(code)
+    names: set[str] = set()
+    while codes:
+        code = codes.pop()
+        names.update(code.co_names)
+        codes.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
+    return ([f"Runner.{n}()" for n in RUNNER_OVERRIDES if not callable(getattr(runner, n, None))]
+            + [f"Runner.{n}" for n in (*RUNNER_STATE, *RUNNER_RUN_STATE) if n not in names])
+
+
+def runner_api_error(missing: list[str]) -> FlowcastError:
+    """The error a serve fails with, as it starts, where the installed Prefect's Runner lacks what `stopping_runner`
+    relies on (rather than an AttributeError as it stops, or a SIGTERM half handled)."""
+    import prefect
+
+    from flowcast.errors import FlowcastError
+
+    return FlowcastError(
+        f"flowcast serve cannot run on the installed Prefect {prefect.__version__}: its Runner has no "
+        f"{', '.join(missing)}, which flowcast's serve relies on (private Runner API: one SIGTERM stops serve, the "
+        "runs in flight cancelled, flowcast.flows.deploy.stopping_runner); install the Prefect version "
+        "requirements.lock pins (`make install`)")
+
+
+def stopping_runner(base: type[Any] | None = None) -> type[Any]:
+    """Prefect's Runner (or `base`, a Runner class), whose first SIGTERM stops it. Prefect's own handler cancels the
+    flow runs in flight and stops polling, then waits for every run's task to end; a run whose process the SIGTERM
+    stopped as it was starting left its task waiting for good (ops31: `flowcast serve`, SIGTERMed 2 s after a forecast
+    run's process started, cancelled the run, paused the deployments and served on until a second SIGTERM, 2 minutes
+    later). Once the runs in flight are cancelled (their processes killed, their states Cancelled), what is left of
+    their tasks is cancelled too. What it relies on of Runner's private API is checked here (`runner_gaps`) and as
+    it is constructed (RUNNER_STATE): a Prefect without it fails the serve as it starts, naming what is missing and
+    the version (`runner_api_error`)."""
+    if base is None:
+        from prefect.runner import Runner
+
+        base = Runner
+    if missing := runner_gaps(base):
+        raise runner_api_error(missing)
+
+    class StoppingRunner(base):  # type: ignore[valid-type, misc]
         stopped_by_sigterm = False
+        scheduler: RunScheduler | None = None  # on Prefect's temporary server: the serve's own (`serve`)
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            if missing := [f"Runner.{n}" for n in RUNNER_STATE if not hasattr(self, n)]:
+                raise runner_api_error(missing)
 
         def handle_sigterm(self, *args: Any, **kwargs: Any) -> None:
             if self.started and not self.stopping and self._loop is not None:
@@ -233,6 +378,8 @@ def stopping_runner() -> type[Any]:
             super().handle_sigterm(*args, **kwargs)  # the runs in flight cancelled, polling stopped (or, starting: exit)
 
         async def _pause_schedules(self) -> None:  # (called as the runner stops, before it waits for the runs' tasks)
+            if self.scheduler is not None:  # no run scheduled once the deployments are paused (which deletes theirs)
+                await self.scheduler.stop()
             await super()._pause_schedules()
             if self.stopped_by_sigterm:
                 self._runs_task_group.cancel_scope.cancel()  # none of the runs' tasks left waiting

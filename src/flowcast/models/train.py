@@ -42,6 +42,7 @@ import logging
 import math
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -49,7 +50,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Self, cast
 
 from flowcast.atomic import FULL_DISK_MARKS, atomic_copy, atomic_file, atomic_write_text
 from flowcast.config import DistributedConfig, ModelConfig
@@ -119,42 +120,85 @@ def resolve_precision(cfg: ModelConfig, accelerator: str) -> str:
 
 
 class CheckpointWrite:
-    """Whether a checkpoint is being written, and the stop signal that came meanwhile (`stop_deferred`): the training
-    process's stop handler (`train_entry.stop_on_signals`) raises SystemExit, which, raised inside torch.save, left
-    its zip writer half done, and the RuntimeError its exit then raised ('unexpected pos 25984 vs 25876') replaced the
-    SystemExit: a training stopped by a SIGTERM as it wrote a checkpoint exited 1, a TrainingError (the candidate's
-    fault) instead of a TrainingStoppedError (session 38, CI). The signal waits for the write to end, then stops it."""
+    """One training's stop on a signal: SIGTERM or SIGINT ends it with exit 128 + N, so that the launcher tells a
+    training stopped from outside from a failed one (`_stopped_by`); a signal that comes while a checkpoint is being
+    written (`checkpoint`) is held until the checkpoint is whole, then stops it (`stop_deferred`).
 
-    writing = False
-    pending: int | None = None
+    `with CheckpointWrite() as stop:` installs its handlers and, on exit (normal or by an exception), puts back the
+    handlers it found and drops a stop still held; `fit(..., stop=stop)` writes its checkpoints under it
+    (train_entry). Lightning turns a SIGTERM into a SystemExit without a code (exit 0, without a model), and a SIGINT
+    into exit 1; it calls the handler found here after its own, and the SystemExit raised ends the fit (the last
+    checkpoint is intact: every checkpoint is written to a temp file and renamed).
 
-    @classmethod
-    def stop_deferred(cls, signum: int) -> bool:
+    Why the hold: the SystemExit, raised inside torch.save, left its zip writer half done, and the RuntimeError its
+    exit then raised ('unexpected pos 25984 vs 25876') replaced it: a training stopped by a SIGTERM as it wrote a
+    checkpoint exited 1, a TrainingError (the candidate's fault) instead of a TrainingStoppedError (session 38, CI).
+    Why one per training: as process-wide class state, a stop held (or the handlers installed) by one training
+    outlived it, and the next training in the same process (a test's, an in-process candidate's) stopped at its
+    first checkpoint (c2174ea: 10 failures in one pytest worker)."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self) -> None:
+        self.writing = False
+        self.pending: int | None = None
+        self._previous: dict[signal.Signals, Any] = {}
+
+    def __enter__(self) -> Self:
+        self._previous = {sig: signal.getsignal(sig) for sig in self.SIGNALS}
+        try:
+            for sig in self.SIGNALS:
+                signal.signal(sig, self._stop)
+        except BaseException:  # (not the main thread: ValueError) nothing is left installed
+            self._restore()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._restore()
+
+    def _restore(self) -> None:
+        for sig, handler in self._previous.items():  # (None: a handler not set from Python, which cannot be put back)
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
+        self._previous = {}
+        self.writing, self.pending = False, None
+
+    def _stop(self, signum: int, _frame: object) -> None:
+        if not self.stop_deferred(signum):
+            raise SystemExit(128 + signum)
+
+    def stop_deferred(self, signum: int) -> bool:
         """True where a checkpoint is being written: the stop (128 + signum) comes once it is whole."""
-        if cls.writing:
-            cls.pending = signum
-        return cls.writing
+        if self.writing:
+            self.pending = signum
+        return self.writing
+
+    @contextmanager
+    def checkpoint(self) -> Iterator[None]:
+        """A checkpoint being written: a stop signal that comes meanwhile is raised once the write has ended (said
+        once: a training that lives on, caught, writes its next checkpoints as ever)."""
+        self.writing = True
+        try:
+            yield
+        finally:
+            self.writing = False
+            signum, self.pending = self.pending, None
+            if signum is not None:
+                raise SystemExit(128 + signum)
 
 
-def _atomic_checkpoint_io():
+def _atomic_checkpoint_io(stop: CheckpointWrite):
     from lightning.pytorch.plugins.io import TorchCheckpointIO
 
     class AtomicCheckpointIO(TorchCheckpointIO):
         """torch.save to a temp file in the same directory, fsync, then rename over the target; a stop signal that
-        comes meanwhile ends the process once the checkpoint is whole (`CheckpointWrite`)."""
+        comes meanwhile ends the training once the checkpoint is whole (`stop`, the training's `CheckpointWrite`)."""
 
         def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options=None) -> None:
             import torch
 
-            CheckpointWrite.writing = True
-            try:
-                with atomic_file(path) as fh:
-                    torch.save(checkpoint, fh)
-            finally:
-                CheckpointWrite.writing = False
-            signum, CheckpointWrite.pending = CheckpointWrite.pending, None  # (said once: a process that lives on,
-            if signum is not None:  # a test's or an in-process training's, writes its next checkpoints as ever)
-                raise SystemExit(128 + signum)
+            with stop.checkpoint(), atomic_file(path) as fh:
+                torch.save(checkpoint, fh)
 
     return AtomicCheckpointIO()
 
@@ -329,18 +373,22 @@ def quiet_lightning() -> Iterator[None]:
 def fit(
     td: TrainingData, cfg: ModelConfig, out_dir: str | Path, *, cell: str, resume: bool = False,
     on_progress: Progress | None = None, devices: int | None = None, num_nodes: int = 1,
-    extra_callbacks: list | None = None,
+    extra_callbacks: list | None = None, stop: CheckpointWrite | None = None,
 ) -> ModelArtifact | None:
     """Train in this process (one rank of a torchrun job, or alone). Rank 0 writes the artifact
-    and returns it; other ranks return None. Lightning's INFO chatter is quieted (`quiet_lightning`)."""
+    and returns it; other ranks return None. Lightning's INFO chatter is quieted (`quiet_lightning`).
+    `stop`: the training's stop on a signal, installed by the caller (train_entry), which holds a signal that comes
+    while a checkpoint is written until it is whole; without it, a `CheckpointWrite` of this training's own that
+    installs no handler."""
     with quiet_lightning():
         return _fit(td, cfg, out_dir, cell=cell, resume=resume, on_progress=on_progress, devices=devices,
-                    num_nodes=num_nodes, extra_callbacks=extra_callbacks)
+                    num_nodes=num_nodes, extra_callbacks=extra_callbacks, stop=stop or CheckpointWrite())
 
 
 def _fit(
     td: TrainingData, cfg: ModelConfig, out_dir: str | Path, *, cell: str, resume: bool,
     on_progress: Progress | None, devices: int | None, num_nodes: int, extra_callbacks: list | None,
+    stop: CheckpointWrite,
 ) -> ModelArtifact | None:
     import lightning as L
     import torch
@@ -396,7 +444,7 @@ def _fit(
         gradient_clip_val=cfg.grad_clip, callbacks=callbacks, logger=CSVLogger(out_dir, name="logs", version=0),
         enable_progress_bar=show_bar, enable_model_summary=False, use_distributed_sampler=False,
         log_every_n_steps=max(1, min(10, per_epoch)),  # not more than an epoch's batches: Lightning warns then
-        plugins=[_atomic_checkpoint_io()], default_root_dir=out_dir, num_sanity_val_steps=0,
+        plugins=[_atomic_checkpoint_io(stop)], default_root_dir=out_dir, num_sanity_val_steps=0,
         limit_val_batches=1.0 if has_val else 0,
     )
     ckpt_path = ckpt_dir / "last.ckpt"
@@ -493,7 +541,6 @@ def _stopped_by(rc: int, log_tail: str = "") -> str | None:
     N got signal: 15', a rank's 'Signal 9 (SIGKILL) received by PID N' or 'exitcode : 143'; and a
     log ending in an uncaught KeyboardInterrupt (exit 1: 'Could not import runpy module')."""
     import re
-    import signal
 
     outside = (signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
     found = [-rc if rc < 0 else rc - 128]

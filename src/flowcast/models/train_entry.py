@@ -10,11 +10,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from flowcast.models.train import CheckpointWrite
 
 LAUNCHER_ENV = "FLOWCAST_LAUNCHER_PID"
 
@@ -56,23 +59,6 @@ def exit_with_launcher(pid: int, interval: float = 1.0) -> threading.Thread:
     return t
 
 
-def stop_on_signals() -> None:
-    """Exit with 128 + N on SIGTERM or SIGINT, so that the launcher tells a training stopped from
-    outside from a failed one (`train._stopped_by`). Lightning turns a SIGTERM into a SystemExit
-    without a code (exit 0, without a model), and a SIGINT into exit 1; it calls the handler found
-    here after its own, and the SystemExit raised ends the fit (the last checkpoint is intact: every
-    checkpoint is written to a temp file and renamed)."""
-
-    from flowcast.models.train import CheckpointWrite
-
-    def stop(signum: int, _frame: object) -> None:
-        if not CheckpointWrite.stop_deferred(signum):  # (a checkpoint being written: once it is whole)
-            raise SystemExit(128 + signum)
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, stop)
-
-
 def rank_report(folder: Path):
     """A callback: at the end of training each rank writes what it trained (rank-<global>.json)."""
     import hashlib
@@ -108,7 +94,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--report", default=None, help="folder where each rank writes rank-<N>.json at the end of "
                     "training (rank, node, world size, steps, a digest of its weights)")
     a = ap.parse_args(argv)
-    stop_on_signals()
+    from flowcast.models.train import CheckpointWrite
+
+    # SIGTERM, SIGINT: exit 128 + N (a signal as a checkpoint is written: once it is whole); the handlers found are
+    # put back as this training ends, however it ends (one called in a process that lives on: a test's)
+    with CheckpointWrite() as stop:
+        return _train(a, stop)
+
+
+def _train(a: argparse.Namespace, stop: CheckpointWrite) -> int:
     if os.environ.get(LAUNCHER_ENV, "").isdigit():
         exit_with_launcher(int(os.environ[LAUNCHER_ENV]))
 
@@ -133,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
 
     extra = [rank_report(Path(a.report))] if a.report else []
     fit(td, cfg, a.out, cell=a.cell, resume=a.resume, on_progress=on_progress, devices=local,
-        num_nodes=max(1, world // local), extra_callbacks=extra)
+        num_nodes=max(1, world // local), extra_callbacks=extra, stop=stop)
     return 0
 
 

@@ -1,0 +1,90 @@
+"""`flowcast serve` on Prefect's temporary server schedules its cron slots (proc32): that server runs no scheduler
+service, and nothing created the runs of the served deployments' schedules: their slots never fired."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+import uuid
+from datetime import datetime
+from typing import Any
+
+
+async def _scheduled(client: Any, deployment_id: Any) -> list[datetime]:
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterId,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+
+    runs = await client.read_flow_runs(
+        deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])),
+        flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED]))))
+    return sorted(r.expected_start_time for r in runs)
+
+
+def test_a_served_deployments_cron_slots_are_scheduled_on_the_temporary_server_until_serve_stops(prefect_api):
+    """Regression (proc32): a `flowcast serve` without PREFECT_API_URL registered its deployments with their crons on
+    Prefect's temporary server, which runs no scheduler service: no run was ever scheduled, so no slot fired (a
+    deployment every 5 s: 0 runs after 30 s there, 100 within 11 s on `prefect server start`). The serve's runner
+    schedules them itself (`RunScheduler`, what Prefect's scheduler service does), each cron slot one Scheduled run, and
+    stops before its stop pauses the deployments (which deletes their scheduled runs): none is scheduled after that.
+    The temporary server here is the test harness's (Prefect's SubprocessASGIServer, as serve's)."""
+    from prefect.client.orchestration import get_client
+    from prefect.schedules import Cron
+
+    from flowcast.flows import forecast_flow
+    from flowcast.flows.deploy import RunScheduler, stopping_runner
+
+    deployment = forecast_flow.to_deployment(f"forecast-{uuid.uuid4().hex[:8]}",
+                                             schedules=[Cron("* * * * *", timezone="UTC")])
+
+    async def serve_briefly() -> tuple[list[datetime], Any, list[datetime], bool]:
+        runner = stopping_runner()(pause_on_shutdown=True)
+        did = await runner.aadd_deployment(deployment)
+        async with get_client() as client:
+            assert await _scheduled(client, did) == []  # (the temporary server schedules nothing itself)
+            runner.scheduler = scheduler = RunScheduler([did], every=0.2)
+            async with runner:  # (its exit pauses the deployments: StoppingRunner._pause_schedules)
+                scheduler.start()
+                deadline = time.monotonic() + 60
+                while len(runs := await _scheduled(client, did)) < 3 and time.monotonic() < deadline:
+                    await asyncio.sleep(0.2)
+            await asyncio.sleep(1.0)  # 5 turns of the scheduler, had it gone on after the pause
+            return runs, scheduler, await _scheduled(client, did), (await client.read_deployment(did)).paused
+
+    runs, scheduler, after, paused = asyncio.run(serve_briefly())
+    assert len(runs) >= 3, runs
+    assert all(t.second == 0 and t.microsecond == 0 for t in runs)  # the cron's slots, one run each
+    assert all((b - a).total_seconds() == 60 for a, b in itertools.pairwise(runs))
+    assert scheduler._task is None  # stopped with the serve
+    assert paused and after == []  # paused, its scheduled runs deleted, and none scheduled again
+
+
+def test_the_serves_scheduler_passes_a_paused_deployment_over(prefect_api):
+    """A deployment paused while serve runs (in the UI) gets no run scheduled, as Prefect's scheduler service passes it
+    over; resumed, its slots are scheduled again."""
+    from prefect.client.orchestration import get_client
+    from prefect.schedules import Cron
+
+    from flowcast.flows import forecast_flow
+    from flowcast.flows.deploy import RunScheduler
+
+    deployment = forecast_flow.to_deployment(f"forecast-{uuid.uuid4().hex[:8]}", paused=True,
+                                             schedules=[Cron("* * * * *", timezone="UTC")])
+
+    async def schedule() -> tuple[list[datetime], list[datetime]]:
+        async with get_client() as client:
+            did = await deployment.aapply()
+            await RunScheduler([did]).schedule(client)
+            paused = await _scheduled(client, did)
+            await client.resume_deployment(did)
+            await RunScheduler([did]).schedule(client)
+            return paused, await _scheduled(client, did)
+
+    paused, resumed = asyncio.run(schedule())
+    assert paused == [] and len(resumed) >= 3
