@@ -438,6 +438,28 @@ def _period_shown(freq: str | None) -> pl.Expr:
     return date
 
 
+WRITTEN_TIME = "__written_time"  # an end-labelled source's time as written, for the reasons of its duplicates
+
+
+def _written_time(ingested: Ingested) -> list[pl.Expr]:
+    """The time of each row as written (stripped text; a parsed time as a date, or a date and time), for an
+    end-labelled source that is not aggregated (its duplicates' reasons name it: `_duplicates_in_order`); none
+    for others."""
+    source = ingested.source
+    if source.time_label == "start" or source.aggregate != "none" or ingested.raw is None:
+        return []
+    col = pl.col(RAW_PREFIX + source.time_col)
+    dtype = ingested.raw.collect_schema().get(RAW_PREFIX + source.time_col)
+    if dtype == pl.Utf8:
+        text = col.str.strip_chars()
+    elif isinstance(dtype, pl.Datetime):
+        text = pl.when(col.dt.time() == time(0)).then(col.dt.to_string("%Y-%m-%d")).otherwise(
+            col.dt.to_string("%Y-%m-%d %H:%M:%S"))
+    else:
+        text = col.cast(pl.Utf8)
+    return [text.alias(WRITTEN_TIME)]
+
+
 def _duplicates_in_order(frame: pl.DataFrame, eligible: pl.Expr, repeat: pl.Series | None = None,
                          freq: str | None = None, covariates: Sequence[str] = (), dst: bool = False) -> pl.DataFrame:
     """Duplicate keys among the `eligible` rows of a frame sorted by (unique_id, ds); returns the rows
@@ -447,7 +469,9 @@ def _duplicates_in_order(frame: pl.DataFrame, eligible: pl.Expr, repeat: pl.Seri
     price differed were called a 'repeat with the same y' and the first row's value kept, silently
     preferred to a correction written after it). Ineligible rows in between do not hide a
     duplicate: in sorted order everything between two rows of one key has that key. `repeat`: the
-    frame's `order.repeated_keys` when already known; `freq`: the source's, for the reason's period."""
+    frame's `order.repeated_keys` when already known; `freq`: the source's, for the reason's period. A frame with
+    `WRITTEN_TIME` (an end-labelled source's times as written: `_written_time`) names each key by them, not by the
+    period start ingest moved them to (a time nowhere in the file)."""
     keys = ["unique_id", "ds"]
     empty = pl.DataFrame(schema={ROW: pl.UInt32, "check": pl.Utf8, "reason": pl.Utf8})
     repeat = repeated_keys(frame) if repeat is None else repeat  # rows whose key equals the row before
@@ -473,6 +497,11 @@ def _duplicates_in_order(frame: pl.DataFrame, eligible: pl.Expr, repeat: pl.Seri
         pl.when(t.len().over(keys) > 3).then(pl.lit(" / ...")).otherwise(pl.lit(""))]))
         for i, (c, t) in enumerate(zip(values, text, strict=True))], separator="; ", ignore_nulls=True)
     shown = _period_shown(freq)
+    if WRITTEN_TIME in dups.columns:  # an end-labelled source's key as the user wrote it, then the period it is read as
+        period = shown if freq is not None and parse_freq(freq)[1] in ("mo", "q", "y") else pl.format(
+            "the {} period from {}", pl.lit(freq), shown)
+        written = pl.col(WRITTEN_TIME).unique(maintain_order=True).head(3).str.join(" / ").over(keys)
+        shown = pl.format("{}: {}", written, period)
     why = _dst_repeat_hint() if dst else pl.lit("")
     same = "the same y" + (f" and {', '.join(values[1:])}" if len(values) > 1 else "")
     return dups.filter((pl.col("__n") > 1) & (conflict | (pl.col("__pos") > 0))).select(
@@ -1036,7 +1065,8 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
     # 'last' is the latest raw time; an overlap's repeat is the same raw time
     order_col = [pl.col(DS_RAW)] if source.aggregate == "last" or overlap else []
     file_col = [pl.col(FILE_INDEX)] if overlap else []
-    flagged_plan = ingested.frame.select(ROW, *cols, *order_col, *file_col, code.alias("__code"))
+    flagged_plan = ingested.frame.select(ROW, *cols, *order_col, *file_col, *_written_time(ingested),
+                                         code.alias("__code"))
     plans = [flagged_plan]
     # daily times written with an offset: the instant each period was seen from (realized accuracy, `seen_shifts`)
     shifted = [] if (expr := seen_shifts_expr(ingested)) is None else [expr]
