@@ -119,6 +119,9 @@ class DataQualityReport:
     # undeclared columns that hold time zone names ('tz': 'Europe/Berlin'), with their zones: a zone is the source's
     # tz, never read from a column (`_zone_columns`)
     zone_columns: dict[str, list[str]] = field(default_factory=dict)
+    # undeclared text columns that are no covariate, with what they look like: an id of series or rows, text that
+    # changes within a series (`_not_covariates`); the ignored-columns note names them apart
+    not_covariates: dict[str, str] = field(default_factory=dict)
     # sub-daily times written with the UTC offsets of a zone's daylight saving and no tz declared (`_offsets_zone`)
     offsets_zone: str | None = None
     quarantine_path: str | None = None
@@ -296,7 +299,7 @@ class DataQualityReport:
         if self.quarantine_path:
             lines += ["", f"quarantined rows: `{self.quarantine_path}`"]
         if self.undeclared_columns:
-            lines += ["", ignored_columns_line(self.undeclared_columns)]
+            lines += ["", ignored_columns_line(self.undeclared_columns, self.not_covariates)]
         if self.offsets_zone:
             lines += ["", f"time zone: {self.offsets_zone}"]
         if self.zone_columns and (zones := zone_columns_line(self.zone_columns, self.tz)):
@@ -747,15 +750,78 @@ def standard_time_line(checks: dict[str, int], tz: str | None) -> str | None:
             f"(it holds the skipped hour), read it with --tz {zone} (tz = '{zone}': {utc}, no daylight saving)")
 
 
-def ignored_columns_line(columns: list[str]) -> str:
+def ignored_columns_line(columns: list[str], not_covariates: dict[str, str] | None = None) -> str:
     """The source's columns that no declaration names: not used, and how to use them. A file of sales with
     price and promo columns given with --data was trained on its target alone, and only the data-quality
-    artifact said 'undeclared columns (ignored)'; the run's log and output say it too now."""
+    artifact said 'undeclared columns (ignored)'; the run's log and output say it too now. `not_covariates`
+    (`_not_covariates`: column -> what it looks like) are named for that, not offered as covariates."""
+    apart = {c: why for c, why in (not_covariates or {}).items() if c in columns}
     shown = [_column_shown(c) for c in columns]
-    return (f"undeclared columns (ignored): {', '.join(shown[:10])}{', ...' if len(shown) > 10 else ''}; to use one as "
-            "a covariate, declare the source in a configuration file ([sources.NAME], --config) with it in "
-            "future_cols (known ahead: prices, promotions, calendars), past_cols (known up to each period) or "
-            "static_cols (one value per series), or give a --data file with --future-col, --past-col or --static-col")
+    line = f"undeclared columns (ignored): {', '.join(shown[:10])}{', ...' if len(shown) > 10 else ''}"
+    offered = [c for c in columns if c not in apart]
+    if offered:
+        one = "one" if not apart else (
+            f"{', '.join(offered[:-1])} or {offered[-1]}" if len(offered) > 1 else offered[0])
+        line += (f"; to use {one} as a covariate, declare the source in a configuration file ([sources.NAME], --config) "
+                 "with it in future_cols (known ahead: prices, promotions, calendars), past_cols (known up to each "
+                 "period) or static_cols (one value per series), or give a --data file with --future-col, --past-col "
+                 "or --static-col")
+    return "; ".join([line, *(_NOT_COVARIATE[why].format(c) for c, why in apart.items())])
+
+
+# what an undeclared text column looks like that is no covariate (`_not_covariates`), said in `ignored_columns_line`
+_NOT_COVARIATE = {
+    "series_name": ("{} looks like an id column (one value per series, each series its own: another name of the "
+                    "series; to key the series by it, give it with --id-col)"),
+    "row_id": "{} looks like an id of rows (a different value on nearly every row)",
+    "text": ("{} is text that changes within a series (a past or future covariate is a number: write it as one, "
+             "e.g. a 0/1 column per value)"),
+}
+NOT_COVARIATE_SAMPLE = 100_000  # rows (the first by as_of) an undeclared text column is looked at on
+_ROW_ID_SHARE = 0.5  # of a column's values that are distinct for it to be an id of rows
+
+
+def _not_covariates(ingested: Ingested, skip: Sequence[str] = ()) -> dict[str, str]:
+    """The undeclared columns (but `skip`) that hold text and could be no covariate, each with what it looks like
+    (a key of `_NOT_COVARIATE`), read off the first `NOT_COVARIATE_SAMPLE` rows by as_of: 'series_name', one value
+    per series and no two series share one (a store's name beside its id); 'row_id', a different value on nearly
+    every row (an order number); 'text', other text that changes within a series (a covariate that changes is a
+    number; yes/no words are read as 1/0). A column of numbers, or text of one value per series shared by several
+    (a region: a text static), is a covariate it could be. The note offered every such column as a covariate."""
+    from flowcast.data.sources import _BOOLEAN_TEXT, _NUMBER_TEXT_RE, _YES_NO_TEXT, MISSING_MARKERS
+
+    raw = ingested.raw
+    if raw is None or not ingested.undeclared:
+        return {}
+    schema = raw.collect_schema()
+    cols = [c for c in ingested.undeclared if schema.get(RAW_PREFIX + c) == pl.Utf8 and c not in skip]
+    if not cols:
+        return {}
+    flags = [*_BOOLEAN_TEXT, *_YES_NO_TEXT]
+    exprs = []
+    for i, c in enumerate(cols):
+        text = pl.col(RAW_PREFIX + c).str.strip_chars()
+        value = text.filter(text.is_not_null() & (text != "") & ~text.is_in(MISSING_MARKERS))
+        exprs += [value.len().alias(f"n{i}"), value.str.contains(_NUMBER_TEXT_RE).sum().alias(f"num{i}"),
+                  value.str.to_lowercase().is_in(flags).sum().alias(f"flag{i}"), value.n_unique().alias(f"distinct{i}"),
+                  text.drop_nulls().n_unique().over("unique_id").max().alias(f"per_series{i}")]
+    try:
+        row = (ingested.frame.select("unique_id", *(pl.col(RAW_PREFIX + c) for c in cols)).head(NOT_COVARIATE_SAMPLE)
+               .select(pl.col("unique_id").n_unique().alias("series"), *exprs).collect(engine="streaming")
+               .row(0, named=True))
+    except pl.exceptions.PolarsError:  # a courtesy of the note: the run says what cannot be read
+        return {}
+    out = {}
+    for i, c in enumerate(cols):
+        n = row[f"n{i}"]
+        if not n or row[f"num{i}"] >= 0.9 * n or row[f"flag{i}"] == n:  # numbers (a typo aside), or yes/no flags
+            continue
+        if (row[f"per_series{i}"] or 0) <= 1:  # one value per series
+            if row["series"] > 1 and row[f"distinct{i}"] == row["series"]:
+                out[c] = "series_name"
+        else:
+            out[c] = "row_id" if n >= 10 and row[f"distinct{i}"] >= _ROW_ID_SHARE * n else "text"
+    return out
 
 
 ZONE_SAMPLE = 1000  # rows of an undeclared text column looked at for time zone names (a cheap look: a head)
@@ -1218,7 +1284,8 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
         quarter_note=ingested.quarter_note,
         empty_covariates=_empty_covariates(valid, source),
         constant_covariates=_constant_covariates(valid, source),
-        zone_columns=_zone_columns(ingested),
+        zone_columns=(zones := _zone_columns(ingested)),
+        not_covariates=_not_covariates(ingested, skip=list(zones)),
         offsets_zone=_offsets_zone(ingested, source),
     )
     if not report.reconciled:  # a bug, never bad data: say so loudly
