@@ -1325,6 +1325,17 @@ def test_a_totals_row_is_quarantined_saying_what_it_is(write_csv, last, said):
     assert r.report.series_quarantined == []  # 'Summe' is no series whose every row was quarantined
 
 
+def test_a_wide_files_series_named_as_a_total_makes_no_totals_row(write_csv):
+    """newuser32: a wide file (BLS' 'Total Private' a column beside 'Mining') ending in a note line ('Source: BLS')
+    had that line's row of 'Total Private' alone quarantined as "(a totals row? ...)": the series' name, the
+    header, was taken for the row's totals label. A wide row's totals label is in its time column ('Total')."""
+    r = run_validate(write_csv("date,Total Private,Mining\n2024-01-01,1,2\n2024-01-02,3,4\nTotal,4,6\n"
+                               "Source: BLS,,\n"), layout="wide", id_cols=[], target_col="")
+    reasons = sorted(r.quarantined["reason"].to_list())
+    assert reasons == 2 * ["time 'Source: BLS' does not parse as ISO-8601"] + 2 * [
+        "time 'Total' does not parse as ISO-8601" + _TOTALS_SAID], reasons
+
+
 def test_a_series_named_as_a_total_is_pointed_out(write_csv):
     """Regression: a pivot export with a totals row per date ('2024-01-01,Total,3' beside the stores) was read as
     one more series, 'Total', forecast like the stores, and nothing said so (adding every series' forecasts then

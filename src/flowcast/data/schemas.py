@@ -538,9 +538,10 @@ def row_checks(
     # it failed as "time 'date' does not parse" and its ids made a series named 'store', "every row quarantined"
     header = pl.all_horizontal([_raw(c).cast(pl.Utf8).str.strip_chars().str.strip_chars_start("\ufeff") == c
                                 for c in (time_col, target_col, *id_cols)])
-    # a spreadsheet's totals row ('Total,,123456'; ';Summe;123.456,78' under the store column) has no time: say so
+    # a spreadsheet's totals row ('Total,,123456'; ';Summe;123.456,78' under the store column) has no time: say so.
+    # A wide file's series id (id_cols[0]) is its column's header, no value of the row (newuser32: 'Total Private')
     totals = pl.when(pl.any_horizontal([_raw(c).cast(pl.Utf8).str.strip_chars().str.contains(_TOTALS_RE)
-                                        for c in (time_col, *id_cols)]).fill_null(False)) \
+                                        for c in (time_col, *(id_cols[1:] if wide else id_cols))]).fill_null(False)) \
         .then(pl.lit(" (a totals row? it is not an observation: leave totals out of the export)")).otherwise(pl.lit(""))
     checks = [
         RowCheck(
