@@ -1309,13 +1309,19 @@ def test_times_off_a_grid_of_several_hours_by_their_offset_say_why(write_csv, of
 
 
 _TOTALS_SAID = " (a totals row? it is not an observation: leave totals out of the export)"
+_SUMMARY_SAID = " (a summary row? it is not an observation: leave summary rows out of the export)"
 
 
 @pytest.mark.parametrize(("last", "said"), [
     ("Total,,1234", "time 'Total' does not parse as ISO-8601" + _TOTALS_SAID),
     (",Summe,1234", "time column 'date' is empty" + _TOTALS_SAID),
     (",Grand Total,1234", "time column 'date' is empty" + _TOTALS_SAID),
-    (",a,1234", "time column 'date' is empty")])
+    (",a,1234", "time column 'date' is empty"),
+    # newuser32: a spreadsheet's summary row of another statistic ('Average' under the time column)
+    ("Average,,1234", "time 'Average' does not parse as ISO-8601" + _SUMMARY_SAID),
+    ("Mittelwert,,1234", "time 'Mittelwert' does not parse as ISO-8601" + _SUMMARY_SAID),
+    ("Max.,,1234", "time 'Max.' does not parse as ISO-8601" + _SUMMARY_SAID),
+    (",Average,1234", "time column 'date' is empty" + _SUMMARY_SAID)])
 def test_a_totals_row_is_quarantined_saying_what_it_is(write_csv, last, said):
     """Regression: a spreadsheet's totals row at the end of an export ('Total,,1234', or 'Summe' under the store
     column with no date) was quarantined as "time 'Total' does not parse" or "time column is empty", and its id

@@ -43,6 +43,7 @@ from flowcast.data.schemas import (
     MONTH_PHASE,
     RAW_PREFIX,
     ROW,
+    SUMMARY_RE,
     TOTALS_ID_RE,
     UNSETTLED,
     WEEK_ANCHOR,
@@ -1473,7 +1474,8 @@ def _quarantine_rows(
     ids = ids.filter(pl.col("check") != HEADER_REPEATED)  # the header's id names are no series, nor is the label
     # of a totals row without a time ('Summe' under the store column): it is not "a series with every row quarantined"
     ids = ids.filter(~(pl.col("check").is_in(["time_missing", "time_unparsable"])
-                       & pl.col("unique_id").str.contains(TOTALS_ID_RE).fill_null(False)))
+                       & (pl.col("unique_id").str.contains(TOTALS_ID_RE)
+                          | pl.col("unique_id").str.strip_chars().str.contains(SUMMARY_RE)).fill_null(False)))
     # the values as written: a number its column left unsettled ('2.000': 2000 or 2.0?) carries a mark (sources)
     out = out.with_columns(pl.col(RAW_PREFIX + c).str.replace_all(UNSETTLED, "", literal=True)
                            for c in ingested.raw_columns if out.schema[RAW_PREFIX + c] == pl.Utf8)

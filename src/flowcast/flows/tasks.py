@@ -280,7 +280,8 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
 # may be quarters, and how to write them (quarter_note)
 # 33 = newuser32: the report names the undeclared text columns that are no covariate (an id of series or rows, text
 # that changes within a series: not_covariates), which the ignored-columns note no longer offers as covariates;
-# and a wide file's series named as a total ('Total Private') makes no row of it "a totals row?"
+# and a wide file's series named as a total ('Total Private') makes no row of it "a totals row?"; a summary row ('Average')
+# is said as one
 PREPROCESS_VERSION = 33
 
 
