@@ -236,6 +236,15 @@ def test_id_like_columns_are_not_offered_as_covariates(tmp_path):
     assert ("store_name looks like an id column (one value per series, each series its own: another name of the "
             "series; to key the series by it, give it with --id-col)") in said, said
     assert "order_id looks like an id of rows (a different value on nearly every row)" in said, said
+    # several of one kind are said together
+    from flowcast.data.validate import ignored_columns_line
+
+    assert ignored_columns_line(["a", "b", "c"], {"a": "series_name", "c": "series_name"}) == (
+        "undeclared columns (ignored): a, b, c; to use b as a covariate, declare the source in a configuration file "
+        "([sources.NAME], --config) with it in future_cols (known ahead: prices, promotions, calendars), past_cols "
+        "(known up to each period) or static_cols (one value per series), or give a --data file with --future-col, "
+        "--past-col or --static-col; a, c look like id columns (one value per series, each series its own: other "
+        "names of the series; to key the series by one, give it with --id-col)")
     assert ("weather is text that changes within a series (a past or future covariate is a number: write it as one, "
             "e.g. a 0/1 column per value)") in said, said
 

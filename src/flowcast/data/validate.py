@@ -767,16 +767,26 @@ def ignored_columns_line(columns: list[str], not_covariates: dict[str, str] | No
                  "with it in future_cols (known ahead: prices, promotions, calendars), past_cols (known up to each "
                  "period) or static_cols (one value per series), or give a --data file with --future-col, --past-col "
                  "or --static-col")
-    return "; ".join([line, *(_NOT_COVARIATE[why].format(c) for c, why in apart.items())])
+    kinds = {why: [c for c in apart if apart[c] == why] for why in dict.fromkeys(apart.values()) if why in _NOT_COVARIATE}
+    return "; ".join([line, *(_NOT_COVARIATE[why][len(cols) > 1].format(", ".join(cols))
+                              for why, cols in kinds.items())])
 
 
-# what an undeclared text column looks like that is no covariate (`_not_covariates`), said in `ignored_columns_line`
+# what an undeclared text column looks like that is no covariate (`_not_covariates`), said in `ignored_columns_line`:
+# of one column, of several
 _NOT_COVARIATE = {
-    "series_name": ("{} looks like an id column (one value per series, each series its own: another name of the "
-                    "series; to key the series by it, give it with --id-col)"),
-    "row_id": "{} looks like an id of rows (a different value on nearly every row)",
-    "text": ("{} is text that changes within a series (a past or future covariate is a number: write it as one, "
-             "e.g. a 0/1 column per value)"),
+    "series_name": (
+        ("{} looks like an id column (one value per series, each series its own: another name of the series; to key "
+         "the series by it, give it with --id-col)"),
+        ("{} look like id columns (one value per series, each series its own: other names of the series; to key the "
+         "series by one, give it with --id-col)")),
+    "row_id": ("{} looks like an id of rows (a different value on nearly every row)",
+               "{} look like ids of rows (a different value on nearly every row)"),
+    "text": (
+        ("{} is text that changes within a series (a past or future covariate is a number: write it as one, e.g. a "
+         "0/1 column per value)"),
+        ("{} are text that changes within a series (a past or future covariate is a number: write each as one, e.g. "
+         "a 0/1 column per value)")),
 }
 NOT_COVARIATE_SAMPLE = 100_000  # rows (the first by as_of) an undeclared text column is looked at on
 _ROW_ID_SHARE = 0.5  # of a column's values that are distinct for it to be an id of rows
