@@ -212,6 +212,43 @@ def test_an_undeclared_column_is_said_with_how_to_use_it(tmp_path):
            "file ([sources.NAME], --config) with it in future_cols" in said
 
 
+def _stores_with_id_like_columns(folder: Path) -> Path:
+    """Three stores over 28 days, their id declared: a name of each store, a region two of them share, an order
+    number per row, the weather, a price and a yes/no promotion."""
+    rows = []
+    for s, (name, region) in enumerate([("Berlin Mitte", "north"), ("Hamburg", "north"), ("Munich", "south")]):
+        rows += [f"2020-01-{d:02d},s{s},{name},{region},ORD-{s * 100 + d:05d},{('sun', 'rain')[d % 2]},{d % 3 + 1.5},"
+                 f"{('yes', 'no')[d % 2]},{d}\n" for d in range(1, 29)]
+    csv = folder / "stores.csv"
+    csv.write_text("date,id,store_name,region,order_id,weather,price,promo,val\n" + "".join(rows))
+    return csv
+
+
+def test_id_like_columns_are_not_offered_as_covariates(tmp_path):
+    """newuser31: the undeclared-columns note offered every ignored column as a covariate, a name of each series
+    and an order number among them (a text covariate that changes is no number: every row would be quarantined).
+    Only the columns that could be covariates are offered; the id-like ones are named for what they look like."""
+    res = runner.invoke(app, ["validate", str(_stores_with_id_like_columns(tmp_path)), *FILE_OPTS, "--json"])
+    assert res.exit_code == 0, res.output
+    said = " ".join(res.stderr.split())
+    assert ("undeclared columns (ignored): store_name, region, order_id, weather, price, promo; to use region, price "
+            "or promo as a covariate, declare the source in a configuration file") in said, said
+    assert ("store_name looks like an id column (one value per series, each series its own: another name of the "
+            "series; to key the series by it, give it with --id-col)") in said, said
+    assert "order_id looks like an id of rows (a different value on nearly every row)" in said, said
+    # several of one kind are said together
+    from flowcast.data.validate import ignored_columns_line
+
+    assert ignored_columns_line(["a", "b", "c"], {"a": "series_name", "c": "series_name"}) == (
+        "undeclared columns (ignored): a, b, c; to use b as a covariate, declare the source in a configuration file "
+        "([sources.NAME], --config) with it in future_cols (known ahead: prices, promotions, calendars), past_cols "
+        "(known up to each period) or static_cols (one value per series), or give a --data file with --future-col, "
+        "--past-col or --static-col; a, c look like id columns (one value per series, each series its own: other "
+        "names of the series; to key the series by one, give it with --id-col)")
+    assert ("weather is text that changes within a series (a past or future covariate is a number: write it as one, "
+            "e.g. a 0/1 column per value)") in said, said
+
+
 def _with_pandas_csv_index(folder: Path) -> Path:  # pandas' to_csv: its row index first, under an empty header
     csv = folder / "obs.csv"
     csv.write_text(",date,id,val\n" + "".join(f"{d - 1},2020-01-{d:02d},a,{d}\n" for d in range(1, 29)))

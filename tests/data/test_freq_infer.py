@@ -359,3 +359,26 @@ def test_day_month_dates_no_row_settles_are_read_in_the_order_whose_steps_are_re
     those Januaries. The order whose dates step regularly by a frequency (day first: months) is read."""
     got = explain_freq(_file(tmp_path, dates))
     assert got == freq
+
+
+@pytest.mark.parametrize("later", [
+    "13.01.2021",  # day first (13 is no month): the rows would settle the order, day first
+    "01.13.2021",  # month first: the rows would settle it the other way
+    "01.01.2021",  # settles nothing: the same reading as without it
+])
+def test_the_day_month_order_of_regular_dates_is_read_off_the_rows_by_as_of(tmp_path, later):
+    """newuser31's reading of day/month dates no row settles (`_regular_day_month`) asked all the file's rows
+    whether they settle the order: a row written after as_of that did ('13.01.2021') left a backfill at an earlier
+    as_of with the order its probe read (month first: 1-12 January, --freq 1d), where its run, whose rows by as_of
+    settle nothing, reads them day first at 1mo. Nothing after as_of decides it: 1mo with or without that row."""
+    from datetime import UTC
+
+    from flowcast.data.freq_infer import explain_freq_by
+
+    history = [f"01.{m:02d}.{y}" for y in (2019, 2020) for m in range(1, 13)]
+    as_of = datetime(2020, 12, 31, tzinfo=UTC)
+    by_as_of = explain_freq_by(_file(tmp_path, history), as_of)
+    (tmp_path / "later").mkdir()
+    with_later = explain_freq_by(_file(tmp_path / "later", [*history, later]), as_of)
+    assert by_as_of == Inferred("1mo", 1.0, 46)
+    assert with_later == by_as_of

@@ -101,6 +101,27 @@ def test_end_labels_are_moved_one_step_back(write_csv, freq, labels, starts):
     assert take_valid(r)["ds"].to_list() == starts
 
 
+@pytest.mark.parametrize(("freq", "rows", "check", "said"), [
+    # a week dated by its Sunday end written twice, with different sales: the date the user wrote, then its period
+    ("1w", ["2024-01-07,a,1", "2024-01-14,a,2", "2024-01-14,a,3"], "duplicate_conflict",
+     "2 rows for (a, 2024-01-14: the 1w period from 2024-01-07) with different y values (2.0 / 3.0)"),
+    ("1w", ["2024-01-07,a,1", "2024-01-14,a,2", "2024-01-14,a,2"], "duplicate_row",
+     "repeat of an earlier row for (a, 2024-01-14: the 1w period from 2024-01-07) with the same y"),
+    # a month's last day and the next month's first both end January: both dates, as written
+    ("1mo", ["2024-01-31,a,1", "2024-02-01,a,2"], "duplicate_conflict",
+     "2 rows for (a, 2024-01-31 / 2024-02-01: the 1mo period from 2024-01-01) with different y values (1.0 / 2.0)"),
+    ("1h", ["2024-01-01T01:00,a,1", " 2024-01-01T01:00 ,a,2"], "duplicate_conflict",
+     "2 rows for (a, 2024-01-01T01:00: the 1h period from 2024-01-01 00:00:00 UTC) with different y values (1.0 / 2.0)"),
+])
+def test_a_duplicate_of_end_labels_is_named_by_the_time_as_written(write_csv, freq, rows, check, said):
+    """newuser31: with --time-label end a duplicate's reason named the period start ingest shifted the time to
+    ('(a, 2024-01-07)' for two rows the user wrote 2024-01-14): a time nowhere in the file. It names the time as
+    written, and the period it is read as."""
+    r = run_validate(write_csv("date,id,val\n" + "".join(f"{row}\n" for row in rows)), freq=freq, time_label="end")
+    reasons = r.quarantined.filter(pl.col("check") == check)["reason"].unique().to_list()
+    assert reasons == [said]
+
+
 def test_end_labels_finer_than_an_aggregated_freq_fall_in_the_period_they_end(write_csv):
     """Half-hour-ending readings summed to hours: 00:30 and 01:00 are the hour from 00:00 (one step of 1h back
     put 00:30 in the hour before)."""

@@ -1309,13 +1309,19 @@ def test_times_off_a_grid_of_several_hours_by_their_offset_say_why(write_csv, of
 
 
 _TOTALS_SAID = " (a totals row? it is not an observation: leave totals out of the export)"
+_SUMMARY_SAID = " (a summary row? it is not an observation: leave summary rows out of the export)"
 
 
 @pytest.mark.parametrize(("last", "said"), [
     ("Total,,1234", "time 'Total' does not parse as ISO-8601" + _TOTALS_SAID),
     (",Summe,1234", "time column 'date' is empty" + _TOTALS_SAID),
     (",Grand Total,1234", "time column 'date' is empty" + _TOTALS_SAID),
-    (",a,1234", "time column 'date' is empty")])
+    (",a,1234", "time column 'date' is empty"),
+    # newuser32: a spreadsheet's summary row of another statistic ('Average' under the time column)
+    ("Average,,1234", "time 'Average' does not parse as ISO-8601" + _SUMMARY_SAID),
+    ("Mittelwert,,1234", "time 'Mittelwert' does not parse as ISO-8601" + _SUMMARY_SAID),
+    ("Max.,,1234", "time 'Max.' does not parse as ISO-8601" + _SUMMARY_SAID),
+    (",Average,1234", "time column 'date' is empty" + _SUMMARY_SAID)])
 def test_a_totals_row_is_quarantined_saying_what_it_is(write_csv, last, said):
     """Regression: a spreadsheet's totals row at the end of an export ('Total,,1234', or 'Summe' under the store
     column with no date) was quarantined as "time 'Total' does not parse" or "time column is empty", and its id
@@ -1323,6 +1329,17 @@ def test_a_totals_row_is_quarantined_saying_what_it_is(write_csv, last, said):
     r = run_validate(write_csv("date,id,val\n2024-01-01,a,1\n2024-01-02,a,2\n" + last + "\n"))
     assert r.report.rows_valid == 2 and quarantined(r)[0][2] == said
     assert r.report.series_quarantined == []  # 'Summe' is no series whose every row was quarantined
+
+
+def test_a_wide_files_series_named_as_a_total_makes_no_totals_row(write_csv):
+    """newuser32: a wide file (BLS' 'Total Private' a column beside 'Mining') ending in a note line ('Source: BLS')
+    had that line's row of 'Total Private' alone quarantined as "(a totals row? ...)": the series' name, the
+    header, was taken for the row's totals label. A wide row's totals label is in its time column ('Total')."""
+    r = run_validate(write_csv("date,Total Private,Mining\n2024-01-01,1,2\n2024-01-02,3,4\nTotal,4,6\n"
+                               "Source: BLS,,\n"), layout="wide", id_cols=[], target_col="")
+    reasons = sorted(r.quarantined["reason"].to_list())
+    assert reasons == 2 * ["time 'Source: BLS' does not parse as ISO-8601"] + 2 * [
+        "time 'Total' does not parse as ISO-8601" + _TOTALS_SAID], reasons
 
 
 def test_a_series_named_as_a_total_is_pointed_out(write_csv):

@@ -619,7 +619,8 @@ def run(
             "n_series": result["n_series"], "rows_in": result["rows_in"], "rows_valid": result["rows_valid"],
             "rows_quarantined": result["rows_quarantined"],
             **{k: result.get(k) for k in ("rows_imputed", "rows_planned", "future_missing", "future_fill", *RUN_KEYS,
-                                          "columns_ignored", "wide_columns", "rows_before_gap", "gap_cut",
+                                          "columns_ignored", "columns_not_covariates", "wide_columns",
+                                          "rows_before_gap", "gap_cut",
                                           "log1p_disabled")},
             "horizon": result["horizon"], "metric": metric, "leaderboard": board,
             "champion": result["champion"], "model_version": result.get("model_version"),
@@ -646,7 +647,7 @@ def run(
     if result.get("columns_ignored"):  # a covariate the user expected to be used was not
         from flowcast.data.validate import ignored_columns_line
 
-        line = ignored_columns_line(result["columns_ignored"])
+        line = ignored_columns_line(result["columns_ignored"], result.get("columns_not_covariates"))
         out.print(line[0].upper() + line[1:], highlight=False)
     if result.get("wide_columns"):  # a wide file: which columns became series
         from flowcast.data.validate import wide_columns_line

@@ -116,7 +116,8 @@ def explain_freq_by(source: SourceConfig, as_of: datetime | None = None) -> Infe
             return None  # which it says (no decision of a run to match)
         raise no_rows_error(ingested)
     found = _freq_of(read, source)
-    return _aggregated(_regular_day_month(ingested.raw, read, source, found) or found, source)
+    # (the rows that may be dated by as_of decide how the run reads day/month dates: so do they here)
+    return _aggregated(_regular_day_month(ingested.by_as_of, read, source, found) or found, source)
 
 
 def _regular_day_month(raw: pl.LazyFrame | None, read: pl.DataFrame, source: SourceConfig,
@@ -129,7 +130,9 @@ def _regular_day_month(raw: pl.LazyFrame | None, read: pl.DataFrame, source: Sou
     steps by 1mo (100%), which the run at --freq 1mo then reads day first too. None where no other order is more
     regular (equally regular orders, '01/01/2024' .. '12/01/2024': the probe's reading stays) or where a run at that
     frequency would not read the dates in that order (it decides by their spacing, `sources.time_column_profile`).
-    A two-digit year may be first as well ('01.02.10': 2001-02-10 year first), a third reading."""
+    A two-digit year may be first as well ('01.02.10': 2001-02-10 year first), a third reading. `raw`: the rows that
+    decide the run's reading (`Ingested.by_as_of`: those that may be dated by as_of; a later row that settles the
+    order, '13.01.2021', left a backfill's history read as its probe read it)."""
     from flowcast.data.schemas import DAY_MONTH_RE, RAW_PREFIX, YEAR_FIRST_RE
     from flowcast.data.sources import _day_month_iso, time_column_profile
 

@@ -224,6 +224,9 @@ def day_month_readable(text: pl.Expr) -> pl.Expr:
 # the label of a spreadsheet's totals row, in the languages of the exports seen: Total, Grand Total, Subtotal,
 # Sum, Totals, Summe, Gesamt(summe), Totaal, Totale, Total général
 _TOTALS_RE = r"(?i)^(grand |sub-?)?totals?\b|^(sum|summe|gesamt|gesamtsumme|totaal|totale|somme)$"
+# the label of a spreadsheet's summary row of another statistic (an average, a maximum), the whole value
+SUMMARY_RE = (r"(?i)^(average|avg|mean|median|min|max|minimum|maximum|durchschnitt|mittelwert|moyenne|promedio|media)"
+              r"\.?:?$")
 # ... as a series key (several id columns are joined with '|': 'Total|2024', 'north|Subtotal')
 TOTALS_ID_RE = (r"(?i)(^|\|)\s*((grand |sub-?)?totals?\b[^|]*|sum|summe|gesamt|gesamtsumme|totaal|totale|somme)\s*"
                 r"(\||$)")
@@ -538,10 +541,15 @@ def row_checks(
     # it failed as "time 'date' does not parse" and its ids made a series named 'store', "every row quarantined"
     header = pl.all_horizontal([_raw(c).cast(pl.Utf8).str.strip_chars().str.strip_chars_start("\ufeff") == c
                                 for c in (time_col, target_col, *id_cols)])
-    # a spreadsheet's totals row ('Total,,123456'; ';Summe;123.456,78' under the store column) has no time: say so
-    totals = pl.when(pl.any_horizontal([_raw(c).cast(pl.Utf8).str.strip_chars().str.contains(_TOTALS_RE)
-                                        for c in (time_col, *id_cols)]).fill_null(False)) \
-        .then(pl.lit(" (a totals row? it is not an observation: leave totals out of the export)")).otherwise(pl.lit(""))
+    # a spreadsheet's totals row ('Total,,123456'; ';Summe;123.456,78' under the store column) has no time: say so.
+    # A wide file's series id (id_cols[0]) is its column's header, no value of the row (newuser32: 'Total Private')
+    # ... nor has a summary row of another statistic ('Average', 'Max.': newuser32, said as unparsable alone)
+    labels = [_raw(c).cast(pl.Utf8).str.strip_chars() for c in (time_col, *(id_cols[1:] if wide else id_cols))]
+    totals = (pl.when(pl.any_horizontal([t.str.contains(_TOTALS_RE) for t in labels]).fill_null(False))
+              .then(pl.lit(" (a totals row? it is not an observation: leave totals out of the export)"))
+              .when(pl.any_horizontal([t.str.contains(SUMMARY_RE) for t in labels]).fill_null(False))
+              .then(pl.lit(" (a summary row? it is not an observation: leave summary rows out of the export)"))
+              .otherwise(pl.lit("")))
     checks = [
         RowCheck(
             HEADER_REPEATED,

@@ -154,6 +154,9 @@ class Ingested:
     tz_mixed_possible: bool = False
     numeric_exog: list[str] = field(default_factory=list)
     raw: pl.LazyFrame | None = None  # source_row + __raw__ columns, before mapping
+    # the rows of `raw` that decide how a text column of day/month dates reads (its order, a two-digit year first):
+    # those that may be dated by as_of, whatever the order (`_dated_by`); `raw` itself without an as_of
+    by_as_of: pl.LazyFrame | None = None
     mapping: list[list[pl.Expr]] = field(default_factory=list)  # with_columns stages: raw -> canonical
     blank: pl.Expr | None = None  # CSV: true on empty/whitespace-only lines, which are skipped (and counted)
     wide_columns: list[str] = field(default_factory=list)  # layout "wide": the columns read as series
@@ -2513,6 +2516,7 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
         tz_mixed_possible=time_dtype == pl.Utf8 and not source.time_format,
         numeric_exog=[*source.past_cols, *source.future_cols],
         raw=raw,
+        by_as_of=by_as_of,
         mapping=mapping,
         blank=blank,
         wide_columns=wide,

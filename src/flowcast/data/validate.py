@@ -43,6 +43,7 @@ from flowcast.data.schemas import (
     MONTH_PHASE,
     RAW_PREFIX,
     ROW,
+    SUMMARY_RE,
     TOTALS_ID_RE,
     UNSETTLED,
     WEEK_ANCHOR,
@@ -119,6 +120,9 @@ class DataQualityReport:
     # undeclared columns that hold time zone names ('tz': 'Europe/Berlin'), with their zones: a zone is the source's
     # tz, never read from a column (`_zone_columns`)
     zone_columns: dict[str, list[str]] = field(default_factory=dict)
+    # undeclared text columns that are no covariate, with what they look like: an id of series or rows, text that
+    # changes within a series (`_not_covariates`); the ignored-columns note names them apart
+    not_covariates: dict[str, str] = field(default_factory=dict)
     # sub-daily times written with the UTC offsets of a zone's daylight saving and no tz declared (`_offsets_zone`)
     offsets_zone: str | None = None
     quarantine_path: str | None = None
@@ -296,7 +300,7 @@ class DataQualityReport:
         if self.quarantine_path:
             lines += ["", f"quarantined rows: `{self.quarantine_path}`"]
         if self.undeclared_columns:
-            lines += ["", ignored_columns_line(self.undeclared_columns)]
+            lines += ["", ignored_columns_line(self.undeclared_columns, self.not_covariates)]
         if self.offsets_zone:
             lines += ["", f"time zone: {self.offsets_zone}"]
         if self.zone_columns and (zones := zone_columns_line(self.zone_columns, self.tz)):
@@ -438,6 +442,28 @@ def _period_shown(freq: str | None) -> pl.Expr:
     return date
 
 
+WRITTEN_TIME = "__written_time"  # an end-labelled source's time as written, for the reasons of its duplicates
+
+
+def _written_time(ingested: Ingested) -> list[pl.Expr]:
+    """The time of each row as written (stripped text; a parsed time as a date, or a date and time), for an
+    end-labelled source that is not aggregated (its duplicates' reasons name it: `_duplicates_in_order`); none
+    for others."""
+    source = ingested.source
+    if source.time_label == "start" or source.aggregate != "none" or ingested.raw is None:
+        return []
+    col = pl.col(RAW_PREFIX + source.time_col)
+    dtype = ingested.raw.collect_schema().get(RAW_PREFIX + source.time_col)
+    if dtype == pl.Utf8:
+        text = col.str.strip_chars()
+    elif isinstance(dtype, pl.Datetime):
+        text = pl.when(col.dt.time() == time(0)).then(col.dt.to_string("%Y-%m-%d")).otherwise(
+            col.dt.to_string("%Y-%m-%d %H:%M:%S"))
+    else:
+        text = col.cast(pl.Utf8)
+    return [text.alias(WRITTEN_TIME)]
+
+
 def _duplicates_in_order(frame: pl.DataFrame, eligible: pl.Expr, repeat: pl.Series | None = None,
                          freq: str | None = None, covariates: Sequence[str] = (), dst: bool = False) -> pl.DataFrame:
     """Duplicate keys among the `eligible` rows of a frame sorted by (unique_id, ds); returns the rows
@@ -447,7 +473,9 @@ def _duplicates_in_order(frame: pl.DataFrame, eligible: pl.Expr, repeat: pl.Seri
     price differed were called a 'repeat with the same y' and the first row's value kept, silently
     preferred to a correction written after it). Ineligible rows in between do not hide a
     duplicate: in sorted order everything between two rows of one key has that key. `repeat`: the
-    frame's `order.repeated_keys` when already known; `freq`: the source's, for the reason's period."""
+    frame's `order.repeated_keys` when already known; `freq`: the source's, for the reason's period. A frame with
+    `WRITTEN_TIME` (an end-labelled source's times as written: `_written_time`) names each key by them, not by the
+    period start ingest moved them to (a time nowhere in the file)."""
     keys = ["unique_id", "ds"]
     empty = pl.DataFrame(schema={ROW: pl.UInt32, "check": pl.Utf8, "reason": pl.Utf8})
     repeat = repeated_keys(frame) if repeat is None else repeat  # rows whose key equals the row before
@@ -473,6 +501,11 @@ def _duplicates_in_order(frame: pl.DataFrame, eligible: pl.Expr, repeat: pl.Seri
         pl.when(t.len().over(keys) > 3).then(pl.lit(" / ...")).otherwise(pl.lit(""))]))
         for i, (c, t) in enumerate(zip(values, text, strict=True))], separator="; ", ignore_nulls=True)
     shown = _period_shown(freq)
+    if WRITTEN_TIME in dups.columns:  # an end-labelled source's key as the user wrote it, then the period it is read as
+        period = shown if freq is not None and parse_freq(freq)[1] in ("mo", "q", "y") else pl.format(
+            "the {} period from {}", pl.lit(freq), shown)
+        written = pl.col(WRITTEN_TIME).unique(maintain_order=True).head(3).str.join(" / ").over(keys)
+        shown = pl.format("{}: {}", written, period)
     why = _dst_repeat_hint() if dst else pl.lit("")
     same = "the same y" + (f" and {', '.join(values[1:])}" if len(values) > 1 else "")
     return dups.filter((pl.col("__n") > 1) & (conflict | (pl.col("__pos") > 0))).select(
@@ -718,15 +751,88 @@ def standard_time_line(checks: dict[str, int], tz: str | None) -> str | None:
             f"(it holds the skipped hour), read it with --tz {zone} (tz = '{zone}': {utc}, no daylight saving)")
 
 
-def ignored_columns_line(columns: list[str]) -> str:
+def ignored_columns_line(columns: list[str], not_covariates: dict[str, str] | None = None) -> str:
     """The source's columns that no declaration names: not used, and how to use them. A file of sales with
     price and promo columns given with --data was trained on its target alone, and only the data-quality
-    artifact said 'undeclared columns (ignored)'; the run's log and output say it too now."""
+    artifact said 'undeclared columns (ignored)'; the run's log and output say it too now. `not_covariates`
+    (`_not_covariates`: column -> what it looks like) are named for that, not offered as covariates."""
+    apart = {c: why for c, why in (not_covariates or {}).items() if c in columns}
     shown = [_column_shown(c) for c in columns]
-    return (f"undeclared columns (ignored): {', '.join(shown[:10])}{', ...' if len(shown) > 10 else ''}; to use one as "
-            "a covariate, declare the source in a configuration file ([sources.NAME], --config) with it in "
-            "future_cols (known ahead: prices, promotions, calendars), past_cols (known up to each period) or "
-            "static_cols (one value per series), or give a --data file with --future-col, --past-col or --static-col")
+    line = f"undeclared columns (ignored): {', '.join(shown[:10])}{', ...' if len(shown) > 10 else ''}"
+    offered = [c for c in columns if c not in apart]
+    if offered:
+        one = "one" if not apart else (
+            f"{', '.join(offered[:-1])} or {offered[-1]}" if len(offered) > 1 else offered[0])
+        line += (f"; to use {one} as a covariate, declare the source in a configuration file ([sources.NAME], --config) "
+                 "with it in future_cols (known ahead: prices, promotions, calendars), past_cols (known up to each "
+                 "period) or static_cols (one value per series), or give a --data file with --future-col, --past-col "
+                 "or --static-col")
+    kinds = {why: [c for c in apart if apart[c] == why] for why in dict.fromkeys(apart.values()) if why in _NOT_COVARIATE}
+    return "; ".join([line, *(_NOT_COVARIATE[why][len(cols) > 1].format(", ".join(cols))
+                              for why, cols in kinds.items())])
+
+
+# what an undeclared text column looks like that is no covariate (`_not_covariates`), said in `ignored_columns_line`:
+# of one column, of several
+_NOT_COVARIATE = {
+    "series_name": (
+        ("{} looks like an id column (one value per series, each series its own: another name of the series; to key "
+         "the series by it, give it with --id-col)"),
+        ("{} look like id columns (one value per series, each series its own: other names of the series; to key the "
+         "series by one, give it with --id-col)")),
+    "row_id": ("{} looks like an id of rows (a different value on nearly every row)",
+               "{} look like ids of rows (a different value on nearly every row)"),
+    "text": (
+        ("{} is text that changes within a series (a past or future covariate is a number: write it as one, e.g. a "
+         "0/1 column per value)"),
+        ("{} are text that changes within a series (a past or future covariate is a number: write each as one, e.g. "
+         "a 0/1 column per value)")),
+}
+NOT_COVARIATE_SAMPLE = 100_000  # rows (the first by as_of) an undeclared text column is looked at on
+_ROW_ID_SHARE = 0.5  # of a column's values that are distinct for it to be an id of rows
+
+
+def _not_covariates(ingested: Ingested, skip: Sequence[str] = ()) -> dict[str, str]:
+    """The undeclared columns (but `skip`) that hold text and could be no covariate, each with what it looks like
+    (a key of `_NOT_COVARIATE`), read off the first `NOT_COVARIATE_SAMPLE` rows by as_of: 'series_name', one value
+    per series and no two series share one (a store's name beside its id); 'row_id', a different value on nearly
+    every row (an order number); 'text', other text that changes within a series (a covariate that changes is a
+    number; yes/no words are read as 1/0). A column of numbers, or text of one value per series shared by several
+    (a region: a text static), is a covariate it could be. The note offered every such column as a covariate."""
+    from flowcast.data.sources import _BOOLEAN_TEXT, _NUMBER_TEXT_RE, _YES_NO_TEXT, MISSING_MARKERS
+
+    raw = ingested.raw
+    if raw is None or not ingested.undeclared:
+        return {}
+    schema = raw.collect_schema()
+    cols = [c for c in ingested.undeclared if schema.get(RAW_PREFIX + c) == pl.Utf8 and c not in skip]
+    if not cols:
+        return {}
+    flags = [*_BOOLEAN_TEXT, *_YES_NO_TEXT]
+    exprs = []
+    for i, c in enumerate(cols):
+        text = pl.col(RAW_PREFIX + c).str.strip_chars()
+        value = text.filter(text.is_not_null() & (text != "") & ~text.is_in(MISSING_MARKERS))
+        exprs += [value.len().alias(f"n{i}"), value.str.contains(_NUMBER_TEXT_RE).sum().alias(f"num{i}"),
+                  value.str.to_lowercase().is_in(flags).sum().alias(f"flag{i}"), value.n_unique().alias(f"distinct{i}"),
+                  text.drop_nulls().n_unique().over("unique_id").max().alias(f"per_series{i}")]
+    try:
+        row = (ingested.frame.select("unique_id", *(pl.col(RAW_PREFIX + c) for c in cols)).head(NOT_COVARIATE_SAMPLE)
+               .select(pl.col("unique_id").n_unique().alias("series"), *exprs).collect(engine="streaming")
+               .row(0, named=True))
+    except pl.exceptions.PolarsError:  # a courtesy of the note: the run says what cannot be read
+        return {}
+    out = {}
+    for i, c in enumerate(cols):
+        n = row[f"n{i}"]
+        if not n or row[f"num{i}"] >= 0.9 * n or row[f"flag{i}"] == n:  # numbers (a typo aside), or yes/no flags
+            continue
+        if (row[f"per_series{i}"] or 0) <= 1:  # one value per series
+            if row["series"] > 1 and row[f"distinct{i}"] == row["series"]:
+                out[c] = "series_name"
+        else:
+            out[c] = "row_id" if n >= 10 and row[f"distinct{i}"] >= _ROW_ID_SHARE * n else "text"
+    return out
 
 
 ZONE_SAMPLE = 1000  # rows of an undeclared text column looked at for time zone names (a cheap look: a head)
@@ -1036,7 +1142,8 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
     # 'last' is the latest raw time; an overlap's repeat is the same raw time
     order_col = [pl.col(DS_RAW)] if source.aggregate == "last" or overlap else []
     file_col = [pl.col(FILE_INDEX)] if overlap else []
-    flagged_plan = ingested.frame.select(ROW, *cols, *order_col, *file_col, code.alias("__code"))
+    flagged_plan = ingested.frame.select(ROW, *cols, *order_col, *file_col, *_written_time(ingested),
+                                         code.alias("__code"))
     plans = [flagged_plan]
     # daily times written with an offset: the instant each period was seen from (realized accuracy, `seen_shifts`)
     shifted = [] if (expr := seen_shifts_expr(ingested)) is None else [expr]
@@ -1188,7 +1295,8 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
         quarter_note=ingested.quarter_note,
         empty_covariates=_empty_covariates(valid, source),
         constant_covariates=_constant_covariates(valid, source),
-        zone_columns=_zone_columns(ingested),
+        zone_columns=(zones := _zone_columns(ingested)),
+        not_covariates=_not_covariates(ingested, skip=list(zones)),
         offsets_zone=_offsets_zone(ingested, source),
     )
     if not report.reconciled:  # a bug, never bad data: say so loudly
@@ -1376,7 +1484,8 @@ def _quarantine_rows(
     ids = ids.filter(pl.col("check") != HEADER_REPEATED)  # the header's id names are no series, nor is the label
     # of a totals row without a time ('Summe' under the store column): it is not "a series with every row quarantined"
     ids = ids.filter(~(pl.col("check").is_in(["time_missing", "time_unparsable"])
-                       & pl.col("unique_id").str.contains(TOTALS_ID_RE).fill_null(False)))
+                       & (pl.col("unique_id").str.contains(TOTALS_ID_RE)
+                          | pl.col("unique_id").str.strip_chars().str.contains(SUMMARY_RE)).fill_null(False)))
     # the values as written: a number its column left unsettled ('2.000': 2000 or 2.0?) carries a mark (sources)
     out = out.with_columns(pl.col(RAW_PREFIX + c).str.replace_all(UNSETTLED, "", literal=True)
                            for c in ingested.raw_columns if out.schema[RAW_PREFIX + c] == pl.Utf8)

@@ -891,7 +891,7 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
     if report.undeclared_columns:
         from flowcast.data.validate import ignored_columns_line
 
-        line = ignored_columns_line(report.undeclared_columns)
+        line = ignored_columns_line(report.undeclared_columns, getattr(report, "not_covariates", None))
         log.warning(line[0].upper() + line[1:])
     if getattr(report, "offsets_zone", None):  # (a cached report of an older version has none)
         log.warning(f"Time zone: {report.offsets_zone}")
@@ -1059,7 +1059,7 @@ def future_notes(summary: Any) -> list[str]:
 # the keys of `run_counts`, every one of them on every path of a run's JSON (null where the run read no data)
 RUN_COUNT_KEYS = ("rows_imputed", "rows_planned", "future_missing", "future_fill", "latest_ds", "latest_ds_end",
                   "periods_behind", "freq", "stale", "series_ended", "series_ended_excluded", "series_lost",
-                  "columns_ignored", "wide_columns", "rows_before_gap", "gap_cut", "log1p_disabled")
+                  "columns_ignored", "columns_not_covariates", "wide_columns", "rows_before_gap", "gap_cut", "log1p_disabled")
 
 
 def run_counts(data: LoadedData) -> dict[str, Any]:
@@ -1079,6 +1079,8 @@ def run_counts(data: LoadedData) -> dict[str, Any]:
             "series_ended": fresh.get("series_ended", 0), "series_ended_excluded": fresh.get("series_ended_excluded", 0),
             "series_lost": fresh.get("series_lost", 0),
             "columns_ignored": list(getattr(data.report, "undeclared_columns", None) or []),
+            # ... those of them that are no covariate, with what they look like (`validate._not_covariates`)
+            "columns_not_covariates": dict(getattr(data.report, "not_covariates", None) or {}),
             "wide_columns": list(getattr(data.report, "wide_columns", None) or []),  # a wide file's series columns
             # series that start after an interior gap longer than max_gap: their rows before it, not used
             "rows_before_gap": int(getattr(s, "rows_before_gap", 0) or 0),

@@ -278,7 +278,11 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
 # one zone keeping every offset, said nothing) and a source per zone
 # 32 = polish30: the report says a time column of year-numbers 1 to 4 alone ('2017-1' .. '2023-4', read as months)
 # may be quarters, and how to write them (quarter_note)
-PREPROCESS_VERSION = 32
+# 33 = newuser32: the report names the undeclared text columns that are no covariate (an id of series or rows, text
+# that changes within a series: not_covariates), which the ignored-columns note no longer offers as covariates;
+# and a wide file's series named as a total ('Total Private') makes no row of it "a totals row?"; a summary row ('Average')
+# is said as one
+PREPROCESS_VERSION = 33
 
 
 def preprocessing_identity(settings: Settings) -> dict[str, Any]:
