@@ -284,9 +284,10 @@ PREPROCESS_VERSION = 32
 def preprocessing_identity(settings: Settings) -> dict[str, Any]:
     """What decides the TrainingData besides the source (its declaration and files: the data fingerprint), the as_of
     and the [model] and [evaluation] settings: the [preprocess] settings, which series preprocessing keeps
-    (validation.ended_series), the horizon asked for and this code's PREPROCESS_VERSION. Part of the preprocessing
-    cache key, and recorded in a registered version's data fingerprint (`flows.pipeline`), so that a re-run compares
-    what its version was trained on (`registry.same_registration`)."""
+    (validation.ended_series), the horizon asked for and this code's PREPROCESS_VERSION. Recorded in a registered
+    version's data fingerprint (`flows.pipeline`), so that a re-run compares what its version was trained on
+    (`registry.same_registration`): the horizon as given (None: the source's), as every registered version recorded
+    it. The preprocessing cache key holds the same with the horizon resolved (`preprocess_cache_key`)."""
     return {
         "preprocess": settings.preprocess.model_dump(mode="json"),
         "ended_series": settings.validation.ended_series,  # which series preprocessing keeps
@@ -298,7 +299,11 @@ def preprocessing_identity(settings: Settings) -> dict[str, Any]:
 def preprocess_cache_key(context: Any, parameters: dict[str, Any]) -> str:
     """fingerprint + as_of + everything in the settings that changes the TrainingData + where the
     cache lives (its records name their result files by absolute path: a home that was moved or
-    copied misses once and recomputes, instead of failing on a record that points elsewhere)."""
+    copied misses once and recomputes, instead of failing on a record that points elsewhere). The horizon is the one
+    preprocessing resolves (`data.preprocess.resolve_horizon`): a horizon given equal to the source's is the same
+    TrainingData, and was another key (computed again)."""
+    from flowcast.data.preprocess import resolve_horizon
+
     s: Settings = parameters["settings"]
     src: SourceConfig = parameters["source"]
     as_of = parameters.get("as_of")
