@@ -498,7 +498,12 @@ def train_task(td: Any, settings: Settings, out_dir: Path, cell: str,
 
     log = get_run_logger()
     key = training_key(td, settings.model, cell)
-    prior = resumable(Path(settings.home) / "runs", key, exclude=out_dir)  # a killed run's (models.train doc)
+    unreadable: list[tuple[Path, str]] = []
+    prior = resumable(Path(settings.home) / "runs", key, exclude=out_dir, unreadable=unreadable)  # a killed run's
+    for ckpt, why in unreadable:  # (models.train doc); a cut one was passed over without a word
+        log.warning(f"{label or cell}: " + (f"restarted from scratch: checkpoint {ckpt} unreadable ({why})"
+                    if prior is None else f"checkpoint {ckpt} unreadable ({why}), passed over for {prior[0]}")
+                    + ": an earlier run stopped while training it on the same data with the same settings")
     if prior is not None:
         resume_from(prior[0], out_dir)
         log.info(f"Resuming {label or cell} from step {prior[1]} of {settings.model.max_steps}: an earlier run "
