@@ -4,7 +4,9 @@ again, and the cache key holds the horizon preprocessing resolves, not the one g
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flow_helpers import AS_OF, TINY_OVERRIDES, source_dict
@@ -39,32 +41,31 @@ def hashes(monkeypatch) -> list[int]:
     return seen
 
 
-def _cache(settings: Settings, source: SourceConfig, fingerprint: str) -> tuple[Path, Path]:
-    """(value, digest) of the cache entry of these arguments."""
+def _cached(tiny_csv: Path, home: Path) -> tuple[Path, Path, Callable[[], Any]]:
+    """(value, digest) of the cache entry of the tiny data at AS_OF, and a flow that runs `_preprocess` on them."""
+    from prefect import flow
+
+    from flowcast.flows.common import _preprocess
     from flowcast.flows.tasks import preprocess_cache_key
 
-    key = preprocess_cache_key(None, {"settings": settings, "source": source, "as_of": AS_OF,
-                                      "fingerprint": fingerprint})
+    settings, source, valid = _inputs(tiny_csv, home)
+    key = preprocess_cache_key(None, {"settings": settings, "source": source, "as_of": AS_OF, "fingerprint": "fp"})
     folder = settings.cache_dir.resolve()
-    return folder / "results" / key, folder / "digests" / key
+
+    @flow
+    def run() -> Any:
+        return _preprocess(settings, valid, source, AS_OF, "fp")
+
+    return folder / "results" / key, folder / "digests" / key, run
 
 
 def test_a_cached_value_is_hashed_once_when_written_and_once_when_read(tiny_csv, tmp_path, hashes):
     """Regression (cache32): every run hashed the cached value twice, before the task (to check it) and after it (to
     record it), whether the task computed the value or read it back: one hash per write and one per read now, and a
     read leaves the digest file as it was."""
-    from prefect import flow
-
     from flowcast.data.sources import _digest
-    from flowcast.flows.common import _preprocess
 
-    settings, source, valid = _inputs(tiny_csv, tmp_path / "home")
-    value, digest = _cache(settings, source, "fp")
-
-    @flow
-    def run() -> object:
-        return _preprocess(settings, valid, source, AS_OF, "fp")
-
+    value, digest, run = _cached(tiny_csv, tmp_path / "home")
     first = run()
     assert hashes == [value.stat().st_size]  # computed: recorded once, nothing to check before
     assert digest.read_text() == _digest(value.read_bytes())
@@ -84,18 +85,9 @@ def test_a_cached_value_is_hashed_once_when_written_and_once_when_read(tiny_csv,
 def test_a_damaged_cached_value_is_dropped_and_computed_again(tiny_csv, tmp_path, hashes, caplog):
     """A byte of the cached value changed on disk: the check before the task finds it (one hash), says so naming the
     entry, removes it, and the task computes the value again (recorded: one hash), the same data as before."""
-    from prefect import flow
-
     from flowcast.data.sources import _digest
-    from flowcast.flows.common import _preprocess
 
-    settings, source, valid = _inputs(tiny_csv, tmp_path / "home")
-    value, digest = _cache(settings, source, "fp")
-
-    @flow
-    def run() -> object:
-        return _preprocess(settings, valid, source, AS_OF, "fp")
-
+    value, digest, run = _cached(tiny_csv, tmp_path / "home")
     first = run()
     data = bytearray(value.read_bytes())
     middle = len(data) // 2
