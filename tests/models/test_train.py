@@ -305,6 +305,40 @@ def test_only_an_unfinished_training_of_the_same_key_is_resumable(tmp_path, td):
     assert resumable(runs, key) is None
 
 
+def test_a_cut_last_checkpoint_is_passed_over_naming_it_and_why(tmp_path, td, caplog):
+    """Regression (cache32): a `last.ckpt` cut short (a fifth of a real one) was passed over without a word: the
+    training restarted from scratch, as it should, but nothing said that a checkpoint was there nor why it was not
+    used. `resumable` hands it back with the loader's error; a resume of that folder warns naming both."""
+    import logging
+
+    from flowcast.models.train import KEY_FILE, not_resumable, resumable, training_key
+
+    cfg = tiny_cfg(max_steps=5)
+    key = training_key(td, cfg, "gru")
+    out = tmp_path / "runs" / "run-a" / "gru-backtest"
+    out.mkdir(parents=True)
+    (out / KEY_FILE).write_text(json.dumps({"key": key, "cell": "gru"}))
+    train_model(td, cfg, out, cell="gru")
+    (out / "model.ckpt").unlink()  # unfinished: killed while it trained
+    last = out / "checkpoints" / "last.ckpt"
+    with last.open("r+b") as fh:
+        fh.truncate(last.stat().st_size // 5)
+    unreadable: list = []
+    assert resumable(tmp_path / "runs", key, unreadable=unreadable) is None
+    [(path, why)] = unreadable
+    with pytest.raises(Exception) as loader:  # whatever the loader raises on it, named in `why`
+        torch.load(last, map_location="cpu", weights_only=False)
+    assert path == last and why == f"{type(loader.value).__name__}: {str(loader.value).split('. ')[0]}", why
+    assert resumable(tmp_path / "runs", "another-key", unreadable=unreadable) is None and len(unreadable) == 1
+    blocker = not_resumable(out, td)
+    assert blocker == f"the checkpoint {last} does not load (damaged or cut short: {why})"
+    with caplog.at_level(logging.WARNING, logger="flowcast.models.train"):
+        art = train_model(td, cfg, out, cell="gru", resume=True)
+    said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and str(last) in r.getMessage()]
+    assert said == [f"{blocker}: training from the start"], said
+    assert art.metrics["steps"] == cfg.max_steps
+
+
 TRAIN_WITH_A_SIZE_LIMIT = """
 import resource, sys
 from model_factories import make_td, tiny_cfg

@@ -218,17 +218,25 @@ def _preprocess(settings: Settings, valid: Any, source: SourceConfig, as_of: dat
     if (damaged := tasks.check_cache_digest(settings, source, as_of, fingerprint, record=False)) is not None:
         get_run_logger().warning(f"The {damaged}: removed, preprocessing again")
     try:
-        out = tasks.cached_preprocess(settings)(valid, source, settings, as_of, fingerprint)
+        out, computed = _preprocess_once(settings, valid, source, as_of, fingerprint)
     except Exception:
         why = tasks.drop_damaged_cache(settings, source, as_of, fingerprint)
         if why is None:
             raise
         get_run_logger().warning(f"The {why}: removed, preprocessing again")
-        out = tasks.cached_preprocess(settings)(valid, source, settings, as_of, fingerprint)
+        out, computed = _preprocess_once(settings, valid, source, as_of, fingerprint)
     if (unwritten := tasks.cache_not_written(settings, source, as_of, fingerprint)) is not None:
         get_run_logger().warning(unwritten)  # a full disk: Prefect's one line named neither the file nor why
-    tasks.check_cache_digest(settings, source, as_of, fingerprint, record=True)
+    tasks.check_cache_digest(settings, source, as_of, fingerprint, record=True, computed=computed)
     return out
+
+
+def _preprocess_once(settings: Settings, valid: Any, source: SourceConfig, as_of: datetime | None,
+                     fingerprint: str) -> tuple[Any, bool]:
+    """One call of the cached preprocess task: its (TrainingData, PreprocessSummary) and whether it computed them
+    (False: its task run is Cached, the value read back from the cache); raises what the task raised."""
+    state = tasks.cached_preprocess(settings)(valid, source, settings, as_of, fingerprint, return_state=True)
+    return state.result(), state.name != "Cached"
 
 
 def later_published(settings: Settings, dataset: str, as_of: datetime | None) -> bool:

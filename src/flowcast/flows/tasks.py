@@ -288,9 +288,10 @@ PREPROCESS_VERSION = 33
 def preprocessing_identity(settings: Settings) -> dict[str, Any]:
     """What decides the TrainingData besides the source (its declaration and files: the data fingerprint), the as_of
     and the [model] and [evaluation] settings: the [preprocess] settings, which series preprocessing keeps
-    (validation.ended_series), the horizon asked for and this code's PREPROCESS_VERSION. Part of the preprocessing
-    cache key, and recorded in a registered version's data fingerprint (`flows.pipeline`), so that a re-run compares
-    what its version was trained on (`registry.same_registration`)."""
+    (validation.ended_series), the horizon asked for and this code's PREPROCESS_VERSION. Recorded in a registered
+    version's data fingerprint (`flows.pipeline`), so that a re-run compares what its version was trained on
+    (`registry.same_registration`): the horizon as given (None: the source's), as every registered version recorded
+    it. The preprocessing cache key holds the same with the horizon resolved (`preprocess_cache_key`)."""
     return {
         "preprocess": settings.preprocess.model_dump(mode="json"),
         "ended_series": settings.validation.ended_series,  # which series preprocessing keeps
@@ -302,7 +303,11 @@ def preprocessing_identity(settings: Settings) -> dict[str, Any]:
 def preprocess_cache_key(context: Any, parameters: dict[str, Any]) -> str:
     """fingerprint + as_of + everything in the settings that changes the TrainingData + where the
     cache lives (its records name their result files by absolute path: a home that was moved or
-    copied misses once and recomputes, instead of failing on a record that points elsewhere)."""
+    copied misses once and recomputes, instead of failing on a record that points elsewhere). The horizon is the one
+    preprocessing resolves (`data.preprocess.resolve_horizon`): a horizon given equal to the source's is the same
+    TrainingData, and was another key (computed again)."""
+    from flowcast.data.preprocess import resolve_horizon
+
     s: Settings = parameters["settings"]
     src: SourceConfig = parameters["source"]
     as_of = parameters.get("as_of")
@@ -312,6 +317,7 @@ def preprocess_cache_key(context: Any, parameters: dict[str, Any]) -> str:
         "as_of": as_of.isoformat() if isinstance(as_of, datetime) else str(as_of),
         "source": src.model_dump(mode="json"),
         **preprocessing_identity(s),
+        "horizon": resolve_horizon(s, src),  # not as given (the registry's identity): None and the source's are one
         "lookback": s.model.lookback,  # the networks' minimum length (preprocessing reads no [evaluation] setting)
     }
     digest = hashlib.sha256(json.dumps(shape, sort_keys=True, default=str).encode()).hexdigest()[:24]
@@ -367,17 +373,21 @@ def _digest_path(settings: Settings, key: str) -> Path:
 
 
 def check_cache_digest(settings: Settings, source: SourceConfig, as_of: datetime | None, fingerprint: str,
-                       *, record: bool) -> str | None:
-    """The digest of the preprocessing cache entry of these arguments (`cache/digests/<key>`).
+                       *, record: bool, computed: bool = False) -> str | None:
+    """The digest of the preprocessing cache entry of these arguments (`cache/digests/<key>`): at most one hash of the
+    value per read of the entry from the cache and one per value the task computes.
 
     `record=False` (before the preprocess task reads the entry): when the value's bytes no longer match the digest
     recorded with them, remove the entry (record, value, digest) and return why. The value is a pickle of polars
     frames, which carry no checksum: a byte flipped on disk in the middle of `y` read back as another number without a
     word, and every run of that data and as_of for 7 days trained, chose and published from data that was not the
     source's (faults31: a run of a published as_of replaced its forecasts, exit 0). None when it matches, or when
-    there is no entry or no digest to compare with.
-    `record=True` (after the task): write the digest of the value as it is now when it differs from the recorded one
-    (a value computed or recomputed by this run; an entry an older flowcast wrote); None."""
+    there is no entry or no digest to compare with (then the value is not hashed).
+    `record=True` (after the task): with `computed` (the task ran and wrote the value: no entry, an expired one, one
+    just removed as damaged) write the digest of the value as it is now; a value the task read back from the cache
+    (`computed=False`) was checked before the read and is not hashed again, unless no digest was recorded with it (an
+    entry an older flowcast wrote): its digest is written then. None. (cache32: every run hashed the value twice, before
+    and after the task, whether it computed or read it.)"""
     from flowcast.atomic import atomic_write_text
     from flowcast.data.sources import _digest
 
@@ -388,8 +398,12 @@ def check_cache_digest(settings: Settings, source: SourceConfig, as_of: datetime
     try:
         if not entry.exists():
             return None
-        have = _digest(value.read_bytes())
         want = digest.read_text().strip() if digest.exists() else None
+        if want is None and not record:  # nothing to compare with: recorded after the task
+            return None
+        if record and not computed and want is not None:  # read back from the cache: checked before the read
+            return None
+        have = _digest(value.read_bytes())
     except OSError:  # an unreadable entry: `drop_damaged_cache`'s, once the task fails on it
         return None
     if have == want:
@@ -399,8 +413,6 @@ def check_cache_digest(settings: Settings, source: SourceConfig, as_of: datetime
             atomic_write_text(digest, have)
         except OSError:  # a full or read-only cache folder: the entry is used unchecked until it can be written
             pass
-        return None
-    if want is None:
         return None
     for path in (entry, value, digest):
         path.unlink(missing_ok=True)
@@ -490,7 +502,12 @@ def train_task(td: Any, settings: Settings, out_dir: Path, cell: str,
 
     log = get_run_logger()
     key = training_key(td, settings.model, cell)
-    prior = resumable(Path(settings.home) / "runs", key, exclude=out_dir)  # a killed run's (models.train doc)
+    unreadable: list[tuple[Path, str]] = []
+    prior = resumable(Path(settings.home) / "runs", key, exclude=out_dir, unreadable=unreadable)  # a killed run's
+    for ckpt, why in unreadable:  # (models.train doc); a cut one was passed over without a word
+        log.warning(f"{label or cell}: " + (f"restarted from scratch: checkpoint {ckpt} unreadable ({why})"
+                    if prior is None else f"checkpoint {ckpt} unreadable ({why}), passed over for {prior[0]}")
+                    + ": an earlier run stopped while training it on the same data with the same settings")
     if prior is not None:
         resume_from(prior[0], out_dir)
         log.info(f"Resuming {label or cell} from step {prior[1]} of {settings.model.max_steps}: an earlier run "

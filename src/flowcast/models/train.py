@@ -30,7 +30,8 @@ retrain flow copies its checkpoints into its own run folder and resumes from the
 `flowcast run` for the same as_of after a kill continues where the killed run stopped instead of
 training from scratch. A training that finished is never reused (a re-run trains again), one
 whose key differs in anything (another as_of, new rows, other settings) is never resumed, and a
-damaged checkpoint is passed over. A resumed network is not bit-identical to an uninterrupted one
+damaged checkpoint is passed over (`resumable(..., unreadable=)` hands it back with the loader's error; the
+flows warn `restarted from scratch: checkpoint <path> unreadable (<error>)`). A resumed network is not bit-identical to an uninterrupted one
 (the random order of the training windows after the checkpoint is drawn anew), as with `flowcast
 train --resume`.
 """
@@ -593,20 +594,25 @@ def _hash_frames(h: Any, td: TrainingData) -> None:
             h.update(frame.hash_rows(seed=0).to_numpy().tobytes())
 
 
-def _loads(ckpt: Path) -> int | None:
-    """The global step of a checkpoint that loads; None when it does not (damaged, cut short)."""
+def _loads(ckpt: Path) -> tuple[int | None, str]:
+    """(the global step, '') of a checkpoint that loads; (None, why) when it does not (damaged, cut short): the
+    loader's error, its first sentence ('UnpicklingError: pickle data was truncated')."""
     import torch
 
     try:
         state = torch.load(ckpt, map_location="cpu", weights_only=False)
-        return int(state["global_step"])
-    except Exception:  # noqa: BLE001 - any unreadable checkpoint is passed over
-        return None
+        return int(state["global_step"]), ""
+    except Exception as exc:  # noqa: BLE001 - any unreadable checkpoint is passed over
+        text = str(exc).strip().split("\n")[0].split(". ")[0]
+        return None, f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def resumable(runs: Path, key: str, exclude: Path | None = None) -> tuple[Path, int] | None:
+def resumable(runs: Path, key: str, exclude: Path | None = None,
+              unreadable: list[tuple[Path, str]] | None = None) -> tuple[Path, int] | None:
     """(folder, step) of an unfinished training of `key` under `runs/<run>/<training>/` whose last
-    checkpoint loads, the one furthest along (module doc); None when there is none."""
+    checkpoint loads, the one furthest along (module doc); None when there is none. The last checkpoints of
+    `key` passed over because they do not load are appended to `unreadable`, each with why (`_loads`): the
+    caller says so (cache32: a cut `last.ckpt` was passed over without a word, training from scratch)."""
     best: tuple[Path, int] | None = None
     for marker in runs.glob(f"*/*/{KEY_FILE}"):
         folder = marker.parent
@@ -621,7 +627,9 @@ def resumable(runs: Path, key: str, exclude: Path | None = None) -> tuple[Path, 
         last = folder / "checkpoints" / "last.ckpt"
         if (folder / "model.ckpt").exists() or not last.exists():
             continue
-        step = _loads(last)
+        step, why = _loads(last)
+        if step is None and unreadable is not None:
+            unreadable.append((last, why))
         if step is not None and (best is None or step > best[1]):
             best = (folder, step)
     return best
@@ -646,8 +654,8 @@ def not_resumable(out_dir: Path, td: TrainingData) -> str | None:
     or the data it trained on is not `td` (the source was corrected since: the resume went on training on
     the old data, saved in `data/` for the training process, or a finished run returned its old weights)."""
     last = Path(out_dir) / "checkpoints" / "last.ckpt"
-    if last.exists() and _loads(last) is None:
-        return f"the checkpoint {last} does not load (damaged or cut short)"
+    if last.exists() and (why := _loads(last)[1]):
+        return f"the checkpoint {last} does not load (damaged or cut short: {why})"
     try:
         saved = (Path(out_dir) / DATA_DIGEST).read_text().strip()
     except OSError:  # a training folder from before digests, or checkpoints copied in (the flows): not compared
@@ -725,7 +733,7 @@ def train_model(
     td = network_data(td)
     blocker = not_resumable(out_dir, td) if resume else None
     if blocker is not None:  # a damaged checkpoint failed every resume; other data was resumed on silently
-        logging.getLogger(__name__).info("%s: training from the start", blocker)
+        logging.getLogger(__name__).warning("%s: training from the start", blocker)
         resume = False
     if not resume:
         clear_run(out_dir)

@@ -1,0 +1,130 @@
+"""The preprocessing cache of the flows (`flows.common._preprocess`, `flows.tasks`): the digest of a cached value is
+hashed once per read of the entry and once per value computed (cache32), a damaged value is dropped and computed
+again, and the cache key holds the horizon preprocessing resolves, not the one given (cache32)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flow_helpers import AS_OF, TINY_OVERRIDES, source_dict
+
+from flowcast.config import Settings, SourceConfig, load_settings
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+
+
+def _inputs(tiny_csv: Path, home: Path, **given) -> tuple[Settings, SourceConfig, object]:
+    from flowcast.data.datasets import resolve_source
+    from flowcast.data.sources import ingest
+    from flowcast.data.validate import validate
+
+    settings = load_settings(source=source_dict(tiny_csv), home=str(home), **{**TINY_OVERRIDES, **given})
+    source = resolve_source(settings)
+    return settings, source, validate(ingest(source, AS_OF), source, settings.validation).valid
+
+
+@pytest.fixture
+def hashes(monkeypatch) -> list[int]:
+    """The sizes of the values `check_cache_digest` hashed: the real hash function, wrapped to count its calls."""
+    from flowcast.data import sources
+
+    real, seen = sources._digest, []
+
+    def counted(data: bytes) -> str:
+        seen.append(len(data))
+        return real(data)
+
+    monkeypatch.setattr(sources, "_digest", counted)
+    return seen
+
+
+def _cached(tiny_csv: Path, home: Path) -> tuple[Path, Path, Callable[[], Any]]:
+    """(value, digest) of the cache entry of the tiny data at AS_OF, and a flow that runs `_preprocess` on them."""
+    from prefect import flow
+
+    from flowcast.flows.common import _preprocess
+    from flowcast.flows.tasks import preprocess_cache_key
+
+    settings, source, valid = _inputs(tiny_csv, home)
+    key = preprocess_cache_key(None, {"settings": settings, "source": source, "as_of": AS_OF, "fingerprint": "fp"})
+    folder = settings.cache_dir.resolve()
+
+    @flow
+    def run() -> Any:
+        return _preprocess(settings, valid, source, AS_OF, "fp")
+
+    return folder / "results" / key, folder / "digests" / key, run
+
+
+def test_a_cached_value_is_hashed_once_when_written_and_once_when_read(tiny_csv, tmp_path, hashes):
+    """Regression (cache32): every run hashed the cached value twice, before the task (to check it) and after it (to
+    record it), whether the task computed the value or read it back: one hash per write and one per read now, and a
+    read leaves the digest file as it was."""
+    from flowcast.data.sources import _digest
+
+    value, digest, run = _cached(tiny_csv, tmp_path / "home")
+    first = run()
+    assert hashes == [value.stat().st_size]  # computed: recorded once, nothing to check before
+    assert digest.read_text() == _digest(value.read_bytes())
+    written = digest.stat().st_mtime_ns
+    hashes.clear()
+    again = run()
+    assert hashes == [value.stat().st_size]  # read back: checked once, not recorded again
+    assert digest.stat().st_mtime_ns == written
+    assert again[0].frame.equals(first[0].frame)
+    digest.unlink()  # an entry an older flowcast wrote: no digest to check, recorded once after the read
+    hashes.clear()
+    run()
+    assert hashes == [value.stat().st_size]
+    assert digest.read_text() == _digest(value.read_bytes())
+
+
+def test_a_damaged_cached_value_is_dropped_and_computed_again(tiny_csv, tmp_path, hashes, caplog):
+    """A byte of the cached value changed on disk: the check before the task finds it (one hash), says so naming the
+    entry, removes it, and the task computes the value again (recorded: one hash), the same data as before."""
+    from flowcast.data.sources import _digest
+
+    value, digest, run = _cached(tiny_csv, tmp_path / "home")
+    first = run()
+    data = bytearray(value.read_bytes())
+    middle = len(data) // 2
+    data[middle] = ord("A") if data[middle] != ord("A") else ord("B")  # still base64: only the digest tells
+    value.write_bytes(bytes(data))
+    hashes.clear()
+    again = run()
+    said = [r.getMessage() for r in caplog.records if "does not match the digest" in r.getMessage()]
+    assert len(said) == 1 and value.name in said[0] and "removed, preprocessing again" in said[0], said
+    assert hashes == [len(data), value.stat().st_size]  # the damaged value checked, the new one recorded
+    assert again[0].frame.equals(first[0].frame)
+    assert digest.read_text() == _digest(value.read_bytes())
+
+
+def test_a_horizon_given_equal_to_the_sources_is_the_same_cache_entry(tiny_csv, tmp_path):
+    """Regression (cache32): the cache key held the horizon as given, so a run given the source's own horizon (6)
+    missed the entry of a run given none and preprocessed the same data again. The key holds the resolved horizon;
+    another horizon is another entry. The registry's identity (`preprocessing_identity`, recorded in registered
+    versions' fingerprints) keeps the horizon as given, as the versions registered before recorded it."""
+    from prefect import flow
+
+    from flowcast.flows.tasks import cached_preprocess, preprocess_cache_key, preprocessing_identity
+
+    home = tmp_path / "home"
+    runs = {h: _inputs(tiny_csv, home, horizon=h) for h in (None, 6, 3)}
+
+    def key(h: int | None) -> str:
+        settings, source, _ = runs[h]
+        return preprocess_cache_key(None, {"settings": settings, "source": source, "as_of": AS_OF,
+                                           "fingerprint": "fp"})
+
+    assert key(None) == key(6) != key(3)
+    assert [preprocessing_identity(runs[h][0])["horizon"] for h in (None, 6)] == [None, 6]
+
+    @flow
+    def run(h: int | None) -> str:
+        settings, source, valid = runs[h]
+        return cached_preprocess(settings)(valid, source, settings, AS_OF, "fp", return_state=True).name
+
+    assert [run(None), run(6), run(3)] == ["Completed", "Cached", "Completed"]

@@ -1,0 +1,55 @@
+"""`tasks.train_task` next to a killed run's training of the same key whose `last.ckpt` is cut short (cache32): the
+training restarts from scratch, as before, and now says so in the run's log, naming the checkpoint and why it did not
+load (it was passed over without a word)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from flow_helpers import AS_OF, TINY_OVERRIDES, source_dict
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+
+
+def test_a_cut_checkpoint_of_a_killed_run_is_said_when_training_restarts(tiny_csv, tmp_path, capsys):
+    from prefect import flow
+
+    from flowcast.config import load_settings
+    from flowcast.data.datasets import resolve_source
+    from flowcast.data.preprocess import preprocess
+    from flowcast.data.sources import ingest
+    from flowcast.data.validate import validate
+    from flowcast.flows import tasks
+    from flowcast.models.train import KEY_FILE, train_model, training_key
+
+    settings = load_settings(source=source_dict(tiny_csv), home=str(tmp_path / "home"), **TINY_OVERRIDES)
+    source = resolve_source(settings)
+    valid = validate(ingest(source, AS_OF), source, settings.validation).valid
+    td, _ = preprocess(valid, source, settings, AS_OF, "fp")
+    runs = Path(settings.home) / "runs"
+    killed = runs / "run-a" / "gru-backtest"  # a killed run's training of the same key: no model.ckpt
+    killed.mkdir(parents=True)
+    (killed / KEY_FILE).write_text(json.dumps({"key": training_key(td, settings.model, "gru"), "cell": "gru"}))
+    train_model(td, settings.model, killed, cell="gru")
+    (killed / "model.ckpt").unlink()
+    last = killed / "checkpoints" / "last.ckpt"
+    with last.open("r+b") as fh:
+        fh.truncate(last.stat().st_size // 3)
+    with pytest.raises(Exception) as loader:  # whatever the loader raises on it is named
+        torch.load(last, map_location="cpu", weights_only=False)
+
+    @flow
+    def retrain() -> object:
+        return tasks.train_task(td, settings, runs / "run-b" / "gru-backtest", "gru", label="gru backtest")
+
+    artifact = retrain()
+    log = capsys.readouterr().err  # the task run's log lines (its console handler)
+    said = [line for line in log.splitlines() if "restarted from scratch" in line]
+    assert len(said) == 1 and "| WARNING |" in said[0], log[-3000:]
+    assert f"gru backtest: restarted from scratch: checkpoint {last} unreadable" in said[0], said
+    assert f"({type(loader.value).__name__}: {str(loader.value).split('. ')[0]})" in said[0], said
+    assert "Resuming" not in log
+    assert artifact.metrics["steps"] == settings.model.max_steps  # trained from the start, in full
