@@ -5,6 +5,7 @@ load (it was passed over without a word)."""
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from flow_helpers import AS_OF, TINY_OVERRIDES, source_dict
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
 
-def test_a_cut_checkpoint_of_a_killed_run_is_said_when_training_restarts(tiny_csv, tmp_path, capsys):
+def test_a_cut_checkpoint_of_a_killed_run_is_said_when_training_restarts(tiny_csv, tmp_path):
     from prefect import flow
 
     from flowcast.config import load_settings
@@ -45,10 +46,19 @@ def test_a_cut_checkpoint_of_a_killed_run_is_said_when_training_restarts(tiny_cs
     def retrain() -> object:
         return tasks.train_task(td, settings, runs / "run-b" / "gru-backtest", "gru", label="gru backtest")
 
-    artifact = retrain()
-    log = capsys.readouterr().err  # the task run's log lines (its console handler)
+    records: list[logging.LogRecord] = []
+    catch = logging.Handler(logging.INFO)
+    catch.emit = records.append  # type: ignore[method-assign]
+    # on the task runs' logger itself: Prefect's first logging set-up in a process replaces the root's handlers
+    # (caplog's among them), and its console handler keeps the stderr it found first
+    logging.getLogger("prefect.task_runs").addHandler(catch)
+    try:
+        artifact = retrain()
+    finally:
+        logging.getLogger("prefect.task_runs").removeHandler(catch)
+    log = "\n".join(f"{r.levelname} {r.getMessage()}" for r in records)
     said = [line for line in log.splitlines() if "restarted from scratch" in line]
-    assert len(said) == 1 and "| WARNING |" in said[0], log[-3000:]
+    assert len(said) == 1 and said[0].startswith("WARNING "), log[-3000:]
     assert f"gru backtest: restarted from scratch: checkpoint {last} unreadable" in said[0], said
     assert f"({type(loader.value).__name__}: {str(loader.value).split('. ')[0]})" in said[0], said
     assert "Resuming" not in log
