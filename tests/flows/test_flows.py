@@ -855,3 +855,30 @@ def test_a_past_as_of_is_never_forecast_by_a_model_trained_on_later_data(product
     assert later["model_version"] == gru.version and "trained on data up to" not in (later["note"] or "")
 
 
+
+
+@pytest.mark.parametrize("damage", ["emptied", "cut short"])
+def test_a_damaged_preprocessing_cache_digest_is_named_not_blamed_on_the_value(production_home, caplog, damage):
+    """Regression (faults32): the digest file of a preprocessing cache entry (`cache/digests/<key>`) emptied or cut
+    short, its value whole: the warning said the value `does not match the digest written with it (...: , the value
+    now bafecab6...): damaged on disk, it would have given this run other data than the source's`, though the value
+    read back to the very digest the file had held. It names the digest file as damaged now; the entry is still
+    removed (the value cannot be checked) and preprocessed again, and the same forecasts are found published."""
+    from flowcast.flows import forecast_flow
+
+    as_of = datetime(2019, 9, 1)
+    first = forecast_flow(as_of=as_of, **production_home)
+    digests = sorted((Path(production_home["home"]) / "cache" / "digests").glob("flowcast-preprocess-*"),
+                     key=lambda p: p.stat().st_mtime)
+    digest = digests[-1]  # this run's entry
+    whole = digest.read_text()
+    digest.write_text("" if damage == "emptied" else whole[:10])
+    again = forecast_flow(as_of=as_of, **production_home)
+    assert again["published_by"] == first["run_id"]
+    said = [r.getMessage() for r in caplog.records if digest.name in r.getMessage() and r.levelname == "WARNING"]
+    assert len(said) == 1, said
+    assert f"digest {digest} of the preprocessing cache entry" in said[0] and "is damaged" in said[0], said
+    assert ("empty" if damage == "emptied" else repr(whole[:10])) in said[0], said
+    assert "does not match" not in said[0] and "other data than the source's" not in said[0], said
+    assert "preprocessing again" in said[0], said
+    assert digest.read_text() == whole  # written again with the entry: the same value, the same digest

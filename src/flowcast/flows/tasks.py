@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -381,8 +382,9 @@ def check_cache_digest(settings: Settings, source: SourceConfig, as_of: datetime
     recorded with them, remove the entry (record, value, digest) and return why. The value is a pickle of polars
     frames, which carry no checksum: a byte flipped on disk in the middle of `y` read back as another number without a
     word, and every run of that data and as_of for 7 days trained, chose and published from data that was not the
-    source's (faults31: a run of a published as_of replaced its forecasts, exit 0). None when it matches, or when
-    there is no entry or no digest to compare with (then the value is not hashed).
+    source's (faults31: a run of a published as_of replaced its forecasts, exit 0). A digest file that is not a digest
+    (emptied, cut short) removes the entry too, saying so: it was reported as a value damaged on disk. None when it
+    matches, or when there is no entry or no digest to compare with (then the value is not hashed).
     `record=True` (after the task): with `computed` (the task ran and wrote the value: no entry, an expired one, one
     just removed as damaged) write the digest of the value as it is now; a value the task read back from the cache
     (`computed=False`) was checked before the read and is not hashed again, unless no digest was recorded with it (an
@@ -416,6 +418,11 @@ def check_cache_digest(settings: Settings, source: SourceConfig, as_of: datetime
         return None
     for path in (entry, value, digest):
         path.unlink(missing_ok=True)
+    want = want or ""  # (not None here: a read with no digest recorded returned above)
+    if not re.fullmatch(r"[0-9a-f]{32}", want):  # the digest file itself damaged (emptied, cut): the value may be whole,
+        # it cannot be told (faults32: it was said to be 'damaged on disk' though it read back to the very digest)
+        return (f"digest {digest} of the preprocessing cache entry {entry} (value {value}) is damaged "
+                f"({'empty' if not want else f'{want[:40]!r}, not a digest'}), so the value cannot be checked against it")
     return (f"preprocessing cache entry {entry} (value {value}) does not match the digest written with it ({digest}: "
             f"{want}, the value now {have}): damaged on disk, it would have given this run other data than the source's")
 
