@@ -1050,8 +1050,8 @@ BACKFILL_COLUMNS = ("as_of (UTC)", "status", "rows", "model", "flow run", "worke
 def backfill_rows(outcomes: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """One row per as_of, every column filled: published rows, the model that published, the
     flow run and the worker that ran it, what happened (an error, a skip reason, the publish it rewrote); `—` where a
-    date has none (a skipped date ran no flow run: its detail names the run that published it
-    earlier, which was shown as a bare id under 'flow run' beside the names of the runs this
+    date has none (a skipped date ran no flow run: its detail starts with the run that published it
+    earlier, its id whole, which was shown as a bare id under 'flow run' beside the names of the runs this
     backfill started; a plain `-` would render as a bullet). The as_of is the UTC instant (`backfill_dates`' are
     naive UTC) written as the leaderboard and realized accuracy write it, rows with thousands separators (ui30:
     '1776' under a bare 'as_of')."""
@@ -1062,8 +1062,10 @@ def backfill_rows(outcomes: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]
         detail = o.get("error") or o.get("note") or NONE  # (a published date's note: it rewrote a publish)
         if o.get("status") == "failed" and o.get("error"):  # said whole in the description (`backfill_description`)
             detail = FAILED_DETAIL
-        if skipped and o.get("run_id"):
-            detail = f"{o.get('error') or 'already published'}, by flow run {o['run_id']}"
+        if skipped and o.get("run_id") and not o.get("flow_run"):  # this backfill ran nothing for the date: its
+            # publisher first, whole (a cell does not wrap in the UI: at the end its id was cut at the page's edge,
+            # ui32); a date that ran a flow run of its own has that run under 'flow run', and its id is no publisher's
+            detail = f"published by flow run {o['run_id']}: {o.get('error') or 'already published'}"
         rows.append({
             "as_of (UTC)": as_of_text(o["as_of"]) if o.get("as_of") else NONE, "status": o.get("status") or "",
             "rows": f"{int(o['rows']):,}" if o.get("rows") is not None else NONE,
