@@ -1034,7 +1034,7 @@ def test_models_show_says_in_words_what_a_version_is_and_what_it_was_trained_on(
     assert "0.600  network gru seed 0" in text and "0.400  statistical theta" in text
     assert "weights: learned on 2 backtest windows (mase)" in text
     assert "fallbacks for series it cannot forecast (first that can): damped, naive" in text and "80/95% conformal, calibrated on 42" in text
-    assert "backtest scores: mase 0.7968, rmsse 0.8123, smape 1.872 (rank 1 of its leaderboard)" in text
+    assert "backtest scores: MASE 0.7968, RMSSE 0.8123, sMAPE 1.872 (rank 1 of its leaderboard)" in text
     assert "trained on: source sales, data up to as_of 2024-03-01 UTC (data fingerprint 1b10706db9db2bc8)" in text
     assert "network: lookback 36, hidden 32 x 2 layers, windowed mode" in text
     r = CliRunner().invoke(app, ["models", "show", hy, "--json"])

@@ -353,11 +353,56 @@ def test_backfill_rows_fill_every_column():
                                         "model": "damped-v1", "run_id": "9a61bbeb", "flow_run": None, "worker": None,
                                         "error": "already published (overwrite=False)"}])[0]
     assert skipped["flow run"] == "—"
-    assert skipped["detail"] == "already published (overwrite=False), by flow run 9a61bbeb"
+    assert skipped["detail"] == "published by flow run 9a61bbeb: already published (overwrite=False)"
     # each version of the key says its range and outcome (the UI's history lists descriptions)
     outcomes = [{"status": "published"}, {"status": "skipped"}, {"status": "skipped"}]
     assert reporting.backfill_description("backfill emp 2019-01-01..2019-03-01", outcomes) == \
         "Backfill emp 2019-01-01..2019-03-01: 1 published, 2 skipped, 0 failed"
+
+
+RUN = "0b8f2a1c-5d3e-4f0a-9d7e-1b2c3d4e5f60"
+
+
+@pytest.mark.parametrize(("outcome", "detail"), [
+    # this backfill ran nothing for the date: the run that published it first, short, before the reason
+    ({"run_id": RUN, "flow_run": None, "error": "already published (overwrite=False)"},
+     "published by flow run 0b8f2a1c: already published (overwrite=False)"),
+    ({"run_id": RUN, "flow_run": None,
+      "error": "published by another run since this backfill started (overwrite=False)"},
+     "published by flow run 0b8f2a1c: published by another run since this backfill started (overwrite=False)"),
+    ({"run_id": None, "flow_run": None, "error": "already published (overwrite=False)"},
+     "already published (overwrite=False)"),
+    # the date ran its own flow run (named in its column): its id is not said to be a publisher's
+    ({"run_id": RUN, "flow_run": "forecast tiny 2019-02-01 (backfill)",
+      "error": "unchanged: tiny's 3 series' next periods ... are the same, so nothing new is published"},
+     "unchanged: tiny's 3 series' next periods ... are the same, so nothing new is published"),
+], ids=["published-before", "published-meanwhile", "publisher-unknown", "ran-its-own-run"])
+def test_a_skipped_backfill_date_names_its_publisher(outcome, detail):
+    """ui31: a skipped date's detail ended ', by flow run 0b8f2a1c-5d3e-4f…', its id cut at the page's edge (a
+    table cell does not wrap in the UI; ui32 saw about 40 characters of it at 1600 pixels), and a date that ran its
+    own flow run (nothing new to publish, a worker's run) named that run as the one that had published it. The
+    publisher comes first, short; the description says each one whole."""
+    row = reporting.backfill_rows([{"as_of": "2019-02-01T00:00:00", "status": "skipped", "rows": 0,
+                                    "model": "damped-v1", "worker": None, **outcome}])[0]
+    assert row["detail"] == detail
+
+
+def test_skipped_dates_publishers_are_told_apart_and_said_whole_above_the_table():
+    """Two publishers sharing their first 8 characters get as many as tell them apart; the description says each
+    date's publisher whole, up to 10 dates."""
+    twin = RUN[:9] + "ffff" + RUN[13:]
+    outcomes = [{"as_of": f"2019-{m:02d}-01T00:00:00", "status": "skipped", "rows": 24, "model": "damped-v1",
+                 "run_id": run, "flow_run": None, "worker": None, "error": "already published (overwrite=False)"}
+                for m, run in ((1, RUN), (2, twin), (3, None))]
+    rows = reporting.backfill_rows(outcomes)
+    assert [r["detail"].split(":")[0] for r in rows] == [
+        "published by flow run 0b8f2a1c-5", "published by flow run 0b8f2a1c-f", "already published (overwrite=False)"]
+    described = reporting.backfill_description("backfill tiny 2019-01-01..2019-03-01", outcomes).split("\n\n")
+    assert described == ["Backfill tiny 2019-01-01..2019-03-01: 0 published, 3 skipped, 0 failed",
+                         f"Skipped, published before by the flow runs: 2019-01-01 {RUN}, 2019-02-01 {twin}"]
+    many = [dict(outcomes[0], as_of=f"2019-01-{d:02d}T00:00:00") for d in range(1, 13)]
+    said = reporting.backfill_description("backfill tiny 2019-01-01..2019-01-12", many).split("\n\n")[1]
+    assert said.count(RUN) == 10 and said.endswith(f"2019-01-10 {RUN} and 2 more"), said
 
 
 ERROR = ("source 'shops': 12 of 183 rows quarantined (6.6% > threshold 5.0%): y_not_number=12; e.g. source_row 35 "

@@ -1050,20 +1050,23 @@ BACKFILL_COLUMNS = ("as_of (UTC)", "status", "rows", "model", "flow run", "worke
 def backfill_rows(outcomes: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """One row per as_of, every column filled: published rows, the model that published, the
     flow run and the worker that ran it, what happened (an error, a skip reason, the publish it rewrote); `—` where a
-    date has none (a skipped date ran no flow run: its detail names the run that published it
-    earlier, which was shown as a bare id under 'flow run' beside the names of the runs this
+    date has none (a skipped date ran no flow run: its detail starts with the run that published it
+    earlier, its id short (`short_ids`; whole in the description), which was shown as a bare id under 'flow run' beside the names of the runs this
     backfill started; a plain `-` would render as a bullet). The as_of is the UTC instant (`backfill_dates`' are
     naive UTC) written as the leaderboard and realized accuracy write it, rows with thousands separators (ui30:
     '1776' under a bare 'as_of')."""
 
+    outcomes = list(outcomes)
+    short = short_ids(str(o["run_id"]) for o in outcomes if _published_before(o))
     rows = []
     for o in outcomes:
         skipped = o.get("status") == "skipped"
         detail = o.get("error") or o.get("note") or NONE  # (a published date's note: it rewrote a publish)
         if o.get("status") == "failed" and o.get("error"):  # said whole in the description (`backfill_description`)
             detail = FAILED_DETAIL
-        if skipped and o.get("run_id"):
-            detail = f"{o.get('error') or 'already published'}, by flow run {o['run_id']}"
+        if _published_before(o):  # its publisher first, short (a cell does not wrap in the UI: its id, at the end,
+            # was cut at the page's edge, ui32), whole in the description
+            detail = f"published by flow run {short[str(o['run_id'])]}: {o.get('error') or 'already published'}"
         rows.append({
             "as_of (UTC)": as_of_text(o["as_of"]) if o.get("as_of") else NONE, "status": o.get("status") or "",
             "rows": f"{int(o['rows']):,}" if o.get("rows") is not None else NONE,
@@ -1074,17 +1077,42 @@ def backfill_rows(outcomes: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]
     return rows
 
 
+def _published_before(o: Mapping[str, Any]) -> bool:
+    """A skipped date this backfill ran no flow run for, whose publisher is known (`run_id`: the run that published
+    it). A date that ran a flow run of its own has that run under 'flow run', and its `run_id` is no publisher's."""
+    return o.get("status") == "skipped" and bool(o.get("run_id")) and not o.get("flow_run")
+
+
+def short_ids(ids: Iterable[str], least: int = 8) -> dict[str, str]:
+    """Each id -> its first `least` characters, or as many more as tell these ids apart (a run id in a table cell,
+    which does not wrap in the UI: whole, it was cut at the page's edge)."""
+    ids = sorted(set(ids))
+    n = least
+    while len({i[:n] for i in ids}) < len(ids):
+        n += 1
+    return {i: i[:n] for i in ids}
+
+
+SAID_WHOLE = 10  # the skipped dates whose publisher a backfill's description names whole
+
+
 def backfill_description(title: str, outcomes: Iterable[Mapping[str, Any]]) -> str:
     """`backfill emp 2019-01-01..2019-04-01: 0 published, 4 skipped, 0 failed`: the key's history in the
     UI lists descriptions, so each backfill reads as its range and outcome (every version said 'emp
     backfill: one row per as_of and what happened'). Then each failed date's error, a paragraph of its own
     (`2024-03-01 failed: source 'shops': 12 of 183 rows quarantined ...`): a table cell does not wrap in the UI,
-    and the detail cell showed the error cut at the page's edge, its cause's end and its fix out of sight (ui31)."""
+    and the detail cell showed the error cut at the page's edge, its cause's end and its fix out of sight (ui31).
+    Then the flow runs that published the skipped dates, whole, up to `SAID_WHOLE` (the cells say them short)."""
     outcomes = list(outcomes)
     status = [o.get("status") for o in outcomes]
     counts = ", ".join(f"{status.count(s)} {s}" for s in ("published", "skipped", "failed"))
     failed = [f"{as_of_text(o['as_of']) if o.get('as_of') else NONE} failed: {md_text(o['error'])}"
               for o in outcomes if o.get("status") == "failed" and o.get("error")]
+    before = [f"{as_of_text(o['as_of'])} {md_text(str(o['run_id']))}" for o in outcomes if _published_before(o)]
+    if before:  # the table's cells name them short
+        more = len(before) - SAID_WHOLE
+        failed.append("Skipped, published before by the flow runs: " + ", ".join(before[:SAID_WHOLE])
+                      + (f" and {more} more" if more > 0 else ""))
     return "\n\n".join([f"{title[:1].upper()}{title[1:]}: {counts}", *failed])
 
 

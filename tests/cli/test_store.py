@@ -82,8 +82,12 @@ def test_a_dataset_ranked_on_rmsse_lists_its_rmsse_in_place_of_smape():
     text = console.export_text()
     assert "…" not in text, text
     parts, emp = text.split("dataset emp")
-    assert "rmsse" in parts and "0.8012" in parts and "smape" not in parts and "151.2" not in parts, parts
-    assert "smape" in emp and "30.71" in emp and "rmsse" not in emp, emp
+    assert "RMSSE" in parts and "0.8012" in parts and "sMAPE" not in parts and "151.2" not in parts, parts
+    assert "sMAPE" in emp and "30.71" in emp and "RMSSE" not in emp, emp
+    # headed as the leaderboard artifact heads them (ui31: 'mase', 'smape', 'rmsse')
+    heads = [line.split() for line in text.splitlines() if line.lstrip().startswith("version")]
+    assert heads == [["version", "kind", "as_of", "(UTC)", "MASE", "RMSSE", "what", "it", "is"],
+                     ["version", "kind", "as_of", "(UTC)", "MASE", "sMAPE", "what", "it", "is"]], text
 
 
 def test_forecasts_table_fits_80_columns_with_what_rows_share_in_its_title():

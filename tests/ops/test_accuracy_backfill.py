@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from flowcast.evaluation.realized import assess_decay
-from flowcast.ops.accuracy import RealizedOutcome, as_known_at, markdown
+from flowcast.ops.accuracy import RealizedOutcome, as_known_at, description, markdown
 
 MONTHS = [datetime(2023, 9, 1), datetime(2023, 10, 1), datetime(2024, 3, 1), datetime(2024, 4, 1)]
 
@@ -64,3 +64,13 @@ def test_a_production_run_s_artifact_is_unchanged():
     rows = _rows([datetime(2024, 5, 1)] * 4, [0.8, 0.8, 3.0, 3.0])
     text = markdown(RealizedOutcome("parts", realized=rows, decay=_judge(rows)), {"theta-v1": 0.9}, None)
     assert "left out" not in text and "2024-04-01" in text and "**degraded**" in text
+
+
+@pytest.mark.parametrize(("dataset", "backfill", "said"), [
+    ("shops", False, "As of 2024-03-01: realized accuracy of the published forecasts for shops"),
+    ("tiny", True, "Backfill as of 2024-03-01: realized accuracy of the published forecasts for tiny"),
+])
+def test_the_realized_artifact_names_its_dataset_without_a_possessive(dataset, backfill, said):
+    """ui31: its line in the key's history read "realized accuracy of shops's published forecasts"."""
+    assert description(dataset, datetime(2024, 3, 1), backfill=backfill) == said
+    assert "'s" not in said

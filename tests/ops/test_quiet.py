@@ -165,3 +165,13 @@ def test_a_damaged_publish_record_is_named_with_what_is_assumed(tmp_path, caplog
     assert len(said) == 2 and all(f"the publish record {newest} cannot be read" in m for m in said), said
     assert "assumed the time zone of sales's next older record (UTC when none says)" in said[0]
     assert "assumed the time label of sales's next older record" in said[1]
+
+
+@pytest.mark.parametrize("dataset", ["shops", "tiny"])
+def test_the_last_publish_is_named_without_a_possessive(dataset):
+    """ui31: "since shops's last publish" in the log and the run's state message."""
+    quiet = compare_with_last(_published(), _last(a=datetime(2019, 9, 1), b=datetime(2019, 10, 1)), freq="1mo",
+                              horizon=3, model_version="gru-v1", previous_as_of=PREV, dataset=dataset,
+                              fingerprint=FP, recorded=FP)
+    assert f"since the last publish of {dataset} (as_of 2019-09-01" in quiet.sentence, quiet.sentence
+    assert "'s" not in quiet.sentence

@@ -503,6 +503,7 @@ def _versions_tables(rows: list[dict[str, Any]], width: int = 80) -> list[Any]:
     from rich.table import Table
     from rich.text import Text
 
+    from flowcast.evaluation.metrics import metric_name
     from flowcast.reporting import as_of_text  # the as_of as run names say it (UTC)
 
     fmt = lambda v: "" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))
@@ -513,14 +514,15 @@ def _versions_tables(rows: list[dict[str, Any]], width: int = 80) -> list[Any]:
         mine = [r for r in rows if (r["dataset"] or "") == dataset]
         # two scores fit: MASE and sMAPE, or MASE and RMSSE where a version was ranked on it (intermittent data)
         second = "rmsse" if any(r.get("metric") == "rmsse" for r in mine) else "smape"
-        heads = ("", "version", "kind", "as_of (UTC)", "mase", second)
+        # headed as the leaderboard artifact heads them: MASE, sMAPE, RMSSE (they read 'mase', 'smape', ui32)
+        heads = ("", "version", "kind", "as_of (UTC)", metric_name("mase"), metric_name(second))
         cells = [[("*" if r["production"] else "") + ("!" if r.get("damaged_files") else ""), r["version"], r["kind"],
                   as_of_text(r["as_of"]) if r["as_of"] else "", fmt(r["mase"]), fmt(r.get(second))] for r in mine]
         # each column as wide as its widest cell and two spaces, the line's first space (as SIMPLE_HEAD draws them)
         used = 1 + sum(max(len(h), *(len(c[i]) for c in cells)) + 2 for i, h in enumerate(heads))
         beside = width - used - 1 >= WHAT_MIN
         for c in heads:
-            table.add_column(c, no_wrap=True, justify="right" if c in ("mase", second) else "left")
+            table.add_column(c, no_wrap=True, justify="right" if c in heads[4:] else "left")
         if beside:
             table.add_column("what it is", min_width=WHAT_MIN, overflow="fold")  # whole words: 'seasonal_naive,'
         for r, row in zip(mine, cells):
@@ -762,6 +764,7 @@ def model_text(record: dict[str, Any]) -> list[str]:
     `production_of`) as lines of plain text. It printed the raw JSON (the calibration's quantiles per step
     of every fallback model, a screenful for one statistical model) and nothing said in words when or on
     what the model was trained."""
+    from flowcast.evaluation.metrics import metric_name
     from flowcast.reporting import as_of_text
 
     fmt = lambda v: "-" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))
@@ -797,7 +800,7 @@ def model_text(record: dict[str, Any]) -> list[str]:
         lines.append(f"  horizon: {recipe['horizon']} periods"
                      + (f", season {recipe['season_length']}" if recipe.get("season_length") else ""))
     metrics = record.get("metrics") or {}
-    scored = [f"{k} {fmt(metrics[k])}" for k in _SCORES if metrics.get(k) is not None]
+    scored = [f"{metric_name(k)} {fmt(metrics[k])}" for k in _SCORES if metrics.get(k) is not None]  # MASE, not mase
     lines.append("  backtest scores: " + (", ".join(scored) if scored else "none (not scored)")
                  + (f" (rank {metrics['rank']} of its leaderboard)" if metrics.get("rank") is not None else ""))
     fp = record.get("fingerprint") or {}

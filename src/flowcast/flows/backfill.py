@@ -30,6 +30,7 @@ from flowcast.data.calendar import grid_dates, is_subdaily
 from flowcast.errors import ConfigError, FlowcastError
 from flowcast.flows.common import (
     crash_on_interrupt,
+    fails_without_a_result,
     flow_settings,
     run_identity,
     withdraw_unpublished_winner,
@@ -248,6 +249,7 @@ def _error_of(state: Any) -> str:
 
 
 @flow(name="backfill", flow_run_name=run_name, validate_parameters=True, on_failure=[on_run_failure])
+@fails_without_a_result
 @crash_on_interrupt
 def backfill_flow(
     start: datetime | date | str,

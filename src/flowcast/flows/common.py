@@ -76,6 +76,35 @@ def crash_on_interrupt(fn: Callable[P, R]) -> Callable[P, R]:
     return run
 
 
+def fails_without_a_result(fn: Callable[P, R]) -> Callable[P, R]:
+    """A flow function (under @flow, above `crash_on_interrupt`) whose failure that flowcast explains (a
+    FlowcastError) is returned as the run's Failed state, with the message Prefect gives a raised exception
+    ('Flow run encountered an exception: RegistryError: ...'), the exception its data: calling the flow raises it
+    as before, `state.result()` too, and the failure hooks and alerts read the same message. Raised, Prefect's flow
+    engine writes the exception to the result storage whatever the flow's `persist_result` (`FlowRunEngine.
+    handle_exception`: `write_result=True`, prefect 3.9.1 flow_engine.py:853), and the server turns a state's
+    stored result into a keyless artifact of no type (`server/orchestration/rules.py`:
+    `core.Artifact.from_result`): the run's page listed an 'unknown' artifact holding a pickle's path, a second one
+    on the task run that tracks a child flow in its parent (ui31), and every failed run left a pickle under
+    ~/.prefect/storage. A returned state is stored only where the flow persists results (none does). Any other
+    exception is raised as it was: a bug keeps Prefect's full report."""
+
+    @functools.wraps(fn)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except FlowcastError as exc:
+            from prefect.states import Failed, format_exception
+
+            state: Any = Failed(message=f"Flow run encountered an exception: {format_exception(exc)}", data=exc)
+            state.state_details.retriable = False  # as Prefect's own state of a raised exception
+            return typing.cast(R, state)
+
+    run.__annotations__ = typing.get_type_hints(fn)
+    run.__signature__ = inspect.signature(fn, eval_str=True)  # type: ignore[attr-defined]
+    return run
+
+
 def says_what_it_skipped(fn: Callable[P, dict[str, Any]]) -> Callable[P, dict[str, Any]]:
     """A flow function whose run may publish nothing by design: a run that found its slot done by another run
     (the forecast flow: published already; the retrain flow: retrained or published already; its result has

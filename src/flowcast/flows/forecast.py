@@ -28,6 +28,7 @@ from flowcast.flows.common import (
     artifact_scope,
     crash_on_interrupt,
     expire_aged,
+    fails_without_a_result,
     flow_settings,
     load_data,
     publish_forecasts,
@@ -146,6 +147,7 @@ def _data_result(data: Any) -> dict[str, Any]:
 
 
 @flow(name="forecast", flow_run_name=run_name, validate_parameters=True, on_failure=[on_run_failure])
+@fails_without_a_result
 @crash_on_interrupt
 @says_what_it_skipped
 def forecast_flow(

@@ -53,6 +53,7 @@ from flowcast.flows.common import (
     artifact_scope,
     crash_on_interrupt,
     expire_aged,
+    fails_without_a_result,
     flow_fault,
     flow_settings,
     load_data,
@@ -524,6 +525,7 @@ def _resume_killed(settings: Settings, registry: ModelRegistry, recipe: Recipe, 
 
 @flow(name="retrain", flow_run_name=run_name, log_prints=False, validate_parameters=True,
       on_failure=[on_run_failure])
+@fails_without_a_result
 @crash_on_interrupt
 @says_what_it_skipped
 def retrain_flow(

@@ -21,6 +21,7 @@ from flowcast.config import Settings, SourceConfig, with_overrides
 from flowcast.evaluation.metrics import metric_name
 from flowcast.flows.common import (
     crash_on_interrupt,
+    fails_without_a_result,
     flow_settings,
     load_data,
     resolve_as_of,
@@ -72,6 +73,7 @@ def tuned_settings(settings: Settings, td: Any, horizon: int, run_dir: Path, bud
 
 
 @flow(name="tune", flow_run_name=run_name, log_prints=False, validate_parameters=True, on_failure=[on_run_failure])
+@fails_without_a_result
 @crash_on_interrupt
 def tune_flow(
     as_of: datetime | date | str | None = None,

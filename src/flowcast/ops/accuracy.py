@@ -593,9 +593,17 @@ def artifact(settings: Any, outcome: RealizedOutcome, *, as_of: datetime, backfi
     from prefect.artifacts import create_markdown_artifact
 
     key = ("backfill-" if backfill else "") + artifact_key(outcome.dataset)
-    when = f"{'Backfill as' if backfill else 'As'} of {as_of_text(as_of)}"
     return create_markdown_artifact(markdown(outcome, promised, png, both), key=key,
-                                    description=f"{when}: realized accuracy of {outcome.dataset}'s published forecasts")
+                                    description=description(outcome.dataset, as_of, backfill=backfill))
+
+
+def description(dataset: str, as_of: datetime, *, backfill: bool = False) -> str:
+    """`As of 2024-03-01: realized accuracy of the published forecasts for shops`: the artifact's line in its key's
+    history; the dataset named without a possessive (it read "shops's published forecasts", ui32)."""
+    from flowcast.reporting import as_of_text
+
+    when = f"{'Backfill as' if backfill else 'As'} of {as_of_text(as_of)}"
+    return f"{when}: realized accuracy of the published forecasts for {dataset}"
 
 
 def as_known_at(outcome: RealizedOutcome, as_of: datetime, judge: Callable[[pl.DataFrame], Decay]) -> RealizedOutcome:

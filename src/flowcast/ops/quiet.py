@@ -312,7 +312,7 @@ def compare_with_last(
     of the data this run sees; fingerprint: `data_fingerprint` of those data; recorded: the one
     recorded with that publish (None: `recorded_note` says why there is none); planned_rows: its
     planned rows of future-known covariates (any: the plans may have changed, so it publishes)."""
-    last = f"{dataset}'s last publish (as_of {previous_as_of.isoformat()})"
+    last = f"the last publish of {dataset} (as_of {previous_as_of.isoformat()})"  # not "shops's" (ui32)
 
     def publishes(why: str) -> Quiet:
         return Quiet(False, f"Publishing: {why}")
