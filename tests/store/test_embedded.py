@@ -24,7 +24,7 @@ from publisher import make_forecast
 from store_helpers import AS_OF, DS, OTHER, H, N, child, publish, variant_of
 from tmpfs import resize, tmpfs
 
-from flowcast.columns import FORECAST_COLUMNS
+from flowcast.columns import FORECAST_COLUMNS, REALIZED_COLUMNS
 from flowcast.errors import PublishError
 from flowcast.store import EmbeddedStore, ForecastContractError
 
@@ -879,3 +879,59 @@ def test_the_warnings_said_per_run_are_bounded_in_a_long_running_process(runs):
     assert embedded._first_said("run-0", problem) is (runs > embedded._SAID_RUNS)  # evicted: said once more
     assert len(embedded._SAID) <= embedded._SAID_RUNS
     embedded._SAID.clear()
+
+
+# ---------------------------------------------------------------------- views of tables without a readable file
+def _columns(store: EmbeddedStore, view: str) -> list[tuple[str, str]]:
+    return duck(store, f"DESCRIBE {view}").select("column_name", "column_type").rows()
+
+
+@pytest.mark.parametrize("realized", ["never scored", "its only file damaged"])
+def test_the_realized_view_exists_empty_with_its_columns_until_a_readable_file(tmp_path, caplog, realized):
+    """Regression (faults32): with no realized-accuracy file yet, or its only one damaged, forecasts.duckdb had no
+    `realized` view and the README's query of it failed 'Table with name realized does not exist'. It is empty
+    now, with the columns and types it has once files exist, the damaged file named as before."""
+    from test_contract import realized_frame
+
+    store = EmbeddedStore(tmp_path / "wh")
+    r = publish(store, make_forecast(1, N, H, AS_OF))
+    part = None
+    if realized == "its only file damaged":
+        store.write_realized(DS, realized_frame([AS_OF]))
+        (part,) = (store.root / "realized" / f"dataset={DS}" / "as_of=2024-03-01T00:00:00").iterdir()
+        part.write_bytes(part.read_bytes()[:300])
+        caplog.set_level("WARNING", logger="flowcast.store.embedded")
+        assert store.sync_views() is None  # what `open_store` does for every command
+        assert str(part) in store.views_left_out[0] and _left_out_said(caplog, part) == 1
+    assert duck(store, "SELECT count(*) AS n FROM realized")["n"][0] == 0
+    empty = _columns(store, "realized")
+    assert store.write_realized(DS, realized_frame([AS_OF]), scored={AS_OF: r.content_hash}) == 6
+    assert store.views_left_out == [] and (part is None or not part.exists())
+    assert duck(store, "SELECT count(*) AS n FROM realized")["n"][0] == 6
+    assert _columns(store, "realized") == empty  # the same names and types, from the store's declared schema
+    assert [c for c, _ in empty] == REALIZED_COLUMNS
+
+
+def test_the_forecasts_views_exist_empty_when_no_file_reads_and_after_every_key_is_removed(tmp_path):
+    """Regression: a store whose only forecasts file was damaged lost its `forecasts` and `publishes` views (dropped:
+    'Table with name forecasts does not exist'), and one whose every key was removed (`flowcast gc`) kept views over
+    a glob matching nothing ('No files found that match the pattern'). Both are empty now, with their columns."""
+    from test_contract import realized_frame
+
+    store = EmbeddedStore(tmp_path / "wh", superseded_grace_s=3600)
+    r = publish(store, make_forecast(1, N, H, AS_OF).drop("y_hat_q10", "y_hat_q90"))
+    whole = {v: _columns(store, v) for v in ("forecasts", "publishes")}
+    (part,) = (store.root / "forecasts" / f"dataset={DS}" / "as_of=2024-03-01T00:00:00").iterdir()
+    good = part.read_bytes()
+    part.write_bytes(good[:400])
+    assert store.sync_views() is None and len(store.views_left_out) == 1
+    for view in ("forecasts", "publishes"):
+        assert duck(store, f"SELECT count(*) AS n FROM {view}")["n"][0] == 0
+        assert _columns(store, view) == whole[view]
+    part.write_bytes(good)  # put back: read again
+    assert store.sync_views() is None and store.views_left_out == []
+    assert duck(store, "SELECT count(*) AS n FROM forecasts")["n"][0] == N * H
+    store.write_realized(DS, realized_frame([AS_OF]), scored={AS_OF: r.content_hash})
+    assert store.delete(DS, AS_OF)
+    for view in ("forecasts", "publishes", "realized"):
+        assert duck(store, f"SELECT count(*) AS n FROM {view}")["n"][0] == 0

@@ -294,6 +294,10 @@ _REALIZED_TYPES: dict[str, Any] = {
 }
 
 
+# the columns a realized frame may lack (null): recorded since realized accuracy was first written, or not computed
+OPTIONAL_REALIZED = ("model_version", "n_mase", "rmsse", "mae_snaive", "mase_snaive", "rmsse_snaive", "lookahead")
+
+
 def empty_realized() -> pl.DataFrame:
     return pl.DataFrame(schema={c: _REALIZED_TYPES[c] for c in REALIZED_COLUMNS})
 
@@ -357,7 +361,7 @@ def validate_realized(dataset: str, frame: pl.DataFrame) -> pl.DataFrame:
 def _optional_realized(frame: pl.DataFrame) -> pl.DataFrame:
     """The columns a realized frame may lack, null: written by an older flowcast (n_mase,
     rmsse, rmsse_snaive, lookahead) or not computed."""
-    for col in ("model_version", "n_mase", "rmsse", "mae_snaive", "mase_snaive", "rmsse_snaive", "lookahead"):
+    for col in OPTIONAL_REALIZED:
         if col not in frame.columns:
             frame = frame.with_columns(pl.lit(None, dtype=_REALIZED_TYPES[col]).alias(col))
     return frame

@@ -9,6 +9,8 @@ dataset (the source of truth):
                 metadata (content_hash, model, model_version, run_id, created_at, rows, n_series)
     realized    SELECT * over <root>/realized/dataset=*/as_of=*/part-*.parquet, each key's newest file
 
+Each exists once the file does, empty (with its files' columns and types) while its table has no readable file.
+
 So a publish never writes the DuckDB file: a program holding it open (the README's
 read-only query, a DuckDB shell) can never make a publish fail or go stale, and every query
 sees whole keys: files are immutable (parquet.py), so the footer DuckDB reads when it plans a
@@ -45,11 +47,16 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
+
+import polars as pl
 
 from flowcast.atomic import atomic_write_text, fsync_dir
 from flowcast.errors import StorageError
 from flowcast.store.base import fault
+from flowcast.store.contract import OPTIONAL_REALIZED, empty_forecasts, empty_realized
 from flowcast.store.parquet import PART_GLOB
 
 DB_NAME = "forecasts.duckdb"
@@ -101,14 +108,14 @@ def view_sql(root: Path, db_path: Path | None = None,
     of the key's newest file only: for the instant between a publish's new file appearing and
     its predecessor being deleted, a listing holds both. `files`: per table, the globs and files to
     read instead of the whole table's glob (damaged files left out, `DuckDBViews.layout`); an empty
-    list: no view. `db_path`: the file the views are built in (`home_guard`)."""
+    list: no readable file, an empty view with the table's columns. `db_path`: the file the views are built in (`home_guard`)."""
     files = files or {}
 
     def source(table: str) -> str | None:
         listed = files.get(table)
         if listed is None:
             return f"'{_glob(root, table)}'"
-        return f"[{', '.join(repr_lit(p) for p in listed)}]" if listed else None
+        return f"[{', '.join(repr_lit(p) for p in listed)}]" if listed else None  # None: no readable file
 
     f, r = source("forecasts"), source("realized")
     guard = f" AND {home_guard(db_path)}" if db_path is not None else ""
@@ -123,10 +130,16 @@ def view_sql(root: Path, db_path: Path | None = None,
                 f"WHERE __newest = 1{guard}")
 
     kv = lambda k: f"max(CASE WHEN k = '{k}' THEN v END)"
-    out = {}
-    if f is not None:
-        out["forecasts"] = f"CREATE OR REPLACE VIEW forecasts AS {newest(read(f))}"
-        out["publishes"] = (
+    # a table without a readable file (none written yet, or every one damaged) has a view all the same, empty, with
+    # the columns and types its files have (the store's declared schema): a query of it failed 'Table with name
+    # realized does not exist' in a home that had scored nothing yet or whose only realized file was damaged (faults32)
+    no_file = f", {_nulls({'filename': pl.String()})} WHERE false)"
+    metadata = (f"parquet_kv_metadata({f})" if f is not None else  # the columns parquet_kv_metadata returns
+                f"(SELECT {_nulls({'file_name': pl.String(), 'key': pl.Binary(), 'value': pl.Binary()})} WHERE false)")
+    out = {
+        "forecasts": "CREATE OR REPLACE VIEW forecasts AS " + newest(
+            read(f) if f is not None else f"(SELECT {_nulls(empty_forecasts().schema)}{no_file}"),
+        "publishes": (
             "CREATE OR REPLACE VIEW publishes AS " + newest("(SELECT "
             f"{kv('dataset')} AS dataset, CAST({kv('as_of')} AS TIMESTAMP) AS as_of, "
             f"{kv('content_hash')} AS content_hash, {kv('model')} AS model, "
@@ -134,21 +147,32 @@ def view_sql(root: Path, db_path: Path | None = None,
             f"CAST({kv('created_at')} AS TIMESTAMP) AS created_at, CAST({kv('rows')} AS BIGINT) AS rows, "
             f"CAST({kv('n_series')} AS BIGINT) AS n_series, file_name AS parquet_file, file_name AS filename "
             "FROM (SELECT file_name, replace(decode(key), 'flowcast.', '') AS k, decode(value) AS v "
-            f"FROM parquet_kv_metadata({f}) WHERE starts_with(decode(key), 'flowcast.')) "
+            f"FROM {metadata} WHERE starts_with(decode(key), 'flowcast.')) "
             "GROUP BY file_name)")
-        )
-    if r is not None:
+        ),
+    }
+    if r is None:
+        out["realized"] = ("CREATE OR REPLACE VIEW realized AS "
+                           + newest(f"(SELECT {_nulls(empty_realized().schema)}{no_file}"))
+    else:
         # the columns recorded since realized accuracy was first written, null where no file has them: a store whose
         # files an older flowcast wrote had no `rmsse_snaive` column at all ('Referenced column "rmsse_snaive" not
         # found'), while flowcast reads them as null
-        later = ", ".join(f"CAST(NULL AS {t}) AS {c}" for c, t in _REALIZED_LATER)
+        later = _nulls({c: t for c, t in empty_realized().schema.items() if c in OPTIONAL_REALIZED})
         out["realized"] = ("CREATE OR REPLACE VIEW realized AS "
                            + newest(f"(SELECT * FROM {read(r)} UNION ALL BY NAME SELECT {later} WHERE false)"))
     return out
 
 
-_REALIZED_LATER = (("model_version", "VARCHAR"), ("n_mase", "BIGINT"), ("rmsse", "DOUBLE"), ("mae_snaive", "DOUBLE"),
-                   ("mase_snaive", "DOUBLE"), ("rmsse_snaive", "DOUBLE"), ("lookahead", "BOOLEAN"))
+# the DuckDB type of each polars type the store declares (contract.py), as DuckDB reads it from the Parquet files
+_SQL_TYPES: dict[pl.DataType, str] = {pl.String(): "VARCHAR", pl.Binary(): "BLOB", pl.Datetime("us"): "TIMESTAMP",
+                                      pl.Int32(): "INTEGER", pl.Int64(): "BIGINT", pl.Float64(): "DOUBLE",
+                                      pl.Boolean(): "BOOLEAN"}
+
+
+def _nulls(schema: Mapping[str, Any]) -> str:
+    """A SELECT list of typed nulls with the names and types of `schema` (polars types)."""
+    return ", ".join(f"CAST(NULL AS {_SQL_TYPES[t]}) AS {c}" for c, t in schema.items())
 
 
 def repr_lit(path: str) -> str:
@@ -202,7 +226,7 @@ class DuckDBViews:
         is seen without touching DuckDB), else the globs of the datasets and keys without a damaged file
         and the newest file of a key whose older (superseded) file is damaged; a key whose newest file is
         damaged is left out whole (its older files would show superseded forecasts). Each damaged file is
-        said in `self.left_out`. A file's footer is read once: those that read are remembered with their
+        said in `self.left_out`. A table without a file: [] (an empty view). A file's footer is read once: those that read are remembered with their
         size and modification time (`forecasts.duckdb.checked.json`), so a publish reads only its own."""
         known = self._checked()
         seen: dict[str, list[int]] = {}
@@ -232,6 +256,9 @@ class DuckDBViews:
                             parts.append((e.name, why))
                     if parts:
                         keys.setdefault(dname, {})[aname] = sorted(parts)
+            if not keys:  # no file yet, or none left: an empty view (a glob matching nothing fails every query)
+                out[table] = []
+                continue
             if not damaged:
                 out[table] = None
                 continue
@@ -267,7 +294,7 @@ class DuckDBViews:
             names |= {"forecasts", "publishes"}
         if "realized" in tables:
             names.add("realized")
-        return {n: sql.get(n, f"DROP VIEW IF EXISTS {n}") for n in sorted(names)}
+        return {n: sql[n] for n in sorted(names)}
 
     def _state(self) -> dict:
         try:

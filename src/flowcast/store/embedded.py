@@ -43,7 +43,7 @@ from flowcast.store.contract import (
     storage_ts,
     validate_realized,
 )
-from flowcast.store.duckdb_views import DB_NAME, DuckDBViews
+from flowcast.store.duckdb_views import DB_NAME, TABLES, DuckDBViews
 from flowcast.store.migrate import Migrated, Resolver, legacy_names, migrate_legacy
 from flowcast.store.parquet import ParquetDataset, _io_error, partition_name
 
@@ -167,8 +167,7 @@ class EmbeddedStore:
         if self.views is None:
             return None
         try:
-            present = {t for t in ("forecasts", "realized") if self._has_any(t)}
-            note = self.views.ensure(present)
+            note = self.views.ensure(self._view_tables())
         except OSError as exc:  # e.g. a damaged file's rebuild that cannot create its temp file (a full disk):
             # raised out of a publish whose file was in place, it failed the run and the task's retry found it
             note = (f"the DuckDB views in {self.db_path} could not be brought up to date ({_io_error('', exc)}); the "
@@ -179,6 +178,14 @@ class EmbeddedStore:
             if _first_said(run, problem):
                 log.warning("%s", problem)
         return note
+
+    def _view_tables(self) -> set[str]:
+        """The tables whose DuckDB views are kept: all of them once any table holds a key or the file exists (a view
+        without a readable file is empty, with its columns: `realized` was missing until the first scoring, and when
+        its only file was damaged, so a query of it failed 'Table with name realized does not exist'); none in a store
+        that holds nothing (a read creates nothing)."""
+        held = (self.db_path is not None and self.db_path.exists()) or any(self._has_any(t) for t in TABLES)
+        return set(TABLES) if held else set()
 
     def _has_any(self, table: str) -> bool:
         """Whether `table` holds a key (cheap: stops at the first one; DuckDB cannot create a view
@@ -334,13 +341,17 @@ class EmbeddedStore:
         key = f"dataset={dataset}.{partition_name(as_of)}"
         with self.data.lock(f"forecasts.{key}", remove=True):  # the key is gone: so are its lock files
             with self.data.lock(f"realized.{key}", remove=True):
-                found = self.data.remove_key("realized", dataset, as_of)
+                scored = found = self.data.remove_key("realized", dataset, as_of)
             found = self.data.remove_key("forecasts", dataset, as_of) or found
             legacy = self._legacy().get((dataset, as_of))
             if legacy is not None:
                 self.data.remove_legacy(legacy)
                 found = True
-        if found and self.views is not None and self.views.left_out:  # views listing keys: not this one now
+        # views listing keys: not this one now; a table left without a file: its view reads none (a glob matching
+        # nothing failed every query of it: 'No files found that match the pattern')
+        emptied = found and self.views is not None and (
+            not self._has_any("forecasts") or (scored and not self._has_any("realized")))
+        if found and self.views is not None and (self.views.left_out or emptied):
             self.sync_views()
         return found
 
@@ -399,8 +410,7 @@ class EmbeddedStore:
         naming its table, as_of, file and remedy)."""
         problems = []
         checked = 0
-        if self.views is not None and (note := self.views.repair({t for t in ("forecasts", "realized")
-                                                                   if self._has_any(t)})):
+        if self.views is not None and (note := self.views.repair(self._view_tables())):
             problems.append(note)
         for table in ("forecasts", "realized"):
             keys = self._visible(table, check_dataset(dataset) if dataset is not None else None)
