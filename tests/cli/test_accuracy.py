@@ -439,3 +439,40 @@ def test_the_per_step_table_keeps_every_figure_whole_beside_long_model_names(_is
     said = " ".join(lines[head + 2:])
     assert all(f in said for f in ("1.405", "0.6671", "0.5984", "1.235")), res.output
     assert ("theta" in said) is fallback, res.output
+
+
+@pytest.mark.parametrize("damaged", [["2024-02-01"], ["2024-01-01", "2024-02-01", "2024-03-01"]])
+def test_a_stored_verdict_whose_realized_files_are_now_unreadable_says_so(_isolated_home, monkeypatch, damaged):
+    """Regression (faults32): with a realized-accuracy file the stored verdict was judged on damaged since, `flowcast
+    accuracy` showed that verdict as it was, without a word (its only file damaged: 'no realized accuracy yet', as if
+    nothing had been scored). A line under the verdict names the as_ofs it was judged on that cannot be read now."""
+    import json
+    from datetime import datetime
+
+    from flowcast.evaluation.realized import assess_decay
+    from flowcast.ops.accuracy import write_status
+    from flowcast.store import EmbeddedStore
+
+    monkeypatch.chdir(_isolated_home.parent)
+    store = EmbeddedStore(_isolated_home / "warehouse")
+    store.write_realized("parts", _parts_rows(["theta-v0"] * 3, [0.5, 0.5, 0.5], [1.0, 1.0, 1.0]))
+    decay = assess_decay(store.read_realized("parts"), {"theta-v0": 1.0}, dataset="parts", window=3, tolerance=0.25,
+                         min_points=10)
+    write_status(_isolated_home, "parts", decay, as_of=datetime(2024, 6, 1), run_id="r")
+    res = runner.invoke(app, ["accuracy"], terminal_width=80)
+    assert res.exit_code == 0 and "cannot be read now" not in res.output, res.output
+    for as_of in damaged:
+        (part,) = (_isolated_home / "warehouse" / "realized" / "dataset=parts" / f"as_of={as_of}T00:00:00").iterdir()
+        part.write_bytes(part.read_bytes()[:200])
+    res = runner.invoke(app, ["accuracy"], terminal_width=80)
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.output.split())
+    assert "parts: healthy on MASE" in text and "no realized accuracy" not in text
+    said = [line for line in res.output.splitlines() if "cannot be read now" in line]
+    assert len(said) == 1, res.output
+    shown = ", ".join(damaged)
+    assert (f"the verdict above was judged on realized accuracy of {'as_ofs' if len(damaged) > 1 else 'as_of'} "
+            f"{shown}, which cannot be read now") in text
+    res = runner.invoke(app, ["accuracy", "--json"])
+    rep = json.loads(res.stdout)["datasets"]["parts"]
+    assert rep["status"]["judged"] and rep["status_unreadable_as_ofs"] == [f"{a}T00:00:00" for a in damaged]

@@ -156,8 +156,12 @@ def accuracy(
     rows = store.read_realized(dataset, when)
     for problem in getattr(store, "skipped", []):  # a damaged partition hides only itself
         console.print(f"warning: {problem}", highlight=False)
+    # the (dataset, as_of) of realized files that cannot be read: a dataset whose every file is damaged still shows
+    # its stored verdict (it said 'no realized accuracy yet'), and one judged on them says so
+    unreadable: list[tuple[str, Any]] = getattr(store, "unreadable", [])
     registry = open_registry(settings)
-    datasets = sorted(set(rows["dataset"].to_list())) if rows.height else ([dataset] if dataset else [])
+    datasets = (sorted(set(rows["dataset"].to_list()) | {d for d, _ in unreadable}) if rows.height or unreadable
+                else [dataset] if dataset else [])
     report: dict[str, Any] = {}
     for name in datasets:
         mine = rows.filter(pl.col("dataset") == name)
@@ -175,8 +179,12 @@ def accuracy(
         if not mine.height and status is None:  # --dataset with nothing scored nor judged (a typo, or too soon)
             continue
         partial = _partial(store, name, mine)
+        judged_on_files = {storage_naive(a) for a in status.as_ofs} if status is not None else set()
         report[name] = {
             "status": status.to_dict() if status else None,
+            # the as_ofs the stored verdict was judged on whose realized files cannot be read now
+            "status_unreadable_as_ofs": sorted({a.isoformat() for d, a in unreadable
+                                                if d == name and storage_naive(a) in judged_on_files}),
             # as_ofs scored on fewer steps than they forecast: by whom, through when (`_partial`)
             "partial": [{"as_of": a.isoformat(), "scored_at": s.isoformat(), "last_step": k, "horizon": h}
                         for a, s, k, h in partial],
@@ -203,6 +211,7 @@ def accuracy(
     from rich.table import Table
 
     from flowcast.reporting import as_of_text  # the as_of as run names say it (UTC)
+    from flowcast.wording import noun
 
     for name, rep in report.items():
         st = rep["status"]
@@ -213,6 +222,12 @@ def accuracy(
         verdict += f" on {judged_on}" if st and st["judged"] else ""
         out.print(f"[bold]{said(name)}[/]: {verdict}" + (f" - {said('; '.join(st['reasons']))}" if st else ""),
                   highlight=False, markup=True)
+        if lost := rep["status_unreadable_as_ofs"]:  # faults32: shown as it was, without a word
+            out.print(f"the verdict above was judged on realized accuracy of {noun(len(lost), 'as_of')} "
+                      f"{', '.join(as_of_text(a) for a in lost)}, which cannot be read now (the warning above names "
+                      f"the file): it stands as stored until the next run that scores {name} writes "
+                      f"{'them' if len(lost) > 1 else 'it'} again and judges anew", highlight=False, markup=False,
+                      soft_wrap=True)
         if not rep["as_ofs"] and "rows" not in rep:  # judged before any point was scored: an empty table and legend
             continue
         # every figure whole in 80 columns: no column shrinks to an ellipsis, the headers take two lines; no blank

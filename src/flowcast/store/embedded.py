@@ -119,6 +119,7 @@ class EmbeddedStore:
         self.resolve_legacy = resolve_legacy
         self._legacy_cache: tuple[tuple[str, ...], dict[datetime, tuple[str, str]]] | None = None
         self.skipped: list[str] = []  # what the last read of several as_of left out (damaged partitions)
+        self.unreadable: list[tuple[str, datetime]] = []  # the (dataset, as_of) of those partitions
         self.views_left_out: list[str] = []  # damaged files the DuckDB views leave out (sync_views)
         self.views_note: str | None = None  # why open_store could not create or rebuild the views (factory)
 
@@ -373,6 +374,7 @@ class EmbeddedStore:
                     raise PublishError(problem) from exc
                 log.warning("left out: %s", problem)
                 self.skipped.append(f"left out dataset {dataset} as_of {as_of.isoformat()}: {problem}")
+                self.unreadable.append((dataset, as_of))
                 continue
             if "dataset" not in f.columns:  # an old partition read before its migration
                 f = f.with_columns(pl.lit(dataset, dtype=pl.Utf8).alias("dataset"))
@@ -385,7 +387,7 @@ class EmbeddedStore:
         if dataset is not None:
             check_dataset(dataset)
         for _ in range(_READ_TRIES):
-            self.skipped = []
+            self.skipped, self.unreadable = [], []
             keys = self._visible(table, dataset)
             if as_of is not None:
                 keys = {k: v for k, v in keys.items() if k[1] == storage_ts(as_of)}
