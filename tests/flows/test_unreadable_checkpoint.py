@@ -70,3 +70,7 @@ def test_a_cut_checkpoint_of_a_killed_run_is_said_when_training_restarts(tiny_cs
     assert not last.exists() and kept.read_bytes() == cut  # the damaged file, kept for inspection
     assert "Resuming" not in log and "unreadable" not in log.split(said[0])[1]
     assert artifact.metrics["steps"] == again.metrics["steps"] == settings.model.max_steps  # from the start, in full
+    # for the run's notes (its summary), the first run's alone (ckpt33)
+    assert artifact.start_note == f"gru backtest restarted from scratch: a killed run's checkpoint {last} was " \
+        f"unreadable ({type(loader.value).__name__}: {str(loader.value).split('. ')[0]}).", artifact.start_note
+    assert again.start_note == ""

@@ -529,6 +529,12 @@ def train_task(td: Any, settings: Settings, out_dir: Path, cell: str,
                            distributed=settings.distributed, jobs=jobs_location(settings),
                            storage_options=settings.shared_options)
     log.info(training_line(label or cell, artifact.metrics))
+    if prior is not None:  # for the run's notes (its summary): the log lines above are the task's alone
+        artifact.start_note = (f"{label or cell} resumed from step {prior[1]} of {settings.model.max_steps} of a "
+                               f"killed run's training ({prior[0]}).")
+    elif unreadable:
+        artifact.start_note = (f"{label or cell} restarted from scratch: a killed run's checkpoint "
+                               + ", ".join(f"{ckpt} was unreadable ({why})" for ckpt, why in unreadable) + ".")
     return artifact
 
 

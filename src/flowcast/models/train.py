@@ -71,6 +71,10 @@ class ModelArtifact:
     hparams: dict
     metrics: dict  # val_loss, train_seconds, steps, ...
     meta: dict = field(default_factory=dict)
+    # how `flows.tasks.train_task` started it when a killed run's training of the same key was there, one sentence
+    # for the run's notes ('gru backtest resumed from step 40 of 600 of a killed run's training (<folder>).', or
+    # restarted from scratch, its checkpoint unreadable); '' otherwise (ckpt33: the run's summary said neither)
+    start_note: str = ""
 
     @property
     def checkpoint(self) -> Path:
