@@ -70,7 +70,11 @@ def test_a_rerun_resumes_the_training_a_kill_interrupted(tmp_path):
     assert meta["metrics"]["steps"] == MAX_STEPS
     assert min(_steps_logged(second)) >= step  # it trained only the steps after the checkpoint
     assert json.loads((first / "training.json").read_text())["resumed_by"] == str(second)
+    result = json.loads(p.stdout.strip().splitlines()[-1])
+    # in the run's summary too (its notes: the decision artifact, the result), not in its log alone (ckpt33)
+    resumed = f"gru backtest resumed from step {step} of {MAX_STEPS} of a killed run's training ({first})."
+    assert resumed in result["note"], result["note"]
     rows = EmbeddedStore(home / "warehouse").read(dataset="tiny")
-    assert rows.height == json.loads(p.stdout.strip().splitlines()[-1])["published_rows"] == 24
+    assert rows.height == result["published_rows"] == 24
     assert rows.select("unique_id", "ds").n_unique() == 24
 

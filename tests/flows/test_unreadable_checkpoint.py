@@ -1,6 +1,7 @@
 """`tasks.train_task` next to a killed run's training of the same key whose `last.ckpt` is cut short (cache32): the
 training restarts from scratch, as before, and now says so in the run's log, naming the checkpoint and why it did not
-load (it was passed over without a word)."""
+load (it was passed over without a word). Said once (ckpt33): the checkpoint is set aside, renamed
+`last.ckpt.unreadable` and kept, so that a later rerun of the same training neither loads it again nor warns again."""
 
 from __future__ import annotations
 
@@ -42,9 +43,11 @@ def test_a_cut_checkpoint_of_a_killed_run_is_said_when_training_restarts(tiny_cs
     with pytest.raises(Exception) as loader:  # whatever the loader raises on it is named
         torch.load(last, map_location="cpu", weights_only=False)
 
+    cut = last.read_bytes()
+
     @flow
-    def retrain() -> object:
-        return tasks.train_task(td, settings, runs / "run-b" / "gru-backtest", "gru", label="gru backtest")
+    def retrain(run: str) -> object:
+        return tasks.train_task(td, settings, runs / run / "gru-backtest", "gru", label="gru backtest")
 
     records: list[logging.LogRecord] = []
     catch = logging.Handler(logging.INFO)
@@ -53,13 +56,21 @@ def test_a_cut_checkpoint_of_a_killed_run_is_said_when_training_restarts(tiny_cs
     # (caplog's among them), and its console handler keeps the stderr it found first
     logging.getLogger("prefect.task_runs").addHandler(catch)
     try:
-        artifact = retrain()
+        artifact = retrain("run-b")
+        again = retrain("run-c")  # a rerun of the same training: the cut checkpoint is not said again
     finally:
         logging.getLogger("prefect.task_runs").removeHandler(catch)
     log = "\n".join(f"{r.levelname} {r.getMessage()}" for r in records)
     said = [line for line in log.splitlines() if "restarted from scratch" in line]
-    assert len(said) == 1 and said[0].startswith("WARNING "), log[-3000:]
+    assert len(said) == 1 and said[0].startswith("WARNING "), log[-3000:]  # one in both runs
     assert f"gru backtest: restarted from scratch: checkpoint {last} unreadable" in said[0], said
     assert f"({type(loader.value).__name__}: {str(loader.value).split('. ')[0]})" in said[0], said
-    assert "Resuming" not in log
-    assert artifact.metrics["steps"] == settings.model.max_steps  # trained from the start, in full
+    kept = last.with_name("last.ckpt.unreadable")
+    assert said[0].endswith(f"; kept as {kept}, which no later run reads"), said
+    assert not last.exists() and kept.read_bytes() == cut  # the damaged file, kept for inspection
+    assert "Resuming" not in log and "unreadable" not in log.split(said[0])[1]
+    assert artifact.metrics["steps"] == again.metrics["steps"] == settings.model.max_steps  # from the start, in full
+    # for the run's notes (its summary), the first run's alone (ckpt33)
+    assert artifact.start_note == f"gru backtest restarted from scratch: a killed run's checkpoint {last} was " \
+        f"unreadable ({type(loader.value).__name__}: {str(loader.value).split('. ')[0]}).", artifact.start_note
+    assert again.start_note == ""

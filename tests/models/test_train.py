@@ -339,6 +339,24 @@ def test_a_cut_last_checkpoint_is_passed_over_naming_it_and_why(tmp_path, td, ca
     assert art.metrics["steps"] == cfg.max_steps
 
 
+def test_a_cut_last_checkpoint_set_aside_is_passed_over_without_loading_it_again(tmp_path):
+    """ckpt33: once set aside (`last.ckpt.unreadable`, kept whole) the cut checkpoint is no longer handed back by
+    `resumable`: every later run of the key loaded it again and warned again."""
+    from flowcast.models.train import KEY_FILE, resumable, set_aside
+
+    out = tmp_path / "runs" / "run-a" / "gru-backtest"
+    (out / "checkpoints").mkdir(parents=True)
+    (out / KEY_FILE).write_text(json.dumps({"key": "k", "cell": "gru"}))
+    last = out / "checkpoints" / "last.ckpt"
+    last.write_bytes(b"cut short")
+    unreadable: list = []
+    assert resumable(tmp_path / "runs", "k", unreadable=unreadable) is None and [p for p, _ in unreadable] == [last]
+    assert set_aside(last) == out / "checkpoints" / "last.ckpt.unreadable"
+    assert not last.exists() and (out / "checkpoints" / "last.ckpt.unreadable").read_bytes() == b"cut short"
+    again: list = []
+    assert resumable(tmp_path / "runs", "k", unreadable=again) is None and again == []
+
+
 TRAIN_WITH_A_SIZE_LIMIT = """
 import resource, sys
 from model_factories import make_td, tiny_cfg

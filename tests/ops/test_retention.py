@@ -910,3 +910,20 @@ def test_gc_whose_backup_sync_fails_says_the_noted_version_goes_with_the_next_wr
     ModelRegistry(models).sync_backup()
     assert not (models / "versions" / "gru-v1").exists()
     assert (models / registry.BACKUP_POINTER).read_bytes() == (models / "production.json").read_bytes()
+
+
+def test_a_run_folder_whose_cut_checkpoint_was_set_aside_goes_by_its_age(tmp_path):
+    """ckpt33: a killed run's cut `last.ckpt`, set aside once said (`models.train.set_aside`: renamed
+    `last.ckpt.unreadable`, kept), leaves its run folder as old as it was: retention removes it as any other."""
+    from flowcast.models.train import set_aside
+
+    home = tmp_path / "home"
+    last = _touch(home / "runs" / "20240101T000000-aaaa" / "gru-backtest" / "checkpoints" / "last.ckpt", 40)
+    _age_tree(home / "runs" / "20240101T000000-aaaa", 40)
+    kept = set_aside(last)
+    assert kept.name == "last.ckpt.unreadable" and not last.exists() and kept.read_bytes() == b"x" * 100
+    settings = _settings(home)
+    [item] = [i for i in plan(settings, NOW) if i.kind == "run"]
+    assert item.path == home / "runs" / "20240101T000000-aaaa" and item.age_days > 39, item
+    execute(settings, [item])
+    assert not (home / "runs" / "20240101T000000-aaaa").exists()

@@ -231,8 +231,10 @@ class _Builder:
                         # named as its task and its 'Trained gru all data' line name it (it said 'rnn-s0', ui25)
                         self.log.info(f"Training {sc.labels[key]} on all data up to {self.as_of:%Y-%m-%d} for "
                                       f"production{how}")
-                        self.trained[key] = _train_member(td, s_, self.run_dir / key, member.cell,
-                                                          task_label(sc.labels[key], final=True), self.scope).path
+                        art = _train_member(td, s_, self.run_dir / key, member.cell,
+                                            task_label(sc.labels[key], final=True), self.scope)
+                        sc.notes.extend([art.start_note] if art.start_note else [])  # (the run's notes: read after)
+                        self.trained[key] = art.path
                     dest = art_dir / "members" / key
                     dest.mkdir(parents=True, exist_ok=True)
                     for f in ("model.ckpt", "meta.json"):

@@ -504,7 +504,7 @@ def train_task(td: Any, settings: Settings, out_dir: Path, cell: str,
     from prefect import get_run_logger
 
     from flowcast.atomic import atomic_write_text
-    from flowcast.models.train import KEY_FILE, resumable, resume_from, train_model, training_key
+    from flowcast.models.train import KEY_FILE, resumable, resume_from, set_aside, train_model, training_key
     from flowcast.shared import jobs_location
 
     log = get_run_logger()
@@ -512,9 +512,13 @@ def train_task(td: Any, settings: Settings, out_dir: Path, cell: str,
     unreadable: list[tuple[Path, str]] = []
     prior = resumable(Path(settings.home) / "runs", key, exclude=out_dir, unreadable=unreadable)  # a killed run's
     for ckpt, why in unreadable:  # (models.train doc); a cut one was passed over without a word
+        try:  # said once: set aside, no later run loads it again nor says so again (ckpt33)
+            kept = f"; kept as {set_aside(ckpt)}, which no later run reads"
+        except OSError as exc:
+            kept = f"; it could not be set aside ({exc}): a later run of the same training says so again"
         log.warning(f"{label or cell}: " + (f"restarted from scratch: checkpoint {ckpt} unreadable ({why})"
                     if prior is None else f"checkpoint {ckpt} unreadable ({why}), passed over for {prior[0]}")
-                    + ": an earlier run stopped while training it on the same data with the same settings")
+                    + ": an earlier run stopped while training it on the same data with the same settings" + kept)
     if prior is not None:
         resume_from(prior[0], out_dir)
         log.info(f"Resuming {label or cell} from step {prior[1]} of {settings.model.max_steps}: an earlier run "
@@ -525,6 +529,12 @@ def train_task(td: Any, settings: Settings, out_dir: Path, cell: str,
                            distributed=settings.distributed, jobs=jobs_location(settings),
                            storage_options=settings.shared_options)
     log.info(training_line(label or cell, artifact.metrics))
+    if prior is not None:  # for the run's notes (its summary): the log lines above are the task's alone
+        artifact.start_note = (f"{label or cell} resumed from step {prior[1]} of {settings.model.max_steps} of a "
+                               f"killed run's training ({prior[0]}).")
+    elif unreadable:
+        artifact.start_note = (f"{label or cell} restarted from scratch: a killed run's checkpoint "
+                               + ", ".join(f"{ckpt} was unreadable ({why})" for ckpt, why in unreadable) + ".")
     return artifact
 
 

@@ -31,7 +31,8 @@ retrain flow copies its checkpoints into its own run folder and resumes from the
 training from scratch. A training that finished is never reused (a re-run trains again), one
 whose key differs in anything (another as_of, new rows, other settings) is never resumed, and a
 damaged checkpoint is passed over (`resumable(..., unreadable=)` hands it back with the loader's error; the
-flows warn `restarted from scratch: checkpoint <path> unreadable (<error>)`). A resumed network is not bit-identical to an uninterrupted one
+flows warn `restarted from scratch: checkpoint <path> unreadable (<error>)` and set it aside, once: `set_aside`
+renames it `last.ckpt.unreadable`, kept for inspection, which no later run loads or warns about again). A resumed network is not bit-identical to an uninterrupted one
 (the random order of the training windows after the checkpoint is drawn anew), as with `flowcast
 train --resume`.
 """
@@ -53,7 +54,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self, cast
 
-from flowcast.atomic import FULL_DISK_MARKS, atomic_copy, atomic_file, atomic_write_text
+from flowcast.atomic import FULL_DISK_MARKS, atomic_copy, atomic_file, atomic_write_text, fsync_dir
 from flowcast.config import DistributedConfig, ModelConfig
 from flowcast.errors import ModelFileError, StorageError, TrainingError, TrainingStoppedError
 
@@ -70,6 +71,10 @@ class ModelArtifact:
     hparams: dict
     metrics: dict  # val_loss, train_seconds, steps, ...
     meta: dict = field(default_factory=dict)
+    # how `flows.tasks.train_task` started it when a killed run's training of the same key was there, one sentence
+    # for the run's notes ('gru backtest resumed from step 40 of 600 of a killed run's training (<folder>).', or
+    # restarted from scratch, its checkpoint unreadable); '' otherwise (ckpt33: the run's summary said neither)
+    start_note: str = ""
 
     @property
     def checkpoint(self) -> Path:
@@ -633,6 +638,20 @@ def resumable(runs: Path, key: str, exclude: Path | None = None,
         if step is not None and (best is None or step > best[1]):
             best = (folder, step)
     return best
+
+
+UNREADABLE_SUFFIX = ".unreadable"  # a last checkpoint set aside (`set_aside`): `last.ckpt.unreadable`
+
+
+def set_aside(ckpt: Path) -> Path:
+    """Rename a last checkpoint that does not load (`resumable(..., unreadable=)`) to `<name>.unreadable` beside it
+    (one rename, the folder fsynced) and return that path: kept for inspection, and no longer `last.ckpt`, so that
+    `resumable` passes its folder over without loading it again and the flows warn about it once (ckpt33: every
+    later run of the same key loaded the damaged file again and warned again). OSError when it cannot be renamed."""
+    aside = ckpt.with_name(ckpt.name + UNREADABLE_SUFFIX)
+    os.replace(ckpt, aside)
+    fsync_dir(ckpt.parent)
+    return aside
 
 
 DATA_DIGEST = "data.digest"  # in a training's folder: `data_digest` of the data it trains on
