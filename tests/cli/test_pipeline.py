@@ -877,3 +877,21 @@ def test_the_summary_counts_say_the_planned_rows_among_the_rows_in(planned, said
     assert cli_pipeline.counts_said(result) == said
     assert cli_pipeline.counts_said({k: v for k, v in result.items() if k != "rows_planned"}).startswith(
         f"rows in {225 + planned}, ")  # an older result without the key
+
+
+@pytest.mark.parametrize(("checks", "said"), [
+    ({"time_unparsable": 1}, "quarantined 1 (1 time_unparsable)"),
+    ({"y_not_numeric": 1, "time_unparsable": 3}, "quarantined 4 (3 time_unparsable, 1 y_not_numeric)"),
+    ({"a": 1, "b": 5, "c": 2, "d": 3, "e": 1},
+     "quarantined 12 (5 b, 3 d, 2 c, +2 more; see the data-quality report and q/s/quarantine.parquet)"),
+    ({}, "quarantined 0"),
+])
+def test_the_summary_names_the_quarantine_reasons_with_counts(checks, said):
+    """polish33: `flowcast run` / `flowcast forecast` said 'quarantined 1' alone; the checks the rows failed (the
+    data-quality report's counts) are named, the 3 most frequent, the rest counted."""
+    n = sum(checks.values())
+    result = {"rows_in": 10, "rows_valid": 10 - n, "rows_quarantined": n, "quarantine_checks": checks,
+              "quarantine_path": "q/s/quarantine.parquet"}
+    assert cli_pipeline.counts_said(result) == f"rows in 10, valid {10 - n}, {said}"
+    older = {k: v for k, v in result.items() if k not in ("quarantine_checks", "quarantine_path")}
+    assert cli_pipeline.counts_said(older).endswith(f"quarantined {n}")  # an older result without the keys

@@ -1310,6 +1310,7 @@ def test_times_off_a_grid_of_several_hours_by_their_offset_say_why(write_csv, of
 
 _TOTALS_SAID = " (a totals row? it is not an observation: leave totals out of the export)"
 _SUMMARY_SAID = " (a summary row? it is not an observation: leave summary rows out of the export)"
+_NOTE_SAID = " (a note line? it is not an observation: leave notes and sources out of the rows)"
 
 
 @pytest.mark.parametrize(("last", "said"), [
@@ -1321,7 +1322,19 @@ _SUMMARY_SAID = " (a summary row? it is not an observation: leave summary rows o
     ("Average,,1234", "time 'Average' does not parse as ISO-8601" + _SUMMARY_SAID),
     ("Mittelwert,,1234", "time 'Mittelwert' does not parse as ISO-8601" + _SUMMARY_SAID),
     ("Max.,,1234", "time 'Max.' does not parse as ISO-8601" + _SUMMARY_SAID),
-    (",Average,1234", "time column 'date' is empty" + _SUMMARY_SAID)])
+    (",Average,1234", "time column 'date' is empty" + _SUMMARY_SAID),
+    # polish33: a footer note in the time column was said as unparsable alone
+    ('"Source: Bureau of Labor Statistics, retrieved 2020-01-15",a,1234',
+     "time 'Source: Bureau of Labor Statistics, retrieved 2020-01-15' does not parse as ISO-8601" + _NOTE_SAID),
+    ("Note: preliminary,a,1234", "time 'Note: preliminary' does not parse as ISO-8601" + _NOTE_SAID),
+    ("Data are seasonally adjusted,a,1", "time 'Data are seasonally adjusted' does not parse as ISO-8601" + _NOTE_SAID),
+    # a few words, or a colon after digits, are no note: said as before
+    ("Mar-24,a,1", ("time 'Mar-24' does not parse as ISO-8601 (a month name and a two-digit year? declare its "
+                   "time_format: --time-format '%b-%y')")),
+    ('"Monday, January 1, 2024",a,1', ("time 'Monday, January 1, 2024' does not parse as ISO-8601 (a long date with its "
+                                    "weekday? declare its time_format: --time-format '%A, %B %d, %Y')")),
+    ("not a date,a,1", "time 'not a date' does not parse as ISO-8601"),
+    ("Jan 5 10:30,a,1", "time 'Jan 5 10:30' does not parse as ISO-8601")])
 def test_a_totals_row_is_quarantined_saying_what_it_is(write_csv, last, said):
     """Regression: a spreadsheet's totals row at the end of an export ('Total,,1234', or 'Summe' under the store
     column with no date) was quarantined as "time 'Total' does not parse" or "time column is empty", and its id
@@ -1338,7 +1351,7 @@ def test_a_wide_files_series_named_as_a_total_makes_no_totals_row(write_csv):
     r = run_validate(write_csv("date,Total Private,Mining\n2024-01-01,1,2\n2024-01-02,3,4\nTotal,4,6\n"
                                "Source: BLS,,\n"), layout="wide", id_cols=[], target_col="")
     reasons = sorted(r.quarantined["reason"].to_list())
-    assert reasons == 2 * ["time 'Source: BLS' does not parse as ISO-8601"] + 2 * [
+    assert reasons == 2 * ["time 'Source: BLS' does not parse as ISO-8601" + _NOTE_SAID] + 2 * [
         "time 'Total' does not parse as ISO-8601" + _TOTALS_SAID], reasons
 
 

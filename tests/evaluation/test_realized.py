@@ -366,6 +366,7 @@ def test_decay_when_worse_than_seasonal_naive_and_not_judged_on_too_few_points()
     assert any("worse than seasonal naive's 1.000" in r for r in d.reasons)
     few = assess_decay(rows, {}, dataset="toy", window=3, tolerance=0.25, min_points=31)
     assert not few.degraded and not few.judged and "30 points" in few.reasons[0]
+    assert few.reasons[0].count("30") == 1, few.reasons[0]  # 'only 30 points ... (..., 30 points)' said it twice
     empty = assess_decay(rows.clear(), {}, dataset="toy", window=3, tolerance=0.25, min_points=1)
     assert not empty.degraded and not empty.judged
     assert type(d).from_dict(d.to_dict()) == d
@@ -439,6 +440,7 @@ def test_a_verdict_says_how_many_points_its_mase_covers_and_is_not_judged_on_too
     few = assess_decay(out, {"damped-v1": 0.0}, dataset="toy", window=3, tolerance=0.25, min_points=10)
     assert not few.judged and not few.degraded and few.realized_mase is None
     assert few.reasons[0].startswith("only 6 of the 12 points scored over the last scored as_of")
+    assert few.reasons[0].count("12 points") == 1, few.reasons[0]
     # rows scored before n_mase was recorded (null) weigh by all their points, as they did
     old = assess_decay(out.with_columns(pl.lit(None, dtype=pl.Int64).alias("n_mase")), {"damped-v1": 0.0},
                        dataset="toy", window=3, tolerance=0.25, min_points=10)

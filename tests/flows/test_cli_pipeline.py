@@ -661,3 +661,20 @@ def test_a_refusal_before_prefect_ends_without_prefects_events_worker_warning(tm
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 2, done.stderr[-2000:]
     assert "error: " in done.stderr and "Still processing items" not in done.stderr, done.stderr[-2000:]
+
+
+def test_the_run_summary_names_the_checks_of_its_quarantined_rows(tmp_path):
+    """polish33: `flowcast run` of an export ending in a totals row and a footer note said 'quarantined 2' alone; its
+    summary names the check they failed with its count (the data-quality report's), and its JSON carries them."""
+    csv = _monthly_csv(tmp_path / "raw" / "shops.csv", {"a": ("2011-01-01", "2020-12-01")})
+    with csv.open("a") as f:
+        f.write("a,Total,1234\na,\"Source: Bureau of Labor Statistics, retrieved 2020-01-15\",\n")
+    home = tmp_path / "home"
+    args = ["run", "--data", str(csv), "--id-col", "store", "--time-col", "month", "--target-col", "sales",
+            "--freq", "1mo", "--horizon", "3", "--home", str(home), "--models", "none", "--as-of", "2021-01-01"]
+    result = CliRunner().invoke(app, args, terminal_width=400)
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "valid 120, quarantined 2 (2 time_unparsable)" in said, said
+    out = json.loads(CliRunner().invoke(app, [*args, "--json"]).stdout.strip().splitlines()[-1])
+    assert out["rows_quarantined"] == 2 and out["quarantine_checks"] == {"time_unparsable": 2}

@@ -227,6 +227,8 @@ _TOTALS_RE = r"(?i)^(grand |sub-?)?totals?\b|^(sum|summe|gesamt|gesamtsumme|tota
 # the label of a spreadsheet's summary row of another statistic (an average, a maximum), the whole value
 SUMMARY_RE = (r"(?i)^(average|avg|mean|median|min|max|minimum|maximum|durchschnitt|mittelwert|moyenne|promedio|media)"
               r"\.?:?$")
+# a note's first word and its colon ('Source:', 'Note:', 'Quelle:'): letters and spaces alone before the ':'
+_NOTE_RE = r"^\p{L}[\p{L} ]*:(\s|$)"
 # ... as a series key (several id columns are joined with '|': 'Total|2024', 'north|Subtotal')
 TOTALS_ID_RE = (r"(?i)(^|\|)\s*((grand |sub-?)?totals?\b[^|]*|sum|summe|gesamt|gesamtsumme|totaal|totale|somme)\s*"
                 r"(\||$)")
@@ -549,6 +551,12 @@ def row_checks(
               .then(pl.lit(" (a totals row? it is not an observation: leave totals out of the export)"))
               .when(pl.any_horizontal([t.str.contains(SUMMARY_RE) for t in labels]).fill_null(False))
               .then(pl.lit(" (a summary row? it is not an observation: leave summary rows out of the export)"))
+              # a footer note in the time column ('Source: Bureau of Labor Statistics, retrieved 2020-01-15'; polish33:
+              # said as unparsable alone): a word and ':' first, or more than 3 words (a month name and a weekday
+              # make two). The time column only: an id's text is no note. A missing time is null: never one
+              .when(pl.any_horizontal(labels[0].str.contains(_NOTE_RE),
+                                      labels[0].str.count_matches(r"\p{L}{2,}") > 3).fill_null(False))
+              .then(pl.lit(" (a note line? it is not an observation: leave notes and sources out of the rows)"))
               .otherwise(pl.lit("")))
     checks = [
         RowCheck(

@@ -625,10 +625,12 @@ def _judge(rows: pl.DataFrame, promised: Mapping[str, float | None], *, dataset:
     metric_points = int(rows.select(_points(col, rows.columns).filter(pl.col(col).is_not_null()).sum()).item() or 0)
     # 'the last scored as_of', 'the last 3 scored as_ofs' (it said 'the last 1 scored as_of', 'the last 3 scored as_of')
     last = "the last scored as_of" if len(as_ofs) == 1 else f"the last {plural(len(as_ofs), 'scored as_of')}"
+    # the 'only N points' reasons say the count once ('only 9 points scored over ... (..., 9 points)' said it twice)
+    over = f"{last} ({as_of_span(as_ofs)})"
     span = f"{last} ({as_of_span(as_ofs)}, {points} points)"
     if points < min_points:
         decay.judged = False
-        decay.reasons.append(f"only {points} points scored over {span}; {min_points} needed to judge")
+        decay.reasons.append(f"only {points} points scored over {over}; {min_points} needed to judge")
         return decay
     if realized_value is None:
         decay.judged = False
@@ -643,7 +645,7 @@ def _judge(rows: pl.DataFrame, promised: Mapping[str, float | None], *, dataset:
     if metric_points < min_points:
         decay.judged = False
         decay.realized_mase = decay.snaive_mase = decay.realized_rmsse = decay.snaive_rmsse = None
-        decay.reasons.append(f"only {metric_points} of the {points} points scored over {span} have a {name}; "
+        decay.reasons.append(f"only {metric_points} of the {points} points scored over {over} have a {name}; "
                              f"{min_points} needed to judge (the others' series had no scale: constant, or shorter "
                              "than two seasons)")
         return decay

@@ -1096,7 +1096,8 @@ def future_notes(summary: Any) -> list[str]:
 # the keys of `run_counts`, every one of them on every path of a run's JSON (null where the run read no data)
 RUN_COUNT_KEYS = ("rows_imputed", "rows_planned", "future_missing", "future_fill", "latest_ds", "latest_ds_end",
                   "periods_behind", "freq", "stale", "series_ended", "series_ended_excluded", "series_lost",
-                  "columns_ignored", "columns_not_covariates", "wide_columns", "rows_before_gap", "gap_cut", "log1p_disabled")
+                  "columns_ignored", "columns_not_covariates", "wide_columns", "rows_before_gap", "gap_cut", "log1p_disabled",
+                  "quarantine_checks", "quarantine_path")
 
 
 def run_counts(data: LoadedData) -> dict[str, Any]:
@@ -1123,7 +1124,11 @@ def run_counts(data: LoadedData) -> dict[str, Any]:
             "rows_before_gap": int(getattr(s, "rows_before_gap", 0) or 0),
             "gap_cut": list(getattr(s, "gap_cut", None) or [])[:100],
             # preprocess.log1p on: the series holding negative values, scaled without it
-            "log1p_disabled": list(getattr(s, "log1p_disabled", None) or [])[:100]}
+            "log1p_disabled": list(getattr(s, "log1p_disabled", None) or [])[:100],
+            # the checks the quarantined rows failed, with their counts, and the quarantine file: the command's
+            # summary names them (`cli.pipeline.counts_said`), where it said 'quarantined 1' alone
+            "quarantine_checks": dict(getattr(data.report, "checks", None) or {}),
+            "quarantine_path": getattr(data.report, "quarantine_path", None)}
 
 
 def validation_line(report: Any) -> str:
