@@ -325,7 +325,7 @@ def test_a_cut_last_checkpoint_is_passed_over_naming_it_and_why(tmp_path, td, ca
         fh.truncate(last.stat().st_size // 5)
     unreadable: list = []
     assert resumable(tmp_path / "runs", key, unreadable=unreadable) is None
-    [(path, why)] = unreadable
+    [(path, why, _)] = unreadable
     with pytest.raises(Exception) as loader:  # whatever the loader raises on it, named in `why`
         torch.load(last, map_location="cpu", weights_only=False)
     assert path == last and why == f"{type(loader.value).__name__}: {str(loader.value).split('. ')[0]}", why
@@ -339,22 +339,56 @@ def test_a_cut_last_checkpoint_is_passed_over_naming_it_and_why(tmp_path, td, ca
     assert art.metrics["steps"] == cfg.max_steps
 
 
-def test_a_cut_last_checkpoint_set_aside_is_passed_over_without_loading_it_again(tmp_path):
-    """ckpt33: once set aside (`last.ckpt.unreadable`, kept whole) the cut checkpoint is no longer handed back by
-    `resumable`: every later run of the key loaded it again and warned again."""
-    from flowcast.models.train import KEY_FILE, resumable, set_aside
+def _cut_last_checkpoint(tmp_path):
+    """A killed training of key 'k' under `tmp_path/runs` whose `last.ckpt` is cut short: (its folder, the
+    `Unreadable` `resumable` hands back for it)."""
+    from flowcast.models.train import KEY_FILE, resumable
 
     out = tmp_path / "runs" / "run-a" / "gru-backtest"
     (out / "checkpoints").mkdir(parents=True)
     (out / KEY_FILE).write_text(json.dumps({"key": "k", "cell": "gru"}))
-    last = out / "checkpoints" / "last.ckpt"
-    last.write_bytes(b"cut short")
+    (out / "checkpoints" / "last.ckpt").write_bytes(b"cut short")
     unreadable: list = []
-    assert resumable(tmp_path / "runs", "k", unreadable=unreadable) is None and [p for p, _ in unreadable] == [last]
-    assert set_aside(last) == out / "checkpoints" / "last.ckpt.unreadable"
-    assert not last.exists() and (out / "checkpoints" / "last.ckpt.unreadable").read_bytes() == b"cut short"
+    assert resumable(tmp_path / "runs", "k", unreadable=unreadable) is None
+    [found] = unreadable
+    assert found.path == out / "checkpoints" / "last.ckpt"
+    return out, found
+
+
+def test_a_cut_last_checkpoint_set_aside_is_passed_over_without_loading_it_again(tmp_path):
+    """ckpt33: once set aside (`last.ckpt.unreadable`, kept whole) the cut checkpoint is no longer handed back by
+    `resumable`: every later run of the key loaded it again and warned again."""
+    from flowcast.models.train import resumable, set_aside
+
+    out, found = _cut_last_checkpoint(tmp_path)
+    assert set_aside(found.path, found.seen) == out / "checkpoints" / "last.ckpt.unreadable"
+    assert not found.path.exists() and (out / "checkpoints" / "last.ckpt.unreadable").read_bytes() == b"cut short"
     again: list = []
     assert resumable(tmp_path / "runs", "k", unreadable=again) is None and again == []
+
+
+@pytest.mark.parametrize("meanwhile", ["replaced", "gone"])
+def test_a_cut_last_checkpoint_replaced_or_gone_since_it_was_read_is_not_set_aside(tmp_path, meanwhile):
+    """Regression (review40): `set_aside` renamed whatever `last.ckpt` was there by the time the flow came to it. A
+    live training of the key (another run's, `resumable` offers any unfinished folder) that wrote its next checkpoint
+    between the failed load and the rename (a temp file renamed over it) had that whole checkpoint renamed away as the
+    damaged one. It renames the file only if it is still the one that failed to load (inode, size, mtime); a file
+    replaced, or gone (another run set it aside first), is left alone: None."""
+    from flowcast.atomic import atomic_file
+    from flowcast.models.train import resumable, set_aside
+
+    out, found = _cut_last_checkpoint(tmp_path)
+    last = found.path
+    if meanwhile == "replaced":  # the live training's next checkpoint, written as its checkpoint IO writes it
+        with atomic_file(last) as fh:
+            torch.save({"global_step": 3}, fh)
+    else:
+        last.unlink()
+    assert set_aside(last, found.seen) is None
+    assert not last.with_name("last.ckpt.unreadable").exists()
+    if meanwhile == "replaced":  # still the live training's: the next run resumes from it
+        assert torch.load(last, weights_only=False)["global_step"] == 3
+        assert resumable(tmp_path / "runs", "k") == (out, 3)
 
 
 TRAIN_WITH_A_SIZE_LIMIT = """

@@ -504,16 +504,27 @@ def train_task(td: Any, settings: Settings, out_dir: Path, cell: str,
     from prefect import get_run_logger
 
     from flowcast.atomic import atomic_write_text
-    from flowcast.models.train import KEY_FILE, resumable, resume_from, set_aside, train_model, training_key
+    from flowcast.models.train import (
+        KEY_FILE,
+        Unreadable,
+        resumable,
+        resume_from,
+        set_aside,
+        train_model,
+        training_key,
+    )
     from flowcast.shared import jobs_location
 
     log = get_run_logger()
     key = training_key(td, settings.model, cell)
-    unreadable: list[tuple[Path, str]] = []
+    unreadable: list[Unreadable] = []
     prior = resumable(Path(settings.home) / "runs", key, exclude=out_dir, unreadable=unreadable)  # a killed run's
-    for ckpt, why in unreadable:  # (models.train doc); a cut one was passed over without a word
+    for ckpt, why, seen in unreadable:  # (models.train doc); a cut one was passed over without a word
         try:  # said once: set aside, no later run loads it again nor says so again (ckpt33)
-            kept = f"; kept as {set_aside(ckpt)}, which no later run reads"
+            aside = set_aside(ckpt, seen)
+            kept = (f"; kept as {aside}, which no later run reads" if aside is not None else
+                    "; it was replaced or set aside since it was read (another run of the same training), left as "
+                    "it is now")
         except OSError as exc:
             kept = f"; it could not be set aside ({exc}): a later run of the same training says so again"
         log.warning(f"{label or cell}: " + (f"restarted from scratch: checkpoint {ckpt} unreadable ({why})"
@@ -534,7 +545,7 @@ def train_task(td: Any, settings: Settings, out_dir: Path, cell: str,
                                f"killed run's training ({prior[0]}).")
     elif unreadable:
         artifact.start_note = (f"{label or cell} restarted from scratch: a killed run's checkpoint "
-                               + ", ".join(f"{ckpt} was unreadable ({why})" for ckpt, why in unreadable) + ".")
+                               + ", ".join(f"{ckpt} was unreadable ({why})" for ckpt, why, _ in unreadable) + ".")
     return artifact
 
 

@@ -32,7 +32,8 @@ training from scratch. A training that finished is never reused (a re-run trains
 whose key differs in anything (another as_of, new rows, other settings) is never resumed, and a
 damaged checkpoint is passed over (`resumable(..., unreadable=)` hands it back with the loader's error; the
 flows warn `restarted from scratch: checkpoint <path> unreadable (<error>)` and set it aside, once: `set_aside`
-renames it `last.ckpt.unreadable`, kept for inspection, which no later run loads or warns about again). A resumed network is not bit-identical to an uninterrupted one
+renames it `last.ckpt.unreadable`, kept for inspection, which no later run loads or warns about again; not a
+file replaced since the failed load, a live training's next checkpoint). A resumed network is not bit-identical to an uninterrupted one
 (the random order of the training windows after the checkpoint is drawn anew), as with `flowcast
 train --resume`.
 """
@@ -52,7 +53,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Self, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, Self, cast
 
 from flowcast.atomic import FULL_DISK_MARKS, atomic_copy, atomic_file, atomic_write_text, fsync_dir
 from flowcast.config import DistributedConfig, ModelConfig
@@ -612,8 +613,17 @@ def _loads(ckpt: Path) -> tuple[int | None, str]:
         return None, f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+class Unreadable(NamedTuple):
+    """A last checkpoint that did not load (`resumable`): its path, why (`_loads`), and its stat as it was read (what
+    `set_aside` renames only if it is still there)."""
+
+    path: Path
+    why: str
+    seen: os.stat_result
+
+
 def resumable(runs: Path, key: str, exclude: Path | None = None,
-              unreadable: list[tuple[Path, str]] | None = None) -> tuple[Path, int] | None:
+              unreadable: list[Unreadable] | None = None) -> tuple[Path, int] | None:
     """(folder, step) of an unfinished training of `key` under `runs/<run>/<training>/` whose last
     checkpoint loads, the one furthest along (module doc); None when there is none. The last checkpoints of
     `key` passed over because they do not load are appended to `unreadable`, each with why (`_loads`): the
@@ -630,11 +640,15 @@ def resumable(runs: Path, key: str, exclude: Path | None = None,
         except (OSError, ValueError, AttributeError):
             continue
         last = folder / "checkpoints" / "last.ckpt"
-        if (folder / "model.ckpt").exists() or not last.exists():
+        try:
+            if (folder / "model.ckpt").exists():
+                continue
+            seen = last.stat()  # before the load: a file replaced meanwhile is not the one set aside (`set_aside`)
+        except OSError:  # no last checkpoint
             continue
         step, why = _loads(last)
         if step is None and unreadable is not None:
-            unreadable.append((last, why))
+            unreadable.append(Unreadable(last, why, seen))
         if step is not None and (best is None or step > best[1]):
             best = (folder, step)
     return best
@@ -643,15 +657,30 @@ def resumable(runs: Path, key: str, exclude: Path | None = None,
 UNREADABLE_SUFFIX = ".unreadable"  # a last checkpoint set aside (`set_aside`): `last.ckpt.unreadable`
 
 
-def set_aside(ckpt: Path) -> Path:
+def set_aside(ckpt: Path, seen: os.stat_result | None = None) -> Path | None:
     """Rename a last checkpoint that does not load (`resumable(..., unreadable=)`) to `<name>.unreadable` beside it
     (one rename, the folder fsynced) and return that path: kept for inspection, and no longer `last.ckpt`, so that
     `resumable` passes its folder over without loading it again and the flows warn about it once (ckpt33: every
-    later run of the same key loaded the damaged file again and warned again). OSError when it cannot be renamed."""
+    later run of the same key loaded the damaged file again and warned again). OSError when it cannot be renamed.
+    `seen`: its stat when it failed to load (`Unreadable.seen`); None, nothing renamed, where the file is no longer
+    that one: replaced since (a live training of the key wrote its next checkpoint over it, a whole one: review40,
+    it was renamed away as the damaged one) or gone (another run set it aside first)."""
+    if seen is not None:
+        try:
+            now = ckpt.stat()
+        except FileNotFoundError:
+            return None
+        if _identity(now) != _identity(seen):
+            return None
     aside = ckpt.with_name(ckpt.name + UNREADABLE_SUFFIX)
     os.replace(ckpt, aside)
     fsync_dir(ckpt.parent)
     return aside
+
+
+def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
+    """What tells one file from its replacement at the same path (a rename over it: another inode)."""
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
 
 
 DATA_DIGEST = "data.digest"  # in a training's folder: `data_digest` of the data it trains on
