@@ -1369,3 +1369,27 @@ def test_a_day_month_time_is_compared_with_as_of_by_its_instant(value, kept):
     wall = datetime(2024, 1, 15, 12, 0)
     assert (_dated_by(raw, "t", wall.date(), False, wall=wall).collect().height == 1) is kept
     assert raw.select(_after_every_reading("t", wall.date(), False, wall=wall)).collect().item() is not kept
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+@pytest.mark.parametrize(("freq", "expected"), [
+    # 30-minute data: ds is the instant, naive UTC (1393594200 is 2014-02-28 13:30 UTC)
+    ("30m", [datetime(2014, 2, 28, 13, 0), datetime(2014, 2, 28, 13, 30)]),
+    # daily data: the date in the source's tz (13:00 UTC is 29 February's midnight (+11:00) in Melbourne)
+    ("1d", [datetime(2014, 3, 1), datetime(2014, 3, 2)]),
+])
+def test_unix_seconds_are_instants_whatever_the_source_tz(tmp_path, fmt, freq, expected):
+    """Regression: Unix epoch seconds (`--time-format %s`) name an instant, in no zone; with a `--tz` they were read
+    as wall times of that zone, every time shifted by its offset (a Melbourne file's last half hour, 13:30 UTC, was
+    ds 02:30 UTC, and its forecasts 11 hours early); a daily file's Melbourne midnights were the day before."""
+    step = 1800 if freq == "30m" else 86400
+    times = [1393592400, 1393592400 + step]  # 2014-02-28 13:00 UTC: midnight of 1 March in Melbourne (+11:00)
+    p = tmp_path / f"e.{fmt}"
+    frame = pl.DataFrame({"date": times, "id": ["a", "a"], "val": [1.0, 2.0]})
+    if fmt == "csv":
+        frame.write_csv(p)
+    else:
+        frame.write_parquet(p)
+    src = make_source(p, time_format="%s", freq=freq, tz="Australia/Melbourne")
+    got = ingest(src, None).frame.select("ds").collect()["ds"].to_list()
+    assert got == expected

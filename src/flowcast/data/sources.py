@@ -834,7 +834,7 @@ def _written_by(lf: pl.LazyFrame, time_col: str, source: SourceConfig, as_of: da
     instant = as_of.replace(tzinfo=None)  # (aware UTC, `as_instant`)
     text = pl.col(time_col).cast(pl.Utf8).str.strip_chars()
     if fmt := source.time_format:  # read as the run reads it (`_read_time`)
-        if "%z" in fmt or "%Z" in fmt or "%#z" in fmt:
+        if _format_names_instant(fmt):
             at = text.str.strptime(pl.Datetime("us", "UTC"), fmt, strict=False).dt.replace_time_zone(None)
             return lf.filter(at.is_null() | (at <= instant))
         at = text.str.strptime(pl.Datetime("us"), fmt, strict=False)
@@ -1679,6 +1679,13 @@ def _day_month_iso(text: pl.Expr, order: str) -> pl.Expr:
                      rest.fill_null(""))
 
 
+def _format_names_instant(fmt: str) -> bool:
+    """Whether a strptime format reads instants rather than wall times: with an offset or zone (%z, %Z) or Unix epoch
+    seconds (%s, seconds since 1970-01-01 UTC in every zone; with a `tz` they were read as its wall times, every
+    time shifted by its offset)."""
+    return any(code in fmt for code in ("%z", "%Z", "%#z", "%s"))
+
+
 def _read_time(source: SourceConfig, dtype: pl.DataType, file: str, day_month: DayMonth = None,
                traits: frozenset[str] = frozenset()) -> _Time:
     raw = pl.col(RAW_PREFIX + source.time_col)
@@ -1707,7 +1714,7 @@ def _read_time(source: SourceConfig, dtype: pl.DataType, file: str, day_month: D
         )
     if source.time_format:
         fmt = source.time_format
-        if "%z" in fmt or "%Z" in fmt or "%#z" in fmt:
+        if _format_names_instant(fmt):
             utc = text.str.strptime(pl.Datetime("us", "UTC"), fmt, strict=False).dt.replace_time_zone(None)
             wall = None
             if fmt.rstrip().endswith("%z") and fmt.count("%z") == 1:  # the wall time as written
