@@ -759,13 +759,18 @@ def test_dictionary_encoded_text_columns_of_a_parquet_file_are_text(tmp_path):
     assert r.quarantined["check"].to_list() == ["time_unparsable"]
 
 
-@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
-def test_a_utf16_file_is_named_as_such(write_csv, encoding):
+@pytest.mark.parametrize(("encoding", "iconv"), [("utf-16", "UTF-16"), ("utf-16-le", "UTF-16LE"),
+                                                 ("utf-16-be", "UTF-16BE")])
+def test_a_utf16_file_is_named_as_such(write_csv, encoding, iconv):
     """Regression: Excel's 'Unicode Text (*.txt)' export (UTF-16, tab-separated) was told "is not a text CSV file
-    (binary content, NUL bytes in the first bytes)"; it is named UTF-16, with how to make it UTF-8."""
+    (binary content, NUL bytes in the first bytes)"; it is named UTF-16, with how to make it UTF-8: the whole
+    command, file and output named (it said `iconv -f UTF-16 -t UTF-8`, which waits on its input when run as
+    written), in the byte order of a file without a byte order mark (iconv reads such UTF-16 as big-endian)."""
     p = write_csv("date\tid\tval\n2024-01-01\ta\t1\n".encode(encoding), name="unicode.txt")
-    with pytest.raises(DataValidationError, match=r"unicode.txt is UTF-16 text .*re-export it as 'CSV UTF-8"):
+    with pytest.raises(DataValidationError, match=r"unicode.txt is UTF-16 text .*re-export it as 'CSV UTF-8") as err:
         ingest(make_source(p), None)
+    target = str(p).removesuffix(".txt") + ".utf8.txt"
+    assert str(err.value).endswith(f"or convert it: iconv '{p}' -f {iconv} -t UTF-8 > '{target}'")
 
 
 def test_quarters_written_quarter_first_are_read(write_csv):
