@@ -1084,8 +1084,10 @@ def test_a_parquet_time_column_of_unix_seconds_is_told_about_percent_s(tmp_path)
     was told to declare a format 'e.g. %Y for years, %Y%m%d for dates', neither of which reads it; %s does."""
     p = tmp_path / "y.parquet"
     pl.DataFrame({"date": [1704067200, 1704153600], "id": ["a", "a"], "val": [1, 2]}).write_parquet(p)
-    with pytest.raises(DataValidationError, match=r"holds integers \(Int64\).* %s for Unix epoch seconds"):
+    with pytest.raises(DataValidationError, match=r"holds integers \(Int64\).* %s for Unix epoch seconds") as err:
         ingest(make_source(p), None)
+    # the option that declares it, for a --data file and a configured source (it said 'declare its time_format' alone)
+    assert "declare its time_format (--time-format, or time_format in [sources.NAME]; e.g. %Y for years" in str(err.value)
     got = ingest(make_source(p, time_format="%s"), None).frame.select("ds", "y").collect()
     assert got.rows() == [(datetime(2024, 1, 1), 1.0), (datetime(2024, 1, 2), 2.0)]
 

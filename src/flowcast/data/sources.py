@@ -1709,7 +1709,7 @@ def _read_time(source: SourceConfig, dtype: pl.DataType, file: str, day_month: D
         if not source.time_format:
             raise DataValidationError(
                 f"{file}: time column {source.time_col!r} holds integers ({dtype}); declare its time_format "
-                "(e.g. %Y for years, %Y%m%d for dates, %s for Unix epoch seconds)"
+                "(--time-format, or time_format in [sources.NAME]; e.g. %Y for years, %Y%m%d for dates, %s for Unix epoch seconds)"
             )
         text = raw.cast(pl.Utf8)
     elif dtype == pl.Utf8:
