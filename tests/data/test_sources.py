@@ -759,13 +759,18 @@ def test_dictionary_encoded_text_columns_of_a_parquet_file_are_text(tmp_path):
     assert r.quarantined["check"].to_list() == ["time_unparsable"]
 
 
-@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
-def test_a_utf16_file_is_named_as_such(write_csv, encoding):
+@pytest.mark.parametrize(("encoding", "iconv"), [("utf-16", "UTF-16"), ("utf-16-le", "UTF-16LE"),
+                                                 ("utf-16-be", "UTF-16BE")])
+def test_a_utf16_file_is_named_as_such(write_csv, encoding, iconv):
     """Regression: Excel's 'Unicode Text (*.txt)' export (UTF-16, tab-separated) was told "is not a text CSV file
-    (binary content, NUL bytes in the first bytes)"; it is named UTF-16, with how to make it UTF-8."""
+    (binary content, NUL bytes in the first bytes)"; it is named UTF-16, with how to make it UTF-8: the whole
+    command, file and output named (it said `iconv -f UTF-16 -t UTF-8`, which waits on its input when run as
+    written), in the byte order of a file without a byte order mark (iconv reads such UTF-16 as big-endian)."""
     p = write_csv("date\tid\tval\n2024-01-01\ta\t1\n".encode(encoding), name="unicode.txt")
-    with pytest.raises(DataValidationError, match=r"unicode.txt is UTF-16 text .*re-export it as 'CSV UTF-8"):
+    with pytest.raises(DataValidationError, match=r"unicode.txt is UTF-16 text .*re-export it as 'CSV UTF-8") as err:
         ingest(make_source(p), None)
+    target = str(p).removesuffix(".txt") + ".utf8.txt"
+    assert str(err.value).endswith(f"or convert it: iconv '{p}' -f {iconv} -t UTF-8 > '{target}'")
 
 
 def test_quarters_written_quarter_first_are_read(write_csv):
@@ -1079,8 +1084,10 @@ def test_a_parquet_time_column_of_unix_seconds_is_told_about_percent_s(tmp_path)
     was told to declare a format 'e.g. %Y for years, %Y%m%d for dates', neither of which reads it; %s does."""
     p = tmp_path / "y.parquet"
     pl.DataFrame({"date": [1704067200, 1704153600], "id": ["a", "a"], "val": [1, 2]}).write_parquet(p)
-    with pytest.raises(DataValidationError, match=r"holds integers \(Int64\).* %s for Unix epoch seconds"):
+    with pytest.raises(DataValidationError, match=r"holds integers \(Int64\).* %s for Unix epoch seconds") as err:
         ingest(make_source(p), None)
+    # the option that declares it, for a --data file and a configured source (it said 'declare its time_format' alone)
+    assert "declare its time_format (--time-format, or time_format in [sources.NAME]; e.g. %Y for years" in str(err.value)
     got = ingest(make_source(p, time_format="%s"), None).frame.select("ds", "y").collect()
     assert got.rows() == [(datetime(2024, 1, 1), 1.0), (datetime(2024, 1, 2), 2.0)]
 
@@ -1369,3 +1376,27 @@ def test_a_day_month_time_is_compared_with_as_of_by_its_instant(value, kept):
     wall = datetime(2024, 1, 15, 12, 0)
     assert (_dated_by(raw, "t", wall.date(), False, wall=wall).collect().height == 1) is kept
     assert raw.select(_after_every_reading("t", wall.date(), False, wall=wall)).collect().item() is not kept
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+@pytest.mark.parametrize(("freq", "expected"), [
+    # 30-minute data: ds is the instant, naive UTC (1393594200 is 2014-02-28 13:30 UTC)
+    ("30m", [datetime(2014, 2, 28, 13, 0), datetime(2014, 2, 28, 13, 30)]),
+    # daily data: the date in the source's tz (13:00 UTC is 29 February's midnight (+11:00) in Melbourne)
+    ("1d", [datetime(2014, 3, 1), datetime(2014, 3, 2)]),
+])
+def test_unix_seconds_are_instants_whatever_the_source_tz(tmp_path, fmt, freq, expected):
+    """Regression: Unix epoch seconds (`--time-format %s`) name an instant, in no zone; with a `--tz` they were read
+    as wall times of that zone, every time shifted by its offset (a Melbourne file's last half hour, 13:30 UTC, was
+    ds 02:30 UTC, and its forecasts 11 hours early); a daily file's Melbourne midnights were the day before."""
+    step = 1800 if freq == "30m" else 86400
+    times = [1393592400, 1393592400 + step]  # 2014-02-28 13:00 UTC: midnight of 1 March in Melbourne (+11:00)
+    p = tmp_path / f"e.{fmt}"
+    frame = pl.DataFrame({"date": times, "id": ["a", "a"], "val": [1.0, 2.0]})
+    if fmt == "csv":
+        frame.write_csv(p)
+    else:
+        frame.write_parquet(p)
+    src = make_source(p, time_format="%s", freq=freq, tz="Australia/Melbourne")
+    got = ingest(src, None).frame.select("ds").collect()["ds"].to_list()
+    assert got == expected

@@ -551,9 +551,12 @@ def _check_text(file: str, payload: bytes | None = None) -> None:
     if head[:2] in (b"\xff\xfe", b"\xfe\xff") or re.match(rb"(?:[^\x00]\x00){4}|(?:\x00[^\x00]){4}", head):
         # Excel's 'Unicode Text (*.txt)' export, PowerShell's Export-Csv before 6.0: UTF-16 (the NUL bytes of
         # every ASCII character were told "binary content")
+        # (without a byte order mark iconv reads UTF-16 as big-endian: a little-endian file is named so)
+        encoding = "UTF-16" if head[:2] in (b"\xff\xfe", b"\xfe\xff") else (
+            "UTF-16LE" if re.match(rb"(?:[^\x00]\x00){4}", head) else "UTF-16BE")
         raise DataValidationError(
             f"{file} is UTF-16 text (Excel's 'Unicode Text' export writes it), not UTF-8: re-export it as "
-            "'CSV UTF-8 (Comma delimited)', or convert it: iconv -f UTF-16 -t UTF-8")
+            f"'CSV UTF-8 (Comma delimited)', or convert it: {_iconv_command(file, encoding)}")
     if b"\x00" in head:
         raise DataValidationError(f"{file} is not a text CSV file (binary content, NUL bytes in the first bytes)")
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
@@ -593,6 +596,16 @@ def first_invalid_utf8(file: str) -> tuple[int, int, int] | None:
     return None
 
 
+def _iconv_command(file: str, encoding: str) -> str:
+    """The shell command that writes the (gzipped) text file `file` of `encoding` as UTF-8 beside it
+    ('sales.csv' to 'sales.utf8.csv')."""
+    plain = file.removesuffix(".gz")
+    stem, dot, ext = plain.rpartition(".")
+    target = f"{stem}.utf8.{ext}" if dot and "/" not in ext else f"{plain}.utf8"
+    read = f"zcat '{file}' | iconv" if file.endswith(".gz") else f"iconv '{file}'"
+    return f"{read} -f {encoding} -t UTF-8 > '{target}'"
+
+
 def not_utf8_error(file: str, bad: tuple[int, int, int] | None, found: list[str] | None = None) -> DataValidationError:
     """The file is not UTF-8: where (`first_invalid_utf8`), the field around that byte as Windows-1252 would read it
     (Excel's plain 'CSV' on Windows, the usual culprit: 'Z\xfcrich' is 'Zürich'), and how to convert it. The byte
@@ -604,11 +617,7 @@ def not_utf8_error(file: str, bad: tuple[int, int, int] | None, found: list[str]
         word = _field_as_cp1252(file, bad[0])
         seen = f": '{word}' if it is Windows-1252" if word else ""
         where = f": byte 0x{bad[2]:02x} on line {bad[1]} (offset {bad[0]}{seen})"
-        plain = file.removesuffix(".gz")
-        stem, dot, ext = plain.rpartition(".")
-        target = f"{stem}.utf8.{ext}" if dot and "/" not in ext else f"{plain}.utf8"
-        read = f"zcat '{file}' | iconv" if file.endswith(".gz") else f"iconv '{file}'"
-        convert = f", or convert it: {read} -f WINDOWS-1252 -t UTF-8 > '{target}'"
+        convert = f", or convert it: {_iconv_command(file, 'WINDOWS-1252')}"
     return DataValidationError(
         f"{file} is not valid UTF-8{where}; re-export the file as UTF-8 (Excel: 'CSV UTF-8'; its plain 'CSV' "
         f"is Windows-1252 on Windows){convert}"
@@ -834,7 +843,7 @@ def _written_by(lf: pl.LazyFrame, time_col: str, source: SourceConfig, as_of: da
     instant = as_of.replace(tzinfo=None)  # (aware UTC, `as_instant`)
     text = pl.col(time_col).cast(pl.Utf8).str.strip_chars()
     if fmt := source.time_format:  # read as the run reads it (`_read_time`)
-        if "%z" in fmt or "%Z" in fmt or "%#z" in fmt:
+        if _format_names_instant(fmt):
             at = text.str.strptime(pl.Datetime("us", "UTC"), fmt, strict=False).dt.replace_time_zone(None)
             return lf.filter(at.is_null() | (at <= instant))
         at = text.str.strptime(pl.Datetime("us"), fmt, strict=False)
@@ -1679,6 +1688,13 @@ def _day_month_iso(text: pl.Expr, order: str) -> pl.Expr:
                      rest.fill_null(""))
 
 
+def _format_names_instant(fmt: str) -> bool:
+    """Whether a strptime format reads instants rather than wall times: with an offset or zone (%z, %Z) or Unix epoch
+    seconds (%s, seconds since 1970-01-01 UTC in every zone; with a `tz` they were read as its wall times, every
+    time shifted by its offset)."""
+    return any(code in fmt for code in ("%z", "%Z", "%#z", "%s"))
+
+
 def _read_time(source: SourceConfig, dtype: pl.DataType, file: str, day_month: DayMonth = None,
                traits: frozenset[str] = frozenset()) -> _Time:
     raw = pl.col(RAW_PREFIX + source.time_col)
@@ -1693,7 +1709,7 @@ def _read_time(source: SourceConfig, dtype: pl.DataType, file: str, day_month: D
         if not source.time_format:
             raise DataValidationError(
                 f"{file}: time column {source.time_col!r} holds integers ({dtype}); declare its time_format "
-                "(e.g. %Y for years, %Y%m%d for dates, %s for Unix epoch seconds)"
+                "(--time-format, or time_format in [sources.NAME]; e.g. %Y for years, %Y%m%d for dates, %s for Unix epoch seconds)"
             )
         text = raw.cast(pl.Utf8)
     elif dtype == pl.Utf8:
@@ -1707,7 +1723,7 @@ def _read_time(source: SourceConfig, dtype: pl.DataType, file: str, day_month: D
         )
     if source.time_format:
         fmt = source.time_format
-        if "%z" in fmt or "%Z" in fmt or "%#z" in fmt:
+        if _format_names_instant(fmt):
             utc = text.str.strptime(pl.Datetime("us", "UTC"), fmt, strict=False).dt.replace_time_zone(None)
             wall = None
             if fmt.rstrip().endswith("%z") and fmt.count("%z") == 1:  # the wall time as written
