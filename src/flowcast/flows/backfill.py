@@ -47,6 +47,7 @@ from flowcast.wording import plural
 # over (`rewritten`)
 Outcome = dict[str, Any]
 IN_PROCESS = "in-process"  # the `worker` of dates run by the backfill's own process (no deployment)
+ERRORS_SAID = 5  # the failed dates whose errors a failed backfill's error says whole (`BackfillError`)
 _listeners: list[Callable[[Outcome], None]] = []
 
 
@@ -452,7 +453,7 @@ def backfill_flow(
     }
     if failed:
         msg = f"{len(failed)} of {plural(len(dates), 'backfill date')} failed: " + "; ".join(
-            f"{o['as_of']}: {o['error']}" for o in failed[:5]
+            f"{o['as_of']}: {o['error']}" for o in failed[:ERRORS_SAID]
         ) + _done_clause(outcomes)
         raise BackfillError(msg, summary)  # said once: by the run's failed state
     log.info(f"Backfill done: {summary['published']} published, {summary['skipped']} skipped")
