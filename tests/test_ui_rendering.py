@@ -431,6 +431,23 @@ def test_a_failed_backfill_date_says_its_error_above_the_table(failed):
     assert not any("quarantine_threshold" in str(v) for r in rows for v in r.values())
 
 
+@pytest.mark.parametrize("n", [1, 12])
+def test_a_rewritten_backfill_date_says_what_it_replaced_above_the_table(n):
+    """ui40: a date an --overwrite backfill rewrote showed 'rewritten: it replaced the 48 rows run 369eb2a9-8fa' in
+    its detail cell, which does not wrap in the UI: the rest of the run's id, its model and '(identical content)'
+    were cut at the page's edge. The description says each date's note whole, up to 10; the cell points there."""
+    note = f"rewritten: it replaced the 48 rows run {RUN} published (theta-v2) (identical content)"
+    outcomes = [{"as_of": f"2021-01-{d:02d}T00:00:00", "status": "published", "rows": 48, "model": "theta-v2",
+                 "run_id": "new", "flow_run": f"forecast shops 2021-01-{d:02d} (backfill)", "worker": "in-process",
+                 "error": None, "note": note} for d in range(1, n + 1)]
+    rows = reporting.backfill_rows(outcomes)
+    assert [r["detail"] for r in rows] == ["rewritten: what it replaced is above the table"] * n
+    said = reporting.backfill_description("backfill shops 2021-01-01..2021-01-12", outcomes).split("\n\n")
+    whole = md_text(f"it replaced the 48 rows run {RUN} published (theta-v2) (identical content)")
+    assert said[1].startswith(f"Rewritten: 2021-01-01 {whole}"), said
+    assert said[1].count(RUN) == min(n, 10) and said[1].endswith(whole if n == 1 else "; and 2 more"), said
+
+
 @pytest.mark.parametrize(("as_of", "rows", "shown"), [
     ("2019-09-01T00:00:00", 1776, ("2019-09-01", "1,776")),  # ui30: the sample's backfill showed '1776'
     ("2019-09-01T06:30:00", 0, ("2019-09-01 06:30", "0")),

@@ -178,7 +178,7 @@ def rewritten(o: Outcome, held: dict[str, str] | None, now: dict[str, str] | Non
         return o
     same = now is not None and bool(held.get("content_hash")) and now.get("content_hash") == held["content_hash"]
     rows = int(held.get("rows") or 0)
-    return {**o, "note": f"rewritten: it replaced the {rows:,} rows run {held.get('run_id') or 'unknown'} published "
+    return {**o, "note": f"{reporting.REWRITTEN}it replaced the {rows:,} rows run {held.get('run_id') or 'unknown'} published "
                          f"({held.get('model_version') or held.get('model') or 'unknown model'})"
                          + (" (identical content)" if same else "")}
 
