@@ -431,6 +431,23 @@ def test_a_failed_backfill_date_says_its_error_above_the_table(failed):
     assert not any("quarantine_threshold" in str(v) for r in rows for v in r.values())
 
 
+@pytest.mark.parametrize("n", [1, 12])
+def test_a_rewritten_backfill_date_says_what_it_replaced_above_the_table(n):
+    """ui40: a date an --overwrite backfill rewrote showed 'rewritten: it replaced the 48 rows run 369eb2a9-8fa' in
+    its detail cell, which does not wrap in the UI: the rest of the run's id, its model and '(identical content)'
+    were cut at the page's edge. The description says each date's note whole, up to 10; the cell points there."""
+    note = f"rewritten: it replaced the 48 rows run {RUN} published (theta-v2) (identical content)"
+    outcomes = [{"as_of": f"2021-01-{d:02d}T00:00:00", "status": "published", "rows": 48, "model": "theta-v2",
+                 "run_id": "new", "flow_run": f"forecast shops 2021-01-{d:02d} (backfill)", "worker": "in-process",
+                 "error": None, "note": note} for d in range(1, n + 1)]
+    rows = reporting.backfill_rows(outcomes)
+    assert [r["detail"] for r in rows] == ["rewritten: what it replaced is above the table"] * n
+    said = reporting.backfill_description("backfill shops 2021-01-01..2021-01-12", outcomes).split("\n\n")
+    whole = md_text(f"it replaced the 48 rows run {RUN} published (theta-v2) (identical content)")
+    assert said[1].startswith(f"Rewritten: 2021-01-01 {whole}"), said
+    assert said[1].count(RUN) == min(n, 10) and said[1].endswith(whole if n == 1 else "; and 2 more"), said
+
+
 @pytest.mark.parametrize(("as_of", "rows", "shown"), [
     ("2019-09-01T00:00:00", 1776, ("2019-09-01", "1,776")),  # ui30: the sample's backfill showed '1776'
     ("2019-09-01T06:30:00", 0, ("2019-09-01 06:30", "0")),
@@ -865,13 +882,13 @@ def test_a_refused_runs_data_quality_report_says_first_that_it_was_refused(refus
 
 @pytest.mark.parametrize(("after", "planned", "partial", "in_said", "said"), [
     (0, 0, 0, "", ""),
-    (39_282, 0, 0, "", "; 39,282 rows dated after as_of 2026-12-04T21:23:01+00:00 not seen by this run"),
+    (39_282, 0, 0, "", "; 39,282 rows dated after as_of 2026-12-04 21:23:01 UTC not seen by this run"),
     # planned future covariates: kept, counted in rows in, and said there as `flowcast run`'s summary says them
     (5, 5, 0, " (5 of them planned: after as_of, kept for their future covariates)", ""),
     (1_205, 1_200, 0, " (1,200 of them planned: after as_of, kept for their future covariates)",
-     "; 5 rows dated after as_of 2026-12-04T21:23:01+00:00 not seen by this run"),
+     "; 5 rows dated after as_of 2026-12-04 21:23:01 UTC not seen by this run"),
     # (aggregate) 3 of them dated before as_of, in the day not over then: not 'dated after as_of'
-    (10, 0, 3, "", ("; 10 rows after as_of 2026-12-04T21:23:01+00:00 not seen by this run (dated after it, or in a "
+    (10, 0, 3, "", ("; 10 rows after as_of 2026-12-04 21:23:01 UTC not seen by this run (dated after it, or in a "
                     "period not over then)")),
 ])
 def test_quality_summary_says_how_many_rows_are_after_as_of(after, planned, partial, in_said, said):

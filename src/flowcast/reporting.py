@@ -1044,6 +1044,8 @@ def receipt_description(receipt: Any, scope: Scope, note: str | Sequence[str] = 
 
 NONE = "—"  # an empty table cell a person reads as "nothing here"
 FAILED_DETAIL = "failed: the error is above the table"
+REWRITTEN = "rewritten: "  # the start of a date's note that says which publish its --overwrite replaced (`backfill`)
+REWRITTEN_DETAIL = "rewritten: what it replaced is above the table"
 BACKFILL_COLUMNS = ("as_of (UTC)", "status", "rows", "model", "flow run", "worker", "detail")
 
 
@@ -1064,6 +1066,9 @@ def backfill_rows(outcomes: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]
         detail = o.get("error") or o.get("note") or NONE  # (a published date's note: it rewrote a publish)
         if o.get("status") == "failed" and o.get("error"):  # said whole in the description (`backfill_description`)
             detail = FAILED_DETAIL
+        if _rewrote(o):  # said whole in the description: the cell showed 'rewritten: it replaced the 48 rows run
+            # 369eb2a9-8fa' and no more, its model and whether the content changed out of sight (ui40)
+            detail = REWRITTEN_DETAIL
         if _published_before(o):  # its publisher first, short (a cell does not wrap in the UI: its id, at the end,
             # was cut at the page's edge, ui32), whole in the description
             detail = f"published by flow run {short[str(o['run_id'])]}: {o.get('error') or 'already published'}"
@@ -1075,6 +1080,11 @@ def backfill_rows(outcomes: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]
             "worker": o.get("worker") or NONE, "detail": detail,
         })
     return rows
+
+
+def _rewrote(o: Mapping[str, Any]) -> bool:
+    """A date whose run published over an earlier publish (`--overwrite`): its note says which (`backfill.rewritten`)."""
+    return o.get("status") == "published" and str(o.get("note") or "").startswith(REWRITTEN)
 
 
 def _published_before(o: Mapping[str, Any]) -> bool:
@@ -1102,7 +1112,8 @@ def backfill_description(title: str, outcomes: Iterable[Mapping[str, Any]]) -> s
     backfill: one row per as_of and what happened'). Then each failed date's error, a paragraph of its own
     (`2024-03-01 failed: source 'shops': 12 of 183 rows quarantined ...`): a table cell does not wrap in the UI,
     and the detail cell showed the error cut at the page's edge, its cause's end and its fix out of sight (ui31).
-    Then the flow runs that published the skipped dates, whole, up to `SAID_WHOLE` (the cells say them short)."""
+    Then the flow runs that published the skipped dates, whole, up to `SAID_WHOLE` (the cells say them short), and
+    what each date an --overwrite rewrote replaced, up to `SAID_WHOLE` (its cell points there)."""
     outcomes = list(outcomes)
     status = [o.get("status") for o in outcomes]
     counts = ", ".join(f"{status.count(s)} {s}" for s in ("published", "skipped", "failed"))
@@ -1113,6 +1124,10 @@ def backfill_description(title: str, outcomes: Iterable[Mapping[str, Any]]) -> s
         more = len(before) - SAID_WHOLE
         failed.append("Skipped, published before by the flow runs: " + ", ".join(before[:SAID_WHOLE])
                       + (f" and {more} more" if more > 0 else ""))
+    rewrote = [f"{as_of_text(o['as_of'])} {md_text(str(o['note'])[len(REWRITTEN):])}" for o in outcomes if _rewrote(o)]
+    if rewrote:  # the cells point here
+        more = len(rewrote) - SAID_WHOLE
+        failed.append("Rewritten: " + "; ".join(rewrote[:SAID_WHOLE]) + (f"; and {more} more" if more > 0 else ""))
     return "\n\n".join([f"{title[:1].upper()}{title[1:]}: {counts}", *failed])
 
 

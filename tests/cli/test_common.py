@@ -57,6 +57,33 @@ def test_help_keeps_the_brackets_of_setting_sections():
     assert "the points scored, MAE, MASE, sMAPE" in said["--help"]
 
 
+def _command_list_lines(output: str) -> dict[str, int]:
+    """command -> the lines its description takes in a group's Commands panel."""
+    panel = output[output.index("Commands"):].splitlines()[1:]
+    lines: dict[str, int] = {}
+    name = ""
+    for line in panel:
+        cell = line.strip("│╰─╯ ")
+        if not cell:
+            continue
+        if not line.startswith("│  "):  # '│ name  description...': a command's first line
+            name = cell.split()[0]
+            lines[name] = 0
+        lines[name] += 1
+    return lines
+
+
+@pytest.mark.parametrize("group", [[], ["models"], ["automations"]])
+def test_each_command_is_listed_in_three_lines_at_80_columns(group):
+    """Regression (ui40): `flowcast --help` in 80 columns listed `gc` in 11 lines and `accuracy` in 9 (`models
+    --help`: `show` 8, `history` 7, `repair` 6): the list shows a command's first paragraph, and theirs was the
+    whole manual. Each starts with a short paragraph now; `flowcast CMD --help` still says the rest."""
+    res = runner.invoke(app, [*group, "--help"], terminal_width=80)
+    assert res.exit_code == 0, res.output
+    lines = _command_list_lines(res.output)
+    assert len(lines) >= 2 and {n for n, k in lines.items() if k > 3} == set(), res.output
+
+
 def test_a_reader_that_stops_reading_ends_the_command_quietly(tmp_path):
     """Regression: `flowcast models show V | head -c 100` (any command whose stdout reader exits first) ended
     with 'error: BrokenPipeError: [Errno 32] Broken pipe (FLOWCAST_DEBUG=1 shows the traceback)' and exit 1;

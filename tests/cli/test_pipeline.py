@@ -391,6 +391,33 @@ def test_backfill_table_keeps_dates_and_models_whole_in_80_columns():
     assert "node-b" in console.export_text()
 
 
+@pytest.mark.parametrize("n_failed", [1, 6])
+def test_backfill_table_points_below_for_the_errors_its_error_says_whole(n_failed):
+    """Regression (ui40): a failed date's error filled the detail column of `flowcast backfill`'s table at 80
+    columns, 29 lines of 20 characters, its quarantine path broken mid-word ('.flowcas t/quarantine'), then the
+    same error was printed whole below the table. The cell says where it is; a date beyond the `ERRORS_SAID`
+    the error names keeps its own."""
+    from rich.console import Console
+
+    from flowcast.flows.backfill import ERRORS_SAID
+
+    def failed(day: int) -> dict:
+        return {"as_of": f"2024-04-{day:02d}T00:00:00", "status": "failed", "rows": 0, "model": None,
+                "worker": "in-process", "flow_run": f"forecast sales 2024-04-{day:02d} (backfill)",
+                "error": f"source 'sales': day {day} refused, see /tmp/home/quarantine/sales/quarantine.parquet"}
+
+    published = {"as_of": "2024-04-20T00:00:00", "status": "published", "rows": 21, "model": "theta-v2",
+                 "worker": "in-process", "flow_run": "forecast sales 2024-04-20 (backfill)", "error": None}
+    outcomes = [failed(day) for day in range(1, n_failed + 1)] + [published]
+    summary = {"published": 1, "skipped": 0, "failed": n_failed, "outcomes": outcomes}
+    console = Console(width=80, record=True)
+    console.print(cli_pipeline._backfill_table(summary, "forecast", "1d"))
+    text = console.export_text()
+    assert text.count("is below the table") == min(n_failed, ERRORS_SAID), text
+    assert ("refused" in text) == (n_failed > ERRORS_SAID), text  # a 6th failed date's error: only in its cell
+    assert "theta-v2" in text
+
+
 @pytest.mark.parametrize("args", [
     ["run", "--data", "sales.csv", "--time-col", "date"],
     ["forecast", "--dataset", "us_employment", "--freq", "1d"],

@@ -105,8 +105,11 @@ ROW_CASES = [
      [(3, "time_unparsable", "time '2020-13-45' does not parse as ISO-8601")]),
     ("missing_time", ",a,4\n", {}, [(3, "time_missing", "time column 'date' is empty")]),
     ("null_id", "2020-01-04,,4\n", {}, [(3, "id_missing", "id column 'id' empty")]),
+    # ui40: it read 'val -5.0 outside [0.0, inf]': a float's repr and a bound no one declared
     ("out_of_range", "2020-01-04,a,-5\n", {"y_min": 0.0},
-     [(3, "y_out_of_range", "val -5.0 outside [0.0, inf]")]),
+     [(3, "y_out_of_range", "val -5 is below y_min 0")]),
+    ("above_y_max", "2020-01-04,a,120.5\n2020-01-05,a,-1\n", {"y_min": -0.5, "y_max": 100.0},
+     [(3, "y_out_of_range", "val 120.5 is above y_max 100"), (4, "y_out_of_range", "val -1 is below y_min -0.5")]),
     ("duplicate_same_value", "2020-01-02,a,2\n", {},
      [(3, "duplicate_row", "repeat of an earlier row for (a, 2020-01-02) with the same y")]),
     ("duplicate_different_value", "2020-01-02,a,20\n", {},

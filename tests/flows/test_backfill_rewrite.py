@@ -12,6 +12,7 @@ from flow_helpers import TINY_OVERRIDES, artifacts_of
 from test_retrain_slot import STATISTICAL
 
 from flowcast.config import load_settings
+from flowcast.mdtext import md_text
 from flowcast.ops.quiet import fingerprint_path
 from flowcast.store import open_store
 
@@ -49,7 +50,8 @@ def test_backfill_overwrite_rewrites_each_date_and_says_what_it_replaced(flow_kw
     assert (rec["run_id"], rec["content_hash"]) == (now["run_id"], now["content_hash"])
     (table,) = artifacts_of(redo["run_id"])["backfill-summary-tiny"]
     rows = json.loads(table.data) if isinstance(table.data, str) else table.data
-    assert [r["detail"] for r in rows] == [said]
+    assert [r["detail"] for r in rows] == ["rewritten: what it replaced is above the table"]
+    assert table.description.endswith(f"Rewritten: 2018-01-01 {md_text(said.removeprefix('rewritten: '))}")
 
 
 @pytest.mark.usefixtures("prefect_api")

@@ -128,10 +128,12 @@ def accuracy(
     home: HomeOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Realized accuracy of published forecasts: per dataset and as_of the points scored, MAE,
-    MASE, sMAPE, 80%/95% interval coverage and seasonal naive on the same points, beside the
-    backtest MASE the publishing model promised; and each dataset's verdict (degraded or not), naming the metric it
-    was judged on. Data whose models were ranked on RMSSE (classed intermittent) is judged on RMSSE: the table shows
+    """Realized accuracy of published forecasts: per dataset and as_of the points scored, MAE, MASE, sMAPE and
+    interval coverage, beside what was promised; each dataset's verdict.
+
+    Per dataset and as_of: the points scored, MAE, MASE, sMAPE, 80%/95% interval coverage and seasonal naive on
+    the same points, beside the backtest MASE the publishing model promised; and each dataset's verdict (degraded
+    or not), naming the metric it was judged on. Data whose models were ranked on RMSSE (classed intermittent) is judged on RMSSE: the table shows
     RMSSE, seasonal naive's RMSSE and the promised RMSSE; a window of versions ranked on each judges each on its own
     (both promises shown). `--as-of` adds the as_of's rows per model and step, MASE and RMSSE."""
     import polars as pl

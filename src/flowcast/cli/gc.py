@@ -43,7 +43,10 @@ def gc(
     home: HomeOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Remove what the retention policy (the [retention] section of the --config file) lets go: model versions
+    """Remove old model versions, training runs, caches, quarantine files and report images as the retention
+    policy lets go. Dry run by default.
+
+    What the retention policy (the [retention] section of the --config file) lets go: model versions
     beyond keep_versions per dataset (never production, its predecessor, the recorded champion, a version
     a running run chose to forecast with, or a version that made forecasts still published: each is listed
     as kept, with why), training run folders

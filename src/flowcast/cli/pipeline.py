@@ -806,14 +806,18 @@ def forecast(
 def _backfill_table(summary: dict[str, Any], mode: str, step: str) -> Any:
     """The backfill's outcomes, every as_of, status, row count and model whole in 80 columns (rich cut
     them to 'theta-…' and '2024-0…'); the worker column only when dates ran on workers, the flow run
-    and the detail wrapped, never cut."""
+    and the detail wrapped, never cut. A failed date whose error the backfill's error, printed below the table, says
+    whole (the first `ERRORS_SAID`) reads `failed: the error is below the table`: wrapped in the detail column, 29
+    lines of 20 characters with its quarantine file's path broken mid-word, the same error followed whole below it
+    (ui40; the backfill-summary artifact's cell points above its table alike)."""
     from rich import box
     from rich.table import Table
 
-    from flowcast.flows.backfill import IN_PROCESS
+    from flowcast.flows.backfill import ERRORS_SAID, IN_PROCESS
     from flowcast.reporting import as_of_text
 
     outcomes = summary["outcomes"]
+    said_below = {id(o) for o in [o for o in outcomes if o["status"] == "failed" and o.get("error")][:ERRORS_SAID]}
     workers = any((o.get("worker") or IN_PROCESS) != IN_PROCESS for o in outcomes)
     table = Table(title=f"Backfill ({mode}) every {step}: {summary['published']} published, "
                         f"{summary['skipped']} skipped, {summary['failed']} failed",
@@ -826,7 +830,7 @@ def _backfill_table(summary: dict[str, Any], mode: str, step: str) -> Any:
     for o in outcomes:
         table.add_row(as_of_text(o["as_of"]), o["status"], str(o["rows"]), o["model"] or "",
                       *([o.get("worker") or ""] if workers else []), o.get("flow_run") or "",
-                      o["error"] or o.get("note") or "")
+                      "failed: the error is below the table" if id(o) in said_below else o["error"] or o.get("note") or "")
     return table
 
 

@@ -550,7 +550,9 @@ def models_show(
     json_out: Annotated[bool, typer.Option("--json", help="everything recorded, as one JSON object (calibration "
                                                           "quantiles, training configuration, paths)")] = False,
 ) -> None:
-    """One version in words: its kind, what it is, its members and weights, fallback, intervals, backtest
+    """One version in words (default: the production model of --dataset).
+
+    Its kind, what it is, its members and weights, fallback, intervals, backtest
     scores, and the data it was trained on (source, as_of, fingerprint). Without VERSION: the production model
     of --dataset (of the only dataset that has one). `--json`: everything recorded (the whole recipe with its
     interval calibration, the training configuration), for scripts. Exit 1 when the version's files are damaged
@@ -664,10 +666,12 @@ def models_history(
     config: ConfigOpt = None,
     home: HomeOpt = None,
 ) -> None:
-    """Every change and record of the production pointers, oldest first (#N: in the order written; each time is when
-    its run started; several datasets: grouped by dataset, A to Z, oldest first within each): promotions, rollbacks, withdrawals,
-    champions, and retrains that kept production (`keep`, with their as_of and run; the older ones read from
-    history.jsonl, where production.json's bound moved them)."""
+    """Every change and record of the production pointers, oldest first.
+
+    Promotions, rollbacks, withdrawals, champions, and retrains that kept production (`keep`, with their as_of and
+    run; the older ones read from history.jsonl, where production.json's bound moved them). Numbered #N in the
+    order written; each time is when its run started; several datasets: grouped by dataset, A to Z, oldest first
+    within each."""
     from flowcast.shared import open_registry
 
     settings = resolve_settings(config=config, home=home)
@@ -967,8 +971,10 @@ def models_repair(
     config: ConfigOpt = None,
     home: HomeOpt = None,
 ) -> None:
-    """Put back a damaged production pointer (production.json): from its copy production.backup.json,
-    else each dataset's production model is the model of its newest publish. The damaged file is kept.
+    """Put back a damaged production pointer (production.json).
+
+    From its copy production.backup.json, else each dataset's production model is the model of its newest publish.
+    The damaged file is kept.
     A production version whose version.json cannot be read is taken out of production (the model before it
     is put back, or none: the next `flowcast run` promotes its best)."""
     from flowcast.shared import open_registry

@@ -42,8 +42,10 @@ def tune(
     home: HomeOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Search lookback, hidden size, layers, dropout, learning rate, steps, mode and loss on the
-    validation window before the backtest's windows, within a time budget (Optuna TPE + pruning)."""
+    """Search the networks' hyperparameters within a time budget (Optuna TPE + pruning).
+
+    Lookback, hidden size, layers, dropout, learning rate, steps, mode and loss, scored on the validation window
+    before the backtest's windows."""
     from flowcast.cli.pipeline import _flow_source_args, _prefect_console, _run_tags
 
     settings = resolve_settings(

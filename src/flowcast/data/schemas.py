@@ -193,6 +193,13 @@ def standard_time_zone(tz: str) -> tuple[str, str] | None:
     return (f"Etc/GMT{-hours:+d}", f"UTC{hours:+03d}:00") if hours else ("UTC", "UTC")
 
 
+def _bound_text(bound: float | None) -> str:
+    """A declared y_min / y_max as written in a configuration: 0, 2.5, 1e+20 (not 0.0)."""
+    if bound is None:
+        return ""
+    return str(int(bound)) if float(bound).is_integer() and abs(bound) < 1e15 else repr(float(bound))
+
+
 def _show(expr: pl.Expr) -> pl.Expr:
     return expr.cast(pl.Utf8).str.replace_all(UNSETTLED, "", literal=True).fill_null("<null>")
 
@@ -754,10 +761,12 @@ def row_checks(
             RowCheck(
                 "y_out_of_range",
                 pl.col("y").is_not_null() & (lo | hi),
-                pl.format(
-                    "{} {} outside [{}, {}]", target, _show(pl.col("y")),
-                    pl.lit("-inf" if y_min is None else str(y_min)), pl.lit("inf" if y_max is None else str(y_max)),
-                ),
+                # the value as written and the bound it crosses, named ('sales -5 is below y_min 0'): it read
+                # 'sales -5.0 outside [0.0, inf]', a float's repr and an 'inf' no one had declared (ui40)
+                pl.when(lo).then(pl.format("{} {} is below y_min {}", target, _show(_raw(target_col)),
+                                           pl.lit(_bound_text(y_min))))
+                .otherwise(pl.format("{} {} is above y_max {}", target, _show(_raw(target_col)),
+                                     pl.lit(_bound_text(y_max)))),
                 "the target is outside the declared [y_min, y_max]",
             )
         )

@@ -47,6 +47,7 @@ from flowcast.wording import plural
 # over (`rewritten`)
 Outcome = dict[str, Any]
 IN_PROCESS = "in-process"  # the `worker` of dates run by the backfill's own process (no deployment)
+ERRORS_SAID = 5  # the failed dates whose errors a failed backfill's error says whole (`BackfillError`)
 _listeners: list[Callable[[Outcome], None]] = []
 
 
@@ -177,7 +178,7 @@ def rewritten(o: Outcome, held: dict[str, str] | None, now: dict[str, str] | Non
         return o
     same = now is not None and bool(held.get("content_hash")) and now.get("content_hash") == held["content_hash"]
     rows = int(held.get("rows") or 0)
-    return {**o, "note": f"rewritten: it replaced the {rows:,} rows run {held.get('run_id') or 'unknown'} published "
+    return {**o, "note": f"{reporting.REWRITTEN}it replaced the {rows:,} rows run {held.get('run_id') or 'unknown'} published "
                          f"({held.get('model_version') or held.get('model') or 'unknown model'})"
                          + (" (identical content)" if same else "")}
 
@@ -452,7 +453,7 @@ def backfill_flow(
     }
     if failed:
         msg = f"{len(failed)} of {plural(len(dates), 'backfill date')} failed: " + "; ".join(
-            f"{o['as_of']}: {o['error']}" for o in failed[:5]
+            f"{o['as_of']}: {o['error']}" for o in failed[:ERRORS_SAID]
         ) + _done_clause(outcomes)
         raise BackfillError(msg, summary)  # said once: by the run's failed state
     log.info(f"Backfill done: {summary['published']} published, {summary['skipped']} skipped")

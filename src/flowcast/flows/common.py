@@ -40,7 +40,7 @@ from flowcast.errors import (
     one_line,
 )
 from flowcast.flows import tasks
-from flowcast.timekeys import as_instant, storage_naive
+from flowcast.timekeys import as_instant, instant_text, storage_naive
 
 # ------------------------------------------------------------------------------- settings
 P = ParamSpec("P")
@@ -1145,7 +1145,9 @@ def validation_line(report: Any) -> str:
     after = int(getattr(report, "rows_after_as_of", 0) or 0) - int(getattr(report, "rows_planned", 0) or 0)
     # (aggregate) rows of the period not over at as_of are counted with them: dated up to as_of, not after it
     partial = " (dated after it, or in a period not over then)" if getattr(report, "rows_partial_period", 0) else ""
-    after_said = (f"; {after:,} rows {'' if partial else 'dated '}after as_of {report.as_of} not seen by this run"
+    # the as_of as the run's other lines write it, in UTC ('2023-06-01 00:00 UTC'; it read 2023-06-01T00:00:00+00:00)
+    after_said = (f"; {after:,} rows {'' if partial else 'dated '}after as_of {instant_text(report.as_of)} not seen "
+                  "by this run"
                   f"{partial}" if after > 0 else "")
     # rows after as_of kept for their planned future covariates are in rows in: said, as `flowcast run` says them
     planned = planned_said(int(getattr(report, "rows_planned", 0) or 0))
