@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import pickle
@@ -449,6 +450,36 @@ def test_a_stop_signal_during_a_checkpoint_write_stops_once_it_is_whole(tmp_path
         assert torch.equal(whole["w"], torch.ones(3)) and whole["mid"] == {}
         _atomic_checkpoint_io(stop).save_checkpoint({"w": torch.zeros(2)}, path)  # said once: the next one is written
         assert torch.equal(torch.load(path)["w"], torch.zeros(2))
+
+
+class _SignalsThenFillsTheDisk(_SignalsWhilePickled):
+    """Sends this process `sig` as torch.save pickles it, then fails the write as a full disk does (ENOSPC)."""
+
+    def __reduce__(self):
+        os.kill(os.getpid(), self.sig)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name)
+def test_a_stop_signal_during_a_failing_checkpoint_write_keeps_the_writes_error(tmp_path, sig):
+    """Regression (ckpt40): a SIGTERM that came while a checkpoint write was failing (a full disk) replaced the write's
+    error with the stop (SystemExit 128 + N, raised as the write ended): the training was said stopped from outside, a
+    re-run was told to resume, and nobody learnt that the disk was full. The write's error stays the reason (a
+    StorageError naming the disk, exit 74 in train_entry), and it names the stop that came meanwhile."""
+    from flowcast.errors import StorageError
+
+    path = tmp_path / "last.ckpt"
+    with CheckpointWrite() as stop:
+        _atomic_checkpoint_io(stop).save_checkpoint({"w": torch.ones(3)}, path)
+        with pytest.raises(StorageError) as failed:
+            _atomic_checkpoint_io(stop).save_checkpoint({"w": torch.zeros(3), "mid": _SignalsThenFillsTheDisk(sig)},
+                                                        path)
+        assert "no space left on device" in str(failed.value).lower(), str(failed.value)
+        assert any(f"{sig.name} came while this checkpoint was written" in n
+                   for n in getattr(failed.value, "__notes__", [])), getattr(failed.value, "__notes__", None)
+        assert stop.pending is None and not stop.writing  # the stop is not raised later, at the next checkpoint
+        assert torch.equal(torch.load(path, weights_only=False)["w"], torch.ones(3))  # the previous one, whole
+        assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
 
 
 def _handlers() -> dict[int, object]:

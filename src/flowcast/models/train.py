@@ -182,15 +182,26 @@ class CheckpointWrite:
     @contextmanager
     def checkpoint(self) -> Iterator[None]:
         """A checkpoint being written: a stop signal that comes meanwhile is raised once the write has ended (said
-        once: a training that lives on, caught, writes its next checkpoints as ever)."""
+        once: a training that lives on, caught, writes its next checkpoints as ever). A write that failed (a full
+        disk) keeps its error as the reason, which names the stop: raised over it, the stop said 'stopped from
+        outside, a re-run resumes' and nobody learnt that the disk was full (ckpt40)."""
         self.writing = True
         try:
             yield
-        finally:
-            self.writing = False
-            signum, self.pending = self.pending, None
+        except BaseException as exc:  # (any: none leaves `writing` set)
+            signum = self._end_write()
             if signum is not None:
-                raise SystemExit(128 + signum)
+                exc.add_note(f"{signal.Signals(signum).name} came while this checkpoint was written: the training "
+                             "stops on the write's error")
+            raise
+        if (signum := self._end_write()) is not None:
+            raise SystemExit(128 + signum)
+
+    def _end_write(self) -> int | None:
+        """The write has ended (whole or not): the stop held meanwhile, dropped from here."""
+        self.writing = False
+        signum, self.pending = self.pending, None
+        return signum
 
 
 def _atomic_checkpoint_io(stop: CheckpointWrite):
