@@ -326,7 +326,8 @@ def test_a_cut_last_checkpoint_is_passed_over_naming_it_and_why(tmp_path, td, ca
         fh.truncate(last.stat().st_size // 5)
     unreadable: list = []
     assert resumable(tmp_path / "runs", key, unreadable=unreadable) is None
-    [(path, why)] = unreadable
+    [(path, why, seen)] = unreadable
+    assert seen == (last.stat().st_ino, last.stat().st_size, last.stat().st_mtime_ns)  # the file read
     with pytest.raises(Exception) as loader:  # whatever the loader raises on it, named in `why`
         torch.load(last, map_location="cpu", weights_only=False)
     assert path == last and why == f"{type(loader.value).__name__}: {str(loader.value).split('. ')[0]}", why
@@ -351,11 +352,47 @@ def test_a_cut_last_checkpoint_set_aside_is_passed_over_without_loading_it_again
     last = out / "checkpoints" / "last.ckpt"
     last.write_bytes(b"cut short")
     unreadable: list = []
-    assert resumable(tmp_path / "runs", "k", unreadable=unreadable) is None and [p for p, _ in unreadable] == [last]
-    assert set_aside(last) == out / "checkpoints" / "last.ckpt.unreadable"
+    assert resumable(tmp_path / "runs", "k", unreadable=unreadable) is None and [p for p, *_ in unreadable] == [last]
+    assert set_aside(last, unreadable[0][2]) == out / "checkpoints" / "last.ckpt.unreadable"
     assert not last.exists() and (out / "checkpoints" / "last.ckpt.unreadable").read_bytes() == b"cut short"
     again: list = []
     assert resumable(tmp_path / "runs", "k", unreadable=again) is None and again == []
+
+
+@pytest.mark.parametrize("replaced_by", ["a checkpoint that loads", "another cut one", "nothing"])
+def test_a_cut_last_checkpoint_replaced_after_it_failed_to_load_is_not_set_aside_blindly(tmp_path, replaced_by):
+    """ckpt40: between `resumable` failing to load a `last.ckpt` and `set_aside` renaming it, a training still
+    writing that folder could rename its next (good) checkpoint over it, and `set_aside` renamed that one away. Only
+    the file that failed to load is renamed: a replacement is loaded again, left in place when it loads (or when the
+    file is gone), set aside in its turn when it does not."""
+    from flowcast.atomic import atomic_copy
+    from flowcast.models.train import KEY_FILE, resumable, set_aside
+
+    out = tmp_path / "runs" / "run-a" / "gru-backtest"
+    (out / "checkpoints").mkdir(parents=True)
+    (out / KEY_FILE).write_text(json.dumps({"key": "k", "cell": "gru"}))
+    last = out / "checkpoints" / "last.ckpt"
+    last.write_bytes(b"cut short")
+    unreadable: list = []
+    assert resumable(tmp_path / "runs", "k", unreadable=unreadable) is None
+    [(path, _why, seen)] = unreadable
+    good = tmp_path / "good.ckpt"
+    torch.save({"global_step": 7, "state_dict": {}}, good)
+    if replaced_by == "nothing":
+        last.unlink()
+    else:  # renamed over it, as every checkpoint is written (atomic_file): another file, whatever its size
+        if replaced_by == "another cut one":
+            good.write_bytes(b"cut too")
+        atomic_copy(good, last)
+    aside = set_aside(path, seen)
+    kept = last.with_name("last.ckpt.unreadable")
+    if replaced_by == "another cut one":
+        assert aside == kept and kept.read_bytes() == b"cut too" and not last.exists()
+    else:
+        assert aside is None and not kept.exists()
+        assert last.exists() == (replaced_by == "a checkpoint that loads")
+    if replaced_by == "a checkpoint that loads":
+        assert resumable(tmp_path / "runs", "k") == (out, 7)  # the live training's, whole
 
 
 TRAIN_WITH_A_SIZE_LIMIT = """

@@ -504,16 +504,26 @@ def train_task(td: Any, settings: Settings, out_dir: Path, cell: str,
     from prefect import get_run_logger
 
     from flowcast.atomic import atomic_write_text
-    from flowcast.models.train import KEY_FILE, resumable, resume_from, set_aside, train_model, training_key
+    from flowcast.models.train import (
+        KEY_FILE,
+        FileSeen,
+        resumable,
+        resume_from,
+        set_aside,
+        train_model,
+        training_key,
+    )
     from flowcast.shared import jobs_location
 
     log = get_run_logger()
     key = training_key(td, settings.model, cell)
-    unreadable: list[tuple[Path, str]] = []
+    unreadable: list[tuple[Path, str, FileSeen | None]] = []
     prior = resumable(Path(settings.home) / "runs", key, exclude=out_dir, unreadable=unreadable)  # a killed run's
-    for ckpt, why in unreadable:  # (models.train doc); a cut one was passed over without a word
+    for ckpt, why, seen in unreadable:  # (models.train doc); a cut one was passed over without a word
         try:  # said once: set aside, no later run loads it again nor says so again (ckpt33)
-            kept = f"; kept as {set_aside(ckpt)}, which no later run reads"
+            aside = set_aside(ckpt, seen)  # the file that failed alone: a live training's newer one is left (ckpt40)
+            kept = (f"; kept as {aside}, which no later run reads" if aside is not None else
+                    "; left in place: it was replaced since it was read (a training is writing it)")
         except OSError as exc:
             kept = f"; it could not be set aside ({exc}): a later run of the same training says so again"
         log.warning(f"{label or cell}: " + (f"restarted from scratch: checkpoint {ckpt} unreadable ({why})"
@@ -534,7 +544,7 @@ def train_task(td: Any, settings: Settings, out_dir: Path, cell: str,
                                f"killed run's training ({prior[0]}).")
     elif unreadable:
         artifact.start_note = (f"{label or cell} restarted from scratch: a killed run's checkpoint "
-                               + ", ".join(f"{ckpt} was unreadable ({why})" for ckpt, why in unreadable) + ".")
+                               + ", ".join(f"{ckpt} was unreadable ({why})" for ckpt, why, _ in unreadable) + ".")
     return artifact
 
 

@@ -610,25 +610,44 @@ def _hash_frames(h: Any, td: TrainingData) -> None:
             h.update(frame.hash_rows(seed=0).to_numpy().tobytes())
 
 
-def _loads(ckpt: Path) -> tuple[int | None, str]:
-    """(the global step, '') of a checkpoint that loads; (None, why) when it does not (damaged, cut short): the
-    loader's error, its first sentence ('UnpicklingError: pickle data was truncated')."""
+FileSeen = tuple[int, int, int]  # (inode, size, mtime_ns) of a file as it was read: replaced since, it differs
+
+
+def _seen(path: Path) -> FileSeen | None:
+    """`FileSeen` of the file at `path` now; None when there is none."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _loads(ckpt: Path) -> tuple[int | None, str, FileSeen | None]:
+    """(the global step, '', seen) of a checkpoint that loads; (None, why, seen) when it does not (damaged, cut
+    short): the loader's error, its first sentence ('UnpicklingError: pickle data was truncated'). `seen`: the file
+    read (`FileSeen`), the same before and after the load (one replaced while it was read is read again)."""
     import torch
 
-    try:
-        state = torch.load(ckpt, map_location="cpu", weights_only=False)
-        return int(state["global_step"]), ""
-    except Exception as exc:  # noqa: BLE001 - any unreadable checkpoint is passed over
-        text = str(exc).strip().split("\n")[0].split(". ")[0]
-        return None, f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    for _ in range(3):
+        before = _seen(ckpt)
+        try:
+            state = torch.load(ckpt, map_location="cpu", weights_only=False)
+            step, why = int(state["global_step"]), ""
+        except Exception as exc:  # noqa: BLE001 - any unreadable checkpoint is passed over
+            text = str(exc).strip().split("\n")[0].split(". ")[0]
+            step, why = None, f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+        if _seen(ckpt) == before:
+            break
+    return step, why, before
 
 
 def resumable(runs: Path, key: str, exclude: Path | None = None,
-              unreadable: list[tuple[Path, str]] | None = None) -> tuple[Path, int] | None:
+              unreadable: list[tuple[Path, str, FileSeen | None]] | None = None) -> tuple[Path, int] | None:
     """(folder, step) of an unfinished training of `key` under `runs/<run>/<training>/` whose last
     checkpoint loads, the one furthest along (module doc); None when there is none. The last checkpoints of
-    `key` passed over because they do not load are appended to `unreadable`, each with why (`_loads`): the
-    caller says so (cache32: a cut `last.ckpt` was passed over without a word, training from scratch)."""
+    `key` passed over because they do not load are appended to `unreadable`, each with why (`_loads`) and the file
+    read (for `set_aside`): the caller says so (cache32: a cut `last.ckpt` was passed over without a word, training
+    from scratch)."""
     best: tuple[Path, int] | None = None
     for marker in runs.glob(f"*/*/{KEY_FILE}"):
         folder = marker.parent
@@ -643,9 +662,9 @@ def resumable(runs: Path, key: str, exclude: Path | None = None,
         last = folder / "checkpoints" / "last.ckpt"
         if (folder / "model.ckpt").exists() or not last.exists():
             continue
-        step, why = _loads(last)
+        step, why, seen = _loads(last)
         if step is None and unreadable is not None:
-            unreadable.append((last, why))
+            unreadable.append((last, why, seen))
         if step is not None and (best is None or step > best[1]):
             best = (folder, step)
     return best
@@ -654,15 +673,30 @@ def resumable(runs: Path, key: str, exclude: Path | None = None,
 UNREADABLE_SUFFIX = ".unreadable"  # a last checkpoint set aside (`set_aside`): `last.ckpt.unreadable`
 
 
-def set_aside(ckpt: Path) -> Path:
+def set_aside(ckpt: Path, seen: FileSeen | None = None) -> Path | None:
     """Rename a last checkpoint that does not load (`resumable(..., unreadable=)`) to `<name>.unreadable` beside it
     (one rename, the folder fsynced) and return that path: kept for inspection, and no longer `last.ckpt`, so that
     `resumable` passes its folder over without loading it again and the flows warn about it once (ckpt33: every
-    later run of the same key loaded the damaged file again and warned again). OSError when it cannot be renamed."""
+    later run of the same key loaded the damaged file again and warned again). OSError when it cannot be renamed.
+
+    `seen`: the file that failed to load (`FileSeen`). Only that file is renamed: one that replaced it since (a
+    training still writing that folder renames each new checkpoint over it) is loaded again, and left in place
+    (None) when it loads or when it is gone; one that does not load is set aside in its turn (ckpt40: the good
+    checkpoint of a live training could be renamed away)."""
     aside = ckpt.with_name(ckpt.name + UNREADABLE_SUFFIX)
-    os.replace(ckpt, aside)
-    fsync_dir(ckpt.parent)
-    return aside
+    for _ in range(3):
+        now = _seen(ckpt)
+        if seen is not None and now != seen:
+            if now is None:
+                return None
+            step, _why, seen = _loads(ckpt)
+            if step is not None:
+                return None
+            continue
+        os.replace(ckpt, aside)
+        fsync_dir(ckpt.parent)
+        return aside
+    return None  # replaced again at every look: a training writes it
 
 
 DATA_DIGEST = "data.digest"  # in a training's folder: `data_digest` of the data it trains on
