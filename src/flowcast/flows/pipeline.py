@@ -233,7 +233,7 @@ class _Builder:
                                       f"production{how}")
                         art = _train_member(td, s_, self.run_dir / key, member.cell,
                                             task_label(sc.labels[key], final=True), self.scope)
-                        sc.notes.extend([art.start_note] if art.start_note else [])  # (the run's notes: read after)
+                        sc.started.extend([art.start_note] if art.start_note else [])  # (the run's notes: read after)
                         self.trained[key] = art.path
                     dest = art_dir / "members" / key
                     dest.mkdir(parents=True, exist_ok=True)
@@ -686,7 +686,8 @@ def retrain_flow(
              + ([f"Leaderboard: {blank}."] if blank else []) + tried)
     for n in notes:
         log.warning(n)
-    notes = [*sparse_notes, *notes]  # (said above, as information)
+    # (said above, as information; each training resumed or restarted by its train task: not logged twice, ckpt40)
+    notes = [*sparse_notes, *scored.started, *notes]
     if chosen is None or rf is None:
         reporting.decision_artifact(decision_markdown(decision, board, published=None, published_version=None,
                                                       descriptions={}, notes=notes), scope)
