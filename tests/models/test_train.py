@@ -332,7 +332,7 @@ def test_a_cut_last_checkpoint_is_passed_over_naming_it_and_why(tmp_path, td, ca
         torch.load(last, map_location="cpu", weights_only=False)
     assert path == last and why == f"{type(loader.value).__name__}: {str(loader.value).split('. ')[0]}", why
     assert resumable(tmp_path / "runs", "another-key", unreadable=unreadable) is None and len(unreadable) == 1
-    blocker = not_resumable(out, td)
+    blocker = not_resumable(out, td, cfg, "gru")
     assert blocker == f"the checkpoint {last} does not load (damaged or cut short: {why})"
     with caplog.at_level(logging.WARNING, logger="flowcast.models.train"):
         art = train_model(td, cfg, out, cell="gru", resume=True)
@@ -724,11 +724,40 @@ def test_a_resume_on_corrected_data_trains_from_the_start(tmp_path):
         pl.when(pl.col("unique_id") == td.frame["unique_id"][0]).then(pl.col("y") * 10).otherwise(pl.col("y")))
     td2 = TrainingData(frame=corrected, scalers=td.scalers, meta=td.meta, static=td.static,
                        future_exog=td.future_exog, imputed=td.imputed, excluded=td.excluded)
-    assert "the data changed since the checkpoint" in (not_resumable(out, td2) or "")
+    assert "the data changed since the checkpoint" in (not_resumable(out, td2, cfg, "gru") or "")
     trained: list[dict] = []
     art = train_model(td2, cfg, out, cell="gru", resume=True, on_progress=trained.append)
     assert trained and trained[0]["step"] <= 2 and art.metrics["steps"] == 6  # from the start
-    assert not_resumable(out, td2) is None
+    assert not_resumable(out, td2, cfg, "gru") is None
+
+
+@pytest.mark.parametrize(("changed", "said"), [
+    ({"hidden_size": 8}, "hidden_size 16 -> 8"),  # crashed: 'Error(s) in loading state_dict for RNNForecaster'
+    ({"lookback": 6, "lr": 0.01}, "lookback 12 -> 6, lr 0.003 -> 0.01"),  # resumed silently on the old weights
+])
+def test_a_resume_with_other_network_settings_trains_from_the_start_saying_what_changed(tmp_path, changed, said):
+    """Regression (ckpt40): `flowcast train --resume` (train_model(resume=True)) with other model settings than the
+    checkpoint's: another hidden_size crashed in Lightning's load_state_dict (a RuntimeError naming tensor shapes),
+    another lookback or learning rate resumed silently, the old weights and optimizer state going on under the new
+    settings (the optimizer's restored learning rate won). A resume continues only under the settings the checkpoint
+    was written with (more steps alone is a resume); otherwise it trains from the start, saying what changed."""
+    from flowcast.models.train import not_resumable
+
+    td = make_td()
+    cfg = tiny_cfg(max_steps=6, checkpoint_every=2)
+    out = tmp_path / "run"
+    train_model(td, cfg, out, cell="gru")
+    (out / "model.ckpt").unlink()  # killed while it trained
+    assert not_resumable(out, td, tiny_cfg(max_steps=12, checkpoint_every=2), "gru") is None  # train longer
+    other = tiny_cfg(max_steps=6, checkpoint_every=2, **changed)
+    last = out / "checkpoints" / "last.ckpt"
+    assert not_resumable(out, td, other, "gru") == (f"the settings changed since the checkpoint {last} was written "
+                                                    f"({said}): it is not resumed under other settings")
+    trained: list[dict] = []
+    art = train_model(td, other, out, cell="gru", resume=True, on_progress=trained.append)
+    assert trained and trained[0]["step"] <= 2 and art.metrics["steps"] == 6  # from the start
+    assert all(art.hparams[k] == v for k, v in changed.items()), art.hparams
+    assert not_resumable(out, td, other, "gru") is None
 
 
 def test_init_from_starts_training_from_the_checkpoint_weights(tmp_path):

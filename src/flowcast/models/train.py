@@ -712,14 +712,41 @@ def data_digest(td: TrainingData) -> str:
     return h.hexdigest()[:32]
 
 
-def not_resumable(out_dir: Path, td: TrainingData) -> str | None:
-    """Why the training in `out_dir` cannot be resumed on `td` (after `network_data`), or None: its last
-    checkpoint is there but does not load (cut short, overwritten: Lightning failed on it at every resume),
-    or the data it trained on is not `td` (the source was corrected since: the resume went on training on
+# what a checkpoint's network and its optimizer's state were built with (RNNForecaster's hparams): a resume under
+# others is refused (`not_resumable`); max_steps may differ (a resume that trains longer)
+RESUME_SETTINGS = ("cell", "mode", "lookback", "horizon", "hidden_size", "num_layers", "dropout", "loss", "quantiles",
+                   "optimizer", "lr", "weight_decay", "scheduler")
+
+
+def settings_changed(ckpt: Path, td: TrainingData, cfg: ModelConfig, cell: str) -> str:
+    """The `RESUME_SETTINGS` that `cfg` (and `cell`, `td`'s horizon) set otherwise than the checkpoint `ckpt` was
+    written with, 'hidden_size 16 -> 8, lr 0.003 -> 0.01'; '' when none (or the checkpoint names none)."""
+    import torch
+
+    from flowcast.models.rnn import cell_mode
+
+    saved = torch.load(ckpt, map_location="cpu", weights_only=False).get("hyper_parameters") or {}
+    now = {"cell": cell, "mode": cell_mode(cfg.mode, cell), "lookback": cfg.lookback, "horizon": td.meta.horizon,
+           "hidden_size": cfg.hidden_size, "num_layers": cfg.num_layers, "dropout": cfg.dropout, "loss": cfg.loss,
+           "quantiles": list(cfg.quantiles), "optimizer": cfg.optimizer, "lr": cfg.lr,
+           "weight_decay": cfg.weight_decay, "scheduler": cfg.scheduler}
+    return ", ".join(f"{k} {_jsonable({k: saved[k]})[k]} -> {_jsonable({k: v})[k]}" for k, v in now.items()
+                     if k in saved and _jsonable({k: saved[k]}) != _jsonable({k: v}))
+
+
+def not_resumable(out_dir: Path, td: TrainingData, cfg: ModelConfig, cell: str) -> str | None:
+    """Why the training of `cell` in `out_dir` cannot be resumed on `td` (after `network_data`) under `cfg`, or None:
+    its last checkpoint is there but does not load (cut short, overwritten: Lightning failed on it at every resume),
+    it was written under other settings (`settings_changed`: another hidden_size crashed in Lightning's
+    load_state_dict, another lookback or learning rate went on silently from the old weights and optimizer state,
+    ckpt40), or the data it trained on is not `td` (the source was corrected since: the resume went on training on
     the old data, saved in `data/` for the training process, or a finished run returned its old weights)."""
     last = Path(out_dir) / "checkpoints" / "last.ckpt"
     if last.exists() and (why := _loads(last)[1]):
         return f"the checkpoint {last} does not load (damaged or cut short: {why})"
+    if last.exists() and (changed := settings_changed(last, td, cfg, cell)):
+        return (f"the settings changed since the checkpoint {last} was written ({changed}): it is not resumed under "
+                "other settings")
     try:
         saved = (Path(out_dir) / DATA_DIGEST).read_text().strip()
     except OSError:  # a training folder from before digests, or checkpoints copied in (the flows): not compared
@@ -795,7 +822,7 @@ def train_model(
     if cell not in CELL_NAMES:
         raise TrainingError(f"unknown model {cell!r}; expected one of {', '.join(CELL_NAMES)}")
     td = network_data(td)
-    blocker = not_resumable(out_dir, td) if resume else None
+    blocker = not_resumable(out_dir, td, cfg, cell) if resume else None
     if blocker is not None:  # a damaged checkpoint failed every resume; other data was resumed on silently
         logging.getLogger(__name__).warning("%s: training from the start", blocker)
         resume = False
