@@ -827,7 +827,10 @@ def retrain_flow(
         # promotion and releases the pin, as a failed publish does (it left production on a model whose forecasts
         # were never published, and the pin to lapse 24 hours later)
         for cell in refits:  # pinned as the winner is: a killed run's is taken over (or back) as its winner is
+            known = len(scored.started)
             refit = builder.build(cell)
+            # its training resumed or restarted: in the run's notes too (gathered before: only its task said it)
+            notes.extend(scored.started[known:])
             took = _resume_killed(settings, registry, refit, registration(cell, refit), as_of=as_of, run=run_id,
                                   pin=run_pin, then=None, log=log, notes=notes, said=alone_said, which=cell.__eq__,
                                   refit=True)
