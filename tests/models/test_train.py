@@ -341,16 +341,24 @@ def test_a_cut_last_checkpoint_is_passed_over_naming_it_and_why(tmp_path, td, ca
     assert art.metrics["steps"] == cfg.max_steps
 
 
-def test_a_cut_last_checkpoint_set_aside_is_passed_over_without_loading_it_again(tmp_path):
-    """ckpt33: once set aside (`last.ckpt.unreadable`, kept whole) the cut checkpoint is no longer handed back by
-    `resumable`: every later run of the key loaded it again and warned again."""
-    from flowcast.models.train import KEY_FILE, resumable, set_aside
+def _a_cut_killed_training(tmp_path):
+    """(its folder, its last.ckpt): a killed training of key 'k' under tmp_path/runs whose last checkpoint is cut."""
+    from flowcast.models.train import KEY_FILE
 
     out = tmp_path / "runs" / "run-a" / "gru-backtest"
     (out / "checkpoints").mkdir(parents=True)
     (out / KEY_FILE).write_text(json.dumps({"key": "k", "cell": "gru"}))
     last = out / "checkpoints" / "last.ckpt"
     last.write_bytes(b"cut short")
+    return out, last
+
+
+def test_a_cut_last_checkpoint_set_aside_is_passed_over_without_loading_it_again(tmp_path):
+    """ckpt33: once set aside (`last.ckpt.unreadable`, kept whole) the cut checkpoint is no longer handed back by
+    `resumable`: every later run of the key loaded it again and warned again."""
+    from flowcast.models.train import resumable, set_aside
+
+    out, last = _a_cut_killed_training(tmp_path)
     unreadable: list = []
     assert resumable(tmp_path / "runs", "k", unreadable=unreadable) is None and [p for p, *_ in unreadable] == [last]
     assert set_aside(last, unreadable[0][2]) == out / "checkpoints" / "last.ckpt.unreadable"
@@ -366,13 +374,9 @@ def test_a_cut_last_checkpoint_replaced_after_it_failed_to_load_is_not_set_aside
     the file that failed to load is renamed: a replacement is loaded again, left in place when it loads (or when the
     file is gone), set aside in its turn when it does not."""
     from flowcast.atomic import atomic_copy
-    from flowcast.models.train import KEY_FILE, resumable, set_aside
+    from flowcast.models.train import resumable, set_aside
 
-    out = tmp_path / "runs" / "run-a" / "gru-backtest"
-    (out / "checkpoints").mkdir(parents=True)
-    (out / KEY_FILE).write_text(json.dumps({"key": "k", "cell": "gru"}))
-    last = out / "checkpoints" / "last.ckpt"
-    last.write_bytes(b"cut short")
+    out, last = _a_cut_killed_training(tmp_path)
     unreadable: list = []
     assert resumable(tmp_path / "runs", "k", unreadable=unreadable) is None
     [(path, _why, seen)] = unreadable
