@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import pickle
@@ -325,12 +326,13 @@ def test_a_cut_last_checkpoint_is_passed_over_naming_it_and_why(tmp_path, td, ca
         fh.truncate(last.stat().st_size // 5)
     unreadable: list = []
     assert resumable(tmp_path / "runs", key, unreadable=unreadable) is None
-    [(path, why, _)] = unreadable
+    [(path, why, seen)] = unreadable
+    assert seen == (last.stat().st_ino, last.stat().st_size, last.stat().st_mtime_ns)  # the file read
     with pytest.raises(Exception) as loader:  # whatever the loader raises on it, named in `why`
         torch.load(last, map_location="cpu", weights_only=False)
     assert path == last and why == f"{type(loader.value).__name__}: {str(loader.value).split('. ')[0]}", why
     assert resumable(tmp_path / "runs", "another-key", unreadable=unreadable) is None and len(unreadable) == 1
-    blocker = not_resumable(out, td)
+    blocker = not_resumable(out, td, cfg, "gru")
     assert blocker == f"the checkpoint {last} does not load (damaged or cut short: {why})"
     with caplog.at_level(logging.WARNING, logger="flowcast.models.train"):
         art = train_model(td, cfg, out, cell="gru", resume=True)
@@ -339,20 +341,16 @@ def test_a_cut_last_checkpoint_is_passed_over_naming_it_and_why(tmp_path, td, ca
     assert art.metrics["steps"] == cfg.max_steps
 
 
-def _cut_last_checkpoint(tmp_path):
-    """A killed training of key 'k' under `tmp_path/runs` whose `last.ckpt` is cut short: (its folder, the
-    `Unreadable` `resumable` hands back for it)."""
-    from flowcast.models.train import KEY_FILE, resumable
+def _a_cut_killed_training(tmp_path):
+    """(its folder, its last.ckpt): a killed training of key 'k' under tmp_path/runs whose last checkpoint is cut."""
+    from flowcast.models.train import KEY_FILE
 
     out = tmp_path / "runs" / "run-a" / "gru-backtest"
     (out / "checkpoints").mkdir(parents=True)
     (out / KEY_FILE).write_text(json.dumps({"key": "k", "cell": "gru"}))
-    (out / "checkpoints" / "last.ckpt").write_bytes(b"cut short")
-    unreadable: list = []
-    assert resumable(tmp_path / "runs", "k", unreadable=unreadable) is None
-    [found] = unreadable
-    assert found.path == out / "checkpoints" / "last.ckpt"
-    return out, found
+    last = out / "checkpoints" / "last.ckpt"
+    last.write_bytes(b"cut short")
+    return out, last
 
 
 def test_a_cut_last_checkpoint_set_aside_is_passed_over_without_loading_it_again(tmp_path):
@@ -360,35 +358,45 @@ def test_a_cut_last_checkpoint_set_aside_is_passed_over_without_loading_it_again
     `resumable`: every later run of the key loaded it again and warned again."""
     from flowcast.models.train import resumable, set_aside
 
-    out, found = _cut_last_checkpoint(tmp_path)
-    assert set_aside(found.path, found.seen) == out / "checkpoints" / "last.ckpt.unreadable"
-    assert not found.path.exists() and (out / "checkpoints" / "last.ckpt.unreadable").read_bytes() == b"cut short"
+    out, last = _a_cut_killed_training(tmp_path)
+    unreadable: list = []
+    assert resumable(tmp_path / "runs", "k", unreadable=unreadable) is None and [p for p, *_ in unreadable] == [last]
+    assert set_aside(last, unreadable[0][2]) == out / "checkpoints" / "last.ckpt.unreadable"
+    assert not last.exists() and (out / "checkpoints" / "last.ckpt.unreadable").read_bytes() == b"cut short"
     again: list = []
     assert resumable(tmp_path / "runs", "k", unreadable=again) is None and again == []
 
 
-@pytest.mark.parametrize("meanwhile", ["replaced", "gone"])
-def test_a_cut_last_checkpoint_replaced_or_gone_since_it_was_read_is_not_set_aside(tmp_path, meanwhile):
-    """Regression (review40): `set_aside` renamed whatever `last.ckpt` was there by the time the flow came to it. A
-    live training of the key (another run's, `resumable` offers any unfinished folder) that wrote its next checkpoint
-    between the failed load and the rename (a temp file renamed over it) had that whole checkpoint renamed away as the
-    damaged one. It renames the file only if it is still the one that failed to load (inode, size, mtime); a file
-    replaced, or gone (another run set it aside first), is left alone: None."""
-    from flowcast.atomic import atomic_file
+@pytest.mark.parametrize("replaced_by", ["a checkpoint that loads", "another cut one", "nothing"])
+def test_a_cut_last_checkpoint_replaced_after_it_failed_to_load_is_not_set_aside_blindly(tmp_path, replaced_by):
+    """ckpt40: between `resumable` failing to load a `last.ckpt` and `set_aside` renaming it, a training still
+    writing that folder could rename its next (good) checkpoint over it, and `set_aside` renamed that one away. Only
+    the file that failed to load is renamed: a replacement is loaded again, left in place when it loads (or when the
+    file is gone), set aside in its turn when it does not."""
+    from flowcast.atomic import atomic_copy
     from flowcast.models.train import resumable, set_aside
 
-    out, found = _cut_last_checkpoint(tmp_path)
-    last = found.path
-    if meanwhile == "replaced":  # the live training's next checkpoint, written as its checkpoint IO writes it
-        with atomic_file(last) as fh:
-            torch.save({"global_step": 3}, fh)
-    else:
+    out, last = _a_cut_killed_training(tmp_path)
+    unreadable: list = []
+    assert resumable(tmp_path / "runs", "k", unreadable=unreadable) is None
+    [(path, _why, seen)] = unreadable
+    good = tmp_path / "good.ckpt"
+    torch.save({"global_step": 7, "state_dict": {}}, good)
+    if replaced_by == "nothing":
         last.unlink()
-    assert set_aside(last, found.seen) is None
-    assert not last.with_name("last.ckpt.unreadable").exists()
-    if meanwhile == "replaced":  # still the live training's: the next run resumes from it
-        assert torch.load(last, weights_only=False)["global_step"] == 3
-        assert resumable(tmp_path / "runs", "k") == (out, 3)
+    else:  # renamed over it, as every checkpoint is written (atomic_file): another file, whatever its size
+        if replaced_by == "another cut one":
+            good.write_bytes(b"cut too")
+        atomic_copy(good, last)
+    aside = set_aside(path, seen)
+    kept = last.with_name("last.ckpt.unreadable")
+    if replaced_by == "another cut one":
+        assert aside == kept and kept.read_bytes() == b"cut too" and not last.exists()
+    else:
+        assert aside is None and not kept.exists()
+        assert last.exists() == (replaced_by == "a checkpoint that loads")
+    if replaced_by == "a checkpoint that loads":
+        assert resumable(tmp_path / "runs", "k") == (out, 7)  # the live training's, whole
 
 
 TRAIN_WITH_A_SIZE_LIMIT = """
@@ -483,6 +491,36 @@ def test_a_stop_signal_during_a_checkpoint_write_stops_once_it_is_whole(tmp_path
         assert torch.equal(whole["w"], torch.ones(3)) and whole["mid"] == {}
         _atomic_checkpoint_io(stop).save_checkpoint({"w": torch.zeros(2)}, path)  # said once: the next one is written
         assert torch.equal(torch.load(path)["w"], torch.zeros(2))
+
+
+class _SignalsThenFillsTheDisk(_SignalsWhilePickled):
+    """Sends this process `sig` as torch.save pickles it, then fails the write as a full disk does (ENOSPC)."""
+
+    def __reduce__(self):
+        os.kill(os.getpid(), self.sig)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name)
+def test_a_stop_signal_during_a_failing_checkpoint_write_keeps_the_writes_error(tmp_path, sig):
+    """Regression (ckpt40): a SIGTERM that came while a checkpoint write was failing (a full disk) replaced the write's
+    error with the stop (SystemExit 128 + N, raised as the write ended): the training was said stopped from outside, a
+    re-run was told to resume, and nobody learnt that the disk was full. The write's error stays the reason (a
+    StorageError naming the disk, exit 74 in train_entry), and it names the stop that came meanwhile."""
+    from flowcast.errors import StorageError
+
+    path = tmp_path / "last.ckpt"
+    with CheckpointWrite() as stop:
+        _atomic_checkpoint_io(stop).save_checkpoint({"w": torch.ones(3)}, path)
+        with pytest.raises(StorageError) as failed:
+            _atomic_checkpoint_io(stop).save_checkpoint({"w": torch.zeros(3), "mid": _SignalsThenFillsTheDisk(sig)},
+                                                        path)
+        assert "no space left on device" in str(failed.value).lower(), str(failed.value)
+        assert any(f"{sig.name} came while this checkpoint was written" in n
+                   for n in getattr(failed.value, "__notes__", [])), getattr(failed.value, "__notes__", None)
+        assert stop.pending is None and not stop.writing  # the stop is not raised later, at the next checkpoint
+        assert torch.equal(torch.load(path, weights_only=False)["w"], torch.ones(3))  # the previous one, whole
+        assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
 
 
 def _handlers() -> dict[int, object]:
@@ -690,11 +728,40 @@ def test_a_resume_on_corrected_data_trains_from_the_start(tmp_path):
         pl.when(pl.col("unique_id") == td.frame["unique_id"][0]).then(pl.col("y") * 10).otherwise(pl.col("y")))
     td2 = TrainingData(frame=corrected, scalers=td.scalers, meta=td.meta, static=td.static,
                        future_exog=td.future_exog, imputed=td.imputed, excluded=td.excluded)
-    assert "the data changed since the checkpoint" in (not_resumable(out, td2) or "")
+    assert "the data changed since the checkpoint" in (not_resumable(out, td2, cfg, "gru") or "")
     trained: list[dict] = []
     art = train_model(td2, cfg, out, cell="gru", resume=True, on_progress=trained.append)
     assert trained and trained[0]["step"] <= 2 and art.metrics["steps"] == 6  # from the start
-    assert not_resumable(out, td2) is None
+    assert not_resumable(out, td2, cfg, "gru") is None
+
+
+@pytest.mark.parametrize(("changed", "said"), [
+    ({"hidden_size": 8}, "hidden_size 16 -> 8"),  # crashed: 'Error(s) in loading state_dict for RNNForecaster'
+    ({"lookback": 6, "lr": 0.01}, "lookback 12 -> 6, lr 0.003 -> 0.01"),  # resumed silently on the old weights
+])
+def test_a_resume_with_other_network_settings_trains_from_the_start_saying_what_changed(tmp_path, changed, said):
+    """Regression (ckpt40): `flowcast train --resume` (train_model(resume=True)) with other model settings than the
+    checkpoint's: another hidden_size crashed in Lightning's load_state_dict (a RuntimeError naming tensor shapes),
+    another lookback or learning rate resumed silently, the old weights and optimizer state going on under the new
+    settings (the optimizer's restored learning rate won). A resume continues only under the settings the checkpoint
+    was written with (more steps alone is a resume); otherwise it trains from the start, saying what changed."""
+    from flowcast.models.train import not_resumable
+
+    td = make_td()
+    cfg = tiny_cfg(max_steps=6, checkpoint_every=2)
+    out = tmp_path / "run"
+    train_model(td, cfg, out, cell="gru")
+    (out / "model.ckpt").unlink()  # killed while it trained
+    assert not_resumable(out, td, tiny_cfg(max_steps=12, checkpoint_every=2), "gru") is None  # train longer
+    other = tiny_cfg(max_steps=6, checkpoint_every=2, **changed)
+    last = out / "checkpoints" / "last.ckpt"
+    assert not_resumable(out, td, other, "gru") == (f"the settings changed since the checkpoint {last} was written "
+                                                    f"({said}): it is not resumed under other settings")
+    trained: list[dict] = []
+    art = train_model(td, other, out, cell="gru", resume=True, on_progress=trained.append)
+    assert trained and trained[0]["step"] <= 2 and art.metrics["steps"] == 6  # from the start
+    assert all(art.hparams[k] == v for k, v in changed.items()), art.hparams
+    assert not_resumable(out, td, other, "gru") is None
 
 
 def test_init_from_starts_training_from_the_checkpoint_weights(tmp_path):

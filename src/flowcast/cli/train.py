@@ -114,7 +114,7 @@ def train_cmd(
         "checkpoints/last.ckpt")
     from flowcast.models.train import network_data, not_resumable
 
-    blocker = not_resumable(run_dir, network_data(td)) if resume else None
+    blocker = not_resumable(run_dir, network_data(td), cfg, model) if resume else None
     if blocker is not None:  # train_model starts over: said here, where the person who asked to resume reads
         console.print(f"[yellow]{said(blocker)}[/]: training from the start", highlight=False, markup=True)
     elif resume and not (run_dir / "checkpoints" / "last.ckpt").exists() and not shared_ckpt:

@@ -233,7 +233,7 @@ class _Builder:
                                       f"production{how}")
                         art = _train_member(td, s_, self.run_dir / key, member.cell,
                                             task_label(sc.labels[key], final=True), self.scope)
-                        sc.notes.extend([art.start_note] if art.start_note else [])  # (the run's notes: read after)
+                        sc.started.extend([art.start_note] if art.start_note else [])  # (the run's notes: read after)
                         self.trained[key] = art.path
                     dest = art_dir / "members" / key
                     dest.mkdir(parents=True, exist_ok=True)
@@ -686,7 +686,8 @@ def retrain_flow(
              + ([f"Leaderboard: {blank}."] if blank else []) + tried)
     for n in notes:
         log.warning(n)
-    notes = [*sparse_notes, *notes]  # (said above, as information)
+    # (said above, as information; each training resumed or restarted by its train task: not logged twice, ckpt40)
+    notes = [*sparse_notes, *scored.started, *notes]
     if chosen is None or rf is None:
         reporting.decision_artifact(decision_markdown(decision, board, published=None, published_version=None,
                                                       descriptions={}, notes=notes), scope)
@@ -826,7 +827,10 @@ def retrain_flow(
         # promotion and releases the pin, as a failed publish does (it left production on a model whose forecasts
         # were never published, and the pin to lapse 24 hours later)
         for cell in refits:  # pinned as the winner is: a killed run's is taken over (or back) as its winner is
+            known = len(scored.started)
             refit = builder.build(cell)
+            # its training resumed or restarted: in the run's notes too (gathered before: only its task said it)
+            notes.extend(scored.started[known:])
             took = _resume_killed(settings, registry, refit, registration(cell, refit), as_of=as_of, run=run_id,
                                   pin=run_pin, then=None, log=log, notes=notes, said=alone_said, which=cell.__eq__,
                                   refit=True)

@@ -88,17 +88,17 @@ def train_member(td: Any, settings: Settings, out_dir: Path, cell: str, label: s
 
 
 def _network_fit(settings: Settings, out_dir: Path, cell: str, key: str, horizon: int, scope: reporting.Scope,
-                 notes: list[str]):
+                 started: list[str]):
     """fit(td) for the backtest: train the member on td, return a forecaster for any cut of it.
     With evaluation.refit each window trains its own (`train gru window 2`). A training resumed from a killed
-    run's checkpoint, or restarted because it was unreadable, is said in `notes` (`ModelArtifact.start_note`)."""
+    run's checkpoint, or restarted because it was unreadable, is added to `started` (`ModelArtifact.start_note`)."""
     ev = settings.evaluation
     windows = iter(range(1, ev.n_windows + 1))
 
     def fit(td_train):
         label = task_label(key, window=next(windows, None) if ev.refit else None, n_windows=ev.n_windows)
         artifact = train_member(td_train, settings, out_dir, cell, label, scope)
-        notes.extend([artifact.start_note] if artifact.start_note else [])
+        started.extend([artifact.start_note] if artifact.start_note else [])
         return lambda td_cut: tasks.component_task({"type": "network", "path": str(artifact.path)}, td_cut, horizon)
 
     return fit
@@ -194,6 +194,9 @@ class Scored:
     decision: Decision
     notes: list[str] = field(default_factory=list)
     backtested: bool = True
+    # each training resumed from a killed run's checkpoint or restarted because it was unreadable
+    # (`ModelArtifact.start_note`): the run's notes, but not logged again (its train task said it; ckpt40)
+    started: list[str] = field(default_factory=list)
 
     @property
     def by_name(self) -> dict[str, CandidateResult]:
@@ -236,6 +239,7 @@ def score_candidates(settings: Settings, td_bt: TrainingData, spans: BacktestSpa
     ev, mc, h = settings.evaluation, settings.model, horizon
     expected = production.version if production is not None else None
     dropped: list[str] = []
+    started: list[str] = []  # (`Scored.started`)
     # -- the candidates and what they are made of
     plan = plan_candidates(cells=list(mc.cells), seeds=ev.seeds, base_seed=mc.seed, statistical=list(ev.statistical),
                            combination=list(ev.combination), ensemble=ev.ensemble, hybrid=ev.hybrid, blend=mc.blend)
@@ -256,7 +260,7 @@ def score_candidates(settings: Settings, td_bt: TrainingData, spans: BacktestSpa
     for m in [] if no_network else plan.members:
         try:
             comps[m.key] = tasks.backtest_task(td_bt, _network_fit(members[m.key], run_dir / f"{m.key}-backtest",
-                                                                   m.cell, label[m.key], h, scope, dropped),
+                                                                   m.cell, label[m.key], h, scope, started),
                                                       m.key, settings, hb)
         except TrainingError as exc:  # e.g. no series long enough for a network in the oldest window
             dropped.append(f"{m.key} could not be trained for the backtest ({exc}): the candidates using it are left out.")
@@ -270,7 +274,7 @@ def score_candidates(settings: Settings, td_bt: TrainingData, spans: BacktestSpa
     if production is not None:
         refit, frozen, scoring = _score_production(production, settings, td_bt, plan, members, comps, horizon=h,
                                                    hb=hb, step=step, bounds=bounds, run_dir=run_dir, scope=scope,
-                                                   log=log, notes=dropped, shifts=shifts)
+                                                   log=log, started=started, shifts=shifts)
         if refit is not None:
             specs.append(refit)
 
@@ -292,13 +296,14 @@ def score_candidates(settings: Settings, td_bt: TrainingData, spans: BacktestSpa
     decision = decide(board, metric=metric, margin=ev.margin, baselines=list(ev.statistical),
                       incumbent_version=expected, incumbent_scoring=scoring, paired=paired, promote=promote)
     return Scored(plan=plan, member_settings=members, labels=label, candidates=cands, board=board, fallback=fallback,
-                  fallback_cal=fallback_cal, scoring=scoring, metric=metric, hb=hb, decision=decision, notes=dropped)
+                  fallback_cal=fallback_cal, scoring=scoring, metric=metric, hb=hb, decision=decision, notes=dropped,
+                  started=started)
 
 
 def _score_production(
     production: ModelVersion, settings: Settings, td_bt: TrainingData, plan: CandidatePlan,
     members: dict[str, Settings], comps: dict[str, BacktestResult], *, horizon: int, hb: int, step: int,
-    bounds: Bounds, run_dir: Path, scope: reporting.Scope, log: Log, notes: list[str],
+    bounds: Bounds, run_dir: Path, scope: reporting.Scope, log: Log, started: list[str],
     shifts: pl.DataFrame | None = None,
 ) -> tuple[CandidateSpec | None, CandidateResult | None, str | None]:
     """(the production model's recipe as a candidate spec, refit on this run's windows; its frozen
@@ -306,7 +311,7 @@ def _score_production(
     and a window lies after its training data, else its recipe refit (auto, refit, or no network);
     the refit spec is None when it was not refit or one of its networks could not be. The backtests
     of its members that this run did not train already are added to `comps` (their trainings resumed or
-    restarted from a killed run's checkpoint said in `notes`)."""
+    restarted from a killed run's checkpoint said in `started`)."""
     from flowcast.evaluation.candidates import PRODUCTION, frozen_candidate, incumbent_spec
 
     ev, h = settings.evaluation, horizon
@@ -343,7 +348,8 @@ def _score_production(
             s_ = member_settings(settings, seed, production.config)
             try:
                 comps[key] = tasks.backtest_task(
-                    td_bt, _network_fit(s_, run_dir / f"{key}-backtest", cell, key, h, scope, notes), key, settings, hb)
+                    td_bt, _network_fit(s_, run_dir / f"{key}-backtest", cell, key, h, scope, started), key, settings,
+                    hb)
             except TrainingError as exc:
                 refit_error = f"its {cell} could not be refit on the backtest windows ({exc})"
         for c in production.recipe.get("components") or []:

@@ -506,7 +506,7 @@ def train_task(td: Any, settings: Settings, out_dir: Path, cell: str,
     from flowcast.atomic import atomic_write_text
     from flowcast.models.train import (
         KEY_FILE,
-        Unreadable,
+        FileSeen,
         resumable,
         resume_from,
         set_aside,
@@ -517,14 +517,13 @@ def train_task(td: Any, settings: Settings, out_dir: Path, cell: str,
 
     log = get_run_logger()
     key = training_key(td, settings.model, cell)
-    unreadable: list[Unreadable] = []
+    unreadable: list[tuple[Path, str, FileSeen | None]] = []
     prior = resumable(Path(settings.home) / "runs", key, exclude=out_dir, unreadable=unreadable)  # a killed run's
     for ckpt, why, seen in unreadable:  # (models.train doc); a cut one was passed over without a word
         try:  # said once: set aside, no later run loads it again nor says so again (ckpt33)
-            aside = set_aside(ckpt, seen)
+            aside = set_aside(ckpt, seen)  # the file that failed alone: a live training's newer one is left (ckpt40)
             kept = (f"; kept as {aside}, which no later run reads" if aside is not None else
-                    "; it was replaced or set aside since it was read (another run of the same training), left as "
-                    "it is now")
+                    "; left in place: it was replaced since it was read (a training is writing it)")
         except OSError as exc:
             kept = f"; it could not be set aside ({exc}): a later run of the same training says so again"
         log.warning(f"{label or cell}: " + (f"restarted from scratch: checkpoint {ckpt} unreadable ({why})"

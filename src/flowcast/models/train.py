@@ -32,8 +32,7 @@ training from scratch. A training that finished is never reused (a re-run trains
 whose key differs in anything (another as_of, new rows, other settings) is never resumed, and a
 damaged checkpoint is passed over (`resumable(..., unreadable=)` hands it back with the loader's error; the
 flows warn `restarted from scratch: checkpoint <path> unreadable (<error>)` and set it aside, once: `set_aside`
-renames it `last.ckpt.unreadable`, kept for inspection, which no later run loads or warns about again; not a
-file replaced since the failed load, a live training's next checkpoint). A resumed network is not bit-identical to an uninterrupted one
+renames it `last.ckpt.unreadable`, kept for inspection, which no later run loads or warns about again). A resumed network is not bit-identical to an uninterrupted one
 (the random order of the training windows after the checkpoint is drawn anew), as with `flowcast
 train --resume`.
 """
@@ -53,7 +52,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple, Self, cast
+from typing import TYPE_CHECKING, Any, Self, cast
 
 from flowcast.atomic import FULL_DISK_MARKS, atomic_copy, atomic_file, atomic_write_text, fsync_dir
 from flowcast.config import DistributedConfig, ModelConfig
@@ -183,15 +182,26 @@ class CheckpointWrite:
     @contextmanager
     def checkpoint(self) -> Iterator[None]:
         """A checkpoint being written: a stop signal that comes meanwhile is raised once the write has ended (said
-        once: a training that lives on, caught, writes its next checkpoints as ever)."""
+        once: a training that lives on, caught, writes its next checkpoints as ever). A write that failed (a full
+        disk) keeps its error as the reason, which names the stop: raised over it, the stop said 'stopped from
+        outside, a re-run resumes' and nobody learnt that the disk was full (ckpt40)."""
         self.writing = True
         try:
             yield
-        finally:
-            self.writing = False
-            signum, self.pending = self.pending, None
+        except BaseException as exc:  # (any: none leaves `writing` set)
+            signum = self._end_write()
             if signum is not None:
-                raise SystemExit(128 + signum)
+                exc.add_note(f"{signal.Signals(signum).name} came while this checkpoint was written: the training "
+                             "stops on the write's error")
+            raise
+        if (signum := self._end_write()) is not None:
+            raise SystemExit(128 + signum)
+
+    def _end_write(self) -> int | None:
+        """The write has ended (whole or not): the stop held meanwhile, dropped from here."""
+        self.writing = False
+        signum, self.pending = self.pending, None
+        return signum
 
 
 def _atomic_checkpoint_io(stop: CheckpointWrite):
@@ -600,34 +610,44 @@ def _hash_frames(h: Any, td: TrainingData) -> None:
             h.update(frame.hash_rows(seed=0).to_numpy().tobytes())
 
 
-def _loads(ckpt: Path) -> tuple[int | None, str]:
-    """(the global step, '') of a checkpoint that loads; (None, why) when it does not (damaged, cut short): the
-    loader's error, its first sentence ('UnpicklingError: pickle data was truncated')."""
+FileSeen = tuple[int, int, int]  # (inode, size, mtime_ns) of a file as it was read: replaced since, it differs
+
+
+def _seen(path: Path) -> FileSeen | None:
+    """`FileSeen` of the file at `path` now; None when there is none."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _loads(ckpt: Path) -> tuple[int | None, str, FileSeen | None]:
+    """(the global step, '', seen) of a checkpoint that loads; (None, why, seen) when it does not (damaged, cut
+    short): the loader's error, its first sentence ('UnpicklingError: pickle data was truncated'). `seen`: the file
+    read (`FileSeen`), the same before and after the load (one replaced while it was read is read again)."""
     import torch
 
-    try:
-        state = torch.load(ckpt, map_location="cpu", weights_only=False)
-        return int(state["global_step"]), ""
-    except Exception as exc:  # noqa: BLE001 - any unreadable checkpoint is passed over
-        text = str(exc).strip().split("\n")[0].split(". ")[0]
-        return None, f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-class Unreadable(NamedTuple):
-    """A last checkpoint that did not load (`resumable`): its path, why (`_loads`), and its stat as it was read (what
-    `set_aside` renames only if it is still there)."""
-
-    path: Path
-    why: str
-    seen: os.stat_result
+    for _ in range(3):
+        before = _seen(ckpt)
+        try:
+            state = torch.load(ckpt, map_location="cpu", weights_only=False)
+            step, why = int(state["global_step"]), ""
+        except Exception as exc:  # noqa: BLE001 - any unreadable checkpoint is passed over
+            text = str(exc).strip().split("\n")[0].split(". ")[0]
+            step, why = None, f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+        if _seen(ckpt) == before:
+            break
+    return step, why, before
 
 
 def resumable(runs: Path, key: str, exclude: Path | None = None,
-              unreadable: list[Unreadable] | None = None) -> tuple[Path, int] | None:
+              unreadable: list[tuple[Path, str, FileSeen | None]] | None = None) -> tuple[Path, int] | None:
     """(folder, step) of an unfinished training of `key` under `runs/<run>/<training>/` whose last
     checkpoint loads, the one furthest along (module doc); None when there is none. The last checkpoints of
-    `key` passed over because they do not load are appended to `unreadable`, each with why (`_loads`): the
-    caller says so (cache32: a cut `last.ckpt` was passed over without a word, training from scratch)."""
+    `key` passed over because they do not load are appended to `unreadable`, each with why (`_loads`) and the file
+    read (for `set_aside`): the caller says so (cache32: a cut `last.ckpt` was passed over without a word, training
+    from scratch)."""
     best: tuple[Path, int] | None = None
     for marker in runs.glob(f"*/*/{KEY_FILE}"):
         folder = marker.parent
@@ -640,15 +660,11 @@ def resumable(runs: Path, key: str, exclude: Path | None = None,
         except (OSError, ValueError, AttributeError):
             continue
         last = folder / "checkpoints" / "last.ckpt"
-        try:
-            if (folder / "model.ckpt").exists():
-                continue
-            seen = last.stat()  # before the load: a file replaced meanwhile is not the one set aside (`set_aside`)
-        except OSError:  # no last checkpoint
+        if (folder / "model.ckpt").exists() or not last.exists():
             continue
-        step, why = _loads(last)
+        step, why, seen = _loads(last)
         if step is None and unreadable is not None:
-            unreadable.append(Unreadable(last, why, seen))
+            unreadable.append((last, why, seen))
         if step is not None and (best is None or step > best[1]):
             best = (folder, step)
     return best
@@ -657,30 +673,30 @@ def resumable(runs: Path, key: str, exclude: Path | None = None,
 UNREADABLE_SUFFIX = ".unreadable"  # a last checkpoint set aside (`set_aside`): `last.ckpt.unreadable`
 
 
-def set_aside(ckpt: Path, seen: os.stat_result | None = None) -> Path | None:
+def set_aside(ckpt: Path, seen: FileSeen | None = None) -> Path | None:
     """Rename a last checkpoint that does not load (`resumable(..., unreadable=)`) to `<name>.unreadable` beside it
     (one rename, the folder fsynced) and return that path: kept for inspection, and no longer `last.ckpt`, so that
     `resumable` passes its folder over without loading it again and the flows warn about it once (ckpt33: every
     later run of the same key loaded the damaged file again and warned again). OSError when it cannot be renamed.
-    `seen`: its stat when it failed to load (`Unreadable.seen`); None, nothing renamed, where the file is no longer
-    that one: replaced since (a live training of the key wrote its next checkpoint over it, a whole one: review40,
-    it was renamed away as the damaged one) or gone (another run set it aside first)."""
-    if seen is not None:
-        try:
-            now = ckpt.stat()
-        except FileNotFoundError:
-            return None
-        if _identity(now) != _identity(seen):
-            return None
+
+    `seen`: the file that failed to load (`FileSeen`). Only that file is renamed: one that replaced it since (a
+    training still writing that folder renames each new checkpoint over it) is loaded again, and left in place
+    (None) when it loads or when it is gone; one that does not load is set aside in its turn (ckpt40: the good
+    checkpoint of a live training could be renamed away)."""
     aside = ckpt.with_name(ckpt.name + UNREADABLE_SUFFIX)
-    os.replace(ckpt, aside)
-    fsync_dir(ckpt.parent)
-    return aside
-
-
-def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
-    """What tells one file from its replacement at the same path (a rename over it: another inode)."""
-    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+    for _ in range(3):
+        now = _seen(ckpt)
+        if seen is not None and now != seen:
+            if now is None:
+                return None
+            step, _why, seen = _loads(ckpt)
+            if step is not None:
+                return None
+            continue
+        os.replace(ckpt, aside)
+        fsync_dir(ckpt.parent)
+        return aside
+    return None  # replaced again at every look: a training writes it
 
 
 DATA_DIGEST = "data.digest"  # in a training's folder: `data_digest` of the data it trains on
@@ -696,14 +712,41 @@ def data_digest(td: TrainingData) -> str:
     return h.hexdigest()[:32]
 
 
-def not_resumable(out_dir: Path, td: TrainingData) -> str | None:
-    """Why the training in `out_dir` cannot be resumed on `td` (after `network_data`), or None: its last
-    checkpoint is there but does not load (cut short, overwritten: Lightning failed on it at every resume),
-    or the data it trained on is not `td` (the source was corrected since: the resume went on training on
+# what a checkpoint's network and its optimizer's state were built with (RNNForecaster's hparams): a resume under
+# others is refused (`not_resumable`); max_steps may differ (a resume that trains longer)
+RESUME_SETTINGS = ("cell", "mode", "lookback", "horizon", "hidden_size", "num_layers", "dropout", "loss", "quantiles",
+                   "optimizer", "lr", "weight_decay", "scheduler")
+
+
+def settings_changed(ckpt: Path, td: TrainingData, cfg: ModelConfig, cell: str) -> str:
+    """The `RESUME_SETTINGS` that `cfg` (and `cell`, `td`'s horizon) set otherwise than the checkpoint `ckpt` was
+    written with, 'hidden_size 16 -> 8, lr 0.003 -> 0.01'; '' when none (or the checkpoint names none)."""
+    import torch
+
+    from flowcast.models.rnn import cell_mode
+
+    saved = torch.load(ckpt, map_location="cpu", weights_only=False).get("hyper_parameters") or {}
+    now = {"cell": cell, "mode": cell_mode(cfg.mode, cell), "lookback": cfg.lookback, "horizon": td.meta.horizon,
+           "hidden_size": cfg.hidden_size, "num_layers": cfg.num_layers, "dropout": cfg.dropout, "loss": cfg.loss,
+           "quantiles": list(cfg.quantiles), "optimizer": cfg.optimizer, "lr": cfg.lr,
+           "weight_decay": cfg.weight_decay, "scheduler": cfg.scheduler}
+    return ", ".join(f"{k} {_jsonable({k: saved[k]})[k]} -> {_jsonable({k: v})[k]}" for k, v in now.items()
+                     if k in saved and _jsonable({k: saved[k]}) != _jsonable({k: v}))
+
+
+def not_resumable(out_dir: Path, td: TrainingData, cfg: ModelConfig, cell: str) -> str | None:
+    """Why the training of `cell` in `out_dir` cannot be resumed on `td` (after `network_data`) under `cfg`, or None:
+    its last checkpoint is there but does not load (cut short, overwritten: Lightning failed on it at every resume),
+    it was written under other settings (`settings_changed`: another hidden_size crashed in Lightning's
+    load_state_dict, another lookback or learning rate went on silently from the old weights and optimizer state,
+    ckpt40), or the data it trained on is not `td` (the source was corrected since: the resume went on training on
     the old data, saved in `data/` for the training process, or a finished run returned its old weights)."""
     last = Path(out_dir) / "checkpoints" / "last.ckpt"
     if last.exists() and (why := _loads(last)[1]):
         return f"the checkpoint {last} does not load (damaged or cut short: {why})"
+    if last.exists() and (changed := settings_changed(last, td, cfg, cell)):
+        return (f"the settings changed since the checkpoint {last} was written ({changed}): it is not resumed under "
+                "other settings")
     try:
         saved = (Path(out_dir) / DATA_DIGEST).read_text().strip()
     except OSError:  # a training folder from before digests, or checkpoints copied in (the flows): not compared
@@ -779,7 +822,7 @@ def train_model(
     if cell not in CELL_NAMES:
         raise TrainingError(f"unknown model {cell!r}; expected one of {', '.join(CELL_NAMES)}")
     td = network_data(td)
-    blocker = not_resumable(out_dir, td) if resume else None
+    blocker = not_resumable(out_dir, td, cfg, cell) if resume else None
     if blocker is not None:  # a damaged checkpoint failed every resume; other data was resumed on silently
         logging.getLogger(__name__).warning("%s: training from the start", blocker)
         resume = False
