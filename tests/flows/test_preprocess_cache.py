@@ -4,6 +4,7 @@ again, and the cache key holds the horizon preprocessing resolves, not the one g
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -128,3 +129,31 @@ def test_a_horizon_given_equal_to_the_sources_is_the_same_cache_entry(tiny_csv, 
         return cached_preprocess(settings)(valid, source, settings, AS_OF, "fp", return_state=True).name
 
     assert [run(None), run(6), run(3)] == ["Completed", "Cached", "Completed"]
+
+
+def test_a_digest_that_cannot_be_written_is_a_warning_and_the_next_run_writes_it(tiny_csv, tmp_path, caplog):
+    """Regression (faults40): with `cache/digests/` on a full disk (the value and its record written elsewhere), the
+    digest's write raised StorageError, which `except OSError` let through: `flowcast forecast` failed, nothing
+    published, `could not write .../cache/digests/<key>: no space left on device`, over a 32-byte checksum. It is a
+    warning naming the digest now, the run goes on, and the next run (with room) writes it."""
+    from tmpfs import tmpfs
+
+    from flowcast.data.sources import _digest
+
+    home = tmp_path / "home"
+    value, digest, run = _cached(tiny_csv, home)
+    with tmpfs(digest.parent, "4k") as mnt:
+        with contextlib.suppress(OSError), open(mnt / "fill", "wb") as fh:  # the disk full
+            for _ in range(64):
+                fh.write(b"\0" * 1024)
+                fh.flush()
+        first = run()
+        said = [r.getMessage() for r in caplog.records if "could not be written" in r.getMessage()]
+        assert len(said) == 1 and str(digest) in said[0] and "no space left" in said[0], said
+        assert value.exists() and not digest.exists()
+        assert [p.name for p in mnt.iterdir()] == ["fill"]  # no temp file left
+    caplog.clear()
+    again = run()  # room again: read back from the cache, its digest written now
+    assert digest.read_text() == _digest(value.read_bytes())
+    assert again[0].frame.equals(first[0].frame)
+    assert not [r for r in caplog.records if "could not be written" in r.getMessage()]

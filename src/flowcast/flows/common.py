@@ -256,7 +256,9 @@ def _preprocess(settings: Settings, valid: Any, source: SourceConfig, as_of: dat
         out, computed = _preprocess_once(settings, valid, source, as_of, fingerprint)
     if (unwritten := tasks.cache_not_written(settings, source, as_of, fingerprint)) is not None:
         get_run_logger().warning(unwritten)  # a full disk: Prefect's one line named neither the file nor why
-    tasks.check_cache_digest(settings, source, as_of, fingerprint, record=True, computed=computed)
+    if (unrecorded := tasks.check_cache_digest(settings, source, as_of, fingerprint, record=True,
+                                               computed=computed)) is not None:
+        get_run_logger().warning(f"The {unrecorded}")
     return out
 
 

@@ -388,10 +388,12 @@ def check_cache_digest(settings: Settings, source: SourceConfig, as_of: datetime
     `record=True` (after the task): with `computed` (the task ran and wrote the value: no entry, an expired one, one
     just removed as damaged) write the digest of the value as it is now; a value the task read back from the cache
     (`computed=False`) was checked before the read and is not hashed again, unless no digest was recorded with it (an
-    entry an older flowcast wrote): its digest is written then. None. (cache32: every run hashed the value twice, before
-    and after the task, whether it computed or read it.)"""
+    entry an older flowcast wrote): its digest is written then. None, or a sentence when the digest could not be written
+    (a full disk: a warning, not the run's failure). (cache32: every run hashed the value twice, before and after the
+    task, whether it computed or read it.)"""
     from flowcast.atomic import atomic_write_text
     from flowcast.data.sources import _digest
+    from flowcast.errors import StorageError
 
     key = preprocess_cache_key(None, {"settings": settings, "source": source, "as_of": as_of,
                                       "fingerprint": fingerprint})
@@ -413,8 +415,12 @@ def check_cache_digest(settings: Settings, source: SourceConfig, as_of: datetime
     if record:
         try:
             atomic_write_text(digest, have)
-        except OSError:  # a full or read-only cache folder: the entry is used unchecked until it can be written
-            pass
+        except (OSError, StorageError) as exc:  # a full or read-only cache folder: a warning, the run goes on (it
+            # failed the run, nothing published, over a 32-byte checksum: faults40); the entry is used unchecked until
+            # the next run of this data and as_of, which writes it
+            return (f"digest {digest} of the preprocessing cache entry {entry} could not be written "
+                    f"({' '.join(str(exc).split())[:300]}): the run goes on; the entry is read unchecked until the next "
+                    "run of this data and as_of writes its digest")
         return None
     for path in (entry, value, digest):
         path.unlink(missing_ok=True)
