@@ -841,8 +841,8 @@ def backfill(
     mode: Annotated[str, typer.Option("--mode", help="forecast (production model) or retrain (train per date)")] = "forecast",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="recompute dates that are already published")] = False,
     deployment: Annotated[str | None, typer.Option(
-        "--deployment", help="fan out through this deployment to its work pool: forecast/forecast, or "
-                             "retrain/retrain (implies --mode retrain)")] = None,
+        "--deployment", help="fan out through this deployment to its work pool: forecast/forecast-pool, or "
+                             "retrain/retrain-pool (implies --mode retrain)")] = None,
     *,
     source: SourceOptions,
     horizon: HorizonOpt = None,
