@@ -214,11 +214,12 @@ def test_flowcast_deploy_gives_the_work_pool_deployments_the_run_form_of_served_
     from typer.testing import CliRunner
 
     from flowcast.cli import app
-    from flowcast.flows import backfill_flow, forecast_flow, retrain_flow
+    from flowcast.flows import backfill_flow, deploy, forecast_flow, retrain_flow
     from flowcast.flows.parameters import form_schema
 
     root = Path(__file__).resolve().parents[2]
     monkeypatch.chdir(root)
+    monkeypatch.setattr(deploy, "SCHEDULE_CHECK_S", 1.0)  # the test API runs no scheduler (test_scheduler_off_server)
     flows = {"retrain/retrain-pool": retrain_flow, "forecast/forecast-pool": forecast_flow,
              "backfill/backfill-pool": backfill_flow}
 

@@ -967,7 +967,7 @@ def deploy(
 
     from prefect.settings import PREFECT_API_URL
 
-    from flowcast.flows.deploy import give_forms
+    from flowcast.flows.deploy import give_forms, say_if_unscheduled
 
     if not prefect_file.is_file():
         raise ConfigError(f"--prefect-file {prefect_file}: no such file (run `flowcast deploy` from the repository "
@@ -981,6 +981,7 @@ def deploy(
     names = give_forms(prefect_file)
     out.print(f"Run forms given to {listed(names)}: optional parameters open on an input left empty.",
               highlight=False)
+    say_if_unscheduled(names, lambda said: console.print(f"warning: {said}", highlight=False))
 
 
 @app.command()
