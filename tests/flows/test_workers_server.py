@@ -145,8 +145,8 @@ def test_two_workers_split_a_backfill_and_a_killed_worker_loses_no_date(tmp_path
         _run(srv, [PREFECT, "--no-prompt", "deploy", "--all", "--prefect-file", "deployments/prefect.yaml"])
         r = http("POST", f"{srv.api}/deployments/filter", json={"limit": 20})
         assert sorted((d["name"], d["work_pool_name"]) for d in r.json()) == [
-            ("backfill", POOL), ("forecast", POOL), ("retrain", POOL)]
-        forecast_id = next(d["id"] for d in r.json() if d["name"] == "forecast")
+            ("backfill-pool", POOL), ("forecast-pool", POOL), ("retrain-pool", POOL)]
+        forecast_id = next(d["id"] for d in r.json() if d["name"] == "forecast-pool")
         for expected in ("created", "unchanged"):  # idempotent
             done = _summary(_run(srv, [FLOWCAST, "automations", "apply", "--config", str(cfg), "--json"]).stdout)
             assert [(a["name"], a["action"]) for a in done["automations"]] == [
