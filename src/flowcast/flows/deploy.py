@@ -193,9 +193,8 @@ def unscheduled_sentence(names: list[str], api_url: str, waited: float) -> str:
 
 def say_if_unscheduled(names: list[str], say: Callable[[str], None], wait_s: float | None = None) -> None:
     """Say `unscheduled_sentence` when the API at PREFECT_API_URL scheduled no run of some of `names` within `wait_s`
-    (default SCHEDULE_CHECK_S).
-    Nothing without PREFECT_API_URL (Prefect's temporary server: a serve schedules its runs itself, `RunScheduler`).
-    Never fails: a check that cannot be made is said as such."""
+    (default SCHEDULE_CHECK_S). Nothing without PREFECT_API_URL (Prefect's temporary server: a serve schedules its
+    runs itself, `RunScheduler`). Never fails: a check that cannot be made is said as such."""
     from prefect.settings import PREFECT_API_URL
 
     if not (api := PREFECT_API_URL.value()):
