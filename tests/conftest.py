@@ -22,10 +22,9 @@ def prefect_api():
         yield
 
 
-@pytest.fixture(scope="session")
-def postgres():
-    """One real PostgreSQL server (tests/pg_helpers.py) for the whole session, stopped and deleted
-    at the end. Skips, naming what is missing, only where no PostgreSQL binaries exist."""
+def _postgres_or_skip():
+    """A real PostgreSQL server (tests/pg_helpers.py) while the generator runs, stopped and deleted after. Skips,
+    naming what is missing, only where no PostgreSQL binaries exist."""
     from pg_helpers import PostgresUnavailable, running_postgres
 
     try:
@@ -37,6 +36,18 @@ def postgres():
         yield server
     finally:
         ctx.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """One real PostgreSQL server for the whole session (`_postgres_or_skip`)."""
+    yield from _postgres_or_skip()
+
+
+@pytest.fixture
+def own_postgres():
+    """A real PostgreSQL server of one test's own, which it may stop (`_postgres_or_skip`)."""
+    yield from _postgres_or_skip()
 
 
 @pytest.fixture

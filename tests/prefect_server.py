@@ -96,7 +96,8 @@ class Server:
 
 
 @contextmanager
-def prefect_server(tmp: Path, extra_env: dict[str, str] | None = None) -> Iterator[Server]:
+def prefect_server(tmp: Path, extra_env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> Iterator[Server]:
+    """`args`: more options of `prefect server start` (e.g. --no-services)."""
     port = free_port()
     api = f"http://127.0.0.1:{port}/api"
     env = {**os.environ, "PREFECT_HOME": str(tmp / "prefect"), "PREFECT_API_URL": api,
@@ -106,7 +107,7 @@ def prefect_server(tmp: Path, extra_env: dict[str, str] | None = None) -> Iterat
     tmp.mkdir(parents=True, exist_ok=True)
     log = tmp / "server.log"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port), *args],
         env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
     )
     server = Server(api, env, log, proc)

@@ -74,6 +74,15 @@ class SamePublished(AlreadyPublished):
     the key's lock: nothing was written, the key keeps the earlier run's publish (`held`, its receipt)."""
 
 
+class StoreUnreachableError(PublishError):
+    """A PostgreSQL store could not be connected to (the server down or refusing this client); its message names
+    the URL without its password and what to do. `server`: 'host H, port P, database D' (`postgres.server_of`)."""
+
+    def __init__(self, message: str, server: str):
+        super().__init__(message)
+        self.server = server
+
+
 class StoreLockWaitError(PublishError):
     """A PostgreSQL store's ALTER TABLE waited `store.pg_wait_s` for the sessions holding its tables (a reader's
     open transaction) and gave up; its message names them. Never transient: a person must end those sessions (a

@@ -197,32 +197,13 @@ def test_the_backfills_beyond_those_shown_are_counted_in_words(pairs, said):
     assert sentence.count("flowcast backfill --start") == 6
 
 
-@pytest.mark.usefixtures("prefect_api")
-def test_flowcast_deploy_gives_the_work_pool_deployments_the_run_form_of_served_ones(monkeypatch):
-    """Regression (ui29): the deployments of deployments/prefect.yaml, made by `prefect deploy --all`, opened every
-    optional parameter of the Run form on 'Property is type "None"' (Prefect registers the schema it makes of the
-    flow; no prefect.yaml field replaces it). `flowcast deploy` deploys the same file with Prefect, then gives each
-    deployment the schema of `flowcast serve`'s (`parameters.form_schema`) through the API: no optional parameter
-    defaults to null, and the rest of the deployment (entrypoint, work pool, schedule) is Prefect's."""
-    from pathlib import Path
-
+def _prefect_deploy_all() -> None:
+    """`prefect deploy --all` of deployments/prefect.yaml (from the current folder) to the test API, its work pool
+    created first."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import WorkPoolCreate
     from prefect.exceptions import ObjectAlreadyExists
     from prefect.settings import PREFECT_API_URL
-    from prefect.utilities.callables import parameter_schema
-    from typer.testing import CliRunner
-
-    from flowcast.cli import app
-    from flowcast.flows import backfill_flow, forecast_flow, retrain_flow
-    from flowcast.flows.parameters import form_schema
-
-    root = Path(__file__).resolve().parents[2]
-    monkeypatch.chdir(root)
-    flows = {"retrain/retrain": retrain_flow, "forecast/forecast": forecast_flow, "backfill/backfill": backfill_flow}
-
-    def null_defaults(schema: dict) -> list[str]:
-        return sorted(k for k, v in schema["properties"].items() if "default" in v and v["default"] is None)
 
     with get_client(sync_client=True) as client:
         try:
@@ -233,21 +214,51 @@ def test_flowcast_deploy_gives_the_work_pool_deployments_the_run_form_of_served_
     done = subprocess.run([sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all", "--prefect-file",
                            "deployments/prefect.yaml"], env=env, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_flowcast_deploy_gives_the_work_pool_deployments_the_run_form_of_served_ones(monkeypatch):
+    """Regression (ui29): the deployments of deployments/prefect.yaml, made by `prefect deploy --all`, opened every
+    optional parameter of the Run form on 'Property is type "None"' (Prefect registers the schema it makes of the
+    flow; no prefect.yaml field replaces it). `flowcast deploy` deploys the same file with Prefect, then gives each
+    deployment the schema of `flowcast serve`'s (`parameters.form_schema`) through the API: no optional parameter
+    defaults to null, and the rest of the deployment (entrypoint, work pool, schedule) is Prefect's."""
+    from pathlib import Path
+
+    from prefect.client.orchestration import get_client
+    from prefect.utilities.callables import parameter_schema
+    from typer.testing import CliRunner
+
+    from flowcast.cli import app
+    from flowcast.flows import backfill_flow, deploy, forecast_flow, retrain_flow
+    from flowcast.flows.parameters import form_schema
+
+    root = Path(__file__).resolve().parents[2]
+    monkeypatch.chdir(root)
+    monkeypatch.setattr(deploy, "SCHEDULE_CHECK_S", 1.0)  # the test API runs no scheduler (test_scheduler_off_server)
+    flows = {"retrain/retrain-pool": retrain_flow, "forecast/forecast-pool": forecast_flow,
+             "backfill/backfill-pool": backfill_flow}
+
+    def null_defaults(schema: dict) -> list[str]:
+        return sorted(k for k, v in schema["properties"].items() if "default" in v and v["default"] is None)
+
+    _prefect_deploy_all()  # from the repository root
     with get_client(sync_client=True) as client:  # Prefect's own: as_of, dataset, ... open on their None tab
-        assert "as_of" in null_defaults(client.read_deployment_by_name("forecast/forecast").parameter_openapi_schema)
+        assert "as_of" in null_defaults(client.read_deployment_by_name("forecast/forecast-pool").parameter_openapi_schema)
 
     res = CliRunner().invoke(app, ["deploy"], terminal_width=400)
     assert res.exit_code == 0, res.output
     said = " ".join(res.output.split())
-    assert ("Run forms given to retrain/retrain, forecast/forecast and backfill/backfill: optional parameters open on "
-            "an input left empty.") in said
+    assert ("Run forms given to retrain/retrain-pool, forecast/forecast-pool and backfill/backfill-pool: optional "
+            "parameters open on an input left empty.") in said
     with get_client(sync_client=True) as client:
         for name, flow in flows.items():
             d = client.read_deployment_by_name(name)
             assert null_defaults(d.parameter_openapi_schema) == [], name
             assert d.parameter_openapi_schema == form_schema(parameter_schema(flow).model_dump()), name
             assert d.work_pool_name == "flowcast-process" and d.entrypoint.startswith("flows/"), name
-        assert [s.schedule.cron for s in client.read_deployment_by_name("retrain/retrain").schedules] == ["0 3 * * 1"]
+        assert [s.schedule.cron for s in client.read_deployment_by_name("retrain/retrain-pool").schedules] == [
+            "0 3 * * 1"]
 
 
 def test_flowcast_deploy_names_a_missing_prefect_file(tmp_path, monkeypatch):
@@ -286,7 +297,7 @@ def test_a_make_serve_run_left_pending_is_reaped_by_the_next_serve(_isolated_hom
     home = str(_isolated_home.resolve())
     assert [d.parameters.get("home") for d in served] == [home] * 3, [d.parameters for d in served]
     retrain = next(d for d in served if d.name == "retrain")
-    retrain.name = f"retrain-{_isolated_home.parent.name}"  # not the work pool's retrain/retrain another test deploys
+    retrain.name = f"retrain-{_isolated_home.parent.name}"  # not a retrain another test registers
     with get_client(sync_client=True) as client:
         run = client.create_flow_run_from_deployment(retrain.apply())  # as the runner creates a scheduled run
         client.set_flow_run_state(run.id, Pending(name="Submitting"))  # the serve killed as it submitted it
@@ -359,3 +370,34 @@ def test_the_installed_prefects_runner_has_what_serve_relies_on():
     assert runner_gaps(Runner) == []
     runner = stopping_runner()(pause_on_shutdown=True)
     assert isinstance(runner, Runner) and not runner.stopped_by_sigterm
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_the_work_pool_deployments_and_the_served_ones_do_not_overwrite_each_other(monkeypatch, tmp_path):
+    """Regression (serve40): `flowcast deploy` registered retrain/retrain, forecast/forecast and backfill/backfill for
+    the work pool, and `flowcast serve` the same three names without one: on one Prefect API the later of the two
+    replaced the other's deployment (a Deployment is its flow name and its name), so the work pool's retrain lost
+    its pool, or the serve's runs went to a pool. The work pool's deployments are named <flow>/<flow>-pool."""
+    from pathlib import Path
+
+    import yaml
+    from prefect.client.orchestration import get_client
+
+    from flowcast.flows.deploy import build_deployments
+
+    root = Path(__file__).resolve().parents[2]
+    monkeypatch.chdir(root)
+    _prefect_deploy_all()  # from the repository root
+    served = build_deployments({"home": str(tmp_path)})
+    for d in served:
+        d.apply()  # as `flowcast serve` registers them, after the work pool's were deployed
+    spec = yaml.safe_load((root / "deployments/prefect.yaml").read_text())
+    pooled = [f"{d['entrypoint'].rsplit(':', 1)[1].removesuffix('_flow')}/{d['name']}" for d in spec["deployments"]]
+    with get_client(sync_client=True) as client:
+        for name in pooled:
+            d = client.read_deployment_by_name(name)
+            assert d.work_pool_name == "flowcast-process" and d.entrypoint.startswith("flows/"), name
+        for d in served:
+            got = client.read_deployment_by_name(f"{d.flow_name}/{d.name}")
+            assert got.work_pool_name is None and got.parameters["home"] == str(tmp_path), d.name
+    assert pooled == ["retrain/retrain-pool", "forecast/forecast-pool", "backfill/backfill-pool"]

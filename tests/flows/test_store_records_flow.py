@@ -31,3 +31,27 @@ def test_a_publish_records_what_it_forecast_from_in_the_shared_store(tiny_csv, t
     assert kept["content_hash"] == held and kept["run_id"] == done["run_id"]
     assert fingerprint_path(home_a, "tiny", AS_OF).exists() and not fingerprint_path(home_b, "tiny", AS_OF).exists()
     assert recorded_fingerprint(b, dataset="tiny", as_of=AS_OF, content_hash=held) == (kept["data_fingerprint"], "")
+
+
+def test_a_run_whose_postgresql_store_is_down_stops_as_it_starts_naming_the_server(tiny_csv, tmp_path, own_postgres):
+    """serve40: every run reads the dataset's publish records from a PostgreSQL store as it starts (the time label it
+    was published with), so with the server down a run fails there, before any work, rather than at its publish an
+    hour of training later. That stays (a run that cannot publish is stopped early), and it says so: which server
+    (host, port, database), that the run stopped before any work, and what to do. A real server, stopped."""
+    from flowcast.errors import PublishError
+    from flowcast.flows import retrain_flow
+
+    server = own_postgres
+    db = server.create_database("serve40_down")
+    url = server.url(db)
+    server.stop()
+    home = tmp_path / "home"
+    with pytest.raises(PublishError) as err:
+        retrain_flow(as_of=AS_OF, source=source_dict(tiny_csv), home=str(home), models=[],
+                     overrides={**TINY_OVERRIDES, "store": {"url": url, "pg_wait_s": 1}})
+    said = " ".join(str(err.value).split())
+    assert said.startswith("the run stopped as it started, before reading or training anything: its forecast store, "
+                           f"PostgreSQL at host 127.0.0.1, port {server.port}, database serve40_down, could not be connected to")
+    assert f"cannot connect to the PostgreSQL store postgresql://postgres@127.0.0.1:{server.port}/serve40_down" in said
+    assert "store.pg_wait_s = 1" in said and "Start that server" in said
+    assert not (home / "models").exists() and not (home / "lake").exists()

@@ -1,6 +1,6 @@
 """Workers that split a backfill, for real: a `prefect server start` on loopback, the process
 work pool of deployments/prefect.yaml (`prefect work-pool create`, `prefect deploy --all`), two
-`prefect worker start --limit 1` processes, and `flowcast backfill --deployment forecast/forecast`.
+`prefect worker start --limit 1` processes, and `flowcast backfill --deployment forecast/forecast-pool`.
 
 The production model is a statistical one (seasonal naive with interval widths, registered by
 hand: nothing to train), the data a tiny CSV served by a local HTTP server (Python's http.server).
@@ -11,7 +11,7 @@ hand: nothing to train), the data a tiny CSV served by a local HTTP server (Pyth
 2. The same backfill again starts no flow run and changes no byte: every date is skipped;
    with `--overwrite` one date is published again by a new flow run: replaced (24 rows, not
    48), the same content hash.
-   `--deployment retrain/retrain` over 2 dates: each trains (one tiny network) and publishes
+   `--deployment retrain/retrain-pool` over 2 dates: each trains (one tiny network) and publishes
    its own best model; production is left alone.
 3. A worker killed mid-backfill (SIGKILL to the worker and its flow-run process, as when its
    machine dies): the run it held stops sending heartbeats, the shipped automation
@@ -59,7 +59,7 @@ def _run(srv, args: list[str], timeout: float = 600, cwd: Path = ROOT) -> subpro
     return p
 
 
-def _backfill_args(cfg: Path, home: Path, start: str, end: str, deployment: str = "forecast/forecast",
+def _backfill_args(cfg: Path, home: Path, start: str, end: str, deployment: str = "forecast/forecast-pool",
                    every: str = "1mo") -> list[str]:
     return [FLOWCAST, "backfill", "--deployment", deployment, "--dataset", "tiny", "--config", str(cfg),
             "--home", str(home), "--start", start, "--end", end, "--every", every, "--json"]
@@ -145,8 +145,8 @@ def test_two_workers_split_a_backfill_and_a_killed_worker_loses_no_date(tmp_path
         _run(srv, [PREFECT, "--no-prompt", "deploy", "--all", "--prefect-file", "deployments/prefect.yaml"])
         r = http("POST", f"{srv.api}/deployments/filter", json={"limit": 20})
         assert sorted((d["name"], d["work_pool_name"]) for d in r.json()) == [
-            ("backfill", POOL), ("forecast", POOL), ("retrain", POOL)]
-        forecast_id = next(d["id"] for d in r.json() if d["name"] == "forecast")
+            ("backfill-pool", POOL), ("forecast-pool", POOL), ("retrain-pool", POOL)]
+        forecast_id = next(d["id"] for d in r.json() if d["name"] == "forecast-pool")
         for expected in ("created", "unchanged"):  # idempotent
             done = _summary(_run(srv, [FLOWCAST, "automations", "apply", "--config", str(cfg), "--json"]).stdout)
             assert [(a["name"], a["action"]) for a in done["automations"]] == [
@@ -195,8 +195,8 @@ def test_two_workers_split_a_backfill_and_a_killed_worker_loses_no_date(tmp_path
         assert digest == stored["2019-06-01T00:00:00"][2]  # the same forecasts: the same content hash
         stored["2019-06-01T00:00:00"] = (rows, distinct, digest, run_id)
 
-        # -- retrain/retrain: each date trains and publishes its own best model, production stays
-        retrains = _summary(_run(srv, _backfill_args(cfg, home, "2018-06-01", "2018-12-01", "retrain/retrain", "6mo"),
+        # -- retrain/retrain-pool: each date trains and publishes its own best model, production stays
+        retrains = _summary(_run(srv, _backfill_args(cfg, home, "2018-06-01", "2018-12-01", "retrain/retrain-pool", "6mo"),
                                  timeout=900).stdout)["outcomes"]
         print(json.dumps([{k: o[k] for k in ("as_of", "status", "rows", "model", "worker", "flow_run")}
                           for o in retrains]))

@@ -198,3 +198,23 @@ def test_a_publish_waiting_on_a_lock_of_a_session_whose_client_is_killed_goes_on
     assert 1.4 <= took < 20, took  # it waited for the killed session, not for pg_wait_s
     got = PostgresStore(pg_url, schema=pg_schema).read(as_of=OTHER)
     assert got.height == 2 * H and got["y_hat_q5"].null_count() == 0
+
+
+@pytest.mark.parametrize(("url", "env", "said"), [
+    ("postgresql://u:secret@db.example:5433/sales", {}, "host db.example, port 5433, database sales"),
+    ("postgresql:///sales?host=/run/postgresql", {}, "host /run/postgresql, port 5432, database sales"),
+    ("postgresql://u@db.example", {}, "host db.example, port 5432, database u"),
+    ("postgresql://", {"PGHOST": "pg.internal", "PGPORT": "6000", "PGDATABASE": "fc"},
+     "host pg.internal, port 6000, database fc"),
+    ("postgresql://", {"PGUSER": "ops"}, "host the local socket, port 5432, database ops"),
+])
+def test_the_server_a_store_url_names_is_said_with_libpqs_defaults(url, env, said, monkeypatch):
+    """The run that cannot reach its store names host, port and database (serve40), also where the URL leaves
+    some to libpq's defaults; never the password."""
+    from flowcast.store.postgres import server_of
+
+    for var in ("PGHOST", "PGPORT", "PGDATABASE", "PGUSER"):
+        monkeypatch.delenv(var, raising=False)
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    assert server_of(url) == said and "secret" not in server_of(url)

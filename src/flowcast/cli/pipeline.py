@@ -845,8 +845,8 @@ def backfill(
     mode: Annotated[str, typer.Option("--mode", help="forecast (production model) or retrain (train per date)")] = "forecast",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="recompute dates that are already published")] = False,
     deployment: Annotated[str | None, typer.Option(
-        "--deployment", help="fan out through this deployment to its work pool: forecast/forecast, or "
-                             "retrain/retrain (implies --mode retrain)")] = None,
+        "--deployment", help="fan out through this deployment to its work pool: forecast/forecast-pool, or "
+                             "retrain/retrain-pool (implies --mode retrain)")] = None,
     *,
     source: SourceOptions,
     horizon: HorizonOpt = None,
@@ -971,7 +971,7 @@ def deploy(
 
     from prefect.settings import PREFECT_API_URL
 
-    from flowcast.flows.deploy import give_forms
+    from flowcast.flows.deploy import give_forms, say_if_unscheduled
 
     if not prefect_file.is_file():
         raise ConfigError(f"--prefect-file {prefect_file}: no such file (run `flowcast deploy` from the repository "
@@ -985,6 +985,7 @@ def deploy(
     names = give_forms(prefect_file)
     out.print(f"Run forms given to {listed(names)}: optional parameters open on an input left empty.",
               highlight=False)
+    say_if_unscheduled(names, lambda said: console.print(f"warning: {said}", highlight=False))
 
 
 @app.command()

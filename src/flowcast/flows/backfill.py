@@ -8,7 +8,7 @@ forecasts (for this dataset) are skipped unless `overwrite`. A failing date does
 date's outcome is listed at the end (log, `backfill-summary` artifact, return value) and the
 run fails only after all dates were tried.
 
-With `deployment` set (e.g. "forecast/forecast") the dates fan out over the deployment's work
+With `deployment` set (e.g. "forecast/forecast-pool") the dates fan out over the deployment's work
 pool (flows/fanout.py: `run_deployment` with an idempotency key per date, `wait_for_flow_run`,
 a crashed run started again), so that its workers process dates in parallel; a retried
 backfill does not start a date twice. Without `overwrite`, each date's run checks again when it starts (it may
@@ -279,7 +279,7 @@ def backfill_flow(
             date; retrain: models are trained on the data up to each date, production is left alone.
         overwrite: recompute dates that already have published forecasts (otherwise they are skipped).
         deployment: fan out through this deployment ("flow-name/deployment-name", e.g.
-            "forecast/forecast") so that a work pool's workers run the dates in parallel; a retrain
+            "forecast/forecast-pool") so that a work pool's workers run the dates in parallel; a retrain
             deployment implies mode retrain. Empty: the dates run here, one after another.
         dataset: the dataset to read: a bundled one (us_employment, vic_elecdemand, m3-*) or one declared
             as [sources.NAME] in the configuration file. Empty: the configuration's `dataset` (config_file,

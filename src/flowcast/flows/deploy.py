@@ -131,6 +131,82 @@ def give_forms(prefect_file: str | Path) -> list[str]:
     return done
 
 
+SCHEDULE_CHECK_S = 30.0
+"""How long `flowcast serve` and `flowcast deploy` wait, once they registered schedules on a Prefect server, for its
+scheduler service to create their first scheduled runs (it looks at recently changed deployments every 5 s:
+PREFECT_SERVER_SERVICES_SCHEDULER_RECENT_DEPLOYMENTS_LOOP_SECONDS)."""
+
+
+def unscheduled(names: list[str], wait_s: float, every: float = 1.0) -> list[str]:
+    """Of the deployments `names` ('flow/deployment') that have an active schedule and are not paused, those of which
+    the Prefect API holds no Scheduled flow run `wait_s` seconds from now (asked every `every` seconds; the call
+    returns as soon as each has one). A server started with `--no-services` (or its scheduler service off) schedules
+    nothing: its deployments' cron slots never run, without a word from Prefect. A deployment that is not on the API
+    is passed over."""
+    import time
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterId,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.exceptions import ObjectNotFound
+
+    deadline = time.monotonic() + wait_s
+    with get_client(sync_client=True) as client:
+        waiting = {}
+        for name in names:
+            try:
+                d = client.read_deployment_by_name(name)
+            except ObjectNotFound:
+                continue
+            if not d.paused and any(s.active for s in d.schedules):
+                waiting[name] = d.id
+        while waiting:
+            for name, deployment_id in list(waiting.items()):
+                runs = client.read_flow_runs(
+                    deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])),
+                    flow_run_filter=FlowRunFilter(state=FlowRunFilterState(
+                        type=FlowRunFilterStateType(any_=[StateType.SCHEDULED]))), limit=1)
+                if runs or client.read_deployment(deployment_id).paused:  # (paused: a serve stopped meanwhile)
+                    del waiting[name]
+            if not waiting or time.monotonic() + every > deadline:
+                break
+            time.sleep(every)
+    return list(waiting)
+
+
+def unscheduled_sentence(names: list[str], api_url: str, waited: float) -> str:
+    """What `flowcast serve` and `flowcast deploy` say when the API scheduled no run of `names` (`unscheduled`)."""
+    from flowcast.wording import listed
+
+    return (f"the Prefect API {api_url} created no scheduled run of {listed(names)} within {waited:.0f} s of their "
+            "schedules being registered: its scheduler service is likely off (`prefect server start --no-services`, "
+            "or PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED=false), and then no scheduled run ever starts. Restart the "
+            "server with its services (`make server`, or `prefect server start` without --no-services); meanwhile "
+            "runs start by hand (`prefect deployment run NAME`, `flowcast run`, `flowcast backfill`)")
+
+
+def say_if_unscheduled(names: list[str], say: Callable[[str], None], wait_s: float | None = None) -> None:
+    """Say `unscheduled_sentence` when the API at PREFECT_API_URL scheduled no run of some of `names` within `wait_s`
+    (default SCHEDULE_CHECK_S). Nothing without PREFECT_API_URL (Prefect's temporary server: a serve schedules its
+    runs itself, `RunScheduler`). Never fails: a check that cannot be made is said as such."""
+    from prefect.settings import PREFECT_API_URL
+
+    if not (api := PREFECT_API_URL.value()):
+        return
+    wait_s = SCHEDULE_CHECK_S if wait_s is None else wait_s
+    try:
+        if missing := unscheduled(names, wait_s):
+            say(unscheduled_sentence(missing, api, wait_s))
+    except Exception as exc:  # noqa: BLE001 - the schedules are registered; this is a check of the server
+        say(f"could not check that {api} schedules the runs of {', '.join(names)}: {type(exc).__name__}: {exc}")
+
+
 def offer_configured_datasets(deployments: list[Any], params: dict[str, Any]) -> None:
     """The Run form's dataset list: the bundled datasets plus the [sources.NAME] of the
     configuration these deployments read (`parameters.DatasetChoice` lists the bundled ones); the
@@ -199,6 +275,12 @@ def serve(deployments: list[Any], *, limit: int | None = None) -> None:
         _display_serve_start_message(*deployments)
         if temporary:  # stopped before the runner pauses the deployments (StoppingRunner._pause_schedules)
             runner.scheduler = RunScheduler([i for i, schedules in ids if schedules])
+        else:  # a server without its scheduler service (`--no-services`) never runs a schedule: said (serve40)
+            import threading
+
+            names = [f"{d.flow_name}/{d.name}" for d in deployments if d.schedules]
+            threading.Thread(target=say_if_unscheduled, args=(names, get_logger("flowcast.serve").warning),
+                             name="flowcast-schedule-check", daemon=True).start()
         try:
             asyncio.run(_serving(runner))
         except (KeyboardInterrupt, TerminationSignal) as exc:

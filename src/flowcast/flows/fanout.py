@@ -1,6 +1,6 @@
 """Fan backfill dates out over a Prefect work pool: one deployment run per as_of.
 
-Each date becomes a flow run of a deployment (e.g. "forecast/forecast"), started with
+Each date becomes a flow run of a deployment (e.g. "forecast/forecast-pool"), started with
 Prefect's `run_deployment(..., timeout=0, idempotency_key=...)` and awaited with
 `wait_for_flow_run`; the workers of the deployment's pool pick the runs up, as many at once as
 their `--limit` allows. Nothing here polls on its own.
@@ -78,16 +78,16 @@ class FanOut:
 
 
 def mode_of(deployment: str, mode: str) -> str:
-    """The backfill mode a deployment implies: its flow's name ("retrain/retrain" runs the retrain
+    """The backfill mode a deployment implies: its flow's name ("retrain/retrain-pool" runs the retrain
     flow, so its dates must not promote), else `mode`. A retrain backfill through a forecast
     deployment is a contradiction and fails; forecast (the default) through a retrain
     deployment becomes retrain."""
     flow_name, sep, _ = deployment.partition("/")
     if not sep or not flow_name:
-        raise ConfigError(f"deployment {deployment!r} is not 'flow-name/deployment-name' (e.g. forecast/forecast)")
+        raise ConfigError(f"deployment {deployment!r} is not 'flow-name/deployment-name' (e.g. forecast/forecast-pool)")
     if flow_name == "forecast" and mode == "retrain":
         raise ConfigError(f"mode 'retrain' with deployment {deployment!r}, which runs the forecast flow: pass a "
-                          "retrain deployment (e.g. retrain/retrain)")
+                          "retrain deployment (e.g. retrain/retrain-pool)")
     return "retrain" if flow_name == "retrain" else mode
 
 

@@ -207,8 +207,18 @@ def check_time_label(settings: Any, source: Any) -> None:
     """Refuse to publish a source's forecasts beside its earlier publishes of the other time label: realized
     accuracy would score the old forecasts (dated by the old reading of the times) against actuals one step
     apart, and the forecasts of one dataset would mean two things by `ds`."""
-    from flowcast.errors import ConfigError
-    found = published_time_label(settings.home, source.name, store_records(settings, source.name))
+    from flowcast.errors import ConfigError, StoreUnreachableError
+
+    try:
+        stored = store_records(settings, source.name)
+    except StoreUnreachableError as exc:  # a run that cannot publish stops here, not after an hour of training
+        raise StoreUnreachableError(
+            f"the run stopped as it started, before reading or training anything: its forecast store, PostgreSQL at "
+            f"{exc.server}, could not be connected to (a run reads the dataset's publish records there as it starts, and "
+            f"publishes there). {exc}. Start that server (or point store.url, FLOWCAST_STORE__URL, at one that "
+            "runs) and run again: a scheduled run's missed as_of is published with `flowcast backfill`",
+            exc.server) from exc
+    found = published_time_label(settings.home, source.name, stored)
     if found is None or found[0] == source.time_label:
         return
     label, _, as_of = found

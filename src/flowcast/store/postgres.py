@@ -41,7 +41,7 @@ from typing import Any
 
 import polars as pl
 
-from flowcast.errors import PublishError, StoreLockWaitError
+from flowcast.errors import PublishError, StoreLockWaitError, StoreUnreachableError
 from flowcast.store.base import PublishReceipt, already_published, fault, prepare, same_published
 from flowcast.store.contract import (
     _VALUE_RE,
@@ -78,6 +78,25 @@ def _transient(message: str) -> bool:
 def redact(url: str) -> str:
     """The URL without its password."""
     return re.sub(r"://([^:/@]+):[^@/]*@", r"://\1:***@", url)
+
+
+def server_of(url: str) -> str:
+    """'host H, port P, database D' of a PostgreSQL URL, with libpq's defaults where it names none (PGHOST, else the
+    local socket; PGPORT, else 5432; PGDATABASE, else the user's name): a URL may leave any of them out."""
+    import getpass
+    import os
+
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        info = conninfo_to_dict(url)
+    except Exception:  # noqa: BLE001 - a URL libpq cannot read: its own error says so; name what the env gives
+        info = {}
+    host = info.get("host") or os.environ.get("PGHOST") or "the local socket"
+    port = info.get("port") or os.environ.get("PGPORT") or "5432"
+    user = info.get("user") or os.environ.get("PGUSER") or getpass.getuser()
+    database = info.get("dbname") or os.environ.get("PGDATABASE") or user
+    return f"host {host}, port {port}, database {database}"
 
 
 def _ddl(schema: str) -> list[str]:
@@ -198,15 +217,15 @@ class PostgresStore:
                 text = " ".join(str(exc).split())
                 waited = time.monotonic() - t0
                 if not _transient(text):
-                    raise PublishError(f"cannot connect to the PostgreSQL store {redact(self.url)} to {what}: "
-                                       f"{text}") from exc
+                    raise StoreUnreachableError(f"cannot connect to the PostgreSQL store {redact(self.url)} to {what}: "
+                                                f"{text}", server_of(self.url)) from exc
                 if waited + delay > wait_s:
-                    raise PublishError(
+                    raise StoreUnreachableError(
                         f"cannot connect to the PostgreSQL store {redact(self.url)} to {what}: {text} "
                         f"(tried {plural(tries, 'time')} "
                         f"over {waited:.0f} s, store.pg_wait_s = {self.wait_s:g}); is the server running and "
                         "reachable from here? Start it (or fix store.url), or wait longer with store.pg_wait_s "
-                        "(FLOWCAST_STORE__PG_WAIT_S)") from exc
+                        "(FLOWCAST_STORE__PG_WAIT_S)", server_of(self.url)) from exc
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
 

@@ -1,0 +1,91 @@
+"""A Prefect server without its scheduler service (`prefect server start --no-services`) creates no scheduled run,
+so a served or deployed schedule never runs, and Prefect says nothing (serve40). `flowcast serve` and `flowcast
+deploy` check, once they registered schedules, that the server scheduled runs of them within a bounded wait, and
+say the likely cause and what to do when it did not. Real `prefect server start` processes on loopback."""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from prefect_server import prefect_server
+
+pytestmark = pytest.mark.timeout(600)
+
+
+def _cron_deployment(api: str) -> str:
+    """A forecast deployment with an every-minute schedule registered on `api`: its name."""
+    from prefect.schedules import Cron
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flowcast.flows import forecast_flow
+
+    with temporary_settings({PREFECT_API_URL: api}):
+        d = forecast_flow.to_deployment(f"every-minute-{uuid.uuid4().hex[:8]}", schedules=[Cron("* * * * *")])
+        d.apply()
+    return f"forecast/{d.name}"
+
+
+def test_a_server_with_its_scheduler_schedules_the_runs_and_nothing_is_said(tmp_path):
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flowcast.flows.deploy import say_if_unscheduled
+
+    with prefect_server(tmp_path / "server") as srv:
+        name = _cron_deployment(srv.api)
+        said: list[str] = []
+        with temporary_settings({PREFECT_API_URL: srv.api}):
+            say_if_unscheduled([name], said.append, wait_s=120)  # returns once the scheduler made its runs
+        assert said == []
+
+
+def test_a_server_started_with_no_services_is_said_by_serve_and_deploy(tmp_path, monkeypatch):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from typer.testing import CliRunner
+
+    from flowcast.cli import app
+    from flowcast.flows import deploy
+    from flowcast.flows.deploy import say_if_unscheduled
+
+    with prefect_server(tmp_path / "server", args=("--no-services",)) as srv:
+        name = _cron_deployment(srv.api)
+        said: list[str] = []
+        with temporary_settings({PREFECT_API_URL: srv.api}):
+            say_if_unscheduled([name], said.append, wait_s=3)
+        [sentence] = said
+        assert sentence.startswith(f"the Prefect API {srv.api} created no scheduled run of {name} within 3 s of their "
+                                   "schedules being registered: its scheduler service is likely off "
+                                   "(`prefect server start --no-services`, or PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED"
+                                   "=false)"), sentence
+        assert "Restart the server with its services" in sentence
+
+        # `flowcast serve` against it says so (its default schedules: retrain weekly, forecast daily)
+        log = tmp_path / "serve.log"
+        srv.start([sys.executable, "-m", "flowcast", "serve", "--home", str(tmp_path / "home")], log, cwd=tmp_path,
+                  env={"PYTHONPATH": os.environ.get("PYTHONPATH", "")})
+
+        def warned() -> str | None:
+            text = " ".join(log.read_text(errors="replace").split())
+            return text if "created no scheduled run" in text else None
+
+        text = srv.wait(warned, 240, "serve's warning")
+        assert (f"the Prefect API {srv.api} created no scheduled run of retrain/retrain and forecast/forecast within "
+                "30 s") in text, text
+
+        # `flowcast deploy` of the work pool's deployments likewise
+        root = Path(__file__).resolve().parents[2]
+        monkeypatch.chdir(root)
+        monkeypatch.setattr(deploy, "SCHEDULE_CHECK_S", 3.0)
+        with temporary_settings({PREFECT_API_URL: srv.api}):
+            with get_client(sync_client=True) as client:
+                client.create_work_pool(WorkPoolCreate(name="flowcast-process", type="process"))
+            res = CliRunner().invoke(app, ["deploy"], terminal_width=400)
+        out = " ".join(res.output.split())
+        assert res.exit_code == 0, out
+        assert (f"warning: the Prefect API {srv.api} created no scheduled run of retrain/retrain-pool and "
+                "forecast/forecast-pool within 3 s") in out, out
