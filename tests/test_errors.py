@@ -41,3 +41,34 @@ def test_a_named_source_under_source_singular_points_to_sources(tmp_path, toml, 
     with pytest.raises(ValueError) as err:
         load_settings(cfg)
     assert one_line(err.value) == said.format(cfg=cfg)
+
+
+def _error_classes():
+    import inspect
+
+    from flowcast import errors
+
+    return [c for _, c in inspect.getmembers(errors, inspect.isclass)
+            if issubclass(c, BaseException) and c.__module__ == errors.__name__]
+
+
+@pytest.mark.parametrize("cls", _error_classes(), ids=lambda c: c.__name__)
+def test_every_error_survives_a_pickle_round_trip(cls):
+    """Regression: an error whose __init__ takes more than its message (StoreUnreachableError's server,
+    AlreadyPublished's held, SettingsValueError's errors) could not be unpickled (a TypeError where Prefect or a
+    worker process hands it back: the error a user should read lost). Each comes back whole, its attributes too."""
+    import inspect
+    import pickle
+
+    params = [p for p in inspect.signature(cls.__init__).parameters.values() if p.name != "self"]
+    args = {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
+    if params and params[0].name == "message":
+        args["message"] = "what went wrong"
+    if "errors" in args:  # SettingsValueError: pydantic's list
+        args["errors"] = [{"loc": ("model", "max_steps"), "msg": "bad", "input": "abc", "type": "int_parsing"}]
+    err = cls(**args)
+    for name, value in {"server": "host h, port 1, database d", "held": {"run_id": "r1"}}.items():
+        if name in vars(err):
+            setattr(err, name, value)
+    back = pickle.loads(pickle.dumps(err))
+    assert type(back) is cls and str(back) == str(err) and vars(back) == vars(err)

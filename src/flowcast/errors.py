@@ -61,9 +61,9 @@ class AlreadyPublished(PublishError):
     that key published, checked under the key's lock: nothing was written. `held`: the receipt of what the
     key holds (run_id, model_version, rows, ...)."""
 
-    def __init__(self, message: str, held: dict[str, str]):
-        super().__init__(message)
-        self.held = held
+    def __init__(self, message: str, held: dict[str, str] | None = None):  # a default: unpickled with its message
+        super().__init__(message)  # alone (a Prefect state, a worker's error), then its attributes
+        self.held = held or {}
         self.undone = ""  # what the publish's registry guard undid (a retrain's promotion withdrawn), said by the run
         self.said = ""  # the sentence the refused run says (naming the run that published, or retrained, the key)
 
@@ -78,8 +78,8 @@ class StoreUnreachableError(PublishError):
     """A PostgreSQL store could not be connected to (the server down or refusing this client); its message names
     the URL without its password and what to do. `server`: 'host H, port P, database D' (`postgres.server_of`)."""
 
-    def __init__(self, message: str, server: str):
-        super().__init__(message)
+    def __init__(self, message: str, server: str = ""):  # a default: unpickled (a Prefect state, a worker) with
+        super().__init__(message)  # its message alone
         self.server = server
 
 
@@ -118,8 +118,8 @@ class SettingsValueError(ValueError):
     environment variable (named with its value) or a configuration file's key. `errors()` is pydantic's
     list, each error with an `origin` ('FLOWCAST_MODEL__MAX_STEPS='abc' (model.max_steps)') where known."""
 
-    def __init__(self, errors: list[dict[str, Any]]) -> None:
-        self._errors = errors
+    def __init__(self, errors: list[dict[str, Any]] | None = None) -> None:  # None: unpickled, then its attributes
+        self._errors = errors or []
         super().__init__()
 
     def errors(self) -> list[dict[str, Any]]:
