@@ -775,11 +775,15 @@ def ignored_columns_line(columns: list[str], not_covariates: dict[str, str] | No
 # what an undeclared text column looks like that is no covariate (`_not_covariates`), said in `ignored_columns_line`:
 # of one column, of several
 _NOT_COVARIATE = {
+    # ... or a category of which each series has its own (3 series in 3 regions): the values cannot tell them apart,
+    # and the note said 'looks like an id column' of a region (msg40)
     "series_name": (
-        ("{} looks like an id column (one value per series, each series its own: another name of the series; to key "
-         "the series by it, give it with --id-col)"),
-        ("{} look like id columns (one value per series, each series its own: other names of the series; to key the "
-         "series by one, give it with --id-col)")),
+        ("{} looks like an id or a per-series category (one value per series, each series its own: another name of "
+         "the series, or a category of which each series has its own, such as a region; to key the series by it, "
+         "give it with --id-col; to use it as a static covariate, with --static-col)"),
+        ("{} look like ids or per-series categories (one value per series, each series its own: other names of the "
+         "series, or categories of which each series has its own, such as a region; to key the series by one, give "
+         "it with --id-col; to use one as a static covariate, with --static-col)")),
     "row_id": ("{} looks like an id of rows (a different value on nearly every row)",
                "{} look like ids of rows (a different value on nearly every row)"),
     "text": (
