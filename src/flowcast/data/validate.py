@@ -41,6 +41,7 @@ from flowcast.data.schemas import (
     DS_SEEN,
     HEADER_REPEATED,
     MONTH_PHASE,
+    NOTE_HINT,
     RAW_PREFIX,
     ROW,
     SUMMARY_RE,
@@ -1484,12 +1485,14 @@ def _quarantine_rows(
         parts.append(raw.join(dups, on=ROW, how="inner"))
     out = pl.concat([p.select(ROW, *[RAW_PREFIX + c for c in ingested.raw_columns], "check", "reason") for p in parts],
                     how="vertical_relaxed")
-    ids = pl.concat([p.select(pl.col("unique_id").cast(pl.Utf8), "check") for p in parts])
+    ids = pl.concat([p.select(pl.col("unique_id").cast(pl.Utf8), "check", "reason") for p in parts])
     ids = ids.filter(pl.col("check") != HEADER_REPEATED)  # the header's id names are no series, nor is the label
-    # of a totals row without a time ('Summe' under the store column): it is not "a series with every row quarantined"
+    # of a totals row without a time ('Summe' under the store column): it is not "a series with every row quarantined",
+    # nor is a note line's text in an id column ('Source: Bureau of Labor Statistics,,': its reason says it, msg40)
     ids = ids.filter(~(pl.col("check").is_in(["time_missing", "time_unparsable"])
                        & (pl.col("unique_id").str.contains(TOTALS_ID_RE)
-                          | pl.col("unique_id").str.strip_chars().str.contains(SUMMARY_RE)).fill_null(False)))
+                          | pl.col("unique_id").str.strip_chars().str.contains(SUMMARY_RE)
+                          | pl.col("reason").str.ends_with(NOTE_HINT)).fill_null(False))).drop("reason")
     # the values as written: a number its column left unsettled ('2.000': 2000 or 2.0?) carries a mark (sources)
     out = out.with_columns(pl.col(RAW_PREFIX + c).str.replace_all(UNSETTLED, "", literal=True)
                            for c in ingested.raw_columns if out.schema[RAW_PREFIX + c] == pl.Utf8)
