@@ -1349,6 +1349,21 @@ def test_a_totals_row_is_quarantined_saying_what_it_is(write_csv, last, said):
     assert r.report.series_quarantined == []  # 'Summe' is no series whose every row was quarantined
 
 
+def test_the_report_keeps_the_question_each_checks_reasons_ask(write_csv):
+    """msg40: the run's summary asks what the quarantined rows look like ('a totals row?'): per check, the questions
+    its rows' reasons ask, the most frequent first (then the first in the file), at most 2; a reason asking none
+    adds none."""
+    rows = "date,id,val\n2024-01-01,a,1\n2024-01-02,a,12%\n,Total,9\n,Source: BLS,\n,Note: preliminary,\n,a,3\n"
+    r = run_validate(write_csv(rows))
+    assert r.report.checks["time_missing"] == 4 and len(r.report.checks) == 2, r.report.checks
+    (y_check,) = set(r.report.checks) - {"time_missing"}
+    assert r.report.check_hints == {"time_missing": ["a note line?", "a totals row?"],
+                                    y_check: ["a currency or percent sign?"]}
+    r = run_validate(write_csv(rows.replace(",Total,9", ",Total,9\n,Grand Total,8\n,Average,7"), name="c.csv"))
+    assert r.report.check_hints["time_missing"] == ["a totals row?", "a note line?"]  # at most 2, the most frequent
+    assert run_validate(write_csv("date,id,val\n2024-01-01,a,1\n,a,3\n", name="b.csv")).report.check_hints == {}
+
+
 def test_an_id_of_four_words_on_a_row_with_a_value_is_no_note(write_csv):
     """A series named in 4 words whose row has a value and no time is a series' row, no note line (msg40)."""
     r = run_validate(write_csv("date,id,val\n2024-01-01,a,1\n,North East Region Store,5\n"))

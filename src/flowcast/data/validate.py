@@ -100,6 +100,9 @@ class DataQualityReport:
     checks: dict[str, int] = field(default_factory=dict)
     # per failed check, its first quarantined row: 'source_row 7: local time ... occurs twice ... declare ...'
     check_examples: dict[str, str] = field(default_factory=dict)
+    # per failed check, the questions its rows' reasons ask ('a totals row?', 'a note line?'), the most frequent first,
+    # at most 2: the run's summary asks them beside the check (`_check_hints`)
+    check_hints: dict[str, list[str]] = field(default_factory=dict)
     n_series: int = 0
     n_series_excluded: int = 0
     excluded: list[dict] = field(default_factory=list)  # {unique_id, reason}
@@ -1279,6 +1282,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
         checks={str(k): int(v) for k, v in counts_per_check.items()},
         check_examples=_check_examples(quarantined, _csv_file(ingested), max(1, len(ingested.wide_columns)),
                                         ingested.preamble_lines, source.separator),
+        check_hints=_check_hints(quarantined),
         n_series=int(stats["n"] or 0),
         ds_min=_fmt_ts(stats["lo"]),
         ds_max=_fmt_ts(stats["hi"]),
@@ -1625,6 +1629,28 @@ def _check_examples(quarantined: pl.DataFrame, csv_file: str | None = None, per_
         return f"source_row {n} (line {line} of {csv_file}): " if csv_file else f"source_row {n}: "
 
     return {str(r["check"]): row(r.get(ROW)) + str(r["reason"]) for r in first.iter_rows(named=True)}
+
+
+# the question a reason ends with, before its advice: ' (a totals row? it is not an observation: ...)', '(a month name?
+# declare its time_format: ...)'; a short one (up to 60 characters), without parentheses of its own
+_HINT_RE = r"\(([^()?]{1,60}\?)(?: [^()]*)?\)$"
+
+
+def _check_hints(quarantined: pl.DataFrame, most: int = 2) -> dict[str, list[str]]:
+    """check -> the questions its quarantined rows' reasons end with ('a totals row?', 'a note line?'), the most
+    frequent first (then the first in the file), at most `most`; a check none of whose reasons asks one is left out.
+    The run's summary said 'quarantined 2 (2 time_unparsable)', nothing a person could act on (msg40)."""
+    if not quarantined.height or not {"check", "reason"} <= set(quarantined.columns):
+        return {}
+    order = pl.col(ROW) if ROW in quarantined.columns else pl.int_range(pl.len())
+    found = (quarantined.select("check", pl.col("reason").str.extract(_HINT_RE, 1).alias("hint"), order.alias("row"))
+             .drop_nulls("hint").group_by("check", "hint").agg(pl.len().alias("n"), pl.col("row").min())
+             .sort("check", "n", "row", descending=[False, True, False]))
+    out: dict[str, list[str]] = {}
+    for check, hint in found.select("check", "hint").iter_rows():
+        if len(said := out.setdefault(str(check), [])) < most:
+            said.append(str(hint))
+    return out
 
 
 def _csv_file(ingested: Ingested) -> str | None:

@@ -1097,7 +1097,7 @@ def future_notes(summary: Any) -> list[str]:
 RUN_COUNT_KEYS = ("rows_imputed", "rows_planned", "future_missing", "future_fill", "latest_ds", "latest_ds_end",
                   "periods_behind", "freq", "stale", "series_ended", "series_ended_excluded", "series_lost",
                   "columns_ignored", "columns_not_covariates", "wide_columns", "rows_before_gap", "gap_cut", "log1p_disabled",
-                  "quarantine_checks", "quarantine_path")
+                  "quarantine_checks", "quarantine_hints", "quarantine_path")
 
 
 def run_counts(data: LoadedData) -> dict[str, Any]:
@@ -1128,6 +1128,8 @@ def run_counts(data: LoadedData) -> dict[str, Any]:
             # the checks the quarantined rows failed, with their counts, and the quarantine file: the command's
             # summary names them (`cli.pipeline.counts_said`), where it said 'quarantined 1' alone
             "quarantine_checks": dict(getattr(data.report, "checks", None) or {}),
+            # ... and the questions their reasons ask ('a totals row?'), which the summary asks beside the check
+            "quarantine_hints": dict(getattr(data.report, "check_hints", None) or {}),
             "quarantine_path": getattr(data.report, "quarantine_path", None)}
 
 
