@@ -1364,6 +1364,15 @@ def test_the_report_keeps_the_question_each_checks_reasons_ask(write_csv):
     assert run_validate(write_csv("date,id,val\n2024-01-01,a,1\n,a,3\n", name="b.csv")).report.check_hints == {}
 
 
+def test_the_runs_log_counts_each_check_with_its_question():
+    """msg40: the run's log said 'time_missing=2' alone where the rows' reasons ask 'a totals row?'."""
+    from flowcast.data.validate import checks_counted
+
+    assert checks_counted({"time_missing": 2, "y_not_number": 1}, {"time_missing": ["a totals row?", "a note line?"]}) \
+        == "time_missing=2 (a totals row? a note line?), y_not_number=1"
+    assert checks_counted({"time_missing": 2}) == "time_missing=2"
+
+
 def test_an_id_of_four_words_on_a_row_with_a_value_is_no_note(write_csv):
     """A series named in 4 words whose row has a value and no time is a series' row, no note line (msg40)."""
     r = run_validate(write_csv("date,id,val\n2024-01-01,a,1\n,North East Region Store,5\n"))

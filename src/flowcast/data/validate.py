@@ -1653,6 +1653,13 @@ def _check_hints(quarantined: pl.DataFrame, most: int = 2) -> dict[str, list[str
     return out
 
 
+def checks_counted(checks: dict[str, int], hints: dict[str, list[str]] | None = None) -> str:
+    """'time_missing=2 (a totals row? a note line?), y_not_number=1': each failed check with its count and the
+    questions its rows' reasons ask (`_check_hints`), as the run's log says them (it said the counts alone)."""
+    hints = hints or {}
+    return ", ".join(f"{k}={v}" + (f" ({' '.join(hints[k])})" if hints.get(k) else "") for k, v in checks.items())
+
+
 def _csv_file(ingested: Ingested) -> str | None:
     """The source's file when it is one CSV file (its lines are its header and rows), else None."""
     files = ingested.files

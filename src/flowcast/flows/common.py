@@ -890,11 +890,11 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
         else:
             report.quarantine_path = share_file(settings, where)
     if rows_q:
-        from flowcast.data.validate import standard_time_line
+        from flowcast.data.validate import checks_counted, standard_time_line
 
         hint = standard_time_line(report.checks, source.tz)  # a file in standard time all year: the zone that reads it
         log.warning(f"{rows_q} of {rows_in} rows failed validation and were quarantined with their reasons "
-                    f"to {report.quarantine_path or where}: " + ", ".join(f"{k}={v}" for k, v in report.checks.items())
+                    f"to {report.quarantine_path or where}: " + checks_counted(report.checks, report.check_hints)
                     + (f"; {hint}" if hint else ""))
     log.info(validation_line(report))
     if report.time_label_note:  # said once: every ds of the run is one step before the file's label
