@@ -922,3 +922,19 @@ def test_the_summary_names_the_quarantine_reasons_with_counts(checks, said):
     assert cli_pipeline.counts_said(result) == f"rows in 10, valid {10 - n}, {said}"
     older = {k: v for k, v in result.items() if k not in ("quarantine_checks", "quarantine_path")}
     assert cli_pipeline.counts_said(older).endswith(f"quarantined {n}")  # an older result without the keys
+
+
+@pytest.mark.parametrize(("checks", "hints", "said"), [
+    ({"time_missing": 2}, {"time_missing": ["a totals row?", "a note line?"]},
+     "quarantined 2 (2 time_missing: a totals row? a note line?)"),
+    ({"y_not_numeric": 1, "time_unparsable": 3}, {"y_not_numeric": ["thousands separators?"]},
+     "quarantined 4 (3 time_unparsable, 1 y_not_numeric: thousands separators?)"),
+    ({"time_unparsable": 1}, {}, "quarantined 1 (1 time_unparsable)"),
+])
+def test_the_summary_gives_the_hint_of_a_quarantine_reason(checks, hints, said):
+    """msg40: 'quarantined 2 (2 time_unparsable)' named a check, not what to do; where the rows' reasons ask what they
+    are (the data-quality report's 'a totals row?'), the summary asks it too."""
+    n = sum(checks.values())
+    result = {"rows_in": 10, "rows_valid": 10 - n, "rows_quarantined": n, "quarantine_checks": checks,
+              "quarantine_hints": hints}
+    assert cli_pipeline.counts_said(result) == f"rows in 10, valid {10 - n}, {said}"

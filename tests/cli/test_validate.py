@@ -233,8 +233,9 @@ def test_id_like_columns_are_not_offered_as_covariates(tmp_path):
     said = " ".join(res.stderr.split())
     assert ("undeclared columns (ignored): store_name, region, order_id, weather, price, promo; to use region, price "
             "or promo as a covariate, declare the source in a configuration file") in said, said
-    assert ("store_name looks like an id column (one value per series, each series its own: another name of the "
-            "series; to key the series by it, give it with --id-col)") in said, said
+    assert ("store_name looks like an id or a per-series category (one value per series, each series its own: "
+            "another name of the series, or a category of which each series has its own, such as a region; to key "
+            "the series by it, give it with --id-col; to use it as a static covariate, with --static-col)") in said, said
     assert "order_id looks like an id of rows (a different value on nearly every row)" in said, said
     # several of one kind are said together
     from flowcast.data.validate import ignored_columns_line
@@ -243,10 +244,29 @@ def test_id_like_columns_are_not_offered_as_covariates(tmp_path):
         "undeclared columns (ignored): a, b, c; to use b as a covariate, declare the source in a configuration file "
         "([sources.NAME], --config) with it in future_cols (known ahead: prices, promotions, calendars), past_cols "
         "(known up to each period) or static_cols (one value per series), or give a --data file with --future-col, "
-        "--past-col or --static-col; a, c look like id columns (one value per series, each series its own: other "
-        "names of the series; to key the series by one, give it with --id-col)")
+        "--past-col or --static-col; a, c look like ids or per-series categories (one value per series, each series "
+        "its own: other names of the series, or categories of which each series has its own, such as a region; to "
+        "key the series by one, give it with --id-col; to use one as a static covariate, with --static-col)")
     assert ("weather is text that changes within a series (a past or future covariate is a number: write it as one, "
             "e.g. a 0/1 column per value)") in said, said
+
+
+def test_a_category_of_one_value_per_series_is_not_called_an_id_for_certain(tmp_path):
+    """msg40: three series, each in its own region: the note said `region looks like an id column`, a certainty it
+    lacks (a few series each with its own category value cannot be told from ids). It says it could be either, and
+    how to use it either way; the JSON kind is unchanged."""
+    rows = [f"2020-01-{d:02d},s{s},{region},{d}\n" for s, region in enumerate(["north", "south", "east"])
+            for d in range(1, 29)]
+    csv = tmp_path / "regions.csv"
+    csv.write_text("date,id,region,val\n" + "".join(rows))
+    res = runner.invoke(app, ["validate", str(csv), *FILE_OPTS, "--json"])
+    assert res.exit_code == 0, res.output
+    said = " ".join(res.stderr.split())
+    assert "looks like an id column" not in said, said
+    assert ("region looks like an id or a per-series category (one value per series, each series its own: another "
+            "name of the series, or a category of which each series has its own, such as a region; to key the series "
+            "by it, give it with --id-col; to use it as a static covariate, with --static-col)") in said, said
+    assert last_json(res.stdout)["not_covariates"] == {"region": "series_name"}
 
 
 def _with_pandas_csv_index(folder: Path) -> Path:  # pandas' to_csv: its row index first, under an empty header

@@ -1331,6 +1331,11 @@ _NOTE_SAID = " (a note line? it is not an observation: leave notes and sources o
      "time 'Source: Bureau of Labor Statistics, retrieved 2020-01-15' does not parse as ISO-8601" + _NOTE_SAID),
     ("Note: preliminary,a,1234", "time 'Note: preliminary' does not parse as ISO-8601" + _NOTE_SAID),
     ("Data are seasonally adjusted,a,1", "time 'Data are seasonally adjusted' does not parse as ISO-8601" + _NOTE_SAID),
+    # msg40: a footer note in an id column (the file's first column) was said as an empty time alone, and its text
+    # counted as '1 series with every row quarantined'
+    (",Source: Bureau of Labor Statistics,", "time column 'date' is empty" + _NOTE_SAID),
+    ("retrieved 2020-01-15,Source: BLS,", "time 'retrieved 2020-01-15' does not parse as ISO-8601" + _NOTE_SAID),
+    (",Bureau of Labor Statistics,", "time column 'date' is empty" + _NOTE_SAID),  # 4 words and no target value
     # a few words, or a colon after digits, are no note: said as before
     ("Mar-24,a,1", ("time 'Mar-24' does not parse as ISO-8601 (a month name and a two-digit year? declare its "
                    "time_format: --time-format '%b-%y')")),
@@ -1345,6 +1350,51 @@ def test_a_totals_row_is_quarantined_saying_what_it_is(write_csv, last, said):
     r = run_validate(write_csv("date,id,val\n2024-01-01,a,1\n2024-01-02,a,2\n" + last + "\n"))
     assert r.report.rows_valid == 2 and quarantined(r)[0][2] == said
     assert r.report.series_quarantined == []  # 'Summe' is no series whose every row was quarantined
+
+
+def test_the_report_keeps_the_question_each_checks_reasons_ask(write_csv):
+    """msg40: the run's summary asks what the quarantined rows look like ('a totals row?'): per check, the questions
+    its rows' reasons ask, the most frequent first (then the first in the file), at most 2; a reason asking none
+    adds none."""
+    rows = "date,id,val\n2024-01-01,a,1\n2024-01-02,a,12%\n,Total,9\n,Source: BLS,\n,Note: preliminary,\n,a,3\n"
+    r = run_validate(write_csv(rows))
+    assert r.report.checks["time_missing"] == 4 and len(r.report.checks) == 2, r.report.checks
+    (y_check,) = set(r.report.checks) - {"time_missing"}
+    assert r.report.check_hints == {"time_missing": ["a note line?", "a totals row?"],
+                                    y_check: ["a currency or percent sign?"]}
+    r = run_validate(write_csv(rows.replace(",Total,9", ",Total,9\n,Grand Total,8\n,Average,7"), name="c.csv"))
+    assert r.report.check_hints["time_missing"] == ["a totals row?", "a note line?"]  # at most 2, the most frequent
+    assert run_validate(write_csv("date,id,val\n2024-01-01,a,1\n,a,3\n", name="b.csv")).report.check_hints == {}
+
+
+def test_the_runs_log_counts_each_check_with_its_question():
+    """msg40: the run's log said 'time_missing=2' alone where the rows' reasons ask 'a totals row?'."""
+    from flowcast.data.validate import checks_counted
+
+    assert checks_counted({"time_missing": 2, "y_not_number": 1}, {"time_missing": ["a totals row?", "a note line?"]}) \
+        == "time_missing=2 (a totals row? a note line?), y_not_number=1"
+    assert checks_counted({"time_missing": 2}) == "time_missing=2"
+
+
+def test_an_id_of_four_words_on_a_row_with_a_value_is_no_note(write_csv):
+    """A series named in 4 words whose row has a value and no time is a series' row, no note line (msg40)."""
+    r = run_validate(write_csv("date,id,val\n2024-01-01,a,1\n,North East Region Store,5\n"))
+    assert quarantined(r)[0][2] == "time column 'date' is empty"
+    assert [e["unique_id"] for e in r.report.series_quarantined] == ["North East Region Store"]
+
+
+@pytest.mark.parametrize("ids", [["id"], ["id", "dept"]])
+def test_a_footer_note_in_an_id_column_is_no_series(write_csv, ids):
+    """msg40: 'Source: Bureau of Labor Statistics' at the end of an export whose first column is the id (with no time:
+    'Source: ...,,') was quarantined as an empty time, and listed as a series with every row quarantined; it is said
+    as a note line, no series, and the counts reconcile. Several id columns join the key with '|'."""
+    header = ",".join([*ids, "date", "val"])
+    rows = "".join(f"{','.join([s] * len(ids))},2024-01-0{d},{d}\n" for s in "ab" for d in (1, 2))
+    r = run_validate(write_csv(f"{header}\n{rows}Source: Bureau of Labor Statistics{',' * (len(ids) + 1)}\n"),
+                     id_cols=ids)
+    assert r.report.rows_valid == 4 and r.report.rows_quarantined == 1 and r.report.reconciled
+    assert quarantined(r)[0][2] == "time column 'date' is empty" + _NOTE_SAID
+    assert r.report.series_quarantined == [] and r.report.n_series == 2
 
 
 def test_a_wide_files_series_named_as_a_total_makes_no_totals_row(write_csv):

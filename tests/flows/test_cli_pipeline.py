@@ -675,6 +675,8 @@ def test_the_run_summary_names_the_checks_of_its_quarantined_rows(tmp_path):
     result = CliRunner().invoke(app, args, terminal_width=400)
     assert result.exit_code == 0, result.output
     said = " ".join(result.output.split())
-    assert "valid 120, quarantined 2 (2 time_unparsable)" in said, said
+    # msg40: with what each row looks like, as the data-quality report asks it
+    assert "valid 120, quarantined 2 (2 time_unparsable: a totals row? a note line?)" in said, said
     out = json.loads(CliRunner().invoke(app, [*args, "--json"]).stdout.strip().splitlines()[-1])
     assert out["rows_quarantined"] == 2 and out["quarantine_checks"] == {"time_unparsable": 2}
+    assert out["quarantine_hints"] == {"time_unparsable": ["a totals row?", "a note line?"]}

@@ -623,7 +623,8 @@ def run(
             **{k: result.get(k) for k in ("rows_imputed", "rows_planned", "future_missing", "future_fill", *RUN_KEYS,
                                           "columns_ignored", "columns_not_covariates", "wide_columns",
                                           "rows_before_gap", "gap_cut",
-                                          "log1p_disabled", "quarantine_checks", "quarantine_path")},
+                                          "log1p_disabled", "quarantine_checks", "quarantine_hints",
+                                          "quarantine_path")},
             "horizon": result["horizon"], "metric": metric, "leaderboard": board,
             "champion": result["champion"], "model_version": result.get("model_version"),
             "kind": result.get("kind"), "promoted": bool(decided.get("promote")),
@@ -704,13 +705,18 @@ def counts_said(result: dict[str, Any]) -> str:
 
 
 def _quarantine_said(result: dict[str, Any]) -> str:
-    """' (2 time_unparsable, 1 y_not_numeric)': the checks the quarantined rows failed with their counts (the
-    data-quality report's), the 3 most frequent, then '+K more; see the data-quality report and <quarantine file>'
-    (polish33: a run said 'quarantined 1' alone). '' where none was quarantined or the result predates the keys."""
+    """' (2 time_unparsable: a totals row?, 1 y_not_numeric)': the checks the quarantined rows failed with their counts
+    (the data-quality report's) and the questions their reasons ask, the 3 most frequent, then '+K more; see the
+    data-quality report and <quarantine file>' (polish33: a run said 'quarantined 1' alone). '' where none was
+    quarantined or the result predates the keys."""
     checks = sorted((result.get("quarantine_checks") or {}).items(), key=lambda kv: (-kv[1], kv[0]))
     if not checks:
         return ""
-    shown = ", ".join(f"{n:,} {check}" for check, n in checks[:3])
+    # with the questions the rows' reasons ask ('2 time_missing: a totals row? a note line?'; msg40: the check alone
+    # named nothing a person could act on)
+    hints = result.get("quarantine_hints") or {}
+    shown = ", ".join(f"{n:,} {check}" + (f": {' '.join(hints[check])}" if hints.get(check) else "")
+                      for check, n in checks[:3])
     if len(checks) > 3:
         where = f" and {path}" if (path := result.get("quarantine_path")) else ""
         shown += f", +{len(checks) - 3} more; see the data-quality report{where}"

@@ -236,6 +236,9 @@ SUMMARY_RE = (r"(?i)^(average|avg|mean|median|min|max|minimum|maximum|durchschni
               r"\.?:?$")
 # a note's first word and its colon ('Source:', 'Note:', 'Quelle:'): letters and spaces alone before the ':'
 _NOTE_RE = r"^\p{L}[\p{L} ]*:(\s|$)"
+# what the reason of a row without a readable time says of a note line (`row_checks`); validate keeps such a row's key
+# out of the series with every row quarantined
+NOTE_HINT = " (a note line? it is not an observation: leave notes and sources out of the rows)"
 # ... as a series key (several id columns are joined with '|': 'Total|2024', 'north|Subtotal')
 TOTALS_ID_RE = (r"(?i)(^|\|)\s*((grand |sub-?)?totals?\b[^|]*|sum|summe|gesamt|gesamtsumme|totaal|totale|somme)\s*"
                 r"(\||$)")
@@ -554,16 +557,22 @@ def row_checks(
     # A wide file's series id (id_cols[0]) is its column's header, no value of the row (newuser32: 'Total Private')
     # ... nor has a summary row of another statistic ('Average', 'Max.': newuser32, said as unparsable alone)
     labels = [_raw(c).cast(pl.Utf8).str.strip_chars() for c in (time_col, *(id_cols[1:] if wide else id_cols))]
+    no_target = _raw(target_col).cast(pl.Utf8).str.strip_chars().replace("", None).is_null() if target_col else pl.lit(True)
     totals = (pl.when(pl.any_horizontal([t.str.contains(_TOTALS_RE) for t in labels]).fill_null(False))
               .then(pl.lit(" (a totals row? it is not an observation: leave totals out of the export)"))
               .when(pl.any_horizontal([t.str.contains(SUMMARY_RE) for t in labels]).fill_null(False))
               .then(pl.lit(" (a summary row? it is not an observation: leave summary rows out of the export)"))
               # a footer note in the time column ('Source: Bureau of Labor Statistics, retrieved 2020-01-15'; polish33:
               # said as unparsable alone): a word and ':' first, or more than 3 words (a month name and a weekday
-              # make two). The time column only: an id's text is no note. A missing time is null: never one
+              # make two). A missing time is null: never one. In an id column (the file's first: 'Source: ...,,';
+              # msg40: said as an empty time, and counted as a series) a word and ':' first, or more than 3 words on
+              # a row without a target value: an id of 4 words on a row with a value is a series' name
               .when(pl.any_horizontal(labels[0].str.contains(_NOTE_RE),
-                                      labels[0].str.count_matches(r"\p{L}{2,}") > 3).fill_null(False))
-              .then(pl.lit(" (a note line? it is not an observation: leave notes and sources out of the rows)"))
+                                      labels[0].str.count_matches(r"\p{L}{2,}") > 3,
+                                      *[t.str.contains(_NOTE_RE) for t in labels[1:]],
+                                      *[(t.str.count_matches(r"\p{L}{2,}") > 3) & no_target for t in labels[1:]])
+                    .fill_null(False))
+              .then(pl.lit(NOTE_HINT))
               .otherwise(pl.lit("")))
     checks = [
         RowCheck(

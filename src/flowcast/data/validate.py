@@ -41,6 +41,7 @@ from flowcast.data.schemas import (
     DS_SEEN,
     HEADER_REPEATED,
     MONTH_PHASE,
+    NOTE_HINT,
     RAW_PREFIX,
     ROW,
     SUMMARY_RE,
@@ -99,6 +100,9 @@ class DataQualityReport:
     checks: dict[str, int] = field(default_factory=dict)
     # per failed check, its first quarantined row: 'source_row 7: local time ... occurs twice ... declare ...'
     check_examples: dict[str, str] = field(default_factory=dict)
+    # per failed check, the questions its rows' reasons ask ('a totals row?', 'a note line?'), the most frequent first,
+    # at most 2: the run's summary asks them beside the check (`_check_hints`)
+    check_hints: dict[str, list[str]] = field(default_factory=dict)
     n_series: int = 0
     n_series_excluded: int = 0
     excluded: list[dict] = field(default_factory=list)  # {unique_id, reason}
@@ -775,11 +779,15 @@ def ignored_columns_line(columns: list[str], not_covariates: dict[str, str] | No
 # what an undeclared text column looks like that is no covariate (`_not_covariates`), said in `ignored_columns_line`:
 # of one column, of several
 _NOT_COVARIATE = {
+    # ... or a category of which each series has its own (3 series in 3 regions): the values cannot tell them apart,
+    # and the note said 'looks like an id column' of a region (msg40)
     "series_name": (
-        ("{} looks like an id column (one value per series, each series its own: another name of the series; to key "
-         "the series by it, give it with --id-col)"),
-        ("{} look like id columns (one value per series, each series its own: other names of the series; to key the "
-         "series by one, give it with --id-col)")),
+        ("{} looks like an id or a per-series category (one value per series, each series its own: another name of "
+         "the series, or a category of which each series has its own, such as a region; to key the series by it, "
+         "give it with --id-col; to use it as a static covariate, with --static-col)"),
+        ("{} look like ids or per-series categories (one value per series, each series its own: other names of the "
+         "series, or categories of which each series has its own, such as a region; to key the series by one, give "
+         "it with --id-col; to use one as a static covariate, with --static-col)")),
     "row_id": ("{} looks like an id of rows (a different value on nearly every row)",
                "{} look like ids of rows (a different value on nearly every row)"),
     "text": (
@@ -1274,6 +1282,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
         checks={str(k): int(v) for k, v in counts_per_check.items()},
         check_examples=_check_examples(quarantined, _csv_file(ingested), max(1, len(ingested.wide_columns)),
                                         ingested.preamble_lines, source.separator),
+        check_hints=_check_hints(quarantined),
         n_series=int(stats["n"] or 0),
         ds_min=_fmt_ts(stats["lo"]),
         ds_max=_fmt_ts(stats["hi"]),
@@ -1480,12 +1489,14 @@ def _quarantine_rows(
         parts.append(raw.join(dups, on=ROW, how="inner"))
     out = pl.concat([p.select(ROW, *[RAW_PREFIX + c for c in ingested.raw_columns], "check", "reason") for p in parts],
                     how="vertical_relaxed")
-    ids = pl.concat([p.select(pl.col("unique_id").cast(pl.Utf8), "check") for p in parts])
+    ids = pl.concat([p.select(pl.col("unique_id").cast(pl.Utf8), "check", "reason") for p in parts])
     ids = ids.filter(pl.col("check") != HEADER_REPEATED)  # the header's id names are no series, nor is the label
-    # of a totals row without a time ('Summe' under the store column): it is not "a series with every row quarantined"
+    # of a totals row without a time ('Summe' under the store column): it is not "a series with every row quarantined",
+    # nor is a note line's text in an id column ('Source: Bureau of Labor Statistics,,': its reason says it, msg40)
     ids = ids.filter(~(pl.col("check").is_in(["time_missing", "time_unparsable"])
                        & (pl.col("unique_id").str.contains(TOTALS_ID_RE)
-                          | pl.col("unique_id").str.strip_chars().str.contains(SUMMARY_RE)).fill_null(False)))
+                          | pl.col("unique_id").str.strip_chars().str.contains(SUMMARY_RE)
+                          | pl.col("reason").str.ends_with(NOTE_HINT)).fill_null(False))).drop("reason")
     # the values as written: a number its column left unsettled ('2.000': 2000 or 2.0?) carries a mark (sources)
     out = out.with_columns(pl.col(RAW_PREFIX + c).str.replace_all(UNSETTLED, "", literal=True)
                            for c in ingested.raw_columns if out.schema[RAW_PREFIX + c] == pl.Utf8)
@@ -1618,6 +1629,35 @@ def _check_examples(quarantined: pl.DataFrame, csv_file: str | None = None, per_
         return f"source_row {n} (line {line} of {csv_file}): " if csv_file else f"source_row {n}: "
 
     return {str(r["check"]): row(r.get(ROW)) + str(r["reason"]) for r in first.iter_rows(named=True)}
+
+
+# the question a reason ends with, before its advice: ' (a totals row? it is not an observation: ...)', '(a month name?
+# declare its time_format: ...)'; a short one (up to 60 characters), without parentheses of its own
+_HINT_RE = r"\(([^()?]{1,60}\?)(?: [^()]*)?\)$"
+
+
+def _check_hints(quarantined: pl.DataFrame, most: int = 2) -> dict[str, list[str]]:
+    """check -> the questions its quarantined rows' reasons end with ('a totals row?', 'a note line?'), the most
+    frequent first (then the first in the file), at most `most`; a check none of whose reasons asks one is left out.
+    The run's summary said 'quarantined 2 (2 time_unparsable)', nothing a person could act on (msg40)."""
+    if not quarantined.height or not {"check", "reason"} <= set(quarantined.columns):
+        return {}
+    order = pl.col(ROW) if ROW in quarantined.columns else pl.int_range(pl.len())
+    found = (quarantined.select("check", pl.col("reason").str.extract(_HINT_RE, 1).alias("hint"), order.alias("row"))
+             .drop_nulls("hint").group_by("check", "hint").agg(pl.len().alias("n"), pl.col("row").min())
+             .sort("check", "n", "row", descending=[False, True, False]))
+    out: dict[str, list[str]] = {}
+    for check, hint in found.select("check", "hint").iter_rows():
+        if len(said := out.setdefault(str(check), [])) < most:
+            said.append(str(hint))
+    return out
+
+
+def checks_counted(checks: dict[str, int], hints: dict[str, list[str]] | None = None) -> str:
+    """'time_missing=2 (a totals row? a note line?), y_not_number=1': each failed check with its count and the
+    questions its rows' reasons ask (`_check_hints`), as the run's log says them (it said the counts alone)."""
+    hints = hints or {}
+    return ", ".join(f"{k}={v}" + (f" ({' '.join(hints[k])})" if hints.get(k) else "") for k, v in checks.items())
 
 
 def _csv_file(ingested: Ingested) -> str | None:

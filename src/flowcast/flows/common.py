@@ -892,11 +892,11 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
         else:
             report.quarantine_path = share_file(settings, where)
     if rows_q:
-        from flowcast.data.validate import standard_time_line
+        from flowcast.data.validate import checks_counted, standard_time_line
 
         hint = standard_time_line(report.checks, source.tz)  # a file in standard time all year: the zone that reads it
         log.warning(f"{rows_q} of {rows_in} rows failed validation and were quarantined with their reasons "
-                    f"to {report.quarantine_path or where}: " + ", ".join(f"{k}={v}" for k, v in report.checks.items())
+                    f"to {report.quarantine_path or where}: " + checks_counted(report.checks, report.check_hints)
                     + (f"; {hint}" if hint else ""))
     log.info(validation_line(report))
     if report.time_label_note:  # said once: every ds of the run is one step before the file's label
@@ -1099,7 +1099,7 @@ def future_notes(summary: Any) -> list[str]:
 RUN_COUNT_KEYS = ("rows_imputed", "rows_planned", "future_missing", "future_fill", "latest_ds", "latest_ds_end",
                   "periods_behind", "freq", "stale", "series_ended", "series_ended_excluded", "series_lost",
                   "columns_ignored", "columns_not_covariates", "wide_columns", "rows_before_gap", "gap_cut", "log1p_disabled",
-                  "quarantine_checks", "quarantine_path")
+                  "quarantine_checks", "quarantine_hints", "quarantine_path")
 
 
 def run_counts(data: LoadedData) -> dict[str, Any]:
@@ -1130,6 +1130,8 @@ def run_counts(data: LoadedData) -> dict[str, Any]:
             # the checks the quarantined rows failed, with their counts, and the quarantine file: the command's
             # summary names them (`cli.pipeline.counts_said`), where it said 'quarantined 1' alone
             "quarantine_checks": dict(getattr(data.report, "checks", None) or {}),
+            # ... and the questions their reasons ask ('a totals row?'), which the summary asks beside the check
+            "quarantine_hints": dict(getattr(data.report, "check_hints", None) or {}),
             "quarantine_path": getattr(data.report, "quarantine_path", None)}
 
 

@@ -167,15 +167,36 @@ def view_sql(root: Path, db_path: Path | None = None,
     return out
 
 
-# the DuckDB type of each polars type the store declares (contract.py), as DuckDB reads it from the Parquet files
-_SQL_TYPES: dict[pl.DataType, str] = {pl.String(): "VARCHAR", pl.Binary(): "BLOB", pl.Datetime("us"): "TIMESTAMP",
-                                      pl.Int32(): "INTEGER", pl.Int64(): "BIGINT", pl.Float64(): "DOUBLE",
-                                      pl.Boolean(): "BOOLEAN"}
+# the DuckDB type of each polars type, as DuckDB reads it from the Parquet files polars writes (a Categorical or Enum
+# is written as its strings; a Duration as its integer count; Datetime and Decimal by `sql_type`)
+_SQL_TYPES: dict[type[pl.DataType], str] = {
+    pl.String: "VARCHAR", pl.Categorical: "VARCHAR", pl.Enum: "VARCHAR", pl.Binary: "BLOB", pl.Boolean: "BOOLEAN",
+    pl.Int8: "TINYINT", pl.Int16: "SMALLINT", pl.Int32: "INTEGER", pl.Int64: "BIGINT", pl.UInt8: "UTINYINT",
+    pl.UInt16: "USMALLINT", pl.UInt32: "UINTEGER", pl.UInt64: "UBIGINT", pl.Float32: "FLOAT", pl.Float64: "DOUBLE",
+    pl.Date: "DATE", pl.Time: "TIME_NS", pl.Duration: "BIGINT",
+}
+
+
+def sql_type(column: str, dtype: Any) -> str:
+    """The DuckDB type of a store column's polars type (`dtype`, a class or an instance), as DuckDB reads it from the
+    Parquet files. A type with none (a List, a Struct) raises a TypeError naming the column and the type: a store
+    column of a new type failed the empty views with a bare `KeyError: Datetime(time_unit='ns', ...)`."""
+    if isinstance(dtype, type) and dtype in (pl.Datetime, pl.Decimal):
+        dtype = dtype()  # the class: its defaults ('us', no zone; precision 38)
+    if isinstance(dtype, pl.Datetime):
+        return "TIMESTAMPTZ" if dtype.time_zone else "TIMESTAMP_NS" if dtype.time_unit == "ns" else "TIMESTAMP"
+    if isinstance(dtype, pl.Decimal):
+        return f"DECIMAL({dtype.precision or 38},{dtype.scale})"
+    base = dtype if isinstance(dtype, type) else type(dtype)
+    if base in _SQL_TYPES:
+        return _SQL_TYPES[base]
+    raise TypeError(f"store column {column!r} has the polars type {dtype}, which has no DuckDB type for the views' "
+                    f"typed nulls (duckdb_views._SQL_TYPES): add it there")
 
 
 def _nulls(schema: Mapping[str, Any]) -> str:
     """A SELECT list of typed nulls with the names and types of `schema` (polars types)."""
-    return ", ".join(f"CAST(NULL AS {_SQL_TYPES[t]}) AS {c}" for c, t in schema.items())
+    return ", ".join(f"CAST(NULL AS {sql_type(c, t)}) AS {c}" for c, t in schema.items())
 
 
 def repr_lit(path: str) -> str:
