@@ -283,7 +283,10 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
 # that changes within a series: not_covariates), which the ignored-columns note no longer offers as covariates;
 # and a wide file's series named as a total ('Total Private') makes no row of it "a totals row?"; a summary row ('Average')
 # is said as one
-PREPROCESS_VERSION = 33
+# 34 = msg40 / ui40: a note line's text in the id column ('Source: ...') is quarantined as a note line, no series;
+# an undeclared per-series text column is said as "an id or a per-series category"; an out-of-range reason reads
+# 'sales -5 is below y_min 0' (the quarantine and report a cached entry holds said otherwise)
+PREPROCESS_VERSION = 34
 
 
 def preprocessing_identity(settings: Settings) -> dict[str, Any]:
