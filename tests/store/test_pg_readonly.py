@@ -64,6 +64,15 @@ def _old_store(pg_url: str, schema: str, lacks: list[str]) -> PostgresStore:
     return owner
 
 
+def _old_store_read_only(pg_url: str, schema: str, read_only, lacks: list[str]):
+    """(owner's store, the read-only role's store of it, the role, the tables' columns): `_old_store`, then the role
+    granted its reads."""
+    grant, ro_url, role = read_only
+    owner = _old_store(pg_url, schema, lacks)
+    grant()
+    return owner, PostgresStore(ro_url, schema=schema), role, _schema_of(pg_url, schema)
+
+
 def _schema_of(pg_url: str, schema: str) -> set[str]:
     with psycopg.connect(pg_url, autocommit=True) as con:
         return {f"{t}.{c}" for t, c in con.execute("SELECT table_name, column_name FROM information_schema.columns "
@@ -72,11 +81,7 @@ def _schema_of(pg_url: str, schema: str) -> set[str]:
 
 @pytest.mark.parametrize("lacks", list(OLD.values()), ids=list(OLD))
 def test_a_read_only_role_reads_a_store_of_any_age_without_changing_it(pg_url, pg_schema, read_only, lacks):
-    grant, ro_url, _ = read_only
-    owner = _old_store(pg_url, pg_schema, lacks)
-    grant()
-    before = _schema_of(pg_url, pg_schema)
-    ro = PostgresStore(ro_url, schema=pg_schema)
+    owner, ro, _, before = _old_store_read_only(pg_url, pg_schema, read_only, lacks)
     assert ro.read().equals(owner.read()) and ro.read(dataset=DS).height == 3 * H
     assert ro.datasets() == [DS] and ro.as_ofs(DS) == [AS_OF] and ro.has(DS, AS_OF) and not ro.has(DS, OTHER)
     held = ro.receipt_of(DS, AS_OF)
@@ -115,11 +120,7 @@ def test_flowcast_forecasts_and_a_runs_start_check_work_through_a_read_only_role
 
 @pytest.mark.parametrize("lacks", list(OLD.values()), ids=list(OLD))
 def test_a_write_through_a_read_only_role_fails_naming_the_right_it_lacks(pg_url, pg_schema, read_only, lacks):
-    grant, ro_url, role = read_only
-    owner = _old_store(pg_url, pg_schema, lacks)
-    grant()
-    before = _schema_of(pg_url, pg_schema)
-    ro = PostgresStore(ro_url, schema=pg_schema)
+    owner, ro, role, before = _old_store_read_only(pg_url, pg_schema, read_only, lacks)
     assert ro.has(DS, AS_OF)  # a read first: the writes after it still make what they need
     fc = make_forecast(2, 3, H, OTHER)
     writes = {"publish": lambda: publish(ro, fc, as_of=OTHER, variant=2),

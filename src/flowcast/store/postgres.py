@@ -1,6 +1,7 @@
 """The forecast store on PostgreSQL (`store.url = "postgresql://user@host:port/db"`), psycopg 3.
 
-Tables, in schema `store.pg_schema` (default `flowcast`), created on first use:
+Tables, in schema `store.pg_schema` (default `flowcast`), created on first use (publish_records on the first write
+only; a role that may not create or alter them, SELECT only, reads the store as it is: `_conn`):
 
     publishes  (dataset, as_of) PRIMARY KEY: content_hash, model, model_version, run_id,
                created_at, rows, n_series, value_columns: one row per published key
