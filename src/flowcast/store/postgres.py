@@ -285,8 +285,7 @@ class PostgresStore:
         role may not migrate) reads as null."""
         from psycopg import sql
 
-        have = {r[0] for r in con.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = %s "
-                                          "AND table_name = %s", [self.schema, table]).fetchall()}
+        have = set(self._column_names(con, table))
         return sql.SQL(", ").join(sql.Identifier(c) if c in have else sql.SQL("NULL AS {}").format(sql.Identifier(c))
                                   for c in wanted)
 
@@ -340,12 +339,12 @@ class PostgresStore:
     def _lacks_later_columns(self, con: Any) -> bool:
         return bool(self._missing_columns(con))
 
+    def _column_names(self, con: Any, table: str) -> list[str]:
+        return [r[0] for r in con.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = %s "
+                                          "AND table_name = %s", [self.schema, table]).fetchall()]
+
     def _value_columns(self, con: Any, table: str = "forecasts") -> list[str]:
-        rows = con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s",
-            [self.schema, table],
-        ).fetchall()
-        return [r[0] for r in rows if _VALUE_RE.match(r[0])]
+        return [c for c in self._column_names(con, table) if _VALUE_RE.match(c)]
 
     def _add_value_columns(self, con: Any, vcols: list[str], lock_wait: float | None = None) -> None:
         from psycopg import sql
