@@ -1,6 +1,7 @@
 """The forecast store on PostgreSQL (`store.url = "postgresql://user@host:port/db"`), psycopg 3.
 
-Tables, in schema `store.pg_schema` (default `flowcast`), created on first use:
+Tables, in schema `store.pg_schema` (default `flowcast`), created on first use (publish_records on the first write
+only; a role that may not create or alter them, SELECT only, reads the store as it is: `_conn`):
 
     publishes  (dataset, as_of) PRIMARY KEY: content_hash, model, model_version, run_id,
                created_at, rows, n_series, value_columns: one row per published key
@@ -157,16 +158,20 @@ class PostgresStore:
         self.connect_timeout = connect_timeout
         self.wait_s = wait_s  # how long a server that is not up yet (or restarting) is waited for
         self.location = f"{redact(self.url)} (schema {schema})"
-        self._ready = False
+        self._ready = False  # every table and column made (a write's)
+        self._read_ready = False  # those a read needs made, or not makeable by this role (`_create`)
 
     def __repr__(self) -> str:
         return f"PostgresStore({self.location!r})"
 
     # ------------------------------------------------------------------ connections
     @contextlib.contextmanager
-    def _conn(self, what: str, value_columns: list[str] | None = None) -> Iterator[Any]:
+    def _conn(self, what: str, value_columns: list[str] | None = None, *, read: bool = False) -> Iterator[Any]:
         """A connection to a store whose tables exist with every column this flowcast records (`_create`), and the
-        forecasts table with `value_columns` (`_add_value_columns`). A server that closes the connection while
+        forecasts table with `value_columns` (`_add_value_columns`). A `read` needs no write right: it creates no
+        publish_records table (only a write does: `records` reads a missing one as none), and a role that may not
+        create the tables or add the columns (a read-only role, SELECT only) reads the store as it is: a missing
+        table as empty, a missing later column as null (`_has_table`, `_columns`). A server that closes the connection while
         those migrations run or wait for their lock (a restart, a failover) is waited for and the migration tried
         again, within `wait_s` in all: a restart during the wait failed the command at once ('terminating
         connection due to administrator command'), though a server restarting as it connects is waited for."""
@@ -178,8 +183,8 @@ class PostgresStore:
         try:
             while True:
                 try:
-                    if not self._ready:
-                        self._create(con, lock_wait)
+                    if not (self._read_ready if read else self._ready):
+                        self._create(con, lock_wait, records=not read)
                     if value_columns:
                         self._add_value_columns(con, value_columns, lock_wait)
                     break
@@ -196,9 +201,23 @@ class PostgresStore:
             yield con
         except psycopg.Error as exc:
             raise PublishError(f"PostgreSQL store {self.location}: could not {what}: "
-                               f"{' '.join(str(exc).split())}; previously published forecasts are intact") from exc
+                               f"{' '.join(str(exc).split())}{self._lacking(con, exc)}; previously published "
+                               "forecasts are intact") from exc
         finally:
             con.close()
+
+    def _lacking(self, con: Any, exc: Exception) -> str:
+        """For a refusal for want of a right: which role lacks it and how to give it (else '')."""
+        import psycopg
+
+        if not isinstance(exc, psycopg.errors.InsufficientPrivilege):
+            return ""
+        s = self.schema
+        return (f" (the role {con.info.user!r} of store.url lacks that right: it may read this store but not write "
+                f"it. Grant it, e.g. GRANT INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {s} TO {con.info.user}; "
+                f"the tables and columns this flowcast adds to a store an older one made need CREATE ON SCHEMA {s} "
+                "and the tables' owner (one write as that role adds them); or set store.url (FLOWCAST_STORE__URL) "
+                "to a role that has it)")
 
     def _connect(self, what: str, wait_s: float | None = None) -> Any:
         """A connection; a server that refuses connections or is starting up, shutting down or in recovery
@@ -229,20 +248,46 @@ class PostgresStore:
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
-    def _create(self, con: Any, lock_wait: float | None = None) -> None:
+    def _create(self, con: Any, lock_wait: float | None = None, *, records: bool = True) -> None:
         """The tables, created where they do not exist, and the columns added to them since (`_LATER_COLUMNS`)
         where a store an older flowcast created lacks them (they were added with the tables only, and such a
-        store then failed every read and write of realized accuracy: 'column "rmsse" does not exist')."""
-        (exists, records) = con.execute(
+        store then failed every read and write of realized accuracy: 'column "rmsse" does not exist').
+        `records=False` (a read): not the publish_records table, and a role refused the DDL (a read-only role on a
+        store an older flowcast created) is let be: it read nothing, and the reads take the store as it is."""
+        import psycopg
+
+        (exists, has_records) = con.execute(
             "SELECT to_regclass(%s) IS NOT NULL AND to_regclass(%s) IS NOT NULL, to_regclass(%s) IS NOT NULL",
             [f"{self.schema}.forecasts", f"{self.schema}.realized", f"{self.schema}.publish_records"]).fetchone()
-        if not exists or not records or self._lacks_later_columns(con):
-            with self._migrating(con, lambda: [f"{t}.{c}" for t, c in self._missing_columns(con)], lock_wait):
-                # tables that exist get the later columns and tables only (IF NOT EXISTS: another process may have)
-                for stmt in [d for d in _ddl(self.schema) if not exists or d.startswith("ALTER TABLE")
-                             or "publish_records" in d]:
-                    con.execute(stmt)
-        self._ready = True
+        make_records, lacks = records and not has_records, self._lacks_later_columns(con)
+        if not exists or make_records or lacks:
+            # tables that exist get only what they lack (IF NOT EXISTS: another process may have made it since);
+            # an ALTER TABLE needs the table's owner, so a role that may write rows but owns nothing adds no table
+            # that is there
+            stmts = [d for d in _ddl(self.schema) if ("publish_records" in d and make_records) or (
+                "publish_records" not in d and (not exists or (lacks and d.startswith("ALTER TABLE"))))]
+            try:
+                with self._migrating(con, lambda: [f"{t}.{c}" for t, c in self._missing_columns(con)], lock_wait):
+                    for stmt in stmts:
+                        con.execute(stmt)
+            except psycopg.errors.InsufficientPrivilege as exc:
+                if records:
+                    raise
+                log.debug("%s: this role may not migrate the store (%s); read as it is", self.location, exc)
+        self._read_ready = True
+        self._ready = records
+
+    def _has_table(self, con: Any, table: str) -> bool:
+        return con.execute("SELECT to_regclass(%s) IS NOT NULL", [f"{self.schema}.{table}"]).fetchone()[0]
+
+    def _columns(self, con: Any, table: str, wanted: list[str]) -> Any:
+        """`wanted` columns of `table` for a SELECT list: a column the table lacks (an older flowcast's that this
+        role may not migrate) reads as null."""
+        from psycopg import sql
+
+        have = set(self._column_names(con, table))
+        return sql.SQL(", ").join(sql.Identifier(c) if c in have else sql.SQL("NULL AS {}").format(sql.Identifier(c))
+                                  for c in wanted)
 
     @contextlib.contextmanager
     def _migrating(self, con: Any, missing: Callable[[], list[str]], lock_wait: float | None = None,
@@ -294,12 +339,12 @@ class PostgresStore:
     def _lacks_later_columns(self, con: Any) -> bool:
         return bool(self._missing_columns(con))
 
+    def _column_names(self, con: Any, table: str) -> list[str]:
+        return [r[0] for r in con.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = %s "
+                                          "AND table_name = %s", [self.schema, table]).fetchall()]
+
     def _value_columns(self, con: Any, table: str = "forecasts") -> list[str]:
-        rows = con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s",
-            [self.schema, table],
-        ).fetchall()
-        return [r[0] for r in rows if _VALUE_RE.match(r[0])]
+        return [c for c in self._column_names(con, table) if _VALUE_RE.match(c)]
 
     def _add_value_columns(self, con: Any, vcols: list[str], lock_wait: float | None = None) -> None:
         from psycopg import sql
@@ -455,7 +500,9 @@ class PostgresStore:
         where, params = self._where(dataset=check_dataset(dataset), as_of=as_of)
         from psycopg import sql
 
-        with self._conn(f"read the publish records of dataset {dataset}") as con:
+        with self._conn(f"read the publish records of dataset {dataset}", read=True) as con:
+            if not self._has_table(con, "publish_records"):  # a store an older flowcast made, read-only: none yet
+                return []
             rows = con.execute(sql.SQL("SELECT as_of, content_hash, record FROM {}.publish_records{} ORDER BY as_of "
                                        "DESC").format(sql.Identifier(self.schema), where), params).fetchall()
         out = []
@@ -492,7 +539,9 @@ class PostgresStore:
 
         if dataset is not None:
             check_dataset(dataset)
-        with self._conn("read forecasts") as con:
+        with self._conn("read forecasts", read=True) as con:
+            if not self._has_table(con, "forecasts"):  # nothing published yet, read by a role that may not create
+                return empty_forecasts()
             vcols = self._value_columns(con)
             cols = [*_BASE_COLS, *vcols]
             where, params = self._where(dataset=dataset, as_of=as_of, unique_id=unique_id, model=model)
@@ -515,11 +564,13 @@ class PostgresStore:
         w, params = self._where(**where)
         from psycopg import sql
 
-        with self._conn("read the published keys") as con:
-            return con.execute(sql.SQL(
-                "SELECT dataset, as_of, content_hash, model, model_version, run_id, created_at, rows, n_series, "
-                "trained_as_of FROM {}.publishes{} ORDER BY dataset, as_of").format(sql.Identifier(self.schema), w), params
-            ).fetchall()
+        with self._conn("read the published keys", read=True) as con:
+            if not self._has_table(con, "publishes"):
+                return []
+            cols = self._columns(con, "publishes", ["dataset", "as_of", "content_hash", "model", "model_version",
+                                                    "run_id", "created_at", "rows", "n_series", "trained_as_of"])
+            return con.execute(sql.SQL("SELECT {} FROM {}.publishes{} ORDER BY dataset, as_of").format(
+                cols, sql.Identifier(self.schema), w), params).fetchall()
 
     def datasets(self) -> list[str]:
         return sorted({r[0] for r in self._publishes({})})
@@ -575,10 +626,12 @@ class PostgresStore:
 
         if dataset is not None:
             check_dataset(dataset)
-        with self._conn("read realized accuracy") as con:
+        with self._conn("read realized accuracy", read=True) as con:
+            if not self._has_table(con, "realized"):
+                return empty_realized()
             where, params = self._where(dataset=dataset, as_of=as_of)
             query = sql.SQL("SELECT {} FROM {}.realized{} ORDER BY dataset, as_of, model, step").format(
-                sql.SQL(", ").join(map(sql.Identifier, REALIZED_COLUMNS)), sql.Identifier(self.schema), where)
+                self._columns(con, "realized", list(REALIZED_COLUMNS)), sql.Identifier(self.schema), where)
             data = self._copy_out(con, query, params, ["dataset", "model", "model_version"])
         frame = self._parse(data, {"step": pl.Int32, "n": pl.Int64, "n_mase": pl.Int64, **{c: pl.Float64 for c in (
             "mae", "mase", "rmsse", "smape", "coverage80", "coverage95", "mae_snaive", "mase_snaive", "rmsse_snaive")}})

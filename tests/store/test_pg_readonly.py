@@ -1,0 +1,156 @@
+"""pg41: a read-only PostgreSQL role (CONNECT, USAGE on the schema, SELECT on its tables) reads a store, also one an
+older flowcast created (no publish_records table, realized and publishes without their later columns). Every read
+(`flowcast forecasts`, the store's read API, a run's start check of the publish records) tried to create or alter
+tables first and failed: 'permission denied'. Reads need no write right now; a write through the role fails naming
+the right it lacks. A real PostgreSQL server."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import polars as pl
+import psycopg
+import pytest
+from publisher import make_forecast
+from store_helpers import AS_OF, DS, OTHER, H, publish
+from test_contract import realized_frame
+from typer.testing import CliRunner
+
+from flowcast.cli import app
+from flowcast.columns import REALIZED_COLUMNS
+from flowcast.config import SourceConfig, load_settings
+from flowcast.errors import ConfigError, PublishError
+from flowcast.ops.quiet import check_time_label
+from flowcast.store.postgres import PostgresStore
+
+# what an older flowcast's store lacks: nothing, the publish_records table, and that with the later columns too
+OLD = {"current": [], "no publish_records": ["publish_records"],
+       "no later columns": ["publish_records", "realized.rmsse_snaive", "realized.lookahead", "publishes.trained_as_of"]}
+
+
+@pytest.fixture
+def read_only(postgres, pg_url, pg_schema):
+    """(url, role): a login role of its own with CONNECT on the database, USAGE on the schema and SELECT on every
+    table in it, nothing more (dropped afterwards)."""
+    role = f"ro_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(pg_url, autocommit=True) as con:
+        con.execute(f"CREATE ROLE {role} LOGIN")
+    yield (lambda: _grant(pg_url, pg_schema, role)), pg_url.replace("://postgres@", f"://{role}@", 1), role
+    with psycopg.connect(pg_url, autocommit=True) as con:
+        con.execute(f"DROP OWNED BY {role}")
+        con.execute(f"DROP ROLE {role}")
+
+
+def _grant(pg_url: str, schema: str, role: str) -> None:
+    with psycopg.connect(pg_url, autocommit=True) as con:
+        db = con.info.dbname
+        con.execute(f"GRANT CONNECT ON DATABASE {db} TO {role}")
+        con.execute(f"GRANT USAGE ON SCHEMA {schema} TO {role}")
+        con.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {role}")
+
+
+def _old_store(pg_url: str, schema: str, lacks: list[str]) -> PostgresStore:
+    """A store with one publish and its realized accuracy, as an older flowcast left it (without `lacks`)."""
+    owner = PostgresStore(pg_url, schema=schema)
+    r = publish(owner, make_forecast(1, 3, H, AS_OF))
+    owner.write_realized(DS, realized_frame([AS_OF]))
+    owner.write_record(DS, AS_OF, r.content_hash, {"time_label": "end", "tz": None, "freq": "1d"})
+    with psycopg.connect(pg_url, autocommit=True) as con:
+        for gone in lacks:
+            table, _, column = gone.partition(".")
+            con.execute(f"ALTER TABLE {schema}.{table} DROP COLUMN {column}" if column else
+                        f"DROP TABLE {schema}.{table}")
+    return owner
+
+
+def _old_store_read_only(pg_url: str, schema: str, read_only, lacks: list[str]):
+    """(owner's store, the read-only role's store of it, the role, the tables' columns): `_old_store`, then the role
+    granted its reads."""
+    grant, ro_url, role = read_only
+    owner = _old_store(pg_url, schema, lacks)
+    grant()
+    return owner, PostgresStore(ro_url, schema=schema), role, _schema_of(pg_url, schema)
+
+
+def _schema_of(pg_url: str, schema: str) -> set[str]:
+    with psycopg.connect(pg_url, autocommit=True) as con:
+        return {f"{t}.{c}" for t, c in con.execute("SELECT table_name, column_name FROM information_schema.columns "
+                                                  "WHERE table_schema = %s", [schema]).fetchall()}
+
+
+@pytest.mark.parametrize("lacks", list(OLD.values()), ids=list(OLD))
+def test_a_read_only_role_reads_a_store_of_any_age_without_changing_it(pg_url, pg_schema, read_only, lacks):
+    owner, ro, _, before = _old_store_read_only(pg_url, pg_schema, read_only, lacks)
+    assert ro.read().equals(owner.read()) and ro.read(dataset=DS).height == 3 * H
+    assert ro.datasets() == [DS] and ro.as_ofs(DS) == [AS_OF] and ro.has(DS, AS_OF) and not ro.has(DS, OTHER)
+    held = ro.receipt_of(DS, AS_OF)
+    assert held["content_hash"] == owner.receipt_of(DS, AS_OF)["content_hash"] and ro.verify(DS, AS_OF)
+    assert held["trained_as_of"] == ""  # null, also where the column is missing
+    realized = ro.read_realized(DS)
+    assert realized.columns == REALIZED_COLUMNS and realized.height == 6
+    gone = [c.partition(".")[2] for c in lacks if c.startswith("realized.")]
+    assert realized.select(gone).null_count().row(0) == (6,) * len(gone)
+    records = ro.records(DS)
+    assert [r["time_label"] for r in records] == ([] if "publish_records" in lacks else ["end"])
+    assert _schema_of(pg_url, pg_schema) == before  # nothing created or added by a read
+
+
+@pytest.mark.parametrize("lacks", list(OLD.values()), ids=list(OLD))
+def test_flowcast_forecasts_and_a_runs_start_check_work_through_a_read_only_role(pg_url, pg_schema, read_only,
+                                                                                 tmp_path, lacks):
+    grant, ro_url, _ = read_only
+    _old_store(pg_url, pg_schema, lacks)
+    grant()
+    env = {"FLOWCAST_STORE__URL": ro_url, "FLOWCAST_STORE__PG_SCHEMA": pg_schema, "COLUMNS": "300"}
+    res = CliRunner().invoke(app, ["forecasts", "--home", str(tmp_path / "h"), "--dataset", DS, "--as-of",
+                                   "2024-03-01", "--format", "json"], env=env)
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.stdout)
+    assert len(rows) == 3 * H and {r["dataset"] for r in rows} == {DS}
+    settings = load_settings(home=tmp_path / "h", store={"url": ro_url, "pg_schema": pg_schema})
+    source = SourceConfig(name=DS, path="unused.csv", time_col="ds", target_col="y", freq="1d", time_label="start")
+    if "publish_records" in lacks:  # no records yet: nothing to disagree with
+        check_time_label(settings, source)
+    else:  # the record is read: its time label 'end' is not the source's
+        with pytest.raises(ConfigError, match="was published with time_label = 'end'"):
+            check_time_label(settings, source)
+    check_time_label(settings, source.model_copy(update={"time_label": "end"}))
+
+
+@pytest.mark.parametrize("lacks", list(OLD.values()), ids=list(OLD))
+def test_a_write_through_a_read_only_role_fails_naming_the_right_it_lacks(pg_url, pg_schema, read_only, lacks):
+    owner, ro, role, before = _old_store_read_only(pg_url, pg_schema, read_only, lacks)
+    assert ro.has(DS, AS_OF)  # a read first: the writes after it still make what they need
+    fc = make_forecast(2, 3, H, OTHER)
+    writes = {"publish": lambda: publish(ro, fc, as_of=OTHER, variant=2),
+              "write_record": lambda: ro.write_record(DS, AS_OF, ro.receipt_of(DS, AS_OF)["content_hash"], {}),
+              "write_realized": lambda: ro.write_realized(DS, realized_frame([AS_OF]).with_columns(n=pl.lit(9))),
+              "delete": lambda: ro.delete(DS, AS_OF)}
+    for name, write in writes.items():
+        with pytest.raises(PublishError) as err:
+            write()
+        said = " ".join(str(err.value).split())
+        assert ("permission denied for" in said or "must be owner of table" in said) and \
+            f"the role '{role}' of store.url lacks that right" in said, name
+        assert f"GRANT INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {pg_schema} TO {role}" in said, name
+    assert _schema_of(pg_url, pg_schema) == before and owner.as_ofs(DS) == [AS_OF]
+    assert owner.read_realized(DS)["n"].to_list() != [9] * 6
+
+
+def test_a_writer_role_that_owns_no_table_adds_the_publish_records_table_an_older_store_lacks(pg_url, pg_schema,
+                                                                                            read_only):
+    """A role that may write rows and create tables in the schema but owns none of the existing ones: a store an
+    older flowcast created without publish_records only (its other tables current) gets that table at the role's
+    first write. Before, every later-column ALTER TABLE ran too, and the write failed: 'must be owner of table
+    realized'."""
+    grant, url, role = read_only
+    owner = _old_store(pg_url, pg_schema, ["publish_records"])
+    grant()
+    with psycopg.connect(pg_url, autocommit=True) as con:
+        con.execute(f"GRANT INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {pg_schema} TO {role}")
+        con.execute(f"GRANT CREATE ON SCHEMA {pg_schema} TO {role}")
+    writer = PostgresStore(url, schema=pg_schema)
+    digest = owner.receipt_of(DS, AS_OF)["content_hash"]
+    assert writer.write_record(DS, AS_OF, digest, {"time_label": "start"})
+    assert [r["time_label"] for r in owner.records(DS)] == ["start"]
