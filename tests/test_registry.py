@@ -2597,3 +2597,27 @@ def test_a_removal_whose_note_and_backup_copy_both_fail_says_gc_removes_the_vers
     assert [e["action"] for e in reg.history("sales") if e.get("version") == v][-1] == op
     reg.delete(v, at=T0)  # what `flowcast gc --version V --yes` does
     assert not (reg.versions_dir / v).exists()
+
+
+@pytest.mark.parametrize(("recorded", "said"), [
+    ({"last_observation": "2014-12-31"}, "was trained at as_of 2026-12-06 04:31 UTC (last observation 2014-12-31)"),
+    ({"last_observation": "2014-12-31T13:00:00"},
+     "was trained at as_of 2026-12-06 04:31 UTC (last observation 2014-12-31 13:00 UTC)"),
+    ({}, "was trained at as_of 2026-12-06 04:31 UTC, after this as_of"),  # recorded before the registry kept it
+])
+def test_a_model_trained_after_an_as_of_names_the_last_observation_it_saw(tmp_path, recorded, said):
+    """Regression: a forecast of 2014-04-05 said "seasonal_naive-v4 was trained on data up to 2026-12-06 04:31
+    UTC", the as_of of the run that trained it, where the user's data ended in 2014: the sentence names that as_of
+    for what it is and the last observation the version saw, as its registration recorded it."""
+    from flowcast.flows.forecast import model_for_as_of
+    from flowcast.registry import Promotion
+
+    reg = ModelRegistry(tmp_path / "models")
+    mv = reg.register(None, name="seasonal_naive", dataset="toy", kind="statistical",
+                      recipe={"components": [{"type": "statistical", "model": "seasonal_naive"}]},
+                      fingerprint={"source": "toy", **recorded}, created_at=T0,
+                      as_of=datetime(2026, 12, 6, 4, 31), then=Promotion("promote"))
+    chosen, sentence = model_for_as_of(reg, "toy", reg.production("toy"), datetime(2014, 4, 5))
+    assert chosen.version == mv.version and sentence is not None
+    assert sentence.startswith(f"{mv.version} {said}"), sentence
+    assert "trained on data up to 2026" not in sentence

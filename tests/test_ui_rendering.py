@@ -25,7 +25,7 @@ def test_flow_run_names_say_flow_dataset_and_as_of():
         "retrain us_employment 2019-09-01"
     # a scheduled run without an as_of parameter: its scheduled start (an aware instant)
     sched = datetime.fromisoformat("2019-09-02T06:00:00+00:00")
-    assert flow_run_title("forecast", "us_employment", {}, sched) == "forecast us_employment 2019-09-02 06:00"
+    assert flow_run_title("forecast", "us_employment", {}, sched) == "forecast us_employment 2019-09-02 06:00 UTC"
     # a deployment run's parameters arrive as JSON strings; an offset is read as the instant it is
     assert flow_run_title("forecast", "tiny", {"as_of": "2019-09-01T10:00:00+10:00"}, None) == "forecast tiny 2019-09-01"
     assert flow_run_title("forecast", "tiny", {"as_of": datetime(2018, 10, 1)}, None, backfill=True) == \
@@ -51,7 +51,34 @@ def test_one_as_of_text_for_run_names_tables_and_messages(as_of, said):
 
     assert as_of_text(as_of) == said
     assert not hasattr(naming, "as_of_label")
-    assert flow_run_title("retrain", "tiny", {"as_of": as_of}, None) == f"retrain tiny {said}"
+    named = f"{said} UTC" if " " in said else said  # a clock time in a name says its zone (nu41)
+    assert flow_run_title("retrain", "tiny", {"as_of": as_of}, None) == f"retrain tiny {named}"
+
+
+@pytest.mark.parametrize(("flow", "params", "tz", "named"), [
+    # Melbourne's 5 April 2014 (AEDT, +11:00) starts at 13:00 UTC on 4 April: the date's run read as 13:00 there
+    ("forecast", {"as_of": ("2014-04-05",)}, "Australia/Melbourne", "forecast vic_local8 2014-04-04 13:00 UTC (backfill)"),
+    ("retrain", {"as_of": ("2014-04-05",)}, "Australia/Melbourne", "retrain vic_local8 2014-04-04 13:00 UTC (backfill)"),
+    ("forecast", {"as_of": ("2014-04-05",)}, None, "forecast vic_local8 2014-04-05 (backfill)"),  # midnight UTC: a date
+    ("backfill", {"start": "2014-04-05T10:00+10:00", "end": "2014-04-06T10:00+10:00"}, None,
+     "backfill vic_local8 2014-04-05..2014-04-06"),
+    ("backfill", {"start": "2014-04-05T09:00+10:00", "end": "2014-04-05T12:00+10:00"}, None,
+     "backfill vic_local8 2014-04-04 23:00 UTC..2014-04-05 02:00 UTC"),
+])
+def test_a_run_named_by_a_clock_time_says_it_is_utc(flow, params, tz, named):
+    """Regression (nu41): a backfill of Melbourne's 5 April 2014 named its date's run `forecast vic_local8 2014-04-04
+    13:00 (backfill)`, the UTC instant the day starts at, without a zone: read as a Melbourne time, or as the wrong day.
+    A name with a clock time says UTC, as `timekeys.instant_text` does; a midnight UTC stays a date."""
+    from flowcast.flows.backfill import backfill_dates
+    from flowcast.flows.fanout import FanOut
+
+    if isinstance(params.get("as_of"), tuple):
+        (as_of,) = backfill_dates(params["as_of"][0], params["as_of"][0], "1d", tz)
+        assert flow_run_title(flow, "vic_local8", {"as_of": as_of}, None, backfill=True) == named
+        plan = FanOut(deployment=f"{flow}/{flow}", dataset="vic_local8", mode=flow, backfill_run_id="b")
+        assert plan.run_name(as_of, 1) == named  # created with the name it gives itself as it starts
+    else:
+        assert flow_run_title(flow, "vic_local8", params, None) == named
 
 
 def test_task_labels_say_model_and_window():

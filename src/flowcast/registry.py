@@ -637,6 +637,21 @@ class ModelVersion:
 
         return describe_recipe({"name": self.name, **(self.recipe or {})})  # (the name keys its own calibration)
 
+    def trained_text(self) -> str:
+        """When this version was trained, as its registration recorded it: `as_of 2026-12-06 04:31 UTC (last
+        observation 2014-12-31)`. The as_of is the run's, not where its data ended (data of 2014 retrained in 2026);
+        the last observation is its data fingerprint's `last_observation` (none recorded before it was kept:
+        the as_of alone)."""
+        from flowcast.reporting import as_of_text
+        from flowcast.timekeys import storage_naive
+
+        text = f"as_of {storage_naive(self.as_of):%Y-%m-%d %H:%M} UTC" if self.as_of else "an unrecorded as_of"
+        last = (self.fingerprint or {}).get("last_observation") if isinstance(self.fingerprint, dict) else None
+        if not last:
+            return text
+        seen = as_of_text(str(last))
+        return f"{text} (last observation {seen}{' UTC' if ' ' in seen else ''})"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "version": self.version,

@@ -845,7 +845,8 @@ def test_a_past_as_of_is_never_forecast_by_a_model_trained_on_later_data(product
 
     march = forecast_flow(as_of=datetime(2019, 3, 1), **production_home)
     assert march["model_version"] == theta and march["model"] == "theta"
-    assert f"{gru.version} was trained on data up to 2019-06-01 00:00 UTC, after this as_of: {theta}" in march["note"]
+    assert (f"{gru.version} was trained at as_of 2019-06-01 00:00 UTC (last observation 2019-06-01), after this "
+            f"as_of: {theta}") in march["note"]
     pub = EmbeddedStore(Path(production_home["home"]) / "warehouse").read(dataset="tiny", as_of=datetime(2019, 3, 1))
     assert set(pub["model_version"]) == {theta} and "gru" not in set(pub["model"])
 
@@ -853,7 +854,26 @@ def test_a_past_as_of_is_never_forecast_by_a_model_trained_on_later_data(product
     assert early["model_version"] == gru.version
     assert "no model of tiny was promoted for data up to it: these forecasts are not the ones" in early["note"]
     later = forecast_flow(as_of=datetime(2019, 7, 1), **production_home)
-    assert later["model_version"] == gru.version and "trained on data up to" not in (later["note"] or "")
+    assert later["model_version"] == gru.version and "was trained at" not in (later["note"] or "")
+
+
+def test_a_retrain_records_the_last_observation_of_data_that_ended_before_its_as_of(tmp_path):
+    """Regression: a model retrained as of 2026 on data that ended in 2014 was said to be "trained on data up to"
+    its run's as_of: the versions a retrain registers record the newest ds of their training data, and the production
+    model of a later run names it (`ModelVersion.trained_text`)."""
+    from flow_helpers import TINY_OVERRIDES, write_series
+
+    from flowcast.flows import retrain_flow
+
+    csv = write_series(tmp_path / "raw" / "sales.csv", n_months=60)  # 2010-01 .. 2014-12
+    kw = {"source": source_dict(csv), "home": str(tmp_path / "home"), "overrides": TINY_OVERRIDES}
+    summary = retrain_flow(as_of=datetime(2026, 12, 6, 4, 31), **kw)
+    reg = ModelRegistry(Path(kw["home"]) / "models")
+    assert summary["registered"]
+    for version in summary["registered"].values():
+        mv = reg.get(version, fetch=False)
+        assert mv.fingerprint["last_observation"] == "2014-12-01T00:00:00", version
+        assert mv.trained_text() == "as_of 2026-12-06 04:31 UTC (last observation 2014-12-01)"
 
 
 

@@ -304,8 +304,8 @@ def test_a_retrain_that_skips_its_slot_says_so_in_the_run_list(flow_kwargs, monk
     done, skipped = flow_run_of(first["run_id"]), flow_run_of(second["run_id"])
     assert skipped.state.is_completed() and skipped.state.message == f"Skipped: {second['note']}"
     assert first["run_id"] in skipped.state.message
-    assert skipped.name == "retrain tiny 2019-07-01 03:00 (skipped)" and "skipped" in skipped.tags
-    assert done.name == "retrain tiny 2019-07-01 03:00" and "skipped" not in done.tags
+    assert skipped.name == "retrain tiny 2019-07-01 03:00 UTC (skipped)" and "skipped" in skipped.tags
+    assert done.name == "retrain tiny 2019-07-01 03:00 UTC" and "skipped" not in done.tags
     assert done.state.is_completed() and not done.state.message
 
 

@@ -105,7 +105,7 @@ def test_a_scheduled_run_is_keyed_by_its_scheduled_instant_across_daylight_savin
         assert got == instant and got.tzinfo is UTC
 
 
-def test_a_date_alone_is_a_day_of_the_sources_calendar_for_runs_and_backfills(tmp_path):
+def test_a_date_alone_is_a_day_of_the_sources_calendar_for_runs_and_backfills(tmp_path, capsys, caplog):
     """Regression: as_of '2021-06-30' (a deployment's parameter, a backfill's date) was midnight UTC: a daily
     America/New_York source's run cut at 29 June 20:00 there and forecast 30 June, a day it had. Now the run
     includes 30 June and is keyed by its New York midnight (04:00 UTC), and a backfill of that date finds that
@@ -132,6 +132,13 @@ def test_a_date_alone_is_a_day_of_the_sources_calendar_for_runs_and_backfills(tm
     b = backfill_flow(start="2021-06-30", end="2021-06-30", source=source, home=str(home))
     assert [(o["as_of"], o["status"]) for o in b["outcomes"]] == [(key.isoformat(), "skipped")]
     assert store.as_ofs("sales") == [key]
+    # nu41: a date's run is named by the UTC instant its day starts at, and says UTC (it said `2021-06-29 04:00`,
+    # read as New York's 4 a.m.); the backfill's lines add the date's wall time there
+    b = backfill_flow(start="2021-06-29", end="2021-06-29", source=source, home=str(home))
+    assert [(o["status"], o["flow_run"]) for o in b["outcomes"]] == [
+        ("published", "forecast sales 2021-06-29 04:00 UTC (backfill)")]
+    said = " ".join((capsys.readouterr().err + caplog.text).split())
+    assert "2021-06-29 04:00 UTC (2021-06-29 00:00 -04:00 America/New_York): published 3 rows from" in said, said
     # and reading it back by that date finds it (the file source is declared nowhere: its publish recorded its tz)
     from typer.testing import CliRunner
 

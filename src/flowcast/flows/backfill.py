@@ -40,7 +40,7 @@ from flowcast.flows.fanout import store_receipt
 from flowcast.flows.naming import BACKFILL_TAG, flow_run_title, run_name, run_tags
 from flowcast.flows.parameters import DatasetChoice, RunOverrides
 from flowcast.ops.hooks import on_run_failure
-from flowcast.timekeys import as_instant, is_date_only, storage_naive
+from flowcast.timekeys import as_instant, instant_text, is_date_only, storage_naive
 from flowcast.wording import plural
 
 # as_of, status (published | skipped | failed), rows, model, run_id, flow_run, worker, error; note: what a date published
@@ -322,9 +322,14 @@ def backfill_flow(
         try:
             return read_receipt(d)
         except (FlowcastError, OSError) as exc:
-            log.warning(f"{d:%Y-%m-%d %H:%M}: what the store holds could not be read ({exc}); the summary does not say "
+            log.warning(f"{when(d)}: what the store holds could not be read ({exc}); the summary does not say "
                         "whether its run rewrote a publish")
             return None
+
+    def when(d: datetime) -> str:
+        """A date in the backfill's lines: the UTC instant and, in a source's `tz`, its wall time there (a date's
+        run of a Melbourne source starts at 13:00 UTC the day before: `2014-04-04 13:00` read as the wrong day)."""
+        return instant_text(d, src.tz)
 
     todo: list[datetime] = []
     outcomes: list[Outcome] = []
@@ -335,7 +340,7 @@ def backfill_flow(
         except FlowcastError as exc:  # a damaged publish of the date (its file cut short): it fails, named; the rest run
             damaged: Outcome = {"as_of": d.isoformat(), "status": "failed", "rows": 0, "model": None, "run_id": None,
                                 "flow_run": None, "worker": None, "error": str(exc)}
-            log.error(f"{d:%Y-%m-%d %H:%M}: failed: {exc}")
+            log.error(f"{when(d)}: failed: {exc}")
             outcomes.append(damaged)
             _notify(damaged)
             continue
@@ -394,7 +399,7 @@ def backfill_flow(
             if not overwrite and (o := _published_since(store, src.name, d, log.warning)):
                 if mode == "retrain":
                     _withdraw_left_winner(settings, src.name, o, d, started, log.warning, run_id)
-                log.info(f"{d:%Y-%m-%d %H:%M}: skipped: {o['error']}")
+                log.info(f"{when(d)}: skipped: {o['error']}")
                 outcomes.append(o)
                 _notify(o)
                 continue
@@ -413,12 +418,12 @@ def backfill_flow(
                 res = state.result()
                 o = {"as_of": d.isoformat(), "status": "skipped", "rows": 0, "model": res.get("model_version"),
                      "run_id": res.get("run_id"), "error": f"unchanged: {res.get('note')}"}
-                log.info(f"{d:%Y-%m-%d %H:%M}: {res.get('note')}")
+                log.info(f"{when(d)}: {res.get('note')}")
             elif state.is_completed() and state.result().get("skipped"):  # published by another run meanwhile
                 res = state.result()
                 o = {"as_of": d.isoformat(), "status": "skipped", "rows": 0, "model": res.get("model_version"),
                      "run_id": res.get("published_by") or res.get("run_id"), "error": res.get("note")}
-                log.info(f"{d:%Y-%m-%d %H:%M}: skipped: {res.get('note')}")
+                log.info(f"{when(d)}: skipped: {res.get('note')}")
             elif state.is_completed():
                 res = state.result()
                 o = {"as_of": d.isoformat(), "status": "published", "rows": res.get("published_rows", 0),
@@ -426,17 +431,17 @@ def backfill_flow(
                      "error": None}
                 if d.isoformat() in held:  # a date published before, rewritten: said so, in both modes
                     o = rewritten(o, held[d.isoformat()], receipt_of(d))
-                log.info(f"{d:%Y-%m-%d %H:%M}: published {o['rows']} rows from {o['model']}"
+                log.info(f"{when(d)}: published {o['rows']} rows from {o['model']}"
                          f"{'; ' + o['note'] if o.get('note') else ''}")
             else:
                 o = {"as_of": d.isoformat(), "status": "failed", "rows": 0, "model": None, "run_id": None,
                      "error": _error_of(state)}
-                log.error(f"{d:%Y-%m-%d %H:%M}: failed: {o['error']}")
+                log.error(f"{when(d)}: failed: {o['error']}")
             o.update(flow_run=name, worker=IN_PROCESS)
             outcomes.append(o)
             _notify(o)
             if interrupts.received() > asked:  # a Ctrl-C the child's engine swallowed (its run had completed)
-                raise KeyboardInterrupt(f"interrupted after the backfill's date {d:%Y-%m-%d %H:%M} ({o['status']}); "
+                raise KeyboardInterrupt(f"interrupted after the backfill's date {when(d)} ({o['status']}); "
                                         "a re-run of the backfill skips the dates published")
 
     realized_caught_up(settings, src.name, dates, store, run_id)

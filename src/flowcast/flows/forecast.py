@@ -101,10 +101,10 @@ def model_for_as_of(registry: Any, dataset: str, model: Any, as_of: datetime) ->
             best = mv
     if best is not None:
         best = registry.get(best.version)  # its files, where the registry is remote
-        return best, (f"{model.version} was trained on data up to {trained:%Y-%m-%d %H:%M} UTC, after this as_of: "
-                      f"{best.version}, the newest model promoted for data up to it (trained up to "
-                      f"{storage_naive(best.as_of):%Y-%m-%d %H:%M} UTC), forecasts it.")
-    return model, (f"{model.version} was trained on data up to {trained:%Y-%m-%d %H:%M} UTC, after this as_of, and no "
+        return best, (f"{model.version} was trained at {model.trained_text()}, after this as_of: "
+                      f"{best.version}, the newest model promoted for data up to it (trained at "
+                      f"{best.trained_text()}), forecasts it.")
+    return model, (f"{model.version} was trained at {model.trained_text()}, after this as_of, and no "
                    f"model of {dataset} was promoted for data up to it: these forecasts are not the ones a run at "
                    "this as_of could have made (a backfill with mode=retrain makes those).")
 

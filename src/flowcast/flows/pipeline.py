@@ -407,13 +407,16 @@ def _register(settings: Settings, name: str, recipe: Recipe, *, board: pl.DataFr
     return mv
 
 
-def _trained_on(settings: Settings, dataset: str, fingerprint: str, as_of: datetime, run_id: str) -> dict[str, Any]:
+def _trained_on(settings: Settings, dataset: str, fingerprint: str, as_of: datetime, run_id: str,
+                last_observation: Any = None) -> dict[str, Any]:
     """The data fingerprint the versions a run registers record: its data (`fingerprint`: the source's declaration and
-    files, the as_of, the valid rows), the run, and how preprocessing prepared the data (`tasks.preprocessing_identity`:
+    files, the as_of, the valid rows; `last_observation`: the newest ds of its training data, which a run of data that
+    ended long before its as_of names: `ModelVersion.trained_text`), the run, and how preprocessing prepared the data (`tasks.preprocessing_identity`:
     [preprocess], validation.ended_series, the horizon, PREPROCESS_VERSION), none of which the fingerprint or the
     recorded [model] and [evaluation] configuration said: a re-run after an upgrade or a [preprocess] change took over
     the killed run's statistical version, which holds no trained files to differ (`registry.same_registration`)."""
     return {"source": dataset, "fingerprint": fingerprint, "as_of": as_of.isoformat(), "run_id": run_id,
+            **({"last_observation": last_observation.isoformat()} if last_observation is not None else {}),
             "preprocessing": tasks.preprocessing_identity(settings)}
 
 
@@ -658,8 +661,8 @@ def retrain_flow(
     if started_from is not None and started_from.as_of and storage_naive(started_from.as_of) > storage_naive(as_of):
         # a model that saw this as_of's future is no candidate for it (published, it would forecast from actuals after
         # as_of), and a model of older data does not replace it: production is left alone, as a backfill's retrain does
-        log.warning(f"The production model {started_from.version} was trained on data up to "
-                    f"{storage_naive(started_from.as_of):%Y-%m-%d %H:%M} UTC, after this run's as_of: it is neither a "
+        log.warning(f"The production model {started_from.version} was trained at {started_from.trained_text()}, "
+                    "after this run's as_of: it is neither a "
                     "candidate for this as_of nor replaced by this run's models; production is left alone and this "
                     "run publishes its own best model")
         started_from, promote = None, False
@@ -717,7 +720,8 @@ def retrain_flow(
     # -- register, promote (compare and swap), publish
     registered: dict[str, str] = {}
     # run_id: which run registered the version (a second run of this schedule slot names it: `retrained_already`)
-    fingerprint = _trained_on(settings, name_of_data, data.fingerprint, as_of, run_id)
+    fingerprint = _trained_on(settings, name_of_data, data.fingerprint, as_of, run_id,
+                              data.td.lengths()["last_ds"].max() if data.td.n_series else None)
     register = partial(_register, settings, board=board, dataset=name_of_data, fingerprint=fingerprint, as_of=as_of,
                        started=started, registered=registered, log=log, intermittent=sparse.intermittent)
     registration = partial(_registration, settings, board=board, dataset=name_of_data, fingerprint=fingerprint,
