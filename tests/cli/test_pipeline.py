@@ -418,6 +418,35 @@ def test_backfill_table_points_below_for_the_errors_its_error_says_whole(n_faile
     assert "theta-v2" in text
 
 
+@pytest.mark.parametrize("n_rewritten", [0, 1, 3])
+def test_backfill_table_points_below_for_what_an_overwrite_replaced_its_ids_whole(n_rewritten):
+    """Regression (cli41): at 80 columns the detail cell of a date `--overwrite` rewrote wrapped its note, the
+    replaced run's id broken mid-word ('da4456a2-b968-4995-' / '92fa-c4b4754c2ec6'). The cell points below the
+    table, where each rewritten date's note is one line, its id whole; a first publish keeps its plain cell."""
+    from rich.console import Console
+
+    from flowcast.flows.backfill import rewritten
+
+    def published(day: int) -> dict:
+        o = {"as_of": f"2024-04-{day:02d}T00:00:00", "status": "published", "rows": 1776, "model": "theta-v2",
+             "worker": "in-process", "flow_run": f"forecast sales 2024-04-{day:02d} (backfill)", "error": None}
+        held = {"rows": "1776", "run_id": f"369eb2a9-8fa1-4c1e-9d2b-{day:012d}", "model_version": "theta-v1"}
+        return rewritten(o, held, None) if day <= n_rewritten else o
+
+    summary = {"published": 4, "skipped": 0, "failed": 0, "outcomes": [published(day) for day in range(1, 5)]}
+    console = Console(width=80, record=True)
+    console.print(cli_pipeline._backfill_table(summary, "forecast", "1d"))
+    console.print(cli_pipeline._rewritten_below(summary))
+    text = console.export_text()
+    said = " ".join(text.split())
+    assert text.count("rewritten: what it") == n_rewritten, text  # (the cell wraps)
+    for day in range(1, n_rewritten + 1):
+        run = f"369eb2a9-8fa1-4c1e-9d2b-{day:012d}"
+        assert f"2024-04-{day:02d}: it replaced the 1,776 rows run {run} published (theta-v1)" in said, text
+        assert run in text.split(), text  # whole, on one line
+    assert text.count("replaced the") == n_rewritten and "…" not in text, text
+
+
 @pytest.mark.parametrize("args", [
     ["run", "--data", "sales.csv", "--time-col", "date"],
     ["forecast", "--dataset", "us_employment", "--freq", "1d"],

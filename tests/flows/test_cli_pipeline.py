@@ -249,6 +249,26 @@ def test_backfill_with_a_failing_date_exits_nonzero(production_home, tmp_path):
     assert "2013-06-01" in result.stdout and "published" in result.stdout
 
 
+def test_a_backfill_with_overwrite_names_the_run_it_replaced_whole_in_80_columns(production_home, tmp_path):
+    """Regression (cli41): at 80 columns the detail cell of a date `--overwrite` rewrote wrapped its note and broke
+    the replaced run's id mid-word. The cell points below the table, where the note is said whole."""
+    kw = production_home
+    cfg = tmp_path / "flowcast.toml"
+    cfg.write_text(TINY_TOML)
+    args = ["backfill", *_source_args(_tiny(Path(kw["source"]["path"]))), "--config", str(cfg), "--home", kw["home"],
+            "--start", "2019-03-01", "--end", "2019-03-01"]
+    first = CliRunner().invoke(app, [*args, "--json"])
+    assert first.exit_code == 0, first.output
+    replaced = json.loads(first.stdout.strip().splitlines()[-1])["outcomes"][0]["run_id"]
+    again = CliRunner().invoke(app, [*args, "--overwrite"], env={"COLUMNS": "80"}, terminal_width=80)
+    assert again.exit_code == 0, again.output
+    assert max(map(len, again.stdout.splitlines())) <= 80, again.stdout
+    said = " ".join(again.stdout.split())
+    assert "rewritten: what it" in said and said.count("replaced the 24 rows") == 1, again.stdout  # (the cell wraps)
+    assert f"2019-03-01: it replaced the 24 rows run {replaced} published (gru-v2)" in said, again.stdout
+    assert replaced in again.stdout.split(), again.stdout  # whole, on one line
+
+
 def test_forecast_command_publishes_with_the_production_model(production_home, tmp_path):
     kw = production_home
     cfg = tmp_path / "flowcast.toml"

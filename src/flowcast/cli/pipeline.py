@@ -809,12 +809,14 @@ def _backfill_table(summary: dict[str, Any], mode: str, step: str) -> Any:
     and the detail wrapped, never cut. A failed date whose error the backfill's error, printed below the table, says
     whole (the first `ERRORS_SAID`) reads `failed: the error is below the table`: wrapped in the detail column, 29
     lines of 20 characters with its quarantine file's path broken mid-word, the same error followed whole below it
-    (ui40; the backfill-summary artifact's cell points above its table alike)."""
+    (ui40; the backfill-summary artifact's cell points above its table alike). A date an --overwrite rewrote reads
+    `REWRITTEN_BELOW`: its note, wrapped there, broke the replaced run's id mid-word (cli41); `_rewritten_below` says
+    it whole after the table."""
     from rich import box
     from rich.table import Table
 
     from flowcast.flows.backfill import ERRORS_SAID, IN_PROCESS
-    from flowcast.reporting import as_of_text
+    from flowcast.reporting import as_of_text, rewrote
 
     outcomes = summary["outcomes"]
     said_below = {id(o) for o in [o for o in outcomes if o["status"] == "failed" and o.get("error")][:ERRORS_SAID]}
@@ -830,8 +832,20 @@ def _backfill_table(summary: dict[str, Any], mode: str, step: str) -> Any:
     for o in outcomes:
         table.add_row(as_of_text(o["as_of"]), o["status"], str(o["rows"]), o["model"] or "",
                       *([o.get("worker") or ""] if workers else []), o.get("flow_run") or "",
-                      "failed: the error is below the table" if id(o) in said_below else o["error"] or o.get("note") or "")
+                      "failed: the error is below the table" if id(o) in said_below
+                      else REWRITTEN_BELOW if rewrote(o) else o["error"] or o.get("note") or "")
     return table
+
+
+REWRITTEN_BELOW = "rewritten: what it replaced is below the table"  # a rewritten date's cell (`_backfill_table`)
+
+
+def _rewritten_below(summary: dict[str, Any]) -> str:
+    """After the backfill's table, what each date its --overwrite rewrote replaced, one line each, ids whole
+    (`2019-03-01: it replaced the 24 rows run 5c1e... published (gru-v2)`); '' when it rewrote none."""
+    from flowcast.reporting import rewrites
+
+    return "\n".join(f"{when}: {note}" for when, note in rewrites(summary["outcomes"]))
 
 
 @app.command()
@@ -923,6 +937,8 @@ def backfill(
                   if failed is not None else {"status": "completed", **summary, **({"interrupted": True} if late else {})})
     else:
         out.print(_backfill_table(summary, mode, step))
+        if rewrote := _rewritten_below(summary):
+            out.print(rewrote, highlight=False)
     if failed is not None:
         console.print(f"[bold red]error:[/] {said(failed)}", highlight=False, markup=True)
         raise typer.Exit(failed.exit_code)
