@@ -247,6 +247,13 @@ def test_backfill_with_a_failing_date_exits_nonzero(production_home, tmp_path):
     assert result.exit_code == 1
     assert "1 of 2 backfill dates failed" in result.stderr
     assert "2013-06-01" in result.stdout and "published" in result.stdout
+    # its error and progress write the dates as the table and every other line do (`reporting.as_of_text`), where
+    # they said '2009-06-01T00:00:00: ...' and 'backfill 2013-06-01T00:00 published'
+    said = " ".join(result.stderr.split())
+    assert "failed: 2009-06-01: " in said and "done, whole: 2013-06-01 (published)" in said, said
+    assert "backfill 2013-06-01 published" in said, said
+    error = said[said.index("error: "):]  # (Prefect's log lines above name the Parquet partition as_of=...T00:00:00)
+    assert "T00:00" not in error and "2013-06-01T00:00 published" not in said, said
 
 
 def test_a_backfill_with_overwrite_names_the_run_it_replaced_whole_in_80_columns(production_home, tmp_path):

@@ -901,10 +901,10 @@ def backfill(
     check_backfill_readings(data, resolve_source(settings) if data else None, dates, freq_given=source.freq is not None)
     if deployment is None:  # (a deployment's workers read the source where they run: the flow checks it there)
         check_backfill_data(settings, dates, overwrite)
+    from flowcast.reporting import as_of_text
+
     if every is None and len(dates) > 1 and not json_out:
         # a backfill of two days of hourly data ran 25 dates (one per hour) and said so only as the bar filled
-        from flowcast.reporting import as_of_text
-
         console.print(f"note: --every not given: {len(dates)} as_ofs, one every {step} (the data's frequency) from "
                       f"{as_of_text(dates[0])} to {as_of_text(dates[-1])} UTC; pass --every (e.g. --every "
                       f"{_coarser_every(step)}) to space them otherwise", highlight=False)
@@ -915,7 +915,7 @@ def backfill(
 
     def on_date(o: dict[str, Any]) -> None:
         counts[o["status"]] += 1
-        bar.update(task_id, advance=1, description=f"{o['as_of'][:16]} {o['status']}")
+        bar.update(task_id, advance=1, description=f"{as_of_text(o['as_of'])} {o['status']}")
 
     summary: dict[str, Any]
     failed: BackfillError | None = None
