@@ -621,7 +621,8 @@ def test_forecast_whose_slot_another_run_published_prints_its_note(tmp_path, mon
     res = runner.invoke(app, ["forecast", "--home", str(tmp_path / "home"), "--as-of", "2019-06-01"],
                         terminal_width=400)
     assert res.exit_code == 0, res.output
-    assert f"us_employment: {note}" in " ".join(res.output.split())
+    said = " ".join(res.output.split())
+    assert said.startswith(note) and "us_employment: " not in said, res.output  # the dataset named once (cli41)
 
 
 @pytest.mark.parametrize(("metric", "shown", "hidden"), [
@@ -793,6 +794,16 @@ def test_a_configured_source_whose_files_are_missing_is_refused_before_prefect_s
     assert error.endswith(said.replace("{cwd}", str(tmp_path))), error
 
 
+@pytest.mark.parametrize(("note", "said"), [
+    ("tiny as of 2019-03-01 00:00 was already published by run r-1", "tiny as of 2019-03-01 00:00 was already published"),
+    ("no new observation of tiny since its last publish", "tiny: no new observation of tiny since"),
+    ("tinyx as of 2019-03-01 00:00 is published already", "tiny: tinyx as of"),  # another dataset's name
+])
+def test_a_runs_note_names_its_dataset_once(note, said):
+    """Regression (cli41): `flowcast forecast` printed 'tiny: tiny as of ...' before a note that names the dataset."""
+    assert cli_pipeline._dataset_note({"dataset": "tiny", "note": note}).startswith(said)
+
+
 @pytest.mark.parametrize("json_out", [False, True])
 def test_run_whose_slot_another_run_retrained_prints_its_note(tmp_path, monkeypatch, json_out):
     """review21: a retrain skipped as it started (its schedule slot retrained already: `flowcast run` without
@@ -815,7 +826,8 @@ def test_run_whose_slot_another_run_retrained_prints_its_note(tmp_path, monkeypa
         assert got["skipped"] is True and got["retrained_by"] == "run-7" and got["note"] == note, got
         assert got["promoted"] is False and got["leaderboard"] == {} and got["published_rows"] == 0, got
     else:
-        assert f"us_employment: {note}" in " ".join(res.output.split()), res.output
+        said = " ".join(res.output.split())
+        assert said.startswith(note) and "us_employment: " not in said, res.output  # the dataset named once (cli41)
 
 
 def test_forecast_summary_names_the_series_it_did_not_forecast(tmp_path, monkeypatch):

@@ -291,6 +291,22 @@ def test_forecast_command_publishes_with_the_production_model(production_home, t
     assert published.height == 24 and set(published["model_version"]) == {production.version}
 
 
+def test_forecast_of_an_as_of_holding_the_same_forecasts_names_the_dataset_once(production_home, tmp_path):
+    """Regression (cli41): a second `flowcast forecast` of an as_of, whose forecasts the key held already, printed
+    'tiny: tiny as of 2019-03-01 00:00 was already published ...': its note names the dataset itself."""
+    kw = production_home
+    cfg = tmp_path / "flowcast.toml"
+    cfg.write_text(TINY_TOML)
+    args = ["forecast", *_source_args(_tiny(Path(kw["source"]["path"]))), "--config", str(cfg), "--home", kw["home"],
+            "--as-of", "2019-03-01"]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    again = CliRunner().invoke(app, args, terminal_width=400)
+    assert again.exit_code == 0, again.output
+    said = " ".join(again.stdout.split())
+    assert said.startswith("tiny as of 2019-03-01 00:00 was already published by run"), said
+    assert "tiny: tiny" not in said, said
+
+
 def test_forecast_command_without_a_production_model_is_one_sentence(tiny_csv, tmp_path):
     result = CliRunner().invoke(app, ["forecast", *_source_args(tiny_csv), "--home", str(tmp_path / "empty")])
     assert result.exit_code != 0

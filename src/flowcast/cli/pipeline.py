@@ -640,7 +640,7 @@ def run(
         interrupted_afterwards(late)
         return
     if result.get("skipped") and not decided:  # skipped as it started: the note names the run that did it
-        out.print(f"{result['dataset']}: {result['note']}", highlight=False)
+        out.print(_dataset_note(result), highlight=False)
         interrupted_afterwards(late)
         return
     out.print(f"{result['dataset']}: {result['n_series']} series, as of {result['as_of']}; {counts_said(result)}, "
@@ -672,7 +672,7 @@ def run(
         out.print(_leaderboard_table(board, None if result.get("skipped") else published, metric))
     if result.get("skipped"):  # computed, then refused under the key's lock: it published nothing, the note says
         # why; it printed 'Decision: ... published, not promoted' and 'Published 0 forecast rows ... Parquet: None'
-        out.print(f"{result['dataset']}: {result['note']}", highlight=False)
+        out.print(_dataset_note(result), highlight=False)
         interrupted_afterwards(late)
         return
     d = result["decision"]
@@ -785,7 +785,7 @@ def forecast(
         interrupted_afterwards(late)
         return
     if result.get("unchanged") or result.get("skipped"):  # skipped: its slot was published by another run
-        out.print(f"{result['dataset']}: {result['note']}", highlight=False)
+        out.print(_dataset_note(result), highlight=False)
         _print_stale(result)  # nothing new arrived: all the more the question whether the source is still updated
         interrupted_afterwards(late)
         return
@@ -801,6 +801,13 @@ def forecast(
     if result.get("note"):  # fallbacks, an interval level its calibration had too few points for
         out.print(result["note"], highlight=False)
     interrupted_afterwards(late)
+
+
+def _dataset_note(result: dict[str, Any]) -> str:
+    """A run's note after its dataset's name, said once: a note that starts with it (`tiny as of 2019-03-01 00:00 was
+    already published ...`, `common.held_sentence`) alone, where it printed `tiny: tiny as of ...` (cli41)."""
+    dataset, note = str(result["dataset"]), str(result["note"])
+    return note if note.startswith(f"{dataset} ") else f"{dataset}: {note}"
 
 
 def _backfill_table(summary: dict[str, Any], mode: str, step: str) -> Any:
