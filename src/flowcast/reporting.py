@@ -1066,7 +1066,7 @@ def backfill_rows(outcomes: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]
         detail = o.get("error") or o.get("note") or NONE  # (a published date's note: it rewrote a publish)
         if o.get("status") == "failed" and o.get("error"):  # said whole in the description (`backfill_description`)
             detail = FAILED_DETAIL
-        if _rewrote(o):  # said whole in the description: the cell showed 'rewritten: it replaced the 48 rows run
+        if rewrote(o):  # said whole in the description: the cell showed 'rewritten: it replaced the 48 rows run
             # 369eb2a9-8fa' and no more, its model and whether the content changed out of sight (ui40)
             detail = REWRITTEN_DETAIL
         if _published_before(o):  # its publisher first, short (a cell does not wrap in the UI: its id, at the end,
@@ -1082,9 +1082,15 @@ def backfill_rows(outcomes: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]
     return rows
 
 
-def _rewrote(o: Mapping[str, Any]) -> bool:
+def rewrote(o: Mapping[str, Any]) -> bool:
     """A date whose run published over an earlier publish (`--overwrite`): its note says which (`backfill.rewritten`)."""
     return o.get("status") == "published" and str(o.get("note") or "").startswith(REWRITTEN)
+
+
+def rewrites(outcomes: Iterable[Mapping[str, Any]]) -> list[tuple[str, str]]:
+    """Each date an --overwrite rewrote, as (its as_of as `as_of_text` writes it, what it replaced: its note without
+    the `REWRITTEN` start), which the table's cells point to (the artifact's description, `flowcast backfill`)."""
+    return [(as_of_text(o["as_of"]), str(o["note"])[len(REWRITTEN):]) for o in outcomes if rewrote(o)]
 
 
 def _published_before(o: Mapping[str, Any]) -> bool:
@@ -1124,10 +1130,10 @@ def backfill_description(title: str, outcomes: Iterable[Mapping[str, Any]]) -> s
         more = len(before) - SAID_WHOLE
         failed.append("Skipped, published before by the flow runs: " + ", ".join(before[:SAID_WHOLE])
                       + (f" and {more} more" if more > 0 else ""))
-    rewrote = [f"{as_of_text(o['as_of'])} {md_text(str(o['note'])[len(REWRITTEN):])}" for o in outcomes if _rewrote(o)]
-    if rewrote:  # the cells point here
-        more = len(rewrote) - SAID_WHOLE
-        failed.append("Rewritten: " + "; ".join(rewrote[:SAID_WHOLE]) + (f"; and {more} more" if more > 0 else ""))
+    replaced = [f"{when} {md_text(note)}" for when, note in rewrites(outcomes)]
+    if replaced:  # the cells point here
+        more = len(replaced) - SAID_WHOLE
+        failed.append("Rewritten: " + "; ".join(replaced[:SAID_WHOLE]) + (f"; and {more} more" if more > 0 else ""))
     return "\n\n".join([f"{title[:1].upper()}{title[1:]}: {counts}", *failed])
 
 

@@ -418,6 +418,35 @@ def test_backfill_table_points_below_for_the_errors_its_error_says_whole(n_faile
     assert "theta-v2" in text
 
 
+@pytest.mark.parametrize("n_rewritten", [0, 1, 3])
+def test_backfill_table_points_below_for_what_an_overwrite_replaced_its_ids_whole(n_rewritten):
+    """Regression (cli41): at 80 columns the detail cell of a date `--overwrite` rewrote wrapped its note, the
+    replaced run's id broken mid-word ('da4456a2-b968-4995-' / '92fa-c4b4754c2ec6'). The cell points below the
+    table, where each rewritten date's note is one line, its id whole; a first publish keeps its plain cell."""
+    from rich.console import Console
+
+    from flowcast.flows.backfill import rewritten
+
+    def published(day: int) -> dict:
+        o = {"as_of": f"2024-04-{day:02d}T00:00:00", "status": "published", "rows": 1776, "model": "theta-v2",
+             "worker": "in-process", "flow_run": f"forecast sales 2024-04-{day:02d} (backfill)", "error": None}
+        held = {"rows": "1776", "run_id": f"369eb2a9-8fa1-4c1e-9d2b-{day:012d}", "model_version": "theta-v1"}
+        return rewritten(o, held, None) if day <= n_rewritten else o
+
+    summary = {"published": 4, "skipped": 0, "failed": 0, "outcomes": [published(day) for day in range(1, 5)]}
+    console = Console(width=80, record=True)
+    console.print(cli_pipeline._backfill_table(summary, "forecast", "1d"))
+    console.print(cli_pipeline._rewritten_below(summary))
+    text = console.export_text()
+    said = " ".join(text.split())
+    assert text.count("rewritten: what it") == n_rewritten, text  # (the cell wraps)
+    for day in range(1, n_rewritten + 1):
+        run = f"369eb2a9-8fa1-4c1e-9d2b-{day:012d}"
+        assert f"2024-04-{day:02d}: it replaced the 1,776 rows run {run} published (theta-v1)" in said, text
+        assert run in text.split(), text  # whole, on one line
+    assert text.count("replaced the") == n_rewritten and "…" not in text, text
+
+
 @pytest.mark.parametrize("args", [
     ["run", "--data", "sales.csv", "--time-col", "date"],
     ["forecast", "--dataset", "us_employment", "--freq", "1d"],
@@ -592,7 +621,8 @@ def test_forecast_whose_slot_another_run_published_prints_its_note(tmp_path, mon
     res = runner.invoke(app, ["forecast", "--home", str(tmp_path / "home"), "--as-of", "2019-06-01"],
                         terminal_width=400)
     assert res.exit_code == 0, res.output
-    assert f"us_employment: {note}" in " ".join(res.output.split())
+    said = " ".join(res.output.split())
+    assert said.startswith(note) and "us_employment: " not in said, res.output  # the dataset named once (cli41)
 
 
 @pytest.mark.parametrize(("metric", "shown", "hidden"), [
@@ -764,6 +794,16 @@ def test_a_configured_source_whose_files_are_missing_is_refused_before_prefect_s
     assert error.endswith(said.replace("{cwd}", str(tmp_path))), error
 
 
+@pytest.mark.parametrize(("note", "said"), [
+    ("tiny as of 2019-03-01 00:00 was already published by run r-1", "tiny as of 2019-03-01 00:00 was already published"),
+    ("no new observation of tiny since its last publish", "tiny: no new observation of tiny since"),
+    ("tinyx as of 2019-03-01 00:00 is published already", "tiny: tinyx as of"),  # another dataset's name
+])
+def test_a_runs_note_names_its_dataset_once(note, said):
+    """Regression (cli41): `flowcast forecast` printed 'tiny: tiny as of ...' before a note that names the dataset."""
+    assert cli_pipeline._dataset_note({"dataset": "tiny", "note": note}).startswith(said)
+
+
 @pytest.mark.parametrize("json_out", [False, True])
 def test_run_whose_slot_another_run_retrained_prints_its_note(tmp_path, monkeypatch, json_out):
     """review21: a retrain skipped as it started (its schedule slot retrained already: `flowcast run` without
@@ -786,7 +826,8 @@ def test_run_whose_slot_another_run_retrained_prints_its_note(tmp_path, monkeypa
         assert got["skipped"] is True and got["retrained_by"] == "run-7" and got["note"] == note, got
         assert got["promoted"] is False and got["leaderboard"] == {} and got["published_rows"] == 0, got
     else:
-        assert f"us_employment: {note}" in " ".join(res.output.split()), res.output
+        said = " ".join(res.output.split())
+        assert said.startswith(note) and "us_employment: " not in said, res.output  # the dataset named once (cli41)
 
 
 def test_forecast_summary_names_the_series_it_did_not_forecast(tmp_path, monkeypatch):

@@ -247,6 +247,33 @@ def test_backfill_with_a_failing_date_exits_nonzero(production_home, tmp_path):
     assert result.exit_code == 1
     assert "1 of 2 backfill dates failed" in result.stderr
     assert "2013-06-01" in result.stdout and "published" in result.stdout
+    # its error and progress write the dates as the table and every other line do (`reporting.as_of_text`), where
+    # they said '2009-06-01T00:00:00: ...' and 'backfill 2013-06-01T00:00 published'
+    said = " ".join(result.stderr.split())
+    assert "failed: 2009-06-01: " in said and "done, whole: 2013-06-01 (published)" in said, said
+    assert "backfill 2013-06-01 published" in said, said
+    error = said[said.index("error: "):]  # (Prefect's log lines above name the Parquet partition as_of=...T00:00:00)
+    assert "T00:00" not in error and "2013-06-01T00:00 published" not in said, said
+
+
+def test_a_backfill_with_overwrite_names_the_run_it_replaced_whole_in_80_columns(production_home, tmp_path):
+    """Regression (cli41): at 80 columns the detail cell of a date `--overwrite` rewrote wrapped its note and broke
+    the replaced run's id mid-word. The cell points below the table, where the note is said whole."""
+    kw = production_home
+    cfg = tmp_path / "flowcast.toml"
+    cfg.write_text(TINY_TOML)
+    args = ["backfill", *_source_args(_tiny(Path(kw["source"]["path"]))), "--config", str(cfg), "--home", kw["home"],
+            "--start", "2019-03-01", "--end", "2019-03-01"]
+    first = CliRunner().invoke(app, [*args, "--json"])
+    assert first.exit_code == 0, first.output
+    replaced = json.loads(first.stdout.strip().splitlines()[-1])["outcomes"][0]["run_id"]
+    again = CliRunner().invoke(app, [*args, "--overwrite"], env={"COLUMNS": "80"}, terminal_width=80)
+    assert again.exit_code == 0, again.output
+    assert max(map(len, again.stdout.splitlines())) <= 80, again.stdout
+    said = " ".join(again.stdout.split())
+    assert "rewritten: what it" in said and said.count("replaced the 24 rows") == 1, again.stdout  # (the cell wraps)
+    assert f"2019-03-01: it replaced the 24 rows run {replaced} published (gru-v2)" in said, again.stdout
+    assert replaced in again.stdout.split(), again.stdout  # whole, on one line
 
 
 def test_forecast_command_publishes_with_the_production_model(production_home, tmp_path):
@@ -262,6 +289,22 @@ def test_forecast_command_publishes_with_the_production_model(production_home, t
     assert s["model_version"] == production.version and s["published_rows"] == 4 * 6
     published = EmbeddedStore(Path(kw["home"]) / "warehouse").read(dataset="tiny", as_of=datetime(2019, 3, 1))
     assert published.height == 24 and set(published["model_version"]) == {production.version}
+
+
+def test_forecast_of_an_as_of_holding_the_same_forecasts_names_the_dataset_once(production_home, tmp_path):
+    """Regression (cli41): a second `flowcast forecast` of an as_of, whose forecasts the key held already, printed
+    'tiny: tiny as of 2019-03-01 00:00 was already published ...': its note names the dataset itself."""
+    kw = production_home
+    cfg = tmp_path / "flowcast.toml"
+    cfg.write_text(TINY_TOML)
+    args = ["forecast", *_source_args(_tiny(Path(kw["source"]["path"]))), "--config", str(cfg), "--home", kw["home"],
+            "--as-of", "2019-03-01"]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    again = CliRunner().invoke(app, args, terminal_width=400)
+    assert again.exit_code == 0, again.output
+    said = " ".join(again.stdout.split())
+    assert said.startswith("tiny as of 2019-03-01 00:00 was already published by run"), said
+    assert "tiny: tiny" not in said, said
 
 
 def test_forecast_command_without_a_production_model_is_one_sentence(tiny_csv, tmp_path):

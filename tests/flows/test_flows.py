@@ -275,7 +275,7 @@ def test_backfill_failing_date_is_reported_and_others_complete(production_home):
     assert store.has("tiny", datetime(2013, 6, 1)) and store.has("tiny", datetime(2017, 6, 1))
     assert not store.has("tiny", datetime(2009, 6, 1))
     # the error names what was done (a full disk's listed only the failures; the dates done were in the table)
-    assert str(info.value).endswith("; done, whole: 2013-06-01T00:00:00 (published), 2017-06-01T00:00:00 "
+    assert str(info.value).endswith("; done, whole: 2013-06-01 (published), 2017-06-01 "
                                     "(published); a re-run of the backfill skips those and runs the dates that failed")
 
 

@@ -641,7 +641,7 @@ def run(
         interrupted_afterwards(late)
         return
     if result.get("skipped") and not decided:  # skipped as it started: the note names the run that did it
-        out.print(f"{result['dataset']}: {result['note']}", highlight=False)
+        out.print(_dataset_note(result), highlight=False)
         interrupted_afterwards(late)
         return
     out.print(f"{result['dataset']}: {result['n_series']} series, as of {result['as_of']}; {counts_said(result)}, "
@@ -673,7 +673,7 @@ def run(
         out.print(_leaderboard_table(board, None if result.get("skipped") else published, metric))
     if result.get("skipped"):  # computed, then refused under the key's lock: it published nothing, the note says
         # why; it printed 'Decision: ... published, not promoted' and 'Published 0 forecast rows ... Parquet: None'
-        out.print(f"{result['dataset']}: {result['note']}", highlight=False)
+        out.print(_dataset_note(result), highlight=False)
         interrupted_afterwards(late)
         return
     d = result["decision"]
@@ -791,7 +791,7 @@ def forecast(
         interrupted_afterwards(late)
         return
     if result.get("unchanged") or result.get("skipped"):  # skipped: its slot was published by another run
-        out.print(f"{result['dataset']}: {result['note']}", highlight=False)
+        out.print(_dataset_note(result), highlight=False)
         _print_stale(result)  # nothing new arrived: all the more the question whether the source is still updated
         interrupted_afterwards(late)
         return
@@ -809,18 +809,27 @@ def forecast(
     interrupted_afterwards(late)
 
 
+def _dataset_note(result: dict[str, Any]) -> str:
+    """A run's note after its dataset's name, said once: a note that starts with it (`tiny as of 2019-03-01 00:00 was
+    already published ...`, `common.held_sentence`) alone, where it printed `tiny: tiny as of ...` (cli41)."""
+    dataset, note = str(result["dataset"]), str(result["note"])
+    return note if note.startswith(f"{dataset} ") else f"{dataset}: {note}"
+
+
 def _backfill_table(summary: dict[str, Any], mode: str, step: str) -> Any:
     """The backfill's outcomes, every as_of, status, row count and model whole in 80 columns (rich cut
     them to 'theta-…' and '2024-0…'); the worker column only when dates ran on workers, the flow run
     and the detail wrapped, never cut. A failed date whose error the backfill's error, printed below the table, says
     whole (the first `ERRORS_SAID`) reads `failed: the error is below the table`: wrapped in the detail column, 29
     lines of 20 characters with its quarantine file's path broken mid-word, the same error followed whole below it
-    (ui40; the backfill-summary artifact's cell points above its table alike)."""
+    (ui40; the backfill-summary artifact's cell points above its table alike). A date an --overwrite rewrote reads
+    `REWRITTEN_BELOW`: its note, wrapped there, broke the replaced run's id mid-word (cli41); `_rewritten_below` says
+    it whole after the table."""
     from rich import box
     from rich.table import Table
 
     from flowcast.flows.backfill import ERRORS_SAID, IN_PROCESS
-    from flowcast.reporting import as_of_text
+    from flowcast.reporting import as_of_text, rewrote
 
     outcomes = summary["outcomes"]
     said_below = {id(o) for o in [o for o in outcomes if o["status"] == "failed" and o.get("error")][:ERRORS_SAID]}
@@ -836,8 +845,20 @@ def _backfill_table(summary: dict[str, Any], mode: str, step: str) -> Any:
     for o in outcomes:
         table.add_row(as_of_text(o["as_of"]), o["status"], str(o["rows"]), o["model"] or "",
                       *([o.get("worker") or ""] if workers else []), o.get("flow_run") or "",
-                      "failed: the error is below the table" if id(o) in said_below else o["error"] or o.get("note") or "")
+                      "failed: the error is below the table" if id(o) in said_below
+                      else REWRITTEN_BELOW if rewrote(o) else o["error"] or o.get("note") or "")
     return table
+
+
+REWRITTEN_BELOW = "rewritten: what it replaced is below the table"  # a rewritten date's cell (`_backfill_table`)
+
+
+def _rewritten_below(summary: dict[str, Any]) -> str:
+    """After the backfill's table, what each date its --overwrite rewrote replaced, one line each, ids whole
+    (`2019-03-01: it replaced the 24 rows run 5c1e... published (gru-v2)`); '' when it rewrote none."""
+    from flowcast.reporting import rewrites
+
+    return "\n".join(f"{when}: {note}" for when, note in rewrites(summary["outcomes"]))
 
 
 @app.command()
@@ -893,10 +914,10 @@ def backfill(
     check_backfill_readings(data, resolve_source(settings) if data else None, dates, freq_given=source.freq is not None)
     if deployment is None:  # (a deployment's workers read the source where they run: the flow checks it there)
         check_backfill_data(settings, dates, overwrite)
+    from flowcast.reporting import as_of_text
+
     if every is None and len(dates) > 1 and not json_out:
         # a backfill of two days of hourly data ran 25 dates (one per hour) and said so only as the bar filled
-        from flowcast.reporting import as_of_text
-
         console.print(f"note: --every not given: {len(dates)} as_ofs, one every {step} (the data's frequency) from "
                       f"{as_of_text(dates[0])} to {as_of_text(dates[-1])} UTC; pass --every (e.g. --every "
                       f"{_coarser_every(step)}) to space them otherwise", highlight=False)
@@ -907,7 +928,7 @@ def backfill(
 
     def on_date(o: dict[str, Any]) -> None:
         counts[o["status"]] += 1
-        bar.update(task_id, advance=1, description=f"{o['as_of'][:16]} {o['status']}")
+        bar.update(task_id, advance=1, description=f"{as_of_text(o['as_of'])} {o['status']}")
 
     summary: dict[str, Any]
     failed: BackfillError | None = None
@@ -929,6 +950,8 @@ def backfill(
                   if failed is not None else {"status": "completed", **summary, **({"interrupted": True} if late else {})})
     else:
         out.print(_backfill_table(summary, mode, step))
+        if rewrote := _rewritten_below(summary):
+            out.print(rewrote, highlight=False)
     if failed is not None:
         console.print(f"[bold red]error:[/] {said(failed)}", highlight=False, markup=True)
         raise typer.Exit(failed.exit_code)

@@ -80,7 +80,7 @@ def _done_clause(outcomes: list[Outcome]) -> str:
     done = [o for o in outcomes if o["status"] in ("published", "skipped")]
     if not done:
         return "; no date was published: a re-run of the backfill runs them all"
-    names = ", ".join(f"{str(o['as_of'])[:19]} ({o['status']})" for o in done[:10])
+    names = ", ".join(f"{reporting.as_of_text(o['as_of'])} ({o['status']})" for o in done[:10])
     more = f" and {len(done) - 10} more" if len(done) > 10 else ""
     return f"; done, whole: {names}{more}; a re-run of the backfill skips those and runs the dates that failed"
 
@@ -355,7 +355,7 @@ def backfill_flow(
                 held[d.isoformat()] = before
     log.info(f"Backfill ({mode}) over {plural(len(dates), 'date')} every {step}: {len(todo)} to run, "
              f"{sum(o['status'] == 'skipped' for o in outcomes)} already published"
-             + "".join(f", {o['as_of'][:16]} failed" for o in outcomes if o["status"] == "failed"))
+             + "".join(f", {reporting.as_of_text(o['as_of'])} failed" for o in outcomes if o["status"] == "failed"))
     if mode == "forecast" and todo:
         log.info(model_for_backfill(settings, src.name))
 
@@ -382,11 +382,11 @@ def backfill_flow(
                   if f["as_of"] in held and f["status"] == "published" else f for f in fanned]
         for f in fanned:
             if f["status"] == "published":
-                log.info(f"{f['as_of'][:16]}: published {f['rows']} rows of {f['model']} on worker {f['worker']} "
+                log.info(f"{reporting.as_of_text(f['as_of'])}: published {f['rows']} rows of {f['model']} on worker {f['worker']} "
                          f"({f['flow_run']}){'; ' + f['note'] if f.get('note') else ''}")
             else:
                 (log.error if f["status"] == "failed" else log.info)(
-                    f"{f['as_of'][:16]}: {f['status']} on worker {f['worker']} ({f['flow_run']}): {f['error']}")
+                    f"{reporting.as_of_text(f['as_of'])}: {f['status']} on worker {f['worker']} ({f['flow_run']}): {f['error']}")
         outcomes += fanned
     else:
         from prefect import tags
@@ -458,7 +458,7 @@ def backfill_flow(
     }
     if failed:
         msg = f"{len(failed)} of {plural(len(dates), 'backfill date')} failed: " + "; ".join(
-            f"{o['as_of']}: {o['error']}" for o in failed[:ERRORS_SAID]
+            f"{reporting.as_of_text(o['as_of'])}: {o['error']}" for o in failed[:ERRORS_SAID]
         ) + _done_clause(outcomes)
         raise BackfillError(msg, summary)  # said once: by the run's failed state
     log.info(f"Backfill done: {summary['published']} published, {summary['skipped']} skipped")
