@@ -154,3 +154,37 @@ def test_a_writer_role_that_owns_no_table_adds_the_publish_records_table_an_olde
     digest = owner.receipt_of(DS, AS_OF)["content_hash"]
     assert writer.write_record(DS, AS_OF, digest, {"time_label": "start"})
     assert [r["time_label"] for r in owner.records(DS)] == ["start"]
+
+
+# what a read-only role's commands read: each read checked the catalog by trying the DDL (CREATE SCHEMA / TABLE IF NOT
+# EXISTS, ALTER TABLE ... ADD COLUMN IF NOT EXISTS) and the server logged every refusal as an ERROR
+READS = {"models": ["models", "list", "--json"], "forecasts": ["forecasts", "--dataset", DS, "--format", "json"],
+         "accuracy": ["accuracy", "--dataset", DS, "--json"]}
+REFUSED = ("permission denied", "must be owner")
+
+
+@pytest.mark.parametrize("lacks", [*OLD.values(), ["publish_records", "publishes", "forecasts", "realized"]],
+                         ids=[*OLD, "no tables"])
+def test_a_read_only_roles_reads_run_no_ddl_the_server_refuses(postgres, pg_url, pg_schema, read_only, tmp_path,
+                                                               lacks):
+    """`flowcast models`, `forecasts` and `accuracy` and the store's reads through a SELECT-only role, on a store of
+    any age (and one that holds no table yet): the server's log has no refusal, and a missing table reads as empty."""
+    grant, ro_url, _ = read_only
+    _old_store(pg_url, pg_schema, lacks)
+    grant()
+    start = postgres.log_file.stat().st_size
+    env = {"FLOWCAST_STORE__URL": ro_url, "FLOWCAST_STORE__PG_SCHEMA": pg_schema, "COLUMNS": "300"}
+    out = {}
+    for name, args in READS.items():
+        res = CliRunner().invoke(app, [*args, "--home", str(tmp_path / "h")], env=env)
+        assert res.exit_code == 0, (name, res.output)
+        out[name] = json.loads(res.stdout.strip().splitlines()[-1] if name != "forecasts" else res.stdout)
+    ro = PostgresStore(ro_url, schema=pg_schema)
+    published = "forecasts" not in lacks
+    assert len(out["forecasts"]) == (3 * H if published else 0)
+    assert list(out["accuracy"]["datasets"]) == ([DS] if published else [])
+    assert ro.datasets() == ([DS] if published else []) and ro.has(DS, AS_OF) is published
+    assert ro.read_realized(DS).height == (6 if published else 0)
+    assert len(ro.records(DS)) == (0 if "publish_records" in lacks else 1)
+    log = postgres.log_file.read_bytes()[start:].decode(errors="replace")
+    assert not [line for line in log.splitlines() if any(r in line for r in REFUSED)], log

@@ -37,6 +37,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -100,43 +101,104 @@ def server_of(url: str) -> str:
     return f"host {host}, port {port}, database {database}"
 
 
-def _ddl(schema: str) -> list[str]:
+def _ddl(schema: str) -> list[tuple[str, str, str]]:
+    """(object, what it is made in, statement) of every table, index and later column, in the order they are made
+    (`plan`): an object is a relation's name or 'table.column'; 'schema' is the schema itself, made in the database."""
     s = schema
     return [
-        f"CREATE SCHEMA IF NOT EXISTS {s}",
-        f"""CREATE TABLE IF NOT EXISTS {s}.publishes (
+        ("schema", "", f"CREATE SCHEMA IF NOT EXISTS {s}"),
+        ("publishes", "schema", f"""CREATE TABLE IF NOT EXISTS {s}.publishes (
             dataset text NOT NULL, as_of timestamp NOT NULL, content_hash text NOT NULL, model text NOT NULL,
             model_version text, run_id text NOT NULL, created_at timestamp NOT NULL, rows bigint NOT NULL,
             n_series bigint NOT NULL, value_columns text[] NOT NULL DEFAULT '{{}}',
-            PRIMARY KEY (dataset, as_of))""",
-        f"""CREATE TABLE IF NOT EXISTS {s}.forecasts (
+            PRIMARY KEY (dataset, as_of))"""),
+        ("forecasts", "schema", f"""CREATE TABLE IF NOT EXISTS {s}.forecasts (
             dataset text NOT NULL, as_of timestamp NOT NULL, unique_id text NOT NULL, ds timestamp NOT NULL,
             step integer NOT NULL CHECK (step >= 1), model text NOT NULL, model_version text,
             y_hat double precision NOT NULL, run_id text NOT NULL, created_at timestamp NOT NULL,
-            PRIMARY KEY (dataset, as_of, unique_id, ds))""",
-        f"CREATE INDEX IF NOT EXISTS forecasts_series_idx ON {s}.forecasts (dataset, unique_id, as_of)",
-        f"""CREATE TABLE IF NOT EXISTS {s}.realized (
+            PRIMARY KEY (dataset, as_of, unique_id, ds))"""),
+        ("forecasts_series_idx", "forecasts",
+         f"CREATE INDEX IF NOT EXISTS forecasts_series_idx ON {s}.forecasts (dataset, unique_id, as_of)"),
+        ("realized", "schema", f"""CREATE TABLE IF NOT EXISTS {s}.realized (
             dataset text NOT NULL, as_of timestamp NOT NULL, model text NOT NULL, model_version text,
             step integer NOT NULL CHECK (step >= 1), n bigint NOT NULL CHECK (n >= 1), mae double precision,
             mase double precision, smape double precision, coverage80 double precision,
             coverage95 double precision, mae_snaive double precision, mase_snaive double precision,
             scored_at timestamp NOT NULL,
-            PRIMARY KEY (dataset, as_of, model, step))""",
+            PRIMARY KEY (dataset, as_of, model, step))"""),
         # the points MASE covers: a table an older flowcast created lacks it
-        f"ALTER TABLE {s}.realized ADD COLUMN IF NOT EXISTS n_mase bigint",
+        ("realized.n_mase", "realized", f"ALTER TABLE {s}.realized ADD COLUMN IF NOT EXISTS n_mase bigint"),
         # RMSSE on the points MASE covers: likewise
-        f"ALTER TABLE {s}.realized ADD COLUMN IF NOT EXISTS rmsse double precision",
+        ("realized.rmsse", "realized", f"ALTER TABLE {s}.realized ADD COLUMN IF NOT EXISTS rmsse double precision"),
         # seasonal naive's RMSSE on those points: likewise
-        f"ALTER TABLE {s}.realized ADD COLUMN IF NOT EXISTS rmsse_snaive double precision",
+        ("realized.rmsse_snaive", "realized",
+         f"ALTER TABLE {s}.realized ADD COLUMN IF NOT EXISTS rmsse_snaive double precision"),
         # forecasts by a model trained on data after their as_of (null: not known; rows of an older flowcast)
-        f"ALTER TABLE {s}.realized ADD COLUMN IF NOT EXISTS lookahead boolean",
+        ("realized.lookahead", "realized", f"ALTER TABLE {s}.realized ADD COLUMN IF NOT EXISTS lookahead boolean"),
         # where the publishing version's training data ended (null: a baseline, or a publish of an older flowcast)
-        f"ALTER TABLE {s}.publishes ADD COLUMN IF NOT EXISTS trained_as_of timestamp",
+        ("publishes.trained_as_of", "publishes",
+         f"ALTER TABLE {s}.publishes ADD COLUMN IF NOT EXISTS trained_as_of timestamp"),
         # the publish records (module doc): a store an older flowcast created lacks the table
-        f"""CREATE TABLE IF NOT EXISTS {s}.publish_records (
+        ("publish_records", "schema", f"""CREATE TABLE IF NOT EXISTS {s}.publish_records (
             dataset text NOT NULL, as_of timestamp NOT NULL, content_hash text NOT NULL, record text NOT NULL,
-            PRIMARY KEY (dataset, as_of))""",
+            PRIMARY KEY (dataset, as_of))"""),
     ]
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """What of a schema's objects exist and what this role may make (`catalog`: one query)."""
+
+    present: frozenset[str]  # 'schema' when it exists, the relations asked for that exist, their 'table.column's
+    owned: frozenset[str]  # the relations this role has the owner's rights on (ALTER TABLE, CREATE INDEX on them)
+    may_create_schema: bool  # CREATE on the database
+    may_create_in_schema: bool  # CREATE on the schema (it exists)
+
+    def may(self, parent: str, made: set[str]) -> bool:
+        """Whether this role may make an object in `parent` ('' the database, 'schema', else a table: its owner),
+        `made` being what it makes before."""
+        if not parent:
+            return self.may_create_schema
+        if parent in made:
+            return True
+        return self.may_create_in_schema if parent == "schema" else parent in self.owned
+
+
+def catalog(con: Any, schema: str, relations: list[str], column_tables: list[str]) -> Catalog:
+    """`Catalog` of `schema`: which of `relations` (tables, indexes) exist and are this role's, the columns of
+    `column_tables`, whether the role may create the schema or create in it. One query of pg_catalog (its columns,
+    unlike information_schema's, whatever the role's column rights): a store's DDL runs only where it says something
+    is missing, and a read only where the role may run it, so a server logs no refusal of a read-only role's DDL."""
+    rows = con.execute(
+        """WITH ns AS (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = %(s)s),
+        rel AS (SELECT c.oid, c.relname, pg_catalog.pg_has_role(c.relowner, 'USAGE') AS owned
+                FROM pg_catalog.pg_class c JOIN ns ON c.relnamespace = ns.oid WHERE c.relname = ANY(%(rels)s))
+        SELECT 'database', NULL::text, pg_catalog.has_database_privilege(pg_catalog.current_database(), 'CREATE')
+        UNION ALL SELECT 'schema', 'schema', pg_catalog.has_schema_privilege(ns.oid, 'CREATE') FROM ns
+        UNION ALL SELECT 'relation', relname, owned FROM rel
+        UNION ALL SELECT 'column', rel.relname || '.' || a.attname, NULL FROM pg_catalog.pg_attribute a
+                  JOIN rel ON a.attrelid = rel.oid
+                  WHERE rel.relname = ANY(%(cols)s) AND a.attnum > 0 AND NOT a.attisdropped""",
+        {"s": schema, "rels": relations, "cols": column_tables}).fetchall()
+    return Catalog(present=frozenset(name for kind, name, _ in rows if kind != "database"),
+                   owned=frozenset(name for kind, name, owned in rows if kind == "relation" and owned),
+                   may_create_schema=any(may for kind, _, may in rows if kind == "database"),
+                   may_create_in_schema=any(may for kind, _, may in rows if kind == "schema"))
+
+
+def plan(ddl: list[tuple[str, str, str]], cat: Catalog, *, may_only: bool = False) -> list[str]:
+    """The statements of `ddl` ((object, parent, statement), `_ddl`) whose object `cat` lacks, in order: DDL on an
+    object that exists is still checked for its rights by the server (CREATE ... IF NOT EXISTS needs CREATE on the
+    schema, ADD COLUMN IF NOT EXISTS the table's owner and its lock) and refused. `may_only` (a read): only those
+    this role may run (`Catalog.may`); the others are left to a write."""
+    made: set[str] = set()
+    out = []
+    for obj, parent, stmt in ddl:
+        if obj in cat.present or (may_only and not cat.may(parent, made)):
+            continue
+        made.add(obj)
+        out.append(stmt)
+    return out
 
 
 class _ConnectionCut(PublishError):
@@ -170,8 +232,9 @@ class PostgresStore:
         """A connection to a store whose tables exist with every column this flowcast records (`_create`), and the
         forecasts table with `value_columns` (`_add_value_columns`). A `read` needs no write right: it creates no
         publish_records table (only a write does: `records` reads a missing one as none), and a role that may not
-        create the tables or add the columns (a read-only role, SELECT only) reads the store as it is: a missing
-        table as empty, a missing later column as null (`_has_table`, `_columns`). A server that closes the connection while
+        create the tables or add the columns (a read-only role, SELECT only) issues no DDL (`_create` asks the catalog
+        what is missing and what the role may make) and reads the store as it is: a missing table as empty, a missing
+        later column as null (`_has_table`, `_columns`). A server that closes the connection while
         those migrations run or wait for their lock (a restart, a failover) is waited for and the migration tried
         again, within `wait_s` in all: a restart during the wait failed the command at once ('terminating
         connection due to administrator command'), though a server restarting as it connects is waited for."""
@@ -249,31 +312,19 @@ class PostgresStore:
                 delay = min(delay * 2, 5.0)
 
     def _create(self, con: Any, lock_wait: float | None = None, *, records: bool = True) -> None:
-        """The tables, created where they do not exist, and the columns added to them since (`_LATER_COLUMNS`)
-        where a store an older flowcast created lacks them (they were added with the tables only, and such a
-        store then failed every read and write of realized accuracy: 'column "rmsse" does not exist').
-        `records=False` (a read): not the publish_records table, and a role refused the DDL (a read-only role on a
-        store an older flowcast created) is let be: it read nothing, and the reads take the store as it is."""
-        import psycopg
-
-        (exists, has_records) = con.execute(
-            "SELECT to_regclass(%s) IS NOT NULL AND to_regclass(%s) IS NOT NULL, to_regclass(%s) IS NOT NULL",
-            [f"{self.schema}.forecasts", f"{self.schema}.realized", f"{self.schema}.publish_records"]).fetchone()
-        make_records, lacks = records and not has_records, self._lacks_later_columns(con)
-        if not exists or make_records or lacks:
-            # tables that exist get only what they lack (IF NOT EXISTS: another process may have made it since);
-            # an ALTER TABLE needs the table's owner, so a role that may write rows but owns nothing adds no table
-            # that is there
-            stmts = [d for d in _ddl(self.schema) if ("publish_records" in d and make_records) or (
-                "publish_records" not in d and (not exists or (lacks and d.startswith("ALTER TABLE"))))]
-            try:
-                with self._migrating(con, lambda: [f"{t}.{c}" for t, c in self._missing_columns(con)], lock_wait):
-                    for stmt in stmts:
-                        con.execute(stmt)
-            except psycopg.errors.InsufficientPrivilege as exc:
-                if records:
-                    raise
-                log.debug("%s: this role may not migrate the store (%s); read as it is", self.location, exc)
+        """The tables, the index and the columns added to the tables since (`_LATER_COLUMNS`: a store an older
+        flowcast created lacked them and failed every read and write of realized accuracy: 'column "rmsse" does not
+        exist'), each made only where the catalog says it is missing (`catalog`: one query; `plan`).
+        `records=False` (a read): not the publish_records table, and only what this role may make: a read-only role
+        (SELECT only) on a store an older flowcast created issues no DDL (each refused statement was an ERROR in the
+        server's log, at every command), and the reads take the store as it is."""
+        cat = catalog(con, self.schema, [o for o, _, _ in _ddl(self.schema) if "." not in o and o != "schema"],
+                      list(_LATER_COLUMNS))
+        stmts = plan([d for d in _ddl(self.schema) if records or d[0] != "publish_records"], cat, may_only=not records)
+        if stmts:  # IF NOT EXISTS still: another process may have made it since
+            with self._migrating(con, lambda: [f"{t}.{c}" for t, c in self._missing_columns(con)], lock_wait):
+                for stmt in stmts:
+                    con.execute(stmt)
         self._read_ready = True
         self._ready = records
 
@@ -335,9 +386,6 @@ class PostgresStore:
         have = set(con.execute("SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = %s "
                                "AND table_name = ANY(%s)", [self.schema, list(_LATER_COLUMNS)]).fetchall())
         return [(t, c) for t, cols in _LATER_COLUMNS.items() for c in cols if (t, c) not in have]
-
-    def _lacks_later_columns(self, con: Any) -> bool:
-        return bool(self._missing_columns(con))
 
     def _column_names(self, con: Any, table: str) -> list[str]:
         return [r[0] for r in con.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = %s "
