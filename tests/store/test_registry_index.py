@@ -184,3 +184,48 @@ def test_a_dashboard_reading_the_index_holds_no_sync_and_an_old_index_waits_stor
     assert sync_if_postgres(settings) == {"versions": 1, "production": 1, "promotions": 1}
     with psycopg.connect(pg_url) as con:
         assert con.execute(f"SELECT version, run FROM {pg_schema}.promotions").fetchall() == [(theta.version, None)]
+
+
+def _ddl_logged(postgres, start: int) -> list[str]:
+    """The first line of each DDL statement the server logged since byte `start` of its log (log_statement = 'ddl')."""
+    log = postgres.log_file.read_bytes()[start:].decode(errors="replace")
+    return [" ".join(line.split("statement: ", 1)[1].split()) for line in log.splitlines() if "LOG:  statement: " in line]
+
+
+def test_a_promote_runs_ddl_only_for_what_the_catalog_says_is_missing(tmp_path, postgres, pg_url, pg_schema):
+    """A promote on PostgreSQL (`flowcast models promote`: the registry index's sync, through a store connection)
+    ran `CREATE TABLE / INDEX IF NOT EXISTS` and `ALTER TABLE ... ADD COLUMN IF NOT EXISTS` for every object of the
+    index, and every later-column ALTER of the store, whenever anything was missing: each needs CREATE on the schema
+    or the table's owner and takes locks, though the object exists. The server logs every DDL statement here
+    (log_statement = 'ddl', set by the URL): a first promote makes the tables, one on an up-to-date store runs no DDL,
+    one on a store and an index an older flowcast made runs only the ALTERs of the columns they lack."""
+    from typer.testing import CliRunner
+
+    from flowcast.cli import app
+
+    url = f"{pg_url}?options=-c%20log_statement%3Dddl"
+    settings = load_settings(home=tmp_path / "home", store={"url": url, "pg_schema": pg_schema})
+    reg = ModelRegistry(settings.models_dir)
+    versions = [reg.register(None, name=name, dataset="sales", kind="statistical", recipe={"model": name},
+                             created_at=datetime(2024, 1, 1)).version for name in ("theta", "naive", "theta")]
+    env = {"FLOWCAST_STORE__URL": url, "FLOWCAST_STORE__PG_SCHEMA": pg_schema, "COLUMNS": "300"}
+
+    def promote(version: str) -> list[str]:
+        start = postgres.log_file.stat().st_size
+        res = CliRunner().invoke(app, ["models", "promote", version, "--home", str(tmp_path / "home")], env=env)
+        assert res.exit_code == 0 and "warning" not in res.output, res.output
+        with psycopg.connect(pg_url) as con:
+            assert con.execute(f"SELECT version FROM {pg_schema}.production").fetchall() == [(version,)]
+        return _ddl_logged(postgres, start)
+
+    made = promote(versions[0])
+    assert f"CREATE SCHEMA IF NOT EXISTS {pg_schema}" in made
+    assert {f"CREATE TABLE IF NOT EXISTS {pg_schema}.{t} (" for t in ("forecasts", "model_versions", "promotions")} \
+        <= set(made)
+    assert promote(versions[1]) == []  # up to date: no DDL
+    with psycopg.connect(pg_url, autocommit=True) as con:  # what an older flowcast made
+        con.execute(f"ALTER TABLE {pg_schema}.promotions DROP COLUMN run")
+        con.execute(f"ALTER TABLE {pg_schema}.realized DROP COLUMN lookahead")
+    assert promote(versions[2]) == [f"ALTER TABLE {pg_schema}.realized ADD COLUMN IF NOT EXISTS lookahead boolean",
+                                    f"ALTER TABLE {pg_schema}.promotions ADD COLUMN IF NOT EXISTS run text"]
+    assert promote(versions[0]) == []

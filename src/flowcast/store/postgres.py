@@ -26,8 +26,9 @@ rolls back an unfinished transaction when its connection drops); the primary key
 duplicate impossible. Connections are in autocommit mode, so every
 `transaction()` block is a real BEGIN ... COMMIT. A read is one statement, so it sees one snapshot: whole keys only.
 Readers take no lock that a writer waits for (MVCC). The content hash is computed in Python
-exactly as the embedded store does. DDL (creating tables, adding a value column) runs under a
-transaction-scoped advisory lock of its own, so concurrent first publishers do not race.
+exactly as the embedded store does. DDL (creating tables, adding a value column) runs only for what the catalog
+says is missing (`catalog`, `plan`), under a transaction-scoped advisory lock of its own, so concurrent first
+publishers do not race.
 """
 
 from __future__ import annotations

@@ -31,24 +31,26 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from flowcast.config import Settings
-    from flowcast.store.postgres import PostgresStore
+    from flowcast.store.postgres import Catalog, PostgresStore
 
 
-def _ddl(s: str) -> list[str]:
+def _ddl(s: str) -> list[tuple[str, str, str]]:
+    """(object, what it is made in, statement), as the store's (`flowcast.store.postgres._ddl`, `plan`)."""
     return [
-        f"""CREATE TABLE IF NOT EXISTS {s}.model_versions (
+        ("model_versions", "schema", f"""CREATE TABLE IF NOT EXISTS {s}.model_versions (
             version text PRIMARY KEY, name text NOT NULL, dataset text, kind text NOT NULL,
             recipe jsonb NOT NULL, metrics jsonb NOT NULL, fingerprint jsonb NOT NULL, as_of text,
-            created_at text, description text)""",
-        f"CREATE INDEX IF NOT EXISTS model_versions_dataset_idx ON {s}.model_versions (dataset, name)",
-        f"""CREATE TABLE IF NOT EXISTS {s}.production (
-            dataset text PRIMARY KEY, version text NOT NULL)""",
-        f"""CREATE TABLE IF NOT EXISTS {s}.promotions (
+            created_at text, description text)"""),
+        ("model_versions_dataset_idx", "model_versions",
+         f"CREATE INDEX IF NOT EXISTS model_versions_dataset_idx ON {s}.model_versions (dataset, name)"),
+        ("production", "schema", f"""CREATE TABLE IF NOT EXISTS {s}.production (
+            dataset text PRIMARY KEY, version text NOT NULL)"""),
+        ("promotions", "schema", f"""CREATE TABLE IF NOT EXISTS {s}.promotions (
             dataset text NOT NULL, seq integer NOT NULL, action text NOT NULL, version text,
-            previous text, reason text, at text, as_of text, run text, PRIMARY KEY (dataset, seq))""",
+            previous text, reason text, at text, as_of text, run text, PRIMARY KEY (dataset, seq))"""),
         # an index an older flowcast made: its keep events were stored without their as_of and run
-        f"ALTER TABLE {s}.promotions ADD COLUMN IF NOT EXISTS as_of text",
-        f"ALTER TABLE {s}.promotions ADD COLUMN IF NOT EXISTS run text",
+        ("promotions.as_of", "promotions", f"ALTER TABLE {s}.promotions ADD COLUMN IF NOT EXISTS as_of text"),
+        ("promotions.run", "promotions", f"ALTER TABLE {s}.promotions ADD COLUMN IF NOT EXISTS run text"),
     ]
 
 
@@ -59,20 +61,23 @@ def _dump(obj: Any) -> str:
 _TABLES = ("model_versions", "production", "promotions")
 
 
+def _catalog(con: Any, s: str) -> Catalog:
+    """What of the index's tables, index and later columns schema `s` has (one catalog query)."""
+    from flowcast.store.postgres import catalog
+
+    return catalog(con, s, [o for o, _, _ in _ddl(s) if "." not in o], ["promotions"])
+
+
 def _missing(con: Any, s: str) -> list[str]:
     """What of the index's tables, index and later columns schema `s` lacks (empty: `_ddl` has nothing to do)."""
-    out = [f"{s}.{t}" for t in (*_TABLES, "model_versions_dataset_idx")
-           if con.execute("SELECT to_regclass(%s)", [f"{s}.{t}"]).fetchone()[0] is None]
-    if f"{s}.promotions" not in out:
-        have = {r[0] for r in con.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = %s "
-                                          "AND table_name = 'promotions'", [s]).fetchall()}
-        out += [f"promotions.{c}" for c in ("as_of", "run") if c not in have]
-    return out
+    have = _catalog(con, s).present
+    return [o if "." in o else f"{s}.{o}" for o, _, _ in _ddl(s) if o not in have]
 
 
 def sync_registry(store: PostgresStore, registry: Any) -> dict[str, int]:
-    """Replace the index in `store` with `registry`'s versions, pointers and history. Its DDL runs only where
-    something is missing, as the store's own migrations do (`PostgresStore._migrating`: a session holding a table,
+    """Replace the index in `store` with `registry`'s versions, pointers and history. Its DDL runs only for the
+    tables, index and columns the catalog (one query: `postgres.catalog`, `plan`) says are missing, none on an index
+    that is whole (an index missing a column ran every CREATE ... IF NOT EXISTS too), as the store's own migrations do (`PostgresStore._migrating`: a session holding a table,
     a dashboard's open transaction, is waited for store.pg_wait_s, then a StoreLockWaitError naming it): it ran at
     every sync, and `ALTER TABLE ... ADD COLUMN IF NOT EXISTS` takes its table's lock before it finds the column
     there, so a dashboard `idle in transaction` on `promotions` held every run that published, after its publish,
@@ -83,10 +88,12 @@ def sync_registry(store: PostgresStore, registry: Any) -> dict[str, int]:
     for event in registry.history():  # every dataset, one whose events are all in history.jsonl included
         history.setdefault(str(event["dataset"]), []).append(event)
     s = store.schema
+    from flowcast.store.postgres import plan
+
     with store._conn("index the model registry") as con:
-        if _missing(con, s):
+        if stmts := plan(_ddl(s), _catalog(con, s)):  # only what is missing: on an index that is whole, no DDL
             with store._migrating(con, lambda: _missing(con, s), tables=_TABLES):
-                for stmt in _ddl(s):
+                for stmt in stmts:
                     con.execute(stmt)
         _fill(con, s, versions, productions, history)
     return {"versions": len(versions), "production": len(productions),
