@@ -188,3 +188,26 @@ def test_a_read_only_roles_reads_run_no_ddl_the_server_refuses(postgres, pg_url,
     assert len(ro.records(DS)) == (0 if "publish_records" in lacks else 1)
     log = postgres.log_file.read_bytes()[start:].decode(errors="replace")
     assert not [line for line in log.splitlines() if any(r in line for r in REFUSED)], log
+
+
+def test_a_table_made_after_the_read_only_roles_grant_is_named_with_the_grant_it_needs(postgres, pg_url, pg_schema,
+                                                                                      read_only):
+    """A read-only role granted its reads on a store without publish_records; a write then makes the table, which the
+    role may not read (GRANT ... ON ALL TABLES covers the tables there then). The run's start check of the records
+    failed with the server's 'permission denied' (an ERROR in its log) and said the role may read this store but not
+    write it. It names the table, the role and the GRANTs now, asking the catalog, not the server's refusal."""
+    owner, ro, role, _ = _old_store_read_only(pg_url, pg_schema, read_only, ["publish_records"])
+    assert ro.records(DS) == []
+    writer = PostgresStore(pg_url, schema=pg_schema)  # a later command: `owner` made its tables before the drop
+    assert writer.write_record(DS, AS_OF, owner.receipt_of(DS, AS_OF)["content_hash"], {"time_label": "end"})
+    start = postgres.log_file.stat().st_size
+    with pytest.raises(PublishError) as err:
+        PostgresStore(ro.url, schema=pg_schema).records(DS)
+    said = " ".join(str(err.value).split())
+    assert f"the role '{role}' of store.url may not read the table {pg_schema}.publish_records" in said
+    assert f"GRANT SELECT ON ALL TABLES IN SCHEMA {pg_schema} TO {role}" in said
+    assert f"ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA {pg_schema} GRANT SELECT ON TABLES TO {role}" in said
+    log = postgres.log_file.read_bytes()[start:].decode(errors="replace")
+    assert not [line for line in log.splitlines() if any(r in line for r in REFUSED)], log
+    read_only[0]()  # granted: read
+    assert [r["time_label"] for r in ro.records(DS)] == ["end"]

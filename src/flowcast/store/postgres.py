@@ -330,7 +330,23 @@ class PostgresStore:
         self._ready = records
 
     def _has_table(self, con: Any, table: str) -> bool:
-        return con.execute("SELECT to_regclass(%s) IS NOT NULL", [f"{self.schema}.{table}"]).fetchone()[0]
+        """Whether `table` exists (a read of a missing one answers empty). One this role may not read (a table a write
+        made after the role was granted SELECT ON ALL TABLES: publish_records on an older store) is a PublishError
+        naming the table, the role and the GRANT, asked of the catalog: the SELECT failed with 'permission denied'
+        (an ERROR in the server's log) and a message that the role may read this store but not write it."""
+        name = f"{self.schema}.{table}"
+        owner, readable = con.execute(
+            "SELECT pg_catalog.pg_get_userbyid(c.relowner), pg_catalog.has_table_privilege(c.oid, 'SELECT') "
+            "FROM pg_catalog.pg_class c WHERE c.oid = pg_catalog.to_regclass(%s)", [name]).fetchone() or (None, None)
+        if owner is not None and not readable:
+            user = con.info.user
+            raise PublishError(
+                f"PostgreSQL store {self.location}: the role {user!r} of store.url may not read the table {name} (no "
+                f"SELECT on it: a table made after the role was granted its reads?). Grant it, e.g. GRANT SELECT ON "
+                f"ALL TABLES IN SCHEMA {self.schema} TO {user}, and for the tables a write makes later ALTER DEFAULT "
+                f"PRIVILEGES FOR ROLE {owner} IN SCHEMA {self.schema} GRANT SELECT ON TABLES TO {user}; or set "
+                "store.url (FLOWCAST_STORE__URL) to a role that has it")
+        return owner is not None
 
     def _columns(self, con: Any, table: str, wanted: list[str]) -> Any:
         """`wanted` columns of `table` for a SELECT list: a column the table lacks (an older flowcast's that this
