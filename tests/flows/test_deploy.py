@@ -197,9 +197,9 @@ def test_the_backfills_beyond_those_shown_are_counted_in_words(pairs, said):
     assert sentence.count("flowcast backfill --start") == 6
 
 
-def _prefect_deploy_all() -> None:
-    """`prefect deploy --all` of deployments/prefect.yaml (from the current folder) to the test API, its work pool
-    created first."""
+def _prefect_deploy_all(prefect_file: str = "deployments/prefect.yaml") -> None:
+    """`prefect deploy --all` of `prefect_file` (from the current folder) to the test API, its work pool created
+    first."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import WorkPoolCreate
     from prefect.exceptions import ObjectAlreadyExists
@@ -212,8 +212,62 @@ def _prefect_deploy_all() -> None:
             pass
     env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
     done = subprocess.run([sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all", "--prefect-file",
-                           "deployments/prefect.yaml"], env=env, capture_output=True, text=True, check=False)
+                           prefect_file], env=env, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+
+
+def _delete_deployments(names: list[str]) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        for name in names:
+            try:
+                client.delete_deployment(client.read_deployment_by_name(name).id)
+            except ObjectNotFound:
+                pass
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_flowcast_deploy_names_the_old_named_pool_deployments_whose_runs_come_twice(monkeypatch, tmp_path):
+    """Regression (review42): `flowcast deploy` after an upgrade from a flowcast that named its work-pool deployments
+    retrain/retrain, forecast/forecast, backfill/backfill registered retrain/retrain-pool, ... beside them and left the
+    old ones in the pool with their schedules active: each weekly retrain and daily forecast ran twice on the workers,
+    without a word. It names the scheduled ones and how to delete them; a served deployment of such a name (no work
+    pool) and one deleted are not named."""
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from flowcast.cli import app
+    from flowcast.flows import deploy
+    from flowcast.flows.deploy import build_deployments, stale_pool_deployments
+
+    root = Path(__file__).resolve().parents[2]
+    monkeypatch.chdir(root)
+    monkeypatch.setattr(deploy, "SCHEDULE_CHECK_S", 1.0)  # the test API runs no scheduler (test_scheduler_off_server)
+    old = tmp_path / "prefect.yaml"  # the file as the older flowcast had it
+    text = (root / "deployments/prefect.yaml").read_text()
+    for flow in ("retrain", "forecast", "backfill"):
+        text = text.replace(f"  - name: {flow}-pool\n", f"  - name: {flow}\n")
+    old.write_text(text)
+    bare = ["retrain/retrain", "forecast/forecast", "backfill/backfill"]
+    try:
+        _prefect_deploy_all(str(old))  # the older flowcast's `flowcast deploy`
+        res = CliRunner().invoke(app, ["deploy"], terminal_width=400)
+        assert res.exit_code == 0, res.output
+        said = " ".join(res.output.split())
+        assert ("still holds retrain/retrain and forecast/forecast, deployments that `flowcast deploy` registered "
+                "before its work-pool deployments were named <flow>/<flow>-pool") in said, said
+        assert said.endswith("Delete them: prefect deployment delete retrain/retrain; prefect deployment delete "
+                             "forecast/forecast"), said
+        assert "delete backfill/backfill" not in said  # no schedule: nothing runs twice
+        _delete_deployments(bare)
+        for d in build_deployments({"home": str(tmp_path)}):
+            d.apply()  # `flowcast serve`'s of the same names, without a work pool
+        assert stale_pool_deployments("deployments/prefect.yaml") == []
+    finally:
+        _delete_deployments(bare)
 
 
 @pytest.mark.usefixtures("prefect_api")

@@ -764,6 +764,30 @@ def test_a_resume_with_other_network_settings_trains_from_the_start_saying_what_
     assert not_resumable(out, td, other, "gru") is None
 
 
+@pytest.mark.parametrize(("steps", "resumed"), [(12, False), (-1, False), (4, True)])
+def test_a_longer_resume_of_a_onecycle_training_trains_from_the_start(tmp_path, steps, resumed):
+    """Regression (review42): a resume that trains longer (more max_steps, which `settings_changed` lets resume) under
+    scheduler = 'onecycle' failed at the first step past the old end, at every resume: 'training gru failed: Tried to
+    step 8 times. The specified number of total steps is 7' (Lightning restores the checkpoint's OneCycleLR, built
+    for the old max_steps). It trains from the start, saying why; fewer steps (the schedule not run past) resumes."""
+    from flowcast.models.train import not_resumable
+
+    td = make_td()
+    out = tmp_path / "run"
+    train_model(td, tiny_cfg(max_steps=6, checkpoint_every=2, scheduler="onecycle"), out, cell="gru")
+    (out / "model.ckpt").unlink()  # killed while it trained
+    longer = tiny_cfg(max_steps=steps, max_epochs=3 if steps < 0 else None, checkpoint_every=2, scheduler="onecycle")
+    why = not_resumable(out, td, longer, "gru")
+    assert (why is None) is resumed, why
+    if not resumed:
+        assert f"(max_steps 6 -> {steps} (the onecycle learning-rate schedule the checkpoint holds ends at step 6" in why
+    trained: list[dict] = []
+    art = train_model(td, longer, out, cell="gru", resume=True, on_progress=trained.append)  # failed, not resumed
+    assert art.checkpoint.exists()
+    if not resumed:
+        assert trained and trained[0]["step"] <= 6 and trained[0]["epoch"] == 0  # from the start (a resume: past 6)
+
+
 def test_init_from_starts_training_from_the_checkpoint_weights(tmp_path):
     """model.init_from (the retrain's warm-started production refit, model.warm_start_steps): the
     network starts from that checkpoint's weights, not new ones from its seed; a checkpoint of

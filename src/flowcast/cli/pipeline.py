@@ -1000,7 +1000,7 @@ def deploy(
 
     from prefect.settings import PREFECT_API_URL
 
-    from flowcast.flows.deploy import give_forms, say_if_unscheduled
+    from flowcast.flows.deploy import give_forms, say_if_unscheduled, stale_pool_deployments, stale_sentence
 
     if not prefect_file.is_file():
         raise ConfigError(f"--prefect-file {prefect_file}: no such file (run `flowcast deploy` from the repository "
@@ -1015,6 +1015,9 @@ def deploy(
     out.print(f"Run forms given to {listed(names)}: optional parameters open on an input left empty.",
               highlight=False)
     say_if_unscheduled(names, lambda said: console.print(f"warning: {said}", highlight=False))
+    if stale := stale_pool_deployments(prefect_file):
+        console.print(f"warning: {stale_sentence(stale, PREFECT_API_URL.value() or 'this process talks to')}",
+                      highlight=False)
 
 
 @app.command()

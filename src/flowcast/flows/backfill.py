@@ -54,9 +54,9 @@ _listeners: list[Callable[[Outcome], None]] = []
 class BackfillError(FlowcastError):
     """Some dates of a backfill failed; `summary` holds every date's outcome."""
 
-    def __init__(self, message: str, summary: dict[str, Any]):
-        super().__init__(message)
-        self.summary = summary
+    def __init__(self, message: str, summary: dict[str, Any] | None = None):  # a default: unpickled (a Prefect state,
+        super().__init__(message)  # a worker) with its message alone, then its attributes (review42)
+        self.summary = summary or {}
 
 
 class listen:

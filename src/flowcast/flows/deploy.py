@@ -103,22 +103,18 @@ def give_forms(prefect_file: str | Path) -> list[str]:
     signature (no prefect.yaml field replaces it) and a field's json_schema_extra cannot drop the default that pydantic
     writes for `= None`. Entrypoints are read from the current folder, as `prefect deploy` reads them. The deployments
     given the form ('flow/deployment'); one of the file that is not on the server is a ConfigError naming it."""
-    import yaml  # type: ignore[import-untyped]  # (PyYAML, a dependency of Prefect)
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import DeploymentUpdate
     from prefect.exceptions import ObjectNotFound
-    from prefect.flows import load_flow_from_entrypoint
     from prefect.settings import PREFECT_API_URL
     from prefect.utilities.callables import parameter_schema
 
     from flowcast.errors import ConfigError
     from flowcast.flows.parameters import form_schema
 
-    spec = yaml.safe_load(Path(prefect_file).read_text()) or {}
     done: list[str] = []
     with get_client(sync_client=True) as client:
-        for d in spec.get("deployments") or []:
-            flow: Any = load_flow_from_entrypoint(d["entrypoint"])
+        for flow, d in _file_deployments(prefect_file):
             name = f"{flow.name}/{d['name']}"
             try:
                 deployment = client.read_deployment_by_name(name)
@@ -129,6 +125,53 @@ def give_forms(prefect_file: str | Path) -> list[str]:
                 parameter_openapi_schema=form_schema(parameter_schema(flow).model_dump())))
             done.append(name)
     return done
+
+
+def _file_deployments(prefect_file: str | Path) -> list[tuple[Any, dict[str, Any]]]:
+    """(flow, its entry in the file) of each deployment of `prefect_file`, the flow loaded from its entrypoint (read
+    from the current folder, as `prefect deploy` reads it)."""
+    import yaml  # type: ignore[import-untyped]  # (PyYAML, a dependency of Prefect)
+    from prefect.flows import load_flow_from_entrypoint
+
+    spec = yaml.safe_load(Path(prefect_file).read_text()) or {}
+    return [(load_flow_from_entrypoint(d["entrypoint"]), d) for d in spec.get("deployments") or []]
+
+
+def stale_pool_deployments(prefect_file: str | Path) -> list[str]:
+    """The deployments ('flow/deployment') that `flowcast deploy` registered under its former names, <flow>/<flow>
+    (retrain/retrain, forecast/forecast: the `-pool` names of `prefect_file` came in serve40), still on the API in the
+    same work pool with an active schedule, not paused: `prefect deploy` registers the new names beside them, so each
+    scheduled slot ran twice on the pool's workers, two retrains a week and two forecasts a day (review42). `flowcast
+    serve`'s deployments of those names have no work pool and are not named."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    stale: list[str] = []
+    with get_client(sync_client=True) as client:
+        for flow, d in _file_deployments(prefect_file):
+            pool = (d.get("work_pool") or {}).get("name")
+            if not pool or d["name"] == flow.name:
+                continue
+            try:
+                old = client.read_deployment_by_name(f"{flow.name}/{flow.name}")
+            except ObjectNotFound:
+                continue
+            if old.work_pool_name == pool and not old.paused and any(s.active for s in old.schedules):
+                stale.append(f"{flow.name}/{flow.name}")
+    return stale
+
+
+def stale_sentence(stale: list[str], api_url: str) -> str:
+    """What `flowcast deploy` says of `stale_pool_deployments`."""
+    from flowcast.wording import listed
+
+    one = len(stale) == 1
+    return (f"the Prefect API {api_url} still holds {listed(stale)}, {'the deployment' if one else 'deployments'} "
+            f"that `flowcast deploy` registered before its work-pool deployments were named <flow>/<flow>-pool, in the "
+            f"same work pool with {'its schedule' if one else 'their schedules'} active: each of "
+            f"{'its' if one else 'their'} scheduled runs comes besides the new deployment's, the same slot run twice "
+            f"by the pool's workers. Delete {'it' if one else 'them'}: "
+            + "; ".join(f"prefect deployment delete {name}" for name in stale))
 
 
 SCHEDULE_CHECK_S = 30.0

@@ -713,7 +713,8 @@ def data_digest(td: TrainingData) -> str:
 
 
 # what a checkpoint's network and its optimizer's state were built with (RNNForecaster's hparams): a resume under
-# others is refused (`not_resumable`); max_steps may differ (a resume that trains longer)
+# others is refused (`not_resumable`); max_steps may differ (a resume that trains longer), but for a onecycle schedule
+# not past its end (`_onecycle_end`)
 RESUME_SETTINGS = ("cell", "mode", "lookback", "horizon", "hidden_size", "num_layers", "dropout", "loss", "quantiles",
                    "optimizer", "lr", "weight_decay", "scheduler")
 
@@ -725,13 +726,31 @@ def settings_changed(ckpt: Path, td: TrainingData, cfg: ModelConfig, cell: str) 
 
     from flowcast.models.rnn import cell_mode
 
-    saved = torch.load(ckpt, map_location="cpu", weights_only=False).get("hyper_parameters") or {}
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    saved = state.get("hyper_parameters") or {}
     now = {"cell": cell, "mode": cell_mode(cfg.mode, cell), "lookback": cfg.lookback, "horizon": td.meta.horizon,
            "hidden_size": cfg.hidden_size, "num_layers": cfg.num_layers, "dropout": cfg.dropout, "loss": cfg.loss,
            "quantiles": list(cfg.quantiles), "optimizer": cfg.optimizer, "lr": cfg.lr,
            "weight_decay": cfg.weight_decay, "scheduler": cfg.scheduler}
-    return ", ".join(f"{k} {_jsonable({k: saved[k]})[k]} -> {_jsonable({k: v})[k]}" for k, v in now.items()
-                     if k in saved and _jsonable({k: saved[k]}) != _jsonable({k: v}))
+    changed = [f"{k} {_jsonable({k: saved[k]})[k]} -> {_jsonable({k: v})[k]}" for k, v in now.items()
+               if k in saved and _jsonable({k: saved[k]}) != _jsonable({k: v})]
+    was, steps = saved.get("max_steps"), cfg.max_steps
+    longer = isinstance(was, int) and was >= 0 and (steps < 0 or steps > was)  # (the same max_steps: never a change)
+    if not changed and longer and (ends := _onecycle_end(state)) is not None and (steps < 0 or steps > ends):
+        changed.append(f"max_steps {was} -> {steps} (the onecycle learning-rate "
+                       f"schedule the checkpoint holds ends at step {ends}: resumed past it, the training failed "
+                       "'Tried to step ... times')")
+    return ", ".join(changed)
+
+
+def _onecycle_end(state: dict[str, Any]) -> int | None:
+    """The last step of the onecycle schedule a checkpoint's state (`torch.load`) holds; None without one. Lightning
+    restores the schedule a resume's network builds from the checkpoint's, so one that trains longer steps it past its
+    end, which OneCycleLR refuses: a resume with more max_steps failed at the first step past the old end."""
+    for sched in state.get("lr_schedulers") or []:
+        if isinstance(sched, dict) and isinstance(total := sched.get("total_steps"), int):  # (OneCycleLR's alone)
+            return total - 1  # (built with total_steps = the training's steps + 1: `RNNForecaster.configure_optimizers`)
+    return None
 
 
 def not_resumable(out_dir: Path, td: TrainingData, cfg: ModelConfig, cell: str) -> str | None:
