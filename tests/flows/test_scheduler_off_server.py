@@ -29,6 +29,28 @@ def _cron_deployment(api: str) -> str:
     return f"forecast/{d.name}"
 
 
+def _deploy(api: str, monkeypatch, check_s: float) -> str:
+    """`flowcast deploy` of the repository's work-pool deployments on `api`, its schedule check bounded by `check_s`:
+    its output, on one line."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from typer.testing import CliRunner
+
+    from flowcast.cli import app
+    from flowcast.flows import deploy
+
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])
+    monkeypatch.setattr(deploy, "SCHEDULE_CHECK_S", check_s)
+    with temporary_settings({PREFECT_API_URL: api}):
+        with get_client(sync_client=True) as client:
+            client.create_work_pool(WorkPoolCreate(name="flowcast-process", type="process"))
+        res = CliRunner().invoke(app, ["deploy"], terminal_width=400)
+    out = " ".join(res.output.split())
+    assert res.exit_code == 0, out
+    return out
+
+
 def _checks_waits(monkeypatch) -> list[float]:
     """The waits (`time.sleep`) of `deploy.unscheduled` between its looks at the server, as they are made."""
     import time
@@ -48,13 +70,8 @@ def _checks_waits(monkeypatch) -> list[float]:
 def test_a_server_with_its_scheduler_schedules_the_runs_and_nothing_is_said(tmp_path, monkeypatch):
     """... and the check returns as soon as the runs are there, well before its bound: on a working server neither
     `flowcast deploy` nor a check of runs scheduled already waits it out (msg42)."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import WorkPoolCreate
     from prefect.settings import PREFECT_API_URL, temporary_settings
-    from typer.testing import CliRunner
 
-    from flowcast.cli import app
-    from flowcast.flows import deploy
     from flowcast.flows.deploy import say_if_unscheduled, unscheduled
 
     waits = _checks_waits(monkeypatch)
@@ -71,25 +88,14 @@ def test_a_server_with_its_scheduler_schedules_the_runs_and_nothing_is_said(tmp_
         assert waits == []  # runs scheduled already: one look, no wait
 
         # `flowcast deploy` on it: nothing said, back once the scheduler made their runs, whatever its bound
-        root = Path(__file__).resolve().parents[2]
-        monkeypatch.chdir(root)
-        monkeypatch.setattr(deploy, "SCHEDULE_CHECK_S", 600.0)
-        with temporary_settings({PREFECT_API_URL: srv.api}):
-            with get_client(sync_client=True) as client:
-                client.create_work_pool(WorkPoolCreate(name="flowcast-process", type="process"))
-            res = CliRunner().invoke(app, ["deploy"], terminal_width=400)
-        out = " ".join(res.output.split())
-        assert res.exit_code == 0 and "warning" not in out, out
-        assert "Run forms given to" in out and sum(waits) < 599, (waits, out)
+        out = _deploy(srv.api, monkeypatch, 600.0)
+        assert "Run forms given to" in out and "warning" not in out, out
+        assert sum(waits) < 599, (waits, out)
 
 
 def test_a_server_started_with_no_services_is_said_by_serve_and_deploy(tmp_path, monkeypatch):
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import WorkPoolCreate
     from prefect.settings import PREFECT_API_URL, temporary_settings
-    from typer.testing import CliRunner
 
-    from flowcast.cli import app
     from flowcast.flows import deploy
     from flowcast.flows.deploy import say_if_unscheduled
 
@@ -121,14 +127,6 @@ def test_a_server_started_with_no_services_is_said_by_serve_and_deploy(tmp_path,
         assert text.index("being served and polling") < text.index("created no scheduled run"), text
 
         # `flowcast deploy` of the work pool's deployments likewise
-        root = Path(__file__).resolve().parents[2]
-        monkeypatch.chdir(root)
-        monkeypatch.setattr(deploy, "SCHEDULE_CHECK_S", 3.0)
-        with temporary_settings({PREFECT_API_URL: srv.api}):
-            with get_client(sync_client=True) as client:
-                client.create_work_pool(WorkPoolCreate(name="flowcast-process", type="process"))
-            res = CliRunner().invoke(app, ["deploy"], terminal_width=400)
-        out = " ".join(res.output.split())
-        assert res.exit_code == 0, out
+        out = _deploy(srv.api, monkeypatch, 3.0)
         assert (f"warning: the Prefect API {srv.api} created no scheduled run of retrain/retrain-pool and "
                 "forecast/forecast-pool within 3 s") in out, out
