@@ -84,6 +84,60 @@ def test_each_command_is_listed_in_three_lines_at_80_columns(group):
     assert len(lines) >= 2 and {n for n, k in lines.items() if k > 3} == set(), res.output
 
 
+def _every_command() -> list[list[str]]:
+    """The command line of every command and group, the root first (`[]`, `['models']`, `['models', 'list']`)."""
+    import typer
+
+    def walk(command, path):
+        yield path
+        for name, sub in sorted(getattr(command, "commands", {}).items()):
+            yield from walk(sub, [*path, name])
+
+    return list(walk(typer.main.get_command(app), []))
+
+
+def _options(output: str) -> dict[str, str]:
+    """option -> what follows it on its first line of the help's panels ('<str>  id column (repeat for several)')."""
+    import re
+
+    found, panel = {}, ""
+    for line in output.splitlines():
+        if line.startswith("╭─"):
+            panel = line.strip("╭─╮ ")
+        elif panel == "Options" and (m := re.match(r"│ [ *]{0,4}(--[\w-]+)(?:\s+-\w)?\s+(.*?)\s*│$", line)):
+            found.setdefault(m[1], m[2])  # (an option named inside a help's wrapped line starts further right)
+    return found
+
+
+@pytest.mark.parametrize("command", _every_command(), ids=lambda c: " ".join(c) or "flowcast")
+def test_every_help_shows_a_value_only_for_options_that_take_one(command):
+    """msg42: every command's --help at 80 columns showed `--json <bool>`, `--help <bool>` (a flag takes no value:
+    `--json true` is refused), `--id-col <list[str]>` (one column a time, repeated) and `--limit <int range>`;
+    a flag shows none now, a repeated option its one value and says so, and every option says what it is for."""
+    import typer
+
+    res = runner.invoke(app, [*command, "--help"], terminal_width=80)
+    assert res.exit_code == 0, res.output
+    for odd in ("<bool>", "list[", "range>"):
+        assert odd not in res.output, res.output
+    shown = _options(res.output)  # '--json' -> 'print one JSON object ...', '--id-col' -> '<str>  id column ...'
+    assert shown["--help"] == "Show this message and exit.", shown
+    leaf = typer.main.get_command(app)
+    for name in command:
+        leaf = leaf.commands[name]
+    for param in leaf.params:
+        assert param.help, (command, param.opts)  # no option or argument without its line of help
+        if param.param_type_name != "option":
+            continue
+        said = shown[param.opts[0]]
+        if param.is_flag:
+            assert said.startswith(param.help.split()[0]), (param.opts, said)  # its help at once, no value
+        else:
+            assert said.split()[0] in ("<str>", "<int>", "<float>", "<path>"), (param.opts, said)
+        if param.multiple:  # one value each time: the help says to give it again
+            assert "repeat" in param.help, (param.opts, param.help)
+
+
 def test_a_reader_that_stops_reading_ends_the_command_quietly(tmp_path):
     """Regression: `flowcast models show V | head -c 100` (any command whose stdout reader exits first) ended
     with 'error: BrokenPipeError: [Errno 32] Broken pipe (FLOWCAST_DEBUG=1 shows the traceback)' and exit 1;

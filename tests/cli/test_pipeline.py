@@ -576,7 +576,7 @@ def test_a_backfill_with_failed_dates_says_status_error_and_exit_code_in_its_jso
                    "us_employment)")),
     (["forecast"], ("periods to forecast (default: the source's horizon, else its frequency's; flowcast forecast: "
                     "the production model's own)")),
-    (["backfill"], "--models -m <list[str]> with --mode retrain: model families each date trains"),
+    (["backfill"], "--models -m <str> with --mode retrain: model families each date trains"),
     (["backfill"], "--max-steps <int> with --mode retrain: training steps per model"),
     (["gc"], "the retention policy (the [retention] section of the --config file)"),
     (["serve"], "Serve the retrain (Mondays 03:00), forecast (daily 06:00) and backfill deployments"),

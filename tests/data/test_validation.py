@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import gzip
+import math
 import re
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -558,6 +559,41 @@ def test_threshold_and_quarantine_file(write_csv, tmp_path):
     assert str(err.value).endswith("; to run with these rows left out, raise [validation] quarantine_threshold "
                                    "(FLOWCAST_VALIDATION__QUARANTINE_THRESHOLD=0.25)")
     enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.25))  # the value it names is enough
+
+
+@pytest.mark.parametrize(("extra", "counted"), [
+    ("", "time_missing=3 (a note line? a totals row?), y_not_number=1 (a currency or percent sign?)"),
+    # a check whose reasons ask nothing is counted alone, after those that ask (the most rows first)
+    (",a,5\n", "time_missing=4 (a note line? a totals row?), y_not_number=1 (a currency or percent sign?)"),
+    ("2024-01-04,a,x\n2024-01-05,a,y\n2024-01-06,a,z\n2024-01-07,a,w\n",
+     "y_not_number=5 (a currency or percent sign?), time_missing=3 (a note line? a totals row?)"),
+], ids=["hints", "more-rows", "y-first"])
+def test_the_threshold_refusal_asks_each_checks_question_and_says_what_to_do(write_csv, tmp_path, extra, counted):
+    """msg42: the refusal listed 'time_missing=3, y_not_number=1' bare, where the run's summary and log ask what the
+    rows look like ('a totals row?', `checks_counted`); it asks it too, and names the data-quality report that holds
+    each check's rows and reasons before the setting that lets the run go on."""
+    rows = ("date,id,val\n2024-01-01,a,1\n2024-01-02,a,12%\n,Total,9\n,Source: BLS,\n,Note: preliminary,\n"
+            "2024-01-03,a,3\n" + extra)
+    r = run_validate(write_csv(rows, name="shops.csv"), name="shops")
+    path = write_quarantine(r, tmp_path / "q")
+    with pytest.raises(DataValidationError) as err:
+        enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.05))
+    said = str(err.value)
+    assert f"rows quarantined ({r.report.quarantine_rate:.1%} > threshold 5.0%): {counted}; e.g. source_row" in said, said
+    needed = math.ceil(r.report.quarantine_rate * 100) / 100
+    assert said.endswith(f"; see {path}; to mend them, read each check's rows and reasons in the data-quality report "
+                         "(the run's data-quality-shops artifact, or `flowcast validate` with the run's options); to "
+                         "run with these rows left out, raise [validation] quarantine_threshold "
+                         f"(FLOWCAST_VALIDATION__QUARANTINE_THRESHOLD={needed:g})"), said
+
+
+def test_the_threshold_refusal_says_how_many_checks_it_leaves_out(write_csv):
+    """The refusal counts the 5 checks of the most rows; the others were left out unsaid (msg42)."""
+    r = run_validate(write_csv(HEADER + GOOD + "2020-01-04,a,abc\n"))
+    r.report.checks = {f"check_{i}": 10 - i for i in range(7)}  # counts as 7 checks of a larger file would
+    with pytest.raises(DataValidationError) as err:
+        enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.05))
+    assert "check_0=10, check_1=9, check_2=8, check_3=7, check_4=6, +2 more checks;" in str(err.value), str(err.value)
 
 
 @pytest.mark.parametrize(("extra", "said"), [

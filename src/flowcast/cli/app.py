@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from itertools import pairwise
 from typing import Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperGroup, TyperOption
 
 try:  # typer 0.2x vendors click: its usage errors derive from TyperException
     from typer import TyperException as _OptionError
@@ -58,7 +59,39 @@ def _name_refused_value(exc: Exception) -> None:
     exc.message = f"{message} (got {given!r})"  # type: ignore[attr-defined]
 
 
-class FlowcastGroup(TyperGroup):
+def plain_metavars(params: Sequence[Any], ctx: Any) -> None:
+    """Each option's value in --help as a person types it: none for a flag (`--json`, `--help` showed `<bool>`, as if
+    `--json true` were read), one value for an option given again for each (`--id-col <str>`, shown `<list[str]>`),
+    `<int>` for a bounded number (`--limit <int range>`; its bound stays beside it, `[x>=1]`). A metavar a command
+    set is kept."""
+    for param in params:
+        if not isinstance(param, TyperOption) or param.metavar is not None:
+            continue
+        if param.is_flag:
+            param.metavar = ""
+        elif param.multiple:  # '<list[str]>': '<str>' (a choice's '<list[a|b]>': '<a|b>')
+            param.metavar = re.sub(r"^<list\[(.*)\]>$", r"<\1>", param.display_type(ctx))
+        elif param.type_descriptor.is_ranged:
+            param.metavar = f"<{param.bare_type()}>"
+
+
+class HelpGroup(TyperGroup):
+    """A command group whose --help, and each of its commands', show a value only for options that take one
+    (`plain_metavars`)."""
+
+    def get_help_option(self, ctx: Any) -> Any:
+        option = super().get_help_option(ctx)
+        plain_metavars([option], ctx)
+        return option
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None and not isinstance(command, HelpGroup):  # a group fixes its own when asked
+            plain_metavars([*command.params, command.get_help_option(ctx)], ctx)
+        return command
+
+
+class FlowcastGroup(HelpGroup):
     """The `flowcast` group: option errors of any command say what was refused, and in JSON with --json."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
@@ -100,5 +133,5 @@ app = typer.Typer(
     cls=FlowcastGroup,
 )
 models_app = typer.Typer(help="The model registry: list versions, promote or roll back.", no_args_is_help=True,
-                         rich_markup_mode="markdown")
+                         rich_markup_mode="markdown", cls=HelpGroup)
 app.add_typer(models_app, name="models")

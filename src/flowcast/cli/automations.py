@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from flowcast.cli.app import app
+from flowcast.cli.app import HelpGroup, app
 from flowcast.cli.common import (
     ConfigOpt,
     HomeOpt,
@@ -18,7 +18,7 @@ from flowcast.cli.common import (
 )
 
 automations_app = typer.Typer(help="Prefect automations that notify on failed runs, bad data, degraded accuracy "
-                                   "and missed publishes.", no_args_is_help=True)
+                                   "and missed publishes.", no_args_is_help=True, cls=HelpGroup)
 app.add_typer(automations_app, name="automations")
 
 

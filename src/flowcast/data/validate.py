@@ -1563,8 +1563,17 @@ def enforce_thresholds(result: ValidationResult, cfg: ValidationConfig) -> None:
             f"{where}"
         )
     if r.quarantine_rate > cfg.quarantine_threshold:
-        top = ", ".join(f"{k}={v}" for k, v in sorted(r.checks.items(), key=lambda kv: -kv[1])[:5])
+        # each check with its count and the questions its rows' reasons ask ('time_missing=3 (a totals row?)'), as the
+        # run's summary and log say them (msg42: 'time_missing=3' alone), the 5 of the most rows, then how many more
+        ranked = sorted(r.checks.items(), key=lambda kv: -kv[1])
+        top = checks_counted(dict(ranked[:5]), r.check_hints) + (f", +{plural(len(ranked) - 5, 'more check')}"
+                                                                 if len(ranked) > 5 else "")
         where = f"; see {r.quarantine_path}" if r.quarantine_path else ""
+        # where each check's rows and reasons are to be read (the refusal gives one row)
+        from flowcast.reporting import artifact_key
+
+        where += ("; to mend them, read each check's rows and reasons in the data-quality report (the run's "
+                  f"{artifact_key('quality', r.source)} artifact, or `flowcast validate` with the run's options)")
         # the setting that lets the run go on, and the value it needs (rounded up to a whole percent)
         needed = min(1.0, math.ceil(r.quarantine_rate * 100) / 100)
         setting = (f"; to run with these rows left out, raise [validation] quarantine_threshold "
