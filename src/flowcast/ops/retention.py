@@ -386,6 +386,7 @@ def execute(settings: Settings, items: Iterable[Item], now: datetime | None = No
     published versions lost its model); everything else goes.
     Published forecasts go first: a plan lets a version go because the forecasts naming it go too,
     so a failed forecast deletion (its error raised) stops gc before any version is removed."""
+    from flowcast.interrupts import fault_point
     from flowcast.shared import open_registry
 
     # stable: forecasts first, models last, the rest in the plan's order. A model version may need the pointer
@@ -396,7 +397,9 @@ def execute(settings: Settings, items: Iterable[Item], now: datetime | None = No
     store = None
     files = None
     done: list[Item] = []
-    for item in items:
+    for n, item in enumerate(items):
+        if item.kind == "model" and (n == 0 or items[n - 1].kind != "model"):
+            fault_point("gc:before_models")  # test-only: the forecasts and files removed, no version yet
         if item.kind == "forecast":
             from flowcast.store import open_store
 
