@@ -63,3 +63,11 @@ def counted() -> Iterator[None]:
     finally:
         if signal.getsignal(signal.SIGINT) is _count:
             signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def fault_point(point: str) -> None:
+    """Test-only fault injection: FLOWCAST_FAULT=`point` (`flow:started`, `gc:before_models`, ...) SIGKILLs this
+    process there; with FLOWCAST_FAULT_SIGNAL=SIGSTOP it is stopped there instead, still live (SIGCONT goes on), so
+    that a test runs another process at exactly that point."""
+    if os.environ.get("FLOWCAST_FAULT") == point:
+        os.kill(os.getpid(), getattr(signal, os.environ.get("FLOWCAST_FAULT_SIGNAL", "SIGKILL")))

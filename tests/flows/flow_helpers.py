@@ -160,3 +160,26 @@ def events_named(name: str, timeout: float = 30.0, where: Callable[[dict], bool]
         if found or time.monotonic() > deadline:
             return found
         time.sleep(1)
+
+
+def prefect_deploy_all(prefect_file: str = "deployments/prefect.yaml") -> None:
+    """`prefect deploy --all` of `prefect_file` (from the current folder: the repository root) to the test
+    API, its work pool created first: what `flowcast deploy` runs."""
+    import os
+    import subprocess
+    import sys
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectAlreadyExists
+    from prefect.settings import PREFECT_API_URL
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.create_work_pool(WorkPoolCreate(name="flowcast-process", type="process"))
+        except ObjectAlreadyExists:
+            pass
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
+    done = subprocess.run([sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all", "--prefect-file",
+                           prefect_file], env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]

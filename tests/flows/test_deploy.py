@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import pytest
+from flow_helpers import prefect_deploy_all
 
 
 @pytest.mark.usefixtures("prefect_api")
@@ -197,25 +198,6 @@ def test_the_backfills_beyond_those_shown_are_counted_in_words(pairs, said):
     assert sentence.count("flowcast backfill --start") == 6
 
 
-def _prefect_deploy_all(prefect_file: str = "deployments/prefect.yaml") -> None:
-    """`prefect deploy --all` of `prefect_file` (from the current folder) to the test API, its work pool created
-    first."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import WorkPoolCreate
-    from prefect.exceptions import ObjectAlreadyExists
-    from prefect.settings import PREFECT_API_URL
-
-    with get_client(sync_client=True) as client:
-        try:
-            client.create_work_pool(WorkPoolCreate(name="flowcast-process", type="process"))
-        except ObjectAlreadyExists:
-            pass
-    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
-    done = subprocess.run([sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all", "--prefect-file",
-                           prefect_file], env=env, capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-
-
 def _delete_deployments(names: list[str]) -> None:
     from prefect.client.orchestration import get_client
     from prefect.exceptions import ObjectNotFound
@@ -253,7 +235,7 @@ def test_flowcast_deploy_names_the_old_named_pool_deployments_whose_runs_come_tw
     old.write_text(text)
     bare = ["retrain/retrain", "forecast/forecast", "backfill/backfill"]
     try:
-        _prefect_deploy_all(str(old))  # the older flowcast's `flowcast deploy`
+        prefect_deploy_all(str(old))  # the older flowcast's `flowcast deploy`
         res = CliRunner().invoke(app, ["deploy"], terminal_width=400)
         assert res.exit_code == 0, res.output
         said = " ".join(res.output.split())
@@ -296,7 +278,7 @@ def test_flowcast_deploy_gives_the_work_pool_deployments_the_run_form_of_served_
     def null_defaults(schema: dict) -> list[str]:
         return sorted(k for k, v in schema["properties"].items() if "default" in v and v["default"] is None)
 
-    _prefect_deploy_all()  # from the repository root
+    prefect_deploy_all()  # from the repository root
     with get_client(sync_client=True) as client:  # Prefect's own: as_of, dataset, ... open on their None tab
         assert "as_of" in null_defaults(client.read_deployment_by_name("forecast/forecast-pool").parameter_openapi_schema)
 
@@ -441,7 +423,7 @@ def test_the_work_pool_deployments_and_the_served_ones_do_not_overwrite_each_oth
 
     root = Path(__file__).resolve().parents[2]
     monkeypatch.chdir(root)
-    _prefect_deploy_all()  # from the repository root
+    prefect_deploy_all()  # from the repository root
     served = build_deployments({"home": str(tmp_path)})
     for d in served:
         d.apply()  # as `flowcast serve` registers them, after the work pool's were deployed

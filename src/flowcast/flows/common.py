@@ -748,11 +748,9 @@ def flow_fault(point: str) -> None:
     (`flow:started`: the run is Running, its body has not begun; `flow:before_publish`: the winner is
     registered and promoted, its forecasts not yet published; `flow:before_realized`: a run's forecasts are
     published (or found published), its realized accuracy not yet scored)."""
-    import os
-    import signal
+    from flowcast.interrupts import fault_point
 
-    if os.environ.get("FLOWCAST_FAULT") == point:  # FLOWCAST_FAULT_SIGNAL=SIGSTOP: stopped there instead, a run still
-        os.kill(os.getpid(), getattr(signal, os.environ.get("FLOWCAST_FAULT_SIGNAL", "SIGKILL")))  # live (SIGCONT)
+    fault_point(point)
 
 
 def expire_aged(settings: Settings, now: datetime) -> None:

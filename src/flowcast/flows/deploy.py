@@ -59,7 +59,11 @@ def schedule_settings() -> dict[str, str]:
 
 def build_deployments(parameters: dict[str, Any] | None = None, paused: bool = False) -> list[Any]:
     """RunnerDeployments for `prefect.serve`: retrain (weekly cron), forecast (daily cron),
-    backfill (no schedule). `parameters`: defaults given to every deployment (e.g. home)."""
+    backfill (no schedule). `parameters`: defaults given to every deployment (e.g. home).
+    Each schedule has a slug (its flow's name): a later registration of the deployment (the next `flowcast serve`)
+    updates the schedule by it in place, its id kept. Without one Prefect replaced the schedule (a new id) and deleted
+    only the old one's Scheduled runs: a run a runner had picked up already (Pending) stayed, and the new schedule
+    scheduled its slot again (a run is one per schedule id and slot): two runs of one slot."""
     from prefect.schedules import Cron
     from prefect.types.entrypoint import EntrypointType
     from prefect.utilities.callables import ParameterSchema
@@ -74,13 +78,13 @@ def build_deployments(parameters: dict[str, Any] | None = None, paused: bool = F
     tz = s["timezone"]
     deployments: list[Any] = [
         retrain_flow.to_deployment(
-            "retrain", tags=run_tags("retrain"), schedules=[Cron(s["retrain_cron"], timezone=tz)], paused=paused,
+            "retrain", tags=run_tags("retrain"), schedules=[Cron(s["retrain_cron"], timezone=tz, slug="retrain")], paused=paused,
             description=f"Weekly (cron {s['retrain_cron']}, time zone {tz}): retrain rnn/lstm/gru, backtest every "
             "candidate, promote the winner if it beats production, publish.",
             concurrency_limit=1, **common,
         ),
         forecast_flow.to_deployment(
-            "forecast", tags=run_tags("forecast"), schedules=[Cron(s["forecast_cron"], timezone=tz)], paused=paused,
+            "forecast", tags=run_tags("forecast"), schedules=[Cron(s["forecast_cron"], timezone=tz, slug="forecast")], paused=paused,
             description=f"Daily (cron {s['forecast_cron']}, time zone {tz}): forecast every series with the production "
             "model (else the last retrain's champion) and publish.", **common,
         ),

@@ -383,9 +383,11 @@ def execute(settings: Settings, items: Iterable[Item], now: datetime | None = No
     pinned it, its pin not lapsed at `now`), and so is one that made
     forecasts published since (read again under the registry's lock before each model goes, after its pin
     check: a backfill date that published with an old version and unpinned it after gc's one read of the
-    published versions lost its model); everything else goes.
+    published versions lost its model), the store read as it is then: a key this gc deleted and a backfill published
+    again since with that version keeps it too (counted as gone, it lost its model); everything else goes.
     Published forecasts go first: a plan lets a version go because the forecasts naming it go too,
     so a failed forecast deletion (its error raised) stops gc before any version is removed."""
+    from flowcast.interrupts import fault_point
     from flowcast.shared import open_registry
 
     # stable: forecasts first, models last, the rest in the plan's order. A model version may need the pointer
@@ -396,7 +398,9 @@ def execute(settings: Settings, items: Iterable[Item], now: datetime | None = No
     store = None
     files = None
     done: list[Item] = []
-    for item in items:
+    for n, item in enumerate(items):
+        if item.kind == "model" and (n == 0 or items[n - 1].kind != "model"):
+            fault_point("gc:before_models")  # test-only: the forecasts and files removed, no version yet
         if item.kind == "forecast":
             from flowcast.store import open_store
 
@@ -412,10 +416,11 @@ def execute(settings: Settings, items: Iterable[Item], now: datetime | None = No
         elif item.kind == "model":
             assert item.version is not None and reg is not None
             explicit = item.reason.startswith("named explicitly")
-            gone = {i.key for i in done if i.kind == "forecast" and i.key}
 
-            def published_with(version: str, gone: set[tuple[str, datetime]] = gone) -> str | None:  # a run published with it since
-                return _published_versions(settings, gone)[0].get(version)
+            # the store as it is now: the keys deleted above are no longer in it, unless a run published one of them
+            # again since (a backfill of that date with this version): those forecasts name it, so it stays
+            def published_with(version: str) -> str | None:  # a run published with it since
+                return _published_versions(settings, set())[0].get(version)
 
             try:
                 reg.delete(item.version, allow_protected=explicit, at=None if now is None else _naive_utc(now),

@@ -1,0 +1,92 @@
+"""`flowcast gc --yes` against a concurrent publish, two real processes forced into the interleaving by a
+FLOWCAST_FAULT pause point (gc stopped there with SIGSTOP, the other process run, gc continued with SIGCONT)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from flowcast.config import load_settings
+from flowcast.registry import ModelRegistry
+from flowcast.store import open_store
+
+NOW = datetime(2024, 6, 1, 12, 0)
+PUBLISHER = Path(__file__).resolve().parents[1] / "publish_faults" / "pinned_publisher.py"
+
+
+def _stopped(proc: subprocess.Popen[str], timeout: float = 120.0) -> bool:
+    """Wait until `proc` is stopped (state T in /proc); False when it ended first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            with open(f"/proc/{proc.pid}/stat") as fh:
+                if fh.read().rsplit(")", 1)[1].split()[0] == "T":
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
+def _publish(settings, as_of: datetime, version: str) -> None:
+    fc = pl.DataFrame({"unique_id": ["a"], "ds": [as_of + timedelta(days=31)], "step": [1], "y_hat": [1.0]},
+                      schema_overrides={"step": pl.Int32})
+    open_store(settings).publish(fc, dataset="sales", as_of=as_of, model="gru", model_version=version, run_id="r",
+                                 created_at=NOW)
+
+
+@pytest.mark.timeout(300)
+def test_a_version_republished_after_gc_deleted_its_forecasts_stays(tmp_path):
+    """Regression: `gc --forecasts-before D --yes` lets a version go when the only forecasts naming it are among those
+    it deletes. It deleted them, then removed the version with their keys still counted as gone: a forecast backfill
+    of such a date (a real process: pin the model `model_for_as_of` chose, publish, unpin) that re-published the key
+    in between left published forecasts naming a version whose files gc removed. The publishes are read as the store
+    holds them when each version goes, under the registry's lock after its pin check: the version stays."""
+    home = tmp_path / "home"
+    reg = ModelRegistry(home / "models")
+    art = tmp_path / "art"
+    (art / "ckpt").mkdir(parents=True)
+    (art / "ckpt" / "model.ckpt").write_bytes(b"w" * 100)
+    v1, v2, v3 = (reg.register(art, name="gru", dataset="sales", created_at=NOW).version for _ in range(3))
+    reg.promote(v3, dataset="sales")
+    settings = load_settings(home=home)
+    old, kept = datetime(2023, 6, 1), datetime(2023, 9, 1)
+    _publish(settings, old, v1)
+    _publish(settings, kept, v3)
+    cfg = tmp_path / "flowcast.toml"
+    cfg.write_text("[retention]\nkeep_versions = 0\n")
+
+    env = {**os.environ, "FLOWCAST_FAULT": "gc:before_models", "FLOWCAST_FAULT_SIGNAL": "SIGSTOP"}
+    gc = subprocess.Popen([sys.executable, "-m", "flowcast", "gc", "--home", str(home), "--config", str(cfg),
+                           "--as-of", NOW.isoformat(), "--forecasts-before", "2023-08-01", "--yes", "--json"],
+                          env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert _stopped(gc), gc.communicate()
+        assert open_store(settings).as_ofs("sales") == [kept]  # gc deleted the old key's forecasts, no version yet
+        assert {v.version for v in reg.list()} == {v1, v2, v3}
+        backfill = subprocess.run([sys.executable, str(PUBLISHER), str(home), "sales", old.isoformat(), v1],
+                                  capture_output=True, text=True, timeout=120, check=False)
+        assert backfill.returncode == 0, backfill.stderr
+    finally:
+        if gc.poll() is None:
+            os.kill(gc.pid, signal.SIGCONT)
+    out, err = gc.communicate(timeout=120)
+    assert gc.returncode == 0, err
+    said = json.loads(out.strip().splitlines()[-1])
+    assert sorted(i["version"] for i in said["items"] if i["kind"] == "model") == [v1, v2]  # its plan
+    assert [i["version"] for i in said["skipped"] if i["kind"] == "model"] == [v1]
+    assert open_store(settings).receipt_of("sales", old)["model_version"] == v1
+    left = {v.version for v in ModelRegistry(home / "models").list()}
+    assert v1 in left, "gc removed the version the re-published forecasts name"
+    assert v2 not in left and v3 in left
