@@ -132,6 +132,17 @@ class PostgresServer:
     def drop_database(self, name: str) -> None:
         self._cmd("dropdb", *self._client_args(), "--force", "--if-exists", name, check=False)
 
+    def add_password_role(self, role: str, password: str) -> str:
+        """A login role that must give `password` (scram-sha-256 in pg_hba.conf, ahead of the trust lines; the
+        server reloads it): `driver://role:password@host:port/` is its URL's start. Returns the role."""
+        if not _NAME.match(role):
+            raise ValueError(f"role name {role!r}: lower-case letters, digits and _ only")
+        self.psql(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
+        hba = self.data_dir / "pg_hba.conf"  # rewritten in place: it keeps its owner (postgres when run as root)
+        hba.write_text(f"host all {role} {self.host}/32 scram-sha-256\n" + hba.read_text())
+        self.psql("SELECT pg_reload_conf()")
+        return role
+
     def psql(self, sql: str, dbname: str = "postgres") -> str:
         """Run SQL with psql (tuples only, unaligned); returns stdout."""
         return self._cmd("psql", *self._client_args(), "-d", dbname, "-v", "ON_ERROR_STOP=1", "-At", "-c", sql).stdout

@@ -76,11 +76,13 @@ class SamePublished(AlreadyPublished):
 
 class StoreUnreachableError(PublishError):
     """A PostgreSQL store could not be connected to (the server down or refusing this client); its message names
-    the URL without its password and what to do. `server`: 'host H, port P, database D' (`postgres.server_of`)."""
+    the URL without its password and what to do. `server`: 'host H, port P, database D' (`postgres.server_of`);
+    `advice`: for a refusal waiting cannot change (a wrong password, no such role or database), what to check
+    (`postgres.refusal_advice`), the end of the message; '' when the server may be down (start it)."""
 
-    def __init__(self, message: str, server: str = ""):  # a default: unpickled (a Prefect state, a worker) with
-        super().__init__(message)  # its message alone
-        self.server = server
+    def __init__(self, message: str, server: str = "", advice: str = ""):  # defaults: unpickled (a Prefect state,
+        super().__init__(message)  # a worker) with its message alone
+        self.server, self.advice = server, advice
 
 
 class StoreLockWaitError(PublishError):

@@ -55,3 +55,37 @@ def test_a_run_whose_postgresql_store_is_down_stops_as_it_starts_naming_the_serv
     assert f"cannot connect to the PostgreSQL store postgresql://postgres@127.0.0.1:{server.port}/serve40_down" in said
     assert "store.pg_wait_s = 1" in said and "Start that server" in said
     assert not (home / "models").exists() and not (home / "lake").exists()
+
+
+@pytest.mark.parametrize(("refusal", "cause", "advice"), [
+    ("password", 'password authentication failed for user "sched42"',
+     "The server is up and refused the password: check the user and password of store.url (FLOWCAST_STORE__URL"),
+    ("database", 'database "sched42_missing" does not exist',
+     "The server is up and has no such database: check the database of store.url (FLOWCAST_STORE__URL), or create"),
+    ("role", 'role "sched42_nobody" does not exist',
+     "The server is up and has no such role: check the user of store.url (FLOWCAST_STORE__URL), or create"),
+], ids=["wrong-password", "missing-database", "missing-role"])
+def test_a_run_refused_by_its_running_postgresql_store_says_what_to_check_not_to_start_it(
+        tiny_csv, tmp_path, own_postgres, refusal, cause, advice):
+    """Regression (sched42): a permanent refusal by a server that is up (a wrong password, a database or role that does
+    not exist) stopped the run with the cause quoted and then the advice 'Start that server', which runs. The advice
+    follows the cause: check the URL's password, database or user. A real server, refusing."""
+    from flowcast.errors import StoreUnreachableError
+    from flowcast.flows import retrain_flow
+
+    server = own_postgres
+    db = server.create_database("sched42_db")
+    role = server.add_password_role("sched42", "right")
+    base = f"postgresql://{role}:wrong@127.0.0.1:{server.port}/{db}"
+    url = {"password": base, "database": server.url("sched42_missing"),
+           "role": f"postgresql://sched42_nobody@127.0.0.1:{server.port}/{db}"}[refusal]
+    home = tmp_path / "home"
+    with pytest.raises(StoreUnreachableError) as err:
+        retrain_flow(as_of=AS_OF, source=source_dict(tiny_csv), home=str(home), models=[],
+                     overrides={**TINY_OVERRIDES, "store": {"url": url, "pg_wait_s": 5}})
+    said = " ".join(str(err.value).split())
+    assert said.startswith("the run stopped as it started, before reading or training anything")
+    assert cause in said and advice in said and said.count("FLOWCAST_STORE__URL") == 1
+    assert "Start that server" not in said and "Start it" not in said and "wrong" not in said  # (the password: redacted)
+    assert f"{err.value.advice}, and run again" in said
+    assert not (home / "models").exists() and not (home / "lake").exists()

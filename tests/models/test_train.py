@@ -748,12 +748,12 @@ def test_a_resume_with_other_network_settings_trains_from_the_start_saying_what_
     from flowcast.models.train import not_resumable
 
     td = make_td()
-    cfg = tiny_cfg(max_steps=6, checkpoint_every=2)
+    cfg = tiny_cfg(max_steps=6, checkpoint_every=2, scheduler="none")  # (longer under a schedule: from the start)
     out = tmp_path / "run"
     train_model(td, cfg, out, cell="gru")
     (out / "model.ckpt").unlink()  # killed while it trained
-    assert not_resumable(out, td, tiny_cfg(max_steps=12, checkpoint_every=2), "gru") is None  # train longer
-    other = tiny_cfg(max_steps=6, checkpoint_every=2, **changed)
+    assert not_resumable(out, td, tiny_cfg(max_steps=12, checkpoint_every=2, scheduler="none"), "gru") is None
+    other = tiny_cfg(max_steps=6, checkpoint_every=2, scheduler="none", **changed)
     last = out / "checkpoints" / "last.ckpt"
     assert not_resumable(out, td, other, "gru") == (f"the settings changed since the checkpoint {last} was written "
                                                     f"({said}): it is not resumed under other settings")
@@ -786,6 +786,35 @@ def test_a_longer_resume_of_a_onecycle_training_trains_from_the_start(tmp_path, 
     assert art.checkpoint.exists()
     if not resumed:
         assert trained and trained[0]["step"] <= 6 and trained[0]["epoch"] == 0  # from the start (a resume: past 6)
+
+
+def _final_lr(out) -> float:
+    """The learning rate the training in `out` ended at (its last checkpoint's schedule; the network's own group)."""
+    return torch.load(out / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["lr_schedulers"][0][
+        "_last_lr"][0]
+
+
+@pytest.mark.parametrize("scheduler", ["cosine", "step", "onecycle"])
+def test_a_longer_resume_ends_at_the_end_of_its_learning_rate_schedule(tmp_path, scheduler):
+    """Regression (sched42): a resume with more max_steps kept the checkpoint's schedule, built for the old max_steps
+    (Lightning restores it): under the default cosine one the learning rate climbed back up past the old end
+    (3e-05 rising to 0.003 over 6 extra steps), so the training ended at its peak rate; under step it went on decaying
+    (a fourth and fifth 0.3x). It trains from the start, saying why, and ends where a fresh training of as many steps
+    does: at the schedule's end value."""
+    from flowcast.models.train import not_resumable
+
+    td = make_td()
+    out, fresh = tmp_path / "run", tmp_path / "fresh"
+    train_model(td, tiny_cfg(max_steps=6, checkpoint_every=2, scheduler=scheduler), out, cell="gru")
+    (out / "model.ckpt").unlink()  # killed while it trained
+    longer = tiny_cfg(max_steps=12, checkpoint_every=2, scheduler=scheduler)
+    why = not_resumable(out, td, longer, "gru")
+    assert why is not None and f"(max_steps 6 -> 12 (the {scheduler} learning-rate schedule the checkpoint holds" in why
+    train_model(td, longer, out, cell="gru", resume=True)
+    train_model(td, longer, fresh, cell="gru")
+    lr, end = _final_lr(out), _final_lr(fresh)
+    assert end < longer.lr * 0.05  # the schedule's end value, far below its peak (lr)
+    assert lr == pytest.approx(end)
 
 
 def test_init_from_starts_training_from_the_checkpoint_weights(tmp_path):

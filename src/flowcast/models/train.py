@@ -713,8 +713,8 @@ def data_digest(td: TrainingData) -> str:
 
 
 # what a checkpoint's network and its optimizer's state were built with (RNNForecaster's hparams): a resume under
-# others is refused (`not_resumable`); max_steps may differ (a resume that trains longer), but for a onecycle schedule
-# not past its end (`_onecycle_end`)
+# others is refused (`not_resumable`); max_steps may differ (a resume that trains longer), but not past the end of the
+# learning-rate schedule the checkpoint holds (`_schedule_end`)
 RESUME_SETTINGS = ("cell", "mode", "lookback", "horizon", "hidden_size", "num_layers", "dropout", "loss", "quantiles",
                    "optimizer", "lr", "weight_decay", "scheduler")
 
@@ -736,20 +736,35 @@ def settings_changed(ckpt: Path, td: TrainingData, cfg: ModelConfig, cell: str) 
                if k in saved and _jsonable({k: saved[k]}) != _jsonable({k: v})]
     was, steps = saved.get("max_steps"), cfg.max_steps
     longer = isinstance(was, int) and was >= 0 and (steps < 0 or steps > was)  # (the same max_steps: never a change)
-    if not changed and longer and (ends := _onecycle_end(state)) is not None and (steps < 0 or steps > ends):
-        changed.append(f"max_steps {was} -> {steps} (the onecycle learning-rate "
-                       f"schedule the checkpoint holds ends at step {ends}: resumed past it, the training failed "
-                       "'Tried to step ... times')")
+    if not changed and longer and (ends := _schedule_end(state)) is not None and (steps < 0 or steps > ends):
+        changed.append(f"max_steps {was} -> {steps} (the {cfg.scheduler} learning-rate schedule the checkpoint holds "
+                       f"ends at step {ends}: resumed past it, {_PAST_THE_END.get(cfg.scheduler, 'it ran off its end')})")
     return ", ".join(changed)
 
 
-def _onecycle_end(state: dict[str, Any]) -> int | None:
-    """The last step of the onecycle schedule a checkpoint's state (`torch.load`) holds; None without one. Lightning
-    restores the schedule a resume's network builds from the checkpoint's, so one that trains longer steps it past its
-    end, which OneCycleLR refuses: a resume with more max_steps failed at the first step past the old end."""
+# what a resume did past the end of the schedule its checkpoint holds (`_schedule_end`), per model.scheduler
+_PAST_THE_END = {
+    "cosine": "the learning rate climbed back up to its peak, where the training ended",
+    "step": "the learning rate went on decaying, below the schedule's end value",
+    "onecycle": "the training failed 'Tried to step ... times'",
+}
+
+
+def _schedule_end(state: dict[str, Any]) -> int | None:
+    """The last step the learning-rate schedule a checkpoint's state (`torch.load`) holds was built for
+    (`RNNForecaster.configure_optimizers`: the training's steps); None without one (model.scheduler = 'none').
+    Lightning restores that schedule over the one a resume's network builds for its own steps, so a resume that
+    trains longer runs it past its end: OneCycleLR refuses (the resume failed at the first step past it), cosine
+    climbs back up (the training ended at the peak rate), step decays on."""
     for sched in state.get("lr_schedulers") or []:
-        if isinstance(sched, dict) and isinstance(total := sched.get("total_steps"), int):  # (OneCycleLR's alone)
-            return total - 1  # (built with total_steps = the training's steps + 1: `RNNForecaster.configure_optimizers`)
+        if not isinstance(sched, dict):
+            continue
+        if isinstance(total := sched.get("total_steps"), int):  # OneCycleLR, built with the training's steps + 1
+            return total - 1
+        if isinstance(total := sched.get("T_max"), int):  # CosineAnnealingLR
+            return total
+        if isinstance(every := sched.get("step_size"), int):  # StepLR: its 3 decays, every steps // 3
+            return 3 * every
     return None
 
 

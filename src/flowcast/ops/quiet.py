@@ -212,12 +212,14 @@ def check_time_label(settings: Any, source: Any) -> None:
     try:
         stored = store_records(settings, source.name)
     except StoreUnreachableError as exc:  # a run that cannot publish stops here, not after an hour of training
+        # a refusal's advice (check the URL's password, user, database) ends `exc`; else the server may be down
+        todo = (", and run again" if exc.advice else
+                ". Start that server (or point store.url, FLOWCAST_STORE__URL, at one that runs) and run again")
         raise StoreUnreachableError(
             f"the run stopped as it started, before reading or training anything: its forecast store, PostgreSQL at "
             f"{exc.server}, could not be connected to (a run reads the dataset's publish records there as it starts, and "
-            f"publishes there). {exc}. Start that server (or point store.url, FLOWCAST_STORE__URL, at one that "
-            "runs) and run again: a scheduled run's missed as_of is published with `flowcast backfill`",
-            exc.server) from exc
+            f"publishes there). {exc}{todo}: a scheduled run's missed as_of is published with `flowcast backfill`",
+            exc.server, exc.advice) from exc
     found = published_time_label(settings.home, source.name, stored)
     if found is None or found[0] == source.time_label:
         return

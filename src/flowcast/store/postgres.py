@@ -78,6 +78,36 @@ def _transient(message: str) -> bool:
     return not any(p in low for p in _PERMANENT)
 
 
+# what to do about a refusal waiting cannot change (`_transient` false), by libpq's text of it (psycopg gives a failed
+# connection no SQLSTATE): the first pattern (a regular expression) found in it; the server is up and the cause is quoted, so not "start it"
+_REFUSALS = (
+    ("password authentication failed",  # 28P01
+     ("The server is up and refused the password: check the user and password of store.url (FLOWCAST_STORE__URL), "
+      "or the one libpq reads from PGPASSWORD or ~/.pgpass")),
+    ('role ".*" does not exist',  # 28000
+     "The server is up and has no such role: check the user of store.url (FLOWCAST_STORE__URL), or create that role"),
+    ('database ".*" does not exist',  # 3D000
+     ("The server is up and has no such database: check the database of store.url (FLOWCAST_STORE__URL), or create "
+      "that database (createdb)")),
+    ("no pg_hba.conf entry",  # 28000
+     ("The server is up and its pg_hba.conf admits no connection of that user to that database from here: check the "
+      "user and database of store.url (FLOWCAST_STORE__URL), or have the server admit them")),
+    ("permission denied for database",  # 42501
+     ("The server is up and the user of store.url may not connect to that database: check the user and database of "
+      "store.url (FLOWCAST_STORE__URL), or GRANT CONNECT ON DATABASE to that user")),
+)
+
+
+def refusal_advice(message: str) -> str:
+    """What to do about a connection failure `_transient` calls permanent (libpq's `message`): check the URL's
+    user, password or database (the server is up and refused them), else fix store.url; '' for a transient one
+    (the server down or unreachable: start it)."""
+    if _transient(message):
+        return ""
+    return next((advice for pattern, advice in _REFUSALS if re.search(pattern, message, re.IGNORECASE)),
+                "Fix store.url (FLOWCAST_STORE__URL) as that error says")
+
+
 def redact(url: str) -> str:
     """The URL without its password."""
     return re.sub(r"://([^:/@]+):[^@/]*@", r"://\1:***@", url)
@@ -299,9 +329,9 @@ class PostgresStore:
             except psycopg.Error as exc:
                 text = " ".join(str(exc).split())
                 waited = time.monotonic() - t0
-                if not _transient(text):
+                if advice := refusal_advice(text):
                     raise StoreUnreachableError(f"cannot connect to the PostgreSQL store {redact(self.url)} to {what}: "
-                                                f"{text}", server_of(self.url)) from exc
+                                                f"{text}. {advice}", server_of(self.url), advice) from exc
                 if waited + delay > wait_s:
                     raise StoreUnreachableError(
                         f"cannot connect to the PostgreSQL store {redact(self.url)} to {what}: {text} "
