@@ -850,6 +850,51 @@ def test_models_repair_killed_before_its_pointer_write_then_run_again_keeps_the_
     assert (reg.root / "production.json.damaged-1").read_bytes() == b"{cut sh"
 
 
+@pytest.mark.parametrize("backup", ["killed", "missing", "behind"])
+def test_models_repair_of_an_intact_pointer_rewrites_a_damaged_or_stale_backup_copy(tmp_path, _isolated_home, backup):
+    """faults42: a `flowcast models repair` that re-derived a pointer (production.json and its copy both damaged),
+    SIGKILLed between its pointer write and its copy's (`registry:after_pointer_rename`), left the copy damaged; run
+    again it said `intact ...; nothing changed`, and the copy stayed damaged through every forecast (no pointer
+    write), so a later damage of production.json could only be re-derived, its history lost. The re-run rewrites the
+    copy from the intact pointer and says what was wrong with it; so for a copy missing or one write behind."""
+    from flowcast.cli import app
+
+    reg = ModelRegistry(_isolated_home / "models")
+    a = _register(reg, tmp_path, "rnn", "1").version
+    b = _register(reg, tmp_path, "gru", "2").version
+    reg.promote(a, at=T0)
+    copy = reg.root / "production.backup.json"
+    if backup == "killed":
+        reg.pointer_path.write_bytes(b"{cut sh")
+        copy.write_bytes(b'{"format": 2, "data')
+        env = {**os.environ, "FLOWCAST_FAULT": "registry:after_pointer_rename"}
+        killed = subprocess.run([sys.executable, "-m", "flowcast", "models", "repair", "--json"], env=env,
+                                check=False, capture_output=True, text=True, timeout=120)
+        assert killed.returncode == -signal.SIGKILL, killed.stderr
+        assert copy.read_bytes() == b'{"format": 2, "data' and reg.production("toy") is None  # re-derived: no publish
+        said = "damaged (Unterminated string"
+    elif backup == "missing":
+        copy.unlink()
+        said = "missing"
+    else:
+        pointer = reg.pointer_path.read_bytes()
+        reg.promote(b, at=T0)
+        copy.write_bytes(pointer)  # as a kill between the swap and the copy leaves it
+        said = "one write behind"
+    r = CliRunner().invoke(app, ["models", "repair", "--json"])
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    assert res["status"] == "intact" and res["backup"].startswith(said), res
+    assert "production.backup.json was " + said in " ".join(r.output.split())
+    assert copy.read_bytes() == reg.pointer_path.read_bytes()
+    reg.pointer_path.write_bytes(b"{damaged again")  # the copy restores it, history and stack whole
+    assert reg.repair()["status"] == "restored"
+    now = reg.production("toy")
+    assert (now.version if now else None) == {"killed": None, "missing": a, "behind": b}[backup]
+    r = CliRunner().invoke(app, ["models", "repair", "--json"])
+    assert json.loads(r.stdout.strip().splitlines()[-1])["backup"] is None and "nothing changed" in r.output
+
+
 @pytest.mark.parametrize("earlier", [True, False])
 def test_a_damaged_production_version_is_named_with_the_way_out_and_models_repair_takes_it_out(
         tmp_path, _isolated_home, earlier):
