@@ -99,7 +99,7 @@ from pathlib import Path
 from typing import Any
 
 from flowcast.atomic import fsync_dir as _fsync_dir  # (the name the fault tests patch)
-from flowcast.atomic import plain_mode, storage_error, temp_beside
+from flowcast.atomic import no_room, plain_mode, room_in, storage_error, temp_beside
 from flowcast.errors import ProductionMovedError, RegistryError, StorageError
 from flowcast.store.fs import MARKER, OBJECT_PROTOCOLS, FileStore, Lease, split_url
 from flowcast.wording import plural
@@ -2137,7 +2137,10 @@ class ModelRegistry:
                         else {d: e["stack"][-1] for d, e in data["datasets"].items() if e["stack"]}}
             except RegistryError as exc:
                 problem = str(getattr(exc, "problem", exc))
-            kept = self._keep_damaged()
+            try:
+                kept = self._keep_damaged()
+            except StorageError as exc:
+                raise self._repair_failed(exc, None) from exc
             try:
                 backup = json.loads(self.remote.read_text(BACKUP_POINTER) if self.remote is not None
                                     else (self.root / BACKUP_POINTER).read_text())
@@ -2151,9 +2154,22 @@ class ModelRegistry:
                             "action": "repair", "version": version, "previous": None, "at": _iso(at),
                             "reason": f"production.json was damaged ({problem}); {version} published the newest "
                                       f"forecasts of {ds}"}]}
-            self._write_pointer(ptr)
+            try:
+                self._write_pointer(ptr)
+            except StorageError as exc:
+                raise self._repair_failed(exc, kept) from exc
         return {"status": status, "damaged": kept, "problem": problem,
                 "productions": {d: e["stack"][-1] for d, e in ptr["datasets"].items() if e["stack"]}}
+
+    def _repair_failed(self, exc: StorageError, kept: str | None) -> StorageError:
+        """A repair's write that failed (a full disk) as what it leaves and what to do: the bare write error said the
+        damaged pointer was `intact` ('the previous file, if any, is intact', faults42) and not that it is unrepaired."""
+        room = f" ({room_in(self.root)})" if self.remote is None and no_room(exc) else ""
+        where = f", its bytes kept as {kept}" if kept else ""
+        said = str(exc).removesuffix("; the previous file, if any, is intact")  # (of a damaged file: not so)
+        return StorageError(f"flowcast models repair could not put the production pointer back: {said}. "
+                            f"{self.pointer_label} is still the damaged file{where}{room}; make room and run "
+                            "`flowcast models repair` again")
 
     def _mend_backup_locked(self) -> str | None:
         """Called under the lock with an intact pointer: rewrite its backup copy from it when the two differ. Returns
