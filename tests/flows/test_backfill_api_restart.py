@@ -7,16 +7,14 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime
 from pathlib import Path
 
 import httpx
 import pytest
 from flow_helpers import tiny_toml, write_series
 from prefect_server import prefect_server
-from test_workers_server import CALIBRATION
+from test_workers_server import seasonal_naive_in_production
 
-from flowcast.registry import ModelRegistry
 from flowcast.store import EmbeddedStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,12 +32,7 @@ def test_a_backfill_waits_for_a_prefect_server_restarted_between_two_dates(tmp_p
     csv = write_series(tmp_path / "tiny.csv")
     cfg = tmp_path / "flowcast.toml"
     cfg.write_text(tiny_toml(csv))
-    reg = ModelRegistry(home / "models")
-    champion = reg.register(None, name="seasonal_naive", dataset="tiny", kind="statistical",
-                            recipe={"components": [{"type": "statistical", "model": "seasonal_naive"}],
-                                    "intervals": {"seasonal_naive": CALIBRATION}},
-                            created_at=datetime(2024, 1, 1)).version
-    reg.promote(champion, reason="test: a statistical production model, nothing to train")
+    seasonal_naive_in_production(home)
     with prefect_server(tmp_path / "server") as srv:
         env = {k: v for k, v in srv.env.items() if not k.startswith("FLOWCAST_")}
         env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")])
