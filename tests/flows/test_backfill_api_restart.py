@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from flow_helpers import tiny_toml, write_series
-from prefect_server import prefect_server
+from prefect_server import prefect_server, stop
 from test_workers_server import seasonal_naive_in_production
 
 from flowcast.store import EmbeddedStore
@@ -57,20 +57,21 @@ def test_a_backfill_waits_for_a_prefect_server_restarted_between_two_dates(tmp_p
         finally:
             os.killpg(backfill.pid, signal.SIGCONT)
         time.sleep(5)  # down: the next date's run is being created
-        srv.proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-                                     "--port", srv.api.split(":")[-1].split("/")[0]], env=srv.env,
-                                    stdout=(tmp_path / "server2.log").open("wb"), stderr=subprocess.STDOUT,
-                                    start_new_session=True)
+        again = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+                                  "--port", srv.api.split(":")[-1].split("/")[0]], env=srv.env,
+                                 stdout=(tmp_path / "server2.log").open("wb"), stderr=subprocess.STDOUT,
+                                 start_new_session=True)
         try:
             rc = backfill.wait(600)
+            assert httpx.get(f"{srv.api}/health", timeout=5).status_code == 200
         finally:
             if backfill.poll() is None:
                 os.killpg(backfill.pid, signal.SIGKILL)
+            stop(again)  # (the context stops the server it started, killed above)
         said = " ".join(log.read_text(errors="replace").split())
         assert rc == 0, said[-3000:]
         assert "did not answer as its run was being created" in said and "waiting up to 90s" in said, said[-3000:]
         assert "3 published, 0 skipped" in said, said[-3000:]
-        assert httpx.get(f"{srv.api}/health", timeout=5).status_code == 200
     frame = EmbeddedStore(home / "warehouse").read(dataset="tiny")
     per = frame.group_by("as_of").len()
     assert per.height == 3 and set(per["len"]) == {24}, per
