@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from flowcast.errors import RegistryError
+from flowcast.errors import RegistryError, StorageError
 from flowcast.registry import ModelRegistry
 
 CHILD = Path(__file__).parent / "publish_faults" / "registry_child.py"
@@ -848,6 +848,85 @@ def test_models_repair_killed_before_its_pointer_write_then_run_again_keeps_the_
     reg.pointer_path.write_bytes(b"{other")  # another damage: kept beside the first
     assert reg.repair()["damaged"] == str(reg.root / "production.json.damaged-2")
     assert (reg.root / "production.json.damaged-1").read_bytes() == b"{cut sh"
+
+
+@pytest.mark.parametrize("backup", ["killed", "missing", "behind"])
+def test_models_repair_of_an_intact_pointer_rewrites_a_damaged_or_stale_backup_copy(tmp_path, _isolated_home, backup):
+    """faults42: a `flowcast models repair` that re-derived a pointer (production.json and its copy both damaged),
+    SIGKILLed between its pointer write and its copy's (`registry:after_pointer_rename`), left the copy damaged; run
+    again it said `intact ...; nothing changed`, and the copy stayed damaged through every forecast (no pointer
+    write), so a later damage of production.json could only be re-derived, its history lost. The re-run rewrites the
+    copy from the intact pointer and says what was wrong with it; so for a copy missing or one write behind."""
+    from flowcast.cli import app
+
+    reg = ModelRegistry(_isolated_home / "models")
+    a = _register(reg, tmp_path, "rnn", "1").version
+    b = _register(reg, tmp_path, "gru", "2").version
+    reg.promote(a, at=T0)
+    copy = reg.root / "production.backup.json"
+    if backup == "killed":
+        reg.pointer_path.write_bytes(b"{cut sh")
+        copy.write_bytes(b'{"format": 2, "data')
+        env = {**os.environ, "FLOWCAST_FAULT": "registry:after_pointer_rename"}
+        killed = subprocess.run([sys.executable, "-m", "flowcast", "models", "repair", "--json"], env=env,
+                                check=False, capture_output=True, text=True, timeout=120)
+        assert killed.returncode == -signal.SIGKILL, killed.stderr
+        assert copy.read_bytes() == b'{"format": 2, "data' and reg.production("toy") is None  # re-derived: no publish
+        said = "damaged (Unterminated string"
+    elif backup == "missing":
+        copy.unlink()
+        said = "missing"
+    else:
+        pointer = reg.pointer_path.read_bytes()
+        reg.promote(b, at=T0)
+        copy.write_bytes(pointer)  # as a kill between the swap and the copy leaves it
+        said = "one write behind"
+    r = CliRunner().invoke(app, ["models", "repair", "--json"])
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    assert res["status"] == "intact" and res["backup"].startswith(said), res
+    assert "production.backup.json was " + said in " ".join(r.output.split())
+    assert copy.read_bytes() == reg.pointer_path.read_bytes()
+    reg.pointer_path.write_bytes(b"{damaged again")  # the copy restores it, history and stack whole
+    assert reg.repair()["status"] == "restored"
+    now = reg.production("toy")
+    assert (now.version if now else None) == {"killed": None, "missing": a, "behind": b}[backup]
+    r = CliRunner().invoke(app, ["models", "repair", "--json"])
+    assert json.loads(r.stdout.strip().splitlines()[-1])["backup"] is None and "nothing changed" in r.output
+
+
+@pytest.mark.parametrize("free", ["none", "one page"])
+def test_models_repair_on_a_full_disk_says_the_pointer_is_still_damaged_and_what_to_do(tmp_path, free):
+    """faults42: `flowcast models repair` with the registry's disk full failed with the bare write error, `could not
+    write .../production.json: no space left on device (the disk is full); the previous file, if any, is intact`:
+    the previous file was the damaged pointer, and nothing said it is still damaged nor to run repair again. With no
+    room at all the copy of the damaged bytes fails, with one page its pointer write; either way the error says the
+    pointer is still damaged, the room left and what to do, nothing partial is left, and with room the re-run
+    puts the pointer back, keeping the damaged bytes once."""
+    from tmpfs import resize, tmpfs
+
+    with tmpfs(tmp_path / "disk", "1m") as mnt:
+        reg = ModelRegistry(mnt / "models")
+        a = _register(reg, tmp_path, "rnn", "1").version
+        reg.promote(a, at=T0)
+        reg.pointer_path.write_bytes(b"{cut sh")
+        st = os.statvfs(mnt)
+        used = (st.f_blocks - st.f_bfree) * st.f_frsize // 1024
+        resize(mnt, f"{used + (4 if free == 'one page' else 0)}k")
+        with pytest.raises(StorageError) as err:
+            reg.repair()
+        said = " ".join(str(err.value).split())
+        failed = "production.json" if free == "one page" else "production.json.damaged-1"
+        assert f"could not write {reg.root / failed}: no space left on device (the disk is full). " in said, said
+        assert f"{reg.pointer_path} is still the damaged file" in said and f"KB free in {reg.root}); make room" in said
+        assert "`flowcast models repair` again" in said and "intact" not in said
+        assert reg.pointer_path.read_bytes() == b"{cut sh" and not list(reg.root.glob(".*.tmp"))
+        assert (f"its bytes kept as {reg.root / 'production.json.damaged-1'}" in said) == (free == "one page")
+        resize(mnt, "1m")
+        res = reg.repair()
+        assert res["status"] == "restored" and res["damaged"] == str(reg.root / "production.json.damaged-1")
+        assert reg.production("toy").version == a
+        assert sorted(p.name for p in reg.root.glob("production.json.damaged-*")) == ["production.json.damaged-1"]
 
 
 @pytest.mark.parametrize("earlier", [True, False])

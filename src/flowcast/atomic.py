@@ -54,6 +54,15 @@ def no_room(exc: BaseException | None) -> bool:
     return False
 
 
+def room_in(folder: str | Path) -> str:
+    """How much room a folder's disk has left, as a person reads it: `N KB free in <folder>` (or why not known)."""
+    try:
+        st = os.statvfs(folder)
+    except OSError as exc:
+        return f"{folder}: {exc}"
+    return f"{st.f_bavail * st.f_frsize // 1024} KB free in {folder}"
+
+
 def storage_error(path: Path, exc: BaseException) -> StorageError:
     """A failed write of `path` as one sentence: the path, and 'no space left' for a full disk
     (errno ENOSPC, or polars' wrapping of it)."""

@@ -99,7 +99,7 @@ from pathlib import Path
 from typing import Any
 
 from flowcast.atomic import fsync_dir as _fsync_dir  # (the name the fault tests patch)
-from flowcast.atomic import plain_mode, storage_error, temp_beside
+from flowcast.atomic import no_room, plain_mode, room_in, storage_error, temp_beside
 from flowcast.errors import ProductionMovedError, RegistryError, StorageError
 from flowcast.store.fs import MARKER, OBJECT_PROTOCOLS, FileStore, Lease, split_url
 from flowcast.wording import plural
@@ -2114,8 +2114,12 @@ class ModelRegistry:
         points at it, with a `repair` event (its earlier history is in the damaged file only).
         An intact pointer whose production version cannot be read (its version.json cut short) has that version
         taken off the stack ("withdrawn": {version: why}).
+        An intact pointer whose backup copy is damaged, missing or one write behind has the copy rewritten from it:
+        a repair killed between its pointer write and its copy's left the copy as it was (damaged, when the pointer
+        was re-derived), and the re-run said `intact; nothing changed` (faults42).
         Returns {"status": "intact" | "restored" | "derived" | "withdrawn", "damaged": where the damaged file is
-        kept, "problem": what was wrong, "productions": {dataset: version}}."""
+        kept, "problem": what was wrong, "productions": {dataset: version}, and, when intact, "backup": what was
+        wrong with the copy it rewrote (None: nothing)}."""
         with self._lock():
             try:
                 data = self._read_pointer_file()
@@ -2128,11 +2132,15 @@ class ModelRegistry:
                                 "problem": "; ".join(withdrawn.values()),
                                 "productions": {d: e["stack"][-1] for d, e in ptr["datasets"].items() if e["stack"]}}
                 return {"status": "intact", "damaged": None, "problem": None,
+                        "backup": None if data is None else self._mend_backup_locked(),
                         "productions": {} if data is None or _is_legacy(data)
                         else {d: e["stack"][-1] for d, e in data["datasets"].items() if e["stack"]}}
             except RegistryError as exc:
                 problem = str(getattr(exc, "problem", exc))
-            kept = self._keep_damaged()
+            try:
+                kept = self._keep_damaged()
+            except StorageError as exc:
+                raise self._repair_failed(exc, None) from exc
             try:
                 backup = json.loads(self.remote.read_text(BACKUP_POINTER) if self.remote is not None
                                     else (self.root / BACKUP_POINTER).read_text())
@@ -2146,9 +2154,37 @@ class ModelRegistry:
                             "action": "repair", "version": version, "previous": None, "at": _iso(at),
                             "reason": f"production.json was damaged ({problem}); {version} published the newest "
                                       f"forecasts of {ds}"}]}
-            self._write_pointer(ptr)
+            try:
+                self._write_pointer(ptr)
+            except StorageError as exc:
+                raise self._repair_failed(exc, kept) from exc
         return {"status": status, "damaged": kept, "problem": problem,
                 "productions": {d: e["stack"][-1] for d, e in ptr["datasets"].items() if e["stack"]}}
+
+    def _repair_failed(self, exc: StorageError, kept: str | None) -> StorageError:
+        """A repair's write that failed (a full disk) as what it leaves and what to do: the bare write error said the
+        damaged pointer was `intact` ('the previous file, if any, is intact', faults42) and not that it is unrepaired."""
+        room = f" ({room_in(self.root)})" if self.remote is None and no_room(exc) else ""
+        where = f", its bytes kept as {kept}" if kept else ""
+        said = str(exc).removesuffix("; the previous file, if any, is intact")  # (of a damaged file: not so)
+        return StorageError(f"flowcast models repair could not put the production pointer back: {said}. "
+                            f"{self.pointer_label} is still the damaged file{where}{room}; make room and run "
+                            "`flowcast models repair` again")
+
+    def _mend_backup_locked(self) -> str | None:
+        """Called under the lock with an intact pointer: rewrite its backup copy from it when the two differ. Returns
+        what was wrong with the copy (`damaged (<why>)`, `missing`, `one write behind`), None when it was current."""
+        why = "one write behind"
+        try:
+            self._checked(json.loads(self.remote.read_text(BACKUP_POINTER) if self.remote is not None
+                                     else (self.root / BACKUP_POINTER).read_text()))
+        except FileNotFoundError:
+            why = "missing"
+        except (ValueError, RegistryError) as exc:  # (UnicodeDecodeError is a ValueError)
+            why = f"damaged ({' '.join(str(getattr(exc, 'problem', exc)).split())})"
+        except OSError as exc:
+            why = f"damaged ({type(exc).__name__}: {exc})"
+        return why if self._sync_backup_locked() else None
 
     def _withdraw_damaged(self, ptr: dict[str, Any], at: datetime | None) -> dict[str, str]:
         """Called under the lock with an intact pointer: take every production version whose metadata cannot

@@ -53,6 +53,17 @@ CALIBRATION = {"method": "conformal", "levels": [80, 95], "n": 24, "mode": {"80"
                "q": {"80": [0.8] * 6, "95": [1.5] * 6}}
 
 
+def seasonal_naive_in_production(home: Path) -> str:
+    """Register seasonal_naive (with CALIBRATION) for dataset tiny in `home` and promote it: nothing to train."""
+    reg = ModelRegistry(home / "models")
+    champion = reg.register(None, name="seasonal_naive", dataset="tiny", kind="statistical",
+                            recipe={"components": [{"type": "statistical", "model": "seasonal_naive"}],
+                                    "intervals": {"seasonal_naive": CALIBRATION}},
+                            created_at=datetime(2024, 1, 1)).version
+    reg.promote(champion, reason="test: a statistical production model, nothing to train")
+    return champion
+
+
 def _run(srv, args: list[str], timeout: float = 600, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     p = subprocess.run(args, env=srv.env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
     assert p.returncode == 0, f"{' '.join(args)} exited {p.returncode}:\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}"
@@ -130,12 +141,7 @@ def test_two_workers_split_a_backfill_and_a_killed_worker_loses_no_date(tmp_path
     port = http_server.server_address[1]
     cfg = tmp_path / "flowcast.toml"
     cfg.write_text(tiny_toml(http_server.url("sales.csv"), source="read_timeout = 600"))
-    reg = ModelRegistry(home / "models")
-    champion = reg.register(None, name="seasonal_naive", dataset="tiny", kind="statistical",
-                            recipe={"components": [{"type": "statistical", "model": "seasonal_naive"}],
-                                    "intervals": {"seasonal_naive": CALIBRATION}},
-                            created_at=datetime(2024, 1, 1)).version
-    reg.promote(champion, reason="test: a statistical production model, nothing to train")
+    champion = seasonal_naive_in_production(home)
 
     extra = {"PYTHONPATH": SRC, "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(HEARTBEAT_S),
              "PREFECT_WORKER_QUERY_SECONDS": "2", "FLOWCAST_WORKERS__CRASH_AFTER": CRASH_AFTER}

@@ -766,12 +766,9 @@ def _unwritable_advice(exc: BaseException) -> str:
 def _unreachable_api(exc: BaseException) -> str:
     """Where a connection error came from: the Prefect API it could not reach ('error: ConnectError: [Errno
     111] Connection refused' named no server), and what became of the run; '' for other errors."""
-    chain: list[BaseException] = []
-    seen: BaseException | None = exc
-    while seen is not None and seen not in chain:  # Prefect wraps it: 'RuntimeError: Failed to reach API at <url>'
-        chain.append(seen)
-        seen = seen.__cause__ or seen.__context__
-    if not any(type(e).__module__.startswith(("httpx", "httpcore")) for e in chain):
+    from flowcast.ops.reaper import api_unreachable
+
+    if not api_unreachable(exc):
         return ""
     from prefect.settings import PREFECT_API_URL
 

@@ -990,8 +990,13 @@ def models_repair(
                       f"{prods}", highlight=False, markup=True)
         _mirror_registry(settings)
     elif res["status"] == "intact":
-        console.print(f"the production pointer of {said(reg.location)} is intact (production: {prods}); nothing "
-                      "changed", highlight=False, markup=True)
+        if res.get("backup"):  # a repair killed before its copy's write left it as it was (faults42)
+            console.print(f"the production pointer of {said(reg.location)} is intact (production: {prods}); its copy "
+                          f"production.backup.json was {said(res['backup'])}: rewritten from it", highlight=False,
+                          markup=True)
+        else:
+            console.print(f"the production pointer of {said(reg.location)} is intact (production: {prods}); nothing "
+                          "changed", highlight=False, markup=True)
     else:
         how = ("put back from its copy production.backup.json" if res["status"] == "restored" else
                "re-derived from each dataset's newest publish (its copy could not be read either)")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime
+from functools import partial
 from typing import Any, Literal, Self, cast
 
 from prefect import flow, get_run_logger
@@ -241,6 +242,28 @@ def realized_caught_up(settings: Any, dataset: str, dates: list[datetime], store
     return outcome is not None
 
 
+def _child_state(call: Callable[[], Any], date_text: str, warn: Callable[[str], None]) -> Any:
+    """A date's run (`call`, the child flow with return_state=True), once more after the Prefect API (PREFECT_API_URL)
+    answers again when it did not answer as the run was being created. A server restarted between two dates failed
+    the whole backfill 2 s later ('ConnectError: All connection attempts failed', faults42): Prefect retries a
+    refused connection only on a client that has connected before, and creating a child run takes a new one, while
+    a run already going waits. Nothing of the date ran; it is tried once more (its publish skips a date published)."""
+    from prefect.settings import PREFECT_API_URL
+
+    from flowcast.ops.reaper import API_WAIT_S, api_unreachable, wait_for_api
+
+    try:
+        return call()
+    except Exception as exc:
+        url = PREFECT_API_URL.value()
+        if not url or not api_unreachable(exc):
+            raise
+        warn(f"{date_text}: the Prefect API at {url} did not answer as its run was being created "
+             f"({type(exc).__name__}: {exc}); waiting up to {API_WAIT_S:g}s for it, then running the date")
+        wait_for_api(url)
+        return call()
+
+
 def _error_of(state: Any) -> str:
     try:
         state.result(raise_on_failure=True)
@@ -413,7 +436,7 @@ def backfill_flow(
             # its artifacts under the backfill- keys
             name = flow_run_title(child.name, src.name, {"as_of": d}, None, backfill=True)
             with tags(*run_tags(child.name), BACKFILL_TAG):
-                state = child(as_of=d, return_state=True, **kw)
+                state = _child_state(partial(child, as_of=d, return_state=True, **kw), when(d), log.warning)
             if state.is_completed() and state.result().get("unchanged"):  # nothing new since the last publish
                 res = state.result()
                 o = {"as_of": d.isoformat(), "status": "skipped", "rows": 0, "model": res.get("model_version"),

@@ -447,6 +447,8 @@ def cache_not_written(settings: Settings, source: SourceConfig, as_of: datetime 
     that run's committed record named a value gone, and the next run failed to read the entry back)."""
     import os
 
+    from flowcast.atomic import room_in
+
     key = preprocess_cache_key(None, {"settings": settings, "source": source, "as_of": as_of,
                                       "fingerprint": fingerprint})
     folder = settings.cache_dir.resolve()
@@ -466,11 +468,7 @@ def cache_not_written(settings: Settings, source: SourceConfig, as_of: datetime 
         pass
     except OSError as exc:
         removed = f"; the value it left, never committed, could not be removed ({exc})"
-    try:
-        st = os.statvfs(folder)
-        room = f"{st.f_bavail * st.f_frsize // 1024} KB free in {folder}"
-    except OSError as exc:
-        room = f"{folder}: {exc}"
+    room = room_in(folder)
     if not os.access(folder / "results", os.W_OK):
         room += ", not writable"
     return (f"The preprocessing cache entry {record} (value {folder / 'results' / key}) could not be written ({room}; "

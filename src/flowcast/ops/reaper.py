@@ -658,6 +658,17 @@ def _live_flow_runs() -> set[str]:
 API_WAIT_S = 90.0  # how long a command waits for its Prefect server (PREFECT_API_URL) to answer before it starts
 
 
+def api_unreachable(exc: BaseException) -> bool:
+    """Whether `exc`, or an error it was raised from, is a connection to the Prefect API that failed (httpx's or
+    httpcore's; Prefect wraps it: 'RuntimeError: Failed to reach API at <url>')."""
+    chain: list[BaseException] = []
+    seen: BaseException | None = exc
+    while seen is not None and seen not in chain:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    return any(type(e).__module__.startswith(("httpx", "httpcore")) for e in chain)
+
+
 def wait_for_api(url: str, wait_s: float = API_WAIT_S) -> None:
     """Wait until the Prefect API at `url` answers its health check, saying so once on stderr; a FlowcastError
     naming it after `wait_s`. A server restarting (an upgrade, a crash and its supervisor) when a scheduled
