@@ -97,8 +97,22 @@ def test_the_prepared_line_groups_its_counts():
     from flowcast.flows.common import prepared_line
 
     assert prepared_line(1_480, 72_339, "1mo", 12, 1_024) == (
-        "Prepared 1,480 series (72,339 observations, frequency 1mo, horizon 12); 1,024 points imputed (not "
+        "Prepared 1,480 series (72,339 points, frequency 1mo, horizon 12); 1,024 of them imputed (not "
         "observations: never scored)")
+
+
+@pytest.mark.parametrize(("imputed", "said"), [
+    (0, "(192 points, frequency 1mo, horizon 12); none imputed"),
+    (1, "(192 points, frequency 1mo, horizon 12); 1 of them imputed (not an observation: never scored)"),
+    (2, "(192 points, frequency 1mo, horizon 12); 2 of them imputed (not observations: never scored)"),
+])
+def test_the_prepared_line_counts_points_and_says_one_imputed_point_in_the_singular(imputed, said):
+    """ui42: a file with one quarantined row logged 'Prepared 4 series (191 observations, ...); 1 points imputed (not
+    observations: never scored)': the plural for one, and the imputed point counted among the 'observations' the
+    same line says it is not (the count is of the grid's points, imputed ones included)."""
+    from flowcast.flows.common import prepared_line
+
+    assert prepared_line(4, 192, "1mo", 12, imputed) == f"Prepared 4 series {said}"
 
 
 @pytest.mark.parametrize(("version", "named"), [

@@ -1050,9 +1050,11 @@ def series_continuity(settings: Settings, dataset: str, as_of: datetime, td: Any
 
 def prepared_line(n_series: int, n_obs: int, freq: str, horizon: int, imputed: int) -> str:
     """The run's log line for what preprocessing prepared, its counts grouped as the validation line's ('72339
-    observations' beside '143,412 rows in', ui25)."""
-    return (f"Prepared {n_series:,} series ({n_obs:,} observations, frequency {freq}, horizon {horizon}); "
-            f"{imputed:,} points imputed (not observations: never scored)")
+    observations' beside '143,412 rows in', ui25). `n_obs` counts the grid's points, the imputed ones among them (it
+    said '191 observations; 1 points imputed (not observations ...)', ui42)."""
+    said = ("none imputed" if not imputed else "1 of them imputed (not an observation: never scored)" if imputed == 1
+            else f"{imputed:,} of them imputed (not observations: never scored)")
+    return f"Prepared {n_series:,} series ({n_obs:,} points, frequency {freq}, horizon {horizon}); {said}"
 
 
 def published_line(receipt: Any, as_of: datetime, model: str, model_version: str | None) -> str:
