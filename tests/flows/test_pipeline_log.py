@@ -154,3 +154,20 @@ def test_a_combinations_weights_note_reads_as_the_decision_shows_it(n, metric, s
     from flowcast.flows.pipeline import learned_weights_note
 
     assert learned_weights_note(n, metric) == said
+
+
+@pytest.mark.parametrize(("result", "said"), [
+    ({"dataset": "tiny", "as_of": "2023-12-31T00:00:00+00:00", "published_rows": 1776, "model_version": "gru-v1"},
+     "Published 1,776 forecast rows of tiny as of 2023-12-31 00:00 UTC from gru-v1"),
+    ({"dataset": "tiny", "as_of": "2023-12-31T06:30:00+00:00", "published_rows": 48, "model_version": None,
+      "model": "theta"}, "Published 48 forecast rows of tiny as of 2023-12-31 06:30 UTC from theta"),
+    ({"dataset": "tiny", "as_of": "2023-12-31T00:00:00+00:00", "published_rows": 0, "model_version": "gru-v1"}, None),
+    ({"dataset": "tiny", "as_of": "2023-12-31T00:00:00+00:00", "published_rows": 48, "skipped": True,
+      "note": "done by run R"}, "Skipped: done by run R"),
+])
+def test_a_run_that_published_says_what_in_its_state_message(result, said):
+    """ui42: a run that published ended Completed() with no message: its page's and its artifacts' side panel read
+    'State Message: None', where a skipped run's says why it published nothing."""
+    from flowcast.flows.common import run_state_message
+
+    assert run_state_message(result) == said
