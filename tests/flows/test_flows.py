@@ -461,8 +461,8 @@ def test_a_daily_schedule_on_monthly_data_publishes_only_when_something_is_new(p
     assert said.name == "forecast tiny 2019-09-02 (unchanged)" and "unchanged" in said.tags
     assert published.name == "forecast tiny 2019-09-01"
     # ui42: it said what it published, where its page's side panel read 'State Message: None'
-    assert published.state.message == (f"Published {first['published_rows']:,} forecast rows of tiny as of 2019-09-01 "
-                                       f"00:00 UTC from {first['model_version']}")
+    assert published.state.message == (f"Published {first['published_rows']:,} forecast rows from "
+                                       f"{first['model_version']}: tiny as of 2019-09-01 00:00 UTC")
     sent = events_named("flowcast.forecast.unchanged",
                         where=lambda e: e["resource"]["flowcast.as_of"] == "2019-09-02T00:00:00")
     assert sent and sent[0]["resource"]["prefect.resource.id"] == "flowcast.dataset.tiny"

@@ -134,7 +134,7 @@ def says_what_it_skipped(fn: Callable[P, dict[str, Any]]) -> Callable[P, dict[st
 
 def run_state_message(result: dict[str, Any]) -> str | None:
     """The Completed state's message of a run with `result`: why it published nothing (`skipped_state`), or what it
-    published ('Published 48 forecast rows of tiny as of 2023-12-31 00:00 UTC from gru-v1'; it ended Completed()
+    published ('Published 48 forecast rows from gru-v1: tiny as of 2023-12-31 00:00 UTC'; it ended Completed()
     with no message, its page's side panel reading 'State Message: None', ui42); None where it published no rows."""
     if (said := skipped_state(result)) is not None:
         return said[0]
@@ -142,8 +142,9 @@ def run_state_message(result: dict[str, Any]) -> str | None:
     if not rows or not result.get("as_of"):
         return None
     model = result.get("model_version") or result.get("model") or "the production model"
-    return (f"Published {rows:,} forecast rows of {result.get('dataset')} as of {instant_text(result['as_of'])} "
-            f"from {model}")
+    # the model before the dataset and as_of, which the run's name says: the side panel cuts the message at about 70
+    # characters ('... as of 2023-11-30 00:00 UTC fro... See More')
+    return f"Published {rows:,} forecast rows from {model}: {result.get('dataset')} as of {instant_text(result['as_of'])}"
 
 
 def skipped_state(result: dict[str, Any]) -> tuple[str, str, str] | None:
