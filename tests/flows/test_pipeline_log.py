@@ -97,8 +97,22 @@ def test_the_prepared_line_groups_its_counts():
     from flowcast.flows.common import prepared_line
 
     assert prepared_line(1_480, 72_339, "1mo", 12, 1_024) == (
-        "Prepared 1,480 series (72,339 observations, frequency 1mo, horizon 12); 1,024 points imputed (not "
+        "Prepared 1,480 series (72,339 points, frequency 1mo, horizon 12); 1,024 of them imputed (not "
         "observations: never scored)")
+
+
+@pytest.mark.parametrize(("imputed", "said"), [
+    (0, "(192 points, frequency 1mo, horizon 12); none imputed"),
+    (1, "(192 points, frequency 1mo, horizon 12); 1 of them imputed (not an observation: never scored)"),
+    (2, "(192 points, frequency 1mo, horizon 12); 2 of them imputed (not observations: never scored)"),
+])
+def test_the_prepared_line_counts_points_and_says_one_imputed_point_in_the_singular(imputed, said):
+    """ui42: a file with one quarantined row logged 'Prepared 4 series (191 observations, ...); 1 points imputed (not
+    observations: never scored)': the plural for one, and the imputed point counted among the 'observations' the
+    same line says it is not (the count is of the grid's points, imputed ones included)."""
+    from flowcast.flows.common import prepared_line
+
+    assert prepared_line(4, 192, "1mo", 12, imputed) == f"Prepared 4 series {said}"
 
 
 @pytest.mark.parametrize(("version", "named"), [
@@ -140,3 +154,20 @@ def test_a_combinations_weights_note_reads_as_the_decision_shows_it(n, metric, s
     from flowcast.flows.pipeline import learned_weights_note
 
     assert learned_weights_note(n, metric) == said
+
+
+@pytest.mark.parametrize(("result", "said"), [
+    ({"dataset": "tiny", "as_of": "2023-12-31T00:00:00+00:00", "published_rows": 1776, "model_version": "gru-v1"},
+     "Published 1,776 forecast rows from gru-v1: tiny as of 2023-12-31 00:00 UTC"),
+    ({"dataset": "tiny", "as_of": "2023-12-31T06:30:00+00:00", "published_rows": 48, "model_version": None,
+      "model": "theta"}, "Published 48 forecast rows from theta: tiny as of 2023-12-31 06:30 UTC"),
+    ({"dataset": "tiny", "as_of": "2023-12-31T00:00:00+00:00", "published_rows": 0, "model_version": "gru-v1"}, None),
+    ({"dataset": "tiny", "as_of": "2023-12-31T00:00:00+00:00", "published_rows": 48, "skipped": True,
+      "note": "done by run R"}, "Skipped: done by run R"),
+])
+def test_a_run_that_published_says_what_in_its_state_message(result, said):
+    """ui42: a run that published ended Completed() with no message: its page's and its artifacts' side panel read
+    'State Message: None', where a skipped run's says why it published nothing."""
+    from flowcast.flows.common import run_state_message
+
+    assert run_state_message(result) == said

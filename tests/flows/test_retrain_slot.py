@@ -292,7 +292,7 @@ def test_a_retrain_that_skips_its_slot_says_so_in_the_run_list(flow_kwargs, monk
     """Regression (ops17): a run that skipped its slot had the name of a run that retrained and published
     ('retrain tiny 2019-07-01 03:00') and the state `Completed()` with no message, so the UI's run list showed it as
     one that did the work. It ends Completed with a message naming the run that did, is renamed '... (skipped)' and
-    tagged 'skipped'; the run that published keeps its name and no message."""
+    tagged 'skipped'; the run that published keeps its name, its message saying what it published."""
     from prefect.runtime import flow_run
 
     from flowcast.flows import retrain_flow
@@ -306,7 +306,9 @@ def test_a_retrain_that_skips_its_slot_says_so_in_the_run_list(flow_kwargs, monk
     assert first["run_id"] in skipped.state.message
     assert skipped.name == "retrain tiny 2019-07-01 03:00 UTC (skipped)" and "skipped" in skipped.tags
     assert done.name == "retrain tiny 2019-07-01 03:00 UTC" and "skipped" not in done.tags
-    assert done.state.is_completed() and not done.state.message
+    assert done.state.is_completed() and done.state.message == (  # ui42: what it published, not 'None'
+        f"Published {first['published_rows']:,} forecast rows from {first['model_version']}: tiny as of 2019-07-01 "
+        "03:00 UTC")
 
 
 @pytest.mark.usefixtures("prefect_api")

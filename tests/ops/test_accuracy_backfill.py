@@ -74,3 +74,20 @@ def test_the_realized_artifact_names_its_dataset_without_a_possessive(dataset, b
     """ui31: its line in the key's history read "realized accuracy of shops's published forecasts"."""
     assert description(dataset, datetime(2024, 3, 1), backfill=backfill) == said
     assert "'s" not in said
+
+
+@pytest.mark.parametrize(("ahead", "said"), [
+    (1, ("1 as_of (lookahead `yes` in the table, hollow dots in the plot) was forecast by a model trained on data "
+        "after it (a backfill before any model of that date): it saw the actuals it is scored on, and is not judged.")),
+    (2, ("2 as_ofs (lookahead `yes` in the table, hollow dots in the plot) were forecast by a model trained on data "
+        "after them (a backfill before any model of that date): they saw the actuals they are scored on, and are not "
+        "judged.")),
+])
+def test_the_lookahead_paragraph_counts_its_as_ofs_in_words(ahead, said):
+    """ui42: under '2 scored as_ofs left out' the artifact said '2 as_of (lookahead `yes` ...) were forecast', and
+    '1 as_of ... were forecast by a model trained on data after them' of one."""
+    rows = _rows([datetime(2024, 5, 1)] * 4, [0.8, 0.8, 0.8, 0.8]).with_columns(
+        pl.Series("lookahead", [True] * ahead + [False] * (4 - ahead)))
+    outcome = RealizedOutcome("parts", realized=rows, decay=_judge(rows))
+    assert outcome.decay is not None and outcome.decay.lookahead == ahead
+    assert said in markdown(outcome, {"theta-v1": 0.9}, None)

@@ -175,3 +175,13 @@ def test_the_last_publish_is_named_without_a_possessive(dataset):
                               fingerprint=FP, recorded=FP)
     assert f"since the last publish of {dataset} (as_of 2019-09-01" in quiet.sentence, quiet.sentence
     assert "'s" not in quiet.sentence
+
+
+@pytest.mark.parametrize("b_last", [datetime(2019, 9, 1), datetime(2019, 10, 1)])  # unchanged, and publishes
+def test_the_last_publish_s_as_of_reads_as_the_log_s_other_instants(b_last):
+    """ui42: 'since the last publish of tiny (as_of 2023-10-01T00:00:00)' and 'no new observation of tiny since its
+    last publish (as_of 2019-09-01T00:00:00)', an ISO text beside the log's '2023-11-01 00:00 UTC'."""
+    quiet = compare_with_last(_published(), _last(a=datetime(2019, 9, 1), b=b_last), freq="1mo", horizon=3,
+                              model_version="gru-v1", previous_as_of=PREV, dataset="tiny", fingerprint=FP,
+                              recorded=FP)
+    assert "(as_of 2019-09-01 00:00 UTC)" in quiet.sentence and "T00:00" not in quiet.sentence, quiet.sentence

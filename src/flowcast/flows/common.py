@@ -113,22 +113,38 @@ def says_what_it_skipped(fn: Callable[P, dict[str, Any]]) -> Callable[P, dict[st
     message and its usual name, so the UI's run list showed it as one that published. It now ends Completed with
     the message `Skipped: <note>` (`Nothing published: <note>`), a State returned by the flow (calling the flow
     still returns the result), and is renamed `<name> (skipped)` (`(unchanged)`) and tagged `skipped`
-    (`unchanged`): `mark_run`."""
+    (`unchanged`): `mark_run`. A run that published ends Completed with the message saying what
+    (`run_state_message`)."""
 
     @functools.wraps(fn)
     def run(*args: P.args, **kwargs: P.kwargs) -> dict[str, Any]:
         out = fn(*args, **kwargs)
         said = skipped_state(out) if isinstance(out, dict) else None
-        if said is None:
+        message = said[0] if said is not None else run_state_message(out) if isinstance(out, dict) else None
+        if message is None:
             return out
         from prefect.states import Completed
 
-        message, suffix, tag = said
-        if tag:
-            mark_run(suffix, tag)
+        if said is not None and said[2]:
+            mark_run(said[1], said[2])
         return typing.cast(dict[str, Any], Completed(message=message, data=out))
 
     return run
+
+
+def run_state_message(result: dict[str, Any]) -> str | None:
+    """The Completed state's message of a run with `result`: why it published nothing (`skipped_state`), or what it
+    published ('Published 48 forecast rows from gru-v1: tiny as of 2023-12-31 00:00 UTC'; it ended Completed()
+    with no message, its page's side panel reading 'State Message: None', ui42); None where it published no rows."""
+    if (said := skipped_state(result)) is not None:
+        return said[0]
+    rows = int(result.get("published_rows") or 0)
+    if not rows or not result.get("as_of"):
+        return None
+    model = result.get("model_version") or result.get("model") or "the production model"
+    # the model before the dataset and as_of, which the run's name says: the side panel cuts the message at about 70
+    # characters ('... as of 2023-11-30 00:00 UTC fro... See More')
+    return f"Published {rows:,} forecast rows from {model}: {result.get('dataset')} as of {instant_text(result['as_of'])}"
 
 
 def skipped_state(result: dict[str, Any]) -> tuple[str, str, str] | None:
@@ -1048,9 +1064,11 @@ def series_continuity(settings: Settings, dataset: str, as_of: datetime, td: Any
 
 def prepared_line(n_series: int, n_obs: int, freq: str, horizon: int, imputed: int) -> str:
     """The run's log line for what preprocessing prepared, its counts grouped as the validation line's ('72339
-    observations' beside '143,412 rows in', ui25)."""
-    return (f"Prepared {n_series:,} series ({n_obs:,} observations, frequency {freq}, horizon {horizon}); "
-            f"{imputed:,} points imputed (not observations: never scored)")
+    observations' beside '143,412 rows in', ui25). `n_obs` counts the grid's points, the imputed ones among them (it
+    said '191 observations; 1 points imputed (not observations ...)', ui42)."""
+    said = ("none imputed" if not imputed else "1 of them imputed (not an observation: never scored)" if imputed == 1
+            else f"{imputed:,} of them imputed (not observations: never scored)")
+    return f"Prepared {n_series:,} series ({n_obs:,} points, frequency {freq}, horizon {horizon}); {said}"
 
 
 def published_line(receipt: Any, as_of: datetime, model: str, model_version: str | None) -> str:

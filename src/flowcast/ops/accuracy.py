@@ -451,10 +451,12 @@ def markdown(outcome: RealizedOutcome, promised: dict[str, float | None], png: P
     if outcome.known_at is not None:
         text += _known_at_text(outcome)
     ahead = int(d.lookahead) if d else 0
-    if ahead:
-        text += (f"{ahead} as_of (lookahead `yes` in the table, hollow dots in the plot) were forecast by a model trained on "
-                 "data after them (a backfill before any model of that date): they saw the actuals they are scored "
-                 "on, and are not judged.\n\n")
+    if ahead:  # counted in words: it said '2 as_of ... were' under '2 scored as_ofs', and '1 as_of ... were' (ui42)
+        one = ahead == 1
+        text += (f"{plural(ahead, 'as_of')} (lookahead `yes` in the table, hollow dots in the plot) "
+                 f"{'was' if one else 'were'} forecast by a model trained on data after {'it' if one else 'them'} (a "
+                 f"backfill before any model of that date): {'it' if one else 'they'} saw the actuals "
+                 f"{'it is' if one else 'they are'} scored on, and {'is' if one else 'are'} not judged.\n\n")
     unknown = int(d.lookahead_unknown) if d else 0
     if unknown:
         one = unknown == 1
