@@ -902,6 +902,22 @@ def test_a_number_with_a_unit_says_so(write_csv, value):
     assert row[2] == f"val '{value}' is not a number (a currency or percent sign? export the numbers alone, without a unit)"
 
 
+@pytest.mark.parametrize(("value", "unit"), [("1,234 kWh", "kWh"), ("87448kWh", "kWh"), ("18.2 °C", "°C"),
+                                           ("5 pcs", "pcs"), ("2.5 m³", "m³"), ("1 234 kg", "kg")])
+def test_a_number_with_its_unit_of_measure_says_to_export_the_number_alone(write_csv, value, unit):
+    """Regression (nu42): a meter export's '1,234 kWh' was quarantined as "energy '1,234 kWh' is not a number", every
+    row of the file, with no word on why or what to export (a currency or percent sign had one)."""
+    (row,) = quarantined(run_validate(write_csv(f"date,id,val\n2020-01-01,a,\"{value}\"\n")))
+    assert row[2] == (f"val '{value}' is not a number (a unit after the number? export the numbers alone, without "
+                      f"their unit '{unit}'; [sources.NAME] unit = \"{unit}\" names it on the plots)")
+
+
+@pytest.mark.parametrize(("value", "said"), [("1.5k", " (the suffix 'k' for thousands?"), ("2nd", "")])
+def test_a_magnitude_suffix_or_an_ordinal_is_no_unit(write_csv, value, said):
+    (row,) = quarantined(run_validate(write_csv(f"date,id,val\n2020-01-01,a,{value}\n")))
+    assert row[2].startswith(f"val '{value}' is not a number{said}") and "unit after" not in row[2]
+
+
 def test_the_reports_date_range_of_hourly_data_ending_at_utc_midnight_says_utc(write_csv):
     """Regression: the date range of sub-daily data was told from dates by its text: hourly data in Europe/Berlin
     whose first and last rows fell on 00:00 UTC (02:00 there) read '2024-03-24 .. 2024-03-25', dates, not the

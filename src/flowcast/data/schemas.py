@@ -445,7 +445,7 @@ _DASHES = "\u2010\u2011\u2012\u2013\u2014\u2015\ufe63\uff0d"
 def _number_hint(raw: pl.Expr) -> pl.Expr:
     """Why a text value that looks numeric did not parse: a magnitude suffix ('1.5k', with the full number), a
     dash for a missing value ('-'), a dash where the minus sign belongs ('–5'), thousands separators, a decimal
-    comma, accounting parentheses, a currency or percent sign."""
+    comma, accounting parentheses, a currency or percent sign, a unit of measure ('1,234 kWh')."""
     text = raw.cast(pl.Utf8).str.strip_chars().str.replace_all("\u2212", "-", literal=True)
     suffix = text.str.extract(_SUFFIX_RE, 2)
     factor = suffix.replace_strict({k: f for k, (f, _) in _SUFFIXES.items()}, default=None, return_dtype=pl.Float64)
@@ -453,6 +453,8 @@ def _number_hint(raw: pl.Expr) -> pl.Expr:
     unsettled = text.str.ends_with(UNSETTLED)
     written = text.str.replace_all(UNSETTLED, "", literal=True)
     whole = written.str.replace(r"\..*$", "")
+    unit = text.str.extract(r"^[-+]?\d[\d.,' \u00a0\u202f\u2009]*?\s*([\p{L}°µ][\p{L}\d°µ²³/.]{0,11})$", 1)
+    unit = pl.when(unit.str.contains(r"(?i)^(st|nd|rd|th)$")).then(None).otherwise(unit)  # '2nd': an ordinal
     return (
         # '2.000' in a column written with decimal commas ('2,5') and decimal points ('7.5') alike (sources)
         pl.when(unsettled)
@@ -482,6 +484,10 @@ def _number_hint(raw: pl.Expr) -> pl.Expr:
                      "minus sign and no format)"))
         .when(text.str.contains(r"^[-+]?\s*[$€£¥]\s*[-+]?[\d.,]+$|^[-+]?[\d.,]+\s*(%|[$€£¥]|EUR|USD)$"))
         .then(pl.lit(" (a currency or percent sign? export the numbers alone, without a unit)"))
+        # '1,234 kWh', '18.2 °C', '5 pcs': a unit of measure after the number (nu42: said 'is not a number' alone)
+        .when(unit.is_not_null())
+        .then(pl.format(" (a unit after the number? export the numbers alone, without their unit '{}'; "
+                        "[sources.NAME] unit = \"{}\" names it on the plots)", unit, unit))
         # '#DIV/0!', '#VALUE!': a formula's error, exported as text (Excel's '#N/A' is a missing value)
         .when(text.str.contains(r"^#(DIV/0!|VALUE!|REF!|NAME\?|NUM!|NULL!|SPILL!|CALC!|GETTING_DATA)$"))
         .then(pl.lit(" (a spreadsheet formula's error: fix the formula, or leave the cell empty for a missing value)"))
