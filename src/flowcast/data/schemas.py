@@ -87,6 +87,10 @@ WEEK_ANCHOR = "__week_anchor"  # a weekly source's weekday (1 Monday .. 7 Sunday
 # the first time from which every row of a weekly series falls off its weekday, none before it (else null), on its
 # failing rows: the export changed the weekday its weeks are labelled by, and its latest weeks were quarantined
 WEEK_SINCE = "__week_since"
+# a time of the same column that read, as written, unlike a day/month date (validate joins it onto the failing rows
+# of a source without a time_format): a '05/01/2023' among ISO dates is told to be written as they are, not to declare a
+# time_format, which would apply to every row (it quarantined 59 of 60)
+TIME_PEER = "__time_peer"
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
@@ -244,9 +248,10 @@ TOTALS_ID_RE = (r"(?i)(^|\|)\s*((grand |sub-?)?totals?\b[^|]*|sum|summe|gesamt|g
                 r"(\||$)")
 
 
-def _time_hint(raw: pl.Expr) -> pl.Expr:
-    """Why a time did not parse as ISO-8601: a day/month order that only a time_format settles, or
-    a Unix epoch number (seconds parse with time_format %s)."""
+def _time_hint(raw: pl.Expr, peer: pl.Expr | None = None) -> pl.Expr:
+    """Why a time did not parse as ISO-8601: a day/month order that only a time_format settles (or, `peer` a time
+    of the column that read as written otherwise, that this one be written as it is), or a Unix epoch number
+    (seconds parse with time_format %s)."""
     text = raw.cast(pl.Utf8).str.strip_chars()
     # the formats of the value as written: '01.01.2024' was told '--time-format %d/%m/%Y', which does not parse it
     sep = text.str.extract(r"^(\d{1,2})([/.\-])", 2)
@@ -260,6 +265,15 @@ def _time_hint(raw: pl.Expr) -> pl.Expr:
     day_month = pl.concat_str([
         pl.lit(" (day/month order is ambiguous: declare its time_format, e.g. --time-format '"), day_first,
         pl.lit("' or '"), month_first, pl.lit("')")])
+    if peer is not None:
+        parts = text.str.extract_groups(r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})$")
+        a, b, y4 = (parts.struct.field(k) for k in ("1", "2", "3"))
+        readings = pl.when(y4.is_not_null()).then(pl.format(
+            " ({}-{}-{} day first, {}-{}-{} month first)", y4, b.str.zfill(2), a.str.zfill(2), y4, a.str.zfill(2),
+            b.str.zfill(2))).otherwise(pl.lit(""))
+        day_month = pl.when(peer.is_not_null()).then(pl.format(
+            " (day/month order is ambiguous, and other times of the column are written like '{}': write this one "
+            "as they are{}; a --time-format would apply to every row)", peer, readings)).otherwise(day_month)
     # a first or second number above 12 settles the order: '31/01/2020' was told 'ambiguous' and given both
     first = text.str.extract(r"^(\d{1,2})[/.\-]", 1).cast(pl.Int32, strict=False)
     second = text.str.extract(r"^\d{1,2}[/.\-](\d{1,2})[/.\-]", 1).cast(pl.Int32, strict=False)
@@ -629,7 +643,8 @@ def row_checks(
             "time_unparsable",
             pl.col(DS_RAW).is_null(),
             pl.format("time '{}' does not parse as {}{}{}", _show(_raw(time_col)), pl.lit(fmt),
-                      _time_hint(_raw(time_col)) if time_format is None else _format_hint(_raw(time_col), time_format),
+                      _time_hint(_raw(time_col), pl.col(TIME_PEER)) if time_format is None
+                      else _format_hint(_raw(time_col), time_format),
                       totals),
             "the time value does not parse with the declared format",
         ),
