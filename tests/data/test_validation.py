@@ -26,8 +26,6 @@ def quarantined(result) -> list[tuple[int, str, str]]:
     return list(zip(q["source_row"].to_list(), q["check"].to_list(), q["reason"].to_list()))
 
 
-DAY_MONTH_HINT = " (day/month order is ambiguous: declare its time_format, e.g. --time-format '%d/%m/%Y' or '%m/%d/%Y')"
-
 ACCOUNTING_HINT = (" (a negative number in parentheses, as accounting formats write it? export numbers with a minus "
                    "sign and no format)")
 
@@ -119,8 +117,12 @@ ROW_CASES = [
     # regression: without a time_format, polars guessed day-first from the first value and read
     # '01/02/2020' as 1 February (a US file then lost rows as duplicates or shifted silently)
     # (no row settles the order here; `test_the_day_month_order_is_decided_from_all_rows`)
+    # (nu42: among ISO dates it is told to be written as they are, not a --time-format for every row)
     ("day_month_ambiguous", "01/02/2020,a,4\n", {},
-     [(3, "time_unparsable", "time '01/02/2020' does not parse as ISO-8601" + DAY_MONTH_HINT)]),
+     [(3, "time_unparsable", ("time '01/02/2020' does not parse as ISO-8601 (day/month order is ambiguous, and other "
+                              "times of the column are written like '2020-01-01': write this one as they are "
+                              "(2020-02-01 day first, 2020-01-02 month first); a --time-format would apply to every "
+                              "row)"))]),
     # regression: an epoch number was quarantined without saying that time_format %s reads it
     ("epoch_seconds", "1577923200,a,4\n1577923200000,b,5\n", {},
      [(3, "time_unparsable", ("time '1577923200' does not parse as ISO-8601 (Unix epoch seconds? declare its "
@@ -936,6 +938,43 @@ def test_a_number_with_a_unit_says_so(write_csv, value):
     """Regression: '$1.50' or '12%' was quarantined as "val '$1.50' is not a number", no word on why."""
     (row,) = quarantined(run_validate(write_csv(f"date,id,val\n2020-01-01,a,\"{value}\"\n")))
     assert row[2] == f"val '{value}' is not a number (a currency or percent sign? export the numbers alone, without a unit)"
+
+
+@pytest.mark.parametrize(("odd", "said"), [
+    ("05/01/2023", " (2023-01-05 day first, 2023-05-01 month first)"),
+    ("5.1.2023", " (2023-01-05 day first, 2023-05-01 month first)")])
+def test_a_day_month_date_among_iso_dates_is_told_to_be_written_as_they_are(write_csv, odd, said):
+    """Regression (nu42): one '05/01/2023' in a column of ISO dates was told 'declare its time_format, e.g.
+    --time-format '%d/%m/%Y'', which applies to every row: following it quarantined the other 59 of 60. It is told
+    to be written as the others are, with its two readings."""
+    rows = "".join(f"a,2023-01-{d:02d},{d}\n" if d != 5 else f"a,{odd},{d}\n" for d in range(1, 11))
+    r = run_validate(write_csv("id,date,val\n" + rows))
+    (row,) = quarantined(r)
+    assert row[2] == (f"time '{odd}' does not parse as ISO-8601 (day/month order is ambiguous, and other times of the "
+                      f"column are written like '2023-01-01': write this one as they are{said}; a --time-format would "
+                      "apply to every row)")
+
+
+def test_a_day_month_date_among_day_month_dates_is_still_told_its_time_format(write_csv):
+    rows = "id,date,val\na,01/02/2024,1\na,02/01/2024,2\n"  # settled by nothing: both rows quarantined
+    (first, _) = quarantined(run_validate(write_csv(rows), freq="1d"))
+    assert "declare its time_format, e.g. --time-format '%d/%m/%Y' or '%m/%d/%Y'" in first[2]
+
+
+@pytest.mark.parametrize(("value", "unit"), [("1,234 kWh", "kWh"), ("87448kWh", "kWh"), ("18.2 °C", "°C"),
+                                           ("5 pcs", "pcs"), ("2.5 m³", "m³"), ("1 234 kg", "kg")])
+def test_a_number_with_its_unit_of_measure_says_to_export_the_number_alone(write_csv, value, unit):
+    """Regression (nu42): a meter export's '1,234 kWh' was quarantined as "energy '1,234 kWh' is not a number", every
+    row of the file, with no word on why or what to export (a currency or percent sign had one)."""
+    (row,) = quarantined(run_validate(write_csv(f"date,id,val\n2020-01-01,a,\"{value}\"\n")))
+    assert row[2] == (f"val '{value}' is not a number (a unit after the number? export the numbers alone, without "
+                      f"their unit '{unit}'; [sources.NAME] unit = \"{unit}\" names it on the plots)")
+
+
+@pytest.mark.parametrize(("value", "said"), [("1.5k", " (the suffix 'k' for thousands?"), ("2nd", "")])
+def test_a_magnitude_suffix_or_an_ordinal_is_no_unit(write_csv, value, said):
+    (row,) = quarantined(run_validate(write_csv(f"date,id,val\n2020-01-01,a,{value}\n")))
+    assert row[2].startswith(f"val '{value}' is not a number{said}") and "unit after" not in row[2]
 
 
 def test_the_reports_date_range_of_hourly_data_ending_at_utc_midnight_says_utc(write_csv):

@@ -570,7 +570,9 @@ def test_a_history_equal_to_its_exact_twin_up_to_float_noise_gets_the_twins_scal
     assert published["scale"].item() == pytest.approx(twin_published["scale"].item(), rel=1e-9)
     assert published["level_scaled"].item() == twin_published["level_scaled"].item() == (not flat)
     assert at_cutoffs["scale"].to_list() == pytest.approx(twin_at_cutoffs["scale"].to_list(), rel=1e-9)
-    assert at_cutoffs["level_scaled"].to_list() == twin_at_cutoffs["level_scaled"].to_list() == [True, True]
+    # at the cuts too: a constant history is `constant` there (left out of the calibration), not level-scaled
+    assert at_cutoffs["level_scaled"].to_list() == twin_at_cutoffs["level_scaled"].to_list() == [not flat] * 2
+    assert at_cutoffs["constant"].to_list() == twin_at_cutoffs["constant"].to_list() == [flat] * 2
     assert width == pytest.approx(twin_width, rel=1e-9, abs=1e-12)
     assert (width == 0.0) == flat and (not flat or published["scale"].item() == 0.0)
 
@@ -642,3 +644,34 @@ def test_steps_beyond_a_seasonal_calibration_are_widened_by_the_seasons_ahead(ho
         (f"seasonal_naive's 80%/95% intervals at steps 7-{horizon} are beyond the 6 calibrated: widened from step 6 "
          "by sqrt(ceil(h/12) / 1) (the growth of a seasonal random walk's errors: flat within each season of 12 "
          "steps), not calibrated.")]
+
+
+@pytest.mark.parametrize("flat", [[42.0], [0.0], [42.0, 0.0], [7.0, 7.0, 0.0]], ids=["one-at-42", "zeros", "both", "three"])
+def test_constant_histories_beside_a_moving_series_leave_its_calibrated_widths_unchanged(flat):
+    """Regression (nu42): a monthly file of one moving series beside a series all 42 and one all zeros published the
+    moving series' 95% interval at step 12 35% narrower (+-2,480 against +-3,840 alone). Each constant series'
+    backtest errors are 0 (every model forecasts it exactly), so they pulled every pooled quantile towards 0; two of
+    three series being level-scaled also turned the whole calibration into levels. A history constant at the cut is
+    published with zero width whatever the widths are: its points calibrate nothing now."""
+    from datetime import datetime, timedelta
+
+    rng = np.random.default_rng(7)
+    n, h, season = 60, 6, 12
+    days = [datetime(2020, 1, 1) + timedelta(days=31 * i) for i in range(n)]
+    moving = list(1000 + np.cumsum(rng.normal(0, 20, n)))
+    ids = {"m": moving, **{f"c{k}": [v] * n for k, v in enumerate(flat)}}
+    hist = pl.DataFrame({"unique_id": [u for u in ids for _ in days], "ds": days * len(ids),
+                         "y": [v for ys in ids.values() for v in ys]})
+    cuts = [days[n - 1 - h * (w + 1)] for w in range(4)]  # 4 windows of h steps, naive from each cut
+    rows = pl.DataFrame([{"unique_id": u, "window": w, "step": s, "cutoff": c, "y": ys[days.index(c) + s],
+                          "y_hat": ys[days.index(c)]}
+                         for u, ys in ids.items() for w, c in enumerate(cuts) for s in range(1, h + 1)])
+    scored = rows.join(series_scale(hist, season, rows.select("unique_id", "cutoff").unique()),
+                       on=["unique_id", "cutoff"]).drop("cutoff")
+    alone = calibrate(scored.filter(pl.col("unique_id") == "m"), h, season_length=season)
+    beside = calibrate(scored, h, season_length=season)
+    assert "scale" not in beside  # in MASE scales, as the moving series' alone
+    assert beside["q"] == alone["q"]
+    # a dataset of constant series alone keeps their points: zero widths, as before (not an uncalibrated model)
+    only = calibrate(scored.filter(pl.col("unique_id") != "m"), h, season_length=season)
+    assert only["q"]["80"] and all(q == 0.0 for q in only["q"]["80"])

@@ -87,6 +87,10 @@ WEEK_ANCHOR = "__week_anchor"  # a weekly source's weekday (1 Monday .. 7 Sunday
 # the first time from which every row of a weekly series falls off its weekday, none before it (else null), on its
 # failing rows: the export changed the weekday its weeks are labelled by, and its latest weeks were quarantined
 WEEK_SINCE = "__week_since"
+# a time of the same column that read, as written, unlike a day/month date (validate joins it onto the failing rows
+# of a source without a time_format): a '05/01/2023' among ISO dates is told to be written as they are, not to declare a
+# time_format, which would apply to every row (it quarantined 59 of 60)
+TIME_PEER = "__time_peer"
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
@@ -244,9 +248,10 @@ TOTALS_ID_RE = (r"(?i)(^|\|)\s*((grand |sub-?)?totals?\b[^|]*|sum|summe|gesamt|g
                 r"(\||$)")
 
 
-def _time_hint(raw: pl.Expr) -> pl.Expr:
-    """Why a time did not parse as ISO-8601: a day/month order that only a time_format settles, or
-    a Unix epoch number (seconds parse with time_format %s)."""
+def _time_hint(raw: pl.Expr, peer: pl.Expr | None = None) -> pl.Expr:
+    """Why a time did not parse as ISO-8601: a day/month order that only a time_format settles (or, `peer` a time
+    of the column that read as written otherwise, that this one be written as it is), or a Unix epoch number
+    (seconds parse with time_format %s)."""
     text = raw.cast(pl.Utf8).str.strip_chars()
     # the formats of the value as written: '01.01.2024' was told '--time-format %d/%m/%Y', which does not parse it
     sep = text.str.extract(r"^(\d{1,2})([/.\-])", 2)
@@ -260,6 +265,15 @@ def _time_hint(raw: pl.Expr) -> pl.Expr:
     day_month = pl.concat_str([
         pl.lit(" (day/month order is ambiguous: declare its time_format, e.g. --time-format '"), day_first,
         pl.lit("' or '"), month_first, pl.lit("')")])
+    if peer is not None:
+        parts = text.str.extract_groups(r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})$")
+        a, b, y4 = (parts.struct.field(k) for k in ("1", "2", "3"))
+        readings = pl.when(y4.is_not_null()).then(pl.format(
+            " ({}-{}-{} day first, {}-{}-{} month first)", y4, b.str.zfill(2), a.str.zfill(2), y4, a.str.zfill(2),
+            b.str.zfill(2))).otherwise(pl.lit(""))
+        day_month = pl.when(peer.is_not_null()).then(pl.format(
+            " (day/month order is ambiguous, and other times of the column are written like '{}': write this one "
+            "as they are{}; a --time-format would apply to every row)", peer, readings)).otherwise(day_month)
     # a first or second number above 12 settles the order: '31/01/2020' was told 'ambiguous' and given both
     first = text.str.extract(r"^(\d{1,2})[/.\-]", 1).cast(pl.Int32, strict=False)
     second = text.str.extract(r"^\d{1,2}[/.\-](\d{1,2})[/.\-]", 1).cast(pl.Int32, strict=False)
@@ -445,7 +459,7 @@ _DASHES = "\u2010\u2011\u2012\u2013\u2014\u2015\ufe63\uff0d"
 def _number_hint(raw: pl.Expr) -> pl.Expr:
     """Why a text value that looks numeric did not parse: a magnitude suffix ('1.5k', with the full number), a
     dash for a missing value ('-'), a dash where the minus sign belongs ('–5'), thousands separators, a decimal
-    comma, accounting parentheses, a currency or percent sign."""
+    comma, accounting parentheses, a currency or percent sign, a unit of measure ('1,234 kWh')."""
     text = raw.cast(pl.Utf8).str.strip_chars().str.replace_all("\u2212", "-", literal=True)
     suffix = text.str.extract(_SUFFIX_RE, 2)
     factor = suffix.replace_strict({k: f for k, (f, _) in _SUFFIXES.items()}, default=None, return_dtype=pl.Float64)
@@ -453,6 +467,8 @@ def _number_hint(raw: pl.Expr) -> pl.Expr:
     unsettled = text.str.ends_with(UNSETTLED)
     written = text.str.replace_all(UNSETTLED, "", literal=True)
     whole = written.str.replace(r"\..*$", "")
+    unit = text.str.extract(r"^[-+]?\d[\d.,' \u00a0\u202f\u2009]*?\s*([\p{L}°µ][\p{L}\d°µ²³/.]{0,11})$", 1)
+    unit = pl.when(unit.str.contains(r"(?i)^(st|nd|rd|th)$")).then(None).otherwise(unit)  # '2nd': an ordinal
     return (
         # '2.000' in a column written with decimal commas ('2,5') and decimal points ('7.5') alike (sources)
         pl.when(unsettled)
@@ -482,6 +498,10 @@ def _number_hint(raw: pl.Expr) -> pl.Expr:
                      "minus sign and no format)"))
         .when(text.str.contains(r"^[-+]?\s*[$€£¥]\s*[-+]?[\d.,]+$|^[-+]?[\d.,]+\s*(%|[$€£¥]|EUR|USD)$"))
         .then(pl.lit(" (a currency or percent sign? export the numbers alone, without a unit)"))
+        # '1,234 kWh', '18.2 °C', '5 pcs': a unit of measure after the number (nu42: said 'is not a number' alone)
+        .when(unit.is_not_null())
+        .then(pl.format(" (a unit after the number? export the numbers alone, without their unit '{}'; "
+                        "[sources.NAME] unit = \"{}\" names it on the plots)", unit, unit))
         # '#DIV/0!', '#VALUE!': a formula's error, exported as text (Excel's '#N/A' is a missing value)
         .when(text.str.contains(r"^#(DIV/0!|VALUE!|REF!|NAME\?|NUM!|NULL!|SPILL!|CALC!|GETTING_DATA)$"))
         .then(pl.lit(" (a spreadsheet formula's error: fix the formula, or leave the cell empty for a missing value)"))
@@ -623,7 +643,8 @@ def row_checks(
             "time_unparsable",
             pl.col(DS_RAW).is_null(),
             pl.format("time '{}' does not parse as {}{}{}", _show(_raw(time_col)), pl.lit(fmt),
-                      _time_hint(_raw(time_col)) if time_format is None else _format_hint(_raw(time_col), time_format),
+                      _time_hint(_raw(time_col), pl.col(TIME_PEER)) if time_format is None
+                      else _format_hint(_raw(time_col), time_format),
                       totals),
             "the time value does not parse with the declared format",
         ),

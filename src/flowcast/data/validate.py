@@ -37,6 +37,7 @@ from flowcast.config import SourceConfig, ValidationConfig
 from flowcast.data.calendar import is_business, is_subdaily, month_multiple, multiday_period, parse_freq
 from flowcast.data.order import CHUNK, DsSteps, ds_steps, in_key_order, repeated_keys
 from flowcast.data.schemas import (
+    DAY_MONTH_RE,
     DS_RAW,
     DS_SEEN,
     HEADER_REPEATED,
@@ -45,6 +46,7 @@ from flowcast.data.schemas import (
     RAW_PREFIX,
     ROW,
     SUMMARY_RE,
+    TIME_PEER,
     TOTALS_ID_RE,
     UNSETTLED,
     WEEK_ANCHOR,
@@ -447,6 +449,18 @@ def _period_shown(freq: str | None) -> pl.Expr:
 
 
 WRITTEN_TIME = "__written_time"  # an end-labelled source's time as written, for the reasons of its duplicates
+
+
+def _time_peer(ingested: Ingested) -> str | None:
+    """A time of the source's column that read, as written, not a day/month date ('2023-01-04'; None where there is
+    none): what an unreadable '05/01/2023' among such times is to be written like (`schemas.TIME_PEER`)."""
+    raw = RAW_PREFIX + ingested.source.time_col
+    if raw not in ingested.frame.collect_schema().names():
+        return None
+    text = pl.col(raw).cast(pl.Utf8).str.strip_chars()
+    got = (ingested.frame.filter(pl.col(DS_RAW).is_not_null()).select(text.alias("t"))
+           .filter(pl.col("t").is_not_null() & ~pl.col("t").str.contains(DAY_MONTH_RE)).head(1).collect())
+    return str(got["t"][0]) if got.height else None
 
 
 def _written_time(ingested: Ingested) -> list[pl.Expr]:
@@ -1197,6 +1211,11 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
                    .with_columns(weekly_switch().alias(WEEK_SINCE)).select(ROW, WEEK_ANCHOR, WEEK_SINCE))
         failed = failed.join(anchors, on=ROW, how="left", maintain_order="left")
     period_months = month_multiple(source.freq) if source.aggregate == "none" else None
+    if failed is not None and source.time_format is None:  # an unreadable day/month date names a time that read
+        unreadable = [i for i, c in enumerate(checks, start=1) if c.name == "time_unparsable"]
+        # (looked for only where such a row failed: one more pass over the rows)
+        peer = _time_peer(ingested) if failed["__code"].is_in(unreadable).any() else None
+        failed = failed.with_columns(pl.lit(peer, dtype=pl.Utf8).alias(TIME_PEER))
     if failed is not None and period_months:  # the off-grid reason names the series' months
         phases = flagged.select(ROW, usual_month_phase(period_months).alias(MONTH_PHASE))
         failed = failed.join(phases, on=ROW, how="left", maintain_order="left")

@@ -217,16 +217,17 @@ def _base_rows(components: dict[str, BacktestResult], statistical: list[str]) ->
                      "is scored on")
 
 
-# what `backtest_scales` adds to a backtest row: the scale, the rows up to the cutoff, the level stand-in and
-# whether the scale is it (see `conformal.series_scale`)
-SCALE_COLUMNS = ("scale", "history", "level", "level_scaled")
+# what `backtest_scales` adds to a backtest row: the scale, the rows up to the cutoff, the level stand-in,
+# whether the scale is it and whether the history is constant at the cut (see `conformal.series_scale`)
+SCALE_COLUMNS = ("scale", "history", "level", "level_scaled", "constant")
 
 
 def backtest_scales(base: pl.DataFrame, td: TrainingData) -> pl.DataFrame:
-    """unique_id, cutoff, scale, history, level, level_scaled, scale_sq of every backtest window (the interval
-    scale and the weight scale of every metric but RMSSE, the rows up to the cutoff, the series' mean |y| up to
-    it, whether the scale is that stand-in, and RMSSE's scale squared: the mean squared one-step difference up
-    to the cutoff, `metrics.rmsse_scale`, null where there is none, which RMSSE-ranked weights are fitted on)."""
+    """unique_id, cutoff, scale, history, level, level_scaled, constant, scale_sq of every backtest window (the
+    interval scale and the weight scale of every metric but RMSSE, the rows up to the cutoff, the series' mean |y| up
+    to it, whether the scale is that stand-in, whether the history up to it is constant, and RMSSE's scale squared:
+    the mean squared one-step difference up to the cutoff, `metrics.rmsse_scale`, null where there is none, which
+    RMSSE-ranked weights are fitted on)."""
     hist = td.frame.select("unique_id", "ds", "y")
     cutoffs = base.select("unique_id", "cutoff").unique()
     return series_scale(hist, td.meta.season_length, cutoffs).join(

@@ -76,7 +76,11 @@ long steps off L, less than flat widths did. `calibrate` records both (`points`,
 series and up) have far more points per step: their widths are their own, unchanged.
 Scales that are zero or undefined (a constant history) fall back to the series' mean |y| up to the cutoff (1 if
 that is 0 too, or float noise), times how much the series with a measured scale typically change relative to their level (the
-median of their scale / mean |y|; 1 when none has one): so the calibration keeps such backtest points.
+median of their scale / mean |y|; 1 when none has one): so the calibration keeps such backtest points, except
+those of a history constant at its cut (`series_scale`'s `constant` at a cutoff): such a series is published with
+zero width whatever the widths are, and its errors (0 where a model forecasts it exactly) pulled the pooled
+quantiles of the series that move towards 0 (a series beside two constant ones: its 95% widths a third narrower).
+A backtest of constant histories alone keeps them (zero widths).
 
 Constant histories at publish time. The widths are multiples of a series' typical change; a history of
 values all equal (constant at 7, all zeros) has none, and the level (or 1) in its place published
@@ -128,8 +132,9 @@ def series_scale(insample: pl.DataFrame, season_length: int, cutoffs: pl.DataFra
     0 (`metrics.mase_scale`): a history repeating itself up to float rounding takes the stand-in, as an exact
     repeat does. `constant` (the published forecast's scales): a history of at least
     `min_constant_history(season_length)` values all equal (up to `metrics.noise_floor` of their mean |y|:
-    0.1 + 0.2 beside 0.3) has scale 0 instead (its
-    intervals are the point forecast: see the module). `unmeasured` (the published forecast's scales, no
+    0.1 + 0.2 beside 0.3) has scale 0 instead (its intervals are the point forecast: see the module). With
+    `cutoffs`, the column `constant` says whether the history up to each cutoff is such a one (its scale keeps the
+    stand-in, and it is not `level_scaled`; `calibrate` leaves its points out). `unmeasured` (the published forecast's scales, no
     `cutoffs`): series whose one or two changes measure no typical change (a 2-point history's scale is its one
     difference, 9.92 -> 8.81 a tenth of 3 -> 15): they take the stand-in of a series without a measured scale (their
     mean |y| times the others' median scale / mean |y|), where some other series has a measured scale; else their
@@ -164,6 +169,9 @@ def series_scale(insample: pl.DataFrame, season_length: int, cutoffs: pl.DataFra
              & (pl.col("y").max() - pl.col("y").min() <= noise_floor(pl.col("y").abs().mean())))
             .alias("__flat"))
         level = level.join(flat, on="unique_id", how="left")
+    elif cutoffs is not None:  # a history constant at the cut: `constant`, left out of the calibration (`calibrate`)
+        level = level.join(_flat_at_cutoffs(insample, season_length, level.select("unique_id", "cutoff")),
+                           on=keys, how="left")
     else:
         level = level.with_columns(pl.lit(False).alias("__flat"))
     measured = pl.col("scale").is_not_null() & (pl.col("scale") > 0) & pl.col("scale").is_finite()
@@ -184,9 +192,10 @@ def series_scale(insample: pl.DataFrame, season_length: int, cutoffs: pl.DataFra
                                                  joined.filter(~measured & has_level)), on="cutoff", how="left")
         relative = pl.when(pl.col("__relative").is_finite() & (pl.col("__relative") > 0)) \
             .then(pl.col("__relative")).otherwise(1.0)
+    flat_at_cut = pl.col("__flat").fill_null(False) & pl.lit(cutoffs is not None)
     return joined.with_columns(
         pl.when(measured).then(pl.col("scale"))
-        .when(pl.col("__flat").fill_null(False)).then(0.0)
+        .when(pl.col("__flat").fill_null(False) & pl.lit(cutoffs is None)).then(0.0)
         .when(has_level).then(pl.col("__level") * relative)
         .otherwise(1.0)
         .alias("scale"),
@@ -194,7 +203,27 @@ def series_scale(insample: pl.DataFrame, season_length: int, cutoffs: pl.DataFra
         # level-scaled is expressed in levels, and applied to every series in levels (see `calibrate`)
         stand_in.alias("level"),
         (~measured & ~pl.col("__flat").fill_null(False)).alias("level_scaled"),
+        # at a cutoff: the history up to it is constant (the published forecast of it has zero width)
+        *([flat_at_cut.alias("constant")] if cutoffs is not None else []),
     ).drop("__level", "__flat", "__relative", strict=False)
+
+
+def _flat_at_cutoffs(insample: pl.DataFrame, season_length: int, cutoffs: pl.DataFrame) -> pl.DataFrame:
+    """unique_id, cutoff, __flat: whether the series' finite values up to each cutoff are a constant history, as
+    `series_scale(constant=True)` reads one at publish time (at least `min_constant_history` values, all equal up
+    to `metrics.noise_floor` of their mean |y|): running extremes, as-of joined."""
+    fin = (insample.lazy().filter(pl.col("y").is_finite()).select("unique_id", "ds", "y").sort("unique_id", "ds")
+           .with_columns((pl.int_range(pl.len()).over("unique_id") + 1).alias("__n"))
+           .with_columns(pl.col("y").cum_max().over("unique_id").alias("__hi"),
+                         pl.col("y").cum_min().over("unique_id").alias("__lo"),
+                         (pl.col("y").abs().cum_sum().over("unique_id") / pl.col("__n")).alias("__m")))
+    return (cutoffs.lazy().sort("cutoff")
+            .join_asof(fin.sort("ds"), left_on="cutoff", right_on="ds", by="unique_id", strategy="backward",
+                       check_sortedness=False)
+            .select("unique_id", "cutoff",
+                    ((pl.col("__n") >= min_constant_history(season_length))
+                     & (pl.col("__hi") - pl.col("__lo") <= noise_floor(pl.col("__m")))).fill_null(False).alias("__flat"))
+            .collect())
 
 
 def _relative_by_cutoff(rated: pl.DataFrame, needed: pl.DataFrame) -> pl.DataFrame:
@@ -311,6 +340,11 @@ def calibrate(scored: pl.DataFrame, horizon: int, levels: Sequence[int] = INTERV
     m = max(1, int(season_length))
     out: dict[str, Any] = {"method": "conformal", "levels": [int(lv) for lv in levels], "n": int(scored.height),
                            "mode": {}, "q": {}, "season_length": m}
+    if "constant" in scored.columns and not scored["constant"].fill_null(False).all():
+        # a history constant at its cut is published with zero width whatever the widths: its errors (0 where the
+        # model forecasts it exactly) calibrate nothing, and pulled every pooled quantile of the series that move
+        # towards 0 (one series beside two constant ones: its 95% widths a third narrower)
+        scored = scored.filter(~pl.col("constant").fill_null(False))
     if {"level", "level_scaled"} <= set(scored.columns) and scored.height \
             and 2 * int(scored["level_scaled"].sum()) > scored.height:
         # most points' histories measure no typical change (one observation at the cut: a brand-new dataset's
