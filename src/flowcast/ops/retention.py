@@ -231,6 +231,7 @@ def _drop_publish_record(settings: Settings, store: Any, dataset: str, as_of: da
     (faults31). A record that cannot be removed is a warning: the forecasts are gone, which is what gc was asked."""
     import logging
 
+    from flowcast.interrupts import fault_point
     from flowcast.ops.quiet import fingerprint_path
     from flowcast.shared import unshare
 
@@ -238,6 +239,7 @@ def _drop_publish_record(settings: Settings, store: Any, dataset: str, as_of: da
     try:
         if store.has(dataset, as_of):
             return
+        fault_point("gc:before_record")  # test-only: the key's forecasts deleted, its record not yet
         record.unlink(missing_ok=True)
         unshare(settings, record)
     except Exception as exc:  # noqa: BLE001 - a local or shared file system's error: the removal is done
