@@ -16,6 +16,7 @@ import polars as pl
 import pytest
 
 from flowcast.config import load_settings
+from flowcast.ops.quiet import fingerprint_path, record_fingerprint
 from flowcast.registry import ModelRegistry
 from flowcast.store import open_store
 
@@ -90,3 +91,80 @@ def test_a_version_republished_after_gc_deleted_its_forecasts_stays(tmp_path):
     left = {v.version for v in ModelRegistry(home / "models").list()}
     assert v1 in left, "gc removed the version the re-published forecasts name"
     assert v2 not in left and v3 in left
+
+
+def _flocked_by(pid: int) -> set[int]:
+    """The inodes of the files process `pid` holds an flock on now (/proc/locks)."""
+    held = set()
+    with open("/proc/locks") as fh:
+        for line in fh:
+            f = line.split()
+            if "->" not in f and f[1] == "FLOCK" and f[4] == str(pid):
+                held.add(int(f[5].rsplit(":", 1)[1]))
+    return held
+
+
+def _ended_or_waiting_on(proc: subprocess.Popen[str], holder: int, timeout: float = 120.0) -> bool:
+    """Wait until `proc` ended (False) or holds open a file on which the stopped process `holder` holds an flock
+    (True: it waits for that lock, which it cannot get before `holder` goes on)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        held = _flocked_by(holder)
+        for fd in Path(f"/proc/{proc.pid}/fd").glob("*"):
+            try:
+                if os.stat(fd).st_ino in held:
+                    return True
+            except OSError:
+                continue
+        time.sleep(0.1)
+    raise AssertionError(f"the publisher neither ended nor waited on gc's lock in {timeout:g}s")
+
+
+@pytest.mark.timeout(300)
+def test_a_publish_record_written_while_gc_deletes_its_key_stays(tmp_path):
+    """Regression: gc deleted a key's forecasts, checked the key was not published again, and then removed its
+    publish record (`published/<dataset>/<as_of>.json`) without the key's lock: a backfill of that date (a real
+    process: pin, publish, record the fingerprint, unpin) that published and recorded in between lost its record,
+    so a quiet schedule published again what it held (and a `--data` dataset's tz was read from an older record).
+    The record goes under the key's lock now, the one a publish takes: the publish waits for it and records after."""
+    home = tmp_path / "home"
+    reg = ModelRegistry(home / "models")
+    art = tmp_path / "art"
+    (art / "ckpt").mkdir(parents=True)
+    (art / "ckpt" / "model.ckpt").write_bytes(b"w" * 100)
+    v1 = reg.register(art, name="gru", dataset="sales", created_at=NOW).version
+    reg.promote(v1, dataset="sales")
+    settings = load_settings(home=home)
+    old = datetime(2023, 6, 1)
+    _publish(settings, old, v1)
+    record = fingerprint_path(home, "sales", old)
+    record_fingerprint(settings, dataset="sales", as_of=old, content_hash=open_store(settings).receipt_of(
+        "sales", old)["content_hash"], fingerprint="fp-old", run_id="r")
+
+    env = {**os.environ, "FLOWCAST_FAULT": "gc:before_record", "FLOWCAST_FAULT_SIGNAL": "SIGSTOP"}
+    gc = subprocess.Popen([sys.executable, "-m", "flowcast", "gc", "--home", str(home), "--as-of", NOW.isoformat(),
+                           "--forecasts-before", "2023-08-01", "--yes", "--json"],
+                          env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    backfill = None
+    try:
+        assert _stopped(gc), gc.communicate()
+        assert open_store(settings).as_ofs("sales") == [] and record.exists()  # the forecasts gone, the record not
+        backfill = subprocess.Popen([sys.executable, str(PUBLISHER), str(home), "sales", old.isoformat(), v1,
+                                     "fp-new"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        _ended_or_waiting_on(backfill, gc.pid)
+    finally:
+        if gc.poll() is None:
+            os.kill(gc.pid, signal.SIGCONT)
+    out, err = gc.communicate(timeout=120)
+    assert gc.returncode == 0, err
+    assert [i["kind"] for i in json.loads(out.strip().splitlines()[-1])["items"]] == ["forecast"]
+    assert backfill is not None
+    _, berr = backfill.communicate(timeout=120)
+    assert backfill.returncode == 0, berr
+    held = open_store(settings).receipt_of("sales", old)
+    assert held["run_id"] == "backfill-2023-06-01"
+    assert record.exists(), "gc removed the publish record of the backfill that published the key again"
+    rec = json.loads(record.read_text())
+    assert (rec["content_hash"], rec["data_fingerprint"]) == (held["content_hash"], "fp-new")

@@ -355,3 +355,41 @@ def test_a_postgres_publish_adding_a_value_column_waits_for_a_reader_store_pg_wa
     assert not store.has(DS, OTHER)
     publish(store, wider, as_of=OTHER, variant=2)
     assert store.read(dataset=DS, as_of=OTHER)["y_hat_q5"].null_count() == 0
+
+
+def _key_lock_free(backend, dataset: str, as_of: datetime) -> bool:
+    """Whether another writer could take the key's lock, the one a publish takes, now (tried without waiting, from
+    another handle: a lock file of its own, another PostgreSQL session)."""
+    if backend.name == "embedded":
+        from flowcast.store.parquet import partition_name
+
+        with backend.reopen().data.lock(f"forecasts.dataset={dataset}.{partition_name(as_of)}", blocking=False) as got:
+            return got
+    import json
+
+    import psycopg
+
+    spec = json.loads(backend.spec)
+    with psycopg.connect(spec["url"], autocommit=True) as con:  # one statement, one transaction: released after it
+        row = con.execute("SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0))",
+                          ["|".join([spec["pg_schema"], "forecasts", dataset, as_of.isoformat()])]).fetchone()
+    return bool(row and row[0])
+
+
+def test_a_deletes_then_runs_under_the_keys_lock_once_the_key_is_removed(db_backend):
+    """Regression: gc removed a deleted key's publish record after the delete had let the key's lock go, so a
+    publish that landed (and recorded itself) in between lost its record. `delete(..., then=f)` calls f once the key
+    is removed (on PostgreSQL in the delete's transaction, before its commit), the key's lock still held: no publish
+    of the key can land before f returns. Not called when nothing was removed."""
+    store = db_backend.store
+    publish(store, make_forecast(1, N, H, AS_OF))
+    seen = []
+
+    def then() -> None:
+        seen.append(_key_lock_free(db_backend, DS, AS_OF))
+
+    assert _key_lock_free(db_backend, DS, AS_OF)
+    assert store.delete(DS, AS_OF, then=then)
+    assert seen == [False] and not store.has(DS, AS_OF)  # called under the key's lock
+    assert not store.delete(DS, AS_OF, then=then) and len(seen) == 1  # nothing removed: not called
+    assert _key_lock_free(db_backend, DS, AS_OF)

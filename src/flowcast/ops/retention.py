@@ -28,6 +28,7 @@ re-checking each model under the registry's lock (production may have moved sinc
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 from collections.abc import Iterable
@@ -224,20 +225,24 @@ def _unstacked(dataset: str) -> str:
     return f"(in the production stack of {dataset}: taken out of it, `flowcast models rollback` will not reach it)"
 
 
-def _drop_publish_record(settings: Settings, store: Any, dataset: str, as_of: datetime) -> None:
+def _drop_publish_record(settings: Settings, dataset: str, as_of: datetime) -> None:
     """Remove the publish record (`published/<dataset>/<as_of>.json`, `ops.quiet.fingerprint_path`) of a key whose
-    forecasts gc deleted, and its shared copy, unless the key was published again meanwhile (the record is then that
-    publish's). It stayed for good: one file per as_of ever published, each naming forecasts no longer there
-    (faults31). A record that cannot be removed is a warning: the forecasts are gone, which is what gc was asked."""
+    forecasts gc deleted, and its shared copy. It stayed for good: one file per as_of ever published, each naming
+    forecasts no longer there (faults31). Called by the store's delete under the key's lock (`then`), the one a
+    publish takes: a publish of the key again lands after it, and its record with it. It checked that the key was
+    not published again and then removed the record without the lock: a backfill that published and recorded the key
+    in between lost its record (a quiet schedule then published again what the key held). The key's lock is taken
+    before the registry's nowhere: gc takes it alone, a publish under `ModelRegistry.publishing` after the
+    registry's. A record that cannot be removed is a warning: the forecasts are gone, which is what gc was asked."""
     import logging
 
+    from flowcast.interrupts import fault_point
     from flowcast.ops.quiet import fingerprint_path
     from flowcast.shared import unshare
 
     record = fingerprint_path(settings.home, dataset, as_of)
     try:
-        if store.has(dataset, as_of):
-            return
+        fault_point("gc:before_record")  # test-only: the key's forecasts deleted, its record not yet
         record.unlink(missing_ok=True)
         unshare(settings, record)
     except Exception as exc:  # noqa: BLE001 - a local or shared file system's error: the removal is done
@@ -406,9 +411,8 @@ def execute(settings: Settings, items: Iterable[Item], now: datetime | None = No
 
             assert item.key is not None
             store = store or open_store(settings)
-            if not store.delete(*item.key):
+            if not store.delete(*item.key, then=functools.partial(_drop_publish_record, settings, *item.key)):
                 continue
-            _drop_publish_record(settings, store, *item.key)
         elif item.kind == "model" and item.version is None:  # a folder a stopped writer left (`leftovers`)
             assert reg is not None
             if not reg.remove_leftover(item.path.name):

@@ -101,7 +101,9 @@ class ForecastStore(Protocol):
     receipt: a scheduled retrain refuses a key another run of its slot retrained, replaces any other publish).
     `keep_same`: a key that holds these very forecasts (the same content hash, its rows read back whole where the
     store keeps them in a file) is left as it is: SamePublished, naming the run that published them, nothing
-    written (a re-run, or a second run at once, of an as_of whose forecasts did not change)."""
+    written (a re-run, or a second run at once, of an as_of whose forecasts did not change). `delete(..., then=f)`:
+    f() is called under the key's lock (in the delete transaction) once something was removed, so no publish of the
+    key lands before it returns (gc removes the deleted publish's record there)."""
 
     location: str
 
@@ -124,7 +126,7 @@ class ForecastStore(Protocol):
 
     def receipt_of(self, dataset: str, as_of: datetime) -> dict[str, str]: ...
 
-    def delete(self, dataset: str, as_of: datetime) -> bool: ...
+    def delete(self, dataset: str, as_of: datetime, *, then: Callable[[], None] | None = None) -> bool: ...
 
     def write_realized(self, dataset: str, frame: pl.DataFrame, *, scored: dict[datetime, str] | None = None) -> int: ...
 

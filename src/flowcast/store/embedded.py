@@ -331,11 +331,14 @@ class EmbeddedStore:
         """Delete the writer lock files no writer holds now (`ParquetDataset.remove_idle_locks`); how many."""
         return self.data.remove_idle_locks()
 
-    def delete(self, dataset: str, as_of: datetime) -> bool:
+    def delete(self, dataset: str, as_of: datetime, *, then: Callable[[], None] | None = None) -> bool:
         """Remove what (dataset, as_of) published (an explicit request, e.g. `flowcast gc`); True if
         there was something. Realized accuracy of that key is removed too, first (as a publish does): a
         delete stopped in between leaves forecasts still published and unscored, which a re-run of the
-        delete removes, never realized rows of an as_of whose forecasts are gone (no delete lists those)."""
+        delete removes, never realized rows of an as_of whose forecasts are gone (no delete lists those).
+        `then()`: called when something was removed, still under the key's lock, the one a publish takes: what
+        belongs to the removed publish alone (gc's publish record) goes before another publish of the key can land
+        (and write its own). On an object store, where writers of one key take no lock, it is not guarded."""
         check_dataset(dataset)
         as_of = storage_ts(as_of)
         found = False
@@ -348,6 +351,8 @@ class EmbeddedStore:
             if legacy is not None:
                 self.data.remove_legacy(legacy)
                 found = True
+            if found and then is not None:
+                then()
         # views listing keys: not this one now; a table left without a file: its view reads none (a glob matching
         # nothing failed every query of it: 'No files found that match the pattern')
         emptied = found and self.views is not None and (

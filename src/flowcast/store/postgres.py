@@ -552,8 +552,11 @@ class PostgresStore:
         return p.receipt(replaced_rows=replaced, previous_content_hash=previous,
                          location=f"{self.location} table {s}.forecasts")
 
-    def delete(self, dataset: str, as_of: datetime) -> bool:
-        """Remove what (dataset, as_of) published, and its realized accuracy (an explicit request)."""
+    def delete(self, dataset: str, as_of: datetime, *, then: Callable[[], None] | None = None) -> bool:
+        """Remove what (dataset, as_of) published, its realized accuracy and its publish record row (an explicit
+        request), in one transaction under the key's lock. `then()`: called when a publish was removed, before the
+        commit, the key's lock still held (a publish of the key waits for it): what belongs to the removed publish
+        alone (gc's record file) goes before another publish of the key can land and write its own."""
         check_dataset(dataset)
         as_of = storage_ts(as_of)
         s = self.schema
@@ -563,6 +566,8 @@ class PostgresStore:
             con.execute(f"DELETE FROM {s}.forecasts WHERE dataset = %s AND as_of = %s", [dataset, as_of])
             con.execute(f"DELETE FROM {s}.realized WHERE dataset = %s AND as_of = %s", [dataset, as_of])
             con.execute(f"DELETE FROM {s}.publish_records WHERE dataset = %s AND as_of = %s", [dataset, as_of])
+            if n > 0 and then is not None:
+                then()
         return n > 0
 
     # ------------------------------------------------------------------ publish records
