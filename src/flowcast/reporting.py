@@ -1097,9 +1097,9 @@ def rewrote(o: Mapping[str, Any]) -> bool:
 
 
 def rewrites(outcomes: Iterable[Mapping[str, Any]]) -> list[tuple[str, str]]:
-    """Each date an --overwrite rewrote, as (its as_of as `as_of_text` writes it, what it replaced: its note without
+    """Each date an --overwrite rewrote, as (its as_of as `utc_text` writes it, what it replaced: its note without
     the `REWRITTEN` start), which the table's cells point to (the artifact's description, `flowcast backfill`)."""
-    return [(as_of_text(o["as_of"]), str(o["note"])[len(REWRITTEN):]) for o in outcomes if rewrote(o)]
+    return [(utc_text(o["as_of"]), str(o["note"])[len(REWRITTEN):]) for o in outcomes if rewrote(o)]
 
 
 def _published_before(o: Mapping[str, Any]) -> bool:
