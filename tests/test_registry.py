@@ -7,7 +7,7 @@ import os
 import signal
 import subprocess
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -2700,3 +2700,38 @@ def test_a_model_trained_after_an_as_of_names_the_last_observation_it_saw(tmp_pa
     assert chosen.version == mv.version and sentence is not None
     assert sentence.startswith(f"{mv.version} {said}"), sentence
     assert "trained on data up to 2026" not in sentence
+
+
+@pytest.mark.parametrize(("as_of", "recorded", "said"), [
+    (datetime(2019, 6, 1), {"last_observation": "2019-06-01T00:00:00"}, "as_of 2019-06-01 (last observation 2019-06-01)"),
+    (datetime(2019, 6, 1, 16, tzinfo=timezone(timedelta(hours=10))), {}, "as_of 2019-06-01 06:00 UTC"),  # its UTC
+    (datetime(2019, 6, 1, 6), {"last_observation": "2019-05-31T23:00:00"},
+     "as_of 2019-06-01 06:00 UTC (last observation 2019-05-31 23:00 UTC)"),
+])
+def test_trained_text_writes_its_instants_as_run_names_do(tmp_path, as_of, recorded, said):
+    """dates42: `trained_text` wrote its as_of with a clock time always ('as_of 2019-06-01 00:00 UTC') and its last
+    observation by a ' UTC' rule of its own, the one `flows.naming` had too: both are `reporting.utc_text` now, as a
+    run's name writes its as_of (a midnight UTC a date alone, a clock time followed by UTC)."""
+    reg = ModelRegistry(tmp_path / "models")
+    mv = reg.register(None, name="theta", dataset="toy", kind="statistical",
+                      recipe={"components": [{"type": "statistical", "model": "theta"}]},
+                      fingerprint={"source": "toy", **recorded}, created_at=T0, as_of=as_of)
+    assert reg.get(mv.version, fetch=False).trained_text() == said
+
+
+@pytest.mark.parametrize("fingerprint", [None, "1b10706db9db2bc8", ["toy"], {}])
+def test_a_version_whose_fingerprint_is_no_object_is_said_trained_at_its_as_of(tmp_path, fingerprint):
+    """What `trained_text`'s guard guards (dates42 kept its `isinstance` check and dropped the `or {}` beside it,
+    which repeated it): a version.json whose fingerprint is not a JSON object (written by hand, or by another tool)
+    reads, and its version is said trained at its as_of alone, where `.get` on a string or a list raised
+    AttributeError in the sentence of every forecast of a date before that as_of. A null reads as {} already."""
+    reg = ModelRegistry(tmp_path / "models")
+    mv = reg.register(None, name="theta", dataset="toy", kind="statistical",
+                      recipe={"components": [{"type": "statistical", "model": "theta"}]},
+                      fingerprint={"source": "toy", "last_observation": "2014-12-31"}, created_at=T0,
+                      as_of=datetime(2026, 12, 6, 4, 31))
+    meta = reg.versions_dir / mv.version / "version.json"
+    meta.write_text(json.dumps({**json.loads(meta.read_text()), "fingerprint": fingerprint}))
+    again = reg.get(mv.version, fetch=False)
+    assert again.fingerprint == (fingerprint or {})
+    assert again.trained_text() == "as_of 2026-12-06 04:31 UTC"

@@ -448,3 +448,16 @@ def test_the_receipt_sentence_reads_its_as_of_as_every_as_of_is_read(as_of):
     assert reporting.as_of_text(as_of) == "2019-09-01 06:00"
     assert reporting.receipt_sentence(receipt) == ("Published 24 forecast rows of 2 series of us_employment as of "
                                                    "2019-09-01 06:00 from theta.")
+
+
+@pytest.mark.parametrize(("instant", "said"), [
+    (datetime(2019, 9, 1, 6), "2019-09-01 06:00 UTC"),
+    ("2019-09-01T16:00:00+10:00", "2019-09-01 06:00 UTC"),  # the UTC instant, said UTC
+    (datetime(2019, 9, 1), "2019-09-01"),  # a midnight UTC: a date alone
+    ("2014-04-05T00:00:00+11:00", "2014-04-04 13:00 UTC"),  # Melbourne's 5 April starts the day before in UTC
+    (None, "now"),
+])
+def test_utc_text_says_utc_after_a_clock_time(instant, said):
+    """dates42: the one way a sentence writes an instant (run names, backfill lines, flow logs, `trained_text`),
+    which `flows.naming` and `ModelVersion.trained_text` each wrote for themselves."""
+    assert reporting.utc_text(instant) == said

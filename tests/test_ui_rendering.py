@@ -909,13 +909,13 @@ def test_a_refused_runs_data_quality_report_says_first_that_it_was_refused(refus
 
 @pytest.mark.parametrize(("after", "planned", "partial", "in_said", "said"), [
     (0, 0, 0, "", ""),
-    (39_282, 0, 0, "", "; 39,282 rows dated after as_of 2026-12-04 21:23:01 UTC not seen by this run"),
+    (39_282, 0, 0, "", "; 39,282 rows dated after as_of 2026-12-04 21:23 UTC not seen by this run"),
     # planned future covariates: kept, counted in rows in, and said there as `flowcast run`'s summary says them
     (5, 5, 0, " (5 of them planned: after as_of, kept for their future covariates)", ""),
     (1_205, 1_200, 0, " (1,200 of them planned: after as_of, kept for their future covariates)",
-     "; 5 rows dated after as_of 2026-12-04 21:23:01 UTC not seen by this run"),
+     "; 5 rows dated after as_of 2026-12-04 21:23 UTC not seen by this run"),
     # (aggregate) 3 of them dated before as_of, in the day not over then: not 'dated after as_of'
-    (10, 0, 3, "", ("; 10 rows after as_of 2026-12-04 21:23:01 UTC not seen by this run (dated after it, or in a "
+    (10, 0, 3, "", ("; 10 rows after as_of 2026-12-04 21:23 UTC not seen by this run (dated after it, or in a "
                     "period not over then)")),
 ])
 def test_quality_summary_says_how_many_rows_are_after_as_of(after, planned, partial, in_said, said):

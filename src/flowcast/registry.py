@@ -639,18 +639,14 @@ class ModelVersion:
 
     def trained_text(self) -> str:
         """When this version was trained, as its registration recorded it: `as_of 2026-12-06 04:31 UTC (last
-        observation 2014-12-31)`. The as_of is the run's, not where its data ended (data of 2014 retrained in 2026);
-        the last observation is its data fingerprint's `last_observation` (none recorded before it was kept:
-        the as_of alone)."""
-        from flowcast.reporting import as_of_text
-        from flowcast.timekeys import storage_naive
+        observation 2014-12-31)`, each written by `reporting.utc_text`. The as_of is the run's, not where its data
+        ended (data of 2014 retrained in 2026); the last observation is its data fingerprint's `last_observation`
+        (none recorded before it was kept, or a version.json whose fingerprint is not an object: the as_of alone)."""
+        from flowcast.reporting import utc_text
 
-        text = f"as_of {storage_naive(self.as_of):%Y-%m-%d %H:%M} UTC" if self.as_of else "an unrecorded as_of"
-        last = (self.fingerprint or {}).get("last_observation") if isinstance(self.fingerprint, dict) else None
-        if not last:
-            return text
-        seen = as_of_text(str(last))
-        return f"{text} (last observation {seen}{' UTC' if ' ' in seen else ''})"
+        text = f"as_of {utc_text(self.as_of)}" if self.as_of else "an unrecorded as_of"
+        last = self.fingerprint.get("last_observation") if isinstance(self.fingerprint, dict) else None
+        return f"{text} (last observation {utc_text(str(last))})" if last else text
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -88,6 +88,15 @@ def as_of_text(as_of: datetime | str | None) -> str:
     return f"{ts:%Y-%m-%d}" if (ts.hour, ts.minute, ts.second) == (0, 0, 0) else f"{ts:%Y-%m-%d %H:%M}"
 
 
+def utc_text(as_of: datetime | str | None) -> str:
+    """An instant in a sentence (a log line, a note, a run's name): `as_of_text`, and `UTC` after a clock time
+    (`2014-04-04 13:00 UTC`; a midnight UTC stays a date, `2019-09-01`). A clock time without its zone was read in
+    the reader's or the source's (Melbourne's 5 April 2014 starts at `2014-04-04 13:00` UTC, read there as the day
+    before). The one definition: run names, backfill lines, the flows' log lines and `ModelVersion.trained_text`."""
+    text = as_of_text(as_of)
+    return f"{text} UTC" if " " in text else text
+
+
 def progress_key(cell: str, dataset: str | None = None, backfill: bool = False) -> str:
     """Key of the training progress artifact of one model ('training-progress-us-employment-lstm';
     'training-progress-lstm' without a dataset)."""
@@ -1088,9 +1097,9 @@ def rewrote(o: Mapping[str, Any]) -> bool:
 
 
 def rewrites(outcomes: Iterable[Mapping[str, Any]]) -> list[tuple[str, str]]:
-    """Each date an --overwrite rewrote, as (its as_of as `as_of_text` writes it, what it replaced: its note without
+    """Each date an --overwrite rewrote, as (its as_of as `utc_text` writes it, what it replaced: its note without
     the `REWRITTEN` start), which the table's cells point to (the artifact's description, `flowcast backfill`)."""
-    return [(as_of_text(o["as_of"]), str(o["note"])[len(REWRITTEN):]) for o in outcomes if rewrote(o)]
+    return [(utc_text(o["as_of"]), str(o["note"])[len(REWRITTEN):]) for o in outcomes if rewrote(o)]
 
 
 def _published_before(o: Mapping[str, Any]) -> bool:

@@ -863,16 +863,16 @@ def test_a_backfill_without_every_says_how_many_as_ofs_it_runs(tmp_path, monkeyp
             "--start", "2024-11-01", "--end", "2024-11-02"]
     res = runner.invoke(app, args, terminal_width=400)
     assert "_PrefectStarted" in res.output, res.output
-    assert ("note: --every not given: 25 as_ofs, one every 1h (the data's frequency) from 2024-11-01 to 2024-11-02 "
-            "UTC; pass --every (e.g. --every 1d) to space them otherwise") in " ".join(res.output.split()), res.output
+    assert ("note: --every not given: 25 as_ofs, one every 1h (the data's frequency) from 2024-11-01 to 2024-11-02; "
+            "pass --every (e.g. --every 1d) to space them otherwise") in " ".join(res.output.split()), res.output
     res = runner.invoke(app, [*args, "--every", "1d"], terminal_width=400)
     assert "_PrefectStarted" in res.output and "--every not given" not in res.output, res.output
     # regression (newuser22): a daily file's backfill was offered '--every 1d', the spacing its dates already had
     (tmp_path / "d.csv").write_text("date,id,y\n" + "".join(f"2024-01-{d:02d},a,{d}\n" for d in range(1, 29)))
     res = runner.invoke(app, ["backfill", "d.csv", "--time-col", "date", "--id-col", "id", "--target-col", "y",
                               "--start", "2024-01-20", "--end", "2024-01-22"], terminal_width=400)
-    assert ("note: --every not given: 3 as_ofs, one every 1d (the data's frequency) from 2024-01-20 to 2024-01-22 "
-            "UTC; pass --every (e.g. --every 1w) to space them otherwise") in " ".join(res.output.split()), res.output
+    assert ("note: --every not given: 3 as_ofs, one every 1d (the data's frequency) from 2024-01-20 to 2024-01-22; "
+            "pass --every (e.g. --every 1w) to space them otherwise") in " ".join(res.output.split()), res.output
 
 
 @pytest.mark.parametrize(("step", "coarser"), [("1h", "1d"), ("15m", "1d"), ("1d", "1w"), ("1b", "1w"), ("1w", "4w"),

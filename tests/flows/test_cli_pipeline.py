@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -256,6 +257,37 @@ def test_backfill_with_a_failing_date_exits_nonzero(production_home, tmp_path):
     assert "T00:00" not in error and "2013-06-01T00:00 published" not in said, said
 
 
+@pytest.mark.parametrize("clock", ["", "T06:00"])
+def test_every_line_of_a_backfill_writes_its_dates_one_way(production_home, tmp_path, clock):
+    """dates42: one `flowcast backfill` wrote its dates three ways: a date run here as '2013-06-01 00:00 UTC:
+    published ...' (`timekeys.instant_text`), its failure, progress and error as '2009-06-01: failed' and '2009-06-01
+    06:00' without a zone (`as_of_text`). Every line now writes them as the dates' run names do (`reporting.utc_text`:
+    a midnight UTC a date alone, a clock time followed by UTC); the table's cells as every table's, its header
+    saying UTC. A real backfill of 2 dates, the first before the data (it fails)."""
+    from flowcast.reporting import as_of_text, utc_text
+
+    kw = production_home
+    cfg = tmp_path / "flowcast.toml"
+    cfg.write_text(TINY_TOML)
+    first, last = f"2009-06-01{clock}", f"2013-06-01{clock}"
+    result = CliRunner().invoke(app, ["backfill", *_source_args(_tiny(Path(kw["source"]["path"]))), "--config",
+                                      str(cfg), "--home", kw["home"], "--start", first, "--end", last, "--every", "4y"],
+                                terminal_width=200)
+    assert result.exit_code == 1, result.output
+    said = " ".join(result.stderr.split())
+    # each mention of a date (not a Parquet partition's `as_of=...` in a path, nor the clock of the log line after it,
+    # `08:01:53.655 | INFO`) is its `utc_text`, whole
+    mentions = re.findall(r"(?<!as_of=)(\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?(?![.:\d]))?(?: UTC)?)", said)
+    assert {m for m in mentions if m[:10] in (first[:10], last[:10])} == {utc_text(first), utc_text(last)}, said
+    assert f"{utc_text(last)}: published " in said and f"{utc_text(first)}: failed: " in said, said
+    assert f"backfill {utc_text(last)} published" in said and f"done, whole: {utc_text(last)} (published)" in said
+    assert f"Beginning subflow run 'forecast tiny {utc_text(last)} (backfill)'" in said, said
+    rows = [line.strip() for line in result.stdout.splitlines()  # (not a flow run's name wrapped in its cell)
+            if re.match(r"20(09|13)-06-01[ :0-9]* +(failed|published) ", line.strip())]
+    assert "as_of (UTC)" in result.stdout and len(rows) == 2, result.stdout
+    assert [f"{r} ".startswith(f"{as_of_text(d)} ") for r, d in zip(rows, (first, last), strict=True)] == [True] * 2
+
+
 def test_a_backfill_with_overwrite_names_the_run_it_replaced_whole_in_80_columns(production_home, tmp_path):
     """Regression (cli41): at 80 columns the detail cell of a date `--overwrite` rewrote wrapped its note and broke
     the replaced run's id mid-word. The cell points below the table, where the note is said whole."""
@@ -293,7 +325,7 @@ def test_forecast_command_publishes_with_the_production_model(production_home, t
 
 def test_forecast_of_an_as_of_holding_the_same_forecasts_names_the_dataset_once(production_home, tmp_path):
     """Regression (cli41): a second `flowcast forecast` of an as_of, whose forecasts the key held already, printed
-    'tiny: tiny as of 2019-03-01 00:00 was already published ...': its note names the dataset itself."""
+    'tiny: tiny as of 2019-03-01 was already published ...': its note names the dataset itself."""
     kw = production_home
     cfg = tmp_path / "flowcast.toml"
     cfg.write_text(TINY_TOML)
@@ -303,7 +335,7 @@ def test_forecast_of_an_as_of_holding_the_same_forecasts_names_the_dataset_once(
     again = CliRunner().invoke(app, args, terminal_width=400)
     assert again.exit_code == 0, again.output
     said = " ".join(again.stdout.split())
-    assert said.startswith("tiny as of 2019-03-01 00:00 was already published by run"), said
+    assert said.startswith("tiny as of 2019-03-01 was already published by run"), said
     assert "tiny: tiny" not in said, said
 
 

@@ -63,7 +63,30 @@ def test_the_retrain_log_says_what_it_retrains(cells, statistical, said):
     from datetime import datetime
 
     line = retraining_line(cells, statistical, datetime(2019, 6, 1), "r-1")
-    assert line == f"Retraining {said} as of 2019-06-01 00:00 (run r-1)."
+    assert line == f"Retraining {said} as of 2019-06-01 (run r-1)."
+
+
+@pytest.mark.parametrize(("as_of", "said"), [
+    ("2019-06-01T06:00:00", "as of 2019-06-01 06:00 UTC (run r-1)."),  # it read 'as of 2019-06-01 06:00'
+    ("2019-06-01T16:00:00+10:00", "as of 2019-06-01 06:00 UTC (run r-1)."),
+    ("2019-06-01T00:00:00", "as of 2019-06-01 (run r-1)."),  # a midnight UTC: a date, as its run's name writes it
+])
+def test_the_flows_lines_say_utc_after_a_clock_time(as_of, said):
+    """dates42: the flows' log lines wrote an as_of's clock time without its zone ('Retraining ... as of 2019-06-01
+    06:00', 'Forecasting as of ...', 'Published ... for as_of ...'), read in the reader's or the source's zone; they
+    write it as the run's name does (`reporting.utc_text`)."""
+    from datetime import datetime
+
+    from flowcast.flows.common import published_line
+    from flowcast.store.base import PublishReceipt
+
+    at = datetime.fromisoformat(as_of)
+    assert retraining_line(["gru"], [], at, "r-1") == f"Retraining gru {said}"
+    receipt = PublishReceipt(dataset="d", as_of=at, rows=6, n_series=1, model="theta", model_version=None,
+                             run_id="r-1", replaced_rows=0, content_hash="h", location="/h/p.parquet", duckdb_path=None)
+    when = said.removeprefix("as of ").removesuffix(" (run r-1).")
+    assert published_line(receipt, at, "theta", None).startswith(f"Published 6 forecast rows (1 series) of d for "
+                                                                f"as_of {when} from theta")
 
 
 @pytest.mark.parametrize(("short", "said"), [
@@ -133,7 +156,7 @@ def test_the_published_line_names_the_model_as_the_receipt_does(version, named):
                              model="hybrid", model_version=version, run_id="r-1", replaced_rows=0, content_hash="h",
                              location="/h/part-1.parquet", duckdb_path=Path("/h/forecasts.duckdb"))
     line = published_line(receipt, datetime(2019, 7, 1), "hybrid", version)
-    assert line == (f"Published 1,776 forecast rows (148 series) of us_employment for as_of 2019-07-01 00:00 {named} "
+    assert line == (f"Published 1,776 forecast rows (148 series) of us_employment for as_of 2019-07-01 {named} "
                     "/h/part-1.parquet (DuckDB views in /h/forecasts.duckdb)")
 
 

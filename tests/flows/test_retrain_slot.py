@@ -1235,7 +1235,7 @@ def test_flowcast_run_refused_after_computing_prints_its_note_not_a_publish(flow
     assert other["published_rows"] > 0 and not other.get("skipped")
     said = " ".join(result.stdout.split())
     assert "Backtest leaderboard" in said and " * " not in result.stdout, result.stdout
-    assert f"tiny as of {SLOT:%Y-%m-%d %H:%M} was retrained already" in said and f"run {other['run_id']}" in said, said
+    assert f"tiny as of {SLOT:%Y-%m-%d %H:%M} UTC was retrained already" in said and f"run {other['run_id']}" in said, said
     assert "tiny: tiny as of" not in said, said  # the dataset named once (cli41)
     assert "found under the key's lock" in said and "publishes nothing" in said
     assert "Decision:" not in said and "Published 0" not in said and "Parquet: None" not in said, said

@@ -278,6 +278,7 @@ def _inferred_freq(data: str, id_cols: list[str], time_col: str, target_col: str
     With `as_of` (the run's, a backfill's first), read off the rows by then alone: a daily history whose later rows
     are hourly made a backfill at an earlier as_of read its history as hourly where its run had read it daily."""
     from flowcast.data.freq_infer import Inferred, explain_freq
+    from flowcast.reporting import utc_text
 
     missing = f"--data {data} also needs --freq{_needs_hint(data, ['--freq'])}"
     try:
@@ -289,7 +290,7 @@ def _inferred_freq(data: str, id_cols: list[str], time_col: str, target_col: str
     except Exception:  # noqa: BLE001 - the options themselves are refused below, naming what is wrong
         raise ConfigError(missing) from None
     found = explain_freq(probe, as_of)
-    by = "" if as_of is None else f" by as_of {as_of:%Y-%m-%d %H:%M} UTC"
+    by = "" if as_of is None else f" by as_of {utc_text(as_of)}"
     if not isinstance(found, Inferred):
         raise ConfigError(f"{missing}: it could not be read off the file's dates{by}: {found}")
     console.print(f"note: --freq not given: {data}'s dates step by {found.freq} ({found.share:.0%} of "
@@ -475,6 +476,7 @@ def check_backfill_readings(data: str | None, source: SourceConfig | None, dates
     a pass over the file's text). Not of a URL, which each reading would download again (its dates are read as its
     first date's rows say, as before)."""
     from flowcast.data.freq_infer import Inferred, explain_freq_by, freq_by_dates
+    from flowcast.reporting import utc_text
 
     if data is None or source is None or len(dates) < 2 or "://" in data:
         return
@@ -488,13 +490,13 @@ def check_backfill_readings(data: str | None, source: SourceConfig | None, dates
         readings = freq_by_dates(source, instants)  # (None: no row by that date)
     except FlowcastError:
         return  # a file its reading fails: each date's run says why
-    first = f"the backfill's first date ({dates[0]:%Y-%m-%d %H:%M} UTC)"
+    first = f"the backfill's first date ({utc_text(dates[0])})"
     for day, when, found in zip(dates, instants, readings, strict=True):
         if found is None:
             continue  # (its run says that it has nothing to read)
-        at = f"a run at {day:%Y-%m-%d %H:%M} UTC"
+        at = f"a run at {utc_text(day)}"
         advice = (f"; each date of a backfill reads its rows as its own run would: backfill the dates before "
-                  f"{day:%Y-%m-%d %H:%M} and those from then on apart")
+                  f"{utc_text(day)} and those from then on apart")
         if probe_layout:
             layout = _layout_of(data, None, source.time_col, target, covariates, as_of=when, tz=source.tz,
                                 time_format=source.time_format, say=False)
@@ -514,7 +516,7 @@ def check_backfill_readings(data: str | None, source: SourceConfig | None, dates
         what = (f"at --freq {found.written} ({found.share:.0%} of {found.steps:,} consecutive steps by then)"
                 if isinstance(found, Inferred) else f"at no frequency ({found})")
         if readings[0] is None:  # (`explain_freq`: all its rows then)
-            first = f"all its rows (none is dated by the backfill's first date, {dates[0]:%Y-%m-%d %H:%M} UTC)"
+            first = f"all its rows (none is dated by the backfill's first date, {utc_text(dates[0])})"
         raise ConfigError(f"--data {data} without --freq: its dates step by {source.freq} by {first}, but {at} reads "
                           f"them {what}{advice}, or give --freq to read every date at one frequency")
 

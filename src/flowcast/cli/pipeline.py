@@ -289,7 +289,7 @@ def check_backfill_data(settings: Any, dates: list[datetime], overwrite: bool) -
     where each date failed inside Prefect one by one. The error names the dates and says the last one's error; the
     quarantine file is that date's (`quarantine/<source>/<as_of>/`), as its run would have written it.
     `dates`: `backfill_dates` (naive UTC)."""
-    from flowcast.reporting import as_of_text
+    from flowcast.reporting import utc_text
 
     todo = list(dates)
     if not todo:
@@ -313,7 +313,7 @@ def check_backfill_data(settings: Any, dates: list[datetime], overwrite: bool) -
         return
     from flowcast.errors import DataValidationError
 
-    span = (f"{as_of_text(todo[0])} to {as_of_text(todo[-1])}" if len(todo) > 1 else as_of_text(todo[-1]))
+    span = (f"{utc_text(todo[0])} to {utc_text(todo[-1])}" if len(todo) > 1 else utc_text(todo[-1]))
     fail = ("would all fail as the last one does (an earlier date sees no more rows)" if len(todo) > 1
             else "would fail")  # (of one date it said 'would all fail as the last one does')
     error = f"backfill refused before any date ran: its {plural(len(todo), 'date')} to run ({span}) {fail}: {said}"
@@ -914,12 +914,12 @@ def backfill(
     check_backfill_readings(data, resolve_source(settings) if data else None, dates, freq_given=source.freq is not None)
     if deployment is None:  # (a deployment's workers read the source where they run: the flow checks it there)
         check_backfill_data(settings, dates, overwrite)
-    from flowcast.reporting import as_of_text
+    from flowcast.reporting import utc_text
 
     if every is None and len(dates) > 1 and not json_out:
         # a backfill of two days of hourly data ran 25 dates (one per hour) and said so only as the bar filled
         console.print(f"note: --every not given: {len(dates)} as_ofs, one every {step} (the data's frequency) from "
-                      f"{as_of_text(dates[0])} to {as_of_text(dates[-1])} UTC; pass --every (e.g. --every "
+                      f"{utc_text(dates[0])} to {utc_text(dates[-1])}; pass --every (e.g. --every "
                       f"{_coarser_every(step)}) to space them otherwise", highlight=False)
     counts = {"published": 0, "skipped": 0, "failed": 0}
     bar = Progress(TextColumn("backfill {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -928,7 +928,7 @@ def backfill(
 
     def on_date(o: dict[str, Any]) -> None:
         counts[o["status"]] += 1
-        bar.update(task_id, advance=1, description=f"{as_of_text(o['as_of'])} {o['status']}")
+        bar.update(task_id, advance=1, description=f"{utc_text(o['as_of'])} {o['status']}")
 
     summary: dict[str, Any]
     failed: BackfillError | None = None

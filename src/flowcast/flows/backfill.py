@@ -41,7 +41,8 @@ from flowcast.flows.fanout import store_receipt
 from flowcast.flows.naming import BACKFILL_TAG, flow_run_title, run_name, run_tags
 from flowcast.flows.parameters import DatasetChoice, RunOverrides
 from flowcast.ops.hooks import on_run_failure
-from flowcast.timekeys import as_instant, instant_text, is_date_only, storage_naive
+from flowcast.reporting import utc_text
+from flowcast.timekeys import as_instant, is_date_only, storage_naive
 from flowcast.wording import plural
 
 # as_of, status (published | skipped | failed), rows, model, run_id, flow_run, worker, error; note: what a date published
@@ -81,7 +82,7 @@ def _done_clause(outcomes: list[Outcome]) -> str:
     done = [o for o in outcomes if o["status"] in ("published", "skipped")]
     if not done:
         return "; no date was published: a re-run of the backfill runs them all"
-    names = ", ".join(f"{reporting.as_of_text(o['as_of'])} ({o['status']})" for o in done[:10])
+    names = ", ".join(f"{utc_text(o['as_of'])} ({o['status']})" for o in done[:10])
     more = f" and {len(done) - 10} more" if len(done) > 10 else ""
     return f"; done, whole: {names}{more}; a re-run of the backfill skips those and runs the dates that failed"
 
@@ -113,7 +114,7 @@ def backfill_dates(start: datetime | date | str, end: datetime | date | str, eve
     else:
         start, end = storage_naive(as_instant(start, tz)), storage_naive(as_instant(end, tz))
     if end < start:
-        raise ConfigError(f"backfill end {end:%Y-%m-%d %H:%M} is before start {start:%Y-%m-%d %H:%M}")
+        raise ConfigError(f"backfill end {utc_text(end)} is before start {utc_text(start)}")
     try:
         dates = grid_dates(start, end, every)
     except Exception as exc:
@@ -165,7 +166,7 @@ def _published_since(store: Any, dataset: str, as_of: datetime, warn: Callable[[
         return _published_already(store, dataset, as_of,
                                   "published by another run since this backfill started (overwrite=False)")
     except (FlowcastError, OSError) as exc:
-        warn(f"{as_of:%Y-%m-%d %H:%M}: could not check whether another run published it meanwhile ({exc}); "
+        warn(f"{utc_text(as_of)}: could not check whether another run published it meanwhile ({exc}); "
              "it runs")
         return None
 
@@ -230,13 +231,13 @@ def realized_caught_up(settings: Any, dataset: str, dates: list[datetime], store
     done = [d for d in dates if storage_naive(d) in published]
     if not done or scored_by(settings, dataset, newest := max(done)):
         return False
-    log.info(f"Realized accuracy of {dataset} as of {newest:%Y-%m-%d %H:%M} was not recorded (the run of that date "
+    log.info(f"Realized accuracy of {dataset} as of {utc_text(newest)} was not recorded (the run of that date "
              "stopped between its publish and its scoring): scoring it now")
     try:
         with tags(BACKFILL_TAG):
             outcome = record_in_run(settings, load_data(settings, newest), as_of=newest, run_id=run_id)
     except (FlowcastError, OSError) as exc:
-        log.warning(f"Realized accuracy of {dataset} as of {newest:%Y-%m-%d %H:%M} could not be recorded ({exc}); "
+        log.warning(f"Realized accuracy of {dataset} as of {utc_text(newest)} could not be recorded ({exc}); "
                     "the next run of the dataset scores it")
         return False
     return outcome is not None
@@ -345,14 +346,9 @@ def backfill_flow(
         try:
             return read_receipt(d)
         except (FlowcastError, OSError) as exc:
-            log.warning(f"{when(d)}: what the store holds could not be read ({exc}); the summary does not say "
+            log.warning(f"{utc_text(d)}: what the store holds could not be read ({exc}); the summary does not say "
                         "whether its run rewrote a publish")
             return None
-
-    def when(d: datetime) -> str:
-        """A date in the backfill's lines: the UTC instant and, in a source's `tz`, its wall time there (a date's
-        run of a Melbourne source starts at 13:00 UTC the day before: `2014-04-04 13:00` read as the wrong day)."""
-        return instant_text(d, src.tz)
 
     todo: list[datetime] = []
     outcomes: list[Outcome] = []
@@ -363,7 +359,7 @@ def backfill_flow(
         except FlowcastError as exc:  # a damaged publish of the date (its file cut short): it fails, named; the rest run
             damaged: Outcome = {"as_of": d.isoformat(), "status": "failed", "rows": 0, "model": None, "run_id": None,
                                 "flow_run": None, "worker": None, "error": str(exc)}
-            log.error(f"{when(d)}: failed: {exc}")
+            log.error(f"{utc_text(d)}: failed: {exc}")
             outcomes.append(damaged)
             _notify(damaged)
             continue
@@ -378,7 +374,7 @@ def backfill_flow(
                 held[d.isoformat()] = before
     log.info(f"Backfill ({mode}) over {plural(len(dates), 'date')} every {step}: {len(todo)} to run, "
              f"{sum(o['status'] == 'skipped' for o in outcomes)} already published"
-             + "".join(f", {reporting.as_of_text(o['as_of'])} failed" for o in outcomes if o["status"] == "failed"))
+             + "".join(f", {utc_text(o['as_of'])} failed" for o in outcomes if o["status"] == "failed"))
     if mode == "forecast" and todo:
         log.info(model_for_backfill(settings, src.name))
 
@@ -405,11 +401,11 @@ def backfill_flow(
                   if f["as_of"] in held and f["status"] == "published" else f for f in fanned]
         for f in fanned:
             if f["status"] == "published":
-                log.info(f"{reporting.as_of_text(f['as_of'])}: published {f['rows']} rows of {f['model']} on worker {f['worker']} "
+                log.info(f"{utc_text(f['as_of'])}: published {f['rows']} rows of {f['model']} on worker {f['worker']} "
                          f"({f['flow_run']}){'; ' + f['note'] if f.get('note') else ''}")
             else:
                 (log.error if f["status"] == "failed" else log.info)(
-                    f"{reporting.as_of_text(f['as_of'])}: {f['status']} on worker {f['worker']} ({f['flow_run']}): {f['error']}")
+                    f"{utc_text(f['as_of'])}: {f['status']} on worker {f['worker']} ({f['flow_run']}): {f['error']}")
         outcomes += fanned
     else:
         from prefect import tags
@@ -422,7 +418,7 @@ def backfill_flow(
             if not overwrite and (o := _published_since(store, src.name, d, log.warning)):
                 if mode == "retrain":
                     _withdraw_left_winner(settings, src.name, o, d, started, log.warning, run_id)
-                log.info(f"{when(d)}: skipped: {o['error']}")
+                log.info(f"{utc_text(d)}: skipped: {o['error']}")
                 outcomes.append(o)
                 _notify(o)
                 continue
@@ -441,12 +437,12 @@ def backfill_flow(
                 res = state.result()
                 o = {"as_of": d.isoformat(), "status": "skipped", "rows": 0, "model": res.get("model_version"),
                      "run_id": res.get("run_id"), "error": f"unchanged: {res.get('note')}"}
-                log.info(f"{when(d)}: {res.get('note')}")
+                log.info(f"{utc_text(d)}: {res.get('note')}")
             elif state.is_completed() and state.result().get("skipped"):  # published by another run meanwhile
                 res = state.result()
                 o = {"as_of": d.isoformat(), "status": "skipped", "rows": 0, "model": res.get("model_version"),
                      "run_id": res.get("published_by") or res.get("run_id"), "error": res.get("note")}
-                log.info(f"{when(d)}: skipped: {res.get('note')}")
+                log.info(f"{utc_text(d)}: skipped: {res.get('note')}")
             elif state.is_completed():
                 res = state.result()
                 o = {"as_of": d.isoformat(), "status": "published", "rows": res.get("published_rows", 0),
@@ -454,17 +450,17 @@ def backfill_flow(
                      "error": None}
                 if d.isoformat() in held:  # a date published before, rewritten: said so, in both modes
                     o = rewritten(o, held[d.isoformat()], receipt_of(d))
-                log.info(f"{when(d)}: published {o['rows']} rows from {o['model']}"
+                log.info(f"{utc_text(d)}: published {o['rows']} rows from {o['model']}"
                          f"{'; ' + o['note'] if o.get('note') else ''}")
             else:
                 o = {"as_of": d.isoformat(), "status": "failed", "rows": 0, "model": None, "run_id": None,
                      "error": _error_of(state)}
-                log.error(f"{when(d)}: failed: {o['error']}")
+                log.error(f"{utc_text(d)}: failed: {o['error']}")
             o.update(flow_run=name, worker=IN_PROCESS)
             outcomes.append(o)
             _notify(o)
             if interrupts.received() > asked:  # a Ctrl-C the child's engine swallowed (its run had completed)
-                raise KeyboardInterrupt(f"interrupted after the backfill's date {when(d)} ({o['status']}); "
+                raise KeyboardInterrupt(f"interrupted after the backfill's date {utc_text(d)} ({o['status']}); "
                                         "a re-run of the backfill skips the dates published")
 
     realized_caught_up(settings, src.name, dates, store, run_id)
@@ -481,7 +477,7 @@ def backfill_flow(
     }
     if failed:
         msg = f"{len(failed)} of {plural(len(dates), 'backfill date')} failed: " + "; ".join(
-            f"{reporting.as_of_text(o['as_of'])}: {o['error']}" for o in failed[:ERRORS_SAID]
+            f"{utc_text(o['as_of'])}: {o['error']}" for o in failed[:ERRORS_SAID]
         ) + _done_clause(outcomes)
         raise BackfillError(msg, summary)  # said once: by the run's failed state
     log.info(f"Backfill done: {summary['published']} published, {summary['skipped']} skipped")

@@ -40,7 +40,7 @@ from flowcast.errors import (
     one_line,
 )
 from flowcast.flows import tasks
-from flowcast.timekeys import as_instant, instant_text, storage_naive
+from flowcast.timekeys import as_instant, storage_naive
 
 # ------------------------------------------------------------------------------- settings
 P = ParamSpec("P")
@@ -299,7 +299,7 @@ def later_published(settings: Settings, dataset: str, as_of: datetime | None) ->
         at = storage_naive(as_of)
         return any(a > at for a in open_store(settings).as_ofs(dataset))
     except Exception as exc:  # noqa: BLE001 - a label of an event must not fail the run
-        get_run_logger().debug(f"could not tell whether {dataset} published after {as_of}: {exc}")
+        get_run_logger().debug(f"could not tell whether {dataset} published after {reporting.utc_text(as_of)}: {exc}")
         return False
 
 
@@ -314,7 +314,7 @@ def published_already(settings: Settings, as_of: datetime) -> tuple[str, str] | 
     try:
         held = _held(settings, dataset, at)
     except (FlowcastError, OSError) as exc:
-        get_run_logger().warning(f"Could not check whether {dataset} as of {at:%Y-%m-%d %H:%M} is published already "
+        get_run_logger().warning(f"Could not check whether {dataset} as of {reporting.utc_text(at)} is published already "
                                  f"({exc}); the run goes on")
         return None
     return None if held is None else (str(held.get("run_id") or "unknown"), held_sentence(dataset, at, held))
@@ -354,7 +354,7 @@ def retrained_already(settings: Settings, as_of: datetime, *, late: str = "") ->
             return None
         return retrained_by(open_registry(settings), dataset, at, held, late=late)
     except (FlowcastError, OSError) as exc:
-        get_run_logger().warning(f"Could not check whether {dataset} as of {at:%Y-%m-%d %H:%M} was retrained "
+        get_run_logger().warning(f"Could not check whether {dataset} as of {reporting.utc_text(at)} was retrained "
                                  f"already ({exc}); the run goes on")
         return None
 
@@ -380,7 +380,7 @@ def retrained_by(registry: Any, dataset: str, at: datetime, held: dict[str, str]
         if late else "this run trains, registers and publishes nothing (a run given its as_of retrains it again)"))
     if kept is not None:
         run = str(kept["run"])
-        return run, (f"{dataset} as of {at:%Y-%m-%d %H:%M} was retrained already: run {run} kept the production "
+        return run, (f"{dataset} as of {reporting.utc_text(at)} was retrained already: run {run} kept the production "
                      f"model {version} (no candidate beat it) and published its {held.get('rows')} forecast rows. "
                      + once)
     if mv is None or not _trained_for(mv, dataset, at):
@@ -388,7 +388,7 @@ def retrained_by(registry: Any, dataset: str, at: datetime, held: dict[str, str]
     run = str((mv.fingerprint or {}).get("run_id") or held.get("run_id") or "unknown")
     # the run that published named only where it is another (ui20: the same 36-character id twice in one sentence)
     by = f" by run {held['run_id']}" if held.get("run_id") and str(held["run_id"]) != run else ""
-    return run, (f"{dataset} as of {at:%Y-%m-%d %H:%M} was retrained already: run {run} registered {version} and its "
+    return run, (f"{dataset} as of {reporting.utc_text(at)} was retrained already: run {run} registered {version} and its "
                  f"{held.get('rows')} forecast rows are published{by}. " + once)
 
 
@@ -464,7 +464,7 @@ def withdraw_unpublished_winner(settings: Settings, as_of: datetime, at: datetim
                                            "looked: not withdrawn")
 
         reason = (f"{'promoted' if what == 'production' else 'recorded as the champion'} by a retrain of {dataset} as of "
-                  f"{key:%Y-%m-%d %H:%M} that stopped (killed, or out of disk) before its publish was refused and its "
+                  f"{reporting.utc_text(key)} that stopped (killed, or out of disk) before its publish was refused and its "
                   f"{'promotion' if what == 'production' else 'record'} undone: the as_of holds forecasts of "
                   f"{held.get('model_version')} (run {held.get('run_id')}), and no publish names {mv.version}")
         owner = str((mv.fingerprint or {}).get("run_id") or "") or None  # the killed run whose winner it is
@@ -724,7 +724,7 @@ def held_sentence(dataset: str, at: datetime, held: dict[str, str], *, late: boo
     """`us_employment as of 2019-06-01 00:00 is published already (1776 rows of theta-v3, run ...) and overwrite
     is off: ...`: what a run with overwrite off says of a key another run published (`late`: found under the key's
     lock as it was about to publish, when it found the key empty as it started)."""
-    return (f"{dataset} as of {at:%Y-%m-%d %H:%M} is published already ({held.get('rows')} rows of "
+    return (f"{dataset} as of {reporting.utc_text(at)} is published already ({held.get('rows')} rows of "
             f"{held.get('model_version') or held.get('model')}, run {held.get('run_id')}) and overwrite is off: "
             + ("another run published it while this one computed (found under the key's lock), so this run publishes "
                "nothing" if late else "this run computes and publishes nothing"))
@@ -734,7 +734,7 @@ def same_sentence(dataset: str, at: datetime, held: dict[str, str]) -> str:
     """`tiny as of 2019-06-01 00:00 was already published by run 5c1e... (same version, same rows: 24 rows of
     damped-v1), so this run publishes nothing again`: what a run says whose publish found its key holding the very
     forecasts it made (`SamePublished`: a second run of the as_of at once, or a re-run with nothing changed)."""
-    return (f"{dataset} as of {at:%Y-%m-%d %H:%M} was already published by run {held.get('run_id') or 'unknown'} "
+    return (f"{dataset} as of {reporting.utc_text(at)} was already published by run {held.get('run_id') or 'unknown'} "
             f"(same version, same rows: {held.get('rows')} rows of {held.get('model_version') or held.get('model')}), "
             "so this run publishes nothing again")
 
@@ -877,7 +877,7 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
     from flowcast.ops.quiet import check_time_label
 
     check_time_label(settings, source)  # before any work: not beside publishes of the other time label
-    log.info(f"Reading {source.name!r} from {source.path}, observations up to {as_of:%Y-%m-%d %H:%M}")
+    log.info(f"Reading {source.name!r} from {source.path}, observations up to {reporting.utc_text(as_of)}")
     files = [str(source.path)]
     try:
         ingested = tasks.ingest_task(source, as_of)  # its fingerprint is of the content it read
@@ -1077,7 +1077,7 @@ def published_line(receipt: Any, as_of: datetime, model: str, model_version: str
     where = f"{receipt.location}" + (f" (DuckDB views in {receipt.duckdb_path})" if receipt.duckdb_path else "")
     made_by = reporting.model_text(model, model_version) if model_version else f"{model} (baseline)"
     return (f"Published {receipt.rows:,} forecast rows ({receipt.n_series:,} series) of {receipt.dataset} for as_of "
-            f"{as_of:%Y-%m-%d %H:%M} from {made_by} to {where}")
+            f"{reporting.utc_text(as_of)} from {made_by} to {where}")
 
 
 def network_short_line(short: int, n_series: int, min_length: int, ids: Sequence[str] | None = None) -> str:
@@ -1165,8 +1165,8 @@ def validation_line(report: Any) -> str:
     after = int(getattr(report, "rows_after_as_of", 0) or 0) - int(getattr(report, "rows_planned", 0) or 0)
     # (aggregate) rows of the period not over at as_of are counted with them: dated up to as_of, not after it
     partial = " (dated after it, or in a period not over then)" if getattr(report, "rows_partial_period", 0) else ""
-    # the as_of as the run's other lines write it, in UTC ('2023-06-01 00:00 UTC'; it read 2023-06-01T00:00:00+00:00)
-    after_said = (f"; {after:,} rows {'' if partial else 'dated '}after as_of {instant_text(report.as_of)} not seen "
+    # the as_of as the run's other lines write it (`reporting.utc_text`; it read 2023-06-01T00:00:00+00:00)
+    after_said = (f"; {after:,} rows {'' if partial else 'dated '}after as_of {reporting.utc_text(report.as_of)} not seen "
                   "by this run"
                   f"{partial}" if after > 0 else "")
     # rows after as_of kept for their planned future covariates are in rows in: said, as `flowcast run` says them

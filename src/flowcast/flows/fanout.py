@@ -31,6 +31,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from flowcast.errors import ConfigError, PublishError
+from flowcast.reporting import utc_text
 from flowcast.wording import plural
 
 if TYPE_CHECKING:
@@ -134,7 +135,7 @@ async def _one_date(plan: FanOut, as_of: datetime, parameters: dict[str, Any],
             idempotency_key=plan.key(as_of, attempt), flow_run_name=plan.run_name(as_of, attempt),
             tags=[*run_tags(plan.mode), BACKFILL_TAG],  # a deployment run's tags, and `backfill`: its backfill- keys
         )
-        log(f"{as_of:%Y-%m-%d %H:%M}: flow run {started.name!r} ({started.id}) on {plan.deployment}")
+        log(f"{utc_text(as_of)}: flow run {started.name!r} ({started.id}) on {plan.deployment}")
         try:
             done = cast("FlowRun", await wait_for_flow_run(started.id, timeout=int(plan.wait_timeout_s)))
         except FlowRunWaitTimeout:
@@ -145,7 +146,7 @@ async def _one_date(plan: FanOut, as_of: datetime, parameters: dict[str, Any],
                              f"(is a worker serving {plan.deployment}'s work pool?)"}
         state = done.state
         if state is not None and state.is_crashed() and attempt < plan.max_attempts:
-            log(f"{as_of:%Y-%m-%d %H:%M}: flow run {done.name!r} crashed ({state.message}); starting it again "
+            log(f"{utc_text(as_of)}: flow run {done.name!r} crashed ({state.message}); starting it again "
                 f"(attempt {attempt + 1} of {plan.max_attempts})")
             crashed.append(str(done.id))
             continue

@@ -248,7 +248,7 @@ def forecast_flow(
             model_h = _model_horizon(production)
             if model_h:
                 settings = settings.model_copy(update={"horizon": int(model_h)})
-        log.info(f"Forecasting as of {as_of:%Y-%m-%d %H:%M} with {which} {production.version} ({production.describe()})")
+        log.info(f"Forecasting as of {reporting.utc_text(as_of)} with {which} {production.version} ({production.describe()})")
         data = load_data(settings, as_of)
         if settings.publish.skip_unchanged and (quiet := skip_if_unchanged(settings, data, as_of, production.version)):
             log.info(quiet)
@@ -278,7 +278,7 @@ def forecast_flow(
                                 require_intervals=calibrated)
         if not check.ok:
             raise TrainingError(f"{production.version} did not produce forecasts fit to publish for {src.name} as of "
-                                f"{as_of:%Y-%m-%d %H:%M}: {check.sentence()}; nothing was published")
+                                f"{reporting.utc_text(as_of)}: {check.sentence()}; nothing was published")
         note = ""
         if (fell := rf.fallback_note(production.name)) is not None:
             log.warning(fell)  # names the first series and why (fallback_note)

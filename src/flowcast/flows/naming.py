@@ -2,7 +2,7 @@
 
 - Flow runs are named `<flow> <dataset> <as_of>`: `retrain us_employment 2019-09-01`,
   `forecast us_employment 2019-09-02 06:00 UTC`, `backfill us_employment 2018-10-01..2018-12-01` (a clock time
-  says UTC, `name_text`: a date's run of a source in Melbourne starts at 13:00 UTC the day before).
+  says UTC, `reporting.utc_text`: a date's run of a source in Melbourne starts at 13:00 UTC the day before).
   The same name whether the run was scheduled, started from the UI, from the CLI or by a
   backfill (a backfill's children add `(backfill)`), once the run starts: a scheduled run (or one a deployment
   started from the UI) shows Prefect's generated name (`amber-fox`) until then, and a backfill's children are
@@ -27,7 +27,7 @@ import signal
 from datetime import datetime
 from typing import Any
 
-from flowcast.reporting import as_of_text
+from flowcast.reporting import utc_text
 
 FLOWCAST_TAG = "flowcast"
 BACKFILL_TAG = "backfill"
@@ -47,19 +47,11 @@ def flow_run_title(flow_name: str, dataset: str, parameters: dict[str, Any], sch
     """The name of one flow run from its parameters (pure: the tests call it without Prefect)."""
     if flow_name == "backfill":
         start, end = parameters.get("start"), parameters.get("end")
-        span = f"{name_text(start)}..{name_text(end)}" if start and end and start != end else name_text(start)
+        span = f"{utc_text(start)}..{utc_text(end)}" if start and end and start != end else utc_text(start)
         mode = parameters.get("mode") or "forecast"
         return f"backfill {dataset} {span}" + (f" ({mode})" if mode != "forecast" else "")
     as_of = parameters.get("as_of") or scheduled
-    return f"{flow_name} {dataset} {name_text(as_of)}" + (" (backfill)" if backfill else "")
-
-
-def name_text(as_of: Any) -> str:
-    """An as_of in a run's name: `reporting.as_of_text`, and `UTC` after a clock time (`2014-04-04 13:00 UTC`). A
-    backfill of Melbourne's 5 April named its date's run `... 2014-04-04 13:00 (backfill)`, the UTC instant that day
-    starts at, without a zone: read as a Melbourne time or as the wrong day. A midnight UTC stays a date."""
-    text = as_of_text(as_of)
-    return f"{text} UTC" if " " in text else text
+    return f"{flow_name} {dataset} {utc_text(as_of)}" + (" (backfill)" if backfill else "")
 
 
 def run_name() -> str:
