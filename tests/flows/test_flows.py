@@ -450,7 +450,7 @@ def test_a_daily_schedule_on_monthly_data_publishes_only_when_something_is_new(p
     assert first["published_rows"] == 24 and not first.get("unchanged")
     quiet = forecast_flow(as_of=datetime(2019, 9, 2), **production_home)
     assert quiet["unchanged"] and quiet["published_rows"] == 0
-    assert "no new observation of tiny since its last publish (as_of 2019-09-01 00:00 UTC)" in quiet["note"]
+    assert "no new observation of tiny since its last publish (as_of 2019-09-01)" in quiet["note"]
     assert not store.has("tiny", datetime(2019, 9, 2))
     # in the UI's run list it is told from a run that published (ops17: 'forecast tiny 2019-09-02', Completed())
     from prefect.client.orchestration import get_client
@@ -462,7 +462,7 @@ def test_a_daily_schedule_on_monthly_data_publishes_only_when_something_is_new(p
     assert published.name == "forecast tiny 2019-09-01"
     # ui42: it said what it published, where its page's side panel read 'State Message: None'
     assert published.state.message == (f"Published {first['published_rows']:,} forecast rows from "
-                                       f"{first['model_version']}: tiny as of 2019-09-01 00:00 UTC")
+                                       f"{first['model_version']}: tiny as of 2019-09-01")
     sent = events_named("flowcast.forecast.unchanged",
                         where=lambda e: e["resource"]["flowcast.as_of"] == "2019-09-02T00:00:00")
     assert sent and sent[0]["resource"]["prefect.resource.id"] == "flowcast.dataset.tiny"

@@ -92,7 +92,7 @@ def test_a_forecast_of_one_as_of_run_twice_with_nothing_changed_publishes_once(f
     with caplog.at_level(logging.INFO):
         twice = forecast_flow(as_of=LATER, **flow_kwargs)
     said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Publishing:")]
-    assert said == [("Publishing: tiny as_of 2019-09-01 00:00 UTC is published already: this run replaces it "
+    assert said == [("Publishing: tiny as_of 2019-09-01 is published already: this run replaces it "
                      "unless it holds these very forecasts (the same model version and rows), checked as it "
                      "publishes")], said
     assert twice["published_rows"] == 0 and twice["skipped"] and twice["published_by"] == once["run_id"]

@@ -432,7 +432,7 @@ def backfill_flow(
             # its artifacts under the backfill- keys
             name = flow_run_title(child.name, src.name, {"as_of": d}, None, backfill=True)
             with tags(*run_tags(child.name), BACKFILL_TAG):
-                state = _child_state(partial(child, as_of=d, return_state=True, **kw), when(d), log.warning)
+                state = _child_state(partial(child, as_of=d, return_state=True, **kw), utc_text(d), log.warning)
             if state.is_completed() and state.result().get("unchanged"):  # nothing new since the last publish
                 res = state.result()
                 o = {"as_of": d.isoformat(), "status": "skipped", "rows": 0, "model": res.get("model_version"),

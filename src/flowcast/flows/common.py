@@ -143,8 +143,9 @@ def run_state_message(result: dict[str, Any]) -> str | None:
         return None
     model = result.get("model_version") or result.get("model") or "the production model"
     # the model before the dataset and as_of, which the run's name says: the side panel cuts the message at about 70
-    # characters ('... as of 2023-11-30 00:00 UTC fro... See More')
-    return f"Published {rows:,} forecast rows from {model}: {result.get('dataset')} as of {instant_text(result['as_of'])}"
+    # characters ('... as of 2023-11-30 06:00 UTC fro... See More')
+    return (f"Published {rows:,} forecast rows from {model}: {result.get('dataset')} as of "
+            f"{reporting.utc_text(result['as_of'])}")
 
 
 def skipped_state(result: dict[str, Any]) -> tuple[str, str, str] | None:

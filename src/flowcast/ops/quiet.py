@@ -45,7 +45,7 @@ import polars as pl
 
 from flowcast.data.calendar import shift
 from flowcast.errors import PublishError
-from flowcast.timekeys import instant_text
+from flowcast.reporting import utc_text
 
 log = logging.getLogger(__name__)
 
@@ -326,7 +326,7 @@ def compare_with_last(
     recorded with that publish (None: `recorded_note` says why there is none); planned_rows: its
     planned rows of future-known covariates (any: the plans may have changed, so it publishes)."""
     # not "shops's" (ui32); its as_of as the log's other instants, not ISO text ("2023-10-01T00:00:00", ui42)
-    last = f"the last publish of {dataset} (as_of {instant_text(previous_as_of)})"
+    last = f"the last publish of {dataset} (as_of {utc_text(previous_as_of)})"
 
     def publishes(why: str) -> Quiet:
         return Quiet(False, f"Publishing: {why}")
@@ -375,7 +375,7 @@ def compare_with_last(
         return publishes(f"no new period since {last}, but the history it forecast from was revised: values of y "
                          f"or covariates up to as_of differ (data fingerprint {fingerprint}, was {recorded})")
     return Quiet(True, (
-        f"no new observation of {dataset} since its last publish (as_of {instant_text(previous_as_of)}): the "
+        f"no new observation of {dataset} since its last publish (as_of {utc_text(previous_as_of)}): the "
         f"{nxt.height} series' next periods, their observed values (data fingerprint {fingerprint}), the horizon "
         f"({horizon}) and the production model ({model_version or 'none'}) are the same, so nothing new is "
         "published"))
@@ -399,7 +399,7 @@ def skip_if_unchanged(settings: Any, data: Any, as_of: datetime, model_version: 
         # what this as_of holds, which the publish before it says nothing about; unless it holds these very forecasts,
         # which the publish finds under the key's lock (it said 'and this run replaces it', then that it published
         # nothing again, ui31)
-        log.info(f"Publishing: {dataset} as_of {instant_text(as_of)} is published already: this run "
+        log.info(f"Publishing: {dataset} as_of {utc_text(as_of)} is published already: this run "
                  "replaces it unless it holds these very forecasts (the same model version and rows), checked as it "
                  "publishes")
         return None
@@ -411,7 +411,7 @@ def skip_if_unchanged(settings: Any, data: Any, as_of: datetime, model_version: 
         previous = store.read(dataset=dataset, as_of=prev)
         held = store.receipt_of(dataset, prev).get("content_hash")
     except PublishError as exc:  # a damaged earlier partition must not stop this as_of from publishing
-        log.warning(f"Not compared with the last publish of {dataset} (as_of {instant_text(prev)}): "
+        log.warning(f"Not compared with the last publish of {dataset} (as_of {utc_text(prev)}): "
                     f"{exc}. This as_of publishes.")
         return None
     recorded, note = recorded_fingerprint(settings, dataset=dataset, as_of=prev, content_hash=held)
