@@ -64,12 +64,16 @@ def test_a_run_whose_postgresql_store_is_down_stops_as_it_starts_naming_the_serv
      "The server is up and has no such database: check the database of store.url (FLOWCAST_STORE__URL), or create"),
     ("role", 'role "sched42_nobody" does not exist',
      "The server is up and has no such role: check the user of store.url (FLOWCAST_STORE__URL), or create"),
-], ids=["wrong-password", "missing-database", "missing-role"])
+    ("no-password", "fe_sendauth: no password supplied",
+     "The server is up and asks for a password that store.url does not give: give it in store.url"),
+], ids=["wrong-password", "missing-database", "missing-role", "no-password"])
 def test_a_run_refused_by_its_running_postgresql_store_says_what_to_check_not_to_start_it(
-        tiny_csv, tmp_path, own_postgres, refusal, cause, advice):
+        tiny_csv, tmp_path, own_postgres, monkeypatch, refusal, cause, advice):
     """Regression (sched42): a permanent refusal by a server that is up (a wrong password, a database or role that does
     not exist) stopped the run with the cause quoted and then the advice 'Start that server', which runs. The advice
-    follows the cause: check the URL's password, database or user. A real server, refusing."""
+    follows the cause: check the URL's password, database or user. A real server, refusing.
+    Regression (edge42): a URL without the password its role needs ('fe_sendauth: no password supplied') was taken
+    for a server not up yet: retried for store.pg_wait_s, then 'Start that server'."""
     from flowcast.errors import StoreUnreachableError
     from flowcast.flows import retrain_flow
 
@@ -78,7 +82,10 @@ def test_a_run_refused_by_its_running_postgresql_store_says_what_to_check_not_to
     role = server.add_password_role("sched42", "right")
     base = f"postgresql://{role}:wrong@127.0.0.1:{server.port}/{db}"
     url = {"password": base, "database": server.url("sched42_missing"),
-           "role": f"postgresql://sched42_nobody@127.0.0.1:{server.port}/{db}"}[refusal]
+           "role": f"postgresql://sched42_nobody@127.0.0.1:{server.port}/{db}",
+           "no-password": f"postgresql://{role}@127.0.0.1:{server.port}/{db}"}[refusal]
+    monkeypatch.delenv("PGPASSWORD", raising=False)  # libpq's other places for a password: none
+    monkeypatch.setenv("PGPASSFILE", str(tmp_path / "no.pgpass"))
     home = tmp_path / "home"
     with pytest.raises(StoreUnreachableError) as err:
         retrain_flow(as_of=AS_OF, source=source_dict(tiny_csv), home=str(home), models=[],
@@ -87,5 +94,5 @@ def test_a_run_refused_by_its_running_postgresql_store_says_what_to_check_not_to
     assert said.startswith("the run stopped as it started, before reading or training anything")
     assert cause in said and advice in said and said.count("FLOWCAST_STORE__URL") == 1
     assert "Start that server" not in said and "Start it" not in said and "wrong" not in said  # (the password: redacted)
-    assert f"{err.value.advice}, and run again" in said
+    assert f"{err.value.advice}, and run again" in said and "pg_wait_s" not in said  # (refused at once: not waited)
     assert not (home / "models").exists() and not (home / "lake").exists()

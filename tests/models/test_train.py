@@ -817,6 +817,33 @@ def test_a_longer_resume_ends_at_the_end_of_its_learning_rate_schedule(tmp_path,
     assert lr == pytest.approx(end)
 
 
+@pytest.mark.parametrize("scheduler", ["cosine", "step", "onecycle"])
+@pytest.mark.parametrize("max_steps", [-1, 500], ids=["no-step-limit", "steps-beyond-the-epochs"])
+def test_a_resume_with_more_epochs_ends_at_the_end_of_its_learning_rate_schedule(tmp_path, scheduler, max_steps):
+    """Regression (edge42): a training bounded by max_epochs (its schedule built for epochs x batches steps) resumed
+    with more max_epochs kept the checkpoint's schedule (Lightning restores it) and ran it past its end: max_epochs
+    is not among the checkpoint's settings and max_steps had not changed, so `settings_changed` saw nothing. The
+    schedule the checkpoint holds is compared with the one the resume would build: it trains from the start, saying
+    why, and ends where a fresh training of as many epochs does; the same max_epochs still resumes."""
+    from flowcast.models.train import not_resumable
+
+    td = make_td()
+    out, fresh = tmp_path / "run", tmp_path / "fresh"
+    first = tiny_cfg(max_steps=max_steps, max_epochs=1, checkpoint_every=2, scheduler=scheduler)
+    train_model(td, first, out, cell="gru")
+    (out / "model.ckpt").unlink()  # killed while it trained
+    assert not_resumable(out, td, first, "gru") is None  # the same schedule: resumed
+    longer = tiny_cfg(max_steps=max_steps, max_epochs=2, checkpoint_every=2, scheduler=scheduler)
+    why = not_resumable(out, td, longer, "gru")
+    assert why is not None and f"the {scheduler} learning-rate schedule the checkpoint holds ends at step" in why, why
+    assert "max_epochs 2" in why
+    train_model(td, longer, out, cell="gru", resume=True)
+    art = train_model(td, longer, fresh, cell="gru")
+    lr, end = _final_lr(out), _final_lr(fresh)
+    assert end < longer.lr * 0.05 and art.metrics["steps"] > 2  # the schedule's end value, far below its peak (lr)
+    assert lr == pytest.approx(end)
+
+
 def test_init_from_starts_training_from_the_checkpoint_weights(tmp_path):
     """model.init_from (the retrain's warm-started production refit, model.warm_start_steps): the
     network starts from that checkpoint's weights, not new ones from its seed; a checkpoint of

@@ -220,7 +220,6 @@ class RNNForecaster(L.LightningModule):
         rest = [p for p in self.parameters() if all(p is not q for q in skip)]
         params: Any = [{"params": rest}, *([{"params": skip, "lr": hp.lr * SKIP_LR_SCALE}] if skip else [])]
         opt: torch.optim.Optimizer
-        sched: torch.optim.lr_scheduler.LRScheduler
         if hp.optimizer == "adam":
             opt = torch.optim.Adam(params, lr=hp.lr, weight_decay=hp.weight_decay)
         elif hp.optimizer == "adamw":
@@ -233,18 +232,28 @@ class RNNForecaster(L.LightningModule):
             raise ValueError(f"unknown optimizer {hp.optimizer!r}")
         if hp.scheduler == "none":
             return opt
-        total = hp.max_steps if hp.max_steps and hp.max_steps > 0 else None
-        if self._trainer is not None:  # the schedule ends where training does: max_steps or max_epochs
-            est = self.trainer.estimated_stepping_batches
-            if math.isfinite(est) and est > 0:
-                total = min(int(est), total) if total is not None else int(est)
-        total = max(int(total or 1000), 1)
-        if hp.scheduler == "cosine":
-            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total, eta_min=hp.lr * 0.01)
-        elif hp.scheduler == "step":
-            sched = torch.optim.lr_scheduler.StepLR(opt, step_size=max(1, total // 3), gamma=0.3)
-        elif hp.scheduler == "onecycle":
-            sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=hp.lr, total_steps=total + 1)
-        else:
-            raise ValueError(f"unknown scheduler {hp.scheduler!r}")
+        # the schedule ends where training does: max_steps or max_epochs
+        est = self.trainer.estimated_stepping_batches if self._trainer is not None else math.inf
+        sched = make_scheduler(opt, hp.scheduler, hp.lr, schedule_steps(hp.max_steps, est))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+def schedule_steps(max_steps: int | None, estimated: float) -> int:
+    """The steps a learning-rate schedule is built for: the training's, max_steps (when positive) or Lightning's
+    `estimated_stepping_batches` (epochs x batches; inf when unbounded), the fewer; 1000 when neither bounds it."""
+    total = max_steps if max_steps and max_steps > 0 else None
+    if math.isfinite(estimated) and estimated > 0:
+        total = min(int(estimated), total) if total is not None else int(estimated)
+    return max(int(total or 1000), 1)
+
+
+def make_scheduler(opt: torch.optim.Optimizer, scheduler: str, lr: float,
+                   total: int) -> torch.optim.lr_scheduler.LRScheduler:
+    """model.scheduler's learning-rate schedule over `opt` for a training of `total` steps (`schedule_steps`)."""
+    if scheduler == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total, eta_min=lr * 0.01)
+    if scheduler == "step":
+        return torch.optim.lr_scheduler.StepLR(opt, step_size=max(1, total // 3), gamma=0.3)
+    if scheduler == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=total + 1)
+    raise ValueError(f"unknown scheduler {scheduler!r}")

@@ -342,6 +342,12 @@ def start_from(module: Any, ckpt: Path, cell: str) -> None:
                             f"hidden_size, num_layers or covariates?): {str(exc).splitlines()[0]}") from exc
 
 
+def trainer_epochs(cfg: ModelConfig) -> int | None:
+    """The Trainer's max_epochs: model.max_epochs; else unbounded (-1) under a step limit, else None (Lightning's
+    default, 1000 epochs)."""
+    return cfg.max_epochs if cfg.max_epochs is not None else (-1 if cfg.max_steps > 0 else None)
+
+
 def build_datamodule(td: TrainingData, cfg: ModelConfig, module, stats):
     from flowcast.models.windows import WindowDataModule, pack
 
@@ -456,7 +462,7 @@ def _fit(
     trainer = L.Trainer(
         accelerator=accelerator, devices=devices, num_nodes=num_nodes, strategy=strategy,
         precision=cast(Any, resolve_precision(cfg, accelerator)), max_steps=cfg.max_steps,
-        max_epochs=cfg.max_epochs if cfg.max_epochs is not None else (-1 if cfg.max_steps > 0 else None),
+        max_epochs=trainer_epochs(cfg),
         val_check_interval=val_every if has_val else None, check_val_every_n_epoch=None if has_val else 1,
         gradient_clip_val=cfg.grad_clip, callbacks=callbacks, logger=CSVLogger(out_dir, name="logs", version=0),
         enable_progress_bar=show_bar, enable_model_summary=False, use_distributed_sampler=False,
@@ -713,8 +719,8 @@ def data_digest(td: TrainingData) -> str:
 
 
 # what a checkpoint's network and its optimizer's state were built with (RNNForecaster's hparams): a resume under
-# others is refused (`not_resumable`); max_steps may differ (a resume that trains longer), but not past the end of the
-# learning-rate schedule the checkpoint holds (`_schedule_end`)
+# others is refused (`not_resumable`); max_steps and max_epochs may differ (a resume that trains longer), but not past
+# the end of the learning-rate schedule the checkpoint holds (`_schedule_end`, against the resume's: `_planned_end`)
 RESUME_SETTINGS = ("cell", "mode", "lookback", "horizon", "hidden_size", "num_layers", "dropout", "loss", "quantiles",
                    "optimizer", "lr", "weight_decay", "scheduler")
 
@@ -734,12 +740,38 @@ def settings_changed(ckpt: Path, td: TrainingData, cfg: ModelConfig, cell: str) 
            "weight_decay": cfg.weight_decay, "scheduler": cfg.scheduler}
     changed = [f"{k} {_jsonable({k: saved[k]})[k]} -> {_jsonable({k: v})[k]}" for k, v in now.items()
                if k in saved and _jsonable({k: saved[k]}) != _jsonable({k: v})]
-    was, steps = saved.get("max_steps"), cfg.max_steps
-    longer = isinstance(was, int) and was >= 0 and (steps < 0 or steps > was)  # (the same max_steps: never a change)
-    if not changed and longer and (ends := _schedule_end(state)) is not None and (steps < 0 or steps > ends):
-        changed.append(f"max_steps {was} -> {steps} (the {cfg.scheduler} learning-rate schedule the checkpoint holds "
-                       f"ends at step {ends}: resumed past it, {_PAST_THE_END.get(cfg.scheduler, 'it ran off its end')})")
+    if not changed and (ends := _schedule_end(state)) is not None and (end := _planned_end(td, cfg, cell)) > ends:
+        # a longer training (max_steps, or max_epochs, which the checkpoint does not name) would run it past its end
+        was, steps = saved.get("max_steps"), cfg.max_steps
+        what = (f"max_steps {was} -> {steps}" if was != steps else
+                f"max_steps {steps}, max_epochs {cfg.max_epochs}: a schedule ending at step {end}")
+        changed.append(f"{what} (the {cfg.scheduler} learning-rate schedule the checkpoint holds ends at step {ends}: "
+                       f"resumed past it, {_PAST_THE_END.get(cfg.scheduler, 'it ran off its end')})")
     return ", ".join(changed)
+
+
+def _planned_end(td: TrainingData, cfg: ModelConfig, cell: str) -> int:
+    """`_schedule_end` of the learning-rate schedule a training of `cell` on `td` under `cfg` builds
+    (`RNNForecaster.configure_optimizers`): for max_steps, or max_epochs x the batches of an epoch (Lightning's
+    `estimated_stepping_batches`, the fewer), as many steps."""
+    import torch
+
+    from flowcast.models.rnn import make_scheduler, schedule_steps
+    from flowcast.models.windows import ShardedSampler, make_loader
+
+    epochs = trainer_epochs(cfg)
+    estimated = math.inf
+    if epochs != -1:  # epochs bound it: as many batches as an epoch's (one rank's) of the training's windows
+        module, stats = build_module(td, cfg, cell)
+        windows = build_datamodule(td, cfg, module, stats).train_ds
+        sampler = ShardedSampler(len(windows), shuffle=False, seed=cfg.seed, num_samples=cfg.samples_per_epoch,
+                                 world_size=resolve_devices(cfg))
+        estimated = len(make_loader(windows, sampler, cfg.batch_size)) * max(epochs or 1000, 1)
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=cfg.lr)
+    sched = make_scheduler(opt, cfg.scheduler, cfg.lr, schedule_steps(cfg.max_steps, estimated))
+    end = _schedule_end({"lr_schedulers": [sched.state_dict()]})
+    assert end is not None
+    return end
 
 
 # what a resume did past the end of the schedule its checkpoint holds (`_schedule_end`), per model.scheduler

@@ -69,7 +69,7 @@ _DDL_LOCK = 0x666C6F77  # "flow": the key of the DDL advisory lock
 
 _PERMANENT = ("password authentication failed", "does not exist", "no pg_hba.conf entry", "invalid dsn",
               "invalid connection option", "missing \"=\"", "could not translate host name", "ssl is not enabled",
-              "permission denied")
+              "permission denied", "no password supplied")
 
 
 def _transient(message: str) -> bool:
@@ -84,6 +84,10 @@ _REFUSALS = (
     ("password authentication failed",  # 28P01
      ("The server is up and refused the password: check the user and password of store.url (FLOWCAST_STORE__URL), "
       "or the one libpq reads from PGPASSWORD or ~/.pgpass")),
+    ("no password supplied",  # libpq's own (fe_sendauth): the server asked for a password the client has not got
+     ("The server is up and asks for a password that store.url does not give: give it in store.url "
+      "(postgresql://user:password@host/database, FLOWCAST_STORE__URL), or in PGPASSWORD or ~/.pgpass, which libpq "
+      "reads")),
     ('role ".*" does not exist',  # 28000
      "The server is up and has no such role: check the user of store.url (FLOWCAST_STORE__URL), or create that role"),
     ('database ".*" does not exist',  # 3D000
