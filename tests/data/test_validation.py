@@ -587,13 +587,37 @@ def test_the_threshold_refusal_asks_each_checks_question_and_says_what_to_do(wri
                          f"(FLOWCAST_VALIDATION__QUARANTINE_THRESHOLD={needed:g})"), said
 
 
-def test_the_threshold_refusal_says_how_many_checks_it_leaves_out(write_csv):
-    """The refusal counts the 5 checks of the most rows; the others were left out unsaid (msg42)."""
-    r = run_validate(write_csv(HEADER + GOOD + "2020-01-04,a,abc\n"))
+@pytest.mark.parametrize(("good", "after"), [(GOOD, ";"), ("", ");")], ids=["threshold", "no-valid-rows"])
+def test_the_threshold_refusal_says_how_many_checks_it_leaves_out(write_csv, good, after):
+    """The refusal counts the 5 checks of the most rows; the others were left out unsaid (msg42). So does 'no valid
+    rows left' (rows42: it printed every check, a dict)."""
+    r = run_validate(write_csv(HEADER + good + "2020-01-04,a,abc\n"))
     r.report.checks = {f"check_{i}": 10 - i for i in range(7)}  # counts as 7 checks of a larger file would
     with pytest.raises(DataValidationError) as err:
         enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.05))
-    assert "check_0=10, check_1=9, check_2=8, check_3=7, check_4=6, +2 more checks;" in str(err.value), str(err.value)
+    assert f"check_0=10, check_1=9, check_2=8, check_3=7, check_4=6, +2 more checks{after}" in str(err.value), str(
+        err.value)
+
+
+@pytest.mark.parametrize(("body", "counted"), [
+    ("2024-01-01,a,12%\n2024-01-02,a,$5\n", "all 2 rows quarantined (y_not_number=2 (a currency or percent sign?))"),
+    (",Total,9\n2024-01-01,a,5%\n",
+     "all 2 rows quarantined (time_missing=1 (a totals row?), y_not_number=1 (a currency or percent sign?))"),
+    ("2024-01-01,a,abc\n", "all 1 row quarantined (y_not_number=1)"),  # a check whose reasons ask nothing: alone
+], ids=["hint", "two-checks", "no-hint"])
+def test_no_valid_rows_left_asks_each_checks_question_as_the_threshold_refusal_does(write_csv, tmp_path, body,
+                                                                                   counted):
+    """rows42: 'no valid rows left (all 2 quarantined: {'y_not_number': 2})' printed the checks as a Python dict and
+    asked nothing; it counts them as the threshold refusal does (`checks_counted`, the questions their rows' reasons
+    ask) and says where to read each check's rows and reasons."""
+    r = run_validate(write_csv(HEADER + body))
+    path = write_quarantine(r, tmp_path / "q")
+    with pytest.raises(DataValidationError) as err:
+        enforce_thresholds(r, ValidationConfig())
+    said = str(err.value)
+    assert said.startswith(f"source 't': no valid rows left: {counted}; e.g. source_row 0 (line 2 of "), said
+    assert said.endswith(f"; see {path}; to mend them, read each check's rows and reasons in the data-quality report "
+                         "(the run's data-quality-t artifact, or `flowcast validate` with the run's options)"), said
 
 
 @pytest.mark.parametrize(("extra", "said"), [
@@ -636,7 +660,7 @@ def test_clean_rerun_removes_the_stale_quarantine_file(write_csv, tmp_path):
 
 def test_all_rows_quarantined_fails(write_csv):
     r = run_validate(write_csv(HEADER + "2020-01-01,a,x\n"))
-    with pytest.raises(DataValidationError, match=r"no valid rows left \(all 1 quarantined"):
+    with pytest.raises(DataValidationError, match=r"no valid rows left: all 1 row quarantined \(y_not_number=1\)"):
         enforce_thresholds(r, ValidationConfig(quarantine_threshold=1.0))
 
 
@@ -679,8 +703,8 @@ def test_one_file_per_series_without_an_id_column_is_told_how_to_name_them(tmp_p
     said = str(exc.value)
     assert "(no id column is declared, so every row of its 2 files belongs to one series named 't': if each file " \
            "is one series, named by its file name, write that name as an id column: python -c " in said
-    assert said.endswith("; else name the column that tells the series apart (or the columns that do together) "
-                         "with --id-col or the source's id_cols)"), said  # it said 'id column(s)' of a count unknown
+    assert ("; else name the column that tells the series apart (or the columns that do together) with --id-col or "
+            "the source's id_cols); to mend them") in said, said  # it said 'id column(s)' of a count unknown
     command = said.split("write that name as an id column: ")[1].split(" and run all.csv with --id-col unique_id")[0]
     argv = shlex.split(command)
     assert argv[:2] == ["python", "-c"] and len(argv) == 3, argv
@@ -774,7 +798,7 @@ def test_failure_message_shows_an_example_row(write_csv):
     """The run-failing message names a row and its reason, not only the check counts."""
     p = write_csv(HEADER + "".join(f'2020-01-{d:02d},a,"1,{d:03d}"\n' for d in range(1, 6)))
     r = run_validate(p)
-    with pytest.raises(DataValidationError, match=r"no valid rows left .*; e\.g\. source_row 0 \(line 2 of .*src\.csv\): "
+    with pytest.raises(DataValidationError, match=r"no valid rows left: .*; e\.g\. source_row 0 \(line 2 of .*src\.csv\): "
                                                   r"val '1,001' is not a number \(thousands separators"):
         enforce_thresholds(r, ValidationConfig())
 
@@ -1770,23 +1794,24 @@ def test_a_static_of_a_single_series_is_not_called_constant(write_csv):
     ("2024-01-01,a,1\n2024-01-01,a,2\n", {"duplicate_conflict": 2}),
 ])
 def test_no_valid_rows_left_names_the_quarantine_file(write_csv, tmp_path, body, checks):
-    """Regression: 'no valid rows left (all 2 quarantined ...)' said where the rows and their reasons were nowhere
+    """Regression: 'no valid rows left: all 2 rows quarantined ...' said where the rows and their reasons were nowhere
     (the threshold's error did: '; see PATH'): a scheduled run's failed state named no file. It ends with the path
-    the run wrote them to, the file holds every row in with its reason."""
+    the run wrote them to (before where to read each check's rows and reasons), the file holds every row in with its
+    reason."""
     r = run_validate(write_csv(HEADER + body))
     path = write_quarantine(r, tmp_path / "q" / "all")
     assert r.report.checks == checks and path is not None
     with pytest.raises(DataValidationError) as err:
         enforce_thresholds(r, ValidationConfig())
-    assert str(err.value).startswith("source 't': no valid rows left (all 2 quarantined")
-    assert str(err.value).endswith(f"; the rows and their reasons: {path}")
+    assert str(err.value).startswith("source 't': no valid rows left: all 2 rows quarantined")
+    assert f"; see {path}; to mend them" in str(err.value), str(err.value)
     q = pl.read_parquet(path)
     assert q.height == r.report.rows_in == 2 and q["reason"].null_count() == 0
 
 
 @pytest.mark.parametrize(("text", "as_of", "said"), [
     (HEADER, None, "src.csv: no rows (the file has a header but no data)"),
-    (HEADER + "2024-01-01,a,abc\n", None, "no valid rows left (all 1 quarantined: {'y_not_number': 1})"),
+    (HEADER + "2024-01-01,a,abc\n", None, "no valid rows left: all 1 row quarantined (y_not_number=1)"),
     (HEADER + "2024-01-01,a,1\n", datetime(2023, 1, 1), "all 1 rows are after as_of=2023-01-01"),
     (HEADER + "2024-01-01,a,1\n", None, None),
 ])
@@ -1812,7 +1837,7 @@ def test_nothing_to_run_keeps_the_quarantine_of_a_source_with_every_row_quaranti
         assert not kept
         return
     assert kept == ["all"]
-    assert got.endswith(f"; the rows and their reasons: {tmp_path / 'q' / 't' / 'all' / 'quarantine.parquet'}")
+    assert f"; see {tmp_path / 'q' / 't' / 'all' / 'quarantine.parquet'}; to mend them" in got, got
 
 
 @pytest.mark.parametrize(("zones", "tz", "said"), [
