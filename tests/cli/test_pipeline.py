@@ -110,8 +110,8 @@ def test_the_as_of_is_parsed_once(tmp_path, monkeypatch, command):
     ("date,id,val\n2024-01-01,a,abc\n2024-01-02,a,n/a?\n",
      ("source 's': no valid rows left: all 2 rows quarantined (y_not_number=2); e.g. source_row 0 (line 2 of s.csv): "
       "val 'abc' is not a number; see {home}/quarantine/s/{started}/quarantine.parquet; to mend them, read each "
-      "check's rows and reasons in the data-quality report (the run's data-quality-s artifact, or `flowcast "
-      "validate` with the run's options)")),
+      "check's rows and reasons in the data-quality report (`flowcast validate` with the run's options)")),
+    # (no run, no artifact: rows42, it named the run's data-quality-s artifact, which nothing wrote)
     ("date,id,val\n2024-01-01,a,1\n", None),  # a row to run on: the flow starts
 ])
 def test_a_file_that_leaves_nothing_to_run_on_is_said_before_prefect_starts(tmp_path, monkeypatch, command, text,
@@ -191,8 +191,7 @@ _BACKFILL = ["backfill", "--start", "2024-01-01", "--end", "2024-01-03", "--mode
     ("date,id,val\n2024-01-01,a,abc\n2024-01-02,a,x\n",
      ("source 's': no valid rows left: all 2 rows quarantined (y_not_number=2); e.g. source_row 0 (line 2 of s.csv): "
      "val 'abc' is not a number; see {home}/quarantine/s/2024-01-03T00-00-00/quarantine.parquet; to mend them, read "
-     "each check's rows and reasons in the data-quality report (the run's data-quality-s artifact, or `flowcast "
-     "validate` with the run's options)")),
+     "each check's rows and reasons in the data-quality report (`flowcast validate` with the run's options)")),
     ("date,id,val\n2024-02-01,a,1\n",
      ("s.csv: all 1 rows are after as_of=2024-01-03 00:00:00+00:00 (the first is 2024-02-01: pick an as_of from then on); "
      "nothing to validate")),

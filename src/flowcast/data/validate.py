@@ -1099,7 +1099,7 @@ def nothing_to_run(source: SourceConfig, as_of: datetime | str | None, cfg: Vali
     if keep is not None:
         keep(result, as_of_label(ingested.as_of))
     try:
-        enforce_thresholds(result, cfg)
+        enforce_thresholds(result, cfg, artifact=None)  # before any flow: no data-quality artifact to read
     except DataValidationError as exc:
         return str(exc)
     return None
@@ -1535,15 +1535,17 @@ def quarantine_unwritten(refusal: str, why: str) -> str:
             "Free space there and run again to keep them (`flowcast validate` writes them too)")
 
 
-def unwritten_refusal(result: ValidationResult, cfg: ValidationConfig, why: str) -> DataValidationError | None:
+def unwritten_refusal(result: ValidationResult, cfg: ValidationConfig, why: str, *,
+                      artifact: str | None) -> DataValidationError | None:
     """Where the quarantine file of `result` could not be written (`why`: the write's error, a full disk): the refusal
     `enforce_thresholds` makes of these rows, said with why there is no file (`quarantine_unwritten`), carrying the
     report (`report`, whose quarantine_path is then None); None where the rows are not refused (the caller fails
     on the file it needs). One rule for the flow (`flows.common.load_data`) and `prepare_data` (`flowcast validate`,
-    `flowcast train`): validate failed naming the disk alone, no report and no refusal."""
+    `flowcast train`): validate failed naming the disk alone, no report and no refusal. `artifact`: as for
+    `enforce_thresholds`."""
     result.report.quarantine_path = None  # no file of the rows: the refusal names none
     try:
-        enforce_thresholds(result, cfg)
+        enforce_thresholds(result, cfg, artifact=artifact)
     except DataValidationError as refusal:
         error = DataValidationError(quarantine_unwritten(str(refusal), why))
         error.report = result.report
@@ -1561,25 +1563,28 @@ def _checks_refused(r: DataQualityReport) -> str:
                                                               if len(ranked) > 5 else "")
 
 
-def _where_to_mend(r: DataQualityReport) -> str:
+def _where_to_mend(r: DataQualityReport, artifact: str | None) -> str:
     """Where a refusal's rows are (its quarantine file, when written) and where each check's rows and reasons are to
-    be read to mend them (the refusal gives one row): said alike by both refusals of `enforce_thresholds`."""
-    from flowcast.reporting import artifact_key
-
+    be read to mend them (the refusal gives one row): said alike by both refusals of `enforce_thresholds`.
+    `artifact`: the key of the data-quality artifact the running flow writes (`backfill-data-quality-<source>` for
+    a backfill's run; rows42: it was always named `data-quality-<source>`), None where no flow runs (a command)."""
+    run = f"the run's {artifact} artifact, or " if artifact else ""
     where = f"; see {r.quarantine_path}" if r.quarantine_path else ""
-    return where + ("; to mend them, read each check's rows and reasons in the data-quality report (the run's "
-                    f"{artifact_key('quality', r.source)} artifact, or `flowcast validate` with the run's options)")
+    return where + ("; to mend them, read each check's rows and reasons in the data-quality report "
+                    f"({run}`flowcast validate` with the run's options)")
 
 
-def enforce_thresholds(result: ValidationResult, cfg: ValidationConfig) -> None:
-    """Fail the run (DataValidationError, exit 2) above the quarantine threshold or with no valid rows."""
+def enforce_thresholds(result: ValidationResult, cfg: ValidationConfig, *, artifact: str | None) -> None:
+    """Fail the run (DataValidationError, exit 2) above the quarantine threshold or with no valid rows. `artifact`:
+    the key of the data-quality artifact the caller's flow writes (`reporting.Scope.key('quality')`), which the
+    refusal names as where to read each check's rows; None for a command, which writes none."""
     r = result.report
     top_check = max(r.checks.items(), key=lambda kv: kv[1])[0] if r.checks else None
     hint = result.hint if top_check in ("duplicate_conflict", "duplicate_row") else ""
     if r.rows_valid == 0:  # where the rows are, with their reasons (a scheduled run's error said it nowhere)
         raise DataValidationError(
             f"source {r.source!r}: no valid rows left: all {plural(r.rows_in, 'row')} quarantined "
-            f"({_checks_refused(r)}){_example(result)}{hint}{_where_to_mend(r)}"
+            f"({_checks_refused(r)}){_example(result)}{hint}{_where_to_mend(r, artifact)}"
         )
     if r.quarantine_rate > cfg.quarantine_threshold:
         # the setting that lets the run go on, and the value it needs (rounded up to a whole percent)
@@ -1593,7 +1598,7 @@ def enforce_thresholds(result: ValidationResult, cfg: ValidationConfig) -> None:
         raise DataValidationError(
             f"source {r.source!r}: {r.rows_quarantined} of {r.rows_in} rows quarantined "
             f"({r.quarantine_rate:.1%} > threshold {cfg.quarantine_threshold:.1%}): {_checks_refused(r)}"
-            f"{_example(result)}{hint}{_where_to_mend(r)}{setting}"
+            f"{_example(result)}{hint}{_where_to_mend(r, artifact)}{setting}"
         )
 
 
