@@ -72,7 +72,7 @@ def run_stage(path: str, as_of: str) -> dict:
     ingested = ingest(src, when)
     t1 = time.perf_counter()
     result = validate(ingested, src, settings.validation)
-    enforce_thresholds(result, settings.validation)
+    enforce_thresholds(result, settings.validation, artifact=None)
     t2 = time.perf_counter()
     td, _ = preprocess(take_valid(result), src, settings, ingested.as_of)
     t3 = time.perf_counter()

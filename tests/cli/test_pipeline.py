@@ -108,8 +108,10 @@ def test_the_as_of_is_parsed_once(tmp_path, monkeypatch, command):
     ("date,id,val\n", "s.csv: no rows (the file has a header but no data)"),
     ("date,id,val\n\n\n", "s.csv: no rows (the file has a header but no data, only 2 blank lines)"),
     ("date,id,val\n2024-01-01,a,abc\n2024-01-02,a,n/a?\n",
-     ("source 's': no valid rows left (all 2 quarantined: {'y_not_number': 2}); e.g. source_row 0 (line 2 of "
-      "s.csv): val 'abc' is not a number; the rows and their reasons: {home}/quarantine/s/{started}/quarantine.parquet")),
+     ("source 's': no valid rows left: all 2 rows quarantined (y_not_number=2); e.g. source_row 0 (line 2 of s.csv): "
+      "val 'abc' is not a number; see {home}/quarantine/s/{started}/quarantine.parquet; to mend them, read each "
+      "check's rows and reasons in the data-quality report (`flowcast validate` with the run's options)")),
+    # (no run, no artifact: rows42, it named the run's data-quality-s artifact, which nothing wrote)
     ("date,id,val\n2024-01-01,a,1\n", None),  # a row to run on: the flow starts
 ])
 def test_a_file_that_leaves_nothing_to_run_on_is_said_before_prefect_starts(tmp_path, monkeypatch, command, text,
@@ -173,8 +175,8 @@ def test_a_refusal_before_prefect_leaves_the_quarantine_file_the_run_writes(tmp_
     folder = folder or _started_folder(root, before, after)
     assert [p.name for p in root.iterdir()] == [folder]  # no `all/` beside it
     path = (root / folder / "quarantine.parquet").resolve()
-    assert error.startswith("source 's': no valid rows left (all 3 quarantined: ")
-    assert error.endswith(f"; the rows and their reasons: {path}"), error
+    assert error.startswith("source 's': no valid rows left: all 3 rows quarantined ("), error
+    assert f"; see {path}; to mend them" in error, error
     got = _quarantined(path)  # rows in = 3 = quarantined, each with its reason
     assert [c for c, _ in got] == ["duplicate_conflict", "duplicate_conflict", "y_not_number"]
     assert all(r for _, r in got)
@@ -187,8 +189,9 @@ _BACKFILL = ["backfill", "--start", "2024-01-01", "--end", "2024-01-03", "--mode
 @pytest.mark.parametrize(("text", "said"), [
     ("date,id,val\n", "s.csv: no rows (the file has a header but no data)"),
     ("date,id,val\n2024-01-01,a,abc\n2024-01-02,a,x\n",
-     ("source 's': no valid rows left (all 2 quarantined: {'y_not_number': 2}); e.g. source_row 0 (line 2 of s.csv): "
-     "val 'abc' is not a number; the rows and their reasons: {home}/quarantine/s/2024-01-03T00-00-00/quarantine.parquet")),
+     ("source 's': no valid rows left: all 2 rows quarantined (y_not_number=2); e.g. source_row 0 (line 2 of s.csv): "
+     "val 'abc' is not a number; see {home}/quarantine/s/2024-01-03T00-00-00/quarantine.parquet; to mend them, read "
+     "each check's rows and reasons in the data-quality report (`flowcast validate` with the run's options)")),
     ("date,id,val\n2024-02-01,a,1\n",
      ("s.csv: all 1 rows are after as_of=2024-01-03 00:00:00+00:00 (the first is 2024-02-01: pick an as_of from then on); "
      "nothing to validate")),
@@ -251,7 +254,7 @@ def test_a_backfill_is_refused_for_the_dates_it_would_run(tmp_path, monkeypatch,
     assert error.startswith(f"backfill refused before any date ran: {refused}"), error
     last = refused.partition(")")[0][-10:]  # the last date to run: its quarantine folder, and no other
     folders = sorted(p.name for p in (home / "quarantine" / "s").iterdir())
-    assert folders == [f"{last}T00-00-00"] and error.endswith(f"/{last}T00-00-00/quarantine.parquet")
+    assert folders == [f"{last}T00-00-00"] and f"/{last}T00-00-00/quarantine.parquet; to mend them" in error, error
 
 
 @pytest.mark.parametrize("command", [["run", "--as-of", "2024-01-05"], [*_BACKFILL]])
@@ -282,11 +285,11 @@ def test_a_refusal_before_prefect_on_a_full_disk_says_the_refusal_and_the_unwrit
     error = json.loads(res.stdout.strip().splitlines()[-1])["error"]
     folder = "2024-01-03T00-00-00" if command[0] == "backfill" else "2024-01-05T00-00-00"
     path = (tmp_path / "flowcast_home" / "quarantine" / "s" / folder / "quarantine.parquet").resolve()
-    assert "source 's': no valid rows left (all 2 quarantined: {'y_not_number': 2})" in error, error
+    assert "source 's': no valid rows left: all 2 rows quarantined (y_not_number=2)" in error, error
     assert error.endswith(f"; its quarantine file (the rows and their reasons) could not be written: could not write "
                           f"{path}: no space left on device (the disk is full); the previous file, if any, is intact. "
                           "Free space there and run again to keep them (`flowcast validate` writes them too)"), error
-    assert "the rows and their reasons: /" not in error  # no path of a file that is not there
+    assert "see /" not in error  # no path of a file that is not there
     assert list(path.parent.iterdir()) == []  # no partial file, no temp file
 
 
@@ -765,7 +768,8 @@ def test_a_refusal_before_prefect_in_a_shared_home_names_the_shared_quarantine_f
     assert not started and res.exit_code == 2, res.output
     folder = _started_folder(tmp_path / "flowcast_home" / "quarantine" / "s", before, after)
     shared = tmp_path / "shared" / "quarantine" / "s" / folder / "quarantine.parquet"
-    assert json.loads(res.stdout.strip().splitlines()[-1])["error"].endswith(f"; the rows and their reasons: {shared}")
+    error = json.loads(res.stdout.strip().splitlines()[-1])["error"]
+    assert f"; see {shared}; to mend them" in error, error
     assert _quarantined(shared) == _quarantined(tmp_path / "flowcast_home" / "quarantine" / "s" / folder /
                                                 "quarantine.parquet")
 

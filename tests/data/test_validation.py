@@ -552,15 +552,15 @@ def test_threshold_and_quarantine_file(write_csv, tmp_path):
     back = pl.read_parquet(path)
     assert back.select("source_row", "val", "check").rows() == [(3, "abc", "y_not_number")]
     assert [p.name for p in path.parent.iterdir()] == ["quarantine.parquet"]  # no temp file left
-    enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.25))  # 1/4 = 25%: allowed
+    enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.25), artifact=None)  # 1/4 = 25%: allowed
     with pytest.raises(DataValidationError, match=r"1 of 4 rows quarantined \(25.0% > threshold 20.0%\): y_not_number=1"):
-        enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.2))
+        enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.2), artifact=None)
     # regression: the error named no setting; it says which one lets the run go on, with a value that does
     with pytest.raises(DataValidationError) as err:
-        enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.05))
+        enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.05), artifact=None)
     assert str(err.value).endswith("; to run with these rows left out, raise [validation] quarantine_threshold "
                                    "(FLOWCAST_VALIDATION__QUARANTINE_THRESHOLD=0.25)")
-    enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.25))  # the value it names is enough
+    enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.25), artifact=None)  # the value it names is enough
 
 
 @pytest.mark.parametrize(("extra", "counted"), [
@@ -579,7 +579,7 @@ def test_the_threshold_refusal_asks_each_checks_question_and_says_what_to_do(wri
     r = run_validate(write_csv(rows, name="shops.csv"), name="shops")
     path = write_quarantine(r, tmp_path / "q")
     with pytest.raises(DataValidationError) as err:
-        enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.05))
+        enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.05), artifact="data-quality-shops")
     said = str(err.value)
     assert f"rows quarantined ({r.report.quarantine_rate:.1%} > threshold 5.0%): {counted}; e.g. source_row" in said, said
     needed = math.ceil(r.report.quarantine_rate * 100) / 100
@@ -589,13 +589,56 @@ def test_the_threshold_refusal_asks_each_checks_question_and_says_what_to_do(wri
                          f"(FLOWCAST_VALIDATION__QUARANTINE_THRESHOLD={needed:g})"), said
 
 
-def test_the_threshold_refusal_says_how_many_checks_it_leaves_out(write_csv):
-    """The refusal counts the 5 checks of the most rows; the others were left out unsaid (msg42)."""
-    r = run_validate(write_csv(HEADER + GOOD + "2020-01-04,a,abc\n"))
+@pytest.mark.parametrize("good", [GOOD, ""], ids=["threshold", "no-valid-rows"])
+@pytest.mark.parametrize(("artifact", "report"), [
+    ("backfill-data-quality-t", ("(the run's backfill-data-quality-t artifact, or `flowcast validate` with the run's "
+                                 "options)")),
+    ("data-quality-t", "(the run's data-quality-t artifact, or `flowcast validate` with the run's options)"),
+    (None, "(`flowcast validate` with the run's options)"),  # a command, no run: no artifact to read
+], ids=["backfill", "run", "command"])
+def test_a_refusal_names_the_data_quality_artifact_its_caller_writes(write_csv, good, artifact, report):
+    """rows42: the refusals named `data-quality-<source>` whoever made them, where a backfill's run writes
+    `backfill-data-quality-<source>` and a command before Prefect (or `flowcast validate`) writes none: the caller
+    names the artifact it writes, or None."""
+    r = run_validate(write_csv(HEADER + good + "2020-01-04,a,abc\n"))
+    with pytest.raises(DataValidationError) as err:
+        enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.05), artifact=artifact)
+    said = str(err.value)
+    assert f"; to mend them, read each check's rows and reasons in the data-quality report {report}" in said, said
+    assert said.count("artifact") == (artifact is not None), said
+
+
+@pytest.mark.parametrize(("good", "after"), [(GOOD, ";"), ("", ");")], ids=["threshold", "no-valid-rows"])
+def test_the_threshold_refusal_says_how_many_checks_it_leaves_out(write_csv, good, after):
+    """The refusal counts the 5 checks of the most rows; the others were left out unsaid (msg42). So does 'no valid
+    rows left' (rows42: it printed every check, a dict)."""
+    r = run_validate(write_csv(HEADER + good + "2020-01-04,a,abc\n"))
     r.report.checks = {f"check_{i}": 10 - i for i in range(7)}  # counts as 7 checks of a larger file would
     with pytest.raises(DataValidationError) as err:
-        enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.05))
-    assert "check_0=10, check_1=9, check_2=8, check_3=7, check_4=6, +2 more checks;" in str(err.value), str(err.value)
+        enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.05), artifact=None)
+    assert f"check_0=10, check_1=9, check_2=8, check_3=7, check_4=6, +2 more checks{after}" in str(err.value), str(
+        err.value)
+
+
+@pytest.mark.parametrize(("body", "counted"), [
+    ("2024-01-01,a,12%\n2024-01-02,a,$5\n", "all 2 rows quarantined (y_not_number=2 (a currency or percent sign?))"),
+    (",Total,9\n2024-01-01,a,5%\n",
+     "all 2 rows quarantined (time_missing=1 (a totals row?), y_not_number=1 (a currency or percent sign?))"),
+    ("2024-01-01,a,abc\n", "all 1 row quarantined (y_not_number=1)"),  # a check whose reasons ask nothing: alone
+], ids=["hint", "two-checks", "no-hint"])
+def test_no_valid_rows_left_asks_each_checks_question_as_the_threshold_refusal_does(write_csv, tmp_path, body,
+                                                                                   counted):
+    """rows42: 'no valid rows left (all 2 quarantined: {'y_not_number': 2})' printed the checks as a Python dict and
+    asked nothing; it counts them as the threshold refusal does (`checks_counted`, the questions their rows' reasons
+    ask) and says where to read each check's rows and reasons."""
+    r = run_validate(write_csv(HEADER + body))
+    path = write_quarantine(r, tmp_path / "q")
+    with pytest.raises(DataValidationError) as err:
+        enforce_thresholds(r, ValidationConfig(), artifact="data-quality-t")
+    said = str(err.value)
+    assert said.startswith(f"source 't': no valid rows left: {counted}; e.g. source_row 0 (line 2 of "), said
+    assert said.endswith(f"; see {path}; to mend them, read each check's rows and reasons in the data-quality report "
+                         "(the run's data-quality-t artifact, or `flowcast validate` with the run's options)"), said
 
 
 @pytest.mark.parametrize(("extra", "said"), [
@@ -615,7 +658,7 @@ def test_the_threshold_is_not_offered_for_most_rows_quarantined_by_a_named_cause
             "2020-01-02,B,south,6\n2020-01-03,B,north,3\n" + extra)
     r = run_validate(write_csv(text), id_cols=["item"])
     with pytest.raises(DataValidationError) as err:
-        enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.05))
+        enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.05), artifact=None)
     assert "name each with --id-col (the source's id_cols), e.g. 'store'" in str(err.value)
     assert str(err.value).endswith(said), str(err.value)
 
@@ -638,8 +681,8 @@ def test_clean_rerun_removes_the_stale_quarantine_file(write_csv, tmp_path):
 
 def test_all_rows_quarantined_fails(write_csv):
     r = run_validate(write_csv(HEADER + "2020-01-01,a,x\n"))
-    with pytest.raises(DataValidationError, match=r"no valid rows left \(all 1 quarantined"):
-        enforce_thresholds(r, ValidationConfig(quarantine_threshold=1.0))
+    with pytest.raises(DataValidationError, match=r"no valid rows left: all 1 row quarantined \(y_not_number=1\)"):
+        enforce_thresholds(r, ValidationConfig(quarantine_threshold=1.0), artifact=None)
 
 
 def test_duplicates_without_an_id_column_say_to_declare_it(write_csv):
@@ -650,7 +693,7 @@ def test_duplicates_without_an_id_column_say_to_declare_it(write_csv):
                        r"belongs to one series named 't': name the column that tells the "
                        r"series apart \(or the columns that do together\) with --id-col or the source's id_cols, "
                        r"e.g. store\)"):
-        enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.5))
+        enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.5), artifact=None)
 
 
 @pytest.mark.parametrize(("folder", "glob", "suffix"), [
@@ -677,12 +720,12 @@ def test_one_file_per_series_without_an_id_column_is_told_how_to_name_them(tmp_p
         (data / f"{sid}{suffix}").write_bytes(gzip.compress(text) if suffix.endswith(".gz") else text)
     r = run_validate(str(data / glob), id_cols=[])
     with pytest.raises(DataValidationError) as exc:
-        enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.5))
+        enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.5), artifact=None)
     said = str(exc.value)
     assert "(no id column is declared, so every row of its 2 files belongs to one series named 't': if each file " \
            "is one series, named by its file name, write that name as an id column: python -c " in said
-    assert said.endswith("; else name the column that tells the series apart (or the columns that do together) "
-                         "with --id-col or the source's id_cols)"), said  # it said 'id column(s)' of a count unknown
+    assert ("; else name the column that tells the series apart (or the columns that do together) with --id-col or "
+            "the source's id_cols); to mend them") in said, said  # it said 'id column(s)' of a count unknown
     command = said.split("write that name as an id column: ")[1].split(" and run all.csv with --id-col unique_id")[0]
     argv = shlex.split(command)
     assert argv[:2] == ["python", "-c"] and len(argv) == 3, argv
@@ -696,7 +739,7 @@ def test_duplicates_from_data_finer_than_freq_suggest_aggregate(write_csv):
     with pytest.raises(DataValidationError, match=r"2 of 3 rows quarantined .*with different y values \(1.0 / 2.0\) \(several rows "
                        r"per series and period: .*if the times are finer than freq '1d', combine them with --aggregate sum, "
                        r"mean or last \(the source's aggregate\)"):
-        enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.5))
+        enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.5), artifact=None)
 
 
 def test_duplicates_of_series_keyed_by_more_columns_name_the_id_columns_first(write_csv):
@@ -776,9 +819,9 @@ def test_failure_message_shows_an_example_row(write_csv):
     """The run-failing message names a row and its reason, not only the check counts."""
     p = write_csv(HEADER + "".join(f'2020-01-{d:02d},a,"1,{d:03d}"\n' for d in range(1, 6)))
     r = run_validate(p)
-    with pytest.raises(DataValidationError, match=r"no valid rows left .*; e\.g\. source_row 0 \(line 2 of .*src\.csv\): "
+    with pytest.raises(DataValidationError, match=r"no valid rows left: .*; e\.g\. source_row 0 \(line 2 of .*src\.csv\): "
                                                   r"val '1,001' is not a number \(thousands separators"):
-        enforce_thresholds(r, ValidationConfig())
+        enforce_thresholds(r, ValidationConfig(), artifact=None)
 
 
 def test_a_file_appended_to_itself_is_said_to_be(write_csv):
@@ -790,10 +833,10 @@ def test_a_file_appended_to_itself_is_said_to_be(write_csv):
     with pytest.raises(DataValidationError, match=r"4 of 8 rows quarantined .*repeat of an earlier row.* \(the file "
                                                   r"looks appended twice \(every row repeated\): remove the second "
                                                   r"copy\)"):
-        enforce_thresholds(r, ValidationConfig())
+        enforce_thresholds(r, ValidationConfig(), artifact=None)
     once = run_validate(write_csv(HEADER + body + "2020-01-02,a,2\n2020-01-02,b,6\n", name="once.csv"))
     with pytest.raises(DataValidationError) as err:  # a few repeats: not a second copy
-        enforce_thresholds(once, ValidationConfig(quarantine_threshold=0.2))
+        enforce_thresholds(once, ValidationConfig(quarantine_threshold=0.2), artifact=None)
     assert "appended twice" not in str(err.value)
 
 
@@ -810,7 +853,7 @@ def test_an_example_row_of_a_csv_file_names_its_line(write_csv, tmp_path):
                                        "duplicate_row": f"source_row 6 (line 8 of {p}): repeat of an earlier row for "
                                                         "(a, 2020-01-05) with the same y"}
     with pytest.raises(DataValidationError, match=rf"e\.g\. source_row 6 \(line 8 of {p}\): repeat of"):
-        enforce_thresholds(r, ValidationConfig())
+        enforce_thresholds(r, ValidationConfig(), artifact=None)
     pq = tmp_path / "obs.parquet"
     pl.read_csv(p, infer_schema=False).write_parquet(pq)
     assert run_validate(pq).report.check_examples["y_not_number"] == "source_row 4: val 'oops' is not a number"
@@ -849,7 +892,7 @@ def test_blank_lines_are_not_rows(write_csv, text, blank):
     r = run_validate(write_csv(text), threshold=0.0)
     assert (r.report.rows_read, r.report.blank_lines, r.report.rows_valid, r.report.rows_quarantined) == (3, blank, 3, 0)
     assert r.report.reconciled and "blank lines (not rows, skipped)" in r.report.to_markdown()
-    enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.0))
+    enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.0), artifact=None)
 
 
 def test_only_blank_lines_is_a_dataset_error(write_csv):
@@ -1809,23 +1852,24 @@ def test_a_static_of_a_single_series_is_not_called_constant(write_csv):
     ("2024-01-01,a,1\n2024-01-01,a,2\n", {"duplicate_conflict": 2}),
 ])
 def test_no_valid_rows_left_names_the_quarantine_file(write_csv, tmp_path, body, checks):
-    """Regression: 'no valid rows left (all 2 quarantined ...)' said where the rows and their reasons were nowhere
+    """Regression: 'no valid rows left: all 2 rows quarantined ...' said where the rows and their reasons were nowhere
     (the threshold's error did: '; see PATH'): a scheduled run's failed state named no file. It ends with the path
-    the run wrote them to, the file holds every row in with its reason."""
+    the run wrote them to (before where to read each check's rows and reasons), the file holds every row in with its
+    reason."""
     r = run_validate(write_csv(HEADER + body))
     path = write_quarantine(r, tmp_path / "q" / "all")
     assert r.report.checks == checks and path is not None
     with pytest.raises(DataValidationError) as err:
-        enforce_thresholds(r, ValidationConfig())
-    assert str(err.value).startswith("source 't': no valid rows left (all 2 quarantined")
-    assert str(err.value).endswith(f"; the rows and their reasons: {path}")
+        enforce_thresholds(r, ValidationConfig(), artifact=None)
+    assert str(err.value).startswith("source 't': no valid rows left: all 2 rows quarantined")
+    assert f"; see {path}; to mend them" in str(err.value), str(err.value)
     q = pl.read_parquet(path)
     assert q.height == r.report.rows_in == 2 and q["reason"].null_count() == 0
 
 
 @pytest.mark.parametrize(("text", "as_of", "said"), [
     (HEADER, None, "src.csv: no rows (the file has a header but no data)"),
-    (HEADER + "2024-01-01,a,abc\n", None, "no valid rows left (all 1 quarantined: {'y_not_number': 1})"),
+    (HEADER + "2024-01-01,a,abc\n", None, "no valid rows left: all 1 row quarantined (y_not_number=1)"),
     (HEADER + "2024-01-01,a,1\n", datetime(2023, 1, 1), "all 1 rows are after as_of=2023-01-01"),
     (HEADER + "2024-01-01,a,1\n", None, None),
 ])
@@ -1851,7 +1895,7 @@ def test_nothing_to_run_keeps_the_quarantine_of_a_source_with_every_row_quaranti
         assert not kept
         return
     assert kept == ["all"]
-    assert got.endswith(f"; the rows and their reasons: {tmp_path / 'q' / 't' / 'all' / 'quarantine.parquet'}")
+    assert f"; see {tmp_path / 'q' / 't' / 'all' / 'quarantine.parquet'}; to mend them" in got, got
 
 
 @pytest.mark.parametrize(("zones", "tz", "said"), [

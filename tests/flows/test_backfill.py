@@ -401,3 +401,33 @@ def test_a_retrain_backfill_skipping_a_published_date_withdraws_a_winner_a_kille
     # its follow-up, the next run of the date writes it: `withdrawn_unsaid`)
     assert (registry.history("tiny")[-1]["run"], registry.history("tiny")[-1]["for_run"]) == (summary["run_id"],
                                                                                               "run-killed")
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_backfill_dates_quarantine_refusal_names_the_artifact_the_backfill_wrote(flow_kwargs, tiny_csv):
+    """rows42: a backfill date refused at its quarantine threshold pointed to the run's `data-quality-tiny` artifact,
+    which a backfill's run does not write (its artifacts are under the backfill- keys, `reporting.Scope`): it names
+    the key its run wrote the report under, and that report holds the refusal."""
+    import polars as pl
+    from flow_helpers import AS_OF, newest_artifact
+
+    from flowcast.flows import backfill_flow
+    from flowcast.flows.backfill import BackfillError
+    from flowcast.mdtext import md_text
+    from flowcast.reporting import artifact_key
+
+    raw = pl.read_csv(tiny_csv, infer_schema=False)  # a quarter of the rows' sales not a number: over 5%, rows left
+    raw.with_columns(pl.when(pl.int_range(pl.len()) % 4 == 0).then(pl.lit("abc")).otherwise(pl.col("sales"))
+                     .alias("sales")).write_csv(tiny_csv)
+    state = backfill_flow(start=AS_OF, end=AS_OF, every="1mo", mode="retrain", return_state=True, **flow_kwargs)
+    assert state.is_failed(), state
+    with pytest.raises(BackfillError) as err:
+        state.result()
+    error, key = str(err.value), artifact_key("quality", "tiny", backfill=True)
+    assert key == "backfill-data-quality-tiny"
+    mend = (f"; to mend them, read each check's rows and reasons in the data-quality report (the run's {key} artifact, "
+            "or `flowcast validate` with the run's options); to run with these rows left out")
+    assert "% > threshold 5.0%): y_not_number=" in error and mend in error, error
+    quarantine = error.split("; see ", 1)[1].split(";", 1)[0]  # this run's file: the report is this run's
+    report = newest_artifact(key).data  # the refusal said whole under its heading (markdown-escaped)
+    assert md_text(mend) in report and md_text(quarantine) in report, report

@@ -334,8 +334,9 @@ def test_user_errors_are_not_retried(flow_kwargs, tmp_path):
 
 @pytest.mark.parametrize(("body", "said", "recorded"), [
     ("", "sales.csv: no rows (the file has a header but no data)", "Refused: the source left this run nothing"),
-    ("2019-01-01,S0,abc\n2019-02-01,S0,n/a?\n", ("; the rows and their reasons: {home}/quarantine/tiny/"
-     "2019-06-01T00-00-00/quarantine.parquet"), "rows quarantined | 2 (100.00%)"),
+    ("2019-01-01,S0,abc\n2019-02-01,S0,n/a?\n", ("; see {home}/quarantine/tiny/2019-06-01T00-00-00/"
+     "quarantine.parquet; to mend them, read each check's rows and reasons in the data-quality report (the run's "
+     "data-quality-tiny artifact"), "rows quarantined | 2 (100.00%)"),
 ])
 def test_a_scheduled_run_on_a_file_with_nothing_to_run_on_leaves_its_record(flow_kwargs, tmp_path, body, said,
                                                                              recorded):

@@ -927,12 +927,12 @@ def prepare_data(settings: Settings, as_of: datetime | None = None, run_key: str
             result, quarantine_folder(settings.quarantine_dir, source.name, run_key or as_of_label(ingested.as_of))
         )
     except (StorageError, OSError) as exc:  # a full disk: a refusal is said as the refusal, with why no file
-        if (refused := unwritten_refusal(result, settings.validation, str(exc))) is not None:
+        if (refused := unwritten_refusal(result, settings.validation, str(exc), artifact=None)) is not None:
             raise refused from exc
         raise
     fp = hashlib.sha256(f"{ingested.fingerprint}|{ingested.as_of}|{result.report.rows_valid}".encode()).hexdigest()[:16]
     try:
-        enforce_thresholds(result, settings.validation)
+        enforce_thresholds(result, settings.validation, artifact=None)  # a command's: it writes no artifact
         training, summary = preprocess(take_valid(result), source, settings, ingested.as_of, fingerprint=fp)
     except DataValidationError as exc:
         exc.report = result.report  # what was found before the failure, for callers that show it

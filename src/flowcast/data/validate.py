@@ -1113,7 +1113,7 @@ def nothing_to_run(source: SourceConfig, as_of: datetime | str | None, cfg: Vali
     if keep is not None:
         keep(result, as_of_label(ingested.as_of))
     try:
-        enforce_thresholds(result, cfg)
+        enforce_thresholds(result, cfg, artifact=None)  # before any flow: no data-quality artifact to read
     except DataValidationError as exc:
         return str(exc)
     return None
@@ -1554,15 +1554,17 @@ def quarantine_unwritten(refusal: str, why: str) -> str:
             "Free space there and run again to keep them (`flowcast validate` writes them too)")
 
 
-def unwritten_refusal(result: ValidationResult, cfg: ValidationConfig, why: str) -> DataValidationError | None:
+def unwritten_refusal(result: ValidationResult, cfg: ValidationConfig, why: str, *,
+                      artifact: str | None) -> DataValidationError | None:
     """Where the quarantine file of `result` could not be written (`why`: the write's error, a full disk): the refusal
     `enforce_thresholds` makes of these rows, said with why there is no file (`quarantine_unwritten`), carrying the
     report (`report`, whose quarantine_path is then None); None where the rows are not refused (the caller fails
     on the file it needs). One rule for the flow (`flows.common.load_data`) and `prepare_data` (`flowcast validate`,
-    `flowcast train`): validate failed naming the disk alone, no report and no refusal."""
+    `flowcast train`): validate failed naming the disk alone, no report and no refusal. `artifact`: as for
+    `enforce_thresholds`."""
     result.report.quarantine_path = None  # no file of the rows: the refusal names none
     try:
-        enforce_thresholds(result, cfg)
+        enforce_thresholds(result, cfg, artifact=artifact)
     except DataValidationError as refusal:
         error = DataValidationError(quarantine_unwritten(str(refusal), why))
         error.report = result.report
@@ -1570,29 +1572,40 @@ def unwritten_refusal(result: ValidationResult, cfg: ValidationConfig, why: str)
     return None
 
 
-def enforce_thresholds(result: ValidationResult, cfg: ValidationConfig) -> None:
-    """Fail the run (DataValidationError, exit 2) above the quarantine threshold or with no valid rows."""
+def _checks_refused(r: DataQualityReport) -> str:
+    """The checks of a refusal, each with its count and the questions its rows' reasons ask ('time_missing=3 (a
+    totals row?)', `checks_counted`, as the run's summary and log say them; msg42: 'time_missing=3' alone), the 5 of
+    the most rows, then how many more: both refusals of `enforce_thresholds` count them so (rows42: 'no valid rows
+    left' printed them as a dict, `{'y_not_number': 2}`)."""
+    ranked = sorted(r.checks.items(), key=lambda kv: -kv[1])
+    return checks_counted(dict(ranked[:5]), r.check_hints) + (f", +{plural(len(ranked) - 5, 'more check')}"
+                                                              if len(ranked) > 5 else "")
+
+
+def _where_to_mend(r: DataQualityReport, artifact: str | None) -> str:
+    """Where a refusal's rows are (its quarantine file, when written) and where each check's rows and reasons are to
+    be read to mend them (the refusal gives one row): said alike by both refusals of `enforce_thresholds`.
+    `artifact`: the key of the data-quality artifact the running flow writes (`backfill-data-quality-<source>` for
+    a backfill's run; rows42: it was always named `data-quality-<source>`), None where no flow runs (a command)."""
+    run = f"the run's {artifact} artifact, or " if artifact else ""
+    where = f"; see {r.quarantine_path}" if r.quarantine_path else ""
+    return where + ("; to mend them, read each check's rows and reasons in the data-quality report "
+                    f"({run}`flowcast validate` with the run's options)")
+
+
+def enforce_thresholds(result: ValidationResult, cfg: ValidationConfig, *, artifact: str | None) -> None:
+    """Fail the run (DataValidationError, exit 2) above the quarantine threshold or with no valid rows. `artifact`:
+    the key of the data-quality artifact the caller's flow writes (`reporting.Scope.key('quality')`), which the
+    refusal names as where to read each check's rows; None for a command, which writes none."""
     r = result.report
     top_check = max(r.checks.items(), key=lambda kv: kv[1])[0] if r.checks else None
     hint = result.hint if top_check in ("duplicate_conflict", "duplicate_row") else ""
     if r.rows_valid == 0:  # where the rows are, with their reasons (a scheduled run's error said it nowhere)
-        where = f"; the rows and their reasons: {r.quarantine_path}" if r.quarantine_path else ""
         raise DataValidationError(
-            f"source {r.source!r}: no valid rows left (all {r.rows_in} quarantined: {r.checks}){_example(result)}{hint}"
-            f"{where}"
+            f"source {r.source!r}: no valid rows left: all {plural(r.rows_in, 'row')} quarantined "
+            f"({_checks_refused(r)}){_example(result)}{hint}{_where_to_mend(r, artifact)}"
         )
     if r.quarantine_rate > cfg.quarantine_threshold:
-        # each check with its count and the questions its rows' reasons ask ('time_missing=3 (a totals row?)'), as the
-        # run's summary and log say them (msg42: 'time_missing=3' alone), the 5 of the most rows, then how many more
-        ranked = sorted(r.checks.items(), key=lambda kv: -kv[1])
-        top = checks_counted(dict(ranked[:5]), r.check_hints) + (f", +{plural(len(ranked) - 5, 'more check')}"
-                                                                 if len(ranked) > 5 else "")
-        where = f"; see {r.quarantine_path}" if r.quarantine_path else ""
-        # where each check's rows and reasons are to be read (the refusal gives one row)
-        from flowcast.reporting import artifact_key
-
-        where += ("; to mend them, read each check's rows and reasons in the data-quality report (the run's "
-                  f"{artifact_key('quality', r.source)} artifact, or `flowcast validate` with the run's options)")
         # the setting that lets the run go on, and the value it needs (rounded up to a whole percent)
         needed = min(1.0, math.ceil(r.quarantine_rate * 100) / 100)
         setting = (f"; to run with these rows left out, raise [validation] quarantine_threshold "
@@ -1603,8 +1616,8 @@ def enforce_thresholds(result: ValidationResult, cfg: ValidationConfig) -> None:
                        f"forecast from the {r.rows_valid} of {r.rows_in} rows left")
         raise DataValidationError(
             f"source {r.source!r}: {r.rows_quarantined} of {r.rows_in} rows quarantined "
-            f"({r.quarantine_rate:.1%} > threshold {cfg.quarantine_threshold:.1%}): {top}{_example(result)}{hint}{where}"
-            f"{setting}"
+            f"({r.quarantine_rate:.1%} > threshold {cfg.quarantine_threshold:.1%}): {_checks_refused(r)}"
+            f"{_example(result)}{hint}{_where_to_mend(r, artifact)}{setting}"
         )
 
 

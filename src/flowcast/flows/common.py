@@ -856,11 +856,11 @@ def _refuse_unwritten(settings: Settings, dataset: str, as_of: datetime, result:
     and event: the run failed naming the disk alone, never the refusal. Returns where the run would go on."""
     from flowcast.data.validate import unwritten_refusal
 
-    report = result.report
-    refused = unwritten_refusal(result, settings.validation, str(exc))
+    report, scope = result.report, artifact_scope(dataset, as_of)
+    refused = unwritten_refusal(result, settings.validation, str(exc), artifact=scope.key("quality"))
     if refused is not None:
         error = str(refused)
-        reporting.quality_artifact(report, artifact_scope(dataset, as_of), refused=error)
+        reporting.quality_artifact(report, scope, refused=error)
         events.emit(events.QUALITY_FAILED, dataset=dataset, as_of=as_of, message=error, rows_in=report.rows_in,
                     rows_valid=report.rows_valid, rows_quarantined=report.rows_quarantined,
                     threshold=settings.validation.quarantine_threshold, checks=dict(report.checks), quarantine=None)
@@ -958,7 +958,7 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
 
     scope = artifact_scope(source.name, as_of)
     try:
-        enforce_thresholds(result, settings.validation)
+        enforce_thresholds(result, settings.validation, artifact=scope.key("quality"))  # the key written below
     except Exception as exc:
         reporting.quality_artifact(report, scope, refused=str(exc))
         events.emit(events.QUALITY_FAILED, dataset=source.name, as_of=as_of, message=str(exc), rows_in=rows_in,
