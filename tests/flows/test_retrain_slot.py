@@ -7,6 +7,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from proc_state import stopped
 
 from flowcast import reporting
 from flowcast.config import load_settings
@@ -1011,24 +1012,6 @@ def test_a_champion_left_by_a_refused_backfill_retrain_is_withdrawn_by_a_rerun_o
     assert [e["action"] for e in registry.history("tiny") if e["version"] == left.version][-1] == "withdraw_champion"
 
 
-def _stopped(proc, timeout: float = 400.0) -> bool:
-    """Wait until process `proc` is stopped (SIGSTOP: state T in /proc); False when it ended first."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            return False
-        try:
-            with open(f"/proc/{proc.pid}/stat") as fh:
-                if fh.read().rsplit(")", 1)[1].split()[0] == "T":
-                    return True
-        except OSError:
-            pass
-        time.sleep(0.2)
-    return False
-
-
 @pytest.mark.usefixtures("prefect_api")
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("run_b", ["live", "killed"])
@@ -1057,7 +1040,7 @@ def test_a_scheduled_run_of_the_slot_leaves_a_live_runs_unpublished_winner_alone
     b = _late_retrain({**flow_kwargs, **STATISTICAL, "as_of": SLOT.isoformat(), "promote": True, "overwrite": True},
                       "flow:before_publish", stop=True)
     try:
-        assert _stopped(b), b.communicate()[1][-3000:]
+        assert stopped(b, timeout=400.0, poll=0.2), b.communicate()[1][-3000:]
         winner = registry.production("tiny")  # B's: promoted, not published
         assert winner.version != first["model_version"] and winner.version in registry.pins()
         if run_b == "killed":

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from proc_state import stopped
 
 from flowcast.config import load_settings
 from flowcast.ops.quiet import fingerprint_path, record_fingerprint
@@ -22,22 +23,6 @@ from flowcast.store import open_store
 
 NOW = datetime(2024, 6, 1, 12, 0)
 PUBLISHER = Path(__file__).resolve().parents[1] / "publish_faults" / "pinned_publisher.py"
-
-
-def _stopped(proc: subprocess.Popen[str], timeout: float = 120.0) -> bool:
-    """Wait until `proc` is stopped (state T in /proc); False when it ended first."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            return False
-        try:
-            with open(f"/proc/{proc.pid}/stat") as fh:
-                if fh.read().rsplit(")", 1)[1].split()[0] == "T":
-                    return True
-        except OSError:
-            pass
-        time.sleep(0.1)
-    return False
 
 
 def _publish(settings, as_of: datetime, version: str) -> None:
@@ -73,7 +58,7 @@ def test_a_version_republished_after_gc_deleted_its_forecasts_stays(tmp_path):
                            "--as-of", NOW.isoformat(), "--forecasts-before", "2023-08-01", "--yes", "--json"],
                           env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert _stopped(gc), gc.communicate()
+        assert stopped(gc), gc.communicate()
         assert open_store(settings).as_ofs("sales") == [kept]  # gc deleted the old key's forecasts, no version yet
         assert {v.version for v in reg.list()} == {v1, v2, v3}
         backfill = subprocess.run([sys.executable, str(PUBLISHER), str(home), "sales", old.isoformat(), v1],
@@ -149,7 +134,7 @@ def test_a_publish_record_written_while_gc_deletes_its_key_stays(tmp_path):
                           env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     backfill = None
     try:
-        assert _stopped(gc), gc.communicate()
+        assert stopped(gc), gc.communicate()
         assert open_store(settings).as_ofs("sales") == [] and record.exists()  # the forecasts gone, the record not
         backfill = subprocess.Popen([sys.executable, str(PUBLISHER), str(home), "sales", old.isoformat(), v1,
                                      "fp-new"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
