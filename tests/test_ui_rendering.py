@@ -796,7 +796,7 @@ def test_the_realized_accuracy_table_has_the_columns_flowcast_accuracy_prints(on
     rows = accuracy.summary_rows(summary, on_rmsse)
     assert list(rows[0]) == heads
     assert rows[0]["as_of (UTC)"] == "2019-06-01" and rows[1]["as_of (UTC)"] == "2019-07-01 06:00"
-    assert rows[0]["MAE"] == 28.39 and rows[1]["MAE"] == 1235 and rows[1]["MASE"] == "" and rows[0]["points"] == 441
+    assert rows[0]["MAE"] == "28.39" and rows[1]["MAE"] == "1235" and rows[1]["MASE"] == "" and rows[0]["points"] == "441"
     if "lookahead" in heads:
         assert [r["lookahead"] for r in rows] == [{True: "yes", False: "no", None: "unknown"}[f] for f in flags]
 
