@@ -796,7 +796,7 @@ def test_the_realized_accuracy_table_has_the_columns_flowcast_accuracy_prints(on
     rows = accuracy.summary_rows(summary, on_rmsse)
     assert list(rows[0]) == heads
     assert rows[0]["as_of (UTC)"] == "2019-06-01" and rows[1]["as_of (UTC)"] == "2019-07-01 06:00"
-    assert rows[0]["MAE"] == 28.39 and rows[1]["MAE"] == 1235 and rows[1]["MASE"] == "" and rows[0]["points"] == 441
+    assert rows[0]["MAE"] == "28.39" and rows[1]["MAE"] == "1235" and rows[1]["MASE"] == "" and rows[0]["points"] == "441"
     if "lookahead" in heads:
         assert [r["lookahead"] for r in rows] == [{True: "yes", False: "no", None: "unknown"}[f] for f in flags]
 
@@ -1214,3 +1214,25 @@ def test_forecast_plot_marks_an_ended_series_forecast_anyway(tmp_path, n_series)
     png = reporting.plot_forecasts(hist, fc, tmp_path / "ended.png", n_series=n_series, as_of=datetime(2020, 1, 2),
                                    ended=ended, title="ended")
     assert png is not None and png.read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("name", ["retrain", "forecast", "backfill"])
+def test_the_run_forms_overrides_group_and_its_sections_are_labelled_for_a_person(name, tmp_path):
+    """look42 (ui42's notes): the forecast deployment's Run form labelled its overrides group with the pydantic class
+    name `RunOverrides` (and each section `ModelConfigOverride`, ...): the form labels a `$ref` choice with the
+    model's title. The group reads 'Settings to override', each section '<section> settings'."""
+    from prefect.utilities.callables import parameter_schema
+
+    from flowcast import flows
+    from flowcast.flows.deploy import build_deployments
+    from flowcast.flows.parameters import OVERRIDES_TITLE
+
+    deployed = {d.name: d for d in build_deployments({"home": str(tmp_path)})}[name]._parameter_openapi_schema
+    for schema in (deployed.model_dump(), parameter_schema(getattr(flows, f"{name}_flow").fn).model_dump()):
+        definitions = schema["definitions"]
+        ref = schema["properties"]["overrides"]["anyOf"][0]["$ref"].rsplit("/", 1)[-1]
+        assert definitions[ref]["title"] == OVERRIDES_TITLE == "Settings to override"
+        sections = {k: v["anyOf"][0]["$ref"].rsplit("/", 1)[-1] for k, v in definitions[ref]["properties"].items()
+                    if "$ref" in v.get("anyOf", [{}])[0]}
+        assert {"model", "evaluation", "publish"} <= set(sections), sections
+        assert {k: definitions[d]["title"] for k, d in sections.items()} == {k: f"{k} settings" for k in sections}

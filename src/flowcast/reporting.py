@@ -210,6 +210,16 @@ def _sig(v: Any, digits: int = 4) -> Any:
     return round(v, decimals) if decimals > 0 else round(v)
 
 
+def score_text(v: Any) -> str:
+    """A score as a person reads it wherever it is shown, to 4 significant digits (`_sig`): 0.625 -> '0.625', 150.0 ->
+    '150', 12345.6 -> '12346'; '' for None. The one spelling of `flowcast accuracy`'s figures and the realized-accuracy
+    artifact's: the CLI printed coverage80 to 2 digits ('0.62') where the artifact said '0.625' (look42)."""
+    if v is None:
+        return ""
+    x = _sig(v)
+    return f"{x:g}" if isinstance(x, float) else str(_plain(x))
+
+
 # the details' columns: (board column, header); windows, series and fallback only where candidates differ in them
 _DETAIL_COLUMNS = (("mae", "MAE"), ("rmse", "RMSE"), ("n_windows", "backtest windows"), ("n_series", "series"),
                    ("fallback", "fallback share"))

@@ -476,3 +476,28 @@ def test_a_stored_verdict_whose_realized_files_are_now_unreadable_says_so(_isola
     res = runner.invoke(app, ["accuracy", "--json"])
     rep = json.loads(res.stdout)["datasets"]["parts"]
     assert rep["status"]["judged"] and rep["status_unreadable_as_ofs"] == [f"{a}T00:00:00" for a in damaged]
+
+
+@pytest.mark.parametrize(("coverage80", "shown"), [(0.625, "0.625"), (0.66666, "0.6667"), (0.8, "0.8"), (1.0, "1")])
+def test_accuracy_rounds_its_figures_as_the_realized_accuracy_artifact_does(_isolated_home, coverage80, shown):
+    """look42 (ui42's notes): `flowcast accuracy` showed coverage80 as '0.62' (2 significant digits) where the
+    realized-accuracy artifact said '0.625' (4, as the README says): both write `reporting.score_text`."""
+    from datetime import datetime
+
+    import polars as pl
+
+    from flowcast.ops.accuracy import summary_rows
+    from flowcast.store import EmbeddedStore
+
+    rows = pl.DataFrame({"dataset": "sales", "as_of": [datetime(2024, 1, 1)], "model": "theta",
+                         "model_version": "theta-v9", "step": 1, "n": 8, "mae": 1.0, "mase": 0.5, "n_mase": 8,
+                         "smape": 3.0, "coverage80": coverage80, "coverage95": 1.0, "mae_snaive": 2.0,
+                         "mase_snaive": 1.0, "lookahead": False, "scored_at": datetime(2024, 6, 1)},
+                        schema_overrides={"step": pl.Int32})
+    EmbeddedStore(_isolated_home / "warehouse").write_realized("sales", rows)
+    res = runner.invoke(app, ["accuracy", "--dataset", "sales"], terminal_width=80)
+    assert res.exit_code == 0, res.output
+    line = next(x for x in res.output.splitlines() if x.lstrip().startswith("2024-01-01"))
+    assert line.split()[1:7] == ["8", "1", "0.5", "3", shown, "1"] and "…" not in res.output, res.output
+    artifact = summary_rows(rows.drop("model", "model_version", "step", "scored_at"))[0]
+    assert artifact["coverage80"] == shown and artifact["coverage95"] == "1"

@@ -394,6 +394,34 @@ def test_backfill_table_keeps_dates_and_models_whole_in_80_columns():
     assert "node-b" in console.export_text()
 
 
+@pytest.mark.parametrize(("width", "beside"), [(80, False), (100, False), (140, True)])
+def test_backfill_rows_stay_one_line_with_the_flow_runs_below_when_narrow(width, beside):
+    """look42 (ui42's notes): at 80 columns the flow-run column wrapped each row of `flowcast backfill`'s table to
+    3 lines ('forecast sales' / '2024-04-10' / '(backfill)'). Where it does not fit one line beside the others the
+    table goes without it and the runs' names follow: the form they share, then each run named otherwise."""
+    from rich.console import Console
+
+    def outcome(day: int, worker: str) -> dict:
+        return {"as_of": f"2024-04-{day:02d}T00:00:00", "status": "published", "rows": 21, "model": "hybrid-v12",
+                "worker": worker, "flow_run": f"forecast sales 2024-04-{day:02d} (backfill)", "error": None}
+
+    outcomes = [outcome(10, "node-a"), outcome(11, "node-b"), outcome(12, "node-a")]
+    outcomes[1]["flow_run"] += " (attempt 2)"
+    console = Console(width=width, record=True)
+    console.print(cli_pipeline._backfill_table({"published": 3, "skipped": 0, "failed": 0, "outcomes": outcomes},
+                                               "forecast", "1d"))
+    lines = console.export_text().splitlines()
+    rows = [line for line in lines if line.lstrip().startswith("2024-04-1") and "published" in line]
+    assert len(rows) == 3 and "…" not in "".join(lines), lines  # one line each, nothing cut
+    assert all(len(line.rstrip()) <= width for line in lines), lines
+    assert ("flow run" in next(x for x in lines if "as_of (UTC)" in x)) == beside, lines
+    if beside:
+        assert "forecast sales 2024-04-11 (backfill) (attempt 2)" in rows[1], rows
+    else:
+        assert lines[-2:] == ["flow runs: forecast sales <as_of> (backfill), each named with its row's as_of",
+                              "2024-04-11: forecast sales 2024-04-11 (backfill) (attempt 2)"], lines
+
+
 @pytest.mark.parametrize("n_failed", [1, 6])
 def test_backfill_table_points_below_for_the_errors_its_error_says_whole(n_failed):
     """Regression (ui40): a failed date's error filled the detail column of `flowcast backfill`'s table at 80

@@ -313,8 +313,8 @@ def test_models_history_numbers_events_in_the_order_written_and_says_its_times_a
     r = CliRunner().invoke(app, ["models", "history", "--dataset", "sales"], terminal_width=300)
     assert r.exit_code == 0, r.output
     lines = r.stdout.strip().splitlines()
-    assert [x.split()[:2] for x in lines] == [["#1", "2026-12-05T03:33:10"], ["#2", "2026-12-05T03:33:23"],
-                                              ["#3", "2026-12-05T03:33:20"]], lines
+    assert [x.split(" sales")[0] for x in lines] == ["#1 2026-12-05 03:33:10 UTC", "#2 2026-12-05 03:33:23 UTC",
+                                                     "#3 2026-12-05 03:33:20 UTC"], lines
     note = " ".join(r.stderr.split())
     assert "in the order written" in note and "when the run that wrote it started" in note, r.stderr
     got = _json.loads(CliRunner().invoke(app, ["models", "history", "--json"]).stdout)["events"]
@@ -340,21 +340,21 @@ def test_models_history_of_several_datasets_says_it_is_grouped_by_dataset(tmp_pa
         reg.promote(v, dataset=ds, at=datetime(year, 1, 1), reason="first")
     r = CliRunner().invoke(app, ["models", "history"], terminal_width=300)
     assert r.exit_code == 0, r.output
-    assert [x.split()[1:3] for x in r.stdout.strip().splitlines()] == [
-        [f"{y}-01-01T00:00:00", ds] for y, ds in sorted(zip((2026, 2024), datasets, strict=False), key=lambda t: t[1])]
+    assert [x.split()[1:5] for x in r.stdout.strip().splitlines()] == [
+        [f"{y}-01-01", "00:00", "UTC", ds] for y, ds in sorted(zip((2026, 2024), datasets, strict=False), key=lambda t: t[1])]
     note = " ".join(r.stderr.split())
     grouped = "grouped by dataset (A to Z), each dataset's events oldest first, in the order written"
     assert (grouped in note) == (len(datasets) > 1) and "oldest first, in the order written" in note, note
 
 
 @pytest.mark.parametrize(("action", "said"), [
-    ("promote", "#2 2026-12-05T03:33:20 sales promote b-v from a-v (better)"),
-    ("withdraw", "#3 2026-12-05T03:33:20 sales withdraw b-v, production back to a-v (refused)"),
-    ("rollback", "#3 2026-12-05T03:33:20 sales rollback a-v from b-v (by hand)"),
+    ("promote", "#2 2026-12-05 03:33:20 UTC sales promote b-v from a-v (better)"),
+    ("withdraw", "#3 2026-12-05 03:33:20 UTC sales withdraw b-v, production back to a-v (refused)"),
+    ("rollback", "#3 2026-12-05 03:33:20 UTC sales rollback a-v from b-v (by hand)"),
     # takeback21: a skipping run's withdrawal of a killed run's winner names both runs
-    ("withdraw-for", ("#3 2026-12-05T03:33:20 sales withdraw b-v, production back to a-v run skipper for run "
+    ("withdraw-for", ("#3 2026-12-05 03:33:20 UTC sales withdraw b-v, production back to a-v run skipper for run "
                       "killed (left)")),
-    ("take_back", "#3 2026-12-05T03:33:20 sales take_back c-v run r1 (refused)"),
+    ("take_back", "#3 2026-12-05 03:33:20 UTC sales take_back c-v run r1 (refused)"),
 ])
 def test_models_history_says_what_each_action_did_to_the_previous_model(tmp_path, _isolated_home, action, said):
     """ui20: every history line said its event's `previous` as 'from X', which reads right of a promotion ('promote
@@ -387,7 +387,7 @@ def test_models_history_says_what_each_action_did_to_the_previous_model(tmp_path
     r = CliRunner().invoke(app, ["models", "history", "--dataset", "sales"], terminal_width=300)
     assert r.exit_code == 0, r.output
     lines = r.stdout.strip().splitlines()
-    assert lines[0] == "#1 2026-12-05T03:33:10 sales promote a-v1 (first)", lines
+    assert lines[0] == "#1 2026-12-05 03:33:10 UTC sales promote a-v1 (first)", lines
     assert lines[-1] == said.replace("a-v", a).replace("b-v", b), lines
 
 
@@ -539,13 +539,28 @@ def test_models_history_prints_as_of_in_utc_without_offset_and_a_reasons_first_s
     r = CliRunner().invoke(app, ["models", "history", "--dataset", "sales"], terminal_width=400)
     assert r.exit_code == 0, r.output
     lines = r.stdout.strip().splitlines()
-    assert lines[1] == f"#2 2024-01-08T03:00:00 sales keep {a} as_of 2024-01-08T03:00:00 run run-0 (stays)", lines
-    assert lines[3] == (f"#4 2024-01-09T00:00:00 sales withdraw {b}, production back to {a} (sales as of 2024-01-09 "
+    assert lines[1] == f"#2 2024-01-08 03:00 UTC sales keep {a} as_of 2024-01-08 03:00 UTC run run-0 (stays)", lines
+    assert lines[3] == (f"#4 2024-01-09 00:00 UTC sales withdraw {b}, production back to {a} (sales as of 2024-01-09 "
                         "00:00 is published already (6 rows of naive-v1, run r-2) and overwrite is off: another run "
                         "published it while this one computed, e.g. run r-2. ...)"), lines
     assert "cut to its first (' ...'), --json gives it whole" in " ".join(r.stderr.split()), r.stderr
     got = _json.loads(CliRunner().invoke(app, ["models", "history", "--json"]).stdout)["events"]
     assert got[1]["as_of"] == slot.isoformat() and got[3]["reason"] == why
+
+
+@pytest.mark.parametrize(("recorded", "shown"), [
+    ("2023-11-30T00:00:00+00:00", "2023-11-30 00:00 UTC"),  # a run's as_of, recorded with its offset
+    ("2024-01-08T05:00:00+02:00", "2024-01-08 03:00 UTC"),  # another offset: converted
+    ("2026-12-05T05:58:38.565090", "2026-12-05 05:58:38 UTC"),  # a run's start: naive UTC, to the microsecond
+    (datetime(2026, 12, 5, 3, 33), "2026-12-05 03:33 UTC"),
+    ("not a time", "not a time"),
+])
+def test_models_history_writes_its_times_as_every_other_command_does(recorded, shown):
+    """look42 (ui42's notes): `flowcast models history` printed its times as ISO text ('2023-11-30T00:00:00') where
+    every other command writes an instant '2023-11-30 00:00 UTC' (`timekeys.instant_text`)."""
+    from flowcast.cli.store import recorded_text
+
+    assert recorded_text(recorded) == shown
 
 
 @pytest.mark.parametrize("version, as_of", [

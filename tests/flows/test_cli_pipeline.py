@@ -308,6 +308,25 @@ def test_a_backfill_with_overwrite_names_the_run_it_replaced_whole_in_80_columns
     assert replaced in again.stdout.split(), again.stdout  # whole, on one line
 
 
+def test_a_backfills_rows_are_one_line_each_in_80_columns(production_home, tmp_path):
+    """look42 (ui42's notes): at COLUMNS=80 the flow-run column of `flowcast backfill`'s table wrapped each row to 3
+    lines. Each row is one line; the runs' names follow the table."""
+    kw = production_home
+    cfg = tmp_path / "flowcast.toml"
+    cfg.write_text(TINY_TOML)
+    res = CliRunner().invoke(app, ["backfill", *_source_args(_tiny(Path(kw["source"]["path"]))), "--config", str(cfg),
+                                   "--home", kw["home"], "--start", "2019-02-01", "--end", "2019-03-01"],
+                             env={"COLUMNS": "80"}, terminal_width=80)
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.lstrip().startswith("as_of (UTC)"))
+    assert [line.split()[:2] for line in lines[head + 2:head + 4]] == [["2019-02-01", "published"],
+                                                                       ["2019-03-01", "published"]], res.stdout
+    assert not lines[head + 4].strip() and max(map(len, lines)) <= 80, res.stdout  # no wrapped second line
+    said = " ".join(res.stdout.split())
+    assert "flow runs: forecast tiny <as_of> (backfill), each named with its row's as_of" in said, res.stdout
+
+
 def test_forecast_command_publishes_with_the_production_model(production_home, tmp_path):
     kw = production_home
     cfg = tmp_path / "flowcast.toml"

@@ -114,3 +114,32 @@ def test_an_unknown_deployment_on_the_temporary_api_says_to_point_at_the_server(
         said = no_deployment_message("forecast/nope", "http://server.example:4200/api/", ["forecast/forecast"])
     assert said == ("no deployment 'forecast/nope' on http://server.example:4200/api/: deploy it first (`flowcast "
                     "deploy` from the repository root); deployments there: forecast/forecast")
+
+
+@pytest.mark.parametrize(("message", "receipt", "said"), [
+    # look42: it read 'completed without publishing (the store holds run later's): Published 48 forecast rows ...'
+    ("Published 48 forecast rows from gru-v1: tiny as of 2019-03-01", {"run_id": "later", "rows": "48"},
+     ("Published 48 forecast rows from gru-v1: tiny as of 2019-03-01; then another run's publish of the "
+     "date replaced it (the store holds run later's)")),
+    ("Published 48 forecast rows from gru-v1: tiny as of 2019-03-01", None,
+     ("Published 48 forecast rows from gru-v1: tiny as of 2019-03-01; then its forecasts were removed from "
+     "the store (it holds none of the date)")),
+    ("Skipped: tiny as of 2019-03-01 00:00 is published already (run later)", {"run_id": "later", "rows": "48"},
+     ("completed without publishing (the store holds run later's): Skipped: tiny as of 2019-03-01 00:00 is published "
+     "already (run later)")),
+    (None, {"run_id": "later", "rows": "48"}, "completed without publishing (the store holds run later's)"),
+    (None, None, "completed without publishing"),
+])
+def test_a_date_whose_run_published_and_was_replaced_says_so(message, receipt, said):
+    """look42 (ui42's notes): a run that published says so in its state message ('Published 48 forecast rows ...');
+    where another run's publish of the date then replaced it, the backfill's line for the date read 'completed
+    without publishing ...: Published 48 forecast rows ...'. It says it published, then was replaced."""
+    from flowcast.flows.common import run_state_message
+    from flowcast.flows.fanout import not_published_text
+
+    assert not_published_text(message, receipt) == said
+    if message and message.startswith("Published"):  # the very message a run that published ends with
+        assert message == run_state_message({"dataset": "tiny", "as_of": "2019-03-01", "published_rows": 48,
+                                             "model_version": "gru-v1"})
+    o = outcome_of(AS_OF, _run(Completed(message=message)), receipt, attempts=1)
+    assert (o["status"], o["rows"], o["error"]) == ("skipped", 0, said)

@@ -22,12 +22,12 @@ from flowcast.cli.common import (
 )
 
 
-def _fmt(v: Any, digits: int = 4) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        return f"{v:.{digits}g}"
-    return str(v)
+def _fmt(v: Any) -> str:
+    """A figure as the realized-accuracy artifact writes it (`reporting.score_text`, 4 significant digits: coverage80
+    read '0.62' here where the artifact said '0.625', look42); '-' for none."""
+    from flowcast.reporting import score_text
+
+    return "-" if v is None else score_text(v)
 
 
 # an as_of's `lookahead` (summary_by_as_of): True, its forecasts were made by a model trained on data after it;
@@ -245,11 +245,11 @@ def accuracy(
             table.add_column(c, justify="left" if c.startswith("as_of") else "right", no_wrap=True)
         marks = [_LOOKAHEAD_MARKS.get(r["lookahead"], "") if "lookahead" in r else "" for r in rep["as_ofs"]]
         for r, mark in zip(rep["as_ofs"], marks, strict=True):
-            cells = ([_fmt(r.get("rmsse")), _fmt(r["coverage80"], 2), _fmt(r["coverage95"], 2),
+            cells = ([_fmt(r.get("rmsse")), _fmt(r["coverage80"]), _fmt(r["coverage95"]),
                       _fmt(r.get("rmsse_snaive")), _fmt(r.get("promised_rmsse"))] if on_rmsse else
-                     [_fmt(r.get("rmsse")), _fmt(r["coverage80"], 2), _fmt(r["coverage95"], 2),
+                     [_fmt(r.get("rmsse")), _fmt(r["coverage80"]), _fmt(r["coverage95"]),
                       _fmt(r.get("promised")), _fmt(r.get("promised_rmsse"))] if mixed else
-                     [_fmt(r["smape"]), _fmt(r["coverage80"], 2), _fmt(r["coverage95"], 2),
+                     [_fmt(r["smape"]), _fmt(r["coverage80"]), _fmt(r["coverage95"]),
                       _fmt(r.get("mase_snaive")), _fmt(r.get("promised"))])
             table.add_row(as_of_text(r["as_of"]) + mark, str(r["n"]), _fmt(r["mae"]), _fmt(r["mase"]), *cells)
         out.print(table)
@@ -293,8 +293,8 @@ def accuracy(
             for r in rep["rows"]:
                 steps.add_row(*([] if own else [r["model"]]), r["model_version"] or "-", str(r["step"]), str(r["n"]),
                               _fmt(r["mae"]),
-                              _fmt(r["mase"]), _fmt(r.get("rmsse")), _fmt(r["smape"]), _fmt(r["coverage80"], 2),
-                              _fmt(r["coverage95"], 2))
+                              _fmt(r["mase"]), _fmt(r.get("rmsse")), _fmt(r["smape"]), _fmt(r["coverage80"]),
+                              _fmt(r["coverage95"]))
             out.print(steps)
             out.print(f"* {_RMSSE_ALL_STEPS}", highlight=False, markup=False)
     if not dataset and not as_of:  # a home of several datasets listed the scored ones alone, the others without a word

@@ -13,6 +13,7 @@ import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Self, TextIO, cast
@@ -824,7 +825,59 @@ def _backfill_table(summary: dict[str, Any], mode: str, step: str) -> Any:
     lines of 20 characters with its quarantine file's path broken mid-word, the same error followed whole below it
     (ui40; the backfill-summary artifact's cell points above its table alike). A date an --overwrite rewrote reads
     `REWRITTEN_BELOW`: its note, wrapped there, broke the replaced run's id mid-word (cli41); `_rewritten_below` says
-    it whole after the table."""
+    it whole after the table. Where the flow-run column does not fit one line beside the others (80 columns: each
+    row took 3 lines, 'forecast sales' / '2024-04-10' / '(backfill)', look42), the table goes without it and the
+    runs' names follow it (`_runs_below`): every row one line."""
+    return _BackfillTable(summary, mode, step)
+
+
+# the room the detail column keeps beside the others before the flow-run column goes below the table
+DETAIL_ROOM = 12
+
+
+@dataclass(frozen=True)
+class _BackfillTable:
+    """`_backfill_table`'s renderable: rich gives it the width to fit at print time."""
+
+    summary: dict[str, Any]
+    mode: str
+    step: str
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        from rich.measure import Measurement
+
+        beside = Measurement.get(console, options, _outcomes_table(self.summary, self.mode, self.step, detail=False))
+        if beside.maximum + 1 + DETAIL_ROOM <= options.max_width:
+            yield _outcomes_table(self.summary, self.mode, self.step)
+            return
+        yield _outcomes_table(self.summary, self.mode, self.step, runs=False)
+        if below := _runs_below(self.summary["outcomes"]):
+            from rich.text import Text
+
+            yield Text(below)
+
+
+def _runs_below(outcomes: list[dict[str, Any]]) -> str:
+    """The flow runs' names under a table too narrow for their column: one line for the name the dates' runs share
+    but for their as_of ('flow runs: forecast sales <as_of> (backfill), each named with its row's as_of'), then one per run named
+    otherwise ('2024-04-11: forecast sales 2024-04-11 (backfill) (attempt 2)'); '' when no date has a run."""
+    from collections import Counter
+
+    from flowcast.reporting import as_of_text
+
+    named = [(as_of_text(o["as_of"]), str(o["flow_run"])) for o in outcomes if o.get("flow_run")]
+    if not named:
+        return ""
+    forms = Counter(name.replace(when, "<as_of>") for when, name in named)
+    form, _ = forms.most_common(1)[0]
+    lines = [f"flow runs: {form}" + (", each named with its row's as_of" if "<as_of>" in form else "")]
+    lines += [f"{when}: {name}" for when, name in named if name.replace(when, "<as_of>") != form]
+    return "\n".join(lines)
+
+
+def _outcomes_table(summary: dict[str, Any], mode: str, step: str, *, runs: bool = True, detail: bool = True) -> Any:
+    """The table of `_backfill_table`: with the flow-run column (`runs`) or not, the detail column or not (measured
+    without it: it wraps)."""
     from rich import box
     from rich.table import Table
 
@@ -840,13 +893,15 @@ def _backfill_table(summary: dict[str, Any], mode: str, step: str) -> Any:
     table.add_column("as_of (UTC)", no_wrap=True)
     for col in ("status", "rows", "model", *(["worker"] if workers else [])):
         table.add_column(col, no_wrap=True, justify="right" if col == "rows" else "left")
-    for col in ("flow run", "detail"):
-        table.add_column(col, overflow="fold")
+    if runs:  # measured to fit (`_BackfillTable`): one line, the detail wrapping beside it
+        table.add_column("flow run", no_wrap=True)
+    if detail:
+        table.add_column("detail", overflow="fold")
     for o in outcomes:
         table.add_row(as_of_text(o["as_of"]), o["status"], str(o["rows"]), o["model"] or "",
-                      *([o.get("worker") or ""] if workers else []), o.get("flow_run") or "",
-                      "failed: the error is below the table" if id(o) in said_below
-                      else REWRITTEN_BELOW if rewrote(o) else o["error"] or o.get("note") or "")
+                      *([o.get("worker") or ""] if workers else []), *([o.get("flow_run") or ""] if runs else []),
+                      *(["failed: the error is below the table" if id(o) in said_below
+                         else REWRITTEN_BELOW if rewrote(o) else o["error"] or o.get("note") or ""] if detail else []))
     return table
 
 

@@ -629,25 +629,21 @@ HISTORY_CUT_NOTE = "; a reason of several sentences is cut to its first (' ...')
 HISTORY_REPAIR_NOTE = ("; before a `repair` that re-derived a pointer, the events moved to history.jsonl are placed by "
                        "their time")
 
-_OFFSET = re.compile(r"(Z|[+-]\d\d:?\d\d)$")
 # a sentence ends at '.', '!' or '?' followed by a space and a capital ('e.g. ' and 'i.e. ' do not end one)
 _SENTENCE_END = re.compile(r"(?<!e\.g\.)(?<!i\.e\.)(?<=[.!?])\s+(?=[A-Z])")
 
 
-def utc_text(value: Any) -> str:
-    """A recorded time (`at`, `as_of`) as `models history` prints it: UTC without an offset, as the README writes it
-    and as `flowcast forecasts` prints times, to the second (`seconds_text`); a run's as_of is recorded with its
-    offset ('2024-01-08T03:00:00+00:00'). A value without an offset, or that is not a time, is left as it is."""
-    from flowcast.registry import seconds_text
+def recorded_text(value: Any) -> str:
+    """A recorded time (`at`, `as_of`) as `models history` prints it: as every other command writes an instant
+    (`timekeys.instant_text`: '2023-11-30 00:00 UTC', seconds where not zero, '2024-01-08 03:33:23 UTC'); it printed
+    the raw ISO text ('2023-11-30T00:00:00', look42). A naive time means UTC (what the registry records); a value
+    that is not a time is left as it is."""
+    from flowcast.timekeys import instant_text
 
-    text = str(value)
-    if _OFFSET.search(text):
-        try:
-            ts = datetime.fromisoformat(text)
-        except ValueError:
-            return seconds_text(text)
-        text = ts.astimezone(UTC).replace(tzinfo=None).isoformat()
-    return seconds_text(text)
+    try:
+        return instant_text(value if isinstance(value, datetime) else str(value))
+    except ValueError:
+        return str(value)
 
 
 def first_sentence(text: str) -> str:
@@ -696,10 +692,10 @@ def models_history(
     order: dict[str, int] = {}
     for e in events:
         n = order[str(e.get("dataset"))] = order.get(str(e.get("dataset")), 0) + 1
-        detail = [f"as_of {utc_text(e['as_of'])}" if e.get("as_of") else "", f"run {e['run']}" if e.get("run") else "",
+        detail = [f"as_of {recorded_text(e['as_of'])}" if e.get("as_of") else "", f"run {e['run']}" if e.get("run") else "",
                   f"for run {e['for_run']}" if e.get("for_run") else "",  # withdrawn on a killed run's behalf
                   f"({first_sentence(str(e['reason']))})" if e.get("reason") else ""]
-        at = utc_text(e["at"]) if e.get("at") else "-"
+        at = recorded_text(e["at"]) if e.get("at") else "-"
         out.print(" ".join(x for x in [f"#{n}", at, str(e.get("dataset")), str(e.get("action")),
                                        str(e.get("version") or "-") + previous_text(e), *detail] if x),
                   highlight=False, soft_wrap=True)
@@ -735,7 +731,7 @@ def _print_pending(pending: list[dict[str, Any]]) -> None:
     for p in pending:
         what = _PENDING_WHAT.get(str(p.get("action")), "removal by gc")
         by = "".join([f" by run {p['run']}" if p.get("run") else "", f" for run {p['for_run']}" if p.get("for_run")
-                      else "", f", noted at {utc_text(p['at'])}" if p.get("at") else ""])
+                      else "", f", noted at {recorded_text(p['at'])}" if p.get("at") else ""])
         words = (_PENDING_KEPT if p.get("kept") else {}).get(str(p["state"])) or _PENDING_STATE[str(p["state"])]
         out.print(f"pending: {what} of {p['version']} ({p.get('dataset') or '-'}){by}: "
                   + words.format(version=p["version"], who="run" if p.get("run") else "command",

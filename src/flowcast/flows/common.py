@@ -132,6 +132,11 @@ def says_what_it_skipped(fn: Callable[P, dict[str, Any]]) -> Callable[P, dict[st
     return run
 
 
+# how the state message of a run that published starts (`run_state_message`): a backfill's fan-out reads it to tell a
+# date's run that published, then had its publish replaced by another run's, from one that published nothing
+PUBLISHED_MESSAGE = "Published "
+
+
 def run_state_message(result: dict[str, Any]) -> str | None:
     """The Completed state's message of a run with `result`: why it published nothing (`skipped_state`), or what it
     published ('Published 48 forecast rows from gru-v1: tiny as of 2023-12-31 00:00 UTC'; it ended Completed()
@@ -144,7 +149,7 @@ def run_state_message(result: dict[str, Any]) -> str | None:
     model = result.get("model_version") or result.get("model") or "the production model"
     # the model before the dataset and as_of, which the run's name says: the side panel cuts the message at about 70
     # characters ('... as of 2023-11-30 06:00 UTC fro... See More')
-    return (f"Published {rows:,} forecast rows from {model}: {result.get('dataset')} as of "
+    return (f"{PUBLISHED_MESSAGE}{rows:,} forecast rows from {model}: {result.get('dataset')} as of "
             f"{reporting.utc_text(result['as_of'])}")
 
 

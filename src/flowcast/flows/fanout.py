@@ -99,7 +99,9 @@ def outcome_of(as_of: datetime, flow_run: Any, receipt: dict[str, str] | None, a
     published: the run completed and the store's rows for the date carry its id, or the id of one of the
     date's `crashed` runs (it published, then died; the run started again found the date published);
     skipped: it completed without publishing (nothing new since the last publish, or another run published
-    the date first); failed: anything else."""
+    the date first), or it published and another run's publish of the date then replaced its (its state's message
+    says what it published: the line read 'completed without publishing ...: Published 48 forecast rows ...', look42);
+    failed: anything else."""
     state = flow_run.state
     worker = (flow_run.labels or {}).get(WORKER_LABEL)
     base = {"as_of": as_of.isoformat(), "flow_run": flow_run.name, "flow_run_id": str(flow_run.id),
@@ -109,14 +111,28 @@ def outcome_of(as_of: datetime, flow_run: Any, receipt: dict[str, str] | None, a
             return {**base, "status": "published", "rows": int(receipt.get("rows") or 0),
                     "model": receipt.get("model_version") or receipt.get("model"), "run_id": receipt["run_id"],
                     "error": None}
-        held = f" (the store holds run {receipt.get('run_id')}'s)" if receipt else ""
-        # its state's message says why, naming the run that published (`flows.common.says_what_it_skipped`)
-        why = f": {state.message}" if state.message else ""
         return {**base, "status": "skipped", "rows": 0, "model": receipt.get("model_version") if receipt else None,
-                "run_id": str(flow_run.id), "error": f"completed without publishing{held}{why}"}
+                "run_id": str(flow_run.id), "error": not_published_text(state.message, receipt)}
     message = (state.message or state.name) if state is not None else "no state"
     return {**base, "status": "failed", "rows": 0, "model": None, "run_id": str(flow_run.id),
             "error": f"{state.name if state else 'unknown'} after {plural(attempts, 'flow run')}: {message}"}
+
+
+def not_published_text(message: str | None, receipt: dict[str, str] | None) -> str:
+    """Why a date's completed run is not the one whose forecasts the store holds, from its state's `message` and the
+    store's `receipt` of the date (None: none held): it published nothing (its message says why, naming the run that
+    published: `flows.common.says_what_it_skipped`), or it published and another run's publish replaced its, or its
+    publish is gone from the store. A run that published says so in its message (`flows.common.run_state_message`):
+    the line read 'completed without publishing (the store holds run R's): Published 48 forecast rows ...' (look42)."""
+    from flowcast.flows.common import PUBLISHED_MESSAGE
+
+    held = f"run {receipt.get('run_id')}'s" if receipt else None
+    if message and message.startswith(PUBLISHED_MESSAGE):
+        then = (f"then another run's publish of the date replaced it (the store holds {held})" if held else
+                "then its forecasts were removed from the store (it holds none of the date)")
+        return f"{message}; {then}"
+    return f"completed without publishing{f' (the store holds {held})' if held else ''}" + (
+        f": {message}" if message else "")
 
 
 async def _one_date(plan: FanOut, as_of: datetime, parameters: dict[str, Any],

@@ -34,6 +34,8 @@ DatasetChoice = Annotated[str | None, WithJsonSchema({"anyOf": [
 # what a run may override: every setting of the configuration but those that are flow parameters
 # of their own (home, dataset, source, horizon)
 NOT_OVERRIDES = ("home", "dataset", "source", "horizon")
+# what the Run form labels the overrides group with (the model's title; its class name read `RunOverrides`)
+OVERRIDES_TITLE = "Settings to override"
 
 
 def _partial(section: type[BaseModel], label: str) -> type[BaseModel]:
@@ -43,7 +45,10 @@ def _partial(section: type[BaseModel], label: str) -> type[BaseModel]:
                Field(None, title=name, description=info.description or f"{label}.{name} (empty: as configured)"))
         for name, info in section.model_fields.items()
     }
-    return create_model(f"{section.__name__}Override", __config__=ConfigDict(extra="forbid"), **fields)
+    # titled as a person reads it: the Run form labels a section's choice with its title, which was the class name
+    # ('ModelConfigOverride', look42)
+    return create_model(f"{section.__name__}Override", __config__=ConfigDict(extra="forbid", title=f"{label} settings"),
+                        **fields)
 
 
 def _overrides_model() -> type[BaseModel]:
@@ -58,7 +63,8 @@ def _overrides_model() -> type[BaseModel]:
         else:
             fields[name] = (kind | None, Field(None, title=name,  # type: ignore[operator]
                                                description=info.description or f"{name} (empty: as configured)"))
-    return create_model("RunOverrides", __config__=ConfigDict(extra="forbid"),
+    # the Run form labelled the overrides group with its title, the class name 'RunOverrides' (look42, ui42's notes)
+    return create_model("RunOverrides", __config__=ConfigDict(extra="forbid", title=OVERRIDES_TITLE),
                         __doc__="Settings for this run only, by section (what is left empty keeps its configured value).",
                         **fields)
 

@@ -540,13 +540,13 @@ def summary_rows(summary: pl.DataFrame, on_rmsse: bool = False, *, mixed: bool =
     seasonal naive's and the promise where sMAPE, seasonal naive's MASE and its promise were; `mixed`, a window of
     MASE- and RMSSE-judged versions: both promises), figures to 4 significant digits; `lookahead` (yes, no, unknown)
     only where an as_of's is not `no`."""
-    from flowcast.reporting import _plain, _sig, as_of_text
+    from flowcast.reporting import as_of_text, score_text
 
     heads = _SUMMARY_HEADS_RMSSE if on_rmsse else _SUMMARY_HEADS_MIXED if mixed else _SUMMARY_HEADS
     flags = summary["lookahead"].to_list() if "lookahead" in summary.columns else []
     rows = []
     for i, r in enumerate(summary.to_dicts()):
-        row = {h: (as_of_text(r["as_of"]) if c == "as_of" else _plain(_sig(r.get(c)))) for c, h in heads}
+        row = {h: (as_of_text(r["as_of"]) if c == "as_of" else score_text(r.get(c))) for c, h in heads}
         if any(f is not False for f in flags):
             row["lookahead"] = {True: "yes", False: "no"}.get(flags[i], "unknown")
         rows.append(row)
