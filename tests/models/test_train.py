@@ -844,6 +844,22 @@ def test_a_resume_with_more_epochs_ends_at_the_end_of_its_learning_rate_schedule
     assert lr == pytest.approx(end)
 
 
+def test_an_epoch_bounded_resume_on_more_data_is_said_to_be_on_other_data(tmp_path):
+    """Regression (rev42b): a max_epochs-bounded training whose source grew since its checkpoint (more windows, so
+    more batches an epoch: a longer schedule, `_planned_end`) was refused as 'the settings changed ... (max_steps
+    -1, max_epochs 1: a schedule ending at step 11 ...)', the settings unchanged; it is the data that changed."""
+    from flowcast.models.train import not_resumable
+
+    td = make_td(n_series=2, length=40)
+    cfg = tiny_cfg(max_steps=-1, max_epochs=1, checkpoint_every=1, batch_size=256)  # fewer windows than a batch
+    out = tmp_path / "run"
+    train_model(td, cfg, out, cell="gru")
+    (out / "model.ckpt").unlink()  # killed while it trained
+    assert not_resumable(out, td, cfg, "gru") is None
+    why = not_resumable(out, make_td(n_series=40, length=80), cfg, "gru") or ""
+    assert "the data changed since the checkpoint" in why and "settings changed" not in why, why
+
+
 def test_init_from_starts_training_from_the_checkpoint_weights(tmp_path):
     """model.init_from (the retrain's warm-started production refit, model.warm_start_steps): the
     network starts from that checkpoint's weights, not new ones from its seed; a checkpoint of

@@ -248,9 +248,14 @@ def _child_state(call: Callable[[], Any], date_text: str, warn: Callable[[str], 
     answers again when it did not answer as the run was being created. A server restarted between two dates failed
     the whole backfill 2 s later ('ConnectError: All connection attempts failed', faults42): Prefect retries a
     refused connection only on a client that has connected before, and creating a child run takes a new one, while
-    a run already going waits. Nothing of the date ran; it is tried once more (its publish skips a date published)."""
+    a run already going waits. Nothing of the date ran; it is tried once more (its publish skips a date published).
+    Only then: where the run was created and the API dropped after (its training done, its publish made, its final
+    state not recorded: the engine re-raises the error), running the date again started a second run and a second
+    training (rev42b). That date fails, saying so, once the API answers; the backfill goes on with the next."""
     from prefect.settings import PREFECT_API_URL
+    from prefect.states import Failed
 
+    from flowcast.errors import FlowcastError
     from flowcast.ops.reaper import API_WAIT_S, api_unreachable, wait_for_api
 
     try:
@@ -259,10 +264,33 @@ def _child_state(call: Callable[[], Any], date_text: str, warn: Callable[[str], 
         url = PREFECT_API_URL.value()
         if not url or not api_unreachable(exc):
             raise
+        if not _while_creating_the_run(exc):
+            warn(f"{date_text}: the Prefect API at {url} stopped answering during its run ({type(exc).__name__}: "
+                 f"{exc}); waiting up to {API_WAIT_S:g}s for it, then going on with the next date")
+            wait_for_api(url)
+            return Failed(message="the Prefect API dropped during the date's run", data=FlowcastError(
+                f"{date_text}: the Prefect API at {url} stopped answering during the date's run, after it was "
+                f"created ({type(exc).__name__}: {exc}); not run again (its run may have trained and published): a "
+                "re-run of the backfill skips the dates published"))
         warn(f"{date_text}: the Prefect API at {url} did not answer as its run was being created "
              f"({type(exc).__name__}: {exc}); waiting up to {API_WAIT_S:g}s for it, then running the date")
         wait_for_api(url)
         return call()
+
+
+def _while_creating_the_run(exc: BaseException) -> bool:
+    """Whether `exc` (or an error it was raised from) was raised while Prefect's flow engine was creating its flow
+    run (its client connecting, `create_flow_run`): an engine on its traceback has no flow run yet, so nothing of
+    the run started. False where no engine says so: the run may have gone on."""
+    import traceback
+
+    from prefect.flow_engine import BaseFlowRunEngine
+
+    from flowcast.ops.reaper import error_chain
+
+    engines = [v for e in error_chain(exc) for frame, _ in traceback.walk_tb(e.__traceback__)
+               for v in (frame.f_locals.get("self"), frame.f_locals.get("engine")) if isinstance(v, BaseFlowRunEngine)]
+    return bool(engines) and all(getattr(engine, "flow_run", None) is None for engine in engines)
 
 
 def _error_of(state: Any) -> str:

@@ -806,20 +806,24 @@ def not_resumable(out_dir: Path, td: TrainingData, cfg: ModelConfig, cell: str) 
     it was written under other settings (`settings_changed`: another hidden_size crashed in Lightning's
     load_state_dict, another lookback or learning rate went on silently from the old weights and optimizer state,
     ckpt40), or the data it trained on is not `td` (the source was corrected since: the resume went on training on
-    the old data, saved in `data/` for the training process, or a finished run returned its old weights)."""
+    the old data, saved in `data/` for the training process, or a finished run returned its old weights). The data
+    is compared first: the schedule a resume would build (`settings_changed`, `_planned_end`) is of its data, and
+    grown data under an epoch limit (more batches an epoch) was said to be changed settings (rev42b)."""
     last = Path(out_dir) / "checkpoints" / "last.ckpt"
-    if last.exists() and (why := _loads(last)[1]):
-        return f"the checkpoint {last} does not load (damaged or cut short: {why})"
-    if last.exists() and (changed := settings_changed(last, td, cfg, cell)):
-        return (f"the settings changed since the checkpoint {last} was written ({changed}): it is not resumed under "
-                "other settings")
-    try:
-        saved = (Path(out_dir) / DATA_DIGEST).read_text().strip()
-    except OSError:  # a training folder from before digests, or checkpoints copied in (the flows): not compared
+    if not last.exists():
         return None
-    if last.exists() and saved != data_digest(td):
+    if why := _loads(last)[1]:
+        return f"the checkpoint {last} does not load (damaged or cut short: {why})"
+    try:  # a training folder from before digests, or checkpoints copied in (the flows): not compared
+        saved: str | None = (Path(out_dir) / DATA_DIGEST).read_text().strip()
+    except OSError:
+        saved = None
+    if saved is not None and saved != data_digest(td):
         return (f"the data changed since the checkpoint {last} was written (a corrected or extended source): "
                 "it is not resumed on other data")
+    if changed := settings_changed(last, td, cfg, cell):
+        return (f"the settings changed since the checkpoint {last} was written ({changed}): it is not resumed under "
+                "other settings")
     return None
 
 

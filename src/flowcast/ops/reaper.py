@@ -661,12 +661,17 @@ API_WAIT_S = 90.0  # how long a command waits for its Prefect server (PREFECT_AP
 def api_unreachable(exc: BaseException) -> bool:
     """Whether `exc`, or an error it was raised from, is a connection to the Prefect API that failed (httpx's or
     httpcore's; Prefect wraps it: 'RuntimeError: Failed to reach API at <url>')."""
+    return any(type(e).__module__.startswith(("httpx", "httpcore")) for e in error_chain(exc))
+
+
+def error_chain(exc: BaseException) -> list[BaseException]:
+    """`exc` and the errors it was raised from (its cause, else its context), each once."""
     chain: list[BaseException] = []
     seen: BaseException | None = exc
     while seen is not None and seen not in chain:
         chain.append(seen)
         seen = seen.__cause__ or seen.__context__
-    return any(type(e).__module__.startswith(("httpx", "httpcore")) for e in chain)
+    return chain
 
 
 def wait_for_api(url: str, wait_s: float = API_WAIT_S) -> None:
