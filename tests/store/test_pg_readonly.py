@@ -7,6 +7,7 @@ the right it lacks. A real PostgreSQL server."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 
 import polars as pl
@@ -82,10 +83,11 @@ def _schema_of(pg_url: str, schema: str) -> set[str]:
 @pytest.mark.parametrize("lacks", list(OLD.values()), ids=list(OLD))
 def test_a_read_only_role_reads_a_store_of_any_age_without_changing_it(pg_url, pg_schema, read_only, lacks):
     owner, ro, _, before = _old_store_read_only(pg_url, pg_schema, read_only, lacks)
-    assert ro.read().equals(owner.read()) and ro.read(dataset=DS).height == 3 * H
+    everything = ro.read()
+    assert ro.read(dataset=DS).height == 3 * H
     assert ro.datasets() == [DS] and ro.as_ofs(DS) == [AS_OF] and ro.has(DS, AS_OF) and not ro.has(DS, OTHER)
     held = ro.receipt_of(DS, AS_OF)
-    assert held["content_hash"] == owner.receipt_of(DS, AS_OF)["content_hash"] and ro.verify(DS, AS_OF)
+    assert ro.verify(DS, AS_OF)
     assert held["trained_as_of"] == ""  # null, also where the column is missing
     realized = ro.read_realized(DS)
     assert realized.columns == REALIZED_COLUMNS and realized.height == 6
@@ -94,6 +96,8 @@ def test_a_read_only_role_reads_a_store_of_any_age_without_changing_it(pg_url, p
     records = ro.records(DS)
     assert [r["time_label"] for r in records] == ([] if "publish_records" in lacks else ["end"])
     assert _schema_of(pg_url, pg_schema) == before  # nothing created or added by a read
+    # the owner's reads after (a role that may, opening the store adds what is missing)
+    assert everything.equals(owner.read()) and held["content_hash"] == owner.receipt_of(DS, AS_OF)["content_hash"]
 
 
 @pytest.mark.parametrize("lacks", list(OLD.values()), ids=list(OLD))
@@ -119,7 +123,10 @@ def test_flowcast_forecasts_and_a_runs_start_check_work_through_a_read_only_role
 
 
 @pytest.mark.parametrize("lacks", list(OLD.values()), ids=list(OLD))
-def test_a_write_through_a_read_only_role_fails_naming_the_right_it_lacks(pg_url, pg_schema, read_only, lacks):
+def test_a_write_through_a_read_only_role_fails_naming_the_right_it_lacks(postgres, pg_url, pg_schema, read_only,
+                                                                         lacks):
+    """On a store an older flowcast made, the write is refused naming what the store lacks before any DDL is sent
+    (the server logged each refused CREATE / ALTER as an ERROR); on a current one, the server refuses the rows."""
     owner, ro, role, before = _old_store_read_only(pg_url, pg_schema, read_only, lacks)
     assert ro.has(DS, AS_OF)  # a read first: the writes after it still make what they need
     fc = make_forecast(2, 3, H, OTHER)
@@ -127,13 +134,19 @@ def test_a_write_through_a_read_only_role_fails_naming_the_right_it_lacks(pg_url
               "write_record": lambda: ro.write_record(DS, AS_OF, ro.receipt_of(DS, AS_OF)["content_hash"], {}),
               "write_realized": lambda: ro.write_realized(DS, realized_frame([AS_OF]).with_columns(n=pl.lit(9))),
               "delete": lambda: ro.delete(DS, AS_OF)}
+    start = postgres.log_file.stat().st_size
     for name, write in writes.items():
         with pytest.raises(PublishError) as err:
             write()
         said = " ".join(str(err.value).split())
-        assert ("permission denied for" in said or "must be owner of table" in said) and \
-            f"the role '{role}' of store.url lacks that right" in said, name
+        refused = ("permission denied for" in said if not lacks else
+                   f"which the role '{role}' of store.url may not make (nothing was sent to the server)" in said and
+                   all(f"{pg_schema}.{gone}" in said.partition("the store lacks ")[2] for gone in lacks))
+        assert refused and f"the role '{role}' of store.url lacks that right" in said, (name, said)
         assert f"GRANT INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {pg_schema} TO {role}" in said, name
+    log = postgres.log_file.read_bytes()[start:].decode(errors="replace")
+    assert lacks or "permission denied for table" in log  # a current store: the server refused the rows
+    assert not lacks or not [line for line in log.splitlines() if any(r in line for r in REFUSED)], log
     assert _schema_of(pg_url, pg_schema) == before and owner.as_ofs(DS) == [AS_OF]
     assert owner.read_realized(DS)["n"].to_list() != [9] * 6
 
@@ -211,3 +224,87 @@ def test_a_table_made_after_the_read_only_roles_grant_is_named_with_the_grant_it
     assert not [line for line in log.splitlines() if any(r in line for r in REFUSED)], log
     read_only[0]()  # granted: read
     assert [r["time_label"] for r in ro.records(DS)] == ["end"]
+
+
+def _dml_only(pg_url: str, schema: str, read_only) -> tuple[str, str]:
+    """(url, role): the `read_only` role granted the rows too (SELECT, INSERT, UPDATE, DELETE on every table of the
+    schema), no CREATE and no table of its own; every DDL statement it sends is logged (log_statement = 'ddl')."""
+    grant, url, role = read_only
+    grant()
+    with psycopg.connect(pg_url, autocommit=True) as con:
+        con.execute(f"GRANT INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role}")
+        con.execute(f"ALTER ROLE {role} SET log_statement = 'ddl'")
+    return url, role
+
+
+def _refusals_and_ddl(postgres, start: int) -> list[str]:
+    """The server log's lines since byte `start` that are an ERROR or a DDL statement."""
+    log = postgres.log_file.read_bytes()[start:].decode(errors="replace")
+    return [line for line in log.splitlines() if "ERROR" in line or re.search(r"statement: (CREATE|ALTER)", line)]
+
+
+def test_a_role_with_rights_on_the_rows_only_writes_a_current_store_sending_no_ddl(postgres, pg_url, pg_schema,
+                                                                                 read_only, tmp_path):
+    """pg43: a role that may read and write the rows (no CREATE, owns no table) publishes, records, scores, indexes
+    the registry and deletes on a store that is whole: no DDL reaches the server, so its log has no refusal."""
+    from flowcast.registry import ModelRegistry
+    from flowcast.store.registry_index import sync_registry
+
+    owner = _old_store(pg_url, pg_schema, [])
+    registry = ModelRegistry(tmp_path / "models")
+    sync_registry(owner, registry)
+    url, _ = _dml_only(pg_url, pg_schema, read_only)
+    start = postgres.log_file.stat().st_size
+    r = publish(PostgresStore(url, schema=pg_schema), make_forecast(2, 3, H, OTHER), as_of=OTHER, variant=2)
+    assert PostgresStore(url, schema=pg_schema).write_record(DS, OTHER, r.content_hash, {"time_label": "end"})
+    assert PostgresStore(url, schema=pg_schema).write_realized(DS, realized_frame([OTHER])) == 6
+    assert sync_registry(PostgresStore(url, schema=pg_schema), registry)["versions"] == 0
+    assert PostgresStore(url, schema=pg_schema).delete(DS, AS_OF)
+    assert _refusals_and_ddl(postgres, start) == []
+    assert owner.as_ofs(DS) == [OTHER] and [rec["time_label"] for rec in owner.records(DS)] == ["end"]
+
+
+@pytest.mark.parametrize("lacks", [*[v for v in OLD.values() if v], ["forecasts.y_hat_q90"], ["model_versions"]],
+                         ids=[*[k for k, v in OLD.items() if v], "a value column", "the registry index"])
+def test_a_write_needing_what_a_rows_only_role_may_not_make_is_refused_before_any_ddl(postgres, pg_url, pg_schema,
+                                                                                     read_only, tmp_path, lacks):
+    """pg43: where the store lacks what a write needs (a store an older flowcast made, a value column first
+    published, the registry index's tables) and the role may not make it, the write fails naming what is missing and
+    the rights it takes, before any DDL is sent: each refused CREATE / ALTER was an ERROR in the server's log."""
+    from flowcast.registry import ModelRegistry
+    from flowcast.store.registry_index import sync_registry
+
+    owner = _old_store(pg_url, pg_schema, [] if lacks == ["model_versions"] else lacks)
+    url, role = _dml_only(pg_url, pg_schema, read_only)
+    start = postgres.log_file.stat().st_size
+    with pytest.raises(PublishError) as err:
+        if lacks == ["model_versions"]:
+            sync_registry(PostgresStore(url, schema=pg_schema), ModelRegistry(tmp_path / "models"))
+        else:
+            publish(PostgresStore(url, schema=pg_schema), make_forecast(2, 3, H, OTHER), as_of=OTHER, variant=2)
+    said = " ".join(str(err.value).split())
+    missing = said.partition("the store lacks ")[2].partition(", which the role")[0].split(", ")
+    assert set(missing) >= {f"{pg_schema}.{gone}" for gone in lacks}, said
+    assert f"which the role '{role}' of store.url may not make (nothing was sent to the server)" in said
+    assert f"need CREATE ON SCHEMA {pg_schema} and the tables' owner" in said
+    assert _refusals_and_ddl(postgres, start) == []
+    assert owner.as_ofs(DS) == [AS_OF]
+
+
+@pytest.mark.parametrize("dropped", ["DROP SCHEMA {s} CASCADE", "DROP TABLE {s}.publish_records",
+                                     "ALTER TABLE {s}.realized DROP COLUMN rmsse", "DROP TABLE {s}.forecasts"])
+def test_a_store_object_acts_on_tables_another_process_dropped_since_its_last_command(pg_url, pg_schema, dropped):
+    """pg43: a store object remembered that it had made the tables: once another process (an administrator) dropped
+    them, its every write failed ('relation ... does not exist'). It asks the catalog at each connection, so it makes
+    them again; a second store object reads what it wrote."""
+    first = PostgresStore(pg_url, schema=pg_schema)
+    publish(first, make_forecast(1, 3, H, AS_OF))
+    with psycopg.connect(pg_url, autocommit=True) as con:
+        con.execute(dropped.format(s=pg_schema))
+    r = publish(first, make_forecast(2, 3, H, OTHER), as_of=OTHER, variant=2)
+    assert first.write_record(DS, OTHER, r.content_hash, {"time_label": "end"})
+    assert first.write_realized(DS, realized_frame([OTHER])) == 6
+    second = PostgresStore(pg_url, schema=pg_schema)
+    assert second.read(dataset=DS, as_of=OTHER).height == 3 * H and second.verify(DS, OTHER)
+    assert [rec["time_label"] for rec in second.records(DS, OTHER)] == ["end"]
+    assert second.read_realized(DS, OTHER).height == 6

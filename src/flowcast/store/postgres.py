@@ -27,8 +27,9 @@ duplicate impossible. Connections are in autocommit mode, so every
 `transaction()` block is a real BEGIN ... COMMIT. A read is one statement, so it sees one snapshot: whole keys only.
 Readers take no lock that a writer waits for (MVCC). The content hash is computed in Python
 exactly as the embedded store does. DDL (creating tables, adding a value column) runs only for what the catalog
-says is missing (`catalog`, `plan`), under a transaction-scoped advisory lock of its own, so concurrent first
-publishers do not race.
+says is missing (`catalog`, `plan`: asked at every connection, so tables another process dropped are made again),
+under a transaction-scoped advisory lock of its own, so concurrent first publishers do not race; what is missing and
+this role may not make fails the write before any DDL is sent (`unmakeable`, `PostgresStore.refuse_unmakeable`).
 """
 
 from __future__ import annotations
@@ -226,14 +227,26 @@ def plan(ddl: list[tuple[str, str, str]], cat: Catalog, *, may_only: bool = Fals
     object that exists is still checked for its rights by the server (CREATE ... IF NOT EXISTS needs CREATE on the
     schema, ADD COLUMN IF NOT EXISTS the table's owner and its lock) and refused. `may_only` (a read): only those
     this role may run (`Catalog.may`); the others are left to a write."""
+    return [stmt for _, stmt in planned(ddl, cat, may_only=may_only)]
+
+
+def planned(ddl: list[tuple[str, str, str]], cat: Catalog, *, may_only: bool = False) -> list[tuple[str, str]]:
+    """(object, statement) of `plan`'s statements."""
     made: set[str] = set()
     out = []
     for obj, parent, stmt in ddl:
         if obj in cat.present or (may_only and not cat.may(parent, made)):
             continue
         made.add(obj)
-        out.append(stmt)
+        out.append((obj, stmt))
     return out
+
+
+def unmakeable(ddl: list[tuple[str, str, str]], cat: Catalog) -> list[str]:
+    """The objects of `ddl` that `cat` lacks and this role may not make (`Catalog.may`), in order: a write checks them
+    before it sends any DDL, since the server refuses each such statement with an ERROR in its log."""
+    allowed = {obj for obj, _ in planned(ddl, cat, may_only=True)}
+    return [obj for obj, _ in planned(ddl, cat) if obj not in allowed]
 
 
 class _ConnectionCut(PublishError):
@@ -255,8 +268,6 @@ class PostgresStore:
         self.connect_timeout = connect_timeout
         self.wait_s = wait_s  # how long a server that is not up yet (or restarting) is waited for
         self.location = f"{redact(self.url)} (schema {schema})"
-        self._ready = False  # every table and column made (a write's)
-        self._read_ready = False  # those a read needs made, or not makeable by this role (`_create`)
 
     def __repr__(self) -> str:
         return f"PostgresStore({self.location!r})"
@@ -281,10 +292,9 @@ class PostgresStore:
         try:
             while True:
                 try:
-                    if not (self._read_ready if read else self._ready):
-                        self._create(con, lock_wait, records=not read)
+                    self._create(con, what, lock_wait, records=not read)  # asked at every connection (no cache)
                     if value_columns:
-                        self._add_value_columns(con, value_columns, lock_wait)
+                        self._add_value_columns(con, what, value_columns, lock_wait)
                     break
                 except _ConnectionCut as cut:
                     con.close()
@@ -310,9 +320,24 @@ class PostgresStore:
 
         if not isinstance(exc, psycopg.errors.InsufficientPrivilege):
             return ""
+        return self._rights_advice(con.info.user)
+
+    def refuse_unmakeable(self, con: Any, what: str, objects: list[str]) -> None:
+        """A PublishError when this role may not make `objects` (`unmakeable`: the store lacks them), raised before
+        any DDL is sent: the server refused each statement with an ERROR in its log ('permission denied for schema',
+        'must be owner of table'), at every write."""
+        if objects:
+            raise PublishError(
+                f"PostgreSQL store {self.location}: could not {what}: the store lacks "
+                f"{', '.join(o if o == 'schema' else f'{self.schema}.{o}' for o in objects)}, which the role "
+                f"{con.info.user!r} of store.url may not make (nothing was sent to the server)"
+                f"{self._rights_advice(con.info.user)}; previously published forecasts are intact")
+
+    def _rights_advice(self, user: str) -> str:
+        """Which role lacks a right and how to give it, in parentheses."""
         s = self.schema
-        return (f" (the role {con.info.user!r} of store.url lacks that right: it may read this store but not write "
-                f"it. Grant it, e.g. GRANT INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {s} TO {con.info.user}; "
+        return (f" (the role {user!r} of store.url lacks that right: it may read this store but not write "
+                f"it. Grant it, e.g. GRANT INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {s} TO {user}; "
                 f"the tables and columns this flowcast adds to a store an older one made need CREATE ON SCHEMA {s} "
                 "and the tables' owner (one write as that role adds them); or set store.url (FLOWCAST_STORE__URL) "
                 "to a role that has it)")
@@ -346,22 +371,27 @@ class PostgresStore:
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
-    def _create(self, con: Any, lock_wait: float | None = None, *, records: bool = True) -> None:
+    def _create(self, con: Any, what: str, lock_wait: float | None = None, *, records: bool = True) -> None:
         """The tables, the index and the columns added to the tables since (`_LATER_COLUMNS`: a store an older
         flowcast created lacked them and failed every read and write of realized accuracy: 'column "rmsse" does not
-        exist'), each made only where the catalog says it is missing (`catalog`: one query; `plan`).
-        `records=False` (a read): not the publish_records table, and only what this role may make: a read-only role
-        (SELECT only) on a store an older flowcast created issues no DDL (each refused statement was an ERROR in the
-        server's log, at every command), and the reads take the store as it is."""
+        exist'), each made only where the catalog says it is missing (`catalog`: one query; `plan`), none on a store
+        that is whole. Asked at every connection, not remembered by the store object: another process (an
+        administrator) may have dropped or made the tables since its last command, and a cached "made" failed its
+        writes with 'relation ... does not exist'. `records=False` (a read): not the publish_records table, and only
+        what this role may make: a read-only role (SELECT only) on a store an older flowcast created issues no DDL,
+        and the reads take the store as it is. A write that needs what this role may not make (a role with rights
+        on the rows only, on a store an older flowcast created) fails naming it before any DDL is sent: each refused
+        statement was an ERROR in the server's log (`refuse_unmakeable`)."""
         cat = catalog(con, self.schema, [o for o, _, _ in _ddl(self.schema) if "." not in o and o != "schema"],
                       list(_LATER_COLUMNS))
-        stmts = plan([d for d in _ddl(self.schema) if records or d[0] != "publish_records"], cat, may_only=not records)
+        ddl = [d for d in _ddl(self.schema) if records or d[0] != "publish_records"]
+        if records:
+            self.refuse_unmakeable(con, what, unmakeable(ddl, cat))
+        stmts = plan(ddl, cat, may_only=not records)
         if stmts:  # IF NOT EXISTS still: another process may have made it since
             with self._migrating(con, lambda: [f"{t}.{c}" for t, c in self._missing_columns(con)], lock_wait):
                 for stmt in stmts:
                     con.execute(stmt)
-        self._read_ready = True
-        self._ready = records
 
     def _has_table(self, con: Any, table: str) -> bool:
         """Whether `table` exists (a read of a missing one answers empty). One this role may not read (a table a write
@@ -445,12 +475,16 @@ class PostgresStore:
     def _value_columns(self, con: Any, table: str = "forecasts") -> list[str]:
         return [c for c in self._column_names(con, table) if _VALUE_RE.match(c)]
 
-    def _add_value_columns(self, con: Any, vcols: list[str], lock_wait: float | None = None) -> None:
+    def _add_value_columns(self, con: Any, what: str, vcols: list[str], lock_wait: float | None = None) -> None:
+        """The value columns of `vcols` the forecasts table lacks, added: only by a role that owns the table (one
+        that does not is refused naming them before the ALTER is sent, `refuse_unmakeable`)."""
         from psycopg import sql
 
         missing = [c for c in vcols if c not in self._value_columns(con)]
         if not missing:
             return
+        if "forecasts" not in catalog(con, self.schema, ["forecasts"], []).owned:
+            self.refuse_unmakeable(con, what, [f"forecasts.{c}" for c in missing])
         with self._migrating(con, lambda: [f"forecasts.{c}" for c in missing], lock_wait):
             for c in missing:
                 con.execute(sql.SQL("ALTER TABLE {}.forecasts ADD COLUMN IF NOT EXISTS {} double precision").format(

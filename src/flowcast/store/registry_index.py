@@ -81,17 +81,20 @@ def sync_registry(store: PostgresStore, registry: Any) -> dict[str, int]:
     a dashboard's open transaction, is waited for store.pg_wait_s, then a StoreLockWaitError naming it): it ran at
     every sync, and `ALTER TABLE ... ADD COLUMN IF NOT EXISTS` takes its table's lock before it finds the column
     there, so a dashboard `idle in transaction` on `promotions` held every run that published, after its publish,
-    and every `models promote`, for good (later readers of the table queued behind it)."""
+    and every `models promote`, for good (later readers of the table queued behind it). What is missing and this role
+    may not make (a role with rights on the rows only) is a PublishError naming it, before any DDL is sent."""
     versions = registry.list()
     productions = registry.productions()
     history: dict[str, list[dict[str, Any]]] = {}
     for event in registry.history():  # every dataset, one whose events are all in history.jsonl included
         history.setdefault(str(event["dataset"]), []).append(event)
     s = store.schema
-    from flowcast.store.postgres import plan
+    from flowcast.store.postgres import plan, unmakeable
 
     with store._conn("index the model registry") as con:
-        if stmts := plan(_ddl(s), _catalog(con, s)):  # only what is missing: on an index that is whole, no DDL
+        cat = _catalog(con, s)
+        store.refuse_unmakeable(con, "index the model registry", unmakeable(_ddl(s), cat))  # before any DDL is sent
+        if stmts := plan(_ddl(s), cat):  # only what is missing: on an index that is whole, no DDL
             with store._migrating(con, lambda: _missing(con, s), tables=_TABLES):
                 for stmt in stmts:
                     con.execute(stmt)
