@@ -3,6 +3,7 @@ Parquet dataset on an S3-compatible object store (moto server on loopback)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 import polars as pl
@@ -379,8 +380,8 @@ def _key_lock_free(backend, dataset: str, as_of: datetime) -> bool:
 def test_a_deletes_then_runs_under_the_keys_lock_once_the_key_is_removed(db_backend):
     """Regression: gc removed a deleted key's publish record after the delete had let the key's lock go, so a
     publish that landed (and recorded itself) in between lost its record. `delete(..., then=f)` calls f once the key
-    is removed (on PostgreSQL in the delete's transaction, before its commit), the key's lock still held: no publish
-    of the key can land before f returns. Not called when nothing was removed."""
+    is removed (on PostgreSQL after the delete's commit: pg43), the key's lock still held: no publish of the key can
+    land before f returns. Not called when nothing was removed."""
     store = db_backend.store
     publish(store, make_forecast(1, N, H, AS_OF))
     seen = []
@@ -393,3 +394,20 @@ def test_a_deletes_then_runs_under_the_keys_lock_once_the_key_is_removed(db_back
     assert seen == [False] and not store.has(DS, AS_OF)  # called under the key's lock
     assert not store.delete(DS, AS_OF, then=then) and len(seen) == 1  # nothing removed: not called
     assert _key_lock_free(db_backend, DS, AS_OF)
+
+
+def test_unless_published_calls_then_under_the_keys_lock_only_while_the_key_holds_nothing(db_backend):
+    """pg43: gc removes the publish record a delete killed before its `then` left through `unless_published`: f is
+    called under the key's lock (no publish of the key lands before it returns) when the key holds nothing, and not
+    when it holds a publish (one landed since gc listed the record)."""
+    store = db_backend.store
+    seen = []
+
+    def then(as_of: datetime) -> Callable[[], None]:
+        return lambda: seen.append(_key_lock_free(db_backend, DS, as_of))
+
+    assert store.unless_published(DS, AS_OF, then(AS_OF)) and seen == [False]  # nothing published (no table yet)
+    publish(store, make_forecast(1, N, H, AS_OF))
+    assert not store.unless_published(DS, AS_OF, then(AS_OF)) and seen == [False]
+    assert store.unless_published(DS, OTHER, then(OTHER)) and seen == [False, False]
+    assert _key_lock_free(db_backend, DS, AS_OF) and _key_lock_free(db_backend, DS, OTHER)

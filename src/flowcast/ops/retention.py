@@ -9,7 +9,8 @@
 | quarantine  | quarantine/<source>/<as_of>/                  | written more than `quarantine_days` ago      |
 | report      | reports/*.png|svg|jpg|html                    | written more than `reports_days` ago         |
 | superseded  | warehouse/<table>/dataset=*/as_of=*/part-*    | a key's older Parquet file, superseded more than `store.superseded_grace_s` ago (the store's files wherever they are: home, shared, store.url folder or object store) |
-| forecast    | the store's (dataset, as_of) before a date    | only when asked (`forecasts_before`), with their realized rows |
+| forecast    | the store's (dataset, as_of) before a date    | only when asked (`forecasts_before`), with their realized rows and publish record |
+| record      | published/<dataset>/<as_of>.json before a date | only when asked (`forecasts_before`): a publish record whose key holds nothing (a gc killed between its delete and the record's removal left it) |
 
 Models go last (`execute`): a version whose removal rewrites the pointer cannot on a full disk, and the rest frees
 room first. Never removed: a dataset's production model, its predecessor (what a rollback puts back), a
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
     from flowcast.registry import ModelRegistry
 
 REPORT_SUFFIXES = (".png", ".svg", ".jpg", ".jpeg", ".html")
-KINDS = ("model", "run", "cache", "quarantine", "report", "superseded", "forecast")
+KINDS = ("model", "run", "cache", "quarantine", "report", "superseded", "forecast", "record")
 
 
 @dataclass
@@ -228,7 +229,8 @@ def _unstacked(dataset: str) -> str:
 def _drop_publish_record(settings: Settings, dataset: str, as_of: datetime) -> None:
     """Remove the publish record (`published/<dataset>/<as_of>.json`, `ops.quiet.fingerprint_path`) of a key whose
     forecasts gc deleted, and its shared copy. It stayed for good: one file per as_of ever published, each naming
-    forecasts no longer there (faults31). Called by the store's delete under the key's lock (`then`), the one a
+    forecasts no longer there (faults31). Called by the store's delete under the key's lock (`then`; on PostgreSQL
+    after the delete's commit: a kill in between leaves the record, which the next gc removes, `_stale_records`), the one a
     publish takes: a publish of the key again lands after it, and its record with it. It checked that the key was
     not published again and then removed the record without the lock: a backfill that published and recorded the key
     in between lost its record (a quiet schedule then published again what the key held). The key's lock is taken
@@ -259,12 +261,16 @@ def _forecast_items(settings: Settings, before: datetime | date, dataset: str | 
     from flowcast.timekeys import day_start
 
     store = open_store(settings)
-    names = [dataset] if dataset else store.datasets()
+    recorded = settings.home / "published"  # `ops.quiet.fingerprint_path`'s folders: a dataset gc emptied has one
+    names = [dataset] if dataset else sorted({*store.datasets(), *(
+        p.name for p in (recorded.iterdir() if recorded.is_dir() else []) if p.is_dir())})
     out = []
     for ds in names:
         cut = (_naive_utc(before) if isinstance(before, datetime)
                else _naive_utc(day_start(before, dataset_tz(settings, ds))))
-        for a in store.as_ofs(ds):
+        held = store.as_ofs(ds)
+        out += _stale_records(settings, ds, cut, set(held), before)
+        for a in held:
             if a >= cut:
                 continue
             rows = store.receipt_of(ds, a).get("rows", "?")
@@ -273,6 +279,29 @@ def _forecast_items(settings: Settings, before: datetime | date, dataset: str | 
             out.append(Item("forecast", local, size, None, f"published forecasts of {ds} as_of {a.isoformat()} "
                             f"({rows} rows) and their realized accuracy: asked for (before {before.isoformat()})",
                             key=(ds, a)))
+    return out
+
+
+def _stale_records(settings: Settings, dataset: str, cut: datetime, held: set[datetime],
+                   before: datetime | date) -> list[Item]:
+    """The publish records (`published/<dataset>/<as_of>.json`) before `cut` whose key the store holds nothing for
+    (`held`: its as_ofs): a gc killed after its delete's commit, before the record's removal, left them, naming
+    forecasts no longer there (pg43). `execute` removes each under the key's lock, only while the key holds nothing
+    (`unless_published`)."""
+    from flowcast.ops.quiet import fingerprint_path
+
+    folder = fingerprint_path(settings.home, dataset, datetime(2000, 1, 1)).parent
+    out = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            a = datetime.strptime(path.stem, "%Y%m%dT%H%M%S")
+            size = path.stat().st_size
+        except (ValueError, OSError):  # not a record's name, or removed meanwhile
+            continue
+        if a < cut and a not in held:
+            out.append(Item("record", path, size, None, f"the publish record of {dataset} as_of {a.isoformat()}, "
+                            "whose forecasts are no longer published (a gc stopped before removing it): asked for "
+                            f"(before {before.isoformat()})", key=(dataset, a)))
     return out
 
 
@@ -398,7 +427,7 @@ def execute(settings: Settings, items: Iterable[Item], now: datetime | None = No
     # stable: forecasts first, models last, the rest in the plan's order. A model version may need the pointer
     # rewritten (a previous production model, a recorded champion): on a full disk that write failed and stopped
     # gc before the run folders, cache entries and files it would have freed room with
-    items = sorted(items, key=lambda i: (i.kind != "forecast") + (i.kind == "model"))
+    items = sorted(items, key=lambda i: (i.kind not in ("forecast", "record")) + (i.kind == "model"))
     reg = open_registry(settings) if any(i.kind == "model" for i in items) else None
     store = None
     files = None
@@ -412,6 +441,13 @@ def execute(settings: Settings, items: Iterable[Item], now: datetime | None = No
             assert item.key is not None
             store = store or open_store(settings)
             if not store.delete(*item.key, then=functools.partial(_drop_publish_record, settings, *item.key)):
+                continue
+        elif item.kind == "record":  # the key holds nothing: its record goes, unless a publish of the key landed since
+            from flowcast.store import open_store
+
+            assert item.key is not None
+            store = store or open_store(settings)
+            if not store.unless_published(*item.key, functools.partial(_drop_publish_record, settings, *item.key)):
                 continue
         elif item.kind == "model" and item.version is None:  # a folder a stopped writer left (`leftovers`)
             assert reg is not None

@@ -38,7 +38,8 @@ def fault(point: str) -> None:
     mid_upload (object stores: part of a multipart upload sent), before_rename, after_rename
     (the partition is in place, the DuckDB views not yet checked), in_views (the views created in
     DuckDB, not committed). PostgreSQL points:
-    in_transaction (after DELETE), before_commit (after INSERT), after_commit. The process
+    in_transaction (after DELETE), before_commit (after INSERT), after_commit; delete_before_commit (a delete's
+    rows deleted, not committed). The process
     SIGKILLs itself there (a real kill -9: no cleanup, no atexit)."""
     if os.environ.get("FLOWCAST_FAULT") == f"publish:{point}":
         os.kill(os.getpid(), signal.SIGKILL)
@@ -102,8 +103,10 @@ class ForecastStore(Protocol):
     `keep_same`: a key that holds these very forecasts (the same content hash, its rows read back whole where the
     store keeps them in a file) is left as it is: SamePublished, naming the run that published them, nothing
     written (a re-run, or a second run at once, of an as_of whose forecasts did not change). `delete(..., then=f)`:
-    f() is called under the key's lock (in the delete transaction) once something was removed, so no publish of the
-    key lands before it returns (gc removes the deleted publish's record there)."""
+    f() is called under the key's lock once something was removed (on PostgreSQL after the delete's commit), so no
+    publish of the key lands before it returns (gc removes the deleted publish's record there).
+    `unless_published(dataset, as_of, f)`: f() under the key's lock when the key holds no publish (gc removes a
+    record a delete killed before its f left)."""
 
     location: str
 
@@ -127,6 +130,8 @@ class ForecastStore(Protocol):
     def receipt_of(self, dataset: str, as_of: datetime) -> dict[str, str]: ...
 
     def delete(self, dataset: str, as_of: datetime, *, then: Callable[[], None] | None = None) -> bool: ...
+
+    def unless_published(self, dataset: str, as_of: datetime, then: Callable[[], None]) -> bool: ...
 
     def write_realized(self, dataset: str, frame: pl.DataFrame, *, scored: dict[datetime, str] | None = None) -> int: ...
 

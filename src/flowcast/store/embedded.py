@@ -361,6 +361,17 @@ class EmbeddedStore:
             self.sync_views()
         return found
 
+    def unless_published(self, dataset: str, as_of: datetime, then: Callable[[], None]) -> bool:
+        """Call `then()` under the key's lock when (dataset, as_of) holds no publish (gc's removal of the record
+        file a delete killed before it left); whether it was called."""
+        check_dataset(dataset)
+        as_of = storage_ts(as_of)
+        with self.data.lock(f"forecasts.dataset={dataset}.{partition_name(as_of)}", remove=True):
+            if self.has(dataset, as_of):
+                return False
+            then()
+        return True
+
     # ------------------------------------------------------------------ read
     def _read_parts(self, table: str, keys: dict[tuple[str, datetime], str],
                     filters: list[tuple[str, str, Any]], *, skip_damaged: bool = False) -> list[pl.DataFrame] | None:

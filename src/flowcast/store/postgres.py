@@ -491,8 +491,10 @@ class PostgresStore:
                     sql.Identifier(self.schema), sql.Identifier(c)))
 
     @staticmethod
-    def _lock_key(con: Any, *parts: str) -> None:
-        con.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", ["|".join(parts)])
+    def _lock_key(con: Any, *parts: str, session: bool = False) -> None:
+        """The advisory lock of `parts`: until the transaction ends, or with `session` until the connection closes
+        (or unlocks it); either kind waits for the other."""
+        con.execute(f"SELECT pg_advisory{'' if session else '_xact'}_lock(hashtextextended(%s, 0))", ["|".join(parts)])
 
     def _copy_in(self, con: Any, table: str, frame: pl.DataFrame) -> None:
         from psycopg import sql
@@ -592,21 +594,43 @@ class PostgresStore:
 
     def delete(self, dataset: str, as_of: datetime, *, then: Callable[[], None] | None = None) -> bool:
         """Remove what (dataset, as_of) published, its realized accuracy and its publish record row (an explicit
-        request), in one transaction under the key's lock. `then()`: called when a publish was removed, before the
-        commit, the key's lock still held (a publish of the key waits for it): what belongs to the removed publish
-        alone (gc's record file) goes before another publish of the key can land and write its own."""
+        request), in one transaction under the key's lock. `then()`: called when a publish was removed, after the
+        commit, the key's lock still held (a session lock, taken before the transaction and let go when the
+        connection closes after `then` returns: a publish of the key waits for it): what belongs to the removed
+        publish alone (gc's record file) goes before another publish of the key can land and write its own. It was
+        called before the commit: killed in between, the record file was gone and the rows not (pg43). A kill after
+        the commit leaves the record file of a key that holds nothing, which the next gc removes
+        (`unless_published`)."""
         check_dataset(dataset)
         as_of = storage_ts(as_of)
         s = self.schema
-        with self._conn(f"delete dataset {dataset} as_of {as_of.isoformat()}") as con, con.transaction():
-            self._lock_key(con, s, "forecasts", dataset, as_of.isoformat())
-            n = con.execute(f"DELETE FROM {s}.publishes WHERE dataset = %s AND as_of = %s", [dataset, as_of]).rowcount
-            con.execute(f"DELETE FROM {s}.forecasts WHERE dataset = %s AND as_of = %s", [dataset, as_of])
-            con.execute(f"DELETE FROM {s}.realized WHERE dataset = %s AND as_of = %s", [dataset, as_of])
-            con.execute(f"DELETE FROM {s}.publish_records WHERE dataset = %s AND as_of = %s", [dataset, as_of])
+        with self._conn(f"delete dataset {dataset} as_of {as_of.isoformat()}") as con:
+            self._lock_key(con, s, "forecasts", dataset, as_of.isoformat(), session=True)  # let go as it closes
+            with con.transaction():
+                n = con.execute(f"DELETE FROM {s}.publishes WHERE dataset = %s AND as_of = %s",
+                                [dataset, as_of]).rowcount
+                con.execute(f"DELETE FROM {s}.forecasts WHERE dataset = %s AND as_of = %s", [dataset, as_of])
+                con.execute(f"DELETE FROM {s}.realized WHERE dataset = %s AND as_of = %s", [dataset, as_of])
+                con.execute(f"DELETE FROM {s}.publish_records WHERE dataset = %s AND as_of = %s", [dataset, as_of])
+                fault("delete_before_commit")
             if n > 0 and then is not None:
                 then()
         return n > 0
+
+    def unless_published(self, dataset: str, as_of: datetime, then: Callable[[], None]) -> bool:
+        """Call `then()` under the key's lock when (dataset, as_of) holds no publish (gc's removal of the record
+        file a delete killed after its commit left); whether it was called."""
+        check_dataset(dataset)
+        as_of = storage_ts(as_of)
+        s = self.schema
+        with self._conn(f"check that dataset {dataset} as_of {as_of.isoformat()} is not published", read=True) as con, \
+                con.transaction():
+            self._lock_key(con, s, "forecasts", dataset, as_of.isoformat())
+            if self._has_table(con, "publishes") and con.execute(
+                    f"SELECT 1 FROM {s}.publishes WHERE dataset = %s AND as_of = %s", [dataset, as_of]).fetchone():
+                return False
+            then()
+        return True
 
     # ------------------------------------------------------------------ publish records
     def write_record(self, dataset: str, as_of: datetime, content_hash: str, record: dict[str, Any]) -> bool:

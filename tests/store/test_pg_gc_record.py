@@ -1,0 +1,58 @@
+"""pg43: `flowcast gc --forecasts-before` on a PostgreSQL store, killed (SIGKILL, a real process) at a fault point of
+its delete: before the delete's commit (`publish:delete_before_commit`) and after it, before the publish record's
+removal (`gc:before_record`). The record went before the commit: a kill in between left the key's forecasts
+published and their record gone. Now a kill leaves the key and its record, or neither key nor forecasts with the
+record left; the next gc removes what is left. A real PostgreSQL server."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from datetime import datetime
+
+import pytest
+from publisher import make_forecast
+from store_helpers import AS_OF, DS, H, publish
+
+from flowcast.config import load_settings
+from flowcast.ops.quiet import fingerprint_path, record_fingerprint
+from flowcast.store import open_store
+
+OLD = datetime(2023, 6, 1)
+
+
+def _gc(home, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "flowcast", "gc", "--home", str(home), "--as-of", "2024-06-01",
+                           "--forecasts-before", "2023-08-01", "--yes", "--json"],
+                          env=env, capture_output=True, text=True, timeout=120, check=False)
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("point, committed", [("publish:delete_before_commit", False), ("gc:before_record", True)])
+def test_gc_killed_while_it_deletes_a_key_leaves_what_its_next_run_removes(pg_url, pg_schema, tmp_path, point,
+                                                                          committed):
+    home = tmp_path / "home"
+    settings = load_settings(home=home, store={"url": pg_url, "pg_schema": pg_schema})
+    store = open_store(settings)
+    for as_of in (OLD, AS_OF):  # OLD goes, AS_OF stays
+        r = publish(store, make_forecast(1, 3, H, as_of), as_of=as_of)
+        record_fingerprint(settings, dataset=DS, as_of=as_of, content_hash=r.content_hash, fingerprint="fp", run_id="r")
+    record = fingerprint_path(home, DS, OLD)
+    env = {**os.environ, "FLOWCAST_STORE__URL": pg_url, "FLOWCAST_STORE__PG_SCHEMA": pg_schema}
+
+    killed = _gc(home, {**env, "FLOWCAST_FAULT": point})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert store.has(DS, OLD) is not committed and record.exists()  # never the forecasts without their record
+    assert len(store.records(DS, OLD)) == (0 if committed else 1)  # the record's row goes with the key
+
+    again = _gc(home, env)
+    assert again.returncode == 0, again.stderr
+    said = json.loads(again.stdout.strip().splitlines()[-1])
+    assert [i["kind"] for i in said["items"]] == (["record"] if committed else ["forecast"])
+    assert not store.has(DS, OLD) and not record.exists()
+    assert store.as_ofs(DS) == [AS_OF] and fingerprint_path(home, DS, AS_OF).exists()
+    assert [r["as_of"] for r in store.records(DS)] == [AS_OF.isoformat()]
+    assert _gc(home, env).returncode == 0 and not record.exists()  # nothing left to list: a no-op
