@@ -337,6 +337,38 @@ def test_forecasts_before_removes_the_publish_records_of_the_keys_it_deletes(hom
     assert fingerprint_path(home, "sales", datetime(2023, 9, 1)).exists()
 
 
+def test_forecasts_before_removes_a_record_whose_key_holds_nothing_and_keeps_those_of_published_keys(home):
+    """pg43: a gc killed after its delete's commit, before the record's removal, leaves the record of a key that
+    holds nothing (also of a dataset with no key left). The next `--forecasts-before` lists it (kind `record`) and
+    removes it; a record of a key still published stays, also one whose as_of has a fraction of a second (the file's
+    name drops it), and a folder whose name is not a dataset is passed over."""
+    import polars as pl
+
+    from flowcast.ops.quiet import fingerprint_path, record_fingerprint
+    from flowcast.store import open_store
+
+    settings = _settings(home, keep_versions=10)
+    store = open_store(settings)
+    kept = datetime(2023, 6, 1, 0, 0, 0, 500)
+    fc = pl.DataFrame({"unique_id": ["a"], "ds": [kept + timedelta(days=31)], "step": [1], "y_hat": [1.0]},
+                      schema_overrides={"step": pl.Int32})
+    receipt = store.publish(fc, dataset="sales", as_of=kept, model="gru", model_version="gru-v1", run_id="r",
+                            created_at=NOW)
+    for ds, a in (("sales", kept), ("sales", datetime(2023, 5, 1)), ("gone", datetime(2023, 4, 1))):
+        record_fingerprint(settings, dataset=ds, as_of=a, content_hash=receipt.content_hash, fingerprint="f",
+                           run_id="r")
+    _touch(home / "published" / "_not_a_dataset" / "20230101T000000.json", 1)
+    items = plan(settings, NOW, forecasts_before=datetime(2023, 7, 1))
+    stale = sorted(i.key for i in items if i.kind == "record")
+    assert stale == [("gone", datetime(2023, 4, 1)), ("sales", datetime(2023, 5, 1))]
+    assert all("whose forecasts are no longer published" in i.reason for i in items if i.kind == "record")
+    only_records = [i for i in items if i.kind == "record"]
+    assert [i.key for i in execute(settings, only_records)] == [i.key for i in only_records]
+    assert not fingerprint_path(home, "sales", datetime(2023, 5, 1)).exists()
+    assert not fingerprint_path(home, "gone", datetime(2023, 4, 1)).exists()
+    assert fingerprint_path(home, "sales", kept).exists() and store.as_ofs("sales") == [kept]
+
+
 def test_a_failed_forecast_deletion_leaves_the_version_its_forecasts_name(home):
     """Regression: gc removed model versions before the --forecasts-before deletions; when one
     failed, the forecasts it left published named a version that was already gone. Forecasts go

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
 import shutil
 from collections.abc import Iterable
@@ -263,7 +264,7 @@ def _forecast_items(settings: Settings, before: datetime | date, dataset: str | 
     store = open_store(settings)
     recorded = settings.home / "published"  # `ops.quiet.fingerprint_path`'s folders: a dataset gc emptied has one
     names = [dataset] if dataset else sorted({*store.datasets(), *(
-        p.name for p in (recorded.iterdir() if recorded.is_dir() else []) if p.is_dir())})
+        p.name for p in (recorded.iterdir() if recorded.is_dir() else []) if p.is_dir() and _is_dataset(p.name))})
     out = []
     for ds in names:
         cut = (_naive_utc(before) if isinstance(before, datetime)
@@ -298,11 +299,25 @@ def _stale_records(settings: Settings, dataset: str, cut: datetime, held: set[da
             size = path.stat().st_size
         except (ValueError, OSError):  # not a record's name, or removed meanwhile
             continue
+        with contextlib.suppress(ValueError, TypeError, KeyError, OSError):  # its own as_of, else the name's
+            own = datetime.fromisoformat(json.loads(path.read_text())["as_of"])  # (the name drops a second's fraction)
+            a = own if own.tzinfo is None and own.replace(microsecond=0) == a else a
         if a < cut and a not in held:
             out.append(Item("record", path, size, None, f"the publish record of {dataset} as_of {a.isoformat()}, "
                             "whose forecasts are no longer published (a gc stopped before removing it): asked for "
                             f"(before {before.isoformat()})", key=(dataset, a)))
     return out
+
+
+def _is_dataset(name: str) -> bool:
+    """Whether a folder's `name` is a dataset name (`store.contract.check_dataset`)."""
+    from flowcast.store.contract import check_dataset
+
+    try:
+        check_dataset(name)
+    except FlowcastError:
+        return False
+    return True
 
 
 def plan(settings: Settings, now: datetime, *, versions: Iterable[str] = (),
