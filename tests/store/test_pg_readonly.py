@@ -139,11 +139,13 @@ def test_a_write_through_a_read_only_role_fails_naming_the_right_it_lacks(postgr
         with pytest.raises(PublishError) as err:
             write()
         said = " ".join(str(err.value).split())
-        refused = ("permission denied for" in said if not lacks else
-                   f"which the role '{role}' of store.url may not make (nothing was sent to the server)" in said and
-                   all(f"{pg_schema}.{gone}" in said.partition("the store lacks ")[2] for gone in lacks))
-        assert refused and f"the role '{role}' of store.url lacks that right" in said, (name, said)
-        assert f"GRANT INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {pg_schema} TO {role}" in said, name
+        if lacks:  # refused before any DDL, naming what is missing and the rights that make it
+            assert f"which the role '{role}' of store.url may not make (nothing was sent to the server)" in said and \
+                all(f"{pg_schema}.{gone}" in said.partition("the store lacks ")[2] for gone in lacks), (name, said)
+            assert f"making them needs CREATE ON SCHEMA {pg_schema}" in said and "the tables' owner" in said, name
+        else:  # the server refused the rows
+            assert "permission denied for" in said and f"the role '{role}' of store.url lacks that right" in said
+            assert f"GRANT INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {pg_schema} TO {role}" in said, name
     log = postgres.log_file.read_bytes()[start:].decode(errors="replace")
     assert lacks or "permission denied for table" in log  # a current store: the server refused the rows
     assert not lacks or not [line for line in log.splitlines() if any(r in line for r in REFUSED)], log
@@ -286,7 +288,8 @@ def test_a_write_needing_what_a_rows_only_role_may_not_make_is_refused_before_an
     missing = said.partition("the store lacks ")[2].partition(", which the role")[0].split(", ")
     assert set(missing) >= {f"{pg_schema}.{gone}" for gone in lacks}, said
     assert f"which the role '{role}' of store.url may not make (nothing was sent to the server)" in said
-    assert f"need CREATE ON SCHEMA {pg_schema} and the tables' owner" in said
+    assert f"making them needs CREATE ON SCHEMA {pg_schema} (on the database, for the schema itself) and the " \
+        "tables' owner. Run one write as the tables' owner" in said
     assert _refusals_and_ddl(postgres, start) == []
     assert owner.as_ofs(DS) == [AS_OF]
 

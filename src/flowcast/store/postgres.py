@@ -320,27 +320,27 @@ class PostgresStore:
 
         if not isinstance(exc, psycopg.errors.InsufficientPrivilege):
             return ""
-        return self._rights_advice(con.info.user)
-
-    def refuse_unmakeable(self, con: Any, what: str, objects: list[str]) -> None:
-        """A PublishError when this role may not make `objects` (`unmakeable`: the store lacks them), raised before
-        any DDL is sent: the server refused each statement with an ERROR in its log ('permission denied for schema',
-        'must be owner of table'), at every write."""
-        if objects:
-            raise PublishError(
-                f"PostgreSQL store {self.location}: could not {what}: the store lacks "
-                f"{', '.join(o if o == 'schema' else f'{self.schema}.{o}' for o in objects)}, which the role "
-                f"{con.info.user!r} of store.url may not make (nothing was sent to the server)"
-                f"{self._rights_advice(con.info.user)}; previously published forecasts are intact")
-
-    def _rights_advice(self, user: str) -> str:
-        """Which role lacks a right and how to give it, in parentheses."""
         s = self.schema
-        return (f" (the role {user!r} of store.url lacks that right: it may read this store but not write "
-                f"it. Grant it, e.g. GRANT INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {s} TO {user}; "
+        return (f" (the role {con.info.user!r} of store.url lacks that right: it may read this store but not write "
+                f"it. Grant it, e.g. GRANT INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {s} TO {con.info.user}; "
                 f"the tables and columns this flowcast adds to a store an older one made need CREATE ON SCHEMA {s} "
                 "and the tables' owner (one write as that role adds them); or set store.url (FLOWCAST_STORE__URL) "
                 "to a role that has it)")
+
+    def refuse_unmakeable(self, con: Any, what: str, objects: list[str]) -> None:
+        """A PublishError naming `objects` (`unmakeable`: the store lacks them and this role may not make them) and
+        the rights that make them, raised before any DDL is sent: the server refused each statement with an ERROR in
+        its log ('permission denied for schema', 'must be owner of table'), at every write."""
+        if not objects:
+            return
+        s, user = self.schema, con.info.user
+        raise PublishError(
+            f"PostgreSQL store {self.location}: could not {what}: the store lacks "
+            f"{', '.join(o if o == 'schema' else f'{s}.{o}' for o in objects)}, which the role {user!r} of store.url "
+            f"may not make (nothing was sent to the server): making them needs CREATE ON SCHEMA {s} (on the database, "
+            "for the schema itself) and the tables' owner. Run one write as the tables' owner, which adds them, or set "
+            "store.url (FLOWCAST_STORE__URL) to a role that has those rights; previously published forecasts are "
+            "intact")
 
     def _connect(self, what: str, wait_s: float | None = None) -> Any:
         """A connection; a server that refuses connections or is starting up, shutting down or in recovery
