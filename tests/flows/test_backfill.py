@@ -431,3 +431,38 @@ def test_a_backfill_dates_quarantine_refusal_names_the_artifact_the_backfill_wro
     quarantine = error.split("; see ", 1)[1].split(";", 1)[0]  # this run's file: the report is this run's
     report = newest_artifact(key).data  # the refusal said whole under its heading (markdown-escaped)
     assert md_text(mend) in report and md_text(quarantine) in report, report
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_date_another_run_replaced_after_the_backfill_published_it_is_replaced_with_its_rows(production_home):
+    """bf43: a date the backfill published and another run's publish of it then replaced (a re-run of that as_of, here
+    `forecast --as-of` with its overwrite forced, while the backfill ran its next date) was counted `published`, the
+    store holding none of its rows (on a worker: `skipped`, 0 rows). It is `replaced`, with the rows and model it
+    published and the run whose publish the store holds, and the counts reconcile with the store."""
+    from flowcast.flows import backfill_flow, forecast_flow
+    from flowcast.flows.backfill import listen
+    from flowcast.store import open_store
+
+    first, second = datetime(2018, 1, 1), datetime(2018, 2, 1)
+    other: dict = {}
+
+    def meanwhile(outcome: dict) -> None:  # another run publishes the first date again as it finishes
+        if outcome["as_of"].startswith("2018-01-01") and not other:
+            other.update(forecast_flow(as_of=first, overwrite=True, **production_home))
+
+    with listen(meanwhile):
+        summary = backfill_flow(start=first, end=second, every="1mo", **production_home)
+    assert other["published_rows"] > 0
+    replaced, published = summary["outcomes"]
+    assert [replaced["status"], published["status"]] == ["replaced", "published"], summary["outcomes"]
+    assert (summary["published"], summary["replaced"], summary["skipped"], summary["failed"]) == (1, 1, 0, 0)
+    assert replaced["rows"] == other["published_rows"] and replaced["model"] == other["model_version"]
+    assert replaced["run_id"] != other["run_id"]
+    assert replaced["error"].startswith(f"Published {replaced['rows']} forecast rows from {replaced['model']}")
+    assert f"then another run's publish of the date replaced it (the store holds run {other['run_id']}'s)" in \
+        replaced["error"], replaced
+    store = open_store(load_settings(None, home=production_home["home"]))
+    # what the summary counts published is what the store holds of this backfill's runs
+    held = {o["as_of"][:10]: store.receipt_of("tiny", datetime.fromisoformat(o["as_of"]))["run_id"]
+            for o in summary["outcomes"]}
+    assert held == {"2018-01-01": other["run_id"], "2018-02-01": published["run_id"]}

@@ -893,13 +893,12 @@ def _outcomes_table(summary: dict[str, Any], mode: str, step: str, *, runs: bool
     from rich.table import Table
 
     from flowcast.flows.backfill import ERRORS_SAID, IN_PROCESS
-    from flowcast.reporting import as_of_text, rewrote
+    from flowcast.reporting import as_of_text, backfill_counts, rewrote
 
     outcomes = summary["outcomes"]
     said_below = {id(o) for o in [o for o in outcomes if o["status"] == "failed" and o.get("error")][:ERRORS_SAID]}
     workers = any((o.get("worker") or IN_PROCESS) != IN_PROCESS for o in outcomes)
-    table = Table(title=f"Backfill ({mode}) every {step}: {summary['published']} published, "
-                        f"{summary['skipped']} skipped, {summary['failed']} failed",
+    table = Table(title=f"Backfill ({mode}) every {step}: {backfill_counts(outcomes)}",
                   box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     table.add_column("as_of (UTC)", no_wrap=True)
     for col in ("status", "rows", "model", *(["worker"] if workers else [])):
@@ -988,7 +987,7 @@ def backfill(
         console.print(f"note: --every not given: {len(dates)} as_ofs, one every {step} (the data's frequency) from "
                       f"{utc_text(dates[0])} to {utc_text(dates[-1])}; pass --every (e.g. --every "
                       f"{_coarser_every(step)}) to space them otherwise", highlight=False)
-    counts = {"published": 0, "skipped": 0, "failed": 0}
+    counts = {"published": 0, "replaced": 0, "skipped": 0, "failed": 0}
     bar = Progress(TextColumn("backfill {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    console=console, disable=json_out)
     task_id = bar.add_task("", total=len(dates))

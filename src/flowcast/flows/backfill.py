@@ -45,8 +45,9 @@ from flowcast.reporting import utc_text
 from flowcast.timekeys import as_instant, is_date_only, storage_naive
 from flowcast.wording import plural
 
-# as_of, status (published | skipped | failed), rows, model, run_id, flow_run, worker, error; note: what a date published
-# over (`rewritten`)
+# as_of, status (published | replaced | skipped | failed), rows, model, run_id, flow_run, worker, error; note: what a
+# date published over (`rewritten`). replaced: its run published `rows`, which another run's publish of the date has
+# replaced since (`replaced_since`); `error` says what the store holds instead
 Outcome = dict[str, Any]
 IN_PROCESS = "in-process"  # the `worker` of dates run by the backfill's own process (no deployment)
 ERRORS_SAID = 5  # the failed dates whose errors a failed backfill's error says whole (`BackfillError`)
@@ -79,7 +80,7 @@ class listen:
 def _done_clause(outcomes: list[Outcome]) -> str:
     """What a failed backfill did complete, for its error (the dates whole; the failed ones hold nothing of
     this run): a full disk's error listed only the failures, and which dates were done was in the table."""
-    done = [o for o in outcomes if o["status"] in ("published", "skipped")]
+    done = [o for o in outcomes if o["status"] in ("published", "replaced", "skipped")]
     if not done:
         return "; no date was published: a re-run of the backfill runs them all"
     names = ", ".join(f"{utc_text(o['as_of'])} ({o['status']})" for o in done[:10])
@@ -241,6 +242,32 @@ def realized_caught_up(settings: Any, dataset: str, dates: list[datetime], store
                     "the next run of the dataset scores it")
         return False
     return outcome is not None
+
+
+def replaced_since(o: Outcome, dataset: str, receipt_of: Callable[[datetime], dict[str, str] | None],
+                   warn: Callable[[str], None]) -> Outcome:
+    """A `published` date as the store holds it once every date ran: `replaced` where the store's receipt of the date
+    names another run, or none (another run's publish of the date replaced its since: the daily forecast, a
+    `flowcast forecast --as-of`, a second backfill with --overwrite), its rows and model what it published and its
+    `error` what the store holds instead (`fanout.not_published_text`, as a date run on a worker says it). Such a
+    date was counted `published`, the store holding none of its rows (bf43). A receipt that cannot be read leaves
+    the outcome as it is (a warning)."""
+    from flowcast.flows.common import run_state_message
+    from flowcast.flows.fanout import not_published_text
+
+    if o.get("status") != "published":
+        return o
+    try:
+        now = receipt_of(datetime.fromisoformat(o["as_of"]))
+    except (FlowcastError, OSError) as exc:
+        warn(f"{utc_text(o['as_of'])}: what the store holds could not be read ({exc}); the summary does not say "
+             "whether another run's publish replaced the date's since")
+        return o
+    if now is not None and now.get("run_id") == o.get("run_id"):
+        return o
+    published = run_state_message({"dataset": dataset, "as_of": o["as_of"], "published_rows": o.get("rows"),
+                                   "model_version": o.get("model")})
+    return {**o, "status": "replaced", "error": not_published_text(published, now)}
 
 
 def _child_state(call: Callable[[], Any], date_text: str, warn: Callable[[str], None]) -> Any:
@@ -491,6 +518,11 @@ def backfill_flow(
                 raise KeyboardInterrupt(f"interrupted after the backfill's date {utc_text(d)} ({o['status']}); "
                                         "a re-run of the backfill skips the dates published")
 
+    # what the store holds now: a date another run's publish replaced since its run published it is `replaced`
+    for i, o in enumerate(outcomes):
+        if (now := replaced_since(o, src.name, read_receipt, log.warning)) is not o:
+            log.warning(f"{utc_text(o['as_of'])}: replaced: {now['error']}")
+            outcomes[i] = now
     realized_caught_up(settings, src.name, dates, store, run_id)
     outcomes.sort(key=lambda o: str(o["as_of"]))
     reporting.backfill_artifact(outcomes, reporting.Scope(dataset=src.name, backfill=True),
@@ -500,6 +532,7 @@ def backfill_flow(
     summary = {
         "run_id": run_id, "mode": mode, "every": step, "dates": len(dates),
         "published": sum(o["status"] == "published" for o in outcomes),
+        "replaced": sum(o["status"] == "replaced" for o in outcomes),
         "skipped": sum(o["status"] == "skipped" for o in outcomes),
         "failed": len(failed), "outcomes": outcomes,
     }
@@ -508,5 +541,5 @@ def backfill_flow(
             f"{utc_text(o['as_of'])}: {o['error']}" for o in failed[:ERRORS_SAID]
         ) + _done_clause(outcomes)
         raise BackfillError(msg, summary)  # said once: by the run's failed state
-    log.info(f"Backfill done: {summary['published']} published, {summary['skipped']} skipped")
+    log.info(f"Backfill done: {reporting.backfill_counts(outcomes, failed=False)}")
     return summary

@@ -98,10 +98,13 @@ def outcome_of(as_of: datetime, flow_run: Any, receipt: dict[str, str] | None, a
 
     published: the run completed and the store's rows for the date carry its id, or the id of one of the
     date's `crashed` runs (it published, then died; the run started again found the date published);
+    replaced: it published (its state's message says what: its rows and model) and another run's publish of the
+    date then replaced its, or its forecasts were removed: the store holds none of its rows (bf43: it was listed
+    `skipped` with 0 rows; look42: 'completed without publishing ...: Published 48 forecast rows ...');
     skipped: it completed without publishing (nothing new since the last publish, or another run published
-    the date first), or it published and another run's publish of the date then replaced its (its state's message
-    says what it published: the line read 'completed without publishing ...: Published 48 forecast rows ...', look42);
-    failed: anything else."""
+    the date first); failed: anything else."""
+    from flowcast.flows.common import published_by_message
+
     state = flow_run.state
     worker = (flow_run.labels or {}).get(WORKER_LABEL)
     base = {"as_of": as_of.isoformat(), "flow_run": flow_run.name, "flow_run_id": str(flow_run.id),
@@ -111,6 +114,9 @@ def outcome_of(as_of: datetime, flow_run: Any, receipt: dict[str, str] | None, a
             return {**base, "status": "published", "rows": int(receipt.get("rows") or 0),
                     "model": receipt.get("model_version") or receipt.get("model"), "run_id": receipt["run_id"],
                     "error": None}
+        if (published := published_by_message(state.message)) is not None:
+            return {**base, "status": "replaced", "rows": published[0], "model": published[1],
+                    "run_id": str(flow_run.id), "error": not_published_text(state.message, receipt)}
         return {**base, "status": "skipped", "rows": 0, "model": receipt.get("model_version") if receipt else None,
                 "run_id": str(flow_run.id), "error": not_published_text(state.message, receipt)}
     message = (state.message or state.name) if state is not None else "no state"
