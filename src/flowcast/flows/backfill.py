@@ -279,28 +279,24 @@ def _child_state(call: Callable[[], Any], date_text: str, warn: Callable[[str], 
     Only then: where the run was created and the API dropped after (its training done, its publish made, its final
     state not recorded: the engine re-raises the error), running the date again started a second run and a second
     training (rev42b). That date fails, saying so, once the API answers; the backfill goes on with the next."""
-    from prefect.settings import PREFECT_API_URL
     from prefect.states import Failed
 
     from flowcast.errors import FlowcastError
-    from flowcast.ops.reaper import API_WAIT_S, api_unreachable, wait_for_api
+    from flowcast.ops.reaper import api_not_answering, api_wait_said, wait_for_api
 
     try:
         return call()
     except Exception as exc:
-        url = PREFECT_API_URL.value()
-        if not url or not api_unreachable(exc):
+        if (url := api_not_answering(exc)) is None:
             raise
         if not _while_creating_the_run(exc):
-            warn(f"{date_text}: the Prefect API at {url} stopped answering during its run ({type(exc).__name__}: "
-                 f"{exc}); waiting up to {API_WAIT_S:g}s for it, then going on with the next date")
+            warn(api_wait_said(date_text, url, "stopped answering during its run", exc, "going on with the next date"))
             wait_for_api(url)
             return Failed(message="the Prefect API dropped during the date's run", data=FlowcastError(
                 f"{date_text}: the Prefect API at {url} stopped answering during the date's run, after it was "
                 f"created ({type(exc).__name__}: {exc}); not run again (its run may have trained and published): a "
                 "re-run of the backfill skips the dates published"))
-        warn(f"{date_text}: the Prefect API at {url} did not answer as its run was being created "
-             f"({type(exc).__name__}: {exc}); waiting up to {API_WAIT_S:g}s for it, then running the date")
+        warn(api_wait_said(date_text, url, "did not answer as its run was being created", exc, "running the date"))
         wait_for_api(url)
         return call()
 
