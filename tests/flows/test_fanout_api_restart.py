@@ -5,79 +5,18 @@ does (flowcast.flows.backfill._child_state), and the date ends as its one flow r
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
 from datetime import datetime
-from urllib.parse import urlsplit
 from uuid import uuid4
 
 import pytest
+from api_relay import Relay, relay_to
 from prefect.settings import PREFECT_API_URL, temporary_settings
-from prefect_server import free_port
 
 from flowcast.flows.fanout import FanOut, _one_date
 
 AS_OF = datetime(2019, 3, 1)
-
-
-class Relay:
-    """A TCP relay on a loopback port to the Prefect API at `target` (its URL): `up()` listens and forwards,
-    `down()` closes the port and every connection made through it: the API, seen through `url`, gone, as when its
-    server restarts."""
-
-    def __init__(self, target: str):
-        parts = urlsplit(target)
-        self.target = (parts.hostname or "127.0.0.1", parts.port or 80)
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}{parts.path}"
-        self._listener: socket.socket | None = None
-        self._open: list[socket.socket] = []
-
-    def up(self) -> None:
-        listener = socket.create_server(("127.0.0.1", self.port))
-        self._listener = listener
-        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
-
-    def down(self) -> None:
-        if self._listener is not None:
-            self._listener.close()
-            self._listener = None
-        for s in self._open:
-            with suppress(OSError):
-                s.shutdown(socket.SHUT_RDWR)
-            s.close()
-        self._open.clear()
-
-    def _accept(self, listener: socket.socket) -> None:
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:  # closed: down()
-                return
-            upstream = socket.create_connection(self.target)
-            self._open += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pump(src: socket.socket, dst: socket.socket) -> None:
-        with suppress(OSError):
-            while data := src.recv(65536):
-                dst.sendall(data)
-        with suppress(OSError):
-            dst.shutdown(socket.SHUT_WR)
-
-
-@contextmanager
-def relay_to(target: str) -> Iterator[Relay]:
-    relay = Relay(target)
-    try:
-        yield relay
-    finally:
-        relay.down()
 
 
 def _deployment(api: str) -> str:
@@ -96,8 +35,9 @@ def test_a_fanned_out_date_waits_for_its_api_restarted_as_its_run_is_created_and
     """bf43: the API restarting while a fanned-out date's run was created, or while the backfill waited for it,
     failed the date at once ('ConnectError: All connection attempts failed'), its run left to go on unwatched,
     where a date run in process waits for the API (faults42). Here the API is out of reach when the date's run is
-    created, then again while it is awaited: the date waits both times, saying so, and ends as its one flow run
-    does (the same idempotency key: no second run of the date)."""
+    created, then the reply to its creation is lost, then the API is gone again while the run is awaited: the date
+    waits, saying so, and ends as its one flow run does (created again with the same idempotency key: no second
+    run of the date, none left Pending)."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
     from prefect.states import Completed
@@ -116,6 +56,7 @@ def test_a_fanned_out_date_waits_for_its_api_restarted_as_its_run_is_created_and
     def restarts_and_worker(relay: Relay) -> None:
         try:
             time.sleep(2)  # the date's run is being created: no API answers
+            relay.lose_reply_to = b"POST /api/deployments/"  # then its creation is carried out, the reply lost
             relay.up()
             deadline = time.monotonic() + 60
             while not runs():
@@ -138,7 +79,8 @@ def test_a_fanned_out_date_waits_for_its_api_restarted_as_its_run_is_created_and
         outcome = asyncio.run(_one_date(plan, AS_OF, {}, lambda _: None, said.append))
         worker.join(30)
     assert not worker_failed, worker_failed
-    (run,) = runs()
+    assert relay.lost == 1
+    (run,) = runs()  # created again with the date's idempotency key: the run the lost reply named, no other
     assert (outcome["status"], outcome["state"], outcome["attempts"], outcome["flow_run_id"]) == (
         "skipped", "Completed", 1, str(run.id)), (outcome, said)
     waits = [s for s in said if "waiting up to 90s for it" in s]

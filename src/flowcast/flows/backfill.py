@@ -301,6 +301,45 @@ def _child_state(call: Callable[[], Any], date_text: str, warn: Callable[[str], 
         return call()
 
 
+LOST_RUN = ("never ran: created by a request of backfill run {run} whose reply was lost (the Prefect API restarting, a "
+            "connection cut); the date ran as another flow run, or failed, listed in the backfill's summary")
+
+
+def cancel_lost_runs(backfill_run: str, warn: Callable[[str], None]) -> list[str]:
+    """Cancel the child flow runs an in-process backfill (flow run `backfill_run`) left Pending once its dates ran, and
+    return their ids. A child run whose creation the API carried out but whose reply was lost was created again (by
+    Prefect's client, which retries the request, or by `_child_state`), the date ran as that one, and the first stayed
+    Pending in the UI's runs list for ever (bf43); every date's own run has ended by then, so a Pending child never
+    ran. Each is set Cancelled, its message saying so (`LOST_RUN`); an API that cannot say is a warning."""
+    from uuid import UUID
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterParentFlowRunId,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.states import Cancelled
+
+    pending = FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[UUID(backfill_run)]),
+                            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PENDING])))
+    cancelled: list[str] = []
+    try:
+        with get_client(sync_client=True) as client:
+            for lost in client.read_flow_runs(flow_run_filter=pending):
+                client.set_flow_run_state(lost.id, Cancelled(message=LOST_RUN.format(run=backfill_run)), force=True)
+                cancelled.append(f"{lost.name} ({lost.id})")
+    except Exception as exc:  # noqa: BLE001 - a courtesy to the runs list: the dates' outcomes stand
+        warn(f"The flow runs this backfill may have left Pending (a creation whose reply was lost) could not be "
+             f"read or cancelled ({type(exc).__name__}: {exc})")
+    if cancelled:
+        warn(f"Cancelled {plural(len(cancelled), 'flow run')} this backfill left Pending, created by a request whose "
+             f"reply was lost (each date ran as another run, or failed): {', '.join(cancelled)}")
+    return cancelled
+
+
 def _while_creating_the_run(exc: BaseException) -> bool:
     """Whether `exc` (or an error it was raised from) was raised while Prefect's flow engine was creating its flow
     run (its client connecting, `create_flow_run`): an engine on its traceback has no flow run yet, so nothing of
@@ -513,6 +552,8 @@ def backfill_flow(
             if interrupts.received() > asked:  # a Ctrl-C the child's engine swallowed (its run had completed)
                 raise KeyboardInterrupt(f"interrupted after the backfill's date {utc_text(d)} ({o['status']}); "
                                         "a re-run of the backfill skips the dates published")
+        if todo:
+            cancel_lost_runs(run_id, log.warning)
 
     # what the store holds now: a date another run's publish replaced since its run published it is `replaced`
     for i, o in enumerate(outcomes):
