@@ -903,7 +903,7 @@ def _outcomes_table(summary: dict[str, Any], mode: str, step: str, *, runs: bool
     table.add_column("as_of (UTC)", no_wrap=True)
     for col in ("status", "rows", "model", *(["worker"] if workers else [])):
         table.add_column(col, no_wrap=True, justify="right" if col == "rows" else "left")
-    if runs:  # measured to fit (`_BackfillTable`): one line, the detail wrapping beside it
+    if runs:  # measured to fit (`_BackfillTable`): one line, the detail cut beside it
         table.add_column("flow run", no_wrap=True)
     if detail is not None:  # one line: cut with an ellipsis (`DETAILS_CUT`), whole in --json and the artifact
         table.add_column("detail", no_wrap=True, overflow="ellipsis", max_width=detail)
