@@ -385,6 +385,9 @@ def test_backfill_rows_fill_every_column():
     outcomes = [{"status": "published"}, {"status": "skipped"}, {"status": "skipped"}]
     assert reporting.backfill_description("backfill emp 2019-01-01..2019-03-01", outcomes) == \
         "Backfill emp 2019-01-01..2019-03-01: 1 published, 2 skipped, 0 failed"
+    # bf43: a date whose publish another run's replaced since is counted apart, not as published nor skipped
+    assert reporting.backfill_description("backfill emp 2019-01-01..2019-03-01", [*outcomes, {"status": "replaced"}]) \
+        == "Backfill emp 2019-01-01..2019-03-01: 1 published, 1 replaced, 2 skipped, 0 failed"
 
 
 RUN = "0b8f2a1c-5d3e-4f0a-9d7e-1b2c3d4e5f60"

@@ -1131,6 +1131,14 @@ def short_ids(ids: Iterable[str], least: int = 8) -> dict[str, str]:
 SAID_WHOLE = 10  # the skipped dates whose publisher a backfill's description names whole
 
 
+def backfill_counts(outcomes: Iterable[Mapping[str, Any]], *, failed: bool = True) -> str:
+    """`2 published, 1 replaced, 0 skipped, 0 failed`: a backfill's dates by status, `replaced` only where a date's
+    publish was replaced by another run's since (`flows.backfill.replaced_since`), `failed` only with `failed`."""
+    status = [o.get("status") for o in outcomes]
+    said = ("published", *(["replaced"] if "replaced" in status else []), "skipped", *(["failed"] if failed else []))
+    return ", ".join(f"{status.count(s)} {s}" for s in said)
+
+
 def backfill_description(title: str, outcomes: Iterable[Mapping[str, Any]]) -> str:
     """`backfill emp 2019-01-01..2019-04-01: 0 published, 4 skipped, 0 failed`: the key's history in the
     UI lists descriptions, so each backfill reads as its range and outcome (every version said 'emp
@@ -1140,8 +1148,7 @@ def backfill_description(title: str, outcomes: Iterable[Mapping[str, Any]]) -> s
     Then the flow runs that published the skipped dates, whole, up to `SAID_WHOLE` (the cells say them short), and
     what each date an --overwrite rewrote replaced, up to `SAID_WHOLE` (its cell points there)."""
     outcomes = list(outcomes)
-    status = [o.get("status") for o in outcomes]
-    counts = ", ".join(f"{status.count(s)} {s}" for s in ("published", "skipped", "failed"))
+    counts = backfill_counts(outcomes)
     failed = [f"{as_of_text(o['as_of']) if o.get('as_of') else NONE} failed: {md_text(o['error'])}"
               for o in outcomes if o.get("status") == "failed" and o.get("error")]
     before = [f"{as_of_text(o['as_of'])} {md_text(str(o['run_id']))}" for o in outcomes if _published_before(o)]

@@ -444,9 +444,62 @@ def test_backfill_table_points_below_for_the_errors_its_error_says_whole(n_faile
     console = Console(width=80, record=True)
     console.print(cli_pipeline._backfill_table(summary, "forecast", "1d"))
     text = console.export_text()
-    assert text.count("is below the table") == min(n_failed, ERRORS_SAID), text
-    assert ("refused" in text) == (n_failed > ERRORS_SAID), text  # a 6th failed date's error: only in its cell
+    assert text.count(cli_pipeline.FAILED_BELOW) == min(n_failed, ERRORS_SAID), text
+    assert ("day 6" in text) == (n_failed > ERRORS_SAID), text  # a 6th failed date's error: only in its cell
     assert "theta-v2" in text
+
+
+@pytest.mark.parametrize("workers", [False, True])
+def test_backfill_rows_stay_one_line_at_80_columns_their_details_cut_and_whole_elsewhere(monkeypatch, workers):
+    """bf43: at COLUMNS=80 the detail column wrapped: a skipped date's 'completed without publishing (the store holds
+    run ...'s): Skipped: ...' took 9 lines, its run id broken mid-word, a 6th failed date's error 4. Every row is one
+    line: the detail is cut with an ellipsis, a line under the table says so, and --json (the summary's outcomes) and
+    the backfill-summary artifact keep it whole."""
+    import io
+
+    from rich.console import Console
+
+    from flowcast import reporting
+    from flowcast.flows.backfill import ERRORS_SAID
+
+    run = "369eb2a9-8fa1-4c1e-9d2b-0123456789ab"
+    skipped = (f"completed without publishing (the store holds run {run}'s): Skipped: sales as of 2024-04-21 00:00 "
+               f"UTC is published already (1,776 rows of theta-v1, run {run}) and overwrite is off")
+    error = "source 'sales': 12 of 183 rows quarantined, see /tmp/home/.flowcast/quarantine/sales/quarantine.parquet"
+    worker = "node-a" if workers else "in-process"
+    outcomes = [{"as_of": f"2024-04-{day:02d}T00:00:00", "status": "failed", "rows": 0, "model": None,
+                 "worker": worker, "flow_run": f"forecast sales 2024-04-{day:02d} (backfill)", "error": error}
+                for day in range(1, ERRORS_SAID + 2)]
+    outcomes.append({"as_of": "2024-04-21T00:00:00", "status": "skipped", "rows": 0, "model": "theta-v1",
+                     "worker": worker, "flow_run": "forecast sales 2024-04-21 (backfill)", "error": skipped})
+    summary = {"published": 0, "skipped": 1, "failed": ERRORS_SAID + 1, "outcomes": outcomes}
+    monkeypatch.setenv("COLUMNS", "80")
+    console = Console(file=io.StringIO(), record=True)
+    assert console.width == 80
+    console.print(cli_pipeline._backfill_table(summary, "forecast", "1d"))
+    lines = console.export_text().splitlines()
+    assert all(len(line.rstrip()) <= 80 for line in lines), lines
+    rows = [line for line in lines if line.lstrip().startswith("2024-04-")]
+    assert len(rows) == len(outcomes), lines  # one line each
+    assert rows[-1].rstrip().endswith("…") and "completed without publish" in rows[-1], rows
+    assert rows[ERRORS_SAID].rstrip().endswith("…") and "source 'sales'" in rows[ERRORS_SAID], rows
+    assert all(cli_pipeline.FAILED_BELOW in row for row in rows[:ERRORS_SAID]), rows
+    assert cli_pipeline.DETAILS_CUT in lines, lines
+    # whole where the cells point: the summary --json prints, the artifact's rows
+    assert [o["error"] for o in summary["outcomes"][ERRORS_SAID:]] == [error, skipped]
+    assert reporting.backfill_rows(outcomes)[-1]["detail"] == skipped
+
+
+def test_backfill_table_says_nothing_of_cut_details_where_none_was_cut():
+    from rich.console import Console
+
+    outcome = {"as_of": "2024-04-10T00:00:00", "status": "skipped", "rows": 0, "model": "theta-v1",
+               "worker": "in-process", "flow_run": None, "error": "already published (overwrite=False)"}
+    console = Console(width=80, record=True)
+    console.print(cli_pipeline._backfill_table({"published": 0, "skipped": 1, "failed": 0, "outcomes": [outcome]},
+                                               "forecast", "1d"))
+    text = console.export_text()
+    assert "already published (overwrite=False)" in text and cli_pipeline.DETAILS_CUT not in text, text
 
 
 @pytest.mark.parametrize("n_rewritten", [0, 1, 3])
@@ -470,7 +523,7 @@ def test_backfill_table_points_below_for_what_an_overwrite_replaced_its_ids_whol
     console.print(cli_pipeline._rewritten_below(summary))
     text = console.export_text()
     said = " ".join(text.split())
-    assert text.count("rewritten: what it") == n_rewritten, text  # (the cell wraps)
+    assert text.count(cli_pipeline.REWRITTEN_BELOW) == n_rewritten, text
     for day in range(1, n_rewritten + 1):
         run = f"369eb2a9-8fa1-4c1e-9d2b-{day:012d}"
         assert f"2024-04-{day:02d}: it replaced the 1,776 rows run {run} published (theta-v1)" in said, text

@@ -431,3 +431,74 @@ def test_a_backfill_dates_quarantine_refusal_names_the_artifact_the_backfill_wro
     quarantine = error.split("; see ", 1)[1].split(";", 1)[0]  # this run's file: the report is this run's
     report = newest_artifact(key).data  # the refusal said whole under its heading (markdown-escaped)
     assert md_text(mend) in report and md_text(quarantine) in report, report
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_date_another_run_replaced_after_the_backfill_published_it_is_replaced_with_its_rows(production_home):
+    """bf43: a date the backfill published and another run's publish of it then replaced (a re-run of that as_of, here
+    `forecast --as-of` with its overwrite forced, while the backfill ran its next date) was counted `published`, the
+    store holding none of its rows (on a worker: `skipped`, 0 rows). It is `replaced`, with the rows and model it
+    published and the run whose publish the store holds, and the counts reconcile with the store."""
+    from flowcast.flows import backfill_flow, forecast_flow
+    from flowcast.flows.backfill import listen
+    from flowcast.store import open_store
+
+    first, second = datetime(2018, 1, 1), datetime(2018, 2, 1)
+    other: dict = {}
+
+    def meanwhile(outcome: dict) -> None:  # another run publishes the first date again as it finishes
+        if outcome["as_of"].startswith("2018-01-01") and not other:
+            other.update(forecast_flow(as_of=first, overwrite=True, **production_home))
+
+    with listen(meanwhile):
+        summary = backfill_flow(start=first, end=second, every="1mo", **production_home)
+    assert other["published_rows"] > 0
+    replaced, published = summary["outcomes"]
+    assert [replaced["status"], published["status"]] == ["replaced", "published"], summary["outcomes"]
+    assert (summary["published"], summary["replaced"], summary["skipped"], summary["failed"]) == (1, 1, 0, 0)
+    assert replaced["rows"] == other["published_rows"] and replaced["model"] == other["model_version"]
+    assert replaced["run_id"] != other["run_id"]
+    assert replaced["error"].startswith(f"Published {replaced['rows']} forecast rows from {replaced['model']}")
+    assert f"then another run's publish of the date replaced it (the store holds run {other['run_id']}'s)" in \
+        replaced["error"], replaced
+    store = open_store(load_settings(None, home=production_home["home"]))
+    # what the summary counts published is what the store holds of this backfill's runs
+    held = {o["as_of"][:10]: store.receipt_of("tiny", datetime.fromisoformat(o["as_of"]))["run_id"]
+            for o in summary["outcomes"]}
+    assert held == {"2018-01-01": other["run_id"], "2018-02-01": published["run_id"]}
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_dates_run_whose_creation_reply_was_lost_is_not_left_pending(production_home):
+    """bf43: the reply to the creation of a date's flow run lost (the API carried it out; the connection was cut
+    before its answer: a server restarting, a proxy): Prefect's client sent the request again, the date ran as the
+    second run, and the first stayed Pending in the UI's runs list for ever. The backfill cancels it, saying why."""
+    from api_relay import relay_to
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flowcast.flows import backfill_flow
+    from flowcast.flows.backfill import LOST_RUN, listen
+
+    api = PREFECT_API_URL.value()
+    with relay_to(api) as relay, temporary_settings({PREFECT_API_URL: relay.url}):
+        relay.up()
+
+        def lose_the_next_creation(outcome: dict) -> None:  # the second date's run: created, its reply lost
+            if outcome["as_of"].startswith("2018-01-01"):
+                relay.lose_reply_to = b"POST /api/flow_runs/ HTTP/1.1"
+
+        with listen(lose_the_next_creation):
+            summary = backfill_flow(start=datetime(2018, 1, 1), end=datetime(2018, 2, 1), every="1mo",
+                                    **production_home)
+    assert relay.lost == 1
+    assert [o["status"] for o in summary["outcomes"]] == ["published", "published"], summary["outcomes"]
+    with get_client(sync_client=True) as client:
+        children = client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[summary["run_id"]])))
+    states = sorted((r.state.name, r.state.message or "") for r in children)
+    ran = {o["run_id"] for o in summary["outcomes"]}
+    assert {str(r.id) for r in children if r.state.name == "Completed"} == ran, states
+    assert states[0] == ("Cancelled", LOST_RUN.format(run=summary["run_id"])), states
+    assert len(children) == 3 and not any(r.state.is_pending() for r in children), states

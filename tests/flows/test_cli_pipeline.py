@@ -303,7 +303,7 @@ def test_a_backfill_with_overwrite_names_the_run_it_replaced_whole_in_80_columns
     assert again.exit_code == 0, again.output
     assert max(map(len, again.stdout.splitlines())) <= 80, again.stdout
     said = " ".join(again.stdout.split())
-    assert "rewritten: what it" in said and said.count("replaced the 24 rows") == 1, again.stdout  # (the cell wraps)
+    assert "rewritten: see below" in said and said.count("replaced the 24 rows") == 1, again.stdout
     assert f"2019-03-01: it replaced the 24 rows run {replaced} published (gru-v2)" in said, again.stdout
     assert replaced in again.stdout.split(), again.stdout  # whole, on one line
 
@@ -314,9 +314,9 @@ def test_a_backfills_rows_are_one_line_each_in_80_columns(production_home, tmp_p
     kw = production_home
     cfg = tmp_path / "flowcast.toml"
     cfg.write_text(TINY_TOML)
-    res = CliRunner().invoke(app, ["backfill", *_source_args(_tiny(Path(kw["source"]["path"]))), "--config", str(cfg),
-                                   "--home", kw["home"], "--start", "2019-02-01", "--end", "2019-03-01"],
-                             env={"COLUMNS": "80"}, terminal_width=80)
+    args = ["backfill", *_source_args(_tiny(Path(kw["source"]["path"]))), "--config", str(cfg), "--home", kw["home"],
+            "--start", "2019-02-01", "--end", "2019-03-01"]
+    res = CliRunner().invoke(app, args, env={"COLUMNS": "80"}, terminal_width=80)
     assert res.exit_code == 0, res.output
     lines = res.stdout.splitlines()
     head = next(i for i, line in enumerate(lines) if line.lstrip().startswith("as_of (UTC)"))
@@ -325,6 +325,20 @@ def test_a_backfills_rows_are_one_line_each_in_80_columns(production_home, tmp_p
     assert not lines[head + 4].strip() and max(map(len, lines)) <= 80, res.stdout  # no wrapped second line
     said = " ".join(res.stdout.split())
     assert "flow runs: forecast tiny <as_of> (backfill), each named with its row's as_of" in said, res.stdout
+    # bf43: the detail column wrapped too; a re-run's skipped dates (their publisher named first) are one line each,
+    # cut with an ellipsis, and --json says them whole
+    again = CliRunner().invoke(app, args, env={"COLUMNS": "80"}, terminal_width=80)
+    assert again.exit_code == 0, again.output
+    lines = again.stdout.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.lstrip().startswith("as_of (UTC)"))
+    rows = lines[head + 2:head + 4]
+    assert [row.split()[:2] for row in rows] == [["2019-02-01", "skipped"], ["2019-03-01", "skipped"]], again.stdout
+    assert not lines[head + 4].strip() and max(map(len, lines)) <= 80, again.stdout
+    assert "flow run" not in lines[head], again.stdout  # no date ran one: its room goes to the detail
+    whole = json.loads(CliRunner().invoke(app, [*args, "--json"]).stdout.strip().splitlines()[-1])["outcomes"]
+    for row, o in zip(rows, whole, strict=True):
+        cell = row.split(None, 4)[4].rstrip()
+        assert cell == o["error"] or (cell.endswith("…") and o["error"].startswith(cell[:-1])), (row, o["error"])
 
 
 def test_forecast_command_publishes_with_the_production_model(production_home, tmp_path):

@@ -142,4 +142,20 @@ def test_a_date_whose_run_published_and_was_replaced_says_so(message, receipt, s
         assert message == run_state_message({"dataset": "tiny", "as_of": "2019-03-01", "published_rows": 48,
                                              "model_version": "gru-v1"})
     o = outcome_of(AS_OF, _run(Completed(message=message)), receipt, attempts=1)
-    assert (o["status"], o["rows"], o["error"]) == ("skipped", 0, said)
+    published = message is not None and message.startswith("Published")
+    # bf43: a date whose run published 48 rows was listed `skipped` with 0 rows: it is `replaced`, with its rows
+    assert (o["status"], o["rows"], o["model"], o["error"]) == (
+        ("replaced", 48, "gru-v1", said) if published else ("skipped", 0, None, said))
+
+
+@pytest.mark.parametrize(("message", "said"), [
+    ("Published 1,776 forecast rows from seasonal_naive-v12: tiny as of 2019-03-01", (1776, "seasonal_naive-v12")),
+    ("Published 24 forecast rows from gru-v1: tiny as of 2019-03-01 00:00 UTC", (24, "gru-v1")),
+    ("Skipped: tiny as of 2019-03-01 00:00 is published already (run later)", None),
+    ("Nothing published: no new observation of tiny since its last publish", None),
+    (None, None),
+])
+def test_what_a_runs_state_message_says_it_published(message, said):
+    from flowcast.flows.common import published_by_message
+
+    assert published_by_message(message) == said

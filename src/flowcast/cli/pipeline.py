@@ -819,15 +819,15 @@ def _dataset_note(result: dict[str, Any]) -> str:
 
 def _backfill_table(summary: dict[str, Any], mode: str, step: str) -> Any:
     """The backfill's outcomes, every as_of, status, row count and model whole in 80 columns (rich cut
-    them to 'theta-…' and '2024-0…'); the worker column only when dates ran on workers, the flow run
-    and the detail wrapped, never cut. A failed date whose error the backfill's error, printed below the table, says
-    whole (the first `ERRORS_SAID`) reads `failed: the error is below the table`: wrapped in the detail column, 29
-    lines of 20 characters with its quarantine file's path broken mid-word, the same error followed whole below it
-    (ui40; the backfill-summary artifact's cell points above its table alike). A date an --overwrite rewrote reads
-    `REWRITTEN_BELOW`: its note, wrapped there, broke the replaced run's id mid-word (cli41); `_rewritten_below` says
-    it whole after the table. Where the flow-run column does not fit one line beside the others (80 columns: each
-    row took 3 lines, 'forecast sales' / '2024-04-10' / '(backfill)', look42), the table goes without it and the
-    runs' names follow it (`_runs_below`): every row one line."""
+    them to 'theta-…' and '2024-0…'); the worker column only when dates ran on workers, the flow run never cut,
+    every row one line. The detail is cut at the width with an ellipsis, and a line under the table says where it is
+    whole (`DETAILS_CUT`: --json, the artifact): wrapped, a skipped date's detail took 9 lines at 80 columns, a run id
+    broken mid-word. A failed date whose error the backfill's error, printed below the table, says whole (the first
+    `ERRORS_SAID`) reads `FAILED_BELOW` (ui40; the backfill-summary artifact's cell points above its table alike). A
+    date an --overwrite rewrote reads `REWRITTEN_BELOW`; `_rewritten_below` says what it replaced whole after the
+    table (cli41). Where the flow-run column does not fit one line beside the others (80 columns: each row took 3
+    lines, 'forecast sales' / '2024-04-10' / '(backfill)', look42), the table goes without it and the runs' names
+    follow it (`_runs_below`)."""
     return _BackfillTable(summary, mode, step)
 
 
@@ -845,16 +845,26 @@ class _BackfillTable:
 
     def __rich_console__(self, console: Any, options: Any) -> Any:
         from rich.measure import Measurement
+        from rich.text import Text
 
-        beside = Measurement.get(console, options, _outcomes_table(self.summary, self.mode, self.step, detail=False))
-        if beside.maximum + 1 + DETAIL_ROOM <= options.max_width:
-            yield _outcomes_table(self.summary, self.mode, self.step)
-            return
-        yield _outcomes_table(self.summary, self.mode, self.step, runs=False)
-        if below := _runs_below(self.summary["outcomes"]):
-            from rich.text import Text
+        def measured(runs: bool) -> int:
+            return Measurement.get(console, options, _outcomes_table(self.summary, self.mode, self.step, runs=runs,
+                                                                     detail=None)).maximum
 
+        # no flow-run column where no date ran one (a re-run that skips every date): its room goes to the detail
+        named = any(o.get("flow_run") for o in self.summary["outcomes"])
+        runs = named and measured(True) + 1 + DETAIL_ROOM <= options.max_width
+        room = max(options.max_width - measured(runs) - 1, DETAIL_ROOM)  # (1: the space between two columns)
+        table = _outcomes_table(self.summary, self.mode, self.step, runs=runs, detail=room)
+        yield table
+        if any(ELLIPSIS in segment.text for line in console.render_lines(table, options) for segment in line):
+            yield Text(DETAILS_CUT)  # a detail cut at the width: said where it is whole
+        if named and not runs and (below := _runs_below(self.summary["outcomes"])):
             yield Text(below)
+
+
+ELLIPSIS = "…"
+DETAILS_CUT = "(details cut to fit: --json and the backfill-summary artifact say them whole)"
 
 
 def _runs_below(outcomes: list[dict[str, Any]]) -> str:
@@ -875,37 +885,38 @@ def _runs_below(outcomes: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _outcomes_table(summary: dict[str, Any], mode: str, step: str, *, runs: bool = True, detail: bool = True) -> Any:
-    """The table of `_backfill_table`: with the flow-run column (`runs`) or not, the detail column or not (measured
-    without it: it wraps)."""
+def _outcomes_table(summary: dict[str, Any], mode: str, step: str, *, runs: bool = True,
+                    detail: int | None = None) -> Any:
+    """The table of `_backfill_table`: with the flow-run column (`runs`) or not, the detail column `detail` characters
+    wide at most, or none (None: the table measured without it, to give it the room left)."""
     from rich import box
     from rich.table import Table
 
     from flowcast.flows.backfill import ERRORS_SAID, IN_PROCESS
-    from flowcast.reporting import as_of_text, rewrote
+    from flowcast.reporting import as_of_text, backfill_counts, rewrote
 
     outcomes = summary["outcomes"]
     said_below = {id(o) for o in [o for o in outcomes if o["status"] == "failed" and o.get("error")][:ERRORS_SAID]}
     workers = any((o.get("worker") or IN_PROCESS) != IN_PROCESS for o in outcomes)
-    table = Table(title=f"Backfill ({mode}) every {step}: {summary['published']} published, "
-                        f"{summary['skipped']} skipped, {summary['failed']} failed",
+    table = Table(title=f"Backfill ({mode}) every {step}: {backfill_counts(outcomes)}",
                   box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     table.add_column("as_of (UTC)", no_wrap=True)
     for col in ("status", "rows", "model", *(["worker"] if workers else [])):
         table.add_column(col, no_wrap=True, justify="right" if col == "rows" else "left")
-    if runs:  # measured to fit (`_BackfillTable`): one line, the detail wrapping beside it
+    if runs:  # measured to fit (`_BackfillTable`): one line, the detail cut beside it
         table.add_column("flow run", no_wrap=True)
-    if detail:
-        table.add_column("detail", overflow="fold")
+    if detail is not None:  # one line: cut with an ellipsis (`DETAILS_CUT`), whole in --json and the artifact
+        table.add_column("detail", no_wrap=True, overflow="ellipsis", max_width=detail)
     for o in outcomes:
         table.add_row(as_of_text(o["as_of"]), o["status"], str(o["rows"]), o["model"] or "",
                       *([o.get("worker") or ""] if workers else []), *([o.get("flow_run") or ""] if runs else []),
-                      *(["failed: the error is below the table" if id(o) in said_below
-                         else REWRITTEN_BELOW if rewrote(o) else o["error"] or o.get("note") or ""] if detail else []))
+                      *([FAILED_BELOW if id(o) in said_below
+                         else REWRITTEN_BELOW if rewrote(o) else o["error"] or o.get("note") or ""] if detail is not None else []))
     return table
 
 
-REWRITTEN_BELOW = "rewritten: what it replaced is below the table"  # a rewritten date's cell (`_backfill_table`)
+REWRITTEN_BELOW = "rewritten: see below"  # a rewritten date's cell (`_backfill_table`): what it replaced, below
+FAILED_BELOW = "failed: see below"  # a failed date's cell whose error the backfill's error says whole, below
 
 
 def _rewritten_below(summary: dict[str, Any]) -> str:
@@ -976,7 +987,7 @@ def backfill(
         console.print(f"note: --every not given: {len(dates)} as_ofs, one every {step} (the data's frequency) from "
                       f"{utc_text(dates[0])} to {utc_text(dates[-1])}; pass --every (e.g. --every "
                       f"{_coarser_every(step)}) to space them otherwise", highlight=False)
-    counts = {"published": 0, "skipped": 0, "failed": 0}
+    counts = {"published": 0, "replaced": 0, "skipped": 0, "failed": 0}
     bar = Progress(TextColumn("backfill {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    console=console, disable=json_out)
     task_id = bar.add_task("", total=len(dates))

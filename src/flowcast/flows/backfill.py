@@ -45,8 +45,9 @@ from flowcast.reporting import utc_text
 from flowcast.timekeys import as_instant, is_date_only, storage_naive
 from flowcast.wording import plural
 
-# as_of, status (published | skipped | failed), rows, model, run_id, flow_run, worker, error; note: what a date published
-# over (`rewritten`)
+# as_of, status (published | replaced | skipped | failed), rows, model, run_id, flow_run, worker, error; note: what a
+# date published over (`rewritten`). replaced: its run published `rows`, which another run's publish of the date has
+# replaced since (`replaced_since`); `error` says what the store holds instead
 Outcome = dict[str, Any]
 IN_PROCESS = "in-process"  # the `worker` of dates run by the backfill's own process (no deployment)
 ERRORS_SAID = 5  # the failed dates whose errors a failed backfill's error says whole (`BackfillError`)
@@ -79,7 +80,7 @@ class listen:
 def _done_clause(outcomes: list[Outcome]) -> str:
     """What a failed backfill did complete, for its error (the dates whole; the failed ones hold nothing of
     this run): a full disk's error listed only the failures, and which dates were done was in the table."""
-    done = [o for o in outcomes if o["status"] in ("published", "skipped")]
+    done = [o for o in outcomes if o["status"] in ("published", "replaced", "skipped")]
     if not done:
         return "; no date was published: a re-run of the backfill runs them all"
     names = ", ".join(f"{utc_text(o['as_of'])} ({o['status']})" for o in done[:10])
@@ -243,6 +244,32 @@ def realized_caught_up(settings: Any, dataset: str, dates: list[datetime], store
     return outcome is not None
 
 
+def replaced_since(o: Outcome, dataset: str, receipt_of: Callable[[datetime], dict[str, str] | None],
+                   warn: Callable[[str], None]) -> Outcome:
+    """A `published` date as the store holds it once every date ran: `replaced` where the store's receipt of the date
+    names another run, or none (another run's publish of the date replaced its since: the daily forecast, a
+    `flowcast forecast --as-of`, a second backfill with --overwrite), its rows and model what it published and its
+    `error` what the store holds instead (`fanout.not_published_text`, as a date run on a worker says it). Such a
+    date was counted `published`, the store holding none of its rows (bf43). A receipt that cannot be read leaves
+    the outcome as it is (a warning)."""
+    from flowcast.flows.common import run_state_message
+    from flowcast.flows.fanout import not_published_text
+
+    if o.get("status") != "published":
+        return o
+    try:
+        now = receipt_of(datetime.fromisoformat(o["as_of"]))
+    except (FlowcastError, OSError) as exc:
+        warn(f"{utc_text(o['as_of'])}: what the store holds could not be read ({exc}); the summary does not say "
+             "whether another run's publish replaced the date's since")
+        return o
+    if now is not None and now.get("run_id") == o.get("run_id"):
+        return o
+    published = run_state_message({"dataset": dataset, "as_of": o["as_of"], "published_rows": o.get("rows"),
+                                   "model_version": o.get("model")})
+    return {**o, "status": "replaced", "error": not_published_text(published, now)}
+
+
 def _child_state(call: Callable[[], Any], date_text: str, warn: Callable[[str], None]) -> Any:
     """A date's run (`call`, the child flow with return_state=True), once more after the Prefect API (PREFECT_API_URL)
     answers again when it did not answer as the run was being created. A server restarted between two dates failed
@@ -252,30 +279,65 @@ def _child_state(call: Callable[[], Any], date_text: str, warn: Callable[[str], 
     Only then: where the run was created and the API dropped after (its training done, its publish made, its final
     state not recorded: the engine re-raises the error), running the date again started a second run and a second
     training (rev42b). That date fails, saying so, once the API answers; the backfill goes on with the next."""
-    from prefect.settings import PREFECT_API_URL
     from prefect.states import Failed
 
     from flowcast.errors import FlowcastError
-    from flowcast.ops.reaper import API_WAIT_S, api_unreachable, wait_for_api
+    from flowcast.ops.reaper import api_not_answering, api_wait_said, wait_for_api
 
     try:
         return call()
     except Exception as exc:
-        url = PREFECT_API_URL.value()
-        if not url or not api_unreachable(exc):
+        if (url := api_not_answering(exc)) is None:
             raise
         if not _while_creating_the_run(exc):
-            warn(f"{date_text}: the Prefect API at {url} stopped answering during its run ({type(exc).__name__}: "
-                 f"{exc}); waiting up to {API_WAIT_S:g}s for it, then going on with the next date")
+            warn(api_wait_said(date_text, url, "stopped answering during its run", exc, "going on with the next date"))
             wait_for_api(url)
             return Failed(message="the Prefect API dropped during the date's run", data=FlowcastError(
                 f"{date_text}: the Prefect API at {url} stopped answering during the date's run, after it was "
                 f"created ({type(exc).__name__}: {exc}); not run again (its run may have trained and published): a "
                 "re-run of the backfill skips the dates published"))
-        warn(f"{date_text}: the Prefect API at {url} did not answer as its run was being created "
-             f"({type(exc).__name__}: {exc}); waiting up to {API_WAIT_S:g}s for it, then running the date")
+        warn(api_wait_said(date_text, url, "did not answer as its run was being created", exc, "running the date"))
         wait_for_api(url)
         return call()
+
+
+LOST_RUN = ("never ran: created by a request of backfill run {run} whose reply was lost (the Prefect API restarting, a "
+            "connection cut); the date ran as another flow run, or failed, listed in the backfill's summary")
+
+
+def cancel_lost_runs(backfill_run: str, warn: Callable[[str], None]) -> list[str]:
+    """Cancel the child flow runs an in-process backfill (flow run `backfill_run`) left Pending once its dates ran, and
+    return their ids. A child run whose creation the API carried out but whose reply was lost was created again (by
+    Prefect's client, which retries the request, or by `_child_state`), the date ran as that one, and the first stayed
+    Pending in the UI's runs list for ever (bf43); every date's own run has ended by then, so a Pending child never
+    ran. Each is set Cancelled, its message saying so (`LOST_RUN`); an API that cannot say is a warning."""
+    from uuid import UUID
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterParentFlowRunId,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.states import Cancelled
+
+    pending = FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[UUID(backfill_run)]),
+                            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PENDING])))
+    cancelled: list[str] = []
+    try:
+        with get_client(sync_client=True) as client:
+            for lost in client.read_flow_runs(flow_run_filter=pending):
+                client.set_flow_run_state(lost.id, Cancelled(message=LOST_RUN.format(run=backfill_run)), force=True)
+                cancelled.append(f"{lost.name} ({lost.id})")
+    except Exception as exc:  # noqa: BLE001 - a courtesy to the runs list: the dates' outcomes stand
+        warn(f"The flow runs this backfill may have left Pending (a creation whose reply was lost) could not be "
+             f"read or cancelled ({type(exc).__name__}: {exc})")
+    if cancelled:
+        warn(f"Cancelled {plural(len(cancelled), 'flow run')} this backfill left Pending, created by a request whose "
+             f"reply was lost (each date ran as another run, or failed): {', '.join(cancelled)}")
+    return cancelled
 
 
 def _while_creating_the_run(exc: BaseException) -> bool:
@@ -490,7 +552,14 @@ def backfill_flow(
             if interrupts.received() > asked:  # a Ctrl-C the child's engine swallowed (its run had completed)
                 raise KeyboardInterrupt(f"interrupted after the backfill's date {utc_text(d)} ({o['status']}); "
                                         "a re-run of the backfill skips the dates published")
+        if todo:
+            cancel_lost_runs(run_id, log.warning)
 
+    # what the store holds now: a date another run's publish replaced since its run published it is `replaced`
+    for i, o in enumerate(outcomes):
+        if (now := replaced_since(o, src.name, read_receipt, log.warning)) is not o:
+            log.warning(f"{utc_text(o['as_of'])}: replaced: {now['error']}")
+            outcomes[i] = now
     realized_caught_up(settings, src.name, dates, store, run_id)
     outcomes.sort(key=lambda o: str(o["as_of"]))
     reporting.backfill_artifact(outcomes, reporting.Scope(dataset=src.name, backfill=True),
@@ -500,6 +569,7 @@ def backfill_flow(
     summary = {
         "run_id": run_id, "mode": mode, "every": step, "dates": len(dates),
         "published": sum(o["status"] == "published" for o in outcomes),
+        "replaced": sum(o["status"] == "replaced" for o in outcomes),
         "skipped": sum(o["status"] == "skipped" for o in outcomes),
         "failed": len(failed), "outcomes": outcomes,
     }
@@ -508,5 +578,5 @@ def backfill_flow(
             f"{utc_text(o['as_of'])}: {o['error']}" for o in failed[:ERRORS_SAID]
         ) + _done_clause(outcomes)
         raise BackfillError(msg, summary)  # said once: by the run's failed state
-    log.info(f"Backfill done: {summary['published']} published, {summary['skipped']} skipped")
+    log.info(f"Backfill done: {reporting.backfill_counts(outcomes, failed=False)}")
     return summary

@@ -153,6 +153,16 @@ def run_state_message(result: dict[str, Any]) -> str | None:
             f"{reporting.utc_text(result['as_of'])}")
 
 
+def published_by_message(message: str | None) -> tuple[int, str] | None:
+    """(rows, model) a run's Completed state `message` says it published (`run_state_message`: 'Published 1,776
+    forecast rows from gru-v1: ...'), None where it says no publish: what a backfill date run on a worker published,
+    read where no shared result storage holds its result and the store holds another run's publish of the date."""
+    import re
+
+    said = re.match(rf"{re.escape(PUBLISHED_MESSAGE)}([\d,]+) forecast rows from (.+?): ", message or "")
+    return (int(said[1].replace(",", "")), said[2]) if said else None
+
+
 def skipped_state(result: dict[str, Any]) -> tuple[str, str, str] | None:
     """(state message, name suffix, tag) of a run that published nothing by design (`says_what_it_skipped`),
     None for any other result. A retried flow run (Prefect's Retry of a Crashed run reruns the same flow run) that

@@ -25,10 +25,11 @@ hashes the same), so even a run that was marked crashed but lived on publishes n
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, cast
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from flowcast.errors import ConfigError, PublishError
 from flowcast.reporting import utc_text
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from prefect.client.schemas.objects import FlowRun
 
 Outcome = dict[str, Any]
+T = TypeVar("T")
 WORKER_LABEL = "prefect.worker.name"
 
 
@@ -98,10 +100,13 @@ def outcome_of(as_of: datetime, flow_run: Any, receipt: dict[str, str] | None, a
 
     published: the run completed and the store's rows for the date carry its id, or the id of one of the
     date's `crashed` runs (it published, then died; the run started again found the date published);
+    replaced: it published (its state's message says what: its rows and model) and another run's publish of the
+    date then replaced its, or its forecasts were removed: the store holds none of its rows (bf43: it was listed
+    `skipped` with 0 rows; look42: 'completed without publishing ...: Published 48 forecast rows ...');
     skipped: it completed without publishing (nothing new since the last publish, or another run published
-    the date first), or it published and another run's publish of the date then replaced its (its state's message
-    says what it published: the line read 'completed without publishing ...: Published 48 forecast rows ...', look42);
-    failed: anything else."""
+    the date first); failed: anything else."""
+    from flowcast.flows.common import published_by_message
+
     state = flow_run.state
     worker = (flow_run.labels or {}).get(WORKER_LABEL)
     base = {"as_of": as_of.isoformat(), "flow_run": flow_run.name, "flow_run_id": str(flow_run.id),
@@ -111,6 +116,9 @@ def outcome_of(as_of: datetime, flow_run: Any, receipt: dict[str, str] | None, a
             return {**base, "status": "published", "rows": int(receipt.get("rows") or 0),
                     "model": receipt.get("model_version") or receipt.get("model"), "run_id": receipt["run_id"],
                     "error": None}
+        if (published := published_by_message(state.message)) is not None:
+            return {**base, "status": "replaced", "rows": published[0], "model": published[1],
+                    "run_id": str(flow_run.id), "error": not_published_text(state.message, receipt)}
         return {**base, "status": "skipped", "rows": 0, "model": receipt.get("model_version") if receipt else None,
                 "run_id": str(flow_run.id), "error": not_published_text(state.message, receipt)}
     message = (state.message or state.name) if state is not None else "no state"
@@ -135,6 +143,29 @@ def not_published_text(message: str | None, receipt: dict[str, str] | None) -> s
         f": {message}" if message else "")
 
 
+API_TRIES = 3  # the calls of the Prefect API a fanned-out date makes once more after each restart of the API, at most
+
+
+async def _through_api_restarts(call: Callable[[], Awaitable[T]], what: str, then: str,
+                                log: Callable[[str], None]) -> T:
+    """`call` (one request of a date to the Prefect API, PREFECT_API_URL), made again once the API answers when it did
+    not (a server restarted mid-backfill: the date failed with 'ConnectError: All connection attempts failed' where
+    a date run in process waits, `backfill._child_state`), up to `API_TRIES` times; said as a date run in process
+    says it (`api_wait_said`). Safe to repeat: a date's flow run is created with its idempotency key, so a creation
+    whose reply was lost finds the run it created, and a wait reads the run's state again."""
+    from flowcast.ops.reaper import api_not_answering, api_wait_said, wait_for_api
+
+    for attempt in range(1, API_TRIES + 1):
+        try:
+            return await call()
+        except Exception as exc:
+            if attempt == API_TRIES or (url := api_not_answering(exc, api_only=True)) is None:
+                raise
+            log(api_wait_said(what, url, "did not answer", exc, then))
+            await asyncio.to_thread(wait_for_api, url)  # (the other dates' waits go on meanwhile)
+    raise AssertionError("unreachable: the last try returns or raises")  # pragma: no cover
+
+
 async def _one_date(plan: FanOut, as_of: datetime, parameters: dict[str, Any],
                     receipt_of: Callable[[datetime], dict[str, str] | None],
                     log: Callable[[str], None]) -> Outcome:
@@ -146,14 +177,16 @@ async def _one_date(plan: FanOut, as_of: datetime, parameters: dict[str, Any],
 
     crashed: list[str] = []  # the ids of this date's runs that crashed, each started again
     for attempt in range(1, plan.max_attempts + 1):
-        started = await arun_deployment(
-            name=plan.deployment, parameters={**parameters, "as_of": as_of.isoformat()}, timeout=0,
+        started = await _through_api_restarts(partial(
+            arun_deployment, name=plan.deployment, parameters={**parameters, "as_of": as_of.isoformat()}, timeout=0,
             idempotency_key=plan.key(as_of, attempt), flow_run_name=plan.run_name(as_of, attempt),
             tags=[*run_tags(plan.mode), BACKFILL_TAG],  # a deployment run's tags, and `backfill`: its backfill- keys
-        )
+        ), utc_text(as_of), f"starting its flow run on {plan.deployment}", log)
         log(f"{utc_text(as_of)}: flow run {started.name!r} ({started.id}) on {plan.deployment}")
         try:
-            done = cast("FlowRun", await wait_for_flow_run(started.id, timeout=int(plan.wait_timeout_s)))
+            done = cast("FlowRun", await _through_api_restarts(
+                partial(wait_for_flow_run, started.id, timeout=int(plan.wait_timeout_s)), utc_text(as_of),
+                f"waiting for its flow run {started.name!r} again", log))
         except FlowRunWaitTimeout:
             return {"as_of": as_of.isoformat(), "status": "failed", "rows": 0, "model": None,
                     "run_id": str(started.id), "flow_run": started.name, "flow_run_id": str(started.id),

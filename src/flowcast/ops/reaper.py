@@ -664,6 +664,27 @@ def api_unreachable(exc: BaseException) -> bool:
     return any(type(e).__module__.startswith(("httpx", "httpcore")) for e in error_chain(exc))
 
 
+def api_not_answering(exc: BaseException, *, api_only: bool = False) -> str | None:
+    """The URL of the Prefect API (PREFECT_API_URL) that `exc` says did not answer (`api_unreachable`); None for any
+    other error, and where no URL is set (Prefect's temporary local API of the command, which no restart awaits).
+    `api_only`: `exc` came from a call of the API alone, whose events websocket (`wait_for_flow_run`) fails with the
+    socket's own errors once its reconnections are spent (ConnectionRefusedError, websockets' ConnectionClosed):
+    those count too."""
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    socket_failed = api_only and any(isinstance(e, ConnectionError) or type(e).__module__.startswith("websockets")
+                                     for e in error_chain(exc))
+    return url if url and (api_unreachable(exc) or socket_failed) else None
+
+
+def api_wait_said(what: str, url: str, how: str, exc: BaseException, then: str) -> str:
+    """`2019-03-01: the Prefect API at URL did not answer as ... (ConnectError: ...); waiting up to 90s for it, then
+    running the date`: what a backfill says as it waits for its API (`wait_for_api`), in process and fanned out."""
+    return (f"{what}: the Prefect API at {url} {how} ({type(exc).__name__}: {exc}); waiting up to {API_WAIT_S:g}s for "
+            f"it, then {then}")
+
+
 def error_chain(exc: BaseException) -> list[BaseException]:
     """`exc` and the errors it was raised from (its cause, else its context), each once."""
     chain: list[BaseException] = []

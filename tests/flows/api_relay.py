@@ -1,0 +1,81 @@
+"""A TCP relay between a test and its Prefect API, which the test cuts off (a server restarting) or whose one reply
+it loses (a request the server carried out, its answer never received)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from urllib.parse import urlsplit
+
+from prefect_server import free_port
+
+
+class Relay:
+    """A TCP relay on a loopback port to the Prefect API at `target` (its URL): `up()` listens and forwards,
+    `down()` closes the port and every connection made through it: the API, seen through `url`, gone, as when its
+    server restarts. `lose_reply_to`: the next request that starts with these bytes reaches the API, and its
+    connection is cut before the reply, which is lost."""
+
+    def __init__(self, target: str):
+        parts = urlsplit(target)
+        self.target = (parts.hostname or "127.0.0.1", parts.port or 80)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}{parts.path}"
+        self._listener: socket.socket | None = None
+        self._open: list[socket.socket] = []
+        self.lose_reply_to: bytes | None = None  # the next request that starts so is carried out, its reply lost
+        self.lost = 0  # the replies lost so far
+
+    def up(self) -> None:
+        listener = socket.create_server(("127.0.0.1", self.port))
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def down(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+        for s in self._open:
+            with suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            s.close()
+        self._open.clear()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:  # closed: down()
+                return
+            upstream = socket.create_connection(self.target)
+            self._open += [client, upstream]
+            losing = threading.Event()  # this connection carries the request whose reply is lost
+            threading.Thread(target=self._pump, args=(client, upstream, losing, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, losing, False), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, losing: threading.Event, request: bool) -> None:
+        with suppress(OSError):
+            while data := src.recv(65536):
+                if request and self.lose_reply_to is not None and data.startswith(self.lose_reply_to):
+                    self.lose_reply_to = None
+                    losing.set()
+                elif not request and losing.is_set():  # the reply: the connection is cut instead
+                    self.lost += 1
+                    for s in (src, dst):
+                        with suppress(OSError):
+                            s.shutdown(socket.SHUT_RDWR)
+                    return
+                dst.sendall(data)
+        with suppress(OSError):
+            dst.shutdown(socket.SHUT_WR)
+
+
+@contextmanager
+def relay_to(target: str) -> Iterator[Relay]:
+    relay = Relay(target)
+    try:
+        yield relay
+    finally:
+        relay.down()
