@@ -108,9 +108,11 @@ def record_fingerprint(settings: Any, *, dataset: str, as_of: datetime, content_
     a date alone), what its times label (`time_label`) and its freq (`flowcast forecasts` dates an end-labelled
     dataset's forecasts by their end as well, `ds_end`)."""
     from flowcast.atomic import atomic_file
+    from flowcast.interrupts import fault_point
     from flowcast.shared import share_file
     from flowcast.timekeys import storage_naive
 
+    fault_point("publish:before_record")  # test-only: the publish is visible, its record not yet written
     as_of = storage_naive(as_of)
     path = fingerprint_path(settings.home, dataset, as_of)
     record = {"dataset": dataset, "as_of": as_of.isoformat(), "content_hash": content_hash,
