@@ -106,7 +106,10 @@ class ForecastStore(Protocol):
     f() is called under the key's lock once something was removed (on PostgreSQL after the delete's commit), so no
     publish of the key lands before it returns (gc removes the deleted publish's record there).
     `unless_published(dataset, as_of, f)`: f() under the key's lock when the key holds no publish (gc removes a
-    record a delete killed before its f left)."""
+    record a delete killed before its f left). `while_published(dataset, as_of, content_hash, f)`: f() under the same
+    lock only while the key holds the publish of that content hash (False, nothing called, once it was deleted or
+    replaced): what belongs to that publish alone (its record) is never written after a delete removed the publish,
+    nor over the record of the publish that replaced it."""
 
     location: str
 
@@ -132,6 +135,8 @@ class ForecastStore(Protocol):
     def delete(self, dataset: str, as_of: datetime, *, then: Callable[[], None] | None = None) -> bool: ...
 
     def unless_published(self, dataset: str, as_of: datetime, then: Callable[[], None]) -> bool: ...
+
+    def while_published(self, dataset: str, as_of: datetime, content_hash: str, then: Callable[[], None]) -> bool: ...
 
     def write_realized(self, dataset: str, frame: pl.DataFrame, *, scored: dict[datetime, str] | None = None) -> int: ...
 

@@ -94,6 +94,11 @@ def damaged_text(table: str, dataset: str, as_of: datetime, path: str, why: str)
             f"{when} rewrites it, or remove that folder")
 
 
+def _key_lock(table: str, dataset: str, as_of: datetime) -> str:
+    """The name of the writer lock of one key of `table` (`ParquetDataset.lock`)."""
+    return f"{table}.dataset={dataset}.{partition_name(as_of)}"
+
+
 class EmbeddedStore:
     """Parquet (truth) + DuckDB views, under one root (see module doc)."""
 
@@ -285,7 +290,7 @@ class EmbeddedStore:
                     horizon=horizon, trained_as_of=trained_as_of)
         self.migrate()
         what = f"forecasts of dataset {p.dataset} as_of {p.as_of.isoformat()}"
-        with self.data.lock(f"forecasts.dataset={p.dataset}.{partition_name(p.as_of)}"):
+        with self.data.lock(_key_lock("forecasts", p.dataset, p.as_of)):
             self.data.clean_temps()
             if (if_absent or refuse_if is not None) and (held := self._path_of("forecasts", p.dataset,
                                                                                p.as_of)) is not None:
@@ -301,7 +306,7 @@ class EmbeddedStore:
             replaced, previous = self._previous(current)
             if previous != p.digest:  # the realized accuracy of the forecasts replaced goes first (a crash
                 # after it leaves those forecasts unscored, rescored by the next run, never scores of others)
-                with self.data.lock(f"realized.dataset={p.dataset}.{partition_name(p.as_of)}"):
+                with self.data.lock(_key_lock("realized", p.dataset, p.as_of)):
                     self.data.remove_key("realized", p.dataset, p.as_of)
             path = self.data.write("forecasts", p.dataset, p.as_of, p.frame, p.metadata(), what=what,
                                    before_visible=None if before_visible is None else lambda: before_visible(what))
@@ -342,9 +347,8 @@ class EmbeddedStore:
         check_dataset(dataset)
         as_of = storage_ts(as_of)
         found = False
-        key = f"dataset={dataset}.{partition_name(as_of)}"
-        with self.data.lock(f"forecasts.{key}", remove=True):  # the key is gone: so are its lock files
-            with self.data.lock(f"realized.{key}", remove=True):
+        with self.data.lock(_key_lock("forecasts", dataset, as_of), remove=True):  # the key is gone: so are its locks
+            with self.data.lock(_key_lock("realized", dataset, as_of), remove=True):
                 scored = found = self.data.remove_key("realized", dataset, as_of)
             found = self.data.remove_key("forecasts", dataset, as_of) or found
             legacy = self._legacy().get((dataset, as_of))
@@ -366,8 +370,21 @@ class EmbeddedStore:
         file a delete killed before it left); whether it was called."""
         check_dataset(dataset)
         as_of = storage_ts(as_of)
-        with self.data.lock(f"forecasts.dataset={dataset}.{partition_name(as_of)}", remove=True):
+        with self.data.lock(_key_lock("forecasts", dataset, as_of), remove=True):
             if self.has(dataset, as_of):
+                return False
+            then()
+        return True
+
+    def while_published(self, dataset: str, as_of: datetime, content_hash: str, then: Callable[[], None]) -> bool:
+        """Call `then()` under the key's lock (the one `publish` and `delete` take) while (dataset, as_of) holds the
+        publish of `content_hash`; False, nothing called, when it holds none (a gc deleted it since) or another
+        (replaced since), or its file cannot be read. A publish's record goes there: never a record outliving the
+        forecasts it names (a publish leaves the lock before it records)."""
+        check_dataset(dataset)
+        as_of = storage_ts(as_of)
+        with self.data.lock(_key_lock("forecasts", dataset, as_of)):
+            if not self._still_published(dataset, as_of, content_hash):
                 return False
             then()
         return True
@@ -456,12 +473,11 @@ class EmbeddedStore:
         for (as_of,), part in valid.group_by("as_of", maintain_order=True):
             meta = {"flowcast.dataset": dataset, "flowcast.as_of": as_of.isoformat(),
                     "flowcast.rows": str(part.height)}
-            key = f"dataset={dataset}.{partition_name(as_of)}"
             # the forecasts' lock first, as a publish takes them: no publish or delete of the key in between
-            with self.data.lock(f"forecasts.{key}") if scored is not None else contextlib.nullcontext():
+            with self.data.lock(_key_lock("forecasts", dataset, as_of)) if scored is not None else contextlib.nullcontext():
                 if scored is not None and not self._still_published(dataset, as_of, scored.get(as_of)):
                     continue
-                with self.data.lock(f"realized.{key}"):
+                with self.data.lock(_key_lock("realized", dataset, as_of)):
                     self.data.clean_temps()
                     self.data.write("realized", dataset, as_of, part, meta,
                                     what=f"realized accuracy of dataset {dataset} as_of {as_of.isoformat()}")
