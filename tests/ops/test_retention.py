@@ -959,3 +959,49 @@ def test_a_run_folder_whose_cut_checkpoint_was_set_aside_goes_by_its_age(tmp_pat
     assert item.path == home / "runs" / "20240101T000000-aaaa" and item.age_days > 39, item
     execute(settings, [item])
     assert not (home / "runs" / "20240101T000000-aaaa").exists()
+
+
+@pytest.mark.parametrize("n_keys", [1, 5])
+def test_gc_reads_each_publish_receipt_once(tmp_path, monkeypatch, n_keys):
+    """Regression (gc43): before each model version went, gc read the receipt of every published key again (which
+    versions made forecasts still published), and the plan once more: (versions + 1) x keys reads, each a Parquet
+    footer (a request on an object store). Each receipt is read once per gc now; a key published again since is
+    read again (`test_gc_publish_race.py`)."""
+    from collections import Counter
+
+    import polars as pl
+
+    from flowcast.store import open_store
+    from flowcast.store.embedded import EmbeddedStore
+
+    home = tmp_path / "home"
+    reg = ModelRegistry(home / "models")
+    art = tmp_path / "art"
+    (art / "ckpt").mkdir(parents=True)
+    (art / "ckpt" / "model.ckpt").write_bytes(b"w" * 100)
+    versions = [reg.register(art, name="gru", dataset="sales", created_at=NOW).version for _ in range(6)]
+    reg.promote(versions[-1], dataset="sales")
+    settings = load_settings(home=home)
+    for n in range(n_keys):
+        a = datetime(2023, 1 + n, 1)
+        fc = pl.DataFrame({"unique_id": ["a"], "ds": [a + timedelta(days=31)], "step": [1], "y_hat": [1.0]},
+                          schema_overrides={"step": pl.Int32})
+        open_store(settings).publish(fc, dataset="sales", as_of=a, model="gru", model_version=versions[-1],
+                                     run_id="r", created_at=NOW)
+    reads: Counter[tuple[str, datetime]] = Counter()
+    real = EmbeddedStore.receipt_of
+
+    def counted(self, dataset, as_of):
+        reads[(dataset, as_of)] += 1
+        return real(self, dataset, as_of)
+
+    monkeypatch.setattr(EmbeddedStore, "receipt_of", counted)
+    cfg = tmp_path / "flowcast.toml"
+    cfg.write_text("[retention]\nkeep_versions = 0\n")
+    res = CliRunner().invoke(app, ["gc", "--home", str(home), "--config", str(cfg), "--as-of", NOW.isoformat(),
+                                   "--yes", "--json"])
+    assert res.exit_code == 0, res.output
+    gone = [i["version"] for i in json.loads(res.stdout.strip().splitlines()[-1])["items"] if i["kind"] == "model"]
+    assert sorted(gone) == sorted(versions[:-1])  # five versions checked one by one before each went
+    assert {v.version for v in reg.list()} == {versions[-1]}
+    assert len(reads) == n_keys and set(reads.values()) == {1}, reads
