@@ -257,7 +257,7 @@ def test_why_a_version_stays_counts_its_earlier_publishes_in_words(home, publish
     """polish30: the '(and N earlier as_of(s))' of a kept version was built by hand; `wording.plural` says it."""
     import polars as pl
 
-    from flowcast.ops.retention import _published_versions
+    from flowcast.ops.retention import PublishIndex
     from flowcast.store import open_store
 
     settings = _settings(home)
@@ -267,7 +267,7 @@ def test_why_a_version_stays_counts_its_earlier_publishes_in_words(home, publish
         fc = pl.DataFrame({"unique_id": ["a"], "ds": [a + timedelta(days=31)], "step": [1], "y_hat": [1.0]},
                           schema_overrides={"step": pl.Int32})
         store.publish(fc, dataset="sales", as_of=a, model="gru", model_version="gru-v1", run_id="r", created_at=NOW)
-    why, unread = _published_versions(settings, set())
+    why, unread = PublishIndex(settings).versions(set())
     assert unread == [] and why == {
         "gru-v1": f"it made the published forecasts of sales as_of {dates[-1].isoformat()}{more}"}
 

@@ -109,7 +109,9 @@ class ForecastStore(Protocol):
     record a delete killed before its f left). `while_published(dataset, as_of, content_hash, f)`: f() under the same
     lock only while the key holds the publish of that content hash (False, nothing called, once it was deleted or
     replaced): what belongs to that publish alone (its record) is never written after a delete removed the publish,
-    nor over the record of the publish that replaced it."""
+    nor over the record of the publish that replaced it. `current_publishes()`: every published key and a token of the
+    publish it holds now, which another publish of the key changes, in one listing (a reader of every receipt reads
+    again only the keys whose token changed: `ops.retention.PublishIndex`)."""
 
     location: str
 
@@ -131,6 +133,8 @@ class ForecastStore(Protocol):
     def has(self, dataset: str, as_of: datetime) -> bool: ...
 
     def receipt_of(self, dataset: str, as_of: datetime) -> dict[str, str]: ...
+
+    def current_publishes(self) -> dict[tuple[str, datetime], str]: ...
 
     def delete(self, dataset: str, as_of: datetime, *, then: Callable[[], None] | None = None) -> bool: ...
 

@@ -222,6 +222,11 @@ class EmbeddedStore:
         """Published as_ofs of `dataset`, oldest first."""
         return [a for _, a in self._visible("forecasts", check_dataset(dataset))]
 
+    def current_publishes(self) -> dict[tuple[str, datetime], str]:
+        """{(dataset, as_of): its current file} of every published key, one listing: a file name is never reused
+        (a publish writes the next one), so another publish of the key changes it."""
+        return self._visible("forecasts")
+
     def has(self, dataset: str, as_of: datetime) -> bool:
         return self._path_of("forecasts", check_dataset(dataset), as_of) is not None
 

@@ -749,6 +749,11 @@ class PostgresStore:
     def as_ofs(self, dataset: str) -> list[datetime]:
         return [r[1] for r in self._publishes({"dataset": check_dataset(dataset)})]
 
+    def current_publishes(self) -> dict[tuple[str, datetime], str]:
+        """{(dataset, as_of): a token of its publish (the receipt's columns)} of every published key, one query:
+        another publish of the key changes it (its run, its start, its content hash)."""
+        return {(r[0], r[1]): repr(r[2:]) for r in self._publishes({})}
+
     def has(self, dataset: str, as_of: datetime) -> bool:
         return bool(self._publishes({"dataset": check_dataset(dataset), "as_of": as_of}))
 
