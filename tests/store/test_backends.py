@@ -444,3 +444,36 @@ def test_current_publishes_names_every_key_with_a_token_another_publish_changes(
     after = store.current_publishes()
     assert after[(DS, OTHER)] == before[(DS, OTHER)] and after[(DS, AS_OF)] != before[(DS, AS_OF)]
     assert store.delete(DS, OTHER) and list(store.current_publishes()) == [(DS, AS_OF)]
+
+
+def test_writers_of_one_key_of_a_store_in_an_object_store_queue_on_its_lock(s3_url):
+    """gc43: on an object store (`store.url = "s3://..."`) writers of one key took no lock (`ParquetDataset.lock` was a
+    no-op there), so gc's delete of a key and its record removal, a publish's record (`while_published`) and
+    `publish(if_absent=True)` were not guarded: a delete landed while another writer held the key. They take the
+    key's lock object (a conditional PUT, the registry's `FileStore.lock`): the delete waits for the holder."""
+    import threading
+
+    url, opts = s3_url
+    store = EmbeddedStore(url, storage_options=opts)
+    digest = publish(store, make_forecast(1, N, H, AS_OF)).content_hash
+    inside, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        inside.set()
+        release.wait(60)
+
+    holder = threading.Thread(target=store.while_published, args=(DS, AS_OF, digest, hold))
+    holder.start()
+    deleted: list[bool] = []
+    try:
+        assert inside.wait(60)
+        other = EmbeddedStore(url, storage_options=opts)  # another writer (another machine's)
+        deleter = threading.Thread(target=lambda: deleted.append(other.delete(DS, AS_OF)))
+        deleter.start()
+        deleter.join(3)
+        assert deleter.is_alive() and deleted == [] and store.has(DS, AS_OF), "the delete did not wait for the lock"
+    finally:
+        release.set()
+        holder.join(60)
+    deleter.join(60)
+    assert deleted == [True] and not store.has(DS, AS_OF)
