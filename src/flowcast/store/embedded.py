@@ -11,8 +11,8 @@ Publishing validates first (nothing is written for a bad forecast), then writes 
 (dataset, as_of) and deletes the one it supersedes (parquet.py). That file is the whole truth: the
 receipt lives in its key-value metadata and DuckDB reads it through views, so there is no
 second copy to bring up to date and nothing to reconcile after a crash. A crash leaves the old
-or the new file; the next publish of that key completes. Publishers of one key on one machine
-take a lock for that key only (publishers of other keys, and of other datasets, never wait);
+or the new file; the next publish of that key completes. Publishers of one key take a lock for that key
+only (a file lock on one machine, a lock object on an object store: parquet.py) (publishers of other keys, and of other datasets, never wait);
 readers take no lock at all and open nothing for writing: they list each key's current file and
 read it whole through one handle (listing again when a newer publish deleted it meanwhile), so
 a read returns complete as_of sets, never a mix of two publishes, never a duplicate.
@@ -284,8 +284,8 @@ class EmbeddedStore:
         `before_visible(what)` is called right before the new file becomes visible (its rename, the
         upload's completion); what it raises leaves the previous forecasts in place. `if_absent`: only into a
         key that holds nothing, checked under the key's lock (AlreadyPublished and nothing written otherwise: two
-        runs of one schedule slot that both found it empty as they started publish once). On an object store,
-        where writers of one key take no lock (parquet.py), it is checked without one: two there may both write.
+        runs of one schedule slot that both found it empty as they started publish once; on an object store too, whose
+        key lock is a lock object: parquet.py).
         `refuse_if(held)`: as `if_absent`, only when the key holds a publish whose receipt it returns True for
         (called under the key's lock; a damaged one's receipt is {}). `keep_same`: a key whose file holds these very
         forecasts (its recorded content hash is this publish's, and its rows, read back whole, hash to it) is left
@@ -348,7 +348,7 @@ class EmbeddedStore:
         delete removes, never realized rows of an as_of whose forecasts are gone (no delete lists those).
         `then()`: called when something was removed, still under the key's lock, the one a publish takes: what
         belongs to the removed publish alone (gc's publish record) goes before another publish of the key can land
-        (and write its own). On an object store, where writers of one key take no lock, it is not guarded."""
+        (and write its own), on an object store too (its key lock is a lock object: parquet.py)."""
         check_dataset(dataset)
         as_of = storage_ts(as_of)
         found = False
