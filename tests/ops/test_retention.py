@@ -354,9 +354,13 @@ def test_forecasts_before_removes_a_record_whose_key_holds_nothing_and_keeps_tho
                       schema_overrides={"step": pl.Int32})
     receipt = store.publish(fc, dataset="sales", as_of=kept, model="gru", model_version="gru-v1", run_id="r",
                             created_at=NOW)
-    for ds, a in (("sales", kept), ("sales", datetime(2023, 5, 1)), ("gone", datetime(2023, 4, 1))):
-        record_fingerprint(settings, dataset=ds, as_of=a, content_hash=receipt.content_hash, fingerprint="f",
-                           run_id="r")
+    record_fingerprint(settings, dataset="sales", as_of=kept, content_hash=receipt.content_hash, fingerprint="f",
+                       run_id="r")
+    for ds, a in (("sales", datetime(2023, 5, 1)), ("gone", datetime(2023, 4, 1))):  # what the killed gc left (a
+        record = fingerprint_path(home, ds, a)  # publish records only while its key holds it: `record_fingerprint`)
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text(json.dumps({"dataset": ds, "as_of": a.isoformat(), "content_hash": "c",
+                                      "data_fingerprint": "f", "run_id": "r"}))
     _touch(home / "published" / "_not_a_dataset" / "20230101T000000.json", 1)
     items = plan(settings, NOW, forecasts_before=datetime(2023, 7, 1))
     stale = sorted(i.key for i in items if i.kind == "record")
