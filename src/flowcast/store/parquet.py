@@ -303,7 +303,7 @@ class ParquetDataset:
         with self._open(path) as fh:
             return pq.ParquetFile(fh).metadata.num_rows
 
-    # ------------------------------------------------------------------ locks (local writers only)
+    # ------------------------------------------------------------------ locks (writers only)
     @contextlib.contextmanager
     def lock(self, name: str, *, blocking: bool = True, remove: bool = False) -> Iterator[bool]:
         """An fcntl lock `name` under .locks/; on an object store the lock object `.locks/<name>` (module doc), which
