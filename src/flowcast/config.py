@@ -524,7 +524,8 @@ class StoreConfig(_Section):
     legacy_dataset: str | None = Field(
         None, description="dataset of forecasts published before they were keyed by dataset (see store/migrate.py)"
     )
-    lock_timeout: float = Field(600.0, gt=0, description="seconds a local writer waits for another writer of one key")
+    lock_timeout: float = Field(600.0, gt=0, description="seconds a writer waits for another writer of one key; on an "
+                                "object store also how long a key's lock object a killed writer left blocks it")
     superseded_grace_s: float = Field(
         60.0, ge=0, description="embedded store: seconds a superseded Parquet file is kept (a DuckDB query planned on "
         "it can still read it); a later publish of the same key deletes it"

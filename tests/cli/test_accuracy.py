@@ -349,18 +349,19 @@ def test_an_as_of_whose_series_are_too_short_for_a_realized_mase_says_why_it_is_
     snaive MASE cell of `flowcast accuracy` without a word: a realized MASE's scale needs a season plus max(season,
     4) seasonal differences of history by the as_of (104 weeks), which no series had. The note says so with the
     number for the dataset's freq (recorded by its publish); an as_of with a MASE says nothing of it."""
+    import json
     from datetime import datetime
 
     import polars as pl
 
-    from flowcast.config import Settings
-    from flowcast.ops.quiet import record_fingerprint
+    from flowcast.ops.quiet import fingerprint_path
     from flowcast.store import EmbeddedStore
 
     as_of = datetime(2023, 11, 26)
     monkeypatch.setenv("FLOWCAST_HOME", str(_isolated_home))
-    record_fingerprint(Settings(home=_isolated_home), dataset="weekly", as_of=as_of, content_hash="h",
-                       fingerprint="f", run_id="r", freq="1w")
+    record = fingerprint_path(_isolated_home, "weekly", as_of)  # what its publish recorded: the dataset's freq
+    record.parent.mkdir(parents=True)
+    record.write_text(json.dumps({"dataset": "weekly", "as_of": as_of.isoformat(), "freq": "1w"}))
     rows = pl.DataFrame({"dataset": "weekly", "as_of": as_of, "model": "damped", "model_version": "damped-v1",
                          "step": [1, 2], "n": 3, "mae": 4.2, "mase": mase, "n_mase": 0 if mase is None else 3,
                          "smape": 4.4, "coverage80": 0.5, "coverage95": 0.67, "mae_snaive": 5.0,

@@ -162,14 +162,17 @@ def test_a_forecast_table_names_the_series_a_fallback_forecast(fallen, said):
 def test_forecasts_of_an_end_labelled_dataset_carry_their_end_label(tmp_path, freq, ds, ds_end):
     """`flowcast forecasts` adds ds_end (the label the data write) to an end-labelled dataset's rows, what its
     publish recorded; a start-labelled dataset's rows have none, and a listing of those alone is unchanged."""
+    import json
+
     from flowcast.config import Settings
-    from flowcast.ops.quiet import record_fingerprint
+    from flowcast.ops.quiet import fingerprint_path
 
     settings = Settings(home=tmp_path)
-    record_fingerprint(settings, dataset="hourend", as_of=datetime(2024, 1, 1), content_hash="c", fingerprint="f",
-                       run_id="r", time_label="end", freq=freq)
-    record_fingerprint(settings, dataset="plain", as_of=datetime(2024, 1, 1), content_hash="c", fingerprint="f",
-                       run_id="r", freq=freq)
+    for name, label in (("hourend", "end"), ("plain", "start")):  # what each one's publish recorded
+        record = fingerprint_path(tmp_path, name, datetime(2024, 1, 1))
+        record.parent.mkdir(parents=True)
+        record.write_text(json.dumps({"dataset": name, "as_of": "2024-01-01T00:00:00", "time_label": label,
+                                      "freq": freq}))
     frame = pl.DataFrame({"dataset": ["hourend", "plain"], "as_of": [datetime(2024, 1, 1)] * 2,
                           "unique_id": ["a", "a"], "ds": [ds, ds], "step": [1, 1], "y_hat": [1.0, 2.0]})
     got = with_end_labels(frame, settings)

@@ -153,3 +153,40 @@ def test_a_publish_record_written_while_gc_deletes_its_key_stays(tmp_path):
     assert record.exists(), "gc removed the publish record of the backfill that published the key again"
     rec = json.loads(record.read_text())
     assert (rec["content_hash"], rec["data_fingerprint"]) == (held["content_hash"], "fp-new")
+
+
+@pytest.mark.timeout(300)
+def test_a_publish_record_written_after_gc_deleted_its_key_is_not_written(tmp_path):
+    """Regression: a publish leaves the key's lock once its file is visible and records its fingerprint after. A
+    backfill of a date (a real process: pin, publish, record, unpin) stopped in that gap while `gc --forecasts-before`
+    deleted the key (and its record, under the key's lock) then wrote its record for good: a record naming forecasts
+    no longer there. The record is written under the key's lock, only while the key holds that publish."""
+    home = tmp_path / "home"
+    reg = ModelRegistry(home / "models")
+    art = tmp_path / "art"
+    (art / "ckpt").mkdir(parents=True)
+    (art / "ckpt" / "model.ckpt").write_bytes(b"w" * 100)
+    v1 = reg.register(art, name="gru", dataset="sales", created_at=NOW).version
+    reg.promote(v1, dataset="sales")
+    settings = load_settings(home=home)
+    old = datetime(2023, 6, 1)
+    record = fingerprint_path(home, "sales", old)
+
+    env = {**os.environ, "FLOWCAST_FAULT": "publish:before_record", "FLOWCAST_FAULT_SIGNAL": "SIGSTOP"}
+    backfill = subprocess.Popen([sys.executable, str(PUBLISHER), str(home), "sales", old.isoformat(), v1, "fp-new"],
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert stopped(backfill), backfill.communicate()
+        assert open_store(settings).as_ofs("sales") == [old] and not record.exists()  # published, not recorded
+        gc = subprocess.run([sys.executable, "-m", "flowcast", "gc", "--home", str(home), "--as-of", NOW.isoformat(),
+                             "--forecasts-before", "2023-08-01", "--yes", "--json"],
+                            capture_output=True, text=True, timeout=120, check=False)
+        assert gc.returncode == 0, gc.stderr
+        assert [i["kind"] for i in json.loads(gc.stdout.strip().splitlines()[-1])["items"]] == ["forecast"]
+    finally:
+        if backfill.poll() is None:
+            os.kill(backfill.pid, signal.SIGCONT)
+    _, berr = backfill.communicate(timeout=120)
+    assert backfill.returncode == 0, berr
+    assert open_store(settings).as_ofs("sales") == []
+    assert not record.exists(), "the backfill recorded a publish gc had deleted: a record of no forecasts"

@@ -127,7 +127,7 @@ def test_a_source_whose_time_label_changed_is_refused_beside_its_earlier_publish
 
     from flowcast.config import Settings, SourceConfig
     from flowcast.errors import ConfigError
-    from flowcast.ops.quiet import check_time_label, fingerprint_path, record_fingerprint
+    from flowcast.ops.quiet import check_time_label, fingerprint_path
 
     settings = Settings(home=tmp_path)
     src = {"name": "meters", "path": "m.csv", "time_col": "t", "target_col": "y", "freq": "1h"}
@@ -140,8 +140,9 @@ def test_a_source_whose_time_label_changed_is_refused_beside_its_earlier_publish
     with pytest.raises(ConfigError, match=r"'meters' was published with time_label = 'start'.*2024-01-01T00:00:00"
                                           r".*now says time_label = 'end'"):
         check_time_label(settings, end)
-    record_fingerprint(settings, dataset="meters", as_of=datetime(2024, 1, 2), content_hash="c", fingerprint="f",
-                       run_id="r", time_label="end", freq="1h")  # the newest publish is the one that counts
+    newer = fingerprint_path(tmp_path, "meters", datetime(2024, 1, 2))  # the newest publish is the one that counts
+    newer.write_text(json.dumps({"dataset": "meters", "as_of": "2024-01-02T00:00:00", "tz": None, "time_label": "end",
+                                 "freq": "1h"}))
     check_time_label(settings, end)
     with pytest.raises(ConfigError, match="--dataset meters_start"):
         check_time_label(settings, start)

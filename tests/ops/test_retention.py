@@ -257,7 +257,7 @@ def test_why_a_version_stays_counts_its_earlier_publishes_in_words(home, publish
     """polish30: the '(and N earlier as_of(s))' of a kept version was built by hand; `wording.plural` says it."""
     import polars as pl
 
-    from flowcast.ops.retention import _published_versions
+    from flowcast.ops.retention import PublishIndex
     from flowcast.store import open_store
 
     settings = _settings(home)
@@ -267,7 +267,7 @@ def test_why_a_version_stays_counts_its_earlier_publishes_in_words(home, publish
         fc = pl.DataFrame({"unique_id": ["a"], "ds": [a + timedelta(days=31)], "step": [1], "y_hat": [1.0]},
                           schema_overrides={"step": pl.Int32})
         store.publish(fc, dataset="sales", as_of=a, model="gru", model_version="gru-v1", run_id="r", created_at=NOW)
-    why, unread = _published_versions(settings, set())
+    why, unread = PublishIndex(settings).versions(set())
     assert unread == [] and why == {
         "gru-v1": f"it made the published forecasts of sales as_of {dates[-1].isoformat()}{more}"}
 
@@ -354,9 +354,13 @@ def test_forecasts_before_removes_a_record_whose_key_holds_nothing_and_keeps_tho
                       schema_overrides={"step": pl.Int32})
     receipt = store.publish(fc, dataset="sales", as_of=kept, model="gru", model_version="gru-v1", run_id="r",
                             created_at=NOW)
-    for ds, a in (("sales", kept), ("sales", datetime(2023, 5, 1)), ("gone", datetime(2023, 4, 1))):
-        record_fingerprint(settings, dataset=ds, as_of=a, content_hash=receipt.content_hash, fingerprint="f",
-                           run_id="r")
+    record_fingerprint(settings, dataset="sales", as_of=kept, content_hash=receipt.content_hash, fingerprint="f",
+                       run_id="r")
+    for ds, a in (("sales", datetime(2023, 5, 1)), ("gone", datetime(2023, 4, 1))):  # what the killed gc left (a
+        record = fingerprint_path(home, ds, a)  # publish records only while its key holds it: `record_fingerprint`)
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text(json.dumps({"dataset": ds, "as_of": a.isoformat(), "content_hash": "c",
+                                      "data_fingerprint": "f", "run_id": "r"}))
     _touch(home / "published" / "_not_a_dataset" / "20230101T000000.json", 1)
     items = plan(settings, NOW, forecasts_before=datetime(2023, 7, 1))
     stale = sorted(i.key for i in items if i.kind == "record")
@@ -959,3 +963,49 @@ def test_a_run_folder_whose_cut_checkpoint_was_set_aside_goes_by_its_age(tmp_pat
     assert item.path == home / "runs" / "20240101T000000-aaaa" and item.age_days > 39, item
     execute(settings, [item])
     assert not (home / "runs" / "20240101T000000-aaaa").exists()
+
+
+@pytest.mark.parametrize("n_keys", [1, 5])
+def test_gc_reads_each_publish_receipt_once(tmp_path, monkeypatch, n_keys):
+    """Regression (gc43): before each model version went, gc read the receipt of every published key again (which
+    versions made forecasts still published), and the plan once more: (versions + 1) x keys reads, each a Parquet
+    footer (a request on an object store). Each receipt is read once per gc now; a key published again since is
+    read again (`test_gc_publish_race.py`)."""
+    from collections import Counter
+
+    import polars as pl
+
+    from flowcast.store import open_store
+    from flowcast.store.embedded import EmbeddedStore
+
+    home = tmp_path / "home"
+    reg = ModelRegistry(home / "models")
+    art = tmp_path / "art"
+    (art / "ckpt").mkdir(parents=True)
+    (art / "ckpt" / "model.ckpt").write_bytes(b"w" * 100)
+    versions = [reg.register(art, name="gru", dataset="sales", created_at=NOW).version for _ in range(6)]
+    reg.promote(versions[-1], dataset="sales")
+    settings = load_settings(home=home)
+    for n in range(n_keys):
+        a = datetime(2023, 1 + n, 1)
+        fc = pl.DataFrame({"unique_id": ["a"], "ds": [a + timedelta(days=31)], "step": [1], "y_hat": [1.0]},
+                          schema_overrides={"step": pl.Int32})
+        open_store(settings).publish(fc, dataset="sales", as_of=a, model="gru", model_version=versions[-1],
+                                     run_id="r", created_at=NOW)
+    reads: Counter[tuple[str, datetime]] = Counter()
+    real = EmbeddedStore.receipt_of
+
+    def counted(self, dataset, as_of):
+        reads[(dataset, as_of)] += 1
+        return real(self, dataset, as_of)
+
+    monkeypatch.setattr(EmbeddedStore, "receipt_of", counted)
+    cfg = tmp_path / "flowcast.toml"
+    cfg.write_text("[retention]\nkeep_versions = 0\n")
+    res = CliRunner().invoke(app, ["gc", "--home", str(home), "--config", str(cfg), "--as-of", NOW.isoformat(),
+                                   "--yes", "--json"])
+    assert res.exit_code == 0, res.output
+    gone = [i["version"] for i in json.loads(res.stdout.strip().splitlines()[-1])["items"] if i["kind"] == "model"]
+    assert sorted(gone) == sorted(versions[:-1])  # five versions checked one by one before each went
+    assert {v.version for v in reg.list()} == {versions[-1]}
+    assert len(reads) == n_keys and set(reads.values()) == {1}, reads

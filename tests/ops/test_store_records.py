@@ -135,7 +135,7 @@ def test_home_b_reads_the_records_of_home_a_from_the_shared_home(tmp_path, caplo
     shared = tmp_path / "shared"
     a = Settings(home=tmp_path / "machine-a", shared=str(shared))
     b = Settings(home=tmp_path / "machine-b", shared=str(shared))
-    record_fingerprint(a, dataset="meters", as_of=AS_OF, content_hash="c", fingerprint="f1", run_id="run-1",
+    record_fingerprint(a, dataset="meters", as_of=AS_OF, content_hash=_publish(a, 1), fingerprint="f1", run_id="run-1",
                        tz="Europe/Paris", time_label="end", freq="1h")
     assert dataset_tz(b, "meters") == "Europe/Paris" and dataset_time_label(b, "meters") == ("end", "1h")
     newer = shared / fingerprint_path(Path(), "meters", AS_OF + timedelta(days=1))

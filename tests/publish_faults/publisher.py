@@ -4,8 +4,8 @@
 usage: publisher.py STORE DATASET AS_OF VARIANT N_SERIES HORIZON [--loop] [--noise] [--fsize BYTES]
                     [--no-link ERRNO]
 STORE is a folder (the embedded store there), a JSON object of `[store]` settings (url,
-storage_options, pg_schema), or {"shared": URL, "shared_options": {...}} (a shared home: its
-warehouse), opened with flowcast.store.open_store like a flow does.
+storage_options, pg_schema, lock_timeout), or {"shared": URL, "shared_options": {...}, "store": {...}} (a shared
+home: its warehouse, with those `[store]` settings), opened with flowcast.store.open_store like a flow does.
 VARIANT picks the values (y_hat = variant * 1e6 + series index + step / 100) so that a reader
 can tell which publish it sees; --noise makes a big file for the multipart-upload test (long
 random ids, ~300 incompressible bytes a series, and noise below 1e-3 in the values). --fsize BYTES: no file
@@ -91,7 +91,8 @@ def store_from_arg(arg: str):
         home = os.path.join(tempfile.gettempdir(), "flowcast-child-home-unused")
         spec = json.loads(arg)
         if "shared" in spec:  # a shared home: the store is its warehouse (flowcast.shared)
-            return open_store(load_settings(home=home, shared=spec["shared"], shared_options=spec["shared_options"]))
+            return open_store(load_settings(home=home, shared=spec["shared"], shared_options=spec["shared_options"],
+                                            store=spec.get("store")))
         return open_store(load_settings(home=home, store=spec))
     return EmbeddedStore(arg)
 

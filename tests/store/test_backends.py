@@ -411,3 +411,69 @@ def test_unless_published_calls_then_under_the_keys_lock_only_while_the_key_hold
     assert not store.unless_published(DS, AS_OF, then(AS_OF)) and seen == [False]
     assert store.unless_published(DS, OTHER, then(OTHER)) and seen == [False, False]
     assert _key_lock_free(db_backend, DS, AS_OF) and _key_lock_free(db_backend, DS, OTHER)
+
+
+def test_while_published_runs_under_the_keys_lock_only_while_the_key_holds_that_publish(db_backend):
+    """gc43: a publish leaves the key's lock before it records itself, and a gc that deleted the key in between left
+    the record of forecasts no longer there. `while_published(..., content_hash, f)` calls f under the key's lock (the
+    one `publish` and `delete` take) only while the key holds the publish of that content hash."""
+    store = db_backend.store
+    first = publish(store, make_forecast(1, N, H, AS_OF)).content_hash
+    seen = []
+
+    def then() -> None:
+        seen.append(_key_lock_free(db_backend, DS, AS_OF))
+
+    assert store.while_published(DS, AS_OF, first, then) and seen == [False]  # called under the key's lock
+    second = publish(store, make_forecast(2, N, H, AS_OF), variant=2).content_hash
+    assert not store.while_published(DS, AS_OF, first, then) and len(seen) == 1  # replaced since: not called
+    assert store.delete(DS, AS_OF)
+    assert not store.while_published(DS, AS_OF, second, then) and len(seen) == 1  # deleted since: not called
+    assert _key_lock_free(db_backend, DS, AS_OF)
+
+
+def test_current_publishes_names_every_key_with_a_token_another_publish_changes(backend):
+    """gc43: gc reads each receipt once and again only for a key whose token changed (`ops.retention.PublishIndex`)."""
+    store = backend.store
+    assert store.current_publishes() == {}
+    publish(store, make_forecast(1, N, H, AS_OF))
+    publish(store, make_forecast(7, N, H, OTHER), as_of=OTHER, variant=7)
+    before = store.current_publishes()
+    assert sorted(before) == [(DS, OTHER), (DS, AS_OF)]
+    publish(store, make_forecast(2, N, H, AS_OF), variant=2, run_id="run-again")
+    after = store.current_publishes()
+    assert after[(DS, OTHER)] == before[(DS, OTHER)] and after[(DS, AS_OF)] != before[(DS, AS_OF)]
+    assert store.delete(DS, OTHER) and list(store.current_publishes()) == [(DS, AS_OF)]
+
+
+def test_writers_of_one_key_of_a_store_in_an_object_store_queue_on_its_lock(s3_url):
+    """gc43: on an object store (`store.url = "s3://..."`) writers of one key took no lock (`ParquetDataset.lock` was a
+    no-op there), so gc's delete of a key and its record removal, a publish's record (`while_published`) and
+    `publish(if_absent=True)` were not guarded: a delete landed while another writer held the key. They take the
+    key's lock object (a conditional PUT, the registry's `FileStore.lock`): the delete waits for the holder."""
+    import threading
+
+    url, opts = s3_url
+    store = EmbeddedStore(url, storage_options=opts)
+    digest = publish(store, make_forecast(1, N, H, AS_OF)).content_hash
+    inside, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        inside.set()
+        release.wait(60)
+
+    holder = threading.Thread(target=store.while_published, args=(DS, AS_OF, digest, hold))
+    holder.start()
+    deleted: list[bool] = []
+    try:
+        assert inside.wait(60)
+        other = EmbeddedStore(url, storage_options=opts)  # another writer (another machine's)
+        deleter = threading.Thread(target=lambda: deleted.append(other.delete(DS, AS_OF)))
+        deleter.start()
+        deleter.join(3)
+        assert deleter.is_alive() and deleted == [] and store.has(DS, AS_OF), "the delete did not wait for the lock"
+    finally:
+        release.set()
+        holder.join(60)
+    deleter.join(60)
+    assert deleted == [True] and not store.has(DS, AS_OF)

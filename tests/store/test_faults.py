@@ -8,6 +8,7 @@ point (FLOWCAST_FAULT=publish:<point>) or is SIGKILLed by the test at a random m
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import signal
@@ -120,28 +121,30 @@ def test_concurrent_publishers_all_land_with_one_whole_winner_per_key(request, t
 def test_an_upload_killed_half_way_leaves_the_previous_object(request, tmp_path):
     """The Parquet dataset on an S3-compatible server: a publisher killed after the first part of a
     multipart upload, or after the last part before the upload is completed, leaves the previous
-    object whole; the next publish completes."""
+    object whole; the next publish completes (breaking the key's lock object the killed one left, after
+    `store.lock_timeout`: 3 s here)."""
     b = make_backend("s3", request, tmp_path)
+    spec = json.dumps({**json.loads(b.spec), "lock_timeout": 3})
     store = b.store
     first = b.reopen()
-    proc = child(b.spec, AS_OF, 1, UPLOAD_BIG, None, "--noise", horizon=1)
+    proc = child(spec, AS_OF, 1, UPLOAD_BIG, None, "--noise", horizon=1)
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     old_hash = first.receipt_of(DS, AS_OF)["content_hash"]
     for point in ("mid_upload", "before_rename"):  # one part sent; every part sent, upload not completed
-        proc = child(b.spec, AS_OF, 2, UPLOAD_BIG, f"publish:{point}", "--noise", horizon=1)
+        proc = child(spec, AS_OF, 2, UPLOAD_BIG, f"publish:{point}", "--noise", horizon=1)
         _, err = proc.communicate(timeout=300)
         assert proc.returncode == -signal.SIGKILL, (point, err)
         assert _whole(b.reopen(), UPLOAD_BIG, h=1) == 1, point  # the old object, whole
         assert store.receipt_of(DS, AS_OF)["content_hash"] == old_hash
-        listed = store.data.fs.find(store.location)
+        listed = [p for p in store.data.fs.find(store.location) if "/.locks/" not in p]  # its lock object: broken next
         assert [re.sub(r"-[0-9a-f]{8}\.parquet$", "", p).rsplit("/", 3)[1:] for p in listed] == [
             ["dataset=sales", "as_of=2024-03-01T00:00:00", "part-00000001"]], listed  # nothing half-made listed
     fs = store.data.fs
     bucket = store.location.split("://", 1)[1].split("/", 1)[0]
     pending = fs.call_s3("list_multipart_uploads", Bucket=bucket).get("Uploads", [])
     assert len(pending) >= 1  # the killed multipart upload exists, invisible to every listing
-    proc = child(b.spec, AS_OF, 3, UPLOAD_BIG, None, "--noise", horizon=1)  # the next publish completes
+    proc = child(spec, AS_OF, 3, UPLOAD_BIG, None, "--noise", horizon=1)  # the next publish completes
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     assert _whole(b.reopen(), UPLOAD_BIG, h=1) == 3

@@ -55,7 +55,7 @@ def gc(
     default: prints what would go and its size."""
     from rich.table import Table
 
-    from flowcast.ops.retention import execute, human, plan_and_kept, total_bytes
+    from flowcast.ops.retention import PublishIndex, execute, human, plan_and_kept, total_bytes
 
     settings = resolve_settings(config=config, home=home)
     parsed = parse_as_of(as_of)
@@ -63,9 +63,10 @@ def gc(
     before: datetime | date | None = parse_as_of(forecasts_before, "--forecasts-before")
     if forecasts_before is not None and is_date_only(forecasts_before):  # each dataset's day (its source's tz)
         before = date.fromisoformat(forecasts_before.strip())
+    published = PublishIndex(settings)  # each publish's receipt read once (the plan's, read again where changed)
     items, kept = plan_and_kept(settings, now, versions=list(version or []), forecasts_before=before,
-                                dataset=dataset)
-    removed = execute(settings, items, now) if yes else []
+                                dataset=dataset, published=published)
+    removed = execute(settings, items, now, published=published) if yes else []
     locks = _remove_idle_locks(settings) if yes else 0
     home_path = Path(settings.home)
     if json_out:

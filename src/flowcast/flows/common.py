@@ -1335,9 +1335,13 @@ def _record_fingerprint(settings: Settings, data: LoadedData, as_of: datetime, c
         if missing_only and recorded_fingerprint(settings, dataset=data.source.name, as_of=storage_naive(as_of),
                                                  content_hash=content_hash)[0] is not None:
             return
-        record_fingerprint(settings, dataset=data.source.name, as_of=as_of, content_hash=content_hash,
-                           fingerprint=data_fingerprint(td), run_id=run_id, tz=td.meta.tz,
-                           time_label=data.source.time_label, freq=data.source.freq)
+        if record_fingerprint(settings, dataset=data.source.name, as_of=as_of, content_hash=content_hash,
+                              fingerprint=data_fingerprint(td), run_id=run_id, tz=td.meta.tz,
+                              time_label=data.source.time_label, freq=data.source.freq) is None:
+            get_run_logger().warning(
+                f"The fingerprint of the data this publish forecast from was not recorded: {data.source.name} as_of "
+                f"{storage_naive(as_of).isoformat()} no longer holds this publish (a gc deleted it, or another run "
+                "published the as_of again, since)")
     except (OSError, FlowcastError) as exc:  # the forecasts are published; the next run publishes again
         get_run_logger().warning(f"The fingerprint of the data this publish forecast from could not be recorded "
                                  f"({exc}): the next forecast run publishes even without new observations")

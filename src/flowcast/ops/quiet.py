@@ -102,26 +102,37 @@ def fingerprint_path(home: Path, dataset: str, as_of: datetime) -> Path:
 
 def record_fingerprint(settings: Any, *, dataset: str, as_of: datetime, content_hash: str, fingerprint: str,
                        run_id: str, tz: str | None = None, time_label: str = "start",
-                       freq: str | None = None) -> Path:
+                       freq: str | None = None) -> Path | None:
     """Record, after a publish, the fingerprint of the data it forecast from (and share it), with the
     source's tz (where `flowcast forecasts --as-of DATE` of a source no configuration declares reads
     a date alone), what its times label (`time_label`) and its freq (`flowcast forecasts` dates an end-labelled
-    dataset's forecasts by their end as well, `ds_end`)."""
+    dataset's forecasts by their end as well, `ds_end`). Written under the key's lock, only while the key holds
+    that publish (`ForecastStore.while_published`): None, nothing written, once it does not. A publish leaves the
+    lock before it records, and a gc that deleted the key in between (its record with it) left the record of
+    forecasts no longer there for good; a publish of the key since, whose record this one overwrote, the same."""
     from flowcast.atomic import atomic_file
+    from flowcast.interrupts import fault_point
     from flowcast.shared import share_file
+    from flowcast.store import open_store
     from flowcast.timekeys import storage_naive
 
+    fault_point("publish:before_record")  # test-only: the publish is visible, its record not yet written
     as_of = storage_naive(as_of)
     path = fingerprint_path(settings.home, dataset, as_of)
     record = {"dataset": dataset, "as_of": as_of.isoformat(), "content_hash": content_hash,
               "data_fingerprint": fingerprint, "polars": pl.__version__, "run_id": run_id, "tz": tz,
               "time_label": time_label, "freq": freq}
-    with atomic_file(path, "w") as fh:
-        json.dump(record, fh, indent=2)
-    share_file(settings, path)
+
+    def write() -> None:
+        with atomic_file(path, "w") as fh:
+            json.dump(record, fh, indent=2)
+        share_file(settings, path)
+
     if (store := record_store(settings)) is not None:  # every machine sharing the store reads it (module doc)
-        store.write_record(dataset, as_of, content_hash, record)
-    return path
+        kept = store.while_published(dataset, as_of, content_hash, write, record=record)
+    else:
+        kept = open_store(settings, migrate=False).while_published(dataset, as_of, content_hash, write)
+    return path if kept else None
 
 
 def record_store(settings: Any) -> Any:

@@ -108,37 +108,59 @@ def _old(paths: Iterable[Path], kind: str, days: float, now: datetime, what: str
     return out
 
 
-def _published_versions(settings: Settings, removed: set[tuple[str, datetime]]) -> tuple[dict[str, str], list[str]]:
-    """version -> why it stays: it made forecasts that stay published (every (dataset, as_of) of the
-    store but those in `removed`); and a sentence for each publish whose receipt could not be read."""
-    from flowcast.store import open_store
+class PublishIndex:
+    """The model version each published (dataset, as_of) names, each receipt read once per gc: a gc checks every
+    version it removes against the publishes as they are then (`execute`), and read every receipt of the store again
+    for each (versions x keys reads, each a Parquet footer: a request on an object store). `versions` lists the keys
+    with a token of the publish each holds (`ForecastStore.current_publishes`, one listing) and reads the receipt of
+    a key only when it holds a publish not read before (the first call; a key published again since)."""
 
-    store = open_store(settings)
-    named: dict[str, list[tuple[str, datetime]]] = {}
-    unread: list[str] = []
-    for ds in store.datasets():
-        for a in store.as_ofs(ds):
-            if (ds, a) in removed:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._store: Any = None
+        self._read: dict[tuple[str, datetime], tuple[str, str | None, str | None]] = {}  # key -> (token, version, why
+        # it is unknown: a receipt that could not be read)
+
+    def _refresh(self) -> None:
+        from flowcast.store import open_store
+
+        self._store = self._store or open_store(self.settings)
+        now = self._store.current_publishes()
+        self._read = {k: v for k, v in self._read.items() if now.get(k) == v[0]}  # gone or published again: read anew
+        for (ds, a), token in now.items():
+            if (ds, a) in self._read:
                 continue
             try:
-                version = store.receipt_of(ds, a).get("model_version")
+                self._read[(ds, a)] = (token, self._store.receipt_of(ds, a).get("model_version") or None, None)
             except (FlowcastError, OSError, ValueError) as exc:  # a damaged partition: its forecasts do not read either
-                unread.append(f"the publish of {ds} as_of {a.isoformat()} could not be read ({exc}): the model "
-                              "version it names is not known, so it protects none")
+                self._read[(ds, a)] = (token, None, (
+                    f"the publish of {ds} as_of {a.isoformat()} could not be read ({exc}): the model version it "
+                    "names is not known, so it protects none"))
+
+    def versions(self, removed: set[tuple[str, datetime]]) -> tuple[dict[str, str], list[str]]:
+        """version -> why it stays: it made forecasts that stay published (every (dataset, as_of) of the store now
+        but those in `removed`); and a sentence for each publish whose receipt could not be read."""
+        self._refresh()
+        named: dict[str, list[tuple[str, datetime]]] = {}
+        unread: list[str] = []
+        for key, (_, version, why) in sorted(self._read.items()):
+            if key in removed:
                 continue
-            if version:
-                named.setdefault(version, []).append((ds, a))
-    why = {}
-    for version, keys in named.items():
-        ds, newest = max(keys, key=lambda k: k[1])
-        more = f" (and {plural(len(keys) - 1, 'earlier as_of')})" if len(keys) > 1 else ""
-        why[version] = f"it made the published forecasts of {ds} as_of {newest.isoformat()}{more}"
-    return why, unread
+            if why is not None:
+                unread.append(why)
+            elif version:
+                named.setdefault(version, []).append(key)
+        said = {}
+        for version, keys in named.items():
+            ds, newest = max(keys, key=lambda k: k[1])
+            more = f" (and {plural(len(keys) - 1, 'earlier as_of')})" if len(keys) > 1 else ""
+            said[version] = f"it made the published forecasts of {ds} as_of {newest.isoformat()}{more}"
+        return said, unread
 
 
 def _model_items(settings: Settings, policy: RetentionConfig, versions: list[str],
                  removed: set[tuple[str, datetime]] | None = None, kept_out: list[Item] | None = None,
-                 now: datetime | None = None) -> list[Item]:
+                 now: datetime | None = None, published_index: PublishIndex | None = None) -> list[Item]:
     from flowcast.shared import open_registry
 
     reg = open_registry(settings)
@@ -163,7 +185,8 @@ def _model_items(settings: Settings, policy: RetentionConfig, versions: list[str
     in_use = reg.pins(now)  # chosen by a running run (a backfill date, a forecast): gone, its publish would fail
     for version, why in in_use.items():
         protected.setdefault(version, why)
-    published, unread = _published_versions(settings, removed or set()) if all_versions else ({}, [])
+    published, unread = ((published_index or PublishIndex(settings)).versions(removed or set()) if all_versions
+                         else ({}, []))
     for version, why in published.items():
         protected.setdefault(version, why)
     if kept_out is not None:  # said, not acted on: gc removes no version because of them
@@ -331,15 +354,16 @@ def plan(settings: Settings, now: datetime, *, versions: Iterable[str] = (),
 
 def plan_and_kept(settings: Settings, now: datetime, *, versions: Iterable[str] = (),
                   policy: RetentionConfig | None = None, forecasts_before: datetime | date | None = None,
-                  dataset: str | None = None) -> tuple[list[Item], list[Item]]:
+                  dataset: str | None = None, published: PublishIndex | None = None) -> tuple[list[Item], list[Item]]:
     """`plan`, and the model versions that stay whatever their age, each with why: a production
     model, its predecessor, a recorded champion, or the model that made forecasts that stay
-    published (a publish names its model version; those `forecasts_before` removes do not count)."""
+    published (a publish names its model version; those `forecasts_before` removes do not count).
+    `published`: the index of the publishes' versions to read them into, the one `execute` is given after."""
     policy = policy or settings.retention
     now = _naive_utc(now)
     forecasts = (_forecast_items(settings, forecasts_before, dataset) if forecasts_before is not None else [])
     kept: list[Item] = []
-    items = _model_items(settings, policy, list(versions), {i.key for i in forecasts if i.key}, kept, now)
+    items = _model_items(settings, policy, list(versions), {i.key for i in forecasts if i.key}, kept, now, published)
     items += _aged_items(settings, policy, now)
     return items + forecasts, kept
 
@@ -426,7 +450,8 @@ def _superseded_items(settings: Settings, now: datetime, *, objects: bool = True
     return out
 
 
-def execute(settings: Settings, items: Iterable[Item], now: datetime | None = None) -> list[Item]:
+def execute(settings: Settings, items: Iterable[Item], now: datetime | None = None, *,
+            published: PublishIndex | None = None) -> list[Item]:
     """Remove what `plan` listed; returns what was removed. A model that became protected since
     the plan is skipped (RegistryError from the registry's own check: a run that chose it since
     pinned it, its pin not lapsed at `now`), and so is one that made
@@ -435,7 +460,8 @@ def execute(settings: Settings, items: Iterable[Item], now: datetime | None = No
     published versions lost its model), the store read as it is then: a key this gc deleted and a backfill published
     again since with that version keeps it too (counted as gone, it lost its model); everything else goes.
     Published forecasts go first: a plan lets a version go because the forecasts naming it go too,
-    so a failed forecast deletion (its error raised) stops gc before any version is removed."""
+    so a failed forecast deletion (its error raised) stops gc before any version is removed. `published`: the index
+    the plan read the publishes into (`PublishIndex`: only the keys published since are read again), else a new one."""
     from flowcast.interrupts import fault_point
     from flowcast.shared import open_registry
 
@@ -444,6 +470,7 @@ def execute(settings: Settings, items: Iterable[Item], now: datetime | None = No
     # gc before the run folders, cache entries and files it would have freed room with
     items = sorted(items, key=lambda i: (i.kind not in ("forecast", "record")) + (i.kind == "model"))
     reg = open_registry(settings) if any(i.kind == "model" for i in items) else None
+    index = published or PublishIndex(settings)
     store = None
     files = None
     done: list[Item] = []
@@ -475,7 +502,7 @@ def execute(settings: Settings, items: Iterable[Item], now: datetime | None = No
             # the store as it is now: the keys deleted above are no longer in it, unless a run published one of them
             # again since (a backfill of that date with this version): those forecasts name it, so it stays
             def published_with(version: str) -> str | None:  # a run published with it since
-                return _published_versions(settings, set())[0].get(version)
+                return index.versions(set())[0].get(version)
 
             try:
                 reg.delete(item.version, allow_protected=explicit, at=None if now is None else _naive_utc(now),

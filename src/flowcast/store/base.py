@@ -106,7 +106,12 @@ class ForecastStore(Protocol):
     f() is called under the key's lock once something was removed (on PostgreSQL after the delete's commit), so no
     publish of the key lands before it returns (gc removes the deleted publish's record there).
     `unless_published(dataset, as_of, f)`: f() under the key's lock when the key holds no publish (gc removes a
-    record a delete killed before its f left)."""
+    record a delete killed before its f left). `while_published(dataset, as_of, content_hash, f)`: f() under the same
+    lock only while the key holds the publish of that content hash (False, nothing called, once it was deleted or
+    replaced): what belongs to that publish alone (its record) is never written after a delete removed the publish,
+    nor over the record of the publish that replaced it. `current_publishes()`: every published key and a token of the
+    publish it holds now, which another publish of the key changes, in one listing (a reader of every receipt reads
+    again only the keys whose token changed: `ops.retention.PublishIndex`)."""
 
     location: str
 
@@ -129,9 +134,13 @@ class ForecastStore(Protocol):
 
     def receipt_of(self, dataset: str, as_of: datetime) -> dict[str, str]: ...
 
+    def current_publishes(self) -> dict[tuple[str, datetime], str]: ...
+
     def delete(self, dataset: str, as_of: datetime, *, then: Callable[[], None] | None = None) -> bool: ...
 
     def unless_published(self, dataset: str, as_of: datetime, then: Callable[[], None]) -> bool: ...
+
+    def while_published(self, dataset: str, as_of: datetime, content_hash: str, then: Callable[[], None]) -> bool: ...
 
     def write_realized(self, dataset: str, frame: pl.DataFrame, *, scored: dict[datetime, str] | None = None) -> int: ...
 

@@ -11,8 +11,8 @@ Publishing validates first (nothing is written for a bad forecast), then writes 
 (dataset, as_of) and deletes the one it supersedes (parquet.py). That file is the whole truth: the
 receipt lives in its key-value metadata and DuckDB reads it through views, so there is no
 second copy to bring up to date and nothing to reconcile after a crash. A crash leaves the old
-or the new file; the next publish of that key completes. Publishers of one key on one machine
-take a lock for that key only (publishers of other keys, and of other datasets, never wait);
+or the new file; the next publish of that key completes. Publishers of one key take a lock for that key
+only (a file lock on one machine, a lock object on an object store: parquet.py) (publishers of other keys, and of other datasets, never wait);
 readers take no lock at all and open nothing for writing: they list each key's current file and
 read it whole through one handle (listing again when a newer publish deleted it meanwhile), so
 a read returns complete as_of sets, never a mix of two publishes, never a duplicate.
@@ -92,6 +92,11 @@ def damaged_text(table: str, dataset: str, as_of: datetime, path: str, why: str)
     what = "realized-accuracy" if table == "realized" else table
     return (f"{what} partition {path} cannot be read ({why}); the next run that scores dataset {dataset} as_of "
             f"{when} rewrites it, or remove that folder")
+
+
+def _key_lock(table: str, dataset: str, as_of: datetime) -> str:
+    """The name of the writer lock of one key of `table` (`ParquetDataset.lock`)."""
+    return f"{table}.dataset={dataset}.{partition_name(as_of)}"
 
 
 class EmbeddedStore:
@@ -217,6 +222,11 @@ class EmbeddedStore:
         """Published as_ofs of `dataset`, oldest first."""
         return [a for _, a in self._visible("forecasts", check_dataset(dataset))]
 
+    def current_publishes(self) -> dict[tuple[str, datetime], str]:
+        """{(dataset, as_of): its current file} of every published key, one listing: a file name is never reused
+        (a publish writes the next one), so another publish of the key changes it."""
+        return self._visible("forecasts")
+
     def has(self, dataset: str, as_of: datetime) -> bool:
         return self._path_of("forecasts", check_dataset(dataset), as_of) is not None
 
@@ -274,8 +284,8 @@ class EmbeddedStore:
         `before_visible(what)` is called right before the new file becomes visible (its rename, the
         upload's completion); what it raises leaves the previous forecasts in place. `if_absent`: only into a
         key that holds nothing, checked under the key's lock (AlreadyPublished and nothing written otherwise: two
-        runs of one schedule slot that both found it empty as they started publish once). On an object store,
-        where writers of one key take no lock (parquet.py), it is checked without one: two there may both write.
+        runs of one schedule slot that both found it empty as they started publish once; on an object store too, whose
+        key lock is a lock object: parquet.py).
         `refuse_if(held)`: as `if_absent`, only when the key holds a publish whose receipt it returns True for
         (called under the key's lock; a damaged one's receipt is {}). `keep_same`: a key whose file holds these very
         forecasts (its recorded content hash is this publish's, and its rows, read back whole, hash to it) is left
@@ -285,7 +295,7 @@ class EmbeddedStore:
                     horizon=horizon, trained_as_of=trained_as_of)
         self.migrate()
         what = f"forecasts of dataset {p.dataset} as_of {p.as_of.isoformat()}"
-        with self.data.lock(f"forecasts.dataset={p.dataset}.{partition_name(p.as_of)}"):
+        with self.data.lock(_key_lock("forecasts", p.dataset, p.as_of)):
             self.data.clean_temps()
             if (if_absent or refuse_if is not None) and (held := self._path_of("forecasts", p.dataset,
                                                                                p.as_of)) is not None:
@@ -301,7 +311,7 @@ class EmbeddedStore:
             replaced, previous = self._previous(current)
             if previous != p.digest:  # the realized accuracy of the forecasts replaced goes first (a crash
                 # after it leaves those forecasts unscored, rescored by the next run, never scores of others)
-                with self.data.lock(f"realized.dataset={p.dataset}.{partition_name(p.as_of)}"):
+                with self.data.lock(_key_lock("realized", p.dataset, p.as_of)):
                     self.data.remove_key("realized", p.dataset, p.as_of)
             path = self.data.write("forecasts", p.dataset, p.as_of, p.frame, p.metadata(), what=what,
                                    before_visible=None if before_visible is None else lambda: before_visible(what))
@@ -338,13 +348,12 @@ class EmbeddedStore:
         delete removes, never realized rows of an as_of whose forecasts are gone (no delete lists those).
         `then()`: called when something was removed, still under the key's lock, the one a publish takes: what
         belongs to the removed publish alone (gc's publish record) goes before another publish of the key can land
-        (and write its own). On an object store, where writers of one key take no lock, it is not guarded."""
+        (and write its own), on an object store too (its key lock is a lock object: parquet.py)."""
         check_dataset(dataset)
         as_of = storage_ts(as_of)
         found = False
-        key = f"dataset={dataset}.{partition_name(as_of)}"
-        with self.data.lock(f"forecasts.{key}", remove=True):  # the key is gone: so are its lock files
-            with self.data.lock(f"realized.{key}", remove=True):
+        with self.data.lock(_key_lock("forecasts", dataset, as_of), remove=True):  # the key is gone: so are its locks
+            with self.data.lock(_key_lock("realized", dataset, as_of), remove=True):
                 scored = found = self.data.remove_key("realized", dataset, as_of)
             found = self.data.remove_key("forecasts", dataset, as_of) or found
             legacy = self._legacy().get((dataset, as_of))
@@ -366,8 +375,21 @@ class EmbeddedStore:
         file a delete killed before it left); whether it was called."""
         check_dataset(dataset)
         as_of = storage_ts(as_of)
-        with self.data.lock(f"forecasts.dataset={dataset}.{partition_name(as_of)}", remove=True):
+        with self.data.lock(_key_lock("forecasts", dataset, as_of), remove=True):
             if self.has(dataset, as_of):
+                return False
+            then()
+        return True
+
+    def while_published(self, dataset: str, as_of: datetime, content_hash: str, then: Callable[[], None]) -> bool:
+        """Call `then()` under the key's lock (the one `publish` and `delete` take) while (dataset, as_of) holds the
+        publish of `content_hash`; False, nothing called, when it holds none (a gc deleted it since) or another
+        (replaced since), or its file cannot be read. A publish's record goes there: never a record outliving the
+        forecasts it names (a publish leaves the lock before it records)."""
+        check_dataset(dataset)
+        as_of = storage_ts(as_of)
+        with self.data.lock(_key_lock("forecasts", dataset, as_of)):
+            if not self._still_published(dataset, as_of, content_hash):
                 return False
             then()
         return True
@@ -456,12 +478,11 @@ class EmbeddedStore:
         for (as_of,), part in valid.group_by("as_of", maintain_order=True):
             meta = {"flowcast.dataset": dataset, "flowcast.as_of": as_of.isoformat(),
                     "flowcast.rows": str(part.height)}
-            key = f"dataset={dataset}.{partition_name(as_of)}"
             # the forecasts' lock first, as a publish takes them: no publish or delete of the key in between
-            with self.data.lock(f"forecasts.{key}") if scored is not None else contextlib.nullcontext():
+            with self.data.lock(_key_lock("forecasts", dataset, as_of)) if scored is not None else contextlib.nullcontext():
                 if scored is not None and not self._still_published(dataset, as_of, scored.get(as_of)):
                     continue
-                with self.data.lock(f"realized.{key}"):
+                with self.data.lock(_key_lock("realized", dataset, as_of)):
                     self.data.clean_temps()
                     self.data.write("realized", dataset, as_of, part, meta,
                                     what=f"realized accuracy of dataset {dataset} as_of {as_of.isoformat()}")

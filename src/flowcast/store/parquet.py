@@ -27,8 +27,11 @@ upload completed at the end): an object is visible only once complete, so an upl
 half-way leaves the previous object, and at most an incomplete multipart upload that no listing
 shows (a bucket lifecycle rule, AbortIncompleteMultipartUpload, removes those).
 
-Nothing here takes a lock on behalf of readers; `lock()` serialises local writers of one key
-(on object stores two writers of one key race: each writes a whole object, the higher name wins).
+Nothing here takes a lock on behalf of readers; `lock()` serialises writers of one key: locally an fcntl lock
+under `.locks/`, on an object store a lock object `.locks/<name>` created with a conditional PUT (`If-None-Match: *`,
+`flowcast.store.fs.FileStore.lock`, the model registry's lock at a URL), renewed while held and checked before
+an upload completes. Without it (gc43) two writers of one key raced there: a publish's `if_absent` check, gc's delete
+of a key and its publish record, and a publish's record were unguarded.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ import io
 import itertools
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -59,6 +63,7 @@ PART_GLOB = "part-*.parquet"
 LEGACY_PART = "part-0.parquet"  # the one file per as_of before datasets were keyed
 OBJECT_PROTOCOLS = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"}
 _UPLOAD_CHUNK = 5 * 2**20  # the smallest S3 multipart part
+_HELD = threading.local()  # .leases: the object-store locks this thread holds (`ParquetDataset.lock`)
 
 
 def partition_name(as_of: datetime) -> str:
@@ -142,6 +147,7 @@ class ParquetDataset:
                 f"store url {url!r}: the Parquet dataset can live in a local folder, file://, or an object store "
                 f"({', '.join(sorted(OBJECT_PROTOCOLS))}://); {protocol}:// cannot replace a file atomically"
             )
+        self.storage_options = storage_options
         self.lock_timeout = lock_timeout
         self.grace_s = grace_s
 
@@ -297,17 +303,18 @@ class ParquetDataset:
         with self._open(path) as fh:
             return pq.ParquetFile(fh).metadata.num_rows
 
-    # ------------------------------------------------------------------ locks (local writers only)
+    # ------------------------------------------------------------------ locks (writers only)
     @contextlib.contextmanager
     def lock(self, name: str, *, blocking: bool = True, remove: bool = False) -> Iterator[bool]:
-        """An fcntl lock `name` under .locks/ (a no-op yielding True on object stores: there,
-        writers of one key race and the last complete upload wins, whole). Yields False when
-        `blocking` is False and another process holds it. `remove`: the lock file is deleted before the
+        """An fcntl lock `name` under .locks/; on an object store the lock object `.locks/<name>` (module doc), which
+        always waits (`blocking` is for local locks alone) and is gone once released. Yields False when `blocking`
+        is False and another process holds it. `remove`: the lock file is deleted before the
         lock is released (its key was deleted: one empty file per as_of ever published stayed behind).
         A lock is held only on the file the name still points at: a waiter whose file was removed (or
         replaced) while it waited opens the name again, so removing a lock file never lets two writers in."""
         if not self.local:
-            yield True
+            with self._object_lock(name):
+                yield True
             return
         path = self.locks_dir / f"{name}.lock"
         deadline = time.monotonic() + self.lock_timeout
@@ -343,6 +350,22 @@ class ParquetDataset:
                             path.unlink()
                     fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
                 return
+
+    @contextlib.contextmanager
+    def _object_lock(self, name: str) -> Iterator[None]:
+        """Hold the lock object `.locks/<name>` of a store in an object store (`FileStore.lock`: a dead holder's is
+        broken after `lock_timeout` seconds, a live one's renewed); its lease is checked before an upload of this
+        thread completes (`_write_object`), so a holder that lost it writes nothing."""
+        from flowcast.store.fs import FileStore
+
+        files = FileStore(self.root, storage_options=self.storage_options)
+        with files.lock(f".locks/{name}", timeout=self.lock_timeout, stale_after=self.lock_timeout) as lease:
+            held = _HELD.__dict__.setdefault("leases", [])
+            held.append(lease)
+            try:
+                yield
+            finally:
+                held.remove(lease)
 
     def remove_idle_locks(self) -> int:
         """Delete the lock files no writer holds now (local only); how many. One empty file per key ever
@@ -481,6 +504,8 @@ class ParquetDataset:
                     fh.flush()  # the first part is uploaded; the object is not visible yet
                     fault("mid_upload")
             fault("before_rename")  # every byte sent, the upload not completed
+            for lease in getattr(_HELD, "leases", []):  # the key's lock still this writer's (`_object_lock`)
+                lease.check(what)
             if before_visible is not None:
                 before_visible()
             fh.close()  # completes the upload: the object appears whole

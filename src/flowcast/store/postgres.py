@@ -636,6 +636,13 @@ class PostgresStore:
     def write_record(self, dataset: str, as_of: datetime, content_hash: str, record: dict[str, Any]) -> bool:
         """Keep `record` (JSON-able) as the publish record of (dataset, as_of) while the key holds the publish of
         `content_hash`, checked under the key's lock (a publish of other forecasts since: False, nothing written)."""
+        return self.while_published(dataset, as_of, content_hash, lambda: None, record=record)
+
+    def while_published(self, dataset: str, as_of: datetime, content_hash: str, then: Callable[[], None], *,
+                        record: dict[str, Any] | None = None) -> bool:
+        """Call `then()` in one transaction under the key's lock (the one `publish` and `delete` take) while
+        (dataset, as_of) holds the publish of `content_hash`, after keeping `record` (JSON-able, when given) as its
+        publish record; False, nothing written nor called, when the key holds none (deleted since) or another."""
         import json
 
         check_dataset(dataset)
@@ -648,9 +655,11 @@ class PostgresStore:
                                [dataset, as_of]).fetchone()
             if held is None or held[0] != content_hash:
                 return False
-            con.execute(f"""INSERT INTO {s}.publish_records (dataset, as_of, content_hash, record) VALUES (%s, %s, %s, %s)
-                        ON CONFLICT (dataset, as_of) DO UPDATE SET content_hash = EXCLUDED.content_hash,
-                        record = EXCLUDED.record""", [dataset, as_of, content_hash, json.dumps(record)])
+            if record is not None:
+                con.execute(f"""INSERT INTO {s}.publish_records (dataset, as_of, content_hash, record) VALUES (%s, %s, %s, %s)
+                            ON CONFLICT (dataset, as_of) DO UPDATE SET content_hash = EXCLUDED.content_hash,
+                            record = EXCLUDED.record""", [dataset, as_of, content_hash, json.dumps(record)])
+            then()
         return True
 
     def records(self, dataset: str, as_of: datetime | None = None) -> list[dict[str, Any]]:
@@ -739,6 +748,11 @@ class PostgresStore:
 
     def as_ofs(self, dataset: str) -> list[datetime]:
         return [r[1] for r in self._publishes({"dataset": check_dataset(dataset)})]
+
+    def current_publishes(self) -> dict[tuple[str, datetime], str]:
+        """{(dataset, as_of): a token of its publish (the receipt's columns)} of every published key, one query:
+        another publish of the key changes it (its run, its start, its content hash)."""
+        return {(r[0], r[1]): repr(r[2:]) for r in self._publishes({})}
 
     def has(self, dataset: str, as_of: datetime) -> bool:
         return bool(self._publishes({"dataset": check_dataset(dataset), "as_of": as_of}))
