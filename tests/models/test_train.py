@@ -844,6 +844,21 @@ def test_a_resume_with_more_epochs_ends_at_the_end_of_its_learning_rate_schedule
     assert lr == pytest.approx(end)
 
 
+def test_a_resume_with_fewer_steps_but_more_epochs_names_the_epochs_it_runs_past_the_schedule_by(tmp_path):
+    """A training bounded by its epochs (max_steps 500 beyond one epoch's batches) resumed with max_steps 400 and
+    max_epochs 2 runs its schedule past the end by the extra epoch; the reason said only 'max_steps 500 -> 400 (the
+    cosine learning-rate schedule the checkpoint holds ends at step N: resumed past it ...)', as if fewer steps did."""
+    from flowcast.models.train import not_resumable
+
+    td = make_td()
+    out = tmp_path / "run"
+    train_model(td, tiny_cfg(max_steps=500, max_epochs=1, checkpoint_every=2), out, cell="gru")
+    (out / "model.ckpt").unlink()  # killed while it trained
+    why = not_resumable(out, td, tiny_cfg(max_steps=400, max_epochs=2, checkpoint_every=2), "gru") or ""
+    assert "max_steps 500 -> 400, max_epochs 2: a schedule ending at step " in why, why
+    assert "(the cosine learning-rate schedule the checkpoint holds ends at step " in why, why
+
+
 def test_an_epoch_bounded_resume_on_more_data_is_said_to_be_on_other_data(tmp_path):
     """Regression (rev42b): a max_epochs-bounded training whose source grew since its checkpoint (more windows, so
     more batches an epoch: a longer schedule, `_planned_end`) was refused as 'the settings changed ... (max_steps
