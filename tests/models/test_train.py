@@ -780,7 +780,9 @@ def test_a_longer_resume_of_a_onecycle_training_trains_from_the_start(tmp_path, 
     why = not_resumable(out, td, longer, "gru")
     assert (why is None) is resumed, why
     if not resumed:
-        assert f"(max_steps 6 -> {steps} (the onecycle learning-rate schedule the checkpoint holds ends at step 6" in why
+        epochs = ", max_epochs 3: a schedule ending at step " if steps < 0 else " ("
+        assert f"(max_steps 6 -> {steps}{epochs}" in why, why
+        assert "the onecycle learning-rate schedule the checkpoint holds ends at step 6" in why, why
     trained: list[dict] = []
     art = train_model(td, longer, out, cell="gru", resume=True, on_progress=trained.append)  # failed, not resumed
     assert art.checkpoint.exists()

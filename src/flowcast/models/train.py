@@ -742,9 +742,11 @@ def settings_changed(ckpt: Path, td: TrainingData, cfg: ModelConfig, cell: str) 
                if k in saved and _jsonable({k: saved[k]}) != _jsonable({k: v})]
     if not changed and (ends := _schedule_end(state)) is not None and (end := _planned_end(td, cfg, cell)) > ends:
         # a longer training (max_steps, or max_epochs, which the checkpoint does not name) would run it past its end
+        # the epochs named wherever they bound it too: 'max_steps 500 -> 400' alone read as if fewer steps ran past it
         was, steps = saved.get("max_steps"), cfg.max_steps
-        what = (f"max_steps {was} -> {steps}" if was != steps else
-                f"max_steps {steps}, max_epochs {cfg.max_epochs}: a schedule ending at step {end}")
+        epochs = f", max_epochs {cfg.max_epochs}: a schedule ending at step {end}"
+        what = (f"max_steps {was} -> {steps}{epochs if cfg.max_epochs is not None else ''}" if was != steps else
+                f"max_steps {steps}{epochs}")
         changed.append(f"{what} (the {cfg.scheduler} learning-rate schedule the checkpoint holds ends at step {ends}: "
                        f"resumed past it, {_PAST_THE_END.get(cfg.scheduler, 'it ran off its end')})")
     return ", ".join(changed)
