@@ -1121,13 +1121,22 @@ def test_the_day_month_order_is_decided_from_all_rows(write_csv, rows, freq, fir
 
 
 def test_day_month_rows_that_contradict_each_other_are_quarantined_with_their_hints(write_csv):
-    """31/01 is day first, 01/29 month first: no order reads both; each row says which format would read it."""
-    r = run_validate(write_csv("date,id,val\n31/01/2024,a,1\n01/29/2024,a,2\n2024-01-05,a,3\n"))
+    """31/01 is day first, 01/29 month first: no order reads both; each row says which format would read it, or,
+    beside a time that read (2024-01-05), to be written as it is (a time_format applies to every row)."""
+    r = run_validate(write_csv("date,id,val\n31/01/2024,a,1\n01/29/2024,a,2\n"))
     assert quarantined(r) == [
         (0, "time_unparsable", ("time '31/01/2024' does not parse as ISO-8601 (day first: declare its time_format, "
                                "--time-format '%d/%m/%Y')")),
         (1, "time_unparsable", ("time '01/29/2024' does not parse as ISO-8601 (month first: declare its time_format, "
                                "--time-format '%m/%d/%Y')"))]
+    r = run_validate(write_csv("date,id,val\n31/01/2024,a,1\n01/29/2024,a,2\n2024-01-05,a,3\n"))
+    assert quarantined(r) == [
+        (0, "time_unparsable", ("time '31/01/2024' does not parse as ISO-8601 (day first, and other times of the "
+                               "column are written like '2024-01-05': write this one as they are (2024-01-31); a "
+                               "--time-format would apply to every row)")),
+        (1, "time_unparsable", ("time '01/29/2024' does not parse as ISO-8601 (month first, and other times of the "
+                               "column are written like '2024-01-05': write this one as they are (2024-01-29); a "
+                               "--time-format would apply to every row)"))]
 
 
 @pytest.mark.parametrize(("rows", "later", "freq", "as_of", "read"), [
