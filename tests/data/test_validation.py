@@ -999,10 +999,10 @@ def test_a_day_month_date_among_iso_dates_is_told_to_be_written_as_they_are(writ
 
 
 @pytest.mark.parametrize(("odd", "said"), [
-    ("31/01/2023", "(day first, and other times of the column are written like '2023-01-01': write this one as they are "
-                   "(2023-01-31); a --time-format would apply to every row)"),
-    ("01/29/2023", "(month first, and other times of the column are written like '2023-01-01': write this one as they "
-                   "are (2023-01-29); a --time-format would apply to every row)")])
+    ("31/01/2023", ("(day first, and other times of the column are written like '2023-01-01': write this one as they "
+                    "are (2023-01-31); a --time-format would apply to every row)")),
+    ("01/29/2023", ("(month first, and other times of the column are written like '2023-01-01': write this one as they "
+                    "are (2023-01-29); a --time-format would apply to every row)"))])
 def test_a_day_first_or_month_first_date_among_iso_dates_is_told_to_be_written_as_they_are(write_csv, odd, said):
     """nu42's case where a number above 12 settles a row's order: '31/01/2023' and '01/29/2023' among ISO dates (no
     order reads both) were each told 'declare its time_format, --time-format '%d/%m/%Y'' ('%m/%d/%Y'), which
