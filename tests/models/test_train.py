@@ -861,6 +861,28 @@ def test_a_resume_with_fewer_steps_but_more_epochs_names_the_epochs_it_runs_past
     assert "(the cosine learning-rate schedule the checkpoint holds ends at step " in why, why
 
 
+def test_an_epoch_bounded_resume_plans_its_schedule_over_every_node_of_a_multi_node_training(tmp_path):
+    """A max_epochs-bounded training on distributed.nnodes machines (launcher = 'rendezvous'): an epoch is each
+    rank's share of its windows, world = devices x nodes, so the schedule a resume builds (`_planned_end`) is of that
+    world. It was planned over this machine's devices alone (twice the batches an epoch on 2 nodes), so every resume
+    of a killed multi-node training was refused as 'the settings changed' and trained from the start. Here the
+    checkpoint's schedule is 10 steps (one device, 10 samples an epoch): 2 epochs on 2 nodes (5 batches a rank) are
+    as many, resumed; on one machine they are 20, refused."""
+    from flowcast.config import DistributedConfig
+    from flowcast.models.train import not_resumable, training_nodes
+
+    td = make_td(n_series=2, length=40)
+    out = tmp_path / "run"
+    once = dict(max_steps=-1, batch_size=1, samples_per_epoch=10, checkpoint_every=2)
+    train_model(td, tiny_cfg(max_epochs=1, **once), out, cell="gru")
+    (out / "model.ckpt").unlink()  # killed while it trained
+    two = tiny_cfg(max_epochs=2, **once)
+    nodes = training_nodes(DistributedConfig(launcher="rendezvous", nnodes=2, rdzv_endpoint="node0:29400"))
+    assert nodes == 2 and training_nodes(None) == training_nodes(DistributedConfig()) == 1
+    assert not_resumable(out, td, two, "gru", nodes=nodes) is None
+    assert "a schedule ending at step 20" in (not_resumable(out, td, two, "gru") or "")
+
+
 def test_an_epoch_bounded_resume_on_more_data_is_said_to_be_on_other_data(tmp_path):
     """Regression (rev42b): a max_epochs-bounded training whose source grew since its checkpoint (more windows, so
     more batches an epoch: a longer schedule, `_planned_end`) was refused as 'the settings changed ... (max_steps
