@@ -873,7 +873,7 @@ def test_an_epoch_bounded_resume_plans_its_schedule_over_every_node_of_a_multi_n
 
     td = make_td(n_series=2, length=40)
     out = tmp_path / "run"
-    once = dict(max_steps=-1, batch_size=1, samples_per_epoch=10, checkpoint_every=2)
+    once = {"max_steps": -1, "batch_size": 1, "samples_per_epoch": 10, "checkpoint_every": 2}
     train_model(td, tiny_cfg(max_epochs=1, **once), out, cell="gru")
     (out / "model.ckpt").unlink()  # killed while it trained
     two = tiny_cfg(max_epochs=2, **once)
