@@ -929,6 +929,33 @@ def test_models_repair_on_a_full_disk_says_the_pointer_is_still_damaged_and_what
         assert sorted(p.name for p in reg.root.glob("production.json.damaged-*")) == ["production.json.damaged-1"]
 
 
+def test_models_repair_of_an_intact_pointer_on_a_full_disk_says_its_copy_is_still_damaged(tmp_path):
+    """`flowcast models repair` of an intact pointer whose copy is damaged rewrites the copy; with the disk full it
+    failed with the bare write error, `could not write .../production.backup.json: no space left on device (the disk
+    is full); the previous file, if any, is intact`: the previous file was the damaged copy, and nothing said that the
+    pointer is intact, that its copy stays damaged nor to run repair again (as a pointer repair's full disk says)."""
+    from tmpfs import resize, tmpfs
+
+    with tmpfs(tmp_path / "disk", "1m") as mnt:
+        reg = ModelRegistry(mnt / "models")
+        a = _register(reg, tmp_path, "rnn", "1").version
+        reg.promote(a, at=T0)
+        copy = reg.root / "production.backup.json"
+        copy.write_bytes(b'{"format": 2, "data')
+        st = os.statvfs(mnt)
+        resize(mnt, f"{(st.f_blocks - st.f_bfree) * st.f_frsize // 1024}k")
+        with pytest.raises(StorageError) as err:
+            reg.repair()
+        said = " ".join(str(err.value).split())
+        assert f"could not write {copy}: no space left on device (the disk is full). " in said, said
+        assert f"{reg.pointer_path} is intact; its copy {copy} is still damaged (Unterminated string" in said, said
+        assert f"KB free in {reg.root}); make room and run `flowcast models repair` again" in said, said
+        assert "if any, is intact" not in said and copy.read_bytes() == b'{"format": 2, "data', said
+        resize(mnt, "1m")
+        assert reg.repair()["backup"].startswith("damaged (Unterminated string")
+        assert copy.read_bytes() == reg.pointer_path.read_bytes()
+
+
 @pytest.mark.parametrize("earlier", [True, False])
 def test_a_damaged_production_version_is_named_with_the_way_out_and_models_repair_takes_it_out(
         tmp_path, _isolated_home, earlier):

@@ -2157,14 +2157,21 @@ class ModelRegistry:
         return {"status": status, "damaged": kept, "problem": problem,
                 "productions": {d: e["stack"][-1] for d, e in ptr["datasets"].items() if e["stack"]}}
 
-    def _repair_failed(self, exc: StorageError, kept: str | None) -> StorageError:
+    def _repair_failed(self, exc: StorageError, kept: str | None, *, copy: str | None = None) -> StorageError:
         """A repair's write that failed (a full disk) as what it leaves and what to do: the bare write error said the
-        damaged pointer was `intact` ('the previous file, if any, is intact', faults42) and not that it is unrepaired."""
+        damaged pointer was `intact` ('the previous file, if any, is intact', faults42) and not that it is unrepaired.
+        `copy`: what is wrong with the backup copy of an intact pointer whose rewrite failed (`_mend_backup_locked`):
+        the previous file was that copy, damaged, missing or one write behind."""
         room = f" ({room_in(self.root)})" if self.remote is None and no_room(exc) else ""
-        where = f", its bytes kept as {kept}" if kept else ""
         said = str(exc).removesuffix("; the previous file, if any, is intact")  # (of a damaged file: not so)
-        return StorageError(f"flowcast models repair could not put the production pointer back: {said}. "
-                            f"{self.pointer_label} is still the damaged file{where}{room}; make room and run "
+        if copy is not None:
+            label = f"{self.location}/{BACKUP_POINTER}" if self.remote is not None else str(self.root / BACKUP_POINTER)
+            done, left = (f"rewrite the copy {BACKUP_POINTER} of the intact production pointer",
+                          f"{self.pointer_label} is intact; its copy {label} is still {copy}")
+        else:
+            where = f", its bytes kept as {kept}" if kept else ""
+            done, left = "put the production pointer back", f"{self.pointer_label} is still the damaged file{where}"
+        return StorageError(f"flowcast models repair could not {done}: {said}. {left}{room}; make room and run "
                             "`flowcast models repair` again")
 
     def _mend_backup_locked(self) -> str | None:
@@ -2180,7 +2187,10 @@ class ModelRegistry:
             why = f"damaged ({' '.join(str(getattr(exc, 'problem', exc)).split())})"
         except OSError as exc:
             why = f"damaged ({type(exc).__name__}: {exc})"
-        return why if self._sync_backup_locked() else None
+        try:
+            return why if self._sync_backup_locked() else None
+        except StorageError as exc:
+            raise self._repair_failed(exc, None, copy=why) from exc
 
     def _withdraw_damaged(self, ptr: dict[str, Any], at: datetime | None) -> dict[str, str]:
         """Called under the lock with an intact pointer: take every production version whose metadata cannot

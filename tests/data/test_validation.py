@@ -998,6 +998,20 @@ def test_a_day_month_date_among_iso_dates_is_told_to_be_written_as_they_are(writ
                       "apply to every row)")
 
 
+@pytest.mark.parametrize(("odd", "said"), [
+    ("31/01/2023", ("(day first, and other times of the column are written like '2023-01-01': write this one as they "
+                    "are (2023-01-31); a --time-format would apply to every row)")),
+    ("01/29/2023", ("(month first, and other times of the column are written like '2023-01-01': write this one as they "
+                    "are (2023-01-29); a --time-format would apply to every row)"))])
+def test_a_day_first_or_month_first_date_among_iso_dates_is_told_to_be_written_as_they_are(write_csv, odd, said):
+    """nu42's case where a number above 12 settles a row's order: '31/01/2023' and '01/29/2023' among ISO dates (no
+    order reads both) were each told 'declare its time_format, --time-format '%d/%m/%Y'' ('%m/%d/%Y'), which
+    applies to every row: following it quarantined every ISO date too. Each is told to be written as the others are."""
+    rows = "".join(f"a,2023-01-{d:02d},{d}\n" for d in range(1, 11) if d not in (5, 6))
+    r = run_validate(write_csv("id,date,val\na,31/01/2023,5\na,01/29/2023,6\n" + rows))
+    assert f"time '{odd}' does not parse as ISO-8601 {said}" in [reason for _, _, reason in quarantined(r)], quarantined(r)
+
+
 def test_a_day_month_date_among_day_month_dates_is_still_told_its_time_format(write_csv):
     rows = "id,date,val\na,01/02/2024,1\na,02/01/2024,2\n"  # settled by nothing: both rows quarantined
     (first, _) = quarantined(run_validate(write_csv(rows), freq="1d"))
@@ -1107,13 +1121,22 @@ def test_the_day_month_order_is_decided_from_all_rows(write_csv, rows, freq, fir
 
 
 def test_day_month_rows_that_contradict_each_other_are_quarantined_with_their_hints(write_csv):
-    """31/01 is day first, 01/29 month first: no order reads both; each row says which format would read it."""
-    r = run_validate(write_csv("date,id,val\n31/01/2024,a,1\n01/29/2024,a,2\n2024-01-05,a,3\n"))
+    """31/01 is day first, 01/29 month first: no order reads both; each row says which format would read it, or,
+    beside a time that read (2024-01-05), to be written as it is (a time_format applies to every row)."""
+    r = run_validate(write_csv("date,id,val\n31/01/2024,a,1\n01/29/2024,a,2\n"))
     assert quarantined(r) == [
         (0, "time_unparsable", ("time '31/01/2024' does not parse as ISO-8601 (day first: declare its time_format, "
                                "--time-format '%d/%m/%Y')")),
         (1, "time_unparsable", ("time '01/29/2024' does not parse as ISO-8601 (month first: declare its time_format, "
                                "--time-format '%m/%d/%Y')"))]
+    r = run_validate(write_csv("date,id,val\n31/01/2024,a,1\n01/29/2024,a,2\n2024-01-05,a,3\n"))
+    assert quarantined(r) == [
+        (0, "time_unparsable", ("time '31/01/2024' does not parse as ISO-8601 (day first, and other times of the "
+                               "column are written like '2024-01-05': write this one as they are (2024-01-31); a "
+                               "--time-format would apply to every row)")),
+        (1, "time_unparsable", ("time '01/29/2024' does not parse as ISO-8601 (month first, and other times of the "
+                               "column are written like '2024-01-05': write this one as they are (2024-01-29); a "
+                               "--time-format would apply to every row)"))]
 
 
 @pytest.mark.parametrize(("rows", "later", "freq", "as_of", "read"), [

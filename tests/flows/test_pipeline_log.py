@@ -184,6 +184,9 @@ def test_a_combinations_weights_note_reads_as_the_decision_shows_it(n, metric, s
      "Published 1,776 forecast rows from gru-v1: tiny as of 2023-12-31"),
     ({"dataset": "tiny", "as_of": "2023-12-31T06:30:00+00:00", "published_rows": 48, "model_version": None,
       "model": "theta"}, "Published 48 forecast rows from theta: tiny as of 2023-12-31 06:30 UTC"),
+    # one series, horizon 1: it read 'Published 1 forecast rows'
+    ({"dataset": "tiny", "as_of": "2023-12-31T00:00:00+00:00", "published_rows": 1, "model_version": "gru-v1"},
+     "Published 1 forecast row from gru-v1: tiny as of 2023-12-31"),
     ({"dataset": "tiny", "as_of": "2023-12-31T00:00:00+00:00", "published_rows": 0, "model_version": "gru-v1"}, None),
     ({"dataset": "tiny", "as_of": "2023-12-31T00:00:00+00:00", "published_rows": 48, "skipped": True,
       "note": "done by run R"}, "Skipped: done by run R"),

@@ -780,7 +780,9 @@ def test_a_longer_resume_of_a_onecycle_training_trains_from_the_start(tmp_path, 
     why = not_resumable(out, td, longer, "gru")
     assert (why is None) is resumed, why
     if not resumed:
-        assert f"(max_steps 6 -> {steps} (the onecycle learning-rate schedule the checkpoint holds ends at step 6" in why
+        epochs = ", max_epochs 3: a schedule ending at step " if steps < 0 else " ("
+        assert f"(max_steps 6 -> {steps}{epochs}" in why, why
+        assert "the onecycle learning-rate schedule the checkpoint holds ends at step 6" in why, why
     trained: list[dict] = []
     art = train_model(td, longer, out, cell="gru", resume=True, on_progress=trained.append)  # failed, not resumed
     assert art.checkpoint.exists()
@@ -842,6 +844,43 @@ def test_a_resume_with_more_epochs_ends_at_the_end_of_its_learning_rate_schedule
     lr, end = _final_lr(out), _final_lr(fresh)
     assert end < longer.lr * 0.05 and art.metrics["steps"] > 2  # the schedule's end value, far below its peak (lr)
     assert lr == pytest.approx(end)
+
+
+def test_a_resume_with_fewer_steps_but_more_epochs_names_the_epochs_it_runs_past_the_schedule_by(tmp_path):
+    """A training bounded by its epochs (max_steps 500 beyond one epoch's batches) resumed with max_steps 400 and
+    max_epochs 2 runs its schedule past the end by the extra epoch; the reason said only 'max_steps 500 -> 400 (the
+    cosine learning-rate schedule the checkpoint holds ends at step N: resumed past it ...)', as if fewer steps did."""
+    from flowcast.models.train import not_resumable
+
+    td = make_td()
+    out = tmp_path / "run"
+    train_model(td, tiny_cfg(max_steps=500, max_epochs=1, checkpoint_every=2), out, cell="gru")
+    (out / "model.ckpt").unlink()  # killed while it trained
+    why = not_resumable(out, td, tiny_cfg(max_steps=400, max_epochs=2, checkpoint_every=2), "gru") or ""
+    assert "max_steps 500 -> 400, max_epochs 2: a schedule ending at step " in why, why
+    assert "(the cosine learning-rate schedule the checkpoint holds ends at step " in why, why
+
+
+def test_an_epoch_bounded_resume_plans_its_schedule_over_every_node_of_a_multi_node_training(tmp_path):
+    """A max_epochs-bounded training on distributed.nnodes machines (launcher = 'rendezvous'): an epoch is each
+    rank's share of its windows, world = devices x nodes, so the schedule a resume builds (`_planned_end`) is of that
+    world. It was planned over this machine's devices alone (twice the batches an epoch on 2 nodes), so every resume
+    of a killed multi-node training was refused as 'the settings changed' and trained from the start. Here the
+    checkpoint's schedule is 10 steps (one device, 10 samples an epoch): 2 epochs on 2 nodes (5 batches a rank) are
+    as many, resumed; on one machine they are 20, refused."""
+    from flowcast.config import DistributedConfig
+    from flowcast.models.train import not_resumable, training_nodes
+
+    td = make_td(n_series=2, length=40)
+    out = tmp_path / "run"
+    once = {"max_steps": -1, "batch_size": 1, "samples_per_epoch": 10, "checkpoint_every": 2}
+    train_model(td, tiny_cfg(max_epochs=1, **once), out, cell="gru")
+    (out / "model.ckpt").unlink()  # killed while it trained
+    two = tiny_cfg(max_epochs=2, **once)
+    nodes = training_nodes(DistributedConfig(launcher="rendezvous", nnodes=2, rdzv_endpoint="node0:29400"))
+    assert nodes == 2 and training_nodes(None) == training_nodes(DistributedConfig()) == 1
+    assert not_resumable(out, td, two, "gru", nodes=nodes) is None
+    assert "a schedule ending at step 20" in (not_resumable(out, td, two, "gru") or "")
 
 
 def test_an_epoch_bounded_resume_on_more_data_is_said_to_be_on_other_data(tmp_path):

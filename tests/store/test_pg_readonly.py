@@ -311,3 +311,26 @@ def test_a_store_object_acts_on_tables_another_process_dropped_since_its_last_co
     assert second.read(dataset=DS, as_of=OTHER).height == 3 * H and second.verify(DS, OTHER)
     assert [rec["time_label"] for rec in second.records(DS, OTHER)] == ["end"]
     assert second.read_realized(DS, OTHER).height == 6
+
+
+def test_a_role_refused_connect_on_the_database_is_told_what_to_grant_in_one_sentence(postgres, pg_database):
+    """A role without CONNECT on the store's database is refused at once, with the advice after the server's words:
+    libpq's refusal ends its DETAIL with a full stop ('User does not have CONNECT privilege.'), and the advice was
+    joined after it with another ('privilege.. The server is up ...')."""
+    from flowcast.errors import StoreUnreachableError
+
+    role = f"noconn_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(postgres.url(pg_database), autocommit=True) as con:
+        con.execute(f"REVOKE CONNECT ON DATABASE {pg_database} FROM PUBLIC")
+        con.execute(f"CREATE ROLE {role} LOGIN")
+    try:
+        url = postgres.url(pg_database).replace("://postgres@", f"://{role}@", 1)
+        with pytest.raises(StoreUnreachableError) as err:
+            PostgresStore(url, wait_s=30).datasets()
+        said = " ".join(str(err.value).split())
+        assert f'permission denied for database "{pg_database}"' in said, said
+        assert "CONNECT privilege. The server is up and the user of store.url may not connect" in said, said
+        assert ".." not in said and said.endswith("GRANT CONNECT ON DATABASE to that user"), said
+    finally:
+        with psycopg.connect(postgres.url("postgres"), autocommit=True) as con:
+            con.execute(f"DROP ROLE {role}")

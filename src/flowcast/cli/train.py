@@ -112,9 +112,10 @@ def train_cmd(
     mirror = mirror_of(settings, run_dir)  # with a shared home: the checkpoints another machine resumes from
     shared_ckpt = mirror is not None and FileStore(mirror, storage_options=settings.shared_options).exists(
         "checkpoints/last.ckpt")
-    from flowcast.models.train import network_data, not_resumable
+    from flowcast.models.train import network_data, not_resumable, training_nodes
 
-    blocker = not_resumable(run_dir, network_data(td), cfg, model) if resume else None
+    blocker = (not_resumable(run_dir, network_data(td), cfg, model, nodes=training_nodes(settings.distributed))
+               if resume else None)
     if blocker is not None:  # train_model starts over: said here, where the person who asked to resume reads
         console.print(f"[yellow]{said(blocker)}[/]: training from the start", highlight=False, markup=True)
     elif resume and not (run_dir / "checkpoints" / "last.ckpt").exists() and not shared_ckpt:

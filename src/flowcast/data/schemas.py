@@ -265,15 +265,25 @@ def _time_hint(raw: pl.Expr, peer: pl.Expr | None = None) -> pl.Expr:
     day_month = pl.concat_str([
         pl.lit(" (day/month order is ambiguous: declare its time_format, e.g. --time-format '"), day_first,
         pl.lit("' or '"), month_first, pl.lit("')")])
-    if peer is not None:
+    day_said = pl.concat_str([pl.lit(" (day first: declare its time_format, --time-format '"), day_first, pl.lit("')")])
+    month_said = pl.concat_str([pl.lit(" (month first: declare its time_format, --time-format '"), month_first,
+                                pl.lit("')")])
+    if peer is not None:  # among times that read: this one written as they are, its order settled or not
         parts = text.str.extract_groups(r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})$")
         a, b, y4 = (parts.struct.field(k) for k in ("1", "2", "3"))
-        readings = pl.when(y4.is_not_null()).then(pl.format(
-            " ({}-{}-{} day first, {}-{}-{} month first)", y4, b.str.zfill(2), a.str.zfill(2), y4, a.str.zfill(2),
-            b.str.zfill(2))).otherwise(pl.lit(""))
-        day_month = pl.when(peer.is_not_null()).then(pl.format(
-            " (day/month order is ambiguous, and other times of the column are written like '{}': write this one "
-            "as they are{}; a --time-format would apply to every row)", peer, readings)).otherwise(day_month)
+        as_day, as_month = (pl.format("{}-{}-{}", y4, m.str.zfill(2), d.str.zfill(2)) for d, m in ((a, b), (b, a)))
+
+        def as_peers(order: str, readings: pl.Expr, otherwise: pl.Expr) -> pl.Expr:
+            return pl.when(peer.is_not_null()).then(pl.format(
+                " ({}, and other times of the column are written like '{}': write this one as they are{}; a "
+                "--time-format would apply to every row)", pl.lit(order), peer,
+                pl.when(y4.is_not_null()).then(readings).otherwise(pl.lit("")))).otherwise(otherwise)
+
+        day_month = as_peers("day/month order is ambiguous",
+                             pl.format(" ({} day first, {} month first)", as_day, as_month), day_month)
+        # '31/01/2023' among them too (a number above 12 settles its order): a time_format for it quarantined them
+        day_said = as_peers("day first", pl.format(" ({})", as_day), day_said)
+        month_said = as_peers("month first", pl.format(" ({})", as_month), month_said)
     # a first or second number above 12 settles the order: '31/01/2020' was told 'ambiguous' and given both
     first = text.str.extract(r"^(\d{1,2})[/.\-]", 1).cast(pl.Int32, strict=False)
     second = text.str.extract(r"^\d{1,2}[/.\-](\d{1,2})[/.\-]", 1).cast(pl.Int32, strict=False)
@@ -291,10 +301,9 @@ def _time_hint(raw: pl.Expr, peer: pl.Expr | None = None) -> pl.Expr:
         .when(text.str.contains(DAY_MONTH_RE) & ~text.str.contains(YEAR_FIRST_RE) & ~day_month_readable(text))
         .then(pl.lit(" (no date day first or month first)"))
         .when(text.str.contains(DAY_MONTH_RE) & (first > 12) & (second <= 12))
-        .then(pl.concat_str([pl.lit(" (day first: declare its time_format, --time-format '"), day_first, pl.lit("')")]))
+        .then(day_said)
         .when(text.str.contains(DAY_MONTH_RE) & (second > 12) & (first <= 12))
-        .then(pl.concat_str([pl.lit(" (month first: declare its time_format, --time-format '"), month_first,
-                             pl.lit("')")]))
+        .then(month_said)
         .when(text.str.contains(DAY_MONTH_RE))
         .then(day_month)
         # other shapes a spreadsheet or a database writes, given the format that parses them

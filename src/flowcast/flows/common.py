@@ -146,10 +146,12 @@ def run_state_message(result: dict[str, Any]) -> str | None:
     rows = int(result.get("published_rows") or 0)
     if not rows or not result.get("as_of"):
         return None
+    from flowcast.wording import noun
+
     model = result.get("model_version") or result.get("model") or "the production model"
     # the model before the dataset and as_of, which the run's name says: the side panel cuts the message at about 70
     # characters ('... as of 2023-11-30 06:00 UTC fro... See More')
-    return (f"{PUBLISHED_MESSAGE}{rows:,} forecast rows from {model}: {result.get('dataset')} as of "
+    return (f"{PUBLISHED_MESSAGE}{rows:,} {noun(rows, 'forecast row')} from {model}: {result.get('dataset')} as of "
             f"{reporting.utc_text(result['as_of'])}")
 
 

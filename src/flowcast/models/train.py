@@ -725,9 +725,10 @@ RESUME_SETTINGS = ("cell", "mode", "lookback", "horizon", "hidden_size", "num_la
                    "optimizer", "lr", "weight_decay", "scheduler")
 
 
-def settings_changed(ckpt: Path, td: TrainingData, cfg: ModelConfig, cell: str) -> str:
+def settings_changed(ckpt: Path, td: TrainingData, cfg: ModelConfig, cell: str, *, nodes: int = 1) -> str:
     """The `RESUME_SETTINGS` that `cfg` (and `cell`, `td`'s horizon) set otherwise than the checkpoint `ckpt` was
-    written with, 'hidden_size 16 -> 8, lr 0.003 -> 0.01'; '' when none (or the checkpoint names none)."""
+    written with, 'hidden_size 16 -> 8, lr 0.003 -> 0.01'; '' when none (or the checkpoint names none). `nodes`: the
+    machines the training runs on (`training_nodes`)."""
     import torch
 
     from flowcast.models.rnn import cell_mode
@@ -740,20 +741,23 @@ def settings_changed(ckpt: Path, td: TrainingData, cfg: ModelConfig, cell: str) 
            "weight_decay": cfg.weight_decay, "scheduler": cfg.scheduler}
     changed = [f"{k} {_jsonable({k: saved[k]})[k]} -> {_jsonable({k: v})[k]}" for k, v in now.items()
                if k in saved and _jsonable({k: saved[k]}) != _jsonable({k: v})]
-    if not changed and (ends := _schedule_end(state)) is not None and (end := _planned_end(td, cfg, cell)) > ends:
+    if not changed and (ends := _schedule_end(state)) is not None and (end := _planned_end(td, cfg, cell, nodes)) > ends:
         # a longer training (max_steps, or max_epochs, which the checkpoint does not name) would run it past its end
+        # the epochs named wherever they bound it too: 'max_steps 500 -> 400' alone read as if fewer steps ran past it
         was, steps = saved.get("max_steps"), cfg.max_steps
-        what = (f"max_steps {was} -> {steps}" if was != steps else
-                f"max_steps {steps}, max_epochs {cfg.max_epochs}: a schedule ending at step {end}")
+        epochs = f", max_epochs {cfg.max_epochs}: a schedule ending at step {end}"
+        what = (f"max_steps {was} -> {steps}{epochs if cfg.max_epochs is not None else ''}" if was != steps else
+                f"max_steps {steps}{epochs}")
         changed.append(f"{what} (the {cfg.scheduler} learning-rate schedule the checkpoint holds ends at step {ends}: "
                        f"resumed past it, {_PAST_THE_END.get(cfg.scheduler, 'it ran off its end')})")
     return ", ".join(changed)
 
 
-def _planned_end(td: TrainingData, cfg: ModelConfig, cell: str) -> int:
-    """`_schedule_end` of the learning-rate schedule a training of `cell` on `td` under `cfg` builds
-    (`RNNForecaster.configure_optimizers`): for max_steps, or max_epochs x the batches of an epoch (Lightning's
-    `estimated_stepping_batches`, the fewer), as many steps."""
+def _planned_end(td: TrainingData, cfg: ModelConfig, cell: str, nodes: int = 1) -> int:
+    """`_schedule_end` of the learning-rate schedule a training of `cell` on `td` under `cfg` on `nodes` machines
+    builds (`RNNForecaster.configure_optimizers`): for max_steps, or max_epochs x the batches of an epoch (Lightning's
+    `estimated_stepping_batches`, the fewer; an epoch is one rank's share of the windows, of devices x nodes ranks),
+    as many steps."""
     import torch
 
     from flowcast.models.rnn import make_scheduler, schedule_steps
@@ -765,7 +769,7 @@ def _planned_end(td: TrainingData, cfg: ModelConfig, cell: str) -> int:
         module, stats = build_module(td, cfg, cell)
         windows = build_datamodule(td, cfg, module, stats).train_ds
         sampler = ShardedSampler(len(windows), shuffle=False, seed=cfg.seed, num_samples=cfg.samples_per_epoch,
-                                 world_size=resolve_devices(cfg))
+                                 world_size=resolve_devices(cfg) * nodes)
         estimated = len(make_loader(windows, sampler, cfg.batch_size)) * max(epochs or 1000, 1)
     opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=cfg.lr)
     sched = make_scheduler(opt, cfg.scheduler, cfg.lr, schedule_steps(cfg.max_steps, estimated))
@@ -800,7 +804,12 @@ def _schedule_end(state: dict[str, Any]) -> int | None:
     return None
 
 
-def not_resumable(out_dir: Path, td: TrainingData, cfg: ModelConfig, cell: str) -> str | None:
+def training_nodes(distributed: DistributedConfig | None) -> int:
+    """The machines a training runs on: distributed.nnodes under launcher = 'rendezvous' (`train_model`), else 1."""
+    return distributed.nnodes if distributed is not None and distributed.launcher == "rendezvous" else 1
+
+
+def not_resumable(out_dir: Path, td: TrainingData, cfg: ModelConfig, cell: str, *, nodes: int = 1) -> str | None:
     """Why the training of `cell` in `out_dir` cannot be resumed on `td` (after `network_data`) under `cfg`, or None:
     its last checkpoint is there but does not load (cut short, overwritten: Lightning failed on it at every resume),
     it was written under other settings (`settings_changed`: another hidden_size crashed in Lightning's
@@ -808,7 +817,8 @@ def not_resumable(out_dir: Path, td: TrainingData, cfg: ModelConfig, cell: str) 
     ckpt40), or the data it trained on is not `td` (the source was corrected since: the resume went on training on
     the old data, saved in `data/` for the training process, or a finished run returned its old weights). The data
     is compared first: the schedule a resume would build (`settings_changed`, `_planned_end`) is of its data, and
-    grown data under an epoch limit (more batches an epoch) was said to be changed settings (rev42b)."""
+    grown data under an epoch limit (more batches an epoch) was said to be changed settings (rev42b). `nodes`: the
+    machines it trains on (`training_nodes`), whose ranks share an epoch's windows."""
     last = Path(out_dir) / "checkpoints" / "last.ckpt"
     if not last.exists():
         return None
@@ -821,7 +831,7 @@ def not_resumable(out_dir: Path, td: TrainingData, cfg: ModelConfig, cell: str) 
     if saved is not None and saved != data_digest(td):
         return (f"the data changed since the checkpoint {last} was written (a corrected or extended source): "
                 "it is not resumed on other data")
-    if changed := settings_changed(last, td, cfg, cell):
+    if changed := settings_changed(last, td, cfg, cell, nodes=nodes):
         return (f"the settings changed since the checkpoint {last} was written ({changed}): it is not resumed under "
                 "other settings")
     return None
@@ -892,7 +902,7 @@ def train_model(
     if cell not in CELL_NAMES:
         raise TrainingError(f"unknown model {cell!r}; expected one of {', '.join(CELL_NAMES)}")
     td = network_data(td)
-    blocker = not_resumable(out_dir, td, cfg, cell) if resume else None
+    blocker = not_resumable(out_dir, td, cfg, cell, nodes=training_nodes(distributed)) if resume else None
     if blocker is not None:  # a damaged checkpoint failed every resume; other data was resumed on silently
         logging.getLogger(__name__).warning("%s: training from the start", blocker)
         resume = False

@@ -358,9 +358,9 @@ class PostgresStore:
             except psycopg.Error as exc:
                 text = " ".join(str(exc).split())
                 waited = time.monotonic() - t0
-                if advice := refusal_advice(text):
+                if advice := refusal_advice(text):  # (a DETAIL ends with its full stop: 'CONNECT privilege.')
                     raise StoreUnreachableError(f"cannot connect to the PostgreSQL store {redact(self.url)} to {what}: "
-                                                f"{text}. {advice}", server_of(self.url), advice) from exc
+                                                f"{text.rstrip('.')}. {advice}", server_of(self.url), advice) from exc
                 if waited + delay > wait_s:
                     raise StoreUnreachableError(
                         f"cannot connect to the PostgreSQL store {redact(self.url)} to {what}: {text} "
