@@ -278,7 +278,7 @@ def _inferred_freq(data: str, id_cols: list[str], time_col: str, target_col: str
     With `as_of` (the run's, a backfill's first), read off the rows by then alone: a daily history whose later rows
     are hourly made a backfill at an earlier as_of read its history as hourly where its run had read it daily."""
     from flowcast.data.freq_infer import Inferred, explain_freq
-    from flowcast.reporting import utc_text
+    from flowcast.timekeys import utc_text
 
     missing = f"--data {data} also needs --freq{_needs_hint(data, ['--freq'])}"
     try:
@@ -476,7 +476,7 @@ def check_backfill_readings(data: str | None, source: SourceConfig | None, dates
     a pass over the file's text). Not of a URL, which each reading would download again (its dates are read as its
     first date's rows say, as before)."""
     from flowcast.data.freq_infer import Inferred, explain_freq_by, freq_by_dates
-    from flowcast.reporting import utc_text
+    from flowcast.timekeys import utc_text
 
     if data is None or source is None or len(dates) < 2 or "://" in data:
         return

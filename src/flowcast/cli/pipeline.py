@@ -290,7 +290,7 @@ def check_backfill_data(settings: Any, dates: list[datetime], overwrite: bool) -
     where each date failed inside Prefect one by one. The error names the dates and says the last one's error; the
     quarantine file is that date's (`quarantine/<source>/<as_of>/`), as its run would have written it.
     `dates`: `backfill_dates` (naive UTC)."""
-    from flowcast.reporting import utc_text
+    from flowcast.timekeys import utc_text
 
     todo = list(dates)
     if not todo:
@@ -863,9 +863,9 @@ def _runs_below(outcomes: list[dict[str, Any]]) -> str:
     otherwise ('2024-04-11: forecast sales 2024-04-11 (backfill) (attempt 2)'); '' when no date has a run."""
     from collections import Counter
 
-    from flowcast.reporting import as_of_text
+    from flowcast.timekeys import utc_text
 
-    named = [(as_of_text(o["as_of"]), str(o["flow_run"])) for o in outcomes if o.get("flow_run")]
+    named = [(utc_text(o["as_of"]), str(o["flow_run"])) for o in outcomes if o.get("flow_run")]
     if not named:
         return ""
     forms = Counter(name.replace(when, "<as_of>") for when, name in named)
@@ -882,7 +882,8 @@ def _outcomes_table(summary: dict[str, Any], mode: str, step: str, *, runs: bool
     from rich.table import Table
 
     from flowcast.flows.backfill import ERRORS_SAID, IN_PROCESS
-    from flowcast.reporting import as_of_text, rewrote
+    from flowcast.reporting import rewrote
+    from flowcast.timekeys import utc_text
 
     outcomes = summary["outcomes"]
     said_below = {id(o) for o in [o for o in outcomes if o["status"] == "failed" and o.get("error")][:ERRORS_SAID]}
@@ -898,7 +899,7 @@ def _outcomes_table(summary: dict[str, Any], mode: str, step: str, *, runs: bool
     if detail:
         table.add_column("detail", overflow="fold")
     for o in outcomes:
-        table.add_row(as_of_text(o["as_of"]), o["status"], str(o["rows"]), o["model"] or "",
+        table.add_row(utc_text(o["as_of"]), o["status"], str(o["rows"]), o["model"] or "",
                       *([o.get("worker") or ""] if workers else []), *([o.get("flow_run") or ""] if runs else []),
                       *(["failed: the error is below the table" if id(o) in said_below
                          else REWRITTEN_BELOW if rewrote(o) else o["error"] or o.get("note") or ""] if detail else []))
@@ -969,7 +970,7 @@ def backfill(
     check_backfill_readings(data, resolve_source(settings) if data else None, dates, freq_given=source.freq is not None)
     if deployment is None:  # (a deployment's workers read the source where they run: the flow checks it there)
         check_backfill_data(settings, dates, overwrite)
-    from flowcast.reporting import utc_text
+    from flowcast.timekeys import utc_text
 
     if every is None and len(dates) > 1 and not json_out:
         # a backfill of two days of hourly data ran 25 dates (one per hour) and said so only as the bar filled

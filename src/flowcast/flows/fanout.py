@@ -31,7 +31,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from flowcast.errors import ConfigError, PublishError
-from flowcast.reporting import utc_text
+from flowcast.timekeys import utc_text
 from flowcast.wording import plural
 
 if TYPE_CHECKING:

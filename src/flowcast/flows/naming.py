@@ -27,7 +27,7 @@ import signal
 from datetime import datetime
 from typing import Any
 
-from flowcast.reporting import utc_text
+from flowcast.timekeys import utc_text
 
 FLOWCAST_TAG = "flowcast"
 BACKFILL_TAG = "backfill"

@@ -430,9 +430,12 @@ def plot_realized(realized: pl.DataFrame, promised: dict[str, float | None], pat
 
 def scored_line(n: int, dataset: str, points: int, as_of: datetime) -> str:
     """The run log's line of what realized accuracy scored: 'scored 2 earlier as_ofs ...', '1 earlier as_of'
-    (ui30: it read '2 earlier as_of')."""
+    (ui30: it read '2 earlier as_of'), up to its as_of as every instant reads (`timekeys.utc_text`; it read
+    '2026-12-05 03:00' without a zone)."""
+    from flowcast.timekeys import utc_text
+
     return (f"Realized accuracy: scored {plural(n, 'earlier as_of')} of {dataset} ({points:,} {noun(points, 'point')}) "
-            f"against the actuals up to {as_of:%Y-%m-%d %H:%M}")
+            f"against the actuals up to {utc_text(as_of)}")
 
 
 def markdown(outcome: RealizedOutcome, promised: dict[str, float | None], png: Path | None,
@@ -502,13 +505,13 @@ def markdown(outcome: RealizedOutcome, promised: dict[str, float | None], png: P
 def _known_at_text(outcome: RealizedOutcome) -> str:
     """A backfill's artifact: the as_ofs it shows (up to its date), the later ones it leaves out, and those of its own
     whose scores a later run made."""
-    from flowcast.reporting import as_of_text
+    from flowcast.timekeys import utc_text
 
     def names(xs: list[datetime]) -> str:
-        return ", ".join(as_of_text(a) for a in xs[:8]) + (f" and {len(xs) - 8} more" if len(xs) > 8 else "")
+        return ", ".join(utc_text(a) for a in xs[:8]) + (f" and {len(xs) - 8} more" if len(xs) > 8 else "")
 
     text = ""
-    when = as_of_text(outcome.known_at)
+    when = utc_text(outcome.known_at)
     if outcome.later:
         text += (f"Shown as of this backfill's date {when}: the as_ofs before it, judged on them alone. "
                  f"{len(outcome.later)} as_of from {when} on, scored by later runs, "
@@ -517,7 +520,7 @@ def _known_at_text(outcome: RealizedOutcome) -> str:
     if outcome.scored_later:
         later = sorted(outcome.scored_later)
         text += (f"{names(later)}: scored by a later run (on actuals up to "
-                 f"{as_of_text(max(outcome.scored_later.values()))}), after {when}; "
+                 f"{utc_text(max(outcome.scored_later.values()))}), after {when}; "
                  "what was known at that date was replaced by those scores.\n\n")
     return text
 
@@ -540,13 +543,14 @@ def summary_rows(summary: pl.DataFrame, on_rmsse: bool = False, *, mixed: bool =
     seasonal naive's and the promise where sMAPE, seasonal naive's MASE and its promise were; `mixed`, a window of
     MASE- and RMSSE-judged versions: both promises), figures to 4 significant digits; `lookahead` (yes, no, unknown)
     only where an as_of's is not `no`."""
-    from flowcast.reporting import as_of_text, score_text
+    from flowcast.reporting import score_text
+    from flowcast.timekeys import utc_text
 
     heads = _SUMMARY_HEADS_RMSSE if on_rmsse else _SUMMARY_HEADS_MIXED if mixed else _SUMMARY_HEADS
     flags = summary["lookahead"].to_list() if "lookahead" in summary.columns else []
     rows = []
     for i, r in enumerate(summary.to_dicts()):
-        row = {h: (as_of_text(r["as_of"]) if c == "as_of" else score_text(r.get(c))) for c, h in heads}
+        row = {h: (utc_text(r["as_of"]) if c == "as_of" else score_text(r.get(c))) for c, h in heads}
         if any(f is not False for f in flags):
             row["lookahead"] = {True: "yes", False: "no"}.get(flags[i], "unknown")
         rows.append(row)
@@ -558,8 +562,8 @@ def artifact(settings: Any, outcome: RealizedOutcome, *, as_of: datetime, backfi
     run writes it under `backfill-realized-accuracy-<dataset>`, described with its as_of."""
     from prefect.context import FlowRunContext
 
-    from flowcast.reporting import as_of_text
     from flowcast.shared import open_registry, share_file
+    from flowcast.timekeys import utc_text
 
     registry = open_registry(settings)
     given = outcome  # the run's outcome keeps its plot; a backfill's artifact shows its view of it
@@ -586,7 +590,7 @@ def artifact(settings: Any, outcome: RealizedOutcome, *, as_of: datetime, backfi
         png = plot_realized(realized, promised,
                             settings.reports_dir / f"realized_{outcome.dataset}_{as_of:%Y%m%dT%H%M%S}.png",
                             title=f"{outcome.dataset}: realized vs promised {'RMSSE' if metric == 'rmsse' else 'MASE'} "
-                                  f"(as of {as_of_text(as_of)})", metric=metric)
+                                  f"(as of {utc_text(as_of)})", metric=metric)
         if png is not None:
             share_file(settings, png)
     outcome.plot = given.plot = png
@@ -602,9 +606,9 @@ def artifact(settings: Any, outcome: RealizedOutcome, *, as_of: datetime, backfi
 def description(dataset: str, as_of: datetime, *, backfill: bool = False) -> str:
     """`As of 2024-03-01: realized accuracy of the published forecasts for shops`: the artifact's line in its key's
     history; the dataset named without a possessive (it read "shops's published forecasts", ui32)."""
-    from flowcast.reporting import as_of_text
+    from flowcast.timekeys import utc_text
 
-    when = f"{'Backfill as' if backfill else 'As'} of {as_of_text(as_of)}"
+    when = f"{'Backfill as' if backfill else 'As'} of {utc_text(as_of)}"
     return f"{when}: realized accuracy of the published forecasts for {dataset}"
 
 

@@ -45,7 +45,7 @@ import polars as pl
 
 from flowcast.data.calendar import shift
 from flowcast.errors import PublishError
-from flowcast.reporting import utc_text
+from flowcast.timekeys import utc_text
 
 log = logging.getLogger(__name__)
 
