@@ -2472,7 +2472,7 @@ class ModelRegistry:
                 lapses = None if written is None else written + timedelta(hours=PIN_TTL_HOURS)
                 if at is not None and lapses is not None and lapses <= storage_naive(at):
                     continue  # lapsed: as a readable pin of that run would have
-                when = (f"lapses at {lapses.isoformat()} UTC, {PIN_TTL_HOURS} hours after the file was written"
+                when = (f"lapses at {utc_text(lapses)}, {PIN_TTL_HOURS} hours after the file was written"
                         if lapses is not None else "never lapses (its modification time cannot be read)")
                 damaged.setdefault(version, (
                     f"pinned by {where}, which cannot be read ({type(exc).__name__}: {' '.join(str(exc).split())}) "

@@ -29,6 +29,7 @@ from flowcast.cli.common import (
     said,
 )
 from flowcast.errors import ConfigError, ProductionMovedError, RegistryError
+from flowcast.timekeys import utc_text
 from flowcast.wording import listed, plural
 
 FORMATS = ("table", "csv", "json")
@@ -117,7 +118,7 @@ def _verify(store: Any, dataset: str | None, as_of: Any) -> None:
     checked, problems = store.verify(dataset, as_of)
     if not checked and (dataset is not None or as_of is not None):  # a typo checked nothing: not 'all whole'
         asked = " ".join(x for x in (f"dataset {dataset}" if dataset is not None else "",
-                                     f"as_of {as_of.isoformat()}" if as_of is not None else "") if x)
+                                     f"as_of {utc_text(as_of)}" if as_of is not None else "") if x)
         raise ConfigError(f"--verify found no published forecasts of {asked} in {store.location}, so it checked "
                           f"nothing (published datasets: {', '.join(store.datasets()) or 'none'})")
     for problem in problems:
@@ -178,8 +179,6 @@ def forecast_tables(frame: Any) -> str:
     wide, a terminal folded each row over four lines. --format csv or json has every column and digit
     (quantile columns included)."""
     import polars as pl
-
-    from flowcast.timekeys import utc_text
 
     parts = []
     keys = frame.select("dataset", "as_of").unique(maintain_order=True).iter_rows()
@@ -319,7 +318,7 @@ def _published_hint(store: Any, dataset: str | None) -> str:
     parts = []
     for name in [dataset] if dataset is not None else names:
         published = store.as_ofs(name)
-        parts.append(f"{name}: {', '.join(t.isoformat() for t in published[-10:])}"
+        parts.append(f"{name}: {', '.join(utc_text(t) for t in published[-10:])}"
                      f"{f' (last 10 of {len(published)})' if len(published) > 10 else ''}")
     return f"; published as_of: {'; '.join(parts)}" if parts else ""
 
@@ -497,7 +496,6 @@ def _versions_tables(rows: list[dict[str, Any]], width: int = 80) -> list[Any]:
     from rich.text import Text
 
     from flowcast.evaluation.metrics import metric_name
-    from flowcast.timekeys import utc_text  # the as_of as run names say it (UTC)
 
     fmt = lambda v: "" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))
     tables: list[Any] = []
@@ -631,8 +629,6 @@ def recorded_text(value: Any) -> str:
     command writes an instant (`timekeys.utc_text`: '2023-11-30' at midnight UTC, seconds where not zero,
     '2024-01-08 03:33:23 UTC'); it printed the raw ISO text ('2023-11-30T00:00:00', look42). A naive time means UTC
     (what the registry records); a value that is not a time is left as it is."""
-    from flowcast.timekeys import utc_text
-
     try:
         return utc_text(value if isinstance(value, datetime) else str(value))
     except ValueError:
@@ -758,7 +754,6 @@ def model_text(record: dict[str, Any]) -> list[str]:
     of every fallback model, a screenful for one statistical model) and nothing said in words when or on
     what the model was trained."""
     from flowcast.evaluation.metrics import metric_name
-    from flowcast.timekeys import utc_text
 
     fmt = lambda v: "-" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))
     recipe = record.get("recipe") or {}

@@ -48,6 +48,7 @@ from flowcast.evaluation.realized import (
     score_realized,
     summary_by_as_of,
 )
+from flowcast.timekeys import utc_text
 from flowcast.wording import noun, plural
 
 ARTIFACT_KEY = "realized-accuracy"
@@ -267,7 +268,7 @@ def score_and_record(settings: Any, *, dataset: str, as_of: datetime, td: Any, r
             readable.append((a, store.read(dataset=dataset, as_of=a)))
         except PublishError as exc:
             (log.warning if log is not None else logging.getLogger(__name__).warning)(
-                f"Realized accuracy leaves out as_of {a.isoformat()} of {dataset}: {exc}")
+                f"Realized accuracy leaves out as_of {utc_text(a)} of {dataset}: {exc}")
             outcome.skipped.append(str(exc))
     todo = [a for a, _ in readable]
     if todo:
@@ -286,7 +287,7 @@ def score_and_record(settings: Any, *, dataset: str, as_of: datetime, td: Any, r
         fixed = outcome.corrected = corrected(new, existing)
         if fixed:
             say(f"Realized accuracy: actuals of {dataset} were corrected since as_of "
-                f"{', '.join(a.isoformat() for a in fixed[:5])}{' ...' if len(fixed) > 5 else ''} was scored: "
+                f"{', '.join(utc_text(a) for a in fixed[:5])}{' ...' if len(fixed) > 5 else ''} was scored: "
                 f"{len(fixed)} as_of rescored")
         if write.height:
             # only where each as_of still holds the forecasts read above: a run that re-published or
@@ -297,7 +298,7 @@ def score_and_record(settings: Any, *, dataset: str, as_of: datetime, td: Any, r
             if written < write.height:
                 left = sorted(a for a in scored if not _holds(store, dataset, a, scored[a]))
                 (log.warning if log is not None else logging.getLogger(__name__).warning)(
-                    f"Realized accuracy of {dataset} leaves out as_of {', '.join(a.isoformat() for a in left)}: "
+                    f"Realized accuracy of {dataset} leaves out as_of {', '.join(utc_text(a) for a in left)}: "
                     "re-published or removed while it was scored (the next run scores what is published)")
                 write = write.filter(~pl.col("as_of").is_in(left))
             outcome.scored = sorted(write["as_of"].unique().to_list())
@@ -432,8 +433,6 @@ def scored_line(n: int, dataset: str, points: int, as_of: datetime) -> str:
     """The run log's line of what realized accuracy scored: 'scored 2 earlier as_ofs ...', '1 earlier as_of'
     (ui30: it read '2 earlier as_of'), up to its as_of as every instant reads (`timekeys.utc_text`; it read
     '2026-12-05 03:00' without a zone)."""
-    from flowcast.timekeys import utc_text
-
     return (f"Realized accuracy: scored {plural(n, 'earlier as_of')} of {dataset} ({points:,} {noun(points, 'point')}) "
             f"against the actuals up to {utc_text(as_of)}")
 
@@ -505,8 +504,6 @@ def markdown(outcome: RealizedOutcome, promised: dict[str, float | None], png: P
 def _known_at_text(outcome: RealizedOutcome) -> str:
     """A backfill's artifact: the as_ofs it shows (up to its date), the later ones it leaves out, and those of its own
     whose scores a later run made."""
-    from flowcast.timekeys import utc_text
-
     def names(xs: list[datetime]) -> str:
         return ", ".join(utc_text(a) for a in xs[:8]) + (f" and {len(xs) - 8} more" if len(xs) > 8 else "")
 
@@ -544,7 +541,6 @@ def summary_rows(summary: pl.DataFrame, on_rmsse: bool = False, *, mixed: bool =
     MASE- and RMSSE-judged versions: both promises), figures to 4 significant digits; `lookahead` (yes, no, unknown)
     only where an as_of's is not `no`."""
     from flowcast.reporting import score_text
-    from flowcast.timekeys import utc_text
 
     heads = _SUMMARY_HEADS_RMSSE if on_rmsse else _SUMMARY_HEADS_MIXED if mixed else _SUMMARY_HEADS
     flags = summary["lookahead"].to_list() if "lookahead" in summary.columns else []
@@ -563,7 +559,6 @@ def artifact(settings: Any, outcome: RealizedOutcome, *, as_of: datetime, backfi
     from prefect.context import FlowRunContext
 
     from flowcast.shared import open_registry, share_file
-    from flowcast.timekeys import utc_text
 
     registry = open_registry(settings)
     given = outcome  # the run's outcome keeps its plot; a backfill's artifact shows its view of it
@@ -606,8 +601,6 @@ def artifact(settings: Any, outcome: RealizedOutcome, *, as_of: datetime, backfi
 def description(dataset: str, as_of: datetime, *, backfill: bool = False) -> str:
     """`As of 2024-03-01: realized accuracy of the published forecasts for shops`: the artifact's line in its key's
     history; the dataset named without a possessive (it read "shops's published forecasts", ui32)."""
-    from flowcast.timekeys import utc_text
-
     when = f"{'Backfill as' if backfill else 'As'} of {utc_text(as_of)}"
     return f"{when}: realized accuracy of the published forecasts for {dataset}"
 

@@ -110,6 +110,7 @@ def _published_versions(settings: Settings, removed: set[tuple[str, datetime]]) 
     """version -> why it stays: it made forecasts that stay published (every (dataset, as_of) of the
     store but those in `removed`); and a sentence for each publish whose receipt could not be read."""
     from flowcast.store import open_store
+    from flowcast.timekeys import utc_text
 
     store = open_store(settings)
     named: dict[str, list[tuple[str, datetime]]] = {}
@@ -121,7 +122,7 @@ def _published_versions(settings: Settings, removed: set[tuple[str, datetime]]) 
             try:
                 version = store.receipt_of(ds, a).get("model_version")
             except (FlowcastError, OSError, ValueError) as exc:  # a damaged partition: its forecasts do not read either
-                unread.append(f"the publish of {ds} as_of {a.isoformat()} could not be read ({exc}): the model "
+                unread.append(f"the publish of {ds} as_of {utc_text(a)} could not be read ({exc}): the model "
                               "version it names is not known, so it protects none")
                 continue
             if version:
@@ -130,7 +131,7 @@ def _published_versions(settings: Settings, removed: set[tuple[str, datetime]]) 
     for version, keys in named.items():
         ds, newest = max(keys, key=lambda k: k[1])
         more = f" (and {plural(len(keys) - 1, 'earlier as_of')})" if len(keys) > 1 else ""
-        why[version] = f"it made the published forecasts of {ds} as_of {newest.isoformat()}{more}"
+        why[version] = f"it made the published forecasts of {ds} as_of {utc_text(newest)}{more}"
     return why, unread
 
 
@@ -256,7 +257,7 @@ def _forecast_items(settings: Settings, before: datetime | date, dataset: str | 
     from flowcast.ops.quiet import dataset_tz
     from flowcast.store import open_store
     from flowcast.store.parquet import partition_name
-    from flowcast.timekeys import day_start
+    from flowcast.timekeys import day_start, utc_text
 
     store = open_store(settings)
     names = [dataset] if dataset else store.datasets()
@@ -270,7 +271,7 @@ def _forecast_items(settings: Settings, before: datetime | date, dataset: str | 
             rows = store.receipt_of(ds, a).get("rows", "?")
             local = Path(settings.warehouse_dir) / "forecasts" / f"dataset={ds}" / partition_name(a)
             size = _walk(local)[0] if local.exists() else 0
-            out.append(Item("forecast", local, size, None, f"published forecasts of {ds} as_of {a.isoformat()} "
+            out.append(Item("forecast", local, size, None, f"published forecasts of {ds} as_of {utc_text(a)} "
                             f"({rows} rows) and their realized accuracy: asked for (before {before.isoformat()})",
                             key=(ds, a)))
     return out
