@@ -2482,7 +2482,7 @@ class ModelRegistry:
             if at is not None and until and storage_naive(str(until)) <= storage_naive(at):
                 continue
             out.setdefault(version, f"in use by the running flow run {run} (it chose this version to forecast with; "
-                           f"unless that run ends first, kept until {f'{until} UTC' if until else 'its pin is removed'})")
+                           f"unless that run ends first, kept until {utc_text(str(until)) if until else 'its pin is removed'})")
         for version, why in damaged.items():
             out.setdefault(version, why)
         return out

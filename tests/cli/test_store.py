@@ -114,7 +114,7 @@ def test_forecasts_table_fits_80_columns_with_what_rows_share_in_its_title():
     frame = pl.DataFrame(rows("store-ÅLBORG-01", "hybrid-v12", False) + rows("s2", "theta-v3", False))
     text = forecast_tables(frame)
     assert max(len(line) for line in text.splitlines()) <= 80, text
-    assert "sales as of 2024-04-19T06:30:15 (UTC): 2 models" in text
+    assert "sales as of 2024-04-19 06:30:15 UTC: 2 models" in text
     assert "run d8fb9950-0c8c-4bef-afa5-67fe1837f56b" in text
     assert "unique_id        ds          step" in text and "(UTC)  step" not in text
     assert "store-ÅLBORG-01  2024-04-20     1  hybrid-v12" in text and "1234.6" in text and "1100.1" in text
@@ -540,7 +540,7 @@ def test_models_history_prints_as_of_in_utc_without_offset_and_a_reasons_first_s
     assert r.exit_code == 0, r.output
     lines = r.stdout.strip().splitlines()
     assert lines[1] == f"#2 2024-01-08 03:00 UTC sales keep {a} as_of 2024-01-08 03:00 UTC run run-0 (stays)", lines
-    assert lines[3] == (f"#4 2024-01-09 00:00 UTC sales withdraw {b}, production back to {a} (sales as of 2024-01-09 "
+    assert lines[3] == (f"#4 2024-01-09 sales withdraw {b}, production back to {a} (sales as of 2024-01-09 "
                         "00:00 is published already (6 rows of naive-v1, run r-2) and overwrite is off: another run "
                         "published it while this one computed, e.g. run r-2. ...)"), lines
     assert "cut to its first (' ...'), --json gives it whole" in " ".join(r.stderr.split()), r.stderr
@@ -549,7 +549,7 @@ def test_models_history_prints_as_of_in_utc_without_offset_and_a_reasons_first_s
 
 
 @pytest.mark.parametrize(("recorded", "shown"), [
-    ("2023-11-30T00:00:00+00:00", "2023-11-30 00:00 UTC"),  # a run's as_of, recorded with its offset
+    ("2023-11-30T00:00:00+00:00", "2023-11-30"),  # a run's as_of, recorded with its offset: midnight UTC, a date
     ("2024-01-08T05:00:00+02:00", "2024-01-08 03:00 UTC"),  # another offset: converted
     ("2026-12-05T05:58:38.565090", "2026-12-05 05:58:38 UTC"),  # a run's start: naive UTC, to the microsecond
     (datetime(2026, 12, 5, 3, 33), "2026-12-05 03:33 UTC"),
@@ -557,7 +557,7 @@ def test_models_history_prints_as_of_in_utc_without_offset_and_a_reasons_first_s
 ])
 def test_models_history_writes_its_times_as_every_other_command_does(recorded, shown):
     """look42 (ui42's notes): `flowcast models history` printed its times as ISO text ('2023-11-30T00:00:00') where
-    every other command writes an instant '2023-11-30 00:00 UTC' (`timekeys.instant_text`)."""
+    every other command writes an instant ('2023-11-30' at midnight UTC, '2024-01-08 03:00 UTC': `timekeys.utc_text`)."""
     from flowcast.cli.store import recorded_text
 
     assert recorded_text(recorded) == shown

@@ -20,6 +20,7 @@ from flowcast.cli.common import (
     resolve_settings,
     said,
 )
+from flowcast.timekeys import utc_text
 
 
 def _fmt(v: Any) -> str:
@@ -97,7 +98,6 @@ def _mase_blank_note(settings: Any, dataset: str, as_ofs: list[dict[str, Any]], 
     from flowcast.errors import FlowcastError
     from flowcast.evaluation.realized import min_scale_history
     from flowcast.ops.quiet import dataset_time_label
-    from flowcast.timekeys import utc_text
 
     blank = [r["as_of"] for r in as_ofs if r.get("n") and r.get("mase") is None]
     if not blank:
@@ -205,14 +205,13 @@ def accuracy(
             console.print(f"nothing of dataset {dataset} is published in {getattr(store, 'location', '')}: "
                           f"published datasets: {', '.join(published)}", highlight=False)
             return
-        what = " ".join(x for x in (f"dataset {dataset}" if dataset else "", f"as_of {as_of}" if as_of else "") if x)
+        what = " ".join(x for x in (f"dataset {dataset}" if dataset else "", f"as_of {utc_text(when)}" if as_of else "") if x)
         console.print(f"no realized accuracy{f' for {what}' if what else ''} yet: a retrain or forecast run scores "
                       "earlier published forecasts once their periods have actuals", highlight=False)
         return
     from rich import box
     from rich.table import Table
 
-    from flowcast.timekeys import utc_text  # the as_of as run names say it (UTC)
     from flowcast.wording import noun
 
     for name, rep in report.items():
@@ -277,7 +276,7 @@ def accuracy(
         if "rows" in rep:
             # MASE and RMSSE (it showed MASE alone, also where the verdict was judged on RMSSE), and which the verdict
             # was judged on; every figure whole in 80 columns, as the table above
-            steps = Table(title=f"{name} as of {as_of}: per model and step ({_steps_note(st, judged_on, rep['rows'])})",
+            steps = Table(title=f"{name} as of {utc_text(when)}: per model and step ({_steps_note(st, judged_on, rep['rows'])})",
                           box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
                           collapse_padding=True)
             # the model column only where a row's model is not its version's own (a fallback's rows): the version
