@@ -1114,7 +1114,10 @@ def test_models_show_says_in_words_what_a_version_is_and_what_it_was_trained_on(
     assert "weights: learned on 2 backtest windows (mase)" in text
     assert "fallbacks for series it cannot forecast (first that can): damped, naive" in text and "80/95% conformal, calibrated on 42" in text
     assert "backtest scores: MASE 0.7968, RMSSE 0.8123, sMAPE 1.872 (rank 1 of its leaderboard)" in text
-    assert "trained on: source sales, data up to as_of 2024-03-01 UTC (data fingerprint 1b10706db9db2bc8)" in text
+    # inst43: the as_of and registration time as every instant reads (`timekeys.utc_text`): it said '2024-03-01 UTC'
+    # and '2024-01-01 12:00:00 UTC' (ISO cut to 19 characters)
+    assert "trained on: source sales, data up to as_of 2024-03-01 (data fingerprint 1b10706db9db2bc8)" in text
+    assert "registered: 2024-01-01 12:00 UTC; artifact " in text
     assert "network: lookback 36, hidden 32 x 2 layers, windowed mode" in text
     r = CliRunner().invoke(app, ["models", "show", hy, "--json"])
     shown = json.loads(r.stdout.strip().splitlines()[-1])
@@ -2710,7 +2713,7 @@ def test_a_model_trained_after_an_as_of_names_the_last_observation_it_saw(tmp_pa
 ])
 def test_trained_text_writes_its_instants_as_run_names_do(tmp_path, as_of, recorded, said):
     """dates42: `trained_text` wrote its as_of with a clock time always ('as_of 2019-06-01 00:00 UTC') and its last
-    observation by a ' UTC' rule of its own, the one `flows.naming` had too: both are `reporting.utc_text` now, as a
+    observation by a ' UTC' rule of its own, the one `flows.naming` had too: both are `timekeys.utc_text` now, as a
     run's name writes its as_of (a midnight UTC a date alone, a clock time followed by UTC)."""
     reg = ModelRegistry(tmp_path / "models")
     mv = reg.register(None, name="theta", dataset="toy", kind="statistical",

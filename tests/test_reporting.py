@@ -97,8 +97,8 @@ def test_the_leaderboard_names_the_published_model_with_its_version(champion, ve
     ("damped", "damped-v1", datetime(2019, 9, 1), None, "us_employment: forecasts of damped (damped-v1) as of 2019-09-01"),
     ("naive", None, datetime(2019, 9, 1, 6), None, "us_employment: forecasts of naive as of 2019-09-01 06:00 UTC"),
     ("naive", "naive", datetime(2019, 9, 1), "Australia/Melbourne",
-     "us_employment: forecasts of naive as of 2019-09-01 00:00 UTC (2019-09-01 10:00 +10:00 Australia/Melbourne) "
-     "(times in Australia/Melbourne)"),
+     ("us_employment: forecasts of naive as of 2019-09-01 00:00 UTC (2019-09-01 10:00 +10:00 Australia/Melbourne) "
+      "(times in Australia/Melbourne)")),
 ])
 def test_the_forecast_plot_names_the_model_as_the_receipt_does(model, version, as_of, tz, title):
     # it read 'forecasts of damped damped-v1 as of', the receipt and the leaderboard 'damped (damped-v1)' (ui17)
