@@ -697,7 +697,7 @@ def test_the_realized_accuracy_artifact_says_the_runs_as_of_with_its_time(produc
     forecast_flow(as_of=datetime(2019, 1, 1), **production_home)
     later = forecast_flow(as_of=datetime(2019, 4, 1, 6, 0), **production_home)
     [art] = artifacts_of(later["run_id"])[artifact_key("tiny")]
-    assert art.description == "As of 2019-04-01 06:00: realized accuracy of the published forecasts for tiny", \
+    assert art.description == "As of 2019-04-01 06:00 UTC: realized accuracy of the published forecasts for tiny", \
         art.description
 
 
