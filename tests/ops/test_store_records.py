@@ -124,7 +124,7 @@ def test_a_damaged_record_in_the_store_is_named_and_the_file_read(homes, postgre
         assert recorded_fingerprint(a, dataset="meters", as_of=AS_OF, content_hash=digest) == ("f1", "")  # A's file
         assert recorded_fingerprint(b, dataset="meters", as_of=AS_OF, content_hash=digest)[0] is None
     said = [r.getMessage() for r in caplog.records]
-    assert said and all("the publish record of dataset meters as_of 2024-03-01T00:00:00" in m for m in said), said
+    assert said and all("the publish record of dataset meters as_of 2024-03-01 in" in m for m in said), said
 
 
 def test_home_b_reads_the_records_of_home_a_from_the_shared_home(tmp_path, caplog):
