@@ -181,7 +181,7 @@ def when_text(ds: datetime | None, freq: str = "1d") -> str:
 
 def freshness_lines(f: Freshness, as_of: datetime | None, tz: str | None = None) -> list[str]:
     """Warnings for a run's log: the data stopped before as_of, series that ended long ago. as_of is said as the
-    instant it is (`timekeys.instant_text`: UTC, and its wall time and offset in the source's `tz`): its wall time
+    instant it is (`timekeys.utc_text`: UTC, and its wall time and offset in the source's `tz`): its wall time
     alone named no zone (a UTC 04:40 read as New York's, or the repeated autumn hour either of two instants)."""
     from flowcast.timekeys import utc_text
 

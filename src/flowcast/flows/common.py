@@ -1171,7 +1171,7 @@ def validation_line(report: Any) -> str:
     after = int(getattr(report, "rows_after_as_of", 0) or 0) - int(getattr(report, "rows_planned", 0) or 0)
     # (aggregate) rows of the period not over at as_of are counted with them: dated up to as_of, not after it
     partial = " (dated after it, or in a period not over then)" if getattr(report, "rows_partial_period", 0) else ""
-    # the as_of as the run's other lines write it (`reporting.utc_text`; it read 2023-06-01T00:00:00+00:00)
+    # the as_of as the run's other lines write it (`timekeys.utc_text`; it read 2023-06-01T00:00:00+00:00)
     after_said = (f"; {after:,} rows {'' if partial else 'dated '}after as_of {utc_text(report.as_of)} not seen "
                   "by this run"
                   f"{partial}" if after > 0 else "")
