@@ -252,6 +252,17 @@ def test_utc_text_writes_a_midnight_with_its_clock_beside_a_local_time():
         "2026-12-05 05:00 UTC (2026-12-05 00:00 -05:00 America/New_York)"  # a date: its midnight there
 
 
+@pytest.mark.parametrize(("value", "cell"), [
+    (datetime(2026, 12, 5, 3), "2026-12-05 03:00"),
+    (datetime(2026, 12, 5, 5, 58, 42), "2026-12-05 05:58:42"),
+    (datetime(2026, 12, 5), "2026-12-05"),
+])
+def test_utc_text_in_a_column_headed_utc_leaves_the_zone_to_the_header(value, cell):
+    """A table's `as_of (UTC)` column: 'UTC' in every row of sub-daily as_ofs cut an 80-column table's headers."""
+    assert utc_text(value, zone=False) == cell
+    assert utc_text(value, "America/New_York", zone=False) == utc_text(value, "America/New_York")  # two zones: both
+
+
 @pytest.mark.parametrize("text", ["2026-12-05 03:00 UTC", "2026-12-05T03:00 utc", " 2026-12-05 03:00:00 UTC "])
 def test_as_instant_reads_what_utc_text_writes(text):
     assert as_instant(text) == datetime(2026, 12, 5, 3, tzinfo=UTC)

@@ -1074,7 +1074,7 @@ def backfill_rows(outcomes: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]
             # was cut at the page's edge, ui32), whole in the description
             detail = f"published by flow run {short[str(o['run_id'])]}: {o.get('error') or 'already published'}"
         rows.append({
-            "as_of (UTC)": utc_text(o["as_of"]) if o.get("as_of") else NONE, "status": o.get("status") or "",
+            "as_of (UTC)": utc_text(o["as_of"], zone=False) if o.get("as_of") else NONE, "status": o.get("status") or "",
             "rows": f"{int(o['rows']):,}" if o.get("rows") is not None else NONE,
             "model": o.get("model") or NONE,
             "flow run": o.get("flow_run") or (None if skipped else o.get("run_id")) or NONE,

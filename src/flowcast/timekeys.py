@@ -237,7 +237,7 @@ def naive_utc_expr(column: str, dtype: pl.DataType) -> pl.Expr:
     return expr.cast(pl.Datetime("us"))
 
 
-def utc_text(value: datetime | date | str | None, tz: str | None = None) -> str:
+def utc_text(value: datetime | date | str | None, tz: str | None = None, *, zone: bool = True) -> str:
     """An instant as a person reads it, the one way flowcast writes one (messages, tables, run names, artifacts):
     a midnight UTC is its date alone ('2026-12-05'); any other instant its UTC clock time, with 'UTC'
     ('2026-12-05 03:00 UTC'), and its seconds only where they are not zero ('2026-12-05 05:58:42 UTC', a registration
@@ -245,7 +245,9 @@ def utc_text(value: datetime | date | str | None, tz: str | None = None) -> str:
     the offset and the zone ('2026-12-03 04:40 UTC (2026-12-02 23:40 -05:00 America/New_York)': the repeated autumn
     hour reads apart by its offset), and a midnight UTC is written '00:00 UTC' so the two clocks read apart. An aware
     datetime is converted, a naive one or ISO text without an offset means UTC, a date alone is the midnight it
-    starts at in `tz` (`as_instant`); None (a run without an as_of) is 'now'. `as_instant` reads the text back."""
+    starts at in `tz` (`as_instant`); None (a run without an as_of) is 'now'. `as_instant` reads the text back.
+    `zone=False`: a cell of a column whose header says '(UTC)' ('as_of (UTC)'), the same text without ' UTC' (a
+    table of sub-daily as_ofs did not fit 80 columns with it in every row)."""
     if value is None:
         return "now"
     instant = as_instant(value, tz)
@@ -256,7 +258,7 @@ def utc_text(value: datetime | date | str | None, tz: str | None = None) -> str:
     local = tz is not None and tz != "UTC"
     if not local and (instant.hour, instant.minute, instant.second, instant.microsecond) == (0, 0, 0, 0):
         return f"{instant:%Y-%m-%d}"
-    text = f"{clock(instant)} UTC"
+    text = f"{clock(instant)} UTC" if zone or local else clock(instant)
     if not local:
         return text
     assert tz is not None

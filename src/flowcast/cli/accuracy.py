@@ -250,7 +250,7 @@ def accuracy(
                       _fmt(r.get("promised")), _fmt(r.get("promised_rmsse"))] if mixed else
                      [_fmt(r["smape"]), _fmt(r["coverage80"]), _fmt(r["coverage95"]),
                       _fmt(r.get("mase_snaive")), _fmt(r.get("promised"))])
-            table.add_row(utc_text(r["as_of"]) + mark, str(r["n"]), _fmt(r["mae"]), _fmt(r["mase"]), *cells)
+            table.add_row(utc_text(r["as_of"], zone=False) + mark, str(r["n"]), _fmt(r["mae"]), _fmt(r["mase"]), *cells)
         out.print(table)
         for mark, meaning in _LOOKAHEAD_NOTES.items():
             if mark in marks:

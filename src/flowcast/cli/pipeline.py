@@ -895,7 +895,7 @@ def _outcomes_table(summary: dict[str, Any], mode: str, step: str, *, runs: bool
     if detail:
         table.add_column("detail", overflow="fold")
     for o in outcomes:
-        table.add_row(utc_text(o["as_of"]), o["status"], str(o["rows"]), o["model"] or "",
+        table.add_row(utc_text(o["as_of"], zone=False), o["status"], str(o["rows"]), o["model"] or "",
                       *([o.get("worker") or ""] if workers else []), *([o.get("flow_run") or ""] if runs else []),
                       *(["failed: the error is below the table" if id(o) in said_below
                          else REWRITTEN_BELOW if rewrote(o) else o["error"] or o.get("note") or ""] if detail else []))

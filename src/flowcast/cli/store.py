@@ -508,7 +508,7 @@ def _versions_tables(rows: list[dict[str, Any]], width: int = 80) -> list[Any]:
         # headed as the leaderboard artifact heads them: MASE, sMAPE, RMSSE (they read 'mase', 'smape', ui32)
         heads = ("", "version", "kind", "as_of (UTC)", metric_name("mase"), metric_name(second))
         cells = [[("*" if r["production"] else "") + ("!" if r.get("damaged_files") else ""), r["version"], r["kind"],
-                  utc_text(r["as_of"]) if r["as_of"] else "", fmt(r["mase"]), fmt(r.get(second))] for r in mine]
+                  utc_text(r["as_of"], zone=False) if r["as_of"] else "", fmt(r["mase"]), fmt(r.get(second))] for r in mine]
         # each column as wide as its widest cell and two spaces, the line's first space (as SIMPLE_HEAD draws them)
         used = 1 + sum(max(len(h), *(len(c[i]) for c in cells)) + 2 for i, h in enumerate(heads))
         beside = width - used - 1 >= WHAT_MIN

@@ -236,7 +236,7 @@ class DataQualityReport:
         read '2020-01-03T00:00:00+00:00'), 'as_of: everything' for a run that sees every row."""
         from flowcast.timekeys import utc_text
 
-        return f"as_of (UTC): {utc_text(self.as_of)}" if self.as_of else "as_of: everything"
+        return f"as_of (UTC): {utc_text(self.as_of, zone=False)}" if self.as_of else "as_of: everything"
 
     def _freshness_to(self) -> str:
         """What the staleness is measured to: as_of, or the time `flowcast validate` ran without one."""

@@ -546,7 +546,7 @@ def summary_rows(summary: pl.DataFrame, on_rmsse: bool = False, *, mixed: bool =
     flags = summary["lookahead"].to_list() if "lookahead" in summary.columns else []
     rows = []
     for i, r in enumerate(summary.to_dicts()):
-        row = {h: (utc_text(r["as_of"]) if c == "as_of" else score_text(r.get(c))) for c, h in heads}
+        row = {h: (utc_text(r["as_of"], zone=False) if c == "as_of" else score_text(r.get(c))) for c, h in heads}
         if any(f is not False for f in flags):
             row["lookahead"] = {True: "yes", False: "no"}.get(flags[i], "unknown")
         rows.append(row)
