@@ -1141,7 +1141,10 @@ def test_models_show_says_in_words_what_a_version_is_and_what_it_was_trained_on(
     assert "weights: learned on 2 backtest windows (mase)" in text
     assert "fallbacks for series it cannot forecast (first that can): damped, naive" in text and "80/95% conformal, calibrated on 42" in text
     assert "backtest scores: MASE 0.7968, RMSSE 0.8123, sMAPE 1.872 (rank 1 of its leaderboard)" in text
-    assert "trained on: source sales, data up to as_of 2024-03-01 UTC (data fingerprint 1b10706db9db2bc8)" in text
+    # inst43: the as_of and registration time as every instant reads (`timekeys.utc_text`): it said '2024-03-01 UTC'
+    # and '2024-01-01 12:00:00 UTC' (ISO cut to 19 characters)
+    assert "trained on: source sales, data up to as_of 2024-03-01 (data fingerprint 1b10706db9db2bc8)" in text
+    assert "registered: 2024-01-01 12:00 UTC; artifact " in text
     assert "network: lookback 36, hidden 32 x 2 layers, windowed mode" in text
     r = CliRunner().invoke(app, ["models", "show", hy, "--json"])
     shown = json.loads(r.stdout.strip().splitlines()[-1])
@@ -1813,7 +1816,7 @@ def test_a_retrains_promotion_records_its_as_of_as_its_keep_does(tmp_path, monke
     res = CliRunner().invoke(app, ["models", "history", "--home", str(tmp_path)], terminal_width=400)
     assert res.exit_code == 0, res.output
     line = next(x for x in res.stdout.splitlines() if f"promote {mv.version}" in x)
-    assert "as_of 2025-05-15 00:00 UTC (first)" in line, res.stdout
+    assert "as_of 2025-05-15 (first)" in line, res.stdout
 
 
 @pytest.mark.parametrize("how", ["registered", "recorded"])
@@ -1848,7 +1851,7 @@ def test_a_champion_records_its_as_of_as_a_promotion_does(tmp_path, monkeypatch,
     res = CliRunner().invoke(app, ["models", "history", "--home", str(tmp_path)], terminal_width=400)
     assert res.exit_code == 0, res.output
     line = next(x for x in res.stdout.splitlines() if f"champion {mv.version}" in x)
-    assert "as_of 2024-05-29 00:00 UTC (retrain without promotion)" in line, res.stdout
+    assert "as_of 2024-05-29 (retrain without promotion)" in line, res.stdout
 
 
 @pytest.mark.parametrize("promotions", [1, 4], ids=["one-promotion", "several-promotions"])
@@ -2002,11 +2005,11 @@ def test_models_history_shows_a_take_back_a_killed_run_left_pending(tmp_path, _i
     r = runner.invoke(app, ["models", "history", "--dataset", "sales"], terminal_width=400)
     assert r.exit_code == 0, r.output
     if state == "noted":
-        assert f"pending: take-back of {v} (sales) by run run-k, noted at 2024-01-03 00:00 UTC: its run stopped " \
+        assert f"pending: take-back of {v} (sales) by run run-k, noted at 2024-01-03: its run stopped " \
                f"(killed) before recording it; the next command that writes the registry records it on the run's " \
                f"behalf and removes {v}" in r.stdout, r.stdout
     else:
-        assert f"pending: take-back of {v} (sales) by run run-k, noted at 2024-01-03 00:00 UTC: recorded; its files " \
+        assert f"pending: take-back of {v} (sales) by run run-k, noted at 2024-01-03: recorded; its files " \
                "are left, and the next command that writes the registry removes them" in r.stdout, r.stdout
     got = json.loads(runner.invoke(app, ["models", "history", "--json"]).stdout)["pending"]
     assert [(p["version"], p["dataset"], p["action"], p["state"]) for p in got] == [(v, "sales", "take_back", state)]
@@ -2035,7 +2038,7 @@ def test_models_history_says_a_command_stopped_of_a_pending_removal_that_names_n
     runner = CliRunner()
     r = runner.invoke(app, ["models", "history", "--dataset", "sales"], terminal_width=400)
     assert r.exit_code == 0, r.output
-    assert f"pending: withdrawal from production of {v} (sales), noted at 2024-01-03 00:00 UTC: its command stopped " \
+    assert f"pending: withdrawal from production of {v} (sales), noted at 2024-01-03: its command stopped " \
            "(killed) before recording it; the next command that writes the registry records it on the command's " \
            f"behalf and removes {v}" in r.stdout, r.stdout
     assert "its run stopped" not in r.stdout and "run's behalf" not in r.stdout, r.stdout
@@ -2105,7 +2108,7 @@ def test_a_withdrawal_killed_before_its_record_is_finished_only_where_its_checks
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     r = CliRunner().invoke(app, ["models", "history", "--dataset", "sales"], terminal_width=400)
     what = "withdrawal from production" if op == "withdraw" else "withdrawal of the champion record"
-    assert f"pending: {what} of {v} (sales) by run run-s for run run-k, noted at 2024-01-03 00:00 UTC: its run " \
+    assert f"pending: {what} of {v} (sales) by run run-s for run run-k, noted at 2024-01-03: its run " \
            "stopped (killed) before recording it" in r.stdout, r.stdout
     if case == "derived":
         (root / "production.backup.json").write_text("{cut")
@@ -2737,7 +2740,7 @@ def test_a_model_trained_after_an_as_of_names_the_last_observation_it_saw(tmp_pa
 ])
 def test_trained_text_writes_its_instants_as_run_names_do(tmp_path, as_of, recorded, said):
     """dates42: `trained_text` wrote its as_of with a clock time always ('as_of 2019-06-01 00:00 UTC') and its last
-    observation by a ' UTC' rule of its own, the one `flows.naming` had too: both are `reporting.utc_text` now, as a
+    observation by a ' UTC' rule of its own, the one `flows.naming` had too: both are `timekeys.utc_text` now, as a
     run's name writes its as_of (a midnight UTC a date alone, a clock time followed by UTC)."""
     reg = ModelRegistry(tmp_path / "models")
     mv = reg.register(None, name="theta", dataset="toy", kind="statistical",

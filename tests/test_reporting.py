@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 
 from flowcast import reporting
+from flowcast.timekeys import utc_text
 
 
 def _frames(n_series: int, with_quantiles: bool = False):
@@ -93,10 +94,11 @@ def test_the_leaderboard_names_the_published_model_with_its_version(champion, ve
 
 
 @pytest.mark.parametrize(("model", "version", "as_of", "tz", "title"), [
-    ("damped", "damped-v1", datetime(2019, 9, 1), None, "us_employment: forecasts of damped (damped-v1) as of 2019-09-01 UTC"),
+    ("damped", "damped-v1", datetime(2019, 9, 1), None, "us_employment: forecasts of damped (damped-v1) as of 2019-09-01"),
     ("naive", None, datetime(2019, 9, 1, 6), None, "us_employment: forecasts of naive as of 2019-09-01 06:00 UTC"),
     ("naive", "naive", datetime(2019, 9, 1), "Australia/Melbourne",
-     "us_employment: forecasts of naive as of 2019-09-01 UTC (times in Australia/Melbourne)"),
+     ("us_employment: forecasts of naive as of 2019-09-01 00:00 UTC (2019-09-01 10:00 +10:00 Australia/Melbourne) "
+      "(times in Australia/Melbourne)")),
 ])
 def test_the_forecast_plot_names_the_model_as_the_receipt_does(model, version, as_of, tz, title):
     # it read 'forecasts of damped damped-v1 as of', the receipt and the leaderboard 'damped (damped-v1)' (ui17)
@@ -442,22 +444,9 @@ def test_a_leaderboard_written_before_its_publish_says_its_winner_is_to_publish(
     "2019-09-01T16:00:00+10:00",
 ])
 def test_the_receipt_sentence_reads_its_as_of_as_every_as_of_is_read(as_of):
-    """A receipt's as_of (stored ISO text or a datetime, naive or with an offset) renders as `as_of_text` renders
-    the instant, the one definition of how an as_of reads."""
+    """A receipt's as_of (stored ISO text or a datetime, naive or with an offset) renders as `timekeys.utc_text`
+    renders the instant, the one definition of how an as_of reads."""
     receipt = {"dataset": "us_employment", "as_of": as_of, "rows": 24, "n_series": 2, "model": "theta"}
-    assert reporting.as_of_text(as_of) == "2019-09-01 06:00"
+    assert utc_text(as_of) == "2019-09-01 06:00 UTC"
     assert reporting.receipt_sentence(receipt) == ("Published 24 forecast rows of 2 series of us_employment as of "
-                                                   "2019-09-01 06:00 from theta.")
-
-
-@pytest.mark.parametrize(("instant", "said"), [
-    (datetime(2019, 9, 1, 6), "2019-09-01 06:00 UTC"),
-    ("2019-09-01T16:00:00+10:00", "2019-09-01 06:00 UTC"),  # the UTC instant, said UTC
-    (datetime(2019, 9, 1), "2019-09-01"),  # a midnight UTC: a date alone
-    ("2014-04-05T00:00:00+11:00", "2014-04-04 13:00 UTC"),  # Melbourne's 5 April starts the day before in UTC
-    (None, "now"),
-])
-def test_utc_text_says_utc_after_a_clock_time(instant, said):
-    """dates42: the one way a sentence writes an instant (run names, backfill lines, flow logs, `trained_text`),
-    which `flows.naming` and `ModelVersion.trained_text` each wrote for themselves."""
-    assert reporting.utc_text(instant) == said
+                                                   "2019-09-01 06:00 UTC from theta.")

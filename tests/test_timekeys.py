@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from flowcast.timekeys import as_instant, as_of_on_ds, instant_text, storage_naive, wall_instant, wall_time
+from flowcast.timekeys import as_instant, as_of_on_ds, storage_naive, utc_text, wall_instant, wall_time
 
 INSTANT = datetime(2019, 12, 31, 23, 30, tzinfo=UTC)
 
@@ -217,5 +217,52 @@ def test_a_wall_time_is_the_instant_the_clock_first_reads_it(zone, wall, instant
     (datetime(2026, 12, 3, 4, 40, tzinfo=UTC), "UTC", "2026-12-03 04:40 UTC"),
     (datetime(2026, 12, 3, 4, 40, tzinfo=UTC), "Europe/London", "2026-12-03 04:40 UTC (2026-12-03 04:40 +00:00 Europe/London)"),
 ])
-def test_instant_text_writes_the_offset_with_colons_and_its_seconds_only_when_it_has_them(value, tz, expected):
-    assert instant_text(value, tz) == expected
+def test_utc_text_writes_the_offset_with_colons_and_its_seconds_only_when_it_has_them(value, tz, expected):
+    assert utc_text(value, tz) == expected
+
+
+@pytest.mark.parametrize(("value", "said"), [
+    (datetime(2026, 12, 5), "2026-12-05"),  # a midnight UTC: its date alone
+    (datetime(2026, 12, 5, 3), "2026-12-05 03:00 UTC"),  # a clock time says its zone
+    (datetime(2026, 12, 5, 5, 58, 42, 123456), "2026-12-05 05:58:42 UTC"),  # seconds where not zero, no fraction
+    (datetime(2026, 12, 5, 0, 0, 0, 500), "2026-12-05 00:00:00 UTC"),  # not quite midnight: not a date
+    (datetime(2026, 12, 5, 10, tzinfo=ZoneInfo("Australia/Melbourne")), "2026-12-04 23:00 UTC"),  # aware: in UTC
+    (datetime(2026, 12, 5, 10, tzinfo=timezone(timedelta(hours=10))), "2026-12-05"),  # midnight UTC, written +10
+    ("2026-12-05T05:58:42.123456", "2026-12-05 05:58:42 UTC"),  # ISO text without an offset: UTC
+    ("2026-12-05T03:00:00+00:00", "2026-12-05 03:00 UTC"),
+    ("2026-12-05", "2026-12-05"),
+    (date(2026, 12, 5), "2026-12-05"),
+    (None, "now"),  # a run without an as_of
+])
+def test_utc_text_is_the_one_way_an_instant_reads(value, said):
+    """inst43: an instant read '2026-12-05 00:00 UTC' (`timekeys.instant_text`), '2026-12-05' (`reporting.utc_text`),
+    '2026-12-05T05:58:42' (`registry.seconds_text`) or '2026-12-05 03:00' without a zone (`reporting.as_of_text`),
+    by where it was written. One rule now, and what it writes reads back as the instant it names (to the second)."""
+    assert utc_text(value) == said
+    if value is not None:
+        assert as_instant(said) == as_instant(value).replace(microsecond=0)
+
+
+def test_utc_text_writes_a_midnight_with_its_clock_beside_a_local_time():
+    """Beside a wall time of another zone a midnight UTC keeps its clock: '2026-12-05 (2026-12-04 19:00 ...)'
+    would read as a date of that zone."""
+    assert utc_text(datetime(2026, 12, 5), "America/New_York") == \
+        "2026-12-05 00:00 UTC (2026-12-04 19:00 -05:00 America/New_York)"
+    assert utc_text(date(2026, 12, 5), "America/New_York") == \
+        "2026-12-05 05:00 UTC (2026-12-05 00:00 -05:00 America/New_York)"  # a date: its midnight there
+
+
+@pytest.mark.parametrize(("value", "cell"), [
+    (datetime(2026, 12, 5, 3), "2026-12-05 03:00"),
+    (datetime(2026, 12, 5, 5, 58, 42), "2026-12-05 05:58:42"),
+    (datetime(2026, 12, 5), "2026-12-05"),
+])
+def test_utc_text_in_a_column_headed_utc_leaves_the_zone_to_the_header(value, cell):
+    """A table's `as_of (UTC)` column: 'UTC' in every row of sub-daily as_ofs cut an 80-column table's headers."""
+    assert utc_text(value, zone=False) == cell
+    assert utc_text(value, "America/New_York", zone=False) == utc_text(value, "America/New_York")  # two zones: both
+
+
+@pytest.mark.parametrize("text", ["2026-12-05 03:00 UTC", "2026-12-05T03:00 utc", " 2026-12-05 03:00:00 UTC "])
+def test_as_instant_reads_what_utc_text_writes(text):
+    assert as_instant(text) == datetime(2026, 12, 5, 3, tzinfo=UTC)

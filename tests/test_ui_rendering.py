@@ -16,7 +16,7 @@ import pytest
 from flowcast import reporting
 from flowcast.flows.naming import flow_run_title, task_label
 from flowcast.mdtext import md_text
-from flowcast.reporting import as_of_text
+from flowcast.timekeys import utc_text
 
 
 # ----------------------------------------------------------------------------------------- names
@@ -34,25 +34,25 @@ def test_flow_run_names_say_flow_dataset_and_as_of():
         "backfill tiny 2018-10-01..2018-12-01"
     assert flow_run_title("backfill", "tiny", {"start": "2018-10-01", "end": "2018-12-01", "mode": "retrain"},
                           None) == "backfill tiny 2018-10-01..2018-12-01 (retrain)"
-    assert as_of_text(datetime(2019, 9, 1, 0, 30)) == "2019-09-01 00:30"
+    assert utc_text(datetime(2019, 9, 1, 0, 30)) == "2019-09-01 00:30 UTC"
 
 
 @pytest.mark.parametrize("as_of, said", [
     (datetime(2019, 9, 1), "2019-09-01"),
-    (datetime(2019, 9, 1, 6, 0), "2019-09-01 06:00"),
+    (datetime(2019, 9, 1, 6, 0), "2019-09-01 06:00 UTC"),
     (datetime.fromisoformat("2019-09-01T10:00:00+10:00"), "2019-09-01"),  # aware: said in UTC
-    ("2019-09-02T06:00:00+00:00", "2019-09-02 06:00"),  # a deployment's JSON parameter
+    ("2019-09-02T06:00:00+00:00", "2019-09-02 06:00 UTC"),  # a deployment's JSON parameter
     (None, "now"),
 ])
 def test_one_as_of_text_for_run_names_tables_and_messages(as_of, said):
     """polish30: `reporting.as_of_text` and `naming.as_of_label` were two copies of one format; the first took
-    only a datetime (and wrote an aware one in its own zone). Now the one definition takes what run names get."""
+    only a datetime (and wrote an aware one in its own zone). Now the one definition takes what run names get, and
+    (inst43) writes what they write: a clock time says its zone (nu41), in a table as in a name."""
     from flowcast.flows import naming
 
-    assert as_of_text(as_of) == said
-    assert not hasattr(naming, "as_of_label")
-    named = f"{said} UTC" if " " in said else said  # a clock time in a name says its zone (nu41)
-    assert flow_run_title("retrain", "tiny", {"as_of": as_of}, None) == f"retrain tiny {named}"
+    assert utc_text(as_of) == said
+    assert not hasattr(naming, "as_of_label") and not hasattr(reporting, "as_of_text")
+    assert flow_run_title("retrain", "tiny", {"as_of": as_of}, None) == f"retrain tiny {said}"
 
 
 @pytest.mark.parametrize(("flow", "params", "tz", "named"), [
@@ -68,7 +68,7 @@ def test_one_as_of_text_for_run_names_tables_and_messages(as_of, said):
 def test_a_run_named_by_a_clock_time_says_it_is_utc(flow, params, tz, named):
     """Regression (nu41): a backfill of Melbourne's 5 April 2014 named its date's run `forecast vic_local8 2014-04-04
     13:00 (backfill)`, the UTC instant the day starts at, without a zone: read as a Melbourne time, or as the wrong day.
-    A name with a clock time says UTC, as `timekeys.instant_text` does; a midnight UTC stays a date."""
+    A name with a clock time says UTC, as `timekeys.utc_text` writes every instant; a midnight UTC stays a date."""
     from flowcast.flows.backfill import backfill_dates
     from flowcast.flows.fanout import FanOut
 
@@ -117,7 +117,7 @@ def test_artifact_keys_carry_the_dataset_and_keep_backfills_apart():
         assert re.fullmatch(r"[a-z0-9-]+", key), key  # what Prefect accepts
     assert prod.describe("forecast plot") == "As of 2019-09-01: forecast plot"
     assert back.describe("forecast plot") == "Backfill as of 2018-10-01: forecast plot"
-    assert reporting.Scope("x", datetime(2019, 9, 1, 6)).describe("y") == "As of 2019-09-01 06:00: y"
+    assert reporting.Scope("x", datetime(2019, 9, 1, 6)).describe("y") == "As of 2019-09-01 06:00 UTC: y"
 
 
 # ----------------------------------------------------------------------------------------- tables
@@ -480,7 +480,7 @@ def test_a_rewritten_backfill_date_says_what_it_replaced_above_the_table(n):
 
 @pytest.mark.parametrize(("as_of", "rows", "shown"), [
     ("2019-09-01T00:00:00", 1776, ("2019-09-01", "1,776")),  # ui30: the sample's backfill showed '1776'
-    ("2019-09-01T06:30:00", 0, ("2019-09-01 06:30", "0")),
+    ("2019-09-01T06:30:00", 0, ("2019-09-01 06:30", "0")),  # the header says UTC (`utc_text(zone=False)`)
     ("2019-09-01T08:30:00+02:00", 1234567, ("2019-09-01 06:30", "1,234,567")),  # an offset: the UTC instant
 ])
 def test_backfill_rows_read_like_the_other_tables(as_of, rows, shown):
@@ -821,8 +821,8 @@ def test_realized_accuracy_says_what_its_row_count_counts(scored, rows, sentence
 
 
 @pytest.mark.parametrize(("n", "points", "said"), [
-    (2, 1776, "Realized accuracy: scored 2 earlier as_ofs of emp (1,776 points) against the actuals up to 2019-09-01 00:00"),
-    (1, 1, "Realized accuracy: scored 1 earlier as_of of emp (1 point) against the actuals up to 2019-09-01 00:00"),
+    (2, 1776, "Realized accuracy: scored 2 earlier as_ofs of emp (1,776 points) against the actuals up to 2019-09-01"),
+    (1, 1, "Realized accuracy: scored 1 earlier as_of of emp (1 point) against the actuals up to 2019-09-01"),
 ])
 def test_realized_accuracy_log_line_counts_in_words(n, points, said):
     """ui30: the run log read 'scored 2 earlier as_of of emp'."""
@@ -912,13 +912,13 @@ def test_a_refused_runs_data_quality_report_says_first_that_it_was_refused(refus
 
 @pytest.mark.parametrize(("after", "planned", "partial", "in_said", "said"), [
     (0, 0, 0, "", ""),
-    (39_282, 0, 0, "", "; 39,282 rows dated after as_of 2026-12-04 21:23 UTC not seen by this run"),
+    (39_282, 0, 0, "", "; 39,282 rows dated after as_of 2026-12-04 21:23:01 UTC not seen by this run"),
     # planned future covariates: kept, counted in rows in, and said there as `flowcast run`'s summary says them
     (5, 5, 0, " (5 of them planned: after as_of, kept for their future covariates)", ""),
     (1_205, 1_200, 0, " (1,200 of them planned: after as_of, kept for their future covariates)",
-     "; 5 rows dated after as_of 2026-12-04 21:23 UTC not seen by this run"),
+     "; 5 rows dated after as_of 2026-12-04 21:23:01 UTC not seen by this run"),
     # (aggregate) 3 of them dated before as_of, in the day not over then: not 'dated after as_of'
-    (10, 0, 3, "", ("; 10 rows after as_of 2026-12-04 21:23 UTC not seen by this run (dated after it, or in a "
+    (10, 0, 3, "", ("; 10 rows after as_of 2026-12-04 21:23:01 UTC not seen by this run (dated after it, or in a "
                     "period not over then)")),
 ])
 def test_quality_summary_says_how_many_rows_are_after_as_of(after, planned, partial, in_said, said):

@@ -102,6 +102,7 @@ from flowcast.atomic import fsync_dir as _fsync_dir  # (the name the fault tests
 from flowcast.atomic import no_room, plain_mode, room_in, storage_error, temp_beside
 from flowcast.errors import ProductionMovedError, RegistryError, StorageError
 from flowcast.store.fs import MARKER, OBJECT_PROTOCOLS, FileStore, Lease, split_url
+from flowcast.timekeys import utc_text
 from flowcast.wording import plural
 
 KINDS = ("network", "statistical", "ensemble", "hybrid")
@@ -225,11 +226,6 @@ def _write_bytes_atomic(path: Path, data: bytes, fault: str | None = None) -> No
 
 def _iso(ts: datetime | None) -> str | None:
     return None if ts is None else ts.isoformat()
-
-
-def seconds_text(at: Any) -> str:
-    """A recorded time as a person reads it: to the second (a run's start is recorded to the microsecond)."""
-    return re.sub(r"(T\d\d:\d\d:\d\d)\.\d+", r"\1", str(at))
 
 
 # a version no longer on disk (`_gone_hint`), by the last event that names it
@@ -639,11 +635,9 @@ class ModelVersion:
 
     def trained_text(self) -> str:
         """When this version was trained, as its registration recorded it: `as_of 2026-12-06 04:31 UTC (last
-        observation 2014-12-31)`, each written by `reporting.utc_text`. The as_of is the run's, not where its data
+        observation 2014-12-31)`, each written by `timekeys.utc_text`. The as_of is the run's, not where its data
         ended (data of 2014 retrained in 2026); the last observation is its data fingerprint's `last_observation`
         (none recorded before it was kept, or a version.json whose fingerprint is not an object: the as_of alone)."""
-        from flowcast.reporting import utc_text
-
         text = f"as_of {utc_text(self.as_of)}" if self.as_of else "an unrecorded as_of"
         last = self.fingerprint.get("last_observation") if isinstance(self.fingerprint, dict) else None
         return f"{text} (last observation {utc_text(str(last))})" if last else text
@@ -1823,7 +1817,10 @@ class ModelRegistry:
         n, e = last
         ds, action = e.get("dataset"), str(e.get("action"))
         what = _GONE_WORDS.get(action, f"its last event: {action}").format(ds=ds)
-        at = f" at {seconds_text(e['at'])}" if e.get("at") else ""
+        try:  # to the second, as every instant reads (`timekeys.utc_text`; it read ISO, '2026-12-05T05:58:42')
+            at = f" at {utc_text(str(e['at']))}" if e.get("at") else ""
+        except ValueError:  # not a time: as recorded
+            at = f" at {e['at']}"
         return (f": it is no longer in this registry (removed; {what}{at}, #{n} of `flowcast models history "
                 f"--dataset {ds}`)")
 
@@ -2485,7 +2482,7 @@ class ModelRegistry:
                 lapses = None if written is None else written + timedelta(hours=PIN_TTL_HOURS)
                 if at is not None and lapses is not None and lapses <= storage_naive(at):
                     continue  # lapsed: as a readable pin of that run would have
-                when = (f"lapses at {lapses.isoformat()} UTC, {PIN_TTL_HOURS} hours after the file was written"
+                when = (f"lapses at {utc_text(lapses)}, {PIN_TTL_HOURS} hours after the file was written"
                         if lapses is not None else "never lapses (its modification time cannot be read)")
                 damaged.setdefault(version, (
                     f"pinned by {where}, which cannot be read ({type(exc).__name__}: {' '.join(str(exc).split())}) "
@@ -2495,7 +2492,7 @@ class ModelRegistry:
             if at is not None and until and storage_naive(str(until)) <= storage_naive(at):
                 continue
             out.setdefault(version, f"in use by the running flow run {run} (it chose this version to forecast with; "
-                           f"unless that run ends first, kept until {f'{until} UTC' if until else 'its pin is removed'})")
+                           f"unless that run ends first, kept until {utc_text(str(until)) if until else 'its pin is removed'})")
         for version, why in damaged.items():
             out.setdefault(version, why)
         return out

@@ -25,6 +25,7 @@ import polars as pl
 
 from flowcast.atomic import atomic_file
 from flowcast.mdtext import md_text
+from flowcast.timekeys import utc_text
 
 _log = logging.getLogger(__name__)
 
@@ -71,30 +72,9 @@ class Scope:
         return artifact_key(kind, self.dataset, backfill=self.backfill, suffix=suffix)
 
     def describe(self, text: str) -> str:
-        when = "" if self.as_of is None else f"as of {as_of_text(self.as_of)}"
+        when = "" if self.as_of is None else f"as of {utc_text(self.as_of)}"
         head = ("Backfill " + when if self.backfill else when[:1].upper() + when[1:]).strip()
         return f"{head}: {text}" if head else text
-
-
-def as_of_text(as_of: datetime | str | None) -> str:
-    """An as_of as people read it everywhere (run names, tables, messages): `2019-09-01` for a midnight as_of,
-    `2019-09-01 06:00` otherwise, in UTC (an aware datetime is converted; a naive one or ISO text means UTC);
-    `now` for None (a run without an as_of). The one definition: run names (`flows.naming`) use it too."""
-    if as_of is None:
-        return "now"
-    from flowcast.timekeys import as_instant
-
-    ts = as_instant(as_of)
-    return f"{ts:%Y-%m-%d}" if (ts.hour, ts.minute, ts.second) == (0, 0, 0) else f"{ts:%Y-%m-%d %H:%M}"
-
-
-def utc_text(as_of: datetime | str | None) -> str:
-    """An instant in a sentence (a log line, a note, a run's name): `as_of_text`, and `UTC` after a clock time
-    (`2014-04-04 13:00 UTC`; a midnight UTC stays a date, `2019-09-01`). A clock time without its zone was read in
-    the reader's or the source's (Melbourne's 5 April 2014 starts at `2014-04-04 13:00` UTC, read there as the day
-    before). The one definition: run names, backfill lines, the flows' log lines and `ModelVersion.trained_text`."""
-    text = as_of_text(as_of)
-    return f"{text} UTC" if " " in text else text
 
 
 def progress_key(cell: str, dataset: str | None = None, backfill: bool = False) -> str:
@@ -310,7 +290,7 @@ def receipt_sentence(receipt: Any) -> str:
     """The one sentence a person needs: what was published, for which as_of, from which model."""
     d = _as_dict(receipt)
     as_of = d.get("as_of")
-    when = as_of_text(as_of) if isinstance(as_of, str | datetime) else str(as_of)
+    when = utc_text(as_of) if isinstance(as_of, str | datetime) else str(as_of)
     model = d.get("model") or "?"
     version = d.get("model_version")
     text = (f"Published {int(d.get('rows') or 0):,} forecast rows of {int(d.get('n_series') or 0):,} series of "
@@ -796,9 +776,11 @@ def model_text(model: str, version: str | None = None) -> str:
 
 def forecast_plot_title(dataset: str, model: str, version: str | None, as_of: datetime,
                         local_tz: str | None = None) -> str:
-    """The forecast plot's title: 'us_employment: forecasts of damped (damped-v1) as of 2019-09-01 UTC' (it read
+    """The forecast plot's title: 'us_employment: forecasts of damped (damped-v1) as of 2019-09-01', at a clock time
+    'as of 2019-09-01 06:00 UTC', and with its wall time where the plot's times are in `local_tz`
+    (`timekeys.utc_text`; it read
     'forecasts of damped damped-v1', and 'of naive  as of' with two spaces where there was no version)."""
-    return (f"{dataset}: forecasts of {model_text(model, version)} as of {as_of_text(as_of)} UTC"
+    return (f"{dataset}: forecasts of {model_text(model, version)} as of {utc_text(as_of, local_tz)}"
             + (f" (times in {local_tz})" if local_tz else ""))
 
 
@@ -1092,7 +1074,7 @@ def backfill_rows(outcomes: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]
             # was cut at the page's edge, ui32), whole in the description
             detail = f"published by flow run {short[str(o['run_id'])]}: {o.get('error') or 'already published'}"
         rows.append({
-            "as_of (UTC)": as_of_text(o["as_of"]) if o.get("as_of") else NONE, "status": o.get("status") or "",
+            "as_of (UTC)": utc_text(o["as_of"], zone=False) if o.get("as_of") else NONE, "status": o.get("status") or "",
             "rows": f"{int(o['rows']):,}" if o.get("rows") is not None else NONE,
             "model": o.get("model") or NONE,
             "flow run": o.get("flow_run") or (None if skipped else o.get("run_id")) or NONE,
@@ -1149,9 +1131,9 @@ def backfill_description(title: str, outcomes: Iterable[Mapping[str, Any]]) -> s
     what each date an --overwrite rewrote replaced, up to `SAID_WHOLE` (its cell points there)."""
     outcomes = list(outcomes)
     counts = backfill_counts(outcomes)
-    failed = [f"{as_of_text(o['as_of']) if o.get('as_of') else NONE} failed: {md_text(o['error'])}"
+    failed = [f"{utc_text(o['as_of']) if o.get('as_of') else NONE} failed: {md_text(o['error'])}"
               for o in outcomes if o.get("status") == "failed" and o.get("error")]
-    before = [f"{as_of_text(o['as_of'])} {md_text(str(o['run_id']))}" for o in outcomes if _published_before(o)]
+    before = [f"{utc_text(o['as_of'])} {md_text(str(o['run_id']))}" for o in outcomes if _published_before(o)]
     if before:  # the table's cells name them short
         more = len(before) - SAID_WHOLE
         failed.append("Skipped, published before by the flow runs: " + ", ".join(before[:SAID_WHOLE])

@@ -23,7 +23,8 @@ then express that instant on their own axis:
   at 10:00 the hour labelled 10:00 (ds 09:00) is known, the one labelled 11:00 (ds 10:00) is not.
 - `local_wall(frame_column, tz)`: naive UTC instants as local wall time (calendar features,
   plots), an expression.
-- `instant_text(instant, tz)`: the instant for a person (messages): UTC, plus the wall time and offset in `tz`.
+- `utc_text(instant, tz)`: the instant for a person, the one way flowcast writes one: a midnight UTC as its date,
+  any other as its UTC clock time with 'UTC' (seconds where not zero), plus the wall time and offset in `tz`.
 - `wall_instant(wall, tz)`: a wall time of `tz` as the instant its clock first reads it (or a later time): the
   earlier of a repeated autumn time, the jump's instant for one the spring jump skips.
 - `zones_keeping(examples)`: the zones whose clocks keep each (instant, UTC offset) pair given: times written with
@@ -62,7 +63,8 @@ def as_instant(value: datetime | date | str | None, tz: str | None = None) -> da
 
     Aware datetimes are converted to UTC; naive ones (and ISO strings without an offset) mean
     UTC; a date alone (a `date`, or '2021-06-30') is the midnight that day starts at in zone `tz`
-    (the source's; UTC when None); 'Z' and '+10:00' suffixes are understood. None stays None.
+    (the source's; UTC when None); 'Z', ' UTC' (as `utc_text` writes an instant) and '+10:00' suffixes are
+    understood. None stays None.
     Raises ValueError (naming the value) for text that is not an ISO date or timestamp."""
     if value is None:
         return None
@@ -78,6 +80,8 @@ def as_instant(value: datetime | date | str | None, tz: str | None = None) -> da
         return day_start(day, tz)
     if isinstance(value, str):
         text = value.strip()
+        if text[-4:].upper() == " UTC":  # as `utc_text` writes it ('2019-06-01 06:00 UTC')
+            text = text[:-4].rstrip() + "+00:00"
         try:
             value = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] in "Zz" and text else text)
         except ValueError:
@@ -233,21 +237,33 @@ def naive_utc_expr(column: str, dtype: pl.DataType) -> pl.Expr:
     return expr.cast(pl.Datetime("us"))
 
 
-def instant_text(value: datetime | date | str, tz: str | None = None) -> str:
-    """The instant for a person, unambiguous: its UTC time with 'UTC' ('2026-12-03 04:40 UTC'), and where `tz` is
-    a zone other than UTC its wall time there with the offset and the zone ('2026-12-03 04:40 UTC (2026-12-02
-    23:40 -05:00 America/New_York)': the repeated autumn hour reads apart by its offset). Seconds only when
-    not zero; a date alone is the midnight it starts at in `tz` (`as_instant`)."""
+def utc_text(value: datetime | date | str | None, tz: str | None = None, *, zone: bool = True) -> str:
+    """An instant as a person reads it, the one way flowcast writes one (messages, tables, run names, artifacts):
+    a midnight UTC is its date alone ('2026-12-05'); any other instant its UTC clock time, with 'UTC'
+    ('2026-12-05 03:00 UTC'), and its seconds only where they are not zero ('2026-12-05 05:58:42 UTC', a registration
+    time; fractions of a second are left out). Where `tz` is a zone other than UTC, its wall time there follows with
+    the offset and the zone ('2026-12-03 04:40 UTC (2026-12-02 23:40 -05:00 America/New_York)': the repeated autumn
+    hour reads apart by its offset), and a midnight UTC is written '00:00 UTC' so the two clocks read apart. An aware
+    datetime is converted, a naive one or ISO text without an offset means UTC, a date alone is the midnight it
+    starts at in `tz` (`as_instant`); None (a run without an as_of) is 'now'. `as_instant` reads the text back.
+    `zone=False`: a cell of a column whose header says '(UTC)' ('as_of (UTC)'), the same text without ' UTC' (a
+    table of sub-daily as_ofs did not fit 80 columns with it in every row)."""
+    if value is None:
+        return "now"
     instant = as_instant(value, tz)
 
     def clock(t: datetime) -> str:
         return t.strftime("%Y-%m-%d %H:%M" + (":%S" if t.second or t.microsecond else ""))
 
-    text = f"{clock(instant)} UTC"
-    if tz is None or tz == "UTC":
+    local = tz is not None and tz != "UTC"
+    if not local and (instant.hour, instant.minute, instant.second, instant.microsecond) == (0, 0, 0, 0):
+        return f"{instant:%Y-%m-%d}"
+    text = f"{clock(instant)} UTC" if zone or local else clock(instant)
+    if not local:
         return text
-    local = instant.astimezone(ZoneInfo(tz))
-    return f"{text} ({clock(local)} {_offset_text(local.utcoffset())} {tz})"
+    assert tz is not None
+    wall = instant.astimezone(ZoneInfo(tz))
+    return f"{text} ({clock(wall)} {_offset_text(wall.utcoffset())} {tz})"
 
 
 def _offset_text(offset: timedelta | None) -> str:

@@ -530,7 +530,7 @@ def test_a_run_whose_api_went_away_after_its_publish_says_its_forecasts_were_pub
         with pytest.raises(typer.Exit):
             command(when)
         err = " ".join(capsys.readouterr().err.split())
-        assert "did not answer" in err and "its forecasts of sales as_of 2024-03-01T00:00:00 were published" in err
+        assert "did not answer" in err and "its forecasts of sales as_of 2024-03-01 were published" in err
         assert "(flow run run-of-this-command)" in err, err
     (home / CLAIMS / "run-of-this-command.json").unlink()  # another command's publish: nothing claimed
     with pytest.raises(typer.Exit):
@@ -569,7 +569,7 @@ def test_the_published_note_finds_a_date_only_as_of_on_the_sources_calendar(tmp_
     with pytest.raises(typer.Exit):
         command()
     err = " ".join(capsys.readouterr().err.split())
-    assert "its forecasts of sales as_of 2024-02-29T13:00:00 were published" in err, err
+    assert "its forecasts of sales as_of 2024-02-29 13:00 UTC were published" in err, err
 
 
 def _published_by_this_command(home, as_of) -> int:

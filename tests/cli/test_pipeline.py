@@ -989,7 +989,7 @@ def test_a_refusal_of_a_missing_file_is_said_whatever_the_as_of_and_tz_given(tmp
 
 @pytest.mark.parametrize("command", ["run", "forecast"])
 @pytest.mark.parametrize(("published", "said"), [
-    (True, ("unknown dataset 'meters': this home has forecasts of 'meters' (newest as_of 2024-04-07T22:00:00), read "
+    (True, ("unknown dataset 'meters': this home has forecasts of 'meters' (newest as_of 2024-04-07 22:00 UTC), read "
            "from a --data file, whose path and columns are not kept; give it again with --dataset meters and the "
            "options its run had (FILE --dataset meters --id-col ... --time-col ... --target-col ... --freq 1w "
            "--time-label end), or declare it once as [sources.meters] in a --config file; known datasets: m3-monthly")),

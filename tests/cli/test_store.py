@@ -114,7 +114,7 @@ def test_forecasts_table_fits_80_columns_with_what_rows_share_in_its_title():
     frame = pl.DataFrame(rows("store-ÅLBORG-01", "hybrid-v12", False) + rows("s2", "theta-v3", False))
     text = forecast_tables(frame)
     assert max(len(line) for line in text.splitlines()) <= 80, text
-    assert "sales as of 2024-04-19T06:30:15 (UTC): 2 models" in text
+    assert "sales as of 2024-04-19 06:30:15 UTC: 2 models" in text
     assert "run d8fb9950-0c8c-4bef-afa5-67fe1837f56b" in text
     assert "unique_id        ds          step" in text and "(UTC)  step" not in text
     assert "store-ÅLBORG-01  2024-04-20     1  hybrid-v12" in text and "1234.6" in text and "1100.1" in text
@@ -343,8 +343,8 @@ def test_models_history_of_several_datasets_says_it_is_grouped_by_dataset(tmp_pa
         reg.promote(v, dataset=ds, at=datetime(year, 1, 1), reason="first")
     r = CliRunner().invoke(app, ["models", "history"], terminal_width=300)
     assert r.exit_code == 0, r.output
-    assert [x.split()[1:5] for x in r.stdout.strip().splitlines()] == [
-        [f"{y}-01-01", "00:00", "UTC", ds] for y, ds in sorted(zip((2026, 2024), datasets, strict=False), key=lambda t: t[1])]
+    assert [x.split()[1:3] for x in r.stdout.strip().splitlines()] == [
+        [f"{y}-01-01", ds] for y, ds in sorted(zip((2026, 2024), datasets, strict=False), key=lambda t: t[1])]
     note = " ".join(r.stderr.split())
     grouped = "grouped by dataset (A to Z), each dataset's events oldest first, in the order written"
     assert (grouped in note) == (len(datasets) > 1) and "oldest first, in the order written" in note, note
@@ -417,7 +417,7 @@ def test_a_withdrawn_and_removed_version_is_told_removed_not_unknown(tmp_path, _
     r = CliRunner().invoke(app, [*command, b], terminal_width=300)
     said = " ".join(r.output.split())
     assert r.exit_code != 0 and f"unknown model version '{b}': it is no longer in this registry (removed; withdrawn " \
-        "from production of sales at 2026-12-05T03:33:20, #3 of `flowcast models history --dataset sales`)" in said, said
+        "from production of sales at 2026-12-05 03:33:20 UTC, #3 of `flowcast models history --dataset sales`)" in said, said
     typo = CliRunner().invoke(app, [*command, "zzz-v9"], terminal_width=300)
     assert "unknown model version 'zzz-v9'; known:" in " ".join(typo.output.split()), typo.output
 
@@ -543,7 +543,7 @@ def test_models_history_prints_as_of_in_utc_without_offset_and_a_reasons_first_s
     assert r.exit_code == 0, r.output
     lines = r.stdout.strip().splitlines()
     assert lines[1] == f"#2 2024-01-08 03:00 UTC sales keep {a} as_of 2024-01-08 03:00 UTC run run-0 (stays)", lines
-    assert lines[3] == (f"#4 2024-01-09 00:00 UTC sales withdraw {b}, production back to {a} (sales as of 2024-01-09 "
+    assert lines[3] == (f"#4 2024-01-09 sales withdraw {b}, production back to {a} (sales as of 2024-01-09 "
                         "00:00 is published already (6 rows of naive-v1, run r-2) and overwrite is off: another run "
                         "published it while this one computed, e.g. run r-2. ...)"), lines
     assert "cut to its first (' ...'), --json gives it whole" in " ".join(r.stderr.split()), r.stderr
@@ -552,7 +552,7 @@ def test_models_history_prints_as_of_in_utc_without_offset_and_a_reasons_first_s
 
 
 @pytest.mark.parametrize(("recorded", "shown"), [
-    ("2023-11-30T00:00:00+00:00", "2023-11-30 00:00 UTC"),  # a run's as_of, recorded with its offset
+    ("2023-11-30T00:00:00+00:00", "2023-11-30"),  # a run's as_of, recorded with its offset: midnight UTC, a date
     ("2024-01-08T05:00:00+02:00", "2024-01-08 03:00 UTC"),  # another offset: converted
     ("2026-12-05T05:58:38.565090", "2026-12-05 05:58:38 UTC"),  # a run's start: naive UTC, to the microsecond
     (datetime(2026, 12, 5, 3, 33), "2026-12-05 03:33 UTC"),
@@ -560,7 +560,7 @@ def test_models_history_prints_as_of_in_utc_without_offset_and_a_reasons_first_s
 ])
 def test_models_history_writes_its_times_as_every_other_command_does(recorded, shown):
     """look42 (ui42's notes): `flowcast models history` printed its times as ISO text ('2023-11-30T00:00:00') where
-    every other command writes an instant '2023-11-30 00:00 UTC' (`timekeys.instant_text`)."""
+    every other command writes an instant ('2023-11-30' at midnight UTC, '2024-01-08 03:00 UTC': `timekeys.utc_text`)."""
     from flowcast.cli.store import recorded_text
 
     assert recorded_text(recorded) == shown

@@ -170,7 +170,7 @@ def test_series_of_the_last_publish_missing_from_the_data_are_named_and_can_fail
     c = lost_series(["a", "b", "c", "d"], {"a", "c", "new"}, prev)
     assert c.lost == ["b", "d"] and c.previous_series == 4 and c.share == 0.5
     line = c.line()
-    assert line is not None and line.startswith("2 of the 4 series of the last publish (as_of 2026-11-01 00:00 UTC)")
+    assert line is not None and line.startswith("2 of the 4 series of the last publish (as_of 2026-11-01)")
     assert "e.g. b, d" in line and "max_series_lost" in line
     check_series_lost(c, None)  # unset: a warning only
     check_series_lost(c, 0.5)

@@ -1061,7 +1061,7 @@ def test_the_reports_as_of_says_the_sources_zone(write_csv):
 ])
 def test_the_reports_as_of_is_written_as_the_other_artifacts_write_it(write_csv, as_of, said):
     """ui30: the data quality artifact read 'as_of: 2020-01-03T00:00:00+00:00', a raw ISO string beside the
-    leaderboard's and realized accuracy's 'as_of (UTC)' column of '2020-01-03' (`reporting.as_of_text`)."""
+    leaderboard's and realized accuracy's 'as_of (UTC)' column of '2020-01-03' (`timekeys.utc_text`)."""
     md = run_validate(write_csv(HEADER + GOOD), as_of=as_of).report.to_markdown()
     assert said in md, md
 

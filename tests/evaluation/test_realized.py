@@ -835,8 +835,8 @@ def test_forecasts_by_a_model_trained_after_their_as_of_are_flagged_and_left_out
 @pytest.mark.parametrize("as_ofs, expected", [
     ([datetime(2019, 4, 1)], "2019-04-01"),
     ([datetime(2019, 1, 1), datetime(2019, 4, 1)], "2019-01-01 .. 2019-04-01"),
-    ([datetime(2024, 3, 1, 0), datetime(2024, 3, 1, 6)], "2024-03-01 00:00 .. 2024-03-01 06:00"),
-    ([datetime(2024, 3, 1, 6)], "2024-03-01 06:00"),
+    ([datetime(2024, 3, 1, 0), datetime(2024, 3, 1, 6)], "2024-03-01 .. 2024-03-01 06:00 UTC"),  # each as it reads
+    ([datetime(2024, 3, 1, 6)], "2024-03-01 06:00 UTC"),
 ])
 def test_as_of_spans_say_one_as_of_once_and_dates_alone_at_midnight(as_ofs, expected):
     from flowcast.evaluation.realized import as_of_span

@@ -248,7 +248,7 @@ def test_backfill_with_a_failing_date_exits_nonzero(production_home, tmp_path):
     assert result.exit_code == 1
     assert "1 of 2 backfill dates failed" in result.stderr
     assert "2013-06-01" in result.stdout and "published" in result.stdout
-    # its error and progress write the dates as the table and every other line do (`reporting.as_of_text`), where
+    # its error and progress write the dates as the table and every other line do (`timekeys.utc_text`), where
     # they said '2009-06-01T00:00:00: ...' and 'backfill 2013-06-01T00:00 published'
     said = " ".join(result.stderr.split())
     assert "failed: 2009-06-01: " in said and "done, whole: 2013-06-01 (published)" in said, said
@@ -261,10 +261,10 @@ def test_backfill_with_a_failing_date_exits_nonzero(production_home, tmp_path):
 def test_every_line_of_a_backfill_writes_its_dates_one_way(production_home, tmp_path, clock):
     """dates42: one `flowcast backfill` wrote its dates three ways: a date run here as '2013-06-01 00:00 UTC:
     published ...' (`timekeys.instant_text`), its failure, progress and error as '2009-06-01: failed' and '2009-06-01
-    06:00' without a zone (`as_of_text`). Every line now writes them as the dates' run names do (`reporting.utc_text`:
+    06:00' without a zone (`as_of_text`). Every line now writes them as the dates' run names do (`timekeys.utc_text`:
     a midnight UTC a date alone, a clock time followed by UTC); the table's cells as every table's, its header
-    saying UTC. A real backfill of 2 dates, the first before the data (it fails)."""
-    from flowcast.reporting import as_of_text, utc_text
+    saying UTC (`utc_text(zone=False)`). A real backfill of 2 dates, the first before the data (it fails)."""
+    from flowcast.timekeys import utc_text
 
     kw = production_home
     cfg = tmp_path / "flowcast.toml"
@@ -285,7 +285,7 @@ def test_every_line_of_a_backfill_writes_its_dates_one_way(production_home, tmp_
     rows = [line.strip() for line in result.stdout.splitlines()  # (not a flow run's name wrapped in its cell)
             if re.match(r"20(09|13)-06-01[ :0-9]* +(failed|published) ", line.strip())]
     assert "as_of (UTC)" in result.stdout and len(rows) == 2, result.stdout
-    assert [f"{r} ".startswith(f"{as_of_text(d)} ") for r, d in zip(rows, (first, last), strict=True)] == [True] * 2
+    assert [f"{r} ".startswith(f"{utc_text(d, zone=False)} ") for r, d in zip(rows, (first, last), strict=True)] == [True] * 2
 
 
 def test_a_backfill_with_overwrite_names_the_run_it_replaced_whole_in_80_columns(production_home, tmp_path):

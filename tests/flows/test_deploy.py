@@ -83,7 +83,7 @@ def test_missed_slots_are_said_and_backfilled_in_utc(tz, utc_hour):
                                                                (3, utc_hour, UTC.utcoffset(None))]
     sentence = missed_sentence("forecast", slots)
     assert sentence is not None
-    assert f"(2026-07-02 {utc_hour:02d}:00 to 2026-07-03 {utc_hour:02d}:00 UTC)" in sentence
+    assert f"(2026-07-02 {utc_hour:02d}:00 UTC to 2026-07-03 {utc_hour:02d}:00 UTC)" in sentence
     assert f"flowcast backfill --start 2026-07-02T{utc_hour:02d}:00 --end 2026-07-03T{utc_hour:02d}:00" in sentence
 
 

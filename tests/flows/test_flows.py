@@ -555,7 +555,7 @@ def test_a_damaged_earlier_publish_does_not_stop_a_later_as_of_from_publishing(p
 
     r = CliRunner().invoke(app, ["forecasts", "--home", production_home["home"], "--format", "csv"])
     assert r.exit_code == 0, r.output
-    said = f"warning: left out dataset tiny as_of 2019-09-01T00:00:00: published partition {part}"
+    said = f"warning: left out dataset tiny as_of 2019-09-01: published partition {part}"
     assert "".join(said.split()) in "".join(r.stderr.split())  # the console wraps long paths
     views = f"warning: the DuckDB views in {store.db_path} leave out {part}, dataset tiny as_of 2019-09-01T00:00:00"
     assert "".join(views.split()) in "".join(r.stderr.split())
@@ -697,7 +697,7 @@ def test_the_realized_accuracy_artifact_says_the_runs_as_of_with_its_time(produc
     forecast_flow(as_of=datetime(2019, 1, 1), **production_home)
     later = forecast_flow(as_of=datetime(2019, 4, 1, 6, 0), **production_home)
     [art] = artifacts_of(later["run_id"])[artifact_key("tiny")]
-    assert art.description == "As of 2019-04-01 06:00: realized accuracy of the published forecasts for tiny", \
+    assert art.description == "As of 2019-04-01 06:00 UTC: realized accuracy of the published forecasts for tiny", \
         art.description
 
 

@@ -74,7 +74,7 @@ def test_the_retrain_log_says_what_it_retrains(cells, statistical, said):
 def test_the_flows_lines_say_utc_after_a_clock_time(as_of, said):
     """dates42: the flows' log lines wrote an as_of's clock time without its zone ('Retraining ... as of 2019-06-01
     06:00', 'Forecasting as of ...', 'Published ... for as_of ...'), read in the reader's or the source's zone; they
-    write it as the run's name does (`reporting.utc_text`)."""
+    write it as the run's name does (`timekeys.utc_text`)."""
     from datetime import datetime
 
     from flowcast.flows.common import published_line

@@ -467,7 +467,7 @@ def test_a_retrain_slot_another_run_retrains_while_this_one_computes_is_not_publ
     winner = "production" if case == "kept" else late["champion"]
     marks = [{r["model"]: r["published"] for r in json.loads(a.data) if r["published"]} for a in (before, board)]
     assert marks == [{winner: reporting.TO_PUBLISH_MARK}, {winner: mark}]
-    assert board.description.startswith(f"As of 2019-07-08 03:00: {head}")
+    assert board.description.startswith(f"As of 2019-07-08 03:00 UTC: {head}")
     assert f"/runs/flow-run/{other['run_id']})" in board.description
     (details, before) = said["leaderboard-details-tiny"]  # its details too (they marked the winner published)
     assert reporting.TO_PUBLISH_MARK in before.data and "✔ published" not in before.data + details.data

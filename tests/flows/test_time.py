@@ -133,7 +133,7 @@ def test_a_date_alone_is_a_day_of_the_sources_calendar_for_runs_and_backfills(tm
     assert [(o["as_of"], o["status"]) for o in b["outcomes"]] == [(key.isoformat(), "skipped")]
     assert store.as_ofs("sales") == [key]
     # nu41: a date's run is named by the UTC instant its day starts at, and says UTC (it said `2021-06-29 04:00`,
-    # read as New York's 4 a.m.); the backfill's lines write it as that name does (dates42: `reporting.utc_text`, one
+    # read as New York's 4 a.m.); the backfill's lines write it as that name does (dates42: `timekeys.utc_text`, one
     # form for every line of a backfill, where these added the wall time in New York and its worker lines did not)
     b = backfill_flow(start="2021-06-29", end="2021-06-29", source=source, home=str(home))
     assert [(o["status"], o["flow_run"]) for o in b["outcomes"]] == [

@@ -33,10 +33,10 @@ def test_tune_flow_stores_trials_and_shows_them(flow_kwargs, monkeypatch):
 
     from prefect.client.orchestration import get_client
 
-    from flowcast.reporting import as_of_text
+    from flowcast.timekeys import utc_text
 
     with get_client(sync_client=True) as client:  # regression: it was Prefect's random 'foamy-kangaroo'
-        assert client.read_flow_run(UUID(out["run_id"])).name == f"tune {out['dataset']} {as_of_text(AS_OF)}"
+        assert client.read_flow_run(UUID(out["run_id"])).name == f"tune {out['dataset']} {utc_text(AS_OF)}"
     assert out["trials"] == 3 and out["metric"] == "mase" and out["best_value"] is not None
     assert out["best_params"]["hidden_size"] in (4, 8) and out["best_params"]["cell"] == "gru"
     trials = pl.read_parquet(Path(out["trials_dir"]) / "trials.parquet")

@@ -56,7 +56,7 @@ def test_home_b_reads_the_record_of_home_a_publish_from_the_shared_store(homes):
     assert dataset_time_label(b, "meters") == ("end", "1h")
     src = {"name": "meters", "path": "m.csv", "time_col": "t", "target_col": "y", "freq": "1h"}
     check_time_label(b, SourceConfig(**src, time_label="end"))
-    with pytest.raises(ConfigError, match=r"'meters' was published with time_label = 'end'.*2024-03-01T00:00:00"):
+    with pytest.raises(ConfigError, match=r"'meters' was published with time_label = 'end'.*as_of 2024-03-01,"):
         check_time_label(b, SourceConfig(**src))
     from flowcast.data.datasets import resolve_source
     with pytest.raises(ConfigError, match=r"this home has forecasts of 'meters'.*--freq 1h --tz Europe/Paris "
@@ -124,7 +124,7 @@ def test_a_damaged_record_in_the_store_is_named_and_the_file_read(homes, postgre
         assert recorded_fingerprint(a, dataset="meters", as_of=AS_OF, content_hash=digest) == ("f1", "")  # A's file
         assert recorded_fingerprint(b, dataset="meters", as_of=AS_OF, content_hash=digest)[0] is None
     said = [r.getMessage() for r in caplog.records]
-    assert said and all("the publish record of dataset meters as_of 2024-03-01T00:00:00" in m for m in said), said
+    assert said and all("the publish record of dataset meters as_of 2024-03-01 in" in m for m in said), said
 
 
 def test_home_b_reads_the_records_of_home_a_from_the_shared_home(tmp_path, caplog):

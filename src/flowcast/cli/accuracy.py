@@ -20,6 +20,7 @@ from flowcast.cli.common import (
     resolve_settings,
     said,
 )
+from flowcast.timekeys import utc_text
 
 
 def _fmt(v: Any) -> str:
@@ -97,7 +98,6 @@ def _mase_blank_note(settings: Any, dataset: str, as_ofs: list[dict[str, Any]], 
     from flowcast.errors import FlowcastError
     from flowcast.evaluation.realized import min_scale_history
     from flowcast.ops.quiet import dataset_time_label
-    from flowcast.reporting import as_of_text
 
     blank = [r["as_of"] for r in as_ofs if r.get("n") and r.get("mase") is None]
     if not blank:
@@ -111,7 +111,7 @@ def _mase_blank_note(settings: Any, dataset: str, as_ofs: list[dict[str, Any]], 
         m = season_length(freq) if freq else None
     need = (f" ({min_scale_history(m)} periods: a season of {m} and {max(m, 4)} seasonal differences)"
             if m else "")
-    shown = ", ".join(as_of_text(a) for a in blank[:3]) + (f" and {len(blank) - 3} more" if len(blank) > 3 else "")
+    shown = ", ".join(utc_text(a) for a in blank[:3]) + (f" and {len(blank) - 3} more" if len(blank) > 3 else "")
     return (f"MASE '-' at {shown}: no series scored there had, by its as_of, a scale to divide by: either its history "
             f"was shorter than a realized MASE's scale needs{need}, or its scale was 0 (a constant history, or one "
             "that repeats itself exactly every season; a change within float noise of its level counts as none), so "
@@ -205,14 +205,13 @@ def accuracy(
             console.print(f"nothing of dataset {dataset} is published in {getattr(store, 'location', '')}: "
                           f"published datasets: {', '.join(published)}", highlight=False)
             return
-        what = " ".join(x for x in (f"dataset {dataset}" if dataset else "", f"as_of {as_of}" if as_of else "") if x)
+        what = " ".join(x for x in (f"dataset {dataset}" if dataset else "", f"as_of {utc_text(when)}" if as_of else "") if x)
         console.print(f"no realized accuracy{f' for {what}' if what else ''} yet: a retrain or forecast run scores "
                       "earlier published forecasts once their periods have actuals", highlight=False)
         return
     from rich import box
     from rich.table import Table
 
-    from flowcast.reporting import as_of_text  # the as_of as run names say it (UTC)
     from flowcast.wording import noun
 
     for name, rep in report.items():
@@ -226,7 +225,7 @@ def accuracy(
                   highlight=False, markup=True)
         if lost := rep["status_unreadable_as_ofs"]:  # faults32: shown as it was, without a word
             out.print(f"the verdict above was judged on realized accuracy of {noun(len(lost), 'as_of')} "
-                      f"{', '.join(as_of_text(a) for a in lost)}, which cannot be read now (the warning above names "
+                      f"{', '.join(utc_text(a) for a in lost)}, which cannot be read now (the warning above names "
                       f"the file): it stands as stored until the next run that scores {name} writes "
                       f"{'them' if len(lost) > 1 else 'it'} again and judges anew", highlight=False, markup=False,
                       soft_wrap=True)
@@ -251,7 +250,7 @@ def accuracy(
                       _fmt(r.get("promised")), _fmt(r.get("promised_rmsse"))] if mixed else
                      [_fmt(r["smape"]), _fmt(r["coverage80"]), _fmt(r["coverage95"]),
                       _fmt(r.get("mase_snaive")), _fmt(r.get("promised"))])
-            table.add_row(as_of_text(r["as_of"]) + mark, str(r["n"]), _fmt(r["mae"]), _fmt(r["mase"]), *cells)
+            table.add_row(utc_text(r["as_of"], zone=False) + mark, str(r["n"]), _fmt(r["mae"]), _fmt(r["mase"]), *cells)
         out.print(table)
         for mark, meaning in _LOOKAHEAD_NOTES.items():
             if mark in marks:
@@ -270,14 +269,14 @@ def accuracy(
         if (blank := _mase_blank_note(settings, name, rep["as_ofs"], judged_on)) is not None:
             out.print(blank, highlight=False, markup=False)
         for p in rep["partial"]:  # a run scores the periods up to its own as_of, never later actuals of the file
-            out.print(f"{as_of_text(p['as_of'])}: scored up to step {p['last_step']} of {p['horizon']}, by the run at "
-                      f"{as_of_text(p['scored_at'])}: a run scores the actuals up to its own as_of, never later "
+            out.print(f"{utc_text(p['as_of'])}: scored up to step {p['last_step']} of {p['horizon']}, by the run at "
+                      f"{utc_text(p['scored_at'])}: a run scores the actuals up to its own as_of, never later "
                       "ones (in the file or not); the next runs score the later steps", highlight=False,
                       markup=False)
         if "rows" in rep:
             # MASE and RMSSE (it showed MASE alone, also where the verdict was judged on RMSSE), and which the verdict
             # was judged on; every figure whole in 80 columns, as the table above
-            steps = Table(title=f"{name} as of {as_of}: per model and step ({_steps_note(st, judged_on, rep['rows'])})",
+            steps = Table(title=f"{name} as of {utc_text(when)}: per model and step ({_steps_note(st, judged_on, rep['rows'])})",
                           box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
                           collapse_padding=True)
             # the model column only where a row's model is not its version's own (a fallback's rows): the version

@@ -23,7 +23,7 @@ from rich.markup import escape
 from flowcast.columns import DATASET_NAME_PATTERN
 from flowcast.config import IMPLICIT_CONFIG_NAME, Settings, SourceConfig, load_settings
 from flowcast.errors import ConfigError, FlowcastError, by_interrupt, one_line
-from flowcast.timekeys import as_instant, is_date_only
+from flowcast.timekeys import as_instant, is_date_only, utc_text
 from flowcast.wording import noun, plural
 
 # human output goes to stderr so that --json stdout stays clean. Text is printed as it is: rich markup
@@ -278,7 +278,6 @@ def _inferred_freq(data: str, id_cols: list[str], time_col: str, target_col: str
     With `as_of` (the run's, a backfill's first), read off the rows by then alone: a daily history whose later rows
     are hourly made a backfill at an earlier as_of read its history as hourly where its run had read it daily."""
     from flowcast.data.freq_infer import Inferred, explain_freq
-    from flowcast.reporting import utc_text
 
     missing = f"--data {data} also needs --freq{_needs_hint(data, ['--freq'])}"
     try:
@@ -476,7 +475,6 @@ def check_backfill_readings(data: str | None, source: SourceConfig | None, dates
     a pass over the file's text). Not of a URL, which each reading would download again (its dates are read as its
     first date's rows say, as before)."""
     from flowcast.data.freq_infer import Inferred, explain_freq_by, freq_by_dates
-    from flowcast.reporting import utc_text
 
     if data is None or source is None or len(dates) < 2 or "://" in data:
         return
@@ -852,7 +850,7 @@ def note_publish_of_this_command(exc: BaseException, settings: Any, as_of: Any) 
             if when is not None and store.has(dataset, when) and (
                     run := store.receipt_of(dataset, when).get("run_id")) in runs:
                 exc.flowcast_published = (  # type: ignore[attr-defined]
-                    f"; its forecasts of {dataset} as_of {when.isoformat()} were published before the API went "
+                    f"; its forecasts of {dataset} as_of {utc_text(when)} were published before the API went "
                     f"away (flow run {run}): they are whole, and the same command run again publishes them once")
                 return
     except Exception:  # noqa: BLE001 - a note on an error: never a second error

@@ -46,6 +46,7 @@ from flowcast.cli.common import (
 )
 from flowcast.config import Settings
 from flowcast.errors import ConfigError, FlowcastError
+from flowcast.timekeys import utc_text
 from flowcast.wording import listed, plural
 
 ModelsOpt = Annotated[
@@ -290,8 +291,6 @@ def check_backfill_data(settings: Any, dates: list[datetime], overwrite: bool) -
     where each date failed inside Prefect one by one. The error names the dates and says the last one's error; the
     quarantine file is that date's (`quarantine/<source>/<as_of>/`), as its run would have written it.
     `dates`: `backfill_dates` (naive UTC)."""
-    from flowcast.reporting import utc_text
-
     todo = list(dates)
     if not todo:
         return
@@ -473,9 +472,9 @@ def _late_interrupt(before: int, result: dict[str, Any]) -> str:
         return ""
     if result.get("unchanged"):
         return (f"after the run completed ({result.get('run_id')}): it published nothing new for {result.get('dataset')} "
-                f"as of {result.get('as_of')} (unchanged since its last publish)")
+                f"as of {utc_text(result.get('as_of'))} (unchanged since its last publish)")
     return (f"after the run completed ({result.get('run_id')}): its {result.get('published_rows')} forecast rows of "
-            f"{result.get('dataset')} for as_of {result.get('as_of')} were published and stay published; "
+            f"{result.get('dataset')} for as_of {utc_text(result.get('as_of'))} were published and stay published; "
             "nothing needs running again")
 
 
@@ -645,7 +644,7 @@ def run(
         out.print(_dataset_note(result), highlight=False)
         interrupted_afterwards(late)
         return
-    out.print(f"{result['dataset']}: {result['n_series']} series, as of {result['as_of']}; {counts_said(result)}, "
+    out.print(f"{result['dataset']}: {result['n_series']} series, as of {utc_text(result['as_of'])}; {counts_said(result)}, "
               f"imputed {result.get('rows_imputed', 0)} (not scored)", highlight=False)
     _print_excluded(result)
     if result.get("columns_ignored"):  # a covariate the user expected to be used was not
@@ -797,7 +796,7 @@ def forecast(
         interrupted_afterwards(late)
         return
     out.print(
-        f"{result['dataset']}: {result['n_series']} series, as of {result['as_of']}; {counts_said(result)}\n"
+        f"{result['dataset']}: {result['n_series']} series, as of {utc_text(result['as_of'])}; {counts_said(result)}\n"
         f"Published {result['published_rows']} forecast rows from {result['model_version']}\n"
         f"  Parquet: {result['parquet']}\n  DuckDB:  {result['duckdb']} (table forecasts)\n"
         f"  Read them: {_read_them(result, config, home)}",
@@ -873,9 +872,7 @@ def _runs_below(outcomes: list[dict[str, Any]]) -> str:
     otherwise ('2024-04-11: forecast sales 2024-04-11 (backfill) (attempt 2)'); '' when no date has a run."""
     from collections import Counter
 
-    from flowcast.reporting import as_of_text
-
-    named = [(as_of_text(o["as_of"]), str(o["flow_run"])) for o in outcomes if o.get("flow_run")]
+    named = [(utc_text(o["as_of"]), str(o["flow_run"])) for o in outcomes if o.get("flow_run")]
     if not named:
         return ""
     forms = Counter(name.replace(when, "<as_of>") for when, name in named)
@@ -893,7 +890,7 @@ def _outcomes_table(summary: dict[str, Any], mode: str, step: str, *, runs: bool
     from rich.table import Table
 
     from flowcast.flows.backfill import ERRORS_SAID, IN_PROCESS
-    from flowcast.reporting import as_of_text, backfill_counts, rewrote
+    from flowcast.reporting import backfill_counts, rewrote
 
     outcomes = summary["outcomes"]
     said_below = {id(o) for o in [o for o in outcomes if o["status"] == "failed" and o.get("error")][:ERRORS_SAID]}
@@ -908,7 +905,7 @@ def _outcomes_table(summary: dict[str, Any], mode: str, step: str, *, runs: bool
     if detail is not None:  # one line: cut with an ellipsis (`DETAILS_CUT`), whole in --json and the artifact
         table.add_column("detail", no_wrap=True, overflow="ellipsis", max_width=detail)
     for o in outcomes:
-        table.add_row(as_of_text(o["as_of"]), o["status"], str(o["rows"]), o["model"] or "",
+        table.add_row(utc_text(o["as_of"], zone=False), o["status"], str(o["rows"]), o["model"] or "",
                       *([o.get("worker") or ""] if workers else []), *([o.get("flow_run") or ""] if runs else []),
                       *([FAILED_BELOW if id(o) in said_below
                          else REWRITTEN_BELOW if rewrote(o) else o["error"] or o.get("note") or ""] if detail is not None else []))
@@ -980,8 +977,6 @@ def backfill(
     check_backfill_readings(data, resolve_source(settings) if data else None, dates, freq_given=source.freq is not None)
     if deployment is None:  # (a deployment's workers read the source where they run: the flow checks it there)
         check_backfill_data(settings, dates, overwrite)
-    from flowcast.reporting import utc_text
-
     if every is None and len(dates) > 1 and not json_out:
         # a backfill of two days of hourly data ran 25 dates (one per hour) and said so only as the bar filled
         console.print(f"note: --every not given: {len(dates)} as_ofs, one every {step} (the data's frequency) from "

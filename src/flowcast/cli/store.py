@@ -29,6 +29,7 @@ from flowcast.cli.common import (
     said,
 )
 from flowcast.errors import ConfigError, ProductionMovedError, RegistryError
+from flowcast.timekeys import utc_text
 from flowcast.wording import listed, plural
 
 FORMATS = ("table", "csv", "json")
@@ -117,7 +118,7 @@ def _verify(store: Any, dataset: str | None, as_of: Any) -> None:
     checked, problems = store.verify(dataset, as_of)
     if not checked and (dataset is not None or as_of is not None):  # a typo checked nothing: not 'all whole'
         asked = " ".join(x for x in (f"dataset {dataset}" if dataset is not None else "",
-                                     f"as_of {as_of.isoformat()}" if as_of is not None else "") if x)
+                                     f"as_of {utc_text(as_of)}" if as_of is not None else "") if x)
         raise ConfigError(f"--verify found no published forecasts of {asked} in {store.location}, so it checked "
                           f"nothing (published datasets: {', '.join(store.datasets()) or 'none'})")
     for problem in problems:
@@ -172,7 +173,7 @@ def with_end_labels(frame: Any, settings: Any) -> Any:
 
 def forecast_tables(frame: Any) -> str:
     """Published forecasts as a person reads them, in 80 columns: one table per (dataset, as_of) whose
-    title says what every row shares (the as_of as --as-of takes it, the model version when one made
+    title says what every row shares (the as_of as every instant reads and --as-of takes it, the model version when one made
     every row, the run), then per row the series, period, step, the 95% and 80% bounds around y_hat with
     as many decimals as the values need. polars' table of every column and 17 digits was 280 columns
     wide, a terminal folded each row over four lines. --format csv or json has every column and digit
@@ -185,7 +186,7 @@ def forecast_tables(frame: Any) -> str:
         group = frame.filter((pl.col("dataset") == dataset) & (pl.col("as_of") == as_of))
         versions = group["model_version"].unique(maintain_order=True).to_list()
         runs = group["run_id"].unique(maintain_order=True).to_list()
-        title = f"{dataset} as of {_instant_text(as_of)} (UTC): " + (
+        title = f"{dataset} as of {utc_text(as_of) if as_of is not None else '-'}: " + (
             f"{versions[0]}" if len(versions) == 1 else f"{len(versions)} models")
         title += f"\nrun {runs[0]}" if len(runs) == 1 else ""
         bounds = [c for c in ("y_hat_lo95", "y_hat_lo80", "y_hat", "y_hat_hi80", "y_hat_hi95")
@@ -247,15 +248,6 @@ def _aligned(cells: list[str], heads: list[str], widths: list[int]) -> str:
 
     return "  ".join(pad(c, w, h in ("unique_id", "ds", "ds (UTC)", "ds_end", "ds_end (UTC)", "model"))
                      for c, w, h in zip(cells, widths, heads, strict=True)).rstrip()
-
-
-def _instant_text(value: Any) -> str:
-    """An as_of as --as-of takes it back: '2026-12-03T03:04:41', '2019-06-01' at midnight."""
-    if value is None:
-        return "-"
-    if (value.hour, value.minute, value.second, value.microsecond) == (0, 0, 0, 0):
-        return f"{value:%Y-%m-%d}"
-    return value.isoformat(timespec="seconds" if not value.microsecond else "microseconds")
 
 
 def _period_text(value: Any, daily: bool) -> str:
@@ -326,7 +318,7 @@ def _published_hint(store: Any, dataset: str | None) -> str:
     parts = []
     for name in [dataset] if dataset is not None else names:
         published = store.as_ofs(name)
-        parts.append(f"{name}: {', '.join(t.isoformat() for t in published[-10:])}"
+        parts.append(f"{name}: {', '.join(utc_text(t) for t in published[-10:])}"
                      f"{f' (last 10 of {len(published)})' if len(published) > 10 else ''}")
     return f"; published as_of: {'; '.join(parts)}" if parts else ""
 
@@ -504,7 +496,6 @@ def _versions_tables(rows: list[dict[str, Any]], width: int = 80) -> list[Any]:
     from rich.text import Text
 
     from flowcast.evaluation.metrics import metric_name
-    from flowcast.reporting import as_of_text  # the as_of as run names say it (UTC)
 
     fmt = lambda v: "" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))
     tables: list[Any] = []
@@ -517,7 +508,7 @@ def _versions_tables(rows: list[dict[str, Any]], width: int = 80) -> list[Any]:
         # headed as the leaderboard artifact heads them: MASE, sMAPE, RMSSE (they read 'mase', 'smape', ui32)
         heads = ("", "version", "kind", "as_of (UTC)", metric_name("mase"), metric_name(second))
         cells = [[("*" if r["production"] else "") + ("!" if r.get("damaged_files") else ""), r["version"], r["kind"],
-                  as_of_text(r["as_of"]) if r["as_of"] else "", fmt(r["mase"]), fmt(r.get(second))] for r in mine]
+                  utc_text(r["as_of"], zone=False) if r["as_of"] else "", fmt(r["mase"]), fmt(r.get(second))] for r in mine]
         # each column as wide as its widest cell and two spaces, the line's first space (as SIMPLE_HEAD draws them)
         used = 1 + sum(max(len(h), *(len(c[i]) for c in cells)) + 2 for i, h in enumerate(heads))
         beside = width - used - 1 >= WHAT_MIN
@@ -634,14 +625,12 @@ _SENTENCE_END = re.compile(r"(?<!e\.g\.)(?<!i\.e\.)(?<=[.!?])\s+(?=[A-Z])")
 
 
 def recorded_text(value: Any) -> str:
-    """A recorded time (`at`, `as_of`) as `models history` prints it: as every other command writes an instant
-    (`timekeys.instant_text`: '2023-11-30 00:00 UTC', seconds where not zero, '2024-01-08 03:33:23 UTC'); it printed
-    the raw ISO text ('2023-11-30T00:00:00', look42). A naive time means UTC (what the registry records); a value
-    that is not a time is left as it is."""
-    from flowcast.timekeys import instant_text
-
+    """A recorded time (`at`, `as_of`, `created_at`) as `models history` and `models show` print it: as every other
+    command writes an instant (`timekeys.utc_text`: '2023-11-30' at midnight UTC, seconds where not zero,
+    '2024-01-08 03:33:23 UTC'); it printed the raw ISO text ('2023-11-30T00:00:00', look42). A naive time means UTC
+    (what the registry records); a value that is not a time is left as it is."""
     try:
-        return instant_text(value if isinstance(value, datetime) else str(value))
+        return utc_text(value if isinstance(value, datetime) else str(value))
     except ValueError:
         return str(value)
 
@@ -765,7 +754,6 @@ def model_text(record: dict[str, Any]) -> list[str]:
     of every fallback model, a screenful for one statistical model) and nothing said in words when or on
     what the model was trained."""
     from flowcast.evaluation.metrics import metric_name
-    from flowcast.reporting import as_of_text
 
     fmt = lambda v: "-" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))
     recipe = record.get("recipe") or {}
@@ -806,13 +794,13 @@ def model_text(record: dict[str, Any]) -> list[str]:
     fp = record.get("fingerprint") or {}
     as_of = record.get("as_of") or fp.get("as_of")
     lines.append(f"  trained on: source {fp.get('source') or record.get('dataset') or '?'}, data up to as_of "
-                 f"{as_of_text(as_of) + ' UTC' if as_of else '-'} (data fingerprint {fp.get('fingerprint') or '-'})")
+                 f"{utc_text(as_of) if as_of else '-'} (data fingerprint {fp.get('fingerprint') or '-'})")
     cfg = record.get("config") or {}
     if any(c.get("type") == "network" for c in comps) or (not comps and record.get("kind", "network") == "network"):
         lines.append(f"  network: lookback {fmt(cfg.get('lookback'))}, hidden {fmt(cfg.get('hidden_size'))} x "
                      f"{fmt(cfg.get('num_layers'))} layers, {fmt(cfg.get('mode'))} mode, loss {fmt(cfg.get('loss'))}, "
                      f"max_steps {fmt(cfg.get('max_steps'))}")
-    lines.append(f"  registered: {str(record.get('created_at') or '-')[:19].replace('T', ' ')} UTC; "
+    lines.append(f"  registered: {recorded_text(record['created_at']) if record.get('created_at') else '-'}; "
                  f"artifact {record.get('path')}")
     lines.append(f"  production of: {', '.join(prod)}" if prod else "  production of: none")
     for problem in record.get("damaged_files") or []:

@@ -164,6 +164,7 @@ def _read_from_a_file(settings: Settings, name: str) -> str:
     configuration keeps. After `flowcast run meters.parquet --id-col meter ...`, `flowcast forecast --dataset meters`
     was told `unknown dataset 'meters'; known datasets:` and the bundled ones, as if nothing of it were here."""
     from flowcast.ops.quiet import published_time_label, published_tz, store_records
+    from flowcast.timekeys import utc_text
 
     try:
         stored = store_records(settings, name)
@@ -176,8 +177,8 @@ def _read_from_a_file(settings: Settings, name: str) -> str:
     label, freq, as_of = found
     recorded = " ".join(f"--{k} {v}" for k, v in (("freq", freq), ("tz", tz)) if v)
     recorded += " --time-label end" if label == "end" else ""
-    return (f": this home has forecasts of {name!r} (newest as_of {as_of}), read from a --data file, whose path and "
-            f"columns are not kept; give it again with --dataset {name} and the options its run had (FILE "
+    return (f": this home has forecasts of {name!r} (newest as_of {utc_text(as_of)}), read from a --data file, whose "
+            f"path and columns are not kept; give it again with --dataset {name} and the options its run had (FILE "
             f"--dataset {name} --id-col ... --time-col ... --target-col ...{' ' + recorded if recorded else ''}), or "
             f"declare it once as [sources.{name}] in a --config file")
 

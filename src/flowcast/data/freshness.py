@@ -181,14 +181,14 @@ def when_text(ds: datetime | None, freq: str = "1d") -> str:
 
 def freshness_lines(f: Freshness, as_of: datetime | None, tz: str | None = None) -> list[str]:
     """Warnings for a run's log: the data stopped before as_of, series that ended long ago. as_of is said as the
-    instant it is (`timekeys.instant_text`: UTC, and its wall time and offset in the source's `tz`): its wall time
+    instant it is (`timekeys.utc_text`: UTC, and its wall time and offset in the source's `tz`): its wall time
     alone named no zone (a UTC 04:40 read as New York's, or the repeated autumn hour either of two instants)."""
-    from flowcast.timekeys import instant_text
+    from flowcast.timekeys import utc_text
 
     out = []
     if f.all_before_as_of and as_of is not None:
         out.append(f"The latest observation, {when_text(f.latest_ds, f.freq)}, is {f.periods_behind} periods ({f.freq}) before "
-                   f"as_of {instant_text(as_of, tz)}: every forecast period (the next {f.horizon}) lies before as_of. "
+                   f"as_of {utc_text(as_of, tz)}: every forecast period (the next {f.horizon}) lies before as_of. "
                    "Is the source still being updated? ([validation] max_staleness fails a run past a limit)")
     if f.n_ended:
         # 'e.g.' before a sample only: all of them named read as a sample too ('1 series ended ..., e.g. Dresden')
@@ -289,10 +289,10 @@ class Continuity:
         """A warning for the run's log, None when nothing was lost."""
         if not self.lost or self.previous_as_of is None:
             return None
-        from flowcast.timekeys import instant_text
+        from flowcast.timekeys import utc_text
 
         return (f"{len(self.lost)} of the {self.previous_series} series of the last publish (as_of "
-                f"{instant_text(self.previous_as_of)}) are not in this run's data at all, e.g. "
+                f"{utc_text(self.previous_as_of)}) are not in this run's data at all, e.g. "
                 f"{', '.join(self.lost[:5])}: they get no forecast this time. Did the source lose them? "
                 "([validation] max_series_lost fails a run past a share)")
 

@@ -232,16 +232,18 @@ class DataQualityReport:
         return f" ({wall_time(self.as_of, self.tz):%Y-%m-%d %H:%M} in {self.tz}, the source's tz)"
 
     def _as_of_said(self) -> str:
-        """'as_of (UTC): 2020-01-03' as the leaderboard and realized accuracy write it (`reporting.as_of_text`; it
+        """'as_of (UTC): 2020-01-03' as the leaderboard and realized accuracy write it (`timekeys.utc_text`; it
         read '2020-01-03T00:00:00+00:00'), 'as_of: everything' for a run that sees every row."""
-        from flowcast.reporting import as_of_text
+        from flowcast.timekeys import utc_text
 
-        return f"as_of (UTC): {as_of_text(self.as_of)}" if self.as_of else "as_of: everything"
+        return f"as_of (UTC): {utc_text(self.as_of, zone=False)}" if self.as_of else "as_of: everything"
 
     def _freshness_to(self) -> str:
         """What the staleness is measured to: as_of, or the time `flowcast validate` ran without one."""
         measured = self.freshness.get("measured_at")
-        return f"now ({str(measured)[:16].replace('T', ' ')} UTC)" if measured else "as_of"
+        from flowcast.timekeys import utc_text
+
+        return f"now ({utc_text(str(measured))})" if measured else "as_of"
 
     def to_markdown(self) -> str:
         lines = [

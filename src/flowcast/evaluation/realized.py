@@ -536,11 +536,12 @@ def _weighted(frame: pl.DataFrame, col: str) -> float | None:
 
 
 def as_of_span(as_ofs: list[datetime]) -> str:
-    """'2019-01-01 .. 2019-04-01' of sorted as_ofs: one as_of alone, dates alone where every one is at midnight
-    ('2019-04-01 00:00 .. 2019-04-01 00:00' said one monthly as_of)."""
-    fmt = "%Y-%m-%d" if all((t.hour, t.minute, t.second, t.microsecond) == (0, 0, 0, 0) for t in as_ofs) \
-        else "%Y-%m-%d %H:%M"
-    first, last = as_ofs[0].strftime(fmt), as_ofs[-1].strftime(fmt)
+    """'2019-01-01 .. 2019-04-01' of sorted as_ofs, each as every instant reads (`timekeys.utc_text`: a midnight UTC
+    its date, '2019-04-01 06:00 UTC' otherwise): one as_of alone ('2019-04-01 00:00 .. 2019-04-01 00:00' said one
+    monthly as_of)."""
+    from flowcast.timekeys import utc_text
+
+    first, last = utc_text(as_ofs[0]), utc_text(as_ofs[-1])
     return first if first == last else f"{first} .. {last}"
 
 def _finite(promised: Mapping[str, float | None]) -> dict[str, float]:

@@ -41,8 +41,7 @@ from flowcast.flows.fanout import store_receipt
 from flowcast.flows.naming import BACKFILL_TAG, flow_run_title, run_name, run_tags
 from flowcast.flows.parameters import DatasetChoice, RunOverrides
 from flowcast.ops.hooks import on_run_failure
-from flowcast.reporting import utc_text
-from flowcast.timekeys import as_instant, is_date_only, storage_naive
+from flowcast.timekeys import as_instant, is_date_only, storage_naive, utc_text
 from flowcast.wording import plural
 
 # as_of, status (published | replaced | skipped | failed), rows, model, run_id, flow_run, worker, error; note: what a

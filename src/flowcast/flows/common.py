@@ -40,7 +40,7 @@ from flowcast.errors import (
     one_line,
 )
 from flowcast.flows import tasks
-from flowcast.timekeys import as_instant, storage_naive
+from flowcast.timekeys import as_instant, storage_naive, utc_text
 
 # ------------------------------------------------------------------------------- settings
 P = ParamSpec("P")
@@ -152,7 +152,7 @@ def run_state_message(result: dict[str, Any]) -> str | None:
     # the model before the dataset and as_of, which the run's name says: the side panel cuts the message at about 70
     # characters ('... as of 2023-11-30 06:00 UTC fro... See More')
     return (f"{PUBLISHED_MESSAGE}{rows:,} {noun(rows, 'forecast row')} from {model}: {result.get('dataset')} as of "
-            f"{reporting.utc_text(result['as_of'])}")
+            f"{utc_text(result['as_of'])}")
 
 
 def published_by_message(message: str | None) -> tuple[int, str] | None:
@@ -317,7 +317,7 @@ def later_published(settings: Settings, dataset: str, as_of: datetime | None) ->
         at = storage_naive(as_of)
         return any(a > at for a in open_store(settings).as_ofs(dataset))
     except Exception as exc:  # noqa: BLE001 - a label of an event must not fail the run
-        get_run_logger().debug(f"could not tell whether {dataset} published after {reporting.utc_text(as_of)}: {exc}")
+        get_run_logger().debug(f"could not tell whether {dataset} published after {utc_text(as_of)}: {exc}")
         return False
 
 
@@ -332,7 +332,7 @@ def published_already(settings: Settings, as_of: datetime) -> tuple[str, str] | 
     try:
         held = _held(settings, dataset, at)
     except (FlowcastError, OSError) as exc:
-        get_run_logger().warning(f"Could not check whether {dataset} as of {reporting.utc_text(at)} is published already "
+        get_run_logger().warning(f"Could not check whether {dataset} as of {utc_text(at)} is published already "
                                  f"({exc}); the run goes on")
         return None
     return None if held is None else (str(held.get("run_id") or "unknown"), held_sentence(dataset, at, held))
@@ -372,7 +372,7 @@ def retrained_already(settings: Settings, as_of: datetime, *, late: str = "") ->
             return None
         return retrained_by(open_registry(settings), dataset, at, held, late=late)
     except (FlowcastError, OSError) as exc:
-        get_run_logger().warning(f"Could not check whether {dataset} as of {reporting.utc_text(at)} was retrained "
+        get_run_logger().warning(f"Could not check whether {dataset} as of {utc_text(at)} was retrained "
                                  f"already ({exc}); the run goes on")
         return None
 
@@ -398,7 +398,7 @@ def retrained_by(registry: Any, dataset: str, at: datetime, held: dict[str, str]
         if late else "this run trains, registers and publishes nothing (a run given its as_of retrains it again)"))
     if kept is not None:
         run = str(kept["run"])
-        return run, (f"{dataset} as of {reporting.utc_text(at)} was retrained already: run {run} kept the production "
+        return run, (f"{dataset} as of {utc_text(at)} was retrained already: run {run} kept the production "
                      f"model {version} (no candidate beat it) and published its {held.get('rows')} forecast rows. "
                      + once)
     if mv is None or not _trained_for(mv, dataset, at):
@@ -406,7 +406,7 @@ def retrained_by(registry: Any, dataset: str, at: datetime, held: dict[str, str]
     run = str((mv.fingerprint or {}).get("run_id") or held.get("run_id") or "unknown")
     # the run that published named only where it is another (ui20: the same 36-character id twice in one sentence)
     by = f" by run {held['run_id']}" if held.get("run_id") and str(held["run_id"]) != run else ""
-    return run, (f"{dataset} as of {reporting.utc_text(at)} was retrained already: run {run} registered {version} and its "
+    return run, (f"{dataset} as of {utc_text(at)} was retrained already: run {run} registered {version} and its "
                  f"{held.get('rows')} forecast rows are published{by}. " + once)
 
 
@@ -482,7 +482,7 @@ def withdraw_unpublished_winner(settings: Settings, as_of: datetime, at: datetim
                                            "looked: not withdrawn")
 
         reason = (f"{'promoted' if what == 'production' else 'recorded as the champion'} by a retrain of {dataset} as of "
-                  f"{reporting.utc_text(key)} that stopped (killed, or out of disk) before its publish was refused and its "
+                  f"{utc_text(key)} that stopped (killed, or out of disk) before its publish was refused and its "
                   f"{'promotion' if what == 'production' else 'record'} undone: the as_of holds forecasts of "
                   f"{held.get('model_version')} (run {held.get('run_id')}), and no publish names {mv.version}")
         owner = str((mv.fingerprint or {}).get("run_id") or "") or None  # the killed run whose winner it is
@@ -742,7 +742,7 @@ def held_sentence(dataset: str, at: datetime, held: dict[str, str], *, late: boo
     """`us_employment as of 2019-06-01 00:00 is published already (1776 rows of theta-v3, run ...) and overwrite
     is off: ...`: what a run with overwrite off says of a key another run published (`late`: found under the key's
     lock as it was about to publish, when it found the key empty as it started)."""
-    return (f"{dataset} as of {reporting.utc_text(at)} is published already ({held.get('rows')} rows of "
+    return (f"{dataset} as of {utc_text(at)} is published already ({held.get('rows')} rows of "
             f"{held.get('model_version') or held.get('model')}, run {held.get('run_id')}) and overwrite is off: "
             + ("another run published it while this one computed (found under the key's lock), so this run publishes "
                "nothing" if late else "this run computes and publishes nothing"))
@@ -752,7 +752,7 @@ def same_sentence(dataset: str, at: datetime, held: dict[str, str]) -> str:
     """`tiny as of 2019-06-01 00:00 was already published by run 5c1e... (same version, same rows: 24 rows of
     damped-v1), so this run publishes nothing again`: what a run says whose publish found its key holding the very
     forecasts it made (`SamePublished`: a second run of the as_of at once, or a re-run with nothing changed)."""
-    return (f"{dataset} as of {reporting.utc_text(at)} was already published by run {held.get('run_id') or 'unknown'} "
+    return (f"{dataset} as of {utc_text(at)} was already published by run {held.get('run_id') or 'unknown'} "
             f"(same version, same rows: {held.get('rows')} rows of {held.get('model_version') or held.get('model')}), "
             "so this run publishes nothing again")
 
@@ -895,7 +895,7 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
     from flowcast.ops.quiet import check_time_label
 
     check_time_label(settings, source)  # before any work: not beside publishes of the other time label
-    log.info(f"Reading {source.name!r} from {source.path}, observations up to {reporting.utc_text(as_of)}")
+    log.info(f"Reading {source.name!r} from {source.path}, observations up to {utc_text(as_of)}")
     files = [str(source.path)]
     try:
         ingested = tasks.ingest_task(source, as_of)  # its fingerprint is of the content it read
@@ -1095,7 +1095,7 @@ def published_line(receipt: Any, as_of: datetime, model: str, model_version: str
     where = f"{receipt.location}" + (f" (DuckDB views in {receipt.duckdb_path})" if receipt.duckdb_path else "")
     made_by = reporting.model_text(model, model_version) if model_version else f"{model} (baseline)"
     return (f"Published {receipt.rows:,} forecast rows ({receipt.n_series:,} series) of {receipt.dataset} for as_of "
-            f"{reporting.utc_text(as_of)} from {made_by} to {where}")
+            f"{utc_text(as_of)} from {made_by} to {where}")
 
 
 def network_short_line(short: int, n_series: int, min_length: int, ids: Sequence[str] | None = None) -> str:
@@ -1183,8 +1183,8 @@ def validation_line(report: Any) -> str:
     after = int(getattr(report, "rows_after_as_of", 0) or 0) - int(getattr(report, "rows_planned", 0) or 0)
     # (aggregate) rows of the period not over at as_of are counted with them: dated up to as_of, not after it
     partial = " (dated after it, or in a period not over then)" if getattr(report, "rows_partial_period", 0) else ""
-    # the as_of as the run's other lines write it (`reporting.utc_text`; it read 2023-06-01T00:00:00+00:00)
-    after_said = (f"; {after:,} rows {'' if partial else 'dated '}after as_of {reporting.utc_text(report.as_of)} not seen "
+    # the as_of as the run's other lines write it (`timekeys.utc_text`; it read 2023-06-01T00:00:00+00:00)
+    after_said = (f"; {after:,} rows {'' if partial else 'dated '}after as_of {utc_text(report.as_of)} not seen "
                   "by this run"
                   f"{partial}" if after > 0 else "")
     # rows after as_of kept for their planned future covariates are in rows in: said, as `flowcast run` says them
@@ -1289,7 +1289,7 @@ def publish_forecasts(
             from flowcast.shared import share_file
 
             share_file(settings, png)
-        shown = (f", and the actuals observed after {reporting.as_of_text(naive_utc(as_of))}"
+        shown = (f", and the actuals observed after {utc_text(naive_utc(as_of))}"
                  if actuals is not None and actuals.height else "")
         shown_levels = [f"{lv}%" for lv in (80, 95) if f"y_hat_lo{lv}" in forecasts.columns
                         and forecasts[f"y_hat_lo{lv}"].null_count() < forecasts.height]

@@ -576,9 +576,10 @@ def missed_sentence(name: str, slots: list[datetime]) -> str | None:
     data backfilled the first one only)."""
     if not slots:
         return None
+    from flowcast.timekeys import utc_text
+
     first, last = slots[0], slots[-1]
-    span = (f"{first:%Y-%m-%d %H:%M} UTC" if len(slots) == 1
-            else f"{first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC")
+    span = utc_text(first) if len(slots) == 1 else f"{utc_text(first)} to {utc_text(last)}"
     mode = " --mode retrain" if name == "retrain" else ""
     runs = _even_runs(slots)
     commands = [f"flowcast backfill --start {r[0]:%Y-%m-%dT%H:%M} --end {r[-1]:%Y-%m-%dT%H:%M}"

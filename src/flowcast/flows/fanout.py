@@ -32,7 +32,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from flowcast.errors import ConfigError, PublishError
-from flowcast.reporting import utc_text
+from flowcast.timekeys import utc_text
 from flowcast.wording import plural
 
 if TYPE_CHECKING:

@@ -46,7 +46,7 @@ from flowcast.ops.accuracy import realized_json, record_in_run
 from flowcast.ops.hooks import on_run_failure
 from flowcast.ops.quiet import skip_if_unchanged
 from flowcast.registry import PIN_TTL_HOURS
-from flowcast.timekeys import storage_naive
+from flowcast.timekeys import storage_naive, utc_text
 
 
 def _model_horizon(version: Any) -> int | None:
@@ -248,7 +248,7 @@ def forecast_flow(
             model_h = _model_horizon(production)
             if model_h:
                 settings = settings.model_copy(update={"horizon": int(model_h)})
-        log.info(f"Forecasting as of {reporting.utc_text(as_of)} with {which} {production.version} ({production.describe()})")
+        log.info(f"Forecasting as of {utc_text(as_of)} with {which} {production.version} ({production.describe()})")
         data = load_data(settings, as_of)
         if settings.publish.skip_unchanged and (quiet := skip_if_unchanged(settings, data, as_of, production.version)):
             log.info(quiet)
@@ -278,7 +278,7 @@ def forecast_flow(
                                 require_intervals=calibrated)
         if not check.ok:
             raise TrainingError(f"{production.version} did not produce forecasts fit to publish for {src.name} as of "
-                                f"{reporting.utc_text(as_of)}: {check.sentence()}; nothing was published")
+                                f"{utc_text(as_of)}: {check.sentence()}; nothing was published")
         note = ""
         if (fell := rf.fallback_note(production.name)) is not None:
             log.warning(fell)  # names the first series and why (fallback_note)

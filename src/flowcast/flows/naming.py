@@ -2,7 +2,7 @@
 
 - Flow runs are named `<flow> <dataset> <as_of>`: `retrain us_employment 2019-09-01`,
   `forecast us_employment 2019-09-02 06:00 UTC`, `backfill us_employment 2018-10-01..2018-12-01` (a clock time
-  says UTC, `reporting.utc_text`: a date's run of a source in Melbourne starts at 13:00 UTC the day before).
+  says UTC, `timekeys.utc_text`: a date's run of a source in Melbourne starts at 13:00 UTC the day before).
   The same name whether the run was scheduled, started from the UI, from the CLI or by a
   backfill (a backfill's children add `(backfill)`), once the run starts: a scheduled run (or one a deployment
   started from the UI) shows Prefect's generated name (`amber-fox`) until then, and a backfill's children are
@@ -27,7 +27,7 @@ import signal
 from datetime import datetime
 from typing import Any
 
-from flowcast.reporting import utc_text
+from flowcast.timekeys import utc_text
 
 FLOWCAST_TAG = "flowcast"
 BACKFILL_TAG = "backfill"

@@ -83,7 +83,7 @@ from flowcast.flows.retrain_scoring import train_member as _train_member
 from flowcast.ops.accuracy import realized_json, record_in_run
 from flowcast.ops.hooks import on_run_failure
 from flowcast.registry import PIN_TTL_HOURS, Kept, Pin
-from flowcast.timekeys import storage_naive
+from flowcast.timekeys import storage_naive, utc_text
 
 if TYPE_CHECKING:
     from flowcast.data.training_data import TrainingData
@@ -135,7 +135,7 @@ def retraining_line(cells: Sequence[str], statistical: Sequence[str], as_of: dat
     stats = f"the statistical models {', '.join(statistical)}" if statistical else ""
     what = (f"{networks} and {stats}" if networks and stats else networks or
             (f"{stats} (no network: model.cells is empty)" if stats else "no model (no network, no statistical model)"))
-    return f"Retraining {what} as of {reporting.utc_text(as_of)} (run {run_id})."
+    return f"Retraining {what} as of {utc_text(as_of)} (run {run_id})."
 
 
 def _print_board(log, board: pl.DataFrame, metric: str, published: str | None) -> None:
@@ -229,7 +229,7 @@ class _Builder:
                         how = (f", from its backtest weights (at most {s_.model.max_steps} steps)" if s_.model.init_from
                                else "")
                         # named as its task and its 'Trained gru all data' line name it (it said 'rnn-s0', ui25)
-                        self.log.info(f"Training {sc.labels[key]} on all data up to {reporting.utc_text(self.as_of)} for "
+                        self.log.info(f"Training {sc.labels[key]} on all data up to {utc_text(self.as_of)} for "
                                       f"production{how}")
                         art = _train_member(td, s_, self.run_dir / key, member.cell,
                                             task_label(sc.labels[key], final=True), self.scope)
@@ -307,7 +307,7 @@ def _withdraw_unpublished(settings: Settings, registry: ModelRegistry, dataset: 
         held = receipt or None
     from flowcast.errors import ProductionMovedError
 
-    why = f"its publish for as_of {reporting.utc_text(as_of)} failed: {exc}"
+    why = f"its publish for as_of {utc_text(as_of)} failed: {exc}"
     try:
         now = registry.withdraw(version, dataset=dataset, at=at, reason=why, run=run)  # (its own pin: not in use)
     except ProductionMovedError:  # another run promoted over it meanwhile: out of the stack under that promotion
@@ -315,26 +315,26 @@ def _withdraw_unpublished(settings: Settings, registry: ModelRegistry, dataset: 
             out = registry.retract(version, dataset=dataset, at=at, reason=why)
         except Exception as undo:  # noqa: BLE001 - the publish's error is the run's; this one is said
             log.error(f"{version} stays in the production stack of {dataset} under a later promotion although its "
-                      f"forecasts for {reporting.utc_text(as_of)} were not published: taking it out failed ({undo}); a "
+                      f"forecasts for {utc_text(as_of)} were not published: taking it out failed ({undo}); a "
                       "rollback would put it back")
             return
-        log.error(f"{version}'s forecasts for {reporting.utc_text(as_of)} could not be published and production of {dataset} "
+        log.error(f"{version}'s forecasts for {utc_text(as_of)} could not be published and production of {dataset} "
                   "moved meanwhile: " + (f"{version} was taken out of the production stack of {dataset} (a rollback "
                                          "skips it)" if out else f"{version} is no longer in its production stack"))
         return
     except Exception as undo:  # noqa: BLE001 - the publish's error is the run's; this one is said
         if held is not None and held.get("model_version"):  # refused (overwrite off): a re-run cannot publish it
-            log.error(f"{version} stays in production of {dataset} although its forecasts for {reporting.utc_text(as_of)} "
+            log.error(f"{version} stays in production of {dataset} although its forecasts for {utc_text(as_of)} "
                       f"were not published (the as_of holds {held.get('model_version')}'s, run "
                       f"{held.get('run_id')}): withdrawing it failed ({undo}). Once the registry can be written, run "
                       "this date or slot again (overwrite off): it finds the as_of published and withdraws "
                       f"{version}; or `flowcast run --as-of {as_of.isoformat()}` retrains it and publishes")
             return
         log.error(f"{version} stays in production of {dataset} although its forecasts for "
-                  f"{reporting.utc_text(as_of)} were not published: withdrawing it failed ({undo}); run again for this "
+                  f"{utc_text(as_of)} were not published: withdrawing it failed ({undo}); run again for this "
                   f"as_of to publish, or `flowcast models rollback --dataset {dataset}`")
         return
-    log.error(f"{version} was withdrawn from production of {dataset} because its forecasts for {reporting.utc_text(as_of)} "
+    log.error(f"{version} was withdrawn from production of {dataset} because its forecasts for {utc_text(as_of)} "
               f"could not be published; production is {now or 'empty'} again (run again for this as_of)")
 
 
@@ -352,15 +352,15 @@ def _undo_champion(registry: ModelRegistry, dataset: str, version: str, *, as_of
     after the withdrawal, could not: `withdrawn_unsaid`). Returns (the sentence saying what was done, whether the
     champion was withdrawn)."""
     if held_version is not None and held_version == version:
-        said = (f"Its champion {version} stays: the forecasts published for as_of {reporting.utc_text(as_of)} were made by it "
+        said = (f"Its champion {version} stays: the forecasts published for as_of {utc_text(as_of)} were made by it "
                 "(the other run forecast with this run's champion).")
         log.info(said)
         return said, False
-    why = f"its forecasts for as_of {reporting.utc_text(as_of)} were not published: {late}"
+    why = f"its forecasts for as_of {utc_text(as_of)} were not published: {late}"
     try:
         now = registry.withdraw_champion(version, dataset=dataset, at=at, reason=why, run=run)
     except Exception as undo:  # noqa: BLE001 - the run published nothing; what it could not undo is said
-        log.error(f"{version} stays recorded as a champion of {dataset} although its forecasts for {reporting.utc_text(as_of)} "
+        log.error(f"{version} stays recorded as a champion of {dataset} although its forecasts for {utc_text(as_of)} "
                   f"were not published (another run published the date): withdrawing it failed ({undo}). Once the "
                   "registry can be written, run this date again (overwrite off): it finds the date published and "
                   f"withdraws {version}")
@@ -470,7 +470,7 @@ def _resume_killed(settings: Settings, registry: ModelRegistry, recipe: Recipe, 
         left, alone = left_by_killed_runs(registry, store, dataset, key, run=run,
                                           alive=partial(run_alive, settings.home))
     except (FlowcastError, OSError) as exc:
-        log.warning(f"Could not look for versions a killed run of {dataset} as of {reporting.utc_text(key)} registered and "
+        log.warning(f"Could not look for versions a killed run of {dataset} as of {utc_text(key)} registered and "
                     f"never published ({exc}); this run registers its own")
         return None
     for other, line in alone.items():
@@ -497,7 +497,7 @@ def _resume_killed(settings: Settings, registry: ModelRegistry, recipe: Recipe, 
         if not differs and reuse is None:
             reuse = (mv, dead)
             continue
-        why = (f"registered for as_of {reporting.utc_text(key)} by run {owner}, which was killed before it published it; "
+        why = (f"registered for as_of {utc_text(key)} by run {owner}, which was killed before it published it; "
                f"not this run's {ours} ({differs}), so taken back before this run registers its own")
         try:
             registry.delete(mv.version, at=pin.at, run=run, for_run=owner, dataset=dataset, reason=why,
@@ -512,7 +512,7 @@ def _resume_killed(settings: Settings, registry: ModelRegistry, recipe: Recipe, 
         return None
     mv, dead = reuse
     owner = str((mv.fingerprint or {}).get("run_id"))
-    why = (f"registered for as_of {reporting.utc_text(key)} by run {owner}, which was killed before it published it; the "
+    why = (f"registered for as_of {utc_text(key)} by run {owner}, which was killed before it published it; the "
            f"same model as this run's {ours} (the same training data, configuration, recipe and files), so this run "
            f"{'keeps' if refit else 'publishes'} it instead of registering it again")
     try:

@@ -101,9 +101,9 @@ def _model_name(model: Any) -> str:
 
 def _publish_name(p: dict[str, Any]) -> str:
     kw = p.get("kwargs") or p
-    from flowcast.reporting import as_of_text
+    from flowcast.timekeys import utc_text
 
-    return f"publish {kw.get('dataset')} {as_of_text(kw.get('as_of'))}"
+    return f"publish {kw.get('dataset')} {utc_text(kw.get('as_of'))}"
 
 
 IO_RETRIES: dict[str, Any] = {

@@ -48,6 +48,7 @@ from flowcast.evaluation.realized import (
     score_realized,
     summary_by_as_of,
 )
+from flowcast.timekeys import utc_text
 from flowcast.wording import noun, plural
 
 ARTIFACT_KEY = "realized-accuracy"
@@ -267,7 +268,7 @@ def score_and_record(settings: Any, *, dataset: str, as_of: datetime, td: Any, r
             readable.append((a, store.read(dataset=dataset, as_of=a)))
         except PublishError as exc:
             (log.warning if log is not None else logging.getLogger(__name__).warning)(
-                f"Realized accuracy leaves out as_of {a.isoformat()} of {dataset}: {exc}")
+                f"Realized accuracy leaves out as_of {utc_text(a)} of {dataset}: {exc}")
             outcome.skipped.append(str(exc))
     todo = [a for a, _ in readable]
     if todo:
@@ -286,7 +287,7 @@ def score_and_record(settings: Any, *, dataset: str, as_of: datetime, td: Any, r
         fixed = outcome.corrected = corrected(new, existing)
         if fixed:
             say(f"Realized accuracy: actuals of {dataset} were corrected since as_of "
-                f"{', '.join(a.isoformat() for a in fixed[:5])}{' ...' if len(fixed) > 5 else ''} was scored: "
+                f"{', '.join(utc_text(a) for a in fixed[:5])}{' ...' if len(fixed) > 5 else ''} was scored: "
                 f"{len(fixed)} as_of rescored")
         if write.height:
             # only where each as_of still holds the forecasts read above: a run that re-published or
@@ -297,7 +298,7 @@ def score_and_record(settings: Any, *, dataset: str, as_of: datetime, td: Any, r
             if written < write.height:
                 left = sorted(a for a in scored if not _holds(store, dataset, a, scored[a]))
                 (log.warning if log is not None else logging.getLogger(__name__).warning)(
-                    f"Realized accuracy of {dataset} leaves out as_of {', '.join(a.isoformat() for a in left)}: "
+                    f"Realized accuracy of {dataset} leaves out as_of {', '.join(utc_text(a) for a in left)}: "
                     "re-published or removed while it was scored (the next run scores what is published)")
                 write = write.filter(~pl.col("as_of").is_in(left))
             outcome.scored = sorted(write["as_of"].unique().to_list())
@@ -430,9 +431,10 @@ def plot_realized(realized: pl.DataFrame, promised: dict[str, float | None], pat
 
 def scored_line(n: int, dataset: str, points: int, as_of: datetime) -> str:
     """The run log's line of what realized accuracy scored: 'scored 2 earlier as_ofs ...', '1 earlier as_of'
-    (ui30: it read '2 earlier as_of')."""
+    (ui30: it read '2 earlier as_of'), up to its as_of as every instant reads (`timekeys.utc_text`; it read
+    '2026-12-05 03:00' without a zone)."""
     return (f"Realized accuracy: scored {plural(n, 'earlier as_of')} of {dataset} ({points:,} {noun(points, 'point')}) "
-            f"against the actuals up to {as_of:%Y-%m-%d %H:%M}")
+            f"against the actuals up to {utc_text(as_of)}")
 
 
 def markdown(outcome: RealizedOutcome, promised: dict[str, float | None], png: Path | None,
@@ -502,13 +504,11 @@ def markdown(outcome: RealizedOutcome, promised: dict[str, float | None], png: P
 def _known_at_text(outcome: RealizedOutcome) -> str:
     """A backfill's artifact: the as_ofs it shows (up to its date), the later ones it leaves out, and those of its own
     whose scores a later run made."""
-    from flowcast.reporting import as_of_text
-
     def names(xs: list[datetime]) -> str:
-        return ", ".join(as_of_text(a) for a in xs[:8]) + (f" and {len(xs) - 8} more" if len(xs) > 8 else "")
+        return ", ".join(utc_text(a) for a in xs[:8]) + (f" and {len(xs) - 8} more" if len(xs) > 8 else "")
 
     text = ""
-    when = as_of_text(outcome.known_at)
+    when = utc_text(outcome.known_at)
     if outcome.later:
         text += (f"Shown as of this backfill's date {when}: the as_ofs before it, judged on them alone. "
                  f"{len(outcome.later)} as_of from {when} on, scored by later runs, "
@@ -517,7 +517,7 @@ def _known_at_text(outcome: RealizedOutcome) -> str:
     if outcome.scored_later:
         later = sorted(outcome.scored_later)
         text += (f"{names(later)}: scored by a later run (on actuals up to "
-                 f"{as_of_text(max(outcome.scored_later.values()))}), after {when}; "
+                 f"{utc_text(max(outcome.scored_later.values()))}), after {when}; "
                  "what was known at that date was replaced by those scores.\n\n")
     return text
 
@@ -540,13 +540,13 @@ def summary_rows(summary: pl.DataFrame, on_rmsse: bool = False, *, mixed: bool =
     seasonal naive's and the promise where sMAPE, seasonal naive's MASE and its promise were; `mixed`, a window of
     MASE- and RMSSE-judged versions: both promises), figures to 4 significant digits; `lookahead` (yes, no, unknown)
     only where an as_of's is not `no`."""
-    from flowcast.reporting import as_of_text, score_text
+    from flowcast.reporting import score_text
 
     heads = _SUMMARY_HEADS_RMSSE if on_rmsse else _SUMMARY_HEADS_MIXED if mixed else _SUMMARY_HEADS
     flags = summary["lookahead"].to_list() if "lookahead" in summary.columns else []
     rows = []
     for i, r in enumerate(summary.to_dicts()):
-        row = {h: (as_of_text(r["as_of"]) if c == "as_of" else score_text(r.get(c))) for c, h in heads}
+        row = {h: (utc_text(r["as_of"], zone=False) if c == "as_of" else score_text(r.get(c))) for c, h in heads}
         if any(f is not False for f in flags):
             row["lookahead"] = {True: "yes", False: "no"}.get(flags[i], "unknown")
         rows.append(row)
@@ -558,7 +558,6 @@ def artifact(settings: Any, outcome: RealizedOutcome, *, as_of: datetime, backfi
     run writes it under `backfill-realized-accuracy-<dataset>`, described with its as_of."""
     from prefect.context import FlowRunContext
 
-    from flowcast.reporting import as_of_text
     from flowcast.shared import open_registry, share_file
 
     registry = open_registry(settings)
@@ -586,7 +585,7 @@ def artifact(settings: Any, outcome: RealizedOutcome, *, as_of: datetime, backfi
         png = plot_realized(realized, promised,
                             settings.reports_dir / f"realized_{outcome.dataset}_{as_of:%Y%m%dT%H%M%S}.png",
                             title=f"{outcome.dataset}: realized vs promised {'RMSSE' if metric == 'rmsse' else 'MASE'} "
-                                  f"(as of {as_of_text(as_of)})", metric=metric)
+                                  f"(as of {utc_text(as_of)})", metric=metric)
         if png is not None:
             share_file(settings, png)
     outcome.plot = given.plot = png
@@ -602,9 +601,7 @@ def artifact(settings: Any, outcome: RealizedOutcome, *, as_of: datetime, backfi
 def description(dataset: str, as_of: datetime, *, backfill: bool = False) -> str:
     """`As of 2024-03-01: realized accuracy of the published forecasts for shops`: the artifact's line in its key's
     history; the dataset named without a possessive (it read "shops's published forecasts", ui32)."""
-    from flowcast.reporting import as_of_text
-
-    when = f"{'Backfill as' if backfill else 'As'} of {as_of_text(as_of)}"
+    when = f"{'Backfill as' if backfill else 'As'} of {utc_text(as_of)}"
     return f"{when}: realized accuracy of the published forecasts for {dataset}"
 
 

@@ -45,7 +45,7 @@ import polars as pl
 
 from flowcast.data.calendar import shift
 from flowcast.errors import PublishError
-from flowcast.reporting import utc_text
+from flowcast.timekeys import utc_text
 
 log = logging.getLogger(__name__)
 
@@ -237,7 +237,7 @@ def check_time_label(settings: Any, source: Any) -> None:
         return
     label, _, as_of = found
     raise ConfigError(
-        f"dataset {source.name!r} was published with time_label = {label!r} (the newest publish, as_of {as_of}, "
+        f"dataset {source.name!r} was published with time_label = {label!r} (the newest publish, as_of {utc_text(as_of)}, "
         f"read its times as interval {label}s) and its source now says time_label = {source.time_label!r}: its "
         "forecasts and their realized accuracy would mix the two readings, one step apart. Publish under another "
         f"dataset name (--dataset {source.name}_{source.time_label}, or a new [sources.NAME]), or keep "

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from flowcast.config import RetentionConfig, Settings
 from flowcast.errors import ConfigError, FlowcastError, RegistryError, StorageError
+from flowcast.timekeys import utc_text
 from flowcast.wording import plural
 
 if TYPE_CHECKING:
@@ -134,7 +135,7 @@ class PublishIndex:
                 self._read[(ds, a)] = (token, self._store.receipt_of(ds, a).get("model_version") or None, None)
             except (FlowcastError, OSError, ValueError) as exc:  # a damaged partition: its forecasts do not read either
                 self._read[(ds, a)] = (token, None, (
-                    f"the publish of {ds} as_of {a.isoformat()} could not be read ({exc}): the model version it "
+                    f"the publish of {ds} as_of {utc_text(a)} could not be read ({exc}): the model version it "
                     "names is not known, so it protects none"))
 
     def versions(self, removed: set[tuple[str, datetime]]) -> tuple[dict[str, str], list[str]]:
@@ -154,7 +155,7 @@ class PublishIndex:
         for version, keys in named.items():
             ds, newest = max(keys, key=lambda k: k[1])
             more = f" (and {plural(len(keys) - 1, 'earlier as_of')})" if len(keys) > 1 else ""
-            said[version] = f"it made the published forecasts of {ds} as_of {newest.isoformat()}{more}"
+            said[version] = f"it made the published forecasts of {ds} as_of {utc_text(newest)}{more}"
         return said, unread
 
 
@@ -282,7 +283,7 @@ def _forecast_items(settings: Settings, before: datetime | date, dataset: str | 
     from flowcast.ops.quiet import dataset_tz
     from flowcast.store import open_store
     from flowcast.store.parquet import partition_name
-    from flowcast.timekeys import day_start
+    from flowcast.timekeys import day_start, utc_text
 
     store = open_store(settings)
     recorded = settings.home / "published"  # `ops.quiet.fingerprint_path`'s folders: a dataset gc emptied has one
@@ -300,7 +301,7 @@ def _forecast_items(settings: Settings, before: datetime | date, dataset: str | 
             rows = store.receipt_of(ds, a).get("rows", "?")
             local = Path(settings.warehouse_dir) / "forecasts" / f"dataset={ds}" / partition_name(a)
             size = _walk(local)[0] if local.exists() else 0
-            out.append(Item("forecast", local, size, None, f"published forecasts of {ds} as_of {a.isoformat()} "
+            out.append(Item("forecast", local, size, None, f"published forecasts of {ds} as_of {utc_text(a)} "
                             f"({rows} rows) and their realized accuracy: asked for (before {before.isoformat()})",
                             key=(ds, a)))
     return out

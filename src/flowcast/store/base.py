@@ -27,6 +27,7 @@ from flowcast.store.contract import (
     value_columns,
 )
 from flowcast.store.hashing import content_hash
+from flowcast.timekeys import utc_text
 
 META_PREFIX = "flowcast."
 
@@ -207,13 +208,13 @@ def prepare(forecasts: pl.DataFrame, *, dataset: str, as_of: datetime, model: st
 
 def already_published(dataset: str, as_of: datetime, held: dict[str, str]) -> AlreadyPublished:
     """The AlreadyPublished error of a publish with `if_absent` into a key that holds `held` (its receipt)."""
-    return AlreadyPublished(f"dataset {dataset} as_of {as_of.isoformat()} is published already (run "
+    return AlreadyPublished(f"dataset {dataset} as_of {utc_text(as_of)} is published already (run "
                             f"{held.get('run_id') or 'unknown'}, {held.get('model_version') or held.get('model')}): "
                             "nothing was written", held)
 
 
 def same_published(dataset: str, as_of: datetime, held: dict[str, str]) -> SamePublished:
     """The SamePublished error of a publish with `keep_same` into a key that holds the same forecasts (`held`)."""
-    return SamePublished(f"dataset {dataset} as_of {as_of.isoformat()} already holds these forecasts (run "
+    return SamePublished(f"dataset {dataset} as_of {utc_text(as_of)} already holds these forecasts (run "
                          f"{held.get('run_id') or 'unknown'}, {held.get('model_version') or held.get('model')}, "
                          f"{held.get('rows')} rows, the same content hash): nothing was written", held)

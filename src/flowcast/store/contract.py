@@ -22,6 +22,7 @@ import polars as pl
 
 from flowcast.columns import DATASET_NAME_PATTERN, FORECAST_COLUMNS, REALIZED_COLUMNS, REALIZED_KEY
 from flowcast.errors import PublishError
+from flowcast.timekeys import utc_text
 
 _DATASET_RE = re.compile(DATASET_NAME_PATTERN)
 _VALUE_RE = re.compile(r"^y_hat_(?:q(?P<q>\d+(?:\.\d+)?)|(?P<side>lo|hi)(?P<level>\d+(?:\.\d+)?))$")
@@ -200,7 +201,7 @@ def validate_forecasts(
     """
     import pandera.polars as pa
 
-    when = storage_ts(as_of).isoformat()
+    when = utc_text(storage_ts(as_of))
     if forecasts is None or forecasts.height == 0:
         raise ForecastContractError(f"refusing to publish an empty forecast for as_of {when}; published forecasts are unchanged")
     need = ["unique_id", "ds", "step", "y_hat"]
@@ -280,7 +281,7 @@ def check_labels(*, dataset: str, as_of: datetime, model: str, run_id: str) -> N
     for label, value in (("model", model), ("run_id", run_id)):
         if not value:
             raise ForecastContractError(
-                f"publishing dataset {dataset} as_of {storage_ts(as_of).isoformat()} needs a non-empty {label}"
+                f"publishing dataset {dataset} as_of {utc_text(storage_ts(as_of))} needs a non-empty {label}"
             )
 
 

@@ -46,6 +46,7 @@ from flowcast.store.contract import (
 from flowcast.store.duckdb_views import DB_NAME, TABLES, DuckDBViews
 from flowcast.store.migrate import Migrated, Resolver, legacy_names, migrate_legacy
 from flowcast.store.parquet import ParquetDataset, _io_error, partition_name
+from flowcast.timekeys import utc_text
 
 log = logging.getLogger(__name__)
 
@@ -84,11 +85,12 @@ def _run_key() -> str | None:
 
 
 def damaged_text(table: str, dataset: str, as_of: datetime, path: str, why: str) -> str:
-    """What a damaged partition is called, and what repairs it."""
-    when = as_of.isoformat()
+    """What a damaged partition is called, and what repairs it (the as_of as every instant reads, `utc_text`; the
+    command's in ISO, which `--as-of` reads on any source's calendar)."""
+    when = utc_text(as_of)
     if table == "forecasts":
         return (f"published partition {path} cannot be read ({why}); re-publish dataset {dataset} as_of {when} "
-                f"(flowcast forecast --as-of {when}, or the backfill or run that made it), or remove that folder")
+                f"(flowcast forecast --as-of {as_of.isoformat()}, or the backfill or run that made it), or remove that folder")
     what = "realized-accuracy" if table == "realized" else table
     return (f"{what} partition {path} cannot be read ({why}); the next run that scores dataset {dataset} as_of "
             f"{when} rewrites it, or remove that folder")
@@ -244,7 +246,7 @@ class EmbeddedStore:
             path = self._path_of("forecasts", dataset, as_of)
             if path is None:
                 raise PublishError(f"nothing published for dataset {dataset} as_of "
-                                   f"{storage_ts(as_of).isoformat()} in {self.location}")
+                                   f"{utc_text(storage_ts(as_of))} in {self.location}")
             try:
                 return self.data.metadata(path)
             except FileNotFoundError:
@@ -253,10 +255,10 @@ class EmbeddedStore:
                 # a bare 'ArrowInvalid: Parquet magic bytes not found in footer' stopped a whole backfill (faults31)
                 key = storage_ts(as_of).isoformat()
                 raise PublishError(
-                    f"the published forecasts of dataset {dataset} as_of {key} cannot be read: {path} is damaged "
+                    f"the published forecasts of dataset {dataset} as_of {utc_text(key)} cannot be read: {path} is damaged "
                     f"({type(exc).__name__}: {' '.join(str(exc).split())}); `flowcast forecast --as-of {key}` (or a "
                     "backfill of that date with --overwrite) publishes them again and removes it") from exc
-        raise PublishError(f"dataset {dataset} as_of {storage_ts(as_of).isoformat()} kept changing while read")
+        raise PublishError(f"dataset {dataset} as_of {utc_text(storage_ts(as_of))} kept changing while read")
 
     # ------------------------------------------------------------------ publish
     def publish(
@@ -294,7 +296,7 @@ class EmbeddedStore:
                     run_id=run_id, created_at=created_at, last_ds=last_ds, expected_ids=expected_ids,
                     horizon=horizon, trained_as_of=trained_as_of)
         self.migrate()
-        what = f"forecasts of dataset {p.dataset} as_of {p.as_of.isoformat()}"
+        what = f"forecasts of dataset {p.dataset} as_of {utc_text(p.as_of)}"
         with self.data.lock(_key_lock("forecasts", p.dataset, p.as_of)):
             self.data.clean_temps()
             if (if_absent or refuse_if is not None) and (held := self._path_of("forecasts", p.dataset,
@@ -411,7 +413,7 @@ class EmbeddedStore:
                 if not skip_damaged:
                     raise PublishError(problem) from exc
                 log.warning("left out: %s", problem)
-                self.skipped.append(f"left out dataset {dataset} as_of {as_of.isoformat()}: {problem}")
+                self.skipped.append(f"left out dataset {dataset} as_of {utc_text(as_of)}: {problem}")
                 self.unreadable.append((dataset, as_of))
                 continue
             if "dataset" not in f.columns:  # an old partition read before its migration
@@ -485,7 +487,7 @@ class EmbeddedStore:
                 with self.data.lock(_key_lock("realized", dataset, as_of)):
                     self.data.clean_temps()
                     self.data.write("realized", dataset, as_of, part, meta,
-                                    what=f"realized accuracy of dataset {dataset} as_of {as_of.isoformat()}")
+                                    what=f"realized accuracy of dataset {dataset} as_of {utc_text(as_of)}")
                 written += part.height
         self.sync_views()
         return written

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, TypeGuard
 
 from flowcast.store.base import ForecastStore
 from flowcast.store.migrate import Resolver
+from flowcast.timekeys import utc_text
 
 if TYPE_CHECKING:
     from flowcast.config import Settings
@@ -75,7 +76,7 @@ def open_store(settings: Settings, *, migrate: bool = True) -> ForecastStore:
             log.warning("could not migrate the forecast store %s yet (%s); writers migrate it", store.location, exc)
         else:
             for m in moved:
-                log.info("migrated forecasts of as_of %s (%d rows) to dataset %s: %s", m.as_of.isoformat(), m.rows,
+                log.info("migrated forecasts of as_of %s (%d rows) to dataset %s: %s", utc_text(m.as_of), m.rows,
                          m.dataset, m.why)
         repair_views(store)
     return store

@@ -34,6 +34,7 @@ import polars as pl
 from flowcast.store.contract import published_order
 from flowcast.store.hashing import content_hash
 from flowcast.store.parquet import ParquetDataset
+from flowcast.timekeys import utc_text
 
 DEFAULT_DATASET = "default"
 Resolver = Callable[[dict[str, str]], str | None]
@@ -92,7 +93,7 @@ def migrate_legacy(ds: ParquetDataset, *, explicit: str | None, resolve: Resolve
                     "flowcast.n_series": str(frame["unique_id"].n_unique())}
         if "as_of" not in meta:
             new_meta["flowcast.as_of"] = as_of.isoformat()
-        ds.write("forecasts", dataset, as_of, frame, new_meta, what=f"migrated forecasts of as_of {as_of.isoformat()}")
+        ds.write("forecasts", dataset, as_of, frame, new_meta, what=f"migrated forecasts of as_of {utc_text(as_of)}")
         ds.remove_legacy(old)
         done.append(Migrated(as_of=as_of, dataset=dataset, rows=frame.height, source=rel, why=why))
     return done

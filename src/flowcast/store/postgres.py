@@ -58,6 +58,7 @@ from flowcast.store.contract import (
     validate_realized,
 )
 from flowcast.store.hashing import content_hash
+from flowcast.timekeys import utc_text
 from flowcast.wording import plural
 
 _BASE_COLS = ["dataset", "as_of", "unique_id", "ds", "step", "model", "model_version", "y_hat", "run_id", "created_at"]
@@ -550,7 +551,7 @@ class PostgresStore:
                     run_id=run_id, created_at=created_at, last_ds=last_ds, expected_ids=expected_ids,
                     horizon=horizon, trained_as_of=trained_as_of)
         s = self.schema
-        with self._conn(f"publish dataset {p.dataset} as_of {p.as_of.isoformat()}", value_columns=p.vcols) as con:
+        with self._conn(f"publish dataset {p.dataset} as_of {utc_text(p.as_of)}", value_columns=p.vcols) as con:
             with con.transaction():
                 self._lock_key(con, s, "forecasts", p.dataset, p.as_of.isoformat())
                 prev = con.execute(f"SELECT rows, content_hash, run_id, model, model_version FROM {s}.publishes "
@@ -582,11 +583,11 @@ class PostgresStore:
                 (n,) = con.execute(f"SELECT count(*) FROM {s}.forecasts WHERE dataset = %s AND as_of = %s",
                                    [p.dataset, p.as_of]).fetchone()
                 if n != p.frame.height:  # cannot happen under the key's lock; checked, not assumed
-                    raise PublishError(f"dataset {p.dataset} as_of {p.as_of.isoformat()} would hold {n} rows, "
+                    raise PublishError(f"dataset {p.dataset} as_of {utc_text(p.as_of)} would hold {n} rows, "
                                        f"expected {p.frame.height}: rolled back")
                 fault("before_commit")
                 if before_visible is not None:
-                    before_visible(f"forecasts of dataset {p.dataset} as_of {p.as_of.isoformat()}")
+                    before_visible(f"forecasts of dataset {p.dataset} as_of {utc_text(p.as_of)}")
             fault("after_commit")
         replaced, previous = (int(prev[0]), prev[1]) if prev else (0, None)
         return p.receipt(replaced_rows=replaced, previous_content_hash=previous,
@@ -604,7 +605,7 @@ class PostgresStore:
         check_dataset(dataset)
         as_of = storage_ts(as_of)
         s = self.schema
-        with self._conn(f"delete dataset {dataset} as_of {as_of.isoformat()}") as con:
+        with self._conn(f"delete dataset {dataset} as_of {utc_text(as_of)}") as con:
             self._lock_key(con, s, "forecasts", dataset, as_of.isoformat(), session=True)  # let go as it closes
             with con.transaction():
                 n = con.execute(f"DELETE FROM {s}.publishes WHERE dataset = %s AND as_of = %s",
@@ -648,7 +649,7 @@ class PostgresStore:
         check_dataset(dataset)
         as_of = storage_ts(as_of)
         s = self.schema
-        with self._conn(f"record the publish of dataset {dataset} as_of {as_of.isoformat()}") as con, \
+        with self._conn(f"record the publish of dataset {dataset} as_of {utc_text(as_of)}") as con, \
                 con.transaction():
             self._lock_key(con, s, "forecasts", dataset, as_of.isoformat())
             held = con.execute(f"SELECT content_hash FROM {s}.publishes WHERE dataset = %s AND as_of = %s",
@@ -686,7 +687,7 @@ class PostgresStore:
                 why = f"a JSON {type(rec).__name__}, not an object"
             if not isinstance(rec, dict):
                 log.warning("the publish record of dataset %s as_of %s in %s cannot be read (%s); passed over",
-                            dataset, at.isoformat(), self.location, why)
+                            dataset, utc_text(at), self.location, why)
                 continue
             out.append({**rec, "as_of": at.isoformat(), "content_hash": digest})
         return out
@@ -760,7 +761,7 @@ class PostgresStore:
     def receipt_of(self, dataset: str, as_of: datetime) -> dict[str, str]:
         rows = self._publishes({"dataset": check_dataset(dataset), "as_of": as_of})
         if not rows:
-            raise PublishError(f"nothing published for dataset {dataset} as_of {storage_ts(as_of).isoformat()} "
+            raise PublishError(f"nothing published for dataset {dataset} as_of {utc_text(storage_ts(as_of))} "
                                f"in {self.location}")
         names = ["dataset", "as_of", "content_hash", "model", "model_version", "run_id", "created_at", "rows",
                  "n_series", "trained_as_of"]
