@@ -1342,7 +1342,7 @@ def _record_fingerprint(settings: Settings, data: LoadedData, as_of: datetime, c
                               time_label=data.source.time_label, freq=data.source.freq) is None:
             get_run_logger().warning(
                 f"The fingerprint of the data this publish forecast from was not recorded: {data.source.name} as_of "
-                f"{storage_naive(as_of).isoformat()} no longer holds this publish (a gc deleted it, or another run "
+                f"{utc_text(as_of)} no longer holds this publish (a gc deleted it, or another run "
                 "published the as_of again, since)")
     except (OSError, FlowcastError) as exc:  # the forecasts are published; the next run publishes again
         get_run_logger().warning(f"The fingerprint of the data this publish forecast from could not be recorded "

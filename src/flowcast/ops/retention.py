@@ -283,7 +283,7 @@ def _forecast_items(settings: Settings, before: datetime | date, dataset: str | 
     from flowcast.ops.quiet import dataset_tz
     from flowcast.store import open_store
     from flowcast.store.parquet import partition_name
-    from flowcast.timekeys import day_start, utc_text
+    from flowcast.timekeys import day_start
 
     store = open_store(settings)
     recorded = settings.home / "published"  # `ops.quiet.fingerprint_path`'s folders: a dataset gc emptied has one
@@ -327,9 +327,9 @@ def _stale_records(settings: Settings, dataset: str, cut: datetime, held: set[da
             own = datetime.fromisoformat(json.loads(path.read_text())["as_of"])  # (the name drops a second's fraction)
             a = own if own.tzinfo is None and own.replace(microsecond=0) == a else a
         if a < cut and a not in held:
-            out.append(Item("record", path, size, None, f"the publish record of {dataset} as_of {a.isoformat()}, "
+            out.append(Item("record", path, size, None, f"the publish record of {dataset} as_of {utc_text(a)}, "
                             "whose forecasts are no longer published (a gc stopped before removing it): asked for "
-                            f"(before {before.isoformat()})", key=(dataset, a)))
+                            f"(before {utc_text(before)})", key=(dataset, a)))
     return out
 
 

@@ -624,7 +624,7 @@ class PostgresStore:
         check_dataset(dataset)
         as_of = storage_ts(as_of)
         s = self.schema
-        with self._conn(f"check that dataset {dataset} as_of {as_of.isoformat()} is not published", read=True) as con, \
+        with self._conn(f"check that dataset {dataset} as_of {utc_text(as_of)} is not published", read=True) as con, \
                 con.transaction():
             self._lock_key(con, s, "forecasts", dataset, as_of.isoformat())
             if self._has_table(con, "publishes") and con.execute(
