@@ -40,14 +40,22 @@ def _written_in_place(csv: Path, data: bytes) -> None:
         fh.write(data)
 
 
+def _replaced(csv: Path, data: bytes) -> None:
+    """A writer that replaces the file whole (a temp file renamed into place)."""
+    tmp = csv.with_name(csv.name + ".part")
+    tmp.write_bytes(data)
+    os.replace(tmp, csv)
+
+
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("keeps_writing", [False, True])
-def test_a_source_written_while_it_is_read_is_read_again(tmp_path, prefect_api, keeps_writing):
+@pytest.mark.parametrize("writer", ["done", "in place", "replacing"])
+def test_a_source_written_while_it_is_read_is_read_again(tmp_path, prefect_api, writer):
     """Regression: ingest fingerprints the file and scans it lazily; validation reads the rows later. A file written in
     place in between (a half-written export: 4 of 8 series) was validated as it stood, the run published forecasts of
     those 4 series (the others 'gone since the last publish') under the whole file's fingerprint. The files' states
     are compared after the read now: a file that changed is read again (the writer done: the whole new file, its own
-    fingerprint); one that keeps changing fails the run naming it and what to do, nothing read."""
+    fingerprint); one that keeps changing fails the run naming it and what to do, nothing read: a writer in place is
+    told to write a temp file and rename it, one that replaces the file whole to run again once it stops."""
     csv = write_series(tmp_path / "tiny.csv", n_series=8)
     conf = tmp_path / "tiny.toml"
     conf.write_text(tiny_toml(csv))
@@ -56,21 +64,26 @@ def test_a_source_written_while_it_is_read_is_read_again(tmp_path, prefect_api, 
     assert new != old
     half = new[: len(new) // 2]
     # what each of the 3 reads finds as validation reads it: written in place each time, or the writer done after the
-    # second (the third read finds the file as the second left it)
-    writes = [half, half + b"1", half + b"12"] if keeps_writing else [half, new, None]
+    # second (the third read finds the file as the second left it), or replaced whole each time
+    writes = {"done": [half, new, None], "in place": [half, half + b"1", half + b"12"], "replacing": [new, old, new]}
     reader = _reader(conf, tmp_path / "home")
     try:
-        for data in writes:
+        for data in writes[writer]:
             assert stopped(reader), reader.communicate()
             if data is not None:
-                _written_in_place(csv, data)
+                (_replaced if writer == "replacing" else _written_in_place)(csv, data)
             os.kill(reader.pid, signal.SIGCONT)
     finally:
         if reader.poll() is None:
             os.kill(reader.pid, signal.SIGCONT)
     out, err = reader.communicate(timeout=240)
-    assert f"{csv} (written in place: {len(old):,} -> {len(new) // 2:,} bytes)" in err
-    if keeps_writing:
+    if writer == "replacing":
+        assert f"{csv} (replaced by another file: {len(old):,} -> {len(new):,} bytes)" in err
+        assert reader.returncode != 0 and "changed while this run read it, 3 times" in err
+        assert "replaces it again and again; nothing was published. Run the same command again once it" in err
+        return
+    assert f"{csv} (written in place: {len(old):,} -> {len(half):,} bytes)" in err
+    if writer == "in place":
         assert reader.returncode != 0
         assert "SourceUnavailableError" in err and "changed while this run read it, 3 times" in err
         assert "write a temp file and rename it into place" in err

@@ -883,7 +883,8 @@ def _read_source(source: SourceConfig, as_of: datetime, settings: Settings) -> t
     again, so a file written in place meanwhile (truncated, then written) gave the run the first half of its rows
     (published for the series in it, the others 'gone'), and one replaced gave rows of the new file under the old
     one's fingerprint. An error raised by a read of a changing file is such a change too. Raises
-    SourceUnavailableError naming the files and what to do when they keep changing."""
+    SourceUnavailableError naming the files and what to do when they keep changing (a writer in place: write a temp
+    file and rename it; one that replaces it: run again once it stops)."""
     import time
 
     from flowcast.data.sources import changed_since, source_states
@@ -906,10 +907,13 @@ def _read_source(source: SourceConfig, as_of: datetime, settings: Settings) -> t
             log.warning(f"Source {source.name!r} changed while this run read it: {'; '.join(changed)}; another program "
                         f"writes it: read again in {attempt} s (read {attempt + 1} of {SOURCE_READS})")
             time.sleep(attempt)
+    todo = ("Another program writes it in place; nothing was published. Have it write a temp file and rename it into "
+            "place (readers then see the old file or the new one, whole), and run the same command again"
+            if any("in place" in c for c in changed) else
+            "Another program replaces it again and again; nothing was published. Run the same command again once it "
+            "stops changing")
     raise SourceUnavailableError(
-        f"source {source.name!r} changed while this run read it, {SOURCE_READS} times: {'; '.join(changed)}. Another "
-        "program writes it in place; nothing was published. Have it write a temp file and rename it into place "
-        "(readers then see the old file or the new one, whole), and run the same command again")
+        f"source {source.name!r} changed while this run read it, {SOURCE_READS} times: {'; '.join(changed)}. {todo}")
 
 
 def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -> LoadedData:
