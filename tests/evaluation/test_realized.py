@@ -186,9 +186,13 @@ def test_as_ofs_to_score_skips_settled_and_later_scored_as_ofs():
     # a backfill at an older date never rescores what a later run scored
     got = as_ofs_to_score([a1, a2, a3], realized, scored_at=datetime(2021, 11, 1), horizon=3, freq="1mo")
     assert got == []
-    # re-running the same as_of: what it scored already is not rescored
+    # re-running the same as_of reads what it scored again (`newly_scored` rewrites only what it knows more or better
+    # of); a later run's rows stay out of a backfill's reach, a settled as_of out of every run's
     again = _realized([(a1, 6, datetime(2021, 8, 1)), (a2, 3, datetime(2022, 6, 1)), (a3, 1, datetime(2022, 6, 1))])
-    assert as_ofs_to_score([a1, a2, a3], again, scored_at=datetime(2022, 6, 1), horizon=3, freq="1mo") == []
+    assert as_ofs_to_score([a1, a2, a3], again, scored_at=datetime(2022, 6, 1), horizon=3, freq="1mo") == [a2, a3]
+    # a later run: both settled by the run at 2022-06-01 (two horizons after each), not read again
+    assert as_ofs_to_score([a2, a3], again, scored_at=datetime(2022, 7, 1), horizon=3, freq="1mo") == []
+    assert as_ofs_to_score([a1, a2, a3], again, scored_at=datetime(2022, 5, 1), horizon=3, freq="1mo") == []
 
 
 def test_as_ofs_to_score_compares_instants_however_they_are_written():
@@ -209,8 +213,9 @@ def test_as_ofs_to_score_compares_instants_however_they_are_written():
     run = {"horizon": 3, "freq": "1mo", "tz": "America/New_York"}
     got = as_ofs_to_score([a1, a2, a3], realized, scored_at=datetime(2021, 6, 1, 9, tzinfo=tokyo), **run)
     assert got == [a2, a3] and got[1].tzinfo is tokyo  # as given
-    # a run at a3's own instant, written otherwise: not earlier than itself; a2 scored at that run's instant
-    assert as_ofs_to_score([a2, a3], realized, scored_at=datetime(2021, 3, 1, 5), **run) == []
+    # a run at a3's own instant, written otherwise: not earlier than itself; a2 scored at that very instant (this
+    # run's own rows, a re-run of it) is read again
+    assert as_ofs_to_score([a2, a3], realized, scored_at=datetime(2021, 3, 1, 5), **run) == [a2]
     # the same as_of published under two spellings is one
     assert as_ofs_to_score([a3, datetime(2021, 3, 1, 5)], realized, scored_at=datetime(2021, 6, 1), **run) == [a3]
 
@@ -278,6 +283,23 @@ def test_an_as_of_settles_two_of_the_horizons_it_was_published_with_after_it():
     assert as_ofs_to_score([a1, a2], realized, horizon=3, **run) == []  # both by this run's horizon
     assert as_ofs_to_score([a1, a2], realized, horizon=3, horizons={a1: 12, a2: 2}, **run) == [a1]
     assert as_ofs_to_score([a1, a2], realized, horizon=12, horizons={a1: 12, a2: 2}, **run) == [a1]
+
+
+def test_a_re_run_of_the_same_as_of_rescores_what_a_half_written_source_left_out():
+    """Regression (faults43): a forecast run that read a half-written source (another program rewriting it in place,
+    the run reading the first half) scored the earlier as_of on the series it saw; the re-run of the same as_of with
+    the whole file found the as_of scored at its own as_of and left those rows for good (4 points a step of 8). It
+    reads it again now, and rewrites it where it scores more points; the same data rewrites nothing."""
+    forecasts = _forecasts().filter(pl.col("as_of") == A)
+    half = score_realized(forecasts, _actuals().filter(pl.col("unique_id") == "a"), _history(), dataset="toy",
+                          season_length=12, freq="1mo", scored_at=SCORED_AT)
+    assert half.select("model").unique().to_series().to_list() == ["gru"]  # b, in the lost half, was not scored
+    todo = as_ofs_to_score([A, SCORED_AT], half, scored_at=SCORED_AT, horizon=3, freq="1mo")
+    assert todo == [A]
+    whole = _score(forecasts)
+    rewrite = newly_scored(whole, half)
+    assert rewrite.equals(whole) and int(rewrite["n"].sum()) > int(half["n"].sum())
+    assert newly_scored(whole, whole).height == 0  # a re-run on the same data writes nothing
 
 
 def test_newly_scored_keeps_rows_that_knew_as_much():

@@ -502,3 +502,31 @@ def test_a_dates_run_whose_creation_reply_was_lost_is_not_left_pending(productio
     assert {str(r.id) for r in children if r.state.name == "Completed"} == ran, states
     assert states[0] == ("Cancelled", LOST_RUN.format(run=summary["run_id"])), states
     assert len(children) == 3 and not any(r.state.is_pending() for r in children), states
+
+
+def test_dates_skipped_as_published_with_another_horizon_are_named(tmp_path):
+    """Regression (faults43): a backfill killed after 2 of 4 dates and run again with `horizon` changed 6 -> 3 said
+    `2 published, 2 skipped`: the range held 48 rows a date before and 24 after, and nothing said so. The dates
+    skipped whose publish has another horizon are named, with what recomputes them; none where all match."""
+    from datetime import timedelta
+
+    import polars as pl
+
+    from flowcast.flows.backfill import other_horizon_note
+    from flowcast.store import open_store
+
+    store = open_store(load_settings(home=tmp_path))
+    a, b, c = datetime(2019, 2, 1), datetime(2019, 3, 1), datetime(2019, 4, 1)
+    for as_of, horizon in ((a, 6), (b, 6), (c, 3)):
+        fc = pl.DataFrame({"unique_id": [u for u in "xy" for _ in range(horizon)],
+                           "ds": [as_of + timedelta(days=31 * k) for _ in "xy" for k in range(1, horizon + 1)],
+                           "step": [k for _ in "xy" for k in range(1, horizon + 1)], "y_hat": 1.0},
+                          schema_overrides={"step": pl.Int32})
+        store.publish(fc, dataset="tiny", as_of=as_of, model="damped", model_version="damped-v1", run_id="r",
+                      created_at=datetime(2024, 1, 1))
+    note = other_horizon_note(store, "tiny", [a, b, c], 3)
+    assert note is not None and note.startswith("2 dates skipped as published were published with another horizon "
+                                                "than this backfill's 3: 2019-02-01")
+    assert "(horizon 6)" in note and "2019-04-01" not in note and "--overwrite" in note
+    assert other_horizon_note(store, "tiny", [c], 3) is None
+    assert other_horizon_note(store, "tiny", [a], 3).startswith("1 date skipped as published was published")

@@ -4,6 +4,7 @@ once: tests/flows/test_backfill.py."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import datetime
 from typing import Any
@@ -192,3 +193,20 @@ def test_a_stored_verdict_that_cannot_be_read_is_named(tmp_path, monkeypatch, da
     res = CliRunner().invoke(app, ["accuracy", "--dataset", "tiny", "--home", str(tmp_path)], terminal_width=400)
     flat = "".join(res.output.split())  # the console wraps at 80 columns, in the path too
     assert res.exit_code == 0 and f"warning:theaccuracyverdict{path}cannotberead" in flat, res.output
+
+
+def test_a_backfill_of_an_older_date_leaves_the_newer_run_s_verdict(tmp_path, monkeypatch):
+    """Regression (faults43): `flowcast backfill` of 2019-03..05 run after the forecast of 2019-07-01 stored its
+    verdict with checked_as_of 2019-05-01 over the newer one (a verdict going back in time, and `scored_by` then
+    took the 2019-07-01 run for one that never scored). A run of an earlier as_of leaves it and sends no event; a
+    re-run of the same as_of, or a later one, replaces it."""
+    sent = _sent(monkeypatch)
+    settings = load_settings(home=tmp_path)
+    announce(settings, "tiny", _verdict(False), as_of=datetime(2019, 7, 1), run_id="r0")
+    previous, event = announce(settings, "tiny", _verdict(True), as_of=datetime(2019, 5, 1), run_id="r1")
+    assert previous is not None and not previous.degraded and event is None and sent == []
+    stored = json.loads((tmp_path / "accuracy" / "tiny.json").read_text())
+    assert stored["checked_as_of"] == "2019-07-01T00:00:00" and stored["run_id"] == "r0"
+    _, event = announce(settings, "tiny", _verdict(True), as_of=datetime(2019, 7, 1), run_id="r2")
+    assert event == events.DEGRADED and json.loads((tmp_path / "accuracy" / "tiny.json").read_text())["run_id"] == "r2"
+

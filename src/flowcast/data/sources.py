@@ -246,6 +246,51 @@ def resolve_files(source: SourceConfig) -> list[str]:
     return [path]
 
 
+FileState = tuple[int, int, int, int]  # (size, mtime_ns, ctime_ns, inode): any write or replacement changes it
+
+
+def source_states(source: SourceConfig) -> dict[str, FileState | None]:
+    """The state of each local file of `source` now (None: gone); URLs are left out (an HTTP(S) one is read whole
+    once, `read_url`). Compared with `changed_since` after the rows were read: polars reads a file lazily, and
+    validation reads it again, so a file another program wrote meanwhile gave one run rows of two contents."""
+    try:
+        files = resolve_files(source)
+    except DataValidationError:  # no file (yet): said by ingest
+        return {}
+    states: dict[str, FileState | None] = {}
+    for f in files:
+        if _is_url(f):
+            continue
+        try:
+            st = os.stat(f)
+        except OSError:
+            states[f] = None
+            continue
+        states[f] = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+    return states
+
+
+def changed_since(source: SourceConfig, before: dict[str, FileState | None]) -> list[str]:
+    """The local files of `source` written, replaced, added or removed since `before` (`source_states`), each
+    named with what changed: `/data/sales.csv (written in place: 48,200 -> 24,100 bytes)`."""
+    now = source_states(source)
+    out = []
+    for f in sorted(set(before) | set(now)):
+        was, now_is = before.get(f), now.get(f)
+        if was == now_is:
+            continue
+        if f not in before:
+            out.append(f"{f} (added)")
+        elif now_is is None:
+            out.append(f"{f} (removed)")
+        elif was is None:
+            out.append(f"{f} (written: {now_is[0]:,} bytes)")
+        else:
+            how = "replaced by another file" if was[3] != now_is[3] else "written in place"
+            out.append(f"{f} ({how}: {was[0]:,} -> {now_is[0]:,} bytes)")
+    return out
+
+
 def file_format(source: SourceConfig, file: str) -> str:
     if source.format != "auto":
         return source.format

@@ -33,7 +33,9 @@ first run that had observed it and an as_of's history is what its run had observ
 `as_ofs_to_score` picks the as_ofs a run should (re)score: earlier than the run's as_of, and
 either never scored or scored from actuals that ended before their forecasts could all have
 been observed. A run never replaces rows scored from later actuals (a backfill of an old date
-does not undo what a later run knew), so re-running gives the same table.
+does not undo what a later run knew); a re-run of the same as_of reads its as_ofs again and rewrites
+only those it scores on more points or corrected actuals (`newly_scored`): the first run may have
+read a half-written source. Re-running on the same data gives the same table.
 
 `flag_lookahead` marks the rows whose forecasts were made by a model trained on data after their
 as_of (`lookahead`): a backfill (or `--as-of` run) of a date no model had been promoted for
@@ -405,9 +407,12 @@ def as_ofs_to_score(
     horizons after it, when every forecast it published has long had its period. The horizon is
     the one the as_of was published with (`horizons`: as_of -> its forecasts' steps), else
     `horizon` (this run's): a run whose horizon is shorter than a publish's (12 months then, 3 now)
-    settled it after 6 months, and its steps 7..12 were never scored. Rows scored at or after
+    settled it after 6 months, and its steps 7..12 were never scored. Rows scored after
     `scored_at` are never replaced (a backfill of an old date must not undo what a later run knew);
-    a settled as_of is not read again.
+    rows scored at `scored_at` (a re-run of the same as_of) are read again, and `newly_scored` writes
+    them only where that run scores more points or corrected actuals: a run that read a half-written
+    source scored an as_of on the rows it saw, and the re-run with the whole file kept those rows for
+    good. A settled as_of is not read again by a later run.
 
     Every time is an instant, as everywhere (`timekeys.as_instant`): naive means UTC, aware values (and zoned
     `as_of` / `scored_at` columns of `realized`) are compared by the instant they name, so two spellings of one
@@ -426,7 +431,7 @@ def as_ofs_to_score(
                                naive_utc_expr("scored_at", realized.schema["scored_at"]))
         for a, s in rows.group_by("as_of").agg(pl.col("scored_at").max()).iter_rows():
             last[a] = s
-    todo = [a for a in by_instant if a < at and (a not in last or last[a] < at)]
+    todo = [a for a in by_instant if a < at and (a not in last or last[a] <= at)]
     if not todo:
         return []
     steps = [max(1, int(steps_of.get(a) or horizon)) for a in todo]
@@ -442,7 +447,7 @@ def as_ofs_to_score(
     for a, settle_at in settled.iter_rows():
         if local:
             settle_at = storage_naive(wall_instant(settle_at, tz))
-        if a in last and last[a] >= settle_at:
+        if a in last and settle_at <= last[a] < at:  # settled by an earlier run (this one's own rows: read again)
             continue
         out.append(a)
     return [by_instant[a] for a in sorted(out)]

@@ -331,7 +331,9 @@ def announce(settings: Any, dataset: str, decay: Decay, *, as_of: datetime, run_
     change stored and never told (the next run saw 'degraded' already), and two runs that both read the old
     verdict (two backfill workers) each sent 'degraded'. Now a run stopped before storing sends it again with
     the same id, and the second worker's is the first's to Prefect. A stored verdict that cannot be read is said
-    through `warn` (read_status)."""
+    through `warn` (read_status). A verdict stored by a run of a later as_of stays, and no event is sent: a backfill
+    of an older date run after it (two as_ofs in the wrong order) replaced it with its own, `checked_as_of` going
+    back, so the stored verdict was no longer the newest run's (faults43)."""
     from flowcast.shared import pull_file, share_file
 
     path = status_path(settings.home, dataset)
@@ -341,6 +343,8 @@ def announce(settings: Any, dataset: str, decay: Decay, *, as_of: datetime, run_
         stored = json.loads(path.read_text()) if previous is not None else {}
     except (OSError, ValueError):
         stored = {}
+    if previous is not None and _checked_after(stored, as_of):  # a backfill of an older date after a newer run
+        return previous, None
     key = f"after {stored.get('run_id')} {stored.get('checked_as_of')}" if previous is not None else "first"
     was = bool(previous and previous.degraded)
     event: str | None = None
@@ -355,6 +359,17 @@ def announce(settings: Any, dataset: str, decay: Decay, *, as_of: datetime, run_
                     realized_mase=decay.realized_mase, promised_mase=decay.promised_mase, **_judged_on(decay))
     share_file(settings, write_status(settings.home, dataset, decay, as_of=as_of, run_id=run_id))
     return previous, event
+
+
+def _checked_after(stored: dict[str, Any], as_of: datetime) -> bool:
+    """Whether the stored verdict (`stored`, its JSON) was checked by a run of an as_of later than `as_of` (an
+    unreadable `checked_as_of`: False, the verdict is replaced)."""
+    from flowcast.timekeys import storage_naive
+
+    try:
+        return storage_naive(datetime.fromisoformat(str(stored["checked_as_of"]))) > storage_naive(as_of)
+    except (KeyError, TypeError, ValueError):
+        return False
 
 
 def _judged_on(decay: Decay) -> dict[str, Any]:

@@ -1,0 +1,95 @@
+"""A source file another program writes while a run reads it (faults43): a real process stopped between ingest's
+fingerprint and validation's read (FLOWCAST_FAULT=flow:ingested, SIGSTOP), the file written, the process continued."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from flow_helpers import tiny_toml, write_series
+from proc_state import stopped
+
+from flowcast.config import load_settings
+from flowcast.data.datasets import resolve_source
+from flowcast.data.sources import source_fingerprint
+
+AS_OF = datetime(2019, 6, 1)
+HERE = Path(__file__).resolve().parent
+
+
+def _reader(conf: Path, home: Path) -> subprocess.Popen[str]:
+    from prefect.settings import PREFECT_API_URL
+
+    env = {**os.environ, "FLOWCAST_FAULT": "flow:ingested", "FLOWCAST_FAULT_SIGNAL": "SIGSTOP",
+           "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+           "PYTHONPATH": os.pathsep.join([str(HERE.parents[1] / "src"), str(HERE)])}
+    return subprocess.Popen([sys.executable, str(HERE / "read_source_child.py"), str(conf), str(home),
+                             AS_OF.isoformat()], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _written_in_place(csv: Path, data: bytes) -> None:
+    """What `cat new > file` does: the same file truncated, then written (here, as far as `data` goes)."""
+    with open(csv, "r+b") as fh:
+        fh.truncate(0)
+        fh.write(data)
+
+
+def _replaced(csv: Path, data: bytes) -> None:
+    """A writer that replaces the file whole (a temp file renamed into place)."""
+    tmp = csv.with_name(csv.name + ".part")
+    tmp.write_bytes(data)
+    os.replace(tmp, csv)
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("writer", ["done", "in place", "replacing"])
+def test_a_source_written_while_it_is_read_is_read_again(tmp_path, prefect_api, writer):
+    """Regression: ingest fingerprints the file and scans it lazily; validation reads the rows later. A file written in
+    place in between (a half-written export: 4 of 8 series) was validated as it stood, the run published forecasts of
+    those 4 series (the others 'gone since the last publish') under the whole file's fingerprint. The files' states
+    are compared after the read now: a file that changed is read again (the writer done: the whole new file, its own
+    fingerprint); one that keeps changing fails the run naming it and what to do, nothing read: a writer in place is
+    told to write a temp file and rename it, one that replaces the file whole to run again once it stops."""
+    csv = write_series(tmp_path / "tiny.csv", n_series=8)
+    conf = tmp_path / "tiny.toml"
+    conf.write_text(tiny_toml(csv))
+    old = csv.read_bytes()
+    new = old.replace(b"S0,2011-01-01,", b"S0,2011-01-01,1").replace(b"\r\n", b"\n")  # one value corrected
+    assert new != old
+    half = new[: len(new) // 2]
+    # what each of the 3 reads finds as validation reads it: written in place each time, or the writer done after the
+    # second (the third read finds the file as the second left it), or replaced whole each time
+    writes = {"done": [half, new, None], "in place": [half, half + b"1", half + b"12"], "replacing": [new, old, new]}
+    reader = _reader(conf, tmp_path / "home")
+    try:
+        for data in writes[writer]:
+            assert stopped(reader), reader.communicate()
+            if data is not None:
+                (_replaced if writer == "replacing" else _written_in_place)(csv, data)
+            os.kill(reader.pid, signal.SIGCONT)
+    finally:
+        if reader.poll() is None:
+            os.kill(reader.pid, signal.SIGCONT)
+    out, err = reader.communicate(timeout=240)
+    if writer == "replacing":
+        assert f"{csv} (replaced by another file: {len(old):,} -> {len(new):,} bytes)" in err
+        assert reader.returncode != 0 and "changed while this run read it, 3 times" in err
+        assert "replaces it again and again; nothing was published. Run the same command again once it" in err
+        return
+    assert f"{csv} (written in place: {len(old):,} -> {len(half):,} bytes)" in err
+    if writer == "in place":
+        assert reader.returncode != 0
+        assert "SourceUnavailableError" in err and "changed while this run read it, 3 times" in err
+        assert "write a temp file and rename it into place" in err
+        return
+    assert reader.returncode == 0, err[-3000:]
+    got = json.loads(out.strip().splitlines()[-1])
+    assert "read again in 1 s (read 2 of 3)" in err and "read again in 2 s (read 3 of 3)" in err
+    assert got["n_series"] == 8 and got["rows_in"] == 8 * 114  # every series, 2010-01 .. 2019-06
+    assert got["fingerprint"] == source_fingerprint(resolve_source(load_settings(conf, home=tmp_path / "home")))
