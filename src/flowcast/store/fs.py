@@ -56,6 +56,7 @@ from flowcast.errors import ConfigError, LockLostError, StorageError
 
 log = logging.getLogger(__name__)
 MARKER = "_COMPLETE"
+_SAY_WAIT_AFTER_S = 2.0  # a writer waiting on an object-store lock this long says whose it is (`_waiting_words`)
 CLAIMS = ".claims"  # the lock `rel` at a URL: its writers' claims live under `rel`.claims/
 OBJECT_PROTOCOLS = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"}
 
@@ -325,6 +326,8 @@ class FileStore:
         claims = f"{rel}{CLAIMS}"
         mine = f"{claims}/{ident}"
         seen: tuple[bytes, float] | None = None  # (holder's token, when this waiter first saw it)
+        waited: dict[bytes, float] = {}  # holder's id -> when this waiter first saw it, renewed or not
+        said: set[bytes] = set()  # the holders whose lock this waiter said it waits on (`_waiting_words`)
         others: dict[str, float] = {}  # claim -> when this waiter first saw it
         try:
             while True:
@@ -341,6 +344,9 @@ class FileStore:
                     raise self._fail("lock", rel, exc) from exc
                 now = time.monotonic()
                 if holder != token:
+                    if now - waited.setdefault(_ident(holder), now) >= _SAY_WAIT_AFTER_S and _ident(holder) not in said:
+                        said.add(_ident(holder))  # once per holder, its renewals or not
+                        log.warning("%s", _waiting_words(target, holder, stale_after))
                     if seen is None or seen[0] != holder:
                         seen = (holder, now)
                     elif now - seen[1] > stale_after:
@@ -422,6 +428,16 @@ class FileStore:
                     self.fs.rm_file(self.url(name))
                 del others[name]
         return False
+
+
+def _waiting_words(target: str, holder: bytes, stale_after: float) -> str:
+    """What a writer waiting on the lock object `target` says: whose it is (its token: id, host, pid) and how the wait
+    ends. A writer killed while holding it (kill -9, a lost machine) left it, and the next writer of it (a re-run of
+    the killed run) waited out `stale_after` (store.lock_timeout, 600 s) without a word."""
+    ident, host, pid = (holder.decode(errors="replace").split(" ") + ["?", "?"])[:3]
+    return (f"waiting for the lock {target}, held by {ident} (host {host}, pid {pid}): another writer holds it, or one "
+            f"that was killed left it, which is broken once it has gone {stale_after:g}s without renewal "
+            f"(store.lock_timeout); if no flowcast process {pid} runs on {host}, remove {target} to go on now")
 
 
 def _ident(token: bytes) -> bytes:
