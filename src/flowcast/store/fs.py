@@ -436,8 +436,8 @@ def _waiting_words(target: str, holder: bytes, stale_after: float) -> str:
     the killed run) waited out `stale_after` (store.lock_timeout, 600 s) without a word."""
     ident, host, pid = (holder.decode(errors="replace").split(" ") + ["?", "?"])[:3]
     return (f"waiting for the lock {target}, held by {ident} (host {host}, pid {pid}): another writer holds it, or one "
-            f"that was killed left it, which is broken once it has gone {stale_after:g}s without renewal "
-            f"(store.lock_timeout); if no flowcast process {pid} runs on {host}, remove {target} to go on now")
+            f"that was killed left it, which this writer breaks once it has seen it go {stale_after:g}s without a "
+            f"renewal (store.lock_timeout); if no flowcast process {pid} runs on {host}, remove {target} to go on now")
 
 
 def _ident(token: bytes) -> bytes:
