@@ -149,6 +149,25 @@ def test_a_writer_waiting_on_a_killed_writers_lock_object_says_so_naming_it_and_
     assert said.count("waiting for the lock") == 1  # said once, not at every poll
 
 
+def test_an_object_store_lock_left_long_ago_is_broken_at_once(s3_url, caplog):
+    """revA43: a lock object a killed writer left long ago (yesterday's run, killed) cost the key's next writer the
+    whole `stale_after` (store.lock_timeout, 600 s) all the same: a waiter counted only its own wait. One whose last
+    write is `stale_after` older than the server's time now (both times the server's: no clock of this machine) is
+    broken at once; a fresh one still waits (`test_an_object_store_lock_passes_over_a_dead_writers_claim`)."""
+    import time
+
+    url, opts = s3_url
+    files = FileStore(url + "/store", storage_options=opts)
+    files.write_text(".locks/forecasts.k", "0dead0writer host-a 4242")
+    time.sleep(7)  # left 7 s ago: over stale_after (5 s) and the servers' whole seconds
+    t0 = time.monotonic()
+    with files.lock(".locks/forecasts.k", stale_after=5, poll=0.05):
+        took = time.monotonic() - t0
+    assert took < 3, f"waited {took:.1f}s on a lock left 7 s ago (stale_after 5 s)"
+    assert "breaking the lock" in caplog.text and "0dead0writer" in caplog.text
+    assert not files.exists(".locks/forecasts.k") and files.list(".locks") == []  # nothing of the wait left
+
+
 def test_an_object_store_lock_holder_that_lost_its_lock_fails_before_it_writes(s3_url):
     """A holder whose lock was broken by a waiter (its lease ran out: the process was stopped, or the
     store unreachable) and taken by another writer must not go on writing as if it still held it."""
