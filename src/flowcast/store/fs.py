@@ -32,9 +32,10 @@ seconds (its own wait, monotonic, plus how long the object had gone unwritten wh
 the server's modification times, never a clock of this machine), or a rival claim for `stale_after`
 seconds of its wait, deletes it and tries again, so a writer crashed while holding the lock delays
 others by `stale_after` at most, from its last renewal (a lock left long ago is broken at once: the
-next writer waited the whole `stale_after` all the same, revA43), it never blocks them for ever. A live holder renews its lease (`Lease`: the lock object rewritten every
-`stale_after`/4 seconds), so a publish that holds the lock longer than `stale_after` keeps it;
-`Lease.check` before each guarded write fails a holder whose lock was broken all the same.
+next writer waited the whole `stale_after` all the same, revA43), it never blocks them for ever.
+A live holder renews its lease (`Lease`: the lock object rewritten every `stale_after`/4 seconds),
+so a publish that holds the lock longer than `stale_after` keeps it; `Lease.check` before each
+guarded write fails a holder whose lock was broken all the same.
 
 Nothing here knows what the files mean: the registry and reporting decide the layout.
 """
