@@ -32,6 +32,18 @@ def _publish(settings, as_of: datetime, version: str) -> None:
                                  created_at=NOW)
 
 
+def _home_in_production(tmp_path: Path) -> tuple[Path, str]:
+    """A home whose registry has one version of `sales` (a tiny checkpoint), in production: (home, version)."""
+    home = tmp_path / "home"
+    reg = ModelRegistry(home / "models")
+    art = tmp_path / "art"
+    (art / "ckpt").mkdir(parents=True)
+    (art / "ckpt" / "model.ckpt").write_bytes(b"w" * 100)
+    v1 = reg.register(art, name="gru", dataset="sales", created_at=NOW).version
+    reg.promote(v1, dataset="sales")
+    return home, v1
+
+
 @pytest.mark.timeout(300)
 def test_a_version_republished_after_gc_deleted_its_forecasts_stays(tmp_path):
     """Regression: `gc --forecasts-before D --yes` lets a version go when the only forecasts naming it are among those
@@ -114,13 +126,7 @@ def test_a_publish_record_written_while_gc_deletes_its_key_stays(tmp_path):
     process: pin, publish, record the fingerprint, unpin) that published and recorded in between lost its record,
     so a quiet schedule published again what it held (and a `--data` dataset's tz was read from an older record).
     The record goes under the key's lock now, the one a publish takes: the publish waits for it and records after."""
-    home = tmp_path / "home"
-    reg = ModelRegistry(home / "models")
-    art = tmp_path / "art"
-    (art / "ckpt").mkdir(parents=True)
-    (art / "ckpt" / "model.ckpt").write_bytes(b"w" * 100)
-    v1 = reg.register(art, name="gru", dataset="sales", created_at=NOW).version
-    reg.promote(v1, dataset="sales")
+    home, v1 = _home_in_production(tmp_path)
     settings = load_settings(home=home)
     old = datetime(2023, 6, 1)
     _publish(settings, old, v1)
@@ -161,13 +167,7 @@ def test_a_publish_record_written_after_gc_deleted_its_key_is_not_written(tmp_pa
     backfill of a date (a real process: pin, publish, record, unpin) stopped in that gap while `gc --forecasts-before`
     deleted the key (and its record, under the key's lock) then wrote its record for good: a record naming forecasts
     no longer there. The record is written under the key's lock, only while the key holds that publish."""
-    home = tmp_path / "home"
-    reg = ModelRegistry(home / "models")
-    art = tmp_path / "art"
-    (art / "ckpt").mkdir(parents=True)
-    (art / "ckpt" / "model.ckpt").write_bytes(b"w" * 100)
-    v1 = reg.register(art, name="gru", dataset="sales", created_at=NOW).version
-    reg.promote(v1, dataset="sales")
+    home, v1 = _home_in_production(tmp_path)
     settings = load_settings(home=home)
     old = datetime(2023, 6, 1)
     record = fingerprint_path(home, "sales", old)

@@ -113,6 +113,61 @@ def test_an_object_store_lock_passes_over_a_dead_writers_claim(s3_url, caplog):
     assert files.list(".lock.claims") == [] and not files.exists(".lock")
 
 
+def test_a_writer_waiting_on_a_killed_writers_lock_object_says_so_naming_it_and_how_to_go_on(s3_url, caplog):
+    """revA43: a writer killed while it held an object-store lock (a publish's key lock, `store.lock_timeout` 600 s)
+    left its lock object, and the key's next writer (a re-run of the killed run) waited out the whole timeout without
+    a word. It says, while it waits, which lock object, whose, when it is broken, and that removing it goes on now;
+    removing it does."""
+    import logging
+    import threading
+    import time
+
+    url, opts = s3_url
+    files = FileStore(url + "/store", storage_options=opts)
+    files.write_text(".locks/forecasts.k", "0dead0writer host-a 4242 3")  # a killed writer's (renewed 3 times)
+    got = threading.Event()
+
+    def take() -> None:
+        with files.lock(".locks/forecasts.k", stale_after=120, poll=0.05):
+            got.set()
+
+    caplog.set_level(logging.WARNING, logger="flowcast.store.fs")
+    taker = threading.Thread(target=take)
+    taker.start()
+    try:
+        deadline = time.monotonic() + 10
+        while "waiting for the lock" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.1)
+        said = caplog.text
+        assert f"waiting for the lock {url}/store/.locks/forecasts.k" in said, said
+        assert "held by 0dead0writer (host host-a, pid 4242)" in said and "120s" in said and "remove" in said
+        assert not got.is_set()
+    finally:
+        files.remove(".locks/forecasts.k")  # what the message says to do when that process is gone
+    assert got.wait(30), "removing the lock object did not let the waiter go on"
+    taker.join(30)
+    assert said.count("waiting for the lock") == 1  # said once, not at every poll
+
+
+def test_an_object_store_lock_left_long_ago_is_broken_at_once(s3_url, caplog):
+    """revA43: a lock object a killed writer left long ago (yesterday's run, killed) cost the key's next writer the
+    whole `stale_after` (store.lock_timeout, 600 s) all the same: a waiter counted only its own wait. One whose last
+    write is `stale_after` older than the server's time now (both times the server's: no clock of this machine) is
+    broken at once; a fresh one still waits (`test_an_object_store_lock_passes_over_a_dead_writers_claim`)."""
+    import time
+
+    url, opts = s3_url
+    files = FileStore(url + "/store", storage_options=opts)
+    files.write_text(".locks/forecasts.k", "0dead0writer host-a 4242")
+    time.sleep(7)  # left 7 s ago: over stale_after (5 s) and the servers' whole seconds
+    t0 = time.monotonic()
+    with files.lock(".locks/forecasts.k", stale_after=5, poll=0.05):
+        took = time.monotonic() - t0
+    assert took < 3, f"waited {took:.1f}s on a lock left 7 s ago (stale_after 5 s)"
+    assert "breaking the lock" in caplog.text and "0dead0writer" in caplog.text
+    assert not files.exists(".locks/forecasts.k") and files.list(".locks") == []  # nothing of the wait left
+
+
 def test_an_object_store_lock_holder_that_lost_its_lock_fails_before_it_writes(s3_url):
     """A holder whose lock was broken by a waiter (its lease ran out: the process was stopped, or the
     store unreachable) and taken by another writer must not go on writing as if it still held it."""

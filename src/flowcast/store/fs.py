@@ -27,12 +27,15 @@ and listings strongly consistent (S3, GCS, Azure, moto) two writers can never bo
 themselves alone, so the lock holds where an exclusive create is not atomic (moto checks, then
 writes: under load two creates both succeed, and two registry writers took one version name)
 and where two waiters break a dead holder's lock at once. A holder that died leaves its lock
-object and claim: a waiter that has seen the same lock object (or a rival claim) for
-`stale_after` seconds (monotonic, this process's waiting, never a wall clock) deletes it and
-tries again, so a writer crashed while holding the lock delays others by `stale_after`, it never
-blocks them for ever. A live holder renews its lease (`Lease`: the lock object rewritten every
-`stale_after`/4 seconds), so a publish that holds the lock longer than `stale_after` keeps it;
-`Lease.check` before each guarded write fails a holder whose lock was broken all the same.
+object and claim: a waiter that has seen the same lock object go unwritten for `stale_after`
+seconds (its own wait, monotonic, plus how long the object had gone unwritten when it first saw it:
+the server's modification times, never a clock of this machine), or a rival claim for `stale_after`
+seconds of its wait, deletes it and tries again, so a writer crashed while holding the lock delays
+others by `stale_after` at most, from its last renewal (a lock left long ago is broken at once: the
+next writer waited the whole `stale_after` all the same, revA43), it never blocks them for ever.
+A live holder renews its lease (`Lease`: the lock object rewritten every `stale_after`/4 seconds),
+so a publish that holds the lock longer than `stale_after` keeps it; `Lease.check` before each
+guarded write fails a holder whose lock was broken all the same.
 
 Nothing here knows what the files mean: the registry and reporting decide the layout.
 """
@@ -56,6 +59,7 @@ from flowcast.errors import ConfigError, LockLostError, StorageError
 
 log = logging.getLogger(__name__)
 MARKER = "_COMPLETE"
+_SAY_WAIT_AFTER_S = 2.0  # a writer waiting on an object-store lock this long says whose it is (`_waiting_words`)
 CLAIMS = ".claims"  # the lock `rel` at a URL: its writers' claims live under `rel`.claims/
 OBJECT_PROTOCOLS = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"}
 
@@ -325,6 +329,8 @@ class FileStore:
         claims = f"{rel}{CLAIMS}"
         mine = f"{claims}/{ident}"
         seen: tuple[bytes, float] | None = None  # (holder's token, when this waiter first saw it)
+        waited: dict[bytes, float] = {}  # holder's id -> when this waiter first saw it, renewed or not
+        said: set[bytes] = set()  # the holders whose lock this waiter said it waits on (`_waiting_words`)
         others: dict[str, float] = {}  # claim -> when this waiter first saw it
         try:
             while True:
@@ -341,9 +347,12 @@ class FileStore:
                     raise self._fail("lock", rel, exc) from exc
                 now = time.monotonic()
                 if holder != token:
-                    if seen is None or seen[0] != holder:
-                        seen = (holder, now)
-                    elif now - seen[1] > stale_after:
+                    if now - waited.setdefault(_ident(holder), now) >= _SAY_WAIT_AFTER_S and _ident(holder) not in said:
+                        said.add(_ident(holder))  # once per holder, its renewals or not
+                        log.warning("%s", _waiting_words(target, holder, stale_after))
+                    if seen is None or seen[0] != holder:  # unchanged since before this waiter saw it: that counts
+                        seen = (holder, now - self._unchanged_for(rel, ident))
+                    if now - seen[1] > stale_after:
                         log.warning("breaking the lock %s held by %s for over %gs (a writer that died)", target,
                                     holder.decode(errors="replace"), stale_after)
                         with contextlib.suppress(FileNotFoundError):
@@ -374,6 +383,24 @@ class FileStore:
                     self.fs.rm_file(target)
             with contextlib.suppress(FileNotFoundError):
                 self.fs.rm_file(self.url(mine))
+
+    def _unchanged_for(self, rel: str, ident: str) -> float:
+        """Seconds the object `rel` has gone unwritten, both times the server's (its modification time, and that of a
+        probe `rel`.now/`ident` this writer writes and removes), less 1 s (whole seconds on some servers, S3's
+        LastModified): a waiter counted only its own wait, so a lock object a writer killed long ago left (yesterday's
+        run) cost the next writer the whole `stale_after` all the same. 0 where the store cannot say."""
+        probe = self.url(f"{rel}.now/{ident}")
+        try:
+            self.fs.pipe_file(probe, b"")
+            try:
+                self.fs.invalidate_cache()
+                now, then = self.fs.modified(probe), self.fs.modified(self.url(rel))
+            finally:
+                self.fs.rm_file(probe)
+            return max(0.0, (now - then).total_seconds() - 1)
+        except Exception as exc:  # noqa: BLE001 - e.g. released meanwhile, no modification time: its wait counts alone
+            log.debug("could not tell when the lock %s was last written: %s", self.url(rel), exc)
+            return 0.0
 
     def _create_lock_object(self, rel: str, token: bytes) -> bytes | None:
         """Create the lock object `rel` holding `token` with an exclusive write (If-None-Match: *);
@@ -422,6 +449,16 @@ class FileStore:
                     self.fs.rm_file(self.url(name))
                 del others[name]
         return False
+
+
+def _waiting_words(target: str, holder: bytes, stale_after: float) -> str:
+    """What a writer waiting on the lock object `target` says: whose it is (its token: id, host, pid) and how the wait
+    ends. A writer killed while holding it (kill -9, a lost machine) left it, and the next writer of it (a re-run of
+    the killed run) waited out `stale_after` (store.lock_timeout, 600 s) without a word."""
+    ident, host, pid = (holder.decode(errors="replace").split(" ") + ["?", "?"])[:3]
+    return (f"waiting for the lock {target}, held by {ident} (host {host}, pid {pid}): another writer holds it, or one "
+            f"that was killed left it, which is broken once it has gone {stale_after:g}s without a renewal "
+            f"(store.lock_timeout); if no flowcast process {pid} runs on {host}, remove {target} to go on now")
 
 
 def _ident(token: bytes) -> bytes:
