@@ -620,7 +620,7 @@ def run(
         emit_json({
             "as_of": result["as_of"], "run_id": result["run_id"], "dataset": result["dataset"],
             "n_series": result["n_series"], "rows_in": result["rows_in"], "rows_valid": result["rows_valid"],
-            "rows_quarantined": result["rows_quarantined"],
+            "rows_quarantined": result["rows_quarantined"], "rows_duplicate": result.get("rows_duplicate"),
             **{k: result.get(k) for k in ("rows_imputed", "rows_planned", "future_missing", "future_fill", *RUN_KEYS,
                                           "columns_ignored", "columns_not_covariates", "wide_columns",
                                           "rows_before_gap", "gap_cut",
