@@ -589,6 +589,13 @@ def test_a_level_with_too_few_points_is_read_aloud_with_its_article():
     assert notes[1].startswith("naive publishes no 95% interval:") and "and a 95% conformal" in notes[1]
 
 
+def test_one_calibration_point_is_said_in_the_singular():
+    """data43: two points of one series (one window scoring one step) were told 'its backtest left 1 calibration
+    points'."""
+    notes = calibration_notes(calibrate(_rows(1, 1, 1, [1.0]), 1), "naive")
+    assert notes[0].startswith("naive publishes no 80% interval: its backtest left 1 calibration point, and an 80% ")
+
+
 @pytest.mark.parametrize("season", [4, 12])
 def test_pooled_widths_of_a_seasonal_calibration_grow_by_the_season_not_by_the_step(season):
     """Regression: 10-minute data with a daily cycle (season 144, horizon 144, 4 series and 2 windows: 8 points a

@@ -115,7 +115,7 @@ import polars as pl
 
 from flowcast.columns import INTERVAL_LEVELS, interval_cols, quantile_col
 from flowcast.evaluation.metrics import inside_interval, mase_scale, noise_floor
-from flowcast.wording import listed
+from flowcast.wording import listed, plural
 
 
 def quantile_pair(level: int) -> tuple[float, float]:
@@ -402,7 +402,7 @@ def calibration_notes(calibration: dict[str, Any] | None, name: str, horizon: in
     missing = [lv for lv in levels if str(lv) in cal.get("too_few", {})]
     for lv in missing:
         few = cal["too_few"][str(lv)]
-        notes.append(f"{name} publishes no {lv}% interval: its backtest left {few['points']} calibration points, "
+        notes.append(f"{name} publishes no {lv}% interval: its backtest left {plural(few['points'], 'calibration point')}, "
                      f"and {_a(lv)} {lv}% conformal interval needs at least {few['need']} (more series or backtest "
                      "windows give it one).")
     pooled = [lv for lv in levels if lv not in missing and cal.get("pooled_steps", {}).get(str(lv))]
