@@ -864,6 +864,25 @@ def test_quality_summary_says_how_many_valid_rows_have_no_target_value():
                                   "4 series")
 
 
+@pytest.mark.parametrize(("dups", "valid", "said"), [
+    (0, 990, ""),
+    (1, 989, "1 exact duplicate dropped (one copy kept), "),
+    (495, 495, "495 exact duplicates dropped (one copy kept; every row repeated: the file looks appended twice), "),
+])
+def test_the_validation_line_and_summary_count_the_exact_duplicates_dropped(dups, valid, said):
+    """data43: exact duplicates are dropped, not quarantined: the log line and the report's first line count them,
+    so that rows in = valid + quarantined + exact duplicates dropped reads off both."""
+    from flowcast.data.validate import DataQualityReport
+    from flowcast.flows.common import validation_line
+
+    r = DataQualityReport(source="tiny", as_of="2019-06-01", rows_in=1000, rows_valid=valid, rows_quarantined=10,
+                          rows_duplicate=dups, n_series=4, periods=valid)
+    assert r.reconciled
+    assert validation_line(r) == (f"Validation: 1,000 rows in, {valid:,} valid (0 without a target value), "
+                                  f"10 quarantined, {said}4 series")
+    assert f"10 quarantined (1.00%); {said.replace(', ', '; ')}4 series" in r.summary_sentence()
+
+
 @pytest.mark.parametrize(("checks", "examples", "items"), [
     ({"y_not_number": 12}, {"y_not_number": "source_row 35 (line 37 of my_shops.csv): y 'n/a' is not a number (a "
                                             "missing value? leave the cell empty or write NA: both are read as missing)"},

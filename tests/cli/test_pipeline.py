@@ -1032,6 +1032,16 @@ def test_the_summary_counts_say_the_planned_rows_among_the_rows_in(planned, said
         f"rows in {225 + planned}, ")  # an older result without the key
 
 
+def test_the_summary_counts_say_the_exact_duplicates_dropped():
+    """data43: exact duplicates are dropped and counted, not quarantined: the run's summary says them after the
+    quarantined rows (rows in = valid + quarantined + these); an older result without the key says none."""
+    result = {"rows_in": 12, "rows_valid": 9, "rows_quarantined": 1, "quarantine_checks": {"y_not_number": 1},
+              "rows_duplicate": 2}
+    assert cli_pipeline.counts_said(result) == ("rows in 12, valid 9, quarantined 1 (1 y_not_number), "
+                                                "2 exact duplicates dropped (one copy kept)")
+    assert cli_pipeline.counts_said({**result, "rows_duplicate": 0}).endswith("quarantined 1 (1 y_not_number)")
+
+
 @pytest.mark.parametrize(("checks", "said"), [
     ({"time_unparsable": 1}, "quarantined 1 (1 time_unparsable)"),
     ({"y_not_numeric": 1, "time_unparsable": 3}, "quarantined 4 (3 time_unparsable, 1 y_not_numeric)"),

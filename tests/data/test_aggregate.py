@@ -140,11 +140,12 @@ def test_the_report_counts_a_partial_period_with_planned_covariates_under_both_a
     ]
 
 
-def test_overlapping_files_sum_a_row_once_and_quarantine_the_repeat(tmp_path):
+def test_overlapping_files_sum_a_row_once_and_drop_the_repeat(tmp_path):
     """Regression: a glob of two exports that overlap (part1 up to 2 January 10:00, part2 from 2 January
     09:00) summed the rows both hold twice, silently: 2 January read 2+3+3 = 8 instead of 5, and rows in
-    counted both copies as valid. A repeat across files is one row: quarantined as duplicate_row, naming
-    the file that keeps it; two equal rows within a file are still two observations."""
+    counted both copies as valid. A repeat across files is one row: an exact duplicate dropped and counted
+    (data43: not quarantined, not toward the threshold), naming the file that keeps it; two equal rows within a
+    file are still two observations."""
     (tmp_path / "part1.csv").write_text("date,id,val\n2020-01-01T09:00,a,1\n2020-01-01T09:00,a,1\n"
                                         "2020-01-02T08:00,a,2\n2020-01-02T09:00,a,3\n")
     (tmp_path / "part2.csv").write_text("date,id,val\n2020-01-02T09:00,a,3\n2020-01-02T11:00,a,4\n"
@@ -153,11 +154,11 @@ def test_overlapping_files_sum_a_row_once_and_quarantine_the_repeat(tmp_path):
     rep = r.report
     assert r.valid.select("ds", "y").rows() == [
         (datetime(2020, 1, 1), 2.0), (datetime(2020, 1, 2), 9.0), (datetime(2020, 1, 3), 5.0)]
-    assert (rep.rows_in, rep.rows_valid, rep.rows_quarantined) == (7, 6, 1) and rep.reconciled
-    assert rep.checks == {"duplicate_row": 1}
-    q = r.quarantined.row(0, named=True)
-    assert (q["date"], q["val"]) == ("2020-01-02T09:00", "3")
-    assert q["reason"].startswith(f"repeat of a row of {tmp_path / 'part1.csv'} (the same series, time and values)")
+    assert (rep.rows_in, rep.rows_valid, rep.rows_quarantined, rep.rows_duplicate) == (7, 6, 0, 1) and rep.reconciled
+    assert rep.checks == {} and r.quarantined.height == 0
+    # the row of part2 (source_row 4: the 5th row read), several files: no line is named
+    assert rep.duplicate_example == (f"source_row 4: repeat of a row of {tmp_path / 'part1.csv'} (the same series, "
+                                     "time and values): the files overlap, and aggregate = 'sum' takes a row once")
 
 
 def test_a_repeat_across_files_keeps_the_copies_of_the_file_with_most(tmp_path):
@@ -166,8 +167,8 @@ def test_a_repeat_across_files_keeps_the_copies_of_the_file_with_most(tmp_path):
     (tmp_path / "a.csv").write_text("date,id,val\n2020-01-01T09:00,a,4\n")
     (tmp_path / "b.csv").write_text("date,id,val\n2020-01-01T09:00,a,4\n2020-01-01T09:00,a,4\n")
     r = run_validate(str(tmp_path / "*.csv"), freq="1d", aggregate="sum")
-    assert r.valid["y"].to_list() == [8.0] and r.report.rows_quarantined == 1
-    assert str(tmp_path / "b.csv") in r.quarantined["reason"][0]
+    assert r.valid["y"].to_list() == [8.0] and (r.report.rows_quarantined, r.report.rows_duplicate) == (0, 1)
+    assert str(tmp_path / "b.csv") in (r.report.duplicate_example or "")
 
 
 # transactions summed to days, written with an offset: the day of 29 February at -05:00 ends at 05:00 UTC on

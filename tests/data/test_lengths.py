@@ -198,3 +198,20 @@ def test_counted_windows_and_steps_are_singular_or_plural_as_counted(lengths, ho
     """polish25: notes said '1 window(s)', '3 window(s)' and 'the first 1 step(s)' of counts they knew."""
     b = fit_backtest(lengths, horizon=horizon, n_windows=n_windows, step=horizon, share=0.8, given=n_windows == 4)
     assert said in b.notes
+
+
+@pytest.mark.parametrize(("short", "named"), [
+    (1, "(s00)"),
+    (2, "(s00, s01)"),
+    (5, "(s00, s01, s02, s03, s04)"),
+    (8, "(s00, s01, s02, s03, s04 and 3 more)"),
+])
+def test_the_series_left_out_of_the_backtest_are_named(short, named):
+    """data43: 'N of M series have fewer than 25 periods: they take no part in the backtest' named none of them,
+    where the run's other lines about series name the first 5 and count the rest."""
+    lengths = [3] * short + [48] * 40
+    ids = [f"s{i:02d}" for i in range(len(lengths))]
+    b = fit_backtest(lengths, horizon=24, n_windows=1, step=24, share=0.8, ids=ids)
+    assert b.need == 25
+    assert b.notes[-1].startswith(f"{short} of {len(lengths)} series "
+                                  f"{'has' if short == 1 else 'have'} fewer than 25 periods {named}: ")

@@ -109,8 +109,8 @@ ROW_CASES = [
      [(3, "y_out_of_range", "val -5 is below y_min 0")]),
     ("above_y_max", "2020-01-04,a,120.5\n2020-01-05,a,-1\n", {"y_min": -0.5, "y_max": 100.0},
      [(3, "y_out_of_range", "val 120.5 is above y_max 100"), (4, "y_out_of_range", "val -1 is below y_min -0.5")]),
-    ("duplicate_same_value", "2020-01-02,a,2\n", {},
-     [(3, "duplicate_row", "repeat of an earlier row for (a, 2020-01-02) with the same y")]),
+    # an exact repeat is dropped and counted (rows_duplicate), not quarantined: it loses nothing (data43)
+    ("duplicate_same_value", "2020-01-02,a,2\n", {}, []),
     ("duplicate_different_value", "2020-01-02,a,20\n", {},
      [(1, "duplicate_conflict", "2 rows for (a, 2020-01-02) with different y values (2.0 / 20.0)"),
       (3, "duplicate_conflict", "2 rows for (a, 2020-01-02) with different y values (2.0 / 20.0)")]),
@@ -173,7 +173,7 @@ def test_row_level_failures_are_quarantined_with_reason(write_csv, body, kw, exp
     r = run_validate(write_csv(HEADER + GOOD + body), **kw)
     assert quarantined(r) == expected
     rep = r.report
-    assert rep.rows_in == rep.rows_valid + rep.rows_quarantined == 3 + body.count("\n")
+    assert rep.rows_in == rep.rows_valid + rep.rows_quarantined + rep.rows_duplicate == 3 + body.count("\n")
     assert sum(rep.checks.values()) == rep.rows_quarantined
     # original raw values are kept as text, under the raw column names
     assert {"source_row", "date", "id", "val", "check", "reason"} == set(r.quarantined.columns)
@@ -787,7 +787,7 @@ def test_report_serialises(write_csv):
 
 
 @pytest.mark.parametrize("second,expected_dup", [
-    ("2", [(3, "duplicate_row", "repeat of an earlier row for (a, 2020-01-02) with the same y")]),
+    ("2", []),  # an exact repeat: dropped and counted, not quarantined
     ("5", [(1, "duplicate_conflict", "2 rows for (a, 2020-01-02) with different y values (2.0 / 5.0)"),
            (3, "duplicate_conflict", "2 rows for (a, 2020-01-02) with different y values (2.0 / 5.0)")]),
 ])
@@ -801,6 +801,7 @@ def test_duplicates_in_sorted_file_around_a_failing_row(write_csv, second, expec
         expected.append((5, "time_unparsable", "time 'nonsense' does not parse as ISO-8601"))
     assert quarantined(r) == expected
     assert r.valid["ds"].to_list() == sorted(r.valid["ds"].to_list()) and r.report.reconciled
+    assert r.report.rows_duplicate == (1 if second == "2" else 0)
 
 
 def test_corrupt_parquet_is_a_dataset_error(tmp_path):
@@ -825,19 +826,17 @@ def test_failure_message_shows_an_example_row(write_csv):
 
 
 def test_a_file_appended_to_itself_is_said_to_be(write_csv):
-    """Every row an exact repeat of an earlier one (the file appended to itself): the threshold's
-    error says so, not only 'repeat of an earlier row' and the aggregate/freq hint."""
+    """Every row an exact repeat of an earlier one (the file appended to itself): nothing is lost (data43: the
+    repeats are dropped, not quarantined, and the run goes on), and the report says the file looks appended twice."""
     body = "2020-01-01,a,1\n2020-01-02,a,2\n2020-01-01,b,5\n2020-01-02,b,6\n"
     r = run_validate(write_csv(HEADER + body + body))
-    assert r.report.checks == {"duplicate_row": 4}
-    with pytest.raises(DataValidationError, match=r"4 of 8 rows quarantined .*repeat of an earlier row.* \(the file "
-                                                  r"looks appended twice \(every row repeated\): remove the second "
-                                                  r"copy\)"):
-        enforce_thresholds(r, ValidationConfig(), artifact=None)
+    assert (r.report.checks, r.report.rows_duplicate, r.report.rows_valid) == ({}, 4, 4)
+    enforce_thresholds(r, ValidationConfig(), artifact=None)
+    assert ("4 exact duplicates dropped (one copy kept; every row repeated: the file looks appended twice)"
+            in r.report.summary_sentence())
     once = run_validate(write_csv(HEADER + body + "2020-01-02,a,2\n2020-01-02,b,6\n", name="once.csv"))
-    with pytest.raises(DataValidationError) as err:  # a few repeats: not a second copy
-        enforce_thresholds(once, ValidationConfig(quarantine_threshold=0.2), artifact=None)
-    assert "appended twice" not in str(err.value)
+    assert once.report.rows_duplicate == 2  # a few repeats: not a second copy
+    assert "appended twice" not in once.report.to_markdown()
 
 
 def test_an_example_row_of_a_csv_file_names_its_line(write_csv, tmp_path):
@@ -849,10 +848,10 @@ def test_an_example_row_of_a_csv_file_names_its_line(write_csv, tmp_path):
     lines = p.read_text().splitlines()
     assert lines[6 - 1] == "2020-01-04,a,oops" and lines[8 - 1] == "2020-01-05,a,5"
     r = run_validate(p)
-    assert r.report.check_examples == {"y_not_number": f"source_row 4 (line 6 of {p}): val 'oops' is not a number",
-                                       "duplicate_row": f"source_row 6 (line 8 of {p}): repeat of an earlier row for "
-                                                        "(a, 2020-01-05) with the same y"}
-    with pytest.raises(DataValidationError, match=rf"e\.g\. source_row 6 \(line 8 of {p}\): repeat of"):
+    assert r.report.check_examples == {"y_not_number": f"source_row 4 (line 6 of {p}): val 'oops' is not a number"}
+    assert r.report.duplicate_example == (f"source_row 6 (line 8 of {p}): repeat of an earlier row for "
+                                          "(a, 2020-01-05) with the same y")
+    with pytest.raises(DataValidationError, match=rf"e\.g\. source_row 4 \(line 6 of {p}\): val 'oops'"):
         enforce_thresholds(r, ValidationConfig(), artifact=None)
     pq = tmp_path / "obs.parquet"
     pl.read_csv(p, infer_schema=False).write_parquet(pq)
@@ -1078,7 +1077,8 @@ def test_a_duplicate_key_is_named_as_the_source_periods_read(write_csv, freq, bo
     data, and for monthly rows dated 2020-01-31 and 2020-01-15 the aligned '(a, 2020-01-01 00:00:00)', a date
     neither row has, without saying it is their month; sub-daily instants did not say they are UTC."""
     r = run_validate(write_csv(HEADER + body), freq=freq)
-    assert r.quarantined["reason"].to_list()[-1] == said
+    reasons = r.quarantined["reason"].to_list() or [(r.report.duplicate_example or "").split(": ", 1)[-1]]
+    assert reasons[-1] == said
 
 
 def test_a_header_line_repeated_among_the_rows_is_named_and_makes_no_series(write_csv):
@@ -1304,9 +1304,11 @@ def test_duplicate_rows_whose_covariates_differ_are_a_conflict_not_a_repeat(writ
         (at("2020-01-02,a,2,99"), "duplicate_conflict", "2 rows for (a, 2020-01-02) with different temp values (temp 11.0 / 99.0)"),
         (at("2020-01-03,a,,20"), "duplicate_conflict", "2 rows for (a, 2020-01-03) with different temp values (temp 20.0 / 25.0)"),
         (at("2020-01-03,a,,25"), "duplicate_conflict", "2 rows for (a, 2020-01-03) with different temp values (temp 20.0 / 25.0)"),
-        (at("2020-01-04,a,,30", 1), "duplicate_row", "repeat of an earlier row for (a, 2020-01-04) with the same y and temp"),
     ])
-    assert r.report.rows_in == r.report.rows_valid + r.report.rows_quarantined
+    assert r.report.duplicate_example == (f"source_row {at('2020-01-04,a,,30', 1)}"
+                                          f" (line {at('2020-01-04,a,,30', 1) + 2} of {r.report.files[0]}): "
+                                          "repeat of an earlier row for (a, 2020-01-04) with the same y and temp")
+    assert r.report.rows_in == r.report.rows_valid + r.report.rows_quarantined + r.report.rows_duplicate
     assert r.valid.select("ds", "temp").rows() == [(datetime(2020, 1, 1), 10.0), (datetime(2020, 1, 4), 30.0)]
 
 
@@ -2122,3 +2124,36 @@ def test_times_of_a_year_and_a_number_1_to_4_alone_are_said_to_be_maybe_quarters
         assert "times: " in md and "(--freq 1q); no --time-format reads a quarter" in report.quarter_note
     # a declared time_format is the file's word on its times: nothing to say
     assert run_validate(write_csv(HEADER + body), freq="1mo", time_format="%Y-%m").report.quarter_note is None
+
+
+@pytest.mark.parametrize("repeats", [1, 3, 10])
+def test_exact_duplicates_are_dropped_and_counted_not_quarantined(write_csv, repeats):
+    """data43: an exact repeat of a row (same series, time, target and covariates) loses nothing: one copy is kept,
+    the others are counted as exact duplicates dropped, apart from the quarantine, and never toward the threshold
+    (3 repeats of 20 rows, 15 % > 5 %, failed the run). rows in = valid + quarantined + exact duplicates dropped."""
+    body = "".join(f"2020-01-{d:02d},a,{d}\n" for d in range(1, 21))
+    p = write_csv(HEADER + body + "2020-01-05,a,5\n" * repeats)
+    r = run_validate(p, threshold=0.05)
+    rep = r.report
+    assert (rep.rows_in, rep.rows_valid, rep.rows_quarantined, rep.rows_duplicate) == (20 + repeats, 20, 0, repeats)
+    assert rep.reconciled and rep.checks == {} and r.quarantined.height == 0 and rep.quarantine_rate == 0
+    assert r.valid["y"].to_list() == [float(d) for d in range(1, 21)]
+    enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.05), artifact=None)  # does not raise
+    assert rep.duplicate_example == (f"source_row 20 (line 22 of {p}): repeat of an earlier row for (a, 2020-01-05) "
+                                     "with the same y")
+    md = rep.to_markdown()
+    assert f"| exact duplicate rows dropped (one copy kept) | {repeats:,} |" in md
+    assert "rows in = valid + quarantined + exact duplicates dropped: yes" in md
+    assert f"{repeats:,} exact {'duplicate' if repeats == 1 else 'duplicates'} dropped" in rep.summary_sentence()
+    assert rep.to_dict()["rows_duplicate"] == repeats
+
+
+def test_a_conflicting_duplicate_beside_exact_ones_stays_quarantined(write_csv):
+    """An exact repeat is dropped; a key whose rows differ in y loses every row, counted toward the threshold."""
+    p = write_csv(HEADER + GOOD + "2020-01-02,a,2\n2020-01-03,a,30\n")
+    r = run_validate(p, threshold=0.05)
+    rep = r.report
+    assert (rep.rows_in, rep.rows_valid, rep.rows_quarantined, rep.rows_duplicate) == (5, 2, 2, 1) and rep.reconciled
+    assert rep.checks == {"duplicate_conflict": 2}
+    with pytest.raises(DataValidationError, match=r"2 of 5 rows quarantined .*duplicate_conflict=2"):
+        enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.05), artifact=None)

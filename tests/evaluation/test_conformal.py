@@ -589,6 +589,13 @@ def test_a_level_with_too_few_points_is_read_aloud_with_its_article():
     assert notes[1].startswith("naive publishes no 95% interval:") and "and a 95% conformal" in notes[1]
 
 
+def test_one_calibration_point_is_said_in_the_singular():
+    """data43: two points of one series (one window scoring one step) were told 'its backtest left 1 calibration
+    points'."""
+    notes = calibration_notes(calibrate(_rows(1, 1, 1, [1.0]), 1), "naive")
+    assert notes[0].startswith("naive publishes no 80% interval: its backtest left 1 calibration point, and an 80% ")
+
+
 @pytest.mark.parametrize("season", [4, 12])
 def test_pooled_widths_of_a_seasonal_calibration_grow_by_the_season_not_by_the_step(season):
     """Regression: 10-minute data with a daily cycle (season 144, horizon 144, 4 series and 2 windows: 8 points a
@@ -675,3 +682,39 @@ def test_constant_histories_beside_a_moving_series_leave_its_calibrated_widths_u
     # a dataset of constant series alone keeps their points: zero widths, as before (not an uncalibrated model)
     only = calibrate(scored.filter(pl.col("unique_id") != "m"), h, season_length=season)
     assert only["q"]["80"] and all(q == 0.0 for q in only["q"]["80"])
+
+
+def test_a_history_constant_at_its_cut_is_scored_with_the_zero_width_it_is_published_with():
+    """data43: a history constant at its cut is published with zero width (`series_scale(constant=True)`), and
+    session 42 left its points out of the calibration; but the backtest's cross-calibrated intervals, whose coverage
+    and MSIS the leaderboard shows, gave it the level stand-in's width (42 x the others' relative change): a
+    coverage the published intervals never have. It is scored with the width it is published with: 0."""
+    from datetime import datetime, timedelta
+
+    rng = np.random.default_rng(3)
+    n, h, season = 60, 6, 12
+    days = [datetime(2020, 1, 1) + timedelta(days=31 * i) for i in range(n)]
+    ids = {"m": list(1000 + np.cumsum(rng.normal(0, 20, n))), "c": [42.0] * (n - 3) + [50.0] * 3}
+    hist = pl.DataFrame({"unique_id": [u for u in ids for _ in days], "ds": days * len(ids),
+                         "y": [v for ys in ids.values() for v in ys]})
+    cuts = [days[n - 1 - h * (4 - w)] for w in range(4)]  # window 0 the oldest; the last one's steps 4-6 are 50
+    rows = pl.DataFrame([{"unique_id": u, "window": w, "step": s, "cutoff": c, "y": ys[days.index(c) + s],
+                          "y_hat": ys[days.index(c)]}
+                         for u, ys in ids.items() for w, c in enumerate(cuts) for s in range(1, h + 1)])
+    scored = rows.join(series_scale(hist, season, rows.select("unique_id", "cutoff").unique()),
+                       on=["unique_id", "cutoff"]).drop("cutoff")
+    assert scored.filter(pl.col("unique_id") == "c")["constant"].all()
+    crossed = cross_calibrated(scored, h, season_length=season)
+    c, m = (crossed.filter(pl.col("unique_id") == u) for u in ("c", "m"))
+    # (the 80% interval alone: the windows are calibrated on 6 to 18 points of the moving series, a 95% one needs 19)
+    cw, mw = ((f["y_hat_hi80"] - f["y_hat_lo80"]) for f in (c, m))
+    assert cw.to_list() == [0.0] * 3 * h
+    assert mw.len() == 3 * h and (mw > 0).all()  # the moving series keeps its widths
+    # as published: the same series' history up to the last cut, with the calibration of every window
+    published = apply_intervals(pl.DataFrame({"unique_id": ["c"] * h, "step": list(range(1, h + 1)),
+                                              "y_hat": [42.0] * h}),
+                                calibrate(scored, h, season_length=season),
+                                series_scale(hist.filter(pl.col("ds") <= cuts[-1]), season, constant=True))
+    assert (published["y_hat_hi95"] - published["y_hat_lo95"]).to_list() == [0.0] * h
+    # its last window's 50s are misses, as they would be of the published interval [42, 42]
+    assert interval_metrics(c)["coverage80"] == pytest.approx(15 / 18)

@@ -619,7 +619,7 @@ def run(
         emit_json({
             "as_of": result["as_of"], "run_id": result["run_id"], "dataset": result["dataset"],
             "n_series": result["n_series"], "rows_in": result["rows_in"], "rows_valid": result["rows_valid"],
-            "rows_quarantined": result["rows_quarantined"],
+            "rows_quarantined": result["rows_quarantined"], "rows_duplicate": result.get("rows_duplicate"),
             **{k: result.get(k) for k in ("rows_imputed", "rows_planned", "future_missing", "future_fill", *RUN_KEYS,
                                           "columns_ignored", "columns_not_covariates", "wide_columns",
                                           "rows_before_gap", "gap_cut",
@@ -697,11 +697,13 @@ def counts_said(result: dict[str, Any]) -> str:
     the rows a run or forecast read, saying the planned ones (newuser27: a run at 2024-03-15 with `--future-col
     promo` said 'rows in 270, valid 270' of a file with 225 observations by then; the data-quality report alone
     said that 45 were planned rows, whose target is ignored)."""
-    from flowcast.data.validate import planned_said
+    from flowcast.data.validate import duplicates_said, planned_said
 
     said = planned_said(int(result.get("rows_planned") or 0))
-    return (f"rows in {result['rows_in']}{said}, valid {result['rows_valid']}, "
-            f"quarantined {result['rows_quarantined']}{_quarantine_said(result)}")
+    valid = result["rows_valid"]
+    dups = duplicates_said(int(result.get("rows_duplicate") or 0), valid if isinstance(valid, int) else 0)
+    return (f"rows in {result['rows_in']}{said}, valid {valid}, "
+            f"quarantined {result['rows_quarantined']}{_quarantine_said(result)}{f', {dups}' if dups else ''}")
 
 
 def _quarantine_said(result: dict[str, Any]) -> str:

@@ -157,12 +157,13 @@ class BacktestSpans:
 
 
 def fit_backtest(lengths: Sequence[int], *, horizon: int, n_windows: int, step: int, share: float,
-                 given: bool = False) -> BacktestSpans:
+                 given: bool = False, ids: Sequence[str] | None = None) -> BacktestSpans:
     """Backtest windows for series of `lengths`: fewer windows (not below 1) unless `given`, so that
     at least `share` of the series take part (given windows are reduced only when no series could
     take part; when no series is longer than the horizon, one window scores fewer steps); a series
     with fewer than `need` periods is left out of the backtest (the leaderboard) and forecast by the
-    best candidate that can run on it."""
+    best candidate that can run on it. `ids`: the series of `lengths`, in their order, where the note of the series
+    left out is to name them (the first 5, then how many more: `validate.some_named`)."""
     n = share_length(lengths, share)
     k = n_windows
     if not given:
@@ -189,10 +190,14 @@ def fit_backtest(lengths: Sequence[int], *, horizon: int, n_windows: int, step: 
                          f"scores the first {plural(longest - 1, 'step')} of the forecasts.")
     left_out = sum(1 for x in lengths if x < out.need)
     if left_out:
-        out.notes.append(f"{left_out} of {len(lengths)} series have fewer than {out.need} periods: they take no part "
-                         "in the backtest and are forecast by the best candidate that can run on them." if left_out > 1
-                         else f"1 of {len(lengths)} series has fewer than {out.need} periods: it takes no part in the "
-                         "backtest and is forecast by the best candidate that can run on it.")
+        from flowcast.data.validate import some_named
+
+        shown = [] if ids is None else [u for u, x in zip(ids, lengths, strict=True) if x < out.need][:5]
+        named = f" ({some_named(left_out, shown)})" if shown else ""
+        out.notes.append(f"{left_out} of {len(lengths)} series have fewer than {out.need} periods{named}: they take no "
+                         "part in the backtest and are forecast by the best candidate that can run on them." if left_out > 1
+                         else f"1 of {len(lengths)} series has fewer than {out.need} periods{named}: it takes no part in "
+                         "the backtest and is forecast by the best candidate that can run on it.")
     return out
 
 

@@ -2,14 +2,15 @@
 
 `validate(ingested, source, cfg)` collects the ingested plan once, evaluates the row-level checks
 of `schemas.row_checks` (each row reports its first failure), then finds duplicate
-(unique_id, ds) keys among the rows that passed: exact repeats keep their first row
-(`duplicate_row`), conflicting values quarantine every row of the key (`duplicate_conflict`).
+(unique_id, ds) keys among the rows that passed: exact repeats keep their first row and the others are dropped,
+counted apart (`rows_duplicate`: they lose nothing, so they are no bad rows and count toward no threshold),
+conflicting values quarantine every row of the key (`duplicate_conflict`).
 A source that declares `aggregate` (sum, mean, last) has several observations per period instead:
 the rows that passed are combined into one row per (unique_id, period) (`aggregate_periods`), and
 the report says how many rows went into how many periods (valid rows = rows in periods).
 Quarantined rows carry their original raw values (read back from the source by row number),
 `source_row`, `check` and `reason`. The counts always reconcile:
-rows_in == rows_valid + rows_quarantined, where rows_in are the rows with ds <= as_of or an
+rows_in == rows_valid + rows_quarantined + rows_duplicate, where rows_in are the rows with ds <= as_of or an
 unparsable time, plus the planned rows after as_of that carry declared future covariates
 (`rows_planned`; their target is null, ingestion ignores it). The valid frame is canonical (unique_id, ds, y, covariates), sorted by
 (unique_id, ds), and passes the pandera `Observations` model.
@@ -99,6 +100,10 @@ class DataQualityReport:
     rows_in: int = 0
     rows_valid: int = 0
     rows_quarantined: int = 0
+    # exact repeats of an earlier row (same series, time, target and covariates; across the files of an aggregated
+    # source, the same raw time too): dropped, one copy kept; not quarantined, not toward the threshold
+    rows_duplicate: int = 0
+    duplicate_example: str | None = None  # the first one, as `check_examples` says a row: 'source_row N (line ...): ...'
     checks: dict[str, int] = field(default_factory=dict)
     # per failed check, its first quarantined row: 'source_row 7: local time ... occurs twice ... declare ...'
     check_examples: dict[str, str] = field(default_factory=dict)
@@ -153,9 +158,12 @@ class DataQualityReport:
 
     @property
     def reconciled(self) -> bool:
-        """rows in = valid + quarantined, and every valid row went into exactly one period."""
+        """rows in = valid + quarantined + exact duplicates dropped, and every valid row went into exactly one period."""
         into_periods = self.periods - self.periods_aggregated + self.rows_aggregated
-        return self.rows_in == self.rows_valid + self.rows_quarantined and into_periods == self.rows_valid
+        return (self.rows_in == self.rows_valid + self.rows_quarantined + self.rows_duplicate
+                and into_periods == self.rows_valid)
+
+
 
     def add_preprocess(self, summary: Any) -> None:
         """Fold a preprocess.PreprocessSummary in: excluded series and what preprocessing did."""
@@ -210,7 +218,8 @@ class DataQualityReport:
         """What a person reads first: rows in, valid (and how many of them have no target value),
         quarantined, series."""
         return (f"**{self.rows_in:,} rows in: {self.rows_valid:,} valid, of which {self.rows_null_y:,} without a "
-                f"target value; {self.rows_quarantined:,} quarantined ({self.quarantine_rate:.2%}); "
+                f"target value; {self.rows_quarantined:,} quarantined ({self.quarantine_rate:.2%})"
+                f"{'; ' if self.rows_duplicate else ''}{duplicates_said(self.rows_duplicate, self.rows_valid)}; "
                 f"{self.n_series:,} series.**")
 
     def _range_text(self) -> str:
@@ -267,6 +276,8 @@ class DataQualityReport:
                 f"{self.rows_partial_period:,} |")] if self.rows_partial_period else []),
             f"| rows in | {self.rows_in:,} |",
             f"| rows valid | {self.rows_valid:,} ({self.rows_null_y:,} without a target value) |",
+            *([f"| exact duplicate rows dropped (one copy kept) | {self.rows_duplicate:,} |"] if self.rows_duplicate
+              else []),
             *([(f"| valid rows aggregated ({self.aggregate}) into shared periods | {self.rows_aggregated:,} "
                 f"into {self.periods_aggregated:,} periods |"),
                f"| periods (one row per series and period) | {self.periods:,} |",
@@ -293,8 +304,11 @@ class DataQualityReport:
                 f"{self.freshness['series_lost']:,} ({_named(self.freshness['series_lost'], self.freshness.get('lost', []))}) |")]
               if self.freshness.get("series_lost") else []),
             "",
-            (f"rows in = valid + quarantined{' (valid = rows that went into periods)' if self.aggregate != 'none' else ''}: "
+            (f"rows in = valid + quarantined{' + exact duplicates dropped' if self.rows_duplicate else ''}"
+             f"{' (valid = rows that went into periods)' if self.aggregate != 'none' else ''}: "
              f"{'yes' if self.reconciled else 'NO'}"),
+            *(["", md_text(f"exact duplicates dropped, e.g. {self.duplicate_example}")]
+              if self.duplicate_example else []),
         ]
         lines += self._preprocess_lines()
         if self.checks:
@@ -347,6 +361,16 @@ def planned_said(rows_planned: int) -> str:
     are (`DataQualityReport.rows_planned`): the CLI's summary (`counts_said`) and the run log's 'Validation:' line
     say it alike; '' where none are."""
     return f" ({rows_planned:,} of them planned: after as_of, kept for their future covariates)" if rows_planned else ""
+
+
+def duplicates_said(rows_duplicate: int, rows_valid: int) -> str:
+    """'3 exact duplicates dropped (one copy kept)' ('...; every row repeated: the file looks appended twice)' where
+    (nearly) every valid row had one), '' where none was: the data-quality summary, the run log's 'Validation:' line
+    and the CLI's summary (`counts_said`) say them alike, after the quarantined rows."""
+    if not rows_duplicate:
+        return ""
+    twice = "; every row repeated: the file looks appended twice" if rows_duplicate >= 0.95 * rows_valid > 0 else ""
+    return f"{rows_duplicate:,} exact {noun(rows_duplicate, 'duplicate')} dropped (one copy kept{twice})"
 
 
 def some_named(n: int, shown: Sequence[Any], fmt: Callable[[Any], str] = str) -> str:
@@ -1265,6 +1289,8 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
                 valid = ok.select(cols)
             del ok
 
+    # exact repeats lose nothing: dropped from the valid rows above, counted apart, not quarantined
+    repeats, dups = dups.filter(pl.col("check") == "duplicate_row"), dups.filter(pl.col("check") != "duplicate_row")
     quarantined, quarantined_ids = _quarantine_rows(ingested, failed, dups, checks)
     counts_per_check = dict(quarantined.group_by("check").len().sort("check").iter_rows()) if quarantined.height else {}
     # observations only: planned rows (after as_of, future covariates only) are counted apart. A row is planned
@@ -1300,6 +1326,9 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
         rows_in=rows_in,
         rows_valid=agg.get("rows_valid", valid.height),
         rows_quarantined=quarantined.height,
+        rows_duplicate=repeats.height,
+        duplicate_example=_check_examples(repeats.sort(ROW), _csv_file(ingested), max(1, len(ingested.wide_columns)),
+                                          ingested.preamble_lines, source.separator).get("duplicate_row"),
         checks={str(k): int(v) for k, v in counts_per_check.items()},
         check_examples=_check_examples(quarantined, _csv_file(ingested), max(1, len(ingested.wide_columns)),
                                         ingested.preamble_lines, source.separator),
@@ -1331,7 +1360,8 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
     )
     if not report.reconciled:  # a bug, never bad data: say so loudly
         raise AssertionError(
-            f"rows_in {rows_in} != valid {report.rows_valid} + quarantined {quarantined.height}, or valid rows != "
+            f"rows_in {rows_in} != valid {report.rows_valid} + quarantined {quarantined.height} + exact duplicates "
+            f"{repeats.height}, or valid rows != "
             f"rows in {report.periods} periods ({report.rows_aggregated} rows in {report.periods_aggregated} shared)"
         )
     if valid.height:
@@ -1367,14 +1397,11 @@ _CLOCK_COLUMN_RE = r"(?i)(hour|hr|hh|hour_of_day|time|time_of_day|clock|uhrzeit|
 
 
 def _duplicate_hint(source: SourceConfig, report: DataQualityReport) -> str:
-    """The likely cause of duplicate (unique_id, ds) rows: no id column declared (every row is one
-    series), or data finer than `freq` without `aggregate`; or, when (nearly) every quarantined row
-    is an exact repeat and (nearly) every valid row has one, a file appended to itself."""
-    if not (report.checks.get("duplicate_conflict") or report.checks.get("duplicate_row")):
+    """The likely cause of conflicting duplicate (unique_id, ds) rows: no id column declared (every row is one
+    series), or data finer than `freq` without `aggregate` (exact repeats are dropped, not quarantined: a file
+    appended to itself is said by `DataQualityReport.duplicates_said`)."""
+    if not report.checks.get("duplicate_conflict"):
         return ""
-    repeats = report.checks.get("duplicate_row", 0)
-    if repeats >= 0.95 * report.rows_quarantined and repeats >= 0.95 * report.rows_valid:
-        return " (the file looks appended twice (every row repeated): remove the second copy)"
     if not source.id_cols:
         e_g = f", e.g. {', '.join(report.undeclared_columns[:3])}" if report.undeclared_columns else ""
         if len(report.files) > 1:  # one file per series, the id in its name (darts reads each as a series)
@@ -1418,8 +1445,8 @@ def _overlap_repeats(flagged: pl.DataFrame, cols: list[str], files: list[str], h
     file beside its weeks). Within one file two equal rows are two observations (two sales of the same
     amount in one minute) and both are combined; across files they are one row read twice, which a sum
     counted twice without a word. Per such row, the file that holds the most copies of it (the first of
-    them) keeps its copies; the others' are quarantined as duplicate_row, naming that file. Returns
-    source_row, check, reason (`_quarantine_rows`' dups)."""
+    them) keeps its copies; the others' are exact duplicates (`duplicate_row`: dropped and counted, not quarantined),
+    the reason naming that file. Returns source_row, check, reason (`validate`'s dups)."""
     key = ["unique_id", DS_RAW, *[c for c in cols if c not in ("unique_id", "ds")]]
     rows = flagged.filter(pl.col("__code").is_null()).select(ROW, *key, FILE_INDEX)
     per_file = rows.group_by([*key, FILE_INDEX]).agg(pl.len().alias("__n"))
@@ -1601,7 +1628,7 @@ def enforce_thresholds(result: ValidationResult, cfg: ValidationConfig, *, artif
     refusal names as where to read each check's rows; None for a command, which writes none."""
     r = result.report
     top_check = max(r.checks.items(), key=lambda kv: kv[1])[0] if r.checks else None
-    hint = result.hint if top_check in ("duplicate_conflict", "duplicate_row") else ""
+    hint = result.hint if top_check == "duplicate_conflict" else ""
     if r.rows_valid == 0:  # where the rows are, with their reasons (a scheduled run's error said it nowhere)
         raise DataValidationError(
             f"source {r.source!r}: no valid rows left: all {plural(r.rows_in, 'row')} quarantined "

@@ -80,7 +80,9 @@ median of their scale / mean |y|; 1 when none has one): so the calibration keeps
 those of a history constant at its cut (`series_scale`'s `constant` at a cutoff): such a series is published with
 zero width whatever the widths are, and its errors (0 where a model forecasts it exactly) pulled the pooled
 quantiles of the series that move towards 0 (a series beside two constant ones: its 95% widths a third narrower).
-A backtest of constant histories alone keeps them (zero widths).
+A backtest of constant histories alone keeps them (zero widths). The backtest scores such a point with the width it
+is published with, 0 (`apply_intervals` of rows whose `constant` is true: the coverage and MSIS of the leaderboard),
+not its stand-in scale's.
 
 Constant histories at publish time. The widths are multiples of a series' typical change; a history of
 values all equal (constant at 7, all zeros) has none, and the level (or 1) in its place published
@@ -113,7 +115,7 @@ import polars as pl
 
 from flowcast.columns import INTERVAL_LEVELS, interval_cols, quantile_col
 from flowcast.evaluation.metrics import inside_interval, mase_scale, noise_floor
-from flowcast.wording import listed
+from flowcast.wording import listed, plural
 
 
 def quantile_pair(level: int) -> tuple[float, float]:
@@ -400,7 +402,7 @@ def calibration_notes(calibration: dict[str, Any] | None, name: str, horizon: in
     missing = [lv for lv in levels if str(lv) in cal.get("too_few", {})]
     for lv in missing:
         few = cal["too_few"][str(lv)]
-        notes.append(f"{name} publishes no {lv}% interval: its backtest left {few['points']} calibration points, "
+        notes.append(f"{name} publishes no {lv}% interval: its backtest left {plural(few['points'], 'calibration point')}, "
                      f"and {_a(lv)} {lv}% conformal interval needs at least {few['need']} (more series or backtest "
                      "windows give it one).")
     pooled = [lv for lv in levels if lv not in missing and cal.get("pooled_steps", {}).get(str(lv))]
@@ -503,7 +505,7 @@ def apply_intervals(
     scale: pl.DataFrame | None = None,
     bounds: tuple[float | None, float | None] = (None, None),
 ) -> pl.DataFrame:
-    """`frame` (unique_id, step, y_hat[, quantile columns][, scale][, history]) with
+    """`frame` (unique_id, step, y_hat[, quantile columns][, scale][, history][, constant]) with
     y_hat_lo<L>/y_hat_hi<L> for each calibrated level: nested (the 95% interval contains the 80%
     one), containing y_hat, clipped to the declared bounds. `scale`: unique_id, scale[, history]
     (None: `frame` has those columns). A calibration split by history gives each row the widths
@@ -515,6 +517,9 @@ def apply_intervals(
     # widths calibrated in levels (see `calibrate`) scale every series by its level; a constant history keeps 0
     unit = pl.when(pl.col("scale") == 0).then(0.0).otherwise(pl.col("level")) \
         if (calibration or {}).get("scale") == "level" and "level" in out.columns else pl.col("scale")
+    if "constant" in out.columns:  # backtest rows of a history constant at its cut (`series_scale`'s `constant`):
+        # the zero width it is published with (data43: the leaderboard's coverage and MSIS gave it the stand-in's)
+        unit = pl.when(pl.col("constant").fill_null(False)).then(0.0).otherwise(unit)
     made: list[tuple[str, str]] = []
     for lv in levels:
         lo_c, hi_c = interval_cols(lv)

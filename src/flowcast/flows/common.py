@@ -1176,7 +1176,7 @@ def future_notes(summary: Any) -> list[str]:
 RUN_COUNT_KEYS = ("rows_imputed", "rows_planned", "future_missing", "future_fill", "latest_ds", "latest_ds_end",
                   "periods_behind", "freq", "stale", "series_ended", "series_ended_excluded", "series_lost",
                   "columns_ignored", "columns_not_covariates", "wide_columns", "rows_before_gap", "gap_cut", "log1p_disabled",
-                  "quarantine_checks", "quarantine_hints", "quarantine_path")
+                  "quarantine_checks", "quarantine_hints", "quarantine_path", "rows_duplicate")
 
 
 def run_counts(data: LoadedData) -> dict[str, Any]:
@@ -1195,6 +1195,8 @@ def run_counts(data: LoadedData) -> dict[str, Any]:
             "periods_behind": fresh.get("periods_behind"), "freq": freq, "stale": bool(fresh.get("stale")),
             "series_ended": fresh.get("series_ended", 0), "series_ended_excluded": fresh.get("series_ended_excluded", 0),
             "series_lost": fresh.get("series_lost", 0),
+            # exact duplicates dropped, one copy kept: not quarantined (rows in = valid + quarantined + these)
+            "rows_duplicate": int(getattr(data.report, "rows_duplicate", 0) or 0),
             "columns_ignored": list(getattr(data.report, "undeclared_columns", None) or []),
             # ... those of them that are no covariate, with what they look like (`validate._not_covariates`)
             "columns_not_covariates": dict(getattr(data.report, "not_covariates", None) or {}),
@@ -1215,7 +1217,7 @@ def run_counts(data: LoadedData) -> dict[str, Any]:
 def validation_line(report: Any) -> str:
     """`Validation: 142968 rows in, 142968 valid (1,204 without a target value), 0 quarantined, 148 series`, with
     'rows in (45 of them planned: after as_of, kept for their future covariates)' where some are (`planned_said`)."""
-    from flowcast.data.validate import planned_said
+    from flowcast.data.validate import duplicates_said, planned_said
 
     null_y = int(getattr(report, "rows_null_y", 0) or 0)
     lost = list(getattr(report, "series_quarantined", None) or [])
@@ -1232,8 +1234,10 @@ def validation_line(report: Any) -> str:
                   f"{partial}" if after > 0 else "")
     # rows after as_of kept for their planned future covariates are in rows in: said, as `flowcast run` says them
     planned = planned_said(int(getattr(report, "rows_planned", 0) or 0))
+    dups = duplicates_said(int(getattr(report, "rows_duplicate", 0) or 0), int(report.rows_valid))
+    dups = f"{dups}, " if dups else ""
     return (f"Validation: {report.rows_in:,} rows in{planned}, {report.rows_valid:,} valid ({null_y:,} without a target "
-            f"value), {report.rows_quarantined:,} quarantined, {report.n_series:,} series{lost_said}{after_said}")
+            f"value), {report.rows_quarantined:,} quarantined, {dups}{report.n_series:,} series{lost_said}{after_said}")
 
 
 # ------------------------------------------------------------------------------- publishing

@@ -135,7 +135,8 @@ def backtest_data(settings: Settings, td: Any, horizon: int) -> tuple[Settings, 
         return settings, None, BacktestSpans(n_windows=0, step=ev.step or horizon, need=2, horizon=0)
     spans = fit_backtest(lengths["length"].to_list(), horizon=horizon, n_windows=ev.n_windows, step=ev.step or horizon,
                          share=settings.preprocess.length_share,
-                         given="n_windows" in settings._given.get("evaluation", frozenset()))
+                         given="n_windows" in settings._given.get("evaluation", frozenset()),
+                         ids=lengths["unique_id"].cast(pl.Utf8).to_list())
     if spans.n_windows != ev.n_windows or (ev.step and spans.horizon < horizon):
         settings = with_overrides(settings, evaluation={"n_windows": spans.n_windows,
                                                         **({"step": spans.step} if ev.step else {})})

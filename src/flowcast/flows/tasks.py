@@ -286,7 +286,9 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
 # 34 = msg40 / ui40: a note line's text in the id column ('Source: ...') is quarantined as a note line, no series;
 # an undeclared per-series text column is said as "an id or a per-series category"; an out-of-range reason reads
 # 'sales -5 is below y_min 0' (the quarantine and report a cached entry holds said otherwise)
-PREPROCESS_VERSION = 34
+# 35 = data43: exact duplicates are dropped and counted (rows_duplicate, duplicate_example), not quarantined, and the
+# summary's 'fewer than 25 periods' line names the series (a cached report counted them as quarantined)
+PREPROCESS_VERSION = 35
 
 
 def preprocessing_identity(settings: Settings) -> dict[str, Any]:
