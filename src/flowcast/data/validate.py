@@ -77,7 +77,7 @@ from flowcast.data.sources import (
 )
 from flowcast.errors import DataValidationError, SourceUnavailableError
 from flowcast.mdtext import md_text
-from flowcast.timekeys import wall_time, zones_keeping
+from flowcast.timekeys import zone_text, zones_keeping
 from flowcast.wording import noun, plural
 
 _MAX_SLICES_PER_ROW = 1 / 500  # drop by slicing while at most this share of the rows go (each slice is a chunk)
@@ -226,10 +226,11 @@ class DataQualityReport:
         return " .. ".join(e.removesuffix(":00") if len(e) == 19 else e for e in ends) + " (UTC)"
 
     def _as_of_local(self) -> str:
-        """' (2020-01-02 19:00 in America/New_York, the source's tz)': the wall time the rows were cut on."""
+        """' (2020-01-02 19:00 -05:00 America/New_York: the source's tz)': the wall time the rows were cut on, written
+        as `timekeys.utc_text` writes one (it read '2020-01-02 19:00 in America/New_York', a form of its own)."""
         if not self.as_of or not self.tz or self.tz == "UTC":
             return ""
-        return f" ({wall_time(self.as_of, self.tz):%Y-%m-%d %H:%M} in {self.tz}, the source's tz)"
+        return f" ({zone_text(self.as_of, self.tz)}: the source's tz)"
 
     def _as_of_said(self) -> str:
         """'as_of (UTC): 2020-01-03' as the leaderboard and realized accuracy write it (`timekeys.utc_text`; it
