@@ -62,12 +62,12 @@ from flowcast.data.calendar import (
     season_length,
     shift,
 )
+from flowcast.data.freshness import when_text
 from flowcast.data.lengths import network_min_length
 from flowcast.data.order import CHUNK as _CHUNK
 from flowcast.data.order import in_key_order
 from flowcast.data.sources import MISSING_MARKERS, number_text
 from flowcast.data.statics import level_name, missing_indicator, unknown_level
-from flowcast.data.freshness import when_text
 from flowcast.data.training_data import TrainingData, TrainingMeta, fit_scalers, fit_scalers_per_series
 from flowcast.errors import DataValidationError
 from flowcast.timekeys import utc_text
