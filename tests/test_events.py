@@ -7,6 +7,11 @@ import os
 import socket
 import subprocess
 import sys
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from flowcast import events
 
 _CHILD = """
 import json, time
@@ -132,3 +137,15 @@ def test_flush_waits_for_the_events_workers_alone(monkeypatch):
     monkeypatch.setattr(_events_worker_class(), "drain_all", classmethod(lambda cls, **_k: None))
     assert events.flush(timeout=0.5) is True
     assert other.looked == 0
+
+
+@pytest.mark.parametrize(("as_of", "iso", "text"), [
+    (datetime(2019, 1, 1), "2019-01-01T00:00:00", "2019-01-01"),
+    (datetime(2024, 3, 10, 1, 0, tzinfo=timezone(timedelta(hours=-5))), "2024-03-10T06:00:00", "2024-03-10 06:00 UTC"),
+    (None, "", ""),  # an event sent without an as_of: neither label says 'now'
+])
+def test_an_events_resource_carries_its_as_of_for_triggers_and_for_people(as_of, iso, text):
+    """inst43b: notifications quoted the ISO label ('as_of 2019-01-01T00:00:00'); the resource carries the as_of as
+    every message writes it beside it, the ISO one kept for triggers and anything matching on it."""
+    resource = events.build(events.PUBLISHED, dataset="sales", as_of=as_of, message="m")["resource"]
+    assert (resource["flowcast.as_of"], resource[events.AS_OF_TEXT_LABEL]) == (iso, text)

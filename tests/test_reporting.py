@@ -105,6 +105,17 @@ def test_the_forecast_plot_names_the_model_as_the_receipt_does(model, version, a
     assert reporting.forecast_plot_title("us_employment", model, version, as_of, tz) == title
 
 
+@pytest.mark.parametrize(("when", "cell"), [
+    (datetime(2019, 9, 1), "2019-09-01"),
+    (datetime(2019, 9, 1, 6, 30), "2019-09-01 06:30 UTC"),
+    (datetime(2019, 9, 1, 6, 30, 5, tzinfo=timezone(timedelta(hours=2))), "2019-09-01 04:30:05 UTC"),
+])
+def test_a_tables_times_are_written_as_every_message_writes_an_instant(when, cell):
+    """inst43b: a datetime cell of a table artifact read '2019-09-01 00:00:00' (ISO, no zone) beside messages that
+    write that instant '2019-09-01' (`timekeys.utc_text`)."""
+    assert reporting.table_rows(pl.DataFrame({"as_of": [when], "rows": [24]})) == [{"as_of": cell, "rows": 24}]
+
+
 def test_receipt_rows_from_to_dict_and_dataclass():
     class Receipt:
         def to_dict(self):

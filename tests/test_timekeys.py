@@ -190,7 +190,10 @@ def test_a_publish_under_the_old_key_of_the_same_date_is_named(tmp_path):
     open_store(settings).publish(fc, dataset="sales", as_of=datetime(2021, 6, 30), model="naive", model_version=None,
                                  run_id="old", created_at=datetime(2021, 6, 30, 1))
     said = old_key_published(settings, source, new)
-    assert said is not None and "keyed 2021-06-30T00:00 UTC" in said and "(this run's 2021-06-30T04:00 UTC)" in said
+    # both instants as every message writes one, the partition by its name (inst43b: 'keyed 2021-06-30T00:00 UTC')
+    assert said is not None and "a publish of as_of 2021-06-30 (midnight UTC)" in said, said
+    assert "as this run's does: 2021-06-30 04:00 UTC (2021-06-30 00:00 -04:00 America/New_York)." in said, said
+    assert "remove the old partition as_of=2021-06-30T00:00:00 (" in said, said
     assert old_key_published(settings, source, as_instant("2021-07-01", source.tz)) is None  # another date
 
 

@@ -1,7 +1,9 @@
 """Prefect events for what an operator must know, each naming the dataset and the as_of.
 
 Every event's resource is the dataset, `flowcast.dataset.<name>`, with the labels
-`flowcast.dataset`, `flowcast.as_of` (ISO, UTC) and `flowcast.backfill` ("true" when a backfill's
+`flowcast.dataset`, `flowcast.as_of` (ISO, UTC: what a trigger matches), `flowcast.as_of_text` (the same instant as
+a person reads it, `timekeys.utc_text`: '2019-01-01', '2024-03-10 06:00 UTC'; what notifications quote) and
+`flowcast.backfill` ("true" when a backfill's
 run recomputing a past date sent it, or a run of an as_of earlier than one the dataset already
 published, else "false": the automations about the dataset's current date, "forecast not
 published" and "data stale", leave those out); its payload carries the figures
@@ -36,6 +38,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from flowcast.timekeys import utc_text
+
 QUALITY_FAILED = "flowcast.data-quality.failed"
 STALE = "flowcast.data.stale"
 RUN_FAILED = "flowcast.run.failed"
@@ -49,6 +53,7 @@ ALL = (QUALITY_FAILED, STALE, RUN_FAILED, PUBLISHED, UNCHANGED, DEGRADED, RECOVE
 EVENT_IDS = uuid.UUID("5b0c2f4e-3f6a-4a43-9a61-0c1f6f1c2d17")
 RESOURCE_PREFIX = "flowcast.dataset."
 BACKFILL_LABEL = "flowcast.backfill"
+AS_OF_TEXT_LABEL = "flowcast.as_of_text"
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +68,14 @@ def iso(as_of: datetime | None) -> str:
 
 
 def resource(dataset: str, as_of: datetime | None, backfill: bool = False) -> dict[str, str]:
-    """The event's resource: the dataset, labelled with the run's as_of and whether a backfill sent it."""
+    """The event's resource: the dataset, labelled with the run's as_of (ISO, and as a person reads it: '' for
+    both when unknown) and whether a backfill sent it."""
     return {
         "prefect.resource.id": f"{RESOURCE_PREFIX}{dataset}",
         "prefect.resource.name": dataset,
         "flowcast.dataset": dataset,
         "flowcast.as_of": iso(as_of),
+        AS_OF_TEXT_LABEL: "" if as_of is None else utc_text(as_of),
         BACKFILL_LABEL: "true" if backfill else "false",
     }
 

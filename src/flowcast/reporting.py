@@ -87,13 +87,14 @@ def progress_key(cell: str, dataset: str | None = None, backfill: bool = False) 
 
 # --------------------------------------------------------------------------- rendering helpers
 def _fmt(v: Any) -> Any:
-    """Table cell: floats rounded to 4 significant decimals, datetimes as ISO strings."""
+    """Table cell: floats rounded to 4 significant decimals, datetimes as every message writes an instant
+    (`timekeys.utc_text`: a midnight its date, '2019-09-01 06:00 UTC'; they read '2019-09-01 00:00:00')."""
     if isinstance(v, float):
         if math.isnan(v) or math.isinf(v):
             return str(v)
         return round(v, 4)
     if isinstance(v, datetime):
-        return v.isoformat(sep=" ")
+        return utc_text(v)
     if isinstance(v, (list, tuple)):
         return ", ".join(str(x) for x in v)
     return v

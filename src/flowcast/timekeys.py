@@ -251,19 +251,26 @@ def utc_text(value: datetime | date | str | None, tz: str | None = None, *, zone
     if value is None:
         return "now"
     instant = as_instant(value, tz)
-
-    def clock(t: datetime) -> str:
-        return t.strftime("%Y-%m-%d %H:%M" + (":%S" if t.second or t.microsecond else ""))
-
     local = tz is not None and tz != "UTC"
     if not local and (instant.hour, instant.minute, instant.second, instant.microsecond) == (0, 0, 0, 0):
         return f"{instant:%Y-%m-%d}"
-    text = f"{clock(instant)} UTC" if zone or local else clock(instant)
+    text = f"{_clock_text(instant)} UTC" if zone or local else _clock_text(instant)
     if not local:
         return text
     assert tz is not None
-    wall = instant.astimezone(ZoneInfo(tz))
-    return f"{text} ({clock(wall)} {_offset_text(wall.utcoffset())} {tz})"
+    return f"{text} ({zone_text(instant, tz)})"
+
+
+def zone_text(value: datetime | date | str, tz: str) -> str:
+    """An instant's wall time in zone `tz`, as `utc_text` writes it after the UTC time: its clock (seconds only where
+    not zero), offset and zone ('2026-12-02 23:40 -05:00 America/New_York'). Input as `as_instant` reads it."""
+    wall = as_instant(value, tz).astimezone(ZoneInfo(tz))
+    return f"{_clock_text(wall)} {_offset_text(wall.utcoffset())} {tz}"
+
+
+def _clock_text(t: datetime) -> str:
+    """A date and its clock time, seconds only where they are not zero ('2026-12-05 03:00', '... 05:58:42')."""
+    return t.strftime("%Y-%m-%d %H:%M" + (":%S" if t.second or t.microsecond else ""))
 
 
 def _offset_text(offset: timedelta | None) -> str:

@@ -62,11 +62,11 @@ def _stop_before_prefect(monkeypatch) -> list[bool]:
 @pytest.mark.parametrize("command", ["run", "forecast"])
 @pytest.mark.parametrize(("text", "extra", "said"), [
     ("date,id,val\n2024-01-01,a,1\n2024-01-02,a,2\n", [],
-     ("all 2 rows are after as_of=2020-01-01 00:00:00+00:00 (the first is 2024-01-01: pick an as_of from then on); "
+     ("all 2 rows are after as_of=2020-01-01 (the first is 2024-01-01: pick an as_of from then on); "
      "nothing to validate")),
     # a planned future covariate on every row: the flow's own sentence, planned rows counted
     ("date,id,val,promo\n2024-01-01,a,1,0\n2024-01-02,a,2,1\n", ["--future-col", "promo"],
-     ("all 2 rows are after as_of=2020-01-01 00:00:00+00:00 (2 of them kept for their planned future covariates "
+     ("all 2 rows are after as_of=2020-01-01 (2 of them kept for their planned future covariates "
      "only; the first is 2024-01-01: pick an as_of from then on); nothing observed to validate")),
 ])
 def test_an_as_of_before_the_data_is_said_before_prefect_starts(tmp_path, monkeypatch, command, text, extra, said):
@@ -193,7 +193,7 @@ _BACKFILL = ["backfill", "--start", "2024-01-01", "--end", "2024-01-03", "--mode
      "val 'abc' is not a number; see {home}/quarantine/s/2024-01-03T00-00-00/quarantine.parquet; to mend them, read "
      "each check's rows and reasons in the data-quality report (`flowcast validate` with the run's options)")),
     ("date,id,val\n2024-02-01,a,1\n",
-     ("s.csv: all 1 rows are after as_of=2024-01-03 00:00:00+00:00 (the first is 2024-02-01: pick an as_of from then on); "
+     ("s.csv: all 1 rows are after as_of=2024-01-03 (the first is 2024-02-01: pick an as_of from then on); "
      "nothing to validate")),
 ])
 def test_a_backfill_of_a_file_that_leaves_nothing_to_run_on_is_refused_before_prefect_starts(tmp_path, monkeypatch,

@@ -241,7 +241,7 @@ def test_the_hour_daylight_saving_skips_missing_from_naive_times_without_a_tz_is
     said = run(local)
     assert said is not None and said.startswith(
         "the hour the clocks skip when daylight saving starts in America/New_York, America/Chicago"), said
-    assert "(2024-03-10 02:00) is missing from every series and was imputed" in said
+    assert "(read as 2024-03-10 02:00 UTC) is missing from every series and was imputed" in said
     assert "(--tz America/New_York)" in said
     assert run(every) is None  # UTC times: the hour is there
     assert run(local, tz="America/New_York") is None
@@ -269,8 +269,8 @@ def test_the_hour_daylight_saving_skips_in_quarter_hours_without_a_tz_names_the_
     assert "(--tz Europe/" in summary.tz_hint, summary.tz_hint
     if minutes == 15:
         assert [g["unique_id"] for g in summary.gap_cut] == ["a", "b"]
-        assert all(g["reason"].endswith("(--tz Europe/Berlin reads it (the hour its clocks skip, 2024-03-31 02:00 as "
-                                        "UTC); [preprocess] max_gap = 4 imputes it)") for g in summary.gap_cut)
+        assert all(g["reason"].endswith("(--tz Europe/Berlin reads it (the hour its clocks skip, read as 2024-03-31 "
+                                        "02:00 UTC); [preprocess] max_gap = 4 imputes it)") for g in summary.gap_cut)
     kw["tz"] = "Europe/Berlin"
     summary = preprocess(take_valid(run_validate(path, **kw)), make_source(path, **kw), settings, None)[1]
     assert summary.tz_hint is None and not summary.gap_cut and summary.rows_imputed == 0
@@ -292,7 +292,8 @@ def test_the_repeated_hour_quarantined_in_quarter_hours_names_ambiguous_infer_no
     assert [g["unique_id"] for g in summary.gap_cut] == ["a", "b"]
     assert all(g["reason"].endswith(
         "(--ambiguous infer reads it (the hour repeated when daylight saving ends in Europe/Berlin, from 2024-10-27 "
-        "00:00 UTC: its rows were quarantined as time_ambiguous); [preprocess] max_gap = 8 imputes it)")
+        "00:00 UTC (2024-10-27 02:00 +02:00 Europe/Berlin): its rows were quarantined as time_ambiguous); "
+        "[preprocess] max_gap = 8 imputes it)")
         for g in summary.gap_cut), summary.gap_cut
     kw["ambiguous"] = "infer"
     r = run_validate(path, **kw)

@@ -16,6 +16,7 @@ from flowcast.data.freshness import (
     latest_end,
     lost_series,
     periods_between,
+    when_text,
 )
 from flowcast.errors import DataValidationError
 from flowcast.mdtext import md_text
@@ -232,9 +233,24 @@ def test_the_period_of_as_of_still_to_forecast_is_not_stale():
 
 
 def test_a_sub_daily_latest_observation_is_said_as_a_utc_instant():
-    f = freshness(_lengths({"a": datetime(2026, 12, 1, 0, 0)}), datetime(2026, 12, 3, 4, 40), "1h", 24)
-    assert f.periods_behind == 52 and "The latest observation, 2026-12-01 00:00 UTC, is 52 periods (1h)" in \
+    f = freshness(_lengths({"a": datetime(2026, 12, 1, 6, 0)}), datetime(2026, 12, 3, 4, 40), "1h", 24)
+    assert f.periods_behind == 46 and "The latest observation, 2026-12-01 06:00 UTC, is 46 periods (1h)" in \
         freshness_lines(f, datetime(2026, 12, 3, 4, 40))[0]
+
+
+@pytest.mark.parametrize(("ds", "freq", "said"), [
+    (datetime(2026, 12, 1), "1mo", "2026-12-01"),  # a period: its date
+    (datetime(2026, 12, 1), "1d", "2026-12-01"),
+    (datetime(2026, 12, 1, 13, 0), "1d", "2026-12-01 13:00 UTC"),  # daily data stamped with a clock time
+    (datetime(2026, 12, 1, 6, 0), "1h", "2026-12-01 06:00 UTC"),  # an instant
+    (datetime(2026, 12, 1, 6, 0, 30), "1m", "2026-12-01 06:00:30 UTC"),
+    (datetime(2026, 12, 1), "1h", "2026-12-01"),  # its midnight, as utc_text writes it
+    (None, "1h", "-"),
+])
+def test_a_ds_is_written_as_a_date_or_as_every_message_writes_an_instant(ds, freq, said):
+    """inst43b: a sub-daily midnight read '2026-12-01 00:00 UTC' beside messages that write that instant '2026-12-01'
+    (`timekeys.utc_text`), and a clock time of daily data '2026-12-01 13:00', without its zone."""
+    assert when_text(ds, freq) == said
 
 
 @pytest.mark.parametrize(("latest", "freq", "label", "end"), [

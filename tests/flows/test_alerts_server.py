@@ -108,11 +108,11 @@ def test_automations_notify_a_webhook_through_a_real_server(production_home, tmp
             return [r for r in rx.received if r.get("subject", "").startswith(subject)]
 
         expected = {
-            "flowcast: data quality failed for bad": "Dataset bad, as_of 2019-06-01T00:00:00: source 'bad'",
-            "flowcast: run failed": "Dataset bad, as_of 2019-06-01T00:00:00: retrain run failed:",
+            "flowcast: data quality failed for bad": "Dataset bad, as_of 2019-06-01: source 'bad'",
+            "flowcast: run failed": "Dataset bad, as_of 2019-06-01: retrain run failed:",
             "flowcast: forecast not published for tiny": "Dataset tiny has published nothing for 10s since as_of "
                                                          "2019-0",
-            "flowcast: accuracy degraded for tiny": "Dataset tiny, as_of 2019-09-01T00:00:00: realized MASE",
+            "flowcast: accuracy degraded for tiny": "Dataset tiny, as_of 2019-09-01: realized MASE",
         }
         srv.wait(lambda: all(got(s) for s in expected), 180, f"notifications {list(expected)}; got {rx.received}")
         for subject, body in expected.items():

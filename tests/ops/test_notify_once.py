@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -140,9 +140,9 @@ def test_a_crashed_backfill_date_is_told_by_its_backfill_not_by_its_own_crash():
 
 
 @pytest.mark.parametrize(("run_name", "said"), [
-    ("forecast emp 2019-01-01", ("Dataset emp, as_of 2019-01-01T00:00:00: forecast run failed: boom "
+    ("forecast emp 2019-01-01", ("Dataset emp, as_of 2019-01-01: forecast run failed: boom "
                                  "(flow run forecast emp 2019-01-01)")),
-    (None, "Dataset emp, as_of 2019-01-01T00:00:00: forecast run refused before it started: emp.csv: no rows"),
+    (None, "Dataset emp, as_of 2019-01-01: forecast run refused before it started: emp.csv: no rows"),
     (None, "Dataset emp: retrain run refused before it started: emp.csv: no rows"),  # no --as-of given
 ])
 def test_the_run_failed_notification_names_a_flow_run_only_where_there_was_one(run_name, said):
@@ -167,6 +167,36 @@ def test_the_run_failed_notification_names_a_flow_run_only_where_there_was_one(r
         context = {"event": event, "flow_run": SimpleNamespace(name=run_name) if run_name else None}
         body = render_user_template_sync(automation.actions[0].body, context)
         assert body == (said if event_name == events.RUN_FAILED else said.split(" (flow run ")[0]), body
+
+
+@pytest.mark.parametrize(("as_of", "occurred", "said"), [
+    (datetime(2019, 1, 1), datetime(2026, 12, 5, 3, 0, 42, 123456, tzinfo=UTC),
+     "since as_of 2019-01-01 (published 2026-12-05 03:00:42 UTC)"),
+    (datetime(2024, 3, 10, 6), datetime(2026, 12, 5, 3, 0, tzinfo=UTC),
+     "since as_of 2024-03-10 06:00 UTC (published 2026-12-05 03:00 UTC)"),
+])
+def test_the_not_published_notification_writes_its_times_as_every_message_does(as_of, occurred, said):
+    """inst43b: the *forecast not published* notification read 'since as_of 2019-01-01T00:00:00 (published
+    2026-12-05 03:00:42.123456+00:00)', the event's ISO label and Prefect's datetime, where every other message
+    writes an instant by `timekeys.utc_text`; the other notifications' as_of alike (the ISO label stays, for
+    triggers)."""
+    from uuid import uuid4
+
+    from prefect.server.events.schemas.events import ReceivedEvent
+    from prefect.server.utilities.user_templates import render_user_template_sync
+
+    from flowcast.ops import automations as auto
+
+    shipped = {a.name: a for a in auto.desired(load_settings(), uuid4())}
+    event = ReceivedEvent(occurred=occurred, id=uuid4(), **events.build(
+        events.PUBLISHED, dataset="emp", as_of=as_of, message="published"))
+    assert event.resource["flowcast.as_of"] == as_of.isoformat()
+    body = render_user_template_sync(shipped[auto.NOT_PUBLISHED].actions[0].body, {"event": event})
+    assert said in body, body
+    degraded = ReceivedEvent(occurred=occurred, id=uuid4(), **events.build(
+        events.DEGRADED, dataset="emp", as_of=as_of, message="realized MASE 2.0"))
+    body = render_user_template_sync(shipped[auto.DEGRADED].actions[0].body, {"event": degraded})
+    assert body == f"Dataset emp, as_of {said.split('as_of ')[1].split(' (')[0]}: realized MASE 2.0", body
 
 
 @pytest.mark.parametrize("damage", [b'{"dataset": "tiny", "decay": {"data', b"", b'{"dataset": "tiny"}'])

@@ -56,12 +56,16 @@ def test_stale_data_is_notified_once_per_dataset_not_once_per_run(tmp_path):
         srv.wait(lambda: got("flowcast: data stale for tiny") and got("flowcast: data stale for other"), 180,
                  f"a stale-data notification per dataset; got {rx.received}")
         # a later event of another automation: once it is notified, the stale events before it were evaluated
-        _emit(srv, "QUALITY_FAILED,tiny,2019-10-01")
+        _emit(srv, "QUALITY_FAILED,tiny,2019-10-01T06:30:00")
         srv.wait(lambda: got("flowcast: data quality failed for tiny"), 180, f"the data-quality notification; "
                  f"got {rx.received}")
         [tiny] = got("flowcast: data stale for tiny")
         # the server may evaluate the three events of one emitter in any order: the notified one is one of them
-        assert any(f"Dataset tiny, as_of {d}T00:00:00: STALE tiny {d}" in tiny["body"]
+        # the as_of as every other message writes it (inst43b: 'as_of 2019-07-01T00:00:00', the event's ISO label)
+        assert any(f"Dataset tiny, as_of {d}: STALE tiny {d}" in tiny["body"]
                    for d in ("2019-07-01", "2019-08-01", "2019-09-01")), tiny["body"]
+        [quality] = got("flowcast: data quality failed for tiny")
+        assert quality["body"] == "Dataset tiny, as_of 2019-10-01 06:30 UTC: QUALITY_FAILED tiny 2019-10-01T06:30:00", \
+            quality["body"]
         assert "at most once per 24h" in tiny["body"]
         assert len(got("flowcast: data stale for other")) == 1

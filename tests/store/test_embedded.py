@@ -659,7 +659,7 @@ def test_a_damaged_file_nobody_republishes_is_left_out_of_the_duckdb_views_and_n
     later = datetime(2024, 4, 1)
     r = publish(store, make_forecast(3, N, H, later), as_of=later, variant=3)  # a run of a later as_of
     assert len(r.notes) == 1 and str(part) in r.notes[0] and "re-publish that dataset and as_of" in r.notes[0]
-    assert "as_of 2024-02-01T00:00:00" in r.notes[0] and store.views_left_out == r.notes
+    assert "as_of 2024-02-01, whose footer" in r.notes[0] and store.views_left_out == r.notes
     assert variant_of(duck(store, "SELECT * FROM forecasts")) == {1, 3}  # every query failed on it
     assert duck(store, "SELECT count(*) AS n FROM publishes")["n"][0] == 2
     publish(store, make_forecast(4, N, H, AS_OF), variant=4)  # later publishes of healthy keys are seen
@@ -687,6 +687,8 @@ def test_a_damaged_realized_file_left_out_of_the_views_names_the_run_that_rewrit
     (note,) = store.views_left_out
     assert str(part) in note and "the next run that scores that dataset rewrites it" in note
     assert "re-publish that dataset and as_of, or" not in note
+    # the as_of as every message writes one, its folder's ISO key in the path (it read 'as_of 2024-03-01T00:00:00')
+    assert f"{part}, dataset {DS} as_of 2024-03-01, whose footer" in note, note
 
 
 def _left_out_said(caplog, part) -> int:

@@ -35,6 +35,7 @@ from typing import Any
 import polars as pl
 
 from flowcast.data import calendar
+from flowcast.timekeys import utc_text
 
 # what a run's JSON says of its data's freshness, `flowcast run --json` as `flowcast forecast --json`: one list, so that
 # both carry the same keys (run's had neither `stale` nor `freq`). latest_ds is the start of the latest interval, as
@@ -171,20 +172,21 @@ def freshness(lengths: pl.DataFrame, as_of_ds: datetime | None, freq: str, horiz
 
 
 def when_text(ds: datetime | None, freq: str = "1d") -> str:
-    """A date as a date; a sub-daily ds (a UTC instant: README, time zones) with its time and 'UTC'."""
+    """A period of daily or longer data (its ds at midnight, the date as written) as a date; a sub-daily ds (a UTC
+    instant: README, time zones), or a ds with a clock time, as `timekeys.utc_text` writes an instant
+    ('2024-03-10 06:00 UTC'; its midnight '2024-03-10'). It wrote '2024-03-10 00:00 UTC' beside messages writing
+    that instant '2024-03-10', and a clock time of daily data without its 'UTC'."""
     if ds is None:
         return "-"
-    if calendar.is_subdaily(freq):
-        return ds.strftime("%Y-%m-%d %H:%M UTC")
-    return ds.strftime("%Y-%m-%d") if (ds.hour, ds.minute, ds.second) == (0, 0, 0) else ds.strftime("%Y-%m-%d %H:%M")
+    if not calendar.is_subdaily(freq) and (ds.hour, ds.minute, ds.second, ds.microsecond) == (0, 0, 0, 0):
+        return f"{ds:%Y-%m-%d}"
+    return utc_text(ds)
 
 
 def freshness_lines(f: Freshness, as_of: datetime | None, tz: str | None = None) -> list[str]:
     """Warnings for a run's log: the data stopped before as_of, series that ended long ago. as_of is said as the
     instant it is (`timekeys.utc_text`: UTC, and its wall time and offset in the source's `tz`): its wall time
     alone named no zone (a UTC 04:40 read as New York's, or the repeated autumn hour either of two instants)."""
-    from flowcast.timekeys import utc_text
-
     out = []
     if f.all_before_as_of and as_of is not None:
         out.append(f"The latest observation, {when_text(f.latest_ds, f.freq)}, is {f.periods_behind} periods ({f.freq}) before "
@@ -289,8 +291,6 @@ class Continuity:
         """A warning for the run's log, None when nothing was lost."""
         if not self.lost or self.previous_as_of is None:
             return None
-        from flowcast.timekeys import utc_text
-
         return (f"{len(self.lost)} of the {self.previous_series} series of the last publish (as_of "
                 f"{utc_text(self.previous_as_of)}) are not in this run's data at all, e.g. "
                 f"{', '.join(self.lost[:5])}: they get no forecast this time. Did the source lose them? "

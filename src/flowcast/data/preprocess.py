@@ -62,6 +62,7 @@ from flowcast.data.calendar import (
     season_length,
     shift,
 )
+from flowcast.data.freshness import when_text
 from flowcast.data.lengths import network_min_length
 from flowcast.data.order import CHUNK as _CHUNK
 from flowcast.data.order import in_key_order
@@ -69,6 +70,7 @@ from flowcast.data.sources import MISSING_MARKERS, number_text
 from flowcast.data.statics import level_name, missing_indicator, unknown_level
 from flowcast.data.training_data import TrainingData, TrainingMeta, fit_scalers, fit_scalers_per_series
 from flowcast.errors import DataValidationError
+from flowcast.timekeys import utc_text
 
 MAX_STATIC_LEVELS = 32
 _DEFAULT_HORIZON = {"mo": 12, "q": 8, "y": 6, "w": 13, "d": 14, "b": 10}
@@ -253,11 +255,6 @@ def _grid_rows(sid: pl.Series, ds: pl.Series, first: pl.Series, offsets: pl.Seri
     since its first point (`first`, `offsets`: per series index)."""
     part = pl.DataFrame({"o": offsets.gather(sid), "f": first.gather(sid), "d": ds})
     return part.select(pl.col("o") + periods_between(pl.col("f"), pl.col("d"), freq)).to_series()
-
-
-def _date_text(ds: datetime, freq: str) -> str:
-    """A date as a date ('2001-02-01' of monthly data); a sub-daily ds is a UTC instant."""
-    return ds.strftime("%Y-%m-%d %H:%M UTC" if is_subdaily(freq) else "%Y-%m-%d")
 
 
 def _last_long_gaps(rows: pl.DataFrame, first: pl.Series, limit: int, freq: str, chunk: int = _CHUNK) -> pl.DataFrame:
@@ -456,8 +453,8 @@ def _dst_gap_hint(seen: pl.Series, grid: pl.Series, *, cut: int = 0) -> str | No
     more = f" and {skipped.len() - 1} more" if skipped.len() > 1 else ""
     done = (f"is a gap longer than max_gap that every series starts after (its {cut:,} rows before it not used)"
             if cut else "was imputed")
-    return (f"the hour the clocks skip when daylight saving starts in {', '.join(found)} ({skipped[0]:%Y-%m-%d %H:%M}"
-            f"{more}) is missing from every series and {done}: local times written without their UTC offset? "
+    return (f"the hour the clocks skip when daylight saving starts in {', '.join(found)} (read as "
+            f"{utc_text(skipped[0])}{more}) is missing from every series and {done}: local times written without their UTC offset? "
             f"declare the source's tz (--tz {zone}), or export the times with their offset")
 
 
@@ -617,7 +614,7 @@ def preprocess(
         spacing = (summary.freq_hint or _spacing_hint(v, freq)) if cuts.height == n_observed else ""
         if spacing:
             shown = "; ".join(
-                f"{ids[s]}: interior gap of {g} periods from {_date_text(d, freq)} > max_gap={limit}"
+                f"{ids[s]}: interior gap of {g} periods from {when_text(d, freq)} > max_gap={limit}"
                 for s, g, d in cuts.select("__sid", "__gap", "__start").head(5).iter_rows()
             )
             raise DataValidationError(
@@ -653,7 +650,7 @@ def preprocess(
                 # the rows its own cuts left out: not those of a series cut at a later gap of its own (`gap_rows`)
                 here = dst_sized.filter((pl.col("__start") <= skipped[0]) & (pl.col("__resume") > skipped[0]))
                 summary.tz_hint = summary.tz_hint or _dst_gap_hint(observed, missing, cut=int(here["__rows"].sum()))
-                local = f"--tz {zone} reads it (the hour its clocks skip, {skipped[0]:%Y-%m-%d %H:%M} as UTC); "
+                local = f"--tz {zone} reads it (the hour its clocks skip, read as {utc_text(skipped[0])}); "
         elif source.tz is not None and source.ambiguous == "quarantine" and is_subdaily(freq):
             # the hour repeated when daylight saving ends, quarantined as time_ambiguous: 8 quarter hours of a
             # 15-minute series, a gap longer than max_gap, cut every series there (newuser22: half the rows of a
@@ -665,12 +662,12 @@ def preprocess(
             if twice.len():
                 skipped = twice
                 local = (f"--ambiguous infer reads it (the hour repeated when daylight saving ends in {source.tz}, "
-                         f"from {twice[0]:%Y-%m-%d %H:%M} UTC: its rows were quarantined as time_ambiguous); ")
+                         f"from {utc_text(twice[0], source.tz)}: its rows were quarantined as time_ambiguous); ")
         summary.gap_cut = [
             {"unique_id": str(ids[s]), "rows": int(r),
-             "reason": (f"interior gap of {g} periods from {_date_text(d, freq)} > max_gap={limit}{mode}"
+             "reason": (f"interior gap of {g} periods from {when_text(d, freq)} > max_gap={limit}{mode}"
                         + (f" (the last of {n})" if n > 1 else "")
-                        + f": the {r} rows before {_date_text(f, freq)} are not used, the series starts there "
+                        + f": the {r} rows before {when_text(f, freq)} are not used, the series starts there "
                           f"({local if local and d <= skipped[0] < f else ''}[preprocess] max_gap = {g} imputes it)")}
             for s, g, d, f, n, r in cuts.select("__sid", "__gap", "__start", "__resume", "__n", "__rows").iter_rows()
         ]

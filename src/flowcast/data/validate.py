@@ -78,7 +78,7 @@ from flowcast.data.sources import (
 )
 from flowcast.errors import DataValidationError, SourceUnavailableError
 from flowcast.mdtext import md_text
-from flowcast.timekeys import wall_time, zones_keeping
+from flowcast.timekeys import utc_text, zone_text, zones_keeping
 from flowcast.wording import noun, plural
 
 _MAX_SLICES_PER_ROW = 1 / 500  # drop by slicing while at most this share of the rows go (each slice is a chunk)
@@ -235,23 +235,20 @@ class DataQualityReport:
         return " .. ".join(e.removesuffix(":00") if len(e) == 19 else e for e in ends) + " (UTC)"
 
     def _as_of_local(self) -> str:
-        """' (2020-01-02 19:00 in America/New_York, the source's tz)': the wall time the rows were cut on."""
+        """' (2020-01-02 19:00 -05:00 America/New_York: the source's tz)': the wall time the rows were cut on, written
+        as `timekeys.utc_text` writes one (it read '2020-01-02 19:00 in America/New_York', a form of its own)."""
         if not self.as_of or not self.tz or self.tz == "UTC":
             return ""
-        return f" ({wall_time(self.as_of, self.tz):%Y-%m-%d %H:%M} in {self.tz}, the source's tz)"
+        return f" ({zone_text(self.as_of, self.tz)}: the source's tz)"
 
     def _as_of_said(self) -> str:
         """'as_of (UTC): 2020-01-03' as the leaderboard and realized accuracy write it (`timekeys.utc_text`; it
         read '2020-01-03T00:00:00+00:00'), 'as_of: everything' for a run that sees every row."""
-        from flowcast.timekeys import utc_text
-
         return f"as_of (UTC): {utc_text(self.as_of, zone=False)}" if self.as_of else "as_of: everything"
 
     def _freshness_to(self) -> str:
         """What the staleness is measured to: as_of, or the time `flowcast validate` ran without one."""
         measured = self.freshness.get("measured_at")
-        from flowcast.timekeys import utc_text
-
         return f"now ({utc_text(str(measured))})" if measured else "as_of"
 
     def to_markdown(self) -> str:
@@ -1086,9 +1083,11 @@ def _all_after_as_of(ingested: Ingested, rows_read: int, rows_partial: int, rows
     waiting = (f"{rows_partial} of them in the {ingested.source.freq} period not over at as_of, which waits until it "
                "ends; " if rows_partial else "")
     planned = f"{rows_planned} of them kept for their planned future covariates only; " if rows_planned else ""
-    since = f"the first is {str(first).removesuffix(' 00:00:00')}: pick an as_of from then on" if first else ""
+    # both instants as every message writes one (as_of read '2020-01-01 00:00:00+00:00', a sub-daily first one
+    # '2024-01-01 06:00:00' without its zone)
+    since = f"the first is {utc_text(first)}: pick an as_of from then on" if first else ""
     said = f" ({waiting}{planned}{since})".replace("; )", ")") if waiting or planned or since else ""
-    return (f"{ingested.label}: all {rows_read} rows are after as_of={ingested.as_of}{said}; "
+    return (f"{ingested.label}: all {rows_read} rows are after as_of={utc_text(ingested.as_of)}{said}; "
             f"nothing {'observed ' if rows_planned else ''}to validate")
 
 

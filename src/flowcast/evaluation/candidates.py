@@ -40,6 +40,7 @@ import numpy as np
 import polars as pl
 
 from flowcast.columns import INTERVAL_COLUMNS, INTERVAL_LEVELS, within_bounds
+from flowcast.data.freshness import when_text
 from flowcast.evaluation.backtest import BacktestResult, result_from_forecasts
 from flowcast.evaluation.combine import describe_weights, fit_weights, weights_by_window
 from flowcast.evaluation.conformal import (
@@ -484,7 +485,10 @@ def frozen_candidate(
     windows = sorted(fair_pairs["window"].unique().to_list())
     spans = rows.group_by("window").agg(pl.col("ds").min().alias("first"), pl.col("ds").max().alias("last"))
     span = {int(r["window"]): (r["first"], r["last"]) for r in spans.to_dicts()}
-    named = "; ".join(f"window {w}: {_day(span[w][0])} to {_day(span[w][1])}" for w in windows if w in span)
+    # a period as a date, an instant (sub-daily data) with its 'UTC' (it read '2024-03-10 06:00', no zone)
+    freq = td.meta.freq
+    named = "; ".join(f"window {w}: {when_text(span[w][0], freq)} to {when_text(span[w][1], freq)}"
+                      for w in windows if w in span)
     return CandidateResult(
         spec=CandidateSpec(PRODUCTION, kind, [(PRODUCTION, [PRODUCTION])]), result=scored, weights=[1.0],
         calibration=calibration, intervals=iv, n_pairs=n_pairs, eligible=scored.finite,
@@ -493,12 +497,6 @@ def frozen_candidate(
                 f"training data ended ({named}); every other candidate is compared with it on the same "
                 f"window{'s' if len(windows) != 1 else ''}",
     )
-
-
-def _day(v: Any) -> str:
-    """A forecast period as a date (or a date and time when it is not midnight)."""
-    text = v.isoformat(sep=" ") if hasattr(v, "isoformat") else str(v)
-    return text[:10] if text[10:].strip(" :0.") == "" else text[:16]
 
 
 def paired_scores(results: list[CandidateResult], reference: CandidateResult, metric: str) -> dict[str, float | None]:

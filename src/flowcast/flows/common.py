@@ -1400,6 +1400,7 @@ def old_key_published(settings: Settings, source: SourceConfig, as_of: datetime)
     """A sentence when the store has a publish of `source` under the key its date alone had before
     it meant the source's local midnight (midnight UTC of that date): two as_of for one date."""
     from flowcast.store import open_store
+    from flowcast.store.parquet import partition_name
     from flowcast.timekeys import old_date_key
 
     old = old_date_key(as_of, source.tz)
@@ -1408,11 +1409,11 @@ def old_key_published(settings: Settings, source: SourceConfig, as_of: datetime)
             return None
     except (OSError, FlowcastError):  # a courtesy: the forecasts are published
         return None
-    return (f"{source.name} also has a publish keyed {old:%Y-%m-%dT%H:%M} UTC, the key a date alone "
-            f"({old:%Y-%m-%d}) had before it meant the midnight that day starts at in {source.tz} (this run's "
-            f"{storage_naive(as_of):%Y-%m-%dT%H:%M} UTC): two as_of for one date; remove the old partition "
-            f"{old:%Y-%m-%dT%H:%M} (no command removes one as_of alone: `flowcast gc --forecasts-before` removes "
-            "every as_of before a date)")
+    # the two instants as every message writes one, the partition by its name (they read '2021-06-30T00:00 UTC')
+    return (f"{source.name} also has a publish of as_of {utc_text(old)} (midnight UTC), the key a date alone had "
+            f"before it meant the midnight that day starts at in {source.tz}, as this run's does: "
+            f"{utc_text(as_of, source.tz)}. Two as_of for one date: remove the old partition {partition_name(old)} "
+            "(no command removes one as_of alone: `flowcast gc --forecasts-before` removes every as_of before a date)")
 
 
 def plot_context(data: LoadedData, forecasts: pl.DataFrame) -> tuple[dict[str, str], pl.DataFrame | None]:

@@ -57,10 +57,18 @@ FINAL_EVENTS = {f"prefect.flow-run.{s}" for s in ("Completed", "Failed", "Cancel
 # run's name is on the Crashed event's resource, a dataset's name on flowcast's events (never with parentheses)
 NOT_A_BACKFILL_DATE: dict[str, str | list[str]] = {"prefect.resource.name": "!*(backfill)*"}
 _DATASET = "{{ event.resource.get('flowcast.dataset', '') }}"
-_AS_OF = "{{ event.resource.get('flowcast.as_of', '') }}"
+# the as_of as a person reads it ('2019-01-01', '2024-03-10 06:00 UTC': `events.AS_OF_TEXT_LABEL`); the ISO label of
+# an event without it (sent by hand, or by a flowcast before it) is written as it is. Notifications read 'as_of
+# 2019-01-01T00:00:00' where every other message wrote the instant by `timekeys.utc_text`
+_AS_OF = ("{{ event.resource.get('" + events.AS_OF_TEXT_LABEL + "') or event.resource.get('flowcast.as_of', '') }}")
 # ', as_of T' where the event has one: one without (an event sent by hand; a refusal before Prefect without --as-of had
 # none until followup22, where it is now the command's start) made the notifications read 'Dataset s, as_of : ...'
 _AS_OF_IF = "{% if event.resource.get('flowcast.as_of') %}, as_of " + _AS_OF + "{% endif %}"
+# when the event was sent, as `timekeys.utc_text` writes a time of day (Prefect stamps it in UTC): its seconds only
+# where they are not zero, no fraction ('published 2026-12-05 03:00:42 UTC'; it printed '2026-12-05
+# 03:00:42.123456+00:00')
+_OCCURRED = ("{{ event.occurred.strftime('%Y-%m-%d %H:%M') }}{% if event.occurred.second or event.occurred.microsecond"
+             " %}{{ event.occurred.strftime(':%S') }}{% endif %} UTC")
 _DATASETS: dict[str, str | list[str]] = {"prefect.resource.id": f"{events.RESOURCE_PREFIX}*"}
 # the dataset's current date: a backfill's publish (or stale data) of a past date neither re-arms nor
 # satisfies "forecast not published", nor tells (or spends the window of) "data stale"
@@ -168,7 +176,7 @@ def desired(settings: Settings, block_document_id: Any | None) -> list[Any]:
             actions=notify(
                 "flowcast: forecast not published for " + _DATASET,
                 "Dataset " + _DATASET + " has published nothing for " + settings.alerts.publish_deadline
-                + " since as_of " + _AS_OF + " (published {{ event.occurred }}): is the forecast deployment running?",
+                + " since as_of " + _AS_OF + " (published " + _OCCURRED + "): is the forecast deployment running?",
             ),
         ),
         AutomationCore(

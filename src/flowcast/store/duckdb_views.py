@@ -57,7 +57,8 @@ from flowcast.atomic import atomic_write_text, fsync_dir
 from flowcast.errors import StorageError
 from flowcast.store.base import fault
 from flowcast.store.contract import OPTIONAL_REALIZED, empty_forecasts, empty_realized
-from flowcast.store.parquet import PART_GLOB
+from flowcast.store.parquet import PART_GLOB, parse_as_of
+from flowcast.timekeys import utc_text
 
 DB_NAME = "forecasts.duckdb"
 TABLES = ("forecasts", "realized")
@@ -298,7 +299,10 @@ class DuckDBViews:
                         listed.append(str(folder / PART_GLOB))
                     elif parts[-1][1] is None:
                         listed.append(str(folder / parts[-1][0]))
-                    what = (f"dataset {dname.removeprefix('dataset=')} as_of {aname.removeprefix('as_of=')}"
+                    # the as_of as every message writes one; the folder, named in full, keeps its ISO key
+                    key = parse_as_of(aname)
+                    what = (f"dataset {dname.removeprefix('dataset=')} as_of "
+                            f"{aname.removeprefix('as_of=') if key is None else utc_text(key)}"
                             + (" (a superseded file; its newest file is read)" if parts[-1][1] is None else ""))
                     self.left_out += [
                         f"the DuckDB views in {self.db_path} leave out {folder / n}, {what}, whose footer cannot be "
