@@ -448,6 +448,10 @@ def test_saving_a_recipe_replaces_the_file_whole_never_rewrites_it_in_place(tmp_
     ([("a", "naive"), ("b", "theta"), ("c", "naive"), ("d", "naive")], "it",
      ("4 series it cannot forecast were forecast by its fallback: 3 by naive, 1 by theta (e.g. a: too few "
      "observations; b: too few observations; c: too few observations)")),
+    # an id holding a comma or a ';' is quoted: 'north, east' read as two series (newuser43)
+    ([("north, east", "naive"), ("a;b", "naive")], "it",
+     ("2 series it cannot forecast were forecast by its fallback: 2 by naive ('north, east': too few observations; "
+      "'a;b': too few observations)")),
 ])
 def test_the_fallback_note_counts_one_series_in_the_singular(fallbacks, who, said):
     """Regression (newuser21): a run of series of 1, 2, 3 and 500 points said '1 series it cannot forecast were
@@ -486,6 +490,18 @@ def test_the_fallback_note_leaves_out_the_series_too_short_for_a_trend(fallbacks
                                                                       "reason": pl.Utf8})
     rf = RecipeForecast(frame=pl.DataFrame(), fallbacks=frame, recipe=recipe, short=short, short_history=3)
     assert rf.fallback_note() == said
+
+
+def test_the_short_note_quotes_an_id_holding_a_comma():
+    """Regression (newuser43): '(new shop: 2, north, east: 1)' read as three series of two."""
+    from flowcast.models.recipes import RecipeForecast
+
+    recipe = Recipe(name="theta", kind="statistical", components=[{"type": "statistical", "model": "theta"}],
+                    weights=[1.0])
+    rf = RecipeForecast(frame=pl.DataFrame(), fallbacks=pl.DataFrame(), recipe=recipe,
+                        short={"new shop": 2, "north, east": 1}, short_history=3)
+    assert rf.short_note() == ("2 series have fewer than 3 observations (new shop: 2, 'north, east': 1): forecast by "
+                               "naive, their last value, not by a trend read off so few points.")
 
 
 @pytest.mark.parametrize(("first", "peers", "champion"), [(3.0, 2, "theta"), (14.0, 2, "theta"), (3.0, 2, "naive"),

@@ -69,6 +69,7 @@ from flowcast.data.sources import MISSING_MARKERS, number_text
 from flowcast.data.statics import level_name, missing_indicator, unknown_level
 from flowcast.data.training_data import TrainingData, TrainingMeta, fit_scalers, fit_scalers_per_series
 from flowcast.errors import DataValidationError
+from flowcast.mdtext import id_text
 
 MAX_STATIC_LEVELS = 32
 _DEFAULT_HORIZON = {"mo": 12, "q": 8, "y": 6, "w": 13, "d": 14, "b": 10}
@@ -497,7 +498,7 @@ def _weekday_series_hint(rows: pl.DataFrame, spans: pl.DataFrame) -> str | None:
            .sort("unique_id"))
     if not odd.height:
         return None
-    names = ", ".join(map(str, odd["unique_id"].head(5).to_list())) + (
+    names = ", ".join(map(id_text, odd["unique_id"].head(5).to_list())) + (
         f" and {odd.height - 5:,} more" if odd.height > 5 else "")
     days = int(odd["__weekend_days"].sum())
     rest = int(per["__weekend"].sum())  # the series with weekend rows (a weekday-only one too short to name has none)

@@ -76,7 +76,7 @@ from flowcast.data.sources import (
     time_label_note,
 )
 from flowcast.errors import DataValidationError, SourceUnavailableError
-from flowcast.mdtext import md_text
+from flowcast.mdtext import id_text, md_id, md_text
 from flowcast.timekeys import wall_time, zones_keeping
 from flowcast.wording import noun, plural
 
@@ -276,7 +276,7 @@ class DataQualityReport:
               if self.series_quarantined else []),
             f"| series excluded by preprocessing | {self.n_series_excluded:,} |",
             *([f"| series too short for a network (statistical models forecast them) | {short:,}"
-               + (f" ({some_named(short, ids, md_text)})" if (ids := self.preprocess.get("network_short_ids")) else "")
+               + (f" ({some_named(short, ids, md_id)})" if (ids := self.preprocess.get("network_short_ids")) else "")
                + " |"]
               if (short := int(self.preprocess.get("network_short") or 0)) else []),
             f"| date range | {self._range_text()} |",
@@ -347,15 +347,15 @@ def planned_said(rows_planned: int) -> str:
     return f" ({rows_planned:,} of them planned: after as_of, kept for their future covariates)" if rows_planned else ""
 
 
-def some_named(n: int, shown: Sequence[Any], fmt: Callable[[Any], str] = str) -> str:
+def some_named(n: int, shown: Sequence[Any], fmt: Callable[[Any], str] = id_text) -> str:
     """'a, b' where `shown` names all `n`, 'a, b, c, d, e and 3 more' where it names the first of them (`fmt`
-    writes each: `md_text` in a markdown artifact)."""
+    writes each: `id_text`, quoted where a comma in it would split the list; `md_id` in a markdown artifact)."""
     return ", ".join(fmt(u) for u in shown) + (f" and {n - len(shown):,} more" if n > len(shown) else "")
 
 
 def _named(n: int, shown: list[str]) -> str:
     """'S5' when `shown` names all `n` series, 'e.g. a, b' when it is a sample of them."""
-    names = ", ".join(md_text(u) for u in shown)
+    names = ", ".join(md_id(u) for u in shown)
     return names if len(shown) >= n else f"e.g. {names}"
 
 
@@ -740,14 +740,14 @@ def _id_groups_line(groups: list[list[str]], by: str, advice: str) -> str:
 def log1p_off_line(series: list[str]) -> str:
     """The series that `preprocess.log1p` leaves untransformed: they hold a value below 0 (log1p is undefined below
     -1 and flattens negative values), so they are scaled without it."""
-    shown = ", ".join(series[:10]) + (", ..." if len(series) > 10 else "")
+    shown = ", ".join(map(id_text, series[:10])) + (", ..." if len(series) > 10 else "")
     return (f"log1p off for {len(series):,} series holding negative values ({shown}): they are scaled without it "
             "(the others with it)")
 
 
 def gap_cut_line(cut: list[dict], rows: int) -> str:
     """The series that start after an interior gap longer than max_gap, and the rows before it, not used."""
-    shown = "; ".join(f"{c['unique_id']}: {c['reason']}" for c in cut[:5])
+    shown = "; ".join(f"{id_text(c['unique_id'])}: {c['reason']}" for c in cut[:5])
     return (f"series starting after an interior gap longer than max_gap (their {rows:,} rows before it not used): "
             f"{len(cut):,}, e.g. {shown}" + ("; ..." if len(cut) > 5 else ""))
 
