@@ -2099,3 +2099,18 @@ def test_times_of_a_year_and_a_number_1_to_4_alone_are_said_to_be_maybe_quarters
         assert "times: " in md and "(--freq 1q); no --time-format reads a quarter" in report.quarter_note
     # a declared time_format is the file's word on its times: nothing to say
     assert run_validate(write_csv(HEADER + body), freq="1mo", time_format="%Y-%m").report.quarter_note is None
+
+
+@pytest.mark.parametrize(("n", "said"), [
+    (1, "series starting after an interior gap longer than max_gap (its 40 rows before it not used): 1: s0: why"),
+    (2, ("series starting after an interior gap longer than max_gap (their 40 rows before it not used): 2: s0: why; "
+         "s1: why")),
+    (6, "(their 40 rows before it not used): 6, e.g. s0: why; s1: why; s2: why; s3: why; s4: why; ..."),
+])
+def test_the_gap_cut_line_says_e_g_before_a_sample_only(n, said):
+    """Regression (newuser43): the one series of vic_elec cut after its daylight-saving gap was said '1, e.g.
+    vic_elecdemand_2014: ...', as if there were more, and its rows 'their'."""
+    from flowcast.data.validate import gap_cut_line
+
+    line = gap_cut_line([{"unique_id": f"s{i}", "reason": "why"} for i in range(n)], 40)
+    assert said in line, line

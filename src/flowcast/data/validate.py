@@ -748,8 +748,10 @@ def log1p_off_line(series: list[str]) -> str:
 def gap_cut_line(cut: list[dict], rows: int) -> str:
     """The series that start after an interior gap longer than max_gap, and the rows before it, not used."""
     shown = "; ".join(f"{id_text(c['unique_id'])}: {c['reason']}" for c in cut[:5])
-    return (f"series starting after an interior gap longer than max_gap (their {rows:,} rows before it not used): "
-            f"{len(cut):,}, e.g. {shown}" + ("; ..." if len(cut) > 5 else ""))
+    # 'e.g.' before a sample only: the one series of a run read '1, e.g. vic_elecdemand_2014: ...' (newuser43)
+    named = f", e.g. {shown}; ..." if len(cut) > 5 else f": {shown}"
+    return (f"series starting after an interior gap longer than max_gap ({'its' if len(cut) == 1 else 'their'} "
+            f"{rows:,} rows before it not used): {len(cut):,}{named}")
 
 
 def standard_time_line(checks: dict[str, int], tz: str | None) -> str | None:
