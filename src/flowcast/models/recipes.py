@@ -550,7 +550,8 @@ class RecipeForecast:
         if self.constant and levels:
             e_g = ", ".join(f"{id_text(u)} at {y:g}" for u, y in sorted(self.constant.items())[:3])
             n = len(self.constant)
-            notes.append(f"{n} series {'has' if n == 1 else 'have'} a constant history (e.g. {e_g}): "
+            notes.append(f"{n} series {'has' if n == 1 else 'have'} a constant history ({'e.g. ' if n > 3 else ''}"
+                         f"{e_g}): "
                          f"{'its' if n == 1 else 'their'} {'/'.join(f'{lv}%' for lv in levels)} intervals have no "
                          "conformal width (the point forecast, as a model without residual variance gets in "
                          "statsforecast or fable): nothing in that history measures how far it may move.")
@@ -558,7 +559,8 @@ class RecipeForecast:
             n = len(self.level_scaled)
             e_g = ", ".join(f"{id_text(u)}: {why}" for u, why in sorted(self.level_scaled.items())[:3])
             notes.append(f"{n} series {'has' if n == 1 else 'have'} no measured typical change to scale "
-                         f"{'its' if n == 1 else 'their'} widths by (e.g. {e_g}): {'its' if n == 1 else 'their'} "
+                         f"{'its' if n == 1 else 'their'} widths by ({'e.g. ' if n > 3 else ''}{e_g}): "
+                         f"{'its' if n == 1 else 'their'} "
                          f"{'/'.join(f'{lv}%' for lv in levels)} widths are the calibrated multiples of "
                          f"{'its' if n == 1 else 'their'} mean |y| times the other series' typical change relative "
                          "to their level instead, a stand-in nothing calibrated.")
