@@ -36,3 +36,20 @@ def test_markdown_table_keeps_its_columns_for_any_id(uid: str) -> None:
 def test_md_plain_undoes_md_text(raw: str) -> None:
     """newuser25: `flowcast validate` printed the report's markdown escapes to the terminal."""
     assert md_plain(f"**{md_text(raw)}**: x") == f"**{raw}**: x"
+
+
+@pytest.mark.parametrize(("raw", "shown"), [
+    ("north", "north"),
+    ("west side", "west side"),  # a space alone splits no list
+    ("north, east", "'north, east'"),  # one series, not two
+    ("a;b", "'a;b'"),  # a gap-cut list separates its series with '; '
+    (" padded ", "' padded '"),
+    ("", "''"),
+    (42, "42"),
+])
+def test_id_text_quotes_an_id_a_list_would_split(raw: object, shown: str) -> None:
+    """Regression: series ids are listed joined by ', ' ('(e.g. new shop, north, east, south)'): an id holding a
+    comma read as two series, and 4 series named 5."""
+    from flowcast.mdtext import id_text
+
+    assert id_text(raw) == shown

@@ -2,7 +2,8 @@
 
 An id such as `A|B`, `*promo*`, `store_1_a` or `<EU>` is the user's, not markup: unescaped, a `|` split its table
 row into one more column (every later cell shifted), `*`/`_` turned it italic and swallowed the marks, and `<EU>`
-vanished as an HTML tag. `md_text` escapes those characters so the artifact shows the id as written.
+vanished as an HTML tag. `md_text` escapes those characters so the artifact shows the id as written. `id_text` writes an id that a list of
+ids would split (a comma in it) quoted, in messages and reports alike.
 """
 
 from __future__ import annotations
@@ -25,6 +26,25 @@ def md_text(value: Any) -> str:
             out.append(_ENTITIES.get(ch, ch))
     return "".join(out)
 
+
+_LIST_SEPARATORS = (",", ";")
+
+
+def id_text(value: Any) -> str:
+    """A series id as a list of ids joined by ', ' (or a gap-cut list by '; ') names it: as written, but quoted
+    (`repr`) where it holds a comma or a semicolon, starts or ends with a space, or is empty. The series
+    'north, east' was listed '(e.g. new shop, north, east, south)', 5 names for 4 series."""
+    text = str(value)
+    if not text or text != text.strip() or any(sep in text for sep in _LIST_SEPARATORS):
+        return repr(text)
+    return text
+
+
+
+def md_id(value: Any) -> str:
+    """A series id in a markdown list of ids: `id_text`, then `md_text` (quoted where a comma would split the
+    list, its markup escaped)."""
+    return md_text(id_text(value))
 
 _ESCAPED = re.compile(r"\\([\\`*_\[\]|#])|&(amp|lt|gt);")
 _UNENTITY = {"amp": "&", "lt": "<", "gt": ">"}

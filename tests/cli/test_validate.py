@@ -592,3 +592,26 @@ def test_a_refused_source_on_a_full_disk_is_said_with_its_report_and_why_there_i
     assert rep["quarantine_path"] is None, rep
     assert "quarantined" in rep["error"] and rep["error"].split("; its quarantine file (the rows and their reasons) "
                                                                 "could not be written: could not write ")[1], rep
+
+
+def test_a_text_column_that_tells_series_apart_is_named_as_the_id_when_none_is_declared(tmp_path):
+    """newuser43: a long file of three shops validated without --id-col (every row one series, each week
+    duplicated) was told in its report 'shop is text that changes within a series (a past or future covariate is a
+    number: write it as one, e.g. a 0/1 column per value)': advice to one-hot the series' own key. It is named as
+    what may tell the series apart, to give with --id-col; with --id-col given, a changing text column is said as
+    before."""
+    rows = [f"{shop},2024-01-{d:02d},{d}\n" for shop in ["north, east", "south", "west side"] for d in range(1, 29)]
+    csv = tmp_path / "weekly.csv"
+    csv.write_text("shop,week,sales\n" + "".join(f'"{r.split(",2024")[0]}",2024{r.split(",2024")[1]}' for r in rows))
+    res = runner.invoke(app, ["validate", str(csv), "--time-col", "week", "--target-col", "sales", "--freq", "1d"])
+    said = " ".join(res.output.split())
+    assert "shop is text that changes within a series" not in said, said
+    assert ("shop may be what tells the series apart: no id column is declared, so every row is read as one series, "
+            "and its times repeat; name it with --id-col (or the source's id_cols)") in said, said
+    flags = tmp_path / "flags.csv"
+    flags.write_text("shop,week,sales,weather\n" + "".join(
+        f"s{s},2024-01-{d:02d},{d},{'sun' if d % 2 else 'rain'}\n" for s in range(2) for d in range(1, 29)))
+    res = runner.invoke(app, ["validate", str(flags), "--id-col", "shop", "--time-col", "week", "--target-col",
+                              "sales", "--freq", "1d"])
+    said = " ".join(res.output.split())
+    assert "weather is text that changes within a series" in said and "tells the series apart" not in said, said

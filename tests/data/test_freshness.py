@@ -80,6 +80,13 @@ def test_series_that_ended_a_horizon_before_the_others_are_named():
                            "ended_last": ["2020-01-01T00:00:00", "2024-01-01T00:00:00"]}
 
 
+def test_the_ended_series_line_quotes_an_id_holding_a_comma():
+    """Regression (newuser43): '2 series ended ...: north, east, closed' named three series."""
+    last = {"live": datetime(2026, 11, 1), "north, east": datetime(2020, 1, 1), "closed": datetime(2021, 1, 1)}
+    [line] = freshness_lines(freshness(_lengths(last), datetime(2026, 12, 3), "1mo", 12), datetime(2026, 12, 3))
+    assert "(2026-11-01): 'north, east', closed; each is forecast" in line, line
+
+
 @pytest.mark.parametrize(("n_ended", "named"), [
     (1, ("(2026-11-01): gone0; it is forecast from its own last observation, its forecasts dated before the others' "
         "([validation] ended_series = \"exclude\" sets it aside)")),  # 'each is ... sets them aside' of one (polish25)
@@ -271,6 +278,7 @@ def test_latest_end_is_the_label_an_end_labelled_source_writes(latest, freq, lab
     (1, ["S5"], "1 (S5)"),  # ui19: it read '1 (e.g. S5)', as if there were others
     (2, ["older", "closed"], "2 (older, closed)"),
     (7, ["a", "b", "c", "d", "e"], "7 (e.g. a, b, c, d, e)"),  # a sample of them: e.g.
+    (2, ["north, east", "south"], "2 ('north, east', south)"),  # one series, not two (newuser43)
 ])
 def test_the_data_quality_report_says_e_g_only_of_a_sample_of_the_ended_series(n_ended, shown, cell):
     from flowcast.data.validate import DataQualityReport

@@ -2158,3 +2158,18 @@ def test_a_conflicting_duplicate_beside_exact_ones_stays_quarantined(write_csv):
     assert rep.checks == {"duplicate_conflict": 2}
     with pytest.raises(DataValidationError, match=r"2 of 5 rows quarantined .*duplicate_conflict=2"):
         enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.05), artifact=None)
+
+
+@pytest.mark.parametrize(("n", "said"), [
+    (1, "series starting after an interior gap longer than max_gap (its 40 rows before it not used): 1: s0: why"),
+    (2, ("series starting after an interior gap longer than max_gap (their 40 rows before it not used): 2: s0: why; "
+         "s1: why")),
+    (6, "(their 40 rows before it not used): 6, e.g. s0: why; s1: why; s2: why; s3: why; s4: why; ..."),
+])
+def test_the_gap_cut_line_says_e_g_before_a_sample_only(n, said):
+    """Regression (newuser43): the one series of vic_elec cut after its daylight-saving gap was said '1, e.g.
+    vic_elecdemand_2014: ...', as if there were more, and its rows 'their'."""
+    from flowcast.data.validate import gap_cut_line
+
+    line = gap_cut_line([{"unique_id": f"s{i}", "reason": "why"} for i in range(n)], 40)
+    assert said in line, line

@@ -142,7 +142,7 @@ def test_short_histories_are_all_published_with_the_defaults(tmp_path, capsys, c
     assert out["champion"] in ("gru", "damped")
     assert models == {"A": "naive", "B": "damped", "C": out["champion"], "D": out["champion"], "E": out["champion"]}
     # A's one point measures no change: its widths are scaled by its level, which nothing calibrated, and said so
-    assert "1 series has no measured typical change to scale its widths by (e.g. A: 1 observation)" in out["note"]
+    assert "1 series has no measured typical change to scale its widths by (A: 1 observation)" in out["note"]
     board = {r["model"]: r for r in out["leaderboard"]}
     assert board["damped"]["rank"] < board["naive"]["rank"]
     # gru forecasts 2 of the 3 backtested series (C, D; B's cut has 5 points < 6): the third is made by

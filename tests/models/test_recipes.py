@@ -358,7 +358,7 @@ def test_series_of_a_constant_history_are_published_with_zero_width_and_said_to_
     assert ((moving["y_hat_hi80"] - moving["y_hat_lo80"]) > 0).all() and (got["y_hat_lo95"] >= 0).all()
     assert rf.constant == flat
     assert rf.interval_notes() == [
-        ("2 series have a constant history (e.g. s00 at 7, s01 at 0): their 80%/95% intervals have no conformal "
+        ("2 series have a constant history (s00 at 7, s01 at 0): their 80%/95% intervals have no conformal "
          "width (the point forecast, as a model without residual variance gets in statsforecast or fable): "
          "nothing in that history measures how far it may move.")]
     assert check_forecasts(got, expected_ids=td.ids, horizon=3, fallbacks=rf.fallbacks, bounds=(0.0, None)).ok
@@ -397,7 +397,7 @@ def test_series_without_a_measured_change_are_said_to_be_scaled_by_their_level(y
     np.testing.assert_allclose((zz["y_hat_hi80"] - zz["y_hat"]).to_numpy(),
                                0.5 * float(np.mean(np.abs(ys))) * relative)
     assert rf.interval_notes() == [
-        (f"1 series has no measured typical change to scale its widths by (e.g. zz: {why}): its 80%/95% widths "
+        (f"1 series has no measured typical change to scale its widths by (zz: {why}): its 80%/95% widths "
          "are the calibrated multiples of its mean |y| times the other series' typical change relative to their "
          "level instead, a stand-in nothing calibrated.")]
 
@@ -448,6 +448,10 @@ def test_saving_a_recipe_replaces_the_file_whole_never_rewrites_it_in_place(tmp_
     ([("a", "naive"), ("b", "theta"), ("c", "naive"), ("d", "naive")], "it",
      ("4 series it cannot forecast were forecast by its fallback: 3 by naive, 1 by theta (e.g. a: too few "
      "observations; b: too few observations; c: too few observations)")),
+    # an id holding a comma or a ';' is quoted: 'north, east' read as two series (newuser43)
+    ([("north, east", "naive"), ("a;b", "naive")], "it",
+     ("2 series it cannot forecast were forecast by its fallback: 2 by naive ('north, east': too few observations; "
+      "'a;b': too few observations)")),
 ])
 def test_the_fallback_note_counts_one_series_in_the_singular(fallbacks, who, said):
     """Regression (newuser21): a run of series of 1, 2, 3 and 500 points said '1 series it cannot forecast were
@@ -488,6 +492,18 @@ def test_the_fallback_note_leaves_out_the_series_too_short_for_a_trend(fallbacks
     assert rf.fallback_note() == said
 
 
+def test_the_short_note_quotes_an_id_holding_a_comma():
+    """Regression (newuser43): '(new shop: 2, north, east: 1)' read as three series of two."""
+    from flowcast.models.recipes import RecipeForecast
+
+    recipe = Recipe(name="theta", kind="statistical", components=[{"type": "statistical", "model": "theta"}],
+                    weights=[1.0])
+    rf = RecipeForecast(frame=pl.DataFrame(), fallbacks=pl.DataFrame(), recipe=recipe,
+                        short={"new shop": 2, "north, east": 1}, short_history=3)
+    assert rf.short_note() == ("2 series have fewer than 3 observations (new shop: 2, 'north, east': 1): forecast by "
+                               "naive, their last value, not by a trend read off so few points.")
+
+
 @pytest.mark.parametrize(("first", "peers", "champion"), [(3.0, 2, "theta"), (14.0, 2, "theta"), (3.0, 2, "naive"),
                                                           (3.0, 0, "theta")])
 def test_a_two_point_series_widths_stand_in_for_its_one_change_and_the_run_says_so(first, peers, champion):
@@ -523,7 +539,7 @@ def test_a_two_point_series_widths_stand_in_for_its_one_change_and_the_run_says_
     if peers and first == 3.0:
         assert two["y_hat_lo95"].min() >= 0  # was 15 - 12 ... -30 under the real calibration
     said = [n for n in rf.interval_notes() if "no measured typical change" in n]
-    assert said == ([("1 series has no measured typical change to scale its widths by (e.g. s00: 2 observations (one "
+    assert said == ([("1 series has no measured typical change to scale its widths by (s00: 2 observations (one "
                       "change)): its 80%/95% widths are the calibrated multiples of its mean |y| times the other series' "
                       "typical change relative to their level instead, a stand-in nothing calibrated.")] if peers else [])
     cut = forecast_detailed(r, td, 6).frame.filter(pl.col("unique_id") == "s00")  # a backtest's: its one change

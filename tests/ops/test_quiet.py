@@ -186,3 +186,19 @@ def test_the_last_publish_s_as_of_reads_as_the_log_s_other_instants(b_last):
                               model_version="gru-v1", previous_as_of=PREV, dataset="tiny", fingerprint=FP,
                               recorded=FP)
     assert "(as_of 2019-09-01)" in quiet.sentence and "T00:00" not in quiet.sentence, quiet.sentence
+
+
+def test_an_id_holding_a_comma_is_named_as_one_series():
+    """Regression (newuser43): 'Publishing: 4 of 5 series have new observations ... (e.g. new shop, north, east,
+    south, west side)': the series 'north, east' read as two, 5 names for 4 series."""
+    quiet = compare_with_last(_published(ids=("north, east", "south")),
+                              _last(**{"north, east": datetime(2019, 10, 1), "south": datetime(2019, 10, 1)}),
+                              freq="1mo", horizon=3, model_version="gru-v1", previous_as_of=PREV, dataset="tiny",
+                              fingerprint=FP, recorded=FP)
+    assert "2 of 2 series have new observations" in quiet.sentence, quiet.sentence
+    assert "(e.g. 'north, east', south)" in quiet.sentence, quiet.sentence
+    came = compare_with_last(_published(ids=("south",)), _last(**{"north, east": datetime(2019, 9, 1),
+                                                                  "south": datetime(2019, 9, 1)}),
+                             freq="1mo", horizon=3, model_version="gru-v1", previous_as_of=PREV, dataset="tiny",
+                             fingerprint=FP, recorded=FP)
+    assert "(e.g. 'north, east')" in came.sentence, came.sentence

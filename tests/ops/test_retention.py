@@ -200,6 +200,11 @@ def test_cli_dry_run_then_yes(home):
     assert not (home / "models" / "versions" / "gru-v1").exists()
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0 and "nothing to remove" in again.stderr
+    # the policy as the [retention] settings that change it, not a Python dict (newuser43: "policy: {'keep_versions':
+    # 3, 'runs_days': 30.0, ...}")
+    said = " ".join(again.stderr.split())
+    assert ("(policy: [retention] keep_versions = 1, runs_days = 30, cache_days = 7, quarantine_days = 90, "
+            "reports_days = 30, in_runs = true)") in said, said
     bad = CliRunner().invoke(app, [*args, "--version", "gru-v5"])
     assert bad.exit_code == 1 and "never removes a production" in " ".join(bad.stderr.split())
 

@@ -25,6 +25,17 @@ from flowcast.timekeys import is_date_only
 from flowcast.wording import plural
 
 
+def policy_text(retention: dict[str, Any]) -> str:
+    """The retention policy as the settings that change it: '[retention] keep_versions = 3, runs_days = 30, ...,
+    in_runs = true' (TOML values; it printed the Python dict, "{'keep_versions': 3, 'runs_days': 30.0, ...}")."""
+    def value(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        return f"{v:g}" if isinstance(v, float) else str(v)
+
+    return "[retention] " + ", ".join(f"{k} = {value(v)}" for k, v in retention.items())
+
+
 @app.command("gc")
 @cli_errors
 def gc(
@@ -84,7 +95,7 @@ def gc(
         out.print(f"kept {i.version}: {i.reason}" if i.kind == "model" else f"note: {i.reason}",
                   highlight=False, soft_wrap=True)
     if not items:
-        console.print(f"nothing to remove under {home_path} (policy: {settings.retention.model_dump()})")
+        console.print(f"nothing to remove under {home_path} (policy: {policy_text(settings.retention.model_dump())})")
         return
     table = Table(title=f"{'Removed' if yes else 'Would remove'} under {home_path}")
     for c in ("kind", "path", "size", "why"):

@@ -35,6 +35,7 @@ from typing import Any
 import polars as pl
 
 from flowcast.data import calendar
+from flowcast.mdtext import id_text
 from flowcast.timekeys import utc_text
 
 # what a run's JSON says of its data's freshness, `flowcast run --json` as `flowcast forecast --json`: one list, so that
@@ -194,7 +195,8 @@ def freshness_lines(f: Freshness, as_of: datetime | None, tz: str | None = None)
                    "Is the source still being updated? ([validation] max_staleness fails a run past a limit)")
     if f.n_ended:
         # 'e.g.' before a sample only: all of them named read as a sample too ('1 series ended ..., e.g. Dresden')
-        named = (f", e.g. {', '.join(f.ended)}: " if f.n_ended > len(f.ended) else f": {', '.join(f.ended)}; ")
+        ended = ", ".join(map(id_text, f.ended))
+        named = f", e.g. {ended}: " if f.n_ended > len(f.ended) else f": {ended}; "
         said = (f"{f.n_ended} series ended more than a horizon ({f.horizon} periods) before the latest observation "
                 f"({when_text(f.latest_ds, f.freq)}){named}")
         forecast = f.n_ended - f.n_excluded
@@ -312,6 +314,6 @@ def check_series_lost(c: Continuity, max_series_lost: float | None) -> None:
 
     raise DataValidationError(
         f"{len(c.lost)} of the {c.previous_series} series of the last publish ({c.share:.1%}) are not in the data, "
-        f"more than [validation] max_series_lost = {max_series_lost:g}: {', '.join(c.lost[:5])}"
+        f"more than [validation] max_series_lost = {max_series_lost:g}: {', '.join(map(id_text, c.lost[:5]))}"
         f"{', ...' if len(c.lost) > 5 else ''}. Check the source, or allow it: "
         f"FLOWCAST_VALIDATION__MAX_SERIES_LOST={c.share:.2f}")

@@ -70,6 +70,7 @@ from flowcast.data.sources import MISSING_MARKERS, number_text
 from flowcast.data.statics import level_name, missing_indicator, unknown_level
 from flowcast.data.training_data import TrainingData, TrainingMeta, fit_scalers, fit_scalers_per_series
 from flowcast.errors import DataValidationError
+from flowcast.mdtext import id_text
 from flowcast.timekeys import utc_text
 
 MAX_STATIC_LEVELS = 32
@@ -494,7 +495,7 @@ def _weekday_series_hint(rows: pl.DataFrame, spans: pl.DataFrame) -> str | None:
            .sort("unique_id"))
     if not odd.height:
         return None
-    names = ", ".join(map(str, odd["unique_id"].head(5).to_list())) + (
+    names = ", ".join(map(id_text, odd["unique_id"].head(5).to_list())) + (
         f" and {odd.height - 5:,} more" if odd.height > 5 else "")
     days = int(odd["__weekend_days"].sum())
     rest = int(per["__weekend"].sum())  # the series with weekend rows (a weekday-only one too short to name has none)

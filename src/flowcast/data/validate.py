@@ -77,7 +77,7 @@ from flowcast.data.sources import (
     time_label_note,
 )
 from flowcast.errors import DataValidationError, SourceUnavailableError
-from flowcast.mdtext import md_text
+from flowcast.mdtext import id_text, md_id, md_text
 from flowcast.timekeys import utc_text, zone_text, zones_keeping
 from flowcast.wording import noun, plural
 
@@ -286,7 +286,7 @@ class DataQualityReport:
               if self.series_quarantined else []),
             f"| series excluded by preprocessing | {self.n_series_excluded:,} |",
             *([f"| series too short for a network (statistical models forecast them) | {short:,}"
-               + (f" ({some_named(short, ids, md_text)})" if (ids := self.preprocess.get("network_short_ids")) else "")
+               + (f" ({some_named(short, ids, md_id)})" if (ids := self.preprocess.get("network_short_ids")) else "")
                + " |"]
               if (short := int(self.preprocess.get("network_short") or 0)) else []),
             f"| date range | {self._range_text()} |",
@@ -370,15 +370,15 @@ def duplicates_said(rows_duplicate: int, rows_valid: int) -> str:
     return f"{rows_duplicate:,} exact {noun(rows_duplicate, 'duplicate')} dropped (one copy kept{twice})"
 
 
-def some_named(n: int, shown: Sequence[Any], fmt: Callable[[Any], str] = str) -> str:
+def some_named(n: int, shown: Sequence[Any], fmt: Callable[[Any], str] = id_text) -> str:
     """'a, b' where `shown` names all `n`, 'a, b, c, d, e and 3 more' where it names the first of them (`fmt`
-    writes each: `md_text` in a markdown artifact)."""
+    writes each: `id_text`, quoted where a comma in it would split the list; `md_id` in a markdown artifact)."""
     return ", ".join(fmt(u) for u in shown) + (f" and {n - len(shown):,} more" if n > len(shown) else "")
 
 
 def _named(n: int, shown: list[str]) -> str:
     """'S5' when `shown` names all `n` series, 'e.g. a, b' when it is a sample of them."""
-    names = ", ".join(md_text(u) for u in shown)
+    names = ", ".join(md_id(u) for u in shown)
     return names if len(shown) >= n else f"e.g. {names}"
 
 
@@ -763,16 +763,18 @@ def _id_groups_line(groups: list[list[str]], by: str, advice: str) -> str:
 def log1p_off_line(series: list[str]) -> str:
     """The series that `preprocess.log1p` leaves untransformed: they hold a value below 0 (log1p is undefined below
     -1 and flattens negative values), so they are scaled without it."""
-    shown = ", ".join(series[:10]) + (", ..." if len(series) > 10 else "")
+    shown = ", ".join(map(id_text, series[:10])) + (", ..." if len(series) > 10 else "")
     return (f"log1p off for {len(series):,} series holding negative values ({shown}): they are scaled without it "
             "(the others with it)")
 
 
 def gap_cut_line(cut: list[dict], rows: int) -> str:
     """The series that start after an interior gap longer than max_gap, and the rows before it, not used."""
-    shown = "; ".join(f"{c['unique_id']}: {c['reason']}" for c in cut[:5])
-    return (f"series starting after an interior gap longer than max_gap (their {rows:,} rows before it not used): "
-            f"{len(cut):,}, e.g. {shown}" + ("; ..." if len(cut) > 5 else ""))
+    shown = "; ".join(f"{id_text(c['unique_id'])}: {c['reason']}" for c in cut[:5])
+    # 'e.g.' before a sample only: the one series of a run read '1, e.g. vic_elecdemand_2014: ...' (newuser43)
+    named = f", e.g. {shown}; ..." if len(cut) > 5 else f": {shown}"
+    return (f"series starting after an interior gap longer than max_gap ({'its' if len(cut) == 1 else 'their'} "
+            f"{rows:,} rows before it not used): {len(cut):,}{named}")
 
 
 def standard_time_line(checks: dict[str, int], tz: str | None) -> str | None:
@@ -816,6 +818,13 @@ def ignored_columns_line(columns: list[str], not_covariates: dict[str, str] | No
 # what an undeclared text column looks like that is no covariate (`_not_covariates`), said in `ignored_columns_line`:
 # of one column, of several
 _NOT_COVARIATE = {
+    # no id column declared, so every row is one series, and the column splits the rows of a time: most likely the
+    # series' key, which the note told to write as a 0/1 column per value (newuser43)
+    "series_key": (
+        ("{} may be what tells the series apart: no id column is declared, so every row is read as one series, and its "
+         "times repeat; name it with --id-col (or the source's id_cols)"),
+        ("{} may be what tells the series apart (one of them, or together): no id column is declared, so every row is "
+         "read as one series, and its times repeat; name them with --id-col (or the source's id_cols)")),
     # ... or a category of which each series has its own (3 series in 3 regions): the values cannot tell them apart,
     # and the note said 'looks like an id column' of a region (msg40)
     "series_name": (
@@ -837,12 +846,13 @@ NOT_COVARIATE_SAMPLE = 100_000  # rows (the first by as_of) an undeclared text c
 _ROW_ID_SHARE = 0.5  # of a column's values that are distinct for it to be an id of rows
 
 
-def _not_covariates(ingested: Ingested, skip: Sequence[str] = ()) -> dict[str, str]:
+def _not_covariates(ingested: Ingested, skip: Sequence[str] = (), *, keyless: bool = False) -> dict[str, str]:
     """The undeclared columns (but `skip`) that hold text and could be no covariate, each with what it looks like
     (a key of `_NOT_COVARIATE`), read off the first `NOT_COVARIATE_SAMPLE` rows by as_of: 'series_name', one value
     per series and no two series share one (a store's name beside its id); 'row_id', a different value on nearly
     every row (an order number); 'text', other text that changes within a series (a covariate that changes is a
-    number; yes/no words are read as 1/0). A column of numbers, or text of one value per series shared by several
+    number; yes/no words are read as 1/0); with `keyless` (no id column declared: every row is one series),
+    'series_key', text whose values split the rows of one time (the file's times repeat). A column of numbers, or text of one value per series shared by several
     (a region: a text static), is a covariate it could be. The note offered every such column as a covariate."""
     from flowcast.data.sources import _BOOLEAN_TEXT, _NUMBER_TEXT_RE, _YES_NO_TEXT, MISSING_MARKERS
 
@@ -861,8 +871,10 @@ def _not_covariates(ingested: Ingested, skip: Sequence[str] = ()) -> dict[str, s
         exprs += [value.len().alias(f"n{i}"), value.str.contains(_NUMBER_TEXT_RE).sum().alias(f"num{i}"),
                   value.str.to_lowercase().is_in(flags).sum().alias(f"flag{i}"), value.n_unique().alias(f"distinct{i}"),
                   text.drop_nulls().n_unique().over("unique_id").max().alias(f"per_series{i}")]
+        if keyless:
+            exprs.append((pl.struct("ds", text).n_unique() > pl.col("ds").n_unique()).alias(f"splits{i}"))
     try:
-        row = (ingested.frame.select("unique_id", *(pl.col(RAW_PREFIX + c) for c in cols)).head(NOT_COVARIATE_SAMPLE)
+        row = (ingested.frame.select("unique_id", "ds", *(pl.col(RAW_PREFIX + c) for c in cols)).head(NOT_COVARIATE_SAMPLE)
                .select(pl.col("unique_id").n_unique().alias("series"), *exprs).collect(engine="streaming")
                .row(0, named=True))
     except pl.exceptions.PolarsError:  # a courtesy of the note: the run says what cannot be read
@@ -872,7 +884,9 @@ def _not_covariates(ingested: Ingested, skip: Sequence[str] = ()) -> dict[str, s
         n = row[f"n{i}"]
         if not n or row[f"num{i}"] >= 0.9 * n or row[f"flag{i}"] == n:  # numbers (a typo aside), or yes/no flags
             continue
-        if (row[f"per_series{i}"] or 0) <= 1:  # one value per series
+        if row.get(f"splits{i}"):
+            out[c] = "series_key"
+        elif (row[f"per_series{i}"] or 0) <= 1:  # one value per series
             if row["series"] > 1 and row[f"distinct{i}"] == row["series"]:
                 out[c] = "series_name"
         else:
@@ -1354,7 +1368,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
         empty_covariates=_empty_covariates(valid, source),
         constant_covariates=_constant_covariates(valid, source),
         zone_columns=(zones := _zone_columns(ingested)),
-        not_covariates=_not_covariates(ingested, skip=list(zones)),
+        not_covariates=_not_covariates(ingested, skip=list(zones), keyless=not source.id_cols),
         offsets_zone=_offsets_zone(ingested, source),
     )
     if not report.reconciled:  # a bug, never bad data: say so loudly

@@ -34,6 +34,8 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
+from flowcast.mdtext import id_text
+
 if TYPE_CHECKING:
     from flowcast.config import Settings
 
@@ -153,7 +155,7 @@ def recorded_bounds(bounds: tuple[float | None, float | None], recorded: object,
                     .sort().to_list())
         if negative:
             return bounds, (f"The retrain that trained this model classed the data intermittent counts (cut at 0), "
-                            f"but {len(negative)} series now hold negative values (e.g. {', '.join(map(str, negative[:5]))}): "
+                            f"but {len(negative)} series now hold negative values (e.g. {', '.join(map(id_text, negative[:5]))}): "
                             "its forecasts are not cut at 0; retrain to class the data again, or declare y_min "
                             "(--y-min) to keep a bound.")
     return _at_zero(bounds, recorded, " (as the retrain that trained this model classed them)")

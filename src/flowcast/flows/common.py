@@ -1218,11 +1218,12 @@ def validation_line(report: Any) -> str:
     """`Validation: 142968 rows in, 142968 valid (1,204 without a target value), 0 quarantined, 148 series`, with
     'rows in (45 of them planned: after as_of, kept for their future covariates)' where some are (`planned_said`)."""
     from flowcast.data.validate import duplicates_said, planned_said
+    from flowcast.mdtext import id_text
 
     null_y = int(getattr(report, "rows_null_y", 0) or 0)
     lost = list(getattr(report, "series_quarantined", None) or [])
     lost_said = (f"; {len(lost):,} series with every row quarantined, not forecast: "
-                 + ", ".join(str(e["unique_id"]) for e in lost[:5]) + (", ..." if len(lost) > 5 else "")) if lost else ""
+                 + ", ".join(id_text(e["unique_id"]) for e in lost[:5]) + (", ..." if len(lost) > 5 else "")) if lost else ""
     # rows dated after as_of are not seen: said, so that a file of future dates (a wrong year, a zone ahead of UTC read
     # without --tz) read by a run at now is not a row count that silently disagrees with `flowcast validate`'s
     after = int(getattr(report, "rows_after_as_of", 0) or 0) - int(getattr(report, "rows_planned", 0) or 0)

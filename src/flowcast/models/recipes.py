@@ -42,6 +42,7 @@ import polars as pl
 
 from flowcast.columns import INTERVAL_COLUMNS, INTERVAL_LEVELS, interval_cols, within_bounds
 from flowcast.errors import TrainingError
+from flowcast.mdtext import id_text
 
 if TYPE_CHECKING:
     from flowcast.data.training_data import TrainingData
@@ -482,7 +483,7 @@ class RecipeForecast:
         if not n:
             return None
         by_model = rows.group_by("model").len().sort("model").rows()
-        named = "; ".join(f"{u}: {r}" for u, _, r in rows.select("unique_id", "model", "reason").head(3).rows())
+        named = "; ".join(f"{id_text(u)}: {r}" for u, _, r in rows.select("unique_id", "model", "reason").head(3).rows())
         return (f"{n} series {who} cannot forecast {'was' if n == 1 else 'were'} forecast by its fallback: "
                 + ", ".join(f"{k} by {m}" for m, k in by_model)
                 + (f" ({'e.g. ' if n > 3 else ''}{named})" if named else ""))
@@ -492,7 +493,7 @@ class RecipeForecast:
         if not self.short:
             return None
         n = len(self.short)
-        e_g = ", ".join(f"{u}: {k}" for u, k in sorted(self.short.items())[:3])
+        e_g = ", ".join(f"{id_text(u)}: {k}" for u, k in sorted(self.short.items())[:3])
         return (f"{n} series {'has' if n == 1 else 'have'} fewer than {self.short_history} observations "
                 f"({'e.g. ' if n > 3 else ''}{e_g}): forecast by naive, {'its' if n == 1 else 'their'} last value, "
                 "not by a trend read off so few points.")
@@ -547,17 +548,19 @@ class RecipeForecast:
         if (note := beyond_note(cal, self.recipe.name, horizon, levels)) is not None:
             notes.append(note)
         if self.constant and levels:
-            e_g = ", ".join(f"{u} at {y:g}" for u, y in sorted(self.constant.items())[:3])
+            e_g = ", ".join(f"{id_text(u)} at {y:g}" for u, y in sorted(self.constant.items())[:3])
             n = len(self.constant)
-            notes.append(f"{n} series {'has' if n == 1 else 'have'} a constant history (e.g. {e_g}): "
+            notes.append(f"{n} series {'has' if n == 1 else 'have'} a constant history ({'e.g. ' if n > 3 else ''}"
+                         f"{e_g}): "
                          f"{'its' if n == 1 else 'their'} {'/'.join(f'{lv}%' for lv in levels)} intervals have no "
                          "conformal width (the point forecast, as a model without residual variance gets in "
                          "statsforecast or fable): nothing in that history measures how far it may move.")
         if self.level_scaled and levels:
             n = len(self.level_scaled)
-            e_g = ", ".join(f"{u}: {why}" for u, why in sorted(self.level_scaled.items())[:3])
+            e_g = ", ".join(f"{id_text(u)}: {why}" for u, why in sorted(self.level_scaled.items())[:3])
             notes.append(f"{n} series {'has' if n == 1 else 'have'} no measured typical change to scale "
-                         f"{'its' if n == 1 else 'their'} widths by (e.g. {e_g}): {'its' if n == 1 else 'their'} "
+                         f"{'its' if n == 1 else 'their'} widths by ({'e.g. ' if n > 3 else ''}{e_g}): "
+                         f"{'its' if n == 1 else 'their'} "
                          f"{'/'.join(f'{lv}%' for lv in levels)} widths are the calibrated multiples of "
                          f"{'its' if n == 1 else 'their'} mean |y| times the other series' typical change relative "
                          "to their level instead, a stand-in nothing calibrated.")

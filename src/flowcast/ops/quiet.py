@@ -45,6 +45,7 @@ import polars as pl
 
 from flowcast.data.calendar import shift
 from flowcast.errors import PublishError
+from flowcast.mdtext import id_text
 from flowcast.timekeys import utc_text
 
 log = logging.getLogger(__name__)
@@ -358,7 +359,7 @@ def compare_with_last(
     came = joined.filter(pl.col("ds_prev").is_null())["unique_id"].to_list()
     went = joined.filter(pl.col("ds").is_null())["unique_id"].to_list()
     if came or went:
-        return publishes(f"{len(came)} series came and {len(went)} went since {last} (e.g. {(came or went)[0]})")
+        return publishes(f"{len(came)} series came and {len(went)} went since {last} (e.g. {id_text((came or went)[0])})")
     # a series whose next period is later got new observations; one whose next period is earlier had its
     # newest observation(s) withdrawn since (a corrected upload): each is said as what it is
     ahead = joined.filter(pl.col("ds") > pl.col("ds_prev"))["unique_id"].to_list()
@@ -367,10 +368,10 @@ def compare_with_last(
         said = []
         if ahead:
             said.append(f"{len(ahead)} of {nxt.height} series have new observations since {last} "
-                        f"(e.g. {', '.join(map(str, ahead[:5]))})")
+                        f"(e.g. {', '.join(map(id_text, ahead[:5]))})")
         if back:
             said.append(f"{len(back)} of {nxt.height} series had their newest observation withdrawn since {last} "
-                        f"(their last period is now earlier: {', '.join(map(str, back[:5]))})")
+                        f"(their last period is now earlier: {', '.join(map(id_text, back[:5]))})")
         return publishes("; ".join(said))
     published_h = int(previous["step"].max())  # type: ignore[arg-type]
     if published_h != horizon:
