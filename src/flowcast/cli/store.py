@@ -86,7 +86,7 @@ def forecasts(
         hint = _series_hint(store, dataset, when, unique_id, model) if unique_id else ""
         console.print(f"no published forecasts{f' matching {filters}' if filters else ''} in {store.location}"
                       f"{missing_home_hint(settings, store.location)}"
-                      f"{hint or (_published_hint(store, dataset) if filters else '')}", highlight=False, soft_wrap=True)
+                      f"{hint or (_published_hint(store, dataset, settings) if filters else '')}", highlight=False, soft_wrap=True)
     if fmt == "json":
         rows = [{k: _jsonable(v) for k, v in r.items()} for r in frame.iter_rows(named=True)]
         sys.stdout.write(json.dumps(rows) + "\n")
@@ -310,15 +310,19 @@ def _series_hint(store: Any, dataset: str | None, as_of: Any, unique_id: str, mo
     return f"; series {unique_id!r} is not among the {len(ids)} series published there ({said})"
 
 
-def _published_hint(store: Any, dataset: str | None) -> str:
-    """What is published, so that a filter matching nothing says what would match."""
+def _published_hint(store: Any, dataset: str | None, settings: Any) -> str:
+    """What is published, so that a filter matching nothing says what would match: each as_of as `--dataset NAME
+    --as-of` takes it back (a date alone is read in the dataset's tz, `parse_read_as_of`)."""
+    from flowcast.ops.quiet import dataset_tz
+
     names = store.datasets()
     if dataset is not None and dataset not in names:
         return f"; published datasets: {', '.join(names)}" if names else "; nothing is published yet"
     parts = []
     for name in [dataset] if dataset is not None else names:
         published = store.as_ofs(name)
-        parts.append(f"{name}: {', '.join(utc_text(t) for t in published[-10:])}"
+        tz = dataset_tz(settings, name)
+        parts.append(f"{name}: {', '.join(utc_text(t, read_in=tz) for t in published[-10:])}"
                      f"{f' (last 10 of {len(published)})' if len(published) > 10 else ''}")
     return f"; published as_of: {'; '.join(parts)}" if parts else ""
 
