@@ -312,3 +312,17 @@ def test_cli_forecasts_published_as_of_said_is_taken_back_on_a_zoned_source(_iso
     r = runner.invoke(app, ["forecasts", "--config", str(conf), "--dataset", "sales", "--as-of", said, "--format",
                             "json"])
     assert r.exit_code == 0 and len(json.loads(r.stdout)) == 3 * H, (said, r.output)
+
+
+def test_cli_forecasts_table_title_as_of_is_taken_back_on_a_zoned_source(_isolated_home, tmp_path):
+    """Regression (inst43): a table's title says its as_of 'as --as-of takes it' (`forecast_tables`); a midnight UTC
+    of a New York source read 'sales as of 2024-03-01', and `--dataset sales --as-of 2024-03-01` is New York's
+    midnight, 05:00 UTC: nothing there. It keeps its clock now."""
+    from flowcast.cli import app
+
+    conf = tmp_path / "flowcast.toml"
+    conf.write_text('[sources.sales]\npath = "sales.csv"\nid_cols = ["store"]\ntime_col = "day"\ntarget_col = "y"\n'
+                    'freq = "1d"\ntz = "America/New_York"\n')
+    publish(EmbeddedStore(_isolated_home / "warehouse"), make_forecast(1, 3, H, AS_OF), dataset="sales")
+    r = CliRunner().invoke(app, ["forecasts", "--config", str(conf), "--dataset", "sales"], terminal_width=400)
+    assert r.exit_code == 0 and "sales as of 2024-03-01 00:00 UTC: lstm-v1" in r.stdout, r.stdout
