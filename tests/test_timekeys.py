@@ -269,3 +269,17 @@ def test_utc_text_in_a_column_headed_utc_leaves_the_zone_to_the_header(value, ce
 @pytest.mark.parametrize("text", ["2026-12-05 03:00 UTC", "2026-12-05T03:00 utc", " 2026-12-05 03:00:00 UTC "])
 def test_as_instant_reads_what_utc_text_writes(text):
     assert as_instant(text) == datetime(2026, 12, 5, 3, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("value", "read_in", "said"), [
+    (datetime(2024, 3, 1), "America/New_York", "2024-03-01 00:00 UTC"),  # '2024-03-01' there: 05:00 UTC
+    (datetime(2024, 3, 1), "Europe/London", "2024-03-01"),  # its midnight too in winter
+    (datetime(2024, 7, 1), "Europe/London", "2024-07-01 00:00 UTC"),  # 01:00 there in summer
+    (datetime(2024, 3, 1), None, "2024-03-01"),
+    (datetime(2024, 3, 1, 5), "America/New_York", "2024-03-01 05:00 UTC"),
+])
+def test_utc_text_read_in_a_zone_is_taken_back_as_the_same_instant(value, read_in, said):
+    """inst43: a midnight UTC written as its date alone, given back to `--dataset NAME --as-of` of a zoned source,
+    read as that zone's midnight: another instant."""
+    assert utc_text(value, read_in=read_in) == said
+    assert as_instant(said, read_in) == as_instant(value)

@@ -237,7 +237,8 @@ def naive_utc_expr(column: str, dtype: pl.DataType) -> pl.Expr:
     return expr.cast(pl.Datetime("us"))
 
 
-def utc_text(value: datetime | date | str | None, tz: str | None = None, *, zone: bool = True) -> str:
+def utc_text(value: datetime | date | str | None, tz: str | None = None, *, zone: bool = True,
+             read_in: str | None = None) -> str:
     """An instant as a person reads it, the one way flowcast writes one (messages, tables, run names, artifacts):
     a midnight UTC is its date alone ('2026-12-05'); any other instant its UTC clock time, with 'UTC'
     ('2026-12-05 03:00 UTC'), and its seconds only where they are not zero ('2026-12-05 05:58:42 UTC', a registration
@@ -247,12 +248,15 @@ def utc_text(value: datetime | date | str | None, tz: str | None = None, *, zone
     datetime is converted, a naive one or ISO text without an offset means UTC, a date alone is the midnight it
     starts at in `tz` (`as_instant`); None (a run without an as_of) is 'now'. `as_instant` reads the text back.
     `zone=False`: a cell of a column whose header says '(UTC)' ('as_of (UTC)'), the same text without ' UTC' (a
-    table of sub-daily as_ofs did not fit 80 columns with it in every row)."""
+    table of sub-daily as_ofs did not fit 80 columns with it in every row). `read_in`: the zone a date alone is read in
+    where the text is given back (`--as-of` of a dataset whose source has a `tz`): a midnight UTC that is not that
+    zone's midnight keeps its clock ('2024-03-01 00:00 UTC'), its date alone read back another instant."""
     if value is None:
         return "now"
     instant = as_instant(value, tz)
     local = tz is not None and tz != "UTC"
-    if not local and (instant.hour, instant.minute, instant.second, instant.microsecond) == (0, 0, 0, 0):
+    if not local and (instant.hour, instant.minute, instant.second, instant.microsecond) == (0, 0, 0, 0) and (
+            read_in is None or day_start(instant.date(), read_in) == instant):
         return f"{instant:%Y-%m-%d}"
     text = f"{_clock_text(instant)} UTC" if zone or local else _clock_text(instant)
     if not local:

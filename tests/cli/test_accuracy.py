@@ -502,3 +502,29 @@ def test_accuracy_rounds_its_figures_as_the_realized_accuracy_artifact_does(_iso
     assert line.split()[1:7] == ["8", "1", "0.5", "3", shown, "1"] and "…" not in res.output, res.output
     artifact = summary_rows(rows.drop("model", "model_version", "step", "scored_at"))[0]
     assert artifact["coverage80"] == shown and artifact["coverage95"] == "1"
+
+
+def test_an_as_of_of_the_table_is_taken_back_by_as_of_on_a_zoned_source(_isolated_home, tmp_path):
+    """Regression (inst43): the table's as_of column wrote a midnight UTC as its date ('2024-03-01'), which
+    `--dataset sales --as-of` reads as the day of the source's tz (New York's midnight, 05:00 UTC): the as_of the
+    table showed had no realized accuracy. A midnight UTC that is not the zone's keeps its clock there now."""
+    from datetime import datetime
+
+    import polars as pl
+
+    from flowcast.store import EmbeddedStore
+
+    conf = tmp_path / "flowcast.toml"
+    conf.write_text('[sources.sales]\npath = "sales.csv"\nid_cols = ["store"]\ntime_col = "day"\ntarget_col = "y"\n'
+                    'freq = "1h"\ntz = "America/New_York"\n')
+    rows = pl.DataFrame({"dataset": "sales", "as_of": [datetime(2024, 3, 1)], "model": "theta", "model_version":
+                         "theta-v9", "step": 1, "n": 4, "mae": 1.0, "mase": 0.5, "n_mase": 4, "smape": 3.0,
+                         "coverage80": 0.75, "coverage95": 1.0, "mae_snaive": 2.0, "mase_snaive": 1.0,
+                         "lookahead": False, "scored_at": datetime(2024, 6, 1)}, schema_overrides={"step": pl.Int32})
+    EmbeddedStore(_isolated_home / "warehouse").write_realized("sales", rows)
+    res = runner.invoke(app, ["accuracy", "--config", str(conf), "--dataset", "sales"], terminal_width=400)
+    assert res.exit_code == 0, res.output
+    cell = next(line for line in res.output.splitlines() if line.lstrip().startswith("2024-03-01")).split("  ")[0]
+    res = runner.invoke(app, ["accuracy", "--config", str(conf), "--dataset", "sales", "--as-of", cell.strip()],
+                        terminal_width=400)
+    assert res.exit_code == 0 and "no realized accuracy" not in res.output, (cell, res.output)

@@ -530,3 +530,38 @@ def test_dates_skipped_as_published_with_another_horizon_are_named(tmp_path):
     assert "(horizon 6)" in note and "2019-04-01" not in note and "--overwrite" in note
     assert other_horizon_note(store, "tiny", [c], 3) is None
     assert other_horizon_note(store, "tiny", [a], 3).startswith("1 date skipped as published was published")
+
+
+@pytest.mark.parametrize(("mode", "given", "said"), [("forecast", None, None), ("forecast", 3, 3), ("retrain", None, 12)])
+def test_skipped_dates_are_compared_with_the_horizon_the_backfill_s_dates_publish_with(tmp_path, mode, given, said):
+    """Regression (review of faults43): the note of dates skipped as published with another horizon compared them
+    with `resolve_horizon` (the monthly default, 12, where none is given or declared), but a forecast backfill's dates
+    publish with the production model's own horizon then (`forecast_flow`): every re-run of a backfill over published
+    dates warned of all of them (`published with another horizon than this backfill's 12`), none of which differed."""
+    from datetime import timedelta
+
+    import polars as pl
+
+    from flowcast.config import SourceConfig
+    from flowcast.flows.backfill import backfill_horizon, other_horizon_note
+    from flowcast.store import open_store
+
+    settings = load_settings(home=tmp_path).model_copy(update={"horizon": given})
+    src = SourceConfig(name="tiny", path=str(tmp_path / "tiny.csv"), id_cols=["store"], time_col="month",
+                       target_col="sales", freq="1mo")
+    art = tmp_path / "art"
+    art.mkdir()
+    (art / "model.ckpt").write_bytes(b"x")
+    registry = ModelRegistry(tmp_path / "models")
+    registry.promote(registry.register(art, name="damped", dataset="tiny", recipe={"horizon": 6}, metrics={"mase": 1.0},
+                                       created_at=datetime(2019, 1, 1)).version, reason="test")
+    store = open_store(settings)
+    a = datetime(2019, 2, 1)
+    fc = pl.DataFrame({"unique_id": ["x"] * 6, "ds": [a + timedelta(days=31 * k) for k in range(1, 7)],
+                       "step": list(range(1, 7)), "y_hat": 1.0}, schema_overrides={"step": pl.Int32})
+    store.publish(fc, dataset="tiny", as_of=a, model="damped", model_version="damped-v1", run_id="r",
+                  created_at=datetime(2024, 1, 1))
+    horizon = backfill_horizon(settings, src, mode)
+    assert horizon == (6 if said is None else said)
+    note = other_horizon_note(store, "tiny", [a], horizon)
+    assert (note is None) if said is None else f"than this backfill's {said}: 2019-02-01 (horizon 6)" in str(note)

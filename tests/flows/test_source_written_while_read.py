@@ -11,6 +11,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+import polars as pl
 import pytest
 from flow_helpers import tiny_toml, write_series
 from proc_state import stopped
@@ -92,4 +93,41 @@ def test_a_source_written_while_it_is_read_is_read_again(tmp_path, prefect_api, 
     got = json.loads(out.strip().splitlines()[-1])
     assert "read again in 1 s (read 2 of 3)" in err and "read again in 2 s (read 3 of 3)" in err
     assert got["n_series"] == 8 and got["rows_in"] == 8 * 114  # every series, 2010-01 .. 2019-06
+    assert got["fingerprint"] == source_fingerprint(resolve_source(load_settings(conf, home=tmp_path / "home")))
+
+
+@pytest.mark.timeout(300)
+def test_a_parquet_source_cut_short_while_it_is_read_is_read_again(tmp_path, prefect_api):
+    """Regression: a Parquet file written in place (pandas' `to_parquet` truncates it, then writes) found half written
+    by validation's read made polars panic (PanicException, not an Exception): the run crashed with a Rust backtrace
+    instead of reading the file again. Now it is read again once the writer is done, as a CSV is."""
+    csv = write_series(tmp_path / "tiny.csv", n_series=8)
+    parquet, whole = tmp_path / "tiny.parquet", tmp_path / "whole" / "tiny.parquet"
+    whole.parent.mkdir()
+    pl.read_csv(csv).write_parquet(parquet)
+    pl.read_csv(csv.read_bytes().replace(b"S0,2011-01-01,", b"S0,2011-01-01,1")).write_parquet(whole)
+    csv.unlink()
+    conf = tmp_path / "tiny.toml"
+    conf.write_text(tiny_toml(parquet))
+    new = whole.read_bytes()
+    reader = _reader(conf, tmp_path / "home")
+    assert reader.stderr is not None
+    err = ""
+    try:
+        assert stopped(reader), reader.communicate()
+        _written_in_place(parquet, new[: len(new) // 2])  # the writer half way as validation reads the file
+        os.kill(reader.pid, signal.SIGCONT)
+        while "read again in 1 s" not in err and (line := reader.stderr.readline()):
+            err += line
+        assert "read again in 1 s (read 2 of 3)" in err, err[-3000:]
+        _written_in_place(parquet, new)  # the writer done before the second read
+        assert stopped(reader), reader.communicate()
+        os.kill(reader.pid, signal.SIGCONT)
+    finally:
+        if reader.poll() is None:
+            os.kill(reader.pid, signal.SIGCONT)
+    out, rest = reader.communicate(timeout=240)
+    assert reader.returncode == 0, (err + rest)[-3000:]
+    got = json.loads(out.strip().splitlines()[-1])
+    assert got["n_series"] == 8 and got["rows_in"] == 8 * 114
     assert got["fingerprint"] == source_fingerprint(resolve_source(load_settings(conf, home=tmp_path / "home")))

@@ -289,3 +289,40 @@ def test_empty_csv_header_has_the_interval_columns(_isolated_home):
     assert header == FORECAST_COLUMNS[:8] + ["y_hat_lo95", "y_hat_lo80", "y_hat_hi80", "y_hat_hi95"] \
         + FORECAST_COLUMNS[8:], header
     assert set(INTERVAL_COLUMNS) <= set(header) and r.stdout.splitlines()[1:] == []
+
+
+def test_cli_forecasts_published_as_of_said_is_taken_back_on_a_zoned_source(_isolated_home, tmp_path):
+    """Regression (inst43): the as_ofs a filter matching nothing lists (`published as_of: ...`) are what a person gives
+    --as-of next. A midnight UTC read '2024-03-01' there (`utc_text`), which `--dataset sales --as-of` reads as the
+    day of the source's tz (midnight in New York, 05:00 UTC): the as_of it listed found nothing. It said the ISO time
+    before, which --as-of takes back as that instant; now it keeps the clock, '2024-03-01 00:00 UTC', where a date
+    alone would read another instant."""
+    from flowcast.cli import app
+
+    conf = tmp_path / "flowcast.toml"
+    conf.write_text('[sources.sales]\npath = "sales.csv"\nid_cols = ["store"]\ntime_col = "day"\ntarget_col = "y"\n'
+                    'freq = "1d"\ntz = "America/New_York"\n')
+    store = EmbeddedStore(_isolated_home / "warehouse")
+    publish(store, make_forecast(1, 3, H, AS_OF), dataset="sales")  # 2024-03-01 00:00 UTC: 19:00 the day before there
+    runner = CliRunner()
+    r = runner.invoke(app, ["forecasts", "--config", str(conf), "--dataset", "sales", "--as-of", "2024-02-02"])
+    text = " ".join(r.output.split())
+    assert r.exit_code == 0 and "published as_of: sales: " in text, text
+    said = text.split("published as_of: sales: ")[1].split(";")[0].strip()
+    r = runner.invoke(app, ["forecasts", "--config", str(conf), "--dataset", "sales", "--as-of", said, "--format",
+                            "json"])
+    assert r.exit_code == 0 and len(json.loads(r.stdout)) == 3 * H, (said, r.output)
+
+
+def test_cli_forecasts_table_title_as_of_is_taken_back_on_a_zoned_source(_isolated_home, tmp_path):
+    """Regression (inst43): a table's title says its as_of 'as --as-of takes it' (`forecast_tables`); a midnight UTC
+    of a New York source read 'sales as of 2024-03-01', and `--dataset sales --as-of 2024-03-01` is New York's
+    midnight, 05:00 UTC: nothing there. It keeps its clock now."""
+    from flowcast.cli import app
+
+    conf = tmp_path / "flowcast.toml"
+    conf.write_text('[sources.sales]\npath = "sales.csv"\nid_cols = ["store"]\ntime_col = "day"\ntarget_col = "y"\n'
+                    'freq = "1d"\ntz = "America/New_York"\n')
+    publish(EmbeddedStore(_isolated_home / "warehouse"), make_forecast(1, 3, H, AS_OF), dataset="sales")
+    r = CliRunner().invoke(app, ["forecasts", "--config", str(conf), "--dataset", "sales"], terminal_width=400)
+    assert r.exit_code == 0 and "sales as of 2024-03-01 00:00 UTC: lstm-v1" in r.stdout, r.stdout

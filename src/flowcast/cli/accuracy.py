@@ -212,9 +212,11 @@ def accuracy(
     from rich import box
     from rich.table import Table
 
+    from flowcast.ops.quiet import dataset_tz
     from flowcast.wording import noun
 
     for name, rep in report.items():
+        zone = dataset_tz(settings, name)  # an as_of in the table as --as-of takes it back (a date alone: in this tz)
         st = rep["status"]
         verdict = ("DEGRADED" if st["degraded"] else "healthy" if st["judged"] else "not judged yet") if st else "unknown"
         metric = (st.get("metric") or "mase") if st else "mase"  # a verdict stored before it was recorded: MASE
@@ -250,7 +252,7 @@ def accuracy(
                       _fmt(r.get("promised")), _fmt(r.get("promised_rmsse"))] if mixed else
                      [_fmt(r["smape"]), _fmt(r["coverage80"]), _fmt(r["coverage95"]),
                       _fmt(r.get("mase_snaive")), _fmt(r.get("promised"))])
-            table.add_row(utc_text(r["as_of"], zone=False) + mark, str(r["n"]), _fmt(r["mae"]), _fmt(r["mase"]), *cells)
+            table.add_row(utc_text(r["as_of"], zone=False, read_in=zone) + mark, str(r["n"]), _fmt(r["mae"]), _fmt(r["mase"]), *cells)
         out.print(table)
         for mark, meaning in _LOOKAHEAD_NOTES.items():
             if mark in marks:

@@ -86,7 +86,7 @@ def forecasts(
         hint = _series_hint(store, dataset, when, unique_id, model) if unique_id else ""
         console.print(f"no published forecasts{f' matching {filters}' if filters else ''} in {store.location}"
                       f"{missing_home_hint(settings, store.location)}"
-                      f"{hint or (_published_hint(store, dataset) if filters else '')}", highlight=False, soft_wrap=True)
+                      f"{hint or (_published_hint(store, dataset, settings) if filters else '')}", highlight=False, soft_wrap=True)
     if fmt == "json":
         rows = [{k: _jsonable(v) for k, v in r.items()} for r in frame.iter_rows(named=True)]
         sys.stdout.write(json.dumps(rows) + "\n")
@@ -103,7 +103,9 @@ def forecasts(
         return
     if frame.height == 0:
         return
-    sys.stdout.write(forecast_tables(frame))
+    from flowcast.ops.quiet import dataset_tz
+
+    sys.stdout.write(forecast_tables(frame, {d: dataset_tz(settings, d) for d in frame["dataset"].unique()}))
     sys.stdout.flush()
     console.print(f"{plural(frame.height, 'row')}, {plural(frame['dataset'].n_unique(), 'dataset')}, "
                   f"{frame['as_of'].n_unique()} as_of, "
@@ -171,9 +173,10 @@ def with_end_labels(frame: Any, settings: Any) -> Any:
     return frame.select(cols)
 
 
-def forecast_tables(frame: Any) -> str:
+def forecast_tables(frame: Any, zones: dict[str, str | None] | None = None) -> str:
     """Published forecasts as a person reads them, in 80 columns: one table per (dataset, as_of) whose
-    title says what every row shares (the as_of as every instant reads and --as-of takes it, the model version when one made
+    title says what every row shares (the as_of as every instant reads and --as-of takes it: `zones`, dataset -> the
+    tz its date alone is read in, keeps the clock of a midnight UTC that is not that zone's; the model version when one made
     every row, the run), then per row the series, period, step, the 95% and 80% bounds around y_hat with
     as many decimals as the values need. polars' table of every column and 17 digits was 280 columns
     wide, a terminal folded each row over four lines. --format csv or json has every column and digit
@@ -186,7 +189,8 @@ def forecast_tables(frame: Any) -> str:
         group = frame.filter((pl.col("dataset") == dataset) & (pl.col("as_of") == as_of))
         versions = group["model_version"].unique(maintain_order=True).to_list()
         runs = group["run_id"].unique(maintain_order=True).to_list()
-        title = f"{dataset} as of {utc_text(as_of) if as_of is not None else '-'}: " + (
+        said = utc_text(as_of, read_in=(zones or {}).get(dataset)) if as_of is not None else "-"
+        title = f"{dataset} as of {said}: " + (
             f"{versions[0]}" if len(versions) == 1 else f"{len(versions)} models")
         title += f"\nrun {runs[0]}" if len(runs) == 1 else ""
         bounds = [c for c in ("y_hat_lo95", "y_hat_lo80", "y_hat", "y_hat_hi80", "y_hat_hi95")
@@ -310,15 +314,19 @@ def _series_hint(store: Any, dataset: str | None, as_of: Any, unique_id: str, mo
     return f"; series {unique_id!r} is not among the {len(ids)} series published there ({said})"
 
 
-def _published_hint(store: Any, dataset: str | None) -> str:
-    """What is published, so that a filter matching nothing says what would match."""
+def _published_hint(store: Any, dataset: str | None, settings: Any) -> str:
+    """What is published, so that a filter matching nothing says what would match: each as_of as `--dataset NAME
+    --as-of` takes it back (a date alone is read in the dataset's tz, `parse_read_as_of`)."""
+    from flowcast.ops.quiet import dataset_tz
+
     names = store.datasets()
     if dataset is not None and dataset not in names:
         return f"; published datasets: {', '.join(names)}" if names else "; nothing is published yet"
     parts = []
     for name in [dataset] if dataset is not None else names:
         published = store.as_ofs(name)
-        parts.append(f"{name}: {', '.join(utc_text(t) for t in published[-10:])}"
+        tz = dataset_tz(settings, name)
+        parts.append(f"{name}: {', '.join(utc_text(t, read_in=tz) for t in published[-10:])}"
                      f"{f' (last 10 of {len(published)})' if len(published) > 10 else ''}")
     return f"; published as_of: {'; '.join(parts)}" if parts else ""
 

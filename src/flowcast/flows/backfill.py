@@ -177,6 +177,26 @@ def other_horizon_note(store: Any, dataset: str, skipped: list[datetime], horizo
             "with --overwrite (overwrite=True) to recompute them with the settings of now")
 
 
+def backfill_horizon(settings: Any, src: SourceConfig, mode: str) -> int | None:
+    """The horizon this backfill's dates publish with, as their runs take it: the one given or declared
+    (`resolve_horizon`), else in forecast mode the production model's own (or the champion's), as `forecast_flow`
+    takes it: a model trained for 6 months publishes 6, not the monthly default's 12. None where no model is there
+    to forecast or the registry cannot be read (the dates say so as they run)."""
+    from flowcast.data.preprocess import resolve_horizon
+    from flowcast.flows.forecast import _model_horizon
+    from flowcast.shared import open_registry
+
+    if mode != "forecast" or settings.horizon is not None or src.horizon is not None:
+        return resolve_horizon(settings, src)
+    try:
+        registry = open_registry(settings)
+        model = registry.production(src.name) or registry.champion(src.name)
+        own = _model_horizon(model) if model is not None else None
+    except (FlowcastError, OSError, ValueError):
+        return None
+    return None if model is None else int(own) if own else resolve_horizon(settings, src)
+
+
 def _published_since(store: Any, dataset: str, as_of: datetime, warn: Callable[[str], None]) -> Outcome | None:
     """`_published_already` of a date another run published since this backfill listed its dates; None also
     when the store cannot say (a lost connection): the date runs, and fails on its own if the store is still
@@ -429,7 +449,6 @@ def backfill_flow(
             left empty keeps its configured value.
     """
     from flowcast.data.datasets import resolve_source
-    from flowcast.data.preprocess import resolve_horizon
     from flowcast.store import open_store
 
     log = get_run_logger()
@@ -486,7 +505,8 @@ def backfill_flow(
     log.info(f"Backfill ({mode}) over {plural(len(dates), 'date')} every {step}: {len(todo)} to run, "
              f"{sum(o['status'] == 'skipped' for o in outcomes)} already published"
              + "".join(f", {utc_text(o['as_of'])} failed" for o in outcomes if o["status"] == "failed"))
-    if skipped and (note := other_horizon_note(store, src.name, skipped, resolve_horizon(settings, src))):
+    if skipped and (horizon := backfill_horizon(settings, src, mode)) is not None and (
+            note := other_horizon_note(store, src.name, skipped, horizon)):
         log.warning(note)
     if mode == "forecast" and todo:
         log.info(model_for_backfill(settings, src.name))

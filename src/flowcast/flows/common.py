@@ -894,10 +894,13 @@ def _read_source(source: SourceConfig, as_of: datetime, settings: Settings) -> t
     files changed while it was read (`sources.changed_since`): polars reads a file lazily, and validation reads it
     again, so a file written in place meanwhile (truncated, then written) gave the run the first half of its rows
     (published for the series in it, the others 'gone'), and one replaced gave rows of the new file under the old
-    one's fingerprint. An error raised by a read of a changing file is such a change too. Raises
+    one's fingerprint. An error raised by a read of a changing file is such a change too (a refusal, or polars'
+    error or panic reading a Parquet file cut short: pandas' `to_parquet` writes in place). Raises
     SourceUnavailableError naming the files and what to do when they keep changing (a writer in place: write a temp
     file and rename it; one that replaces it: run again once it stops)."""
     import time
+
+    from polars.exceptions import PanicException, PolarsError
 
     from flowcast.data.sources import changed_since, source_states
 
@@ -909,7 +912,7 @@ def _read_source(source: SourceConfig, as_of: datetime, settings: Settings) -> t
             ingested = tasks.ingest_task(source, as_of)  # its fingerprint is of the content it read
             flow_fault("flow:ingested")  # (test-only: fingerprinted, the rows not yet read by validation)
             result = tasks.validate_task(ingested, source, settings)
-        except DataValidationError:
+        except (DataValidationError, PolarsError, OSError, PanicException):
             if not (changed := changed_since(source, before)):
                 raise
         else:
