@@ -30,7 +30,7 @@ shows (a bucket lifecycle rule, AbortIncompleteMultipartUpload, removes those).
 Nothing here takes a lock on behalf of readers; `lock()` serialises writers of one key: locally an fcntl lock
 under `.locks/`, on an object store a lock object `.locks/<name>` created with a conditional PUT (`If-None-Match: *`,
 `flowcast.store.fs.FileStore.lock`, the model registry's lock at a URL), renewed while held and checked before
-an upload completes. Without it (gc43) two writers of one key raced there: a publish's `if_absent` check, gc's delete
+an upload completes and before each delete (it was not before deletes: lock43). Without it (gc43) two writers of one key raced there: a publish's `if_absent` check, gc's delete
 of a key and its publish record, and a publish's record were unguarded.
 """
 
@@ -56,6 +56,7 @@ from flowcast.atomic import fsync_dir as _fsync_dir  # (the name the fault tests
 from flowcast.errors import FlowcastError, PublishError
 from flowcast.store.base import META_PREFIX, fault
 from flowcast.store.contract import storage_ts
+from flowcast.timekeys import utc_text
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +116,13 @@ def expired(times: dict[str, float], now: float, grace_s: float) -> list[tuple[s
     names = sorted(times)
     return [(older, successor, now - times[successor]) for older, successor in itertools.pairwise(names)
             if now - times[successor] >= grace_s]
+
+
+def _check_leases(what: str) -> None:
+    """LockLostError (naming `what`, which is then not done) when one of the object-store locks this thread holds
+    (`ParquetDataset._object_lock`) is no longer its own: checked before each upload completes and each delete."""
+    for lease in getattr(_HELD, "leases", []):
+        lease.check(what)
 
 
 def _same_file(fd: int, path: Path) -> bool:
@@ -355,7 +363,8 @@ class ParquetDataset:
     def _object_lock(self, name: str) -> Iterator[None]:
         """Hold the lock object `.locks/<name>` of a store in an object store (`FileStore.lock`: a dead holder's is
         broken after `lock_timeout` seconds, a live one's renewed); its lease is checked before an upload of this
-        thread completes (`_write_object`), so a holder that lost it writes nothing."""
+        thread completes (`_write_object`) and before its deletes (`remove_key`), so a holder that lost it writes and
+        deletes nothing."""
         from flowcast.store.fs import FileStore
 
         files = FileStore(self.root, storage_options=self.storage_options)
@@ -504,8 +513,7 @@ class ParquetDataset:
                     fh.flush()  # the first part is uploaded; the object is not visible yet
                     fault("mid_upload")
             fault("before_rename")  # every byte sent, the upload not completed
-            for lease in getattr(_HELD, "leases", []):  # the key's lock still this writer's (`_object_lock`)
-                lease.check(what)
+            _check_leases(what)
             if before_visible is not None:
                 before_visible()
             fh.close()  # completes the upload: the object appears whole
@@ -593,9 +601,13 @@ class ParquetDataset:
                 self.fs.rm_file(path)
 
     def remove_key(self, table: str, dataset: str, as_of: datetime) -> bool:
-        """Delete every file of one key and its folder (explicit deletes); True if there was one."""
+        """Delete every file of one key and its folder (explicit deletes); True if there was one. On an object store
+        nothing goes once the key's lock is lost (LockLostError: a waiter broke it and may write the key now)."""
         key_dir = self.key_dir(table, dataset, as_of)
         parts = self._parts_in(key_dir)
+        if parts:
+            what = "realized accuracy" if table == "realized" else table
+            _check_leases(f"the removal of {what} of dataset {dataset} as_of {utc_text(as_of)}")
         for p in parts:
             self._unlink(p)
         if self.local:
@@ -605,7 +617,8 @@ class ParquetDataset:
         return bool(parts)
 
     def remove_legacy(self, path: str) -> None:
-        """Delete one old-layout file and its folder (after its migration)."""
+        """Delete one old-layout file and its folder (after its migration; not once the lock is lost: `remove_key`)."""
+        _check_leases(f"the removal of {path}")
         self._unlink(path)
         if self.local:
             with contextlib.suppress(OSError):
