@@ -87,3 +87,40 @@ def test_a_fanned_out_date_waits_for_its_api_restarted_as_its_run_is_created_and
     assert any(f"then starting its flow run on {deployment}" in s for s in waits), said
     assert any("then waiting for its flow run" in s for s in waits), said
     assert all(s.startswith("2019-03-01: the Prefect API at ") for s in waits), said
+
+
+@pytest.mark.timeout(300)
+def test_a_fanned_out_date_waits_for_its_flow_run_no_longer_than_wait_timeout_across_api_restarts(prefect_api):
+    """lock43: each wait made again after the API came back started `wait_timeout` anew, so a date whose API restarted
+    while its run was awaited waited up to `API_TRIES` x wait_timeout (6 h each). One deadline per flow run: here the
+    API is gone longer than wait_timeout while the date's run (which no worker takes) is awaited, and once it is back
+    the date fails at once, as timed out, where it waited wait_timeout (30 s) again."""
+    from flowcast.flows.fanout import API_TRIES
+
+    assert API_TRIES > 1
+    api = PREFECT_API_URL.value()
+    deployment = _deployment(api)
+    plan = FanOut(deployment=deployment, dataset="tiny", mode="forecast", backfill_run_id="b2", wait_timeout_s=30)
+    said: list[str] = []
+    back: list[float] = []
+
+    def restart(relay: Relay) -> None:
+        relay.up()
+        while not any(s.startswith("2019-03-01: flow run ") for s in said):  # created: the backfill waits for it
+            time.sleep(0.1)
+        time.sleep(1)
+        relay.down()  # gone for longer than wait_timeout (Prefect's wait gives up on it after about 10 s)
+        time.sleep(35)
+        relay.up()
+        back.append(time.monotonic())
+
+    with relay_to(api) as relay, temporary_settings({PREFECT_API_URL: relay.url}):
+        restarter = threading.Thread(target=restart, args=(relay,), daemon=True)
+        restarter.start()
+        outcome = asyncio.run(_one_date(plan, AS_OF, {}, lambda _: None, said.append))
+        ended = time.monotonic()
+        restarter.join(60)
+    assert any("then waiting for its flow run" in s for s in said), said  # it waited for the API, then again
+    assert (outcome["status"], outcome["attempts"]) == ("failed", 1), outcome
+    assert "did not finish within 30s" in outcome["error"], outcome
+    assert back and ended - back[0] < 8, f"waited {ended - back[0]:.0f}s more once the API was back (wait_timeout 30 s)"

@@ -1015,3 +1015,40 @@ def test_gc_reads_each_publish_receipt_once(tmp_path, monkeypatch, n_keys):
     assert sorted(gone) == sorted(versions[:-1])  # five versions checked one by one before each went
     assert {v.version for v in reg.list()} == {versions[-1]}
     assert len(reads) == n_keys and set(reads.values()) == {1}, reads
+
+
+def test_gc_removes_the_lock_objects_killed_writers_left_in_an_object_store(tmp_path, s3_url):
+    """lock43: on an object store a key's lock is an object `.locks/<key>` (`FileStore.lock`) that its holder renews;
+    a writer killed while it held one left it, with its claim, and nothing swept them: on a key nobody writes again
+    they stayed for good (`gc --yes` swept only a local store's idle lock files). gc removes every lock object last
+    written more than store.lock_timeout ago (no holder renews it), its claim and what else of it is as old, counts
+    them, and leaves a held lock (renewed; its claim is written once, never rewritten) and one just taken."""
+    import time
+
+    from flowcast.store.fs import FileStore
+
+    url, opts = s3_url
+    files = FileStore(url, storage_options=opts)
+    dead = ".locks/forecasts.dataset=sales.as_of=2023-01-01T00:00:00"
+    files.write_text(dead, "0dead0writer host-a 4242 7")  # killed after its 7th renewal
+    files.write_text(f"{dead}.claims/0dead0writer", "")
+    files.write_text(".locks/realized.k.now/0dead1writer", "")  # a probe a waiter killed as it looked left
+    cfg = tmp_path / "flowcast.toml"
+    cfg.write_text(f"[store]\nurl = {json.dumps(url)}\nlock_timeout = 3\n[store.storage_options]\n"
+                   f"key = 'testing'\nsecret = 'testing'\nendpoint_url = {json.dumps(opts['endpoint_url'])}\n"
+                   "client_kwargs = { region_name = 'us-east-1' }\n")
+    args = ["gc", "--home", str(tmp_path / "home"), "--config", str(cfg), "--yes"]
+    with files.lock(".locks/held", stale_after=3, poll=0.05):  # a live writer: renews its object, not its claim
+        (claim,) = files.list(".locks/held.claims")
+        time.sleep(6)  # over lock_timeout (3 s) and the server's whole seconds
+        files.write_text(".locks/fresh", "0new0writer host-b 7")  # taken just now
+        res = CliRunner().invoke(app, [*args, "--json"])
+        assert res.exit_code == 0, res.output
+        assert json.loads(res.stdout.strip().splitlines()[-1])["lock_files_removed"] == 1
+        assert files.list(".locks") == ["fresh", "held", "held.claims"]
+        assert files.list(".locks/held.claims") == [claim]
+    files.write_text(dead, "0dead0writer host-a 4242")
+    time.sleep(5)
+    said = " ".join(CliRunner().invoke(app, args).output.split())
+    assert "removed 2 idle writer lock files of the forecast store" in said, said  # the dead one and 'fresh'
+    assert files.list(".locks") == []

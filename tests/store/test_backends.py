@@ -477,3 +477,48 @@ def test_writers_of_one_key_of_a_store_in_an_object_store_queue_on_its_lock(s3_u
         holder.join(60)
     deleter.join(60)
     assert deleted == [True] and not store.has(DS, AS_OF)
+
+
+def test_a_writer_whose_object_store_key_lock_was_broken_deletes_nothing(s3_url):
+    """lock43: a holder of a key's lock object checked that it still held it before an upload, not before a delete:
+    a writer stopped longer than store.lock_timeout (a waiter broke its lock and took it) went on and deleted the key
+    (gc's delete, a publish's removal of the realized accuracy it replaces) under the other writer's lock. It fails
+    naming the lock, and the key is left as it is."""
+    from flowcast.errors import LockLostError
+    from flowcast.store.embedded import _key_lock
+    from flowcast.store.fs import FileStore
+
+    url, opts = s3_url
+    store = EmbeddedStore(url, storage_options=opts)
+    publish(store, make_forecast(1, N, H, AS_OF))
+    store.write_realized(DS, realized_frame([AS_OF]))
+    files = FileStore(url, storage_options=opts)
+    name = _key_lock("realized", DS, AS_OF)
+    with store.data.lock(name):
+        files.remove(f".locks/{name}")  # what a waiter that broke it does, then takes it
+        files.write_text(f".locks/{name}", "0a1b2c other-machine 42")
+        with pytest.raises(LockLostError, match=rf"lost the lock .*/\.locks/{name} \(it is now held by 0a1b2c "
+                                                r"other-machine 42\): the removal of realized accuracy of dataset "
+                                                rf"{DS} as_of .* was not written"):
+            store.data.remove_key("realized", DS, AS_OF)
+    assert store.read_realized(DS, AS_OF).height > 0 and store.has(DS, AS_OF)
+    assert files.read_text(f".locks/{name}") == "0a1b2c other-machine 42"  # the new holder's lock left alone
+
+
+def test_a_publish_whose_file_cannot_be_read_as_it_records_says_why_not_that_it_is_gone(tmp_path):
+    """lock43: `while_published` took a key whose file could not be read (a transient read error, or damaged) for one
+    that no longer holds the publish, and the run said 'no longer holds this publish (a gc deleted it, or another run
+    published the as_of again, since)', which was untrue, and skipped the record. The read error is raised, naming
+    the file and the error (the run's warning says it; the next run records the publish), nothing called."""
+    from pathlib import Path
+
+    store = EmbeddedStore(tmp_path / "wh")
+    digest = publish(store, make_forecast(1, N, H, AS_OF)).content_hash
+    path = Path(store.data.current("forecasts", DS, AS_OF) or "")
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])  # cut short: its footer cannot be read
+    called: list[bool] = []
+    with pytest.raises(PublishError, match=rf"could not read {path}, .*dataset {DS} as_of .*: ArrowInvalid"):
+        store.while_published(DS, AS_OF, digest, lambda: called.append(True))
+    assert called == []
+    assert not store.while_published(DS, OTHER, digest, lambda: called.append(True))  # holds nothing: False
+    assert called == []

@@ -25,6 +25,8 @@ hashes the same), so even a run that was marked crashed but lived on publishes n
 from __future__ import annotations
 
 import asyncio
+import math
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -183,10 +185,16 @@ async def _one_date(plan: FanOut, as_of: datetime, parameters: dict[str, Any],
             tags=[*run_tags(plan.mode), BACKFILL_TAG],  # a deployment run's tags, and `backfill`: its backfill- keys
         ), utc_text(as_of), f"starting its flow run on {plan.deployment}", log)
         log(f"{utc_text(as_of)}: flow run {started.name!r} ({started.id}) on {plan.deployment}")
+        deadline = time.monotonic() + plan.wait_timeout_s  # one per flow run, kept when its wait is made again
+
+        def wait(run_id: Any = started.id, until: float = deadline) -> Awaitable[FlowRun]:
+            """The wait for the flow run, up to the time left to `until` (at least 1 s: a run that ended while the
+            API was gone is read as ended); each wait made again after an API restart started wait_timeout anew."""
+            return wait_for_flow_run(run_id, timeout=max(1, math.ceil(until - time.monotonic())))
+
         try:
             done = cast("FlowRun", await _through_api_restarts(
-                partial(wait_for_flow_run, started.id, timeout=int(plan.wait_timeout_s)), utc_text(as_of),
-                f"waiting for its flow run {started.name!r} again", log))
+                wait, utc_text(as_of), f"waiting for its flow run {started.name!r} again", log))
         except FlowRunWaitTimeout:
             return {"as_of": as_of.isoformat(), "status": "failed", "rows": 0, "model": None,
                     "run_id": str(started.id), "flow_run": started.name, "flow_run_id": str(started.id),

@@ -386,12 +386,24 @@ class EmbeddedStore:
     def while_published(self, dataset: str, as_of: datetime, content_hash: str, then: Callable[[], None]) -> bool:
         """Call `then()` under the key's lock (the one `publish` and `delete` take) while (dataset, as_of) holds the
         publish of `content_hash`; False, nothing called, when it holds none (a gc deleted it since) or another
-        (replaced since), or its file cannot be read. A publish's record goes there: never a record outliving the
-        forecasts it names (a publish leaves the lock before it records)."""
+        (replaced since). A publish's record goes there: never a record outliving the forecasts it names (a publish
+        leaves the lock before it records). A file that cannot be read is a PublishError naming it and why, nothing
+        called: it was taken for a publish gone, and the run said a gc or another run had removed it."""
         check_dataset(dataset)
         as_of = storage_ts(as_of)
         with self.data.lock(_key_lock("forecasts", dataset, as_of)):
-            if not self._still_published(dataset, as_of, content_hash):
+            path = self.data.current("forecasts", dataset, as_of)
+            if path is None:
+                return False
+            try:
+                held = self.data.metadata(path).get("content_hash")
+            except FileNotFoundError:  # removed outside flowcast: the key holds none of it
+                return False
+            except (OSError, ValueError) as exc:  # ArrowInvalid is a ValueError
+                raise PublishError(f"could not read {self.data.display(path)}, the file of the publish of dataset "
+                                   f"{dataset} as_of {utc_text(as_of)}, to check that it still holds it: "
+                                   f"{type(exc).__name__}: {exc}") from exc
+            if held != content_hash:
                 return False
             then()
         return True

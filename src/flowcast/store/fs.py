@@ -52,6 +52,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -389,18 +390,24 @@ class FileStore:
         probe `rel`.now/`ident` this writer writes and removes), less 1 s (whole seconds on some servers, S3's
         LastModified): a waiter counted only its own wait, so a lock object a writer killed long ago left (yesterday's
         run) cost the next writer the whole `stale_after` all the same. 0 where the store cannot say."""
-        probe = self.url(f"{rel}.now/{ident}")
         try:
-            self.fs.pipe_file(probe, b"")
-            try:
-                self.fs.invalidate_cache()
-                now, then = self.fs.modified(probe), self.fs.modified(self.url(rel))
-            finally:
-                self.fs.rm_file(probe)
-            return max(0.0, (now - then).total_seconds() - 1)
+            now = self.server_time(f"{rel}.now/{ident}")
+            return max(0.0, (now - self.fs.modified(self.url(rel))).total_seconds() - 1)
         except Exception as exc:  # noqa: BLE001 - e.g. released meanwhile, no modification time: its wait counts alone
             log.debug("could not tell when the lock %s was last written: %s", self.url(rel), exc)
             return 0.0
+
+    def server_time(self, probe: str) -> datetime:
+        """The object store's time now: the modification time of an empty object `probe` written and removed (no
+        clock of this machine; to compare with the modification times of other objects of the store)."""
+        target = self.url(probe)
+        self.fs.pipe_file(target, b"")
+        try:
+            self.fs.invalidate_cache()
+            return self.fs.modified(target)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                self.fs.rm_file(target)
 
     def _create_lock_object(self, rel: str, token: bytes) -> bytes | None:
         """Create the lock object `rel` holding `token` with an exclusive write (If-None-Match: *);

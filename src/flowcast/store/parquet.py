@@ -5,7 +5,8 @@ Layout under the store root (a local folder, or an fsspec URL such as s3://bucke
     <table>/dataset=<name>/as_of=<iso>/part-<seq>-<tag>.parquet   the forecasts (<table> = forecasts)
                                          or realized accuracy (realized) of one (dataset, as_of)
     .tmp/                                local only: temporary files being written
-    .locks/                              local only: fcntl locks of writers (one per key)
+    .locks/                              writers' locks (one per key): locally fcntl lock files, on an object
+                                         store lock objects (`lock`); `flowcast gc --yes` removes the idle ones
 
 Files are immutable: a publish writes a NEW file (the next sequence number); the files it
 supersedes are deleted once they have been superseded for `grace_s` seconds (store.superseded_grace_s,
@@ -30,7 +31,7 @@ shows (a bucket lifecycle rule, AbortIncompleteMultipartUpload, removes those).
 Nothing here takes a lock on behalf of readers; `lock()` serialises writers of one key: locally an fcntl lock
 under `.locks/`, on an object store a lock object `.locks/<name>` created with a conditional PUT (`If-None-Match: *`,
 `flowcast.store.fs.FileStore.lock`, the model registry's lock at a URL), renewed while held and checked before
-an upload completes. Without it (gc43) two writers of one key raced there: a publish's `if_absent` check, gc's delete
+an upload completes and before each delete (it was not before deletes: lock43). Without it (gc43) two writers of one key raced there: a publish's `if_absent` check, gc's delete
 of a key and its publish record, and a publish's record were unguarded.
 """
 
@@ -56,6 +57,8 @@ from flowcast.atomic import fsync_dir as _fsync_dir  # (the name the fault tests
 from flowcast.errors import FlowcastError, PublishError
 from flowcast.store.base import META_PREFIX, fault
 from flowcast.store.contract import storage_ts
+from flowcast.store.fs import CLAIMS, FileStore
+from flowcast.timekeys import utc_text
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +118,13 @@ def expired(times: dict[str, float], now: float, grace_s: float) -> list[tuple[s
     names = sorted(times)
     return [(older, successor, now - times[successor]) for older, successor in itertools.pairwise(names)
             if now - times[successor] >= grace_s]
+
+
+def _check_leases(what: str) -> None:
+    """LockLostError (naming `what`, which is then not done) when one of the object-store locks this thread holds
+    (`ParquetDataset._object_lock`) is no longer its own: checked before each upload completes and each delete."""
+    for lease in getattr(_HELD, "leases", []):
+        lease.check(what)
 
 
 def _same_file(fd: int, path: Path) -> bool:
@@ -355,9 +365,8 @@ class ParquetDataset:
     def _object_lock(self, name: str) -> Iterator[None]:
         """Hold the lock object `.locks/<name>` of a store in an object store (`FileStore.lock`: a dead holder's is
         broken after `lock_timeout` seconds, a live one's renewed); its lease is checked before an upload of this
-        thread completes (`_write_object`), so a holder that lost it writes nothing."""
-        from flowcast.store.fs import FileStore
-
+        thread completes (`_write_object`) and before its deletes (`remove_key`), so a holder that lost it writes and
+        deletes nothing."""
         files = FileStore(self.root, storage_options=self.storage_options)
         with files.lock(f".locks/{name}", timeout=self.lock_timeout, stale_after=self.lock_timeout) as lease:
             held = _HELD.__dict__.setdefault("leases", [])
@@ -368,14 +377,50 @@ class ParquetDataset:
                 held.remove(lease)
 
     def remove_idle_locks(self) -> int:
-        """Delete the lock files no writer holds now (local only); how many. One empty file per key ever
-        written stayed under .locks/ for good; `lock` makes removing one safe (module doc)."""
-        if not self.local or not self.locks_dir.is_dir():
+        """Delete the lock files no writer holds now; how many. One empty file per key ever
+        written stayed under .locks/ for good; `lock` makes removing one safe (module doc). On an object store the
+        lock objects no writer renews (`_remove_stale_lock_objects`)."""
+        if not self.local:
+            return self._remove_stale_lock_objects()
+        if not self.locks_dir.is_dir():
             return 0
         removed = 0
         for f in self.locks_dir.glob("*.lock"):
             with self.lock(f.name.removesuffix(".lock"), blocking=False, remove=True) as got:
                 removed += bool(got)
+        return removed
+
+    def _remove_stale_lock_objects(self) -> int:
+        """Delete the lock objects under `.locks/` last written more than `lock_timeout` ago, the server's times (a
+        holder renews its own every lock_timeout/4: `fs.Lease`; a waiter would break it), with what else of each lock
+        is as old (its holder's claim, a waiter's probe), and the claims and probes as old whose lock object is gone;
+        how many lock objects. A writer killed while it held a key's lock left them, and on a key nobody writes again
+        (no waiter breaks it) they stayed for good. A live holder's claim (written once, never rewritten) stays."""
+        files = FileStore(self.root, storage_options=self.storage_options)
+        base = f"{self.path('.locks')}/"
+        self.fs.invalidate_cache()
+        try:
+            found = self.fs.find(base, detail=True)
+        except FileNotFoundError:
+            return 0
+        if not found:
+            return 0
+        now = files.server_time(f".locks.now/{os.urandom(8).hex()}")  # outside .locks/: never taken for a lock's
+        ages = {}  # the path under .locks/ -> seconds since it was last written (less 1 s: whole seconds on S3)
+        for name, info in found.items():
+            rel = self._full(str(name)).removeprefix(base)
+            when = info.get("LastModified") or info.get("mtime") or info.get("updated")
+            if rel and when is not None and hasattr(when, "timestamp"):
+                ages[rel] = (now - when).total_seconds() - 1
+        stale = {rel for rel, age in ages.items() if age > self.lock_timeout}
+        removed = 0
+        for rel in sorted(stale, key=lambda r: "/" in r):  # lock objects first, then what is left of them
+            lock = rel.split("/", 1)[0].removesuffix(CLAIMS).removesuffix(".now")
+            if "/" in rel and lock in ages and lock not in stale:
+                continue  # the claim of a live holder (its lock object renewed) or a waiter's, of a live lock
+            with contextlib.suppress(FileNotFoundError):
+                self.fs.rm_file(f"{base}{rel}")
+                removed += "/" not in rel
         return removed
 
     def clean_temps(self, min_age_s: float = 10.0) -> list[Path]:
@@ -504,8 +549,7 @@ class ParquetDataset:
                     fh.flush()  # the first part is uploaded; the object is not visible yet
                     fault("mid_upload")
             fault("before_rename")  # every byte sent, the upload not completed
-            for lease in getattr(_HELD, "leases", []):  # the key's lock still this writer's (`_object_lock`)
-                lease.check(what)
+            _check_leases(what)
             if before_visible is not None:
                 before_visible()
             fh.close()  # completes the upload: the object appears whole
@@ -593,9 +637,13 @@ class ParquetDataset:
                 self.fs.rm_file(path)
 
     def remove_key(self, table: str, dataset: str, as_of: datetime) -> bool:
-        """Delete every file of one key and its folder (explicit deletes); True if there was one."""
+        """Delete every file of one key and its folder (explicit deletes); True if there was one. On an object store
+        nothing goes once the key's lock is lost (LockLostError: a waiter broke it and may write the key now)."""
         key_dir = self.key_dir(table, dataset, as_of)
         parts = self._parts_in(key_dir)
+        if parts:
+            what = "realized accuracy" if table == "realized" else table
+            _check_leases(f"the removal of {what} of dataset {dataset} as_of {utc_text(as_of)}")
         for p in parts:
             self._unlink(p)
         if self.local:
@@ -605,7 +653,8 @@ class ParquetDataset:
         return bool(parts)
 
     def remove_legacy(self, path: str) -> None:
-        """Delete one old-layout file and its folder (after its migration)."""
+        """Delete one old-layout file and its folder (after its migration; not once the lock is lost: `remove_key`)."""
+        _check_leases(f"the removal of {path}")
         self._unlink(path)
         if self.local:
             with contextlib.suppress(OSError):
