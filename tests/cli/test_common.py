@@ -188,6 +188,32 @@ def test_an_option_error_with_json_ends_stdout_with_the_failure_object(tmp_path,
     assert res.exit_code == 2 and res.stdout == ""
 
 
+@pytest.mark.parametrize(("given", "told"), [
+    (["run", "--file", "x.csv"], "flowcast run x.csv (or --data x.csv)"),
+    (["validate", "--input=my sales.csv"], "flowcast validate 'my sales.csv' (or --data 'my sales.csv')"),
+    (["train", "--csv", "x.csv", "--freq", "1d"], "flowcast train x.csv (or --data x.csv)"),
+    (["run", "--path"], "flowcast run FILE (or --data FILE)"),
+])
+def test_an_option_other_tools_name_the_file_with_is_told_where_the_file_goes(tmp_path, monkeypatch, given, told):
+    """cols43: `flowcast run --file x.csv` was told 'No such option: --file (Possible options: --freq)', an option
+    that has nothing to do with the file. --file, --input, --csv and --path say how the file is given instead."""
+    monkeypatch.chdir(tmp_path)
+    res = runner.invoke(app, [*given, "--json"], terminal_width=400)
+    assert res.exit_code == 2, res.output
+    error = _last_json(res.stdout)["error"]
+    option = given[1].split("=")[0]
+    assert error == f"No such option: {option}. The data file goes as the first argument: {told}", error
+    assert "Possible options" not in res.output and told in " ".join(res.stderr.replace("│", " ").split())
+
+
+def test_an_unknown_option_of_a_command_without_a_file_keeps_clicks_words(tmp_path, monkeypatch):
+    """cols43: the file's hint is for a command that reads a file: `flowcast models list --file x` is told as before."""
+    monkeypatch.chdir(tmp_path)
+    res = runner.invoke(app, ["models", "list", "--file", "x", "--json"])
+    assert res.exit_code == 2 and _last_json(res.stdout)["error"].startswith("No such option: --file")
+    assert "data file" not in res.output
+
+
 def test_forecasts_format_json_ends_stdout_with_the_failure_object(tmp_path, monkeypatch):
     """Regression: `flowcast forecasts --format json` (its JSON mode; it has no --json) printed only the red
     sentence on a failure: a script parsing stdout got nothing to parse."""
