@@ -188,6 +188,32 @@ def test_an_option_error_with_json_ends_stdout_with_the_failure_object(tmp_path,
     assert res.exit_code == 2 and res.stdout == ""
 
 
+@pytest.mark.parametrize(("given", "told"), [
+    (["run", "--file", "x.csv"], "flowcast run x.csv (or --data x.csv)"),
+    (["validate", "--input=my sales.csv"], "flowcast validate 'my sales.csv' (or --data 'my sales.csv')"),
+    (["train", "--csv", "x.csv", "--freq", "1d"], "flowcast train x.csv (or --data x.csv)"),
+    (["run", "--path"], "flowcast run FILE (or --data FILE)"),
+])
+def test_an_option_other_tools_name_the_file_with_is_told_where_the_file_goes(tmp_path, monkeypatch, given, told):
+    """cols43: `flowcast run --file x.csv` was told 'No such option: --file (Possible options: --freq)', an option
+    that has nothing to do with the file. --file, --input, --csv and --path say how the file is given instead."""
+    monkeypatch.chdir(tmp_path)
+    res = runner.invoke(app, [*given, "--json"], terminal_width=400)
+    assert res.exit_code == 2, res.output
+    error = _last_json(res.stdout)["error"]
+    option = given[1].split("=")[0]
+    assert error == f"No such option: {option}. The data file goes as the first argument: {told}", error
+    assert "Possible options" not in res.output and told in " ".join(res.stderr.replace("│", " ").split())
+
+
+def test_an_unknown_option_of_a_command_without_a_file_keeps_clicks_words(tmp_path, monkeypatch):
+    """cols43: the file's hint is for a command that reads a file: `flowcast models list --file x` is told as before."""
+    monkeypatch.chdir(tmp_path)
+    res = runner.invoke(app, ["models", "list", "--file", "x", "--json"])
+    assert res.exit_code == 2 and _last_json(res.stdout)["error"].startswith("No such option: --file")
+    assert "data file" not in res.output
+
+
 def test_forecasts_format_json_ends_stdout_with_the_failure_object(tmp_path, monkeypatch):
     """Regression: `flowcast forecasts --format json` (its JSON mode; it has no --json) printed only the red
     sentence on a failure: a script parsing stdout got nothing to parse."""
@@ -220,14 +246,15 @@ def test_a_file_without_its_columns_and_freq_is_told_what_they_could_be(tmp_path
     assert ("--data sales.csv also needs --time-col, --target-col (its columns: store, week, units); --freq, the "
             "period of its rows, is read off its dates when not given (30m, 1h, 1d, 1b, 1w, 1mo, 1q or 1y)"
             ) in " ".join(res.output.split())
-    (tmp_path / "stores.csv").write_text("store,date,sales\nnorth,2024-01-07,3\nsouth,2024-01-07,4\n"
+    # (a column named 'shop': one named 'store' is taken for the series)
+    (tmp_path / "stores.csv").write_text("shop,date,sales\nnorth,2024-01-07,3\nsouth,2024-01-07,4\n"
                                          "north,2024-01-14,5\nsouth,2024-01-14,6\n")
     res = runner.invoke(app, ["validate", "stores.csv", "--time-col", "date"], terminal_width=400)
     said = " ".join(res.output.split())
     assert res.exit_code == 2 and said.startswith("error: --data stores.csv also needs --target-col (its columns"), said
-    assert ("its times repeat (several series?) and 'store' (e.g. 'north') holds text: name the column that tells "
-            "the series apart (or the columns that do together) with --id-col (e.g. --id-col store)") in said
-    res = runner.invoke(app, ["validate", "stores.csv", "--time-col", "date", "--id-col", "store"], terminal_width=400)
+    assert ("its times repeat (several series?) and 'shop' (e.g. 'north') holds text: name the column that tells "
+            "the series apart (or the columns that do together) with --id-col (e.g. --id-col shop)") in said
+    res = runner.invoke(app, ["validate", "stores.csv", "--time-col", "date", "--id-col", "shop"], terminal_width=400)
     assert res.exit_code == 2 and "--id-col" not in " ".join(res.output.split()).split("(its columns")[1]
     (tmp_path / "weeks.csv").write_text("store,week,units\n1,2024-01-07,3\n")
     res = runner.invoke(app, ["validate", "weeks.csv", "--time-col", "week", "--target-col", "units"],
@@ -329,6 +356,70 @@ def test_a_file_in_flowcasts_own_vocabulary_needs_no_column_options(tmp_path, mo
     assert res.exit_code == 2 and "also needs --time-col, --target-col" in " ".join(res.output.split())
 
 
+def _two_series(header: str, time: str = "2024-01-{d:02d}") -> str:
+    """A CSV of two series ('a', 'b') of 28 daily rows: `header`'s columns are an id, a time and a target."""
+    return header + "\n" + "".join(f"{s},{time.format(d=d)},{d}\n" for s in ("a", "b") for d in range(1, 29))
+
+
+@pytest.mark.parametrize(("header", "time", "said"), [
+    ("Store,Date,y", "2024-01-{d:02d}", ("columns: unique_id <- 'Store', ds <- 'Date', y <- 'y' (--time-col Date "
+                                         "--target-col y --id-col Store guessed from their names")),
+    ("series_id,TIMESTAMP,y", "2024-01-{d:02d}T09:00", "columns: unique_id <- 'series_id', ds <- 'TIMESTAMP'"),
+    ("item_id,month,y", "2024-01-{d:02d}", "columns: unique_id <- 'item_id', ds <- 'month'"),
+    ("ID , period ,y", "2024-01-{d:02d}", "columns: unique_id <- 'ID', ds <- 'period'"),  # (a header's spaces go)
+])
+def test_a_files_time_and_id_columns_are_taken_from_their_names(tmp_path, monkeypatch, header, time, said):
+    """cols43: a file's target named 'y' was taken for the target, but its time column named 'Date' (or 'month',
+    'timestamp', ...) and its series named 'store' (or 'item_id', 'series_id', ...) were not: a new user passed
+    --time-col and --id-col every time. The file's one column so named (case and spaces aside) is taken, its times
+    read as the run reads them, and the columns read are said."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "f.csv").write_text(_two_series(header, time))
+    res = runner.invoke(app, ["validate", "f.csv", "--freq", "1d", "--json", "--home", "h"], terminal_width=400)
+    assert res.exit_code == 0, res.output
+    report = _last_json(res.stdout)
+    assert report["rows_valid"] == 56 and report["rows_quarantined"] == 0 and report["n_series"] == 2, report
+    assert f"note: f.csv is read with {said}" in " ".join(res.stderr.split()), res.stderr
+
+
+@pytest.mark.parametrize(("header", "time", "options", "needs"), [
+    ("store,period,y", "spring {d}", [], "--time-col (its columns: store, period, y)"),  # not times
+    ("store,date,Month,y", "2024-01-{d:02d},2024-01", [], "--time-col (its columns: store, date, Month, y)"),  # two
+    ("store,week,y", "2024-01-{d:02d}", [], "--time-col (its columns: store, week, y)"),  # a name not known
+])
+def test_a_time_column_not_named_as_one_or_named_twice_is_asked_for(tmp_path, monkeypatch, header, time, options,
+                                                                   needs):
+    """cols43: where no column, or several, are named as a time (or the one so named does not read as times), which
+    is meant is not guessed: the command asks for --time-col, naming the file's columns, as before."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "f.csv").write_text(_two_series(header, time))
+    res = runner.invoke(app, ["validate", "f.csv", "--freq", "1d", *options], terminal_width=400)
+    said = " ".join(res.output.split())
+    assert res.exit_code == 2 and f"error: --data f.csv also needs {needs}" in said, said
+    assert "ds <-" not in said
+
+
+def test_a_series_column_named_twice_or_given_is_not_guessed(tmp_path, monkeypatch):
+    """cols43: two columns named as a series ('store', 'item_id': a file keyed by both) are not guessed, nor is one
+    where --id-col is given (the option keeps its value), nor one of a file whose times do not repeat (a wide file's
+    series named 'store')."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "f.csv").write_text(_two_series("store,date,y").replace(",2024", ",x,2024").replace("store,", "store,item_id,"))
+    res = runner.invoke(app, ["validate", "f.csv", "--freq", "1d", "--id-col", "store", "--id-col", "item_id",
+                              "--json", "--home", "h"], terminal_width=400)
+    said = " ".join(res.stderr.split())
+    assert res.exit_code == 0 and _last_json(res.stdout)["n_series"] == 2, res.output
+    assert "columns: unique_id <- 'store' + 'item_id', ds <- 'date', y <- 'y' (--time-col date --target-col y " \
+        "guessed" in said, said
+    res = runner.invoke(app, ["validate", "f.csv", "--freq", "1d", "--home", "h"], terminal_width=400)
+    assert "unique_id <-" not in " ".join(res.output.split()) and "ds <- 'date'" in " ".join(res.output.split())
+    # a wide file (each date once) whose series column is named 'store' is read as wide: its times do not repeat
+    (tmp_path / "w.csv").write_text("date,store,online\n" + "".join(f"2024-01-{d:02d},{d},{2 * d}\n" for d in range(1, 29)))
+    res = runner.invoke(app, ["validate", "w.csv", "--freq", "1d", "--json", "--home", "h"], terminal_width=400)
+    assert res.exit_code == 0 and _last_json(res.stdout)["wide_columns"] == ["store", "online"], res.output
+    assert "columns: ds <- 'date' (--time-col date guessed" in " ".join(res.stderr.split()), res.stderr
+
+
 def test_a_file_with_its_periods_across_is_told_how_to_melt_it(tmp_path, monkeypatch):
     """Regression (new-user trial): a planning spreadsheet's layout, one row per series and one column per period
     ('product,2022-01,2022-02,...'), was told 'also needs --time-col, --target-col' (it has no such column), and
@@ -346,11 +437,9 @@ def test_a_file_with_its_periods_across_is_told_how_to_melt_it(tmp_path, monkeyp
                 "value_name='value').write_csv('long.csv')\", then --data long.csv --id-col product --time-col period "
                 "--target-col value") in " ".join(res.output.split())
     (tmp_path / "wide.csv").write_text("date,1001,1002,1003\n2024-01-01,1,2,3\n2024-01-02,2,3,4\n")
-    res = runner.invoke(app, ["validate", "wide.csv", "--freq", "1d"], terminal_width=400)
-    assert res.exit_code == 2 and "also needs --time-col" in " ".join(res.output.split())
-    res = runner.invoke(app, ["validate", "wide.csv", "--time-col", "date", "--freq", "1d", "--home", "h"],
-                        terminal_width=400)
-    assert "periods across" not in res.output and "wide file" in " ".join(res.output.split())
+    for extra in ([], ["--time-col", "date"]):  # (its column 'date' is taken for the time where none is named)
+        res = runner.invoke(app, ["validate", "wide.csv", *extra, "--freq", "1d", "--home", "h"], terminal_width=400)
+        assert "periods across" not in res.output and "wide file" in " ".join(res.output.split())
 
 
 @pytest.mark.parametrize(("later", "first", "said"), [

@@ -131,8 +131,7 @@ def test_spans_leave_the_networks_a_series_at_the_first_backtest_cutoff():
     s = fit_network_spans_for_backtest([60, 60, 60], n_windows=2, **kw)
     assert (s.lookback, s.val_size) == (32, 7)  # 32 + 7 + 7 = 46: every series trains at the first cutoff
     assert s.notes == [("no series has 50 periods before the first backtest window (the longest has 46): lookback 36 -> "
-                       "32, so that the networks take part in the backtest (the shorter series "
-                       "are forecast by the statistical models that can run on them).")]
+                       "32, so that the networks take part in the backtest.")]
     # where some series train at the cutoff (or none could at any span), the spans fitted to whole series stay
     for lengths in ([60, 60, 200], [10, 12]):
         want = fit_network_spans(lengths, **{k: v for k, v in kw.items() if k != "step"})
@@ -166,8 +165,31 @@ def test_a_note_names_only_the_spans_it_changes():
                           lookback_given=True)
     assert (s.lookback, s.val_size) == (36, 17)
     assert s.notes == [("80% of the series have at least 60 periods: validation span 30 -> 17, so that they are long "
-                       "enough for a network (the shorter ones are forecast by the statistical models that can run on "
-                       "them).")]
+                       "enough for a network.")]
+
+
+_SHORTER = "are forecast by the statistical models that can run on them"
+
+
+@pytest.mark.parametrize(("lengths", "shorter"), [([60, 60, 60], False), ([60, 60, 60, 60, 20], True)])
+def test_the_shorter_series_are_said_only_where_there_are_some(lengths, shorter):
+    """cols43: '(the shorter ones are forecast by the statistical models ...)' was said of series all of one length,
+    none of them shorter than the network's spans; it is said where some are."""
+    s = fit_network_spans(lengths, horizon=7, lookback=36, val_size=30, short_series="exclude", share=0.8,
+                          lookback_given=True)
+    assert s.notes and (_SHORTER in s.notes[0]) == shorter, s.notes
+
+
+@pytest.mark.parametrize(("lengths", "shorter"), [([60, 60, 60], False), ([60, 60, 55], False), ([60, 60, 60, 60, 50], True)])
+def test_the_shorter_series_at_the_backtest_cutoff_are_said_only_where_there_are_some(lengths, shorter):
+    """cols43: the backtest's note said '(the shorter series are forecast by the statistical models ...)' of series
+    all of one length; it is said where some are shorter than the spans fitted at the first cutoff."""
+    from flowcast.data.lengths import fit_network_spans_for_backtest
+
+    s = fit_network_spans_for_backtest(lengths, horizon=7, lookback=36, val_size=7, short_series="exclude",
+                                       share=0.8, step=7, n_windows=2)
+    assert s.notes and s.notes[0].startswith("no series has 50 periods before the first backtest"), s.notes
+    assert (_SHORTER in s.notes[0]) == shorter, s.notes
 
 
 @pytest.mark.parametrize(("lengths", "notes"), [

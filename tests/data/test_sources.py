@@ -1400,3 +1400,21 @@ def test_unix_seconds_are_instants_whatever_the_source_tz(tmp_path, fmt, freq, e
     src = make_source(p, time_format="%s", freq=freq, tz="Australia/Melbourne")
     got = ingest(src, None).frame.select("ds").collect()["ds"].to_list()
     assert got == expected
+
+
+@pytest.mark.parametrize(("text", "times"), [
+    ("when,v\n2024-01-01,1\n2024-01-02,2\n", True),
+    ("when,v\nJan 2024,1\nFeb 2024,2\n", True),  # a month named as the run reads it
+    ("when,v\n2024-01-01 09:00,1\n,2\n2024-01-01 10:00,3\n", True),  # an empty value is not counted
+    ("when,v\nspring,1\nsummer,2\n", False),
+    ("when,v\n1700000000,1\n1700086400,2\n", False),  # Unix seconds: read with --time-format %s only
+    ("when\n2024-01-01\n", False),  # no other column
+])
+def test_parses_as_times_reads_a_column_as_the_run_reads_its_times(tmp_path, text, times):
+    """cols43: the command line takes a column named as a time ('date', 'month') for the time only where its values
+    read as times: 'period' holding seasons is not one."""
+    from flowcast.data.sources import parses_as_times
+
+    (tmp_path / "f.csv").write_text(text)
+    assert parses_as_times(str(tmp_path / "f.csv"), "when") is times
+    assert parses_as_times(str(tmp_path / "f.csv"), "missing") is False

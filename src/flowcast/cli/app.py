@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from itertools import pairwise
@@ -41,10 +42,43 @@ def _option_errors(args: Sequence[str]) -> Iterator[None]:
         yield
     except _OptionError as exc:
         _name_refused_value(exc)
+        _point_to_the_data_option(exc, args)
         if wants_json(args) and common._json_emitted == emitted:
             common.emit_json({"status": "failed", "error": exc.format_message(),
                               "exit_code": getattr(exc, "exit_code", 2)})
         raise
+
+
+# options other tools name the data file with: `flowcast run --file x.csv` was told 'No such option: --file
+# (Possible options: --freq)', pointing at an option that has nothing to do with the file
+_FILE_OPTIONS = ("--file", "--input", "--csv", "--path")
+
+
+def _point_to_the_data_option(exc: Exception, args: Sequence[str]) -> None:
+    """An unknown option that other tools name the data file with (`_FILE_OPTIONS`) is told what to write instead,
+    with the file given (`No such option: --file. The data file goes as the first argument: flowcast run x.csv (or
+    --data x.csv)`), in place of Click's near names ('--freq'). Only for a command that reads a file (its PATH
+    argument or --data); other errors are left as they are."""
+    name = getattr(exc, "option_name", None)
+    ctx = getattr(exc, "ctx", None)
+    if not isinstance(name, str) or name not in _FILE_OPTIONS or ctx is None or not hasattr(exc, "possibilities"):
+        return
+    takes_path = any(p.name == "path" and not isinstance(p, TyperOption) for p in ctx.command.params)
+    takes_data = any("--data" in getattr(p, "opts", []) for p in ctx.command.params)
+    if not (takes_path or takes_data):
+        return
+    given = list(args)
+    file = next((a.split("=", 1)[1] for a in given if a.startswith(f"{name}=")), None)
+    if file is None and name in given and given.index(name) + 1 < len(given):
+        file = given[given.index(name) + 1]
+    file = shlex.quote(file) if file and not file.startswith("-") else "FILE"
+    command = " ".join(["flowcast", *ctx.command_path.split()[1:]])  # (a test runner names the root otherwise)
+    if takes_path:
+        where = f"as the first argument: {command} {file}" + (f" (or --data {file})" if takes_data else "")
+    else:
+        where = f"as --data: {command} --data {file}"
+    exc.message = f"No such option: {name}. The data file goes {where}"  # type: ignore[attr-defined]
+    exc.possibilities = None
 
 
 def _name_refused_value(exc: Exception) -> None:

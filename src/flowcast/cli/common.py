@@ -343,7 +343,8 @@ def resolve_settings(
         from flowcast.data.sources import check_readable
 
         check_readable(data, dataset or _name_of(data))  # a workbook or missing file, before asking for its columns
-        id_col, time_col, target_col = _own_vocabulary(data, id_col, time_col, target_col)
+        id_col, time_col, target_col = _own_vocabulary(data, id_col, time_col, target_col,
+                                                       [*(future_col or []), *(past_col or []), *(static_col or [])])
         _refuse_periods_across(data, time_col, target_col)
         instant = _as_of_of_file(data, as_of, time_col, tz)
         layout = _layout_of(data, id_col, time_col, target_col, [*(future_col or []), *(past_col or []),
@@ -414,31 +415,58 @@ def resolve_settings(
         raise ConfigError(f"invalid configuration ({where} + FLOWCAST_* env + options): {one_line(exc)}") from exc
 
 
-def _own_vocabulary(data: str, id_col: list[str] | None, time_col: str | None,
-                    target_col: str | None) -> tuple[list[str] | None, str | None, str | None]:
-    """The columns of a file written in flowcast's own vocabulary (Nixtla's long `unique_id, ds, y`, what
-    `flowcast forecasts` and neuralforecast / statsforecast write) where the command names none: `ds` the
-    time, `y` the target, `unique_id` the series. Such a file needed `--time-col ds --target-col y`, and
-    without `--id-col unique_id` it was read as one series whose every date repeated (99% of its rows
-    quarantined as duplicates). An option given keeps its value; a file without these columns is as before."""
-    from flowcast.data.sources import columns_of
+# names a time / series column of a user's file commonly has (compared case-insensitively, stripped): such a column is
+# read as the time / series where the command names none and it is the file's only one so named
+TIME_NAMES = ("date", "time", "timestamp", "datetime", "period", "month")
+ID_NAMES = ("id", "series", "series_id", "item_id", "store")
+
+
+def _named_one(columns: list[str], names: tuple[str, ...], taken: tuple[str | None, ...]) -> str | None:
+    """The one column of `columns` (not among `taken`) whose name is one of `names`, case-insensitively; None for
+    none or several (which of them is meant is not guessed)."""
+    found = [c for c in columns if c.strip().lower() in names and c not in taken]
+    return found[0] if len(found) == 1 else None
+
+
+def _own_vocabulary(data: str, id_col: list[str] | None, time_col: str | None, target_col: str | None,
+                    covariates: list[str]) -> tuple[list[str] | None, str | None, str | None]:
+    """The columns of a file where the command names none, guessed from their names: those written in flowcast's own
+    vocabulary (Nixtla's long `unique_id, ds, y`, what `flowcast forecasts` and neuralforecast / statsforecast
+    write): `ds` the time, `y` the target, `unique_id` the series; else the file's one column named as a time
+    (`TIME_NAMES`: 'Date', 'month') whose values read as times, and, where its times repeat (several series: a wide
+    file's series column named 'store' stays a series), its one column named as a series (`ID_NAMES`: 'store',
+    'item_id'); a column given as a covariate is none of them. Such a file needed `--time-col ds --target-col y` (`--time-col Date`: a new user passed it
+    every time), and without `--id-col unique_id` it was read as one series whose every date repeated (99% of its
+    rows quarantined as duplicates). What was guessed is said on the console with the columns read. An option given
+    keeps its value; two columns so named, or none, are not guessed: the command asks for the option as before."""
+    from flowcast.data.sources import columns_of, parses_as_times, wide_probe
 
     columns = columns_of(data)
     if not columns:
         return id_col, time_col, target_col
-    taken: list[str] = []
-    if time_col is None and "ds" in columns:
-        time_col = "ds"
-        taken.append("--time-col ds")
+    guessed: list[str] = []
+    if time_col is None:
+        named = "ds" if "ds" in columns else _named_one(columns, TIME_NAMES, (target_col, *(id_col or []),
+                                                                              *covariates))
+        if named is not None and (named == "ds" or parses_as_times(data, named)):
+            time_col = named
+            guessed.append(f"--time-col {shlex.quote(named)}")
     if target_col is None and "y" in columns and time_col != "y":
         target_col = "y"
-        taken.append("--target-col y")
-    if not id_col and "unique_id" in columns and "unique_id" not in (time_col, target_col):
-        id_col = ["unique_id"]
-        taken.append("--id-col unique_id")
-    if taken:
-        console.print(f"note: {data} is read with {' '.join(taken)} (its columns named as flowcast names them); "
-                      "pass the options to read other columns", highlight=False)
+        guessed.append("--target-col y")
+    if not id_col:
+        named = "unique_id" if "unique_id" in columns else _named_one(columns, ID_NAMES, (time_col, target_col,
+                                                                                          *covariates))
+        if named is not None and named not in (time_col, target_col) and (
+                named == "unique_id" or (time_col is not None and wide_probe(data, time_col, long_only=True) is not None)):
+            id_col = [named]
+            guessed.append(f"--id-col {shlex.quote(named)}")
+    if guessed:
+        read = [f"{role} <- {' + '.join(repr(c) for c in cols)}"
+                for role, cols in (("unique_id", id_col or []), ("ds", [time_col] if time_col else []),
+                                   ("y", [target_col] if target_col else [])) if cols]
+        console.print(f"note: {data} is read with columns: {', '.join(read)} ({' '.join(guessed)} guessed from "
+                      "their names; pass the options to read other columns)", highlight=False)
     return id_col, time_col, target_col
 
 

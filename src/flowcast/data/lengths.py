@@ -53,6 +53,14 @@ def _who_has(lengths: Sequence[int], n: int, share: float) -> tuple[str, bool]:
             f"(the share {share:.0%} is out of reach)"), count == 1
 
 
+def _shorter_said(lengths: Sequence[int], need: int, noun: str) -> str:
+    """' (the shorter {noun} are forecast by the statistical models that can run on them)' where some of `lengths`
+    are shorter than the `need` periods of a network; '' where none is (it was said of series all of one length)."""
+    if not any(int(x) < need for x in lengths):
+        return ""
+    return f" (the shorter {noun} are forecast by the statistical models that can run on them)"
+
+
 @dataclass
 class NetworkSpans:
     lookback: int
@@ -92,9 +100,10 @@ def fit_network_spans(lengths: Sequence[int], *, horizon: int, lookback: int, va
         changed = [f"{what} {before} -> {after}" for what, before, after in (
             ("lookback", lookback, lb), ("validation span", val_size, vs)) if before != after]
         who, one = _who_has(lengths, n, share)
+        shorter = _shorter_said(lengths, network_min_length(lookback=lb, horizon=horizon, val_size=vs,
+                                                            short_series=short_series), "ones")
         out.notes.append(
-            f"{who}: {', '.join(changed)}, so that {'it is' if one else 'they are'} long enough for a network (the "
-            "shorter ones are forecast by the statistical models that can run on them).")
+            f"{who}: {', '.join(changed)}, so that {'it is' if one else 'they are'} long enough for a network{shorter}.")
     return out
 
 
@@ -124,10 +133,11 @@ def fit_network_spans_for_backtest(lengths: Sequence[int], *, horizon: int, look
         return spans  # even the shortest spans leave the backtest without a network: nothing gained
     changed = [f"{what} {before} -> {after}" for what, before, after in (
         ("lookback", lookback, at_cut.lookback), ("validation span", val_size, at_cut.val_size)) if before != after]
+    shorter = _shorter_said(cut, network_min_length(lookback=at_cut.lookback, horizon=horizon, val_size=at_cut.val_size,
+                                                    short_series=short_series), "series")
     at_cut.notes = [
         (f"no series has {need} periods before the first backtest window (the longest has {max(cut)}): "
-         f"{', '.join(changed)}, so that the networks take part in the backtest (the shorter series are forecast by "
-         "the statistical models that can run on them).")]
+         f"{', '.join(changed)}, so that the networks take part in the backtest{shorter}.")]
     return at_cut
 
 
