@@ -1068,6 +1068,12 @@ REWRITTEN_DETAIL = "rewritten: what it replaced is above the table"
 BACKFILL_COLUMNS = ("as_of (UTC)", "status", "rows", "model", "flow run", "worker", "detail")
 
 
+def rows_text(rows: Any) -> str:
+    """A backfill date's row count as the artifact's table and `flowcast backfill`'s table both write it: with
+    thousands separators (`1,776`; the CLI wrote `1776` beside the artifact's `1,776`), `NONE` when unknown."""
+    return f"{int(rows):,}" if rows is not None else NONE
+
+
 def backfill_rows(outcomes: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """One row per as_of, every column filled: published rows, the model that published, the
     flow run and the worker that ran it, what happened (an error, a skip reason, the publish it rewrote); `—` where a
@@ -1093,7 +1099,7 @@ def backfill_rows(outcomes: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]
             detail = f"published by flow run {short[str(o['run_id'])]}: {o.get('error') or 'already published'}"
         rows.append({
             "as_of (UTC)": as_of_text(o["as_of"]) if o.get("as_of") else NONE, "status": o.get("status") or "",
-            "rows": f"{int(o['rows']):,}" if o.get("rows") is not None else NONE,
+            "rows": rows_text(o.get("rows")),
             "model": o.get("model") or NONE,
             "flow run": o.get("flow_run") or (None if skipped else o.get("run_id")) or NONE,
             "worker": o.get("worker") or NONE, "detail": detail,

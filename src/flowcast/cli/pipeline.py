@@ -893,7 +893,7 @@ def _outcomes_table(summary: dict[str, Any], mode: str, step: str, *, runs: bool
     from rich.table import Table
 
     from flowcast.flows.backfill import ERRORS_SAID, IN_PROCESS
-    from flowcast.reporting import as_of_text, backfill_counts, rewrote
+    from flowcast.reporting import as_of_text, backfill_counts, rewrote, rows_text
 
     outcomes = summary["outcomes"]
     said_below = {id(o) for o in [o for o in outcomes if o["status"] == "failed" and o.get("error")][:ERRORS_SAID]}
@@ -908,7 +908,7 @@ def _outcomes_table(summary: dict[str, Any], mode: str, step: str, *, runs: bool
     if detail is not None:  # one line: cut with an ellipsis (`DETAILS_CUT`), whole in --json and the artifact
         table.add_column("detail", no_wrap=True, overflow="ellipsis", max_width=detail)
     for o in outcomes:
-        table.add_row(as_of_text(o["as_of"]), o["status"], str(o["rows"]), o["model"] or "",
+        table.add_row(as_of_text(o["as_of"]), o["status"], rows_text(o["rows"]), o["model"] or "",
                       *([o.get("worker") or ""] if workers else []), *([o.get("flow_run") or ""] if runs else []),
                       *([FAILED_BELOW if id(o) in said_below
                          else REWRITTEN_BELOW if rewrote(o) else o["error"] or o.get("note") or ""] if detail is not None else []))
