@@ -249,11 +249,11 @@ RUN_A, RUN_B = "5110a02d-9213-4f97-b92d-33a90326d77d", "297acef4-6abe-45e5-bb61-
 
 @pytest.mark.parametrize(("sentence", "linked"), [
     # a scheduled retrain whose slot was retrained: two runs named, and no closing period
-    ((f"us_employment as of 2019-06-01 00:00 was retrained already: run {RUN_A} registered damped-v2 and its 1776 "
+    ((f"us_employment as of 2019-06-01 00:00 was retrained already: run {RUN_A} registered damped-v2 and its 1,776 "
      f"forecast rows are published by run {RUN_B}. A scheduled retrain runs once per slot: this run trains, registers "
      "and publishes nothing (a run given its as_of retrains it again)"), [RUN_A, RUN_B]),
     # a scheduled forecast that lost its slot to another run
-    ((f"us_employment as of 2019-08-01 00:00 is published already (1776 rows of damped-v2, run {RUN_B}) and overwrite "
+    ((f"us_employment as of 2019-08-01 00:00 is published already (1,776 rows of damped-v2, run {RUN_B}) and overwrite "
      "is off: another run published it while this one computed (found under the key's lock), so this run publishes "
      "nothing"), [RUN_B]),
     (("tiny as of 2019-07-01 00:00 is published already (6 rows of m-v1, run run-7) and overwrite is off: this run "

@@ -1069,8 +1069,8 @@ BACKFILL_COLUMNS = ("as_of (UTC)", "status", "rows", "model", "flow run", "worke
 
 
 def rows_text(rows: Any) -> str:
-    """A backfill date's row count as the artifact's table and `flowcast backfill`'s table both write it: with
-    thousands separators (`1,776`; the CLI wrote `1776` beside the artifact's `1,776`), `NONE` when unknown."""
+    """A count of forecast rows as every table, log line and message writes it: with thousands separators
+    (`1,776`; `flowcast backfill`'s table wrote `1776` beside its artifact's `1,776`), `NONE` when unknown."""
     return f"{int(rows):,}" if rows is not None else NONE
 
 

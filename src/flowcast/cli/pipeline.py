@@ -474,8 +474,10 @@ def _late_interrupt(before: int, result: dict[str, Any]) -> str:
     if result.get("unchanged"):
         return (f"after the run completed ({result.get('run_id')}): it published nothing new for {result.get('dataset')} "
                 f"as of {result.get('as_of')} (unchanged since its last publish)")
-    return (f"after the run completed ({result.get('run_id')}): its {result.get('published_rows')} forecast rows of "
-            f"{result.get('dataset')} for as_of {result.get('as_of')} were published and stay published; "
+    from flowcast.reporting import rows_text
+
+    return (f"after the run completed ({result.get('run_id')}): its {rows_text(result.get('published_rows'))} "
+            f"forecast rows of {result.get('dataset')} for as_of {result.get('as_of')} were published and stay published; "
             "nothing needs running again")
 
 
@@ -684,9 +686,11 @@ def run(
               + " ".join(d["reasons"][:3]), highlight=False)
     if result.get("note"):
         out.print(result["note"], highlight=False)
+    from flowcast.reporting import rows_text
+
     out.print(
-        f"Published {result['published_rows']} forecast rows ({result['n_series']} series, horizon {result['horizon']}) "
-        f"from {result['champion']}\n  Parquet: {result['parquet']}\n  DuckDB:  {result['duckdb']} (table forecasts)"
+        f"Published {rows_text(result['published_rows'])} forecast rows ({result['n_series']:,} series, horizon "
+        f"{result['horizon']}) from {result['champion']}\n  Parquet: {result['parquet']}\n  DuckDB:  {result['duckdb']} (table forecasts)"
         f"\n  Read them: {_read_them(result, config, home)}",
         highlight=False, soft_wrap=True,  # a path folded at 80 columns cannot be copied whole
     )
@@ -796,9 +800,11 @@ def forecast(
         _print_stale(result)  # nothing new arrived: all the more the question whether the source is still updated
         interrupted_afterwards(late)
         return
+    from flowcast.reporting import rows_text
+
     out.print(
-        f"{result['dataset']}: {result['n_series']} series, as of {result['as_of']}; {counts_said(result)}\n"
-        f"Published {result['published_rows']} forecast rows from {result['model_version']}\n"
+        f"{result['dataset']}: {result['n_series']:,} series, as of {result['as_of']}; {counts_said(result)}\n"
+        f"Published {rows_text(result['published_rows'])} forecast rows from {result['model_version']}\n"
         f"  Parquet: {result['parquet']}\n  DuckDB:  {result['duckdb']} (table forecasts)\n"
         f"  Read them: {_read_them(result, config, home)}",
         highlight=False, soft_wrap=True,  # a path folded at 80 columns cannot be copied whole
