@@ -238,6 +238,21 @@ def test_scores_show_4_significant_digits(value, shown):
     assert reporting._sig(value) == shown
 
 
+@pytest.mark.parametrize(("value", "shown"), [
+    (1 / 12, 0.08333), (0.00123456, 0.001235), (1e-05, 1e-05), (0.518734, 0.5187), (12345.6, 12346), (None, ""),
+])
+def test_the_leaderboard_cells_keep_4_significant_digits_below_0_1(value, shown):
+    """ui43: the leaderboard artifact showed a coverage of 1/12 as 0.0833 where `flowcast run` and the log print
+    0.08333 (its 4 significant digits went on to the cell's 4-decimal rounding); 1e-05 read 0.0. The table and the
+    details keep them as the CLI writes them."""
+    board = FULL_BOARD.with_columns(pl.Series("coverage80", [value, 0.799, None], dtype=pl.Float64),
+                                    pl.Series("mae", [value, 47.8331, None], dtype=pl.Float64))
+    assert reporting.leaderboard_rows(board, metric="mase")[0]["coverage80"] == shown
+    details = reporting.leaderboard_details_markdown(board, "mase")
+    assert f"| {shown} |" in details if shown != "" else True, details
+    if value is not None:
+        assert f"{value:.4g}" == f"{shown:.4g}"  # as the CLI's board prints it
+
 def test_a_details_cell_shows_an_id_as_written():
     board = FULL_BOARD.with_columns(pl.Series("model", ["a|b", "*c*", "gru"]))
     md = reporting.leaderboard_details_markdown(board, "rmsse")
