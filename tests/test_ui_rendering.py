@@ -636,6 +636,40 @@ def test_realized_accuracy_plot_of_one_scored_as_of_spans_days_not_years(tmp_pat
         plt.close(drawn[0])
 
 
+@pytest.mark.parametrize("n_as_ofs", [1, 3])
+def test_realized_accuracy_plot_draws_the_promise_it_names(tmp_path, monkeypatch, n_as_ofs):
+    """ui43: with one scored as_of (a forecast run the day after the first retrain) the legend named 'backtest
+    promised' and the plot drew nothing of it: a step through one point is no line. Each as_of's promise is marked
+    inside the axes, in the legend's colour."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.colors import to_rgb
+
+    from flowcast.ops import accuracy
+
+    as_ofs = [datetime(2018, 10 + i, 1) for i in range(n_as_ofs)]
+    realized = pl.DataFrame({"dataset": "tiny", "as_of": as_ofs, "model": "gru", "model_version": "gru-v1",
+                             "step": 1, "n": 4, "n_mase": 4, "mae": 0.14, "mase": 0.02, "mase_snaive": 1.0})
+    drawn = []
+    real_save = reporting.save_figure
+    monkeypatch.setattr(reporting, "save_figure", lambda fig, path, dpi=80: drawn.append(fig) or real_save(
+        fig, path, dpi=dpi))
+    assert accuracy.plot_realized(realized, {"gru-v1": 0.3935}, tmp_path / "r.png", title="tiny") is not None
+    fig = drawn[0]
+    try:
+        canvas = FigureCanvasAgg(fig)
+        canvas.draw()
+        image = np.asarray(canvas.buffer_rgba())[:, :, :3].astype(float) / 255
+        box = fig.axes[0].get_window_extent()  # display pixels, from the bottom left
+        h = image.shape[0]
+        inside = image[int(h - box.y1) + 2:int(h - box.y0) - 2, int(box.x0) + 2:int(box.x1) - 2]
+        red = np.all(np.abs(inside - np.array(to_rgb("C3"))) < 0.1, axis=-1)
+        assert red.sum() >= 20, red.sum()  # the promise's mark (0.3935), not only its legend entry
+    finally:
+        plt.close(fig)
+
+
 @pytest.mark.parametrize(("as_ofs", "labels"), [
     ([datetime(2019, 7, 1), datetime(2019, 8, 1)], ["2019-07-01", "2019-08-01"]),
     ([datetime(2019, 9, 1)], ["2019-09-01"]),

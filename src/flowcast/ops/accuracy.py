@@ -404,8 +404,10 @@ def plot_realized(realized: pl.DataFrame, promised: dict[str, float | None], pat
     if naive in summary.columns and summary[naive].null_count() < summary.height:
         ax.plot(x, summary[naive].to_list(), marker=".", ls=":", color="0.4", label="seasonal naive, same points")
     if prom.height and prom["promised"].null_count() < prom.height:
+        # a mark at each as_of too: a step through one point draws nothing (one scored as_of: the legend named a
+        # promise the plot did not show, ui43)
         ax.step(prom["as_of"].to_list(), prom["promised"].to_list(), where="mid", ls="--", color="C3",
-                label="backtest promised")
+                marker="_", markersize=18, markeredgewidth=2, label="backtest promised")
     ax.set_ylabel(name, fontsize=PLOT_FONT_PT - 1)
     ax.set_xlabel("as_of of the published forecast", fontsize=PLOT_FONT_PT - 1)
     ax.tick_params(labelsize=PLOT_FONT_PT - 1)
