@@ -1075,6 +1075,16 @@ REWRITTEN_DETAIL = "rewritten: what it replaced is above the table"
 BACKFILL_COLUMNS = ("as_of (UTC)", "status", "rows", "model", "flow run", "worker", "detail")
 
 
+IN_PROCESS = "in-process"  # the `worker` of backfill dates run by the backfill's own process (no deployment)
+
+
+def on_workers(outcomes: Iterable[Mapping[str, Any]]) -> bool:
+    """Whether any of a backfill's dates ran on a deployment's worker: only then do its tables (`flowcast backfill`'s
+    and the backfill-summary artifact's) have a `worker` column (the artifact's said `in-process` on every row run
+    here and `—` on every skipped one, beside the CLI's table without it, and cut the detail at the page's edge)."""
+    return any((o.get("worker") or IN_PROCESS) != IN_PROCESS for o in outcomes)
+
+
 def rows_text(rows: Any) -> str:
     """A count of forecast rows as every table, log line and message writes it: with thousands separators
     (`1,776`; `flowcast backfill`'s table wrote `1776` beside its artifact's `1,776`), `NONE` when unknown."""
@@ -1083,7 +1093,7 @@ def rows_text(rows: Any) -> str:
 
 def backfill_rows(outcomes: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """One row per as_of, every column filled: published rows, the model that published, the
-    flow run and the worker that ran it, what happened (an error, a skip reason, the publish it rewrote); `—` where a
+    flow run and the worker that ran it (the column only where a date ran on a worker: `on_workers`), what happened (an error, a skip reason, the publish it rewrote); `—` where a
     date has none (a skipped date ran no flow run: its detail starts with the run that published it
     earlier, its id short (`short_ids`; whole in the description), which was shown as a bare id under 'flow run' beside the names of the runs this
     backfill started; a plain `-` would render as a bullet). The as_of is the UTC instant (`backfill_dates`' are
@@ -1092,6 +1102,7 @@ def backfill_rows(outcomes: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]
 
     outcomes = list(outcomes)
     short = short_ids(str(o["run_id"]) for o in outcomes if _published_before(o))
+    workers = on_workers(outcomes)
     rows = []
     for o in outcomes:
         skipped = o.get("status") == "skipped"
@@ -1109,7 +1120,7 @@ def backfill_rows(outcomes: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]
             "rows": rows_text(o.get("rows")),
             "model": o.get("model") or NONE,
             "flow run": o.get("flow_run") or (None if skipped else o.get("run_id")) or NONE,
-            "worker": o.get("worker") or NONE, "detail": detail,
+            **({"worker": o.get("worker") or NONE} if workers else {}), "detail": detail,
         })
     return rows
 

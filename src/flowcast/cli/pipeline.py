@@ -898,12 +898,12 @@ def _outcomes_table(summary: dict[str, Any], mode: str, step: str, *, runs: bool
     from rich import box
     from rich.table import Table
 
-    from flowcast.flows.backfill import ERRORS_SAID, IN_PROCESS
-    from flowcast.reporting import as_of_text, backfill_counts, rewrote, rows_text
+    from flowcast.flows.backfill import ERRORS_SAID
+    from flowcast.reporting import as_of_text, backfill_counts, on_workers, rewrote, rows_text
 
     outcomes = summary["outcomes"]
     said_below = {id(o) for o in [o for o in outcomes if o["status"] == "failed" and o.get("error")][:ERRORS_SAID]}
-    workers = any((o.get("worker") or IN_PROCESS) != IN_PROCESS for o in outcomes)
+    workers = on_workers(outcomes)
     table = Table(title=f"Backfill ({mode}) every {step}: {backfill_counts(outcomes)}",
                   box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     table.add_column("as_of (UTC)", no_wrap=True)

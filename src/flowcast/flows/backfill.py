@@ -41,7 +41,7 @@ from flowcast.flows.fanout import store_receipt
 from flowcast.flows.naming import BACKFILL_TAG, flow_run_title, run_name, run_tags
 from flowcast.flows.parameters import DatasetChoice, RunOverrides
 from flowcast.ops.hooks import on_run_failure
-from flowcast.reporting import utc_text
+from flowcast.reporting import IN_PROCESS, utc_text
 from flowcast.timekeys import as_instant, is_date_only, storage_naive
 from flowcast.wording import plural
 
@@ -49,7 +49,6 @@ from flowcast.wording import plural
 # date published over (`rewritten`). replaced: its run published `rows`, which another run's publish of the date has
 # replaced since (`replaced_since`); `error` says what the store holds instead
 Outcome = dict[str, Any]
-IN_PROCESS = "in-process"  # the `worker` of dates run by the backfill's own process (no deployment)
 ERRORS_SAID = 5  # the failed dates whose errors a failed backfill's error says whole (`BackfillError`)
 _listeners: list[Callable[[Outcome], None]] = []
 
