@@ -502,3 +502,19 @@ def test_a_dates_run_whose_creation_reply_was_lost_is_not_left_pending(productio
     assert {str(r.id) for r in children if r.state.name == "Completed"} == ran, states
     assert states[0] == ("Cancelled", LOST_RUN.format(run=summary["run_id"])), states
     assert len(children) == 3 and not any(r.state.is_pending() for r in children), states
+
+
+@pytest.mark.parametrize(("recorded", "said"), [
+    (None, "no verdict of the dataset is stored: the run of that date stopped between its publish and its scoring"),
+    (datetime(2016, 11, 1), ("its newest verdict is as of {}: the run of that date stopped between its publish "
+                             "and its scoring, or a run of an earlier date scored after it")),
+])
+def test_a_backfill_catching_up_realized_accuracy_says_what_it_knows(recorded, said):
+    """ui43: a backfill of 2014-11-01..2018-11-01 (every 24mo) whose last date was published and scored by the
+    day's forecast run logged 'Realized accuracy of tiny as of 2018-11-01 was not recorded (the run of that date
+    stopped between its publish and its scoring)': that run had scored; its 2016-11-01 date, run after it, had
+    stored its verdict over it. The line names the verdict stored last and both causes."""
+    from flowcast.flows.backfill import caught_up_why
+    from flowcast.reporting import utc_text
+
+    assert caught_up_why(recorded, datetime(2018, 11, 1)) == said.format(utc_text(recorded) if recorded else "")
