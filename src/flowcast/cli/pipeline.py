@@ -647,8 +647,8 @@ def run(
         out.print(_dataset_note(result), highlight=False)
         interrupted_afterwards(late)
         return
-    out.print(f"{result['dataset']}: {result['n_series']} series, as of {result['as_of']}; {counts_said(result)}, "
-              f"imputed {result.get('rows_imputed', 0)} (not scored)", highlight=False)
+    out.print(f"{result['dataset']}: {result['n_series']:,} series, as of {result['as_of']}; {counts_said(result)}, "
+              f"imputed {int(result.get('rows_imputed') or 0):,} (not scored)", highlight=False)
     _print_excluded(result)
     if result.get("columns_ignored"):  # a covariate the user expected to be used was not
         from flowcast.data.validate import ignored_columns_line
@@ -705,8 +705,8 @@ def counts_said(result: dict[str, Any]) -> str:
     from flowcast.data.validate import planned_said
 
     said = planned_said(int(result.get("rows_planned") or 0))
-    return (f"rows in {result['rows_in']}{said}, valid {result['rows_valid']}, "
-            f"quarantined {result['rows_quarantined']}{_quarantine_said(result)}")
+    return (f"rows in {int(result['rows_in']):,}{said}, valid {int(result['rows_valid']):,}, "
+            f"quarantined {int(result['rows_quarantined']):,}{_quarantine_said(result)}")
 
 
 def _quarantine_said(result: dict[str, Any]) -> str:
