@@ -238,6 +238,21 @@ def test_scores_show_4_significant_digits(value, shown):
     assert reporting._sig(value) == shown
 
 
+@pytest.mark.parametrize(("value", "shown"), [
+    (1 / 12, 0.08333), (0.00123456, 0.001235), (1e-05, 1e-05), (0.518734, 0.5187), (12345.6, 12346), (None, ""),
+])
+def test_the_leaderboard_cells_keep_4_significant_digits_below_0_1(value, shown):
+    """ui43: the leaderboard artifact showed a coverage of 1/12 as 0.0833 where `flowcast run` and the log print
+    0.08333 (its 4 significant digits went on to the cell's 4-decimal rounding); 1e-05 read 0.0. The table and the
+    details keep them as the CLI writes them."""
+    board = FULL_BOARD.with_columns(pl.Series("coverage80", [value, 0.799, None], dtype=pl.Float64),
+                                    pl.Series("mae", [value, 47.8331, None], dtype=pl.Float64))
+    assert reporting.leaderboard_rows(board, metric="mase")[0]["coverage80"] == shown
+    details = reporting.leaderboard_details_markdown(board, "mase")
+    assert f"| {shown} |" in details if shown != "" else True, details
+    if value is not None:
+        assert f"{value:.4g}" == f"{shown:.4g}"  # as the CLI's board prints it
+
 def test_a_details_cell_shows_an_id_as_written():
     board = FULL_BOARD.with_columns(pl.Series("model", ["a|b", "*c*", "gru"]))
     md = reporting.leaderboard_details_markdown(board, "rmsse")
@@ -249,11 +264,11 @@ RUN_A, RUN_B = "5110a02d-9213-4f97-b92d-33a90326d77d", "297acef4-6abe-45e5-bb61-
 
 @pytest.mark.parametrize(("sentence", "linked"), [
     # a scheduled retrain whose slot was retrained: two runs named, and no closing period
-    ((f"us_employment as of 2019-06-01 00:00 was retrained already: run {RUN_A} registered damped-v2 and its 1776 "
+    ((f"us_employment as of 2019-06-01 00:00 was retrained already: run {RUN_A} registered damped-v2 and its 1,776 "
      f"forecast rows are published by run {RUN_B}. A scheduled retrain runs once per slot: this run trains, registers "
      "and publishes nothing (a run given its as_of retrains it again)"), [RUN_A, RUN_B]),
     # a scheduled forecast that lost its slot to another run
-    ((f"us_employment as of 2019-08-01 00:00 is published already (1776 rows of damped-v2, run {RUN_B}) and overwrite "
+    ((f"us_employment as of 2019-08-01 00:00 is published already (1,776 rows of damped-v2, run {RUN_B}) and overwrite "
      "is off: another run published it while this one computed (found under the key's lock), so this run publishes "
      "nothing"), [RUN_B]),
     (("tiny as of 2019-07-01 00:00 is published already (6 rows of m-v1, run run-7) and overwrite is off: this run "
@@ -370,10 +385,20 @@ def test_backfill_rows_fill_every_column():
         {"as_of": "2018-11-01T00:00:00", "status": "skipped", "rows": 0, "model": None, "run_id": None,
          "flow_run": None, "worker": None, "error": "already published (overwrite=False)"},
     ])
-    assert [list(r) for r in rows] == [list(reporting.BACKFILL_COLUMNS)] * 2
+    # ui43: no worker column where every date ran here (the CLI's table has none; the artifact's read 'in-process'
+    # on every row and cut the detail at the page's edge)
+    assert [list(r) for r in rows] == [[c for c in reporting.BACKFILL_COLUMNS if c != "worker"]] * 2
     assert rows[0] == {"as_of (UTC)": "2018-10-01", "status": "published", "rows": "24", "model": "gru-v1",
-                       "flow run": "forecast tiny 2018-10-01 (backfill)", "worker": "in-process", "detail": "—"}
+                       "flow run": "forecast tiny 2018-10-01 (backfill)", "detail": "—"}
     assert all(v not in (None, "") for r in rows for v in r.values())
+    on_worker = reporting.backfill_rows([
+        {"as_of": "2018-10-01T00:00:00", "status": "published", "rows": 24, "model": "gru-v1", "run_id": "r1",
+         "flow_run": "forecast tiny 2018-10-01 (backfill)", "worker": "node-a", "error": None},
+        {"as_of": "2018-11-01T00:00:00", "status": "skipped", "rows": 0, "model": None, "run_id": None,
+         "flow_run": None, "worker": None, "error": "already published (overwrite=False)"},
+    ])
+    assert [list(r) for r in on_worker] == [list(reporting.BACKFILL_COLUMNS)] * 2
+    assert [r["worker"] for r in on_worker] == ["node-a", "—"]
     # a skipped date ran no flow run here: the run that published it earlier is named in its detail, not as
     # a bare id under 'flow run' beside the names of this backfill's runs
     skipped = reporting.backfill_rows([{"as_of": "2019-01-01T00:00:00", "status": "skipped", "rows": 48,
@@ -619,6 +644,40 @@ def test_realized_accuracy_plot_of_one_scored_as_of_spans_days_not_years(tmp_pat
             assert lo <= as_ofs[0] and as_ofs[-1] <= hi and hi - lo < timedelta(days=120)
     finally:
         plt.close(drawn[0])
+
+
+@pytest.mark.parametrize("n_as_ofs", [1, 3])
+def test_realized_accuracy_plot_draws_the_promise_it_names(tmp_path, monkeypatch, n_as_ofs):
+    """ui43: with one scored as_of (a forecast run the day after the first retrain) the legend named 'backtest
+    promised' and the plot drew nothing of it: a step through one point is no line. Each as_of's promise is marked
+    inside the axes, in the legend's colour."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.colors import to_rgb
+
+    from flowcast.ops import accuracy
+
+    as_ofs = [datetime(2018, 10 + i, 1) for i in range(n_as_ofs)]
+    realized = pl.DataFrame({"dataset": "tiny", "as_of": as_ofs, "model": "gru", "model_version": "gru-v1",
+                             "step": 1, "n": 4, "n_mase": 4, "mae": 0.14, "mase": 0.02, "mase_snaive": 1.0})
+    drawn = []
+    real_save = reporting.save_figure
+    monkeypatch.setattr(reporting, "save_figure", lambda fig, path, dpi=80: drawn.append(fig) or real_save(
+        fig, path, dpi=dpi))
+    assert accuracy.plot_realized(realized, {"gru-v1": 0.3935}, tmp_path / "r.png", title="tiny") is not None
+    fig = drawn[0]
+    try:
+        canvas = FigureCanvasAgg(fig)
+        canvas.draw()
+        image = np.asarray(canvas.buffer_rgba())[:, :, :3].astype(float) / 255
+        box = fig.axes[0].get_window_extent()  # display pixels, from the bottom left
+        h = image.shape[0]
+        inside = image[int(h - box.y1) + 2:int(h - box.y0) - 2, int(box.x0) + 2:int(box.x1) - 2]
+        red = np.all(np.abs(inside - np.array(to_rgb("C3"))) < 0.1, axis=-1)
+        assert red.sum() >= 20, red.sum()  # the promise's mark (0.3935), not only its legend entry
+    finally:
+        plt.close(fig)
 
 
 @pytest.mark.parametrize(("as_ofs", "labels"), [
@@ -956,8 +1015,9 @@ def test_quality_summary_says_how_many_rows_are_after_as_of(after, planned, part
                           rows_partial_period=partial)
     assert validation_line(r) == f"Validation: 60,718 rows in{in_said}, 60,718 valid (0 without a target value), " \
         "0 quarantined, 1 series" + said
-    cli = counts_said({"rows_in": "60,718", "rows_valid": "60,718", "rows_quarantined": 0, "rows_planned": planned})
-    assert cli.startswith(f"rows in 60,718{in_said},")
+    # ui43: the counts as the run's result holds them (ints): the summary wrote 'rows in 60718' beside the log's 60,718
+    cli = counts_said({"rows_in": 60_718, "rows_valid": 60_718, "rows_quarantined": 0, "rows_planned": planned})
+    assert cli.startswith(f"rows in 60,718{in_said}, valid 60,718,")
 
 
 # ----------------------------------------------------------------------------------------- the run form

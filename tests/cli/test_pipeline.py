@@ -394,6 +394,24 @@ def test_backfill_table_keeps_dates_and_models_whole_in_80_columns():
     assert "node-b" in console.export_text()
 
 
+@pytest.mark.parametrize(("rows", "shown"), [(1776, "1,776"), (0, "0"), (None, "—")])
+def test_backfill_table_writes_rows_as_its_artifact_does(rows, shown):
+    """ui43: `flowcast backfill`'s table read `1776` where the backfill-summary artifact of the same dates reads
+    `1,776` (and an unknown count `None`): both write the count through `reporting.rows_text`."""
+    from rich.console import Console
+
+    from flowcast import reporting
+
+    outcome = {"as_of": "2024-04-10T00:00:00", "status": "published", "rows": rows, "model": "hybrid-v12",
+               "worker": "in-process", "flow_run": "forecast sales 2024-04-10 (backfill)", "error": None}
+    console = Console(width=120, record=True)
+    console.print(cli_pipeline._backfill_table({"published": 1, "skipped": 0, "failed": 0, "outcomes": [outcome]},
+                                               "forecast", "1d"))
+    row = next(line for line in console.export_text().splitlines() if "2024-04-10" in line)
+    assert row.split()[:3] == ["2024-04-10", "published", shown], row
+    assert reporting.backfill_rows([outcome])[0]["rows"] == shown
+
+
 @pytest.mark.parametrize(("width", "beside"), [(80, False), (100, False), (140, True)])
 def test_backfill_rows_stay_one_line_with_the_flow_runs_below_when_narrow(width, beside):
     """look42 (ui42's notes): at 80 columns the flow-run column wrapped each row of `flowcast backfill`'s table to

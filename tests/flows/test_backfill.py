@@ -565,3 +565,19 @@ def test_skipped_dates_are_compared_with_the_horizon_the_backfill_s_dates_publis
     assert horizon == (6 if said is None else said)
     note = other_horizon_note(store, "tiny", [a], horizon)
     assert (note is None) if said is None else f"than this backfill's {said}: 2019-02-01 (horizon 6)" in str(note)
+
+
+@pytest.mark.parametrize(("recorded", "said"), [
+    (None, "no verdict of the dataset is stored: the run of that date stopped between its publish and its scoring"),
+    (datetime(2016, 11, 1), ("its newest verdict is as of {}: the run of that date stopped between its publish "
+                             "and its scoring, or a run of an earlier date scored after it")),
+])
+def test_a_backfill_catching_up_realized_accuracy_says_what_it_knows(recorded, said):
+    """ui43: a backfill of 2014-11-01..2018-11-01 (every 24mo) whose last date was published and scored by the
+    day's forecast run logged 'Realized accuracy of tiny as of 2018-11-01 was not recorded (the run of that date
+    stopped between its publish and its scoring)': that run had scored; its 2016-11-01 date, run after it, had
+    stored its verdict over it. The line names the verdict stored last and both causes."""
+    from flowcast.flows.backfill import caught_up_why
+    from flowcast.timekeys import utc_text
+
+    assert caught_up_why(recorded, datetime(2018, 11, 1)) == said.format(utc_text(recorded) if recorded else "")

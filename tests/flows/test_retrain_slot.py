@@ -635,21 +635,23 @@ def test_the_follow_up_decision_says_withdrawn_only_when_something_was(withdrawn
 RUN_A, RUN_B = "2298be58-b161-44ff-ae5f-dccb54078982", "5110a02d-9213-4f97-b92d-33a90326d77d"
 
 
-@pytest.mark.parametrize(("published_by", "said"), [
-    (RUN_A, f"run {RUN_A} registered naive-v1 and its 30 forecast rows are published. A scheduled"),
-    (RUN_B, f"run {RUN_A} registered naive-v1 and its 30 forecast rows are published by run {RUN_B}. A scheduled"),
+@pytest.mark.parametrize(("published_by", "rows", "said"), [
+    (RUN_A, "30", f"run {RUN_A} registered naive-v1 and its 30 forecast rows are published. A scheduled"),
+    (RUN_B, "30", f"run {RUN_A} registered naive-v1 and its 30 forecast rows are published by run {RUN_B}. A scheduled"),
+    (RUN_A, "1776", f"run {RUN_A} registered naive-v1 and its 1,776 forecast rows are published. A scheduled"),
 ])
-def test_a_retrained_slot_names_the_run_that_published_it_once(tmp_path, published_by, said):
+def test_a_retrained_slot_names_the_run_that_published_it_once(tmp_path, published_by, rows, said):
     """ui20: a second run of a retrain slot said 'run 2298be58-... registered naive-v1 and its 30 forecast rows are
     published (run 2298be58-...)', the same 36-character id twice in one sentence, in its state message, log and
-    'Nothing published by this run' artifact. The run that published is named only where it is another run."""
+    'Nothing published by this run' artifact. The run that published is named only where it is another run.
+    ui43: its count is written as every other count of rows is (`1,776`; it said `its 1776 forecast rows`)."""
     from flowcast.flows.common import retrained_by
 
     registry = ModelRegistry(tmp_path / "models")
     mv = registry.register(None, name="naive", dataset="tiny", kind="statistical", as_of=SLOT,
                            recipe={"components": [{"type": "statistical", "model": "naive"}], "weights": [1.0]},
                            fingerprint={"run_id": RUN_A}, created_at=datetime(2026, 12, 5))
-    held = {"model_version": mv.version, "rows": "30", "run_id": published_by}
+    held = {"model_version": mv.version, "rows": rows, "run_id": published_by}
     found = retrained_by(registry, "tiny", SLOT.replace(tzinfo=None), held)
     assert found is not None and found[0] == RUN_A
     assert said in found[1] and found[1].count(RUN_A) == 1, found[1]

@@ -473,9 +473,11 @@ def _late_interrupt(before: int, result: dict[str, Any]) -> str:
     if result.get("unchanged"):
         return (f"after the run completed ({result.get('run_id')}): it published nothing new for {result.get('dataset')} "
                 f"as of {utc_text(result.get('as_of'))} (unchanged since its last publish)")
-    return (f"after the run completed ({result.get('run_id')}): its {result.get('published_rows')} forecast rows of "
-            f"{result.get('dataset')} for as_of {utc_text(result.get('as_of'))} were published and stay published; "
-            "nothing needs running again")
+    from flowcast.reporting import rows_text
+
+    return (f"after the run completed ({result.get('run_id')}): its {rows_text(result.get('published_rows'))} "
+            f"forecast rows of {result.get('dataset')} for as_of {utc_text(result.get('as_of'))} were published and "
+            "stay published; nothing needs running again")
 
 
 def _run_tags(flow_name: str) -> Any:
@@ -644,8 +646,8 @@ def run(
         out.print(_dataset_note(result), highlight=False)
         interrupted_afterwards(late)
         return
-    out.print(f"{result['dataset']}: {result['n_series']} series, as of {utc_text(result['as_of'])}; {counts_said(result)}, "
-              f"imputed {result.get('rows_imputed', 0)} (not scored)", highlight=False)
+    out.print(f"{result['dataset']}: {result['n_series']:,} series, as of {utc_text(result['as_of'])}; {counts_said(result)}, "
+              f"imputed {int(result.get('rows_imputed') or 0):,} (not scored)", highlight=False)
     _print_excluded(result)
     if result.get("columns_ignored"):  # a covariate the user expected to be used was not
         from flowcast.data.validate import ignored_columns_line
@@ -683,9 +685,11 @@ def run(
               + " ".join(d["reasons"][:3]), highlight=False)
     if result.get("note"):
         out.print(result["note"], highlight=False)
+    from flowcast.reporting import rows_text
+
     out.print(
-        f"Published {result['published_rows']} forecast rows ({result['n_series']} series, horizon {result['horizon']}) "
-        f"from {result['champion']}\n  Parquet: {result['parquet']}\n  DuckDB:  {result['duckdb']} (table forecasts)"
+        f"Published {rows_text(result['published_rows'])} forecast rows ({result['n_series']:,} series, horizon "
+        f"{result['horizon']}) from {result['champion']}\n  Parquet: {result['parquet']}\n  DuckDB:  {result['duckdb']} (table forecasts)"
         f"\n  Read them: {_read_them(result, config, home)}",
         highlight=False, soft_wrap=True,  # a path folded at 80 columns cannot be copied whole
     )
@@ -702,8 +706,8 @@ def counts_said(result: dict[str, Any]) -> str:
     said = planned_said(int(result.get("rows_planned") or 0))
     valid = result["rows_valid"]
     dups = duplicates_said(int(result.get("rows_duplicate") or 0), valid if isinstance(valid, int) else 0)
-    return (f"rows in {result['rows_in']}{said}, valid {valid}, "
-            f"quarantined {result['rows_quarantined']}{_quarantine_said(result)}{f', {dups}' if dups else ''}")
+    return (f"rows in {int(result['rows_in']):,}{said}, valid {int(valid):,}, "
+            f"quarantined {int(result['rows_quarantined']):,}{_quarantine_said(result)}{f', {dups}' if dups else ''}")
 
 
 def _quarantine_said(result: dict[str, Any]) -> str:
@@ -797,9 +801,11 @@ def forecast(
         _print_stale(result)  # nothing new arrived: all the more the question whether the source is still updated
         interrupted_afterwards(late)
         return
+    from flowcast.reporting import rows_text
+
     out.print(
-        f"{result['dataset']}: {result['n_series']} series, as of {utc_text(result['as_of'])}; {counts_said(result)}\n"
-        f"Published {result['published_rows']} forecast rows from {result['model_version']}\n"
+        f"{result['dataset']}: {result['n_series']:,} series, as of {utc_text(result['as_of'])}; {counts_said(result)}\n"
+        f"Published {rows_text(result['published_rows'])} forecast rows from {result['model_version']}\n"
         f"  Parquet: {result['parquet']}\n  DuckDB:  {result['duckdb']} (table forecasts)\n"
         f"  Read them: {_read_them(result, config, home)}",
         highlight=False, soft_wrap=True,  # a path folded at 80 columns cannot be copied whole
@@ -891,12 +897,12 @@ def _outcomes_table(summary: dict[str, Any], mode: str, step: str, *, runs: bool
     from rich import box
     from rich.table import Table
 
-    from flowcast.flows.backfill import ERRORS_SAID, IN_PROCESS
-    from flowcast.reporting import backfill_counts, rewrote
+    from flowcast.flows.backfill import ERRORS_SAID
+    from flowcast.reporting import backfill_counts, on_workers, rewrote, rows_text
 
     outcomes = summary["outcomes"]
     said_below = {id(o) for o in [o for o in outcomes if o["status"] == "failed" and o.get("error")][:ERRORS_SAID]}
-    workers = any((o.get("worker") or IN_PROCESS) != IN_PROCESS for o in outcomes)
+    workers = on_workers(outcomes)
     table = Table(title=f"Backfill ({mode}) every {step}: {backfill_counts(outcomes)}",
                   box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     table.add_column("as_of (UTC)", no_wrap=True)
@@ -907,7 +913,7 @@ def _outcomes_table(summary: dict[str, Any], mode: str, step: str, *, runs: bool
     if detail is not None:  # one line: cut with an ellipsis (`DETAILS_CUT`), whole in --json and the artifact
         table.add_column("detail", no_wrap=True, overflow="ellipsis", max_width=detail)
     for o in outcomes:
-        table.add_row(utc_text(o["as_of"], zone=False), o["status"], str(o["rows"]), o["model"] or "",
+        table.add_row(utc_text(o["as_of"], zone=False), o["status"], rows_text(o["rows"]), o["model"] or "",
                       *([o.get("worker") or ""] if workers else []), *([o.get("flow_run") or ""] if runs else []),
                       *([FAILED_BELOW if id(o) in said_below
                          else REWRITTEN_BELOW if rewrote(o) else o["error"] or o.get("note") or ""] if detail is not None else []))

@@ -41,6 +41,7 @@ from flowcast.flows.fanout import store_receipt
 from flowcast.flows.naming import BACKFILL_TAG, flow_run_title, run_name, run_tags
 from flowcast.flows.parameters import DatasetChoice, RunOverrides
 from flowcast.ops.hooks import on_run_failure
+from flowcast.reporting import IN_PROCESS
 from flowcast.timekeys import as_instant, is_date_only, storage_naive, utc_text
 from flowcast.wording import plural
 
@@ -48,7 +49,6 @@ from flowcast.wording import plural
 # date published over (`rewritten`). replaced: its run published `rows`, which another run's publish of the date has
 # replaced since (`replaced_since`); `error` says what the store holds instead
 Outcome = dict[str, Any]
-IN_PROCESS = "in-process"  # the `worker` of dates run by the backfill's own process (no deployment)
 ERRORS_SAID = 5  # the failed dates whose errors a failed backfill's error says whole (`BackfillError`)
 _listeners: list[Callable[[Outcome], None]] = []
 
@@ -253,6 +253,16 @@ def _withdraw_left_winner(settings: Any, dataset: str, o: Outcome, as_of: dateti
     reporting.withdrawn_decision_artifact(o["error"], model, version, scope)
 
 
+def caught_up_why(recorded: datetime | None, newest: datetime) -> str:
+    """Why `realized_caught_up` scores as of `newest`, from the as_of of the verdict stored last (`recorded`; None:
+    none): it said 'the run of that date stopped between its publish and its scoring' where the run of `newest` had
+    scored and an earlier date of this backfill, run after it, stored its verdict over it (ui43)."""
+    if recorded is None:
+        return "no verdict of the dataset is stored: the run of that date stopped between its publish and its scoring"
+    return (f"its newest verdict is as of {utc_text(recorded)}: the run of that date stopped between its publish and "
+            "its scoring, or a run of an earlier date scored after it")
+
+
 def realized_caught_up(settings: Any, dataset: str, dates: list[datetime], store: Any, run_id: str) -> bool:
     """Record the realized accuracy as of the newest of `dates` that is published when no run of it (or of a
     later as_of) recorded it (`ops.accuracy.scored_by`): a backfill killed after that date's publish and before its
@@ -262,7 +272,7 @@ def realized_caught_up(settings: Any, dataset: str, dates: list[datetime], store
     from prefect import tags
 
     from flowcast.flows.common import load_data
-    from flowcast.ops.accuracy import record_in_run, scored_by
+    from flowcast.ops.accuracy import record_in_run, recorded_as_of, scored_by
     from flowcast.timekeys import storage_naive
 
     log = get_run_logger()
@@ -270,8 +280,8 @@ def realized_caught_up(settings: Any, dataset: str, dates: list[datetime], store
     done = [d for d in dates if storage_naive(d) in published]
     if not done or scored_by(settings, dataset, newest := max(done)):
         return False
-    log.info(f"Realized accuracy of {dataset} as of {utc_text(newest)} was not recorded (the run of that date "
-             "stopped between its publish and its scoring): scoring it now")
+    log.info(f"Realized accuracy of {dataset} as of {utc_text(newest)} was not recorded "
+             f"({caught_up_why(recorded_as_of(settings, dataset), newest)}): scoring it now")
     try:
         with tags(BACKFILL_TAG):
             outcome = record_in_run(settings, load_data(settings, newest), as_of=newest, run_id=run_id)

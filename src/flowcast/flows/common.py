@@ -400,15 +400,15 @@ def retrained_by(registry: Any, dataset: str, at: datetime, held: dict[str, str]
     if kept is not None:
         run = str(kept["run"])
         return run, (f"{dataset} as of {utc_text(at)} was retrained already: run {run} kept the production "
-                     f"model {version} (no candidate beat it) and published its {held.get('rows')} forecast rows. "
-                     + once)
+                     f"model {version} (no candidate beat it) and published its {reporting.rows_text(held.get('rows'))} "
+                     "forecast rows. " + once)
     if mv is None or not _trained_for(mv, dataset, at):
         return None  # published by a model of another as_of: a forecast run, a retrain killed before it recorded
     run = str((mv.fingerprint or {}).get("run_id") or held.get("run_id") or "unknown")
     # the run that published named only where it is another (ui20: the same 36-character id twice in one sentence)
     by = f" by run {held['run_id']}" if held.get("run_id") and str(held["run_id"]) != run else ""
     return run, (f"{dataset} as of {utc_text(at)} was retrained already: run {run} registered {version} and its "
-                 f"{held.get('rows')} forecast rows are published{by}. " + once)
+                 f"{reporting.rows_text(held.get('rows'))} forecast rows are published{by}. " + once)
 
 
 class SlotRetrained:
@@ -1355,7 +1355,7 @@ def publish_forecasts(
                                 f"{stopped}", scope)
     reporting.receipt_artifact(receipt, scope, note=note, home=settings.home)
     events.emit(events.PUBLISHED, dataset=data.source.name, as_of=as_of,
-                message=f"published {receipt.rows} forecast rows ({receipt.n_series} series) from {model} "
+                message=f"published {receipt.rows:,} forecast rows ({receipt.n_series:,} series) from {model} "
                 f"{model_version or '(baseline)'}", rows=receipt.rows, n_series=receipt.n_series, model=model,
                 model_version=model_version, run_id=run_id, past=later_published(settings, data.source.name, as_of))
     log.info(published_line(receipt, as_of, model, model_version))

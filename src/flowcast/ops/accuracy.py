@@ -83,19 +83,27 @@ def read_status(home: Path, dataset: str, warn: Callable[[str], None] | None = N
         return None
 
 
-def scored_by(settings: Any, dataset: str, as_of: datetime) -> bool:
-    """Whether the realized accuracy of `dataset` was recorded by a run of `as_of` or a later one (the verdict
-    it stores last, `checked_as_of`): False when no run recorded it, or the newest that did ran at an earlier as_of
-    (the run of `as_of` was killed between its publish and its scoring). A verdict that cannot be read is False."""
+def recorded_as_of(settings: Any, dataset: str) -> datetime | None:
+    """The as_of of the run that stored `dataset`'s realized-accuracy verdict last (`checked_as_of`); None when none
+    is stored or it cannot be read."""
     from flowcast.shared import pull_file
-    from flowcast.timekeys import storage_naive
 
     path = pull_file(settings, status_path(settings.home, dataset))
     try:
-        checked = datetime.fromisoformat(json.loads(path.read_text())["checked_as_of"])
+        return datetime.fromisoformat(json.loads(path.read_text())["checked_as_of"])
     except (OSError, ValueError, KeyError, TypeError):  # none, or unreadable: recorded again
-        return False
-    return storage_naive(checked) >= storage_naive(as_of)
+        return None
+
+
+def scored_by(settings: Any, dataset: str, as_of: datetime) -> bool:
+    """Whether the realized accuracy of `dataset` was recorded by a run of `as_of` or a later one (the verdict
+    it stores last, `recorded_as_of`): False when no run recorded it, or the newest that did ran at an earlier as_of
+    (the run of `as_of` was killed between its publish and its scoring, or a run of an earlier as_of, a backfill's
+    date, scored after it). A verdict that cannot be read is False."""
+    from flowcast.timekeys import storage_naive
+
+    checked = recorded_as_of(settings, dataset)
+    return checked is not None and storage_naive(checked) >= storage_naive(as_of)
 
 
 def write_status(home: Path, dataset: str, decay: Decay, *, as_of: datetime, run_id: str) -> Path:
@@ -420,8 +428,10 @@ def plot_realized(realized: pl.DataFrame, promised: dict[str, float | None], pat
     if naive in summary.columns and summary[naive].null_count() < summary.height:
         ax.plot(x, summary[naive].to_list(), marker=".", ls=":", color="0.4", label="seasonal naive, same points")
     if prom.height and prom["promised"].null_count() < prom.height:
+        # a mark at each as_of too: a step through one point draws nothing (one scored as_of: the legend named a
+        # promise the plot did not show, ui43)
         ax.step(prom["as_of"].to_list(), prom["promised"].to_list(), where="mid", ls="--", color="C3",
-                label="backtest promised")
+                marker="_", markersize=18, markeredgewidth=2, label="backtest promised")
     ax.set_ylabel(name, fontsize=PLOT_FONT_PT - 1)
     ax.set_xlabel("as_of of the published forecast", fontsize=PLOT_FONT_PT - 1)
     ax.tick_params(labelsize=PLOT_FONT_PT - 1)
