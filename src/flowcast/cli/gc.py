@@ -51,7 +51,8 @@ def gc(
     a running run chose to forecast with, or a version that made forecasts still published: each is listed
     as kept, with why), training run folders
     and checkpoints, preprocessing cache entries, quarantine files and report images older than
-    their days. Published forecasts are removed only when asked (--forecasts-before). Dry run by
+    their days, and this home's flow runs on Prefect's temporary server (no PREFECT_API_URL) that ended
+    more than prefect_runs_days ago, with their task runs, logs and artifacts. Published forecasts are removed only when asked (--forecasts-before). Dry run by
     default: prints what would go and its size."""
     from rich.table import Table
 
