@@ -3,7 +3,7 @@ images by the `[retention]` policy (dry run unless --yes)."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -62,7 +62,8 @@ def gc(
     a running run chose to forecast with, or a version that made forecasts still published: each is listed
     as kept, with why), training run folders
     and checkpoints, preprocessing cache entries, quarantine files and report images older than
-    their days. Published forecasts are removed only when asked (--forecasts-before). Dry run by
+    their days, and this home's flow runs on Prefect's temporary server (no PREFECT_API_URL) that ended
+    more than prefect_runs_days ago, with their task runs, logs and artifacts. Published forecasts are removed only when asked (--forecasts-before). Dry run by
     default: prints what would go and its size."""
     from rich.table import Table
 
@@ -80,9 +81,10 @@ def gc(
     removed = execute(settings, items, now, published=published) if yes else []
     locks = _remove_idle_locks(settings) if yes else 0
     home_path = Path(settings.home)
+    prefect_runs = _prefect_runs(settings, now, yes)
     if json_out:
         emit_json({"home": str(home_path.resolve()), "as_of": now.isoformat(), "dry_run": not yes,
-                   "lock_files_removed": locks,
+                   "lock_files_removed": locks, "prefect_flow_runs": prefect_runs,
                    "items": [i.to_dict(home_path) for i in items], "bytes": total_bytes(items),
                    "removed": len(removed), "removed_bytes": total_bytes(removed),
                    "skipped": [i.to_dict(home_path) for i in items if i not in removed] if yes else [],
@@ -91,6 +93,9 @@ def gc(
         return
     if locks:
         out.print(f"removed {plural(locks, 'idle writer lock file')} of the forecast store", highlight=False)
+    if prefect_runs and prefect_runs["flow_runs"]:
+        out.print(_prefect_runs_line(prefect_runs, yes, settings.retention.prefect_runs_days), highlight=False,
+                  soft_wrap=True)
     for i in kept:  # model versions that stay whatever the policy says, and why
         out.print(f"kept {i.version}: {i.reason}" if i.kind == "model" else f"note: {i.reason}",
                   highlight=False, soft_wrap=True)
@@ -125,3 +130,33 @@ def _remove_idle_locks(settings: Any) -> int:
         return 0
     sweep = getattr(store, "remove_idle_locks", None)
     return int(sweep()) if callable(sweep) else 0
+
+
+def _prefect_runs(settings: Any, now: datetime, yes: bool) -> dict[str, Any] | None:
+    """This home's flow runs on Prefect's temporary server that ended more than `retention.prefect_runs_days` before
+    `now`: deleted with `yes` (`ops.prefect_runs`), else counted; None where runs report to a configured server or
+    the temporary server has no database yet; an error (its database unreadable, locked) is said, not raised, gc's
+    other work done."""
+    from flowcast.ops.prefect_runs import temporary_database, vacuum
+
+    cutoff = now - timedelta(days=settings.retention.prefect_runs_days)
+    try:
+        done = vacuum(settings.home, cutoff, dry_run=not yes)
+    except Exception as exc:  # noqa: BLE001 - Prefect's database is not flowcast's: say it, keep what gc did
+        out.print(f"note: the flow runs of Prefect's temporary server ({temporary_database()}) were not vacuumed: "
+                  f"{type(exc).__name__}: {exc}", highlight=False, soft_wrap=True)
+        return None
+    if done is None:
+        return None
+    return {"database": str(temporary_database()), "ended_before": cutoff.isoformat(), "flow_runs": done.flow_runs,
+            "logs": done.logs, "artifacts": done.artifacts}
+
+
+def _prefect_runs_line(done: dict[str, Any], yes: bool, days: float) -> str:
+    """What gc did (or would do) with the temporary server's flow runs, for a person."""
+    runs = plural(done["flow_runs"], "flow run")
+    what = (f"{runs} of this home that ended more than {days:g} days ago (retention.prefect_runs_days), before "
+            f"{done['ended_before']}, from Prefect's temporary server ({done['database']})")
+    if yes:
+        return f"removed {what}, with {plural(done['logs'], 'log')} and {plural(done['artifacts'], 'artifact')}"
+    return f"would remove {what}, with their task runs, logs and artifacts"

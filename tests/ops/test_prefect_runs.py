@@ -1,0 +1,125 @@
+"""`flowcast gc` and the flow runs Prefect's temporary server keeps (ops/prefect_runs.py): real flow runs on a
+real temporary server in a temporary PREFECT_HOME, `flowcast gc` in its own process as a person runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# a flow run with a subflow, a log and an artifact each, for `home`, then the same for another home
+CHILD = """
+import sys
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact
+
+@flow(name="forecast-sub")
+def sub(home: str) -> None:
+    get_run_logger().info("sub of %s", home)
+    create_markdown_artifact("sub", key="sub-report")
+
+@flow(name="forecast")
+def parent(home: str) -> None:
+    get_run_logger().info("parent of %s", home)
+    create_markdown_artifact("parent", key="parent-report")
+    sub(home=home)
+
+parent(home=sys.argv[1])
+parent(home=sys.argv[2])
+"""
+
+TABLES = ("flow_run", "task_run", "log", "artifact")
+
+
+def _env(prefect_home: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    return {**env, "PREFECT_HOME": str(prefect_home), "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}",
+            "PYTHONWARNINGS": "ignore", **extra}
+
+
+@pytest.fixture(scope="module")
+def runs_db(tmp_path_factory) -> tuple[Path, Path, Path]:
+    """A temporary server's database holding a flow run and its subflow run of `home`, and the same of `other`."""
+    root = tmp_path_factory.mktemp("prefect_runs")
+    prefect_home, home, other = root / "prefect", root / "home", root / "other"
+    for p in (prefect_home, home, other):
+        p.mkdir()
+    res = subprocess.run([sys.executable, "-c", CHILD, str(home.resolve()), str(other.resolve())], check=False, text=True,
+                         env=_env(prefect_home, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120"),
+                         capture_output=True, timeout=300)  # a loaded machine starts the server in more than 20 s
+    assert res.returncode == 0, res.stderr[-3000:]
+    return prefect_home / "prefect.db", home, other
+
+
+@pytest.fixture
+def copy(runs_db, tmp_path) -> tuple[Path, Path, Path]:
+    """A private copy of that database (a PREFECT_HOME of its own), the two homes."""
+    db, home, other = runs_db
+    (tmp_path / "prefect").mkdir()
+    src, dst = sqlite3.connect(db), sqlite3.connect(tmp_path / "prefect" / "prefect.db")
+    with dst:
+        src.backup(dst)
+    src.close()
+    dst.close()
+    return tmp_path / "prefect", home, other
+
+
+def _counts(prefect_home: Path, home: Path) -> dict[str, int]:
+    """Rows of `home`'s flow runs in each table (task runs, logs, artifacts by their flow run)."""
+    with sqlite3.connect(prefect_home / "prefect.db") as con:
+        ids = [r[0] for r in con.execute("SELECT id FROM flow_run WHERE json_extract(parameters, '$.home') = ?",
+                                         (str(home.resolve()),))]
+        marks = ",".join("?" * len(ids)) or "NULL"
+        out = {"flow_run": len(ids)}
+        for table in TABLES[1:]:
+            out[table] = con.execute(f"SELECT count(*) FROM {table} WHERE flow_run_id IN ({marks})", ids).fetchone()[0]
+        return out
+
+
+def _gc(prefect_home: Path, home: Path, as_of: datetime, *args: str, **env: str) -> dict:
+    res = subprocess.run([sys.executable, "-m", "flowcast", "gc", "--home", str(home), "--as-of", as_of.isoformat(),
+                          "--json", *args], check=False, env=_env(prefect_home, **env), capture_output=True, text=True,
+                         timeout=300)
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def test_gc_removes_the_home_s_old_flow_runs_from_the_temporary_server(copy):
+    prefect_home, home, other = copy
+    before, others = _counts(prefect_home, home), _counts(prefect_home, other)
+    assert before["flow_run"] == 2 and before["log"] >= 2 and before["artifact"] == 2 and before["task_run"] >= 1
+    late = datetime.now(UTC) + timedelta(days=91)  # every run ended more than prefect_runs_days (90) before
+
+    dry = _gc(prefect_home, home, late)
+    assert dry["prefect_flow_runs"]["flow_runs"] == 2
+    assert _counts(prefect_home, home) == before  # a dry run deletes nothing
+
+    done = _gc(prefect_home, home, late, "--yes")
+    assert done["prefect_flow_runs"] == {**done["prefect_flow_runs"], "flow_runs": 2, "artifacts": 2}
+    assert _counts(prefect_home, home) == dict.fromkeys(TABLES, 0)
+    assert _counts(prefect_home, other) == others  # another home's runs in the same PREFECT_HOME stay
+    with sqlite3.connect(prefect_home / "prefect.db") as con:  # no artifact key left naming a deleted artifact
+        keys = {k for (k,) in con.execute("SELECT key FROM artifact_collection")}
+    assert "sub-report" in keys and "parent-report" in keys  # the other home's still do
+
+
+@pytest.mark.parametrize("days_after, env, expect", [
+    (89, {}, 0),  # ended less than prefect_runs_days ago: kept
+    (91, {"FLOWCAST_RETENTION__PREFECT_RUNS_DAYS": "100"}, 0),  # the setting moves the line
+    (91, {"PREFECT_API_URL": "http://127.0.0.1:9/api"}, None),  # a server's runs are the server's to vacuum
+])
+def test_gc_keeps_recent_runs_and_leaves_a_configured_server_alone(copy, days_after, env, expect):
+    prefect_home, home, _ = copy
+    before = _counts(prefect_home, home)
+    done = _gc(prefect_home, home, datetime.now(UTC) + timedelta(days=days_after), "--yes", **env)
+    got = done["prefect_flow_runs"]
+    assert (got if got is None else got["flow_runs"]) == expect
+    assert _counts(prefect_home, home) == before
