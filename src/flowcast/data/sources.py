@@ -247,19 +247,53 @@ def resolve_files(source: SourceConfig) -> list[str]:
 
 
 FileState = tuple[int, int, int, int]  # (size, mtime_ns, ctime_ns, inode): any write or replacement changes it
+# an object's (size, ETag, LastModified, version id), as its store answers them ('' where it has none): an object is
+# only ever replaced whole, and a new one has another ETag (or, on a store without one, another time or version)
+ObjectState = tuple[int, str, str, str]
+# the names fsspec's object-store filesystems give these in `info()` (s3fs, gcsfs, adlfs)
+_ETAG_KEYS = ("ETag", "etag", "md5Hash", "md5")
+_MODIFIED_KEYS = ("LastModified", "last_modified", "updated", "mtime")
+_VERSION_KEYS = ("VersionId", "version_id", "generation")
 
 
-def source_states(source: SourceConfig) -> dict[str, FileState | None]:
-    """The state of each local file of `source` now (None: gone); URLs are left out (an HTTP(S) one is read whole
-    once, `read_url`). Compared with `changed_since` after the rows were read: polars reads a file lazily, and
-    validation reads it again, so a file another program wrote meanwhile gave one run rows of two contents."""
+def _info_value(info: dict[str, Any], keys: tuple[str, ...]) -> str:
+    """The first of `keys` that an fsspec `info()` answer holds, as text; '' when it holds none."""
+    return next((str(info[k]) for k in keys if info.get(k)), "")
+
+
+def _object_state(url: str) -> ObjectState | None:
+    """The state of the object at `url` (s3://, gs://, ...) now, from one metadata request through its fsspec
+    filesystem (the listing cache dropped first: no bytes read); None: gone. Raises what the filesystem raises when
+    it cannot answer (no filesystem for the protocol, no access)."""
+    import fsspec
+
+    fs, path = fsspec.core.url_to_fs(url)
+    fs.invalidate_cache(path)
+    try:
+        info = fs.info(path)
+    except FileNotFoundError:
+        return None
+    return (int(info.get("size") or 0), _info_value(info, _ETAG_KEYS), _info_value(info, _MODIFIED_KEYS),
+            _info_value(info, _VERSION_KEYS))
+
+
+def source_states(source: SourceConfig) -> dict[str, FileState | ObjectState | None]:
+    """The state of each file of `source` now (None: gone): a local file's size, times and inode, an object store's
+    (s3://, gs://) ETag, size, LastModified and version id (`_object_state`); an HTTP(S) URL is left out (read whole
+    once, `read_url`), as an object whose store cannot be asked (no access: ingest says why). Compared with
+    `changed_since` after the rows were read: polars reads a file lazily, and validation reads it again, so a file
+    another program wrote meanwhile gave one run rows of two contents."""
     try:
         files = resolve_files(source)
     except DataValidationError:  # no file (yet): said by ingest
         return {}
-    states: dict[str, FileState | None] = {}
+    states: dict[str, FileState | ObjectState | None] = {}
     for f in files:
+        if _is_http(f):
+            continue
         if _is_url(f):
+            with contextlib.suppress(Exception):  # cannot be asked: not checked, ingest reports it
+                states[f] = _object_state(f)
             continue
         try:
             st = os.stat(f)
@@ -270,12 +304,15 @@ def source_states(source: SourceConfig) -> dict[str, FileState | None]:
     return states
 
 
-def changed_since(source: SourceConfig, before: dict[str, FileState | None]) -> list[str]:
-    """The local files of `source` written, replaced, added or removed since `before` (`source_states`), each
-    named with what changed: `/data/sales.csv (written in place: 48,200 -> 24,100 bytes)`."""
+def changed_since(source: SourceConfig, before: dict[str, FileState | ObjectState | None]) -> list[str]:
+    """The files of `source` written, replaced, added or removed since `before` (`source_states`), each named with
+    what changed: `/data/sales.csv (written in place: 48,200 -> 24,100 bytes)`, `s3://b/sales.csv (replaced by
+    another object: 48,200 -> 48,201 bytes)`. An object its store could not be asked about once is left out."""
     now = source_states(source)
     out = []
     for f in sorted(set(before) | set(now)):
+        if _is_url(f) and (f not in before or f not in now):
+            continue
         was, now_is = before.get(f), now.get(f)
         if was == now_is:
             continue
@@ -286,7 +323,8 @@ def changed_since(source: SourceConfig, before: dict[str, FileState | None]) -> 
         elif was is None:
             out.append(f"{f} (written: {now_is[0]:,} bytes)")
         else:
-            how = "replaced by another file" if was[3] != now_is[3] else "written in place"
+            how = ("replaced by another object" if _is_url(f) else
+                   "replaced by another file" if was[3] != now_is[3] else "written in place")
             out.append(f"{f} ({how}: {was[0]:,} -> {now_is[0]:,} bytes)")
     return out
 
@@ -453,8 +491,8 @@ def _remote_identity(url: str) -> str:
         info = fs.info(path)
     except Exception:  # noqa: BLE001 - no filesystem for the protocol, no access: cannot vouch
         info = {}
-    tag = next((str(info[k]) for k in ("ETag", "etag", "md5Hash", "md5") if info.get(k)), None)
-    when = next((str(info[k]) for k in ("LastModified", "last_modified", "updated", "mtime") if info.get(k)), None)
+    tag = _info_value(info, _ETAG_KEYS) or None
+    when = _info_value(info, _MODIFIED_KEYS) or None
     size = info.get("size")
     if tag or (when and size is not None):
         return f"{tag or when}:{size}"

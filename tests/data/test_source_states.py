@@ -1,0 +1,59 @@
+"""`source_states` / `changed_since` on an object store (s3src43): an object's ETag, size, LastModified and version id,
+asked of the moto S3 server, tell a replaced or removed object from one left alone; a URL that cannot be asked is not
+checked. The whole run (read again, or failed) is tests/flows/test_object_written_while_read.py."""
+
+from __future__ import annotations
+
+import pytest
+from data_helpers import make_source
+
+from flowcast.data.sources import changed_since, source_states
+
+OLD = b"id,date,val\na,2024-01-01,1\n"
+
+
+@pytest.fixture
+def s3(s3_url, monkeypatch):
+    """(put, delete, url of an object 'v.csv' holding OLD) on the moto server, s3fs pointed at it by the environment."""
+    import boto3
+
+    url, opts = s3_url
+    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                 "AWS_ENDPOINT_URL": opts["endpoint_url"], "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(k, v)
+    client = boto3.client("s3", endpoint_url=opts["endpoint_url"], aws_access_key_id="testing",
+                          aws_secret_access_key="testing", region_name="us-east-1")
+    bucket, prefix = url.removeprefix("s3://").split("/", 1)
+    key = f"{prefix}/v.csv"
+
+    def put(body: bytes) -> None:
+        client.put_object(Bucket=bucket, Key=key, Body=body)
+
+    put(OLD)
+    return put, lambda: client.delete_object(Bucket=bucket, Key=key), f"s3://{bucket}/{key}"
+
+
+@pytest.mark.parametrize(("change", "said"), [
+    (None, None),
+    (OLD.replace(b",1\n", b",2\n"), "replaced by another object: 27 -> 27 bytes"),  # same size, another ETag
+    (OLD + b"a,2024-01-02,2\n", "replaced by another object: 27 -> 42 bytes"),
+    ("delete", "removed"),
+])
+def test_an_object_replaced_or_removed_is_named(s3, change, said):
+    put, delete, url = s3
+    source = make_source(url)
+    before = source_states(source)
+    assert before[url] is not None and before[url][0] == len(OLD) and before[url][1]  # size and ETag asked
+    if change == "delete":
+        delete()
+    elif isinstance(change, bytes):
+        put(change)
+    assert changed_since(source, before) == ([] if said is None else [f"{url} ({said})"])
+
+
+@pytest.mark.parametrize("url", ["https://example.invalid/v.csv", "nosuchprotocol://bucket/v.csv"])
+def test_a_url_that_is_not_asked_is_not_checked(url):
+    """An HTTP(S) file is read whole once (nothing to compare); an object whose store cannot be asked is left out."""
+    source = make_source(url)
+    assert source_states(source) == {}
+    assert changed_since(source, {}) == []
