@@ -809,8 +809,9 @@ def model_text(record: dict[str, Any]) -> list[str]:
         lines.append(f"  network: lookback {fmt(cfg.get('lookback'))}, hidden {fmt(cfg.get('hidden_size'))} x "
                      f"{fmt(cfg.get('num_layers'))} layers, {fmt(cfg.get('mode'))} mode, loss {fmt(cfg.get('loss'))}, "
                      f"max_steps {fmt(cfg.get('max_steps'))}")
-    lines.append(f"  registered: {recorded_text(record['created_at']) if record.get('created_at') else '-'}; "
-                 f"artifact {record.get('path')}")
+    started = record.get("created_at")  # the start of the run that registered it (`run_identity`)
+    lines.append((f"  registered by the run that started {recorded_text(started)}" if started else "  registered")
+                 + f"; artifact {record.get('path')}")
     lines.append(f"  production of: {', '.join(prod)}" if prod else "  production of: none")
     for problem in record.get("damaged_files") or []:
         lines.append(f"  DAMAGED: {problem}")
