@@ -620,7 +620,7 @@ def run(
             "as_of": result["as_of"], "run_id": result["run_id"], "dataset": result["dataset"],
             "n_series": result["n_series"], "rows_in": result["rows_in"], "rows_valid": result["rows_valid"],
             "rows_quarantined": result["rows_quarantined"], "rows_duplicate": result.get("rows_duplicate"),
-            **{k: result.get(k) for k in ("rows_imputed", "rows_planned", "future_missing", "future_fill", *RUN_KEYS,
+            **{k: result.get(k) for k in ("rows_null_y", "rows_imputed", "rows_planned", "future_missing", "future_fill", *RUN_KEYS,
                                           "columns_ignored", "columns_not_covariates", "wide_columns",
                                           "rows_before_gap", "gap_cut",
                                           "log1p_disabled", "quarantine_checks", "quarantine_hints",
@@ -645,7 +645,7 @@ def run(
         interrupted_afterwards(late)
         return
     out.print(f"{result['dataset']}: {result['n_series']} series, as of {utc_text(result['as_of'])}; {counts_said(result)}, "
-              f"imputed {result.get('rows_imputed', 0)} (not scored)", highlight=False)
+              f"imputed {_count(result.get('rows_imputed', 0))} (not scored)", highlight=False)
     _print_excluded(result)
     if result.get("columns_ignored"):  # a covariate the user expected to be used was not
         from flowcast.data.validate import ignored_columns_line
