@@ -879,15 +879,20 @@ def test_realized_accuracy_says_what_its_row_count_counts(scored, rows, sentence
     assert "1 rows" not in text
 
 
-@pytest.mark.parametrize(("n", "points", "said"), [
-    (2, 1776, "Realized accuracy: scored 2 earlier as_ofs of emp (1,776 points) against the actuals up to 2019-09-01"),
-    (1, 1, "Realized accuracy: scored 1 earlier as_of of emp (1 point) against the actuals up to 2019-09-01"),
+@pytest.mark.parametrize(("n", "points", "at", "said"), [
+    (2, 1776, datetime(2019, 9, 1),
+     "Realized accuracy: scored 2 earlier as_ofs of emp (1,776 points) against the actuals up to 2019-09-01"),
+    (1, 1, datetime(2019, 9, 1),
+     "Realized accuracy: scored 1 earlier as_of of emp (1 point) against the actuals up to 2019-09-01"),
+    # a time of day says its zone, as every instant (`timekeys.utc_text`): it read '2026-12-05 03:00' without one
+    (1, 1, datetime(2026, 12, 5, 3),
+     "Realized accuracy: scored 1 earlier as_of of emp (1 point) against the actuals up to 2026-12-05 03:00 UTC"),
 ])
-def test_realized_accuracy_log_line_counts_in_words(n, points, said):
+def test_realized_accuracy_log_line_counts_in_words(n, points, at, said):
     """ui30: the run log read 'scored 2 earlier as_of of emp'."""
     from flowcast.ops import accuracy
 
-    assert accuracy.scored_line(n, "emp", points, datetime(2019, 9, 1)) == said
+    assert accuracy.scored_line(n, "emp", points, at) == said
 
 
 # ----------------------------------------------------------------------------------------- progress

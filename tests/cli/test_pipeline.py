@@ -1050,6 +1050,19 @@ def test_the_summary_counts_say_the_planned_rows_among_the_rows_in(planned, said
         f"rows in {225 + planned}, ")  # an older result without the key
 
 
+@pytest.mark.parametrize(("null_y", "said"), [
+    (0, "rows in 143,412, valid 143,412, quarantined 0"),
+    (71070, "rows in 143,412, valid 143,412 (71,070 without a target value), quarantined 0"),
+])
+def test_the_summary_counts_say_the_rows_without_a_target_value(null_y, said):
+    """polish43: the run said 'valid 143412' of rows of which some had no target value, which the log alone named
+    ('143,412 valid (71,070 without a target value)'); the summary says them, its counts with thousands separators."""
+    result = {"rows_in": 143412, "rows_valid": 143412, "rows_quarantined": 0, "rows_null_y": null_y}
+    assert cli_pipeline.counts_said(result) == said
+    assert cli_pipeline.counts_said({k: v for k, v in result.items() if k != "rows_null_y"}) == (
+        "rows in 143,412, valid 143,412, quarantined 0")  # an older result without the key
+
+
 def test_the_summary_counts_say_the_exact_duplicates_dropped():
     """data43: exact duplicates are dropped and counted, not quarantined: the run's summary says them after the
     quarantined rows (rows in = valid + quarantined + these); an older result without the key says none."""

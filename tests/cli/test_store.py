@@ -129,6 +129,7 @@ def test_forecasts_table_fits_80_columns_with_what_rows_share_in_its_title():
     ({}, None),
     ({"east": "damped"}, "(east by damped, not seasonal_naive-v1's own model: its fallback for 1 series, the run's"),
     ({f"s{i}": "naive" for i in range(7)}, "(s0, s1, s2, s3, s4 and 2 more by naive, not seasonal_naive-v1's own"),
+    ({"east, west": "damped", "south": "damped"}, "('east, west', south by damped, not seasonal_naive-v1's own"),
 ])
 def test_a_forecast_table_names_the_series_a_fallback_forecast(fallen, said):
     """Regression (newuser22): a weekly file whose one series (40 weeks) was too short for the champion

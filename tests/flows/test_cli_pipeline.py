@@ -59,6 +59,7 @@ def test_run_json_reports_the_run(tiny_csv, tmp_path):
     assert out["as_of"] == "2019-06-01T00:00:00+00:00"  # one instant, UTC (no offset given: UTC)
     assert out["n_series"] == 4 and out["rows_in"] == out["rows_valid"] + out["rows_quarantined"] == 456
     assert (out["rows_imputed"], out["rows_planned"], out["future_missing"]) == (0, 0, {})  # what preprocessing did
+    assert out["rows_null_y"] == 0  # valid rows without a target value (the summary says them where some are)
     # fresh data: the latest observation is as_of's own month, no series ended early
     assert (out["latest_ds"], out["periods_behind"], out["series_ended"]) == ("2019-06-01T00:00:00", 0, 0)
     # --models overrides the config's cells
@@ -769,6 +770,24 @@ def test_a_refusal_before_prefect_ends_without_prefects_events_worker_warning(tm
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 2, done.stderr[-2000:]
     assert "error: " in done.stderr and "Still processing items" not in done.stderr, done.stderr[-2000:]
+
+
+def test_the_run_summary_says_the_valid_rows_without_a_target_value(tmp_path):
+    """polish43: `flowcast run` said 'valid 143412' of data some of whose rows had no target value, which its log alone
+    said; its summary says them, and its JSON carries them (rows_null_y)."""
+    csv = _monthly_csv(tmp_path / "raw" / "shops.csv", {"a": ("2011-01-01", "2020-12-01")})
+    lines = csv.read_text().splitlines()
+    lines[5] = lines[5].rsplit(",", 1)[0] + ","  # a month with no sales written
+    csv.write_text("\n".join(lines) + "\n")
+    args = ["run", "--data", str(csv), "--id-col", "store", "--time-col", "month", "--target-col", "sales",
+            "--freq", "1mo", "--horizon", "3", "--home", str(tmp_path / "home"), "--models", "none", "--as-of",
+            "2021-01-01"]
+    result = CliRunner().invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout.strip().splitlines()[-1])["rows_null_y"] == 1
+    result = CliRunner().invoke(app, args, terminal_width=400)
+    said = " ".join(result.output.split())
+    assert result.exit_code == 0 and "valid 120 (1 without a target value), quarantined 0" in said, said
 
 
 def test_the_run_summary_names_the_checks_of_its_quarantined_rows(tmp_path):

@@ -155,6 +155,19 @@ def test_a_diverged_training_names_the_series_with_the_most_extreme_scaled_value
         train_model(td, tiny_cfg(max_steps=3), tmp_path / "m", cell="gru")
 
 
+def test_a_diverged_message_quotes_an_id_a_comma_would_split():
+    """The series a diverged training names are listed as every other list of ids is: 'east, west' quoted, so
+    the list does not read as two series."""
+    from flowcast.data.training_data import TrainingData, fit_scalers
+    from flowcast.models.train import diverged_message
+
+    td = make_td(n_series=2, length=40)
+    frame = td.frame.with_columns(pl.col("unique_id").replace({"s00": "east, west"}))
+    td = TrainingData(frame=frame, scalers=fit_scalers(frame, "standard", False, holdout=6), meta=td.meta)
+    said = diverged_message("gru", float("nan"), td)
+    assert "'east, west' (|scaled y| up to" in said and "s01 (|scaled y| up to" in said, said
+
+
 @pytest.mark.slow
 def test_killed_training_resumes_from_last_checkpoint(tmp_path):
     td = make_td(n_series=16, length=80, horizon=6, lookback=12)

@@ -209,6 +209,41 @@ def test_cli_dry_run_then_yes(home):
     assert bad.exit_code == 1 and "never removes a production" in " ".join(bad.stderr.split())
 
 
+@pytest.mark.parametrize(("text", "width", "shown"), [
+    ("runs/abc", 8, "runs/abc"),  # fits exactly
+    ("runs/abcd", 8, "run…abcd"),  # the end gets the larger half
+    ("quarantine/north/2024", 12, "quara…h/2024"),
+    ("ab", 1, "…"),
+])
+def test_middle_cut_keeps_a_paths_start_and_end(text, width, shown):
+    from flowcast.cli.gc import middle_cut
+
+    assert middle_cut(text, width) == shown and len(shown) <= width
+
+
+def test_cli_gc_table_keeps_each_path_on_one_line_at_80_columns(home, monkeypatch):
+    """polish43: at 80 columns the path column folded mid-word ('models/runs/sales_gru_202' over '4-01-01'); each
+    path is one line now, a path too long for it cut in the middle ('...' between its start and its end), and
+    --json gives the full paths."""
+    from flowcast.cli.common import out
+
+    long = home / "quarantine" / ("northern_region_" * 4 + "stores") / "2024-01-01T00-00-00"
+    _touch(long / "quarantine.parquet", 120)
+    _age_tree(long, 120)
+    monkeypatch.setattr(out, "_width", 80)
+    args = ["gc", "--home", str(home), "--as-of", NOW.isoformat()]
+    dry = CliRunner().invoke(app, args)
+    lines = dry.stdout.splitlines()
+    assert dry.exit_code == 0 and max(map(len, lines)) <= 80, dry.stdout
+    for path in ("models/runs/sales_gru_2024-01-01", "cache/prefect/flowcast-preprocess-old",
+                 "reports/forecast_20240101T000000.png", "quarantine/sales/2024-01-01T00-00-00"):
+        assert any(path in line for line in lines), (path, dry.stdout)
+    cut = next(line for line in lines if "quarantine/northern_region_" in line)
+    assert "…" in cut and "_stores/2024-01-01T00-00-00" in cut, dry.stdout
+    shown = json.loads(CliRunner().invoke(app, [*args, "--json"]).stdout.strip().splitlines()[-1])
+    assert str(long.relative_to(home)) in [i["path"] for i in shown["items"]]
+
+
 def test_published_forecasts_go_only_when_asked_for(tmp_path):
     """Published forecasts are never in a plan; --forecasts-before lists (and --yes removes,
     through the store) every as_of of a dataset before that date, the later ones stay."""

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.cells import cell_len
 
 from flowcast.cli.app import app
 from flowcast.cli.common import (
@@ -34,6 +35,43 @@ def policy_text(retention: dict[str, Any]) -> str:
         return f"{v:g}" if isinstance(v, float) else str(v)
 
     return "[retention] " + ", ".join(f"{k} = {value(v)}" for k, v in retention.items())
+
+
+def middle_cut(text: str, width: int) -> str:
+    """`text` in at most `width` terminal cells: as it is where it fits, else its start and its end around an
+    ellipsis ('quarantine/north…/2024-01-01T00-00-00'), so a path keeps its top folder and its own name."""
+    if cell_len(text) <= width:
+        return text
+    head, tail = "", ""
+    for k in range(len(text)):  # a character to the end, then one to the start: the end names the file
+        grown = (head, text[-(len(tail) + 1):]) if k % 2 == 0 else (text[:len(head) + 1], tail)
+        if cell_len(grown[0]) + cell_len(grown[1]) + 1 > width:
+            break
+        head, tail = grown
+    return f"{head}…{tail}"
+
+
+def _items_table(items: list[Any], home: Path, *, title: str, width: int) -> Any:
+    """gc's plan as a table of `width` columns: kind, size, and each item's path (relative to `home`) on a line of
+    its own, cut in the middle where it is wider than that, with why under it. The path had a column of its own
+    that folded it mid-word at 80 columns ('models/runs/sales_gru_202' over '4-01-01'); --json has every path
+    whole."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from flowcast.ops.retention import human
+
+    rows = [(i.kind, human(i.bytes), i.to_dict(home)["path"], i.reason) for i in items]
+    kind_w = max(cell_len(r[0]) for r in [("kind",), *rows])
+    size_w = max(cell_len(r[1]) for r in [("", "size"), *rows])
+    room = max(width - kind_w - size_w - 3 * 2 - 4, 10)  # 3 columns: a cell of padding each side, 4 rules
+    table = Table(title=title)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("size", no_wrap=True, justify="right")
+    table.add_column("path: why", overflow="fold")
+    for kind, size, path, why in rows:
+        table.add_row(kind, size, Text(f"{middle_cut(path, room)}\n{why}"))
+    return table
 
 
 @app.command("gc")
@@ -65,8 +103,6 @@ def gc(
     their days, and this home's flow runs on Prefect's temporary server (no PREFECT_API_URL) that ended
     more than prefect_runs_days ago, with their task runs, logs and artifacts. Published forecasts are removed only when asked (--forecasts-before). Dry run by
     default: prints what would go and its size."""
-    from rich.table import Table
-
     from flowcast.ops.retention import PublishIndex, execute, human, plan_and_kept, total_bytes
 
     settings = resolve_settings(config=config, home=home)
@@ -102,13 +138,8 @@ def gc(
     if not items:
         console.print(f"nothing to remove under {home_path} (policy: {policy_text(settings.retention.model_dump())})")
         return
-    table = Table(title=f"{'Removed' if yes else 'Would remove'} under {home_path}")
-    for c in ("kind", "path", "size", "why"):
-        table.add_column(c, overflow="fold", justify="right" if c == "size" else "left")
-    for i in items:
-        d = i.to_dict(home_path)
-        table.add_row(i.kind, d["path"], human(i.bytes), i.reason)
-    out.print(table)
+    out.print(_items_table(items, home_path, title=f"{'Removed' if yes else 'Would remove'} under {home_path}",
+                           width=out.width))
     if yes:
         skipped = [i for i in items if i not in removed]
         out.print(f"removed {plural(len(removed), 'item')}, {human(total_bytes(removed))}"

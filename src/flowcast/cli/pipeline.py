@@ -622,7 +622,7 @@ def run(
             "as_of": result["as_of"], "run_id": result["run_id"], "dataset": result["dataset"],
             "n_series": result["n_series"], "rows_in": result["rows_in"], "rows_valid": result["rows_valid"],
             "rows_quarantined": result["rows_quarantined"], "rows_duplicate": result.get("rows_duplicate"),
-            **{k: result.get(k) for k in ("rows_imputed", "rows_planned", "future_missing", "future_fill", *RUN_KEYS,
+            **{k: result.get(k) for k in ("rows_null_y", "rows_imputed", "rows_planned", "future_missing", "future_fill", *RUN_KEYS,
                                           "columns_ignored", "columns_not_covariates", "wide_columns",
                                           "rows_before_gap", "gap_cut",
                                           "log1p_disabled", "quarantine_checks", "quarantine_hints",
@@ -647,7 +647,7 @@ def run(
         interrupted_afterwards(late)
         return
     out.print(f"{result['dataset']}: {result['n_series']:,} series, as of {utc_text(result['as_of'])}; {counts_said(result)}, "
-              f"imputed {int(result.get('rows_imputed') or 0):,} (not scored)", highlight=False)
+              f"imputed {_count(result.get('rows_imputed', 0))} (not scored)", highlight=False)
     _print_excluded(result)
     if result.get("columns_ignored"):  # a covariate the user expected to be used was not
         from flowcast.data.validate import ignored_columns_line
@@ -697,7 +697,8 @@ def run(
 
 
 def counts_said(result: dict[str, Any]) -> str:
-    """'rows in 270 (45 of them planned: after as_of, kept for their future covariates), valid 270, quarantined 0':
+    """'rows in 270 (45 of them planned: after as_of, kept for their future covariates), valid 270 (3 without a target
+    value), quarantined 0':
     the rows a run or forecast read, saying the planned ones (newuser27: a run at 2024-03-15 with `--future-col
     promo` said 'rows in 270, valid 270' of a file with 225 observations by then; the data-quality report alone
     said that 45 were planned rows, whose target is ignored)."""
@@ -706,8 +707,16 @@ def counts_said(result: dict[str, Any]) -> str:
     said = planned_said(int(result.get("rows_planned") or 0))
     valid = result["rows_valid"]
     dups = duplicates_said(int(result.get("rows_duplicate") or 0), valid if isinstance(valid, int) else 0)
-    return (f"rows in {int(result['rows_in']):,}{said}, valid {int(valid):,}, "
-            f"quarantined {int(result['rows_quarantined']):,}{_quarantine_said(result)}{f', {dups}' if dups else ''}")
+    null_y = int(result.get("rows_null_y") or 0)
+    return (f"rows in {_count(result['rows_in'])}{said}, valid {_count(valid)}"
+            f"{f' ({null_y:,} without a target value)' if null_y else ''}, "
+            f"quarantined {_count(result['rows_quarantined'])}{_quarantine_said(result)}{f', {dups}' if dups else ''}")
+
+
+def _count(value: Any) -> str:
+    """A count as the run's log writes it, with thousands separators ('143,412'); a value that is no count (null
+    in an older result) as it is."""
+    return f"{value:,}" if isinstance(value, int) else str(value)
 
 
 def _quarantine_said(result: dict[str, Any]) -> str:

@@ -29,6 +29,7 @@ from flowcast.cli.common import (
     said,
 )
 from flowcast.errors import ConfigError, ProductionMovedError, RegistryError
+from flowcast.mdtext import id_text
 from flowcast.timekeys import utc_text
 from flowcast.wording import listed, plural
 
@@ -236,7 +237,7 @@ def _fallback_lines(group: Any) -> list[str]:
             .group_by("model_version", "model", maintain_order=True).agg(pl.col("unique_id").unique(maintain_order=True)))
     lines = []
     for version, model, ids in fell.iter_rows():
-        shown = ", ".join(map(str, ids[:5])) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
+        shown = ", ".join(map(id_text, ids[:5])) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
         lines.append(f"({shown} by {model}, not {version}'s own model: its fallback for {len(ids)} series, the "
                      "run's notes say why; --format csv gives each row's model)")
     return [piece for line in lines for piece in textwrap.wrap(line, 80)]
@@ -808,8 +809,9 @@ def model_text(record: dict[str, Any]) -> list[str]:
         lines.append(f"  network: lookback {fmt(cfg.get('lookback'))}, hidden {fmt(cfg.get('hidden_size'))} x "
                      f"{fmt(cfg.get('num_layers'))} layers, {fmt(cfg.get('mode'))} mode, loss {fmt(cfg.get('loss'))}, "
                      f"max_steps {fmt(cfg.get('max_steps'))}")
-    lines.append(f"  registered: {recorded_text(record['created_at']) if record.get('created_at') else '-'}; "
-                 f"artifact {record.get('path')}")
+    started = record.get("created_at")  # the start of the run that registered it (`run_identity`)
+    lines.append((f"  registered by the run that started {recorded_text(started)}" if started else "  registered")
+                 + f"; artifact {record.get('path')}")
     lines.append(f"  production of: {', '.join(prod)}" if prod else "  production of: none")
     for problem in record.get("damaged_files") or []:
         lines.append(f"  DAMAGED: {problem}")

@@ -1179,7 +1179,8 @@ def future_notes(summary: Any) -> list[str]:
 RUN_COUNT_KEYS = ("rows_imputed", "rows_planned", "future_missing", "future_fill", "latest_ds", "latest_ds_end",
                   "periods_behind", "freq", "stale", "series_ended", "series_ended_excluded", "series_lost",
                   "columns_ignored", "columns_not_covariates", "wide_columns", "rows_before_gap", "gap_cut", "log1p_disabled",
-                  "quarantine_checks", "quarantine_hints", "quarantine_path", "rows_duplicate")
+                  "quarantine_checks", "quarantine_hints", "quarantine_path", "rows_duplicate",
+                  "rows_null_y")
 
 
 def run_counts(data: LoadedData) -> dict[str, Any]:
@@ -1200,6 +1201,8 @@ def run_counts(data: LoadedData) -> dict[str, Any]:
             "series_lost": fresh.get("series_lost", 0),
             # exact duplicates dropped, one copy kept: not quarantined (rows in = valid + quarantined + these)
             "rows_duplicate": int(getattr(data.report, "rows_duplicate", 0) or 0),
+            # valid rows without a target value: the summary says them after valid (`cli.pipeline.counts_said`)
+            "rows_null_y": int(data.rows_null_y),
             "columns_ignored": list(getattr(data.report, "undeclared_columns", None) or []),
             # ... those of them that are no covariate, with what they look like (`validate._not_covariates`)
             "columns_not_covariates": dict(getattr(data.report, "not_covariates", None) or {}),

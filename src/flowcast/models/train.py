@@ -57,6 +57,7 @@ from typing import TYPE_CHECKING, Any, Self, cast
 from flowcast.atomic import FULL_DISK_MARKS, atomic_copy, atomic_file, atomic_write_text, fsync_dir
 from flowcast.config import DistributedConfig, ModelConfig
 from flowcast.errors import ModelFileError, StorageError, TrainingError, TrainingStoppedError
+from flowcast.mdtext import id_text
 
 if TYPE_CHECKING:
     from flowcast.data.training_data import TrainingData
@@ -521,7 +522,7 @@ def extreme_series(td: TrainingData, n: int = 3) -> list[tuple[str, float, float
 def diverged_message(cell: str, train_loss: float, td: TrainingData) -> str:
     """What a diverged training says: the loss, and the series with the most extreme scaled values
     (a gross outlier or entry error in one series is the usual cause)."""
-    shown = ", ".join(f"{u} (|scaled y| up to {z:.3g}, |y| up to {y:.3g})" for u, z, y in extreme_series(td))
+    shown = ", ".join(f"{id_text(u)} (|scaled y| up to {z:.3g}, |y| up to {y:.3g})" for u, z, y in extreme_series(td))
     return (f"training {cell} diverged: train_loss={train_loss}; the series with the most extreme scaled values: "
             f"{shown}: check them for outliers or entry errors (declare y_min/y_max to quarantine such values)")
 
