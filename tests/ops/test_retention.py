@@ -204,7 +204,7 @@ def test_cli_dry_run_then_yes(home):
     # 3, 'runs_days': 30.0, ...}")
     said = " ".join(again.stderr.split())
     assert ("(policy: [retention] keep_versions = 1, runs_days = 30, cache_days = 7, quarantine_days = 90, "
-            "reports_days = 30, in_runs = true)") in said, said
+            "reports_days = 30, prefect_runs_days = 90, in_runs = true)") in said, said
     bad = CliRunner().invoke(app, [*args, "--version", "gru-v5"])
     assert bad.exit_code == 1 and "never removes a production" in " ".join(bad.stderr.split())
 
