@@ -254,8 +254,11 @@ def test_a_file_without_its_columns_and_freq_is_told_what_they_could_be(tmp_path
     assert res.exit_code == 2 and said.startswith("error: --data stores.csv also needs --target-col (its columns"), said
     assert ("its times repeat (several series?) and 'shop' (e.g. 'north') holds text: name the column that tells "
             "the series apart (or the columns that do together) with --id-col (e.g. --id-col shop)") in said
-    res = runner.invoke(app, ["validate", "stores.csv", "--time-col", "date", "--id-col", "shop"], terminal_width=400)
-    assert res.exit_code == 2 and "--id-col" not in " ".join(res.output.split()).split("(its columns")[1]
+    # given --id-col shop, the hint is gone and its column named 'sales' is taken for the target (tgt43)
+    res = runner.invoke(app, ["validate", "stores.csv", "--time-col", "date", "--id-col", "shop", "--freq", "1w",
+                              "--home", "h"], terminal_width=400)
+    said = " ".join(res.output.split())
+    assert res.exit_code == 0 and "tells the series apart" not in said and "y <- 'sales'" in said, said
     (tmp_path / "weeks.csv").write_text("store,week,units\n1,2024-01-07,3\n")
     res = runner.invoke(app, ["validate", "weeks.csv", "--time-col", "week", "--target-col", "units"],
                         terminal_width=400)
@@ -502,8 +505,9 @@ def test_a_wide_file_with_a_text_column_is_told_why_it_is_not_read_as_wide(tmp_p
     assert "read as a wide file" in " ".join(res.output.split()), res.output
     # a long file (dates repeated per series) or a wide one is told nothing of it
     (tmp_path / "long.csv").write_text("date,store,units\n2024-01-01,a,1\n2024-01-01,b,2\n")
-    res = runner.invoke(app, ["validate", "long.csv", "--time-col", "date", "--freq", "1d"], terminal_width=400)
-    assert res.exit_code == 2 and "hold text" not in res.output
+    res = runner.invoke(app, ["validate", "long.csv", "--time-col", "date", "--freq", "1d", "--home", "h"],
+                        terminal_width=400)
+    assert "hold text" not in res.output and "y <- 'units'" in " ".join(res.output.split()), res.output
 
 
 def test_periods_written_year_then_month_name_and_a_long_header_are_said_briefly(tmp_path, monkeypatch):
@@ -937,3 +941,61 @@ def test_a_file_whose_times_do_not_repeat_is_not_told_they_repeat(tmp_path, monk
     said = " ".join(res.output.split())
     assert res.exit_code == 2 and said.startswith("error: --data one.csv also needs --target-col"), said
     assert "times repeat" not in said and "--id-col" not in said, said
+
+
+def _two_series_of(header: str, extra: str = "") -> str:
+    """A CSV of two series ('a', 'b') of 28 daily rows: `header`'s columns are an id, a time, a target and then
+    `extra`'s values on each row."""
+    return header + "\n" + "".join(f"{s},2024-01-{d:02d},{d}{extra}\n" for s in ("a", "b") for d in range(1, 29))
+
+
+@pytest.mark.parametrize(("header", "extra", "said"), [
+    ("store,Date,sales", "", "y <- 'sales' (--time-col Date --id-col store --target-col sales guessed from their names;"),
+    ("store,Date,Units,region", ",north", "y <- 'Units' (--time-col Date --id-col store --target-col Units guessed from their"),
+    ("store,Date,sold", "", ("y <- 'sold' (--time-col Date --id-col store guessed from their names; --target-col sold "
+                             "as its one other number column; pass the options")),
+    ("store,Date,sold,price", ",2.5", ("y <- 'sold' (--time-col Date --id-col store guessed from their names; "
+                                      "--target-col sold as its one other number column")),  # (a covariate given)
+    ("store,Date,demand,price", ",2.5", "y <- 'demand' (--time-col Date --id-col store --target-col demand guessed"),
+])
+def test_a_files_target_is_its_one_column_named_so_or_its_one_number_column(tmp_path, monkeypatch, header, extra,
+                                                                             said):
+    """tgt43: a file `Date,store,sales` still needed --target-col sales (only 'y' was taken for the target). Its one
+    column named as a target ('sales', 'units', ...), else its one number column besides the time, the series and
+    the covariates given, is read as the target, and said with the columns read."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "f.csv").write_text(_two_series_of(header, extra))
+    options = ["--past-col", "price"] if header.endswith(",sold,price") else []
+    res = runner.invoke(app, ["validate", "f.csv", "--freq", "1d", "--json", "--home", "h", *options],
+                        terminal_width=400)
+    assert res.exit_code == 0, res.output
+    report = _last_json(res.stdout)
+    assert report["rows_valid"] == 56 and report["rows_quarantined"] == 0 and report["n_series"] == 2, report
+    assert f"note: f.csv is read with columns: unique_id <- 'store', ds <- 'Date', {said}" in " ".join(
+        res.stderr.split()), res.stderr
+
+
+@pytest.mark.parametrize(("header", "extra"), [
+    ("store,Date,sold,price", ",2.5"),  # two number columns, neither named as a target
+    ("store,Date,sales,units", ",3"),  # two named as a target
+])
+def test_a_target_among_several_candidates_is_asked_for(tmp_path, monkeypatch, header, extra):
+    """tgt43: where several columns could be the target, which is meant is not guessed: the command asks for
+    --target-col, naming the file's columns, as before."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "f.csv").write_text(_two_series_of(header, extra))
+    res = runner.invoke(app, ["validate", "f.csv", "--freq", "1d", "--home", "h"], terminal_width=400)
+    said = " ".join(res.output.split())
+    assert res.exit_code == 2, said
+    assert f"error: --data f.csv also needs --target-col (its columns: {', '.join(header.split(','))})" in said, said
+    assert "y <-" not in said
+
+
+def test_a_wide_files_column_named_as_a_target_stays_a_series(tmp_path, monkeypatch):
+    """tgt43: a wide file (each date once, every other column numbers) whose series is named 'sales' is read as
+    wide, each column a series, not as one long series of its 'sales' column."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "w.csv").write_text("date,sales,online\n" + "".join(f"2024-01-{d:02d},{d},{2 * d}\n" for d in range(1, 29)))
+    res = runner.invoke(app, ["validate", "w.csv", "--freq", "1d", "--json", "--home", "h"], terminal_width=400)
+    assert res.exit_code == 0 and _last_json(res.stdout)["wide_columns"] == ["sales", "online"], res.output
+    assert "y <-" not in " ".join(res.stderr.split()), res.stderr

@@ -330,8 +330,8 @@ def test_a_wide_file_given_without_target_col_is_read_as_one_series_per_column(t
     --target-col; given one, that column was read as the one series and the others reported as 'undeclared columns
     (ignored)' with a hint to declare them as covariates. Without --target-col and --id-col, a file whose other
     columns hold numbers and whose dates are each written once is read as wide (said on stderr and in the report);
-    with --target-col it says the other number columns are not used; a long file (dates repeated) still needs
-    --target-col."""
+    with --target-col it says the other number columns are not used; a long file (dates repeated) is read long,
+    its integer store ids a series."""
     days = [date(2024, 1, 1) + timedelta(days=i) for i in range(20)]
     wide = tmp_path / "wide.csv"
     wide.write_text("date,north,south,east\n" + "".join(f"{d},{i},{2 * i},{3 * i}\n" for i, d in enumerate(days)))
@@ -348,7 +348,9 @@ def test_a_wide_file_given_without_target_col_is_read_as_one_series_per_column(t
     long = tmp_path / "long.csv"  # integer store ids: numbers too, but each date is written once per store
     long.write_text("date,store,units\n" + "".join(f"{d},{s},{i}\n" for s in (1, 2) for i, d in enumerate(days)))
     res = runner.invoke(app, ["validate", str(long), "--time-col", "date", "--freq", "1d", "--json"])
-    assert res.exit_code == 2 and "also needs --target-col" in last_json(res.stdout)["error"]
+    said = " ".join(res.stderr.split())  # (its 'store' and 'units' are taken for the series and the target: tgt43)
+    assert res.exit_code == 0 and last_json(res.stdout)["n_series"] == 2, res.output
+    assert "unique_id <- 'store', ds <- 'date', y <- 'units'" in said and "read as a wide file" not in said, said
 
 
 def test_dataset_with_data_names_the_files_dataset(tmp_path):

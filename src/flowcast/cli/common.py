@@ -419,6 +419,8 @@ def resolve_settings(
 # read as the time / series where the command names none and it is the file's only one so named
 TIME_NAMES = ("date", "time", "timestamp", "datetime", "period", "month")
 ID_NAMES = ("id", "series", "series_id", "item_id", "store")
+# names a target column of a user's file commonly has (after `y`): the file's one column so named is read as the target
+TARGET_NAMES = ("value", "sales", "demand", "target", "units", "qty", "quantity", "amount")
 
 
 def _named_one(columns: list[str], names: tuple[str, ...], taken: tuple[str | None, ...]) -> str | None:
@@ -435,7 +437,8 @@ def _own_vocabulary(data: str, id_col: list[str] | None, time_col: str | None, t
     write): `ds` the time, `y` the target, `unique_id` the series; else the file's one column named as a time
     (`TIME_NAMES`: 'Date', 'month') whose values read as times, and, where its times repeat (several series: a wide
     file's series column named 'store' stays a series), its one column named as a series (`ID_NAMES`: 'store',
-    'item_id'); a column given as a covariate is none of them. Such a file needed `--time-col ds --target-col y` (`--time-col Date`: a new user passed it
+    'item_id'); and, of a long file, its one column named as a target (`TARGET_NAMES`: 'sales', 'units') or else its
+    one other number column (`_guessed_target`); a column given as a covariate is none of them. Such a file needed `--time-col ds --target-col y` (`--time-col Date`: a new user passed it
     every time), and without `--id-col unique_id` it was read as one series whose every date repeated (99% of its
     rows quarantined as duplicates). What was guessed is said on the console with the columns read. An option given
     keeps its value; two columns so named, or none, are not guessed: the command asks for the option as before."""
@@ -461,13 +464,43 @@ def _own_vocabulary(data: str, id_col: list[str] | None, time_col: str | None, t
                 named == "unique_id" or (time_col is not None and wide_probe(data, time_col, long_only=True) is not None)):
             id_col = [named]
             guessed.append(f"--id-col {shlex.quote(named)}")
-    if guessed:
+    lone = None
+    if target_col is None and time_col is not None:
+        target_col, by_name = _guessed_target(data, columns, time_col, id_col or [], covariates)
+        if target_col is not None and by_name:
+            guessed.append(f"--target-col {shlex.quote(target_col)}")
+        elif target_col is not None:
+            lone = f"--target-col {shlex.quote(target_col)} as its one other number column"
+    if guessed or lone:
         read = [f"{role} <- {' + '.join(repr(c) for c in cols)}"
                 for role, cols in (("unique_id", id_col or []), ("ds", [time_col] if time_col else []),
                                    ("y", [target_col] if target_col else [])) if cols]
-        console.print(f"note: {data} is read with columns: {', '.join(read)} ({' '.join(guessed)} guessed from "
-                      "their names; pass the options to read other columns)", highlight=False)
+        why = [f"{' '.join(guessed)} guessed from their names"] if guessed else []
+        console.print(f"note: {data} is read with columns: {', '.join(read)} ({'; '.join([*why, *([lone] if lone else [])])}"
+                      "; pass the options to read other columns)", highlight=False)
     return id_col, time_col, target_col
+
+
+def _guessed_target(data: str, columns: list[str], time_col: str, id_col: list[str],
+                    covariates: list[str]) -> tuple[str | None, bool]:
+    """The target of a long file (one with a series column, given or guessed) where the command names none and no
+    column is named `y`: its one column named as a target (`TARGET_NAMES`: 'sales', 'units'), else its one number
+    column besides the time, the series and the covariates; with whether it was named so. (None, False) for several
+    or none (the command asks for --target-col, naming the columns), and for a file without a series column: a wide
+    file's columns are each a series, and one with a text column is told what keeps it from being read as wide."""
+    from flowcast.data.sources import wide_probe
+
+    if not id_col:
+        return None, False
+    probe = wide_probe(data, time_col, long_only=True) or wide_probe(data, time_col)
+    if probe is None:
+        return None, False
+    taken = (time_col, *id_col, *covariates)
+    named = _named_one(columns, TARGET_NAMES, taken)
+    if named is not None:
+        return named, True
+    numbers = [c for c in probe[0] if c not in taken]
+    return (numbers[0], False) if len(numbers) == 1 else (None, False)
 
 
 def _as_of_of_file(data: str, as_of: str | None, time_col: str | None, tz: str | None) -> datetime | None:
