@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from data_helpers import make_source
 
-from flowcast.data.sources import changed_since, source_states
+from flowcast.data.sources import changed_since, source_fingerprint, source_states
 
 OLD = b"id,date,val\na,2024-01-01,1\n"
 
@@ -57,3 +57,20 @@ def test_a_url_that_is_not_asked_is_not_checked(url):
     source = make_source(url)
     assert source_states(source) == {}
     assert changed_since(source, {}) == []
+
+
+def test_an_object_replaced_after_its_folder_was_listed_is_fingerprinted_afresh(s3):
+    """tgt43: `source_fingerprint` asked s3fs for an object's metadata without dropping its listing cache: in a
+    long-lived process (a worker, `flowcast serve`) whose filesystem had listed the folder, a replaced object kept
+    its old ETag and size, and a run's cached result was served for new data. Its metadata are asked afresh."""
+    import fsspec
+
+    put, _, url = s3
+    source = make_source(url)
+    before = source_fingerprint(source)
+    fs, path = fsspec.core.url_to_fs(url)
+    fs.ls(path.rsplit("/", 1)[0])  # (the folder's listing cached, as a glob or another read of it caches it)
+    put(OLD + b"a,2024-01-02,2\n")
+    assert source_fingerprint(source) != before
+    put(OLD)  # the same bytes again: the ETag, an MD5 of them, reads the same
+    assert source_fingerprint(source) == before

@@ -261,16 +261,25 @@ def _info_value(info: dict[str, Any], keys: tuple[str, ...]) -> str:
     return next((str(info[k]) for k in keys if info.get(k)), "")
 
 
-def _object_state(url: str) -> ObjectState | None:
-    """The state of the object at `url` (s3://, gs://, ...) now, from one metadata request through its fsspec
-    filesystem (the listing cache dropped first: no bytes read); None: gone. Raises what the filesystem raises when
-    it cannot answer (no filesystem for the protocol, no access)."""
+def _fresh_info(url: str) -> dict[str, Any]:
+    """The fsspec `info()` of the object at `url` (s3://, gs://, ...) now, from one metadata request: the
+    filesystem's listing cache dropped first (fsspec keeps one instance per process, so a long-lived one answered
+    from a listing made before the object was replaced). Raises FileNotFoundError when it is gone, and what the
+    filesystem raises when it cannot answer (no filesystem for the protocol, no access)."""
     import fsspec
 
     fs, path = fsspec.core.url_to_fs(url)
     fs.invalidate_cache(path)
+    info: dict[str, Any] = fs.info(path)
+    return info
+
+
+def _object_state(url: str) -> ObjectState | None:
+    """The state of the object at `url` (s3://, gs://, ...) now, from one metadata request through its fsspec
+    filesystem (`_fresh_info`: no bytes read); None: gone. Raises what the filesystem raises when it cannot answer
+    (no filesystem for the protocol, no access)."""
     try:
-        info = fs.info(path)
+        info = _fresh_info(url)
     except FileNotFoundError:
         return None
     return (int(info.get("size") or 0), _info_value(info, _ETAG_KEYS), _info_value(info, _MODIFIED_KEYS),
@@ -482,13 +491,10 @@ def _file_digest(path: str) -> str:
 
 def _remote_identity(url: str) -> str:
     """A validator of a non-HTTP URL (s3://, gs://) from its fsspec filesystem: ETag (or MD5) and
-    size, else last-modified and size. When none can be had the content cannot be vouched for:
-    a random token, so that a cached result is never served for it."""
+    size, else last-modified and size, asked afresh (`_fresh_info`). When none can be had the content cannot be
+    vouched for: a random token, so that a cached result is never served for it."""
     try:
-        import fsspec
-
-        fs, path = fsspec.core.url_to_fs(url)
-        info = fs.info(path)
+        info = _fresh_info(url)
     except Exception:  # noqa: BLE001 - no filesystem for the protocol, no access: cannot vouch
         info = {}
     tag = _info_value(info, _ETAG_KEYS) or None
