@@ -942,7 +942,7 @@ def test_the_validation_line_and_summary_count_the_exact_duplicates_dropped(dups
     r = DataQualityReport(source="tiny", as_of="2019-06-01", rows_in=1000, rows_valid=valid, rows_quarantined=10,
                           rows_duplicate=dups, n_series=4, periods=valid)
     assert r.reconciled
-    assert validation_line(r) == (f"Validation: 1,000 rows in, {valid:,} valid (0 without a target value), "
+    assert validation_line(r) == (f"Validation: 1,000 rows in, {valid:,} valid, "
                                   f"10 quarantined, {said}4 series")
     assert f"10 quarantined (1.00%); {said.replace(', ', '; ')}4 series" in r.summary_sentence()
 
@@ -1018,7 +1018,7 @@ def test_quality_summary_says_how_many_rows_are_after_as_of(after, planned, part
     r = DataQualityReport(source="big", as_of="2026-12-04T21:23:01+00:00", rows_in=60_718, rows_valid=60_718,
                           rows_quarantined=0, n_series=1, periods=60_718, rows_after_as_of=after, rows_planned=planned,
                           rows_partial_period=partial)
-    assert validation_line(r) == f"Validation: 60,718 rows in{in_said}, 60,718 valid (0 without a target value), " \
+    assert validation_line(r) == f"Validation: 60,718 rows in{in_said}, 60,718 valid, " \
         "0 quarantined, 1 series" + said
     # ui43: the counts as the run's result holds them (ints): the summary wrote 'rows in 60718' beside the log's 60,718
     cli = counts_said({"rows_in": 60_718, "rows_valid": 60_718, "rows_quarantined": 0, "rows_planned": planned})

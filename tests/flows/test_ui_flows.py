@@ -75,7 +75,10 @@ def test_a_retrain_run_is_named_for_its_dataset_and_as_of_and_its_tasks_for_thei
                                for m in backtesting), backtesting  # it said '2 window(s)' of a count it knew
     registered = [m for m in logs if m.startswith("Registered ")]
     assert any(re.fullmatch(r"Registered gru \(network\) as gru-v\d+", m) for m in registered), registered
-    assert any("without a target value" in m for m in logs if m.startswith("Validation:"))
+    # tgt43: the rows without a target value said where there are some (it said '(0 without a target value)')
+    validation = [m for m in logs if m.startswith("Validation:")]
+    assert validation and all(("without a target value" in m) == bool(s["rows_null_y"]) for m in validation), (
+        validation, s["rows_null_y"])
 
 
 def test_the_cli_runs_carry_the_deployments_tags_and_a_failure_is_said_once_without_a_traceback(tmp_path):

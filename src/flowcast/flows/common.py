@@ -1222,7 +1222,9 @@ def run_counts(data: LoadedData) -> dict[str, Any]:
 
 def validation_line(report: Any) -> str:
     """`Validation: 142968 rows in, 142968 valid (1,204 without a target value), 0 quarantined, 148 series`, with
-    'rows in (45 of them planned: after as_of, kept for their future covariates)' where some are (`planned_said`)."""
+    'rows in (45 of them planned: after as_of, kept for their future covariates)' where some are (`planned_said`);
+    the rows without a target value said where there are some, as `flowcast run`'s summary says them (it said
+    '(0 without a target value)' of every run)."""
     from flowcast.data.validate import duplicates_said, planned_said
     from flowcast.mdtext import id_text
 
@@ -1243,8 +1245,9 @@ def validation_line(report: Any) -> str:
     planned = planned_said(int(getattr(report, "rows_planned", 0) or 0))
     dups = duplicates_said(int(getattr(report, "rows_duplicate", 0) or 0), int(report.rows_valid))
     dups = f"{dups}, " if dups else ""
-    return (f"Validation: {report.rows_in:,} rows in{planned}, {report.rows_valid:,} valid ({null_y:,} without a target "
-            f"value), {report.rows_quarantined:,} quarantined, {dups}{report.n_series:,} series{lost_said}{after_said}")
+    null_said = f" ({null_y:,} without a target value)" if null_y else ""  # (as `flowcast run`'s summary says them)
+    return (f"Validation: {report.rows_in:,} rows in{planned}, {report.rows_valid:,} valid{null_said}, "
+            f"{report.rows_quarantined:,} quarantined, {dups}{report.n_series:,} series{lost_said}{after_said}")
 
 
 # ------------------------------------------------------------------------------- publishing
