@@ -402,6 +402,21 @@ def test_a_time_column_not_named_as_one_or_named_twice_is_asked_for(tmp_path, mo
     assert "ds <-" not in said
 
 
+def test_a_series_column_that_leaves_times_repeating_is_not_guessed(tmp_path, monkeypatch):
+    """revC43: a file keyed by a column named as a series and one that is not ('store' and 'sku') had 'store' taken
+    for the series alone: each store's date repeated once per sku, and the rows of equal sales (here every one)
+    were dropped as exact duplicates, half the file gone with a note that it 'looks appended twice'. A column under
+    which the times still repeat is not the series: it is not guessed, the columns that may tell the series apart
+    are named with --id-col."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "f.csv").write_text("store,sku,date,y\n" + "".join(
+        f"{st},{sku},2024-01-{d:02d},{d}\n" for st in ("north", "south") for sku in ("s1", "s2") for d in range(1, 29)))
+    res = runner.invoke(app, ["validate", "f.csv", "--freq", "1d", "--home", "h"], terminal_width=400)
+    said = " ".join(res.output.split())
+    assert "unique_id <-" not in said and "ds <- 'date'" in said, said
+    assert "store, sku may be what tells the series apart" in said and "name them with --id-col" in said, said
+
+
 def test_a_series_column_named_twice_or_given_is_not_guessed(tmp_path, monkeypatch):
     """cols43: two columns named as a series ('store', 'item_id': a file keyed by both) are not guessed, nor is one
     where --id-col is given (the option keeps its value), nor one of a file whose times do not repeat (a wide file's

@@ -2149,6 +2149,31 @@ def test_exact_duplicates_are_dropped_and_counted_not_quarantined(write_csv, rep
     assert rep.to_dict()["rows_duplicate"] == repeats
 
 
+def test_two_observations_in_one_period_with_equal_y_are_no_exact_duplicate(write_csv):
+    """revC43: two rows read into one daily period from different times of day (09:00 and 15:00: data finer than the
+    freq, no aggregate) are two observations, not one row written twice: equal in y they were dropped as an exact
+    duplicate (the sum of the day silently halved, 'the file looks appended twice'); they conflict like rows whose
+    y differs, every row quarantined, the reason naming the times."""
+    p = write_csv(HEADER + "2020-01-01 09:00,a,1\n2020-01-02 09:00,a,5\n2020-01-02 15:00,a,5\n")
+    r = run_validate(p, freq="1d")
+    rep = r.report
+    assert (rep.rows_in, rep.rows_valid, rep.rows_quarantined, rep.rows_duplicate) == (3, 1, 2, 0) and rep.reconciled
+    assert rep.checks == {"duplicate_conflict": 2}
+    assert quarantined(r)[0][2] == ("2 rows for (a, 2020-01-02) with different time values (2020-01-02 09:00:00 / "
+                                    "2020-01-02 15:00:00)")
+
+
+def test_rows_of_one_key_that_differ_in_an_undeclared_column_are_no_exact_duplicate(write_csv):
+    """revC43: rows of one (series, time) equal in y but not in a column the source does not declare (two skus of one
+    store read with --id-col store) were dropped as exact duplicates: a sku's row lost without a word. They
+    conflict, every row quarantined, the reason naming the column that differs."""
+    p = write_csv("date,store,sku,val\n2020-01-01,a,s1,1\n2020-01-02,a,s1,0\n2020-01-02,a,s2,0\n2020-01-03,a,s1,3\n")
+    r = run_validate(p, id_cols=["store"])
+    rep = r.report
+    assert (rep.rows_in, rep.rows_valid, rep.rows_quarantined, rep.rows_duplicate) == (4, 2, 2, 0) and rep.reconciled
+    assert quarantined(r)[0][1:] == ("duplicate_conflict", "2 rows for (a, 2020-01-02) with different sku values (s1 / s2)")
+
+
 def test_a_conflicting_duplicate_beside_exact_ones_stays_quarantined(write_csv):
     """An exact repeat is dropped; a key whose rows differ in y loses every row, counted toward the threshold."""
     p = write_csv(HEADER + GOOD + "2020-01-02,a,2\n2020-01-03,a,30\n")

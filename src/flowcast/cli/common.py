@@ -442,7 +442,7 @@ def _own_vocabulary(data: str, id_col: list[str] | None, time_col: str | None, t
     every time), and without `--id-col unique_id` it was read as one series whose every date repeated (99% of its
     rows quarantined as duplicates). What was guessed is said on the console with the columns read. An option given
     keeps its value; two columns so named, or none, are not guessed: the command asks for the option as before."""
-    from flowcast.data.sources import columns_of, parses_as_times, wide_probe
+    from flowcast.data.sources import columns_of, parses_as_times, times_repeat_within, wide_probe
 
     columns = columns_of(data)
     if not columns:
@@ -460,8 +460,11 @@ def _own_vocabulary(data: str, id_col: list[str] | None, time_col: str | None, t
     if not id_col:
         named = "unique_id" if "unique_id" in columns else _named_one(columns, ID_NAMES, (time_col, target_col,
                                                                                           *covariates))
+        # (a column named as a series under which the times still repeat is not the series alone: 'store' beside
+        # 'sku'; taken, each store's rows of equal values were dropped as exact duplicates, revC43)
         if named is not None and named not in (time_col, target_col) and (
-                named == "unique_id" or (time_col is not None and wide_probe(data, time_col, long_only=True) is not None)):
+                named == "unique_id" or (time_col is not None and wide_probe(data, time_col, long_only=True) is not None
+                                         and times_repeat_within(data, time_col, [named]) is False)):
             id_col = [named]
             guessed.append(f"--id-col {shlex.quote(named)}")
     lone = None

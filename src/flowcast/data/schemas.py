@@ -823,7 +823,8 @@ def row_checks(
 
 # the duplicate checks run after the row checks, on rows that passed them
 DUPLICATE_CHECKS = {
-    "duplicate_row": ("an exact repeat of an earlier row with the same (unique_id, ds), y and covariates: the first "
-                      "is kept, the repeats dropped and counted (rows_duplicate), not quarantined"),
+    "duplicate_row": ("an exact repeat of an earlier row with the same (unique_id, ds), y, covariates, time as "
+                      "written and undeclared columns: the first is kept, the repeats dropped and counted "
+                      "(rows_duplicate), not quarantined"),
     "duplicate_conflict": "several rows share (unique_id, ds) with different y or covariate values: all are quarantined",
 }

@@ -526,21 +526,33 @@ def _duplicates_in_order(frame: pl.DataFrame, eligible: pl.Expr, repeat: pl.Seri
     dups = frame[rows].filter(eligible)
     if dups.height == 0:
         return empty
-    values = ["y", *[c for c in dict.fromkeys(covariates) if c in dups.columns and c != "y"]]
+    # the time as read, before it was aligned to the period (`DS_RAW`), and the undeclared columns as read
+    # (`RAW_PREFIX`), where the frame has them: two observations of one period (09:00 and 15:00 of a daily series), or
+    # rows of two skus of one store, are no row written twice, equal as their y may be (revC43)
+    main = ["y", *[c for c in dict.fromkeys(covariates) if c in dups.columns and c != "y"]]
+    values = [*main, *[c for c in dups.columns if c == DS_RAW or c.startswith(RAW_PREFIX)]]
+    named = [("time" if c == DS_RAW else c.removeprefix(RAW_PREFIX)) for c in values]
     dups = dups.with_columns(
         *[(pl.col(c).n_unique().over(keys) > 1).alias(f"__differs{i}") for i, c in enumerate(values)],
         pl.int_range(pl.len()).over(keys).alias("__pos"),
         pl.len().over(keys).alias("__n"),
     )
     conflict = pl.any_horizontal([pl.col(f"__differs{i}") for i in range(len(values))])
-    differ = pl.concat_str([pl.when(pl.col(f"__differs{i}")).then(pl.lit(c)) for i, c in enumerate(values)],
+    if len(values) > len(main):  # the times and undeclared columns are named where no value differs (the values
+        # say the conflict otherwise)
+        told = ~pl.any_horizontal([pl.col(f"__differs{i}") for i in range(len(main))])
+        dups = dups.with_columns([(pl.col(f"__differs{i}") & told).alias(f"__differs{i}")
+                                  for i in range(len(main), len(values))])
+    differ = pl.concat_str([pl.when(pl.col(f"__differs{i}")).then(pl.lit(c)) for i, c in enumerate(named)],
                            separator=", ", ignore_nulls=True)
+    shown_n = pl.sum_horizontal([pl.col(f"__differs{i}").cast(pl.UInt32) for i in range(len(values))])
     # the values that differ, as read (the first 3 of each column): a reader compared the rows in the file by hand
-    text = [pl.col(c).cast(pl.Utf8).fill_null("empty").unique(maintain_order=True) for c in values]
+    text = [(pl.col(c).dt.to_string("%Y-%m-%d %H:%M:%S") if c == DS_RAW else pl.col(c).cast(pl.Utf8))
+            .fill_null("empty").unique(maintain_order=True) for c in values]
     seen = pl.concat_str([pl.when(pl.col(f"__differs{i}")).then(pl.concat_str([
-        pl.lit(f"{c} " if len(values) > 1 else ""), t.head(3).str.join(" / ").over(keys),
+        pl.when(pl.lit(len(main) > 1) | (shown_n > 1)).then(pl.lit(f"{c} ")).otherwise(pl.lit("")), t.head(3).str.join(" / ").over(keys),
         pl.when(t.len().over(keys) > 3).then(pl.lit(" / ...")).otherwise(pl.lit(""))]))
-        for i, (c, t) in enumerate(zip(values, text, strict=True))], separator="; ", ignore_nulls=True)
+        for i, (c, t) in enumerate(zip(named, text, strict=True))], separator="; ", ignore_nulls=True)
     shown = _period_shown(freq)
     if WRITTEN_TIME in dups.columns:  # an end-labelled source's key as the user wrote it, then the period it is read as
         period = shown if freq is not None and parse_freq(freq)[1] in ("mo", "q", "y") else pl.format(
@@ -548,7 +560,7 @@ def _duplicates_in_order(frame: pl.DataFrame, eligible: pl.Expr, repeat: pl.Seri
         written = pl.col(WRITTEN_TIME).unique(maintain_order=True).head(3).str.join(" / ").over(keys)
         shown = pl.format("{}: {}", written, period)
     why = _dst_repeat_hint() if dst else pl.lit("")
-    same = "the same y" + (f" and {', '.join(values[1:])}" if len(values) > 1 else "")
+    same = "the same y" + (f" and {', '.join(main[1:])}" if len(main) > 1 else "")
     return dups.filter((pl.col("__n") > 1) & (conflict | (pl.col("__pos") > 0))).select(
         ROW,
         pl.when(conflict).then(pl.lit("duplicate_conflict")).otherwise(pl.lit("duplicate_row")).alias("check"),
@@ -1201,9 +1213,12 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
     # several files of an aggregated source: a row two overlapping exports both hold is summed once (`_overlap_repeats`)
     overlap = source.aggregate != "none" and len(ingested.files) > 1
     # 'last' is the latest raw time; an overlap's repeat is the same raw time
-    order_col = [pl.col(DS_RAW)] if source.aggregate == "last" or overlap else []
+    # (not aggregated: the duplicates of a period compare it, `_duplicates_in_order`)
+    order_col = [pl.col(DS_RAW)] if source.aggregate in ("last", "none") or overlap else []
+    # (not aggregated: so do the undeclared columns, as read)
+    undeclared = [pl.col(RAW_PREFIX + c) for c in ingested.undeclared] if source.aggregate == "none" else []
     file_col = [pl.col(FILE_INDEX)] if overlap else []
-    flagged_plan = ingested.frame.select(ROW, *cols, *order_col, *file_col, *_written_time(ingested),
+    flagged_plan = ingested.frame.select(ROW, *cols, *order_col, *undeclared, *file_col, *_written_time(ingested),
                                          code.alias("__code"))
     plans = [flagged_plan]
     # daily times written with an offset: the instant each period was seen from (realized accuracy, `seen_shifts`)

@@ -288,7 +288,9 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
 # 'sales -5 is below y_min 0' (the quarantine and report a cached entry holds said otherwise)
 # 35 = data43: exact duplicates are dropped and counted (rows_duplicate, duplicate_example), not quarantined, and the
 # summary's 'fewer than 25 periods' line names the series (a cached report counted them as quarantined)
-PREPROCESS_VERSION = 35
+# 36 = revC43: rows of one key that differ in their time as written or an undeclared column are conflicts, not exact
+# duplicates (a cached entry dropped one of them as a repeat)
+PREPROCESS_VERSION = 36
 
 
 def preprocessing_identity(settings: Settings) -> dict[str, Any]:
