@@ -120,7 +120,9 @@ def test_a_fanned_out_date_waits_for_its_flow_run_no_longer_than_wait_timeout_ac
         outcome = asyncio.run(_one_date(plan, AS_OF, {}, lambda _: None, said.append))
         ended = time.monotonic()
         restarter.join(60)
-    assert any("then waiting for its flow run" in s for s in said), said  # it waited for the API, then again
+    # Prefect's own wait usually raises while the API is gone, and the date says so and waits for it, then again; under
+    # load its wait can still be retrying when wait_timeout passes (CI at 790eedc2 saw that order, nothing said): either
+    # way the date fails as timed out, and no later than a few seconds after the API is back (below)
     assert (outcome["status"], outcome["attempts"]) == ("failed", 1), outcome
     assert "did not finish within 30s" in outcome["error"], outcome
     assert back and ended - back[0] < 8, f"waited {ended - back[0]:.0f}s more once the API was back (wait_timeout 30 s)"
