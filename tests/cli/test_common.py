@@ -417,6 +417,21 @@ def test_a_series_column_that_leaves_times_repeating_is_not_guessed(tmp_path, mo
     assert "store, sku may be what tells the series apart" in said and "name them with --id-col" in said, said
 
 
+def test_a_series_column_of_a_file_with_a_row_written_twice_is_guessed(tmp_path, monkeypatch):
+    """rev44: a file of two series named 'store' and 'Date' whose one row was written twice (an export appended it
+    again) was not read with --id-col store: the repeat made its times 'repeat under store', and the command asked for
+    --id-col store and --target-col, which it guesses of the file without the repeat. The row is dropped by the run
+    as an exact duplicate, so it keeps no column from being guessed."""
+    monkeypatch.chdir(tmp_path)
+    text = _two_series("store,Date,sales")
+    (tmp_path / "f.csv").write_text(text + text.splitlines()[5] + "\n")
+    res = runner.invoke(app, ["validate", "f.csv", "--freq", "1d", "--json", "--home", "h"], terminal_width=400)
+    assert res.exit_code == 0, res.output
+    report = _last_json(res.stdout)
+    assert (report["rows_in"], report["rows_valid"], report["rows_duplicate"], report["n_series"]) == (57, 56, 1, 2)
+    assert "columns: unique_id <- 'store', ds <- 'Date', y <- 'sales'" in " ".join(res.stderr.split()), res.stderr
+
+
 def test_a_series_column_named_twice_or_given_is_not_guessed(tmp_path, monkeypatch):
     """cols43: two columns named as a series ('store', 'item_id': a file keyed by both) are not guessed, nor is one
     where --id-col is given (the option keeps its value), nor one of a file whose times do not repeat (a wide file's

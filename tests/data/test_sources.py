@@ -1418,3 +1418,20 @@ def test_parses_as_times_reads_a_column_as_the_run_reads_its_times(tmp_path, tex
     (tmp_path / "f.csv").write_text(text)
     assert parses_as_times(str(tmp_path / "f.csv"), "when") is times
     assert parses_as_times(str(tmp_path / "f.csv"), "missing") is False
+
+
+@pytest.mark.parametrize(("rows", "repeats"), [
+    (["a,s1,2024-01-01,1", "a,s1,2024-01-02,2", "b,s1,2024-01-01,3"], False),
+    # a row exported twice is no second row of its time: the run drops it as an exact duplicate (rows_duplicate)
+    (["a,s1,2024-01-01,1", "a,s1,2024-01-02,2", "a,s1,2024-01-02,2", "b,s1,2024-01-01,3"], False),
+    (["a,s1,2024-01-01,1", "a,s2,2024-01-01,1"], True),  # two skus of a store: equal in all but the sku
+    (["a,s1,2024-01-01,1", "a,s1,2024-01-01,4"], True),  # two values of one time
+])
+def test_times_repeat_within_a_key_counts_no_exact_repeat_of_a_row(tmp_path, rows, repeats):
+    """rev44: a series column's times were said to repeat under it where the file held one row written twice (an
+    export appended a line again), so 'store' was not guessed and the command asked for --id-col store; the run drops
+    such a row as an exact duplicate. A time repeats within a key where two rows of it differ in some column."""
+    from flowcast.data.sources import times_repeat_within
+
+    (tmp_path / "f.csv").write_text("store,sku,date,y\n" + "\n".join(rows) + "\n")
+    assert times_repeat_within(str(tmp_path / "f.csv"), "date", ["store"]) is repeats

@@ -2334,7 +2334,9 @@ def wide_probe(path: str, time_col: str, rows: int = 200, as_of: datetime | None
 
 def times_repeat_within(path: str, time_col: str, key_cols: list[str]) -> bool | None:
     """Whether a time of column `time_col` of a local file is written twice within one value of `key_cols` (the
-    series are keyed by more columns than these: 'store' beside 'sku'); None for a file that cannot be read cheaply.
+    series are keyed by more columns than these: 'store' beside 'sku') by rows that differ in some column: a row
+    written twice (an export appending a line again) is one row, which the run drops as an exact duplicate
+    (`validate`'s rows_duplicate), and kept 'store' from being guessed. None for a file that cannot be read cheaply.
     For the command line's guess of the series column, never for a run."""
     columns = columns_of(path)
     if not columns or any(c not in columns for c in (time_col, *key_cols)) or "://" in path:
@@ -2344,7 +2346,7 @@ def times_repeat_within(path: str, time_col: str, key_cols: list[str]) -> bool |
         scan = _scan_one(probe, resolve_files(probe)[0])
         renames, _ = _header_names(list(scan.collect_schema().names()))
         scan = scan.rename(renames) if renames else scan
-        keyed = scan.filter(pl.col(time_col).is_not_null()).select(time_col, *key_cols)
+        keyed = scan.filter(pl.col(time_col).is_not_null()).unique().select(time_col, *key_cols)
         return bool(keyed.select(pl.struct(time_col, *key_cols).is_duplicated().any()).collect(engine="streaming").item())
     except Exception:  # noqa: BLE001 - a courtesy: the run's own reading says what is wrong
         return None
