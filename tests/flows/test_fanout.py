@@ -159,3 +159,17 @@ def test_what_a_runs_state_message_says_it_published(message, said):
     from flowcast.flows.common import published_by_message
 
     assert published_by_message(message) == said
+
+
+@pytest.mark.parametrize("rows", [1, 48, 1776])
+def test_what_a_run_that_published_says_is_read_back_whatever_its_rows(rows):
+    """rev44: a run that published one row says 'Published 1 forecast row from ...' (`run_state_message`), which
+    `published_by_message` did not read ('forecast rows' alone): a fanned-out date whose run published its one row,
+    replaced since, was listed `skipped` with 0 rows, its detail saying 'Published 1 forecast row ...'."""
+    from flowcast.flows.common import published_by_message, run_state_message
+
+    message = run_state_message({"dataset": "tiny", "as_of": "2019-03-01", "published_rows": rows,
+                                 "model_version": "theta-v1"})
+    assert published_by_message(message) == (rows, "theta-v1"), message
+    o = outcome_of(AS_OF, _run(Completed(message=message)), {"run_id": "later", "rows": "2"}, attempts=1)
+    assert (o["status"], o["rows"], o["model"]) == ("replaced", rows, "theta-v1"), o

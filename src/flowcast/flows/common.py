@@ -162,7 +162,8 @@ def published_by_message(message: str | None) -> tuple[int, str] | None:
     read where no shared result storage holds its result and the store holds another run's publish of the date."""
     import re
 
-    said = re.match(rf"{re.escape(PUBLISHED_MESSAGE)}([\d,]+) forecast rows from (.+?): ", message or "")
+    # ('1 forecast row' of one row: `noun`)
+    said = re.match(rf"{re.escape(PUBLISHED_MESSAGE)}([\d,]+) forecast rows? from (.+?): ", message or "")
     return (int(said[1].replace(",", "")), said[2]) if said else None
 
 
