@@ -505,6 +505,41 @@ def test_a_writer_whose_object_store_key_lock_was_broken_deletes_nothing(s3_url)
     assert files.read_text(f".locks/{name}") == "0a1b2c other-machine 42"  # the new holder's lock left alone
 
 
+@pytest.mark.parametrize("since", ["renewed", "broken and taken"])
+def test_gc_leaves_a_stale_lock_object_written_again_after_it_listed_it(s3_url, since):
+    """lock44: gc listed the lock objects unwritten for store.lock_timeout, then deleted them: one renewed by its
+    holder, or broken by a waiter that took it, between the listing and the delete was deleted all the same, and a
+    third writer could go in beside its holder. It is deleted only while it is the object listed (read again just
+    before: its ETag); a stale one unwritten since still goes, with its claim, and the live one keeps its claim."""
+    import time
+
+    from flowcast.store.fs import FileStore
+
+    url, opts = s3_url
+    store = EmbeddedStore(url, storage_options=opts, lock_timeout=0.5)
+    files = FileStore(url, storage_options=opts)
+    live, dead = ".locks/forecasts.dataset=sales.live", ".locks/forecasts.dataset=sales.dead"
+    for lock in (live, dead):
+        files.write_text(lock, f"0{lock[-4:]}0 host-a 4242 7")
+        files.write_text(f"{lock}.claims/0{lock[-4:]}0", "")
+    time.sleep(2.2)  # over lock_timeout, less the 1 s the whole seconds of the server's times cost: both stale
+    written = "0live0 host-a 4242 8" if since == "renewed" else "0b0b0b other-machine 42"
+    real = store.data.fs.find
+
+    def then_written(*args, **kwargs):
+        out = real(*args, **kwargs)
+        files.write_text(live, written)  # after the listing, before the delete
+        return out
+
+    store.data.fs.find = then_written
+    try:
+        assert store.remove_idle_locks() == 1
+    finally:
+        del store.data.fs.find  # (fsspec shares one file system object per set of options)
+    assert files.read_text(live) == written
+    assert files.list(".locks") == [live.rsplit("/", 1)[1], f"{live.rsplit('/', 1)[1]}.claims"]
+
+
 def test_a_publish_whose_file_cannot_be_read_as_it_records_says_why_not_that_it_is_gone(tmp_path):
     """lock43: `while_published` took a key whose file could not be read (a transient read error, or damaged) for one
     that no longer holds the publish, and the run said 'no longer holds this publish (a gc deleted it, or another run
