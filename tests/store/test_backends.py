@@ -505,6 +505,60 @@ def test_a_writer_whose_object_store_key_lock_was_broken_deletes_nothing(s3_url)
     assert files.read_text(f".locks/{name}") == "0a1b2c other-machine 42"  # the new holder's lock left alone
 
 
+def _break_after(store, obj, method: str, name: str, *, table: str | None = None) -> None:
+    """Make `obj.method` (the real one: the key's change or check under its lock; of `table` alone, when given) hand
+    the object-store lock `name` to another writer once it returned: what a waiter that broke it (its holder stopped
+    past store.lock_timeout) does, then takes it."""
+    from flowcast.store.fs import FileStore
+
+    files = FileStore(store.location, storage_options=store.data.storage_options)
+    real = getattr(obj, method)
+
+    def then_broken(*args, **kwargs):
+        out = real(*args, **kwargs)
+        if table is not None and args[0] != table:
+            return out
+        files.remove(f".locks/{name}")
+        files.write_text(f".locks/{name}", "0a1b2c other-machine 42")
+        return out
+
+    setattr(obj, method, then_broken)
+
+
+@pytest.mark.parametrize("call", ["delete", "unless_published", "while_published"])
+def test_what_follows_a_keys_change_is_not_done_once_its_object_store_lock_was_broken(s3_url, call):
+    """lock44: `then()` of delete, unless_published and while_published (gc's removal of a publish record, a
+    publish's record) ran without checking that this writer still held the key's lock object: one broken between the
+    key's change (or check) and `then` (this writer stopped past store.lock_timeout) let `then` remove or write the
+    record under another writer's lock. It fails naming the lock and the key, and `then` is not called."""
+    from flowcast.errors import LockLostError
+    from flowcast.store.embedded import _key_lock
+
+    url, opts = s3_url
+    store = EmbeddedStore(url, storage_options=opts)
+    digest = publish(store, make_forecast(1, N, H, AS_OF)).content_hash
+    name = _key_lock("forecasts", DS, AS_OF if call != "unless_published" else OTHER)
+    called: list[bool] = []
+    then = lambda: called.append(True)
+    what = "the publish record" if call == "while_published" else "the removal of the publish record"
+    lost = (rf"lost the lock .*/\.locks/{name} \(it is now held by 0a1b2c other-machine 42\): {what} of dataset "
+            rf"{DS} as_of .* was not written")
+    if call == "delete":
+        _break_after(store, store.data, "remove_key", name, table="forecasts")  # once the forecasts are gone
+        with pytest.raises(LockLostError, match=lost):
+            store.delete(DS, AS_OF, then=then)
+    elif call == "unless_published":
+        _break_after(store, store, "has", name)
+        with pytest.raises(LockLostError, match=lost):
+            store.unless_published(DS, OTHER, then)
+    else:
+        _break_after(store, store.data, "metadata", name)
+        with pytest.raises(LockLostError, match=lost):
+            store.while_published(DS, AS_OF, digest, then)
+    assert called == []
+    assert store.data.fs.cat_file(f"{store.location}/.locks/{name}") == b"0a1b2c other-machine 42"  # left alone
+
+
 @pytest.mark.parametrize("since", ["renewed", "broken and taken"])
 def test_gc_leaves_a_stale_lock_object_written_again_after_it_listed_it(s3_url, since):
     """lock44: gc listed the lock objects unwritten for store.lock_timeout, then deleted them: one renewed by its
