@@ -432,6 +432,21 @@ def test_while_published_runs_under_the_keys_lock_only_while_the_key_holds_that_
     assert _key_lock_free(db_backend, DS, AS_OF)
 
 
+def test_while_published_of_a_run_is_not_called_once_another_run_published_the_same_forecasts(backend):
+    """lock44: `while_published` compared the content hash alone, so a run whose publish another run replaced with
+    these very forecasts (the same hash) still found the key holding its publish: its late record went over the
+    record of the run whose publish the key holds. With `run_id`, f is called only while the key holds the publish of
+    that run; without it, the content hash alone is compared, as before."""
+    store = backend.store
+    digest = publish(store, make_forecast(1, N, H, AS_OF), run_id="first").content_hash
+    assert publish(store, make_forecast(1, N, H, AS_OF), run_id="second").content_hash == digest
+    called: list[str] = []
+    assert not store.while_published(DS, AS_OF, digest, lambda: called.append("first"), run_id="first")
+    assert store.while_published(DS, AS_OF, digest, lambda: called.append("second"), run_id="second")
+    assert store.while_published(DS, AS_OF, digest, lambda: called.append("any"))
+    assert called == ["second", "any"]
+
+
 def test_current_publishes_names_every_key_with_a_token_another_publish_changes(backend):
     """gc43: gc reads each receipt once and again only for a key whose token changed (`ops.retention.PublishIndex`)."""
     store = backend.store

@@ -391,12 +391,14 @@ class EmbeddedStore:
             _then_if_held(then, f"the removal of the publish record of dataset {dataset} as_of {utc_text(as_of)}")
         return True
 
-    def while_published(self, dataset: str, as_of: datetime, content_hash: str, then: Callable[[], None]) -> bool:
+    def while_published(self, dataset: str, as_of: datetime, content_hash: str, then: Callable[[], None], *,
+                        run_id: str | None = None) -> bool:
         """Call `then()` under the key's lock (the one `publish` and `delete` take) while (dataset, as_of) holds the
-        publish of `content_hash`; False, nothing called, when it holds none (a gc deleted it since) or another
-        (replaced since). A publish's record goes there: never a record outliving the forecasts it names (a publish
-        leaves the lock before it records). On an object store a LockLostError, nothing called, once a waiter broke
-        the key's lock. A file that cannot be read is a PublishError naming it and why, nothing
+        publish of `content_hash` made by the run `run_id` (when given, and a file older than run ids aside); False,
+        nothing called, when it holds none (a gc deleted it since) or another (replaced since, also by another run's
+        publish of these very forecasts: the first run's late record went over the second's, lock44). A publish's
+        record goes there: never a record outliving the forecasts it names (a publish leaves the lock before it
+        records). On an object store a LockLostError, nothing called, once a waiter broke the key's lock. A file that cannot be read is a PublishError naming it and why, nothing
         called: it was taken for a publish gone, and the run said a gc or another run had removed it."""
         check_dataset(dataset)
         as_of = storage_ts(as_of)
@@ -405,14 +407,14 @@ class EmbeddedStore:
             if path is None:
                 return False
             try:
-                held = self.data.metadata(path).get("content_hash")
+                held = self.data.metadata(path)
             except FileNotFoundError:  # removed outside flowcast: the key holds none of it
                 return False
             except (OSError, ValueError) as exc:  # ArrowInvalid is a ValueError
                 raise PublishError(f"could not read {self.data.display(path)}, the file of the publish of dataset "
                                    f"{dataset} as_of {utc_text(as_of)}, to check that it still holds it: "
                                    f"{type(exc).__name__}: {exc}") from exc
-            if held != content_hash:
+            if held.get("content_hash") != content_hash or (run_id is not None and held.get("run_id", run_id) != run_id):
                 return False
             _then_if_held(then, f"the publish record of dataset {dataset} as_of {utc_text(as_of)}")
         return True
