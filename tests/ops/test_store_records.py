@@ -79,6 +79,23 @@ def test_a_record_of_forecasts_replaced_since_is_not_read_nor_written(homes):
     assert recorded_fingerprint(a, dataset="meters", as_of=AS_OF, content_hash=second) == ("f2", "")
 
 
+def test_a_late_record_of_a_run_whose_forecasts_another_run_published_again_is_refused(homes):
+    """lock44: B published the very forecasts A had (the same content hash) after A's publish, and recorded them; A's
+    record, written late (A stopped between its publish and its record), was checked against the content hash alone
+    and went over B's, naming A's run and data for B's publish. It is refused: the key holds B's publish."""
+    a, b = homes
+    digest = open_store(a).publish(_forecasts(1), dataset="meters", as_of=AS_OF, model="naive", model_version=None,
+                                   run_id="run-a", created_at=AS_OF).content_hash
+    assert open_store(b).publish(_forecasts(1), dataset="meters", as_of=AS_OF, model="naive", model_version=None,
+                                 run_id="run-b", created_at=AS_OF).content_hash == digest
+    assert record_fingerprint(b, dataset="meters", as_of=AS_OF, content_hash=digest, fingerprint="fb",
+                              run_id="run-b") is not None
+    assert record_fingerprint(a, dataset="meters", as_of=AS_OF, content_hash=digest, fingerprint="fa",
+                              run_id="run-a") is None
+    assert [(r["data_fingerprint"], r["run_id"]) for r in open_store(a).records("meters")] == [("fb", "run-b")]
+    assert recorded_fingerprint(b, dataset="meters", as_of=AS_OF, content_hash=digest) == ("fb", "")
+
+
 def test_a_removed_publish_takes_its_record_along(homes):
     a, b = homes
     digest = _publish(a, 1)

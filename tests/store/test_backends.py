@@ -432,6 +432,21 @@ def test_while_published_runs_under_the_keys_lock_only_while_the_key_holds_that_
     assert _key_lock_free(db_backend, DS, AS_OF)
 
 
+def test_while_published_of_a_run_is_not_called_once_another_run_published_the_same_forecasts(backend):
+    """lock44: `while_published` compared the content hash alone, so a run whose publish another run replaced with
+    these very forecasts (the same hash) still found the key holding its publish: its late record went over the
+    record of the run whose publish the key holds. With `run_id`, f is called only while the key holds the publish of
+    that run; without it, the content hash alone is compared, as before."""
+    store = backend.store
+    digest = publish(store, make_forecast(1, N, H, AS_OF), run_id="first").content_hash
+    assert publish(store, make_forecast(1, N, H, AS_OF), run_id="second").content_hash == digest
+    called: list[str] = []
+    assert not store.while_published(DS, AS_OF, digest, lambda: called.append("first"), run_id="first")
+    assert store.while_published(DS, AS_OF, digest, lambda: called.append("second"), run_id="second")
+    assert store.while_published(DS, AS_OF, digest, lambda: called.append("any"))
+    assert called == ["second", "any"]
+
+
 def test_current_publishes_names_every_key_with_a_token_another_publish_changes(backend):
     """gc43: gc reads each receipt once and again only for a key whose token changed (`ops.retention.PublishIndex`)."""
     store = backend.store
@@ -503,6 +518,95 @@ def test_a_writer_whose_object_store_key_lock_was_broken_deletes_nothing(s3_url)
             store.data.remove_key("realized", DS, AS_OF)
     assert store.read_realized(DS, AS_OF).height > 0 and store.has(DS, AS_OF)
     assert files.read_text(f".locks/{name}") == "0a1b2c other-machine 42"  # the new holder's lock left alone
+
+
+def _break_after(store, obj, method: str, name: str, *, table: str | None = None) -> None:
+    """Make `obj.method` (the real one: the key's change or check under its lock; of `table` alone, when given) hand
+    the object-store lock `name` to another writer once it returned: what a waiter that broke it (its holder stopped
+    past store.lock_timeout) does, then takes it."""
+    from flowcast.store.fs import FileStore
+
+    files = FileStore(store.location, storage_options=store.data.storage_options)
+    real = getattr(obj, method)
+
+    def then_broken(*args, **kwargs):
+        out = real(*args, **kwargs)
+        if table is not None and args[0] != table:
+            return out
+        files.remove(f".locks/{name}")
+        files.write_text(f".locks/{name}", "0a1b2c other-machine 42")
+        return out
+
+    setattr(obj, method, then_broken)
+
+
+@pytest.mark.parametrize("call", ["delete", "unless_published", "while_published"])
+def test_what_follows_a_keys_change_is_not_done_once_its_object_store_lock_was_broken(s3_url, call):
+    """lock44: `then()` of delete, unless_published and while_published (gc's removal of a publish record, a
+    publish's record) ran without checking that this writer still held the key's lock object: one broken between the
+    key's change (or check) and `then` (this writer stopped past store.lock_timeout) let `then` remove or write the
+    record under another writer's lock. It fails naming the lock and the key, and `then` is not called."""
+    from flowcast.errors import LockLostError
+    from flowcast.store.embedded import _key_lock
+
+    url, opts = s3_url
+    store = EmbeddedStore(url, storage_options=opts)
+    digest = publish(store, make_forecast(1, N, H, AS_OF)).content_hash
+    name = _key_lock("forecasts", DS, AS_OF if call != "unless_published" else OTHER)
+    called: list[bool] = []
+    then = lambda: called.append(True)
+    what = "the publish record" if call == "while_published" else "the removal of the publish record"
+    lost = (rf"lost the lock .*/\.locks/{name} \(it is now held by 0a1b2c other-machine 42\): {what} of dataset "
+            rf"{DS} as_of .* was not written")
+    if call == "delete":
+        _break_after(store, store.data, "remove_key", name, table="forecasts")  # once the forecasts are gone
+        with pytest.raises(LockLostError, match=lost):
+            store.delete(DS, AS_OF, then=then)
+    elif call == "unless_published":
+        _break_after(store, store, "has", name)
+        with pytest.raises(LockLostError, match=lost):
+            store.unless_published(DS, OTHER, then)
+    else:
+        _break_after(store, store.data, "metadata", name)
+        with pytest.raises(LockLostError, match=lost):
+            store.while_published(DS, AS_OF, digest, then)
+    assert called == []
+    assert store.data.fs.cat_file(f"{store.location}/.locks/{name}") == b"0a1b2c other-machine 42"  # left alone
+
+
+@pytest.mark.parametrize("since", ["renewed", "broken and taken"])
+def test_gc_leaves_a_stale_lock_object_written_again_after_it_listed_it(s3_url, since):
+    """lock44: gc listed the lock objects unwritten for store.lock_timeout, then deleted them: one renewed by its
+    holder, or broken by a waiter that took it, between the listing and the delete was deleted all the same, and a
+    third writer could go in beside its holder. It is deleted only while it is the object listed (read again just
+    before: its ETag); a stale one unwritten since still goes, with its claim, and the live one keeps its claim."""
+    import time
+
+    from flowcast.store.fs import FileStore
+
+    url, opts = s3_url
+    store = EmbeddedStore(url, storage_options=opts, lock_timeout=0.5)
+    files = FileStore(url, storage_options=opts)
+    live, dead = ".locks/forecasts.dataset=sales.live", ".locks/forecasts.dataset=sales.dead"
+    for lock in (live, dead):
+        files.write_text(lock, f"0{lock[-4:]}0 host-a 4242 7")
+        files.write_text(f"{lock}.claims/0{lock[-4:]}0", "")
+    time.sleep(2.2)  # over lock_timeout, less the 1 s the whole seconds of the server's times cost: both stale
+    written = "0live0 host-a 4242 8" if since == "renewed" else "0b0b0b other-machine 42"
+    real = store.data.fs.find
+
+    def then_written(*args, **kwargs):
+        out = real(*args, **kwargs)
+        files.write_text(live, written)  # after the listing, before the delete
+        return out
+
+    store.data.fs.find = then_written
+    try:
+        assert store.remove_idle_locks() == 1
+    finally:
+        del store.data.fs.find  # (fsspec shares one file system object per set of options)
+    assert files.read_text(live) == written
+    assert files.list(".locks") == [live.rsplit("/", 1)[1], f"{live.rsplit('/', 1)[1]}.claims"]
 
 
 def test_a_publish_whose_file_cannot_be_read_as_it_records_says_why_not_that_it_is_gone(tmp_path):

@@ -39,7 +39,8 @@ def test_gc_killed_while_it_deletes_a_key_leaves_what_its_next_run_removes(pg_ur
     store = open_store(settings)
     for as_of in (OLD, AS_OF):  # OLD goes, AS_OF stays
         r = publish(store, make_forecast(1, 3, H, as_of), as_of=as_of)
-        record_fingerprint(settings, dataset=DS, as_of=as_of, content_hash=r.content_hash, fingerprint="fp", run_id="r")
+        record_fingerprint(settings, dataset=DS, as_of=as_of, content_hash=r.content_hash, fingerprint="fp",
+                           run_id=r.run_id)
     record = fingerprint_path(home, DS, OLD)
     env = {**os.environ, "FLOWCAST_STORE__URL": pg_url, "FLOWCAST_STORE__PG_SCHEMA": pg_schema}
 

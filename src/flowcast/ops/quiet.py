@@ -108,7 +108,8 @@ def record_fingerprint(settings: Any, *, dataset: str, as_of: datetime, content_
     source's tz (where `flowcast forecasts --as-of DATE` of a source no configuration declares reads
     a date alone), what its times label (`time_label`) and its freq (`flowcast forecasts` dates an end-labelled
     dataset's forecasts by their end as well, `ds_end`). Written under the key's lock, only while the key holds
-    that publish (`ForecastStore.while_published`): None, nothing written, once it does not. A publish leaves the
+    that publish, made by the run `run_id` (`ForecastStore.while_published`): None, nothing written, once it does not
+    (another run's publish of the same forecasts since included). A publish leaves the
     lock before it records, and a gc that deleted the key in between (its record with it) left the record of
     forecasts no longer there for good; a publish of the key since, whose record this one overwrote, the same."""
     from flowcast.atomic import atomic_file
@@ -130,9 +131,9 @@ def record_fingerprint(settings: Any, *, dataset: str, as_of: datetime, content_
         share_file(settings, path)
 
     if (store := record_store(settings)) is not None:  # every machine sharing the store reads it (module doc)
-        kept = store.while_published(dataset, as_of, content_hash, write, record=record)
+        kept = store.while_published(dataset, as_of, content_hash, write, record=record, run_id=run_id)
     else:
-        kept = open_store(settings, migrate=False).while_published(dataset, as_of, content_hash, write)
+        kept = open_store(settings, migrate=False).while_published(dataset, as_of, content_hash, write, run_id=run_id)
     return path if kept else None
 
 

@@ -107,12 +107,15 @@ class ForecastStore(Protocol):
     f() is called under the key's lock once something was removed (on PostgreSQL after the delete's commit), so no
     publish of the key lands before it returns (gc removes the deleted publish's record there).
     `unless_published(dataset, as_of, f)`: f() under the key's lock when the key holds no publish (gc removes a
-    record a delete killed before its f left). `while_published(dataset, as_of, content_hash, f)`: f() under the same
-    lock only while the key holds the publish of that content hash (False, nothing called, once it was deleted or
-    replaced): what belongs to that publish alone (its record) is never written after a delete removed the publish,
-    nor over the record of the publish that replaced it. `current_publishes()`: every published key and a token of the
-    publish it holds now, which another publish of the key changes, in one listing (a reader of every receipt reads
-    again only the keys whose token changed: `ops.retention.PublishIndex`)."""
+    record a delete killed before its f left). `while_published(dataset, as_of, content_hash, f, run_id=R)`: f()
+    under the same lock only while the key holds the publish of that content hash, made by the run R when given
+    (False, nothing called, once it was deleted or replaced, also by another run's publish of the same forecasts):
+    what belongs to that publish alone (its record) is never written after a delete removed the publish, nor over the
+    record of the publish that replaced it. On an object store, where a key's lock can be broken by a waiter (its
+    holder stopped past store.lock_timeout), each f() is called only while the lock is still held (LockLostError
+    otherwise). `current_publishes()`: every published key and a token of the publish it holds now, which another
+    publish of the key changes, in one listing (a reader of every receipt reads again only the keys whose token
+    changed: `ops.retention.PublishIndex`)."""
 
     location: str
 
@@ -141,7 +144,8 @@ class ForecastStore(Protocol):
 
     def unless_published(self, dataset: str, as_of: datetime, then: Callable[[], None]) -> bool: ...
 
-    def while_published(self, dataset: str, as_of: datetime, content_hash: str, then: Callable[[], None]) -> bool: ...
+    def while_published(self, dataset: str, as_of: datetime, content_hash: str, then: Callable[[], None], *,
+                        run_id: str | None = None) -> bool: ...
 
     def write_realized(self, dataset: str, frame: pl.DataFrame, *, scored: dict[datetime, str] | None = None) -> int: ...
 

@@ -45,7 +45,7 @@ from flowcast.store.contract import (
 )
 from flowcast.store.duckdb_views import DB_NAME, TABLES, DuckDBViews
 from flowcast.store.migrate import Migrated, Resolver, legacy_names, migrate_legacy
-from flowcast.store.parquet import ParquetDataset, _io_error, partition_name
+from flowcast.store.parquet import ParquetDataset, _check_leases, _io_error, partition_name
 from flowcast.timekeys import utc_text
 
 log = logging.getLogger(__name__)
@@ -94,6 +94,14 @@ def damaged_text(table: str, dataset: str, as_of: datetime, path: str, why: str)
     what = "realized-accuracy" if table == "realized" else table
     return (f"{what} partition {path} cannot be read ({why}); the next run that scores dataset {dataset} as_of "
             f"{when} rewrites it, or remove that folder")
+
+
+def _then_if_held(then: Callable[[], None], what: str) -> None:
+    """Call `then()` (what follows a key's change under its lock: gc's record) only while this process still holds the
+    key's lock: on an object store a LockLostError naming the lock, the key and `what` when a waiter broke it since the
+    change (`parquet._check_leases`, the check before each delete), nothing called (a local lock cannot be lost)."""
+    _check_leases(what)
+    then()
 
 
 def _key_lock(table: str, dataset: str, as_of: datetime) -> str:
@@ -363,7 +371,7 @@ class EmbeddedStore:
                 self.data.remove_legacy(legacy)
                 found = True
             if found and then is not None:
-                then()
+                _then_if_held(then, f"the removal of the publish record of dataset {dataset} as_of {utc_text(as_of)}")
         # views listing keys: not this one now; a table left without a file: its view reads none (a glob matching
         # nothing failed every query of it: 'No files found that match the pattern')
         emptied = found and self.views is not None and (
@@ -380,14 +388,17 @@ class EmbeddedStore:
         with self.data.lock(_key_lock("forecasts", dataset, as_of), remove=True):
             if self.has(dataset, as_of):
                 return False
-            then()
+            _then_if_held(then, f"the removal of the publish record of dataset {dataset} as_of {utc_text(as_of)}")
         return True
 
-    def while_published(self, dataset: str, as_of: datetime, content_hash: str, then: Callable[[], None]) -> bool:
+    def while_published(self, dataset: str, as_of: datetime, content_hash: str, then: Callable[[], None], *,
+                        run_id: str | None = None) -> bool:
         """Call `then()` under the key's lock (the one `publish` and `delete` take) while (dataset, as_of) holds the
-        publish of `content_hash`; False, nothing called, when it holds none (a gc deleted it since) or another
-        (replaced since). A publish's record goes there: never a record outliving the forecasts it names (a publish
-        leaves the lock before it records). A file that cannot be read is a PublishError naming it and why, nothing
+        publish of `content_hash` made by the run `run_id` (when given, and a file older than run ids aside); False,
+        nothing called, when it holds none (a gc deleted it since) or another (replaced since, also by another run's
+        publish of these very forecasts: the first run's late record went over the second's, lock44). A publish's
+        record goes there: never a record outliving the forecasts it names (a publish leaves the lock before it
+        records). On an object store a LockLostError, nothing called, once a waiter broke the key's lock. A file that cannot be read is a PublishError naming it and why, nothing
         called: it was taken for a publish gone, and the run said a gc or another run had removed it."""
         check_dataset(dataset)
         as_of = storage_ts(as_of)
@@ -396,16 +407,16 @@ class EmbeddedStore:
             if path is None:
                 return False
             try:
-                held = self.data.metadata(path).get("content_hash")
+                held = self.data.metadata(path)
             except FileNotFoundError:  # removed outside flowcast: the key holds none of it
                 return False
             except (OSError, ValueError) as exc:  # ArrowInvalid is a ValueError
                 raise PublishError(f"could not read {self.data.display(path)}, the file of the publish of dataset "
                                    f"{dataset} as_of {utc_text(as_of)}, to check that it still holds it: "
                                    f"{type(exc).__name__}: {exc}") from exc
-            if held != content_hash:
+            if held.get("content_hash") != content_hash or (run_id is not None and held.get("run_id", run_id) != run_id):
                 return False
-            then()
+            _then_if_held(then, f"the publish record of dataset {dataset} as_of {utc_text(as_of)}")
         return True
 
     # ------------------------------------------------------------------ read

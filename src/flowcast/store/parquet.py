@@ -127,6 +127,16 @@ def _check_leases(what: str) -> None:
         lease.check(what)
 
 
+def _version(info: dict[str, Any]) -> Any:
+    """What tells one write of an object from another in an fsspec listing or `info`: its ETag (S3, Azure) or
+    generation (GCS), else its modification time (every write of a lock object writes new content: a renewal count,
+    another holder's token)."""
+    for key in ("ETag", "etag", "generation", "LastModified", "mtime", "updated"):
+        if info.get(key) is not None:
+            return info[key]
+    return None
+
+
 def _same_file(fd: int, path: Path) -> bool:
     """Whether the open file `fd` is still the file at `path` (not removed, not replaced)."""
     try:
@@ -407,21 +417,45 @@ class ParquetDataset:
             return 0
         now = files.server_time(f".locks.now/{os.urandom(8).hex()}")  # outside .locks/: never taken for a lock's
         ages = {}  # the path under .locks/ -> seconds since it was last written (less 1 s: whole seconds on S3)
+        listed = {}  # the path under .locks/ -> its listing
         for name, info in found.items():
             rel = self._full(str(name)).removeprefix(base)
             when = info.get("LastModified") or info.get("mtime") or info.get("updated")
             if rel and when is not None and hasattr(when, "timestamp"):
                 ages[rel] = (now - when).total_seconds() - 1
+                listed[rel] = info
         stale = {rel for rel, age in ages.items() if age > self.lock_timeout}
         removed = 0
+        kept: set[str] = set()  # stale lock objects written again since the listing: live locks now
         for rel in sorted(stale, key=lambda r: "/" in r):  # lock objects first, then what is left of them
             lock = rel.split("/", 1)[0].removesuffix(CLAIMS).removesuffix(".now")
-            if "/" in rel and lock in ages and lock not in stale:
+            if "/" in rel and lock in ages and (lock not in stale or lock in kept):
                 continue  # the claim of a live holder (its lock object renewed) or a waiter's, of a live lock
-            with contextlib.suppress(FileNotFoundError):
-                self.fs.rm_file(f"{base}{rel}")
+            if self._remove_if_unchanged(f"{base}{rel}", listed[rel]):
                 removed += "/" not in rel
+            else:
+                kept.add(rel)
         return removed
+
+    def _remove_if_unchanged(self, path: str, listed: dict[str, Any]) -> bool:
+        """Delete the object `path` only while it is the one its listing `listed` described (the same `_version`,
+        read again just before the delete); whether it went. A lock object listed as stale and renewed since by its
+        holder, or broken and taken since by another writer, is that writer's lock now: it was deleted all the same,
+        and a third writer went in beside the holder (lock44). fsspec has no conditional delete; between this read
+        and the delete a change can still land, a window of one request where it was the whole sweep's."""
+        self.fs.invalidate_cache(path.rsplit("/", 1)[0])
+        try:
+            now = self.fs.info(path)
+        except FileNotFoundError:
+            return False
+        if _version(now) != _version(listed):
+            log.info("left the lock object %s: written again since gc listed it as stale", path)
+            return False
+        try:
+            self.fs.rm_file(path)
+        except FileNotFoundError:
+            return False
+        return True
 
     def clean_temps(self, min_age_s: float = 10.0) -> list[Path]:
         """Temporary files of dead writers (local only). A writer holds an flock on its temp file

@@ -640,10 +640,12 @@ class PostgresStore:
         return self.while_published(dataset, as_of, content_hash, lambda: None, record=record)
 
     def while_published(self, dataset: str, as_of: datetime, content_hash: str, then: Callable[[], None], *,
-                        record: dict[str, Any] | None = None) -> bool:
+                        record: dict[str, Any] | None = None, run_id: str | None = None) -> bool:
         """Call `then()` in one transaction under the key's lock (the one `publish` and `delete` take) while
-        (dataset, as_of) holds the publish of `content_hash`, after keeping `record` (JSON-able, when given) as its
-        publish record; False, nothing written nor called, when the key holds none (deleted since) or another."""
+        (dataset, as_of) holds the publish of `content_hash` made by the run `run_id` (when given), after keeping
+        `record` (JSON-able, when given) as its publish record; False, nothing written nor called, when the key holds
+        none (deleted since) or another: also another run's publish of these very forecasts (the content hash alone
+        was compared, and the first run's late record went over the second's, lock44)."""
         import json
 
         check_dataset(dataset)
@@ -652,9 +654,9 @@ class PostgresStore:
         with self._conn(f"record the publish of dataset {dataset} as_of {utc_text(as_of)}") as con, \
                 con.transaction():
             self._lock_key(con, s, "forecasts", dataset, as_of.isoformat())
-            held = con.execute(f"SELECT content_hash FROM {s}.publishes WHERE dataset = %s AND as_of = %s",
+            held = con.execute(f"SELECT content_hash, run_id FROM {s}.publishes WHERE dataset = %s AND as_of = %s",
                                [dataset, as_of]).fetchone()
-            if held is None or held[0] != content_hash:
+            if held is None or held[0] != content_hash or (run_id is not None and held[1] != run_id):
                 return False
             if record is not None:
                 con.execute(f"""INSERT INTO {s}.publish_records (dataset, as_of, content_hash, record) VALUES (%s, %s, %s, %s)
