@@ -1006,12 +1006,13 @@ def test_a_run_folder_whose_cut_checkpoint_was_set_aside_goes_by_its_age(tmp_pat
     assert not (home / "runs" / "20240101T000000-aaaa").exists()
 
 
-@pytest.mark.parametrize("n_keys", [1, 5])
-def test_gc_reads_each_publish_receipt_once(tmp_path, monkeypatch, n_keys):
+@pytest.mark.parametrize("n_keys, before", [(1, None), (5, None), (5, "2023-03-01")])
+def test_gc_reads_each_publish_receipt_once(tmp_path, monkeypatch, n_keys, before):
     """Regression (gc43): before each model version went, gc read the receipt of every published key again (which
     versions made forecasts still published), and the plan once more: (versions + 1) x keys reads, each a Parquet
     footer (a request on an object store). Each receipt is read once per gc now; a key published again since is
-    read again (`test_gc_publish_race.py`)."""
+    read again (`test_gc_publish_race.py`). gc44: with --forecasts-before the plan read the receipt of each key it
+    deletes twice (its rows, then the version it names); once now."""
     from collections import Counter
 
     import polars as pl
@@ -1044,12 +1045,15 @@ def test_gc_reads_each_publish_receipt_once(tmp_path, monkeypatch, n_keys):
     cfg = tmp_path / "flowcast.toml"
     cfg.write_text("[retention]\nkeep_versions = 0\n")
     res = CliRunner().invoke(app, ["gc", "--home", str(home), "--config", str(cfg), "--as-of", NOW.isoformat(),
-                                   "--yes", "--json"])
+                                   "--yes", "--json", *(["--forecasts-before", before] if before else [])])
     assert res.exit_code == 0, res.output
-    gone = [i["version"] for i in json.loads(res.stdout.strip().splitlines()[-1])["items"] if i["kind"] == "model"]
+    items = json.loads(res.stdout.strip().splitlines()[-1])["items"]
+    gone = [i["version"] for i in items if i["kind"] == "model"]
     assert sorted(gone) == sorted(versions[:-1])  # five versions checked one by one before each went
     assert {v.version for v in reg.list()} == {versions[-1]}
     assert len(reads) == n_keys and set(reads.values()) == {1}, reads
+    assert sum(i["kind"] == "forecast" for i in items) == (2 if before else 0)
+    assert all("(1 rows)" in i["reason"] for i in items if i["kind"] == "forecast")  # the rows of the one read
 
 
 def test_gc_removes_the_lock_objects_killed_writers_left_in_an_object_store(tmp_path, s3_url):
