@@ -74,6 +74,23 @@ def _settings(home: Path, **retention):
     return load_settings(home=home, retention=retention or None)
 
 
+def _publish_with_record(settings, dataset: str, as_of: datetime, *, model_version: str | None = "gru-v1",
+                         ds: datetime | None = None, tz: str | None = None) -> None:
+    """Publish one forecast row of `dataset` at `as_of` (of series a, at `ds`, default 31 days after), with
+    `model_version` (gru, or naive without one), and record its publish as a run does (fingerprint "f")."""
+    import polars as pl
+
+    from flowcast.ops.quiet import record_fingerprint
+    from flowcast.store import open_store
+
+    fc = pl.DataFrame({"unique_id": ["a"], "ds": [ds or as_of + timedelta(days=31)], "step": [1], "y_hat": [1.0]},
+                      schema_overrides={"step": pl.Int32})
+    receipt = open_store(settings).publish(fc, dataset=dataset, as_of=as_of, model="naive" if model_version is None
+                                           else "gru", model_version=model_version, run_id="r", created_at=NOW)
+    record_fingerprint(settings, dataset=dataset, as_of=as_of, content_hash=receipt.content_hash, fingerprint="f",
+                       run_id="r", tz=tz)
+
+
 def test_dry_run_lists_what_the_policy_lets_go_and_touches_nothing(home):
     settings = _settings(home, keep_versions=1)
     before = sorted(str(p) for p in home.rglob("*"))
@@ -358,20 +375,12 @@ def test_forecasts_before_removes_the_publish_records_of_the_keys_it_deletes(hom
     """Regression (faults31): `gc --forecasts-before` deleted a key's forecasts, realized rows and lock files but left
     its publish record (`published/<dataset>/<as_of>.json`, the data fingerprint it forecast from) for good: one file
     per as_of ever published, naming forecasts no longer there. It goes with its key; a kept key keeps its own."""
-    import polars as pl
-
-    from flowcast.ops.quiet import fingerprint_path, record_fingerprint
+    from flowcast.ops.quiet import fingerprint_path
     from flowcast.store import open_store
 
     settings = _settings(home, keep_versions=10)
-    store = open_store(settings)
     for a in (datetime(2023, 6, 1), datetime(2023, 9, 1)):
-        fc = pl.DataFrame({"unique_id": ["a"], "ds": [a + timedelta(days=31)], "step": [1], "y_hat": [1.0]},
-                          schema_overrides={"step": pl.Int32})
-        receipt = store.publish(fc, dataset="sales", as_of=a, model="gru", model_version="gru-v1", run_id="r",
-                                created_at=NOW)
-        record_fingerprint(settings, dataset="sales", as_of=a, content_hash=receipt.content_hash, fingerprint="f",
-                           run_id="r")
+        _publish_with_record(settings, "sales", a)
     execute(settings, plan(settings, NOW, forecasts_before=datetime(2023, 8, 1), dataset="sales"))
     assert open_store(settings).as_ofs("sales") == [datetime(2023, 9, 1)]
     assert not fingerprint_path(home, "sales", datetime(2023, 6, 1)).exists(), "the removed key's record stayed"
@@ -383,20 +392,13 @@ def test_forecasts_before_removes_a_record_whose_key_holds_nothing_and_keeps_tho
     holds nothing (also of a dataset with no key left). The next `--forecasts-before` lists it (kind `record`) and
     removes it; a record of a key still published stays, also one whose as_of has a fraction of a second (the file's
     name drops it), and a folder whose name is not a dataset is passed over."""
-    import polars as pl
-
-    from flowcast.ops.quiet import fingerprint_path, record_fingerprint
+    from flowcast.ops.quiet import fingerprint_path
     from flowcast.store import open_store
 
     settings = _settings(home, keep_versions=10)
     store = open_store(settings)
     kept = datetime(2023, 6, 1, 0, 0, 0, 500)
-    fc = pl.DataFrame({"unique_id": ["a"], "ds": [kept + timedelta(days=31)], "step": [1], "y_hat": [1.0]},
-                      schema_overrides={"step": pl.Int32})
-    receipt = store.publish(fc, dataset="sales", as_of=kept, model="gru", model_version="gru-v1", run_id="r",
-                            created_at=NOW)
-    record_fingerprint(settings, dataset="sales", as_of=kept, content_hash=receipt.content_hash, fingerprint="f",
-                       run_id="r")
+    _publish_with_record(settings, "sales", kept)
     for ds, a in (("sales", datetime(2023, 5, 1)), ("gone", datetime(2023, 4, 1))):  # what the killed gc left (a
         record = fingerprint_path(home, ds, a)  # publish records only while its key holds it: `record_fingerprint`)
         record.parent.mkdir(parents=True, exist_ok=True)
@@ -447,25 +449,17 @@ def test_forecasts_before_a_date_keep_that_dates_run_of_a_source_east_of_utc(tmp
     Australia/Melbourne keyed by 2023-08-01 is the midnight that day starts at there (2023-07-31 14:00 UTC): gc
     removed the forecasts of the very date it was told to keep, and their realized accuracy. A date alone is each
     dataset's day, as for `flowcast forecasts --as-of DATE` (its source's tz, else the one its publishes recorded)."""
-    import polars as pl
-
-    from flowcast.ops.quiet import record_fingerprint
     from flowcast.store import open_store
     from flowcast.timekeys import day_start, storage_naive
 
     home = tmp_path / "home"
     settings = load_settings(home=home)
-    store = open_store(settings)
     keys = {}
     for ds, tz in (("melb", "Australia/Melbourne"), ("utc", None)):
         keys[ds] = [storage_naive(day_start(datetime(2023, 7, d).date(), tz)) for d in (30, 31)] + [
             storage_naive(day_start(datetime(2023, 8, d).date(), tz)) for d in (1, 2)]
         for a in keys[ds]:
-            fc = pl.DataFrame({"unique_id": ["a"], "ds": [datetime(2023, 9, 1)], "step": [1], "y_hat": [1.0]},
-                              schema_overrides={"step": pl.Int32})
-            r = store.publish(fc, dataset=ds, as_of=a, model="naive", model_version=None, run_id="r", created_at=NOW)
-            record_fingerprint(settings, dataset=ds, as_of=a, content_hash=r.content_hash, fingerprint="f", run_id="r",
-                               tz=tz)
+            _publish_with_record(settings, ds, a, model_version=None, ds=datetime(2023, 9, 1), tz=tz)
     assert keys["melb"][2] == datetime(2023, 7, 31, 14, 0)  # the key of Melbourne's 1 August
     res = CliRunner().invoke(app, ["gc", "--home", str(home), "--as-of", NOW.isoformat(), "--forecasts-before",
                                    "2023-08-01", "--yes", "--json"])
