@@ -416,6 +416,33 @@ def test_forecasts_before_removes_a_record_whose_key_holds_nothing_and_keeps_tho
     assert fingerprint_path(home, "sales", kept).exists() and store.as_ofs("sales") == [kept]
 
 
+def test_forecasts_before_removes_a_stale_record_of_another_machine_from_the_shared_home(tmp_path):
+    """gc44: with a shared home a publish's record is copied there (`share_file`), and gc's sweep of stale records read
+    this home's `published/` alone: the record machine A published, left by a gc killed after the key's delete, was
+    never listed by a gc on machine B, and stayed in the shared home for good. B's gc lists it (by its URL) and removes
+    it; a record of a key still published stays."""
+    from flowcast.ops.quiet import fingerprint_path
+    from flowcast.store import open_store
+
+    shared = tmp_path / "shared"
+    a = load_settings(home=tmp_path / "machine-a", shared=str(shared))
+    b = load_settings(home=tmp_path / "machine-b", shared=str(shared))
+    old, new = datetime(2023, 5, 1), datetime(2023, 6, 1)
+    for ds, as_of in (("sales", old), ("sales", new), ("gone", old)):  # (gone: a dataset with no key left)
+        _publish_with_record(a, ds, as_of, model_version=None)
+    for ds in ("sales", "gone"):
+        assert open_store(a).delete(ds, old)  # a gc killed before the record's removal (`then`) left it
+    copies = [shared / fingerprint_path(Path(), ds, old) for ds in ("gone", "sales")]
+    assert all(c.exists() for c in copies) and not (b.home / "published").exists()
+    items = plan(b, NOW, forecasts_before=datetime(2023, 7, 1))
+    assert [(i.kind, i.key) for i in items] == [("record", ("gone", old)), ("record", ("sales", old)),
+                                                ("forecast", ("sales", new))]
+    assert [i.to_dict(b.home)["path"] for i in items[:2]] == [str(c) for c in copies]
+    assert len(execute(b, items[:2])) == 2
+    assert not any(c.exists() for c in copies) and (shared / fingerprint_path(Path(), "sales", new)).exists()
+    assert open_store(b).as_ofs("sales") == [new]
+
+
 def test_a_failed_forecast_deletion_leaves_the_version_its_forecasts_name(home):
     """Regression: gc removed model versions before the --forecasts-before deletions; when one
     failed, the forecasts it left published named a version that was already gone. Forecasts go

@@ -10,7 +10,7 @@
 | report      | reports/*.png|svg|jpg|html                    | written more than `reports_days` ago         |
 | superseded  | warehouse/<table>/dataset=*/as_of=*/part-*    | a key's older Parquet file, superseded more than `store.superseded_grace_s` ago (the store's files wherever they are: home, shared, store.url folder or object store) |
 | forecast    | the store's (dataset, as_of) before a date    | only when asked (`forecasts_before`), with their realized rows and publish record |
-| record      | published/<dataset>/<as_of>.json before a date | only when asked (`forecasts_before`): a publish record whose key holds nothing (a gc killed between its delete and the record's removal left it) |
+| record      | published/<dataset>/<as_of>.json before a date (and its shared home copy) | only when asked (`forecasts_before`): a publish record whose key holds nothing (a gc killed between its delete and the record's removal left it) |
 
 Models go last (`execute`): a version whose removal rewrites the pointer cannot on a full disk, and the rest frees
 room first. Never removed: a dataset's production model, its predecessor (what a rollback puts back), a
@@ -33,7 +33,7 @@ import functools
 import json
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -305,14 +305,17 @@ def _forecast_items(settings: Settings, before: datetime | date, dataset: str | 
     dataset's day (the midnight it starts at in its source's tz: the key its run of that date got). Their receipts
     are read through `published`, which the plan's check of the versions they name reads next."""
     from flowcast.ops.quiet import dataset_tz
+    from flowcast.shared import shared_files
     from flowcast.store import open_store
     from flowcast.store.parquet import partition_name
     from flowcast.timekeys import day_start
 
     store = open_store(settings)
     recorded = settings.home / "published"  # `ops.quiet.fingerprint_path`'s folders: a dataset gc emptied has one
+    files = shared_files(settings)  # and the shared home's copies of them (another machine's records are there)
     names = [dataset] if dataset else sorted({*store.datasets(), *(
-        p.name for p in (recorded.iterdir() if recorded.is_dir() else []) if p.is_dir() and _is_dataset(p.name))})
+        p.name for p in (recorded.iterdir() if recorded.is_dir() else []) if p.is_dir() and _is_dataset(p.name)),
+        *(n for n in (files.list("published") if files is not None else []) if _is_dataset(n))})
     out = []
     for ds in names:
         cut = (_naive_utc(before) if isinstance(before, datetime)
@@ -335,25 +338,39 @@ def _stale_records(settings: Settings, dataset: str, cut: datetime, held: set[da
                    before: datetime | date) -> list[Item]:
     """The publish records (`published/<dataset>/<as_of>.json`) before `cut` whose key the store holds nothing for
     (`held`: its as_ofs): a gc killed after its delete's commit, before the record's removal, left them, naming
-    forecasts no longer there (pg43). `execute` removes each under the key's lock, only while the key holds nothing
+    forecasts no longer there (pg43). This home's files and the shared home's copies (`shared`: a record another
+    machine published is there alone, and it was left for good where gc read this home's files only; shown by its
+    URL). `execute` removes each (both copies) under the key's lock, only while the key holds nothing
     (`unless_published`)."""
     from flowcast.ops.quiet import fingerprint_path
+    from flowcast.shared import shared_files
 
     folder = fingerprint_path(settings.home, dataset, datetime(2000, 1, 1)).parent
+    files = shared_files(settings)
+    rel = folder.relative_to(settings.home).as_posix()
+    read: dict[str, Callable[[], bytes]] = {}  # record's file name -> how to read it (this home's own file first)
+    urls: dict[str, str] = {}  # the shared home's copies
+    for name in files.list(rel) if files is not None else []:
+        if name.endswith(".json"):
+            assert files is not None
+            read[name], urls[name] = functools.partial(files.read_bytes, f"{rel}/{name}"), files.url(f"{rel}/{name}")
+    local = {p.name: p.read_bytes for p in folder.glob("*.json")} if folder.is_dir() else {}
+    read.update(local)
     out = []
-    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+    for name in sorted(read):
         try:
-            a = datetime.strptime(path.stem, "%Y%m%dT%H%M%S")
-            size = path.stat().st_size
+            a = datetime.strptime(name.removesuffix(".json"), "%Y%m%dT%H%M%S")
+            raw = read[name]()
         except (ValueError, OSError):  # not a record's name, or removed meanwhile
             continue
-        with contextlib.suppress(ValueError, TypeError, KeyError, OSError):  # its own as_of, else the name's
-            own = datetime.fromisoformat(json.loads(path.read_text())["as_of"])  # (the name drops a second's fraction)
+        with contextlib.suppress(ValueError, TypeError, KeyError):  # its own as_of, else the name's
+            own = datetime.fromisoformat(json.loads(raw)["as_of"])  # (the name drops a second's fraction)
             a = own if own.tzinfo is None and own.replace(microsecond=0) == a else a
         if a < cut and a not in held:
-            out.append(Item("record", path, size, None, f"the publish record of {dataset} as_of {utc_text(a)}, "
-                            "whose forecasts are no longer published (a gc stopped before removing it): asked for "
-                            f"(before {utc_text(before)})", key=(dataset, a)))
+            out.append(Item("record", folder / name, len(raw), None, f"the publish record of {dataset} as_of "
+                            f"{utc_text(a)}, whose forecasts are no longer published (a gc stopped before removing "
+                            f"it): asked for (before {utc_text(before)})", key=(dataset, a),
+                            url=None if name in local else urls[name]))
     return out
 
 
