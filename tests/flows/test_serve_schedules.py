@@ -7,7 +7,7 @@ import asyncio
 import itertools
 import time
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 
@@ -111,7 +111,7 @@ def test_the_serves_scheduler_vacuums_the_homes_old_runs_as_it_starts(prefect_ap
         async with get_client() as client:
             ids = [(await client.create_flow_run(parent, parameters={"home": h}, state=Completed())).id
                    for h in (home, other)]
-            scheduler = RunScheduler([], every=0.2, vacuum=ServeVacuum(home, 0, say=said.append))
+            scheduler = RunScheduler([], every=0.2, vacuum=ServeVacuum(home, 0, clock=lambda: datetime.now(UTC), say=said.append))
             scheduler.start()
             deadline = time.monotonic() + 60
             while scheduler.vacuum is not None and scheduler.vacuum.last is None and time.monotonic() < deadline:

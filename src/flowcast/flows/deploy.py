@@ -303,7 +303,14 @@ def serve_all(parameters: dict[str, Any] | None = None, limit: int | None = None
     reap_before_serving(settings.home, log.warning)
     say_missed_slots(log.warning)
     serve(build_deployments(params), limit=limit,
-          vacuum=ServeVacuum(settings.home, settings.retention.prefect_runs_days))
+          vacuum=ServeVacuum(settings.home, settings.retention.prefect_runs_days, clock=_utc_now))
+
+
+def _utc_now() -> datetime:
+    """The serve's clock (its vacuum's turns: `ops.prefect_runs.ServeVacuum`)."""
+    from datetime import UTC
+
+    return datetime.now(UTC)
 
 
 def serve(deployments: list[Any], *, limit: int | None = None, vacuum: ServeVacuum | None = None) -> None:

@@ -126,14 +126,15 @@ IN_FLIGHT = ("PENDING", "RUNNING", "CANCELLING")  # the states of a flow run the
 class ServeVacuum:
     """The vacuum of a `flowcast serve` on Prefect's temporary server (module doc): at each `turn` (the serve's
     scheduler calls it every minute, `flows.deploy.RunScheduler`), `vacuum` of the runs of `home` that ended more
-    than `days` before now, when `vacuum_due`. `clock`: what now is (the serve's clock; a test's instant)."""
+    than `days` before now, when `vacuum_due`. `clock`: what now is (the serve's clock, read where the serve starts;
+    a test's instant); `say`: where what it did goes (the serve's log, `flowcast.serve`, by default)."""
 
-    def __init__(self, home: str | Path, days: float, *, every: timedelta = VACUUM_EVERY,
-                 clock: Callable[[], datetime] | None = None, say: Callable[[str], None] | None = None) -> None:
+    def __init__(self, home: str | Path, days: float, *, clock: Callable[[], datetime],
+                 every: timedelta = VACUUM_EVERY, say: Callable[[str], None] | None = None) -> None:
         self.home = str(Path(home).resolve())  # as the serve's runs carry it (their `home` parameter)
         self.days = days
         self.every = every
-        self.clock = clock or (lambda: datetime.now(UTC))
+        self.clock = clock
         self.say = say
         self.last: datetime | None = None
 
