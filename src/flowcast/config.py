@@ -500,7 +500,7 @@ class RetentionConfig(_Section):
     quarantine_days: float = Field(90, ge=0, description="quarantine files older than this go")
     reports_days: float = Field(30, ge=0, description="report images older than this go")
     prefect_runs_days: float = Field(
-        90, ge=0, description="`flowcast gc`: this home's flow runs on Prefect's temporary server (no PREFECT_API_URL; "
+        90, ge=0, description="`flowcast gc` and `flowcast serve` (daily): this home's flow runs on Prefect's temporary server (no PREFECT_API_URL; "
         "its database in PREFECT_HOME) that ended longer ago than this go, with their task runs, logs and artifacts "
         "(a server you run vacuums its own: PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED)"
     )

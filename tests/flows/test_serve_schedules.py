@@ -7,7 +7,7 @@ import asyncio
 import itertools
 import time
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 
@@ -88,3 +88,38 @@ def test_the_serves_scheduler_passes_a_paused_deployment_over(prefect_api):
 
     paused, resumed = asyncio.run(schedule())
     assert paused == [] and len(resumed) >= 3
+
+
+def test_the_serves_scheduler_vacuums_the_homes_old_runs_as_it_starts(prefect_api, tmp_path):
+    """gc44: the serve's scheduler turn (the temporary server's) also vacuums the home's ended flow runs
+    (`ServeVacuum`, `retention.prefect_runs_days`; 0 here), where only `flowcast gc` did; another home's stay."""
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.states import Completed
+
+    from flowcast.flows.deploy import RunScheduler
+    from flowcast.ops.prefect_runs import ServeVacuum
+
+    @flow(name="forecast")
+    def parent(home: str) -> None:
+        pass
+
+    home, other = str(tmp_path / "home"), str(tmp_path / "other")
+    said: list[str] = []
+
+    async def serve_briefly() -> list[str]:
+        async with get_client() as client:
+            ids = [(await client.create_flow_run(parent, parameters={"home": h}, state=Completed())).id
+                   for h in (home, other)]
+            scheduler = RunScheduler([], every=0.2, vacuum=ServeVacuum(home, 0, clock=lambda: datetime.now(UTC), say=said.append))
+            scheduler.start()
+            deadline = time.monotonic() + 60
+            while scheduler.vacuum is not None and scheduler.vacuum.last is None and time.monotonic() < deadline:
+                await asyncio.sleep(0.2)
+            await scheduler.stop()
+            left = [str(r.parameters["home"]) for r in await client.read_flow_runs() if r.id in ids]
+        return left
+
+    assert asyncio.run(serve_briefly()) == [other]
+    assert said == [("removed 1 flow run of this home that ended more than 0 days ago (retention.prefect_runs_days) "
+                     "from Prefect's temporary server, with 0 logs and 0 artifacts")], said

@@ -123,3 +123,86 @@ def test_gc_keeps_recent_runs_and_leaves_a_configured_server_alone(copy, days_af
     got = done["prefect_flow_runs"]
     assert (got if got is None else got["flow_runs"]) == expect
     assert _counts(prefect_home, home) == before
+
+
+DAY = timedelta(days=1)
+T0 = datetime(2024, 6, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("last, now, busy, due", [
+    (None, T0, False, True),  # the serve's first turn: as it starts
+    (None, T0, True, False),  # never during a run of its home: the next turn looks again
+    (T0, T0 + DAY - timedelta(seconds=1), False, False),  # once a day
+    (T0, T0 + DAY, False, True),
+    (T0, T0 + 3 * DAY, True, False),
+])
+def test_a_serve_vacuums_as_it_starts_then_once_a_day_and_never_during_a_run(last, now, busy, due):
+    from flowcast.ops.prefect_runs import vacuum_due
+
+    assert vacuum_due(last, now, DAY, busy=busy) is due
+
+
+# a serve's vacuum (ServeVacuum) on a real temporary server started as `flowcast serve` starts it (`api_for_runs`)
+SERVE_VACUUM = """
+import asyncio, json, sqlite3, sys
+from datetime import UTC, datetime, timedelta
+from prefect import flow
+from prefect.client.orchestration import get_client
+from prefect.settings import temporary_settings
+from prefect.states import Completed, Running
+from flowcast.flows.deploy import api_for_runs
+from flowcast.ops.prefect_runs import ServeVacuum
+
+home, db = sys.argv[1], sys.argv[2]
+
+@flow(name="forecast")
+def parent(home: str) -> None:
+    pass
+
+async def main() -> None:
+    said, now, out = [], [datetime.now(UTC)], {}
+    vacuum = ServeVacuum(home, 0, clock=lambda: now[0], say=said.append)
+    async with get_client() as client:
+        run = await client.create_flow_run(parent, parameters={"home": home}, state=Running())
+        out["during_a_run"] = [repr(await vacuum.turn(client)), vacuum.last]
+        await client.set_flow_run_state(run.id, Completed(), force=True)
+        now[0] = datetime.now(UTC)
+        locked = sqlite3.connect(db, timeout=0)  # another writer holds the database: the vacuum fails
+        locked.execute("BEGIN IMMEDIATE")
+        out["locked"] = [repr(await vacuum.turn(client)), vacuum.last is not None]
+        locked.rollback()
+        locked.close()
+        now[0] += timedelta(hours=23)
+        out["within_a_day"] = repr(await vacuum.turn(client))
+        now[0] += timedelta(hours=1)
+        done = await vacuum.turn(client)
+        out["a_day_later"] = [done.flow_runs, done.artifacts]
+    out["said"] = said
+    print(json.dumps(out))
+
+with temporary_settings(api_for_runs()):
+    asyncio.run(main())
+"""
+
+
+def test_a_serves_vacuum_on_a_real_temporary_server_waits_for_runs_survives_a_failure_and_runs_daily(copy):
+    """gc44: only `flowcast gc` vacuumed the temporary server's old flow runs, so a serve left running kept every
+    run for good. Its vacuum (`ServeVacuum`, at the serve scheduler's turns) waits while a run of its home is in flight,
+    a failure (the database locked by another writer) is a warning and the serve goes on, and it runs again a day
+    later: the home's runs (the run that was in flight, a run and its subflow) go, another home's stay."""
+    prefect_home, home, other = copy
+    others = _counts(prefect_home, other)
+    res = subprocess.run([sys.executable, "-c", SERVE_VACUUM, str(home.resolve()), str(prefect_home / "prefect.db")],
+                         check=False, text=True, capture_output=True, timeout=300,
+                         env=_env(prefect_home, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120",
+                                  PREFECT_SERVER_DATABASE_TIMEOUT="1"))
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert out["during_a_run"] == ["None", None]  # not tried: the next turn looks again
+    assert out["locked"] == ["None", True] and out["within_a_day"] == "None"
+    assert len(out["said"]) == 2, out["said"]
+    assert out["said"][0].startswith("the flow runs of Prefect's temporary server were not vacuumed: OperationalError")
+    assert "locked" in out["said"][0] and out["said"][0].endswith("tries again in a day")
+    assert out["a_day_later"] == [3, 2] and out["said"][1].startswith("removed 3 flow runs of this home")
+    assert _counts(prefect_home, home) == dict.fromkeys(TABLES, 0)
+    assert _counts(prefect_home, other) == others

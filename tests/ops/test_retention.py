@@ -74,6 +74,23 @@ def _settings(home: Path, **retention):
     return load_settings(home=home, retention=retention or None)
 
 
+def _publish_with_record(settings, dataset: str, as_of: datetime, *, model_version: str | None = "gru-v1",
+                         ds: datetime | None = None, tz: str | None = None) -> None:
+    """Publish one forecast row of `dataset` at `as_of` (of series a, at `ds`, default 31 days after), with
+    `model_version` (gru, or naive without one), and record its publish as a run does (fingerprint "f")."""
+    import polars as pl
+
+    from flowcast.ops.quiet import record_fingerprint
+    from flowcast.store import open_store
+
+    fc = pl.DataFrame({"unique_id": ["a"], "ds": [ds or as_of + timedelta(days=31)], "step": [1], "y_hat": [1.0]},
+                      schema_overrides={"step": pl.Int32})
+    receipt = open_store(settings).publish(fc, dataset=dataset, as_of=as_of, model="naive" if model_version is None
+                                           else "gru", model_version=model_version, run_id="r", created_at=NOW)
+    record_fingerprint(settings, dataset=dataset, as_of=as_of, content_hash=receipt.content_hash, fingerprint="f",
+                       run_id="r", tz=tz)
+
+
 def test_dry_run_lists_what_the_policy_lets_go_and_touches_nothing(home):
     settings = _settings(home, keep_versions=1)
     before = sorted(str(p) for p in home.rglob("*"))
@@ -358,20 +375,12 @@ def test_forecasts_before_removes_the_publish_records_of_the_keys_it_deletes(hom
     """Regression (faults31): `gc --forecasts-before` deleted a key's forecasts, realized rows and lock files but left
     its publish record (`published/<dataset>/<as_of>.json`, the data fingerprint it forecast from) for good: one file
     per as_of ever published, naming forecasts no longer there. It goes with its key; a kept key keeps its own."""
-    import polars as pl
-
-    from flowcast.ops.quiet import fingerprint_path, record_fingerprint
+    from flowcast.ops.quiet import fingerprint_path
     from flowcast.store import open_store
 
     settings = _settings(home, keep_versions=10)
-    store = open_store(settings)
     for a in (datetime(2023, 6, 1), datetime(2023, 9, 1)):
-        fc = pl.DataFrame({"unique_id": ["a"], "ds": [a + timedelta(days=31)], "step": [1], "y_hat": [1.0]},
-                          schema_overrides={"step": pl.Int32})
-        receipt = store.publish(fc, dataset="sales", as_of=a, model="gru", model_version="gru-v1", run_id="r",
-                                created_at=NOW)
-        record_fingerprint(settings, dataset="sales", as_of=a, content_hash=receipt.content_hash, fingerprint="f",
-                           run_id="r")
+        _publish_with_record(settings, "sales", a)
     execute(settings, plan(settings, NOW, forecasts_before=datetime(2023, 8, 1), dataset="sales"))
     assert open_store(settings).as_ofs("sales") == [datetime(2023, 9, 1)]
     assert not fingerprint_path(home, "sales", datetime(2023, 6, 1)).exists(), "the removed key's record stayed"
@@ -383,20 +392,13 @@ def test_forecasts_before_removes_a_record_whose_key_holds_nothing_and_keeps_tho
     holds nothing (also of a dataset with no key left). The next `--forecasts-before` lists it (kind `record`) and
     removes it; a record of a key still published stays, also one whose as_of has a fraction of a second (the file's
     name drops it), and a folder whose name is not a dataset is passed over."""
-    import polars as pl
-
-    from flowcast.ops.quiet import fingerprint_path, record_fingerprint
+    from flowcast.ops.quiet import fingerprint_path
     from flowcast.store import open_store
 
     settings = _settings(home, keep_versions=10)
     store = open_store(settings)
     kept = datetime(2023, 6, 1, 0, 0, 0, 500)
-    fc = pl.DataFrame({"unique_id": ["a"], "ds": [kept + timedelta(days=31)], "step": [1], "y_hat": [1.0]},
-                      schema_overrides={"step": pl.Int32})
-    receipt = store.publish(fc, dataset="sales", as_of=kept, model="gru", model_version="gru-v1", run_id="r",
-                            created_at=NOW)
-    record_fingerprint(settings, dataset="sales", as_of=kept, content_hash=receipt.content_hash, fingerprint="f",
-                       run_id="r")
+    _publish_with_record(settings, "sales", kept)
     for ds, a in (("sales", datetime(2023, 5, 1)), ("gone", datetime(2023, 4, 1))):  # what the killed gc left (a
         record = fingerprint_path(home, ds, a)  # publish records only while its key holds it: `record_fingerprint`)
         record.parent.mkdir(parents=True, exist_ok=True)
@@ -412,6 +414,33 @@ def test_forecasts_before_removes_a_record_whose_key_holds_nothing_and_keeps_tho
     assert not fingerprint_path(home, "sales", datetime(2023, 5, 1)).exists()
     assert not fingerprint_path(home, "gone", datetime(2023, 4, 1)).exists()
     assert fingerprint_path(home, "sales", kept).exists() and store.as_ofs("sales") == [kept]
+
+
+def test_forecasts_before_removes_a_stale_record_of_another_machine_from_the_shared_home(tmp_path):
+    """gc44: with a shared home a publish's record is copied there (`share_file`), and gc's sweep of stale records read
+    this home's `published/` alone: the record machine A published, left by a gc killed after the key's delete, was
+    never listed by a gc on machine B, and stayed in the shared home for good. B's gc lists it (by its URL) and removes
+    it; a record of a key still published stays."""
+    from flowcast.ops.quiet import fingerprint_path
+    from flowcast.store import open_store
+
+    shared = tmp_path / "shared"
+    a = load_settings(home=tmp_path / "machine-a", shared=str(shared))
+    b = load_settings(home=tmp_path / "machine-b", shared=str(shared))
+    old, new = datetime(2023, 5, 1), datetime(2023, 6, 1)
+    for ds, as_of in (("sales", old), ("sales", new), ("gone", old)):  # (gone: a dataset with no key left)
+        _publish_with_record(a, ds, as_of, model_version=None)
+    for ds in ("sales", "gone"):
+        assert open_store(a).delete(ds, old)  # a gc killed before the record's removal (`then`) left it
+    copies = [shared / fingerprint_path(Path(), ds, old) for ds in ("gone", "sales")]
+    assert all(c.exists() for c in copies) and not (b.home / "published").exists()
+    items = plan(b, NOW, forecasts_before=datetime(2023, 7, 1))
+    assert [(i.kind, i.key) for i in items] == [("record", ("gone", old)), ("record", ("sales", old)),
+                                                ("forecast", ("sales", new))]
+    assert [i.to_dict(b.home)["path"] for i in items[:2]] == [str(c) for c in copies]
+    assert len(execute(b, items[:2])) == 2
+    assert not any(c.exists() for c in copies) and (shared / fingerprint_path(Path(), "sales", new)).exists()
+    assert open_store(b).as_ofs("sales") == [new]
 
 
 def test_a_failed_forecast_deletion_leaves_the_version_its_forecasts_name(home):
@@ -447,25 +476,17 @@ def test_forecasts_before_a_date_keep_that_dates_run_of_a_source_east_of_utc(tmp
     Australia/Melbourne keyed by 2023-08-01 is the midnight that day starts at there (2023-07-31 14:00 UTC): gc
     removed the forecasts of the very date it was told to keep, and their realized accuracy. A date alone is each
     dataset's day, as for `flowcast forecasts --as-of DATE` (its source's tz, else the one its publishes recorded)."""
-    import polars as pl
-
-    from flowcast.ops.quiet import record_fingerprint
     from flowcast.store import open_store
     from flowcast.timekeys import day_start, storage_naive
 
     home = tmp_path / "home"
     settings = load_settings(home=home)
-    store = open_store(settings)
     keys = {}
     for ds, tz in (("melb", "Australia/Melbourne"), ("utc", None)):
         keys[ds] = [storage_naive(day_start(datetime(2023, 7, d).date(), tz)) for d in (30, 31)] + [
             storage_naive(day_start(datetime(2023, 8, d).date(), tz)) for d in (1, 2)]
         for a in keys[ds]:
-            fc = pl.DataFrame({"unique_id": ["a"], "ds": [datetime(2023, 9, 1)], "step": [1], "y_hat": [1.0]},
-                              schema_overrides={"step": pl.Int32})
-            r = store.publish(fc, dataset=ds, as_of=a, model="naive", model_version=None, run_id="r", created_at=NOW)
-            record_fingerprint(settings, dataset=ds, as_of=a, content_hash=r.content_hash, fingerprint="f", run_id="r",
-                               tz=tz)
+            _publish_with_record(settings, ds, a, model_version=None, ds=datetime(2023, 9, 1), tz=tz)
     assert keys["melb"][2] == datetime(2023, 7, 31, 14, 0)  # the key of Melbourne's 1 August
     res = CliRunner().invoke(app, ["gc", "--home", str(home), "--as-of", NOW.isoformat(), "--forecasts-before",
                                    "2023-08-01", "--yes", "--json"])
@@ -1006,12 +1027,13 @@ def test_a_run_folder_whose_cut_checkpoint_was_set_aside_goes_by_its_age(tmp_pat
     assert not (home / "runs" / "20240101T000000-aaaa").exists()
 
 
-@pytest.mark.parametrize("n_keys", [1, 5])
-def test_gc_reads_each_publish_receipt_once(tmp_path, monkeypatch, n_keys):
+@pytest.mark.parametrize("n_keys, before", [(1, None), (5, None), (5, "2023-03-01")])
+def test_gc_reads_each_publish_receipt_once(tmp_path, monkeypatch, n_keys, before):
     """Regression (gc43): before each model version went, gc read the receipt of every published key again (which
     versions made forecasts still published), and the plan once more: (versions + 1) x keys reads, each a Parquet
     footer (a request on an object store). Each receipt is read once per gc now; a key published again since is
-    read again (`test_gc_publish_race.py`)."""
+    read again (`test_gc_publish_race.py`). gc44: with --forecasts-before the plan read the receipt of each key it
+    deletes twice (its rows, then the version it names); once now."""
     from collections import Counter
 
     import polars as pl
@@ -1044,12 +1066,15 @@ def test_gc_reads_each_publish_receipt_once(tmp_path, monkeypatch, n_keys):
     cfg = tmp_path / "flowcast.toml"
     cfg.write_text("[retention]\nkeep_versions = 0\n")
     res = CliRunner().invoke(app, ["gc", "--home", str(home), "--config", str(cfg), "--as-of", NOW.isoformat(),
-                                   "--yes", "--json"])
+                                   "--yes", "--json", *(["--forecasts-before", before] if before else [])])
     assert res.exit_code == 0, res.output
-    gone = [i["version"] for i in json.loads(res.stdout.strip().splitlines()[-1])["items"] if i["kind"] == "model"]
+    items = json.loads(res.stdout.strip().splitlines()[-1])["items"]
+    gone = [i["version"] for i in items if i["kind"] == "model"]
     assert sorted(gone) == sorted(versions[:-1])  # five versions checked one by one before each went
     assert {v.version for v in reg.list()} == {versions[-1]}
     assert len(reads) == n_keys and set(reads.values()) == {1}, reads
+    assert sum(i["kind"] == "forecast" for i in items) == (2 if before else 0)
+    assert all("(1 rows)" in i["reason"] for i in items if i["kind"] == "forecast")  # the rows of the one read
 
 
 def test_gc_removes_the_lock_objects_killed_writers_left_in_an_object_store(tmp_path, s3_url):

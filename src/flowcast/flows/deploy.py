@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from flowcast.errors import FlowcastError
+    from flowcast.ops.prefect_runs import ServeVacuum
 
 RETRAIN_CRON = "0 3 * * 1"  # Mondays 03:00
 FORECAST_CRON = "0 6 * * *"  # every day 06:00
@@ -290,6 +291,7 @@ def serve_all(parameters: dict[str, Any] | None = None, limit: int | None = None
 
     from flowcast.config import load_settings
     from flowcast.ops.automations import ensure
+    from flowcast.ops.prefect_runs import ServeVacuum
 
     params = {k: v for k, v in (parameters or {}).items() if v is not None}
     settings = load_settings(params.get("config_file"), home=params.get("home"))
@@ -300,15 +302,24 @@ def serve_all(parameters: dict[str, Any] | None = None, limit: int | None = None
     ensure(settings, log.info)
     reap_before_serving(settings.home, log.warning)
     say_missed_slots(log.warning)
-    serve(build_deployments(params), limit=limit)
+    serve(build_deployments(params), limit=limit,
+          vacuum=ServeVacuum(settings.home, settings.retention.prefect_runs_days, clock=_utc_now))
 
 
-def serve(deployments: list[Any], *, limit: int | None = None) -> None:
+def _utc_now() -> datetime:
+    """The serve's clock (its vacuum's turns: `ops.prefect_runs.ServeVacuum`)."""
+    from datetime import UTC
+
+    return datetime.now(UTC)
+
+
+def serve(deployments: list[Any], *, limit: int | None = None, vacuum: ServeVacuum | None = None) -> None:
     """`prefect.serve(*deployments, limit=limit)` with a runner that one SIGTERM stops (`stopping_runner`). Serving,
     a SIGTERM ends it with exit 0: the flow runs in flight are cancelled (Cancelled, 'Runner is shutting down.', as
     Prefect's runner does) and the deployments paused (their schedules stop until the next serve). On Prefect's
     temporary server (no PREFECT_API_URL), which runs no scheduler, the serve schedules its deployments' runs itself
-    (`RunScheduler`): without it their cron slots never fired."""
+    (`RunScheduler`): without it their cron slots never fired; and vacuums its old flow runs there (`vacuum`, at the
+    scheduler's turns: `ops.prefect_runs.ServeVacuum`), which nothing but `flowcast gc` did."""
     import asyncio
 
     from prefect.exceptions import TerminationSignal
@@ -321,7 +332,7 @@ def serve(deployments: list[Any], *, limit: int | None = None) -> None:
         ids = [(runner.add_deployment(deployment), deployment.schedules) for deployment in deployments]
         _display_serve_start_message(*deployments)
         if temporary:  # stopped before the runner pauses the deployments (StoppingRunner._pause_schedules)
-            runner.scheduler = RunScheduler([i for i, schedules in ids if schedules])
+            runner.scheduler = RunScheduler([i for i, schedules in ids if schedules], vacuum=vacuum)
         else:  # a server without its scheduler service (`--no-services`) never runs a schedule: said (serve40)
             import threading
 
@@ -355,14 +366,17 @@ class RunScheduler:
     most; a slot scheduled already is not scheduled again; a paused deployment is passed over, as that service passes
     it), and the runner runs them as it runs a server's. It stops
     (its request under way ended) before the serve pauses the deployments, whose pause deletes their scheduled runs: no
-    run is scheduled after that. A request that fails is said and tried again at the next turn."""
+    run is scheduled after that. A request that fails is said and tried again at the next turn. `vacuum`: after
+    each turn's scheduling, the serve's vacuum of the server's old flow runs looks whether it is due
+    (`ServeVacuum.turn`, which never raises)."""
 
-    def __init__(self, deployment_ids: list[Any], every: float | None = None) -> None:
+    def __init__(self, deployment_ids: list[Any], every: float | None = None, vacuum: ServeVacuum | None = None) -> None:
         import asyncio
 
         from prefect.settings import get_current_settings
 
         self.deployment_ids = deployment_ids
+        self.vacuum = vacuum
         self.every = every if every is not None else get_current_settings().server.services.scheduler.loop_seconds
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -391,6 +405,8 @@ class RunScheduler:
                     get_logger("flowcast.serve").warning(
                         "could not schedule the runs of the served deployments on Prefect's temporary server (%s: "
                         "%s); trying again in %.0f s", type(exc).__name__, exc, self.every)
+                if self.vacuum is not None:
+                    await self.vacuum.turn(client)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), self.every)
 

@@ -10,7 +10,7 @@
 | report      | reports/*.png|svg|jpg|html                    | written more than `reports_days` ago         |
 | superseded  | warehouse/<table>/dataset=*/as_of=*/part-*    | a key's older Parquet file, superseded more than `store.superseded_grace_s` ago (the store's files wherever they are: home, shared, store.url folder or object store) |
 | forecast    | the store's (dataset, as_of) before a date    | only when asked (`forecasts_before`), with their realized rows and publish record |
-| record      | published/<dataset>/<as_of>.json before a date | only when asked (`forecasts_before`): a publish record whose key holds nothing (a gc killed between its delete and the record's removal left it) |
+| record      | published/<dataset>/<as_of>.json before a date (and its shared home copy) | only when asked (`forecasts_before`): a publish record whose key holds nothing (a gc killed between its delete and the record's removal left it) |
 
 Models go last (`execute`): a version whose removal rewrites the pointer cannot on a full disk, and the rest frees
 room first. Never removed: a dataset's production model, its predecessor (what a rollback puts back), a
@@ -33,7 +33,7 @@ import functools
 import json
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -110,47 +110,69 @@ def _old(paths: Iterable[Path], kind: str, days: float, now: datetime, what: str
 
 
 class PublishIndex:
-    """The model version each published (dataset, as_of) names, each receipt read once per gc: a gc checks every
+    """The receipt each published (dataset, as_of) holds, each read once per gc: a gc checks every
     version it removes against the publishes as they are then (`execute`), and read every receipt of the store again
-    for each (versions x keys reads, each a Parquet footer: a request on an object store). `versions` lists the keys
-    with a token of the publish each holds (`ForecastStore.current_publishes`, one listing) and reads the receipt of
-    a key only when it holds a publish not read before (the first call; a key published again since)."""
+    for each (versions x keys reads, each a Parquet footer: a request on an object store); the plan's forecast items
+    read the receipts of the keys they delete (their rows) through it too, where they read them a second time.
+    `versions` lists the keys with a token of the publish each holds (`ForecastStore.current_publishes`, one
+    listing) and reads the receipt of a key only when it holds a publish not read before (the first call; a key
+    published again since)."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
         self._store: Any = None
-        self._read: dict[tuple[str, datetime], tuple[str, str | None, str | None]] = {}  # key -> (token, version, why
-        # it is unknown: a receipt that could not be read)
+        self._tokens: dict[tuple[str, datetime], str] | None = None  # the last listing
+        self._read: dict[tuple[str, datetime], tuple[str, dict[str, str] | None, Exception | None]] = {}  # key ->
+        # (token, receipt, the error its read raised: a receipt that could not be read)
 
-    def _refresh(self) -> None:
+    def _list(self) -> dict[tuple[str, datetime], str]:
+        """One listing of the published keys; what was read of a key gone or published again since is read anew."""
         from flowcast.store import open_store
 
         self._store = self._store or open_store(self.settings)
-        now = self._store.current_publishes()
-        self._read = {k: v for k, v in self._read.items() if now.get(k) == v[0]}  # gone or published again: read anew
-        for (ds, a), token in now.items():
-            if (ds, a) in self._read:
-                continue
+        self._tokens = self._store.current_publishes()
+        self._read = {k: v for k, v in self._read.items() if self._tokens.get(k) == v[0]}
+        return self._tokens
+
+    def _entry(self, key: tuple[str, datetime], token: str) -> tuple[str, dict[str, str] | None, Exception | None]:
+        """The receipt of `key` (listed with `token`), read unless read already."""
+        if key not in self._read:
             try:
-                self._read[(ds, a)] = (token, self._store.receipt_of(ds, a).get("model_version") or None, None)
+                self._read[key] = (token, self._store.receipt_of(*key), None)
             except (FlowcastError, OSError, ValueError) as exc:  # a damaged partition: its forecasts do not read either
-                self._read[(ds, a)] = (token, None, (
-                    f"the publish of {ds} as_of {utc_text(a)} could not be read ({exc}): the model version it "
-                    "names is not known, so it protects none"))
+                self._read[key] = (token, None, exc)
+        return self._read[key]
+
+    def receipt(self, dataset: str, as_of: datetime) -> dict[str, str]:
+        """The receipt of the publish `(dataset, as_of)` holds, as `ForecastStore.receipt_of` gives it (its error
+        raised again where it could not be read), read once for the plan and every `versions` after it."""
+        key = (dataset, as_of)
+        if self._tokens is None or key not in self._tokens:
+            self._list()
+        assert self._tokens is not None
+        if key not in self._tokens:  # not published (removed since it was listed): the store says so
+            return self._store.receipt_of(dataset, as_of)
+        _, receipt, exc = self._entry(key, self._tokens[key])
+        if exc is not None:
+            raise exc
+        assert receipt is not None
+        return receipt
 
     def versions(self, removed: set[tuple[str, datetime]]) -> tuple[dict[str, str], list[str]]:
         """version -> why it stays: it made forecasts that stay published (every (dataset, as_of) of the store now
         but those in `removed`); and a sentence for each publish whose receipt could not be read."""
-        self._refresh()
+        for key, token in self._list().items():
+            self._entry(key, token)
         named: dict[str, list[tuple[str, datetime]]] = {}
         unread: list[str] = []
-        for key, (_, version, why) in sorted(self._read.items()):
-            if key in removed:
+        for (ds, a), (_, receipt, exc) in sorted(self._read.items()):
+            if (ds, a) in removed:
                 continue
-            if why is not None:
-                unread.append(why)
-            elif version:
-                named.setdefault(version, []).append(key)
+            if exc is not None:
+                unread.append(f"the publish of {ds} as_of {utc_text(a)} could not be read ({exc}): the model version "
+                              "it names is not known, so it protects none")
+            elif version := (receipt or {}).get("model_version"):
+                named.setdefault(version, []).append((ds, a))
         said = {}
         for version, keys in named.items():
             ds, newest = max(keys, key=lambda k: k[1])
@@ -277,18 +299,23 @@ def _drop_publish_record(settings: Settings, dataset: str, as_of: datetime) -> N
                                             "it names forecasts no longer published: remove it by hand", record, exc)
 
 
-def _forecast_items(settings: Settings, before: datetime | date, dataset: str | None) -> list[Item]:
+def _forecast_items(settings: Settings, before: datetime | date, dataset: str | None,
+                    published: PublishIndex) -> list[Item]:
     """The published (dataset, as_of) before `before`: an instant, or a date alone, which is each
-    dataset's day (the midnight it starts at in its source's tz: the key its run of that date got)."""
+    dataset's day (the midnight it starts at in its source's tz: the key its run of that date got). Their receipts
+    are read through `published`, which the plan's check of the versions they name reads next."""
     from flowcast.ops.quiet import dataset_tz
+    from flowcast.shared import shared_files
     from flowcast.store import open_store
     from flowcast.store.parquet import partition_name
     from flowcast.timekeys import day_start
 
     store = open_store(settings)
     recorded = settings.home / "published"  # `ops.quiet.fingerprint_path`'s folders: a dataset gc emptied has one
+    files = shared_files(settings)  # and the shared home's copies of them (another machine's records are there)
     names = [dataset] if dataset else sorted({*store.datasets(), *(
-        p.name for p in (recorded.iterdir() if recorded.is_dir() else []) if p.is_dir() and _is_dataset(p.name))})
+        p.name for p in (recorded.iterdir() if recorded.is_dir() else []) if p.is_dir() and _is_dataset(p.name)),
+        *(n for n in (files.list("published") if files is not None else []) if _is_dataset(n))})
     out = []
     for ds in names:
         cut = (_naive_utc(before) if isinstance(before, datetime)
@@ -298,7 +325,7 @@ def _forecast_items(settings: Settings, before: datetime | date, dataset: str | 
         for a in held:
             if a >= cut:
                 continue
-            rows = store.receipt_of(ds, a).get("rows", "?")
+            rows = published.receipt(ds, a).get("rows", "?")
             local = Path(settings.warehouse_dir) / "forecasts" / f"dataset={ds}" / partition_name(a)
             size = _walk(local)[0] if local.exists() else 0
             out.append(Item("forecast", local, size, None, f"published forecasts of {ds} as_of {utc_text(a)} "
@@ -311,25 +338,39 @@ def _stale_records(settings: Settings, dataset: str, cut: datetime, held: set[da
                    before: datetime | date) -> list[Item]:
     """The publish records (`published/<dataset>/<as_of>.json`) before `cut` whose key the store holds nothing for
     (`held`: its as_ofs): a gc killed after its delete's commit, before the record's removal, left them, naming
-    forecasts no longer there (pg43). `execute` removes each under the key's lock, only while the key holds nothing
+    forecasts no longer there (pg43). This home's files and the shared home's copies (`shared`: a record another
+    machine published is there alone, and it was left for good where gc read this home's files only; shown by its
+    URL). `execute` removes each (both copies) under the key's lock, only while the key holds nothing
     (`unless_published`)."""
     from flowcast.ops.quiet import fingerprint_path
+    from flowcast.shared import shared_files
 
     folder = fingerprint_path(settings.home, dataset, datetime(2000, 1, 1)).parent
+    files = shared_files(settings)
+    rel = folder.relative_to(settings.home).as_posix()
+    read: dict[str, Callable[[], bytes]] = {}  # record's file name -> how to read it (this home's own file first)
+    urls: dict[str, str] = {}  # the shared home's copies
+    for name in files.list(rel) if files is not None else []:
+        if name.endswith(".json"):
+            assert files is not None
+            read[name], urls[name] = functools.partial(files.read_bytes, f"{rel}/{name}"), files.url(f"{rel}/{name}")
+    local = {p.name: p.read_bytes for p in folder.glob("*.json")} if folder.is_dir() else {}
+    read.update(local)
     out = []
-    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+    for name in sorted(read):
         try:
-            a = datetime.strptime(path.stem, "%Y%m%dT%H%M%S")
-            size = path.stat().st_size
+            a = datetime.strptime(name.removesuffix(".json"), "%Y%m%dT%H%M%S")
+            raw = read[name]()
         except (ValueError, OSError):  # not a record's name, or removed meanwhile
             continue
-        with contextlib.suppress(ValueError, TypeError, KeyError, OSError):  # its own as_of, else the name's
-            own = datetime.fromisoformat(json.loads(path.read_text())["as_of"])  # (the name drops a second's fraction)
+        with contextlib.suppress(ValueError, TypeError, KeyError):  # its own as_of, else the name's
+            own = datetime.fromisoformat(json.loads(raw)["as_of"])  # (the name drops a second's fraction)
             a = own if own.tzinfo is None and own.replace(microsecond=0) == a else a
         if a < cut and a not in held:
-            out.append(Item("record", path, size, None, f"the publish record of {dataset} as_of {utc_text(a)}, "
-                            "whose forecasts are no longer published (a gc stopped before removing it): asked for "
-                            f"(before {utc_text(before)})", key=(dataset, a)))
+            out.append(Item("record", folder / name, len(raw), None, f"the publish record of {dataset} as_of "
+                            f"{utc_text(a)}, whose forecasts are no longer published (a gc stopped before removing "
+                            f"it): asked for (before {utc_text(before)})", key=(dataset, a),
+                            url=None if name in local else urls[name]))
     return out
 
 
@@ -362,7 +403,9 @@ def plan_and_kept(settings: Settings, now: datetime, *, versions: Iterable[str] 
     `published`: the index of the publishes' versions to read them into, the one `execute` is given after."""
     policy = policy or settings.retention
     now = _naive_utc(now)
-    forecasts = (_forecast_items(settings, forecasts_before, dataset) if forecasts_before is not None else [])
+    published = published or PublishIndex(settings)
+    forecasts = (_forecast_items(settings, forecasts_before, dataset, published) if forecasts_before is not None
+                 else [])
     kept: list[Item] = []
     items = _model_items(settings, policy, list(versions), {i.key for i in forecasts if i.key}, kept, now, published)
     items += _aged_items(settings, policy, now)
