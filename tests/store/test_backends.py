@@ -609,6 +609,44 @@ def test_gc_leaves_a_stale_lock_object_written_again_after_it_listed_it(s3_url, 
     assert files.list(".locks") == [live.rsplit("/", 1)[1], f"{live.rsplit('/', 1)[1]}.claims"]
 
 
+@pytest.mark.parametrize("since", ["renewed", "broken and taken"])
+def test_gc_leaves_a_stale_lock_object_written_again_between_its_last_read_and_the_delete(s3_url, since,
+                                                                                        monkeypatch):
+    """lockB44: gc read a stale lock object's ETag again just before it deleted it (lock44), then deleted it without a
+    condition: one renewed by its holder, or broken and taken by a waiter, in that one request's gap was deleted all
+    the same. On S3 the delete is conditional on the ETag read (DeleteObject If-Match): refused (412), it is left with
+    its claim; a stale one unwritten since still goes."""
+    import time
+
+    from flowcast.store.fs import FileStore
+
+    url, opts = s3_url
+    store = EmbeddedStore(url, storage_options=opts, lock_timeout=0.5)
+    files = FileStore(url, storage_options=opts)
+    live, dead = ".locks/forecasts.dataset=sales.live", ".locks/forecasts.dataset=sales.dead"
+    for lock in (live, dead):
+        files.write_text(lock, f"0{lock[-4:]}0 host-a 4242 7")
+        files.write_text(f"{lock}.claims/0{lock[-4:]}0", "")
+    time.sleep(2.2)  # over lock_timeout, less the 1 s the whole seconds of the server's times cost: both stale
+    written = "0live0 host-a 4242 8" if since == "renewed" else "0b0b0b other-machine 42"
+    real = store.data.fs.info
+    read_again: list[str] = []
+
+    def then_written(path, **kwargs):
+        out = real(path, **kwargs)
+        if path.endswith(live) and not read_again:  # gc's last read of the live lock, unchanged: then it is written
+            read_again.append(path)
+            files.write_text(live, written)
+        return out
+
+    monkeypatch.setattr(store.data.fs, "info", then_written)  # put back after (fsspec shares one per set of options)
+    assert store.remove_idle_locks() == 1
+    monkeypatch.undo()
+    assert read_again, "gc did not read the live lock object again before its delete"
+    assert files.read_text(live) == written
+    assert files.list(".locks") == [live.rsplit("/", 1)[1], f"{live.rsplit('/', 1)[1]}.claims"]
+
+
 def test_a_publish_whose_file_cannot_be_read_as_it_records_says_why_not_that_it_is_gone(tmp_path):
     """lock43: `while_published` took a key whose file could not be read (a transient read error, or damaged) for one
     that no longer holds the publish, and the run said 'no longer holds this publish (a gc deleted it, or another run

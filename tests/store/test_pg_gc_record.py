@@ -57,3 +57,63 @@ def test_gc_killed_while_it_deletes_a_key_leaves_what_its_next_run_removes(pg_ur
     assert store.as_ofs(DS) == [AS_OF] and fingerprint_path(home, DS, AS_OF).exists()
     assert [r["as_of"] for r in store.records(DS)] == [AS_OF.isoformat()]
     assert _gc(home, env).returncode == 0 and not record.exists()  # nothing left to list: a no-op
+
+
+def test_a_delete_whose_connection_is_cut_after_its_commit_removes_no_record(pg_url, pg_schema, monkeypatch):
+    """lockB44: a delete's then() (gc's removal of the key's publish record) runs after the commit under a session
+    lock, which goes with the connection: one cut right after the commit (a restart, pg_terminate_backend, a network
+    cut) left then() to run unguarded, beside a publish of the key landing. It fails naming the key, nothing called;
+    the committed delete stays, and the next gc removes the record (`unless_published`). A real backend terminated."""
+    import contextlib
+
+    import psycopg
+
+    from flowcast.errors import LockLostError
+    from flowcast.store.postgres import PostgresStore
+
+    store = PostgresStore(pg_url, schema=pg_schema)
+    publish(store, make_forecast(1, 3, H, OLD), as_of=OLD)
+    cut: list[int] = []
+    real_transaction = psycopg.Connection.transaction
+
+    @contextlib.contextmanager
+    def then_cut(con, *args, **kwargs):
+        with real_transaction(con, *args, **kwargs) as tx:
+            yield tx
+        if not cut:  # the delete's transaction, committed: its backend is terminated (waited for, up to 10 s)
+            cut.append(con.info.backend_pid)
+            with psycopg.connect(pg_url, autocommit=True) as admin:
+                assert admin.execute("SELECT pg_terminate_backend(%s, 10000)", [cut[0]]).fetchone() == (True,)
+
+    monkeypatch.setattr(psycopg.Connection, "transaction", then_cut)
+    called: list[bool] = []
+    with pytest.raises(LockLostError, match=rf"lost the lock of dataset {DS} as_of 2023-06-01 on the "
+                                            rf"PostgreSQL store .*its connection was cut.*: the removal of the "
+                                            rf"publish record of dataset {DS} as_of 2023-06-01 was not"):
+        store.delete(DS, OLD, then=lambda: called.append(True))
+    monkeypatch.undo()
+    assert cut and called == []
+    assert not store.has(DS, OLD)  # the delete committed
+
+
+@pytest.mark.parametrize("sign", ["negative", "positive"])
+def test_a_session_lock_is_seen_held_until_let_go(pg_url, pg_schema, sign):
+    """lockB44: `_check_lock_held` finds the advisory lock of a key (pg_locks: its 64-bit key split in two 32-bit
+    halves, either sign) while the connection holds it, and fails naming the key once it is let go."""
+    import psycopg
+
+    from flowcast.errors import LockLostError
+    from flowcast.store.postgres import PostgresStore
+
+    store = PostgresStore(pg_url, schema=pg_schema)
+    with psycopg.connect(pg_url, autocommit=True) as con:
+        parts = next((pg_schema, "forecasts", DS, f"k{i}") for i in range(100)
+                     if (con.execute("SELECT hashtextextended(%s, 0) < 0", [f"{pg_schema}|forecasts|{DS}|k{i}"])
+                         .fetchone()[0]) == (sign == "negative"))
+        store._lock_key(con, *parts, session=True)
+        store._check_lock_held(con, DS, OLD, "the removal", *parts)
+        store._check_lock_held(con, DS, OLD, "the removal", *parts)  # asking does not take it again
+        con.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", ["|".join(parts)])
+        with pytest.raises(LockLostError, match=f"lost the lock of dataset {DS} as_of 2023-06-01 .*no "
+                                                "longer holding it.*: the removal was not written"):
+            store._check_lock_held(con, DS, OLD, "the removal", *parts)

@@ -113,7 +113,7 @@ class ForecastStore(Protocol):
     what belongs to that publish alone (its record) is never written after a delete removed the publish, nor over the
     record of the publish that replaced it. On an object store, where a key's lock can be broken by a waiter (its
     holder stopped past store.lock_timeout), each f() is called only while the lock is still held (LockLostError
-    otherwise). `current_publishes()`: every published key and a token of the publish it holds now, which another
+    otherwise), as is delete's f() on PostgreSQL, whose session lock goes with a connection cut after the commit. `current_publishes()`: every published key and a token of the publish it holds now, which another
     publish of the key changes, in one listing (a reader of every receipt reads again only the keys whose token
     changed: `ops.retention.PublishIndex`)."""
 

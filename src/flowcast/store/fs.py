@@ -544,8 +544,13 @@ def _refused_create(exc: BaseException) -> bool:
     """An exclusive create refused because the object exists or another conditional write to it is
     in flight: S3's 412 PreconditionFailed (s3fs makes it FileExistsError when the answer names the
     If-None-Match condition, an OSError otherwise) or 409 ConditionalRequestConflict."""
-    if isinstance(exc, FileExistsError):
-        return True
+    return isinstance(exc, FileExistsError) or refused_condition(exc)
+
+
+def refused_condition(exc: BaseException) -> bool:
+    """A conditional request refused: S3's 412 PreconditionFailed (the object is not the one the condition names) or
+    409 ConditionalRequestConflict (another conditional write to it is in flight), read from the botocore answer s3fs
+    keeps as the cause of the error it raises."""
     cause = exc.__cause__
     answer = getattr(cause, "response", None)
     if not isinstance(answer, dict):

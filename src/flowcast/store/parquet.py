@@ -57,7 +57,7 @@ from flowcast.atomic import fsync_dir as _fsync_dir  # (the name the fault tests
 from flowcast.errors import FlowcastError, PublishError
 from flowcast.store.base import META_PREFIX, fault
 from flowcast.store.contract import storage_ts
-from flowcast.store.fs import CLAIMS, FileStore
+from flowcast.store.fs import CLAIMS, FileStore, refused_condition
 from flowcast.timekeys import utc_text
 
 log = logging.getLogger(__name__)
@@ -441,8 +441,9 @@ class ParquetDataset:
         """Delete the object `path` only while it is the one its listing `listed` described (the same `_version`,
         read again just before the delete); whether it went. A lock object listed as stale and renewed since by its
         holder, or broken and taken since by another writer, is that writer's lock now: it was deleted all the same,
-        and a third writer went in beside the holder (lock44). fsspec has no conditional delete; between this read
-        and the delete a change can still land, a window of one request where it was the whole sweep's."""
+        and a third writer went in beside the holder (lock44). On S3 (s3fs) the delete itself is conditional on that
+        ETag (`_delete_if_match`): a change landing between this read and the delete, one request's window, deleted
+        the new object all the same (lockB44). fsspec has no conditional delete elsewhere: that window stays there."""
         self.fs.invalidate_cache(path.rsplit("/", 1)[0])
         try:
             now = self.fs.info(path)
@@ -452,8 +453,25 @@ class ParquetDataset:
             log.info("left the lock object %s: written again since gc listed it as stale", path)
             return False
         try:
+            if callable(getattr(self.fs, "call_s3", None)) and now.get("ETag"):
+                return self._delete_if_match(path, now["ETag"])
             self.fs.rm_file(path)
         except FileNotFoundError:
+            return False
+        return True
+
+    def _delete_if_match(self, path: str, etag: str) -> bool:
+        """Delete the S3 object `path` only while its ETag is `etag`, the condition in the delete itself (DeleteObject
+        `If-Match`, which s3fs's rm_file does not send); whether it went. Written again since (412 PreconditionFailed,
+        or 409: a conditional write of it in flight): left, False. Gone: FileNotFoundError."""
+        bucket, key, _ = self.fs.split_path(path)
+        self.fs.invalidate_cache(path)
+        try:
+            self.fs.call_s3("delete_object", Bucket=bucket, Key=key, IfMatch=etag)
+        except OSError as exc:
+            if isinstance(exc, FileNotFoundError) or not refused_condition(exc):
+                raise
+            log.info("left the lock object %s: written again since gc read it (ETag %s) as stale", path, etag)
             return False
         return True
 

@@ -45,7 +45,7 @@ from typing import Any
 
 import polars as pl
 
-from flowcast.errors import PublishError, StoreLockWaitError, StoreUnreachableError
+from flowcast.errors import LockLostError, PublishError, StoreLockWaitError, StoreUnreachableError
 from flowcast.store.base import PublishReceipt, already_published, fault, prepare, same_published
 from flowcast.store.contract import (
     _VALUE_RE,
@@ -497,6 +497,25 @@ class PostgresStore:
         (or unlocks it); either kind waits for the other."""
         con.execute(f"SELECT pg_advisory{'' if session else '_xact'}_lock(hashtextextended(%s, 0))", ["|".join(parts)])
 
+    def _check_lock_held(self, con: Any, dataset: str, as_of: datetime, what: str, *parts: str) -> None:
+        """LockLostError naming the key (dataset, as_of) and `what` (then not done) unless `con` still holds the
+        advisory lock of `parts` (`_lock_key`), as pg_locks shows it: a connection cut after a commit under a session
+        lock (a server restart, pg_terminate_backend, a network cut) let the lock go with it, and a publish of the key
+        may land before `what` is done, as an object store's lock lost (`fs.Lease.check`)."""
+        import psycopg
+
+        try:
+            row = con.execute(
+                "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted "
+                "AND objsubid = 1 AND ((classid::bigint << 32) | objid::bigint) = hashtextextended(%s, 0))",
+                ["|".join(parts)]).fetchone()
+            why = None if row and row[0] else "the server shows this session no longer holding it"
+        except psycopg.OperationalError as exc:
+            why = f"its connection was cut: {' '.join(str(exc).split())}"
+        if why:
+            raise LockLostError(f"lost the lock of dataset {dataset} as_of {utc_text(as_of)} on the PostgreSQL store "
+                                f"{self.location} ({why}): {what} was not written")
+
     def _copy_in(self, con: Any, table: str, frame: pl.DataFrame) -> None:
         from psycopg import sql
 
@@ -601,7 +620,8 @@ class PostgresStore:
         publish alone (gc's record file) goes before another publish of the key can land and write its own. It was
         called before the commit: killed in between, the record file was gone and the rows not (pg43). A kill after
         the commit leaves the record file of a key that holds nothing, which the next gc removes
-        (`unless_published`)."""
+        (`unless_published`). A connection cut after the commit let the lock go: LockLostError naming the key, `then`
+        not called (`_check_lock_held`; it was called all the same, beside a publish of the key landing, lockB44)."""
         check_dataset(dataset)
         as_of = storage_ts(as_of)
         s = self.schema
@@ -615,6 +635,8 @@ class PostgresStore:
                 con.execute(f"DELETE FROM {s}.publish_records WHERE dataset = %s AND as_of = %s", [dataset, as_of])
                 fault("delete_before_commit")
             if n > 0 and then is not None:
+                self._check_lock_held(con, dataset, as_of, f"the removal of the publish record of dataset {dataset} "
+                                      f"as_of {utc_text(as_of)}", s, "forecasts", dataset, as_of.isoformat())
                 then()
         return n > 0
 
