@@ -617,3 +617,19 @@ def test_a_text_column_that_tells_series_apart_is_named_as_the_id_when_none_is_d
                               "sales", "--freq", "1d"])
     said = " ".join(res.output.split())
     assert "weather is text that changes within a series" in said and "tells the series apart" not in said, said
+
+
+def test_the_series_too_short_for_a_network_are_counted_as_a_run_counts_them(tmp_path):
+    """newuser44: a file of two 60-day series and one of 2 days. A run fits the lookback and validation span to
+    its data (lookback 36 -> 14) and said `1 of 3 series has fewer than the 31 periods a network needs (c)`;
+    `flowcast validate` kept the default spans and said all three were too short for a network (`3 (a, b, c)`)."""
+    start = date(2024, 1, 1)
+    lines = ["date,id,val"] + [f"{start + timedelta(days=i)},{s},{10 + i % 7}" for s in "ab" for i in range(60)]
+    lines += [f"{start + timedelta(days=i)},c,{i}" for i in range(2)]
+    p = tmp_path / "obs.csv"
+    p.write_text("\n".join(lines) + "\n")
+    res = runner.invoke(app, ["validate", str(p), *FILE_OPTS], terminal_width=400)
+    assert res.exit_code == 0, res.output
+    said = " ".join(res.stdout.split())
+    assert "| series too short for a network (statistical models forecast them) | 1 (c) |" in said, said
+
