@@ -633,3 +633,19 @@ def test_the_series_too_short_for_a_network_are_counted_as_a_run_counts_them(tmp
     said = " ".join(res.stdout.split())
     assert "| series too short for a network (statistical models forecast them) | 1 (c) |" in said, said
 
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+@pytest.mark.parametrize(("text", "said"), [
+    ("", "s.csv is empty (no header, no rows)"),
+    ("date,id,val\n", "s.csv: no rows (the file has a header but no data)"),
+    ("date,id,val\r\n\r\n\r\n", "s.csv: no rows (the file has a header but no data, only 2 blank lines)"),
+    ("\ufeffDatum;Filiale;Umsatz\n", "s.csv: no rows (the file has a header but no data)"),
+])
+def test_a_file_of_no_rows_is_told_so_before_it_is_asked_for_its_columns(tmp_path, monkeypatch, command, text, said):
+    """newuser44: an empty file, or a header alone, given without its column options was told `--data s.csv also
+    needs --time-col, --target-col (its columns: date, id, val)`; given them, it was then told it has no rows."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.csv").write_text(text, encoding="utf-8", newline="")
+    res = runner.invoke(app, [command, "s.csv", "--json"], terminal_width=400)
+    assert res.exit_code == 2, res.output
+    assert last_json(res.stdout)["error"] == said, res.output

@@ -357,6 +357,9 @@ def resolve_settings(
                                   dataset or _name_of(data), as_of=instant)
             missing = []
         if missing:
+            from flowcast.data.sources import refuse_no_rows
+
+            refuse_no_rows(data, dataset or _name_of(data))  # a file of no rows is told so, not asked for columns
             why = _not_wide_hint(data, id_col, time_col, target_col, as_of=instant, tz=tz, time_format=time_format)
             why = why or _id_col_hint(data, id_col, time_col)
             # --freq is read off the dates once the columns are named: it is not needed (newuser22: 'also needs
