@@ -2226,6 +2226,19 @@ def columns_of(path: str) -> list[str] | None:
     return [renames.get(c, c) for c in names]
 
 
+def typed_time_columns(path: str) -> list[str]:
+    """The columns of a local file (its first, for a glob or a folder) whose type is Date or Datetime: a Parquet or
+    Arrow IPC file's schema says which hold times (a CSV file's are text: none). [] where it cannot be read cheaply
+    (a URL, a missing or unreadable file). For a command's guess of the time column, never for a run."""
+    if "://" in path:
+        return []
+    try:
+        schema = _probe_scan(path).collect_schema()
+    except Exception:  # noqa: BLE001 - a courtesy: the command's own reading says what is wrong
+        return []
+    return [c for c, dtype in schema.items() if dtype == pl.Date or isinstance(dtype, pl.Datetime)]
+
+
 _NUMBER_TEXT_RE = r"^[-+]?(\d[\d.,\u00a0\u202f ]*|[.,]\d+)([eE][-+]?\d+)?$"  # '3.5', '3,5', '1.234,56', '1e3'
 
 
