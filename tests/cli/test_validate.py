@@ -649,3 +649,15 @@ def test_a_file_of_no_rows_is_told_so_before_it_is_asked_for_its_columns(tmp_pat
     res = runner.invoke(app, [command, "s.csv", "--json"], terminal_width=400)
     assert res.exit_code == 2, res.output
     assert last_json(res.stdout)["error"] == said, res.output
+
+
+def test_a_parquet_file_of_no_rows_is_told_so_and_not_read_as_wide(tmp_path, monkeypatch):
+    """newuser44: a Parquet file of its columns alone (`day` a Date, `shop` text) was said to be read as a wide file,
+    'each of its 3 columns a series (shop, ...)', before it was told it has no rows: no value of `shop` was text."""
+    from datetime import date
+
+    monkeypatch.chdir(tmp_path)
+    pl.DataFrame({"day": [date(2024, 1, 1)], "shop": ["a"], "units": [1]}).head(0).write_parquet(tmp_path / "e.parquet")
+    res = runner.invoke(app, ["validate", "e.parquet"], terminal_width=400)
+    said = " ".join(res.output.split())
+    assert res.exit_code == 2 and said == "error: e.parquet: no rows (the Parquet file has its columns but no rows)", said

@@ -340,9 +340,11 @@ def resolve_settings(
     if repeated:
         raise ConfigError(f"{', '.join(repeated)} given more than once: name each column once")
     if data is not None:
-        from flowcast.data.sources import check_readable
+        from flowcast.data.sources import check_readable, refuse_no_rows
 
         check_readable(data, dataset or _name_of(data))  # a workbook or missing file, before asking for its columns
+        if time_col is None or target_col is None:  # a file of no rows is told so, not asked for columns (nor read as
+            refuse_no_rows(data, dataset or _name_of(data))  # a wide file: an empty one's columns hold no text)
         id_col, time_col, target_col = _own_vocabulary(data, id_col, time_col, target_col,
                                                        [*(future_col or []), *(past_col or []), *(static_col or [])])
         _refuse_periods_across(data, time_col, target_col)
@@ -357,9 +359,6 @@ def resolve_settings(
                                   dataset or _name_of(data), as_of=instant)
             missing = []
         if missing:
-            from flowcast.data.sources import refuse_no_rows
-
-            refuse_no_rows(data, dataset or _name_of(data))  # a file of no rows is told so, not asked for columns
             why = _not_wide_hint(data, id_col, time_col, target_col, as_of=instant, tz=tz, time_format=time_format)
             why = why or _id_col_hint(data, id_col, time_col)
             # --freq is read off the dates once the columns are named: it is not needed (newuser22: 'also needs
