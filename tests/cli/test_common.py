@@ -1029,3 +1029,34 @@ def test_a_wide_files_column_named_as_a_target_stays_a_series(tmp_path, monkeypa
     res = runner.invoke(app, ["validate", "w.csv", "--freq", "1d", "--json", "--home", "h"], terminal_width=400)
     assert res.exit_code == 0 and _last_json(res.stdout)["wide_columns"] == ["sales", "online"], res.output
     assert "y <-" not in " ".join(res.stderr.split()), res.stderr
+
+
+@pytest.mark.parametrize(("columns", "said"), [
+    (("day",), ("ds <- 'day', y <- 'units' (--id-col store --target-col units guessed from their names; --time-col "
+                "day as its one date column; pass the options")),
+    (("ts",), ("ds <- 'ts', y <- 'units' (--id-col store --target-col units guessed from their names; --time-col ts "
+               "as its one date column; pass the options")),
+    (("day", "order_day"), None),  # two date columns: which is meant is not guessed
+])
+def test_a_parquet_files_one_date_column_is_its_time_whatever_its_name(tmp_path, monkeypatch, columns, said):
+    """newuser44: a Parquet file whose time column is of type Date but named `day` (`day,store,units,price`) was
+    asked for --time-col: a time column was guessed from its name alone, where the file's schema says which column
+    holds dates. Its one column of type Date or Datetime is the time, and said so; of two, neither is guessed."""
+    from datetime import date, datetime, timedelta
+
+    import polars as pl
+
+    monkeypatch.chdir(tmp_path)
+    days = [date(2024, 1, 1) + timedelta(days=d) for d in range(28)]
+    first = [datetime(d.year, d.month, d.day) if columns[0] == "ts" else d for d in days]
+    frame = pl.DataFrame({columns[0]: first * 2, "store": ["a"] * 28 + ["b"] * 28, "units": list(range(56)),
+                          "price": [2.5] * 56, **{c: days * 2 for c in columns[1:]}})
+    frame.write_parquet(tmp_path / "f.parquet")
+    res = runner.invoke(app, ["validate", "f.parquet", "--freq", "1d", "--future-col", "price", "--home", "h"],
+                        terminal_width=400)
+    said_all = " ".join(res.output.split())
+    if said is None:
+        assert res.exit_code == 2 and "error: --data f.parquet also needs --time-col" in said_all, said_all
+        return
+    assert res.exit_code == 0, said_all
+    assert f"note: f.parquet is read with columns: unique_id <- 'store', {said}" in said_all, said_all

@@ -617,3 +617,47 @@ def test_a_text_column_that_tells_series_apart_is_named_as_the_id_when_none_is_d
                               "sales", "--freq", "1d"])
     said = " ".join(res.output.split())
     assert "weather is text that changes within a series" in said and "tells the series apart" not in said, said
+
+
+def test_the_series_too_short_for_a_network_are_counted_as_a_run_counts_them(tmp_path):
+    """newuser44: a file of two 60-day series and one of 2 days. A run fits the lookback and validation span to
+    its data (lookback 36 -> 14) and said `1 of 3 series has fewer than the 31 periods a network needs (c)`;
+    `flowcast validate` kept the default spans and said all three were too short for a network (`3 (a, b, c)`)."""
+    start = date(2024, 1, 1)
+    lines = ["date,id,val"] + [f"{start + timedelta(days=i)},{s},{10 + i % 7}" for s in "ab" for i in range(60)]
+    lines += [f"{start + timedelta(days=i)},c,{i}" for i in range(2)]
+    p = tmp_path / "obs.csv"
+    p.write_text("\n".join(lines) + "\n")
+    res = runner.invoke(app, ["validate", str(p), *FILE_OPTS], terminal_width=400)
+    assert res.exit_code == 0, res.output
+    said = " ".join(res.stdout.split())
+    assert "| series too short for a network (statistical models forecast them) | 1 (c) |" in said, said
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+@pytest.mark.parametrize(("text", "said"), [
+    ("", "s.csv is empty (no header, no rows)"),
+    ("date,id,val\n", "s.csv: no rows (the file has a header but no data)"),
+    ("date,id,val\r\n\r\n\r\n", "s.csv: no rows (the file has a header but no data, only 2 blank lines)"),
+    ("\ufeffDatum;Filiale;Umsatz\n", "s.csv: no rows (the file has a header but no data)"),
+])
+def test_a_file_of_no_rows_is_told_so_before_it_is_asked_for_its_columns(tmp_path, monkeypatch, command, text, said):
+    """newuser44: an empty file, or a header alone, given without its column options was told `--data s.csv also
+    needs --time-col, --target-col (its columns: date, id, val)`; given them, it was then told it has no rows."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.csv").write_text(text, encoding="utf-8", newline="")
+    res = runner.invoke(app, [command, "s.csv", "--json"], terminal_width=400)
+    assert res.exit_code == 2, res.output
+    assert last_json(res.stdout)["error"] == said, res.output
+
+
+def test_a_parquet_file_of_no_rows_is_told_so_and_not_read_as_wide(tmp_path, monkeypatch):
+    """newuser44: a Parquet file of its columns alone (`day` a Date, `shop` text) was said to be read as a wide file,
+    'each of its 3 columns a series (shop, ...)', before it was told it has no rows: no value of `shop` was text."""
+    from datetime import date
+
+    monkeypatch.chdir(tmp_path)
+    pl.DataFrame({"day": [date(2024, 1, 1)], "shop": ["a"], "units": [1]}).head(0).write_parquet(tmp_path / "e.parquet")
+    res = runner.invoke(app, ["validate", "e.parquet"], terminal_width=400)
+    said = " ".join(res.output.split())
+    assert res.exit_code == 2 and said == "error: e.parquet: no rows (the Parquet file has its columns but no rows)", said

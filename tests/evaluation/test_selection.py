@@ -102,3 +102,13 @@ def test_rmsse_ranks_the_demand_rate_above_zero_on_intermittent_data(metric, bes
     assert board["model"].to_list()[0] == best
     zero = board.filter(pl.col("model") == "zero").row(0, named=True)
     assert zero["rmsse"] is not None and zero["rmsse"] > board.filter(pl.col("model") == "rate")["rmsse"][0]
+
+
+def test_a_metric_defined_for_one_series_alone_says_the_other_series():
+    """newuser44: an all-zero series beside one other was said 'ranked on the other 1 series' MASE'."""
+    from flowcast.evaluation.selection import usable_metric
+
+    td = build_td({"zeros": [0.0] * 20, "up": [float(i) for i in range(20)]}, horizon=4, season_length=4)
+    results = [backtest(td, f, name=n, n_windows=1) for n, f in [("naive", naive_fit), ("snaive", seasonal_naive_fit)]]
+    _, note = usable_metric(results, "mase")
+    assert "ranked on the other series' MASE (evaluation.metric" in note, note

@@ -194,3 +194,22 @@ def test_the_forecast_and_models_show_make_one_checkpoint_check(tmp_path, how, s
     assert fault is not None and str(caught.value).startswith(f"the model file {ckpt} ")
     assert str(caught.value).endswith(fault) and said in str(caught.value)
     assert shown == [f"{ckpt}: {fault}"]
+
+
+@pytest.mark.parametrize(("trained", "given", "said"), [
+    (True, False, ("was trained with the past covariate px, which the data does not declare: declare it as its "
+                   "retrain did (--past-col px; past_cols in [sources.NAME])")),
+    (False, True, ("the data declares the past covariate px, which the model was not trained with: leave it out, or "
+                   "retrain with it (flowcast run)")),
+])
+def test_covariates_other_than_the_models_are_named_with_the_option(tmp_path, trained, given, said):
+    """newuser44: `flowcast forecast` of a --data file without the --future-col price --future-col promo its retrain
+    was given failed with "data future_cols ['cal_week_sin', ...] differ from the model's [..., 'price', 'promo']":
+    the calendar columns the user never named, and no option. It names the covariates missing or extra and what to
+    give; the calendar columns, which flowcast derives itself, are left out of it."""
+    from flowcast.errors import TrainingError
+
+    art = train_model(make_td(n_series=2, length=40, past=trained), tiny_cfg(max_steps=2), tmp_path / "gru", cell="gru")
+    with pytest.raises(TrainingError) as err:
+        predict(art, make_td(n_series=2, length=40, past=given))
+    assert said in str(err.value) and "cal_" not in str(err.value), str(err.value)

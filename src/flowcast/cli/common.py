@@ -340,9 +340,11 @@ def resolve_settings(
     if repeated:
         raise ConfigError(f"{', '.join(repeated)} given more than once: name each column once")
     if data is not None:
-        from flowcast.data.sources import check_readable
+        from flowcast.data.sources import check_readable, refuse_no_rows
 
         check_readable(data, dataset or _name_of(data))  # a workbook or missing file, before asking for its columns
+        if time_col is None or target_col is None:  # a file of no rows is told so, not asked for columns (nor read as
+            refuse_no_rows(data, dataset or _name_of(data))  # a wide file: an empty one's columns hold no text)
         id_col, time_col, target_col = _own_vocabulary(data, id_col, time_col, target_col,
                                                        [*(future_col or []), *(past_col or []), *(static_col or [])])
         _refuse_periods_across(data, time_col, target_col)
@@ -435,25 +437,36 @@ def _own_vocabulary(data: str, id_col: list[str] | None, time_col: str | None, t
     """The columns of a file where the command names none, guessed from their names: those written in flowcast's own
     vocabulary (Nixtla's long `unique_id, ds, y`, what `flowcast forecasts` and neuralforecast / statsforecast
     write): `ds` the time, `y` the target, `unique_id` the series; else the file's one column named as a time
-    (`TIME_NAMES`: 'Date', 'month') whose values read as times, and, where its times repeat (several series: a wide
+    (`TIME_NAMES`: 'Date', 'month') whose values read as times, else a Parquet or Arrow file's one column of type Date
+    or Datetime whatever its name ('day'), and, where its times repeat (several series: a wide
     file's series column named 'store' stays a series), its one column named as a series (`ID_NAMES`: 'store',
     'item_id'); and, of a long file, its one column named as a target (`TARGET_NAMES`: 'sales', 'units') or else its
     one other number column (`_guessed_target`); a column given as a covariate is none of them. Such a file needed `--time-col ds --target-col y` (`--time-col Date`: a new user passed it
     every time), and without `--id-col unique_id` it was read as one series whose every date repeated (99% of its
     rows quarantined as duplicates). What was guessed is said on the console with the columns read. An option given
     keeps its value; two columns so named, or none, are not guessed: the command asks for the option as before."""
-    from flowcast.data.sources import columns_of, parses_as_times, times_repeat_within, wide_probe
+    from flowcast.data.sources import (
+        columns_of,
+        parses_as_times,
+        times_repeat_within,
+        typed_time_columns,
+        wide_probe,
+    )
 
     columns = columns_of(data)
     if not columns:
         return id_col, time_col, target_col
     guessed: list[str] = []
+    typed = None  # the time column of a Parquet / Arrow file told by its type, not its name
     if time_col is None:
-        named = "ds" if "ds" in columns else _named_one(columns, TIME_NAMES, (target_col, *(id_col or []),
-                                                                              *covariates))
+        taken = (target_col, *(id_col or []), *covariates)
+        named = "ds" if "ds" in columns else _named_one(columns, TIME_NAMES, taken)
         if named is not None and (named == "ds" or parses_as_times(data, named)):
             time_col = named
             guessed.append(f"--time-col {shlex.quote(named)}")
+        elif len(dated := [c for c in typed_time_columns(data) if c not in taken]) == 1:
+            time_col = dated[0]  # (newuser44: a Parquet file's Date column `day` was asked for with --time-col)
+            typed = f"--time-col {shlex.quote(time_col)} as its one date column"
     if target_col is None and "y" in columns and time_col != "y":
         target_col = "y"
         guessed.append("--target-col y")
@@ -474,12 +487,12 @@ def _own_vocabulary(data: str, id_col: list[str] | None, time_col: str | None, t
             guessed.append(f"--target-col {shlex.quote(target_col)}")
         elif target_col is not None:
             lone = f"--target-col {shlex.quote(target_col)} as its one other number column"
-    if guessed or lone:
+    if guessed or lone or typed:
         read = [f"{role} <- {' + '.join(repr(c) for c in cols)}"
                 for role, cols in (("unique_id", id_col or []), ("ds", [time_col] if time_col else []),
                                    ("y", [target_col] if target_col else [])) if cols]
         why = [f"{' '.join(guessed)} guessed from their names"] if guessed else []
-        console.print(f"note: {data} is read with columns: {', '.join(read)} ({'; '.join([*why, *([lone] if lone else [])])}"
+        console.print(f"note: {data} is read with columns: {', '.join(read)} ({'; '.join([*why, *(s for s in (typed, lone) if s)])}"
                       "; pass the options to read other columns)", highlight=False)
     return id_col, time_col, target_col
 

@@ -58,7 +58,7 @@ def validate_cmd(
             **source.settings_args(), horizon=horizon, config=config, home=home, as_of=as_of,
         )
         run_as_of = parse_run_as_of(as_of, settings)
-        prepared = prepare_data(settings, run_as_of)
+        prepared = prepare_data(settings, run_as_of, fit_spans=True)  # as the run it checks for prepares it
         report = prepared.report
         stale = _freshness(prepared, run_as_of, settings.validation.max_staleness)
     except FlowcastError as exc:

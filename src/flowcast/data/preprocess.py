@@ -52,7 +52,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from flowcast.config import Settings, SourceConfig, recipe_freq
+from flowcast.config import Settings, SourceConfig, recipe_freq, with_overrides
 from flowcast.data.calendar import (
     calendar_columns,
     grid_point,
@@ -63,7 +63,7 @@ from flowcast.data.calendar import (
     shift,
 )
 from flowcast.data.freshness import when_text
-from flowcast.data.lengths import network_min_length
+from flowcast.data.lengths import fit_network_spans_for_backtest, network_min_length
 from flowcast.data.order import CHUNK as _CHUNK
 from flowcast.data.order import in_key_order
 from flowcast.data.sources import MISSING_MARKERS, number_text
@@ -885,6 +885,27 @@ def _check_future(td: TrainingData, summary: PreprocessSummary, source: SourceCo
 
 
 # ------------------------------------------------------------------------------------ one call
+def fitted_spans(settings: Settings, td: Any) -> tuple[Settings, list[str]]:
+    """`settings` with the lookback and validation span shortened to the data where they were not
+    given (`flowcast.data.lengths.fit_network_spans`), and what changed (or, with nothing changed, what its notes
+    say all the same: a lookback given that no series can hold; `settings` itself is returned then)."""
+    pp, mc, ev, h = settings.preprocess, settings.model, settings.evaluation, int(td.meta.horizon)
+    if not mc.cells and not settings.tuning.enabled:  # no network to fit them for: the notes said it was
+        return settings, []                         # shortened 'so that the networks take part in the backtest'
+    val = pp.val_size if pp.val_size is not None else h
+    spans = fit_network_spans_for_backtest(
+        td.lengths()["length"].to_list(), horizon=h, lookback=mc.lookback, val_size=val,
+        short_series=pp.short_series, share=pp.length_share, n_windows=ev.n_windows, step=ev.step or h,
+        windows_given="n_windows" in settings._given.get("evaluation", frozenset()),
+        lookback_given="lookback" in settings._given.get("model", frozenset()),
+        val_size_given="val_size" in settings._given.get("preprocess", frozenset()),
+    )
+    if not spans.changed(mc.lookback, val):  # what it says all the same: a given lookback no series can hold
+        return settings, list(spans.notes)  # (review21: dropped with the spans unchanged, the run said nothing)
+    fitted = with_overrides(settings, model={"lookback": spans.lookback}, preprocess={"val_size": spans.val_size})
+    return fitted, spans.notes
+
+
 @dataclass
 class PreparedData:
     training: TrainingData
@@ -895,8 +916,12 @@ class PreparedData:
     shifts: pl.DataFrame | None = None  # daily times written with an offset: `ValidationResult.shifts`
 
 
-def prepare_data(settings: Settings, as_of: datetime | None = None, run_key: str | None = None) -> PreparedData:
-    """ingest + validate + quarantine write + threshold check + preprocess, in one call.
+def prepare_data(settings: Settings, as_of: datetime | None = None, run_key: str | None = None, *,
+                 fit_spans: bool = False) -> PreparedData:
+    """ingest + validate + quarantine write + threshold check + preprocess, in one call. With `fit_spans`, prepared
+    with the spans a run fits to the data (`fitted_spans`), as the retrain flow prepares it: the series too short for
+    a network are those its run counts (`flowcast validate` counted them with the default spans: 3 of 3 where its
+    run said 1).
 
     Quarantine goes to settings.quarantine_dir / <source> / (run_key or as_of or "all"). Raises
     DataValidationError (exit 2) on dataset-level failures and above the quarantine threshold
@@ -931,7 +956,10 @@ def prepare_data(settings: Settings, as_of: datetime | None = None, run_key: str
     fp = hashlib.sha256(f"{ingested.fingerprint}|{ingested.as_of}|{result.report.rows_valid}".encode()).hexdigest()[:16]
     try:
         enforce_thresholds(result, settings.validation, artifact=None)  # a command's: it writes no artifact
-        training, summary = preprocess(take_valid(result), source, settings, ingested.as_of, fingerprint=fp)
+        valid = take_valid(result)
+        training, summary = preprocess(valid, source, settings, ingested.as_of, fingerprint=fp)
+        if fit_spans and (fitted := fitted_spans(settings, training)[0]) is not settings:
+            training, summary = preprocess(valid, source, fitted, ingested.as_of, fingerprint=fp)
     except DataValidationError as exc:
         exc.report = result.report  # what was found before the failure, for callers that show it
         raise

@@ -2185,6 +2185,31 @@ def check_readable(path: str, name: str) -> None:
         _check_text(first)
 
 
+_NO_ROWS_PROBE = 1000  # lines read of each file to tell a file of a header (and blank lines) alone
+
+
+def refuse_no_rows(path: str, name: str) -> None:
+    """Refuse a local file (every file of a glob) that holds no row: empty, a header alone (blank lines after it
+    counted), a Parquet file of its columns alone, said as its run says it (`validate.no_rows_error`), before a
+    command asks for its columns: `flowcast validate header.csv` was told `also needs --time-col, --target-col (its
+    columns: date, id, sales)`, and given them, that the file has no rows. URLs are read by the run itself."""
+    if _is_url(path):
+        return
+    from flowcast.data.validate import no_rows_said
+
+    probe = SourceConfig(name=name, path=path, time_col="-", target_col="-", freq="1d")
+    files = resolve_files(probe)
+    blank_lines = 0
+    for file in files:
+        head = _scan_one(probe, file).head(_NO_ROWS_PROBE).collect()  # an empty CSV file raises, saying so
+        text = [pl.col(c).cast(pl.Utf8).str.strip_chars() for c in head.columns]
+        blank = int(head.select(pl.all_horizontal([c.is_null() | (c == "") for c in text]).sum()).item()) if text else 0
+        if head.height > blank:
+            return
+        blank_lines += head.height if file_format(probe, file) == "csv" else 0
+    raise no_rows_said(path, {file_format(probe, f) for f in files}, len(files), blank_lines)
+
+
 def columns_of(path: str) -> list[str] | None:
     """The columns of a local file (its first, for a glob or a folder) as a source would read them
     (separator sniffed, unnamed cells as `column_<n>`); None when they cannot be read cheaply (a URL,
@@ -2199,6 +2224,19 @@ def columns_of(path: str) -> list[str] | None:
         return None
     renames, _ = _header_names(names)
     return [renames.get(c, c) for c in names]
+
+
+def typed_time_columns(path: str) -> list[str]:
+    """The columns of a local file (its first, for a glob or a folder) whose type is Date or Datetime: a Parquet or
+    Arrow IPC file's schema says which hold times (a CSV file's are text: none). [] where it cannot be read cheaply
+    (a URL, a missing or unreadable file). For a command's guess of the time column, never for a run."""
+    if "://" in path:
+        return []
+    try:
+        schema = _probe_scan(path).collect_schema()
+    except Exception:  # noqa: BLE001 - a courtesy: the command's own reading says what is wrong
+        return []
+    return [c for c, dtype in schema.items() if dtype == pl.Date or isinstance(dtype, pl.Datetime)]
 
 
 _NUMBER_TEXT_RE = r"^[-+]?(\d[\d.,\u00a0\u202f ]*|[.,]\d+)([eE][-+]?\d+)?$"  # '3.5', '3,5', '1.234,56', '1e3'

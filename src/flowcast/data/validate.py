@@ -408,16 +408,21 @@ _IO_FAILURE = re.compile(
 def no_rows_error(ingested: Ingested, blank_lines: int = 0) -> DataValidationError:
     """A source that holds no row, said as is true of its files: a CSV file has a header but no data (and maybe
     `blank_lines`), a Parquet or Arrow IPC file its columns but no rows (it was told it had a header too)."""
-    kinds = {file_format(ingested.source, f) for f in ingested.files}
-    several = len(ingested.files) > 1
+    return no_rows_said(ingested.label, {file_format(ingested.source, f) for f in ingested.files},
+                        len(ingested.files), blank_lines)
+
+
+def no_rows_said(label: str, kinds: set[str], files: int, blank_lines: int = 0) -> DataValidationError:
+    """`no_rows_error` of the source `label`, its `files` files of the formats `kinds` ('csv', 'parquet', 'ipc')."""
+    several = files > 1
     if kinds == {"csv"}:
         blanks = f", only {plural(blank_lines, 'blank line')}" if blank_lines else ""
         what = f"{'each file has' if several else 'the file has'} a header but no data{blanks}"
     else:
         kind = " or ".join(sorted({"parquet": "Parquet", "ipc": "Arrow IPC"}.get(k, "CSV") for k in kinds))
-        what = (f"its {len(ingested.files)} {kind} files have their columns but no rows" if several
+        what = (f"its {files} {kind} files have their columns but no rows" if several
                 else f"the {kind} file has its columns but no rows")
-    return DataValidationError(f"{ingested.label}: no rows ({what})")
+    return DataValidationError(f"{label}: no rows ({what})")
 
 
 def _collect(plans: list[pl.LazyFrame], ingested: Ingested) -> list[pl.DataFrame]:

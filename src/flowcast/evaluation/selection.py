@@ -151,9 +151,10 @@ def _partly_undefined(cands: list[Any], metric: str) -> str:
     # RMSSE (intermittent data): a part without any demand yet; sMAPE says little on zeros, RMSE ranks alike unscaled
     why, every = (("constant (no demand at all, say)", "rmse") if metric == "rmsse"
                   else ("constant or repeats itself exactly every season", "smape"))
+    rest = "" if per_series.height - len(undefined) == 1 else f"{per_series.height - len(undefined)} "
     return (f"{shown} is undefined for {len(undefined)} of {per_series.height} series ({named}: a history that is "
             f"{why} has a scale of 0); the candidates are ranked on the "
-            f"other {per_series.height - len(undefined)} series' {shown} (evaluation.metric = \"{every}\" ranks on "
+            f"other {rest}series' {shown} (evaluation.metric = \"{every}\" ranks on "
             "every series)")
 
 

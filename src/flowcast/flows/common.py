@@ -28,6 +28,7 @@ from flowcast import events, reporting
 from flowcast.config import Settings, SourceConfig, load_settings
 from flowcast.data.calendar import is_subdaily
 from flowcast.data.datasets import source_tz  # noqa: F401 - the flows' import of it
+from flowcast.data.preprocess import fitted_spans
 from flowcast.data.schemas import DS_SEEN
 from flowcast.errors import (
     AlreadyPublished,
@@ -843,30 +844,6 @@ class LoadedData:
     # where daily times were written with an offset: each period's shift (`ValidationResult.shifts`), for realized
     # accuracy and the production model's training cut; None where none was
     shifts: pl.DataFrame | None = None
-
-
-def fitted_spans(settings: Settings, td: Any) -> tuple[Settings, list[str]]:
-    """`settings` with the lookback and validation span shortened to the data where they were not
-    given (`flowcast.data.lengths.fit_network_spans`), and what changed (or, with nothing changed, what its notes
-    say all the same: a lookback given that no series can hold; `settings` itself is returned then)."""
-    from flowcast.config import with_overrides
-    from flowcast.data.lengths import fit_network_spans_for_backtest
-
-    pp, mc, ev, h = settings.preprocess, settings.model, settings.evaluation, int(td.meta.horizon)
-    if not mc.cells and not settings.tuning.enabled:  # no network to fit them for: the notes said it was
-        return settings, []                         # shortened 'so that the networks take part in the backtest'
-    val = pp.val_size if pp.val_size is not None else h
-    spans = fit_network_spans_for_backtest(
-        td.lengths()["length"].to_list(), horizon=h, lookback=mc.lookback, val_size=val,
-        short_series=pp.short_series, share=pp.length_share, n_windows=ev.n_windows, step=ev.step or h,
-        windows_given="n_windows" in settings._given.get("evaluation", frozenset()),
-        lookback_given="lookback" in settings._given.get("model", frozenset()),
-        val_size_given="val_size" in settings._given.get("preprocess", frozenset()),
-    )
-    if not spans.changed(mc.lookback, val):  # what it says all the same: a given lookback no series can hold
-        return settings, list(spans.notes)  # (review21: dropped with the spans unchanged, the run said nothing)
-    fitted = with_overrides(settings, model={"lookback": spans.lookback}, preprocess={"val_size": spans.val_size})
-    return fitted, spans.notes
 
 
 def _refuse_unwritten(settings: Settings, dataset: str, as_of: datetime, result: Any, exc: BaseException) -> None:

@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from flowcast.columns import quantile_col
+from flowcast.data.calendar import calendar_columns
 from flowcast.errors import ModelFileError, TrainingError
+from flowcast.wording import noun
 
 if TYPE_CHECKING:
     from flowcast.data.training_data import TrainingData
@@ -107,6 +109,30 @@ def _model_scaling(td: TrainingData, data: dict) -> TrainingData:
     return replace(td, scalers=scalers, meta=replace(td.meta, scaler=scaler, log1p=log1p))
 
 
+def covariates_differ(kind: str, have: list[str], want: list[str], calendar: set[str]) -> str:
+    """Why the data's covariates of `kind` ('future_cols', 'past_cols'), `have`, cannot feed a network trained on
+    `want`, in the options that mend it: the covariates the model was trained with that the data does not declare,
+    those it declares that the model was not, or their order. The `calendar` columns, which flowcast derives itself,
+    are left out of it: `flowcast forecast` without the `--future-col price --future-col promo` its retrain was given
+    was told `data future_cols ['cal_week_sin', ...] differ from the model's [..., 'price', 'promo']`, and no option."""
+    label, option = ("future-known", "--future-col") if kind == "future_cols" else ("past", "--past-col")
+    missing = [c for c in want if c not in have and c not in calendar]
+    extra = [c for c in have if c not in want and c not in calendar]
+    said = []
+    if missing:
+        it = "it" if len(missing) == 1 else "them"
+        said.append(f"the model was trained with the {label} {noun(len(missing), 'covariate')} "
+                    f"{', '.join(missing)}, which the data does not declare: declare {it} as its retrain did "
+                    f"({' '.join(f'{option} {c}' for c in missing)}; {kind} in [sources.NAME])")
+    if extra:
+        it = "it" if len(extra) == 1 else "them"
+        said.append(f"the data declares the {label} {noun(len(extra), 'covariate')} {', '.join(extra)}, "
+                    f"which the model was not trained with: leave {it} out, or retrain with {it} (flowcast run)")
+    if not said:  # the same columns: another order, or another frequency's calendar columns
+        said.append(f"the data's {label} covariates {have} differ from the model's {want}")
+    return "; ".join(said)
+
+
 def predict(artifact: ModelArtifact, td: TrainingData, horizon: int | None = None,
             batch_size: int = 4096) -> pl.DataFrame:
     """unique_id, ds, step (Int32 1..h), y_hat (Float64) [+ quantile columns], original scale."""
@@ -126,7 +152,8 @@ def predict(artifact: ModelArtifact, td: TrainingData, horizon: int | None = Non
     for kind in ("future_cols", "past_cols"):
         have, want = list(getattr(td.meta, kind)), list(data.get(kind, []))
         if have != want:
-            raise TrainingError(f"data {kind} {have} differ from the model's {want} ({artifact.path})")
+            calendar = {*calendar_columns(str(data.get("freq") or td.meta.freq)), *td.meta.calendar_cols}
+            raise TrainingError(f"{covariates_differ(kind, have, want, calendar)} ({artifact.path})")
     td = _model_statics(td, list(data.get("static_cols", [])), artifact)
     td = _model_scaling(td, data)
     stats = CovStats(**data["cov_stats"])
