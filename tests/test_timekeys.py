@@ -5,9 +5,18 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+import polars as pl
 import pytest
 
-from flowcast.timekeys import as_instant, as_of_on_ds, storage_naive, utc_text, wall_instant, wall_time
+from flowcast.timekeys import (
+    as_instant,
+    as_of_on_ds,
+    storage_naive,
+    utc_text,
+    utc_text_expr,
+    wall_instant,
+    wall_time,
+)
 
 INSTANT = datetime(2019, 12, 31, 23, 30, tzinfo=UTC)
 
@@ -264,6 +273,16 @@ def test_utc_text_in_a_column_headed_utc_leaves_the_zone_to_the_header(value, ce
     """A table's `as_of (UTC)` column: 'UTC' in every row of sub-daily as_ofs cut an 80-column table's headers."""
     assert utc_text(value, zone=False) == cell
     assert utc_text(value, "America/New_York", zone=False) == utc_text(value, "America/New_York")  # two zones: both
+
+
+@pytest.mark.parametrize("value", [
+    datetime(2026, 12, 5), datetime(2026, 12, 5, 3), datetime(2026, 12, 5, 5, 58, 42, 123456),
+    datetime(2026, 12, 5, 0, 0, 0, 500), datetime(2026, 12, 5, 0, 30), None])
+@pytest.mark.parametrize("zone", [True, False])
+def test_utc_text_expr_writes_a_column_as_utc_text_writes_each_value(value, zone):
+    """Quarantine reasons wrote a sub-daily key '2020-01-01 00:00:00 UTC' (seconds always) by a format of their own."""
+    got = pl.DataFrame({"t": [value]}, schema={"t": pl.Datetime("us")}).select(utc_text_expr(pl.col("t"), zone=zone))
+    assert got.item() == (None if value is None else utc_text(value, zone=zone))
 
 
 @pytest.mark.parametrize("text", ["2026-12-05 03:00 UTC", "2026-12-05T03:00 utc", " 2026-12-05 03:00:00 UTC "])

@@ -805,7 +805,7 @@ def test_the_realized_accuracy_artifact_shows_the_metric_the_verdict_was_judged_
     text = accuracy.markdown(accuracy.RealizedOutcome(dataset="parts", realized=realized, decay=decay), promised, None)
     header = next(line for line in text.splitlines() if line.startswith("| as\\_of")).replace("\\_", "_")
     assert header.endswith(f"| {promise_col} |") and ("RMSSE" in header) is (metric == "rmsse")
-    assert ("realized RMSSE 0.700 over the last 3" in text) is (metric == "rmsse")
+    assert ("realized RMSSE 0.7 over the last 3" in text) is (metric == "rmsse")
     assert f"## Realized accuracy of parts: {'**degraded**' if decay.degraded else 'healthy'} on {metric.upper()}\n" in text
 
 
@@ -827,7 +827,7 @@ def test_the_realized_accuracy_artifact_of_a_window_of_mase_and_rmsse_ranked_ver
                              rmsse).replace("\\_", "_")
     assert "## Realized accuracy of parts: healthy on MASE and RMSSE" in text
     assert "each version's forecasts are judged on the metric it was ranked on" in text
-    assert "- on RMSSE: realized RMSSE 0.650 over the last 2 scored as_ofs" in text
+    assert "- on RMSSE: realized RMSSE 0.65 over the last 2 scored as_ofs" in text
     lines = text.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("| as_of"))
     cells = [c.strip() for c in lines[header].split("|")]

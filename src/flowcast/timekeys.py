@@ -25,6 +25,7 @@ then express that instant on their own axis:
   plots), an expression.
 - `utc_text(instant, tz)`: the instant for a person, the one way flowcast writes one: a midnight UTC as its date,
   any other as its UTC clock time with 'UTC' (seconds where not zero), plus the wall time and offset in `tz`.
+- `utc_text_expr(column)`: `utc_text` of a column of naive UTC instants, an expression (quarantine reasons).
 - `wall_instant(wall, tz)`: a wall time of `tz` as the instant its clock first reads it (or a later time): the
   earlier of a repeated autumn time, the jump's instant for one the spring jump skips.
 - `zones_keeping(examples)`: the zones whose clocks keep each (instant, UTC offset) pair given: times written with
@@ -263,6 +264,16 @@ def utc_text(value: datetime | date | str | None, tz: str | None = None, *, zone
         return text
     assert tz is not None
     return f"{text} ({zone_text(instant, tz)})"
+
+
+def utc_text_expr(column: pl.Expr, *, zone: bool = True) -> pl.Expr:
+    """`utc_text` of a column of naive UTC instants (no `tz`), as a polars expression: a midnight its date alone, any
+    other instant its clock time (seconds only where they are not zero, no fraction) with ' UTC' (without it where
+    `zone=False`: a calendar's date with a time of day, a column whose header says '(UTC)'). Nulls stay null."""
+    whole = (column.dt.second() == 0) & (column.dt.microsecond() == 0)
+    clock = pl.when(whole).then(column.dt.to_string("%Y-%m-%d %H:%M")).otherwise(column.dt.to_string("%Y-%m-%d %H:%M:%S"))
+    return pl.when(column.dt.time() == time(0)).then(column.dt.to_string("%Y-%m-%d")).otherwise(
+        clock + " UTC" if zone else clock)
 
 
 def zone_text(value: datetime | date | str, tz: str) -> str:

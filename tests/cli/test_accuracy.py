@@ -89,10 +89,10 @@ def _parts_rows(versions: list[str], rmsse: list[float | None], rmsse_snaive: li
 
 @pytest.mark.parametrize(("versions", "promised_rmsse", "verdict", "heads", "note"), [
     # ranked on RMSSE: seasonal naive's RMSSE where its MASE was, beside the promised RMSSE
-    (["croston-v1"] * 3, {"croston-v1": 0.5}, "parts: healthy on RMSSE - realized RMSSE 0.550",
+    (["croston-v1"] * 3, {"croston-v1": 0.5}, "parts: healthy on RMSSE - realized RMSSE 0.55",
      (["snaive", "promised"], ["MASE", "RMSSE", "cov80", "cov95", "RMSSE", "RMSSE"]), "snaive RMSSE: seasonal naive's forecasts from the same as_of"),
     # ranked on MASE: as before, and the verdict says it
-    (["theta-v0"] * 3, {"theta-v0": None}, "parts: healthy on MASE - realized MASE 0.900",
+    (["theta-v0"] * 3, {"theta-v0": None}, "parts: healthy on MASE - realized MASE 0.9",
      (["snaive", "promised"], ["MASE", "sMAPE", "cov80", "cov95", "MASE", "MASE"]), "snaive MASE: seasonal naive's forecasts from the same as_of"),
     # one as_of of a MASE-ranked version: each version on its own metric, both promises shown
     (["theta-v0", "croston-v1", "croston-v1"], {"theta-v0": None, "croston-v1": 0.5},
@@ -224,7 +224,7 @@ def test_realized_rows_of_an_older_flowcast_without_rmsse_are_judged_on_mase_and
     path.write_text(json.dumps(stored))
     res = runner.invoke(app, ["accuracy", "--dataset", "parts", "--as-of", "2024-03-01"], terminal_width=80)
     assert res.exit_code == 0, res.output
-    assert "parts: healthy on MASE - realized MASE 0.900" in " ".join(res.output.split())
+    assert "parts: healthy on MASE - realized MASE 0.9" in " ".join(res.output.split())
     step = next(line for line in res.output.splitlines() if line.lstrip().startswith("croston"))
     assert step.split()[1:] == ["1", "10", "1.5", "0.9", "-", "150", "0.8", "0.9"]  # croston-v1: no model column
     res = runner.invoke(app, ["accuracy", "--dataset", "parts", "--as-of", "2024-03-01", "--json"])

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from flowcast.cli import app
 from flowcast.cli import pipeline as cli_pipeline
+from flowcast.flows.backfill import ERRORS_SAID
 
 runner = CliRunner()
 
@@ -518,6 +519,34 @@ def test_backfill_table_says_nothing_of_cut_details_where_none_was_cut():
                                                "forecast", "1d"))
     text = console.export_text()
     assert "already published (overwrite=False)" in text and cli_pipeline.DETAILS_CUT not in text, text
+
+
+@pytest.mark.parametrize(("n_failed", "note", "cut"), [
+    (ERRORS_SAID, None, False),  # only 'failed: see below' cut: each error follows whole below the table
+    (ERRORS_SAID + 1, None, True),  # a 6th date's error, said nowhere else, cut
+    (1, "as is…", False),  # a note holding an ellipsis of its own, shown whole
+    (1, "already published by another run since this backfill started (overwrite=False)", True),
+])
+def test_backfill_table_says_details_were_cut_only_where_one_said_nowhere_else_was(n_failed, note, cut):
+    """inst44: '(details cut to fit: ...)' followed the table wherever any cell held an ellipsis: a pointer cut
+    ('failed: se…') whose error the backfill's error below says whole, a note with an ellipsis of its own. It follows
+    only where the table cut a date's error or note that the output says nowhere else."""
+    from rich.console import Console
+
+    def failed(day: int) -> dict:
+        return {"as_of": f"2024-04-{day:02d}T00:00:00", "status": "failed", "rows": 0, "model": None,
+                "worker": "in-process", "flow_run": None, "error": f"day {day}: source 'sales' could not be read"}
+
+    outcomes = [failed(day) for day in range(1, n_failed + 1)]
+    if note is not None:
+        outcomes.append({"as_of": "2024-04-20T00:00:00", "status": "skipped", "rows": 0, "model": "theta-v1",
+                         "worker": "in-process", "flow_run": None, "error": note})
+    summary = {"published": 0, "skipped": int(note is not None), "failed": n_failed, "outcomes": outcomes}
+    console = Console(width=46, record=True)
+    console.print(cli_pipeline._backfill_table(summary, "forecast", "1d"))
+    text = console.export_text()
+    assert "…" in text.replace("as is…", ""), text  # at this width some cell is cut
+    assert (cli_pipeline.DETAILS_CUT in " ".join(text.split())) is cut, text  # (wrapped at this width)
 
 
 @pytest.mark.parametrize("n_rewritten", [0, 1, 3])

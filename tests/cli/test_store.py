@@ -123,6 +123,15 @@ def test_forecasts_table_fits_80_columns_with_what_rows_share_in_its_title():
     assert ": gru-v1\n" in one and "model" not in one.splitlines()[2] and "lo95" in one and "2024-04-21" in one
     hourly = forecast_tables(pl.DataFrame(rows("s1", "gru-v1", True)).with_columns(pl.col("ds").dt.offset_by("30m")))
     assert "ds (UTC)          step" in hourly and "2024-04-20 00:30     1" in hourly  # instants, said to be UTC
+    # as every instant reads (`timekeys.utc_text`): seconds where a period has them (they were cut to the minute),
+    # a midnight among clock times its date
+    secs = forecast_tables(pl.DataFrame(rows("s1", "gru-v1", True)).with_columns(
+        pl.col("ds").dt.offset_by("-30s")))
+    assert "ds (UTC)             step" in secs and "2024-04-19 23:59:30     1" in secs, secs
+    mixed = forecast_tables(pl.DataFrame(rows("s1", "gru-v1", True)[:1] + [
+        {**rows("s1", "gru-v1", True)[1], "ds": datetime(2024, 4, 20, 6)}]))
+    assert [line.split()[:4] for line in mixed.splitlines()[4:6]] == [
+        ["s1", "2024-04-20", "1", "1000.0"], ["s1", "2024-04-20", "06:00", "2"]], mixed
 
 
 @pytest.mark.parametrize(("fallen", "said"), [

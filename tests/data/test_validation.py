@@ -1071,12 +1071,15 @@ def test_the_reports_as_of_is_written_as_the_other_artifacts_write_it(write_csv,
     # month-end and mid-month rows of one month: neither is dated 2020-01-01, the period they share starts then
     ("1mo", "2020-01-31,a,1\n2020-01-15,a,2\n", "2 rows for (a, the 1mo period from 2020-01-01) with different y values (1.0 / 2.0)"),
     ("1h", "2020-01-01T00:00,a,1\n2020-01-01T00:00,a,1\n",
-     "repeat of an earlier row for (a, 2020-01-01 00:00:00 UTC) with the same y"),
+     "repeat of an earlier row for (a, 2020-01-01) with the same y"),  # a midnight UTC: its date (utc_text)
+    ("30m", "2020-01-01T06:30,a,1\n2020-01-01T06:30,a,2\n",
+     "2 rows for (a, 2020-01-01 06:30 UTC) with different y values (1.0 / 2.0)"),  # no seconds where they are zero
 ])
 def test_a_duplicate_key_is_named_as_the_source_periods_read(write_csv, freq, body, said):
     """Regression: every duplicate's reason gave its key as a timestamp: '(a, 2020-01-01 00:00:00)' for daily
     data, and for monthly rows dated 2020-01-31 and 2020-01-15 the aligned '(a, 2020-01-01 00:00:00)', a date
-    neither row has, without saying it is their month; sub-daily instants did not say they are UTC."""
+    neither row has, without saying it is their month; sub-daily instants did not say they are UTC, then said it with
+    seconds always ('2020-01-01 00:00:00 UTC') where every other instant reads by `timekeys.utc_text`."""
     r = run_validate(write_csv(HEADER + body), freq=freq)
     reasons = r.quarantined["reason"].to_list() or [(r.report.duplicate_example or "").split(": ", 1)[-1]]
     assert reasons[-1] == said

@@ -512,7 +512,7 @@ def test_dates_skipped_as_published_with_another_horizon_are_named(tmp_path):
 
     import polars as pl
 
-    from flowcast.flows.backfill import other_horizon_note
+    from flowcast.flows.backfill import other_settings_note
     from flowcast.store import open_store
 
     store = open_store(load_settings(home=tmp_path))
@@ -524,12 +524,12 @@ def test_dates_skipped_as_published_with_another_horizon_are_named(tmp_path):
                           schema_overrides={"step": pl.Int32})
         store.publish(fc, dataset="tiny", as_of=as_of, model="damped", model_version="damped-v1", run_id="r",
                       created_at=datetime(2024, 1, 1))
-    note = other_horizon_note(store, "tiny", [a, b, c], 3)
+    note = other_settings_note(store, "tiny", [a, b, c], 3)
     assert note is not None and note.startswith("2 dates skipped as published were published with another horizon "
                                                 "than this backfill's 3: 2019-02-01")
     assert "(horizon 6)" in note and "2019-04-01" not in note and "--overwrite" in note
-    assert other_horizon_note(store, "tiny", [c], 3) is None
-    assert other_horizon_note(store, "tiny", [a], 3).startswith("1 date skipped as published was published")
+    assert other_settings_note(store, "tiny", [c], 3) is None
+    assert other_settings_note(store, "tiny", [a], 3).startswith("1 date skipped as published was published")
 
 
 @pytest.mark.parametrize(("mode", "given", "said"), [("forecast", None, None), ("forecast", 3, 3), ("retrain", None, 12)])
@@ -543,7 +543,7 @@ def test_skipped_dates_are_compared_with_the_horizon_the_backfill_s_dates_publis
     import polars as pl
 
     from flowcast.config import SourceConfig
-    from flowcast.flows.backfill import backfill_horizon, other_horizon_note
+    from flowcast.flows.backfill import backfill_horizon, other_settings_note
     from flowcast.store import open_store
 
     settings = load_settings(home=tmp_path).model_copy(update={"horizon": given})
@@ -563,8 +563,55 @@ def test_skipped_dates_are_compared_with_the_horizon_the_backfill_s_dates_publis
                   created_at=datetime(2024, 1, 1))
     horizon = backfill_horizon(settings, src, mode)
     assert horizon == (6 if said is None else said)
-    note = other_horizon_note(store, "tiny", [a], horizon)
+    note = other_settings_note(store, "tiny", [a], horizon)
     assert (note is None) if said is None else f"than this backfill's {said}: 2019-02-01 (horizon 6)" in str(note)
+
+
+@pytest.mark.parametrize("mode", ["forecast", "retrain"])
+def test_dates_skipped_as_published_by_another_model_than_the_backfill_forecasts_them_with_are_named(tmp_path, mode):
+    """inst44: the note of dates skipped as published compared their horizon alone: a forecast backfill run again
+    after gru was promoted over damped skipped the dates damped-v1 had published, and the range held damped's
+    forecasts a date before and gru's after with no word. The receipt records the model version: a date whose
+    publish another version made than the one this backfill's run of that date forecasts with (`model_for_as_of`:
+    a date before gru's training data ended is still damped's) is named; a retrain backfill (each date trains its own)
+    compares no model."""
+    from datetime import timedelta
+
+    import polars as pl
+
+    from flowcast.flows.backfill import backfill_model_at, other_settings_note
+    from flowcast.store import open_store
+
+    settings = load_settings(home=tmp_path)
+    art = tmp_path / "art"
+    art.mkdir()
+    (art / "model.ckpt").write_bytes(b"x")
+    registry = ModelRegistry(tmp_path / "models")
+    versions = [registry.register(art, name=name, dataset="tiny", recipe={"horizon": 6},
+                                  metrics={"mase": 1.0}, as_of=trained, created_at=trained).version
+                for name, trained in (("damped", datetime(2019, 1, 1)), ("gru", datetime(2019, 2, 15)))]
+    registry.promote(versions[0], reason="test")
+    store = open_store(settings)
+    a, b = datetime(2019, 2, 1), datetime(2019, 3, 1)
+    for as_of in (a, b):
+        fc = pl.DataFrame({"unique_id": ["x"] * 6, "ds": [as_of + timedelta(days=31 * k) for k in range(1, 7)],
+                           "step": list(range(1, 7)), "y_hat": 1.0}, schema_overrides={"step": pl.Int32})
+        store.publish(fc, dataset="tiny", as_of=as_of, model="damped", model_version=versions[0], run_id="r",
+                      created_at=datetime(2024, 1, 1))
+    assert other_settings_note(store, "tiny", [a, b], 6, backfill_model_at(settings, "tiny", mode)) is None
+    registry.promote(versions[1], reason="test")  # gru, trained on data up to 15 February
+    model_at = backfill_model_at(settings, "tiny", mode)
+    note = other_settings_note(store, "tiny", [a, b], 6, model_at)
+    if mode == "retrain":
+        assert model_at is None and note is None
+        return
+    assert note == (f"1 date skipped as published was published by another model than this backfill forecasts it "
+                    f"with: 2019-03-01 (by {versions[0]}, not {versions[1]}); the range holds both now. Run the backfill "
+                    "with --overwrite (overwrite=True) to recompute them with the settings of now"), note
+    both = other_settings_note(store, "tiny", [a, b], 3, model_at)  # and a horizon changed: both said
+    assert both is not None and both.startswith("2 dates skipped as published were published with another horizon "
+                                                "than this backfill's 3: 2019-02-01 (horizon 6), 2019-03-01 (horizon "
+                                                "6); 1 date skipped as published was published by another model"), both
 
 
 @pytest.mark.parametrize(("recorded", "said"), [

@@ -151,14 +151,21 @@ def test_a_date_whose_run_published_and_was_replaced_says_so(message, receipt, s
 @pytest.mark.parametrize(("message", "said"), [
     ("Published 1,776 forecast rows from seasonal_naive-v12: tiny as of 2019-03-01", (1776, "seasonal_naive-v12")),
     ("Published 24 forecast rows from gru-v1: tiny as of 2019-03-01 00:00 UTC", (24, "gru-v1")),
+    # a version holding ': ' (it was cut at the first: 'ens'), one row (it read as no publish), seconds
+    ("Published 1 forecast row from ens: a+b-v2: m3.monthly-x as of 2019-03-01 06:00:15 UTC", (1, "ens: a+b-v2")),
     ("Skipped: tiny as of 2019-03-01 00:00 is published already (run later)", None),
     ("Nothing published: no new observation of tiny since its last publish", None),
     (None, None),
 ])
 def test_what_a_runs_state_message_says_it_published(message, said):
-    from flowcast.flows.common import published_by_message
+    from flowcast.flows.common import published_by_message, run_state_message
 
     assert published_by_message(message) == said
+    if said is not None:  # what a run that published writes reads back as what it published
+        for as_of in ("2019-03-01", "2019-03-01T06:00:00", "2019-03-01T06:00:15"):
+            written = run_state_message({"dataset": "m3.monthly-x", "as_of": as_of, "published_rows": said[0],
+                                         "model_version": said[1]})
+            assert published_by_message(written) == said, written
 
 
 @pytest.mark.parametrize("rows", [1, 48, 1776])

@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from flowcast.cli import app
+from flowcast.reporting import score_text
 from flowcast.store import EmbeddedStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
@@ -126,7 +127,7 @@ def test_the_realized_accuracy_of_intermittent_data_is_judged_on_rmsse(tmp_path)
     assert decay["judged"] and decay["metric"] == "rmsse" and decay["points"] == 30 * 14
     assert decay["promised_rmsse"] == pytest.approx(promised)
     assert decay["realized_rmsse"] is not None and decay["realized_mase"] is not None
-    assert f"realized RMSSE {decay['realized_rmsse']:.3f}" in decay["reasons"][0]
+    assert f"realized RMSSE {score_text(decay['realized_rmsse'])}" in decay["reasons"][0]
     assert "judged on RMSSE, the metric its models were ranked on" in decay["reasons"][-1]
     # and against seasonal naive's RMSSE on the same points, recorded with every realized row
     assert decay["snaive_rmsse"] is not None and "seasonal naive's RMSSE on the same points" in decay["reasons"][-1]

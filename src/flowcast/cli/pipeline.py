@@ -873,14 +873,42 @@ class _BackfillTable:
         room = max(options.max_width - measured(runs) - 1, DETAIL_ROOM)  # (1: the space between two columns)
         table = _outcomes_table(self.summary, self.mode, self.step, runs=runs, detail=room)
         yield table
-        if any(ELLIPSIS in segment.text for line in console.render_lines(table, options) for segment in line):
+        shown = "\n".join("".join(segment.text for segment in line) for line in console.render_lines(table, options))
+        if _details_cut(self.summary["outcomes"], shown):
             yield Text(DETAILS_CUT)  # a detail cut at the width: said where it is whole
         if named and not runs and (below := _runs_below(self.summary["outcomes"])):
             yield Text(below)
 
 
-ELLIPSIS = "…"
 DETAILS_CUT = "(details cut to fit: --json and the backfill-summary artifact say them whole)"
+
+
+def _details_cut(outcomes: list[dict[str, Any]], shown: str) -> bool:
+    """Whether the table as rendered (`shown`, its lines) cut a detail this output says nowhere else: a date's error or
+    note that no line holds whole. A cell pointing below the table (`FAILED_BELOW`, `REWRITTEN_BELOW`: what it points
+    to follows whole), an ellipsis of another column (a flow run, a model) or one a note itself holds is none: the
+    line under the table said the details were cut wherever any cell of it had an ellipsis."""
+    said_below = _said_below(outcomes)
+    shown = " ".join(shown.split())
+    details = {_detail_cell(o, said_below) for o in outcomes}
+    return any(" ".join(d.split()) not in shown for d in details - {"", FAILED_BELOW, REWRITTEN_BELOW})
+
+
+def _said_below(outcomes: list[dict[str, Any]]) -> set[int]:
+    """The ids of the failed dates whose errors the backfill's error, printed below the table, says whole (the first
+    `ERRORS_SAID`)."""
+    from flowcast.flows.backfill import ERRORS_SAID
+
+    return {id(o) for o in [o for o in outcomes if o["status"] == "failed" and o.get("error")][:ERRORS_SAID]}
+
+
+def _detail_cell(o: dict[str, Any], said_below: set[int]) -> str:
+    """A date's detail cell: `FAILED_BELOW` for an error said below the table, `REWRITTEN_BELOW` for a date an
+    --overwrite rewrote, else its error or note."""
+    from flowcast.reporting import rewrote
+
+    return (FAILED_BELOW if id(o) in said_below else REWRITTEN_BELOW if rewrote(o)
+            else o["error"] or o.get("note") or "")
 
 
 def _runs_below(outcomes: list[dict[str, Any]]) -> str:
@@ -906,11 +934,10 @@ def _outcomes_table(summary: dict[str, Any], mode: str, step: str, *, runs: bool
     from rich import box
     from rich.table import Table
 
-    from flowcast.flows.backfill import ERRORS_SAID
-    from flowcast.reporting import backfill_counts, on_workers, rewrote, rows_text
+    from flowcast.reporting import backfill_counts, on_workers, rows_text
 
     outcomes = summary["outcomes"]
-    said_below = {id(o) for o in [o for o in outcomes if o["status"] == "failed" and o.get("error")][:ERRORS_SAID]}
+    said_below = _said_below(outcomes)
     workers = on_workers(outcomes)
     table = Table(title=f"Backfill ({mode}) every {step}: {backfill_counts(outcomes)}",
                   box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
@@ -924,8 +951,7 @@ def _outcomes_table(summary: dict[str, Any], mode: str, step: str, *, runs: bool
     for o in outcomes:
         table.add_row(utc_text(o["as_of"], zone=False), o["status"], rows_text(o["rows"]), o["model"] or "",
                       *([o.get("worker") or ""] if workers else []), *([o.get("flow_run") or ""] if runs else []),
-                      *([FAILED_BELOW if id(o) in said_below
-                         else REWRITTEN_BELOW if rewrote(o) else o["error"] or o.get("note") or ""] if detail is not None else []))
+                      *([_detail_cell(o, said_below)] if detail is not None else []))
     return table
 
 

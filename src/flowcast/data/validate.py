@@ -78,7 +78,7 @@ from flowcast.data.sources import (
 )
 from flowcast.errors import DataValidationError, SourceUnavailableError
 from flowcast.mdtext import id_text, md_id, md_text
-from flowcast.timekeys import utc_text, zone_text, zones_keeping
+from flowcast.timekeys import utc_text, utc_text_expr, zone_text, zones_keeping
 from flowcast.wording import noun, plural
 
 _MAX_SLICES_PER_ROW = 1 / 500  # drop by slicing while at most this share of the rows go (each slice is a chunk)
@@ -465,12 +465,12 @@ def _canonical_cols(ingested: Ingested) -> list[str]:
 def _period_shown(freq: str | None) -> pl.Expr:
     """A key's ds in a reason as the source's periods read: a date as a date ('2024-01-05', not
     '2024-01-05 00:00:00'), a month, quarter or year as the period it starts ('the 1mo period from
-    2024-01-01': month-end rows are aligned to it), a sub-daily instant with 'UTC' (README, time zones)."""
+    2024-01-01': month-end rows are aligned to it), a sub-daily instant as every instant reads (`timekeys.utc_text`:
+    '2020-01-01 06:00 UTC', a midnight its date; it read '2020-01-01 00:00:00 UTC', seconds always)."""
     ds = pl.col("ds")
     if freq is not None and is_subdaily(freq):
-        return ds.dt.to_string("%Y-%m-%d %H:%M:%S UTC")
-    date = pl.when(ds.dt.time() == time(0)).then(ds.dt.to_string("%Y-%m-%d")).otherwise(
-        ds.dt.to_string("%Y-%m-%d %H:%M:%S"))
+        return utc_text_expr(ds)
+    date = utc_text_expr(ds, zone=False)  # a calendar's date (its time of day, where it has one, has no zone)
     if freq is not None and parse_freq(freq)[1] in ("mo", "q", "y"):
         return pl.format("the {} period from {}", pl.lit(freq), date)
     return date

@@ -158,23 +158,75 @@ def _published_already(store: Any, dataset: str, as_of: datetime, why: str) -> O
             "flow_run": None, "worker": None, "error": why}
 
 
-def other_horizon_note(store: Any, dataset: str, skipped: list[datetime], horizon: int) -> str | None:
-    """A sentence naming the dates skipped as published whose publish has another horizon than this backfill's
-    (`horizon`), None where all match or none can be read: the configuration changed between two runs of a backfill
-    (one killed, then run again over the range with `horizon` changed), and the range ends with both. The re-run said
-    only `2 published, 2 skipped`, and the store held 48 rows a date before and 24 after (faults43)."""
+def other_settings_note(store: Any, dataset: str, skipped: list[datetime], horizon: int | None,
+                        model_at: Callable[[datetime], str | None] | None = None) -> str | None:
+    """A sentence naming the dates skipped as published whose publish, as its receipt records it, was made with other
+    settings that change the forecast than this backfill's run of the date would use: another horizon than `horizon`
+    (rows / series), or another model version than `model_at(date)` (a forecast backfill's: the model its run of that
+    date forecasts with); None where all match or none can be read (None: not compared). The configuration changed
+    between two runs of a backfill (one killed, then run again over the range with `horizon` changed, or after a new
+    model was promoted), and the range ends with both. The re-run said only `2 published, 2 skipped`, and the store
+    held 48 rows a date before and 24 after (faults43), or damped-v1's forecasts a date before and gru-v2's after
+    (inst44: only the horizon was compared)."""
     from flowcast.ops.accuracy import published_horizons
 
     try:
-        other = sorted((a, h) for a, h in published_horizons(store, dataset, skipped).items() if h != horizon)
+        horizons = published_horizons(store, dataset, skipped) if horizon is not None else {}
     except (FlowcastError, OSError):  # a note: the store's failure is said where a date reads it
+        horizons = {}
+    swapped = _other_models(store, dataset, skipped, model_at) if model_at is not None else []
+    other = sorted((a, h) for a, h in horizons.items() if h != horizon)
+    said = []
+    if other:
+        named = ", ".join(f"{utc_text(a)} (horizon {h})" for a, h in other[:5]) + (", ..." if len(other) > 5 else "")
+        said.append(f"{plural(len(other), 'date')} skipped as published {'was' if len(other) == 1 else 'were'} "
+                    f"published with another horizon than this backfill's {horizon}: {named}")
+    if swapped:
+        named = ", ".join(f"{utc_text(a)} (by {was}, not {now})" for a, was, now in swapped[:5]) + (
+            ", ..." if len(swapped) > 5 else "")
+        said.append(f"{plural(len(swapped), 'date')} skipped as published {'was' if len(swapped) == 1 else 'were'} "
+                    f"published by another model than this backfill forecasts {'it' if len(swapped) == 1 else 'them'} "
+                    f"with: {named}")
+    if not said:
         return None
-    if not other:
+    return ("; ".join(said) + "; the range holds both now. Run the backfill with --overwrite (overwrite=True) to "
+            "recompute them with the settings of now")
+
+
+def _other_models(store: Any, dataset: str, skipped: list[datetime],
+                  model_at: Callable[[datetime], str | None]) -> list[tuple[datetime, str, str]]:
+    """(date, the model version its receipt records, the one `model_at` says this backfill forecasts it with) of each
+    skipped date where the two differ; a date whose receipt or model cannot be read is left out (a damaged publish, a
+    removed version: said where they are read)."""
+    out = []
+    for a in sorted(skipped):
+        try:
+            was, now = store.receipt_of(dataset, a).get("model_version") or None, model_at(a)
+        except (FlowcastError, OSError, ValueError):
+            continue
+        if was and now and was != now:
+            out.append((a, was, now))
+    return out
+
+
+def backfill_model_at(settings: Any, dataset: str, mode: str) -> Callable[[datetime], str | None] | None:
+    """In forecast mode, date -> the model version this backfill's run of that date forecasts with (the production
+    model, else the champion, or the newer model promoted for data up to the date: `model_for_as_of`); None in
+    retrain mode (each date trains its own) or where no model is there or the registry cannot be read (the dates say
+    so as they run)."""
+    from flowcast.flows.forecast import model_for_as_of
+    from flowcast.shared import open_registry
+
+    if mode != "forecast":
         return None
-    named = ", ".join(f"{utc_text(a)} (horizon {h})" for a, h in other[:5]) + (", ..." if len(other) > 5 else "")
-    return (f"{plural(len(other), 'date')} skipped as published {'was' if len(other) == 1 else 'were'} published with "
-            f"another horizon than this backfill's {horizon}: {named}; the range holds both now. Run the backfill "
-            "with --overwrite (overwrite=True) to recompute them with the settings of now")
+    try:
+        registry = open_registry(settings)
+        model = registry.production(dataset) or registry.champion(dataset)
+    except (FlowcastError, OSError, ValueError):
+        return None
+    if model is None:
+        return None
+    return lambda d: str(model_for_as_of(registry, dataset, model, d)[0].version)
 
 
 def backfill_horizon(settings: Any, src: SourceConfig, mode: str) -> int | None:
@@ -515,8 +567,8 @@ def backfill_flow(
     log.info(f"Backfill ({mode}) over {plural(len(dates), 'date')} every {step}: {len(todo)} to run, "
              f"{sum(o['status'] == 'skipped' for o in outcomes)} already published"
              + "".join(f", {utc_text(o['as_of'])} failed" for o in outcomes if o["status"] == "failed"))
-    if skipped and (horizon := backfill_horizon(settings, src, mode)) is not None and (
-            note := other_horizon_note(store, src.name, skipped, horizon)):
+    if skipped and (note := other_settings_note(store, src.name, skipped, backfill_horizon(settings, src, mode),
+                                                 backfill_model_at(settings, src.name, mode))):
         log.warning(note)
     if mode == "forecast" and todo:
         log.info(model_for_backfill(settings, src.name))

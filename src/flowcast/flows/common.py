@@ -25,6 +25,7 @@ import polars as pl
 from prefect import get_run_logger
 
 from flowcast import events, reporting
+from flowcast.columns import DATASET_NAME_PATTERN
 from flowcast.config import Settings, SourceConfig, load_settings
 from flowcast.data.calendar import is_subdaily
 from flowcast.data.datasets import source_tz  # noqa: F401 - the flows' import of it
@@ -160,12 +161,17 @@ def run_state_message(result: dict[str, Any]) -> str | None:
 def published_by_message(message: str | None) -> tuple[int, str] | None:
     """(rows, model) a run's Completed state `message` says it published (`run_state_message`: 'Published 1,776
     forecast rows from gru-v1: ...'), None where it says no publish: what a backfill date run on a worker published,
-    read where no shared result storage holds its result and the store holds another run's publish of the date."""
-    import re
-
-    # ('1 forecast row' of one row: `noun`)
-    said = re.match(rf"{re.escape(PUBLISHED_MESSAGE)}([\d,]+) forecast rows? from (.+?): ", message or "")
+    read where no shared result storage holds its result and the store holds another run's publish of the date.
+    Read from the message's end, which `run_state_message` writes in forms without ': ' (a dataset name, an as_of
+    as `utc_text` writes it): the model is all between 'from ' and the last ': ', whatever it holds (a version with
+    ': ' was cut at its first one), and one row reads ('Published 1 forecast row', which read as no publish)."""
+    said = re.fullmatch(rf"{re.escape(PUBLISHED_MESSAGE)}([\d,]+) forecast rows? from (.+): "
+                        rf"{DATASET_NAME_PATTERN.strip('^$')} as of {_UTC_TEXT_PATTERN}", message or "")
     return (int(said[1].replace(",", "")), said[2]) if said else None
+
+
+# an instant as `utc_text` writes it without a zone of its own: '2019-03-01', '2019-03-01 06:00 UTC', '... 06:00:15 UTC'
+_UTC_TEXT_PATTERN = r"\d{4}-\d{2}-\d{2}(?: \d{2}:\d{2}(?::\d{2})? UTC)?"
 
 
 def skipped_state(result: dict[str, Any]) -> tuple[str, str, str] | None:
