@@ -10,13 +10,13 @@ from datetime import datetime, timedelta
 import numpy as np
 import polars as pl
 import pytest
-from data_helpers import make_source
+from data_helpers import make_source, run_validate
 
 from flowcast.config import ValidationConfig, load_settings
 from flowcast.data.order import CHUNK
-from flowcast.data.preprocess import preprocess
+from flowcast.data.preprocess import _distinct, preprocess
 from flowcast.data.sources import ingest
-from flowcast.data.validate import validate
+from flowcast.data.validate import take_valid, validate
 
 D0 = datetime(2021, 1, 1)
 
@@ -66,6 +66,37 @@ def test_validation_and_preprocessing_agree_at_every_chunk_size(tmp_path, seed, 
         assert td.scalers.equals(ref_td.scalers) and td.excluded.equals(ref_td.excluded)
         assert summary == ref_summary
 
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 7, CHUNK])
+@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("n", [0, 1, 10])
+def test_distinct_values_chunk_by_chunk_are_those_of_a_whole_column_unique(chunk, masked, n):
+    values = pl.Series("ds", [D0 + timedelta(hours=h % 4) for h in range(n)], dtype=pl.Datetime("us"))
+    where = pl.Series([h % 3 != 0 for h in range(n)], dtype=pl.Boolean) if masked else None
+    got = _distinct(values, where, chunk)
+    want = (values if where is None else values.filter(where)).unique()
+    assert got.dtype == values.dtype
+    assert got.sort().to_list() == want.sort().to_list() and got.n_unique() == got.len()
+
+
+@pytest.mark.parametrize(("minutes", "skipped"), [(30, True), (15, True), (30, False)])
+def test_the_skipped_hour_hint_is_the_same_at_every_chunk_size(write_csv, minutes, skipped):
+    """Sub-daily wall times without a tz: the hour Europe's clocks skip, missing from both series (imputed at 30
+    minutes, a cut at 15) or there (no hint), said the same at any chunk size of the distinct-times passes."""
+    wall = [datetime(2024, 3, 30) + timedelta(minutes=minutes * i) for i in range(3 * 24 * 60 // minutes)]
+    local = [t for t in wall if not (skipped and t.date().day == 31 and t.hour == 2)]
+    rows = "".join(f"{t:%Y-%m-%dT%H:%M},{m},{i % 7 + 1}\n" for m in ("a", "b") for i, t in enumerate(local)
+                   if i % 50 != 7)  # a short gap in each series: imputed either way
+    path = write_csv("time,meter,kwh\n" + rows)
+    kw = {"time_col": "time", "id_cols": ["meter"], "target_col": "kwh", "freq": f"{minutes}m", "tz": None}
+    settings = load_settings(model={"lookback": 4}, horizon=2, preprocess={"val_size": 2})
+    ref = preprocess(take_valid(run_validate(path, **kw)), make_source(path, **kw), settings, None)[1]
+    assert (ref.tz_hint is not None) == skipped and ref.rows_imputed > 0, ref
+    assert bool(ref.gap_cut) == (skipped and minutes == 15)
+    for chunk in (1, 2, 3, 7):
+        got = preprocess(take_valid(run_validate(path, **kw)), make_source(path, **kw), settings, None, chunk=chunk)[1]
+        assert got == ref, chunk
 
 def test_quarantined_parquet_rows_are_read_back_window_by_window(tmp_path):
     """Read-back of quarantined rows from one Parquet file: windows of 3 rows give the rows a
