@@ -647,6 +647,66 @@ def test_gc_leaves_a_stale_lock_object_written_again_between_its_last_read_and_t
     assert files.list(".locks") == [live.rsplit("/", 1)[1], f"{live.rsplit('/', 1)[1]}.claims"]
 
 
+def _s3_refusal(code: str, status: int) -> Exception:
+    """What s3fs raises for DeleteObject answered `status` `code` (`s3fs.errors.translate_boto_error` of botocore's
+    ClientError, kept as the cause), or for a parameter botocore refuses to send (ParamValidationError, as it is)."""
+    from botocore.exceptions import ClientError, ParamValidationError
+    from s3fs.errors import translate_boto_error
+
+    if code == "ParamValidationError":
+        return ParamValidationError(report='Unknown parameter in input: "IfMatch", must be one of: Bucket, Key')
+    return translate_boto_error(ClientError({"Error": {"Code": code, "Message": f"{code} (If-Match)"},
+                                             "ResponseMetadata": {"HTTPStatusCode": status}}, "DeleteObject"))
+
+
+@pytest.mark.parametrize("code, status", [("NotImplemented", 501), ("InvalidArgument", 400), ("InvalidRequest", 400),
+                                          ("400", 400), ("ParamValidationError", 0), ("AccessDenied", 403)])
+def test_gc_sweeps_stale_lock_objects_of_a_server_without_conditional_deletes(s3_url, code, status, monkeypatch,
+                                                                            caplog):
+    """lockC44: gc's delete of a stale lock object sends DeleteObject If-Match (lockB44); an S3-compatible server that
+    does not support the header refuses it (501 NotImplemented, 400 InvalidArgument, botocore its parameter), and
+    gc's lock sweep failed there. A refusal of the header itself falls back to the plain delete (the re-read just
+    before its guard), said once, not asked again; the stale lock objects go with their claims. Any other error
+    (403 AccessDenied) still fails the sweep, nothing deleted."""
+    import logging
+    import time
+
+    from flowcast.store.fs import FileStore
+
+    url, opts = s3_url
+    store = EmbeddedStore(url, storage_options=opts, lock_timeout=0.5)
+    files = FileStore(url, storage_options=opts)
+    locks = [".locks/forecasts.dataset=sales.one", ".locks/forecasts.dataset=sales.two"]
+    for lock in locks:
+        files.write_text(lock, f"0{lock[-3:]}0 host-a 4242 7")
+        files.write_text(f"{lock}.claims/0{lock[-3:]}0", "")
+    time.sleep(2.2)  # over lock_timeout, less the 1 s the whole seconds of the server's times cost: stale
+    real = store.data.fs.call_s3
+    asked: list[str] = []
+
+    def refusing(method, *args, **kwargs):
+        if method == "delete_object" and "IfMatch" in kwargs:
+            asked.append(kwargs["Key"])
+            raise _s3_refusal(code, status)
+        return real(method, *args, **kwargs)
+
+    monkeypatch.setattr(store.data.fs, "call_s3", refusing)  # put back after (fsspec shares one per set of options)
+    caplog.set_level(logging.INFO, logger="flowcast.store.parquet")
+    if code == "AccessDenied":
+        with pytest.raises(PermissionError, match="AccessDenied"):
+            store.remove_idle_locks()
+        monkeypatch.undo()
+        assert len(asked) == 1 and sorted(files.list(".locks")) == sorted(
+            n for lock in locks for n in (lock.rsplit("/", 1)[1], f"{lock.rsplit('/', 1)[1]}.claims"))
+        return
+    assert store.remove_idle_locks() == 2
+    monkeypatch.undo()
+    assert files.list(".locks") == []
+    assert len(asked) == 1  # not asked again of this store
+    said = [r.getMessage() for r in caplog.records if "does not support conditional deletes" in r.getMessage()]
+    assert len(said) == 1 and url in said[0] and (code if status else "IfMatch") in said[0]
+
+
 def test_a_publish_whose_file_cannot_be_read_as_it_records_says_why_not_that_it_is_gone(tmp_path):
     """lock43: `while_published` took a key whose file could not be read (a transient read error, or damaged) for one
     that no longer holds the publish, and the run said 'no longer holds this publish (a gc deleted it, or another run

@@ -96,10 +96,59 @@ def test_a_delete_whose_connection_is_cut_after_its_commit_removes_no_record(pg_
     assert not store.has(DS, OLD)  # the delete committed
 
 
+@pytest.mark.parametrize("call, before", [("unless_published", "SELECT 1 FROM {s}.publishes WHERE"),
+                                          ("while_published", "SELECT content_hash, run_id FROM {s}.publishes"),
+                                          ("while_published record", "INSERT INTO {s}.publish_records")])
+def test_what_follows_a_check_under_the_keys_lock_is_not_done_once_its_connection_is_cut(pg_url, pg_schema, call,
+                                                                                         before, monkeypatch):
+    """lockC44: unless_published and while_published (gc's removal of a record, a publish's record) call then() in
+    their transaction, under its lock of the key, which goes with the connection: one cut right before then() (a
+    restart, pg_terminate_backend, a network cut) left then() to run unguarded, beside a publish (or a gc) of the key.
+    It fails naming the key, nothing called, the record's row rolled back. A real backend terminated after the last
+    statement before then()."""
+    import psycopg
+
+    from flowcast.errors import LockLostError
+    from flowcast.store.postgres import PostgresStore
+
+    store = PostgresStore(pg_url, schema=pg_schema)
+    r = publish(store, make_forecast(1, 3, H, AS_OF), as_of=AS_OF)
+    cut: list[int] = []
+    real_execute = psycopg.Connection.execute
+
+    def then_cut(con, query, *args, **kwargs):
+        out = real_execute(con, query, *args, **kwargs)
+        if not cut and str(query).lstrip().startswith(before.format(s=pg_schema)):
+            cut.append(con.info.backend_pid)  # its backend terminated (waited for, up to 10 s)
+            with psycopg.connect(pg_url, autocommit=True) as admin:
+                assert admin.execute("SELECT pg_terminate_backend(%s, 10000)", [cut[0]]).fetchone() == (True,)
+        return out
+
+    monkeypatch.setattr(psycopg.Connection, "execute", then_cut)
+    called: list[bool] = []
+    then = lambda: called.append(True)
+    key = "as_of 2023-06-01" if call == "unless_published" else "as_of 2024-03-01"
+    what = "the removal of the publish record" if call == "unless_published" else "the publish record"
+    with pytest.raises(LockLostError, match=rf"lost the lock of dataset {DS} {key} on the PostgreSQL store .*its "
+                                            rf"connection was cut.*: {what} of dataset {DS} {key} was not written"):
+        if call == "unless_published":
+            store.unless_published(DS, OLD, then)
+        else:
+            store.while_published(DS, AS_OF, r.content_hash, then, run_id=r.run_id,
+                                  record={"run_id": r.run_id} if call.endswith("record") else None)
+    monkeypatch.undo()
+    assert cut and called == []
+    assert store.records(DS) == []  # the record's row, written in the transaction, rolled back with it
+
+
+@pytest.mark.parametrize("session", [True, False], ids=["session", "transaction"])
 @pytest.mark.parametrize("sign", ["negative", "positive"])
-def test_a_session_lock_is_seen_held_until_let_go(pg_url, pg_schema, sign):
+def test_a_keys_lock_is_seen_held_until_let_go(pg_url, pg_schema, sign, session):
     """lockB44: `_check_lock_held` finds the advisory lock of a key (pg_locks: its 64-bit key split in two 32-bit
-    halves, either sign) while the connection holds it, and fails naming the key once it is let go."""
+    halves, either sign) while the connection holds it, and fails naming the key once it is let go; a session lock
+    (delete) or a transaction's (unless_published, while_published: lockC44), let go as the transaction ends."""
+    import contextlib
+
     import psycopg
 
     from flowcast.errors import LockLostError
@@ -110,10 +159,12 @@ def test_a_session_lock_is_seen_held_until_let_go(pg_url, pg_schema, sign):
         parts = next((pg_schema, "forecasts", DS, f"k{i}") for i in range(100)
                      if (con.execute("SELECT hashtextextended(%s, 0) < 0", [f"{pg_schema}|forecasts|{DS}|k{i}"])
                          .fetchone()[0]) == (sign == "negative"))
-        store._lock_key(con, *parts, session=True)
-        store._check_lock_held(con, DS, OLD, "the removal", *parts)
-        store._check_lock_held(con, DS, OLD, "the removal", *parts)  # asking does not take it again
-        con.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", ["|".join(parts)])
+        with contextlib.nullcontext() if session else con.transaction():
+            store._lock_key(con, *parts, session=session)
+            store._check_lock_held(con, DS, OLD, "the removal", *parts)
+            store._check_lock_held(con, DS, OLD, "the removal", *parts)  # asking does not take it again
+        if session:
+            con.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", ["|".join(parts)])
         with pytest.raises(LockLostError, match=f"lost the lock of dataset {DS} as_of 2023-06-01 .*no "
                                                 "longer holding it.*: the removal was not written"):
             store._check_lock_held(con, DS, OLD, "the removal", *parts)

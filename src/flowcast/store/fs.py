@@ -558,3 +558,22 @@ def refused_condition(exc: BaseException) -> bool:
     code = str(answer.get("Error", {}).get("Code", ""))
     status = answer.get("ResponseMetadata", {}).get("HTTPStatusCode")
     return code in ("PreconditionFailed", "ConditionalRequestConflict", "412", "409") or status in (409, 412)
+
+
+def unsupported_condition(exc: BaseException) -> bool:
+    """A conditional request's header refused itself, not its condition: an S3-compatible server without the
+    condition answers 501 NotImplemented or 400 InvalidArgument / InvalidRequest where S3 answers 412 or 409
+    (`refused_condition`), read from the botocore answer s3fs keeps as the cause of the error it raises; or botocore
+    refused the parameter before sending it (ParamValidationError, which s3fs raises as it is)."""
+    try:
+        from botocore.exceptions import ParamValidationError
+    except ImportError:  # no botocore: no s3fs, no S3 request
+        return False
+    if isinstance(exc, ParamValidationError):
+        return True
+    answer = getattr(exc.__cause__, "response", None)
+    if not isinstance(answer, dict) or refused_condition(exc):
+        return False
+    code = str(answer.get("Error", {}).get("Code", ""))
+    status = answer.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return code in ("NotImplemented", "InvalidArgument", "InvalidRequest", "400", "501") or status in (400, 501)

@@ -57,7 +57,7 @@ from flowcast.atomic import fsync_dir as _fsync_dir  # (the name the fault tests
 from flowcast.errors import FlowcastError, PublishError
 from flowcast.store.base import META_PREFIX, fault
 from flowcast.store.contract import storage_ts
-from flowcast.store.fs import CLAIMS, FileStore, refused_condition
+from flowcast.store.fs import CLAIMS, FileStore, refused_condition, unsupported_condition
 from flowcast.timekeys import utc_text
 
 log = logging.getLogger(__name__)
@@ -170,6 +170,7 @@ class ParquetDataset:
         self.storage_options = storage_options
         self.lock_timeout = lock_timeout
         self.grace_s = grace_s
+        self.conditional_deletes = True  # False once the object store refused DeleteObject If-Match itself
 
     # ------------------------------------------------------------------ paths
     @property
@@ -463,16 +464,27 @@ class ParquetDataset:
     def _delete_if_match(self, path: str, etag: str) -> bool:
         """Delete the S3 object `path` only while its ETag is `etag`, the condition in the delete itself (DeleteObject
         `If-Match`, which s3fs's rm_file does not send); whether it went. Written again since (412 PreconditionFailed,
-        or 409: a conditional write of it in flight): left, False. Gone: FileNotFoundError."""
+        or 409: a conditional write of it in flight): left, False. Gone: FileNotFoundError. A server that refuses the
+        header itself (501 NotImplemented, 400 InvalidArgument: `unsupported_condition`) made gc's sweep fail there:
+        the plain delete instead, the re-read just before (`_remove_if_unchanged`) its guard, said once and not asked
+        again of this dataset (`conditional_deletes`)."""
         bucket, key, _ = self.fs.split_path(path)
         self.fs.invalidate_cache(path)
-        try:
-            self.fs.call_s3("delete_object", Bucket=bucket, Key=key, IfMatch=etag)
-        except OSError as exc:
-            if isinstance(exc, FileNotFoundError) or not refused_condition(exc):
-                raise
-            log.info("left the lock object %s: written again since gc read it (ETag %s) as stale", path, etag)
-            return False
+        if self.conditional_deletes:
+            try:
+                self.fs.call_s3("delete_object", Bucket=bucket, Key=key, IfMatch=etag)
+                return True
+            except Exception as exc:
+                if refused_condition(exc):
+                    log.info("left the lock object %s: written again since gc read it (ETag %s) as stale", path, etag)
+                    return False
+                if isinstance(exc, FileNotFoundError) or not unsupported_condition(exc):
+                    raise
+                self.conditional_deletes = False
+                log.warning("the object store %s does not support conditional deletes (DeleteObject If-Match: %s): "
+                            "gc deletes its stale lock objects read again just before, unconditionally; one written "
+                            "in between is deleted all the same", self.root, " ".join(str(exc).split()))
+        self.fs.rm_file(path)
         return True
 
     def clean_temps(self, min_age_s: float = 10.0) -> list[Path]:

@@ -499,9 +499,10 @@ class PostgresStore:
 
     def _check_lock_held(self, con: Any, dataset: str, as_of: datetime, what: str, *parts: str) -> None:
         """LockLostError naming the key (dataset, as_of) and `what` (then not done) unless `con` still holds the
-        advisory lock of `parts` (`_lock_key`), as pg_locks shows it: a connection cut after a commit under a session
-        lock (a server restart, pg_terminate_backend, a network cut) let the lock go with it, and a publish of the key
-        may land before `what` is done, as an object store's lock lost (`fs.Lease.check`)."""
+        advisory lock of `parts` (`_lock_key`, a session lock or its transaction's), as pg_locks shows it: a connection
+        cut after a commit under a session lock, or inside a transaction under its lock (a server restart,
+        pg_terminate_backend, a network cut), let the lock go with it, and a publish of the key may land before `what`
+        is done, as an object store's lock lost (`fs.Lease.check`)."""
         import psycopg
 
         try:
@@ -642,7 +643,9 @@ class PostgresStore:
 
     def unless_published(self, dataset: str, as_of: datetime, then: Callable[[], None]) -> bool:
         """Call `then()` under the key's lock when (dataset, as_of) holds no publish (gc's removal of the record
-        file a delete killed after its commit left); whether it was called."""
+        file a delete killed after its commit left); whether it was called. A connection cut before `then()` let the
+        transaction's lock go with it: LockLostError naming the key, `then` not called (`_check_lock_held`; it was
+        called all the same, unguarded, lockC44)."""
         check_dataset(dataset)
         as_of = storage_ts(as_of)
         s = self.schema
@@ -652,6 +655,8 @@ class PostgresStore:
             if self._has_table(con, "publishes") and con.execute(
                     f"SELECT 1 FROM {s}.publishes WHERE dataset = %s AND as_of = %s", [dataset, as_of]).fetchone():
                 return False
+            self._check_lock_held(con, dataset, as_of, f"the removal of the publish record of dataset {dataset} "
+                                  f"as_of {utc_text(as_of)}", s, "forecasts", dataset, as_of.isoformat())
             then()
         return True
 
@@ -667,7 +672,9 @@ class PostgresStore:
         (dataset, as_of) holds the publish of `content_hash` made by the run `run_id` (when given), after keeping
         `record` (JSON-able, when given) as its publish record; False, nothing written nor called, when the key holds
         none (deleted since) or another: also another run's publish of these very forecasts (the content hash alone
-        was compared, and the first run's late record went over the second's, lock44)."""
+        was compared, and the first run's late record went over the second's, lock44). A connection cut before
+        `then()` let the transaction's lock go with it (and the record's row): LockLostError naming the key, `then` not
+        called (`_check_lock_held`; it was called all the same, unguarded, lockC44)."""
         import json
 
         check_dataset(dataset)
@@ -684,6 +691,8 @@ class PostgresStore:
                 con.execute(f"""INSERT INTO {s}.publish_records (dataset, as_of, content_hash, record) VALUES (%s, %s, %s, %s)
                             ON CONFLICT (dataset, as_of) DO UPDATE SET content_hash = EXCLUDED.content_hash,
                             record = EXCLUDED.record""", [dataset, as_of, content_hash, json.dumps(record)])
+            self._check_lock_held(con, dataset, as_of, f"the publish record of dataset {dataset} as_of "
+                                  f"{utc_text(as_of)}", s, "forecasts", dataset, as_of.isoformat())
             then()
         return True
 
