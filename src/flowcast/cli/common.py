@@ -38,6 +38,11 @@ def said(value: object) -> str:
     """`value` as literal text inside a markup=True line: its brackets are not styles."""
     return escape(str(value))
 
+
+def warn(message: str) -> None:
+    """A command's warning line on stderr: `warning: <message>`, printed as it is."""
+    console.print(f"warning: {message}", highlight=False)
+
 DatasetOpt = Annotated[str | None, typer.Option(
     "--dataset", "-d",
     help="bundled or configured dataset name (default: the configuration's dataset, else its one [sources.NAME], else "

@@ -885,6 +885,8 @@ def _check_future(td: TrainingData, summary: PreprocessSummary, source: SourceCo
 
 
 # ------------------------------------------------------------------------------------ one call
+def _unsaid(message: str) -> None:
+    """A `warn` that says nothing (a caller of `prepare_data` without a place to say it)."""
 @dataclass
 class PreparedData:
     training: TrainingData
@@ -895,8 +897,12 @@ class PreparedData:
     shifts: pl.DataFrame | None = None  # daily times written with an offset: `ValidationResult.shifts`
 
 
-def prepare_data(settings: Settings, as_of: datetime | None = None, run_key: str | None = None) -> PreparedData:
+def prepare_data(settings: Settings, as_of: datetime | None = None, run_key: str | None = None,
+                 warn: Callable[[str], None] | None = None) -> PreparedData:
     """ingest + validate + quarantine write + threshold check + preprocess, in one call.
+
+    A source file another program writes meanwhile is read again, as a run reads it (`sources.read_steadily`):
+    each read again said through `warn` (a command's warning line; none: not said).
 
     Quarantine goes to settings.quarantine_dir / <source> / (run_key or as_of or "all"). Raises
     DataValidationError (exit 2) on dataset-level failures and above the quarantine threshold
@@ -905,7 +911,7 @@ def prepare_data(settings: Settings, as_of: datetime | None = None, run_key: str
     import hashlib
 
     from flowcast.data.datasets import resolve_source
-    from flowcast.data.sources import ingest
+    from flowcast.data.sources import ingest, read_steadily
     from flowcast.data.validate import (
         as_of_label,
         enforce_thresholds,
@@ -918,8 +924,8 @@ def prepare_data(settings: Settings, as_of: datetime | None = None, run_key: str
     from flowcast.errors import StorageError
 
     source = resolve_source(settings)
-    ingested = ingest(source, as_of)
-    result = validate(ingested, source, settings.validation)
+    ingested, result = read_steadily(source, lambda: ingest(source, as_of),
+                                     lambda read: validate(read, source, settings.validation), warn or _unsaid)
     try:
         qpath = write_quarantine(
             result, quarantine_folder(settings.quarantine_dir, source.name, run_key or as_of_label(ingested.as_of))
