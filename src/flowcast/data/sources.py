@@ -2400,6 +2400,27 @@ def times_repeat_within(path: str, time_col: str, key_cols: list[str]) -> bool |
         return None
 
 
+def constant_values(path: str, cols: list[str]) -> dict[str, str] | None:
+    """The one value each of `cols` holds in every row of a local file (`{'store': 'north'}`), None where one of them
+    holds two or an empty cell, or the file cannot be read cheaply. For the command line's guess of a file of one
+    series (`Date,store,sales`, one store), never for a run."""
+    columns = columns_of(path)
+    if not cols or not columns or any(c not in columns for c in cols) or "://" in path:
+        return None
+    try:
+        probe = SourceConfig(name="probe", path=path, time_col=cols[0], target_col="-", freq="1d")
+        scan = _scan_one(probe, resolve_files(probe)[0])
+        renames, _ = _header_names(list(scan.collect_schema().names()))
+        scan = scan.rename(renames) if renames else scan
+        seen = scan.select([pl.col(c).cast(pl.Utf8).str.strip_chars().unique().head(2).implode().alias(c)
+                            for c in cols]).collect(engine="streaming").row(0, named=True)
+    except Exception:  # noqa: BLE001 - a courtesy: the run's own reading says what is wrong
+        return None
+    if any(len(values) != 1 or values[0] in (None, "") for values in seen.values()):
+        return None
+    return {c: str(values[0]) for c, values in seen.items()}
+
+
 def _text_example(col: pl.Series) -> str | None:
     """A value of a column that holds text (one of its values that is not a number), None for a column of numbers:
     9 in 10 of its values are (a typo is quarantined by the run, not taken for an id)."""
