@@ -456,7 +456,11 @@ def _one_series(header: str, text: tuple[str, ...] = (), days: int = 28) -> str:
                                      "guessed from their names; --target-col sales as its one number column, one "
                                      "series: its times do not repeat, --id-col store as the column of one value in "
                                      "every row, the series 'north';")),
-    ("Date,shop,region,sold", ("north", "EU"), "columns: unique_id <- 'shop' + 'region', ds <- 'Date', y <- 'sold' ("),
+    ("Date,shop,region,sold", ("north", "EU"), ("columns: unique_id <- 'shop' + 'region', ds <- 'Date', y <- 'sold' "
+                                                "(--time-col Date guessed from their names; --target-col sold as its "
+                                                "one number column, one series: its times do not repeat, --id-col shop "
+                                                "--id-col region as the columns of one value in every row, the series "
+                                                "'north|EU';")),
 ])
 def test_a_file_of_one_series_needs_no_target_col(tmp_path, monkeypatch, header, text, said):
     """src44: a file of one series without an id column (`Date,sales`; `Date,store,sales` of one store) was asked

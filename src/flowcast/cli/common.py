@@ -483,12 +483,13 @@ def _own_vocabulary(data: str, id_col: list[str] | None, time_col: str | None, t
         elif target_col is not None:
             lone = f"--target-col {shlex.quote(target_col)} as its one other number column"
         elif not id_col and (single := _single_series(data, time_col, covariates)) is not None:
-            target_col, named = single
-            id_col = list(named) or None
+            target_col, fixed = single
+            id_col = list(fixed) or None
+            # (several id columns are joined with '|' into the series' key, `sources`)
             lone = (f"--target-col {shlex.quote(target_col)} as its one number column, one series: its times do not "
-                    "repeat, " + (f"{' '.join(f'--id-col {shlex.quote(c)}' for c in named)} as the "
-                                  f"{noun(len(named), 'column')} of one value in every row, the series "
-                                  f"{' | '.join(repr(v) for v in named.values())}" if named else
+                    "repeat, " + (f"{' '.join(f'--id-col {shlex.quote(c)}' for c in fixed)} as the "
+                                  f"{noun(len(fixed), 'column')} of one value in every row, the series "
+                                  f"{'|'.join(fixed.values())!r}" if fixed else
                                   f"the series named {name!r} after the dataset"))
     if guessed or lone:
         read = [f"{role} <- {' + '.join(repr(c) for c in cols)}"
