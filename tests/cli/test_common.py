@@ -453,6 +453,70 @@ def test_a_series_column_named_twice_or_given_is_not_guessed(tmp_path, monkeypat
     assert "columns: ds <- 'date' (--time-col date guessed" in " ".join(res.stderr.split()), res.stderr
 
 
+def _one_series(header: str, text: tuple[str, ...] = (), days: int = 28) -> str:
+    """A CSV of daily rows, each date once: `header`'s columns the time, then `text`'s columns of text (a value of
+    each per row, cycled), then number columns."""
+    n_numbers = len(header.split(",")) - 1 - len(text)
+    return header + "\n" + "".join(
+        ",".join([f"2024-01-{d:02d}", *(t.split("|")[d % len(t.split("|"))] for t in text),
+                  *(str(d + k) for k in range(n_numbers))]) + "\n" for d in range(1, days + 1))
+
+
+@pytest.mark.parametrize(("header", "text", "said"), [
+    ("Date,sales", (), ("columns: ds <- 'Date', y <- 'sales' (--time-col Date guessed from their names; --target-col "
+                       "sales as its one number column, one series: its times do not repeat, the series named 'f' "
+                       "after the dataset;")),
+    ("Date,sold", (), "columns: ds <- 'Date', y <- 'sold' (--time-col Date guessed from their names; --target-col sold as its one number"),
+    ("Date,store,sales", ("north",), ("columns: unique_id <- 'store', ds <- 'Date', y <- 'sales' (--time-col Date "
+                                     "guessed from their names; --target-col sales as its one number column, one "
+                                     "series: its times do not repeat, --id-col store as the column of one value in "
+                                     "every row, the series 'north';")),
+    ("Date,shop,region,sold", ("north", "EU"), ("columns: unique_id <- 'shop' + 'region', ds <- 'Date', y <- 'sold' "
+                                                "(--time-col Date guessed from their names; --target-col sold as its "
+                                                "one number column, one series: its times do not repeat, --id-col shop "
+                                                "--id-col region as the columns of one value in every row, the series "
+                                                "'north|EU';")),
+])
+def test_a_file_of_one_series_needs_no_target_col(tmp_path, monkeypatch, header, text, said):
+    """src44: a file of one series without an id column (`Date,sales`; `Date,store,sales` of one store) was asked
+    for --target-col, or, without a text column, read as a wide file 'each of its 1 columns a series': a target was
+    guessed only beside a series column. Its one number column is the target now, a text column of one value in
+    every row its series' id, and the command says which column it took and the series' name (`date,store,north` of
+    one store was a case of the wide-file hint's test, `'store' (e.g. 's1')` named to remove)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "f.csv").write_text(_one_series(header, text))
+    res = runner.invoke(app, ["validate", "f.csv", "--json", "--home", "h"], terminal_width=400)
+    assert res.exit_code == 0, res.output
+    report = _last_json(res.stdout)
+    assert report["n_series"] == 1 and report["rows_valid"] == 28 and not report.get("wide_columns"), report
+    assert f"note: f.csv is read with {said}" in " ".join(res.stderr.split()), res.stderr
+    assert "wide file" not in res.stderr
+
+
+@pytest.mark.parametrize(("header", "text", "said"), [
+    # a wide file: each number column a series, as documented
+    ("date,north,south", (), "wide_columns"),
+    # a text column of several values may tell series apart: not guessed
+    ("Date,store,sales", ("north|south",), "also needs --target-col (its columns: Date, store, sales)"),
+    # several number columns and a text column: not wide, and which is the target is not guessed
+    ("date,north,south,comment", ("ok|late",), "also needs --target-col (its columns: date, north, south, comment)"),
+])
+def test_a_file_of_several_number_columns_or_text_values_is_not_one_series(tmp_path, monkeypatch, header, text,
+                                                                            said):
+    """src44: only a file of one number column (and text columns of one value) is taken for one series: a wide file
+    stays wide (a series per column), and one whose text column holds several values, or with several number
+    columns beside a text one, is asked for --target-col as before."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "f.csv").write_text(_one_series(header, text))
+    res = runner.invoke(app, ["validate", "f.csv", "--json", "--home", "h"], terminal_width=400)
+    out = " ".join(res.output.split())
+    assert "y <-" not in out and "one series: its times do not repeat" not in out, out
+    if said == "wide_columns":
+        assert res.exit_code == 0 and _last_json(res.stdout)["wide_columns"] == ["north", "south"], res.output
+    else:
+        assert res.exit_code == 2 and f"error: --data f.csv {said}" in out, out
+
+
 def test_a_file_with_its_periods_across_is_told_how_to_melt_it(tmp_path, monkeypatch):
     """Regression (new-user trial): a planning spreadsheet's layout, one row per series and one column per period
     ('product,2022-01,2022-02,...'), was told 'also needs --time-col, --target-col' (it has no such column), and
@@ -504,7 +568,6 @@ def test_the_not_wide_hint_reads_the_rows_by_as_of(tmp_path, monkeypatch, later,
     ("date,north,south,unit,comment", "{d},{i},{j},kg,", "1 column holds text: 'unit' (e.g. 'kg')",
      ("its other number columns (south, comment) are not used. If each is a series (a wide file), remove its text "
       "column ('unit')")),
-    ("date,store,north", "{d},s1,{i}", "1 column holds text: 'store' (e.g. 's1')", ""),  # one store's long file
     ("date,north,south,unit,comment", "{d},{i},{j},kg,ok",  # plurals27: '2 column(s) hold text'
      "2 columns hold text: 'unit' (e.g. 'kg'), 'comment' (e.g. 'ok'): remove them from the file",
      "If each is a series (a wide file), remove its text columns ('unit', 'comment') and leave out --target-col"),

@@ -590,7 +590,8 @@ def test_a_failed_command_with_json_still_prints_one_json_object(tmp_path, monke
     import json
 
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "sales.csv").write_text("date,store,units\n2024-01-01,a,3\n")  # (a missing file is refused first)
+    # (a missing file is refused first; two stores, not one series: src44 reads a file of one store without options)
+    (tmp_path / "sales.csv").write_text("date,store,units\n2024-01-01,a,3\n2024-01-02,b,4\n")
     res = runner.invoke(app, [*args, "--json"], terminal_width=400)
     assert res.exit_code == 2, res.output
     last = json.loads(res.stdout.strip().splitlines()[-1])

@@ -1,5 +1,5 @@
 """A run's read of its source (ingest and validate, `flows.common._read_source`) in a process of its own, so that a
-test can stop it at FLOWCAST_FAULT=flow:ingested (SIGSTOP) and write the file in between.
+test can stop it at FLOWCAST_FAULT=source:ingested (SIGSTOP) and write the file in between.
 
 usage: read_source_child.py CONFIG HOME AS_OF
 Prints what it read as one JSON line: rows_in, n_series, fingerprint."""

@@ -219,7 +219,8 @@ def test_run_prints_a_leaderboard_without_json(tiny_csv, tmp_path):
 ])
 def test_run_errors_are_one_sentence(tmp_path, monkeypatch, args, code, message):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "x.csv").write_text("month,store,sales\n2024-01-01,a,1\n")  # (a missing one is refused as not found)
+    # (a missing one is refused as not found; two stores, not one series: src44 reads a file of one store so)
+    (tmp_path / "x.csv").write_text("month,store,sales\n2024-01-01,a,1\n2024-02-01,b,2\n")
     result = CliRunner().invoke(app, ["run", "--home", str(tmp_path / "home"), *args])
     assert result.exit_code == code, result.output
     assert message in result.stderr and "Traceback" not in result.output + result.stderr

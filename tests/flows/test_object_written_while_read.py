@@ -1,5 +1,5 @@
 """A source object on an object store replaced while a run reads it (s3src43): a real process stopped between ingest's
-fingerprint and validation's read (FLOWCAST_FAULT=flow:ingested, SIGSTOP), the object replaced on the moto S3 server,
+fingerprint and validation's read (FLOWCAST_FAULT=source:ingested, SIGSTOP), the object replaced on the moto S3 server,
 the process continued. The local-file twin is tests/flows/test_source_written_while_read.py."""
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def _aws_env(endpoint: str) -> dict[str, str]:
 def _reader(conf: Path, home: Path, endpoint: str) -> subprocess.Popen[str]:
     from prefect.settings import PREFECT_API_URL
 
-    env = {**os.environ, **_aws_env(endpoint), "FLOWCAST_FAULT": "flow:ingested", "FLOWCAST_FAULT_SIGNAL": "SIGSTOP",
+    env = {**os.environ, **_aws_env(endpoint), "FLOWCAST_FAULT": "source:ingested", "FLOWCAST_FAULT_SIGNAL": "SIGSTOP",
            "PREFECT_API_URL": str(PREFECT_API_URL.value()),
            "PYTHONPATH": os.pathsep.join([str(HERE.parents[1] / "src"), str(HERE)])}
     return subprocess.Popen([sys.executable, str(HERE / "read_source_child.py"), str(conf), str(home),
@@ -82,7 +82,7 @@ def test_an_object_replaced_while_it_is_read_is_read_again(tmp_path, prefect_api
     out, err = reader.communicate(timeout=240)
     assert f"s3://{bucket}/{key} (replaced by another object: {len(old):,} -> {len(new):,} bytes)" in err, err[-3000:]
     if writer == "replacing":
-        assert reader.returncode != 0 and "changed while this run read it, 3 times" in err
+        assert reader.returncode != 0 and "changed while it was read, 3 times" in err
         assert "replaces it again and again; nothing was published. Run the same command again once it" in err
         return
     assert reader.returncode == 0, err[-3000:]

@@ -1,5 +1,5 @@
 """A source file another program writes while a run reads it (faults43): a real process stopped between ingest's
-fingerprint and validation's read (FLOWCAST_FAULT=flow:ingested, SIGSTOP), the file written, the process continued."""
+fingerprint and validation's read (FLOWCAST_FAULT=source:ingested, SIGSTOP), the file written, the process continued."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ HERE = Path(__file__).resolve().parent
 def _reader(conf: Path, home: Path) -> subprocess.Popen[str]:
     from prefect.settings import PREFECT_API_URL
 
-    env = {**os.environ, "FLOWCAST_FAULT": "flow:ingested", "FLOWCAST_FAULT_SIGNAL": "SIGSTOP",
+    env = {**os.environ, "FLOWCAST_FAULT": "source:ingested", "FLOWCAST_FAULT_SIGNAL": "SIGSTOP",
            "PREFECT_API_URL": str(PREFECT_API_URL.value()),
            "PYTHONPATH": os.pathsep.join([str(HERE.parents[1] / "src"), str(HERE)])}
     return subprocess.Popen([sys.executable, str(HERE / "read_source_child.py"), str(conf), str(home),
@@ -80,13 +80,13 @@ def test_a_source_written_while_it_is_read_is_read_again(tmp_path, prefect_api, 
     out, err = reader.communicate(timeout=240)
     if writer == "replacing":
         assert f"{csv} (replaced by another file: {len(old):,} -> {len(new):,} bytes)" in err
-        assert reader.returncode != 0 and "changed while this run read it, 3 times" in err
+        assert reader.returncode != 0 and "changed while it was read, 3 times" in err
         assert "replaces it again and again; nothing was published. Run the same command again once it" in err
         return
     assert f"{csv} (written in place: {len(old):,} -> {len(half):,} bytes)" in err
     if writer == "in place":
         assert reader.returncode != 0
-        assert "SourceUnavailableError" in err and "changed while this run read it, 3 times" in err
+        assert "SourceUnavailableError" in err and "changed while it was read, 3 times" in err
         assert "write a temp file and rename it into place" in err
         return
     assert reader.returncode == 0, err[-3000:]

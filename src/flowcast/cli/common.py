@@ -38,6 +38,11 @@ def said(value: object) -> str:
     """`value` as literal text inside a markup=True line: its brackets are not styles."""
     return escape(str(value))
 
+
+def warn(message: str) -> None:
+    """A command's warning line on stderr: `warning: <message>`, printed as it is."""
+    console.print(f"warning: {message}", highlight=False)
+
 DatasetOpt = Annotated[str | None, typer.Option(
     "--dataset", "-d",
     help="bundled or configured dataset name (default: the configuration's dataset, else its one [sources.NAME], else "
@@ -346,7 +351,8 @@ def resolve_settings(
         if time_col is None or target_col is None:  # a file of no rows is told so, not asked for columns (nor read as
             refuse_no_rows(data, dataset or _name_of(data))  # a wide file: an empty one's columns hold no text)
         id_col, time_col, target_col = _own_vocabulary(data, id_col, time_col, target_col,
-                                                       [*(future_col or []), *(past_col or []), *(static_col or [])])
+                                                       [*(future_col or []), *(past_col or []), *(static_col or [])],
+                                                       dataset or _name_of(data))
         _refuse_periods_across(data, time_col, target_col)
         instant = _as_of_of_file(data, as_of, time_col, tz)
         layout = _layout_of(data, id_col, time_col, target_col, [*(future_col or []), *(past_col or []),
@@ -433,7 +439,7 @@ def _named_one(columns: list[str], names: tuple[str, ...], taken: tuple[str | No
 
 
 def _own_vocabulary(data: str, id_col: list[str] | None, time_col: str | None, target_col: str | None,
-                    covariates: list[str]) -> tuple[list[str] | None, str | None, str | None]:
+                    covariates: list[str], name: str) -> tuple[list[str] | None, str | None, str | None]:
     """The columns of a file where the command names none, guessed from their names: those written in flowcast's own
     vocabulary (Nixtla's long `unique_id, ds, y`, what `flowcast forecasts` and neuralforecast / statsforecast
     write): `ds` the time, `y` the target, `unique_id` the series; else the file's one column named as a time
@@ -441,7 +447,9 @@ def _own_vocabulary(data: str, id_col: list[str] | None, time_col: str | None, t
     or Datetime whatever its name ('day'), and, where its times repeat (several series: a wide
     file's series column named 'store' stays a series), its one column named as a series (`ID_NAMES`: 'store',
     'item_id'); and, of a long file, its one column named as a target (`TARGET_NAMES`: 'sales', 'units') or else its
-    one other number column (`_guessed_target`); a column given as a covariate is none of them. Such a file needed `--time-col ds --target-col y` (`--time-col Date`: a new user passed it
+    one other number column (`_guessed_target`), and, of a file of one series (its times do not repeat), its one
+    number column (`_single_series`; `name`: the dataset's, the series' without an id column); a column given as a
+    covariate is none of them. Such a file needed `--time-col ds --target-col y` (`--time-col Date`: a new user passed it
     every time), and without `--id-col unique_id` it was read as one series whose every date repeated (99% of its
     rows quarantined as duplicates). What was guessed is said on the console with the columns read. An option given
     keeps its value; two columns so named, or none, are not guessed: the command asks for the option as before."""
@@ -487,6 +495,15 @@ def _own_vocabulary(data: str, id_col: list[str] | None, time_col: str | None, t
             guessed.append(f"--target-col {shlex.quote(target_col)}")
         elif target_col is not None:
             lone = f"--target-col {shlex.quote(target_col)} as its one other number column"
+        elif not id_col and (single := _single_series(data, time_col, covariates)) is not None:
+            target_col, fixed = single
+            id_col = list(fixed) or None
+            # (several id columns are joined with '|' into the series' key, `sources`)
+            lone = (f"--target-col {shlex.quote(target_col)} as its one number column, one series: its times do not "
+                    "repeat, " + (f"{' '.join(f'--id-col {shlex.quote(c)}' for c in fixed)} as the "
+                                  f"{noun(len(fixed), 'column')} of one value in every row, the series "
+                                  f"{'|'.join(fixed.values())!r}" if fixed else
+                                  f"the series named {name!r} after the dataset"))
     if guessed or lone or typed:
         read = [f"{role} <- {' + '.join(repr(c) for c in cols)}"
                 for role, cols in (("unique_id", id_col or []), ("ds", [time_col] if time_col else []),
@@ -517,6 +534,25 @@ def _guessed_target(data: str, columns: list[str], time_col: str, id_col: list[s
         return named, True
     numbers = [c for c in probe[0] if c not in taken]
     return (numbers[0], False) if len(numbers) == 1 else (None, False)
+
+
+def _single_series(data: str, time_col: str, covariates: list[str]) -> tuple[str, dict[str, str]] | None:
+    """A file of one series without an id column named (`Date,sales`, or `Date,store,sales` of one store): no time
+    written twice, exactly one number column besides the time and the covariates, and every text column one value in
+    every row: (its number column, the target; the text columns with their value, the series' id). None otherwise:
+    several number columns are a wide file's series (`_layout_of`), a text column of several values may tell series
+    apart, and the command asks for the option."""
+    from flowcast.data.sources import constant_values, wide_probe
+
+    probe = wide_probe(data, time_col)  # (None: its times repeat, or it cannot be read cheaply)
+    if probe is None:
+        return None
+    numbers = [c for c in probe[0] if c not in covariates]
+    texts = [c for c, _ in probe[1] if c not in covariates]
+    if len(numbers) != 1:
+        return None
+    named = constant_values(data, texts) if texts else {}
+    return None if named is None else (numbers[0], named)
 
 
 def _as_of_of_file(data: str, as_of: str | None, time_col: str | None, tz: str | None) -> datetime | None:

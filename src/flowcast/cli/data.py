@@ -29,6 +29,7 @@ from flowcast.cli.common import (
     parse_run_as_of,
     resolve_settings,
     source_options,
+    warn,
 )
 from flowcast.errors import DataValidationError, FlowcastError
 from flowcast.mdtext import md_plain
@@ -58,7 +59,7 @@ def validate_cmd(
             **source.settings_args(), horizon=horizon, config=config, home=home, as_of=as_of,
         )
         run_as_of = parse_run_as_of(as_of, settings)
-        prepared = prepare_data(settings, run_as_of, fit_spans=True)  # as the run it checks for prepares it
+        prepared = prepare_data(settings, run_as_of, warn=warn, fit_spans=True)  # as the run it checks for prepares it
         report = prepared.report
         stale = _freshness(prepared, run_as_of, settings.validation.max_staleness)
     except FlowcastError as exc:
@@ -70,7 +71,7 @@ def validate_cmd(
     # the report is the UI's markdown; a terminal renders none of it, so its escapes are undone (`\_`: `_`)
     (console if json_out else out).print(md_plain(report.to_markdown()), markup=False, highlight=False)
     for line in [] if failure else stale:
-        console.print(f"warning: {line}", highlight=False)
+        warn(line)
     if json_out:
         payload = report.to_dict()
         payload["status"] = "failed" if failure else ("quarantined" if report.rows_quarantined else "clean")

@@ -26,6 +26,7 @@ from flowcast.cli.common import (
     resolve_settings,
     said,
     source_options,
+    warn,
 )
 from flowcast.config import ModelConfig
 from flowcast.errors import ConfigError
@@ -97,7 +98,7 @@ def train_cmd(
     from flowcast.models.train import train_model
 
     run_as_of = parse_run_as_of(as_of, settings)
-    prepared = prepare_data(settings, run_as_of)
+    prepared = prepare_data(settings, run_as_of, warn=warn)
     td = prepared.training
     run_dir = settings.models_dir / "runs" / f"{prepared.source.name}_{model}_{as_of_label(run_as_of)}"
     cfg = settings.model

@@ -918,6 +918,10 @@ def fitted_spans(settings: Settings, td: Any) -> tuple[Settings, list[str]]:
     return fitted, spans.notes
 
 
+def _unsaid(message: str) -> None:
+    """A `warn` that says nothing (a caller of `prepare_data` without a place to say it)."""
+
+
 @dataclass
 class PreparedData:
     training: TrainingData
@@ -928,12 +932,15 @@ class PreparedData:
     shifts: pl.DataFrame | None = None  # daily times written with an offset: `ValidationResult.shifts`
 
 
-def prepare_data(settings: Settings, as_of: datetime | None = None, run_key: str | None = None, *,
-                 fit_spans: bool = False) -> PreparedData:
+def prepare_data(settings: Settings, as_of: datetime | None = None, run_key: str | None = None,
+                 warn: Callable[[str], None] | None = None, *, fit_spans: bool = False) -> PreparedData:
     """ingest + validate + quarantine write + threshold check + preprocess, in one call. With `fit_spans`, prepared
     with the spans a run fits to the data (`fitted_spans`), as the retrain flow prepares it: the series too short for
     a network are those its run counts (`flowcast validate` counted them with the default spans: 3 of 3 where its
     run said 1).
+
+    A source file another program writes meanwhile is read again, as a run reads it (`sources.read_steadily`):
+    each read again said through `warn` (a command's warning line; none: not said).
 
     Quarantine goes to settings.quarantine_dir / <source> / (run_key or as_of or "all"). Raises
     DataValidationError (exit 2) on dataset-level failures and above the quarantine threshold
@@ -942,7 +949,7 @@ def prepare_data(settings: Settings, as_of: datetime | None = None, run_key: str
     import hashlib
 
     from flowcast.data.datasets import resolve_source
-    from flowcast.data.sources import ingest
+    from flowcast.data.sources import ingest, read_steadily
     from flowcast.data.validate import (
         as_of_label,
         enforce_thresholds,
@@ -955,8 +962,8 @@ def prepare_data(settings: Settings, as_of: datetime | None = None, run_key: str
     from flowcast.errors import StorageError
 
     source = resolve_source(settings)
-    ingested = ingest(source, as_of)
-    result = validate(ingested, source, settings.validation)
+    ingested, result = read_steadily(source, lambda: ingest(source, as_of),
+                                     lambda read: validate(read, source, settings.validation), warn or _unsaid)
     try:
         qpath = write_quarantine(
             result, quarantine_folder(settings.quarantine_dir, source.name, run_key or as_of_label(ingested.as_of))

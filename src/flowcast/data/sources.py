@@ -65,11 +65,11 @@ import io
 import math
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
 
@@ -336,6 +336,56 @@ def changed_since(source: SourceConfig, before: dict[str, FileState | ObjectStat
                    "replaced by another file" if was[3] != now_is[3] else "written in place")
             out.append(f"{f} ({how}: {was[0]:,} -> {now_is[0]:,} bytes)")
     return out
+
+
+SOURCE_READS = 3  # a source another program writes while it is read is read up to this many times in all
+_Read = TypeVar("_Read")
+_Checked = TypeVar("_Checked")
+
+
+def read_steadily(source: SourceConfig, ingest_it: Callable[[], _Read], check: Callable[[_Read], _Checked],
+                  warn: Callable[[str], None], sleep: Callable[[float], None] | None = None,
+                  ) -> tuple[_Read, _Checked]:
+    """`ingest_it()`, then `check` (validation) on what it returned, read again (up to SOURCE_READS times, 1 s then
+    2 s apart, `sleep`) where one of the files of `source` changed while it was read (`changed_since`): polars reads
+    a file lazily, and validation reads it again, so a file written in place meanwhile (truncated, then written)
+    gave the first half of its rows, and one replaced gave rows of the new file under the old one's fingerprint.
+    An error raised by a read of a changing file is such a change too (a refusal, or polars' error or panic reading
+    a Parquet file cut short: pandas' `to_parquet` writes in place). Each read again is said through `warn`. One
+    rule for a run (`flows.common`) and a command (`preprocess.prepare_data`: `flowcast validate`, `train`).
+    Raises SourceUnavailableError naming the files and what to do when they keep changing (a writer in place:
+    write a temp file and rename it; one that replaces it: run again once it stops). Test-only: FLOWCAST_FAULT=
+    source:ingested stops (SIGSTOP) or kills the process between the two reads of each attempt."""
+    import time
+
+    from polars.exceptions import PanicException, PolarsError
+
+    from flowcast.interrupts import fault_point
+
+    changed: list[str] = []
+    for attempt in range(1, SOURCE_READS + 1):
+        before = source_states(source)
+        try:
+            ingested = ingest_it()  # its fingerprint is of the content it read
+            fault_point("source:ingested")  # (test-only: fingerprinted, the rows not yet read by validation)
+            checked = check(ingested)
+        except (DataValidationError, PolarsError, OSError, PanicException):
+            if not (changed := changed_since(source, before)):
+                raise
+        else:
+            if not (changed := changed_since(source, before)):
+                return ingested, checked
+        if attempt < SOURCE_READS:
+            warn(f"Source {source.name!r} changed while it was read: {'; '.join(changed)}; another program "
+                 f"writes it: read again in {attempt} s (read {attempt + 1} of {SOURCE_READS})")
+            (sleep or time.sleep)(attempt)
+    todo = ("Another program writes it in place; nothing was published. Have it write a temp file and rename it into "
+            "place (readers then see the old file or the new one, whole), and run the same command again"
+            if any("in place" in c for c in changed) else
+            "Another program replaces it again and again; nothing was published. Run the same command again once it "
+            "stops changing")
+    raise SourceUnavailableError(
+        f"source {source.name!r} changed while it was read, {SOURCE_READS} times: {'; '.join(changed)}. {todo}")
 
 
 def file_format(source: SourceConfig, file: str) -> str:
@@ -2388,6 +2438,27 @@ def times_repeat_within(path: str, time_col: str, key_cols: list[str]) -> bool |
         return bool(keyed.select(pl.struct(time_col, *key_cols).is_duplicated().any()).collect(engine="streaming").item())
     except Exception:  # noqa: BLE001 - a courtesy: the run's own reading says what is wrong
         return None
+
+
+def constant_values(path: str, cols: list[str]) -> dict[str, str] | None:
+    """The one value each of `cols` holds in every row of a local file (`{'store': 'north'}`), None where one of them
+    holds two or an empty cell, or the file cannot be read cheaply. For the command line's guess of a file of one
+    series (`Date,store,sales`, one store), never for a run."""
+    columns = columns_of(path)
+    if not cols or not columns or any(c not in columns for c in cols) or "://" in path:
+        return None
+    try:
+        probe = SourceConfig(name="probe", path=path, time_col=cols[0], target_col="-", freq="1d")
+        scan = _scan_one(probe, resolve_files(probe)[0])
+        renames, _ = _header_names(list(scan.collect_schema().names()))
+        scan = scan.rename(renames) if renames else scan
+        seen = scan.select([pl.col(c).cast(pl.Utf8).str.strip_chars().unique().head(2).implode().alias(c)
+                            for c in cols]).collect(engine="streaming").row(0, named=True)
+    except Exception:  # noqa: BLE001 - a courtesy: the run's own reading says what is wrong
+        return None
+    if any(len(values) != 1 or values[0] in (None, "") for values in seen.values()):
+        return None
+    return {c: str(values[0]) for c, values in seen.items()}
 
 
 def _text_example(col: pl.Series) -> str | None:

@@ -511,7 +511,8 @@ def _written_time(ingested: Ingested) -> list[pl.Expr]:
 
 
 def _duplicates_in_order(frame: pl.DataFrame, eligible: pl.Expr, repeat: pl.Series | None = None,
-                         freq: str | None = None, covariates: Sequence[str] = (), dst: bool = False) -> pl.DataFrame:
+                         freq: str | None = None, covariates: Sequence[str] = (), dst: bool = False,
+                         aside: pl.LazyFrame | None = None) -> pl.DataFrame:
     """Duplicate keys among the `eligible` rows of a frame sorted by (unique_id, ds); returns the rows
     to quarantine (source_row, check, reason). Exact repeats keep their first row; keys with
     different y values, or different values of a past/future covariate (`covariates`), lose every
@@ -521,7 +522,10 @@ def _duplicates_in_order(frame: pl.DataFrame, eligible: pl.Expr, repeat: pl.Seri
     duplicate: in sorted order everything between two rows of one key has that key. `repeat`: the
     frame's `order.repeated_keys` when already known; `freq`: the source's, for the reason's period. A frame with
     `WRITTEN_TIME` (an end-labelled source's times as written: `_written_time`) names each key by them, not by the
-    period start ingest moved them to (a time nowhere in the file)."""
+    period start ingest moved them to (a time nowhere in the file). `aside`: the source's undeclared columns as read
+    (ROW and `RAW_PREFIX` columns, the ingest's plan), read for the rows of repeated keys alone: the frame does not
+    hold them (two wide text columns of 1M rows held 40 to 110 MB more at validation's peak for a reason that names
+    them only where a key is written twice)."""
     keys = ["unique_id", "ds"]
     empty = pl.DataFrame(schema={ROW: pl.UInt32, "check": pl.Utf8, "reason": pl.Utf8})
     repeat = repeated_keys(frame) if repeat is None else repeat  # rows whose key equals the row before
@@ -531,6 +535,9 @@ def _duplicates_in_order(frame: pl.DataFrame, eligible: pl.Expr, repeat: pl.Seri
     dups = frame[rows].filter(eligible)
     if dups.height == 0:
         return empty
+    if aside is not None:
+        read = aside.filter(pl.col(ROW).is_in(dups[ROW].implode())).collect(engine="streaming")
+        dups = dups.join(read, on=ROW, how="left", maintain_order="left")
     # the time as read, before it was aligned to the period (`DS_RAW`), and the undeclared columns as read
     # (`RAW_PREFIX`), where the frame has them: two observations of one period (09:00 and 15:00 of a daily series), or
     # rows of two skus of one store, are no row written twice, equal as their y may be (revC43)
@@ -662,17 +669,20 @@ def _dst_repeat_hint() -> pl.Expr:
 
 
 def _sorted_with_duplicates(ok: pl.DataFrame, chunk: int = CHUNK, freq: str | None = None,
-                            covariates: Sequence[str] = (), dst: bool = False) -> tuple[pl.DataFrame, pl.DataFrame]:
+                            covariates: Sequence[str] = (), dst: bool = False,
+                            aside: pl.LazyFrame | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Sort by (unique_id, ds) (stable: file order within a key; skipped when already sorted)
-    and find duplicate keys. Returns (sorted frame, duplicates to quarantine: source_row, check, reason)."""
+    and find duplicate keys. Returns (sorted frame, duplicates to quarantine: source_row, check, reason).
+    `aside`: the undeclared columns as read, kept out of `ok` (`_duplicates_in_order`)."""
     if ok.height <= 1:
-        return ok, _duplicates_in_order(ok.clear(), pl.lit(True), freq=freq, covariates=covariates, dst=dst)
+        return ok, _duplicates_in_order(ok.clear(), pl.lit(True), freq=freq, covariates=covariates, dst=dst,
+                                        aside=aside)
     steps: DsSteps | None = ds_steps(ok, chunk)
     if in_key_order(ok, strict=False, steps=steps):
         ok = ok.with_columns(pl.col("unique_id").set_sorted())
     else:  # (an arg_sort + gather per column is many times slower on the chunks the reader leaves)
         ok, steps = ok.sort(["unique_id", "ds"], maintain_order=True), None
-    return ok, _duplicates_in_order(ok, pl.lit(True), repeated_keys(ok, steps, chunk), freq, covariates, dst)
+    return ok, _duplicates_in_order(ok, pl.lit(True), repeated_keys(ok, steps, chunk), freq, covariates, dst, aside)
 
 
 def totals_series_line(series: list[str]) -> str:
@@ -1220,10 +1230,11 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
     # 'last' is the latest raw time; an overlap's repeat is the same raw time
     # (not aggregated: the duplicates of a period compare it, `_duplicates_in_order`)
     order_col = [pl.col(DS_RAW)] if source.aggregate in ("last", "none") or overlap else []
-    # (not aggregated: so do the undeclared columns, as read)
+    # (not aggregated: so do the undeclared columns, as read: read again for the rows of repeated keys alone)
     undeclared = [pl.col(RAW_PREFIX + c) for c in ingested.undeclared] if source.aggregate == "none" else []
+    aside = ingested.frame.select(ROW, *undeclared) if undeclared else None
     file_col = [pl.col(FILE_INDEX)] if overlap else []
-    flagged_plan = ingested.frame.select(ROW, *cols, *order_col, *undeclared, *file_col, *_written_time(ingested),
+    flagged_plan = ingested.frame.select(ROW, *cols, *order_col, *file_col, *_written_time(ingested),
                                          code.alias("__code"))
     plans = [flagged_plan]
     # daily times written with an offset: the instant each period was seen from (realized accuracy, `seen_shifts`)
@@ -1297,7 +1308,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
             # rows already in (unique_id, ds) order and every key present (failing rows included): find the
             # duplicates in place and copy the valid rows once
             dups = _duplicates_in_order(flagged, pl.col("__code").is_null(), repeated_keys(flagged, steps), source.freq,
-                                        ingested.numeric_exog, dst)
+                                        ingested.numeric_exog, dst, aside)
             keep = pl.col("__code").is_null()
             if dups.height:
                 keep = keep & ~pl.col(ROW).is_in(dups[ROW].implode())
@@ -1312,7 +1323,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
             if passed is not None:  # a copy, not slices: these rows may have to be sorted (gathered) next
                 ok = _take(ok, passed)
                 del passed
-            ok, dups = _sorted_with_duplicates(ok, chunk, source.freq, ingested.numeric_exog, dst=dst)
+            ok, dups = _sorted_with_duplicates(ok, chunk, source.freq, ingested.numeric_exog, dst=dst, aside=aside)
             if dups.height:
                 mask = ok.select((~pl.col(ROW).is_in(dups[ROW].implode())).alias("keep")).to_series()
                 ok = ok.select(cols)

@@ -37,7 +37,6 @@ from flowcast.errors import (
     DataValidationError,
     FlowcastError,
     SamePublished,
-    SourceUnavailableError,
     StorageError,
     by_interrupt,
     one_line,
@@ -788,8 +787,7 @@ def run_identity(home: str | Path | None = None) -> tuple[str, datetime]:
 
 def flow_fault(point: str) -> None:
     """Test-only fault injection: FLOWCAST_FAULT=flow:<point> SIGKILLs this process there
-    (`flow:started`: the run is Running, its body has not begun; `flow:ingested`: the source is fingerprinted, its
-    rows not yet read by validation (each read of it stops there); `flow:before_publish`: the winner is
+    (`flow:started`: the run is Running, its body has not begun; `flow:before_publish`: the winner is
     registered and promoted, its forecasts not yet published; `flow:before_realized`: a run's forecasts are
     published (or found published), its realized accuracy not yet scored)."""
     from flowcast.interrupts import fault_point
@@ -870,49 +868,13 @@ def _refuse_unwritten(settings: Settings, dataset: str, as_of: datetime, result:
         raise DataValidationError(error) from exc
 
 
-SOURCE_READS = 3  # a source another program writes while a run reads it is read up to this many times in all
-
-
 def _read_source(source: SourceConfig, as_of: datetime, settings: Settings) -> tuple[Any, Any]:
-    """Ingest and validate `source`, read again (up to SOURCE_READS times, 1 s then 2 s apart) where one of its
-    files changed while it was read (`sources.changed_since`): polars reads a file lazily, and validation reads it
-    again, so a file written in place meanwhile (truncated, then written) gave the run the first half of its rows
-    (published for the series in it, the others 'gone'), and one replaced gave rows of the new file under the old
-    one's fingerprint. An error raised by a read of a changing file is such a change too (a refusal, or polars'
-    error or panic reading a Parquet file cut short: pandas' `to_parquet` writes in place). Raises
-    SourceUnavailableError naming the files and what to do when they keep changing (a writer in place: write a temp
-    file and rename it; one that replaces it: run again once it stops)."""
-    import time
+    """Ingest and validate `source` as tasks, read again where one of its files changed while it was read
+    (`sources.read_steadily`, the rule `flowcast validate` and `train` read by too), each read again a warning."""
+    from flowcast.data.sources import read_steadily
 
-    from polars.exceptions import PanicException, PolarsError
-
-    from flowcast.data.sources import changed_since, source_states
-
-    log = get_run_logger()
-    changed: list[str] = []
-    for attempt in range(1, SOURCE_READS + 1):
-        before = source_states(source)
-        try:
-            ingested = tasks.ingest_task(source, as_of)  # its fingerprint is of the content it read
-            flow_fault("flow:ingested")  # (test-only: fingerprinted, the rows not yet read by validation)
-            result = tasks.validate_task(ingested, source, settings)
-        except (DataValidationError, PolarsError, OSError, PanicException):
-            if not (changed := changed_since(source, before)):
-                raise
-        else:
-            if not (changed := changed_since(source, before)):
-                return ingested, result
-        if attempt < SOURCE_READS:
-            log.warning(f"Source {source.name!r} changed while this run read it: {'; '.join(changed)}; another program "
-                        f"writes it: read again in {attempt} s (read {attempt + 1} of {SOURCE_READS})")
-            time.sleep(attempt)
-    todo = ("Another program writes it in place; nothing was published. Have it write a temp file and rename it into "
-            "place (readers then see the old file or the new one, whole), and run the same command again"
-            if any("in place" in c for c in changed) else
-            "Another program replaces it again and again; nothing was published. Run the same command again once it "
-            "stops changing")
-    raise SourceUnavailableError(
-        f"source {source.name!r} changed while this run read it, {SOURCE_READS} times: {'; '.join(changed)}. {todo}")
+    return read_steadily(source, lambda: tasks.ingest_task(source, as_of),
+                         lambda ingested: tasks.validate_task(ingested, source, settings), get_run_logger().warning)
 
 
 def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -> LoadedData:

@@ -1,0 +1,93 @@
+"""A source file another program writes while `flowcast validate` or `flowcast train` reads it (src44): a real
+command process stopped between ingest's fingerprint and validation's read (FLOWCAST_FAULT=source:ingested,
+SIGSTOP), the file written, the process continued, as `tests/flows/test_source_written_while_read.py` does a run's."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from proc_state import stopped
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+N_SERIES, N_DAYS = 8, 60
+FILE_OPTS = ["--id-col", "id", "--time-col", "date", "--target-col", "val", "--freq", "1d", "--horizon", "3"]
+
+
+def _write(csv: Path) -> bytes:
+    start = date(2020, 1, 1)
+    lines = ["date,id,val"] + [f"{start + timedelta(days=d)},s{s},{s + d}" for s in range(N_SERIES)
+                               for d in range(N_DAYS)]
+    csv.write_text("\n".join(lines) + "\n")
+    return csv.read_bytes()
+
+
+def _command(cmd: str, csv: Path, home: Path) -> subprocess.Popen[str]:
+    env = {**os.environ, "FLOWCAST_FAULT": "source:ingested", "FLOWCAST_FAULT_SIGNAL": "SIGSTOP",
+           "COLUMNS": "400", "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])}
+    extra = ["--json"] if cmd == "validate" else ["--max-steps", "1"]
+    return subprocess.Popen([sys.executable, "-m", "flowcast", cmd, "--data", str(csv), *FILE_OPTS, "--home",
+                             str(home), "--as-of", "2020-03-01", *extra],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _written_in_place(csv: Path, data: bytes) -> None:
+    """What `cat new > file` does: the same file truncated, then written (here, as far as `data` goes)."""
+    with open(csv, "r+b") as fh:
+        fh.truncate(0)
+        fh.write(data)
+
+
+def _replaced(csv: Path, data: bytes) -> None:
+    """A writer that replaces the file whole (a temp file renamed into place)."""
+    tmp = csv.with_name(csv.name + ".part")
+    tmp.write_bytes(data)
+    os.replace(tmp, csv)
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize(("cmd", "writer"), [("validate", "done"), ("validate", "in place"),
+                                             ("train", "in place"), ("train", "replacing")])
+def test_a_source_written_while_a_command_reads_it_is_read_again(tmp_path, cmd, writer):
+    """Regression: `flowcast validate` and `flowcast train` (`preprocess.prepare_data`) read the source once: a file
+    written in place between ingest and validation (a half-written export) was validated as it stood, half its rows,
+    `validate` exit 0 on half the series. They read it by the run's rule now (`sources.read_steadily`): read again
+    (a `warning:` line each time) until it stops changing, or fail after 3 reads naming the file and what to do."""
+    csv = tmp_path / "sales.csv"
+    old = _write(csv)
+    new = old.replace(b",s0,0\n", b",s0,10\n")  # one value corrected
+    half = new[: len(new) // 2]
+    writes = {"done": [half, new, None], "in place": [half, half + b"1", half + b"12"], "replacing": [new, old, new]}
+    proc = _command(cmd, csv, tmp_path / "home")
+    try:
+        for data in writes[writer]:
+            assert stopped(proc), proc.communicate()
+            if data is not None:
+                (_replaced if writer == "replacing" else _written_in_place)(csv, data)
+            os.kill(proc.pid, signal.SIGCONT)
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGCONT)
+    out, err = proc.communicate(timeout=200)
+    said = " ".join(err.split())
+    assert "warning: Source 'sales' changed while it was read:" in said, said[-3000:]
+    assert "read again in 1 s (read 2 of 3)" in said and "read again in 2 s (read 3 of 3)" in said, said[-3000:]
+    if writer == "replacing":
+        assert f"{csv} (replaced by another file: {len(old):,} -> {len(new):,} bytes)" in said, said[-3000:]
+        assert proc.returncode == 3 and "changed while it was read, 3 times" in said
+        assert "Run the same command again once it stops changing" in said
+        return
+    assert f"{csv} (written in place: {len(old):,} -> {len(half):,} bytes)" in said, said[-3000:]
+    if writer == "in place":
+        assert proc.returncode == 3, said[-3000:]
+        assert "changed while it was read, 3 times" in said and "write a temp file and rename it into place" in said
+        return
+    assert proc.returncode == 0, said[-3000:]
+    got = json.loads(out.strip().splitlines()[-1])
+    assert got["status"] == "clean" and got["n_series"] == N_SERIES and got["rows_in"] == N_SERIES * N_DAYS, got
