@@ -1611,6 +1611,16 @@ def quarantine_unwritten(refusal: str, why: str) -> str:
             "Free space there and run again to keep them (`flowcast validate` writes them too)")
 
 
+def left_out_unwritten(report: DataQualityReport, why: str) -> str:
+    """Where rows below the threshold were quarantined and their file could not be written (`why`: the write's error,
+    a full disk): the run stops before it publishes (it would publish without the file of the rows it leaves out), said
+    with those rows, why there is no file and what to do (`quarantine_unwritten`). The run said the write's error
+    alone, `... the previous file, if any, is intact`, neither the rows nor that nothing was published (faults44)."""
+    lead = (f"{report.rows_quarantined:,} of {report.rows_in:,} rows failed validation ({_checks_refused(report)}) and "
+            "this run would leave them out, so it stopped before it published anything")
+    return quarantine_unwritten(lead, why)
+
+
 def unwritten_refusal(result: ValidationResult, cfg: ValidationConfig, why: str, *,
                       artifact: str | None) -> DataValidationError | None:
     """Where the quarantine file of `result` could not be written (`why`: the write's error, a full disk): the refusal
