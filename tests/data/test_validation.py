@@ -679,6 +679,20 @@ def test_clean_rerun_removes_the_stale_quarantine_file(write_csv, tmp_path):
     assert list((tmp_path / "q" / "all").iterdir()) == []
 
 
+@pytest.mark.parametrize(("rerun", "left"), [("", []), ("2020-01-05,a,xyz\n", ["quarantine.parquet"])])
+def test_a_rerun_removes_the_temp_file_of_a_quarantine_writer_killed_mid_write(write_csv, tmp_path, rerun, left):
+    """A run killed while it wrote its quarantine file leaves `.quarantine.parquet.<x>.tmp` (written, not renamed); the
+    re-run of the key removes it whether it quarantines rows or none: a clean re-run (the source mended) left it in the
+    folder until gc removed the folder (faults44)."""
+    p = write_csv(HEADER + GOOD + "2020-01-04,a,abc\n")
+    folder = tmp_path / "q" / "2020-01-04T00-00-00"
+    whole = write_quarantine(run_validate(p), folder).read_bytes()
+    (folder / ".quarantine.parquet.ab12cd34.tmp").write_bytes(whole[: len(whole) // 2])  # the dead writer's, unlocked
+    p.write_text(HEADER + GOOD + rerun)
+    write_quarantine(run_validate(p), folder)
+    assert sorted(f.name for f in folder.iterdir()) == left
+
+
 def test_all_rows_quarantined_fails(write_csv):
     r = run_validate(write_csv(HEADER + "2020-01-01,a,x\n"))
     with pytest.raises(DataValidationError, match=r"no valid rows left: all 1 row quarantined \(y_not_number=1\)"):

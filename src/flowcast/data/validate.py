@@ -33,7 +33,7 @@ from typing import Any
 import pandera.polars as pa
 import polars as pl
 
-from flowcast.atomic import atomic_write_parquet
+from flowcast.atomic import atomic_write_parquet, clean_stale_temps
 from flowcast.config import SourceConfig, ValidationConfig
 from flowcast.data.calendar import is_business, is_subdaily, month_multiple, multiday_period, parse_freq
 from flowcast.data.order import CHUNK, DsSteps, ds_steps, in_key_order, repeated_keys
@@ -1627,6 +1627,16 @@ def quarantine_unwritten(refusal: str, why: str) -> str:
             "Free space there and run again to keep them (`flowcast validate` writes them too)")
 
 
+def left_out_unwritten(report: DataQualityReport, why: str) -> str:
+    """Where rows below the threshold were quarantined and their file could not be written (`why`: the write's error,
+    a full disk): the run stops before it publishes (it would publish without the file of the rows it leaves out), said
+    with those rows, why there is no file and what to do (`quarantine_unwritten`). The run said the write's error
+    alone, `... the previous file, if any, is intact`, neither the rows nor that nothing was published (faults44)."""
+    lead = (f"{report.rows_quarantined:,} of {report.rows_in:,} rows failed validation ({_checks_refused(report)}) and "
+            "this run would leave them out, so it stopped before it published anything")
+    return quarantine_unwritten(lead, why)
+
+
 def unwritten_refusal(result: ValidationResult, cfg: ValidationConfig, why: str, *,
                       artifact: str | None) -> DataValidationError | None:
     """Where the quarantine file of `result` could not be written (`why`: the write's error, a full disk): the refusal
@@ -1794,14 +1804,17 @@ def write_quarantine(result: ValidationResult, directory: Path) -> Path | None:
     """Write quarantined rows to `directory/quarantine.parquet` atomically; None when there are none.
 
     The folder belongs to one run key: a clean re-run removes the file an earlier run left there
-    (it would otherwise describe data that was since fixed). Raw columns are written as text, so
-    rows from files whose column types differed fit one file. The path is recorded in the report."""
+    (it would otherwise describe data that was since fixed), and the temp file of a run killed while it
+    wrote it (`atomic.clean_stale_temps`, which a write does first; a clean re-run left it until gc, faults44).
+    Raw columns are written as text, so rows from files whose column types differed fit one file. The path is
+    recorded in the report."""
     q = result.quarantined
     directory = Path(directory)
     if q.height == 0:
         stale = directory / "quarantine.parquet"
         if stale.exists():
             stale.unlink()
+        clean_stale_temps(directory)
         return None
     out = q.with_columns([pl.col(c).cast(pl.Utf8) for c in q.columns if c not in (ROW, "check", "reason")])
     path = atomic_write_parquet(out, directory / "quarantine.parquet")

@@ -907,7 +907,10 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
         where = tasks.quarantine_task(result, folder)
     except (StorageError, OSError) as exc:  # a full disk (not retried), or an I/O error after the task's retries
         _refuse_unwritten(settings, source.name, as_of, result, exc)
-        raise  # the run would go on with these rows left out: it needs its quarantine file
+        # the run would go on with these rows left out: it needs its quarantine file
+        from flowcast.data.validate import left_out_unwritten
+
+        raise StorageError(left_out_unwritten(report, str(exc))) from exc
     if settings.shared:  # the quarantine any machine reads: shared/quarantine/<source>/<as_of>
         from flowcast.shared import share_file, unshare
 
