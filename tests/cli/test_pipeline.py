@@ -983,6 +983,46 @@ def test_forecast_summary_names_the_series_it_did_not_forecast(tmp_path, monkeyp
                                       "is 48 periods (1mo) before the latest of any series)") in said, said
 
 
+_DATA_LINES = {  # what a run's data left out: each key of the flow's result and the line it prints
+    "gap_cut": ([{"unique_id": "s1", "reason": "interior gap of 4 periods from 2024-03-02 > max_gap=3: the 40 rows "
+                                                "before 2024-03-06 are not used, the series starts there"}],
+                "Series starting after an interior gap longer than max_gap (its 40 rows before it not used): 1: s1: "
+                "interior gap of 4 periods from 2024-03-02"),
+    "log1p_disabled": (["s2"], "s2"),
+    "columns_ignored": (["note"], "note"),
+}
+
+
+@pytest.mark.parametrize("command", ["run", "forecast"])
+def test_run_and_forecast_summaries_print_the_same_data_lines(tmp_path, monkeypatch, command):
+    """fcst44: `flowcast forecast`'s summary left out the 'series starting after an interior gap' line (and the
+    columns ignored, the series scaled without log1p) that `flowcast run`'s prints: only its log said it. Both print
+    them from one function (`_print_data_lines`): each line is in either summary, word for word."""
+    from flowcast.cli.common import out
+    from flowcast.flows.forecast import _result
+    from flowcast.flows.pipeline import _retrain_result
+
+    monkeypatch.chdir(tmp_path)
+    data = {"rows_before_gap": 40, **{k: v for k, (v, _) in _DATA_LINES.items()}}
+    common = dict(as_of="2024-04-01T00:00:00", run_id="r", dataset="d", n_series=2, rows_in=80, rows_valid=80,
+                  rows_quarantined=0, model_version="theta-v1", published_rows=10, store="x", parquet="p", duckdb="db",
+                  **data)
+    done = (_result(model="theta", **common) if command == "forecast" else _retrain_result(
+        horizon=5, champion="theta", kind="statistical", leaderboard=[],
+        decision={"promote": True, "publish": "theta", "reasons": ["the best"], "metric": "mase"}, **common))
+    monkeypatch.setattr(cli_pipeline, "call_flow", lambda *a, **k: done)
+    res = runner.invoke(app, [command, "--home", str(tmp_path / "home"), "--as-of", "2024-04-01"],
+                        terminal_width=400)
+    assert res.exit_code == 0, res.output
+    said = " ".join(res.output.split())
+    with out.capture() as cap:
+        cli_pipeline._print_data_lines(done)
+    shown = " ".join(cap.get().split())
+    assert shown and shown in said, (shown, said)
+    for _, part in _DATA_LINES.values():
+        assert part in shown, (part, shown)
+
+
 def test_a_backfill_without_every_says_how_many_as_ofs_it_runs(tmp_path, monkeypatch):
     """Regression (newuser21): `flowcast backfill --start 2024-11-01 --end 2024-11-02` of an hourly file ran 25
     as_ofs (one per hour, the data's frequency), which only the progress bar said as it filled. Before anything runs

@@ -648,28 +648,7 @@ def run(
         return
     out.print(f"{result['dataset']}: {result['n_series']:,} series, as of {utc_text(result['as_of'])}; {counts_said(result)}, "
               f"imputed {_count(result.get('rows_imputed', 0))} (not scored)", highlight=False)
-    _print_excluded(result)
-    if result.get("columns_ignored"):  # a covariate the user expected to be used was not
-        from flowcast.data.validate import ignored_columns_line
-
-        line = ignored_columns_line(result["columns_ignored"], result.get("columns_not_covariates"))
-        out.print(line[0].upper() + line[1:], highlight=False)
-    if result.get("wide_columns"):  # a wide file: which columns became series
-        from flowcast.data.validate import wide_columns_line
-
-        line = wide_columns_line(result["wide_columns"])
-        out.print(line[0].upper() + line[1:], highlight=False)
-    if result.get("gap_cut"):  # series that start after a gap longer than max_gap (the rows before, not used)
-        from flowcast.data.validate import gap_cut_line
-
-        line = gap_cut_line(result["gap_cut"], int(result.get("rows_before_gap") or 0))
-        out.print(line[0].upper() + line[1:], highlight=False)
-    if result.get("log1p_disabled"):  # preprocess.log1p on: which series it could not be applied to
-        from flowcast.data.validate import log1p_off_line
-
-        line = log1p_off_line(result["log1p_disabled"])
-        out.print(line[0].upper() + line[1:], highlight=False)
-    _print_stale(result)
+    _print_data_lines(result)
     published = result["decision"].get("publish")
     if board:  # none when nothing could be scored (the decision says why)
         out.print(_leaderboard_table(board, None if result.get("skipped") else published, metric))
@@ -736,6 +715,29 @@ def _quarantine_said(result: dict[str, Any]) -> str:
         where = f" and {path}" if (path := result.get("quarantine_path")) else ""
         shown += f", +{len(checks) - 3} more; see the data-quality report{where}"
     return f" ({shown})"
+
+
+def _print_data_lines(result: dict[str, Any]) -> None:
+    """What a run's data left out or changed, the lines after its summary's first: the series not forecast, the
+    columns ignored, a wide file's series columns, the series starting after an interior gap, those scaled without
+    log1p, stale data. `flowcast run` and `flowcast forecast` print them alike (fcst44: the forecast's summary left
+    out the interior-gap line, said only in its log)."""
+    from flowcast.data.validate import gap_cut_line, ignored_columns_line, log1p_off_line, wide_columns_line
+
+    _print_excluded(result)  # (review21: '5 series' of a file of 6, none named)
+    lines = [
+        # a covariate the user expected to be used was not
+        ignored_columns_line(result["columns_ignored"], result.get("columns_not_covariates"))
+        if result.get("columns_ignored") else "",
+        wide_columns_line(result["wide_columns"]) if result.get("wide_columns") else "",  # which columns became series
+        # series that start after a gap longer than max_gap (the rows before, not used)
+        gap_cut_line(result["gap_cut"], int(result.get("rows_before_gap") or 0)) if result.get("gap_cut") else "",
+        # preprocess.log1p on: which series it could not be applied to
+        log1p_off_line(result["log1p_disabled"]) if result.get("log1p_disabled") else "",
+    ]
+    for line in filter(None, lines):
+        out.print(line[0].upper() + line[1:], highlight=False)
+    _print_stale(result)
 
 
 def _print_excluded(result: dict[str, Any]) -> None:
@@ -819,8 +821,7 @@ def forecast(
         f"  Read them: {_read_them(result, config, home)}",
         highlight=False, soft_wrap=True,  # a path folded at 80 columns cannot be copied whole
     )
-    _print_excluded(result)  # as `flowcast run` names them (review21: '5 series' of a file of 6, none named)
-    _print_stale(result)  # as `flowcast run` says it: the forecast flow only logged it
+    _print_data_lines(result)  # as `flowcast run` says them: the forecast flow only logged them
     if result.get("note"):  # fallbacks, an interval level its calibration had too few points for
         out.print(result["note"], highlight=False)
     interrupted_afterwards(late)
