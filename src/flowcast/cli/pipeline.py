@@ -125,6 +125,42 @@ def check_data_before_flow(settings: Any, as_of: datetime | None, flow_name: str
         raise DataValidationError(said)
 
 
+def check_covariates_before_flow(settings: Any, as_of: datetime | None, started: datetime | None = None) -> None:
+    """`flowcast forecast` of a source whose declared covariates are not the ones the network it would forecast with
+    was trained with (`flows.forecast.run_model`: the production model, else the champion, or the older model
+    promoted for data up to `as_of`): refused before a Prefect server and the flow start, in the words the flow's
+    `predict` says it (`recipes.declared_covariates_refusal`: the covariates missing or extra and the --future-col /
+    --past-col options), where the flow said it ~15 s after Prefect started (fcst44). Only for a source given or
+    configured (a bundled dataset declares its own); a registry or model that cannot be read here is the flow's to
+    say. The refusal sends the `flowcast.run.failed` event the run's failure would have sent
+    (`_announce_run_refused`; `started`: the run key of a command without --as-of, `command_started`)."""
+    if settings.source is None and settings.dataset not in settings.sources:
+        return
+    from flowcast.errors import TrainingError
+
+    said = _covariates_said(settings, as_of)
+    if said is not None:
+        _announce_run_refused(_dataset_of(settings), "forecast", as_of if as_of is not None else started, said)
+        raise TrainingError(said)
+
+
+def _covariates_said(settings: Any, as_of: datetime | None) -> str | None:
+    """`check_covariates_before_flow`'s error, or None (the covariates match, or something here cannot be read)."""
+    from flowcast.data.datasets import resolve_source
+    from flowcast.flows.forecast import run_model
+    from flowcast.models.recipes import declared_covariates_refusal, load_recipe
+    from flowcast.shared import open_registry
+
+    try:
+        source = resolve_source(settings)
+        model = run_model(open_registry(settings), source.name, as_of)
+        if model is None:  # the flow says there is none, and what to do
+            return None
+        return declared_covariates_refusal(load_recipe(model), list(source.future_cols), list(source.past_cols))
+    except Exception:  # noqa: BLE001 - the flow opens the registry again and says what is wrong
+        return None
+
+
 def _check_dataset_known(settings: Any, flow_name: str, key: datetime | None) -> None:
     """An unknown dataset (no --data, no [sources.NAME], not bundled) refused before a Prefect server and the flow
     start: `flowcast forecast --dataset meters` after a run of meters.parquet failed inside its flow run, ~45 s on."""
@@ -790,6 +826,7 @@ def forecast(
     instant = parse_run_as_of(as_of, settings)  # checked here, before the Prefect server starts
     when = flow_key(as_of, instant)
     check_data_before_flow(settings, instant, "forecast", started)
+    check_covariates_before_flow(settings, instant, started)
     from flowcast.flows import forecast_flow
 
     before = interrupts.received()
