@@ -1053,8 +1053,8 @@ def test_a_forecast_at_an_as_of_checks_the_covariates_of_the_model_that_as_of_fo
 _DATA_LINES = {  # what a run's data left out: each key of the flow's result and the line it prints
     "gap_cut": ([{"unique_id": "s1", "reason": "interior gap of 4 periods from 2024-03-02 > max_gap=3: the 40 rows "
                                                 "before 2024-03-06 are not used, the series starts there"}],
-                "Series starting after an interior gap longer than max_gap (its 40 rows before it not used): 1: s1: "
-                "interior gap of 4 periods from 2024-03-02"),
+                ("Series starting after an interior gap longer than max_gap (its 40 rows before it not used): 1: s1: "
+                 "interior gap of 4 periods from 2024-03-02")),
     "log1p_disabled": (["s2"], "s2"),
     "columns_ignored": (["note"], "note"),
 }

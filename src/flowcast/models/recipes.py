@@ -418,7 +418,7 @@ def declared_covariates_refusal(recipe: Recipe, future_cols: list[str], past_col
         try:
             folder = network_folder(component, recipe.base)
             said = declared_covariates_differ(future_cols, past_cols, json.loads((folder / "meta.json").read_text()))
-        except Exception:  # noqa: BLE001 - the forecast loads the network and says what is wrong with it
+        except Exception:  # noqa: BLE001, S112 - the forecast loads the network and says what is wrong with it
             continue
         if said is not None:
             return f"{said} ({folder})"
