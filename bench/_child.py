@@ -10,10 +10,12 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,22 @@ def bench_cli(ap: argparse.ArgumentParser, bench: Callable[..., dict[str, Any]],
     ap.add_argument("--workdir", default=None, help="where the generated Parquet goes (default: a temp dir)")
     ap.add_argument("--keep", action="store_true", help=keep)
     print(json.dumps(bench(**vars(ap.parse_args()))), flush=True)
+
+
+@contextmanager
+def work_folder(workdir: str | None, keep: bool = False) -> Iterator[Path]:
+    """The folder a benchmark writes its generated file in: `workdir` (made if missing, left in place), else a new
+    `flowcast-bench-*` folder in the temporary directory, removed with what it holds when the benchmark ends, a
+    failed one too, unless `keep` (the generated file is kept, and its folder with it). Every run left an empty
+    `/tmp/flowcast-bench-*` folder behind (fcst44)."""
+    made = workdir is None
+    folder = Path(workdir or tempfile.mkdtemp(prefix="flowcast-bench-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        yield folder
+    finally:
+        if made and not keep:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def in_child(module: str, func: str, *args: Any, workdir: Path) -> Any:

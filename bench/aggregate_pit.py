@@ -27,14 +27,18 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from _child import bench_cli, in_child, peak_rss_mb  # the benchmarks' shared module, beside this one
+from _child import (  # the benchmarks' shared module, beside this one
+    bench_cli,
+    in_child,
+    peak_rss_mb,
+    work_folder,
+)
 
 START = datetime(2000, 1, 1)  # the generator's first time (`preprocess._time`)
 ZONES = {"naive": None, "aware": "UTC", "zoned": "America/New_York"}
@@ -100,18 +104,17 @@ def run_stage(path: str, as_of: str) -> dict:
 
 
 def bench(series: int, days: int, variant: str, workdir: str | None = None, keep: bool = False) -> dict:
-    tmp = Path(workdir or tempfile.mkdtemp(prefix="flowcast-bench-"))
-    tmp.mkdir(parents=True, exist_ok=True)
-    path = tmp / f"aggregate_{variant}_{series}x{days}.parquet"
     as_of = (START + timedelta(days=days - 1, hours=12)).isoformat()
-    t = time.perf_counter()
-    if not (keep and path.exists()):  # (--keep: a file already generated is read again)
-        in_child("aggregate_pit", "generate", series, days, variant, str(path), workdir=tmp)
-    gen = time.perf_counter() - t
-    load = os.getloadavg()[0]
-    stage = in_child("aggregate_pit", "run_stage", str(path), as_of, workdir=tmp)
-    if not keep:
-        path.unlink(missing_ok=True)
+    with work_folder(workdir, keep) as tmp:
+        path = tmp / f"aggregate_{variant}_{series}x{days}.parquet"
+        t = time.perf_counter()
+        if not (keep and path.exists()):  # (--keep: a file already generated is read again)
+            in_child("aggregate_pit", "generate", series, days, variant, str(path), workdir=tmp)
+        gen = time.perf_counter() - t
+        load = os.getloadavg()[0]
+        stage = in_child("aggregate_pit", "run_stage", str(path), as_of, workdir=tmp)
+        if not keep:
+            path.unlink(missing_ok=True)
     rows = stage.pop("rows_read")
     seconds = stage.pop("seconds")
     return {

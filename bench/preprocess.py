@@ -19,13 +19,17 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _child import bench_cli, in_child, peak_rss_mb  # the benchmarks' shared module, beside this one
+from _child import (  # the benchmarks' shared module, beside this one
+    bench_cli,
+    in_child,
+    peak_rss_mb,
+    work_folder,
+)
 
 
 def _time(k, n: int, unit: str):
@@ -130,15 +134,14 @@ def run_stage(path: str, freq: str) -> dict:
 
 
 def bench(series: int, steps: int, freq: str = "1h", workdir: str | None = None, keep: bool = False) -> dict:
-    tmp = Path(workdir or tempfile.mkdtemp(prefix="flowcast-bench-"))
-    tmp.mkdir(parents=True, exist_ok=True)
-    path = tmp / f"bench_{series}x{steps}.parquet"
-    t = time.perf_counter()
-    raw_mb = in_child("preprocess", "generate", series, steps, str(path), freq, workdir=tmp)
-    gen = time.perf_counter() - t
-    stage = in_child("preprocess", "run_stage", str(path), freq, workdir=tmp)
-    if not keep:
-        path.unlink(missing_ok=True)
+    with work_folder(workdir, keep) as tmp:
+        path = tmp / f"bench_{series}x{steps}.parquet"
+        t = time.perf_counter()
+        raw_mb = in_child("preprocess", "generate", series, steps, str(path), freq, workdir=tmp)
+        gen = time.perf_counter() - t
+        stage = in_child("preprocess", "run_stage", str(path), freq, workdir=tmp)
+        if not keep:
+            path.unlink(missing_ok=True)
     rows = stage["rows_read"]
     return {
         "rows": rows,

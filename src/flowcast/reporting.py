@@ -24,6 +24,7 @@ from typing import Any
 import polars as pl
 
 from flowcast.atomic import atomic_file
+from flowcast.figures import _fmt, _plain, _sig, score_text
 from flowcast.mdtext import md_text
 from flowcast.timekeys import utc_text
 
@@ -86,20 +87,6 @@ def progress_key(cell: str, dataset: str | None = None, backfill: bool = False) 
 
 
 # --------------------------------------------------------------------------- rendering helpers
-def _fmt(v: Any) -> Any:
-    """Table cell: floats rounded to 4 significant decimals, datetimes as every message writes an instant
-    (`timekeys.utc_text`: a midnight its date, '2019-09-01 06:00 UTC'; they read '2019-09-01 00:00:00')."""
-    if isinstance(v, float):
-        if math.isnan(v) or math.isinf(v):
-            return str(v)
-        return round(v, 4)
-    if isinstance(v, datetime):
-        return utc_text(v)
-    if isinstance(v, (list, tuple)):
-        return ", ".join(str(x) for x in v)
-    return v
-
-
 def table_rows(frame: pl.DataFrame) -> list[dict[str, Any]]:
     """A polars frame as JSON-friendly rows for a table artifact."""
     return [{k: _fmt(v) for k, v in row.items()} for row in frame.to_dicts()]
@@ -180,25 +167,6 @@ def empty_intervals_sentence(board: pl.DataFrame, intervals_note: str = "") -> s
     return (f"No candidate has a {said} score: none had {'80% or 95%' if 'coverage80' in empty else '95%'} intervals "
             "on the backtest windows it was scored on, so "
             f"{'those columns are' if len(empty) > 1 else 'that column is'} left out.")
-
-
-def _sig(v: Any, digits: int = 4) -> Any:
-    """A score to `digits` significant digits (a whole number from 10**digits up): 47.2576 -> 47.26, 104.1454 ->
-    104.1, 0.51874 -> 0.5187, 12345.6 -> 12346; anything else as it is."""
-    if not isinstance(v, float) or not math.isfinite(v) or v == 0:
-        return v
-    decimals = digits - 1 - math.floor(math.log10(abs(v)))
-    return round(v, decimals) if decimals > 0 else round(v)
-
-
-def score_text(v: Any) -> str:
-    """A score as a person reads it wherever it is shown, to 4 significant digits (`_sig`): 0.625 -> '0.625', 150.0 ->
-    '150', 12345.6 -> '12346'; '' for None. The one spelling of `flowcast accuracy`'s figures and the realized-accuracy
-    artifact's: the CLI printed coverage80 to 2 digits ('0.62') where the artifact said '0.625' (look42)."""
-    if v is None:
-        return ""
-    x = _sig(v)
-    return f"{x:g}" if isinstance(x, float) else str(_plain(x))
 
 
 # the details' columns: (board column, header); windows, series and fallback only where candidates differ in them
@@ -283,15 +251,6 @@ def _score_cell(v: Any) -> Any:
     decimals, a coverage of 1/12 read 0.0833 beside the CLI's and the log's 0.08333), '' for None."""
     x = _sig(v)
     return x if isinstance(x, float) and math.isfinite(x) else _plain(x)
-
-
-def _plain(v: Any) -> Any:
-    """A table cell without Python spellings: None -> '', True/False -> yes/no."""
-    if v is None:
-        return ""
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    return _fmt(v)
 
 
 def receipt_sentence(receipt: Any) -> str:

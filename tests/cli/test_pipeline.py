@@ -984,6 +984,113 @@ def test_forecast_summary_names_the_series_it_did_not_forecast(tmp_path, monkeyp
                                       "is 48 periods (1mo) before the latest of any series)") in said, said
 
 
+def _network(folder, future: list[str], past: list[str]):
+    """A trained network's folder as far as the forecast's covariate check reads it: its meta.json (hparams.data
+    records the covariates it was trained with, the calendar columns of its daily data first)."""
+    from flowcast.data.calendar import calendar_columns
+
+    folder.mkdir(parents=True)
+    (folder / "model.ckpt").write_text("w")
+    data = {"future_cols": [*calendar_columns("1d"), *future], "past_cols": past, "freq": "1d"}
+    (folder / "meta.json").write_text(json.dumps({"cell": "gru", "freq": "1d", "hparams": {"data": data}}))
+    return folder
+
+
+@pytest.mark.parametrize(("trained", "given", "said"), [
+    (["price"], [], ("the model was trained with the future-known covariate price, which the data does not declare: "
+                     "declare it as its retrain did (--future-col price; future_cols in [sources.NAME])")),
+    ([], ["--future-col", "price"], ("the data declares the future-known covariate price, which the model was not "
+                                      "trained with: leave it out, or retrain with it (flowcast run)")),
+    (["price"], ["--future-col", "price"], None),
+    (["price"], ["--past-col", "price"], "the model was trained with the future-known covariate price"),
+])
+def test_a_forecast_of_other_covariates_than_the_model_s_is_refused_before_prefect(tmp_path, monkeypatch, trained,
+                                                                                   given, said):
+    """fcst44: `flowcast forecast` of data without the covariates the production network was trained with (or with
+    others) said so only inside its flow, ~15 s after Prefect started. It is said before, in the words `predict`
+    says it (`covariates_differ`: the covariates and the --future-col option), naming the network's folder."""
+    from flowcast.models.predict import covariates_differ
+    from flowcast.registry import ModelRegistry
+
+    monkeypatch.chdir(tmp_path)
+    reg = ModelRegistry(tmp_path / "home" / "models")
+    reg.promote(reg.register(_network(tmp_path / "net", trained, []), name="gru", dataset="s",
+                             as_of=datetime(2024, 1, 20), created_at=datetime(2024, 1, 20)).version, dataset="s")
+    started = _stop_before_prefect(monkeypatch)
+    (tmp_path / "s.csv").write_text("date,id,y,price\n" + "".join(f"2024-01-{d:02d},a,{d},1\n" for d in range(1, 21)))
+    res = runner.invoke(app, ["forecast", "s.csv", "--time-col", "date", "--id-col", "id", "--target-col", "y",
+                              "--freq", "1d", "--home", "home", "--as-of", "2024-01-20", *given], terminal_width=400)
+    text = " ".join(res.output.split())
+    if said is None:
+        assert started and "_PrefectStarted" in res.output, res.output
+        return
+    assert not started and res.exit_code != 0, res.output
+    assert said in text and "cal_" not in text and f"({reg.production('s').path.relative_to(tmp_path)})" in text, text
+    if not given:  # the very sentence of the flow's predict (one wording)
+        assert covariates_differ("future_cols", [], ["cal_x", "price"], {"cal_x"}) in text, text
+
+
+def test_a_forecast_at_an_as_of_checks_the_covariates_of_the_model_that_as_of_forecasts_with(tmp_path, monkeypatch):
+    """The check before Prefect reads the model the run would forecast with: at an as_of before the production
+    model's data ended, the older model promoted for data up to it (`run_model`), trained without the covariate."""
+    from flowcast.registry import ModelRegistry
+
+    monkeypatch.chdir(tmp_path)
+    reg = ModelRegistry(tmp_path / "home" / "models")
+    for name, future, trained in (("old", [], datetime(2024, 1, 10)), ("new", ["price"], datetime(2024, 1, 20))):
+        reg.promote(reg.register(_network(tmp_path / name, future, []), name=name, dataset="s", as_of=trained,
+                                 created_at=trained).version, dataset="s")
+    started = _stop_before_prefect(monkeypatch)
+    (tmp_path / "s.csv").write_text("date,id,y\n" + "".join(f"2024-01-{d:02d},a,{d}\n" for d in range(1, 21)))
+    args = ["forecast", "s.csv", "--time-col", "date", "--id-col", "id", "--target-col", "y", "--freq", "1d",
+            "--home", "home"]
+    res = runner.invoke(app, [*args, "--as-of", "2024-01-12"], terminal_width=400)  # old's: no covariate, as given
+    assert started and "_PrefectStarted" in res.output, res.output
+    started.clear()
+    res = runner.invoke(app, [*args, "--as-of", "2024-01-20"], terminal_width=400)  # new's: price, not given
+    assert not started and "the future-known covariate price" in " ".join(res.output.split()), res.output
+
+
+_DATA_LINES = {  # what a run's data left out: each key of the flow's result and the line it prints
+    "gap_cut": ([{"unique_id": "s1", "reason": "interior gap of 4 periods from 2024-03-02 > max_gap=3: the 40 rows "
+                                                "before 2024-03-06 are not used, the series starts there"}],
+                ("Series starting after an interior gap longer than max_gap (its 40 rows before it not used): 1: s1: "
+                 "interior gap of 4 periods from 2024-03-02")),
+    "log1p_disabled": (["s2"], "s2"),
+    "columns_ignored": (["note"], "note"),
+}
+
+
+@pytest.mark.parametrize("command", ["run", "forecast"])
+def test_run_and_forecast_summaries_print_the_same_data_lines(tmp_path, monkeypatch, command):
+    """fcst44: `flowcast forecast`'s summary left out the 'series starting after an interior gap' line (and the
+    columns ignored, the series scaled without log1p) that `flowcast run`'s prints: only its log said it. Both print
+    them from one function (`_print_data_lines`): each line is in either summary, word for word."""
+    from flowcast.cli.common import out
+    from flowcast.flows.forecast import _result
+    from flowcast.flows.pipeline import _retrain_result
+
+    monkeypatch.chdir(tmp_path)
+    data = {"rows_before_gap": 40, **{k: v for k, (v, _) in _DATA_LINES.items()}}
+    common = dict(as_of="2024-04-01T00:00:00", run_id="r", dataset="d", n_series=2, rows_in=80, rows_valid=80,
+                  rows_quarantined=0, model_version="theta-v1", published_rows=10, store="x", parquet="p", duckdb="db",
+                  **data)
+    done = (_result(model="theta", **common) if command == "forecast" else _retrain_result(
+        horizon=5, champion="theta", kind="statistical", leaderboard=[],
+        decision={"promote": True, "publish": "theta", "reasons": ["the best"], "metric": "mase"}, **common))
+    monkeypatch.setattr(cli_pipeline, "call_flow", lambda *a, **k: done)
+    res = runner.invoke(app, [command, "--home", str(tmp_path / "home"), "--as-of", "2024-04-01"],
+                        terminal_width=400)
+    assert res.exit_code == 0, res.output
+    said = " ".join(res.output.split())
+    with out.capture() as cap:
+        cli_pipeline._print_data_lines(done)
+    shown = " ".join(cap.get().split())
+    assert shown and shown in said, (shown, said)
+    for _, part in _DATA_LINES.values():
+        assert part in shown, (part, shown)
+
+
 def test_a_backfill_without_every_says_how_many_as_ofs_it_runs(tmp_path, monkeypatch):
     """Regression (newuser21): `flowcast backfill --start 2024-11-01 --end 2024-11-02` of an hourly file ran 25
     as_ofs (one per hour, the data's frequency), which only the progress bar said as it filled. Before anything runs

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
@@ -55,3 +56,28 @@ def test_a_benchmarks_command_line_gives_its_options_workdir_and_keep_and_prints
     lines = capsys.readouterr().out.splitlines()
     assert [json.loads(line) for line in lines] == [{"series": 3, "freq": "1d", "workdir": None, "keep": True}]
     assert "keep the generated file" in ap.format_help() and "--workdir" in ap.format_help()
+
+
+@pytest.mark.parametrize(("given", "keep", "fails", "left"), [
+    (False, False, False, False), (False, False, True, False),  # its own folder: removed, after a failure too
+    (False, True, False, True),  # --keep: the generated file kept, its folder with it
+    (True, False, False, True), (True, False, True, True),  # --workdir: the folder given stays
+])
+def test_a_benchmarks_own_work_folder_is_removed_when_it_ends(tmp_path, monkeypatch, given, keep, fails, left):
+    """fcst44: bench/preprocess.py left an empty /tmp/flowcast-bench-* folder behind every run."""
+    import tempfile
+
+    import _child
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    workdir = str(tmp_path / "given") if given else None
+    seen: list = []
+    with pytest.raises(RuntimeError) if fails else nullcontext(), _child.work_folder(workdir, keep) as folder:
+        seen.append(folder)
+        (folder / "bench.parquet").write_bytes(b"x")
+        if fails:
+            raise RuntimeError("the bench failed")
+    (folder,) = seen
+    assert folder.is_dir() == left, folder
+    assert given or folder.name.startswith("flowcast-bench-") and folder.parent == tmp_path / "tmp"

@@ -524,12 +524,12 @@ def test_dates_skipped_as_published_with_another_horizon_are_named(tmp_path):
                           schema_overrides={"step": pl.Int32})
         store.publish(fc, dataset="tiny", as_of=as_of, model="damped", model_version="damped-v1", run_id="r",
                       created_at=datetime(2024, 1, 1))
-    note = other_settings_note(store, "tiny", [a, b, c], 3)
+    note = other_settings_note(store, "tiny", [a, b, c], lambda _: 3)
     assert note is not None and note.startswith("2 dates skipped as published were published with another horizon "
                                                 "than this backfill's 3: 2019-02-01")
     assert "(horizon 6)" in note and "2019-04-01" not in note and "--overwrite" in note
-    assert other_settings_note(store, "tiny", [c], 3) is None
-    assert other_settings_note(store, "tiny", [a], 3).startswith("1 date skipped as published was published")
+    assert other_settings_note(store, "tiny", [c], lambda _: 3) is None
+    assert other_settings_note(store, "tiny", [a], lambda _: 3).startswith("1 date skipped as published was published")
 
 
 @pytest.mark.parametrize(("mode", "given", "said"), [("forecast", None, None), ("forecast", 3, 3), ("retrain", None, 12)])
@@ -562,9 +562,50 @@ def test_skipped_dates_are_compared_with_the_horizon_the_backfill_s_dates_publis
     store.publish(fc, dataset="tiny", as_of=a, model="damped", model_version="damped-v1", run_id="r",
                   created_at=datetime(2024, 1, 1))
     horizon = backfill_horizon(settings, src, mode)
-    assert horizon == (6 if said is None else said)
+    assert horizon(a) == (6 if said is None else said)
     note = other_settings_note(store, "tiny", [a], horizon)
     assert (note is None) if said is None else f"than this backfill's {said}: 2019-02-01 (horizon 6)" in str(note)
+
+
+def test_each_skipped_date_is_compared_with_the_horizon_of_the_model_its_run_forecasts_with(tmp_path):
+    """fcst44: a forecast backfill compared every date skipped as published with the production model's horizon, but
+    an early date is forecast by the older model promoted for data up to it (`model_for_as_of`), of another horizon:
+    a re-run warned that its date was `published with another horizon than this backfill's 3`, which it was not.
+    Each date is compared with the horizon of the model that date forecasts with."""
+    from datetime import timedelta
+
+    import polars as pl
+
+    from flowcast.config import SourceConfig
+    from flowcast.flows.backfill import backfill_horizon, other_settings_note
+    from flowcast.store import open_store
+
+    settings = load_settings(home=tmp_path)
+    src = SourceConfig(name="tiny", path=str(tmp_path / "tiny.csv"), id_cols=["store"], time_col="month",
+                       target_col="sales", freq="1mo")
+    art = tmp_path / "art"
+    art.mkdir()
+    (art / "model.ckpt").write_bytes(b"x")
+    registry = ModelRegistry(tmp_path / "models")
+    for name, trained, h in (("damped", datetime(2019, 1, 1), 6), ("gru", datetime(2019, 2, 15), 3)):
+        registry.promote(registry.register(art, name=name, dataset="tiny", recipe={"horizon": h}, metrics={"mase": 1.0},
+                                           as_of=trained, created_at=trained).version, reason="test")
+    store = open_store(settings)
+    a, b = datetime(2019, 2, 1), datetime(2019, 3, 1)  # a: before gru's data ended, damped's (6); b: gru's (3)
+    for as_of, h in ((a, 6), (b, 6)):
+        fc = pl.DataFrame({"unique_id": ["x"] * h, "ds": [as_of + timedelta(days=31 * k) for k in range(1, h + 1)],
+                           "step": list(range(1, h + 1)), "y_hat": 1.0}, schema_overrides={"step": pl.Int32})
+        store.publish(fc, dataset="tiny", as_of=as_of, model="damped", model_version="damped-v1", run_id="r",
+                      created_at=datetime(2024, 1, 1))
+    horizon = backfill_horizon(settings, src, "forecast")
+    assert (horizon(a), horizon(b)) == (6, 3)
+    note = other_settings_note(store, "tiny", [a, b], horizon)
+    assert note is not None and note.startswith("1 date skipped as published was published with another horizon "
+                                                "than this backfill's 3: 2019-03-01 (horizon 6);"), note
+    assert "2019-02-01" not in note
+    mixed = other_settings_note(store, "tiny", [a, b], lambda d: 3 if d == b else 12)  # two horizons: each named
+    assert mixed is not None and ("than this backfill's runs of them: 2019-02-01 (horizon 6, not 12), 2019-03-01 "
+                                  "(horizon 6, not 3);") in mixed, mixed
 
 
 @pytest.mark.parametrize("mode", ["forecast", "retrain"])
@@ -598,17 +639,17 @@ def test_dates_skipped_as_published_by_another_model_than_the_backfill_forecasts
                            "step": list(range(1, 7)), "y_hat": 1.0}, schema_overrides={"step": pl.Int32})
         store.publish(fc, dataset="tiny", as_of=as_of, model="damped", model_version=versions[0], run_id="r",
                       created_at=datetime(2024, 1, 1))
-    assert other_settings_note(store, "tiny", [a, b], 6, backfill_model_at(settings, "tiny", mode)) is None
+    assert other_settings_note(store, "tiny", [a, b], lambda _: 6, backfill_model_at(settings, "tiny", mode)) is None
     registry.promote(versions[1], reason="test")  # gru, trained on data up to 15 February
     model_at = backfill_model_at(settings, "tiny", mode)
-    note = other_settings_note(store, "tiny", [a, b], 6, model_at)
+    note = other_settings_note(store, "tiny", [a, b], lambda _: 6, model_at)
     if mode == "retrain":
         assert model_at is None and note is None
         return
     assert note == (f"1 date skipped as published was published by another model than this backfill forecasts it "
                     f"with: 2019-03-01 (by {versions[0]}, not {versions[1]}); the range holds both now. Run the backfill "
                     "with --overwrite (overwrite=True) to recompute them with the settings of now"), note
-    both = other_settings_note(store, "tiny", [a, b], 3, model_at)  # and a horizon changed: both said
+    both = other_settings_note(store, "tiny", [a, b], lambda _: 3, model_at)  # and a horizon changed: both said
     assert both is not None and both.startswith("2 dates skipped as published were published with another horizon "
                                                 "than this backfill's 3: 2019-02-01 (horizon 6), 2019-03-01 (horizon "
                                                 "6); 1 date skipped as published was published by another model"), both

@@ -125,6 +125,42 @@ def check_data_before_flow(settings: Any, as_of: datetime | None, flow_name: str
         raise DataValidationError(said)
 
 
+def check_covariates_before_flow(settings: Any, as_of: datetime | None, started: datetime | None = None) -> None:
+    """`flowcast forecast` of a source whose declared covariates are not the ones the network it would forecast with
+    was trained with (`flows.forecast.run_model`: the production model, else the champion, or the older model
+    promoted for data up to `as_of`): refused before a Prefect server and the flow start, in the words the flow's
+    `predict` says it (`recipes.declared_covariates_refusal`: the covariates missing or extra and the --future-col /
+    --past-col options), where the flow said it ~15 s after Prefect started (fcst44). Only for a source given or
+    configured (a bundled dataset declares its own); a registry or model that cannot be read here is the flow's to
+    say. The refusal sends the `flowcast.run.failed` event the run's failure would have sent
+    (`_announce_run_refused`; `started`: the run key of a command without --as-of, `command_started`)."""
+    if settings.source is None and settings.dataset not in settings.sources:
+        return
+    from flowcast.errors import TrainingError
+
+    said = _covariates_said(settings, as_of)
+    if said is not None:
+        _announce_run_refused(_dataset_of(settings), "forecast", as_of if as_of is not None else started, said)
+        raise TrainingError(said)
+
+
+def _covariates_said(settings: Any, as_of: datetime | None) -> str | None:
+    """`check_covariates_before_flow`'s error, or None (the covariates match, or something here cannot be read)."""
+    from flowcast.data.datasets import resolve_source
+    from flowcast.flows.forecast import run_model
+    from flowcast.models.recipes import declared_covariates_refusal, load_recipe
+    from flowcast.shared import open_registry
+
+    try:
+        source = resolve_source(settings)
+        model = run_model(open_registry(settings), source.name, as_of)
+        if model is None:  # the flow says there is none, and what to do
+            return None
+        return declared_covariates_refusal(load_recipe(model), list(source.future_cols), list(source.past_cols))
+    except Exception:  # noqa: BLE001 - the flow opens the registry again and says what is wrong
+        return None
+
+
 def _check_dataset_known(settings: Any, flow_name: str, key: datetime | None) -> None:
     """An unknown dataset (no --data, no [sources.NAME], not bundled) refused before a Prefect server and the flow
     start: `flowcast forecast --dataset meters` after a run of meters.parquet failed inside its flow run, ~45 s on."""
@@ -648,28 +684,7 @@ def run(
         return
     out.print(f"{result['dataset']}: {result['n_series']:,} series, as of {utc_text(result['as_of'])}; {counts_said(result)}, "
               f"imputed {_count(result.get('rows_imputed', 0))} (not scored)", highlight=False)
-    _print_excluded(result)
-    if result.get("columns_ignored"):  # a covariate the user expected to be used was not
-        from flowcast.data.validate import ignored_columns_line
-
-        line = ignored_columns_line(result["columns_ignored"], result.get("columns_not_covariates"))
-        out.print(line[0].upper() + line[1:], highlight=False)
-    if result.get("wide_columns"):  # a wide file: which columns became series
-        from flowcast.data.validate import wide_columns_line
-
-        line = wide_columns_line(result["wide_columns"])
-        out.print(line[0].upper() + line[1:], highlight=False)
-    if result.get("gap_cut"):  # series that start after a gap longer than max_gap (the rows before, not used)
-        from flowcast.data.validate import gap_cut_line
-
-        line = gap_cut_line(result["gap_cut"], int(result.get("rows_before_gap") or 0))
-        out.print(line[0].upper() + line[1:], highlight=False)
-    if result.get("log1p_disabled"):  # preprocess.log1p on: which series it could not be applied to
-        from flowcast.data.validate import log1p_off_line
-
-        line = log1p_off_line(result["log1p_disabled"])
-        out.print(line[0].upper() + line[1:], highlight=False)
-    _print_stale(result)
+    _print_data_lines(result)
     published = result["decision"].get("publish")
     if board:  # none when nothing could be scored (the decision says why)
         out.print(_leaderboard_table(board, None if result.get("skipped") else published, metric))
@@ -738,6 +753,29 @@ def _quarantine_said(result: dict[str, Any]) -> str:
     return f" ({shown})"
 
 
+def _print_data_lines(result: dict[str, Any]) -> None:
+    """What a run's data left out or changed, the lines after its summary's first: the series not forecast, the
+    columns ignored, a wide file's series columns, the series starting after an interior gap, those scaled without
+    log1p, stale data. `flowcast run` and `flowcast forecast` print them alike (fcst44: the forecast's summary left
+    out the interior-gap line, said only in its log)."""
+    from flowcast.data.validate import gap_cut_line, ignored_columns_line, log1p_off_line, wide_columns_line
+
+    _print_excluded(result)  # (review21: '5 series' of a file of 6, none named)
+    lines = [
+        # a covariate the user expected to be used was not
+        ignored_columns_line(result["columns_ignored"], result.get("columns_not_covariates"))
+        if result.get("columns_ignored") else "",
+        wide_columns_line(result["wide_columns"]) if result.get("wide_columns") else "",  # which columns became series
+        # series that start after a gap longer than max_gap (the rows before, not used)
+        gap_cut_line(result["gap_cut"], int(result.get("rows_before_gap") or 0)) if result.get("gap_cut") else "",
+        # preprocess.log1p on: which series it could not be applied to
+        log1p_off_line(result["log1p_disabled"]) if result.get("log1p_disabled") else "",
+    ]
+    for line in filter(None, lines):
+        out.print(line[0].upper() + line[1:], highlight=False)
+    _print_stale(result)
+
+
 def _print_excluded(result: dict[str, Any]) -> None:
     """The series of the data that the run did not forecast, with the reason of each (every row quarantined, an
     ended series set aside, too short): the summary said '5 series' of a file of 6 and named none (ui19), the
@@ -788,6 +826,7 @@ def forecast(
     instant = parse_run_as_of(as_of, settings)  # checked here, before the Prefect server starts
     when = flow_key(as_of, instant)
     check_data_before_flow(settings, instant, "forecast", started)
+    check_covariates_before_flow(settings, instant, started)
     from flowcast.flows import forecast_flow
 
     before = interrupts.received()
@@ -819,8 +858,7 @@ def forecast(
         f"  Read them: {_read_them(result, config, home)}",
         highlight=False, soft_wrap=True,  # a path folded at 80 columns cannot be copied whole
     )
-    _print_excluded(result)  # as `flowcast run` names them (review21: '5 series' of a file of 6, none named)
-    _print_stale(result)  # as `flowcast run` says it: the forecast flow only logged it
+    _print_data_lines(result)  # as `flowcast run` says them: the forecast flow only logged them
     if result.get("note"):  # fallbacks, an interval level its calibration had too few points for
         out.print(result["note"], highlight=False)
     interrupted_afterwards(late)

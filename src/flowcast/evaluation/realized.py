@@ -65,6 +65,7 @@ import polars as pl
 from flowcast.columns import quantile_col
 from flowcast.data.calendar import is_subdaily, shift
 from flowcast.evaluation.metrics import abs_error, inside_interval, mase_scale, rmsse_scale
+from flowcast.figures import score_text
 from flowcast.timekeys import (
     local_wall,
     naive_utc_expr,
@@ -614,8 +615,7 @@ def _judge(rows: pl.DataFrame, promised: Mapping[str, float | None], *, dataset:
     (`mase_snaive`, `rmsse_snaive`)."""
     # the figures as the verdict's table writes them (4 significant digits: 'realized MASE 0.8683' beside the table's
     # 0.8683; it wrote 0.868, 3 decimals)
-    from flowcast.reporting import score_text as fig
-
+    fig = score_text
     on_rmsse = promised_rmsse is not None
     as_ofs = sorted(rows["as_of"].unique().to_list())
     points = int(rows["n"].sum())

@@ -158,29 +158,34 @@ def _published_already(store: Any, dataset: str, as_of: datetime, why: str) -> O
             "flow_run": None, "worker": None, "error": why}
 
 
-def other_settings_note(store: Any, dataset: str, skipped: list[datetime], horizon: int | None,
+def other_settings_note(store: Any, dataset: str, skipped: list[datetime],
+                        horizon_at: Callable[[datetime], int | None] | None,
                         model_at: Callable[[datetime], str | None] | None = None) -> str | None:
     """A sentence naming the dates skipped as published whose publish, as its receipt records it, was made with other
-    settings that change the forecast than this backfill's run of the date would use: another horizon than `horizon`
-    (rows / series), or another model version than `model_at(date)` (a forecast backfill's: the model its run of that
-    date forecasts with); None where all match or none can be read (None: not compared). The configuration changed
-    between two runs of a backfill (one killed, then run again over the range with `horizon` changed, or after a new
-    model was promoted), and the range ends with both. The re-run said only `2 published, 2 skipped`, and the store
-    held 48 rows a date before and 24 after (faults43), or damped-v1's forecasts a date before and gru-v2's after
-    (inst44: only the horizon was compared)."""
+    settings that change the forecast than this backfill's run of the date would use: another horizon than
+    `horizon_at(date)` (rows / series; `backfill_horizon`), or another model version than `model_at(date)` (a forecast
+    backfill's: the model its run of that date forecasts with); None where all match or none can be read (None: not
+    compared). The configuration changed between two runs of a backfill (one killed, then run again over the range
+    with `horizon` changed, or after a new model was promoted), and the range ends with both. The re-run said only
+    `2 published, 2 skipped`, and the store held 48 rows a date before and 24 after (faults43), or damped-v1's
+    forecasts a date before and gru-v2's after (inst44: only the horizon was compared)."""
     from flowcast.ops.accuracy import published_horizons
 
     try:
-        horizons = published_horizons(store, dataset, skipped) if horizon is not None else {}
+        horizons = published_horizons(store, dataset, skipped) if horizon_at is not None else {}
     except (FlowcastError, OSError):  # a note: the store's failure is said where a date reads it
         horizons = {}
     swapped = _other_models(store, dataset, skipped, model_at) if model_at is not None else []
-    other = sorted((a, h) for a, h in horizons.items() if h != horizon)
+    wanted = {a: horizon_at(a) for a in horizons} if horizon_at is not None else {}
+    other = sorted((a, h, wanted[a]) for a, h in horizons.items() if wanted[a] is not None and h != wanted[a])
     said = []
     if other:
-        named = ", ".join(f"{utc_text(a)} (horizon {h})" for a, h in other[:5]) + (", ..." if len(other) > 5 else "")
+        one = len({w for _, _, w in other}) == 1  # the dates' runs all take one horizon: named once
+        named = ", ".join(f"{utc_text(a)} (horizon {h}{'' if one else f', not {w}'})" for a, h, w in other[:5]) + (
+            ", ..." if len(other) > 5 else "")
         said.append(f"{plural(len(other), 'date')} skipped as published {'was' if len(other) == 1 else 'were'} "
-                    f"published with another horizon than this backfill's {horizon}: {named}")
+                    f"published with another horizon than this backfill's {other[0][2] if one else 'runs of them'}: "
+                    f"{named}")
     if swapped:
         named = ", ".join(f"{utc_text(a)} (by {was}, not {now})" for a, was, now in swapped[:5]) + (
             ", ..." if len(swapped) > 5 else "")
@@ -209,44 +214,57 @@ def _other_models(store: Any, dataset: str, skipped: list[datetime],
     return out
 
 
-def backfill_model_at(settings: Any, dataset: str, mode: str) -> Callable[[datetime], str | None] | None:
-    """In forecast mode, date -> the model version this backfill's run of that date forecasts with (the production
-    model, else the champion, or the newer model promoted for data up to the date: `model_for_as_of`); None in
-    retrain mode (each date trains its own) or where no model is there or the registry cannot be read (the dates say
-    so as they run)."""
-    from flowcast.flows.forecast import model_for_as_of
+def _run_model_at(settings: Any, dataset: str, mode: str) -> Callable[[datetime], Any] | None:
+    """In forecast mode, date -> the model this backfill's run of that date forecasts with (`run_model`: the production
+    model, else the champion, or the newer model promoted for data up to the date); None in retrain mode (each date
+    trains its own) or where no model is there or the registry cannot be read (the dates say so as they run)."""
+    from flowcast.flows.forecast import run_model
     from flowcast.shared import open_registry
 
     if mode != "forecast":
         return None
     try:
         registry = open_registry(settings)
-        model = registry.production(dataset) or registry.champion(dataset)
+        if run_model(registry, dataset, None) is None:
+            return None
     except (FlowcastError, OSError, ValueError):
         return None
-    if model is None:
-        return None
-    return lambda d: str(model_for_as_of(registry, dataset, model, d)[0].version)
+    return lambda d: run_model(registry, dataset, d)
 
 
-def backfill_horizon(settings: Any, src: SourceConfig, mode: str) -> int | None:
-    """The horizon this backfill's dates publish with, as their runs take it: the one given or declared
-    (`resolve_horizon`), else in forecast mode the production model's own (or the champion's), as `forecast_flow`
-    takes it: a model trained for 6 months publishes 6, not the monthly default's 12. None where no model is there
-    to forecast or the registry cannot be read (the dates say so as they run)."""
+def backfill_model_at(settings: Any, dataset: str, mode: str) -> Callable[[datetime], str | None] | None:
+    """In forecast mode, date -> the model version this backfill's run of that date forecasts with (`_run_model_at`);
+    None in retrain mode or where no model is there or the registry cannot be read."""
+    model_at = _run_model_at(settings, dataset, mode)
+    return None if model_at is None else lambda d: str(model_at(d).version)
+
+
+def backfill_horizon(settings: Any, src: SourceConfig, mode: str) -> Callable[[datetime], int | None]:
+    """date -> the horizon this backfill's run of that date publishes with, as the run takes it: the one given or
+    declared (`resolve_horizon`), else in forecast mode the own horizon of the model that date forecasts with
+    (`_run_model_at`: the production model, the champion, or an older model promoted for data up to the date), as
+    `forecast_flow` takes it: a model trained for 6 months publishes 6, not the monthly default's 12. Every date was
+    compared with the production model's horizon, and an early date that an older model of another horizon forecasts
+    was said to differ (fcst44). None where no model is there to forecast, or its horizon cannot be read (the dates
+    say so as they run)."""
     from flowcast.data.preprocess import resolve_horizon
     from flowcast.flows.forecast import _model_horizon
-    from flowcast.shared import open_registry
 
     if mode != "forecast" or settings.horizon is not None or src.horizon is not None:
-        return resolve_horizon(settings, src)
-    try:
-        registry = open_registry(settings)
-        model = registry.production(src.name) or registry.champion(src.name)
-        own = _model_horizon(model) if model is not None else None
-    except (FlowcastError, OSError, ValueError):
-        return None
-    return None if model is None else int(own) if own else resolve_horizon(settings, src)
+        fixed = resolve_horizon(settings, src)
+        return lambda d: fixed
+    model_at = _run_model_at(settings, src.name, mode)
+    if model_at is None:
+        return lambda d: None
+
+    def at(d: datetime) -> int | None:
+        try:
+            own = _model_horizon(model_at(d))
+        except (FlowcastError, OSError, ValueError):
+            return None
+        return int(own) if own else resolve_horizon(settings, src)
+
+    return at
 
 
 def _published_since(store: Any, dataset: str, as_of: datetime, warn: Callable[[str], None]) -> Outcome | None:

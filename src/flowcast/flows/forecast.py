@@ -109,6 +109,16 @@ def model_for_as_of(registry: Any, dataset: str, model: Any, as_of: datetime) ->
                    "this as_of could have made (a backfill with mode=retrain makes those).")
 
 
+def run_model(registry: Any, dataset: str, as_of: datetime | None) -> Any | None:
+    """The model a forecast run of `dataset` at `as_of` forecasts with, as `forecast_flow` chooses it: the production
+    model, else the last champion, or the newest model promoted for data up to `as_of` where that one was trained on
+    later data (`model_for_as_of`); None where there is none. `as_of` None: a run as of now."""
+    model = registry.production(dataset) or registry.champion(dataset)
+    if model is None or as_of is None:
+        return model
+    return model_for_as_of(registry, dataset, model, as_of)[0]
+
+
 def damaged_model_sentence(version: str, which: str, dataset: str, problem: str) -> str:
     """What a forecast run says when a file of the version it forecasts with is missing or damaged."""
     return (f"{version}, {which} of {dataset}, cannot forecast: {problem}; nothing was published. Roll production "

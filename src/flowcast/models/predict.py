@@ -9,7 +9,7 @@ one (a model trained with `model.blend` has it applied by `predict`).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -131,6 +131,23 @@ def covariates_differ(kind: str, have: list[str], want: list[str], calendar: set
     if not said:  # the same columns: another order, or another frequency's calendar columns
         said.append(f"the data's {label} covariates {have} differ from the model's {want}")
     return "; ".join(said)
+
+
+def declared_covariates_differ(future_cols: list[str], past_cols: list[str], meta: dict[str, Any]) -> str | None:
+    """`covariates_differ`'s sentence of a source declaring `future_cols` and `past_cols` and a trained network whose
+    meta.json is `meta` (its hparams.data records the covariates it was trained with), said before the source's
+    data is read: the comparison `predict` makes, in the order preprocessing gives them (`preprocess`: the declared
+    future covariates, then the past ones that are not among them), with the calendar columns, which preprocessing
+    derives, left out of both. None where they are the network's."""
+    data = (meta.get("hparams") or {}).get("data") or {}
+    declared = list(dict.fromkeys(future_cols))
+    have = {"future_cols": declared, "past_cols": [c for c in dict.fromkeys(past_cols) if c not in declared]}
+    calendar = set(calendar_columns(str(data.get("freq") or meta.get("freq"))))
+    for kind, got in have.items():
+        want = [c for c in data.get(kind, []) if c not in calendar]
+        if got != want:
+            return covariates_differ(kind, got, want, calendar)
+    return None
 
 
 def predict(artifact: ModelArtifact, td: TrainingData, horizon: int | None = None,

@@ -394,6 +394,37 @@ def damaged_network_files(artifact: Path, recipe: dict[str, Any] | None = None) 
     return problems
 
 
+def network_folder(component: dict[str, Any], base: Path | None) -> Path:
+    """The folder of a recipe's network `component` (its path, relative to the recipe's `base`)."""
+    path = Path(component.get("path") or ".")
+    if not path.is_absolute():
+        if base is None:
+            raise TrainingError(f"network component {component} has a relative path and the recipe no directory")
+        path = base / path
+    return path
+
+
+def declared_covariates_refusal(recipe: Recipe, future_cols: list[str], past_cols: list[str]) -> str | None:
+    """The error `predict` raises when data whose covariates are not the ones a network of `recipe` was trained with
+    reaches it, said from a source's declared `future_cols` and `past_cols` before any data is read
+    (`predict.declared_covariates_differ`, with the network's folder as `predict` names it): `flowcast forecast` said
+    it inside its flow, ~15 s after Prefect started (fcst44). None where every network's are the declared ones, or
+    where a network's meta.json cannot be read here (the forecast reads it again and says what is wrong)."""
+    from flowcast.models.predict import declared_covariates_differ
+
+    for component in recipe.components:
+        if component.get("type") != "network":
+            continue
+        try:
+            folder = network_folder(component, recipe.base)
+            said = declared_covariates_differ(future_cols, past_cols, json.loads((folder / "meta.json").read_text()))
+        except Exception:  # noqa: BLE001, S112 - the forecast loads the network and says what is wrong with it
+            continue
+        if said is not None:
+            return f"{said} ({folder})"
+    return None
+
+
 def component_forecast(component: dict[str, Any], td: TrainingData, horizon: int,
                        base: Path | None = None) -> pl.DataFrame:
     """unique_id, ds, step, y_hat[, quantile columns] of one component, every series of `td`
@@ -403,12 +434,7 @@ def component_forecast(component: dict[str, Any], td: TrainingData, horizon: int
     from flowcast.models.predict import predict
     from flowcast.models.train import ModelArtifact
 
-    path = Path(component.get("path") or ".")
-    if not path.is_absolute():
-        if base is None:
-            raise TrainingError(f"network component {component} has a relative path and the recipe no directory")
-        path = base / path
-    artifact = ModelArtifact.load(path)
+    artifact = ModelArtifact.load(network_folder(component, base))
     frame = predict(artifact, td, horizon=horizon)
     allowed = network_ids(td, (artifact.meta or {}).get("network_min_length"))
     if allowed is not None:

@@ -1,0 +1,53 @@
+"""Figures as a person reads them wherever they are shown: a score to 4 significant digits (`score_text`), a table
+cell without Python spellings (`_plain`). Below `reporting` (artifacts) and `evaluation` (verdicts), which both write
+them and import them from here at the top (`evaluation.realized` imported `reporting.score_text` inside a function)."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+
+from flowcast.timekeys import utc_text
+
+
+def _fmt(v: Any) -> Any:
+    """Table cell: floats rounded to 4 significant decimals, datetimes as every message writes an instant
+    (`timekeys.utc_text`: a midnight its date, '2019-09-01 06:00 UTC'; they read '2019-09-01 00:00:00')."""
+    if isinstance(v, float):
+        if math.isnan(v) or math.isinf(v):
+            return str(v)
+        return round(v, 4)
+    if isinstance(v, datetime):
+        return utc_text(v)
+    if isinstance(v, (list, tuple)):
+        return ", ".join(str(x) for x in v)
+    return v
+
+
+def _sig(v: Any, digits: int = 4) -> Any:
+    """A score to `digits` significant digits (a whole number from 10**digits up): 47.2576 -> 47.26, 104.1454 ->
+    104.1, 0.51874 -> 0.5187, 12345.6 -> 12346; anything else as it is."""
+    if not isinstance(v, float) or not math.isfinite(v) or v == 0:
+        return v
+    decimals = digits - 1 - math.floor(math.log10(abs(v)))
+    return round(v, decimals) if decimals > 0 else round(v)
+
+
+def score_text(v: Any) -> str:
+    """A score as a person reads it wherever it is shown, to 4 significant digits (`_sig`): 0.625 -> '0.625', 150.0 ->
+    '150', 12345.6 -> '12346'; '' for None. The one spelling of `flowcast accuracy`'s figures and the realized-accuracy
+    artifact's: the CLI printed coverage80 to 2 digits ('0.62') where the artifact said '0.625' (look42)."""
+    if v is None:
+        return ""
+    x = _sig(v)
+    return f"{x:g}" if isinstance(x, float) else str(_plain(x))
+
+
+def _plain(v: Any) -> Any:
+    """A table cell without Python spellings: None -> '', True/False -> yes/no."""
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    return _fmt(v)
