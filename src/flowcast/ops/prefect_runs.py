@@ -222,6 +222,5 @@ class ServeVacuum:
 
             self._say("info", f"removed {plural(done.flow_runs, 'flow run')} of this home that ended more than "
                       f"{self.days:g} days ago (retention.prefect_runs_days) from Prefect's temporary server, with "
-                      f"{plural(done.logs, 'log')} and {plural(done.artifacts, 'artifact')}"
-                      + ("; stopped with the serve, any left go at its next start" if self.stopping.is_set() else ""))
+                      f"{plural(done.logs, 'log')} and {plural(done.artifacts, 'artifact')}")
         return done
