@@ -70,9 +70,9 @@ def _removable(db: Any, cutoff: datetime, home: str) -> Any:
     """The flow runs `vacuum` removes, the one selection its dry run counts and its batches delete: Prefect's own rule
     (its vacuum_old_flow_runs) for the runs of `home` (resolved, as flows record it), runs in a final state that ended
     before `cutoff`, that are top-level or a subflow of a run it removes (a subflow that ended before the cutoff under
-    a parent that ended after it stays, as Prefect's vacuum leaves it: the dry run counted it, gc --yes never removed
-    it). The selection holds while the batches delete: a subflow whose parent went is top-level (Prefect clears its
-    parent link) and still chosen."""
+    a parent that ended after it stays, as Prefect's vacuum leaves it; the dry run counted it until vac44, though gc
+    --yes never removed it). The selection holds while the batches delete: a subflow whose parent went is top-level
+    (Prefect clears its parent link) and still chosen."""
     import sqlalchemy as sa
     from prefect.server.schemas.states import TERMINAL_STATES
 
