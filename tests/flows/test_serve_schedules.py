@@ -117,6 +117,7 @@ def test_the_serves_scheduler_vacuums_the_homes_old_runs_as_it_starts(prefect_ap
             while scheduler.vacuum is not None and scheduler.vacuum.last is None and time.monotonic() < deadline:
                 await asyncio.sleep(0.2)
             await scheduler.stop()
+            assert scheduler.vacuum is not None and scheduler.vacuum.stopping.is_set()  # a vacuum under way stops too
             left = [str(r.parameters["home"]) for r in await client.read_flow_runs() if r.id in ids]
         return left
 

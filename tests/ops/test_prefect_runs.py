@@ -3,11 +3,13 @@ real temporary server in a temporary PREFECT_HOME, `flowcast gc` in its own proc
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sqlite3
 import subprocess
 import sys
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # a flow run with a subflow, a log and an artifact each, for `home`, then the same for another home
 CHILD = """
 import sys
+import threading
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
@@ -206,3 +209,151 @@ def test_a_serves_vacuum_on_a_real_temporary_server_waits_for_runs_survives_a_fa
     assert out["a_day_later"] == [3, 2] and out["said"][1].startswith("removed 3 flow runs of this home")
     assert _counts(prefect_home, home) == dict.fromkeys(TABLES, 0)
     assert _counts(prefect_home, other) == others
+
+
+def _end_times(prefect_home: Path, home: Path) -> dict[str, datetime]:
+    """When each flow run of `home` ended, by its flow's name."""
+    with sqlite3.connect(prefect_home / "prefect.db") as con:
+        rows = con.execute("SELECT flow.name, flow_run.end_time FROM flow_run JOIN flow ON flow.id = flow_run.flow_id "
+                           "WHERE json_extract(flow_run.parameters, '$.home') = ?", (str(home.resolve()),)).fetchall()
+    return {name: datetime.fromisoformat(end).astimezone(UTC) for name, end in rows}
+
+
+def test_gc_s_dry_run_counts_what_yes_removes_when_a_subflow_and_its_parent_straddle_the_cutoff(copy):
+    """vac44: the dry run counted every run of the home that ended before the cutoff, subflows too, while the vacuum
+    removes a subflow only with its parent: with the cutoff between a subflow's end and its parent's, gc said it would
+    remove 1 flow run and gc --yes removed none. One selection (`_removable`) serves both now."""
+    prefect_home, home, _ = copy
+    before, ended = _counts(prefect_home, home), _end_times(prefect_home, home)
+    assert ended["forecast-sub"] < ended["forecast"], ended
+    cutoff = ended["forecast-sub"] + (ended["forecast"] - ended["forecast-sub"]) / 2
+    as_of = cutoff + timedelta(days=90)  # prefect_runs_days (90) before it: between the two ends
+
+    dry = _gc(prefect_home, home, as_of)["prefect_flow_runs"]["flow_runs"]
+    done = _gc(prefect_home, home, as_of, "--yes")["prefect_flow_runs"]["flow_runs"]
+    assert dry == done == 0  # the subflow stays with its parent, which ended after the cutoff
+    assert _counts(prefect_home, home) == before
+
+
+@pytest.fixture
+def backlog(prefect_api, tmp_path) -> tuple[Path, list]:
+    """A home (its path) with 7 flow runs on the test harness's temporary server, each Completed as it was created."""
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.states import Completed
+
+    @flow(name="forecast")
+    def parent(home: str) -> None:
+        pass
+
+    home = (tmp_path / "home").resolve()
+
+    async def create() -> list:
+        async with get_client() as client:
+            return [(await client.create_flow_run(parent, parameters={"home": str(home)}, state=Completed())).id
+                    for _ in range(7)]
+
+    return home, asyncio.run(create())
+
+
+def _left(ids: list) -> int:
+    """How many of the flow runs `ids` the harness's server still has."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    async def read() -> int:
+        async with get_client() as client:
+            return len(await client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids))))
+
+    return asyncio.run(read())
+
+
+class _SetAfter(threading.Event):
+    """A serve's stop (a real Event) that sets itself as the vacuum looks at it after `batches` batches."""
+
+    def __init__(self, batches: int) -> None:
+        super().__init__()
+        self.looks = 0
+        self.batches = batches
+
+    def is_set(self) -> bool:
+        if self.looks == self.batches:
+            self.set()
+        self.looks += 1
+        return super().is_set()
+
+
+@pytest.mark.parametrize("stop_after, removed", [
+    (0, 0),  # stopped before it began: nothing
+    (1, 3),  # stopped after its first batch: that batch only
+    (None, 7),  # never stopped: every batch (3, 3, 1)
+])
+def test_a_vacuum_deletes_in_batches_and_stops_between_them(backlog, stop_after, removed):
+    """vac44: the serve's vacuum ran in a thread that nothing interrupts, one loop over the whole backlog: a serve
+    stopped during its first vacuum of months of runs exited only once it was done, past its scheduler's 30 s. It
+    deletes `batch` runs a transaction and looks at the serve's stop before each: stopped, it returns what it removed,
+    which stays removed; the rest stays for the next vacuum."""
+    from flowcast.ops.prefect_runs import vacuum
+
+    home, ids = backlog
+    stop = _SetAfter(stop_after) if stop_after is not None else threading.Event()
+    done = vacuum(home, datetime.now(UTC) + DAY, serving=True, stop=stop, batch=3)
+    assert done is not None and done.flow_runs == removed
+    assert _left(ids) == len(ids) - removed
+    if stop_after is not None:
+        assert stop.looks == stop_after + 1  # it returned at the first look after the stop: no batch more
+        rest = vacuum(home, datetime.now(UTC) + DAY, serving=True, batch=3)
+        assert rest is not None and rest.flow_runs == len(ids) - removed and _left(ids) == 0  # the next vacuum
+
+
+def test_a_stopped_serves_vacuum_starts_no_vacuum(backlog):
+    from prefect.client.orchestration import get_client
+
+    from flowcast.ops.prefect_runs import ServeVacuum
+
+    home, ids = backlog
+    serve_vacuum = ServeVacuum(home, 0, clock=lambda: datetime.now(UTC) + DAY, batch=3)
+    serve_vacuum.stop()
+
+    async def turn() -> object:
+        async with get_client() as client:
+            return await serve_vacuum.turn(client)
+
+    assert asyncio.run(turn()) is None and serve_vacuum.last is None
+    assert _left(ids) == len(ids)
+
+
+def test_a_serves_in_flight_check_reads_past_its_first_page(prefect_api, tmp_path):
+    """vac44: the check read at most 200 in-flight runs: a run of the home past them was not seen and the vacuum ran
+    beside it. Here a page of 1 run, the home's run not on the first page: it is found, and once it ended it is not."""
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
+    from prefect.client.schemas.objects import StateType
+    from prefect.states import Completed, Running
+
+    from flowcast.ops.prefect_runs import IN_FLIGHT, ServeVacuum
+
+    @flow(name="forecast")
+    def parent(home: str) -> None:
+        pass
+
+    home, other = tmp_path / "home", tmp_path / "other"
+    serve_vacuum = ServeVacuum(home, 0, clock=lambda: datetime.now(UTC))
+    in_flight = FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(
+        any_=[StateType[n] for n in IN_FLIGHT])))
+
+    async def check() -> tuple[bool, bool]:
+        async with get_client() as client:
+            mine = await client.create_flow_run(parent, parameters={"home": str(home.resolve())}, state=Running())
+            others = []
+            while (await client.read_flow_runs(flow_run_filter=in_flight, limit=1))[0].id == mine.id:
+                others.append(await client.create_flow_run(parent, parameters={"home": str(other.resolve())},
+                                                           state=Running()))
+            assert len(others) < 50
+            during = await serve_vacuum.busy(client, page=1)
+            for run in [mine, *others]:
+                await client.set_flow_run_state(run.id, Completed(), force=True)
+            return during, await serve_vacuum.busy(client, page=1)
+
+    assert asyncio.run(check()) == (True, False)

@@ -416,10 +416,14 @@ class RunScheduler:
         self._task = asyncio.create_task(self._run(), name="flowcast-run-scheduler")
 
     async def stop(self, timeout: float = 30.0) -> None:
-        """Stop, once the request under way has ended (cancelled after `timeout`)."""
+        """Stop, once the request under way has ended (cancelled after `timeout`) and the vacuum under way has ended
+        its batch (`ServeVacuum.stop`: its thread, which a cancel does not reach, held the serve's exit until the whole
+        vacuum was done)."""
         import asyncio
 
         self._stop.set()
+        if self.vacuum is not None:
+            self.vacuum.stop()
         task, self._task = self._task, None
         if task is not None:
             try:

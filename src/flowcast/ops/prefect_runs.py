@@ -7,8 +7,10 @@ server "ephemeral", with only the services marked to run there, and its flow-run
 states, logs and artifacts stayed for good, about 300 KB per forecast run of 4 tiny series (soak43: 20 runs,
 prefect.db 7.7 MB to 15 MB, `flowcast gc` removing none of it). `vacuum` deletes, as that service would, the
 top-level flow runs of one home (their `home` parameter; other homes sharing PREFECT_HOME, and other flows, are
-left alone) in a final state that ended before a cutoff, with their task runs (cascaded), logs and artifacts; a subflow whose parent went is deleted with the next batch (its parent link is cleared), and artifact
-keys left naming a deleted artifact are re-pointed or dropped (Prefect's own reconciliation).
+left alone) in a final state that ended before a cutoff, with their subflow runs that did too (`_removable`: a subflow
+under a parent that ended after the cutoff stays, with its parent), task runs (cascaded), logs and artifacts, in
+batches (`VACUUM_BATCH` flow runs a transaction, a stop looked at between them); artifact keys left naming a deleted
+artifact are re-pointed or dropped (Prefect's own reconciliation). Its dry run counts the same selection.
 
 A server named by PREFECT_API_URL is left alone: it is the server's to vacuum (`make server` turns its vacuum on)
 and it may hold other people's runs.
@@ -17,12 +19,14 @@ and it may hold other people's runs.
 nobody runs `flowcast gc` in, and its runs were the ones that piled up. It vacuums as it starts and then once a day
 (`vacuum_due`), only between runs: never while a flow run of its home is Pending, Running or Cancelling (it looks
 again at its next turn, every minute). A vacuum that fails (the database locked or unreadable) is a warning: the
-serve serves on and tries again a day later.
+serve serves on and tries again a day later. A serve that stops (SIGTERM) stops its vacuum too, after the batch under
+way (`ServeVacuum.stop`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -30,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 VACUUM_EVERY = timedelta(days=1)  # how often a serve vacuums the temporary server (`ServeVacuum`)
+VACUUM_BATCH = 200  # flow runs `vacuum` deletes a transaction (Prefect's vacuum's batch); a stop is seen between them
+IN_FLIGHT_PAGE = 200  # flow runs `ServeVacuum.busy` reads a request (the most Prefect's API returns by default)
 
 
 @dataclass(frozen=True)
@@ -60,19 +66,28 @@ def temporary_database(*, serving: bool = False) -> Path | None:
     return path if path.is_file() else None
 
 
-def _eligible(db: Any, cutoff: datetime, home: str, *, top_level: bool = True) -> Any:
-    """Prefect's own rule (its vacuum_old_flow_runs), for the runs of `home` (resolved, as flows record it): runs in
-    a final state that ended before `cutoff`; `top_level`: only those that are no subflow of a run still there."""
+def _removable(db: Any, cutoff: datetime, home: str) -> Any:
+    """The flow runs `vacuum` removes, the one selection its dry run counts and its batches delete: Prefect's own rule
+    (its vacuum_old_flow_runs) for the runs of `home` (resolved, as flows record it), runs in a final state that ended
+    before `cutoff`, that are top-level or a subflow of a run it removes (a subflow that ended before the cutoff under
+    a parent that ended after it stays, as Prefect's vacuum leaves it; the dry run counted it until vac44, though gc
+    --yes never removed it). The selection holds while the batches delete: a subflow whose parent went is top-level
+    (Prefect clears its parent link) and still chosen."""
     import sqlalchemy as sa
     from prefect.server.schemas.states import TERMINAL_STATES
 
     rule = sa.and_(sa.func.json_extract(db.FlowRun.parameters, "$.home") == home,
                    db.FlowRun.state_type.in_(TERMINAL_STATES), db.FlowRun.end_time.is_not(None),
                    db.FlowRun.end_time < cutoff)
-    return sa.and_(db.FlowRun.parent_task_run_id.is_(None), rule) if top_level else rule
+    tree = (sa.select(db.FlowRun.id).where(db.FlowRun.parent_task_run_id.is_(None), rule)
+            .cte("removable", recursive=True))
+    tree = tree.union_all(sa.select(db.FlowRun.id)
+                          .join(db.TaskRun, db.FlowRun.parent_task_run_id == db.TaskRun.id)
+                          .join(tree, db.TaskRun.flow_run_id == tree.c.id).where(rule))
+    return db.FlowRun.id.in_(sa.select(tree.c.id))
 
 
-async def _vacuum(cutoff: datetime, home: str, dry_run: bool) -> Vacuumed:
+async def _vacuum(cutoff: datetime, home: str, dry_run: bool, stop: threading.Event | None, batch: int) -> Vacuumed:
     import sqlalchemy as sa
     from prefect.server.database import provide_database_interface
     from prefect.server.services.db_vacuum import (
@@ -84,33 +99,37 @@ async def _vacuum(cutoff: datetime, home: str, dry_run: bool) -> Vacuumed:
     from prefect.utilities.collections import batched_iterable
 
     db = provide_database_interface()
-    condition = _eligible(db, cutoff, home)
-    if dry_run:  # subflows too: each goes once its parent has gone
+    condition = _removable(db, cutoff, home)
+    if dry_run:
         async with db.session_context() as session:
-            count = await session.execute(sa.select(sa.func.count()).select_from(db.FlowRun)
-                                          .where(_eligible(db, cutoff, home, top_level=False)))
+            count = await session.execute(sa.select(sa.func.count()).select_from(db.FlowRun).where(condition))
             return Vacuumed(int(count.scalar_one()))
     per_statement = max(1, get_max_query_parameters() - 2)
     runs = logs = artifacts = 0
-    while ids := await _delete_flow_run_batch(db, condition, 200, per_statement):
-        for batch in batched_iterable(ids, per_statement):
-            logs += await _batch_delete(db, db.Log, db.Log.flow_run_id.in_(batch), 1000)
-            artifacts += await _batch_delete(db, db.Artifact, db.Artifact.flow_run_id.in_(batch), 1000)
+    # one transaction per batch of flow runs, their logs and artifacts after it: what went stays gone, a stop between
+    # batches leaves the rest (still chosen) to the next vacuum
+    while not (stop is not None and stop.is_set()) and (
+            ids := await _delete_flow_run_batch(db, condition, batch, per_statement)):
+        for chunk in batched_iterable(ids, per_statement):
+            logs += await _batch_delete(db, db.Log, db.Log.flow_run_id.in_(chunk), 1000)
+            artifacts += await _batch_delete(db, db.Artifact, db.Artifact.flow_run_id.in_(chunk), 1000)
         runs += len(ids)
     if artifacts:
         await vacuum_stale_artifact_collections(db=db)
     return Vacuumed(runs, logs, artifacts)
 
 
-def vacuum(home: str | Path, cutoff: datetime, *, dry_run: bool = False, serving: bool = False) -> Vacuumed | None:
+def vacuum(home: str | Path, cutoff: datetime, *, dry_run: bool = False, serving: bool = False,
+           stop: threading.Event | None = None, batch: int = VACUUM_BATCH) -> Vacuumed | None:
     """Delete the flow runs of `home` that Prefect's temporary server keeps and that ended before `cutoff` (tz-aware,
-    or naive UTC), with their task runs, logs and artifacts; `dry_run`: only count those runs. None where runs
-    report to a configured server or no temporary server's database exists (module doc); `serving`: as
-    `temporary_database`'s."""
+    or naive UTC), with their task runs, logs and artifacts (`_removable`), `batch` flow runs a transaction; `dry_run`:
+    only count those runs. `stop`: looked at before each batch; once set, the vacuum returns what it removed so far
+    (a serve stopping: `ServeVacuum.stop`). None where runs report to a configured server or no temporary server's
+    database exists (module doc); `serving`: as `temporary_database`'s."""
     if temporary_database(serving=serving) is None:
         return None
     when = cutoff if cutoff.tzinfo is not None else cutoff.replace(tzinfo=UTC)
-    return asyncio.run(_vacuum(when, str(Path(home).resolve()), dry_run))
+    return asyncio.run(_vacuum(when, str(Path(home).resolve()), dry_run, stop, batch))
 
 
 def vacuum_due(last: datetime | None, now: datetime, every: timedelta = VACUUM_EVERY, *, busy: bool = False) -> bool:
@@ -130,13 +149,22 @@ class ServeVacuum:
     a test's instant); `say`: where what it did goes (the serve's log, `flowcast.serve`, by default)."""
 
     def __init__(self, home: str | Path, days: float, *, clock: Callable[[], datetime],
-                 every: timedelta = VACUUM_EVERY, say: Callable[[str], None] | None = None) -> None:
+                 every: timedelta = VACUUM_EVERY, say: Callable[[str], None] | None = None,
+                 batch: int = VACUUM_BATCH) -> None:
         self.home = str(Path(home).resolve())  # as the serve's runs carry it (their `home` parameter)
         self.days = days
         self.every = every
         self.clock = clock
         self.say = say
+        self.batch = batch
         self.last: datetime | None = None
+        self.stopping = threading.Event()  # set by `stop`, read by the vacuum's thread between its batches
+
+    def stop(self) -> None:
+        """The serve is stopping (`flows.deploy.RunScheduler.stop`): a vacuum under way returns after the batch it is
+        deleting (a backlog of months took minutes, and its thread, which nothing interrupts, held the serve's exit
+        past its scheduler's 30 s); none starts after. What went stays gone; the rest goes at the next serve's start."""
+        self.stopping.set()
 
     def _say(self, level: str, text: str) -> None:
         if self.say is not None:
@@ -146,26 +174,44 @@ class ServeVacuum:
 
             getattr(get_logger("flowcast.serve"), level)(text)
 
-    async def busy(self, client: Any) -> bool:
-        """Whether a flow run of the home is in flight (IN_FLIGHT), asked of the API (`client`)."""
-        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
+    async def busy(self, client: Any, page: int = IN_FLIGHT_PAGE) -> bool:
+        """Whether a flow run of the home is in flight (IN_FLIGHT), asked of the API (`client`), `page` runs a request
+        until none is left: every in-flight run of every home is looked at (one request of 200 passed over the rest,
+        a home's run among them). Each request leaves out the runs seen already, so a run that ends meanwhile shifts
+        nothing past the check (as an offset would)."""
+        from prefect.client.schemas.filters import (
+            FlowRunFilter,
+            FlowRunFilterId,
+            FlowRunFilterState,
+            FlowRunFilterStateType,
+        )
         from prefect.client.schemas.objects import StateType
 
-        runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(state=FlowRunFilterState(
-            type=FlowRunFilterStateType(any_=[StateType[n] for n in IN_FLIGHT]))), limit=200)
-        return any((r.parameters or {}).get("home") == self.home for r in runs)
+        state = FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType[n] for n in IN_FLIGHT]))
+        seen: list[Any] = []
+        while runs := await client.read_flow_runs(flow_run_filter=FlowRunFilter(
+                state=state, id=FlowRunFilterId(not_any_=seen) if seen else None), limit=page):
+            if any((r.parameters or {}).get("home") == self.home for r in runs):
+                return True
+            seen += [r.id for r in runs]
+        return False
 
     async def turn(self, client: Any) -> Vacuumed | None:
         """Vacuum now if it is due and no run of the home is in flight; what it removed (None: not now, nothing to
         vacuum, or it failed). Never raises: a failure is a warning, and the serve serves on."""
         now = self.clock()
-        if not vacuum_due(self.last, now, self.every):
+        if self.stopping.is_set() or not vacuum_due(self.last, now, self.every):
             return None
         try:
             if await self.busy(client):
                 return None  # between runs only: the next turn looks again
+            # A run that starts after `busy` looked is harmless to the vacuum under way: the vacuum removes only runs in
+            # a final state that ended before the cutoff, which a run in flight never is (nor its task runs, logs and
+            # artifacts); what it shares is SQLite's one writer, taken by one batch's transaction at a time, which
+            # Prefect's writes wait for (its database timeout) as they wait for any other writer.
             self.last = now
-            done = await asyncio.to_thread(vacuum, self.home, now - timedelta(days=self.days), serving=True)
+            done = await asyncio.to_thread(vacuum, self.home, now - timedelta(days=self.days), serving=True,
+                                           stop=self.stopping, batch=self.batch)
         except Exception as exc:  # noqa: BLE001 - Prefect's database is not flowcast's: said, the serve goes on
             self._say("warning", f"the flow runs of Prefect's temporary server were not vacuumed: {type(exc).__name__}: "
                       f"{' '.join(str(exc).split())[:300]}; the serve goes on and tries again "
