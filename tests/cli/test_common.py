@@ -370,6 +370,12 @@ def _two_series(header: str, time: str = "2024-01-{d:02d}") -> str:
     ("series_id,TIMESTAMP,y", "2024-01-{d:02d}T09:00", "columns: unique_id <- 'series_id', ds <- 'TIMESTAMP'"),
     ("item_id,month,y", "2024-01-{d:02d}", "columns: unique_id <- 'item_id', ds <- 'month'"),
     ("ID , period ,y", "2024-01-{d:02d}", "columns: unique_id <- 'ID', ds <- 'period'"),  # (a header's spaces go)
+    # hint44: a time column named in German, Spanish, Italian / Portuguese, French, Dutch
+    ("store,Datum,y", "{d:02d}.01.2024", "columns: unique_id <- 'store', ds <- 'Datum'"),
+    ("store,Fecha,y", "2024-01-{d:02d}", "columns: unique_id <- 'store', ds <- 'Fecha'"),
+    ("store,Data,y", "2024-01-{d:02d}", "columns: unique_id <- 'store', ds <- 'Data'"),
+    ("store,Date_heure,y", "2024-01-{d:02d} 00:00", "columns: unique_id <- 'store', ds <- 'Date_heure'"),
+    ("store,tijdstip,y", "2024-01-{d:02d}", "columns: unique_id <- 'store', ds <- 'tijdstip'"),
 ])
 def test_a_files_time_and_id_columns_are_taken_from_their_names(tmp_path, monkeypatch, header, time, said):
     """cols43: a file's target named 'y' was taken for the target, but its time column named 'Date' (or 'month',
@@ -389,6 +395,9 @@ def test_a_files_time_and_id_columns_are_taken_from_their_names(tmp_path, monkey
     ("store,period,y", "spring {d}", [], "--time-col (its columns: store, period, y)"),  # not times
     ("store,date,Month,y", "2024-01-{d:02d},2024-01", [], "--time-col (its columns: store, date, Month, y)"),  # two
     ("store,week,y", "2024-01-{d:02d}", [], "--time-col (its columns: store, week, y)"),  # a name not known
+    # hint44: a column named 'Data' (Italian / Portuguese for date) of values that are not times; 'Datum' and 'Fecha'
+    ("store,Data,y", "x{d}", [], "--time-col (its columns: store, Data, y)"),
+    ("store,Datum,Fecha,y", "2024-01-{d:02d},2024-01-{d:02d}", [], "--time-col (its columns: store, Datum, Fecha, y)"),
 ])
 def test_a_time_column_not_named_as_one_or_named_twice_is_asked_for(tmp_path, monkeypatch, header, time, options,
                                                                    needs):

@@ -424,8 +424,15 @@ def resolve_settings(
 
 
 # names a time / series column of a user's file commonly has (compared case-insensitively, stripped): such a column is
-# read as the time / series where the command names none and it is the file's only one so named
-TIME_NAMES = ("date", "time", "timestamp", "datetime", "period", "month")
+# read as the time / series where the command names none and it is the file's only one so named (its values read as
+# times, `parses_as_times`: an Italian or Portuguese 'Data' of other values is not taken)
+TIME_NAMES = ("date", "time", "timestamp", "datetime", "period", "month",
+              # German, Dutch
+              "datum", "zeit", "uhrzeit", "zeitpunkt", "zeitstempel", "monat", "tijd", "tijdstip", "maand",
+              # French
+              "date_heure", "heure", "horodatage", "mois",
+              # Spanish, Portuguese, Italian
+              "fecha", "fecha_hora", "hora", "mes", "data", "data_hora", "data_ora", "mês", "mese")
 ID_NAMES = ("id", "series", "series_id", "item_id", "store")
 # names a target column of a user's file commonly has (after `y`): the file's one column so named is read as the target
 TARGET_NAMES = ("value", "sales", "demand", "target", "units", "qty", "quantity", "amount")
