@@ -472,10 +472,6 @@ def _one_series(header: str, text: tuple[str, ...] = (), days: int = 28) -> str:
 
 
 @pytest.mark.parametrize(("header", "text", "said"), [
-    ("Date,sales", (), ("columns: ds <- 'Date', y <- 'sales' (--time-col Date guessed from their names; --target-col "
-                       "sales as its one number column, one series: its times do not repeat, the series named 'f' "
-                       "after the dataset;")),
-    ("Date,sold", (), "columns: ds <- 'Date', y <- 'sold' (--time-col Date guessed from their names; --target-col sold as its one number"),
     ("Date,store,sales", ("north",), ("columns: unique_id <- 'store', ds <- 'Date', y <- 'sales' (--time-col Date "
                                      "guessed from their names; --target-col sales as its one number column, one "
                                      "series: its times do not repeat, --id-col store as the column of one value in "
@@ -487,11 +483,11 @@ def _one_series(header: str, text: tuple[str, ...] = (), days: int = 28) -> str:
                                                 "'north|EU';")),
 ])
 def test_a_file_of_one_series_needs_no_target_col(tmp_path, monkeypatch, header, text, said):
-    """src44: a file of one series without an id column (`Date,sales`; `Date,store,sales` of one store) was asked
-    for --target-col, or, without a text column, read as a wide file 'each of its 1 columns a series': a target was
-    guessed only beside a series column. Its one number column is the target now, a text column of one value in
-    every row its series' id, and the command says which column it took and the series' name (`date,store,north` of
-    one store was a case of the wide-file hint's test, `'store' (e.g. 's1')` named to remove)."""
+    """src44: a file of one series without an id column (`Date,store,sales` of one store) was asked for --target-col:
+    a target was guessed only beside a series column. Its one number column is the target now, a text column of one
+    value in every row its series' id, and the command says which column it took and the series' name
+    (`date,store,north` of one store was a case of the wide-file hint's test, `'store' (e.g. 's1')` named to
+    remove)."""
     monkeypatch.chdir(tmp_path)
     (tmp_path / "f.csv").write_text(_one_series(header, text))
     res = runner.invoke(app, ["validate", "f.csv", "--json", "--home", "h"], terminal_width=400)
@@ -500,6 +496,34 @@ def test_a_file_of_one_series_needs_no_target_col(tmp_path, monkeypatch, header,
     assert report["n_series"] == 1 and report["rows_valid"] == 28 and not report.get("wide_columns"), report
     assert f"note: f.csv is read with {said}" in " ".join(res.stderr.split()), res.stderr
     assert "wide file" not in res.stderr
+
+
+@pytest.mark.parametrize(("header", "twice"), [("Date,sales", False), ("Date,sold", False), ("Date,sales", True)])
+def test_a_file_of_one_number_column_is_one_series_named_after_it(tmp_path, monkeypatch, header, twice):
+    """hint44: a file `Date,sales` (one number column, no text column) was read as a wide file of one column, its
+    series 'sales'; src44 read it as one series named after the dataset ('f'), so a home that had published it saw
+    its series' id change. It is a wide file of one column again, its series named after the column, as the note
+    says. A line written twice (`twice`) is dropped as an exact duplicate: it was asked for --target-col, its dates
+    'repeating'."""
+    monkeypatch.chdir(tmp_path)
+    text = _one_series(header)
+    (tmp_path / "f.csv").write_text(text + (text.splitlines()[5] + "\n" if twice else ""))
+    res = runner.invoke(app, ["validate", "f.csv", "--json", "--home", "h"], terminal_width=400)
+    assert res.exit_code == 0, res.output
+    report = _last_json(res.stdout)
+    column = header.split(",")[1]
+    assert (report["n_series"], report["rows_valid"], report["rows_duplicate"], report["wide_columns"]) == (
+        1, 28, int(twice), [column]), report
+    said = " ".join(res.stderr.split())
+    assert "note: f.csv is read with columns: ds <- 'Date' (--time-col Date guessed from their names;" in said, said
+    assert (f"it is read as a wide file of one column, its one series named {column!r} after the column, as a wide "
+            f"file names its series; pass --target-col {column} for a long file, its series named after the "
+            "dataset") in said, said
+    # given --target-col, it is a long file of one series, named after the dataset
+    res = runner.invoke(app, ["validate", "f.csv", "--target-col", column, "--json", "--home", "h"],
+                        terminal_width=400)
+    assert res.exit_code == 0 and not _last_json(res.stdout)["wide_columns"], res.output
+    assert "wide file" not in res.stderr, res.stderr
 
 
 @pytest.mark.parametrize(("header", "text", "said"), [

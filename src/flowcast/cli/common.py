@@ -351,8 +351,7 @@ def resolve_settings(
         if time_col is None or target_col is None:  # a file of no rows is told so, not asked for columns (nor read as
             refuse_no_rows(data, dataset or _name_of(data))  # a wide file: an empty one's columns hold no text)
         id_col, time_col, target_col = _own_vocabulary(data, id_col, time_col, target_col,
-                                                       [*(future_col or []), *(past_col or []), *(static_col or [])],
-                                                       dataset or _name_of(data))
+                                                       [*(future_col or []), *(past_col or []), *(static_col or [])])
         _refuse_periods_across(data, time_col, target_col)
         instant = _as_of_of_file(data, as_of, time_col, tz)
         layout = _layout_of(data, id_col, time_col, target_col, [*(future_col or []), *(past_col or []),
@@ -446,7 +445,7 @@ def _named_one(columns: list[str], names: tuple[str, ...], taken: tuple[str | No
 
 
 def _own_vocabulary(data: str, id_col: list[str] | None, time_col: str | None, target_col: str | None,
-                    covariates: list[str], name: str) -> tuple[list[str] | None, str | None, str | None]:
+                    covariates: list[str]) -> tuple[list[str] | None, str | None, str | None]:
     """The columns of a file where the command names none, guessed from their names: those written in flowcast's own
     vocabulary (Nixtla's long `unique_id, ds, y`, what `flowcast forecasts` and neuralforecast / statsforecast
     write): `ds` the time, `y` the target, `unique_id` the series; else the file's one column named as a time
@@ -455,8 +454,8 @@ def _own_vocabulary(data: str, id_col: list[str] | None, time_col: str | None, t
     file's series column named 'store' stays a series), its one column named as a series (`ID_NAMES`: 'store',
     'item_id'); and, of a long file, its one column named as a target (`TARGET_NAMES`: 'sales', 'units') or else its
     one other number column (`_guessed_target`), and, of a file of one series (its times do not repeat), its one
-    number column (`_single_series`; `name`: the dataset's, the series' without an id column); a column given as a
-    covariate is none of them. Such a file needed `--time-col ds --target-col y` (`--time-col Date`: a new user passed it
+    number column, its text columns of one value the series' id (`_single_series`; without a text column it is a
+    wide file of one column, its series named after it); a column given as a covariate is none of them. Such a file needed `--time-col ds --target-col y` (`--time-col Date`: a new user passed it
     every time), and without `--id-col unique_id` it was read as one series whose every date repeated (99% of its
     rows quarantined as duplicates). What was guessed is said on the console with the columns read. An option given
     keeps its value; two columns so named, or none, are not guessed: the command asks for the option as before."""
@@ -504,13 +503,14 @@ def _own_vocabulary(data: str, id_col: list[str] | None, time_col: str | None, t
             lone = f"--target-col {shlex.quote(target_col)} as its one other number column"
         elif not id_col and (single := _single_series(data, time_col, covariates)) is not None:
             target_col, fixed = single
-            id_col = list(fixed) or None
+            id_col = list(fixed)
             # (several id columns are joined with '|' into the series' key, `sources`)
             lone = (f"--target-col {shlex.quote(target_col)} as its one number column, one series: its times do not "
-                    "repeat, " + (f"{' '.join(f'--id-col {shlex.quote(c)}' for c in fixed)} as the "
-                                  f"{noun(len(fixed), 'column')} of one value in every row, the series "
-                                  f"{'|'.join(fixed.values())!r}" if fixed else
-                                  f"the series named {name!r} after the dataset"))
+                    f"repeat, {' '.join(f'--id-col {shlex.quote(c)}' for c in fixed)} as the "
+                    f"{noun(len(fixed), 'column')} of one value in every row, the series {'|'.join(fixed.values())!r}")
+        # (a file of one number column and no text column, `Date,sales`, stays a wide file of one column, its series
+        # named after the column, `_layout_of`: as it was read before src44, which named it after the dataset, so a
+        # home that had published it saw its series' id change)
     if guessed or lone or typed:
         read = [f"{role} <- {' + '.join(repr(c) for c in cols)}"
                 for role, cols in (("unique_id", id_col or []), ("ds", [time_col] if time_col else []),
@@ -544,11 +544,11 @@ def _guessed_target(data: str, columns: list[str], time_col: str, id_col: list[s
 
 
 def _single_series(data: str, time_col: str, covariates: list[str]) -> tuple[str, dict[str, str]] | None:
-    """A file of one series without an id column named (`Date,sales`, or `Date,store,sales` of one store): no time
-    written twice, exactly one number column besides the time and the covariates, and every text column one value in
+    """A file of one series without an id column named (`Date,store,sales` of one store): no time written twice,
+    exactly one number column besides the time and the covariates, and one text column or more, each one value in
     every row: (its number column, the target; the text columns with their value, the series' id). None otherwise:
-    several number columns are a wide file's series (`_layout_of`), a text column of several values may tell series
-    apart, and the command asks for the option."""
+    number columns alone (`Date,sales`; `date,north,south`) are a wide file's series, each named after its column
+    (`_layout_of`), a text column of several values may tell series apart, and the command asks for the option."""
     from flowcast.data.sources import constant_values, wide_probe
 
     probe = wide_probe(data, time_col)  # (None: its times repeat, or it cannot be read cheaply)
@@ -556,9 +556,9 @@ def _single_series(data: str, time_col: str, covariates: list[str]) -> tuple[str
         return None
     numbers = [c for c in probe[0] if c not in covariates]
     texts = [c for c, _ in probe[1] if c not in covariates]
-    if len(numbers) != 1:
+    if len(numbers) != 1 or not texts:
         return None
-    named = constant_values(data, texts) if texts else {}
+    named = constant_values(data, texts)
     return None if named is None else (numbers[0], named)
 
 
@@ -663,7 +663,14 @@ def _layout_of(data: str, id_col: list[str] | None, time_col: str | None, target
     if not numeric or text:
         return "long"
     if target_col is None:
-        if say:
+        series = [c for c in numeric if c not in (covariates or [])]
+        if say and len(series) == 1:  # (`Date,sales`: its series is named after the column, as before src44)
+            console.print(f"note: {data} has no --target-col and no --id-col, and its one series column beside "
+                          f"{time_col} holds numbers: it is read as a wide file of one column, its one series named "
+                          f"{series[0]!r} after the column, as a wide file names its series; pass --target-col "
+                          f"{shlex.quote(series[0])} for a long file, its series named after the dataset",
+                          highlight=False)
+        elif say:
             console.print(f"note: {data} has no --target-col and no --id-col, and its columns beside {time_col} "
                           f"hold numbers: it is read as a wide file, each of its {len(numeric)} columns a series "
                           f"({', '.join(numeric[:5])}{', ...' if len(numeric) > 5 else ''}); pass --target-col and "
