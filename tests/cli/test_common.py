@@ -426,6 +426,30 @@ def test_a_series_column_that_leaves_times_repeating_is_not_guessed(tmp_path, mo
     assert "store, sku may be what tells the series apart" in said and "name them with --id-col" in said, said
 
 
+@pytest.mark.parametrize(("header", "keys", "example"), [
+    # an M5 file: each item sold in each store, keyed by both
+    ("item_id,store_id", [("i1", "s1"), ("i1", "s2"), ("i2", "s1"), ("i2", "s2")], "--id-col item_id --id-col store_id"),
+    ("id,item_id,store_id", [("i1_s1", "i1", "s1"), ("i1_s2", "i1", "s2"), ("i2_s1", "i2", "s1")], "--id-col id"),
+    ("shop", [("north",), ("south",)], "--id-col shop"),
+    ("shop,region", [("north", "EU"), ("north", "US"), ("south", "EU")], "--id-col shop --id-col region"),
+    # two rows of one shop and date that differ in their value: no set of its text columns keys it, the first named
+    ("shop,region", [("north", "EU"), ("north", "EU"), ("south", "EU")], "--id-col shop"),
+])
+def test_the_id_col_hint_names_the_fewest_columns_under_which_times_do_not_repeat(tmp_path, monkeypatch, header,
+                                                                                  keys, example):
+    """hint44: an M5-style file (`item_id,store_id,date,sales`) was told '(e.g. --id-col item_id)', under which each
+    date still repeats once per store (the run then quarantined them as duplicates). The example names the fewest of
+    its text columns under which its times do not repeat (`times_repeat_within`), the first of them where none do."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "f.csv").write_text(f"{header},date,sales\n" + "".join(
+        f"{','.join(key)},2024-01-{d:02d},{d + k}\n" for k, key in enumerate(keys) for d in range(1, 8)))
+    res = runner.invoke(app, ["validate", "f.csv", "--home", "h"], terminal_width=400)
+    said = " ".join(res.output.split())
+    assert res.exit_code == 2 and "also needs --target-col" in said, said
+    assert (f"name the column that tells the series apart (or the columns that do together) with --id-col (e.g. "
+            f"{example})") in said, said
+
+
 def test_a_series_column_of_a_file_with_a_row_written_twice_is_guessed(tmp_path, monkeypatch):
     """rev44: a file of two series named 'store' and 'Date' whose one row was written twice (an export appended it
     again) was not read with --id-col store: the repeat made its times 'repeat under store', and the command asked for

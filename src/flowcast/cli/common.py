@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
+from itertools import combinations
 from pathlib import Path
 from typing import Annotated, Any, get_type_hints, overload
 
@@ -262,7 +263,9 @@ def _not_wide_hint(data: str, id_col: list[str] | None, time_col: str | None, ta
 
 def _id_col_hint(data: str, id_col: list[str] | None, time_col: str | None) -> str:
     """Where no --id-col is given and the file's times repeat (a long file of several series), its text columns with
-    a value of each: the columns that may tell its series apart, to name with --id-col. '' otherwise."""
+    a value of each: the columns that may tell its series apart, to name with --id-col, the example the fewest of
+    them under which its times do not repeat (`_fewest_keying`: an M5 file was told '--id-col item_id', under which
+    each date still repeats once per store), else its first. '' otherwise."""
     if id_col or not time_col:
         return ""
     from flowcast.data.sources import id_candidates
@@ -271,9 +274,27 @@ def _id_col_hint(data: str, id_col: list[str] | None, time_col: str | None) -> s
     if not text:
         return ""
     named = ", ".join(f"{c!r} (e.g. {v!r})" for c, v in text[:3])
+    keying = _fewest_keying(data, time_col, [c for c, _ in text]) or [text[0][0]]
     return (f"; its times repeat (several series?) and {named} hold{'s' if len(text) == 1 else ''} text: name the "
-            f"column that tells the series apart (or the columns that do together) with --id-col (e.g. --id-col "
-            f"{text[0][0]})")
+            f"column that tells the series apart (or the columns that do together) with --id-col (e.g. "
+            f"{' '.join(f'--id-col {shlex.quote(c)}' for c in keying)})")
+
+
+def _fewest_keying(data: str, time_col: str, candidates: list[str], first: int = 5, most: int = 3) -> list[str] | None:
+    """The fewest of the `first` `candidates` (of as many, the first in their order) under which no time of a local
+    file repeats (`sources.times_repeat_within`: 'item_id' and 'store_id' of an M5 file); sets of up to `most` are
+    tried, else all of them. None where even all of them leave a time repeating, or the file cannot be read cheaply.
+    A pass over the file per set tried, for the command line's hint, never for a run."""
+    from flowcast.data.sources import times_repeat_within
+
+    tried = candidates[:first]
+    if times_repeat_within(data, time_col, tried) is not False:  # (one pass: no set of them keys the file)
+        return None
+    for size in range(1, min(most, len(tried) - 1) + 1):
+        for cols in combinations(tried, size):
+            if times_repeat_within(data, time_col, list(cols)) is False:
+                return list(cols)
+    return tried
 
 
 def _inferred_freq(data: str, id_cols: list[str], time_col: str, target_col: str, time_format: str | None,
