@@ -370,6 +370,12 @@ def _two_series(header: str, time: str = "2024-01-{d:02d}") -> str:
     ("series_id,TIMESTAMP,y", "2024-01-{d:02d}T09:00", "columns: unique_id <- 'series_id', ds <- 'TIMESTAMP'"),
     ("item_id,month,y", "2024-01-{d:02d}", "columns: unique_id <- 'item_id', ds <- 'month'"),
     ("ID , period ,y", "2024-01-{d:02d}", "columns: unique_id <- 'ID', ds <- 'period'"),  # (a header's spaces go)
+    # hint44: a time column named in German, Spanish, Italian / Portuguese, French, Dutch
+    ("store,Datum,y", "{d:02d}.01.2024", "columns: unique_id <- 'store', ds <- 'Datum'"),
+    ("store,Fecha,y", "2024-01-{d:02d}", "columns: unique_id <- 'store', ds <- 'Fecha'"),
+    ("store,Data,y", "2024-01-{d:02d}", "columns: unique_id <- 'store', ds <- 'Data'"),
+    ("store,Date_heure,y", "2024-01-{d:02d} 00:00", "columns: unique_id <- 'store', ds <- 'Date_heure'"),
+    ("store,tijdstip,y", "2024-01-{d:02d}", "columns: unique_id <- 'store', ds <- 'tijdstip'"),
 ])
 def test_a_files_time_and_id_columns_are_taken_from_their_names(tmp_path, monkeypatch, header, time, said):
     """cols43: a file's target named 'y' was taken for the target, but its time column named 'Date' (or 'month',
@@ -389,6 +395,9 @@ def test_a_files_time_and_id_columns_are_taken_from_their_names(tmp_path, monkey
     ("store,period,y", "spring {d}", [], "--time-col (its columns: store, period, y)"),  # not times
     ("store,date,Month,y", "2024-01-{d:02d},2024-01", [], "--time-col (its columns: store, date, Month, y)"),  # two
     ("store,week,y", "2024-01-{d:02d}", [], "--time-col (its columns: store, week, y)"),  # a name not known
+    # hint44: a column named 'Data' (Italian / Portuguese for date) of values that are not times; 'Datum' and 'Fecha'
+    ("store,Data,y", "x{d}", [], "--time-col (its columns: store, Data, y)"),
+    ("store,Datum,Fecha,y", "2024-01-{d:02d},2024-01-{d:02d}", [], "--time-col (its columns: store, Datum, Fecha, y)"),
 ])
 def test_a_time_column_not_named_as_one_or_named_twice_is_asked_for(tmp_path, monkeypatch, header, time, options,
                                                                    needs):
@@ -415,6 +424,30 @@ def test_a_series_column_that_leaves_times_repeating_is_not_guessed(tmp_path, mo
     said = " ".join(res.output.split())
     assert "unique_id <-" not in said and "ds <- 'date'" in said, said
     assert "store, sku may be what tells the series apart" in said and "name them with --id-col" in said, said
+
+
+@pytest.mark.parametrize(("header", "keys", "example"), [
+    # an M5 file: each item sold in each store, keyed by both
+    ("item_id,store_id", [("i1", "s1"), ("i1", "s2"), ("i2", "s1"), ("i2", "s2")], "--id-col item_id --id-col store_id"),
+    ("id,item_id,store_id", [("i1_s1", "i1", "s1"), ("i1_s2", "i1", "s2"), ("i2_s1", "i2", "s1")], "--id-col id"),
+    ("shop", [("north",), ("south",)], "--id-col shop"),
+    ("shop,region", [("north", "EU"), ("north", "US"), ("south", "EU")], "--id-col shop --id-col region"),
+    # two rows of one shop and date that differ in their value: no set of its text columns keys it, the first named
+    ("shop,region", [("north", "EU"), ("north", "EU"), ("south", "EU")], "--id-col shop"),
+])
+def test_the_id_col_hint_names_the_fewest_columns_under_which_times_do_not_repeat(tmp_path, monkeypatch, header,
+                                                                                  keys, example):
+    """hint44: an M5-style file (`item_id,store_id,date,sales`) was told '(e.g. --id-col item_id)', under which each
+    date still repeats once per store (the run then quarantined them as duplicates). The example names the fewest of
+    its text columns under which its times do not repeat (`times_repeat_within`), the first of them where none do."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "f.csv").write_text(f"{header},date,sales\n" + "".join(
+        f"{','.join(key)},2024-01-{d:02d},{d + k}\n" for k, key in enumerate(keys) for d in range(1, 8)))
+    res = runner.invoke(app, ["validate", "f.csv", "--home", "h"], terminal_width=400)
+    said = " ".join(res.output.split())
+    assert res.exit_code == 2 and "also needs --target-col" in said, said
+    assert (f"name the column that tells the series apart (or the columns that do together) with --id-col (e.g. "
+            f"{example})") in said, said
 
 
 def test_a_series_column_of_a_file_with_a_row_written_twice_is_guessed(tmp_path, monkeypatch):
@@ -463,10 +496,6 @@ def _one_series(header: str, text: tuple[str, ...] = (), days: int = 28) -> str:
 
 
 @pytest.mark.parametrize(("header", "text", "said"), [
-    ("Date,sales", (), ("columns: ds <- 'Date', y <- 'sales' (--time-col Date guessed from their names; --target-col "
-                       "sales as its one number column, one series: its times do not repeat, the series named 'f' "
-                       "after the dataset;")),
-    ("Date,sold", (), "columns: ds <- 'Date', y <- 'sold' (--time-col Date guessed from their names; --target-col sold as its one number"),
     ("Date,store,sales", ("north",), ("columns: unique_id <- 'store', ds <- 'Date', y <- 'sales' (--time-col Date "
                                      "guessed from their names; --target-col sales as its one number column, one "
                                      "series: its times do not repeat, --id-col store as the column of one value in "
@@ -478,11 +507,11 @@ def _one_series(header: str, text: tuple[str, ...] = (), days: int = 28) -> str:
                                                 "'north|EU';")),
 ])
 def test_a_file_of_one_series_needs_no_target_col(tmp_path, monkeypatch, header, text, said):
-    """src44: a file of one series without an id column (`Date,sales`; `Date,store,sales` of one store) was asked
-    for --target-col, or, without a text column, read as a wide file 'each of its 1 columns a series': a target was
-    guessed only beside a series column. Its one number column is the target now, a text column of one value in
-    every row its series' id, and the command says which column it took and the series' name (`date,store,north` of
-    one store was a case of the wide-file hint's test, `'store' (e.g. 's1')` named to remove)."""
+    """src44: a file of one series without an id column (`Date,store,sales` of one store) was asked for --target-col:
+    a target was guessed only beside a series column. Its one number column is the target now, a text column of one
+    value in every row its series' id, and the command says which column it took and the series' name
+    (`date,store,north` of one store was a case of the wide-file hint's test, `'store' (e.g. 's1')` named to
+    remove)."""
     monkeypatch.chdir(tmp_path)
     (tmp_path / "f.csv").write_text(_one_series(header, text))
     res = runner.invoke(app, ["validate", "f.csv", "--json", "--home", "h"], terminal_width=400)
@@ -491,6 +520,34 @@ def test_a_file_of_one_series_needs_no_target_col(tmp_path, monkeypatch, header,
     assert report["n_series"] == 1 and report["rows_valid"] == 28 and not report.get("wide_columns"), report
     assert f"note: f.csv is read with {said}" in " ".join(res.stderr.split()), res.stderr
     assert "wide file" not in res.stderr
+
+
+@pytest.mark.parametrize(("header", "twice"), [("Date,sales", False), ("Date,sold", False), ("Date,sales", True)])
+def test_a_file_of_one_number_column_is_one_series_named_after_it(tmp_path, monkeypatch, header, twice):
+    """hint44: a file `Date,sales` (one number column, no text column) was read as a wide file of one column, its
+    series 'sales'; src44 read it as one series named after the dataset ('f'), so a home that had published it saw
+    its series' id change. It is a wide file of one column again, its series named after the column, as the note
+    says. A line written twice (`twice`) is dropped as an exact duplicate: it was asked for --target-col, its dates
+    'repeating'."""
+    monkeypatch.chdir(tmp_path)
+    text = _one_series(header)
+    (tmp_path / "f.csv").write_text(text + (text.splitlines()[5] + "\n" if twice else ""))
+    res = runner.invoke(app, ["validate", "f.csv", "--json", "--home", "h"], terminal_width=400)
+    assert res.exit_code == 0, res.output
+    report = _last_json(res.stdout)
+    column = header.split(",")[1]
+    assert (report["n_series"], report["rows_valid"], report["rows_duplicate"], report["wide_columns"]) == (
+        1, 28, int(twice), [column]), report
+    said = " ".join(res.stderr.split())
+    assert "note: f.csv is read with columns: ds <- 'Date' (--time-col Date guessed from their names;" in said, said
+    assert (f"it is read as a wide file of one column, its one series named {column!r} after the column, as a wide "
+            f"file names its series; pass --target-col {column} for a long file, its series named after the "
+            "dataset") in said, said
+    # given --target-col, it is a long file of one series, named after the dataset
+    res = runner.invoke(app, ["validate", "f.csv", "--target-col", column, "--json", "--home", "h"],
+                        terminal_width=400)
+    assert res.exit_code == 0 and not _last_json(res.stdout)["wide_columns"], res.output
+    assert "wide file" not in res.stderr, res.stderr
 
 
 @pytest.mark.parametrize(("header", "text", "said"), [

@@ -1435,3 +1435,20 @@ def test_times_repeat_within_a_key_counts_no_exact_repeat_of_a_row(tmp_path, row
 
     (tmp_path / "f.csv").write_text("store,sku,date,y\n" + "\n".join(rows) + "\n")
     assert times_repeat_within(str(tmp_path / "f.csv"), "date", ["store"]) is repeats
+
+
+@pytest.mark.parametrize(("rows", "probed"), [
+    (["2024-01-01,1,2", "2024-01-02,3,4"], (["north", "south"], [])),
+    # a row exported twice is no second row of its date: the run drops it as an exact duplicate (rows_duplicate)
+    (["2024-01-01,1,2", "2024-01-02,3,4", "2024-01-02,3,4"], (["north", "south"], [])),
+    (["2024-01-01,1,2", "2024-01-02,3,4", "2024-01-02,3,5"], None),  # two values of one date: long
+])
+def test_wide_probe_counts_no_exact_repeat_of_a_row(tmp_path, rows, probed):
+    """hint44: a file `date,sales` (or a wide file) with one line written twice was read as long, its dates
+    repeating, and asked for --target-col; the run drops such a row as an exact duplicate. A date repeats where two
+    of its rows differ in some column, and `long_only` reads the file so too."""
+    from flowcast.data.sources import wide_probe
+
+    (tmp_path / "f.csv").write_text("date,north,south\n" + "\n".join(rows) + "\n")
+    assert wide_probe(str(tmp_path / "f.csv"), "date") == probed
+    assert (wide_probe(str(tmp_path / "f.csv"), "date", long_only=True) is None) is (probed is not None)

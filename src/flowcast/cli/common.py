@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
+from itertools import combinations
 from pathlib import Path
 from typing import Annotated, Any, get_type_hints, overload
 
@@ -262,7 +263,9 @@ def _not_wide_hint(data: str, id_col: list[str] | None, time_col: str | None, ta
 
 def _id_col_hint(data: str, id_col: list[str] | None, time_col: str | None) -> str:
     """Where no --id-col is given and the file's times repeat (a long file of several series), its text columns with
-    a value of each: the columns that may tell its series apart, to name with --id-col. '' otherwise."""
+    a value of each: the columns that may tell its series apart, to name with --id-col, the example the fewest of
+    them under which its times do not repeat (`_fewest_keying`: an M5 file was told '--id-col item_id', under which
+    each date still repeats once per store), else its first. '' otherwise."""
     if id_col or not time_col:
         return ""
     from flowcast.data.sources import id_candidates
@@ -271,9 +274,27 @@ def _id_col_hint(data: str, id_col: list[str] | None, time_col: str | None) -> s
     if not text:
         return ""
     named = ", ".join(f"{c!r} (e.g. {v!r})" for c, v in text[:3])
+    keying = _fewest_keying(data, time_col, [c for c, _ in text]) or [text[0][0]]
     return (f"; its times repeat (several series?) and {named} hold{'s' if len(text) == 1 else ''} text: name the "
-            f"column that tells the series apart (or the columns that do together) with --id-col (e.g. --id-col "
-            f"{text[0][0]})")
+            f"column that tells the series apart (or the columns that do together) with --id-col (e.g. "
+            f"{' '.join(f'--id-col {shlex.quote(c)}' for c in keying)})")
+
+
+def _fewest_keying(data: str, time_col: str, candidates: list[str], first: int = 5, most: int = 3) -> list[str] | None:
+    """The fewest of the `first` `candidates` (of as many, the first in their order) under which no time of a local
+    file repeats (`sources.times_repeat_within`: 'item_id' and 'store_id' of an M5 file); sets of up to `most` are
+    tried, else all of them. None where even all of them leave a time repeating, or the file cannot be read cheaply.
+    A pass over the file per set tried, for the command line's hint, never for a run."""
+    from flowcast.data.sources import times_repeat_within
+
+    tried = candidates[:first]
+    if times_repeat_within(data, time_col, tried) is not False:  # (one pass: no set of them keys the file)
+        return None
+    for size in range(1, min(most, len(tried) - 1) + 1):
+        for cols in combinations(tried, size):
+            if times_repeat_within(data, time_col, list(cols)) is False:
+                return list(cols)
+    return tried
 
 
 def _inferred_freq(data: str, id_cols: list[str], time_col: str, target_col: str, time_format: str | None,
@@ -351,8 +372,7 @@ def resolve_settings(
         if time_col is None or target_col is None:  # a file of no rows is told so, not asked for columns (nor read as
             refuse_no_rows(data, dataset or _name_of(data))  # a wide file: an empty one's columns hold no text)
         id_col, time_col, target_col = _own_vocabulary(data, id_col, time_col, target_col,
-                                                       [*(future_col or []), *(past_col or []), *(static_col or [])],
-                                                       dataset or _name_of(data))
+                                                       [*(future_col or []), *(past_col or []), *(static_col or [])])
         _refuse_periods_across(data, time_col, target_col)
         instant = _as_of_of_file(data, as_of, time_col, tz)
         layout = _layout_of(data, id_col, time_col, target_col, [*(future_col or []), *(past_col or []),
@@ -424,8 +444,15 @@ def resolve_settings(
 
 
 # names a time / series column of a user's file commonly has (compared case-insensitively, stripped): such a column is
-# read as the time / series where the command names none and it is the file's only one so named
-TIME_NAMES = ("date", "time", "timestamp", "datetime", "period", "month")
+# read as the time / series where the command names none and it is the file's only one so named (its values read as
+# times, `parses_as_times`: an Italian or Portuguese 'Data' of other values is not taken)
+TIME_NAMES = ("date", "time", "timestamp", "datetime", "period", "month",
+              # German, Dutch
+              "datum", "zeit", "uhrzeit", "zeitpunkt", "zeitstempel", "monat", "tijd", "tijdstip", "maand",
+              # French
+              "date_heure", "heure", "horodatage", "mois",
+              # Spanish, Portuguese, Italian
+              "fecha", "fecha_hora", "hora", "mes", "data", "data_hora", "data_ora", "mês", "mese")
 ID_NAMES = ("id", "series", "series_id", "item_id", "store")
 # names a target column of a user's file commonly has (after `y`): the file's one column so named is read as the target
 TARGET_NAMES = ("value", "sales", "demand", "target", "units", "qty", "quantity", "amount")
@@ -439,7 +466,7 @@ def _named_one(columns: list[str], names: tuple[str, ...], taken: tuple[str | No
 
 
 def _own_vocabulary(data: str, id_col: list[str] | None, time_col: str | None, target_col: str | None,
-                    covariates: list[str], name: str) -> tuple[list[str] | None, str | None, str | None]:
+                    covariates: list[str]) -> tuple[list[str] | None, str | None, str | None]:
     """The columns of a file where the command names none, guessed from their names: those written in flowcast's own
     vocabulary (Nixtla's long `unique_id, ds, y`, what `flowcast forecasts` and neuralforecast / statsforecast
     write): `ds` the time, `y` the target, `unique_id` the series; else the file's one column named as a time
@@ -448,8 +475,8 @@ def _own_vocabulary(data: str, id_col: list[str] | None, time_col: str | None, t
     file's series column named 'store' stays a series), its one column named as a series (`ID_NAMES`: 'store',
     'item_id'); and, of a long file, its one column named as a target (`TARGET_NAMES`: 'sales', 'units') or else its
     one other number column (`_guessed_target`), and, of a file of one series (its times do not repeat), its one
-    number column (`_single_series`; `name`: the dataset's, the series' without an id column); a column given as a
-    covariate is none of them. Such a file needed `--time-col ds --target-col y` (`--time-col Date`: a new user passed it
+    number column, its text columns of one value the series' id (`_single_series`; without a text column it is a
+    wide file of one column, its series named after it); a column given as a covariate is none of them. Such a file needed `--time-col ds --target-col y` (`--time-col Date`: a new user passed it
     every time), and without `--id-col unique_id` it was read as one series whose every date repeated (99% of its
     rows quarantined as duplicates). What was guessed is said on the console with the columns read. An option given
     keeps its value; two columns so named, or none, are not guessed: the command asks for the option as before."""
@@ -497,13 +524,14 @@ def _own_vocabulary(data: str, id_col: list[str] | None, time_col: str | None, t
             lone = f"--target-col {shlex.quote(target_col)} as its one other number column"
         elif not id_col and (single := _single_series(data, time_col, covariates)) is not None:
             target_col, fixed = single
-            id_col = list(fixed) or None
+            id_col = list(fixed)
             # (several id columns are joined with '|' into the series' key, `sources`)
             lone = (f"--target-col {shlex.quote(target_col)} as its one number column, one series: its times do not "
-                    "repeat, " + (f"{' '.join(f'--id-col {shlex.quote(c)}' for c in fixed)} as the "
-                                  f"{noun(len(fixed), 'column')} of one value in every row, the series "
-                                  f"{'|'.join(fixed.values())!r}" if fixed else
-                                  f"the series named {name!r} after the dataset"))
+                    f"repeat, {' '.join(f'--id-col {shlex.quote(c)}' for c in fixed)} as the "
+                    f"{noun(len(fixed), 'column')} of one value in every row, the series {'|'.join(fixed.values())!r}")
+        # (a file of one number column and no text column, `Date,sales`, stays a wide file of one column, its series
+        # named after the column, `_layout_of`: as it was read before src44, which named it after the dataset, so a
+        # home that had published it saw its series' id change)
     if guessed or lone or typed:
         read = [f"{role} <- {' + '.join(repr(c) for c in cols)}"
                 for role, cols in (("unique_id", id_col or []), ("ds", [time_col] if time_col else []),
@@ -537,11 +565,11 @@ def _guessed_target(data: str, columns: list[str], time_col: str, id_col: list[s
 
 
 def _single_series(data: str, time_col: str, covariates: list[str]) -> tuple[str, dict[str, str]] | None:
-    """A file of one series without an id column named (`Date,sales`, or `Date,store,sales` of one store): no time
-    written twice, exactly one number column besides the time and the covariates, and every text column one value in
+    """A file of one series without an id column named (`Date,store,sales` of one store): no time written twice,
+    exactly one number column besides the time and the covariates, and one text column or more, each one value in
     every row: (its number column, the target; the text columns with their value, the series' id). None otherwise:
-    several number columns are a wide file's series (`_layout_of`), a text column of several values may tell series
-    apart, and the command asks for the option."""
+    number columns alone (`Date,sales`; `date,north,south`) are a wide file's series, each named after its column
+    (`_layout_of`), a text column of several values may tell series apart, and the command asks for the option."""
     from flowcast.data.sources import constant_values, wide_probe
 
     probe = wide_probe(data, time_col)  # (None: its times repeat, or it cannot be read cheaply)
@@ -549,9 +577,9 @@ def _single_series(data: str, time_col: str, covariates: list[str]) -> tuple[str
         return None
     numbers = [c for c in probe[0] if c not in covariates]
     texts = [c for c, _ in probe[1] if c not in covariates]
-    if len(numbers) != 1:
+    if len(numbers) != 1 or not texts:
         return None
-    named = constant_values(data, texts) if texts else {}
+    named = constant_values(data, texts)
     return None if named is None else (numbers[0], named)
 
 
@@ -656,7 +684,14 @@ def _layout_of(data: str, id_col: list[str] | None, time_col: str | None, target
     if not numeric or text:
         return "long"
     if target_col is None:
-        if say:
+        series = [c for c in numeric if c not in (covariates or [])]
+        if say and len(series) == 1:  # (`Date,sales`: its series is named after the column, as before src44)
+            console.print(f"note: {data} has no --target-col and no --id-col, and its one series column beside "
+                          f"{time_col} holds numbers: it is read as a wide file of one column, its one series named "
+                          f"{series[0]!r} after the column, as a wide file names its series; pass --target-col "
+                          f"{shlex.quote(series[0])} for a long file, its series named after the dataset",
+                          highlight=False)
+        elif say:
             console.print(f"note: {data} has no --target-col and no --id-col, and its columns beside {time_col} "
                           f"hold numbers: it is read as a wide file, each of its {len(numeric)} columns a series "
                           f"({', '.join(numeric[:5])}{', ...' if len(numeric) > 5 else ''}); pass --target-col and "

@@ -2386,7 +2386,8 @@ def wide_probe(path: str, time_col: str, rows: int = 200, as_of: datetime | None
     written twice (a long file repeats each time once per series): the file is wide (a spreadsheet's export: a date
     column, then one column per series) when there is no text column. A column counts as numbers when 9 in 10 of its
     values in the first `rows` rows are (a typo is quarantined by the run, not taken for an id). None for a file
-    whose times repeat, or that cannot be read cheaply. For the command line's choice of layout, never for a run.
+    whose times repeat (two rows of a time that differ in some column: a row written twice is one), or that cannot
+    be read cheaply. For the command line's choice of layout, never for a run.
     With `as_of` (a run's or backfill's), from the rows that may be dated by then (`_written_by`, their times read in
     zone `tz` or by `time_format`): a later row repeating a date, or a later text column, made a backfill read its
     history in another layout than its run had. `long_only`: the columns of a file whose times repeat alone, None for
@@ -2402,7 +2403,10 @@ def wide_probe(path: str, time_col: str, rows: int = 200, as_of: datetime | None
         scan = scan.rename(renames) if renames else scan
         if as_of is not None:
             scan = _written_by(scan, time_col, probe, as_instant(as_of))
-        repeated = scan.select(pl.col(time_col).drop_nulls().is_duplicated().any()).collect(engine="streaming").item()
+        # (a row written twice is one row, which the run drops as an exact duplicate: no time repeated, as in
+        # `times_repeat_within`; `date,sales` of a line appended again was asked for --target-col)
+        repeated = (scan.unique().select(pl.col(time_col).drop_nulls().is_duplicated().any())
+                    .collect(engine="streaming").item())
         head = scan.head(rows).collect()
     except Exception:  # noqa: BLE001 - a courtesy: the run's own reading says what is wrong
         return None
