@@ -16,7 +16,15 @@ import pytest
 from data_helpers import make_source, run_validate
 
 from flowcast.data.schemas import RAW_PREFIX
-from flowcast.data.sources import _NO_ROWS_PROBE, _nfc_batch, ingest, nfc, refuse_no_rows, resolve_files, source_fingerprint
+from flowcast.data.sources import (
+    _NO_ROWS_PROBE,
+    _nfc_batch,
+    ingest,
+    nfc,
+    refuse_no_rows,
+    resolve_files,
+    source_fingerprint,
+)
 from flowcast.errors import DataValidationError
 
 
