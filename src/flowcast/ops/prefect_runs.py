@@ -121,6 +121,7 @@ def vacuum_due(last: datetime | None, now: datetime, every: timedelta = VACUUM_E
 
 
 IN_FLIGHT = ("PENDING", "RUNNING", "CANCELLING")  # the states of a flow run the vacuum waits for
+IN_FLIGHT_PAGE = 200  # runs per request of `ServeVacuum.busy` (the most a Prefect server gives by default)
 
 
 class ServeVacuum:
@@ -147,13 +148,24 @@ class ServeVacuum:
             getattr(get_logger("flowcast.serve"), level)(text)
 
     async def busy(self, client: Any) -> bool:
-        """Whether a flow run of the home is in flight (IN_FLIGHT), asked of the API (`client`)."""
+        """Whether a flow run of the home is in flight (IN_FLIGHT), asked of the API (`client`): every page of the
+        runs in flight, of every home (the API filters no parameter) and flow; it read the first (200 runs, in the
+        order of their random ids), and a run of the home on another was missed (a vacuum during it)."""
         from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
         from prefect.client.schemas.objects import StateType
+        from prefect.client.schemas.sorting import FlowRunSort
 
-        runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(state=FlowRunFilterState(
-            type=FlowRunFilterStateType(any_=[StateType[n] for n in IN_FLIGHT]))), limit=200)
-        return any((r.parameters or {}).get("home") == self.home for r in runs)
+        flying = FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(
+            any_=[StateType[n] for n in IN_FLIGHT])))
+        offset = 0
+        while runs := await client.read_flow_runs(flow_run_filter=flying, sort=FlowRunSort.ID_DESC,
+                                                  limit=IN_FLIGHT_PAGE, offset=offset):
+            if any((r.parameters or {}).get("home") == self.home for r in runs):
+                return True
+            if len(runs) < IN_FLIGHT_PAGE:
+                break
+            offset += len(runs)
+        return False
 
     async def turn(self, client: Any) -> Vacuumed | None:
         """Vacuum now if it is due and no run of the home is in flight; what it removed (None: not now, nothing to
