@@ -121,7 +121,6 @@ def vacuum_due(last: datetime | None, now: datetime, every: timedelta = VACUUM_E
 
 
 IN_FLIGHT = ("PENDING", "RUNNING", "CANCELLING")  # the states of a flow run the vacuum waits for
-IN_FLIGHT_PAGE = 200  # runs per request of `ServeVacuum.busy` (the most a Prefect server gives by default)
 
 
 class ServeVacuum:
@@ -149,8 +148,9 @@ class ServeVacuum:
 
     async def busy(self, client: Any) -> bool:
         """Whether a flow run of the home is in flight (IN_FLIGHT), asked of the API (`client`): every page of the
-        runs in flight, of every home (the API filters no parameter) and flow; it read the first (200 runs, in the
-        order of their random ids), and a run of the home on another was missed (a vacuum during it)."""
+        runs in flight (the server's page size, PREFECT_API_DEFAULT_LIMIT: 200), of every home (the API filters no
+        parameter) and flow, until one comes back empty; it read the first (in the order of their random ids), and a
+        run of the home on another was missed (a vacuum during it)."""
         from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
         from prefect.client.schemas.objects import StateType
         from prefect.client.schemas.sorting import FlowRunSort
@@ -158,12 +158,9 @@ class ServeVacuum:
         flying = FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(
             any_=[StateType[n] for n in IN_FLIGHT])))
         offset = 0
-        while runs := await client.read_flow_runs(flow_run_filter=flying, sort=FlowRunSort.ID_DESC,
-                                                  limit=IN_FLIGHT_PAGE, offset=offset):
+        while runs := await client.read_flow_runs(flow_run_filter=flying, sort=FlowRunSort.ID_DESC, offset=offset):
             if any((r.parameters or {}).get("home") == self.home for r in runs):
                 return True
-            if len(runs) < IN_FLIGHT_PAGE:
-                break
             offset += len(runs)
         return False
 
