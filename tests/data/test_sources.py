@@ -16,7 +16,15 @@ import pytest
 from data_helpers import make_source, run_validate
 
 from flowcast.data.schemas import RAW_PREFIX
-from flowcast.data.sources import _nfc_batch, ingest, nfc, resolve_files, source_fingerprint
+from flowcast.data.sources import (
+    _NO_ROWS_PROBE,
+    _nfc_batch,
+    ingest,
+    nfc,
+    refuse_no_rows,
+    resolve_files,
+    source_fingerprint,
+)
 from flowcast.errors import DataValidationError
 
 
@@ -1452,3 +1460,29 @@ def test_wide_probe_counts_no_exact_repeat_of_a_row(tmp_path, rows, probed):
     (tmp_path / "f.csv").write_text("date,north,south\n" + "\n".join(rows) + "\n")
     assert wide_probe(str(tmp_path / "f.csv"), "date") == probed
     assert (wide_probe(str(tmp_path / "f.csv"), "date", long_only=True) is None) is (probed is not None)
+
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_rows_after_more_blank_rows_than_the_probe_reads_are_no_file_of_no_rows(tmp_path, fmt):
+    """A file whose first rows are blank (empty cells, or nulls) past the `_NO_ROWS_PROBE` rows `refuse_no_rows`
+    reads, with data after them, has rows: it is left to the run, which reads them all. It was refused 'no rows (the
+    file has a header but no data, only 1,000 blank lines)' before its columns were asked for."""
+    blank = _NO_ROWS_PROBE + 5
+    path = tmp_path / f"s.{fmt}"
+    if fmt == "csv":
+        path.write_text("date,id,val\n" + ",,\n" * blank + "2024-01-01,a,1\n")
+    else:
+        pl.DataFrame({"date": [None] * blank + ["2024-01-01"], "id": [None] * blank + ["a"],
+                      "val": [None] * blank + [1.0]}, schema={"date": pl.Utf8, "id": pl.Utf8, "val": pl.Float64}
+                     ).write_parquet(path)
+    refuse_no_rows(str(path), "s")  # no DataValidationError
+
+
+def test_a_header_and_blank_lines_alone_are_refused_as_no_rows(tmp_path):
+    """The other side of the probe's rule: blank lines alone, fewer than the probe reads, are no rows."""
+    path = tmp_path / "s.csv"
+    path.write_text("date,id,val\n" + ",,\n" * 3)
+    with pytest.raises(DataValidationError, match=r"s\.csv: no rows \(the file has a header but no data, only 3 "
+                                                  r"blank lines\)$"):
+        refuse_no_rows(str(path), "s")

@@ -357,3 +357,43 @@ def test_a_serves_in_flight_check_reads_past_its_first_page(prefect_api, tmp_pat
             return during, await serve_vacuum.busy(client, page=1)
 
     assert asyncio.run(check()) == (True, False)
+
+
+# more runs in flight than one page of the API's listing (its 200 at most), of other homes, and one of the home
+IN_FLIGHT_PAGES = """
+import asyncio, sys
+from prefect import flow
+from prefect.client.orchestration import get_client
+from prefect.settings import temporary_settings
+from prefect.states import Pending, Running
+from flowcast.flows.deploy import api_for_runs
+from flowcast.ops.prefect_runs import ServeVacuum
+
+@flow(name="forecast")
+def parent(home: str) -> None:
+    pass
+
+async def main() -> None:
+    async with get_client() as client:
+        runs = [await client.create_flow_run(parent, parameters={"home": f"/homes/h{i}"},
+                                             state=Running() if i % 2 else Pending()) for i in range(int(sys.argv[1]))]
+        # the API lists them newest id first (FlowRunSort.ID_DESC): the least id is on the last page
+        last = min(runs, key=lambda r: str(r.id)).parameters["home"]
+        print(await ServeVacuum(last, 0, clock=lambda: None).busy(client),
+              await ServeVacuum("/homes/none", 0, clock=lambda: None).busy(client))
+
+with temporary_settings(api_for_runs()):
+    asyncio.run(main())
+"""
+
+
+def test_a_serves_vacuum_sees_its_home_s_run_in_flight_among_more_than_a_page_of_runs(tmp_path):
+    """revA44: `ServeVacuum.busy` read one page of the flow runs in flight (limit 200, every home's and every flow's,
+    in the order of their random ids) and looked for its home's there: with more in flight (a PREFECT_HOME several
+    homes share, a backfill's fan-out, runs left Pending) it missed its home's run and vacuumed during it. Every page
+    is read; a home with no run in flight is still not busy."""
+    (tmp_path / "prefect").mkdir()
+    res = subprocess.run([sys.executable, "-c", IN_FLIGHT_PAGES, "201"], check=False, text=True, capture_output=True,
+                         timeout=300, env=_env(tmp_path / "prefect", PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120"))
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert res.stdout.split()[-2:] == ["True", "False"], res.stdout

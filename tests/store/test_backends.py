@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 import polars as pl
 import pytest
@@ -574,12 +575,10 @@ def test_what_follows_a_keys_change_is_not_done_once_its_object_store_lock_was_b
     assert store.data.fs.cat_file(f"{store.location}/.locks/{name}") == b"0a1b2c other-machine 42"  # left alone
 
 
-@pytest.mark.parametrize("since", ["renewed", "broken and taken"])
-def test_gc_leaves_a_stale_lock_object_written_again_after_it_listed_it(s3_url, since):
-    """lock44: gc listed the lock objects unwritten for store.lock_timeout, then deleted them: one renewed by its
-    holder, or broken by a waiter that took it, between the listing and the delete was deleted all the same, and a
-    third writer could go in beside its holder. It is deleted only while it is the object listed (read again just
-    before: its ETag); a stale one unwritten since still goes, with its claim, and the live one keeps its claim."""
+def _two_stale_locks(s3_url: tuple[str, dict], since: str) -> tuple[EmbeddedStore, Any, str, str]:
+    """An object store's two lock objects of keys of `sales`, each with its claim, unwritten for over its
+    lock_timeout (stale): (the store, its files, the one the test writes again, what it writes there: renewed by its
+    holder, or, `since` 'broken and taken', another writer's)."""
     import time
 
     from flowcast.store.fs import FileStore
@@ -592,7 +591,16 @@ def test_gc_leaves_a_stale_lock_object_written_again_after_it_listed_it(s3_url, 
         files.write_text(lock, f"0{lock[-4:]}0 host-a 4242 7")
         files.write_text(f"{lock}.claims/0{lock[-4:]}0", "")
     time.sleep(2.2)  # over lock_timeout, less the 1 s the whole seconds of the server's times cost: both stale
-    written = "0live0 host-a 4242 8" if since == "renewed" else "0b0b0b other-machine 42"
+    return store, files, live, "0live0 host-a 4242 8" if since == "renewed" else "0b0b0b other-machine 42"
+
+
+@pytest.mark.parametrize("since", ["renewed", "broken and taken"])
+def test_gc_leaves_a_stale_lock_object_written_again_after_it_listed_it(s3_url, since):
+    """lock44: gc listed the lock objects unwritten for store.lock_timeout, then deleted them: one renewed by its
+    holder, or broken by a waiter that took it, between the listing and the delete was deleted all the same, and a
+    third writer could go in beside its holder. It is deleted only while it is the object listed (read again just
+    before: its ETag); a stale one unwritten since still goes, with its claim, and the live one keeps its claim."""
+    store, files, live, written = _two_stale_locks(s3_url, since)
     real = store.data.fs.find
 
     def then_written(*args, **kwargs):
@@ -616,19 +624,7 @@ def test_gc_leaves_a_stale_lock_object_written_again_between_its_last_read_and_t
     condition: one renewed by its holder, or broken and taken by a waiter, in that one request's gap was deleted all
     the same. On S3 the delete is conditional on the ETag read (DeleteObject If-Match): refused (412), it is left with
     its claim; a stale one unwritten since still goes."""
-    import time
-
-    from flowcast.store.fs import FileStore
-
-    url, opts = s3_url
-    store = EmbeddedStore(url, storage_options=opts, lock_timeout=0.5)
-    files = FileStore(url, storage_options=opts)
-    live, dead = ".locks/forecasts.dataset=sales.live", ".locks/forecasts.dataset=sales.dead"
-    for lock in (live, dead):
-        files.write_text(lock, f"0{lock[-4:]}0 host-a 4242 7")
-        files.write_text(f"{lock}.claims/0{lock[-4:]}0", "")
-    time.sleep(2.2)  # over lock_timeout, less the 1 s the whole seconds of the server's times cost: both stale
-    written = "0live0 host-a 4242 8" if since == "renewed" else "0b0b0b other-machine 42"
+    store, files, live, written = _two_stale_locks(s3_url, since)
     real = store.data.fs.info
     read_again: list[str] = []
 

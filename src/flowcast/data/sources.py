@@ -2242,7 +2242,8 @@ def refuse_no_rows(path: str, name: str) -> None:
     """Refuse a local file (every file of a glob) that holds no row: empty, a header alone (blank lines after it
     counted), a Parquet file of its columns alone, said as its run says it (`validate.no_rows_error`), before a
     command asks for its columns: `flowcast validate header.csv` was told `also needs --time-col, --target-col (its
-    columns: date, id, sales)`, and given them, that the file has no rows. URLs are read by the run itself."""
+    columns: date, id, sales)`, and given them, that the file has no rows. URLs are read by the run itself, and so is
+    a file whose first `_NO_ROWS_PROBE` rows are all blank (its rows may follow them)."""
     if _is_url(path):
         return
     from flowcast.data.validate import no_rows_said
@@ -2254,8 +2255,8 @@ def refuse_no_rows(path: str, name: str) -> None:
         head = _scan_one(probe, file).head(_NO_ROWS_PROBE).collect()  # an empty CSV file raises, saying so
         text = [pl.col(c).cast(pl.Utf8).str.strip_chars() for c in head.columns]
         blank = int(head.select(pl.all_horizontal([c.is_null() | (c == "") for c in text]).sum()).item()) if text else 0
-        if head.height > blank:
-            return
+        if head.height > blank or head.height == _NO_ROWS_PROBE:  # a row, or more blank ones than the probe reads:
+            return  # the run reads them all (a file of 1,000 blank lines and its rows after them was refused)
         blank_lines += head.height if file_format(probe, file) == "csv" else 0
     raise no_rows_said(path, {file_format(probe, f) for f in files}, len(files), blank_lines)
 

@@ -35,7 +35,6 @@ from typing import Any
 
 VACUUM_EVERY = timedelta(days=1)  # how often a serve vacuums the temporary server (`ServeVacuum`)
 VACUUM_BATCH = 200  # flow runs `vacuum` deletes a transaction (Prefect's vacuum's batch); a stop is seen between them
-IN_FLIGHT_PAGE = 200  # flow runs `ServeVacuum.busy` reads a request (the most Prefect's API returns by default)
 
 
 @dataclass(frozen=True)
@@ -174,9 +173,10 @@ class ServeVacuum:
 
             getattr(get_logger("flowcast.serve"), level)(text)
 
-    async def busy(self, client: Any, page: int = IN_FLIGHT_PAGE) -> bool:
+    async def busy(self, client: Any, page: int | None = None) -> bool:
         """Whether a flow run of the home is in flight (IN_FLIGHT), asked of the API (`client`), `page` runs a request
-        until none is left: every in-flight run of every home is looked at (one request of 200 passed over the rest,
+        (None: the server's own page size, PREFECT_SERVER_API_DEFAULT_LIMIT; a limit of 200 asked of a server whose
+        limit is smaller was refused with a 422, revA44) until none is left: every in-flight run of every home is looked at (one request of 200 passed over the rest,
         a home's run among them). Each request leaves out the runs seen already, so a run that ends meanwhile shifts
         nothing past the check (as an offset would)."""
         from prefect.client.schemas.filters import (
