@@ -369,8 +369,7 @@ def damaged_network_files(artifact: Path, recipe: dict[str, Any] | None = None) 
     for c in (recipe or {}).get("components") or []:
         if not isinstance(c, dict) or c.get("type") != "network":
             continue
-        folder = Path(str(c.get("path") or "."))
-        folder = folder if folder.is_absolute() else Path(artifact) / folder
+        folder = network_folder(c, Path(artifact))
         if not (folder / "meta.json").exists() and not (folder / "model.ckpt").exists():  # (one of them: below)
             problems += [f"{folder / 'meta.json'}: missing", f"{folder / 'model.ckpt'}: missing"]
     for meta_file in sorted(Path(artifact).rglob("meta.json")):
