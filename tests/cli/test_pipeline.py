@@ -1025,7 +1025,9 @@ def test_a_forecast_of_other_covariates_than_the_model_s_is_refused_before_prefe
         assert started and "_PrefectStarted" in res.output, res.output
         return
     assert not started and res.exit_code != 0, res.output
-    assert said in text and "cal_" not in text and f"({reg.production('s').path.relative_to(tmp_path)})" in text, text
+    # the network's folder absolute and resolved, as the flow's predict names it (it said 'home/models/...', as given)
+    folder = (tmp_path / "home" / "models").resolve() / reg.production("s").path.relative_to(tmp_path / "home" / "models")
+    assert said in text and "cal_" not in text and f"({folder})" in "".join(text.split()), text
     if not given:  # the very sentence of the flow's predict (one wording)
         assert covariates_differ("future_cols", [], ["cal_x", "price"], {"cal_x"}) in text, text
 
@@ -1049,6 +1051,87 @@ def test_a_forecast_at_an_as_of_checks_the_covariates_of_the_model_that_as_of_fo
     started.clear()
     res = runner.invoke(app, [*args, "--as-of", "2024-01-20"], terminal_width=400)  # new's: price, not given
     assert not started and "the future-known covariate price" in " ".join(res.output.split()), res.output
+
+
+def _promoted(home, name: str, future: list[str], trained: datetime, net):
+    """A network trained with the future covariates `future` on data up to `trained`, promoted for dataset s: its
+    registered folder, absolute and resolved."""
+    from flowcast.registry import ModelRegistry
+
+    reg = ModelRegistry(home / "models")
+    version = reg.register(_network(net, future, []), name=name, dataset="s", as_of=trained, created_at=trained)
+    reg.promote(version.version, dataset="s")
+    return version.path.resolve()
+
+
+_S_CSV = "date,id,y,price\n" + "".join(f"2024-01-{d:02d},a,{d},1\n" for d in range(1, 21))
+_S_BACKFILL = ["backfill", "s.csv", "--time-col", "date", "--id-col", "id", "--target-col", "y", "--freq", "1d",
+               "--home", "home", "--start", "2024-01-19", "--end", "2024-01-20"]
+
+
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
+def test_a_forecast_backfill_of_data_without_the_model_s_covariates_is_refused_before_prefect(tmp_path, monkeypatch,
+                                                                                              overwrite):
+    """back44: `flowcast backfill --mode forecast` of data without the covariate the production network was trained
+    with started Prefect and failed each date inside its own run. It is refused before, naming the dates, the
+    covariate and the --future-col option in the forecast's words (its refusal's exit code), and the network's
+    folder absolute and resolved, as the flow names it."""
+    from flowcast.errors import TrainingError
+    from flowcast.models.predict import covariates_differ
+
+    monkeypatch.chdir(tmp_path)
+    net = _promoted(tmp_path / "home", "gru", ["price"], datetime(2024, 1, 10), tmp_path / "net")
+    started = _stop_before_prefect(monkeypatch)
+    (tmp_path / "s.csv").write_text(_S_CSV)
+    res = runner.invoke(app, [*_S_BACKFILL, *overwrite, "--json"], terminal_width=400)
+    assert not started and res.exit_code == TrainingError.exit_code == 1, res.output
+    error = json.loads(res.stdout.strip().splitlines()[-1])["error"]
+    assert error == ("backfill refused before any date ran: its 2 dates to run (2024-01-19 to 2024-01-20) would all "
+                     f"fail: {covariates_differ('future_cols', [], ['cal_x', 'price'], {'cal_x'})} ({net})"), error
+    assert "--future-col price" in error, error
+    started.clear()  # declared as its retrain did: the dates run
+    res = runner.invoke(app, [*_S_BACKFILL, *overwrite, "--future-col", "price"], terminal_width=400)
+    assert started and "_PrefectStarted" in res.output, res.output
+
+
+@pytest.mark.parametrize(("start", "every", "published", "refused"), [
+    # 01-12's model (old) takes the data as declared: the backfill runs, 01-20's date fails in its own run
+    ("2024-01-12", "8d", [], None),
+    # published already, skipped: the one date left to run would fail
+    ("2024-01-12", "8d", [12], ("its 1 date to run (2024-01-20) would fail: the model was trained with the "
+                                "future-known covariate price")),
+    ("2024-01-19", "1d", [], "its 2 dates to run (2024-01-19 to 2024-01-20) would all fail: the model was trained"),
+    ("2024-01-19", "1d", [19, 20], None),  # every date published: skipped, nothing to refuse
+])
+def test_a_forecast_backfill_checks_each_date_with_the_model_that_date_forecasts_with(tmp_path, monkeypatch, start,
+                                                                                      every, published, refused):
+    """Each date is compared with the model it would forecast with (`run_model`): an early date the older model
+    (trained without the covariate) forecasts runs as declared, so the backfill is refused only where every date it
+    would run (not the ones published already) would fail."""
+    import polars as pl
+
+    from flowcast.store import EmbeddedStore
+
+    monkeypatch.chdir(tmp_path)
+    _promoted(tmp_path / "home", "old", [], datetime(2024, 1, 10), tmp_path / "old")
+    new = _promoted(tmp_path / "home", "new", ["price"], datetime(2024, 1, 15), tmp_path / "new")
+    store = EmbeddedStore(tmp_path / "home" / "warehouse")
+    for day in published:
+        fc = pl.DataFrame({"unique_id": ["a"], "ds": [datetime(2024, 1, day + 1)], "step": pl.Series([1], dtype=pl.Int32),
+                           "y_hat": [1.0]})
+        store.publish(fc, dataset="s", as_of=datetime(2024, 1, day), model="old", model_version="old-v1",
+                      run_id=f"run-{day}", created_at=datetime(2024, 1, day))
+    started = _stop_before_prefect(monkeypatch)
+    (tmp_path / "s.csv").write_text(_S_CSV)
+    res = runner.invoke(app, [*_S_BACKFILL[:-3], start, "--end", "2024-01-20", "--every", every, "--json"],
+                        terminal_width=400)
+    if refused is None:
+        assert started and "_PrefectStarted" in res.output, res.output
+        return
+    assert not started and res.exit_code == 1, res.output
+    error = json.loads(res.stdout.strip().splitlines()[-1])["error"]
+    assert error.startswith(f"backfill refused before any date ran: {refused}"), error
+    assert error.endswith(f"({new})"), error  # the model that date forecasts with
 
 
 _DATA_LINES = {  # what a run's data left out: each key of the flow's result and the line it prints

@@ -202,14 +202,21 @@ def test_the_forecast_and_models_show_make_one_checkpoint_check(tmp_path, how, s
     (False, True, ("the data declares the past covariate px, which the model was not trained with: leave it out, or "
                    "retrain with it (flowcast run)")),
 ])
-def test_covariates_other_than_the_models_are_named_with_the_option(tmp_path, trained, given, said):
+def test_covariates_other_than_the_models_are_named_with_the_option(tmp_path, monkeypatch, trained, given, said):
     """newuser44: `flowcast forecast` of a --data file without the --future-col price --future-col promo its retrain
     was given failed with "data future_cols ['cal_week_sin', ...] differ from the model's [..., 'price', 'promo']":
     the calendar columns the user never named, and no option. It names the covariates missing or extra and what to
-    give; the calendar columns, which flowcast derives itself, are left out of it."""
+    give; the calendar columns, which flowcast derives itself, are left out of it. back44: the network's folder
+    absolute and resolved, of a model read from a relative path too, the very sentence the check before Prefect
+    says (`declared_covariates_refusal`), which named the folder as given (`home/models/...`)."""
     from flowcast.errors import TrainingError
+    from flowcast.models.recipes import declared_covariates_refusal, load_recipe
+    from flowcast.models.train import ModelArtifact
 
-    art = train_model(make_td(n_series=2, length=40, past=trained), tiny_cfg(max_steps=2), tmp_path / "gru", cell="gru")
+    train_model(make_td(n_series=2, length=40, past=trained), tiny_cfg(max_steps=2), tmp_path / "gru", cell="gru")
+    monkeypatch.chdir(tmp_path)
     with pytest.raises(TrainingError) as err:
-        predict(art, make_td(n_series=2, length=40, past=given))
+        predict(ModelArtifact.load("gru"), make_td(n_series=2, length=40, past=given))
     assert said in str(err.value) and "cal_" not in str(err.value), str(err.value)
+    assert str(err.value).endswith(f"({(tmp_path / 'gru').resolve()})"), str(err.value)
+    assert declared_covariates_refusal(load_recipe("gru"), [], ["px"] if given else []) == str(err.value)

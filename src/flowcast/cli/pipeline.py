@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Self, TextIO, cast
+from typing import Annotated, Any, NoReturn, Self, TextIO, cast
 
 import typer
 
@@ -134,18 +134,21 @@ def check_covariates_before_flow(settings: Any, as_of: datetime | None, started:
     configured (a bundled dataset declares its own); a registry or model that cannot be read here is the flow's to
     say. The refusal sends the `flowcast.run.failed` event the run's failure would have sent
     (`_announce_run_refused`; `started`: the run key of a command without --as-of, `command_started`)."""
-    if settings.source is None and settings.dataset not in settings.sources:
-        return
     from flowcast.errors import TrainingError
 
-    said = _covariates_said(settings, as_of)
+    said = _covariates_said(settings, [as_of])[0]
     if said is not None:
         _announce_run_refused(_dataset_of(settings), "forecast", as_of if as_of is not None else started, said)
         raise TrainingError(said)
 
 
-def _covariates_said(settings: Any, as_of: datetime | None) -> str | None:
-    """`check_covariates_before_flow`'s error, or None (the covariates match, or something here cannot be read)."""
+def _covariates_said(settings: Any, as_ofs: list[datetime | None]) -> list[str | None]:
+    """`check_covariates_before_flow`'s error of a forecast run at each of `as_ofs` (a backfill's dates: each its
+    own, `run_model`), or None where the covariates match its model's or something here cannot be read. Each
+    distinct model the runs would forecast with is compared once. Only for a source given or configured (a bundled
+    dataset declares its own)."""
+    if settings.source is None and settings.dataset not in settings.sources:
+        return [None] * len(as_ofs)
     from flowcast.data.datasets import resolve_source
     from flowcast.flows.forecast import run_model
     from flowcast.models.recipes import declared_covariates_refusal, load_recipe
@@ -153,12 +156,21 @@ def _covariates_said(settings: Any, as_of: datetime | None) -> str | None:
 
     try:
         source = resolve_source(settings)
-        model = run_model(open_registry(settings), source.name, as_of)
-        if model is None:  # the flow says there is none, and what to do
-            return None
-        return declared_covariates_refusal(load_recipe(model), list(source.future_cols), list(source.past_cols))
+        registry = open_registry(settings)
     except Exception:  # noqa: BLE001 - the flow opens the registry again and says what is wrong
-        return None
+        return [None] * len(as_ofs)
+    of_version: dict[str, str | None] = {}
+    said: list[str | None] = []
+    for as_of in as_ofs:
+        try:
+            model = run_model(registry, source.name, as_of)
+            if model is not None and model.version not in of_version:
+                of_version[model.version] = declared_covariates_refusal(
+                    load_recipe(model), list(source.future_cols), list(source.past_cols))
+        except Exception:  # noqa: BLE001 - the flow reads the model again and says what is wrong
+            model = None
+        said.append(None if model is None else of_version[model.version])  # no model: the flow says what to do
+    return said
 
 
 def _check_dataset_known(settings: Any, flow_name: str, key: datetime | None) -> None:
@@ -319,43 +331,82 @@ def _announce_run_refused(dataset: str, flow_name: str, as_of: datetime | None, 
                 refused_before_run=True)
 
 
-def check_backfill_data(settings: Any, dates: list[datetime], overwrite: bool) -> None:
+def check_backfill_data(settings: Any, dates: list[datetime], overwrite: bool, mode: str = "forecast") -> None:
     """`check_data_before_flow` of a backfill: its source as of the last date it would run (a date published
     already is skipped without `overwrite`; the store is read only once the source is found wanting, and a store
     that cannot be read leaves every date to run). Every earlier date sees no more rows than that one: a source
     that leaves it nothing to run on (a header alone, every row quarantined, every row after it) fails every date,
     where each date failed inside Prefect one by one. The error names the dates and says the last one's error; the
-    quarantine file is that date's (`quarantine/<source>/<as_of>/`), as its run would have written it.
-    `dates`: `backfill_dates` (naive UTC)."""
+    quarantine file is that date's (`quarantine/<source>/<as_of>/`), as its run would have written it. In forecast
+    `mode`, then `check_backfill_covariates`. `dates`: `backfill_dates` (naive UTC)."""
     todo = list(dates)
     if not todo:
         return
     said = nothing_to_run_said(settings, todo[-1].replace(tzinfo=UTC), record=False)
-    if said is None:
-        return
-    if not overwrite:  # the dates this backfill skips (published already) are not refused
-        try:
-            from flowcast.data.datasets import resolve_source
-            from flowcast.store import open_store
+    if said is not None:
+        todo = _dates_to_run(settings, dates, overwrite)
+        said = nothing_to_run_said(settings, todo[-1].replace(tzinfo=UTC), backfill=True) if todo else None  # recorded
+    if said is not None:
+        from flowcast.errors import DataValidationError
 
-            store, name = open_store(settings), resolve_source(settings).name
-            todo = [d for d in todo if not store.has(name, d)]
-        except Exception:  # noqa: BLE001 - the flow reads the store again, and says what is wrong
-            todo = list(dates)
-        if not todo:
-            return
-    said = nothing_to_run_said(settings, todo[-1].replace(tzinfo=UTC), backfill=True)  # again, recorded
-    if said is None:
-        return
-    from flowcast.errors import DataValidationError
+        fail = ("would all fail as the last one does (an earlier date sees no more rows)" if len(todo) > 1
+                else "would fail")  # (of one date it said 'would all fail as the last one does')
+        _refuse_backfill(settings, dates, DataValidationError(
+            f"backfill refused before any date ran: its {plural(len(todo), 'date')} to run ({_dates_span(todo)}) "
+            f"{fail}: {said}"))
+    if mode == "forecast":
+        check_backfill_covariates(settings, dates, overwrite)
 
-    span = (f"{utc_text(todo[0])} to {utc_text(todo[-1])}" if len(todo) > 1 else utc_text(todo[-1]))
-    fail = ("would all fail as the last one does (an earlier date sees no more rows)" if len(todo) > 1
-            else "would fail")  # (of one date it said 'would all fail as the last one does')
-    error = f"backfill refused before any date ran: its {plural(len(todo), 'date')} to run ({span}) {fail}: {said}"
-    # as the backfill's failure names it (`ops.hooks.on_run_failure`: its start), labelled a backfill's (its tag)
-    _announce_run_refused(_dataset_of(settings), "backfill", dates[0].replace(tzinfo=UTC), error, backfill=True)
-    raise DataValidationError(error)
+
+def check_backfill_covariates(settings: Any, dates: list[datetime], overwrite: bool) -> None:
+    """`check_covariates_before_flow` of a forecast backfill: each date it would run compared with the model that
+    date forecasts with (`run_model`: the production model, the champion, or an older model promoted for data up
+    to the date; each distinct model once). Where every date would be refused, the backfill is, before Prefect
+    starts, naming its dates, the covariates and the options, with the forecast's error (TrainingError), where
+    each date failed inside its own run. Where some date's model takes the covariates declared, the dates run (the
+    others fail in their runs, named). The store is read only once a date is found wanting."""
+    said = dict(zip(dates, _covariates_said(settings, [d.replace(tzinfo=UTC) for d in dates]), strict=True))
+    if all(s is None for s in said.values()):
+        return
+    todo = _dates_to_run(settings, dates, overwrite)
+    if not todo or any(said[d] is None for d in todo):
+        return
+    from flowcast.errors import TrainingError
+
+    refusals = {s: [d for d in todo if said[d] == s] for s in dict.fromkeys(said[d] for d in todo)}
+    each = next(iter(refusals)) if len(refusals) == 1 else "; ".join(  # (of the models of several: each's dates)
+        f"{_dates_span(ds)}: {s}" for s, ds in refusals.items())
+    fail = "would all fail" if len(todo) > 1 else "would fail"
+    _refuse_backfill(settings, dates, TrainingError(
+        f"backfill refused before any date ran: its {plural(len(todo), 'date')} to run ({_dates_span(todo)}) "
+        f"{fail}: {each}"))
+
+
+def _dates_to_run(settings: Any, dates: list[datetime], overwrite: bool) -> list[datetime]:
+    """The `dates` a backfill runs: without `overwrite`, those its store has not published yet (as the flow skips
+    them); every date where the store cannot be read (the flow reads it again, and says what is wrong)."""
+    if overwrite:
+        return list(dates)
+    try:
+        from flowcast.data.datasets import resolve_source
+        from flowcast.store import open_store
+
+        store, name = open_store(settings), resolve_source(settings).name
+        return [d for d in dates if not store.has(name, d)]
+    except Exception:  # noqa: BLE001 - the flow reads the store again, and says what is wrong
+        return list(dates)
+
+
+def _dates_span(dates: list[datetime]) -> str:
+    """'<first> to <last>' of a backfill's dates (in order), the date alone of one."""
+    return f"{utc_text(dates[0])} to {utc_text(dates[-1])}" if len(dates) > 1 else utc_text(dates[0])
+
+
+def _refuse_backfill(settings: Any, dates: list[datetime], error: FlowcastError) -> NoReturn:
+    """Raise a backfill's refusal before Prefect, announced as the backfill's failure would name it
+    (`ops.hooks.on_run_failure`: its start, the first of `dates`), labelled a backfill's (its tag)."""
+    _announce_run_refused(_dataset_of(settings), "backfill", dates[0].replace(tzinfo=UTC), str(error), backfill=True)
+    raise error
 
 
 def _quarantine_keeper(settings: Any, source_name: str, kept: list[Any], key: datetime | None = None) -> Any:
@@ -1057,7 +1108,7 @@ def backfill(
     # a frequency or layout read off the rows by --start: each date reads its rows so by then, or none runs
     check_backfill_readings(data, resolve_source(settings) if data else None, dates, freq_given=source.freq is not None)
     if deployment is None:  # (a deployment's workers read the source where they run: the flow checks it there)
-        check_backfill_data(settings, dates, overwrite)
+        check_backfill_data(settings, dates, overwrite, mode)
     if every is None and len(dates) > 1 and not json_out:
         # a backfill of two days of hourly data ran 25 dates (one per hour) and said so only as the bar filled
         console.print(f"note: --every not given: {len(dates)} as_ofs, one every {step} (the data's frequency) from "

@@ -170,7 +170,8 @@ def predict(artifact: ModelArtifact, td: TrainingData, horizon: int | None = Non
         have, want = list(getattr(td.meta, kind)), list(data.get(kind, []))
         if have != want:
             calendar = {*calendar_columns(str(data.get("freq") or td.meta.freq)), *td.meta.calendar_cols}
-            raise TrainingError(f"{covariates_differ(kind, have, want, calendar)} ({artifact.path})")
+            # the folder absolute and resolved, as the check before Prefect names it (`declared_covariates_refusal`)
+            raise TrainingError(f"{covariates_differ(kind, have, want, calendar)} ({Path(artifact.path).resolve()})")
     td = _model_statics(td, list(data.get("static_cols", [])), artifact)
     td = _model_scaling(td, data)
     stats = CovStats(**data["cov_stats"])

@@ -369,8 +369,7 @@ def damaged_network_files(artifact: Path, recipe: dict[str, Any] | None = None) 
     for c in (recipe or {}).get("components") or []:
         if not isinstance(c, dict) or c.get("type") != "network":
             continue
-        folder = Path(str(c.get("path") or "."))
-        folder = folder if folder.is_absolute() else Path(artifact) / folder
+        folder = network_folder(c, Path(artifact))
         if not (folder / "meta.json").exists() and not (folder / "model.ckpt").exists():  # (one of them: below)
             problems += [f"{folder / 'meta.json'}: missing", f"{folder / 'model.ckpt'}: missing"]
     for meta_file in sorted(Path(artifact).rglob("meta.json")):
@@ -407,9 +406,10 @@ def network_folder(component: dict[str, Any], base: Path | None) -> Path:
 def declared_covariates_refusal(recipe: Recipe, future_cols: list[str], past_cols: list[str]) -> str | None:
     """The error `predict` raises when data whose covariates are not the ones a network of `recipe` was trained with
     reaches it, said from a source's declared `future_cols` and `past_cols` before any data is read
-    (`predict.declared_covariates_differ`, with the network's folder as `predict` names it): `flowcast forecast` said
-    it inside its flow, ~15 s after Prefect started (fcst44). None where every network's are the declared ones, or
-    where a network's meta.json cannot be read here (the forecast reads it again and says what is wrong)."""
+    (`predict.declared_covariates_differ`, with the network's folder as `predict` names it: absolute, resolved, where
+    it named the home as given, `home/models/...`): `flowcast forecast` said it inside its flow, ~15 s after Prefect
+    started (fcst44). None where every network's are the declared ones, or where a network's meta.json cannot be
+    read here (the forecast reads it again and says what is wrong)."""
     from flowcast.models.predict import declared_covariates_differ
 
     for component in recipe.components:
@@ -421,7 +421,7 @@ def declared_covariates_refusal(recipe: Recipe, future_cols: list[str], past_col
         except Exception:  # noqa: BLE001, S112 - the forecast loads the network and says what is wrong with it
             continue
         if said is not None:
-            return f"{said} ({folder})"
+            return f"{said} ({folder.resolve()})"
     return None
 
 
