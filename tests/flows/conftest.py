@@ -22,6 +22,15 @@ def flow_kwargs(tiny_csv, tmp_path) -> dict:
     return {"source": source_dict(tiny_csv), "home": str(tmp_path / "home"), "overrides": TINY_OVERRIDES}
 
 
+@pytest.fixture
+def prefect_logging() -> None:
+    """Prefect's logging configured before the test runs (it configures it at the first flow run of the process,
+    replacing the root logger's handlers, caplog's among them: a test reading caplog that ran first saw no record)."""
+    from prefect.logging.configuration import setup_logging
+
+    setup_logging()
+
+
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory, prefect_api):
     """One retrain run (as_of 2019-06-01, refit_all so that gru is registered) on tiny data, its

@@ -14,7 +14,7 @@ from flow_helpers import AS_OF, TINY_OVERRIDES, source_dict
 
 from flowcast.config import Settings, SourceConfig, load_settings
 
-pytestmark = pytest.mark.usefixtures("prefect_api")
+pytestmark = pytest.mark.usefixtures("prefect_api", "prefect_logging")
 
 
 def _inputs(tiny_csv: Path, home: Path, **given) -> tuple[Settings, SourceConfig, object]:
@@ -157,3 +157,41 @@ def test_a_digest_that_cannot_be_written_is_a_warning_and_the_next_run_writes_it
     assert digest.read_text() == _digest(value.read_bytes())
     assert again[0].frame.equals(first[0].frame)
     assert not [r for r in caplog.records if "could not be written" in r.getMessage()]
+
+
+def test_a_cached_value_that_cannot_be_read_back_leaves_no_entry_of_the_failed_attempt(tiny_csv, tmp_path, caplog):
+    """A cached value cut short with no digest to check it against (an entry an older flowcast wrote) is found only
+    when the task fails to read it back: the entry is removed with a warning and the value computed again, and the
+    entry Prefect persisted for the failed attempt (its exception, under cache/prefect and cache/results: faults44)
+    is removed too, so that cache/ holds the same files as before."""
+    value, digest, run = _cached(tiny_csv, tmp_path / "home")
+    first = run()
+    cache = value.parent.parent
+    held = sorted(p.relative_to(cache) for p in cache.rglob("*") if p.is_file())
+    digest.unlink()
+    value.write_bytes(value.read_bytes()[:100])
+    again = run()
+    said = [r.getMessage() for r in caplog.records if "could not be read back" in r.getMessage()]
+    assert len(said) == 1 and value.name in said[0] and "removed, preprocessing again" in said[0], said
+    assert again[0].frame.equals(first[0].frame)
+    assert sorted(p.relative_to(cache) for p in cache.rglob("*") if p.is_file()) == held
+
+
+@pytest.mark.parametrize("gone", ["deleted", "a folder in its place"])
+def test_a_record_whose_value_is_gone_is_removed_before_the_task(tiny_csv, tmp_path, gone):
+    """The record left and its value file missing (or one that cannot be opened): the check before the task removes
+    the record and the digest, and says why naming both files (the flow test runs the task after it: Completed)."""
+    from flowcast.flows.tasks import check_cache_digest
+
+    value, digest, run = _cached(tiny_csv, tmp_path / "home")
+    run()
+    settings, source, _ = _inputs(tiny_csv, tmp_path / "home")
+    value.unlink()
+    if gone == "a folder in its place":
+        value.mkdir()
+    record = value.parent.parent / "prefect" / value.name
+    why = check_cache_digest(settings, source, AS_OF, "fp", record=False)
+    assert why is not None and f"{record} (value {value}) has lost its value" in why, why
+    assert ("(the file is gone; its record was left)" in why) == (gone == "deleted"), why
+    assert "IsADirectoryError" in why or gone == "deleted", why
+    assert not record.exists() and not digest.exists()

@@ -285,7 +285,8 @@ def _preprocess(settings: Settings, valid: Any, source: SourceConfig, as_of: dat
     """The cached preprocess task; a cache entry that cannot be read back (cut short, damaged)
     failed every run of that data and as_of until it expired (7 days): it is removed with a
     warning and the data preprocessed again, as is one whose value no longer matches the digest recorded with it
-    (`tasks.check_cache_digest`: a byte flipped on disk). An entry that could not be written is a warning naming it."""
+    (`tasks.check_cache_digest`: a byte flipped on disk) or whose value is gone (its record left: removed before the
+    task, which then runs once, Completed). An entry that could not be written is a warning naming it."""
     if (damaged := tasks.check_cache_digest(settings, source, as_of, fingerprint, record=False)) is not None:
         get_run_logger().warning(f"The {damaged}: removed, preprocessing again")
     try:
@@ -307,9 +308,14 @@ def _preprocess(settings: Settings, valid: Any, source: SourceConfig, as_of: dat
 def _preprocess_once(settings: Settings, valid: Any, source: SourceConfig, as_of: datetime | None,
                      fingerprint: str) -> tuple[Any, bool]:
     """One call of the cached preprocess task: its (TrainingData, PreprocessSummary) and whether it computed them
-    (False: its task run is Cached, the value read back from the cache); raises what the task raised."""
+    (False: its task run is Cached, the value read back from the cache); raises what the task raised, after removing
+    the entry Prefect persisted for the failure (`tasks.drop_failed_attempt`)."""
     state = tasks.cached_preprocess(settings)(valid, source, settings, as_of, fingerprint, return_state=True)
-    return state.result(), state.name != "Cached"
+    try:
+        return state.result(), state.name != "Cached"
+    finally:
+        if state.is_failed():  # its exception, persisted under cache/ as the task's results are: read by nothing
+            tasks.drop_failed_attempt(settings, state)
 
 
 def later_published(settings: Settings, dataset: str, as_of: datetime | None) -> bool:

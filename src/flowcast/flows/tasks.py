@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -391,7 +392,8 @@ def check_cache_digest(settings: Settings, source: SourceConfig, as_of: datetime
     word, and every run of that data and as_of for 7 days trained, chose and published from data that was not the
     source's (faults31: a run of a published as_of replaced its forecasts, exit 0). A digest file that is not a digest
     (emptied, cut short) removes the entry too, saying so: it was reported as a value damaged on disk. None when it
-    matches, or when there is no entry or no digest to compare with (then the value is not hashed).
+    matches, or when there is no entry or no digest to compare with (then the value is not hashed). A record whose value
+    is missing or cannot be opened is removed the same way, saying so (`_value_gone`), whether a digest was recorded or not.
     `record=True` (after the task): with `computed` (the task ran and wrote the value: no entry, an expired one, one
     just removed as damaged) write the digest of the value as it is now; a value the task read back from the cache
     (`computed=False`) was checked before the read and is not hashed again, unless no digest was recorded with it (an
@@ -409,13 +411,18 @@ def check_cache_digest(settings: Settings, source: SourceConfig, as_of: datetime
     try:
         if not entry.exists():
             return None
+    except OSError:  # the record unreadable: Prefect takes it for no entry and computes
+        return None
+    if not record and (gone := _value_gone(entry, value, digest)) is not None:
+        return gone
+    try:
         want = digest.read_text().strip() if digest.exists() else None
         if want is None and not record:  # nothing to compare with: recorded after the task
             return None
         if record and not computed and want is not None:  # read back from the cache: checked before the read
             return None
         have = _digest(value.read_bytes())
-    except OSError:  # an unreadable entry: `drop_damaged_cache`'s, once the task fails on it
+    except OSError:  # the value gone since `_value_gone` looked, or a digest unreadable: `drop_damaged_cache`'s
         return None
     if have == want:
         return None
@@ -438,6 +445,42 @@ def check_cache_digest(settings: Settings, source: SourceConfig, as_of: datetime
                 f"({'empty' if not want else f'{want[:40]!r}, not a digest'}), so the value cannot be checked against it")
     return (f"preprocessing cache entry {entry} (value {value}) does not match the digest written with it ({digest}: "
             f"{want}, the value now {have}): damaged on disk, it would have given this run other data than the source's")
+
+
+def _value_gone(entry: Path, value: Path, digest: Path) -> str | None:
+    """Before the preprocess task: when the record `entry` is left but its value file `value` is missing (someone
+    cleaned `cache/results`; an `rm -rf cache` that reached `results/` first) or cannot be opened, remove the record
+    and the value's digest (and the value, where it can be) and return why; None when the value opens (it is not read:
+    the digest check hashes it once, the task reads it). Left, Prefect failed the task on the record ('Path ...
+    does not exist': a Failed task under a Completed run) and kept that failure's exception as an entry of its own
+    under `cache/` that nothing read, before `drop_damaged_cache` removed the entry (faults44)."""
+    try:
+        with value.open("rb"):
+            return None
+    except FileNotFoundError:
+        lost = "the file is gone; its record was left"
+    except OSError as exc:
+        lost = f"it cannot be read: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+    for path in (entry, digest):
+        path.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # a folder in its place: Prefect's write of the value says so, named
+        value.unlink(missing_ok=True)
+    return f"preprocessing cache entry {entry} (value {value}) has lost its value ({lost})"
+
+
+def drop_failed_attempt(settings: Settings, state: Any) -> None:
+    """After a preprocess task run that failed: remove the entry Prefect persisted for it (its exception, kept under
+    `cache/prefect/<uuid>` and `cache/results/<uuid>` as the task persists its results), which nothing reads (gc
+    removed it by age only: faults44). An entry named for a cache key, or kept outside this cache folder, is left."""
+    stored = getattr(getattr(state.data, "metadata", None), "storage_key", None)
+    if not stored:
+        return
+    folder = settings.cache_dir.resolve()
+    value = Path(stored)
+    if value.parent != folder / "results" or value.name.startswith("flowcast-preprocess-"):
+        return
+    for path in (folder / "prefect" / value.name, value):
+        path.unlink(missing_ok=True)
 
 
 def cache_not_written(settings: Settings, source: SourceConfig, as_of: datetime | None, fingerprint: str) -> str | None:
