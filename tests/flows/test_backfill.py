@@ -532,6 +532,22 @@ def test_dates_skipped_as_published_with_another_horizon_are_named(tmp_path):
     assert other_settings_note(store, "tiny", [a], lambda _: 3).startswith("1 date skipped as published was published")
 
 
+def _monthly_tiny(tmp_path):
+    """A monthly source `tiny` (its file is never read by these tests)."""
+    from flowcast.config import SourceConfig
+
+    return SourceConfig(name="tiny", path=str(tmp_path / "tiny.csv"), id_cols=["store"], time_col="month",
+                        target_col="sales", freq="1mo")
+
+
+def _model_files(tmp_path):
+    """A folder of model files to register (a checkpoint's bytes)."""
+    art = tmp_path / "art"
+    art.mkdir()
+    (art / "model.ckpt").write_bytes(b"x")
+    return art
+
+
 @pytest.mark.parametrize(("mode", "given", "said"), [("forecast", None, None), ("forecast", 3, 3), ("retrain", None, 12)])
 def test_skipped_dates_are_compared_with_the_horizon_the_backfill_s_dates_publish_with(tmp_path, mode, given, said):
     """Regression (review of faults43): the note of dates skipped as published with another horizon compared them
@@ -542,16 +558,12 @@ def test_skipped_dates_are_compared_with_the_horizon_the_backfill_s_dates_publis
 
     import polars as pl
 
-    from flowcast.config import SourceConfig
     from flowcast.flows.backfill import backfill_horizon, other_settings_note
     from flowcast.store import open_store
 
     settings = load_settings(home=tmp_path).model_copy(update={"horizon": given})
-    src = SourceConfig(name="tiny", path=str(tmp_path / "tiny.csv"), id_cols=["store"], time_col="month",
-                       target_col="sales", freq="1mo")
-    art = tmp_path / "art"
-    art.mkdir()
-    (art / "model.ckpt").write_bytes(b"x")
+    src = _monthly_tiny(tmp_path)
+    art = _model_files(tmp_path)
     registry = ModelRegistry(tmp_path / "models")
     registry.promote(registry.register(art, name="damped", dataset="tiny", recipe={"horizon": 6}, metrics={"mase": 1.0},
                                        created_at=datetime(2019, 1, 1)).version, reason="test")
@@ -576,16 +588,12 @@ def test_each_skipped_date_is_compared_with_the_horizon_of_the_model_its_run_for
 
     import polars as pl
 
-    from flowcast.config import SourceConfig
     from flowcast.flows.backfill import backfill_horizon, other_settings_note
     from flowcast.store import open_store
 
     settings = load_settings(home=tmp_path)
-    src = SourceConfig(name="tiny", path=str(tmp_path / "tiny.csv"), id_cols=["store"], time_col="month",
-                       target_col="sales", freq="1mo")
-    art = tmp_path / "art"
-    art.mkdir()
-    (art / "model.ckpt").write_bytes(b"x")
+    src = _monthly_tiny(tmp_path)
+    art = _model_files(tmp_path)
     registry = ModelRegistry(tmp_path / "models")
     for name, trained, h in (("damped", datetime(2019, 1, 1), 6), ("gru", datetime(2019, 2, 15), 3)):
         registry.promote(registry.register(art, name=name, dataset="tiny", recipe={"horizon": h}, metrics={"mase": 1.0},
@@ -624,9 +632,7 @@ def test_dates_skipped_as_published_by_another_model_than_the_backfill_forecasts
     from flowcast.store import open_store
 
     settings = load_settings(home=tmp_path)
-    art = tmp_path / "art"
-    art.mkdir()
-    (art / "model.ckpt").write_bytes(b"x")
+    art = _model_files(tmp_path)
     registry = ModelRegistry(tmp_path / "models")
     versions = [registry.register(art, name=name, dataset="tiny", recipe={"horizon": 6},
                                   metrics={"mase": 1.0}, as_of=trained, created_at=trained).version

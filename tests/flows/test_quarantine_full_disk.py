@@ -104,6 +104,24 @@ def test_a_run_that_would_go_on_still_fails_on_the_disk(tmp_path, monkeypatch):
     assert list(path.parent.iterdir()) == []  # no partial file, no temp file
 
 
+def test_a_clean_run_whose_quarantine_folder_cannot_be_cleared_names_no_rows_left_out(tmp_path, monkeypatch):
+    """revB44: a clean run (no row quarantined) whose earlier quarantine file could not be removed (here a folder in its
+    place) failed saying `0 of 3 rows failed validation () and this run would leave them out`: no row was left out.
+    It fails on the removal's own error, naming the file."""
+    monkeypatch.setattr(tasks, "quarantine_task", tasks.quarantine_task.with_options(retry_delay_seconds=0))
+    settings = _settings(tmp_path, "date,id,val\n2024-01-01,a,1\n2024-01-02,a,2\n2024-01-03,a,3\n")
+    stale = tmp_path / "home" / "quarantine" / "s" / "2024-01-05T00-00-00" / "quarantine.parquet"
+    stale.mkdir(parents=True)
+
+    @flow(name="clean-run-stale-folder")
+    def read_it() -> None:
+        load_data(settings, datetime(2024, 1, 5, tzinfo=UTC))
+
+    with pytest.raises(OSError) as err:
+        read_it()
+    assert str(stale) in str(err.value) and "leave them out" not in str(err.value), str(err.value)
+
+
 @pytest.mark.parametrize("error", [
     OSError(errno.ENOSPC, "No space left on device"),
     OSError(errno.EFBIG, "File too large"),  # a file-size limit (ulimit -f)

@@ -14,7 +14,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 from flow_helpers import tiny_toml, write_series
-from proc_state import stopped
+from proc_state import replaced, stopped, write_at_each_stop, written_in_place
 
 from flowcast.config import load_settings
 from flowcast.data.datasets import resolve_source
@@ -32,20 +32,6 @@ def _reader(conf: Path, home: Path) -> subprocess.Popen[str]:
            "PYTHONPATH": os.pathsep.join([str(HERE.parents[1] / "src"), str(HERE)])}
     return subprocess.Popen([sys.executable, str(HERE / "read_source_child.py"), str(conf), str(home),
                              AS_OF.isoformat()], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def _written_in_place(csv: Path, data: bytes) -> None:
-    """What `cat new > file` does: the same file truncated, then written (here, as far as `data` goes)."""
-    with open(csv, "r+b") as fh:
-        fh.truncate(0)
-        fh.write(data)
-
-
-def _replaced(csv: Path, data: bytes) -> None:
-    """A writer that replaces the file whole (a temp file renamed into place)."""
-    tmp = csv.with_name(csv.name + ".part")
-    tmp.write_bytes(data)
-    os.replace(tmp, csv)
 
 
 @pytest.mark.timeout(300)
@@ -68,15 +54,7 @@ def test_a_source_written_while_it_is_read_is_read_again(tmp_path, prefect_api, 
     # second (the third read finds the file as the second left it), or replaced whole each time
     writes = {"done": [half, new, None], "in place": [half, half + b"1", half + b"12"], "replacing": [new, old, new]}
     reader = _reader(conf, tmp_path / "home")
-    try:
-        for data in writes[writer]:
-            assert stopped(reader), reader.communicate()
-            if data is not None:
-                (_replaced if writer == "replacing" else _written_in_place)(csv, data)
-            os.kill(reader.pid, signal.SIGCONT)
-    finally:
-        if reader.poll() is None:
-            os.kill(reader.pid, signal.SIGCONT)
+    write_at_each_stop(reader, csv, writes[writer], replaced if writer == "replacing" else written_in_place)
     out, err = reader.communicate(timeout=240)
     if writer == "replacing":
         assert f"{csv} (replaced by another file: {len(old):,} -> {len(new):,} bytes)" in err
@@ -115,12 +93,12 @@ def test_a_parquet_source_cut_short_while_it_is_read_is_read_again(tmp_path, pre
     err = ""
     try:
         assert stopped(reader), reader.communicate()
-        _written_in_place(parquet, new[: len(new) // 2])  # the writer half way as validation reads the file
+        written_in_place(parquet, new[: len(new) // 2])  # the writer half way as validation reads the file
         os.kill(reader.pid, signal.SIGCONT)
         while "read again in 1 s" not in err and (line := reader.stderr.readline()):
             err += line
         assert "read again in 1 s (read 2 of 3)" in err, err[-3000:]
-        _written_in_place(parquet, new)  # the writer done before the second read
+        written_in_place(parquet, new)  # the writer done before the second read
         assert stopped(reader), reader.communicate()
         os.kill(reader.pid, signal.SIGCONT)
     finally:

@@ -656,14 +656,16 @@ def _s3_refusal(code: str, status: int) -> Exception:
 
 
 @pytest.mark.parametrize("code, status", [("NotImplemented", 501), ("InvalidArgument", 400), ("InvalidRequest", 400),
-                                          ("400", 400), ("ParamValidationError", 0), ("AccessDenied", 403)])
+                                          ("400", 400), ("ParamValidationError", 0), ("AccessDenied", 403),
+                                          ("RequestTimeout", 400), ("ExpiredToken", 400)])
 def test_gc_sweeps_stale_lock_objects_of_a_server_without_conditional_deletes(s3_url, code, status, monkeypatch,
                                                                             caplog):
     """lockC44: gc's delete of a stale lock object sends DeleteObject If-Match (lockB44); an S3-compatible server that
     does not support the header refuses it (501 NotImplemented, 400 InvalidArgument, botocore its parameter), and
     gc's lock sweep failed there. A refusal of the header itself falls back to the plain delete (the re-read just
     before its guard), said once, not asked again; the stale lock objects go with their claims. Any other error
-    (403 AccessDenied) still fails the sweep, nothing deleted."""
+    (403 AccessDenied; a 400 of another code, RequestTimeout or ExpiredToken, which is no refusal of the header and
+    turned conditional deletes off for the store, revB44) still fails the sweep, nothing deleted, nothing warned."""
     import logging
     import time
 
@@ -688,12 +690,14 @@ def test_gc_sweeps_stale_lock_objects_of_a_server_without_conditional_deletes(s3
 
     monkeypatch.setattr(store.data.fs, "call_s3", refusing)  # put back after (fsspec shares one per set of options)
     caplog.set_level(logging.INFO, logger="flowcast.store.parquet")
-    if code == "AccessDenied":
-        with pytest.raises(PermissionError, match="AccessDenied"):
+    if code in ("AccessDenied", "RequestTimeout", "ExpiredToken"):
+        with pytest.raises(OSError, match=code):
             store.remove_idle_locks()
         monkeypatch.undo()
         assert len(asked) == 1 and sorted(files.list(".locks")) == sorted(
             n for lock in locks for n in (lock.rsplit("/", 1)[1], f"{lock.rsplit('/', 1)[1]}.claims"))
+        assert store.data.conditional_deletes
+        assert not [r for r in caplog.records if "does not support conditional deletes" in r.getMessage()]
         return
     assert store.remove_idle_locks() == 2
     monkeypatch.undo()

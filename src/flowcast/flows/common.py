@@ -913,6 +913,8 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
         where = tasks.quarantine_task(result, folder)
     except (StorageError, OSError) as exc:  # a full disk (not retried), or an I/O error after the task's retries
         _refuse_unwritten(settings, source.name, as_of, result, exc)
+        if not rows_q:  # a clean run that could not remove an earlier file: no row left out (its error names the file)
+            raise
         # the run would go on with these rows left out: it needs its quarantine file
         from flowcast.data.validate import left_out_unwritten
 

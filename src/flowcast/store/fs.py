@@ -564,7 +564,9 @@ def unsupported_condition(exc: BaseException) -> bool:
     """A conditional request's header refused itself, not its condition: an S3-compatible server without the
     condition answers 501 NotImplemented or 400 InvalidArgument / InvalidRequest where S3 answers 412 or 409
     (`refused_condition`), read from the botocore answer s3fs keeps as the cause of the error it raises; or botocore
-    refused the parameter before sending it (ParamValidationError, which s3fs raises as it is)."""
+    refused the parameter before sending it (ParamValidationError, which s3fs raises as it is). A 400 is such a refusal
+    by its code alone (or an answer without a body, whose code botocore sets to '400'): a 400 of another code
+    (RequestTimeout, ExpiredToken) turned the store's conditional deletes off and deleted unconditionally (revB44)."""
     try:
         from botocore.exceptions import ParamValidationError
     except ImportError:  # no botocore: no s3fs, no S3 request
@@ -576,4 +578,4 @@ def unsupported_condition(exc: BaseException) -> bool:
         return False
     code = str(answer.get("Error", {}).get("Code", ""))
     status = answer.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    return code in ("NotImplemented", "InvalidArgument", "InvalidRequest", "400", "501") or status in (400, 501)
+    return code in ("NotImplemented", "InvalidArgument", "InvalidRequest", "400", "501") or status == 501

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from proc_state import stopped
+from proc_state import replaced, write_at_each_stop, written_in_place
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 N_SERIES, N_DAYS = 8, 60
@@ -37,20 +36,6 @@ def _command(cmd: str, csv: Path, home: Path) -> subprocess.Popen[str]:
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _written_in_place(csv: Path, data: bytes) -> None:
-    """What `cat new > file` does: the same file truncated, then written (here, as far as `data` goes)."""
-    with open(csv, "r+b") as fh:
-        fh.truncate(0)
-        fh.write(data)
-
-
-def _replaced(csv: Path, data: bytes) -> None:
-    """A writer that replaces the file whole (a temp file renamed into place)."""
-    tmp = csv.with_name(csv.name + ".part")
-    tmp.write_bytes(data)
-    os.replace(tmp, csv)
-
-
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize(("cmd", "writer"), [("validate", "done"), ("validate", "in place"),
                                              ("train", "in place"), ("train", "replacing")])
@@ -65,15 +50,7 @@ def test_a_source_written_while_a_command_reads_it_is_read_again(tmp_path, cmd, 
     half = new[: len(new) // 2]
     writes = {"done": [half, new, None], "in place": [half, half + b"1", half + b"12"], "replacing": [new, old, new]}
     proc = _command(cmd, csv, tmp_path / "home")
-    try:
-        for data in writes[writer]:
-            assert stopped(proc), proc.communicate()
-            if data is not None:
-                (_replaced if writer == "replacing" else _written_in_place)(csv, data)
-            os.kill(proc.pid, signal.SIGCONT)
-    finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGCONT)
+    write_at_each_stop(proc, csv, writes[writer], replaced if writer == "replacing" else written_in_place)
     out, err = proc.communicate(timeout=200)
     said = " ".join(err.split())
     assert "warning: Source 'sales' changed while it was read:" in said, said[-3000:]
