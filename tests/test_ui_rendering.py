@@ -1171,6 +1171,18 @@ def test_run_form_opens_every_optional_parameter_on_an_input(name, tmp_path):
     assert props["overrides"]["anyOf"][0]["$ref"].endswith("/RunOverrides")  # its sections, each setting an input
     tuning = definitions["TuningConfigOverride"]["properties"]["enabled"]
     assert [c.get("enum") or c["type"] for c in tuning["anyOf"]] == on_off
+    # each choice of a field is labelled in words: the form wrote the JSON type's Python name, `as_of` read
+    # `date-time | date | str | None`, `horizon` `int | None`, `quarantine_threshold` `float | None` (ui44)
+    fields = [*props.values(), *(p for d in definitions.values() for p in d.get("properties", {}).values())]
+    untitled = [c for p in fields for c in p.get("anyOf", []) if c.get("type") in ("string", "integer", "number")
+                and not c.get("title")]
+    assert not untitled, untitled
+    titles = {k: [c.get("title") for c in props[k]["anyOf"]] for k in ("as_of", "start", "horizon") if k in props}
+    assert titles == {**({"start": ["date and time", "date", "text"]} if name == "backfill" else
+                         {"as_of": ["date and time", "date", "text", None]}), "horizon": ["whole number", None]}
+    section = definitions["PreprocessConfigOverride"]["properties"]
+    assert [c.get("title") for c in section["impute"]["anyOf"]] == ["choice", None]
+    assert [c.get("title") for c in section["max_gap"]["anyOf"]] == ["whole number", None]
     api = {**given, "horizon": None, "as_of": None, "source": None, "dataset": None,
            "overrides": {"model": {"max_steps": 3, "early_stopping_patience": None}, "tuning": {"enabled": False}},
            **({"overwrite": False} if name != "retrain" else {})}
