@@ -899,10 +899,10 @@ def test_realized_accuracy_log_line_counts_in_words(n, points, at, said):
 def test_progress_text_shows_steps_of_total_elapsed_and_losses():
     ev = {"step": 120, "max_steps": 500, "elapsed": 42.4, "train_loss": 0.12345, "val_loss": 0.2}
     assert reporting.progress_text("gru backtest", ev) == \
-        "gru backtest training: step 120 of 500, 0:42 elapsed, train loss 0.1235, val loss 0.2"
+        "gru backtest training: step 120 of 500, 0:42 elapsed, training loss 0.1235, validation loss 0.2"
     final = {"step": 500, "elapsed": 3725, "train_loss": 0.1, "val_loss": 0.15, "best": True}
     assert reporting.progress_text("gru backtest", final, final=True) == \
-        "gru backtest finished: 500 steps, 1:02:05 in all, train loss 0.1, best val loss 0.15"
+        "gru backtest finished: 500 steps, 1:02:05 in all, training loss 0.1, best validation loss 0.15"
 
 
 def test_progress_is_due_every_few_steps_or_seconds():
@@ -1061,7 +1061,15 @@ def test_run_form_every_parameter_described_choices_are_choices(flow_name):
     assert {"model", "evaluation", "publish"} <= set(overrides)
     model = schema.definitions["ModelConfigOverride"]["properties"]
     assert model["mode"]["anyOf"][0]["enum"] == ["windowed", "forking"]
-    assert all(v.get("description") for v in model.values())
+    # every setting of every section says what it does: 34 (impute, scaler, cells, lookback, n_windows, ...) read
+    # only their own name, `preprocess.impute (empty: as configured)`, their choices out of sight in a list (ui44)
+    settings = {f"{section}.{k}": v.get("description") or "" for section, d in schema.definitions.items()
+                if section.endswith("Override") for k, v in d["properties"].items()}
+    assert len(settings) > 100
+    bare = sorted(k for k, said in settings.items() if not said or said.endswith("(empty: as configured)"))
+    assert not bare, f"settings without a description of their own: {bare}"
+    long = {k: len(said) for k, said in settings.items() if len(said) > 350}
+    assert not long, f"descriptions longer than 350 characters: {long}"
     if flow_name == "retrain_flow":
         assert props["models"]["anyOf"][0]["items"]["enum"] == ["rnn", "lstm", "gru", "mlp"]
     if flow_name == "backfill_flow":
@@ -1163,6 +1171,18 @@ def test_run_form_opens_every_optional_parameter_on_an_input(name, tmp_path):
     assert props["overrides"]["anyOf"][0]["$ref"].endswith("/RunOverrides")  # its sections, each setting an input
     tuning = definitions["TuningConfigOverride"]["properties"]["enabled"]
     assert [c.get("enum") or c["type"] for c in tuning["anyOf"]] == on_off
+    # each choice of a field is labelled in words: the form wrote the JSON type's Python name, `as_of` read
+    # `date-time | date | str | None`, `horizon` `int | None`, `quarantine_threshold` `float | None` (ui44)
+    fields = [*props.values(), *(p for d in definitions.values() for p in d.get("properties", {}).values())]
+    untitled = [c for p in fields for c in p.get("anyOf", []) if c.get("type") in ("string", "integer", "number")
+                and not c.get("title")]
+    assert not untitled, untitled
+    titles = {k: [c.get("title") for c in props[k]["anyOf"]] for k in ("as_of", "start", "horizon") if k in props}
+    assert titles == {**({"start": ["date and time", "date", "text"]} if name == "backfill" else
+                         {"as_of": ["date and time", "date", "text", None]}), "horizon": ["whole number", None]}
+    section = definitions["PreprocessConfigOverride"]["properties"]
+    assert [c.get("title") for c in section["impute"]["anyOf"]] == ["choice", None]
+    assert [c.get("title") for c in section["max_gap"]["anyOf"]] == ["whole number", None]
     api = {**given, "horizon": None, "as_of": None, "source": None, "dataset": None,
            "overrides": {"model": {"max_steps": 3, "early_stopping_patience": None}, "tuning": {"enabled": False}},
            **({"overwrite": False} if name != "retrain" else {})}

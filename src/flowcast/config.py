@@ -216,11 +216,17 @@ class ValidationConfig(_Section):
 
 
 class PreprocessConfig(_Section):
-    impute: Literal["linear", "ffill", "zero", "none"] = "linear"
+    impute: Literal["linear", "ffill", "zero", "none"] = Field(
+        "linear", description="how interior gaps of at most max_gap periods are filled: linear (interpolated), ffill "
+        "(the last value carried forward), zero, or none (a series starts after its last gap); imputed points are "
+        "not scored")
     max_gap: int = Field(3, ge=0, description="longest interior gap (periods) that is imputed")
-    scaler: Literal["standard", "robust", "minmax", "none"] = "standard"
+    scaler: Literal["standard", "robust", "minmax", "none"] = Field(
+        "standard", description="how each series is scaled: standard (mean and standard deviation), robust (median "
+        "and interquartile range), minmax (minimum and range) or none")
     log1p: bool = Field(False, description="log1p-transform non-negative series before scaling")
-    calendar: bool = True
+    calendar: bool = Field(True, description="calendar features of each period (as many as its frequency has) as "
+                           "future-known covariates of the networks")
     short_series: Literal["exclude", "pad"] = Field(
         "exclude", description="which series a network trains on and forecasts: exclude (at least lookback + horizon "
         "+ val_size periods) or pad (horizon + val_size + 1, shorter inputs padded and masked); every shorter series "
@@ -239,46 +245,62 @@ class PreprocessConfig(_Section):
 
 
 class ModelConfig(_Section):
-    cells: list[Cell] = Field(default_factory=lambda: _cells("rnn", "lstm", "gru"))
-    lookback: int = Field(36, ge=1)
+    cells: list[Cell] = Field(default_factory=lambda: _cells("rnn", "lstm", "gru"),
+                              description="the networks trained, each a candidate: rnn, lstm, gru, mlp")
+    lookback: int = Field(36, ge=1, description="periods of history a network reads for each forecast")
     hidden_size: int = Field(32, ge=1, description="64 trains ~8x slower per step on a 2-core CPU (measured); raise it on a GPU")
-    num_layers: int = Field(2, ge=1)
-    dropout: float = Field(0.0, ge=0, lt=1)
-    mode: Literal["windowed", "forking"] = "windowed"
-    loss: Literal["mae", "mse", "huber", "quantile"] = "mae"
+    num_layers: int = Field(2, ge=1, description="stacked layers of each network")
+    dropout: float = Field(0.0, ge=0, lt=1, description="share of units dropped between layers while training "
+                           "(0 to below 1)")
+    mode: Literal["windowed", "forking"] = Field(
+        "windowed", description="windowed: each training sample is one lookback window; forking: each series is "
+        "read once and every step is a forecast origin (as in MQ-RNN), far more origins per second")
+    loss: Literal["mae", "mse", "huber", "quantile"] = Field(
+        "mae", description="training loss: mae, mse, huber, or quantile (with quantiles)")
     quantiles: list[float] = Field(
         default_factory=list,
         description="e.g. [0.1, 0.9]; needs loss=quantile. The median (0.5) is always trained too: it is the "
         "published point forecast y_hat",
     )
-    optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
-    lr: float = Field(1e-3, gt=0)
-    weight_decay: float = Field(0.0, ge=0)
-    scheduler: Literal["none", "cosine", "step", "onecycle"] = "cosine"
+    optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = Field("adam", description="training optimizer")
+    lr: float = Field(1e-3, gt=0, description="learning rate the schedule starts from (onecycle: its peak)")
+    weight_decay: float = Field(0.0, ge=0, description="the optimizer's weight decay; 0: none")
+    scheduler: Literal["none", "cosine", "step", "onecycle"] = Field(
+        "cosine", description="learning rate over the training's steps: cosine (down to lr / 100), step (x 0.3 "
+        "after each third of the steps), onecycle, or none (lr throughout)")
     grad_clip: float | None = Field(1.0, description="gradient norm clip; None disables")
-    batch_size: int = Field(256, ge=1)
-    max_steps: int = Field(300, ge=-1)
-    max_epochs: int | None = None
+    batch_size: int = Field(256, ge=1, description="training samples per step")
+    max_steps: int = Field(300, ge=-1, description="training steps of each network; -1: no limit (max_epochs then "
+                           "ends training)")
+    max_epochs: int | None = Field(None, description="passes over the training data at most; None: max_steps alone "
+                                   "ends training")
     samples_per_epoch: int | None = Field(None, description="random cut points per epoch; None: every one")
     val_check_interval: int | None = Field(None, description="steps between validations; None: each epoch")
-    early_stopping_patience: int | None = 10
-    seed: int = 0
-    accelerator: Literal["auto", "cpu", "gpu"] = "auto"
-    devices: int | Literal["auto"] = 1
-    strategy: str = "auto"
+    early_stopping_patience: int | None = Field(
+        10, description="validations without a lower validation loss before training stops; None or 0: no early "
+        "stopping")
+    seed: int = Field(0, description="random seed of a network's weights and samples (evaluation.seeds trains "
+                      "seed, seed + 1, ...)")
+    accelerator: Literal["auto", "cpu", "gpu"] = Field(
+        "auto", description="where networks train: auto (a GPU where there is one), cpu or gpu")
+    devices: int | Literal["auto"] = Field(1, description="devices per training: a number, or auto for every GPU "
+                                          "(DDP)")
+    strategy: str = Field("auto", description="Lightning's strategy over several devices (auto: ddp when there are "
+                          "several)")
     precision: str | None = Field(None, description="None: bf16-mixed on GPU, 32 on CPU")
-    num_workers: int = 0
-    pin_memory: bool = False
+    num_workers: int = Field(0, description="data loader worker processes per training; 0: batches are made in "
+                             "the training process")
+    pin_memory: bool = Field(False, description="data loader batches in pinned memory (faster copies to a GPU)")
     window_short: Literal["pad", "exclude"] = Field(
         "pad", description="windows with less history than the lookback: padded and masked, or not trained on"
     )
     fork_length: int | None = Field(None, ge=2, description="forking mode: rows read per series; None: the longest")
     warm_start_steps: int | None = Field(
         None, ge=1,
-        description="the retrain's production refit of each network on all data starts from the weights its "
-        "backtest training ended with (trained once at the oldest cut; the newest window's with evaluation.refit) and trains this many steps (at most max_steps, within "
-        "max_epochs), its learning-rate schedule restarted, instead of max_steps / max_epochs from new weights; None: "
-        "from new weights",
+        description="the retrain's refit of each network on all data starts from the weights its backtest training "
+        "ended with (at the oldest cut; the newest window's with evaluation.refit) and trains this many steps (at most "
+        "max_steps, within max_epochs), its learning-rate schedule restarted; None: max_steps / max_epochs from new "
+        "weights",
     )
     init_from: str | None = Field(
         None, description="a network's model.ckpt (same cell and shapes) whose weights training starts from; the "
@@ -340,12 +362,14 @@ class ModelConfig(_Section):
 class EvaluationConfig(_Section):
     """The backtest and the candidates every retrain scores on it (see flowcast.evaluation.candidates)."""
 
-    n_windows: int = Field(2, ge=1)
+    n_windows: int = Field(2, ge=1, description="backtest windows every candidate is scored on, the newest ending "
+                           "at each series' last observation, step periods apart")
     step: int | None = Field(None, ge=1, description="periods between backtest cutoffs; default: horizon")
     metric: Literal["smape", "mase", "mae", "rmse", "rmsse"] = Field(
         "mase", description="what the leaderboard ranks on; data classed intermittent ranks on rmsse unless it is given")
     margin: float = Field(0.0, ge=0, description="relative improvement a challenger needs over production, 0.02 = 2%")
-    refit: bool = False
+    refit: bool = Field(False, description="each network is trained again for every backtest window, on the data "
+                        "before it, instead of once on the data before the oldest")
     seeds: int = Field(1, ge=1, description="networks trained per cell (seeds model.seed, +1, ...); a cell's candidate "
                        "averages them and the ensemble and hybrid combine cells x seeds")
     statistical: list[str] = Field(
@@ -389,19 +413,24 @@ class TuningConfig(_Section):
     enabled: bool = Field(False, description="retrain runs the search before training (flowcast run --budget)")
     budget_minutes: float = Field(5.0, gt=0, description="wall-clock budget of the whole search")
     n_trials: int | None = Field(None, ge=1, description="stop after this many trials; None: the budget only")
-    pruner: Literal["median", "hyperband", "none"] = "median"
+    pruner: Literal["median", "hyperband", "none"] = Field(
+        "median", description="how a trial that does badly is stopped early: median (worse than the median of "
+        "earlier trials at the same step), hyperband, or none")
     n_startup_trials: int = Field(5, ge=1, description="random trials before TPE models the space")
-    seed: int = 0
+    seed: int = Field(0, description="seed of the search's sampler and of its trials' trainings")
     cells: list[Cell] | None = Field(None, description="cells searched over; None: model.cells")
     lookback: list[int] | None = Field(None, description="lookback choices; None: 1..5 horizons that fit the data")
-    hidden_size: list[int] = Field(default_factory=lambda: [16, 32, 64, 128])
-    num_layers: list[int] = Field(default_factory=lambda: [1, 2])
-    dropout: tuple[float, float] = (0.0, 0.3)
-    lr: tuple[float, float] = (3e-4, 1e-2)
-    max_steps: tuple[int, int] = (50, 400)
+    hidden_size: list[int] = Field(default_factory=lambda: [16, 32, 64, 128], description="hidden sizes searched")
+    num_layers: list[int] = Field(default_factory=lambda: [1, 2], description="layer counts searched")
+    dropout: tuple[float, float] = Field((0.0, 0.3), description="dropout range searched: [low, high]")
+    lr: tuple[float, float] = Field((3e-4, 1e-2), description="learning-rate range searched (log scale): [low, high]")
+    max_steps: tuple[int, int] = Field((50, 400), description="training-step range searched, in steps of "
+                                       "steps_step: [low, high]")
     steps_step: int = Field(50, ge=1, description="granularity of the searched step counts")
-    mode: list[Literal["windowed", "forking"]] = Field(default_factory=lambda: _modes("windowed", "forking"))
-    loss: list[Literal["mae", "mse", "huber"]] = Field(default_factory=lambda: _losses("mae", "huber"))
+    mode: list[Literal["windowed", "forking"]] = Field(default_factory=lambda: _modes("windowed", "forking"),
+                                                       description="training modes searched")
+    loss: list[Literal["mae", "mse", "huber"]] = Field(default_factory=lambda: _losses("mae", "huber"),
+                                                       description="losses searched")
 
     @model_validator(mode="after")
     def _ranges(self) -> TuningConfig:

@@ -1154,17 +1154,18 @@ def _clock(seconds: float | None) -> str:
 
 
 def progress_text(label: str, event: Mapping[str, Any], *, final: bool = False) -> str:
-    """`gru backtest: step 120 of 500, 0:42 elapsed, train loss 0.123, val loss 0.145` (what the
-    progress artifact's description says while training, and once it ended)."""
+    """`gru backtest: step 120 of 500, 0:42 elapsed, training loss 0.123, validation loss 0.145` (what the
+    progress artifact's description says while training, and once it ended), the losses named as the run's log
+    names them (`Trained gru backtest: ... validation loss ..., training loss ...`; it said `train loss`, `val loss`)."""
     get = event.get
     step, total = get("step"), get("max_steps")
     parts = [f"{step} steps" if final else (f"step {step} of {total}" if total else f"step {step}")]
     if get("elapsed") is not None:
         parts.append(f"{_clock(get('elapsed'))} {'in all' if final else 'elapsed'}")
     if get("train_loss") is not None:
-        parts.append(f"train loss {get('train_loss'):.4g}")
+        parts.append(f"training loss {get('train_loss'):.4g}")
     if get("val_loss") is not None:
-        parts.append(f"{'best ' if final and get('best') else ''}val loss {get('val_loss'):.4g}")
+        parts.append(f"{'best ' if final and get('best') else ''}validation loss {get('val_loss'):.4g}")
     return f"{label} {'finished' if final else 'training'}: " + ", ".join(parts)
 
 

@@ -30,6 +30,23 @@ def test_a_forecast_backfill_without_a_model_names_the_datasets_that_have_one(tm
     assert "this home has production models of sales only: pass the --dataset or --data options" in str(err.value)
     assert "retrain flow first" not in str(err.value)
     assert theta in model_for_backfill(settings, "sales")
+    assert "except" not in model_for_backfill(settings, "sales")  # no as_of recorded: it forecasts every date
+
+
+def test_a_forecast_backfill_says_which_model_a_date_before_production_was_trained_takes(tmp_path):
+    """ui44: the backfill said every date before production's training data ended takes 'the newest model promoted
+    for data up to it', of dates before any model was trained: they took production, as each date's log said."""
+    settings = load_settings(home=tmp_path)
+    reg = ModelRegistry(tmp_path / "models")
+    theta = reg.register(None, name="theta", dataset="shops", kind="statistical",
+                         recipe={"components": [{"type": "statistical", "model": "theta"}]},
+                         as_of=datetime(2024, 4, 15), created_at=datetime(2024, 4, 15)).version
+    reg.promote(theta)
+    said = model_for_backfill(settings, "shops")
+    assert said.startswith(f"Every date is forecast by the production model {theta} (statistical: theta")
+    assert said.endswith(f"except a date before the as_of it was trained at (2024-04-15): the newest model promoted "
+                         f"for data up to that date, else {theta} still (that date's log and receipt then say its "
+                         "forecasts are not the ones a run at that date could have made)"), said
 
 
 def test_backfill_dates_step_by_business_days():

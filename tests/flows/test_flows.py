@@ -888,6 +888,17 @@ def test_a_past_as_of_is_never_forecast_by_a_model_trained_on_later_data(product
     early = forecast_flow(as_of=datetime(2018, 6, 1), **production_home)  # nothing promoted for data up to then
     assert early["model_version"] == gru.version
     assert "no model of tiny was promoted for data up to it: these forecasts are not the ones" in early["note"]
+    # 5 months of data, fewer than gru's lookback: its series fall back, a note of its own beside the one above, each
+    # a paragraph of the receipt that its table counts (ui44: the forecast flow joined its notes into one, and a
+    # backfill date's receipt said `1, above the table` over one paragraph of four)
+    first = forecast_flow(as_of=datetime(2010, 5, 1), **production_home)
+    [receipt] = artifacts_of(first["run_id"])[artifact_key("receipt", "tiny")]
+    paragraphs = receipt.description.split("\n\n")[1:]
+    assert len(paragraphs) >= 2 and all(p.startswith("Note: ") for p in paragraphs), paragraphs
+    assert [p for p in paragraphs if "fallback" in p] == [p for p in paragraphs if p.startswith("Note: 4 series")]
+    assert paragraphs[-1].startswith(f"Note: {gru.version} was trained at as_of 2019-06-01"), paragraphs
+    assert {"field": "notes", "value": f"{len(paragraphs)}, above the table"} in json.loads(receipt.data)
+    assert " ".join(p.removeprefix("Note: ") for p in paragraphs) == first["note"]  # the CLI's: one text
     later = forecast_flow(as_of=datetime(2019, 7, 1), **production_home)
     assert later["model_version"] == gru.version and "was trained at" not in (later["note"] or "")
 

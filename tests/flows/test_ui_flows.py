@@ -199,7 +199,7 @@ def test_the_progress_artifact_moves_during_training_and_ends_with_the_final_fig
     stored = _api("GET", f"/artifacts/{progress._id}")
     assert stored["data"] == 100.0
     assert stored["description"].startswith("As of 2019-06-01: gru backtest finished: 40 steps, ")
-    assert f"train loss {art.metrics['train_loss']:.4g}" in stored["description"]
+    assert f"training loss {art.metrics['train_loss']:.4g}" in stored["description"]  # the log's words
 
 
 def test_a_scoring_note_is_logged_once(tmp_path):

@@ -289,13 +289,15 @@ def forecast_flow(
         if not check.ok:
             raise TrainingError(f"{production.version} did not produce forecasts fit to publish for {src.name} as of "
                                 f"{utc_text(as_of)}: {check.sentence()}; nothing was published")
-        note = ""
+        # each note its own paragraph of the receipt (the retrain's are): joined into one, the receipt of a backfill
+        # date said `notes: 1` over a paragraph of four (fallbacks, widths, below 0, trained later), ui44
+        notes: list[str] = []
         if (fell := rf.fallback_note(production.name)) is not None:
             log.warning(fell)  # names the first series and why (fallback_note)
-            note = fell + "."
+            notes.append(fell + ".")
         if (short := rf.short_note()) is not None:
             log.warning(short)
-            note = f"{note} {short}".strip()
+            notes.append(short)
         # a level its calibration had too few points for: said again here, as the retrain that registered it did
         missing = rf.missing_level_notes()
         for sentence in missing:
@@ -310,12 +312,12 @@ def forecast_flow(
             uncalibrated.append(negative)
         for sentence in uncalibrated:
             log.warning(sentence)
-        note = " ".join([note, *missing, *uncalibrated, *([earlier] if earlier else []),
-                         *([bound_note] if bound_note else [])]).strip()
+        notes += [*missing, *uncalibrated, *([earlier] if earlier else []), *([bound_note] if bound_note else [])]
+        note = " ".join(notes)  # the run's result and the CLI: one text
         # published only while production is still what this run read (none: it forecast with the champion)
         guard = registry.publishing(src.name, read_production)
         receipt = publish_forecasts(settings, data, rf.frame, as_of=as_of, model=production.name,
-                                    model_version=production.version, note=note, guard=guard,
+                                    model_version=production.version, note=notes, guard=guard,
                                     trained_as_of=production.as_of, if_absent=not overwrite, keep_same=not forced)
         if isinstance(receipt, AlreadyPublished):  # another run of this slot published it since the check above, or
             late = receipt.said  # the key holds these very forecasts (SamePublished)

@@ -118,6 +118,24 @@ def _form_property(prop: dict[str, Any], boxed: set[str]) -> dict[str, Any]:
     return {**out, "anyOf": typed + [c for c in choices if c.get("type") == "null"]}
 
 
+# what the Run form labels a choice of several with where it has no title: Prefect's UI wrote the JSON type's Python
+# name, and `as_of` read `date-time | date | str | None`, `horizon` `int | None`, `quarantine_threshold` `float | None`
+# (ui44); a list is `list` already, a null choice `None` (the explicit None, last)
+CHOICE_TITLES = {"enum": "choice", "date-time": "date and time", "date": "date", "string": "text",
+                 "integer": "whole number", "number": "number"}
+
+
+def _titled(prop: dict[str, Any]) -> dict[str, Any]:
+    """`prop` with each of its choices (`anyOf`) that has no title titled in words (`CHOICE_TITLES`): a list to pick
+    from `choice`, else by its format or type."""
+    if "anyOf" not in prop:
+        return prop
+    return {**prop, "anyOf": [
+        {**c, "title": CHOICE_TITLES[key]} if "title" not in c and (
+            key := "enum" if "enum" in c else c.get("format") or c.get("type")) in CHOICE_TITLES else c
+        for c in prop["anyOf"]]}
+
+
 _TYPE_KEYS = ("type", "enum", "items", "format", "$ref", "additionalProperties", "properties", "minimum", "maximum",
               "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength", "pattern", "required", "const",
               "prefixItems", "minItems", "maxItems")
@@ -126,12 +144,14 @@ _TYPE_KEYS = ("type", "enum", "items", "format", "$ref", "additionalProperties",
 def form_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """A parameter schema (`prefect.utilities.callables.parameter_schema(...).model_dump()`) as a deployment's Run
     form should show it: every optional parameter, and every optional setting of the models it refers to
-    (RunOverrides' sections, SourceConfig), an input to fill in or leave empty (`_form_property`)."""
+    (RunOverrides' sections, SourceConfig), an input to fill in or leave empty (`_form_property`), each of its
+    choices labelled in words (`_titled`)."""
     definitions = schema.get("definitions") or {}
     boxed = {name for name, d in definitions.items() if d.get("required")}
-    out = {**schema, "properties": {k: _form_property(v, boxed) for k, v in (schema.get("properties") or {}).items()}}
+    out = {**schema, "properties": {k: _titled(_form_property(v, boxed))
+                                    for k, v in (schema.get("properties") or {}).items()}}
     if definitions:
         out["definitions"] = {
-            name: {**d, "properties": {k: _form_property(v, boxed) for k, v in d["properties"].items()}}
+            name: {**d, "properties": {k: _titled(_form_property(v, boxed)) for k, v in d["properties"].items()}}
             if "properties" in d else d for name, d in definitions.items()}
     return out
