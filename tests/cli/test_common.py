@@ -578,8 +578,8 @@ def test_a_file_of_several_number_columns_or_text_values_is_not_one_series(tmp_p
     ((), ["a", "b", "price"], "it is read as a wide file, each of its 3 columns a series (a, b, price); pass"),
     (("--future-col", "price"), ["a", "b"],
      "it is read as a wide file, each of its 2 columns a series (a, b), and price a covariate of each; pass"),
-    (("--future-col", "price", "--past-col", "b"), ["a"], "it is read as a wide file of one column, its one series "
-                                                           "named 'a' after the column"),
+    (("--future-col", "price", "--past-col", "b"), ["a"],
+     "it is read as a wide file of one column, its one series named 'a' after the column"),
 ])
 def test_the_wide_file_note_counts_the_columns_that_become_series(tmp_path, monkeypatch, covariates, series, said):
     """wide44: a wide file `date,a,b,price` given --future-col price was said to be read 'each of its 3 columns a
