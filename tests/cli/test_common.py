@@ -574,6 +574,24 @@ def test_a_file_of_several_number_columns_or_text_values_is_not_one_series(tmp_p
         assert res.exit_code == 2 and f"error: --data f.csv {said}" in out, out
 
 
+@pytest.mark.parametrize(("covariates", "series", "said"), [
+    ((), ["a", "b", "price"], "it is read as a wide file, each of its 3 columns a series (a, b, price); pass"),
+    (("--future-col", "price"), ["a", "b"],
+     "it is read as a wide file, each of its 2 columns a series (a, b), and price a covariate of each; pass"),
+    (("--future-col", "price", "--past-col", "b"), ["a"],
+     "it is read as a wide file of one column, its one series named 'a' after the column"),
+])
+def test_the_wide_file_note_counts_the_columns_that_become_series(tmp_path, monkeypatch, covariates, series, said):
+    """wide44: a wide file `date,a,b,price` given --future-col price was said to be read 'each of its 3 columns a
+    series (a, b, price)', while its run melts a and b alone into series, price a covariate of both."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "f.csv").write_text(_one_series("date,a,b,price"))
+    res = runner.invoke(app, ["validate", "f.csv", "--time-col", "date", "--freq", "1d", *covariates, "--json",
+                              "--home", "h"], terminal_width=400)
+    assert res.exit_code == 0 and _last_json(res.stdout)["wide_columns"] == series, res.output
+    assert said in " ".join(res.stderr.split()), res.stderr
+
+
 def test_a_file_with_its_periods_across_is_told_how_to_melt_it(tmp_path, monkeypatch):
     """Regression (new-user trial): a planning spreadsheet's layout, one row per series and one column per period
     ('product,2022-01,2022-02,...'), was told 'also needs --time-col, --target-col' (it has no such column), and

@@ -2215,3 +2215,20 @@ def test_the_gap_cut_line_says_e_g_before_a_sample_only(n, said):
 
     line = gap_cut_line([{"unique_id": f"s{i}", "reason": "why"} for i in range(n)], 40)
     assert said in line, line
+
+
+@pytest.mark.parametrize(("series", "said"), [
+    (["sales"], "wide file: its column sales was read as one series, named after it"),
+    (["north", "south", "east"],
+     "wide file: 3 of its columns were read as one series each (north, south, east), named after their headers"),
+])
+def test_the_wide_file_line_counts_its_series_columns(write_csv, series, said):
+    """wide44: the report of a wide file of one column said 'its 1 columns beside the time column were read as one
+    series each'; its declared covariate ('promo') is a column beside the time column but no series."""
+    rows = "".join(f"2024-01-0{d},{d % 2}," + ",".join(str(d * (i + 1)) for i in range(len(series))) + "\n"
+                   for d in range(1, 4))
+    p = write_csv(f"date,promo,{','.join(series)}\n{rows}")
+    r = run_validate(p, layout="wide", id_cols=[], target_col="", future_cols=["promo"])
+    assert r.report.wide_columns == series
+    text = " ".join(r.report.to_markdown().split())
+    assert said in text and "columns beside the time column" not in text, text

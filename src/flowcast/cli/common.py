@@ -25,7 +25,7 @@ from flowcast.columns import DATASET_NAME_PATTERN
 from flowcast.config import IMPLICIT_CONFIG_NAME, Settings, SourceConfig, load_settings
 from flowcast.errors import ConfigError, FlowcastError, by_interrupt, one_line
 from flowcast.timekeys import as_instant, is_date_only, utc_text
-from flowcast.wording import noun, plural
+from flowcast.wording import listed, noun, plural
 
 # human output goes to stderr so that --json stdout stays clean. Text is printed as it is: rich markup
 # would take any '[...]' in it for a style and drop it ('declare a variant as [sources.NAME]' lost its
@@ -669,7 +669,7 @@ def _layout_of(data: str, id_col: list[str] | None, time_col: str | None, target
     one series: say so, since its other columns are then ignored (`say`: the notes on the console)."""
     if id_col or not time_col:
         return "long"
-    from flowcast.data.sources import wide_probe
+    from flowcast.data.sources import wide_probe, wide_series_columns
 
     probed = wide_probe(data, time_col, 200, as_of=as_of, tz=tz, time_format=time_format)  # (its rows by as_of)
     numeric, text = probed if probed is not None else ([], [])
@@ -684,18 +684,20 @@ def _layout_of(data: str, id_col: list[str] | None, time_col: str | None, target
     if not numeric or text:
         return "long"
     if target_col is None:
-        series = [c for c in numeric if c not in (covariates or [])]
+        series = wide_series_columns(numeric, time_col, covariates or [])  # (the run's melt: covariates are none)
         if say and len(series) == 1:  # (`Date,sales`: its series is named after the column, as before src44)
             console.print(f"note: {data} has no --target-col and no --id-col, and its one series column beside "
                           f"{time_col} holds numbers: it is read as a wide file of one column, its one series named "
                           f"{series[0]!r} after the column, as a wide file names its series; pass --target-col "
                           f"{shlex.quote(series[0])} for a long file, its series named after the dataset",
                           highlight=False)
-        elif say:
+        elif say and series:  # (none: the run's melt says that a wide file needs a column per series)
+            shared = [c for c in numeric if c not in series]
+            covariate = f", and {listed(shared)} {noun(len(shared), 'a covariate', 'covariates')} of each" if shared else ""
             console.print(f"note: {data} has no --target-col and no --id-col, and its columns beside {time_col} "
-                          f"hold numbers: it is read as a wide file, each of its {len(numeric)} columns a series "
-                          f"({', '.join(numeric[:5])}{', ...' if len(numeric) > 5 else ''}); pass --target-col and "
-                          "--id-col for a long file", highlight=False)
+                          f"hold numbers: it is read as a wide file, each of its {len(series)} columns a series "
+                          f"({', '.join(series[:5])}{', ...' if len(series) > 5 else ''}){covariate}; pass "
+                          "--target-col and --id-col for a long file", highlight=False)
         return "wide"
     others = [c for c in numeric if c != target_col and c not in (covariates or [])]  # (a --future-col is used)
     if others and target_col in numeric and say:

@@ -941,7 +941,8 @@ def _scan_one(source: SourceConfig, file: str, payload: bytes | None = None,
     names = lf.collect_schema().names()
     renames, _ = _header_names(names)
     present = {renames.get(c, c): c for c in names}  # a column with no name is declared as column_<position>
-    values = wide_series_columns(source, list(present)) if source.layout == "wide" else [source.target_col]
+    values = (wide_series_columns(list(present), source.time_col, source.exog_cols) if source.layout == "wide"
+              else [source.target_col])
     # (statics too: a store's area '1.234,5' in a ';' file was a category; a text static has no such number)
     numeric = [present[c] for c in dict.fromkeys([*values, *source.past_cols, *source.future_cols,
                                                   *source.static_cols]) if c in present]
@@ -1202,9 +1203,10 @@ def _comma_decimals_keeping_groups(col: pl.Expr) -> pl.Expr:
 _SURE_DECIMAL_COMMA_RE = r"^[-+]?(\d{1,3}([.\u00a0\u202f ]\d{3})+,\d+|\d*,\d+[eE][-+]?\d+)$"
 
 
-def wide_series_columns(source: SourceConfig, columns: list[str]) -> list[str]:
-    """The series of a wide source: every column but its time column and declared covariates."""
-    return [c for c in columns if c not in (source.time_col, *source.exog_cols)]
+def wide_series_columns(columns: list[str], time_col: str, covariates: list[str]) -> list[str]:
+    """The series of a wide file: every column of `columns` but its time column and the declared covariates (a
+    source's `exog_cols`; the command line's --future-col, --past-col and --static-col), which every series shares."""
+    return [c for c in columns if c not in (time_col, *covariates)]
 
 
 def _melt_wide(source: SourceConfig, file: str, lf: pl.LazyFrame,
@@ -1229,7 +1231,7 @@ def _melt_wide(source: SourceConfig, file: str, lf: pl.LazyFrame,
                                   "is named by its column's header, so rename the others in the file")
     # a header cell without a name is not a series: the index pandas writes, an Excel export's empty trailing column
     unnamed = set(_unnamed(renames))
-    series = [c for c in wide_series_columns(source, found) if c not in unnamed]
+    series = [c for c in wide_series_columns(found, source.time_col, source.exog_cols) if c not in unnamed]
     if not series:
         raise DataValidationError(f"{file}: a wide source needs a column per series beside its time column "
                                   f"{source.time_col!r}; its columns: {', '.join(found)}")

@@ -1065,9 +1065,13 @@ def _column_shown(name: str) -> str:
 
 
 def wide_columns_line(columns: list[str]) -> str:
-    """A wide file's series: which columns became series (one row per time and column)."""
+    """A wide file's series: which columns became series (one row per time and column), each named after its
+    column. Of one: 'its 1 columns beside the time column were read as one series each' was said; counted among
+    the file's columns, since a declared covariate beside the time column is no series."""
+    if len(columns) == 1:
+        return f"wide file: its column {columns[0]} was read as one series, named after it"
     shown = ", ".join(columns[:10]) + (", ..." if len(columns) > 10 else "")
-    return (f"wide file: its {len(columns):,} columns beside the time column were read as one series each "
+    return (f"wide file: {len(columns):,} of its {noun(len(columns), 'column')} were read as one series each "
             f"({shown}), named after their headers")
 
 
