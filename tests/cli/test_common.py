@@ -376,6 +376,10 @@ def _two_series(header: str, time: str = "2024-01-{d:02d}") -> str:
     ("store,Data,y", "2024-01-{d:02d}", "columns: unique_id <- 'store', ds <- 'Data'"),
     ("store,Date_heure,y", "2024-01-{d:02d} 00:00", "columns: unique_id <- 'store', ds <- 'Date_heure'"),
     ("store,tijdstip,y", "2024-01-{d:02d}", "columns: unique_id <- 'store', ds <- 'tijdstip'"),
+    # revC44: an English file's 'data' column of numbers beside its 'date' (hint44's 'data', Italian / Portuguese for
+    # date, made them two columns named as a time, and 'date' was asked for with --time-col)
+    ("store,date,data,y", "2024-01-{d:02d},{d}.5", "columns: unique_id <- 'store', ds <- 'date'"),
+    ("store,Fecha,Hora,y", "2024-01-{d:02d},{d}", "columns: unique_id <- 'store', ds <- 'Fecha'"),  # hours 1..28
 ])
 def test_a_files_time_and_id_columns_are_taken_from_their_names(tmp_path, monkeypatch, header, time, said):
     """cols43: a file's target named 'y' was taken for the target, but its time column named 'Date' (or 'month',

@@ -444,8 +444,8 @@ def resolve_settings(
 
 
 # names a time / series column of a user's file commonly has (compared case-insensitively, stripped): such a column is
-# read as the time / series where the command names none and it is the file's only one so named (its values read as
-# times, `parses_as_times`: an Italian or Portuguese 'Data' of other values is not taken)
+# read as the time / series where the command names none and it is the file's only one so named (a time: of those
+# whose values read as times, `parses_as_times`: an Italian or Portuguese 'Data' of other values is not taken)
 TIME_NAMES = ("date", "time", "timestamp", "datetime", "period", "month",
               # German, Dutch
               "datum", "zeit", "uhrzeit", "zeitpunkt", "zeitstempel", "monat", "tijd", "tijdstip", "maand",
@@ -495,8 +495,12 @@ def _own_vocabulary(data: str, id_col: list[str] | None, time_col: str | None, t
     typed = None  # the time column of a Parquet / Arrow file told by its type, not its name
     if time_col is None:
         taken = (target_col, *(id_col or []), *covariates)
-        named = "ds" if "ds" in columns else _named_one(columns, TIME_NAMES, taken)
-        if named is not None and (named == "ds" or parses_as_times(data, named)):
+        # (of the columns named as a time, those whose values read as times: an English file's 'data' of numbers
+        # beside its 'date', a Spanish one's 'Hora' of hours beside its 'Fecha', is not a second time column)
+        named = "ds" if "ds" in columns else _named_one(
+            [c for c in columns if c.strip().lower() in TIME_NAMES and c not in taken and parses_as_times(data, c)],
+            TIME_NAMES, taken)
+        if named is not None:
             time_col = named
             guessed.append(f"--time-col {shlex.quote(named)}")
         elif len(dated := [c for c in typed_time_columns(data) if c not in taken]) == 1:
