@@ -284,17 +284,15 @@ def _fewest_keying(data: str, time_col: str, candidates: list[str], first: int =
     """The fewest of the `first` `candidates` (of as many, the first in their order) under which no time of a local
     file repeats (`sources.times_repeat_within`: 'item_id' and 'store_id' of an M5 file); sets of up to `most` are
     tried, else all of them. None where even all of them leave a time repeating, or the file cannot be read cheaply.
-    A pass over the file per set tried, for the command line's hint, never for a run."""
-    from flowcast.data.sources import times_repeat_within
+    One pass over the file for every set (`times_repeat_within_each`), for the command line's hint, never for a run."""
+    from flowcast.data.sources import times_repeat_within_each
 
     tried = candidates[:first]
-    if times_repeat_within(data, time_col, tried) is not False:  # (one pass: no set of them keys the file)
+    sets = [list(cols) for size in range(1, min(most, len(tried) - 1) + 1) for cols in combinations(tried, size)]
+    repeat = times_repeat_within_each(data, time_col, [tried, *sets])
+    if repeat is None or repeat[0]:  # (no set of them keys the file, or it cannot be read)
         return None
-    for size in range(1, min(most, len(tried) - 1) + 1):
-        for cols in combinations(tried, size):
-            if times_repeat_within(data, time_col, list(cols)) is False:
-                return list(cols)
-    return tried
+    return next((cols for cols, again in zip(sets, repeat[1:], strict=True) if not again), tried)
 
 
 def _inferred_freq(data: str, id_cols: list[str], time_col: str, target_col: str, time_format: str | None,
