@@ -284,17 +284,15 @@ def _fewest_keying(data: str, time_col: str, candidates: list[str], first: int =
     """The fewest of the `first` `candidates` (of as many, the first in their order) under which no time of a local
     file repeats (`sources.times_repeat_within`: 'item_id' and 'store_id' of an M5 file); sets of up to `most` are
     tried, else all of them. None where even all of them leave a time repeating, or the file cannot be read cheaply.
-    A pass over the file per set tried, for the command line's hint, never for a run."""
-    from flowcast.data.sources import times_repeat_within
+    One pass over the file for every set (`times_repeat_within_each`), for the command line's hint, never for a run."""
+    from flowcast.data.sources import times_repeat_within_each
 
     tried = candidates[:first]
-    if times_repeat_within(data, time_col, tried) is not False:  # (one pass: no set of them keys the file)
+    sets = [list(cols) for size in range(1, min(most, len(tried) - 1) + 1) for cols in combinations(tried, size)]
+    repeat = times_repeat_within_each(data, time_col, [tried, *sets])
+    if repeat is None or repeat[0]:  # (no set of them keys the file, or it cannot be read)
         return None
-    for size in range(1, min(most, len(tried) - 1) + 1):
-        for cols in combinations(tried, size):
-            if times_repeat_within(data, time_col, list(cols)) is False:
-                return list(cols)
-    return tried
+    return next((cols for cols, again in zip(sets, repeat[1:], strict=True) if not again), tried)
 
 
 def _inferred_freq(data: str, id_cols: list[str], time_col: str, target_col: str, time_format: str | None,
@@ -444,8 +442,8 @@ def resolve_settings(
 
 
 # names a time / series column of a user's file commonly has (compared case-insensitively, stripped): such a column is
-# read as the time / series where the command names none and it is the file's only one so named (its values read as
-# times, `parses_as_times`: an Italian or Portuguese 'Data' of other values is not taken)
+# read as the time / series where the command names none and it is the file's only one so named (a time: of those
+# whose values read as times, `parses_as_times`: an Italian or Portuguese 'Data' of other values is not taken)
 TIME_NAMES = ("date", "time", "timestamp", "datetime", "period", "month",
               # German, Dutch
               "datum", "zeit", "uhrzeit", "zeitpunkt", "zeitstempel", "monat", "tijd", "tijdstip", "maand",
@@ -495,8 +493,12 @@ def _own_vocabulary(data: str, id_col: list[str] | None, time_col: str | None, t
     typed = None  # the time column of a Parquet / Arrow file told by its type, not its name
     if time_col is None:
         taken = (target_col, *(id_col or []), *covariates)
-        named = "ds" if "ds" in columns else _named_one(columns, TIME_NAMES, taken)
-        if named is not None and (named == "ds" or parses_as_times(data, named)):
+        # (of the columns named as a time, those whose values read as times: an English file's 'data' of numbers
+        # beside its 'date', a Spanish one's 'Hora' of hours beside its 'Fecha', is not a second time column)
+        named = "ds" if "ds" in columns else _named_one(
+            [c for c in columns if c.strip().lower() in TIME_NAMES and c not in taken and parses_as_times(data, c)],
+            TIME_NAMES, taken)
+        if named is not None:
             time_col = named
             guessed.append(f"--time-col {shlex.quote(named)}")
         elif len(dated := [c for c in typed_time_columns(data) if c not in taken]) == 1:

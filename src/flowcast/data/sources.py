@@ -2433,16 +2433,27 @@ def times_repeat_within(path: str, time_col: str, key_cols: list[str]) -> bool |
     written twice (an export appending a line again) is one row, which the run drops as an exact duplicate
     (`validate`'s rows_duplicate), and kept 'store' from being guessed. None for a file that cannot be read cheaply.
     For the command line's guess of the series column, never for a run."""
+    each = times_repeat_within_each(path, time_col, [key_cols])
+    return None if each is None else each[0]
+
+
+def times_repeat_within_each(path: str, time_col: str, key_sets: list[list[str]]) -> list[bool] | None:
+    """`times_repeat_within` of each of `key_sets`, in one pass over the file, its rows deduplicated once (a pass per
+    set made the `--id-col` hint's search, `cli.common._fewest_keying`, read a file 26 times: revC44). None for a
+    file that cannot be read cheaply, or one without a column named."""
     columns = columns_of(path)
-    if not columns or any(c not in columns for c in (time_col, *key_cols)) or "://" in path:
+    named = {time_col, *(c for cols in key_sets for c in cols)}
+    if not columns or any(c not in columns for c in named) or "://" in path:
         return None
     try:
         probe = SourceConfig(name="probe", path=path, time_col=time_col, target_col="-", freq="1d")
         scan = _scan_one(probe, resolve_files(probe)[0])
         renames, _ = _header_names(list(scan.collect_schema().names()))
         scan = scan.rename(renames) if renames else scan
-        keyed = scan.filter(pl.col(time_col).is_not_null()).unique().select(time_col, *key_cols)
-        return bool(keyed.select(pl.struct(time_col, *key_cols).is_duplicated().any()).collect(engine="streaming").item())
+        rows = scan.filter(pl.col(time_col).is_not_null()).unique()
+        found = rows.select([pl.struct(time_col, *cols).is_duplicated().any().alias(f"set{i}")
+                             for i, cols in enumerate(key_sets)]).collect(engine="streaming")
+        return [bool(v) for v in found.row(0)]
     except Exception:  # noqa: BLE001 - a courtesy: the run's own reading says what is wrong
         return None
 
