@@ -443,6 +443,36 @@ def test_forecasts_before_removes_a_stale_record_of_another_machine_from_the_sha
     assert open_store(b).as_ofs("sales") == [new]
 
 
+def test_the_stale_record_sweep_reads_only_the_shared_records_named_before_the_cut(tmp_path, monkeypatch):
+    """perf44: the sweep of stale records downloaded every record of the shared home (one request each) before it
+    compared the as_of its name encodes with the cut. A record named at or after the cut is passed over unread (its
+    own as_of is its name's or a fraction of a second later); those before it are read, and the same ones listed."""
+    from flowcast.ops.quiet import fingerprint_path
+    from flowcast.store import open_store
+    from flowcast.store.fs import FileStore
+
+    shared = tmp_path / "shared"
+    a = load_settings(home=tmp_path / "machine-a", shared=str(shared))
+    b = load_settings(home=tmp_path / "machine-b", shared=str(shared))
+    gone, held, at_cut, later = (datetime(2023, 5, 1), datetime(2023, 5, 2), datetime(2023, 6, 1),
+                                 datetime(2023, 7, 1))
+    for as_of in (gone, held, at_cut, later):
+        _publish_with_record(a, "sales", as_of, model_version=None)
+    assert open_store(a).delete("sales", gone)  # a gc killed before the record's removal left it
+    reads: list[str] = []
+    real = FileStore.read_bytes
+
+    def counted(self: FileStore, rel: str) -> bytes:
+        reads.append(rel)
+        return real(self, rel)
+
+    monkeypatch.setattr(FileStore, "read_bytes", counted)
+    items = plan(b, NOW, forecasts_before=at_cut, dataset="sales")
+    assert [(i.kind, i.key) for i in items] == [("record", ("sales", gone)), ("forecast", ("sales", held))]
+    assert sorted(r for r in reads if r.startswith("published/")) == [
+        fingerprint_path(Path(), "sales", d).as_posix() for d in (gone, held)]
+
+
 def test_a_failed_forecast_deletion_leaves_the_version_its_forecasts_name(home):
     """Regression: gc removed model versions before the --forecasts-before deletions; when one
     failed, the forecasts it left published named a version that was already gone. Forecasts go

@@ -150,20 +150,20 @@ def _covariates_said(settings: Any, as_ofs: list[datetime | None]) -> list[str |
     if settings.source is None and settings.dataset not in settings.sources:
         return [None] * len(as_ofs)
     from flowcast.data.datasets import resolve_source
-    from flowcast.flows.forecast import run_model
+    from flowcast.flows.forecast import run_models
     from flowcast.models.recipes import declared_covariates_refusal, load_recipe
     from flowcast.shared import open_registry
 
     try:
         source = resolve_source(settings)
-        registry = open_registry(settings)
+        run_model = run_models(open_registry(settings), source.name)  # the registry's history read once, not per date
     except Exception:  # noqa: BLE001 - the flow opens the registry again and says what is wrong
         return [None] * len(as_ofs)
     of_version: dict[str, str | None] = {}
     said: list[str | None] = []
     for as_of in as_ofs:
         try:
-            model = run_model(registry, source.name, as_of)
+            model = run_model(as_of)
             if model is not None and model.version not in of_version:
                 of_version[model.version] = declared_covariates_refusal(
                     load_recipe(model), list(source.future_cols), list(source.past_cols))

@@ -224,18 +224,18 @@ def _run_model_at(settings: Any, dataset: str, mode: str) -> Callable[[datetime]
     """In forecast mode, date -> the model this backfill's run of that date forecasts with (`run_model`: the production
     model, else the champion, or the newer model promoted for data up to the date); None in retrain mode (each date
     trains its own) or where no model is there or the registry cannot be read (the dates say so as they run)."""
-    from flowcast.flows.forecast import run_model
+    from flowcast.flows.forecast import run_models
     from flowcast.shared import open_registry
 
     if mode != "forecast":
         return None
     try:
-        registry = open_registry(settings)
-        if run_model(registry, dataset, None) is None:
+        model_at = run_models(open_registry(settings), dataset)  # the registry's history read once, not per date
+        if model_at(None) is None:
             return None
     except (FlowcastError, OSError, ValueError):
         return None
-    return lambda d: run_model(registry, dataset, d)
+    return model_at
 
 
 def backfill_model_at(settings: Any, dataset: str, mode: str) -> Callable[[datetime], str | None] | None:

@@ -14,6 +14,7 @@ publishing. Without any model it fails with one sentence telling the user to ret
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -65,22 +66,16 @@ def _model_horizon(version: Any) -> int | None:
     return None
 
 
-def model_for_as_of(registry: Any, dataset: str, model: Any, as_of: datetime) -> tuple[Any, str | None]:
-    """(the model a run at `as_of` forecasts with, a sentence when it is not `model`, the dataset's
-    production model or last champion). A model trained on data after `as_of` (a backfill's or a
-    `--as-of` run's earlier date) saw actuals that the run must not: its weights, combination and
-    calibration were fitted on them. The run takes the newest model promoted (or recorded as champion)
-    for `dataset` whose training data ended at or before `as_of` (not one rolled back from or
-    withdrawn since, nor one removed); when there is none it keeps `model` and the sentence says that
-    its forecasts are not the ones a run at that as_of could have made."""
+def promoted_before(registry: Any, dataset: str, model: Any) -> tuple[Any, ...]:
+    """The versions a run of `dataset` at an as_of before `model`'s training data ended may take instead of `model`
+    (`model_for_as_of`), read from the registry's history once: every version promoted (or recorded as champion) for
+    `dataset`, but `model`, one rolled back from or withdrawn since (by its last word: one promoted again after a
+    rollback from it is a choice) and one removed since (gc), in the order of their first promotion. Metadata only
+    (at a URL: no download of every candidate)."""
     from flowcast.errors import RegistryError
 
-    at = storage_naive(as_of)
-    trained = storage_naive(model.as_of) if model.as_of else None
-    if trained is None or trained <= at:
-        return model, None
     events = registry.history(dataset)
-    dropped: set[Any] = set()  # by its last word: a version promoted again after a rollback from it is a choice
+    dropped: set[Any] = set()
     for e in events:
         if e.get("action") == "rollback":
             dropped.add(e.get("previous"))
@@ -88,17 +83,49 @@ def model_for_as_of(registry: Any, dataset: str, model: Any, as_of: datetime) ->
             dropped.add(e.get("version"))
         elif e.get("action") in ("promote", "champion"):
             dropped.discard(e.get("version"))
-    best = None
+    out = []
     for name in dict.fromkeys(e.get("version") for e in events if e.get("action") in ("promote", "champion")):
         if not name or name in dropped or name == model.version:
             continue
         try:
-            mv = registry.get(name, fetch=False)  # metadata only (at a URL: no download of every candidate)
+            out.append(registry.get(name, fetch=False))
         except RegistryError:  # removed since (gc): not a choice
             continue
-        if mv.as_of and storage_naive(mv.as_of) <= at and (
-                best is None or storage_naive(mv.as_of) >= storage_naive(best.as_of)):
+    return tuple(out)
+
+
+def trained_by(model: Any, as_of: datetime) -> bool:
+    """Whether `model`'s training data ended at or before `as_of` (or it records no end): a run at `as_of` may
+    forecast with it."""
+    return not model.as_of or storage_naive(model.as_of) <= storage_naive(as_of)
+
+
+def choose_model(model: Any, promoted: tuple[Any, ...], as_of: datetime) -> Any | None:
+    """The model a run at `as_of` forecasts with, of the dataset's production model (or last champion) `model` and
+    the versions `promoted_before` read: `model` where it was trained on data up to `as_of`, else the newest of
+    `promoted` whose data ended at or before `as_of` (of two that ended together, the later promoted); None where
+    none did (the run keeps `model`, and says so). Pure: a backfill chooses each of its dates' models from one read
+    of the history."""
+    if trained_by(model, as_of):
+        return model
+    best = None
+    for mv in promoted:
+        if mv.as_of and trained_by(mv, as_of) and (best is None or storage_naive(mv.as_of) >= storage_naive(best.as_of)):
             best = mv
+    return best
+
+
+def model_for_as_of(registry: Any, dataset: str, model: Any, as_of: datetime) -> tuple[Any, str | None]:
+    """(the model a run at `as_of` forecasts with, a sentence when it is not `model`, the dataset's
+    production model or last champion). A model trained on data after `as_of` (a backfill's or a
+    `--as-of` run's earlier date) saw actuals that the run must not: its weights, combination and
+    calibration were fitted on them. The run takes the newest model promoted (or recorded as champion)
+    for `dataset` whose training data ended at or before `as_of` (`choose_model` of `promoted_before`); when there
+    is none it keeps `model` and the sentence says that its forecasts are not the ones a run at that as_of could
+    have made."""
+    if trained_by(model, as_of):
+        return model, None
+    best = choose_model(model, promoted_before(registry, dataset, model), as_of)
     if best is not None:
         best = registry.get(best.version)  # its files, where the registry is remote
         return best, (f"{model.version} was trained at {model.trained_text()}, after this as_of: "
@@ -113,10 +140,32 @@ def run_model(registry: Any, dataset: str, as_of: datetime | None) -> Any | None
     """The model a forecast run of `dataset` at `as_of` forecasts with, as `forecast_flow` chooses it: the production
     model, else the last champion, or the newest model promoted for data up to `as_of` where that one was trained on
     later data (`model_for_as_of`); None where there is none. `as_of` None: a run as of now."""
+    return run_models(registry, dataset)(as_of)
+
+
+def run_models(registry: Any, dataset: str) -> Callable[[datetime | None], Any | None]:
+    """`run_model` of many as_ofs (a backfill's dates, checked before its runs): as_of -> the model its run forecasts
+    with, of one read of the production pointer and, at the first as_of before the model's data ended, of the
+    history (`promoted_before`; each date read both: ~2,000 reads of the registry for an hourly backfill of three
+    months), each chosen version's files fetched once. An error reading the registry is raised at the as_of that
+    needed it, and read again at the next."""
     model = registry.production(dataset) or registry.champion(dataset)
-    if model is None or as_of is None:
-        return model
-    return model_for_as_of(registry, dataset, model, as_of)[0]
+    promoted: list[tuple[Any, ...]] = []
+    fetched: dict[str, Any] = {}
+
+    def at(as_of: datetime | None) -> Any | None:
+        if model is None or as_of is None or trained_by(model, as_of):
+            return model
+        if not promoted:
+            promoted.append(promoted_before(registry, dataset, model))
+        best = choose_model(model, promoted[0], as_of)
+        if best is None:
+            return model
+        if best.version not in fetched:
+            fetched[best.version] = registry.get(best.version)  # its files, where the registry is remote
+        return fetched[best.version]
+
+    return at
 
 
 def damaged_model_sentence(version: str, which: str, dataset: str, problem: str) -> str:

@@ -340,8 +340,8 @@ def _stale_records(settings: Settings, dataset: str, cut: datetime, held: set[da
     (`held`: its as_ofs): a gc killed after its delete's commit, before the record's removal, left them, naming
     forecasts no longer there (pg43). This home's files and the shared home's copies (`shared`: a record another
     machine published is there alone, and it was left for good where gc read this home's files only; shown by its
-    URL). `execute` removes each (both copies) under the key's lock, only while the key holds nothing
-    (`unless_published`)."""
+    URL). Only a record whose name is before `cut` is read (a shared one is a download each). `execute` removes each
+    (both copies) under the key's lock, only while the key holds nothing (`unless_published`)."""
     from flowcast.ops.quiet import fingerprint_path
     from flowcast.shared import shared_files
 
@@ -360,8 +360,13 @@ def _stale_records(settings: Settings, dataset: str, cut: datetime, held: set[da
     for name in sorted(read):
         try:
             a = datetime.strptime(name.removesuffix(".json"), "%Y%m%dT%H%M%S")
+        except ValueError:  # not a record's name
+            continue
+        if a >= cut:  # its own as_of is the name's or a fraction of a second later: not before the cut, left unread
+            continue  # (each shared record was downloaded, one request each, to be passed over here)
+        try:
             raw = read[name]()
-        except (ValueError, OSError):  # not a record's name, or removed meanwhile
+        except OSError:  # removed meanwhile
             continue
         with contextlib.suppress(ValueError, TypeError, KeyError):  # its own as_of, else the name's
             own = datetime.fromisoformat(json.loads(raw)["as_of"])  # (the name drops a second's fraction)
