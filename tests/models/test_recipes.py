@@ -709,8 +709,8 @@ def test_one_observation_series_publish_no_interval_unless_another_series_has_a_
     assert rf.unscaled == {u: "1 observation" for u in ("s00", "s01", "s02")} and not rf.level_scaled
     assert rf.missing_level_notes() == []  # not 'its calibration has no width for it': it has
     assert rf.interval_notes() == [
-        "3 series have no measured typical change to scale their widths by (s00: 1 observation, s01: 1 observation, "
+        ("3 series have no measured typical change to scale their widths by (s00: 1 observation, s01: 1 observation, "
         "s02: 1 observation), and no other series has one to borrow: theta publishes no 80%/95% interval, its "
         "calibrated widths being multiples of a typical change (the mean |y| in its place put the lower bound far "
-        "below every value)."]
+         "below every value).")]
     assert check_forecasts(rf.frame, expected_ids=td.ids, horizon=6, fallbacks=rf.fallbacks).ok

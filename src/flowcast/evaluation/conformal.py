@@ -98,7 +98,9 @@ a history that moves but repeats itself exactly at the season does; nothing cali
 level either, so the notes name those series too. Two observations, a short series published by naive
 (`recipes.SHORT_HISTORY`), measure one change, no typical one (3 -> 15: widths 12 times the multiples, beside
 series moving a quarter of their level): they take the same stand-in (`series_scale(unmeasured=...)`) where another
-series has a measured scale, and the notes name them.
+series has a measured scale, and the notes name them. Where no series has one to borrow (every series of one
+observation), a series without one publishes no interval (`series_scale(borrow_only=True)`): its mean |y| is no
+typical change, and the widths' multiples of it put a 95% lower bound of -762 under values near 100.
 A declared bound (`y_min`, `y_max`) clips every interval; no bound is guessed from a non-negative history, except
 0 for data classed intermittent (mostly zeros, never negative: `flowcast.evaluation.intermittency`).
 """
