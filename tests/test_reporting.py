@@ -461,3 +461,19 @@ def test_the_receipt_sentence_reads_its_as_of_as_every_as_of_is_read(as_of):
     assert utc_text(as_of) == "2019-09-01 06:00 UTC"
     assert reporting.receipt_sentence(receipt) == ("Published 24 forecast rows of 2 series of us_employment as of "
                                                    "2019-09-01 06:00 UTC from theta.")
+
+
+@pytest.mark.parametrize(("models", "said"), [
+    (["naive", "theta"], "from theta (theta-v1)."),
+    (["theta"], "from theta (theta-v1)."),
+    ([], "from theta (theta-v1)."),  # an older receipt without `models`
+    (["naive"], "from naive, the fallback for every series (theta-v1 forecast none)."),
+    (["damped", "naive"], "from damped and naive, the fallbacks for every series (theta-v1 forecast none)."),
+])
+def test_the_receipt_sentence_names_the_fallback_when_every_row_is_its(models, said):
+    """iv44: a backfill date whose every series had 1 observation was published by naive only, and the receipt
+    said 'Published ... from theta (theta-v1)', a model that made none of its rows."""
+    receipt = {"dataset": "shop", "as_of": "2024-01-01T00:00:00", "rows": 18, "n_series": 3, "model": "theta",
+               "model_version": "theta-v1", "models": models}
+    assert reporting.receipt_sentence(receipt) == ("Published 18 forecast rows of 3 series of shop as of "
+                                                   f"2024-01-01 {said}")

@@ -254,14 +254,22 @@ def _score_cell(v: Any) -> Any:
 
 
 def receipt_sentence(receipt: Any) -> str:
-    """The one sentence a person needs: what was published, for which as_of, from which model."""
+    """The one sentence a person needs: what was published, for which as_of, from which model; where no row is
+    the model's (`models`: every series its fallback's), the fallback it was: '... from naive, the fallback for every
+    series (theta-v1 forecast none).'"""
     d = _as_dict(receipt)
     as_of = d.get("as_of")
     when = utc_text(as_of) if isinstance(as_of, str | datetime) else str(as_of)
     model = d.get("model") or "?"
     version = d.get("model_version")
+    named = f"{model}" + (f" ({version})" if version and version != model else "")
+    made = [str(m) for m in d.get("models") or []]  # the rows' models, fallbacks included
+    if made and model not in made:  # every row a fallback's: 'from theta (theta-v1)' named a model of none (iv44)
+        fell = " and ".join([", ".join(made[:-1]), made[-1]] if len(made) > 1 else made)
+        named = (f"{fell}, the fallback{'s' if len(made) > 1 else ''} for every series "
+                 f"({version if version and version != model else model} forecast none)")
     text = (f"Published {int(d.get('rows') or 0):,} forecast rows of {int(d.get('n_series') or 0):,} series of "
-            f"{d.get('dataset')} as of {when} from {model}" + (f" ({version})" if version and version != model else ""))
+            f"{d.get('dataset')} as of {when} from {named}")
     replaced = int(d.get("replaced_rows") or 0)
     if replaced:
         same = d.get("previous_content_hash") and d.get("previous_content_hash") == d.get("content_hash")

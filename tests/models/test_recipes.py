@@ -677,3 +677,40 @@ def test_a_model_needs_the_seasons_it_declares(monkeypatch, name, seasons, seaso
         monkeypatch.setitem(MIN_SEASONS, name, seasons)
     assert min_points(name, season_length) == points
     assert seasons_needed(name) == why
+
+
+@pytest.mark.parametrize("long", [0, 2])
+def test_one_observation_series_publish_no_interval_unless_another_series_has_a_change_to_borrow(long):
+    """iv44: a backfill date where every series had 1 observation near 100 published a 95% lower bound of -762.3:
+    with no series' typical change to borrow, the stand-in was the mean |y| itself, and the calibrated widths
+    (multiples of a typical change) multiplied it. No series with a change to borrow: no interval, and the notes say
+    why (not that the calibration has no width). Beside long series (`long` 2) they borrow the long series'
+    relative change: an interval near the value, never far below it."""
+    from flowcast.flows.tasks import forecast_task
+
+    td = make_td(length=[1, 1, 1, *[36] * long], horizon=6, level=100.0)
+    td.frame = td.frame.with_columns(pl.when(pl.col("unique_id").is_in(["s00", "s01", "s02"]))
+                                     .then(pl.lit(99.0) + pl.col("unique_id").str.slice(2).cast(pl.Float64))
+                                     .otherwise(pl.col("y")).alias("y"))
+    cal = {"method": "conformal", "levels": [80, 95], "mode": {"80": "residual", "95": "residual"},
+           "q": {"80": [4.0] * 6, "95": [8.6] * 6}}  # a real calibration's multiples: ~8.6 typical changes at 95%
+    r = Recipe(name="theta", kind="statistical", components=[{"type": "statistical", "model": "theta"}],
+               weights=[1.0], fallback=["naive"], intervals={m: cal for m in ("theta", "naive")})
+    rf = forecast_task.fn(r, td, 6)  # what both flows publish through
+    ones = rf.frame.filter(pl.col("unique_id").is_in(["s00", "s01", "s02"]))
+    assert set(ones["model"]) == {"naive"} and ones["y_hat"].to_list() == pytest.approx([99.0] * 6 + [100.0] * 6
+                                                                                       + [101.0] * 6)
+    if long:
+        assert ones["y_hat_lo95"].min() > 50 and ones["y_hat_hi95"].max() < 150  # was [-762.3, ...] near 100
+        assert not rf.unscaled and set(rf.level_scaled) == {"s00", "s01", "s02"}
+        assert rf.frame["y_hat_lo95"].null_count() == 0
+        return
+    assert all(rf.frame[c].null_count() == rf.frame.height for c in INTERVAL_COLUMNS)
+    assert rf.unscaled == {u: "1 observation" for u in ("s00", "s01", "s02")} and not rf.level_scaled
+    assert rf.missing_level_notes() == []  # not 'its calibration has no width for it': it has
+    assert rf.interval_notes() == [
+        ("3 series have no measured typical change to scale their widths by (s00: 1 observation, s01: 1 observation, "
+        "s02: 1 observation), and no other series has one to borrow: theta publishes no 80%/95% interval, its "
+        "calibrated widths being multiples of a typical change (the mean |y| in its place put the lower bound far "
+         "below every value).")]
+    assert check_forecasts(rf.frame, expected_ids=td.ids, horizon=6, fallbacks=rf.fallbacks).ok

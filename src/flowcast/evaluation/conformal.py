@@ -98,7 +98,9 @@ a history that moves but repeats itself exactly at the season does; nothing cali
 level either, so the notes name those series too. Two observations, a short series published by naive
 (`recipes.SHORT_HISTORY`), measure one change, no typical one (3 -> 15: widths 12 times the multiples, beside
 series moving a quarter of their level): they take the same stand-in (`series_scale(unmeasured=...)`) where another
-series has a measured scale, and the notes name them.
+series has a measured scale, and the notes name them. Where no series has one to borrow (every series of one
+observation), a series without one publishes no interval (`series_scale(borrow_only=True)`): its mean |y| is no
+typical change, and the widths' multiples of it put a 95% lower bound of -762 under values near 100.
 A declared bound (`y_min`, `y_max`) clips every interval; no bound is guessed from a non-negative history, except
 0 for data classed intermittent (mostly zeros, never negative: `flowcast.evaluation.intermittency`).
 """
@@ -125,7 +127,7 @@ def quantile_pair(level: int) -> tuple[float, float]:
 
 
 def series_scale(insample: pl.DataFrame, season_length: int, cutoffs: pl.DataFrame | None = None, *,
-                 constant: bool = False, unmeasured: Sequence[str] = ()) -> pl.DataFrame:
+                 constant: bool = False, unmeasured: Sequence[str] = (), borrow_only: bool = False) -> pl.DataFrame:
     """unique_id[, cutoff], scale > 0, history: the MASE scale of each series (at each cutoff),
     falling back to the series' mean |y| times the median scale / mean |y| of the series whose scale is
     measured (the mean |y| itself when none is), then to 1 (where the mean |y| is 0 or float noise,
@@ -140,7 +142,10 @@ def series_scale(insample: pl.DataFrame, season_length: int, cutoffs: pl.DataFra
     `cutoffs`): series whose one or two changes measure no typical change (a 2-point history's scale is its one
     difference, 9.92 -> 8.81 a tenth of 3 -> 15): they take the stand-in of a series without a measured scale (their
     mean |y| times the others' median scale / mean |y|), where some other series has a measured scale; else their
-    own."""
+    own. `borrow_only` (the published forecast's scales, no `cutoffs`): where no series has a measured scale to
+    borrow a ratio from, a series without one gets a null scale (widths calibrated in changes then publish no
+    interval for it) instead of its mean |y|: a typical change as large as the level itself put a 95% lower bound
+    of -762 under one-observation series near 100 (iv44)."""
     scale = mase_scale(insample, season_length, cutoffs, history=True).with_columns(
         pl.col("history").fill_null(0))
     if unmeasured:
@@ -163,8 +168,9 @@ def series_scale(insample: pl.DataFrame, season_length: int, cutoffs: pl.DataFra
                             check_sortedness=False)
                  .select("unique_id", "cutoff", "__level").collect())
         keys = ["unique_id", "cutoff"]
-    if constant and cutoffs is not None:
-        raise ValueError("series_scale(constant=True) is for the published forecast's scales: pass no cutoffs")
+    if (constant or borrow_only) and cutoffs is not None:
+        raise ValueError("series_scale(constant=True, borrow_only=True) is for the published forecast's scales: "
+                         "pass no cutoffs")
     if constant:
         flat = insample.filter(pl.col("y").is_finite()).group_by("unique_id").agg(
             ((pl.len() >= min_constant_history(season_length))  # all equal up to float noise (0.1 + 0.2 and 0.3)
@@ -186,9 +192,11 @@ def series_scale(insample: pl.DataFrame, season_length: int, cutoffs: pl.DataFra
     # a series without a measured typical change moves, relative to its level, as the others typically do: its
     # level times their median scale / level (a one-point series at 300 beside monthly series moving 2% a month:
     # a scale of about 7, where its level, 300, published a 95% interval of [-688, 1288])
+    borrowed = True  # (at cutoffs: each cutoff's own ratio, else 1)
     if cutoffs is None:
         ratio = joined.select((pl.col("scale") / pl.col("__level")).filter(measured & has_level).median()).item()
-        relative: pl.Expr = pl.lit(float(ratio) if ratio is not None and math.isfinite(ratio) and ratio > 0 else 1.0)
+        borrowed = ratio is not None and math.isfinite(ratio) and ratio > 0
+        relative: pl.Expr = pl.lit(float(ratio) if borrowed else (None if borrow_only else 1.0), dtype=pl.Float64)
     else:  # at each cutoff, of what was known then: the series' ratios at that cutoff and the earlier ones
         joined = joined.join(_relative_by_cutoff(joined.filter(measured & has_level),
                                                  joined.filter(~measured & has_level)), on="cutoff", how="left")
@@ -199,7 +207,7 @@ def series_scale(insample: pl.DataFrame, season_length: int, cutoffs: pl.DataFra
         pl.when(measured).then(pl.col("scale"))
         .when(pl.col("__flat").fill_null(False) & pl.lit(cutoffs is None)).then(0.0)
         .when(has_level).then(pl.col("__level") * relative)
-        .otherwise(1.0)
+        .otherwise(pl.lit(None, dtype=pl.Float64) if borrow_only and not borrowed else 1.0)
         .alias("scale"),
         # the stand-in of every series, and whether it is its scale: a calibration whose points are mostly
         # level-scaled is expressed in levels, and applied to every series in levels (see `calibrate`)

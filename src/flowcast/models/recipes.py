@@ -490,6 +490,9 @@ class RecipeForecast:
     # series whose history measures no typical change though it moves (one observation, or a history repeating
     # itself exactly at the season), with why: their widths are scaled by their mean |y| instead
     level_scaled: dict[str, str] = field(default_factory=dict)
+    # series as those, where no series has a measured typical change to borrow (every series of 1 observation), with
+    # why: widths calibrated in changes have no unit for them, and no interval is published (`interval_notes`)
+    unscaled: dict[str, str] = field(default_factory=dict)
 
     def could_not(self) -> pl.DataFrame:
         """The `fallbacks` rows of the series the model could not forecast: not the `short` ones, which it was not
@@ -546,6 +549,8 @@ class RecipeForecast:
             start = f" publishes no {lv}% interval"
             said = next(((name, n) for name in names for n in calibration_notes(self.recipe.intervals.get(name), name)
                          if n.startswith(name + start)), None)
+            if said is None and self.unscaled:
+                continue  # `interval_notes` says why: no typical change to scale the widths by
             if said is None:
                 notes.append(f"{self.recipe.name}{start}: its calibration has no width for it.")
             elif said[0] == self.recipe.name:
@@ -581,6 +586,15 @@ class RecipeForecast:
                          f"{'its' if n == 1 else 'their'} {'/'.join(f'{lv}%' for lv in levels)} intervals have no "
                          "conformal width (the point forecast, as a model without residual variance gets in "
                          "statsforecast or fable): nothing in that history measures how far it may move.")
+        if self.unscaled:
+            n = len(self.unscaled)
+            e_g = ", ".join(f"{id_text(u)}: {why}" for u, why in sorted(self.unscaled.items())[:3])
+            cal_levels = [str(lv) for lv in (cal or {}).get("levels", INTERVAL_LEVELS)]
+            notes.append(f"{n} series {'has' if n == 1 else 'have'} no measured typical change to scale "
+                         f"{'its' if n == 1 else 'their'} widths by ({'e.g. ' if n > 3 else ''}{e_g}), and no other "
+                         f"series has one to borrow: {self.recipe.name} publishes no "
+                         f"{'/'.join(f'{lv}%' for lv in cal_levels)} interval, its calibrated widths being multiples "
+                         "of a typical change (the mean |y| in its place put the lower bound far below every value).")
         if self.level_scaled and levels:
             n = len(self.level_scaled)
             e_g = ", ".join(f"{id_text(u)}: {why}" for u, why in sorted(self.level_scaled.items())[:3])
@@ -692,7 +706,9 @@ def forecast_detailed(
     # a constant history has no change to scale the widths by: zero width (see flowcast.evaluation.conformal)
     # a short series (published by naive) has one change: no typical one to scale its widths by (3 -> 15 published
     # [-30, 60] at step 6 beside series moving a quarter of their level): the others' relative change, as one point's
-    scale = series_scale(td.frame.select("unique_id", "ds", "y"), m, constant=True, unmeasured=list(few))
+    # none of them with a change to borrow (a backfill date of one observation each): no width, no interval (iv44)
+    scale = series_scale(td.frame.select("unique_id", "ds", "y"), m, constant=True, unmeasured=list(few),
+                         borrow_only=True)
     out = []
     in_levels: set[str] = set()  # series whose widths were calibrated in levels: every series' mean |y| is its unit
     for (model_name, nominal), part in frame.group_by("model", "__nominal", maintain_order=True):
@@ -714,11 +730,13 @@ def forecast_detailed(
                 .group_by("unique_id").agg(pl.col("y").first()).iter_rows())
     published = set(result["unique_id"].to_list()) - set(flat) - in_levels
     stood_in = set(scale.filter(pl.col("level_scaled"))["unique_id"].to_list())
+    widthless = published & set(scale.filter(pl.col("scale").is_null())["unique_id"].to_list())
+    level_scaled = {**_level_scaled(td, m, published),
+                    **{u: f"{k} observations (one change)" for u, k in few.items() if u in published and u in stood_in}}
     return RecipeForecast(frame=result, fallbacks=fallbacks.sort("unique_id"), recipe=recipe, constant=flat,
                           short=short, short_history=short_history,
-                          level_scaled={**_level_scaled(td, m, published),
-                                        **{u: f"{k} observations (one change)" for u, k in few.items()
-                                           if u in published and u in stood_in}})
+                          level_scaled={u: why for u, why in level_scaled.items() if u not in widthless},
+                          unscaled={u: why for u, why in level_scaled.items() if u in widthless})
 
 
 def _level_scaled(td: TrainingData, season_length: int, ids: set[str]) -> dict[str, str]:
