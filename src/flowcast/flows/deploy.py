@@ -343,6 +343,19 @@ def serve(deployments: list[Any], *, limit: int | None = None, vacuum: ServeVacu
             asyncio.run(_serving(runner))
         except (KeyboardInterrupt, TerminationSignal) as exc:
             get_logger("flowcast.serve").info("Received %s, shutting down...", type(exc).__name__)
+        finally:
+            spare_exit_collection()
+
+
+def spare_exit_collection() -> None:
+    """The serve is ending: its objects (about 650,000 once Prefect, torch and polars are imported) are moved out of the
+    garbage collector's sight (`gc.freeze`), so that the collection Python runs as the process exits does not walk
+    them. That walk held a stopped serve 4 to 8 s after its server had stopped (soak44: SIGTERM to exit 11 to 14 s, a
+    faulthandler dump in those seconds showing 'Garbage-collecting'; Docker's stop kills at 10 s); frozen, the exit
+    takes under 1 s. Nothing is lost: the objects go as the interpreter ends, as they did."""
+    import gc
+
+    gc.freeze()
 
 
 async def _serving(runner: Any) -> None:
