@@ -467,7 +467,9 @@ class ParquetDataset:
         or 409: a conditional write of it in flight): left, False. Gone: FileNotFoundError. A server that refuses the
         header itself (501 NotImplemented, 400 InvalidArgument: `unsupported_condition`) made gc's sweep fail there:
         the plain delete instead, the re-read just before (`_remove_if_unchanged`) its guard, said once and not asked
-        again of this dataset (`conditional_deletes`)."""
+        again of this dataset (`conditional_deletes`). A server that ignores the header without an error, and a
+        botocore too old to know DeleteObject's IfMatch (s3fs drops arguments its operation lacks, silently), delete
+        unconditionally: there only that re-read guards it, unsaid (README, `flowcast gc`)."""
         bucket, key, _ = self.fs.split_path(path)
         self.fs.invalidate_cache(path)
         if self.conditional_deletes:
