@@ -54,7 +54,7 @@ from typing import Any
 import polars as pl
 
 from flowcast.atomic import fsync_dir as _fsync_dir  # (the name the fault tests patch)
-from flowcast.errors import FlowcastError, PublishError
+from flowcast.errors import FlowcastError, PublishError, removal
 from flowcast.store.base import META_PREFIX, fault
 from flowcast.store.contract import storage_ts
 from flowcast.store.fs import CLAIMS, FileStore, refused_condition, unsupported_condition
@@ -709,7 +709,7 @@ class ParquetDataset:
         parts = self._parts_in(key_dir)
         if parts:
             what = "realized accuracy" if table == "realized" else table
-            _check_leases(f"the removal of {what} of dataset {dataset} as_of {utc_text(as_of)}")
+            _check_leases(removal(f"{what} of dataset {dataset} as_of {utc_text(as_of)}"))
         for p in parts:
             self._unlink(p)
         if self.local:
@@ -720,7 +720,7 @@ class ParquetDataset:
 
     def remove_legacy(self, path: str) -> None:
         """Delete one old-layout file and its folder (after its migration; not once the lock is lost: `remove_key`)."""
-        _check_leases(f"the removal of {path}")
+        _check_leases(removal(path))
         self._unlink(path)
         if self.local:
             with contextlib.suppress(OSError):
