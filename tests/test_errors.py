@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from flowcast.config import load_settings
-from flowcast.errors import one_line
+from flowcast.errors import lock_lost_outcome, one_line, removal
 
 
 def test_a_misspelled_setting_is_unknown_and_names_the_one_it_may_be(tmp_path):
@@ -74,3 +74,16 @@ def test_every_error_survives_a_pickle_round_trip(cls):
             setattr(err, name, value)
     back = pickle.loads(pickle.dumps(err))
     assert type(back) is cls and str(back) == str(err) and vars(back) == vars(err)
+
+
+@pytest.mark.parametrize("what, outcome", [
+    ("the publish record of dataset d as_of 2024-03-01", "the publish record of dataset d as_of 2024-03-01 was not written"),
+    (removal("the publish record of dataset d as_of 2024-03-01"),
+     "the publish record of dataset d as_of 2024-03-01 was not removed"),
+    (removal("s3://b/models/versions/v1"), "s3://b/models/versions/v1 was not removed"),
+    ("the removal", "the removal was not written"),  # no thing named: a write's wording
+])
+def test_a_lost_lock_says_what_was_not_written_or_not_removed(what, outcome):
+    """words44: a lost lock that guarded a deletion said `the removal of X was not written`; it says `X was not
+    removed` now, a write still `X was not written`."""
+    assert lock_lost_outcome(what) == outcome

@@ -115,6 +115,22 @@ class LockLostError(StorageError):
     guarded was not written. Never transient: a retry does not get the lock back."""
 
 
+_REMOVAL = "the removal of "
+
+
+def removal(thing: str) -> str:
+    """What a lock guards when it guards the deletion of `thing` (`lock_lost_outcome`: `thing was not removed`)."""
+    return _REMOVAL + thing
+
+
+def lock_lost_outcome(what: str) -> str:
+    """How a LockLostError ends: `what` the lost lock guarded was not done, `... was not written`, or for a
+    `removal(thing)`, `thing was not removed` (it read `the removal of thing was not written` until words44)."""
+    if what.startswith(_REMOVAL):
+        return f"{what.removeprefix(_REMOVAL)} was not removed"
+    return f"{what} was not written"
+
+
 class SettingsValueError(ValueError):
     """A configuration value that failed validation, with where each offending value was set: an
     environment variable (named with its value) or a configuration file's key. `errors()` is pydantic's

@@ -100,7 +100,7 @@ from typing import Any
 
 from flowcast.atomic import fsync_dir as _fsync_dir  # (the name the fault tests patch)
 from flowcast.atomic import no_room, plain_mode, room_in, storage_error, temp_beside
-from flowcast.errors import ProductionMovedError, RegistryError, StorageError
+from flowcast.errors import ProductionMovedError, RegistryError, StorageError, removal
 from flowcast.store.fs import MARKER, OBJECT_PROTOCOLS, FileStore, Lease, split_url
 from flowcast.timekeys import utc_text
 from flowcast.wording import plural
@@ -749,7 +749,7 @@ class ModelRegistry:
         when this writer's lease on the lock object was lost (a waiter that broke the lock may have written a note of
         its own meanwhile, which this removal would have taken away)."""
         if self.remote is not None:
-            self._guarded(f"the removal of {self.location}/{name}")
+            self._guarded(removal(f"{self.location}/{name}"))
             self.remote.remove(name)
         else:
             with contextlib.suppress(FileNotFoundError):
@@ -834,7 +834,7 @@ class ModelRegistry:
         tmp = self.versions_dir / f".tmp-deleted-{version}"
         _fault("before_version_removal")  # a gc's pointer commit made (when it had one), the version still listed
         if self.remote is not None:
-            self._guarded(f"the removal of {self.location}/versions/{version}")
+            self._guarded(removal(f"{self.location}/versions/{version}"))
             self.remote.remove(f"versions/{version}/{MARKER}")
             _fault("version_hidden")  # out of sight (its marker gone), its objects not yet removed
             self.remote.remove(f"versions/{version}")
@@ -1188,7 +1188,7 @@ class ModelRegistry:
             return True
         left = False
         if self.remote is not None and version in self.remote.list("versions"):  # its marker gone, objects not
-            self._guarded(f"the removal of {self.location}/versions/{version}")
+            self._guarded(removal(f"{self.location}/versions/{version}"))
             self.remote.remove(f"versions/{version}")
             left = True
         for d in (vdir, self.versions_dir / f".tmp-deleted-{version}"):
@@ -1638,7 +1638,7 @@ class ModelRegistry:
         with self._lock():  # (a removal whose record was committed is finished as the lock is taken)
             removed = due and name not in self._version_names()
             if self.remote is not None and name in self.remote.list("versions") and not self._has_version(name):
-                self._guarded(f"the removal of {self.location}/versions/{name}")
+                self._guarded(removal(f"{self.location}/versions/{name}"))
                 self.remote.remove(f"versions/{name}")
                 removed = True
             d = self.versions_dir / name

@@ -397,3 +397,85 @@ def test_a_serves_vacuum_sees_its_home_s_run_in_flight_among_more_than_a_page_of
                          timeout=300, env=_env(tmp_path / "prefect", PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120"))
     assert res.returncode == 0, res.stderr[-3000:]
     assert res.stdout.split()[-2:] == ["True", "False"], res.stdout
+
+
+def test_a_run_that_starts_during_a_serves_vacuum_stops_it_after_the_batch_under_way(backlog):
+    """words44: the serve looked for a run of its home in flight once, before its vacuum began, and Prefect's runner
+    may start one during it: the vacuum went on to the end beside it. It looks again between batches: a run started
+    after the first batch stops it there; what went stays gone, and the rest (with the run, once it ended) goes at
+    the next turn, not a day later."""
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.states import Completed, Running
+
+    from flowcast.ops.prefect_runs import ServeVacuum
+
+    @flow(name="forecast")
+    def parent(home: str) -> None:
+        pass
+
+    home, ids = backlog
+    started: list = []
+
+    class _RunStartsAfterItsFirstLook(ServeVacuum):
+        """The serve's vacuum, with a real run of the home started on the server right after its first look."""
+
+        async def busy(self, client, page=None):
+            found = await super().busy(client, page)
+            if not started:
+                started.append(await client.create_flow_run(parent, parameters={"home": str(home)}, state=Running()))
+            return found
+
+    said: list[str] = []
+    serve_vacuum = _RunStartsAfterItsFirstLook(home, 0, clock=lambda: datetime.now(UTC) + DAY, batch=3, say=said.append)
+
+    async def turns() -> tuple:
+        async with get_client() as client:
+            first = await serve_vacuum.turn(client)
+            last, during = serve_vacuum.last, await serve_vacuum.turn(client)
+            await client.set_flow_run_state(started[0].id, Completed(), force=True)
+            return first, last, during, await serve_vacuum.turn(client)
+
+    first, last, during, after = asyncio.run(turns())
+    assert first is not None and (first.flow_runs, first.stopped) == (3, True)  # one batch, then it saw the run
+    assert last is None  # due again at the next turn
+    assert during is None  # the run still in flight: no vacuum starts
+    assert after is not None and (after.flow_runs, after.stopped) == (5, False)  # the rest and the ended run
+    assert _left([*ids, started[0].id]) == 0
+    assert len(said) == 2 and said[0].startswith("removed 3 flow runs of this home"), said
+    assert said[0].endswith("; a run of this home started, the rest goes once no run is in flight")
+    assert said[1].startswith("removed 5 flow runs of this home") and ";" not in said[1]
+
+
+def test_a_stopped_vacuum_leaves_the_artifact_keys_to_the_next_vacuum(backlog):
+    """words44: a vacuum stopped between batches (the serve stopping) still reconciled Prefect's artifact keys, a
+    write more after the stop; and a vacuum that removed no artifact never reconciled, so the keys a stopped vacuum
+    left named a deleted artifact for good. A stopped one skips it; the next one reconciles every key."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import ArtifactCreate
+    from prefect.client.schemas.filters import ArtifactCollectionFilter, ArtifactCollectionFilterKey
+
+    from flowcast.ops.prefect_runs import vacuum
+
+    home, ids = backlog
+    key = f"plot-{home.parent.name}".lower().replace("_", "-")
+    keys = ArtifactCollectionFilter(key=ArtifactCollectionFilterKey(any_=[key]))
+
+    async def create() -> None:
+        async with get_client() as client:
+            for run in ids:
+                await client.create_artifact(ArtifactCreate(key=key, type="markdown", data="x", flow_run_id=run))
+
+    async def collections() -> int:
+        async with get_client() as client:
+            return len(await client.read_latest_artifacts(artifact_filter=keys))
+
+    asyncio.run(create())
+    assert asyncio.run(collections()) == 1
+    stop = _SetAfter(1)  # set as it looks after its one batch, which removed every run
+    done = vacuum(home, datetime.now(UTC) + DAY, serving=True, stop=stop, batch=len(ids))
+    assert done is not None and (done.flow_runs, done.artifacts, done.stopped) == (len(ids), len(ids), True)
+    assert asyncio.run(collections()) == 1  # not reconciled: the key still names its deleted artifact
+    rest = vacuum(home, datetime.now(UTC) + DAY, serving=True)
+    assert rest is not None and (rest.flow_runs, rest.artifacts, rest.stopped) == (0, 0, False)
+    assert asyncio.run(collections()) == 0

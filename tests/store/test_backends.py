@@ -514,8 +514,8 @@ def test_a_writer_whose_object_store_key_lock_was_broken_deletes_nothing(s3_url)
         files.remove(f".locks/{name}")  # what a waiter that broke it does, then takes it
         files.write_text(f".locks/{name}", "0a1b2c other-machine 42")
         with pytest.raises(LockLostError, match=rf"lost the lock .*/\.locks/{name} \(it is now held by 0a1b2c "
-                                                r"other-machine 42\): the removal of realized accuracy of dataset "
-                                                rf"{DS} as_of .* was not written"):
+                                                r"other-machine 42\): realized accuracy of dataset "
+                                                rf"{DS} as_of .* was not removed"):
             store.data.remove_key("realized", DS, AS_OF)
     assert store.read_realized(DS, AS_OF).height > 0 and store.has(DS, AS_OF)
     assert files.read_text(f".locks/{name}") == "0a1b2c other-machine 42"  # the new holder's lock left alone
@@ -556,9 +556,9 @@ def test_what_follows_a_keys_change_is_not_done_once_its_object_store_lock_was_b
     name = _key_lock("forecasts", DS, AS_OF if call != "unless_published" else OTHER)
     called: list[bool] = []
     then = lambda: called.append(True)
-    what = "the publish record" if call == "while_published" else "the removal of the publish record"
-    lost = (rf"lost the lock .*/\.locks/{name} \(it is now held by 0a1b2c other-machine 42\): {what} of dataset "
-            rf"{DS} as_of .* was not written")
+    done = "written" if call == "while_published" else "removed"
+    lost = (rf"lost the lock .*/\.locks/{name} \(it is now held by 0a1b2c other-machine 42\): the publish record of "
+            rf"dataset {DS} as_of .* was not {done}")
     if call == "delete":
         _break_after(store, store.data, "remove_key", name, table="forecasts")  # once the forecasts are gone
         with pytest.raises(LockLostError, match=lost):

@@ -88,8 +88,8 @@ def test_a_delete_whose_connection_is_cut_after_its_commit_removes_no_record(pg_
     monkeypatch.setattr(psycopg.Connection, "transaction", then_cut)
     called: list[bool] = []
     with pytest.raises(LockLostError, match=rf"lost the lock of dataset {DS} as_of 2023-06-01 on the "
-                                            rf"PostgreSQL store .*its connection was cut.*: the removal of the "
-                                            rf"publish record of dataset {DS} as_of 2023-06-01 was not"):
+                                            rf"PostgreSQL store .*its connection was cut.*: the publish record of "
+                                            rf"dataset {DS} as_of 2023-06-01 was not removed"):
         store.delete(DS, OLD, then=lambda: called.append(True))
     monkeypatch.undo()
     assert cut and called == []
@@ -128,9 +128,10 @@ def test_what_follows_a_check_under_the_keys_lock_is_not_done_once_its_connectio
     called: list[bool] = []
     then = lambda: called.append(True)
     key = "as_of 2023-06-01" if call == "unless_published" else "as_of 2024-03-01"
-    what = "the removal of the publish record" if call == "unless_published" else "the publish record"
+    done = "removed" if call == "unless_published" else "written"
     with pytest.raises(LockLostError, match=rf"lost the lock of dataset {DS} {key} on the PostgreSQL store .*its "
-                                            rf"connection was cut.*: {what} of dataset {DS} {key} was not written"):
+                                            rf"connection was cut.*: the publish record of dataset {DS} {key} was "
+                                            rf"not {done}"):
         if call == "unless_published":
             store.unless_published(DS, OLD, then)
         else:

@@ -10,15 +10,19 @@ top-level flow runs of one home (their `home` parameter; other homes sharing PRE
 left alone) in a final state that ended before a cutoff, with their subflow runs that did too (`_removable`: a subflow
 under a parent that ended after the cutoff stays, with its parent), task runs (cascaded), logs and artifacts, in
 batches (`VACUUM_BATCH` flow runs a transaction, a stop looked at between them); artifact keys left naming a deleted
-artifact are re-pointed or dropped (Prefect's own reconciliation). Its dry run counts the same selection.
+artifact are re-pointed or dropped (Prefect's own reconciliation), by a vacuum that was not stopped (a stopped one
+leaves them to the next, whose reconciliation covers every key). Its dry run counts the same selection.
 
 A server named by PREFECT_API_URL is left alone: it is the server's to vacuum (`make server` turns its vacuum on)
 and it may hold other people's runs.
 
 `flowcast serve` on the temporary server vacuums it too (`ServeVacuum`): a serve left running for months is the home
 nobody runs `flowcast gc` in, and its runs were the ones that piled up. It vacuums as it starts and then once a day
-(`vacuum_due`), only between runs: never while a flow run of its home is Pending, Running or Cancelling (it looks
-again at its next turn, every minute). A vacuum that fails (the database locked or unreadable) is a warning: the
+(`vacuum_due`), and starts only between runs: never while a flow run of its home is Pending, Running or Cancelling
+(it looks again at its next turn, every minute). A run that starts during a vacuum (Prefect's runner does not wait for
+it) stops it after the batch under way, where it looks again between batches (`ServeVacuum.busy`); until then the two
+share SQLite's one writer a batch's transaction at a time (the vacuum removes only runs that ended before the cutoff,
+never the new one), and the rest goes at the next turn that finds no run in flight. A vacuum that fails (the database locked or unreadable) is a warning: the
 serve serves on and tries again a day later. A serve that stops (SIGTERM) stops its vacuum too, after the batch under
 way (`ServeVacuum.stop`).
 """
@@ -44,6 +48,7 @@ class Vacuumed:
     flow_runs: int
     logs: int = 0
     artifacts: int = 0
+    stopped: bool = False  # it returned between batches (the serve stopping, or a run of the home in flight)
 
 
 def temporary_database(*, serving: bool = False) -> Path | None:
@@ -86,7 +91,14 @@ def _removable(db: Any, cutoff: datetime, home: str) -> Any:
     return db.FlowRun.id.in_(sa.select(tree.c.id))
 
 
-async def _vacuum(cutoff: datetime, home: str, dry_run: bool, stop: threading.Event | None, batch: int) -> Vacuumed:
+def _halted(stop: threading.Event | None, busy: Callable[[], bool] | None, started: bool) -> bool:
+    """Whether a vacuum returns before its next batch: the serve is stopping (`stop` set), or, once a batch went
+    (`started`: the serve looked just before the first), a flow run of the home is in flight (`busy`)."""
+    return (stop is not None and stop.is_set()) or (started and busy is not None and busy())
+
+
+async def _vacuum(cutoff: datetime, home: str, dry_run: bool, stop: threading.Event | None,
+                  busy: Callable[[], bool] | None, batch: int) -> Vacuumed:
     import sqlalchemy as sa
     from prefect.server.database import provide_database_interface
     from prefect.server.services.db_vacuum import (
@@ -107,28 +119,30 @@ async def _vacuum(cutoff: datetime, home: str, dry_run: bool, stop: threading.Ev
     runs = logs = artifacts = 0
     # one transaction per batch of flow runs, their logs and artifacts after it: what went stays gone, a stop between
     # batches leaves the rest (still chosen) to the next vacuum
-    while not (stop is not None and stop.is_set()) and (
+    while not (stopped := _halted(stop, busy, runs > 0)) and (
             ids := await _delete_flow_run_batch(db, condition, batch, per_statement)):
         for chunk in batched_iterable(ids, per_statement):
             logs += await _batch_delete(db, db.Log, db.Log.flow_run_id.in_(chunk), 1000)
             artifacts += await _batch_delete(db, db.Artifact, db.Artifact.flow_run_id.in_(chunk), 1000)
         runs += len(ids)
-    if artifacts:
+    if not stopped:  # every stale key, this vacuum's and a stopped one's before it: a stopped vacuum writes no more
         await vacuum_stale_artifact_collections(db=db)
-    return Vacuumed(runs, logs, artifacts)
+    return Vacuumed(runs, logs, artifacts, stopped)
 
 
 def vacuum(home: str | Path, cutoff: datetime, *, dry_run: bool = False, serving: bool = False,
-           stop: threading.Event | None = None, batch: int = VACUUM_BATCH) -> Vacuumed | None:
+           stop: threading.Event | None = None, busy: Callable[[], bool] | None = None,
+           batch: int = VACUUM_BATCH) -> Vacuumed | None:
     """Delete the flow runs of `home` that Prefect's temporary server keeps and that ended before `cutoff` (tz-aware,
     or naive UTC), with their task runs, logs and artifacts (`_removable`), `batch` flow runs a transaction; `dry_run`:
     only count those runs. `stop`: looked at before each batch; once set, the vacuum returns what it removed so far
-    (a serve stopping: `ServeVacuum.stop`). None where runs report to a configured server or no temporary server's
+    (a serve stopping: `ServeVacuum.stop`), `stopped`, its artifact keys left to the next vacuum; `busy`: asked before
+    each batch after the first, True stops it as `stop` does (a run of the home started: `ServeVacuum.turn`). None where runs report to a configured server or no temporary server's
     database exists (module doc); `serving`: as `temporary_database`'s."""
     if temporary_database(serving=serving) is None:
         return None
     when = cutoff if cutoff.tzinfo is not None else cutoff.replace(tzinfo=UTC)
-    return asyncio.run(_vacuum(when, str(Path(home).resolve()), dry_run, stop, batch))
+    return asyncio.run(_vacuum(when, str(Path(home).resolve()), dry_run, stop, busy, batch))
 
 
 def vacuum_due(last: datetime | None, now: datetime, every: timedelta = VACUUM_EVERY, *, busy: bool = False) -> bool:
@@ -204,23 +218,29 @@ class ServeVacuum:
             return None
         try:
             if await self.busy(client):
-                return None  # between runs only: the next turn looks again
-            # A run that starts after `busy` looked is harmless to the vacuum under way: the vacuum removes only runs in
-            # a final state that ended before the cutoff, which a run in flight never is (nor its task runs, logs and
-            # artifacts); what it shares is SQLite's one writer, taken by one batch's transaction at a time, which
-            # Prefect's writes wait for (its database timeout) as they wait for any other writer.
-            self.last = now
-            done = await asyncio.to_thread(vacuum, self.home, now - timedelta(days=self.days), serving=True,
-                                           stop=self.stopping, batch=self.batch)
+                return None  # it starts between runs only: the next turn looks again
+            # Prefect's runner may start a run after `busy` looked: until the vacuum looks again, after the batch under
+            # way, the two share SQLite's one writer, one batch's transaction at a time, which Prefect's writes wait
+            # for (its database timeout) as for any other writer; the vacuum removes only runs in a final state that
+            # ended before the cutoff, never one in flight (nor its task runs, logs and artifacts).
+            loop, last, self.last = asyncio.get_running_loop(), self.last, now
+            done = await asyncio.to_thread(
+                vacuum, self.home, now - timedelta(days=self.days), serving=True, stop=self.stopping,
+                busy=lambda: asyncio.run_coroutine_threadsafe(self.busy(client), loop).result(), batch=self.batch)
         except Exception as exc:  # noqa: BLE001 - Prefect's database is not flowcast's: said, the serve goes on
             self._say("warning", f"the flow runs of Prefect's temporary server were not vacuumed: {type(exc).__name__}: "
                       f"{' '.join(str(exc).split())[:300]}; the serve goes on and tries again "
                       f"{'in a day' if self.last == now else 'at its next turn'}")
             return None
+        interrupted = done is not None and done.stopped and not self.stopping.is_set()  # by a run of the home
+        if interrupted:
+            self.last = last  # the rest goes at the next turn that finds no run in flight, not a day later
         if done is not None and done.flow_runs:
             from flowcast.wording import plural
 
             self._say("info", f"removed {plural(done.flow_runs, 'flow run')} of this home that ended more than "
                       f"{self.days:g} days ago (retention.prefect_runs_days) from Prefect's temporary server, with "
-                      f"{plural(done.logs, 'log')} and {plural(done.artifacts, 'artifact')}")
+                      f"{plural(done.logs, 'log')} and {plural(done.artifacts, 'artifact')}"
+                      + ("; a run of this home started, the rest goes once no run is in flight"
+                         if interrupted else ""))
         return done

@@ -31,7 +31,7 @@ from typing import Any
 
 import polars as pl
 
-from flowcast.errors import PublishError
+from flowcast.errors import PublishError, removal
 from flowcast.store.base import PublishReceipt, already_published, prepare, same_published
 from flowcast.store.contract import (
     check_dataset,
@@ -371,7 +371,7 @@ class EmbeddedStore:
                 self.data.remove_legacy(legacy)
                 found = True
             if found and then is not None:
-                _then_if_held(then, f"the removal of the publish record of dataset {dataset} as_of {utc_text(as_of)}")
+                _then_if_held(then, removal(f"the publish record of dataset {dataset} as_of {utc_text(as_of)}"))
         # views listing keys: not this one now; a table left without a file: its view reads none (a glob matching
         # nothing failed every query of it: 'No files found that match the pattern')
         emptied = found and self.views is not None and (
@@ -388,7 +388,7 @@ class EmbeddedStore:
         with self.data.lock(_key_lock("forecasts", dataset, as_of), remove=True):
             if self.has(dataset, as_of):
                 return False
-            _then_if_held(then, f"the removal of the publish record of dataset {dataset} as_of {utc_text(as_of)}")
+            _then_if_held(then, removal(f"the publish record of dataset {dataset} as_of {utc_text(as_of)}"))
         return True
 
     def while_published(self, dataset: str, as_of: datetime, content_hash: str, then: Callable[[], None], *,

@@ -56,7 +56,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
-from flowcast.errors import ConfigError, LockLostError, StorageError
+from flowcast.errors import ConfigError, LockLostError, StorageError, lock_lost_outcome
 
 log = logging.getLogger(__name__)
 MARKER = "_COMPLETE"
@@ -533,7 +533,7 @@ class Lease:
                 why = (f"it is now held by {holder.decode(errors='replace')}" if holder else
                        "its object was removed")
         if why:
-            raise LockLostError(f"lost the lock {self.files.url(self.rel)} ({why}): {what} was not written")
+            raise LockLostError(f"lost the lock {self.files.url(self.rel)} ({why}): {lock_lost_outcome(what)}")
 
     def stop(self) -> None:
         self._stop.set()

@@ -54,7 +54,7 @@ from typing import Any
 import polars as pl
 
 from flowcast.atomic import fsync_dir as _fsync_dir  # (the name the fault tests patch)
-from flowcast.errors import FlowcastError, PublishError
+from flowcast.errors import FlowcastError, PublishError, removal
 from flowcast.store.base import META_PREFIX, fault
 from flowcast.store.contract import storage_ts
 from flowcast.store.fs import CLAIMS, FileStore, refused_condition, unsupported_condition
@@ -467,7 +467,9 @@ class ParquetDataset:
         or 409: a conditional write of it in flight): left, False. Gone: FileNotFoundError. A server that refuses the
         header itself (501 NotImplemented, 400 InvalidArgument: `unsupported_condition`) made gc's sweep fail there:
         the plain delete instead, the re-read just before (`_remove_if_unchanged`) its guard, said once and not asked
-        again of this dataset (`conditional_deletes`)."""
+        again of this dataset (`conditional_deletes`). A server that ignores the header without an error, and a
+        botocore too old to know DeleteObject's IfMatch (s3fs drops arguments its operation lacks, silently), delete
+        unconditionally: there only that re-read guards it, unsaid (README, `flowcast gc`)."""
         bucket, key, _ = self.fs.split_path(path)
         self.fs.invalidate_cache(path)
         if self.conditional_deletes:
@@ -707,7 +709,7 @@ class ParquetDataset:
         parts = self._parts_in(key_dir)
         if parts:
             what = "realized accuracy" if table == "realized" else table
-            _check_leases(f"the removal of {what} of dataset {dataset} as_of {utc_text(as_of)}")
+            _check_leases(removal(f"{what} of dataset {dataset} as_of {utc_text(as_of)}"))
         for p in parts:
             self._unlink(p)
         if self.local:
@@ -718,7 +720,7 @@ class ParquetDataset:
 
     def remove_legacy(self, path: str) -> None:
         """Delete one old-layout file and its folder (after its migration; not once the lock is lost: `remove_key`)."""
-        _check_leases(f"the removal of {path}")
+        _check_leases(removal(path))
         self._unlink(path)
         if self.local:
             with contextlib.suppress(OSError):

@@ -45,7 +45,14 @@ from typing import Any
 
 import polars as pl
 
-from flowcast.errors import LockLostError, PublishError, StoreLockWaitError, StoreUnreachableError
+from flowcast.errors import (
+    LockLostError,
+    PublishError,
+    StoreLockWaitError,
+    StoreUnreachableError,
+    lock_lost_outcome,
+    removal,
+)
 from flowcast.store.base import PublishReceipt, already_published, fault, prepare, same_published
 from flowcast.store.contract import (
     _VALUE_RE,
@@ -515,7 +522,7 @@ class PostgresStore:
             why = f"its connection was cut: {' '.join(str(exc).split())}"
         if why:
             raise LockLostError(f"lost the lock of dataset {dataset} as_of {utc_text(as_of)} on the PostgreSQL store "
-                                f"{self.location} ({why}): {what} was not written")
+                                f"{self.location} ({why}): {lock_lost_outcome(what)}")
 
     def _copy_in(self, con: Any, table: str, frame: pl.DataFrame) -> None:
         from psycopg import sql
@@ -636,8 +643,8 @@ class PostgresStore:
                 con.execute(f"DELETE FROM {s}.publish_records WHERE dataset = %s AND as_of = %s", [dataset, as_of])
                 fault("delete_before_commit")
             if n > 0 and then is not None:
-                self._check_lock_held(con, dataset, as_of, f"the removal of the publish record of dataset {dataset} "
-                                      f"as_of {utc_text(as_of)}", s, "forecasts", dataset, as_of.isoformat())
+                self._check_lock_held(con, dataset, as_of, removal(f"the publish record of dataset {dataset} "
+                                      f"as_of {utc_text(as_of)}"), s, "forecasts", dataset, as_of.isoformat())
                 then()
         return n > 0
 
@@ -655,8 +662,8 @@ class PostgresStore:
             if self._has_table(con, "publishes") and con.execute(
                     f"SELECT 1 FROM {s}.publishes WHERE dataset = %s AND as_of = %s", [dataset, as_of]).fetchone():
                 return False
-            self._check_lock_held(con, dataset, as_of, f"the removal of the publish record of dataset {dataset} "
-                                  f"as_of {utc_text(as_of)}", s, "forecasts", dataset, as_of.isoformat())
+            self._check_lock_held(con, dataset, as_of, removal(f"the publish record of dataset {dataset} "
+                                  f"as_of {utc_text(as_of)}"), s, "forecasts", dataset, as_of.isoformat())
             then()
         return True
 
