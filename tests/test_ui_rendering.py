@@ -899,10 +899,19 @@ def test_realized_accuracy_log_line_counts_in_words(n, points, at, said):
 def test_progress_text_shows_steps_of_total_elapsed_and_losses():
     ev = {"step": 120, "max_steps": 500, "elapsed": 42.4, "train_loss": 0.12345, "val_loss": 0.2}
     assert reporting.progress_text("gru backtest", ev) == \
-        "gru backtest training: step 120 of 500, 0:42 elapsed, training loss 0.1235, validation loss 0.2"
+        "gru backtest training: step 120 of 500, 42.4 s elapsed, training loss 0.1235, validation loss 0.2"
     final = {"step": 500, "elapsed": 3725, "train_loss": 0.1, "val_loss": 0.15, "best": True}
     assert reporting.progress_text("gru backtest", final, final=True) == \
         "gru backtest finished: 500 steps, 1:02:05 in all, training loss 0.1, best validation loss 0.15"
+
+
+def test_the_progress_artifact_and_the_log_line_write_a_trainings_time_alike():
+    """The artifact said '0:01 in all' where the log line said 'in 0.9 s' of the same training."""
+    from flowcast.flows import tasks
+
+    final = reporting.progress_text("gru", {"step": 5, "elapsed": 0.94}, final=True)
+    line = tasks.training_line("gru", {"steps": 5, "train_seconds": 0.94})
+    assert "5 steps, 0.9 s in all" in final and "5 steps in 0.9 s," in line, (final, line)
 
 
 def test_progress_is_due_every_few_steps_or_seconds():
