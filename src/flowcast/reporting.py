@@ -1007,7 +1007,14 @@ def receipt_description(receipt: Any, scope: Scope, note: str | Sequence[str] = 
     data up to 2019-08-01 00:00 UTC, after this as_of, and no model of emp was promoted for data up'),
     its point (these are not the forecasts a run on that date could have made) out of sight."""
     text = scope.describe(receipt_sentence(receipt))
-    return "\n\n".join([text, *(f"Note: {n}" for n in receipt_notes(receipt, note))])
+    return "\n\n".join([text, *(f"Note: {after_colon(n)}" for n in receipt_notes(receipt, note))])
+
+
+def after_colon(sentence: str) -> str:
+    """A sentence as it reads after 'Note: ': its first word lowercased where it is an ordinary capitalized word
+    ('The declared covariates ...' -> 'the declared ...'; it read 'Note: The declared covariates'); a name or a
+    figure that leads it ('theta-v3 was trained ...', '4 series ...', 'DuckDB ...') stays as it is."""
+    return sentence[:1].lower() + sentence[1:] if re.match(r"[A-Z][a-z]+\b(?![-/.\w])", sentence) else sentence
 
 
 NONE = "—"  # an empty table cell a person reads as "nothing here"
