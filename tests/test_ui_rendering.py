@@ -353,6 +353,20 @@ def test_the_receipt_shows_paths_under_the_home_relative_to_it_and_no_bare_run_i
     assert "flow run" not in [r["field"] for r in rows] and RECEIPT["run_id"] not in str(rows)
 
 
+@pytest.mark.parametrize(("sentence", "said"), [
+    ("The declared covariates (promo) are not used by damped.", "the declared covariates (promo) are not used by damped."),
+    ("Intermittent counts without a declared y_min", "intermittent counts without a declared y_min"),
+    ("theta-v3 was trained on data up to 2019-08-01", "theta-v3 was trained on data up to 2019-08-01"),
+    ("4 series fell back to damped", "4 series fell back to damped"),
+    ("DuckDB could not be written", "DuckDB could not be written"),
+    ("Gru-v1 was trained", "Gru-v1 was trained"),  # a name that leads keeps its spelling
+    ("", ""),
+])
+def test_a_note_reads_on_after_its_colon(sentence, said):
+    """The receipt read 'Note: The declared covariates (promo) are not used by damped'."""
+    assert reporting.after_colon(sentence) == said
+
+
 INTERMITTENT = "The data was classed intermittent: 30 of 30 series have an average interval between demands above 1.32."
 CUT = "Intermittent counts without a declared y_min: forecasts and intervals are cut at 0."
 
@@ -371,7 +385,7 @@ def test_each_note_of_a_run_is_its_own_paragraph_of_the_receipt_and_the_table_co
                "model_version": "croston-v1", "notes": []}
     scope = reporting.Scope(dataset="parts", as_of=datetime(2024, 4, 29))
     described = reporting.receipt_description(receipt, scope, note=note)
-    assert described.split("\n\n")[1:] == [f"Note: {p}" for p in paragraphs]
+    assert described.split("\n\n")[1:] == [f"Note: {p[0].lower()}{p[1:]}" for p in paragraphs]  # not 'Note: The'
     rows = reporting.receipt_table(receipt, note)
     assert not any(p in str(r["value"]) for p in paragraphs for r in rows)
     counted = [r["value"] for r in rows if r["field"] == "notes"]
@@ -899,10 +913,19 @@ def test_realized_accuracy_log_line_counts_in_words(n, points, at, said):
 def test_progress_text_shows_steps_of_total_elapsed_and_losses():
     ev = {"step": 120, "max_steps": 500, "elapsed": 42.4, "train_loss": 0.12345, "val_loss": 0.2}
     assert reporting.progress_text("gru backtest", ev) == \
-        "gru backtest training: step 120 of 500, 0:42 elapsed, training loss 0.1235, validation loss 0.2"
+        "gru backtest training: step 120 of 500, 42.4 s elapsed, training loss 0.1235, validation loss 0.2"
     final = {"step": 500, "elapsed": 3725, "train_loss": 0.1, "val_loss": 0.15, "best": True}
     assert reporting.progress_text("gru backtest", final, final=True) == \
         "gru backtest finished: 500 steps, 1:02:05 in all, training loss 0.1, best validation loss 0.15"
+
+
+def test_the_progress_artifact_and_the_log_line_write_a_trainings_time_alike():
+    """The artifact said '0:01 in all' where the log line said 'in 0.9 s' of the same training."""
+    from flowcast.flows import tasks
+
+    final = reporting.progress_text("gru", {"step": 5, "elapsed": 0.94}, final=True)
+    line = tasks.training_line("gru", {"steps": 5, "train_seconds": 0.94})
+    assert "5 steps, 0.9 s in all" in final and "5 steps in 0.9 s," in line, (final, line)
 
 
 def test_progress_is_due_every_few_steps_or_seconds():

@@ -38,20 +38,34 @@ _NO_ROOM_MARKS = (*FULL_DISK_MARKS, *(mark for code in _NO_ROOM[1:]
                                       for mark in (f"[errno {code}]", f"os error {code}", os.strerror(code).lower())))
 
 
-def no_room(exc: BaseException | None) -> bool:
-    """Whether `exc`, or an error it was raised from, is a write that found no room: a full disk (ENOSPC), a
-    quota (EDQUOT) or a file-size limit (EFBIG), said by its errno or by a wrapper's text (`_NO_ROOM_MARKS`).
-    Not transient: none frees itself in the seconds of a task's retries."""
+_NO_RIGHTS = (errno.EACCES, errno.EPERM, errno.EROFS)  # permission denied, not permitted, a read-only file system
+
+
+def _said_by(exc: BaseException | str | None, codes: tuple[int, ...], marks: tuple[str, ...] = ()) -> bool:
+    """Whether `exc` (an error, or an error it was raised from; or an error's text) has one of the errnos `codes`,
+    by its errno or by its text: `[Errno N]`, Rust's `os error N`, the errno's words (`os.strerror`), or `marks`."""
+    words = re.compile("|".join([*(rf"\[errno {c}\]|os error {c}\b|{re.escape(os.strerror(c).lower())}" for c in codes),
+                                 *map(re.escape, marks)]))
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
-        if getattr(exc, "errno", None) in _NO_ROOM:
+        if getattr(exc, "errno", None) in codes or words.search(str(exc).lower()):
             return True
-        text = str(exc).lower()
-        if any(m in text for m in _NO_ROOM_MARKS):
-            return True
-        exc = exc.__cause__ or exc.__context__
+        exc = None if isinstance(exc, str) else (exc.__cause__ or exc.__context__)
     return False
+
+
+def no_room(exc: BaseException | str | None) -> bool:
+    """Whether `exc`, or an error it was raised from (or an error's text), is a write that found no room: a full disk
+    (ENOSPC), a quota (EDQUOT) or a file-size limit (EFBIG), said by its errno or by a wrapper's text
+    (`_NO_ROOM_MARKS`). Not transient: none frees itself in the seconds of a task's retries."""
+    return _said_by(exc, _NO_ROOM, _NO_ROOM_MARKS)
+
+
+def no_rights(exc: BaseException | str | None) -> bool:
+    """Whether `exc`, or an error it was raised from (or an error's text), is a write the user may not make there:
+    permission denied (EACCES), not permitted (EPERM) or a read-only file system (EROFS), by errno or by its text."""
+    return _said_by(exc, _NO_RIGHTS)
 
 
 def room_in(folder: str | Path) -> str:

@@ -1,5 +1,5 @@
 """Figures as a person reads them wherever they are shown: a score to 4 significant digits (`score_text`), a table
-cell without Python spellings (`_plain`). Below `reporting` (artifacts) and `evaluation` (verdicts), which both write
+cell without Python spellings (`_plain`), a duration (`duration_text`). Below `reporting` (artifacts) and `evaluation` (verdicts), which both write
 them and import them from here at the top (`evaluation.realized` imported `reporting.score_text` inside a function)."""
 
 from __future__ import annotations
@@ -42,6 +42,18 @@ def score_text(v: Any) -> str:
         return ""
     x = _sig(v)
     return f"{x:g}" if isinstance(x, float) else str(_plain(x))
+
+
+def duration_text(seconds: float | None) -> str:
+    """A duration as every message writes one: under a minute in seconds to one decimal ('0.9 s', '42.4 s'), from a
+    minute on as a clock ('1:05', '1:02:05'); '?' for None. The training log line said '0.9 s' where the
+    training-progress artifact said '0:01 in all' of the same training."""
+    if seconds is None:
+        return "?"
+    if round(seconds, 1) < 60:
+        return f"{seconds:.1f} s"
+    m, s_ = divmod(round(seconds), 60)
+    return f"{m // 60}:{m % 60:02d}:{s_:02d}" if m >= 60 else f"{m}:{s_:02d}"
 
 
 def _plain(v: Any) -> Any:

@@ -24,7 +24,7 @@ from typing import Any
 import polars as pl
 
 from flowcast.atomic import atomic_file
-from flowcast.figures import _fmt, _plain, _sig, score_text
+from flowcast.figures import _fmt, _plain, _sig, duration_text, score_text
 from flowcast.mdtext import md_text
 from flowcast.timekeys import utc_text
 
@@ -1015,7 +1015,14 @@ def receipt_description(receipt: Any, scope: Scope, note: str | Sequence[str] = 
     data up to 2019-08-01 00:00 UTC, after this as_of, and no model of emp was promoted for data up'),
     its point (these are not the forecasts a run on that date could have made) out of sight."""
     text = scope.describe(receipt_sentence(receipt))
-    return "\n\n".join([text, *(f"Note: {n}" for n in receipt_notes(receipt, note))])
+    return "\n\n".join([text, *(f"Note: {after_colon(n)}" for n in receipt_notes(receipt, note))])
+
+
+def after_colon(sentence: str) -> str:
+    """A sentence as it reads after 'Note: ': its first word lowercased where it is an ordinary capitalized word
+    ('The declared covariates ...' -> 'the declared ...'; it read 'Note: The declared covariates'); a name or a
+    figure that leads it ('theta-v3 was trained ...', '4 series ...', 'DuckDB ...') stays as it is."""
+    return sentence[:1].lower() + sentence[1:] if re.match(r"[A-Z][a-z]+\b(?![-/.\w])", sentence) else sentence
 
 
 NONE = "—"  # an empty table cell a person reads as "nothing here"
@@ -1154,22 +1161,16 @@ def backfill_artifact(rows: Iterable[Mapping[str, Any]], scope: Scope | None = N
 progress_listeners: list = []
 
 
-def _clock(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    m, s_ = divmod(round(seconds), 60)
-    return f"{m // 60}:{m % 60:02d}:{s_:02d}" if m >= 60 else f"{m}:{s_:02d}"
-
-
 def progress_text(label: str, event: Mapping[str, Any], *, final: bool = False) -> str:
-    """`gru backtest: step 120 of 500, 0:42 elapsed, training loss 0.123, validation loss 0.145` (what the
+    """`gru backtest: step 120 of 500, 42.4 s elapsed, training loss 0.123, validation loss 0.145` (what the
     progress artifact's description says while training, and once it ended), the losses named as the run's log
-    names them (`Trained gru backtest: ... validation loss ..., training loss ...`; it said `train loss`, `val loss`)."""
+    names them (`Trained gru backtest: ... validation loss ..., training loss ...`; it said `train loss`, `val loss`), the time as
+    that line writes it (`figures.duration_text`: it said `0:01 in all` where the line said `0.9 s`)."""
     get = event.get
     step, total = get("step"), get("max_steps")
     parts = [f"{step} steps" if final else (f"step {step} of {total}" if total else f"step {step}")]
     if get("elapsed") is not None:
-        parts.append(f"{_clock(get('elapsed'))} {'in all' if final else 'elapsed'}")
+        parts.append(f"{duration_text(get('elapsed'))} {'in all' if final else 'elapsed'}")
     if get("train_loss") is not None:
         parts.append(f"training loss {get('train_loss'):.4g}")
     if get("val_loss") is not None:

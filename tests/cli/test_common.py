@@ -1224,3 +1224,14 @@ def test_a_parquet_files_one_date_column_is_its_time_whatever_its_name(tmp_path,
         return
     assert res.exit_code == 0, said_all
     assert f"note: f.parquet is read with columns: unique_id <- 'store', {said}" in said_all, said_all
+
+
+def test_a_warning_is_one_line_however_long_its_path(monkeypatch):
+    """A warning folded at 80 columns split the path in it (the other output prints with soft_wrap)."""
+    from flowcast.cli import common
+
+    monkeypatch.setattr(common.console, "_width", 80)
+    path = "/home/someone/forecasting/" + "a-rather-long-folder-name/" * 4 + "sales.csv"
+    with common.console.capture() as captured:
+        common.warn(f"{path} has 3 rows without a time; they are left out")
+    assert captured.get() == f"warning: {path} has 3 rows without a time; they are left out\n"

@@ -1325,3 +1325,26 @@ def test_the_summary_gives_the_hint_of_a_quarantine_reason(checks, hints, said):
     result = {"rows_in": 10, "rows_valid": 10 - n, "rows_quarantined": n, "quarantine_checks": checks,
               "quarantine_hints": hints}
     assert cli_pipeline.counts_said(result) == f"rows in 10, valid {10 - n}, {said}"
+
+
+@pytest.mark.parametrize(("as_of", "tz", "said"), [
+    (datetime(2024, 4, 15, tzinfo=UTC), None, "--as-of 2024-04-15 "),
+    (datetime(2024, 4, 15, 6, tzinfo=UTC), None, "--as-of '2024-04-15 06:00 UTC' "),
+    # its date alone is New York's midnight: the instant written whole
+    (datetime(2024, 4, 15, tzinfo=UTC), "America/New_York", "--as-of '2024-04-15 00:00 UTC' "),
+    (datetime(2024, 4, 15, 4, tzinfo=UTC), "America/New_York", "--as-of '2024-04-15 04:00 UTC' "),
+])
+def test_the_read_them_command_writes_the_as_of_as_forecasts_reads_it_back(tmp_path, as_of, tz, said):
+    """It wrote '--as-of 2024-04-15T00:00:00+00:00' (the ISO instant): the shortest text that
+    `flowcast forecasts --as-of` reads back as the run's as_of (a date alone in the dataset's tz)."""
+    import shlex
+
+    from flowcast.cli.common import parse_read_as_of
+    from flowcast.config import Settings, SourceConfig
+
+    src = SourceConfig(name="meters", path="m.csv", time_col="t", target_col="y", freq="1h", tz=tz)
+    settings = Settings(home=tmp_path, sources={"meters": src})
+    line = cli_pipeline._read_them({"dataset": "meters", "as_of": as_of.isoformat()}, settings, None, tmp_path)
+    assert said in line, line
+    args = shlex.split(line)
+    assert parse_read_as_of(args[args.index("--as-of") + 1], settings, "meters") == as_of

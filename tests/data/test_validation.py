@@ -2232,3 +2232,30 @@ def test_the_wide_file_line_counts_its_series_columns(write_csv, series, said):
     assert r.report.wide_columns == series
     text = " ".join(r.report.to_markdown().split())
     assert said in text and "columns beside the time column" not in text, text
+
+
+@pytest.mark.parametrize(("exc", "fix"), [
+    (OSError(28, "No space left on device"), "Free space there and run again"),
+    (OSError(122, "Disk quota exceeded"), "Free space there and run again"),
+    (OSError(27, "File too large"), "Free space there and run again"),
+    (PermissionError(13, "Permission denied"), "Give the user that runs flowcast the right to write there"),
+    (PermissionError(1, "Operation not permitted"), "Give the user that runs flowcast the right to write there"),
+    (OSError(30, "Read-only file system"), "(or a disk that is not read-only) and run again"),
+    (OSError(5, "Input/output error"), "[Errno 5] Input/output error"),
+    (OSError(113, "No route to host"), "[Errno 113] No route to host"),
+])
+def test_a_quarantine_file_that_could_not_be_written_is_told_the_fix_of_its_error(tmp_path, exc, fix):
+    """It said 'Free space there' of any error (a permission denied, an I/O error): the fix matches the errno,
+    said through the write's own wording (`atomic.storage_error`, as the flow and the commands pass it)."""
+    from pathlib import Path
+
+    from flowcast.atomic import storage_error
+    from flowcast.data.validate import quarantine_unwritten
+
+    exc.filename = str(tmp_path / "quarantine.parquet")
+    why = str(storage_error(Path(exc.filename), exc))
+    said = quarantine_unwritten("3 of 920 rows failed validation", why)
+    assert said.startswith("3 of 920 rows failed validation; its quarantine file") and fix in said, said
+    assert said.endswith("run again to keep them (`flowcast validate` writes them too)"), said
+    assert said.count("Free space") == ("Free space" in fix), said
+    assert ("Mend that error and run again" in said) == fix.startswith("[Errno"), said  # the error said is the one

@@ -194,6 +194,7 @@ def test_the_decision_in_plain_words():
     md = decision_markdown(d, board, published="hybrid", published_version="hybrid-v5",
                            descriptions={"hybrid": "hybrid: 0.5 x gru + 0.5 x damped"}, n_windows=2, horizon=12)
     assert "### Published: **hybrid** (hybrid-v5)" in md
+    assert "\nIt is hybrid: 0.5 x gru + 0.5 x damped.\n" in md and "What it is" not in md  # it read two colons
     assert "lowest MASE of the 4 eligible candidates over 2 backtest windows of 12 periods: 0.55" in md
     assert "5.7% better than the best statistical model, damped (0.583)" in md
     assert "hybrid replaces the production model rnn-v2" in md and "frozen weights" in md

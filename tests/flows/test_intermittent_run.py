@@ -54,8 +54,8 @@ def test_intermittent_counts_get_their_models_and_stay_at_or_above_zero(tmp_path
     assert "| MAE | RMSE |" in details.data and "- RMSSE: " in details.data
     # the receipt: each of the run's notes a paragraph of its own (they ran on as one)
     said = artifacts_of(out["run_id"])["publish-receipt-parts"][0].description.split("\n\n")
-    assert said[1].startswith("Note: The data was classed intermittent") and "cut at 0" not in said[1], said
-    assert said[2].startswith("Note: Intermittent counts without a declared y_min"), said
+    assert said[1].startswith("Note: the data was classed intermittent") and "cut at 0" not in said[1], said
+    assert said[2].startswith("Note: intermittent counts without a declared y_min"), said
     # on these counts the intermittent models beat every classical one (bench/intermittent.py, README)
     assert champion in {"croston", "tsb", "adida"}
     published = EmbeddedStore(home / "warehouse").read(dataset="parts")

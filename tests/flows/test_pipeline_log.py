@@ -173,7 +173,7 @@ def test_the_registered_line_names_a_kind_that_is_not_the_name(name, kind, said)
 @pytest.mark.parametrize(("n", "metric", "said"), [(2, "mase", "learned on 2 backtest windows (MASE)"),
                                                    (1, "rmsse", "learned on 1 backtest window (RMSSE)")])
 def test_a_combinations_weights_note_reads_as_the_decision_shows_it(n, metric, said):
-    """ui25: the decision's 'What it is' read 'weights learned on 2 backtest window(s) (mase)'."""
+    """ui25: the decision's description ('It is ...') read 'weights learned on 2 backtest window(s) (mase)'."""
     from flowcast.flows.pipeline import learned_weights_note
 
     assert learned_weights_note(n, metric) == said

@@ -41,8 +41,9 @@ def said(value: object) -> str:
 
 
 def warn(message: str) -> None:
-    """A command's warning line on stderr: `warning: <message>`, printed as it is."""
-    console.print(f"warning: {message}", highlight=False)
+    """A command's warning line on stderr: `warning: <message>`, printed as it is and unfolded (`soft_wrap`, as the
+    other output): folded at 80 columns, a path in it was split and could not be copied whole."""
+    console.print(f"warning: {message}", highlight=False, soft_wrap=True)
 
 DatasetOpt = Annotated[str | None, typer.Option(
     "--dataset", "-d",

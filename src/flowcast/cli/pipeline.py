@@ -636,12 +636,19 @@ def _leaderboard_table(board: dict[str, dict[str, Any]], published: str | None, 
     return table
 
 
-def _read_them(result: dict[str, Any], config: Path | None, home: Path | None) -> str:
+def _read_them(result: dict[str, Any], settings: Any, config: Path | None, home: Path | None) -> str:
     """The command that reads what this run published: its dataset and as_of, and the --config and --home the
-    run was given (without them it read the default home: 'no published forecasts' right after a publish)."""
+    run was given (without them it read the default home: 'no published forecasts' right after a publish). The
+    as_of in the shortest text `flowcast forecasts --as-of` reads back as that instant (`utc_text` with `read_in`
+    the dataset's tz: '2024-04-15' for its midnight, else '2024-04-15 06:00 UTC', quoted), not the ISO
+    '2024-04-15T00:00:00+00:00' it wrote."""
     import shlex
 
-    args = ["flowcast", "forecasts", "--dataset", str(result["dataset"]), "--as-of", str(result["as_of"])]
+    from flowcast.ops.quiet import dataset_tz
+
+    dataset = str(result["dataset"])
+    as_of = utc_text(result["as_of"], read_in=dataset_tz(settings, dataset))
+    args = ["flowcast", "forecasts", "--dataset", dataset, "--as-of", as_of]
     args += [*(["--config", str(config)] if config else []), *(["--home", str(home)] if home else [])]
     return shlex.join(args)
 
@@ -756,7 +763,7 @@ def run(
     out.print(
         f"Published {rows_text(result['published_rows'])} forecast rows ({result['n_series']:,} series, horizon "
         f"{result['horizon']}) from {result['champion']}\n  Parquet: {result['parquet']}\n  DuckDB:  {result['duckdb']} (table forecasts)"
-        f"\n  Read them: {_read_them(result, config, home)}",
+        f"\n  Read them: {_read_them(result, settings, config, home)}",
         highlight=False, soft_wrap=True,  # a path folded at 80 columns cannot be copied whole
     )
     interrupted_afterwards(late)
@@ -906,7 +913,7 @@ def forecast(
         f"{result['dataset']}: {result['n_series']:,} series, as of {utc_text(result['as_of'])}; {counts_said(result)}\n"
         f"Published {rows_text(result['published_rows'])} forecast rows from {result['model_version']}\n"
         f"  Parquet: {result['parquet']}\n  DuckDB:  {result['duckdb']} (table forecasts)\n"
-        f"  Read them: {_read_them(result, config, home)}",
+        f"  Read them: {_read_them(result, settings, config, home)}",
         highlight=False, soft_wrap=True,  # a path folded at 80 columns cannot be copied whole
     )
     _print_data_lines(result)  # as `flowcast run` says them: the forecast flow only logged them

@@ -30,6 +30,7 @@ from flowcast.cli.common import (
 )
 from flowcast.config import ModelConfig
 from flowcast.errors import ConfigError
+from flowcast.figures import duration_text
 
 
 def _default(key: str) -> Any:
@@ -145,7 +146,7 @@ def train_cmd(
         bar.update(task, completed=art.metrics.get("steps") or 0)
     m = art.metrics
     console.print(
-        f"[green]done[/]: {m['steps']} steps in {m['train_seconds']:.1f}s, best val_loss "
+        f"[green]done[/]: {m['steps']} steps in {duration_text(m['train_seconds'])}, best val_loss "
         f"{m['val_loss'] if m['val_loss'] is None else round(m['val_loss'], 4)}", highlight=False, markup=True,
     )
     if json_out:

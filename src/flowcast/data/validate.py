@@ -1626,9 +1626,22 @@ def take_valid(result: ValidationResult) -> pl.DataFrame:
 def quarantine_unwritten(refusal: str, why: str) -> str:
     """A refusal (`enforce_thresholds`' error) whose quarantine file could not be written (`why`: the write's error, a
     full disk), as a command's check before Prefect and the flow's validation both say it: the refusal first, then
-    why there is no file of the rows and their reasons."""
+    why there is no file of the rows and their reasons, and the fix that matches the error (`unwritten_fix`)."""
     return (f"{refusal}; its quarantine file (the rows and their reasons) could not be written: {' '.join(why.split())}. "
-            "Free space there and run again to keep them (`flowcast validate` writes them too)")
+            f"{unwritten_fix(why)} and run again to keep them (`flowcast validate` writes them too)")
+
+
+def unwritten_fix(why: str) -> str:
+    """What to do about a write that failed with `why` (its error's text): free space for no room (ENOSPC, EDQUOT,
+    EFBIG), the right to write for a refusal (EACCES, EPERM, EROFS), else mend the error it names (it said 'Free
+    space there' of any error: a permission denied, an I/O error)."""
+    from flowcast.atomic import no_rights, no_room
+
+    if no_room(why):
+        return "Free space there"
+    if no_rights(why):
+        return "Give the user that runs flowcast the right to write there (or a disk that is not read-only)"
+    return "Mend that error"
 
 
 def left_out_unwritten(report: DataQualityReport, why: str) -> str:

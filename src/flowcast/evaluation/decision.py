@@ -324,7 +324,8 @@ def decision_markdown(
                 lines.append(f"That is {_pct(score, bb) if score < bb else ''} {rel} the best statistical model, "
                              f"{d.best_baseline} ({_fmt(bb)}).".replace("  ", " "))
         if descriptions.get(published):
-            lines.append(f"What it is: {descriptions[published]}.")
+            # not 'What it is: statistical: theta.' (two colons: the description is 'kind: members')
+            lines.append(f"It is {descriptions[published]}.")
         c80, c95 = r.get("coverage80"), r.get("coverage95")
         if c80 is not None and c95 is not None:
             lines.append(f"Its 80% and 95% intervals covered {c80:.0%} and {c95:.0%} of the actual values on backtest "

@@ -33,6 +33,7 @@ from prefect.cache_policies import NO_CACHE, CacheKeyFnPolicy
 from prefect.tasks import exponential_backoff
 
 from flowcast.config import Settings, SourceConfig
+from flowcast.figures import duration_text
 
 if TYPE_CHECKING:  # the tasks' return types, for the type checker only (the modules load lazily)
     from flowcast.data.preprocess import PreprocessSummary
@@ -608,7 +609,7 @@ def training_line(label: str, metrics: dict[str, Any]) -> str:
     val, train = metrics.get("val_loss"), metrics.get("train_loss")
     score = (f"validation loss {val:.4g}" if val is not None else "no validation window") + (
         f", training loss {train:.4g}" if train is not None else "")
-    took = f"{seconds:.1f} s" if seconds is not None else "an unknown time"
+    took = duration_text(seconds) if seconds is not None else "an unknown time"
     return f"Trained {label}: {steps if steps is not None else '?'} steps in {took}, {score}"
 
 
