@@ -124,3 +124,37 @@ def test_the_serves_scheduler_vacuums_the_homes_old_runs_as_it_starts(prefect_ap
     assert asyncio.run(serve_briefly()) == [other]
     assert said == [("removed 1 flow run of this home that ended more than 0 days ago (retention.prefect_runs_days) "
                      "from Prefect's temporary server, with 0 logs and 0 artifacts")], said
+
+
+def test_the_serves_first_turn_schedules_from_the_instant_the_missed_slot_check_covered(prefect_api):
+    """Regression (soak44): serve checked for missed slots at 15:15:56 (those before it are named) and scheduled from its
+    own now at 15:16:02: the 15:16 slot was neither run nor named. The first turn schedules from the check's instant
+    (`since`, inclusive), so a slot between the two gets its run; the later turns schedule none of them twice."""
+    from datetime import timedelta
+
+    from prefect.client.orchestration import get_client
+    from prefect.schedules import Cron
+
+    from flowcast.flows import forecast_flow
+    from flowcast.flows.deploy import RunScheduler
+
+    deployment = forecast_flow.to_deployment(f"forecast-{uuid.uuid4().hex[:8]}",
+                                             schedules=[Cron("* * * * *", timezone="UTC")])
+    slot = datetime.now(UTC).replace(second=0, microsecond=0)  # a slot at or before now: between check and turn
+    since = slot - timedelta(seconds=4)
+
+    async def serve_briefly() -> list[datetime]:
+        async with get_client() as client:
+            did = await deployment.aapply()
+            scheduler = RunScheduler([did], every=0.2, since=since)
+            scheduler.start()
+            deadline = time.monotonic() + 60
+            while (len(await _scheduled(client, did)) < 3 or scheduler.since is not None) and time.monotonic() < deadline:
+                await asyncio.sleep(0.2)
+            await asyncio.sleep(0.5)  # more turns, from their own now
+            await scheduler.stop()
+            return await _scheduled(client, did)
+
+    runs = asyncio.run(serve_briefly())
+    assert runs[0] == slot, runs  # the slot between the check and the first turn is scheduled (run, late)
+    assert all((b - a).total_seconds() == 60 for a, b in itertools.pairwise(runs)), runs  # none twice

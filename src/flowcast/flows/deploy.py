@@ -301,25 +301,30 @@ def serve_all(parameters: dict[str, Any] | None = None, limit: int | None = None
     log = get_logger("flowcast.serve")
     ensure(settings, log.info)
     reap_before_serving(settings.home, log.warning)
-    say_missed_slots(log.warning)
-    serve(build_deployments(params), limit=limit,
+    checked = _utc_now()  # the missed slots are those before it; the serve's scheduling starts at it
+    say_missed_slots(log.warning, now=checked)
+    serve(build_deployments(params), limit=limit, since=checked,
           vacuum=ServeVacuum(settings.home, settings.retention.prefect_runs_days, clock=_utc_now))
 
 
 def _utc_now() -> datetime:
-    """The serve's clock (its vacuum's turns: `ops.prefect_runs.ServeVacuum`)."""
+    """The serve's clock (the instant its missed-slot check covers up to; its vacuum's turns:
+    `ops.prefect_runs.ServeVacuum`)."""
     from datetime import UTC
 
     return datetime.now(UTC)
 
 
-def serve(deployments: list[Any], *, limit: int | None = None, vacuum: ServeVacuum | None = None) -> None:
+def serve(deployments: list[Any], *, limit: int | None = None, vacuum: ServeVacuum | None = None,
+          since: datetime | None = None) -> None:
     """`prefect.serve(*deployments, limit=limit)` with a runner that one SIGTERM stops (`stopping_runner`). Serving,
     a SIGTERM ends it with exit 0: the flow runs in flight are cancelled (Cancelled, 'Runner is shutting down.', as
     Prefect's runner does) and the deployments paused (their schedules stop until the next serve). On Prefect's
     temporary server (no PREFECT_API_URL), which runs no scheduler, the serve schedules its deployments' runs itself
     (`RunScheduler`): without it their cron slots never fired; and vacuums its old flow runs there (`vacuum`, at the
-    scheduler's turns: `ops.prefect_runs.ServeVacuum`), which nothing but `flowcast gc` did."""
+    scheduler's turns: `ops.prefect_runs.ServeVacuum`), which nothing but `flowcast gc` did. `since`: the instant the
+    missed-slot check covered up to (`say_missed_slots`); the scheduler's first turn schedules from it, so that a slot
+    between the check and that turn is run, not lost."""
     import asyncio
 
     from prefect.exceptions import TerminationSignal
@@ -332,7 +337,7 @@ def serve(deployments: list[Any], *, limit: int | None = None, vacuum: ServeVacu
         ids = [(runner.add_deployment(deployment), deployment.schedules) for deployment in deployments]
         _display_serve_start_message(*deployments)
         if temporary:  # stopped before the runner pauses the deployments (StoppingRunner._pause_schedules)
-            runner.scheduler = RunScheduler([i for i, schedules in ids if schedules], vacuum=vacuum)
+            runner.scheduler = RunScheduler([i for i, schedules in ids if schedules], vacuum=vacuum, since=since)
         else:  # a server without its scheduler service (`--no-services`) never runs a schedule: said (serve40)
             import threading
 
@@ -381,26 +386,34 @@ class RunScheduler:
     (its request under way ended) before the serve pauses the deployments, whose pause deletes their scheduled runs: no
     run is scheduled after that. A request that fails is said and tried again at the next turn. `vacuum`: after
     each turn's scheduling, the serve's vacuum of the server's old flow runs looks whether it is due
-    (`ServeVacuum.turn`, which never raises)."""
+    (`ServeVacuum.turn`, which never raises). `since`: where its first (successful) turn starts scheduling, the instant
+    the serve's missed-slot check covered up to (`say_missed_slots` names the slots before it): scheduled from the
+    turn's own now, a slot between the two was neither run nor named (soak44: checked at 15:15:56, scheduled at
+    15:16:02, the 15:16 slot lost); scheduled from `since`, it is run (late). A slot is scheduled once per schedule,
+    so none runs twice."""
 
-    def __init__(self, deployment_ids: list[Any], every: float | None = None, vacuum: ServeVacuum | None = None) -> None:
+    def __init__(self, deployment_ids: list[Any], every: float | None = None, vacuum: ServeVacuum | None = None,
+                 since: datetime | None = None) -> None:
         import asyncio
 
         from prefect.settings import get_current_settings
 
         self.deployment_ids = deployment_ids
         self.vacuum = vacuum
+        self.since = since
         self.every = every if every is not None else get_current_settings().server.services.scheduler.loop_seconds
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
-    async def schedule(self, client: Any) -> None:
-        """Schedule each deployment's runs once; not a paused one's (paused in the UI: Prefect's scheduler skips it)."""
+    async def schedule(self, client: Any, start: datetime | None = None) -> None:
+        """Schedule each deployment's runs once, from `start` on (inclusive; default the API's now); not a paused one's
+        (paused in the UI: Prefect's scheduler skips it)."""
+        body = {} if start is None else {"start_time": start.isoformat()}
         for deployment_id in self.deployment_ids:
             if (await client.read_deployment(deployment_id)).paused:
                 continue
             made = await client.request("POST", "/deployments/{id}/schedule", path_params={"id": deployment_id},
-                                        json={})
+                                        json=body)
             made.raise_for_status()
 
     async def _run(self) -> None:
@@ -413,7 +426,8 @@ class RunScheduler:
         async with get_client() as client:
             while not self._stop.is_set():
                 try:
-                    await self.schedule(client)
+                    await self.schedule(client, self.since)
+                    self.since = None  # (later turns schedule from their own now)
                 except Exception as exc:  # noqa: BLE001 - an API that does not answer now: the next turn tries again
                     get_logger("flowcast.serve").warning(
                         "could not schedule the runs of the served deployments on Prefect's temporary server (%s: "
@@ -673,7 +687,8 @@ def last_slot_run(runs: list[Any], now: datetime) -> datetime | None:
 def say_missed_slots(say: Callable[[str], None], now: datetime | None = None) -> None:
     """Before serving again: for the retrain and forecast deployments, the slots of their schedule after the
     latest run that started (any state but Scheduled; not one the stop of a serve cancelled: `last_slot_run`) and
-    before now, said as a warning naming the backfill
+    before `now` (default the clock's now; `serve_all` passes the instant its serve's scheduling then starts from:
+    `RunScheduler`), said as a warning naming the backfill
     that publishes them. Never stops the serving: an unreachable API or a first serve says nothing."""
     from datetime import UTC
 
