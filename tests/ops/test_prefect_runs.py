@@ -479,3 +479,52 @@ def test_a_stopped_vacuum_leaves_the_artifact_keys_to_the_next_vacuum(backlog):
     rest = vacuum(home, datetime.now(UTC) + DAY, serving=True)
     assert rest is not None and (rest.flow_runs, rest.artifacts, rest.stopped) == (0, 0, False)
     assert asyncio.run(collections()) == 0
+
+
+@pytest.mark.parametrize("failure, error", [
+    ("raises", "RuntimeError: the API answered 500 for 'read_flow_runs'"),
+    ("hangs", "TimeoutError: no answer in 0.5 s"),
+])
+def test_a_look_for_a_run_in_flight_that_fails_during_a_serves_vacuum_stops_it_after_the_batch(backlog, failure, error):
+    """vacB44: a look between batches that failed (the API erring) failed the whole turn: the warning said the runs
+    were not vacuumed though a batch had gone, and the rest waited a day; and a look that got no answer waited for
+    good. A failed or unanswered look (`busy_timeout`) stops the vacuum as a started run does: what went is said,
+    one warning names the error, and the next turn (the look answering) removes the rest."""
+    from prefect.client.orchestration import get_client
+
+    from flowcast.ops.prefect_runs import ServeVacuum
+
+    home, ids = backlog
+    looks: list[str] = []
+
+    class _LookFailsAfterTheFirst(ServeVacuum):
+        """The serve's vacuum whose second look (its first between batches) raises or never answers."""
+
+        async def busy(self, client, page=None):
+            looks.append(failure)
+            if len(looks) == 2 and failure == "raises":
+                raise RuntimeError("the API answered 500 for\n'read_flow_runs'")
+            if len(looks) == 2:
+                await asyncio.sleep(60)
+            return await super().busy(client, page)
+
+    said: list[str] = []
+    serve_vacuum = _LookFailsAfterTheFirst(home, 0, clock=lambda: datetime.now(UTC) + DAY, batch=3,
+                                           say=said.append, busy_timeout=0.5)
+
+    async def turns() -> tuple:
+        async with get_client() as client:
+            first = await serve_vacuum.turn(client)
+            return first, serve_vacuum.last, await serve_vacuum.turn(client)
+
+    first, last, after = asyncio.run(turns())
+    assert first is not None and (first.flow_runs, first.stopped) == (3, True)  # one batch, then the look failed
+    assert last is None  # due again at the next turn, not a day later
+    assert after is not None and (after.flow_runs, after.stopped) == (len(ids) - 3, False)
+    assert _left(ids) == 0
+    assert len(said) == 3, said
+    assert said[0] == ("the vacuum of Prefect's temporary server stopped after a batch: its look for a run of this "
+                       f"home in flight failed: {error}; the serve goes on and tries again at its next turn")
+    assert said[1].startswith("removed 3 flow runs of this home")
+    assert said[1].endswith("; its look for a run in flight failed, the rest goes once no run is in flight")
+    assert said[2].startswith(f"removed {len(ids) - 3} flow runs of this home") and ";" not in said[2]

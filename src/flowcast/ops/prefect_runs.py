@@ -22,7 +22,8 @@ nobody runs `flowcast gc` in, and its runs were the ones that piled up. It vacuu
 (it looks again at its next turn, every minute). A run that starts during a vacuum (Prefect's runner does not wait for
 it) stops it after the batch under way, where it looks again between batches (`ServeVacuum.busy`); until then the two
 share SQLite's one writer a batch's transaction at a time (the vacuum removes only runs that ended before the cutoff,
-never the new one), and the rest goes at the next turn that finds no run in flight. A vacuum that fails (the database locked or unreadable) is a warning: the
+never the new one), and the rest goes at the next turn that finds no run in flight. A look between batches that fails
+(the API erring, or no answer in `BUSY_TIMEOUT`) stops it the same way, with a warning naming the error. A vacuum that fails (the database locked or unreadable) is a warning: the
 serve serves on and tries again a day later. A serve that stops (SIGTERM) stops its vacuum too, after the batch under
 way (`ServeVacuum.stop`).
 """
@@ -39,6 +40,7 @@ from typing import Any
 
 VACUUM_EVERY = timedelta(days=1)  # how often a serve vacuums the temporary server (`ServeVacuum`)
 VACUUM_BATCH = 200  # flow runs `vacuum` deletes a transaction (Prefect's vacuum's batch); a stop is seen between them
+BUSY_TIMEOUT = 30.0  # seconds the vacuum's thread waits for the serve's look for a run in flight between batches
 
 
 @dataclass(frozen=True)
@@ -159,17 +161,19 @@ class ServeVacuum:
     """The vacuum of a `flowcast serve` on Prefect's temporary server (module doc): at each `turn` (the serve's
     scheduler calls it every minute, `flows.deploy.RunScheduler`), `vacuum` of the runs of `home` that ended more
     than `days` before now, when `vacuum_due`. `clock`: what now is (the serve's clock, read where the serve starts;
-    a test's instant); `say`: where what it did goes (the serve's log, `flowcast.serve`, by default)."""
+    a test's instant); `say`: where what it did goes (the serve's log, `flowcast.serve`, by default); `busy_timeout`:
+    seconds a look for a run in flight between batches waits for its answer (`_busy_between_batches`)."""
 
     def __init__(self, home: str | Path, days: float, *, clock: Callable[[], datetime],
                  every: timedelta = VACUUM_EVERY, say: Callable[[str], None] | None = None,
-                 batch: int = VACUUM_BATCH) -> None:
+                 batch: int = VACUUM_BATCH, busy_timeout: float = BUSY_TIMEOUT) -> None:
         self.home = str(Path(home).resolve())  # as the serve's runs carry it (their `home` parameter)
         self.days = days
         self.every = every
         self.clock = clock
         self.say = say
         self.batch = batch
+        self.busy_timeout = busy_timeout
         self.last: datetime | None = None
         self.stopping = threading.Event()  # set by `stop`, read by the vacuum's thread between its batches
 
@@ -178,6 +182,19 @@ class ServeVacuum:
         deleting (a backlog of months took minutes, and its thread, which nothing interrupts, held the serve's exit
         past its scheduler's 30 s); none starts after. What went stays gone; the rest goes at the next serve's start."""
         self.stopping.set()
+
+    def _busy_between_batches(self, client: Any, loop: asyncio.AbstractEventLoop, failed: list[BaseException],
+                              timeout: float = BUSY_TIMEOUT) -> bool:
+        """`busy`, asked from the vacuum's thread of the serve's `loop` (where `client` lives) between batches, waiting
+        at most `timeout` seconds. A look that fails (the API erring, or no answer in time: `TimeoutError`) counts as a
+        run in flight, stopping the vacuum after the batch it deleted; its error goes to `failed` for `turn` to say."""
+        future = asyncio.run_coroutine_threadsafe(self.busy(client), loop)
+        try:
+            return future.result(timeout)
+        except Exception as exc:  # noqa: BLE001 - an unanswered look is no go-ahead: said by `turn`, the serve goes on
+            future.cancel()
+            failed.append(TimeoutError(f"no answer in {timeout:g} s") if isinstance(exc, TimeoutError) else exc)
+            return True
 
     def _say(self, level: str, text: str) -> None:
         if self.say is not None:
@@ -224,23 +241,33 @@ class ServeVacuum:
             # for (its database timeout) as for any other writer; the vacuum removes only runs in a final state that
             # ended before the cutoff, never one in flight (nor its task runs, logs and artifacts).
             loop, last, self.last = asyncio.get_running_loop(), self.last, now
+            failed: list[BaseException] = []  # the look between batches that failed, if one did (it stopped the vacuum)
             done = await asyncio.to_thread(
                 vacuum, self.home, now - timedelta(days=self.days), serving=True, stop=self.stopping,
-                busy=lambda: asyncio.run_coroutine_threadsafe(self.busy(client), loop).result(), batch=self.batch)
+                busy=lambda: self._busy_between_batches(client, loop, failed, self.busy_timeout), batch=self.batch)
         except Exception as exc:  # noqa: BLE001 - Prefect's database is not flowcast's: said, the serve goes on
-            self._say("warning", f"the flow runs of Prefect's temporary server were not vacuumed: {type(exc).__name__}: "
-                      f"{' '.join(str(exc).split())[:300]}; the serve goes on and tries again "
-                      f"{'in a day' if self.last == now else 'at its next turn'}")
+            self._say("warning", f"the flow runs of Prefect's temporary server were not vacuumed: {_error(exc)}; the "
+                      f"serve goes on and tries again {'in a day' if self.last == now else 'at its next turn'}")
             return None
-        interrupted = done is not None and done.stopped and not self.stopping.is_set()  # by a run of the home
-        if interrupted:
+        interrupted = done is not None and done.stopped and not self.stopping.is_set()  # by a run of the home, or a
+        if interrupted:  # look for one that failed
             self.last = last  # the rest goes at the next turn that finds no run in flight, not a day later
+        if failed:
+            self._say("warning", "the vacuum of Prefect's temporary server stopped after a batch: its look for a run "
+                      f"of this home in flight failed: {_error(failed[0])}; the serve goes on and tries again at its "
+                      "next turn")
         if done is not None and done.flow_runs:
             from flowcast.wording import plural
 
             self._say("info", f"removed {plural(done.flow_runs, 'flow run')} of this home that ended more than "
                       f"{self.days:g} days ago (retention.prefect_runs_days) from Prefect's temporary server, with "
                       f"{plural(done.logs, 'log')} and {plural(done.artifacts, 'artifact')}"
-                      + ("; a run of this home started, the rest goes once no run is in flight"
+                      + ("; its look for a run in flight failed, the rest goes once no run is in flight" if failed
+                         else "; a run of this home started, the rest goes once no run is in flight"
                          if interrupted else ""))
         return done
+
+
+def _error(exc: BaseException) -> str:
+    """`exc` as a warning names it: its type and its message on one line, at most 300 characters."""
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
