@@ -36,16 +36,21 @@ def _age_tree(path: Path, days_old: float) -> None:
         os.utime(dirpath, (when, when))
 
 
+def _registry(tmp_path: Path, home: Path, size: int) -> tuple[ModelRegistry, Path]:
+    """The registry of `home` and an artifact folder holding a checkpoint of `size` bytes to register."""
+    art = tmp_path / "art"
+    (art / "ckpt").mkdir(parents=True)
+    (art / "ckpt" / "model.ckpt").write_bytes(b"w" * size)
+    return ModelRegistry(home / "models"), art
+
+
 @pytest.fixture
 def home(tmp_path) -> Path:
     """sales: 6 versions, v5 in production after v4 (v4 its predecessor), v2 a recorded champion;
     stock: 2 versions, v7 in production. Old and new run folders, cache entries, quarantine files,
     report images, and a published forecast."""
     home = tmp_path / "home"
-    reg = ModelRegistry(home / "models")
-    art = tmp_path / "art"
-    (art / "ckpt").mkdir(parents=True)
-    (art / "ckpt" / "model.ckpt").write_bytes(b"w" * 1000)
+    reg, art = _registry(tmp_path, home, 1000)
     v = [reg.register(art, name="gru", dataset="sales", created_at=NOW).version for _ in range(6)]
     w = [reg.register(art, name="lstm", dataset="stock", created_at=NOW).version for _ in range(2)]
     reg.promote(v[3], dataset="sales")
@@ -1072,10 +1077,7 @@ def test_gc_reads_each_publish_receipt_once(tmp_path, monkeypatch, n_keys, befor
     from flowcast.store.embedded import EmbeddedStore
 
     home = tmp_path / "home"
-    reg = ModelRegistry(home / "models")
-    art = tmp_path / "art"
-    (art / "ckpt").mkdir(parents=True)
-    (art / "ckpt" / "model.ckpt").write_bytes(b"w" * 100)
+    reg, art = _registry(tmp_path, home, 100)
     versions = [reg.register(art, name="gru", dataset="sales", created_at=NOW).version for _ in range(6)]
     reg.promote(versions[-1], dataset="sales")
     settings = load_settings(home=home)
