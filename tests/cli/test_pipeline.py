@@ -60,6 +60,17 @@ def _stop_before_prefect(monkeypatch) -> list[bool]:
     return started
 
 
+def _refused_or_started(res, started: list[bool], refused: object, exit_code: int) -> bool:
+    """Whether the CLI result `res` of a command stopped before Prefect (`_stop_before_prefect`'s `started`) is the
+    refusal the test expects: with `refused` None, Prefect started (False); else the command exited `exit_code`
+    before anything of Prefect started (True)."""
+    if refused is None:
+        assert started and "_PrefectStarted" in res.output, res.output
+        return False
+    assert not started and res.exit_code == exit_code, res.output
+    return True
+
+
 @pytest.mark.parametrize("command", ["run", "forecast"])
 @pytest.mark.parametrize(("text", "extra", "said"), [
     ("date,id,val\n2024-01-01,a,1\n2024-01-02,a,2\n", [],
@@ -125,10 +136,8 @@ def test_a_file_that_leaves_nothing_to_run_on_is_said_before_prefect_starts(tmp_
     (tmp_path / "s.csv").write_text(text)
     res = runner.invoke(app, [command, "s.csv", "--time-col", "date", "--id-col", "id", "--target-col", "val",
                               "--freq", "1d", "--json"], terminal_width=400)
-    if said is None:
-        assert started and "_PrefectStarted" in res.output, res.output
+    if not _refused_or_started(res, started, said, 2):
         return
-    assert not started and res.exit_code == 2, res.output
     home = (tmp_path / "flowcast_home").resolve()  # (conftest's FLOWCAST_HOME)
     folders = [p.name for p in (home / "quarantine" / "s").iterdir()] if "{started}" in said else [""]
     assert len(folders) == 1, folders  # without --as-of: the folder of the command's start (below)
@@ -247,10 +256,8 @@ def test_a_backfill_is_refused_for_the_dates_it_would_run(tmp_path, monkeypatch,
         store.publish(fc, dataset="s", as_of=as_of, model="naive", model_version="naive-v1", run_id=f"run-{day}",
                       created_at=as_of)
     res = runner.invoke(app, [*_BACKFILL, "s.csv", *_COLS, *overwrite, "--json"], terminal_width=400)
-    if refused is None:
-        assert started and "_PrefectStarted" in res.output, res.output
+    if not _refused_or_started(res, started, refused, 2):
         return
-    assert not started and res.exit_code == 2, res.output
     error = json.loads(res.stdout.strip().splitlines()[-1])["error"]
     assert error.startswith(f"backfill refused before any date ran: {refused}"), error
     last = refused.partition(")")[0][-10:]  # the last date to run: its quarantine folder, and no other
@@ -343,10 +350,8 @@ def test_a_new_users_bad_file_is_named_with_what_is_wrong(tmp_path, monkeypatch,
             pytest.skip("root reads a file without read permission")
         f.chmod(0)
     res = runner.invoke(app, [*command, "s.csv", *_COLS, "--json"], terminal_width=400)
-    if said is None:
-        assert started and "_PrefectStarted" in res.output, res.output
+    if not _refused_or_started(res, started, said, 2):
         return
-    assert not started and res.exit_code == 2, res.output
     error = json.loads(res.stdout.strip().splitlines()[-1])["error"]
     assert said in error and "s.csv" in error, error
 
@@ -1009,6 +1014,7 @@ def test_a_forecast_of_other_covariates_than_the_model_s_is_refused_before_prefe
     """fcst44: `flowcast forecast` of data without the covariates the production network was trained with (or with
     others) said so only inside its flow, ~15 s after Prefect started. It is said before, in the words `predict`
     says it (`covariates_differ`: the covariates and the --future-col option), naming the network's folder."""
+    from flowcast.errors import TrainingError
     from flowcast.models.predict import covariates_differ
     from flowcast.registry import ModelRegistry
 
@@ -1021,10 +1027,8 @@ def test_a_forecast_of_other_covariates_than_the_model_s_is_refused_before_prefe
     res = runner.invoke(app, ["forecast", "s.csv", "--time-col", "date", "--id-col", "id", "--target-col", "y",
                               "--freq", "1d", "--home", "home", "--as-of", "2024-01-20", *given], terminal_width=400)
     text = " ".join(res.output.split())
-    if said is None:
-        assert started and "_PrefectStarted" in res.output, res.output
+    if not _refused_or_started(res, started, said, TrainingError.exit_code):
         return
-    assert not started and res.exit_code != 0, res.output
     # the network's folder absolute and resolved, as the flow's predict names it (it said 'home/models/...', as given)
     folder = (tmp_path / "home" / "models").resolve() / reg.production("s").path.relative_to(tmp_path / "home" / "models")
     assert said in text and "cal_" not in text and f"({folder})" in "".join(text.split()), text
@@ -1125,10 +1129,8 @@ def test_a_forecast_backfill_checks_each_date_with_the_model_that_date_forecasts
     (tmp_path / "s.csv").write_text(_S_CSV)
     res = runner.invoke(app, [*_S_BACKFILL[:-3], start, "--end", "2024-01-20", "--every", every, "--json"],
                         terminal_width=400)
-    if refused is None:
-        assert started and "_PrefectStarted" in res.output, res.output
+    if not _refused_or_started(res, started, refused, 1):
         return
-    assert not started and res.exit_code == 1, res.output
     error = json.loads(res.stdout.strip().splitlines()[-1])["error"]
     assert error.startswith(f"backfill refused before any date ran: {refused}"), error
     assert error.endswith(f"({new})"), error  # the model that date forecasts with
