@@ -139,6 +139,16 @@ def test_check_forecasts_holds_the_intervals_to_the_declared_bounds(bounds, lo, 
     assert c.ok == (problem is None) and (problem is None or problem in c.sentence()), c.sentence()
 
 
+def test_check_forecasts_passes_null_bounds_of_the_series_said_to_have_no_interval():
+    """probe45: a series without a typical change to scale the widths by (`RecipeForecast.unscaled`) has no
+    interval beside a constant series' zero-width one; its null bounds are no gap where it is said, only there."""
+    fc = _fc(["a", "b"], 3).with_columns(pl.when(pl.col("unique_id") == "b").then(None).otherwise(pl.col(c)).alias(c)
+                                         for c in ("y_hat_lo80", "y_hat_hi80"))
+    assert check_forecasts(fc, expected_ids=["a", "b"], horizon=3, no_interval={"b"}).ok
+    c = check_forecasts(fc, expected_ids=["a", "b"], horizon=3)
+    assert not c.ok and "3 y_hat_lo80 values not finite, e.g. series ['b']" in c.sentence(), c.sentence()
+
+
 def test_check_forecasts_says_what_is_wrong():
     assert check_forecasts(_fc(["a", "b"], 3), expected_ids=["a", "b"], horizon=3).ok
     c = check_forecasts(_fc(["a"], 3), expected_ids=["a", "b"], horizon=3)

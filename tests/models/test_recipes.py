@@ -710,7 +710,45 @@ def test_one_observation_series_publish_no_interval_unless_another_series_has_a_
     assert rf.missing_level_notes() == []  # not 'its calibration has no width for it': it has
     assert rf.interval_notes() == [
         ("3 series have no measured typical change to scale their widths by (s00: 1 observation, s01: 1 observation, "
-        "s02: 1 observation), and no other series has one to borrow: theta publishes no 80%/95% interval, its "
-        "calibrated widths being multiples of a typical change (the mean |y| in its place put the lower bound far "
-         "below every value).")]
+        "s02: 1 observation), and no other series has one to borrow: theta publishes no 80%/95% interval for them, "
+        "its calibrated widths being multiples of a typical change (the mean |y| in its place put the lower bound "
+         "far below every value).")]
     assert check_forecasts(rf.frame, expected_ids=td.ids, horizon=6, fallbacks=rf.fallbacks).ok
+
+
+def test_a_constant_series_keeps_its_zero_width_interval_beside_series_without_one():
+    """probe45: a constant series (24 months at 42) beside one-observation series with no typical change to borrow
+    lost its interval: theirs are null (iv44), and a level published for some series only was left out for every
+    series. Its interval is its value, whatever the others get; theirs stay null, the notes say both, and the
+    check and the publishing contract pass the frame."""
+    import dataclasses
+
+    from flowcast.flows.tasks import forecast_task
+    from flowcast.store.contract import validate_forecasts
+
+    td = make_td(length=[1, 1, 24], horizon=3, level=100.0)  # s02: a constant history (24 >= two seasons of 12)
+    td = dataclasses.replace(td, frame=td.frame.with_columns(
+        pl.when(pl.col("unique_id") == "s02").then(42.0).otherwise(pl.col("y")).alias("y")))
+    cal = {"method": "conformal", "levels": [80, 95], "mode": {"80": "residual", "95": "residual"},
+           "q": {"80": [4.0] * 3, "95": [8.6] * 3}}
+    r = Recipe(name="theta", kind="statistical", components=[{"type": "statistical", "model": "theta"}],
+               weights=[1.0], fallback=["naive"], intervals={m: cal for m in ("theta", "naive")})
+    rf = forecast_task.fn(r, td, 3)  # what both flows publish through
+    flat = rf.frame.filter(pl.col("unique_id") == "s02")
+    assert all(flat[c].to_list() == pytest.approx([42.0] * 3) for c in ("y_hat", *INTERVAL_COLUMNS))
+    ones = rf.frame.filter(pl.col("unique_id") != "s02")
+    assert all(ones[c].null_count() == ones.height == 6 for c in INTERVAL_COLUMNS)
+    assert rf.constant == {"s02": 42.0} and rf.unscaled == {"s00": "1 observation", "s01": "1 observation"}
+    assert rf.missing_level_notes() == []
+    assert rf.interval_notes() == [
+        ("1 series has a constant history (s02 at 42): its 80%/95% intervals have no conformal width (the point "
+         "forecast, as a model without residual variance gets in statsforecast or fable): nothing in that history "
+         "measures how far it may move."),
+        ("2 series have no measured typical change to scale their widths by (s00: 1 observation, s01: 1 observation), "
+         "and no other series has one to borrow: theta publishes no 80%/95% interval for them, its calibrated widths "
+         "being multiples of a typical change (the mean |y| in its place put the lower bound far below every value).")]
+    check = {"expected_ids": td.ids, "horizon": 3, "fallbacks": rf.fallbacks}
+    assert check_forecasts(rf.frame, **check, no_interval=rf.unscaled).ok
+    assert not check_forecasts(rf.frame, **check).ok  # their null bounds are no gap only where said to be
+    published = validate_forecasts(rf.frame, as_of=datetime(2002, 1, 1), expected_ids=td.ids, horizon=3)
+    assert published.filter(pl.col("unique_id") == "s02")["y_hat_lo95"].to_list() == pytest.approx([42.0] * 3)

@@ -75,6 +75,30 @@ def test_interval_columns_null_in_every_row_are_not_published_but_one_null_is_re
     with pytest.raises(ForecastContractError, match="y_hat_lo80"):
         publish(store, one_null, variant=2)
 
+
+@pytest.mark.parametrize(("steps", "refused"), [
+    (list(range(1, H + 1)), None),  # neither bound at any step: a series without that interval (probe45)
+    ([1], "a series has both bounds y_hat_lo80 and y_hat_hi80 at every step, or neither at any"),
+])
+def test_a_series_without_an_interval_beside_series_with_one_is_published_only_without_it_at_every_step(
+        tmp_path, steps, refused):
+    """A series with no typical change to scale the widths by, and none to borrow, has no interval beside a constant
+    series' zero-width one (`recipes._whole_levels`): its bounds are null at every step, and it is published so;
+    a series without them at some steps only is refused, as a single null bound is."""
+    store = EmbeddedStore(tmp_path / "wh")
+    fc = make_forecast(1, 3, H, AS_OF).drop("y_hat_q10", "y_hat_q90").with_columns(
+        (pl.col("y_hat") - 1).alias("y_hat_lo80"), (pl.col("y_hat") + 1).alias("y_hat_hi80"))
+    none = (pl.col("unique_id") == "s00001") & pl.col("step").is_in(steps)
+    fc = fc.with_columns(pl.when(none).then(None).otherwise(pl.col(c)).alias(c) for c in ("y_hat_lo80", "y_hat_hi80"))
+    if refused is not None:
+        with pytest.raises(ForecastContractError, match=refused):
+            publish(store, fc)
+        return
+    publish(store, fc)
+    back = store.read()
+    assert back.filter(pl.col("unique_id") == "s00001")["y_hat_lo80"].null_count() == H
+    assert back.filter(pl.col("unique_id") != "s00001")["y_hat_lo80"].null_count() == 0
+
 @pytest.mark.parametrize("name", ["", "a/b", "../x", "with space", ".hidden", "x" * 129, None])
 def test_a_dataset_name_must_be_a_usable_key(tmp_path, name):
     store = EmbeddedStore(tmp_path / "wh")

@@ -26,7 +26,7 @@ The markdown says all of this in plain words for the Prefect UI.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -203,12 +203,14 @@ def check_forecasts(
     fallbacks: pl.DataFrame | None = None,
     max_fallback_share: float = 0.2,
     require_intervals: bool = True,
+    no_interval: Collection[str] = (),
 ) -> ForecastCheck:
     """Are these forecasts fit to publish? Every expected series has `horizon` rows, every value
     (y_hat and the interval bounds) is finite and within the declared bounds (interval bounds may
     be missing only with `require_intervals=False`: a model registered before intervals; or in every
     row of a level the calibration had too few points for, which is published without that level:
-    `conformal.calibration_notes`), and the
+    `conformal.calibration_notes`; or in the rows of the series of `no_interval`, which have no typical change
+    to scale the widths by and none to borrow: `RecipeForecast.unscaled`), and the
     series whose model failed (not finite, out of bounds: forecast by the fallback instead) are not
     too many (`candidates.too_many_failures`). Series the model does not forecast by design are not
     failures."""
@@ -221,9 +223,16 @@ def check_forecasts(
     if short.height:
         problems.append(f"{short.height} series without exactly {horizon} forecast steps, e.g. {short.head(5).rows()}")
     value_cols = [c for c in frame.columns if c == "y_hat" or c.startswith(("y_hat_lo", "y_hat_hi"))]
+    widthless = pl.col("unique_id").is_in(list(no_interval))  # rows without intervals by design
+    bounded = frame.filter(~widthless)
     for c in value_cols:
-        uncalibrated = c != "y_hat" and frame[c].null_count() == frame.height  # a level left out whole
-        empty = pl.col(c).is_null() if (c == "y_hat" or (require_intervals and not uncalibrated)) else pl.lit(False)
+        uncalibrated = c != "y_hat" and bounded[c].null_count() == bounded.height  # a level left out whole
+        if c == "y_hat":
+            empty = pl.col(c).is_null()
+        elif require_intervals and not uncalibrated:
+            empty = pl.col(c).is_null() & ~widthless
+        else:
+            empty = pl.lit(False)
         bad = frame.filter(empty | ~pl.col(c).is_finite().fill_null(True))
         if bad.height:
             problems.append(f"{bad.height} {c} values not finite, e.g. series {bad['unique_id'].unique().sort().head(3).to_list()}")

@@ -593,7 +593,8 @@ class RecipeForecast:
             notes.append(f"{n} series {'has' if n == 1 else 'have'} no measured typical change to scale "
                          f"{'its' if n == 1 else 'their'} widths by ({'e.g. ' if n > 3 else ''}{e_g}), and no other "
                          f"series has one to borrow: {self.recipe.name} publishes no "
-                         f"{'/'.join(f'{lv}%' for lv in cal_levels)} interval, its calibrated widths being multiples "
+                         f"{'/'.join(f'{lv}%' for lv in cal_levels)} interval for {'it' if n == 1 else 'them'}, its "
+                         "calibrated widths being multiples "
                          "of a typical change (the mean |y| in its place put the lower bound far below every value).")
         if self.level_scaled and levels:
             n = len(self.level_scaled)
@@ -607,14 +608,22 @@ class RecipeForecast:
         return notes
 
 
-def _whole_levels(frame: pl.DataFrame) -> pl.DataFrame:
+def _whole_levels(frame: pl.DataFrame, widthless: Iterable[str] = ()) -> pl.DataFrame:
     """An interval level is published for every series or for none: when the calibration of one
     part's model had too few points for a level (conformal.calibration_notes: e.g. the champion's, fitted
     on the oldest backtest window only, while its fallback's has every window), the level's bounds
-    are left out for all rows, not published for some series only (which no forecast check passes)."""
+    are left out for all rows, not published for some series only (which no forecast check passes).
+    The series of `widthless` (no typical change to scale the widths by, none to borrow: `RecipeForecast.unscaled`)
+    have no bounds whatever the calibration, and do not count: a constant series beside them keeps its zero-width
+    interval, its value (probe45: it lost it, the level left out for all rows)."""
+    checked = ~pl.col("unique_id").is_in(list(widthless))
     for lv in INTERVAL_LEVELS:
         cols = list(interval_cols(lv))
-        if all(c in frame.columns for c in cols) and any(0 < frame[c].null_count() < frame.height for c in cols):
+        if not all(c in frame.columns for c in cols):
+            continue
+        nulls = frame.filter(checked).select(pl.col(c).null_count() for c in cols).row(0)
+        rows = frame.filter(checked).height
+        if any(0 < n < rows for n in nulls):
             frame = frame.with_columns(pl.lit(None, dtype=pl.Float64).alias(c) for c in cols)
     return frame
 
@@ -721,8 +730,6 @@ def forecast_detailed(
     for c in INTERVAL_COLUMNS:
         if c not in result.columns:
             result = result.with_columns(pl.lit(None, dtype=pl.Float64).alias(c))
-    result = _whole_levels(result)
-    result = result.select("unique_id", "ds", "step", "model", "y_hat", *INTERVAL_COLUMNS).sort("unique_id", "step")
     fallbacks = (pl.concat(fallen) if fallen else pl.DataFrame(
         schema={"unique_id": pl.Utf8, "reason": pl.Utf8, "model": pl.Utf8})).select("unique_id", "model", "reason")
     flat = dict(td.frame.join(scale.filter(pl.col("scale") == 0), on="unique_id", how="semi")
@@ -731,6 +738,8 @@ def forecast_detailed(
     published = set(result["unique_id"].to_list()) - set(flat) - in_levels
     stood_in = set(scale.filter(pl.col("level_scaled"))["unique_id"].to_list())
     widthless = published & set(scale.filter(pl.col("scale").is_null())["unique_id"].to_list())
+    result = _whole_levels(result, widthless)
+    result = result.select("unique_id", "ds", "step", "model", "y_hat", *INTERVAL_COLUMNS).sort("unique_id", "step")
     level_scaled = {**_level_scaled(td, m, published),
                     **{u: f"{k} observations (one change)" for u, k in few.items() if u in published and u in stood_in}}
     return RecipeForecast(frame=result, fallbacks=fallbacks.sort("unique_id"), recipe=recipe, constant=flat,

@@ -122,13 +122,29 @@ def _schema(vcols: list[str], last_ds: pl.DataFrame | None, horizon: int | None,
             name="unique (unique_id, ds)", error="one row per (unique_id, ds)",
         )
     ]
+    paired: list[str] = []  # the bounds of the levels published: a series may have neither (see below)
     for level in sorted({m.group("level") for c in vcols if (m := _VALUE_RE.match(c)) and m.group("level")}):
         lo, hi = f"y_hat_lo{level}", f"y_hat_hi{level}"
         if lo in vcols and hi in vcols:
+            paired += [lo, hi]
             checks.append(pa.Check(
                 lambda d, lo=lo, hi=hi: d.lazyframe.select((pl.col(lo) <= pl.col(hi)).fill_null(True)),
                 name=f"{lo} <= {hi}", error=f"the lower bound {lo} must not exceed the upper bound {hi}",
             ))
+            # a series without a typical change to scale the widths by, and none to borrow, has no interval beside
+            # series that have one (a constant series' zero width, `recipes._whole_levels`): neither bound at any step
+            checks.append(pa.Check(
+                lambda d, lo=lo, hi=hi: d.lazyframe.select(
+                    (pl.col(lo).is_null() == pl.col(hi).is_null())
+                    & (pl.col(lo).is_null().all().over("unique_id") | pl.col(lo).is_not_null().all().over("unique_id"))),
+                name=f"{lo} and {hi} of every step or of none",
+                error=f"a series has both bounds {lo} and {hi} at every step, or neither at any",
+            ))
+    # (an interval bound's null is the check above's: a series without that interval)
+    bound = pa.Check(
+        lambda d: d.lazyframe.select(pl.col(d.key).is_finite().fill_null(True)), name="finite",
+        error="must be a finite number (not NaN or inf)", ignore_na=False,
+    )
     if last_ds is not None:
         lds = pl.col("last_ds")
         lds_type = last_ds.schema.get("last_ds")
@@ -152,7 +168,7 @@ def _schema(vcols: list[str], last_ds: pl.DataFrame | None, horizon: int | None,
         "step": pa.Column(pl.Int32, step_checks, nullable=False),
         # NaN/null are caught by the `finite` check (one message instead of two)
         "y_hat": pa.Column(pl.Float64, finite, nullable=True),
-        **{q: pa.Column(pl.Float64, finite, nullable=True) for q in vcols},
+        **{q: pa.Column(pl.Float64, bound if q in paired else finite, nullable=True) for q in vcols},
     }
     if with_model:
         columns["model"] = pa.Column(pl.Utf8, pa.Check.str_length(min_value=1), nullable=False)
@@ -197,7 +213,9 @@ def validate_forecasts(
     every step 1..horizon, ds not after the series' last observation, missing or unexpected
     series, an empty per-row `model`. Other columns are ignored (and listed in the receipt), and so
     is a value column null in every row (a model without interval calibration publishes no
-    intervals; `read` leaves such columns out too); one null among values is an error.
+    intervals; `read` leaves such columns out too); one null among values is an error, except a series
+    with neither bound of an interval level at any step (one without a typical change to scale the widths by,
+    beside a constant series' zero-width interval: `recipes._whole_levels`).
     """
     import pandera.polars as pa
 
