@@ -594,8 +594,8 @@ class RecipeForecast:
                          f"{'its' if n == 1 else 'their'} widths by ({'e.g. ' if n > 3 else ''}{e_g}), and no other "
                          f"series has one to borrow: {self.recipe.name} publishes no "
                          f"{'/'.join(f'{lv}%' for lv in cal_levels)} interval for {'it' if n == 1 else 'them'}, its "
-                         "calibrated widths being multiples "
-                         "of a typical change (the mean |y| in its place put the lower bound far below every value).")
+                         "calibrated widths being multiples of a typical change (the mean |y| in its place put the "
+                         "lower bound far below every value).")
         if self.level_scaled and levels:
             n = len(self.level_scaled)
             e_g = ", ".join(f"{id_text(u)}: {why}" for u, why in sorted(self.level_scaled.items())[:3])
@@ -616,14 +616,10 @@ def _whole_levels(frame: pl.DataFrame, widthless: Iterable[str] = ()) -> pl.Data
     The series of `widthless` (no typical change to scale the widths by, none to borrow: `RecipeForecast.unscaled`)
     have no bounds whatever the calibration, and do not count: a constant series beside them keeps its zero-width
     interval, its value (probe45: it lost it, the level left out for all rows)."""
-    checked = ~pl.col("unique_id").is_in(list(widthless))
+    checked = frame.filter(~pl.col("unique_id").is_in(list(widthless)))
     for lv in INTERVAL_LEVELS:
         cols = list(interval_cols(lv))
-        if not all(c in frame.columns for c in cols):
-            continue
-        nulls = frame.filter(checked).select(pl.col(c).null_count() for c in cols).row(0)
-        rows = frame.filter(checked).height
-        if any(0 < n < rows for n in nulls):
+        if all(c in frame.columns for c in cols) and any(0 < checked[c].null_count() < checked.height for c in cols):
             frame = frame.with_columns(pl.lit(None, dtype=pl.Float64).alias(c) for c in cols)
     return frame
 
