@@ -338,6 +338,10 @@ def changed_since(source: SourceConfig, before: dict[str, FileState | ObjectStat
     return out
 
 
+def unsaid(message: str) -> None:
+    """A `warn` that says nothing (a reader of `read_steadily` without a place to say it)."""
+
+
 SOURCE_READS = 3  # a source another program writes while it is read is read up to this many times in all
 _Read = TypeVar("_Read")
 _Checked = TypeVar("_Checked")
