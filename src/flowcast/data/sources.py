@@ -69,7 +69,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import polars as pl
 
@@ -2445,6 +2445,25 @@ def times_repeat_within_each(path: str, time_col: str, key_sets: list[list[str]]
     """`times_repeat_within` of each of `key_sets`, in one pass over the file, its rows deduplicated once (a pass per
     set made the `--id-col` hint's search, `cli.common._fewest_keying`, read a file 26 times: revC44). None for a
     file that cannot be read cheaply, or one without a column named."""
+    counts = keyings(path, time_col, key_sets)
+    return None if counts is None else [k.repeated > 0 for k in counts]
+
+
+class Keying(NamedTuple):
+    """What a set of columns of a file makes of its rows as a series key (`keyings`): `repeated`, its rows whose time
+    another differing row of their key holds too (0: the set keys the file); `keys`, its distinct values (the series
+    it makes: an id is constant over a series' time, a column varying with the time, 'weather', splits each series
+    into many)."""
+
+    repeated: int
+    keys: int
+
+
+def keyings(path: str, time_col: str, key_sets: list[list[str]]) -> list[Keying] | None:
+    """The `Keying` of each of `key_sets` of a local file by its time column `time_col`, in one pass over the file,
+    its rows deduplicated once (a row written twice is one, as `times_repeat_within` counts). None for a file that
+    cannot be read cheaply, or one without a column named. For the command line's guess of the series columns,
+    never for a run."""
     columns = columns_of(path)
     named = {time_col, *(c for cols in key_sets for c in cols)}
     if not columns or any(c not in columns for c in named) or "://" in path:
@@ -2454,12 +2473,15 @@ def times_repeat_within_each(path: str, time_col: str, key_sets: list[list[str]]
         scan = _scan_one(probe, resolve_files(probe)[0])
         renames, _ = _header_names(list(scan.collect_schema().names()))
         scan = scan.rename(renames) if renames else scan
-        # each set's (time, key) by its hash: a 64-bit number, not the key's text, held per distinct row
+        # each set's (time, key) and key by their hashes: 64-bit numbers, not the key's text, held per distinct row
         sets = [pl.struct(time_col, *cols).hash().alias(f"set{i}") for i, cols in enumerate(key_sets)]
-        rows = _distinct_rows(scan.filter(pl.col(time_col).is_not_null()), sets)
-        found = rows.select([pl.col(f"set{i}").is_duplicated().any() for i in range(len(key_sets))]
-                            ).collect(engine="streaming")
-        return [bool(v) for v in found.row(0)]
+        keys = [(pl.struct(*cols).hash() if cols else pl.lit(0, pl.UInt64)).alias(f"key{i}")
+                for i, cols in enumerate(key_sets)]
+        rows = _distinct_rows(scan.filter(pl.col(time_col).is_not_null()), [*sets, *keys])
+        found = rows.select(*[pl.col(f"set{i}").is_duplicated().sum() for i in range(len(key_sets))],
+                            *[pl.col(f"key{i}").n_unique() for i in range(len(key_sets))]
+                            ).collect(engine="streaming").row(0)
+        return [Keying(int(found[i]), int(found[len(key_sets) + i])) for i in range(len(key_sets))]
     except Exception:  # noqa: BLE001 - a courtesy: the run's own reading says what is wrong
         return None
 
