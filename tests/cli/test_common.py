@@ -512,6 +512,36 @@ def test_the_fewest_keying_columns_are_found_in_one_pass_over_the_file(tmp_path,
     assert len(scans) == 2, scans  # its header (`columns_of`) and its rows, once each (26 times each before)
 
 
+def _probe_reads(monkeypatch) -> list[str]:
+    """Each pass `sources.wide_probe` makes over a file (its head and its times: `_distinct_rows` keyed by the time
+    column alone), by that column's name."""
+    from flowcast.data import sources
+
+    real, reads = sources._distinct_rows, []
+
+    def counted(scan, keys):
+        names = [key.meta.output_name() for key in keys]
+        if len(names) == 1:
+            reads.append(names[0])
+        return real(scan, keys)
+
+    monkeypatch.setattr(sources, "_distinct_rows", counted)
+    return reads
+
+
+@pytest.mark.parametrize("args", [[], ["--time-col", "date"]])
+def test_a_command_reads_its_file_s_layout_once(tmp_path, monkeypatch, args):
+    """src45: a command of a --data file read its head and times up to 4 times (`wide_probe`: its layout, the guess of
+    its series column, the hints of the options it needs), each a pass over the whole file. Once now."""
+    monkeypatch.chdir(tmp_path)
+    reads = _probe_reads(monkeypatch)
+    (tmp_path / "f.csv").write_text("shop,date,sales\n" + "".join(
+        f"{shop},2024-01-{d:02d},{d}\n" for shop in ("north", "south") for d in range(1, 29)))
+    res = runner.invoke(app, ["validate", "f.csv", *args, "--home", "h"], terminal_width=400)
+    assert res.exit_code == 2 and "--id-col" in res.output, res.output
+    assert reads == ["date"], reads
+
+
 def test_a_series_column_of_a_file_with_a_row_written_twice_is_guessed(tmp_path, monkeypatch):
     """rev44: a file of two series named 'store' and 'Date' whose one row was written twice (an export appended it
     again) was not read with --id-col store: the repeat made its times 'repeat under store', and the command asked for

@@ -58,6 +58,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import functools
 import glob
 import gzip
 import hashlib
@@ -2398,9 +2399,38 @@ def wide_probe(path: str, time_col: str, rows: int = 200, as_of: datetime | None
     With `as_of` (a run's or backfill's), from the rows that may be dated by then (`_written_by`, their times read in
     zone `tz` or by `time_format`): a later row repeating a date, or a later text column, made a backfill read its
     history in another layout than its run had. `long_only`: the columns of a file whose times repeat alone, None for
-    one whose do not (`id_candidates`: 'its times repeat' was said of a file of one series)."""
+    one whose do not (`id_candidates`: 'its times repeat' was said of a file of one series).
+    Read once per state of the file in a process (`_wide_probed`): a command asked it up to 5 times of one file (its
+    layout, the hints of its columns), each a pass over the whole file."""
+    if "://" in path:
+        return None
+    try:
+        probe = SourceConfig(name="probe", path=path, time_col=time_col, target_col="-", freq="1d", tz=tz,
+                             time_format=time_format)
+    except Exception:  # noqa: BLE001 - a courtesy: the run's own reading says what is wrong
+        return None
+    state = tuple(sorted(source_states(probe).items()))  # (each file's size, times and inode: read again once written)
+    probed = _wide_probed(path, state, time_col, rows, as_of, tz, time_format)
+    if probed is None or probed.repeated != long_only:
+        return None
+    return list(probed.numeric), list(probed.text)  # (copies: the cached reading is shared)
+
+
+class _WideProbed(NamedTuple):
+    """What `wide_probe` reads of a file, long or not: whether a time repeats, its number and text columns."""
+
+    repeated: bool
+    numeric: tuple[str, ...]
+    text: tuple[tuple[str, str], ...]
+
+
+@functools.lru_cache(maxsize=32)
+def _wide_probed(path: str, state: tuple[tuple[str, FileState | ObjectState | None], ...], time_col: str, rows: int,
+                 as_of: datetime | None, tz: str | None, time_format: str | None) -> _WideProbed | None:
+    """`wide_probe`'s reading of `path` in the `state` its files are in (`source_states`: a key of the cache, never
+    read here), whatever `long_only` asks; None for a file that cannot be read cheaply."""
     columns = columns_of(path)
-    if not columns or time_col not in columns or "://" in path:
+    if not columns or time_col not in columns:
         return None
     try:
         probe = SourceConfig(name="probe", path=path, time_col=time_col, target_col="-", freq="1d", tz=tz,
@@ -2417,8 +2447,6 @@ def wide_probe(path: str, time_col: str, rows: int = 200, as_of: datetime | None
         head = scan.head(rows).collect()
     except Exception:  # noqa: BLE001 - a courtesy: the run's own reading says what is wrong
         return None
-    if repeated != long_only:
-        return None
     others = [c for c in head.columns if c != time_col and c not in _unnamed(renames)]  # unnamed: no series
     numeric: list[str] = []
     text_cols: list[tuple[str, str]] = []
@@ -2428,7 +2456,7 @@ def wide_probe(path: str, time_col: str, rows: int = 200, as_of: datetime | None
             numeric.append(c)
         else:
             text_cols.append((c, example))
-    return numeric, text_cols
+    return _WideProbed(bool(repeated), tuple(numeric), tuple(text_cols))
 
 
 def times_repeat_within(path: str, time_col: str, key_cols: list[str]) -> bool | None:
