@@ -357,8 +357,9 @@ def read_steadily(source: SourceConfig, ingest_it: Callable[[], _Read], check: C
     gave the first half of its rows, and one replaced gave rows of the new file under the old one's fingerprint.
     An error raised by a read of a changing file is such a change too (a refusal, or polars' error or panic reading
     a Parquet file cut short: pandas' `to_parquet` writes in place). Each read again is said through `warn`. One
-    rule for a run (`flows.common`) and a command (`preprocess.prepare_data`: `flowcast validate`, `train`).
-    Raises SourceUnavailableError naming the files and what to do when they keep changing (a writer in place:
+    rule for a run (`flows.common`), a command (`preprocess.prepare_data`: `flowcast validate`, `train`) and the
+    checks `flowcast run`, `forecast` and `backfill` make before Prefect starts (`validate.nothing_to_run`,
+    `nothing_observed_by`: their reads stop at the fault point below first). Raises SourceUnavailableError naming the files and what to do when they keep changing (a writer in place:
     write a temp file and rename it; one that replaces it: run again once it stops). Test-only: FLOWCAST_FAULT=
     source:ingested stops (SIGSTOP) or kills the process between the two reads of each attempt."""
     import time
