@@ -68,3 +68,39 @@ def test_a_source_written_while_a_command_reads_it_is_read_again(tmp_path, cmd, 
     assert proc.returncode == 0, said[-3000:]
     got = json.loads(out.strip().splitlines()[-1])
     assert got["status"] == "clean" and got["n_series"] == N_SERIES and got["rows_in"] == N_SERIES * N_DAYS, got
+
+
+HEADER = b"date,id,val\n"
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize(("checked", "writer", "writes", "said"), [
+    # every row validated before the flow (`validate.nothing_to_run`): the export caught truncated, then written
+    ("whole", written_in_place, ["header", "file", None], "PREFECT STARTED"),
+    # ... and one truncated to its header for good: the refusal of the file as it stays
+    ("whole", written_in_place, ["header", None], "s.csv: no rows (the file has a header but no data)"),
+    # the time column alone (`validate.nothing_observed_by`): replaced by next year's export, then put back
+    ("time", replaced, ["later", "file", None], "PREFECT STARTED"),
+    # one replaced again and again: left to the flow, which reads it by the same rule
+    ("whole", replaced, ["later", "file", "later"], "PREFECT STARTED"),
+])
+def test_a_source_written_while_run_checks_it_before_prefect_is_read_again(tmp_path, checked, writer, writes, said):
+    """Regression: `flowcast run`'s checks before Prefect starts (`cli.pipeline.nothing_to_run_said`) read the
+    source once: a file caught truncated to its header by a writer in place was refused 'no rows', and one replaced
+    meanwhile by rows all after --as-of 'all rows are after as_of', where the run, which reads again what changed
+    while it was read (`sources.read_steadily`), would have read the whole file. They read it by that rule now."""
+    csv = tmp_path / "s.csv"
+    contents = {"file": _write(csv), "header": HEADER, None: None}
+    contents["later"] = contents["file"].replace(b"\n2020-", b"\n2021-")  # every row after --as-of 2020-03-01
+    env = {**os.environ, "FLOWCAST_FAULT": "source:ingested", "FLOWCAST_FAULT_SIGNAL": "SIGSTOP", "COLUMNS": "400",
+           "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("run_before_prefect_child.py")),
+         "0" if checked == "time" else str(2**20), "run", str(csv), *FILE_OPTS, "--home", str(tmp_path / "home"),
+         "--as-of", "2020-03-01"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    write_at_each_stop(proc, csv, [contents[w] for w in writes], writer)
+    out, err = proc.communicate(timeout=120)
+    told = " ".join((out + err).split())
+    assert said in told, told[-3000:]
+    assert proc.returncode == (9 if said == "PREFECT STARTED" else 2), told[-3000:]
+    assert told.count("warning: Source 's' changed while it was read:") == len(writes) - 1, told[-3000:]

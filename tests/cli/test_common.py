@@ -454,6 +454,42 @@ def test_the_id_col_hint_names_the_fewest_columns_under_which_times_do_not_repea
             f"{example})") in said, said
 
 
+def _weather(store: int, day: int) -> str:
+    """A store's weather of a day: text that differs between two stores each day, and from day to day."""
+    return f"{('sunny', 'rain', 'fog')[(day + store) % 3]} {10 + day + store}C"
+
+
+@pytest.mark.parametrize(("header", "expected"), [
+    # a weather column varying with the dates keys a file of 2 stores alone (each day's two differ), as 8 series
+    ("weather,store", ["store"]),
+    ("store,weather", ["store"]),
+    # an M5 file: (item_id, weather) keys it too, as 16 series; item_id and store_id make the 4 it holds
+    ("item_id,weather,store_id", ["item_id", "store_id"]),
+    ("weather,region,store", ["store"]),  # both stores in one region: (region, store) keys it as store does
+    # no set keys it (one day of one store written twice with two values): the column under which fewest rows repeat
+    ("weather,store,dup", ["store"]),
+])
+def test_the_id_col_hint_prefers_columns_constant_over_a_series_time(tmp_path, header, expected):
+    """src45: `_fewest_keying` tried its sets in the file's order, so a text column varying with the dates ('weather',
+    each store's own each day) that keys the file alone was named for --id-col before 'store', and before 'item_id'
+    and 'store_id' (item_id, weather). Of the sets that key the file, the one making the fewest series is named."""
+    from flowcast.cli.common import _fewest_keying
+
+    cols = header.split(",")
+    rows = []
+    for item in ("i1", "i2") if "item_id" in cols else ("i1",):
+        for store in (0, 1):
+            for day in range(1, 8):
+                cells = {"weather": _weather(store, day), "store": f"s{store}", "store_id": f"s{store}",
+                         "item_id": item, "region": "EU", "dup": "a"}
+                rows.append([*(cells[c] for c in cols), f"2024-01-{day:02d}", str(day + store)])
+    if "dup" in cols:
+        rows.append([*rows[0][:-1], "99"])  # store 0's first day again, another value
+    (tmp_path / "f.csv").write_text(",".join([*cols, "date", "sales"]) + "\n" + "".join(
+        ",".join(r) + "\n" for r in rows))
+    assert _fewest_keying(str(tmp_path / "f.csv"), "date", cols) == expected
+
+
 def test_the_fewest_keying_columns_are_found_in_one_pass_over_the_file(tmp_path, monkeypatch):
     """revC44: `_fewest_keying` read the whole file once per set of columns it tried (26 passes where only all five
     of the first five text columns key the file: 7.5 s on a 10 MB file of 50 text columns, minutes on an M5-sized
@@ -474,6 +510,36 @@ def test_the_fewest_keying_columns_are_found_in_one_pass_over_the_file(tmp_path,
         for d in range(1, 4) for k in range(32)))
     assert _fewest_keying(str(tmp_path / "f.csv"), "date", texts) == texts[:5]
     assert len(scans) == 2, scans  # its header (`columns_of`) and its rows, once each (26 times each before)
+
+
+def _probe_reads(monkeypatch) -> list[str]:
+    """Each pass `sources.wide_probe` makes over a file (its head and its times: `_distinct_rows` keyed by the time
+    column alone), by that column's name."""
+    from flowcast.data import sources
+
+    real, reads = sources._distinct_rows, []
+
+    def counted(scan, keys):
+        names = [key.meta.output_name() for key in keys]
+        if len(names) == 1:
+            reads.append(names[0])
+        return real(scan, keys)
+
+    monkeypatch.setattr(sources, "_distinct_rows", counted)
+    return reads
+
+
+@pytest.mark.parametrize("args", [[], ["--time-col", "date"]])
+def test_a_command_reads_its_file_s_layout_once(tmp_path, monkeypatch, args):
+    """src45: a command of a --data file read its head and times up to 4 times (`wide_probe`: its layout, the guess of
+    its series column, the hints of the options it needs), each a pass over the whole file. Once now."""
+    monkeypatch.chdir(tmp_path)
+    reads = _probe_reads(monkeypatch)
+    (tmp_path / "f.csv").write_text("shop,date,sales\n" + "".join(
+        f"{shop},2024-01-{d:02d},{d}\n" for shop in ("north", "south") for d in range(1, 29)))
+    res = runner.invoke(app, ["validate", "f.csv", *args, "--home", "h"], terminal_width=400)
+    assert res.exit_code == 2 and "--id-col" in res.output, res.output
+    assert reads == ["date"], reads
 
 
 def test_a_series_column_of_a_file_with_a_row_written_twice_is_guessed(tmp_path, monkeypatch):

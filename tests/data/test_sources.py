@@ -1485,6 +1485,41 @@ def test_the_probes_tell_a_row_written_twice_from_rows_that_differ(tmp_path, hea
 
 
 
+@pytest.mark.parametrize("write", ["in place", "replaced", "removed"])
+def test_wide_probe_reads_a_file_once_until_it_changes(tmp_path, monkeypatch, write):
+    """src45: `wide_probe` is read once per state of the file in a process (a command asked it up to 4 times), by
+    both of its questions (`long_only` or not); a file written in place, replaced or removed since is read again."""
+    from flowcast.data import sources
+    from flowcast.data.sources import id_candidates, wide_probe
+
+    real, scans = sources._scan_one, []
+
+    def counted(*args: object, **kwargs: object) -> object:
+        scans.append(args)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sources, "_scan_one", counted)
+    csv = tmp_path / "f.csv"
+    csv.write_text("date,north,south\n2024-01-01,1,2\n2024-01-02,3,4\n")
+    for _ in range(2):
+        assert wide_probe(str(csv), "date") == (["north", "south"], [])
+        assert wide_probe(str(csv), "date", long_only=True) is None
+        assert id_candidates(str(csv), "date") == []
+    assert len(scans) == 2, scans  # its header (`columns_of`) and its rows, once each
+    long = "shop,date,sales\nn,2024-01-01,1\ns,2024-01-01,2\n"
+    if write == "in place":
+        with open(csv, "r+") as fh:
+            fh.truncate(0)
+            fh.write(long)
+    elif write == "replaced":
+        (tmp_path / "new.csv").write_text(long)
+        os.replace(tmp_path / "new.csv", csv)
+    else:
+        csv.unlink()
+    assert wide_probe(str(csv), "date") is None
+    assert id_candidates(str(csv), "date") == ([] if write == "removed" else [("shop", "n")])
+
+
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 def test_rows_after_more_blank_rows_than_the_probe_reads_are_no_file_of_no_rows(tmp_path, fmt):
     """A file whose first rows are blank (empty cells, or nulls) past the `_NO_ROWS_PROBE` rows `refuse_no_rows`

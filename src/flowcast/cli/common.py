@@ -264,9 +264,9 @@ def _not_wide_hint(data: str, id_col: list[str] | None, time_col: str | None, ta
 
 def _id_col_hint(data: str, id_col: list[str] | None, time_col: str | None) -> str:
     """Where no --id-col is given and the file's times repeat (a long file of several series), its text columns with
-    a value of each: the columns that may tell its series apart, to name with --id-col, the example the fewest of
-    them under which its times do not repeat (`_fewest_keying`: an M5 file was told '--id-col item_id', under which
-    each date still repeats once per store), else its first. '' otherwise."""
+    a value of each: the columns that may tell its series apart, to name with --id-col, the example those that look
+    most like its id (`_fewest_keying`: an M5 file was told '--id-col item_id', under which each date still repeats
+    once per store; a 'weather' column before 'store' was named for it), else its first. '' otherwise."""
     if id_col or not time_col:
         return ""
     from flowcast.data.sources import id_candidates
@@ -282,18 +282,25 @@ def _id_col_hint(data: str, id_col: list[str] | None, time_col: str | None) -> s
 
 
 def _fewest_keying(data: str, time_col: str, candidates: list[str], first: int = 5, most: int = 3) -> list[str] | None:
-    """The fewest of the `first` `candidates` (of as many, the first in their order) under which no time of a local
-    file repeats (`sources.times_repeat_within`: 'item_id' and 'store_id' of an M5 file); sets of up to `most` are
-    tried, else all of them. None where even all of them leave a time repeating, or the file cannot be read cheaply.
-    One pass over the file for every set (`times_repeat_within_each`), for the command line's hint, never for a run."""
-    from flowcast.data.sources import times_repeat_within_each
+    """The columns of the `first` `candidates` that look most like the series' id, to name in the --id-col hint: of
+    the sets of up to `most` of them (else all of them) under which no time of a local file repeats
+    (`sources.keyings`: 'item_id' and 'store_id' of an M5 file), the one that makes the fewest series (an id is
+    constant over a series' time: a text column varying with the dates, 'weather', can key a file of a few stores
+    alone, as many short series, and was named before 'store' where it came first), then the fewest columns, then the
+    file's order. Where no set keys the file (rows of one time and key that differ), the one column under which the fewest
+    rows repeat a time, then that makes the fewest series. None where the file cannot be read cheaply. One pass over
+    the file for every set, for the command line's hint, never for a run."""
+    from flowcast.data.sources import keyings
 
     tried = candidates[:first]
     sets = [list(cols) for size in range(1, min(most, len(tried) - 1) + 1) for cols in combinations(tried, size)]
-    repeat = times_repeat_within_each(data, time_col, [tried, *sets])
-    if repeat is None or repeat[0]:  # (no set of them keys the file, or it cannot be read)
+    found = keyings(data, time_col, [*sets, tried])
+    if found is None:  # (it cannot be read)
         return None
-    return next((cols for cols, again in zip(sets, repeat[1:], strict=True) if not again), tried)
+    of = list(enumerate(zip([*sets, tried], found, strict=True)))  # (sets by size, then in the file's order)
+    if of[-1][1][1].repeated:  # no set keys the file: the one column nearest to keying it
+        return min((k.repeated, k.keys, i, cols) for i, (cols, k) in of if len(cols) == 1)[3]
+    return min((k.keys, i, cols) for i, (cols, k) in of if not k.repeated)[2]
 
 
 def _inferred_freq(data: str, id_cols: list[str], time_col: str, target_col: str, time_format: str | None,

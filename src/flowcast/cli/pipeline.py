@@ -43,6 +43,7 @@ from flowcast.cli.common import (
     resolve_settings,
     said,
     source_options,
+    warn,
 )
 from flowcast.config import Settings
 from flowcast.errors import ConfigError, FlowcastError
@@ -200,7 +201,10 @@ def nothing_to_run_said(settings: Any, as_of: datetime | None, record: bool = Tr
     `record`: leave what the run would have left of a source whose every row is quarantined: its quarantine file
     (the error names it) and, with a Prefect API configured, the `QUALITY_FAILED` event its automations notify
     (`_announce_refusal`; `backfill`: labelled a backfill's). `key`: the run key these are recorded under (the
-    quarantine folder, the event's as_of), where it is not `as_of` (a command without --as-of: its start)."""
+    quarantine folder, the event's as_of), where it is not `as_of` (a command without --as-of: its start). The source
+    is read by the run's rule (`sources.read_steadily`): a file another program writes or replaces meanwhile is read
+    again, each time a `warning:` line (a header alone found mid-write was refused 'no rows', where the run read the
+    whole file); one that keeps changing is the flow's to say."""
     if settings.source is None and settings.dataset not in settings.sources:
         return None
     from flowcast.data.datasets import resolve_source
@@ -222,10 +226,12 @@ def nothing_to_run_said(settings: Any, as_of: datetime | None, record: bool = Tr
             return None
         if size <= VALIDATE_CHECK_MAX_BYTES:
             said = nothing_to_run(source, as_of, settings.validation,
-                                  keep=_quarantine_keeper(settings, source.name, kept, key) if record else None)
+                                  keep=_quarantine_keeper(settings, source.name, kept, key) if record else None,
+                                  warn=warn)
         else:
-            said = nothing_observed_by(source, as_of) if as_of is not None else None
+            said = nothing_observed_by(source, as_of, warn) if as_of is not None else None
     except Exception:  # noqa: BLE001 - the flow reads the source again and says what is wrong, with its retries
+        # (a file that kept changing while it was read, 3 times, too: `read_steadily`, as the flow reads it)
         return None
     unwritten = [k for k in kept if isinstance(k, str)]  # the quarantine file's write failed (a full disk): said
     kept = [k for k in kept if not isinstance(k, str)]

@@ -918,10 +918,6 @@ def fitted_spans(settings: Settings, td: Any) -> tuple[Settings, list[str]]:
     return fitted, spans.notes
 
 
-def _unsaid(message: str) -> None:
-    """A `warn` that says nothing (a caller of `prepare_data` without a place to say it)."""
-
-
 @dataclass
 class PreparedData:
     training: TrainingData
@@ -949,7 +945,7 @@ def prepare_data(settings: Settings, as_of: datetime | None = None, run_key: str
     import hashlib
 
     from flowcast.data.datasets import resolve_source
-    from flowcast.data.sources import ingest, read_steadily
+    from flowcast.data.sources import ingest, read_steadily, unsaid
     from flowcast.data.validate import (
         as_of_label,
         enforce_thresholds,
@@ -963,7 +959,7 @@ def prepare_data(settings: Settings, as_of: datetime | None = None, run_key: str
 
     source = resolve_source(settings)
     ingested, result = read_steadily(source, lambda: ingest(source, as_of),
-                                     lambda read: validate(read, source, settings.validation), warn or _unsaid)
+                                     lambda read: validate(read, source, settings.validation), warn or unsaid)
     try:
         qpath = write_quarantine(
             result, quarantine_folder(settings.quarantine_dir, source.name, run_key or as_of_label(ingested.as_of))

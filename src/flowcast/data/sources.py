@@ -58,6 +58,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import functools
 import glob
 import gzip
 import hashlib
@@ -69,7 +70,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import polars as pl
 
@@ -338,6 +339,10 @@ def changed_since(source: SourceConfig, before: dict[str, FileState | ObjectStat
     return out
 
 
+def unsaid(message: str) -> None:
+    """A `warn` that says nothing (a reader of `read_steadily` without a place to say it)."""
+
+
 SOURCE_READS = 3  # a source another program writes while it is read is read up to this many times in all
 _Read = TypeVar("_Read")
 _Checked = TypeVar("_Checked")
@@ -352,8 +357,9 @@ def read_steadily(source: SourceConfig, ingest_it: Callable[[], _Read], check: C
     gave the first half of its rows, and one replaced gave rows of the new file under the old one's fingerprint.
     An error raised by a read of a changing file is such a change too (a refusal, or polars' error or panic reading
     a Parquet file cut short: pandas' `to_parquet` writes in place). Each read again is said through `warn`. One
-    rule for a run (`flows.common`) and a command (`preprocess.prepare_data`: `flowcast validate`, `train`).
-    Raises SourceUnavailableError naming the files and what to do when they keep changing (a writer in place:
+    rule for a run (`flows.common`), a command (`preprocess.prepare_data`: `flowcast validate`, `train`) and the
+    checks `flowcast run`, `forecast` and `backfill` make before Prefect starts (`validate.nothing_to_run`,
+    `nothing_observed_by`: their reads stop at the fault point below first). Raises SourceUnavailableError naming the files and what to do when they keep changing (a writer in place:
     write a temp file and rename it; one that replaces it: run again once it stops). Test-only: FLOWCAST_FAULT=
     source:ingested stops (SIGSTOP) or kills the process between the two reads of each attempt."""
     import time
@@ -2394,9 +2400,38 @@ def wide_probe(path: str, time_col: str, rows: int = 200, as_of: datetime | None
     With `as_of` (a run's or backfill's), from the rows that may be dated by then (`_written_by`, their times read in
     zone `tz` or by `time_format`): a later row repeating a date, or a later text column, made a backfill read its
     history in another layout than its run had. `long_only`: the columns of a file whose times repeat alone, None for
-    one whose do not (`id_candidates`: 'its times repeat' was said of a file of one series)."""
+    one whose do not (`id_candidates`: 'its times repeat' was said of a file of one series).
+    Read once per state of the file in a process (`_wide_probed`): a command asked it up to 5 times of one file (its
+    layout, the hints of its columns), each a pass over the whole file."""
+    if "://" in path:
+        return None
+    try:
+        probe = SourceConfig(name="probe", path=path, time_col=time_col, target_col="-", freq="1d", tz=tz,
+                             time_format=time_format)
+    except Exception:  # noqa: BLE001 - a courtesy: the run's own reading says what is wrong
+        return None
+    state = tuple(sorted(source_states(probe).items()))  # (each file's size, times and inode: read again once written)
+    probed = _wide_probed(path, state, time_col, rows, as_of, tz, time_format)
+    if probed is None or probed.repeated != long_only:
+        return None
+    return list(probed.numeric), list(probed.text)  # (copies: the cached reading is shared)
+
+
+class _WideProbed(NamedTuple):
+    """What `wide_probe` reads of a file, long or not: whether a time repeats, its number and text columns."""
+
+    repeated: bool
+    numeric: tuple[str, ...]
+    text: tuple[tuple[str, str], ...]
+
+
+@functools.lru_cache(maxsize=32)
+def _wide_probed(path: str, state: tuple[tuple[str, FileState | ObjectState | None], ...], time_col: str, rows: int,
+                 as_of: datetime | None, tz: str | None, time_format: str | None) -> _WideProbed | None:
+    """`wide_probe`'s reading of `path` in the `state` its files are in (`source_states`: a key of the cache, never
+    read here), whatever `long_only` asks; None for a file that cannot be read cheaply."""
     columns = columns_of(path)
-    if not columns or time_col not in columns or "://" in path:
+    if not columns or time_col not in columns:
         return None
     try:
         probe = SourceConfig(name="probe", path=path, time_col=time_col, target_col="-", freq="1d", tz=tz,
@@ -2413,8 +2448,6 @@ def wide_probe(path: str, time_col: str, rows: int = 200, as_of: datetime | None
         head = scan.head(rows).collect()
     except Exception:  # noqa: BLE001 - a courtesy: the run's own reading says what is wrong
         return None
-    if repeated != long_only:
-        return None
     others = [c for c in head.columns if c != time_col and c not in _unnamed(renames)]  # unnamed: no series
     numeric: list[str] = []
     text_cols: list[tuple[str, str]] = []
@@ -2424,7 +2457,7 @@ def wide_probe(path: str, time_col: str, rows: int = 200, as_of: datetime | None
             numeric.append(c)
         else:
             text_cols.append((c, example))
-    return numeric, text_cols
+    return _WideProbed(bool(repeated), tuple(numeric), tuple(text_cols))
 
 
 def times_repeat_within(path: str, time_col: str, key_cols: list[str]) -> bool | None:
@@ -2441,6 +2474,25 @@ def times_repeat_within_each(path: str, time_col: str, key_sets: list[list[str]]
     """`times_repeat_within` of each of `key_sets`, in one pass over the file, its rows deduplicated once (a pass per
     set made the `--id-col` hint's search, `cli.common._fewest_keying`, read a file 26 times: revC44). None for a
     file that cannot be read cheaply, or one without a column named."""
+    counts = keyings(path, time_col, key_sets)
+    return None if counts is None else [k.repeated > 0 for k in counts]
+
+
+class Keying(NamedTuple):
+    """What a set of columns of a file makes of its rows as a series key (`keyings`): `repeated`, its rows whose time
+    another differing row of their key holds too (0: the set keys the file); `keys`, its distinct values (the series
+    it makes: an id is constant over a series' time, a column varying with the time, 'weather', splits each series
+    into many)."""
+
+    repeated: int
+    keys: int
+
+
+def keyings(path: str, time_col: str, key_sets: list[list[str]]) -> list[Keying] | None:
+    """The `Keying` of each of `key_sets` of a local file by its time column `time_col`, in one pass over the file,
+    its rows deduplicated once (a row written twice is one, as `times_repeat_within` counts). None for a file that
+    cannot be read cheaply, or one without a column named. For the command line's guess of the series columns,
+    never for a run."""
     columns = columns_of(path)
     named = {time_col, *(c for cols in key_sets for c in cols)}
     if not columns or any(c not in columns for c in named) or "://" in path:
@@ -2450,12 +2502,15 @@ def times_repeat_within_each(path: str, time_col: str, key_sets: list[list[str]]
         scan = _scan_one(probe, resolve_files(probe)[0])
         renames, _ = _header_names(list(scan.collect_schema().names()))
         scan = scan.rename(renames) if renames else scan
-        # each set's (time, key) by its hash: a 64-bit number, not the key's text, held per distinct row
+        # each set's (time, key) and key by their hashes: 64-bit numbers, not the key's text, held per distinct row
         sets = [pl.struct(time_col, *cols).hash().alias(f"set{i}") for i, cols in enumerate(key_sets)]
-        rows = _distinct_rows(scan.filter(pl.col(time_col).is_not_null()), sets)
-        found = rows.select([pl.col(f"set{i}").is_duplicated().any() for i in range(len(key_sets))]
-                            ).collect(engine="streaming")
-        return [bool(v) for v in found.row(0)]
+        keys = [(pl.struct(*cols).hash() if cols else pl.lit(0, pl.UInt64)).alias(f"key{i}")
+                for i, cols in enumerate(key_sets)]
+        rows = _distinct_rows(scan.filter(pl.col(time_col).is_not_null()), [*sets, *keys])
+        found = rows.select(*[pl.col(f"set{i}").is_duplicated().sum() for i in range(len(key_sets))],
+                            *[pl.col(f"key{i}").n_unique() for i in range(len(key_sets))]
+                            ).collect(engine="streaming").row(0)
+        return [Keying(int(found[i]), int(found[len(key_sets) + i])) for i in range(len(key_sets))]
     except Exception:  # noqa: BLE001 - a courtesy: the run's own reading says what is wrong
         return None
 

@@ -71,10 +71,12 @@ from flowcast.data.sources import (
     not_utf8_error,
     observed_at,
     planned_row,
+    read_steadily,
     record_lines,
     seen_shifts,
     seen_shifts_expr,
     time_label_note,
+    unsaid,
 )
 from flowcast.errors import DataValidationError, SourceUnavailableError
 from flowcast.mdtext import id_text, md_id, md_text
@@ -1136,13 +1138,22 @@ def _all_after_as_of(ingested: Ingested, rows_read: int, rows_partial: int, rows
             f"nothing {'observed ' if rows_planned else ''}to validate")
 
 
-def nothing_observed_by(source: SourceConfig, as_of: datetime | str) -> str | None:
+def nothing_observed_by(source: SourceConfig, as_of: datetime | str,
+                        warn: Callable[[str], None] | None = None) -> str | None:
     """`validate`'s own error when `source` has no row observed by `as_of` (an as_of before its data began), else
     None; one streaming pass over the columns that decide it (the time column, the future covariates), read by the
     reader's own rules (`sources.ingest`: time parsing, zone, time_label, aggregate periods). For a command to say
-    so before it starts a Prefect server and the flow (~30 s), where the flow's validate said it anyway. Errors of
-    the reading itself (a file not found, a bad declaration) are raised as `ingest` raises them."""
-    ingested = ingest(source, as_of)
+    so before it starts a Prefect server and the flow (~30 s), where the flow's validate said it anyway. Read by the
+    run's rule (`sources.read_steadily`): a file another program writes or replaces meanwhile is read again, each
+    read again said through `warn` (None: not said); one that keeps changing raises SourceUnavailableError. Errors
+    of the reading itself (a file not found, a bad declaration) are raised as `ingest` raises them."""
+    _, said = read_steadily(source, lambda: ingest(source, as_of), lambda read: _all_after_as_of_said(read, source),
+                           warn or unsaid)
+    return said
+
+
+def _all_after_as_of_said(ingested: Ingested, source: SourceConfig) -> str | None:
+    """`nothing_observed_by`'s error of what `ingested` (of `source`) reads: every row after its as_of, else None."""
     bound = ingested.as_of_ds
     if bound is None:
         return None
@@ -1163,7 +1174,8 @@ def nothing_observed_by(source: SourceConfig, as_of: datetime | str) -> str | No
 
 
 def nothing_to_run(source: SourceConfig, as_of: datetime | str | None, cfg: ValidationConfig,
-                   keep: Callable[[ValidationResult, str], object] | None = None) -> str | None:
+                   keep: Callable[[ValidationResult, str], object] | None = None,
+                   warn: Callable[[str], None] | None = None) -> str | None:
     """The error a run's validation ends with when `source` leaves it nothing to run on, else None: `validate`'s
     own (no rows: a header alone; every row after `as_of`; a declared column missing) or `enforce_thresholds`'
     'no valid rows left' when every row is quarantined. The same reading and checks as the run's, for a command
@@ -1171,11 +1183,14 @@ def nothing_to_run(source: SourceConfig, as_of: datetime | str | None, cfg: Vali
     called with the result and its run key (`as_of_label`) when every row is quarantined, before the error is
     made: it writes the quarantine file as the run would (`write_quarantine`, which records its path in the
     report), and the error names it. A quarantine above the threshold but with valid rows left is the run's to
-    say (it writes the quarantine file the error points to). Errors of the reading itself (a file not found, an
-    I/O failure) are raised as `ingest` and `validate` raise them."""
+    say (it writes the quarantine file the error points to). Read by the run's rule (`sources.read_steadily`): a
+    file another program writes or replaces meanwhile is read again (a header alone found mid-write was 'no rows'),
+    each read again said through `warn` (None: not said); one that keeps changing raises SourceUnavailableError.
+    Errors of the reading itself (a file not found, an I/O failure) are raised as `ingest` and `validate` raise
+    them."""
     try:
-        ingested = ingest(source, as_of)
-        result = validate(ingested, source, cfg)
+        ingested, result = read_steadily(source, lambda: ingest(source, as_of),
+                                         lambda read: validate(read, source, cfg), warn or unsaid)
     except DataValidationError as exc:
         return str(exc)
     if result.report.rows_valid:
