@@ -185,12 +185,13 @@ scheduler service to create their first scheduled runs (it looks at recently cha
 PREFECT_SERVER_SERVICES_SCHEDULER_RECENT_DEPLOYMENTS_LOOP_SECONDS)."""
 
 
-def unscheduled(names: list[str], wait_s: float, every: float = 1.0) -> list[str]:
+def unscheduled(names: list[str], wait_s: float, every: float = 1.0, after: datetime | None = None) -> list[str]:
     """Of the deployments `names` ('flow/deployment') that have an active schedule and are not paused, those of which
     the Prefect API holds no Scheduled flow run `wait_s` seconds from now (asked every `every` seconds; the call
     returns as soon as each has one). A server started with `--no-services` (or its scheduler service off) schedules
     nothing: its deployments' cron slots never run, without a word from Prefect. A deployment that is not on the API
-    is passed over."""
+    is passed over. `after`: only runs of slots at or after it count (a serve creates the runs of the slots before it
+    itself, `catch_up_slots`: those say nothing of the server's scheduler)."""
     import time
 
     from prefect.client.orchestration import get_client
@@ -198,6 +199,7 @@ def unscheduled(names: list[str], wait_s: float, every: float = 1.0) -> list[str
         DeploymentFilter,
         DeploymentFilterId,
         FlowRunFilter,
+        FlowRunFilterExpectedStartTime,
         FlowRunFilterState,
         FlowRunFilterStateType,
     )
@@ -219,7 +221,8 @@ def unscheduled(names: list[str], wait_s: float, every: float = 1.0) -> list[str
                 runs = client.read_flow_runs(
                     deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])),
                     flow_run_filter=FlowRunFilter(state=FlowRunFilterState(
-                        type=FlowRunFilterStateType(any_=[StateType.SCHEDULED]))), limit=1)
+                        type=FlowRunFilterStateType(any_=[StateType.SCHEDULED])),
+                        expected_start_time=FlowRunFilterExpectedStartTime(after_=after)), limit=1)
                 if runs or client.read_deployment(deployment_id).paused:  # (paused: a serve stopped meanwhile)
                     del waiting[name]
             if not waiting or time.monotonic() + every > deadline:
@@ -239,17 +242,19 @@ def unscheduled_sentence(names: list[str], api_url: str, waited: float) -> str:
             "runs start by hand (`prefect deployment run NAME`, `flowcast run`, `flowcast backfill`)")
 
 
-def say_if_unscheduled(names: list[str], say: Callable[[str], None], wait_s: float | None = None) -> None:
+def say_if_unscheduled(names: list[str], say: Callable[[str], None], wait_s: float | None = None,
+                       after: datetime | None = None) -> None:
     """Say `unscheduled_sentence` when the API at PREFECT_API_URL scheduled no run of some of `names` within `wait_s`
-    (default SCHEDULE_CHECK_S). Nothing without PREFECT_API_URL (Prefect's temporary server: a serve schedules its
-    runs itself, `RunScheduler`). Never fails: a check that cannot be made is said as such."""
+    (default SCHEDULE_CHECK_S), of a slot at or after `after` (`unscheduled`). Nothing without PREFECT_API_URL
+    (Prefect's temporary server: a serve schedules its runs itself, `RunScheduler`). Never fails: a check that cannot
+    be made is said as such."""
     from prefect.settings import PREFECT_API_URL
 
     if not (api := PREFECT_API_URL.value()):
         return
     wait_s = SCHEDULE_CHECK_S if wait_s is None else wait_s
     try:
-        if missing := unscheduled(names, wait_s):
+        if missing := unscheduled(names, wait_s, after=after):
             say(unscheduled_sentence(missing, api, wait_s))
     except Exception as exc:  # noqa: BLE001 - the schedules are registered; this is a check of the server
         say(f"could not check that {api} schedules the runs of {', '.join(names)}: {type(exc).__name__}: {exc}")
@@ -316,7 +321,7 @@ def _utc_now() -> datetime:
 
 
 def serve(deployments: list[Any], *, limit: int | None = None, vacuum: ServeVacuum | None = None,
-          since: datetime | None = None) -> None:
+          since: datetime | None = None, clock: Callable[[], datetime] = _utc_now) -> None:
     """`prefect.serve(*deployments, limit=limit)` with a runner that one SIGTERM stops (`stopping_runner`). Serving,
     a SIGTERM ends it with exit 0: the flow runs in flight are cancelled (Cancelled, 'Runner is shutting down.', as
     Prefect's runner does) and the deployments paused (their schedules stop until the next serve). On Prefect's
@@ -324,7 +329,10 @@ def serve(deployments: list[Any], *, limit: int | None = None, vacuum: ServeVacu
     (`RunScheduler`): without it their cron slots never fired; and vacuums its old flow runs there (`vacuum`, at the
     scheduler's turns: `ops.prefect_runs.ServeVacuum`), which nothing but `flowcast gc` did. `since`: the instant the
     missed-slot check covered up to (`say_missed_slots`); the scheduler's first turn schedules from it, so that a slot
-    between the check and that turn is run, not lost."""
+    between the check and that turn is run, not lost. On a Prefect server (PREFECT_API_URL), whose scheduler service
+    schedules the deployments from the instant it looks at them, after their registration, the serve creates the runs
+    of the slots from `since` to SCHEDULE_CHECK_S after the registration (`clock`) itself, then checks that the server
+    schedules the later ones (`settle_schedules`)."""
     import asyncio
 
     from prefect.exceptions import TerminationSignal
@@ -338,11 +346,14 @@ def serve(deployments: list[Any], *, limit: int | None = None, vacuum: ServeVacu
         _display_serve_start_message(*deployments)
         if temporary:  # stopped before the runner pauses the deployments (StoppingRunner._pause_schedules)
             runner.scheduler = RunScheduler([i for i, schedules in ids if schedules], vacuum=vacuum, since=since)
-        else:  # a server without its scheduler service (`--no-services`) never runs a schedule: said (serve40)
+        else:  # the slots since the check (soak45), and a server that never runs a schedule (`--no-services`, serve40)
             import threading
+            from datetime import timedelta
 
-            names = [f"{d.flow_name}/{d.name}" for d in deployments if d.schedules]
-            threading.Thread(target=say_if_unscheduled, args=(names, get_logger("flowcast.serve").warning),
+            scheduled = [(i, f"{d.flow_name}/{d.name}") for (i, schedules), d in zip(ids, deployments, strict=True)
+                         if schedules]
+            until = clock() + timedelta(seconds=SCHEDULE_CHECK_S)
+            threading.Thread(target=settle_schedules, args=(scheduled, since, until, get_logger("flowcast.serve").warning),
                              name="flowcast-schedule-check", daemon=True).start()
         try:
             asyncio.run(_serving(runner))
@@ -372,6 +383,60 @@ async def _serving(runner: Any) -> None:
     finally:
         if runner.scheduler is not None:
             await runner.scheduler.stop()
+
+
+async def schedule_runs(client: Any, deployment_ids: list[Any], start: datetime | None = None,
+                        end: datetime | None = None) -> None:
+    """Have the API schedule each deployment's runs once (`POST /deployments/{id}/schedule`: the runs Prefect's
+    scheduler service creates, its idempotency key 'scheduled <deployment> <schedule> <slot>' included, so a slot that
+    service or an earlier call scheduled already gets no second run), from `start` on (inclusive; default the API's
+    now) to `end` (inclusive; default Prefect's scheduler settings: the next hour, 3 runs at least, 100 at most); not a
+    paused deployment's (paused in the UI: Prefect's scheduler skips it)."""
+    body = {k: v.isoformat() for k, v in (("start_time", start), ("end_time", end)) if v is not None}
+    for deployment_id in deployment_ids:
+        if (await client.read_deployment(deployment_id)).paused:
+            continue
+        made = await client.request("POST", "/deployments/{id}/schedule", path_params={"id": deployment_id},
+                                    json=body)
+        made.raise_for_status()
+
+
+def catch_up_slots(deployment_ids: list[Any], since: datetime, until: datetime) -> None:
+    """Create, on the Prefect API at PREFECT_API_URL, the runs of the deployments' cron slots from `since` (inclusive)
+    to `until` (exclusive), as Prefect's scheduler service creates them (`schedule_runs`: a slot it schedules too has
+    one run). That service schedules a deployment from the instant it looks at it (every 5 s the deployments changed
+    in the last 6 s, every 60 s those short of runs), never a slot before; a registration deletes the deployment's
+    future scheduled runs, and a stopped serve's pause deleted them already: a slot between a serve's missed-slot check
+    and the service's first look after the serve registered its deployments was neither run nor named (soak45)."""
+    import asyncio
+    from datetime import timedelta
+
+    from prefect.client.orchestration import get_client
+
+    async def scheduled() -> None:
+        async with get_client() as client:  # (the API's `end_time` is inclusive: a slot at `until` is the server's)
+            await schedule_runs(client, deployment_ids, since, until - timedelta(microseconds=1))
+
+    asyncio.run(scheduled())
+
+
+def settle_schedules(deployments: list[tuple[Any, str]], since: datetime | None, until: datetime,
+                     say: Callable[[str], None]) -> None:
+    """After a serve registered `deployments` ((id, 'flow/deployment') of those with a schedule) on the Prefect server
+    at PREFECT_API_URL: the runs of their slots from `since` (the instant its missed-slot check covered up to; none
+    when None) to `until` created (`catch_up_slots`), then `say_if_unscheduled` of the runs of the slots from `until`
+    on, which only the server's scheduler service creates. Never fails: what cannot be done is said."""
+    names = [name for _, name in deployments]
+    if since is not None:
+        try:
+            catch_up_slots([i for i, _ in deployments], since, until)
+        except Exception as exc:  # noqa: BLE001 - the serve serves on; its later slots are the server's
+            from flowcast.timekeys import utc_text
+
+            say(f"could not schedule the slots of {', '.join(names)} from {utc_text(since)} to {utc_text(until)} on "
+                f"the Prefect API: {type(exc).__name__}: {exc}; a slot among them that the server's scheduler did "
+                "not schedule does not run (`flowcast backfill` publishes it)")
+    say_if_unscheduled(names, say, after=until if since is not None else None)
 
 
 class RunScheduler:
@@ -406,15 +471,8 @@ class RunScheduler:
         self._task: asyncio.Task[None] | None = None
 
     async def schedule(self, client: Any, start: datetime | None = None) -> None:
-        """Schedule each deployment's runs once, from `start` on (inclusive; default the API's now); not a paused one's
-        (paused in the UI: Prefect's scheduler skips it)."""
-        body = {} if start is None else {"start_time": start.isoformat()}
-        for deployment_id in self.deployment_ids:
-            if (await client.read_deployment(deployment_id)).paused:
-                continue
-            made = await client.request("POST", "/deployments/{id}/schedule", path_params={"id": deployment_id},
-                                        json=body)
-            made.raise_for_status()
+        """Schedule each deployment's runs once, from `start` on (`schedule_runs`)."""
+        await schedule_runs(client, self.deployment_ids, start)
 
     async def _run(self) -> None:
         import asyncio
