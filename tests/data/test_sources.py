@@ -1536,6 +1536,23 @@ def test_rows_after_more_blank_rows_than_the_probe_reads_are_no_file_of_no_rows(
     refuse_no_rows(str(path), "s")  # no DataValidationError
 
 
+@pytest.mark.parametrize(("name", "write"), [
+    ("quoted.csv", lambda p: p.write_text('date,id,val\n"","",""\n"","",""\n')),  # csv.QUOTE_ALL's missing values
+    ("spaced.csv", lambda p: p.write_text("date,id,val\n, ,\n")),  # a blank in a later cell: polars reads text
+    ("nulls.parquet", lambda p: pl.DataFrame({"date": [None, None], "val": [None, None]},
+                                             schema={"date": pl.Date, "val": pl.Float64}).write_parquet(p)),
+])
+def test_rows_of_empty_values_are_rows_as_the_run_reads_them(tmp_path, name, write):
+    """rev45: rows whose every value is empty, but which the run reads as rows (and quarantines, saying 'all 2 rows
+    quarantined (time_missing=2)'), are no blank lines: only a CSV line the run skips as blank is one
+    (`sources.blank_line`). `refuse_no_rows` counted any row of empty or null cells as blank and said 'no rows (the
+    Parquet file has its columns but no rows)' of a Parquet file of two rows, and 'only 2 blank lines' of a CSV file
+    of two rows of "" cells, contradicting the run's own words."""
+    path = tmp_path / name
+    write(path)
+    refuse_no_rows(str(path), "s")  # no DataValidationError: the run reads its rows and says what is wrong with them
+
+
 def test_a_header_and_blank_lines_alone_are_refused_as_no_rows(tmp_path):
     """The other side of the probe's rule: blank lines alone, fewer than the probe reads, are no rows."""
     path = tmp_path / "s.csv"

@@ -392,6 +392,30 @@ def test_forecasts_before_removes_the_publish_records_of_the_keys_it_deletes(hom
     assert fingerprint_path(home, "sales", datetime(2023, 9, 1)).exists()
 
 
+def test_forecasts_before_lists_and_removes_a_damaged_publish_before_the_cut(tmp_path):
+    """rev45: the plan of `gc --forecasts-before` read each key's receipt to say its rows, and one partition whose file
+    is damaged (cut short) failed the whole gc with the store's PublishError ('... cannot be read: ... is damaged'),
+    the very command asked to remove it: it is listed (its rows not known, said with why) and removed with the rest,
+    its record too."""
+    from flowcast.ops.quiet import fingerprint_path
+    from flowcast.store import open_store
+
+    settings = _settings(tmp_path / "home", keep_versions=10)
+    as_ofs = [datetime(2023, 6, 1), datetime(2023, 7, 1), datetime(2023, 9, 1)]
+    for a in as_ofs:
+        _publish_with_record(settings, "sales", a)
+    key_dir = Path(settings.warehouse_dir) / "forecasts" / "dataset=sales"
+    (part,) = [p for p in key_dir.rglob("*.parquet") if "2023-06-01" in str(p)]
+    part.write_bytes(part.read_bytes()[:50])  # cut short
+    items = plan(settings, NOW, forecasts_before=datetime(2023, 8, 1), dataset="sales")
+    assert [(i.kind, i.key) for i in items] == [("forecast", ("sales", a)) for a in as_ofs[:2]]
+    assert "rows not known: its file cannot be read" in items[0].reason and "damaged" in items[0].reason, items[0]
+    assert "(1 rows)" in items[1].reason
+    assert len(execute(settings, items)) == 2
+    assert open_store(settings).as_ofs("sales") == as_ofs[2:]
+    assert not fingerprint_path(settings.home, "sales", as_ofs[0]).exists()
+
+
 def test_forecasts_before_removes_a_record_whose_key_holds_nothing_and_keeps_those_of_published_keys(home):
     """pg43: a gc killed after its delete's commit, before the record's removal, leaves the record of a key that
     holds nothing (also of a dataset with no key left). The next `--forecasts-before` lists it (kind `record`) and

@@ -2246,6 +2246,15 @@ def check_readable(path: str, name: str) -> None:
 _NO_ROWS_PROBE = 1000  # lines read of each file to tell a file of a header (and blank lines) alone
 
 
+def blank_line(columns: list[str]) -> pl.Expr:
+    """Whether a row of a CSV file read as text (`columns`, in the file's order) is an empty or whitespace-only line,
+    which is no row (ingest skips and counts it): polars reads such a line as nulls in every column but the first
+    (whitespace there, or null). A row of empty quoted cells ('"",""', csv.QUOTE_ALL's missing values) or with a
+    blank in a later cell is a row, which validation quarantines."""
+    first = pl.col(columns[0])
+    return pl.all_horizontal([first.is_null() | (first.str.strip_chars() == ""), *[pl.col(c).is_null() for c in columns[1:]]])
+
+
 def refuse_no_rows(path: str, name: str) -> None:
     """Refuse a local file (every file of a glob) that holds no row: empty, a header alone (blank lines after it
     counted), a Parquet file of its columns alone, said as its run says it (`validate.no_rows_error`), before a
@@ -2261,11 +2270,12 @@ def refuse_no_rows(path: str, name: str) -> None:
     blank_lines = 0
     for file in files:
         head = _scan_one(probe, file).head(_NO_ROWS_PROBE).collect()  # an empty CSV file raises, saying so
-        text = [pl.col(c).cast(pl.Utf8).str.strip_chars() for c in head.columns]
-        blank = int(head.select(pl.all_horizontal([c.is_null() | (c == "") for c in text]).sum()).item()) if text else 0
+        csv = file_format(probe, file) == "csv" and bool(head.columns)
+        # (blank lines as the run skips them, `blank_line`: a row of empty cells is a row, which the run quarantines)
+        blank = int(head.select(blank_line(head.columns).sum()).item()) if csv else 0
         if head.height > blank or head.height == _NO_ROWS_PROBE:  # a row, or more blank ones than the probe reads:
             return  # the run reads them all (a file of 1,000 blank lines and its rows after them was refused)
-        blank_lines += head.height if file_format(probe, file) == "csv" else 0
+        blank_lines += blank
     raise no_rows_said(path, {file_format(probe, f) for f in files}, len(files), blank_lines)
 
 
@@ -2770,13 +2780,8 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
     raw_columns = [c.removeprefix(RAW_PREFIX) for c in schema.names() if c.startswith(RAW_PREFIX)]
     text = all(file_format(source, f) == "csv" for f in files)
     label = files[0] if len(files) == 1 else f"{source.path} ({len(files)} files)"
-    blank = None
-    if text:  # an empty or whitespace-only line is not a row (editors add them at the end of files)
-        # polars reads such a line as nulls in every column but the first (whitespace there, or null)
-        first = pl.col(RAW_PREFIX + raw_columns[0])
-        blank = pl.all_horizontal(
-            [first.is_null() | (first.str.strip_chars() == ""), *[pl.col(RAW_PREFIX + c).is_null() for c in raw_columns[1:]]]
-        )
+    # an empty or whitespace-only line is not a row (editors add them at the end of files)
+    blank = blank_line([RAW_PREFIX + c for c in raw_columns]) if text else None
     # day/month dates without a declared time_format: their order, decided from the rows written by as_of (one pass
     # over the column; a second one, over the rows by as_of, only for a column of day/month dates), and which shapes
     # that need more work than ISO-8601 the column holds (a 12-hour clock, a bracketed zone), from all rows

@@ -325,11 +325,14 @@ def _forecast_items(settings: Settings, before: datetime | date, dataset: str | 
         for a in held:
             if a >= cut:
                 continue
-            rows = published.receipt(ds, a).get("rows", "?")
+            try:
+                rows = f"{published.receipt(ds, a).get('rows', '?')} rows"
+            except (FlowcastError, OSError, ValueError) as exc:  # a damaged partition: removed all the same (its
+                rows = f"rows not known: its file cannot be read, {' '.join(str(exc).split())}"  # read failed gc)
             local = Path(settings.warehouse_dir) / "forecasts" / f"dataset={ds}" / partition_name(a)
             size = _walk(local)[0] if local.exists() else 0
             out.append(Item("forecast", local, size, None, f"published forecasts of {ds} as_of {utc_text(a)} "
-                            f"({rows} rows) and their realized accuracy: asked for (before {before.isoformat()})",
+                            f"({rows}) and their realized accuracy: asked for (before {before.isoformat()})",
                             key=(ds, a)))
     return out
 
