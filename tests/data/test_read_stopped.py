@@ -68,8 +68,9 @@ def test_a_stop_whose_query_panicked_is_raised_as_the_stop(tmp_path, sig, raised
     with pytest.raises(raised) as stop:
         read_steadily(make_source(path), lambda: _scan(path), check, warned.append, sleep=lambda _: None)
     assert type(stop.value.__cause__).__name__ == "PanicException", repr(stop.value.__cause__)
-    assert warned == [f"Stopped by {name} while reading and validating source 't': nothing was written from this "
-                      "read; run again to read it whole"], warned
+    said = (f"Stopped by {name} while reading and validating source 't': nothing was written from this read; run "
+            "again to read it whole")
+    assert warned == [said], warned
 
 
 @pytest.mark.usefixtures("lost_stops")
