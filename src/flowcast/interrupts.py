@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
@@ -63,6 +63,74 @@ def counted() -> Iterator[None]:
     finally:
         if signal.getsignal(signal.SIGINT) is _count:
             signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+STOP_SIGNALS: dict[int, str] = {signal.SIGTERM: "SIGTERM", signal.SIGINT: "SIGINT (Ctrl-C)"}
+
+
+@contextmanager
+def signals_seen() -> Iterator[Callable[[], set[int]]]:
+    """A reader of the signals this process received in the block (each number once), taken from a wakeup fd
+    (`signal.set_wakeup_fd`): the C-level note of every signal that has a Python handler, kept where that handler's
+    exception was lost (raised inside a polars query, which then fails as it will, a panic among them). Signal
+    handlers stay as they are (Prefect's cancel checks that its own is in place). Outside the main thread, or where
+    another wakeup fd is set (an asyncio loop in this thread), it reads no signal."""
+    seen: set[int] = set()
+    try:
+        read_end, write_end = os.pipe()
+    except OSError:
+        yield lambda: seen
+        return
+    os.set_blocking(read_end, False)
+    os.set_blocking(write_end, False)
+    try:
+        before = signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+    except ValueError:  # not the main thread
+        before = None
+    if before is not None and before != -1:
+        signal.set_wakeup_fd(before)
+        before = None
+    owned = before is not None
+
+    def read() -> set[int]:
+        while owned:
+            try:
+                got = os.read(read_end, 512)
+            except BlockingIOError:
+                break
+            if not got:
+                break
+            seen.update(got)
+        return seen
+
+    try:
+        yield read
+    finally:
+        if owned:
+            read()
+            signal.set_wakeup_fd(-1)
+        os.close(read_end)
+        os.close(write_end)
+
+
+def stop_of(error: BaseException, signals: set[int]) -> tuple[BaseException, str] | None:
+    """The stop that ended what raised `error`, with the signal's name: `error` itself where it is one (a
+    KeyboardInterrupt, Prefect's TerminationSignal); else, where SIGTERM or SIGINT came meanwhile (`signals`), the stop
+    that `error` hid (a polars query the signal interrupted ends with a PanicException or an error of its own):
+    Prefect's TerminationSignal for SIGTERM, KeyboardInterrupt for SIGINT. None: no stop."""
+    from prefect.exceptions import TerminationSignal
+
+    if isinstance(error, TerminationSignal):
+        return error, STOP_SIGNALS.get(error.signal, f"signal {error.signal}")
+    if isinstance(error, KeyboardInterrupt):
+        return error, STOP_SIGNALS[signal.SIGINT]
+    if isinstance(error, (SystemExit, GeneratorExit)):
+        return None
+    if signal.SIGTERM in signals:
+        return TerminationSignal(signal.SIGTERM), STOP_SIGNALS[signal.SIGTERM]
+    if signal.SIGINT in signals:
+        return KeyboardInterrupt(), STOP_SIGNALS[signal.SIGINT]
+    return None
 
 
 def fault_point(point: str) -> None:

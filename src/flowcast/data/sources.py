@@ -366,25 +366,29 @@ def read_steadily(source: SourceConfig, ingest_it: Callable[[], _Read], check: C
 
     from polars.exceptions import PanicException, PolarsError
 
-    from flowcast.interrupts import fault_point
+    from flowcast.interrupts import fault_point, signals_seen
 
     changed: list[str] = []
-    for attempt in range(1, SOURCE_READS + 1):
-        before = source_states(source)
-        try:
-            ingested = ingest_it()  # its fingerprint is of the content it read
-            fault_point("source:ingested")  # (test-only: fingerprinted, the rows not yet read by validation)
-            checked = check(ingested)
-        except (DataValidationError, PolarsError, OSError, PanicException):
-            if not (changed := changed_since(source, before)):
-                raise
-        else:
-            if not (changed := changed_since(source, before)):
-                return ingested, checked
-        if attempt < SOURCE_READS:
-            warn(f"Source {source.name!r} changed while it was read: {'; '.join(changed)}; another program "
-                 f"writes it: read again in {attempt} s (read {attempt + 1} of {SOURCE_READS})")
-            (sleep or time.sleep)(attempt)
+    with signals_seen() as signals:
+        for attempt in range(1, SOURCE_READS + 1):
+            before = source_states(source)
+            try:
+                ingested = ingest_it()  # its fingerprint is of the content it read
+                fault_point("source:ingested")  # (test-only: fingerprinted, the rows not yet read by validation)
+                checked = check(ingested)
+            except BaseException as exc:  # a stop is said, then raised; the others as before
+                _raise_stop(source, exc, signals(), warn)
+                if not isinstance(exc, (DataValidationError, PolarsError, OSError, PanicException)):
+                    raise
+                if not (changed := changed_since(source, before)):
+                    raise
+            else:
+                if not (changed := changed_since(source, before)):
+                    return ingested, checked
+            if attempt < SOURCE_READS:
+                warn(f"Source {source.name!r} changed while it was read: {'; '.join(changed)}; another program "
+                     f"writes it: read again in {attempt} s (read {attempt + 1} of {SOURCE_READS})")
+                (sleep or time.sleep)(attempt)
     todo = ("Another program writes it in place; nothing was published. Have it write a temp file and rename it into "
             "place (readers then see the old file or the new one, whole), and run the same command again"
             if any("in place" in c for c in changed) else
@@ -392,6 +396,23 @@ def read_steadily(source: SourceConfig, ingest_it: Callable[[], _Read], check: C
             "stops changing")
     raise SourceUnavailableError(
         f"source {source.name!r} changed while it was read, {SOURCE_READS} times: {'; '.join(changed)}. {todo}")
+
+
+def _raise_stop(source: SourceConfig, error: BaseException, signals: set[int], warn: Callable[[str], None]) -> None:
+    """Where a stop ended the read and validation of `source` (`interrupts.stop_of`: `error` a KeyboardInterrupt or
+    Prefect's TerminationSignal, or an error a SIGTERM or SIGINT that came meanwhile caused: polars' panic from the
+    query it interrupted), say so through `warn` and raise the stop (from `error` where it hid it); else return.
+    A stop here writes nothing: validation's results are written after it returns."""
+    from flowcast.interrupts import stop_of
+
+    if (found := stop_of(error, signals)) is None:
+        return
+    stop, name = found
+    warn(f"Stopped by {name} while reading and validating source {source.name!r}: nothing was written from this "
+         "read; run again to read it whole")
+    if stop is error:
+        raise error
+    raise stop from error
 
 
 def file_format(source: SourceConfig, file: str) -> str:
