@@ -528,3 +528,71 @@ def test_a_look_for_a_run_in_flight_that_fails_during_a_serves_vacuum_stops_it_a
     assert said[1].startswith("removed 3 flow runs of this home")
     assert said[1].endswith("; its look for a run in flight failed, the rest goes once no run is in flight")
     assert said[2].startswith(f"removed {len(ids) - 3} flow runs of this home") and ";" not in said[2]
+
+
+# flowcast's automations on a real temporary server; a run of the home that sent a heartbeat (the crash-silent
+# automation opens a window for it) and one that sent none; a vacuum while the windows are open, then with the
+# automation paused
+WATCHED = """
+import asyncio, json, sqlite3, sys, time
+from datetime import UTC, datetime, timedelta
+from prefect import flow
+from prefect.client.orchestration import get_client
+from prefect.settings import temporary_settings
+from prefect.states import Completed
+from flowcast.config import Settings
+from flowcast.flows.deploy import api_for_runs
+from flowcast.ops.automations import CRASH_SILENT, apply
+from flowcast.ops.prefect_runs import vacuum
+
+home, db = sys.argv[1], sys.argv[2]
+
+@flow(name="forecast")
+def forecast(home: str) -> None:
+    pass
+
+def windows() -> int:
+    with sqlite3.connect(db) as con:
+        return con.execute("SELECT count(*) FROM automation_bucket WHERE bucketing_key LIKE '%prefect.flow-run.%'"
+                           ).fetchone()[0]
+
+with temporary_settings(api_for_runs()):
+    apply(Settings())
+    forecast(home=home)
+    async def silent() -> None:
+        async with get_client() as client:
+            await client.create_flow_run(forecast, parameters={"home": home}, state=Completed())
+    asyncio.run(silent())
+    deadline = time.monotonic() + 120
+    while not windows() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    later = datetime.now(UTC) + timedelta(seconds=1)
+    while datetime.now(UTC) < later:
+        time.sleep(0.1)
+    out = {"windows": windows(), "dry": vacuum(home, later, dry_run=True, serving=True).flow_runs,
+           "open": vacuum(home, later, serving=True).flow_runs}
+    async def pause() -> None:
+        async with get_client() as client:
+            await client.pause_automation((await client.read_automations_by_name(CRASH_SILENT))[0].id)
+    asyncio.run(pause())
+    out["paused"] = vacuum(home, later, serving=True).flow_runs
+    print(json.dumps(out))
+"""
+
+
+def test_a_vacuum_keeps_a_run_an_automation_still_watches(tmp_path):
+    """vac45 (soak44: about a minute after each restart's vacuum the server logged `Action failed: ...
+    'change-flow-run-state' action: 404`): 'flowcast: crash silent runs' opens a window at each heartbeat of a run and
+    marks the run Crashed as it ends with no final state counted in it. A serve's stop that took its temporary server
+    down before its triggers counted the run's Cancelled left the window open; the restarted serve's vacuum deleted the
+    run, and the window, evaluated as the server started again, acted on a run that was gone. A run an enabled
+    automation's window still names is kept (dry run and vacuum alike); a run that sent no heartbeat goes, and so does
+    the watched one once the automation is paused."""
+    (tmp_path / "prefect").mkdir()
+    home = str((tmp_path / "home").resolve())
+    res = subprocess.run([sys.executable, "-c", WATCHED, home, str(tmp_path / "prefect" / "prefect.db")], check=False,
+                         text=True, capture_output=True, timeout=300,
+                         env=_env(tmp_path / "prefect", PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120"))
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert out == {"windows": 1, "dry": 1, "open": 1, "paused": 1}, out
