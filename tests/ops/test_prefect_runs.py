@@ -323,16 +323,17 @@ def test_a_stopped_serves_vacuum_starts_no_vacuum(backlog):
     assert _left(ids) == len(ids)
 
 
-def test_a_serves_in_flight_check_reads_past_its_first_page(prefect_api, tmp_path):
+@pytest.mark.parametrize("one_instant", [False, True])
+def test_a_serves_in_flight_check_reads_past_its_first_page(prefect_api, tmp_path, one_instant):
     """vac44: the check read at most 200 in-flight runs: a run of the home past them was not seen and the vacuum ran
-    beside it. Here a page of 1 run, the home's run not on the first page: it is found, and once it ended it is not."""
+    beside it. Here a page of 1 run, the home's run behind two others (it started after them; or, `one_instant`, all
+    three at one instant, in whatever order the API gives them, where the check reads on from the runs it read at that
+    instant): it is found, and once it ended it is not. vac45: the requests leave out only those runs."""
     from prefect import flow
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
-    from prefect.client.schemas.objects import StateType
-    from prefect.states import Completed, Running
+    from prefect.states import Completed, Running, Scheduled
 
-    from flowcast.ops.prefect_runs import IN_FLIGHT, ServeVacuum
+    from flowcast.ops.prefect_runs import ServeVacuum
 
     @flow(name="forecast")
     def parent(home: str) -> None:
@@ -340,23 +341,38 @@ def test_a_serves_in_flight_check_reads_past_its_first_page(prefect_api, tmp_pat
 
     home, other = tmp_path / "home", tmp_path / "other"
     serve_vacuum = ServeVacuum(home, 0, clock=lambda: datetime.now(UTC))
-    in_flight = FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(
-        any_=[StateType[n] for n in IN_FLIGHT])))
+    instant = datetime.now(UTC) + timedelta(days=3650)  # after every other run in flight on the session's server
+
+    async def started(client, where: Path, n: int) -> object:
+        state = Scheduled(scheduled_time=instant if one_instant else instant + timedelta(seconds=n))
+        run = await client.create_flow_run(parent, parameters={"home": str(where.resolve())}, state=state)
+        await client.set_flow_run_state(run.id, Running(), force=True)
+        return run
 
     async def check() -> tuple[bool, bool]:
         async with get_client() as client:
-            mine = await client.create_flow_run(parent, parameters={"home": str(home.resolve())}, state=Running())
-            others = []
-            while (await client.read_flow_runs(flow_run_filter=in_flight, limit=1))[0].id == mine.id:
-                others.append(await client.create_flow_run(parent, parameters={"home": str(other.resolve())},
-                                                           state=Running()))
-            assert len(others) < 50
+            runs = [await started(client, other, 0), await started(client, other, 1), await started(client, home, 2)]
+            assert len({r.expected_start_time for r in await client.read_flow_runs()
+                        if r.id in {run.id for run in runs}}) == (1 if one_instant else 3)
+            read = client.read_flow_runs
+
+            async def read_and_count(**kwargs):  # the ids each request of the check leaves out
+                left_out.append(len(kwargs["flow_run_filter"].id.not_any_) if kwargs["flow_run_filter"].id else 0)
+                return await read(**kwargs)
+
             during = await serve_vacuum.busy(client, page=1)
-            for run in [mine, *others]:
+            client.read_flow_runs = read_and_count
+            assert not await ServeVacuum(tmp_path / "nobody", 0, clock=lambda: None).busy(client, page=1)
+            client.read_flow_runs = read
+            for run in runs:
                 await client.set_flow_run_state(run.id, Completed(), force=True)
             return during, await serve_vacuum.busy(client, page=1)
 
+    left_out: list[int] = []
     assert asyncio.run(check()) == (True, False)
+    # a check that reads every page (no run of its home) leaves out only the runs read at the latest instant (until
+    # vac45: every run read before it, 3 here)
+    assert max(left_out) == (3 if one_instant else 1), left_out
 
 
 # more runs in flight than one page of the API's listing (its 200 at most), of other homes, and one of the home
@@ -377,8 +393,8 @@ async def main() -> None:
     async with get_client() as client:
         runs = [await client.create_flow_run(parent, parameters={"home": f"/homes/h{i}"},
                                              state=Running() if i % 2 else Pending()) for i in range(int(sys.argv[1]))]
-        # the API lists them newest id first (FlowRunSort.ID_DESC): the least id is on the last page
-        last = min(runs, key=lambda r: str(r.id)).parameters["home"]
+        # the check reads them by expected start time: the one created last is on the last page
+        last = runs[-1].parameters["home"]
         print(await ServeVacuum(last, 0, clock=lambda: None).busy(client),
               await ServeVacuum("/homes/none", 0, clock=lambda: None).busy(client))
 
@@ -549,7 +565,7 @@ home, db = sys.argv[1], sys.argv[2]
 
 @flow(name="forecast")
 def forecast(home: str) -> None:
-    pass
+    time.sleep(3)  # running when its heartbeat goes (a run already final sends none)
 
 def windows() -> int:
     with sqlite3.connect(db) as con:

@@ -228,24 +228,36 @@ class ServeVacuum:
     async def busy(self, client: Any, page: int | None = None) -> bool:
         """Whether a flow run of the home is in flight (IN_FLIGHT), asked of the API (`client`), `page` runs a request
         (None: the server's own page size, PREFECT_SERVER_API_DEFAULT_LIMIT; a limit of 200 asked of a server whose
-        limit is smaller was refused with a 422, revA44) until none is left: every in-flight run of every home is looked at (one request of 200 passed over the rest,
-        a home's run among them). Each request leaves out the runs seen already, so a run that ends meanwhile shifts
-        nothing past the check (as an offset would)."""
+        limit is smaller was refused with a 422, revA44) until none is left: every in-flight run of every home is looked
+        at (one request of 200 passed over the rest, a home's run among them). The requests go by expected start time
+        (set by a run's first state, so every run in flight has one), each from the latest one read on, leaving out the
+        runs read at that instant: a run that ends meanwhile shifts nothing past the check (as an offset would), and
+        what the check holds is those runs only, not every run read (until vac45 each request sent the ids of all the
+        runs read before it, every run in flight of every home sharing PREFECT_HOME). A run that comes into flight
+        during the check behind where it has read is one that started just after it: the vacuum looks again between
+        its batches (`turn`)."""
         from prefect.client.schemas.filters import (
             FlowRunFilter,
+            FlowRunFilterExpectedStartTime,
             FlowRunFilterId,
             FlowRunFilterState,
             FlowRunFilterStateType,
         )
         from prefect.client.schemas.objects import StateType
+        from prefect.client.schemas.sorting import FlowRunSort
 
         state = FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType[n] for n in IN_FLIGHT]))
-        seen: list[Any] = []
+        since: datetime | None = None  # the latest expected start time read
+        at_since: list[Any] = []  # the runs read that start at `since`: the only ones a request could return again
         while runs := await client.read_flow_runs(flow_run_filter=FlowRunFilter(
-                state=state, id=FlowRunFilterId(not_any_=seen) if seen else None), limit=page):
+                state=state, expected_start_time=FlowRunFilterExpectedStartTime(after_=since) if since else None,
+                id=FlowRunFilterId(not_any_=at_since) if at_since else None),
+                sort=FlowRunSort.EXPECTED_START_TIME_ASC, limit=page):
             if any((r.parameters or {}).get("home") == self.home for r in runs):
                 return True
-            seen += [r.id for r in runs]
+            latest = runs[-1].expected_start_time
+            at_since = [r.id for r in runs if r.expected_start_time == latest] + (at_since if latest == since else [])
+            since = latest
         return False
 
     async def turn(self, client: Any) -> Vacuumed | None:
