@@ -323,16 +323,17 @@ def test_a_stopped_serves_vacuum_starts_no_vacuum(backlog):
     assert _left(ids) == len(ids)
 
 
-def test_a_serves_in_flight_check_reads_past_its_first_page(prefect_api, tmp_path):
+@pytest.mark.parametrize("one_instant", [False, True])
+def test_a_serves_in_flight_check_reads_past_its_first_page(prefect_api, tmp_path, one_instant):
     """vac44: the check read at most 200 in-flight runs: a run of the home past them was not seen and the vacuum ran
-    beside it. Here a page of 1 run, the home's run not on the first page: it is found, and once it ended it is not."""
+    beside it. Here a page of 1 run, the home's run behind two others (it started after them; or, `one_instant`, all
+    three at one instant, in whatever order the API gives them, where the check reads on from the runs it read at that
+    instant): it is found, and once it ended it is not. vac45: the requests leave out only those runs."""
     from prefect import flow
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
-    from prefect.client.schemas.objects import StateType
-    from prefect.states import Completed, Running
+    from prefect.states import Completed, Running, Scheduled
 
-    from flowcast.ops.prefect_runs import IN_FLIGHT, ServeVacuum
+    from flowcast.ops.prefect_runs import ServeVacuum
 
     @flow(name="forecast")
     def parent(home: str) -> None:
@@ -340,23 +341,38 @@ def test_a_serves_in_flight_check_reads_past_its_first_page(prefect_api, tmp_pat
 
     home, other = tmp_path / "home", tmp_path / "other"
     serve_vacuum = ServeVacuum(home, 0, clock=lambda: datetime.now(UTC))
-    in_flight = FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(
-        any_=[StateType[n] for n in IN_FLIGHT])))
+    instant = datetime.now(UTC) + timedelta(days=3650)  # after every other run in flight on the session's server
+
+    async def started(client, where: Path, n: int) -> object:
+        state = Scheduled(scheduled_time=instant if one_instant else instant + timedelta(seconds=n))
+        run = await client.create_flow_run(parent, parameters={"home": str(where.resolve())}, state=state)
+        await client.set_flow_run_state(run.id, Running(), force=True)
+        return run
 
     async def check() -> tuple[bool, bool]:
         async with get_client() as client:
-            mine = await client.create_flow_run(parent, parameters={"home": str(home.resolve())}, state=Running())
-            others = []
-            while (await client.read_flow_runs(flow_run_filter=in_flight, limit=1))[0].id == mine.id:
-                others.append(await client.create_flow_run(parent, parameters={"home": str(other.resolve())},
-                                                           state=Running()))
-            assert len(others) < 50
+            runs = [await started(client, other, 0), await started(client, other, 1), await started(client, home, 2)]
+            assert len({r.expected_start_time for r in await client.read_flow_runs()
+                        if r.id in {run.id for run in runs}}) == (1 if one_instant else 3)
+            read = client.read_flow_runs
+
+            async def read_and_count(**kwargs):  # the ids each request of the check leaves out
+                left_out.append(len(kwargs["flow_run_filter"].id.not_any_) if kwargs["flow_run_filter"].id else 0)
+                return await read(**kwargs)
+
             during = await serve_vacuum.busy(client, page=1)
-            for run in [mine, *others]:
+            client.read_flow_runs = read_and_count
+            assert not await ServeVacuum(tmp_path / "nobody", 0, clock=lambda: None).busy(client, page=1)
+            client.read_flow_runs = read
+            for run in runs:
                 await client.set_flow_run_state(run.id, Completed(), force=True)
             return during, await serve_vacuum.busy(client, page=1)
 
+    left_out: list[int] = []
     assert asyncio.run(check()) == (True, False)
+    # a check that reads every page (no run of its home) leaves out only the runs read at the latest instant (until
+    # vac45: every run read before it, 3 here)
+    assert max(left_out) == (3 if one_instant else 1), left_out
 
 
 # more runs in flight than one page of the API's listing (its 200 at most), of other homes, and one of the home
@@ -377,8 +393,8 @@ async def main() -> None:
     async with get_client() as client:
         runs = [await client.create_flow_run(parent, parameters={"home": f"/homes/h{i}"},
                                              state=Running() if i % 2 else Pending()) for i in range(int(sys.argv[1]))]
-        # the API lists them newest id first (FlowRunSort.ID_DESC): the least id is on the last page
-        last = min(runs, key=lambda r: str(r.id)).parameters["home"]
+        # the check reads them by expected start time: the one created last is on the last page
+        last = runs[-1].parameters["home"]
         print(await ServeVacuum(last, 0, clock=lambda: None).busy(client),
               await ServeVacuum("/homes/none", 0, clock=lambda: None).busy(client))
 
@@ -528,3 +544,71 @@ def test_a_look_for_a_run_in_flight_that_fails_during_a_serves_vacuum_stops_it_a
     assert said[1].startswith("removed 3 flow runs of this home")
     assert said[1].endswith("; its look for a run in flight failed, the rest goes once no run is in flight")
     assert said[2].startswith(f"removed {len(ids) - 3} flow runs of this home") and ";" not in said[2]
+
+
+# flowcast's automations on a real temporary server; a run of the home that sent a heartbeat (the crash-silent
+# automation opens a window for it) and one that sent none; a vacuum while the windows are open, then with the
+# automation paused
+WATCHED = """
+import asyncio, json, sqlite3, sys, time
+from datetime import UTC, datetime, timedelta
+from prefect import flow
+from prefect.client.orchestration import get_client
+from prefect.settings import temporary_settings
+from prefect.states import Completed
+from flowcast.config import Settings
+from flowcast.flows.deploy import api_for_runs
+from flowcast.ops.automations import CRASH_SILENT, apply
+from flowcast.ops.prefect_runs import vacuum
+
+home, db = sys.argv[1], sys.argv[2]
+
+@flow(name="forecast")
+def forecast(home: str) -> None:
+    time.sleep(3)  # running when its heartbeat goes (a run already final sends none)
+
+def windows() -> int:
+    with sqlite3.connect(db) as con:
+        return con.execute("SELECT count(*) FROM automation_bucket WHERE bucketing_key LIKE '%prefect.flow-run.%'"
+                           ).fetchone()[0]
+
+with temporary_settings(api_for_runs()):
+    apply(Settings())
+    forecast(home=home)
+    async def silent() -> None:
+        async with get_client() as client:
+            await client.create_flow_run(forecast, parameters={"home": home}, state=Completed())
+    asyncio.run(silent())
+    deadline = time.monotonic() + 120
+    while not windows() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    later = datetime.now(UTC) + timedelta(seconds=1)
+    while datetime.now(UTC) < later:
+        time.sleep(0.1)
+    out = {"windows": windows(), "dry": vacuum(home, later, dry_run=True, serving=True).flow_runs,
+           "open": vacuum(home, later, serving=True).flow_runs}
+    async def pause() -> None:
+        async with get_client() as client:
+            await client.pause_automation((await client.read_automations_by_name(CRASH_SILENT))[0].id)
+    asyncio.run(pause())
+    out["paused"] = vacuum(home, later, serving=True).flow_runs
+    print(json.dumps(out))
+"""
+
+
+def test_a_vacuum_keeps_a_run_an_automation_still_watches(tmp_path):
+    """vac45 (soak44: about a minute after each restart's vacuum the server logged `Action failed: ...
+    'change-flow-run-state' action: 404`): 'flowcast: crash silent runs' opens a window at each heartbeat of a run and
+    marks the run Crashed as it ends with no final state counted in it. A serve's stop that took its temporary server
+    down before its triggers counted the run's Cancelled left the window open; the restarted serve's vacuum deleted the
+    run, and the window, evaluated as the server started again, acted on a run that was gone. A run an enabled
+    automation's window still names is kept (dry run and vacuum alike); a run that sent no heartbeat goes, and so does
+    the watched one once the automation is paused."""
+    (tmp_path / "prefect").mkdir()
+    home = str((tmp_path / "home").resolve())
+    res = subprocess.run([sys.executable, "-c", WATCHED, home, str(tmp_path / "prefect" / "prefect.db")], check=False,
+                         text=True, capture_output=True, timeout=300,
+                         env=_env(tmp_path / "prefect", PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120"))
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert out == {"windows": 1, "dry": 1, "open": 1, "paused": 1}, out

@@ -8,7 +8,8 @@ states, logs and artifacts stayed for good, about 300 KB per forecast run of 4 t
 prefect.db 7.7 MB to 15 MB, `flowcast gc` removing none of it). `vacuum` deletes, as that service would, the
 top-level flow runs of one home (their `home` parameter; other homes sharing PREFECT_HOME, and other flows, are
 left alone) in a final state that ended before a cutoff, with their subflow runs that did too (`_removable`: a subflow
-under a parent that ended after the cutoff stays, with its parent), task runs (cascaded), logs and artifacts, in
+under a parent that ended after the cutoff stays, with its parent; so does a run an automation's window still names,
+`_watched`), task runs (cascaded), logs and artifacts, in
 batches (`VACUUM_BATCH` flow runs a transaction, a stop looked at between them); artifact keys left naming a deleted
 artifact are re-pointed or dropped (Prefect's own reconciliation), by a vacuum that was not stopped (a stopped one
 leaves them to the next, whose reconciliation covers every key). Its dry run counts the same selection.
@@ -84,13 +85,33 @@ def _removable(db: Any, cutoff: datetime, home: str) -> Any:
 
     rule = sa.and_(sa.func.json_extract(db.FlowRun.parameters, "$.home") == home,
                    db.FlowRun.state_type.in_(TERMINAL_STATES), db.FlowRun.end_time.is_not(None),
-                   db.FlowRun.end_time < cutoff)
+                   db.FlowRun.end_time < cutoff, ~_watched(db))
     tree = (sa.select(db.FlowRun.id).where(db.FlowRun.parent_task_run_id.is_(None), rule)
             .cte("removable", recursive=True))
     tree = tree.union_all(sa.select(db.FlowRun.id)
                           .join(db.TaskRun, db.FlowRun.parent_task_run_id == db.TaskRun.id)
                           .join(tree, db.TaskRun.flow_run_id == tree.c.id).where(rule))
     return db.FlowRun.id.in_(sa.select(tree.c.id))
+
+
+def _watched(db: Any) -> Any:
+    """Whether an enabled automation still holds a window open for the flow run (a bucket of its trigger keyed by the
+    run's resource, `prefect.flow-run.<id>`): the server acts on the run when that window closes, with no regard to
+    the run's end. `flowcast: crash silent runs` opens one at each heartbeat and, where no final state counted in it
+    (the temporary server stopped with the serve before its triggers saw the run's Cancelled), asks for the run to be
+    marked Crashed as the window ends (refused for a run already final), also when that is after the next serve's
+    start (a window of a stopped server is evaluated as the server starts again): a run the restarted serve's vacuum
+    had just deleted made the server log `Action failed: "Unexpected status from 'change-flow-run-state' action: 404"`
+    (soak44; reproduced in vac45 with the server killed just after the run was marked Cancelled). Such a run stays until the window is evaluated (at most
+    `workers.crash_after` after its last heartbeat while a server runs) and goes at a later vacuum."""
+    import sqlalchemy as sa
+
+    key = sa.func.json_each(db.AutomationBucket.bucketing_key).table_valued("value")
+    return (sa.select(db.AutomationBucket.id)
+            .join(db.Automation, db.Automation.id == db.AutomationBucket.automation_id)
+            .join(key, key.c.value == sa.literal("prefect.flow-run.").op("||")(db.FlowRun.id))
+            .where(db.Automation.enabled.is_(True))
+            .exists())
 
 
 def _halted(stop: threading.Event | None, busy: Callable[[], bool] | None, started: bool) -> bool:
@@ -207,24 +228,36 @@ class ServeVacuum:
     async def busy(self, client: Any, page: int | None = None) -> bool:
         """Whether a flow run of the home is in flight (IN_FLIGHT), asked of the API (`client`), `page` runs a request
         (None: the server's own page size, PREFECT_SERVER_API_DEFAULT_LIMIT; a limit of 200 asked of a server whose
-        limit is smaller was refused with a 422, revA44) until none is left: every in-flight run of every home is looked at (one request of 200 passed over the rest,
-        a home's run among them). Each request leaves out the runs seen already, so a run that ends meanwhile shifts
-        nothing past the check (as an offset would)."""
+        limit is smaller was refused with a 422, revA44) until none is left: every in-flight run of every home is looked
+        at (one request of 200 passed over the rest, a home's run among them). The requests go by expected start time
+        (set by a run's first state, so every run in flight has one), each from the latest one read on, leaving out the
+        runs read at that instant: a run that ends meanwhile shifts nothing past the check (as an offset would), and
+        what the check holds is those runs only, not every run read (until vac45 each request sent the ids of all the
+        runs read before it, every run in flight of every home sharing PREFECT_HOME). A run that comes into flight
+        during the check behind where it has read is one that started just after it: the vacuum looks again between
+        its batches (`turn`)."""
         from prefect.client.schemas.filters import (
             FlowRunFilter,
+            FlowRunFilterExpectedStartTime,
             FlowRunFilterId,
             FlowRunFilterState,
             FlowRunFilterStateType,
         )
         from prefect.client.schemas.objects import StateType
+        from prefect.client.schemas.sorting import FlowRunSort
 
         state = FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType[n] for n in IN_FLIGHT]))
-        seen: list[Any] = []
+        since: datetime | None = None  # the latest expected start time read
+        at_since: list[Any] = []  # the runs read that start at `since`: the only ones a request could return again
         while runs := await client.read_flow_runs(flow_run_filter=FlowRunFilter(
-                state=state, id=FlowRunFilterId(not_any_=seen) if seen else None), limit=page):
+                state=state, expected_start_time=FlowRunFilterExpectedStartTime(after_=since) if since else None,
+                id=FlowRunFilterId(not_any_=at_since) if at_since else None),
+                sort=FlowRunSort.EXPECTED_START_TIME_ASC, limit=page):
             if any((r.parameters or {}).get("home") == self.home for r in runs):
                 return True
-            seen += [r.id for r in runs]
+            latest = runs[-1].expected_start_time
+            at_since = [r.id for r in runs if r.expected_start_time == latest] + (at_since if latest == since else [])
+            since = latest
         return False
 
     async def turn(self, client: Any) -> Vacuumed | None:
