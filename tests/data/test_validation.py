@@ -2180,6 +2180,24 @@ def test_two_observations_in_one_period_with_equal_y_are_no_exact_duplicate(writ
                                     "2020-01-02 15:00:00)")
 
 
+@pytest.mark.parametrize(("freq", "valid", "duplicate", "said"), [
+    # sub-daily: the time between two grid points is off the grid, and a key's valid rows share their time (validate
+    # holds no raw time beside ds for them): the same instant written two ways is one row written twice
+    ("1h", 2, 1, [(3, "off_grid", "time '2020-01-02 09:30' is not on the 1h grid")]),
+    # daily: the three times of day are observations of one period, the reason naming them
+    ("1d", 1, 0, [(i, "duplicate_conflict", ("3 rows for (a, 2020-01-02) with different time values (2020-01-02 "
+                                             "09:00:00 / 2020-01-02 09:30:00)")) for i in (1, 2, 3)]),
+])
+def test_a_time_written_twice_is_told_from_times_of_one_period(write_csv, freq, valid, duplicate, said):
+    """A key's rows whose raw times differ are no exact duplicate where the period holds several times (mem45)."""
+    p = write_csv(HEADER + "2020-01-01 09:00,a,1\n2020-01-02 09:00,a,5\n2020-01-02T09:00:00,a,5\n"
+                  "2020-01-02 09:30,a,5\n")
+    r = run_validate(p, freq=freq)
+    rep = r.report
+    assert (rep.rows_valid, rep.rows_duplicate, rep.rows_quarantined) == (valid, duplicate, len(said)) and rep.reconciled
+    assert quarantined(r) == said
+
+
 def test_rows_of_one_key_that_differ_in_an_undeclared_column_are_no_exact_duplicate(write_csv):
     """revC43: rows of one (series, time) equal in y but not in a column the source does not declare (two skus of one
     store read with --id-col store) were dropped as exact duplicates: a sku's row lost without a word. They
