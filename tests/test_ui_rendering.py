@@ -169,7 +169,7 @@ def test_the_leaderboard_table_is_one_screen_wide_and_the_details_hold_the_rest(
     rows = reporting.leaderboard_rows(FULL_BOARD, published="damped", metric="mase")
     # ui25: headed as the details and realized accuracy write them (they read 'mase', 'smape', 'msis')
     assert list(rows[0]) == ["rank", "model", "published", "kind", "MASE", "sMAPE", "RMSSE",
-                             "coverage80", "coverage95", "MSIS"]
+                             "cov80", "cov95", "MSIS"]
     assert [r["MSIS"] for r in rows] == [5.828, 12.66, ""] and rows[0]["sMAPE"] == 1.413 and rows[0]["MASE"] == 0.5187
     md = reporting.leaderboard_details_markdown(FULL_BOARD, "mase", published="damped", unit="thousands of persons",
                                                 table_link="[leaderboard-x](/artifacts/key/leaderboard-x)")
@@ -182,7 +182,7 @@ def test_the_leaderboard_table_is_one_screen_wide_and_the_details_hold_the_rest(
     assert "MAE and RMSE are in the target's units (thousands of persons)." in md
     assert "- **comb**: 0.7 x damped + 0.3 x dotm" in md and "- **gru**: not ranked; training diverged" in md
     assert "- **damped**" not in md  # nothing to say
-    for score in ("MASE:", "RMSSE:", "sMAPE:", "coverage80, coverage95:", "MSIS:"):
+    for score in ("MASE:", "RMSSE:", "sMAPE:", "cov80, cov95:", "MSIS:"):
         assert f"- {score}" in md, score
     every = {"n_windows": 2, "n_series": 148, "fallback": 0.25}
     varied = FULL_BOARD.with_columns(pl.Series("n_windows", [2, 1, 2]), pl.Series("fallback", [0.0, 0.25, 0.0]))
@@ -191,13 +191,13 @@ def test_the_leaderboard_table_is_one_screen_wide_and_the_details_hold_the_rest(
 
 
 @pytest.mark.parametrize(("empty", "kept", "said"), [
-    (("coverage95", "msis"), ["coverage80"],
-     ("No candidate has a coverage95 or MSIS score: none had 95% intervals on the backtest windows it was scored on, so "
+    (("coverage95", "msis"), ["cov80"],
+     ("No candidate has a cov95 or MSIS score: none had 95% intervals on the backtest windows it was scored on, so "
      "those columns are left out.")),
     (("coverage80", "coverage95", "msis"), [],
-     ("No candidate has a coverage80 or coverage95 or MSIS score: none had 80% or 95% intervals on the backtest windows "
+     ("No candidate has a cov80 or cov95 or MSIS score: none had 80% or 95% intervals on the backtest windows "
      "it was scored on, so those columns are left out.")),
-    ((), ["coverage80", "coverage95", "MSIS"], ""),
+    ((), ["cov80", "cov95", "MSIS"], ""),
 ])
 def test_an_interval_score_no_candidate_has_is_left_out_and_said(empty, kept, said):
     """ui20: a one-window backtest of a short history left no candidate 95% intervals to score; the leaderboard showed
@@ -211,7 +211,7 @@ def test_an_interval_score_no_candidate_has_is_left_out_and_said(empty, kept, sa
                                                        "damped", "damped-v2", empty=said)
     assert (said in text) if said else text.endswith(f"{reporting._meaning('mase')}.")
     # where the run's note says why they are blank (ended20), the description says it once: only that they are out
-    note = "coverage95 and MSIS are blank: the backtest has one window"
+    note = "cov95 and MSIS are blank: the backtest has one window"
     assert reporting.empty_intervals_sentence(board, note) == (
         ("Those columns are left out of the table." if len(empty) > 1 else "That column is left out of the table.")
         if empty else "")
@@ -247,7 +247,7 @@ def test_the_leaderboard_cells_keep_4_significant_digits_below_0_1(value, shown)
     details keep them as the CLI writes them."""
     board = FULL_BOARD.with_columns(pl.Series("coverage80", [value, 0.799, None], dtype=pl.Float64),
                                     pl.Series("mae", [value, 47.8331, None], dtype=pl.Float64))
-    assert reporting.leaderboard_rows(board, metric="mase")[0]["coverage80"] == shown
+    assert reporting.leaderboard_rows(board, metric="mase")[0]["cov80"] == shown
     details = reporting.leaderboard_details_markdown(board, "mase")
     assert f"| {shown} |" in details if shown != "" else True, details
     if value is not None:
@@ -851,11 +851,11 @@ def test_the_realized_accuracy_artifact_of_a_window_of_mase_and_rmsse_ranked_ver
 
 
 @pytest.mark.parametrize(("on_rmsse", "flags", "heads"), [
-    (False, [False, False], ["as_of (UTC)", "points", "MAE", "MASE", "sMAPE", "coverage80", "coverage95", "snaive MASE",
+    (False, [False, False], ["as_of (UTC)", "points", "MAE", "MASE", "sMAPE", "cov80", "cov95", "snaive MASE",
                              "promised MASE"]),
-    (True, [False, None], ["as_of (UTC)", "points", "MAE", "MASE", "RMSSE", "coverage80", "coverage95",
+    (True, [False, None], ["as_of (UTC)", "points", "MAE", "MASE", "RMSSE", "cov80", "cov95",
                            "snaive RMSSE", "promised RMSSE", "lookahead"]),
-    (False, [True, False], ["as_of (UTC)", "points", "MAE", "MASE", "sMAPE", "coverage80", "coverage95", "snaive MASE",
+    (False, [True, False], ["as_of (UTC)", "points", "MAE", "MASE", "sMAPE", "cov80", "cov95", "snaive MASE",
                             "promised MASE", "lookahead"]),
 ])
 def test_the_realized_accuracy_table_has_the_columns_flowcast_accuracy_prints(on_rmsse, flags, heads):

@@ -162,8 +162,9 @@ def empty_intervals_sentence(board: pl.DataFrame, intervals_note: str = "") -> s
         return ""
     if intervals_note:
         return f"{'Those columns are' if len(empty) > 1 else 'That column is'} left out of the table."
-    names = {"coverage80": "coverage80", "coverage95": "coverage95", "msis": "MSIS"}
-    said = " or ".join(names[c] for c in empty)
+    from flowcast.evaluation.metrics import metric_name
+
+    said = " or ".join(metric_name(c) for c in empty)
     return (f"No candidate has a {said} score: none had {'80% or 95%' if 'coverage80' in empty else '95%'} intervals "
             "on the backtest windows it was scored on, so "
             f"{'those columns are' if len(empty) > 1 else 'that column is'} left out.")
@@ -238,7 +239,7 @@ _READING = (
     "RMSSE: the root mean squared error scaled by the naive forecast's in-sample one; 1.0 is as accurate as naive.",
     "sMAPE: the symmetric mean absolute percentage error, in percent, from 0 (exact) to 200.",
     "MAE, RMSE: the mean absolute and root mean squared errors, in the target's units.",
-    ("coverage80, coverage95: the share of actual values inside the 80% and 95% intervals, on backtest windows "
+    ("cov80, cov95: the share of actual values inside the 80% and 95% intervals, on backtest windows "
     "their calibration did not see; 0.80 and 0.95 are on target."),
     ("MSIS: the 95% interval's width plus 40 times how far the actual values fell outside it, scaled like MASE; "
     "lower is better."),

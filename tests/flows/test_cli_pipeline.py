@@ -540,7 +540,7 @@ def test_an_ended_series_forecast_anyway_is_said_in_the_data_quality_artifact_an
     its own last observation and published beside 2025's forecasts; the data-quality artifact only counted it in its
     table, and the forecast plot drew it like any other. The artifact now names it, with when it last had data, and
     the plot's caption says it is marked (its panel's title and a line at its last observation).
-    The same run has one backtest window (3 series): its leaderboard's coverage95 and MSIS cells are blank, and the
+    The same run has one backtest window (3 series): its leaderboard's cov95 and MSIS cells are blank, and the
     leaderboard's description and the run's notes say why (they said nothing)."""
     monkeypatch.setenv("FLOWCAST_EVALUATION__N_WINDOWS", "1")
     import polars as pl
@@ -564,7 +564,7 @@ def test_an_ended_series_forecast_anyway_is_said_in_the_data_quality_artifact_an
         in plot.data
     # one window: each half of the 3 series calibrated on the other's 3 or 6 points, under 19 for a 95% interval
     assert out["spans"]["n_windows"] == 1 and all(r["coverage95"] is None for r in out["leaderboard"].values())
-    why = ("coverage95 and MSIS are blank: the backtest has one window, so its intervals are checked by splitting its "
+    why = ("cov95 and MSIS are blank: the backtest has one window, so its intervals are checked by splitting its "
            "3 series in two halves, each calibrated on the other half's points: 3 and 6 points")
     assert f"Leaderboard: {why}" in out["note"]
     board = arts[artifact_key("leaderboard", "shops")][0]
