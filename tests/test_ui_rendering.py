@@ -360,10 +360,20 @@ def test_the_receipt_shows_paths_under_the_home_relative_to_it_and_no_bare_run_i
     ("4 series fell back to damped", "4 series fell back to damped"),
     ("DuckDB could not be written", "DuckDB could not be written"),
     ("Gru-v1 was trained", "Gru-v1 was trained"),  # a name that leads keeps its spelling
+    # proper nouns keep their case (a capitalized one read as an ordinary word: 'Note: prefect could not be reached')
+    ("Prefect could not be reached: the run's artifacts were not written",
+     "Prefect could not be reached: the run's artifacts were not written"),
+    ("Prefect's API answered 503", "Prefect's API answered 503"),
+    ("Parquet files of 2019-06-01 were kept", "Parquet files of 2019-06-01 were kept"),
+    ("PostgreSQL refused the connection", "PostgreSQL refused the connection"),
+    ("S3 was not reachable", "S3 was not reachable"),
+    ("December has no actuals yet", "December has no actuals yet"),
+    ("Prefecture data was dropped", "prefecture data was dropped"),  # a word that only starts like a name
     ("", ""),
 ])
 def test_a_note_reads_on_after_its_colon(sentence, said):
-    """The receipt read 'Note: The declared covariates (promo) are not used by damped'."""
+    """The receipt read 'Note: The declared covariates (promo) are not used by damped', and 'Note: prefect ...' of a
+    note led by a proper noun."""
     assert reporting.after_colon(sentence) == said
 
 

@@ -1019,11 +1019,23 @@ def receipt_description(receipt: Any, scope: Scope, note: str | Sequence[str] = 
     return "\n\n".join([text, *(f"Note: {after_colon(n)}" for n in receipt_notes(receipt, note))])
 
 
+# names a note may start with whose spelling is a capitalized word, as an ordinary word's at a sentence's start: kept
+# ('Note: prefect could not be reached'; names in capitals or with a capital inside, 'DuckDB', 'S3', keep theirs anyway)
+PROPER_NOUNS = frozenset({
+    "Prefect", "Parquet", "Postgres", "Lightning", "Optuna", "Python", "Docker", "Kubernetes", "Slurm", "Excel",
+    "Nixtla", "Linux", "Windows", "January", "February", "March", "April", "May", "June", "July", "August",
+    "September", "October", "November", "December", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday",
+    "Saturday", "Sunday",
+})
+
+
 def after_colon(sentence: str) -> str:
     """A sentence as it reads after 'Note: ': its first word lowercased where it is an ordinary capitalized word
     ('The declared covariates ...' -> 'the declared ...'; it read 'Note: The declared covariates'); a name or a
-    figure that leads it ('theta-v3 was trained ...', '4 series ...', 'DuckDB ...') stays as it is."""
-    return sentence[:1].lower() + sentence[1:] if re.match(r"[A-Z][a-z]+\b(?![-/.\w])", sentence) else sentence
+    figure that leads it ('theta-v3 was trained ...', '4 series ...', 'DuckDB ...', 'Prefect ...': `PROPER_NOUNS`)
+    stays as it is."""
+    first = re.match(r"([A-Z][a-z]+)\b(?![-/.\w])", sentence)
+    return sentence[:1].lower() + sentence[1:] if first and first[1] not in PROPER_NOUNS else sentence
 
 
 NONE = "—"  # an empty table cell a person reads as "nothing here"
