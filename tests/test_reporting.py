@@ -407,13 +407,13 @@ def test_the_leaderboard_says_why_its_interval_cells_are_blank(notes, says):
         assert len(desc.split("\n\n")) == 2 and "blank" not in details
 
 
-@pytest.mark.parametrize("note", ["coverage95 and MSIS are blank: the backtest has one window", ""])
+@pytest.mark.parametrize("note", ["cov95 and MSIS are blank: the backtest has one window", ""])
 @pytest.mark.parametrize("withdrawn", [True, False])
 def test_a_refused_runs_follow_up_leaderboard_still_says_why_its_interval_cells_are_blank(note, withdrawn):
     """review22: a refused retrain's follow-up leaderboard (the key's newest version) dropped the note on its blank
     coverage / MSIS cells that the version it follows (`leaderboard_description`) gave; it says it, in the same
     place (after what the metric means, before the left-out columns' sentence and the details' link)."""
-    empty = "No candidate has a coverage95 or MSIS score: ..."
+    empty = "No candidate has a cov95 or MSIS score: ..."
     text = reporting.withdrawn_leaderboard_description("tiny as of 2019-07-08 03:00 is published already.", "mase",
                                                        "damped", "damped-v2", withdrawn=withdrawn, empty=empty,
                                                        intervals_note=note)

@@ -277,12 +277,16 @@ def test_utc_text_in_a_column_headed_utc_leaves_the_zone_to_the_header(value, ce
 
 @pytest.mark.parametrize("value", [
     datetime(2026, 12, 5), datetime(2026, 12, 5, 3), datetime(2026, 12, 5, 5, 58, 42, 123456),
-    datetime(2026, 12, 5, 0, 0, 0, 500), datetime(2026, 12, 5, 0, 30), None])
+    datetime(2026, 12, 5, 0, 0, 0, 500), datetime(2026, 12, 5, 0, 30), None,
+    datetime(2023, 10, 29, 0, 30), datetime(2023, 10, 29, 1, 15), datetime(2024, 3, 10, 7)])  # autumn, spring
 @pytest.mark.parametrize("zone", [True, False])
-def test_utc_text_expr_writes_a_column_as_utc_text_writes_each_value(value, zone):
-    """Quarantine reasons wrote a sub-daily key '2020-01-01 00:00:00 UTC' (seconds always) by a format of their own."""
-    got = pl.DataFrame({"t": [value]}, schema={"t": pl.Datetime("us")}).select(utc_text_expr(pl.col("t"), zone=zone))
-    assert got.item() == (None if value is None else utc_text(value, zone=zone))
+@pytest.mark.parametrize("tz", [None, "UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata"])
+def test_utc_text_expr_writes_a_column_as_utc_text_writes_each_value(value, zone, tz):
+    """Quarantine reasons wrote a sub-daily key '2020-01-01 00:00:00 UTC' (seconds always) by a format of their own,
+    and a key of a source with a tz in UTC alone where every other time of it read with its wall time there."""
+    got = pl.DataFrame({"t": [value]}, schema={"t": pl.Datetime("us")}).select(
+        utc_text_expr(pl.col("t"), tz, zone=zone))
+    assert got.item() == (None if value is None else utc_text(value, tz, zone=zone))
 
 
 @pytest.mark.parametrize("text", ["2026-12-05 03:00 UTC", "2026-12-05T03:00 utc", " 2026-12-05 03:00:00 UTC "])

@@ -169,7 +169,7 @@ def test_the_leaderboard_table_is_one_screen_wide_and_the_details_hold_the_rest(
     rows = reporting.leaderboard_rows(FULL_BOARD, published="damped", metric="mase")
     # ui25: headed as the details and realized accuracy write them (they read 'mase', 'smape', 'msis')
     assert list(rows[0]) == ["rank", "model", "published", "kind", "MASE", "sMAPE", "RMSSE",
-                             "coverage80", "coverage95", "MSIS"]
+                             "cov80", "cov95", "MSIS"]
     assert [r["MSIS"] for r in rows] == [5.828, 12.66, ""] and rows[0]["sMAPE"] == 1.413 and rows[0]["MASE"] == 0.5187
     md = reporting.leaderboard_details_markdown(FULL_BOARD, "mase", published="damped", unit="thousands of persons",
                                                 table_link="[leaderboard-x](/artifacts/key/leaderboard-x)")
@@ -182,7 +182,7 @@ def test_the_leaderboard_table_is_one_screen_wide_and_the_details_hold_the_rest(
     assert "MAE and RMSE are in the target's units (thousands of persons)." in md
     assert "- **comb**: 0.7 x damped + 0.3 x dotm" in md and "- **gru**: not ranked; training diverged" in md
     assert "- **damped**" not in md  # nothing to say
-    for score in ("MASE:", "RMSSE:", "sMAPE:", "coverage80, coverage95:", "MSIS:"):
+    for score in ("MASE:", "RMSSE:", "sMAPE:", "cov80, cov95:", "MSIS:"):
         assert f"- {score}" in md, score
     every = {"n_windows": 2, "n_series": 148, "fallback": 0.25}
     varied = FULL_BOARD.with_columns(pl.Series("n_windows", [2, 1, 2]), pl.Series("fallback", [0.0, 0.25, 0.0]))
@@ -191,13 +191,13 @@ def test_the_leaderboard_table_is_one_screen_wide_and_the_details_hold_the_rest(
 
 
 @pytest.mark.parametrize(("empty", "kept", "said"), [
-    (("coverage95", "msis"), ["coverage80"],
-     ("No candidate has a coverage95 or MSIS score: none had 95% intervals on the backtest windows it was scored on, so "
+    (("coverage95", "msis"), ["cov80"],
+     ("No candidate has a cov95 or MSIS score: none had 95% intervals on the backtest windows it was scored on, so "
      "those columns are left out.")),
     (("coverage80", "coverage95", "msis"), [],
-     ("No candidate has a coverage80 or coverage95 or MSIS score: none had 80% or 95% intervals on the backtest windows "
+     ("No candidate has a cov80 or cov95 or MSIS score: none had 80% or 95% intervals on the backtest windows "
      "it was scored on, so those columns are left out.")),
-    ((), ["coverage80", "coverage95", "MSIS"], ""),
+    ((), ["cov80", "cov95", "MSIS"], ""),
 ])
 def test_an_interval_score_no_candidate_has_is_left_out_and_said(empty, kept, said):
     """ui20: a one-window backtest of a short history left no candidate 95% intervals to score; the leaderboard showed
@@ -211,7 +211,7 @@ def test_an_interval_score_no_candidate_has_is_left_out_and_said(empty, kept, sa
                                                        "damped", "damped-v2", empty=said)
     assert (said in text) if said else text.endswith(f"{reporting._meaning('mase')}.")
     # where the run's note says why they are blank (ended20), the description says it once: only that they are out
-    note = "coverage95 and MSIS are blank: the backtest has one window"
+    note = "cov95 and MSIS are blank: the backtest has one window"
     assert reporting.empty_intervals_sentence(board, note) == (
         ("Those columns are left out of the table." if len(empty) > 1 else "That column is left out of the table.")
         if empty else "")
@@ -247,7 +247,7 @@ def test_the_leaderboard_cells_keep_4_significant_digits_below_0_1(value, shown)
     details keep them as the CLI writes them."""
     board = FULL_BOARD.with_columns(pl.Series("coverage80", [value, 0.799, None], dtype=pl.Float64),
                                     pl.Series("mae", [value, 47.8331, None], dtype=pl.Float64))
-    assert reporting.leaderboard_rows(board, metric="mase")[0]["coverage80"] == shown
+    assert reporting.leaderboard_rows(board, metric="mase")[0]["cov80"] == shown
     details = reporting.leaderboard_details_markdown(board, "mase")
     assert f"| {shown} |" in details if shown != "" else True, details
     if value is not None:
@@ -360,10 +360,20 @@ def test_the_receipt_shows_paths_under_the_home_relative_to_it_and_no_bare_run_i
     ("4 series fell back to damped", "4 series fell back to damped"),
     ("DuckDB could not be written", "DuckDB could not be written"),
     ("Gru-v1 was trained", "Gru-v1 was trained"),  # a name that leads keeps its spelling
+    # proper nouns keep their case (a capitalized one read as an ordinary word: 'Note: prefect could not be reached')
+    ("Prefect could not be reached: the run's artifacts were not written",
+     "Prefect could not be reached: the run's artifacts were not written"),
+    ("Prefect's API answered 503", "Prefect's API answered 503"),
+    ("Parquet files of 2019-06-01 were kept", "Parquet files of 2019-06-01 were kept"),
+    ("PostgreSQL refused the connection", "PostgreSQL refused the connection"),
+    ("S3 was not reachable", "S3 was not reachable"),
+    ("December has no actuals yet", "December has no actuals yet"),
+    ("Prefecture data was dropped", "prefecture data was dropped"),  # a word that only starts like a name
     ("", ""),
 ])
 def test_a_note_reads_on_after_its_colon(sentence, said):
-    """The receipt read 'Note: The declared covariates (promo) are not used by damped'."""
+    """The receipt read 'Note: The declared covariates (promo) are not used by damped', and 'Note: prefect ...' of a
+    note led by a proper noun."""
     assert reporting.after_colon(sentence) == said
 
 
@@ -851,11 +861,11 @@ def test_the_realized_accuracy_artifact_of_a_window_of_mase_and_rmsse_ranked_ver
 
 
 @pytest.mark.parametrize(("on_rmsse", "flags", "heads"), [
-    (False, [False, False], ["as_of (UTC)", "points", "MAE", "MASE", "sMAPE", "coverage80", "coverage95", "snaive MASE",
+    (False, [False, False], ["as_of (UTC)", "points", "MAE", "MASE", "sMAPE", "cov80", "cov95", "snaive MASE",
                              "promised MASE"]),
-    (True, [False, None], ["as_of (UTC)", "points", "MAE", "MASE", "RMSSE", "coverage80", "coverage95",
+    (True, [False, None], ["as_of (UTC)", "points", "MAE", "MASE", "RMSSE", "cov80", "cov95",
                            "snaive RMSSE", "promised RMSSE", "lookahead"]),
-    (False, [True, False], ["as_of (UTC)", "points", "MAE", "MASE", "sMAPE", "coverage80", "coverage95", "snaive MASE",
+    (False, [True, False], ["as_of (UTC)", "points", "MAE", "MASE", "sMAPE", "cov80", "cov95", "snaive MASE",
                             "promised MASE", "lookahead"]),
 ])
 def test_the_realized_accuracy_table_has_the_columns_flowcast_accuracy_prints(on_rmsse, flags, heads):

@@ -162,8 +162,9 @@ def empty_intervals_sentence(board: pl.DataFrame, intervals_note: str = "") -> s
         return ""
     if intervals_note:
         return f"{'Those columns are' if len(empty) > 1 else 'That column is'} left out of the table."
-    names = {"coverage80": "coverage80", "coverage95": "coverage95", "msis": "MSIS"}
-    said = " or ".join(names[c] for c in empty)
+    from flowcast.evaluation.metrics import metric_name
+
+    said = " or ".join(metric_name(c) for c in empty)
     return (f"No candidate has a {said} score: none had {'80% or 95%' if 'coverage80' in empty else '95%'} intervals "
             "on the backtest windows it was scored on, so "
             f"{'those columns are' if len(empty) > 1 else 'that column is'} left out.")
@@ -238,7 +239,7 @@ _READING = (
     "RMSSE: the root mean squared error scaled by the naive forecast's in-sample one; 1.0 is as accurate as naive.",
     "sMAPE: the symmetric mean absolute percentage error, in percent, from 0 (exact) to 200.",
     "MAE, RMSE: the mean absolute and root mean squared errors, in the target's units.",
-    ("coverage80, coverage95: the share of actual values inside the 80% and 95% intervals, on backtest windows "
+    ("cov80, cov95: the share of actual values inside the 80% and 95% intervals, on backtest windows "
     "their calibration did not see; 0.80 and 0.95 are on target."),
     ("MSIS: the 95% interval's width plus 40 times how far the actual values fell outside it, scaled like MASE; "
     "lower is better."),
@@ -1018,11 +1019,23 @@ def receipt_description(receipt: Any, scope: Scope, note: str | Sequence[str] = 
     return "\n\n".join([text, *(f"Note: {after_colon(n)}" for n in receipt_notes(receipt, note))])
 
 
+# names a note may start with whose spelling is a capitalized word, as an ordinary word's at a sentence's start: kept
+# ('Note: prefect could not be reached'; names in capitals or with a capital inside, 'DuckDB', 'S3', keep theirs anyway)
+PROPER_NOUNS = frozenset({
+    "Prefect", "Parquet", "Postgres", "Lightning", "Optuna", "Python", "Docker", "Kubernetes", "Slurm", "Excel",
+    "Nixtla", "Linux", "Windows", "January", "February", "March", "April", "May", "June", "July", "August",
+    "September", "October", "November", "December", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday",
+    "Saturday", "Sunday",
+})
+
+
 def after_colon(sentence: str) -> str:
     """A sentence as it reads after 'Note: ': its first word lowercased where it is an ordinary capitalized word
     ('The declared covariates ...' -> 'the declared ...'; it read 'Note: The declared covariates'); a name or a
-    figure that leads it ('theta-v3 was trained ...', '4 series ...', 'DuckDB ...') stays as it is."""
-    return sentence[:1].lower() + sentence[1:] if re.match(r"[A-Z][a-z]+\b(?![-/.\w])", sentence) else sentence
+    figure that leads it ('theta-v3 was trained ...', '4 series ...', 'DuckDB ...', 'Prefect ...': `PROPER_NOUNS`)
+    stays as it is."""
+    first = re.match(r"([A-Z][a-z]+)\b(?![-/.\w])", sentence)
+    return sentence[:1].lower() + sentence[1:] if first and first[1] not in PROPER_NOUNS else sentence
 
 
 NONE = "—"  # an empty table cell a person reads as "nothing here"

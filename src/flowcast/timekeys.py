@@ -25,7 +25,7 @@ then express that instant on their own axis:
   plots), an expression.
 - `utc_text(instant, tz)`: the instant for a person, the one way flowcast writes one: a midnight UTC as its date,
   any other as its UTC clock time with 'UTC' (seconds where not zero), plus the wall time and offset in `tz`.
-- `utc_text_expr(column)`: `utc_text` of a column of naive UTC instants, an expression (quarantine reasons).
+- `utc_text_expr(column, tz)`: `utc_text` of a column of naive UTC instants, an expression (quarantine reasons).
 - `wall_instant(wall, tz)`: a wall time of `tz` as the instant its clock first reads it (or a later time): the
   earlier of a repeated autumn time, the jump's instant for one the spring jump skips.
 - `zones_keeping(examples)`: the zones whose clocks keep each (instant, UTC offset) pair given: times written with
@@ -266,14 +266,24 @@ def utc_text(value: datetime | date | str | None, tz: str | None = None, *, zone
     return f"{text} ({zone_text(instant, tz)})"
 
 
-def utc_text_expr(column: pl.Expr, *, zone: bool = True) -> pl.Expr:
-    """`utc_text` of a column of naive UTC instants (no `tz`), as a polars expression: a midnight its date alone, any
-    other instant its clock time (seconds only where they are not zero, no fraction) with ' UTC' (without it where
-    `zone=False`: a calendar's date with a time of day, a column whose header says '(UTC)'). Nulls stay null."""
+def utc_text_expr(column: pl.Expr, tz: str | None = None, *, zone: bool = True) -> pl.Expr:
+    """`utc_text` of a column of naive UTC instants, as a polars expression: a midnight its date alone, any other
+    instant its clock time (seconds only where they are not zero, no fraction) with ' UTC' (without it where
+    `zone=False`: a calendar's date with a time of day, a column whose header says '(UTC)'). Where `tz` is a zone
+    other than UTC, its wall time there follows with the offset and the zone, and a midnight UTC keeps its clock
+    (`utc_text(value, tz)`: '2023-10-29 01:00 UTC (2023-10-29 02:00 +01:00 Europe/Berlin)'). Nulls stay null."""
+    clock = _clock_text_expr(column)
+    if tz is None or tz == "UTC":
+        return pl.when(column.dt.time() == time(0)).then(column.dt.to_string("%Y-%m-%d")).otherwise(
+            clock + " UTC" if zone else clock)
+    wall = column.dt.replace_time_zone("UTC").dt.convert_time_zone(tz)
+    return pl.format("{} UTC ({} {} {})", clock, _clock_text_expr(wall), wall.dt.to_string("%:z"), pl.lit(tz))
+
+
+def _clock_text_expr(column: pl.Expr) -> pl.Expr:
+    """`_clock_text` of a column: a date and its clock time, seconds only where they are not zero."""
     whole = (column.dt.second() == 0) & (column.dt.microsecond() == 0)
-    clock = pl.when(whole).then(column.dt.to_string("%Y-%m-%d %H:%M")).otherwise(column.dt.to_string("%Y-%m-%d %H:%M:%S"))
-    return pl.when(column.dt.time() == time(0)).then(column.dt.to_string("%Y-%m-%d")).otherwise(
-        clock + " UTC" if zone else clock)
+    return pl.when(whole).then(column.dt.to_string("%Y-%m-%d %H:%M")).otherwise(column.dt.to_string("%Y-%m-%d %H:%M:%S"))
 
 
 def zone_text(value: datetime | date | str, tz: str) -> str:

@@ -501,7 +501,7 @@ def test_accuracy_rounds_its_figures_as_the_realized_accuracy_artifact_does(_iso
     line = next(x for x in res.output.splitlines() if x.lstrip().startswith("2024-01-01"))
     assert line.split()[1:7] == ["8", "1", "0.5", "3", shown, "1"] and "…" not in res.output, res.output
     artifact = summary_rows(rows.drop("model", "model_version", "step", "scored_at"))[0]
-    assert artifact["coverage80"] == shown and artifact["coverage95"] == "1"
+    assert artifact["cov80"] == shown and artifact["cov95"] == "1"  # headed as the CLI heads them
 
 
 def test_an_as_of_of_the_table_is_taken_back_by_as_of_on_a_zoned_source(_isolated_home, tmp_path):

@@ -124,6 +124,20 @@ def test_a_duplicate_of_end_labels_is_named_by_the_time_as_written(write_csv, fr
     assert reasons == [said]
 
 
+@pytest.mark.parametrize(("freq", "times", "said"), [
+    ("1h", [datetime(2024, 1, 1, 1)] * 2, "2024-01-01 01:00: the 1h period from 2024-01-01"),  # it read '01:00:00'
+    ("1w", [datetime(2024, 1, 14)] * 2, "2024-01-14: the 1w period from 2024-01-07"),
+])
+def test_a_duplicate_of_end_labels_in_a_timestamp_column_names_its_clock_as_times_read(tmp_path, freq, times, said):
+    """A Parquet timestamp column's end label was named with its seconds always ('2024-01-01 01:00:00'), where every
+    other time of a reason reads without seconds that are zero (`timekeys.utc_text_expr`)."""
+    path = tmp_path / "s.parquet"
+    pl.DataFrame({"date": times, "id": ["a", "a"], "val": [1.0, 2.0]}).write_parquet(path)
+    r = run_validate(path, freq=freq, time_label="end")
+    conflicts = r.quarantined.filter(pl.col("check") == "duplicate_conflict")["reason"].unique().to_list()
+    assert conflicts == [f"2 rows for (a, {said}) with different y values (1.0 / 2.0)"]
+
+
 def test_end_labels_finer_than_an_aggregated_freq_fall_in_the_period_they_end(write_csv):
     """Half-hour-ending readings summed to hours: 00:30 and 01:00 are the hour from 00:00 (one step of 1h back
     put 00:30 in the hour before)."""

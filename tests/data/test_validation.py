@@ -1080,21 +1080,29 @@ def test_the_reports_as_of_is_written_as_the_other_artifacts_write_it(write_csv,
     assert said in md, md
 
 
-@pytest.mark.parametrize("freq,body,said", [
-    ("1d", "2020-01-01,a,1\n2020-01-01,a,2\n", "2 rows for (a, 2020-01-01) with different y values (1.0 / 2.0)"),
+@pytest.mark.parametrize("freq,tz,body,said", [
+    ("1d", None, "2020-01-01,a,1\n2020-01-01,a,2\n", "2 rows for (a, 2020-01-01) with different y values (1.0 / 2.0)"),
     # month-end and mid-month rows of one month: neither is dated 2020-01-01, the period they share starts then
-    ("1mo", "2020-01-31,a,1\n2020-01-15,a,2\n", "2 rows for (a, the 1mo period from 2020-01-01) with different y values (1.0 / 2.0)"),
-    ("1h", "2020-01-01T00:00,a,1\n2020-01-01T00:00,a,1\n",
+    ("1mo", None, "2020-01-31,a,1\n2020-01-15,a,2\n",
+     "2 rows for (a, the 1mo period from 2020-01-01) with different y values (1.0 / 2.0)"),
+    ("1h", None, "2020-01-01T00:00,a,1\n2020-01-01T00:00,a,1\n",
      "repeat of an earlier row for (a, 2020-01-01) with the same y"),  # a midnight UTC: its date (utc_text)
-    ("30m", "2020-01-01T06:30,a,1\n2020-01-01T06:30,a,2\n",
+    ("30m", None, "2020-01-01T06:30,a,1\n2020-01-01T06:30,a,2\n",
      "2 rows for (a, 2020-01-01 06:30 UTC) with different y values (1.0 / 2.0)"),  # no seconds where they are zero
+    # a source with a tz: its wall time there too, as every time of it reads (it said '2023-10-29 04:00 UTC' alone)
+    ("1h", "Europe/Berlin", "2023-10-29T05:00,a,1\n2023-10-29T05:00,a,2\n",
+     "2 rows for (a, 2023-10-29 04:00 UTC (2023-10-29 05:00 +01:00 Europe/Berlin)) with different y values (1.0 / 2.0)"),
+    # ... and a midnight UTC keeps its clock beside the zone's (its date alone read as a day there)
+    ("1h", "America/New_York", "2020-01-02T19:00,a,1\n2020-01-02T19:00,a,1\n",
+     "repeat of an earlier row for (a, 2020-01-03 00:00 UTC (2020-01-02 19:00 -05:00 America/New_York)) with the same y"),
 ])
-def test_a_duplicate_key_is_named_as_the_source_periods_read(write_csv, freq, body, said):
+def test_a_duplicate_key_is_named_as_the_source_periods_read(write_csv, freq, tz, body, said):
     """Regression: every duplicate's reason gave its key as a timestamp: '(a, 2020-01-01 00:00:00)' for daily
     data, and for monthly rows dated 2020-01-31 and 2020-01-15 the aligned '(a, 2020-01-01 00:00:00)', a date
     neither row has, without saying it is their month; sub-daily instants did not say they are UTC, then said it with
-    seconds always ('2020-01-01 00:00:00 UTC') where every other instant reads by `timekeys.utc_text`."""
-    r = run_validate(write_csv(HEADER + body), freq=freq)
+    seconds always ('2020-01-01 00:00:00 UTC') where every other instant reads by `timekeys.utc_text`, and in UTC
+    alone for a source with a tz, where other messages add its wall time there (`utc_text(instant, tz)`)."""
+    r = run_validate(write_csv(HEADER + body), freq=freq, **({"tz": tz} if tz else {}))
     reasons = r.quarantined["reason"].to_list() or [(r.report.duplicate_example or "").split(": ", 1)[-1]]
     assert reasons[-1] == said
 
@@ -2176,8 +2184,8 @@ def test_two_observations_in_one_period_with_equal_y_are_no_exact_duplicate(writ
     rep = r.report
     assert (rep.rows_in, rep.rows_valid, rep.rows_quarantined, rep.rows_duplicate) == (3, 1, 2, 0) and rep.reconciled
     assert rep.checks == {"duplicate_conflict": 2}
-    assert quarantined(r)[0][2] == ("2 rows for (a, 2020-01-02) with different time values (2020-01-02 09:00:00 / "
-                                    "2020-01-02 15:00:00)")
+    assert quarantined(r)[0][2] == ("2 rows for (a, 2020-01-02) with different time values (2020-01-02 09:00 / "
+                                    "2020-01-02 15:00)")
 
 
 @pytest.mark.parametrize(("freq", "valid", "duplicate", "said"), [

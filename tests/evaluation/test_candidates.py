@@ -425,7 +425,7 @@ def test_a_one_window_backtest_says_why_its_coverage95_and_msis_are_blank(td, n_
     assert board["coverage95"].null_count() == board.height and board["msis"].null_count() == board.height
     assert board["coverage80"].null_count() == 0
     assert {c.intervals_note for c in cands} == {
-        ("coverage95 and MSIS are blank: the backtest has one window, so its intervals are checked by splitting its 5 "
+        ("cov95 and MSIS are blank: the backtest has one window, so its intervals are checked by splitting its 5 "
         "series in two halves, each calibrated on the other half's points: 8 and 12 points, fewer than a 95% interval "
         "needs (a conformal interval needs 4 for 80%, 19 for 95%); more series, or histories long enough for a second "
         "backtest window ([evaluation] n_windows), fill them")}

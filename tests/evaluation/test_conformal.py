@@ -23,7 +23,7 @@ from flowcast.evaluation.conformal import (
     quantile_pair,
     series_scale,
 )
-from flowcast.evaluation.metrics import coverage_expr
+from flowcast.evaluation.metrics import coverage_expr, metric_name
 
 
 def test_conformal_quantile_is_the_finite_sample_order_statistic():
@@ -522,8 +522,8 @@ def test_blank_interval_cells_say_why(n_series, windows, blank, says):
     if not blank:
         assert note == ""
         return
-    assert note.startswith(" and ".join([", ".join(c.replace("msis", "MSIS") for c in blank[:-1]), "MSIS"])
-                           + " are blank: ")
+    # named as the leaderboard heads them ('cov95 and MSIS'; it said 'coverage95' under a column headed 'cov95')
+    assert note.startswith(" and ".join([", ".join(metric_name(c) for c in blank[:-1]), "MSIS"]) + " are blank: ")
     assert says in note and "19 for 95%" in note and "4 for 80%" in note
 
 

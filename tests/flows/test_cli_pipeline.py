@@ -540,7 +540,7 @@ def test_an_ended_series_forecast_anyway_is_said_in_the_data_quality_artifact_an
     its own last observation and published beside 2025's forecasts; the data-quality artifact only counted it in its
     table, and the forecast plot drew it like any other. The artifact now names it, with when it last had data, and
     the plot's caption says it is marked (its panel's title and a line at its last observation).
-    The same run has one backtest window (3 series): its leaderboard's coverage95 and MSIS cells are blank, and the
+    The same run has one backtest window (3 series): its leaderboard's cov95 and MSIS cells are blank, and the
     leaderboard's description and the run's notes say why (they said nothing)."""
     monkeypatch.setenv("FLOWCAST_EVALUATION__N_WINDOWS", "1")
     import polars as pl
@@ -564,7 +564,7 @@ def test_an_ended_series_forecast_anyway_is_said_in_the_data_quality_artifact_an
         in plot.data
     # one window: each half of the 3 series calibrated on the other's 3 or 6 points, under 19 for a 95% interval
     assert out["spans"]["n_windows"] == 1 and all(r["coverage95"] is None for r in out["leaderboard"].values())
-    why = ("coverage95 and MSIS are blank: the backtest has one window, so its intervals are checked by splitting its "
+    why = ("cov95 and MSIS are blank: the backtest has one window, so its intervals are checked by splitting its "
            "3 series in two halves, each calibrated on the other half's points: 3 and 6 points")
     assert f"Leaderboard: {why}" in out["note"]
     board = arts[artifact_key("leaderboard", "shops")][0]
@@ -808,3 +808,36 @@ def test_the_run_summary_names_the_checks_of_its_quarantined_rows(tmp_path):
     out = json.loads(CliRunner().invoke(app, [*args, "--json"]).stdout.strip().splitlines()[-1])
     assert out["rows_quarantined"] == 2 and out["quarantine_checks"] == {"time_unparsable": 2}
     assert out["quarantine_hints"] == {"time_unparsable": ["a totals row?", "a note line?"]}
+
+
+def test_a_forecast_whose_every_row_is_its_fallbacks_names_the_fallback_in_its_receipt(tmp_path, monkeypatch):
+    """iv44, end to end: `flowcast forecast` as of a date on which every series had 2 observations (fewer than
+    `recipes.SHORT_HISTORY`) publishes naive's rows for all of them; the publish receipt named the production model,
+    whose version made no row ('from theta (theta-v1)'). It names naive, the fallback for every series, and the
+    version that forecast none."""
+    from flow_helpers import artifacts_of
+
+    from flowcast.reporting import artifact_key
+
+    monkeypatch.setenv("FLOWCAST_EVALUATION__STATISTICAL", '["naive", "theta"]')  # two candidates: quicker
+    csv = _monthly_csv(tmp_path / "raw" / "shops.csv", {"a": ("2019-01-01", "2020-12-01"),
+                                                         "b": ("2019-01-01", "2020-12-01")})
+    home = tmp_path / "home"
+    source = ["--data", str(csv), "--id-col", "store", "--time-col", "month", "--target-col", "sales", "--freq", "1mo",
+              "--horizon", "3", "--home", str(home), "--json"]
+    ran = CliRunner().invoke(app, ["run", *source, "--models", "none", "--as-of", "2021-01-01"])
+    assert ran.exit_code == 0, ran.output
+    production = json.loads(ran.stdout.strip().splitlines()[-1])["model_version"]
+    assert not production.startswith("naive"), production  # a champion other than the fallback
+
+    result = CliRunner().invoke(app, ["forecast", *source, "--as-of", "2019-02-01"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert (out["model_version"], out["published_rows"]) == (production, 2 * 3)
+    published = EmbeddedStore(home / "warehouse").read(dataset="shops", as_of=datetime(2019, 2, 1, tzinfo=UTC))
+    assert set(published["model"]) == {"naive"}  # every row the fallback's
+    (receipt,) = artifacts_of(out["run_id"])[artifact_key("receipt", "shops")]
+    said = (f"Published 6 forecast rows of 2 series of shops as of 2019-02-01 from naive, the fallback for every series "
+            f"({production} forecast none).")
+    assert receipt.description.startswith(f"As of 2019-02-01: {said}\n\n"), receipt.description
+    assert json.loads(receipt.data)[0] == {"field": "published", "value": said}, receipt.data

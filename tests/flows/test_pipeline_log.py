@@ -31,7 +31,7 @@ def test_the_leaderboard_in_the_log_names_its_metrics_as_the_artifacts_do(metric
     _print_board(log, board, metric, "damped")
     head, first, second = log.lines[0].splitlines()
     assert head.startswith(f"Leaderboard (ranked by {ranked}, lower is better;")
-    assert "sMAPE=10 MASE=0.9 RMSSE=0.8 coverage80=0.8 coverage95=0.95 MSIS=5" in first and first.endswith("<- to publish")
+    assert "sMAPE=10 MASE=0.9 RMSSE=0.8 cov80=0.8 cov95=0.95 MSIS=5" in first and first.endswith("<- to publish")
     assert "RMSSE=n/a" in second and not any(f" {m}=" in log.lines[0] for m in ("smape", "mase", "rmsse", "msis"))
 
 

@@ -630,11 +630,10 @@ def _leaderboard_table(board: dict[str, dict[str, Any]], published: str | None, 
                   collapse_padding=True)
     point = ("smape", "mase") if metric in ("smape", "mase") else ("mase", metric)
     cols = ("rank", "model", "kind", *point, "coverage80", "coverage95", "msis")
-    # headed as the leaderboard artifact heads them: sMAPE, MASE, MSIS (they read 'smape', 'mase', 'msis', ui32);
-    # the coverages shortened to fit 80 columns (the title says what they are)
-    heads = {"coverage80": "cov80", "coverage95": "cov95", **{c: metric_name(c) for c in (*point, "msis")}}
+    # headed as the leaderboard artifact heads them: sMAPE, MASE, cov80, MSIS (they read 'smape', 'mase', 'msis',
+    # ui32); the coverages short to fit 80 columns (the title says what they are)
     for col in cols:  # no column shrinks to an ellipsis in 80 columns (a figure cut to "0.48…" says nothing)
-        table.add_column(heads.get(col, col), justify="left" if col in ("model", "kind") else "right", no_wrap=True)
+        table.add_column(metric_name(col), justify="left" if col in ("model", "kind") else "right", no_wrap=True)
     fmt = lambda v: "n/a" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))
     for model, r in board.items():
         table.add_row(str(r["rank"] or "-"), model + (" *" if model == published else ""), r.get("kind") or "",

@@ -26,7 +26,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -464,18 +464,26 @@ def _canonical_cols(ingested: Ingested) -> list[str]:
     return ["unique_id", "ds", "y", *dict.fromkeys(extra)]
 
 
-def _period_shown(freq: str | None) -> pl.Expr:
+def _time_shown(column: pl.Expr, freq: str | None, tz: str | None) -> pl.Expr:
+    """A time of a reason as every time reads (`timekeys.utc_text`): a sub-daily instant its UTC clock ('2020-01-01
+    06:00 UTC', a midnight its date), and where the source has a `tz` its wall time there with the offset ('2023-10-29
+    01:00 UTC (2023-10-29 02:00 +01:00 Europe/Berlin)': it said UTC alone); a daily or coarser one a calendar's date,
+    its time of day where it has one without seconds that are zero ('2020-01-02 09:00': it read '09:00:00')."""
+    if freq is not None and is_subdaily(freq):
+        return utc_text_expr(column, tz)
+    return utc_text_expr(column, zone=False)  # a calendar's date (its time of day, where it has one, has no zone)
+
+
+def _period_shown(freq: str | None, tz: str | None = None) -> pl.Expr:
     """A key's ds in a reason as the source's periods read: a date as a date ('2024-01-05', not
     '2024-01-05 00:00:00'), a month, quarter or year as the period it starts ('the 1mo period from
-    2024-01-01': month-end rows are aligned to it), a sub-daily instant as every instant reads (`timekeys.utc_text`:
-    '2020-01-01 06:00 UTC', a midnight its date; it read '2020-01-01 00:00:00 UTC', seconds always)."""
-    ds = pl.col("ds")
-    if freq is not None and is_subdaily(freq):
-        return utc_text_expr(ds)
-    date = utc_text_expr(ds, zone=False)  # a calendar's date (its time of day, where it has one, has no zone)
+    2024-01-01': month-end rows are aligned to it), a sub-daily instant as every instant reads (`_time_shown`:
+    '2020-01-01 06:00 UTC', a midnight its date, with its wall time in the source's `tz`; it read '2020-01-01 00:00:00
+    UTC', seconds always)."""
+    shown = _time_shown(pl.col("ds"), freq, tz)
     if freq is not None and parse_freq(freq)[1] in ("mo", "q", "y"):
-        return pl.format("the {} period from {}", pl.lit(freq), date)
-    return date
+        return pl.format("the {} period from {}", pl.lit(freq), shown)
+    return shown
 
 
 WRITTEN_TIME = "__written_time"  # an end-labelled source's time as written, for the reasons of its duplicates
@@ -504,9 +512,8 @@ def _written_time(ingested: Ingested) -> list[pl.Expr]:
     dtype = ingested.raw.collect_schema().get(RAW_PREFIX + source.time_col)
     if dtype == pl.Utf8:
         text = col.str.strip_chars()
-    elif isinstance(dtype, pl.Datetime):
-        text = pl.when(col.dt.time() == time(0)).then(col.dt.to_string("%Y-%m-%d")).otherwise(
-            col.dt.to_string("%Y-%m-%d %H:%M:%S"))
+    elif isinstance(dtype, pl.Datetime):  # its clock as stored, no zone: a date alone at midnight
+        text = utc_text_expr(col, zone=False)
     else:
         text = col.cast(pl.Utf8)
     return [text.alias(WRITTEN_TIME)]
@@ -514,7 +521,7 @@ def _written_time(ingested: Ingested) -> list[pl.Expr]:
 
 def _duplicates_in_order(frame: pl.DataFrame, eligible: pl.Expr, repeat: pl.Series | None = None,
                          freq: str | None = None, covariates: Sequence[str] = (), dst: bool = False,
-                         aside: pl.LazyFrame | None = None) -> pl.DataFrame:
+                         aside: pl.LazyFrame | None = None, tz: str | None = None) -> pl.DataFrame:
     """Duplicate keys among the `eligible` rows of a frame sorted by (unique_id, ds); returns the rows
     to quarantine (source_row, check, reason). Exact repeats keep their first row; keys with
     different y values, or different values of a past/future covariate (`covariates`), lose every
@@ -522,7 +529,8 @@ def _duplicates_in_order(frame: pl.DataFrame, eligible: pl.Expr, repeat: pl.Seri
     price differed were called a 'repeat with the same y' and the first row's value kept, silently
     preferred to a correction written after it). Ineligible rows in between do not hide a
     duplicate: in sorted order everything between two rows of one key has that key. `repeat`: the
-    frame's `order.repeated_keys` when already known; `freq`: the source's, for the reason's period. A frame with
+    frame's `order.repeated_keys` when already known; `freq` and `tz`: the source's, for the reason's period and times
+    (`_time_shown`). A frame with
     `WRITTEN_TIME` (an end-labelled source's times as written: `_written_time`) names each key by them, not by the
     period start ingest moved them to (a time nowhere in the file). `aside`: the source's undeclared columns as read
     (ROW and `RAW_PREFIX` columns, the ingest's plan), read for the rows of repeated keys alone: the frame does not
@@ -561,13 +569,13 @@ def _duplicates_in_order(frame: pl.DataFrame, eligible: pl.Expr, repeat: pl.Seri
                            separator=", ", ignore_nulls=True)
     shown_n = pl.sum_horizontal([pl.col(f"__differs{i}").cast(pl.UInt32) for i in range(len(values))])
     # the values that differ, as read (the first 3 of each column): a reader compared the rows in the file by hand
-    text = [(pl.col(c).dt.to_string("%Y-%m-%d %H:%M:%S") if c == DS_RAW else pl.col(c).cast(pl.Utf8))
+    text = [(_time_shown(pl.col(c), freq, tz) if c == DS_RAW else pl.col(c).cast(pl.Utf8))
             .fill_null("empty").unique(maintain_order=True) for c in values]
     seen = pl.concat_str([pl.when(pl.col(f"__differs{i}")).then(pl.concat_str([
         pl.when(pl.lit(len(main) > 1) | (shown_n > 1)).then(pl.lit(f"{c} ")).otherwise(pl.lit("")), t.head(3).str.join(" / ").over(keys),
         pl.when(t.len().over(keys) > 3).then(pl.lit(" / ...")).otherwise(pl.lit(""))]))
         for i, (c, t) in enumerate(zip(named, text, strict=True))], separator="; ", ignore_nulls=True)
-    shown = _period_shown(freq)
+    shown = _period_shown(freq, tz)
     if WRITTEN_TIME in dups.columns:  # an end-labelled source's key as the user wrote it, then the period it is read as
         period = shown if freq is not None and parse_freq(freq)[1] in ("mo", "q", "y") else pl.format(
             "the {} period from {}", pl.lit(freq), shown)
@@ -672,19 +680,21 @@ def _dst_repeat_hint() -> pl.Expr:
 
 def _sorted_with_duplicates(ok: pl.DataFrame, chunk: int = CHUNK, freq: str | None = None,
                             covariates: Sequence[str] = (), dst: bool = False,
-                            aside: pl.LazyFrame | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+                            aside: pl.LazyFrame | None = None, tz: str | None = None
+                            ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Sort by (unique_id, ds) (stable: file order within a key; skipped when already sorted)
     and find duplicate keys. Returns (sorted frame, duplicates to quarantine: source_row, check, reason).
     `aside`: the undeclared columns as read, kept out of `ok` (`_duplicates_in_order`)."""
     if ok.height <= 1:
         return ok, _duplicates_in_order(ok.clear(), pl.lit(True), freq=freq, covariates=covariates, dst=dst,
-                                        aside=aside)
+                                        aside=aside, tz=tz)
     steps: DsSteps | None = ds_steps(ok, chunk)
     if in_key_order(ok, strict=False, steps=steps):
         ok = ok.with_columns(pl.col("unique_id").set_sorted())
     else:  # (an arg_sort + gather per column is many times slower on the chunks the reader leaves)
         ok, steps = ok.sort(["unique_id", "ds"], maintain_order=True), None
-    return ok, _duplicates_in_order(ok, pl.lit(True), repeated_keys(ok, steps, chunk), freq, covariates, dst, aside)
+    return ok, _duplicates_in_order(ok, pl.lit(True), repeated_keys(ok, steps, chunk), freq, covariates, dst, aside,
+                                    tz)
 
 
 def totals_series_line(series: list[str]) -> str:
@@ -1331,7 +1341,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
             # rows already in (unique_id, ds) order and every key present (failing rows included): find the
             # duplicates in place and copy the valid rows once
             dups = _duplicates_in_order(flagged, pl.col("__code").is_null(), repeated_keys(flagged, steps), source.freq,
-                                        ingested.numeric_exog, dst, aside)
+                                        ingested.numeric_exog, dst, aside, source.tz)
             keep = pl.col("__code").is_null()
             if dups.height:
                 keep = keep & ~pl.col(ROW).is_in(dups[ROW].implode())
@@ -1346,7 +1356,8 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
             if passed is not None:  # a copy, not slices: these rows may have to be sorted (gathered) next
                 ok = _take(ok, passed)
                 del passed
-            ok, dups = _sorted_with_duplicates(ok, chunk, source.freq, ingested.numeric_exog, dst=dst, aside=aside)
+            ok, dups = _sorted_with_duplicates(ok, chunk, source.freq, ingested.numeric_exog, dst=dst, aside=aside,
+                                                tz=source.tz)
             if dups.height:
                 mask = ok.select((~pl.col(ROW).is_in(dups[ROW].implode())).alias("keep")).to_series()
                 ok = ok.select(cols)

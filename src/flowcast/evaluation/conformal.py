@@ -116,7 +116,7 @@ import numpy as np
 import polars as pl
 
 from flowcast.columns import INTERVAL_LEVELS, interval_cols, quantile_col
-from flowcast.evaluation.metrics import inside_interval, mase_scale, noise_floor
+from flowcast.evaluation.metrics import inside_interval, mase_scale, metric_name, noise_floor
 from flowcast.wording import listed, plural
 
 
@@ -664,7 +664,7 @@ def blank_intervals_note(cals: Sequence[dict[str, Any]], levels: Sequence[int], 
     if not blank:
         return ""
     widest = max(levels)
-    cells = [f"coverage{lv}" for lv in blank] + (["MSIS"] if widest in blank else [])
+    cells = [metric_name(f"coverage{lv}") for lv in blank] + (["MSIS"] if widest in blank else [])
     shown = listed(cells)
     need = ", ".join(f"{min_points(lv / 100)} for {lv}%" for lv in levels)
     top = max(blank)

@@ -550,13 +550,13 @@ def _known_at_text(outcome: RealizedOutcome) -> str:
 # the summary's columns as the table shows them, the headers `flowcast accuracy` prints: it had 12 columns, the
 # promise (the figure the verdict compares with) last and past the page's edge, beside `n_mase`, `mase_snaive`
 _SUMMARY_HEADS = (("as_of", "as_of (UTC)"), ("n", "points"), ("mae", "MAE"), ("mase", "MASE"), ("smape", "sMAPE"),
-                  ("coverage80", "coverage80"), ("coverage95", "coverage95"), ("mase_snaive", "snaive MASE"),
+                  ("coverage80", "cov80"), ("coverage95", "cov95"), ("mase_snaive", "snaive MASE"),
                   ("promised", "promised MASE"))
 _SUMMARY_HEADS_RMSSE = (("as_of", "as_of (UTC)"), ("n", "points"), ("mae", "MAE"), ("mase", "MASE"),
-                        ("rmsse", "RMSSE"), ("coverage80", "coverage80"), ("coverage95", "coverage95"),
+                        ("rmsse", "RMSSE"), ("coverage80", "cov80"), ("coverage95", "cov95"),
                         ("rmsse_snaive", "snaive RMSSE"), ("promised_rmsse", "promised RMSSE"))
 _SUMMARY_HEADS_MIXED = (("as_of", "as_of (UTC)"), ("n", "points"), ("mae", "MAE"), ("mase", "MASE"),
-                        ("rmsse", "RMSSE"), ("coverage80", "coverage80"), ("coverage95", "coverage95"),
+                        ("rmsse", "RMSSE"), ("coverage80", "cov80"), ("coverage95", "cov95"),
                         ("promised", "promised MASE"), ("promised_rmsse", "promised RMSSE"))
 
 
