@@ -804,6 +804,14 @@ def decision_artifact(markdown: str, scope: Scope, *, landed: bool = True) -> An
     return create_markdown_artifact(markdown, key=scope.key("decision"), description=scope.describe(said))
 
 
+def plot_bands_text(forecasts: pl.DataFrame) -> str:
+    """The forecast plot caption's words for its interval bands: 'with 80% and 95% intervals', 'without intervals'.
+    A level its calibration had too few points for is not drawn (the caption said 80% and 95% anyway)."""
+    shown = [f"{lv}%" for lv in (80, 95) if f"y_hat_lo{lv}" in forecasts.columns
+             and forecasts[f"y_hat_lo{lv}"].null_count() < forecasts.height]
+    return f"with {' and '.join(shown)} intervals" if shown else "without intervals"
+
+
 def plot_artifact(png: Path | None, caption: str, scope: Scope) -> Any:
     from prefect.artifacts import create_markdown_artifact
 
