@@ -740,3 +740,22 @@ def test_a_publish_whose_file_cannot_be_read_as_it_records_says_why_not_that_it_
     assert called == []
     assert not store.while_published(DS, OTHER, digest, lambda: called.append(True))  # holds nothing: False
     assert called == []
+
+
+def test_a_series_without_an_interval_beside_series_with_one_round_trips(backend):
+    """probe45: a series with no typical change to scale its widths by is published without bounds beside a constant
+    series' zero-width interval; every backend keeps its null bounds beside the others' values, and its content hash
+    (what `flowcast forecasts --verify` checks) is the one of what was published."""
+    fc = make_forecast(1, 3, H, AS_OF).with_columns(
+        *(pl.when(pl.col("unique_id") == "s00001").then(None).otherwise(pl.col("y_hat")).alias(c)
+          for c in ("y_hat_lo80", "y_hat_hi80")))
+    receipt = publish(backend.store, fc, horizon=H)
+    back = backend.reopen().read(dataset=DS, as_of=AS_OF).sort("unique_id", "step")
+    bare = back.filter(pl.col("y_hat_lo80").is_null())
+    assert bare["unique_id"].unique().to_list() == ["s00001"] and bare.height == H
+    assert back.filter(pl.col("y_hat_hi80").is_null()).height == H
+    assert back.filter(pl.col("unique_id") != "s00001")["y_hat_lo80"].to_list() == \
+        back.filter(pl.col("unique_id") != "s00001")["y_hat"].to_list()
+    store = backend.reopen()
+    if hasattr(store, "verify"):  # (the embedded store's files, PostgreSQL's rows: hashed as published)
+        assert store.verify(DS, AS_OF) in (True, (1, [])), receipt
