@@ -477,3 +477,27 @@ def test_the_receipt_sentence_names_the_fallback_when_every_row_is_its(models, s
                "model_version": "theta-v1", "models": models}
     assert reporting.receipt_sentence(receipt) == ("Published 18 forecast rows of 3 series of shop as of "
                                                    f"2024-01-01 {said}")
+
+
+def _bands_frame(lo80: list[float | None], lo95: list[float | None]) -> pl.DataFrame:
+    """Two steps of each of len(lo80) // 2 series 'a', 'b', ... with those lower bounds (the upper ones alike)."""
+    ids = [chr(ord("a") + i // 2) for i in range(len(lo80))]
+    return pl.DataFrame({"unique_id": ids, "y_hat": [1.0] * len(ids), "y_hat_lo80": lo80, "y_hat_hi80": lo80,
+                         "y_hat_lo95": lo95, "y_hat_hi95": lo95}, schema_overrides={
+                             c: pl.Float64 for c in ("y_hat_lo80", "y_hat_hi80", "y_hat_lo95", "y_hat_hi95")})
+
+
+@pytest.mark.parametrize(("lo80", "lo95", "said"), [
+    ([1.0] * 4, [1.0] * 4, "with 80% and 95% intervals"),
+    ([1.0] * 4, [None] * 4, "with 80% intervals"),  # 95% left out whole: too few calibration points
+    ([None] * 4, [None] * 4, "without intervals"),
+    # probe45: a constant series' zero-width interval beside a series with no typical change to scale its widths by
+    ([1.0, 1.0, None, None], [1.0, 1.0, None, None],
+     "with 80% and 95% intervals (none for 1 of 2 series: b; the run's notes say why)"),
+    ([1.0, 1.0, None, None, None, None], [1.0, 1.0, None, None, None, None],
+     "with 80% and 95% intervals (none for 2 of 3 series: b, c; the run's notes say why)"),
+])
+def test_the_plot_caption_says_which_series_have_no_interval(lo80, lo95, said):
+    """The caption said 'with 80% and 95% intervals' where some series had none (probe45: a series without a typical
+    change to scale its widths by is published without bounds beside a constant series' zero-width interval)."""
+    assert reporting.plot_bands_text(_bands_frame(lo80, lo95)) == said

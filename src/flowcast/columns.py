@@ -28,14 +28,16 @@ FORECAST_COLUMNS = [
 # mae_snaive/mase_snaive: the seasonal-naive forecast made at that as_of, scored on the same points;
 # n_mase: the points of n that MASE covers (a series whose history then had no scale, constant or shorter than
 # two seasons, has none; null in rows scored before it was recorded); rmsse: RMSSE on those points (null in rows
-# scored before it was recorded); scored_at: the as_of of the run whose
+# scored before it was recorded); n_cov80/n_cov95: the points of n that coverage80/95 covers (a series published
+# without that interval, one with no typical change to scale its widths by, has none; null in rows scored before it
+# was recorded); scored_at: the as_of of the run whose
 # actuals scored the row; lookahead: true when the model that published the forecasts was trained on data after
 # their as_of (a backfill or `--as-of` run with no model of that date: they saw the actuals they are scored on),
 # null when not known (scored before it was recorded, or the version is gone from the registry)
 REALIZED_KEY = ["dataset", "as_of", "model", "step"]
 REALIZED_COLUMNS = [
     "dataset", "as_of", "model", "model_version", "step", "n", "mae", "mase", "n_mase", "rmsse", "smape", "coverage80",
-    "coverage95", "mae_snaive", "mase_snaive", "rmsse_snaive", "lookahead", "scored_at",
+    "coverage95", "n_cov80", "n_cov95", "mae_snaive", "mase_snaive", "rmsse_snaive", "lookahead", "scored_at",
 ]
 
 

@@ -25,7 +25,7 @@ import polars as pl
 
 from flowcast.atomic import atomic_file
 from flowcast.figures import _fmt, _plain, _sig, duration_text, score_text
-from flowcast.mdtext import md_text
+from flowcast.mdtext import id_text, md_text
 from flowcast.timekeys import utc_text
 
 _log = logging.getLogger(__name__)
@@ -803,6 +803,23 @@ def decision_artifact(markdown: str, scope: Scope, *, landed: bool = True) -> An
         return None
     said = "what was published and why" if landed else "what this run is to publish and why (not published yet)"
     return create_markdown_artifact(markdown, key=scope.key("decision"), description=scope.describe(said))
+
+
+def plot_bands_text(forecasts: pl.DataFrame) -> str:
+    """The forecast plot caption's words for its interval bands: 'with 80% and 95% intervals', 'without intervals'.
+    A level its calibration had too few points for is not drawn (the caption said 80% and 95% anyway); the series
+    without a level drawn for others are counted and named (probe45: a series with no typical change to scale its
+    widths by has none beside a constant series' zero-width interval, and the caption said 'with 80% intervals')."""
+    levels = [lv for lv in (80, 95) if f"y_hat_lo{lv}" in forecasts.columns
+              and forecasts[f"y_hat_lo{lv}"].null_count() < forecasts.height]
+    if not levels:
+        return "without intervals"
+    bare = (forecasts.filter(pl.any_horizontal(pl.col(f"y_hat_lo{lv}").is_null() for lv in levels))
+            ["unique_id"].unique().sort().to_list())
+    n = forecasts["unique_id"].n_unique()
+    named = f"{'e.g. ' if len(bare) > 3 else ''}{', '.join(id_text(u) for u in bare[:3])}"
+    some = f" (none for {len(bare):,} of {n:,} series: {named}; the run's notes say why)" if bare else ""
+    return f"with {' and '.join(f'{lv}%' for lv in levels)} intervals{some}"
 
 
 def plot_artifact(png: Path | None, caption: str, scope: Scope) -> Any:

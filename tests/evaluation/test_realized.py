@@ -403,6 +403,22 @@ def test_summary_weights_by_points():
     assert s["mase"][0] == pytest.approx((1 / 12 + 2 / 12) / 2)  # b's null MASE carries no weight
 
 
+def test_coverage_is_pooled_over_the_points_with_an_interval():
+    """probe45: a series without a typical change to scale its widths by is published without bounds beside one with
+    them; its points count in `n` but not in the coverage. Pooled by `n`, step 1 (a's miss beside b's unbounded point)
+    weighed twice step 2's hit (a alone): 0.33, where 1 of a's 2 points was inside its interval."""
+    rows = [(A, "a", _month(24), 1, 25.0, 24.5, 25.5), (A, "b", _month(24), 1, 5.0, None, None),
+            (A, "a", _month(25), 2, 23.0, 20.0, 30.0)]
+    fc = pl.DataFrame(rows, schema={"as_of": pl.Datetime("us"), "unique_id": pl.Utf8, "ds": pl.Datetime("us"),
+                                    "step": pl.Int32, "y_hat": pl.Float64, "y_hat_lo80": pl.Float64,
+                                    "y_hat_hi80": pl.Float64}, orient="row").with_columns(
+        pl.lit("theta").alias("model"), pl.lit("theta-v1").alias("model_version"))
+    out = _score(fc)
+    assert out.select("step", "n", "n_cov80", "coverage80").rows() == [(1, 2, 1, 0.0), (2, 1, 1, 1.0)]
+    s = summary_by_as_of(out)
+    assert s["n"][0] == 3 and s["n_cov80"][0] == 2 and s["coverage80"][0] == pytest.approx(0.5)
+
+
 def test_an_early_as_of_whose_history_is_too_short_for_the_scale_gets_no_mase_and_no_degraded_verdict():
     """Regression: a backfill early in the data (y = t, monthly: seasonal difference 12, the backtest
     promised MASE 1/12 for errors of 1) scored its as_ofs with 12 and 13 rows of history on a lag-1

@@ -114,7 +114,23 @@ def test_realized_rows_keep_the_points_their_mase_covers_and_older_rows_read_as_
         store.write_realized(DS, realized_frame([AS_OF]).with_columns(n_mase=pl.col("n") + 1))
 
 
-@pytest.mark.parametrize("column", ["n_mase", "lookahead", "rmsse", "rmsse_snaive"])
+def test_realized_rows_keep_the_points_their_coverage_covers_and_older_rows_read_as_unknown(backend):
+    """n_cov80 / n_cov95 (the points with that interval, probe45: a series with no typical change to scale its widths
+    by is published without one) round-trip on every backend (PostgreSQL: a table an older flowcast created gets the
+    columns); rows written without them read back as null; more points than were scored is refused."""
+    store = backend.store
+    store.write_realized(DS, realized_frame([OTHER]).with_columns(n_cov80=pl.col("n") - 1, n_cov95=pl.lit(0)))
+    store.write_realized(DS, realized_frame([AS_OF]))  # an older flowcast's rows: null
+    back = store.read_realized(DS)
+    assert back.columns == REALIZED_COLUMNS and back.schema["n_cov80"] == back.schema["n_cov95"] == pl.Int64
+    assert back.filter(pl.col("as_of") == OTHER)["n_cov80"].to_list() == [10, 11, 12] * 2
+    assert back.filter(pl.col("as_of") == OTHER)["n_cov95"].to_list() == [0] * 6
+    assert back.filter(pl.col("as_of") == AS_OF).select("n_cov80", "n_cov95").null_count().row(0) == (6, 6)
+    with pytest.raises(ForecastContractError, match="n_cov95 out of range"):
+        store.write_realized(DS, realized_frame([AS_OF]).with_columns(n_cov95=pl.col("n") + 1))
+
+
+@pytest.mark.parametrize("column", ["n_mase", "lookahead", "rmsse", "rmsse_snaive", "n_cov80", "n_cov95"])
 def test_a_realized_partition_of_an_older_flowcast_without_a_later_column_reads_back(tmp_path, column):
     """A partition written before `column` was recorded reads back with it null (not known)."""
     store = EmbeddedStore(tmp_path / "wh")
@@ -125,7 +141,7 @@ def test_a_realized_partition_of_an_older_flowcast_without_a_later_column_reads_
     assert back.columns == REALIZED_COLUMNS and back.height == 6 and back[column].null_count() == 6
 
 
-@pytest.mark.parametrize("column", ["n_mase", "lookahead", "rmsse", "rmsse_snaive"])
+@pytest.mark.parametrize("column", ["n_mase", "lookahead", "rmsse", "rmsse_snaive", "n_cov80", "n_cov95"])
 def test_the_duckdb_realized_view_of_partitions_all_older_than_a_column_has_it_null(tmp_path, column):
     """faults20: `flowcast accuracy` reads realized files an older flowcast wrote (no `rmsse_snaive`) as null, and so
     does the DuckDB `realized` view where some files have the column; where none has it (a store whose realized
@@ -724,3 +740,22 @@ def test_a_publish_whose_file_cannot_be_read_as_it_records_says_why_not_that_it_
     assert called == []
     assert not store.while_published(DS, OTHER, digest, lambda: called.append(True))  # holds nothing: False
     assert called == []
+
+
+def test_a_series_without_an_interval_beside_series_with_one_round_trips(backend):
+    """probe45: a series with no typical change to scale its widths by is published without bounds beside a constant
+    series' zero-width interval; every backend keeps its null bounds beside the others' values, and its content hash
+    (what `flowcast forecasts --verify` checks) is the one of what was published."""
+    fc = make_forecast(1, 3, H, AS_OF).with_columns(
+        *(pl.when(pl.col("unique_id") == "s00001").then(None).otherwise(pl.col("y_hat")).alias(c)
+          for c in ("y_hat_lo80", "y_hat_hi80")))
+    receipt = publish(backend.store, fc, horizon=H)
+    back = backend.reopen().read(dataset=DS, as_of=AS_OF).sort("unique_id", "step")
+    bare = back.filter(pl.col("y_hat_lo80").is_null())
+    assert bare["unique_id"].unique().to_list() == ["s00001"] and bare.height == H
+    assert back.filter(pl.col("y_hat_hi80").is_null()).height == H
+    assert back.filter(pl.col("unique_id") != "s00001")["y_hat_lo80"].to_list() == \
+        back.filter(pl.col("unique_id") != "s00001")["y_hat"].to_list()
+    store = backend.reopen()
+    if hasattr(store, "verify"):  # (the embedded store's files, PostgreSQL's rows: hashed as published)
+        assert store.verify(DS, AS_OF) in (True, (1, [])), receipt

@@ -27,7 +27,8 @@ from flowcast.store.postgres import PostgresStore
 
 # what an older flowcast's store lacks: nothing, the publish_records table, and that with the later columns too
 OLD = {"current": [], "no publish_records": ["publish_records"],
-       "no later columns": ["publish_records", "realized.rmsse_snaive", "realized.lookahead", "publishes.trained_as_of"]}
+       "no later columns": ["publish_records", "realized.rmsse_snaive", "realized.lookahead", "realized.n_cov80",
+                             "publishes.trained_as_of"]}
 
 
 @pytest.fixture

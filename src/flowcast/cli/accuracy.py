@@ -115,8 +115,8 @@ def _mase_blank_note(settings: Any, dataset: str, as_ofs: list[dict[str, Any]], 
     return (f"MASE '-' at {shown}: no series scored there had, by its as_of, a scale to divide by: either its history "
             f"was shorter than a realized MASE's scale needs{need}, or its scale was 0 (a constant history, or one "
             "that repeats itself exactly every season; a change within float noise of its level counts as none), so "
-            f"MASE, RMSSE and seasonal naive's MASE are blank and {judged_on} judges nothing there; MAE, sMAPE and "
-            "coverage score every point")
+            f"MASE, RMSSE and seasonal naive's MASE are blank and {judged_on} judges nothing there; MAE and sMAPE "
+            "score every point, coverage every one with its interval")
 
 
 @app.command("accuracy")

@@ -216,11 +216,30 @@ def forecast_tables(frame: Any, zones: dict[str, str | None] | None = None) -> s
         if missing:
             text.append(f"(no {' or '.join(m + '%' for m in missing)} interval was published: the run's notes say "
                         "why)")
+        text += _bare_lines(group, [lv for lv in ("80", "95") if f"y_hat_lo{lv}" in group.columns and lv not in missing])
         quantiles = [c for c in group.columns if c.startswith("y_hat_q") and group[c].is_not_null().any()]
         if quantiles:
             text.append(f"(quantile columns {', '.join(quantiles)}: --format csv or json)")
         parts.append("\n".join(text) + "\n")
     return "\n".join(parts)
+
+
+def _bare_lines(group: Any, levels: list[str]) -> list[str]:
+    """'(no 80% or 95% interval for new, 1 of 3 series: the run's notes say why)': the series without a bound of
+    `levels`, published for others (probe45: a series with no typical change to scale its widths by, beside a constant
+    series' zero-width interval; its '-' cells were said nothing of). [] where every series has them."""
+    import polars as pl
+
+    if not levels:
+        return []
+    bare = (group.filter(pl.any_horizontal(pl.col(f"y_hat_lo{lv}").is_null() for lv in levels))
+            ["unique_id"].unique(maintain_order=True).to_list())
+    if not bare:
+        return []
+    shown = ", ".join(map(id_text, bare[:5])) + (f" and {len(bare) - 5} more" if len(bare) > 5 else "")
+    line = (f"(no {' or '.join(lv + '%' for lv in levels)} interval for {shown}, {len(bare):,} of "
+            f"{group['unique_id'].n_unique():,} series: the run's notes say why)")
+    return textwrap.wrap(line, 80)
 
 
 def _fallback_lines(group: Any) -> list[str]:

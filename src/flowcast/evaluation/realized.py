@@ -7,7 +7,9 @@ the `realized` table and emits events is `flowcast.ops.accuracy`).
 that have arrived since: one row per (as_of, model, step) with the number of points scored
 (`n`), MAE, MASE, RMSSE (on MASE's points, `n_mase`: `metrics.rmsse_scale` up to the as_of; as the backtest's,
 each series' over the steps of its as_of scored, then averaged over the series scored at the step), sMAPE, the
-coverage of the 80% and 95% intervals (null when the forecasts carry none) and, on the same points, the MAE and MASE
+coverage of the 80% and 95% intervals (null when the forecasts carry none; over the points whose forecast has that
+interval, `n_cov80` / `n_cov95`: a series with no typical change to scale its widths by is published without one
+beside series that have one) and, on the same points as MAE, the MAE and MASE
 of the seasonal-naive forecast that could have been made at that as_of (`mae_snaive`, `mase_snaive`), and its RMSSE on
 RMSSE's points, computed the same way (`rmsse_snaive`). Only observed actuals count: a period the source had no value
 for (a gap the preprocessing imputed) is not scored.
@@ -77,9 +79,9 @@ from flowcast.timekeys import (
 from flowcast.wording import noun, plural
 
 LEVELS = (80, 95)
-METRIC_COLUMNS = ["n", "mae", "mase", "n_mase", "rmsse", "smape", "coverage80", "coverage95", "mae_snaive",
-                  "mase_snaive", "rmsse_snaive"]
-_COUNTS = ("n", "n_mase")
+METRIC_COLUMNS = ["n", "mae", "mase", "n_mase", "rmsse", "smape", "coverage80", "coverage95", "n_cov80", "n_cov95",
+                  "mae_snaive", "mase_snaive", "rmsse_snaive"]
+_COUNTS = ("n", "n_mase", "n_cov80", "n_cov95")
 REALIZED_COLUMNS = ["dataset", "as_of", "model", "model_version", "step", *METRIC_COLUMNS, "lookahead", "scored_at"]
 
 
@@ -370,12 +372,14 @@ def score_realized(
     ]
     for lvl, pair in bounds.items():
         if pair is None:
-            aggs.append(pl.lit(None, dtype=pl.Float64).alias(f"coverage{lvl}"))
+            aggs += [pl.lit(None, dtype=pl.Float64).alias(f"coverage{lvl}"), pl.lit(0, pl.Int64).alias(f"n_cov{lvl}")]
         else:
             lo, hi = pair
-            inside = pl.when(pl.col(lo).is_not_null() & pl.col(hi).is_not_null()).then(
-                inside_interval(pl.col("y"), pl.col(lo), pl.col(hi)).cast(pl.Float64))
-            aggs.append(inside.mean().alias(f"coverage{lvl}"))
+            bounded = pl.col(lo).is_not_null() & pl.col(hi).is_not_null()
+            inside = pl.when(bounded).then(inside_interval(pl.col("y"), pl.col(lo), pl.col(hi)).cast(pl.Float64))
+            # (its own count: the points of a series published without the interval are in `n` only, and a
+            # coverage weighted by `n` gave a step of such points the weight of their count, probe45)
+            aggs += [inside.mean().alias(f"coverage{lvl}"), bounded.sum().cast(pl.Int64).alias(f"n_cov{lvl}")]
     aggs += [naive_err.mean().alias("mae_snaive"),
              pl.when(usable).then(naive_err / pl.col("scale")).mean().alias("mase_snaive"),
              # seasonal naive's RMSSE on RMSSE's points, as its MASE is on MASE's, and computed as RMSSE is (each
@@ -526,9 +530,12 @@ class Decay:
 
 def _points(col: str, columns: Sequence[str]) -> pl.Expr:
     """The points a realized row's `col` averages: MASE, RMSSE and seasonal naive's MASE and RMSSE only those whose
-    series had a scale (`n_mase`; rows scored before it was recorded: all, `n`), every other metric all of them."""
+    series had a scale (`n_mase`; rows scored before it was recorded: all, `n`), a level's coverage those with that
+    interval (`n_cov80`, `n_cov95`; likewise), every other metric all of them."""
     if col in ("mase", "mase_snaive", "rmsse", "rmsse_snaive") and "n_mase" in columns:
         return pl.coalesce(pl.col("n_mase"), pl.col("n"))
+    if col.startswith("coverage") and (count := f"n_cov{col.removeprefix('coverage')}") in columns:
+        return pl.coalesce(pl.col(count), pl.col("n"))
     return pl.col("n")
 
 
@@ -781,6 +788,7 @@ def summary_by_as_of(realized: pl.DataFrame) -> pl.DataFrame:
     that is not known for one of them (a fallback model's null beside the champion's False), else False."""
     if realized.height == 0:
         return pl.DataFrame(schema={"dataset": pl.Utf8, "as_of": pl.Datetime("us"), "n": pl.Int64, "n_mase": pl.Int64,
+                                    "n_cov80": pl.Int64, "n_cov95": pl.Int64,
                                     "mae": pl.Float64, "mase": pl.Float64, "rmsse": pl.Float64, "smape": pl.Float64,
                                     "coverage80": pl.Float64, "coverage95": pl.Float64, "mase_snaive": pl.Float64,
                                     "rmsse_snaive": pl.Float64, "lookahead": pl.Boolean})
@@ -792,7 +800,7 @@ def summary_by_as_of(realized: pl.DataFrame) -> pl.DataFrame:
 
     cols = [c for c in ("mae", "mase", "rmsse", "smape", "coverage80", "coverage95", "mase_snaive", "rmsse_snaive")
             if c in realized.columns]
-    mase_points = [pl.col("n_mase").sum().alias("n_mase")] if "n_mase" in realized.columns else []
+    mase_points = [pl.col(k).sum().alias(k) for k in ("n_mase", "n_cov80", "n_cov95") if k in realized.columns]
     flag = pl.col("lookahead")  # max() alone skipped the nulls: an unknown row beside an honest one read honest
     ahead = ([pl.when(flag.any()).then(True).when(flag.null_count() > 0).then(None).otherwise(False)
               .alias("lookahead")] if "lookahead" in realized.columns else [])

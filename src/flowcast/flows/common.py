@@ -1305,10 +1305,7 @@ def publish_forecasts(
             share_file(settings, png)
         shown = (f", and the actuals observed after {utc_text(naive_utc(as_of))}"
                  if actuals is not None and actuals.height else "")
-        shown_levels = [f"{lv}%" for lv in (80, 95) if f"y_hat_lo{lv}" in forecasts.columns
-                        and forecasts[f"y_hat_lo{lv}"].null_count() < forecasts.height]
-        # a level its calibration had too few points for is not drawn: the description said 80% and 95% anyway
-        bands = f"with {' and '.join(shown_levels)} intervals" if shown_levels else "without intervals"
+        bands = reporting.plot_bands_text(forecasts)
         starts = " (times are interval starts; the data label interval ends)" if data.source.time_label == "end" else ""
         stopped = (f"; {len(ended):,} ended series forecast from {'its' if len(ended) == 1 else 'their'} own last "
                    f"observation, long before the others' (marked){', e.g. ' if len(ended) > 3 else ': '}"

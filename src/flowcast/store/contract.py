@@ -308,13 +308,14 @@ _REALIZED_TYPES: dict[str, Any] = {
     "dataset": pl.Utf8, "as_of": pl.Datetime("us"), "model": pl.Utf8, "model_version": pl.Utf8,
     "step": pl.Int32, "n": pl.Int64, "mae": pl.Float64, "mase": pl.Float64, "n_mase": pl.Int64, "rmsse": pl.Float64,
     "smape": pl.Float64,
-    "coverage80": pl.Float64, "coverage95": pl.Float64, "mae_snaive": pl.Float64, "mase_snaive": pl.Float64,
+    "coverage80": pl.Float64, "coverage95": pl.Float64, "n_cov80": pl.Int64, "n_cov95": pl.Int64, "mae_snaive": pl.Float64, "mase_snaive": pl.Float64,
     "rmsse_snaive": pl.Float64, "lookahead": pl.Boolean, "scored_at": pl.Datetime("us"),
 }
 
 
 # the columns a realized frame may lack (null): recorded since realized accuracy was first written, or not computed
-OPTIONAL_REALIZED = ("model_version", "n_mase", "rmsse", "mae_snaive", "mase_snaive", "rmsse_snaive", "lookahead")
+OPTIONAL_REALIZED = ("model_version", "n_mase", "rmsse", "n_cov80", "n_cov95", "mae_snaive", "mase_snaive",
+                     "rmsse_snaive", "lookahead")
 
 
 def empty_realized() -> pl.DataFrame:
@@ -327,7 +328,8 @@ def validate_realized(dataset: str, frame: pl.DataFrame) -> pl.DataFrame:
     One row per (as_of, model, step) of `dataset`; n >= 1 points scored; mae, mase, rmsse, smape,
     mae_snaive, mase_snaive, rmsse_snaive >= 0 (finite or null: a metric that cannot be computed is null, never
     NaN); coverage in [0, 1] or null. A `dataset` column, if given, must name `dataset`.
-    model_version, n_mase, rmsse, mae_snaive, mase_snaive, rmsse_snaive and lookahead may be absent (null); n_mase is in [0, n]."""
+    model_version, n_mase, rmsse, n_cov80, n_cov95, mae_snaive, mase_snaive, rmsse_snaive and lookahead may be absent
+    (null); n_mase, n_cov80 and n_cov95 are in [0, n]."""
     check_dataset(dataset)
     if frame is None or frame.height == 0:
         raise ForecastContractError(f"refusing to write an empty realized-accuracy frame for dataset {dataset}")
@@ -362,7 +364,7 @@ def validate_realized(dataset: str, frame: pl.DataFrame) -> pl.DataFrame:
         problems.append(f"{dup.height} rows repeat a (as_of, model, step), e.g. {ex}")
     rules = {
         "step": pl.col("step") >= 1, "n": pl.col("n") >= 1,
-        "n_mase": pl.col("n_mase").is_null() | ((pl.col("n_mase") >= 0) & (pl.col("n_mase") <= pl.col("n"))),
+        **{k: pl.col(k).is_null() | ((pl.col(k) >= 0) & (pl.col(k) <= pl.col("n"))) for k in ("n_mase", "n_cov80", "n_cov95")},
         **{m: pl.col(m).is_null() | (pl.col(m).is_finite() & (pl.col(m) >= 0))
            for m in ("mae", "mase", "rmsse", "smape", "mae_snaive", "mase_snaive", "rmsse_snaive")},
         **{c: pl.col(c).is_null() | ((pl.col(c) >= 0) & (pl.col(c) <= 1)) for c in ("coverage80", "coverage95")},
@@ -379,7 +381,7 @@ def validate_realized(dataset: str, frame: pl.DataFrame) -> pl.DataFrame:
 
 def _optional_realized(frame: pl.DataFrame) -> pl.DataFrame:
     """The columns a realized frame may lack, null: written by an older flowcast (n_mase,
-    rmsse, rmsse_snaive, lookahead) or not computed."""
+    rmsse, n_cov80, n_cov95, rmsse_snaive, lookahead) or not computed."""
     for col in OPTIONAL_REALIZED:
         if col not in frame.columns:
             frame = frame.with_columns(pl.lit(None, dtype=_REALIZED_TYPES[col]).alias(col))

@@ -71,7 +71,8 @@ from flowcast.wording import plural
 _BASE_COLS = ["dataset", "as_of", "unique_id", "ds", "step", "model", "model_version", "y_hat", "run_id", "created_at"]
 _TS_COLS = ("as_of", "ds", "created_at", "scored_at")
 # the columns added to tables after they were first created (by an ALTER TABLE in `_ddl`)
-_LATER_COLUMNS = {"realized": ("n_mase", "lookahead", "rmsse", "rmsse_snaive"), "publishes": ("trained_as_of",)}
+_LATER_COLUMNS = {"realized": ("n_mase", "lookahead", "rmsse", "rmsse_snaive", "n_cov80", "n_cov95"),
+                  "publishes": ("trained_as_of",)}
 log = logging.getLogger(__name__)
 _DDL_LOCK = 0x666C6F77  # "flow": the key of the DDL advisory lock
 
@@ -177,6 +178,9 @@ def _ddl(schema: str) -> list[tuple[str, str, str]]:
         # seasonal naive's RMSSE on those points: likewise
         ("realized.rmsse_snaive", "realized",
          f"ALTER TABLE {s}.realized ADD COLUMN IF NOT EXISTS rmsse_snaive double precision"),
+        # the points the 80% and 95% coverage covers (a series published without that interval has none): likewise
+        *((f"realized.n_cov{lv}", "realized", f"ALTER TABLE {s}.realized ADD COLUMN IF NOT EXISTS n_cov{lv} bigint")
+          for lv in (80, 95)),
         # forecasts by a model trained on data after their as_of (null: not known; rows of an older flowcast)
         ("realized.lookahead", "realized", f"ALTER TABLE {s}.realized ADD COLUMN IF NOT EXISTS lookahead boolean"),
         # where the publishing version's training data ended (null: a baseline, or a publish of an older flowcast)
@@ -850,7 +854,8 @@ class PostgresStore:
             query = sql.SQL("SELECT {} FROM {}.realized{} ORDER BY dataset, as_of, model, step").format(
                 self._columns(con, "realized", list(REALIZED_COLUMNS)), sql.Identifier(self.schema), where)
             data = self._copy_out(con, query, params, ["dataset", "model", "model_version"])
-        frame = self._parse(data, {"step": pl.Int32, "n": pl.Int64, "n_mase": pl.Int64, **{c: pl.Float64 for c in (
+        frame = self._parse(data, {"step": pl.Int32, **{c: pl.Int64 for c in ("n", "n_mase", "n_cov80", "n_cov95")},
+                                   **{c: pl.Float64 for c in (
             "mae", "mase", "rmsse", "smape", "coverage80", "coverage95", "mae_snaive", "mase_snaive", "rmsse_snaive")}})
         if "lookahead" in frame.columns:  # COPY writes a boolean as t / f
             frame = frame.with_columns(pl.col("lookahead").cast(pl.Utf8).replace_strict(
