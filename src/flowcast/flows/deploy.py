@@ -16,7 +16,7 @@ an aware UTC datetime down to ingestion).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -742,37 +742,85 @@ def last_slot_run(runs: list[Any], now: datetime) -> datetime | None:
     return max(ran) if ran else None
 
 
-def say_missed_slots(say: Callable[[str], None], now: datetime | None = None) -> None:
-    """Before serving again: for the retrain and forecast deployments, the slots of their schedule after the
-    latest run that started (any state but Scheduled; not one the stop of a serve cancelled: `last_slot_run`) and
-    before `now` (default the clock's now; `serve_all` passes the instant its serve's scheduling then starts from:
-    `RunScheduler`), said as a warning naming the backfill
-    that publishes them. Never stops the serving: an unreachable API or a first serve says nothing."""
-    from datetime import UTC
+_RUNS_PAGE = 200  # flow runs read at a time by the missed-slot check (`slot_run_pages`)
 
-    from prefect.client.orchestration import get_client
+
+def slot_run_pages(client: Any, name: str, now: datetime, scheduled: bool) -> Iterator[list[Any]]:
+    """The flow runs of the deployments named `name` whose slot (expected start) is at or before `now`, latest first,
+    _RUNS_PAGE at a time until there are no more: the Scheduled ones (Late and AwaitingConcurrencySlot too) when
+    `scheduled`, else all the others. The API marks a schedule's runs (`auto_scheduled`) but filters on no such
+    field, so a caller reads on until it has what it looks for (the check read the latest 50 only: with more than 50
+    manual runs after the last slot that ran, it found no slot and named none missed)."""
     from prefect.client.schemas.filters import (
         DeploymentFilter,
         DeploymentFilterName,
         FlowRunFilter,
+        FlowRunFilterExpectedStartTime,
         FlowRunFilterState,
         FlowRunFilterStateType,
     )
     from prefect.client.schemas.objects import StateType
     from prefect.client.schemas.sorting import FlowRunSort
 
+    types = FlowRunFilterStateType(**{"any_" if scheduled else "not_any_": [StateType.SCHEDULED]})
+    offset = 0
+    while True:
+        page = client.read_flow_runs(
+            deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[name])),
+            flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=types),
+                                          expected_start_time=FlowRunFilterExpectedStartTime(before_=now)),
+            sort=FlowRunSort.EXPECTED_START_TIME_DESC, limit=_RUNS_PAGE, offset=offset)
+        if page:
+            yield page
+        if len(page) < _RUNS_PAGE:
+            return
+        offset += len(page)
+
+
+def overdue_sentence(name: str, slots: list[datetime]) -> str | None:
+    """What `flowcast serve` says as it starts of the `name` deployment's overdue slots (UTC instants): their runs are
+    still Scheduled (a serve killed, SIGKILL or its machine stopped, never paused its deployments, and the server's
+    scheduler went on creating them), so this serve's runner runs them now, late, each with its own slot as as_of."""
+    if not slots:
+        return None
+    from flowcast.timekeys import utc_text
+
+    one = len(slots) == 1
+    span = utc_text(slots[0]) if one else f"{utc_text(slots[0])} to {utc_text(slots[-1])}"
+    return (f"{len(slots)} scheduled {name} run{'' if one else 's'} ({span}) did not run while no `flowcast serve` "
+            f"ran and {'is' if one else 'are'} still scheduled (a serve that was killed did not pause its schedules): "
+            f"{'it runs' if one else 'they run'} now, late, each with its own slot as as_of; nothing to backfill")
+
+
+def say_missed_slots(say: Callable[[str], None], now: datetime | None = None) -> None:
+    """Before serving again: for the retrain and forecast deployments, the slots of their schedule after the
+    latest run that started (any state but Scheduled; not one the stop of a serve cancelled: `last_slot_run`; read
+    page by page until found, `slot_run_pages`) and before `now` (default the clock's now; `serve_all` passes the
+    instant its serve's scheduling then starts from: `RunScheduler`), said as a warning naming the backfill
+    that publishes them. A slot whose run is still Scheduled (overdue: a killed serve left it) is not missed: this
+    serve's runner runs it, late, and it is said as such (`overdue_sentence`). Never stops the serving: an unreachable
+    API or a first serve says nothing."""
+    from datetime import UTC
+
+    from prefect.client.orchestration import get_client
+
     now = now or datetime.now(UTC)
     try:
         s = schedule_settings()
         with get_client(sync_client=True) as client:
             for name in ("retrain", "forecast"):
-                runs = client.read_flow_runs(
-                    deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[name])),
-                    flow_run_filter=FlowRunFilter(state=FlowRunFilterState(
-                        type=FlowRunFilterStateType(not_any_=[StateType.SCHEDULED]))),
-                    sort=FlowRunSort.EXPECTED_START_TIME_DESC, limit=50)
-                if (last := last_slot_run(runs, now)) is not None and (
-                        sentence := missed_sentence(name, missed_slots(s[f"{name}_cron"], s["timezone"], last, now))):
-                    say(sentence)
+                last = next((t for page in slot_run_pages(client, name, now, scheduled=False)
+                             if (t := last_slot_run(page, now)) is not None), None)
+                if last is None:
+                    continue
+                overdue = sorted({datetime.fromtimestamp(r.expected_start_time.timestamp(), UTC)
+                                  for page in slot_run_pages(client, name, now, scheduled=True) for r in page
+                                  if r.auto_scheduled and r.expected_start_time is not None
+                                  and r.expected_start_time > last})
+                missed = [t for t in missed_slots(s[f"{name}_cron"], s["timezone"], last, now)
+                          if t not in set(overdue)]
+                for sentence in (missed_sentence(name, missed), overdue_sentence(name, overdue)):
+                    if sentence:
+                        say(sentence)
     except Exception as exc:  # noqa: BLE001 - the runs and the UI still work; this is a note
         say(f"could not check for scheduled runs missed while no serve ran: {exc}")
