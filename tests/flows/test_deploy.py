@@ -8,6 +8,7 @@ import re
 import socket
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 from flow_helpers import prefect_deploy_all
@@ -587,3 +588,59 @@ def test_the_overdue_runs_a_killed_serve_left_scheduled_are_said_to_run_late_not
     assert late.startswith("3 scheduled forecast runs (2001-01-02 00:03 UTC to 2001-01-02 00:05 UTC) did not run while "
                            "no `flowcast serve` ran and are still scheduled"), said
     assert "they run now, late" in late and "nothing to backfill" in late, late
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_serves_stop_waits_for_its_catch_up_and_no_catch_up_follows_it():
+    """Regression (revB45): a serve on a Prefect server catches up its slots in a thread (`settle_schedules`) while it
+    already serves; stopped meanwhile, its runner paused the deployments while the catch-up was under way, which then
+    posted its slots after the pause (the API schedules a paused deployment too): Scheduled runs left on a paused
+    deployment, run unasked by the next serve. The stop now waits for the catch-up under way (`CatchUp`), so the pause
+    deletes its future runs, and a catch-up after the stop creates nothing."""
+    import asyncio
+    import threading
+    import uuid
+    from datetime import UTC, datetime, timedelta
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+    from prefect.schedules import Cron
+
+    from flowcast.flows import forecast_flow
+    from flowcast.flows.deploy import CatchUp, catch_up_slots, settle_schedules, stopping_runner
+
+    deployment = forecast_flow.to_deployment(f"forecast-{uuid.uuid4().hex[:8]}",
+                                             schedules=[Cron("* * * * *", timezone="UTC")])
+    release, in_flight, paused_then = threading.Event(), threading.Event(), []
+    since, until = datetime.now(UTC) - timedelta(minutes=3), datetime.now(UTC) + timedelta(minutes=3)
+
+    def slow_catch_up(did) -> None:  # read the deployment (not paused), then post its slots once released
+        with get_client(sync_client=True) as client:
+            in_flight.set()
+            release.wait(30)
+            paused_then.append(client.read_deployment(did).paused)
+        catch_up_slots([did], since, until)
+
+    async def stop_during_catch_up() -> Any:
+        runner = stopping_runner()(pause_on_shutdown=True)
+        did = await runner.aadd_deployment(deployment)
+        runner.catch_up = catch_up = CatchUp()
+        threading.Thread(target=catch_up.run, args=(lambda: slow_catch_up(did),), daemon=True).start()
+        await asyncio.to_thread(in_flight.wait, 30)
+        threading.Timer(1.0, release.set).start()
+        async with runner:  # (its exit pauses the deployments: StoppingRunner._pause_schedules)
+            pass
+        return did, catch_up
+
+    did, catch_up = asyncio.run(stop_during_catch_up())
+    with get_client(sync_client=True) as client:
+        def scheduled() -> list[datetime]:
+            runs = client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[did])))
+            return sorted(r.expected_start_time for r in runs if r.state.type.value == "SCHEDULED")
+
+        assert paused_then == [False] and client.read_deployment(did).paused
+        left = scheduled()
+        assert left and max(left) <= datetime.now(UTC), left  # its future runs deleted by the pause, after the post
+        said: list[str] = []
+        settle_schedules([(did, "forecast/x")], since - timedelta(minutes=3), until, said.append, catch_up=catch_up)
+        assert scheduled() == left and said == []  # a catch-up after the stop: nothing (paused: nothing to say)

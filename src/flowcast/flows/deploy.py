@@ -353,8 +353,9 @@ def serve(deployments: list[Any], *, limit: int | None = None, vacuum: ServeVacu
             scheduled = [(i, f"{d.flow_name}/{d.name}") for (i, schedules), d in zip(ids, deployments, strict=True)
                          if schedules]
             until = clock() + timedelta(seconds=SCHEDULE_CHECK_S)
+            runner.catch_up = catch_up = CatchUp()  # stopped before the runner pauses the deployments (revB45)
             threading.Thread(target=settle_schedules, args=(scheduled, since, until, get_logger("flowcast.serve").warning),
-                             name="flowcast-schedule-check", daemon=True).start()
+                             kwargs={"catch_up": catch_up}, name="flowcast-schedule-check", daemon=True).start()
         try:
             asyncio.run(_serving(runner))
         except (KeyboardInterrupt, TerminationSignal) as exc:
@@ -420,16 +421,47 @@ def catch_up_slots(deployment_ids: list[Any], since: datetime, until: datetime) 
     asyncio.run(scheduled())
 
 
+class CatchUp:
+    """The catch-up of a serve on a Prefect server (`settle_schedules`, in a thread of its own) and that serve's stop,
+    one after the other, never both at once: the stop (`StoppingRunner._pause_schedules`, before it pauses the
+    deployments) waits for a catch-up under way to end, and a catch-up after the stop creates nothing. Without it a
+    catch-up that read a deployment not yet paused posted its slots after the pause (Prefect's `POST
+    /deployments/{id}/schedule` schedules a paused deployment too): Scheduled runs left on paused deployments, which
+    the next serve's runner ran, unasked, however late."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._lock = threading.Lock()
+        self.stopped = False
+
+    def run(self, work: Callable[[], None]) -> bool:
+        """`work()` unless the serve stopped; whether it ran."""
+        with self._lock:
+            if self.stopped:
+                return False
+            work()
+            return True
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """No catch-up from now on; returns once the one under way ended, or after `timeout` seconds (its requests
+        hang: the serve stops all the same, within Docker's 10 s)."""
+        self.stopped = True
+        if self._lock.acquire(timeout=timeout):
+            self._lock.release()
+
+
 def settle_schedules(deployments: list[tuple[Any, str]], since: datetime | None, until: datetime,
-                     say: Callable[[str], None]) -> None:
+                     say: Callable[[str], None], catch_up: CatchUp | None = None) -> None:
     """After a serve registered `deployments` ((id, 'flow/deployment') of those with a schedule) on the Prefect server
     at PREFECT_API_URL: the runs of their slots from `since` (the instant its missed-slot check covered up to; none
-    when None) to `until` created (`catch_up_slots`), then `say_if_unscheduled` of the runs of the slots from `until`
-    on, which only the server's scheduler service creates. Never fails: what cannot be done is said."""
+    when None) to `until` created (`catch_up_slots`; through `catch_up`, the serve's: nothing once it stops), then
+    `say_if_unscheduled` of the runs of the slots from `until` on, which only the server's scheduler service creates.
+    Never fails: what cannot be done is said."""
     names = [name for _, name in deployments]
     if since is not None:
         try:
-            catch_up_slots([i for i, _ in deployments], since, until)
+            (catch_up or CatchUp()).run(lambda: catch_up_slots([i for i, _ in deployments], since, until))
         except Exception as exc:  # noqa: BLE001 - the serve serves on; its later slots are the server's
             from flowcast.timekeys import utc_text
 
@@ -600,6 +632,7 @@ def stopping_runner(base: type[Any] | None = None) -> type[Any]:
     class StoppingRunner(base):  # type: ignore[valid-type, misc]
         stopped_by_sigterm = False
         scheduler: RunScheduler | None = None  # on Prefect's temporary server: the serve's own (`serve`)
+        catch_up: CatchUp | None = None  # on a Prefect server: the serve's catch-up of its slots (`serve`)
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
@@ -614,6 +647,10 @@ def stopping_runner(base: type[Any] | None = None) -> type[Any]:
         async def _pause_schedules(self) -> None:  # (called as the runner stops, before it waits for the runs' tasks)
             if self.scheduler is not None:  # no run scheduled once the deployments are paused (which deletes theirs)
                 await self.scheduler.stop()
+            if self.catch_up is not None:  # likewise on a server (`CatchUp`)
+                import asyncio
+
+                await asyncio.to_thread(self.catch_up.stop)
             await super()._pause_schedules()
             if self.stopped_by_sigterm:
                 self._runs_task_group.cancel_scope.cancel()  # none of the runs' tasks left waiting
