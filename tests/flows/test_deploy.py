@@ -8,6 +8,7 @@ import re
 import socket
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 from flow_helpers import prefect_deploy_all
@@ -486,3 +487,160 @@ def test_the_work_pool_deployments_and_the_served_ones_do_not_overwrite_each_oth
             got = client.read_deployment_by_name(f"{d.flow_name}/{d.name}")
             assert got.work_pool_name is None and got.parameters["home"] == str(tmp_path), d.name
     assert pooled == ["retrain/retrain-pool", "forecast/forecast-pool", "backfill/backfill-pool"]
+
+
+def _slot_deployment(client, cron: str = "* * * * *"):
+    """A deployment named 'forecast' (as the serve's: `say_missed_slots` reads the runs of that name) of a flow of its
+    own, with `cron`; its id."""
+    import uuid
+
+    from prefect import flow
+    from prefect.client.schemas.actions import DeploymentScheduleCreate
+    from prefect.client.schemas.schedules import CronSchedule
+
+    @flow(name=f"slots-{uuid.uuid4().hex[:8]}")
+    def slots() -> None: ...
+
+    return client.create_deployment(flow_id=client.create_flow(slots), name="forecast",
+                                    schedules=[DeploymentScheduleCreate(schedule=CronSchedule(cron=cron))])
+
+
+def _schedule_slots(client, deployment_id, start, end) -> list:
+    """The deployment's auto-scheduled runs of the slots from `start` to `end` (both inclusive), as Prefect's scheduler
+    service creates them (`POST /deployments/{id}/schedule`), by expected start."""
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    client.request("POST", "/deployments/{id}/schedule", path_params={"id": deployment_id},
+                   json={"start_time": start.isoformat(), "end_time": end.isoformat(), "max_runs": 1000}
+                   ).raise_for_status()
+    runs = client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])))
+    return sorted((r for r in runs if start <= r.expected_start_time <= end), key=lambda r: r.expected_start_time)
+
+
+@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.parametrize("after", ["manual", "stopped"])
+def test_the_missed_slots_are_counted_past_fifty_runs_after_the_last_slot_that_ran(monkeypatch, after):
+    """Regression (revB45): the check read the latest 50 runs (any state but Scheduled) and looked among them for the
+    latest slot that ran; with more than 50 manual runs after it, or runs of slots that serve stops cancelled, it found
+    none and said nothing of the 51 slots missed. It reads on until it finds that slot."""
+    from datetime import UTC, datetime, timedelta
+
+    from prefect.client.orchestration import get_client
+    from prefect.states import Cancelled, Completed, Scheduled
+
+    from flowcast.flows.deploy import SERVE_STOP_MESSAGE, say_missed_slots
+
+    monkeypatch.setenv("FLOWCAST_FORECAST_CRON", "* * * * *")
+    t0 = datetime(2001, 1, 1, tzinfo=UTC)  # (long before any other test's runs)
+    with get_client(sync_client=True) as client:
+        did = _slot_deployment(client)
+        try:
+            first, *later = _schedule_slots(client, did, t0, t0 + timedelta(minutes=51))
+            client.set_flow_run_state(first.id, Completed(), force=True)  # the last slot that ran: 00:00
+            for i, run in enumerate(later):
+                if after == "stopped":  # each later slot's run cancelled by a serve's stop: none ran
+                    client.set_flow_run_state(run.id, Cancelled(message=SERVE_STOP_MESSAGE), force=True)
+                else:  # deleted (the slot never ran), and a manual run in its minute
+                    client.delete_flow_run(run.id)
+                    manual = client.create_flow_run_from_deployment(
+                        did, state=Scheduled(scheduled_time=t0 + timedelta(minutes=i + 1, seconds=20)))
+                    client.set_flow_run_state(manual.id, Completed(), force=True)
+            said: list[str] = []
+            say_missed_slots(said.append, now=t0 + timedelta(minutes=51, seconds=30))
+        finally:
+            client.delete_deployment(did)
+    [sentence] = [s for s in said if "forecast" in s]
+    assert sentence.startswith("51 scheduled forecast runs did not happen"), said
+    assert "--start 2001-01-01T00:01 --end 2001-01-01T00:51 --every 1m" in sentence, sentence
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_the_overdue_runs_a_killed_serve_left_scheduled_are_said_to_run_late_not_missed(monkeypatch):
+    """Regression (revB45): a serve SIGKILLed never paused its deployments, so the server's scheduler left the runs of
+    the slots while none served Scheduled (Late); the restarted serve's runner runs them, late, but its check named
+    them missed with a backfill that would publish them a second time. A slot whose run is gone is missed; one whose
+    run is still Scheduled is said to run now, late."""
+    from datetime import UTC, datetime, timedelta
+
+    from prefect.client.orchestration import get_client
+    from prefect.states import Completed
+
+    from flowcast.flows.deploy import say_missed_slots
+
+    monkeypatch.setenv("FLOWCAST_FORECAST_CRON", "* * * * *")
+    t0 = datetime(2001, 1, 2, tzinfo=UTC)
+    with get_client(sync_client=True) as client:
+        did = _slot_deployment(client)
+        try:
+            ran, gone_a, gone_b, *overdue = _schedule_slots(client, did, t0, t0 + timedelta(minutes=5))
+            client.set_flow_run_state(ran.id, Completed(), force=True)
+            client.delete_flow_run(gone_a.id)
+            client.delete_flow_run(gone_b.id)
+            said: list[str] = []
+            say_missed_slots(said.append, now=t0 + timedelta(minutes=5, seconds=30))
+            still = [client.read_flow_run(r.id).state.type.value for r in overdue]
+        finally:
+            client.delete_deployment(did)
+    assert still == ["SCHEDULED"] * 3  # (the runner of the serve picks them up)
+    missed, late = [s for s in said if "forecast" in s]
+    assert missed.startswith("2 scheduled forecast runs did not happen"), said
+    assert "--start 2001-01-02T00:01 --end 2001-01-02T00:02 --every 1m" in missed, missed
+    assert late.startswith("3 scheduled forecast runs (2001-01-02 00:03 UTC to 2001-01-02 00:05 UTC) did not run while "
+                           "no `flowcast serve` ran and are still scheduled"), said
+    assert "they run now, late" in late and "nothing to backfill" in late, late
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_serves_stop_waits_for_its_catch_up_and_no_catch_up_follows_it():
+    """Regression (revB45): a serve on a Prefect server catches up its slots in a thread (`settle_schedules`) while it
+    already serves; stopped meanwhile, its runner paused the deployments while the catch-up was under way, which then
+    posted its slots after the pause (the API schedules a paused deployment too): Scheduled runs left on a paused
+    deployment, run unasked by the next serve. The stop now waits for the catch-up under way (`CatchUp`), so the pause
+    deletes its future runs, and a catch-up after the stop creates nothing."""
+    import asyncio
+    import threading
+    import uuid
+    from datetime import UTC, datetime, timedelta
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+    from prefect.schedules import Cron
+
+    from flowcast.flows import forecast_flow
+    from flowcast.flows.deploy import CatchUp, catch_up_slots, settle_schedules, stopping_runner
+
+    deployment = forecast_flow.to_deployment(f"forecast-{uuid.uuid4().hex[:8]}",
+                                             schedules=[Cron("* * * * *", timezone="UTC")])
+    release, in_flight, paused_then = threading.Event(), threading.Event(), []
+    since, until = datetime.now(UTC) - timedelta(minutes=3), datetime.now(UTC) + timedelta(minutes=3)
+
+    def slow_catch_up(did) -> None:  # read the deployment (not paused), then post its slots once released
+        with get_client(sync_client=True) as client:
+            in_flight.set()
+            release.wait(30)
+            paused_then.append(client.read_deployment(did).paused)
+        catch_up_slots([did], since, until)
+
+    async def stop_during_catch_up() -> Any:
+        runner = stopping_runner()(pause_on_shutdown=True)
+        did = await runner.aadd_deployment(deployment)
+        runner.catch_up = catch_up = CatchUp()
+        threading.Thread(target=catch_up.run, args=(lambda: slow_catch_up(did),), daemon=True).start()
+        await asyncio.to_thread(in_flight.wait, 30)
+        threading.Timer(1.0, release.set).start()
+        async with runner:  # (its exit pauses the deployments: StoppingRunner._pause_schedules)
+            pass
+        return did, catch_up
+
+    did, catch_up = asyncio.run(stop_during_catch_up())
+    with get_client(sync_client=True) as client:
+        def scheduled() -> list[datetime]:
+            runs = client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[did])))
+            return sorted(r.expected_start_time for r in runs if r.state.type.value == "SCHEDULED")
+
+        assert paused_then == [False] and client.read_deployment(did).paused
+        left = scheduled()
+        assert left and max(left) <= datetime.now(UTC), left  # its future runs deleted by the pause, after the post
+        said: list[str] = []
+        settle_schedules([(did, "forecast/x")], since - timedelta(minutes=3), until, said.append, catch_up=catch_up)
+        assert scheduled() == left and said == []  # a catch-up after the stop: nothing (paused: nothing to say)

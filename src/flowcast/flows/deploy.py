@@ -16,7 +16,7 @@ an aware UTC datetime down to ingestion).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -353,8 +353,9 @@ def serve(deployments: list[Any], *, limit: int | None = None, vacuum: ServeVacu
             scheduled = [(i, f"{d.flow_name}/{d.name}") for (i, schedules), d in zip(ids, deployments, strict=True)
                          if schedules]
             until = clock() + timedelta(seconds=SCHEDULE_CHECK_S)
+            runner.catch_up = catch_up = CatchUp()  # stopped before the runner pauses the deployments (revB45)
             threading.Thread(target=settle_schedules, args=(scheduled, since, until, get_logger("flowcast.serve").warning),
-                             name="flowcast-schedule-check", daemon=True).start()
+                             kwargs={"catch_up": catch_up}, name="flowcast-schedule-check", daemon=True).start()
         try:
             asyncio.run(_serving(runner))
         except (KeyboardInterrupt, TerminationSignal) as exc:
@@ -420,16 +421,47 @@ def catch_up_slots(deployment_ids: list[Any], since: datetime, until: datetime) 
     asyncio.run(scheduled())
 
 
+class CatchUp:
+    """The catch-up of a serve on a Prefect server (`settle_schedules`, in a thread of its own) and that serve's stop,
+    one after the other, never both at once: the stop (`StoppingRunner._pause_schedules`, before it pauses the
+    deployments) waits for a catch-up under way to end, and a catch-up after the stop creates nothing. Without it a
+    catch-up that read a deployment not yet paused posted its slots after the pause (Prefect's `POST
+    /deployments/{id}/schedule` schedules a paused deployment too): Scheduled runs left on paused deployments, which
+    the next serve's runner ran, unasked, however late."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._lock = threading.Lock()
+        self.stopped = False
+
+    def run(self, work: Callable[[], None]) -> bool:
+        """`work()` unless the serve stopped; whether it ran."""
+        with self._lock:
+            if self.stopped:
+                return False
+            work()
+            return True
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """No catch-up from now on; returns once the one under way ended, or after `timeout` seconds (its requests
+        hang: the serve stops all the same, within Docker's 10 s)."""
+        self.stopped = True
+        if self._lock.acquire(timeout=timeout):
+            self._lock.release()
+
+
 def settle_schedules(deployments: list[tuple[Any, str]], since: datetime | None, until: datetime,
-                     say: Callable[[str], None]) -> None:
+                     say: Callable[[str], None], catch_up: CatchUp | None = None) -> None:
     """After a serve registered `deployments` ((id, 'flow/deployment') of those with a schedule) on the Prefect server
     at PREFECT_API_URL: the runs of their slots from `since` (the instant its missed-slot check covered up to; none
-    when None) to `until` created (`catch_up_slots`), then `say_if_unscheduled` of the runs of the slots from `until`
-    on, which only the server's scheduler service creates. Never fails: what cannot be done is said."""
+    when None) to `until` created (`catch_up_slots`; through `catch_up`, the serve's: nothing once it stops), then
+    `say_if_unscheduled` of the runs of the slots from `until` on, which only the server's scheduler service creates.
+    Never fails: what cannot be done is said."""
     names = [name for _, name in deployments]
     if since is not None:
         try:
-            catch_up_slots([i for i, _ in deployments], since, until)
+            (catch_up or CatchUp()).run(lambda: catch_up_slots([i for i, _ in deployments], since, until))
         except Exception as exc:  # noqa: BLE001 - the serve serves on; its later slots are the server's
             from flowcast.timekeys import utc_text
 
@@ -600,6 +632,7 @@ def stopping_runner(base: type[Any] | None = None) -> type[Any]:
     class StoppingRunner(base):  # type: ignore[valid-type, misc]
         stopped_by_sigterm = False
         scheduler: RunScheduler | None = None  # on Prefect's temporary server: the serve's own (`serve`)
+        catch_up: CatchUp | None = None  # on a Prefect server: the serve's catch-up of its slots (`serve`)
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
@@ -614,6 +647,10 @@ def stopping_runner(base: type[Any] | None = None) -> type[Any]:
         async def _pause_schedules(self) -> None:  # (called as the runner stops, before it waits for the runs' tasks)
             if self.scheduler is not None:  # no run scheduled once the deployments are paused (which deletes theirs)
                 await self.scheduler.stop()
+            if self.catch_up is not None:  # likewise on a server (`CatchUp`)
+                import asyncio
+
+                await asyncio.to_thread(self.catch_up.stop)
             await super()._pause_schedules()
             if self.stopped_by_sigterm:
                 self._runs_task_group.cancel_scope.cancel()  # none of the runs' tasks left waiting
@@ -742,37 +779,85 @@ def last_slot_run(runs: list[Any], now: datetime) -> datetime | None:
     return max(ran) if ran else None
 
 
-def say_missed_slots(say: Callable[[str], None], now: datetime | None = None) -> None:
-    """Before serving again: for the retrain and forecast deployments, the slots of their schedule after the
-    latest run that started (any state but Scheduled; not one the stop of a serve cancelled: `last_slot_run`) and
-    before `now` (default the clock's now; `serve_all` passes the instant its serve's scheduling then starts from:
-    `RunScheduler`), said as a warning naming the backfill
-    that publishes them. Never stops the serving: an unreachable API or a first serve says nothing."""
-    from datetime import UTC
+_RUNS_PAGE = 200  # flow runs read at a time by the missed-slot check (`slot_run_pages`)
 
-    from prefect.client.orchestration import get_client
+
+def slot_run_pages(client: Any, name: str, now: datetime, scheduled: bool) -> Iterator[list[Any]]:
+    """The flow runs of the deployments named `name` whose slot (expected start) is at or before `now`, latest first,
+    _RUNS_PAGE at a time until there are no more: the Scheduled ones (Late and AwaitingConcurrencySlot too) when
+    `scheduled`, else all the others. The API marks a schedule's runs (`auto_scheduled`) but filters on no such
+    field, so a caller reads on until it has what it looks for (the check read the latest 50 only: with more than 50
+    manual runs after the last slot that ran, it found no slot and named none missed)."""
     from prefect.client.schemas.filters import (
         DeploymentFilter,
         DeploymentFilterName,
         FlowRunFilter,
+        FlowRunFilterExpectedStartTime,
         FlowRunFilterState,
         FlowRunFilterStateType,
     )
     from prefect.client.schemas.objects import StateType
     from prefect.client.schemas.sorting import FlowRunSort
 
+    types = FlowRunFilterStateType(**{"any_" if scheduled else "not_any_": [StateType.SCHEDULED]})
+    offset = 0
+    while True:
+        page = client.read_flow_runs(
+            deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[name])),
+            flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=types),
+                                          expected_start_time=FlowRunFilterExpectedStartTime(before_=now)),
+            sort=FlowRunSort.EXPECTED_START_TIME_DESC, limit=_RUNS_PAGE, offset=offset)
+        if page:
+            yield page
+        if len(page) < _RUNS_PAGE:
+            return
+        offset += len(page)
+
+
+def overdue_sentence(name: str, slots: list[datetime]) -> str | None:
+    """What `flowcast serve` says as it starts of the `name` deployment's overdue slots (UTC instants): their runs are
+    still Scheduled (a serve killed, SIGKILL or its machine stopped, never paused its deployments, and the server's
+    scheduler went on creating them), so this serve's runner runs them now, late, each with its own slot as as_of."""
+    if not slots:
+        return None
+    from flowcast.timekeys import utc_text
+
+    one = len(slots) == 1
+    span = utc_text(slots[0]) if one else f"{utc_text(slots[0])} to {utc_text(slots[-1])}"
+    return (f"{len(slots)} scheduled {name} run{'' if one else 's'} ({span}) did not run while no `flowcast serve` "
+            f"ran and {'is' if one else 'are'} still scheduled (a serve that was killed did not pause its schedules): "
+            f"{'it runs' if one else 'they run'} now, late, each with its own slot as as_of; nothing to backfill")
+
+
+def say_missed_slots(say: Callable[[str], None], now: datetime | None = None) -> None:
+    """Before serving again: for the retrain and forecast deployments, the slots of their schedule after the
+    latest run that started (any state but Scheduled; not one the stop of a serve cancelled: `last_slot_run`; read
+    page by page until found, `slot_run_pages`) and before `now` (default the clock's now; `serve_all` passes the
+    instant its serve's scheduling then starts from: `RunScheduler`), said as a warning naming the backfill
+    that publishes them. A slot whose run is still Scheduled (overdue: a killed serve left it) is not missed: this
+    serve's runner runs it, late, and it is said as such (`overdue_sentence`). Never stops the serving: an unreachable
+    API or a first serve says nothing."""
+    from datetime import UTC
+
+    from prefect.client.orchestration import get_client
+
     now = now or datetime.now(UTC)
     try:
         s = schedule_settings()
         with get_client(sync_client=True) as client:
             for name in ("retrain", "forecast"):
-                runs = client.read_flow_runs(
-                    deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[name])),
-                    flow_run_filter=FlowRunFilter(state=FlowRunFilterState(
-                        type=FlowRunFilterStateType(not_any_=[StateType.SCHEDULED]))),
-                    sort=FlowRunSort.EXPECTED_START_TIME_DESC, limit=50)
-                if (last := last_slot_run(runs, now)) is not None and (
-                        sentence := missed_sentence(name, missed_slots(s[f"{name}_cron"], s["timezone"], last, now))):
-                    say(sentence)
+                last = next((t for page in slot_run_pages(client, name, now, scheduled=False)
+                             if (t := last_slot_run(page, now)) is not None), None)
+                if last is None:
+                    continue
+                overdue = sorted({datetime.fromtimestamp(r.expected_start_time.timestamp(), UTC)
+                                  for page in slot_run_pages(client, name, now, scheduled=True) for r in page
+                                  if r.auto_scheduled and r.expected_start_time is not None
+                                  and r.expected_start_time > last})
+                missed = [t for t in missed_slots(s[f"{name}_cron"], s["timezone"], last, now)
+                          if t not in set(overdue)]
+                for sentence in (missed_sentence(name, missed), overdue_sentence(name, overdue)):
+                    if sentence:
+                        say(sentence)
     except Exception as exc:  # noqa: BLE001 - the runs and the UI still work; this is a note
         say(f"could not check for scheduled runs missed while no serve ran: {exc}")
