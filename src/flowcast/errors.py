@@ -74,6 +74,16 @@ class SamePublished(AlreadyPublished):
     the key's lock: nothing was written, the key keeps the earlier run's publish (`held`, its receipt)."""
 
 
+class DamagedPublishError(PublishError):
+    """A published forecasts file cannot be read (cut short, overwritten); its message names it, why and what
+    publishes it again. `path`: the file; `why`: the error reading it ('ArrowInvalid: ...'), for a caller that says
+    something else of it (a gc plan about to delete that publish, where the advice to re-publish read oddly)."""
+
+    def __init__(self, message: str, path: str = "", why: str = ""):  # defaults: unpickled with its message alone
+        super().__init__(message)
+        self.path, self.why = path, why
+
+
 class StoreUnreachableError(PublishError):
     """A PostgreSQL store could not be connected to (the server down or refusing this client); its message names
     the URL without its password and what to do. `server`: 'host H, port P, database D' (`postgres.server_of`);

@@ -1,5 +1,5 @@
-"""Figures as a person reads them wherever they are shown: a score to 4 significant digits (`score_text`), a table
-cell without Python spellings (`_plain`), a duration (`duration_text`). Below `reporting` (artifacts) and `evaluation` (verdicts), which both write
+"""Figures as a person reads them wherever they are shown: a score to 4 significant digits (`score_text`; two compared
+ones with the digits that tell them apart, `score_pair`), a table cell without Python spellings (`_plain`), a duration (`duration_text`). Below `reporting` (artifacts) and `evaluation` (verdicts), which both write
 them and import them from here at the top (`evaluation.realized` imported `reporting.score_text` inside a function)."""
 
 from __future__ import annotations
@@ -34,14 +34,30 @@ def _sig(v: Any, digits: int = 4) -> Any:
     return round(v, decimals) if decimals > 0 else round(v)
 
 
-def score_text(v: Any) -> str:
+def score_text(v: Any, digits: int = 4) -> str:
     """A score as a person reads it wherever it is shown, to 4 significant digits (`_sig`): 0.625 -> '0.625', 150.0 ->
     '150', 12345.6 -> '12346'; '' for None. The one spelling of `flowcast accuracy`'s figures and the realized-accuracy
-    artifact's: the CLI printed coverage80 to 2 digits ('0.62') where the artifact said '0.625' (look42)."""
+    artifact's: the CLI printed coverage80 to 2 digits ('0.62') where the artifact said '0.625' (look42). `digits`:
+    more where two compared figures need them (`score_pair`)."""
     if v is None:
         return ""
-    x = _sig(v)
-    return f"{x:g}" if isinstance(x, float) else str(_plain(x))
+    x = _sig(v, digits)
+    return f"{x:.{digits}g}" if isinstance(x, float) else str(_plain(x))
+
+
+def score_pair(a: Any, b: Any, *, against: float | None = None) -> tuple[str, str]:
+    """Two figures a claim compares ('realized MASE a exceeds the backtest's b', 'is worse than seasonal naive's b'),
+    each as `score_text` writes it, to the fewest significant digits from 4 on (17 at most) at which `a` and the figure
+    it is compared with print apart: 0.86834 and 0.86831 -> '0.86834', '0.86831' (they read '0.8683 is worse than
+    0.8683'). `against`: that figure where it is not `b` itself (the promise times 1 + a tolerance: 1.10004 against
+    1.00002 x 1.1 reads '1.10004' and '1.00002', not '1.1 exceeds 1 by more than 10%'). Equal figures, or anything but
+    two finite floats, as `score_text` writes them."""
+    other = b if against is None else against
+    digits = 4
+    if all(isinstance(x, float) and math.isfinite(x) for x in (a, other)) and a != other:
+        while digits < 17 and _sig(a, digits) == _sig(other, digits):
+            digits += 1
+    return score_text(a, digits), score_text(b, digits)
 
 
 def duration_text(seconds: float | None) -> str:

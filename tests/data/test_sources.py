@@ -1560,3 +1560,21 @@ def test_a_header_and_blank_lines_alone_are_refused_as_no_rows(tmp_path):
     with pytest.raises(DataValidationError, match=r"s\.csv: no rows \(the file has a header but no data, only 3 "
                                                   r"blank lines\)$"):
         refuse_no_rows(str(path), "s")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+@pytest.mark.parametrize("stores", [[" north", "north"], ["north ", "north"], ["Caf\u00e9", "Cafe\u0301"],
+                                    ["north", "south"], ["north", "north"]])
+def test_a_file_s_one_series_guess_reads_its_ids_as_the_run_does(tmp_path, fmt, stores):
+    """fix45: `constant_values` (the guess of a file of one series, `Date,store,sales`) stripped the blanks of a
+    Parquet file's text, where the run strips a CSV file's ids only: a Parquet file of ' north' and 'north' was named
+    one series while the run read two. The guess reads the values as the run reads its ids (`id_text`)."""
+    from flowcast.data.sources import constant_values, ingest
+
+    frame = pl.DataFrame({"date": ["2024-01-01", "2024-01-02"], "store": stores, "val": [1.0, 2.0]})
+    path = tmp_path / f"f.{fmt}"
+    frame.write_csv(path) if fmt == "csv" else frame.write_parquet(path)
+    read = ingest(make_source(path, id_cols=["store"]), None).frame.select("unique_id").unique().collect()
+    guess = constant_values(str(path), ["store"])
+    assert (guess is not None) is (read.height == 1), (guess, read)
+    assert guess is None or guess == {"store": read.item()}

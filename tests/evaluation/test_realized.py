@@ -918,3 +918,18 @@ def test_realized_accuracy_of_a_history_repeating_itself_up_to_float_noise_is_it
     assert got["n_mase"] == want["n_mase"] == [0] * 7  # no scale: no MASE, not 1e14
     assert got["mase"] == want["mase"] == [None] * 7 and got["mase_snaive"] == want["mase_snaive"] == [None] * 7
     assert got["rmsse"] == want["rmsse"] and got["rmsse_snaive"] == want["rmsse_snaive"]
+
+
+@pytest.mark.parametrize(("mases", "snaive", "promised", "tolerance", "says"), [
+    ([0.86834] * 3, 0.86831, 2.0, 0.25, ("realized MASE 0.86834 over the last 3 scored as_ofs (2021-01-01 .. "
+     "2021-03-01, 30 points) is worse than seasonal naive's 0.86831")),
+    ([1.10004] * 3, 2.0, 1.00002, 0.1, "exceeds the backtest's 1.00002 by more than 10%"),
+])
+def test_a_verdict_s_compared_figures_print_apart_when_4_digits_read_them_the_same(mases, snaive, promised,
+                                                                                     tolerance, says):
+    """fix45: 'realized MASE 0.8683 ... is worse than seasonal naive's 0.8683' and 'realized MASE 1.1 ... exceeds the
+    backtest's 1 by more than 10%': the two figures of a claim print with the digits that tell them apart
+    (`figures.score_pair`)."""
+    d = assess_decay(_decay_rows(mases, snaive=snaive), {"gru-v1": promised}, dataset="toy", window=3,
+                     tolerance=tolerance, min_points=10)
+    assert d.degraded and any(says in r for r in d.reasons), d.reasons

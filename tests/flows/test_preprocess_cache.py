@@ -195,3 +195,34 @@ def test_a_record_whose_value_is_gone_is_removed_before_the_task(tiny_csv, tmp_p
     assert ("(the file is gone; its record was left)" in why) == (gone == "deleted"), why
     assert "IsADirectoryError" in why or gone == "deleted", why
     assert not record.exists() and not digest.exists()
+
+
+def test_a_failed_attempt_s_entry_that_cannot_be_removed_is_a_warning_not_the_task_s_error(tmp_path):
+    """fix45: `drop_failed_attempt` runs in `_preprocess_once`'s `finally`: an OSError removing the failed attempt's
+    entry replaced the preprocessing task's own error. The entry left is said (naming it and why), never raised."""
+    from prefect import flow, task
+
+    from flowcast.flows.tasks import drop_failed_attempt
+
+    settings = load_settings(source=source_dict(tmp_path / "none.csv"), home=str(tmp_path / "home"))
+    results = settings.cache_dir.resolve() / "results"
+    results.mkdir(parents=True)
+
+    @task(persist_result=True, result_storage=results)
+    def fails() -> None:
+        raise ValueError("the real error")
+
+    @flow
+    def run() -> list[Any]:
+        return [fails(return_state=True)]  # (a state returned alone is the flow's own)
+
+    state = run()[0]
+    stored = Path(state.data.metadata.storage_key)
+    assert state.is_failed() and stored.parent == results, state
+    record = results.parent / "prefect" / stored.name
+    record.mkdir(parents=True)  # something in the way that cannot be unlinked
+    (record / "x").write_text("x")
+    said = drop_failed_attempt(settings, state)
+    assert said is not None and str(record) in said and "IsADirectoryError" in said, said
+    with pytest.raises(ValueError, match="the real error"):
+        state.result()

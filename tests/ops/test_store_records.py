@@ -18,6 +18,7 @@ from flowcast.ops.quiet import (
     dataset_tz,
     fingerprint_path,
     record_fingerprint,
+    record_store,
     recorded_fingerprint,
 )
 from flowcast.store import open_store
@@ -73,7 +74,8 @@ def test_a_record_of_forecasts_replaced_since_is_not_read_nor_written(homes):
     second = _publish(b, 2)
     fp, why = recorded_fingerprint(b, dataset="meters", as_of=AS_OF, content_hash=second)
     assert fp is None and "kept no fingerprint" in why
-    assert open_store(a).write_record("meters", AS_OF, first, {"data_fingerprint": "late"}) is False
+    assert record_fingerprint(a, dataset="meters", as_of=AS_OF, content_hash=first, fingerprint="late",
+                              run_id="run-1") is None
     assert [r["data_fingerprint"] for r in open_store(b).records("meters")] == ["f1"]
     record_fingerprint(b, dataset="meters", as_of=AS_OF, content_hash=second, fingerprint="f2", run_id="run-2")
     assert recorded_fingerprint(a, dataset="meters", as_of=AS_OF, content_hash=second) == ("f2", "")
@@ -123,7 +125,7 @@ def test_a_single_home_keeps_its_records_in_files_only(tmp_path):
     path = record_fingerprint(settings, dataset="meters", as_of=AS_OF, content_hash=digest, fingerprint="f1",
                               run_id="run-1", tz="Europe/Paris")
     assert path == fingerprint_path(tmp_path, "meters", AS_OF) and path.exists()
-    assert not hasattr(open_store(settings), "write_record")
+    assert record_store(settings) is None
     assert recorded_fingerprint(settings, dataset="meters", as_of=AS_OF, content_hash=digest) == ("f1", "")
     assert dataset_tz(settings, "meters") == "Europe/Paris"
 

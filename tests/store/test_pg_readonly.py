@@ -57,7 +57,8 @@ def _old_store(pg_url: str, schema: str, lacks: list[str]) -> PostgresStore:
     owner = PostgresStore(pg_url, schema=schema)
     r = publish(owner, make_forecast(1, 3, H, AS_OF))
     owner.write_realized(DS, realized_frame([AS_OF]))
-    owner.write_record(DS, AS_OF, r.content_hash, {"time_label": "end", "tz": None, "freq": "1d"})
+    owner.while_published(DS, AS_OF, r.content_hash, lambda: None,
+                          record={"time_label": "end", "tz": None, "freq": "1d"})
     with psycopg.connect(pg_url, autocommit=True) as con:
         for gone in lacks:
             table, _, column = gone.partition(".")
@@ -132,7 +133,8 @@ def test_a_write_through_a_read_only_role_fails_naming_the_right_it_lacks(postgr
     assert ro.has(DS, AS_OF)  # a read first: the writes after it still make what they need
     fc = make_forecast(2, 3, H, OTHER)
     writes = {"publish": lambda: publish(ro, fc, as_of=OTHER, variant=2),
-              "write_record": lambda: ro.write_record(DS, AS_OF, ro.receipt_of(DS, AS_OF)["content_hash"], {}),
+              "record": lambda: ro.while_published(DS, AS_OF, ro.receipt_of(DS, AS_OF)["content_hash"], lambda: None,
+                                                 record={}),
               "write_realized": lambda: ro.write_realized(DS, realized_frame([AS_OF]).with_columns(n=pl.lit(9))),
               "delete": lambda: ro.delete(DS, AS_OF)}
     start = postgres.log_file.stat().st_size
@@ -168,7 +170,7 @@ def test_a_writer_role_that_owns_no_table_adds_the_publish_records_table_an_olde
         con.execute(f"GRANT CREATE ON SCHEMA {pg_schema} TO {role}")
     writer = PostgresStore(url, schema=pg_schema)
     digest = owner.receipt_of(DS, AS_OF)["content_hash"]
-    assert writer.write_record(DS, AS_OF, digest, {"time_label": "start"})
+    assert writer.while_published(DS, AS_OF, digest, lambda: None, record={"time_label": "start"})
     assert [r["time_label"] for r in owner.records(DS)] == ["start"]
 
 
@@ -215,7 +217,8 @@ def test_a_table_made_after_the_read_only_roles_grant_is_named_with_the_grant_it
     owner, ro, role, _ = _old_store_read_only(pg_url, pg_schema, read_only, ["publish_records"])
     assert ro.records(DS) == []
     writer = PostgresStore(pg_url, schema=pg_schema)  # a later command: `owner` made its tables before the drop
-    assert writer.write_record(DS, AS_OF, owner.receipt_of(DS, AS_OF)["content_hash"], {"time_label": "end"})
+    assert writer.while_published(DS, AS_OF, owner.receipt_of(DS, AS_OF)["content_hash"], lambda: None,
+                                  record={"time_label": "end"})
     start = postgres.log_file.stat().st_size
     with pytest.raises(PublishError) as err:
         PostgresStore(ro.url, schema=pg_schema).records(DS)
@@ -259,7 +262,8 @@ def test_a_role_with_rights_on_the_rows_only_writes_a_current_store_sending_no_d
     url, _ = _dml_only(pg_url, pg_schema, read_only)
     start = postgres.log_file.stat().st_size
     r = publish(PostgresStore(url, schema=pg_schema), make_forecast(2, 3, H, OTHER), as_of=OTHER, variant=2)
-    assert PostgresStore(url, schema=pg_schema).write_record(DS, OTHER, r.content_hash, {"time_label": "end"})
+    assert PostgresStore(url, schema=pg_schema).while_published(DS, OTHER, r.content_hash, lambda: None,
+                                                                record={"time_label": "end"})
     assert PostgresStore(url, schema=pg_schema).write_realized(DS, realized_frame([OTHER])) == 6
     assert sync_registry(PostgresStore(url, schema=pg_schema), registry)["versions"] == 0
     assert PostgresStore(url, schema=pg_schema).delete(DS, AS_OF)
@@ -306,7 +310,7 @@ def test_a_store_object_acts_on_tables_another_process_dropped_since_its_last_co
     with psycopg.connect(pg_url, autocommit=True) as con:
         con.execute(dropped.format(s=pg_schema))
     r = publish(first, make_forecast(2, 3, H, OTHER), as_of=OTHER, variant=2)
-    assert first.write_record(DS, OTHER, r.content_hash, {"time_label": "end"})
+    assert first.while_published(DS, OTHER, r.content_hash, lambda: None, record={"time_label": "end"})
     assert first.write_realized(DS, realized_frame([OTHER])) == 6
     second = PostgresStore(pg_url, schema=pg_schema)
     assert second.read(dataset=DS, as_of=OTHER).height == 3 * H and second.verify(DS, OTHER)

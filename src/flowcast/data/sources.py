@@ -2560,17 +2560,20 @@ def _distinct_rows(scan: pl.LazyFrame, keys: list[pl.Expr]) -> pl.LazyFrame:
 
 def constant_values(path: str, cols: list[str]) -> dict[str, str] | None:
     """The one value each of `cols` holds in every row of a local file (`{'store': 'north'}`), None where one of them
-    holds two or an empty cell, or the file cannot be read cheaply. For the command line's guess of a file of one
-    series (`Date,store,sales`, one store), never for a run."""
+    holds two or an empty cell, or the file cannot be read cheaply; each value as the run reads an id (`id_text`).
+    For the command line's guess of a file of one series (`Date,store,sales`, one store), never for a run."""
     columns = columns_of(path)
     if not cols or not columns or any(c not in columns for c in cols) or "://" in path:
         return None
     try:
         probe = SourceConfig(name="probe", path=path, time_col=cols[0], target_col="-", freq="1d")
-        scan = _scan_one(probe, resolve_files(probe)[0])
+        file = resolve_files(probe)[0]
+        scan = _scan_one(probe, file)
         renames, _ = _header_names(list(scan.collect_schema().names()))
         scan = scan.rename(renames) if renames else scan
-        seen = scan.select([pl.col(c).cast(pl.Utf8).str.strip_chars().unique().head(2).implode().alias(c)
+        # each value as the run reads an id (a Parquet file's ' north' beside 'north' is two series: it was one here)
+        text = file_format(probe, file) == "csv"
+        seen = scan.select([id_text(pl.col(c), text).unique().head(2).implode().alias(c)
                             for c in cols]).collect(engine="streaming").row(0, named=True)
     except Exception:  # noqa: BLE001 - a courtesy: the run's own reading says what is wrong
         return None
@@ -2688,6 +2691,18 @@ def nfc(text: pl.Expr) -> pl.Expr:
     return text.map_batches(_nfc_batch, return_dtype=pl.Utf8, is_elementwise=True)
 
 
+def id_text(col: pl.Expr, text: bool) -> pl.Expr:
+    """An id column's values as the run reads them into `unique_id`: as text, stripped of surrounding blanks in a CSV
+    file (`text`: they are formatting there; a Parquet file's ' north' is an id of its own), NFC-normalized."""
+    part = col.cast(pl.Utf8)
+    if text:  # CSV: surrounding blanks are formatting, not part of the id
+        part = part.str.strip_chars()
+    # one id, however its accents were typed: 'Café' with a composed é (NFC, most keyboards) and with an e plus
+    # a combining accent (NFD, macOS file names, some exports) looked the same and were two series, each half
+    # its dates with the other half imputed
+    return nfc(part)
+
+
 def _mapping(source: SourceConfig, schema: pl.Schema, label: str, text: bool,
              day_month: DayMonth = None, traits: frozenset[str] = frozenset(),
              yes_no: frozenset[str] = frozenset(), as_of: datetime | None = None
@@ -2704,13 +2719,7 @@ def _mapping(source: SourceConfig, schema: pl.Schema, label: str, text: bool,
         stages.append([pl.when(_has_value(pl.col(RAW_PREFIX + c), marker=c != source.time_col))
                        .then(pl.col(RAW_PREFIX + c)).alias(RAW_PREFIX + c) for c in valued])
     if source.id_cols:
-        parts = [pl.col(RAW_PREFIX + c).cast(pl.Utf8) for c in source.id_cols]
-        if text:  # CSV: surrounding blanks are formatting, not part of the id
-            parts = [p.str.strip_chars() for p in parts]
-        # one id, however its accents were typed: 'Café' with a composed é (NFC, most keyboards) and with an e plus
-        # a combining accent (NFD, macOS file names, some exports) looked the same and were two series, each half
-        # its dates with the other half imputed
-        parts = [nfc(p) for p in parts]
+        parts = [id_text(pl.col(RAW_PREFIX + c), text) for c in source.id_cols]
         uid = parts[0] if len(parts) == 1 else pl.concat_str(parts, separator="|")
     else:
         uid = pl.lit(source.name, dtype=pl.Utf8)

@@ -67,7 +67,7 @@ import polars as pl
 from flowcast.columns import quantile_col
 from flowcast.data.calendar import is_subdaily, shift
 from flowcast.evaluation.metrics import abs_error, inside_interval, mase_scale, rmsse_scale
-from flowcast.figures import score_text
+from flowcast.figures import score_pair, score_text
 from flowcast.timekeys import (
     local_wall,
     naive_utc_expr,
@@ -671,15 +671,15 @@ def _judge(rows: pl.DataFrame, promised: Mapping[str, float | None], *, dataset:
     exact = promised_value is not None and promised_value < 1e-9  # (8e-16: float rounding of versions before that)
     if promised_value is not None and not exact and realized_value > promised_value * (1 + tolerance):
         decay.degraded = True
+        said, promise = score_pair(realized_value, promised_value, against=promised_value * (1 + tolerance))
         decay.reasons.append(
-            f"realized {name} {fig(realized_value)} over {span} exceeds the backtest's {fig(promised_value)} "
-            f"by more than {tolerance:.0%}{covers}")
+            f"realized {name} {said} over {span} exceeds the backtest's {promise} by more than {tolerance:.0%}{covers}")
     # seasonal naive's forecasts from the same as_of, scored by the same metric on the same points
     if snaive_value is not None and realized_value > snaive_value:
         decay.degraded = True
+        said, naive = score_pair(realized_value, snaive_value)
         decay.reasons.append(
-            f"realized {name} {fig(realized_value)} over {span} is worse than seasonal naive's {fig(snaive_value)} "
-            f"on the same points{covers}")
+            f"realized {name} {said} over {span} is worse than seasonal naive's {naive} on the same points{covers}")
     if not decay.degraded:
         parts = [f"realized {name} {fig(realized_value)} over {span}"]
         if exact:

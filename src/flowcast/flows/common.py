@@ -314,8 +314,10 @@ def _preprocess_once(settings: Settings, valid: Any, source: SourceConfig, as_of
     try:
         return state.result(), state.name != "Cached"
     finally:
-        if state.is_failed():  # its exception, persisted under cache/ as the task's results are: read by nothing
-            tasks.drop_failed_attempt(settings, state)
+        # its exception, persisted under cache/ as the task's results are: read by nothing; one that cannot be
+        # removed is a warning, the task's own error raised
+        if state.is_failed() and (left := tasks.drop_failed_attempt(settings, state)) is not None:
+            get_run_logger().warning(left)
 
 
 def later_published(settings: Settings, dataset: str, as_of: datetime | None) -> bool:

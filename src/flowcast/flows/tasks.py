@@ -469,19 +469,27 @@ def _value_gone(entry: Path, value: Path, digest: Path) -> str | None:
     return f"preprocessing cache entry {entry} (value {value}) has lost its value ({lost})"
 
 
-def drop_failed_attempt(settings: Settings, state: Any) -> None:
+def drop_failed_attempt(settings: Settings, state: Any) -> str | None:
     """After a preprocess task run that failed: remove the entry Prefect persisted for it (its exception, kept under
     `cache/prefect/<uuid>` and `cache/results/<uuid>` as the task persists its results), which nothing reads (gc
-    removed it by age only: faults44). An entry named for a cache key, or kept outside this cache folder, is left."""
+    removed it by age only: faults44). An entry named for a cache key, or kept outside this cache folder, is left.
+    A sentence naming a file that could not be removed and why, for a warning (None when nothing was left): it runs
+    while the task's own error is raised, which an OSError of its own replaced (fix45)."""
     stored = getattr(getattr(state.data, "metadata", None), "storage_key", None)
     if not stored:
-        return
+        return None
     folder = settings.cache_dir.resolve()
     value = Path(stored)
     if value.parent != folder / "results" or value.name.startswith("flowcast-preprocess-"):
-        return
+        return None
+    left = []
     for path in (folder / "prefect" / value.name, value):
-        path.unlink(missing_ok=True)
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            left.append(f"{path} ({type(exc).__name__}: {exc})")
+    return (f"The entry of the failed preprocessing attempt could not be removed: {'; '.join(left)}; nothing reads "
+            "it, gc removes it by age" if left else None)
 
 
 def cache_not_written(settings: Settings, source: SourceConfig, as_of: datetime | None, fingerprint: str) -> str | None:

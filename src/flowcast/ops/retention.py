@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flowcast.config import RetentionConfig, Settings
-from flowcast.errors import ConfigError, FlowcastError, RegistryError, StorageError
+from flowcast.errors import ConfigError, DamagedPublishError, FlowcastError, RegistryError, StorageError
 from flowcast.timekeys import utc_text
 from flowcast.wording import plural
 
@@ -327,8 +327,10 @@ def _forecast_items(settings: Settings, before: datetime | date, dataset: str | 
                 continue
             try:
                 rows = f"{published.receipt(ds, a).get('rows', '?')} rows"
-            except (FlowcastError, OSError, ValueError) as exc:  # a damaged partition: removed all the same (its
-                rows = f"rows not known: its file cannot be read, {' '.join(str(exc).split())}"  # read failed gc)
+            except DamagedPublishError as exc:  # removed all the same (its read failed gc); not the store's advice
+                rows = f"rows not known: its file {exc.path} cannot be read ({exc.why})"  # to re-publish it (fix45)
+            except (FlowcastError, OSError, ValueError) as exc:
+                rows = f"rows not known: its receipt cannot be read ({' '.join(str(exc).split())})"
             local = Path(settings.warehouse_dir) / "forecasts" / f"dataset={ds}" / partition_name(a)
             size = _walk(local)[0] if local.exists() else 0
             out.append(Item("forecast", local, size, None, f"published forecasts of {ds} as_of {utc_text(a)} "

@@ -31,7 +31,7 @@ from typing import Any
 
 import polars as pl
 
-from flowcast.errors import PublishError, removal
+from flowcast.errors import DamagedPublishError, PublishError, removal
 from flowcast.store.base import PublishReceipt, already_published, prepare, same_published
 from flowcast.store.contract import (
     check_dataset,
@@ -262,10 +262,11 @@ class EmbeddedStore:
             except (OSError, ValueError) as exc:  # cut short, overwritten (pyarrow's ArrowInvalid is a ValueError)
                 # a bare 'ArrowInvalid: Parquet magic bytes not found in footer' stopped a whole backfill (faults31)
                 key = storage_ts(as_of).isoformat()
-                raise PublishError(
+                why = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+                raise DamagedPublishError(
                     f"the published forecasts of dataset {dataset} as_of {utc_text(key)} cannot be read: {path} is damaged "
-                    f"({type(exc).__name__}: {' '.join(str(exc).split())}); `flowcast forecast --as-of {key}` (or a "
-                    "backfill of that date with --overwrite) publishes them again and removes it") from exc
+                    f"({why}); `flowcast forecast --as-of {key}` (or a backfill of that date with --overwrite) publishes "
+                    "them again and removes it", path=str(path), why=why) from exc
         raise PublishError(f"dataset {dataset} as_of {utc_text(storage_ts(as_of))} kept changing while read")
 
     # ------------------------------------------------------------------ publish

@@ -13,7 +13,7 @@ only; a role that may not create or alter them, SELECT only, reads the store as 
     realized   (dataset, as_of, model, step) PRIMARY KEY: realized accuracy
     publish_records (dataset, as_of) PRIMARY KEY: content_hash, record (JSON text): the publish record
                (`ops.quiet`: the data fingerprint, tz, time label, freq) of the key's publish, written by
-               `write_record` only while the key holds the publish of that content hash, removed with
+               `while_published` only while the key holds the publish of that content hash (and run), removed with
                the key. Every machine sharing the store reads it: a machine's own record file under its
                home was the only copy, so another machine's "nothing new" check and the tz / time label a
                date alone is read in could not see that publish
@@ -672,11 +672,6 @@ class PostgresStore:
         return True
 
     # ------------------------------------------------------------------ publish records
-    def write_record(self, dataset: str, as_of: datetime, content_hash: str, record: dict[str, Any]) -> bool:
-        """Keep `record` (JSON-able) as the publish record of (dataset, as_of) while the key holds the publish of
-        `content_hash`, checked under the key's lock (a publish of other forecasts since: False, nothing written)."""
-        return self.while_published(dataset, as_of, content_hash, lambda: None, record=record)
-
     def while_published(self, dataset: str, as_of: datetime, content_hash: str, then: Callable[[], None], *,
                         record: dict[str, Any] | None = None, run_id: str | None = None) -> bool:
         """Call `then()` in one transaction under the key's lock (the one `publish` and `delete` take) while
