@@ -197,7 +197,7 @@ def test_a_cached_value_that_cannot_be_read_back_leaves_no_entry_of_the_failed_a
 
 @pytest.mark.parametrize("gone", ["deleted", "a folder in its place"])
 def test_a_record_whose_value_is_gone_is_removed_before_the_task(tiny_csv, tmp_path, gone):
-    """The record left and its value file missing (or one that cannot be opened): the check before the task removes
+    """The record left and its value file missing (or not a file: a folder in its place): the check before the task removes
     the record and the digest, and says why naming both files (the flow test runs the task after it: Completed)."""
     from flowcast.flows.tasks import check_cache_digest
 
