@@ -596,13 +596,17 @@ def test_a_damaged_preprocessing_cache_entry_is_dropped_not_fatal(production_hom
     assert EmbeddedStore(Path(production_home["home"]) / "warehouse").read(dataset="tiny", as_of=as_of).height == 24
 
 
-def test_a_preprocessing_cache_entry_whose_value_is_gone_runs_the_task_once_completed(production_home, caplog):
+@pytest.mark.parametrize("damage", ["value deleted", "value cut short, no digest"])
+def test_a_preprocessing_cache_entry_whose_value_is_gone_runs_the_task_once_completed(production_home, caplog, damage):
     """Regression (faults44): with the cached value `cache/results/<key>` deleted and its record left (someone cleaned
     `cache/results`; an `rm -rf cache` reaching `results/` first), Prefect failed the preprocess task on the record
     ('ERROR ... Path .../cache/results/<key> does not exist': a Failed task under a Completed run in the UI) before
     flowcast's warning and recompute, and kept that failure's exception as a 191-byte entry under cache/prefect and
     cache/results that nothing read. The check before the task finds the record without its value and removes it
-    with a warning: the task runs once, Completed, the same forecasts, and cache/ holds what it held before."""
+    with a warning: the task runs once, Completed, the same forecasts, and cache/ holds what it held before. So too
+    (cache45) a value cut short with no digest to check it against (an entry an older flowcast wrote, or its digest
+    removed): Prefect's read of it failed the task first ('Incorrect padding'), a Failed task in the UI; the check
+    before the task reads it back now."""
     from flow_helpers import task_states_of
 
     from flowcast.flows import forecast_flow
@@ -612,14 +616,19 @@ def test_a_preprocessing_cache_entry_whose_value_is_gone_runs_the_task_once_comp
     cache = Path(production_home["home"]).resolve() / "cache"
     held = sorted(p.relative_to(cache) for p in cache.rglob("*") if p.is_file())
     value = max((cache / "results").glob("flowcast-preprocess-*"), key=lambda p: p.stat().st_mtime)  # this run's
-    value.unlink()
+    if damage == "value deleted":
+        value.unlink()
+    else:
+        (cache / "digests" / value.name).unlink()
+        value.write_bytes(value.read_bytes()[:100])
     caplog.clear()
     again = forecast_flow(as_of=as_of, **production_home)
     states = task_states_of(again["run_id"])
     assert states["preprocess"] == ["Completed"], states
     assert not [name for name, seen in states.items() if "Failed" in seen], states
     said = [r.getMessage() for r in caplog.records if value.name in r.getMessage()]
-    assert len(said) == 1 and "is gone" in said[0] and "removed, preprocessing again" in said[0], said
+    assert len(said) == 1 and "removed, preprocessing again" in said[0], said
+    assert ("has lost its value (the file is gone" if damage == "value deleted" else "could not be read back") in said[0]
     assert not [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     assert again["published_by"] == first["run_id"]  # the same forecasts: nothing published again
     assert EmbeddedStore(Path(production_home["home"]) / "warehouse").read(dataset="tiny", as_of=as_of).height == 24

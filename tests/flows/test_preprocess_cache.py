@@ -159,17 +159,35 @@ def test_a_digest_that_cannot_be_written_is_a_warning_and_the_next_run_writes_it
     assert not [r for r in caplog.records if "could not be written" in r.getMessage()]
 
 
-def test_a_cached_value_that_cannot_be_read_back_leaves_no_entry_of_the_failed_attempt(tiny_csv, tmp_path, caplog):
-    """A cached value cut short with no digest to check it against (an entry an older flowcast wrote) is found only
-    when the task fails to read it back: the entry is removed with a warning and the value computed again, and the
-    entry Prefect persisted for the failed attempt (its exception, under cache/prefect and cache/results: faults44)
-    is removed too, so that cache/ holds the same files as before."""
+@pytest.mark.parametrize("when", ["before the task", "after the check, before the task's read"])
+def test_a_cached_value_that_cannot_be_read_back_leaves_no_entry_of_the_failed_attempt(tiny_csv, tmp_path, caplog,
+                                                                                       monkeypatch, when):
+    """A cached value cut short with no digest to check it against (an entry an older flowcast wrote) is found by the
+    check before the task, which reads it back (cache45: it was found only when the task failed to read it, a Failed
+    task in the UI). Cut after that check (a kill while another run rewrote it), the task fails to read it back. Either
+    way the entry is removed with a warning and the value computed again, and the entry Prefect persisted for a failed
+    attempt (its exception, under cache/prefect and cache/results: faults44) is removed too, so that cache/ holds the
+    same files as before."""
+    from flowcast.flows import tasks
+
     value, digest, run = _cached(tiny_csv, tmp_path / "home")
     first = run()
     cache = value.parent.parent
     held = sorted(p.relative_to(cache) for p in cache.rglob("*") if p.is_file())
     digest.unlink()
-    value.write_bytes(value.read_bytes()[:100])
+    whole = value.read_bytes()
+    if when == "before the task":
+        value.write_bytes(whole[:100])
+    else:
+        real = tasks.check_cache_digest
+
+        def then_cut(*args: Any, **kwargs: Any) -> str | None:
+            said = real(*args, **kwargs)
+            if not kwargs["record"] and value.read_bytes() == whole:  # the check passed it whole: cut it now, once
+                value.write_bytes(whole[:100])
+            return said
+
+        monkeypatch.setattr(tasks, "check_cache_digest", then_cut)
     again = run()
     said = [r.getMessage() for r in caplog.records if "could not be read back" in r.getMessage()]
     assert len(said) == 1 and value.name in said[0] and "removed, preprocessing again" in said[0], said
@@ -179,7 +197,7 @@ def test_a_cached_value_that_cannot_be_read_back_leaves_no_entry_of_the_failed_a
 
 @pytest.mark.parametrize("gone", ["deleted", "a folder in its place"])
 def test_a_record_whose_value_is_gone_is_removed_before_the_task(tiny_csv, tmp_path, gone):
-    """The record left and its value file missing (or one that cannot be opened): the check before the task removes
+    """The record left and its value file missing (or not a file: a folder in its place): the check before the task removes
     the record and the digest, and says why naming both files (the flow test runs the task after it: Completed)."""
     from flowcast.flows.tasks import check_cache_digest
 
@@ -226,3 +244,50 @@ def test_a_failed_attempt_s_entry_that_cannot_be_removed_is_a_warning_not_the_ta
     assert said is not None and str(record) in said and "IsADirectoryError" in said, said
     with pytest.raises(ValueError, match="the real error"):
         state.result()
+
+
+def _failing(monkeypatch, path: Path, method: str, code: int) -> None:
+    """Make `Path.<method>` of `path` raise the OSError of errno `code`, as the system says it (a fault injected where
+    the real one, a failing disk, cannot be made in a test); other paths are untouched."""
+    import os
+
+    real = getattr(Path, method)
+
+    def failing(self: Path, *args: Any, **kwargs: Any) -> Any:
+        if self == path:
+            raise OSError(code, os.strerror(code), str(path))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, method, failing)
+
+
+@pytest.mark.parametrize("code", ["EMFILE", "EACCES", "EIO", "ENOSPC"])
+def test_a_cached_value_that_is_there_but_cannot_be_read_is_a_fault_not_a_lost_value(tiny_csv, tmp_path, monkeypatch,
+                                                                                    code):
+    """A cached value whose open (or read) fails with an error other than 'not there' / 'not a file' (too many open
+    files, permission denied, an I/O error) was counted lost: its entry removed and the data computed again, which hid
+    the fault (and met it again later, in a worse place). It raises StorageError naming the value and the errno now,
+    whether its open or its read fails and whether a digest was recorded or not, and the entry is left as it was."""
+    import errno
+
+    from flowcast.errors import StorageError
+    from flowcast.flows.tasks import check_cache_digest
+
+    number = getattr(errno, code)
+    value, digest, run = _cached(tiny_csv, tmp_path / "home")
+    run()
+    settings, source, _ = _inputs(tiny_csv, tmp_path / "home")
+    record = value.parent.parent / "prefect" / value.name
+    held = {p: p.read_bytes() for p in (record, value, digest)}
+    for method, keep_digest in [("open", True), ("read_bytes", True), ("read_bytes", False)]:
+        if not keep_digest:
+            digest.unlink()
+        with monkeypatch.context() as patch:
+            _failing(patch, value, method, number)
+            with pytest.raises(StorageError) as raised:
+                check_cache_digest(settings, source, AS_OF, "fp", record=False)
+        said = str(raised.value)
+        assert f"could not read the preprocessing cache value {value}" in said and f"[{code}]" in said, (method, said)
+        assert {p: p.read_bytes() for p in (record, value)} == {p: held[p] for p in (record, value)}, method
+        assert digest.exists() == keep_digest
+    assert check_cache_digest(settings, source, AS_OF, "fp", record=False) is None  # the fault gone: read as it is

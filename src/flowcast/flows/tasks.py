@@ -40,7 +40,7 @@ if TYPE_CHECKING:  # the tasks' return types, for the type checker only (the mod
     from flowcast.data.sources import Ingested
     from flowcast.data.training_data import TrainingData
     from flowcast.data.validate import ValidationResult
-    from flowcast.errors import AlreadyPublished
+    from flowcast.errors import AlreadyPublished, StorageError
     from flowcast.evaluation.backtest import BacktestResult
     from flowcast.models.baselines import BaselineName
     from flowcast.models.recipes import RecipeForecast
@@ -353,8 +353,12 @@ def drop_damaged_cache(settings: Settings, source: SourceConfig, as_of: datetime
                        fingerprint: str) -> str | None:
     """When the preprocessing cache entry of these arguments cannot be read back (its value cut
     short by a full disk or a kill while Prefect rewrote it, or damaged on disk), remove its record
-    and value and return why; None when there is no entry or it reads (the failure was another)."""
+    and value and return why; None when there is no entry or it reads (the failure was another). A value that is there
+    but cannot be read (EMFILE, EACCES, EIO: not one of `_LOST`) raises StorageError naming it and the errno, the entry
+    left: that is not a damaged entry, and computing it again would hide the fault."""
     from prefect._internal.result_records import ResultRecord
+
+    from flowcast.errors import StorageError
 
     key = preprocess_cache_key(None, {"settings": settings, "source": source, "as_of": as_of,
                                       "fingerprint": fingerprint})
@@ -367,13 +371,43 @@ def drop_damaged_cache(settings: Settings, source: SourceConfig, as_of: datetime
     try:
         stored = json.loads(meta).get("storage_key")
         value = Path(stored) if stored else value
-        ResultRecord.deserialize_from_result_and_metadata(result=value.read_bytes(), metadata=meta)
+        data = _read_value(value)
+        ResultRecord.deserialize_from_result_and_metadata(result=data, metadata=meta)
         return None
+    except StorageError:  # the value there and not readable now (EMFILE, EACCES, EIO): a fault, not a damaged entry
+        raise
     except Exception as exc:  # noqa: BLE001 - whatever the damage, the entry is unusable
         why = f"preprocessing cache entry {record} (value {value}) could not be read back ({type(exc).__name__}: {exc})"
     for path in (record, value, _digest_path(settings, key)):
         path.unlink(missing_ok=True)
     return why
+
+
+# a cached value's file not there, or not a file (a folder in its place; `results` a file): the value is lost, and is
+# computed again. Any other error opening it (EMFILE, EACCES, EIO, ENOSPC) is a fault of the process or the disk that a
+# recompute would hide, or meet again in a worse place: `_unreadable` raises it, naming the file and the errno.
+_LOST = (FileNotFoundError, IsADirectoryError, NotADirectoryError)
+
+
+def _unreadable(value: Path, exc: OSError) -> StorageError:
+    """The StorageError of a cached value `value` that is there but could not be opened or read (`exc`, not one of
+    `_LOST`): it names the file and the errno, and says the entry is left as it is."""
+    from flowcast.errors import StorageError
+    from flowcast.store.parquet import _io_error
+
+    return StorageError(f"could not read the preprocessing cache value {value}: {_io_error(str(value), exc)}; the "
+                        "entry is left as it is and not computed again, which would hide this fault")
+
+
+def _read_value(value: Path) -> bytes:
+    """The bytes of the cached value `value`; a file lost (`_LOST`) raises as `read_bytes` does, any other OSError
+    raises `_unreadable`'s StorageError."""
+    try:
+        return value.read_bytes()
+    except _LOST:
+        raise
+    except OSError as exc:
+        raise _unreadable(value, exc) from exc
 
 
 def _digest_path(settings: Settings, key: str) -> Path:
@@ -393,8 +427,12 @@ def check_cache_digest(settings: Settings, source: SourceConfig, as_of: datetime
     word, and every run of that data and as_of for 7 days trained, chose and published from data that was not the
     source's (faults31: a run of a published as_of replaced its forecasts, exit 0). A digest file that is not a digest
     (emptied, cut short) removes the entry too, saying so: it was reported as a value damaged on disk. None when it
-    matches, or when there is no entry or no digest to compare with (then the value is not hashed). A record whose value
-    is missing or cannot be opened is removed the same way, saying so (`_value_gone`), whether a digest was recorded or not.
+    matches, or when there is no entry. With no digest to compare with (an entry an older flowcast wrote, or its digest
+    removed) the value is not hashed: whether it reads back is checked (`drop_damaged_cache`), so that one cut short is
+    removed here, saying so, and not first failed by Prefect's read (a Failed task in the UI for what was handled). A
+    record whose value is missing or not a file is removed the same way, saying so (`_value_gone`), whether a digest
+    was recorded or not; a value that is there but cannot be read (EMFILE, EACCES, EIO) raises StorageError naming it and
+    the errno (`_unreadable`).
     `record=True` (after the task): with `computed` (the task ran and wrote the value: no entry, an expired one, one
     just removed as damaged) write the digest of the value as it is now; a value the task read back from the cache
     (`computed=False`) was checked before the read and is not hashed again, unless no digest was recorded with it (an
@@ -418,11 +456,12 @@ def check_cache_digest(settings: Settings, source: SourceConfig, as_of: datetime
         return gone
     try:
         want = digest.read_text().strip() if digest.exists() else None
-        if want is None and not record:  # nothing to compare with: recorded after the task
-            return None
+        if want is None and not record:  # nothing to compare with (recorded after the task): whether it reads back,
+            # before Prefect reads it (its failure was a Failed task in the UI for what is handled here)
+            return drop_damaged_cache(settings, source, as_of, fingerprint)
         if record and not computed and want is not None:  # read back from the cache: checked before the read
             return None
-        have = _digest(value.read_bytes())
+        have = _digest(value.read_bytes() if record else _read_value(value))
     except OSError:  # the value gone since `_value_gone` looked, or a digest unreadable: `drop_damaged_cache`'s
         return None
     if have == want:
@@ -450,8 +489,10 @@ def check_cache_digest(settings: Settings, source: SourceConfig, as_of: datetime
 
 def _value_gone(entry: Path, value: Path, digest: Path) -> str | None:
     """Before the preprocess task: when the record `entry` is left but its value file `value` is missing (someone
-    cleaned `cache/results`; an `rm -rf cache` that reached `results/` first) or cannot be opened, remove the record
-    and the value's digest (and the value, where it can be) and return why; None when the value opens (it is not read:
+    cleaned `cache/results`; an `rm -rf cache` that reached `results/` first) or is not a file (`_LOST`), remove the
+    record and the value's digest (and the value, where it can be) and return why; any other error opening it (EMFILE,
+    EACCES, EIO, ENOSPC) raises StorageError naming the file and the errno, the entry left (`_unreadable`: it was
+    counted lost and computed again, which hid the fault). None when the value opens (it is not read:
     the digest check hashes it once, the task reads it). Left, Prefect failed the task on the record ('Path ...
     does not exist': a Failed task under a Completed run) and kept that failure's exception as an entry of its own
     under `cache/` that nothing read, before `drop_damaged_cache` removed the entry (faults44)."""
@@ -460,8 +501,10 @@ def _value_gone(entry: Path, value: Path, digest: Path) -> str | None:
             return None
     except FileNotFoundError:
         lost = "the file is gone; its record was left"
-    except OSError as exc:
+    except _LOST as exc:
         lost = f"it cannot be read: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+    except OSError as exc:  # EMFILE, EACCES, EIO: the value may be whole; recomputing would hide the fault
+        raise _unreadable(value, exc) from exc
     for path in (entry, digest):
         path.unlink(missing_ok=True)
     with contextlib.suppress(OSError):  # a folder in its place: Prefect's write of the value says so, named
