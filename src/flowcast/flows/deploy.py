@@ -742,10 +742,22 @@ def last_slot_run(runs: list[Any], now: datetime) -> datetime | None:
     return max(ran) if ran else None
 
 
+def late_slots(runs: list[Any], now: datetime) -> set[datetime]:
+    """The schedule slots (expected start before `now`) of `runs` (a deployment's flow runs) whose scheduled run is
+    still there, Scheduled or Late: a serve killed (SIGKILL, its machine stopped) paused nothing, so its deployments'
+    runs stayed, and the restarted serve's runner runs them, late. They are not missed: the restarted serve named
+    them and ran them too (soak45: on the temporary server, slot 18:02 named missed, then run and published)."""
+    from prefect.client.schemas.objects import StateType
+
+    return {r.expected_start_time for r in runs if r.expected_start_time is not None
+            and r.expected_start_time < now and r.auto_scheduled
+            and r.state is not None and r.state.type == StateType.SCHEDULED}
+
+
 def say_missed_slots(say: Callable[[str], None], now: datetime | None = None) -> None:
     """Before serving again: for the retrain and forecast deployments, the slots of their schedule after the
     latest run that started (any state but Scheduled; not one the stop of a serve cancelled: `last_slot_run`) and
-    before `now` (default the clock's now; `serve_all` passes the instant its serve's scheduling then starts from:
+    before `now`, but those whose scheduled run is still there, which the serve's runner runs late (`late_slots`) (default the clock's now; `serve_all` passes the instant its serve's scheduling then starts from:
     `RunScheduler`), said as a warning naming the backfill
     that publishes them. Never stops the serving: an unreachable API or a first serve says nothing."""
     from datetime import UTC
@@ -755,6 +767,7 @@ def say_missed_slots(say: Callable[[str], None], now: datetime | None = None) ->
         DeploymentFilter,
         DeploymentFilterName,
         FlowRunFilter,
+        FlowRunFilterExpectedStartTime,
         FlowRunFilterState,
         FlowRunFilterStateType,
     )
@@ -771,8 +784,15 @@ def say_missed_slots(say: Callable[[str], None], now: datetime | None = None) ->
                     flow_run_filter=FlowRunFilter(state=FlowRunFilterState(
                         type=FlowRunFilterStateType(not_any_=[StateType.SCHEDULED]))),
                     sort=FlowRunSort.EXPECTED_START_TIME_DESC, limit=50)
-                if (last := last_slot_run(runs, now)) is not None and (
-                        sentence := missed_sentence(name, missed_slots(s[f"{name}_cron"], s["timezone"], last, now))):
+                if (last := last_slot_run(runs, now)) is None:
+                    continue
+                waiting = late_slots(client.read_flow_runs(
+                    deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[name])),
+                    flow_run_filter=FlowRunFilter(
+                        state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED])),
+                        expected_start_time=FlowRunFilterExpectedStartTime(after_=last, before_=now))), now)
+                slots = [t for t in missed_slots(s[f"{name}_cron"], s["timezone"], last, now) if t not in waiting]
+                if sentence := missed_sentence(name, slots):
                     say(sentence)
     except Exception as exc:  # noqa: BLE001 - the runs and the UI still work; this is a note
         say(f"could not check for scheduled runs missed while no serve ran: {exc}")
