@@ -139,15 +139,19 @@ def test_serve_says_which_scheduled_runs_were_missed_while_it_was_stopped():
                                               "or as one stopped (2026-12-04 19:18 UTC)"), one
 
 
-@pytest.mark.parametrize(("message", "last_minute"), [
-    ("Runner is shutting down.", 1),  # the serve's stop cancelled the 19:02 slot's run: it did not run
-    ("Cancelled by a person in the UI.", 2),  # cancelled otherwise: the slot ran (its cancel is the person's)
+@pytest.mark.parametrize(("kind", "message", "last_minute"), [
+    ("CANCELLED", "Runner is shutting down.", 1),  # the serve's stop cancelled the 19:02 slot's run: it did not run
+    ("CANCELLED", "Cancelled by a person in the UI.", 2),  # cancelled otherwise: the slot ran (the person's cancel)
+    ("CRASHED", ("the process that ran it (pid 2253 on vm, engine.py) is gone without reporting a final state: "
+                 "killed (SIGKILL) or its machine stopped; it was Running."), 1),  # soak45: a killed serve's run
 ])
-def test_a_slot_whose_run_a_serves_stop_cancelled_is_said_missed(message, last_minute):
+def test_a_slot_whose_run_a_serves_stop_cancelled_is_said_missed(kind, message, last_minute):
     """Regression (soak44): `flowcast serve` SIGTERMed during the 15:03 slot's forecast run cancelled it (Prefect's
     runner: Cancelled, 'Runner is shutting down.'), nothing published; the restarted serve counted that slot as run
     and named no missed slot: 15:03's as_of stayed missing from the store without a word. The latest slot that ran
-    is now the one before it, so the restarted serve names 19:02 and the backfill that publishes it."""
+    is now the one before it, so the restarted serve names 19:02 and the backfill that publishes it. So with a run
+    that Crashed (soak45: a serve SIGKILLed during the 18:12 run, which the restarted serve marked Crashed and named
+    only in that line; nothing published, no backfill said): the backfill named skips an as_of published already."""
     import uuid
     from datetime import UTC, datetime
 
@@ -160,7 +164,7 @@ def test_a_slot_whose_run_a_serves_stop_cancelled_is_said_missed(message, last_m
                        expected_start_time=datetime(2026, 12, 6, 19, minute, tzinfo=UTC))
 
     now = datetime(2026, 12, 6, 19, 3, 30, tzinfo=UTC)
-    runs = [run(2, State(type=StateType.CANCELLED, message=message)),
+    runs = [run(2, State(type=StateType(kind), message=message)),
             run(1, State(type=StateType.COMPLETED, message="Published 21 forecast rows")),
             run(3, State(type=StateType.COMPLETED), auto=False)]  # a manual run is no slot
     last = last_slot_run(runs, now)
