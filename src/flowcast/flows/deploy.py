@@ -768,14 +768,16 @@ def last_slot_run(runs: list[Any], now: datetime) -> datetime | None:
     """The latest schedule slot (expected start, at or before `now`) of `runs` (a deployment's flow runs, none
     Scheduled) that ran: not one the stop of a serve cancelled (Cancelled, SERVE_STOP_MESSAGE), whose slot published
     nothing, as a slot while no serve ran. It counted as run: a serve SIGTERMed during a forecast run (soak44: slot
-    15:03 Cancelled) was restarted without a word of that slot, its as_of missing from the store for good. None: no
-    slot ran."""
+    15:03 Cancelled) was restarted without a word of that slot, its as_of missing from the store for good. Nor one
+    that Crashed (soak45: a serve SIGKILLed during the 18:12 run, which the restarted serve marked Crashed, naming no
+    backfill): a crash before the publish published nothing, and the backfill said skips an as_of published already.
+    None: no slot ran."""
     from prefect.client.schemas.objects import StateType
 
     ran = [r.expected_start_time for r in runs if r.expected_start_time is not None
            and r.expected_start_time <= now and r.auto_scheduled
-           and not (r.state is not None and r.state.type == StateType.CANCELLED
-                    and (r.state.message or "") == SERVE_STOP_MESSAGE)]
+           and not (r.state is not None and (r.state.type == StateType.CRASHED or (
+               r.state.type == StateType.CANCELLED and (r.state.message or "") == SERVE_STOP_MESSAGE)))]
     return max(ran) if ran else None
 
 
