@@ -354,7 +354,7 @@ def test_a_file_in_flowcasts_own_vocabulary_needs_no_column_options(tmp_path, mo
     said = " ".join(res.output.split())
     assert "--time-col ds --id-col unique_id" in said and "--target-col y" not in said
     # a file without these names is told what it needs, as before
-    (tmp_path / "sales.csv").write_text("store,week,units\n1,2024-01-07,3\n")
+    (tmp_path / "sales.csv").write_text("store,wk,units\n1,2024-01-07,3\n")
     res = runner.invoke(app, ["validate", "sales.csv", "--freq", "1w"], terminal_width=400)
     assert res.exit_code == 2 and "also needs --time-col, --target-col" in " ".join(res.output.split())
 
@@ -393,6 +393,31 @@ def test_a_files_time_and_id_columns_are_taken_from_their_names(tmp_path, monkey
     report = _last_json(res.stdout)
     assert report["rows_valid"] == 56 and report["rows_quarantined"] == 0 and report["n_series"] == 2, report
     assert f"note: f.csv is read with {said}" in " ".join(res.stderr.split()), res.stderr
+
+
+@pytest.mark.parametrize(("header", "times", "freq"), [
+    ("store,week,sales", [f"2024-{m:02d}-{d:02d}" for m, d in ((1, 1), (1, 8), (1, 15), (1, 22), (1, 29), (2, 5))],
+     "1w"),  # W-MON weeks
+    ("series,Quarter,value", [f"{y}Q{q}" for y in (2023, 2024) for q in (1, 2, 3)], "1q"),
+    ("series,quarter,value", [f"{y}-Q{q}" for y in (2023, 2024) for q in (1, 2, 3)], "1q"),
+    ("store,YEAR,units", [str(y) for y in range(2018, 2024)], "1y"),
+])
+def test_a_time_column_named_week_quarter_or_year_is_taken(tmp_path, monkeypatch, header, times, freq):
+    """newuser45: a file's time column named 'month' was taken, but one named 'week', 'quarter' or 'year' was not:
+    `flowcast validate weekly.csv` of `store,week,sales` was told it also needs --time-col and --target-col, its
+    series and target named as flowcast takes them left unread for want of the time. Such a column is taken as the
+    time (its values read as times), and the frequency read off its dates."""
+    monkeypatch.chdir(tmp_path)
+    time_col = header.split(",")[1]
+    (tmp_path / "f.csv").write_text(header + "\n" + "".join(f"{s},{t},{i + 1}\n" for s in ("a", "b")
+                                                             for i, t in enumerate(times)))
+    res = runner.invoke(app, ["validate", "f.csv", "--json", "--home", "h"], terminal_width=400)
+    assert res.exit_code == 0, res.output
+    report = _last_json(res.stdout)
+    assert report["rows_valid"] == 12 and report["rows_quarantined"] == 0 and report["n_series"] == 2, report
+    said = " ".join(res.stderr.split())
+    assert f"ds <- '{time_col}'" in said and f"--time-col {time_col} --id-col" in said, said
+    assert f"so --freq {freq} is used" in said, said
 
 
 @pytest.mark.parametrize(("header", "time", "options", "needs"), [

@@ -452,7 +452,7 @@ def resolve_settings(
 # names a time / series column of a user's file commonly has (compared case-insensitively, stripped): such a column is
 # read as the time / series where the command names none and it is the file's only one so named (a time: of those
 # whose values read as times, `parses_as_times`: an Italian or Portuguese 'Data' of other values is not taken)
-TIME_NAMES = ("date", "time", "timestamp", "datetime", "period", "month",
+TIME_NAMES = ("date", "time", "timestamp", "datetime", "period", "week", "month", "quarter", "year",
               # German, Dutch
               "datum", "zeit", "uhrzeit", "zeitpunkt", "zeitstempel", "monat", "tijd", "tijdstip", "maand",
               # French
