@@ -234,16 +234,36 @@ def test_models_show_takes_json_as_every_other_command_does(tmp_path, monkeypatc
     assert failed["status"] == "failed" and "gru-v9" in failed["error"]
 
 
+@pytest.mark.parametrize(("ids", "hint"), [
+    (("0", "1", "2"), ("its times repeat (several series?) and 'Meter ID' tells them apart (3 series, its numbers "
+                       "read as ids): name it with --id-col (--id-col 'Meter ID')")),
+    (("0", "0", "0"), None),  # one id: its times repeat under it too; the readings, each its own, are no id
+])
+def test_a_number_column_that_tells_series_apart_is_named(tmp_path, monkeypatch, ids, hint):
+    """newuser45: a 15-minute file of meters with numeric ids (`Meter ID,Timestamp,Reading kWh`) was told only that
+    it also needs --target-col, no word of its series (the hint named text columns alone), and given it, had every
+    row quarantined as duplicates. Its number column under which no time repeats, making series of several rows, is
+    named with the option to pass; the readings, which differ from row to row, are not."""
+    monkeypatch.chdir(tmp_path)
+    rows = "".join(f"{m},2024-03-01 {h:02d}:{q:02d},{i}.{h}{q}\n"
+                   for i, m in enumerate(ids) for h in range(3) for q in (0, 15, 30, 45))
+    (tmp_path / "meters.csv").write_text("Meter ID,Timestamp,Reading kWh\n" + rows)
+    res = runner.invoke(app, ["validate", "meters.csv"], terminal_width=400)
+    said = " ".join(res.output.split())
+    assert res.exit_code == 2 and "error: --data meters.csv also needs --target-col (its columns" in said, said
+    assert (hint in said) if hint else ("tells them apart" not in said and "several series" not in said), said
+
+
 def test_a_file_without_its_columns_and_freq_is_told_what_they_could_be(tmp_path, monkeypatch):
     """Regression: '--data sales.csv also needs --time-col, --target-col, --freq' left a new user to open the file
     for its column names and to look up which strings --freq takes; the error names both. Regression (newuser22):
     --freq was among what the file 'needs', though the command reads it off the dates once the columns are named;
     and a long file of stores given --time-col alone was not told that its text column names the series."""
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "sales.csv").write_bytes("\ufeffstore;week;units\n1;2024-01-07;3\n".encode())
+    (tmp_path / "sales.csv").write_bytes("\ufeffstore;wk;units\n1;2024-01-07;3\n".encode())
     res = runner.invoke(app, ["validate", "sales.csv"], terminal_width=400)
     assert res.exit_code == 2
-    assert ("--data sales.csv also needs --time-col, --target-col (its columns: store, week, units); --freq, the "
+    assert ("--data sales.csv also needs --time-col, --target-col (its columns: store, wk, units); --freq, the "
             "period of its rows, is read off its dates when not given (30m, 1h, 1d, 1b, 1w, 1mo, 1q or 1y)"
             ) in " ".join(res.output.split())
     # (a column named 'shop': one named 'store' is taken for the series)
@@ -423,7 +443,7 @@ def test_a_time_column_named_week_quarter_or_year_is_taken(tmp_path, monkeypatch
 @pytest.mark.parametrize(("header", "time", "options", "needs"), [
     ("store,period,y", "spring {d}", [], "--time-col (its columns: store, period, y)"),  # not times
     ("store,date,Month,y", "2024-01-{d:02d},2024-01", [], "--time-col (its columns: store, date, Month, y)"),  # two
-    ("store,week,y", "2024-01-{d:02d}", [], "--time-col (its columns: store, week, y)"),  # a name not known
+    ("store,wk,y", "2024-01-{d:02d}", [], "--time-col (its columns: store, wk, y)"),  # a name not known
     # hint44: a column named 'Data' (Italian / Portuguese for date) of values that are not times; 'Datum' and 'Fecha'
     ("store,Data,y", "x{d}", [], "--time-col (its columns: store, Data, y)"),
     ("store,Datum,Fecha,y", "2024-01-{d:02d},2024-01-{d:02d}", [], "--time-col (its columns: store, Datum, Fecha, y)"),
