@@ -234,16 +234,36 @@ def test_models_show_takes_json_as_every_other_command_does(tmp_path, monkeypatc
     assert failed["status"] == "failed" and "gru-v9" in failed["error"]
 
 
+@pytest.mark.parametrize(("ids", "hint"), [
+    (("0", "1", "2"), ("its times repeat (several series?) and 'Meter ID' tells them apart (3 series, its numbers "
+                       "read as ids): name it with --id-col (--id-col 'Meter ID')")),
+    (("0", "0", "0"), None),  # one id: its times repeat under it too; the readings, each its own, are no id
+])
+def test_a_number_column_that_tells_series_apart_is_named(tmp_path, monkeypatch, ids, hint):
+    """newuser45: a 15-minute file of meters with numeric ids (`Meter ID,Timestamp,Reading kWh`) was told only that
+    it also needs --target-col, no word of its series (the hint named text columns alone), and given it, had every
+    row quarantined as duplicates. Its number column under which no time repeats, making series of several rows, is
+    named with the option to pass; the readings, which differ from row to row, are not."""
+    monkeypatch.chdir(tmp_path)
+    rows = "".join(f"{m},2024-03-01 {h:02d}:{q:02d},{i}.{h}{q}\n"
+                   for i, m in enumerate(ids) for h in range(3) for q in (0, 15, 30, 45))
+    (tmp_path / "meters.csv").write_text("Meter ID,Timestamp,Reading kWh\n" + rows)
+    res = runner.invoke(app, ["validate", "meters.csv"], terminal_width=400)
+    said = " ".join(res.output.split())
+    assert res.exit_code == 2 and "error: --data meters.csv also needs --target-col (its columns" in said, said
+    assert (hint in said) if hint else ("tells them apart" not in said and "several series" not in said), said
+
+
 def test_a_file_without_its_columns_and_freq_is_told_what_they_could_be(tmp_path, monkeypatch):
     """Regression: '--data sales.csv also needs --time-col, --target-col, --freq' left a new user to open the file
     for its column names and to look up which strings --freq takes; the error names both. Regression (newuser22):
     --freq was among what the file 'needs', though the command reads it off the dates once the columns are named;
     and a long file of stores given --time-col alone was not told that its text column names the series."""
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "sales.csv").write_bytes("\ufeffstore;week;units\n1;2024-01-07;3\n".encode())
+    (tmp_path / "sales.csv").write_bytes("\ufeffstore;wk;units\n1;2024-01-07;3\n".encode())
     res = runner.invoke(app, ["validate", "sales.csv"], terminal_width=400)
     assert res.exit_code == 2
-    assert ("--data sales.csv also needs --time-col, --target-col (its columns: store, week, units); --freq, the "
+    assert ("--data sales.csv also needs --time-col, --target-col (its columns: store, wk, units); --freq, the "
             "period of its rows, is read off its dates when not given (30m, 1h, 1d, 1b, 1w, 1mo, 1q or 1y)"
             ) in " ".join(res.output.split())
     # (a column named 'shop': one named 'store' is taken for the series)
@@ -354,7 +374,7 @@ def test_a_file_in_flowcasts_own_vocabulary_needs_no_column_options(tmp_path, mo
     said = " ".join(res.output.split())
     assert "--time-col ds --id-col unique_id" in said and "--target-col y" not in said
     # a file without these names is told what it needs, as before
-    (tmp_path / "sales.csv").write_text("store,week,units\n1,2024-01-07,3\n")
+    (tmp_path / "sales.csv").write_text("store,wk,units\n1,2024-01-07,3\n")
     res = runner.invoke(app, ["validate", "sales.csv", "--freq", "1w"], terminal_width=400)
     assert res.exit_code == 2 and "also needs --time-col, --target-col" in " ".join(res.output.split())
 
@@ -395,10 +415,35 @@ def test_a_files_time_and_id_columns_are_taken_from_their_names(tmp_path, monkey
     assert f"note: f.csv is read with {said}" in " ".join(res.stderr.split()), res.stderr
 
 
+@pytest.mark.parametrize(("header", "times", "freq"), [
+    ("store,week,sales", [f"2024-{m:02d}-{d:02d}" for m, d in ((1, 1), (1, 8), (1, 15), (1, 22), (1, 29), (2, 5))],
+     "1w"),  # W-MON weeks
+    ("series,Quarter,value", [f"{y}Q{q}" for y in (2023, 2024) for q in (1, 2, 3)], "1q"),
+    ("series,quarter,value", [f"{y}-Q{q}" for y in (2023, 2024) for q in (1, 2, 3)], "1q"),
+    ("store,YEAR,units", [str(y) for y in range(2018, 2024)], "1y"),
+])
+def test_a_time_column_named_week_quarter_or_year_is_taken(tmp_path, monkeypatch, header, times, freq):
+    """newuser45: a file's time column named 'month' was taken, but one named 'week', 'quarter' or 'year' was not:
+    `flowcast validate weekly.csv` of `store,week,sales` was told it also needs --time-col and --target-col, its
+    series and target named as flowcast takes them left unread for want of the time. Such a column is taken as the
+    time (its values read as times), and the frequency read off its dates."""
+    monkeypatch.chdir(tmp_path)
+    time_col = header.split(",")[1]
+    (tmp_path / "f.csv").write_text(header + "\n" + "".join(f"{s},{t},{i + 1}\n" for s in ("a", "b")
+                                                             for i, t in enumerate(times)))
+    res = runner.invoke(app, ["validate", "f.csv", "--json", "--home", "h"], terminal_width=400)
+    assert res.exit_code == 0, res.output
+    report = _last_json(res.stdout)
+    assert report["rows_valid"] == 12 and report["rows_quarantined"] == 0 and report["n_series"] == 2, report
+    said = " ".join(res.stderr.split())
+    assert f"ds <- '{time_col}'" in said and f"--time-col {time_col} --id-col" in said, said
+    assert f"so --freq {freq} is used" in said, said
+
+
 @pytest.mark.parametrize(("header", "time", "options", "needs"), [
     ("store,period,y", "spring {d}", [], "--time-col (its columns: store, period, y)"),  # not times
     ("store,date,Month,y", "2024-01-{d:02d},2024-01", [], "--time-col (its columns: store, date, Month, y)"),  # two
-    ("store,week,y", "2024-01-{d:02d}", [], "--time-col (its columns: store, week, y)"),  # a name not known
+    ("store,wk,y", "2024-01-{d:02d}", [], "--time-col (its columns: store, wk, y)"),  # a name not known
     # hint44: a column named 'Data' (Italian / Portuguese for date) of values that are not times; 'Datum' and 'Fecha'
     ("store,Data,y", "x{d}", [], "--time-col (its columns: store, Data, y)"),
     ("store,Datum,Fecha,y", "2024-01-{d:02d},2024-01-{d:02d}", [], "--time-col (its columns: store, Datum, Fecha, y)"),

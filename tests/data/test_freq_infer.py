@@ -382,3 +382,25 @@ def test_the_day_month_order_of_regular_dates_is_read_off_the_rows_by_as_of(tmp_
     with_later = explain_freq_by(_file(tmp_path / "later", [*history, later]), as_of)
     assert by_as_of == Inferred("1mo", 1.0, 46)
     assert with_later == by_as_of
+
+
+@pytest.mark.parametrize(("spellings", "pair"), [
+    (("A", "a "), "('A' / 'a')"),  # (a CSV's blanks around an id are dropped: 'a ' is 'a')
+    (("Store A", "STORE A"), "('STORE A' / 'Store A')"),
+])
+def test_irregular_dates_of_a_series_written_two_ways_say_so(tmp_path, monkeypatch, spellings, pair):
+    """newuser45: a daily series whose id was written 'A' on even days and 'a ' on odd ones read as two series of
+    every other day beside a daily one, and `flowcast validate` without --freq was told only that its dates step
+    irregularly (the most common step, 1d, is 50%): nothing named the pair, which the report names once given --freq.
+    The error names the ids that differ only by letter case."""
+    from flowcast.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    rows = "".join(f"{spellings[i % 2]},{date(2024, 1, 1) + timedelta(days=i)},{i}\n"
+                   f"B,{date(2024, 1, 1) + timedelta(days=i)},{i}\n" for i in range(40))
+    (tmp_path / "two.csv").write_text("id,date,sales\n" + rows)
+    res = CliRunner().invoke(app, ["validate", "two.csv", "--home", "h"], terminal_width=400)
+    said = " ".join(res.output.split())
+    assert res.exit_code == 2 and "its dates step irregularly" in said, said
+    assert f"1 group of series ids differ only by letter case {pair}" in said, said
+    assert "if they are one series, export the id the same way in every row" in said, said

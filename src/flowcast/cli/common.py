@@ -273,12 +273,34 @@ def _id_col_hint(data: str, id_col: list[str] | None, time_col: str | None) -> s
 
     text = id_candidates(data, time_col)
     if not text:
-        return ""
+        return _number_id_hint(data, time_col)
     named = ", ".join(f"{c!r} (e.g. {v!r})" for c, v in text[:3])
     keying = _fewest_keying(data, time_col, [c for c, _ in text]) or [text[0][0]]
     return (f"; its times repeat (several series?) and {named} hold{'s' if len(text) == 1 else ''} text: name the "
             f"column that tells the series apart (or the columns that do together) with --id-col (e.g. "
             f"{' '.join(f'--id-col {shlex.quote(c)}' for c in keying)})")
+
+
+def _number_id_hint(data: str, time_col: str) -> str:
+    """Where no --id-col is given, the file's times repeat and no text column may tell its series apart: its number
+    column that does (numeric meter or store ids, `Meter ID` 0, 1, 2), the one under which no time repeats that
+    makes the fewest series, each of two rows or more on average (a measured value may key the file too, as about one
+    series per row). newuser45: a file `Meter ID,Timestamp,Reading kWh` was told only that it needs --target-col, and given
+    it, had every row quarantined as duplicates. '' where no number column does."""
+    from flowcast.data.sources import keyings, wide_probe
+
+    probe = wide_probe(data, time_col, long_only=True)
+    numbers = probe[0] if probe is not None else []
+    found = keyings(data, time_col, [[], *([c] for c in numbers)]) if numbers else None
+    if not found:
+        return ""
+    rows = found[0].repeated  # (under no key: the rows whose time another row holds)
+    ids = [(k.keys, c) for c, k in zip(numbers, found[1:], strict=True) if not k.repeated and 2 * k.keys <= rows]
+    if not ids:
+        return ""
+    keys, col = min(ids)
+    return (f"; its times repeat (several series?) and {col!r} tells them apart ({keys} series, its numbers read as "
+            f"ids): name it with --id-col (--id-col {shlex.quote(col)})")
 
 
 def _fewest_keying(data: str, time_col: str, candidates: list[str], first: int = 5, most: int = 3) -> list[str] | None:
@@ -452,7 +474,7 @@ def resolve_settings(
 # names a time / series column of a user's file commonly has (compared case-insensitively, stripped): such a column is
 # read as the time / series where the command names none and it is the file's only one so named (a time: of those
 # whose values read as times, `parses_as_times`: an Italian or Portuguese 'Data' of other values is not taken)
-TIME_NAMES = ("date", "time", "timestamp", "datetime", "period", "month",
+TIME_NAMES = ("date", "time", "timestamp", "datetime", "period", "week", "month", "quarter", "year",
               # German, Dutch
               "datum", "zeit", "uhrzeit", "zeitpunkt", "zeitstempel", "monat", "tijd", "tijdstip", "maand",
               # French

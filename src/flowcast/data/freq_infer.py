@@ -117,7 +117,18 @@ def explain_freq_by(source: SourceConfig, as_of: datetime | None = None) -> Infe
         raise no_rows_error(ingested)
     found = _freq_of(read, source)
     # (the rows that may be dated by as_of decide how the run reads day/month dates: so do they here)
-    return _aggregated(_regular_day_month(ingested.by_as_of, read, source, found) or found, source)
+    said = _aggregated(_regular_day_month(ingested.by_as_of, read, source, found) or found, source)
+    return said if not isinstance(said, str) else said + _case_split(read.get_column("unique_id"))
+
+
+def _case_split(ids: pl.Series) -> str:
+    """Why dates may step irregularly though each series' do not: its ids that differ only by letter case (one series
+    written 'A' and 'a', each spelling every other day), as the data-quality report names them; '' for none
+    (newuser45: the error said only that the dates step irregularly, the pair named once given --freq)."""
+    from flowcast.data.validate import case_ids, case_ids_line
+
+    groups = case_ids(ids)
+    return f"; {case_ids_line(groups)}" if groups else ""
 
 
 def _regular_day_month(raw: pl.LazyFrame | None, read: pl.DataFrame, source: SourceConfig,
