@@ -419,6 +419,18 @@ def test_coverage_is_pooled_over_the_points_with_an_interval():
     assert s["n"][0] == 3 and s["n_cov80"][0] == 2 and s["coverage80"][0] == pytest.approx(0.5)
 
 
+
+@pytest.mark.parametrize("count", ["n_mase", "n_cov80", "n_cov95"])
+def test_an_as_of_scored_before_a_count_was_recorded_sums_it_as_not_known(count):
+    """Rows an older flowcast scored read `count` as null (not known: their metric is weighted by `n`). An as_of's
+    summary (`flowcast accuracy --json`'s as_ofs) summed those nulls to 0: 'n_cov80: 0' beside a coverage80 of 0.8
+    over its 3 points. It is null there; an as_of whose rows record it sums them."""
+    out = _score()
+    old = out.with_columns(pl.lit(None, dtype=pl.Int64).alias(count), pl.lit(0.8).alias("coverage80"))
+    s = summary_by_as_of(old).row(0, named=True)
+    assert s["n"] == 3 and s[count] is None and s["coverage80"] == pytest.approx(0.8)
+    assert summary_by_as_of(out).row(0, named=True)[count] == out[count].sum()
+
 def test_an_early_as_of_whose_history_is_too_short_for_the_scale_gets_no_mase_and_no_degraded_verdict():
     """Regression: a backfill early in the data (y = t, monthly: seasonal difference 12, the backtest
     promised MASE 1/12 for errors of 1) scored its as_ofs with 12 and 13 rows of history on a lag-1

@@ -783,7 +783,8 @@ def _with_left_out(decay: Decay, left: str) -> Decay:
 
 
 def summary_by_as_of(realized: pl.DataFrame) -> pl.DataFrame:
-    """One row per (dataset, as_of): points and point-weighted metrics over steps and models, and
+    """One row per (dataset, as_of): points and point-weighted metrics over steps and models, the points MASE and
+    each coverage cover (`n_mase`, `n_cov80`, `n_cov95`; null where a row scored before it was recorded has none), and
     `lookahead`: True when any of its forecasts was made by a model trained on data after it, else null when
     that is not known for one of them (a fallback model's null beside the champion's False), else False."""
     if realized.height == 0:
@@ -800,7 +801,10 @@ def summary_by_as_of(realized: pl.DataFrame) -> pl.DataFrame:
 
     cols = [c for c in ("mae", "mase", "rmsse", "smape", "coverage80", "coverage95", "mase_snaive", "rmsse_snaive")
             if c in realized.columns]
-    mase_points = [pl.col(k).sum().alias(k) for k in ("n_mase", "n_cov80", "n_cov95") if k in realized.columns]
+    # the points MASE and each coverage cover; null where a row has none (scored before it was recorded, weighted by
+    # `n`): polars sums nulls to 0, and 'n_cov80: 0' stood beside a coverage over all the as_of's points
+    mase_points = [pl.when(pl.col(k).null_count() == 0).then(pl.col(k).sum()).alias(k)
+                   for k in ("n_mase", "n_cov80", "n_cov95") if k in realized.columns]
     flag = pl.col("lookahead")  # max() alone skipped the nulls: an unknown row beside an honest one read honest
     ahead = ([pl.when(flag.any()).then(True).when(flag.null_count() > 0).then(None).otherwise(False)
               .alias("lookahead")] if "lookahead" in realized.columns else [])
