@@ -99,3 +99,26 @@ def test_signals_seen_reads_each_signal_of_its_block_only():
         os.kill(os.getpid(), signal.SIGTERM)
         assert seen() == {signal.SIGTERM}
     assert signal.set_wakeup_fd(-1) == -1
+
+
+@pytest.mark.parametrize("loop_first", [True, False], ids=["loop-before-the-block", "loop-in-the-block"])
+def test_signals_seen_leaves_an_asyncio_loops_wakeup_fd_to_it(loop_first):
+    """An asyncio loop of this thread that handles a signal (`add_signal_handler`: its own wakeup fd), set before the
+    block or in it, still gets the signal after the block: the block's end gave back no wakeup fd that was not its own
+    (it set none, stealing the loop's where the loop set its own in the block)."""
+    import asyncio
+
+    got: list[str] = []
+    loop = asyncio.new_event_loop()
+    try:
+        if loop_first:
+            loop.add_signal_handler(signal.SIGUSR1, got.append, "usr1")
+        with signals_seen():
+            if not loop_first:
+                loop.add_signal_handler(signal.SIGUSR1, got.append, "usr1")
+        os.kill(os.getpid(), signal.SIGUSR1)
+        loop.run_until_complete(asyncio.sleep(0.2))
+    finally:
+        loop.close()
+    assert got == ["usr1"]
+    assert signal.set_wakeup_fd(-1) == -1  # the loop's close gave its own back
