@@ -74,7 +74,8 @@ def signals_seen() -> Iterator[Callable[[], set[int]]]:
     (`signal.set_wakeup_fd`): the C-level note of every signal that has a Python handler, kept where that handler's
     exception was lost (raised inside a polars query, which then fails as it will, a panic among them). Signal
     handlers stay as they are (Prefect's cancel checks that its own is in place). Outside the main thread, or where
-    another wakeup fd is set (an asyncio loop in this thread), it reads no signal."""
+    another wakeup fd is set (an asyncio loop in this thread), it reads no signal. A wakeup fd another set in the
+    block (an asyncio loop's `add_signal_handler`) is left to it."""
     seen: set[int] = set()
     try:
         read_end, write_end = os.pipe()
@@ -108,7 +109,8 @@ def signals_seen() -> Iterator[Callable[[], set[int]]]:
     finally:
         if owned:
             read()
-            signal.set_wakeup_fd(-1)
+            if (current := signal.set_wakeup_fd(-1)) != write_end:  # another's, set in the block: an asyncio
+                signal.set_wakeup_fd(current)  # loop's signal handler; taken from it, its signals never reached it
         os.close(read_end)
         os.close(write_end)
 
