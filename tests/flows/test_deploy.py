@@ -650,6 +650,7 @@ SMALL_PAGES = """
 import sys
 from datetime import UTC, datetime, timedelta
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterExpectedStartTime as Start
 from prefect.settings import temporary_settings
 from prefect.states import Cancelled, Completed
 from flowcast.flows.deploy import SERVE_STOP_MESSAGE, api_for_runs, say_missed_slots
@@ -658,10 +659,14 @@ from tests.flows.test_deploy import _schedule_slots, _slot_deployment
 t0 = datetime(2001, 1, 3, tzinfo=UTC)
 with temporary_settings(api_for_runs()):
     with get_client(sync_client=True) as client:  # 00:00 ran, 00:01-00:02 cancelled by a stop, 00:03-00:05 overdue
-        ran, *stopped = _schedule_slots(client, _slot_deployment(client), t0, t0 + timedelta(minutes=5))[:3]
-        client.set_flow_run_state(ran.id, Completed(), force=True)
-        for run in stopped:
-            client.set_flow_run_state(run.id, Cancelled(message=SERVE_STOP_MESSAGE), force=True)
+        _schedule_slots(client, _slot_deployment(client), t0, t0 + timedelta(minutes=5))  # (it reads a page of 2)
+        def run(minute):
+            t = t0 + timedelta(minutes=minute)
+            [run] = client.read_flow_runs(flow_run_filter=FlowRunFilter(expected_start_time=Start(after_=t, before_=t)))
+            return run.id
+        client.set_flow_run_state(run(0), Completed(), force=True)
+        for minute in (1, 2):
+            client.set_flow_run_state(run(minute), Cancelled(message=SERVE_STOP_MESSAGE), force=True)
     said = []
     say_missed_slots(said.append, now=t0 + timedelta(minutes=5, seconds=30))
     print("\\n".join(said))
