@@ -74,7 +74,9 @@ def signals_seen() -> Iterator[Callable[[], set[int]]]:
     (`signal.set_wakeup_fd`): the C-level note of every signal that has a Python handler, kept where that handler's
     exception was lost (raised inside a polars query, which then fails as it will, a panic among them). Signal
     handlers stay as they are (Prefect's cancel checks that its own is in place). Outside the main thread, or where
-    another wakeup fd is set (an asyncio loop in this thread), it reads no signal."""
+    another wakeup fd is set (an asyncio loop in this thread), it reads no signal (one that came as it looked is
+    passed on to that fd: `_pass_on`). A wakeup fd another set in the block (an asyncio loop's `add_signal_handler`)
+    is left to it."""
     seen: set[int] = set()
     try:
         read_end, write_end = os.pipe()
@@ -89,6 +91,7 @@ def signals_seen() -> Iterator[Callable[[], set[int]]]:
         before = None
     if before is not None and before != -1:
         signal.set_wakeup_fd(before)
+        _pass_on(read_end, before)
         before = None
     owned = before is not None
 
@@ -108,9 +111,21 @@ def signals_seen() -> Iterator[Callable[[], set[int]]]:
     finally:
         if owned:
             read()
-            signal.set_wakeup_fd(-1)
+            if (current := signal.set_wakeup_fd(-1)) != write_end:  # another's, set in the block: an asyncio
+                signal.set_wakeup_fd(current)  # loop's signal handler; taken from it, its signals never reached it
         os.close(read_end)
         os.close(write_end)
+
+
+def _pass_on(read_end: int, to: int) -> None:
+    """The signal numbers noted in the pipe `read_end` (`signals_seen`'s wakeup fd) written to the wakeup fd `to`, the
+    one `signals_seen` found set (an asyncio loop's, which reads them): a signal that came in the moment its own was
+    set over `to` reaches the loop's handler, not this pipe alone."""
+    try:
+        if got := os.read(read_end, 512):
+            os.write(to, got)
+    except OSError:  # none came (BlockingIOError); `to` full or closed: dropped, as Python's own handler drops it
+        pass
 
 
 def stop_of(error: BaseException, signals: set[int]) -> tuple[BaseException, str] | None:

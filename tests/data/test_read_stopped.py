@@ -99,3 +99,57 @@ def test_signals_seen_reads_each_signal_of_its_block_only():
         os.kill(os.getpid(), signal.SIGTERM)
         assert seen() == {signal.SIGTERM}
     assert signal.set_wakeup_fd(-1) == -1
+
+
+@pytest.mark.parametrize("loop_first", [True, False], ids=["loop-before-the-block", "loop-in-the-block"])
+def test_signals_seen_leaves_an_asyncio_loops_wakeup_fd_to_it(loop_first):
+    """An asyncio loop of this thread that handles a signal (`add_signal_handler`: its own wakeup fd), set before the
+    block or in it, still gets the signal after the block: the block's end gave back no wakeup fd that was not its own
+    (it set none, stealing the loop's where the loop set its own in the block)."""
+    import asyncio
+
+    got: list[str] = []
+    loop = asyncio.new_event_loop()
+    try:
+        if loop_first:
+            loop.add_signal_handler(signal.SIGUSR1, got.append, "usr1")
+        with signals_seen():
+            if not loop_first:
+                loop.add_signal_handler(signal.SIGUSR1, got.append, "usr1")
+        os.kill(os.getpid(), signal.SIGUSR1)
+        loop.run_until_complete(asyncio.sleep(0.2))
+    finally:
+        loop.close()
+    assert got == ["usr1"]
+    assert signal.set_wakeup_fd(-1) == -1  # the loop's close gave its own back
+
+
+def test_signals_seen_passes_on_to_an_asyncio_loop_a_signal_that_came_as_it_found_the_loops_wakeup_fd(monkeypatch):
+    """signals_seen learns that an asyncio loop's wakeup fd is set only by setting its own (the call returns the one
+    before) and gives it back at once; a signal that came in between was noted in its pipe alone, and the loop never
+    ran its handler (the signal lost to it). It is passed on to the loop's. The signal is sent, for real, just as the
+    block's own wakeup fd is set."""
+    import asyncio
+
+    real = signal.set_wakeup_fd
+    sent: list[int] = []
+
+    def set_then_signal(fd: int, **kwargs: bool) -> int:
+        before = real(fd, **kwargs)
+        if before != -1 and fd != -1 and not sent:  # the block's own set over the loop's: a signal comes now
+            sent.append(fd)
+            os.kill(os.getpid(), signal.SIGUSR1)
+        return before
+
+    got: list[str] = []
+    loop = asyncio.new_event_loop()
+    try:
+        loop.add_signal_handler(signal.SIGUSR1, got.append, "usr1")
+        monkeypatch.setattr(signal, "set_wakeup_fd", set_then_signal)
+        with signals_seen():
+            pass
+        monkeypatch.undo()
+        loop.run_until_complete(asyncio.sleep(0.2))
+    finally:
+        loop.close()
+    assert sent and got == ["usr1"]

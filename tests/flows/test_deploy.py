@@ -698,3 +698,52 @@ def test_a_serves_stop_waits_for_its_catch_up_and_no_catch_up_follows_it():
         said: list[str] = []
         settle_schedules([(did, "forecast/x")], since - timedelta(minutes=3), until, said.append, catch_up=catch_up)
         assert scheduled() == left and said == []  # a catch-up after the stop: nothing (paused: nothing to say)
+
+
+SMALL_PAGES = """
+import sys
+from datetime import UTC, datetime, timedelta
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterExpectedStartTime as Start
+from prefect.settings import temporary_settings
+from prefect.states import Cancelled, Completed
+from flowcast.flows.deploy import SERVE_STOP_MESSAGE, api_for_runs, say_missed_slots
+from tests.flows.test_deploy import _schedule_slots, _slot_deployment
+
+t0 = datetime(2001, 1, 3, tzinfo=UTC)
+with temporary_settings(api_for_runs()):
+    with get_client(sync_client=True) as client:  # 00:00 ran, 00:01-00:02 cancelled by a stop, 00:03-00:05 overdue
+        _schedule_slots(client, _slot_deployment(client), t0, t0 + timedelta(minutes=5))  # (it reads a page of 2)
+        def run(minute):
+            t = t0 + timedelta(minutes=minute)
+            [run] = client.read_flow_runs(flow_run_filter=FlowRunFilter(expected_start_time=Start(after_=t, before_=t)))
+            return run.id
+        client.set_flow_run_state(run(0), Completed(), force=True)
+        for minute in (1, 2):
+            client.set_flow_run_state(run(minute), Cancelled(message=SERVE_STOP_MESSAGE), force=True)
+    said = []
+    say_missed_slots(said.append, now=t0 + timedelta(minutes=5, seconds=30))
+    print("\\n".join(said))
+"""
+
+
+def test_the_missed_slot_check_reads_a_server_of_a_smaller_page_size(tmp_path):
+    """Regression (revC45): the check read its pages 200 runs at a time, which a Prefect server of a smaller page size
+    (PREFECT_SERVER_API_DEFAULT_LIMIT) refuses (422, as revA44 found for the vacuum's look): each serve said it could
+    not check, and named no slot missed. It asks for the server's own page size, page after page."""
+    from pathlib import Path
+
+    root, home = Path(__file__).resolve().parents[2], tmp_path / "prefect"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(PREFECT_HOME=str(home), PREFECT_SERVER_API_DEFAULT_LIMIT="2", FLOWCAST_FORECAST_CRON="* * * * *",
+               PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120", PYTHONWARNINGS="ignore",
+               PYTHONPATH=os.pathsep.join(str(p) for p in (root / "src", root, root / "tests", root / "tests" / "flows")))
+    res = subprocess.run([sys.executable, "-c", SMALL_PAGES], check=False, text=True, capture_output=True,
+                         timeout=300, env=env)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "could not check" not in res.stdout, res.stdout
+    missed, late = res.stdout.splitlines()  # (each read over pages of 2: the runs ran, and the overdue ones)
+    assert missed.startswith("2 scheduled forecast runs did not happen"), res.stdout
+    assert "--start 2001-01-03T00:01 --end 2001-01-03T00:02 --every 1m" in missed, missed
+    assert late.startswith("3 scheduled forecast runs (2001-01-03 00:03 UTC to 2001-01-03 00:05 UTC)"), late

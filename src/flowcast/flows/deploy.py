@@ -781,13 +781,11 @@ def last_slot_run(runs: list[Any], now: datetime) -> datetime | None:
     return max(ran) if ran else None
 
 
-_RUNS_PAGE = 200  # flow runs read at a time by the missed-slot check (`slot_run_pages`)
-
-
 def slot_run_pages(client: Any, name: str, now: datetime, scheduled: bool) -> Iterator[list[Any]]:
     """The flow runs of the deployments named `name` whose slot (expected start) is at or before `now`, latest first,
-    _RUNS_PAGE at a time until there are no more: the Scheduled ones (Late and AwaitingConcurrencySlot too) when
-    `scheduled`, else all the others. The API marks a schedule's runs (`auto_scheduled`) but filters on no such
+    a page at a time until one comes back empty: the Scheduled ones (Late and AwaitingConcurrencySlot too) when
+    `scheduled`, else all the others. A page is the server's own size (PREFECT_SERVER_API_DEFAULT_LIMIT): a limit
+    of 200 asked of a server whose page is smaller was refused with a 422 (revC45; revA44 for the vacuum). The API marks a schedule's runs (`auto_scheduled`) but filters on no such
     field, so a caller reads on until it has what it looks for (the check read the latest 50 only: with more than 50
     manual runs after the last slot that ran, it found no slot and named none missed)."""
     from prefect.client.schemas.filters import (
@@ -803,16 +801,12 @@ def slot_run_pages(client: Any, name: str, now: datetime, scheduled: bool) -> It
 
     types = FlowRunFilterStateType(**{"any_" if scheduled else "not_any_": [StateType.SCHEDULED]})
     offset = 0
-    while True:
-        page = client.read_flow_runs(
+    while page := client.read_flow_runs(
             deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[name])),
             flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=types),
                                           expected_start_time=FlowRunFilterExpectedStartTime(before_=now)),
-            sort=FlowRunSort.EXPECTED_START_TIME_DESC, limit=_RUNS_PAGE, offset=offset)
-        if page:
-            yield page
-        if len(page) < _RUNS_PAGE:
-            return
+            sort=FlowRunSort.EXPECTED_START_TIME_DESC, offset=offset):
+        yield page
         offset += len(page)
 
 
