@@ -291,3 +291,87 @@ def test_a_cached_value_that_is_there_but_cannot_be_read_is_a_fault_not_a_lost_v
         assert {p: p.read_bytes() for p in (record, value)} == {p: held[p] for p in (record, value)}, method
         assert digest.exists() == keep_digest
     assert check_cache_digest(settings, source, AS_OF, "fp", record=False) is None  # the fault gone: read as it is
+
+
+@pytest.mark.parametrize("code", ["EMFILE", "EACCES", "EIO"])
+def test_a_cached_value_that_cannot_be_read_to_hash_it_after_the_task_is_a_warning_naming_it(tiny_csv, tmp_path,
+                                                                                           monkeypatch, code):
+    """After the task, a value that is there but cannot be read to hash it was passed over (`except OSError: return
+    None`): no digest written, nothing said. It is the warning of a digest not written now, in `_unreadable`'s words
+    (the file and the errno): the run has its data and goes on, as with a digest that cannot be written (faults40)."""
+    import errno
+
+    from flowcast.flows.tasks import check_cache_digest
+
+    value, digest, run = _cached(tiny_csv, tmp_path / "home")
+    run()
+    settings, source, _ = _inputs(tiny_csv, tmp_path / "home")
+    digest.unlink()
+    with monkeypatch.context() as patch:
+        _failing(patch, value, "read_bytes", getattr(errno, code))
+        said = check_cache_digest(settings, source, AS_OF, "fp", record=True, computed=True)
+    assert said is not None and f"digest {digest} of the preprocessing cache entry" in said, said
+    assert f"could not read the preprocessing cache value {value}: " in said and f"[{code}]" in said, said
+    assert "the run goes on" in said and not digest.exists()
+    assert check_cache_digest(settings, source, AS_OF, "fp", record=True, computed=True) is None  # the fault gone
+    assert digest.exists()
+
+
+@pytest.mark.parametrize("code", ["EACCES", "EIO"])
+def test_a_record_that_is_there_but_cannot_be_read_is_a_fault_not_no_entry(tiny_csv, tmp_path, monkeypatch, code):
+    """The entry's record there but unreadable (permission denied, an I/O error) was taken for no entry before the
+    task (`except OSError: return None`), and Prefect computed again, which hid the fault. Only 'not there' is no
+    entry now: before the task (and where a failed task's entry is read back) it raises StorageError naming the
+    record and the errno, the entry left; after the task it is the warning of a digest not written."""
+    import errno
+
+    from flowcast.errors import StorageError
+    from flowcast.flows.tasks import check_cache_digest, drop_damaged_cache
+
+    number = getattr(errno, code)
+    value, digest, run = _cached(tiny_csv, tmp_path / "home")
+    run()
+    settings, source, _ = _inputs(tiny_csv, tmp_path / "home")
+    record = value.parent.parent / "prefect" / value.name
+    held = {p: p.read_bytes() for p in (record, value, digest)}
+    for method, check in [("open", lambda: check_cache_digest(settings, source, AS_OF, "fp", record=False)),
+                          ("read_bytes", lambda: drop_damaged_cache(settings, source, AS_OF, "fp"))]:
+        with monkeypatch.context() as patch:
+            _failing(patch, record, method, number)
+            with pytest.raises(StorageError) as raised:
+                check()
+        said = str(raised.value)
+        assert f"could not read the preprocessing cache record {record}: " in said and f"[{code}]" in said, said
+        assert {p: p.read_bytes() for p in held} == held, method
+    with monkeypatch.context() as patch:
+        _failing(patch, record, "open", number)
+        after = check_cache_digest(settings, source, AS_OF, "fp", record=True, computed=True)
+    assert after is not None and f"record {record}: " in after and f"[{code}]" in after, after
+    assert check_cache_digest(settings, source, AS_OF, "fp", record=False) is None  # the fault gone: read as it is
+
+
+@pytest.mark.parametrize(("error", "dropped"), [(MemoryError, False), (RecursionError, False), (ValueError, True)])
+def test_an_error_of_the_process_reading_an_entry_back_leaves_it(tiny_csv, tmp_path, monkeypatch, error, dropped):
+    """`drop_damaged_cache` took any exception reading an entry back for damage: out of memory unpickling a large value
+    removed a whole entry as 'could not be read back'. An error of the process (out of memory or stack) is raised as it
+    is now, the entry left; an error of the bytes (a ValueError of a value cut short) still removes it, saying why."""
+    from prefect._internal.result_records import ResultRecord
+
+    from flowcast.flows.tasks import drop_damaged_cache
+
+    value, digest, run = _cached(tiny_csv, tmp_path / "home")
+    run()
+    settings, source, _ = _inputs(tiny_csv, tmp_path / "home")
+    record = value.parent.parent / "prefect" / value.name
+
+    def failing(*args: Any, **kwargs: Any) -> Any:
+        raise error("injected")
+
+    monkeypatch.setattr(ResultRecord, "deserialize_from_result_and_metadata", failing)
+    if dropped:
+        why = drop_damaged_cache(settings, source, AS_OF, "fp")
+        assert why is not None and "could not be read back (ValueError: injected)" in why, why
+    else:
+        with pytest.raises(error, match="injected"):
+            drop_damaged_cache(settings, source, AS_OF, "fp")
+    assert (record.exists(), value.exists(), digest.exists()) == (not dropped,) * 3

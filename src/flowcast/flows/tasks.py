@@ -354,8 +354,10 @@ def drop_damaged_cache(settings: Settings, source: SourceConfig, as_of: datetime
     """When the preprocessing cache entry of these arguments cannot be read back (its value cut
     short by a full disk or a kill while Prefect rewrote it, or damaged on disk), remove its record
     and value and return why; None when there is no entry or it reads (the failure was another). A value that is there
-    but cannot be read (EMFILE, EACCES, EIO: not one of `_LOST`) raises StorageError naming it and the errno, the entry
-    left: that is not a damaged entry, and computing it again would hide the fault."""
+    but cannot be read (EMFILE, EACCES, EIO: not one of `_LOST`), or a record that is there but cannot be read, raises
+    StorageError naming it and the errno, the entry left: that is not a damaged entry, and computing it again would hide
+    the fault. An error of the process reading it (`_NOT_DAMAGE`: out of memory unpickling a large value) is raised as
+    it is, the entry left (it was removed as 'could not be read back')."""
     from prefect._internal.result_records import ResultRecord
 
     from flowcast.errors import StorageError
@@ -365,8 +367,8 @@ def drop_damaged_cache(settings: Settings, source: SourceConfig, as_of: datetime
     record = settings.cache_dir.resolve() / "prefect" / key
     value = settings.cache_dir.resolve() / "results" / key
     try:
-        meta = record.read_bytes()
-    except FileNotFoundError:
+        meta = _read_value(record, "record")
+    except _LOST:  # no record: no entry
         return None
     try:
         stored = json.loads(meta).get("storage_key")
@@ -374,7 +376,8 @@ def drop_damaged_cache(settings: Settings, source: SourceConfig, as_of: datetime
         data = _read_value(value)
         ResultRecord.deserialize_from_result_and_metadata(result=data, metadata=meta)
         return None
-    except StorageError:  # the value there and not readable now (EMFILE, EACCES, EIO): a fault, not a damaged entry
+    except (StorageError, *_NOT_DAMAGE):  # the value there and not readable now (EMFILE, EACCES, EIO), or the process
+        # out of memory reading it: a fault, not a damaged entry
         raise
     except Exception as exc:  # noqa: BLE001 - whatever the damage, the entry is unusable
         why = f"preprocessing cache entry {record} (value {value}) could not be read back ({type(exc).__name__}: {exc})"
@@ -387,27 +390,29 @@ def drop_damaged_cache(settings: Settings, source: SourceConfig, as_of: datetime
 # computed again. Any other error opening it (EMFILE, EACCES, EIO, ENOSPC) is a fault of the process or the disk that a
 # recompute would hide, or meet again in a worse place: `_unreadable` raises it, naming the file and the errno.
 _LOST = (FileNotFoundError, IsADirectoryError, NotADirectoryError)
+# errors of the process reading a cache entry back, not of the entry: it may be whole, and is left (`drop_damaged_cache`)
+_NOT_DAMAGE = (MemoryError, RecursionError)
 
 
-def _unreadable(value: Path, exc: OSError) -> StorageError:
-    """The StorageError of a cached value `value` that is there but could not be opened or read (`exc`, not one of
-    `_LOST`): it names the file and the errno, and says the entry is left as it is."""
+def _unreadable(value: Path, exc: OSError, what: str = "value") -> StorageError:
+    """The StorageError of a cached value `value` (or the entry's record: `what`) that is there but could not be
+    opened or read (`exc`, not one of `_LOST`): it names the file and the errno, and says the entry is left as it is."""
     from flowcast.errors import StorageError
     from flowcast.store.parquet import _io_error
 
-    return StorageError(f"could not read the preprocessing cache value {value}: {_io_error(str(value), exc)}; the "
+    return StorageError(f"could not read the preprocessing cache {what} {value}: {_io_error(str(value), exc)}; the "
                         "entry is left as it is and not computed again, which would hide this fault")
 
 
-def _read_value(value: Path) -> bytes:
-    """The bytes of the cached value `value`; a file lost (`_LOST`) raises as `read_bytes` does, any other OSError
-    raises `_unreadable`'s StorageError."""
+def _read_value(value: Path, what: str = "value") -> bytes:
+    """The bytes of the cached value `value` (or the entry's record: `what`); a file lost (`_LOST`) raises as
+    `read_bytes` does, any other OSError raises `_unreadable`'s StorageError."""
     try:
         return value.read_bytes()
     except _LOST:
         raise
     except OSError as exc:
-        raise _unreadable(value, exc) from exc
+        raise _unreadable(value, exc, what) from exc
 
 
 def _digest_path(settings: Settings, key: str) -> Path:
@@ -432,12 +437,15 @@ def check_cache_digest(settings: Settings, source: SourceConfig, as_of: datetime
     removed here, saying so, and not first failed by Prefect's read (a Failed task in the UI for what was handled). A
     record whose value is missing or not a file is removed the same way, saying so (`_value_gone`), whether a digest
     was recorded or not; a value that is there but cannot be read (EMFILE, EACCES, EIO) raises StorageError naming it and
-    the errno (`_unreadable`).
+    the errno (`_unreadable`), and so does a record that is there but cannot be opened (it was taken for no entry: Prefect
+    computed again, which hid the fault).
     `record=True` (after the task): with `computed` (the task ran and wrote the value: no entry, an expired one, one
     just removed as damaged) write the digest of the value as it is now; a value the task read back from the cache
     (`computed=False`) was checked before the read and is not hashed again, unless no digest was recorded with it (an
     entry an older flowcast wrote): its digest is written then. None, or a sentence when the digest could not be written
-    (a full disk: a warning, not the run's failure). (cache32: every run hashed the value twice, before and after the
+    (a full disk: a warning, not the run's failure), or when the value or record could not be read to hash it (EMFILE,
+    EACCES, EIO: `_unreadable`'s words in the same warning; the run has its data, and the next run's check before the
+    task raises if the fault is still there). (cache32: every run hashed the value twice, before and after the
     task, whether it computed or read it.)"""
     from flowcast.atomic import atomic_write_text
     from flowcast.data.sources import _digest
@@ -448,10 +456,14 @@ def check_cache_digest(settings: Settings, source: SourceConfig, as_of: datetime
     folder = settings.cache_dir.resolve()
     entry, value, digest = folder / "prefect" / key, folder / "results" / key, _digest_path(settings, key)
     try:
-        if not entry.exists():
-            return None
-    except OSError:  # the record unreadable: Prefect takes it for no entry and computes
+        with entry.open("rb"):  # only 'not there' is no entry: Prefect took a record it could not read for none, and
+            pass  # computed again, which hid the fault
+    except _LOST:
         return None
+    except OSError as exc:
+        if not record:
+            raise _unreadable(entry, exc, "record") from exc
+        return _digest_not_written(digest, entry, _unreadable(entry, exc, "record"))
     if not record and (gone := _value_gone(entry, value, digest)) is not None:
         return gone
     try:
@@ -461,7 +473,11 @@ def check_cache_digest(settings: Settings, source: SourceConfig, as_of: datetime
             return drop_damaged_cache(settings, source, as_of, fingerprint)
         if record and not computed and want is not None:  # read back from the cache: checked before the read
             return None
-        have = _digest(value.read_bytes() if record else _read_value(value))
+        have = _digest(_read_value(value))
+    except StorageError as exc:  # the value there and unreadable (`_unreadable`): raised before the task; after it
+        if not record:
+            raise
+        return _digest_not_written(digest, entry, exc)
     except OSError:  # the value gone since `_value_gone` looked, or a digest unreadable: `drop_damaged_cache`'s
         return None
     if have == want:
@@ -472,9 +488,7 @@ def check_cache_digest(settings: Settings, source: SourceConfig, as_of: datetime
         except (OSError, StorageError) as exc:  # a full or read-only cache folder: a warning, the run goes on (it
             # failed the run, nothing published, over a 32-byte checksum: faults40); the entry is used unchecked until
             # the next run of this data and as_of, which writes it
-            return (f"digest {digest} of the preprocessing cache entry {entry} could not be written "
-                    f"({' '.join(str(exc).split())[:300]}): the run goes on; the entry is read unchecked until the next "
-                    "run of this data and as_of writes its digest")
+            return _digest_not_written(digest, entry, exc)
         return None
     for path in (entry, value, digest):
         path.unlink(missing_ok=True)
@@ -485,6 +499,14 @@ def check_cache_digest(settings: Settings, source: SourceConfig, as_of: datetime
                 f"({'empty' if not want else f'{want[:40]!r}, not a digest'}), so the value cannot be checked against it")
     return (f"preprocessing cache entry {entry} (value {value}) does not match the digest written with it ({digest}: "
             f"{want}, the value now {have}): damaged on disk, it would have given this run other data than the source's")
+
+
+def _digest_not_written(digest: Path, entry: Path, exc: Exception) -> str:
+    """The warning of `check_cache_digest(record=True)` when the digest `digest` of the cache entry `entry` could not
+    be written, or the value not read to hash it (`exc`, which names the file and why): the run goes on."""
+    return (f"digest {digest} of the preprocessing cache entry {entry} could not be written "
+            f"({' '.join(str(exc).split())[:500]}): the run goes on; the entry is read unchecked until the next "
+            "run of this data and as_of writes its digest")
 
 
 def _value_gone(entry: Path, value: Path, digest: Path) -> str | None:
