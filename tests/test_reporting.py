@@ -501,3 +501,17 @@ def test_the_plot_caption_says_which_series_have_no_interval(lo80, lo95, said):
     """The caption said 'with 80% and 95% intervals' where some series had none (probe45: a series without a typical
     change to scale its widths by is published without bounds beside a constant series' zero-width interval)."""
     assert reporting.plot_bands_text(_bands_frame(lo80, lo95)) == said
+
+
+@pytest.mark.parametrize(("bare", "named"), [
+    ("a_b*", "a\\_b\\*"),  # wordsB45: unescaped, the caption (a markdown heading) read it as italics
+    ("x|y", "x\\|y"),
+    ("<EU>", "&lt;EU&gt;"),  # an HTML tag that vanished
+    ("north, east", "'north, east'"),  # quoted, as a list of ids names it: not two series
+])
+def test_the_plot_caption_names_the_series_without_an_interval_as_markdown_shows_them(bare, named):
+    """The caption is the plot artifact's markdown: a series id named in it is escaped (`mdtext.md_id`)."""
+    frame = _bands_frame([1.0, 1.0, None, None], [1.0, 1.0, None, None]).with_columns(
+        pl.col("unique_id").replace({"b": bare}))
+    assert reporting.plot_bands_text(frame) == (
+        f"with 80% and 95% intervals (none for 1 of 2 series: {named}; the run's notes say why)")

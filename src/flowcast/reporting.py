@@ -25,7 +25,7 @@ import polars as pl
 
 from flowcast.atomic import atomic_file
 from flowcast.figures import _fmt, _plain, _sig, duration_text, score_text
-from flowcast.mdtext import id_text, md_text
+from flowcast.mdtext import md_id, md_text
 from flowcast.timekeys import utc_text
 
 _log = logging.getLogger(__name__)
@@ -254,6 +254,18 @@ def _score_cell(v: Any) -> Any:
     return x if isinstance(x, float) and math.isfinite(x) else _plain(x)
 
 
+def all_fallback_text(model: str, version: str | None, models: Sequence[Any] | None) -> str | None:
+    """Who made the rows where every one is a fallback's (`models`, the rows' models, lacks `model`): 'naive, the
+    fallback for every series (theta-v1 forecast none)'; None where `model` made some (or `models` is not known).
+    'from theta (theta-v1)' named a model that made none of them (iv44)."""
+    made = [str(m) for m in models or []]
+    if not made or model in made:
+        return None
+    fell = " and ".join([", ".join(made[:-1]), made[-1]] if len(made) > 1 else made)
+    return (f"{fell}, the fallback{'s' if len(made) > 1 else ''} for every series "
+            f"({version if version and version != model else model} forecast none)")
+
+
 def receipt_sentence(receipt: Any) -> str:
     """The one sentence a person needs: what was published, for which as_of, from which model; where no row is
     the model's (`models`: every series its fallback's), the fallback it was: '... from naive, the fallback for every
@@ -263,12 +275,7 @@ def receipt_sentence(receipt: Any) -> str:
     when = utc_text(as_of) if isinstance(as_of, str | datetime) else str(as_of)
     model = d.get("model") or "?"
     version = d.get("model_version")
-    named = f"{model}" + (f" ({version})" if version and version != model else "")
-    made = [str(m) for m in d.get("models") or []]  # the rows' models, fallbacks included
-    if made and model not in made:  # every row a fallback's: 'from theta (theta-v1)' named a model of none (iv44)
-        fell = " and ".join([", ".join(made[:-1]), made[-1]] if len(made) > 1 else made)
-        named = (f"{fell}, the fallback{'s' if len(made) > 1 else ''} for every series "
-                 f"({version if version and version != model else model} forecast none)")
+    named = all_fallback_text(model, version, d.get("models")) or model_text(model, version)
     text = (f"Published {int(d.get('rows') or 0):,} forecast rows of {int(d.get('n_series') or 0):,} series of "
             f"{d.get('dataset')} as of {when} from {named}")
     replaced = int(d.get("replaced_rows") or 0)
@@ -809,7 +816,9 @@ def plot_bands_text(forecasts: pl.DataFrame) -> str:
     """The forecast plot caption's words for its interval bands: 'with 80% and 95% intervals', 'without intervals'.
     A level its calibration had too few points for is not drawn (the caption said 80% and 95% anyway); the series
     without a level drawn for others are counted and named (probe45: a series with no typical change to scale its
-    widths by has none beside a constant series' zero-width interval, and the caption said 'with 80% intervals')."""
+    widths by has none beside a constant series' zero-width interval, and the caption said 'with 80% intervals').
+    The caption is markdown (the plot artifact's heading): the ids are escaped (`md_id`), an id `a_b*` read as
+    italics and broke the artifact (wordsB45)."""
     levels = [lv for lv in (80, 95) if f"y_hat_lo{lv}" in forecasts.columns
               and forecasts[f"y_hat_lo{lv}"].null_count() < forecasts.height]
     if not levels:
@@ -817,7 +826,7 @@ def plot_bands_text(forecasts: pl.DataFrame) -> str:
     bare = (forecasts.filter(pl.any_horizontal(pl.col(f"y_hat_lo{lv}").is_null() for lv in levels))
             ["unique_id"].unique().sort().to_list())
     n = forecasts["unique_id"].n_unique()
-    named = f"{'e.g. ' if len(bare) > 3 else ''}{', '.join(id_text(u) for u in bare[:3])}"
+    named = f"{'e.g. ' if len(bare) > 3 else ''}{', '.join(md_id(u) for u in bare[:3])}"
     some = f" (none for {len(bare):,} of {n:,} series: {named}; the run's notes say why)" if bare else ""
     return f"with {' and '.join(f'{lv}%' for lv in levels)} intervals{some}"
 

@@ -763,11 +763,12 @@ def run(
               + " ".join(d["reasons"][:3]), highlight=False)
     if result.get("note"):
         out.print(result["note"], highlight=False)
-    from flowcast.reporting import rows_text
+    from flowcast.reporting import all_fallback_text, rows_text
 
+    made_by = all_fallback_text(result["champion"], result.get("model_version"), result.get("models"))
     out.print(
         f"Published {rows_text(result['published_rows'])} forecast rows ({result['n_series']:,} series, horizon "
-        f"{result['horizon']}) from {result['champion']}\n  Parquet: {result['parquet']}\n  DuckDB:  {result['duckdb']} (table forecasts)"
+        f"{result['horizon']}) from {made_by or result['champion']}\n  Parquet: {result['parquet']}\n  DuckDB:  {result['duckdb']} (table forecasts)"
         f"\n  Read them: {_read_them(result, settings, config, home)}",
         highlight=False, soft_wrap=True,  # a path folded at 80 columns cannot be copied whole
     )
@@ -912,11 +913,12 @@ def forecast(
         _print_stale(result)  # nothing new arrived: all the more the question whether the source is still updated
         interrupted_afterwards(late)
         return
-    from flowcast.reporting import rows_text
+    from flowcast.reporting import all_fallback_text, rows_text
 
+    made_by = all_fallback_text(result["model"], result.get("model_version"), result.get("models"))
     out.print(
         f"{result['dataset']}: {result['n_series']:,} series, as of {utc_text(result['as_of'])}; {counts_said(result)}\n"
-        f"Published {rows_text(result['published_rows'])} forecast rows from {result['model_version']}\n"
+        f"Published {rows_text(result['published_rows'])} forecast rows from {made_by or result['model_version']}\n"
         f"  Parquet: {result['parquet']}\n  DuckDB:  {result['duckdb']} (table forecasts)\n"
         f"  Read them: {_read_them(result, settings, config, home)}",
         highlight=False, soft_wrap=True,  # a path folded at 80 columns cannot be copied whole

@@ -183,8 +183,8 @@ def damaged_model_sentence(version: str, which: str, dataset: str, problem: str)
 # The early returns lacked `excluded` and `series_excluded` (and more), where the published result had them.
 FORECAST_KEYS = ("as_of", "run_id", "dataset", "n_series", "rows_in", "rows_valid", "rows_quarantined",
                  *RUN_COUNT_KEYS, "model", "model_version", "kind", "fallback_series", "fallbacks", "excluded",
-                 "series_excluded", "published_rows", "skipped", "published_by", "unchanged", "realized", "note",
-                 "store", "parquet", "duckdb")
+                 "series_excluded", "published_rows", "models", "skipped", "published_by", "unchanged", "realized",
+                 "note", "store", "parquet", "duckdb")
 
 
 def _result(**values: Any) -> dict[str, Any]:
@@ -394,6 +394,7 @@ def forecast_flow(
             fallback_series=int(rf.fallbacks.height),
             fallbacks=rf.fallbacks.head(100).to_dicts(),  # series made by a fallback: model and reason
             published_rows=int(receipt.rows),
+            models=list(receipt.models),  # the rows' models, fallbacks included: naive alone where all fell back
             realized=realized_json(realized),
             note=note or None,
             store=store_label(settings),

@@ -105,8 +105,8 @@ _LISTED = 100  # series listed by name in a run's summary (fallbacks, excluded);
 # `retrained_by`: the result changed shape with the way the run ended, as the forecast flow's did: FORECAST_KEYS)
 RETRAIN_KEYS = ("as_of", "run_id", "dataset", "n_series", "rows_in", "rows_valid", "rows_quarantined", *RUN_COUNT_KEYS,
                 "horizon", "leaderboard", "decision", "registered", "champion", "model_version", "kind",
-                "fallback_series", "fallbacks", "excluded", "series_excluded", "spans", "published_rows", "skipped",
-                "retrained_by", "published_by", "realized", "store", "parquet", "duckdb", "note")
+                "fallback_series", "fallbacks", "excluded", "series_excluded", "spans", "published_rows", "models",
+                "skipped", "retrained_by", "published_by", "realized", "store", "parquet", "duckdb", "note")
 
 
 def _retrain_result(**values: Any) -> dict[str, Any]:
@@ -955,6 +955,7 @@ def retrain_flow(
         fallback_series=int(rf.fallbacks.height),
         fallbacks=rf.fallbacks.head(_LISTED).to_dicts(),  # series made by a fallback: model and reason
         published_rows=int(receipt.rows),
+        models=list(receipt.models),  # the rows' models, fallbacks included: naive alone where all fell back
         realized=realized_json(realized),
         store=store_label(settings),
         parquet=str(receipt.parquet_path) if receipt.parquet_path else None,
