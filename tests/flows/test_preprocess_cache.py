@@ -375,3 +375,38 @@ def test_an_error_of_the_process_reading_an_entry_back_leaves_it(tiny_csv, tmp_p
         with pytest.raises(error, match="injected"):
             drop_damaged_cache(settings, source, AS_OF, "fp")
     assert (record.exists(), value.exists(), digest.exists()) == (not dropped,) * 3
+
+
+@pytest.mark.parametrize("code", ["EMFILE", "EACCES", "EIO"])
+def test_a_digest_that_is_there_but_cannot_be_read_is_a_fault_not_no_digest(tiny_csv, tmp_path, monkeypatch, code):
+    """A digest file there but unreadable (permission denied, an I/O error) was taken for no digest (`except OSError:
+    return None`): before the task the cached value was used unchecked, and nothing was said. Only 'not there' / 'not a
+    file' is no digest now: before the task it raises StorageError naming the digest and the errno, the entry left;
+    after the task it is the warning of a digest not written. (The fault is injected at `open`, which `read_text` and
+    `read_bytes` go through.)"""
+    import errno
+
+    from flowcast.errors import StorageError
+    from flowcast.flows.tasks import check_cache_digest
+
+    number = getattr(errno, code)
+    value, digest, run = _cached(tiny_csv, tmp_path / "home")
+    run()
+    settings, source, _ = _inputs(tiny_csv, tmp_path / "home")
+    record = value.parent.parent / "prefect" / value.name
+    held = {p: p.read_bytes() for p in (record, value, digest)}
+    with monkeypatch.context() as patch:
+        _failing(patch, digest, "open", number)
+        with pytest.raises(StorageError) as raised:
+            check_cache_digest(settings, source, AS_OF, "fp", record=False)
+        after = check_cache_digest(settings, source, AS_OF, "fp", record=True, computed=True)
+    said = str(raised.value)
+    assert f"could not read the preprocessing cache digest {digest}: " in said and f"[{code}]" in said, said
+    assert after is not None and f"digest {digest} of the preprocessing cache entry" in after, after
+    assert f"could not read the preprocessing cache digest {digest}: " in after and "the run goes on" in after, after
+    assert {p: p.read_bytes() for p in held} == held
+    assert check_cache_digest(settings, source, AS_OF, "fp", record=False) is None  # the fault gone: checked, matches
+    digest.unlink()
+    digest.mkdir()  # not a file: no digest, as when it is not there (the value is read back before the task)
+    assert check_cache_digest(settings, source, AS_OF, "fp", record=False) is None
+    assert record.exists() and value.exists()

@@ -395,7 +395,7 @@ _NOT_DAMAGE = (MemoryError, RecursionError)
 
 
 def _unreadable(value: Path, exc: OSError, what: str = "value") -> StorageError:
-    """The StorageError of a cached value `value` (or the entry's record: `what`) that is there but could not be
+    """The StorageError of a cached value `value` (or the entry's record or digest: `what`) that is there but could not be
     opened or read (`exc`, not one of `_LOST`): it names the file and the errno, and says the entry is left as it is."""
     from flowcast.errors import StorageError
     from flowcast.store.parquet import _io_error
@@ -413,6 +413,16 @@ def _read_value(value: Path, what: str = "value") -> bytes:
         raise
     except OSError as exc:
         raise _unreadable(value, exc, what) from exc
+
+
+def _recorded_digest(digest: Path) -> str | None:
+    """The digest recorded in the file `digest` (stripped; bytes that are not text come back replaced, for the check to
+    call the file damaged); None when there is none (`_LOST`: not there, or not a file). Any other error reading it
+    (EMFILE, EACCES, EIO) raises `_unreadable`'s StorageError: it was taken for no digest, and the value used unchecked."""
+    try:
+        return _read_value(digest, "digest").decode(errors="replace").strip()
+    except _LOST:
+        return None
 
 
 def _digest_path(settings: Settings, key: str) -> Path:
@@ -438,12 +448,13 @@ def check_cache_digest(settings: Settings, source: SourceConfig, as_of: datetime
     record whose value is missing or not a file is removed the same way, saying so (`_value_gone`), whether a digest
     was recorded or not; a value that is there but cannot be read (EMFILE, EACCES, EIO) raises StorageError naming it and
     the errno (`_unreadable`), and so does a record that is there but cannot be opened (it was taken for no entry: Prefect
-    computed again, which hid the fault).
+    computed again, which hid the fault), and a digest that is there but cannot be read (it was taken for no digest:
+    the value was used unchecked, without a word).
     `record=True` (after the task): with `computed` (the task ran and wrote the value: no entry, an expired one, one
     just removed as damaged) write the digest of the value as it is now; a value the task read back from the cache
     (`computed=False`) was checked before the read and is not hashed again, unless no digest was recorded with it (an
     entry an older flowcast wrote): its digest is written then. None, or a sentence when the digest could not be written
-    (a full disk: a warning, not the run's failure), or when the value or record could not be read to hash it (EMFILE,
+    (a full disk: a warning, not the run's failure), or when the value, record or digest could not be read (EMFILE,
     EACCES, EIO: `_unreadable`'s words in the same warning; the run has its data, and the next run's check before the
     task raises if the fault is still there). (cache32: every run hashed the value twice, before and after the
     task, whether it computed or read it.)"""
@@ -467,18 +478,19 @@ def check_cache_digest(settings: Settings, source: SourceConfig, as_of: datetime
     if not record and (gone := _value_gone(entry, value, digest)) is not None:
         return gone
     try:
-        want = digest.read_text().strip() if digest.exists() else None
+        want = _recorded_digest(digest)
         if want is None and not record:  # nothing to compare with (recorded after the task): whether it reads back,
             # before Prefect reads it (its failure was a Failed task in the UI for what is handled here)
             return drop_damaged_cache(settings, source, as_of, fingerprint)
         if record and not computed and want is not None:  # read back from the cache: checked before the read
             return None
         have = _digest(_read_value(value))
-    except StorageError as exc:  # the value there and unreadable (`_unreadable`): raised before the task; after it
+    except StorageError as exc:  # the value or digest there and unreadable (`_unreadable`): raised before the task;
+        # after it, a warning
         if not record:
             raise
         return _digest_not_written(digest, entry, exc)
-    except OSError:  # the value gone since `_value_gone` looked, or a digest unreadable: `drop_damaged_cache`'s
+    except OSError:  # the value gone since `_value_gone` looked: `drop_damaged_cache`'s
         return None
     if have == want:
         return None
