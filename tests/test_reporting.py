@@ -515,3 +515,19 @@ def test_the_plot_caption_names_the_series_without_an_interval_as_markdown_shows
         pl.col("unique_id").replace({"b": bare}))
     assert reporting.plot_bands_text(frame) == (
         f"with 80% and 95% intervals (none for 1 of 2 series: {named}; the run's notes say why)")
+
+
+@pytest.mark.parametrize(("ended", "stopped"), [
+    ([], ""),
+    (["a_b*"], "; 1 ended series forecast from its own last observation, long before the others' (marked): a\\_b\\*"),
+    (["x|y", "<EU>", "north, east", "d"],
+     "; 4 ended series forecast from their own last observation, long before the others' (marked), e.g. x\\|y, "
+     "&lt;EU&gt;, 'north, east'"),
+])
+def test_the_plot_caption_names_its_model_and_ended_series_as_markdown_shows_them(ended, stopped):
+    """wordsC45: the caption (a markdown heading) put the ended series' ids and the model in unescaped: a model
+    `seasonal_naive` and an id `a_b*` read as italics, `<EU>` vanished as an HTML tag."""
+    caption = reporting.forecast_plot_caption("my_seasonal_naive", 2, 40, _bands_frame([1.0] * 4, [1.0] * 4), ended,
+                                              ", and the actuals observed after 2024-03-01")
+    assert caption == ("Forecasts of 2 of 40 series from my\\_seasonal\\_naive with 80% and 95% intervals, and the "
+                       f"actuals observed after 2024-03-01{stopped}")

@@ -142,7 +142,9 @@ PUBLISHED_MESSAGE = "Published "
 def run_state_message(result: dict[str, Any]) -> str | None:
     """The Completed state's message of a run with `result`: why it published nothing (`skipped_state`), or what it
     published ('Published 48 forecast rows from gru-v1: tiny as of 2023-12-31 00:00 UTC'; it ended Completed()
-    with no message, its page's side panel reading 'State Message: None', ui42); None where it published no rows."""
+    with no message, its page's side panel reading 'State Message: None', ui42), from the fallback where every row is
+    a fallback's ('... from naive, the fallback for every series (theta-v1 forecast none): ...', `all_fallback_text`);
+    None where it published no rows."""
     if (said := skipped_state(result)) is not None:
         return said[0]
     rows = int(result.get("published_rows") or 0)
@@ -150,7 +152,11 @@ def run_state_message(result: dict[str, Any]) -> str | None:
         return None
     from flowcast.wording import noun
 
-    model = result.get("model_version") or result.get("model") or "the production model"
+    # every row its fallback's: the fallback, as the CLI's line and the receipt say it ('from theta-v1' named a model
+    # that made none of them); the pipeline's result names its model `champion`, the forecast flow's `model`
+    named = result.get("model") or result.get("champion")
+    fell = reporting.all_fallback_text(str(named), result.get("model_version"), result.get("models")) if named else None
+    model = fell or result.get("model_version") or result.get("model") or "the production model"
     # the model before the dataset and as_of, which the run's name says: the side panel cuts the message at about 70
     # characters ('... as of 2023-11-30 06:00 UTC fro... See More')
     return (f"{PUBLISHED_MESSAGE}{rows:,} {noun(rows, 'forecast row')} from {model}: {result.get('dataset')} as of "
@@ -1307,14 +1313,9 @@ def publish_forecasts(
             share_file(settings, png)
         shown = (f", and the actuals observed after {utc_text(naive_utc(as_of))}"
                  if actuals is not None and actuals.height else "")
-        bands = reporting.plot_bands_text(forecasts)
         starts = " (times are interval starts; the data label interval ends)" if data.source.time_label == "end" else ""
-        stopped = (f"; {len(ended):,} ended series forecast from {'its' if len(ended) == 1 else 'their'} own last "
-                   f"observation, long before the others' (marked){', e.g. ' if len(ended) > 3 else ': '}"
-                   f"{', '.join(map(str, list(ended)[:3]))}"
-                   if ended else "")
-        reporting.plot_artifact(png, f"Forecasts of {n_plot} of {td.n_series} series from {model} {bands}{shown}{starts}"
-                                f"{stopped}", scope)
+        reporting.plot_artifact(png, reporting.forecast_plot_caption(model, n_plot, td.n_series, forecasts,
+                                                                     list(ended), f"{shown}{starts}"), scope)
     reporting.receipt_artifact(receipt, scope, note=note, home=settings.home)
     events.emit(events.PUBLISHED, dataset=data.source.name, as_of=as_of,
                 message=f"published {receipt.rows:,} forecast rows ({receipt.n_series:,} series) from {model} "
