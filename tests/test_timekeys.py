@@ -264,6 +264,19 @@ def test_utc_text_writes_a_midnight_with_its_clock_beside_a_local_time():
         "2026-12-05 05:00 UTC (2026-12-05 00:00 -05:00 America/New_York)"  # a date: its midnight there
 
 
+@pytest.mark.parametrize(("value", "zone", "said"), [
+    (datetime(2024, 3, 11), True, "2024-03-11 00:00 UTC"),
+    (datetime(2024, 3, 11), False, "2024-03-11 00:00"),
+    (date(2024, 3, 11), False, "2024-03-11 00:00"),
+    (datetime(2024, 3, 11, 0, 15), False, "2024-03-11 00:15"),
+    (datetime(2024, 3, 11, 0, 0, 30), False, "2024-03-11 00:00:30"),
+])
+def test_utc_text_with_its_clock_writes_a_midnight_as_any_other_time(value, zone, said):
+    """`clock`: a sub-daily table's midnight read '2024-03-11' among '2024-03-11 00:15' (wordsC45)."""
+    assert utc_text(value, zone=zone, clock=True) == said
+    assert as_instant(said) == as_instant(value)
+
+
 @pytest.mark.parametrize(("value", "cell"), [
     (datetime(2026, 12, 5, 3), "2026-12-05 03:00"),
     (datetime(2026, 12, 5, 5, 58, 42), "2026-12-05 05:58:42"),

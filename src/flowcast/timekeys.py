@@ -239,7 +239,7 @@ def naive_utc_expr(column: str, dtype: pl.DataType) -> pl.Expr:
 
 
 def utc_text(value: datetime | date | str | None, tz: str | None = None, *, zone: bool = True,
-             read_in: str | None = None) -> str:
+             read_in: str | None = None, clock: bool = False) -> str:
     """An instant as a person reads it, the one way flowcast writes one (messages, tables, run names, artifacts):
     a midnight UTC is its date alone ('2026-12-05'); any other instant its UTC clock time, with 'UTC'
     ('2026-12-05 03:00 UTC'), and its seconds only where they are not zero ('2026-12-05 05:58:42 UTC', a registration
@@ -251,12 +251,14 @@ def utc_text(value: datetime | date | str | None, tz: str | None = None, *, zone
     `zone=False`: a cell of a column whose header says '(UTC)' ('as_of (UTC)'), the same text without ' UTC' (a
     table of sub-daily as_ofs did not fit 80 columns with it in every row). `read_in`: the zone a date alone is read in
     where the text is given back (`--as-of` of a dataset whose source has a `tz`): a midnight UTC that is not that
-    zone's midnight keeps its clock ('2024-03-01 00:00 UTC'), its date alone read back another instant."""
+    zone's midnight keeps its clock ('2024-03-01 00:00 UTC'), its date alone read back another instant. `clock`: a
+    midnight UTC keeps its clock too ('2024-03-11 00:00'), an instant among others of a day's hours (a sub-daily
+    table's ds: it read '2024-03-11' between '2024-03-10 23:45' and '2024-03-11 00:15')."""
     if value is None:
         return "now"
     instant = as_instant(value, tz)
     local = tz is not None and tz != "UTC"
-    if not local and (instant.hour, instant.minute, instant.second, instant.microsecond) == (0, 0, 0, 0) and (
+    if not local and not clock and (instant.hour, instant.minute, instant.second, instant.microsecond) == (0, 0, 0, 0) and (
             read_in is None or day_start(instant.date(), read_in) == instant):
         return f"{instant:%Y-%m-%d}"
     text = f"{_clock_text(instant)} UTC" if zone or local else _clock_text(instant)

@@ -124,14 +124,37 @@ def test_forecasts_table_fits_80_columns_with_what_rows_share_in_its_title():
     hourly = forecast_tables(pl.DataFrame(rows("s1", "gru-v1", True)).with_columns(pl.col("ds").dt.offset_by("30m")))
     assert "ds (UTC)          step" in hourly and "2024-04-20 00:30     1" in hourly  # instants, said to be UTC
     # as every instant reads (`timekeys.utc_text`): seconds where a period has them (they were cut to the minute),
-    # a midnight among clock times its date
+    # a midnight among clock times with its clock too (it read '2024-04-20' among '2024-04-20 06:00', wordsC45)
     secs = forecast_tables(pl.DataFrame(rows("s1", "gru-v1", True)).with_columns(
         pl.col("ds").dt.offset_by("-30s")))
     assert "ds (UTC)             step" in secs and "2024-04-19 23:59:30     1" in secs, secs
     mixed = forecast_tables(pl.DataFrame(rows("s1", "gru-v1", True)[:1] + [
         {**rows("s1", "gru-v1", True)[1], "ds": datetime(2024, 4, 20, 6)}]))
     assert [line.split()[:4] for line in mixed.splitlines()[4:6]] == [
-        ["s1", "2024-04-20", "1", "1000.0"], ["s1", "2024-04-20", "06:00", "2"]], mixed
+        ["s1", "2024-04-20", "00:00", "1"], ["s1", "2024-04-20", "06:00", "2"]], mixed
+    assert "ds (UTC)          step" in mixed, mixed
+
+
+def test_a_sub_daily_forecast_table_shows_the_time_of_every_period():
+    """wordsC45: `flowcast forecasts` of 15-minute data printed a midnight as its date alone, '2024-03-11' among
+    '2024-03-10 23:45' and '2024-03-11 00:15'; a table of dates alone keeps its dates."""
+    from datetime import date, datetime, timedelta
+
+    import polars as pl
+
+    from flowcast.cli.store import forecast_tables
+
+    def frame(ds: list) -> pl.DataFrame:
+        return pl.DataFrame({"dataset": "load", "as_of": datetime(2024, 3, 10, 23, 30), "unique_id": "a", "ds": ds,
+                             "step": range(1, len(ds) + 1), "model": "naive", "model_version": "naive-v1",
+                             "y_hat": [1.0] * len(ds), "run_id": "r"})
+
+    quarter = forecast_tables(frame([datetime(2024, 3, 10, 23, 45) + timedelta(minutes=15 * i) for i in range(3)]))
+    assert [line.split()[1:3] for line in quarter.splitlines()[4:7]] == [
+        ["2024-03-10", "23:45"], ["2024-03-11", "00:00"], ["2024-03-11", "00:15"]], quarter
+    days = forecast_tables(frame([date(2024, 3, 11), date(2024, 3, 12)]))
+    assert [line.split()[1] for line in days.splitlines()[4:6]] == ["2024-03-11", "2024-03-12"], days
+    assert "00:00" not in days and "ds (UTC)" not in days, days
 
 
 @pytest.mark.parametrize(("fallen", "said"), [

@@ -203,8 +203,8 @@ def forecast_tables(frame: Any, zones: dict[str, str | None] | None = None) -> s
         heads = ["unique_id", "ds" if daily else "ds (UTC)", *([("ds_end" if daily else "ds_end (UTC)")] if ends else []),
                  "step", *(["model"] if len(versions) > 1 else []), *[c.removeprefix("y_hat_") for c in bounds]]
         # sub-daily ds are instants, stored and shown in UTC (the header says so)
-        rows = [[str(r["unique_id"]), _period_text(r["ds"]),
-                 *([_period_text(r["ds_end"])] if ends else []), str(r["step"]),
+        rows = [[str(r["unique_id"]), _period_text(r["ds"], clock=not daily),
+                 *([_period_text(r["ds_end"], clock=not daily)] if ends else []), str(r["step"]),
                  *([r["model_version"] or ""] if len(versions) > 1 else []),
                  *[number(r[c]) for c in bounds]] for r in group.iter_rows(named=True)]
         widths = [max(cell_len(h), *(cell_len(row[i]) for row in rows)) for i, h in enumerate(heads)]
@@ -274,12 +274,13 @@ def _aligned(cells: list[str], heads: list[str], widths: list[int]) -> str:
                      for c, w, h in zip(cells, widths, heads, strict=True)).rstrip()
 
 
-def _period_text(value: Any) -> str:
+def _period_text(value: Any, clock: bool = False) -> str:
     """A forecast's period in a cell as every instant reads (`timekeys.utc_text`, the zone left to the 'ds (UTC)'
     header of sub-daily tables): a date or a midnight its date, any other time its clock, seconds only where it has
     them ('2024-04-20 00:30', '2024-04-20 00:30:15': it read '%Y-%m-%d %H:%M', a period of seconds cut to the
-    minute, its neighbours' twin); '-' for none."""
-    return "-" if value is None else utc_text(value, zone=False)
+    minute, its neighbours' twin); `clock` (a sub-daily table): a midnight too ('2024-03-11 00:00', where it read
+    '2024-03-11' among '2024-03-11 00:15' and the day's other hours); '-' for none."""
+    return "-" if value is None else utc_text(value, zone=False, clock=clock)
 
 
 def _number_format(values: list[float]) -> Any:
