@@ -729,6 +729,26 @@ def test_the_wide_file_note_counts_the_columns_that_become_series(tmp_path, monk
     assert said in " ".join(res.stderr.split()), res.stderr
 
 
+def test_the_wide_file_note_suggests_id_col_only_where_a_column_may_be_one(tmp_path, monkeypatch):
+    """wordsC45: vic_elecdemand (`Time,Demand,Temperature,WorkDay`, no time written twice) was told 'pass --target-col
+    and --id-col for a long file': no column of it tells series apart (WorkDay of 0 and 1 keys it, as two 'series').
+    A file wide by its rows to --as-of whose later rows repeat a time under a meter number is told that column."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "vic.csv").write_text("Time,Demand,Temperature,WorkDay\n" + "".join(
+        f"2024-01-{d:02d},{4000 + d},{20 + d % 3},{int(d % 7 < 5)}\n" for d in range(1, 15)))
+    res = runner.invoke(app, ["validate", "vic.csv", "--freq", "1d", "--home", "h"], terminal_width=400)
+    said = " ".join(res.stderr.split())
+    assert "it is read as a wide file, each of its 3 columns a series (Demand, Temperature, WorkDay); pass " \
+           "--target-col for a long file" in said and "--id-col" not in said.split("; pass ")[-1], said
+    (tmp_path / "meters.csv").write_text("Time,Meter,Reading\n2024-01-01,1,10.5\n2024-01-02,1,11.5\n" + "".join(
+        f"2024-01-{d:02d},{m},{d * 10 + m + 0.5}\n" for d in range(3, 9) for m in (1, 2)))
+    res = runner.invoke(app, ["validate", "meters.csv", "--as-of", "2024-01-02", "--freq", "1d", "--home", "h"],
+                        terminal_width=400)
+    said = " ".join(res.stderr.split())
+    assert "each of its 2 columns a series (Meter, Reading); pass --target-col and --id-col (e.g. --id-col Meter) " \
+           "for a long file" in said, said
+
+
 def test_a_file_with_its_periods_across_is_told_how_to_melt_it(tmp_path, monkeypatch):
     """Regression (new-user trial): a planning spreadsheet's layout, one row per series and one column per period
     ('product,2022-01,2022-02,...'), was told 'also needs --time-col, --target-col' (it has no such column), and

@@ -154,8 +154,8 @@ def test_a_date_whose_run_published_and_was_replaced_says_so(message, receipt, s
     # a version holding ': ' (it was cut at the first: 'ens'), one row (it read as no publish), seconds
     ("Published 1 forecast row from ens: a+b-v2: m3.monthly-x as of 2019-03-01 06:00:15 UTC", (1, "ens: a+b-v2")),
     # every row the fallback's (wordsC45): its words are the model the date's line names
-    ("Published 48 forecast rows from naive, the fallback for every series (theta-v1 forecast none): tiny as of "
-     "2019-03-01", (48, "naive, the fallback for every series (theta-v1 forecast none)")),
+    (("Published 48 forecast rows from naive, the fallback for every series (theta-v1 forecast none): tiny as of "
+     "2019-03-01"), (48, "naive, the fallback for every series (theta-v1 forecast none)")),
     ("Skipped: tiny as of 2019-03-01 00:00 is published already (run later)", None),
     ("Nothing published: no new observation of tiny since its last publish", None),
     (None, None),

@@ -191,12 +191,12 @@ def test_a_combinations_weights_note_reads_as_the_decision_shows_it(n, metric, s
     # wordsC45: every row the fallback's: it said 'from theta-v1', where the CLI's line and the receipt name the fallback
     ({"dataset": "tiny", "as_of": "2023-12-31T00:00:00+00:00", "published_rows": 48, "model_version": "theta-v1",
       "model": "theta", "models": ["naive"]},
-     "Published 48 forecast rows from naive, the fallback for every series (theta-v1 forecast none): tiny as of "
-     "2023-12-31"),
+     ("Published 48 forecast rows from naive, the fallback for every series (theta-v1 forecast none): tiny as of "
+     "2023-12-31")),
     ({"dataset": "tiny", "as_of": "2023-12-31T00:00:00+00:00", "published_rows": 48, "model_version": "gru-v1",
       "champion": "gru", "models": ["naive", "seasonal_naive"]},  # the pipeline's result names its model `champion`
-     "Published 48 forecast rows from naive and seasonal_naive, the fallbacks for every series (gru-v1 forecast "
-     "none): tiny as of 2023-12-31"),
+     ("Published 48 forecast rows from naive and seasonal_naive, the fallbacks for every series (gru-v1 forecast "
+     "none): tiny as of 2023-12-31")),
     ({"dataset": "tiny", "as_of": "2023-12-31T00:00:00+00:00", "published_rows": 48, "model_version": "theta-v1",
       "model": "theta", "models": ["naive", "theta"]}, "Published 48 forecast rows from theta-v1: tiny as of 2023-12-31"),
     ({"dataset": "tiny", "as_of": "2023-12-31T00:00:00+00:00", "published_rows": 48, "skipped": True,

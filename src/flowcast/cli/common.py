@@ -287,20 +287,30 @@ def _number_id_hint(data: str, time_col: str) -> str:
     makes the fewest series, each of two rows or more on average (a measured value may key the file too, as about one
     series per row). newuser45: a file `Meter ID,Timestamp,Reading kWh` was told only that it needs --target-col, and given
     it, had every row quarantined as duplicates. '' where no number column does."""
-    from flowcast.data.sources import keyings, wide_probe
+    from flowcast.data.sources import wide_probe
 
     probe = wide_probe(data, time_col, long_only=True)
-    numbers = probe[0] if probe is not None else []
-    found = keyings(data, time_col, [[], *([c] for c in numbers)]) if numbers else None
-    if not found:
+    found = _number_id(data, time_col, probe[0] if probe is not None else [])
+    if found is None:
         return ""
-    rows = found[0].repeated  # (under no key: the rows whose time another row holds)
-    ids = [(k.keys, c) for c, k in zip(numbers, found[1:], strict=True) if not k.repeated and 2 * k.keys <= rows]
-    if not ids:
-        return ""
-    keys, col = min(ids)
+    keys, col = found
     return (f"; its times repeat (several series?) and {col!r} tells them apart ({keys} series, its numbers read as "
             f"ids): name it with --id-col (--id-col {shlex.quote(col)})")
+
+
+def _number_id(data: str, time_col: str, numbers: list[str]) -> tuple[int, str] | None:
+    """(series, column) of the one of the number columns `numbers` of a local file that may be its series' id: under
+    it no time repeats where the file's times do, and it makes the fewest series, each of two rows or more on average
+    (a measured value may key the file too, as about one series per row). None where none does, or where no time
+    repeats (a file of one series: a column is no id because it keys it, 'WorkDay' of 0 and 1 beside each date)."""
+    from flowcast.data.sources import keyings
+
+    found = keyings(data, time_col, [[], *([c] for c in numbers)]) if numbers else None
+    if not found:
+        return None
+    rows = found[0].repeated  # (under no key: the rows whose time another row holds)
+    ids = [(k.keys, c) for c, k in zip(numbers, found[1:], strict=True) if not k.repeated and 2 * k.keys <= rows]
+    return min(ids) if ids else None
 
 
 def _fewest_keying(data: str, time_col: str, candidates: list[str], first: int = 5, most: int = 3) -> list[str] | None:
@@ -726,10 +736,14 @@ def _layout_of(data: str, id_col: list[str] | None, time_col: str | None, target
         elif say and series:  # (none: the run's melt says that a wide file needs a column per series)
             shared = [c for c in numeric if c not in series]
             covariate = f", and {listed(shared)} {noun(len(shared), 'a covariate', 'covariates')} of each" if shared else ""
+            # --id-col only where a column may be the series' id (`_number_id`): vic_elecdemand's `Demand,Temperature,
+            # WorkDay`, no date written twice, was told to pass --id-col
+            ids = _number_id(data, time_col, series)
+            options = f"--target-col and --id-col (e.g. --id-col {shlex.quote(ids[1])})" if ids else "--target-col"
             console.print(f"note: {data} has no --target-col and no --id-col, and its columns beside {time_col} "
                           f"hold numbers: it is read as a wide file, each of its {len(series)} columns a series "
                           f"({', '.join(series[:5])}{', ...' if len(series) > 5 else ''}){covariate}; pass "
-                          "--target-col and --id-col for a long file", highlight=False)
+                          f"{options} for a long file", highlight=False)
         return "wide"
     others = [c for c in numeric if c != target_col and c not in (covariates or [])]  # (a --future-col is used)
     if others and target_col in numeric and say:
