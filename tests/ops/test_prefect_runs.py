@@ -620,6 +620,7 @@ RESTARTED = """
 import asyncio, json, sqlite3, sys, time, uuid
 from prefect import flow
 from prefect.client.orchestration import get_client
+from prefect.events import emit_event
 from prefect.events.worker import EventsWorker
 from prefect.logging.handlers import APILogWorker
 from prefect.server.api.server import SubprocessASGIServer
@@ -648,19 +649,23 @@ with temporary_settings({PREFECT_API_URL: server.api_url}):
         async with get_client() as client:
             return str((await client.create_flow_run(forecast, parameters={"home": home}, state=Running())).id)
     silent = asyncio.run(running())
+    # its heartbeat (the finished run's window, counted 1 once its Completed counted, goes at the trigger's next
+    # proactive pass: a window of count 0 is what a lost final state leaves, copied from this one below)
+    emit_event(event="prefect.flow-run.heartbeat", resource={"prefect.resource.id": f"prefect.flow-run.{silent}"})
     deadline = time.monotonic() + 60
-    while not sql("SELECT 1 FROM automation_bucket WHERE bucketing_key LIKE ?", f"%{done}%") and time.monotonic() < deadline:
+    while not sql("SELECT 1 FROM automation_bucket WHERE bucketing_key LIKE ?", f"%{silent}%") and time.monotonic() < deadline:
         time.sleep(0.5)
     EventsWorker.drain_all()  # what the run sent goes before its server stops (left, it was retried at exit for a minute)
     APILogWorker.drain_all()
 server.stop()
-# the server stopped before its triggers counted the run's Completed: its window ends with nothing counted; the silent
-# run's window is the same, keyed by it
+# the server stopped before its triggers counted the finished run's Completed: its window ends with nothing counted,
+# as the silent run's does
 con = sqlite3.connect(db)
 con.row_factory = sqlite3.Row
-row = dict(con.execute("SELECT * FROM automation_bucket WHERE bucketing_key LIKE ?", (f"%{done}%",)).fetchone())
-row.update(id=str(uuid.uuid4()), bucketing_key=row["bucketing_key"].replace(str(done), silent),
-           last_event=row["last_event"].replace(str(done), silent))
+con.execute("DELETE FROM automation_bucket WHERE bucketing_key LIKE ?", (f"%{done}%",))
+row = dict(con.execute("SELECT * FROM automation_bucket WHERE bucketing_key LIKE ?", (f"%{silent}%",)).fetchone())
+row.update(id=str(uuid.uuid4()), bucketing_key=row["bucketing_key"].replace(silent, str(done)),
+           last_event=row["last_event"].replace(silent, str(done)))
 con.execute(f"INSERT INTO automation_bucket ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
 con.execute('UPDATE automation_bucket SET count = 0, "end" = start')
 con.commit()
@@ -694,5 +699,5 @@ def test_a_serve_start_drops_the_windows_of_runs_already_final(tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     lines = res.stdout.strip().splitlines()
     assert json.loads(lines[-1]) == {"done": "COMPLETED", "silent": "CRASHED", "windows": 0}, res.stdout
-    assert any("dropped 1 window(s) left open for flow runs already final" in line for line in lines), res.stdout
     assert "Action failed" not in res.stdout + res.stderr, res.stderr[-3000:]
+    assert any("dropped 1 window(s) left open for flow runs already final" in line for line in lines), res.stdout

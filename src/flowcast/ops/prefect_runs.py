@@ -102,8 +102,10 @@ def _watched(db: Any) -> Any:
     marked Crashed as the window ends (refused for a run already final), also when that is after the next serve's
     start (a window of a stopped server is evaluated as the server starts again): a run the restarted serve's vacuum
     had just deleted made the server log `Action failed: "Unexpected status from 'change-flow-run-state' action: 404"`
-    (soak44; reproduced in vac45 with the server killed just after the run was marked Cancelled). Such a run stays until the window is evaluated (at most
-    `workers.crash_after` after its last heartbeat while a server runs) and goes at a later vacuum."""
+    (soak44; reproduced in vac45 with the server killed just after the run was marked Cancelled; a serve now drops the
+    windows of final runs before its server starts, `drop_final_windows`). Such a run stays until the window is
+    evaluated (at most `workers.crash_after` after its last heartbeat while a server runs) and goes at a later
+    vacuum."""
     import sqlalchemy as sa
 
     key, names_run = _run_key(db)
