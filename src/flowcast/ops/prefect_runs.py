@@ -102,16 +102,60 @@ def _watched(db: Any) -> Any:
     marked Crashed as the window ends (refused for a run already final), also when that is after the next serve's
     start (a window of a stopped server is evaluated as the server starts again): a run the restarted serve's vacuum
     had just deleted made the server log `Action failed: "Unexpected status from 'change-flow-run-state' action: 404"`
-    (soak44; reproduced in vac45 with the server killed just after the run was marked Cancelled). Such a run stays until the window is evaluated (at most
-    `workers.crash_after` after its last heartbeat while a server runs) and goes at a later vacuum."""
+    (soak44; reproduced in vac45 with the server killed just after the run was marked Cancelled; a serve now drops the
+    windows of final runs before its server starts, `drop_final_windows`). Such a run stays until the window is
+    evaluated (at most `workers.crash_after` after its last heartbeat while a server runs) and goes at a later
+    vacuum."""
+    import sqlalchemy as sa
+
+    key, names_run = _run_key(db)
+    return (sa.select(db.AutomationBucket.id)
+            .join(db.Automation, db.Automation.id == db.AutomationBucket.automation_id)
+            .join(key, names_run)
+            .where(db.Automation.enabled.is_(True))
+            .exists())
+
+
+def _run_key(db: Any) -> tuple[Any, Any]:
+    """The values of an automation bucket's key (a table-valued `json_each` of `AutomationBucket.bucketing_key`) and
+    the condition that one names the flow run (`prefect.flow-run.<id>`, the resource id `for_each` keys it by)."""
     import sqlalchemy as sa
 
     key = sa.func.json_each(db.AutomationBucket.bucketing_key).table_valued("value")
-    return (sa.select(db.AutomationBucket.id)
-            .join(db.Automation, db.Automation.id == db.AutomationBucket.automation_id)
-            .join(key, key.c.value == sa.literal("prefect.flow-run.").op("||")(db.FlowRun.id))
-            .where(db.Automation.enabled.is_(True))
-            .exists())
+    return key, key.c.value == sa.literal("prefect.flow-run.").op("||")(db.FlowRun.id)
+
+
+async def _drop_final_windows() -> int:
+    import sqlalchemy as sa
+    from prefect.server.database import provide_database_interface
+    from prefect.server.schemas.states import TERMINAL_STATES
+
+    from flowcast.ops.automations import CRASH_SILENT
+
+    db = provide_database_interface()
+    key, names_run = _run_key(db)
+    final = (sa.select(db.AutomationBucket.id)
+             .join(db.Automation, db.Automation.id == db.AutomationBucket.automation_id)
+             .join(key, sa.true()).join(db.FlowRun, names_run)
+             .where(db.Automation.name == CRASH_SILENT, db.FlowRun.state_type.in_(TERMINAL_STATES)))
+    async with db.session_context(begin_transaction=True) as session:
+        result = await session.execute(sa.delete(db.AutomationBucket).where(db.AutomationBucket.id.in_(final)))
+        return int(result.rowcount or 0)
+
+
+def drop_final_windows() -> int | None:
+    """Remove the windows `flowcast: crash silent runs` holds open for flow runs already in a final state, from the
+    database of Prefect's temporary server, before a `flowcast serve` starts that server (`flows.deploy.serve_all`);
+    how many went, None where runs report to a configured server or no temporary server's database exists
+    (`temporary_database`). The automation opens a window at each heartbeat of a run and asks for the run to be marked
+    Crashed as it ends with no final state counted in it; a temporary server that stopped (with the serve: SIGTERM, or
+    SIGKILL) before its triggers counted the run's final state left the window open with nothing counted, and the next
+    server, evaluating it as it started, asked for Crashed on a run already final: it logged `Action failed: 'Failed to
+    set state: Run is already in terminal state COMPLETED.'` (soak45, about 5 a soak). A final run has nothing left to
+    mark; a run still Running (its process killed) keeps its window and is marked Crashed as it ends."""
+    if temporary_database() is None:
+        return None
+    return asyncio.run(_drop_final_windows())
 
 
 def _halted(stop: threading.Event | None, busy: Callable[[], bool] | None, started: bool) -> bool:
