@@ -201,9 +201,7 @@ def test_a_record_whose_value_is_gone_is_removed_before_the_task(tiny_csv, tmp_p
     the record and the digest, and says why naming both files (the flow test runs the task after it: Completed)."""
     from flowcast.flows.tasks import check_cache_digest
 
-    value, digest, run = _cached(tiny_csv, tmp_path / "home")
-    run()
-    settings, source, _ = _inputs(tiny_csv, tmp_path / "home")
+    settings, source, _, value, digest = _written_entry(tiny_csv, tmp_path / "home")
     value.unlink()
     if gone == "a folder in its place":
         value.mkdir()
@@ -246,6 +244,14 @@ def test_a_failed_attempt_s_entry_that_cannot_be_removed_is_a_warning_not_the_ta
         state.result()
 
 
+def _written_entry(tiny_csv: Path, home: Path) -> tuple[Settings, SourceConfig, Path, Path, Path]:
+    """A preprocessing cache entry one run wrote: (settings, source, its record, value and digest)."""
+    value, digest, run = _cached(tiny_csv, home)
+    run()
+    settings, source, _ = _inputs(tiny_csv, home)
+    return settings, source, value.parent.parent / "prefect" / value.name, value, digest
+
+
 def _failing(monkeypatch, path: Path, method: str, code: int) -> None:
     """Make `Path.<method>` of `path` raise the OSError of errno `code`, as the system says it (a fault injected where
     the real one, a failing disk, cannot be made in a test); other paths are untouched."""
@@ -274,10 +280,7 @@ def test_a_cached_value_that_is_there_but_cannot_be_read_is_a_fault_not_a_lost_v
     from flowcast.flows.tasks import check_cache_digest
 
     number = getattr(errno, code)
-    value, digest, run = _cached(tiny_csv, tmp_path / "home")
-    run()
-    settings, source, _ = _inputs(tiny_csv, tmp_path / "home")
-    record = value.parent.parent / "prefect" / value.name
+    settings, source, record, value, digest = _written_entry(tiny_csv, tmp_path / "home")
     held = {p: p.read_bytes() for p in (record, value, digest)}
     for method, keep_digest in [("open", True), ("read_bytes", True), ("read_bytes", False)]:
         if not keep_digest:
@@ -303,9 +306,7 @@ def test_a_cached_value_that_cannot_be_read_to_hash_it_after_the_task_is_a_warni
 
     from flowcast.flows.tasks import check_cache_digest
 
-    value, digest, run = _cached(tiny_csv, tmp_path / "home")
-    run()
-    settings, source, _ = _inputs(tiny_csv, tmp_path / "home")
+    settings, source, _, value, digest = _written_entry(tiny_csv, tmp_path / "home")
     digest.unlink()
     with monkeypatch.context() as patch:
         _failing(patch, value, "read_bytes", getattr(errno, code))
@@ -329,10 +330,7 @@ def test_a_record_that_is_there_but_cannot_be_read_is_a_fault_not_no_entry(tiny_
     from flowcast.flows.tasks import check_cache_digest, drop_damaged_cache
 
     number = getattr(errno, code)
-    value, digest, run = _cached(tiny_csv, tmp_path / "home")
-    run()
-    settings, source, _ = _inputs(tiny_csv, tmp_path / "home")
-    record = value.parent.parent / "prefect" / value.name
+    settings, source, record, value, digest = _written_entry(tiny_csv, tmp_path / "home")
     held = {p: p.read_bytes() for p in (record, value, digest)}
     for method, check in [("open", lambda: check_cache_digest(settings, source, AS_OF, "fp", record=False)),
                           ("read_bytes", lambda: drop_damaged_cache(settings, source, AS_OF, "fp"))]:
@@ -359,10 +357,7 @@ def test_an_error_of_the_process_reading_an_entry_back_leaves_it(tiny_csv, tmp_p
 
     from flowcast.flows.tasks import drop_damaged_cache
 
-    value, digest, run = _cached(tiny_csv, tmp_path / "home")
-    run()
-    settings, source, _ = _inputs(tiny_csv, tmp_path / "home")
-    record = value.parent.parent / "prefect" / value.name
+    settings, source, record, value, digest = _written_entry(tiny_csv, tmp_path / "home")
 
     def failing(*args: Any, **kwargs: Any) -> Any:
         raise error("injected")
@@ -390,10 +385,7 @@ def test_a_digest_that_is_there_but_cannot_be_read_is_a_fault_not_no_digest(tiny
     from flowcast.flows.tasks import check_cache_digest
 
     number = getattr(errno, code)
-    value, digest, run = _cached(tiny_csv, tmp_path / "home")
-    run()
-    settings, source, _ = _inputs(tiny_csv, tmp_path / "home")
-    record = value.parent.parent / "prefect" / value.name
+    settings, source, record, value, digest = _written_entry(tiny_csv, tmp_path / "home")
     held = {p: p.read_bytes() for p in (record, value, digest)}
     with monkeypatch.context() as patch:
         _failing(patch, digest, "open", number)
