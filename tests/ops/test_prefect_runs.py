@@ -604,6 +604,18 @@ with temporary_settings(api_for_runs()):
 """
 
 
+def _on_a_temporary_server(script: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """`script` run by a Python of its own (argv: a home, the temporary server's database), PREFECT_HOME in `tmp_path`;
+    it exited 0."""
+    (tmp_path / "prefect").mkdir()
+    home = str((tmp_path / "home").resolve())
+    res = subprocess.run([sys.executable, "-c", script, home, str(tmp_path / "prefect" / "prefect.db")], check=False,
+                         text=True, capture_output=True, timeout=300,
+                         env=_env(tmp_path / "prefect", PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120"))
+    assert res.returncode == 0, res.stderr[-3000:]
+    return res
+
+
 def test_a_vacuum_keeps_a_run_an_automation_still_watches(tmp_path):
     """vac45 (soak44: about a minute after each restart's vacuum the server logged `Action failed: ...
     'change-flow-run-state' action: 404`): 'flowcast: crash silent runs' opens a window at each heartbeat of a run and
@@ -612,12 +624,7 @@ def test_a_vacuum_keeps_a_run_an_automation_still_watches(tmp_path):
     run, and the window, evaluated as the server started again, acted on a run that was gone. A run an enabled
     automation's window still names is kept (dry run and vacuum alike); a run that sent no heartbeat goes, and so does
     the watched one once the automation is paused."""
-    (tmp_path / "prefect").mkdir()
-    home = str((tmp_path / "home").resolve())
-    res = subprocess.run([sys.executable, "-c", WATCHED, home, str(tmp_path / "prefect" / "prefect.db")], check=False,
-                         text=True, capture_output=True, timeout=300,
-                         env=_env(tmp_path / "prefect", PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120"))
-    assert res.returncode == 0, res.stderr[-3000:]
+    res = _on_a_temporary_server(WATCHED, tmp_path)
     out = json.loads(res.stdout.strip().splitlines()[-1])
     assert out == {"windows": 1, "dry": 1, "open": 1, "paused": 1}, out
 
@@ -699,12 +706,7 @@ def test_a_serve_start_drops_the_windows_of_runs_already_final(tmp_path):
     started, asking for Crashed on a finished run. A serve's start drops such windows before its server starts: no
     `Action failed`, the finished run stays Completed, and a run that really went silent (still Running) is still
     marked Crashed."""
-    (tmp_path / "prefect").mkdir()
-    home = str((tmp_path / "home").resolve())
-    res = subprocess.run([sys.executable, "-c", RESTARTED, home, str(tmp_path / "prefect" / "prefect.db")], check=False,
-                         text=True, capture_output=True, timeout=300,
-                         env=_env(tmp_path / "prefect", PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120"))
-    assert res.returncode == 0, res.stderr[-3000:]
+    res = _on_a_temporary_server(RESTARTED, tmp_path)
     lines = res.stdout.strip().splitlines()
     assert json.loads(lines[-1]) == {"done": "COMPLETED", "silent": "CRASHED", "windows": 0}, res.stdout
     assert "Action failed" not in res.stdout + res.stderr, res.stderr[-3000:]
