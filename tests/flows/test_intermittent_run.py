@@ -45,7 +45,7 @@ def test_intermittent_counts_get_their_models_and_stay_at_or_above_zero(tmp_path
     art = artifacts_of(out["run_id"])["leaderboard-parts"][0]
     rows = json.loads(art.data) if isinstance(art.data, str) else art.data
     assert list(rows[0]) == ["rank", "model", "published", "kind", "RMSSE", "sMAPE", "MASE",
-                             "coverage80", "coverage95", "MSIS"]  # one screen wide: its 18 columns needed a scroll
+                             "cov80", "cov95", "MSIS"]  # one screen wide: its 18 columns needed a scroll
     head, meaning, more = art.description.split("\n\n")
     assert head.endswith(f"come from {champion} ({out['model_version']}).") and "RMSSE is" in meaning, art.description
     # the rest is the details', linked from the table's description, which links back
