@@ -543,9 +543,9 @@ def test_the_work_pool_deployments_and_the_served_ones_do_not_overwrite_each_oth
     assert pooled == ["retrain/retrain-pool", "forecast/forecast-pool", "backfill/backfill-pool"]
 
 
-def _slot_deployment(client, cron: str = "* * * * *"):
-    """A deployment named 'forecast' (as the serve's: `say_missed_slots` reads the runs of that name) of a flow of its
-    own, with `cron`; its id."""
+def _slot_deployment(client, cron: str = "* * * * *", name: str = "forecast"):
+    """A deployment named `name` (by default 'forecast', as the serve's: `say_missed_slots` reads the runs of that
+    name) of a flow of its own, with `cron`; its id."""
     import uuid
 
     from prefect import flow
@@ -555,7 +555,7 @@ def _slot_deployment(client, cron: str = "* * * * *"):
     @flow(name=f"slots-{uuid.uuid4().hex[:8]}")
     def slots() -> None: ...
 
-    return client.create_deployment(flow_id=client.create_flow(slots), name="forecast",
+    return client.create_deployment(flow_id=client.create_flow(slots), name=name,
                                     schedules=[DeploymentScheduleCreate(schedule=CronSchedule(cron=cron))])
 
 
@@ -642,6 +642,84 @@ def test_the_overdue_runs_a_killed_serve_left_scheduled_are_said_to_run_late_not
     assert late.startswith("3 scheduled forecast runs (2001-01-02 00:03 UTC to 2001-01-02 00:05 UTC) did not run while "
                            "no `flowcast serve` ran and are still scheduled"), said
     assert "they run now, late" in late and "nothing to backfill" in late, late
+
+
+def _runs_at(client, deployment_id, slots: list) -> list:
+    """A Scheduled run of the deployment at each of `slots` (a slot repeated: runs sharing it); their ids, in order."""
+    from prefect.states import Scheduled
+
+    return [client.create_flow_run_from_deployment(deployment_id, state=Scheduled(scheduled_time=t)).id for t in slots]
+
+
+@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.parametrize("scheduled", [True, False])
+@pytest.mark.parametrize("limit", [2, 3])
+def test_the_slot_run_pages_read_each_run_once_where_runs_share_a_slot_across_pages(scheduled, limit):
+    """Regression (page46): the pages were read by offset; the next page is now read by key, at or before the last
+    slot read, and the server breaks no tie between runs of one slot: five runs of 00:01 span two or three pages of
+    2 or 3, and each is read once (by `<` a tie's unread runs were skipped; by `<=` alone, read again, or a page of
+    one slot read for ever). With `since`, none before it is read."""
+    import uuid
+    from datetime import UTC, datetime, timedelta
+
+    from prefect.client.orchestration import get_client
+    from prefect.states import Completed
+
+    from flowcast.flows.deploy import slot_run_pages
+
+    name, t0 = f"pages-{uuid.uuid4().hex[:8]}", datetime(2001, 1, 4, tzinfo=UTC)
+    minute = timedelta(minutes=1)
+    with get_client(sync_client=True) as client:
+        did = _slot_deployment(client, name=name)
+        try:
+            ids = _runs_at(client, did, [t0] + [t0 + minute] * 5 + [t0 + 2 * minute] * 2)
+            if not scheduled:
+                for run_id in ids:
+                    client.set_flow_run_state(run_id, Completed(), force=True)
+            pages = list(slot_run_pages(client, name, t0 + 10 * minute, scheduled=scheduled, limit=limit))
+            since = [r.id for page in slot_run_pages(client, name, t0 + 10 * minute, scheduled=scheduled,
+                                                     since=t0 + minute, limit=limit) for r in page]
+        finally:
+            client.delete_deployment(did)
+    read = [r.id for page in pages for r in page]
+    assert sorted(read) == sorted(ids), (len(read), len(ids))  # each once: none skipped, none repeated
+    assert all(len(page) <= limit for page in pages), [len(page) for page in pages]
+    starts = [r.expected_start_time for page in pages for r in page]
+    assert starts == sorted(starts, reverse=True), starts
+    assert sorted(since) == sorted(ids[1:]), (len(since), since)
+
+
+@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.parametrize("change", ["leave", "enter"])
+def test_the_slot_run_pages_skip_and_repeat_no_run_that_changes_state_between_pages(change):
+    """Regression (page46): read by offset, a run leaving the state read between two pages (a runner picked up the
+    Scheduled runs of the first page) shifted the rest forward, and the next page skipped two; one entering it ahead
+    of the reading (a run of the newest slot completed) shifted them back, and the next page read one again. By key,
+    each run that stays is read once; one that entered after the reading passed its slot is not read."""
+    import uuid
+    from datetime import UTC, datetime, timedelta
+
+    from prefect.client.orchestration import get_client
+    from prefect.states import Completed
+
+    from flowcast.flows.deploy import slot_run_pages
+
+    name, t0 = f"pages-{uuid.uuid4().hex[:8]}", datetime(2001, 1, 5, tzinfo=UTC)
+    with get_client(sync_client=True) as client:
+        did = _slot_deployment(client, name=name)
+        try:
+            ids = _runs_at(client, did, [t0 + timedelta(minutes=m) for m in range(6)])  # 00:00 to 00:05
+            if change == "enter":  # all but 00:05's run ran; it completes once the first page (00:04, 00:03) is read
+                for run_id in ids[:5]:
+                    client.set_flow_run_state(run_id, Completed(), force=True)
+            pages = slot_run_pages(client, name, t0 + timedelta(minutes=10), scheduled=change == "leave", limit=2)
+            first = [r.id for r in next(pages)]
+            for run_id in first if change == "leave" else ids[5:]:
+                client.set_flow_run_state(run_id, Completed(), force=True)
+            read = first + [r.id for page in pages for r in page]
+        finally:
+            client.delete_deployment(did)
+    assert read == (ids[::-1] if change == "leave" else ids[4::-1]), [ids.index(i) for i in read]
 
 
 @pytest.mark.usefixtures("prefect_api")

@@ -800,18 +800,25 @@ def last_slot_run(runs: list[Any], now: datetime) -> datetime | None:
     return max(ran) if ran else None
 
 
-def slot_run_pages(client: Any, name: str, now: datetime, scheduled: bool) -> Iterator[list[Any]]:
-    """The flow runs of the deployments named `name` whose slot (expected start) is at or before `now`, latest first,
-    a page at a time until one comes back empty: the Scheduled ones (Late and AwaitingConcurrencySlot too) when
-    `scheduled`, else all the others. A page is the server's own size (PREFECT_SERVER_API_DEFAULT_LIMIT): a limit
-    of 200 asked of a server whose page is smaller was refused with a 422 (revC45; revA44 for the vacuum). The API marks a schedule's runs (`auto_scheduled`) but filters on no such
-    field, so a caller reads on until it has what it looks for (the check read the latest 50 only: with more than 50
-    manual runs after the last slot that ran, it found no slot and named none missed)."""
+def slot_run_pages(client: Any, name: str, now: datetime, scheduled: bool, since: datetime | None = None,
+                   limit: int | None = None) -> Iterator[list[Any]]:
+    """The flow runs of the deployments named `name` whose slot (expected start) is at or before `now` (and at or
+    after `since`, when given), latest first, a page at a time until one comes back empty: the Scheduled ones (Late
+    and AwaitingConcurrencySlot too) when `scheduled`, else all the others. A page is `limit` runs, by default the
+    server's own size (PREFECT_SERVER_API_DEFAULT_LIMIT): a limit of 200 asked of a server whose page is smaller was
+    refused with a 422 (revC45; revA44 for the vacuum). The API marks a schedule's runs (`auto_scheduled`) but filters
+    on no such field, so a caller reads on until it has what it looks for (the check read the latest 50 only: with
+    more than 50 manual runs after the last slot that ran, it found no slot and named none missed). Each next page is
+    read by key, not offset: the runs at or before the last page's earliest slot, less those of that slot read
+    already (the server breaks no tie between equal slots); by offset, a run leaving or entering the state read
+    between two pages shifted the rest, and a run was skipped or read twice. None is read twice; one that enters the
+    state after the reading passed its slot is not read."""
     from prefect.client.schemas.filters import (
         DeploymentFilter,
         DeploymentFilterName,
         FlowRunFilter,
         FlowRunFilterExpectedStartTime,
+        FlowRunFilterId,
         FlowRunFilterState,
         FlowRunFilterStateType,
     )
@@ -819,14 +826,20 @@ def slot_run_pages(client: Any, name: str, now: datetime, scheduled: bool) -> It
     from prefect.client.schemas.sorting import FlowRunSort
 
     types = FlowRunFilterStateType(**{"any_" if scheduled else "not_any_": [StateType.SCHEDULED]})
-    offset = 0
+    before = now  # the keyset: the last slot read, and the ids of its runs read
+    read_at_before: list[Any] = []
     while page := client.read_flow_runs(
             deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[name])),
-            flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=types),
-                                          expected_start_time=FlowRunFilterExpectedStartTime(before_=now)),
-            sort=FlowRunSort.EXPECTED_START_TIME_DESC, offset=offset):
+            flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(type=types),
+                expected_start_time=FlowRunFilterExpectedStartTime(before_=before, after_=since),
+                **({"id": FlowRunFilterId(not_any_=read_at_before)} if read_at_before else {})),
+            sort=FlowRunSort.EXPECTED_START_TIME_DESC, limit=limit):
         yield page
-        offset += len(page)
+        last = page[-1].expected_start_time
+        read_at_before = [r.id for r in page if r.expected_start_time == last] + (
+            read_at_before if last == before else [])
+        before = last
 
 
 def overdue_sentence(name: str, slots: list[datetime]) -> str | None:
@@ -847,11 +860,11 @@ def overdue_sentence(name: str, slots: list[datetime]) -> str | None:
 def say_missed_slots(say: Callable[[str], None], now: datetime | None = None) -> None:
     """Before serving again: for the retrain and forecast deployments, the slots of their schedule after the
     latest run that started (any state but Scheduled; not one the stop of a serve cancelled: `last_slot_run`; read
-    page by page until found, `slot_run_pages`) and before `now` (default the clock's now; `serve_all` passes the
-    instant its serve's scheduling then starts from: `RunScheduler`), said as a warning naming the backfill
-    that publishes them. A slot whose run is still Scheduled (overdue: a killed serve left it) is not missed: this
-    serve's runner runs it, late, and it is said as such (`overdue_sentence`). Never stops the serving: an unreachable
-    API or a first serve says nothing."""
+    page by page until found, `slot_run_pages`; the Scheduled ones only from that slot on, not every old one) and
+    before `now` (default the clock's now; `serve_all` passes the instant its serve's scheduling then starts from:
+    `RunScheduler`), said as a warning naming the backfill that publishes them. A slot whose run is still Scheduled
+    (overdue: a killed serve left it) is not missed: this serve's runner runs it, late, and it is said as such
+    (`overdue_sentence`). Never stops the serving: an unreachable API or a first serve says nothing."""
     from datetime import UTC
 
     from prefect.client.orchestration import get_client
@@ -866,7 +879,8 @@ def say_missed_slots(say: Callable[[str], None], now: datetime | None = None) ->
                 if last is None:
                     continue
                 overdue = sorted({datetime.fromtimestamp(r.expected_start_time.timestamp(), UTC)
-                                  for page in slot_run_pages(client, name, now, scheduled=True) for r in page
+                                  for page in slot_run_pages(client, name, now, scheduled=True, since=last)
+                                  for r in page
                                   if r.auto_scheduled and r.expected_start_time is not None
                                   and r.expected_start_time > last})
                 missed = [t for t in missed_slots(s[f"{name}_cron"], s["timezone"], last, now)
