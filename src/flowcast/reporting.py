@@ -816,7 +816,9 @@ def plot_bands_text(forecasts: pl.DataFrame) -> str:
     """The forecast plot caption's words for its interval bands: 'with 80% and 95% intervals', 'without intervals'.
     A level its calibration had too few points for is not drawn (the caption said 80% and 95% anyway); the series
     without a level drawn for others are counted and named (probe45: a series with no typical change to scale its
-    widths by has none beside a constant series' zero-width interval, and the caption said 'with 80% intervals').
+    widths by has none beside a constant series' zero-width interval, and the caption said 'with 80% intervals'); a
+    level only a constant series has (too few calibration points for the others: its zero width) is named as the one
+    they lack ('no 95% interval for 2 of 3 series', cachedir46).
     The caption is markdown (the plot artifact's heading): the ids are escaped (`md_id`), an id `a_b*` read as
     italics and broke the artifact (wordsB45)."""
     levels = [lv for lv in (80, 95) if f"y_hat_lo{lv}" in forecasts.columns
@@ -827,7 +829,10 @@ def plot_bands_text(forecasts: pl.DataFrame) -> str:
             ["unique_id"].unique().sort().to_list())
     n = forecasts["unique_id"].n_unique()
     named = f"{'e.g. ' if len(bare) > 3 else ''}{', '.join(md_id(u) for u in bare[:3])}"
-    some = f" (none for {len(bare):,} of {n:,} series: {named}; the run's notes say why)" if bare else ""
+    # a level with too few calibration points is a constant series' zero width alone: the others lack that one only
+    lacking = [lv for lv in levels if forecasts[f"y_hat_lo{lv}"].null_count()]
+    none = "none" if lacking == levels else f"no {' or '.join(f'{lv}%' for lv in lacking)} interval"
+    some = f" ({none} for {len(bare):,} of {n:,} series: {named}; the run's notes say why)" if bare else ""
     return f"with {' and '.join(f'{lv}%' for lv in levels)} intervals{some}"
 
 

@@ -185,22 +185,24 @@ def test_a_forecast_table_names_the_series_a_fallback_forecast(fallen, said):
         assert "--format csv gives each row's model)" in " ".join(text.split())
 
 
-@pytest.mark.parametrize(("bare", "said"), [
-    ([], None),
-    (["new"], "(no 80% or 95% interval for new, 1 of 3 series: the run's notes say why)"),
-    (["new", "newer"], "(no 80% or 95% interval for new, newer, 2 of 3 series: the run's notes say why)"),
+@pytest.mark.parametrize(("bare", "lacks", "said"), [
+    ([], "80 95", None),
+    (["new"], "80 95", "(no 80% or 95% interval for new, 1 of 3 series: the run's notes say why)"),
+    (["new", "newer"], "80 95", "(no 80% or 95% interval for new, newer, 2 of 3 series: the run's notes say why)"),
+    (["new", "newer"], "95", "(no 95% interval for new, newer, 2 of 3 series: the run's notes say why)"),
 ])
-def test_a_forecast_table_says_which_series_have_no_interval(bare, said):
+def test_a_forecast_table_says_which_series_have_no_interval(bare, lacks, said):
     """probe45: a series with no typical change to scale its widths by is published without bounds beside a
     constant series' zero-width interval; the table showed its '-' cells and said nothing, where a level left out
-    of every series is said ('(no 95% interval was published: ...)')."""
+    of every series is said ('(no 95% interval was published: ...)'). cachedir46: a level with too few calibration
+    points is a constant series' zero width alone: the others lack that level only, and the line names it."""
     from flowcast.cli.store import forecast_tables
 
     frame = pl.DataFrame([
         {"dataset": "daily", "as_of": datetime(2024, 1, 1), "unique_id": u, "ds": datetime(2024, 1, 2), "step": 1,
          "model": "damped", "model_version": "damped-v1", "y_hat": 10.0,
-         **{c: None if u in bare else v for c, v in (("y_hat_lo80", 10.0), ("y_hat_hi80", 10.0),
-                                                      ("y_hat_lo95", 10.0), ("y_hat_hi95", 10.0))},
+         **{c: None if u in bare and c[-2:] in lacks else v for c, v in (("y_hat_lo80", 10.0), ("y_hat_hi80", 10.0),
+                                                                         ("y_hat_lo95", 10.0), ("y_hat_hi95", 10.0))},
          "run_id": "r", "created_at": datetime(2024, 1, 1)} for u in ("flat", "new", "newer")])
     text = forecast_tables(frame)
     assert max(len(line) for line in text.splitlines()) <= 80, text

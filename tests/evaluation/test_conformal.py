@@ -718,3 +718,35 @@ def test_a_history_constant_at_its_cut_is_scored_with_the_zero_width_it_is_publi
     assert (published["y_hat_hi95"] - published["y_hat_lo95"]).to_list() == [0.0] * h
     # its last window's 50s are misses, as they would be of the published interval [42, 42]
     assert interval_metrics(c)["coverage80"] == pytest.approx(15 / 18)
+
+
+@pytest.mark.parametrize(("q80", "mode"), [([0.5, 0.5], "residual"), ([None, None], "residual"),
+                                           ([0.5, 0.5], "cqr")])
+def test_a_constant_series_keeps_its_zero_width_at_a_level_with_too_few_points(q80, mode):
+    """cachedir46: a calibration with too few points for 95% (or for 80% too) left the level's bounds null in every row,
+    a constant history's too, though its zero residuals make a zero width true at every level. A published constant
+    history (scale 0) gets its zero width at such a level; a moving series' bounds stay null there, and its widths at
+    a calibrated level are unchanged; backtest rows of a history constant at the cut (`constant`, a stand-in scale)
+    keep null there (a coverage of those points alone); without a calibration every bound stays null."""
+    cal = {"method": "conformal", "levels": [80, 95], "mode": {"80": mode, "95": mode},
+           "q": {"80": q80, "95": [None, None]}}
+    rows = pl.DataFrame({"unique_id": ["c", "c", "m", "m"], "step": [1, 2, 1, 2], "y_hat": [7.0, 7.0, 10.0, 11.0],
+                         "y_hat_q10": [6.0, 6.0, 9.0, 9.5], "y_hat_q90": [8.0, 8.0, 11.0, 12.5],
+                         "y_hat_q2.5": [5.0, 5.0, 8.0, 8.0], "y_hat_q97.5": [9.0, 9.0, 12.0, 14.0]})
+    scale = pl.DataFrame({"unique_id": ["c", "m"], "scale": [0.0, 2.0]})
+    got = apply_intervals(rows, cal, scale)
+    c, m = (got.filter(pl.col("unique_id") == u) for u in ("c", "m"))
+    # the zero width: the point forecast, or the quantile network's own band under CQR (as at a calibrated level)
+    band = {80: ("y_hat_q10", "y_hat_q90"), 95: ("y_hat_q2.5", "y_hat_q97.5")}
+    for lv in (80, 95):
+        lo, hi = band[lv] if mode == "cqr" else ("y_hat", "y_hat")
+        assert c[f"y_hat_lo{lv}"].to_list() == c[lo].to_list() and c[f"y_hat_hi{lv}"].to_list() == c[hi].to_list()
+    assert m["y_hat_lo95"].null_count() == m["y_hat_hi95"].null_count() == 2
+    alone = apply_intervals(rows.filter(pl.col("unique_id") == "m"), cal, scale)
+    assert m.select("y_hat_lo80", "y_hat_hi80").equals(alone.select("y_hat_lo80", "y_hat_hi80"))
+    assert (m["y_hat_lo80"].null_count() == 2) == (q80[0] is None)
+    backtest = rows.with_columns(pl.lit(3.0).alias("scale"), (pl.col("unique_id") == "c").alias("constant"))
+    scored = apply_intervals(backtest, cal)
+    assert scored["y_hat_lo95"].null_count() == scored["y_hat_hi95"].null_count() == scored.height
+    unc = apply_intervals(rows, None, scale)
+    assert all(unc[c].null_count() == unc.height for c in ("y_hat_lo80", "y_hat_hi80", "y_hat_lo95", "y_hat_hi95"))

@@ -195,21 +195,18 @@ def test_a_cached_value_that_cannot_be_read_back_leaves_no_entry_of_the_failed_a
     assert sorted(p.relative_to(cache) for p in cache.rglob("*") if p.is_file()) == held
 
 
-@pytest.mark.parametrize("gone", ["deleted", "a folder in its place"])
-def test_a_record_whose_value_is_gone_is_removed_before_the_task(tiny_csv, tmp_path, gone):
-    """The record left and its value file missing (or not a file: a folder in its place): the check before the task removes
-    the record and the digest, and says why naming both files (the flow test runs the task after it: Completed)."""
+def test_a_record_whose_value_is_gone_is_removed_before_the_task(tiny_csv, tmp_path):
+    """The record left and its value file missing: the check before the task removes the record and the digest, and
+    says why naming both files (the flow test runs the task after it: Completed). (A folder in the value's place is a
+    fault named, the entry left: `test_a_folder_or_an_unreadable_file_in_an_entry_is_a_fault_named`.)"""
     from flowcast.flows.tasks import check_cache_digest
 
     settings, source, _, value, digest = _written_entry(tiny_csv, tmp_path / "home")
     value.unlink()
-    if gone == "a folder in its place":
-        value.mkdir()
     record = value.parent.parent / "prefect" / value.name
     why = check_cache_digest(settings, source, AS_OF, "fp", record=False)
     assert why is not None and f"{record} (value {value}) has lost its value" in why, why
-    assert ("(the file is gone; its record was left)" in why) == (gone == "deleted"), why
-    assert "IsADirectoryError" in why or gone == "deleted", why
+    assert "(the file is gone; its record was left)" in why, why
     assert not record.exists() and not digest.exists()
 
 
@@ -398,7 +395,79 @@ def test_a_digest_that_is_there_but_cannot_be_read_is_a_fault_not_no_digest(tiny
     assert f"could not read the preprocessing cache digest {digest}: " in after and "the run goes on" in after, after
     assert {p: p.read_bytes() for p in held} == held
     assert check_cache_digest(settings, source, AS_OF, "fp", record=False) is None  # the fault gone: checked, matches
+
+
+@pytest.mark.parametrize("where", ["record", "digest", "value"])
+@pytest.mark.parametrize(("fault", "code"), [("folder", "EISDIR"), ("unreadable", "EACCES")])
+def test_a_folder_or_an_unreadable_file_in_an_entry_is_a_fault_named(tiny_csv, tmp_path, monkeypatch, where, fault,
+                                                                     code):
+    """cachedir46: a folder standing where the entry's record, digest or value file should be was taken for a file not
+    there (`_LOST`): a folder at the record for no entry (Prefect computed again, and its write of the record failed),
+    at the digest for no digest (the value used unchecked), at the value for a lost value. It is a fault named now, as
+    an unreadable file is: before the task (and where a failed task's entry is read back) StorageError naming the path
+    and the errno, the entry left; after the task the warning of a digest not written. The fault goes, the entry reads."""
+    import errno
+
+    from flowcast.errors import StorageError
+    from flowcast.flows.tasks import check_cache_digest, drop_damaged_cache
+
+    settings, source, record, value, digest = _written_entry(tiny_csv, tmp_path / "home")
+    path = {"record": record, "digest": digest, "value": value}[where]
+    held = {p: p.read_bytes() for p in (record, value, digest)}
+    if fault == "folder":
+        path.unlink()
+        path.mkdir()
+    else:
+        _failing(monkeypatch, path, "open", errno.EACCES)  # `read_bytes` goes through it
+    named = f"could not read the preprocessing cache {where} {path}: "
+    checks = [lambda: check_cache_digest(settings, source, AS_OF, "fp", record=False)]
+    if where != "digest":  # (a failed task's entry is read back without its digest: `test_..._digest_..._folder`)
+        checks.append(lambda: drop_damaged_cache(settings, source, AS_OF, "fp"))
+    for check in checks:
+        with pytest.raises(StorageError) as raised:
+            check()
+        said = str(raised.value)
+        assert named in said and f"[{code}]" in said and "the entry is left as it is" in said, said
+    after = check_cache_digest(settings, source, AS_OF, "fp", record=True, computed=True)
+    assert after is not None and f"digest {digest} of the preprocessing cache entry {record}" in after, after
+    assert named in after and f"[{code}]" in after and "the run goes on" in after, after
+    assert path.is_dir() == (fault == "folder")
+    assert {p: p.read_bytes() for p in held if p != path} == {p: b for p, b in held.items() if p != path}
+    monkeypatch.undo()
+    if fault == "folder":
+        path.rmdir()
+        path.write_bytes(held[path])
+    assert check_cache_digest(settings, source, AS_OF, "fp", record=False) is None  # the fault gone: read as it is
+    assert {p: p.read_bytes() for p in held} == held
+
+
+@pytest.mark.parametrize("damage", ["value cut short", "value deleted"])
+def test_a_folder_at_the_digest_of_a_damaged_entry_is_a_fault_named_the_entry_left(tiny_csv, tmp_path, damage):
+    """cachedir46: removing a damaged entry (its value cut short: `drop_damaged_cache`, after the task failed on it; its
+    value deleted: `_value_gone`, before the task) with a folder where its digest should be removed the record, then
+    raised IsADirectoryError at the digest's `unlink`, which named no cache entry. It is `_unreadable`'s StorageError
+    naming the digest now, raised before anything is removed: the entry is left whole."""
+    from flowcast.errors import StorageError
+    from flowcast.flows.tasks import check_cache_digest, drop_damaged_cache
+
+    settings, source, record, value, digest = _written_entry(tiny_csv, tmp_path / "home")
     digest.unlink()
-    digest.mkdir()  # not a file: no digest, as when it is not there (the value is read back before the task)
-    assert check_cache_digest(settings, source, AS_OF, "fp", record=False) is None
-    assert record.exists() and value.exists()
+    digest.mkdir()
+    if damage == "value cut short":
+        value.write_bytes(value.read_bytes()[:40])
+    else:
+        value.unlink()
+    held = {p: p.read_bytes() for p in (record, value) if p.exists()}
+    with pytest.raises(StorageError) as raised:
+        if damage == "value cut short":
+            drop_damaged_cache(settings, source, AS_OF, "fp")
+        else:
+            check_cache_digest(settings, source, AS_OF, "fp", record=False)
+    said = str(raised.value)
+    assert f"could not read the preprocessing cache digest {digest}: " in said and "[EISDIR]" in said, said
+    assert {p: p.read_bytes() for p in held} == held and digest.is_dir()
+    digest.rmdir()  # the folder gone: the damaged entry is removed, saying why
+    why = (drop_damaged_cache(settings, source, AS_OF, "fp") if damage == "value cut short"
+           else check_cache_digest(settings, source, AS_OF, "fp", record=False))
+    assert why is not None and str(record) in why, why
+    assert not record.exists() and not value.exists() and not digest.exists()

@@ -752,3 +752,45 @@ def test_a_constant_series_keeps_its_zero_width_interval_beside_series_without_o
     assert not check_forecasts(rf.frame, **check).ok  # their null bounds are no gap only where said to be
     published = validate_forecasts(rf.frame, as_of=datetime(2002, 1, 1), expected_ids=td.ids, horizon=3)
     assert published.filter(pl.col("unique_id") == "s02")["y_hat_lo95"].to_list() == pytest.approx([42.0] * 3)
+
+
+@pytest.mark.parametrize("fallback_has_95", [False, True])
+def test_a_constant_series_keeps_its_95_interval_where_the_calibration_has_too_few_points_for_it(fallback_has_95):
+    """cachedir46: a calibration with too few points for 95% left a constant series (24 months at 42) without its 95%
+    interval, though its zero width is true at every level. It keeps [42, 42] at 80% and 95%; the moving series get
+    no 95% interval (for every one of them: with a fallback that has 95% widths too), their 80% unchanged; the notes
+    say why theirs is missing, and the check and the publishing contract pass the frame (the check told of the
+    constant series, which it is not without)."""
+    import dataclasses
+
+    from flowcast.store.contract import validate_forecasts
+
+    td = make_td(length=[1, 24, 24], horizon=3, level=50.0)  # s00 one point: forecast by the fallback
+    td = dataclasses.replace(td, frame=td.frame.with_columns(
+        pl.when(pl.col("unique_id") == "s02").then(42.0).otherwise(pl.col("y")).alias("y")))
+    thin = {**CAL, "q": {"80": [0.5] * 3, "95": [None] * 3}, "too_few": {"95": {"points": 12, "need": 19}}}
+    full = {**CAL, "q": {"80": [0.5] * 3, "95": [1.0] * 3}}
+    r = Recipe(name="damped", kind="statistical", components=[{"type": "statistical", "model": "damped"}],
+               weights=[1.0], fallback=["naive"], intervals={"damped": thin, "naive": full if fallback_has_95 else thin})
+    rf = forecast_detailed(r, td, 3)
+    flat, moving = rf.frame.filter(pl.col("unique_id") == "s02"), rf.frame.filter(pl.col("unique_id") != "s02")
+    assert rf.constant == {"s02": 42.0}
+    assert all(flat[c].to_list() == pytest.approx([42.0] * 3) for c in ("y_hat", *INTERVAL_COLUMNS))
+    assert moving["y_hat_lo95"].null_count() == moving["y_hat_hi95"].null_count() == moving.height == 6
+    assert moving["y_hat_lo80"].null_count() == 0
+    before = forecast_detailed(dataclasses.replace(r), dataclasses.replace(td, frame=td.frame.filter(
+        pl.col("unique_id") != "s02")), 3).frame  # the moving series alone: their 80% widths as they were
+    assert moving.select("unique_id", "y_hat_lo80", "y_hat_hi80").equals(
+        before.select("unique_id", "y_hat_lo80", "y_hat_hi80"))
+    missing, said = rf.missing_level_notes(), rf.interval_notes()
+    assert len(missing) == 1 and missing[0].startswith("damped publishes no 95% interval: "), missing
+    assert len(said) == 2 and said[0].startswith("1 series has a constant history (s02 at 42): its 80%/95% intervals "
+                                                 "have no conformal width"), said
+    # s00 (one point) has no 95% interval: its stand-in widths are said of the 80% alone (not of the constant's levels)
+    assert said[1].startswith("1 series has no measured typical change to scale its widths by (s00: 1 observation): "
+                              "its 80% widths are"), said
+    check = {"expected_ids": td.ids, "horizon": 3, "fallbacks": rf.fallbacks, "max_fallback_share": 0.5}
+    assert check_forecasts(rf.frame, **check, constant=rf.constant).ok
+    assert not check_forecasts(rf.frame, **check).ok  # the moving series' null bounds are a gap unless told why
+    published = validate_forecasts(rf.frame, as_of=datetime(2002, 1, 1), expected_ids=td.ids, horizon=3)
+    assert published.filter(pl.col("unique_id") == "s02")["y_hat_lo95"].to_list() == pytest.approx([42.0] * 3)

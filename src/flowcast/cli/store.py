@@ -227,7 +227,8 @@ def forecast_tables(frame: Any, zones: dict[str, str | None] | None = None) -> s
 def _bare_lines(group: Any, levels: list[str]) -> list[str]:
     """'(no 80% or 95% interval for new, 1 of 3 series: the run's notes say why)': the series without a bound of
     `levels`, published for others (probe45: a series with no typical change to scale its widths by, beside a constant
-    series' zero-width interval; its '-' cells were said nothing of). [] where every series has them."""
+    series' zero-width interval; its '-' cells were said nothing of), naming the levels they lack ('no 95% interval':
+    a level with too few calibration points, which a constant series keeps). [] where every series has them."""
     import polars as pl
 
     if not levels:
@@ -237,7 +238,10 @@ def _bare_lines(group: Any, levels: list[str]) -> list[str]:
     if not bare:
         return []
     shown = ", ".join(map(id_text, bare[:5])) + (f" and {len(bare) - 5} more" if len(bare) > 5 else "")
-    line = (f"(no {' or '.join(lv + '%' for lv in levels)} interval for {shown}, {len(bare):,} of "
+    # the levels they lack: a level its calibration had too few points for is a constant series' zero width alone,
+    # beside series that have the other level (cachedir46: 'no 80% or 95% interval' of series with an 80% one)
+    lacking = [lv for lv in levels if group[f"y_hat_lo{lv}"].is_null().any()]
+    line = (f"(no {' or '.join(lv + '%' for lv in lacking)} interval for {shown}, {len(bare):,} of "
             f"{group['unique_id'].n_unique():,} series: the run's notes say why)")
     return textwrap.wrap(line, 80)
 

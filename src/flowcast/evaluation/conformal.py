@@ -55,7 +55,8 @@ than 95%, and on a small backtest (8 series, one calibration window: 8 points pe
 and 95% intervals were both the largest score, identical. So the widths of a step are its own
 only when the step has enough points for every level calibrated (19 for 95%); otherwise that step
 takes the widths pooled over all steps, and a level whose pooled points are too few too gets no
-interval (its columns stay null). The pooled widths grow with the step: errors grow with the
+interval (its columns stay null), but in the rows of a published constant history: its zero width is true at
+every level (`apply_intervals`). The pooled widths grow with the step: errors grow with the
 horizon, and one width for every step (as flowcast had) under-covered the long steps and
 over-covered the short ones (a small daily file: damped's 80% intervals covered 0.67 of its
 points). Each score is divided by sqrt(its step) before pooling, and step h gets the pooled
@@ -517,7 +518,12 @@ def apply_intervals(
     y_hat_lo<L>/y_hat_hi<L> for each calibrated level: nested (the 95% interval contains the 80%
     one), containing y_hat, clipped to the declared bounds. `scale`: unique_id, scale[, history]
     (None: `frame` has those columns). A calibration split by history gives each row the widths
-    of its series' history group. Without a calibration the interval columns are null."""
+    of its series' history group. Without a calibration the interval columns are null, and so are a level's where
+    the calibration has no widths for it (too few points: `min_points`), except in the rows of a published constant
+    history (scale 0: `series_scale(constant=True)`): its zero width is true at every level, whatever the points
+    (cachedir46: it lost its 95% interval with the other series'). Backtest rows (whose `constant` marks such a
+    history at the cut, their scale the stand-in) keep null there: a coverage of the constant points alone was no
+    coverage of the level."""
     levels = [int(lv) for lv in (calibration or {}).get("levels", INTERVAL_LEVELS)]
     added = [] if scale is None else [c for c in ("scale", "history", "level") if c in scale.columns
                                       and c not in frame.columns]
@@ -532,14 +538,17 @@ def apply_intervals(
     for lv in levels:
         lo_c, hi_c = interval_cols(lv)
         q = (calibration or {}).get("q", {}).get(str(lv))
-        if not q or any(v is None for v in q):
+        widths = bool(q) and all(v is not None for v in q)
+        if calibration is None or (not widths and "scale" not in out.columns):
             out = out.with_columns(pl.lit(None, dtype=pl.Float64).alias(lo_c), pl.lit(None, dtype=pl.Float64).alias(hi_c))
             continue
         season = int((calibration or {}).get("season_length", 1))
-        width = _width_expr(q, season)
+        # too few points for the level: a published constant history's zero width alone (its every residual is 0),
+        # the other rows' bounds null
+        width = _width_expr(q, season) if widths else pl.when(pl.col("scale") == 0).then(pl.lit(0.0))
         by_history = (calibration or {}).get("q_by_history", {}).get(str(lv))
         edge = (calibration or {}).get("history_edge")
-        if by_history and edge is not None and "history" in out.columns \
+        if widths and by_history and edge is not None and "history" in out.columns \
                 and all(v is not None for g in by_history for v in g):
             short, long = (_width_expr(g, season) for g in by_history)
             # a series of unknown history takes the pooled widths

@@ -204,13 +204,15 @@ def check_forecasts(
     max_fallback_share: float = 0.2,
     require_intervals: bool = True,
     no_interval: Collection[str] = (),
+    constant: Collection[str] = (),
 ) -> ForecastCheck:
     """Are these forecasts fit to publish? Every expected series has `horizon` rows, every value
     (y_hat and the interval bounds) is finite and within the declared bounds (interval bounds may
     be missing only with `require_intervals=False`: a model registered before intervals; or in every
     row of a level the calibration had too few points for, which is published without that level:
     `conformal.calibration_notes`; or in the rows of the series of `no_interval`, which have no typical change
-    to scale the widths by and none to borrow: `RecipeForecast.unscaled`), and the
+    to scale the widths by and none to borrow: `RecipeForecast.unscaled`; a level left out for every series but
+    those of `constant`, a constant history's zero width at every level: `RecipeForecast.constant`), and the
     series whose model failed (not finite, out of bounds: forecast by the fallback instead) are not
     too many (`candidates.too_many_failures`). Series the model does not forecast by design are not
     failures."""
@@ -225,8 +227,11 @@ def check_forecasts(
     value_cols = [c for c in frame.columns if c == "y_hat" or c.startswith(("y_hat_lo", "y_hat_hi"))]
     widthless = pl.col("unique_id").is_in(list(no_interval))  # rows without intervals by design
     bounded = frame.filter(~widthless)
+    # a level left out whole: null in every row of a series that moves (a constant series keeps its zero width)
+    moving = bounded.filter(~pl.col("unique_id").is_in(list(constant)))
+    moving = moving if moving.height else bounded
     for c in value_cols:
-        uncalibrated = c != "y_hat" and bounded[c].null_count() == bounded.height  # a level left out whole
+        uncalibrated = c != "y_hat" and moving[c].null_count() == moving.height
         if c == "y_hat":
             empty = pl.col(c).is_null()
         elif require_intervals and not uncalibrated:

@@ -334,7 +334,7 @@ def forecast_flow(
                         "published without 80/95% intervals until the next retrain")
         check = check_forecasts(rf.frame, expected_ids=data.td.ids, horizon=data.horizon, bounds=bounds,
                                 fallbacks=rf.fallbacks, max_fallback_share=settings.evaluation.max_fallback_share,
-                                require_intervals=calibrated, no_interval=rf.unscaled)
+                                require_intervals=calibrated, no_interval=rf.unscaled, constant=rf.constant)
         if not check.ok:
             raise TrainingError(f"{production.version} did not produce forecasts fit to publish for {src.name} as of "
                                 f"{utc_text(as_of)}: {check.sentence()}; nothing was published")

@@ -264,7 +264,8 @@ class _Builder:
 
         return check_forecasts(fc.frame, expected_ids=self.td.ids, horizon=self.horizon, bounds=self.bounds,
                                fallbacks=fc.fallbacks, max_fallback_share=self.settings.evaluation.max_fallback_share,
-                               require_intervals=self.scored.backtested, no_interval=fc.unscaled)
+                               require_intervals=self.scored.backtested, no_interval=fc.unscaled,
+                               constant=fc.constant)
 
 
 def _production_model(registry: ModelRegistry, dataset: str, log: Log) -> ModelVersion | None:

@@ -18,7 +18,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import re
@@ -354,9 +353,10 @@ def drop_damaged_cache(settings: Settings, source: SourceConfig, as_of: datetime
     """When the preprocessing cache entry of these arguments cannot be read back (its value cut
     short by a full disk or a kill while Prefect rewrote it, or damaged on disk), remove its record
     and value and return why; None when there is no entry or it reads (the failure was another). A value that is there
-    but cannot be read (EMFILE, EACCES, EIO: not one of `_LOST`), or a record that is there but cannot be read, raises
-    StorageError naming it and the errno, the entry left: that is not a damaged entry, and computing it again would hide
-    the fault. An error of the process reading it (`_NOT_DAMAGE`: out of memory unpickling a large value) is raised as
+    but cannot be read (EMFILE, EACCES, EIO, a folder in its place: not one of `_LOST`), or a record that is there but
+    cannot be read (or a folder), raises StorageError naming it and the errno, the entry left: that is not a damaged
+    entry, and computing it again would hide the fault; so does a folder where the digest of a damaged entry should be
+    (`_no_folder_at`: it stopped the removal part way with IsADirectoryError). An error of the process reading it (`_NOT_DAMAGE`: out of memory unpickling a large value) is raised as
     it is, the entry left (it was removed as 'could not be read back')."""
     from prefect._internal.result_records import ResultRecord
 
@@ -381,15 +381,18 @@ def drop_damaged_cache(settings: Settings, source: SourceConfig, as_of: datetime
         raise
     except Exception as exc:  # noqa: BLE001 - whatever the damage, the entry is unusable
         why = f"preprocessing cache entry {record} (value {value}) could not be read back ({type(exc).__name__}: {exc})"
+    _no_folder_at(_digest_path(settings, key), "digest")
     for path in (record, value, _digest_path(settings, key)):
         path.unlink(missing_ok=True)
     return why
 
 
-# a cached value's file not there, or not a file (a folder in its place; `results` a file): the value is lost, and is
-# computed again. Any other error opening it (EMFILE, EACCES, EIO, ENOSPC) is a fault of the process or the disk that a
-# recompute would hide, or meet again in a worse place: `_unreadable` raises it, naming the file and the errno.
-_LOST = (FileNotFoundError, IsADirectoryError, NotADirectoryError)
+# a cached value's file not there (nor its folder: `results` a file): the value is lost, and is computed again. Any
+# other error opening it (EMFILE, EACCES, EIO, ENOSPC) is a fault of the process or the disk that a recompute would
+# hide, or meet again in a worse place: `_unreadable` raises it, naming the file and the errno. So is a folder in the
+# file's place (IsADirectoryError, EISDIR): `unlink` cannot remove it, and it stopped the removal of a damaged entry
+# part way (a folder at the record was taken for no entry, and Prefect's write of the record then failed; cachedir46).
+_LOST = (FileNotFoundError, NotADirectoryError)
 # errors of the process reading a cache entry back, not of the entry: it may be whole, and is left (`drop_damaged_cache`)
 _NOT_DAMAGE = (MemoryError, RecursionError)
 
@@ -402,6 +405,17 @@ def _unreadable(value: Path, exc: OSError, what: str = "value") -> StorageError:
 
     return StorageError(f"could not read the preprocessing cache {what} {value}: {_io_error(str(value), exc)}; the "
                         "entry is left as it is and not computed again, which would hide this fault")
+
+
+def _no_folder_at(path: Path, what: str) -> None:
+    """Raise `_unreadable`'s StorageError naming `path` (the entry's `what`) when a folder stands in its place; checked
+    before any file of a damaged entry is removed, so that the entry is left whole (`unlink` of the folder raised
+    IsADirectoryError after the record was gone). Not a file there (or not there) passes."""
+    import errno
+    import os
+
+    if path.is_dir():
+        raise _unreadable(path, IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path)), what)
 
 
 def _read_value(value: Path, what: str = "value") -> bytes:
@@ -417,8 +431,9 @@ def _read_value(value: Path, what: str = "value") -> bytes:
 
 def _recorded_digest(digest: Path) -> str | None:
     """The digest recorded in the file `digest` (stripped; bytes that are not text come back replaced, for the check to
-    call the file damaged); None when there is none (`_LOST`: not there, or not a file). Any other error reading it
-    (EMFILE, EACCES, EIO) raises `_unreadable`'s StorageError: it was taken for no digest, and the value used unchecked."""
+    call the file damaged); None when there is none (`_LOST`: not there). Any other error reading it (EMFILE, EACCES,
+    EIO, a folder in its place) raises `_unreadable`'s StorageError: it was taken for no digest, and the value used
+    unchecked."""
     try:
         return _read_value(digest, "digest").decode(errors="replace").strip()
     except _LOST:
@@ -445,11 +460,11 @@ def check_cache_digest(settings: Settings, source: SourceConfig, as_of: datetime
     matches, or when there is no entry. With no digest to compare with (an entry an older flowcast wrote, or its digest
     removed) the value is not hashed: whether it reads back is checked (`drop_damaged_cache`), so that one cut short is
     removed here, saying so, and not first failed by Prefect's read (a Failed task in the UI for what was handled). A
-    record whose value is missing or not a file is removed the same way, saying so (`_value_gone`), whether a digest
-    was recorded or not; a value that is there but cannot be read (EMFILE, EACCES, EIO) raises StorageError naming it and
-    the errno (`_unreadable`), and so does a record that is there but cannot be opened (it was taken for no entry: Prefect
+    record whose value is missing is removed the same way, saying so (`_value_gone`), whether a digest was recorded or
+    not; a value that is there but cannot be read (EMFILE, EACCES, EIO) raises StorageError naming it and the errno
+    (`_unreadable`), and so does a record that is there but cannot be opened (it was taken for no entry: Prefect
     computed again, which hid the fault), and a digest that is there but cannot be read (it was taken for no digest:
-    the value was used unchecked, without a word).
+    the value was used unchecked, without a word); a folder in the place of any of the three too (cachedir46).
     `record=True` (after the task): with `computed` (the task ran and wrote the value: no entry, an expired one, one
     just removed as damaged) write the digest of the value as it is now; a value the task read back from the cache
     (`computed=False`) was checked before the read and is not hashed again, unless no digest was recorded with it (an
@@ -523,10 +538,11 @@ def _digest_not_written(digest: Path, entry: Path, exc: Exception) -> str:
 
 def _value_gone(entry: Path, value: Path, digest: Path) -> str | None:
     """Before the preprocess task: when the record `entry` is left but its value file `value` is missing (someone
-    cleaned `cache/results`; an `rm -rf cache` that reached `results/` first) or is not a file (`_LOST`), remove the
-    record and the value's digest (and the value, where it can be) and return why; any other error opening it (EMFILE,
-    EACCES, EIO, ENOSPC) raises StorageError naming the file and the errno, the entry left (`_unreadable`: it was
-    counted lost and computed again, which hid the fault). None when the value opens (it is not read:
+    cleaned `cache/results`; an `rm -rf cache` that reached `results/` first; `results` a file: `_LOST`), remove the
+    record and the value's digest and return why; any other error opening it (EMFILE, EACCES, EIO, ENOSPC, a folder in
+    its place) raises StorageError naming the file and the errno, the entry left (`_unreadable`: it was counted lost
+    and computed again, which hid the fault), and so does a folder in the digest's place (`_no_folder_at`: its
+    `unlink` raised IsADirectoryError, the record removed). None when the value opens (it is not read:
     the digest check hashes it once, the task reads it). Left, Prefect failed the task on the record ('Path ...
     does not exist': a Failed task under a Completed run) and kept that failure's exception as an entry of its own
     under `cache/` that nothing read, before `drop_damaged_cache` removed the entry (faults44)."""
@@ -537,12 +553,12 @@ def _value_gone(entry: Path, value: Path, digest: Path) -> str | None:
         lost = "the file is gone; its record was left"
     except _LOST as exc:
         lost = f"it cannot be read: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
-    except OSError as exc:  # EMFILE, EACCES, EIO: the value may be whole; recomputing would hide the fault
+    except OSError as exc:  # EMFILE, EACCES, EIO, EISDIR: the value may be whole (or a folder stands in its place,
+        # which `unlink` cannot remove); recomputing would hide the fault
         raise _unreadable(value, exc) from exc
+    _no_folder_at(digest, "digest")
     for path in (entry, digest):
         path.unlink(missing_ok=True)
-    with contextlib.suppress(OSError):  # a folder in its place: Prefect's write of the value says so, named
-        value.unlink(missing_ok=True)
     return f"preprocessing cache entry {entry} (value {value}) has lost its value ({lost})"
 
 

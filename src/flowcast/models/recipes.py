@@ -528,6 +528,12 @@ class RecipeForecast:
                 "not by a trend read off so few points.")
 
     @property
+    def moving(self) -> pl.DataFrame:
+        """The rows of the series whose history moves (all but `constant`'s): the ones whose intervals a calibration
+        with too few points for a level leaves out (a constant series keeps its zero width at every level)."""
+        return self.frame.filter(~pl.col("unique_id").is_in(list(self.constant)))
+
+    @property
     def fallback_share(self) -> float:
         n = self.frame["unique_id"].n_unique()
         return self.fallbacks.height / n if n else 0.0
@@ -535,16 +541,18 @@ class RecipeForecast:
     def missing_level_notes(self) -> list[str]:
         """Why a level of a calibrated model has no bounds in this forecast (null in every row): the
         sentence the retrain that registered it said (`conformal.calibration_notes`), so that a
-        forecast-only run, whose rows lack the 95% interval just the same, says it too."""
+        forecast-only run, whose rows lack the 95% interval just the same, says it too. The rows of a constant
+        history (`constant`) do not count: they keep their zero width at every level (`_whole_levels`)."""
         from flowcast.evaluation.conformal import calibration_notes
 
-        if not self.recipe.intervals or self.frame.height == 0:
-            return []  # uncalibrated: the forecast flow says so itself
+        moving = self.moving
+        if not self.recipe.intervals or moving.height == 0:
+            return []  # uncalibrated: the forecast flow says so itself (or every series constant: none is missing)
         names = list(dict.fromkeys([self.recipe.name, *self.frame["model"].unique(maintain_order=True).to_list()]))
         notes = []
         for lv in INTERVAL_LEVELS:
             lo, _ = interval_cols(lv)
-            if lo not in self.frame.columns or self.frame[lo].null_count() < self.frame.height:
+            if lo not in moving.columns or moving[lo].null_count() < moving.height:
                 continue
             start = f" publishes no {lv}% interval"
             said = next(((name, n) for name in names for n in calibration_notes(self.recipe.intervals.get(name), name)
@@ -596,6 +604,9 @@ class RecipeForecast:
                          f"{'/'.join(f'{lv}%' for lv in cal_levels)} interval for {'it' if n == 1 else 'them'}, its "
                          "calibrated widths being multiples of a typical change (the mean |y| in its place put the "
                          "lower bound far below every value).")
+        # (the levels of the series that move: a constant series' zero width is there at a level they have none of)
+        moving = self.moving
+        levels = [lv for lv in levels if moving[interval_cols(lv)[0]].null_count() < moving.height]
         if self.level_scaled and levels:
             n = len(self.level_scaled)
             e_g = ", ".join(f"{id_text(u)}: {why}" for u, why in sorted(self.level_scaled.items())[:3])
@@ -608,19 +619,22 @@ class RecipeForecast:
         return notes
 
 
-def _whole_levels(frame: pl.DataFrame, widthless: Iterable[str] = ()) -> pl.DataFrame:
+def _whole_levels(frame: pl.DataFrame, widthless: Iterable[str] = (), constant: Iterable[str] = ()) -> pl.DataFrame:
     """An interval level is published for every series or for none: when the calibration of one
     part's model had too few points for a level (conformal.calibration_notes: e.g. the champion's, fitted
     on the oldest backtest window only, while its fallback's has every window), the level's bounds
     are left out for all rows, not published for some series only (which no forecast check passes).
     The series of `widthless` (no typical change to scale the widths by, none to borrow: `RecipeForecast.unscaled`)
     have no bounds whatever the calibration, and do not count: a constant series beside them keeps its zero-width
-    interval, its value (probe45: it lost it, the level left out for all rows)."""
-    checked = frame.filter(~pl.col("unique_id").is_in(list(widthless)))
+    interval, its value (probe45: it lost it, the level left out for all rows). Nor do the series of `constant`
+    (a constant history: `RecipeForecast.constant`), whose zero width is true at every level whatever the calibration
+    (`conformal.apply_intervals`): they keep it where the level is left out for the others (cachedir46)."""
+    flat = pl.col("unique_id").is_in(list(constant))
+    checked = frame.filter(~pl.col("unique_id").is_in(list(widthless)) & ~flat)
     for lv in INTERVAL_LEVELS:
         cols = list(interval_cols(lv))
         if all(c in frame.columns for c in cols) and any(0 < checked[c].null_count() < checked.height for c in cols):
-            frame = frame.with_columns(pl.lit(None, dtype=pl.Float64).alias(c) for c in cols)
+            frame = frame.with_columns(pl.when(flat).then(pl.col(c)).alias(c) for c in cols)
     return frame
 
 
@@ -734,7 +748,7 @@ def forecast_detailed(
     published = set(result["unique_id"].to_list()) - set(flat) - in_levels
     stood_in = set(scale.filter(pl.col("level_scaled"))["unique_id"].to_list())
     widthless = published & set(scale.filter(pl.col("scale").is_null())["unique_id"].to_list())
-    result = _whole_levels(result, widthless)
+    result = _whole_levels(result, widthless, flat)
     result = result.select("unique_id", "ds", "step", "model", "y_hat", *INTERVAL_COLUMNS).sort("unique_id", "step")
     level_scaled = {**_level_scaled(td, m, published),
                     **{u: f"{k} observations (one change)" for u, k in few.items() if u in published and u in stood_in}}

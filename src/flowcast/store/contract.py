@@ -214,8 +214,9 @@ def validate_forecasts(
     series, an empty per-row `model`. Other columns are ignored (and listed in the receipt), and so
     is a value column null in every row (a model without interval calibration publishes no
     intervals; `read` leaves such columns out too); one null among values is an error, except a series
-    with neither bound of an interval level at any step (one without a typical change to scale the widths by,
-    beside a constant series' zero-width interval: `recipes._whole_levels`).
+    with neither bound of an interval level at any step (one without a typical change to scale the widths by, or
+    one of a level its calibration had too few points for, beside a constant series' zero-width interval:
+    `recipes._whole_levels`).
     """
     import pandera.polars as pa
 
