@@ -534,3 +534,8 @@ def test_the_plot_caption_names_its_model_and_ended_series_as_markdown_shows_the
                                               ", and the actuals observed after 2024-03-01")
     assert caption == ("Forecasts of 2 of 40 series from my\\_seasonal\\_naive with 80% and 95% intervals, and the "
                        f"actuals observed after 2024-03-01{stopped}")
+    # review46: the fallback that made every row, as the receipt names it: one text, not an id quoted for its comma
+    fell = reporting.forecast_plot_caption("naive, the fallback for every series (theta-v1 forecast none)", 2, 40,
+                                           _bands_frame([1.0] * 4, [1.0] * 4), ended)
+    assert fell.startswith("Forecasts of 2 of 40 series from naive, the fallback for every series (theta-v1 forecast "
+                           "none) with 80% and 95% intervals"), fell

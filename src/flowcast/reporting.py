@@ -840,12 +840,14 @@ def forecast_plot_caption(model: str, n_plot: int, n_series: int, forecasts: pl.
                           notes: str = "") -> str:
     """The forecast plot's caption: 'Forecasts of 8 of 40 series from theta with 80% and 95% intervals', `notes`
     (what else it shows, said by the caller), and the `ended` series (forecast from their own last observation, long
-    before the others'), counted and the first three named. It is markdown (the plot artifact's heading): the model
-    and the ids are escaped (`md_id`), as `plot_bands_text` escapes its ids; an id `a_b*` read as italics."""
+    before the others'), counted and the first three named. `model`: who made the rows as the receipt says it (where
+    every row is a fallback's, `all_fallback_text`: 'naive, the fallback for every series (theta-v1 forecast none)').
+    It is markdown (the plot artifact's heading): the model escaped (`md_text`) and the ids too (`md_id`), as
+    `plot_bands_text` escapes its ids; an id `a_b*` read as italics."""
     stopped = (f"; {len(ended):,} ended series forecast from {'its' if len(ended) == 1 else 'their'} own last "
                f"observation, long before the others' (marked){', e.g. ' if len(ended) > 3 else ': '}"
                f"{', '.join(md_id(u) for u in list(ended)[:3])}" if ended else "")
-    return (f"Forecasts of {n_plot} of {n_series} series from {md_id(model)} {plot_bands_text(forecasts)}{notes}"
+    return (f"Forecasts of {n_plot} of {n_series} series from {md_text(model)} {plot_bands_text(forecasts)}{notes}"
             f"{stopped}")
 
 

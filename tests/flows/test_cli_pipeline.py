@@ -815,7 +815,7 @@ def test_a_forecast_whose_every_row_is_its_fallbacks_names_the_fallback_in_its_r
     `recipes.SHORT_HISTORY`) publishes naive's rows for all of them; the publish receipt named the production model,
     whose version made no row ('from theta (theta-v1)'). It names naive, the fallback for every series, and the
     version that forecast none. wordsB45: so does the command's own line, which read 'Published 6 forecast rows from
-    theta-v1'."""
+    theta-v1'; review46: and the plot's caption."""
     from flow_helpers import artifacts_of
 
     from flowcast.reporting import artifact_key
@@ -844,3 +844,6 @@ def test_a_forecast_whose_every_row_is_its_fallbacks_names_the_fallback_in_its_r
     said = f"Published 6 forecast rows of 2 series of shops as of 2019-02-01 from {fell}."
     assert receipt.description.startswith(f"As of 2019-02-01: {said}\n\n"), receipt.description
     assert json.loads(receipt.data)[0] == {"field": "published", "value": said}, receipt.data
+    # review46: so does the plot's caption, which named the production model ('Forecasts of 2 of 2 series from theta')
+    (plot,) = artifacts_of(stored["run_id"])[artifact_key("plot", "shops")]
+    assert f"Forecasts of 2 of 2 series from {fell} " in plot.description, plot.description

@@ -138,14 +138,17 @@ def test_the_prepared_line_counts_points_and_says_one_imputed_point_in_the_singu
     assert prepared_line(4, 192, "1mo", 12, imputed) == f"Prepared 4 series {said}"
 
 
-@pytest.mark.parametrize(("version", "named"), [
-    ("hybrid-v1", "from hybrid (hybrid-v1) to"),  # it read 'from hybrid hybrid-v1'
-    ("hybrid", "from hybrid to"),  # a version named as its model: once, as the receipt says it
-    (None, "from hybrid (baseline) to"),
+@pytest.mark.parametrize(("version", "models", "named"), [
+    ("hybrid-v1", ["hybrid"], "from hybrid (hybrid-v1) to"),  # it read 'from hybrid hybrid-v1'
+    ("hybrid", ["hybrid", "naive"], "from hybrid to"),  # a version named as its model: once, as the receipt says it
+    (None, [], "from hybrid (baseline) to"),
+    # review46: every row its fallback's: the fallback, as the receipt names it (it read 'from hybrid (hybrid-v1)')
+    ("hybrid-v1", ["naive"], "from naive, the fallback for every series (hybrid-v1 forecast none) to"),
 ])
-def test_the_published_line_names_the_model_as_the_receipt_does(version, named):
+def test_the_published_line_names_the_model_as_the_receipt_does(version, models, named):
     """ui25: the log said 'Published 1776 forecast rows (148 series) ... from hybrid hybrid-v1 to ...' where the
-    receipt says 'Published 1,776 forecast rows ... from hybrid (hybrid-v1)'."""
+    receipt says 'Published 1,776 forecast rows ... from hybrid (hybrid-v1)'; and where every row is a fallback's,
+    the model that made none of them, where the receipt names the fallback."""
     from datetime import datetime
     from pathlib import Path
 
@@ -154,8 +157,10 @@ def test_the_published_line_names_the_model_as_the_receipt_does(version, named):
 
     receipt = PublishReceipt(dataset="us_employment", as_of=datetime(2019, 7, 1), rows=1776, n_series=148,
                              model="hybrid", model_version=version, run_id="r-1", replaced_rows=0, content_hash="h",
-                             location="/h/part-1.parquet", duckdb_path=Path("/h/forecasts.duckdb"))
+                             location="/h/part-1.parquet", duckdb_path=Path("/h/forecasts.duckdb"), models=models)
     line = published_line(receipt, datetime(2019, 7, 1), "hybrid", version)
+    assert reporting.receipt_sentence(receipt).endswith(named.removesuffix(" to").replace(" (baseline)", "") + "."), \
+        reporting.receipt_sentence(receipt)
     assert line == (f"Published 1,776 forecast rows (148 series) of us_employment for as_of 2019-07-01 {named} "
                     "/h/part-1.parquet (DuckDB views in /h/forecasts.duckdb)")
 

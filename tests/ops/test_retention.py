@@ -414,7 +414,7 @@ def test_forecasts_before_lists_and_removes_a_damaged_publish_before_the_cut(tmp
     said = items[0].reason
     assert f"(rows not known: its file {part} cannot be read (ArrowInvalid: " in said, said
     assert "publishes them again" not in said and "--as-of" not in said and "--overwrite" not in said, said
-    assert "(1 rows)" in items[1].reason
+    assert "(1 row)" in items[1].reason
     assert len(execute(settings, items)) == 2
     assert open_store(settings).as_ofs("sales") == as_ofs[2:]
     assert not fingerprint_path(settings.home, "sales", as_ofs[0]).exists()
@@ -1134,7 +1134,7 @@ def test_gc_reads_each_publish_receipt_once(tmp_path, monkeypatch, n_keys, befor
     assert {v.version for v in reg.list()} == {versions[-1]}
     assert len(reads) == n_keys and set(reads.values()) == {1}, reads
     assert sum(i["kind"] == "forecast" for i in items) == (2 if before else 0)
-    assert all("(1 rows)" in i["reason"] for i in items if i["kind"] == "forecast")  # the rows of the one read
+    assert all("(1 row)" in i["reason"] for i in items if i["kind"] == "forecast")  # the rows of the one read
 
 
 def test_gc_removes_the_lock_objects_killed_writers_left_in_an_object_store(tmp_path, s3_url):

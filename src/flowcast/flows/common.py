@@ -1102,9 +1102,12 @@ def prepared_line(n_series: int, n_obs: int, freq: str, horizon: int, imputed: i
 
 def published_line(receipt: Any, as_of: datetime, model: str, model_version: str | None) -> str:
     """The run's log line for its publish: counts grouped, the model named as the receipt names it ('hybrid
-    (hybrid-v1)': it read 'from hybrid hybrid-v1', and '1776 forecast rows', ui25)."""
+    (hybrid-v1)': it read 'from hybrid hybrid-v1', and '1776 forecast rows', ui25), the fallback where every row is
+    its (`reporting.all_fallback_text`: it read 'from theta (theta-v1)', a model of none of them, where the receipt,
+    the state message and the command's line name naive)."""
     where = f"{receipt.location}" + (f" (DuckDB views in {receipt.duckdb_path})" if receipt.duckdb_path else "")
-    made_by = reporting.model_text(model, model_version) if model_version else f"{model} (baseline)"
+    made_by = (reporting.all_fallback_text(model, model_version, receipt.models)
+               or (reporting.model_text(model, model_version) if model_version else f"{model} (baseline)"))
     return (f"Published {receipt.rows:,} forecast rows ({receipt.n_series:,} series) of {receipt.dataset} for as_of "
             f"{utc_text(as_of)} from {made_by} to {where}")
 
@@ -1314,7 +1317,8 @@ def publish_forecasts(
         shown = (f", and the actuals observed after {utc_text(naive_utc(as_of))}"
                  if actuals is not None and actuals.height else "")
         starts = " (times are interval starts; the data label interval ends)" if data.source.time_label == "end" else ""
-        reporting.plot_artifact(png, reporting.forecast_plot_caption(model, n_plot, td.n_series, forecasts,
+        made_by = reporting.all_fallback_text(model, model_version, receipt.models) or model  # as the receipt says
+        reporting.plot_artifact(png, reporting.forecast_plot_caption(made_by, n_plot, td.n_series, forecasts,
                                                                      list(ended), f"{shown}{starts}"), scope)
     reporting.receipt_artifact(receipt, scope, note=note, home=settings.home)
     events.emit(events.PUBLISHED, dataset=data.source.name, as_of=as_of,

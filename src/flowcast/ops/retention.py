@@ -326,7 +326,7 @@ def _forecast_items(settings: Settings, before: datetime | date, dataset: str | 
             if a >= cut:
                 continue
             try:
-                rows = f"{published.receipt(ds, a).get('rows', '?')} rows"
+                rows = _rows_text(published.receipt(ds, a).get("rows"))
             except DamagedPublishError as exc:  # removed all the same (its read failed gc); not the store's advice
                 rows = f"rows not known: its file {exc.path} cannot be read ({exc.why})"  # to re-publish it (fix45)
             except (FlowcastError, OSError, ValueError) as exc:
@@ -337,6 +337,13 @@ def _forecast_items(settings: Settings, before: datetime | date, dataset: str | 
                             f"({rows}) and their realized accuracy: asked for (before {before.isoformat()})",
                             key=(ds, a)))
     return out
+
+
+def _rows_text(rows: str | int | None) -> str:
+    """A receipt's row count as the gc plan says it: '1 row', '24 rows' (`wording.plural`: it read '(1 rows)'); the
+    value as stored where it is no count, '? rows' where the receipt has none."""
+    text = str(rows).strip() if rows is not None else "?"
+    return plural(int(text), "row") if text.isdigit() else f"{text} rows"
 
 
 def _stale_records(settings: Settings, dataset: str, cut: datetime, held: set[datetime],
