@@ -5,6 +5,7 @@ injected through the clock the serve reads this machine's now from."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -86,7 +87,8 @@ def _skewed(seconds: float) -> Callable[[], datetime]:
 ])
 def test_the_serve_reads_the_servers_clock(server_api, skew, said):
     """The server's clock is this machine's (loopback); a serve machine whose clock is `skew` s off reads the server's
-    now all the same (within the header's blur, 1 s, and the test's own time), and says the skew when it is large."""
+    now all the same (within the header's blur, about a second, and the test's own time), and says the skew when it is
+    large."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from flowcast.flows.deploy import server_clock
@@ -95,12 +97,14 @@ def test_the_serve_reads_the_servers_clock(server_api, skew, said):
     with temporary_settings({PREFECT_API_URL: server_api}):
         now = server_clock(sentences.append, _skewed(skew))
     before, read, after = datetime.now(UTC), now(), datetime.now(UTC)
-    assert before - timedelta(seconds=1.5) <= read <= after + timedelta(seconds=1.5), (skew, before, read)
+    # (a busy machine: uvicorn's Date a tick late, the request slow; the skew itself is 42 s)
+    assert before - timedelta(seconds=3) <= read <= after + timedelta(seconds=3), (skew, before, read)
     if said is None:
         assert sentences == []
     else:
         [sentence] = sentences
-        assert any(f"clock is {n} s {said} this machine's" in sentence for n in (41, 42, 43)), sentence
+        found = re.search(rf"clock is (\d+) s {said} this machine's", sentence)
+        assert found is not None and abs(int(found[1]) - 42) <= 3, sentence
 
 
 @pytest.mark.timeout(300)

@@ -332,8 +332,8 @@ def drop_final_windows_before_serving(say: Callable[[str], None], warn: Callable
 
 
 def _utc_now() -> datetime:
-    """The serve's clock (the instant its missed-slot check covers up to; its vacuum's turns:
-    `ops.prefect_runs.ServeVacuum`)."""
+    """This machine's clock, which the serve reads through `server_clock` (the instant its missed-slot check covers up
+    to; its catch-up's end; its vacuum's turns: `ops.prefect_runs.ServeVacuum`)."""
     from datetime import UTC
 
     return datetime.now(UTC)
@@ -434,8 +434,8 @@ def serve(deployments: list[Any], *, limit: int | None = None, vacuum: ServeVacu
     missed-slot check covered up to (`say_missed_slots`); the scheduler's first turn schedules from it, so that a slot
     between the check and that turn is run, not lost. On a Prefect server (PREFECT_API_URL), whose scheduler service
     schedules the deployments from the instant it looks at them, after their registration, the serve creates the runs
-    of the slots from `since` to SCHEDULE_CHECK_S after the registration (`clock`) itself, then checks that the server
-    schedules the later ones (`settle_schedules`)."""
+    of the slots from `since` to SCHEDULE_CHECK_S after the registration (`clock`: `serve_all` gives the server's,
+    `server_clock`) itself, then checks that the server schedules the later ones (`settle_schedules`)."""
     import asyncio
 
     from prefect.exceptions import TerminationSignal
