@@ -96,8 +96,11 @@ class Server:
 
 
 @contextmanager
-def prefect_server(tmp: Path, extra_env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> Iterator[Server]:
-    """`args`: more options of `prefect server start` (e.g. --no-services)."""
+def prefect_server(tmp: Path, extra_env: dict[str, str] | None = None, args: tuple[str, ...] = (),
+                   uvicorn_args: tuple[str, ...] | None = None) -> Iterator[Server]:
+    """`args`: more options of `prefect server start` (e.g. --no-services). `uvicorn_args`: Prefect's server app
+    (`prefect.server.api.server:create_app`, what `prefect server start` serves) under uvicorn itself, with these
+    options of uvicorn's that `prefect server start` does not pass on (e.g. --no-date-header)."""
     port = free_port()
     api = f"http://127.0.0.1:{port}/api"
     env = {**os.environ, "PREFECT_HOME": str(tmp / "prefect"), "PREFECT_API_URL": api,
@@ -106,9 +109,12 @@ def prefect_server(tmp: Path, extra_env: dict[str, str] | None = None, args: tup
     env.pop("PREFECT_API_KEY", None)
     tmp.mkdir(parents=True, exist_ok=True)
     log = tmp / "server.log"
+    command = ([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port), *args]
+               if uvicorn_args is None else
+               [sys.executable, "-m", "uvicorn", "--factory", "prefect.server.api.server:create_app", "--host",
+                "127.0.0.1", "--port", str(port), *uvicorn_args])
     proc = subprocess.Popen(
-        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port), *args],
-        env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
+        command, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
     )
     server = Server(api, env, log, proc)
     try:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -307,10 +307,11 @@ def serve_all(parameters: dict[str, Any] | None = None, limit: int | None = None
     drop_final_windows_before_serving(log.info, log.warning)  # before `ensure` starts the temporary server
     ensure(settings, log.info)
     reap_before_serving(settings.home, log.warning)
-    checked = _utc_now()  # the missed slots are those before it; the serve's scheduling starts at it
+    clock = server_clock(log.warning, _utc_now)  # a Prefect server's slots are on its clock, not this machine's
+    checked = clock()  # the missed slots are those before it; the serve's scheduling starts at it
     say_missed_slots(log.warning, now=checked)
-    serve(build_deployments(params), limit=limit, since=checked,
-          vacuum=ServeVacuum(settings.home, settings.retention.prefect_runs_days, clock=_utc_now))
+    serve(build_deployments(params), limit=limit, since=checked, clock=clock,
+          vacuum=ServeVacuum(settings.home, settings.retention.prefect_runs_days, clock=clock))
 
 
 def drop_final_windows_before_serving(say: Callable[[str], None], warn: Callable[[str], None]) -> None:
@@ -331,11 +332,95 @@ def drop_final_windows_before_serving(say: Callable[[str], None], warn: Callable
 
 
 def _utc_now() -> datetime:
-    """The serve's clock (the instant its missed-slot check covers up to; its vacuum's turns:
-    `ops.prefect_runs.ServeVacuum`)."""
+    """This machine's clock, which the serve reads through `server_clock` (the instant its missed-slot check covers up
+    to; its catch-up's end; its vacuum's turns: `ops.prefect_runs.ServeVacuum`)."""
     from datetime import UTC
 
     return datetime.now(UTC)
+
+
+CLOCK_SKEW_SAID_S = 5.0
+"""How far apart the Prefect server's clock and the serve machine's must be for the serve to say so as it starts."""
+
+DATE_SPAN_S = 2.0
+"""How long one HTTP `Date` header stays the answer of a server: it is written in whole seconds (truncated), and
+uvicorn, which Prefect's server runs on, writes it anew once a second (`Server.on_tick`): a response dated D left the
+server between D and D + 2 s."""
+
+
+def clock_offset(date_header: str | None, sent: datetime, received: datetime) -> timedelta | None:
+    """How far the clock of the server whose response carried `date_header` (its HTTP `Date`) is ahead of this
+    machine's (negative: behind), for a request sent at `sent` and answered at `received` (this machine's clock):
+    the middle of the span the header stands for (DATE_SPAN_S) less the middle of the request. Zero where the two
+    agree as far as the header can tell (within half that span and half the request's time). None where the header
+    is missing or is no HTTP date."""
+    from datetime import UTC
+    from email.utils import parsedate_to_datetime
+
+    if not date_header:
+        return None
+    try:
+        dated = parsedate_to_datetime(date_header)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if dated.tzinfo is None:  # ('-0000': UTC, no zone said; an HTTP date is GMT)
+        dated = dated.replace(tzinfo=UTC)
+    half = timedelta(seconds=DATE_SPAN_S / 2)
+    offset = dated + half - (sent + (received - sent) / 2)
+    return timedelta(0) if abs(offset) <= half + (received - sent) / 2 else offset
+
+
+def server_offset(clock: Callable[[], datetime] = _utc_now) -> timedelta | None:
+    """How far the clock of the Prefect API at PREFECT_API_URL is ahead of `clock` (this machine's; negative: behind),
+    read once from the `Date` header of its answer to `GET /hello` (`clock_offset`); None where it has no such
+    header."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        sent = clock()
+        answer = client.hello()
+        received = clock()
+    return clock_offset(answer.headers.get("date"), sent, received)
+
+
+def skew_sentence(offset: timedelta) -> str | None:
+    """What a serve says as it starts of a Prefect server's clock `offset` from its machine's (`server_offset`), when
+    it is more than CLOCK_SKEW_SAID_S either way."""
+    seconds = offset.total_seconds()
+    if abs(seconds) <= CLOCK_SKEW_SAID_S:
+        return None
+    return (f"the Prefect server's clock is {abs(seconds):.0f} s {'ahead of' if seconds > 0 else 'behind'} this "
+            "machine's: the serve reads the schedules' slots (missed, overdue, caught up) on the server's clock")
+
+
+def server_clock(say: Callable[[str], None], clock: Callable[[], datetime] = _utc_now) -> Callable[[], datetime]:
+    """The serve's now on the Prefect server's clock: `clock` (this machine's) plus the server's offset from it, read
+    once (`server_offset`) and said when large (`skew_sentence`). A serve more than about 30 s behind its server lost
+    a slot (its check and catch-up ended before the server's scheduler began), one ahead named future slots missed.
+    `clock` itself without PREFECT_API_URL (Prefect's temporary server runs on this machine), and where the server
+    says no time (no `Date` header) or cannot be asked, with one debug line."""
+    from prefect.logging import get_logger
+    from prefect.settings import PREFECT_API_URL
+
+    if not (api := PREFECT_API_URL.value()):
+        return clock
+    try:
+        offset = server_offset(clock)
+    except Exception as exc:  # noqa: BLE001 - the serve's own calls say what is wrong with the API
+        offset, why = None, f"{type(exc).__name__}: {exc}"
+    else:
+        why = "its answer carried no readable HTTP Date header"
+    if offset is None:
+        get_logger("flowcast.serve").debug("could not read the time of the Prefect API %s (%s); the serve reads "
+                                           "this machine's clock", api, why)
+        return clock
+    if sentence := skew_sentence(offset):
+        say(sentence)
+
+    def now() -> datetime:
+        return clock() + offset
+
+    return now
 
 
 def serve(deployments: list[Any], *, limit: int | None = None, vacuum: ServeVacuum | None = None,
@@ -349,8 +434,8 @@ def serve(deployments: list[Any], *, limit: int | None = None, vacuum: ServeVacu
     missed-slot check covered up to (`say_missed_slots`); the scheduler's first turn schedules from it, so that a slot
     between the check and that turn is run, not lost. On a Prefect server (PREFECT_API_URL), whose scheduler service
     schedules the deployments from the instant it looks at them, after their registration, the serve creates the runs
-    of the slots from `since` to SCHEDULE_CHECK_S after the registration (`clock`) itself, then checks that the server
-    schedules the later ones (`settle_schedules`)."""
+    of the slots from `since` to SCHEDULE_CHECK_S after the registration (`clock`: `serve_all` gives the server's,
+    `server_clock`) itself, then checks that the server schedules the later ones (`settle_schedules`)."""
     import asyncio
 
     from prefect.exceptions import TerminationSignal
@@ -366,7 +451,6 @@ def serve(deployments: list[Any], *, limit: int | None = None, vacuum: ServeVacu
             runner.scheduler = RunScheduler([i for i, schedules in ids if schedules], vacuum=vacuum, since=since)
         else:  # the slots since the check (soak45), and a server that never runs a schedule (`--no-services`, serve40)
             import threading
-            from datetime import timedelta
 
             scheduled = [(i, f"{d.flow_name}/{d.name}") for (i, schedules), d in zip(ids, deployments, strict=True)
                          if schedules]
@@ -428,7 +512,6 @@ def catch_up_slots(deployment_ids: list[Any], since: datetime, until: datetime) 
     future scheduled runs, and a stopped serve's pause deleted them already: a slot between a serve's missed-slot check
     and the service's first look after the serve registered its deployments was neither run nor named (soak45)."""
     import asyncio
-    from datetime import timedelta
 
     from prefect.client.orchestration import get_client
 
