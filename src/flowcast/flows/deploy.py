@@ -304,30 +304,12 @@ def serve_all(parameters: dict[str, Any] | None = None, limit: int | None = None
     # its `home` parameter); `make serve` gave none, so the runs a killed serve left Pending were never reaped
     params["home"] = str(Path(settings.home).resolve())
     log = get_logger("flowcast.serve")
-    drop_final_windows_before_serving(log.info, log.warning)  # before `ensure` starts the temporary server
     ensure(settings, log.info)
     reap_before_serving(settings.home, log.warning)
     checked = _utc_now()  # the missed slots are those before it; the serve's scheduling starts at it
     say_missed_slots(log.warning, now=checked)
     serve(build_deployments(params), limit=limit, since=checked,
           vacuum=ServeVacuum(settings.home, settings.retention.prefect_runs_days, clock=_utc_now))
-
-
-def drop_final_windows_before_serving(say: Callable[[str], None], warn: Callable[[str], None]) -> None:
-    """On Prefect's temporary server, before it starts: the windows `flowcast: crash silent runs` left open for runs
-    already final go (`ops.prefect_runs.drop_final_windows`), which the server's first evaluation acted on, logging
-    `Action failed: ... already in terminal state`. Never stops the serving: a failure is said."""
-    from flowcast.ops.automations import CRASH_SILENT
-    from flowcast.ops.prefect_runs import drop_final_windows
-
-    try:
-        dropped = drop_final_windows()
-    except Exception as exc:  # noqa: BLE001 - the database locked or unreadable: the serve serves on
-        warn(f"could not look for the windows {CRASH_SILENT!r} left open for flow runs already final: {exc}")
-        return
-    if dropped:
-        say(f"{CRASH_SILENT!r}: dropped {dropped} window(s) left open for flow runs already final (the temporary "
-            "server stopped before it counted their final state)")
 
 
 def _utc_now() -> datetime:
