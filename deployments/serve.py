@@ -10,7 +10,9 @@ parameter, made absolute, as `flowcast serve` gives it: the next serve of the ho
 
 from flowcast.config import load_settings
 from flowcast.flows.deploy import serve_all, serving
+from flowcast.ops.reaper import temporary_api
 
 if __name__ == "__main__":
-    with serving(load_settings(None).home):  # one serve per home and Prefect API (`flowcast serve` says the same)
+    # one serve per home and Prefect API; without PREFECT_API_URL a watched temporary server (as `flowcast serve`)
+    with serving(load_settings(None).home), temporary_api():
         serve_all()

@@ -778,6 +778,52 @@ def test_a_serves_stop_waits_for_its_catch_up_and_no_catch_up_follows_it():
         assert scheduled() == left and said == []  # a catch-up after the stop: nothing (paused: nothing to say)
 
 
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_serve_stopped_early_cancels_the_due_runs_of_its_slots_it_had_not_started():
+    """tempapi46: a serve stopped within seconds of its start (before its runner's first poll) left the catch-up's
+    runs of the slots already due Scheduled on its paused deployments (the pause deletes only future runs), and the
+    next serve ran them, unasked and late. The stop cancels the runs of its slots from its `since` that had not
+    started, with the stop's message (the next serve names them missed); a slot's run before `since` (an earlier,
+    killed serve's) and a run someone asked for stay Scheduled, and its future slots' runs are gone (the pause)."""
+    import asyncio
+    import uuid
+    from datetime import UTC, datetime, timedelta
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+    from prefect.schedules import Cron
+    from prefect.states import Scheduled
+
+    from flowcast.flows import forecast_flow
+    from flowcast.flows.deploy import SERVE_STOP_MESSAGE, catch_up_slots, last_slot_run, stopping_runner
+
+    deployment = forecast_flow.to_deployment(f"forecast-{uuid.uuid4().hex[:8]}",
+                                             schedules=[Cron("* * * * *", timezone="UTC")])
+    now = datetime.now(UTC)
+    since = now.replace(second=30, microsecond=0) - timedelta(minutes=3)  # slots since: 3 due ones, the last this minute
+
+    async def serve_and_stop_at_once() -> Any:
+        runner = stopping_runner()(pause_on_shutdown=True)
+        did = await runner.aadd_deployment(deployment)
+        await asyncio.to_thread(catch_up_slots, [did], since - timedelta(minutes=2), now + timedelta(minutes=3))
+        async with get_client() as client:
+            asked = await client.create_flow_run_from_deployment(did, state=Scheduled(scheduled_time=since))
+        runner.slots = ([did], since)
+        async with runner:  # (its exit pauses the deployments, then cancels: StoppingRunner._pause_schedules)
+            pass
+        return did, asked.id
+
+    did, asked = asyncio.run(serve_and_stop_at_once())
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[did])))
+    by_slot = {(r.expected_start_time - since).total_seconds() // 60: r.state.type.value + (
+        f": {r.state.message}" if r.state.type.value == "CANCELLED" else "") for r in runs if r.id != asked}
+    stopped = f"CANCELLED: {SERVE_STOP_MESSAGE}"
+    assert by_slot == {-2: "SCHEDULED", -1: "SCHEDULED", 0: stopped, 1: stopped, 2: stopped}, by_slot
+    assert next(r for r in runs if r.id == asked).state.type.value == "SCHEDULED"
+    assert last_slot_run([r for r in runs if r.state.type.value != "SCHEDULED"], now) is None  # named missed
+
 SMALL_PAGES = """
 import sys
 from datetime import UTC, datetime, timedelta

@@ -4,6 +4,7 @@ real temporary server in a temporary PREFECT_HOME, `flowcast gc` in its own proc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sqlite3
@@ -632,7 +633,7 @@ def test_a_vacuum_keeps_a_run_an_automation_still_watches(tmp_path):
 
 
 # a served run's window left open with nothing counted (its Completed lost with the stopped server), beside a run that
-# really went silent (still Running), then a serve's start on the same database (drop, then the server)
+# really went silent (still Running), then a command's start on the same database (drop, then the server)
 RESTARTED = """
 import asyncio, json, sqlite3, sys, time, uuid
 from prefect import flow
@@ -644,7 +645,8 @@ from prefect.server.api.server import SubprocessASGIServer
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.states import Running
 from flowcast.config import Settings
-from flowcast.flows.deploy import api_for_runs, drop_final_windows_before_serving
+from flowcast.flows.deploy import api_for_runs
+from flowcast.ops.reaper import temporary_api
 from flowcast.ops.automations import apply
 
 home, db = sys.argv[1], sys.argv[2]
@@ -687,8 +689,7 @@ con.execute(f"INSERT INTO automation_bucket ({', '.join(row)}) VALUES ({', '.joi
 con.execute('UPDATE automation_bucket SET count = 0, "end" = start')
 con.commit()
 con.close()
-drop_final_windows_before_serving(print, print)  # (flows.deploy.serve_all) then the serve's temporary server
-with temporary_settings(api_for_runs()):
+with temporary_api(home), temporary_settings(api_for_runs()):  # a command's start (`flowcast run`) on the same database
     async def states() -> dict[str, str]:
         async with get_client() as client:
             return {name: (await client.read_flow_run(i)).state.type.value for name, i in (("done", done), ("silent", silent))}
@@ -701,15 +702,34 @@ with temporary_settings(api_for_runs()):
 """
 
 
-def test_a_serve_start_drops_the_windows_of_runs_already_final(tmp_path):
+def test_a_command_start_drops_the_windows_of_runs_already_final(tmp_path):
     """quietB45 (soak45: after restarts the server logged `Action failed: 'Failed to set state: Run is already in
     terminal state COMPLETED.'` about 5 times): a temporary server stopped before its triggers counted a run's final
-    state left 'flowcast: crash silent runs' a window with nothing counted, which the next serve's server evaluated as it
-    started, asking for Crashed on a finished run. A serve's start drops such windows before its server starts: no
-    `Action failed`, the finished run stays Completed, and a run that really went silent (still Running) is still
-    marked Crashed."""
+    state left 'flowcast: crash silent runs' a window with nothing counted, which the next server evaluated as it
+    started, asking for Crashed on a finished run. tempapi46: a serve's start dropped such windows, but `flowcast run`,
+    `forecast` and `backfill` start the same temporary server on the same prefect.db; every command drops them as it
+    enters `temporary_api`, before anything starts the server: no `Action failed`, the finished run stays Completed,
+    and a run that really went silent (still Running) is still marked Crashed."""
     res = _on_a_temporary_server(RESTARTED, tmp_path)
     lines = res.stdout.strip().splitlines()
     assert json.loads(lines[-1]) == {"done": "COMPLETED", "silent": "CRASHED", "windows": 0}, res.stdout
     assert "Action failed" not in res.stdout + res.stderr, res.stderr[-3000:]
-    assert any("dropped 1 window(s) left open for flow runs already final" in line for line in lines), res.stdout
+    assert "dropped 1 window(s) left open for flow runs already final" in res.stdout + res.stderr, res.stderr[-3000:]
+
+
+@pytest.mark.parametrize("made", ["none", "no table", "no window"])
+def test_a_command_start_with_no_window_to_drop_skips_prefects_database_layer(tmp_path, made):
+    """tempapi46: every command that starts the temporary server looks for windows to drop; where there is no
+    database yet (a fresh PREFECT_HOME), no `automation_bucket` table (a database not migrated yet) or no window at
+    all, the look ends with the standard library's sqlite3, never importing Prefect's database layer: None, else 0."""
+    db = tmp_path / "prefect.db"
+    if made != "none":
+        with contextlib.closing(sqlite3.connect(db)) as con:
+            con.execute("CREATE TABLE automation_bucket (id TEXT)" if made == "no window" else "CREATE TABLE t (x)")
+            con.commit()
+    code = ("import json, sys; from flowcast.ops.prefect_runs import drop_final_windows; dropped = drop_final_windows(); "
+            "print(json.dumps([dropped, 'prefect.server.database' in sys.modules]))")
+    res = subprocess.run([sys.executable, "-c", code], check=False, text=True, capture_output=True, timeout=120,
+                         env=_env(tmp_path))
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert json.loads(res.stdout.strip().splitlines()[-1]) == [None if made == "none" else 0, False]

@@ -304,7 +304,6 @@ def serve_all(parameters: dict[str, Any] | None = None, limit: int | None = None
     # its `home` parameter); `make serve` gave none, so the runs a killed serve left Pending were never reaped
     params["home"] = str(Path(settings.home).resolve())
     log = get_logger("flowcast.serve")
-    drop_final_windows_before_serving(log.info, log.warning)  # before `ensure` starts the temporary server
     ensure(settings, log.info)
     reap_before_serving(settings.home, log.warning)
     clock = server_clock(log.warning, _utc_now)  # a Prefect server's slots are on its clock, not this machine's
@@ -312,23 +311,6 @@ def serve_all(parameters: dict[str, Any] | None = None, limit: int | None = None
     say_missed_slots(log.warning, now=checked)
     serve(build_deployments(params), limit=limit, since=checked, clock=clock,
           vacuum=ServeVacuum(settings.home, settings.retention.prefect_runs_days, clock=clock))
-
-
-def drop_final_windows_before_serving(say: Callable[[str], None], warn: Callable[[str], None]) -> None:
-    """On Prefect's temporary server, before it starts: the windows `flowcast: crash silent runs` left open for runs
-    already final go (`ops.prefect_runs.drop_final_windows`), which the server's first evaluation acted on, logging
-    `Action failed: ... already in terminal state`. Never stops the serving: a failure is said."""
-    from flowcast.ops.automations import CRASH_SILENT
-    from flowcast.ops.prefect_runs import drop_final_windows
-
-    try:
-        dropped = drop_final_windows()
-    except Exception as exc:  # noqa: BLE001 - the database locked or unreadable: the serve serves on
-        warn(f"could not look for the windows {CRASH_SILENT!r} left open for flow runs already final: {exc}")
-        return
-    if dropped:
-        say(f"{CRASH_SILENT!r}: dropped {dropped} window(s) left open for flow runs already final (the temporary "
-            "server stopped before it counted their final state)")
 
 
 def _utc_now() -> datetime:
@@ -435,7 +417,9 @@ def serve(deployments: list[Any], *, limit: int | None = None, vacuum: ServeVacu
     between the check and that turn is run, not lost. On a Prefect server (PREFECT_API_URL), whose scheduler service
     schedules the deployments from the instant it looks at them, after their registration, the serve creates the runs
     of the slots from `since` to SCHEDULE_CHECK_S after the registration (`clock`: `serve_all` gives the server's,
-    `server_clock`) itself, then checks that the server schedules the later ones (`settle_schedules`)."""
+    `server_clock`) itself, then checks that the server schedules the later ones (`settle_schedules`). Its stop
+    cancels the runs of its slots from `since` that had not started (`cancel_unstarted_slots`), which the pause of its
+    deployments leaves."""
     import asyncio
 
     from prefect.exceptions import TerminationSignal
@@ -447,6 +431,8 @@ def serve(deployments: list[Any], *, limit: int | None = None, vacuum: ServeVacu
         runner = stopping_runner()(pause_on_shutdown=True, limit=limit)
         ids = [(runner.add_deployment(deployment), deployment.schedules) for deployment in deployments]
         _display_serve_start_message(*deployments)
+        if since is not None:  # the runs of its slots from `since` not started as it stops are cancelled (tempapi46)
+            runner.slots = ([i for i, schedules in ids if schedules], since)
         if temporary:  # stopped before the runner pauses the deployments (StoppingRunner._pause_schedules)
             runner.scheduler = RunScheduler([i for i, schedules in ids if schedules], vacuum=vacuum, since=since)
         else:  # the slots since the check (soak45), and a server that never runs a schedule (`--no-services`, serve40)
@@ -551,6 +537,59 @@ class CatchUp:
         self.stopped = True
         if self._lock.acquire(timeout=timeout):
             self._lock.release()
+
+
+async def cancel_unstarted_slots(deployment_ids: list[Any], since: datetime) -> int:
+    """As a serve stops, once its deployments are paused: the runs of their slots from `since` (the instant its
+    scheduling started from, `serve`) that had not started (still Scheduled, Late or AwaitingConcurrencySlot;
+    auto-scheduled: not a run someone asked for) are cancelled, with the message of the runs its stop cancelled in
+    flight (SERVE_STOP_MESSAGE), and said in one line of its log; how many. The pause deletes only their future runs:
+    a serve stopped within seconds of its start (before its runner's first poll, every 10 s) left the catch-up's runs
+    of the slots already due Scheduled on the paused deployments, and the next serve ran them, unasked and late,
+    saying that a killed serve had left them. Cancelled so, the next serve names their slots missed, with the
+    backfill that publishes them (`last_slot_run`), as it names the slots of runs cancelled in flight. The runs of
+    slots before `since` (overdue: an earlier, killed serve left them) stay for the runner to run. Never fails the
+    stop: what cannot be done is said."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterId,
+        FlowRunFilter,
+        FlowRunFilterExpectedStartTime,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.client.schemas.responses import SetStateStatus
+    from prefect.logging import get_logger
+    from prefect.states import Cancelled
+
+    from flowcast.timekeys import utc_text
+
+    log = get_logger("flowcast.serve")
+    chosen = FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED])),
+                           expected_start_time=FlowRunFilterExpectedStartTime(after_=since))
+    left: list[Any] = []
+    try:
+        async with get_client() as client:
+            while page := await client.read_flow_runs(
+                    deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=deployment_ids)),
+                    flow_run_filter=chosen, offset=len(left)):
+                left += page
+            runs = sorted((r for r in left if r.auto_scheduled), key=lambda r: r.expected_start_time)
+            done = [r for r in runs if (await client.set_flow_run_state(
+                r.id, Cancelled(message=SERVE_STOP_MESSAGE))).status == SetStateStatus.ACCEPT]
+    except Exception as exc:  # noqa: BLE001 - the serve stops all the same; the next serve runs what is left, late
+        log.warning("could not cancel the scheduled runs of this serve's slots from %s that had not started: %s: %s",
+                    utc_text(since), type(exc).__name__, exc)
+        return 0
+    if done:
+        span = utc_text(done[0].expected_start_time)
+        if len(done) > 1:
+            span += f" to {utc_text(done[-1].expected_start_time)}"
+        log.info("cancelled %d scheduled run(s) of this serve's slots (%s) that had not started as it stopped: the "
+                 "next serve names them missed, with the backfill that publishes them", len(done), span)
+    return len(done)
 
 
 def settle_schedules(deployments: list[tuple[Any, str]], since: datetime | None, until: datetime,
@@ -735,6 +774,7 @@ def stopping_runner(base: type[Any] | None = None) -> type[Any]:
         stopped_by_sigterm = False
         scheduler: RunScheduler | None = None  # on Prefect's temporary server: the serve's own (`serve`)
         catch_up: CatchUp | None = None  # on a Prefect server: the serve's catch-up of its slots (`serve`)
+        slots: tuple[list[Any], datetime] | None = None  # its scheduled deployments, the instant its slots start at
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
@@ -754,6 +794,8 @@ def stopping_runner(base: type[Any] | None = None) -> type[Any]:
 
                 await asyncio.to_thread(self.catch_up.stop)
             await super()._pause_schedules()
+            if self.slots is not None:  # what the pause left of them: the runs of its slots that were due already
+                await cancel_unstarted_slots(*self.slots)
             if self.stopped_by_sigterm:
                 self._runs_task_group.cancel_scope.cancel()  # none of the runs' tasks left waiting
 

@@ -16,7 +16,7 @@ and one that acts instead of notifying, applied with or without a webhook:
 
 | automation                          | does                                                          |
 | ----------------------------------- | ------------------------------------------------------------- |
-| flowcast: crash silent runs         | marks a flow run Crashed when its `prefect.flow-run.heartbeat` events stop for `workers.crash_after` without a final state (its worker or machine died: Prefect's "detect zombie flows" recipe). Flow runs send heartbeats every PREFECT_FLOWS_HEARTBEAT_FREQUENCY seconds (180 by default, 30 at least); a backfill then starts the crashed date again (flows/fanout.py). A serve drops its windows of runs already final before its temporary server starts (`ops.prefect_runs.drop_final_windows`) |
+| flowcast: crash silent runs         | marks a flow run Crashed when its `prefect.flow-run.heartbeat` events stop for `workers.crash_after` without a final state (its worker or machine died: Prefect's "detect zombie flows" recipe). Flow runs send heartbeats every PREFECT_FLOWS_HEARTBEAT_FREQUENCY seconds (180 by default, 30 at least); a backfill then starts the crashed date again (flows/fanout.py). Every command that starts the temporary server (`serve`, `run`, `forecast`, `backfill`) drops its windows of runs already final before that server starts (`ops.prefect_runs.drop_final_windows`) |
 
 `apply(settings)` creates or updates them idempotently (compare, then create, update or leave
 alone; a `flowcast: ` automation no longer shipped is deleted; duplicates of one name are

@@ -32,6 +32,7 @@ way (`ServeVacuum.stop`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -102,8 +103,8 @@ def _watched(db: Any) -> Any:
     marked Crashed as the window ends (refused for a run already final), also when that is after the next serve's
     start (a window of a stopped server is evaluated as the server starts again): a run the restarted serve's vacuum
     had just deleted made the server log `Action failed: "Unexpected status from 'change-flow-run-state' action: 404"`
-    (soak44; reproduced in vac45 with the server killed just after the run was marked Cancelled; a serve now drops the
-    windows of final runs before its server starts, `drop_final_windows`). Such a run stays until the window is
+    (soak44; reproduced in vac45 with the server killed just after the run was marked Cancelled; every command now drops
+    the windows of final runs before its temporary server starts, `drop_final_windows`). Such a run stays until the window is
     evaluated (at most `workers.crash_after` after its last heartbeat while a server runs) and goes at a later
     vacuum."""
     import sqlalchemy as sa
@@ -145,17 +146,57 @@ async def _drop_final_windows() -> int:
 
 def drop_final_windows() -> int | None:
     """Remove the windows `flowcast: crash silent runs` holds open for flow runs already in a final state, from the
-    database of Prefect's temporary server, before a `flowcast serve` starts that server (`flows.deploy.serve_all`);
-    how many went, None where runs report to a configured server or no temporary server's database exists
-    (`temporary_database`). The automation opens a window at each heartbeat of a run and asks for the run to be marked
-    Crashed as it ends with no final state counted in it; a temporary server that stopped (with the serve: SIGTERM, or
-    SIGKILL) before its triggers counted the run's final state left the window open with nothing counted, and the next
-    server, evaluating it as it started, asked for Crashed on a run already final: it logged `Action failed: 'Failed to
-    set state: Run is already in terminal state COMPLETED.'` (soak45, about 5 a soak). A final run has nothing left to
-    mark; a run still Running (its process killed) keeps its window and is marked Crashed as it ends."""
-    if temporary_database() is None:
+    database of Prefect's temporary server, before a command starts that server (`ops.reaper.temporary_api`: `flowcast
+    run`, `forecast`, `backfill`, `serve`, `automations`); how many went (0 at once where the database holds no
+    window at all, `_holds_windows`), None where runs report to a configured server or no temporary server's database
+    exists (`temporary_database`). The automation opens a window at each heartbeat of a run and asks for the run to be
+    marked Crashed as it ends with no final state counted in it; a temporary server that stopped (with the serve:
+    SIGTERM, or SIGKILL; with any command that starts one) before its triggers counted the run's final state left the
+    window open with nothing counted, and the next server, evaluating it as it started, asked for Crashed on a run
+    already final: it logged `Action failed: 'Failed to set state: Run is already in terminal state COMPLETED.'`
+    (soak45, about 5 a soak). A final run has nothing left to mark; a run still Running (its process killed) keeps its
+    window and is marked Crashed as it ends."""
+    if (path := temporary_database()) is None:
         return None
+    if not _holds_windows(path):
+        return 0
     return asyncio.run(_drop_final_windows())
+
+
+def _holds_windows(path: Path) -> bool:
+    """Whether the temporary server's SQLite database at `path` holds any automation window (a row of
+    `automation_bucket`; none before its first migration), read with the standard library: the look every command
+    that starts the temporary server makes costs a millisecond where there is nothing to drop, not Prefect's database
+    layer."""
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5.0)) as con:
+            return bool(con.execute("SELECT EXISTS (SELECT 1 FROM automation_bucket)").fetchone()[0])
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return False
+        raise
+
+
+def drop_final_windows_before_start(say: Callable[[str], None], warn: Callable[[str], None]) -> None:
+    """On Prefect's temporary server, before it starts: the windows `flowcast: crash silent runs` left open for runs
+    already final go (`drop_final_windows`), which the server's first evaluation acted on, logging `Action failed: ...
+    already in terminal state`. Never stops the command: a failure is said (`warn`), what went too (`say`). (The
+    automation's name is imported only to say something: its module, with the configuration's, took about 0.5 s of a
+    command with nothing to drop.)"""
+    try:
+        dropped = drop_final_windows()
+    except Exception as exc:  # noqa: BLE001 - the database locked or unreadable: the command goes on
+        from flowcast.ops.automations import CRASH_SILENT
+
+        warn(f"could not look for the windows {CRASH_SILENT!r} left open for flow runs already final: {exc}")
+        return
+    if dropped:
+        from flowcast.ops.automations import CRASH_SILENT
+
+        say(f"{CRASH_SILENT!r}: dropped {dropped} window(s) left open for flow runs already final (the temporary "
+            "server stopped before it counted their final state)")
 
 
 def _halted(stop: threading.Event | None, busy: Callable[[], bool] | None, started: bool) -> bool:

@@ -735,7 +735,10 @@ def temporary_api(home: str | Path | None = None) -> Iterator[None]:
     the flow runs it leaves non-final in `home`, module doc), its temporary API is given
     STARTUP_TIMEOUT_S to start unless its timeout was set (module doc), and sends Prefect no usage
     telemetry unless PREFECT_SERVER_ANALYTICS_ENABLED says so (offline, the server logged
-    "ERROR ... Failed to send telemetry" in every run: an error that was none)."""
+    "ERROR ... Failed to send telemetry" in every run: an error that was none), and finds no window
+    `flowcast: crash silent runs` left open for a run already final, which it evaluated as it started,
+    logging `Action failed: ... already in terminal state` (`ops.prefect_runs.drop_final_windows`,
+    in the log `flowcast.temporary_api`)."""
     from prefect.settings import (
         PREFECT_API_URL,
         PREFECT_SERVER_ANALYTICS_ENABLED,
@@ -749,6 +752,12 @@ def temporary_api(home: str | Path | None = None) -> Iterator[None]:
     command = claim_command(home) if home is not None else None
     updates: dict[Any, Any] = {}
     if not PREFECT_API_URL.value():  # the server inherits these settings (as environment variables)
+        from prefect.logging import get_logger
+
+        from flowcast.ops.prefect_runs import drop_final_windows_before_start
+
+        said = get_logger("flowcast.temporary_api")
+        drop_final_windows_before_start(said.info, said.warning)  # before anything starts the server
         if PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.name not in os.environ:
             updates[PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS] = max(
                 STARTUP_TIMEOUT_S, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
