@@ -292,13 +292,19 @@ def _preprocess(settings: Settings, valid: Any, source: SourceConfig, as_of: dat
     failed every run of that data and as_of until it expired (7 days): it is removed with a
     warning and the data preprocessed again, as is one whose value no longer matches the digest recorded with it
     (`tasks.check_cache_digest`: a byte flipped on disk) or whose value is gone (its record left: removed before the
-    task, which then runs once, Completed). An entry that could not be written is a warning naming it."""
+    task, which then runs once, Completed). An entry that could not be written is a warning naming it. An entry that
+    cannot be read to tell whether it is damaged after the task failed (`tasks.drop_damaged_cache`'s StorageError) is a
+    StorageError that says both, the task's error first (the storage fault alone replaced it)."""
     if (damaged := tasks.check_cache_digest(settings, source, as_of, fingerprint, record=False)) is not None:
         get_run_logger().warning(f"The {damaged}: removed, preprocessing again")
     try:
         out, computed = _preprocess_once(settings, valid, source, as_of, fingerprint)
-    except Exception:
-        why = tasks.drop_damaged_cache(settings, source, as_of, fingerprint)
+    except Exception as exc:
+        try:
+            why = tasks.drop_damaged_cache(settings, source, as_of, fingerprint)
+        except StorageError as unread:
+            raise StorageError(f"the preprocess task failed ({type(exc).__name__}: {one_line(exc)}), and its cache "
+                               f"entry could not be checked: {unread}") from exc
         if why is None:
             raise
         get_run_logger().warning(f"The {why}: removed, preprocessing again")
