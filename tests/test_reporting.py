@@ -93,16 +93,23 @@ def test_the_leaderboard_names_the_published_model_with_its_version(champion, ve
     assert reporting.leaderboard_description("rmsse", champion, version).split("\n\n")[0].endswith(ends + ".")
 
 
-@pytest.mark.parametrize(("model", "version", "as_of", "tz", "title"), [
-    ("damped", "damped-v1", datetime(2019, 9, 1), None, "us_employment: forecasts of damped (damped-v1) as of 2019-09-01"),
-    ("naive", None, datetime(2019, 9, 1, 6), None, "us_employment: forecasts of naive as of 2019-09-01 06:00 UTC"),
-    ("naive", "naive", datetime(2019, 9, 1), "Australia/Melbourne",
+@pytest.mark.parametrize(("model", "version", "models", "as_of", "tz", "title"), [
+    ("damped", "damped-v1", None, datetime(2019, 9, 1), None,
+     "us_employment: forecasts of damped (damped-v1) as of 2019-09-01"),
+    ("naive", None, None, datetime(2019, 9, 1, 6), None, "us_employment: forecasts of naive as of 2019-09-01 06:00 UTC"),
+    ("naive", "naive", None, datetime(2019, 9, 1), "Australia/Melbourne",
      ("us_employment: forecasts of naive as of 2019-09-01 00:00 UTC (2019-09-01 10:00 +10:00 Australia/Melbourne) "
       "(times in Australia/Melbourne)")),
+    ("theta", "theta-v1", ["theta", "naive"], datetime(2019, 9, 1), None,
+     "us_employment: forecasts of theta (theta-v1) as of 2019-09-01"),  # some rows its: the model
+    # fixB46: every row the fallback's: the fallback, as the receipt names it (it read 'forecasts of theta (theta-v1)')
+    ("theta", "theta-v1", ["naive"], datetime(2019, 9, 1), None,
+     ("us_employment: forecasts of naive, the fallback for every series (theta-v1 forecast none) as of "
+      "2019-09-01")),
 ])
-def test_the_forecast_plot_names_the_model_as_the_receipt_does(model, version, as_of, tz, title):
+def test_the_forecast_plot_names_the_model_as_the_receipt_does(model, version, models, as_of, tz, title):
     # it read 'forecasts of damped damped-v1 as of', the receipt and the leaderboard 'damped (damped-v1)' (ui17)
-    assert reporting.forecast_plot_title("us_employment", model, version, as_of, tz) == title
+    assert reporting.forecast_plot_title("us_employment", model, version, as_of, tz, models) == title
 
 
 @pytest.mark.parametrize(("when", "cell"), [

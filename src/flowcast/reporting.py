@@ -758,12 +758,15 @@ def model_text(model: str, version: str | None = None) -> str:
 
 
 def forecast_plot_title(dataset: str, model: str, version: str | None, as_of: datetime,
-                        local_tz: str | None = None) -> str:
+                        local_tz: str | None = None, models: Sequence[Any] | None = None) -> str:
     """The forecast plot's title: 'us_employment: forecasts of damped (damped-v1) as of 2019-09-01', at a clock time
     'as of 2019-09-01 06:00 UTC', and with its wall time where the plot's times are in `local_tz`
     (`timekeys.utc_text`; it read
-    'forecasts of damped damped-v1', and 'of naive  as of' with two spaces where there was no version)."""
-    return (f"{dataset}: forecasts of {model_text(model, version)} as of {utc_text(as_of, local_tz)}"
+    'forecasts of damped damped-v1', and 'of naive  as of' with two spaces where there was no version); where every
+    row is a fallback's (`models`, the rows' models), the fallback, as the receipt names it (`all_fallback_text`: it
+    named the production model, which made no row)."""
+    named = all_fallback_text(model, version, models) or model_text(model, version)
+    return (f"{dataset}: forecasts of {named} as of {utc_text(as_of, local_tz)}"
             + (f" (times in {local_tz})" if local_tz else ""))
 
 

@@ -6,7 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from flowcast.cli import app
-from flowcast.cli.common import SourceOptions, TzOpt, resolve_settings, source_options
+from flowcast.cli.common import SourceOptions, TzOpt, _named_time, resolve_settings, source_options
 
 runner = CliRunner()
 
@@ -400,6 +400,8 @@ def _two_series(header: str, time: str = "2024-01-{d:02d}") -> str:
     # date, made them two columns named as a time, and 'date' was asked for with --time-col)
     ("store,date,data,y", "2024-01-{d:02d},{d}.5", "columns: unique_id <- 'store', ds <- 'date'"),
     ("store,Fecha,Hora,y", "2024-01-{d:02d},{d}", "columns: unique_id <- 'store', ds <- 'Fecha'"),  # hours 1..28
+    # fixB46: a full time name that reads as times wins over a calendar part's ('Month' of 2024-01 also reads so)
+    ("store,date,Month,y", "2024-01-{d:02d},2024-01", "columns: unique_id <- 'store', ds <- 'date'"),
 ])
 def test_a_files_time_and_id_columns_are_taken_from_their_names(tmp_path, monkeypatch, header, time, said):
     """cols43: a file's target named 'y' was taken for the target, but its time column named 'Date' (or 'month',
@@ -440,9 +442,33 @@ def test_a_time_column_named_week_quarter_or_year_is_taken(tmp_path, monkeypatch
     assert f"so --freq {freq} is used" in said, said
 
 
+@pytest.mark.parametrize(("header", "rows", "expected"), [
+    # an M5-style calendar: its 'year' of 2024 also reads as times, the 'date' is the time
+    ("date,year,store,sales", [f"2024-01-{d:02d},2024,north,{d}" for d in range(1, 8)], "date"),
+    ("Date,Week,y", [f"2024-01-{d:02d},2024-01-01,{d}" for d in range(1, 8)], "Date"),
+    ("Fecha,mes,y", [f"2024-01-{d:02d},2024-01,{d}" for d in range(1, 8)], "Fecha"),
+    # a calendar part alone, or beside a full name that does not read as times, is the time
+    ("year,y", [f"{y},{y - 2000}" for y in range(2018, 2024)], "year"),
+    ("month,y", [f"2024-{m:02d},{m}" for m in range(1, 7)], "month"),
+    ("period,Monat,y", [f"spring {m},2024-{m:02d},{m}" for m in range(1, 7)], "Monat"),
+    # two of the first tier that reads as times: which is meant is not guessed
+    ("date,timestamp,y", [f"2024-01-{d:02d},2024-01-{d:02d}T09:00,{d}" for d in range(1, 8)], None),
+    ("week,month,y", [f"2024-01-{d:02d},2024-01,{d}" for d in range(1, 8)], None),
+    ("store,y", [f"north,{d}" for d in range(1, 8)], None),
+])
+def test_a_full_time_name_is_taken_before_a_calendar_parts(tmp_path, header, rows, expected):
+    """fixB46: `TIME_NAMES` took 'week', 'quarter' and 'year' (newuser45), and an M5-style file
+    `date,year,store,sales`, whose 'year' of 2024 also reads as times, had two columns named as a time: its 'date' was
+    asked for with --time-col. A column of a full time name ('date', 'Fecha') that reads as times is taken before one
+    of a calendar part ('year', 'mes'), which is taken only where no full name reads as times."""
+    path = tmp_path / "f.csv"
+    path.write_text(header + "\n" + "".join(f"{r}\n" for r in rows))
+    assert _named_time(str(path), header.split(","), ()) == expected
+
+
 @pytest.mark.parametrize(("header", "time", "options", "needs"), [
     ("store,period,y", "spring {d}", [], "--time-col (its columns: store, period, y)"),  # not times
-    ("store,date,Month,y", "2024-01-{d:02d},2024-01", [], "--time-col (its columns: store, date, Month, y)"),  # two
+    ("store,week,Month,y", "2024-01-{d:02d},2024-01", [], "--time-col (its columns: store, week, Month, y)"),  # two
     ("store,wk,y", "2024-01-{d:02d}", [], "--time-col (its columns: store, wk, y)"),  # a name not known
     # hint44: a column named 'Data' (Italian / Portuguese for date) of values that are not times; 'Datum' and 'Fecha'
     ("store,Data,y", "x{d}", [], "--time-col (its columns: store, Data, y)"),

@@ -148,11 +148,13 @@ def test_the_prepared_line_counts_points_and_says_one_imputed_point_in_the_singu
 def test_the_published_line_names_the_model_as_the_receipt_does(version, models, named):
     """ui25: the log said 'Published 1776 forecast rows (148 series) ... from hybrid hybrid-v1 to ...' where the
     receipt says 'Published 1,776 forecast rows ... from hybrid (hybrid-v1)'; and where every row is a fallback's,
-    the model that made none of them, where the receipt names the fallback."""
+    the model that made none of them, where the receipt names the fallback. The `flowcast.forecast.published`
+    event's message names it alike (fixB46: it read 'from hybrid hybrid-v1', the production model for a fallback's
+    rows)."""
     from datetime import datetime
     from pathlib import Path
 
-    from flowcast.flows.common import published_line
+    from flowcast.flows.common import published_event_message, published_line
     from flowcast.store.base import PublishReceipt
 
     receipt = PublishReceipt(dataset="us_employment", as_of=datetime(2019, 7, 1), rows=1776, n_series=148,
@@ -163,6 +165,8 @@ def test_the_published_line_names_the_model_as_the_receipt_does(version, models,
         reporting.receipt_sentence(receipt)
     assert line == (f"Published 1,776 forecast rows (148 series) of us_employment for as_of 2019-07-01 {named} "
                     "/h/part-1.parquet (DuckDB views in /h/forecasts.duckdb)")
+    assert published_event_message(receipt, "hybrid", version) == (
+        f"published 1,776 forecast rows (148 series) {named.removesuffix(' to')}")
 
 
 @pytest.mark.parametrize(("name", "kind", "said"), [

@@ -195,6 +195,40 @@ def test_a_cached_value_that_cannot_be_read_back_leaves_no_entry_of_the_failed_a
     assert sorted(p.relative_to(cache) for p in cache.rglob("*") if p.is_file()) == held
 
 
+def test_an_entry_that_cannot_be_checked_after_the_task_failed_says_the_task_s_error_too(tiny_csv, tmp_path,
+                                                                                         monkeypatch):
+    """fixB46: after the task failed, `drop_damaged_cache` reads its entry back to tell whether it is damaged; where
+    that raised StorageError (here a folder where the digest of the value cut short should be), the storage fault
+    replaced the task's own error in what the user read. The StorageError says both now, the task's error first, the
+    task's error its cause; the entry is left."""
+    from flowcast.errors import StorageError
+    from flowcast.flows import tasks
+
+    value, digest, run = _cached(tiny_csv, tmp_path / "home")
+    run()
+    record = value.parent.parent / "prefect" / value.name
+    whole = value.read_bytes()
+    real = tasks.check_cache_digest
+
+    def then_damaged(*args: Any, **kwargs: Any) -> str | None:
+        said = real(*args, **kwargs)
+        if not kwargs["record"] and value.read_bytes() == whole:  # the check passed it whole: damage it now, once
+            value.write_bytes(whole[:100])
+            digest.unlink()
+            digest.mkdir()
+        return said
+
+    monkeypatch.setattr(tasks, "check_cache_digest", then_damaged)
+    with pytest.raises(StorageError) as raised:
+        run()
+    said, cause = str(raised.value), raised.value.__cause__
+    assert cause is not None and not isinstance(cause, StorageError), repr(cause)
+    assert said.startswith(f"the preprocess task failed ({type(cause).__name__}: "), said
+    assert (f"and its cache entry could not be checked: could not read the preprocessing cache digest {digest}: "
+            in said and "[EISDIR]" in said), said
+    assert record.exists() and value.read_bytes() == whole[:100] and digest.is_dir()
+
+
 def test_a_record_whose_value_is_gone_is_removed_before_the_task(tiny_csv, tmp_path):
     """The record left and its value file missing: the check before the task removes the record and the digest, and
     says why naming both files (the flow test runs the task after it: Completed). (A folder in the value's place is a
@@ -428,6 +462,9 @@ def test_a_folder_or_an_unreadable_file_in_an_entry_is_a_fault_named(tiny_csv, t
             check()
         said = str(raised.value)
         assert named in said and f"[{code}]" in said and "the entry is left as it is" in said, said
+        # fixB46: what to do of the folder (it said the entry was left, not what lets the run go on)
+        advice = f"; remove the folder {path} (a file of the cache belongs there) and run again"
+        assert said.endswith(advice) if fault == "folder" else "remove the" not in said, said
     after = check_cache_digest(settings, source, AS_OF, "fp", record=True, computed=True)
     assert after is not None and f"digest {digest} of the preprocessing cache entry {record}" in after, after
     assert named in after and f"[{code}]" in after and "the run goes on" in after, after
@@ -441,18 +478,59 @@ def test_a_folder_or_an_unreadable_file_in_an_entry_is_a_fault_named(tiny_csv, t
     assert {p: p.read_bytes() for p in held} == held
 
 
+@pytest.mark.parametrize(("folder", "what"), [("results", "value"), ("prefect", "record"), ("digests", "digest")])
+def test_a_file_where_a_folder_of_the_cache_belongs_is_a_fault_named(tiny_csv, tmp_path, folder, what):
+    """fixB46: a file standing where the cache's `results` folder should be (NotADirectoryError opening the value) was
+    taken for a lost value: the record was removed before the task, and Prefect's write of the value then failed. It is
+    a fault named now, as a folder in a file's place is: before the task (and where a failed task's entry is read back)
+    StorageError naming the path, the errno and the file to remove, the entry left; after the task the warning of a
+    digest not written. So for `prefect` (the record's folder) and `digests`. The file gone, the entry reads."""
+    from flowcast.errors import StorageError
+    from flowcast.flows.tasks import check_cache_digest, drop_damaged_cache
+
+    settings, source, record, value, digest = _written_entry(tiny_csv, tmp_path / "home")
+    path = {"record": record, "digest": digest, "value": value}[what]
+    assert path.parent.name == folder
+    held = {p: p.read_bytes() for p in (record, value, digest)}
+    moved = path.parent.rename(path.parent.with_name(f"{folder}.held"))
+    path.parent.write_text("in the way")
+    named = f"could not read the preprocessing cache {what} {path}: Not a directory [ENOTDIR]; the entry is left"
+    advice = f"; remove the file {path.parent} (a folder of the cache belongs there) and run again"
+    checks = [lambda: check_cache_digest(settings, source, AS_OF, "fp", record=False)]
+    if what != "digest":  # (a failed task's entry is read back without its digest)
+        checks.append(lambda: drop_damaged_cache(settings, source, AS_OF, "fp"))
+    for check in checks:
+        with pytest.raises(StorageError) as raised:
+            check()
+        said = str(raised.value)
+        assert named in said and said.endswith(advice), said
+    after = check_cache_digest(settings, source, AS_OF, "fp", record=True, computed=True)
+    assert after is not None and named in after and "the run goes on" in after, after
+    path.parent.unlink()
+    moved.rename(path.parent)
+    assert {p: p.read_bytes() for p in held} == held  # nothing of the entry removed
+    assert check_cache_digest(settings, source, AS_OF, "fp", record=False) is None  # the file gone: read as it is
+
+
+@pytest.mark.parametrize(("blocker", "code"), [("folder at the digest", "EISDIR"), ("file at digests", "ENOTDIR")])
 @pytest.mark.parametrize("damage", ["value cut short", "value deleted"])
-def test_a_folder_at_the_digest_of_a_damaged_entry_is_a_fault_named_the_entry_left(tiny_csv, tmp_path, damage):
+def test_a_folder_at_the_digest_of_a_damaged_entry_is_a_fault_named_the_entry_left(tiny_csv, tmp_path, damage,
+                                                                                  blocker, code):
     """cachedir46: removing a damaged entry (its value cut short: `drop_damaged_cache`, after the task failed on it; its
     value deleted: `_value_gone`, before the task) with a folder where its digest should be removed the record, then
     raised IsADirectoryError at the digest's `unlink`, which named no cache entry. It is `_unreadable`'s StorageError
-    naming the digest now, raised before anything is removed: the entry is left whole."""
+    naming the digest now, raised before anything is removed: the entry is left whole. So is a file where the
+    `digests` folder should be (fixB46: NotADirectoryError at the `unlink`, the record and value removed)."""
     from flowcast.errors import StorageError
     from flowcast.flows.tasks import check_cache_digest, drop_damaged_cache
 
     settings, source, record, value, digest = _written_entry(tiny_csv, tmp_path / "home")
     digest.unlink()
-    digest.mkdir()
+    if blocker == "folder at the digest":
+        digest.mkdir()
+    else:
+        digest.parent.rmdir()
+        digest.parent.write_text("in the way")
     if damage == "value cut short":
         value.write_bytes(value.read_bytes()[:40])
     else:
@@ -464,9 +542,12 @@ def test_a_folder_at_the_digest_of_a_damaged_entry_is_a_fault_named_the_entry_le
         else:
             check_cache_digest(settings, source, AS_OF, "fp", record=False)
     said = str(raised.value)
-    assert f"could not read the preprocessing cache digest {digest}: " in said and "[EISDIR]" in said, said
-    assert {p: p.read_bytes() for p in held} == held and digest.is_dir()
-    digest.rmdir()  # the folder gone: the damaged entry is removed, saying why
+    assert f"could not read the preprocessing cache digest {digest}: " in said and f"[{code}]" in said, said
+    assert {p: p.read_bytes() for p in held} == held
+    if blocker == "folder at the digest":  # the folder gone: the damaged entry is removed, saying why
+        digest.rmdir()
+    else:
+        digest.parent.unlink()
     why = (drop_damaged_cache(settings, source, AS_OF, "fp") if damage == "value cut short"
            else check_cache_digest(settings, source, AS_OF, "fp", record=False))
     assert why is not None and str(record) in why, why

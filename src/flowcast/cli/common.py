@@ -484,13 +484,17 @@ def resolve_settings(
 # names a time / series column of a user's file commonly has (compared case-insensitively, stripped): such a column is
 # read as the time / series where the command names none and it is the file's only one so named (a time: of those
 # whose values read as times, `parses_as_times`: an Italian or Portuguese 'Data' of other values is not taken)
-TIME_NAMES = ("date", "time", "timestamp", "datetime", "period", "week", "month", "quarter", "year",
+TIME_NAMES = ("date", "time", "timestamp", "datetime", "period",
               # German, Dutch
-              "datum", "zeit", "uhrzeit", "zeitpunkt", "zeitstempel", "monat", "tijd", "tijdstip", "maand",
+              "datum", "zeit", "uhrzeit", "zeitpunkt", "zeitstempel", "tijd", "tijdstip",
               # French
-              "date_heure", "heure", "horodatage", "mois",
+              "date_heure", "heure", "horodatage",
               # Spanish, Portuguese, Italian
-              "fecha", "fecha_hora", "hora", "mes", "data", "data_hora", "data_ora", "mês", "mese")
+              "fecha", "fecha_hora", "hora", "data", "data_hora", "data_ora")
+# names of a calendar part (a week, month, quarter or year; German, Dutch, French, Spanish, Portuguese, Italian): read
+# as the time only where no column named in `TIME_NAMES` reads as times (an M5-style file's `year` of 2024, 2024, ...
+# beside its `date` also reads as times; the `date` is its time)
+CALENDAR_NAMES = ("week", "month", "quarter", "year", "monat", "maand", "mois", "mes", "mês", "mese")
 ID_NAMES = ("id", "series", "series_id", "item_id", "store")
 # names a target column of a user's file commonly has (after `y`): the file's one column so named is read as the target
 TARGET_NAMES = ("value", "sales", "demand", "target", "units", "qty", "quantity", "amount")
@@ -503,12 +507,27 @@ def _named_one(columns: list[str], names: tuple[str, ...], taken: tuple[str | No
     return found[0] if len(found) == 1 else None
 
 
+def _named_time(data: str, columns: list[str], taken: tuple[str | None, ...]) -> str | None:
+    """The one column of file `data` (not among `taken`) named as a time whose values read as times
+    (`parses_as_times`), a full time name (`TIME_NAMES`: 'date') before a calendar part's (`CALENDAR_NAMES`: 'year'):
+    of `date,year,store,sales` the `date`, of `year,y` the `year`. None where none reads as times, or where two of the
+    first tier that has one do (`date` and `Datum`; `week` and `month` with no full name): which is meant is not
+    guessed."""
+    from flowcast.data.sources import parses_as_times
+
+    for names in (TIME_NAMES, CALENDAR_NAMES):
+        timed = [c for c in columns if c.strip().lower() in names and c not in taken and parses_as_times(data, c)]
+        if timed:
+            return _named_one(timed, names, taken)
+    return None
+
+
 def _own_vocabulary(data: str, id_col: list[str] | None, time_col: str | None, target_col: str | None,
                     covariates: list[str]) -> tuple[list[str] | None, str | None, str | None]:
     """The columns of a file where the command names none, guessed from their names: those written in flowcast's own
     vocabulary (Nixtla's long `unique_id, ds, y`, what `flowcast forecasts` and neuralforecast / statsforecast
     write): `ds` the time, `y` the target, `unique_id` the series; else the file's one column named as a time
-    (`TIME_NAMES`: 'Date', 'month') whose values read as times, else a Parquet or Arrow file's one column of type Date
+    (`_named_time`: 'Date', else 'month') whose values read as times, else a Parquet or Arrow file's one column of type Date
     or Datetime whatever its name ('day'), and, where its times repeat (several series: a wide
     file's series column named 'store' stays a series), its one column named as a series (`ID_NAMES`: 'store',
     'item_id'); and, of a long file, its one column named as a target (`TARGET_NAMES`: 'sales', 'units') or else its
@@ -520,7 +539,6 @@ def _own_vocabulary(data: str, id_col: list[str] | None, time_col: str | None, t
     keeps its value; two columns so named, or none, are not guessed: the command asks for the option as before."""
     from flowcast.data.sources import (
         columns_of,
-        parses_as_times,
         times_repeat_within,
         typed_time_columns,
         wide_probe,
@@ -535,9 +553,7 @@ def _own_vocabulary(data: str, id_col: list[str] | None, time_col: str | None, t
         taken = (target_col, *(id_col or []), *covariates)
         # (of the columns named as a time, those whose values read as times: an English file's 'data' of numbers
         # beside its 'date', a Spanish one's 'Hora' of hours beside its 'Fecha', is not a second time column)
-        named = "ds" if "ds" in columns else _named_one(
-            [c for c in columns if c.strip().lower() in TIME_NAMES and c not in taken and parses_as_times(data, c)],
-            TIME_NAMES, taken)
+        named = "ds" if "ds" in columns else _named_time(data, columns, taken)
         if named is not None:
             time_col = named
             guessed.append(f"--time-col {shlex.quote(named)}")

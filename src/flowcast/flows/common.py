@@ -292,13 +292,19 @@ def _preprocess(settings: Settings, valid: Any, source: SourceConfig, as_of: dat
     failed every run of that data and as_of until it expired (7 days): it is removed with a
     warning and the data preprocessed again, as is one whose value no longer matches the digest recorded with it
     (`tasks.check_cache_digest`: a byte flipped on disk) or whose value is gone (its record left: removed before the
-    task, which then runs once, Completed). An entry that could not be written is a warning naming it."""
+    task, which then runs once, Completed). An entry that could not be written is a warning naming it. An entry that
+    cannot be read to tell whether it is damaged after the task failed (`tasks.drop_damaged_cache`'s StorageError) is a
+    StorageError that says both, the task's error first (the storage fault alone replaced it)."""
     if (damaged := tasks.check_cache_digest(settings, source, as_of, fingerprint, record=False)) is not None:
         get_run_logger().warning(f"The {damaged}: removed, preprocessing again")
     try:
         out, computed = _preprocess_once(settings, valid, source, as_of, fingerprint)
-    except Exception:
-        why = tasks.drop_damaged_cache(settings, source, as_of, fingerprint)
+    except Exception as exc:
+        try:
+            why = tasks.drop_damaged_cache(settings, source, as_of, fingerprint)
+        except StorageError as unread:
+            raise StorageError(f"the preprocess task failed ({type(exc).__name__}: {one_line(exc)}), and its cache "
+                               f"entry could not be checked: {unread}") from exc
         if why is None:
             raise
         get_run_logger().warning(f"The {why}: removed, preprocessing again")
@@ -1106,10 +1112,23 @@ def published_line(receipt: Any, as_of: datetime, model: str, model_version: str
     its (`reporting.all_fallback_text`: it read 'from theta (theta-v1)', a model of none of them, where the receipt,
     the state message and the command's line name naive)."""
     where = f"{receipt.location}" + (f" (DuckDB views in {receipt.duckdb_path})" if receipt.duckdb_path else "")
-    made_by = (reporting.all_fallback_text(model, model_version, receipt.models)
-               or (reporting.model_text(model, model_version) if model_version else f"{model} (baseline)"))
     return (f"Published {receipt.rows:,} forecast rows ({receipt.n_series:,} series) of {receipt.dataset} for as_of "
-            f"{utc_text(as_of)} from {made_by} to {where}")
+            f"{utc_text(as_of)} from {_published_by(receipt, model, model_version)} to {where}")
+
+
+def _published_by(receipt: Any, model: str, model_version: str | None) -> str:
+    """Who made a publish's rows, as the receipt names it: 'hybrid (hybrid-v1)', 'naive (baseline)' without a version,
+    the fallback where every row is its (`reporting.all_fallback_text`)."""
+    return (reporting.all_fallback_text(model, model_version, receipt.models)
+            or (reporting.model_text(model, model_version) if model_version else f"{model} (baseline)"))
+
+
+def published_event_message(receipt: Any, model: str, model_version: str | None) -> str:
+    """The `flowcast.forecast.published` event's message: 'published 1,776 forecast rows (148 series) from hybrid
+    (hybrid-v1)', the model named as the receipt and the `Published ...` log line name it (it read 'from hybrid
+    hybrid-v1', and named the production model where every row was its fallback's)."""
+    return (f"published {receipt.rows:,} forecast rows ({receipt.n_series:,} series) from "
+            f"{_published_by(receipt, model, model_version)}")
 
 
 def network_short_line(short: int, n_series: int, min_length: int, ids: Sequence[str] | None = None) -> str:
@@ -1300,7 +1319,8 @@ def publish_forecasts(
             forecasts,
             png_path,
             n_series=settings.publish.plot_series,
-            title=reporting.forecast_plot_title(data.source.name, model, model_version, naive_utc(as_of), local_tz),
+            title=reporting.forecast_plot_title(data.source.name, model, model_version, naive_utc(as_of), local_tz,
+                                                receipt.models),
             tz=local_tz, labels=labels, unit=data.source.unit, actuals=actuals,
             as_of=naive_utc(as_of) if not is_subdaily(td.meta.freq) or local_tz is None else None,
             time_label=data.source.time_label,  # hour-ending data: the axis says it shows interval starts
@@ -1322,8 +1342,7 @@ def publish_forecasts(
                                                                      list(ended), f"{shown}{starts}"), scope)
     reporting.receipt_artifact(receipt, scope, note=note, home=settings.home)
     events.emit(events.PUBLISHED, dataset=data.source.name, as_of=as_of,
-                message=f"published {receipt.rows:,} forecast rows ({receipt.n_series:,} series) from {model} "
-                f"{model_version or '(baseline)'}", rows=receipt.rows, n_series=receipt.n_series, model=model,
+                message=published_event_message(receipt, model, model_version), rows=receipt.rows, n_series=receipt.n_series, model=model,
                 model_version=model_version, run_id=run_id, past=later_published(settings, data.source.name, as_of))
     log.info(published_line(receipt, as_of, model, model_version))
     for warning in receipt.notes:

@@ -353,7 +353,7 @@ def drop_damaged_cache(settings: Settings, source: SourceConfig, as_of: datetime
     """When the preprocessing cache entry of these arguments cannot be read back (its value cut
     short by a full disk or a kill while Prefect rewrote it, or damaged on disk), remove its record
     and value and return why; None when there is no entry or it reads (the failure was another). A value that is there
-    but cannot be read (EMFILE, EACCES, EIO, a folder in its place: not one of `_LOST`), or a record that is there but
+    but cannot be read (EMFILE, EACCES, EIO, a folder in its place or a file in its folder's: not `_LOST`), or a record that is there but
     cannot be read (or a folder), raises StorageError naming it and the errno, the entry left: that is not a damaged
     entry, and computing it again would hide the fault; so does a folder where the digest of a damaged entry should be
     (`_no_folder_at`: it stopped the removal part way with IsADirectoryError). An error of the process reading it (`_NOT_DAMAGE`: out of memory unpickling a large value) is raised as
@@ -387,35 +387,57 @@ def drop_damaged_cache(settings: Settings, source: SourceConfig, as_of: datetime
     return why
 
 
-# a cached value's file not there (nor its folder: `results` a file): the value is lost, and is computed again. Any
-# other error opening it (EMFILE, EACCES, EIO, ENOSPC) is a fault of the process or the disk that a recompute would
-# hide, or meet again in a worse place: `_unreadable` raises it, naming the file and the errno. So is a folder in the
-# file's place (IsADirectoryError, EISDIR): `unlink` cannot remove it, and it stopped the removal of a damaged entry
-# part way (a folder at the record was taken for no entry, and Prefect's write of the record then failed; cachedir46).
-_LOST = (FileNotFoundError, NotADirectoryError)
+# a cached value's file not there: the value is lost, and is computed again. Any other error opening it (EMFILE,
+# EACCES, EIO, ENOSPC) is a fault of the process or the disk that a recompute would hide, or meet again in a worse
+# place: `_unreadable` raises it, naming the file and the errno. So is a folder in the file's place (IsADirectoryError,
+# EISDIR): `unlink` cannot remove it, and it stopped the removal of a damaged entry part way (a folder at the record was
+# taken for no entry, and Prefect's write of the record then failed; cachedir46); and a file in its folder's place
+# (NotADirectoryError, ENOTDIR: `results` a file), which was a lost value: the record removed, Prefect's write of the
+# value then failed (fixB46).
+_LOST = (FileNotFoundError,)
 # errors of the process reading a cache entry back, not of the entry: it may be whole, and is left (`drop_damaged_cache`)
 _NOT_DAMAGE = (MemoryError, RecursionError)
 
 
 def _unreadable(value: Path, exc: OSError, what: str = "value") -> StorageError:
     """The StorageError of a cached value `value` (or the entry's record or digest: `what`) that is there but could not be
-    opened or read (`exc`, not one of `_LOST`): it names the file and the errno, and says the entry is left as it is."""
+    opened or read (`exc`, not one of `_LOST`): it names the file and the errno, and says the entry is left as it is;
+    where something stands in the way (`_in_the_way`), what to remove."""
     from flowcast.errors import StorageError
     from flowcast.store.parquet import _io_error
 
     return StorageError(f"could not read the preprocessing cache {what} {value}: {_io_error(str(value), exc)}; the "
-                        "entry is left as it is and not computed again, which would hide this fault")
+                        f"entry is left as it is and not computed again, which would hide this fault"
+                        f"{_in_the_way(value, exc)}")
+
+
+def _in_the_way(path: Path, exc: OSError) -> str:
+    """What a user does of a folder standing where the cache file `path` belongs (EISDIR: '; remove the folder ...') or
+    of a file standing where one of its folders belongs (ENOTDIR: '; remove the file .../cache/results ...'); '' for
+    another error (it said the entry was left, not what would let the run go on)."""
+    if isinstance(exc, IsADirectoryError):
+        return f"; remove the folder {path} (a file of the cache belongs there) and run again"
+    if isinstance(exc, NotADirectoryError) and (file := next((p for p in path.parents if p.is_file()), None)):
+        return f"; remove the file {file} (a folder of the cache belongs there) and run again"
+    return ""
 
 
 def _no_folder_at(path: Path, what: str) -> None:
-    """Raise `_unreadable`'s StorageError naming `path` (the entry's `what`) when a folder stands in its place; checked
-    before any file of a damaged entry is removed, so that the entry is left whole (`unlink` of the folder raised
-    IsADirectoryError after the record was gone). Not a file there (or not there) passes."""
+    """Raise `_unreadable`'s StorageError naming `path` (the entry's `what`) when a folder stands in its place, or a file
+    in the place of one of its folders (`digests` a file); checked before any file of a damaged entry is removed, so
+    that the entry is left whole (`unlink` of the folder raised IsADirectoryError after the record was gone, and
+    NotADirectoryError so). A file there (or none) passes."""
     import errno
     import os
 
     if path.is_dir():
         raise _unreadable(path, IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path)), what)
+    try:
+        path.lstat()
+    except NotADirectoryError as exc:
+        raise _unreadable(path, exc, what) from exc
+    except OSError:  # not there (or not to be looked at: `unlink` says so, naming it)
+        pass
 
 
 def _read_value(value: Path, what: str = "value") -> bytes:
@@ -538,10 +560,10 @@ def _digest_not_written(digest: Path, entry: Path, exc: Exception) -> str:
 
 def _value_gone(entry: Path, value: Path, digest: Path) -> str | None:
     """Before the preprocess task: when the record `entry` is left but its value file `value` is missing (someone
-    cleaned `cache/results`; an `rm -rf cache` that reached `results/` first; `results` a file: `_LOST`), remove the
-    record and the value's digest and return why; any other error opening it (EMFILE, EACCES, EIO, ENOSPC, a folder in
-    its place) raises StorageError naming the file and the errno, the entry left (`_unreadable`: it was counted lost
-    and computed again, which hid the fault), and so does a folder in the digest's place (`_no_folder_at`: its
+    cleaned `cache/results`; an `rm -rf cache` that reached `results/` first: `_LOST`), remove the record and the
+    value's digest and return why; any other error opening it (EMFILE, EACCES, EIO, ENOSPC, a folder in its place,
+    `results` a file) raises StorageError naming the file and the errno, the entry left (`_unreadable`: it was counted
+    lost and computed again, which hid the fault), and so does a folder in the digest's place (`_no_folder_at`: its
     `unlink` raised IsADirectoryError, the record removed). None when the value opens (it is not read:
     the digest check hashes it once, the task reads it). Left, Prefect failed the task on the record ('Path ...
     does not exist': a Failed task under a Completed run) and kept that failure's exception as an entry of its own
@@ -549,17 +571,16 @@ def _value_gone(entry: Path, value: Path, digest: Path) -> str | None:
     try:
         with value.open("rb"):
             return None
-    except FileNotFoundError:
-        lost = "the file is gone; its record was left"
-    except _LOST as exc:
-        lost = f"it cannot be read: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
-    except OSError as exc:  # EMFILE, EACCES, EIO, EISDIR: the value may be whole (or a folder stands in its place,
-        # which `unlink` cannot remove); recomputing would hide the fault
+    except _LOST:
+        pass
+    except OSError as exc:  # EMFILE, EACCES, EIO, EISDIR, ENOTDIR: the value may be whole (or a folder stands in its
+        # place, which `unlink` cannot remove, or a file in its folder's, where Prefect cannot write); recomputing would
+        # hide the fault
         raise _unreadable(value, exc) from exc
     _no_folder_at(digest, "digest")
     for path in (entry, digest):
         path.unlink(missing_ok=True)
-    return f"preprocessing cache entry {entry} (value {value}) has lost its value ({lost})"
+    return f"preprocessing cache entry {entry} (value {value}) has lost its value (the file is gone; its record was left)"
 
 
 def drop_failed_attempt(settings: Settings, state: Any) -> str | None:
