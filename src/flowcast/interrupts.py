@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
+from typing import TypeVar
 
 _received = 0  # SIGINTs received under `counted` in this process
 
@@ -146,6 +147,59 @@ def stop_of(error: BaseException, signals: set[int]) -> tuple[BaseException, str
     if signal.SIGINT in signals:
         return KeyboardInterrupt(), STOP_SIGNALS[signal.SIGINT]
     return None
+
+
+def raise_stop(error: BaseException, signals: set[int], warn: Callable[[str], None],
+               said: Callable[[str], str]) -> None:
+    """Where a stop ended what raised `error` (`stop_of`), say `said(the signal's name)` through `warn` and raise the stop
+    (from `error` where it hid it); else return."""
+    if (found := stop_of(error, signals)) is None:
+        return
+    stop, name = found
+    warn(said(name))
+    if stop is error:
+        raise error
+    raise stop from error
+
+
+STOP_POLL_S = 0.2  # how often `stoppable`'s wait wakes up to run a signal's handler that another thread received
+_Result = TypeVar("_Result")
+
+
+def stoppable(work: Callable[[], _Result], warn: Callable[[str], None], said: Callable[[str], str],
+              poll: float = STOP_POLL_S) -> _Result:
+    """`work()` (long polars queries) in a worker thread that this one, the main thread, waits for in `poll` s steps
+    under `signals_seen`: a stop (SIGTERM, SIGINT) is handled within `poll` s, where in the query itself it waited for
+    the query to end (seconds on millions of rows: Python runs a signal's handler in the main thread alone, between
+    bytecodes, and polars' collect holds the main thread in Rust meanwhile). The stop is said and raised as
+    `raise_stop` says it (`said`); `work`'s own error is raised as it was. The stopped work is left to end on its own in
+    a daemon thread, which holds no exit: its result is dropped, so that `work` must write nothing (its caller writes
+    what it returns). Outside the main thread `work()` runs in this thread, as before."""
+    if threading.current_thread() is not threading.main_thread():
+        return work()
+    done = threading.Event()
+    outcome: list[_Result] = []
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            outcome.append(work())
+        except BaseException as exc:  # noqa: BLE001 - raised in the waiting thread
+            failed.append(exc)
+        finally:
+            done.set()
+
+    with signals_seen() as signals:
+        try:
+            threading.Thread(target=run, name="flowcast-stoppable", daemon=True).start()
+            while not done.wait(poll):  # a signal's handler runs here, its stop raised out of the wait
+                pass
+            if failed:
+                raise failed[0]
+        except BaseException as exc:
+            raise_stop(exc, signals(), warn, said)
+            raise
+    return outcome[0]
 
 
 def fault_point(point: str) -> None:

@@ -66,7 +66,7 @@ from flowcast.data.freshness import when_text
 from flowcast.data.lengths import fit_network_spans_for_backtest, network_min_length
 from flowcast.data.order import CHUNK as _CHUNK
 from flowcast.data.order import in_key_order
-from flowcast.data.sources import MISSING_MARKERS, number_text
+from flowcast.data.sources import MISSING_MARKERS, number_text, unsaid
 from flowcast.data.statics import level_name, missing_indicator, unknown_level
 from flowcast.data.training_data import TrainingData, TrainingMeta, fit_scalers, fit_scalers_per_series
 from flowcast.errors import DataValidationError
@@ -532,9 +532,25 @@ def preprocess(
     fingerprint: str = "",
     *,
     chunk: int = _CHUNK,
+    warn: Callable[[str], None] = unsaid,
 ) -> tuple[TrainingData, PreprocessSummary]:
     """Valid canonical observations (sorted by unique_id, ds) -> TrainingData + summary.
-    `chunk`: rows per step of the chunked passes (key order, gaps, the grid)."""
+    `chunk`: rows per step of the chunked passes (key order, gaps, the grid).
+
+    A stop (SIGTERM, SIGINT) ends it within a fraction of a second, said through `warn` and raised as the stop
+    (`interrupts.stoppable`: its polars queries run in a worker thread), where it waited for the query in flight to
+    end (3.6 to 11 s on 10M rows). It writes nothing: its callers write what it returns (the preprocess task's cache
+    entry), so a stopped one leaves nothing behind."""
+    from flowcast.interrupts import stoppable
+
+    return stoppable(lambda: _preprocess_rows(valid, source, settings, as_of, fingerprint, chunk), warn, lambda name: (
+        f"Stopped by {name} while preprocessing source {source.name!r}: nothing was written from it; run again to "
+        "preprocess it whole"))
+
+
+def _preprocess_rows(valid: pl.DataFrame, source: SourceConfig, settings: Settings, as_of: datetime | None,
+                     fingerprint: str, chunk: int) -> tuple[TrainingData, PreprocessSummary]:
+    """`preprocess` itself, in the thread that `interrupts.stoppable` runs it in."""
     cfg = settings.preprocess
     freq = source.freq
     horizon = resolve_horizon(settings, source)
@@ -945,7 +961,7 @@ def prepare_data(settings: Settings, as_of: datetime | None = None, run_key: str
     import hashlib
 
     from flowcast.data.datasets import resolve_source
-    from flowcast.data.sources import ingest, read_steadily, unsaid
+    from flowcast.data.sources import ingest, read_steadily
     from flowcast.data.validate import (
         as_of_label,
         enforce_thresholds,
@@ -972,9 +988,9 @@ def prepare_data(settings: Settings, as_of: datetime | None = None, run_key: str
     try:
         enforce_thresholds(result, settings.validation, artifact=None)  # a command's: it writes no artifact
         valid = take_valid(result)
-        training, summary = preprocess(valid, source, settings, ingested.as_of, fingerprint=fp)
+        training, summary = preprocess(valid, source, settings, ingested.as_of, fingerprint=fp, warn=warn or unsaid)
         if fit_spans and (fitted := fitted_spans(settings, training)[0]) is not settings:
-            training, summary = preprocess(valid, source, fitted, ingested.as_of, fingerprint=fp)
+            training, summary = preprocess(valid, source, fitted, ingested.as_of, fingerprint=fp, warn=warn or unsaid)
     except DataValidationError as exc:
         exc.report = result.report  # what was found before the failure, for callers that show it
         raise

@@ -403,16 +403,11 @@ def _raise_stop(source: SourceConfig, error: BaseException, signals: set[int], w
     Prefect's TerminationSignal, or an error a SIGTERM or SIGINT that came meanwhile caused: polars' panic from the
     query it interrupted), say so through `warn` and raise the stop (from `error` where it hid it); else return.
     A stop here writes nothing: validation's results are written after it returns."""
-    from flowcast.interrupts import stop_of
+    from flowcast.interrupts import raise_stop
 
-    if (found := stop_of(error, signals)) is None:
-        return
-    stop, name = found
-    warn(f"Stopped by {name} while reading and validating source {source.name!r}: nothing was written from this "
-         "read; run again to read it whole")
-    if stop is error:
-        raise error
-    raise stop from error
+    raise_stop(error, signals, warn, lambda name: (
+        f"Stopped by {name} while reading and validating source {source.name!r}: nothing was written from this read; "
+        "run again to read it whole"))
 
 
 def file_format(source: SourceConfig, file: str) -> str:

@@ -342,10 +342,12 @@ def preprocess_cache_key(context: Any, parameters: dict[str, Any]) -> str:
 )
 def preprocess_task(valid: Any, source: SourceConfig, settings: Settings, as_of: datetime | None,
                     fingerprint: str) -> tuple[TrainingData, PreprocessSummary]:
-    """Regular grid, gaps, scalers: (TrainingData, PreprocessSummary)."""
+    """Regular grid, gaps, scalers: (TrainingData, PreprocessSummary); a stop is said in the run's log."""
+    from prefect import get_run_logger
+
     from flowcast.data.preprocess import preprocess
 
-    return preprocess(valid, source, settings, as_of, fingerprint)
+    return preprocess(valid, source, settings, as_of, fingerprint, warn=get_run_logger().warning)
 
 
 def drop_damaged_cache(settings: Settings, source: SourceConfig, as_of: datetime | None,

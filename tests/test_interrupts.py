@@ -1,0 +1,88 @@
+"""`interrupts.stoppable` (stop46): work that holds its thread in a long call (a polars query) runs in a worker thread,
+and a stop (a real SIGTERM or SIGINT sent to this process) is said and raised within a fraction of a second while it
+goes on. A real preprocessing run stopped so is tests/flows/test_stopped_while_preprocessed.py."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from prefect.exceptions import TerminationSignal
+
+from flowcast.interrupts import stoppable
+
+
+def _said(name: str) -> str:
+    return f"Stopped by {name} while testing"
+
+
+@pytest.fixture
+def raising_stops() -> Iterator[None]:
+    """SIGTERM raises TerminationSignal, as under Prefect's flow engine; SIGINT KeyboardInterrupt, as by default."""
+    def term(signum: int, frame: object) -> None:
+        raise TerminationSignal(signum)
+
+    before = {signal.SIGTERM: signal.signal(signal.SIGTERM, term),
+              signal.SIGINT: signal.signal(signal.SIGINT, signal.default_int_handler)}
+    try:
+        yield
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
+
+
+@pytest.mark.usefixtures("raising_stops")
+@pytest.mark.parametrize(("sig", "raised", "name"), [(signal.SIGTERM, TerminationSignal, "SIGTERM"),
+                                                     (signal.SIGINT, KeyboardInterrupt, "SIGINT (Ctrl-C)")])
+def test_a_stop_during_the_work_is_said_and_raised_while_the_work_goes_on(sig, raised, name):
+    """The stop comes 0.2 s into work that would take 30 s: raised within seconds, said once, the work left running in
+    its daemon thread (released here, so that it ends)."""
+    release = threading.Event()
+    started = threading.Event()
+    warned: list[str] = []
+
+    def work() -> str:
+        started.set()
+        release.wait(30)
+        return "done"
+
+    threading.Timer(0.2, os.kill, (os.getpid(), sig)).start()
+    begun = time.monotonic()
+    try:
+        with pytest.raises(raised):
+            stoppable(work, warned.append, _said)
+        took = time.monotonic() - begun
+        left = [t for t in threading.enumerate() if t.name == "flowcast-stoppable"]
+    finally:
+        release.set()
+    assert started.is_set() and took < 5, took
+    assert warned == [_said(name)]
+    assert left and all(t.daemon for t in left), left
+
+
+def test_the_works_result_and_error_are_its_own():
+    """No stop: the work's value is returned, its error raised as it was, nothing said; it ran in another thread."""
+    warned: list[str] = []
+    ran_in: list[str] = []
+
+    def fails() -> None:
+        raise ValueError("bad rows")
+
+    assert stoppable(lambda: ran_in.append(threading.current_thread().name) or 7, warned.append, _said) == 7
+    with pytest.raises(ValueError, match="bad rows"):
+        stoppable(fails, warned.append, _said)
+    assert warned == [] and ran_in == ["flowcast-stoppable"]
+
+
+def test_outside_the_main_thread_the_work_runs_in_its_callers_thread():
+    """Signals reach the main thread alone: elsewhere the work runs where it is called, as before."""
+    ran_in: list[str] = []
+    caller = threading.Thread(target=lambda: stoppable(lambda: ran_in.append(threading.current_thread().name),
+                                                       print, _said), name="caller")
+    caller.start()
+    caller.join(10)
+    assert ran_in == ["caller"]
