@@ -4,6 +4,7 @@ goes on. A real preprocessing run stopped so is tests/flows/test_stopped_while_p
 
 from __future__ import annotations
 
+import contextvars
 import os
 import signal
 import threading
@@ -76,6 +77,19 @@ def test_the_works_result_and_error_are_its_own():
     with pytest.raises(ValueError, match="bad rows"):
         stoppable(fails, warned.append, _said)
     assert warned == [] and ran_in == ["flowcast-stoppable"]
+
+
+_RUN = contextvars.ContextVar("run", default="none")
+
+
+def test_the_work_sees_its_callers_context():
+    """Prefect's run context (the run logger's) is a context variable: the worker thread runs in a copy of the
+    caller's, where a bare thread started with an empty one."""
+    token = _RUN.set("run-1")
+    try:
+        assert stoppable(_RUN.get, print, _said) == "run-1"
+    finally:
+        _RUN.reset(token)
 
 
 def test_outside_the_main_thread_the_work_runs_in_its_callers_thread():

@@ -10,6 +10,7 @@ the command line (and a backfill between its dates) that a person asked to stop.
 
 from __future__ import annotations
 
+import contextvars
 import os
 import signal
 import threading
@@ -174,7 +175,8 @@ def stoppable(work: Callable[[], _Result], warn: Callable[[str], None], said: Ca
     bytecodes, and polars' collect holds the main thread in Rust meanwhile). The stop is said and raised as
     `raise_stop` says it (`said`); `work`'s own error is raised as it was. The stopped work is left to end on its own in
     a daemon thread, which holds no exit: its result is dropped, so that `work` must write nothing (its caller writes
-    what it returns). Outside the main thread `work()` runs in this thread, as before."""
+    what it returns). `work` runs in a copy of this thread's context (Prefect's run context, the run logger's).
+    Outside the main thread `work()` runs in this thread, as before."""
     if threading.current_thread() is not threading.main_thread():
         return work()
     done = threading.Event()
@@ -191,7 +193,8 @@ def stoppable(work: Callable[[], _Result], warn: Callable[[str], None], said: Ca
 
     with signals_seen() as signals:
         try:
-            threading.Thread(target=run, name="flowcast-stoppable", daemon=True).start()
+            context = contextvars.copy_context()
+            threading.Thread(target=context.run, args=(run,), name="flowcast-stoppable", daemon=True).start()
             while not done.wait(poll):  # a signal's handler runs here, its stop raised out of the wait
                 pass
             if failed:

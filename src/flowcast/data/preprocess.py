@@ -543,7 +543,9 @@ def preprocess(
     entry), so a stopped one leaves nothing behind."""
     from flowcast.interrupts import stoppable
 
-    return stoppable(lambda: _preprocess_rows(valid, source, settings, as_of, fingerprint, chunk), warn, lambda name: (
+    handed = [valid]  # the worker takes the one reference: `_preprocess_rows`'s early `del valid` still frees it
+    del valid
+    return stoppable(lambda: _preprocess_rows(handed.pop(), source, settings, as_of, fingerprint, chunk), warn, lambda name: (
         f"Stopped by {name} while preprocessing source {source.name!r}: nothing was written from it; run again to "
         "preprocess it whole"))
 
