@@ -214,6 +214,23 @@ def test_an_unknown_option_of_a_command_without_a_file_keeps_clicks_words(tmp_pa
     assert "data file" not in res.output
 
 
+@pytest.mark.parametrize(("given", "told"), [
+    (["status"], "No such command 'status'. What a home holds: flowcast models list"),
+    (["ls", "--json"], "No such command 'ls'. What a home holds: flowcast models list"),
+    (["model"], "No such command 'model'. Did you mean 'models'?"),  # Typer's near name, as before
+    (["models", "status"], "No such command 'status'."),  # a group's own commands: Click's words
+])
+def test_a_command_other_tools_show_their_state_with_is_told_flowcasts(tmp_path, monkeypatch, given, told):
+    """newuser46: `flowcast status`, what a new user tries first after a run, was told only 'No such command
+    'status'.' (no near name among flowcast's): it names the commands that show what a home holds."""
+    monkeypatch.chdir(tmp_path)
+    res = runner.invoke(app, given, terminal_width=400)
+    assert res.exit_code == 2, res.output
+    said = _last_json(res.stdout)["error"] if "--json" in given else " ".join(res.stderr.replace("│", " ").split())
+    assert told in said, said
+    assert ("flowcast forecasts (what was published" in said) is ("models list" in told)
+
+
 def test_forecasts_format_json_ends_stdout_with_the_failure_object(tmp_path, monkeypatch):
     """Regression: `flowcast forecasts --format json` (its JSON mode; it has no --json) printed only the red
     sentence on a failure: a script parsing stdout got nothing to parse."""
