@@ -633,8 +633,11 @@ def test_leaderboard_leaves_out_an_interval_column_blank_on_every_row():
                              "coverage95": c95, "msis": msis}
     console = Console(width=80, record=True)
     console.print(cli_pipeline._leaderboard_table({"theta": row(None, None), "naive": row(None, None)}, "theta"))
-    head = next(line.split() for line in console.export_text().splitlines() if line.lstrip().startswith("rank"))
+    shown = console.export_text()
+    head = next(line.split() for line in shown.splitlines() if line.lstrip().startswith("rank"))
     assert head == ["rank", "model", "kind", "sMAPE", "MASE", "cov80"], head
+    said = " ".join(shown.split())  # the title names the coverage it shows
+    assert "lower is better; cov80: interval coverage on windows" in said, said
     console = Console(width=80, record=True)
     console.print(cli_pipeline._leaderboard_table({"theta": row(None, 3.5), "naive": row(None, None)}, "theta"))
     text = console.export_text()

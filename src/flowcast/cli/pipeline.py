@@ -625,13 +625,14 @@ def _leaderboard_table(board: dict[str, dict[str, Any]], published: str | None, 
 
     from flowcast.evaluation.metrics import metric_name
 
-    table = Table(title=f"Backtest leaderboard (ranked on {metric_name(metric)}, lower is better; cov80/cov95: "
-                        "interval coverage on windows not used to calibrate)", box=box.SIMPLE_HEAD, pad_edge=False,
-                  collapse_padding=True)
     point = ("smape", "mase") if metric in ("smape", "mase") else ("mase", metric)
     # an interval column no candidate has a value in is left out, as the leaderboard artifact leaves it (a short
     # backtest's cov95 and MSIS read 'n/a' on every row under the note that said they were blank: newuser46)
     intervals = [c for c in ("coverage80", "coverage95", "msis") if any(r.get(c) is not None for r in board.values())]
+    covs = "/".join(metric_name(c) for c in intervals if c.startswith("coverage"))
+    table = Table(title=f"Backtest leaderboard (ranked on {metric_name(metric)}, lower is better"
+                        + (f"; {covs}: interval coverage on windows not used to calibrate)" if covs else ")"),
+                  box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     cols = ("rank", "model", "kind", *point, *intervals)
     # headed as the leaderboard artifact heads them: sMAPE, MASE, cov80, MSIS (they read 'smape', 'mase', 'msis',
     # ui32); the coverages short to fit 80 columns (the title says what they are)
