@@ -271,6 +271,24 @@ def test_a_number_column_that_tells_series_apart_is_named(tmp_path, monkeypatch,
     assert (hint in said) if hint else ("tells them apart" not in said and "several series" not in said), said
 
 
+@pytest.mark.parametrize("header", ["store,date,sales,store", "store,date,sales,Sales,store"])
+def test_a_header_naming_a_column_twice_is_said_as_written(tmp_path, monkeypatch, header):
+    """newuser46: `flowcast validate` of a file `store,date,sales,store` was told `also needs --time-col, --target-col
+    (its columns: store, date, sales, store_duplicated_0)`, polars' name for the second 'store', which no option
+    reads; the repeat kept every column from being guessed. It lists the header as written and says what to rename."""
+    monkeypatch.chdir(tmp_path)
+    extra = ",1" if "Sales" in header else ""
+    rows = "".join(f"{s},2024-01-0{d},{d}{extra},{s}\n" for s in ("a", "b") for d in (1, 2))
+    (tmp_path / "dup.csv").write_text(f"{header}\n{rows}")
+    res = runner.invoke(app, ["validate", "dup.csv", "--freq", "1d"], terminal_width=400)
+    said = " ".join(res.output.split())
+    assert res.exit_code == 2 and "_duplicated_" not in said, said
+    written = header.replace(",", ", ")
+    position = header.split(",").index("store", 1) + 1
+    assert (f"(its columns: {written}; its header names a column more than once ('store' is column 1 and {position}): "
+            "rename the others in the file so that each column has a name of its own)") in said, said
+
+
 def test_a_file_without_its_columns_and_freq_is_told_what_they_could_be(tmp_path, monkeypatch):
     """Regression: '--data sales.csv also needs --time-col, --target-col, --freq' left a new user to open the file
     for its column names and to look up which strings --freq takes; the error names both. Regression (newuser22):
