@@ -383,11 +383,13 @@ def test_an_as_of_whose_series_are_too_short_for_a_realized_mase_says_why_it_is_
     assert ("MASE '-'" in text) is said
 
 
-@pytest.mark.parametrize("lookahead", [False, True])
-def test_sub_daily_as_ofs_keep_every_header_whole_in_80_columns(_isolated_home, lookahead):
+@pytest.mark.parametrize(("lookahead", "figure"), [(False, 3.749), (True, 3.749), (True, 0.9375)])
+def test_sub_daily_as_ofs_keep_every_header_whole_in_80_columns(_isolated_home, lookahead, figure):
     """Regression (newuser27): `flowcast accuracy` of an hourly dataset backfilled at local midnights (as_ofs
     `2024-03-29 23:00 *`, 18 characters with the lookahead mark) headed its last column `promis…`: the table's
-    blank edges took the 2 columns it lacked, and rich cut the header where the comment above it promised none."""
+    blank edges took the 2 columns it lacked, and rich cut the header where the comment above it promised none.
+    newuser46: with figures of 4 significant digits in every column (`0.9375`) it still lacked 3 and showed
+    `sMA…`, `2.5…`, `0.93…`: such a table is spaced by one column, not two."""
     from datetime import datetime
 
     import polars as pl
@@ -396,9 +398,10 @@ def test_sub_daily_as_ofs_keep_every_header_whole_in_80_columns(_isolated_home, 
 
     as_ofs = [datetime(2024, 3, 29, 23), datetime(2024, 3, 30, 23), datetime(2024, 3, 31, 22)]
     rows = pl.DataFrame({"dataset": "meters", "as_of": as_ofs, "model": "seasonal_naive",
-                         "model_version": "seasonal_naive-v1", "step": 1, "n": 48, "mae": 3.749, "mase": 1.057,
-                         "n_mase": 48, "smape": 3.63, "coverage80": 0.77, "coverage95": 0.98, "mae_snaive": 2.0,
-                         "mase_snaive": 1.057, "lookahead": lookahead,
+                         "model_version": "seasonal_naive-v1", "step": 1, "n": 48, "mae": figure, "mase": figure,
+                         "n_mase": 48, "smape": 3.63 if figure > 1 else 2.502, "coverage80": 0.77 if figure > 1 else figure,
+                         "coverage95": 0.98 if figure > 1 else figure, "mae_snaive": 2.0, "mase_snaive": figure,
+                         "lookahead": lookahead,
                          "scored_at": datetime(2024, 6, 1)}, schema_overrides={"step": pl.Int32})
     EmbeddedStore(_isolated_home / "warehouse").write_realized("meters", rows)
     res = runner.invoke(app, ["accuracy", "--dataset", "meters"], terminal_width=80)
@@ -409,6 +412,7 @@ def test_sub_daily_as_ofs_keep_every_header_whole_in_80_columns(_isolated_home, 
     assert lines[head - 1].split() == ["snaive", "promised"], res.output
     assert all(len(line) <= 80 for line in lines), res.output
     assert any(line.startswith("2024-03-31 22:00") for line in lines), res.output
+    assert all(f"{figure:g}" in line for line in lines if line.startswith("2024-03-")), res.output
 
 
 @pytest.mark.parametrize("fallback", [False, True])

@@ -214,6 +214,23 @@ def test_an_unknown_option_of_a_command_without_a_file_keeps_clicks_words(tmp_pa
     assert "data file" not in res.output
 
 
+@pytest.mark.parametrize(("given", "told"), [
+    (["status"], "No such command 'status'. What a home holds: flowcast models list"),
+    (["ls", "--json"], "No such command 'ls'. What a home holds: flowcast models list"),
+    (["model"], "No such command 'model'. Did you mean 'models'?"),  # Typer's near name, as before
+    (["models", "status"], "No such command 'status'."),  # a group's own commands: Click's words
+])
+def test_a_command_other_tools_show_their_state_with_is_told_flowcasts(tmp_path, monkeypatch, given, told):
+    """newuser46: `flowcast status`, what a new user tries first after a run, was told only 'No such command
+    'status'.' (no near name among flowcast's): it names the commands that show what a home holds."""
+    monkeypatch.chdir(tmp_path)
+    res = runner.invoke(app, given, terminal_width=400)
+    assert res.exit_code == 2, res.output
+    said = _last_json(res.stdout)["error"] if "--json" in given else " ".join(res.stderr.replace("│", " ").split())
+    assert told in said, said
+    assert ("flowcast forecasts (what was published" in said) is ("models list" in told)
+
+
 def test_forecasts_format_json_ends_stdout_with_the_failure_object(tmp_path, monkeypatch):
     """Regression: `flowcast forecasts --format json` (its JSON mode; it has no --json) printed only the red
     sentence on a failure: a script parsing stdout got nothing to parse."""
@@ -252,6 +269,24 @@ def test_a_number_column_that_tells_series_apart_is_named(tmp_path, monkeypatch,
     said = " ".join(res.output.split())
     assert res.exit_code == 2 and "error: --data meters.csv also needs --target-col (its columns" in said, said
     assert (hint in said) if hint else ("tells them apart" not in said and "several series" not in said), said
+
+
+@pytest.mark.parametrize("header", ["store,date,sales,store", "store,date,sales,Sales,store"])
+def test_a_header_naming_a_column_twice_is_said_as_written(tmp_path, monkeypatch, header):
+    """newuser46: `flowcast validate` of a file `store,date,sales,store` was told `also needs --time-col, --target-col
+    (its columns: store, date, sales, store_duplicated_0)`, polars' name for the second 'store', which no option
+    reads; the repeat kept every column from being guessed. It lists the header as written and says what to rename."""
+    monkeypatch.chdir(tmp_path)
+    extra = ",1" if "Sales" in header else ""
+    rows = "".join(f"{s},2024-01-0{d},{d}{extra},{s}\n" for s in ("a", "b") for d in (1, 2))
+    (tmp_path / "dup.csv").write_text(f"{header}\n{rows}")
+    res = runner.invoke(app, ["validate", "dup.csv", "--freq", "1d"], terminal_width=400)
+    said = " ".join(res.output.split())
+    assert res.exit_code == 2 and "_duplicated_" not in said, said
+    written = header.replace(",", ", ")
+    position = header.split(",").index("store", 1) + 1
+    assert (f"(its columns: {written}; its header names a column more than once ('store' is column 1 and {position}): "
+            "rename the others in the file so that each column has a name of its own)") in said, said
 
 
 def test_a_file_without_its_columns_and_freq_is_told_what_they_could_be(tmp_path, monkeypatch):

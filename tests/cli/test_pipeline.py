@@ -623,6 +623,28 @@ def test_leaderboard_figures_stay_whole_in_80_columns():
     assert "damped *" in text and "seasonal_naive" in text
 
 
+def test_leaderboard_leaves_out_an_interval_column_blank_on_every_row():
+    """newuser46: a short backtest's board read `cov95 n/a` and `MSIS n/a` on every row, under the run's note that they
+    were blank; the leaderboard artifact leaves such a column out, and so does the console's table. A column with
+    one value keeps its other rows' `n/a`."""
+    from rich.console import Console
+
+    row = lambda c95, msis: {"rank": 1, "kind": "statistical", "smape": 5.571, "mase": 0.8453, "coverage80": 0.9286,
+                             "coverage95": c95, "msis": msis}
+    console = Console(width=80, record=True)
+    console.print(cli_pipeline._leaderboard_table({"theta": row(None, None), "naive": row(None, None)}, "theta"))
+    shown = console.export_text()
+    head = next(line.split() for line in shown.splitlines() if line.lstrip().startswith("rank"))
+    assert head == ["rank", "model", "kind", "sMAPE", "MASE", "cov80"], head
+    said = " ".join(shown.split())  # the title names the coverage it shows
+    assert "lower is better; cov80: interval coverage on windows" in said, said
+    console = Console(width=80, record=True)
+    console.print(cli_pipeline._leaderboard_table({"theta": row(None, 3.5), "naive": row(None, None)}, "theta"))
+    text = console.export_text()
+    head = next(line.split() for line in text.splitlines() if line.lstrip().startswith("rank"))
+    assert head == ["rank", "model", "kind", "sMAPE", "MASE", "cov80", "MSIS"] and "n/a" in text, text
+
+
 @pytest.mark.parametrize("command", ["run", "forecast", "backfill", "tune", "train"])
 def test_every_command_that_reads_a_file_takes_it_as_its_argument_as_validate_does(tmp_path, monkeypatch, command):
     """Regression: `flowcast validate sales.csv ...` worked, then `flowcast run sales.csv ...` (the same line with

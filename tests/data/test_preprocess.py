@@ -704,6 +704,29 @@ def test_weekday_only_hint_when_the_weekend_rows_have_no_value():
         "1 of 2 series have no value on a Saturday or Sunday (p1), while 1 other has weekend rows"), s.freq_hint
 
 
+@pytest.mark.parametrize("with_weekday_only", [False, True])
+def test_weekly_series_beside_daily_ones_are_told_freq_1w_not_1b(with_weekday_only):
+    """Regression (newuser46: a weekly series, every row a Monday, in a daily file): the hint said '1 of 4 series
+    have no row on a Saturday or Sunday (wk) ...: forecast them ... with freq '1b'', as if it were weekday-only
+    data; at '1d' its weeks were 6-day gaps past max_gap, and it kept one row. A series with every value on one
+    weekday is named as weekly, with '1w'; weekday-only series beside it are still told '1b'."""
+    every = list(range(84))
+    mondays = [5 + 7 * k for k in range(12)]  # D0 is a Wednesday: 2020-01-06 .. 2020-03-23
+    series = {"shop": [1.0 + d % 7 for d in every], "wk": [float(d) for d in mondays]}
+    days = {"shop": every, "wk": mondays}
+    if with_weekday_only:
+        series["p1"] = [float(d) for d in _weekday_offsets(84)]
+        days["p1"] = _weekday_offsets(84)
+    _, s = preprocess(frame(series, days=days), source(), settings(), None)
+    n = len(series)
+    weekly = (f"1 of {n} series have every value on one weekday (wk: Mondays): weekly data? At freq '1d' the 6 days "
+              "between two of their weeks are gaps")
+    assert s.freq_hint is not None and weekly in s.freq_hint and "with --freq 1w" in s.freq_hint, s.freq_hint
+    assert ("1 of 3 series have no row on a Saturday or Sunday (p1)" in s.freq_hint) is with_weekday_only
+    assert ("(wk)" in s.freq_hint) is False  # never among the weekday-only series
+    assert s.freq_hint.count("--freq 1b") == int(with_weekday_only)
+
+
 def test_business_day_grid_skips_weekends_and_imputes_a_missing_weekday():
     """freq '1b': the grid runs Monday to Friday; a missing weekday (a holiday: not known to flowcast) is a
     gap like any other, imputed; the horizon starts on the Monday after a Friday."""

@@ -253,6 +253,8 @@ def accuracy(
                      [_fmt(r["smape"]), _fmt(r["coverage80"]), _fmt(r["coverage95"]),
                       _fmt(r.get("mase_snaive")), _fmt(r.get("promised"))])
             table.add_row(utc_text(r["as_of"], zone=False, read_in=zone) + mark, str(r["n"]), _fmt(r["mae"]), _fmt(r["mase"]), *cells)
+        if out.measure(table, options=out.options.update(max_width=1_000)).maximum > out.width:  # one space between columns, not two, where figures of 4
+            table.padding = (0, 0)  # significant digits need it (newuser46: `0.93…`, `2.5…` of a marked hourly as_of)
         out.print(table)
         for mark, meaning in _LOOKAHEAD_NOTES.items():
             if mark in marks:

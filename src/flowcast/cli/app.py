@@ -81,6 +81,22 @@ def _point_to_the_data_option(exc: Exception, args: Sequence[str]) -> None:
     exc.possibilities = None
 
 
+# commands other tools show a home's state with: `flowcast status` (what a new user tried first) was told only
+# 'No such command', no near name among flowcast's
+_STATE_COMMANDS = ("status", "state", "info", "show", "list", "ls")
+
+
+def _point_to_the_state_commands(exc: Exception, args: Sequence[str]) -> None:
+    """An unknown command that other tools show their state with (`_STATE_COMMANDS`) is told which commands show what
+    a home holds: its production models, its published forecasts, their realized accuracy. Other errors are left as
+    they are (Typer's near names: 'model' is told 'models')."""
+    if not args or args[0] not in _STATE_COMMANDS or not isinstance(getattr(exc, "message", None), str):
+        return
+    exc.message = (f"No such command {args[0]!r}. What a home holds: flowcast models list (each dataset's production "  # type: ignore[attr-defined]
+                   "model and versions), flowcast forecasts (what was published; --dataset NAME for one), flowcast "
+                   "accuracy (how the published forecasts scored)")
+
+
 def _name_refused_value(exc: Exception) -> None:
     errors = getattr(exc.__cause__, "errors", None)
     message = getattr(exc, "message", None)
@@ -127,6 +143,13 @@ class HelpGroup(TyperGroup):
 
 class FlowcastGroup(HelpGroup):
     """The `flowcast` group: option errors of any command say what was refused, and in JSON with --json."""
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        try:
+            return super().resolve_command(ctx, args)
+        except _OptionError as exc:
+            _point_to_the_state_commands(exc, args)
+            raise
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         given = ctx.meta.setdefault(_ARGS, list(args))

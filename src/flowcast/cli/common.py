@@ -231,12 +231,17 @@ def data_given(path: str | None, data: str | None) -> str | None:
 def _needs_hint(data: str, missing: list[str]) -> str:
     """What to give for the missing options: the file's columns, the frequencies. 'also needs --time-col,
     --target-col, --freq' left a new user to open the file and look up polars' duration strings."""
-    from flowcast.data.sources import columns_of
+    from flowcast.data.sources import header_as_written
 
     said = []
-    if {"--time-col", "--target-col"} & set(missing) and (columns := columns_of(data)):
+    if {"--time-col", "--target-col"} & set(missing) and (header := header_as_written(data)) and header[0]:
+        columns, repeated = header
         shown = ", ".join(columns[:12]) + (f", ... ({len(columns)} in all)" if len(columns) > 12 else "")
         said.append(f"its columns: {shown}")  # (a file of 971 columns printed every name)
+        if repeated:  # (newuser46: 'store,date,sales,store' listed polars' 'store_duplicated_0', and no guess was made)
+            twice = "; ".join(f"{c!r} is column {', '.join(map(str, p[:-1]))} and {p[-1]}" for c, p in repeated.items())
+            said.append(f"its header names a column more than once ({twice}): rename the others in the file so that "
+                        "each column has a name of its own")
     if "--freq" in missing:
         said.append("--freq is the period of its rows: 30m, 1h, 1d, 1b (business days), 1w, 1mo, 1q or 1y")
     return f" ({'; '.join(said)})" if said else ""

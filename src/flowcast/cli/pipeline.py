@@ -619,17 +619,21 @@ def _leaderboard_table(board: dict[str, dict[str, Any]], published: str | None, 
     columns of a board whose MASE read 0.07161 and MSIS 2.134 were 81 wide, and the MSIS column was cut to
     '2.1…' (a figure cut short says nothing). Two point scores fit: sMAPE and MASE, or MASE and the metric the
     board is ranked on when it is another (RMSSE on intermittent data, where sMAPE says little; `--json` has
-    them all)."""
+    them all). An interval column blank on every row is left out (`reporting.empty_interval_scores`)."""
     from rich import box
     from rich.table import Table
 
     from flowcast.evaluation.metrics import metric_name
 
-    table = Table(title=f"Backtest leaderboard (ranked on {metric_name(metric)}, lower is better; cov80/cov95: "
-                        "interval coverage on windows not used to calibrate)", box=box.SIMPLE_HEAD, pad_edge=False,
-                  collapse_padding=True)
     point = ("smape", "mase") if metric in ("smape", "mase") else ("mase", metric)
-    cols = ("rank", "model", "kind", *point, "coverage80", "coverage95", "msis")
+    # an interval column no candidate has a value in is left out, as the leaderboard artifact leaves it (a short
+    # backtest's cov95 and MSIS read 'n/a' on every row under the note that said they were blank: newuser46)
+    intervals = [c for c in ("coverage80", "coverage95", "msis") if any(r.get(c) is not None for r in board.values())]
+    covs = "/".join(metric_name(c) for c in intervals if c.startswith("coverage"))
+    table = Table(title=f"Backtest leaderboard (ranked on {metric_name(metric)}, lower is better"
+                        + (f"; {covs}: interval coverage on windows not used to calibrate)" if covs else ")"),
+                  box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    cols = ("rank", "model", "kind", *point, *intervals)
     # headed as the leaderboard artifact heads them: sMAPE, MASE, cov80, MSIS (they read 'smape', 'mase', 'msis',
     # ui32); the coverages short to fit 80 columns (the title says what they are)
     for col in cols:  # no column shrinks to an ellipsis in 80 columns (a figure cut to "0.48…" says nothing)

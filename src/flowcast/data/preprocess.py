@@ -497,18 +497,23 @@ def _weekday_series_hint(rows: pl.DataFrame, spans: pl.DataFrame) -> str | None:
     """At '1d', in a source whose other series have weekend rows: the series without a single Saturday or Sunday
     row over at least two weekends and 10 values (stock prices beside a shop's daily sales in one file). Their
     weekends were imputed, counted among the run's imputed points, and forecast, without a word: named here. One
-    freq serves a source, so the way to business days is a source of their own."""
+    freq serves a source, so the way to business days is a source of their own. A series whose 10 values or more
+    all fall on one weekday is weekly data, not weekday-only (`_weekly_series_hint`): it was told to take '1b'."""
     weekend = pl.col("ds").dt.weekday() >= 6
     per = (rows.filter(pl.col("y").is_not_null()).group_by("__sid")
-           .agg(weekend.any().alias("__weekend"), pl.len().alias("__n")))
+           .agg(weekend.any().alias("__weekend"), pl.len().alias("__n"),
+                pl.col("ds").dt.weekday().n_unique().alias("__weekdays"),
+                pl.col("ds").dt.weekday().first().alias("__weekday")))
+    weekly = (spans.join(per, on="__sid", how="inner")
+              .filter((pl.col("__weekdays") == 1) & (pl.col("__n") >= BUSINESS_HINT_MIN_VALUES)).sort("unique_id"))
     odd = (spans.join(per, on="__sid", how="inner")
            .filter(~pl.col("__weekend") & (pl.col("__n") >= BUSINESS_HINT_MIN_VALUES)
-                   & (pl.col("__weekend_days") >= BUSINESS_HINT_MIN_WEEKEND_DAYS))
+                   & (pl.col("__weekend_days") >= BUSINESS_HINT_MIN_WEEKEND_DAYS) & (pl.col("__weekdays") > 1))
            .sort("unique_id"))
+    hints = [_weekly_series_hint(weekly, per.height)] if weekly.height else []
     if not odd.height:
-        return None
-    names = ", ".join(map(id_text, odd["unique_id"].head(5).to_list())) + (
-        f" and {odd.height - 5:,} more" if odd.height > 5 else "")
+        return "; ".join(hints) or None
+    names = _series_names(odd)
     days = int(odd["__weekend_days"].sum())
     rest = int(per["__weekend"].sum())  # the series with weekend rows (a weekday-only one too short to name has none)
     # weekend rows with an empty target (the only ones, or some of the named series'): a series without a weekend
@@ -517,10 +522,35 @@ def _weekday_series_hint(rows: pl.DataFrame, spans: pl.DataFrame) -> str | None:
     lack = "value" if empty.filter(pl.col("__sid").is_in(odd["__sid"].implode())).height else "row"
     others = (f"while {rest:,} other{'s have' if rest > 1 else ' has'} weekend rows" if rest
               else "while the source's weekend rows have no value (an empty target)")
-    return (f"{odd.height:,} of {per.height:,} series have no {lack} on a Saturday or Sunday ({names}), {others}: "
-            f"at freq '1d' their {days:,} weekend days are gaps (imputed up to max_gap) and their forecasts include "
-            "weekends. If they are weekday-only data (prices, trading volumes, B2B orders), forecast them as a source "
-            "of their own with freq '1b' (business days: a file of those series with --freq 1b); one freq serves a "
+    weekday_only = (
+        f"{odd.height:,} of {per.height:,} series have no {lack} on a Saturday or Sunday ({names}), {others}: "
+        f"at freq '1d' their {days:,} weekend days are gaps (imputed up to max_gap) and their forecasts include "
+        "weekends. If they are weekday-only data (prices, trading volumes, B2B orders), forecast them as a source "
+        "of their own with freq '1b' (business days: a file of those series with --freq 1b); one freq serves a "
+        "whole source")
+    return "; ".join([weekday_only, *hints])
+
+
+def _series_names(series: pl.DataFrame) -> str:
+    """Up to 5 of `series`' ids as a hint lists them, with how many more."""
+    return ", ".join(map(id_text, series["unique_id"].head(5).to_list())) + (
+        f" and {series.height - 5:,} more" if series.height > 5 else "")
+
+
+_WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def _weekly_series_hint(weekly: pl.DataFrame, n_series: int) -> str:
+    """At '1d': the series of `weekly` (each 10 values or more, all on one weekday: 'wk' on Mondays beside daily
+    series) are weekly data, each week a gap of 6 days at '1d' (imputed up to max_gap; past it the series starts
+    after its last such gap, most of its history unused). A new user's weekly series in a daily file was told it had
+    no weekend row and to take freq '1b'."""
+    days = sorted({_WEEKDAY_NAMES[int(d) - 1] for d in weekly["__weekday"].to_list()}, key=_WEEKDAY_NAMES.index)
+    on = f"{', '.join(f'{d}s' for d in days)}"
+    return (f"{weekly.height:,} of {n_series:,} series have every value on one weekday ({_series_names(weekly)}: "
+            f"{on}): weekly data? At freq '1d' the 6 days between two of their weeks are gaps (imputed up to "
+            "max_gap; past it a series starts after its last such gap) and their forecasts are daily. Forecast them "
+            "as a source of their own with freq '1w' (a file of those series with --freq 1w); one freq serves a "
             "whole source")
 
 

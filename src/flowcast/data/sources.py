@@ -2295,20 +2295,42 @@ def refuse_no_rows(path: str, name: str) -> None:
     raise no_rows_said(path, {file_format(probe, f) for f in files}, len(files), blank_lines)
 
 
-def columns_of(path: str) -> list[str] | None:
-    """The columns of a local file (its first, for a glob or a folder) as a source would read them
-    (separator sniffed, unnamed cells as `column_<n>`); None when they cannot be read cheaply (a URL,
-    a missing or unreadable file). For a message, never for a run."""
+def _first_header(path: str) -> list[str] | None:
+    """polars' names of the header of a local file (its first, for a glob or a folder), separator sniffed; None when
+    it cannot be read cheaply (a URL, a missing or unreadable file)."""
     if "://" in path:
         return None
     try:
         probe = SourceConfig(name="probe", path=path, time_col="-", target_col="-", freq="1d")
         files = resolve_files(probe)
-        names = list(_scan_one(probe, files[0]).collect_schema().names())
+        return list(_scan_one(probe, files[0]).collect_schema().names())
     except Exception:  # noqa: BLE001 - a courtesy: the command's own reading says what is wrong
+        return None
+
+
+def columns_of(path: str) -> list[str] | None:
+    """The columns of a local file (its first, for a glob or a folder) as a source would read them
+    (separator sniffed, unnamed cells as `column_<n>`); None when they cannot be read cheaply (a URL,
+    a missing or unreadable file). For a message, never for a run."""
+    names = _first_header(path)
+    if names is None:
         return None
     renames, _ = _header_names(names)
     return [renames.get(c, c) for c in names]
+
+
+def header_as_written(path: str) -> tuple[list[str], dict[str, list[int]]] | None:
+    """The header of a local file (its first, for a glob or a folder) as it is written (a name written twice is
+    itself twice, where polars calls the second 'store_duplicated_0'; unnamed cells as `column_<n>`), and the names it
+    writes more than once with their 1-based positions; None when it cannot be read cheaply. For a message, never
+    for a run."""
+    names = _first_header(path)
+    if names is None:
+        return None
+    renames, repeated = _header_names(names)
+    written = [renames.get(c, (m.group(1) if (m := _DUPLICATED_RE.match(c)) and m.group(1) in repeated else c))
+               for c in names]
+    return written, repeated
 
 
 def typed_time_columns(path: str) -> list[str]:
