@@ -3,6 +3,7 @@ dataset's accuracy is degraded."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -38,6 +39,26 @@ _LOOKAHEAD_NOTES = {
     " *": "forecast by a model trained on data after the as_of: it saw the actuals it is scored on; not judged",
     " ?": "no record of whether its model was trained on data after the as_of: judged as honest",
 }
+
+
+def _coverage_points(rows: list[dict[str, Any]], where: Callable[[dict[str, Any]], str]) -> str | None:
+    """The note under a table whose cov80/cov95 of some `rows` were computed on fewer points than its `points`
+    (`n_cov80`, `n_cov95` of `n`: a series published without an interval), each such row named by `where`; None
+    where every coverage covers all its points (the table showed `n` beside a coverage over fewer). A count not
+    recorded (rows scored before it was) is `n`'s, which that coverage was weighted by."""
+    from flowcast.wording import plural
+
+    said = []
+    for r in rows:
+        n = r["n"]
+        n80, n95 = (n if r.get(k) is None else r[k] for k in ("n_cov80", "n_cov95"))
+        if n80 != n or n95 != n:
+            counts = f"{n80}" if n80 == n95 else f"{n80} (cov80) and {n95} (cov95)"
+            said.append(f"{counts} of the {plural(n, 'point')} of {where(r)}")
+    if not said:
+        return None
+    return ("cov80/cov95: on the points forecast with that interval, where fewer than all (a series with no typical "
+            "change to scale its widths by is published without one): " + "; ".join(said))
 
 
 # the per-step rows' RMSSE (and seasonal naive's) is each series' over all the steps of the as_of (`realized`: as the
@@ -257,6 +278,8 @@ def accuracy(
         for mark, meaning in _LOOKAHEAD_NOTES.items():
             if mark in marks:
                 out.print(f"{mark.strip()} {meaning}", highlight=False, markup=False)
+        if (fewer := _coverage_points(rep["as_ofs"], lambda r: utc_text(r["as_of"], zone=False, read_in=zone))):
+            out.print(fewer, highlight=False, markup=False)
         if on_rmsse:
             out.print("judged on RMSSE, the metric its models were ranked on (data classed intermittent); snaive RMSSE: "
                       "seasonal naive's forecasts from the same as_of, on the same points; promised RMSSE: the "
@@ -298,6 +321,8 @@ def accuracy(
                               _fmt(r["coverage95"]))
             out.print(steps)
             out.print(f"* {_RMSSE_ALL_STEPS}", highlight=False, markup=False)
+            if (fewer := _coverage_points(rep["rows"], lambda r: f"{r['model_version'] or '-'} step {r['step']}")):
+                out.print(fewer, highlight=False, markup=False)
     if not dataset and not as_of:  # a home of several datasets listed the scored ones alone, the others without a word
         unscored = [d for d in store.datasets() if d not in report]
         if unscored:
