@@ -95,8 +95,8 @@ def test_frozen_production_is_compared_on_its_own_windows():
      "its MASE is 0.86834 against 0.86831, less than 0.1% worse"),
     ({"hybrid": 0.5, "damped": 0.86831, "production": 0.86834}, None, 0.5,
      "damped (MASE 0.86834 against 0.86831 on the same windows)"),
-    ({"hybrid": 0.5, "production": 0.6, "damped": 0.7}, None, 0.0, "its MASE is 0.5 against 0.6 on the same windows, "
-     "16.7% better."),  # scores apart at 4 digits keep them
+    ({"hybrid": 0.5, "production": 0.6, "damped": 0.7}, None, 0.0,
+     "its MASE is 0.5 against 0.6 on the same windows, 16.7% better."),  # scores apart at 4 digits keep them
 ])
 def test_two_scores_a_reason_compares_read_apart(scores, paired, margin, said):
     """Two different scores are written with the digits that tell them apart: they read '0.8683 against 0.8683'."""
@@ -232,10 +232,10 @@ def test_the_decision_in_plain_words():
 
 
 @pytest.mark.parametrize("scores, said", [
-    ({"hybrid": 0.86831, "damped": 0.86834}, ("candidates: 0.86831.", "less than 0.1% better than the best statistical "
-                                              "model, damped (0.86834).")),
-    ({"hybrid": 0.55, "damped": 0.583}, ("candidates: 0.55.", "5.7% better than the best statistical model, damped "
-                                         "(0.583).")),
+    ({"hybrid": 0.86831, "damped": 0.86834},
+     ("candidates: 0.86831.", "less than 0.1% better than the best statistical model, damped (0.86834).")),
+    ({"hybrid": 0.55, "damped": 0.583},
+     ("candidates: 0.55.", "5.7% better than the best statistical model, damped (0.583).")),
 ])
 def test_the_published_score_and_the_best_statistical_models_read_apart(scores, said):
     """It read 'the lowest MASE ...: 0.8683' and 'better than the best statistical model, damped (0.8683)'."""

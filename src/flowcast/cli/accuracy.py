@@ -3,7 +3,6 @@ dataset's accuracy is degraded."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -41,20 +40,20 @@ _LOOKAHEAD_NOTES = {
 }
 
 
-def _coverage_points(rows: list[dict[str, Any]], where: Callable[[dict[str, Any]], str]) -> str | None:
+def _coverage_points(rows: list[dict[str, Any]], where: list[str]) -> str | None:
     """The note under a table whose cov80/cov95 of some `rows` were computed on fewer points than its `points`
-    (`n_cov80`, `n_cov95` of `n`: a series published without an interval), each such row named by `where`; None
+    (`n_cov80`, `n_cov95` of `n`: a series published without an interval), each such row named by its `where`; None
     where every coverage covers all its points (the table showed `n` beside a coverage over fewer). A count not
     recorded (rows scored before it was) is `n`'s, which that coverage was weighted by."""
     from flowcast.wording import plural
 
     said = []
-    for r in rows:
+    for r, name in zip(rows, where, strict=True):
         n = r["n"]
         n80, n95 = (n if r.get(k) is None else r[k] for k in ("n_cov80", "n_cov95"))
         if n80 != n or n95 != n:
             counts = f"{n80}" if n80 == n95 else f"{n80} (cov80) and {n95} (cov95)"
-            said.append(f"{counts} of the {plural(n, 'point')} of {where(r)}")
+            said.append(f"{counts} of the {plural(n, 'point')} of {name}")
     if not said:
         return None
     return ("cov80/cov95: on the points forecast with that interval, where fewer than all (a series with no typical "
@@ -278,7 +277,8 @@ def accuracy(
         for mark, meaning in _LOOKAHEAD_NOTES.items():
             if mark in marks:
                 out.print(f"{mark.strip()} {meaning}", highlight=False, markup=False)
-        if (fewer := _coverage_points(rep["as_ofs"], lambda r: utc_text(r["as_of"], zone=False, read_in=zone))):
+        if (fewer := _coverage_points(rep["as_ofs"], [utc_text(r["as_of"], zone=False, read_in=zone)
+                                                      for r in rep["as_ofs"]])):
             out.print(fewer, highlight=False, markup=False)
         if on_rmsse:
             out.print("judged on RMSSE, the metric its models were ranked on (data classed intermittent); snaive RMSSE: "
@@ -321,7 +321,8 @@ def accuracy(
                               _fmt(r["coverage95"]))
             out.print(steps)
             out.print(f"* {_RMSSE_ALL_STEPS}", highlight=False, markup=False)
-            if (fewer := _coverage_points(rep["rows"], lambda r: f"{r['model_version'] or '-'} step {r['step']}")):
+            if (fewer := _coverage_points(rep["rows"], [f"{r['model_version'] or '-'} step {r['step']}"
+                                                        for r in rep["rows"]])):
                 out.print(fewer, highlight=False, markup=False)
     if not dataset and not as_of:  # a home of several datasets listed the scored ones alone, the others without a word
         unscored = [d for d in store.datasets() if d not in report]
