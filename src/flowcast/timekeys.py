@@ -300,6 +300,22 @@ def _clock_text(t: datetime) -> str:
     return t.strftime("%Y-%m-%d %H:%M" + (":%S" if t.second or t.microsecond else ""))
 
 
+def offset_text_expr(column: pl.Expr) -> pl.Expr:
+    """`_offset_text` of a column of durations (the UTC offset each time was written in), as a polars expression:
+    '+01:00', '-05:00', '+05:30', with its seconds where it has them ('-04:56:02'). Nulls stay null."""
+    seconds = column.dt.total_seconds()
+    whole = seconds.abs()
+    secs = whole % 60
+    return pl.format("{}{}:{}{}", pl.when(seconds < 0).then(pl.lit("-")).otherwise(pl.lit("+")),
+                     _two_digits(whole // 3600), _two_digits(whole % 3600 // 60),
+                     pl.when(secs > 0).then(pl.lit(":") + _two_digits(secs)).otherwise(pl.lit("")))
+
+
+def _two_digits(number: pl.Expr) -> pl.Expr:
+    """A whole number under 100 as two digits: 5 -> '05'."""
+    return number.cast(pl.Int64).cast(pl.Utf8).str.zfill(2)
+
+
 def _offset_text(offset: timedelta | None) -> str:
     """A UTC offset in ISO 8601 extended form: '-05:00', '+05:30', '+00:00', and with its seconds where a zone's
     old local mean time had them ('-04:56:02', New York's until 1883); None (a naive time) reads as '+00:00'."""

@@ -532,3 +532,37 @@ def test_an_as_of_of_the_table_is_taken_back_by_as_of_on_a_zoned_source(_isolate
     res = runner.invoke(app, ["accuracy", "--config", str(conf), "--dataset", "sales", "--as-of", cell.strip()],
                         terminal_width=400)
     assert res.exit_code == 0 and "no realized accuracy" not in res.output, (cell, res.output)
+
+
+@pytest.mark.parametrize(("n_cov80", "n_cov95", "said"), [
+    (8, 8, None),  # every point has both intervals: nothing to say
+    (None, None, None),  # scored before the counts were recorded: weighted by n, nothing to say
+    (6, 6, "6 of the 8 points of 2024-01-01"),
+    (6, 8, "6 (cov80) and 8 (cov95) of the 8 points of 2024-01-01"),
+    (None, 5, "8 (cov80) and 5 (cov95) of the 8 points of 2024-01-01"),
+])
+def test_a_coverage_over_fewer_points_than_the_table_s_says_on_how_many(_isolated_home, n_cov80, n_cov95, said):
+    """probe45's counts: `points` (n) stood beside a coverage computed on the points forecast with that interval
+    alone (`n_cov80`, `n_cov95`); the table and the per-step table say those counts where they differ from n."""
+    from datetime import datetime
+
+    import polars as pl
+
+    from flowcast.store import EmbeddedStore
+
+    rows = pl.DataFrame({"dataset": "sales", "as_of": [datetime(2024, 1, 1)], "model": "theta",
+                         "model_version": "theta-v9", "step": 1, "n": 8, "mae": 1.0, "mase": 0.5, "n_mase": 8,
+                         "smape": 3.0, "coverage80": 0.5, "coverage95": 1.0, "n_cov80": n_cov80, "n_cov95": n_cov95,
+                         "mae_snaive": 2.0, "mase_snaive": 1.0, "lookahead": False,
+                         "scored_at": datetime(2024, 6, 1)},
+                        schema_overrides={"step": pl.Int32, "n_cov80": pl.Int64, "n_cov95": pl.Int64})
+    EmbeddedStore(_isolated_home / "warehouse").write_realized("sales", rows)
+    for args, where in ((["--dataset", "sales"], "2024-01-01"),
+                        (["--dataset", "sales", "--as-of", "2024-01-01"], "theta-v9 step 1")):
+        res = runner.invoke(app, ["accuracy", *args], terminal_width=80)
+        assert res.exit_code == 0, res.output
+        text = " ".join(res.output.split())  # the notes wrap at 80 columns
+        assert ("cov80/cov95: on the points forecast with that interval" in text) is (said is not None), res.output
+        if said is not None:
+            assert said.replace("2024-01-01", where) in text, res.output
+        assert all(len(line) <= 80 for line in res.output.splitlines()), res.output

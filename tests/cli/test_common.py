@@ -596,6 +596,31 @@ def test_the_id_col_hint_prefers_columns_constant_over_a_series_time(tmp_path, h
     assert _fewest_keying(str(tmp_path / "f.csv"), "date", cols) == expected
 
 
+@pytest.mark.parametrize(("at", "dup", "expected"), [
+    (0, False, ["store"]), (5, False, ["store"]), (7, False, ["store"]),
+    # no set keys it (one day of one store written twice with two values): the nearest column, wherever it stands
+    (7, True, ["store"]),
+])
+def test_the_id_col_hint_looks_at_every_text_column(tmp_path, at, dup, expected):
+    """`_fewest_keying` tried the first 5 text columns alone: a 'store' column sixth, after five text columns that
+    tell no series apart (a category, a unit, a note), was never named, the hint naming one of those. Every text column
+    is tried alone, those past the fifth in no combination (the sets grow as their number cubed)."""
+    from flowcast.cli.common import _fewest_keying
+
+    cols = [f"t{j}" for j in range(7)]
+    cols.insert(at, "store")
+    rows = []
+    for store in ("north", "south", "east"):
+        for day in range(1, 6):
+            rows.append([store if c == "store" else f"{c}-{'ab'[day % 2] if c == 't0' else 'x'}" for c in cols]
+                        + [f"2024-01-{day:02d}", str(day)])
+    if dup:
+        rows.append([*rows[0][:-1], "99"])
+    (tmp_path / "f.csv").write_text(",".join([*cols, "date", "sales"]) + "\n" + "".join(
+        ",".join(r) + "\n" for r in rows))
+    assert _fewest_keying(str(tmp_path / "f.csv"), "date", cols) == expected
+
+
 def test_the_fewest_keying_columns_are_found_in_one_pass_over_the_file(tmp_path, monkeypatch):
     """revC44: `_fewest_keying` read the whole file once per set of columns it tried (26 passes where only all five
     of the first five text columns key the file: 7.5 s on a 10 MB file of 50 text columns, minutes on an M5-sized

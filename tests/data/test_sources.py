@@ -1578,3 +1578,19 @@ def test_a_file_s_one_series_guess_reads_its_ids_as_the_run_does(tmp_path, fmt, 
     guess = constant_values(str(path), ["store"])
     assert (guess is not None) is (read.height == 1), (guess, read)
     assert guess is None or guess == {"store": read.item()}
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+@pytest.mark.parametrize("blank", ["  ", "\t", ""])
+def test_an_id_column_of_blanks_alone_is_no_one_series_guess(tmp_path, fmt, blank):
+    """A Parquet file whose text column holds blanks alone ('  ' in every row) was guessed one series named '  ':
+    `constant_values` kept a Parquet file's blanks, as the run keeps them in an id with other text, but the run
+    quarantines an id that is blank once stripped (`id_missing`), every row of that series."""
+    from flowcast.data.sources import constant_values
+
+    frame = pl.DataFrame({"date": ["2024-01-01", "2024-01-02"], "store": [blank, blank], "val": [1.0, 2.0]})
+    path = tmp_path / f"f.{fmt}"
+    frame.write_csv(path) if fmt == "csv" else frame.write_parquet(path)
+    assert constant_values(str(path), ["store"]) is None
+    rep = run_validate(path, id_cols=["store"], time_col="date", target_col="val").report
+    assert rep.rows_valid == 0 and rep.checks == {"id_missing": 2}, rep.checks

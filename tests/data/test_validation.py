@@ -1095,6 +1095,17 @@ def test_the_reports_as_of_is_written_as_the_other_artifacts_write_it(write_csv,
     # ... and a midnight UTC keeps its clock beside the zone's (its date alone read as a day there)
     ("1h", "America/New_York", "2020-01-02T19:00,a,1\n2020-01-02T19:00,a,1\n",
      "repeat of an earlier row for (a, 2020-01-03 00:00 UTC (2020-01-02 19:00 -05:00 America/New_York)) with the same y"),
+    # daily times written with offsets, no tz: each with its offset (they read '09:00 / 08:00', one instant) ...
+    ("1d", None, "2024-01-01T09:00:00Z,a,1\n2024-01-02T09:00:00+01:00,a,1\n2024-01-02T08:00:00+00:00,a,1\n",
+     "2 rows for (a, 2024-01-02) with different time values (2024-01-02 09:00 +01:00 / 2024-01-02 08:00 +00:00)"),
+    # ... two times of the day apart by their offset alone (one was dropped as a row written twice), in any order
+    ("1d", None, "2024-01-01T09:00:00Z,a,1\n2024-01-02T09:00:00+01:00,a,1\n2024-01-02T09:00:00-05:00,a,1\n",
+     "2 rows for (a, 2024-01-02) with different time values (2024-01-02 09:00 +01:00 / 2024-01-02 09:00 -05:00)"),
+    ("1d", None, "2024-01-03T09:00:00Z,a,1\n2024-01-02T09:00:00-05:00,a,1\n2024-01-02T09:00:00+01:00,a,1\n",
+     "2 rows for (a, 2024-01-02) with different time values (2024-01-02 09:00 -05:00 / 2024-01-02 09:00 +01:00)"),
+    # ... but dates written as midnight timestamps are their dates whatever the offset: one written twice
+    ("1d", None, "2024-01-01T00:00:00Z,a,1\n2024-01-02T00:00:00+01:00,a,1\n2024-01-02T00:00:00-05:00,a,1\n",
+     "repeat of an earlier row for (a, 2024-01-02) with the same y"),
 ])
 def test_a_duplicate_key_is_named_as_the_source_periods_read(write_csv, freq, tz, body, said):
     """Regression: every duplicate's reason gave its key as a timestamp: '(a, 2020-01-01 00:00:00)' for daily

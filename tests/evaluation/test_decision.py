@@ -86,6 +86,25 @@ def test_frozen_production_is_compared_on_its_own_windows():
                             "production stays."), d.reasons[0]
 
 
+@pytest.mark.parametrize("scores, paired, margin, said", [
+    ({"hybrid": 0.86831, "production": 0.86834, "damped": 0.9}, None, 0.0,
+     "its MASE is 0.86831 against 0.86834 on the same windows, less than 0.1% better."),
+    ({"hybrid": 0.86831, "production": 0.86834, "damped": 0.9}, None, 0.05,
+     "by less than 0.1% only (MASE 0.86831 against 0.86834 on the same windows)"),
+    ({"hybrid": 0.5, "production": 0.55, "damped": 0.9}, {"hybrid": 0.86834, "production": 0.86831}, 0.0,
+     "its MASE is 0.86834 against 0.86831, less than 0.1% worse"),
+    ({"hybrid": 0.5, "damped": 0.86831, "production": 0.86834}, None, 0.5,
+     "damped (MASE 0.86834 against 0.86831 on the same windows)"),
+    ({"hybrid": 0.5, "production": 0.6, "damped": 0.7}, None, 0.0,
+     "its MASE is 0.5 against 0.6 on the same windows, 16.7% better."),  # scores apart at 4 digits keep them
+])
+def test_two_scores_a_reason_compares_read_apart(scores, paired, margin, said):
+    """Two different scores are written with the digits that tell them apart: they read '0.8683 against 0.8683'."""
+    d = decide(_board(scores), metric="mase", margin=margin, baselines=BASE, incumbent_version="gru-v3",
+               paired=paired)
+    assert said in d.reasons[0], d.reasons
+
+
 def test_a_run_that_does_not_promote_publishes_its_best():
     d = decide(_board({"hybrid": 0.5, "damped": 0.6}), metric="mase", margin=0.0, baselines=BASE, promote=False)
     assert (d.action, d.publish, d.promote) == ("publish", "hybrid", False)
@@ -210,6 +229,20 @@ def test_the_decision_in_plain_words():
     assert "hybrid replaces the production model rnn-v2" in md and "frozen weights" in md
     assert "80% and 95% intervals covered 80% and 95%" in md
     assert "x (1 -" not in md and "None" not in md and "False" not in md
+
+
+@pytest.mark.parametrize("scores, said", [
+    ({"hybrid": 0.86831, "damped": 0.86834},
+     ("candidates: 0.86831.", "less than 0.1% better than the best statistical model, damped (0.86834).")),
+    ({"hybrid": 0.55, "damped": 0.583},
+     ("candidates: 0.55.", "5.7% better than the best statistical model, damped (0.583).")),
+])
+def test_the_published_score_and_the_best_statistical_models_read_apart(scores, said):
+    """It read 'the lowest MASE ...: 0.8683' and 'better than the best statistical model, damped (0.8683)'."""
+    board = _board(scores, kinds={"hybrid": "hybrid"})
+    d = decide(board, metric="mase", margin=0.0, baselines=BASE)
+    md = decision_markdown(d, board, published="hybrid", published_version="hybrid-v1", descriptions={})
+    assert all(s in md for s in said), md
 
 
 def test_a_level_the_calibration_left_out_whole_is_fit_to_publish_a_missing_bound_is_not():

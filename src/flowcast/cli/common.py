@@ -319,25 +319,30 @@ def _number_id(data: str, time_col: str, numbers: list[str]) -> tuple[int, str] 
 
 
 def _fewest_keying(data: str, time_col: str, candidates: list[str], first: int = 5, most: int = 3) -> list[str] | None:
-    """The columns of the `first` `candidates` that look most like the series' id, to name in the --id-col hint: of
-    the sets of up to `most` of them (else all of them) under which no time of a local file repeats
-    (`sources.keyings`: 'item_id' and 'store_id' of an M5 file), the one that makes the fewest series (an id is
-    constant over a series' time: a text column varying with the dates, 'weather', can key a file of a few stores
-    alone, as many short series, and was named before 'store' where it came first), then the fewest columns, then the
-    file's order. Where no set keys the file (rows of one time and key that differ), the one column under which the fewest
-    rows repeat a time, then that makes the fewest series. None where the file cannot be read cheaply. One pass over
-    the file for every set, for the command line's hint, never for a run."""
+    """The columns of `candidates` that look most like the series' id, to name in the --id-col hint: of the sets under
+    which no time of a local file repeats (`sources.keyings`: 'item_id' and 'store_id' of an M5 file), the one that
+    makes the fewest series (an id is constant over a series' time: a text column varying with the dates, 'weather',
+    can key a file of a few stores alone, as many short series, and was named before 'store' where it came first),
+    then the fewest columns, then the file's order. The sets: those of up to `most` of the `first` candidates, each
+    further candidate alone (its combinations are not tried: the sets of up to 3 of n columns grow as n cubed, 1,350
+    of 20 columns, each a hash per distinct row, where these grow by one a column; the first 5 alone were looked at, and
+    a 'store' sixth among text columns was never named), the first `first` together, all of them together. Where no
+    set keys the file (rows of one time and key that differ), the one column under which the fewest rows repeat a
+    time, then that makes the fewest series. None where the file cannot be read cheaply. One pass over the file for
+    every set, for the command line's hint, never for a run."""
     from flowcast.data.sources import keyings
 
-    tried = candidates[:first]
+    tried, rest = candidates[:first], candidates[first:]
     sets = [list(cols) for size in range(1, min(most, len(tried) - 1) + 1) for cols in combinations(tried, size)]
-    found = keyings(data, time_col, [*sets, tried])
+    sets += [[c] for c in rest]
+    sets += [tried, candidates] if rest else [tried]
+    found = keyings(data, time_col, sets)
     if found is None:  # (it cannot be read)
         return None
-    of = list(enumerate(zip([*sets, tried], found, strict=True)))  # (sets by size, then in the file's order)
+    of = list(enumerate(zip(sets, found, strict=True)))  # (sets by size, then in the file's order)
     if of[-1][1][1].repeated:  # no set keys the file: the one column nearest to keying it
         return min((k.repeated, k.keys, i, cols) for i, (cols, k) in of if len(cols) == 1)[3]
-    return min((k.keys, i, cols) for i, (cols, k) in of if not k.repeated)[2]
+    return min((k.keys, len(cols), i, cols) for i, (cols, k) in of if not k.repeated)[3]
 
 
 def _inferred_freq(data: str, id_cols: list[str], time_col: str, target_col: str, time_format: str | None,

@@ -2577,8 +2577,8 @@ def _distinct_rows(scan: pl.LazyFrame, keys: list[pl.Expr]) -> pl.LazyFrame:
 
 def constant_values(path: str, cols: list[str]) -> dict[str, str] | None:
     """The one value each of `cols` holds in every row of a local file (`{'store': 'north'}`), None where one of them
-    holds two or an empty cell, or the file cannot be read cheaply; each value as the run reads an id (`id_text`).
-    For the command line's guess of a file of one series (`Date,store,sales`, one store), never for a run."""
+    holds two or an empty or blank cell (an id the run quarantines), or the file cannot be read cheaply; each value
+    as the run reads an id (`id_text`). For the command line's guess of a file of one series (`Date,store,sales`, one store), never for a run."""
     columns = columns_of(path)
     if not cols or not columns or any(c not in columns for c in cols) or "://" in path:
         return None
@@ -2594,7 +2594,9 @@ def constant_values(path: str, cols: list[str]) -> dict[str, str] | None:
                             for c in cols]).collect(engine="streaming").row(0, named=True)
     except Exception:  # noqa: BLE001 - a courtesy: the run's own reading says what is wrong
         return None
-    if any(len(values) != 1 or values[0] in (None, "") for values in seen.values()):
+    # an empty or blank value is no id: the run quarantines its rows (`id_missing`: empty once stripped, of a Parquet
+    # file too, whose blanks it keeps in an id that has other text); a Parquet column of '  ' alone was named the series
+    if any(len(values) != 1 or values[0] is None or not values[0].strip() for values in seen.values()):
         return None
     return {c: str(values[0]) for c, values in seen.items()}
 

@@ -26,7 +26,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ from flowcast.data.calendar import is_business, is_subdaily, month_multiple, mul
 from flowcast.data.order import CHUNK, DsSteps, ds_steps, in_key_order, repeated_keys
 from flowcast.data.schemas import (
     DAY_MONTH_RE,
+    DS_OFFSET,
     DS_RAW,
     DS_SEEN,
     HEADER_REPEATED,
@@ -80,7 +81,7 @@ from flowcast.data.sources import (
 )
 from flowcast.errors import DataValidationError, SourceUnavailableError
 from flowcast.mdtext import id_text, md_id, md_text
-from flowcast.timekeys import utc_text, utc_text_expr, zone_text, zones_keeping
+from flowcast.timekeys import offset_text_expr, utc_text, utc_text_expr, zone_text, zones_keeping
 from flowcast.wording import noun, plural
 
 _MAX_SLICES_PER_ROW = 1 / 500  # drop by slicing while at most this share of the rows go (each slice is a chunk)
@@ -519,6 +520,29 @@ def _written_time(ingested: Ingested) -> list[pl.Expr]:
     return [text.alias(WRITTEN_TIME)]
 
 
+def _written_offset(frame: pl.DataFrame, freq: str | None) -> pl.Expr | None:
+    """The UTC offset each daily or coarser time of `frame` was written in, where a source without a `tz` wrote any
+    (`DS_OFFSET`; its `DS_RAW` is the wall time as written, the offset dropped): null for a time at midnight, a date
+    written as a timestamp, which is that date whatever its offset. None where there is none: with a `tz` the times
+    are read as that zone's wall times, and sub-daily ones are instants. Two rows of one day at 09:00 +01:00 and
+    09:00 -05:00 are two times: compared by their wall time alone they were one row written twice, one dropped, and
+    09:00 +01:00 beside 08:00 +00:00 read '09:00 / 08:00', the offsets that tell why left out."""
+    if (freq is not None and is_subdaily(freq)) or DS_OFFSET not in frame.columns or DS_RAW not in frame.columns:
+        return None
+    if frame.select(pl.col(DS_OFFSET).is_null().all()).item():
+        return None
+    return pl.when(pl.col(DS_RAW).dt.time() != time(0)).then(pl.col(DS_OFFSET)).alias("__offset")
+
+
+def _written_time_shown(column: pl.Expr, offset: pl.Expr | None, freq: str | None, tz: str | None) -> pl.Expr:
+    """`_time_shown` of a time as read, followed by the UTC offset it was written in where `_written_offset` has one
+    ('2024-01-02 09:00 +01:00')."""
+    shown = _time_shown(column, freq, tz)
+    if offset is None:
+        return shown
+    return pl.concat_str([shown, offset_text_expr(offset)], separator=" ", ignore_nulls=True)
+
+
 def _duplicates_in_order(frame: pl.DataFrame, eligible: pl.Expr, repeat: pl.Series | None = None,
                          freq: str | None = None, covariates: Sequence[str] = (), dst: bool = False,
                          aside: pl.LazyFrame | None = None, tz: str | None = None) -> pl.DataFrame:
@@ -554,8 +578,10 @@ def _duplicates_in_order(frame: pl.DataFrame, eligible: pl.Expr, repeat: pl.Seri
     main = ["y", *[c for c in dict.fromkeys(covariates) if c in dups.columns and c != "y"]]
     values = [*main, *[c for c in dups.columns if c == DS_RAW or c.startswith(RAW_PREFIX)]]
     named = [("time" if c == DS_RAW else c.removeprefix(RAW_PREFIX)) for c in values]
+    offset = _written_offset(dups, freq)
     dups = dups.with_columns(
-        *[(pl.col(c).n_unique().over(keys) > 1).alias(f"__differs{i}") for i, c in enumerate(values)],
+        *[((pl.struct(c, offset) if c == DS_RAW and offset is not None else pl.col(c)).n_unique().over(keys) > 1)
+          .alias(f"__differs{i}") for i, c in enumerate(values)],
         pl.int_range(pl.len()).over(keys).alias("__pos"),
         pl.len().over(keys).alias("__n"),
     )
@@ -569,7 +595,7 @@ def _duplicates_in_order(frame: pl.DataFrame, eligible: pl.Expr, repeat: pl.Seri
                            separator=", ", ignore_nulls=True)
     shown_n = pl.sum_horizontal([pl.col(f"__differs{i}").cast(pl.UInt32) for i in range(len(values))])
     # the values that differ, as read (the first 3 of each column): a reader compared the rows in the file by hand
-    text = [(_time_shown(pl.col(c), freq, tz) if c == DS_RAW else pl.col(c).cast(pl.Utf8))
+    text = [(_written_time_shown(pl.col(c), offset, freq, tz) if c == DS_RAW else pl.col(c).cast(pl.Utf8))
             .fill_null("empty").unique(maintain_order=True) for c in values]
     seen = pl.concat_str([pl.when(pl.col(f"__differs{i}")).then(pl.concat_str([
         pl.when(pl.lit(len(main) > 1) | (shown_n > 1)).then(pl.lit(f"{c} ")).otherwise(pl.lit("")), t.head(3).str.join(" / ").over(keys),
@@ -1263,6 +1289,9 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
     # 10M rows held beside ds at validation's peak, would tell no duplicate apart)
     raw_time = source.aggregate == "last" or overlap or (source.aggregate == "none" and not subdaily)
     order_col = [pl.col(DS_RAW)] if raw_time else []
+    # a daily time written with an offset and no tz that reads it: its wall time as written (`DS_RAW`) and the offset,
+    # which tells two such times of a day apart (`_written_offset`)
+    order_col += [pl.col(DS_OFFSET)] if raw_time and source.tz is None and ingested.seen_apart else []
     # (not aggregated: so do the undeclared columns, as read: read again for the rows of repeated keys alone)
     undeclared = [pl.col(RAW_PREFIX + c) for c in ingested.undeclared] if source.aggregate == "none" else []
     aside = ingested.frame.select(ROW, *undeclared) if undeclared else None

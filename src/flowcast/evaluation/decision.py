@@ -35,6 +35,7 @@ import polars as pl
 from flowcast.errors import FlowcastError, StorageError, TrainingStoppedError
 from flowcast.evaluation.candidates import PRODUCTION, too_many_failures
 from flowcast.evaluation.metrics import metric_name
+from flowcast.figures import score_pair, score_text
 
 
 @dataclass
@@ -60,11 +61,25 @@ class Decision:
 
 
 def _fmt(v: float | None) -> str:
-    return "n/a" if v is None or not math.isfinite(v) else f"{v:.4g}"
+    """A score as every figure is written (`figures.score_text`, 4 significant digits); 'n/a' for none or not finite."""
+    return "n/a" if v is None or not math.isfinite(v) else score_text(float(v))
+
+
+def _fmt_pair(a: float | None, b: float | None) -> tuple[str, str]:
+    """Two scores a sentence compares ('0.86834 against 0.86831'), with the digits that tell them apart
+    (`figures.score_pair`): `_fmt` wrote both '0.8683' ('0.8683 against 0.8683'); 'n/a' for either not finite."""
+    if a is None or b is None or not (math.isfinite(a) and math.isfinite(b)):
+        return _fmt(a), _fmt(b)
+    return score_pair(float(a), float(b))
 
 
 def _pct(better: float, worse: float) -> str:
-    return f"{(worse - better) / worse:.1%}" if worse and math.isfinite(worse) and worse > 0 else "n/a"
+    """How much better `better` is than `worse`, as a share of `worse` to one decimal; 'less than 0.1%' where two
+    scores that differ round to none ('0.86831 against 0.86834, 0.0% better'); 'n/a' where `worse` is no yardstick."""
+    if not (worse and math.isfinite(worse) and worse > 0):
+        return "n/a"
+    share = (worse - better) / worse
+    return "less than 0.1%" if share and abs(share) < 0.0005 else f"{share:.1%}"
 
 
 def decide(
@@ -130,24 +145,27 @@ def decide(
         replaces = [m for m in ranked if m != PRODUCTION
                     and (m == champ or ((v := pair.get(m)) is not None and v < inc * (1 - margin)))]
         d.order = [*replaces, PRODUCTION, *[m for m in ranked if m != PRODUCTION and m not in replaces]]
-        d.reasons.append(f"{champ} replaces the production model {incumbent_version}: its {name} is {_fmt(ch)} against "
-                         f"{_fmt(inc)} {same}, {_pct(ch, inc)} better"
+        ch_text, inc_text = _fmt_pair(ch, inc)
+        d.reasons.append(f"{champ} replaces the production model {incumbent_version}: its {name} is {ch_text} against "
+                         f"{inc_text} {same}, {_pct(ch, inc)} better"
                          + (f" (the margin asks for {margin:.1%})." if margin else "."))
     elif bb is not None and inc is not None and inc > bb:
         d.action, d.publish = "demote", champ
         d.order = list(ranked)  # production in its place: after those ranked above it, before the worse ones
+        inc_text, bb_text = _fmt_pair(inc, bb)
         d.reasons.append(f"The production model {incumbent_version} fell behind the best statistical model, "
-                         f"{d.best_baseline} ({name} {_fmt(inc)} against {_fmt(bb)} {same}): it is replaced by {champ}.")
+                         f"{d.best_baseline} ({name} {inc_text} against {bb_text} {same}): it is replaced by {champ}.")
     else:
         d.action, d.publish = "keep", PRODUCTION
         d.order = [PRODUCTION, *[m for m in ranked if m != PRODUCTION]]
+        ch_text, inc_text = _fmt_pair(ch, inc)
         if ch is not None and inc is not None and ch >= inc:  # first on the board, not on production's windows
             d.reasons.append(f"{champ} leads the leaderboard but is not better than the production model "
-                             f"{incumbent_version} {same}: its {name} is {_fmt(ch)} against {_fmt(inc)}, "
+                             f"{incumbent_version} {same}: its {name} is {ch_text} against {inc_text}, "
                              f"{_pct(inc, ch)} worse, so production stays.")
         else:
             d.reasons.append(f"{champ} is better than the production model {incumbent_version} by "
-                             f"{_pct(ch or 0, inc or 0)} only ({name} {_fmt(ch)} against {_fmt(inc)} {same}); the "
+                             f"{_pct(ch or 0, inc or 0)} only ({name} {ch_text} against {inc_text} {same}); the "
                              f"margin asks for {margin:.1%}, so production stays.")
     return d
 
@@ -327,16 +345,18 @@ def decision_markdown(
         where = (f" over {n_windows} backtest window{'s' if n_windows != 1 else ''} of {horizon} periods"
                  if n_windows and horizon else "")  # it said 'window(s)' of a count it knew (ui25)
         n_cands = sum(1 for x in rows.values() if x.get("rank") is not None)
+        # the score and the best statistical model's, which the next sentence compares it with, to the digits that
+        # tell them apart ('0.8683 ... better than the best statistical model, theta (0.8683)')
+        bb = d.scores.get(d.best_baseline) if d.best_baseline and published != d.best_baseline else None
+        score_shown, bb_text = _fmt_pair(score, bb) if bb is not None else (_fmt(score), "")
         if r.get("rank") == 1:
-            lines.append(f"It has the lowest {name} of the {n_cands} eligible candidates{where}: {_fmt(score)}.")
+            lines.append(f"It has the lowest {name} of the {n_cands} eligible candidates{where}: {score_shown}.")
         else:
-            lines.append(f"It ranks {r.get('rank')} of {n_cands} on {name}{where} ({_fmt(score)}).")
-        if d.best_baseline and published != d.best_baseline:
-            bb = d.scores.get(d.best_baseline)
-            if score is not None and bb is not None:
-                rel = "better than" if score < bb else ("as good as" if score == bb else "worse than")
-                lines.append(f"That is {_pct(score, bb) if score < bb else ''} {rel} the best statistical model, "
-                             f"{d.best_baseline} ({_fmt(bb)}).".replace("  ", " "))
+            lines.append(f"It ranks {r.get('rank')} of {n_cands} on {name}{where} ({score_shown}).")
+        if score is not None and bb is not None:
+            rel = "better than" if score < bb else ("as good as" if score == bb else "worse than")
+            lines.append(f"That is {_pct(score, bb) if score < bb else ''} {rel} the best statistical model, "
+                         f"{d.best_baseline} ({bb_text}).".replace("  ", " "))
         if descriptions.get(published):
             # not 'What it is: statistical: theta.' (two colons: the description is 'kind: members')
             lines.append(f"It is {descriptions[published]}.")
