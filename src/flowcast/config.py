@@ -863,8 +863,8 @@ def _env_json_error(exc: Exception, environ: Mapping[str, str]) -> str | None:
 
 
 # FLOWCAST_* variables that are read elsewhere than the configuration tree
-OTHER_ENV = ("CONFIG", "DEBUG", "PREFECT_LOGS", "RETRAIN_CRON", "FORECAST_CRON", "TIMEZONE", "FAULT", "PG_BIN",
-             "OWNER", "LAUNCHER_PID")
+OTHER_ENV = ("CONFIG", "DEBUG", "PREFECT_LOGS", "RETRAIN_CRON", "FORECAST_CRON", "TIMEZONE", "FAULT", "FAULT_SIGNAL",
+             "PG_BIN", "OWNER", "LAUNCHER_PID")
 
 
 def _env_names() -> list[str]:

@@ -30,7 +30,7 @@ def test_a_flowcast_variable_that_no_setting_reads_is_pointed_out(tmp_path, monk
     monkeypatch.chdir(tmp_path)
     for var, value in (("FLOWCAST_MAX_STEPS", "50"), ("FLOWCAST_HORIZN", "7"), ("FLOWCAST_MODLE__MAX_STEPS", "5"),
                        ("FLOWCAST_ZZZ", "1"), ("FLOWCAST_DEBUG", ""), ("FLOWCAST_MODEL__LOOKBACK", "12"),
-                       ("FLOWCAST_SOURCE__UNIT", "kWh")):
+                       ("FLOWCAST_SOURCE__UNIT", "kWh"), ("FLOWCAST_FAULT_SIGNAL", "SIGSTOP")):
         monkeypatch.setenv(var, value)
     res = runner.invoke(app, ["validate", "--dataset", "x", "--freq", "1d"])
     said = " ".join(res.output.split())  # (rich wraps at its console's width, fixed when it was made)
@@ -40,6 +40,7 @@ def test_a_flowcast_variable_that_no_setting_reads_is_pointed_out(tmp_path, monk
         assert f"note: FLOWCAST_{var} {ignored} (did you mean FLOWCAST_{close}?)" in said
     assert f"note: FLOWCAST_ZZZ {ignored} error:" in said  # no guess; the known ones are not named
     assert "FLOWCAST_DEBUG" not in said and "LOOKBACK" not in said and "SOURCE__UNIT" not in said
+    assert "FAULT_SIGNAL" not in said  # read by the fault points (`interrupts.fault_point`): it said ignored (faults46)
 
 
 def test_help_keeps_the_brackets_of_setting_sections():
