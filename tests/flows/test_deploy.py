@@ -780,6 +780,30 @@ def test_a_serves_stop_waits_for_its_catch_up_and_no_catch_up_follows_it():
 
 
 @pytest.mark.usefixtures("prefect_api")
+@pytest.mark.parametrize("stopped", [False, True])
+def test_a_catch_up_posts_nothing_once_the_serve_stopped(stopped):
+    """revA46: the catch-up asks before each post whether its serve stopped (`schedule_runs`' `stopped`): stopped, it
+    posts no slot of a deployment it read as not paused (the stop waits for it no longer than that)."""
+    import uuid
+    from datetime import UTC, datetime, timedelta
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    from flowcast.flows.deploy import catch_up_slots
+
+    t0 = datetime(2001, 1, 6, tzinfo=UTC)
+    with get_client(sync_client=True) as client:
+        did = _slot_deployment(client, name=f"stop-{uuid.uuid4().hex[:8]}")
+        try:
+            catch_up_slots([did], t0, t0 + timedelta(minutes=3), lambda: stopped)
+            runs = client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[did])))
+        finally:
+            client.delete_deployment(did)
+    assert len(runs) == (0 if stopped else 3), [r.expected_start_time for r in runs]
+
+
+@pytest.mark.usefixtures("prefect_api")
 def test_a_catch_up_that_outlasts_the_stop_leaves_no_run_it_posted_scheduled():
     """Regression (revA46): the stop waits for a catch-up under way 3 s at most (`CatchUp.stop`); one whose post hung
     (it had read the deployment, not paused yet) posted its slots after the stop's pause and cancel, and they stayed
