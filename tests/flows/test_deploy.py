@@ -780,6 +780,84 @@ def test_a_serves_stop_waits_for_its_catch_up_and_no_catch_up_follows_it():
 
 
 @pytest.mark.usefixtures("prefect_api")
+@pytest.mark.parametrize("stopped", [False, True])
+def test_a_catch_up_posts_nothing_once_the_serve_stopped(stopped):
+    """revA46: the catch-up asks before each post whether its serve stopped (`schedule_runs`' `stopped`): stopped, it
+    posts no slot of a deployment it read as not paused (the stop waits for it no longer than that)."""
+    import uuid
+    from datetime import UTC, datetime, timedelta
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    from flowcast.flows.deploy import catch_up_slots
+
+    t0 = datetime(2001, 1, 6, tzinfo=UTC)
+    with get_client(sync_client=True) as client:
+        did = _slot_deployment(client, name=f"stop-{uuid.uuid4().hex[:8]}")
+        try:
+            catch_up_slots([did], t0, t0 + timedelta(minutes=3), lambda: stopped)
+            runs = client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[did])))
+        finally:
+            client.delete_deployment(did)
+    assert len(runs) == (0 if stopped else 3), [r.expected_start_time for r in runs]
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_catch_up_that_outlasts_the_stop_leaves_no_run_it_posted_scheduled():
+    """Regression (revA46): the stop waits for a catch-up under way 3 s at most (`CatchUp.stop`); one whose post hung
+    (it had read the deployment, not paused yet) posted its slots after the stop's pause and cancel, and they stayed
+    Scheduled on the paused deployment for the next serve to run unasked. The catch-up's end now cancels again: every
+    run of the serve's slots from `since` it posted is Cancelled with the stop's message, none Scheduled."""
+    import asyncio
+    import threading
+    import uuid
+    from datetime import UTC, datetime, timedelta
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+    from prefect.schedules import Cron
+
+    from flowcast.flows import forecast_flow
+    from flowcast.flows.deploy import SERVE_STOP_MESSAGE, CatchUp, stopping_runner
+
+    deployment = forecast_flow.to_deployment(f"forecast-{uuid.uuid4().hex[:8]}",
+                                             schedules=[Cron("* * * * *", timezone="UTC")])
+    now = datetime.now(UTC)
+    since, until = now.replace(second=30, microsecond=0) - timedelta(minutes=3), now + timedelta(minutes=3)
+    release, in_flight, paused_then = threading.Event(), threading.Event(), []
+
+    def hung_post(did) -> None:  # (`schedule_runs`' request, held past the stop's wait, then sent)
+        with get_client(sync_client=True) as client:
+            paused_then.append(client.read_deployment(did).paused)
+            in_flight.set()
+            release.wait(30)
+            client.request("POST", "/deployments/{id}/schedule", path_params={"id": did},
+                           json={"start_time": since.isoformat(), "end_time": until.isoformat()}).raise_for_status()
+
+    async def stop_while_hung() -> Any:
+        runner = stopping_runner()(pause_on_shutdown=True)
+        did = await runner.aadd_deployment(deployment)
+        runner.catch_up, runner.slots = (catch_up := CatchUp(timeout=0.5)), ([did], since)
+        thread = threading.Thread(target=catch_up.run, args=(lambda: hung_post(did),), daemon=True)
+        thread.start()
+        await asyncio.to_thread(in_flight.wait, 30)
+        async with runner:  # (its exit gives up on the catch-up, pauses the deployments and cancels)
+            pass
+        release.set()
+        await asyncio.to_thread(thread.join, 60)
+        return did
+
+    did = asyncio.run(stop_while_hung())
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[did])))
+        assert paused_then == [False] and client.read_deployment(did).paused
+    states = {(r.state.type.value, r.state.message) for r in runs if r.expected_start_time >= since}
+    assert len([r for r in runs if r.expected_start_time >= since]) >= 5, runs  # 3 due slots, 2+ future ones posted
+    assert states == {("CANCELLED", SERVE_STOP_MESSAGE)}, states
+
+
+@pytest.mark.usefixtures("prefect_api")
 def test_a_serve_stopped_early_cancels_the_due_runs_of_its_slots_it_had_not_started():
     """tempapi46: a serve stopped within seconds of its start (before its runner's first poll) left the catch-up's
     runs of the slots already due Scheduled on its paused deployments (the pause deletes only future runs), and the

@@ -717,19 +717,44 @@ def test_a_command_start_drops_the_windows_of_runs_already_final(tmp_path):
     assert "dropped 1 window(s) left open for flow runs already final" in res.stdout + res.stderr, res.stderr[-3000:]
 
 
-@pytest.mark.parametrize("made", ["none", "no table", "no window"])
+def _windows_db(db, made: str) -> None:
+    """A database at `db` with the tables `_holds_windows` reads (the columns it reads of Prefect's), as `made` says:
+    'no table', 'no window', or one window keyed by a run that is 'running' or final ('completed')."""
+    with contextlib.closing(sqlite3.connect(db)) as con:
+        if made == "no table":
+            con.execute("CREATE TABLE t (x)")
+        else:
+            con.execute("CREATE TABLE automation_bucket (id TEXT, bucketing_key JSON)")
+            con.execute("CREATE TABLE flow_run (id CHAR(36), state_type VARCHAR(9))")
+        if made in ("running", "completed"):
+            run = "0b6f3a56-2f4e-4b5e-9d1a-5f0f6a7c8d9e"
+            con.execute("INSERT INTO flow_run VALUES (?, ?)", (run, made.upper()))
+            con.execute("INSERT INTO automation_bucket VALUES ('b', ?)", (json.dumps([f"prefect.flow-run.{run}"]),))
+        con.commit()
+
+
+@pytest.mark.parametrize("made", ["none", "no table", "no window", "running"])
 def test_a_command_start_with_no_window_to_drop_skips_prefects_database_layer(tmp_path, made):
     """tempapi46: every command that starts the temporary server looks for windows to drop; where there is no
-    database yet (a fresh PREFECT_HOME), no `automation_bucket` table (a database not migrated yet) or no window at
-    all, the look ends with the standard library's sqlite3, never importing Prefect's database layer: None, else 0."""
+    database yet (a fresh PREFECT_HOME), no `automation_bucket` table (a database not migrated yet) or no window of a
+    run already final, the look ends with the standard library's sqlite3, never importing Prefect's database layer:
+    None, else 0. revA46: the windows a live serve holds for its runs in flight ('running') made every other command
+    pay about 1 s of Prefect's database layer for a drop that found nothing."""
     db = tmp_path / "prefect.db"
     if made != "none":
-        with contextlib.closing(sqlite3.connect(db)) as con:
-            con.execute("CREATE TABLE automation_bucket (id TEXT)" if made == "no window" else "CREATE TABLE t (x)")
-            con.commit()
+        _windows_db(db, made)
     code = ("import json, sys; from flowcast.ops.prefect_runs import drop_final_windows; dropped = drop_final_windows(); "
             "print(json.dumps([dropped, 'prefect.server.database' in sys.modules]))")
     res = subprocess.run([sys.executable, "-c", code], check=False, text=True, capture_output=True, timeout=120,
                          env=_env(tmp_path))
     assert res.returncode == 0, res.stderr[-3000:]
     assert json.loads(res.stdout.strip().splitlines()[-1]) == [None if made == "none" else 0, False]
+
+
+@pytest.mark.parametrize(("made", "holds"), [("no window", False), ("running", False), ("completed", True)])
+def test_the_look_for_windows_finds_those_of_runs_already_final_only(tmp_path, made, holds):
+    """revA46: `_holds_windows` says yes to a window keyed by a run already final, no to one of a run still running."""
+    from flowcast.ops.prefect_runs import _holds_windows
+
+    _windows_db(tmp_path / "prefect.db", made)
+    assert _holds_windows(tmp_path / "prefect.db") is holds

@@ -475,35 +475,40 @@ async def _serving(runner: Any) -> None:
 
 
 async def schedule_runs(client: Any, deployment_ids: list[Any], start: datetime | None = None,
-                        end: datetime | None = None) -> None:
+                        end: datetime | None = None, stopped: Callable[[], bool] | None = None) -> None:
     """Have the API schedule each deployment's runs once (`POST /deployments/{id}/schedule`: the runs Prefect's
     scheduler service creates, its idempotency key 'scheduled <deployment> <schedule> <slot>' included, so a slot that
     service or an earlier call scheduled already gets no second run), from `start` on (inclusive; default the API's
     now) to `end` (inclusive; default Prefect's scheduler settings: the next hour, 3 runs at least, 100 at most); not a
-    paused deployment's (paused in the UI: Prefect's scheduler skips it)."""
+    paused deployment's (paused in the UI: Prefect's scheduler skips it). None posted once `stopped()` (the serve's stop,
+    `CatchUp`), which is asked before each post."""
     body = {k: v.isoformat() for k, v in (("start_time", start), ("end_time", end)) if v is not None}
     for deployment_id in deployment_ids:
         if (await client.read_deployment(deployment_id)).paused:
             continue
+        if stopped is not None and stopped():
+            return
         made = await client.request("POST", "/deployments/{id}/schedule", path_params={"id": deployment_id},
                                     json=body)
         made.raise_for_status()
 
 
-def catch_up_slots(deployment_ids: list[Any], since: datetime, until: datetime) -> None:
+def catch_up_slots(deployment_ids: list[Any], since: datetime, until: datetime,
+                   stopped: Callable[[], bool] | None = None) -> None:
     """Create, on the Prefect API at PREFECT_API_URL, the runs of the deployments' cron slots from `since` (inclusive)
     to `until` (exclusive), as Prefect's scheduler service creates them (`schedule_runs`: a slot it schedules too has
     one run). That service schedules a deployment from the instant it looks at it (every 5 s the deployments changed
     in the last 6 s, every 60 s those short of runs), never a slot before; a registration deletes the deployment's
     future scheduled runs, and a stopped serve's pause deleted them already: a slot between a serve's missed-slot check
-    and the service's first look after the serve registered its deployments was neither run nor named (soak45)."""
+    and the service's first look after the serve registered its deployments was neither run nor named (soak45). No post
+    once `stopped()` (`schedule_runs`)."""
     import asyncio
 
     from prefect.client.orchestration import get_client
 
     async def scheduled() -> None:
         async with get_client() as client:  # (the API's `end_time` is inclusive: a slot at `until` is the server's)
-            await schedule_runs(client, deployment_ids, since, until - timedelta(microseconds=1))
+            await schedule_runs(client, deployment_ids, since, until - timedelta(microseconds=1), stopped)
 
     asyncio.run(scheduled())
 
@@ -514,29 +519,54 @@ class CatchUp:
     deployments) waits for a catch-up under way to end, and a catch-up after the stop creates nothing. Without it a
     catch-up that read a deployment not yet paused posted its slots after the pause (Prefect's `POST
     /deployments/{id}/schedule` schedules a paused deployment too): Scheduled runs left on paused deployments, which
-    the next serve's runner ran, unasked, however late."""
+    the next serve's runner ran, unasked, however late. The catch-up asks before each post whether the serve stopped
+    (`schedule_runs`); a stop that gave up waiting (`timeout`: its requests hang) has the catch-up's end cancel again
+    what it posted late (`then`): a post in flight as the stop cancelled stayed Scheduled (revA46)."""
 
-    def __init__(self) -> None:
+    def __init__(self, timeout: float = 3.0) -> None:
         import threading
 
         self._lock = threading.Lock()
+        self._guard = threading.Lock()  # (its busy flag and what its end runs: `then`)
+        self._busy = False
+        self._late: Callable[[], object] | None = None
         self.stopped = False
+        self.timeout = timeout
 
     def run(self, work: Callable[[], None]) -> bool:
-        """`work()` unless the serve stopped; whether it ran."""
+        """`work()` unless the serve stopped, then what a stop left for its end (`then`); whether it ran."""
         with self._lock:
             if self.stopped:
                 return False
-            work()
+            with self._guard:
+                self._busy = True
+            try:
+                work()
+            finally:
+                with self._guard:
+                    self._busy, late, self._late = False, self._late, None
+                if late is not None:
+                    late()
             return True
 
-    def stop(self, timeout: float = 3.0) -> None:
+    def stop(self, timeout: float | None = None) -> bool:
         """No catch-up from now on; returns once the one under way ended (its requests take well under a second on a
-        reachable server), or after `timeout` seconds (its requests hang: the serve stops all the same; the rest of a
-        stop takes 6-8 s with a run in flight, and Docker's stop kills at 10 s: 10 s here left the pause none)."""
+        reachable server), or after `timeout` seconds (default `self.timeout`; its requests hang: the serve stops all
+        the same; the rest of a stop takes 6-8 s with a run in flight, and Docker's stop kills at 10 s: 10 s here left
+        the pause none); whether none is under way now."""
         self.stopped = True
-        if self._lock.acquire(timeout=timeout):
+        if self._lock.acquire(timeout=self.timeout if timeout is None else timeout):
             self._lock.release()
+            return True
+        return False
+
+    def then(self, work: Callable[[], object]) -> bool:
+        """`work()` run, in the catch-up's thread, as the catch-up under way ends; False (and not run) where none is."""
+        with self._guard:
+            if not self._busy:
+                return False
+            self._late = work
+            return True
 
 
 async def cancel_unstarted_slots(deployment_ids: list[Any], since: datetime) -> int:
@@ -602,7 +632,8 @@ def settle_schedules(deployments: list[tuple[Any, str]], since: datetime | None,
     names = [name for _, name in deployments]
     if since is not None:
         try:
-            (catch_up or CatchUp()).run(lambda: catch_up_slots([i for i, _ in deployments], since, until))
+            ours = catch_up or CatchUp()
+            ours.run(lambda: catch_up_slots([i for i, _ in deployments], since, until, lambda: ours.stopped))
         except Exception as exc:  # noqa: BLE001 - the serve serves on; its later slots are the server's
             from flowcast.timekeys import utc_text
 
@@ -789,13 +820,17 @@ def stopping_runner(base: type[Any] | None = None) -> type[Any]:
         async def _pause_schedules(self) -> None:  # (called as the runner stops, before it waits for the runs' tasks)
             if self.scheduler is not None:  # no run scheduled once the deployments are paused (which deletes theirs)
                 await self.scheduler.stop()
-            if self.catch_up is not None:  # likewise on a server (`CatchUp`)
-                import asyncio
+            import asyncio
 
-                await asyncio.to_thread(self.catch_up.stop)
+            ended = True  # (no catch-up under way now)
+            if self.catch_up is not None:  # likewise on a server (`CatchUp`)
+                ended = await asyncio.to_thread(self.catch_up.stop)
             await super()._pause_schedules()
-            if self.slots is not None:  # what the pause left of them: the runs of its slots that were due already
-                await cancel_unstarted_slots(*self.slots)
+            if (slots := self.slots) is not None:  # what the pause left of them: the runs of its slots already due
+                await cancel_unstarted_slots(*slots)
+                if not ended and self.catch_up is not None and not self.catch_up.then(
+                        lambda: asyncio.run(cancel_unstarted_slots(*slots))):  # it hung, then posted: cancelled too
+                    await cancel_unstarted_slots(*slots)  # (it ended meanwhile)
             if self.stopped_by_sigterm:
                 self._runs_task_group.cancel_scope.cancel()  # none of the runs' tasks left waiting
 
