@@ -628,12 +628,17 @@ def _whole_levels(frame: pl.DataFrame, widthless: Iterable[str] = (), constant: 
     have no bounds whatever the calibration, and do not count: a constant series beside them keeps its zero-width
     interval, its value (probe45: it lost it, the level left out for all rows). Nor do the series of `constant`
     (a constant history: `RecipeForecast.constant`), whose zero width is true at every level whatever the calibration
-    (`conformal.apply_intervals`): they keep it where the level is left out for the others (cachedir46)."""
+    (`conformal.apply_intervals`): they keep it where the level is left out for the others (cachedir46), and count
+    where they have none (their rows' model has no calibration: naive's of a short series), as every series did
+    before (revB46: the moving series kept their bounds beside its null ones, which the forecast check failed)."""
     flat = pl.col("unique_id").is_in(list(constant))
-    checked = frame.filter(~pl.col("unique_id").is_in(list(widthless)) & ~flat)
     for lv in INTERVAL_LEVELS:
         cols = list(interval_cols(lv))
-        if all(c in frame.columns for c in cols) and any(0 < checked[c].null_count() < checked.height for c in cols):
+        if not all(c in frame.columns for c in cols):
+            continue
+        kept = flat & pl.all_horizontal(pl.col(c).is_not_null() for c in cols)  # a constant series' zero width
+        checked = frame.filter(~pl.col("unique_id").is_in(list(widthless)) & ~kept)
+        if any(0 < checked[c].null_count() < checked.height for c in cols):
             frame = frame.with_columns(pl.when(flat).then(pl.col(c)).alias(c) for c in cols)
     return frame
 
