@@ -816,3 +816,7 @@ def test_a_constant_series_without_bounds_leaves_the_level_out_for_every_series(
     assert all(rf.frame[c].null_count() == rf.frame.height for c in INTERVAL_COLUMNS), rf.frame
     check = {"expected_ids": td.ids, "horizon": 3, "fallbacks": rf.fallbacks, "max_fallback_share": 0.5}
     assert check_forecasts(rf.frame, **check, constant=rf.constant).ok
+    # the notes name the fallback without a calibration (they said damped's calibration had no width for the level)
+    assert rf.missing_level_notes() == [f"damped publishes no {lv}% interval: its fallback naive has no calibration, "
+                                        "and forecasts some series (a level is published for every series or none)."
+                                        for lv in (80, 95)]

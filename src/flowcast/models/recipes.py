@@ -559,7 +559,10 @@ class RecipeForecast:
                          if n.startswith(name + start)), None)
             if said is None and self.unscaled:
                 continue  # `interval_notes` says why: no typical change to scale the widths by
-            if said is None:
+            if said is None and (bare := self._uncalibrated()):  # it said the recipe's calibration had no width
+                notes.append(f"{self.recipe.name}{start}: its fallback {bare} has no calibration, and forecasts "
+                             "some series (a level is published for every series or none).")
+            elif said is None:
                 notes.append(f"{self.recipe.name}{start}: its calibration has no width for it.")
             elif said[0] == self.recipe.name:
                 notes.append(said[1])
@@ -567,6 +570,13 @@ class RecipeForecast:
                 notes.append(f"{self.recipe.name}{start}: its fallback {said[0]} has none for the series it "
                              f"forecasts ({said[1].removeprefix(said[0] + start + ': ').rstrip('.')}).")
         return notes
+
+    def _uncalibrated(self) -> str | None:
+        """The first fallback (or the last resort) that made rows of this forecast and has no calibration in the
+        recipe: its rows have no bounds, and so no series has that level (`_whole_levels`); None where there is none."""
+        made = set(self.frame["model"].unique().to_list())
+        return next((m for m in dict.fromkeys([*self.recipe.fallback, LAST_RESORT])
+                     if m != self.recipe.name and m in made and not self.recipe.intervals.get(m)), None)
 
     def interval_notes(self) -> list[str]:
         """What of the published intervals no calibration made, of the levels it publishes: the steps of this
