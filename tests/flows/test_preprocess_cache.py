@@ -229,6 +229,46 @@ def test_an_entry_that_cannot_be_checked_after_the_task_failed_says_the_task_s_e
     assert record.exists() and value.read_bytes() == whole[:100] and digest.is_dir()
 
 
+def test_a_task_error_with_an_exit_code_keeps_it_beside_an_entry_that_cannot_be_checked(tiny_csv, tmp_path,
+                                                                                         monkeypatch):
+    """revB46: the task failed with a DataValidationError (exit 2: every y empty, no series left) and its entry then
+    could not be checked (a folder where its record belongs, made after the check before the task passed it): the
+    run's error was a StorageError, exit 1. It keeps the task's error's class and exit code now, and says both."""
+    import polars as pl
+    from prefect import flow
+
+    from flowcast.errors import DataValidationError, StorageError
+    from flowcast.flows import tasks
+    from flowcast.flows.common import _preprocess
+
+    settings, source, valid = _inputs(tiny_csv, tmp_path / "home")
+    empty = valid.with_columns(pl.lit(None, dtype=pl.Float64).alias("y"))
+    key = tasks.preprocess_cache_key(None, {"settings": settings, "source": source, "as_of": AS_OF,
+                                            "fingerprint": "fp"})
+    record = settings.cache_dir.resolve() / "prefect" / key
+    real = tasks.check_cache_digest
+
+    def then_a_folder(*args: Any, **kwargs: Any) -> str | None:
+        said = real(*args, **kwargs)
+        if not kwargs["record"]:
+            record.mkdir(parents=True)
+        return said
+
+    @flow
+    def run() -> Any:
+        return _preprocess(settings, empty, source, AS_OF, "fp")
+
+    monkeypatch.setattr(tasks, "check_cache_digest", then_a_folder)
+    with pytest.raises(DataValidationError) as raised:
+        run()
+    said, cause = str(raised.value), raised.value.__cause__
+    assert not isinstance(raised.value, StorageError) and raised.value.exit_code == 2
+    assert isinstance(cause, DataValidationError) and "no series left" in str(cause), repr(cause)
+    assert said.startswith("the preprocess task failed (DataValidationError: "), said
+    assert "no series left" in said and f"could not read the preprocessing cache record {record}: " in said, said
+    assert "[EISDIR]" in said and record.is_dir()
+
+
 def test_a_record_whose_value_is_gone_is_removed_before_the_task(tiny_csv, tmp_path):
     """The record left and its value file missing: the check before the task removes the record and the digest, and
     says why naming both files (the flow test runs the task after it: Completed). (A folder in the value's place is a

@@ -794,3 +794,29 @@ def test_a_constant_series_keeps_its_95_interval_where_the_calibration_has_too_f
     assert not check_forecasts(rf.frame, **check).ok  # the moving series' null bounds are a gap unless told why
     published = validate_forecasts(rf.frame, as_of=datetime(2002, 1, 1), expected_ids=td.ids, horizon=3)
     assert published.filter(pl.col("unique_id") == "s02")["y_hat_lo95"].to_list() == pytest.approx([42.0] * 3)
+
+
+def test_a_constant_series_without_bounds_leaves_the_level_out_for_every_series():
+    """revB46: a constant series forecast by a model without a calibration (a short one, published by naive, which the
+    recipe has none for) has no bounds. cachedir46 set the constant series aside when asking whether a level is
+    published for every series, so the moving series kept theirs beside its null ones, and the forecast check failed
+    the run ('y_hat_lo80 values not finite, e.g. series ['s02']'); the level is left out for every series as before
+    it. A constant series that has its zero width keeps it (`test_a_constant_series_keeps_its_95_interval_...`)."""
+    import dataclasses
+
+    td = make_td(length=[40, 40, 24], horizon=3, level=50.0)  # s02: 24 months at 42, shorter than short_history
+    td = dataclasses.replace(td, frame=td.frame.with_columns(
+        pl.when(pl.col("unique_id") == "s02").then(42.0).otherwise(pl.col("y")).alias("y")))
+    cal = {**CAL, "q": {"80": [0.5] * 3, "95": [1.0] * 3}}
+    r = Recipe(name="damped", kind="statistical", components=[{"type": "statistical", "model": "damped"}],
+               weights=[1.0], fallback=["naive"], intervals={"damped": cal})
+    rf = forecast_detailed(r, td, 3, short_history=30)
+    assert rf.constant == {"s02": 42.0} and rf.short == {"s02": 24}
+    assert rf.frame.filter(pl.col("unique_id") == "s02")["model"].unique().to_list() == ["naive"]
+    assert all(rf.frame[c].null_count() == rf.frame.height for c in INTERVAL_COLUMNS), rf.frame
+    check = {"expected_ids": td.ids, "horizon": 3, "fallbacks": rf.fallbacks, "max_fallback_share": 0.5}
+    assert check_forecasts(rf.frame, **check, constant=rf.constant).ok
+    # the notes name the fallback without a calibration (they said damped's calibration had no width for the level)
+    assert rf.missing_level_notes() == [f"damped publishes no {lv}% interval: its fallback naive has no calibration, "
+                                        "and forecasts some series (a level is published for every series or none)."
+                                        for lv in (80, 95)]

@@ -293,8 +293,9 @@ def _preprocess(settings: Settings, valid: Any, source: SourceConfig, as_of: dat
     warning and the data preprocessed again, as is one whose value no longer matches the digest recorded with it
     (`tasks.check_cache_digest`: a byte flipped on disk) or whose value is gone (its record left: removed before the
     task, which then runs once, Completed). An entry that could not be written is a warning naming it. An entry that
-    cannot be read to tell whether it is damaged after the task failed (`tasks.drop_damaged_cache`'s StorageError) is a
-    StorageError that says both, the task's error first (the storage fault alone replaced it)."""
+    cannot be read to tell whether it is damaged after the task failed (`tasks.drop_damaged_cache`'s StorageError) is an
+    error that says both, the task's error first, of the task's error's class and exit code (`_failed_unchecked`: the
+    storage fault alone replaced it)."""
     if (damaged := tasks.check_cache_digest(settings, source, as_of, fingerprint, record=False)) is not None:
         get_run_logger().warning(f"The {damaged}: removed, preprocessing again")
     try:
@@ -303,8 +304,7 @@ def _preprocess(settings: Settings, valid: Any, source: SourceConfig, as_of: dat
         try:
             why = tasks.drop_damaged_cache(settings, source, as_of, fingerprint)
         except StorageError as unread:
-            raise StorageError(f"the preprocess task failed ({type(exc).__name__}: {one_line(exc)}), and its cache "
-                               f"entry could not be checked: {unread}") from exc
+            raise _failed_unchecked(exc, unread) from exc
         if why is None:
             raise
         get_run_logger().warning(f"The {why}: removed, preprocessing again")
@@ -315,6 +315,22 @@ def _preprocess(settings: Settings, valid: Any, source: SourceConfig, as_of: dat
                                                computed=computed)) is not None:
         get_run_logger().warning(f"The {unrecorded}")
     return out
+
+
+def _failed_unchecked(exc: Exception, unread: StorageError) -> Exception:
+    """The error of a preprocess task that failed with `exc` whose cache entry then could not be read to tell whether
+    it is damaged (`unread`): both said, the task's first. Of the task's own class where it is a FlowcastError (a
+    DataValidationError exits 2, with its report), so that the storage fault does not change the run's exit code (it
+    was a StorageError, exit 1, whatever the task raised); else a StorageError."""
+    import copy
+
+    message = (f"the preprocess task failed ({type(exc).__name__}: {one_line(exc)}), and its cache entry could not be "
+               f"checked: {unread}")
+    if not isinstance(exc, FlowcastError):
+        return StorageError(message)
+    said = copy.copy(exc)  # its class and attributes (`report`, `held`), rebuilt from its args: every one takes them
+    said.args = (message,)
+    return said
 
 
 def _preprocess_once(settings: Settings, valid: Any, source: SourceConfig, as_of: datetime | None,

@@ -559,7 +559,10 @@ class RecipeForecast:
                          if n.startswith(name + start)), None)
             if said is None and self.unscaled:
                 continue  # `interval_notes` says why: no typical change to scale the widths by
-            if said is None:
+            if said is None and (bare := self._uncalibrated()):  # it said the recipe's calibration had no width
+                notes.append(f"{self.recipe.name}{start}: its fallback {bare} has no calibration, and forecasts "
+                             "some series (a level is published for every series or none).")
+            elif said is None:
                 notes.append(f"{self.recipe.name}{start}: its calibration has no width for it.")
             elif said[0] == self.recipe.name:
                 notes.append(said[1])
@@ -567,6 +570,13 @@ class RecipeForecast:
                 notes.append(f"{self.recipe.name}{start}: its fallback {said[0]} has none for the series it "
                              f"forecasts ({said[1].removeprefix(said[0] + start + ': ').rstrip('.')}).")
         return notes
+
+    def _uncalibrated(self) -> str | None:
+        """The first fallback (or the last resort) that made rows of this forecast and has no calibration in the
+        recipe: its rows have no bounds, and so no series has that level (`_whole_levels`); None where there is none."""
+        made = set(self.frame["model"].unique().to_list())
+        return next((m for m in dict.fromkeys([*self.recipe.fallback, LAST_RESORT])
+                     if m != self.recipe.name and m in made and not self.recipe.intervals.get(m)), None)
 
     def interval_notes(self) -> list[str]:
         """What of the published intervals no calibration made, of the levels it publishes: the steps of this
@@ -628,12 +638,17 @@ def _whole_levels(frame: pl.DataFrame, widthless: Iterable[str] = (), constant: 
     have no bounds whatever the calibration, and do not count: a constant series beside them keeps its zero-width
     interval, its value (probe45: it lost it, the level left out for all rows). Nor do the series of `constant`
     (a constant history: `RecipeForecast.constant`), whose zero width is true at every level whatever the calibration
-    (`conformal.apply_intervals`): they keep it where the level is left out for the others (cachedir46)."""
+    (`conformal.apply_intervals`): they keep it where the level is left out for the others (cachedir46), and count
+    where they have none (their rows' model has no calibration: naive's of a short series), as every series did
+    before (revB46: the moving series kept their bounds beside its null ones, which the forecast check failed)."""
     flat = pl.col("unique_id").is_in(list(constant))
-    checked = frame.filter(~pl.col("unique_id").is_in(list(widthless)) & ~flat)
     for lv in INTERVAL_LEVELS:
         cols = list(interval_cols(lv))
-        if all(c in frame.columns for c in cols) and any(0 < checked[c].null_count() < checked.height for c in cols):
+        if not all(c in frame.columns for c in cols):
+            continue
+        kept = flat & pl.all_horizontal(pl.col(c).is_not_null() for c in cols)  # a constant series' zero width
+        checked = frame.filter(~pl.col("unique_id").is_in(list(widthless)) & ~kept)
+        if any(0 < checked[c].null_count() < checked.height for c in cols):
             frame = frame.with_columns(pl.when(flat).then(pl.col(c)).alias(c) for c in cols)
     return frame
 
