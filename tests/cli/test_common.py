@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import date
+
+import polars as pl
 import pytest
 from typer.testing import CliRunner
 
@@ -796,6 +799,45 @@ def test_a_file_of_several_number_columns_or_text_values_is_not_one_series(tmp_p
         assert res.exit_code == 0 and _last_json(res.stdout)["wide_columns"] == ["north", "south"], res.output
     else:
         assert res.exit_code == 2 and f"error: --data f.csv {said}" in out, out
+
+
+def _three_files(tmp_path, fmt: str, stores: tuple[str, str, str], days: tuple[int, int, int]) -> str:
+    """A folder `f` of 3 files `Date,store,sales` (CSV, Parquet, or CSV named by a glob), file i of store `stores[i]`
+    and 9 daily rows from January `days[i]`; the --data argument naming them."""
+    (tmp_path / "f").mkdir()
+    for i, (store, first) in enumerate(zip(stores, days, strict=True)):
+        frame = pl.DataFrame({"Date": [date(2024, 1, first + d) for d in range(9)], "store": [store] * 9,
+                              "sales": [float(10 * i + d) for d in range(9)]})
+        if fmt == "parquet":
+            frame.write_parquet(tmp_path / "f" / f"p{i}.parquet")
+        else:
+            frame.write_csv(tmp_path / "f" / f"p{i}.csv")
+    return "f/p*.csv" if fmt == "glob" else "f"
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "glob"])
+@pytest.mark.parametrize(("stores", "days", "one"), [
+    (("s0", "s1", "s1"), (1, 1, 10), False),  # the first file one series, the others another
+    (("s0", "s0", "s0"), (1, 5, 10), False),  # one id, the files' dates overlapping with other sales: not one series
+    (("s0", "s0", "s0"), (1, 10, 19), True),  # one series, a file per period
+])
+def test_a_folder_is_one_series_by_all_its_files(tmp_path, monkeypatch, fmt, stores, days, one):
+    """globs46: `flowcast validate many` of a folder of 40 files said 'one series: its times do not repeat, ... the
+    series 's0'' off its first file, then read 5 series. The guess reads every file's store and dates: files of
+    other series, or of one id on the same dates, are not one series (the command asks for the option); a series
+    split into a file per period still is."""
+    monkeypatch.chdir(tmp_path)
+    data = _three_files(tmp_path, fmt, stores, days)
+    res = runner.invoke(app, ["validate", data, "--json", "--home", "h"], terminal_width=400)
+    said = " ".join(res.output.split())
+    if one:
+        assert res.exit_code == 0 and _last_json(res.stdout)["n_series"] == 1, res.output
+        assert ("y <- 'sales' (--time-col Date guessed from their names; --target-col sales as its one number "
+                "column, one series: its times do not repeat, --id-col store as the column of one value in every "
+                "row, the series 's0';") in said, said
+    else:
+        assert "one series" not in said and "y <-" not in said, said
+        assert res.exit_code == 2 and f"error: --data {data} also needs --target-col (its columns: Date, store, sales)" in said, said
 
 
 @pytest.mark.parametrize(("covariates", "series", "said"), [

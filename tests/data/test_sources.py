@@ -1580,6 +1580,26 @@ def test_a_file_s_one_series_guess_reads_its_ids_as_the_run_does(tmp_path, fmt, 
     assert guess is None or guess == {"store": read.item()}
 
 
+@pytest.mark.parametrize(("second", "expected"), [
+    ({"store": ["north", "north"]}, {"store": "north"}),  # every file of one store
+    ({"store": ["north", "south"]}, None),  # a later file of another store
+    ({"shop": ["north", "north"]}, None),  # a later file without the column
+])
+def test_constant_values_reads_every_file_of_a_folder(tmp_path, second, expected):
+    """globs46: `constant_values` read a folder's first file alone: a folder whose first file held one store was
+    named that one series. Every file is read (a CSV and a Parquet file of one folder too); one without the column
+    is no guess."""
+    from flowcast.data.sources import constant_values
+
+    (tmp_path / "f").mkdir()
+    pl.DataFrame({"date": ["2024-01-01", "2024-01-02"], "store": [" north", "north"], "val": [1.0, 2.0]}).write_csv(
+        tmp_path / "f" / "a.csv")
+    pl.DataFrame({"date": ["2024-01-03", "2024-01-04"], **second, "val": [3.0, 4.0]}).write_parquet(
+        tmp_path / "f" / "b.parquet")
+    assert constant_values(str(tmp_path / "f"), ["store"]) == expected
+    assert constant_values(str(tmp_path / "f"), ["store"], "date", ("val",)) == expected
+
+
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 @pytest.mark.parametrize("blank", ["  ", "\t", ""])
 def test_an_id_column_of_blanks_alone_is_no_one_series_guess(tmp_path, fmt, blank):

@@ -637,7 +637,10 @@ def _single_series(data: str, time_col: str, covariates: list[str]) -> tuple[str
     exactly one number column besides the time and the covariates, and one text column or more, each one value in
     every row: (its number column, the target; the text columns with their value, the series' id). None otherwise:
     number columns alone (`Date,sales`; `date,north,south`) are a wide file's series, each named after its column
-    (`_layout_of`), a text column of several values may tell series apart, and the command asks for the option."""
+    (`_layout_of`), a text column of several values may tell series apart, and the command asks for the option. Of a
+    folder or glob, its columns are its first file's (`wide_probe`: a glob of wide files may share their dates), the
+    values and times every file's (`constant_values`): files of other series, or of one id on the same dates, are
+    not one series (globs46: a folder of 40 files was named one series, 's0', off its first file)."""
     from flowcast.data.sources import constant_values, wide_probe
 
     probe = wide_probe(data, time_col)  # (None: its times repeat, or it cannot be read cheaply)
@@ -647,7 +650,7 @@ def _single_series(data: str, time_col: str, covariates: list[str]) -> tuple[str
     texts = [c for c, _ in probe[1] if c not in covariates]
     if len(numbers) != 1 or not texts:
         return None
-    named = constant_values(data, texts)
+    named = constant_values(data, texts, time_col, tuple(numbers))
     return None if named is None else (numbers[0], named)
 
 

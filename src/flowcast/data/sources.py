@@ -2575,30 +2575,47 @@ def _distinct_rows(scan: pl.LazyFrame, keys: list[pl.Expr]) -> pl.LazyFrame:
     return scan.select(*keys, pl.struct(pl.all()).hash().alias(row)).unique()
 
 
-def constant_values(path: str, cols: list[str]) -> dict[str, str] | None:
-    """The one value each of `cols` holds in every row of a local file (`{'store': 'north'}`), None where one of them
-    holds two or an empty or blank cell (an id the run quarantines), or the file cannot be read cheaply; each value
-    as the run reads an id (`id_text`). For the command line's guess of a file of one series (`Date,store,sales`, one store), never for a run."""
+def constant_values(path: str, cols: list[str], time_col: str | None = None,
+                    value_cols: tuple[str, ...] = ()) -> dict[str, str] | None:
+    """The one value each of `cols` holds in every row of a local file, of every file of a folder or glob
+    (`{'store': 'north'}`), None where one of them holds two or an empty or blank cell (an id the run quarantines), or
+    a file cannot be read cheaply or lacks a column; each value as the run reads an id (`id_text`). With `time_col`,
+    None too where a time is written twice by rows that differ in `time_col`, `cols` or `value_cols` (a row written
+    twice is one, which the run drops as an exact duplicate): files of one id whose dates overlap. One lazy scan of
+    these columns alone over all the files: a folder of 40 files was named one series, 's0', off its first file's
+    rows, and the run read 5 (globs46). For the command line's guess of a file of one series (`Date,store,sales`,
+    one store), never for a run."""
     columns = columns_of(path)
     if not cols or not columns or any(c not in columns for c in cols) or "://" in path:
         return None
+    others = [c for c in dict.fromkeys([*([time_col] if time_col else []), *value_cols]) if c not in cols]
     try:
         probe = SourceConfig(name="probe", path=path, time_col=cols[0], target_col="-", freq="1d")
-        file = resolve_files(probe)[0]
-        scan = _scan_one(probe, file)
-        renames, _ = _header_names(list(scan.collect_schema().names()))
-        scan = scan.rename(renames) if renames else scan
-        # each value as the run reads an id (a Parquet file's ' north' beside 'north' is two series: it was one here)
-        text = file_format(probe, file) == "csv"
-        seen = scan.select([id_text(pl.col(c), text).unique().head(2).implode().alias(c)
-                            for c in cols]).collect(engine="streaming").row(0, named=True)
+        parts = []
+        for file in resolve_files(probe):
+            scan = _scan_one(probe, file)
+            renames, _ = _header_names(list(scan.collect_schema().names()))
+            scan = scan.rename(renames) if renames else scan
+            # each value as the run reads an id (a Parquet file's ' north' beside 'north' is two series: it was one
+            # here); the other columns as text, so that a CSV file and a Parquet one concatenate
+            text = file_format(probe, file) == "csv"
+            parts.append(scan.select(*(id_text(pl.col(c), text) for c in cols),
+                                     *(pl.col(c).cast(pl.Utf8) for c in others)))
+        rows = pl.concat(parts, how="vertical")  # (a file without a column: not found when collected, None)
+        seen = [pl.col(c).unique().head(2).implode().alias(c) for c in cols]
+        if time_col is not None:
+            rows = _distinct_rows(rows, [pl.col(c) for c in dict.fromkeys([*cols, time_col])])
+            seen.append(pl.col(time_col).drop_nulls().is_duplicated().any().alias("__repeated__"))
+        found = rows.select(seen).collect(engine="streaming").row(0, named=True)
     except Exception:  # noqa: BLE001 - a courtesy: the run's own reading says what is wrong
+        return None
+    if found.pop("__repeated__", False):
         return None
     # an empty or blank value is no id: the run quarantines its rows (`id_missing`: empty once stripped, of a Parquet
     # file too, whose blanks it keeps in an id that has other text); a Parquet column of '  ' alone was named the series
-    if any(len(values) != 1 or values[0] is None or not values[0].strip() for values in seen.values()):
+    if any(len(values) != 1 or values[0] is None or not values[0].strip() for values in found.values()):
         return None
-    return {c: str(values[0]) for c, values in seen.items()}
+    return {c: str(values[0]) for c, values in found.items()}
 
 
 def _text_example(col: pl.Series) -> str | None:
