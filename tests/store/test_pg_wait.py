@@ -61,8 +61,8 @@ def test_the_first_refused_try_says_once_what_the_store_waits_for(tmp_path, capl
         open_store(settings).datasets()
     lines = [r.getMessage() for r in caplog.records if "trying again" in r.getMessage()]
     shown = url.replace(":s3cret@", ":***@").replace("=s3cret", "=***")
-    assert lines == [f"could not connect to {shown} (connection refused); trying again for up to 1.5 s "
-                     "(store.pg_wait_s)"], lines
+    said = f"could not connect to {shown} (connection refused); trying again for up to 1.5 s (store.pg_wait_s)"
+    assert lines == [said], lines
     assert "s3cret" not in caplog.text
 
 
