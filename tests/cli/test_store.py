@@ -782,3 +782,28 @@ def test_a_forecast_table_lines_up_series_ids_of_wide_characters(uid):
     for line in body:  # each column ends where the header's does, as a terminal shows it
         assert cell_len(line) == cell_len(head), (line, head)
         assert cell_len(line[:line.index("2024-02-25")]) == head.index("ds"), (line, head)
+
+
+@pytest.mark.parametrize("uid", ["a" * 150 + "MIDDLE" + "z" * 144, "store-" + "x" * 40 + "-end", "s" * 21])
+def test_a_forecast_table_cuts_a_long_series_id_in_the_middle_and_says_how_to_see_it_whole(uid):
+    """Regression (nuB46): `flowcast forecasts` of a series with a 300-character id printed every row ~370 columns
+    wide. An id longer than 22 columns shows its start and end around an ellipsis, once said under the table
+    (`--format csv or json` has it whole); an id that fits is shown whole, without that line."""
+    from flowcast.cli.store import forecast_tables
+
+    frame = pl.DataFrame([
+        {"dataset": "w", "as_of": datetime(2024, 3, 1), "unique_id": u, "ds": datetime(2024, 2, 25), "step": 1,
+         "model": "naive", "model_version": "naive-v2", "y_hat": 64.9, "y_hat_lo80": 55.4, "y_hat_hi80": 74.4,
+         "y_hat_lo95": 53.1, "y_hat_hi95": 76.7, "run_id": "r", "created_at": datetime(2024, 3, 1)}
+        for u in (uid, uid + "2", "short")])
+    text = forecast_tables(frame)
+    assert max(len(line) for line in text.splitlines()) <= 80, text
+    long = len(uid) + 1 > 22
+    cut = [line.split()[0] for line in text.splitlines() if "2024-02-25" in line]
+    assert cut[2] == "short"
+    if long:
+        assert cut[0] != cut[1] and all(len(c) == 22 and "…" in c for c in cut[:2]), cut
+        assert cut[0].startswith(uid[:10]) and cut[1].endswith("2"), cut
+        assert text.count("--format csv or json") == 1 and "whole" in text, text
+    else:
+        assert cut[:2] == [uid, uid + "2"] and "whole" not in text, text

@@ -725,6 +725,11 @@ def test_weekly_series_beside_daily_ones_are_told_freq_1w_not_1b(with_weekday_on
     assert ("1 of 3 series have no row on a Saturday or Sunday (p1)" in s.freq_hint) is with_weekday_only
     assert ("(wk)" in s.freq_hint) is False  # never among the weekday-only series
     assert s.freq_hint.count("--freq 1b") == int(with_weekday_only)
+    # its gap-cut reason advises '1w' too, not a max_gap that would fill its weeks day by day (nuB46)
+    reason = next(c["reason"] for c in s.gap_cut if c["unique_id"] == "wk")
+    assert "max_gap = 6" not in reason and reason.endswith(
+        "(its every value is on a Monday: weekly data? --freq 1w reads it, in a file or source of its own)"), reason
+    assert all("max_gap = " in c["reason"] for c in s.gap_cut if c["unique_id"] != "wk")
 
 
 def test_business_day_grid_skips_weekends_and_imputes_a_missing_weekday():

@@ -1069,6 +1069,30 @@ def test_a_comma_files_column_of_one_point_groups_alone_is_said(write_csv):
     assert run_validate(p, past_cols=["price"], decimal=",").valid["y"].to_list() == [1234.0, 2345.0, None]
 
 
+@pytest.mark.parametrize("sep", [",", ";"])
+@pytest.mark.parametrize(("other", "said"), [("7.5", False), ("12.340", True)])
+@pytest.mark.parametrize("settling_first", [False, True])
+def test_a_folder_whose_other_file_shows_the_decimal_point_says_nothing_of_one_files_points(tmp_path, sep, other,
+                                                                                             said, settling_first):
+    """Regression (nuB46): in a folder of CSV files each file was judged alone, so `column 'val' of
+    many/part001.csv: every number is written like '56.244' ... which is 56244` was said although another file of
+    the source shows '.' as its decimal point ('7.5'), which the '56.244' was read by. It is said where no file
+    settles that ('12.340' beside it: no decimal point shown), whichever file comes first."""
+    folder = tmp_path / "many"
+    folder.mkdir()
+    names = ["part002.csv", "part001.csv"] if settling_first else ["part001.csv", "part002.csv"]
+    (folder / names[0]).write_text(f"date{sep}id{sep}val\n2020-01-01{sep}a{sep}56.244\n2020-01-02{sep}a{sep}1.234\n")
+    (folder / names[1]).write_text(f"date{sep}id{sep}val\n2020-01-01{sep}b{sep}{other}\n2020-01-02{sep}b{sep}3.456\n")
+    r = run_validate(folder / "*.csv")
+    if said:
+        assert any(n.startswith(f"column 'val' of {folder}") and "every number is written like" in n
+                   for n in r.report.number_notes), r.report.number_notes
+    else:
+        assert r.report.number_notes == [], r.report.number_notes
+        a = r.valid.filter(pl.col("unique_id") == "a")["y"].to_list()
+        assert a == [56.244, 1.234]
+
+
 def test_a_declared_decimal_mark_changes_the_fingerprint_and_the_default_does_not(write_csv):
     """`decimal` reads the same bytes otherwise, so it is part of the source's identity; at its default (None) it is
     left out, so that adding the setting did not change every existing source's fingerprint."""

@@ -50,6 +50,22 @@ def test_a_server_that_never_comes_up_is_named_with_what_to_do(tmp_path):
     assert "store.pg_wait_s = 1.5" in said and "is the server running" in said and "tried " in said
 
 
+@pytest.mark.parametrize("auth, params", [("nobody:s3cret@", ""), ("nobody@", ""), ("nobody@", "?password=s3cret")])
+def test_the_first_refused_try_says_once_what_the_store_waits_for(tmp_path, caplog, auth, params):
+    """Regression (nuB46): `flowcast forecasts` with a store.url nothing listens at tried 15 times over 58 s without
+    a word. The first refused try says what it waits for, once (the password hidden); later tries say nothing."""
+    port = free_port()
+    url = f"postgresql://{auth}127.0.0.1:{port}/x{params}"
+    settings = load_settings(home=tmp_path, store={"url": url, "pg_wait_s": 1.5})
+    with caplog.at_level("WARNING", logger="flowcast.store.postgres"), pytest.raises(PublishError):
+        open_store(settings).datasets()
+    lines = [r.getMessage() for r in caplog.records if "trying again" in r.getMessage()]
+    shown = url.replace(":s3cret@", ":***@").replace("=s3cret", "=***")
+    said = f"could not connect to {shown} (connection refused); trying again for up to 1.5 s (store.pg_wait_s)"
+    assert lines == [said], lines
+    assert "s3cret" not in caplog.text
+
+
 def test_an_unknown_database_fails_at_once(postgres):
     t0 = time.monotonic()
     with pytest.raises(PublishError, match="does not exist"):

@@ -28,6 +28,7 @@ from flowcast.cli.common import (
     resolve_settings,
     said,
 )
+from flowcast.cli.gc import middle_cut
 from flowcast.errors import ConfigError, ProductionMovedError, RegistryError
 from flowcast.mdtext import id_text
 from flowcast.timekeys import utc_text
@@ -174,6 +175,10 @@ def with_end_labels(frame: Any, settings: Any) -> Any:
     return frame.select(cols)
 
 
+ID_WIDTH = 22  # the most columns a series id takes in a table (80 in all beside 5 bounds of 6 digits): a
+# 300-character id made every row 370 wide
+
+
 def forecast_tables(frame: Any, zones: dict[str, str | None] | None = None) -> str:
     """Published forecasts as a person reads them, in 80 columns: one table per (dataset, as_of) whose
     title says what every row shares (the as_of as every instant reads and --as-of takes it: `zones`, dataset -> the
@@ -181,7 +186,8 @@ def forecast_tables(frame: Any, zones: dict[str, str | None] | None = None) -> s
     every row, the run), then per row the series, period, step, the 95% and 80% bounds around y_hat with
     as many decimals as the values need. polars' table of every column and 17 digits was 280 columns
     wide, a terminal folded each row over four lines. --format csv or json has every column and digit
-    (quantile columns included)."""
+    (quantile columns included), and each series id whole: one over `ID_WIDTH` columns is cut in the middle
+    (`middle_cut`, its start and end kept) and said once under the table."""
     import polars as pl
 
     parts = []
@@ -203,13 +209,15 @@ def forecast_tables(frame: Any, zones: dict[str, str | None] | None = None) -> s
         heads = ["unique_id", "ds" if daily else "ds (UTC)", *([("ds_end" if daily else "ds_end (UTC)")] if ends else []),
                  "step", *(["model"] if len(versions) > 1 else []), *[c.removeprefix("y_hat_") for c in bounds]]
         # sub-daily ds are instants, stored and shown in UTC (the header says so)
-        rows = [[str(r["unique_id"]), _period_text(r["ds"], clock=not daily),
+        rows = [[middle_cut(str(r["unique_id"]), ID_WIDTH), _period_text(r["ds"], clock=not daily),
                  *([_period_text(r["ds_end"], clock=not daily)] if ends else []), str(r["step"]),
                  *([r["model_version"] or ""] if len(versions) > 1 else []),
                  *[number(r[c]) for c in bounds]] for r in group.iter_rows(named=True)]
         widths = [max(cell_len(h), *(cell_len(row[i]) for row in rows)) for i, h in enumerate(heads)]
         text = [title, _aligned(heads, heads, widths), "  ".join("-" * w for w in widths),
                 *(_aligned(r, heads, widths) for r in rows)]
+        if any(cell_len(str(u)) > ID_WIDTH for u in group["unique_id"]):
+            text.append("(ids cut in the middle, at …: --format csv or json has them whole)")
         text += _fallback_lines(group)
         missing = [lv for lv in ("95", "80") if f"y_hat_lo{lv}" in group.columns
                    and group[f"y_hat_lo{lv}"].is_null().all()]

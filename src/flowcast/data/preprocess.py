@@ -493,6 +493,13 @@ def _business_day_hint(rows: pl.DataFrame, bounds: pl.DataFrame, freq: str) -> s
             "volumes, B2B orders) takes freq '1b' (business days, Monday to Friday; --freq 1b)")
 
 
+def _weekday_counts() -> list[pl.Expr]:
+    """Per series (a group_by's aggregations): its values `__n`, the weekdays they fall on `__weekdays`, the first's
+    `__weekday` (1 Monday .. 7 Sunday): one weekday and 10 values or more is weekly data."""
+    weekday = pl.col("ds").dt.weekday()
+    return [pl.len().alias("__n"), weekday.n_unique().alias("__weekdays"), weekday.first().alias("__weekday")]
+
+
 def _weekday_series_hint(rows: pl.DataFrame, spans: pl.DataFrame) -> str | None:
     """At '1d', in a source whose other series have weekend rows: the series without a single Saturday or Sunday
     row over at least two weekends and 10 values (stock prices beside a shop's daily sales in one file). Their
@@ -501,9 +508,7 @@ def _weekday_series_hint(rows: pl.DataFrame, spans: pl.DataFrame) -> str | None:
     all fall on one weekday is weekly data, not weekday-only (`_weekly_series_hint`): it was told to take '1b'."""
     weekend = pl.col("ds").dt.weekday() >= 6
     per = (rows.filter(pl.col("y").is_not_null()).group_by("__sid")
-           .agg(weekend.any().alias("__weekend"), pl.len().alias("__n"),
-                pl.col("ds").dt.weekday().n_unique().alias("__weekdays"),
-                pl.col("ds").dt.weekday().first().alias("__weekday")))
+           .agg(weekend.any().alias("__weekend"), *_weekday_counts()))
     weekly = (spans.join(per, on="__sid", how="inner")
               .filter((pl.col("__weekdays") == 1) & (pl.col("__n") >= BUSINESS_HINT_MIN_VALUES)).sort("unique_id"))
     odd = (spans.join(per, on="__sid", how="inner")
@@ -552,6 +557,18 @@ def _weekly_series_hint(weekly: pl.DataFrame, n_series: int) -> str:
             "max_gap; past it a series starts after its last such gap) and their forecasts are daily. Forecast them "
             "as a source of their own with freq '1w' (a file of those series with --freq 1w); one freq serves a "
             "whole source")
+
+
+def _weekly_sids(rows: pl.DataFrame, sids: pl.Series, freq: str) -> dict[int, str]:
+    """At '1d': those of `sids` (series cut at a gap) whose values, 10 or more, all fall on one weekday, as
+    `_weekly_series_hint` tells weekly data -> that weekday's name. Their gap-cut reason advised the max_gap that
+    would fill each week's 6 days as daily data (nuB46). Only the cut series' rows are read; {} at another freq."""
+    if freq != "1d" or not sids.len():
+        return {}
+    per = (rows.lazy().filter(pl.col("__sid").is_in(sids.implode()) & pl.col("y").is_not_null())
+           .group_by("__sid").agg(*_weekday_counts())
+           .filter((pl.col("__weekdays") == 1) & (pl.col("__n") >= BUSINESS_HINT_MIN_VALUES)).collect())
+    return {int(s): _WEEKDAY_NAMES[int(d) - 1] for s, d in per.select("__sid", "__weekday").iter_rows()}
 
 
 def preprocess(
@@ -724,12 +741,15 @@ def _preprocess_rows(valid: pl.DataFrame, source: SourceConfig, settings: Settin
                 skipped = twice
                 local = (f"--ambiguous infer reads it (the hour repeated when daylight saving ends in {source.tz}, "
                          f"from {utc_text(twice[0], source.tz)}: its rows were quarantined as time_ambiguous); ")
+        weekly = _weekly_sids(v, cuts.get_column("__sid"), freq)
         summary.gap_cut = [
             {"unique_id": str(ids[s]), "rows": int(r),
              "reason": (f"interior gap of {g} periods from {when_text(d, freq)} > max_gap={limit}{mode}"
                         + (f" (the last of {n})" if n > 1 else "")
                         + f": the {r} rows before {when_text(f, freq)} are not used, the series starts there "
-                          f"({local if local and d <= skipped[0] < f else ''}[preprocess] max_gap = {g} imputes it)")}
+                        + (f"(its every value is on a {weekly[s]}: weekly data? --freq 1w reads it, in a file or "
+                           "source of its own)" if s in weekly else
+                           f"({local if local and d <= skipped[0] < f else ''}[preprocess] max_gap = {g} imputes it)"))}
             for s, g, d, f, n, r in cuts.select("__sid", "__gap", "__start", "__resume", "__n", "__rows").iter_rows()
         ]
         summary.rows_before_gap = gap_rows

@@ -917,12 +917,35 @@ def _dictionary_text(lf: pl.LazyFrame) -> pl.LazyFrame:
     return lf.with_columns(pl.col(dictionary).cast(pl.Utf8)) if dictionary else lf
 
 
+@dataclass
+class DecimalPoints:
+    """Across the files of a source (a glob, a folder): the number columns some file shows '.' as its decimal point
+    in ('7.5', `_decimal_point`: `shown`), and the note a file of '1.234'-like values alone was given, read that way
+    (`guessed`, column -> the line). Each file is judged alone, so a folder's part001.csv of '56.244'-like values was
+    said to be 56244 or 56.244 beside files that show the decimal point (nuB46): `ingest` drops such a note."""
+
+    shown: set[str] = field(default_factory=set)
+    guessed: dict[str, str] = field(default_factory=dict)
+
+    def say(self, notes: dict[str, str], col: str, line: str, *, point: bool) -> None:
+        """`line` said of `col` in `notes` where no earlier file's line is (the first file that needs it); kept in
+        `guessed` too where it reads '.' as the decimal point (`point`)."""
+        if notes.setdefault(col, line) == line and point:
+            self.guessed[col] = line
+
+    def settled(self, notes: dict[str, str]) -> dict[str, str]:
+        """`notes` without the guessed decimal-point readings that another file settles."""
+        return {c: line for c, line in notes.items() if not (c in self.shown and self.guessed.get(c) == line)}
+
+
 def _scan_one(source: SourceConfig, file: str, payload: bytes | None = None,
-              notes: dict[str, str] | None = None, as_of: datetime | None = None) -> pl.LazyFrame:
+              notes: dict[str, str] | None = None, as_of: datetime | None = None,
+              points: DecimalPoints | None = None) -> pl.LazyFrame:
     """A lazy scan of one file; `payload`: its bytes, already read (an HTTP(S) URL); `notes`: column -> what the
     run should say about how its numbers were read (`_read_comma_decimals`), filled for a CSV file. `as_of` (an
     aware instant): a CSV file's decimal marks and thousands separators are decided from its rows that may be dated
-    by then (`_written_by`), so that rows written after it do not change how a backfill reads its own numbers."""
+    by then (`_written_by`), so that rows written after it do not change how a backfill reads its own numbers.
+    `points`: what the file shows of '.' as a decimal point, gathered over a source's files (`DecimalPoints`)."""
     target = (lambda: io.BytesIO(payload)) if payload is not None else (lambda: file)
     if file_format(source, file) == "ipc":
         try:
@@ -977,8 +1000,9 @@ def _scan_one(source: SourceConfig, file: str, payload: bytes | None = None,
             return lf.with_columns(_comma_thousands(pl.col(c), True) for c in numeric)
         if (named or sniffed or source.separator) == ";":  # Excel's CSV where ',' is the decimal mark: '3,5' is 3.5
             return _read_comma_decimals(lf, numeric, file, {} if notes is None else notes, source.static_cols,
-                                        decide)
-        return _read_comma_thousands(lf, numeric, file, {} if notes is None else notes, source.static_cols, decide)
+                                        decide, points)
+        return _read_comma_thousands(lf, numeric, file, {} if notes is None else notes, source.static_cols, decide,
+                                     points)
     except pl.exceptions.PolarsError:  # unreadable (bytes that are not UTF-8): said where the rows are read
         return lf
 
@@ -1046,13 +1070,16 @@ def _any(lf: pl.LazyFrame, exprs: dict[str, pl.Expr]) -> dict[str, bool]:
 
 
 def _read_comma_decimals(lf: pl.LazyFrame, numeric: list[str], file: str, notes: dict[str, str],
-                         statics: list[str], decide: pl.LazyFrame | None = None) -> pl.LazyFrame:
+                         statics: list[str], decide: pl.LazyFrame | None = None,
+                         points: DecimalPoints | None = None) -> pl.LazyFrame:
     """A ';' file's number columns read with ',' as their decimal mark (`_comma_decimals`), which columns have a
     decimal comma decided once, here (one pass), not on every read of the rows: the plan held a whole-column
     .any() per column, which re-scanned the file each time the rows were read (validation reads them more than
     once). A column of '1.234'-like values alone (1234 or 1.234?) is read as `_point_thousands` settles it and
     said in `notes` (column -> the line, `ambiguous_points_line`): it was read one way without a word. `decide`:
-    the rows that decide (those that may be dated by as_of, `_written_by`); all rows when None."""
+    the rows that decide (those that may be dated by as_of, `_written_by`); all rows when None. `points`: the
+    columns this file shows a decimal point in, and its decimal-point readings said, added (`DecimalPoints`)."""
+    points = DecimalPoints() if points is None else points
     rows = lf if decide is None else decide
     has = _any(rows, {c: pl.col(c).str.strip_chars().str.contains(_HAS_DECIMAL_COMMA_RE) for c in numeric})
     file_comma = any(has.values())
@@ -1072,13 +1099,15 @@ def _read_comma_decimals(lf: pl.LazyFrame, numeric: list[str], file: str, notes:
         exprs[f"other:{c}"] = valued & ~text.str.contains(_ONE_POINT_GROUP_RE)
         exprs[f"example:{c}"] = text.str.contains(_ONE_POINT_GROUP_RE)
     seen = _any(rows, exprs)
+    points.shown |= {c for c in numeric if not has[c] and seen[f"point:{c}"]}
     grouped_thousands = [c for c in numeric if not has[c] and seen[f"grouped:{c}"] and not seen[f"point:{c}"] and (
         seen[f"sure:{c}"] or file_comma or seen[f"settles:{c}"])]
     # a column of '1.234'-like values alone: thousands or decimals? read one way (`_point_thousands`), and said
     for c in numeric:
         if not has[c] and not file_comma and seen[f"example:{c}"] and not seen[f"other:{c}"]:
             example = _first(rows, c, pl.col(c).str.strip_chars().str.contains(_ONE_POINT_GROUP_RE))
-            notes.setdefault(c, ambiguous_points_line(c, file, example, c in grouped_thousands))
+            points.say(notes, c, ambiguous_points_line(c, file, example, c in grouped_thousands),
+                       point=c not in grouped_thousands)
     # a column with decimal commas ('2,5') and decimal points ('7.5'): a '2.000' there is 2000 or 2.0, unsettled
     mixed = [c for c in numeric if has[c] and seen[f"point:{c}"]]
     _say_mixed_statics(rows, [c for c in mixed if c in statics], file, notes, "2000")
@@ -1159,13 +1188,15 @@ def _point_thousands(col: pl.Expr) -> pl.Expr:
 
 
 def _read_comma_thousands(lf: pl.LazyFrame, numeric: list[str], file: str, notes: dict[str, str],
-                          statics: list[str], decide: pl.LazyFrame | None = None) -> pl.LazyFrame:
+                          statics: list[str], decide: pl.LazyFrame | None = None,
+                          points: DecimalPoints | None = None) -> pl.LazyFrame:
     """A ',' (tab, '|') file's number columns read with ',' as their thousands separator (`_comma_thousands`) in
     the columns where some value has a ',' (a cheap pass over them; a second one, only for a file that has such
     columns, finds what settles a '1,234': the reading is a handful of regexes over every row, each time the rows
     are read, so it is planned only where needed and with what the whole file says decided here). `decide`: the rows
     that decide (those that may be dated by as_of, `_written_by`), read only where the cheap pass over all rows found
-    a ',' or a '1.234'-like value; all rows when None."""
+    a ',' or a '1.234'-like value; all rows when None. `points`: as `_read_comma_decimals`."""
+    points = DecimalPoints() if points is None else points
     first: dict[str, pl.Expr] = {}
     for c in numeric:
         text = pl.col(c).str.strip_chars()
@@ -1173,14 +1204,16 @@ def _read_comma_thousands(lf: pl.LazyFrame, numeric: list[str], file: str, notes
         # (the same pass) a column of '1.234'-like values alone: 1.234, or 1234 grouped by a ','-decimal locale?
         first[f"other:{c}"] = (text != "") & ~text.is_in(MISSING_MARKERS) & ~text.str.contains(_ONE_POINT_GROUP_RE)
         first[f"example:{c}"] = text.str.contains(_ONE_POINT_GROUP_RE)
+        first[f"point:{c}"] = _decimal_point(text)  # '7.5': settles the '1.234' of another file of the source
     has = _any(lf, first)
     rows = lf
     if decide is not None and any(has[c] or has[f"example:{c}"] for c in numeric):  # the rows by as_of decide
         rows, has = decide, _any(decide, first)
+    points.shown |= {c for c in numeric if has[f"point:{c}"]}
     for c in numeric:  # read with '.' as the decimal point, as before, and said
         if has[f"example:{c}"] and not has[f"other:{c}"]:
             example = _first(rows, c, pl.col(c).str.strip_chars().str.contains(_ONE_POINT_GROUP_RE))
-            notes.setdefault(c, ambiguous_points_line(c, file, example, False))
+            points.say(notes, c, ambiguous_points_line(c, file, example, False), point=True)
     commas = [c for c in numeric if has[c]]
     if not commas:
         return lf
@@ -2811,10 +2844,11 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
     aware: list[str] = []  # the files whose time column is a timestamp with a zone
     naive: list[str] = []  # ... and without one
     notes: dict[str, str] = {}  # column -> how its numbers were read, said once (the first file that needs it)
+    points = DecimalPoints()  # ... unless another file shows '.' as its decimal point, which settles that reading
     as_of = as_instant(as_of, source.tz)  # one instant (aware UTC; a naive value means UTC; a date alone: its tz's)
     for i, file in enumerate(files):
         # (its numbers' decimal marks and thousands separators decided from its rows written by as_of)
-        scanned = _scan_one(source, file, payloads.get(file), notes, as_of)
+        scanned = _scan_one(source, file, payloads.get(file), notes, as_of, points)
         if source.layout == "wide":
             scanned, series = _melt_wide(source, file, scanned, number=len(files) == 1)
             wide += [c for c in series if c not in wide]
@@ -2934,7 +2968,7 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
         blank=blank,
         wide_columns=wide,
         preamble_lines=preamble(files[0], payloads.get(files[0]))[0] if len(files) == 1 and text else 0,
-        number_notes=list(notes.values()),
+        number_notes=list(points.settled(notes).values()),
         quarter_note=quarter_numbers_note(raw, time_raw, source.time_col) if "quarter_numbers" in traits else None,
         later=later,
         seen_apart=apart,

@@ -122,8 +122,19 @@ def refusal_advice(message: str) -> str:
                 "Fix store.url (FLOWCAST_STORE__URL) as that error says")
 
 
+def failure_reason(message: str) -> str:
+    """libpq's cause of a failed connection, short: 'connection refused' of 'connection failed: connection to server
+    at "127.0.0.1", port 1 failed: Connection refused / Is the server running on that host...' (its first line's
+    text after the last 'failed: ', first letter lowercased, no full stop); the first line where it has none."""
+    first = message.strip().splitlines()[0] if message.strip() else "no reason given"
+    cause = first.rsplit("failed: ", 1)[-1].strip().rstrip(".")
+    return cause[:1].lower() + cause[1:]
+
+
 def redact(url: str) -> str:
-    """The URL without its password."""
+    """The URL without its password: after the user (`user:***@`) or as a parameter (`?password=***`, a keyword
+    DSN's `password=***`)."""
+    url = re.sub(r"([?&\s]|^)(password=)[^&\s]*", r"\1\2***", url, flags=re.IGNORECASE)
     return re.sub(r"://([^:/@]+):[^@/]*@", r"://\1:***@", url)
 
 
@@ -380,6 +391,9 @@ class PostgresStore:
                         f"over {waited:.0f} s, store.pg_wait_s = {self.wait_s:g}); is the server running and "
                         "reachable from here? Start it (or fix store.url), or wait longer with store.pg_wait_s "
                         "(FLOWCAST_STORE__PG_WAIT_S)", server_of(self.url)) from exc
+                if tries == 1:  # a read of a URL nothing listens at waited store.pg_wait_s without a word (nuB46)
+                    log.warning("could not connect to %s (%s); trying again for up to %g s (store.pg_wait_s)",
+                                redact(self.url), failure_reason(str(exc)), wait_s)
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
