@@ -107,11 +107,11 @@ def test_two_scores_a_reason_compares_read_apart(scores, paired, margin, said):
 
 @pytest.mark.parametrize(("paired", "said"), [
     ({"hybrid": None, "production": 0.55, "damped": 0.7},
-     "hybrid leads the leaderboard, but hybrid has no MASE on the windows production was scored on (MASE n/a against "
-     "0.55): the two cannot be compared, so production stays."),
+     ("hybrid leads the leaderboard, but it has no MASE on the windows production was scored on (MASE n/a against "
+      "0.55): the two cannot be compared, so production stays.")),
     ({"hybrid": 0.5, "production": None, "damped": 0.7},
-     "hybrid leads the leaderboard, but the production model gru-v3 has no MASE on the windows production was scored "
-     "on (MASE 0.5 against n/a): the two cannot be compared, so production stays."),
+     ("hybrid leads the leaderboard, but the production model gru-v3 has no MASE on the windows production was "
+      "scored on (MASE 0.5 against n/a): the two cannot be compared, so production stays.")),
 ])
 def test_a_champion_without_a_paired_score_is_not_called_better(paired, said):
     """Regression (revC46): a champion with no score on the windows production was scored on (`paired_scores`: None

@@ -164,7 +164,7 @@ def decide(
                              f"{incumbent_version} {same}: its {name} is {ch_text} against {inc_text}, "
                              f"{_pct(inc, ch)} worse, so production stays.")
         elif ch is None or inc is None:  # (it said 'better ... by 100.0% only (MASE n/a against 0.55 ...)')
-            lacks = champ if ch is None else f"the production model {incumbent_version}"
+            lacks = "it" if ch is None else f"the production model {incumbent_version}"
             d.reasons.append(f"{champ} leads the leaderboard, but {lacks} has no {name} {same} ({name} {ch_text} "
                              f"against {inc_text}): the two cannot be compared, so production stays.")
         else:
