@@ -161,6 +161,22 @@ def test_overlapping_files_sum_a_row_once_and_drop_the_repeat(tmp_path):
                                      "time and values): the files overlap, and aggregate = 'sum' takes a row once")
 
 
+@pytest.mark.parametrize(("second", "y", "dropped"), [
+    ("2024-01-02T09:00:00-05:00", 2.0, 0),  # another instant of the day: summed
+    ("2024-01-02T09:00:00+01:00", 1.0, 1),  # the same time and offset: the files overlap
+])
+def test_a_repeat_across_files_is_told_by_its_offset_too(tmp_path, second, y, dropped):
+    """Regression (revC46, as words46 did within a file): daily times written with an offset and no tz were
+    compared across files by their wall time alone: 09:00 +01:00 in one export and 09:00 -05:00 in another, two
+    sales six hours apart, were one row read twice, one dropped (the sum read 1, not 2)."""
+    (tmp_path / "a.csv").write_text("date,id,val\n2024-01-01T09:00:00+01:00,a,1\n2024-01-02T09:00:00+01:00,a,1\n")
+    (tmp_path / "b.csv").write_text(f"date,id,val\n{second},a,1\n")
+    r = run_validate(str(tmp_path / "*.csv"), freq="1d", aggregate="sum")
+    assert r.valid.select("ds", "y").rows() == [(datetime(2024, 1, 1), 1.0), (datetime(2024, 1, 2), y)]
+    assert (r.report.rows_in, r.report.rows_duplicate, r.report.rows_quarantined) == (3, dropped, 0)
+    assert r.report.reconciled
+
+
 def test_a_repeat_across_files_keeps_the_copies_of_the_file_with_most(tmp_path):
     """Two sales of the same amount in one minute, in the full export, and once in a partial one:
     the two are kept (the file with more copies of the row), the partial file's copy is the repeat."""

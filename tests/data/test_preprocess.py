@@ -732,6 +732,32 @@ def test_weekly_series_beside_daily_ones_are_told_freq_1w_not_1b(with_weekday_on
     assert all("max_gap = " in c["reason"] for c in s.gap_cut if c["unique_id"] != "wk")
 
 
+@pytest.mark.parametrize("with_weekday_only", [False, True])
+def test_weekly_series_without_a_weekend_row_are_told_freq_1w_not_1b(with_weekday_only):
+    """Regression (revC46): where no row falls on a weekend (a weekly file, every row a Monday, read at '1d'; or weekly
+    series beside weekday-only ones) the hint said the data was weekday-only and to take '1b'. The weekly series are
+    named with '1w' (the source itself where every series is weekly); weekday-only ones beside them still '1b'."""
+    mondays = [5 + 7 * k for k in range(12)]  # D0 is a Wednesday: 2020-01-06 .. 2020-03-23
+    series = {"wk": [float(d) for d in mondays]}
+    days = {"wk": mondays}
+    if with_weekday_only:
+        series["p1"] = [float(d) for d in _weekday_offsets(84)]
+        days["p1"] = _weekday_offsets(84)
+    if not with_weekday_only:  # every series past max_gap at every week: refused, the hint said with it
+        with pytest.raises(DataValidationError) as refused:
+            preprocess(frame(series, days=days), source(), settings(), None)
+        assert str(refused.value).endswith(
+            "; every series has every value on one weekday (wk: Mondays): weekly data? At freq '1d' the 6 days between "
+            "two of their weeks are gaps (imputed up to max_gap; past it a series starts after its last such gap) and "
+            "their forecasts are daily. Forecast the source with freq '1w' (--freq 1w)"), refused.value
+        return
+    _, s = preprocess(frame(series, days=days), source(), settings(), None)
+    assert s.freq_hint is not None and s.freq_hint.count("--freq 1b") == 1, s.freq_hint
+    assert s.freq_hint.startswith("no row falls on a Saturday or Sunday"), s.freq_hint
+    assert "; 1 of 2 series have every value on one weekday (wk: Mondays): weekly data?" in s.freq_hint
+    assert s.freq_hint.endswith("with --freq 1w); one freq serves a whole source"), s.freq_hint
+
+
 def test_business_day_grid_skips_weekends_and_imputes_a_missing_weekday():
     """freq '1b': the grid runs Monday to Friday; a missing weekday (a holiday: not known to flowcast) is a
     gap like any other, imputed; the horizon starts on the Monday after a Friday."""

@@ -105,6 +105,23 @@ def test_two_scores_a_reason_compares_read_apart(scores, paired, margin, said):
     assert said in d.reasons[0], d.reasons
 
 
+@pytest.mark.parametrize(("paired", "said"), [
+    ({"hybrid": None, "production": 0.55, "damped": 0.7},
+     ("hybrid leads the leaderboard, but it has no MASE on the windows production was scored on (MASE n/a against "
+      "0.55): the two cannot be compared, so production stays.")),
+    ({"hybrid": 0.5, "production": None, "damped": 0.7},
+     ("hybrid leads the leaderboard, but the production model gru-v3 has no MASE on the windows production was "
+      "scored on (MASE 0.5 against n/a): the two cannot be compared, so production stays.")),
+])
+def test_a_champion_without_a_paired_score_is_not_called_better(paired, said):
+    """Regression (revC46): a champion with no score on the windows production was scored on (`paired_scores`: None
+    where it has no row there) was said 'better than the production model gru-v3 by 100.0% only (MASE n/a against
+    0.55 ...)'; production stays, and the reason says the two cannot be compared."""
+    d = decide(_board({"hybrid": 0.5, "production": 0.55, "damped": 0.7}), metric="mase", margin=0.05, baselines=BASE,
+               incumbent_version="gru-v3", paired=paired)
+    assert (d.action, d.publish) == ("keep", "production") and d.reasons == [said], d.reasons
+
+
 def test_a_run_that_does_not_promote_publishes_its_best():
     d = decide(_board({"hybrid": 0.5, "damped": 0.6}), metric="mase", margin=0.0, baselines=BASE, promote=False)
     assert (d.action, d.publish, d.promote) == ("publish", "hybrid", False)

@@ -485,12 +485,36 @@ def _business_day_hint(rows: pl.DataFrame, bounds: pl.DataFrame, freq: str) -> s
     in_span = (last - first).dt.total_days() + 1 - pl.business_day_count(first, last.dt.offset_by("1d"))
     if rows.select((pl.col("ds").dt.weekday() >= 6).any()).item():
         return _weekday_series_hint(rows, spans.with_columns(in_span.alias("__weekend_days")))
-    weekend_days = int(spans.select(in_span.sum()).item() or 0)
-    if weekend_days < BUSINESS_HINT_MIN_WEEKEND_DAYS:
-        return None
-    return (f"no row falls on a Saturday or Sunday, so at freq '1d' the series' {weekend_days:,} weekend days are "
-            "gaps (imputed up to max_gap) and the forecast includes weekends: weekday-only data (prices, trading "
-            "volumes, B2B orders) takes freq '1b' (business days, Monday to Friday; --freq 1b)")
+    # a weekly series (every value a Monday) has no weekend row either: named as weekly, not told '1b' (newuser46)
+    per = _series_days(rows)
+    weekly = _weekly_series(spans, per)
+    hints = [_weekly_series_hint(weekly, per.height)] if weekly.height else []
+    weekend_days = int(spans.filter(~pl.col("__sid").is_in(weekly["__sid"].implode())).select(in_span.sum()).item()
+                       or 0)
+    if weekend_days >= BUSINESS_HINT_MIN_WEEKEND_DAYS and weekly.height < per.height:
+        hints.insert(0, f"no row falls on a Saturday or Sunday, so at freq '1d' the series' {weekend_days:,} weekend "
+                        "days are gaps (imputed up to max_gap) and the forecast includes weekends: weekday-only data "
+                        "(prices, trading volumes, B2B orders) takes freq '1b' (business days, Monday to Friday; "
+                        "--freq 1b)")
+    return "; ".join(hints) or None
+
+
+def _series_days(rows: pl.DataFrame) -> pl.DataFrame:
+    """Per series index (`__sid`) with a value: whether any value falls on a weekend (`__weekend`), how many values
+    (`__n`), on how many weekdays (`__weekdays`), and the first one's weekday (`__weekday`, 1 = Monday)."""
+    return (rows.filter(pl.col("y").is_not_null()).group_by("__sid")
+            .agg((pl.col("ds").dt.weekday() >= 6).any().alias("__weekend"), *_weekday_counts()))
+
+
+def _weekly_series(spans: pl.DataFrame, per: pl.DataFrame) -> pl.DataFrame:
+    """The series of `spans` whose 10 values or more all fall on one weekday (`_series_days`' `per`): weekly data,
+    by id."""
+    return spans.join(per, on="__sid", how="inner").filter(_weekly()).sort("unique_id")
+
+
+def _weekly() -> pl.Expr:
+    """Of `_weekday_counts`' columns: 10 values or more, all on one weekday (weekly data)."""
+    return (pl.col("__weekdays") == 1) & (pl.col("__n") >= BUSINESS_HINT_MIN_VALUES)
 
 
 def _weekday_counts() -> list[pl.Expr]:
@@ -507,10 +531,8 @@ def _weekday_series_hint(rows: pl.DataFrame, spans: pl.DataFrame) -> str | None:
     freq serves a source, so the way to business days is a source of their own. A series whose 10 values or more
     all fall on one weekday is weekly data, not weekday-only (`_weekly_series_hint`): it was told to take '1b'."""
     weekend = pl.col("ds").dt.weekday() >= 6
-    per = (rows.filter(pl.col("y").is_not_null()).group_by("__sid")
-           .agg(weekend.any().alias("__weekend"), *_weekday_counts()))
-    weekly = (spans.join(per, on="__sid", how="inner")
-              .filter((pl.col("__weekdays") == 1) & (pl.col("__n") >= BUSINESS_HINT_MIN_VALUES)).sort("unique_id"))
+    per = _series_days(rows)
+    weekly = _weekly_series(spans, per)
     odd = (spans.join(per, on="__sid", how="inner")
            .filter(~pl.col("__weekend") & (pl.col("__n") >= BUSINESS_HINT_MIN_VALUES)
                    & (pl.col("__weekend_days") >= BUSINESS_HINT_MIN_WEEKEND_DAYS) & (pl.col("__weekdays") > 1))
@@ -549,14 +571,17 @@ def _weekly_series_hint(weekly: pl.DataFrame, n_series: int) -> str:
     """At '1d': the series of `weekly` (each 10 values or more, all on one weekday: 'wk' on Mondays beside daily
     series) are weekly data, each week a gap of 6 days at '1d' (imputed up to max_gap; past it the series starts
     after its last such gap, most of its history unused). A new user's weekly series in a daily file was told it had
-    no weekend row and to take freq '1b'."""
+    no weekend row and to take freq '1b'; where every series is weekly the source itself is told '1w'."""
     days = sorted({_WEEKDAY_NAMES[int(d) - 1] for d in weekly["__weekday"].to_list()}, key=_WEEKDAY_NAMES.index)
     on = f"{', '.join(f'{d}s' for d in days)}"
-    return (f"{weekly.height:,} of {n_series:,} series have every value on one weekday ({_series_names(weekly)}: "
-            f"{on}): weekly data? At freq '1d' the 6 days between two of their weeks are gaps (imputed up to "
-            "max_gap; past it a series starts after its last such gap) and their forecasts are daily. Forecast them "
-            "as a source of their own with freq '1w' (a file of those series with --freq 1w); one freq serves a "
-            "whole source")
+    whole = weekly.height == n_series  # a weekly file read at '1d': the source itself takes '1w'
+    which = "every series has" if whole else f"{weekly.height:,} of {n_series:,} series have"
+    how = ("Forecast the source with freq '1w' (--freq 1w)" if whole else
+           "Forecast them as a source of their own with freq '1w' (a file of those series with --freq 1w); one freq "
+           "serves a whole source")
+    return (f"{which} every value on one weekday ({_series_names(weekly)}: {on}): weekly data? At freq '1d' the 6 "
+            "days between two of their weeks are gaps (imputed up to max_gap; past it a series starts after its last "
+            f"such gap) and their forecasts are daily. {how}")
 
 
 def _weekly_sids(rows: pl.DataFrame, sids: pl.Series, freq: str) -> dict[int, str]:
@@ -566,8 +591,7 @@ def _weekly_sids(rows: pl.DataFrame, sids: pl.Series, freq: str) -> dict[int, st
     if freq != "1d" or not sids.len():
         return {}
     per = (rows.lazy().filter(pl.col("__sid").is_in(sids.implode()) & pl.col("y").is_not_null())
-           .group_by("__sid").agg(*_weekday_counts())
-           .filter((pl.col("__weekdays") == 1) & (pl.col("__n") >= BUSINESS_HINT_MIN_VALUES)).collect())
+           .group_by("__sid").agg(*_weekday_counts()).filter(_weekly()).collect())
     return {int(s): _WEEKDAY_NAMES[int(d) - 1] for s, d in per.select("__sid", "__weekday").iter_rows()}
 
 

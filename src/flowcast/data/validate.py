@@ -1355,7 +1355,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
     if source.aggregate != "none":  # several rows per period are observations: combined, not duplicates
         dups = pl.DataFrame(schema={ROW: pl.UInt32, "check": pl.Utf8, "reason": pl.Utf8})
         if overlap:
-            dups = _overlap_repeats(flagged, cols, ingested.files, source.aggregate)
+            dups = _overlap_repeats(flagged, cols, ingested.files, source.aggregate, source.freq)
             if dups.height:
                 flagged = flagged.filter(~pl.col(ROW).is_in(dups[ROW].implode()))
         valid, agg = aggregate_periods(flagged, source, cols)
@@ -1546,16 +1546,21 @@ def _duplicate_hint(source: SourceConfig, report: DataQualityReport) -> str:
     return ""
 
 
-def _overlap_repeats(flagged: pl.DataFrame, cols: list[str], files: list[str], how: str) -> pl.DataFrame:
+def _overlap_repeats(flagged: pl.DataFrame, cols: list[str], files: list[str], how: str,
+                     freq: str | None = None) -> pl.DataFrame:
     """Rows of an aggregated source that another of its files also holds (the same series, raw time,
     target and covariates): overlapping exports (a glob of daily exports of the last 7 days, a month's
     file beside its weeks). Within one file two equal rows are two observations (two sales of the same
     amount in one minute) and both are combined; across files they are one row read twice, which a sum
     counted twice without a word. Per such row, the file that holds the most copies of it (the first of
     them) keeps its copies; the others' are exact duplicates (`duplicate_row`: dropped and counted, not quarantined),
-    the reason naming that file. Returns source_row, check, reason (`validate`'s dups)."""
+    the reason naming that file. A daily time written with an offset and no tz is told by its offset too
+    (`_written_offset`, `freq` the source's): 09:00 +01:00 in one file and 09:00 -05:00 in another are two rows, one
+    was dropped. Returns source_row, check, reason (`validate`'s dups)."""
     key = ["unique_id", DS_RAW, *[c for c in cols if c not in ("unique_id", "ds")]]
-    rows = flagged.filter(pl.col("__code").is_null()).select(ROW, *key, FILE_INDEX)
+    offset = _written_offset(flagged, freq)
+    rows = flagged.filter(pl.col("__code").is_null()).select(ROW, *key, FILE_INDEX, *([] if offset is None else [offset]))
+    key += [] if offset is None else ["__offset"]
     per_file = rows.group_by([*key, FILE_INDEX]).agg(pl.len().alias("__n"))
     keeper = (per_file.sort(["__n", FILE_INDEX], descending=[True, False])
               .group_by(key, maintain_order=True)

@@ -163,9 +163,13 @@ def decide(
             d.reasons.append(f"{champ} leads the leaderboard but is not better than the production model "
                              f"{incumbent_version} {same}: its {name} is {ch_text} against {inc_text}, "
                              f"{_pct(inc, ch)} worse, so production stays.")
+        elif ch is None or inc is None:  # (it said 'better ... by 100.0% only (MASE n/a against 0.55 ...)')
+            lacks = "it" if ch is None else f"the production model {incumbent_version}"
+            d.reasons.append(f"{champ} leads the leaderboard, but {lacks} has no {name} {same} ({name} {ch_text} "
+                             f"against {inc_text}): the two cannot be compared, so production stays.")
         else:
             d.reasons.append(f"{champ} is better than the production model {incumbent_version} by "
-                             f"{_pct(ch or 0, inc or 0)} only ({name} {ch_text} against {inc_text} {same}); the "
+                             f"{_pct(ch, inc)} only ({name} {ch_text} against {inc_text} {same}); the "
                              f"margin asks for {margin:.1%}, so production stays.")
     return d
 
