@@ -28,7 +28,7 @@ import numpy as np
 import polars as pl
 
 from flowcast.data.calendar import local_season_us
-from flowcast.timekeys import local_wall
+from flowcast.timekeys import season_ago_local
 
 if TYPE_CHECKING:
     from flowcast.data.training_data import TrainingData
@@ -84,29 +84,18 @@ def _positional_naive(td: TrainingData, fut: pl.DataFrame, m: int) -> pl.DataFra
 def _same_local_time(td: TrainingData, fc: pl.DataFrame, m: int, season_us: int) -> pl.DataFrame:
     """`fc` (seasonal naive by position) with each step of a series of at least m observations taking the value
     at the same LOCAL time (`td.meta.tz`) one season (`season_us` microseconds of wall time) earlier, as many seasons
-    back as it takes to reach the history: after a daylight-saving change the local hours keep their values, where
-    m instants back are an hour off. A wall time the clocks skip in spring is read in the offset before the change
-    (the hour after the skipped one), one they repeat in autumn at its first instant. A step whose time is not in
-    the history (an offset that is not a whole number of periods) keeps its value by position. Sub-daily ds are
-    naive UTC instants; a zone whose offset does not change over the span gives the same values as by position."""
+    back as it takes to reach the history (`timekeys.season_ago_local`): after a daylight-saving change the local
+    hours keep their values, where m instants back are an hour off. A step whose time is not in the history (an
+    offset that is not a whole number of periods) keeps its value by position; a zone whose offset does not change
+    over the span gives the same values as by position."""
     tz = td.meta.tz
     assert tz is not None
-    ds_type = td.frame.schema["ds"]
-    season = pl.duration(microseconds=pl.col("__j") * season_us, time_unit="us")
     hist = td.frame.group_by("unique_id").agg(pl.col("ds").max().alias("__last"), pl.len().alias("__n"))
-    wall_gap = (local_wall(pl.col("ds"), tz) - local_wall(pl.col("__last"), tz)).dt.total_microseconds()
-    source_wall = local_wall(pl.col("ds"), tz) - season
-    # the wall time's instant: its first in autumn; in spring, where the clocks skip it, read in the offset of
-    # the instant a season of periods before the step, the offset before the change (the hour after the gap)
-    instant = source_wall.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null").dt.convert_time_zone(
-        "UTC").dt.replace_time_zone(None)
-    before = pl.col("ds") - season
-    skipped = source_wall - (local_wall(before, tz) - before)
+    source = season_ago_local(pl.col("ds"), pl.col("__last"), tz, season_us)
     values = td.frame.select("unique_id", pl.col("ds").alias("__source"), pl.col("y").cast(pl.Float64).alias("__y"))
     return (
         fc.join(hist, on="unique_id", how="left")
-        .with_columns(pl.max_horizontal(pl.lit(1), -(-wall_gap // season_us)).alias("__j"))  # ceil, at least 1
-        .with_columns(pl.when(pl.col("__n") >= m).then(pl.coalesce(instant, skipped)).cast(ds_type).alias("__source"))
+        .with_columns(pl.when(pl.col("__n") >= m).then(source).cast(td.frame.schema["ds"]).alias("__source"))
         .join(values, on=["unique_id", "__source"], how="left")
         .select("unique_id", "ds", "step", pl.coalesce("__y", "y_hat").alias("y_hat"))
         .sort("unique_id", "step")
