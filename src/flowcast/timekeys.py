@@ -229,6 +229,23 @@ def local_wall(ds: pl.Expr, tz: str | None) -> pl.Expr:
     return ds.dt.replace_time_zone("UTC").dt.convert_time_zone(tz).dt.replace_time_zone(None)
 
 
+def season_ago_local(ds: pl.Expr, last: pl.Expr, tz: str, season_us: int) -> pl.Expr:
+    """The instant at the same wall time of `tz` as `ds`, whole seasons of `season_us` microseconds of wall time
+    earlier: as few as reach `last` (the last observation of the series, at least one season): seasonal naive on
+    the local clock, 24 local hours back, 23 or 25 instants across a daylight-saving change. A wall time the clocks
+    repeat in autumn gives its first instant; one they skip in spring is read in the offset of the instant whole
+    seasons of `season_us` before `ds`, the offset before the change (the hour after the skipped one). `ds`, `last`
+    and the result are naive UTC instants; where the offset does not change, `ds` less the seasons."""
+    gap = (local_wall(ds, tz) - local_wall(last, tz)).dt.total_microseconds()
+    seasons = pl.max_horizontal(pl.lit(1, pl.Int64), -(-gap // season_us))  # ceil, at least one
+    back = pl.duration(microseconds=seasons * season_us, time_unit="us")
+    wall = local_wall(ds, tz) - back
+    first = wall.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null").dt.convert_time_zone(
+        "UTC").dt.replace_time_zone(None)
+    before = ds - back
+    return pl.coalesce(first, wall - (local_wall(before, tz) - before))
+
+
 def naive_utc_expr(column: str, dtype: pl.DataType) -> pl.Expr:
     """Column `column` (of type `dtype`) as naive UTC microseconds, the stores' axis: a zoned Datetime
     converted (two spellings of one instant become one value), a naive one kept (it means UTC)."""

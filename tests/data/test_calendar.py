@@ -13,6 +13,7 @@ from flowcast.data.calendar import (
     calendar_exprs,
     grid_dates,
     grid_point,
+    local_season_us,
     on_grid,
     parse_freq,
     periods_between,
@@ -29,6 +30,20 @@ def test_season_length_per_frequency(freq, season):
     """Weekly data written as '7d' (the same grid as '1w') got no season: seasonal naive was naive and
     theta's seasonal adjustment was off, where '1w' has the yearly 52."""
     assert season_length(freq) == season
+
+
+_DAY_US = 86_400_000_000
+
+
+@pytest.mark.parametrize(("freq", "tz", "season", "expected"), [
+    ("1h", "Europe/Berlin", 24, _DAY_US), ("30m", "Europe/Berlin", 48, _DAY_US),
+    ("1h", "America/New_York", 168, 7 * _DAY_US), ("15m", "Etc/GMT-1", 96, _DAY_US),
+    ("1h", None, 24, None), ("1h", "UTC", 24, None),  # no local clock apart from UTC's
+    ("1h", "Europe/Berlin", 12, None), ("7m", "Europe/Berlin", 206, None),  # seasons of part of a day
+    ("1d", "Europe/Berlin", 7, None), ("1mo", "Europe/Berlin", 12, None),  # ds already local dates
+])
+def test_local_season_is_a_whole_number_of_local_days_of_sub_daily_data_in_a_zone(freq, tz, season, expected):
+    assert local_season_us(freq, tz, season) == expected
 
 
 # ------------------------------------------------------------------------------------ grid arithmetic

@@ -945,3 +945,27 @@ def test_a_verdict_s_compared_figures_print_apart_when_4_digits_read_them_the_sa
     d = assess_decay(_decay_rows(mases, snaive=snaive), {"gru-v1": promised}, dataset="toy", window=3,
                      tolerance=tolerance, min_points=10)
     assert d.degraded and any(says in r for r in d.reasons), d.reasons
+
+
+@pytest.mark.parametrize(("tz", "local"), [("Europe/Berlin", True), ("Etc/GMT-1", False), (None, False)])
+def test_seasonal_naive_of_sub_daily_data_in_a_zone_is_the_same_local_time_a_day_before(tz, local):
+    """Hourly data of Berlin's local daily pattern (y = 10 x the local hour), published at Berlin's midnight before
+    the spring change: the seasonal naive it is compared with takes Saturday's same local hour (error 0), as
+    `baseline_forecast` does; 24 UTC steps back are an hour off after 02:00 (error 10, 230 at 00:00, the day's wrap).
+    A fixed offset or no tz keeps 24 periods back."""
+    start, as_of = datetime(2024, 3, 27), datetime(2024, 3, 30, 23)  # 00:00 CET on 31 March
+    ds = pl.datetime_range(start, datetime(2024, 4, 2), "1h", eager=True, time_unit="us")
+    hist = pl.DataFrame({"unique_id": "a", "ds": ds}).with_columns(
+        y=pl.col("ds").dt.replace_time_zone("UTC").dt.convert_time_zone("Europe/Berlin").dt.hour().cast(pl.Float64) * 10)
+    fc = hist.filter((pl.col("ds") > as_of) & (pl.col("ds") <= as_of + timedelta(hours=24))).select(
+        pl.lit(as_of, pl.Datetime("us")).alias("as_of"), "unique_id", "ds",
+        pl.int_range(1, pl.len() + 1, dtype=pl.Int32).alias("step"), pl.lit("seasonal_naive").alias("model"),
+        pl.lit("seasonal_naive-v1").alias("model_version"), pl.col("y").alias("y_hat"))
+    out = score_realized(fc, hist, hist, dataset="toy", season_length=24, freq="1h", scored_at=datetime(2024, 4, 2),
+                         tz=tz)
+    assert out["step"].to_list() == list(range(1, 25))
+    errors = out["mae_snaive"].to_list()
+    if local:
+        assert errors == [0.0] * 24
+    else:  # step 1 is 01:00 CET on the 31st; from step 2, 03:00 CEST, 24 UTC hours back read an hour earlier
+        assert errors == [0.0] + [10.0] * 21 + [230.0] + [10.0]

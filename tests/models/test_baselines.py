@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from datetime import datetime, timedelta
 
 import numpy as np
 import polars as pl
 import pytest
 from model_factories import make_td
 
+from flowcast.data.training_data import TrainingData, TrainingMeta, fit_scalers
 from flowcast.models.baselines import _DAMPED_GRID, BASELINES, baseline_forecast, damped_matrix, theta_matrix
+from flowcast.timekeys import local_wall
 
 
 def _with_y(td, values: dict[str, np.ndarray]):
@@ -243,3 +246,91 @@ def test_a_batch_of_positive_and_non_positive_seasonal_series_is_adjusted_each_i
     assert np.array_equal(x[1], y[1] - add[np.arange(60) % 12], equal_nan=True) and add.any()
     assert np.array_equal(seasons.add[1], add[np.arange(60, 66) % 12]) and (seasons.mul[1] == 1).all()
     assert np.array_equal(x[2], y[2], equal_nan=True) and (seasons.mul[2] == 1).all() and not seasons.add[2].any()
+
+
+# ------------------------------------------------------------------------ seasonal naive on the local clock
+_BERLIN = "Europe/Berlin"
+
+
+def _hourly_td(ends: dict[str, datetime], tz: str | None, *, freq: str = "1h", days: int = 4,
+               horizon: int = 48) -> TrainingData:
+    """Series of `days` days ending at `ends` (naive UTC instants), y = 10 x the hour of Berlin's clock plus
+    a tenth of its minutes; the meta of a sub-daily source with `tz` and a daily season."""
+    parts = [pl.DataFrame({"unique_id": uid, "ds": pl.datetime_range(end - timedelta(days=days), end, freq, eager=True,
+                                                                      time_unit="us")}) for uid, end in ends.items()]
+    frame = pl.concat(parts).with_columns(y=_berlin_pattern(pl.col("ds"))).sort("unique_id", "ds")
+    season = round(timedelta(days=1) / timedelta(minutes=30 if freq == "30m" else 60))
+    meta = TrainingMeta(freq=freq, horizon=horizon, lookback=season, val_size=horizon, season_length=season, tz=tz)
+    return TrainingData(frame=frame, scalers=fit_scalers(frame, "standard", False), meta=meta)
+
+
+def _berlin_pattern(ds: pl.Expr) -> pl.Expr:
+    """A daily pattern of Berlin's local clock: 10 x its hour + its minutes / 10."""
+    wall = local_wall(ds, _BERLIN)
+    return wall.dt.hour().cast(pl.Float64) * 10 + wall.dt.minute().cast(pl.Float64) / 10
+
+
+@pytest.mark.parametrize(("end", "freq", "skipped"), [
+    (datetime(2024, 3, 30, 12), "1h", []),  # the change inside the horizon: Sunday's local hours from Saturday's
+    (datetime(2024, 3, 31, 0), "1h", []),  # an hour before it: 02:00 on Monday from Saturday, Sunday has none
+    # after it: Sunday's 02:00 was skipped (Tuesday's comes from Sunday too: the last season repeats)
+    (datetime(2024, 3, 31, 12), "1h", ["2024-04-01 02:00", "2024-04-02 02:00"]),
+    (datetime(2024, 3, 31, 12), "30m", ["2024-04-01 02:00", "2024-04-01 02:30", "2024-04-02 02:00", "2024-04-02 02:30"]),
+    (datetime(2024, 10, 26, 12), "1h", []),  # the autumn change inside the horizon (its 02:00 twice)
+    (datetime(2024, 10, 27, 0, 30), "30m", []),  # inside the repeated hour: its first 02:30 is the last row
+    (datetime(2024, 10, 27, 12), "1h", []),  # after it: 25 hours since Saturday
+])
+def test_seasonal_naive_of_a_zone_repeats_the_local_daily_pattern_across_a_daylight_saving_change(end, freq, skipped):
+    """An hourly series of Berlin's clock: after a change 24 UTC steps back are an hour off the local pattern
+    (Monday's 09:00 forecast with Sunday's 08:00); 24 local hours are not. Where yesterday's wall time was skipped in
+    spring, the hour after it, in the offset before the change (03:00 for 02:00, 03:30 for 02:30)."""
+    td = _hourly_td({"be": end}, _BERLIN, freq=freq, horizon=96 if freq == "30m" else 48)
+    fc = baseline_forecast("seasonal_naive", td).with_columns(expected=_berlin_pattern(pl.col("ds")),
+                                                                wall=local_wall(pl.col("ds"), _BERLIN))
+    assert fc.height == td.meta.horizon and fc["y_hat"].null_count() == 0
+    off = fc.filter(pl.col("y_hat") != pl.col("expected"))
+    assert off["wall"].dt.to_string("%Y-%m-%d %H:%M").to_list() == skipped
+    assert (off["y_hat"] == off["expected"] + 10).all()  # the hour after the skipped one
+    positional = baseline_forecast("seasonal_naive", dataclasses.replace(
+        td, meta=dataclasses.replace(td.meta, tz=None)))
+    assert not positional["y_hat"].equals(fc["y_hat"])  # the case crosses a change: by position it is an hour off
+
+
+def test_seasonal_naive_takes_the_first_of_an_autumn_wall_time_that_repeats():
+    """Monday's 02:00 comes from Sunday's first 02:00 (CEST), not from the second (CET)."""
+    td = _hourly_td({"be": datetime(2024, 10, 27, 12)}, _BERLIN)
+    second = pl.col("ds") == datetime(2024, 10, 27, 1)  # 02:00 CET; 02:00 CEST is 00:00 UTC
+    td = dataclasses.replace(td, frame=td.frame.with_columns(y=pl.when(second).then(-1.0).otherwise(pl.col("y"))))
+    fc = baseline_forecast("seasonal_naive", td)
+    monday_two = fc.filter(pl.col("ds") == datetime(2024, 10, 28, 1))  # 02:00 CET
+    assert monday_two["y_hat"].to_list() == [20.0]
+    assert -1.0 not in fc["y_hat"].to_list()
+
+
+@pytest.mark.parametrize(("tz", "end"), [
+    ("Etc/GMT-1", datetime(2024, 3, 31, 12)),  # a fixed offset across Berlin's change: no change
+    ("UTC", datetime(2024, 3, 31, 12)),
+    (_BERLIN, datetime(2024, 7, 10, 5)),  # no change near the data
+    ("Asia/Kolkata", datetime(2024, 3, 31, 12)),  # +05:30 all year
+])
+def test_seasonal_naive_of_a_zone_without_a_change_is_by_position(tz, end):
+    """Ragged series, one shorter than a season (naive): the same forecasts as without a tz, value for value."""
+    td = _hourly_td({"a": end, "b": end - timedelta(hours=5), "c": end}, tz, days=3)
+    short = (pl.col("unique_id") != "c") | (pl.col("ds") > end - timedelta(hours=20))
+    td = dataclasses.replace(td, frame=td.frame.filter(short).with_columns(
+        y=pl.col("y") + pl.int_range(pl.len()).over("unique_id")))  # no two days alike
+    fc = baseline_forecast("seasonal_naive", td)
+    plain = baseline_forecast("seasonal_naive", dataclasses.replace(td, meta=dataclasses.replace(td.meta, tz=None)))
+    assert fc.equals(plain)
+    last_c = td.frame.filter(pl.col("unique_id") == "c")["y"][-1]
+    assert fc.filter(pl.col("unique_id") == "c")["y_hat"].unique().to_list() == [last_c]
+
+
+def test_a_series_shorter_than_a_season_stays_naive_across_a_change():
+    """23 hours of Berlin's clock ending after the spring change: 24 local hours back would find a value, but
+    seasonal naive needs one season of observations (`MIN_SEASONS`); it repeats the last one."""
+    end = datetime(2024, 3, 31, 12)
+    td = _hourly_td({"be": end}, _BERLIN)
+    td = dataclasses.replace(td, frame=td.frame.filter(pl.col("ds") > end - timedelta(hours=23)))
+    fc = baseline_forecast("seasonal_naive", td)
+    assert fc["y_hat"].unique().to_list() == [td.frame["y"][-1]]

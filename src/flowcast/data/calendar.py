@@ -160,6 +160,19 @@ def season_length(freq: str) -> int:
     return max(1, round(7 * 86400 / seconds))  # weekly cycle
 
 
+def local_season_us(freq: str, tz: str | None, season: int) -> int | None:
+    """The length in microseconds of a season of `season` periods that the local clock of `tz` measures: for a
+    sub-daily `freq` whose season spans whole days (24 hours, a week of hours) in a zone other than UTC, where 'the
+    same time a season ago' is a wall time (24 local hours, 23 or 25 instants across a daylight-saving change).
+    None otherwise (no tz, UTC, daily and coarser data, whose ds are already local dates, or a season of part of a
+    day): a season is then `season` periods."""
+    n, unit = parse_freq(freq)
+    if tz is None or tz == "UTC" or unit not in _SUBDAILY_UNITS:
+        return None
+    us = round(n * season * _UNIT_SECONDS[unit] * 1e6)
+    return us if us > 0 and us % 86_400_000_000 == 0 else None
+
+
 def _cycle(name: str, value: pl.Expr, period: float) -> list[pl.Expr]:
     angle = value.cast(pl.Float64) * (2 * math.pi / period)
     return [angle.sin().alias(f"{name}_sin"), angle.cos().alias(f"{name}_cos")]

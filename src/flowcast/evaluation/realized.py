@@ -11,7 +11,9 @@ coverage of the 80% and 95% intervals (null when the forecasts carry none; over 
 interval, `n_cov80` / `n_cov95`: a series with no typical change to scale its widths by is published without one
 beside series that have one) and, on the same points as MAE, the MAE and MASE
 of the seasonal-naive forecast that could have been made at that as_of (`mae_snaive`, `mase_snaive`), and its RMSSE on
-RMSSE's points, computed the same way (`rmsse_snaive`). Only observed actuals count: a period the source had no value
+RMSSE's points, computed the same way (`rmsse_snaive`); for sub-daily data of a source with a `tz` and a season of
+whole days, the value at the same local time a season earlier, as `baseline_forecast` takes it (24 local hours
+across a daylight-saving change; it was 24 periods back, an hour off the local pattern). Only observed actuals count: a period the source had no value
 for (a gap the preprocessing imputed) is not scored.
 The MASE scale of each series is its mean seasonal difference over the history up to that
 as_of, never later data (`metrics.mase_scale` with the as_of as cutoff), and only where that
@@ -65,13 +67,14 @@ from typing import Any
 import polars as pl
 
 from flowcast.columns import quantile_col
-from flowcast.data.calendar import is_subdaily, shift
+from flowcast.data.calendar import is_subdaily, local_season_us, shift
 from flowcast.evaluation.metrics import abs_error, inside_interval, mase_scale, rmsse_scale
 from flowcast.figures import score_pair, score_text
 from flowcast.timekeys import (
     local_wall,
     naive_utc_expr,
     observed_through_expr,
+    season_ago_local,
     storage_naive,
     wall_instant,
     zones_keeping,
@@ -337,6 +340,16 @@ def score_realized(
     # from a period the run at as_of had seen (ds - m * ceil(step / m) periods <= its last ds)
     back = -(m * ((pl.col("step").cast(pl.Int64) + m - 1) // m))
     rows = rows.with_columns(shift(pl.col("ds"), back, freq).alias("__naive_ds"))
+    season_us = local_season_us(freq, tz, m)
+    if season_us is not None:  # sub-daily data of a zone: the same local time, as `baseline_forecast` takes it
+        assert tz is not None
+        last = shift(pl.col("ds"), -pl.col("step").cast(pl.Int64), freq)  # the series' last ds at that as_of
+        seen = hist.select("unique_id", pl.col("ds").alias("__local_ds"), pl.lit(True).alias("__seen"))
+        rows = (rows.with_columns(season_ago_local(pl.col("ds"), last, tz, season_us).alias("__local_ds"))
+                .join(seen, on=["unique_id", "__local_ds"], how="left", maintain_order="left")
+                .with_columns(pl.when(pl.col("__seen") & (pl.col("__local_ds") <= pl.col("__as_of_ds")))
+                              .then(pl.col("__local_ds")).otherwise(pl.col("__naive_ds")).alias("__naive_ds"))
+                .drop("__local_ds", "__seen"))
     naive = hist.rename({"ds": "__naive_ds", "y": "__naive"})
     rows = rows.join(naive, on=["unique_id", "__naive_ds"], how="left").with_columns(
         pl.when(pl.col("__naive_ds") <= pl.col("__as_of_ds")).then(pl.col("__naive")).alias("__naive")

@@ -1,7 +1,9 @@
 """Statistical benchmarks with the same output as `predict`: naive, seasonal naive, Theta and damped.
 
 naive: the last observation repeated. seasonal_naive: the value one season earlier
-(`td.meta.season_length`); series shorter than one season fall back to naive.
+(`td.meta.season_length`); series shorter than one season fall back to naive. Sub-daily data of a source
+with a time zone and a season of whole days take the value at the same local time a season earlier
+(24 local hours, 23 or 25 instants across a daylight-saving change).
 theta: the Theta method (Assimakopoulos & Nikolopoulos 2000, in the form of Hyndman & Billah
 2003 and R's `forecast::thetaf`), the M3 competition's winner: when a series passes the 90%
 seasonality test at lag m (with two full seasons), it is deseasonalised by classical
@@ -24,6 +26,9 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import polars as pl
+
+from flowcast.data.calendar import local_season_us
+from flowcast.timekeys import season_ago_local
 
 if TYPE_CHECKING:
     from flowcast.data.training_data import TrainingData
@@ -48,6 +53,15 @@ def baseline_forecast(name: BaselineName, td: TrainingData, horizon: int | None 
     if name in ("theta", "damped"):
         return _blockwise(td, fut, h, theta_matrix if name == "theta" else damped_matrix)
     m = td.meta.season_length if name == "seasonal_naive" else 1
+    out = _positional_naive(td, fut, m)
+    season_us = local_season_us(td.meta.freq, td.meta.tz, m) if name == "seasonal_naive" else None
+    return out if season_us is None else _same_local_time(td, out, m, season_us)
+
+
+def _positional_naive(td: TrainingData, fut: pl.DataFrame, m: int) -> pl.DataFrame:
+    """Seasonal naive by position: step k of each series (rows of `fut`) takes its value at position
+    n - m + ((k-1) mod m) (m periods before, as often as it takes to reach the history); naive for series
+    shorter than m. unique_id, ds, step, y_hat sorted by unique_id, step."""
     hist = td.frame.select("unique_id", "y").with_columns(
         pl.int_range(pl.len()).over("unique_id").alias("pos"), pl.len().over("unique_id").alias("n")
     )
@@ -63,6 +77,27 @@ def baseline_forecast(name: BaselineName, td: TrainingData, horizon: int | None 
         .with_columns(((pl.col("step") - 1) % pl.col("m_eff")).alias("phase"))
         .join(tail.select("unique_id", "phase", "y"), on=["unique_id", "phase"], how="left")
         .select("unique_id", "ds", "step", pl.col("y").cast(pl.Float64).alias("y_hat"))
+        .sort("unique_id", "step")
+    )
+
+
+def _same_local_time(td: TrainingData, fc: pl.DataFrame, m: int, season_us: int) -> pl.DataFrame:
+    """`fc` (seasonal naive by position) with each step of a series of at least m observations taking the value
+    at the same LOCAL time (`td.meta.tz`) one season (`season_us` microseconds of wall time) earlier, as many seasons
+    back as it takes to reach the history (`timekeys.season_ago_local`): after a daylight-saving change the local
+    hours keep their values, where m instants back are an hour off. A step whose time is not in the history (an
+    offset that is not a whole number of periods) keeps its value by position; a zone whose offset does not change
+    over the span gives the same values as by position."""
+    tz = td.meta.tz
+    assert tz is not None
+    hist = td.frame.group_by("unique_id").agg(pl.col("ds").max().alias("__last"), pl.len().alias("__n"))
+    source = season_ago_local(pl.col("ds"), pl.col("__last"), tz, season_us)
+    values = td.frame.select("unique_id", pl.col("ds").alias("__source"), pl.col("y").cast(pl.Float64).alias("__y"))
+    return (
+        fc.join(hist, on="unique_id", how="left")
+        .with_columns(pl.when(pl.col("__n") >= m).then(source).cast(td.frame.schema["ds"]).alias("__source"))
+        .join(values, on=["unique_id", "__source"], how="left")
+        .select("unique_id", "ds", "step", pl.coalesce("__y", "y_hat").alias("y_hat"))
         .sort("unique_id", "step")
     )
 
