@@ -890,9 +890,9 @@ def test_the_realized_accuracy_table_has_the_columns_flowcast_accuracy_prints(on
 @pytest.mark.parametrize(("n_cov80", "n_cov95", "said"), [
     (8, 8, None),  # every point has both intervals: nothing to say
     (None, None, None),  # scored before the counts were recorded: weighted by n, nothing to say
-    (6, 8, "cov80/cov95: on the points forecast with that interval, where fewer than all (a series with no typical "
+    (6, 8, ("cov80/cov95: on the points forecast with that interval, where fewer than all (a series with no typical "
            "change to scale its widths by is published without one): 6 (cov80) and 8 (cov95) of the 8 points of "
-           "2019-06-01\n"),
+           "2019-06-01\n")),
 ])
 def test_the_realized_accuracy_artifact_says_on_how_many_points_its_coverage_was_computed(n_cov80, n_cov95, said):
     """Regression (srcmsg46): the artifact's table showed `points` (n) beside cov80/cov95 computed on the points

@@ -121,8 +121,8 @@ def test_a_source_removed_while_it_is_read_says_so_then_what_to_do(write_csv):
     with pytest.raises(DataValidationError) as err:
         read_steadily(source, lambda: ingest(source, None), removed_as_it_is_checked, warned.append,
                       sleep=lambda _: None)
-    assert warned == [f"Source 't' changed while it was read: {path} (removed); the file was removed while it "
-                      "was read: read again in 1 s (read 2 of 3)"]
+    assert warned == [(f"Source 't' changed while it was read: {path} (removed); the file was removed while it "
+                      "was read: read again in 1 s (read 2 of 3)")]
     assert str(err.value) == f"source 't': file not found: {path}{NOT_FOUND_TODO}"
 
 
