@@ -2,7 +2,7 @@
 
 import pytest
 
-from flowcast.figures import duration_text, score_pair
+from flowcast.figures import duration_text, score_or_na, score_pair
 
 
 @pytest.mark.parametrize(("seconds", "said"), [
@@ -26,3 +26,10 @@ def test_two_compared_scores_print_with_the_digits_that_tell_them_apart(a, b, ag
     compares print to the fewest significant digits, from 4, at which they differ; `against`, the figure `a` is
     really compared with (the promise times 1 + the tolerance), picks the digits where it is given."""
     assert score_pair(a, b, against=against) == said
+
+
+@pytest.mark.parametrize(("v", "said"), [(None, "n/a"), (float("nan"), "n/a"), (float("inf"), "n/a"),
+                                         (12345.6, "12346"), (0.51874, "0.5187"), (5, "5")])
+def test_a_score_of_a_candidates_row_reads_as_every_figure_or_n_a(v, said):
+    """srcmsg46: the log's leaderboard wrote '1.235e+04' ({:.4g}) where every figure reads '12346'."""
+    assert score_or_na(v) == said

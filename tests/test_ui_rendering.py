@@ -887,6 +887,30 @@ def test_the_realized_accuracy_table_has_the_columns_flowcast_accuracy_prints(on
         assert [r["lookahead"] for r in rows] == [{True: "yes", False: "no", None: "unknown"}[f] for f in flags]
 
 
+@pytest.mark.parametrize(("n_cov80", "n_cov95", "said"), [
+    (8, 8, None),  # every point has both intervals: nothing to say
+    (None, None, None),  # scored before the counts were recorded: weighted by n, nothing to say
+    (6, 8, ("cov80/cov95: on the points forecast with that interval, where fewer than all (a series with no typical "
+           "change to scale its widths by is published without one): 6 (cov80) and 8 (cov95) of the 8 points of "
+           "2019-06-01\n")),
+])
+def test_the_realized_accuracy_artifact_says_on_how_many_points_its_coverage_was_computed(n_cov80, n_cov95, said):
+    """Regression (srcmsg46): the artifact's table showed `points` (n) beside cov80/cov95 computed on the points
+    forecast with that interval alone (`n_cov80`, `n_cov95`), without a word; it says those counts under the table
+    where they differ from n, in `flowcast accuracy`'s words."""
+    from flowcast.ops import accuracy
+
+    realized = pl.DataFrame({"dataset": "emp", "as_of": [datetime(2019, 6, 1)], "model": "theta",
+                             "model_version": "theta-v9", "step": 1, "n": 8, "mae": 1.0, "mase": 0.5, "n_mase": 8,
+                             "smape": 3.0, "coverage80": 0.5, "coverage95": 1.0, "n_cov80": n_cov80,
+                             "n_cov95": n_cov95, "mae_snaive": 2.0, "mase_snaive": 1.0, "lookahead": False},
+                            schema_overrides={"n_cov80": pl.Int64, "n_cov95": pl.Int64})
+    text = accuracy.markdown(accuracy.RealizedOutcome(dataset="emp", realized=realized), {"theta-v9": 0.6}, None)
+    assert ("| 2019-06-01 |" in text) and ("cov80/cov95:" in text) is (said is not None), text
+    if said is not None:
+        assert said in text, text
+
+
 @pytest.mark.parametrize(("scored", "rows", "sentence"), [
     (2, 3, ("This run scored 2 earlier as_ofs: 3 rows of the `realized` table, one per as_of, model and horizon step "
             "(the table below sums them per as_of).")),

@@ -45,6 +45,12 @@ def score_text(v: Any, digits: int = 4) -> str:
     return f"{x:.{digits}g}" if isinstance(x, float) else str(_plain(x))
 
 
+def score_or_na(v: Any) -> str:
+    """A score as every figure is written (`score_text`, 4 significant digits); 'n/a' for none or not finite (a
+    candidate's score the log and the leaderboard table print on its row)."""
+    return "n/a" if v is None or not math.isfinite(v) else score_text(float(v))
+
+
 def score_pair(a: Any, b: Any, *, against: float | None = None) -> tuple[str, str]:
     """Two figures a claim compares ('realized MASE a exceeds the backtest's b', 'is worse than seasonal naive's b'),
     each as `score_text` writes it, to the fewest significant digits from 4 on (17 at most) at which `a` and the figure

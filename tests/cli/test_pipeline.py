@@ -932,7 +932,8 @@ def test_a_refusal_before_prefect_in_a_shared_home_names_the_shared_quarantine_f
 
 @pytest.mark.parametrize("command", [["run"], ["forecast"], _BACKFILL])
 @pytest.mark.parametrize(("path", "said"), [
-    ("gone.csv", "source 'mine': file not found: gone.csv (relative to the working directory {cwd})"),
+    ("gone.csv", ("source 'mine': file not found: gone.csv (relative to the working directory {cwd}); nothing was "
+                 "published from it: put the file back (or fix the path) and run again")),
     ("folder", "source 'mine': directory folder holds no data files"),
     ("parts/*.csv", "source 'mine': no file matches 'parts/*.csv' (relative to the working directory {cwd})"),
 ])

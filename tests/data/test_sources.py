@@ -21,6 +21,7 @@ from flowcast.data.sources import (
     _nfc_batch,
     ingest,
     nfc,
+    read_steadily,
     refuse_no_rows,
     resolve_files,
     source_fingerprint,
@@ -94,13 +95,35 @@ def test_a_relative_path_not_found_names_the_folder_it_was_read_from(tmp_path, m
     where = f"(relative to the working directory {tmp_path})"
     with pytest.raises(DataValidationError) as err:
         ingest(make_source("data/sales.csv"), None)
-    assert str(err.value).endswith(f"file not found: data/sales.csv {where}")
+    assert str(err.value).endswith(f"file not found: data/sales.csv {where}{NOT_FOUND_TODO}")
     with pytest.raises(DataValidationError) as err:
         ingest(make_source("data/*.csv"), None)
     assert str(err.value).endswith(f"no file matches 'data/*.csv' {where}")
     with pytest.raises(DataValidationError) as err:  # an absolute path names itself
         ingest(make_source(tmp_path / "nope.csv"), None)
-    assert str(err.value).endswith(f"file not found: {tmp_path / 'nope.csv'}")
+    assert str(err.value).endswith(f"file not found: {tmp_path / 'nope.csv'}{NOT_FOUND_TODO}")
+
+
+NOT_FOUND_TODO = "; nothing was published from it: put the file back (or fix the path) and run again"
+
+
+def test_a_source_removed_while_it_is_read_says_so_then_what_to_do(write_csv):
+    """Regression (faults46): a source deleted while a run read it was said `(removed); another program writes it`,
+    then the run ended `file not found: <path>`, saying neither that nothing was published nor what to do. The
+    removal is said as one now, and the end says to put the file back (or fix the path) and run again."""
+    path = write_csv("id,date,val\na,2020-01-01,1\n")
+    source, warned = make_source(path), []
+
+    def removed_as_it_is_checked(ingested: object) -> object:
+        os.remove(path)  # a real removal between ingest's read and validation's
+        return ingested
+
+    with pytest.raises(DataValidationError) as err:
+        read_steadily(source, lambda: ingest(source, None), removed_as_it_is_checked, warned.append,
+                      sleep=lambda _: None)
+    assert warned == [(f"Source 't' changed while it was read: {path} (removed); the file was removed while it "
+                      "was read: read again in 1 s (read 2 of 3)")]
+    assert str(err.value) == f"source 't': file not found: {path}{NOT_FOUND_TODO}"
 
 
 def test_parquet_native_types_and_integer_time(tmp_path):

@@ -1103,6 +1103,17 @@ def test_the_reports_as_of_is_written_as_the_other_artifacts_write_it(write_csv,
      "2 rows for (a, 2024-01-02) with different time values (2024-01-02 09:00 +01:00 / 2024-01-02 09:00 -05:00)"),
     ("1d", None, "2024-01-03T09:00:00Z,a,1\n2024-01-02T09:00:00-05:00,a,1\n2024-01-02T09:00:00+01:00,a,1\n",
      "2 rows for (a, 2024-01-02) with different time values (2024-01-02 09:00 -05:00 / 2024-01-02 09:00 +01:00)"),
+    # daily times of a source with a tz: each with its offset there, as a time written with one (srcmsg46: they
+    # read '09:00 / 15:00' without a zone), summer's and winter's; the zone where the wall time is no one instant
+    ("1d", "Europe/Berlin", "2024-01-02T09:00,a,1\n2024-01-02T15:00,a,1\n",
+     "2 rows for (a, 2024-01-02) with different time values (2024-01-02 09:00 +01:00 / 2024-01-02 15:00 +01:00)"),
+    ("1d", "Europe/Berlin", "2024-07-02T09:00,a,1\n2024-07-02T15:00,a,1\n",
+     "2 rows for (a, 2024-07-02) with different time values (2024-07-02 09:00 +02:00 / 2024-07-02 15:00 +02:00)"),
+    ("1d", "Europe/Berlin", "2023-10-29T02:30,a,1\n2023-10-29T09:00,a,1\n",
+     ("2 rows for (a, 2023-10-29) with different time values (2023-10-29 02:30 Europe/Berlin / 2023-10-29 09:00 "
+     "+01:00)")),
+    ("1d", "Europe/Berlin", "2024-01-02,a,1\n2024-01-02,a,1\n", ("repeat of an earlier row for (a, 2024-01-02) with "
+     "the same y")),  # a date alone: no time, no offset
     # ... but dates written as midnight timestamps are their dates whatever the offset: one written twice
     ("1d", None, "2024-01-01T00:00:00Z,a,1\n2024-01-02T00:00:00+01:00,a,1\n2024-01-02T00:00:00-05:00,a,1\n",
      "repeat of an earlier row for (a, 2024-01-02) with the same y"),

@@ -36,6 +36,27 @@ def test_the_leaderboard_in_the_log_names_its_metrics_as_the_artifacts_do(metric
 
 
 
+@pytest.mark.parametrize(("coverage95", "first_said", "second_said"), [
+    # blank for every candidate: left out
+    ([None, None], "sMAPE=12346 MASE=0.9 RMSSE=0.8 cov80=0.8  <- to publish", "sMAPE=12.5 MASE=1.1 RMSSE=n/a cov80=0.7"),
+    # blank for one: said n/a on its row
+    ([0.95, None], "sMAPE=12346 MASE=0.9 RMSSE=0.8 cov80=0.8 cov95=0.95  <- to publish",
+     "sMAPE=12.5 MASE=1.1 RMSSE=n/a cov80=0.7 cov95=n/a"),
+])
+def test_the_logs_leaderboard_leaves_out_an_interval_column_blank_on_every_row(coverage95, first_said, second_said):
+    """Regression (srcmsg46): a short backtest's log read `cov95=n/a MSIS=n/a` on every row, where the printed table
+    and the artifact leave such a column out (`reporting.empty_interval_scores`); figures as every figure is
+    written (`figures.score_text`: 12345.6 read '1.235e+04')."""
+    board = pl.DataFrame({"rank": [1, 2], "model": ["damped", "gru"], "kind": ["statistical", "network"],
+                          "smape": [12345.6, 12.5], "mase": [0.9, 1.1], "rmsse": [0.8, None],
+                          "coverage80": [0.8, 0.7], "coverage95": coverage95, "msis": [None, None]},
+                         schema_overrides={"coverage95": pl.Float64, "msis": pl.Float64})
+    log = _Log()
+    _print_board(log, board, "mase", "damped")
+    _, first, second = log.lines[0].splitlines()
+    assert first.endswith(first_said) and second.endswith(second_said), log.lines[0]
+
+
 @pytest.mark.parametrize(("withdrawn", "mark"), [(True, reporting.WITHDRAWN_MARK),
                                                  (False, reporting.NOT_PUBLISHED_MARK)])
 def test_the_logs_leaderboard_marks_its_winner_to_publish_and_a_refused_publish_says_what_came_of_it(withdrawn, mark):

@@ -40,26 +40,6 @@ _LOOKAHEAD_NOTES = {
 }
 
 
-def _coverage_points(rows: list[dict[str, Any]], where: list[str]) -> str | None:
-    """The note under a table whose cov80/cov95 of some `rows` were computed on fewer points than its `points`
-    (`n_cov80`, `n_cov95` of `n`: a series published without an interval), each such row named by its `where`; None
-    where every coverage covers all its points (the table showed `n` beside a coverage over fewer). A count not
-    recorded (rows scored before it was) is `n`'s, which that coverage was weighted by."""
-    from flowcast.wording import plural
-
-    said = []
-    for r, name in zip(rows, where, strict=True):
-        n = r["n"]
-        n80, n95 = (n if r.get(k) is None else r[k] for k in ("n_cov80", "n_cov95"))
-        if n80 != n or n95 != n:
-            counts = f"{n80}" if n80 == n95 else f"{n80} (cov80) and {n95} (cov95)"
-            said.append(f"{counts} of the {plural(n, 'point')} of {name}")
-    if not said:
-        return None
-    return ("cov80/cov95: on the points forecast with that interval, where fewer than all (a series with no typical "
-            "change to scale its widths by is published without one): " + "; ".join(said))
-
-
 # the per-step rows' RMSSE (and seasonal naive's) is each series' over all the steps of the as_of (`realized`: as the
 # backtest's), not the step's own: starred in the table (polish27), said in the JSON (removal28: a bare `rmsse` per
 # step read as the step's own)
@@ -160,6 +140,7 @@ def accuracy(
 
     from flowcast.evaluation.realized import flag_lookahead, promised_by_as_of, summary_by_as_of
     from flowcast.ops.accuracy import (
+        coverage_points_note,
         promised_mase,
         promised_rmsse,
         read_status,
@@ -279,7 +260,7 @@ def accuracy(
         for mark, meaning in _LOOKAHEAD_NOTES.items():
             if mark in marks:
                 out.print(f"{mark.strip()} {meaning}", highlight=False, markup=False)
-        if (fewer := _coverage_points(rep["as_ofs"], [utc_text(r["as_of"], zone=False, read_in=zone)
+        if (fewer := coverage_points_note(rep["as_ofs"], [utc_text(r["as_of"], zone=False, read_in=zone)
                                                       for r in rep["as_ofs"]])):
             out.print(fewer, highlight=False, markup=False)
         if on_rmsse:
@@ -323,7 +304,7 @@ def accuracy(
                               _fmt(r["coverage95"]))
             out.print(steps)
             out.print(f"* {_RMSSE_ALL_STEPS}", highlight=False, markup=False)
-            if (fewer := _coverage_points(rep["rows"], [f"{r['model_version'] or '-'} step {r['step']}"
+            if (fewer := coverage_points_note(rep["rows"], [f"{r['model_version'] or '-'} step {r['step']}"
                                                         for r in rep["rows"]])):
                 out.print(fewer, highlight=False, markup=False)
     if not dataset and not as_of:  # a home of several datasets listed the scored ones alone, the others without a word

@@ -624,6 +624,7 @@ def _leaderboard_table(board: dict[str, dict[str, Any]], published: str | None, 
     from rich.table import Table
 
     from flowcast.evaluation.metrics import metric_name
+    from flowcast.figures import score_or_na
 
     point = ("smape", "mase") if metric in ("smape", "mase") else ("mase", metric)
     # an interval column no candidate has a value in is left out, as the leaderboard artifact leaves it (a short
@@ -638,10 +639,9 @@ def _leaderboard_table(board: dict[str, dict[str, Any]], published: str | None, 
     # ui32); the coverages short to fit 80 columns (the title says what they are)
     for col in cols:  # no column shrinks to an ellipsis in 80 columns (a figure cut to "0.48…" says nothing)
         table.add_column(metric_name(col), justify="left" if col in ("model", "kind") else "right", no_wrap=True)
-    fmt = lambda v: "n/a" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))
-    for model, r in board.items():
+    for model, r in board.items():  # figures as every figure is written (`figures.score_text`), 'n/a' for none
         table.add_row(str(r["rank"] or "-"), model + (" *" if model == published else ""), r.get("kind") or "",
-                      *[fmt(r.get(c)) for c in cols[3:]])
+                      *[score_or_na(r.get(c)) for c in cols[3:]])
     return table
 
 

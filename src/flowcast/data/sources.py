@@ -232,7 +232,8 @@ def resolve_files(source: SourceConfig) -> list[str]:
             raise DataValidationError(f"source {source.name!r}: no file matches {source.path!r}{where}")
         return files
     if not Path(path).exists():
-        raise DataValidationError(f"source {source.name!r}: file not found: {source.path}{where}")
+        raise DataValidationError(f"source {source.name!r}: file not found: {source.path}{where}; nothing was "
+                                  "published from it: put the file back (or fix the path) and run again")
     if Path(path).is_dir():
         # every file below it (Hive-style partition folders included), skipping hidden files and the
         # markers that Spark/Hadoop leave beside their output (_SUCCESS, _committed_*, _metadata)
@@ -314,6 +315,9 @@ def source_states(source: SourceConfig) -> dict[str, FileState | ObjectState | N
     return states
 
 
+REMOVED = " (removed)"  # how `changed_since` names a file gone since
+
+
 def changed_since(source: SourceConfig, before: dict[str, FileState | ObjectState | None]) -> list[str]:
     """The files of `source` written, replaced, added or removed since `before` (`source_states`), each named with
     what changed: `/data/sales.csv (written in place: 48,200 -> 24,100 bytes)`, `s3://b/sales.csv (replaced by
@@ -329,7 +333,7 @@ def changed_since(source: SourceConfig, before: dict[str, FileState | ObjectStat
         if f not in before:
             out.append(f"{f} (added)")
         elif now_is is None:
-            out.append(f"{f} (removed)")
+            out.append(f"{f}{REMOVED}")
         elif was is None:
             out.append(f"{f} (written: {now_is[0]:,} bytes)")
         else:
@@ -386,8 +390,11 @@ def read_steadily(source: SourceConfig, ingest_it: Callable[[], _Read], check: C
                 if not (changed := changed_since(source, before)):
                     return ingested, checked
             if attempt < SOURCE_READS:
-                warn(f"Source {source.name!r} changed while it was read: {'; '.join(changed)}; another program "
-                     f"writes it: read again in {attempt} s (read {attempt + 1} of {SOURCE_READS})")
+                why = ("another program writes it" if any(not c.endswith(REMOVED) for c in changed) else
+                       "the file was removed while it was read" if len(changed) == 1 else
+                       "the files were removed while they were read")
+                warn(f"Source {source.name!r} changed while it was read: {'; '.join(changed)}; {why}: read again in "
+                     f"{attempt} s (read {attempt + 1} of {SOURCE_READS})")
                 (sleep or time.sleep)(attempt)
     todo = ("Another program writes it in place; nothing was published. Have it write a temp file and rename it into "
             "place (readers then see the old file or the new one, whole), and run the same command again"

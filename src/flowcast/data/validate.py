@@ -469,10 +469,18 @@ def _time_shown(column: pl.Expr, freq: str | None, tz: str | None) -> pl.Expr:
     """A time of a reason as every time reads (`timekeys.utc_text`): a sub-daily instant its UTC clock ('2020-01-01
     06:00 UTC', a midnight its date), and where the source has a `tz` its wall time there with the offset ('2023-10-29
     01:00 UTC (2023-10-29 02:00 +01:00 Europe/Berlin)': it said UTC alone); a daily or coarser one a calendar's date,
-    its time of day where it has one without seconds that are zero ('2020-01-02 09:00': it read '09:00:00')."""
+    its time of day where it has one without seconds that are zero ('2020-01-02 09:00': it read '09:00:00'), a time
+    of day of a source with a `tz` (its wall time there) followed by its offset there ('2024-01-02 09:00 +01:00', or
+    the zone where the wall time names no instant or two, at a change of daylight saving: it read '09:00 / 15:00'
+    without a zone, where a time written with an offset shows it, `_written_time_shown`)."""
     if freq is not None and is_subdaily(freq):
         return utc_text_expr(column, tz)
-    return utc_text_expr(column, zone=False)  # a calendar's date (its time of day, where it has one, has no zone)
+    shown = utc_text_expr(column, zone=False)  # a calendar's date (its time of day, where it has one, has no zone)
+    if tz is None:
+        return shown
+    offset = column.dt.replace_time_zone(tz, ambiguous="null", non_existent="null").dt.to_string("%:z")
+    zone = pl.when(column.dt.time() != time(0)).then(pl.coalesce(offset, pl.lit(tz)))
+    return pl.concat_str([shown, zone], separator=" ", ignore_nulls=True)
 
 
 def _period_shown(freq: str | None, tz: str | None = None) -> pl.Expr:

@@ -35,7 +35,7 @@ import polars as pl
 from flowcast.errors import FlowcastError, StorageError, TrainingStoppedError
 from flowcast.evaluation.candidates import PRODUCTION, too_many_failures
 from flowcast.evaluation.metrics import metric_name
-from flowcast.figures import score_pair, score_text
+from flowcast.figures import score_or_na, score_pair
 
 
 @dataclass
@@ -60,9 +60,7 @@ class Decision:
         return asdict(self)
 
 
-def _fmt(v: float | None) -> str:
-    """A score as every figure is written (`figures.score_text`, 4 significant digits); 'n/a' for none or not finite."""
-    return "n/a" if v is None or not math.isfinite(v) else score_text(float(v))
+_fmt = score_or_na  # a score as every figure is written; 'n/a' for none or not finite
 
 
 def _fmt_pair(a: float | None, b: float | None) -> tuple[str, str]:

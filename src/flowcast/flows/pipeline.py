@@ -46,6 +46,7 @@ from flowcast.errors import (
     TrainingError,
 )
 from flowcast.evaluation.metrics import metric_name
+from flowcast.figures import score_or_na
 from flowcast.flows import tasks
 from flowcast.flows.common import (
     RUN_COUNT_KEYS,
@@ -142,11 +143,16 @@ def _print_board(log, board: pl.DataFrame, metric: str, published: str | None) -
     # the metrics by their display names, as the leaderboard artifacts write them ('by mase', 'smape=' read otherwise)
     # `published`: the model this run is to publish, marked BOARD_MARK (it said '<- published' before the publish, and
     # a refused publish's log then read as if it had published: `_print_board_follow_up` says what came of it)
-    head = f"ranked by {reporting.metric_header(metric)}, lower is better; coverage on windows not used to calibrate"
+    # an interval column blank for every candidate is left out, as the artifact and the printed table leave it (a
+    # short backtest's log read `cov95=n/a MSIS=n/a` on every row, srcmsg46); figures as every figure is written
+    empty = reporting.empty_interval_scores(board)
+    shown = [m for m in ("smape", "mase", "rmsse", "coverage80", "coverage95", "msis")
+             if m in board.columns and m not in empty]
+    head = f"ranked by {reporting.metric_header(metric)}, lower is better" + (
+        "; coverage on windows not used to calibrate" if {"coverage80", "coverage95"} & set(shown) else "")
     lines = [f"Leaderboard ({head}):"]
     for row in board.iter_rows(named=True):
-        s = " ".join(f"{metric_name(m)}={row[m]:.4g}" if row.get(m) is not None else f"{metric_name(m)}=n/a"
-                     for m in ("smape", "mase", "rmsse", "coverage80", "coverage95", "msis"))
+        s = " ".join(f"{metric_name(m)}={score_or_na(row[m])}" for m in shown)
         mark = f"  {BOARD_MARK}" if row["model"] == published else ""
         lines.append(f"  {row.get('rank') or '-'}. {row['model']:<15} {row['kind']:<11} {s}{mark}")
     log.info("\n".join(lines))

@@ -510,7 +510,10 @@ def markdown(outcome: RealizedOutcome, promised: dict[str, float | None], png: P
                                on="as_of", how="left")
     if summary.height:
         mixed = d is not None and d.metric == "mase+rmsse"
-        text += markdown_table(summary_rows(summary.tail(12), on_rmsse, mixed=mixed)) + "\n"
+        shown = summary.tail(12)
+        text += markdown_table(summary_rows(shown, on_rmsse, mixed=mixed)) + "\n"
+        if fewer := coverage_points_note(shown.to_dicts(), [utc_text(a, zone=False) for a in shown["as_of"]]):
+            text += fewer + "\n\n"
         text += (("snaive RMSSE: seasonal naive's forecasts from the same as_of, on the same points; promised RMSSE: "
                   "the publishing model's backtest RMSSE, the metric its models were ranked on (data classed "
                   "intermittent)") if on_rmsse else
@@ -558,6 +561,25 @@ _SUMMARY_HEADS_RMSSE = (("as_of", "as_of (UTC)"), ("n", "points"), ("mae", "MAE"
 _SUMMARY_HEADS_MIXED = (("as_of", "as_of (UTC)"), ("n", "points"), ("mae", "MAE"), ("mase", "MASE"),
                         ("rmsse", "RMSSE"), ("coverage80", "cov80"), ("coverage95", "cov95"),
                         ("promised", "promised MASE"), ("promised_rmsse", "promised RMSSE"))
+
+
+def coverage_points_note(rows: list[dict[str, Any]], where: list[str]) -> str | None:
+    """The note under a table (`flowcast accuracy`'s, the realized-accuracy artifact's) whose cov80/cov95 of some
+    `rows` were computed on fewer points than its `points` (`n_cov80`, `n_cov95` of `n`: a series published without
+    an interval), each such row named by its `where`; None where every coverage covers all its points (the table
+    showed `n` beside a coverage over fewer). A count not recorded (rows scored before it was) is `n`'s, which that
+    coverage was weighted by."""
+    said = []
+    for r, name in zip(rows, where, strict=True):
+        n = r["n"]
+        n80, n95 = (n if r.get(k) is None else r[k] for k in ("n_cov80", "n_cov95"))
+        if n80 != n or n95 != n:
+            counts = f"{n80}" if n80 == n95 else f"{n80} (cov80) and {n95} (cov95)"
+            said.append(f"{counts} of the {plural(n, 'point')} of {name}")
+    if not said:
+        return None
+    return ("cov80/cov95: on the points forecast with that interval, where fewer than all (a series with no typical "
+            "change to scale its widths by is published without one): " + "; ".join(said))
 
 
 def summary_rows(summary: pl.DataFrame, on_rmsse: bool = False, *, mixed: bool = False) -> list[dict[str, Any]]:
