@@ -884,8 +884,13 @@ def test_a_sigterm_as_the_serves_runner_starts_stops_it_once_started_its_deploym
     import uuid
 
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId, FlowRunFilter
-    from prefect.client.schemas.filters import FlowRunFilterState, FlowRunFilterStateType
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterId,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
     from prefect.schedules import Cron
 
     from flowcast.flows import forecast_flow
