@@ -949,3 +949,49 @@ def test_the_missed_slot_check_reads_a_server_of_a_smaller_page_size(tmp_path):
     assert missed.startswith("2 scheduled forecast runs did not happen"), res.stdout
     assert "--start 2001-01-03T00:01 --end 2001-01-03T00:02 --every 1m" in missed, missed
     assert late.startswith("3 scheduled forecast runs (2001-01-03 00:03 UTC to 2001-01-03 00:05 UTC)"), late
+
+
+def test_a_sigterm_as_the_serves_runner_starts_stops_it_once_started_its_deployments_paused():
+    """soak46: a SIGTERM 3 s after `flowcast serve` printed that it serves (its runner's SIGTERM handler installed,
+    the runner not yet started: on a real server at a load of 13) ended it at once with exit 0 (Prefect's
+    `sys.exit(0)`), its deployments not paused and its slots' runs left Scheduled: the server went on scheduling
+    them, and the next serve ran them late as a killed serve's. The runner now stops as soon as it started, as a
+    SIGTERM then stops it: its deployments paused, nothing left Scheduled of its slots."""
+    import asyncio
+    import signal
+    import uuid
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterId,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.schedules import Cron
+
+    from flowcast.flows import forecast_flow
+    from flowcast.flows.deploy import stopping_runner
+
+    deployment = forecast_flow.to_deployment(f"forecast-{uuid.uuid4().hex[:8]}",
+                                             schedules=[Cron("* * * * *", timezone="UTC")])
+
+    async def sigterm_then_start() -> Any:
+        runner = stopping_runner()(pause_on_shutdown=True)
+        did = await runner.aadd_deployment(deployment)
+        runner.handle_sigterm(signal.SIGTERM, None)  # as the signal lands before the runner started
+        await asyncio.wait_for(runner.start(webserver=False), timeout=60)  # returns: stopped, not served on
+        return did
+
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        did = asyncio.run(sigterm_then_start())
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    with get_client(sync_client=True) as client:
+        assert client.read_deployment(did).paused
+        left = client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[did])),
+                                     flow_run_filter=FlowRunFilter(state=FlowRunFilterState(
+                                         type=FlowRunFilterStateType(any_=["SCHEDULED"]))))
+    assert left == [], [(r.expected_start_time, r.state_name) for r in left]

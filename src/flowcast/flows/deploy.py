@@ -738,7 +738,7 @@ def api_for_runs() -> dict[Any, Any]:
     return {PREFECT_API_URL: server.api_url}
 
 
-RUNNER_OVERRIDES = ("handle_sigterm", "_pause_schedules")
+RUNNER_OVERRIDES = ("handle_sigterm", "_pause_schedules", "__aenter__")
 RUNNER_STATE = ("started", "stopping", "_loop")
 RUNNER_RUN_STATE = ("_runs_task_group",)
 """What `stopping_runner` relies on of Prefect's Runner, private API all but `handle_sigterm`'s name: the methods it
@@ -791,7 +791,10 @@ def stopping_runner(base: type[Any] | None = None) -> type[Any]:
     stopped as it was starting left its task waiting for good (ops31: `flowcast serve`, SIGTERMed 2 s after a forecast
     run's process started, cancelled the run, paused the deployments and served on until a second SIGTERM, 2 minutes
     later). Once the runs in flight are cancelled (their processes killed, their states Cancelled), what is left of
-    their tasks is cancelled too. What it relies on of Runner's private API is checked here (`runner_gaps`) and as
+    their tasks is cancelled too. A SIGTERM after the runner took the signal over and before it started (its
+    `__aenter__`: seconds on a loaded machine) stops it as soon as it has started, its deployments paused: Prefect's
+    handler exited at once (exit 0), nothing paused, and on a server its slots' runs stayed Scheduled for the next
+    serve to run late (soak46). What it relies on of Runner's private API is checked here (`runner_gaps`) and as
     it is constructed (RUNNER_STATE): a Prefect without it fails the serve as it starts, naming what is missing and
     the version (`runner_api_error`)."""
     if base is None:
@@ -806,6 +809,7 @@ def stopping_runner(base: type[Any] | None = None) -> type[Any]:
         scheduler: RunScheduler | None = None  # on Prefect's temporary server: the serve's own (`serve`)
         catch_up: CatchUp | None = None  # on a Prefect server: the serve's catch-up of its slots (`serve`)
         slots: tuple[list[Any], datetime] | None = None  # its scheduled deployments, the instant its slots start at
+        stop_pending = False  # a SIGTERM came before the runner started (`handle_sigterm`)
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
@@ -813,9 +817,19 @@ def stopping_runner(base: type[Any] | None = None) -> type[Any]:
                 raise runner_api_error(missing)
 
         def handle_sigterm(self, *args: Any, **kwargs: Any) -> None:
+            if not self.started and not self.stopping:  # its handler installed, the runner not yet started (soak46)
+                self.stop_pending = True
+                self._logger.info("SIGTERM received as the serve starts: it stops as soon as it has started")
+                return
             if self.started and not self.stopping and self._loop is not None:
                 self.stopped_by_sigterm = True
-            super().handle_sigterm(*args, **kwargs)  # the runs in flight cancelled, polling stopped (or, starting: exit)
+            super().handle_sigterm(*args, **kwargs)  # the runs in flight cancelled, polling stopped
+
+        async def __aenter__(self) -> Any:
+            entered = await super().__aenter__()
+            if self.stop_pending:  # a SIGTERM while it started: the stop it asked for, now that there is a loop
+                self.handle_sigterm()
+            return entered
 
         async def _pause_schedules(self) -> None:  # (called as the runner stops, before it waits for the runs' tasks)
             if self.scheduler is not None:  # no run scheduled once the deployments are paused (which deletes theirs)
