@@ -893,12 +893,18 @@ def test_a_serve_stopped_early_cancels_the_due_runs_of_its_slots_it_had_not_star
         return did, asked.id
 
     did, asked = asyncio.run(serve_and_stop_at_once())
+    after = datetime.now(UTC)
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[did])))
     by_slot = {(r.expected_start_time - since).total_seconds() // 60: r.state.type.value + (
         f": {r.state.message}" if r.state.type.value == "CANCELLED" else "") for r in runs if r.id != asked}
     stopped = f"CANCELLED: {SERVE_STOP_MESSAGE}"
-    assert by_slot == {-2: "SCHEDULED", -1: "SCHEDULED", 0: stopped, 1: stopped, 2: stopped}, by_slot
+    # a slot of a minute that began before the pause (a loaded machine: the test began late in its minute) was due,
+    # not future: the pause leaves it and the stop cancels it, as the due ones (soak46 saw slot 3 so)
+    late = {k: v for k, v in by_slot.items() if k >= 3}
+    assert all(v == stopped and since + timedelta(seconds=30, minutes=k) <= after for k, v in late.items()), late
+    assert {k: v for k, v in by_slot.items() if k < 3} == {
+        -2: "SCHEDULED", -1: "SCHEDULED", 0: stopped, 1: stopped, 2: stopped}, by_slot
     assert next(r for r in runs if r.id == asked).state.type.value == "SCHEDULED"
     assert last_slot_run([r for r in runs if r.state.type.value != "SCHEDULED"], now) is None  # named missed
 
