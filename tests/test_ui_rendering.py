@@ -289,8 +289,9 @@ def test_receipt_key_sentence_first_without_python_values():
                "quantile_cols": [], "ignored_columns": [], "previous_content_hash": None, "models": ["theta"],
                "notes": [], "unchanged": False}
     rows = reporting.receipt_table(receipt)
-    assert rows[0] == {"field": "published", "value": "Published 1,776 forecast rows of 148 series of us_employment "
-                                                        "as of 2019-09-01 from theta (theta-v3)."}
+    assert rows[:2] == [{"field": "published", "value": "1,776 forecast rows of 148 series of us_employment as of "
+                                                         "2019-09-01"},
+                        {"field": "from", "value": "theta (theta-v3)"}]
     text = str(rows)
     assert "None" not in text and "False" not in text and "[]" not in text
     # a note is a paragraph of the description too: a table cell does not wrap in the UI, and a backfill's
@@ -325,6 +326,30 @@ RECEIPT = {"dataset": "us_employment", "as_of": "2019-09-01T00:00:00", "rows": 1
            "duckdb_path": "/srv/fc/home/warehouse/forecasts.duckdb", "models": ["theta"], "notes": []}
 
 
+@pytest.mark.parametrize(("extra", "rows"), [
+    ({}, [("published", "1,776 forecast rows of 148 series of us_employment as of 2019-09-01"),
+          ("from", "theta (theta-v3)")]),
+    # every row the fallback's: as one cell, '... from naive, the fallback for every series (theta-v3 forecast none).'
+    # was cut at the page's edge (a table cell does not wrap in the UI), repeating the description's first line
+    ({"models": ["naive"]}, [("published", "1,776 forecast rows of 148 series of us_employment as of 2019-09-01"),
+                             ("from", "naive, the fallback for every series (theta-v3 forecast none)")]),
+    ({"replaced_rows": 1776, "previous_content_hash": "f00"},
+     [("published", "1,776 forecast rows of 148 series of us_employment as of 2019-09-01"),
+      ("from", "theta (theta-v3)"), ("replacing", "the 1,776 rows this as_of had published (identical content)")]),
+])
+def test_the_receipt_table_splits_its_sentence_into_rows_short_enough_to_read(extra, rows):
+    """ui46: the receipt table's first row was the whole sentence of the description above it; a fallback's was cut
+    at the page's edge. Its parts are rows of their own, and they say what the sentence says."""
+    receipt = {**RECEIPT, **extra}
+    table = reporting.receipt_table(receipt)
+    assert [(r["field"], r["value"]) for r in table[:len(rows)]] == rows
+    parts = dict(rows)
+    said = f"Published {parts['published']} from {parts['from']}"
+    assert reporting.receipt_sentence(receipt) == said + (f", replacing {parts['replacing']}." if "replacing" in parts
+                                                          else ".")
+    assert max(len(v) for _, v in rows) <= 70  # fits a cell at the UI's 1600 px beside the field column
+
+
 @pytest.mark.parametrize(("home", "location", "duckdb_path", "expected"), [
     # under the home: the home a row of its own, the paths relative to it (the cell does not wrap in the UI)
     ("/srv/fc/home", RECEIPT["location"], RECEIPT["duckdb_path"],
@@ -348,7 +373,7 @@ def test_the_receipt_shows_paths_under_the_home_relative_to_it_and_no_bare_run_i
     path was cut at the page's edge in the UI."""
     receipt = {**RECEIPT, "location": location, "duckdb_path": duckdb_path}
     rows = reporting.receipt_table(receipt, home=home)
-    assert [(r["field"], r["value"]) for r in rows[1:-2]] == expected
+    assert [(r["field"], r["value"]) for r in rows[2:-2]] == expected
     assert [r["field"] for r in rows[-2:]] == ["models (fallbacks included)", "content hash"]
     assert "flow run" not in [r["field"] for r in rows] and RECEIPT["run_id"] not in str(rows)
 
