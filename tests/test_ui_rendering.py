@@ -1334,6 +1334,43 @@ def test_an_ended_series_panel_title_stays_inside_the_figure(name):
         plt.close(fig)
 
 
+@pytest.mark.parametrize(("ended", "rows"), [(True, 2), (False, 1)])
+def test_the_forecast_plot_legend_stays_inside_the_figure_above_the_panels(ended, rows):
+    """ui46: us_employment's plot (both intervals, actuals after as_of, an ended series) had 7 legend entries on one
+    row, and 'ended series: last observation' ran past the figure's right edge, cut in the UI. Such a legend takes
+    two rows, inside the figure and above every panel; one that fits keeps its one row."""
+    import matplotlib.pyplot as plt
+
+    from flowcast.columns import interval_cols
+
+    live = pl.datetime_range(datetime(2016, 1, 1), datetime(2019, 12, 1), "1mo", eager=True)
+    gone = pl.datetime_range(datetime(2014, 1, 1), datetime(2017, 12, 1), "1mo", eager=True)
+    hist = pl.concat([pl.DataFrame({"unique_id": f"CEU{i:010d}", "ds": live, "y": [1000.0 + t for t in range(48)]})
+                      for i in range(3)] + [pl.DataFrame({"unique_id": "CEU4245210001", "ds": gone, "y": 1300.5})])
+    last = hist.group_by("unique_id").agg(pl.col("ds").max())
+    fc = pl.concat([pl.DataFrame({"unique_id": u, "ds": pl.datetime_range(d, d.replace(year=d.year + 1), "1mo",
+                                                                           eager=True)[1:4], "y_hat": 1000.0})
+                    for u, d in last.iter_rows()])
+    fc = fc.with_columns(*(pl.lit(1000.0 + s * lv / 10).alias(c) for lv in (80, 95)
+                           for s, c in zip((-1, 1), interval_cols(lv), strict=True)))
+    actuals = fc.select("unique_id", "ds", pl.col("y_hat").alias("y") + 5)
+    fig = reporting.forecast_figure(hist, fc, n_series=4, as_of=datetime(2020, 1, 2), actuals=actuals,
+                                    title="us_employment: forecasts of damped (damped-v1) as of 2019-06-01",
+                                    ended={"CEU4245210001": datetime(2017, 12, 1)} if ended else None)
+    try:
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+        (legend,) = fig.legends
+        names = [t.get_text() for t in legend.get_texts()]
+        assert (reporting.ENDED_LABEL in names) is ended and len(names) == 6 + ended
+        box = legend.get_window_extent(renderer)
+        assert 0 <= box.x0 and box.x1 <= fig.bbox.width, (box, fig.bbox.width)
+        assert box.y0 >= max(ax.get_window_extent(renderer).y1 for ax in fig.axes if ax.get_title(loc="left")), box
+        assert len({round(t.get_window_extent(renderer).y0) for t in legend.get_texts()}) == rows
+    finally:
+        plt.close(fig)
+
+
 @pytest.mark.parametrize("n_series", [2, 6])
 def test_forecast_plot_marks_an_ended_series_forecast_anyway(tmp_path, n_series):
     """Regression: with ended_series = "forecast" a series whose data stopped years before the others' was drawn like

@@ -603,10 +603,28 @@ def forecast_figure(
     handles, names = list(named.values()), list(named)
     if title:
         fig.suptitle(drawable(title), fontsize=PLOT_FONT_PT + 2, x=0.01, y=0.995, ha="left", va="top")
-    fig.legend(handles, names, loc="upper left", bbox_to_anchor=(0.0, 1 - 0.3 / (3.3 * nrows + 0.6)),
-               ncols=len(names), fontsize=PLOT_FONT_PT - 1, frameon=False)
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.6 / (3.3 * nrows + 0.6)))
+    top = figure_legend(fig, handles, names, 3.3 * nrows + 0.6)
+    fig.tight_layout(rect=(0, 0, 1, 1 - top))
     return fig
+
+
+def figure_legend(fig: Any, handles: Sequence[Any], names: Sequence[str], height: float) -> float:
+    """The figure's legend on one row under the title, or on two where one is wider than the figure (an ended
+    series' mark made 7 entries, and 'ended series: last observation' ran past the figure's right edge, cut in the
+    UI; ui46), the figure then 0.3 inch taller. `height`: the layout's height in inches (panels, title and one legend
+    row). Returns the share of the figure's height above the panels."""
+    def place(cols: int, extra: float) -> Any:
+        return fig.legend(handles, names, loc="upper left", bbox_to_anchor=(0.0, 1 - 0.3 / (height + extra)),
+                          ncols=cols, fontsize=PLOT_FONT_PT - 1, frameon=False)
+
+    legend = place(max(len(names), 1), 0.0)
+    if len(names) < 2 or legend.get_window_extent(fig.canvas.get_renderer()).width <= fig.bbox.width:
+        return 0.6 / height
+    legend.remove()
+    extra = 0.3  # inches: the legend's second row
+    fig.set_figheight(fig.get_figheight() + extra)
+    place(math.ceil(len(names) / 2), extra)
+    return (0.6 + extra) / (height + extra)
 
 
 # an ended series forecast anyway (`forecast_figure`'s `ended`): its panel title and the line at its last observation
