@@ -289,8 +289,9 @@ def test_receipt_key_sentence_first_without_python_values():
                "quantile_cols": [], "ignored_columns": [], "previous_content_hash": None, "models": ["theta"],
                "notes": [], "unchanged": False}
     rows = reporting.receipt_table(receipt)
-    assert rows[0] == {"field": "published", "value": "Published 1,776 forecast rows of 148 series of us_employment "
-                                                        "as of 2019-09-01 from theta (theta-v3)."}
+    assert rows[:2] == [{"field": "published", "value": "1,776 forecast rows of 148 series of us_employment as of "
+                                                         "2019-09-01"},
+                        {"field": "from", "value": "theta (theta-v3)"}]
     text = str(rows)
     assert "None" not in text and "False" not in text and "[]" not in text
     # a note is a paragraph of the description too: a table cell does not wrap in the UI, and a backfill's
@@ -325,6 +326,30 @@ RECEIPT = {"dataset": "us_employment", "as_of": "2019-09-01T00:00:00", "rows": 1
            "duckdb_path": "/srv/fc/home/warehouse/forecasts.duckdb", "models": ["theta"], "notes": []}
 
 
+@pytest.mark.parametrize(("extra", "rows"), [
+    ({}, [("published", "1,776 forecast rows of 148 series of us_employment as of 2019-09-01"),
+          ("from", "theta (theta-v3)")]),
+    # every row the fallback's: as one cell, '... from naive, the fallback for every series (theta-v3 forecast none).'
+    # was cut at the page's edge (a table cell does not wrap in the UI), repeating the description's first line
+    ({"models": ["naive"]}, [("published", "1,776 forecast rows of 148 series of us_employment as of 2019-09-01"),
+                             ("from", "naive, the fallback for every series (theta-v3 forecast none)")]),
+    ({"replaced_rows": 1776, "previous_content_hash": "f00"},
+     [("published", "1,776 forecast rows of 148 series of us_employment as of 2019-09-01"),
+      ("from", "theta (theta-v3)"), ("replacing", "the 1,776 rows this as_of had published (identical content)")]),
+])
+def test_the_receipt_table_splits_its_sentence_into_rows_short_enough_to_read(extra, rows):
+    """ui46: the receipt table's first row was the whole sentence of the description above it; a fallback's was cut
+    at the page's edge. Its parts are rows of their own, and they say what the sentence says."""
+    receipt = {**RECEIPT, **extra}
+    table = reporting.receipt_table(receipt)
+    assert [(r["field"], r["value"]) for r in table[:len(rows)]] == rows
+    parts = dict(rows)
+    said = f"Published {parts['published']} from {parts['from']}"
+    assert reporting.receipt_sentence(receipt) == said + (f", replacing {parts['replacing']}." if "replacing" in parts
+                                                          else ".")
+    assert max(len(v) for _, v in rows) <= 70  # fits a cell at the UI's 1600 px beside the field column
+
+
 @pytest.mark.parametrize(("home", "location", "duckdb_path", "expected"), [
     # under the home: the home a row of its own, the paths relative to it (the cell does not wrap in the UI)
     ("/srv/fc/home", RECEIPT["location"], RECEIPT["duckdb_path"],
@@ -348,7 +373,7 @@ def test_the_receipt_shows_paths_under_the_home_relative_to_it_and_no_bare_run_i
     path was cut at the page's edge in the UI."""
     receipt = {**RECEIPT, "location": location, "duckdb_path": duckdb_path}
     rows = reporting.receipt_table(receipt, home=home)
-    assert [(r["field"], r["value"]) for r in rows[1:-2]] == expected
+    assert [(r["field"], r["value"]) for r in rows[2:-2]] == expected
     assert [r["field"] for r in rows[-2:]] == ["models (fallbacks included)", "content hash"]
     assert "flow run" not in [r["field"] for r in rows] and RECEIPT["run_id"] not in str(rows)
 
@@ -1329,6 +1354,43 @@ def test_an_ended_series_panel_title_stays_inside_the_figure(name):
                 assert box.x1 <= min(panel.x1, fig.bbox.width), (ax.get_title(loc="left"), box.x1, panel.x1)
         ended = [t.get_text().split("\n") for t in titles if "ended" in t.get_text()]
         assert len(ended) == 1 and "CEU4245210001" in ended[0][0] and ended[0][1:] == ["ended (last data 2017-12-01)"]
+    finally:
+        plt.close(fig)
+
+
+@pytest.mark.parametrize(("ended", "rows"), [(True, 2), (False, 1)])
+def test_the_forecast_plot_legend_stays_inside_the_figure_above_the_panels(ended, rows):
+    """ui46: us_employment's plot (both intervals, actuals after as_of, an ended series) had 7 legend entries on one
+    row, and 'ended series: last observation' ran past the figure's right edge, cut in the UI. Such a legend takes
+    two rows, inside the figure and above every panel; one that fits keeps its one row."""
+    import matplotlib.pyplot as plt
+
+    from flowcast.columns import interval_cols
+
+    live = pl.datetime_range(datetime(2016, 1, 1), datetime(2019, 12, 1), "1mo", eager=True)
+    gone = pl.datetime_range(datetime(2014, 1, 1), datetime(2017, 12, 1), "1mo", eager=True)
+    hist = pl.concat([pl.DataFrame({"unique_id": f"CEU{i:010d}", "ds": live, "y": [1000.0 + t for t in range(48)]})
+                      for i in range(3)] + [pl.DataFrame({"unique_id": "CEU4245210001", "ds": gone, "y": 1300.5})])
+    last = hist.group_by("unique_id").agg(pl.col("ds").max())
+    fc = pl.concat([pl.DataFrame({"unique_id": u, "ds": pl.datetime_range(d, d.replace(year=d.year + 1), "1mo",
+                                                                           eager=True)[1:4], "y_hat": 1000.0})
+                    for u, d in last.iter_rows()])
+    fc = fc.with_columns(*(pl.lit(1000.0 + s * lv / 10).alias(c) for lv in (80, 95)
+                           for s, c in zip((-1, 1), interval_cols(lv), strict=True)))
+    actuals = fc.select("unique_id", "ds", pl.col("y_hat").alias("y") + 5)
+    fig = reporting.forecast_figure(hist, fc, n_series=4, as_of=datetime(2020, 1, 2), actuals=actuals,
+                                    title="us_employment: forecasts of damped (damped-v1) as of 2019-06-01",
+                                    ended={"CEU4245210001": datetime(2017, 12, 1)} if ended else None)
+    try:
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+        (legend,) = fig.legends
+        names = [t.get_text() for t in legend.get_texts()]
+        assert (reporting.ENDED_LABEL in names) is ended and len(names) == 6 + ended
+        box = legend.get_window_extent(renderer)
+        assert 0 <= box.x0 and box.x1 <= fig.bbox.width, (box, fig.bbox.width)
+        assert box.y0 >= max(ax.get_window_extent(renderer).y1 for ax in fig.axes if ax.get_title(loc="left")), box
+        assert len({round(t.get_window_extent(renderer).y0) for t in legend.get_texts()}) == rows
     finally:
         plt.close(fig)
 

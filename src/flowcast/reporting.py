@@ -266,23 +266,31 @@ def all_fallback_text(model: str, version: str | None, models: Sequence[Any] | N
             f"({version if version and version != model else model} forecast none)")
 
 
-def receipt_sentence(receipt: Any) -> str:
-    """The one sentence a person needs: what was published, for which as_of, from which model; where no row is
-    the model's (`models`: every series its fallback's), the fallback it was: '... from naive, the fallback for every
-    series (theta-v1 forecast none).'"""
+def receipt_parts(receipt: Any) -> tuple[str, str, str]:
+    """The receipt's sentence in its three parts: what ('1,776 forecast rows of 148 series of us_employment as of
+    2019-09-01'), from whom ('theta (theta-v3)'; where no row is the model's, the fallback: 'naive, the fallback for
+    every series (theta-v1 forecast none)') and what it replaced ('the 24 rows this as_of had published (identical
+    content)'; empty where nothing)."""
     d = _as_dict(receipt)
     as_of = d.get("as_of")
     when = utc_text(as_of) if isinstance(as_of, str | datetime) else str(as_of)
     model = d.get("model") or "?"
     version = d.get("model_version")
     named = all_fallback_text(model, version, d.get("models")) or model_text(model, version)
-    text = (f"Published {int(d.get('rows') or 0):,} forecast rows of {int(d.get('n_series') or 0):,} series of "
-            f"{d.get('dataset')} as of {when} from {named}")
+    what = (f"{int(d.get('rows') or 0):,} forecast rows of {int(d.get('n_series') or 0):,} series of "
+            f"{d.get('dataset')} as of {when}")
     replaced = int(d.get("replaced_rows") or 0)
-    if replaced:
-        same = d.get("previous_content_hash") and d.get("previous_content_hash") == d.get("content_hash")
-        text += f", replacing the {replaced:,} rows this as_of had published" + (" (identical content)" if same else "")
-    return text + "."
+    same = d.get("previous_content_hash") and d.get("previous_content_hash") == d.get("content_hash")
+    replacing = f"the {replaced:,} rows this as_of had published" + (" (identical content)" if same else "")
+    return what, named, replacing if replaced else ""
+
+
+def receipt_sentence(receipt: Any) -> str:
+    """The one sentence a person needs: what was published, for which as_of, from which model; where no row is
+    the model's (`models`: every series its fallback's), the fallback it was: '... from naive, the fallback for every
+    series (theta-v1 forecast none).'"""
+    what, named, replacing = receipt_parts(receipt)
+    return f"Published {what} from {named}" + (f", replacing {replacing}" if replacing else "") + "."
 
 
 def run_notes(note: str | Sequence[str]) -> list[str]:
@@ -304,8 +312,9 @@ def under_home(path: Any, home: str | Path | None) -> str | None:
 
 
 def receipt_table(receipt: Any, note: str | Sequence[str] = "", home: str | Path | None = None) -> list[dict[str, Any]]:
-    """The publish receipt as a table: its sentence first, then the details that have a value, then how many notes
-    the description holds (each a paragraph there, not a row here).
+    """The publish receipt as a table: its sentence's parts first, a row each (what, from whom, what it replaced),
+    then the details that have a value, then how many notes the description holds (each a paragraph there, not a row
+    here).
 
     No 'flow run' row: it was the bare id of the run whose page shows the table (its artifact page links that run).
     A path under `home` (the flowcast home) is shown relative to it, the home a row of its own: a table cell does
@@ -314,7 +323,13 @@ def receipt_table(receipt: Any, note: str | Sequence[str] = "", home: str | Path
     d = _as_dict(receipt)
     labels = {"location": "stored in", "duckdb_path": "DuckDB views", "models": "models (fallbacks included)",
               "quantile_cols": "interval columns", "content_hash": "content hash", "ignored_columns": "ignored columns"}
-    rows = [{"field": "published", "value": receipt_sentence(receipt)}]
+    # the sentence in rows of its parts: it is the description's first line, and as one cell (which does not wrap in
+    # the UI) a fallback's '... from naive, the fallback for every series (theta-v2 forecast none).' was cut at the
+    # page's edge (ui46)
+    what, named, replacing = receipt_parts(receipt)
+    rows = [{"field": "published", "value": what}, {"field": "from", "value": named}]
+    if replacing:
+        rows.append({"field": "replacing", "value": replacing})
     relative = {k: under_home(d.get(k), home) for k in ("location", "duckdb_path")}
     if any(relative.values()):
         rows.append({"field": "home", "value": str(Path(home).absolute()) if home is not None else ""})
@@ -588,10 +603,28 @@ def forecast_figure(
     handles, names = list(named.values()), list(named)
     if title:
         fig.suptitle(drawable(title), fontsize=PLOT_FONT_PT + 2, x=0.01, y=0.995, ha="left", va="top")
-    fig.legend(handles, names, loc="upper left", bbox_to_anchor=(0.0, 1 - 0.3 / (3.3 * nrows + 0.6)),
-               ncols=len(names), fontsize=PLOT_FONT_PT - 1, frameon=False)
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.6 / (3.3 * nrows + 0.6)))
+    top = figure_legend(fig, handles, names, 3.3 * nrows + 0.6)
+    fig.tight_layout(rect=(0, 0, 1, 1 - top))
     return fig
+
+
+def figure_legend(fig: Any, handles: Sequence[Any], names: Sequence[str], height: float) -> float:
+    """The figure's legend on one row under the title, or on two where one is wider than the figure (an ended
+    series' mark made 7 entries, and 'ended series: last observation' ran past the figure's right edge, cut in the
+    UI; ui46), the figure then 0.3 inch taller. `height`: the layout's height in inches (panels, title and one legend
+    row). Returns the share of the figure's height above the panels."""
+    def place(cols: int, extra: float) -> Any:
+        return fig.legend(handles, names, loc="upper left", bbox_to_anchor=(0.0, 1 - 0.3 / (height + extra)),
+                          ncols=cols, fontsize=PLOT_FONT_PT - 1, frameon=False)
+
+    legend = place(max(len(names), 1), 0.0)
+    if len(names) < 2 or legend.get_window_extent(fig.canvas.get_renderer()).width <= fig.bbox.width:
+        return 0.6 / height
+    legend.remove()
+    extra = 0.3  # inches: the legend's second row
+    fig.set_figheight(fig.get_figheight() + extra)
+    place(math.ceil(len(names) / 2), extra)
+    return (0.6 + extra) / (height + extra)
 
 
 # an ended series forecast anyway (`forecast_figure`'s `ended`): its panel title and the line at its last observation
