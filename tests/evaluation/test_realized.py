@@ -969,3 +969,23 @@ def test_seasonal_naive_of_sub_daily_data_in_a_zone_is_the_same_local_time_a_day
         assert errors == [0.0] * 24
     else:  # step 1 is 01:00 CET on the 31st; from step 2, 03:00 CEST, 24 UTC hours back read an hour earlier
         assert errors == [0.0] + [10.0] * 21 + [230.0] + [10.0]
+
+
+def test_seasonal_naive_of_a_zone_is_not_scored_where_the_same_local_time_a_season_before_is_a_gap():
+    """revD46: Berlin hourly data with Saturday's 05:00 (CET) missing from the history: Sunday's 05:00 (CEST) has no
+    value at the same local time a day before, so its seasonal naive is not scored (as a gap 24 periods back was not);
+    it read 24 UTC hours back instead, Saturday's 04:00: a forecast `baseline_forecast` never publishes (error 10)."""
+    start, as_of = datetime(2024, 3, 27), datetime(2024, 3, 30, 23)  # 00:00 CET on 31 March
+    ds = pl.datetime_range(start, datetime(2024, 4, 2), "1h", eager=True, time_unit="us")
+    hist = pl.DataFrame({"unique_id": "a", "ds": ds}).with_columns(
+        y=pl.col("ds").dt.replace_time_zone("UTC").dt.convert_time_zone("Europe/Berlin").dt.hour().cast(pl.Float64) * 10)
+    fc = hist.filter((pl.col("ds") > as_of) & (pl.col("ds") <= as_of + timedelta(hours=24))).select(
+        pl.lit(as_of, pl.Datetime("us")).alias("as_of"), "unique_id", "ds",
+        pl.int_range(1, pl.len() + 1, dtype=pl.Int32).alias("step"), pl.lit("seasonal_naive").alias("model"),
+        pl.lit("seasonal_naive-v1").alias("model_version"), pl.col("y").alias("y_hat"))
+    gap = datetime(2024, 3, 30, 4)  # 05:00 CET on Saturday
+    out = score_realized(fc, hist, hist.filter(pl.col("ds") != gap), dataset="toy", season_length=24, freq="1h",
+                         scored_at=datetime(2024, 4, 2), tz="Europe/Berlin")
+    errors = out["mae_snaive"].to_list()
+    assert out["step"].to_list() == list(range(1, 25))
+    assert errors == [0.0] * 3 + [None] + [0.0] * 20  # step 4: 05:00 CEST on Sunday

@@ -67,7 +67,7 @@ from typing import Any
 import polars as pl
 
 from flowcast.columns import quantile_col
-from flowcast.data.calendar import is_subdaily, local_season_us, shift
+from flowcast.data.calendar import is_subdaily, local_season_us, periods_between, shift
 from flowcast.evaluation.metrics import abs_error, inside_interval, mase_scale, rmsse_scale
 from flowcast.figures import score_pair, score_text
 from flowcast.timekeys import (
@@ -344,12 +344,14 @@ def score_realized(
     if season_us is not None:  # sub-daily data of a zone: the same local time, as `baseline_forecast` takes it
         assert tz is not None
         last = shift(pl.col("ds"), -pl.col("step").cast(pl.Int64), freq)  # the series' last ds at that as_of
-        seen = hist.select("unique_id", pl.col("ds").alias("__local_ds"), pl.lit(True).alias("__seen"))
+        local = pl.col("__local_ds")
+        # a local time on the series' grid is the source even where the history has no value there (a gap: not
+        # scored, as `baseline_forecast` reads the imputed value there, not one an hour off); one off the grid (an
+        # offset change that is not a whole number of periods) keeps the periods back, as `baseline_forecast` does
+        on_grid = shift(local, periods_between(local, pl.col("ds"), freq), freq) == pl.col("ds")
         rows = (rows.with_columns(season_ago_local(pl.col("ds"), last, tz, season_us).alias("__local_ds"))
-                .join(seen, on=["unique_id", "__local_ds"], how="left", maintain_order="left")
-                .with_columns(pl.when(pl.col("__seen") & (pl.col("__local_ds") <= pl.col("__as_of_ds")))
-                              .then(pl.col("__local_ds")).otherwise(pl.col("__naive_ds")).alias("__naive_ds"))
-                .drop("__local_ds", "__seen"))
+                .with_columns(pl.when(on_grid).then(local).otherwise(pl.col("__naive_ds")).alias("__naive_ds"))
+                .drop("__local_ds"))
     naive = hist.rename({"ds": "__naive_ds", "y": "__naive"})
     rows = rows.join(naive, on=["unique_id", "__naive_ds"], how="left").with_columns(
         pl.when(pl.col("__naive_ds") <= pl.col("__as_of_ds")).then(pl.col("__naive")).alias("__naive")

@@ -92,7 +92,12 @@ def _same_local_time(td: TrainingData, fc: pl.DataFrame, m: int, season_us: int)
     assert tz is not None
     hist = td.frame.group_by("unique_id").agg(pl.col("ds").max().alias("__last"), pl.len().alias("__n"))
     source = season_ago_local(pl.col("ds"), pl.col("__last"), tz, season_us)
-    values = td.frame.select("unique_id", pl.col("ds").alias("__source"), pl.col("y").cast(pl.Float64).alias("__y"))
+    # a source is within one season of wall time of the series' last ds (as few seasons back as reach it): two
+    # seasons of instants hold it across any change of offset, and keep the join off the rest of a long history
+    # (2,000 hourly series of 60 days: 1.5 s -> 0.5 s, revD46)
+    recent = pl.col("ds") >= pl.col("ds").max().over("unique_id") - pl.duration(microseconds=2 * season_us)
+    values = td.frame.filter(recent).select("unique_id", pl.col("ds").alias("__source"),
+                                            pl.col("y").cast(pl.Float64).alias("__y"))
     return (
         fc.join(hist, on="unique_id", how="left")
         .with_columns(pl.when(pl.col("__n") >= m).then(source).cast(td.frame.schema["ds"]).alias("__source"))
