@@ -55,6 +55,30 @@ def test_last_is_the_latest_time_not_the_last_line(write_csv):
     assert r.valid.select("ds", "y", "temp").rows() == [(datetime(2020, 1, 1), 7.0, 1.0), (datetime(2020, 2, 1), 4.0, 3.0)]
 
 
+@pytest.mark.parametrize(("rows", "tz", "days"), [
+    # 08:30 UTC is later than 09:00 +01:00 (08:00 UTC): the later reading, though its wall time is earlier
+    (["2024-01-02T09:00:00+01:00,a,1", "2024-01-02T08:30:00+00:00,a,2"], None, [(datetime(2024, 1, 2), 2.0)]),
+    # 23:00 -05:00 (04:00 UTC on 3 January) stays in 2 January, as written, and is its last reading
+    (["2024-01-02T23:00:00-05:00,a,3", "2024-01-02T23:30:00+00:00,a,4", "2024-01-03T01:00:00+00:00,a,5"], None,
+     [(datetime(2024, 1, 2), 3.0), (datetime(2024, 1, 3), 5.0)]),
+    # one instant written twice: the later raw time, not the later line
+    (["2024-01-02T09:00:00+01:00,a,1", "2024-01-02T08:00:00+00:00,a,2"], None, [(datetime(2024, 1, 2), 1.0)]),
+    (["2024-01-02T09:00:00,a,1", "2024-01-02T08:30:00,a,2"], None, [(datetime(2024, 1, 2), 1.0)]),  # no offsets
+    # a tz: times converted to its wall time, which orders them by instant too
+    (["2024-01-02T09:00:00+01:00,a,1", "2024-01-02T08:30:00+00:00,a,2"], "Europe/Berlin",
+     [(datetime(2024, 1, 2), 2.0)]),
+])
+def test_last_is_the_latest_instant_not_the_latest_wall_time(write_csv, rows, tz, days):
+    """Regression (last46): 'last' took the latest wall time as written: of a day's readings at 09:00 +01:00 (08:00
+    UTC) and 08:30 +00:00, the earlier one. The period a row falls in is still its date as written (no tz)."""
+    lines = [f"{r},{r.rsplit(',', 1)[1]}0" for r in rows]  # temp: ten times val, taken from the same row
+    r = run_validate(write_csv("date,id,val,temp\n" + "\n".join(lines) + "\n"), freq="1d", aggregate="last", tz=tz,
+                     past_cols=["temp"])
+    assert r.valid.select("ds", "y").rows() == days
+    assert r.valid["temp"].to_list() == [y * 10 for _, y in days]
+    assert r.report.rows_quarantined == 0
+
+
 def test_days_sum_to_iso_weeks(write_csv):
     days = [f"2020-01-{d:02d},a,{d}" for d in range(6, 20)]  # Monday 6 .. Sunday 19 January
     r = run_validate(write_csv("date,id,val\n" + "\n".join(days) + "\n"), freq="1w", aggregate="sum")

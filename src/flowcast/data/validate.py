@@ -1291,7 +1291,8 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
     cols = _canonical_cols(ingested)
     # several files of an aggregated source: a row two overlapping exports both hold is summed once (`_overlap_repeats`)
     overlap = source.aggregate != "none" and len(ingested.files) > 1
-    # 'last' is the latest raw time; an overlap's repeat is the same raw time
+    # 'last' is the latest instant (the raw time, less its offset where one is kept: `_instant_order`); an overlap's
+    # repeat is the same raw time
     # (not aggregated: the duplicates of a period compare it, `_duplicates_in_order`; but a sub-daily row whose raw
     # time is not its ds is quarantined (off_grid), so a valid row's raw time is its ds, and the column, 80 MB of
     # 10M rows held beside ds at validation's peak, would tell no duplicate apart)
@@ -1588,17 +1589,17 @@ def _overlap_repeats(flagged: pl.DataFrame, cols: list[str], files: list[str], h
 
 def aggregate_periods(flagged: pl.DataFrame, source: SourceConfig, cols: list[str]) -> tuple[pl.DataFrame, dict[str, int]]:
     """The rows that passed every row check (`__code` null) combined into one row per
-    (unique_id, period) by `source.aggregate`: y by sum / mean / last (the latest raw time; file
-    order breaks ties), numeric covariates by mean (last with 'last'), text statics by their
-    first value. A period whose rows all lack a value keeps y null. Returns the canonical valid
-    frame sorted by (unique_id, ds) and the counts: rows_valid (rows combined), periods,
-    rows_aggregated / periods_aggregated (rows in periods of several rows, and those periods),
+    (unique_id, period) by `source.aggregate`: y by sum / mean / last (the latest instant,
+    `_instant_order`; the raw time as written, then file order, break ties), numeric covariates by
+    mean (last with 'last'), text statics by their first value. A period whose rows all lack a value
+    keeps y null. Returns the canonical valid frame sorted by (unique_id, ds) and the counts:
+    rows_valid (rows combined), periods, rows_aggregated / periods_aggregated (rows in periods of several rows, and those periods),
     periods_with_quarantined_rows (periods that also had a row quarantined, so their aggregate
     lacks it)."""
     keys = ["unique_id", "ds"]
     passed = pl.col("__code").is_null()
     bad = flagged.filter(~passed & pl.col("unique_id").is_not_null() & pl.col("ds").is_not_null()).select(keys)
-    rows = flagged.filter(passed).sort([*keys, *([DS_RAW] if DS_RAW in flagged.columns else []), ROW])
+    rows = flagged.filter(passed).sort([*keys, *_instant_order(flagged.columns), ROW])
     how, y = source.aggregate, pl.col("y")
     if how == "sum":  # (polars sums an all-null group to 0: a period without any value stays null)
         y_agg = pl.when(y.is_not_null().any()).then(y.sum()).otherwise(None)
@@ -1627,6 +1628,21 @@ def aggregate_periods(flagged: pl.DataFrame, source: SourceConfig, cols: list[st
         "periods_with_quarantined_rows": out.join(bad.unique(), on=keys, how="semi").height if bad.height else 0,
     }
     return out.select(cols).with_columns(pl.col("unique_id").set_sorted()), stats
+
+
+def _instant_order(columns: list[str]) -> list[pl.Expr]:
+    """The order of a period's rows for `aggregate_periods` ('last'): by the instant each names, then the raw time as
+    written. A daily time written with an offset and no tz (`DS_OFFSET` beside `DS_RAW`, `validate`'s order
+    columns) names its wall time as written less its offset (one without an offset among them is quarantined,
+    time_zone_ambiguous; were it not, it would read as UTC); elsewhere `DS_RAW` is the instant (sub-daily, naive
+    UTC) or the wall time in the source's tz. (By the wall time alone, 09:00 +01:00, 08:00 UTC, was the last
+    reading of a day that held 08:30 +00:00.)"""
+    if DS_RAW not in columns:
+        return []
+    raw = pl.col(DS_RAW)
+    if DS_OFFSET not in columns:
+        return [raw]
+    return [(raw - pl.col(DS_OFFSET).fill_null(timedelta(0))).alias("__instant"), raw]
 
 
 def _quarantine_rows(
