@@ -1622,11 +1622,28 @@ def _day_month_per_file(raw: pl.LazyFrame, col: str, freq: str | None, n_files: 
     was quarantined with a hint to declare one time_format, which would misread one of them. A file that settles
     nothing alone is left out (its rows stay unparsable, with the hint)."""
     orders = {}
-    for i in range(n_files):
-        order = time_column_profile(raw.filter(pl.col(FILE_INDEX) == i), col, freq)[0]
+    for i, part in _day_month_files(raw, col, n_files).items():
+        order = time_column_profile(part, col, freq)[0]
         if order is not None:
             orders[i] = order
     return orders
+
+
+def _day_month_files(raw: pl.LazyFrame, col: str, n_files: int) -> dict[int, pl.LazyFrame]:
+    """The rows (column `col` alone) of each file of a glob holding a day/month date ('13/01/2024', '24/03/01'), by
+    file index, read in one pass: a file without one settles no order (`_time_profile`). A query per file scanned
+    every file of the glob each time (its filter on the file index is not pushed into the scans): 200 files of 30
+    rows took 24 s per ingest, and a command ingests up to 3 times. Unreadable rows (bytes that are not UTF-8): each
+    file's own query, whose profile says so."""
+    text = pl.col(col).cast(pl.Utf8).str.strip_chars()
+    try:
+        dated = (raw.group_by(FILE_INDEX).agg(text.str.contains(DAY_MONTH_RE).any().alias("dm"))
+                 .filter(pl.col("dm")).select(FILE_INDEX).collect(engine="streaming").get_column(FILE_INDEX).to_list())
+        rows = (raw.filter(pl.col(FILE_INDEX).is_in(dated)).select(FILE_INDEX, col).collect(engine="streaming")
+                .partition_by(FILE_INDEX, as_dict=True) if dated else {})
+    except pl.exceptions.PolarsError:
+        return {i: raw.filter(pl.col(FILE_INDEX) == i) for i in range(n_files)}
+    return {i: rows[(i,)].lazy() for i in sorted(dated) if (i,) in rows}
 
 
 def _day_month_spaced_per_file(raw: pl.LazyFrame, col: str, freq: str, n_files: int, order: str) -> DayMonth:
@@ -1636,8 +1653,7 @@ def _day_month_spaced_per_file(raw: pl.LazyFrame, col: str, freq: str, n_files: 
     days, became the first of 12 months)."""
     other = "month" if order == "day" else "day"
     flips = []
-    for i in range(n_files):
-        part = raw.filter(pl.col(FILE_INDEX) == i)
+    for i, part in _day_month_files(raw, col, n_files).items():
         if time_column_profile(part, col)[0] is None and _day_month_by_spacing(part, col, freq) == other:
             flips.append(i)
     return {i: other if i in flips else order for i in range(n_files)} if flips else order
