@@ -1042,11 +1042,11 @@ def overdue_sentence(name: str, slots: list[datetime]) -> str | None:
             f"{'it runs' if one else 'they run'} now, late, each with its own slot as as_of; nothing to backfill")
 
 
-def say_missed_slots(say: Callable[[str], None], now: datetime | None = None) -> None:
+def say_missed_slots(say: Callable[[str], None], now: datetime) -> None:
     """Before serving again: for the retrain and forecast deployments, the slots of their schedule after the
     latest run that started (any state but Scheduled; not one the stop of a serve cancelled: `last_slot_run`; read
     page by page until found, `slot_run_pages`; the Scheduled ones only from that slot on, not every old one) and
-    before `now` (default the clock's now; `serve_all` passes the instant its serve's scheduling then starts from:
+    before `now` (`serve_all` passes the instant its serve's scheduling then starts from, on the server's clock:
     `RunScheduler`), said as a warning naming the backfill that publishes them. A slot whose run is still Scheduled
     (overdue: a killed serve left it) is not missed: this serve's runner runs it, late, and it is said as such
     (`overdue_sentence`). Never stops the serving: an unreachable API or a first serve says nothing."""
@@ -1054,7 +1054,6 @@ def say_missed_slots(say: Callable[[str], None], now: datetime | None = None) ->
 
     from prefect.client.orchestration import get_client
 
-    now = now or datetime.now(UTC)
     try:
         s = schedule_settings()
         with get_client(sync_client=True) as client:
