@@ -125,9 +125,9 @@ def test_the_temporary_api_leaves_no_command_claim_when_its_window_drop_is_inter
 
     monkeypatch.setattr(reaper, "watch_command", lambda home=None: None)  # no watchdog for the test process
     monkeypatch.setattr(prefect_runs, target, interrupted)
-    with temporary_settings({PREFECT_API_URL: None}, restore_defaults={PREFECT_API_URL}):
-        with pytest.raises(type(error)), reaper.temporary_api(tmp_path):
-            pytest.fail("the server was entered")
+    with (temporary_settings({PREFECT_API_URL: None}, restore_defaults={PREFECT_API_URL}),
+          pytest.raises(type(error)), reaper.temporary_api(tmp_path)):
+        pytest.fail("the server was entered")
     assert [len(names) for names in claims] == [1], claims  # the command was claimed as the drop ran
     assert not list((tmp_path / reaper.CLAIMS).glob("command-*.json"))
 
