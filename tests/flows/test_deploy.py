@@ -723,6 +723,37 @@ def test_the_slot_run_pages_skip_and_repeat_no_run_that_changes_state_between_pa
 
 
 @pytest.mark.usefixtures("prefect_api")
+@pytest.mark.parametrize("limit", [2, 3])
+def test_a_stop_cancels_each_unstarted_run_of_its_slots_once_where_runs_share_a_slot_across_pages(limit):
+    """Regression (pageB46): the stop's cancel read the runs of its slots by offset, and a run posted late while it
+    read shifted the pages (one skipped, or read twice and counted twice). Read by key, in pages of 2 or 3, the runs
+    of two deployments of one cron share each slot across pages: each run of a slot from `since` is cancelled and
+    counted once; the runs of the slot before `since` and a run someone asked for stay Scheduled."""
+    import asyncio
+    from datetime import UTC, datetime, timedelta
+
+    from prefect.client.orchestration import get_client
+
+    from flowcast.flows.deploy import SERVE_STOP_MESSAGE, cancel_unstarted_slots
+
+    t0, minute = datetime(2001, 1, 6, tzinfo=UTC), timedelta(minutes=1)
+    with get_client(sync_client=True) as client:
+        dids = [_slot_deployment(client, name=name) for name in ("forecast", "retrain")]
+        try:
+            runs = [_schedule_slots(client, did, t0, t0 + 3 * minute) for did in dids]  # 00:00 to 00:03, each
+            kept = [r.id for slots in runs for r in slots[:1]] + _runs_at(client, dids[0], [t0 + 2 * minute])
+            ours = [r.id for slots in runs for r in slots[1:]]
+            count = asyncio.run(cancel_unstarted_slots(dids, t0 + minute, limit=limit))
+            states = {i: client.read_flow_run(i).state for i in kept + ours}
+        finally:
+            for did in dids:
+                client.delete_deployment(did)
+    assert count == len(ours) == 6, (count, len(ours))
+    assert {(states[i].type.value, states[i].message) for i in ours} == {("CANCELLED", SERVE_STOP_MESSAGE)}, states
+    assert [states[i].type.value for i in kept] == ["SCHEDULED"] * 3, [states[i] for i in kept]
+
+
+@pytest.mark.usefixtures("prefect_api")
 def test_a_serves_stop_waits_for_its_catch_up_and_no_catch_up_follows_it():
     """Regression (revB45): a serve on a Prefect server catches up its slots in a thread (`settle_schedules`) while it
     already serves; stopped meanwhile, its runner paused the deployments while the catch-up was under way, which then

@@ -106,6 +106,32 @@ def test_the_temporary_api_sends_no_telemetry_unless_the_user_asks(monkeypatch):
             assert PREFECT_SERVER_ANALYTICS_ENABLED.value() is True  # the user's choice stays
 
 
+@pytest.mark.parametrize(("target", "error"), [("drop_final_windows", KeyboardInterrupt()),
+                                               ("drop_final_windows_before_start", OSError("disk I/O error"))])
+def test_the_temporary_api_leaves_no_command_claim_when_its_window_drop_is_interrupted(monkeypatch, tmp_path, target,
+                                                                                          error):
+    """Regression (pageB46): the command was claimed before the drop of the windows left open and outside the
+    `try/finally` that removes its claim, so a Ctrl-C during the drop (or an error the drop did not catch) left the
+    claim file behind in the home."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flowcast.ops import prefect_runs, reaper
+
+    claims: list[list[str]] = []
+
+    def interrupted(*_: object) -> None:
+        claims.append(sorted(p.name for p in (tmp_path / reaper.CLAIMS).glob("command-*.json")))
+        raise error
+
+    monkeypatch.setattr(reaper, "watch_command", lambda home=None: None)  # no watchdog for the test process
+    monkeypatch.setattr(prefect_runs, target, interrupted)
+    with (temporary_settings({PREFECT_API_URL: None}, restore_defaults={PREFECT_API_URL}),
+          pytest.raises(type(error)), reaper.temporary_api(tmp_path)):
+        pytest.fail("the server was entered")
+    assert [len(names) for names in claims] == [1], claims  # the command was claimed as the drop ran
+    assert not list((tmp_path / reaper.CLAIMS).glob("command-*.json"))
+
+
 def test_reaping_leaves_live_and_foreign_claims_and_drops_damaged_ones(tmp_path):
     """Only a claim whose process is gone from this host is acted on (that needs an API: the
     server test, tests/flows/test_killed_runs_server.py); a live process's claim, another host's

@@ -569,7 +569,7 @@ class CatchUp:
             return True
 
 
-async def cancel_unstarted_slots(deployment_ids: list[Any], since: datetime) -> int:
+async def cancel_unstarted_slots(deployment_ids: list[Any], since: datetime, limit: int | None = None) -> int:
     """As a serve stops, once its deployments are paused: the runs of their slots from `since` (the instant its
     scheduling started from, `serve`) that had not started (still Scheduled, Late or AwaitingConcurrencySlot;
     auto-scheduled: not a run someone asked for) are cancelled, with the message of the runs its stop cancelled in
@@ -578,34 +578,31 @@ async def cancel_unstarted_slots(deployment_ids: list[Any], since: datetime) -> 
     of the slots already due Scheduled on the paused deployments, and the next serve ran them, unasked and late,
     saying that a killed serve had left them. Cancelled so, the next serve names their slots missed, with the
     backfill that publishes them (`last_slot_run`), as it names the slots of runs cancelled in flight. The runs of
-    slots before `since` (overdue: an earlier, killed serve left them) stay for the runner to run. Never fails the
-    stop: what cannot be done is said."""
+    slots before `since` (overdue: an earlier, killed serve left them) stay for the runner to run. Read `limit` at a
+    time (by default the server's page size), by key as `slot_run_pages` reads (`slot_run_filter`, `next_slot_key`):
+    by offset, a run posted late while it read shifted the pages, and one was skipped or read, and counted, twice.
+    Never fails the stop: what cannot be done is said."""
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import (
-        DeploymentFilter,
-        DeploymentFilterId,
-        FlowRunFilter,
-        FlowRunFilterExpectedStartTime,
-        FlowRunFilterState,
-        FlowRunFilterStateType,
-    )
-    from prefect.client.schemas.objects import StateType
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
     from prefect.client.schemas.responses import SetStateStatus
+    from prefect.client.schemas.sorting import FlowRunSort
     from prefect.logging import get_logger
     from prefect.states import Cancelled
 
     from flowcast.timekeys import utc_text
 
     log = get_logger("flowcast.serve")
-    chosen = FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED])),
-                           expected_start_time=FlowRunFilterExpectedStartTime(after_=since))
     left: list[Any] = []
+    before: datetime | None = None  # the keyset (`next_slot_key`): none yet
+    read_at_before: list[Any] = []
     try:
         async with get_client() as client:
             while page := await client.read_flow_runs(
                     deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=deployment_ids)),
-                    flow_run_filter=chosen, offset=len(left)):
+                    flow_run_filter=slot_run_filter(True, before, since, read_at_before),
+                    sort=FlowRunSort.EXPECTED_START_TIME_DESC, limit=limit):
                 left += page
+                before, read_at_before = next_slot_key(page, before, read_at_before)
             runs = sorted((r for r in left if r.auto_scheduled), key=lambda r: r.expected_start_time)
             done = [r for r in runs if (await client.set_flow_run_state(
                 r.id, Cancelled(message=SERVE_STOP_MESSAGE))).status == SetStateStatus.ACCEPT]
@@ -974,6 +971,36 @@ def last_slot_run(runs: list[Any], now: datetime) -> datetime | None:
     return max(ran) if ran else None
 
 
+def slot_run_filter(scheduled: bool, before: datetime | None, since: datetime | None,
+                    read_at_before: list[Any]) -> Any:
+    """The flow-run filter of one page of `slot_run_pages` (and `cancel_unstarted_slots`): the Scheduled runs (Late
+    and AwaitingConcurrencySlot too) when `scheduled`, else all the others, whose slot (expected start) is at or before
+    `before` (any, when None) and at or after `since` (when given), less `read_at_before` (the ids of the runs of
+    the slot `before` read already: `next_slot_key`)."""
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterExpectedStartTime,
+        FlowRunFilterId,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+
+    types = FlowRunFilterStateType(**{"any_" if scheduled else "not_any_": [StateType.SCHEDULED]})
+    return FlowRunFilter(state=FlowRunFilterState(type=types),
+                         expected_start_time=FlowRunFilterExpectedStartTime(before_=before, after_=since),
+                         **({"id": FlowRunFilterId(not_any_=read_at_before)} if read_at_before else {}))
+
+
+def next_slot_key(page: list[Any], before: datetime | None,
+                  read_at_before: list[Any]) -> tuple[datetime, list[Any]]:
+    """The keyset of the page after `page` (a non-empty page read, latest slot first, with the key `before`,
+    `read_at_before`): its earliest slot, and the ids of the runs of that slot read (on this page, and on the pages
+    before where they share it: the server breaks no tie between equal slots)."""
+    last = page[-1].expected_start_time
+    return last, [r.id for r in page if r.expected_start_time == last] + (read_at_before if last == before else [])
+
+
 def slot_run_pages(client: Any, name: str, now: datetime, scheduled: bool, since: datetime | None = None,
                    limit: int | None = None) -> Iterator[list[Any]]:
     """The flow runs of the deployments named `name` whose slot (expected start) is at or before `now` (and at or
@@ -983,37 +1010,21 @@ def slot_run_pages(client: Any, name: str, now: datetime, scheduled: bool, since
     refused with a 422 (revC45; revA44 for the vacuum). The API marks a schedule's runs (`auto_scheduled`) but filters
     on no such field, so a caller reads on until it has what it looks for (the check read the latest 50 only: with
     more than 50 manual runs after the last slot that ran, it found no slot and named none missed). Each next page is
-    read by key, not offset: the runs at or before the last page's earliest slot, less those of that slot read
-    already (the server breaks no tie between equal slots); by offset, a run leaving or entering the state read
-    between two pages shifted the rest, and a run was skipped or read twice. None is read twice; one that enters the
-    state after the reading passed its slot is not read."""
-    from prefect.client.schemas.filters import (
-        DeploymentFilter,
-        DeploymentFilterName,
-        FlowRunFilter,
-        FlowRunFilterExpectedStartTime,
-        FlowRunFilterId,
-        FlowRunFilterState,
-        FlowRunFilterStateType,
-    )
-    from prefect.client.schemas.objects import StateType
+    read by key, not offset (`slot_run_filter`, `next_slot_key`): the runs at or before the last page's earliest
+    slot, less those of that slot read already (the server breaks no tie between equal slots); by offset, a run
+    leaving or entering the state read between two pages shifted the rest, and a run was skipped or read twice. None
+    is read twice; one that enters the state after the reading passed its slot is not read."""
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
     from prefect.client.schemas.sorting import FlowRunSort
 
-    types = FlowRunFilterStateType(**{"any_" if scheduled else "not_any_": [StateType.SCHEDULED]})
-    before = now  # the keyset: the last slot read, and the ids of its runs read
+    before: datetime | None = now  # the keyset: the last slot read, and the ids of its runs read
     read_at_before: list[Any] = []
     while page := client.read_flow_runs(
             deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[name])),
-            flow_run_filter=FlowRunFilter(
-                state=FlowRunFilterState(type=types),
-                expected_start_time=FlowRunFilterExpectedStartTime(before_=before, after_=since),
-                **({"id": FlowRunFilterId(not_any_=read_at_before)} if read_at_before else {})),
+            flow_run_filter=slot_run_filter(scheduled, before, since, read_at_before),
             sort=FlowRunSort.EXPECTED_START_TIME_DESC, limit=limit):
         yield page
-        last = page[-1].expected_start_time
-        read_at_before = [r.id for r in page if r.expected_start_time == last] + (
-            read_at_before if last == before else [])
-        before = last
+        before, read_at_before = next_slot_key(page, before, read_at_before)
 
 
 def overdue_sentence(name: str, slots: list[datetime]) -> str | None:
@@ -1031,11 +1042,11 @@ def overdue_sentence(name: str, slots: list[datetime]) -> str | None:
             f"{'it runs' if one else 'they run'} now, late, each with its own slot as as_of; nothing to backfill")
 
 
-def say_missed_slots(say: Callable[[str], None], now: datetime | None = None) -> None:
+def say_missed_slots(say: Callable[[str], None], now: datetime) -> None:
     """Before serving again: for the retrain and forecast deployments, the slots of their schedule after the
     latest run that started (any state but Scheduled; not one the stop of a serve cancelled: `last_slot_run`; read
     page by page until found, `slot_run_pages`; the Scheduled ones only from that slot on, not every old one) and
-    before `now` (default the clock's now; `serve_all` passes the instant its serve's scheduling then starts from:
+    before `now` (`serve_all` passes the instant its serve's scheduling then starts from, on the server's clock:
     `RunScheduler`), said as a warning naming the backfill that publishes them. A slot whose run is still Scheduled
     (overdue: a killed serve left it) is not missed: this serve's runner runs it, late, and it is said as such
     (`overdue_sentence`). Never stops the serving: an unreachable API or a first serve says nothing."""
@@ -1043,7 +1054,6 @@ def say_missed_slots(say: Callable[[str], None], now: datetime | None = None) ->
 
     from prefect.client.orchestration import get_client
 
-    now = now or datetime.now(UTC)
     try:
         s = schedule_settings()
         with get_client(sync_client=True) as client:

@@ -749,21 +749,22 @@ def temporary_api(home: str | Path | None = None) -> Iterator[None]:
     if PREFECT_API_URL.value():
         wait_for_api(str(PREFECT_API_URL.value()))
     watch_command(home)
-    command = claim_command(home) if home is not None else None
-    updates: dict[Any, Any] = {}
-    if not PREFECT_API_URL.value():  # the server inherits these settings (as environment variables)
-        from prefect.logging import get_logger
+    command: Path | None = None
+    try:  # the claim inside: a Ctrl-C or an error at any point after it (the drop below included) removes it
+        command = claim_command(home) if home is not None else None
+        updates: dict[Any, Any] = {}
+        if not PREFECT_API_URL.value():  # the server inherits these settings (as environment variables)
+            from prefect.logging import get_logger
 
-        from flowcast.ops.prefect_runs import drop_final_windows_before_start
+            from flowcast.ops.prefect_runs import drop_final_windows_before_start
 
-        said = get_logger("flowcast.temporary_api")
-        drop_final_windows_before_start(said.info, said.warning)  # before anything starts the server
-        if PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.name not in os.environ:
-            updates[PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS] = max(
-                STARTUP_TIMEOUT_S, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
-        if PREFECT_SERVER_ANALYTICS_ENABLED.name not in os.environ:
-            updates[PREFECT_SERVER_ANALYTICS_ENABLED] = False
-    try:
+            said = get_logger("flowcast.temporary_api")
+            drop_final_windows_before_start(said.info, said.warning)  # before anything starts the server
+            if PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.name not in os.environ:
+                updates[PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS] = max(
+                    STARTUP_TIMEOUT_S, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
+            if PREFECT_SERVER_ANALYTICS_ENABLED.name not in os.environ:
+                updates[PREFECT_SERVER_ANALYTICS_ENABLED] = False
         with temporary_settings(updates), _server_in_own_session():
             yield
     finally:
