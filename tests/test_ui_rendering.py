@@ -350,6 +350,22 @@ def test_the_receipt_table_splits_its_sentence_into_rows_short_enough_to_read(ex
     assert max(len(v) for _, v in rows) <= 70  # fits a cell at the UI's 1600 px beside the field column
 
 
+@pytest.mark.parametrize(("ignored", "expected"), [
+    (["y_hat_lo95", "y_hat_hi95"], [("not published", "no 95% interval (y_hat_lo95, y_hat_hi95 empty)")]),
+    (["y_hat_lo80", "y_hat_hi80", "y_hat_lo95", "y_hat_hi95"],
+     [("not published", "no 80%/95% intervals (y_hat_lo95, y_hat_lo80, y_hat_hi80, y_hat_hi95 empty)")]),
+    (["y_hat_lo95", "y_hat_hi95", "extra"], [("not published", "no 95% interval (y_hat_lo95, y_hat_hi95 empty)"),
+                                             ("ignored columns", "extra")]),
+    (["extra"], [("ignored columns", "extra")]),
+    ([], []),
+])
+def test_the_receipt_says_which_interval_it_did_not_publish(ignored, expected):
+    """uiB46: the receipt's 'ignored columns: y_hat_lo95, y_hat_hi95' did not tell a user that these are the interval
+    columns this model left empty (null in every row, not published); it says so, other columns as before."""
+    table = reporting.receipt_table({**RECEIPT, "ignored_columns": ignored})
+    assert [(r["field"], r["value"]) for r in table if r["field"] in ("not published", "ignored columns")] == expected
+
+
 @pytest.mark.parametrize(("home", "location", "duckdb_path", "expected"), [
     # under the home: the home a row of its own, the paths relative to it (the cell does not wrap in the UI)
     ("/srv/fc/home", RECEIPT["location"], RECEIPT["duckdb_path"],

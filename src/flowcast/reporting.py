@@ -333,8 +333,16 @@ def receipt_table(receipt: Any, note: str | Sequence[str] = "", home: str | Path
     relative = {k: under_home(d.get(k), home) for k in ("location", "duckdb_path")}
     if any(relative.values()):
         rows.append({"field": "home", "value": str(Path(home).absolute()) if home is not None else ""})
+    # a value column null in every row is left out of the publish, and was listed 'ignored columns: y_hat_lo95,
+    # y_hat_hi95' with any other column the forecast had: what no interval of this model fills is said plainly (uiB46)
+    if empty := _empty_text(d.get("ignored_columns") or []):
+        rows.append({"field": "not published", "value": empty})
     for k in ("location", "duckdb_path", "models", "quantile_cols", "ignored_columns", "content_hash"):
         v = d.get(k)
+        if k == "ignored_columns":
+            from flowcast.store.contract import value_columns
+
+            v = [c for c in v or [] if c not in value_columns(list(v or []))]
         if v in (None, "", [], False):
             continue
         shown = relative.get(k)
@@ -344,6 +352,20 @@ def receipt_table(receipt: Any, note: str | Sequence[str] = "", home: str | Path
     if n := len(receipt_notes(receipt, note)):
         rows.append({"field": "notes", "value": f"{n}, above the table" if n > 1 else "1, above the table"})
     return rows
+
+
+def _empty_text(ignored: Sequence[str]) -> str:
+    """What of a receipt's `ignored` columns are value columns left empty (null in every row, not published: a
+    level the model has no calibration for): 'no 95% interval (y_hat_lo95, y_hat_hi95 empty)'; '' where none."""
+    from flowcast.columns import INTERVAL_LEVELS, interval_cols
+    from flowcast.store.contract import value_columns
+
+    empty = value_columns(list(ignored))
+    levels = [f"{lv}%" for lv in INTERVAL_LEVELS if set(interval_cols(lv)) <= set(empty)]
+    if not empty:
+        return ""
+    what = f"no {'/'.join(levels)} interval{'s' if len(levels) > 1 else ''}" if levels else "no values"
+    return f"{what} ({', '.join(empty)} empty)"
 
 
 def _as_dict(receipt: Any) -> dict[str, Any]:

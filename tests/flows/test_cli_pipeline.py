@@ -849,3 +849,7 @@ def test_a_forecast_whose_every_row_is_its_fallbacks_names_the_fallback_in_its_r
     # review46: so does the plot's caption, which named the production model ('Forecasts of 2 of 2 series from theta')
     (plot,) = artifacts_of(stored["run_id"])[artifact_key("plot", "shops")]
     assert f"Forecasts of 2 of 2 series from {fell} " in plot.description, plot.description
+    # uiB46: its notes said 'theta publishes no 95% interval ...' of the model that made no row; they name naive
+    model = stored["model"]
+    assert f"{model} publishes no" not in receipt.description and f"{model}'s " not in receipt.description, \
+        receipt.description

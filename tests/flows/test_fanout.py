@@ -156,6 +156,8 @@ def test_a_date_whose_run_published_and_was_replaced_says_so(message, receipt, s
     # every row the fallback's (wordsC45): its words are the model the date's line names
     (("Published 48 forecast rows from naive, the fallback for every series (theta-v1 forecast none): tiny as of "
      "2019-03-01"), (48, "naive, the fallback for every series (theta-v1 forecast none)")),
+    # uiB46: the model as the receipt names it: its version, as a date's line names a publish the store holds
+    ("Published 6 forecast rows from theta (theta-v3): tiny as of 2019-03-01", (6, "theta-v3")),
     ("Skipped: tiny as of 2019-03-01 00:00 is published already (run later)", None),
     ("Nothing published: no new observation of tiny since its last publish", None),
     (None, None),

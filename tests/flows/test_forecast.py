@@ -57,8 +57,9 @@ def test_a_second_run_of_one_schedule_slot_publishes_nothing(production_home, mo
     assert skipped.state.is_completed() and skipped.state.message == f"Skipped: {second['note']}"
     assert skipped.name == "forecast tiny 2019-07-01 (skipped)" and "skipped" in skipped.tags
     assert done.name == "forecast tiny 2019-07-01" and "skipped" not in done.tags
-    assert done.state.message == (f"Published {first['published_rows']:,} forecast rows from {first['model_version']}: "
-                                  "tiny as of 2019-07-01")  # ui42: it read 'State Message: None'
+    assert done.state.message == (f"Published {first['published_rows']:,} forecast rows from {first['model']} "
+                                  f"({first['model_version']}): tiny as of 2019-07-01")  # ui42: it read 'State
+    # Message: None'; uiB46: the model as the receipt and the log line name it (it read 'from damped-v1')
     # an as_of given (a re-run by hand, a backfill with --overwrite) is not refused by the once-per-slot rule; its
     # forecasts, the very ones the slot holds (nothing changed), are not published again (publish29)
     again = forecast_flow(as_of=SLOT, **production_home)

@@ -228,7 +228,11 @@ def test_a_combinations_weights_note_reads_as_the_decision_shows_it(n, metric, s
      ("Published 48 forecast rows from naive and seasonal_naive, the fallbacks for every series (gru-v1 forecast "
      "none): tiny as of 2023-12-31")),
     ({"dataset": "tiny", "as_of": "2023-12-31T00:00:00+00:00", "published_rows": 48, "model_version": "theta-v1",
-      "model": "theta", "models": ["naive", "theta"]}, "Published 48 forecast rows from theta-v1: tiny as of 2023-12-31"),
+      "model": "theta", "models": ["naive", "theta"]},
+     "Published 48 forecast rows from theta (theta-v1): tiny as of 2023-12-31"),
+    # uiB46: 'from theta-v3', where the log line and the receipt say 'from theta (theta-v3)'
+    ({"dataset": "tiny", "as_of": "2023-12-31T00:00:00+00:00", "published_rows": 6, "model_version": "theta-v3",
+      "model": "theta", "models": ["theta"]}, "Published 6 forecast rows from theta (theta-v3): tiny as of 2023-12-31"),
     ({"dataset": "tiny", "as_of": "2023-12-31T00:00:00+00:00", "published_rows": 48, "skipped": True,
       "note": "done by run R"}, "Skipped: done by run R"),
 ])

@@ -708,9 +708,10 @@ def test_one_observation_series_publish_no_interval_unless_another_series_has_a_
     assert all(rf.frame[c].null_count() == rf.frame.height for c in INTERVAL_COLUMNS)
     assert rf.unscaled == {u: "1 observation" for u in ("s00", "s01", "s02")} and not rf.level_scaled
     assert rf.missing_level_notes() == []  # not 'its calibration has no width for it': it has
+    # naive made every row: the note named theta, which made none (uiB46)
     assert rf.interval_notes() == [
         ("3 series have no measured typical change to scale their widths by (s00: 1 observation, s01: 1 observation, "
-        "s02: 1 observation), and no other series has one to borrow: theta publishes no 80%/95% interval for them, "
+        "s02: 1 observation), and no other series has one to borrow: naive publishes no 80%/95% interval for them, "
         "its calibrated widths being multiples of a typical change (the mean |y| in its place put the lower bound "
          "far below every value).")]
     assert check_forecasts(rf.frame, expected_ids=td.ids, horizon=6, fallbacks=rf.fallbacks).ok
@@ -820,3 +821,25 @@ def test_a_constant_series_without_bounds_leaves_the_level_out_for_every_series(
     assert rf.missing_level_notes() == [f"damped publishes no {lv}% interval: its fallback naive has no calibration, "
                                         "and forecasts some series (a level is published for every series or none)."
                                         for lv in (80, 95)]
+
+
+@pytest.mark.parametrize(("intervals", "said"), [
+    # naive's own too-few sentence: it said "damped publishes no 95% interval: its backtest left 12 ..."
+    ({"naive": "thin"}, ["naive publishes no 95% interval: its backtest left 12 calibration points, "]),
+    # naive without a calibration: it said "damped publishes no 80% interval: its fallback naive has no calibration ..."
+    ({}, [f"naive publishes no {lv}% interval: it has no calibration (a level is published for every series or none)."
+          for lv in (80, 95)]),
+])
+def test_a_forecast_made_by_the_fallback_alone_names_it_in_its_interval_notes(intervals, said):
+    """uiB46: a forecast whose every row is the fallback's said 'damped publishes no 95% interval ...' of the
+    production model, which made none of its rows: the notes name the model that made them."""
+    thin = {**CAL, "q": {"80": [0.5] * 3, "95": [None] * 3}, "too_few": {"95": {"points": 12, "need": 19}}}
+    td = make_td(length=[24, 24], horizon=3, level=50.0)  # every series shorter than short_history: naive's
+    r = Recipe(name="damped", kind="statistical", components=[{"type": "statistical", "model": "damped"}],
+               weights=[1.0], fallback=["naive"],
+               intervals={"damped": thin, **{k: thin for k in intervals}})
+    rf = forecast_detailed(r, td, 3, short_history=30)
+    assert rf.made_by == ["naive"] and rf.maker == "naive"
+    missing = rf.missing_level_notes()
+    assert len(missing) == len(said) and all(n.startswith(s) for n, s in zip(missing, said, strict=True)), missing
+    assert not any("damped" in n for n in [*missing, *rf.interval_notes()])

@@ -156,7 +156,9 @@ def run_state_message(result: dict[str, Any]) -> str | None:
     # that made none of them); the pipeline's result names its model `champion`, the forecast flow's `model`
     named = result.get("model") or result.get("champion")
     fell = reporting.all_fallback_text(str(named), result.get("model_version"), result.get("models")) if named else None
-    model = fell or result.get("model_version") or result.get("model") or "the production model"
+    # the model as the receipt and the `Published ...` log line name it ('theta (theta-v3)': it read 'from theta-v3')
+    version = result.get("model_version")
+    model = fell or (reporting.model_text(str(named), version) if named else version) or "the production model"
     # the model before the dataset and as_of, which the run's name says: the side panel cuts the message at about 70
     # characters ('... as of 2023-11-30 06:00 UTC fro... See More')
     return (f"{PUBLISHED_MESSAGE}{rows:,} {noun(rows, 'forecast row')} from {model}: {result.get('dataset')} as of "
@@ -172,7 +174,11 @@ def published_by_message(message: str | None) -> tuple[int, str] | None:
     ': ' was cut at its first one), and one row reads ('Published 1 forecast row', which read as no publish)."""
     said = re.fullmatch(rf"{re.escape(PUBLISHED_MESSAGE)}([\d,]+) forecast rows? from (.+): "
                         rf"{DATASET_NAME_PATTERN.strip('^$')} as of {_UTC_TEXT_PATTERN}", message or "")
-    return (int(said[1].replace(",", "")), said[2]) if said else None
+    if not said:
+        return None
+    # 'theta (theta-v3)' (`reporting.model_text`): its version, as a date's line names the model of a publish it holds
+    named = re.fullmatch(r"[^\s(),]+ \((.+)\)", said[2])
+    return int(said[1].replace(",", "")), named[1] if named else said[2]
 
 
 # an instant as `utc_text` writes it without a zone of its own: '2019-03-01', '2019-03-01 06:00 UTC', '... 06:00:15 UTC'

@@ -707,7 +707,9 @@ def retrain_flow(
                             + " ".join([*tried, *(n for n in notes if n not in tried)]))
     if chosen != decision.publish:
         notes.append(f"{chosen} publishes instead of {decision.publish}.")
-    notes += calibration_notes(model_obj.intervals.get(model_obj.name), model_obj.name)  # too few points
+    # too few points; where the model made no row (every series its fallback's), the fallback's, not its (uiB46)
+    notes += (calibration_notes(model_obj.intervals.get(model_obj.name), model_obj.name)
+              if rf.maker == model_obj.name else rf.missing_level_notes())
     notes += rf.interval_notes()  # steps beyond the backtest's (short histories), constant series: not calibrated
     from flowcast.models.recipes import below_zero_note, covariates_note
 

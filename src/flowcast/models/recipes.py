@@ -538,6 +538,19 @@ class RecipeForecast:
         n = self.frame["unique_id"].n_unique()
         return self.fallbacks.height / n if n else 0.0
 
+    @property
+    def made_by(self) -> list[str]:
+        """The models that made this forecast's rows, the recipe's own first where it made some."""
+        made = self.frame["model"].unique(maintain_order=True).to_list()
+        return list(dict.fromkeys(n for n in [self.recipe.name, *made] if n in made))
+
+    @property
+    def maker(self) -> str:
+        """The model the interval notes name: the recipe's, or where it made no row (every series its fallback's) the
+        first fallback that made some: 'theta publishes no 95% interval ...' told of a model that made none (uiB46)."""
+        made = self.made_by
+        return self.recipe.name if not made or made[0] == self.recipe.name else made[0]
+
     def missing_level_notes(self) -> list[str]:
         """Why a level of a calibrated model has no bounds in this forecast (null in every row): the
         sentence the retrain that registered it said (`conformal.calibration_notes`), so that a
@@ -548,7 +561,7 @@ class RecipeForecast:
         moving = self.moving
         if not self.recipe.intervals or moving.height == 0:
             return []  # uncalibrated: the forecast flow says so itself (or every series constant: none is missing)
-        names = list(dict.fromkeys([self.recipe.name, *self.frame["model"].unique(maintain_order=True).to_list()]))
+        names, who = self.made_by, self.maker  # (not the recipe's calibration where it made no row)
         notes = []
         for lv in INTERVAL_LEVELS:
             lo, _ = interval_cols(lv)
@@ -559,12 +572,15 @@ class RecipeForecast:
                          if n.startswith(name + start)), None)
             if said is None and self.unscaled:
                 continue  # `interval_notes` says why: no typical change to scale the widths by
-            if said is None and (bare := self._uncalibrated()):  # it said the recipe's calibration had no width
+            bare = self._uncalibrated() if said is None else None
+            if bare and who != self.recipe.name:
+                notes.append(f"{bare}{start}: it has no calibration (a level is published for every series or none).")
+            elif bare:  # it said the recipe's calibration had no width
                 notes.append(f"{self.recipe.name}{start}: its fallback {bare} has no calibration, and forecasts "
                              "some series (a level is published for every series or none).")
             elif said is None:
-                notes.append(f"{self.recipe.name}{start}: its calibration has no width for it.")
-            elif said[0] == self.recipe.name:
+                notes.append(f"{who}{start}: its calibration has no width for it.")
+            elif said[0] == who or who != self.recipe.name:  # the fallback's own sentence where it made every row
                 notes.append(said[1])
             else:  # a level is published for every series or none (_whole_levels)
                 notes.append(f"{self.recipe.name}{start}: its fallback {said[0]} has none for the series it "
@@ -592,9 +608,9 @@ class RecipeForecast:
         horizon = int(self.frame["step"].max())  # type: ignore[arg-type]
         levels = [lv for lv in INTERVAL_LEVELS if (lo := interval_cols(lv)[0]) in self.frame.columns
                   and self.frame[lo].null_count() < self.frame.height]
-        names = list(dict.fromkeys([self.recipe.name, *self.frame["model"].unique(maintain_order=True).to_list()]))
-        cal = next((c for c in (self.recipe.intervals.get(n) for n in names) if c), None)
-        if (note := beyond_note(cal, self.recipe.name, horizon, levels)) is not None:
+        who = self.maker
+        cal = next((c for c in (self.recipe.intervals.get(n) for n in self.made_by) if c), None)
+        if (note := beyond_note(cal, who, horizon, levels)) is not None:
             notes.append(note)
         if self.constant and levels:
             e_g = ", ".join(f"{id_text(u)} at {y:g}" for u, y in sorted(self.constant.items())[:3])
@@ -610,7 +626,7 @@ class RecipeForecast:
             cal_levels = [str(lv) for lv in (cal or {}).get("levels", INTERVAL_LEVELS)]
             notes.append(f"{n} series {'has' if n == 1 else 'have'} no measured typical change to scale "
                          f"{'its' if n == 1 else 'their'} widths by ({'e.g. ' if n > 3 else ''}{e_g}), and no other "
-                         f"series has one to borrow: {self.recipe.name} publishes no "
+                         f"series has one to borrow: {who} publishes no "
                          f"{'/'.join(f'{lv}%' for lv in cal_levels)} interval for {'it' if n == 1 else 'them'}, its "
                          "calibrated widths being multiples of a typical change (the mean |y| in its place put the "
                          "lower bound far below every value).")
