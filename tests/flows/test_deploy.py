@@ -1032,3 +1032,64 @@ def test_a_sigterm_as_the_serves_runner_starts_stops_it_once_started_its_deploym
                                      flow_run_filter=FlowRunFilter(state=FlowRunFilterState(
                                          type=FlowRunFilterStateType(any_=["SCHEDULED"]))))
     assert left == [], [(r.expected_start_time, r.state_name) for r in left]
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_sigterm_while_serve_registers_its_deployments_stops_it_once_started_all_paused():
+    """serveB46: a SIGTERM while `flowcast serve` registered its deployments (before Prefect's runner took the signal
+    over, as it starts) killed it, exit 143, the deployments registered and not paused: the next serve ran their
+    slots late as a killed serve's. serve takes the signal over before it registers anything, and stops as a SIGTERM
+    as its runner starts stops it: here it returns (exit 0), each of its deployments paused, none of their runs left
+    Scheduled."""
+    import os
+    import signal
+    import uuid
+    from collections.abc import Iterator
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterId,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.schedules import Cron
+
+    from flowcast.flows import forecast_flow
+    from flowcast.flows.deploy import serve
+
+    deployments = [forecast_flow.to_deployment(f"forecast-{uuid.uuid4().hex[:8]}",
+                                               schedules=[Cron("* * * * *", timezone="UTC")]) for _ in range(2)]
+
+    class SigtermAsTheSecondRegisters(list[Any]):
+        """The serve's deployments; as serve goes on to register the second (the first registered), this process
+        gets a SIGTERM, once."""
+
+        sent = False
+
+        def __iter__(self) -> Iterator[Any]:
+            for i, deployment in enumerate(super().__iter__()):
+                if i == 1 and not self.sent:
+                    self.sent = True
+                    os.kill(os.getpid(), signal.SIGTERM)
+                yield deployment
+
+    class NotTakenOver(Exception):
+        pass
+
+    def not_taken_over(*_: Any) -> None:
+        raise NotTakenOver("the SIGTERM fell to the handler serve found: serve had not taken the signal over")
+
+    before = signal.signal(signal.SIGTERM, not_taken_over)
+    try:
+        serve(SigtermAsTheSecondRegisters(deployments))  # returns: stopped, not served on
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    with get_client(sync_client=True) as client:
+        registered = [client.read_deployment_by_name(f"{d.flow_name}/{d.name}") for d in deployments]
+        assert [d.paused for d in registered] == [True, True]
+        left = client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(
+            any_=[d.id for d in registered])), flow_run_filter=FlowRunFilter(state=FlowRunFilterState(
+                type=FlowRunFilterStateType(any_=["SCHEDULED"]))))
+    assert left == [], [(r.expected_start_time, r.state_name) for r in left]

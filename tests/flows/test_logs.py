@@ -146,3 +146,28 @@ def test_a_flowcast_tasks_cached_state_is_said_in_words(task_name, said):
     assert "preprocess" in flowcast_task_names()
     rec = _record("Finished in state Cached(type=COMPLETED)", task_name=task_name, level=logging.INFO)
     assert QuietFilter().filter(rec) and rec.getMessage() == said
+
+
+def _flow_record(msg: str, run: str) -> logging.LogRecord:
+    rec = logging.LogRecord("prefect.flow_runs", logging.INFO, __file__, 1, msg, (), None)
+    rec.flow_run_id = run
+    return rec
+
+
+@pytest.mark.parametrize(("before", "said"), [
+    ([("Flow run was cancelled.", "run-1")],
+     "Finished in state Cancelled(): cancelled by the runner that started it, which set that state"),
+    ([], "Finished in state Running()"),  # not cancelled: Prefect's line as it is
+    ([("Flow run was cancelled.", "run-2")], "Finished in state Running()"),  # another run cancelled
+    ([("Flow run was cancelled.", "run-1"), ("Finished in state Running()", "run-1")],
+     "Finished in state Running()"),  # the cancelled run's last line already said so: a later run of it says its own
+])
+def test_a_flow_run_its_runner_cancelled_does_not_end_its_log_saying_running(before, said):
+    """serveB46: a flow run that `flowcast serve`'s stop cancelled (Cancelled, 'Runner is shutting down.') ended its
+    log with Prefect's `Finished in state Running()`: the engine leaves a cancel its runner asked for to the runner
+    and logs its own last state."""
+    quiet = QuietFilter(task_names=set())
+    for msg, run in before:
+        assert quiet.filter(_flow_record(msg, run))
+    rec = _flow_record("Finished in state Running()", "run-1")
+    assert quiet.filter(rec) and rec.getMessage() == said

@@ -429,6 +429,7 @@ def serve(deployments: list[Any], *, limit: int | None = None, vacuum: ServeVacu
 
     with temporary_settings(temporary := api_for_runs()):
         runner = stopping_runner()(pause_on_shutdown=True, limit=limit)
+        take_sigterm(runner)  # a SIGTERM while it registers stops it once started, what it registered paused
         ids = [(runner.add_deployment(deployment), deployment.schedules) for deployment in deployments]
         _display_serve_start_message(*deployments)
         if since is not None:  # the runs of its slots from `since` not started as it stops are cancelled (tempapi46)
@@ -450,6 +451,20 @@ def serve(deployments: list[Any], *, limit: int | None = None, vacuum: ServeVacu
             get_logger("flowcast.serve").info("Received %s, shutting down...", type(exc).__name__)
         finally:
             spare_exit_collection()
+
+
+def take_sigterm(runner: Any) -> None:
+    """SIGTERM handled by `runner`'s handler (`stopping_runner`) from now on, before the serve registers its
+    deployments, rather than from `runner.start` on: a SIGTERM while the serve registered them (seconds on a loaded
+    machine) killed it (exit 143), its deployments registered and not paused, and the next serve ran their slots late
+    as a killed serve's (serveB46). The runner, not yet started, now stops as soon as it has started, as a SIGTERM
+    while it starts stops it: exit 0, its deployments paused. Only the main thread may set a handler (Runner.start
+    sets it there only too)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, runner.handle_sigterm)
 
 
 def spare_exit_collection() -> None:
@@ -788,8 +803,8 @@ def stopping_runner(base: type[Any] | None = None) -> type[Any]:
     stopped as it was starting left its task waiting for good (ops31: `flowcast serve`, SIGTERMed 2 s after a forecast
     run's process started, cancelled the run, paused the deployments and served on until a second SIGTERM, 2 minutes
     later). Once the runs in flight are cancelled (their processes killed, their states Cancelled), what is left of
-    their tasks is cancelled too. A SIGTERM after the runner took the signal over and before it started (its
-    `__aenter__`: seconds on a loaded machine) stops it as soon as it has started, its deployments paused: Prefect's
+    their tasks is cancelled too. A SIGTERM after the serve gave it the signal (`take_sigterm`, before it registers its
+    deployments) and before it started (its `__aenter__`: seconds on a loaded machine) stops it as soon as it has started, its deployments paused: Prefect's
     handler exited at once (exit 0), nothing paused, and on a server its slots' runs stayed Scheduled for the next
     serve to run late (soak46). What it relies on of Runner's private API is checked here (`runner_gaps`) and as
     it is constructed (RUNNER_STATE): a Prefect without it fails the serve as it starts, naming what is missing and

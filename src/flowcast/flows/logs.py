@@ -17,6 +17,9 @@ loggers, before their handlers (console and the API: what the UI shows):
   traceback. That final line is an ERROR (Prefect's flow engine logs every final state at INFO, so a
   Failed run's log, filtered to errors in the UI, showed nothing). Any other exception keeps Prefect's
   full report, traceback included (a bug needs it).
+- A flow run cancelled by the runner that started it (a serve's stop, a cancel from the UI) ends its log with
+  `CANCELLED_FINAL` where Prefect's engine, which leaves that state to the runner, said `Finished in state
+  Running()`.
 - The INFO lines around flowcast's own failure hook (`Running hook 'on_run_failure' ...`).
 
 Set `FLOWCAST_PREFECT_LOGS=full` to keep every Prefect line (debugging); Prefect's own setting
@@ -41,6 +44,11 @@ _REPEATS = ("Encountered exception during execution", "Engine execution exited w
 _TASK_FAILED = "Task run failed with "
 # Prefect's synchronous flow engine logs a run's final state at INFO whatever it is
 _FAILED_FINAL = ("Finished in state Failed(", "Finished in state Crashed(")
+# Prefect's flow engine as the runner that started the run cancels it (a serve's stop, a cancel from the UI): it leaves
+# the state to that runner (Cancelled) and logs its own last one, `Finished in state Running()` (serveB46)
+_CANCELLED = "Flow run was cancelled."
+_RUNNING_FINAL = "Finished in state Running()"
+CANCELLED_FINAL = "Finished in state Cancelled(): cancelled by the runner that started it, which set that state"
 # what a flowcast task's `Finished in state Cached(type=COMPLETED)` says (preprocessing of the same data and settings)
 CACHED = "Not computed again: an earlier run's result for the same input and settings was reused (cached)"
 
@@ -70,6 +78,7 @@ class QuietFilter(logging.Filter):
     def __init__(self, task_names: set[str] | None = None) -> None:
         super().__init__()
         self.task_names = task_names
+        self.cancelled: set[str] = set()  # the flow runs whose engine said they were cancelled (`_CANCELLED`)
 
     def _own_task(self, record: logging.LogRecord) -> bool:
         if self.task_names is None:
@@ -96,6 +105,12 @@ class QuietFilter(logging.Filter):
             if msg.startswith(_REPEATS):
                 return False  # the flow's final `Finished in state Failed(...)` says it, without a traceback
             record.exc_info, record.exc_text = None, None
+        if record.name == "prefect.flow_runs" and (run := str(getattr(record, "flow_run_id", ""))):
+            if msg == _CANCELLED:
+                self.cancelled.add(run)
+            elif msg == _RUNNING_FINAL and run in self.cancelled:
+                self.cancelled.discard(run)
+                record.msg, record.args = CANCELLED_FINAL, ()  # not Running: the runner's Cancelled is its state
         own_hook = any(msg.startswith((f"Running hook {h!r}", f"Hook {h!r} finished")) for h in _OWN_HOOKS)
         if record.name == "prefect.flow_runs" and msg.startswith(_FAILED_FINAL) and record.levelno < logging.ERROR:
             record.levelno, record.levelname = logging.ERROR, logging.getLevelName(logging.ERROR)
