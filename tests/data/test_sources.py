@@ -1684,6 +1684,28 @@ def test_constant_values_reads_every_file_of_a_folder(tmp_path, second, expected
     assert constant_values(str(tmp_path / "f"), ["store"], "date", ("val",)) == expected
 
 
+@pytest.mark.parametrize(("times", "sales", "expected"), [
+    # 2 January in both files, with other sales: written twice, not one series
+    ([datetime(2024, 1, 2), datetime(2024, 1, 3)], [5.0, 6.0], None),
+    ([datetime(2024, 1, 2, 0, 0, 0)], [5.0], None),
+    ([datetime(2024, 1, 2).date()], [5.0], None),  # a Parquet date
+    ([datetime(2024, 1, 3).date()], [5.0], {"store": "s0"}),
+    # the Parquet file's days follow the CSV's: one series
+    ([datetime(2024, 1, 3), datetime(2024, 1, 4)], [5.0, 6.0], {"store": "s0"}),
+])
+def test_constant_values_tells_a_time_written_twice_across_csv_and_parquet(tmp_path, times, sales, expected):
+    """globs46's repeat look compared times as text: a CSV's '2024-01-02' and a Parquet timestamp's '2024-01-02
+    00:00:00.000000' (pandas' datetime64 of dates) were two times, a folder writing 2 January twice with other sales
+    was said one series (the run then quarantines both rows as a duplicate conflict)."""
+    from flowcast.data.sources import constant_values
+
+    (tmp_path / "f").mkdir()
+    (tmp_path / "f" / "a.csv").write_text("Date,store,sales\n2024-01-01,s0,1\n2024-01-02 00:00,s0,2\n")
+    pl.DataFrame({"Date": times, "store": ["s0"] * len(times), "sales": sales}).write_parquet(
+        tmp_path / "f" / "b.parquet")
+    assert constant_values(str(tmp_path / "f"), ["store"], "Date", ("sales",)) == expected
+
+
 _PEAK_GROWTH = """
 import resource, sys
 import polars as pl
