@@ -15,7 +15,7 @@ import polars as pl
 import pytest
 from data_helpers import make_source, run_validate
 
-from flowcast.data.schemas import RAW_PREFIX
+from flowcast.data.schemas import DS_RAW, RAW_PREFIX
 from flowcast.data.sources import (
     _NO_ROWS_PROBE,
     FILE_INDEX,
@@ -24,6 +24,7 @@ from flowcast.data.sources import (
     _nfc_batch,
     ingest,
     nfc,
+    parses_as_times,
     read_steadily,
     refuse_no_rows,
     resolve_files,
@@ -1372,6 +1373,35 @@ def test_a_file_settling_no_order_in_a_glob_takes_the_order_its_spacing_fits():
     assert _day_month_spaced_per_file(_glob_rows({0: uk, 1: ["2024-02-01"]}), "t", "1d", 2, "day") == "day"
 
 
+def test_a_globs_per_file_orders_are_read_again_once_a_file_is_rewritten(tmp_path):
+    """The per-file day/month orders of a glob are kept per state of its files in a process (a command ingests a
+    folder up to 3 times): a file rewritten in the other order is read in its new order, not the one kept."""
+    (tmp_path / "uk.csv").write_text("date,v\n13/01/2024,1\n02/01/2024,2\n")
+    (tmp_path / "us.csv").write_text("date,v\n01/13/2024,1\n01/02/2024,2\n")
+    source = make_source(str(tmp_path), id_cols=[], time_col="date", target_col="v", freq="1d")
+
+    def dates() -> list[datetime]:
+        return sorted(ingest(source, None).frame.select(DS_RAW).collect().get_column(DS_RAW).to_list())
+
+    assert dates() == [datetime(2024, 1, 2), datetime(2024, 1, 2), datetime(2024, 1, 13), datetime(2024, 1, 13)]
+    (tmp_path / "us.csv").write_text("date,v\n14/01/2024,1\n03/01/2024,2\n")  # now day first too
+    assert dates() == [datetime(2024, 1, 2), datetime(2024, 1, 3), datetime(2024, 1, 13), datetime(2024, 1, 14)]
+
+
+@pytest.mark.parametrize(("first", "second", "expected"), [
+    ("2024-01-01\n2024-01-02\n", "2024-01-03\n", True),  # its first file's ISO dates: the others are not read
+    ("spring\nsummer\n", "2024-01-03\n", False),  # its first file's words: not times
+    ("01/02/2024\n01/03/2024\n", "01/13/2024\n01/14/2024\n", True),  # settled month first by the other file
+])
+def test_parses_as_times_of_a_folder_reads_its_first_file_unless_others_settle_its_order(tmp_path, first, second,
+                                                                                          expected):
+    """`parses_as_times` of a folder reads its first file's rows alone (200 files were ingested for 20 rows), and
+    the whole folder only where those rows are day/month dates that file alone does not settle."""
+    (tmp_path / "a.csv").write_text("when,v\n" + "".join(f"{t},1\n" for t in first.split()))
+    (tmp_path / "b.csv").write_text("when,v\n" + "".join(f"{t},1\n" for t in second.split()))
+    assert parses_as_times(str(tmp_path), "when") is expected
+
+
 def test_a_glob_whose_files_each_have_their_order_counts_a_later_row_after_as_of(tmp_path):
     """Regression: in a glob of a US export (month first) and a UK one (day first), each file is read in its own
     order; a row written after as_of in a file's other order ('16/01/2024' in the US file: no date month first, 16
@@ -1505,7 +1535,6 @@ def test_unix_seconds_are_instants_whatever_the_source_tz(tmp_path, fmt, freq, e
 def test_parses_as_times_reads_a_column_as_the_run_reads_its_times(tmp_path, text, times):
     """cols43: the command line takes a column named as a time ('date', 'month') for the time only where its values
     read as times: 'period' holding seasons is not one."""
-    from flowcast.data.sources import parses_as_times
 
     (tmp_path / "f.csv").write_text(text)
     assert parses_as_times(str(tmp_path / "f.csv"), "when") is times

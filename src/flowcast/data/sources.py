@@ -1646,6 +1646,35 @@ def _day_month_files(raw: pl.LazyFrame, col: str, n_files: int) -> dict[int, pl.
     return {i: rows[(i,)].lazy() for i in sorted(dated) if (i,) in rows}
 
 
+_PER_FILE_CACHED = 32  # the per-file decisions kept in a process (`_per_file_decided`)
+_per_file_cache: dict[tuple[str, ...], DayMonth] = {}
+
+
+def _per_file_key(source: SourceConfig, files: list[str], as_of: datetime | str | None,
+                  order: str | None) -> tuple[str, ...] | None:
+    """What the per-file day/month orders of a glob's `files` depend on: `source` as configured, `as_of`, the order
+    its files settled together (`order`; None: none) and each file's state (`source_states`: its size, times and
+    inode, so a file written again is read again). None where a file has no such state (a URL): not cached."""
+    states = source_states(source)
+    if any(_is_url(f) or states.get(f) is None for f in files):
+        return None
+    return (source.model_dump_json(), str(as_of), str(order), repr(sorted(states.items())))
+
+
+def _per_file_decided(key: tuple[str, ...] | None, decide: Callable[[], DayMonth]) -> DayMonth:
+    """`decide()`, the per-file day/month orders of a glob, read once per `key` (`_per_file_key`) in a process: a
+    command ingests a folder up to 3 times (the time column's guess, the frequency's, the run), and each profiled
+    every file's time column again (200 small files: ~20 s each)."""
+    if key is None:
+        return decide()
+    if key not in _per_file_cache:
+        if len(_per_file_cache) >= _PER_FILE_CACHED:
+            _per_file_cache.pop(next(iter(_per_file_cache)))  # the oldest
+        _per_file_cache[key] = decide()
+    decided = _per_file_cache[key]
+    return dict(decided) if isinstance(decided, dict) else decided  # (a copy: the cached one is shared)
+
+
 def _day_month_spaced_per_file(raw: pl.LazyFrame, col: str, freq: str, n_files: int, order: str) -> DayMonth:
     """`order`, settled by some files of a glob, or per file where a file that settles nothing by its own rows
     (every first and second number 12 or below: a US export of 1-12 January beside a UK one) is spaced as `freq` says
@@ -2455,12 +2484,28 @@ def parses_as_times(path: str, col: str, rows: int = 20) -> bool:
         return False
     try:  # read as a long source whose target is another column: its times are parsed as the run parses them
         probe = SourceConfig(name="probe", path=path, time_col=col, target_col=other, freq="1d")
-        raw = pl.col(RAW_PREFIX + col).cast(pl.Utf8).str.strip_chars()
-        head = (ingest(probe, None).frame.select(raw.alias("raw"), pl.col(DS_RAW).alias("t")).head(rows)
-                .collect().filter(pl.col("raw").is_not_null() & (pl.col("raw") != "")
-                                  & ~pl.col("raw").is_in(MISSING_MARKERS)))
+        files = resolve_files(probe)
+        # its first file alone (a folder of 200 files was read whole for 20 rows); the whole glob only where some of
+        # those rows are day/month dates it leaves unread: other files may settle the order those rows are read in
+        head = _parsed_head(probe.model_copy(update={"path": files[0]}), col, rows)
+        if len(files) > 1 and not _times_read(head) and head.get_column("raw").str.contains(DAY_MONTH_RE).any():
+            head = _parsed_head(probe, col, rows)
     except Exception:  # noqa: BLE001 - a courtesy: the column is not guessed, the command asks for --time-col
         return False
+    return _times_read(head)
+
+
+def _parsed_head(probe: SourceConfig, col: str, rows: int) -> pl.DataFrame:
+    """The first `rows` rows of `probe` with a value in its time column `col`: that value as written ('raw') and as
+    the run reads it ('t': null where it does not)."""
+    raw = pl.col(RAW_PREFIX + col).cast(pl.Utf8).str.strip_chars()
+    return (ingest(probe, None).frame.select(raw.alias("raw"), pl.col(DS_RAW).alias("t")).head(rows)
+            .collect().filter(pl.col("raw").is_not_null() & (pl.col("raw") != "")
+                              & ~pl.col("raw").is_in(MISSING_MARKERS)))
+
+
+def _times_read(head: pl.DataFrame) -> bool:
+    """Whether 9 in 10 of the values of `head` (`_parsed_head`) read as times (a typo is quarantined by the run)."""
     parsed = head.get_column("t").is_not_null().mean()
     return head.height > 0 and isinstance(parsed, float) and parsed >= 0.9
 
@@ -2958,9 +3003,12 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
         traits |= _offset_midnight(_written_by(raw, time_raw, source, as_of), time_raw)
     orders: DayMonth = day_month
     if day_month is None and len(files) > 1 and time_dtype == pl.Utf8 and not source.time_format:
-        orders = _day_month_per_file(by_as_of, time_raw, source.freq, len(files)) or None
+        orders = _per_file_decided(_per_file_key(source, files, as_of, None), lambda: _day_month_per_file(
+            by_as_of, time_raw, source.freq, len(files))) or None
     elif day_month in ("day", "month") and len(files) > 1 and time_dtype == pl.Utf8 and not source.time_format:
-        orders = _day_month_spaced_per_file(by_as_of, time_raw, source.freq, len(files), day_month)
+        settled = day_month
+        orders = _per_file_decided(_per_file_key(source, files, as_of, settled), lambda: _day_month_spaced_per_file(
+            by_as_of, time_raw, source.freq, len(files), settled))
     if dated and as_of is not None and (orders is None or isinstance(orders, dict) or orders != every_row):
         # a row after as_of however it is read that the order chosen cannot read ('16/01/2024' in a month-first
         # column, or in the month-first file of a glob whose files each have their order; only where all rows would
