@@ -1342,6 +1342,16 @@ def test_log_filter_is_installed_on_prefects_run_loggers_once():
         assert sum(isinstance(f, QuietFilter) for f in logging.getLogger(name).filters) == 1
 
 
+def _three_live_one_ended() -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Monthly history of 3 series to 2019-12 and CEU4245210001 ended in 2017-12 (us_employment's shape), and each
+    series' last ds."""
+    live = pl.datetime_range(datetime(2016, 1, 1), datetime(2019, 12, 1), "1mo", eager=True)
+    gone = pl.datetime_range(datetime(2014, 1, 1), datetime(2017, 12, 1), "1mo", eager=True)
+    hist = pl.concat([pl.DataFrame({"unique_id": f"CEU{i:010d}", "ds": live, "y": [1000.0 + t for t in range(48)]})
+                      for i in range(3)] + [pl.DataFrame({"unique_id": "CEU4245210001", "ds": gone, "y": 1300.5})])
+    return hist, hist.group_by("unique_id").agg(pl.col("ds").max())
+
+
 @pytest.mark.parametrize("name", ["Retail Trade: Beer, Wine, and Liquor Stores", None])
 def test_an_ended_series_panel_title_stays_inside_the_figure(name):
     """Regression (ui29): an ended series' panel title said its name, its id and when it ended on one line, which ran
@@ -1349,11 +1359,7 @@ def test_an_ended_series_panel_title_stays_inside_the_figure(name):
     ended part is a line of its own and every drawn title lies inside the figure."""
     import matplotlib.pyplot as plt
 
-    live = pl.datetime_range(datetime(2016, 1, 1), datetime(2019, 12, 1), "1mo", eager=True)
-    gone = pl.datetime_range(datetime(2014, 1, 1), datetime(2017, 12, 1), "1mo", eager=True)
-    hist = pl.concat([pl.DataFrame({"unique_id": f"CEU{i:010d}", "ds": live, "y": [1000.0 + t for t in range(48)]})
-                      for i in range(3)] + [pl.DataFrame({"unique_id": "CEU4245210001", "ds": gone, "y": 1300.5})])
-    last = hist.group_by("unique_id").agg(pl.col("ds").max())
+    hist, last = _three_live_one_ended()
     fc = pl.concat([pl.DataFrame({"unique_id": u, "ds": pl.datetime_range(d, d.replace(year=d.year + 1), "1mo",
                                                                            eager=True)[1:4], "y_hat": 1.0})
                     for u, d in last.iter_rows()])
@@ -1383,11 +1389,7 @@ def test_the_forecast_plot_legend_stays_inside_the_figure_above_the_panels(ended
 
     from flowcast.columns import interval_cols
 
-    live = pl.datetime_range(datetime(2016, 1, 1), datetime(2019, 12, 1), "1mo", eager=True)
-    gone = pl.datetime_range(datetime(2014, 1, 1), datetime(2017, 12, 1), "1mo", eager=True)
-    hist = pl.concat([pl.DataFrame({"unique_id": f"CEU{i:010d}", "ds": live, "y": [1000.0 + t for t in range(48)]})
-                      for i in range(3)] + [pl.DataFrame({"unique_id": "CEU4245210001", "ds": gone, "y": 1300.5})])
-    last = hist.group_by("unique_id").agg(pl.col("ds").max())
+    hist, last = _three_live_one_ended()
     fc = pl.concat([pl.DataFrame({"unique_id": u, "ds": pl.datetime_range(d, d.replace(year=d.year + 1), "1mo",
                                                                            eager=True)[1:4], "y_hat": 1000.0})
                     for u, d in last.iter_rows()])

@@ -947,12 +947,9 @@ def test_a_verdict_s_compared_figures_print_apart_when_4_digits_read_them_the_sa
     assert d.degraded and any(says in r for r in d.reasons), d.reasons
 
 
-@pytest.mark.parametrize(("tz", "local"), [("Europe/Berlin", True), ("Etc/GMT-1", False), (None, False)])
-def test_seasonal_naive_of_sub_daily_data_in_a_zone_is_the_same_local_time_a_day_before(tz, local):
-    """Hourly data of Berlin's local daily pattern (y = 10 x the local hour), published at Berlin's midnight before
-    the spring change: the seasonal naive it is compared with takes Saturday's same local hour (error 0), as
-    `baseline_forecast` does; 24 UTC steps back are an hour off after 02:00 (error 10, 230 at 00:00, the day's wrap).
-    A fixed offset or no tz keeps 24 periods back."""
+def _berlin_hours() -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Hourly history of Berlin's local daily pattern (y = 10 x the local hour, UTC ds) from 27 March to 2 April 2024,
+    and seasonal naive's 24 forecasts published at 00:00 CET on 31 March (the spring change's night): its y."""
     start, as_of = datetime(2024, 3, 27), datetime(2024, 3, 30, 23)  # 00:00 CET on 31 March
     ds = pl.datetime_range(start, datetime(2024, 4, 2), "1h", eager=True, time_unit="us")
     hist = pl.DataFrame({"unique_id": "a", "ds": ds}).with_columns(
@@ -961,6 +958,16 @@ def test_seasonal_naive_of_sub_daily_data_in_a_zone_is_the_same_local_time_a_day
         pl.lit(as_of, pl.Datetime("us")).alias("as_of"), "unique_id", "ds",
         pl.int_range(1, pl.len() + 1, dtype=pl.Int32).alias("step"), pl.lit("seasonal_naive").alias("model"),
         pl.lit("seasonal_naive-v1").alias("model_version"), pl.col("y").alias("y_hat"))
+    return hist, fc
+
+
+@pytest.mark.parametrize(("tz", "local"), [("Europe/Berlin", True), ("Etc/GMT-1", False), (None, False)])
+def test_seasonal_naive_of_sub_daily_data_in_a_zone_is_the_same_local_time_a_day_before(tz, local):
+    """Hourly data of Berlin's local daily pattern (y = 10 x the local hour), published at Berlin's midnight before
+    the spring change: the seasonal naive it is compared with takes Saturday's same local hour (error 0), as
+    `baseline_forecast` does; 24 UTC steps back are an hour off after 02:00 (error 10, 230 at 00:00, the day's wrap).
+    A fixed offset or no tz keeps 24 periods back."""
+    hist, fc = _berlin_hours()
     out = score_realized(fc, hist, hist, dataset="toy", season_length=24, freq="1h", scored_at=datetime(2024, 4, 2),
                          tz=tz)
     assert out["step"].to_list() == list(range(1, 25))
@@ -975,14 +982,7 @@ def test_seasonal_naive_of_a_zone_is_not_scored_where_the_same_local_time_a_seas
     """revD46: Berlin hourly data with Saturday's 05:00 (CET) missing from the history: Sunday's 05:00 (CEST) has no
     value at the same local time a day before, so its seasonal naive is not scored (as a gap 24 periods back was not);
     it read 24 UTC hours back instead, Saturday's 04:00: a forecast `baseline_forecast` never publishes (error 10)."""
-    start, as_of = datetime(2024, 3, 27), datetime(2024, 3, 30, 23)  # 00:00 CET on 31 March
-    ds = pl.datetime_range(start, datetime(2024, 4, 2), "1h", eager=True, time_unit="us")
-    hist = pl.DataFrame({"unique_id": "a", "ds": ds}).with_columns(
-        y=pl.col("ds").dt.replace_time_zone("UTC").dt.convert_time_zone("Europe/Berlin").dt.hour().cast(pl.Float64) * 10)
-    fc = hist.filter((pl.col("ds") > as_of) & (pl.col("ds") <= as_of + timedelta(hours=24))).select(
-        pl.lit(as_of, pl.Datetime("us")).alias("as_of"), "unique_id", "ds",
-        pl.int_range(1, pl.len() + 1, dtype=pl.Int32).alias("step"), pl.lit("seasonal_naive").alias("model"),
-        pl.lit("seasonal_naive-v1").alias("model_version"), pl.col("y").alias("y_hat"))
+    hist, fc = _berlin_hours()
     gap = datetime(2024, 3, 30, 4)  # 05:00 CET on Saturday
     out = score_realized(fc, hist, hist.filter(pl.col("ds") != gap), dataset="toy", season_length=24, freq="1h",
                          scored_at=datetime(2024, 4, 2), tz="Europe/Berlin")
