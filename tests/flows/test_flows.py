@@ -463,7 +463,7 @@ def test_a_daily_schedule_on_monthly_data_publishes_only_when_something_is_new(p
     assert published.name == "forecast tiny 2019-09-01"
     # ui42: it said what it published, where its page's side panel read 'State Message: None'
     assert published.state.message == (f"Published {first['published_rows']:,} forecast rows from "
-                                       f"{first['model_version']}: tiny as of 2019-09-01")
+                                       f"{first['model']} ({first['model_version']}): tiny as of 2019-09-01")
     sent = events_named("flowcast.forecast.unchanged",
                         where=lambda e: e["resource"]["flowcast.as_of"] == "2019-09-02T00:00:00")
     assert sent and sent[0]["resource"]["prefect.resource.id"] == "flowcast.dataset.tiny"

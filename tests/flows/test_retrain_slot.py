@@ -308,7 +308,8 @@ def test_a_retrain_that_skips_its_slot_says_so_in_the_run_list(flow_kwargs, monk
     assert skipped.name == "retrain tiny 2019-07-01 03:00 UTC (skipped)" and "skipped" in skipped.tags
     assert done.name == "retrain tiny 2019-07-01 03:00 UTC" and "skipped" not in done.tags
     assert done.state.is_completed() and done.state.message == (  # ui42: what it published, not 'None'
-        f"Published {first['published_rows']:,} forecast rows from {first['model_version']}: tiny as of 2019-07-01 "
+        f"Published {first['published_rows']:,} forecast rows from {first['champion']} ({first['model_version']}): tiny as "
+        "of 2019-07-01 "
         "03:00 UTC")
 
 

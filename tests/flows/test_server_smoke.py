@@ -100,7 +100,7 @@ def test_served_forecast_deployment_runs_through_a_real_server(production_home, 
         (made,) = arts[artifact_key("receipt", "tiny")]
         receipt = {r["field"]: r["value"] for r in json.loads(made.data)}
         # the run's receipt: made by this run (the artifact's own page links it; the table has no bare id row)
-        assert receipt["published"].startswith("Published 24 forecast rows") and str(made.flow_run_id) == run_id
+        assert receipt["published"].startswith("24 forecast rows of 4 series of tiny") and str(made.flow_run_id) == run_id
         assert EmbeddedStore(Path(production_home["home"]) / "warehouse").has("tiny", as_of)
     finally:
         for p in reversed(procs):
