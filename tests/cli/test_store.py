@@ -192,8 +192,8 @@ def test_a_forecast_table_names_the_series_a_fallback_forecast(fallen, said):
      "(no 80% or 95% interval for new, newer, 2 of 3 series: the run's notes say why)"),
     ({"new": "95", "newer": "95"}, "(no 95% interval for new, newer, 2 of 3 series: the run's notes say why)"),
     # wordsB46: new lacks both levels, newer the 95% only: each said of its own series
-    ({"new": "80 95", "newer": "95"}, "(no 80% or 95% interval for new, 1 of 3 series; no 95% interval for newer, "
-     "1 of 3 series: the run's notes say why)"),
+    ({"new": "80 95", "newer": "95"}, ("(no 80% or 95% interval for new, 1 of 3 series; no 95% interval for newer, "
+     "1 of 3 series: the run's notes say why)")),
 ])
 def test_a_forecast_table_says_which_series_have_no_interval(lacks, said):
     """probe45: a series with no typical change to scale its widths by is published without bounds beside a
