@@ -506,6 +506,10 @@ def _bands_frame(lo80: list[float | None], lo95: list[float | None]) -> pl.DataF
     # cachedir46: too few calibration points for 95%: a constant series' zero width alone, the others' 80% drawn
     ([1.0] * 6, [1.0, 1.0, None, None, None, None],
      "with 80% and 95% intervals (no 95% interval for 2 of 3 series: b, c; the run's notes say why)"),
+    # wordsB46: one series lacks both levels, another the 95% only: each said of its own series
+    ([1.0, 1.0, None, None, 1.0, 1.0], [1.0, 1.0, None, None, None, None],
+     ("with 80% and 95% intervals (none for 1 of 3 series: b; no 95% interval for 1 of 3 series: c; the run's notes "
+     "say why)")),
 ])
 def test_the_plot_caption_says_which_series_have_no_interval(lo80, lo95, said):
     """The caption said 'with 80% and 95% intervals' where some series had none (probe45: a series without a typical

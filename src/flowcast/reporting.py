@@ -883,15 +883,33 @@ def plot_bands_text(forecasts: pl.DataFrame) -> str:
               and forecasts[f"y_hat_lo{lv}"].null_count() < forecasts.height]
     if not levels:
         return "without intervals"
-    bare = (forecasts.filter(pl.any_horizontal(pl.col(f"y_hat_lo{lv}").is_null() for lv in levels))
-            ["unique_id"].unique().sort().to_list())
     n = forecasts["unique_id"].n_unique()
-    named = f"{'e.g. ' if len(bare) > 3 else ''}{', '.join(md_id(u) for u in bare[:3])}"
-    # a level with too few calibration points is a constant series' zero width alone: the others lack that one only
-    lacking = [lv for lv in levels if forecasts[f"y_hat_lo{lv}"].null_count()]
-    none = "none" if lacking == levels else f"no {' or '.join(f'{lv}%' for lv in lacking)} interval"
-    some = f" ({none} for {len(bare):,} of {n:,} series: {named}; the run's notes say why)" if bare else ""
+    said = []
+    for lacking, bare in series_lacking(forecasts.sort("unique_id"), [str(lv) for lv in levels]):
+        # a level with too few calibration points is a constant series' zero width alone: the others lack it only
+        none = "none" if len(lacking) == len(levels) else f"no {' or '.join(f'{lv}%' for lv in lacking)} interval"
+        named = f"{'e.g. ' if len(bare) > 3 else ''}{', '.join(md_id(u) for u in bare[:3])}"
+        said.append(f"{none} for {len(bare):,} of {n:,} series: {named}")
+    some = f" ({'; '.join(said)}; the run's notes say why)" if said else ""
     return f"with {' and '.join(f'{lv}%' for lv in levels)} intervals{some}"
+
+
+def series_lacking(forecasts: pl.DataFrame, levels: Sequence[str]) -> list[tuple[list[str], list[Any]]]:
+    """The series without a bound of `levels` ('80', '95'), grouped by the levels they lack: `[(['80', '95'],
+    ['new']), (['95'], ['newer'])]`, those lacking more first, the ids in the order of `forecasts`, [] where every
+    series has them. A series with no typical change to scale its widths by lacks every level; one beside a level
+    its calibration had too few points for lacks that one only (a constant series keeps it): said of all the series
+    together, 'none for 2 of 3 series' was untrue of the one that had its 80% interval (wordsB46)."""
+    if not levels:
+        return []
+    lacks = (forecasts.group_by("unique_id", maintain_order=True)
+             .agg(pl.col(f"y_hat_lo{lv}").is_null().any().alias(lv) for lv in levels))
+    groups: dict[tuple[str, ...], list[Any]] = {}
+    for row in lacks.iter_rows(named=True):
+        lacked = tuple(lv for lv in levels if row[lv])
+        if lacked:
+            groups.setdefault(lacked, []).append(row["unique_id"])
+    return [(list(lacked), ids) for lacked, ids in sorted(groups.items(), key=lambda kv: -len(kv[0]))]
 
 
 def forecast_plot_caption(model: str, n_plot: int, n_series: int, forecasts: pl.DataFrame, ended: Sequence[Any],

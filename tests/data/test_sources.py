@@ -30,7 +30,7 @@ from flowcast.data.sources import (
     resolve_files,
     source_fingerprint,
 )
-from flowcast.errors import DataValidationError
+from flowcast.errors import DataValidationError, SourceUnavailableError
 
 
 def test_ingest_is_lazy_and_maps_columns(write_csv):
@@ -128,6 +128,25 @@ def test_a_source_removed_while_it_is_read_says_so_then_what_to_do(write_csv):
     assert warned == [(f"Source 't' changed while it was read: {path} (removed); the file was removed while it "
                       "was read: read again in 1 s (read 2 of 3)")]
     assert str(err.value) == f"source 't': file not found: {path}{NOT_FOUND_TODO}"
+
+
+def test_a_source_removed_and_put_back_at_every_read_is_said_so_at_the_end(write_csv):
+    """wordsB46: a file another program removed and put back at each read ended 'Another program replaces it again
+    and again', a change none of the reads saw. The end says what they saw."""
+    path = write_csv("id,date,val\na,2020-01-01,1\n")
+    source, text = make_source(path), path.read_text()
+
+    def removed_or_put_back() -> object:
+        if path.exists():
+            os.remove(path)  # a real removal: this read fails, file not found
+        else:
+            path.write_text(text)  # put back: this read succeeds, the file new since the first look
+        return ingest(source, None)
+
+    with pytest.raises(SourceUnavailableError) as err:
+        read_steadily(source, removed_or_put_back, lambda ingested: ingested, lambda _: None, sleep=lambda _: None)
+    assert f"{path} (removed). Another program removes it and puts it back again and again; nothing was published. " \
+        "Run the same command again once it stops changing" in str(err.value), err.value
 
 
 def test_parquet_native_types_and_integer_time(tmp_path):

@@ -1543,6 +1543,20 @@ def test_a_totals_row_is_quarantined_saying_what_it_is(write_csv, last, said):
     assert r.report.series_quarantined == []  # 'Summe' is no series whose every row was quarantined
 
 
+@pytest.mark.parametrize(("rows", "said"), [
+    # wordsB46: the first row of the check named, and not the totals row below it the run's summary asks about
+    ("2020-13-01,a,3\nTotal,,9\n", "- **time\\_unparsable**: 2 rows (a totals row?), e.g. source\\_row 2 (line 4 of "),
+    ("Total,,9\n2020-13-01,a,3\n", "- **time\\_unparsable**: 2 rows, e.g. source\\_row 2 (line 4 of "),  # asked once
+    ("2020-13-01,a,3\n", "- **time\\_unparsable**: 1 row, e.g. source\\_row 2 (line 4 of "),  # none to ask
+])
+def test_the_data_quality_report_asks_the_question_of_each_checks_rows(write_csv, rows, said):
+    """The data-quality artifact names each failed check's first row ("time '2020-13-01' ..."); the questions its
+    rows ask ('a totals row?', which the run's summary and log ask of the same data) it asks too, once."""
+    r = run_validate(write_csv("date,id,val\n2020-01-01,a,1\n2020-02-01,a,2\n" + rows))
+    (item,) = [line for line in r.report.to_markdown().splitlines() if line.startswith("- **time")]
+    assert item.startswith(said), item
+
+
 def test_the_report_keeps_the_question_each_checks_reasons_ask(write_csv):
     """msg40: the run's summary asks what the quarantined rows look like ('a totals row?'): per check, the questions
     its rows' reasons ask, the most frequent first (then the first in the file), at most 2; a reason asking none

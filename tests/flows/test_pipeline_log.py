@@ -162,7 +162,7 @@ def test_the_prepared_line_counts_points_and_says_one_imputed_point_in_the_singu
 @pytest.mark.parametrize(("version", "models", "named"), [
     ("hybrid-v1", ["hybrid"], "from hybrid (hybrid-v1) to"),  # it read 'from hybrid hybrid-v1'
     ("hybrid", ["hybrid", "naive"], "from hybrid to"),  # a version named as its model: once, as the receipt says it
-    (None, [], "from hybrid (baseline) to"),
+    (None, [], "from hybrid to"),  # wordsB46: it read 'hybrid (baseline)', the receipt and state message 'hybrid'
     # review46: every row its fallback's: the fallback, as the receipt names it (it read 'from hybrid (hybrid-v1)')
     ("hybrid-v1", ["naive"], "from naive, the fallback for every series (hybrid-v1 forecast none) to"),
 ])
@@ -182,7 +182,7 @@ def test_the_published_line_names_the_model_as_the_receipt_does(version, models,
                              model="hybrid", model_version=version, run_id="r-1", replaced_rows=0, content_hash="h",
                              location="/h/part-1.parquet", duckdb_path=Path("/h/forecasts.duckdb"), models=models)
     line = published_line(receipt, datetime(2019, 7, 1), "hybrid", version)
-    assert reporting.receipt_sentence(receipt).endswith(named.removesuffix(" to").replace(" (baseline)", "") + "."), \
+    assert reporting.receipt_sentence(receipt).endswith(named.removesuffix(" to") + "."), \
         reporting.receipt_sentence(receipt)
     assert line == (f"Published 1,776 forecast rows (148 series) of us_employment for as_of 2019-07-01 {named} "
                     "/h/part-1.parquet (DuckDB views in /h/forecasts.duckdb)")

@@ -236,22 +236,20 @@ def _bare_lines(group: Any, levels: list[str]) -> list[str]:
     """'(no 80% or 95% interval for new, 1 of 3 series: the run's notes say why)': the series without a bound of
     `levels`, published for others (probe45: a series with no typical change to scale its widths by, beside a constant
     series' zero-width interval; its '-' cells were said nothing of), naming the levels they lack ('no 95% interval':
-    a level with too few calibration points, which a constant series keeps). [] where every series has them."""
-    import polars as pl
+    a level with too few calibration points, which a constant series keeps), each group of series by the levels it
+    lacks ('(no 80% or 95% interval for new, 1 of 3 series; no 95% interval for newer, 1 of 3 series: ...)'; said of
+    all of them together, it was untrue of one, wordsB46). [] where every series has them."""
+    from flowcast.reporting import series_lacking
 
-    if not levels:
-        return []
-    bare = (group.filter(pl.any_horizontal(pl.col(f"y_hat_lo{lv}").is_null() for lv in levels))
-            ["unique_id"].unique(maintain_order=True).to_list())
-    if not bare:
-        return []
-    shown = ", ".join(map(id_text, bare[:5])) + (f" and {len(bare) - 5} more" if len(bare) > 5 else "")
-    # the levels they lack: a level its calibration had too few points for is a constant series' zero width alone,
-    # beside series that have the other level (cachedir46: 'no 80% or 95% interval' of series with an 80% one)
-    lacking = [lv for lv in levels if group[f"y_hat_lo{lv}"].is_null().any()]
-    line = (f"(no {' or '.join(lv + '%' for lv in lacking)} interval for {shown}, {len(bare):,} of "
-            f"{group['unique_id'].n_unique():,} series: the run's notes say why)")
-    return textwrap.wrap(line, 80)
+    n = group["unique_id"].n_unique()
+    said = []
+    # grouped by the levels they lack: a level its calibration had too few points for is a constant series' zero
+    # width alone, beside series that have the other level (cachedir46: 'no 80% or 95% interval' of series with one)
+    for lacking, bare in series_lacking(group, levels):
+        shown = ", ".join(map(id_text, bare[:5])) + (f" and {len(bare) - 5} more" if len(bare) > 5 else "")
+        said.append(f"no {' or '.join(lv + '%' for lv in lacking)} interval for {shown}, {len(bare):,} of {n:,} "
+                    "series")
+    return textwrap.wrap(f"({'; '.join(said)}: the run's notes say why)", 80) if said else []
 
 
 def _fallback_lines(group: Any) -> list[str]:

@@ -100,7 +100,7 @@ from flowcast.data.schemas import (
 )
 from flowcast.errors import DataValidationError, SourceUnavailableError
 from flowcast.timekeys import as_instant, as_of_on_ds, label_start, observed_through, wall_time
-from flowcast.wording import noun, plural
+from flowcast.wording import listed, noun, plural
 
 # a UTC offset: 'Z', '+01:00', '+0100', and '+01' (ISO-8601's hours alone, as PostgreSQL writes a timestamptz:
 # '2024-01-01 00:00:00+01'), or ' UTC' / ' GMT' (BigQuery's exports: '2024-01-01 00:00:00 UTC'); such a time was
@@ -316,6 +316,8 @@ def source_states(source: SourceConfig) -> dict[str, FileState | ObjectState | N
 
 
 REMOVED = " (removed)"  # how `changed_since` names a file gone since
+BACK = " (written: "  # ... one back since (gone at the first look)
+ADDED = " (added)"  # ... and one not there at the first look (a single file back where it was gone, or a new one)
 
 
 def changed_since(source: SourceConfig, before: dict[str, FileState | ObjectState | None]) -> list[str]:
@@ -331,11 +333,11 @@ def changed_since(source: SourceConfig, before: dict[str, FileState | ObjectStat
         if was == now_is:
             continue
         if f not in before:
-            out.append(f"{f} (added)")
+            out.append(f"{f}{ADDED}")
         elif now_is is None:
             out.append(f"{f}{REMOVED}")
         elif was is None:
-            out.append(f"{f} (written: {now_is[0]:,} bytes)")
+            out.append(f"{f}{BACK}{now_is[0]:,} bytes)")
         else:
             how = ("replaced by another object" if _is_url(f) else
                    "replaced by another file" if was[3] != now_is[3] else "written in place")
@@ -364,7 +366,8 @@ def read_steadily(source: SourceConfig, ingest_it: Callable[[], _Read], check: C
     rule for a run (`flows.common`), a command (`preprocess.prepare_data`: `flowcast validate`, `train`) and the
     checks `flowcast run`, `forecast` and `backfill` make before Prefect starts (`validate.nothing_to_run`,
     `nothing_observed_by`: their reads stop at the fault point below first). Raises SourceUnavailableError naming the files and what to do when they keep changing (a writer in place:
-    write a temp file and rename it; one that replaces it: run again once it stops). Test-only: FLOWCAST_FAULT=
+    write a temp file and rename it; one that replaces, removes, puts back or adds files: which of these every read
+    saw, and run again once it stops). Test-only: FLOWCAST_FAULT=
     source:ingested stops (SIGSTOP) or kills the process between the two reads of each attempt."""
     import time
 
@@ -373,6 +376,7 @@ def read_steadily(source: SourceConfig, ingest_it: Callable[[], _Read], check: C
     from flowcast.interrupts import fault_point, signals_seen
 
     changed: list[str] = []
+    seen: list[str] = []  # every change of every read: the end says what they were
     with signals_seen() as signals:
         for attempt in range(1, SOURCE_READS + 1):
             before = source_states(source)
@@ -389,6 +393,7 @@ def read_steadily(source: SourceConfig, ingest_it: Callable[[], _Read], check: C
             else:
                 if not (changed := changed_since(source, before)):
                     return ingested, checked
+            seen += changed
             if attempt < SOURCE_READS:
                 why = ("another program writes it" if any(not c.endswith(REMOVED) for c in changed) else
                        "the file was removed while it was read" if len(changed) == 1 else
@@ -398,11 +403,23 @@ def read_steadily(source: SourceConfig, ingest_it: Callable[[], _Read], check: C
                 (sleep or time.sleep)(attempt)
     todo = ("Another program writes it in place; nothing was published. Have it write a temp file and rename it into "
             "place (readers then see the old file or the new one, whole), and run the same command again"
-            if any("in place" in c for c in changed) else
-            "Another program replaces it again and again; nothing was published. Run the same command again once it "
-            "stops changing")
+            if any("in place" in c for c in seen) else
+            f"Another program {_changes_text(seen)} again and again; nothing was published. Run the same command "
+            "again once it stops changing")
     raise SourceUnavailableError(
         f"source {source.name!r} changed while it was read, {SOURCE_READS} times: {'; '.join(changed)}. {todo}")
+
+
+def _changes_text(changed: list[str]) -> str:
+    """What `changed_since`'s `changed` says another program did to a source, for the end of `read_steadily`:
+    'replaces it', 'removes it and puts it back' (a file there again where one was removed), 'adds files'. It said
+    'replaces it' of a file removed and put back only (wordsB46)."""
+    removed = any(c.endswith(REMOVED) for c in changed)
+    did = [said for said, seen in (
+        ("replaces it", any("replaced by" in c for c in changed)),
+        ("removes it", removed),
+        ("puts it back" if removed else "adds files", any(BACK in c or c.endswith(ADDED) for c in changed))) if seen]
+    return listed(did or ["changes it"])
 
 
 def _raise_stop(source: SourceConfig, error: BaseException, signals: set[int], warn: Callable[[str], None]) -> None:

@@ -225,6 +225,13 @@ class DataQualityReport:
                 f"{'; ' if self.rows_duplicate else ''}{duplicates_said(self.rows_duplicate, self.rows_valid)}; "
                 f"{self.n_series:,} series.**")
 
+    def _hints_said(self, check: str) -> str:
+        """' (a totals row? a note line?)': the questions the rows of `check` ask (`check_hints`, built by
+        `_check_hints`), as `checks_counted` says them, less one its example already asks; '' where none is left."""
+        example = self.check_examples.get(check, "")
+        asked = [h for h in self.check_hints.get(check, []) if f"({h}" not in example]
+        return f" ({' '.join(asked)})" if asked else ""
+
     def _range_text(self) -> str:
         """'2022-01-01 .. 2024-12-01' for dates; '2024-03-25 00:00 .. 2024-04-07 23:00 (UTC)' for instants
         (sub-daily ds are UTC instants, whatever the source's tz: it read '00:00:00 .. 23:00:00' unlabelled)."""
@@ -316,7 +323,9 @@ class DataQualityReport:
             # 'time_ambiguous | 2' never said that the source's ambiguous setting would keep those rows. A list, not a
             # table: the UI does not wrap a table's cells, and cut the example and its advice at the page's edge (ui31)
             lines += ["", "Failed checks (the rows quarantined), each with its first row:", ""]
-            lines += [f"- **{md_text(k)}**: {v:,} {noun(v, 'row')}"
+            # with the questions its rows ask ('a totals row?', `_check_hints`), as the run's summary and log ask them:
+            # the first row of '2020-13-01' named, the totals row below it was not (wordsB46)
+            lines += [f"- **{md_text(k)}**: {v:,} {noun(v, 'row')}{md_text(self._hints_said(k))}"
                       + (f", e.g. {md_text(e)}" if (e := self.check_examples.get(k)) else "")
                       for k, v in sorted(self.checks.items(), key=lambda kv: -kv[1])]
         if self.quarantine_path:

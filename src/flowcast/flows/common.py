@@ -1139,10 +1139,11 @@ def published_line(receipt: Any, as_of: datetime, model: str, model_version: str
 
 
 def _published_by(receipt: Any, model: str, model_version: str | None) -> str:
-    """Who made a publish's rows, as the receipt names it: 'hybrid (hybrid-v1)', 'naive (baseline)' without a version,
-    the fallback where every row is its (`reporting.all_fallback_text`)."""
+    """Who made a publish's rows, as the receipt names it: 'hybrid (hybrid-v1)', 'naive' without a version (the log
+    line and the event said 'naive (baseline)', the event's old wording, where the receipt and the state message say
+    'naive', wordsB46), the fallback where every row is its (`reporting.all_fallback_text`)."""
     return (reporting.all_fallback_text(model, model_version, receipt.models)
-            or (reporting.model_text(model, model_version) if model_version else f"{model} (baseline)"))
+            or reporting.model_text(model, model_version))
 
 
 def published_event_message(receipt: Any, model: str, model_version: str | None) -> str:
