@@ -19,6 +19,7 @@ from flowcast.data.schemas import DS_RAW, RAW_PREFIX
 from flowcast.data.sources import (
     _NO_ROWS_PROBE,
     FILE_INDEX,
+    _day_month_files,
     _day_month_per_file,
     _day_month_spaced_per_file,
     _nfc_batch,
@@ -1380,6 +1381,15 @@ def test_a_glob_mixing_day_and_month_first_files_is_decided_per_file(files, expe
     other files hold: read in one pass over the glob, not a query per file scanning every file (75 s of validating
     200 small files)."""
     assert _day_month_per_file(_glob_rows(files), "t", "1d", len(files)) == expected
+
+
+def test_a_globs_day_month_files_are_read_as_their_distinct_values():
+    """`_day_month_files` holds each day/month file's distinct values, all its profile reads, not every row of the
+    glob (10,000,000 rows were held at once); a file without a day/month date is left out."""
+    files = _day_month_files(_glob_rows({0: ["13/01/2024", "13/01/2024", " 02/01/2024"], 1: ["2024-01-01"] * 2,
+                                         2: ["01/13/2024"] * 3}), "t", 3)
+    assert {i: sorted(f.collect().get_column("t").to_list()) for i, f in files.items()} == {
+        0: [" 02/01/2024", "13/01/2024"], 2: ["01/13/2024"]}
 
 
 def test_a_file_settling_no_order_in_a_glob_takes_the_order_its_spacing_fits():

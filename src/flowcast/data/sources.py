@@ -1650,14 +1650,16 @@ def _day_month_files(raw: pl.LazyFrame, col: str, n_files: int) -> dict[int, pl.
     """The rows (column `col` alone) of each file of a glob holding a day/month date ('13/01/2024', '24/03/01'), by
     file index, read in one pass: a file without one settles no order (`_time_profile`). A query per file scanned
     every file of the glob each time (its filter on the file index is not pushed into the scans): 200 files of 30
-    rows took 24 s per ingest, and a command ingests up to 3 times. Unreadable rows (bytes that are not UTF-8): each
-    file's own query, whose profile says so."""
+    rows took 24 s per ingest, and a command ingests up to 3 times. Each file's distinct values alone, in one scan:
+    all its profile reads (maxima, any/all, distinct dates); every row of the glob was held, read in two scans (50
+    files of 200,000 dd/mm/yyyy rows: 66 s, now 20 s). Unreadable rows (bytes that are not UTF-8): each file's own
+    query, whose profile says so."""
     text = pl.col(col).cast(pl.Utf8).str.strip_chars()
     try:
-        dated = (raw.group_by(FILE_INDEX).agg(text.str.contains(DAY_MONTH_RE).any().alias("dm"))
-                 .filter(pl.col("dm")).select(FILE_INDEX).collect(engine="streaming").get_column(FILE_INDEX).to_list())
-        rows = (raw.filter(pl.col(FILE_INDEX).is_in(dated)).select(FILE_INDEX, col).collect(engine="streaming")
-                .partition_by(FILE_INDEX, as_dict=True) if dated else {})
+        distinct = raw.select(FILE_INDEX, col).unique().collect(engine="streaming")
+        dated = (distinct.group_by(FILE_INDEX).agg(text.str.contains(DAY_MONTH_RE).any().alias("dm"))
+                 .filter(pl.col("dm")).get_column(FILE_INDEX).to_list())
+        rows = distinct.filter(pl.col(FILE_INDEX).is_in(dated)).partition_by(FILE_INDEX, as_dict=True) if dated else {}
     except pl.exceptions.PolarsError:
         return {i: raw.filter(pl.col(FILE_INDEX) == i) for i in range(n_files)}
     return {i: rows[(i,)].lazy() for i in sorted(dated) if (i,) in rows}
