@@ -307,12 +307,15 @@ def test_seasonal_naive_takes_the_first_of_an_autumn_wall_time_that_repeats():
     assert -1.0 not in fc["y_hat"].to_list()
 
 
-@pytest.mark.parametrize(("tz", "end"), [
+_NO_CHANGE = [
     ("Etc/GMT-1", datetime(2024, 3, 31, 12)),  # a fixed offset across Berlin's change: no change
     ("UTC", datetime(2024, 3, 31, 12)),
     (_BERLIN, datetime(2024, 7, 10, 5)),  # no change near the data
     ("Asia/Kolkata", datetime(2024, 3, 31, 12)),  # +05:30 all year
-])
+]
+
+
+@pytest.mark.parametrize(("tz", "end"), _NO_CHANGE)
 def test_seasonal_naive_of_a_zone_without_a_change_is_by_position(tz, end):
     """Ragged series, one shorter than a season (naive): the same forecasts as without a tz, value for value."""
     td = _hourly_td({"a": end, "b": end - timedelta(hours=5), "c": end}, tz, days=3)
@@ -334,3 +337,78 @@ def test_a_series_shorter_than_a_season_stays_naive_across_a_change():
     td = dataclasses.replace(td, frame=td.frame.filter(pl.col("ds") > end - timedelta(hours=23)))
     fc = baseline_forecast("seasonal_naive", td)
     assert fc["y_hat"].unique().to_list() == [td.frame["y"][-1]]
+
+
+# ------------------------------------------------------------------------ seasonal indices on the local clock
+_SEASONAL_MEMBERS = ("theta", "damped", "dotm", "arima")
+_PEAK_HOUR = 18  # the local hour of the daily peak of `_peaked`
+
+
+def _member_forecast(name: str, td: TrainingData) -> pl.DataFrame:
+    """unique_id, ds, step, y_hat of a statistical member that takes seasonal indices (baselines or stats)."""
+    from flowcast.models.stats import statistical_forecast
+
+    return baseline_forecast(name, td) if name in BASELINES else statistical_forecast(name, td)  # type: ignore[arg-type]
+
+
+def _peaked(td: TrainingData, level: float) -> TrainingData:
+    """td with y a daily profile of Berlin's clock: level + its hour, plus 40 at 18:00 (every value is negative
+    for level -100: additive indices; positive for 100: multiplicative)."""
+    hour = local_wall(pl.col("ds"), _BERLIN).dt.hour().cast(pl.Float64)
+    frame = td.frame.with_columns(y=level + hour + pl.when(hour == _PEAK_HOUR).then(40.0).otherwise(0.0))
+    return dataclasses.replace(td, frame=frame)
+
+
+def _peak_hours(fc: pl.DataFrame) -> list[int]:
+    """The local hour (Berlin) of the largest forecast of each local day whose forecast has 17:00 to 19:00."""
+    wall = local_wall(pl.col("ds"), _BERLIN)
+    days = fc.with_columns(wall=wall, day=wall.dt.date(), around=(wall.dt.hour() - _PEAK_HOUR).abs() <= 1)
+    tops = days.group_by("day").agg(pl.col("around").sum(), pl.col("wall").sort_by("y_hat").last().alias("top"))
+    return tops.filter(pl.col("around") == 3).sort("day")["top"].dt.hour().to_list()
+
+
+@pytest.mark.parametrize("name", _SEASONAL_MEMBERS)
+@pytest.mark.parametrize("level", [100.0, -100.0])
+@pytest.mark.parametrize("end", [
+    datetime(2024, 3, 31, 12),  # a day and a half after the spring change: the history mostly CET
+    datetime(2024, 3, 30, 12),  # the spring change inside the horizon
+    datetime(2024, 10, 27, 12),  # after the autumn change: the history mostly CEST
+    datetime(2024, 10, 26, 12),  # the autumn change inside the horizon
+])
+def test_seasonal_indices_follow_the_local_clock_across_a_daylight_saving_change(name, level, end):
+    """Ten days of an hourly Berlin series peaking at 18:00 local time: after a change each forecast day peaks at
+    18:00 local time. The indices spaced 24 steps apart put the peak at 19:00 (spring) or 17:00 (autumn) local
+    time for the rest of the series, as without a tz."""
+    td = _peaked(_hourly_td({"be": end}, _BERLIN, days=10, horizon=48), level)
+    fc = _member_forecast(name, td)
+    assert fc.height == 48 and fc["y_hat"].null_count() == 0
+    assert _peak_hours(fc) == [_PEAK_HOUR, _PEAK_HOUR]
+    utc = _member_forecast(name, dataclasses.replace(td, meta=dataclasses.replace(td.meta, tz=None)))
+    assert _peak_hours(utc) != _peak_hours(fc)  # the case crosses a change: by position the peak is an hour off
+
+
+@pytest.mark.parametrize("name", _SEASONAL_MEMBERS)
+@pytest.mark.parametrize(("tz", "end"), _NO_CHANGE)
+def test_seasonal_indices_of_a_zone_without_a_change_are_by_position(name, tz, end):
+    """Ragged seasonal series, one too short for seasonal indices: the same forecasts as without a tz, to the
+    last bit."""
+    td = _hourly_td({"a": end, "b": end - timedelta(hours=5), "c": end}, tz, days=3)
+    short = (pl.col("unique_id") != "c") | (pl.col("ds") > end - timedelta(hours=30))
+    td = dataclasses.replace(td, frame=td.frame.filter(short).with_columns(
+        y=100 + pl.col("y") + pl.int_range(pl.len()).over("unique_id") / 10))
+    fc = _member_forecast(name, td)
+    assert fc.equals(_member_forecast(name, dataclasses.replace(td, meta=dataclasses.replace(td.meta, tz=None))))
+
+
+@pytest.mark.parametrize("name", _SEASONAL_MEMBERS)
+def test_a_series_of_a_block_that_no_change_moved_keeps_its_forecast_to_the_last_bit(name):
+    """One block: a series across the spring change (its indices by the local clock) and one that ended a week
+    before it (horizon included): the second's forecast is the one the same block gets without a tz, value for
+    value."""
+    td = _peaked(_hourly_td({"moved": datetime(2024, 3, 31, 12), "still": datetime(2024, 3, 24, 12)}, _BERLIN,
+                            days=10, horizon=48), 100.0)
+    fc = _member_forecast(name, td)
+    plain = _member_forecast(name, dataclasses.replace(td, meta=dataclasses.replace(td.meta, tz=None)))
+    assert fc.filter(pl.col("unique_id") == "still").equals(plain.filter(pl.col("unique_id") == "still"))
+    assert not fc.equals(plain)
+    assert _peak_hours(fc.filter(pl.col("unique_id") == "moved")) == [_PEAK_HOUR, _PEAK_HOUR]

@@ -28,7 +28,7 @@ import numpy as np
 import polars as pl
 
 from flowcast.data.calendar import local_season_us
-from flowcast.timekeys import season_ago_local
+from flowcast.timekeys import local_wall, season_ago_local
 
 if TYPE_CHECKING:
     from flowcast.data.training_data import TrainingData
@@ -51,7 +51,7 @@ def baseline_forecast(name: BaselineName, td: TrainingData, horizon: int | None 
     h = int(horizon or td.meta.horizon)
     fut = td.future_frame(h).select("unique_id", "ds", "step")
     if name in ("theta", "damped"):
-        return _blockwise(td, fut, h, theta_matrix if name == "theta" else damped_matrix)
+        return _blockwise(td, fut, h, theta_matrix if name == "theta" else damped_matrix, clock=True)
     m = td.meta.season_length if name == "seasonal_naive" else 1
     out = _positional_naive(td, fut, m)
     season_us = local_season_us(td.meta.freq, td.meta.tz, m) if name == "seasonal_naive" else None
@@ -110,27 +110,86 @@ def _same_local_time(td: TrainingData, fc: pl.DataFrame, m: int, season_us: int)
 _SERIES_BLOCK = 2048  # series per block: bounds the [series, steps] and [series, alphas or grid] arrays
 
 
-def _matrices(td: TrainingData) -> Iterator[tuple[pl.DataFrame, np.ndarray, np.ndarray]]:
-    """(block's series (unique_id, y list), right-aligned NaN-padded rows y [S, N], lengths [S])
-    for blocks of at most _SERIES_BLOCK series."""
+def _matrices(td: TrainingData, extra: pl.DataFrame | None = None
+              ) -> Iterator[tuple[pl.DataFrame, np.ndarray, np.ndarray]]:
+    """(block's series (unique_id, y list, and the columns of `extra`, a frame by unique_id), right-aligned
+    NaN-padded rows y [S, N], lengths [S]) for blocks of at most _SERIES_BLOCK series."""
     per = td.frame.group_by("unique_id", maintain_order=True).agg(pl.col("y").cast(pl.Float64))
+    if extra is not None:
+        per = per.join(extra, on="unique_id", how="left", maintain_order="left")
     for b in range(0, per.height, _SERIES_BLOCK):
         part = per.slice(b, _SERIES_BLOCK)
         lengths = part["y"].list.len().to_numpy().astype(np.int64)
-        S, N = part.height, int(lengths.max())
-        y = np.full((S, N), np.nan)  # right-aligned: NaN before each series' first row
-        flat = part["y"].explode().to_numpy().astype(np.float64)
-        within = np.arange(len(flat)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-        y[np.repeat(np.arange(S), lengths), N - np.repeat(lengths, lengths) + within] = flat
+        y = _right_aligned(part["y"], lengths, np.full((part.height, int(lengths.max())), np.nan))
         yield part, y, lengths
 
 
-def _blockwise(td: TrainingData, fut: pl.DataFrame, h: int, method) -> pl.DataFrame:
-    """Run `method(y [S, N], n [S], h, m) -> [S, h]` over blocks of series; rows of `fut`."""
+def _right_aligned(lists: pl.Series, lengths: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """`out` [S, N] with row s's last lengths[s] columns set to the values of lists[s] (a list of that length)."""
+    S, N = out.shape
+    flat = lists.explode().to_numpy().astype(out.dtype)
+    within = np.arange(len(flat)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    out[np.repeat(np.arange(S), lengths), N - np.repeat(lengths, lengths) + within] = flat
+    return out
+
+
+@dataclass(frozen=True)
+class Slots:
+    """Each period's place in the season on the local clock, for right-aligned rows [S, N] and the h steps after
+    them [S, h]: where the clock's offset does not change, column % m and (N + step - 1) % m, as by position; a
+    column before a change of offset (the history's) is one place further or back (an hour of a daily season of
+    hours), so that every column at the same local time shares a place. `_deseasonalise` takes its indices by it."""
+
+    past: np.ndarray
+    ahead: np.ndarray
+
+
+def _clock_step_us(td: TrainingData) -> int | None:
+    """The microseconds of a period where seasonal indices go by the local clock: sub-daily data of a zone whose
+    season is whole days (`local_season_us`: 24 hours, a week of hours); None otherwise (by position)."""
+    m = td.meta.season_length
+    season_us = local_season_us(td.meta.freq, td.meta.tz, m) if m > 1 else None
+    return season_us // m if season_us is not None and season_us % m == 0 else None
+
+
+def _clock_periods(td: TrainingData, fut: pl.DataFrame, step_us: int) -> pl.DataFrame:
+    """unique_id, __past (each history row's periods of local wall time after the series' last ds: 0 at it, -24
+    a day before on an hourly grid of Berlin's clock, whether 23, 24 or 25 instants back), __ahead (each future
+    step's, in step order: 1..h where the offset does not change). Floored: an offset change that is not a whole
+    number of periods puts a period with the one before it."""
+    tz = td.meta.tz
+
+    def periods(ds: pl.Expr, last: pl.Expr) -> pl.Expr:
+        return (local_wall(ds, tz) - local_wall(last, tz)).dt.total_microseconds() // step_us
+
+    past = td.frame.group_by("unique_id", maintain_order=True).agg(
+        periods(pl.col("ds"), pl.col("ds").last()).alias("__past"), pl.col("ds").last().alias("__last"))
+    ahead = fut.sort("unique_id", "step").join(past.select("unique_id", "__last"), on="unique_id").group_by(
+        "unique_id", maintain_order=True).agg(periods(pl.col("ds"), pl.col("__last")).alias("__ahead"))
+    return past.drop("__last").join(ahead, on="unique_id", how="left", maintain_order="left")
+
+
+def _slots(part: pl.DataFrame, lengths: np.ndarray, N: int, h: int, m: int) -> Slots:
+    """The `Slots` of a block of `_matrices` whose part has `_clock_periods`' columns: the series' last column
+    N - 1 keeps its place by position, every other column and step its periods of local wall time from it."""
+    positional = np.broadcast_to(np.arange(N) - (N - 1), (part.height, N))  # the padding: as by position
+    past = _right_aligned(part["__past"], lengths, positional.astype(np.int64))
+    ahead = np.stack(part["__ahead"].to_list()).astype(np.int64) if part.height else np.zeros((0, h), np.int64)
+    return Slots((N - 1 + past) % m, (N - 1 + ahead) % m)
+
+
+def _blockwise(td: TrainingData, fut: pl.DataFrame, h: int, method, clock: bool = False) -> pl.DataFrame:
+    """Run `method(y [S, N], n [S], h, m) -> [S, h]` over blocks of series; rows of `fut`. `clock`: `method`
+    takes `slots=` (`Slots`, for `_deseasonalise`), given where the season follows the local clock
+    (`_clock_step_us`); without a tz, or with a season of periods, it is called without them, by position."""
+    m = td.meta.season_length
+    step_us = _clock_step_us(td) if clock else None
+    extra = _clock_periods(td, fut, step_us) if step_us is not None else None
     blocks = []
-    for part, y, lengths in _matrices(td):
+    for part, y, lengths in _matrices(td, extra):
         S = part.height
-        f = method(y, lengths, h, td.meta.season_length)  # [S, h]
+        kw = {} if extra is None else {"slots": _slots(part, lengths, y.shape[1], h, m)}
+        f = method(y, lengths, h, m, **kw)  # [S, h]
         blocks.append(pl.DataFrame({
             "unique_id": part["unique_id"].gather(np.repeat(np.arange(S), h)),
             "step": pl.Series(np.tile(np.arange(1, h + 1), S), dtype=pl.Int32),
@@ -141,10 +200,10 @@ def _blockwise(td: TrainingData, fut: pl.DataFrame, h: int, method) -> pl.DataFr
     return fut.join(out, on=["unique_id", "step"], how="left").sort("unique_id", "step")
 
 
-def theta_matrix(y: np.ndarray, n: np.ndarray, h: int, m: int) -> np.ndarray:
+def theta_matrix(y: np.ndarray, n: np.ndarray, h: int, m: int, slots: Slots | None = None) -> np.ndarray:
     """Theta forecasts [S, h] for right-aligned, NaN-padded rows y [S, N] of lengths n [S]."""
     S, N = y.shape
-    x, fseas = _deseasonalise(y, n, h, m)
+    x, fseas = _deseasonalise(y, n, h, m, slots)
     # simple exponential smoothing for every alpha at once, its initial level l0 chosen too (as ets
     # does): the one-step errors are linear in l0, e_t = a_t - c_t * l0 (a_t: the errors from l0 = 0,
     # c_t = (1 - alpha)^(updates before t)), so the best l0 per alpha has a closed form
@@ -179,10 +238,10 @@ def theta_matrix(y: np.ndarray, n: np.ndarray, h: int, m: int) -> np.ndarray:
     return fseas.restore(lvl[:, None] + drift)
 
 
-def damped_matrix(y: np.ndarray, n: np.ndarray, h: int, m: int) -> np.ndarray:
+def damped_matrix(y: np.ndarray, n: np.ndarray, h: int, m: int, slots: Slots | None = None) -> np.ndarray:
     """Damped-trend forecasts [S, h] for right-aligned, NaN-padded rows y [S, N] of lengths n [S]."""
     S, N = y.shape
-    x, fseas = _deseasonalise(y, n, h, m)
+    x, fseas = _deseasonalise(y, n, h, m, slots)
     start = N - n
     # initial level and trend: least squares line through the first observations of each series
     k = np.arange(_DAMPED_INIT)[None, :]  # [1, K]
@@ -227,13 +286,19 @@ class Seasons:
         return f * self.mul + self.add
 
 
-def _deseasonalise(y: np.ndarray, n: np.ndarray, h: int, m: int) -> tuple[np.ndarray, Seasons]:
+def _deseasonalise(y: np.ndarray, n: np.ndarray, h: int, m: int,
+                   slots: Slots | None = None) -> tuple[np.ndarray, Seasons]:
     """(the seasonally adjusted y [S, N], the indices of the next h steps) for the series that pass the 90%
     seasonality test at lag m (with two full seasons): classical multiplicative decomposition when every value
     is positive, additive otherwise (as statsforecast's Theta switches); untouched for the rest. A seasonal series
     with a value at or below 0 (temperatures, net flows, losses; power that is 0 at night) was forecast without
-    its seasonality: a ratio to a level that crosses 0 means nothing."""
+    its seasonality: a ratio to a level that crosses 0 means nothing. Each column and step takes the index of its
+    place in the season: column % m, or its place on the local clock (`slots`: sub-daily data of a zone, whose
+    hours after a daylight-saving change keep their own indices, where m columns back are an hour off); the
+    seasonality test and the moving average stay by position."""
     S, N = y.shape
+    if slots is None:
+        slots = Slots(np.broadcast_to(np.arange(N) % m, (S, N)), np.broadcast_to(np.arange(N, N + h) % m, (S, h)))
     seas, fseas = np.ones((S, N)), np.ones((S, h))
     shift, fshift = np.zeros((S, N)), np.zeros((S, h))
     if m > 1 and N > 0:
@@ -245,9 +310,9 @@ def _deseasonalise(y: np.ndarray, n: np.ndarray, h: int, m: int) -> tuple[np.nda
         for rows, additive, (past, ahead) in ((seasonal & positive, False, (seas, fseas)),
                                               (seasonal & ~positive, True, (shift, fshift))):
             if rows.any():
-                idx = _seasonal_indices(y[rows], m, additive=additive)  # [S', m], by column % m
-                past[rows] = idx[:, np.arange(N) % m]
-                ahead[rows] = idx[:, np.arange(N, N + h) % m]
+                idx = _seasonal_indices(y[rows], m, additive=additive, phase=slots.past[rows])  # [S', m]
+                past[rows] = np.take_along_axis(idx, slots.past[rows], axis=1)
+                ahead[rows] = np.take_along_axis(idx, slots.ahead[rows], axis=1)
     return y / seas - shift, Seasons(fseas, fshift)
 
 
@@ -260,10 +325,11 @@ def _acf(y: np.ndarray, max_lag: int) -> np.ndarray:
     return np.stack([(d[:, k:] * d[:, :-k]).sum(axis=1) / den for k in range(1, max_lag + 1)], axis=1)
 
 
-def _seasonal_indices(y: np.ndarray, m: int, additive: bool = False) -> np.ndarray:
-    """Classical seasonal indices [S, m] (column p: rows whose column % m == p): the mean ratio of y to its
-    centred moving average (2 x m for even m), normalised to mean 1; `additive`: the mean difference from it,
-    normalised to mean 0."""
+def _seasonal_indices(y: np.ndarray, m: int, additive: bool = False, phase: np.ndarray | None = None) -> np.ndarray:
+    """Classical seasonal indices [S, m] (column p: the columns whose column % m == p, or, given `phase` [S, N],
+    whose phase is p): the mean ratio of y to its centred moving average (2 x m for even m), normalised to mean 1;
+    `additive`: the mean difference from it, normalised to mean 0. A row whose phases are its columns % m gets
+    the same indices as without `phase`, to the last bit."""
     S, N = y.shape
     w = np.r_[0.5, np.ones(m - 1), 0.5] / m if m % 2 == 0 else np.ones(m) / m
     half = len(w) // 2
@@ -271,10 +337,18 @@ def _seasonal_indices(y: np.ndarray, m: int, additive: bool = False) -> np.ndarr
     for t in range(half, N - half):
         trend[:, t] = y[:, t - half : t + half + 1] @ w  # NaN where the window leaves the series
     ratio = y - trend if additive else y / trend
-    phase = np.arange(N) % m
+    by_column = np.arange(N) % m
     with warnings.catch_warnings():  # a phase without any ratio (short series) is a NaN, handled below
         warnings.simplefilter("ignore", RuntimeWarning)
-        idx = np.stack([np.nanmean(ratio[:, phase == p], axis=1) for p in range(m)], axis=1)
+        idx = np.stack([np.nanmean(ratio[:, by_column == p], axis=1) for p in range(m)], axis=1)
+    moved = np.zeros(S, dtype=bool) if phase is None else (phase != by_column).any(axis=1)
+    if phase is not None and moved.any():  # rows whose clock changed its offset: each phase's mean finite ratio
+        r, k = ratio[moved], int(moved.sum())
+        finite = np.isfinite(r)
+        key = (np.arange(k)[:, None] * m + phase[moved])[finite]  # (row, phase) -> row * m + phase
+        sums, counts = np.bincount(key, r[finite], k * m), np.bincount(key, minlength=k * m)
+        with np.errstate(invalid="ignore", divide="ignore"):  # a phase without any ratio: NaN, handled below
+            idx[moved] = (sums / counts).reshape(k, m)
     if additive:
         idx = np.where(np.isfinite(idx), idx, 0.0)
         return idx - idx.mean(axis=1, keepdims=True)

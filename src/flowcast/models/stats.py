@@ -67,7 +67,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
-from flowcast.models.baselines import _deseasonalise
+from flowcast.models.baselines import Slots, _deseasonalise
 
 if TYPE_CHECKING:
     from flowcast.data.training_data import TrainingData
@@ -77,10 +77,10 @@ _DOTM_THETAS = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 6.0)
 DOTM_GRID = np.array([(a, t) for a in _DOTM_ALPHAS for t in _DOTM_THETAS])  # [G, 2] (alpha, theta)
 
 
-def dotm_matrix(y: np.ndarray, n: np.ndarray, h: int, m: int) -> np.ndarray:
+def dotm_matrix(y: np.ndarray, n: np.ndarray, h: int, m: int, slots: Slots | None = None) -> np.ndarray:
     """Dynamic optimised Theta forecasts [S, h] for right-aligned, NaN-padded rows y [S, N]."""
     S, N = y.shape
-    x, fseas = _deseasonalise(y, n, h, m)
+    x, fseas = _deseasonalise(y, n, h, m, slots)
     start = N - n  # first column of each series
     alpha, theta = DOTM_GRID[:, 0][None, :], DOTM_GRID[:, 1][None, :]  # [1, G] each
     k = 1 - 1 / theta  # [1, G]
@@ -197,11 +197,11 @@ def _ar_fit(z: np.ndarray, p: int, drift: bool) -> tuple[np.ndarray, np.ndarray]
     return aicc, coef
 
 
-def arima_matrix(y: np.ndarray, n: np.ndarray, h: int, m: int) -> np.ndarray:
+def arima_matrix(y: np.ndarray, n: np.ndarray, h: int, m: int, slots: Slots | None = None) -> np.ndarray:
     """ARIMA(p, 1, 0) [+ drift] forecasts [S, h], p and drift by AICc, for right-aligned, NaN-padded
     rows y [S, N]; a series too short for any fit (or with one observation) gets its last value."""
     S, N = y.shape
-    x, fseas = _deseasonalise(y, n, h, m)
+    x, fseas = _deseasonalise(y, n, h, m, slots)
     rows = np.arange(S)
     last_col = np.where(np.isfinite(x), np.arange(N)[None, :], -1).max(axis=1) if N else np.full(S, -1)
     last = x[rows, np.clip(last_col, 0, max(N - 1, 0))] if N else np.full(S, np.nan)
@@ -439,6 +439,7 @@ INTERMITTENT_MODELS: tuple[str, ...] = ("croston", "tsb", "adida")  # added to i
 
 _MATRICES = {"dotm": dotm_matrix, "drift": drift_matrix, "arima": arima_matrix, "glin": glin_matrix,
              "croston": croston_matrix, "tsb": tsb_matrix, "adida": adida_matrix}
+_SEASONAL_INDICES = frozenset({"dotm", "arima"})  # those that `_deseasonalise`: their `slots` follow the local clock
 STATISTICAL_MODELS: tuple[str, ...] = tuple(_MATRICES)  # read by flowcast.models.recipes.statistical_models
 
 
@@ -459,4 +460,4 @@ def statistical_forecast(name: str, td: TrainingData, horizon: int | None = None
             xtx, xty, count = xtx + a, xty + b, count + c
         coef = glin_coefficients(xtx, xty, count)
         return _blockwise(td, fut, h, lambda y, n, h_, m_: glin_predict(y, n, h_, m_, coef))
-    return _blockwise(td, fut, h, _MATRICES[name])
+    return _blockwise(td, fut, h, _MATRICES[name], clock=name in _SEASONAL_INDICES)
