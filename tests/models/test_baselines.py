@@ -339,6 +339,31 @@ def test_a_series_shorter_than_a_season_stays_naive_across_a_change():
     assert fc["y_hat"].unique().to_list() == [td.frame["y"][-1]]
 
 
+def test_a_local_time_before_the_first_row_keeps_its_value_by_position():
+    """24 rows of Berlin's clock ending after the autumn change span 23 local hours: Sunday's 14:00 a day before
+    (Saturday's) is before the first row, and no earlier row exists: 14:00 takes the value by position (the
+    first row, Saturday's 15:00), every other hour its own of the day before."""
+    end = datetime(2024, 10, 27, 12)  # 13:00 CET
+    td = _hourly_td({"be": end}, _BERLIN)
+    td = dataclasses.replace(td, frame=td.frame.filter(pl.col("ds") > end - timedelta(hours=24)))
+    fc = baseline_forecast("seasonal_naive", td).with_columns(expected=_berlin_pattern(pl.col("ds")),
+                                                                wall=local_wall(pl.col("ds"), _BERLIN))
+    off = fc.filter(pl.col("y_hat") != pl.col("expected"))
+    assert off["step"].to_list() == [1, 25] and off["wall"].dt.hour().to_list() == [14, 14]
+    assert off["y_hat"].to_list() == [td.frame["y"][0]] * 2 == [150.0] * 2
+
+
+def test_an_offset_change_of_part_of_a_period_keeps_the_values_by_position():
+    """Lord Howe's clock moves by half an hour: hourly rows are at :00 of its summer time and :30 of its winter
+    time, so after the April change no row a day before is at the same local time (the nearest earlier one is
+    half a year back): every step takes its value by position, 24 periods back."""
+    td = _hourly_td({"lh": datetime(2024, 4, 7, 12)}, "Australia/Lord_Howe")  # the change: 6 April 15:00 UTC
+    td = dataclasses.replace(td, frame=td.frame.with_columns(y=pl.int_range(pl.len()).cast(pl.Float64)))
+    fc = baseline_forecast("seasonal_naive", td)
+    assert fc.equals(baseline_forecast("seasonal_naive", dataclasses.replace(
+        td, meta=dataclasses.replace(td.meta, tz=None))))
+    assert fc["y_hat"].null_count() == 0
+
 # ------------------------------------------------------------------------ seasonal indices on the local clock
 _SEASONAL_MEMBERS = ("theta", "damped", "dotm", "arima")
 _PEAK_HOUR = 18  # the local hour of the daily peak of `_peaked`
@@ -348,7 +373,7 @@ def _member_forecast(name: str, td: TrainingData) -> pl.DataFrame:
     """unique_id, ds, step, y_hat of a statistical member that takes seasonal indices (baselines or stats)."""
     from flowcast.models.stats import statistical_forecast
 
-    return baseline_forecast(name, td) if name in BASELINES else statistical_forecast(name, td)  # type: ignore[arg-type]
+    return baseline_forecast(name, td) if name in BASELINES else statistical_forecast(name, td)
 
 
 def _peaked(td: TrainingData, level: float) -> TrainingData:

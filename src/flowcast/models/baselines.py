@@ -14,7 +14,9 @@ damped: exponential smoothing with an additive damped trend (ETS(A,Ad,N), Gardne
 on the same deseasonalised series: alpha, beta and phi on a grid (phi = 1, an undamped trend, is
 one of its points), chosen by in-sample one-step squared error; level and trend start from a
 straight line through the first 10 observations.
-Both are vectorised over all series in numpy, in blocks of series.
+Both are vectorised over all series in numpy, in blocks of series. On sub-daily data of a time zone with a season
+of whole days, their seasonal indices (and those of `stats`' dotm and arima) go by the local clock (`Slots`): each
+local hour of the day its own index across a daylight-saving change, where m columns back are an hour off.
 """
 
 from __future__ import annotations
@@ -85,9 +87,16 @@ def _same_local_time(td: TrainingData, fc: pl.DataFrame, m: int, season_us: int)
     """`fc` (seasonal naive by position) with each step of a series of at least m observations taking the value
     at the same LOCAL time (`td.meta.tz`) one season (`season_us` microseconds of wall time) earlier, as many seasons
     back as it takes to reach the history (`timekeys.season_ago_local`): after a daylight-saving change the local
-    hours keep their values, where m instants back are an hour off. A step whose time is not in the history (an
-    offset that is not a whole number of periods) keeps its value by position; a zone whose offset does not change
-    over the span gives the same values as by position."""
+    hours keep their values, where m instants back are an hour off. A step whose source has no row keeps its value
+    by position; a zone whose offset does not change over the span gives the same values as by position.
+
+    Why position, not the nearest earlier row at the same local time: `td.frame` is each series on its regular
+    grid without a hole (preprocessing imputes a gap or starts the series after it), so a source without a row
+    is either (1) before the series' first row: a series of m rows whose first season spans fewer local hours
+    (24 rows across an autumn change are 23 hours of its clock), with no earlier row at all; or (2) off the grid:
+    an offset change that is not a whole number of periods (Lord Howe's half hour in hourly data), where no row
+    since that change is at this local time, the nearest earlier one is from before the change before it (months
+    back), and the row m periods back is within a period of that time of day."""
     tz = td.meta.tz
     assert tz is not None
     hist = td.frame.group_by("unique_id").agg(pl.col("ds").max().alias("__last"), pl.len().alias("__n"))
