@@ -379,35 +379,40 @@ def _member_forecast(name: str, td: TrainingData) -> pl.DataFrame:
 def _peaked(td: TrainingData, level: float) -> TrainingData:
     """td with y a daily profile of Berlin's clock: level + its hour, plus 40 at 18:00 (every value is negative
     for level -100: additive indices; positive for 100: multiplicative)."""
-    hour = local_wall(pl.col("ds"), _BERLIN).dt.hour().cast(pl.Float64)
-    frame = td.frame.with_columns(y=level + hour + pl.when(hour == _PEAK_HOUR).then(40.0).otherwise(0.0))
+    wall = local_wall(pl.col("ds"), _BERLIN)
+    peak = (wall.dt.hour() == _PEAK_HOUR) & (wall.dt.minute() == 0)
+    frame = td.frame.with_columns(y=level + wall.dt.hour().cast(pl.Float64) + pl.when(peak).then(40.0).otherwise(0.0))
     return dataclasses.replace(td, frame=frame)
 
 
 def _peak_hours(fc: pl.DataFrame) -> list[int]:
-    """The local hour (Berlin) of the largest forecast of each local day whose forecast has 17:00 to 19:00."""
+    """The local time (Berlin, 'HH:MM') of the largest forecast of each local day whose forecast has 17:00 to
+    19:00."""
     wall = local_wall(pl.col("ds"), _BERLIN)
-    days = fc.with_columns(wall=wall, day=wall.dt.date(), around=(wall.dt.hour() - _PEAK_HOUR).abs() <= 1)
-    tops = days.group_by("day").agg(pl.col("around").sum(), pl.col("wall").sort_by("y_hat").last().alias("top"))
-    return tops.filter(pl.col("around") == 3).sort("day")["top"].dt.hour().to_list()
+    days = fc.with_columns(wall=wall, day=wall.dt.date(), hour=wall.dt.hour())
+    tops = days.group_by("day").agg((pl.col("hour") == _PEAK_HOUR - 1).any() & (pl.col("hour") == _PEAK_HOUR + 1).any(),
+                                    pl.col("wall").sort_by("y_hat").last().alias("top"))
+    return tops.filter(pl.col("hour")).sort("day")["top"].dt.to_string("%H:%M").to_list()
 
 
 @pytest.mark.parametrize("name", _SEASONAL_MEMBERS)
 @pytest.mark.parametrize("level", [100.0, -100.0])
+@pytest.mark.parametrize("freq", ["1h", "30m"])
 @pytest.mark.parametrize("end", [
     datetime(2024, 3, 31, 12),  # a day and a half after the spring change: the history mostly CET
     datetime(2024, 3, 30, 12),  # the spring change inside the horizon
     datetime(2024, 10, 27, 12),  # after the autumn change: the history mostly CEST
     datetime(2024, 10, 26, 12),  # the autumn change inside the horizon
 ])
-def test_seasonal_indices_follow_the_local_clock_across_a_daylight_saving_change(name, level, end):
-    """Ten days of an hourly Berlin series peaking at 18:00 local time: after a change each forecast day peaks at
-    18:00 local time. The indices spaced 24 steps apart put the peak at 19:00 (spring) or 17:00 (autumn) local
-    time for the rest of the series, as without a tz."""
-    td = _peaked(_hourly_td({"be": end}, _BERLIN, days=10, horizon=48), level)
+def test_seasonal_indices_follow_the_local_clock_across_a_daylight_saving_change(name, level, freq, end):
+    """Ten days of an hourly (half-hourly) Berlin series peaking at 18:00 local time: after a change each forecast
+    day peaks at 18:00 local time. The indices spaced 24 (48) steps apart put the peak at 19:00 (spring) or 17:00
+    (autumn) local time for the rest of the series, as without a tz."""
+    h = 96 if freq == "30m" else 48
+    td = _peaked(_hourly_td({"be": end}, _BERLIN, freq=freq, days=10, horizon=h), level)
     fc = _member_forecast(name, td)
-    assert fc.height == 48 and fc["y_hat"].null_count() == 0
-    assert _peak_hours(fc) == [_PEAK_HOUR, _PEAK_HOUR]
+    assert fc.height == h and fc["y_hat"].null_count() == 0
+    assert _peak_hours(fc) == ["18:00", "18:00"]
     utc = _member_forecast(name, dataclasses.replace(td, meta=dataclasses.replace(td.meta, tz=None)))
     assert _peak_hours(utc) != _peak_hours(fc)  # the case crosses a change: by position the peak is an hour off
 
@@ -436,4 +441,4 @@ def test_a_series_of_a_block_that_no_change_moved_keeps_its_forecast_to_the_last
     plain = _member_forecast(name, dataclasses.replace(td, meta=dataclasses.replace(td.meta, tz=None)))
     assert fc.filter(pl.col("unique_id") == "still").equals(plain.filter(pl.col("unique_id") == "still"))
     assert not fc.equals(plain)
-    assert _peak_hours(fc.filter(pl.col("unique_id") == "moved")) == [_PEAK_HOUR, _PEAK_HOUR]
+    assert _peak_hours(fc.filter(pl.col("unique_id") == "moved")) == ["18:00", "18:00"]

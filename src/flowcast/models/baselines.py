@@ -173,7 +173,8 @@ def _clock_periods(td: TrainingData, fut: pl.DataFrame, step_us: int) -> pl.Data
 
     past = td.frame.group_by("unique_id", maintain_order=True).agg(
         periods(pl.col("ds"), pl.col("ds").last()).alias("__past"), pl.col("ds").last().alias("__last"))
-    ahead = fut.sort("unique_id", "step").join(past.select("unique_id", "__last"), on="unique_id").group_by(
+    ahead = fut.sort("unique_id", "step").join(past.select("unique_id", "__last"), on="unique_id",
+                                               maintain_order="left").group_by(
         "unique_id", maintain_order=True).agg(periods(pl.col("ds"), pl.col("__last")).alias("__ahead"))
     return past.drop("__last").join(ahead, on="unique_id", how="left", maintain_order="left")
 
@@ -183,7 +184,7 @@ def _slots(part: pl.DataFrame, lengths: np.ndarray, N: int, h: int, m: int) -> S
     N - 1 keeps its place by position, every other column and step its periods of local wall time from it."""
     positional = np.broadcast_to(np.arange(N) - (N - 1), (part.height, N))  # the padding: as by position
     past = _right_aligned(part["__past"], lengths, positional.astype(np.int64))
-    ahead = np.stack(part["__ahead"].to_list()).astype(np.int64) if part.height else np.zeros((0, h), np.int64)
+    ahead = part["__ahead"].explode().to_numpy().astype(np.int64).reshape(part.height, h)  # h steps a series
     return Slots((N - 1 + past) % m, (N - 1 + ahead) % m)
 
 
