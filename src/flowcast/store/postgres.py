@@ -131,11 +131,17 @@ def failure_reason(message: str) -> str:
     return cause[:1].lower() + cause[1:]
 
 
+# a secret given as a parameter: `password` or `sslpassword` (the client key's passphrase), `=` with spaces around it
+# in a keyword DSN, its value quoted there ('s3 cret', a \' within) or up to the next parameter
+_SECRET_PARAMETER = re.compile(r"([?&\s]|^)((?:ssl)?password\s*=\s*)(?:'(?:[^'\\]|\\.)*'?|[^&\s]*)", re.IGNORECASE)
+
+
 def redact(url: str) -> str:
-    """The URL without its password: after the user (`user:***@`) or as a parameter (`?password=***`, a keyword
-    DSN's `password=***`)."""
-    url = re.sub(r"([?&\s]|^)(password=)[^&\s]*", r"\1\2***", url, flags=re.IGNORECASE)
-    return re.sub(r"://([^:/@]+):[^@/]*@", r"://\1:***@", url)
+    """The URL without its password: after the user, or with none (`user:***@`, `:***@`), or as a parameter
+    (`?password=***`, `?sslpassword=***`, a keyword DSN's `password = '...'`). `postgresql://:pw@h/db`, the quoted
+    value's part after a space and `sslpassword` were shown (revA47)."""
+    url = _SECRET_PARAMETER.sub(r"\1\2***", url)
+    return re.sub(r"://([^:/@]*):[^@/]*@", r"://\1:***@", url)
 
 
 def server_of(url: str) -> str:
