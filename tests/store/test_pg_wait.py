@@ -234,3 +234,26 @@ def test_the_server_a_store_url_names_is_said_with_libpqs_defaults(url, env, sai
     for var, value in env.items():
         monkeypatch.setenv(var, value)
     assert server_of(url) == said and "secret" not in server_of(url)
+
+
+@pytest.mark.parametrize("auth, params, written", [
+    ("nobody:s3cr%zzet@", "", '"s3cr%zzet"'),  # libpq: invalid percent-encoded token: "s3cr%zzet"
+    ("nobody:s3cr%00et@", "", '"s3cr%00et"'),  # forbidden value %00 in percent-encoded value
+    ("nobody:s3cr et@", "", '"s3cr et"'),  # unexpected spaces found in "s3cr et"
+    ("nobody@", "?password=s3cr%zzet", '"s3cr%zzet"'),
+])
+def test_a_url_libpq_cannot_read_fails_at_once_without_its_password(tmp_path, caplog, auth, params, written):
+    """Regression (revA47): libpq quotes the malformed part of a URL it cannot read, the password among them
+    ('invalid percent-encoded token: "s3cr%zzet"'): the error and the first try's warning showed the password, and the
+    store tried that URL again for store.pg_wait_s (a URL does not mend by waiting). It fails at once, the password
+    `***` in what it says, with the advice to fix store.url."""
+    url = f"postgresql://{auth}127.0.0.1:{free_port()}/x{params}"
+    settings = load_settings(home=tmp_path, store={"url": url, "pg_wait_s": 30})
+    t0 = time.monotonic()
+    with caplog.at_level("WARNING", logger="flowcast.store.postgres"), pytest.raises(PublishError) as err:
+        open_store(settings).datasets()
+    said = str(err.value)
+    assert time.monotonic() - t0 < 10, said  # (not the 30 s of store.pg_wait_s)
+    assert "s3cr" not in said and "s3cr" not in caplog.text, (said, caplog.text)
+    assert written.replace(written.strip('"'), "***") in said, said  # where libpq quoted it
+    assert "Fix store.url (FLOWCAST_STORE__URL) as that error says" in said, said

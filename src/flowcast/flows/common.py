@@ -1461,6 +1461,6 @@ def store_label(settings: Settings) -> str:
         url = settings.shared_path("warehouse")
     if not url:
         return str(settings.warehouse_dir.resolve())
-    import re
+    from flowcast.store.postgres import redact
 
-    return re.sub(r"://([^:/@]+):[^@/]*@", r"://\1:***@", url)
+    return redact(url)

@@ -118,8 +118,12 @@ def refusal_advice(message: str) -> str:
     (the server down or unreachable: start it)."""
     if _transient(message):
         return ""
-    return next((advice for pattern, advice in _REFUSALS if re.search(pattern, message, re.IGNORECASE)),
-                "Fix store.url (FLOWCAST_STORE__URL) as that error says")
+    return next((advice for pattern, advice in _REFUSALS if re.search(pattern, message, re.IGNORECASE)), FIX_URL)
+
+
+FIX_URL = "Fix store.url (FLOWCAST_STORE__URL) as that error says"
+"""The advice of a connection failure that only another store.url mends (a refusal of no known cause, a URL that libpq
+cannot read)."""
 
 
 def failure_reason(message: str) -> str:
@@ -131,11 +135,46 @@ def failure_reason(message: str) -> str:
     return cause[:1].lower() + cause[1:]
 
 
+# a secret given as a parameter: `password` or `sslpassword` (the client key's passphrase); in a URL's query up to the
+# next parameter, in a keyword DSN with spaces around its `=`, its value quoted ('s3 cret', a \' within) or to a space
+_URL_SECRET = re.compile(r"([?&])((?:ssl)?password=)([^&#]*)", re.IGNORECASE)
+_DSN_SECRET = re.compile(r"(\s|^)((?:ssl)?password\s*=\s*)('(?:[^'\\]|\\.)*'?|\S*)", re.IGNORECASE)
+# the password after the user (or no user), up to the last '@' before the parameters: one written with a '@' or '/'
+# that libpq wants percent-encoded ('p@ss') is hidden whole, where libpq reads its part after the '@' as the host
+_USER_PASSWORD = re.compile(r"://([^:/@?]*):([^?]*)@")
+_QUOTED = re.compile(r"\"([^\"]*)\"|'([^']*)'")  # a part of a URL libpq or psycopg quotes in an error
+
+
 def redact(url: str) -> str:
-    """The URL without its password: after the user (`user:***@`) or as a parameter (`?password=***`, a keyword
-    DSN's `password=***`)."""
-    url = re.sub(r"([?&\s]|^)(password=)[^&\s]*", r"\1\2***", url, flags=re.IGNORECASE)
-    return re.sub(r"://([^:/@]+):[^@/]*@", r"://\1:***@", url)
+    """The URL without its password: after the user, or with none (`user:***@`, `:***@`), or as a parameter
+    (`?password=***`, `?sslpassword=***`, a keyword DSN's `password = '...'`). `postgresql://:pw@h/db`, the quoted
+    value's part after a space, `sslpassword` and the part after a '@' in the password were shown (revA47)."""
+    url = _secret_parameter(url).sub(r"\1\2***", url)
+    return _USER_PASSWORD.sub(r"://\1:***@", url)
+
+
+def _secret_parameter(url: str) -> re.Pattern[str]:
+    """The pattern of a password parameter of `url`: a URL's, or a keyword DSN's."""
+    return _URL_SECRET if "://" in url else _DSN_SECRET
+
+
+def redact_error(message: str, url: str) -> str:
+    """libpq's (or psycopg's) `message` of a failed connection to `url` without the password `redact` hides: a part of
+    the URL it quotes ('invalid percent-encoded token: "s3cr%zzet"', 'unexpected spaces found in "s3 cret"', of a '@'
+    in the password 'failed to resolve host 'ss@db'') is shown `***` where it is within a password, or begins with
+    its part after a '@'."""
+    secrets = [m[2] for m in _USER_PASSWORD.finditer(url)] + [m[3].strip("'")
+                                                              for m in _secret_parameter(url).finditer(url)]
+    secrets = [s for s in secrets if s]
+    tails = [tail for s in secrets for tail in s.split("@")[1:] if tail]
+
+    def hidden(quoted: re.Match[str]) -> str:
+        text = quoted[1] if quoted[1] is not None else quoted[2]
+        if text and (any(text in s for s in secrets) or any(text.startswith(t) for t in tails)):
+            return quoted[0][0] + "***" + quoted[0][-1]
+        return quoted[0]
+
+    return _QUOTED.sub(hidden, message) if secrets else message
 
 
 def server_of(url: str) -> str:
@@ -379,9 +418,11 @@ class PostgresStore:
             try:
                 return psycopg.connect(self.url, connect_timeout=self.connect_timeout, autocommit=True)
             except psycopg.Error as exc:
-                text = " ".join(str(exc).split())
+                text = redact_error(" ".join(str(exc).split()), self.url)
                 waited = time.monotonic() - t0
-                if advice := refusal_advice(text):  # (a DETAIL ends with its full stop: 'CONNECT privilege.')
+                # (a URL libpq cannot read, ProgrammingError: 'invalid percent-encoded token', does not mend by waiting)
+                advice = refusal_advice(text) or (FIX_URL if isinstance(exc, psycopg.ProgrammingError) else "")
+                if advice:  # (a DETAIL ends with its full stop: 'CONNECT privilege.')
                     raise StoreUnreachableError(f"cannot connect to the PostgreSQL store {redact(self.url)} to {what}: "
                                                 f"{text.rstrip('.')}. {advice}", server_of(self.url), advice) from exc
                 if waited + delay > wait_s:
@@ -393,7 +434,7 @@ class PostgresStore:
                         "(FLOWCAST_STORE__PG_WAIT_S)", server_of(self.url)) from exc
                 if tries == 1:  # a read of a URL nothing listens at waited store.pg_wait_s without a word (nuB46)
                     log.warning("could not connect to %s (%s); trying again for up to %g s (store.pg_wait_s)",
-                                redact(self.url), failure_reason(str(exc)), wait_s)
+                                redact(self.url), failure_reason(redact_error(str(exc), self.url)), wait_s)
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
 

@@ -1,0 +1,76 @@
+"""A store URL is shown without its password wherever flowcast says it (errors, logs, run summaries)."""
+
+from __future__ import annotations
+
+import pytest
+from psycopg.conninfo import conninfo_to_dict
+
+from flowcast.config import load_settings
+from flowcast.flows.common import store_label
+from flowcast.store.postgres import redact, redact_error
+
+# (a URL, libpq's keyword of its secret: each is what libpq reads as that secret, checked below)
+URLS = [
+    ("postgresql://u:s3cret@h/db", "password"),
+    ("postgresql://:s3cret@h/db", "password"),  # no user: libpq reads the password all the same
+    ("postgresql://u:s3:cret@h1:5432,h2:5433/db", "password"),
+    ("postgresql://u@h/db?password=s3cret", "password"),
+    ("postgresql://u@h/db?sslmode=require&password=s3cret&connect_timeout=3", "password"),
+    ("postgresql://u@h/db?sslpassword=s3cret", "sslpassword"),  # the client key's passphrase
+    ("postgresql+psycopg://u:s3cret@h/db", "password"),
+    ("postgresql://u:s3%40cret@h/db", "password"),  # a '@' percent-encoded, as libpq wants it
+]
+
+
+@pytest.mark.parametrize("url, keyword", URLS)
+def test_redact_hides_every_form_of_the_password(url, keyword):
+    """Regression (revA47): `postgresql://:pw@h/db` (no user) and `?sslpassword=` were shown whole."""
+    assert "s3" in conninfo_to_dict(url.replace("+psycopg", ""))[keyword]  # libpq reads a secret there
+    shown = redact(url)
+    assert "s3" not in shown and "cret" not in shown and "***" in shown, shown
+    assert shown.split("?")[0].endswith("/db")  # the rest of it is shown: where the store is
+
+
+@pytest.mark.parametrize("dsn", ["host=h password=s3cret dbname=db", "host=h password = s3cret dbname=db",
+                                 "host=h password='s3 cret' dbname=db", r"host=h password='s3\' cret' dbname=db"])
+def test_redact_hides_a_keyword_dsn_password_quoted_or_spaced(dsn):
+    """Regression (revA47): a quoted value (`password='s3 cret'`) showed its part after the space, `password = x` all."""
+    assert "s3" in conninfo_to_dict(dsn)["password"]
+    shown = redact(dsn)
+    assert "s3" not in shown and "cret" not in shown, shown
+    assert shown.startswith("host=h password") and shown.endswith(" dbname=db"), shown
+
+
+@pytest.mark.parametrize("url", ["postgresql://u@h/db", "postgresql://h:5432/db?sslmode=require"])
+def test_redact_leaves_a_url_without_a_password_as_it_is(url):
+    assert redact(url) == url
+
+
+@pytest.mark.parametrize("url, keyword", URLS)
+def test_a_run_summary_names_the_store_without_its_password(tmp_path, url, keyword):
+    """Regression (revA47): the run summary's store (`store_label`, kept in Prefect's database and shown in its UI)
+    hid `user:pw@` only, with a regex of its own: `?password=` was shown whole."""
+    settings = load_settings(home=tmp_path, store={"url": url})
+    assert store_label(settings) == redact(url)
+    assert "s3" not in store_label(settings)
+
+
+@pytest.mark.parametrize("url", ["postgresql://u:s3@cret@h/db", "postgresql://u:s3/cret@h/db"])
+def test_redact_hides_a_password_whose_at_or_slash_is_not_percent_encoded(url):
+    """Regression (revA47): 'postgresql://u:s3@cret@h/db' was shown 'u:***@cret@h/db', 'u:s3/cret@h/db' whole (libpq
+    reads the part after the first '@' or '/' as the host: the password the user meant is hidden all the same)."""
+    assert redact(url) == "postgresql://u:***@h/db"
+
+
+@pytest.mark.parametrize("message, url, said", [
+    ('invalid percent-encoded token: "s3cr%zzet"', "postgresql://u:s3cr%zzet@h/db", 'token: "***"'),
+    ('unexpected spaces found in "s3 cret", use %20', "postgresql://u@h/db?password=s3 cret", 'in "***", use'),
+    ("failed to resolve host 'cret@h': [Errno -2]", "postgresql://u:s3@cret@h/db", "host '***': [Errno"),
+    ('could not translate host name "h" to address', "postgresql://u:s3cret@h/db", 'name "h" to'),
+    ('password authentication failed for user "u"', "postgresql://u:s3cret@h/db", 'user "u"'),
+])
+def test_redact_error_hides_what_libpq_quotes_of_a_password(message, url, said):
+    """Regression (revA47): libpq quotes the part of a URL it cannot read, the password among them; other quoted
+    parts (the host, the user) stay."""
+    shown = redact_error(message, url)
+    assert said in shown and "s3" not in shown and "cret" not in shown, shown
