@@ -68,7 +68,7 @@ from typing import Any
 import polars as pl
 
 from flowcast.columns import quantile_col
-from flowcast.data.calendar import is_subdaily, local_season_us, periods_between, shift
+from flowcast.data.calendar import is_subdaily, local_season_us, same_grid, shift
 from flowcast.evaluation.metrics import abs_error, inside_interval, mase_scale, rmsse_scale
 from flowcast.figures import score_pair, score_text
 from flowcast.timekeys import (
@@ -334,8 +334,8 @@ def score_realized(
                           pl.col("y").cast(pl.Float64))
     # each series' MASE scale from its history up to the as_of the forecast was made at
     cutoffs = rows.select("unique_id", pl.col("__as_of_ds").alias("cutoff")).unique()
-    scales = mase_scale(hist, m, cutoffs, history=True).join(rmsse_scale(hist, cutoffs), on=["unique_id", "cutoff"],
-                                                              how="left").rename({"cutoff": "__as_of_ds"})
+    scales = mase_scale(hist, m, cutoffs, history=True, freq=freq, tz=tz).join(
+        rmsse_scale(hist, cutoffs), on=["unique_id", "cutoff"], how="left").rename({"cutoff": "__as_of_ds"})
     rows = rows.join(scales, on=["unique_id", "__as_of_ds"], how="left")
     # the seasonal-naive forecast of that as_of: the value one (or more) seasons before ds,
     # from a period the run at as_of had seen (ds - m * ceil(step / m) periods <= its last ds)
@@ -349,9 +349,9 @@ def score_realized(
         # a local time on the series' grid is the source even where the history has no value there (a gap: not
         # scored, as `baseline_forecast` reads the imputed value there, not one an hour off); one off the grid (an
         # offset change that is not a whole number of periods) keeps the periods back, as `baseline_forecast` does
-        on_grid = shift(local, periods_between(local, pl.col("ds"), freq), freq) == pl.col("ds")
         rows = (rows.with_columns(season_ago_local(pl.col("ds"), last_ds, tz, season_us).alias("__local_ds"))
-                .with_columns(pl.when(on_grid).then(local).otherwise(pl.col("__naive_ds")).alias("__naive_ds"))
+                .with_columns(pl.when(same_grid(local, pl.col("ds"), freq)).then(local).otherwise(pl.col("__naive_ds"))
+                              .alias("__naive_ds"))
                 .drop("__local_ds"))
     # a history shorter than a season at that as_of published plain naive (`baseline_forecast`: the last value for
     # every step), not the value a season before: its seasonal naive is that too (it read 24 local hours back)
