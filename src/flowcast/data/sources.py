@@ -3053,7 +3053,7 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
         traits |= _aware_midnight(raw, RAW_PREFIX + source.time_col, as_of)
     bound = None if as_of is None else as_of_bound(source, as_of)
     unread = raw.filter(~blank) if blank is not None else raw
-    mapping, apart, zoned = _mapping(source, schema, label, text, orders, traits, as_of=as_of)
+    mapping, apart, zone_offsets = _mapping(source, schema, label, text, orders, traits, as_of=as_of)
     frame = _mapped(unread, mapping)
     # yes/no covariate columns, decided from the rows observed by as_of alone: a 'yes' beside a '3' written after
     # as_of changed how a backfill at that as_of read its history (and a backtest cut there from the run it mirrors).
@@ -3064,7 +3064,7 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
     if bound is not None and (mixed := [c for c, (words, other) in seen.items() if words and other]):
         yes_no |= yes_no_columns(frame.filter(observed_at(source, bound, apart=apart)), mixed, text=text)
     if yes_no:
-        mapping, apart, zoned = _mapping(source, schema, label, text, orders, traits, yes_no, as_of)
+        mapping, apart, zone_offsets = _mapping(source, schema, label, text, orders, traits, yes_no, as_of)
         frame = _mapped(unread, mapping)
     not_over = None
     if bound is not None and source.aggregate != "none" and apart:  # the window over (series, period), once
@@ -3093,7 +3093,7 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
         quarter_note=quarter_numbers_note(raw, time_raw, source.time_col) if "quarter_numbers" in traits else None,
         later=later,
         seen_apart=apart,
-        zone_offsets=zoned,
+        zone_offsets=zone_offsets,
     )
 
 
