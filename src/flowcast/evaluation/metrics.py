@@ -8,7 +8,9 @@ Every `*_expr` is an aggregating expression meant for `group_by(...).agg(...)` o
 - sMAPE the M3 definition, in percent: mean 200 |y - f| / (|y| + |f|); a row where y = f = 0
         counts as 0 (a perfect forecast), not as 0/0
 - MASE  MAE / scale, scale = mean |y_t - y_{t-m}| over the series' history up to the cutoff
-        (m = season length; m = 1 when the history is not longer than m). A series whose
+        (m = season length; m = 1 when the history is not longer than m; on sub-daily data of a zone whose
+        season is whole days, y_{t-m} is the same local time a season before, as seasonal naive takes it:
+        `mase_scale`). A series whose
         history is constant has scale 0 and its MASE is null (undefined), never inf
 - RMSSE sqrt(mean (y - f)^2 / scale2), scale2 = mean (y_t - y_{t-1})^2 over the series' history up to the
         cutoff (the M5 competition's root mean squared scaled error: one-step naive differences, whatever the
