@@ -292,7 +292,12 @@ def test_the_cut_without_its_window_keeps_the_same_rows(tmp_path, monkeypatch, w
     assert (".over(" in ingested.frame.explain()) is window
     fast = run_validate(path, as_of, **kw)
     mapping = sources._mapping
-    monkeypatch.setattr(sources, "_mapping", lambda *a, **k: (mapping(*a, **k)[0], True))  # the window, always
+
+    def windowed(*a, **k):  # the window, always
+        stages, _, zone_offsets = mapping(*a, **k)
+        return stages, True, zone_offsets
+
+    monkeypatch.setattr(sources, "_mapping", windowed)
     assert ingest(src, as_of).seen_apart and ".over(" in ingest(src, as_of).frame.explain()
     exact = run_validate(path, as_of, **kw)
     assert fast.valid.equals(exact.valid) and fast.quarantined.equals(exact.quarantined)
@@ -341,3 +346,28 @@ def test_the_window_of_the_cut_is_computed_once_with_the_same_report(tmp_path, w
     ends = datetime(2024, 3, 4, tzinfo=UTC) - timedelta(hours=9 if written == "text+09:00" else -5)
     assert (once.report.rows_partial_period > 0) == (as_of < ends)
     assert nothing_observed_by(src, as_of) is None
+
+
+@pytest.mark.parametrize(("rows", "freq", "periods"), [
+    # the repeated autumn hour of Berlin: 02:30 +01:00 (01:30 UTC) is an hour after 02:30 +02:00, written on the line
+    # before it; both are 02:30 of 25 October on Berlin's clock
+    (["2026-10-25T02:30:00+01:00,a,1", "2026-10-25T02:30:00+02:00,a,2"], "1d", [(datetime(2026, 10, 25), 1.0)]),
+    (["2026-10-25T02:30:00+02:00,a,2", "2026-10-25T02:30:00+01:00,a,1"], "1d", [(datetime(2026, 10, 25), 1.0)]),
+    # 02:10 +01:00 (01:10 UTC) is after 02:50 +02:00 (00:50 UTC), though its wall time is earlier
+    (["2026-10-25T02:10:00+01:00,a,3", "2026-10-25T02:50:00+02:00,a,4"], "1d", [(datetime(2026, 10, 25), 3.0)]),
+    # a time without an offset beside them, 03:00 (CET, 02:00 UTC), is the latest
+    (["2026-10-25T03:00:00,a,5", "2026-10-25T02:10:00+01:00,a,3"], "1d", [(datetime(2026, 10, 25), 5.0)]),
+    # hourly: the two 02:30 are two hours of UTC, each its own period's last reading
+    (["2026-10-25T02:30:00+01:00,a,1", "2026-10-25T02:40:00+02:00,a,2", "2026-10-25T02:10:00+02:00,a,3"], "1h",
+     [(datetime(2026, 10, 25, 0), 2.0), (datetime(2026, 10, 25, 1), 1.0)]),
+])
+def test_last_of_the_repeated_autumn_hour_is_the_later_instant_whatever_the_line_order(write_csv, rows, freq,
+                                                                                      periods):
+    """dstB47: with a tz, a daily time written with an offset was kept as its wall time there alone: the two 02:30 of
+    the autumn night were one time, ordered by line, and 'last' took the one written last. Its instant orders them."""
+    lines = [f"{r},{r.rsplit(',', 1)[1]}0" for r in rows]  # temp: ten times val, taken from the same row
+    r = run_validate(write_csv("date,id,val,temp\n" + "\n".join(lines) + "\n"), freq=freq, aggregate="last",
+                     tz="Europe/Berlin", past_cols=["temp"])
+    assert r.valid.select("ds", "y").rows() == periods
+    assert r.valid["temp"].to_list() == [y * 10 for _, y in periods]
+    assert r.report.rows_quarantined == 0

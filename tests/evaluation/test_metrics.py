@@ -263,3 +263,42 @@ def test_scales_of_integer_and_noisy_data_are_unchanged_bit_for_bit(ys, m):
         assert mase_scale(hist, m, cut)["scale"].item() == part
     if part_sq > 0:
         assert rmsse_scale(hist, cut)["scale_sq"].item() == part_sq
+
+
+def _berlin_days(start: datetime, end: datetime) -> pl.DataFrame:
+    """Hourly UTC instants of Berlin local days [start, end) with y = 10 x the local hour + the local day's number:
+    the same local time a day before is always 1 lower; 24 instants before, an hour off after a change."""
+    first = pl.lit(start).dt.replace_time_zone("Europe/Berlin").dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+    last = pl.lit(end).dt.replace_time_zone("Europe/Berlin").dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+    ds = pl.select(pl.datetime_range(first, last, "1h", closed="left", time_unit="us")).to_series()
+    local = pl.col("ds").dt.replace_time_zone("UTC").dt.convert_time_zone("Europe/Berlin")
+    day = (local.dt.date() - pl.lit(start.date())).dt.total_days()
+    return pl.DataFrame({"unique_id": "a", "ds": ds}).with_columns(
+        y=(local.dt.hour() * 10 + day).cast(pl.Float64))
+
+
+@pytest.mark.parametrize(("tz", "local"), [("Europe/Berlin", True), ("Etc/GMT-1", False), (None, False)])
+def test_mase_scale_of_zoned_hourly_data_differs_at_the_same_local_time_a_day_before(tz, local):
+    """dstB47: 3 Berlin days around the autumn change (25 October 2026, 25 hours): the scale seasonal naive is
+    measured against takes the same local time a day before, as it forecasts (`timekeys.season_ago_local`), so every
+    difference is 1 (scale 1), at the last cutoff and at one inside the series; 24 periods back read an hour off for
+    the day after the change. A fixed offset or no tz keeps 24 periods back, as before."""
+    hist = _berlin_days(datetime(2026, 10, 24), datetime(2026, 10, 27))
+    cut = pl.DataFrame({"unique_id": ["a", "a"], "cutoff": [hist["ds"][40], hist["ds"][-1]]})
+    got = mase_scale(hist, 24, cut, freq="1h", tz=tz)["scale"].to_list()
+    positional = mase_scale(hist, 24, cut)["scale"].to_list()
+    if local:
+        assert got == [1.0, 1.0]
+        assert positional[1] > 1.0  # (what it was)
+    else:
+        assert got == positional
+    assert mase_scale(hist, 24, freq="1h", tz=tz)["scale"].to_list() == got[1:]
+
+
+def test_mase_scale_of_zoned_hourly_data_reads_a_skipped_local_time_as_seasonal_naive_does():
+    """dstB47: 3 Berlin days around the spring change (29 March 2026, 23 hours): 47 differences of the same local time
+    a day before, each 1 but 02:00 on the 30th, whose 02:00 a day before was skipped: seasonal naive reads the hour
+    after it, 03:00 (31 against 22: 9)."""
+    hist = _berlin_days(datetime(2026, 3, 28), datetime(2026, 3, 31))
+    assert hist.height == 71
+    assert mase_scale(hist, 24, freq="1h", tz="Europe/Berlin")["scale"].item() == pytest.approx(55 / 47)

@@ -989,3 +989,18 @@ def test_seasonal_naive_of_a_zone_is_not_scored_where_the_same_local_time_a_seas
     errors = out["mae_snaive"].to_list()
     assert out["step"].to_list() == list(range(1, 25))
     assert errors == [0.0] * 3 + [None] + [0.0] * 20  # step 4: 05:00 CEST on Sunday
+
+
+@pytest.mark.parametrize("tz", ["Europe/Berlin", None])
+def test_seasonal_naive_of_a_history_shorter_than_a_season_is_its_last_value_as_published(tz):
+    """dstB47: a series of 11 hours at the as_of published plain naive (`baseline_forecast`: its last value at every
+    step, fewer rows than a season); the seasonal naive it is compared with is that too. It read the value 24 (local)
+    hours before each step, which the history holds from step 14 on: a forecast never published."""
+    hist, fc = _berlin_hours()
+    as_of = fc["as_of"][0]
+    short = hist.filter(pl.col("ds") >= as_of - timedelta(hours=10))
+    out = score_realized(fc, hist, short, dataset="toy", season_length=24, freq="1h", scored_at=datetime(2024, 4, 2),
+                         tz=tz)
+    last = short.filter(pl.col("ds") == as_of)["y"].item()
+    expected = fc.sort("step").select((pl.col("y_hat") - last).abs())["y_hat"].to_list()
+    assert out.sort("step")["mae_snaive"].to_list() == expected

@@ -64,6 +64,13 @@ def _step_us(unit: str, n: int) -> pl.Expr:
     return pl.duration(**kw).dt.total_microseconds()
 
 
+def same_grid(t: pl.Expr, ds: pl.Expr, freq: str) -> pl.Expr:
+    """Whether `t` is a whole number of periods of `freq` from `ds` (on the grid of a series holding `ds`): a local
+    time a season before `ds` is not where a change of offset is not a whole number of periods (Lord Howe's half
+    hour on hourly data)."""
+    return shift(t, periods_between(t, ds, freq), freq) == ds
+
+
 def periods_between(first: pl.Expr, last: pl.Expr, freq: str) -> pl.Expr:
     """Number of grid steps from `first` to `last` (both on the grid; Int64; at 1b `last` may fall on a
     weekend: it counts from the Friday before it)."""

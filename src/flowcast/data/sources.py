@@ -174,6 +174,10 @@ class Ingested:
     # whether a row's DS_SEEN can differ from its DS_RAW (`_seen_apart`: a daily or coarser time written with an
     # offset); False: an aggregated source's cut needs no window over (series, period) (`period_not_over`'s `apart`)
     seen_apart: bool = True
+    # a daily or coarser source with a tz whose times may carry an offset: `DS_OFFSET` holds, on such a row, the
+    # zone's offset at its instant (its `DS_RAW` is its wall time there), which orders a period's rows by instant
+    # (`validate._instant_order`: the repeated autumn hour)
+    zone_offsets: bool = False
 
     def rows(self, source_rows: pl.Series, window_rows: int = _READ_BACK_ROWS) -> pl.DataFrame:
         """The mapped rows with these source_row numbers (read back from the source, mapped after
@@ -2185,6 +2189,9 @@ def _parse_time(source: SourceConfig, dtype: pl.DataType, file: str, uid: pl.Exp
             # written ('2024-01-01T00:00:00Z' with tz America/New_York was 31 December, every day one early)
             if source.tz is not None and not ("midnight" in traits and t.aware_wall is not None):
                 aware = _to_wall(t.aware_utc, source.tz)
+                # the zone's offset at the instant (DS_RAW less it is the instant): the wall time alone made the two
+                # 02:30 of an autumn night one time, which 'last' ordered by line (`validate._instant_order`)
+                offset = aware - t.aware_utc
             else:
                 aware = t.aware_wall if t.aware_wall is not None else t.aware_utc
                 # (an aggregated source's period, too, is over from the instant its end names in its rows' offset,
@@ -2879,10 +2886,11 @@ def id_text(col: pl.Expr, text: bool) -> pl.Expr:
 def _mapping(source: SourceConfig, schema: pl.Schema, label: str, text: bool,
              day_month: DayMonth = None, traits: frozenset[str] = frozenset(),
              yes_no: frozenset[str] = frozenset(), as_of: datetime | None = None
-             ) -> tuple[list[list[pl.Expr]], bool]:
+             ) -> tuple[list[list[pl.Expr]], bool, bool]:
     """Expressions (with_columns stages) computing the canonical columns from __raw__ ones (`as_of`: the run's
-    instant, for the decisions that read the rows that may be dated by it, `_localize`), and whether a row's
-    `DS_SEEN` can differ from its `DS_RAW` (`_seen_apart`)."""
+    instant, for the decisions that read the rows that may be dated by it, `_localize`), whether a row's
+    `DS_SEEN` can differ from its `DS_RAW` (`_seen_apart`), and whether `DS_OFFSET` holds the zone's offset of a
+    daily time of a tz written with one (`Ingested.zone_offsets`)."""
     raw_schema = {name.removeprefix(RAW_PREFIX): dtype for name, dtype in schema.items()}
     numeric_exog = [*source.past_cols, *source.future_cols]
     stages: list[list[pl.Expr]] = []
@@ -2899,6 +2907,8 @@ def _mapping(source: SourceConfig, schema: pl.Schema, label: str, text: bool,
     ds_raw, aware, issue, seen, offset = _parse_time(source, raw_schema[source.time_col], label, uid, day_month, traits,
                                                      as_of)
     apart = seen is not None and _seen_apart(source, raw_schema[source.time_col], traits)
+    # (with a tz: its wall time and offset there, not the ones written)
+    zoned = offset is not None and seen is None and not _no_offsets(source, raw_schema[source.time_col], traits)
     ds_raw = label_to_start(ds_raw, source)
     seen = ds_raw if seen is None else pl.when(ds_raw.is_not_null()).then(label_to_start(seen, source))
     y = _number(pl.col(RAW_PREFIX + source.target_col), raw_schema[source.target_col], source.target_col, label)
@@ -2914,7 +2924,7 @@ def _mapping(source: SourceConfig, schema: pl.Schema, label: str, text: bool,
         if c not in numeric_exog:
             mapped.append(pl.col(RAW_PREFIX + c).alias(c))
     ds = _grid_start(pl.col(DS_RAW), source.freq, _grid_anchor(source), aggregate=source.aggregate != "none")
-    return [*stages, mapped, [ds.alias("ds")]], apart
+    return [*stages, mapped, [ds.alias("ds")]], apart, zoned
 
 
 def _seen_apart(source: SourceConfig, dtype: pl.DataType, traits: frozenset[str]) -> bool:
@@ -2925,9 +2935,13 @@ def _seen_apart(source: SourceConfig, dtype: pl.DataType, traits: frozenset[str]
     one). False lets `period_not_over` skip its window over (series, period): every row's shift is 0."""
     if isinstance(dtype, pl.Datetime):
         return dtype.time_zone != (source.tz or "UTC")
-    if dtype == pl.Utf8 and not source.time_format:
-        return bool({"offset", "bracket"} & traits)
-    return True
+    return not _no_offsets(source, dtype, traits)
+
+
+def _no_offsets(source: SourceConfig, dtype: pl.DataType, traits: frozenset[str]) -> bool:
+    """Whether a text time column read as ISO-8601 has no value with an offset (`_time_profile`'s traits 'offset' and
+    'bracket', of every row of the source)."""
+    return dtype == pl.Utf8 and not source.time_format and not {"offset", "bracket"} & traits
 
 
 def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
@@ -3039,7 +3053,7 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
         traits |= _aware_midnight(raw, RAW_PREFIX + source.time_col, as_of)
     bound = None if as_of is None else as_of_bound(source, as_of)
     unread = raw.filter(~blank) if blank is not None else raw
-    mapping, apart = _mapping(source, schema, label, text, orders, traits, as_of=as_of)
+    mapping, apart, zone_offsets = _mapping(source, schema, label, text, orders, traits, as_of=as_of)
     frame = _mapped(unread, mapping)
     # yes/no covariate columns, decided from the rows observed by as_of alone: a 'yes' beside a '3' written after
     # as_of changed how a backfill at that as_of read its history (and a backtest cut there from the run it mirrors).
@@ -3050,7 +3064,7 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
     if bound is not None and (mixed := [c for c, (words, other) in seen.items() if words and other]):
         yes_no |= yes_no_columns(frame.filter(observed_at(source, bound, apart=apart)), mixed, text=text)
     if yes_no:
-        mapping, apart = _mapping(source, schema, label, text, orders, traits, yes_no, as_of)
+        mapping, apart, zone_offsets = _mapping(source, schema, label, text, orders, traits, yes_no, as_of)
         frame = _mapped(unread, mapping)
     not_over = None
     if bound is not None and source.aggregate != "none" and apart:  # the window over (series, period), once
@@ -3079,6 +3093,7 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
         quarter_note=quarter_numbers_note(raw, time_raw, source.time_col) if "quarter_numbers" in traits else None,
         later=later,
         seen_apart=apart,
+        zone_offsets=zone_offsets,
     )
 
 

@@ -1308,8 +1308,10 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
     raw_time = source.aggregate == "last" or overlap or (source.aggregate == "none" and not subdaily)
     order_col = [pl.col(DS_RAW)] if raw_time else []
     # a daily time written with an offset and no tz that reads it: its wall time as written (`DS_RAW`) and the offset,
-    # which tells two such times of a day apart (`_written_offset`)
-    order_col += [pl.col(DS_OFFSET)] if raw_time and source.tz is None and ingested.seen_apart else []
+    # which tells two such times of a day apart (`_written_offset`); with a tz, aggregated: its wall time there and
+    # the zone's offset, which tell the two 02:30 of an autumn night apart (`Ingested.zone_offsets`)
+    order_col += [pl.col(DS_OFFSET)] if raw_time and ((source.tz is None and ingested.seen_apart) or (
+        ingested.zone_offsets and source.aggregate != "none")) else []
     # (not aggregated: so do the undeclared columns, as read: read again for the rows of repeated keys alone)
     undeclared = [pl.col(RAW_PREFIX + c) for c in ingested.undeclared] if source.aggregate == "none" else []
     aside = ingested.frame.select(ROW, *undeclared) if undeclared else None
@@ -1608,7 +1610,7 @@ def aggregate_periods(flagged: pl.DataFrame, source: SourceConfig, cols: list[st
     keys = ["unique_id", "ds"]
     passed = pl.col("__code").is_null()
     bad = flagged.filter(~passed & pl.col("unique_id").is_not_null() & pl.col("ds").is_not_null()).select(keys)
-    rows = flagged.filter(passed).sort([*keys, *_instant_order(flagged.columns), ROW])
+    rows = flagged.filter(passed).sort([*keys, *_instant_order(flagged.columns, source.tz), ROW])
     how, y = source.aggregate, pl.col("y")
     if how == "sum":  # (polars sums an all-null group to 0: a period without any value stays null)
         y_agg = pl.when(y.is_not_null().any()).then(y.sum()).otherwise(None)
@@ -1639,19 +1641,26 @@ def aggregate_periods(flagged: pl.DataFrame, source: SourceConfig, cols: list[st
     return out.select(cols).with_columns(pl.col("unique_id").set_sorted()), stats
 
 
-def _instant_order(columns: list[str]) -> list[pl.Expr]:
+def _instant_order(columns: list[str], tz: str | None = None) -> list[pl.Expr]:
     """The order of a period's rows for `aggregate_periods` ('last'): by the instant each names, then the raw time as
     written. A daily time written with an offset and no tz (`DS_OFFSET` beside `DS_RAW`, `validate`'s order
     columns) names its wall time as written less its offset (one without an offset among them is quarantined,
-    time_zone_ambiguous; were it not, it would read as UTC); elsewhere `DS_RAW` is the instant (sub-daily, naive
-    UTC) or the wall time in the source's tz. (By the wall time alone, 09:00 +01:00, 08:00 UTC, was the last
-    reading of a day that held 08:30 +00:00.)"""
+    time_zone_ambiguous; were it not, it would read as UTC); with a `tz` (`Ingested.zone_offsets`), its wall time
+    there less the zone's offset at its instant, and a time without an offset its wall time there read in the zone
+    (the first of the repeated autumn hour's two); elsewhere `DS_RAW` is the instant (sub-daily, naive UTC) or the
+    wall time in the source's tz. (By the wall time alone, 09:00 +01:00, 08:00 UTC, was the last reading of a day
+    that held 08:30 +00:00; with a tz, 02:30 +01:00 and 02:30 +02:00 of an autumn night were one time, the later
+    line taken.)"""
     if DS_RAW not in columns:
         return []
     raw = pl.col(DS_RAW)
     if DS_OFFSET not in columns:
         return [raw]
-    return [(raw - pl.col(DS_OFFSET).fill_null(timedelta(0))).alias("__instant"), raw]
+    if tz is None:
+        return [(raw - pl.col(DS_OFFSET).fill_null(timedelta(0))).alias("__instant"), raw]
+    local = raw.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null").dt.convert_time_zone(
+        "UTC").dt.replace_time_zone(None)
+    return [pl.coalesce(raw - pl.col(DS_OFFSET), local, raw).alias("__instant"), raw]
 
 
 def _quarantine_rows(

@@ -154,6 +154,8 @@ def result_from_forecasts(name: str, forecasts: pl.DataFrame, td: TrainingData, 
         td.frame.select("unique_id", "ds", "y"),
         td.meta.season_length,
         quantiles,
+        freq=td.meta.freq,
+        tz=td.meta.tz,
     )
     result = BacktestResult(name=name, forecasts=forecasts, metrics=metrics)
     means = metrics.select([pl.col(c).mean() for c in metrics.columns if c in METRICS or c.startswith("pinball_")

@@ -231,7 +231,7 @@ def backtest_scales(base: pl.DataFrame, td: TrainingData) -> pl.DataFrame:
     RMSSE-ranked weights are fitted on)."""
     hist = td.frame.select("unique_id", "ds", "y")
     cutoffs = base.select("unique_id", "cutoff").unique()
-    return series_scale(hist, td.meta.season_length, cutoffs).join(
+    return series_scale(hist, td.meta.season_length, cutoffs, freq=td.meta.freq, tz=td.meta.tz).join(
         rmsse_scale(hist, cutoffs), on=["unique_id", "cutoff"], how="left")
 
 

@@ -128,7 +128,8 @@ def quantile_pair(level: int) -> tuple[float, float]:
 
 
 def series_scale(insample: pl.DataFrame, season_length: int, cutoffs: pl.DataFrame | None = None, *,
-                 constant: bool = False, unmeasured: Sequence[str] = (), borrow_only: bool = False) -> pl.DataFrame:
+                 constant: bool = False, unmeasured: Sequence[str] = (), borrow_only: bool = False,
+                 freq: str | None = None, tz: str | None = None) -> pl.DataFrame:
     """unique_id[, cutoff], scale > 0, history: the MASE scale of each series (at each cutoff),
     falling back to the series' mean |y| times the median scale / mean |y| of the series whose scale is
     measured (the mean |y| itself when none is), then to 1 (where the mean |y| is 0 or float noise,
@@ -146,8 +147,9 @@ def series_scale(insample: pl.DataFrame, season_length: int, cutoffs: pl.DataFra
     own. `borrow_only` (the published forecast's scales, no `cutoffs`): where no series has a measured scale to
     borrow a ratio from, a series without one gets a null scale (widths calibrated in changes then publish no
     interval for it) instead of its mean |y|: a typical change as large as the level itself put a 95% lower bound
-    of -762 under one-observation series near 100 (iv44)."""
-    scale = mase_scale(insample, season_length, cutoffs, history=True).with_columns(
+    of -762 under one-observation series near 100 (iv44). `freq`, `tz`: the data's, for the seasonal differences at
+    the same local time on zoned sub-daily data (`metrics.mase_scale`)."""
+    scale = mase_scale(insample, season_length, cutoffs, history=True, freq=freq, tz=tz).with_columns(
         pl.col("history").fill_null(0))
     if unmeasured:
         if cutoffs is not None:
@@ -298,6 +300,15 @@ def growth(step: np.ndarray | int, season_length: int = 1) -> np.ndarray:
     """sqrt(ceil(h / m)): how the h-step error of a (seasonal) random walk grows, the model the MASE scale of
     season m measures errors against (its error one season ahead); sqrt(h) where m = 1. Flat within a season:
     a seasonal naive's error is the same at every step of the first season (see the module)."""
+    # Seasons counted in steps, not on the local clock, also on zoned sub-daily data whose seasonal naive and MASE
+    # scale take the same local time a day before (`timekeys.season_ago_local`, `metrics.mase_scale`): across a
+    # daylight-saving change the local clock moves the season boundary by one step (in autumn step 25 is still 24
+    # local hours ahead, one season, not ceil(25 / 24) = 2; in spring step 24 is 25 local hours ahead, two), at the
+    # one step per change where a season ends. Kept so: a calibrated step's width is its backtest errors' quantile,
+    # whatever dates its windows crossed, and growth only shapes the pooled widths and those beyond the calibrated
+    # steps, a convention (see the module), which are a table by step, the same for every as_of; a width by the
+    # local clock would need each row's dates through `calibrate` and `apply_intervals` to move one step's width by
+    # sqrt(2) twice a year.
     m = max(1, int(season_length))
     return np.sqrt(np.ceil(np.maximum(np.asarray(step, dtype=np.float64), 1.0) / m))
 

@@ -8,7 +8,9 @@ Every `*_expr` is an aggregating expression meant for `group_by(...).agg(...)` o
 - sMAPE the M3 definition, in percent: mean 200 |y - f| / (|y| + |f|); a row where y = f = 0
         counts as 0 (a perfect forecast), not as 0/0
 - MASE  MAE / scale, scale = mean |y_t - y_{t-m}| over the series' history up to the cutoff
-        (m = season length; m = 1 when the history is not longer than m). A series whose
+        (m = season length; m = 1 when the history is not longer than m; on sub-daily data of a zone whose
+        season is whole days, y_{t-m} is the same local time a season before, as seasonal naive takes it:
+        `mase_scale`). A series whose
         history is constant has scale 0 and its MASE is null (undefined), never inf
 - RMSSE sqrt(mean (y - f)^2 / scale2), scale2 = mean (y_t - y_{t-1})^2 over the series' history up to the
         cutoff (the M5 competition's root mean squared scaled error: one-step naive differences, whatever the
@@ -31,6 +33,8 @@ from collections.abc import Sequence
 import polars as pl
 
 from flowcast.columns import quantile_col
+from flowcast.data.calendar import local_season_us, same_grid
+from flowcast.timekeys import season_ago_local
 
 METRICS = ("mae", "rmse", "smape", "mase", "rmsse")
 # the coverages as every table heads them, the CLI's 80 columns included (the leaderboard artifact said 'coverage80'
@@ -136,9 +140,14 @@ def coverage_expr(lo: str, hi: str, y: str = "y") -> pl.Expr:
 
 def mase_scale(
     insample: pl.DataFrame, season_length: int, cutoffs: pl.DataFrame | None = None, *, history: bool = False,
+    freq: str | None = None, tz: str | None = None,
 ) -> pl.DataFrame:
     """Mean |y_t - y_{t-m}| per series (per (unique_id, cutoff) when `cutoffs` is given,
     using only history with ds <= cutoff). Falls back to m = 1 for histories of <= m points.
+    `freq` and `tz` (the data's): on sub-daily data of a zone whose season is whole days (`calendar.local_season_us`)
+    y_{t-m} is the value at the same local time a season before t, as seasonal naive forecasts it
+    (`timekeys.season_ago_local`: 24 local hours, 23 or 25 periods across a daylight-saving change; m periods where
+    that time is off the grid), and no difference where the history has no row there; otherwise m periods back.
     0 where it is float noise (<= `noise_floor` of the mean |y| of the same history: see the module).
     `history=True` adds `history`: the number of rows up to the cutoff.
 
@@ -146,7 +155,7 @@ def mase_scale(
     with an as-of join, so several cutoffs cost no more than one.
     Returns unique_id[, cutoff], scale (null when the history has fewer than 2 points).
     """
-    return _scales(insample, season_length, cutoffs, history=history, squared=False)
+    return _scales(insample, season_length, cutoffs, history=history, squared=False, freq=freq, tz=tz)
 
 
 def rmsse_scale(insample: pl.DataFrame, cutoffs: pl.DataFrame | None = None) -> pl.DataFrame:
@@ -158,10 +167,11 @@ def rmsse_scale(insample: pl.DataFrame, cutoffs: pl.DataFrame | None = None) -> 
 
 
 def _scales(insample: pl.DataFrame, season_length: int, cutoffs: pl.DataFrame | None, *, history: bool,
-            squared: bool) -> pl.DataFrame:
+            squared: bool, freq: str | None = None, tz: str | None = None) -> pl.DataFrame:
     """`mase_scale`; `squared` adds scale_sq, the mean squared one-step difference (`rmsse_scale`), from the
     same pass."""
     m = max(1, int(season_length))
+    season_us = None if freq is None else local_season_us(freq, tz, m)
     # sorted by (unique_id, ds): positions restart at each series boundary (a linear scan) and
     # the lagged differences are only taken within a series. Running sums are per series
     # (`over`), not one global sum minus an offset, which would lose precision when series of
@@ -176,16 +186,17 @@ def _scales(insample: pl.DataFrame, season_length: int, cutoffs: pl.DataFrame | 
         return d.cum_sum().over("unique_id")
 
     sq = [running(1, squared=True).alias("sum_sq")] if squared else []
+    seasonal = [running(m).alias("sum_m"), (pl.col("pos") + 1 - m).clip(lower_bound=0).alias("cnt_m")]
 
+    hist = insample.lazy().select("unique_id", "ds", "y").sort("unique_id", "ds").with_columns(pos.alias("pos"))
+    if season_us is not None:  # the same local time a season before (one self-join, on zoned sub-daily data only)
+        assert freq is not None and tz is not None
+        hist, seasonal = _local_lag(hist, freq, tz, season_us, m)
     hist = (
-        insample.lazy()
-        .select("unique_id", "ds", "y")
-        .sort("unique_id", "ds")
-        .with_columns(pos.alias("pos"))
+        hist
         .with_columns(
             (pl.col("pos") + 1).alias("n"),
-            running(m).alias("sum_m"),
-            (pl.col("pos") + 1 - m).clip(lower_bound=0).alias("cnt_m"),
+            *seasonal,
             running(1).alias("sum_1"),
             pl.col("pos").alias("cnt_1"),
             pl.col("y").abs().fill_null(0.0).cum_sum().over("unique_id").alias("sum_abs"),
@@ -200,7 +211,7 @@ def _scales(insample: pl.DataFrame, season_length: int, cutoffs: pl.DataFrame | 
         return pl.when(raw.is_finite() & tol.is_finite() & (raw <= tol)).then(0.0).otherwise(raw)
 
     raw = (
-        pl.when(pl.col("n") > m)
+        pl.when(pl.col("cnt_m") > 0)  # more than m rows (by position), or a local time a season before found
         .then(pl.col("sum_m") / pl.col("cnt_m"))
         .when(pl.col("cnt_1") > 0)
         .then(pl.col("sum_1") / pl.col("cnt_1"))
@@ -227,18 +238,46 @@ def _scales(insample: pl.DataFrame, season_length: int, cutoffs: pl.DataFrame | 
     )
 
 
+def _local_lag(hist: pl.LazyFrame, freq: str, tz: str, season_us: int, m: int) -> tuple[pl.LazyFrame, list[pl.Expr]]:
+    """`hist` (unique_id, ds, y, pos; sorted) with `__lag`, the value at the same local time of `tz` one season of
+    `season_us` microseconds of wall time before each row (`timekeys.season_ago_local`), where that time is on the
+    series' grid (else the value m rows before), and `__has_lag` (whether there is one); and the expressions of the
+    running sum of |y - __lag| and its count (`sum_m`, `cnt_m`) that `_scales` reads."""
+    source = season_ago_local(pl.col("ds"), pl.col("ds"), tz, season_us)
+    values = hist.select("unique_id", pl.col("ds").cast(pl.Datetime("us")).alias("__source"), pl.col("y").alias("__lag"),
+                         pl.lit(True).alias("__found"))
+    grid = same_grid(pl.col("__source"), pl.col("ds"), freq)
+    # a left join keeps no order of its own: sorted again, as the running sums need
+    lagged = (
+        hist.with_columns(source.cast(pl.Datetime("us")).alias("__source"))
+        .join(values, on=["unique_id", "__source"], how="left")
+        .sort("unique_id", "ds")
+        .with_columns(
+            pl.when(grid).then(pl.col("__lag")).otherwise(pl.col("y").shift(m).over("unique_id")).alias("__lag"),
+            pl.when(grid).then(pl.col("__found").fill_null(False)).otherwise(pl.col("pos") >= m).alias("__has_lag"),
+        )
+    )
+    d = pl.when(pl.col("__has_lag")).then((pl.col("y") - pl.col("__lag")).abs()).otherwise(0.0)
+    return lagged, [d.cum_sum().over("unique_id").alias("sum_m"),
+                    pl.col("__has_lag").cum_sum().over("unique_id").cast(pl.Int64).alias("cnt_m")]
+
+
 def score(
     forecasts: pl.DataFrame,
     insample: pl.DataFrame,
     season_length: int,
     quantiles: Sequence[float] = (),
+    *,
+    freq: str | None = None,
+    tz: str | None = None,
 ) -> pl.DataFrame:
     """Per (model, unique_id, window) metrics: mae, rmse, smape, mase, rmsse, pinball per quantile and
     the coverage of the outermost interval (when at least two quantiles are given).
 
     forecasts: unique_id, [model], [window], [cutoff], ds, y, y_hat, [quantile columns].
     insample: unique_id, ds, y (the history; with a `cutoff` column in forecasts only rows with
-    ds <= cutoff scale that window's MASE and RMSSE).
+    ds <= cutoff scale that window's MASE and RMSSE). `freq`, `tz`: the data's, for MASE's seasonal differences at
+    the same local time (`mase_scale`).
     Missing `model`/`window` columns are filled with null / 0 so the output schema is fixed.
     """
     missing = [c for c in ("unique_id", "ds", "y", "y_hat") if c not in forecasts.columns]
@@ -255,10 +294,12 @@ def score(
         fc = fc.with_columns(pl.lit(0, dtype=pl.Int32).alias("window"))
     has_cutoff = "cutoff" in fc.columns
     if has_cutoff:
-        scale = _scales(insample, season_length, fc.select("unique_id", "cutoff"), history=False, squared=True)
+        scale = _scales(insample, season_length, fc.select("unique_id", "cutoff"), history=False, squared=True,
+                        freq=freq, tz=tz)
         fc = fc.join(scale, on=["unique_id", "cutoff"], how="left")
     else:
-        fc = fc.join(_scales(insample, season_length, None, history=False, squared=True), on="unique_id", how="left")
+        fc = fc.join(_scales(insample, season_length, None, history=False, squared=True, freq=freq, tz=tz),
+                     on="unique_id", how="left")
     aggs = [mae_expr(), rmse_expr(), smape_expr(), mase_expr(), rmsse_expr()]
     aggs += [pinball_expr(q) for q in qs]
     if len(qs) >= 2:

@@ -13,7 +13,8 @@ beside series that have one) and, on the same points as MAE, the MAE and MASE
 of the seasonal-naive forecast that could have been made at that as_of (`mae_snaive`, `mase_snaive`), and its RMSSE on
 RMSSE's points, computed the same way (`rmsse_snaive`); for sub-daily data of a source with a `tz` and a season of
 whole days, the value at the same local time a season earlier, as `baseline_forecast` takes it (24 local hours
-across a daylight-saving change; it was 24 periods back, an hour off the local pattern). Only observed actuals count: a period the source had no value
+across a daylight-saving change; it was 24 periods back, an hour off the local pattern); for a history shorter than
+a season at that as_of, its last value, the plain naive `baseline_forecast` published. Only observed actuals count: a period the source had no value
 for (a gap the preprocessing imputed) is not scored.
 The MASE scale of each series is its mean seasonal difference over the history up to that
 as_of, never later data (`metrics.mase_scale` with the as_of as cutoff), and only where that
@@ -67,7 +68,7 @@ from typing import Any
 import polars as pl
 
 from flowcast.columns import quantile_col
-from flowcast.data.calendar import is_subdaily, local_season_us, periods_between, shift
+from flowcast.data.calendar import is_subdaily, local_season_us, same_grid, shift
 from flowcast.evaluation.metrics import abs_error, inside_interval, mase_scale, rmsse_scale
 from flowcast.figures import score_pair, score_text
 from flowcast.timekeys import (
@@ -333,25 +334,29 @@ def score_realized(
                           pl.col("y").cast(pl.Float64))
     # each series' MASE scale from its history up to the as_of the forecast was made at
     cutoffs = rows.select("unique_id", pl.col("__as_of_ds").alias("cutoff")).unique()
-    scales = mase_scale(hist, m, cutoffs, history=True).join(rmsse_scale(hist, cutoffs), on=["unique_id", "cutoff"],
-                                                              how="left").rename({"cutoff": "__as_of_ds"})
+    scales = mase_scale(hist, m, cutoffs, history=True, freq=freq, tz=tz).join(
+        rmsse_scale(hist, cutoffs), on=["unique_id", "cutoff"], how="left").rename({"cutoff": "__as_of_ds"})
     rows = rows.join(scales, on=["unique_id", "__as_of_ds"], how="left")
     # the seasonal-naive forecast of that as_of: the value one (or more) seasons before ds,
     # from a period the run at as_of had seen (ds - m * ceil(step / m) periods <= its last ds)
     back = -(m * ((pl.col("step").cast(pl.Int64) + m - 1) // m))
     rows = rows.with_columns(shift(pl.col("ds"), back, freq).alias("__naive_ds"))
+    last_ds = shift(pl.col("ds"), -pl.col("step").cast(pl.Int64), freq)  # the series' last ds at that as_of
     season_us = local_season_us(freq, tz, m)
     if season_us is not None:  # sub-daily data of a zone: the same local time, as `baseline_forecast` takes it
         assert tz is not None
-        last = shift(pl.col("ds"), -pl.col("step").cast(pl.Int64), freq)  # the series' last ds at that as_of
         local = pl.col("__local_ds")
         # a local time on the series' grid is the source even where the history has no value there (a gap: not
         # scored, as `baseline_forecast` reads the imputed value there, not one an hour off); one off the grid (an
         # offset change that is not a whole number of periods) keeps the periods back, as `baseline_forecast` does
-        on_grid = shift(local, periods_between(local, pl.col("ds"), freq), freq) == pl.col("ds")
-        rows = (rows.with_columns(season_ago_local(pl.col("ds"), last, tz, season_us).alias("__local_ds"))
-                .with_columns(pl.when(on_grid).then(local).otherwise(pl.col("__naive_ds")).alias("__naive_ds"))
+        rows = (rows.with_columns(season_ago_local(pl.col("ds"), last_ds, tz, season_us).alias("__local_ds"))
+                .with_columns(pl.when(same_grid(local, pl.col("ds"), freq)).then(local).otherwise(pl.col("__naive_ds"))
+                              .alias("__naive_ds"))
                 .drop("__local_ds"))
+    # a history shorter than a season at that as_of published plain naive (`baseline_forecast`: the last value for
+    # every step), not the value a season before: its seasonal naive is that too (it read 24 local hours back)
+    rows = rows.with_columns(pl.when(pl.col("history") < m).then(last_ds).otherwise(pl.col("__naive_ds"))
+                             .alias("__naive_ds"))
     naive = hist.rename({"ds": "__naive_ds", "y": "__naive"})
     rows = rows.join(naive, on=["unique_id", "__naive_ds"], how="left").with_columns(
         pl.when(pl.col("__naive_ds") <= pl.col("__as_of_ds")).then(pl.col("__naive")).alias("__naive")

@@ -758,7 +758,7 @@ def forecast_detailed(
     # [-30, 60] at step 6 beside series moving a quarter of their level): the others' relative change, as one point's
     # none of them with a change to borrow (a backfill date of one observation each): no width, no interval (iv44)
     scale = series_scale(td.frame.select("unique_id", "ds", "y"), m, constant=True, unmeasured=list(few),
-                         borrow_only=True)
+                         borrow_only=True, freq=td.meta.freq, tz=td.meta.tz)
     out = []
     in_levels: set[str] = set()  # series whose widths were calibrated in levels: every series' mean |y| is its unit
     for (model_name, nominal), part in frame.group_by("model", "__nominal", maintain_order=True):
@@ -794,7 +794,8 @@ def _level_scaled(td: TrainingData, season_length: int, ids: set[str]) -> dict[s
     mean |y|), with why: '1 observation' or 'repeats itself exactly every season'."""
     from flowcast.evaluation.metrics import mase_scale
 
-    raw = mase_scale(td.frame.select("unique_id", "ds", "y"), season_length)  # what series_scale starts from
+    raw = mase_scale(td.frame.select("unique_id", "ds", "y"), season_length, freq=td.meta.freq,
+                     tz=td.meta.tz)  # what series_scale starts from
     odd = raw.filter(pl.col("unique_id").is_in(list(ids)) & (pl.col("scale").is_null() | (pl.col("scale") <= 0)))
     n_obs = dict(td.frame.filter(pl.col("y").is_finite()).group_by("unique_id").len().iter_rows())
     return {str(u): (f"{n_obs.get(u, 0)} observation" if n_obs.get(u, 0) < 2 else "repeats itself exactly every season")
