@@ -1421,11 +1421,14 @@ def test_a_globs_per_file_orders_are_read_again_once_a_file_is_rewritten(tmp_pat
     ("2024-01-01\n2024-01-02\n", "2024-01-03\n", True),  # its first file's ISO dates: the others are not read
     ("spring\nsummer\n", "2024-01-03\n", False),  # its first file's words: not times
     ("01/02/2024\n01/03/2024\n", "01/13/2024\n01/14/2024\n", True),  # settled month first by the other file
+    ("", "2024-01-03\n2024-01-04\n", True),  # its first file a header alone (a day with no sale): the others read
 ])
 def test_parses_as_times_of_a_folder_reads_its_first_file_unless_others_settle_its_order(tmp_path, first, second,
                                                                                           expected):
     """`parses_as_times` of a folder reads its first file's rows alone (200 files were ingested for 20 rows), and
-    the whole folder only where those rows are day/month dates that file alone does not settle."""
+    the whole folder only where those rows are day/month dates that file alone does not settle, or where that file
+    has fewer than them (revB47: a first file of a header alone, an export of a day without sales, read no time: the
+    column was not guessed, where the whole folder's first rows read as times)."""
     (tmp_path / "a.csv").write_text("when,v\n" + "".join(f"{t},1\n" for t in first.split()))
     (tmp_path / "b.csv").write_text("when,v\n" + "".join(f"{t},1\n" for t in second.split()))
     assert parses_as_times(str(tmp_path), "when") is expected

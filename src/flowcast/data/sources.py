@@ -2505,9 +2505,11 @@ def parses_as_times(path: str, col: str, rows: int = 20) -> bool:
         probe = SourceConfig(name="probe", path=path, time_col=col, target_col=other, freq="1d")
         files = resolve_files(probe)
         # its first file alone (a folder of 200 files was read whole for 20 rows); the whole glob only where some of
-        # those rows are day/month dates it leaves unread: other files may settle the order those rows are read in
+        # those rows are day/month dates it leaves unread: other files may settle the order those rows are read in; or
+        # where it has fewer such rows (a header alone: a day without sales), the glob's first rows then its others'
         head = _parsed_head(probe.model_copy(update={"path": files[0]}), col, rows)
-        if len(files) > 1 and not _times_read(head) and head.get_column("raw").str.contains(DAY_MONTH_RE).any():
+        if len(files) > 1 and not _times_read(head) and (
+                head.height < rows or head.get_column("raw").str.contains(DAY_MONTH_RE).any()):
             head = _parsed_head(probe, col, rows)
     except Exception:  # noqa: BLE001 - a courtesy: the column is not guessed, the command asks for --time-col
         return False
