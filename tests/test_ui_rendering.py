@@ -934,6 +934,7 @@ def test_the_realized_accuracy_table_has_the_columns_flowcast_accuracy_prints(on
     (6, 8, ("cov80/cov95: on the points forecast with that interval, where fewer than all (a series with no typical "
            "change to scale its widths by is published without one): 6 (cov80) and 8 (cov95) of the 8 points of "
            "2019-06-01\n")),
+    (8, 0, None),  # no 95% interval published: no cov95, nothing said of it (revB47: '0 (cov95)')
 ])
 def test_the_realized_accuracy_artifact_says_on_how_many_points_its_coverage_was_computed(n_cov80, n_cov95, said):
     """Regression (srcmsg46): the artifact's table showed `points` (n) beside cov80/cov95 computed on the points
@@ -943,9 +944,10 @@ def test_the_realized_accuracy_artifact_says_on_how_many_points_its_coverage_was
 
     realized = pl.DataFrame({"dataset": "emp", "as_of": [datetime(2019, 6, 1)], "model": "theta",
                              "model_version": "theta-v9", "step": 1, "n": 8, "mae": 1.0, "mase": 0.5, "n_mase": 8,
-                             "smape": 3.0, "coverage80": 0.5, "coverage95": 1.0, "n_cov80": n_cov80,
-                             "n_cov95": n_cov95, "mae_snaive": 2.0, "mase_snaive": 1.0, "lookahead": False},
-                            schema_overrides={"n_cov80": pl.Int64, "n_cov95": pl.Int64})
+                             "smape": 3.0, "coverage80": 0.5, "coverage95": None if n_cov95 == 0 else 1.0,
+                             "n_cov80": n_cov80, "n_cov95": n_cov95, "mae_snaive": 2.0, "mase_snaive": 1.0,
+                             "lookahead": False},
+                            schema_overrides={"n_cov80": pl.Int64, "n_cov95": pl.Int64, "coverage95": pl.Float64})
     text = accuracy.markdown(accuracy.RealizedOutcome(dataset="emp", realized=realized), {"theta-v9": 0.6}, None)
     assert ("| 2019-06-01 |" in text) and ("cov80/cov95:" in text) is (said is not None), text
     if said is not None:

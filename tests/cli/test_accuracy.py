@@ -540,6 +540,10 @@ def test_an_as_of_of_the_table_is_taken_back_by_as_of_on_a_zoned_source(_isolate
     (6, 6, "6 of the 8 points of 2024-01-01"),
     (6, 8, "6 (cov80) and 8 (cov95) of the 8 points of 2024-01-01"),
     (None, 5, "8 (cov80) and 5 (cov95) of the 8 points of 2024-01-01"),
+    # no 95% interval published (a level with too few calibration points): no cov95, nothing said of it (revB47: '8
+    # (cov80) and 0 (cov95)', said of a series with no typical change to scale its widths by)
+    (8, 0, None),
+    (6, 0, "6 (cov80) of the 8 points of 2024-01-01"),
 ])
 def test_a_coverage_over_fewer_points_than_the_table_s_says_on_how_many(_isolated_home, n_cov80, n_cov95, said):
     """probe45's counts: `points` (n) stood beside a coverage computed on the points forecast with that interval
@@ -552,10 +556,12 @@ def test_a_coverage_over_fewer_points_than_the_table_s_says_on_how_many(_isolate
 
     rows = pl.DataFrame({"dataset": "sales", "as_of": [datetime(2024, 1, 1)], "model": "theta",
                          "model_version": "theta-v9", "step": 1, "n": 8, "mae": 1.0, "mase": 0.5, "n_mase": 8,
-                         "smape": 3.0, "coverage80": 0.5, "coverage95": 1.0, "n_cov80": n_cov80, "n_cov95": n_cov95,
+                         "smape": 3.0, "coverage80": 0.5, "coverage95": None if n_cov95 == 0 else 1.0,
+                         "n_cov80": n_cov80, "n_cov95": n_cov95,
                          "mae_snaive": 2.0, "mase_snaive": 1.0, "lookahead": False,
                          "scored_at": datetime(2024, 6, 1)},
-                        schema_overrides={"step": pl.Int32, "n_cov80": pl.Int64, "n_cov95": pl.Int64})
+                        schema_overrides={"step": pl.Int32, "n_cov80": pl.Int64, "n_cov95": pl.Int64,
+                                          "coverage95": pl.Float64})
     EmbeddedStore(_isolated_home / "warehouse").write_realized("sales", rows)
     for args, where in ((["--dataset", "sales"], "2024-01-01"),
                         (["--dataset", "sales", "--as-of", "2024-01-01"], "theta-v9 step 1")):

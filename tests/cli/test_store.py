@@ -811,3 +811,29 @@ def test_a_forecast_table_cuts_a_long_series_id_in_the_middle_and_says_how_to_se
         assert text.count("--format csv or json") == 1 and "whole" in text, text
     else:
         assert cut[:2] == [uid, uid + "2"] and "whole" not in text, text
+
+
+@pytest.mark.parametrize(("ids", "cut"), [
+    # M5's ids differ in their middle: each read 'FOODS_3_09…_validation' at 22 columns, every row alike
+    (["FOODS_3_090_CA_3_validation", "FOODS_3_090_CA_4_validation", "FOODS_3_091_CA_3_validation"], True),
+    (["HOBBIES_1_001_CA_1_evaluation", "HOBBIES_1_001_CA_2_evaluation"], True),
+    (["abcdefghij_1_klmnopqrstu", "abcdefghij_2_klmnopqrstu"], False),  # 24 columns, told apart whole alone
+])
+def test_a_forecast_table_tells_apart_long_ids_that_differ_in_their_middle(ids, cut):
+    """revB47: ids longer than 22 columns were each cut in the middle alone, so ids that differ there (M5's
+    'FOODS_3_090_CA_3_validation', '..._CA_4_...') read alike and the table's series could not be told apart. They
+    are cut at the fewest columns that tell them apart, or shown whole; the note under the table says they are cut
+    only where one is."""
+    from flowcast.cli.store import forecast_tables
+
+    frame = pl.DataFrame([
+        {"dataset": "m5", "as_of": datetime(2016, 5, 22), "unique_id": u, "ds": datetime(2016, 5, 23), "step": 1,
+         "model": "naive", "model_version": "naive-v1", "y_hat": 1.0, "y_hat_lo80": 0.0, "y_hat_hi80": 2.0,
+         "y_hat_lo95": 0.0, "y_hat_hi95": 3.0, "run_id": "r", "created_at": datetime(2016, 5, 22)} for u in ids])
+    text = forecast_tables(frame)
+    shown = [line.split()[0] for line in text.splitlines() if "2016-05-23" in line]
+    assert len(shown) == len(ids) and len(set(shown)) == len(ids), text
+    assert all(s == u or ("…" in s and u.startswith(s.split("…")[0]) and u.endswith(s.split("…")[1]))
+               for s, u in zip(shown, ids, strict=True)), shown
+    assert any("…" in s for s in shown) is cut
+    assert ("--format csv or json has them whole" in text) is cut, text

@@ -1421,11 +1421,14 @@ def test_a_globs_per_file_orders_are_read_again_once_a_file_is_rewritten(tmp_pat
     ("2024-01-01\n2024-01-02\n", "2024-01-03\n", True),  # its first file's ISO dates: the others are not read
     ("spring\nsummer\n", "2024-01-03\n", False),  # its first file's words: not times
     ("01/02/2024\n01/03/2024\n", "01/13/2024\n01/14/2024\n", True),  # settled month first by the other file
+    ("", "2024-01-03\n2024-01-04\n", True),  # its first file a header alone (a day with no sale): the others read
 ])
 def test_parses_as_times_of_a_folder_reads_its_first_file_unless_others_settle_its_order(tmp_path, first, second,
                                                                                           expected):
     """`parses_as_times` of a folder reads its first file's rows alone (200 files were ingested for 20 rows), and
-    the whole folder only where those rows are day/month dates that file alone does not settle."""
+    the whole folder only where those rows are day/month dates that file alone does not settle, or where that file
+    has fewer than them (revB47: a first file of a header alone, an export of a day without sales, read no time: the
+    column was not guessed, where the whole folder's first rows read as times)."""
     (tmp_path / "a.csv").write_text("when,v\n" + "".join(f"{t},1\n" for t in first.split()))
     (tmp_path / "b.csv").write_text("when,v\n" + "".join(f"{t},1\n" for t in second.split()))
     assert parses_as_times(str(tmp_path), "when") is expected
@@ -1750,6 +1753,9 @@ def test_constant_values_reads_every_file_of_a_folder(tmp_path, second, expected
     ([datetime(2024, 1, 3).date()], [5.0], {"store": "s0"}),
     # the Parquet file's days follow the CSV's: one series
     ([datetime(2024, 1, 3), datetime(2024, 1, 4)], [5.0, 6.0], {"store": "s0"}),
+    # 2 January in both files with the same sales (the CSV's '2', the Parquet's 2.0): one row written twice, which
+    # the run drops as an exact duplicate (revB47: compared as text, '2' and '2.0' were two rows, no guess)
+    ([datetime(2024, 1, 2), datetime(2024, 1, 3)], [2.0, 6.0], {"store": "s0"}),
 ])
 def test_constant_values_tells_a_time_written_twice_across_csv_and_parquet(tmp_path, times, sales, expected):
     """globs46's repeat look compared times as text: a CSV's '2024-01-02' and a Parquet timestamp's '2024-01-02

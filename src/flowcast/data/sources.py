@@ -2512,9 +2512,11 @@ def parses_as_times(path: str, col: str, rows: int = 20) -> bool:
         probe = SourceConfig(name="probe", path=path, time_col=col, target_col=other, freq="1d")
         files = resolve_files(probe)
         # its first file alone (a folder of 200 files was read whole for 20 rows); the whole glob only where some of
-        # those rows are day/month dates it leaves unread: other files may settle the order those rows are read in
+        # those rows are day/month dates it leaves unread: other files may settle the order those rows are read in; or
+        # where it has fewer such rows (a header alone: a day without sales), the glob's first rows then its others'
         head = _parsed_head(probe.model_copy(update={"path": files[0]}), col, rows)
-        if len(files) > 1 and not _times_read(head) and head.get_column("raw").str.contains(DAY_MONTH_RE).any():
+        if len(files) > 1 and not _times_read(head) and (
+                head.height < rows or head.get_column("raw").str.contains(DAY_MONTH_RE).any()):
             head = _parsed_head(probe, col, rows)
     except Exception:  # noqa: BLE001 - a courtesy: the column is not guessed, the command asks for --time-col
         return False
@@ -2715,6 +2717,15 @@ def _time_key(col: pl.Expr, dtype: pl.DataType | None) -> pl.Expr:
             .str.replace(day + r"(T\d{2}:\d{2}):00$", "${1}${2}").str.replace(day + "T00:00$", "${1}"))
 
 
+def _value_key(col: pl.Expr) -> pl.Expr:
+    """A value of `constant_values`'s files as one text for one number, however a file writes it: a CSV's '2' and a
+    Parquet file's 2.0 alike ('2.0'); text that is no number as written, stripped. Compared as written, the same row
+    in a CSV file and a Parquet one ('2' and '2.0') was two rows of one day, which the run reads as one written
+    twice (an exact duplicate, dropped): no series was guessed."""
+    text = col.cast(pl.Utf8).str.strip_chars()
+    return pl.coalesce(text.cast(pl.Float64, strict=False).cast(pl.Utf8), text)
+
+
 def constant_values(path: str, cols: list[str], time_col: str | None = None,
                     value_cols: tuple[str, ...] = ()) -> dict[str, str] | None:
     """The one value each of `cols` holds in every row of a local file, of every file of a folder or glob
@@ -2741,7 +2752,7 @@ def constant_values(path: str, cols: list[str], time_col: str | None = None,
             text = file_format(probe, file) == "csv"
             dtypes = scan.collect_schema()
             parts.append(scan.select(*(id_text(pl.col(c), text) for c in cols),
-                                     *(_time_key(pl.col(c), dtypes.get(c)) if c == time_col else pl.col(c).cast(pl.Utf8)
+                                     *(_time_key(pl.col(c), dtypes.get(c)) if c == time_col else _value_key(pl.col(c))
                                        for c in others)))
         rows = pl.concat(parts, how="vertical")  # (a file without a column: not found when collected, None)
         # the ids first, alone (their distinct values, a few): a folder of many series is no guess without holding

@@ -568,14 +568,17 @@ def coverage_points_note(rows: list[dict[str, Any]], where: list[str]) -> str | 
     `rows` were computed on fewer points than its `points` (`n_cov80`, `n_cov95` of `n`: a series published without
     an interval), each such row named by its `where`; None where every coverage covers all its points (the table
     showed `n` beside a coverage over fewer). A count not recorded (rows scored before it was) is `n`'s, which that
-    coverage was weighted by."""
+    coverage was weighted by; a count of 0 is no coverage (the level not published: the table shows none), not said
+    (it read '8 (cov80) and 0 (cov95)', said of a series with no typical change to scale its widths by, revB47)."""
     said = []
     for r, name in zip(rows, where, strict=True):
         n = r["n"]
-        n80, n95 = (n if r.get(k) is None else r[k] for k in ("n_cov80", "n_cov95"))
-        if n80 != n or n95 != n:
-            counts = f"{n80}" if n80 == n95 else f"{n80} (cov80) and {n95} (cov95)"
-            said.append(f"{counts} of the {plural(n, 'point')} of {name}")
+        counts = {lv: n if r.get(f"n_cov{lv}") is None else r[f"n_cov{lv}"] for lv in ("80", "95")}
+        counts = {lv: k for lv, k in counts.items() if k}  # (0: that level has no coverage)
+        if any(k != n for k in counts.values()):
+            shown = (f"{counts['80']}" if len(counts) == 2 and len(set(counts.values())) == 1 else
+                     " and ".join(f"{k} (cov{lv})" for lv, k in counts.items()))
+            said.append(f"{shown} of the {plural(n, 'point')} of {name}")
     if not said:
         return None
     return ("cov80/cov95: on the points forecast with that interval, where fewer than all (a series with no typical "
