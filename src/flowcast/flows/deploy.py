@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -451,6 +452,47 @@ def serve(deployments: list[Any], *, limit: int | None = None, vacuum: ServeVacu
             get_logger("flowcast.serve").info("Received %s, shutting down...", type(exc).__name__)
         finally:
             spare_exit_collection()
+
+
+EARLY_STOP_SAID = ("SIGTERM received as the serve starts, before it registered its deployments: it stops now, "
+                   "nothing registered")
+
+
+@contextmanager
+def early_sigterm_stops() -> Iterator[None]:
+    """A SIGTERM in the block before the serve's runner takes the signal over (`take_sigterm`: while the serve takes
+    its lock, starts Prefect's temporary server, reaps and checks its slots) stops the serve as a later one does: it
+    is raised (Prefect's TerminationSignal) out of whatever it landed in, so that the locks, the command's claim and
+    the temporary server are let go on the way out (Prefect's atexit hook stops the server), then said
+    (EARLY_STOP_SAID) and the block ends without error: exit 0. Python's default handling killed the serve there,
+    exit 143 (serve47). Later SIGTERMs of that stop are ignored (its cleanup finishes). Only the main thread may set
+    a handler: elsewhere the block runs as it is."""
+    import signal
+    import threading
+
+    from prefect.exceptions import TerminationSignal
+    from prefect.logging import get_logger
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    raised: list[int] = []
+
+    def stop(signum: int, frame: Any) -> None:
+        if not raised:
+            raised.append(signum)
+            raise TerminationSignal(signum)
+
+    before = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    except TerminationSignal:
+        if not raised:  # (not ours: the runner's, a run's)
+            raise
+        get_logger("flowcast.serve").info(EARLY_STOP_SAID)
+    finally:
+        if not raised and signal.getsignal(signal.SIGTERM) is stop:  # (the runner never took it over: an error)
+            signal.signal(signal.SIGTERM, before)
 
 
 def take_sigterm(runner: Any) -> None:
