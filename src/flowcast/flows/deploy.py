@@ -629,8 +629,9 @@ class CatchUp:
 async def cancel_unstarted_slots(deployment_ids: list[Any], since: datetime, limit: int | None = None) -> int:
     """As a serve stops, once its deployments are paused: the runs of their slots from `since` (the instant its
     scheduling started from, `serve`) that had not started (still Scheduled, Late or AwaitingConcurrencySlot;
-    auto-scheduled: not a run someone asked for) are cancelled, with the message of the runs its stop cancelled in
-    flight (SERVE_STOP_MESSAGE), and said in one line of its log; how many. The pause deletes only their future runs:
+    auto-scheduled: not a run someone asked for) are cancelled, saying so (UNSTARTED_STOP_MESSAGE: they carried the
+    message of the runs its stop cancelled in flight, Prefect's 'Runner is shutting down.', serve47), and said in one
+    line of its log; how many. The pause deletes only their future runs:
     a serve stopped within seconds of its start (before its runner's first poll, every 10 s) left the catch-up's runs
     of the slots already due Scheduled on the paused deployments, and the next serve ran them, unasked and late,
     saying that a killed serve had left them. Cancelled so, the next serve names their slots missed, with the
@@ -662,7 +663,7 @@ async def cancel_unstarted_slots(deployment_ids: list[Any], since: datetime, lim
                 before, read_at_before = next_slot_key(page, before, read_at_before)
             runs = sorted((r for r in left if r.auto_scheduled), key=lambda r: r.expected_start_time)
             done = [r for r in runs if (await client.set_flow_run_state(
-                r.id, Cancelled(message=SERVE_STOP_MESSAGE))).status == SetStateStatus.ACCEPT]
+                r.id, Cancelled(message=UNSTARTED_STOP_MESSAGE))).status == SetStateStatus.ACCEPT]
     except Exception as exc:  # noqa: BLE001 - the serve stops all the same; the next serve runs what is left, late
         log.warning("could not cancel the scheduled runs of this serve's slots from %s that had not started: %s: %s",
                     utc_text(since), type(exc).__name__, exc)
@@ -1008,12 +1009,16 @@ def _duration(step: Any) -> str:
     return f"{seconds}s"
 
 
-SERVE_STOP_MESSAGE = "Runner is shutting down."  # the message of a run a serve's stop cancelled (Prefect's Runner)
+SERVE_STOP_MESSAGE = "Runner is shutting down."  # the message of a run in flight a serve's stop cancelled (Prefect's)
+UNSTARTED_STOP_MESSAGE = ("Cancelled before it started: flowcast serve stopped and paused its deployments; the next "
+                          "serve names this slot missed, with the backfill that publishes it")
+"""The message of a run of a serve's slots that its stop cancelled before it started (`cancel_unstarted_slots`)."""
+SERVE_STOP_MESSAGES = (SERVE_STOP_MESSAGE, UNSTARTED_STOP_MESSAGE)
 
 
 def last_slot_run(runs: list[Any], now: datetime) -> datetime | None:
     """The latest schedule slot (expected start, at or before `now`) of `runs` (a deployment's flow runs, none
-    Scheduled) that ran: not one the stop of a serve cancelled (Cancelled, SERVE_STOP_MESSAGE), whose slot published
+    Scheduled) that ran: not one the stop of a serve cancelled (Cancelled, SERVE_STOP_MESSAGES), whose slot published
     nothing, as a slot while no serve ran. It counted as run: a serve SIGTERMed during a forecast run (soak44: slot
     15:03 Cancelled) was restarted without a word of that slot, its as_of missing from the store for good. Nor one
     that Crashed (soak45: a serve SIGKILLed during the 18:12 run, which the restarted serve marked Crashed, naming no
@@ -1024,7 +1029,7 @@ def last_slot_run(runs: list[Any], now: datetime) -> datetime | None:
     ran = [r.expected_start_time for r in runs if r.expected_start_time is not None
            and r.expected_start_time <= now and r.auto_scheduled
            and not (r.state is not None and (r.state.type == StateType.CRASHED or (
-               r.state.type == StateType.CANCELLED and (r.state.message or "") == SERVE_STOP_MESSAGE)))]
+               r.state.type == StateType.CANCELLED and (r.state.message or "") in SERVE_STOP_MESSAGES)))]
     return max(ran) if ran else None
 
 
