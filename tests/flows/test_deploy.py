@@ -841,7 +841,9 @@ def test_a_catch_up_that_outlasts_the_stop_leaves_no_run_it_posted_scheduled():
     """Regression (revA46): the stop waits for a catch-up under way 3 s at most (`CatchUp.stop`); one whose post hung
     (it had read the deployment, not paused yet) posted its slots after the stop's pause and cancel, and they stayed
     Scheduled on the paused deployment for the next serve to run unasked. The catch-up's end now cancels again: every
-    run of the serve's slots from `since` it posted is Cancelled with the stop's message, none Scheduled."""
+    run of the serve's slots from `since` it posted is Cancelled with the stop's message, none Scheduled. The catch-up's
+    thread is a daemon: the serve's exit waits for that late cancel (`end_catch_up`, serve47), else a process that
+    ended during the hung post left its runs Scheduled; still hung past that wait, it is said."""
     import asyncio
     import threading
     import uuid
@@ -852,13 +854,13 @@ def test_a_catch_up_that_outlasts_the_stop_leaves_no_run_it_posted_scheduled():
     from prefect.schedules import Cron
 
     from flowcast.flows import forecast_flow
-    from flowcast.flows.deploy import UNSTARTED_STOP_MESSAGE, CatchUp, stopping_runner
+    from flowcast.flows.deploy import UNSTARTED_STOP_MESSAGE, CatchUp, end_catch_up, stopping_runner
 
     deployment = forecast_flow.to_deployment(f"forecast-{uuid.uuid4().hex[:8]}",
                                              schedules=[Cron("* * * * *", timezone="UTC")])
     now = datetime.now(UTC)
     since, until = now.replace(second=30, microsecond=0) - timedelta(minutes=3), now + timedelta(minutes=3)
-    release, in_flight, paused_then = threading.Event(), threading.Event(), []
+    release, in_flight, paused_then, said = threading.Event(), threading.Event(), [], []
 
     def hung_post(did) -> None:  # (`schedule_runs`' request, held past the stop's wait, then sent)
         with get_client(sync_client=True) as client:
@@ -877,11 +879,13 @@ def test_a_catch_up_that_outlasts_the_stop_leaves_no_run_it_posted_scheduled():
         await asyncio.to_thread(in_flight.wait, 30)
         async with runner:  # (its exit gives up on the catch-up, pauses the deployments and cancels)
             pass
-        release.set()
-        await asyncio.to_thread(thread.join, 60)
+        assert not await asyncio.to_thread(end_catch_up, catch_up, said.append, 0.2)  # still hung: said
+        threading.Timer(1.0, release.set).start()
+        assert await asyncio.to_thread(end_catch_up, catch_up, said.append, 30)  # the serve's exit: its cancel done
         return did
 
     did = asyncio.run(stop_while_hung())
+    assert len(said) == 1 and "still waited for the Prefect API" in said[0], said
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[did])))
         assert paused_then == [False] and client.read_deployment(did).paused

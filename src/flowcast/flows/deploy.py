@@ -428,6 +428,7 @@ def serve(deployments: list[Any], *, limit: int | None = None, vacuum: ServeVacu
     from prefect.logging import get_logger
     from prefect.settings import temporary_settings
 
+    catch_up: CatchUp | None = None
     with temporary_settings(temporary := api_for_runs()):
         runner = stopping_runner()(pause_on_shutdown=True, limit=limit)
         take_sigterm(runner)  # a SIGTERM while it registers stops it once started, what it registered paused
@@ -451,6 +452,7 @@ def serve(deployments: list[Any], *, limit: int | None = None, vacuum: ServeVacu
         except (KeyboardInterrupt, TerminationSignal) as exc:
             get_logger("flowcast.serve").info("Received %s, shutting down...", type(exc).__name__)
         finally:
+            end_catch_up(catch_up, get_logger("flowcast.serve").warning)
             spare_exit_collection()
 
 
@@ -624,6 +626,24 @@ class CatchUp:
                 return False
             self._late = work
             return True
+
+
+CATCH_UP_EXIT_WAIT_S = 5.0
+"""How long a serve's exit waits for a catch-up whose request outlasted its stop's wait (`CatchUp.timeout`), so that
+the catch-up's own cancel of what it posted late (`CatchUp.then`) is done before the process ends."""
+
+
+def end_catch_up(catch_up: CatchUp | None, say: Callable[[str], None], timeout: float = CATCH_UP_EXIT_WAIT_S) -> bool:
+    """As a serve exits: wait up to `timeout` s for its catch-up under way (none: at once) to end, its late cancel
+    included (`CatchUp.then`); its thread is a daemon, and the process's exit during a hung post cut that cancel off,
+    leaving what the post created Scheduled on the paused deployments for the next serve to run unasked (serve47).
+    One still under way then is said (what it posts later stays Scheduled: the next serve runs it late); whether none
+    is."""
+    if catch_up is None or catch_up.stop(timeout):
+        return True
+    say(f"the catch-up of this serve's slots still waited for the Prefect API {timeout:.0f} s after the serve stopped: "
+        "runs it creates after this exit stay Scheduled on the paused deployments, and the next serve runs them late")
+    return False
 
 
 async def cancel_unstarted_slots(deployment_ids: list[Any], since: datetime, limit: int | None = None) -> int:
