@@ -277,6 +277,7 @@ def test_a_second_serve_refuses_to_start_while_one_runs_and_starts_once_it_died(
         said = second.stdout + second.stderr
         assert second.returncode == 4, said
         assert f"another `flowcast serve` is running: pid {first.pid} on {socket.gethostname()}, serving since " in said
+        assert re.search(r"serving since \S+ by that machine's clock \(home ", " ".join(said.split())), said  # serve47
         assert first.poll() is None  # the running serve is left alone
         with pytest.raises(ServeRunningError, match=f"pid {first.pid}"), \
                 serve_lock(tmp_path / "other-home", prefect_home=prefect_home, api_url=api, since=datetime.now(UTC)):

@@ -928,15 +928,16 @@ def stopping_runner(base: type[Any] | None = None) -> type[Any]:
 
 def serving(home: Any) -> Any:
     """The serve lock of `home` and of the Prefect API this process talks to (`ops.serving.serve_lock`), taken as
-    a serve starts, before anything is registered: a second serve refuses to start, naming the running one."""
-    from datetime import UTC
-
+    a serve starts, before anything is registered: a second serve refuses to start, naming the running one. Its
+    "serving since" is this machine's clock (`_utc_now`), said so (`ops.serving.refusal`): the lock is taken before the
+    Prefect API is asked anything (the temporary server does not exist yet), and only a serve on this machine reads it
+    (an fcntl lock), on the same clock."""
     from prefect.settings import PREFECT_API_URL, PREFECT_HOME
 
     from flowcast.ops.serving import serve_lock
 
     return serve_lock(home, prefect_home=PREFECT_HOME.value(), api_url=PREFECT_API_URL.value() or None,
-                      since=datetime.now(UTC).replace(microsecond=0))
+                      since=_utc_now().replace(microsecond=0))
 
 
 def reap_before_serving(home: Any, say: Callable[[str], None]) -> None:
