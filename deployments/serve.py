@@ -9,10 +9,11 @@ parameter, made absolute, as `flowcast serve` gives it: the next serve of the ho
 """
 
 from flowcast.config import load_settings
-from flowcast.flows.deploy import serve_all, serving
+from flowcast.flows.deploy import early_sigterm_stops, serve_all, serving
 from flowcast.ops.reaper import temporary_api
 
 if __name__ == "__main__":
-    # one serve per home and Prefect API; without PREFECT_API_URL a watched temporary server (as `flowcast serve`)
-    with serving(load_settings(None).home), temporary_api():
+    # one serve per home and Prefect API; without PREFECT_API_URL a watched temporary server (as `flowcast serve`);
+    # a SIGTERM as it starts stops it as a later one does (exit 0)
+    with early_sigterm_stops(), serving(load_settings(None).home), temporary_api():
         serve_all()

@@ -142,6 +142,8 @@ def test_serve_says_which_scheduled_runs_were_missed_while_it_was_stopped():
 
 @pytest.mark.parametrize(("kind", "message", "last_minute"), [
     ("CANCELLED", "Runner is shutting down.", 1),  # the serve's stop cancelled the 19:02 slot's run: it did not run
+    ("CANCELLED", ("Cancelled before it started: flowcast serve stopped and paused its deployments; the next serve "
+                   "names this slot missed, with the backfill that publishes it"), 1),  # serve47: cancelled unstarted
     ("CANCELLED", "Cancelled by a person in the UI.", 2),  # cancelled otherwise: the slot ran (the person's cancel)
     ("CRASHED", ("the process that ran it (pid 2253 on vm, engine.py) is gone without reporting a final state: "
                  "killed (SIGKILL) or its machine stopped; it was Running."), 1),  # soak45: a killed serve's run
@@ -275,6 +277,7 @@ def test_a_second_serve_refuses_to_start_while_one_runs_and_starts_once_it_died(
         said = second.stdout + second.stderr
         assert second.returncode == 4, said
         assert f"another `flowcast serve` is running: pid {first.pid} on {socket.gethostname()}, serving since " in said
+        assert re.search(r"serving since \S+ by that machine's clock \(home ", " ".join(said.split())), said  # serve47
         assert first.poll() is None  # the running serve is left alone
         with pytest.raises(ServeRunningError, match=f"pid {first.pid}"), \
                 serve_lock(tmp_path / "other-home", prefect_home=prefect_home, api_url=api, since=datetime.now(UTC)):
@@ -734,7 +737,7 @@ def test_a_stop_cancels_each_unstarted_run_of_its_slots_once_where_runs_share_a_
 
     from prefect.client.orchestration import get_client
 
-    from flowcast.flows.deploy import SERVE_STOP_MESSAGE, cancel_unstarted_slots
+    from flowcast.flows.deploy import UNSTARTED_STOP_MESSAGE, cancel_unstarted_slots
 
     t0, minute = datetime(2001, 1, 6, tzinfo=UTC), timedelta(minutes=1)
     with get_client(sync_client=True) as client:
@@ -749,7 +752,7 @@ def test_a_stop_cancels_each_unstarted_run_of_its_slots_once_where_runs_share_a_
             for did in dids:
                 client.delete_deployment(did)
     assert count == len(ours) == 6, (count, len(ours))
-    assert {(states[i].type.value, states[i].message) for i in ours} == {("CANCELLED", SERVE_STOP_MESSAGE)}, states
+    assert {(states[i].type.value, states[i].message) for i in ours} == {("CANCELLED", UNSTARTED_STOP_MESSAGE)}, states
     assert [states[i].type.value for i in kept] == ["SCHEDULED"] * 3, [states[i] for i in kept]
 
 
@@ -839,7 +842,9 @@ def test_a_catch_up_that_outlasts_the_stop_leaves_no_run_it_posted_scheduled():
     """Regression (revA46): the stop waits for a catch-up under way 3 s at most (`CatchUp.stop`); one whose post hung
     (it had read the deployment, not paused yet) posted its slots after the stop's pause and cancel, and they stayed
     Scheduled on the paused deployment for the next serve to run unasked. The catch-up's end now cancels again: every
-    run of the serve's slots from `since` it posted is Cancelled with the stop's message, none Scheduled."""
+    run of the serve's slots from `since` it posted is Cancelled with the stop's message, none Scheduled. The catch-up's
+    thread is a daemon: the serve's exit waits for that late cancel (`end_catch_up`, serve47), else a process that
+    ended during the hung post left its runs Scheduled; still hung past that wait, it is said."""
     import asyncio
     import threading
     import uuid
@@ -850,13 +855,13 @@ def test_a_catch_up_that_outlasts_the_stop_leaves_no_run_it_posted_scheduled():
     from prefect.schedules import Cron
 
     from flowcast.flows import forecast_flow
-    from flowcast.flows.deploy import SERVE_STOP_MESSAGE, CatchUp, stopping_runner
+    from flowcast.flows.deploy import UNSTARTED_STOP_MESSAGE, CatchUp, end_catch_up, stopping_runner
 
     deployment = forecast_flow.to_deployment(f"forecast-{uuid.uuid4().hex[:8]}",
                                              schedules=[Cron("* * * * *", timezone="UTC")])
     now = datetime.now(UTC)
     since, until = now.replace(second=30, microsecond=0) - timedelta(minutes=3), now + timedelta(minutes=3)
-    release, in_flight, paused_then = threading.Event(), threading.Event(), []
+    release, in_flight, paused_then, said = threading.Event(), threading.Event(), [], []
 
     def hung_post(did) -> None:  # (`schedule_runs`' request, held past the stop's wait, then sent)
         with get_client(sync_client=True) as client:
@@ -875,17 +880,19 @@ def test_a_catch_up_that_outlasts_the_stop_leaves_no_run_it_posted_scheduled():
         await asyncio.to_thread(in_flight.wait, 30)
         async with runner:  # (its exit gives up on the catch-up, pauses the deployments and cancels)
             pass
-        release.set()
-        await asyncio.to_thread(thread.join, 60)
+        assert not await asyncio.to_thread(end_catch_up, catch_up, said.append, 0.2)  # still hung: said
+        threading.Timer(1.0, release.set).start()
+        assert await asyncio.to_thread(end_catch_up, catch_up, said.append, 30)  # the serve's exit: its cancel done
         return did
 
     did = asyncio.run(stop_while_hung())
+    assert len(said) == 1 and "still waited for the Prefect API" in said[0], said
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[did])))
         assert paused_then == [False] and client.read_deployment(did).paused
     states = {(r.state.type.value, r.state.message) for r in runs if r.expected_start_time >= since}
     assert len([r for r in runs if r.expected_start_time >= since]) >= 5, runs  # 3 due slots, 2+ future ones posted
-    assert states == {("CANCELLED", SERVE_STOP_MESSAGE)}, states
+    assert states == {("CANCELLED", UNSTARTED_STOP_MESSAGE)}, states
 
 
 @pytest.mark.usefixtures("prefect_api")
@@ -905,7 +912,7 @@ def test_a_serve_stopped_early_cancels_the_due_runs_of_its_slots_it_had_not_star
     from prefect.states import Scheduled
 
     from flowcast.flows import forecast_flow
-    from flowcast.flows.deploy import SERVE_STOP_MESSAGE, catch_up_slots, last_slot_run, stopping_runner
+    from flowcast.flows.deploy import UNSTARTED_STOP_MESSAGE, catch_up_slots, last_slot_run, stopping_runner
 
     deployment = forecast_flow.to_deployment(f"forecast-{uuid.uuid4().hex[:8]}",
                                              schedules=[Cron("* * * * *", timezone="UTC")])
@@ -929,7 +936,7 @@ def test_a_serve_stopped_early_cancels_the_due_runs_of_its_slots_it_had_not_star
         runs = client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[did])))
     by_slot = {(r.expected_start_time - since).total_seconds() // 60: r.state.type.value + (
         f": {r.state.message}" if r.state.type.value == "CANCELLED" else "") for r in runs if r.id != asked}
-    stopped = f"CANCELLED: {SERVE_STOP_MESSAGE}"
+    stopped = f"CANCELLED: {UNSTARTED_STOP_MESSAGE}"
     # a slot of a minute that began before the pause (a loaded machine: the test began late in its minute) was due,
     # not future: the pause leaves it and the stop cancels it, as the due ones (soak46 saw slot 3 so)
     late = {k: v for k, v in by_slot.items() if k >= 3}

@@ -68,3 +68,49 @@ def test_one_sigterm_stops_serve_while_a_run_starts(tmp_path):
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=60)
+
+
+@pytest.mark.timeout(300)
+def test_a_sigterm_while_the_temporary_server_starts_stops_serve_as_a_later_stop_does(tmp_path):
+    """serve47: a SIGTERM to `flowcast serve` while Prefect's temporary server was still starting (before the serve's
+    runner existed) fell to Python's default handling: exit 143. It stops the serve as a later stop does: exit 0, said
+    (`EARLY_STOP_SAID`), nothing registered, and nothing left behind: the server process and the watchdog gone, the
+    serve's locks free."""
+    import psutil
+
+    from flowcast.flows.deploy import EARLY_STOP_SAID
+    from flowcast.ops.serving import serve_lock
+
+    log, home, prefect_home = tmp_path / "serve.log", tmp_path / "home", tmp_path / "prefect"
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env.update(PREFECT_HOME=str(prefect_home), FLOWCAST_HOME=str(home))
+    with open(log, "w") as out:
+        proc = subprocess.Popen([FLOWCAST, "serve"], env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    try:
+        me = psutil.Process(proc.pid)
+
+        def server() -> list[psutil.Process]:  # its temporary server's process, started, not yet answering
+            return [p for p in me.children() if "uvicorn" in " ".join(p.cmdline())]
+
+        _wait_for("the temporary server's process", server, proc, log, 240)
+        assert "polling for scheduled runs" not in log.read_text()
+        left = [p for p in me.children(recursive=True)]  # the server and the watchdog
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            code = proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"serve still running 60 s after one SIGTERM: {log.read_text()[-3000:]}")
+        said = log.read_text()
+        assert code == 0, said
+        assert EARLY_STOP_SAID in said and "Traceback" not in said, said
+        _, alive = psutil.wait_procs(left, timeout=30)
+        assert [p for p in alive if p.status() != psutil.STATUS_ZOMBIE] == [], [p.cmdline() for p in alive]
+        from datetime import UTC, datetime
+
+        with serve_lock(home, prefect_home=prefect_home, api_url=None, since=datetime.now(UTC)):
+            pass  # (free: the next serve starts)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=60)

@@ -1182,13 +1182,14 @@ def serve(
     running one. FLOWCAST_RETRAIN_CRON and FLOWCAST_FORECAST_CRON change the schedules, FLOWCAST_TIMEZONE
     their zone (default: UTC). Point PREFECT_API_URL at a server (`make server`) to see them in the UI."""
     settings = resolve_settings(config=config, home=home)
-    from flowcast.flows.deploy import schedule_settings, serve_all, serving
+    from flowcast.flows.deploy import early_sigterm_stops, schedule_settings, serve_all, serving
 
     schedule_settings()  # a bad FLOWCAST_TIMEZONE or *_CRON is said before a Prefect server starts
     from flowcast.ops.reaper import temporary_api
 
-    # one serve per home and Prefect API (a second one refuses to start, naming this one), before any server starts
-    with serving(settings.home), temporary_api():  # no PREFECT_API_URL: Prefect's temporary server, watched
+    # one serve per home and Prefect API (a second one refuses to start, naming this one), before any server starts;
+    # a SIGTERM before its runner takes the signal stops it as a later one does (exit 0), the locks and server let go
+    with early_sigterm_stops(), serving(settings.home), temporary_api():  # no PREFECT_API_URL: the temporary server
         serve_all(
             {"home": str(Path(settings.home).resolve()), "config_file": str(Path(config).resolve()) if config else None},
             limit=limit,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -427,6 +428,7 @@ def serve(deployments: list[Any], *, limit: int | None = None, vacuum: ServeVacu
     from prefect.logging import get_logger
     from prefect.settings import temporary_settings
 
+    catch_up: CatchUp | None = None
     with temporary_settings(temporary := api_for_runs()):
         runner = stopping_runner()(pause_on_shutdown=True, limit=limit)
         take_sigterm(runner)  # a SIGTERM while it registers stops it once started, what it registered paused
@@ -450,7 +452,49 @@ def serve(deployments: list[Any], *, limit: int | None = None, vacuum: ServeVacu
         except (KeyboardInterrupt, TerminationSignal) as exc:
             get_logger("flowcast.serve").info("Received %s, shutting down...", type(exc).__name__)
         finally:
+            end_catch_up(catch_up, get_logger("flowcast.serve").warning)
             spare_exit_collection()
+
+
+EARLY_STOP_SAID = ("SIGTERM received as the serve starts, before it registered its deployments: it stops now, "
+                   "nothing registered")
+
+
+@contextmanager
+def early_sigterm_stops() -> Iterator[None]:
+    """A SIGTERM in the block before the serve's runner takes the signal over (`take_sigterm`: while the serve takes
+    its lock, starts Prefect's temporary server, reaps and checks its slots) stops the serve as a later one does: it
+    is raised (Prefect's TerminationSignal) out of whatever it landed in, so that the locks, the command's claim and
+    the temporary server are let go on the way out (Prefect's atexit hook stops the server), then said
+    (EARLY_STOP_SAID) and the block ends without error: exit 0. Python's default handling killed the serve there,
+    exit 143 (serve47). Later SIGTERMs of that stop are ignored (its cleanup finishes). Only the main thread may set
+    a handler: elsewhere the block runs as it is."""
+    import signal
+    import threading
+
+    from prefect.exceptions import TerminationSignal
+    from prefect.logging import get_logger
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    raised: list[int] = []
+
+    def stop(signum: int, frame: Any) -> None:
+        if not raised:
+            raised.append(signum)
+            raise TerminationSignal(signum)
+
+    before = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    except TerminationSignal:
+        if not raised:  # (not ours: the runner's, a run's)
+            raise
+        get_logger("flowcast.serve").info(EARLY_STOP_SAID)
+    finally:
+        if not raised and signal.getsignal(signal.SIGTERM) is stop:  # (the runner never took it over: an error)
+            signal.signal(signal.SIGTERM, before)
 
 
 def take_sigterm(runner: Any) -> None:
@@ -584,11 +628,30 @@ class CatchUp:
             return True
 
 
+CATCH_UP_EXIT_WAIT_S = 5.0
+"""How long a serve's exit waits for a catch-up whose request outlasted its stop's wait (`CatchUp.timeout`), so that
+the catch-up's own cancel of what it posted late (`CatchUp.then`) is done before the process ends."""
+
+
+def end_catch_up(catch_up: CatchUp | None, say: Callable[[str], None], timeout: float = CATCH_UP_EXIT_WAIT_S) -> bool:
+    """As a serve exits: wait up to `timeout` s for its catch-up under way (none: at once) to end, its late cancel
+    included (`CatchUp.then`); its thread is a daemon, and the process's exit during a hung post cut that cancel off,
+    leaving what the post created Scheduled on the paused deployments for the next serve to run unasked (serve47).
+    One still under way then is said (what it posts later stays Scheduled: the next serve runs it late); whether none
+    is."""
+    if catch_up is None or catch_up.stop(timeout):
+        return True
+    say(f"the catch-up of this serve's slots still waited for the Prefect API {timeout:.0f} s after the serve stopped: "
+        "runs it creates after this exit stay Scheduled on the paused deployments, and the next serve runs them late")
+    return False
+
+
 async def cancel_unstarted_slots(deployment_ids: list[Any], since: datetime, limit: int | None = None) -> int:
     """As a serve stops, once its deployments are paused: the runs of their slots from `since` (the instant its
     scheduling started from, `serve`) that had not started (still Scheduled, Late or AwaitingConcurrencySlot;
-    auto-scheduled: not a run someone asked for) are cancelled, with the message of the runs its stop cancelled in
-    flight (SERVE_STOP_MESSAGE), and said in one line of its log; how many. The pause deletes only their future runs:
+    auto-scheduled: not a run someone asked for) are cancelled, saying so (UNSTARTED_STOP_MESSAGE: they carried the
+    message of the runs its stop cancelled in flight, Prefect's 'Runner is shutting down.', serve47), and said in one
+    line of its log; how many. The pause deletes only their future runs:
     a serve stopped within seconds of its start (before its runner's first poll, every 10 s) left the catch-up's runs
     of the slots already due Scheduled on the paused deployments, and the next serve ran them, unasked and late,
     saying that a killed serve had left them. Cancelled so, the next serve names their slots missed, with the
@@ -620,7 +683,7 @@ async def cancel_unstarted_slots(deployment_ids: list[Any], since: datetime, lim
                 before, read_at_before = next_slot_key(page, before, read_at_before)
             runs = sorted((r for r in left if r.auto_scheduled), key=lambda r: r.expected_start_time)
             done = [r for r in runs if (await client.set_flow_run_state(
-                r.id, Cancelled(message=SERVE_STOP_MESSAGE))).status == SetStateStatus.ACCEPT]
+                r.id, Cancelled(message=UNSTARTED_STOP_MESSAGE))).status == SetStateStatus.ACCEPT]
     except Exception as exc:  # noqa: BLE001 - the serve stops all the same; the next serve runs what is left, late
         log.warning("could not cancel the scheduled runs of this serve's slots from %s that had not started: %s: %s",
                     utc_text(since), type(exc).__name__, exc)
@@ -865,15 +928,16 @@ def stopping_runner(base: type[Any] | None = None) -> type[Any]:
 
 def serving(home: Any) -> Any:
     """The serve lock of `home` and of the Prefect API this process talks to (`ops.serving.serve_lock`), taken as
-    a serve starts, before anything is registered: a second serve refuses to start, naming the running one."""
-    from datetime import UTC
-
+    a serve starts, before anything is registered: a second serve refuses to start, naming the running one. Its
+    "serving since" is this machine's clock (`_utc_now`), said so (`ops.serving.refusal`): the lock is taken before the
+    Prefect API is asked anything (the temporary server does not exist yet), and only a serve on this machine reads it
+    (an fcntl lock), on the same clock."""
     from prefect.settings import PREFECT_API_URL, PREFECT_HOME
 
     from flowcast.ops.serving import serve_lock
 
     return serve_lock(home, prefect_home=PREFECT_HOME.value(), api_url=PREFECT_API_URL.value() or None,
-                      since=datetime.now(UTC).replace(microsecond=0))
+                      since=_utc_now().replace(microsecond=0))
 
 
 def reap_before_serving(home: Any, say: Callable[[str], None]) -> None:
@@ -966,12 +1030,16 @@ def _duration(step: Any) -> str:
     return f"{seconds}s"
 
 
-SERVE_STOP_MESSAGE = "Runner is shutting down."  # the message of a run a serve's stop cancelled (Prefect's Runner)
+SERVE_STOP_MESSAGE = "Runner is shutting down."  # the message of a run in flight a serve's stop cancelled (Prefect's)
+UNSTARTED_STOP_MESSAGE = ("Cancelled before it started: flowcast serve stopped and paused its deployments; the next "
+                          "serve names this slot missed, with the backfill that publishes it")
+"""The message of a run of a serve's slots that its stop cancelled before it started (`cancel_unstarted_slots`)."""
+SERVE_STOP_MESSAGES = (SERVE_STOP_MESSAGE, UNSTARTED_STOP_MESSAGE)
 
 
 def last_slot_run(runs: list[Any], now: datetime) -> datetime | None:
     """The latest schedule slot (expected start, at or before `now`) of `runs` (a deployment's flow runs, none
-    Scheduled) that ran: not one the stop of a serve cancelled (Cancelled, SERVE_STOP_MESSAGE), whose slot published
+    Scheduled) that ran: not one the stop of a serve cancelled (Cancelled, SERVE_STOP_MESSAGES), whose slot published
     nothing, as a slot while no serve ran. It counted as run: a serve SIGTERMed during a forecast run (soak44: slot
     15:03 Cancelled) was restarted without a word of that slot, its as_of missing from the store for good. Nor one
     that Crashed (soak45: a serve SIGKILLed during the 18:12 run, which the restarted serve marked Crashed, naming no
@@ -982,7 +1050,7 @@ def last_slot_run(runs: list[Any], now: datetime) -> datetime | None:
     ran = [r.expected_start_time for r in runs if r.expected_start_time is not None
            and r.expected_start_time <= now and r.auto_scheduled
            and not (r.state is not None and (r.state.type == StateType.CRASHED or (
-               r.state.type == StateType.CANCELLED and (r.state.message or "") == SERVE_STOP_MESSAGE)))]
+               r.state.type == StateType.CANCELLED and (r.state.message or "") in SERVE_STOP_MESSAGES)))]
     return max(ran) if ran else None
 
 

@@ -44,9 +44,11 @@ def _holder(path: Path) -> dict[str, Any]:
 
 
 def refusal(held: dict[str, Any], path: Path) -> str:
-    """What a second serve says: which serve runs, and what to do."""
-    who = (f"pid {held.get('pid', '?')} on {held.get('host', '?')}, serving since {held.get('since', '?')} "
-           f"(home {held.get('home', '?')}, Prefect API {held.get('api') or 'temporary'})" if held
+    """What a second serve says: which serve runs, and what to do. Its `since` is read off its machine's clock as it
+    took the lock, before it asks its Prefect API anything (on Prefect's temporary server, before that server
+    exists), and said so: not the server's clock, which the serve reads its slots on (`flows.deploy.server_clock`)."""
+    who = (f"pid {held.get('pid', '?')} on {held.get('host', '?')}, serving since {held.get('since', '?')} by that "
+           f"machine's clock (home {held.get('home', '?')}, Prefect API {held.get('api') or 'temporary'})" if held
            else "its pid is not written yet")
     return (f"another `flowcast serve` is running: {who}; lock {path}. Two serves of one home or Prefect server "
             "serve the same deployments, and the stop of either pauses the other's schedules: stop that serve "
@@ -58,7 +60,7 @@ def serve_lock(home: str | Path, *, prefect_home: str | Path, api_url: str | Non
                pid: int | None = None, host: str | None = None) -> Iterator[list[Path]]:
     """Hold the serve locks of `home` and of the Prefect API (`api_lock_path`) while the block runs: the paths.
     ServeRunningError naming the serve that holds one (its pid, host, since), nothing held, when another serve
-    does. `since`: when this serve started (written for the next one to name)."""
+    does. `since`: when this serve started, on this machine's clock (written for the next one to name: `refusal`)."""
     paths = [Path(home) / HOME_LOCK, api_lock_path(prefect_home, api_url)]
     note = json.dumps({"pid": pid or os.getpid(), "host": host or socket.gethostname(), "since": since.isoformat(),
                        "home": str(Path(home).resolve()), "api": api_url})
