@@ -592,3 +592,32 @@ def test_a_folder_at_the_digest_of_a_damaged_entry_is_a_fault_named_the_entry_le
            else check_cache_digest(settings, source, AS_OF, "fp", record=False))
     assert why is not None and str(record) in why, why
     assert not record.exists() and not value.exists() and not digest.exists()
+
+
+@pytest.mark.parametrize("blocker", ["file at results", "folder at the value"])
+def test_no_entry_and_no_place_for_its_value_is_a_fault_named_before_the_task(tiny_csv, tmp_path, blocker):
+    """cache47: with no entry yet, a file standing where the cache's `results` folder belongs (or a folder where the
+    value belongs) let the task run, and Prefect's write of its result then failed after it, in words that named
+    neither. The check before the task raises StorageError naming the path, the errno and what to remove; nothing
+    is written. The blocker gone, the run computes and writes the entry."""
+    from flowcast.errors import StorageError
+
+    value, digest, run = _cached(tiny_csv, tmp_path / "home")
+    if blocker == "file at results":
+        value.parent.parent.mkdir(parents=True)
+        value.parent.write_text("in the way")
+        path, code = value.parent, "ENOTDIR"
+        advice = f"; remove the file {path} (a folder of the cache belongs there) and run again"
+    else:
+        value.mkdir(parents=True)
+        path, code = value, "EISDIR"
+        advice = f"; remove the folder {path} (a file of the cache belongs there) and run again"
+    with pytest.raises(StorageError) as raised:
+        run()
+    said = str(raised.value)
+    assert said.startswith(f"cannot write the preprocessing cache value {value}: "), said
+    assert f"[{code}]" in said and said.endswith(advice), said
+    assert not (value.parent.parent / "prefect" / value.name).exists() and not digest.exists()
+    path.unlink() if path.is_file() else path.rmdir()
+    run()
+    assert value.is_file() and digest.is_file()
