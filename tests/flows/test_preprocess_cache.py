@@ -621,3 +621,33 @@ def test_no_entry_and_no_place_for_its_value_is_a_fault_named_before_the_task(ti
     path.unlink() if path.is_file() else path.rmdir()
     run()
     assert value.is_file() and digest.is_file()
+
+
+@pytest.mark.parametrize("task_error", ["already published", "damaged publish", "data validation", "not flowcast's"])
+def test_the_error_of_a_failed_task_and_an_unchecked_entry_keeps_only_the_task_error_s_class_and_exit_code(task_error):
+    """cache47: `_failed_unchecked` copied the task's error whole (`copy.copy`): its class and exit code, and with them
+    every attribute it carried (an AlreadyPublished's `said`, the sentence a refused run says instead of the error's;
+    a DamagedPublishError's `path`; a DataValidationError's `report`; the notes added to it), which then spoke for an
+    error that says more. It keeps the message (both errors), the class, the exit code and the cause (the task's
+    error, whole) now; the other attributes are the class's defaults."""
+    from flowcast.errors import AlreadyPublished, DamagedPublishError, DataValidationError, StorageError
+    from flowcast.flows.common import _failed_unchecked
+
+    exc: Exception = {"already published": lambda: AlreadyPublished("published", {"run_id": "r1"}),
+                      "damaged publish": lambda: DamagedPublishError("damaged", path="/f.parquet", why="ArrowInvalid"),
+                      "data validation": lambda: DataValidationError("no series left"),
+                      "not flowcast's": lambda: ValueError("bad padding")}[task_error]()
+    defaults = dict(vars(type(exc)(str(exc))))  # what the class gives an error of its message alone
+    for name in ("said", "undone", "path", "why", "report"):
+        if name in defaults or hasattr(type(exc), name):
+            setattr(exc, name, f"the task's {name}")
+    exc.add_note("a note of the task's error")
+    unread = StorageError("could not read the preprocessing cache digest /d: Is a directory [EISDIR]")
+    said = _failed_unchecked(exc, unread)
+    expected = StorageError if task_error == "not flowcast's" else type(exc)
+    assert type(said) is expected and said.exit_code == expected.exit_code
+    assert str(said) == (f"the preprocess task failed ({type(exc).__name__}: {exc}), and its cache entry could not be "
+                         f"checked: {unread}")
+    assert said.__cause__ is exc
+    assert vars(said) == (defaults if task_error != "not flowcast's" else {}), vars(said)
+    assert getattr(said, "report", None) is None
