@@ -341,8 +341,17 @@ def changed_since(source: SourceConfig, before: dict[str, FileState | ObjectStat
         else:
             how = ("replaced by another object" if _is_url(f) else
                    "replaced by another file" if was[3] != now_is[3] else "written in place")
-            out.append(f"{f} ({how}: {was[0]:,} -> {now_is[0]:,} bytes)")
+            out.append(f"{f} ({how}: {_size_change(was, now_is)})")
     return out
+
+
+def _size_change(was: FileState | ObjectState, now: FileState | ObjectState) -> str:
+    """'48,200 -> 24,100 bytes'; where the size stayed, 'still 48,200 bytes, modified again' (a local file's
+    modification time changed) or 'still 48,200 bytes' (cache47: '20 -> 20 bytes' read as if nothing changed)."""
+    if was[0] != now[0]:
+        return f"{was[0]:,} -> {now[0]:,} bytes"
+    modified = isinstance(was[1], int) and was[1] != now[1]  # (an object's is its ETag: said by 'replaced by')
+    return f"still {now[0]:,} bytes{', modified again' if modified else ''}"
 
 
 def unsaid(message: str) -> None:
@@ -394,8 +403,9 @@ def read_steadily(source: SourceConfig, ingest_it: Callable[[], _Read], check: C
                 if not (changed := changed_since(source, before)):
                     return ingested, checked
             seen += changed
-            if attempt < SOURCE_READS:
-                why = ("another program writes it" if any(not c.endswith(REMOVED) for c in changed) else
+            if attempt < SOURCE_READS:  # what this read saw (cache47: 'another program writes it' of any change)
+                why = (f"another program {_changes_text(changed, seen)}"
+                       if any(not c.endswith(REMOVED) for c in changed) else
                        "the file was removed while it was read" if len(changed) == 1 else
                        "the files were removed while they were read")
                 warn(f"Source {source.name!r} changed while it was read: {'; '.join(changed)}; {why}: read again in "
@@ -410,15 +420,19 @@ def read_steadily(source: SourceConfig, ingest_it: Callable[[], _Read], check: C
         f"source {source.name!r} changed while it was read, {SOURCE_READS} times: {'; '.join(changed)}. {todo}")
 
 
-def _changes_text(changed: list[str]) -> str:
-    """What `changed_since`'s `changed` says another program did to a source, for the end of `read_steadily`:
-    'replaces it', 'removes it and puts it back' (a file there again where one was removed), 'adds files'. It said
-    'replaces it' of a file removed and put back only (wordsB46)."""
-    removed = any(c.endswith(REMOVED) for c in changed)
-    did = [said for said, seen in (
+def _changes_text(changed: list[str], seen: list[str] | None = None) -> str:
+    """What `changed_since`'s `changed` says another program did to a source, for each read again of `read_steadily`
+    and its end: 'writes it in place', 'replaces it', 'removes it and puts it back' (a file there again where one was
+    removed: `seen`, every read's changes, or `changed`), 'adds files'. It said 'replaces it' of a file removed and put
+    back only (wordsB46)."""
+    gone = {c.removesuffix(REMOVED) for c in (*(seen or []), *changed) if c.endswith(REMOVED)}
+    back = [c for c in changed if BACK in c or (c.endswith(ADDED) and c.removesuffix(ADDED) in gone)]
+    did = [said for said, saw in (
+        ("writes it in place", any(" (written in place: " in c for c in changed)),
         ("replaces it", any("replaced by" in c for c in changed)),
-        ("removes it", removed),
-        ("puts it back" if removed else "adds files", any(BACK in c or c.endswith(ADDED) for c in changed))) if seen]
+        ("removes it", any(c.endswith(REMOVED) for c in changed)),
+        ("puts it back", bool(back)),
+        ("adds files", any(c.endswith(ADDED) and c not in back for c in changed))) if saw]
     return listed(did or ["changes it"])
 
 
