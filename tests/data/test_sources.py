@@ -1180,6 +1180,25 @@ def test_a_folder_whose_other_file_shows_the_decimal_point_says_nothing_of_one_f
         assert a == [56.244, 1.234]
 
 
+@pytest.mark.parametrize("files", [2, 5])
+def test_every_file_s_note_of_a_column_is_said_a_few_then_how_many_more(tmp_path, files):
+    """cache47: the notes of a column were kept one per column (`DecimalPoints.say`: the first file's), so a folder's
+    second file of '1.234'-like values read another way ('12.340' beside them: thousands) went unsaid. Every distinct
+    note of a column is said now, the first 3 (file order), then `column 'val': and N more notes like these`."""
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(1, files + 1):
+        other = "12.340" if i == 2 else "3.456"  # the second file's '.' groups thousands (a trailing 0 settles it)
+        (folder / f"part{i}.csv").write_text(f"date;id;val\n2020-01-01;s{i};1.234\n2020-01-02;s{i};{other}\n")
+    notes = run_validate(folder / "*.csv").report.number_notes
+    said = [f"column 'val' of {folder / f'part{i}.csv'}: every number is written like '1.234'"
+            for i in range(1, min(files, 3) + 1)]
+    assert [n[:len(s)] for n, s in zip(notes, said, strict=False)] == said, notes
+    assert "read as 1234 ('.' grouping thousands" in notes[1] and "read as 1.234 ('.' as" in notes[0], notes
+    more = [f"column 'val': and {files - 3} more notes like these (other files of the source)"] if files > 3 else []
+    assert notes[len(said):] == more, notes
+
+
 def test_a_declared_decimal_mark_changes_the_fingerprint_and_the_default_does_not(write_csv):
     """`decimal` reads the same bytes otherwise, so it is part of the source's identity; at its default (None) it is
     left out, so that adding the setting did not change every existing source's fingerprint."""

@@ -125,7 +125,8 @@ class DataQualityReport:
     totals_series: list[str] = field(default_factory=list)  # valid series named as a totals row ('Total', 'Summe')
     zero_padded_ids: list[list[str]] = field(default_factory=list)  # valid ids equal but for leading zeros ('007', '7')
     case_ids: list[list[str]] = field(default_factory=list)  # ids equal but for letter case ('Store A', 'STORE A')
-    # how a number column was read where its values did not prove it ('1.234' alone: 1234 or 1.234?), once per column
+    # how a number column was read where its values did not prove it ('1.234' alone: 1234 or 1.234?), a note per file
+    # (`sources.DecimalPoints.settled`: 3 of a column, then how many more)
     number_notes: list[str] = field(default_factory=list)
     quarter_note: str | None = None  # times '2017-1' .. '2023-4' read as months: maybe quarters (`sources`)
     empty_covariates: list[str] = field(default_factory=list)  # declared covariates with no value on any valid row

@@ -985,7 +985,7 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
         from flowcast.data.validate import case_ids_line
 
         log.warning(case_ids_line(report.case_ids))
-    for note in getattr(report, "number_notes", None) or []:  # '1.234' alone: read one way, said once per column
+    for note in getattr(report, "number_notes", None) or []:  # '1.234' alone: read one way, said per file (3 a column, then how many more)
         log.warning(f"Numbers: {note}")
     if getattr(report, "quarter_note", None):  # '2017-1' .. '2023-4' read as months (a cached older report: none)
         log.warning(f"Times: {report.quarter_note}")
