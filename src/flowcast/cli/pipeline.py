@@ -812,8 +812,10 @@ def _quarantine_said(result: dict[str, Any]) -> str:
         return ""
     # with the questions the rows' reasons ask ('2 time_missing: a totals row? a note line?'; msg40: the check alone
     # named nothing a person could act on)
+    from flowcast.data.validate import check_questions
+
     hints = result.get("quarantine_hints") or {}
-    shown = ", ".join(f"{n:,} {check}" + (f": {' '.join(hints[check])}" if hints.get(check) else "")
+    shown = ", ".join(f"{n:,} {check}" + (f": {asked}" if (asked := check_questions(hints.get(check) or [])) else "")
                       for check, n in checks[:3])
     if len(checks) > 3:
         where = f" and {path}" if (path := result.get("quarantine_path")) else ""
