@@ -207,6 +207,9 @@ def test_an_interval_score_no_candidate_has_is_left_out_and_said(empty, kept, sa
     rows = reporting.leaderboard_rows(board, published="damped", metric="mase")
     assert list(rows[0]) == ["rank", "model", "published", "kind", "MASE", "sMAPE", "RMSSE", *kept]
     assert reporting.empty_intervals_sentence(board) == said
+    # cache47: the console's table (`cli.pipeline._leaderboard_table`, its rows) leaves out the same columns, by the
+    # same rule: it kept one of its own
+    assert reporting.empty_interval_scores(board.to_dicts()) == reporting.empty_interval_scores(board) == list(empty)
     text = reporting.withdrawn_leaderboard_description("tiny as of 2019-07-08 03:00 is published already.", "mase",
                                                        "damped", "damped-v2", empty=said)
     assert (said in text) if said else text.endswith(f"{reporting._meaning('mase')}.")

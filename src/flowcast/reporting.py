@@ -146,11 +146,13 @@ def leaderboard_rows(board: pl.DataFrame, published: str | None = None,
     return out
 
 
-def empty_interval_scores(board: pl.DataFrame) -> list[str]:
+def empty_interval_scores(board: pl.DataFrame | Sequence[Mapping[str, Any]]) -> list[str]:
     """The interval columns of `board` (`BOARD_INTERVALS`) in which no candidate has a value: a backtest whose windows
     left no candidate 95% intervals to score (one window of a short history) showed coverage95 and MSIS as two empty
-    columns on every row, with nothing saying why (ui20)."""
-    return [c for c in BOARD_INTERVALS if c in board.columns and board.height and board[c].is_null().all()]
+    columns on every row, with nothing saying why (ui20). `board`: the leaderboard frame, or its rows (the CLI's
+    table: one rule for the artifact and the console, cache47)."""
+    rows = board.to_dicts() if isinstance(board, pl.DataFrame) else board
+    return [c for c in BOARD_INTERVALS if rows and any(c in r for r in rows) and all(r.get(c) is None for r in rows)]
 
 
 def empty_intervals_sentence(board: pl.DataFrame, intervals_note: str = "") -> str:

@@ -150,6 +150,46 @@ def test_a_source_removed_and_put_back_at_every_read_is_said_so_at_the_end(write
         "Run the same command again once it stops changing" in str(err.value), err.value
 
 
+def test_each_read_again_says_what_that_read_saw(write_csv):
+    """cache47: each read again said `another program writes it` of any change but a removal, though only the end
+    said what the reads saw: a file put back after a removal (the same content), or written in place to the same
+    size (`(written in place: 20 -> 20 bytes)`, as if nothing had changed). Each read says what it saw now: removed,
+    put back, written in place with its size or, where the size stayed, its modification time."""
+    path = write_csv("id,date,val\na,2020-01-01,1\n")
+    source, text, warned = make_source(path), path.read_text(), []
+
+    def removed_or_put_back() -> object:
+        if path.exists():
+            os.remove(path)
+        else:
+            path.write_text(text)  # the same content, back where it was
+        return ingest(source, None)
+
+    with pytest.raises(SourceUnavailableError):
+        read_steadily(source, removed_or_put_back, lambda ingested: ingested, warned.append, sleep=lambda _: None)
+    assert warned == [
+        (f"Source 't' changed while it was read: {path} (removed); the file was removed while it was read: read again "
+         "in 1 s (read 2 of 3)"),
+        (f"Source 't' changed while it was read: {path} (added); another program puts it back: read again in 2 s "
+         "(read 3 of 3)")], warned
+
+    path.write_text(text)  # (the third read removed it)
+    size, warned = path.stat().st_size, []
+
+    def rewritten_as_it_was(ingested: object) -> object:
+        before = path.stat().st_mtime_ns
+        path.write_text(text)  # written in place to the same bytes, modified later
+        os.utime(path, ns=(before + 10**9, before + 10**9))
+        return ingested
+
+    with pytest.raises(SourceUnavailableError) as err:
+        read_steadily(source, lambda: ingest(source, None), rewritten_as_it_was, warned.append, sleep=lambda _: None)
+    seen = f"{path} (written in place: still {size:,} bytes, modified again)"
+    assert warned[0] == (f"Source 't' changed while it was read: {seen}; another program writes it in place: read "
+                         "again in 1 s (read 2 of 3)"), warned
+    assert f"{seen}. Another program writes it in place; nothing was published" in str(err.value), err.value
+
+
 def test_parquet_native_types_and_integer_time(tmp_path):
     p = tmp_path / "y.parquet"
     pl.DataFrame({"date": [2019, 2020], "id": ["a", "a"], "val": [1, 2]}).write_parquet(p)
@@ -1138,6 +1178,25 @@ def test_a_folder_whose_other_file_shows_the_decimal_point_says_nothing_of_one_f
         assert r.report.number_notes == [], r.report.number_notes
         a = r.valid.filter(pl.col("unique_id") == "a")["y"].to_list()
         assert a == [56.244, 1.234]
+
+
+@pytest.mark.parametrize("files", [2, 5])
+def test_every_file_s_note_of_a_column_is_said_a_few_then_how_many_more(tmp_path, files):
+    """cache47: the notes of a column were kept one per column (`DecimalPoints.say`: the first file's), so a folder's
+    second file of '1.234'-like values read another way ('12.340' beside them: thousands) went unsaid. Every distinct
+    note of a column is said now, the first 3 (file order), then `column 'val': and N more notes like these`."""
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(1, files + 1):
+        other = "12.340" if i == 2 else "3.456"  # the second file's '.' groups thousands (a trailing 0 settles it)
+        (folder / f"part{i}.csv").write_text(f"date;id;val\n2020-01-01;s{i};1.234\n2020-01-02;s{i};{other}\n")
+    notes = run_validate(folder / "*.csv").report.number_notes
+    said = [f"column 'val' of {folder / f'part{i}.csv'}: every number is written like '1.234'"
+            for i in range(1, min(files, 3) + 1)]
+    assert [n[:len(s)] for n, s in zip(notes, said, strict=False)] == said, notes
+    assert "read as 1234 ('.' grouping thousands" in notes[1] and "read as 1.234 ('.' as" in notes[0], notes
+    more = [f"column 'val': and {files - 3} more notes like these (other files of the source)"] if files > 3 else []
+    assert notes[len(said):] == more, notes
 
 
 def test_a_declared_decimal_mark_changes_the_fingerprint_and_the_default_does_not(write_csv):

@@ -1581,6 +1581,29 @@ def test_the_runs_log_counts_each_check_with_its_question():
     assert checks_counted({"time_missing": 2}) == "time_missing=2"
 
 
+def test_the_summary_the_log_and_the_report_ask_a_check_s_questions_in_one_wording(write_csv):
+    """cache47: the run's summary (`cli.pipeline._quarantine_said`), its log (`checks_counted`) and the data-quality
+    report (`_hints_said`) each joined a check's questions ('a totals row?') their own way. One function says them
+    (`check_questions`), the report less one its example already asks."""
+    from flowcast.cli.pipeline import _quarantine_said
+    from flowcast.data.validate import check_questions, checks_counted
+
+    assert check_questions(["a totals row?", "a note line?"]) == "a totals row? a note line?"
+    assert check_questions(["a totals row?", "a note line?"], "row 3: 'Total' (a totals row? it is ...)") \
+        == "a note line?"
+    assert check_questions([]) == "" and check_questions(["a totals row?"], "(a totals row? ...)") == ""
+    r = run_validate(write_csv("date,id,val\n2024-01-01,a,1\n,Total,9\n,Source: BLS,\n,a,3\n"))
+    hints, checks = r.report.check_hints, r.report.checks
+    asked = check_questions(hints["time_missing"])
+    assert asked == "a totals row? a note line?" or asked == "a note line? a totals row?", asked
+    assert f"time_missing=3 ({asked})" in checks_counted(checks, hints)
+    assert f"3 time_missing: {asked}" in _quarantine_said({"quarantine_checks": checks, "quarantine_hints": hints})
+    left = check_questions(hints["time_missing"], r.report.check_examples["time_missing"])
+    assert left == "a note line?", left  # the example, a totals row, asks the other
+    item = next(line for line in r.report.to_markdown().splitlines() if line.startswith("- **time\\_missing"))
+    assert item.startswith(f"- **time\\_missing**: 3 rows ({left}), e.g. "), item
+
+
 def test_an_id_of_four_words_on_a_row_with_a_value_is_no_note(write_csv):
     """A series named in 4 words whose row has a value and no time is a series' row, no note line (msg40)."""
     r = run_validate(write_csv("date,id,val\n2024-01-01,a,1\n,North East Region Store,5\n"))

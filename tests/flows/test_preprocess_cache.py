@@ -592,3 +592,62 @@ def test_a_folder_at_the_digest_of_a_damaged_entry_is_a_fault_named_the_entry_le
            else check_cache_digest(settings, source, AS_OF, "fp", record=False))
     assert why is not None and str(record) in why, why
     assert not record.exists() and not value.exists() and not digest.exists()
+
+
+@pytest.mark.parametrize("blocker", ["file at results", "folder at the value"])
+def test_no_entry_and_no_place_for_its_value_is_a_fault_named_before_the_task(tiny_csv, tmp_path, blocker):
+    """cache47: with no entry yet, a file standing where the cache's `results` folder belongs (or a folder where the
+    value belongs) let the task run, and Prefect's write of its result then failed after it, in words that named
+    neither. The check before the task raises StorageError naming the path, the errno and what to remove; nothing
+    is written. The blocker gone, the run computes and writes the entry."""
+    from flowcast.errors import StorageError
+
+    value, digest, run = _cached(tiny_csv, tmp_path / "home")
+    if blocker == "file at results":
+        value.parent.parent.mkdir(parents=True)
+        value.parent.write_text("in the way")
+        path, code = value.parent, "ENOTDIR"
+        advice = f"; remove the file {path} (a folder of the cache belongs there) and run again"
+    else:
+        value.mkdir(parents=True)
+        path, code = value, "EISDIR"
+        advice = f"; remove the folder {path} (a file of the cache belongs there) and run again"
+    with pytest.raises(StorageError) as raised:
+        run()
+    said = str(raised.value)
+    assert said.startswith(f"cannot write the preprocessing cache value {value}: "), said
+    assert f"[{code}]" in said and said.endswith(advice), said
+    assert not (value.parent.parent / "prefect" / value.name).exists() and not digest.exists()
+    path.unlink() if path.is_file() else path.rmdir()
+    run()
+    assert value.is_file() and digest.is_file()
+
+
+@pytest.mark.parametrize("task_error", ["already published", "damaged publish", "data validation", "not flowcast's"])
+def test_the_error_of_a_failed_task_and_an_unchecked_entry_keeps_only_the_task_error_s_class_and_exit_code(task_error):
+    """cache47: `_failed_unchecked` copied the task's error whole (`copy.copy`): its class and exit code, and with them
+    every attribute it carried (an AlreadyPublished's `said`, the sentence a refused run says instead of the error's;
+    a DamagedPublishError's `path`; a DataValidationError's `report`; the notes added to it), which then spoke for an
+    error that says more. It keeps the message (both errors), the class, the exit code and the cause (the task's
+    error, whole) now; the other attributes are the class's defaults."""
+    from flowcast.errors import AlreadyPublished, DamagedPublishError, DataValidationError, StorageError
+    from flowcast.flows.common import _failed_unchecked
+
+    exc: Exception = {"already published": lambda: AlreadyPublished("published", {"run_id": "r1"}),
+                      "damaged publish": lambda: DamagedPublishError("damaged", path="/f.parquet", why="ArrowInvalid"),
+                      "data validation": lambda: DataValidationError("no series left"),
+                      "not flowcast's": lambda: ValueError("bad padding")}[task_error]()
+    defaults = dict(vars(type(exc)(str(exc))))  # what the class gives an error of its message alone
+    for name in ("said", "undone", "path", "why", "report"):
+        if name in defaults or hasattr(type(exc), name):
+            setattr(exc, name, f"the task's {name}")
+    exc.add_note("a note of the task's error")
+    unread = StorageError("could not read the preprocessing cache digest /d: Is a directory [EISDIR]")
+    said = _failed_unchecked(exc, unread)
+    expected = StorageError if task_error == "not flowcast's" else type(exc)
+    assert type(said) is expected and said.exit_code == expected.exit_code
+    assert str(said) == (f"the preprocess task failed ({type(exc).__name__}: {exc}), and its cache entry could not be "
+                         f"checked: {unread}")
+    assert said.__cause__ is exc
+    assert vars(said) == (defaults if task_error != "not flowcast's" else {}), vars(said)
+    assert getattr(said, "report", None) is None

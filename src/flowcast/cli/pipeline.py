@@ -625,11 +625,13 @@ def _leaderboard_table(board: dict[str, dict[str, Any]], published: str | None, 
 
     from flowcast.evaluation.metrics import metric_name
     from flowcast.figures import score_or_na
+    from flowcast.reporting import BOARD_INTERVALS, empty_interval_scores
 
     point = ("smape", "mase") if metric in ("smape", "mase") else ("mase", metric)
     # an interval column no candidate has a value in is left out, as the leaderboard artifact leaves it (a short
     # backtest's cov95 and MSIS read 'n/a' on every row under the note that said they were blank: newuser46)
-    intervals = [c for c in ("coverage80", "coverage95", "msis") if any(r.get(c) is not None for r in board.values())]
+    empty = empty_interval_scores(list(board.values()))
+    intervals = [c for c in BOARD_INTERVALS if c not in empty]
     covs = "/".join(metric_name(c) for c in intervals if c.startswith("coverage"))
     table = Table(title=f"Backtest leaderboard (ranked on {metric_name(metric)}, lower is better"
                         + (f"; {covs}: interval coverage on windows not used to calibrate)" if covs else ")"),
@@ -812,8 +814,10 @@ def _quarantine_said(result: dict[str, Any]) -> str:
         return ""
     # with the questions the rows' reasons ask ('2 time_missing: a totals row? a note line?'; msg40: the check alone
     # named nothing a person could act on)
+    from flowcast.data.validate import check_questions
+
     hints = result.get("quarantine_hints") or {}
-    shown = ", ".join(f"{n:,} {check}" + (f": {' '.join(hints[check])}" if hints.get(check) else "")
+    shown = ", ".join(f"{n:,} {check}" + (f": {asked}" if (asked := check_questions(hints.get(check) or [])) else "")
                       for check, n in checks[:3])
     if len(checks) > 3:
         where = f" and {path}" if (path := result.get("quarantine_path")) else ""

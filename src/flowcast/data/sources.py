@@ -345,8 +345,17 @@ def changed_since(source: SourceConfig, before: dict[str, FileState | ObjectStat
         else:
             how = ("replaced by another object" if _is_url(f) else
                    "replaced by another file" if was[3] != now_is[3] else "written in place")
-            out.append(f"{f} ({how}: {was[0]:,} -> {now_is[0]:,} bytes)")
+            out.append(f"{f} ({how}: {_size_change(was, now_is)})")
     return out
+
+
+def _size_change(was: FileState | ObjectState, now: FileState | ObjectState) -> str:
+    """'48,200 -> 24,100 bytes'; where the size stayed, 'still 48,200 bytes, modified again' (a local file's
+    modification time changed) or 'still 48,200 bytes' (cache47: '20 -> 20 bytes' read as if nothing changed)."""
+    if was[0] != now[0]:
+        return f"{was[0]:,} -> {now[0]:,} bytes"
+    modified = isinstance(was[1], int) and was[1] != now[1]  # (an object's is its ETag: said by 'replaced by')
+    return f"still {now[0]:,} bytes{', modified again' if modified else ''}"
 
 
 def unsaid(message: str) -> None:
@@ -398,8 +407,9 @@ def read_steadily(source: SourceConfig, ingest_it: Callable[[], _Read], check: C
                 if not (changed := changed_since(source, before)):
                     return ingested, checked
             seen += changed
-            if attempt < SOURCE_READS:
-                why = ("another program writes it" if any(not c.endswith(REMOVED) for c in changed) else
+            if attempt < SOURCE_READS:  # what this read saw (cache47: 'another program writes it' of any change)
+                why = (f"another program {_changes_text(changed, seen)}"
+                       if any(not c.endswith(REMOVED) for c in changed) else
                        "the file was removed while it was read" if len(changed) == 1 else
                        "the files were removed while they were read")
                 warn(f"Source {source.name!r} changed while it was read: {'; '.join(changed)}; {why}: read again in "
@@ -414,15 +424,19 @@ def read_steadily(source: SourceConfig, ingest_it: Callable[[], _Read], check: C
         f"source {source.name!r} changed while it was read, {SOURCE_READS} times: {'; '.join(changed)}. {todo}")
 
 
-def _changes_text(changed: list[str]) -> str:
-    """What `changed_since`'s `changed` says another program did to a source, for the end of `read_steadily`:
-    'replaces it', 'removes it and puts it back' (a file there again where one was removed), 'adds files'. It said
-    'replaces it' of a file removed and put back only (wordsB46)."""
-    removed = any(c.endswith(REMOVED) for c in changed)
-    did = [said for said, seen in (
+def _changes_text(changed: list[str], seen: list[str] | None = None) -> str:
+    """What `changed_since`'s `changed` says another program did to a source, for each read again of `read_steadily`
+    and its end: 'writes it in place', 'replaces it', 'removes it and puts it back' (a file there again where one was
+    removed: `seen`, every read's changes, or `changed`), 'adds files'. It said 'replaces it' of a file removed and put
+    back only (wordsB46)."""
+    gone = {c.removesuffix(REMOVED) for c in (*(seen or []), *changed) if c.endswith(REMOVED)}
+    back = [c for c in changed if BACK in c or (c.endswith(ADDED) and c.removesuffix(ADDED) in gone)]
+    did = [said for said, saw in (
+        ("writes it in place", any(" (written in place: " in c for c in changed)),
         ("replaces it", any("replaced by" in c for c in changed)),
-        ("removes it", removed),
-        ("puts it back" if removed else "adds files", any(BACK in c or c.endswith(ADDED) for c in changed))) if seen]
+        ("removes it", any(c.endswith(REMOVED) for c in changed)),
+        ("puts it back", bool(back)),
+        ("adds files", any(c.endswith(ADDED) and c not in back for c in changed))) if saw]
     return listed(did or ["changes it"])
 
 
@@ -945,29 +959,48 @@ def _dictionary_text(lf: pl.LazyFrame) -> pl.LazyFrame:
     return lf.with_columns(pl.col(dictionary).cast(pl.Utf8)) if dictionary else lf
 
 
+NOTES_PER_COLUMN = 3  # the notes of how a column's numbers were read said in full (one per file), then how many more
+Notes = dict[str, list[str]]  # column -> what the run says of how its numbers were read, every distinct line (`_note`)
+
+
+def _note(notes: Notes, col: str, line: str) -> None:
+    """`line` added to the notes of `col` unless it is said already (each file's names that file)."""
+    if line not in (said := notes.setdefault(col, [])):
+        said.append(line)
+
+
 @dataclass
 class DecimalPoints:
     """Across the files of a source (a glob, a folder): the number columns some file shows '.' as its decimal point
-    in ('7.5', `_decimal_point`: `shown`), and the note a file of '1.234'-like values alone was given, read that way
-    (`guessed`, column -> the line). Each file is judged alone, so a folder's part001.csv of '56.244'-like values was
-    said to be 56244 or 56.244 beside files that show the decimal point (nuB46): `ingest` drops such a note."""
+    in ('7.5', `_decimal_point`: `shown`), and the notes files of '1.234'-like values alone were given, read that way
+    (`guessed`: the lines). Each file is judged alone, so a folder's part001.csv of '56.244'-like values was said to
+    be 56244 or 56.244 beside files that show the decimal point (nuB46): `ingest` drops such a note."""
 
     shown: set[str] = field(default_factory=set)
-    guessed: dict[str, str] = field(default_factory=dict)
+    guessed: set[str] = field(default_factory=set)
 
-    def say(self, notes: dict[str, str], col: str, line: str, *, point: bool) -> None:
-        """`line` said of `col` in `notes` where no earlier file's line is (the first file that needs it); kept in
-        `guessed` too where it reads '.' as the decimal point (`point`)."""
-        if notes.setdefault(col, line) == line and point:
-            self.guessed[col] = line
+    def say(self, notes: Notes, col: str, line: str, *, point: bool) -> None:
+        """`line` said of `col` in `notes` beside every other file's (cache47: only the first file's was kept, so a
+        second file of the column read another way went unsaid); kept in `guessed` too where it reads '.' as the
+        decimal point (`point`)."""
+        _note(notes, col, line)
+        if point:
+            self.guessed.add(line)
 
-    def settled(self, notes: dict[str, str]) -> dict[str, str]:
-        """`notes` without the guessed decimal-point readings that another file settles."""
-        return {c: line for c, line in notes.items() if not (c in self.shown and self.guessed.get(c) == line)}
+    def settled(self, notes: Notes) -> list[str]:
+        """The lines of `notes`, column by column, without the guessed decimal-point readings that another file
+        settles: the first NOTES_PER_COLUMN of a column, then "column 'val': and N more notes like these"."""
+        out: list[str] = []
+        for col, lines in notes.items():
+            kept = [line for line in lines if not (col in self.shown and line in self.guessed)]
+            out += kept[:NOTES_PER_COLUMN]
+            if (more := len(kept) - NOTES_PER_COLUMN) > 0:
+                out.append(f"column {col!r}: and {plural(more, 'more note')} like these (other files of the source)")
+        return out
 
 
 def _scan_one(source: SourceConfig, file: str, payload: bytes | None = None,
-              notes: dict[str, str] | None = None, as_of: datetime | None = None,
+              notes: Notes | None = None, as_of: datetime | None = None,
               points: DecimalPoints | None = None) -> pl.LazyFrame:
     """A lazy scan of one file; `payload`: its bytes, already read (an HTTP(S) URL); `notes`: column -> what the
     run should say about how its numbers were read (`_read_comma_decimals`), filled for a CSV file. `as_of` (an
@@ -1097,14 +1130,14 @@ def _any(lf: pl.LazyFrame, exprs: dict[str, pl.Expr]) -> dict[str, bool]:
     return {n: bool(v) for n, v in row.items()}
 
 
-def _read_comma_decimals(lf: pl.LazyFrame, numeric: list[str], file: str, notes: dict[str, str],
+def _read_comma_decimals(lf: pl.LazyFrame, numeric: list[str], file: str, notes: Notes,
                          statics: list[str], decide: pl.LazyFrame | None = None,
                          points: DecimalPoints | None = None) -> pl.LazyFrame:
     """A ';' file's number columns read with ',' as their decimal mark (`_comma_decimals`), which columns have a
     decimal comma decided once, here (one pass), not on every read of the rows: the plan held a whole-column
     .any() per column, which re-scanned the file each time the rows were read (validation reads them more than
     once). A column of '1.234'-like values alone (1234 or 1.234?) is read as `_point_thousands` settles it and
-    said in `notes` (column -> the line, `ambiguous_points_line`): it was read one way without a word. `decide`:
+    said in `notes` (column -> its lines, `ambiguous_points_line`): it was read one way without a word. `decide`:
     the rows that decide (those that may be dated by as_of, `_written_by`); all rows when None. `points`: the
     columns this file shows a decimal point in, and its decimal-point readings said, added (`DecimalPoints`)."""
     points = DecimalPoints() if points is None else points
@@ -1166,16 +1199,16 @@ def _unsettled_points(read: pl.Expr, col: pl.Expr) -> pl.Expr:
     return pl.when(text.str.contains(_ONE_POINT_GROUP_RE)).then(text + UNSETTLED).otherwise(read)
 
 
-def _say_mixed_statics(lf: pl.LazyFrame, cols: list[str], file: str, notes: dict[str, str], read: str) -> None:
+def _say_mixed_statics(lf: pl.LazyFrame, cols: list[str], file: str, notes: Notes, read: str) -> None:
     """A static column written with decimal commas and decimal points alike: a static has no row to quarantine
     (it is one value per series), so its '2.000'-like values are read as before (`read`: 2000 or 2.0) and said."""
     for c in cols:
         example = _first(lf, c, pl.col(c).str.strip_chars().str.contains(_ONE_POINT_GROUP_RE))
         if example:
-            notes.setdefault(c, f"static column {c!r} of {file} has decimal commas and decimal points, so a value "
-                                f"such as {example!r} may be thousands or a decimal; read as if '2.000' were {read}. "
-                                "Declare the source's decimal mark: decimal = \",\" or \".\" in [sources.NAME] "
-                                "(--decimal), or export every number alike")
+            _note(notes, c, f"static column {c!r} of {file} has decimal commas and decimal points, so a value "
+                            f"such as {example!r} may be thousands or a decimal; read as if '2.000' were {read}. "
+                            "Declare the source's decimal mark: decimal = \",\" or \".\" in [sources.NAME] "
+                            "(--decimal), or export every number alike")
 
 
 def _first(lf: pl.LazyFrame, col: str, where: pl.Expr) -> str:
@@ -1215,7 +1248,7 @@ def _point_thousands(col: pl.Expr) -> pl.Expr:
     return pl.when(text.str.contains(_POINT_GROUPED_RE)).then(text.str.replace_all(".", "", literal=True)).otherwise(col)
 
 
-def _read_comma_thousands(lf: pl.LazyFrame, numeric: list[str], file: str, notes: dict[str, str],
+def _read_comma_thousands(lf: pl.LazyFrame, numeric: list[str], file: str, notes: Notes,
                           statics: list[str], decide: pl.LazyFrame | None = None,
                           points: DecimalPoints | None = None) -> pl.LazyFrame:
     """A ',' (tab, '|') file's number columns read with ',' as their thousands separator (`_comma_thousands`) in
@@ -2972,7 +3005,7 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
     wide: list[str] = []
     aware: list[str] = []  # the files whose time column is a timestamp with a zone
     naive: list[str] = []  # ... and without one
-    notes: dict[str, str] = {}  # column -> how its numbers were read, said once (the first file that needs it)
+    notes: Notes = {}  # column -> how its numbers were read, each file's note (`DecimalPoints.settled` bounds them)
     points = DecimalPoints()  # ... unless another file shows '.' as its decimal point, which settles that reading
     as_of = as_instant(as_of, source.tz)  # one instant (aware UTC; a naive value means UTC; a date alone: its tz's)
     for i, file in enumerate(files):
@@ -3100,7 +3133,7 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
         blank=blank,
         wide_columns=wide,
         preamble_lines=preamble(files[0], payloads.get(files[0]))[0] if len(files) == 1 and text else 0,
-        number_notes=list(points.settled(notes).values()),
+        number_notes=points.settled(notes),
         quarter_note=quarter_numbers_note(raw, time_raw, source.time_col) if "quarter_numbers" in traits else None,
         later=later,
         seen_apart=apart,

@@ -125,7 +125,8 @@ class DataQualityReport:
     totals_series: list[str] = field(default_factory=list)  # valid series named as a totals row ('Total', 'Summe')
     zero_padded_ids: list[list[str]] = field(default_factory=list)  # valid ids equal but for leading zeros ('007', '7')
     case_ids: list[list[str]] = field(default_factory=list)  # ids equal but for letter case ('Store A', 'STORE A')
-    # how a number column was read where its values did not prove it ('1.234' alone: 1234 or 1.234?), once per column
+    # how a number column was read where its values did not prove it ('1.234' alone: 1234 or 1.234?), a note per file
+    # (`sources.DecimalPoints.settled`: 3 of a column, then how many more)
     number_notes: list[str] = field(default_factory=list)
     quarter_note: str | None = None  # times '2017-1' .. '2023-4' read as months: maybe quarters (`sources`)
     empty_covariates: list[str] = field(default_factory=list)  # declared covariates with no value on any valid row
@@ -228,9 +229,8 @@ class DataQualityReport:
     def _hints_said(self, check: str) -> str:
         """' (a totals row? a note line?)': the questions the rows of `check` ask (`check_hints`, built by
         `_check_hints`), as `checks_counted` says them, less one its example already asks; '' where none is left."""
-        example = self.check_examples.get(check, "")
-        asked = [h for h in self.check_hints.get(check, []) if f"({h}" not in example]
-        return f" ({' '.join(asked)})" if asked else ""
+        asked = check_questions(self.check_hints.get(check, []), self.check_examples.get(check, ""))
+        return f" ({asked})" if asked else ""
 
     def _range_text(self) -> str:
         """'2022-01-01 .. 2024-12-01' for dates; '2024-03-25 00:00 .. 2024-04-07 23:00 (UTC)' for instants
@@ -1904,7 +1904,15 @@ def checks_counted(checks: dict[str, int], hints: dict[str, list[str]] | None = 
     """'time_missing=2 (a totals row? a note line?), y_not_number=1': each failed check with its count and the
     questions its rows' reasons ask (`_check_hints`), as the run's log says them (it said the counts alone)."""
     hints = hints or {}
-    return ", ".join(f"{k}={v}" + (f" ({' '.join(hints[k])})" if hints.get(k) else "") for k, v in checks.items())
+    return ", ".join(f"{k}={v}" + (f" ({asked})" if (asked := check_questions(hints.get(k, []))) else "")
+                     for k, v in checks.items())
+
+
+def check_questions(hints: list[str], example: str = "") -> str:
+    """'a totals row? a note line?': the questions a failed check's rows ask (`hints`, `_check_hints`), less one its
+    `example` (the check's first row and reason) already asks; '' where none is left. One wording for the run's
+    summary (`cli.pipeline._quarantine_said`), its log (`checks_counted`) and the data-quality report (cache47)."""
+    return " ".join(h for h in hints if f"({h}" not in example)
 
 
 def _csv_file(ingested: Ingested) -> str | None:

@@ -327,15 +327,16 @@ def _failed_unchecked(exc: Exception, unread: StorageError) -> Exception:
     """The error of a preprocess task that failed with `exc` whose cache entry then could not be read to tell whether
     it is damaged (`unread`): both said, the task's first. Of the task's own class where it is a FlowcastError (a
     DataValidationError exits 2, with its report), so that the storage fault does not change the run's exit code (it
-    was a StorageError, exit 1, whatever the task raised); else a StorageError."""
-    import copy
-
+    was a StorageError, exit 1, whatever the task raised); else a StorageError. Its cause is `exc`, whole. It keeps
+    nothing else of `exc`: its other attributes are its class's defaults (cache47: a copy of `exc` kept them all, an
+    AlreadyPublished's `said`, the sentence a refused run says in place of its error's, a DamagedPublishError's
+    `path`, a DataValidationError's `report`, the notes added to it, each then speaking for an error that says more;
+    they are the cause's)."""
     message = (f"the preprocess task failed ({type(exc).__name__}: {one_line(exc)}), and its cache entry could not be "
                f"checked: {unread}")
-    if not isinstance(exc, FlowcastError):
-        return StorageError(message)
-    said = copy.copy(exc)  # its class and attributes (`report`, `held`), rebuilt from its args: every one takes them
-    said.args = (message,)
+    # of its class, built from the message alone as every FlowcastError is when it is unpickled (a Prefect state)
+    said = type(exc)(message) if isinstance(exc, FlowcastError) else StorageError(message)
+    said.__cause__ = exc
     return said
 
 
@@ -984,7 +985,7 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
         from flowcast.data.validate import case_ids_line
 
         log.warning(case_ids_line(report.case_ids))
-    for note in getattr(report, "number_notes", None) or []:  # '1.234' alone: read one way, said once per column
+    for note in getattr(report, "number_notes", None) or []:  # '1.234' alone: read one way, said per file (3 a column, then how many more)
         log.warning(f"Numbers: {note}")
     if getattr(report, "quarter_note", None):  # '2017-1' .. '2023-4' read as months (a cached older report: none)
         log.warning(f"Times: {report.quarter_note}")

@@ -424,20 +424,33 @@ def _in_the_way(path: Path, exc: OSError) -> str:
     return ""
 
 
-def _no_folder_at(path: Path, what: str) -> None:
-    """Raise `_unreadable`'s StorageError naming `path` (the entry's `what`) when a folder stands in its place, or a file
-    in the place of one of its folders (`digests` a file); checked before any file of a damaged entry is removed, so
-    that the entry is left whole (`unlink` of the folder raised IsADirectoryError after the record was gone, and
-    NotADirectoryError so). A file there (or none) passes."""
+def _unwritable(value: Path, exc: OSError, what: str = "value") -> StorageError:
+    """The StorageError of a cache entry not there yet whose value `value` (its `what`) cannot be written (`exc`: a
+    folder in its place, a file in one of its folders' place): it names the file and the errno, says that nothing was
+    computed, and what to remove (`_in_the_way`)."""
+    from flowcast.errors import StorageError
+    from flowcast.store.parquet import _io_error
+
+    return StorageError(f"cannot write the preprocessing cache {what} {value}: {_io_error(str(value), exc)}; nothing "
+                        f"was computed{_in_the_way(value, exc)}")
+
+
+def _no_folder_at(path: Path, what: str,
+                  error: Callable[[Path, OSError, str], StorageError] = _unreadable) -> None:
+    """Raise `error`'s StorageError (`_unreadable`'s unless told) naming `path` (the entry's `what`) when a folder
+    stands in its place, or a file in the place of one of its folders (`digests` a file); checked before any file of a
+    damaged entry is removed, so that the entry is left whole (`unlink` of the folder raised IsADirectoryError after
+    the record was gone, and NotADirectoryError so), and before the task where there is no entry yet (`_unwritable`).
+    A file there (or none) passes."""
     import errno
     import os
 
     if path.is_dir():
-        raise _unreadable(path, IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path)), what)
+        raise error(path, IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path)), what)
     try:
         path.lstat()
     except NotADirectoryError as exc:
-        raise _unreadable(path, exc, what) from exc
+        raise error(path, exc, what) from exc
     except OSError:  # not there (or not to be looked at: `unlink` says so, naming it)
         pass
 
@@ -488,7 +501,9 @@ def check_cache_digest(settings: Settings, source: SourceConfig, as_of: datetime
     not; a value that is there but cannot be read (EMFILE, EACCES, EIO) raises StorageError naming it and the errno
     (`_unreadable`), and so does a record that is there but cannot be opened (it was taken for no entry: Prefect
     computed again, which hid the fault), and a digest that is there but cannot be read (it was taken for no digest:
-    the value was used unchecked, without a word); a folder in the place of any of the three too (cachedir46).
+    the value was used unchecked, without a word); a folder in the place of any of the three too (cachedir46). With no
+    entry yet, a folder where its value belongs or a file where `results` does raises `_unwritable`'s StorageError
+    (cache47: the task ran, and Prefect's write of its value failed after it, in words that named neither).
     `record=True` (after the task): with `computed` (the task ran and wrote the value: no entry, an expired one, one
     just removed as damaged) write the digest of the value as it is now; a value the task read back from the cache
     (`computed=False`) was checked before the read and is not hashed again, unless no digest was recorded with it (an
@@ -509,6 +524,8 @@ def check_cache_digest(settings: Settings, source: SourceConfig, as_of: datetime
         with entry.open("rb"):  # only 'not there' is no entry: Prefect took a record it could not read for none, and
             pass  # computed again, which hid the fault
     except _LOST:
+        if not record:  # no entry yet: its value must have a place (Prefect's write of it failed after the task ran)
+            _no_folder_at(value, "value", _unwritable)
         return None
     except OSError as exc:
         if not record:
