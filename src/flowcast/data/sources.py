@@ -1955,6 +1955,27 @@ def _day_month_iso(text: pl.Expr, order: str) -> pl.Expr:
                      rest.fill_null(""))
 
 
+# `_DAY_MONTH_PARTS` rewritten day first ('01/13/2024 08:00' month first: '13/01/2024 08:00'), by order
+_DAY_FIRST = {"day": "${1}/${2}/${3}${4}", "month": "${2}/${1}/${3}${4}", "year": "${3}/${2}/${1}${4}"}
+DAY_FIRST_TEXT = "__time_day_first"  # the time column, its day/month dates rewritten day first by their file's order
+DAY_FIRST_READ = "__time_day_first_read"  # ... and whether the row's date was so (its file settled an order)
+
+
+def _day_first_stage(col: str, day_month: dict[int, str]) -> list[pl.Expr]:
+    """A mapping stage (`_mapping`) for a glob whose files each settle their own day/month order (`day_month`: file
+    index -> 'day', 'month' or 'year'): the text of the time column `col` with each such date rewritten day first
+    (`DAY_FIRST_TEXT`), and whether it was (`DAY_FIRST_READ`; a two-digit year first only where the date can have
+    one), which `_read_time` then reads as one day-first column. A reading per order in the parse, each nesting the
+    text read before it, made the plan 9x one order's: a folder of 200 day-first and month-first files took 30 s to
+    validate where one order's took 2 s (the optimizer's time, not the rows')."""
+    text = pl.col(col).cast(pl.Utf8).str.strip_chars()
+    order = pl.col(FILE_INDEX).replace_strict(list(day_month), list(day_month.values()), default=None,
+                                              return_dtype=pl.Utf8)
+    read = (text.str.contains(DAY_MONTH_RE) & ((order != "year") | text.str.contains(YEAR_FIRST_RE))).fill_null(False)
+    rewritten = text.str.replace(_DAY_MONTH_PARTS, order.replace_strict(_DAY_FIRST, default="${0}"))
+    return [pl.when(read).then(rewritten).otherwise(pl.col(col)).alias(DAY_FIRST_TEXT), read.alias(DAY_FIRST_READ)]
+
+
 def _format_names_instant(fmt: str) -> bool:
     """Whether a strptime format reads instants rather than wall times: with an offset or zone (%z, %Z) or Unix epoch
     seconds (%s, seconds since 1970-01-01 UTC in every zone; with a `tz` they were read as its wall times, every
@@ -1964,7 +1985,8 @@ def _format_names_instant(fmt: str) -> bool:
 
 def _read_time(source: SourceConfig, dtype: pl.DataType, file: str, day_month: DayMonth = None,
                traits: frozenset[str] = frozenset()) -> _Time:
-    raw = pl.col(RAW_PREFIX + source.time_col)
+    # (orders per file: the column as `_day_first_stage` rewrote it)
+    raw = pl.col(DAY_FIRST_TEXT if isinstance(day_month, dict) else RAW_PREFIX + source.time_col)
     if isinstance(dtype, pl.Datetime):
         if dtype.time_zone is not None:
             return _Time(None, raw.dt.convert_time_zone("UTC").dt.replace_time_zone(None).dt.cast_time_unit("us"),
@@ -2013,12 +2035,10 @@ def _read_time(source: SourceConfig, dtype: pl.DataType, file: str, day_month: D
     # rows by as_of did not see was read as 24 May of the year 5 (unparsable, it is after as_of however read)
     year_first = text.str.contains(YEAR_FIRST_RE)
     if isinstance(day_month, dict):  # files of a glob that each settle their own order (a UK and a US export)
-        for order in sorted(set(day_month.values())):
-            own = pl.col(FILE_INDEX).is_in([i for i, o in day_month.items() if o == order])
-            fits = is_dm & own & (year_first if order == "year" else pl.lit(True))
-            wall_text = pl.when(fits).then(_day_month_iso(wall_text, order)).otherwise(wall_text)
-        read = [i for i, o in day_month.items() if o != "year"]
-        is_dm = is_dm & ~pl.col(FILE_INDEX).is_in(read) & ~(pl.col(FILE_INDEX).is_in(list(day_month)) & year_first)
+        # (`text` is the column rewritten day first by `_day_first_stage`, where its file settled an order)
+        ordered = pl.col(DAY_FIRST_READ)
+        wall_text = pl.when(is_dm & ordered).then(_day_month_iso(wall_text, "day")).otherwise(wall_text)
+        is_dm = is_dm & ~ordered
     elif day_month == "year":
         wall_text = pl.when(is_dm & year_first).then(_day_month_iso(wall_text, day_month)).otherwise(wall_text)
         is_dm = is_dm & ~year_first
@@ -2891,6 +2911,8 @@ def _mapping(source: SourceConfig, schema: pl.Schema, label: str, text: bool,
         valued = dict.fromkeys([source.time_col, source.target_col, *numeric_exog])
         stages.append([pl.when(_has_value(pl.col(RAW_PREFIX + c), marker=c != source.time_col))
                        .then(pl.col(RAW_PREFIX + c)).alias(RAW_PREFIX + c) for c in valued])
+    if isinstance(day_month, dict) and raw_schema[source.time_col] == pl.Utf8:
+        stages.append(_day_first_stage(RAW_PREFIX + source.time_col, day_month))
     if source.id_cols:
         parts = [id_text(pl.col(RAW_PREFIX + c), text) for c in source.id_cols]
         uid = parts[0] if len(parts) == 1 else pl.concat_str(parts, separator="|")
