@@ -24,7 +24,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _child import bench_cli, in_child, peak_rss_mb, work_folder  # the benchmarks' shared module, beside this one
+from _child import (  # the benchmarks' shared module, beside this one
+    bench_cli,
+    in_child,
+    peak_rss_mb,
+    work_folder,
+)
 
 _START = datetime(2026, 1, 12, 12)  # (an hourly file of 12 hours or more reaches the 13th: it settles its order)
 
