@@ -1400,7 +1400,7 @@ def test_a_globs_per_file_orders_by_their_rows_are_read_once_for_every_freq(tmp_
     """A command reads a folder at its probe's freq ('1m', the frequency's guess) and at the run's: each file's order
     settled by its own numbers does not depend on the freq, and is read once (`_orders_by_rows`); every ingest read
     every file's time column again (200 small files: ~8 s each)."""
-    import flowcast.data.sources as sources
+    from flowcast.data import sources
 
     (tmp_path / "uk.csv").write_text("date,v\n13/01/2024,1\n14/01/2024,2\n")
     (tmp_path / "us.csv").write_text("date,v\n01/13/2024,1\n01/14/2024,2\n")
