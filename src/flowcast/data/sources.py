@@ -70,7 +70,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar, cast
 
 import polars as pl
 
@@ -1670,54 +1670,70 @@ _HOUR_24_RE = r"^\d{4}-\d{2}-\d{2}[ T]24:00(:00(\.0+)?)?([ ]?(Z|UTC|[+-]\d{2}(:?
 DayMonth = str | dict[int, str] | None
 
 
-def _day_month_per_file(raw: pl.LazyFrame, col: str, freq: str | None, n_files: int) -> dict[int, str]:
+def _day_month_per_file(raw: pl.LazyFrame, col: str, freq: str | None, n_files: int,
+                        by_rows: dict[int, str | None] | None = None) -> dict[int, str]:
     """The day/month order each file of a glob settles by its own rows, where the files together settle none: a UK
     export ('13/01/2024') beside a US one ('01/13/2024') contradicted each other, and every day/month row of both
     was quarantined with a hint to declare one time_format, which would misread one of them. A file that settles
-    nothing alone is left out (its rows stay unparsable, with the hint)."""
-    orders = {}
-    for i, part in _day_month_files(raw, col, n_files).items():
-        order = time_column_profile(part, col, freq)[0]
-        if order is not None:
-            orders[i] = order
-    return orders
+    nothing alone is left out (its rows stay unparsable, with the hint). `by_rows`: `_orders_by_rows` of `raw`,
+    where already read; `freq` then reads again only the files whose rows alone settle nothing."""
+    by_rows = _orders_by_rows(raw, col, n_files) if by_rows is None else by_rows
+    open_files = [i for i, o in by_rows.items() if o is None]
+    spaced = {i: time_column_profile(part, col, freq)[0]
+              for i, part in _day_month_files(raw, col, n_files, open_files).items()} if open_files and freq else {}
+    return {i: o for i, o in sorted({**by_rows, **spaced}.items()) if o is not None}
 
 
-def _day_month_files(raw: pl.LazyFrame, col: str, n_files: int) -> dict[int, pl.LazyFrame]:
-    """The rows (column `col` alone) of each file of a glob holding a day/month date ('13/01/2024', '24/03/01'), by
-    file index, read in one pass: a file without one settles no order (`_time_profile`). A query per file scanned
-    every file of the glob each time (its filter on the file index is not pushed into the scans): 200 files of 30
-    rows took 24 s per ingest, and a command ingests up to 3 times. Each file's distinct values alone, in one scan:
-    all its profile reads (maxima, any/all, distinct dates); every row of the glob was held, read in two scans (50
-    files of 200,000 dd/mm/yyyy rows: 66 s, now 20 s). Unreadable rows (bytes that are not UTF-8): each file's own
-    query, whose profile says so."""
+def _orders_by_rows(raw: pl.LazyFrame, col: str, n_files: int) -> dict[int, str | None]:
+    """The day/month order of each file of a glob holding a day/month date, settled by its numbers alone, whatever
+    the source's freq (`time_column_profile` without one: the same order wherever it settles one); None where the
+    file leaves it to the spacing of its dates (every number 12 or below, a two-digit year that may be first). What
+    the per-file decisions at every freq share: a command reads a folder at a probe's freq, then at the run's."""
+    return {i: time_column_profile(part, col)[0] for i, part in _day_month_files(raw, col, n_files).items()}
+
+
+def _day_month_files(raw: pl.LazyFrame, col: str, n_files: int,
+                     only: list[int] | None = None) -> dict[int, pl.LazyFrame]:
+    """The day/month dates (column `col` alone) of each file of a glob holding one ('13/01/2024', '24/03/01'), by
+    file index, read in one pass: a file without one settles no order (`_time_profile`). `only`: those files alone
+    (None: every one). A query per file scanned every file of the glob each time (its filter on the file index is
+    not pushed into the scans): 200 files of 30 rows took 24 s per ingest, and a command ingests up to 3 times. Each
+    file's distinct dates alone, in one scan: all its profile reads (maxima, any/all, distinct dates), none of which
+    looks past a value's date; every row of the glob was held, read in two scans (50 files of 200,000 dd/mm/yyyy rows:
+    66 s, now 20 s), and then every distinct value (an hourly glob: 24 a date). Unreadable rows (bytes that are not
+    UTF-8): each file's own query, whose profile says so."""
     text = pl.col(col).cast(pl.Utf8).str.strip_chars()
+    date = text.str.extract(r"^(\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2,4})\b", 1)  # (`DAY_MONTH_RE`'s date alone)
+    wanted = raw if only is None else raw.filter(pl.col(FILE_INDEX).is_in(only))
     try:
-        distinct = raw.select(FILE_INDEX, col).unique().collect(engine="streaming")
-        dated = (distinct.group_by(FILE_INDEX).agg(text.str.contains(DAY_MONTH_RE).any().alias("dm"))
+        distinct = wanted.select(FILE_INDEX, date.alias(col)).unique().collect(engine="streaming")
+        dated = (distinct.group_by(FILE_INDEX).agg(pl.col(col).is_not_null().any().alias("dm"))
                  .filter(pl.col("dm")).get_column(FILE_INDEX).to_list())
         rows = distinct.filter(pl.col(FILE_INDEX).is_in(dated)).partition_by(FILE_INDEX, as_dict=True) if dated else {}
     except pl.exceptions.PolarsError:
-        return {i: raw.filter(pl.col(FILE_INDEX) == i) for i in range(n_files)}
+        return {i: raw.filter(pl.col(FILE_INDEX) == i) for i in (range(n_files) if only is None else only)}
     return {i: rows[(i,)].lazy() for i in sorted(dated) if (i,) in rows}
 
 
 _PER_FILE_CACHED = 32  # the per-file decisions kept in a process (`_per_file_decided`)
-_per_file_cache: dict[tuple[str, ...], DayMonth] = {}
+_per_file_cache: dict[tuple[str, ...], object] = {}
+_Decided = TypeVar("_Decided")
 
 
 def _per_file_key(source: SourceConfig, files: list[str], as_of: datetime | str | None,
-                  order: str | None) -> tuple[str, ...] | None:
-    """What the per-file day/month orders of a glob's `files` depend on: `source` as configured, `as_of`, the order
-    its files settled together (`order`; None: none) and each file's state (`source_states`: its size, times and
-    inode, so a file written again is read again). None where a file has no such state (a URL): not cached."""
+                  order: str | None, *, freq: bool = True) -> tuple[str, ...] | None:
+    """What the per-file day/month orders of a glob's `files` depend on: `source` as configured (but its `freq` where
+    not `freq`: `_orders_by_rows`), `as_of`, the order its files settled together (`order`; None: none) and each file's
+    state (`source_states`: its size, times and inode, so a file written again is read again). None where a file has
+    no such state (a URL): not cached."""
     states = source_states(source)
     if any(_is_url(f) or states.get(f) is None for f in files):
         return None
-    return (source.model_dump_json(), str(as_of), str(order), repr(sorted(states.items())))
+    said = source.model_dump_json(exclude=None if freq else {"freq"})
+    return (said, str(as_of), str(order), repr(sorted(states.items())))
 
 
-def _per_file_decided(key: tuple[str, ...] | None, decide: Callable[[], DayMonth]) -> DayMonth:
+def _per_file_decided(key: tuple[str, ...] | None, decide: Callable[[], _Decided]) -> _Decided:
     """`decide()`, the per-file day/month orders of a glob, read once per `key` (`_per_file_key`) in a process: a
     command ingests a folder up to 3 times (the time column's guess, the frequency's, the run), and each profiled
     every file's time column again (200 small files: ~20 s each)."""
@@ -1727,20 +1743,21 @@ def _per_file_decided(key: tuple[str, ...] | None, decide: Callable[[], DayMonth
         if len(_per_file_cache) >= _PER_FILE_CACHED:
             _per_file_cache.pop(next(iter(_per_file_cache)))  # the oldest
         _per_file_cache[key] = decide()
-    decided = _per_file_cache[key]
-    return dict(decided) if isinstance(decided, dict) else decided  # (a copy: the cached one is shared)
+    decided = cast(_Decided, _per_file_cache[key])
+    return cast(_Decided, dict(decided)) if isinstance(decided, dict) else decided  # (a copy: the cached one is shared)
 
 
-def _day_month_spaced_per_file(raw: pl.LazyFrame, col: str, freq: str, n_files: int, order: str) -> DayMonth:
+def _day_month_spaced_per_file(raw: pl.LazyFrame, col: str, freq: str, n_files: int, order: str,
+                               by_rows: dict[int, str | None] | None = None) -> DayMonth:
     """`order`, settled by some files of a glob, or per file where a file that settles nothing by its own rows
     (every first and second number 12 or below: a US export of 1-12 January beside a UK one) is spaced as `freq` says
     only read the other way: such a file was read in the others' order without a word (01/02/2024 .. 01/12/2024, 12
-    days, became the first of 12 months)."""
+    days, became the first of 12 months). `by_rows`: `_orders_by_rows` of `raw`, where already read."""
     other = "month" if order == "day" else "day"
-    flips = []
-    for i, part in _day_month_files(raw, col, n_files).items():
-        if time_column_profile(part, col)[0] is None and _day_month_by_spacing(part, col, freq) == other:
-            flips.append(i)
+    by_rows = _orders_by_rows(raw, col, n_files) if by_rows is None else by_rows
+    open_files = [i for i, o in by_rows.items() if o is None]
+    flips = [i for i, part in _day_month_files(raw, col, n_files, open_files).items()
+             if _day_month_by_spacing(part, col, freq) == other] if open_files else []
     return {i: other if i in flips else order for i in range(n_files)} if flips else order
 
 
@@ -1992,6 +2009,27 @@ def _day_month_iso(text: pl.Expr, order: str) -> pl.Expr:
                      rest.fill_null(""))
 
 
+# `_DAY_MONTH_PARTS` rewritten day first ('01/13/2024 08:00' month first: '13/01/2024 08:00'), by order
+_DAY_FIRST = {"day": "${1}/${2}/${3}${4}", "month": "${2}/${1}/${3}${4}", "year": "${3}/${2}/${1}${4}"}
+DAY_FIRST_TEXT = "__time_day_first"  # the time column, its day/month dates rewritten day first by their file's order
+DAY_FIRST_READ = "__time_day_first_read"  # ... and whether the row's date was so (its file settled an order)
+
+
+def _day_first_stage(col: str, day_month: dict[int, str]) -> list[pl.Expr]:
+    """A mapping stage (`_mapping`) for a glob whose files each settle their own day/month order (`day_month`: file
+    index -> 'day', 'month' or 'year'): the text of the time column `col` with each such date rewritten day first
+    (`DAY_FIRST_TEXT`), and whether it was (`DAY_FIRST_READ`; a two-digit year first only where the date can have
+    one), which `_read_time` then reads as one day-first column. A reading per order in the parse, each nesting the
+    text read before it, made the plan 9x one order's: a folder of 200 day-first and month-first files took 30 s to
+    validate where one order's took 2 s (the optimizer's time, not the rows')."""
+    text = pl.col(col).cast(pl.Utf8).str.strip_chars()
+    order = pl.col(FILE_INDEX).replace_strict(list(day_month), list(day_month.values()), default=None,
+                                              return_dtype=pl.Utf8)
+    read = (text.str.contains(DAY_MONTH_RE) & ((order != "year") | text.str.contains(YEAR_FIRST_RE))).fill_null(False)
+    rewritten = text.str.replace(_DAY_MONTH_PARTS, order.replace_strict(_DAY_FIRST, default="${0}"))
+    return [pl.when(read).then(rewritten).otherwise(pl.col(col)).alias(DAY_FIRST_TEXT), read.alias(DAY_FIRST_READ)]
+
+
 def _format_names_instant(fmt: str) -> bool:
     """Whether a strptime format reads instants rather than wall times: with an offset or zone (%z, %Z) or Unix epoch
     seconds (%s, seconds since 1970-01-01 UTC in every zone; with a `tz` they were read as its wall times, every
@@ -2001,7 +2039,8 @@ def _format_names_instant(fmt: str) -> bool:
 
 def _read_time(source: SourceConfig, dtype: pl.DataType, file: str, day_month: DayMonth = None,
                traits: frozenset[str] = frozenset()) -> _Time:
-    raw = pl.col(RAW_PREFIX + source.time_col)
+    # (orders per file: the column as `_day_first_stage` rewrote it)
+    raw = pl.col(DAY_FIRST_TEXT if isinstance(day_month, dict) else RAW_PREFIX + source.time_col)
     if isinstance(dtype, pl.Datetime):
         if dtype.time_zone is not None:
             return _Time(None, raw.dt.convert_time_zone("UTC").dt.replace_time_zone(None).dt.cast_time_unit("us"),
@@ -2050,12 +2089,10 @@ def _read_time(source: SourceConfig, dtype: pl.DataType, file: str, day_month: D
     # rows by as_of did not see was read as 24 May of the year 5 (unparsable, it is after as_of however read)
     year_first = text.str.contains(YEAR_FIRST_RE)
     if isinstance(day_month, dict):  # files of a glob that each settle their own order (a UK and a US export)
-        for order in sorted(set(day_month.values())):
-            own = pl.col(FILE_INDEX).is_in([i for i, o in day_month.items() if o == order])
-            fits = is_dm & own & (year_first if order == "year" else pl.lit(True))
-            wall_text = pl.when(fits).then(_day_month_iso(wall_text, order)).otherwise(wall_text)
-        read = [i for i, o in day_month.items() if o != "year"]
-        is_dm = is_dm & ~pl.col(FILE_INDEX).is_in(read) & ~(pl.col(FILE_INDEX).is_in(list(day_month)) & year_first)
+        # (`text` is the column rewritten day first by `_day_first_stage`, where its file settled an order)
+        ordered = pl.col(DAY_FIRST_READ)
+        wall_text = pl.when(is_dm & ordered).then(_day_month_iso(wall_text, "day")).otherwise(wall_text)
+        is_dm = is_dm & ~ordered
     elif day_month == "year":
         wall_text = pl.when(is_dm & year_first).then(_day_month_iso(wall_text, day_month)).otherwise(wall_text)
         is_dm = is_dm & ~year_first
@@ -2943,6 +2980,8 @@ def _mapping(source: SourceConfig, schema: pl.Schema, label: str, text: bool,
         valued = dict.fromkeys([source.time_col, source.target_col, *numeric_exog])
         stages.append([pl.when(_has_value(pl.col(RAW_PREFIX + c), marker=c != source.time_col))
                        .then(pl.col(RAW_PREFIX + c)).alias(RAW_PREFIX + c) for c in valued])
+    if isinstance(day_month, dict) and raw_schema[source.time_col] == pl.Utf8:
+        stages.append(_day_first_stage(RAW_PREFIX + source.time_col, day_month))
     if source.id_cols:
         parts = [id_text(pl.col(RAW_PREFIX + c), text) for c in source.id_cols]
         uid = parts[0] if len(parts) == 1 else pl.concat_str(parts, separator="|")
@@ -3079,13 +3118,17 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
         # A second pass, over those rows, only for such a column (the other traits are each a value's own shape)
         traits |= _offset_midnight(_written_by(raw, time_raw, source, as_of), time_raw)
     orders: DayMonth = day_month
-    if day_month is None and len(files) > 1 and time_dtype == pl.Utf8 and not source.time_format:
-        orders = _per_file_decided(_per_file_key(source, files, as_of, None), lambda: _day_month_per_file(
-            by_as_of, time_raw, source.freq, len(files))) or None
-    elif day_month in ("day", "month") and len(files) > 1 and time_dtype == pl.Utf8 and not source.time_format:
+    if day_month in (None, "day", "month") and len(files) > 1 and time_dtype == pl.Utf8 and not source.time_format:
+        # (each file's order by its rows alone, at any freq: read once for a probe's freq and the run's)
+        by_rows = _per_file_decided(_per_file_key(source, files, as_of, None, freq=False),
+                                    lambda: _orders_by_rows(by_as_of, time_raw, len(files)))
         settled = day_month
-        orders = _per_file_decided(_per_file_key(source, files, as_of, settled), lambda: _day_month_spaced_per_file(
-            by_as_of, time_raw, source.freq, len(files), settled))
+        if settled is None:
+            orders = _per_file_decided(_per_file_key(source, files, as_of, None), lambda: _day_month_per_file(
+                by_as_of, time_raw, source.freq, len(files), by_rows)) or None
+        else:
+            orders = _per_file_decided(_per_file_key(source, files, as_of, settled), lambda: _day_month_spaced_per_file(
+                by_as_of, time_raw, source.freq, len(files), settled, by_rows))
     if dated and as_of is not None and (orders is None or isinstance(orders, dict) or orders != every_row):
         # a row after as_of however it is read that the order chosen cannot read ('16/01/2024' in a month-first
         # column, or in the month-first file of a glob whose files each have their order; only where all rows would
