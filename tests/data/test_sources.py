@@ -150,6 +150,25 @@ def test_a_source_removed_and_put_back_at_every_read_is_said_so_at_the_end(write
         "Run the same command again once it stops changing" in str(err.value), err.value
 
 
+def test_a_file_missing_at_each_first_look_and_written_later_is_said_so_at_the_end(tmp_path):
+    """srcB47: a glob's file missing at the first look (a link to a file not written yet) and there after each read,
+    no removal ever seen, ended 'Another program adds files again and again'. The end says what the reads saw."""
+    (tmp_path / "a.csv").write_text("id,date,val\na,2020-01-01,1\n")
+    later = tmp_path / "later.txt"  # (not of the glob)
+    (tmp_path / "b.csv").symlink_to(later)  # listed by the glob, missing at the first look
+    source = make_source(str(tmp_path / "*.csv"))
+
+    def written_then_read() -> object:
+        later.write_text("id,date,val\nb,2020-01-01,1\n")
+        return ingest(source, None)
+
+    with pytest.raises(SourceUnavailableError) as err:
+        read_steadily(source, written_then_read, lambda ingested: ingested, lambda _: None,
+                      sleep=lambda _: later.unlink())  # missing again at the next read's first look
+    assert f"{tmp_path / 'b.csv'} (written: 27 bytes). Another program puts back a file missing at the first look " \
+        "again and again; nothing was published." in str(err.value), err.value
+
+
 def test_parquet_native_types_and_integer_time(tmp_path):
     p = tmp_path / "y.parquet"
     pl.DataFrame({"date": [2019, 2020], "id": ["a", "a"], "val": [1, 2]}).write_parquet(p)

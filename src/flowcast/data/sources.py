@@ -416,13 +416,17 @@ def read_steadily(source: SourceConfig, ingest_it: Callable[[], _Read], check: C
 
 def _changes_text(changed: list[str]) -> str:
     """What `changed_since`'s `changed` says another program did to a source, for the end of `read_steadily`:
-    'replaces it', 'removes it and puts it back' (a file there again where one was removed), 'adds files'. It said
-    'replaces it' of a file removed and put back only (wordsB46)."""
+    'replaces it', 'removes it and puts it back' (a file there again where one was removed), 'puts back a file
+    missing at the first look' (one gone when a read began, no removal seen), 'adds files'. It said 'replaces it' of
+    a file removed and put back only (wordsB46), and 'adds files' of one missing at each first look (srcB47)."""
     removed = any(c.endswith(REMOVED) for c in changed)
+    back, added = any(BACK in c for c in changed), any(c.endswith(ADDED) for c in changed)
     did = [said for said, seen in (
         ("replaces it", any("replaced by" in c for c in changed)),
         ("removes it", removed),
-        ("puts it back" if removed else "adds files", any(BACK in c or c.endswith(ADDED) for c in changed))) if seen]
+        ("puts it back", removed and (back or added)),
+        ("puts back a file missing at the first look", back and not removed),
+        ("adds files", added and not removed)) if seen]
     return listed(did or ["changes it"])
 
 
