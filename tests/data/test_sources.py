@@ -1789,6 +1789,43 @@ def test_constant_values_tells_a_time_written_twice_across_csv_and_parquet(tmp_p
     assert constant_values(str(tmp_path / "f"), ["store"], "Date", ("sales",)) == expected
 
 
+@pytest.mark.parametrize(("other", "expected"), [
+    # one instant however its offset or fraction is written: written twice with other sales, no series guessed
+    ("2024-01-02T09:00:00+00:00", None),
+    ("2024-01-02T09:00:00.000Z", None),
+    ("2024-01-02 09:00+0000", None),
+    ("2024-01-02T10:00:00+01:00", None),
+    ("2024-01-02T09:00:00.000000+00", None),
+    # other instants: one series
+    ("2024-01-02T09:00:00.500Z", {"store": "s0"}),
+    ("2024-01-02T09:00:00-01:00", {"store": "s0"}),
+    ("2024-01-02T10:00:00Z", {"store": "s0"}),
+])
+def test_constant_values_tells_an_instant_written_twice_with_other_offsets_or_fractions(tmp_path, other, expected):
+    """srcB47: times compared as text missed an instant written 'Z' in one file and '+00:00' (or '.000Z', or
+    '+01:00' an hour later on the clock) in another: one series was guessed where the run reads a time written twice
+    with other sales."""
+    from flowcast.data.sources import constant_values
+
+    (tmp_path / "f").mkdir()
+    (tmp_path / "f" / "a.csv").write_text("Date,store,sales\n2024-01-02T08:00:00Z,s0,1\n2024-01-02T09:00:00Z,s0,2\n")
+    (tmp_path / "f" / "b.csv").write_text(f"Date,store,sales\n{other},s0,5\n")
+    assert constant_values(str(tmp_path / "f"), ["store"], "Date", ("sales",)) == expected
+
+
+@pytest.mark.parametrize("missing", ["NA", "", "  ", "N/A", "NULL"])
+def test_constant_values_does_not_count_missing_times_as_a_time_written_twice(tmp_path, missing):
+    """srcB47: two rows whose time is missing ('NA', empty, blank) counted as a time written twice: no series was
+    guessed, while the run quarantines those rows (time_missing) and reads one series. The guess agrees."""
+    from flowcast.data.sources import constant_values
+
+    path = tmp_path / "f.csv"
+    path.write_text(f"Date,store,sales\n{missing},s0,1\n{missing},s0,2\n2024-01-01,s0,3\n")
+    assert constant_values(str(path), ["store"], "Date", ("sales",)) == {"store": "s0"}
+    rep = run_validate(path, id_cols=["store"], time_col="Date", target_col="sales").report
+    assert rep.rows_valid == 1 and rep.n_series == 1, rep
+
+
 _PEAK_GROWTH = """
 import resource, sys
 import polars as pl

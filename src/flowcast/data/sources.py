@@ -2712,13 +2712,37 @@ def _time_key(col: pl.Expr, dtype: pl.DataType | None) -> pl.Expr:
     """A time of `constant_values`'s files as one text for one instant, however a file writes it: a Parquet
     timestamp and a CSV's ISO text alike ('2024-01-02' for midnight, else '2024-01-02T09:00', seconds where not
     zero). A CSV of dates beside a Parquet file of midnight timestamps (pandas' datetime64) read '2024-01-02' and
-    '2024-01-02 00:00:00.000000': a day both wrote with other sales was not seen as written twice, one series said."""
-    text = (col.cast(pl.Datetime("us")).dt.strftime("%Y-%m-%dT%H:%M:%S%.f") if isinstance(dtype, pl.Date)
-            else col.dt.strftime("%Y-%m-%dT%H:%M:%S%.f") if isinstance(dtype, pl.Datetime)
-            else col.cast(pl.Utf8).str.strip_chars())
+    '2024-01-02 00:00:00.000000': a day both wrote with other sales was not seen as written twice, one series said.
+    A time with an offset is its UTC instant ('Z', '+00:00', '+0000' alike; '10:00+01:00' is '09:00'), a fraction
+    without its trailing zeros ('.000Z' and 'Z', '.50' and '.5'): compared as written, an instant written twice
+    was missed (srcB47). No time (null, empty, blank, a missing-value marker: `MISSING_MARKERS`) is null: the
+    run quarantines its rows (time_missing), they are no time written twice."""
     day = r"^(\d{4}-\d{2}-\d{2})"
-    return (text.str.replace(day + " ", "${1}T").str.replace(day + r"(T\d{2}:\d{2}:\d{2})\.0*$", "${1}${2}")
+    if isinstance(dtype, (pl.Date, pl.Datetime)):
+        text = col.cast(pl.Datetime("us")) if isinstance(dtype, pl.Date) else col
+        text = text.dt.strftime("%Y-%m-%dT%H:%M:%S%.f")
+    else:
+        written = col.cast(pl.Utf8).str.strip_chars()
+        written = pl.when((written != "") & ~written.is_in(MISSING_MARKERS)).then(written)  # (else null)
+        text = _utc_text(written.str.replace(day + " ", "${1}T"))
+    return (text.str.replace(day + r"(T\d{2}:\d{2}:\d{2}(?:\.\d*[1-9])?)\.?0*$", "${1}${2}")
             .str.replace(day + r"(T\d{2}:\d{2}):00$", "${1}${2}").str.replace(day + "T00:00$", "${1}"))
+
+
+_OFFSET_TIME_RE = r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*([Zz]|[+-]\d{2}(?::?\d{2})?)$"
+
+
+def _utc_text(text: pl.Expr) -> pl.Expr:
+    """An ISO time written with an offset ('2024-01-02T10:00:00+01:00', '...Z', '...+0000') as its UTC instant's
+    text ('2024-01-02T09:00:00.000000000'), for `_time_key`; any other text as it is."""
+    wall, offset = text.str.extract(_OFFSET_TIME_RE, 1), text.str.extract(_OFFSET_TIME_RE, 2)
+    digits = offset.str.replace_all(r"\D", "")
+    minutes = (digits.str.slice(0, 2).cast(pl.Int64, strict=False).fill_null(0) * 60
+               + digits.str.slice(2, 2).cast(pl.Int64, strict=False).fill_null(0))
+    signed = pl.when(offset.str.starts_with("-")).then(-minutes).otherwise(minutes)
+    instant = pl.coalesce(*(wall.str.to_datetime(f, time_unit="ns", strict=False)
+                            for f in ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"))) - pl.duration(minutes=signed)
+    return pl.coalesce(instant.dt.strftime("%Y-%m-%dT%H:%M:%S%.f"), text)
 
 
 def _value_key(col: pl.Expr) -> pl.Expr:
@@ -2769,6 +2793,7 @@ def constant_values(path: str, cols: list[str], time_col: str | None = None,
         # named the series
         if any(len(values) != 1 or values[0] is None or not values[0].strip() for values in found.values()):
             return None
+        # (a row without a time, null here (`_time_key`), is quarantined by the run: no time written twice)
         if time_col is not None and _distinct_rows(rows, [pl.col(c) for c in dict.fromkeys([*cols, time_col])]).select(
                 pl.col(time_col).drop_nulls().is_duplicated().any()).collect(engine="streaming").item():
             return None
