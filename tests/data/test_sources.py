@@ -1436,6 +1436,46 @@ def test_a_globs_per_file_orders_are_read_again_once_a_file_is_rewritten(tmp_pat
     assert dates() == [datetime(2024, 1, 2), datetime(2024, 1, 3), datetime(2024, 1, 13), datetime(2024, 1, 14)]
 
 
+def test_a_globs_per_file_orders_are_read_again_where_file_times_did_not_tick(tmp_path, monkeypatch):
+    """srcB47: the per-file orders were kept per file size, times and inode: on a filesystem of coarse times (FAT's
+    2 s, a share's, `touch -d` to one second) a file rewritten in the other order within one tick, its size the same
+    ('01/13' for '13/01'), was read in the order kept. Its bytes are in the key too."""
+    from flowcast.data import sources
+
+    real = sources.source_states
+
+    def coarse(source: object) -> dict[str, object]:  # as such a filesystem reports the two writes: times alike
+        return {f: None if st is None else (st[0], 0, 0, st[3]) for f, st in real(source).items()}  # type: ignore
+
+    monkeypatch.setattr(sources, "source_states", coarse)
+    (tmp_path / "uk.csv").write_text("date,v\n13/01/2024,1\n02/01/2024,2\n")
+    (tmp_path / "us.csv").write_text("date,v\n01/13/2024,1\n")
+    (tmp_path / "x.csv").write_text("date,v\n01/14/2024,1\n")
+    source = make_source(str(tmp_path), id_cols=[], time_col="date", target_col="v", freq="1d")
+
+    def dates() -> list[datetime]:
+        return ingest(source, None).frame.select(DS_RAW).collect().get_column(DS_RAW).sort(nulls_last=True).to_list()
+
+    assert dates() == [datetime(2024, 1, 2), datetime(2024, 1, 13), datetime(2024, 1, 13), datetime(2024, 1, 14)]
+    (tmp_path / "x.csv").write_text("date,v\n15/01/2024,1\n")  # day first now, the same size (the glob as split)
+    assert dates() == [datetime(2024, 1, 2), datetime(2024, 1, 13), datetime(2024, 1, 13), datetime(2024, 1, 15)]
+
+
+@pytest.mark.parametrize(("mtime_ns", "cached"), [(1_700_000_000_000_000_000, False), (1_700_000_000_123_456_789, True)])
+def test_a_large_file_of_whole_second_times_keeps_no_per_file_orders(tmp_path, monkeypatch, mtime_ns, cached):
+    """A file too large to hash whole (its first and last bytes are) whose time is a whole second (a filesystem of
+    coarse times, or one set so) may be rewritten within one tick, its middle alone other: its orders are not kept."""
+    from flowcast.data import sources
+
+    monkeypatch.setattr(sources, "_WHOLE_HASHED", 16)
+    for name in ("a.csv", "b.csv"):
+        (tmp_path / name).write_text("date,v\n13/01/2024,1\n02/01/2024,2\n")
+        os.utime(tmp_path / name, ns=(mtime_ns, mtime_ns))
+    source = make_source(str(tmp_path), id_cols=[], time_col="date", target_col="v", freq="1d")
+    key = sources._per_file_key(source, resolve_files(source), None, None)
+    assert (key is not None) is cached, key
+
+
 @pytest.mark.parametrize(("first", "second", "expected"), [
     ("2024-01-01\n2024-01-02\n", "2024-01-03\n", True),  # its first file's ISO dates: the others are not read
     ("spring\nsummer\n", "2024-01-03\n", False),  # its first file's words: not times

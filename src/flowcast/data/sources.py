@@ -1677,15 +1677,46 @@ _PER_FILE_CACHED = 32  # the per-file decisions kept in a process (`_per_file_de
 _per_file_cache: dict[tuple[str, ...], DayMonth] = {}
 
 
+_WHOLE_HASHED = 1 << 20  # a file up to this size is hashed whole in a per-file key (`_bytes_key`) ...
+_EDGE_HASHED = 1 << 16  # ... a larger one, its first and last this many bytes
+
+
 def _per_file_key(source: SourceConfig, files: list[str], as_of: datetime | str | None,
                   order: str | None) -> tuple[str, ...] | None:
     """What the per-file day/month orders of a glob's `files` depend on: `source` as configured, `as_of`, the order
     its files settled together (`order`; None: none) and each file's state (`source_states`: its size, times and
-    inode, so a file written again is read again). None where a file has no such state (a URL): not cached."""
+    inode, so a file written again is read again) and bytes (`_bytes_key`: a filesystem of coarse times, FAT's 2 s,
+    kept one state for a file rewritten within one tick, its size the same: '01/13' for '13/01'). None where a file
+    has no such state (a URL) or no bytes key: not cached."""
     states = source_states(source)
     if any(_is_url(f) or states.get(f) is None for f in files):
         return None
-    return (source.model_dump_json(), str(as_of), str(order), repr(sorted(states.items())))
+    hashed = [_bytes_key(f, states[f]) for f in files]  # type: ignore[arg-type]
+    if any(h is None for h in hashed):
+        return None
+    return (source.model_dump_json(), str(as_of), str(order), repr(sorted(states.items())), repr(hashed))
+
+
+def _bytes_key(path: str, state: FileState) -> str | None:
+    """A hash of the local file `path`'s bytes, for `_per_file_key`: all of them up to `_WHOLE_HASHED` bytes, else
+    its first and last `_EDGE_HASHED` (a big file is not read whole for this). None for a file not read whole whose
+    modification time is a whole second (`state`: a filesystem of coarse times, or one set so): written again
+    within one tick, in its middle alone, nothing would tell; and for a file that cannot be read (ingest says why)."""
+    size, mtime_ns = state[0], state[1]
+    if size > _WHOLE_HASHED and mtime_ns % 1_000_000_000 == 0:
+        return None
+    digest = hashlib.blake2b(digest_size=16)
+    try:
+        with open(path, "rb") as fh:
+            if size <= _WHOLE_HASHED:
+                digest.update(fh.read())
+            else:
+                digest.update(fh.read(_EDGE_HASHED))
+                fh.seek(max(size - _EDGE_HASHED, 0))
+                digest.update(fh.read())
+    except OSError:
+        return None
+    return digest.hexdigest()
 
 
 def _per_file_decided(key: tuple[str, ...] | None, decide: Callable[[], DayMonth]) -> DayMonth:
