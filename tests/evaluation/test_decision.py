@@ -91,9 +91,9 @@ def test_a_champion_as_good_as_production_on_its_windows_is_said_equal():
     d = decide(_board({"hybrid": 0.5, "production": 0.55, "damped": 0.7}), metric="mase", margin=0.0, baselines=BASE,
                incumbent_version="gru-v3", paired={"hybrid": 0.55, "production": 0.55, "damped": 0.7})
     assert (d.action, d.publish) == ("keep", "production")
-    assert d.reasons == ["hybrid leads the leaderboard but is not better than the production model gru-v3 on the "
-                         "windows production was scored on: its MASE is 0.55, equal to production's, so production "
-                         "stays."], d.reasons
+    assert d.reasons == [("hybrid leads the leaderboard but is not better than the production model gru-v3 on the "
+                          "windows production was scored on: its MASE is 0.55, equal to production's, so production "
+                          "stays.")], d.reasons
 
 
 @pytest.mark.parametrize("scores, paired, margin, said", [
