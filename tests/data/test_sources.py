@@ -1856,11 +1856,13 @@ def test_constant_values_tells_an_instant_written_twice_with_other_offsets_or_fr
 @pytest.mark.parametrize("missing", ["NA", "", "  ", "N/A", "NULL"])
 def test_constant_values_does_not_count_missing_times_as_a_time_written_twice(tmp_path, missing):
     """srcB47: two rows whose time is missing ('NA', empty, blank) counted as a time written twice: no series was
-    guessed, while the run quarantines those rows (time_missing) and reads one series. The guess agrees."""
-    from flowcast.data.sources import constant_values
+    guessed (nor the file's layout read), while the run quarantines those rows (time_missing) and reads one series.
+    The guess agrees."""
+    from flowcast.data.sources import constant_values, wide_probe
 
     path = tmp_path / "f.csv"
     path.write_text(f"Date,store,sales\n{missing},s0,1\n{missing},s0,2\n2024-01-01,s0,3\n")
+    assert wide_probe(str(path), "Date") == (["sales"], [("store", "s0")])
     assert constant_values(str(path), ["store"], "Date", ("sales",)) == {"store": "s0"}
     rep = run_validate(path, id_cols=["store"], time_col="Date", target_col="sales").report
     assert rep.rows_valid == 1 and rep.n_series == 1, rep

@@ -2654,8 +2654,11 @@ def _wide_probed(path: str, state: tuple[tuple[str, FileState | ObjectState | No
         if as_of is not None:
             scan = _written_by(scan, time_col, probe, as_instant(as_of))
         # (a row written twice is one row, which the run drops as an exact duplicate: no time repeated, as in
-        # `times_repeat_within`; `date,sales` of a line appended again was asked for --target-col)
-        repeated = (_distinct_rows(scan, [pl.col(time_col)]).select(pl.col(time_col).drop_nulls().is_duplicated().any())
+        # `times_repeat_within`; `date,sales` of a line appended again was asked for --target-col. Nor are two
+        # rows of no time, 'NA', which the run quarantines: `_time_written`)
+        time = pl.col(time_col)
+        time = _time_written(time) if scan.collect_schema().get(time_col) == pl.Utf8 else time
+        repeated = (_distinct_rows(scan, [time]).select(pl.col(time_col).drop_nulls().is_duplicated().any())
                     .collect(engine="streaming").item())
         head = scan.head(rows).collect()
     except Exception:  # noqa: BLE001 - a courtesy: the run's own reading says what is wrong
@@ -2753,11 +2756,17 @@ def _time_key(col: pl.Expr, dtype: pl.DataType | None) -> pl.Expr:
         text = col.cast(pl.Datetime("us")) if isinstance(dtype, pl.Date) else col
         text = text.dt.strftime("%Y-%m-%dT%H:%M:%S%.f")
     else:
-        written = col.cast(pl.Utf8).str.strip_chars()
-        written = pl.when((written != "") & ~written.is_in(MISSING_MARKERS)).then(written)  # (else null)
-        text = _utc_text(written.str.replace(day + " ", "${1}T"))
+        text = _utc_text(_time_written(col).str.replace(day + " ", "${1}T"))
     return (text.str.replace(day + r"(T\d{2}:\d{2}:\d{2}(?:\.\d*[1-9])?)\.?0*$", "${1}${2}")
             .str.replace(day + r"(T\d{2}:\d{2}):00$", "${1}${2}").str.replace(day + "T00:00$", "${1}"))
+
+
+def _time_written(col: pl.Expr) -> pl.Expr:
+    """A time column's text, stripped; null where it holds no time (empty, blank, a missing-value marker:
+    `MISSING_MARKERS`): the run quarantines such a row (time_missing), so two of them are no time written twice
+    for the command line's guesses (srcB47: two rows of 'NA' kept a file of one series from being guessed so)."""
+    text = col.cast(pl.Utf8).str.strip_chars()
+    return pl.when((text != "") & ~text.is_in(MISSING_MARKERS)).then(text)
 
 
 _OFFSET_TIME_RE = r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*([Zz]|[+-]\d{2}(?::?\d{2})?)$"
