@@ -191,6 +191,25 @@ def test_each_read_again_says_what_that_read_saw(write_csv):
     assert f"{seen}. Another program writes it in place; nothing was published" in str(err.value), err.value
 
 
+def test_a_file_missing_at_each_first_look_and_written_later_is_said_so_at_the_end(tmp_path):
+    """srcB47: a glob's file missing at the first look (a link to a file not written yet) and there after each read,
+    no removal ever seen, ended 'Another program adds files again and again'. The end says what the reads saw."""
+    (tmp_path / "a.csv").write_text("id,date,val\na,2020-01-01,1\n")
+    later = tmp_path / "later.txt"  # (not of the glob)
+    (tmp_path / "b.csv").symlink_to(later)  # listed by the glob, missing at the first look
+    source = make_source(str(tmp_path / "*.csv"))
+
+    def written_then_read() -> object:
+        later.write_text("id,date,val\nb,2020-01-01,1\n")
+        return ingest(source, None)
+
+    with pytest.raises(SourceUnavailableError) as err:
+        read_steadily(source, written_then_read, lambda ingested: ingested, lambda _: None,
+                      sleep=lambda _: later.unlink())  # missing again at the next read's first look
+    assert f"{tmp_path / 'b.csv'} (written: 27 bytes). Another program puts back a file missing at the first look " \
+        "again and again; nothing was published." in str(err.value), err.value
+
+
 def test_parquet_native_types_and_integer_time(tmp_path):
     p = tmp_path / "y.parquet"
     pl.DataFrame({"date": [2019, 2020], "id": ["a", "a"], "val": [1, 2]}).write_parquet(p)
@@ -1512,6 +1531,46 @@ def test_a_globs_per_file_orders_are_read_again_once_a_file_is_rewritten(tmp_pat
     assert dates() == [datetime(2024, 1, 2), datetime(2024, 1, 3), datetime(2024, 1, 13), datetime(2024, 1, 14)]
 
 
+def test_a_globs_per_file_orders_are_read_again_where_file_times_did_not_tick(tmp_path, monkeypatch):
+    """srcB47: the per-file orders were kept per file size, times and inode: on a filesystem of coarse times (FAT's
+    2 s, a share's, `touch -d` to one second) a file rewritten in the other order within one tick, its size the same
+    ('01/13' for '13/01'), was read in the order kept. Its bytes are in the key too."""
+    from flowcast.data import sources
+
+    real = sources.source_states
+
+    def coarse(source: object) -> dict[str, object]:  # as such a filesystem reports the two writes: times alike
+        return {f: None if st is None else (st[0], 0, 0, st[3]) for f, st in real(source).items()}  # type: ignore
+
+    monkeypatch.setattr(sources, "source_states", coarse)
+    (tmp_path / "uk.csv").write_text("date,v\n13/01/2024,1\n02/01/2024,2\n")
+    (tmp_path / "us.csv").write_text("date,v\n01/13/2024,1\n")
+    (tmp_path / "x.csv").write_text("date,v\n01/14/2024,1\n")
+    source = make_source(str(tmp_path), id_cols=[], time_col="date", target_col="v", freq="1d")
+
+    def dates() -> list[datetime]:
+        return ingest(source, None).frame.select(DS_RAW).collect().get_column(DS_RAW).sort(nulls_last=True).to_list()
+
+    assert dates() == [datetime(2024, 1, 2), datetime(2024, 1, 13), datetime(2024, 1, 13), datetime(2024, 1, 14)]
+    (tmp_path / "x.csv").write_text("date,v\n15/01/2024,1\n")  # day first now, the same size (the glob as split)
+    assert dates() == [datetime(2024, 1, 2), datetime(2024, 1, 13), datetime(2024, 1, 13), datetime(2024, 1, 15)]
+
+
+@pytest.mark.parametrize(("mtime_ns", "cached"), [(1_700_000_000_000_000_000, False), (1_700_000_000_123_456_789, True)])
+def test_a_large_file_of_whole_second_times_keeps_no_per_file_orders(tmp_path, monkeypatch, mtime_ns, cached):
+    """A file too large to hash whole (its first and last bytes are) whose time is a whole second (a filesystem of
+    coarse times, or one set so) may be rewritten within one tick, its middle alone other: its orders are not kept."""
+    from flowcast.data import sources
+
+    monkeypatch.setattr(sources, "_WHOLE_HASHED", 16)
+    for name in ("a.csv", "b.csv"):
+        (tmp_path / name).write_text("date,v\n13/01/2024,1\n02/01/2024,2\n")
+        os.utime(tmp_path / name, ns=(mtime_ns, mtime_ns))
+    source = make_source(str(tmp_path), id_cols=[], time_col="date", target_col="v", freq="1d")
+    key = sources._per_file_key(source, resolve_files(source), None, None)
+    assert (key is not None) is cached, key
+
+
 @pytest.mark.parametrize(("first", "second", "expected"), [
     ("2024-01-01\n2024-01-02\n", "2024-01-03\n", True),  # its first file's ISO dates: the others are not read
     ("spring\nsummer\n", "2024-01-03\n", False),  # its first file's words: not times
@@ -1863,6 +1922,45 @@ def test_constant_values_tells_a_time_written_twice_across_csv_and_parquet(tmp_p
     pl.DataFrame({"Date": times, "store": ["s0"] * len(times), "sales": sales}).write_parquet(
         tmp_path / "f" / "b.parquet")
     assert constant_values(str(tmp_path / "f"), ["store"], "Date", ("sales",)) == expected
+
+
+@pytest.mark.parametrize(("other", "expected"), [
+    # one instant however its offset or fraction is written: written twice with other sales, no series guessed
+    ("2024-01-02T09:00:00+00:00", None),
+    ("2024-01-02T09:00:00.000Z", None),
+    ("2024-01-02 09:00+0000", None),
+    ("2024-01-02T10:00:00+01:00", None),
+    ("2024-01-02T09:00:00.000000+00", None),
+    # other instants: one series
+    ("2024-01-02T09:00:00.500Z", {"store": "s0"}),
+    ("2024-01-02T09:00:00-01:00", {"store": "s0"}),
+    ("2024-01-02T10:00:00Z", {"store": "s0"}),
+])
+def test_constant_values_tells_an_instant_written_twice_with_other_offsets_or_fractions(tmp_path, other, expected):
+    """srcB47: times compared as text missed an instant written 'Z' in one file and '+00:00' (or '.000Z', or
+    '+01:00' an hour later on the clock) in another: one series was guessed where the run reads a time written twice
+    with other sales."""
+    from flowcast.data.sources import constant_values
+
+    (tmp_path / "f").mkdir()
+    (tmp_path / "f" / "a.csv").write_text("Date,store,sales\n2024-01-02T08:00:00Z,s0,1\n2024-01-02T09:00:00Z,s0,2\n")
+    (tmp_path / "f" / "b.csv").write_text(f"Date,store,sales\n{other},s0,5\n")
+    assert constant_values(str(tmp_path / "f"), ["store"], "Date", ("sales",)) == expected
+
+
+@pytest.mark.parametrize("missing", ["NA", "", "  ", "N/A", "NULL"])
+def test_constant_values_does_not_count_missing_times_as_a_time_written_twice(tmp_path, missing):
+    """srcB47: two rows whose time is missing ('NA', empty, blank) counted as a time written twice: no series was
+    guessed (nor the file's layout read), while the run quarantines those rows (time_missing) and reads one series.
+    The guess agrees."""
+    from flowcast.data.sources import constant_values, wide_probe
+
+    path = tmp_path / "f.csv"
+    path.write_text(f"Date,store,sales\n{missing},s0,1\n{missing},s0,2\n2024-01-01,s0,3\n")
+    assert wide_probe(str(path), "Date") == (["sales"], [("store", "s0")])
+    assert constant_values(str(path), ["store"], "Date", ("sales",)) == {"store": "s0"}
+    rep = run_validate(path, id_cols=["store"], time_col="Date", target_col="sales").report
+    assert rep.rows_valid == 1 and rep.n_series == 1, rep
 
 
 _PEAK_GROWTH = """

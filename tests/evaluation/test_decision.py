@@ -86,6 +86,16 @@ def test_frozen_production_is_compared_on_its_own_windows():
                             "production stays."), d.reasons[0]
 
 
+def test_a_champion_as_good_as_production_on_its_windows_is_said_equal():
+    """Regression (srcB47): equal scores read 'its MASE is 0.5 against 0.5, 0.0% worse, so production stays'."""
+    d = decide(_board({"hybrid": 0.5, "production": 0.55, "damped": 0.7}), metric="mase", margin=0.0, baselines=BASE,
+               incumbent_version="gru-v3", paired={"hybrid": 0.55, "production": 0.55, "damped": 0.7})
+    assert (d.action, d.publish) == ("keep", "production")
+    assert d.reasons == [("hybrid leads the leaderboard but is not better than the production model gru-v3 on the "
+                          "windows production was scored on: its MASE is 0.55, equal to production's, so production "
+                          "stays.")], d.reasons
+
+
 @pytest.mark.parametrize("scores, paired, margin, said", [
     ({"hybrid": 0.86831, "production": 0.86834, "damped": 0.9}, None, 0.0,
      "its MASE is 0.86831 against 0.86834 on the same windows, less than 0.1% better."),

@@ -427,15 +427,18 @@ def read_steadily(source: SourceConfig, ingest_it: Callable[[], _Read], check: C
 def _changes_text(changed: list[str], seen: list[str] | None = None) -> str:
     """What `changed_since`'s `changed` says another program did to a source, for each read again of `read_steadily`
     and its end: 'writes it in place', 'replaces it', 'removes it and puts it back' (a file there again where one was
-    removed: `seen`, every read's changes, or `changed`), 'adds files'. It said 'replaces it' of a file removed and put
-    back only (wordsB46)."""
+    removed: `seen`, every read's changes, or `changed`), 'puts back a file missing at the first look' (one gone when a
+    read began, no removal seen), 'adds files'. It said 'replaces it' of a file removed and put back only (wordsB46),
+    and 'adds files' of one missing at each first look (srcB47)."""
     gone = {c.removesuffix(REMOVED) for c in (*(seen or []), *changed) if c.endswith(REMOVED)}
     back = [c for c in changed if BACK in c or (c.endswith(ADDED) and c.removesuffix(ADDED) in gone)]
+    first_missing = [c for c in back if BACK in c and c.split(BACK)[0] not in gone]  # no removal of it seen
     did = [said for said, saw in (
         ("writes it in place", any(" (written in place: " in c for c in changed)),
         ("replaces it", any("replaced by" in c for c in changed)),
         ("removes it", any(c.endswith(REMOVED) for c in changed)),
-        ("puts it back", bool(back)),
+        ("puts it back", any(c not in first_missing for c in back)),
+        ("puts back a file missing at the first look", bool(first_missing)),
         ("adds files", any(c.endswith(ADDED) and c not in back for c in changed))) if saw]
     return listed(did or ["changes it"])
 
@@ -1720,17 +1723,48 @@ _per_file_cache: dict[tuple[str, ...], object] = {}
 _Decided = TypeVar("_Decided")
 
 
+_WHOLE_HASHED = 1 << 20  # a file up to this size is hashed whole in a per-file key (`_bytes_key`) ...
+_EDGE_HASHED = 1 << 16  # ... a larger one, its first and last this many bytes
+
+
 def _per_file_key(source: SourceConfig, files: list[str], as_of: datetime | str | None,
                   order: str | None, *, freq: bool = True) -> tuple[str, ...] | None:
     """What the per-file day/month orders of a glob's `files` depend on: `source` as configured (but its `freq` where
-    not `freq`: `_orders_by_rows`), `as_of`, the order its files settled together (`order`; None: none) and each file's
-    state (`source_states`: its size, times and inode, so a file written again is read again). None where a file has
-    no such state (a URL): not cached."""
+    not `freq`: `_orders_by_rows`), `as_of`, the order
+    its files settled together (`order`; None: none) and each file's state (`source_states`: its size, times and
+    inode, so a file written again is read again) and bytes (`_bytes_key`: a filesystem of coarse times, FAT's 2 s,
+    kept one state for a file rewritten within one tick, its size the same: '01/13' for '13/01'). None where a file
+    has no such state (a URL) or no bytes key: not cached."""
     states = source_states(source)
     if any(_is_url(f) or states.get(f) is None for f in files):
         return None
+    hashed = [_bytes_key(f, states[f]) for f in files]  # type: ignore[arg-type]
+    if any(h is None for h in hashed):
+        return None
     said = source.model_dump_json(exclude=None if freq else {"freq"})
-    return (said, str(as_of), str(order), repr(sorted(states.items())))
+    return (said, str(as_of), str(order), repr(sorted(states.items())), repr(hashed))
+
+
+def _bytes_key(path: str, state: FileState) -> str | None:
+    """A hash of the local file `path`'s bytes, for `_per_file_key`: all of them up to `_WHOLE_HASHED` bytes, else
+    its first and last `_EDGE_HASHED` (a big file is not read whole for this). None for a file not read whole whose
+    modification time is a whole second (`state`: a filesystem of coarse times, or one set so): written again
+    within one tick, in its middle alone, nothing would tell; and for a file that cannot be read (ingest says why)."""
+    size, mtime_ns = state[0], state[1]
+    if size > _WHOLE_HASHED and mtime_ns % 1_000_000_000 == 0:
+        return None
+    digest = hashlib.blake2b(digest_size=16)
+    try:
+        with open(path, "rb") as fh:
+            if size <= _WHOLE_HASHED:
+                digest.update(fh.read())
+            else:
+                digest.update(fh.read(_EDGE_HASHED))
+                fh.seek(max(size - _EDGE_HASHED, 0))
+                digest.update(fh.read())
+    except OSError:
+        return None
+    return digest.hexdigest()
 
 
 def _per_file_decided(key: tuple[str, ...] | None, decide: Callable[[], _Decided]) -> _Decided:
@@ -2689,8 +2723,11 @@ def _wide_probed(path: str, state: tuple[tuple[str, FileState | ObjectState | No
         if as_of is not None:
             scan = _written_by(scan, time_col, probe, as_instant(as_of))
         # (a row written twice is one row, which the run drops as an exact duplicate: no time repeated, as in
-        # `times_repeat_within`; `date,sales` of a line appended again was asked for --target-col)
-        repeated = (_distinct_rows(scan, [pl.col(time_col)]).select(pl.col(time_col).drop_nulls().is_duplicated().any())
+        # `times_repeat_within`; `date,sales` of a line appended again was asked for --target-col. Nor are two
+        # rows of no time, 'NA', which the run quarantines: `_time_written`)
+        time = pl.col(time_col)
+        time = _time_written(time) if scan.collect_schema().get(time_col) == pl.Utf8 else time
+        repeated = (_distinct_rows(scan, [time]).select(pl.col(time_col).drop_nulls().is_duplicated().any())
                     .collect(engine="streaming").item())
         head = scan.head(rows).collect()
     except Exception:  # noqa: BLE001 - a courtesy: the run's own reading says what is wrong
@@ -2778,13 +2815,43 @@ def _time_key(col: pl.Expr, dtype: pl.DataType | None) -> pl.Expr:
     """A time of `constant_values`'s files as one text for one instant, however a file writes it: a Parquet
     timestamp and a CSV's ISO text alike ('2024-01-02' for midnight, else '2024-01-02T09:00', seconds where not
     zero). A CSV of dates beside a Parquet file of midnight timestamps (pandas' datetime64) read '2024-01-02' and
-    '2024-01-02 00:00:00.000000': a day both wrote with other sales was not seen as written twice, one series said."""
-    text = (col.cast(pl.Datetime("us")).dt.strftime("%Y-%m-%dT%H:%M:%S%.f") if isinstance(dtype, pl.Date)
-            else col.dt.strftime("%Y-%m-%dT%H:%M:%S%.f") if isinstance(dtype, pl.Datetime)
-            else col.cast(pl.Utf8).str.strip_chars())
+    '2024-01-02 00:00:00.000000': a day both wrote with other sales was not seen as written twice, one series said.
+    A time with an offset is its UTC instant ('Z', '+00:00', '+0000' alike; '10:00+01:00' is '09:00'), a fraction
+    without its trailing zeros ('.000Z' and 'Z', '.50' and '.5'): compared as written, an instant written twice
+    was missed (srcB47). No time (null, empty, blank, a missing-value marker: `MISSING_MARKERS`) is null: the
+    run quarantines its rows (time_missing), they are no time written twice."""
     day = r"^(\d{4}-\d{2}-\d{2})"
-    return (text.str.replace(day + " ", "${1}T").str.replace(day + r"(T\d{2}:\d{2}:\d{2})\.0*$", "${1}${2}")
+    if isinstance(dtype, (pl.Date, pl.Datetime)):
+        text = col.cast(pl.Datetime("us")) if isinstance(dtype, pl.Date) else col
+        text = text.dt.strftime("%Y-%m-%dT%H:%M:%S%.f")
+    else:
+        text = _utc_text(_time_written(col).str.replace(day + " ", "${1}T"))
+    return (text.str.replace(day + r"(T\d{2}:\d{2}:\d{2}(?:\.\d*[1-9])?)\.?0*$", "${1}${2}")
             .str.replace(day + r"(T\d{2}:\d{2}):00$", "${1}${2}").str.replace(day + "T00:00$", "${1}"))
+
+
+def _time_written(col: pl.Expr) -> pl.Expr:
+    """A time column's text, stripped; null where it holds no time (empty, blank, a missing-value marker:
+    `MISSING_MARKERS`): the run quarantines such a row (time_missing), so two of them are no time written twice
+    for the command line's guesses (srcB47: two rows of 'NA' kept a file of one series from being guessed so)."""
+    text = col.cast(pl.Utf8).str.strip_chars()
+    return pl.when((text != "") & ~text.is_in(MISSING_MARKERS)).then(text)
+
+
+_OFFSET_TIME_RE = r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*([Zz]|[+-]\d{2}(?::?\d{2})?)$"
+
+
+def _utc_text(text: pl.Expr) -> pl.Expr:
+    """An ISO time written with an offset ('2024-01-02T10:00:00+01:00', '...Z', '...+0000') as its UTC instant's
+    text ('2024-01-02T09:00:00.000000000'), for `_time_key`; any other text as it is."""
+    wall, offset = text.str.extract(_OFFSET_TIME_RE, 1), text.str.extract(_OFFSET_TIME_RE, 2)
+    digits = offset.str.replace_all(r"\D", "")
+    minutes = (digits.str.slice(0, 2).cast(pl.Int64, strict=False).fill_null(0) * 60
+               + digits.str.slice(2, 2).cast(pl.Int64, strict=False).fill_null(0))
+    signed = pl.when(offset.str.starts_with("-")).then(-minutes).otherwise(minutes)
+    instant = pl.coalesce(*(wall.str.to_datetime(f, time_unit="ns", strict=False)
+                            for f in ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"))) - pl.duration(minutes=signed)
+    return pl.coalesce(instant.dt.strftime("%Y-%m-%dT%H:%M:%S%.f"), text)
 
 
 def _value_key(col: pl.Expr) -> pl.Expr:
@@ -2835,6 +2902,7 @@ def constant_values(path: str, cols: list[str], time_col: str | None = None,
         # named the series
         if any(len(values) != 1 or values[0] is None or not values[0].strip() for values in found.values()):
             return None
+        # (a row without a time, null here (`_time_key`), is quarantined by the run: no time written twice)
         if time_col is not None and _distinct_rows(rows, [pl.col(c) for c in dict.fromkeys([*cols, time_col])]).select(
                 pl.col(time_col).drop_nulls().is_duplicated().any()).collect(engine="streaming").item():
             return None

@@ -158,9 +158,11 @@ def decide(
         d.order = [PRODUCTION, *[m for m in ranked if m != PRODUCTION]]
         ch_text, inc_text = _fmt_pair(ch, inc)
         if ch is not None and inc is not None and ch >= inc:  # first on the board, not on production's windows
+            # (equal scores read 'its MASE is 0.5 against 0.5, 0.0% worse')
+            compared = (f"{ch_text}, equal to production's" if ch == inc else
+                        f"{ch_text} against {inc_text}, {_pct(inc, ch)} worse")
             d.reasons.append(f"{champ} leads the leaderboard but is not better than the production model "
-                             f"{incumbent_version} {same}: its {name} is {ch_text} against {inc_text}, "
-                             f"{_pct(inc, ch)} worse, so production stays.")
+                             f"{incumbent_version} {same}: its {name} is {compared}, so production stays.")
         elif ch is None or inc is None:  # (it said 'better ... by 100.0% only (MASE n/a against 0.55 ...)')
             lacks = "it" if ch is None else f"the production model {incumbent_version}"
             d.reasons.append(f"{champ} leads the leaderboard, but {lacks} has no {name} {same} ({name} {ch_text} "
