@@ -661,3 +661,21 @@ def test_a_parquet_file_of_no_rows_is_told_so_and_not_read_as_wide(tmp_path, mon
     res = runner.invoke(app, ["validate", "e.parquet"], terminal_width=400)
     said = " ".join(res.output.split())
     assert res.exit_code == 2 and said == "error: e.parquet: no rows (the Parquet file has its columns but no rows)", said
+
+
+@pytest.mark.parametrize("sep", [",", "\t"], ids=["csv", "tsv"])
+def test_a_trailing_separators_empty_column_is_not_offered_as_a_covariate(tmp_path, sep):
+    """newuser47: a file whose every line ends with its separator (a TSV export's trailing tab) has a last column
+    without a header or any value, which polars names column_4: the note listed it among the undeclared columns
+    with advice to declare it as a covariate. It is said to be empty, with nothing to declare."""
+    lines = ["date", "id", "val", ""], *([f"2020-01-{d:02d}", "a", str(d), ""] for d in range(1, 29))
+    csv = tmp_path / "obs.tsv"
+    csv.write_text("".join(sep.join(line) + "\n" for line in lines))
+    res = runner.invoke(app, ["validate", str(csv), *FILE_OPTS, "--json"])
+    assert res.exit_code == 0, res.output
+    out = last_json(res.stdout)
+    assert out["rows_valid"] == 28
+    said = " ".join(res.stderr.split())
+    assert ("undeclared columns (ignored): column_4; column_4 has no value in any row (a separator at the end of "
+            "every line, a trailing tab or comma, makes such a column): nothing to declare") in said, said
+    assert "as a covariate" not in said, said
