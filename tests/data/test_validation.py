@@ -336,6 +336,25 @@ def test_yes_no_text_column_of_a_parquet_file(tmp_path):
     assert r.valid.sort("ds")["promo"].to_list() == [0.0, 1.0]
 
 
+@pytest.mark.parametrize(("time", "said"), [
+    ("2020-01-01T00:30:16", " (16 s after one of its points: times a few seconds off the grid, as a logger's clock "
+                            "writes them, are not moved to the nearest point; round them to the grid before export, "
+                            "e.g. with polars' .dt.round('30m'))"),
+    ("2020-01-01T00:59:48.5", " (11.5 s before one of its points: times a few seconds off the grid"),
+    ("2020-01-01T00:31:01", ""),  # 61 s off: farther than a clock's jitter
+], ids=["after", "before", "farther"])
+def test_a_subdaily_time_seconds_off_its_grid_is_said_to_be_rounded(write_csv, time, said):
+    """newuser47: half-hourly readings stamped a few seconds either side of the half hour (a logger's clock) were
+    quarantined as 'not on the 30m grid', every one of them, with no word on why: the reason says how far the time
+    is from its nearest grid point and to round the times to the grid."""
+    p = write_csv(f"date,id,val\n2020-01-01T00:00,a,1\n{time},a,2\n2020-01-01T01:30,a,3\n")
+    [(row, check, reason)] = quarantined(run_validate(p, freq="30m"))
+    assert (row, check) == (1, "off_grid")
+    assert reason.startswith(f"time '{time}' is not on the 30m grid{said}"), reason
+    if not said:
+        assert reason == f"time '{time}' is not on the 30m grid", reason
+
+
 def test_off_grid_subdaily_is_quarantined_but_month_end_dates_align(write_csv):
     p = write_csv("date,id,val\n2020-01-01T00:00,a,1\n2020-01-01T00:15,a,2\n2020-01-01T00:30,a,3\n")
     r = run_validate(p, freq="30m")
