@@ -679,3 +679,18 @@ def test_a_trailing_separators_empty_column_is_not_offered_as_a_covariate(tmp_pa
     assert ("undeclared columns (ignored): column_4; column_4 has no value in any row (a separator at the end of "
             "every line, a trailing tab or comma, makes such a column): nothing to declare") in said, said
     assert "as a covariate" not in said, said
+
+
+def test_a_row_longer_than_the_header_is_named_before_the_columns_are_guessed(tmp_path):
+    """newuser47: a TSV whose rows end with a tab, its header not, given without column options, failed with
+    polars' own words, `ComputeError: found more fields than defined in 'Schema' Consider setting
+    'truncate_ragged_lines=True'`, while guessing its columns; given them, the run named the line. It is named as
+    the run names it, before anything is guessed."""
+    tsv = tmp_path / "obs.tsv"
+    tsv.write_text("date\tid\tval\n" + "".join(f"2020-01-{d:02d}\ta\t{d}\t\n" for d in range(1, 29)))
+    res = runner.invoke(app, ["validate", str(tsv)], terminal_width=400)
+    said = " ".join(res.output.split())
+    assert res.exit_code == 2, said
+    assert (f"error: {tsv}: line 2 has 4 fields where the header has 3 ('2020-01-01\\ta\\t1\\t'): each line ending "
+            "with a tab, a separator its header does not end with?") in said, said
+    assert "ComputeError" not in said

@@ -1744,6 +1744,20 @@ def test_a_row_with_more_fields_than_the_header_is_named_by_its_line(write_csv):
         run_validate(p, time_col="month", freq="1mo")
 
 
+@pytest.mark.parametrize(("sep", "said"), [("\t", "a tab"), (",", "','")], ids=["tsv", "csv"])
+def test_rows_ending_with_a_separator_the_header_lacks_are_told_so(write_csv, sep, said):
+    """newuser47: a file whose data lines end with a separator (a tab) and whose header does not was told of a
+    value holding the separator unquoted ('$1,200.00'), which it has none of: the fields beyond the header are
+    empty, and the error says what makes them."""
+    lines = [["month", "id", "val"], *([f"2024-0{m}", "a", str(m), ""] for m in range(1, 4))]
+    p = write_csv("".join(sep.join(line) + "\n" for line in lines), name="t.csv")
+    with pytest.raises(DataValidationError) as err:
+        run_validate(p, time_col="month", freq="1mo")
+    assert str(err.value) == (f"{p}: line 2 has 4 fields where the header has 3 ({sep.join(lines[1])!r}): each line "
+                              f"ending with {said}, a separator its header does not end with? (remove it from the "
+                              "lines, or end the header with it too)")
+
+
 def test_fiscal_years_at_12mo_keep_the_month_they_are_labelled_with(write_csv):
     """Regression: years ending in June ('2023-06-30') at --freq 12mo (or 1y) were moved to 1 January, so the
     published forecasts were dated 2024-01-01, 2025-01-01 and no longer named the fiscal year. At '12mo' ('3mo',

@@ -2383,13 +2383,18 @@ def refuse_no_rows(path: str, name: str) -> None:
     a file whose first `_NO_ROWS_PROBE` rows are all blank (its rows may follow them)."""
     if _is_url(path):
         return
-    from flowcast.data.validate import no_rows_said
+    from flowcast.data.validate import no_rows_said, overlong_row_error
 
     probe = SourceConfig(name=name, path=path, time_col="-", target_col="-", freq="1d")
     files = resolve_files(probe)
     blank_lines = 0
     for file in files:
-        head = _scan_one(probe, file).head(_NO_ROWS_PROBE).collect()  # an empty CSV file raises, saying so
+        try:
+            head = _scan_one(probe, file).head(_NO_ROWS_PROBE).collect()  # an empty CSV file raises, saying so
+        except pl.exceptions.ComputeError as exc:  # a row longer than the header: polars' words, said as a run says it
+            if "more fields than defined" in str(exc) and (overlong := overlong_row_error([file], probe)):
+                raise overlong from exc
+            raise
         csv = file_format(probe, file) == "csv" and bool(head.columns)
         # (blank lines as the run skips them, `blank_line`: a row of empty cells is a row, which the run quarantines)
         blank = int(head.select(blank_line(head.columns).sum()).item()) if csv else 0

@@ -455,17 +455,33 @@ def _collect(plans: list[pl.LazyFrame], ingested: Ingested) -> list[pl.DataFrame
                 bad = first_invalid_utf8(f)
                 if bad:
                     raise not_utf8_error(f, bad) from exc
-        if "more fields than defined" in msg:
-            for f in ingested.files:
-                if "://" in f or file_format(ingested.source, f) != "csv":
-                    continue
-                if found := first_overlong_row(f, ingested.source.separator):
-                    line, n, header, text = found
-                    raise DataValidationError(
-                        f"{f}: line {line} has {n} fields where the header has {header} ({text[:120]!r}): a value "
-                        "holding the separator without quotes? ('$1,200.00', 'Widget, large': quote such values, or "
-                        "export without thousands separators)") from exc
+        if "more fields than defined" in msg and (overlong := overlong_row_error(ingested.files, ingested.source)):
+            raise overlong from exc
         raise DataValidationError(f"cannot read {ingested.label}: {msg}") from exc
+
+
+def overlong_row_error(files: Sequence[str], source: SourceConfig) -> DataValidationError | None:
+    """The error for polars' "found more fields than defined in 'Schema'", which said neither where nor why: the
+    first row of a local CSV file among `files` longer than its header, its line and text, and what makes one: a
+    value holding the separator unquoted ('$1,200.00'), or, where the fields beyond the header are empty, a
+    separator ending each line that the header lacks (newuser47: a TSV's rows ending with a tab, its header not, was
+    told of unquoted values, and before a run, the command guessing its columns, polars' error as it was). None
+    where no such row is found."""
+    for f in files:
+        if "://" in f or file_format(source, f) != "csv":
+            continue
+        if found := first_overlong_row(f, source.separator):
+            line, n, header, text = found
+            extra = n - header
+            trailing = len(text) >= extra and len(set(text[-extra:])) == 1 and text[-1] in "\t,;|"
+            mark = "a tab" if text.endswith("\t") else repr(text[-1:])
+            why = (f"each line ending with {mark}, a separator its header does not end with? (remove it from the "
+                   "lines, or end the header with it too)" if trailing
+                   else "a value holding the separator without quotes? ('$1,200.00', 'Widget, large': quote such "
+                   "values, or export without thousands separators)")
+            return DataValidationError(f"{f}: line {line} has {n} fields where the header has {header} "
+                                       f"({text[:120]!r}): {why}")
+    return None
 
 
 def _canonical_cols(ingested: Ingested) -> list[str]:
