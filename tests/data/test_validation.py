@@ -337,9 +337,9 @@ def test_yes_no_text_column_of_a_parquet_file(tmp_path):
 
 
 @pytest.mark.parametrize(("time", "said"), [
-    ("2020-01-01T00:30:16", " (16 s after one of its points: times a few seconds off the grid, as a logger's clock "
-                            "writes them, are not moved to the nearest point; round them to the grid before export, "
-                            "e.g. with polars' .dt.round('30m'))"),
+    ("2020-01-01T00:30:16", (" (16 s after one of its points: times a few seconds off the grid, as a logger's clock "
+                             "writes them, are not moved to the nearest point; round them to the grid before export, "
+                             "e.g. with polars' .dt.round('30m'))")),
     ("2020-01-01T00:59:48.5", " (11.5 s before one of its points: times a few seconds off the grid"),
     ("2020-01-01T00:31:01", ""),  # 61 s off: farther than a clock's jitter
 ], ids=["after", "before", "farther"])

@@ -934,10 +934,11 @@ _NOT_COVARIATE = {
          "it with --id-col; to use one as a static covariate, with --static-col)")),
     # no value at all: a separator ending every line (a trailing tab or comma) makes such a column, which polars
     # names column_<position>; the note offered it as a covariate to declare (newuser47)
-    "empty": ("{} has no value in any row (a separator at the end of every line, a trailing tab or comma, makes such "
-              "a column): nothing to declare",
-              "{} have no value in any row (a separator at the end of every line, a trailing tab or comma, makes such "
-              "columns): nothing to declare"),
+    "empty": (
+        ("{} has no value in any row (a separator at the end of every line, a trailing tab or comma, makes such a "
+         "column): nothing to declare"),
+        ("{} have no value in any row (a separator at the end of every line, a trailing tab or comma, makes such "
+         "columns): nothing to declare")),
     "row_id": ("{} looks like an id of rows (a different value on nearly every row)",
                "{} look like ids of rows (a different value on nearly every row)"),
     "text": (
