@@ -755,6 +755,16 @@ def _check_text(file: str, payload: bytes | None = None) -> None:
             f"{file} is JSON, not a CSV file; flowcast reads CSV (gzipped too), Parquet and Arrow IPC/Feather: convert it, e.g. "
             f"python -c \"import polars as pl; pl.{reader}('{file}').write_parquet('data.parquet')\" "
             f"({other} for {'one array of objects' if lines else 'one object per line'})")
+    markup = re.match(rb"<(?:!doctype\s+html|html|table|\?xml)", text, re.IGNORECASE)
+    if markup:
+        # a web app's 'Export to Excel' (an HTML table under .xls) was told 'no rows (the file has a header but no
+        # data)', and Excel's 'XML Spreadsheet 2003' asked for columns of its header '<?xml version="1.0"?>' (newuser47)
+        what = ("an XML file (Excel's 'XML Spreadsheet 2003' is one)" if markup.group(0).startswith(b"<?")
+                else "an HTML page (a web app's 'Export to Excel' often is an HTML table)")
+        raise DataValidationError(
+            f"{file} is {what}, not a CSV file; open it in Excel and save the sheet as CSV (UTF-8) or Parquet (File > "
+            "Save As > 'CSV UTF-8 (Comma delimited)'), or export CSV from where it came: flowcast reads CSV (gzipped "
+            "too), Parquet and Arrow IPC/Feather")
 
 
 def first_invalid_utf8(file: str) -> tuple[int, int, int] | None:
