@@ -1486,6 +1486,27 @@ def test_a_parquet_files_one_date_column_is_its_time_whatever_its_name(tmp_path,
     assert f"note: f.parquet is read with columns: unique_id <- 'store', {said}" in said_all, said_all
 
 
+@pytest.mark.parametrize(("first", "said"), [
+    (lambda d: f"2024-01-{d:02d}", ("ds <- 'column_1' (--time-col column_1 as its first column, without a header, of "
+                                    "times (the date index pandas' to_csv writes); pass the options")),
+    (lambda d: str(d - 1), None),  # a row index of numbers is no time column: asked for as before
+], ids=["dates", "row_numbers"])
+def test_a_wide_files_date_index_without_a_header_is_its_time(tmp_path, monkeypatch, first, said):
+    """newuser47: pandas' to_csv of a wide table indexed by its dates writes them first under an empty header
+    (`,north,south`): the command asked for --time-col and --target-col, though given --time-col column_1 alone it
+    read the file as wide, as it should. A first column without a header whose values read as times is the time."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "w.csv").write_text(",north,south\n" + "".join(f"{first(d)},{d},{2 * d}\n" for d in range(1, 29)))
+    res = runner.invoke(app, ["validate", "w.csv", "--freq", "1d", "--json", "--home", "h"], terminal_width=400)
+    said_all = " ".join(res.output.split())
+    if said is None:
+        assert res.exit_code == 2 and "error: --data w.csv also needs --time-col" in said_all, said_all
+        return
+    assert res.exit_code == 0, said_all
+    assert _last_json(res.stdout)["wide_columns"] == ["north", "south"], res.output
+    assert f"note: w.csv is read with columns: {said}" in said_all, said_all
+
+
 def test_a_warning_is_one_line_however_long_its_path(monkeypatch):
     """A warning folded at 80 columns split the path in it (the other output prints with soft_wrap)."""
     from flowcast.cli import common

@@ -661,3 +661,36 @@ def test_a_parquet_file_of_no_rows_is_told_so_and_not_read_as_wide(tmp_path, mon
     res = runner.invoke(app, ["validate", "e.parquet"], terminal_width=400)
     said = " ".join(res.output.split())
     assert res.exit_code == 2 and said == "error: e.parquet: no rows (the Parquet file has its columns but no rows)", said
+
+
+@pytest.mark.parametrize("sep", [",", "\t"], ids=["csv", "tsv"])
+def test_a_trailing_separators_empty_column_is_not_offered_as_a_covariate(tmp_path, sep):
+    """newuser47: a file whose every line ends with its separator (a TSV export's trailing tab) has a last column
+    without a header or any value, which polars names column_4: the note listed it among the undeclared columns
+    with advice to declare it as a covariate. It is said to be empty, with nothing to declare."""
+    lines = ["date", "id", "val", ""], *([f"2020-01-{d:02d}", "a", str(d), ""] for d in range(1, 29))
+    csv = tmp_path / "obs.tsv"
+    csv.write_text("".join(sep.join(line) + "\n" for line in lines))
+    res = runner.invoke(app, ["validate", str(csv), *FILE_OPTS, "--json"])
+    assert res.exit_code == 0, res.output
+    out = last_json(res.stdout)
+    assert out["rows_valid"] == 28
+    said = " ".join(res.stderr.split())
+    assert ("undeclared columns (ignored): column_4; column_4 has no value in any row (a separator at the end of "
+            "every line, a trailing tab or comma, makes such a column): nothing to declare") in said, said
+    assert "as a covariate" not in said, said
+
+
+def test_a_row_longer_than_the_header_is_named_before_the_columns_are_guessed(tmp_path):
+    """newuser47: a TSV whose rows end with a tab, its header not, given without column options, failed with
+    polars' own words, `ComputeError: found more fields than defined in 'Schema' Consider setting
+    'truncate_ragged_lines=True'`, while guessing its columns; given them, the run named the line. It is named as
+    the run names it, before anything is guessed."""
+    tsv = tmp_path / "obs.tsv"
+    tsv.write_text("date\tid\tval\n" + "".join(f"2020-01-{d:02d}\ta\t{d}\t\n" for d in range(1, 29)))
+    res = runner.invoke(app, ["validate", str(tsv)], terminal_width=400)
+    said = " ".join(res.output.split())
+    assert res.exit_code == 2, said
+    assert (f"error: {tsv}: line 2 has 4 fields where the header has 3 ('2020-01-01\\ta\\t1\\t'): each line ending "
+            "with a tab, a separator its header does not end with?") in said, said
+    assert "ComputeError" not in said

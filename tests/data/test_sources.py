@@ -443,6 +443,23 @@ def test_a_json_file_is_named_as_such(write_csv, name, text):
         ingest(make_source(write_csv(text, name=name)), None)
 
 
+@pytest.mark.parametrize(("name", "text", "what"), [
+    ("report.xls", "<html><body><table><tr><td>date</td><td>val</td></tr><tr><td>2020-01-01</td><td>1</td></tr>",
+     "an HTML page (a web app's 'Export to Excel' often is an HTML table)"),
+    ("page.csv", "\ufeff<!DOCTYPE html>\n<html><table></table></html>\n",
+     "an HTML page (a web app's 'Export to Excel' often is an HTML table)"),
+    ("book.xls", '<?xml version="1.0"?>\n<Workbook xmlns="urn:schemas-microsoft-com:office:spreadsheet">\n',
+     "an XML file (Excel's 'XML Spreadsheet 2003' is one)"),
+], ids=["html_table", "html_doctype", "xml_2003"])
+def test_an_html_or_xml_export_is_named_as_such(write_csv, name, text, what):
+    """newuser47: a web app's 'Export to Excel' (an HTML table saved as .xls) was told 'no rows (the file has a
+    header but no data)', and Excel's XML Spreadsheet 2003 was asked for columns of its header '<?xml
+    version="1.0"?>'. Each is named for what it is, with what to export."""
+    with pytest.raises(DataValidationError, match=re.escape(
+            f"{name} is {what}, not a CSV file; open it in Excel and save the sheet as CSV (UTF-8) or Parquet")):
+        ingest(make_source(write_csv(text, name=name)), None)
+
+
 def test_json_lines_are_told_the_reader_of_json_lines(write_csv):
     """Regression (new-user trial): a JSON Lines file (one object per line) was told to convert itself with
     pl.read_json, which fails on it; pl.read_ndjson comes first for it."""

@@ -336,6 +336,25 @@ def test_yes_no_text_column_of_a_parquet_file(tmp_path):
     assert r.valid.sort("ds")["promo"].to_list() == [0.0, 1.0]
 
 
+@pytest.mark.parametrize(("time", "said"), [
+    ("2020-01-01T00:30:16", (" (16 s after one of its points: times a few seconds off the grid, as a logger's clock "
+                             "writes them, are not moved to the nearest point; round them to the grid before export, "
+                             "e.g. with polars' .dt.round('30m'))")),
+    ("2020-01-01T00:59:48.5", " (11.5 s before one of its points: times a few seconds off the grid"),
+    ("2020-01-01T00:31:01", ""),  # 61 s off: farther than a clock's jitter
+], ids=["after", "before", "farther"])
+def test_a_subdaily_time_seconds_off_its_grid_is_said_to_be_rounded(write_csv, time, said):
+    """newuser47: half-hourly readings stamped a few seconds either side of the half hour (a logger's clock) were
+    quarantined as 'not on the 30m grid', every one of them, with no word on why: the reason says how far the time
+    is from its nearest grid point and to round the times to the grid."""
+    p = write_csv(f"date,id,val\n2020-01-01T00:00,a,1\n{time},a,2\n2020-01-01T01:30,a,3\n")
+    [(row, check, reason)] = quarantined(run_validate(p, freq="30m"))
+    assert (row, check) == (1, "off_grid")
+    assert reason.startswith(f"time '{time}' is not on the 30m grid{said}"), reason
+    if not said:
+        assert reason == f"time '{time}' is not on the 30m grid", reason
+
+
 def test_off_grid_subdaily_is_quarantined_but_month_end_dates_align(write_csv):
     p = write_csv("date,id,val\n2020-01-01T00:00,a,1\n2020-01-01T00:15,a,2\n2020-01-01T00:30,a,3\n")
     r = run_validate(p, freq="30m")
@@ -1746,6 +1765,20 @@ def test_a_row_with_more_fields_than_the_header_is_named_by_its_line(write_csv):
     with pytest.raises(DataValidationError, match=re.escape("semi.csv.gz: line 4 has 4 fields where the header has 3 "
                                                             "('2024-02;a;2;x')")):
         run_validate(p, time_col="month", freq="1mo")
+
+
+@pytest.mark.parametrize(("sep", "said"), [("\t", "a tab"), (",", "','")], ids=["tsv", "csv"])
+def test_rows_ending_with_a_separator_the_header_lacks_are_told_so(write_csv, sep, said):
+    """newuser47: a file whose data lines end with a separator (a tab) and whose header does not was told of a
+    value holding the separator unquoted ('$1,200.00'), which it has none of: the fields beyond the header are
+    empty, and the error says what makes them."""
+    lines = [["month", "id", "val"], *([f"2024-0{m}", "a", str(m), ""] for m in range(1, 4))]
+    p = write_csv("".join(sep.join(line) + "\n" for line in lines), name="t.csv")
+    with pytest.raises(DataValidationError) as err:
+        run_validate(p, time_col="month", freq="1mo")
+    assert str(err.value) == (f"{p}: line 2 has 4 fields where the header has 3 ({sep.join(lines[1])!r}): each line "
+                              f"ending with {said}, a separator its header does not end with? (remove it from the "
+                              "lines, or end the header with it too)")
 
 
 def test_fiscal_years_at_12mo_keep_the_month_they_are_labelled_with(write_csv):

@@ -506,6 +506,7 @@ TIME_NAMES = ("date", "time", "timestamp", "datetime", "period",
 # beside its `date` also reads as times; the `date` is its time)
 CALENDAR_NAMES = ("week", "month", "quarter", "year", "monat", "maand", "mois", "mes", "mês", "mese")
 ID_NAMES = ("id", "series", "series_id", "item_id", "store")
+UNNAMED_FIRST = "column_1"  # polars' name of a CSV's first column without a header (pandas' to_csv index)
 # names a target column of a user's file commonly has (after `y`): the file's one column so named is read as the target
 TARGET_NAMES = ("value", "sales", "demand", "target", "units", "qty", "quantity", "amount")
 
@@ -538,7 +539,8 @@ def _own_vocabulary(data: str, id_col: list[str] | None, time_col: str | None, t
     vocabulary (Nixtla's long `unique_id, ds, y`, what `flowcast forecasts` and neuralforecast / statsforecast
     write): `ds` the time, `y` the target, `unique_id` the series; else the file's one column named as a time
     (`_named_time`: 'Date', else 'month') whose values read as times, else a Parquet or Arrow file's one column of type Date
-    or Datetime whatever its name ('day'), and, where its times repeat (several series: a wide
+    or Datetime whatever its name ('day'), else its first column without a header (`UNNAMED_FIRST`) where it reads
+    as times (pandas' to_csv of a frame indexed by dates), and, where its times repeat (several series: a wide
     file's series column named 'store' stays a series), its one column named as a series (`ID_NAMES`: 'store',
     'item_id'); and, of a long file, its one column named as a target (`TARGET_NAMES`: 'sales', 'units') or else its
     one other number column (`_guessed_target`), and, of a file of one series (its times do not repeat), its one
@@ -549,6 +551,7 @@ def _own_vocabulary(data: str, id_col: list[str] | None, time_col: str | None, t
     keeps its value; two columns so named, or none, are not guessed: the command asks for the option as before."""
     from flowcast.data.sources import (
         columns_of,
+        parses_as_times,
         times_repeat_within,
         typed_time_columns,
         wide_probe,
@@ -570,6 +573,12 @@ def _own_vocabulary(data: str, id_col: list[str] | None, time_col: str | None, t
         elif len(dated := [c for c in typed_time_columns(data) if c not in taken]) == 1:
             time_col = dated[0]  # (newuser44: a Parquet file's Date column `day` was asked for with --time-col)
             typed = f"--time-col {shlex.quote(time_col)} as its one date column"
+        elif columns[0] == UNNAMED_FIRST and UNNAMED_FIRST not in taken and parses_as_times(data, UNNAMED_FIRST):
+            # (newuser47: pandas' to_csv of a frame indexed by its dates, a wide table's, writes them first under an
+            # empty header, polars' column_1: it was asked for --time-col and --target-col, a wide file needing neither)
+            time_col = UNNAMED_FIRST
+            typed = (f"--time-col {UNNAMED_FIRST} as its first column, without a header, of times (the date index "
+                     "pandas' to_csv writes)")
     if target_col is None and "y" in columns and time_col != "y":
         target_col = "y"
         guessed.append("--target-col y")

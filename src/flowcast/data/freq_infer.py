@@ -257,17 +257,43 @@ def _freq_of(read: pl.DataFrame, source: SourceConfig) -> Inferred | str:
         if by_month is not None:
             return by_month
     if best is None:
-        return "no step between its times is a period of a frequency"
+        return f"no step between its times is a period of a frequency{_jitter_said(steps)}"
     freq, n = best
     share = n / steps.height
     if share < MIN_SHARE:
         return (f"its dates step irregularly (the most common step, {freq}, is {share:.0%} of "
-                f"{steps.height:,} consecutive steps)")
+                f"{steps.height:,} consecutive steps{_jitter_said(steps)})")
     if freq == "1d" and _weekdays_only(frame):
         freq = "1b"
     elif freq in ("1y", "1q"):
         freq = _fiscal(frame, str(freq))
     return Inferred(str(freq), share, steps.height)
+
+
+def _jitter_said(steps: pl.DataFrame) -> str:
+    """Where most sub-daily steps (`steps`' column s, in seconds) are seconds from one period (1,811 s, 1,795 s, ...
+    of half-hourly readings stamped by a logger's clock), that period and what to do: '; 97% of them within seconds
+    of 30m: ...'. newuser47: such a file was told only that its dates step irregularly, 'the most common step, 30m,
+    is 3%'. Within twice `schemas.JITTER_MAX` (two times, each up to it off its grid point) and a tenth of the
+    period; '' where no period holds `MIN_SHARE` of the steps."""
+    from flowcast.data.schemas import JITTER_MAX
+
+    s = pl.col("s")
+    grid = pl.when(s >= 600).then(300).otherwise(60)  # periods of whole 5 minutes (whole minutes below 10)
+    period = ((s / grid).round() * grid).cast(pl.Int64)
+    near = (steps.select(period.alias("p"), (s - period).abs().alias("off"))
+            .filter((pl.col("p") > 0) & (pl.col("p") < _DAY_S)
+                    & (pl.col("off") <= pl.min_horizontal(pl.lit(2 * JITTER_MAX.total_seconds()), pl.col("p") / 10))))
+    counts = near.group_by("p").len().sort("len", "p", descending=[True, False])
+    if counts.height == 0:
+        return ""
+    p, n = counts.row(0)
+    name = freq_of_step(int(p))
+    if name is None or n / steps.height < MIN_SHARE:
+        return ""
+    return (f"; {n / steps.height:.0%} of its steps are within seconds of {name}: times a few seconds off a {name} "
+            f"grid, as a logger's clock writes them? round them to the grid before export (e.g. with polars' "
+            f".dt.round('{name}')), as --freq {name} quarantines each one off it")
 
 
 _MONTH_STEPS = {1: "1mo", 3: "1q", 12: "1y"}

@@ -456,6 +456,35 @@ def _daylight_grid_hint(freq: str, tz: str | None) -> pl.Expr:
             .otherwise(pl.lit("")))
 
 
+# a sub-daily time this close to a point of its grid (and within a tenth of a period) is a clock's jitter
+JITTER_MAX = timedelta(minutes=1)
+_FIXED_UNITS = {"s": "seconds", "m": "minutes", "h": "hours"}
+
+
+def _jitter_hint(freq: str) -> pl.Expr:
+    """Why a sub-daily time is off its grid when it is seconds from a grid point ('2014-01-01T00:30:16' or
+    '2013-12-31T23:59:48' of 30m data: a logger's clock): how far, and that the times are not read to the nearest
+    point, so rounding them to the grid before export reads them (newuser47: the reason said only 'is not on the
+    30m grid' of 934 of 960 such rows, and freq inference 'its dates step irregularly'). '' for a time farther off.
+    Built on the failing rows (`ds`, the grid point at or before the time, and `DS_RAW`, the time)."""
+    n, unit = parse_freq(freq)
+    if unit not in _FIXED_UNITS:
+        return pl.lit("")
+    step = timedelta(**{_FIXED_UNITS[unit]: n})
+    after = pl.col(DS_RAW) - pl.col("ds")  # since the grid point before
+    before = pl.col("ds") + step - pl.col(DS_RAW)  # to the grid point after
+    near_next = before < after
+    off_ms = pl.when(near_next).then(before).otherwise(after).dt.total_milliseconds()
+    seconds = (pl.when(off_ms % 1000 == 0).then((off_ms // 1000).cast(pl.Utf8))
+               .otherwise((off_ms / 1000).round(3).cast(pl.Utf8)))
+    return (pl.when(off_ms <= int(min(JITTER_MAX, step / 10) / timedelta(milliseconds=1)))
+            .then(pl.format(" ({} s {} one of its points: times a few seconds off the grid, as a logger's clock "
+                            "writes them, are not moved to the nearest point; round them to the grid before export, "
+                            "e.g. with polars' .dt.round('{}'))", seconds,
+                            pl.when(near_next).then(pl.lit("before")).otherwise(pl.lit("after")), pl.lit(freq)))
+            .otherwise(pl.lit("")))
+
+
 # a magnitude suffix after a number ('1.5k', '2M', '3bn') and what it stands for ('m' alone: milli or million?)
 _SUFFIXES = {"k": (1e3, "thousands"), "K": (1e3, "thousands"), "M": (1e6, "millions"), "MM": (1e6, "millions"),
              "mn": (1e6, "millions"), "Mn": (1e6, "millions"), "B": (1e9, "billions"), "bn": (1e9, "billions"),
@@ -736,8 +765,9 @@ def row_checks(
             RowCheck(
                 "off_grid",
                 pl.col("ds") != pl.col(DS_RAW),
-                pl.format("time '{}' is not on the {} grid{}", _show(_raw(time_col)), pl.lit(freq),
-                          _daylight_grid_hint(freq, tz) if tz_declared else _offset_hint(_raw(time_col), freq)),
+                pl.format("time '{}' is not on the {} grid{}{}", _show(_raw(time_col)), pl.lit(freq),
+                          _daylight_grid_hint(freq, tz) if tz_declared else _offset_hint(_raw(time_col), freq),
+                          _jitter_hint(freq)),
                 "a sub-daily timestamp between two grid points",
             )
         )

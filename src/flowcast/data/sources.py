@@ -776,6 +776,16 @@ def _check_text(file: str, payload: bytes | None = None) -> None:
             f"{file} is JSON, not a CSV file; flowcast reads CSV (gzipped too), Parquet and Arrow IPC/Feather: convert it, e.g. "
             f"python -c \"import polars as pl; pl.{reader}('{file}').write_parquet('data.parquet')\" "
             f"({other} for {'one array of objects' if lines else 'one object per line'})")
+    markup = re.match(rb"<(?:!doctype\s+html|html|table|\?xml)", text, re.IGNORECASE)
+    if markup:
+        # a web app's 'Export to Excel' (an HTML table under .xls) was told 'no rows (the file has a header but no
+        # data)', and Excel's 'XML Spreadsheet 2003' asked for columns of its header '<?xml version="1.0"?>' (newuser47)
+        what = ("an XML file (Excel's 'XML Spreadsheet 2003' is one)" if markup.group(0).startswith(b"<?")
+                else "an HTML page (a web app's 'Export to Excel' often is an HTML table)")
+        raise DataValidationError(
+            f"{file} is {what}, not a CSV file; open it in Excel and save the sheet as CSV (UTF-8) or Parquet (File > "
+            "Save As > 'CSV UTF-8 (Comma delimited)'), or export CSV from where it came: flowcast reads CSV (gzipped "
+            "too), Parquet and Arrow IPC/Feather")
 
 
 def first_invalid_utf8(file: str) -> tuple[int, int, int] | None:
@@ -2494,13 +2504,18 @@ def refuse_no_rows(path: str, name: str) -> None:
     a file whose first `_NO_ROWS_PROBE` rows are all blank (its rows may follow them)."""
     if _is_url(path):
         return
-    from flowcast.data.validate import no_rows_said
+    from flowcast.data.validate import no_rows_said, overlong_row_error
 
     probe = SourceConfig(name=name, path=path, time_col="-", target_col="-", freq="1d")
     files = resolve_files(probe)
     blank_lines = 0
     for file in files:
-        head = _scan_one(probe, file).head(_NO_ROWS_PROBE).collect()  # an empty CSV file raises, saying so
+        try:
+            head = _scan_one(probe, file).head(_NO_ROWS_PROBE).collect()  # an empty CSV file raises, saying so
+        except pl.exceptions.ComputeError as exc:  # a row longer than the header: polars' words, said as a run says it
+            if "more fields than defined" in str(exc) and (overlong := overlong_row_error([file], probe)):
+                raise overlong from exc
+            raise
         csv = file_format(probe, file) == "csv" and bool(head.columns)
         # (blank lines as the run skips them, `blank_line`: a row of empty cells is a row, which the run quarantines)
         blank = int(head.select(blank_line(head.columns).sum()).item()) if csv else 0

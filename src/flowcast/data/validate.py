@@ -455,17 +455,33 @@ def _collect(plans: list[pl.LazyFrame], ingested: Ingested) -> list[pl.DataFrame
                 bad = first_invalid_utf8(f)
                 if bad:
                     raise not_utf8_error(f, bad) from exc
-        if "more fields than defined" in msg:
-            for f in ingested.files:
-                if "://" in f or file_format(ingested.source, f) != "csv":
-                    continue
-                if found := first_overlong_row(f, ingested.source.separator):
-                    line, n, header, text = found
-                    raise DataValidationError(
-                        f"{f}: line {line} has {n} fields where the header has {header} ({text[:120]!r}): a value "
-                        "holding the separator without quotes? ('$1,200.00', 'Widget, large': quote such values, or "
-                        "export without thousands separators)") from exc
+        if "more fields than defined" in msg and (overlong := overlong_row_error(ingested.files, ingested.source)):
+            raise overlong from exc
         raise DataValidationError(f"cannot read {ingested.label}: {msg}") from exc
+
+
+def overlong_row_error(files: Sequence[str], source: SourceConfig) -> DataValidationError | None:
+    """The error for polars' "found more fields than defined in 'Schema'", which said neither where nor why: the
+    first row of a local CSV file among `files` longer than its header, its line and text, and what makes one: a
+    value holding the separator unquoted ('$1,200.00'), or, where the fields beyond the header are empty, a
+    separator ending each line that the header lacks (newuser47: a TSV's rows ending with a tab, its header not, was
+    told of unquoted values, and before a run, the command guessing its columns, polars' error as it was). None
+    where no such row is found."""
+    for f in files:
+        if "://" in f or file_format(source, f) != "csv":
+            continue
+        if found := first_overlong_row(f, source.separator):
+            line, n, header, text = found
+            extra = n - header
+            trailing = len(text) >= extra and len(set(text[-extra:])) == 1 and text[-1] in "\t,;|"
+            mark = "a tab" if text.endswith("\t") else repr(text[-1:])
+            why = (f"each line ending with {mark}, a separator its header does not end with? (remove it from the "
+                   "lines, or end the header with it too)" if trailing
+                   else "a value holding the separator without quotes? ('$1,200.00', 'Widget, large': quote such "
+                   "values, or export without thousands separators)")
+            return DataValidationError(f"{f}: line {line} has {n} fields where the header has {header} "
+                                       f"({text[:120]!r}): {why}")
+    return None
 
 
 def _canonical_cols(ingested: Ingested) -> list[str]:
@@ -916,6 +932,13 @@ _NOT_COVARIATE = {
         ("{} look like ids or per-series categories (one value per series, each series its own: other names of the "
          "series, or categories of which each series has its own, such as a region; to key the series by one, give "
          "it with --id-col; to use one as a static covariate, with --static-col)")),
+    # no value at all: a separator ending every line (a trailing tab or comma) makes such a column, which polars
+    # names column_<position>; the note offered it as a covariate to declare (newuser47)
+    "empty": (
+        ("{} has no value in any row (a separator at the end of every line, a trailing tab or comma, makes such a "
+         "column): nothing to declare"),
+        ("{} have no value in any row (a separator at the end of every line, a trailing tab or comma, makes such "
+         "columns): nothing to declare")),
     "row_id": ("{} looks like an id of rows (a different value on nearly every row)",
                "{} look like ids of rows (a different value on nearly every row)"),
     "text": (
@@ -934,7 +957,8 @@ def _not_covariates(ingested: Ingested, skip: Sequence[str] = (), *, keyless: bo
     per series and no two series share one (a store's name beside its id); 'row_id', a different value on nearly
     every row (an order number); 'text', other text that changes within a series (a covariate that changes is a
     number; yes/no words are read as 1/0); with `keyless` (no id column declared: every row is one series),
-    'series_key', text whose values split the rows of one time (the file's times repeat). A column of numbers, or text of one value per series shared by several
+    'series_key', text whose values split the rows of one time (the file's times repeat); 'empty', no value in any
+    row, all of them looked at (a trailing separator's column). A column of numbers, or text of one value per series shared by several
     (a region: a text static), is a covariate it could be. The note offered every such column as a covariate."""
     from flowcast.data.sources import _BOOLEAN_TEXT, _NUMBER_TEXT_RE, _YES_NO_TEXT, MISSING_MARKERS
 
@@ -957,13 +981,16 @@ def _not_covariates(ingested: Ingested, skip: Sequence[str] = (), *, keyless: bo
             exprs.append((pl.struct("ds", text).n_unique() > pl.col("ds").n_unique()).alias(f"splits{i}"))
     try:
         row = (ingested.frame.select("unique_id", "ds", *(pl.col(RAW_PREFIX + c) for c in cols)).head(NOT_COVARIATE_SAMPLE)
-               .select(pl.col("unique_id").n_unique().alias("series"), *exprs).collect(engine="streaming")
+               .select(pl.col("unique_id").n_unique().alias("series"), pl.len().alias("rows"), *exprs)
+               .collect(engine="streaming")
                .row(0, named=True))
     except pl.exceptions.PolarsError:  # a courtesy of the note: the run says what cannot be read
         return {}
     out = {}
     for i, c in enumerate(cols):
         n = row[f"n{i}"]
+        if not n and 0 < row["rows"] < NOT_COVARIATE_SAMPLE:  # every row looked at, none with a value
+            out[c] = "empty"
         if not n or row[f"num{i}"] >= 0.9 * n or row[f"flag{i}"] == n:  # numbers (a typo aside), or yes/no flags
             continue
         if row.get(f"splits{i}"):
