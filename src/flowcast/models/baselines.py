@@ -315,7 +315,7 @@ def _deseasonalise(y: np.ndarray, n: np.ndarray, h: int, m: int,
     hours after a daylight-saving change keep their own indices, where m columns back are an hour off); the
     seasonality test and the moving average stay by position: around a change they pair one season's rows an hour
     off, which on three weeks of hourly Berlin data with a change in the last week moved the test's statistic about
-    as much as dropping the first day does (a decision flips only at its threshold) and the forecast by < 0.1%."""
+    as much as dropping the first day does (a decision flips only at its threshold) and the forecast by < 0.25%."""
     S, N = y.shape
     if slots is None:
         slots = Slots(np.broadcast_to(np.arange(N) % m, (S, N)), np.broadcast_to(np.arange(N, N + h) % m, (S, h)))
