@@ -1133,6 +1133,15 @@ def test_the_reports_as_of_is_written_as_the_other_artifacts_write_it(write_csv,
      "+01:00)")),
     ("1d", "Europe/Berlin", "2024-01-02,a,1\n2024-01-02,a,1\n", ("repeat of an earlier row for (a, 2024-01-02) with "
      "the same y")),  # a date alone: no time, no offset
+    # the autumn night's two 02:30, written with their offsets: two instants an hour apart, two readings of the day (a
+    # repeat of one row, one dropped, where their wall time alone was compared); one instant written twice is a repeat
+    ("1d", "Europe/Berlin", "2023-10-29T02:30:00+02:00,a,1\n2023-10-29T02:30:00+01:00,a,1\n",
+     "2 rows for (a, 2023-10-29) with different time values (2023-10-29 02:30 +02:00 / 2023-10-29 02:30 +01:00)"),
+    ("1d", "Europe/Berlin", "2023-10-29T02:30:00+01:00,a,1\n2023-10-29T01:30:00Z,a,1\n",
+     "repeat of an earlier row for (a, 2023-10-29) with the same y"),
+    # ... as is a time without an offset beside it written with the zone's offset there
+    ("1d", "Europe/Berlin", "2024-01-02T09:00,a,1\n2024-01-02T09:00:00+01:00,a,1\n",
+     "repeat of an earlier row for (a, 2024-01-02) with the same y"),
     # ... but dates written as midnight timestamps are their dates whatever the offset: one written twice
     ("1d", None, "2024-01-01T00:00:00Z,a,1\n2024-01-02T00:00:00+01:00,a,1\n2024-01-02T00:00:00-05:00,a,1\n",
      "repeat of an earlier row for (a, 2024-01-02) with the same y"),

@@ -252,14 +252,17 @@ def test_a_batch_of_positive_and_non_positive_seasonal_series_is_adjusted_each_i
 _BERLIN = "Europe/Berlin"
 
 
+_STEPS = {"30m": timedelta(minutes=30), "1h": timedelta(hours=1), "2h": timedelta(hours=2)}
+
+
 def _hourly_td(ends: dict[str, datetime], tz: str | None, *, freq: str = "1h", days: int = 4,
-               horizon: int = 48) -> TrainingData:
+               horizon: int = 48, season_days: int = 1) -> TrainingData:
     """Series of `days` days ending at `ends` (naive UTC instants), y = 10 x the hour of Berlin's clock plus
-    a tenth of its minutes; the meta of a sub-daily source with `tz` and a daily season."""
+    a tenth of its minutes; the meta of a sub-daily source with `tz` and a season of `season_days` days."""
     parts = [pl.DataFrame({"unique_id": uid, "ds": pl.datetime_range(end - timedelta(days=days), end, freq, eager=True,
                                                                       time_unit="us")}) for uid, end in ends.items()]
     frame = pl.concat(parts).with_columns(y=_berlin_pattern(pl.col("ds"))).sort("unique_id", "ds")
-    season = round(timedelta(days=1) / timedelta(minutes=30 if freq == "30m" else 60))
+    season = round(timedelta(days=season_days) / _STEPS[freq])
     meta = TrainingMeta(freq=freq, horizon=horizon, lookback=season, val_size=horizon, season_length=season, tz=tz)
     return TrainingData(frame=frame, scalers=fit_scalers(frame, "standard", False), meta=meta)
 
@@ -442,3 +445,56 @@ def test_a_series_of_a_block_that_no_change_moved_keeps_its_forecast_to_the_last
     assert fc.filter(pl.col("unique_id") == "still").equals(plain.filter(pl.col("unique_id") == "still"))
     assert not fc.equals(plain)
     assert _peak_hours(fc.filter(pl.col("unique_id") == "moved")) == ["18:00", "18:00"]
+
+
+_LORD_HOWE = "Australia/Lord_Howe"
+
+
+@pytest.mark.parametrize("name", _SEASONAL_MEMBERS)
+@pytest.mark.parametrize("freq", ["1h", "2h"])
+@pytest.mark.parametrize("end", [
+    datetime(2024, 4, 8, 12),  # after April's change (summer +11:00 to winter +10:30, 6 April 15:00 UTC)
+    datetime(2024, 10, 7, 12),  # after October's (winter +10:30 to summer +11:00, 5 October 15:30 UTC)
+])
+def test_an_offset_change_of_part_of_a_period_puts_each_row_in_the_nearest_slot(name, freq, end):
+    """Lord Howe's clock moves by half an hour: a row before the change is half an hour off the local times of the
+    rows after it, half a period from two of them in hourly data, a quarter from the nearest in 2-hourly data. It
+    takes the nearest's slot, of two as near the one by position: the slots are by position, so the forecast is the
+    one without a tz, to the last bit (floored, October's winter 18:30 took summer 18:00's slot in hourly data, 17:00's in
+    2-hourly, not 19:00's)."""
+    td = _hourly_td({"lh": end}, _LORD_HOWE, freq=freq, days=10, horizon=48 if freq == "1h" else 24)
+    wall = local_wall(pl.col("ds"), _LORD_HOWE)
+    td = dataclasses.replace(td, frame=td.frame.with_columns(
+        y=100 + wall.dt.hour().cast(pl.Float64) + pl.when(wall.dt.hour() == 18).then(40.0).otherwise(0.0)))
+    fc = _member_forecast(name, td)
+    assert fc["y_hat"].null_count() == 0
+    assert fc.equals(_member_forecast(name, dataclasses.replace(td, meta=dataclasses.replace(td.meta, tz=None))))
+
+
+_WEDNESDAY = 3  # polars' weekday: Monday 1
+
+
+@pytest.mark.parametrize("name", ("seasonal_naive", *_SEASONAL_MEMBERS))
+@pytest.mark.parametrize("end", [
+    datetime(2024, 4, 1, 12),  # Monday after the spring change: the history mostly CET
+    datetime(2024, 10, 28, 12),  # Monday after the autumn change: the history mostly CEST
+])
+def test_a_weekly_season_of_hourly_data_follows_the_local_clock_across_a_change(name, end):
+    """A season of a week of hours (m = 168): four weeks of a Berlin series peaking on Wednesdays at 18:00 local
+    time; the forecast of the week after a change peaks on Wednesday at 18:00 local time (by position, 168 steps
+    back, at 19:00 after spring's change, 17:00 after autumn's)."""
+    td = _hourly_td({"be": end}, _BERLIN, days=28, horizon=168, season_days=7)
+    wall = local_wall(pl.col("ds"), _BERLIN)
+    peak = (wall.dt.weekday() == _WEDNESDAY) & (wall.dt.hour() == _PEAK_HOUR)
+    td = dataclasses.replace(td, frame=td.frame.with_columns(
+        y=100 + wall.dt.hour().cast(pl.Float64) + pl.when(peak).then(80.0).otherwise(0.0)))
+
+    def peak_wall(fc: pl.DataFrame) -> str:
+        return fc.select(local_wall(pl.col("ds"), _BERLIN).sort_by(pl.col("y_hat")).last().dt.to_string("%a %H:%M")
+                         ).item()
+
+    fc = _member_forecast(name, td)
+    assert fc.height == 168 and fc["y_hat"].null_count() == 0
+    assert peak_wall(fc) == "Wed 18:00"
+    plain = _member_forecast(name, dataclasses.replace(td, meta=dataclasses.replace(td.meta, tz=None)))
+    assert peak_wall(plain) == ("Wed 19:00" if end.month == 4 else "Wed 17:00")

@@ -490,21 +490,23 @@ def _canonical_cols(ingested: Ingested) -> list[str]:
     return ["unique_id", "ds", "y", *dict.fromkeys(extra)]
 
 
-def _time_shown(column: pl.Expr, freq: str | None, tz: str | None) -> pl.Expr:
+def _time_shown(column: pl.Expr, freq: str | None, tz: str | None, offset: pl.Expr | None = None) -> pl.Expr:
     """A time of a reason as every time reads (`timekeys.utc_text`): a sub-daily instant its UTC clock ('2020-01-01
     06:00 UTC', a midnight its date), and where the source has a `tz` its wall time there with the offset ('2023-10-29
     01:00 UTC (2023-10-29 02:00 +01:00 Europe/Berlin)': it said UTC alone); a daily or coarser one a calendar's date,
     its time of day where it has one without seconds that are zero ('2020-01-02 09:00': it read '09:00:00'), a time
     of day of a source with a `tz` (its wall time there) followed by its offset there ('2024-01-02 09:00 +01:00', or
     the zone where the wall time names no instant or two, at a change of daylight saving: it read '09:00 / 15:00'
-    without a zone, where a time written with an offset shows it, `_written_time_shown`)."""
+    without a zone, where a time written with an offset shows it, `_written_time_shown`; `offset`: the offset each
+    was at, where known, `_written_offset`)."""
     if freq is not None and is_subdaily(freq):
         return utc_text_expr(column, tz)
     shown = utc_text_expr(column, zone=False)  # a calendar's date (its time of day, where it has one, has no zone)
     if tz is None:
         return shown
-    offset = column.dt.replace_time_zone(tz, ambiguous="null", non_existent="null").dt.to_string("%:z")
-    zone = pl.when(column.dt.time() != time(0)).then(pl.coalesce(offset, pl.lit(tz)))
+    there = column.dt.replace_time_zone(tz, ambiguous="null", non_existent="null").dt.to_string("%:z")
+    zone = pl.when(column.dt.time() != time(0)).then(pl.coalesce(
+        *([] if offset is None else [offset_text_expr(offset)]), there, pl.lit(tz)))
     return pl.concat_str([shown, zone], separator=" ", ignore_nulls=True)
 
 
@@ -553,27 +555,37 @@ def _written_time(ingested: Ingested) -> list[pl.Expr]:
     return [text.alias(WRITTEN_TIME)]
 
 
-def _written_offset(frame: pl.DataFrame, freq: str | None) -> pl.Expr | None:
+def _written_offset(frame: pl.DataFrame, freq: str | None, tz: str | None = None) -> pl.Expr | None:
     """The UTC offset each daily or coarser time of `frame` was written in, where a source without a `tz` wrote any
     (`DS_OFFSET`; its `DS_RAW` is the wall time as written, the offset dropped): null for a time at midnight, a date
-    written as a timestamp, which is that date whatever its offset. None where there is none: with a `tz` the times
-    are read as that zone's wall times, and sub-daily ones are instants. Two rows of one day at 09:00 +01:00 and
-    09:00 -05:00 are two times: compared by their wall time alone they were one row written twice, one dropped, and
-    09:00 +01:00 beside 08:00 +00:00 read '09:00 / 08:00', the offsets that tell why left out."""
+    written as a timestamp, which is that date whatever its offset. With a `tz` (`DS_OFFSET`: the zone's offset at the
+    instant of a time written with one, `Ingested.zone_offsets`; its `DS_RAW` the wall time there), a time written
+    without one takes the zone's offset at its wall time (null where that is two instants or none). None where there
+    is none: sub-daily times are instants. Two rows of one day at 09:00 +01:00 and 09:00 -05:00 are two times:
+    compared by their wall time alone they were one row written twice, one dropped, and 09:00 +01:00 beside 08:00
+    +00:00 read '09:00 / 08:00', the offsets that tell why left out; so were Berlin's 02:30 +02:00 and 02:30 +01:00
+    of an autumn night, an hour apart."""
     if (freq is not None and is_subdaily(freq)) or DS_OFFSET not in frame.columns or DS_RAW not in frame.columns:
         return None
     if frame.select(pl.col(DS_OFFSET).is_null().all()).item():
         return None
-    return pl.when(pl.col(DS_RAW).dt.time() != time(0)).then(pl.col(DS_OFFSET)).alias("__offset")
+    written = pl.col(DS_OFFSET)
+    if tz is not None:
+        wall = pl.col(DS_RAW)
+        instant = wall.dt.replace_time_zone(tz, ambiguous="null", non_existent="null").dt.convert_time_zone("UTC")
+        written = pl.coalesce(written, wall - instant.dt.replace_time_zone(None))
+    return pl.when(pl.col(DS_RAW).dt.time() != time(0)).then(written).alias("__offset")
 
 
 def _written_time_shown(column: pl.Expr, offset: pl.Expr | None, freq: str | None, tz: str | None) -> pl.Expr:
     """`_time_shown` of a time as read, followed by the UTC offset it was written in where `_written_offset` has one
-    ('2024-01-02 09:00 +01:00')."""
-    shown = _time_shown(column, freq, tz)
+    ('2024-01-02 09:00 +01:00'; with a `tz`, in place of the zone's: '2023-10-29 02:30 +01:00', not 'Europe/Berlin',
+    the wall time of two instants)."""
     if offset is None:
-        return shown
-    return pl.concat_str([shown, offset_text_expr(offset)], separator=" ", ignore_nulls=True)
+        return _time_shown(column, freq, tz)
+    if tz is not None:
+        return _time_shown(column, freq, tz, offset)
+    return pl.concat_str([_time_shown(column, freq, tz), offset_text_expr(offset)], separator=" ", ignore_nulls=True)
 
 
 def _duplicates_in_order(frame: pl.DataFrame, eligible: pl.Expr, repeat: pl.Series | None = None,
@@ -611,7 +623,7 @@ def _duplicates_in_order(frame: pl.DataFrame, eligible: pl.Expr, repeat: pl.Seri
     main = ["y", *[c for c in dict.fromkeys(covariates) if c in dups.columns and c != "y"]]
     values = [*main, *[c for c in dups.columns if c == DS_RAW or c.startswith(RAW_PREFIX)]]
     named = [("time" if c == DS_RAW else c.removeprefix(RAW_PREFIX)) for c in values]
-    offset = _written_offset(dups, freq)
+    offset = _written_offset(dups, freq, tz)
     dups = dups.with_columns(
         *[((pl.struct(c, offset) if c == DS_RAW and offset is not None else pl.col(c)).n_unique().over(keys) > 1)
           .alias(f"__differs{i}") for i, c in enumerate(values)],
@@ -1335,10 +1347,11 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
     raw_time = source.aggregate == "last" or overlap or (source.aggregate == "none" and not subdaily)
     order_col = [pl.col(DS_RAW)] if raw_time else []
     # a daily time written with an offset and no tz that reads it: its wall time as written (`DS_RAW`) and the offset,
-    # which tells two such times of a day apart (`_written_offset`); with a tz, aggregated: its wall time there and
-    # the zone's offset, which tell the two 02:30 of an autumn night apart (`Ingested.zone_offsets`)
-    order_col += [pl.col(DS_OFFSET)] if raw_time and ((source.tz is None and ingested.seen_apart) or (
-        ingested.zone_offsets and source.aggregate != "none")) else []
+    # which tells two such times of a day apart (`_written_offset`); with a tz: its wall time there and the zone's
+    # offset, which tell the two 02:30 of an autumn night apart (`Ingested.zone_offsets`: aggregated, by instant;
+    # not, two times of the day, where their wall time alone read a row written twice)
+    order_col += [pl.col(DS_OFFSET)] if raw_time and ((source.tz is None and ingested.seen_apart)
+                                                     or ingested.zone_offsets) else []
     # (not aggregated: so do the undeclared columns, as read: read again for the rows of repeated keys alone)
     undeclared = [pl.col(RAW_PREFIX + c) for c in ingested.undeclared] if source.aggregate == "none" else []
     aside = ingested.frame.select(ROW, *undeclared) if undeclared else None
