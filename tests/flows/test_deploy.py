@@ -757,6 +757,53 @@ def test_a_stop_cancels_each_unstarted_run_of_its_slots_once_where_runs_share_a_
 
 
 @pytest.mark.usefixtures("prefect_api")
+def test_a_stop_whose_cancel_fails_partway_says_what_it_cancelled_and_what_it_did_not(monkeypatch):
+    """revD47: the stop cancels the unstarted runs of its slots one at a time; an error partway (here the API's 404 for
+    the third run, deleted meanwhile) returned 0 and said only 'could not cancel', though two were cancelled. It counts
+    the two and says them, and the two it did not cancel, with their slots."""
+    import asyncio
+    import logging
+    from datetime import UTC, datetime, timedelta
+
+    from prefect.client.orchestration import PrefectClient, get_client
+
+    from flowcast.flows.deploy import UNSTARTED_STOP_MESSAGE, cancel_unstarted_slots
+
+    t0, minute = datetime(2001, 1, 7, 6, tzinfo=UTC), timedelta(minutes=1)
+    set_state = PrefectClient.set_flow_run_state
+    with get_client(sync_client=True) as client:
+        did = _slot_deployment(client)
+        try:
+            runs = _schedule_slots(client, did, t0, t0 + 3 * minute)
+
+            async def deleted_before_its_cancel(self, flow_run_id, state, *args, **kwargs):
+                if flow_run_id == runs[2].id:  # (someone deleted it in the UI as the serve stopped)
+                    await self.delete_flow_run(flow_run_id)
+                return await set_state(self, flow_run_id, state, *args, **kwargs)
+
+            monkeypatch.setattr(PrefectClient, "set_flow_run_state", deleted_before_its_cancel)
+            log, said = logging.getLogger("prefect.flowcast.serve"), []
+            heard = logging.Handler(logging.INFO)
+            heard.emit = lambda record: said.append(record.getMessage())  # type: ignore[method-assign]
+            log.addHandler(heard)
+            try:
+                count = asyncio.run(cancel_unstarted_slots([did], t0))
+            finally:
+                log.removeHandler(heard)
+            states = [client.read_flow_run(r.id).state for r in (runs[0], runs[1], runs[3])]
+        finally:
+            client.delete_deployment(did)
+    assert count == 2, said
+    assert [(s.type.value, s.message) for s in states[:2]] == [("CANCELLED", UNSTARTED_STOP_MESSAGE)] * 2, states
+    assert states[2].type.value == "SCHEDULED", states
+    assert any(m.startswith("could not cancel 2 of the 4 scheduled runs of this serve's slots from 2001-01-07 06:00 "
+                            "UTC that had not started (2001-01-07 06:02 UTC to 2001-01-07 06:03 UTC; 2 cancelled): "
+                            "ObjectNotFound") for m in said), said
+    assert any(m.startswith("cancelled 2 scheduled run(s) of this serve's slots (2001-01-07 06:00 UTC to 2001-01-07 "
+                            "06:01 UTC)") for m in said), said
+
+
+@pytest.mark.usefixtures("prefect_api")
 def test_a_serves_stop_waits_for_its_catch_up_and_no_catch_up_follows_it():
     """Regression (revB45): a serve on a Prefect server catches up its slots in a thread (`settle_schedules`) while it
     already serves; stopped meanwhile, its runner paused the deployments while the catch-up was under way, which then
@@ -893,6 +940,57 @@ def test_a_catch_up_that_outlasts_the_stop_leaves_no_run_it_posted_scheduled():
     states = {(r.state.type.value, r.state.message) for r in runs if r.expected_start_time >= since}
     assert len([r for r in runs if r.expected_start_time >= since]) >= 5, runs  # 3 due slots, 2+ future ones posted
     assert states == {("CANCELLED", UNSTARTED_STOP_MESSAGE)}, states
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_stop_whose_pause_fails_still_cancels_its_slots_runs_and_its_runs_tasks(caplog):
+    """revD47: where the stop's pause of the deployments failed (an API error: here a 404, one deployment deleted
+    meanwhile), the stop skipped what came after it: the runs of its slots already due stayed Scheduled for the next
+    serve to run late, and the runs' tasks were not cancelled. Each step is done, the failed one said."""
+    import asyncio
+    import logging
+    import signal
+    import uuid
+    from datetime import UTC, datetime, timedelta
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+    from prefect.schedules import Cron
+
+    from flowcast.flows import forecast_flow
+    from flowcast.flows.deploy import UNSTARTED_STOP_MESSAGE, catch_up_slots, stopping_runner
+
+    gone, kept = (forecast_flow.to_deployment(f"forecast-{uuid.uuid4().hex[:8]}",
+                                              schedules=[Cron("* * * * *", timezone="UTC")]) for _ in range(2))
+    now = datetime.now(UTC)
+    since = now.replace(second=30, microsecond=0) - timedelta(minutes=3)  # its 3 due slots
+
+    async def stop_with_a_pause_refused() -> Any:
+        runner = stopping_runner()(pause_on_shutdown=True)
+        dids = [await runner.aadd_deployment(d) for d in (gone, kept)]
+        await asyncio.to_thread(catch_up_slots, dids[1:], since, now)
+        async with get_client() as client:
+            await client.delete_deployment(dids[0])  # (its pause, the first, is refused: 404)
+        runner.slots = (dids, since)
+        async with runner:
+            group = runner._runs_task_group
+            runner.stopped_by_sigterm = True  # (as a SIGTERM stops it: its runs' tasks cancelled)
+        return dids[1], group
+
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        with caplog.at_level(logging.INFO):
+            did, group = asyncio.run(stop_with_a_pause_refused())
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    said = [r.getMessage() for r in caplog.records]
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[did])))
+        client.delete_deployment(did)
+    assert any(m.startswith("the serve's stop could not pause its deployments") and "ObjectNotFound" in m
+               for m in said), said
+    assert {(r.state.type.value, r.state.message) for r in runs} == {("CANCELLED", UNSTARTED_STOP_MESSAGE)}, runs
+    assert len(runs) >= 3 and group.cancel_scope.cancel_called
 
 
 @pytest.mark.usefixtures("prefect_api")
@@ -1094,9 +1192,95 @@ def test_a_sigterm_while_serve_registers_its_deployments_stops_it_once_started_a
     finally:
         signal.signal(signal.SIGTERM, before)
     with get_client(sync_client=True) as client:
-        registered = [client.read_deployment_by_name(f"{d.flow_name}/{d.name}") for d in deployments]
-        assert [d.paused for d in registered] == [True, True]
+        registered = [d for d in client.read_deployments() if d.name in {d.name for d in deployments}]
+        assert deployments[0].name in {d.name for d in registered}  # (the second: cut off, or registered)
+        assert [d.paused for d in registered] == [True] * len(registered)
         left = client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(
             any_=[d.id for d in registered])), flow_run_filter=FlowRunFilter(state=FlowRunFilterState(
                 type=FlowRunFilterStateType(any_=["SCHEDULED"]))))
     assert left == [], [(r.expected_start_time, r.state_name) for r in left]
+
+
+@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.parametrize("then", ["hangs", "fails"])
+def test_a_sigterm_during_a_hung_registration_stops_serve_at_once_what_it_registered_paused(monkeypatch, caplog,
+                                                                                             then):
+    """revD47: a SIGTERM while serve waited for a slow or hung registration of a deployment was only noted: the serve
+    stopped once that registration ended (here after 40 s), and exited 1 where it then failed. The registration under
+    way is cut off and the serve stops at once, saying so (exit 0: it returns), the deployment it registered paused,
+    the one cut off not registered."""
+    import asyncio
+    import logging
+    import os
+    import signal
+    import threading
+    import time
+    import uuid
+
+    from prefect.client.orchestration import get_client
+    from prefect.deployments.runner import RunnerDeployment
+    from prefect.schedules import Cron
+
+    from flowcast.flows import forecast_flow
+    from flowcast.flows.deploy import REGISTERING_STOP_SAID, serve
+
+    done, hung = (forecast_flow.to_deployment(f"forecast-{uuid.uuid4().hex[:8]}",
+                                              schedules=[Cron("* * * * *", timezone="UTC")]) for _ in range(2))
+    aapply, in_flight = RunnerDeployment.aapply, threading.Event()
+
+    async def slow_api(self, *args: Any, **kwargs: Any) -> Any:
+        if self.name == hung.name:  # (an API that does not answer this one)
+            in_flight.set()
+            await asyncio.sleep(40)
+            if then == "fails":
+                raise RuntimeError("the API answered 503")
+        return await aapply(self, *args, **kwargs)
+
+    monkeypatch.setattr(RunnerDeployment, "aapply", slow_api)
+    threading.Thread(target=lambda: in_flight.wait(60) and os.kill(os.getpid(), signal.SIGTERM), daemon=True).start()
+    before = signal.getsignal(signal.SIGTERM)
+    t0 = time.monotonic()
+    try:
+        with caplog.at_level(logging.INFO):
+            serve([done, hung])  # returns: stopped (exit 0), not served on
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    took = time.monotonic() - t0
+    assert in_flight.is_set() and took < 30, took
+    assert REGISTERING_STOP_SAID in [r.getMessage() for r in caplog.records]
+    with get_client(sync_client=True) as client:
+        names = {d.name: d.paused for d in client.read_deployments() if d.name in (done.name, hung.name)}
+    assert names == {done.name: True}, names
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_sigterm_after_a_stop_not_a_sigterms_is_said_as_that_stop_not_as_the_serve_starting(caplog):
+    """revD47: a runner stopped otherwise than by SIGTERM (Ctrl-C: its stopping flag stays False) took a SIGTERM during
+    the rest of that stop for one that came as the serve started ('it stops as soon as it has started'), and noted
+    a stop for a start that never came. It says the stop under way ends as it was."""
+    import asyncio
+    import logging
+    import signal
+    import uuid
+
+    from prefect.schedules import Cron
+
+    from flowcast.flows import forecast_flow
+    from flowcast.flows.deploy import stopping_runner
+
+    deployment = forecast_flow.to_deployment(f"forecast-{uuid.uuid4().hex[:8]}",
+                                             schedules=[Cron("* * * * *", timezone="UTC")])
+
+    async def stopped_as_by_ctrl_c() -> Any:
+        runner = stopping_runner()(pause_on_shutdown=True)
+        await runner.aadd_deployment(deployment)
+        async with runner:  # (its exit, as a Ctrl-C's: paused, not by a SIGTERM)
+            pass
+        return runner
+
+    runner = asyncio.run(stopped_as_by_ctrl_c())
+    with caplog.at_level(logging.INFO):
+        runner.handle_sigterm(signal.SIGTERM, None)
+    said = [r.getMessage() for r in caplog.records]
+    assert not runner.stop_pending and "SIGTERM received as the serve stops: the stop under way ends as it was" in said
+    assert not any("as the serve starts" in m for m in said), said
