@@ -733,7 +733,8 @@ async def cancel_unstarted_slots(deployment_ids: list[Any], since: datetime, lim
     slots before `since` (overdue: an earlier, killed serve left them) stay for the runner to run. Read `limit` at a
     time (by default the server's page size), by key as `slot_run_pages` reads (`slot_run_filter`, `next_slot_key`):
     by offset, a run posted late while it read shifted the pages, and one was skipped or read, and counted, twice.
-    Never fails the stop: what cannot be done is said."""
+    Never fails the stop: what cannot be done is said; a cancel that fails partway says how many it cancelled, and
+    the slots of those it did not (it said 0 though some were, revD47)."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
     from prefect.client.schemas.responses import SetStateStatus
