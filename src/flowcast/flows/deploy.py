@@ -420,7 +420,8 @@ def serve(deployments: list[Any], *, limit: int | None = None, vacuum: ServeVacu
     of the slots from `since` to SCHEDULE_CHECK_S after the registration (`clock`: `serve_all` gives the server's,
     `server_clock`) itself, then checks that the server schedules the later ones (`settle_schedules`). Its stop
     cancels the runs of its slots from `since` that had not started (`cancel_unstarted_slots`), which the pause of its
-    deployments leaves."""
+    deployments leaves. A SIGTERM as it registers its deployments stops it at once (`register`), those it registered
+    paused."""
     import asyncio
 
     from prefect.exceptions import TerminationSignal
