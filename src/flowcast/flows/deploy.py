@@ -989,8 +989,8 @@ def stopping_runner(base: type[Any] | None = None) -> type[Any]:
                 self._logger.info("SIGTERM received as the serve stops: the stop under way ends as it was")
                 return
             if not self.started and not self.stopping:  # its handler installed, the runner not yet started (soak46)
-                self.stop_pending = True
-                if self.registering:  # (`register`: the registration under way is cut off, and the serve stops)
+                first, self.stop_pending = not self.stop_pending, True
+                if self.registering and first:  # (`register`: the registration under way cut off; the serve stops)
                     import signal
 
                     from prefect.exceptions import TerminationSignal
