@@ -8,6 +8,8 @@ import re
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -546,6 +548,25 @@ def test_the_work_pool_deployments_and_the_served_ones_do_not_overwrite_each_oth
     assert pooled == ["retrain/retrain-pool", "forecast/forecast-pool", "backfill/backfill-pool"]
 
 
+@contextmanager
+def _said(logger: str) -> Iterator[list[str]]:
+    """The messages logged to `logger` (and its children) in the block, at INFO and above (a handler of its own: pytest's
+    caplog missed Prefect's loggers in some of these tests)."""
+    import logging
+
+    log, said = logging.getLogger(logger), []
+    heard = logging.Handler(logging.INFO)
+    heard.emit = lambda record: said.append(record.getMessage())  # type: ignore[method-assign]
+    level = log.level
+    log.addHandler(heard)
+    log.setLevel(min(level or logging.INFO, logging.INFO))
+    try:
+        yield said
+    finally:
+        log.removeHandler(heard)
+        log.setLevel(level)
+
+
 def _slot_deployment(client, cron: str = "* * * * *", name: str = "forecast"):
     """A deployment named `name` (by default 'forecast', as the serve's: `say_missed_slots` reads the runs of that
     name) of a flow of its own, with `cron`; its id."""
@@ -757,6 +778,46 @@ def test_a_stop_cancels_each_unstarted_run_of_its_slots_once_where_runs_share_a_
 
 
 @pytest.mark.usefixtures("prefect_api")
+def test_a_stop_whose_cancel_fails_partway_says_what_it_cancelled_and_what_it_did_not(monkeypatch):
+    """revD47: the stop cancels the unstarted runs of its slots one at a time; an error partway (here the API's 404 for
+    the third run, deleted meanwhile) returned 0 and said only 'could not cancel', though two were cancelled. It counts
+    the two and says them, and the two it did not cancel, with their slots."""
+    import asyncio
+    from datetime import UTC, datetime, timedelta
+
+    from prefect.client.orchestration import PrefectClient, get_client
+
+    from flowcast.flows.deploy import UNSTARTED_STOP_MESSAGE, cancel_unstarted_slots
+
+    t0, minute = datetime(2001, 1, 7, 6, tzinfo=UTC), timedelta(minutes=1)
+    set_state = PrefectClient.set_flow_run_state
+    with get_client(sync_client=True) as client:
+        did = _slot_deployment(client)
+        try:
+            runs = _schedule_slots(client, did, t0, t0 + 3 * minute)
+
+            async def deleted_before_its_cancel(self, flow_run_id, state, *args, **kwargs):
+                if flow_run_id == runs[2].id:  # (someone deleted it in the UI as the serve stopped)
+                    await self.delete_flow_run(flow_run_id)
+                return await set_state(self, flow_run_id, state, *args, **kwargs)
+
+            monkeypatch.setattr(PrefectClient, "set_flow_run_state", deleted_before_its_cancel)
+            with _said("prefect.flowcast.serve") as said:
+                count = asyncio.run(cancel_unstarted_slots([did], t0))
+            states = [client.read_flow_run(r.id).state for r in (runs[0], runs[1], runs[3])]
+        finally:
+            client.delete_deployment(did)
+    assert count == 2, said
+    assert [(s.type.value, s.message) for s in states[:2]] == [("CANCELLED", UNSTARTED_STOP_MESSAGE)] * 2, states
+    assert states[2].type.value == "SCHEDULED", states
+    assert any(m.startswith("could not cancel 2 of the 4 scheduled runs of this serve's slots from 2001-01-07 06:00 "
+                            "UTC that had not started (2001-01-07 06:02 UTC to 2001-01-07 06:03 UTC; 2 cancelled): "
+                            "ObjectNotFound") for m in said), said
+    assert any(m.startswith("cancelled 2 scheduled run(s) of this serve's slots (2001-01-07 06:00 UTC to 2001-01-07 "
+                            "06:01 UTC)") for m in said), said
+
+
+@pytest.mark.usefixtures("prefect_api")
 def test_a_serves_stop_waits_for_its_catch_up_and_no_catch_up_follows_it():
     """Regression (revB45): a serve on a Prefect server catches up its slots in a thread (`settle_schedules`) while it
     already serves; stopped meanwhile, its runner paused the deployments while the catch-up was under way, which then
@@ -893,6 +954,55 @@ def test_a_catch_up_that_outlasts_the_stop_leaves_no_run_it_posted_scheduled():
     states = {(r.state.type.value, r.state.message) for r in runs if r.expected_start_time >= since}
     assert len([r for r in runs if r.expected_start_time >= since]) >= 5, runs  # 3 due slots, 2+ future ones posted
     assert states == {("CANCELLED", UNSTARTED_STOP_MESSAGE)}, states
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_stop_whose_pause_fails_still_cancels_its_slots_runs_and_its_runs_tasks():
+    """revD47: where the stop's pause of the deployments failed (an API error: here a 404, one deployment deleted
+    meanwhile), the stop skipped what came after it: the runs of its slots already due stayed Scheduled for the next
+    serve to run late, and the runs' tasks were not cancelled. Each step is done, the failed one said."""
+    import asyncio
+    import signal
+    import uuid
+    from datetime import UTC, datetime, timedelta
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+    from prefect.schedules import Cron
+
+    from flowcast.flows import forecast_flow
+    from flowcast.flows.deploy import UNSTARTED_STOP_MESSAGE, catch_up_slots, stopping_runner
+
+    gone, kept = (forecast_flow.to_deployment(f"forecast-{uuid.uuid4().hex[:8]}",
+                                              schedules=[Cron("* * * * *", timezone="UTC")]) for _ in range(2))
+    now = datetime.now(UTC)
+    since = now.replace(second=30, microsecond=0) - timedelta(minutes=3)  # its 3 due slots
+
+    async def stop_with_a_pause_refused() -> Any:
+        runner = stopping_runner()(pause_on_shutdown=True)
+        dids = [await runner.aadd_deployment(d) for d in (gone, kept)]
+        await asyncio.to_thread(catch_up_slots, dids[1:], since, now)
+        async with get_client() as client:
+            await client.delete_deployment(dids[0])  # (its pause, the first, is refused: 404)
+        runner.slots = (dids, since)
+        async with runner:
+            group = runner._runs_task_group
+            runner.stopped_by_sigterm = True  # (as a SIGTERM stops it: its runs' tasks cancelled)
+        return dids[1], group
+
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        with _said("prefect") as said:
+            did, group = asyncio.run(stop_with_a_pause_refused())
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[did])))
+        client.delete_deployment(did)
+    assert any(m.startswith("the serve's stop could not pause its deployments") and "ObjectNotFound" in m
+               for m in said), said
+    assert {(r.state.type.value, r.state.message) for r in runs} == {("CANCELLED", UNSTARTED_STOP_MESSAGE)}, runs
+    assert len(runs) >= 3 and group.cancel_scope.cancel_called
 
 
 @pytest.mark.usefixtures("prefect_api")
@@ -1051,7 +1161,6 @@ def test_a_sigterm_while_serve_registers_its_deployments_stops_it_once_started_a
     import os
     import signal
     import uuid
-    from collections.abc import Iterator
 
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
@@ -1094,9 +1203,102 @@ def test_a_sigterm_while_serve_registers_its_deployments_stops_it_once_started_a
     finally:
         signal.signal(signal.SIGTERM, before)
     with get_client(sync_client=True) as client:
-        registered = [client.read_deployment_by_name(f"{d.flow_name}/{d.name}") for d in deployments]
-        assert [d.paused for d in registered] == [True, True]
+        registered = [d for d in client.read_deployments() if d.name in {d.name for d in deployments}]
+        assert deployments[0].name in {d.name for d in registered}  # (the second: cut off, or registered)
+        assert [d.paused for d in registered] == [True] * len(registered)
         left = client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(
             any_=[d.id for d in registered])), flow_run_filter=FlowRunFilter(state=FlowRunFilterState(
                 type=FlowRunFilterStateType(any_=["SCHEDULED"]))))
     assert left == [], [(r.expected_start_time, r.state_name) for r in left]
+
+
+@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.parametrize("then", ["hangs", "fails", "twice"])
+def test_a_sigterm_during_a_hung_registration_stops_serve_at_once_what_it_registered_paused(monkeypatch, then):
+    """revD47: a SIGTERM while serve waited for a slow or hung registration of a deployment was only noted: the serve
+    stopped once that registration ended (here after 40 s), and exited 1 where it then failed. The registration under
+    way is cut off and the serve stops at once, saying so (exit 0: it returns), the deployment it registered paused,
+    the one cut off not registered; a second SIGTERM while the cut-off registration ends (`twice`) stops it so too."""
+    import asyncio
+    import os
+    import signal
+    import threading
+    import time
+    import uuid
+
+    from prefect.client.orchestration import get_client
+    from prefect.deployments.runner import RunnerDeployment
+    from prefect.schedules import Cron
+
+    from flowcast.flows import forecast_flow
+    from flowcast.flows.deploy import REGISTERING_STOP_SAID, serve
+
+    done, hung = (forecast_flow.to_deployment(f"forecast-{uuid.uuid4().hex[:8]}",
+                                              schedules=[Cron("* * * * *", timezone="UTC")]) for _ in range(2))
+    aapply, in_flight = RunnerDeployment.aapply, threading.Event()
+
+    async def slow_api(self, *args: Any, **kwargs: Any) -> Any:
+        if self.name == hung.name:  # (an API that does not answer this one)
+            in_flight.set()
+            try:
+                await asyncio.sleep(40)
+            except asyncio.CancelledError:
+                if then == "twice":  # (slow to let go: the second SIGTERM comes meanwhile)
+                    time.sleep(2)  # noqa: ASYNC251 - (it holds the registration's loop, as a stuck call does)
+                raise
+            if then == "fails":
+                raise RuntimeError("the API answered 503")
+        return await aapply(self, *args, **kwargs)
+
+    monkeypatch.setattr(RunnerDeployment, "aapply", slow_api)
+    def sigterms() -> None:
+        in_flight.wait(60)
+        for _ in range(2 if then == "twice" else 1):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.5)
+
+    threading.Thread(target=sigterms, daemon=True).start()
+    before = signal.getsignal(signal.SIGTERM)
+    t0 = time.monotonic()
+    try:
+        with _said("prefect") as said:
+            serve([done, hung])  # returns: stopped (exit 0), not served on
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    took = time.monotonic() - t0
+    assert in_flight.is_set() and took < 30, took
+    assert REGISTERING_STOP_SAID in said, said
+    with get_client(sync_client=True) as client:
+        names = {d.name: d.paused for d in client.read_deployments() if d.name in (done.name, hung.name)}
+    assert names == {done.name: True}, names
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_sigterm_after_a_stop_not_a_sigterms_is_said_as_that_stop_not_as_the_serve_starting():
+    """revD47: a runner stopped otherwise than by SIGTERM (Ctrl-C: its stopping flag stays False) took a SIGTERM during
+    the rest of that stop for one that came as the serve started ('it stops as soon as it has started'), and noted
+    a stop for a start that never came. It says the stop under way ends as it was."""
+    import asyncio
+    import signal
+    import uuid
+
+    from prefect.schedules import Cron
+
+    from flowcast.flows import forecast_flow
+    from flowcast.flows.deploy import stopping_runner
+
+    deployment = forecast_flow.to_deployment(f"forecast-{uuid.uuid4().hex[:8]}",
+                                             schedules=[Cron("* * * * *", timezone="UTC")])
+
+    async def stopped_as_by_ctrl_c() -> Any:
+        runner = stopping_runner()(pause_on_shutdown=True)
+        await runner.aadd_deployment(deployment)
+        async with runner:  # (its exit, as a Ctrl-C's: paused, not by a SIGTERM)
+            pass
+        return runner
+
+    runner = asyncio.run(stopped_as_by_ctrl_c())
+    with _said("prefect") as said:
+        runner.handle_sigterm(signal.SIGTERM, None)
+    assert not runner.stop_pending and "SIGTERM received as the serve stops: the stop under way ends as it was" in said
+    assert not any("as the serve starts" in m for m in said), said

@@ -19,6 +19,8 @@ URLS = [
     ("postgresql://u@h/db?sslpassword=s3cret", "sslpassword"),  # the client key's passphrase
     ("postgresql+psycopg://u:s3cret@h/db", "password"),
     ("postgresql://u:s3%40cret@h/db", "password"),  # a '@' percent-encoded, as libpq wants it
+    ("postgresql://u:s3?cret@h/db", "password"),  # revD47: a '?' libpq reads in the password (it was shown whole)
+    ("postgresql://u:s3?cret@h/db?sslmode=require", "password"),
 ]
 
 
@@ -41,7 +43,8 @@ def test_redact_hides_a_keyword_dsn_password_quoted_or_spaced(dsn):
     assert shown.startswith("host=h password") and shown.endswith(" dbname=db"), shown
 
 
-@pytest.mark.parametrize("url", ["postgresql://u@h/db", "postgresql://h:5432/db?sslmode=require"])
+@pytest.mark.parametrize("url", ["postgresql://u@h/db", "postgresql://h:5432/db?sslmode=require",
+                                 "postgresql://h:5432/db?application_name=a@b"])
 def test_redact_leaves_a_url_without_a_password_as_it_is(url):
     assert redact(url) == url
 

@@ -16,7 +16,7 @@ an aware UTC datetime down to ingestion).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -420,7 +420,8 @@ def serve(deployments: list[Any], *, limit: int | None = None, vacuum: ServeVacu
     of the slots from `since` to SCHEDULE_CHECK_S after the registration (`clock`: `serve_all` gives the server's,
     `server_clock`) itself, then checks that the server schedules the later ones (`settle_schedules`). Its stop
     cancels the runs of its slots from `since` that had not started (`cancel_unstarted_slots`), which the pause of its
-    deployments leaves."""
+    deployments leaves. A SIGTERM as it registers its deployments stops it at once (`register`), those it registered
+    paused."""
     import asyncio
 
     from prefect.exceptions import TerminationSignal
@@ -432,13 +433,14 @@ def serve(deployments: list[Any], *, limit: int | None = None, vacuum: ServeVacu
     with temporary_settings(temporary := api_for_runs()):
         runner = stopping_runner()(pause_on_shutdown=True, limit=limit)
         take_sigterm(runner)  # a SIGTERM while it registers stops it once started, what it registered paused
-        ids = [(runner.add_deployment(deployment), deployment.schedules) for deployment in deployments]
-        _display_serve_start_message(*deployments)
+        ids = register(runner, deployments)
+        if not runner.stop_pending:
+            _display_serve_start_message(*deployments)
         if since is not None:  # the runs of its slots from `since` not started as it stops are cancelled (tempapi46)
             runner.slots = ([i for i, schedules in ids if schedules], since)
         if temporary:  # stopped before the runner pauses the deployments (StoppingRunner._pause_schedules)
             runner.scheduler = RunScheduler([i for i, schedules in ids if schedules], vacuum=vacuum, since=since)
-        else:  # the slots since the check (soak45), and a server that never runs a schedule (`--no-services`, serve40)
+        elif not runner.stop_pending:  # the slots since the check (soak45), a server that never runs a schedule (serve40)
             import threading
 
             scheduled = [(i, f"{d.flow_name}/{d.name}") for (i, schedules), d in zip(ids, deployments, strict=True)
@@ -454,6 +456,79 @@ def serve(deployments: list[Any], *, limit: int | None = None, vacuum: ServeVacu
         finally:
             end_catch_up(catch_up, get_logger("flowcast.serve").warning)
             spare_exit_collection()
+
+
+REGISTERING_STOP_SAID = ("SIGTERM received as the serve registers its deployments: it stops now, those it registered "
+                         "paused, the others not registered")
+REGISTER_CUT_WAIT_S = 5.0
+"""How long a serve stopped as it registers waits for the registration under way to end once cut off (`register`)."""
+
+
+def register(runner: Any, deployments: list[Any]) -> list[tuple[Any, Any]]:
+    """Each of `deployments` registered with `runner` (`StoppingRunner`), in turn: (its id, its schedules). The
+    registration runs in a thread of its own while this one waits, so that a SIGTERM (`runner.handle_sigterm`, which
+    raises Prefect's TerminationSignal while `runner.registering`) ends the wait at once: the registration under way
+    is cancelled (waited for REGISTER_CUT_WAIT_S at most; the deployment paused where the API registered it all the
+    same: `pause_if_registered`) and the rest not begun, and those registered are returned,
+    for the runner to stop at once and pause them (`runner.stop_pending`). A SIGTERM during a slow or hung
+    registration was noted only: the serve stopped once the registration ended, and exited 1 where it failed
+    (revD47). An error of the registration is raised, unless a SIGTERM stopped the serve."""
+    import asyncio
+    import threading
+
+    from prefect.exceptions import TerminationSignal
+
+    ids: list[tuple[Any, Any]] = []
+    cut, ended, under_way = threading.Event(), threading.Event(), []
+    failed: list[BaseException] = []
+
+    async def each() -> None:
+        under_way.append((asyncio.get_running_loop(), asyncio.current_task()))
+        for deployment in deployments:
+            if cut.is_set():
+                return
+            try:
+                ids.append((await runner.aadd_deployment(deployment), deployment.schedules))
+            except asyncio.CancelledError:  # cut off: the API may have registered it all the same
+                await pause_if_registered(f"{deployment.flow_name}/{deployment.name}")
+                raise
+
+    def run() -> None:
+        try:
+            asyncio.run(each())
+        except BaseException as exc:  # noqa: BLE001 - raised in the serve's thread, or moot once it stopped
+            failed.append(exc)
+        finally:
+            ended.set()
+
+    runner.registering = True
+    try:
+        threading.Thread(target=run, name="flowcast-register", daemon=True).start()
+        ended.wait()
+    except TerminationSignal:
+        cut.set()
+        for loop, task in under_way:
+            if task is not None:
+                loop.call_soon_threadsafe(task.cancel)
+        ended.wait(REGISTER_CUT_WAIT_S)
+    finally:
+        runner.registering = False
+    if failed and not runner.stop_pending:
+        raise failed[0]
+    return list(ids)
+
+
+async def pause_if_registered(name: str) -> None:
+    """The deployment `name` ('flow/deployment') paused, where the Prefect API has it."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    async with get_client() as client:
+        try:
+            deployment = await client.read_deployment_by_name(name)
+        except ObjectNotFound:
+            return
+        await client.pause_deployment(deployment.id)
 
 
 EARLY_STOP_SAID = ("SIGTERM received as the serve starts, before it registered its deployments: it stops now, "
@@ -659,7 +734,8 @@ async def cancel_unstarted_slots(deployment_ids: list[Any], since: datetime, lim
     slots before `since` (overdue: an earlier, killed serve left them) stay for the runner to run. Read `limit` at a
     time (by default the server's page size), by key as `slot_run_pages` reads (`slot_run_filter`, `next_slot_key`):
     by offset, a run posted late while it read shifted the pages, and one was skipped or read, and counted, twice.
-    Never fails the stop: what cannot be done is said."""
+    Never fails the stop: what cannot be done is said; a cancel that fails partway says how many it cancelled, and
+    the slots of those it did not (it said 0 though some were, revD47)."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
     from prefect.client.schemas.responses import SetStateStatus
@@ -673,6 +749,9 @@ async def cancel_unstarted_slots(deployment_ids: list[Any], since: datetime, lim
     left: list[Any] = []
     before: datetime | None = None  # the keyset (`next_slot_key`): none yet
     read_at_before: list[Any] = []
+    runs: list[Any] = []
+    done: list[Any] = []
+    refused: list[Any] = []  # (the API would not: one that started meanwhile)
     try:
         async with get_client() as client:
             while page := await client.read_flow_runs(
@@ -682,19 +761,31 @@ async def cancel_unstarted_slots(deployment_ids: list[Any], since: datetime, lim
                 left += page
                 before, read_at_before = next_slot_key(page, before, read_at_before)
             runs = sorted((r for r in left if r.auto_scheduled), key=lambda r: r.expected_start_time)
-            done = [r for r in runs if (await client.set_flow_run_state(
-                r.id, Cancelled(message=UNSTARTED_STOP_MESSAGE))).status == SetStateStatus.ACCEPT]
+            for r in runs:
+                set_to: Any = await client.set_flow_run_state(r.id, Cancelled(message=UNSTARTED_STOP_MESSAGE))
+                (done if set_to.status == SetStateStatus.ACCEPT else refused).append(r)
     except Exception as exc:  # noqa: BLE001 - the serve stops all the same; the next serve runs what is left, late
-        log.warning("could not cancel the scheduled runs of this serve's slots from %s that had not started: %s: %s",
-                    utc_text(since), type(exc).__name__, exc)
-        return 0
+        if not runs:  # (it failed reading them)
+            log.warning("could not cancel the scheduled runs of this serve's slots from %s that had not started: "
+                        "%s: %s", utc_text(since), type(exc).__name__, exc)
+        else:  # (one cancel failed: those before it were cancelled, it and those after it were not)
+            kept = runs[len(done) + len(refused):]
+            log.warning("could not cancel %d of the %d scheduled runs of this serve's slots from %s that had not "
+                        "started (%s; %d cancelled): %s: %s; they stay Scheduled on the paused deployments, and the "
+                        "next serve runs them late", len(kept), len(runs), utc_text(since), _slot_span(kept),
+                        len(done), type(exc).__name__, exc)
     if done:
-        span = utc_text(done[0].expected_start_time)
-        if len(done) > 1:
-            span += f" to {utc_text(done[-1].expected_start_time)}"
         log.info("cancelled %d scheduled run(s) of this serve's slots (%s) that had not started as it stopped: the "
-                 "next serve names them missed, with the backfill that publishes them", len(done), span)
+                 "next serve names them missed, with the backfill that publishes them", len(done), _slot_span(done))
     return len(done)
+
+
+def _slot_span(runs: list[Any]) -> str:
+    """The slots of `runs` (by expected start, earliest first) as a UTC span: 'first to last', or the one."""
+    from flowcast.timekeys import utc_text
+
+    span = utc_text(runs[0].expected_start_time)
+    return span + (f" to {utc_text(runs[-1].expected_start_time)}" if len(runs) > 1 else "")
 
 
 def settle_schedules(deployments: list[tuple[Any, str]], since: datetime | None, until: datetime,
@@ -885,6 +976,8 @@ def stopping_runner(base: type[Any] | None = None) -> type[Any]:
         catch_up: CatchUp | None = None  # on a Prefect server: the serve's catch-up of its slots (`serve`)
         slots: tuple[list[Any], datetime] | None = None  # its scheduled deployments, the instant its slots start at
         stop_pending = False  # a SIGTERM came before the runner started (`handle_sigterm`)
+        ending = False  # its stop began (`_pause_schedules`)
+        registering = False  # the serve registers its deployments (`register`)
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
@@ -892,8 +985,18 @@ def stopping_runner(base: type[Any] | None = None) -> type[Any]:
                 raise runner_api_error(missing)
 
         def handle_sigterm(self, *args: Any, **kwargs: Any) -> None:
+            if not self.started and not self.stopping and self.ending:  # a stop not a SIGTERM's (Ctrl-C) under way
+                self._logger.info("SIGTERM received as the serve stops: the stop under way ends as it was")
+                return
             if not self.started and not self.stopping:  # its handler installed, the runner not yet started (soak46)
-                self.stop_pending = True
+                first, self.stop_pending = not self.stop_pending, True
+                if self.registering and first:  # (`register`: the registration under way cut off; the serve stops)
+                    import signal
+
+                    from prefect.exceptions import TerminationSignal
+
+                    self._logger.info(REGISTERING_STOP_SAID)
+                    raise TerminationSignal(signal.SIGTERM)
                 self._logger.info("SIGTERM received as the serve starts: it stops as soon as it has started")
                 return
             if self.started and not self.stopping and self._loop is not None:
@@ -907,23 +1010,40 @@ def stopping_runner(base: type[Any] | None = None) -> type[Any]:
             return entered
 
         async def _pause_schedules(self) -> None:  # (called as the runner stops, before it waits for the runs' tasks)
-            if self.scheduler is not None:  # no run scheduled once the deployments are paused (which deletes theirs)
-                await self.scheduler.stop()
+            """Each step of the stop, every one done though one before it failed (a pause the API refused skipped
+            the cancel of the slots' runs and of the runs' tasks, revD47); a failed step is said (`stop_step`)."""
             import asyncio
 
+            self.ending = True
             ended = True  # (no catch-up under way now)
-            if self.catch_up is not None:  # likewise on a server (`CatchUp`)
-                ended = await asyncio.to_thread(self.catch_up.stop)
-            await super()._pause_schedules()
-            if (slots := self.slots) is not None:  # what the pause left of them: the runs of its slots already due
-                await cancel_unstarted_slots(*slots)
-                if not ended and self.catch_up is not None and not self.catch_up.then(
-                        lambda: asyncio.run(cancel_unstarted_slots(*slots))):  # it hung, then posted: cancelled too
-                    await cancel_unstarted_slots(*slots)  # (it ended meanwhile)
-            if self.stopped_by_sigterm:
-                self._runs_task_group.cancel_scope.cancel()  # none of the runs' tasks left waiting
+            try:
+                if self.scheduler is not None:  # no run scheduled once the deployments are paused (deletes theirs)
+                    await stop_step(self._logger, "stop its scheduling of their runs", self.scheduler.stop())
+                if self.catch_up is not None:  # likewise on a server (`CatchUp`)
+                    ended = await stop_step(self._logger, "stop its catch-up of their slots",
+                                            asyncio.to_thread(self.catch_up.stop), failed=False)
+                await stop_step(self._logger, "pause its deployments (one not paused goes on being scheduled, and the "
+                                "next serve runs its runs late: pause it in the UI)", super()._pause_schedules())
+                if (slots := self.slots) is not None:  # what the pause left of them: the runs of its slots already due
+                    await cancel_unstarted_slots(*slots)
+                    if not ended and self.catch_up is not None and not self.catch_up.then(
+                            lambda: asyncio.run(cancel_unstarted_slots(*slots))):  # it hung, then posted: cancelled
+                        await cancel_unstarted_slots(*slots)  # (it ended meanwhile)
+            finally:
+                if self.stopped_by_sigterm:
+                    self._runs_task_group.cancel_scope.cancel()  # none of the runs' tasks left waiting
 
     return StoppingRunner
+
+
+async def stop_step(log: Any, what: str, step: Awaitable[Any], failed: Any = None) -> Any:
+    """What `step` (one step of a serve's stop: `what` it does) returns; where it fails, that said as a warning on
+    `log`, naming the error (the stop goes on with its other steps: `StoppingRunner._pause_schedules`), and `failed`."""
+    try:
+        return await step
+    except Exception as exc:  # noqa: BLE001 - the stop's other steps are done all the same
+        log.warning("the serve's stop could not %s: %s: %s; its other steps are done", what, type(exc).__name__, exc)
+        return failed
 
 
 def serving(home: Any) -> Any:

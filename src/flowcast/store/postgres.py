@@ -139,9 +139,10 @@ def failure_reason(message: str) -> str:
 # next parameter, in a keyword DSN with spaces around its `=`, its value quoted ('s3 cret', a \' within) or to a space
 _URL_SECRET = re.compile(r"([?&])((?:ssl)?password=)([^&#]*)", re.IGNORECASE)
 _DSN_SECRET = re.compile(r"(\s|^)((?:ssl)?password\s*=\s*)('(?:[^'\\]|\\.)*'?|\S*)", re.IGNORECASE)
-# the password after the user (or no user), up to the last '@' before the parameters: one written with a '@' or '/'
-# that libpq wants percent-encoded ('p@ss') is hidden whole, where libpq reads its part after the '@' as the host
-_USER_PASSWORD = re.compile(r"://([^:/@?]*):([^?]*)@")
+# the password after the user (or no user), up to the last '@' before the path, as libpq reads it (a '?' within it
+# too: 'u:p?ss@h' was shown whole, revD47), else up to the last '@' before the parameters: one written with a '@' or
+# '/' that libpq wants percent-encoded ('p@ss') is hidden whole, where libpq reads its part after the '@' as the host
+_USER_PASSWORD = re.compile(r"://([^:/@?]*):([^/]*|[^?]*)@")
 _QUOTED = re.compile(r"\"([^\"]*)\"|'([^']*)'")  # a part of a URL libpq or psycopg quotes in an error
 
 
