@@ -25,6 +25,16 @@ def _wait_for(what: str, until, proc: subprocess.Popen, log: Path, timeout: floa
         time.sleep(0.2)
 
 
+def _sigterm_and_wait(proc: subprocess.Popen, log: Path, timeout: float) -> tuple[int, str]:
+    """One SIGTERM to the serve, then its exit code and what it said; a serve still running after `timeout` fails."""
+    os.kill(proc.pid, signal.SIGTERM)
+    try:
+        code = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"serve still running {timeout:.0f} s after one SIGTERM: {log.read_text()[-3000:]}")
+    return code, log.read_text()
+
+
 @pytest.mark.timeout(900)
 def test_one_sigterm_stops_serve_while_a_run_starts(tmp_path):
     """Regression (ops31): SIGTERM to `flowcast serve` as a forecast run's process was starting (here a retrain's, longer than
@@ -55,12 +65,7 @@ def test_one_sigterm_stops_serve_while_a_run_starts(tmp_path):
         _wait_for("the run Running in the serve's API", lambda: state() == "RUNNING", proc, log, 300)
         assert log.read_text().count("Starting temporary server") == 1, log.read_text()[-3000:]
         time.sleep(2)
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            code = proc.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"serve still running 120 s after one SIGTERM: {log.read_text()[-3000:]}")
-        said = log.read_text()
+        code, said = _sigterm_and_wait(proc, log, 120)
         assert code == 0, said
         assert "SIGTERM received, initiating graceful shutdown" in said and "All deployments have been paused!" in said
         assert re.search(r"Cancelled flow run '[^']+'", said), said  # in flight: its process stopped, its state set
@@ -96,12 +101,7 @@ def test_a_sigterm_while_the_temporary_server_starts_stops_serve_as_a_later_stop
         _wait_for("the temporary server's process", server, proc, log, 240)
         assert "polling for scheduled runs" not in log.read_text()
         left = [p for p in me.children(recursive=True)]  # the server and the watchdog
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            code = proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"serve still running 60 s after one SIGTERM: {log.read_text()[-3000:]}")
-        said = log.read_text()
+        code, said = _sigterm_and_wait(proc, log, 60)
         assert code == 0, said
         assert EARLY_STOP_SAID in said and "Traceback" not in said, said
         _, alive = psutil.wait_procs(left, timeout=30)
