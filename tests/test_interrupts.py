@@ -7,12 +7,15 @@ from __future__ import annotations
 import contextvars
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 
 import pytest
 from prefect.exceptions import TerminationSignal
+from proc_state import stopped
 
 from flowcast.interrupts import stoppable
 
@@ -100,3 +103,43 @@ def test_outside_the_main_thread_the_work_runs_in_its_callers_thread():
     caller.start()
     caller.join(10)
     assert ran_in == ["caller"]
+
+
+_POINTS = [("flowcast.interrupts", "fault_point", "gc:before_record", "gc:before_record"),
+           ("flowcast.store.base", "fault", "before_rename", "publish:before_rename"),
+           ("flowcast.registry", "_fault", "before_promotion", "registry:before_promotion"),
+           ("flowcast.store.fs", "_fault", "mid_put_dir", "fs:mid_put_dir")]
+
+
+def _at_fault(module: str, func: str, point: str, env_point: str, signal_name: str | None) -> subprocess.Popen[str]:
+    """A real process that reaches the fault point `point` of `module` with FLOWCAST_FAULT set to it."""
+    env = {**os.environ, "FLOWCAST_FAULT": env_point}
+    env.pop("FLOWCAST_FAULT_SIGNAL", None)
+    if signal_name:
+        env["FLOWCAST_FAULT_SIGNAL"] = signal_name
+    code = f"from {module} import {func}; {func}({point!r}); print('went on', flush=True)"
+    return subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+
+
+@pytest.mark.parametrize(("module", "func", "point", "env_point"), _POINTS)
+def test_every_fault_point_stops_the_process_with_fault_signal_sigstop(module, func, point, env_point):
+    """FLOWCAST_FAULT_SIGNAL=SIGSTOP pauses the process at every kind of point (publish:, registry:, fs: too: they
+    SIGKILLed it whatever the variable said), and SIGCONT lets it go on."""
+    proc = _at_fault(module, func, point, env_point, "SIGSTOP")
+    try:
+        assert stopped(proc, timeout=60), proc.communicate()
+        os.kill(proc.pid, signal.SIGCONT)
+        out, _ = proc.communicate(timeout=60)
+        assert proc.returncode == 0 and "went on" in out, out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.mark.parametrize(("module", "func", "point", "env_point"), _POINTS)
+def test_every_fault_point_kills_the_process_by_default(module, func, point, env_point):
+    proc = _at_fault(module, func, point, env_point, None)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL and "went on" not in out, out

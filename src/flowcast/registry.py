@@ -89,7 +89,6 @@ import logging
 import os
 import re
 import shutil
-import signal
 import stat
 import tempfile
 from collections.abc import Callable, Iterator
@@ -101,6 +100,7 @@ from typing import Any
 from flowcast.atomic import fsync_dir as _fsync_dir  # (the name the fault tests patch)
 from flowcast.atomic import no_room, plain_mode, room_in, storage_error, temp_beside
 from flowcast.errors import ProductionMovedError, RegistryError, StorageError, removal
+from flowcast.interrupts import fault_point
 from flowcast.store.fs import MARKER, OBJECT_PROTOCOLS, FileStore, Lease, split_url
 from flowcast.timekeys import utc_text
 from flowcast.wording import plural
@@ -184,9 +184,9 @@ class Kept:
 
 
 def _fault(point: str) -> None:
-    """Test-only fault injection: FLOWCAST_FAULT=registry:<point> SIGKILLs this process there."""
-    if os.environ.get("FLOWCAST_FAULT") == f"registry:{point}":
-        os.kill(os.getpid(), signal.SIGKILL)
+    """Test-only fault injection: FLOWCAST_FAULT=registry:<point> SIGKILLs this process there (or stops it,
+    FLOWCAST_FAULT_SIGNAL=SIGSTOP: `interrupts.fault_point`)."""
+    fault_point(f"registry:{point}")
 
 
 def _sync_replaced(path: Path) -> None:

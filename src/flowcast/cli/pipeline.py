@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -441,8 +440,8 @@ def _quarantine_keeper(settings: Any, source_name: str, kept: list[Any], key: da
             result.report.quarantine_path = None
             kept.append(" ".join(str(exc).split()))
         else:
-            if os.environ.get("FLOWCAST_FAULT") == "cli:quarantined":  # test-only: SIGKILL with the file written,
-                os.kill(os.getpid(), signal.SIGKILL)  # before the error, the artifact and the events
+            interrupts.fault_point("cli:quarantined")  # test-only: SIGKILL with the file written, before the error, the artifact
+            # and the events
         kept.append(result)
 
     return keep

@@ -22,11 +22,10 @@
 from __future__ import annotations
 
 import logging
-import os
-import signal
 from datetime import datetime
 from typing import Any
 
+from flowcast.interrupts import fault_point
 from flowcast.timekeys import utc_text
 
 FLOWCAST_TAG = "flowcast"
@@ -61,8 +60,7 @@ def run_name() -> str:
 
     flow_name = str(flow_run.flow_name or "flowcast")
     params = dict(flow_run.parameters or {})
-    if os.environ.get("FLOWCAST_FAULT") == "flow:naming":  # test-only: SIGKILL before the run is recorded
-        os.kill(os.getpid(), signal.SIGKILL)
+    fault_point("flow:naming")  # test-only: SIGKILL before the run is recorded
     _claim(params)
     try:
         from flowcast.ops.hooks import run_dataset

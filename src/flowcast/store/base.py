@@ -8,8 +8,6 @@ The interface (`ForecastStore`) is the shared contract of TEAM.md: forecasts key
 
 from __future__ import annotations
 
-import os
-import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,6 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 import polars as pl
 
 from flowcast.errors import AlreadyPublished, SamePublished
+from flowcast.interrupts import fault_point
 from flowcast.store.contract import (
     check_labels,
     published_frame,
@@ -41,9 +40,9 @@ def fault(point: str) -> None:
     DuckDB, not committed). PostgreSQL points:
     in_transaction (after DELETE), before_commit (after INSERT), after_commit; delete_before_commit (a delete's
     rows deleted, not committed). The process
-    SIGKILLs itself there (a real kill -9: no cleanup, no atexit)."""
-    if os.environ.get("FLOWCAST_FAULT") == f"publish:{point}":
-        os.kill(os.getpid(), signal.SIGKILL)
+    SIGKILLs itself there (a real kill -9: no cleanup, no atexit), or stops there with FLOWCAST_FAULT_SIGNAL=SIGSTOP
+    (`interrupts.fault_point`)."""
+    fault_point(f"publish:{point}")
 
 
 @dataclass

@@ -57,6 +57,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from flowcast.errors import ConfigError, LockLostError, StorageError, lock_lost_outcome
+from flowcast.interrupts import fault_point
 
 log = logging.getLogger(__name__)
 MARKER = "_COMPLETE"
@@ -67,11 +68,9 @@ OBJECT_PROTOCOLS = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"}
 
 def _fault(point: str) -> None:
     """Test-only fault injection: FLOWCAST_FAULT=fs:<point> SIGKILLs this process there
-    (mid_put_dir: one file of a folder uploaded, the others and the marker not)."""
-    if os.environ.get("FLOWCAST_FAULT") == f"fs:{point}":
-        import signal
-
-        os.kill(os.getpid(), signal.SIGKILL)
+    (mid_put_dir: one file of a folder uploaded, the others and the marker not), or stops it there
+    (FLOWCAST_FAULT_SIGNAL=SIGSTOP: `interrupts.fault_point`)."""
+    fault_point(f"fs:{point}")
 
 
 def split_url(url: str | Path) -> tuple[str, str]:
