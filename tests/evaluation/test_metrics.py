@@ -265,6 +265,9 @@ def test_scales_of_integer_and_noisy_data_are_unchanged_bit_for_bit(ys, m):
         assert rmsse_scale(hist, cut)["scale_sq"].item() == part_sq
 
 
+_BERLIN = "Europe/Berlin"
+
+
 def _berlin_days(start: datetime, end: datetime) -> pl.DataFrame:
     """Hourly UTC instants of Berlin local days [start, end) with y = 10 x the local hour + the local day's number:
     the same local time a day before is always 1 lower; 24 instants before, an hour off after a change."""
@@ -302,3 +305,43 @@ def test_mase_scale_of_zoned_hourly_data_reads_a_skipped_local_time_as_seasonal_
     hist = _berlin_days(datetime(2026, 3, 28), datetime(2026, 3, 31))
     assert hist.height == 71
     assert mase_scale(hist, 24, freq="1h", tz="Europe/Berlin")["scale"].item() == pytest.approx(55 / 47)
+
+
+def _local_scale_reference(hist: pl.DataFrame, tz: str) -> dict[str, float]:
+    """Per series, the mean |y - y at the same local time a day before| over the rows that have a row there (looked up
+    by time, `timekeys.season_ago_local`), else the mean one-step difference: `mase_scale`'s, row by row."""
+    from flowcast.timekeys import season_ago_local
+
+    rows = hist.with_columns(season_ago_local(pl.col("ds"), pl.col("ds"), tz, 86_400_000_000).alias("src"))
+    out = {}
+    for (uid,), part in rows.group_by("unique_id"):
+        y = dict(zip(part["ds"], part["y"], strict=True))
+        diffs = [abs(v - y[s]) for s, v in zip(part["src"], part["y"], strict=True) if s in y]
+        ys = part.sort("ds")["y"].to_list()
+        out[uid] = float(np.mean(diffs) if diffs else np.mean(np.abs(np.diff(ys))))
+    return out
+
+
+@pytest.mark.parametrize("days", [(datetime(2026, 10, 24), datetime(2026, 10, 27)),
+                                  (datetime(2026, 3, 28), datetime(2026, 3, 31))])
+def test_mase_scale_on_the_local_clock_reads_each_series_own_rows_with_or_without_a_hole(days):
+    """revC47: one frame of Berlin hourly series around a change: one whole, one with holes (the day before's hour the
+    change moved, a stretch of its last day), one starting inside the change's hour and one ending in it: each its own
+    differences at the same local time a day before, where it has a row there (the series without a hole read by
+    position, those with one by time: either way what a lookup by time gives), at every cutoff too."""
+    whole = _berlin_days(*days).with_columns(y=pl.col("y") * pl.col("y") / 7)  # differences of several sizes
+    change = whole.filter(pl.col("ds").dt.day() == days[0].day + 1)["ds"][1:4]  # 00:00 - 02:00 UTC of the change day
+    holey = whole.filter(~pl.col("ds").is_in(change[1:2].implode()) & ~pl.col("ds").is_between(whole["ds"][52], whole["ds"][60]))
+    hist = pl.concat([
+        whole,
+        holey.with_columns(unique_id=pl.lit("holes")),
+        whole.filter(pl.col("ds") >= change[1]).with_columns(unique_id=pl.lit("starts"), y=pl.col("y") * 3),
+        whole.filter(pl.col("ds") <= change[1]).with_columns(unique_id=pl.lit("ends"), y=pl.col("y") + 5),
+    ])
+    got = dict(mase_scale(hist, 24, freq="1h", tz=_BERLIN).iter_rows())
+    assert got == pytest.approx(_local_scale_reference(hist, _BERLIN), rel=1e-12)
+    cut = hist.group_by("unique_id").agg(pl.col("ds").sort().gather_every(7, offset=3).alias("cutoff")).explode("cutoff")
+    at_cut = mase_scale(hist, 24, cut, freq="1h", tz=_BERLIN)
+    for uid, cutoff, scale in at_cut.iter_rows():
+        upto = hist.filter((pl.col("unique_id") == uid) & (pl.col("ds") <= cutoff))
+        assert scale == pytest.approx(_local_scale_reference(upto, _BERLIN)[uid], rel=1e-12), (uid, cutoff)
