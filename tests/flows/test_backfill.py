@@ -58,16 +58,16 @@ def _early(as_of: str) -> dict[str, object]:
 @pytest.mark.parametrize(("others", "said"), [
     # every failure precedes the data: said once, and no re-run promised to help
     ([{"as_of": "2013-06-01", "status": "published"}],
-     "3 of 4 backfill dates failed: 2009-06-01, 2009-07-01, 2009-08-01 precede the data's first time 2010-01-01: they "
+     ("3 of 4 backfill dates failed: 2009-06-01, 2009-07-01, 2009-08-01 precede the data's first time 2010-01-01: they "
      "cannot be forecast, nor on a re-run (start the backfill at 2010-01-01 or later); e.g. 2009-06-01: tiny: all 3 "
      "rows are after as_of=2009-06-01 (the first is 2010-01-01: pick an as_of from then on); nothing to validate; "
-     "done, whole: 2013-06-01 (published); a re-run of the backfill skips those"),
+     "done, whole: 2013-06-01 (published); a re-run of the backfill skips those")),
     # another failure: said first; a re-run runs it, not the early dates
     ([{"as_of": "2013-06-01", "status": "failed", "error": "disk full"}],
-     "4 of 4 backfill dates failed: 2013-06-01: disk full; 2009-06-01, 2009-07-01, 2009-08-01 precede the data's "
+     ("4 of 4 backfill dates failed: 2013-06-01: disk full; 2009-06-01, 2009-07-01, 2009-08-01 precede the data's "
      "first time 2010-01-01: they cannot be forecast, nor on a re-run (start the backfill at 2010-01-01 or later); "
      "e.g. 2009-06-01: tiny: all 3 rows are after as_of=2009-06-01 (the first is 2010-01-01: pick an as_of from then "
-     "on); nothing to validate; no date was published: a re-run of the backfill runs the other dates that failed"),
+     "on); nothing to validate; no date was published: a re-run of the backfill runs the other dates that failed")),
 ])
 def test_a_backfills_dates_before_the_data_are_said_once_and_not_to_be_run_again(others, said):
     """Regression: each date before the data failed with the same long error, and the end said 'a re-run of the
