@@ -293,6 +293,24 @@ def test_a_header_naming_a_column_twice_is_said_as_written(tmp_path, monkeypatch
             "rename the others in the file so that each column has a name of its own)") in said, said
 
 
+@pytest.mark.parametrize(("dates", "said"), [
+    (["20150131", "20150228"], ("'date' holds integers read as dates (e.g. 20150131): as the time, --time-col date "
+                               "--time-format %Y%m%d")),
+    (["1422662400", "1425081600"], ("'date' holds integers read as Unix epoch seconds (e.g. 1422662400): as the time, "
+                                   "--time-col date --time-format %s")),
+    (["20151331", "20150228"], None),  # no 13th month: not dates, nothing hinted
+])
+def test_a_time_column_of_integers_is_told_its_time_format_in_the_first_error(tmp_path, monkeypatch, dates, said):
+    """Regression (newuserB47): `flowcast validate emp_intdate.csv` of dates written 20150131 was asked for --time-col
+    and --target-col alone; the --time-format it also needs was hinted only once those were given."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "emp.csv").write_text("date,id,value\n" + "".join(f"{d},a,{i}\n" for i, d in enumerate(dates)))
+    res = runner.invoke(app, ["validate", "emp.csv"], terminal_width=400)
+    out = " ".join(res.output.split())
+    assert res.exit_code == 2 and "also needs --time-col, --target-col (its columns: date, id, value" in out, out
+    assert (said in out) if said else ("--time-format" not in out), out
+
+
 def test_a_file_without_its_columns_and_freq_is_told_what_they_could_be(tmp_path, monkeypatch):
     """Regression: '--data sales.csv also needs --time-col, --target-col, --freq' left a new user to open the file
     for its column names and to look up which strings --freq takes; the error names both. Regression (newuser22):

@@ -79,8 +79,8 @@ def _refused_or_started(res, started: list[bool], refused: object, exit_code: in
      "nothing to validate")),
     # a planned future covariate on every row: the flow's own sentence, planned rows counted
     ("date,id,val,promo\n2024-01-01,a,1,0\n2024-01-02,a,2,1\n", ["--future-col", "promo"],
-     ("all 2 rows are after as_of=2020-01-01 (2 of them kept for their planned future covariates "
-     "only; the first is 2024-01-01: pick an as_of from then on); nothing observed to validate")),
+     ("all 2 rows are after as_of=2020-01-01 (2 of them kept for the planned values of their future "
+     "covariates, not their targets; the first is 2024-01-01: pick an as_of from then on); nothing observed to validate")),
 ])
 def test_an_as_of_before_the_data_is_said_before_prefect_starts(tmp_path, monkeypatch, command, text, extra, said):
     """Regression: `flowcast run --as-of <a date before any data>` (and `flowcast forecast`) started Prefect's

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from flowcast.data.lengths import fit_backtest, fit_network_spans, share_length
+from flowcast.data.lengths import fit_backtest, fit_network_spans, horizon_beyond_history, share_length
 
 M3_YEARLY_LIKE = [14] * 200 + [20] * 300 + [41] * 145  # 14 to 41 periods a series
 
@@ -237,3 +237,15 @@ def test_the_series_left_out_of_the_backtest_are_named(short, named):
     assert b.need == 25
     assert b.notes[-1].startswith(f"{short} of {len(lengths)} series "
                                   f"{'has' if short == 1 else 'have'} fewer than 25 periods {named}: ")
+
+
+@pytest.mark.parametrize(("lengths", "horizon", "said"), [
+    ([120, 90], 1000, "the horizon, 1000 periods, exceeds the history: the longest series has 120 periods; "),
+    ([5], 6, "the horizon, 6 periods, exceeds the history: the longest series has 5 periods; "),
+    ([120, 90], 120, None),  # as long as the history: not beyond it
+    ([], 14, None),
+])
+def test_a_horizon_longer_than_the_history_is_said_with_both_numbers(lengths, horizon, said):
+    """Regression: `flowcast forecast --horizon 1000` on 120 days of history published without a word."""
+    got = horizon_beyond_history(lengths, horizon)
+    assert (got if said is None or got is None else got[:len(said)]) == said

@@ -1278,7 +1278,8 @@ def test_an_as_of_before_planned_rows_says_when_the_data_begins(write_csv):
     rows are after as_of=... (3 of them kept for their planned future covariates only); nothing observed to
     validate', and not where the data begin, as it does without planned rows."""
     with pytest.raises(DataValidationError, match=r"all 3 rows are after as_of=2019-06-01 \(3 of them "
-                                                  r"kept for their planned future covariates only; the first is "
+                                                  r"kept for the planned values of their future covariates, not "
+                                                  r"their targets; the first is "
                                                   r"2020-01-01: pick an as_of from then on\); nothing observed"):
         run_validate(write_csv("date,id,val,promo\n2020-01-01,a,1,0\n2020-01-02,a,2,1\n2020-01-03,a,3,0\n"),
                      as_of=datetime(2019, 6, 1), future_cols=["promo"])

@@ -9,7 +9,7 @@ import pytest
 
 from flowcast.config import load_settings
 from flowcast.errors import RegistryError
-from flowcast.flows.backfill import model_for_backfill
+from flowcast.flows.backfill import failed_message, model_for_backfill
 from flowcast.registry import ModelRegistry
 
 
@@ -47,6 +47,33 @@ def test_a_forecast_backfill_says_which_model_a_date_before_production_was_train
     assert said.endswith(f"except a date before the as_of it was trained at (2024-04-15): the newest model promoted "
                          f"for data up to that date, else {theta} still (that date's log and receipt then say its "
                          "forecasts are not the ones a run at that date could have made)"), said
+
+
+def _early(as_of: str) -> dict[str, object]:
+    """A failed outcome of a date before the data, its error as validate says it."""
+    return {"as_of": as_of, "status": "failed", "error": f"tiny: all 3 rows are after as_of={as_of} (the first is "
+                                                         "2010-01-01: pick an as_of from then on); nothing to validate"}
+
+
+@pytest.mark.parametrize(("others", "said"), [
+    # every failure precedes the data: said once, and no re-run promised to help
+    ([{"as_of": "2013-06-01", "status": "published"}],
+     ("3 of 4 backfill dates failed: 2009-06-01, 2009-07-01, 2009-08-01 precede the data's first time 2010-01-01: they "
+     "cannot be forecast, nor on a re-run (start the backfill at 2010-01-01 or later); e.g. 2009-06-01: tiny: all 3 "
+     "rows are after as_of=2009-06-01 (the first is 2010-01-01: pick an as_of from then on); nothing to validate; "
+     "done, whole: 2013-06-01 (published); a re-run of the backfill skips those")),
+    # another failure: said first; a re-run runs it, not the early dates
+    ([{"as_of": "2013-06-01", "status": "failed", "error": "disk full"}],
+     ("4 of 4 backfill dates failed: 2013-06-01: disk full; 2009-06-01, 2009-07-01, 2009-08-01 precede the data's "
+     "first time 2010-01-01: they cannot be forecast, nor on a re-run (start the backfill at 2010-01-01 or later); "
+     "e.g. 2009-06-01: tiny: all 3 rows are after as_of=2009-06-01 (the first is 2010-01-01: pick an as_of from then "
+     "on); nothing to validate; no date was published: a re-run of the backfill runs the other dates that failed")),
+])
+def test_a_backfills_dates_before_the_data_are_said_once_and_not_to_be_run_again(others, said):
+    """Regression: each date before the data failed with the same long error, and the end said 'a re-run of the
+    backfill skips those and runs the dates that failed', where those dates fail again."""
+    outcomes = [_early(d) for d in ("2009-06-01", "2009-07-01", "2009-08-01")] + others
+    assert failed_message(outcomes, 4) == said
 
 
 def test_backfill_dates_step_by_business_days():

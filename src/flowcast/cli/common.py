@@ -242,9 +242,44 @@ def _needs_hint(data: str, missing: list[str]) -> str:
             twice = "; ".join(f"{c!r} is column {', '.join(map(str, p[:-1]))} and {p[-1]}" for c, p in repeated.items())
             said.append(f"its header names a column more than once ({twice}): rename the others in the file so that "
                         "each column has a name of its own")
+    if "--time-col" in missing and (integers := _integer_time_hint(data)):
+        said.append(integers)
     if "--freq" in missing:
         said.append("--freq is the period of its rows: 30m, 1h, 1d, 1b (business days), 1w, 1mo, 1q or 1y")
     return f" ({'; '.join(said)})" if said else ""
+
+
+def _integer_time_format(values: list[str]) -> str | None:
+    """The strptime format integers of a time column read as: '%Y%m%d' for dates written 20150131, '%s' for Unix
+    epoch seconds (10 digits: 2001-09-09 to 2286); None for other values, or none."""
+    if not values or not all(v.isdigit() for v in values):
+        return None
+    if all(len(v) == 8 for v in values):
+        try:
+            for v in values:
+                datetime.strptime(v, "%Y%m%d")
+        except ValueError:
+            return None
+        return "%Y%m%d"
+    return "%s" if all(len(v) == 10 for v in values) else None
+
+
+def _integer_time_hint(data: str) -> str:
+    """The --time-col and --time-format to give for a file's one column named as a time (`TIME_NAMES`,
+    `CALENDAR_NAMES`, 'ds') whose values are integers read as dates (20150131) or epoch seconds: such a column does
+    not read as times without its format, so it was not guessed, and the format was hinted only once --time-col and
+    --target-col were given (newuserB47). '' where there is no such column."""
+    from flowcast.data.sources import columns_of, head_text_of
+
+    named = [c for c in columns_of(data) or [] if c.strip().lower() in (*TIME_NAMES, *CALENDAR_NAMES, "ds")]
+    head = head_text_of(data, named) if named else None
+    timed = {c: f for c, values in (head or {}).items() if (f := _integer_time_format(values))}
+    if len(timed) != 1:
+        return ""
+    col, fmt = next(iter(timed.items()))
+    example = (head or {})[col][0]
+    return (f"{col!r} holds integers read as {'dates' if fmt == '%Y%m%d' else 'Unix epoch seconds'} (e.g. {example}): "
+            f"as the time, --time-col {shlex.quote(col)} --time-format {fmt}")
 
 
 def _not_wide_hint(data: str, id_col: list[str] | None, time_col: str | None, target_col: str | None, *,

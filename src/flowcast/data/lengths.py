@@ -211,6 +211,17 @@ def fit_backtest(lengths: Sequence[int], *, horizon: int, n_windows: int, step: 
     return out
 
 
+def horizon_beyond_history(lengths: Sequence[int], horizon: int) -> str | None:
+    """The warning of a forecast whose horizon is longer than the longest series' history (`flowcast forecast
+    --horizon 1000` on 120 days was published without a word), both numbers said; None where it is not."""
+    longest = max((int(x) for x in lengths), default=0)
+    if not longest or horizon <= longest:
+        return None
+    return (f"the horizon, {plural(horizon, 'period')}, exceeds the history: the longest series has "
+            f"{plural(longest, 'period')}; forecasts that far ahead extend a pattern past anything the data "
+            "showed (a shorter --horizon, or more history).")
+
+
 def _windows_that_fit(n: int, *, horizon: int, n_windows: int, step: int) -> int:
     """The most backtest windows (1 to n_windows) that a series of `n` periods takes part in."""
     fits = (n - 1 - horizon) // step + 1 if n > horizon else 1

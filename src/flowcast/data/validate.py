@@ -1216,15 +1216,28 @@ def _fmt_ts(value: Any) -> str | None:
 
 
 # ------------------------------------------------------------------------------------ validate
+FIRST_SAID_END = ": pick an as_of from then on"  # how `_all_after_as_of` ends its data's first time
+
+
+def data_begins_after(error: str | None) -> str | None:
+    """The data's first time an as_of-before-the-data error names (`_all_after_as_of`: 'the first is
+    2020-01-01: pick an as_of from then on'), else None: for a backfill to say which of its dates precede the
+    data (they fail again on every re-run), from the error text alone, as a worker's failed run reports it."""
+    found = re.search(rf"the first is ([^()]+?){re.escape(FIRST_SAID_END)}", error or "")
+    return found.group(1) if found else None
+
+
 def _all_after_as_of(ingested: Ingested, rows_read: int, rows_partial: int, rows_planned: int, first: Any) -> str:
     """The error of a run whose as_of is before the source's data: no row observed by then, and when the first is."""
     # (aggregate) the period of as_of is not over: its rows are not after as_of, they wait until it ends
     waiting = (f"{rows_partial} of them in the {ingested.source.freq} period not over at as_of, which waits until it "
                "ends; " if rows_partial else "")
-    planned = f"{rows_planned} of them kept for their planned future covariates only; " if rows_planned else ""
+    # (their target values are after as_of too: not read; the rows are kept for their future covariates' values)
+    planned = (f"{rows_planned} of them kept for the planned values of their future covariates, not their targets; "
+               if rows_planned else "")
     # both instants as every message writes one (as_of read '2020-01-01 00:00:00+00:00', a sub-daily first one
     # '2024-01-01 06:00:00' without its zone)
-    since = f"the first is {utc_text(first)}: pick an as_of from then on" if first else ""
+    since = f"the first is {utc_text(first)}{FIRST_SAID_END}" if first else ""
     said = f" ({waiting}{planned}{since})".replace("; )", ")") if waiting or planned or since else ""
     return (f"{ingested.label}: all {rows_read} rows are after as_of={utc_text(ingested.as_of)}{said}; "
             f"nothing {'observed ' if rows_planned else ''}to validate")

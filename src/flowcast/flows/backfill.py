@@ -76,15 +76,41 @@ class listen:
         _listeners.remove(self.callback)
 
 
-def _done_clause(outcomes: list[Outcome]) -> str:
+def _done_clause(outcomes: list[Outcome], rerun: str | None = None) -> str:
     """What a failed backfill did complete, for its error (the dates whole; the failed ones hold nothing of
-    this run): a full disk's error listed only the failures, and which dates were done was in the table."""
+    this run): a full disk's error listed only the failures, and which dates were done was in the table.
+    `rerun`: the failed dates a re-run can run (None: all of them; empty: none, they all precede the data)."""
     done = [o for o in outcomes if o["status"] in ("published", "replaced", "skipped")]
     if not done:
-        return "; no date was published: a re-run of the backfill runs them all"
+        return "; no date was published" + (f": a re-run of the backfill runs {rerun or 'them all'}"
+                                            if rerun != "" else "")
+    rerun = "the dates that failed" if rerun is None else rerun
     names = ", ".join(f"{utc_text(o['as_of'])} ({o['status']})" for o in done[:10])
     more = f" and {len(done) - 10} more" if len(done) > 10 else ""
-    return f"; done, whole: {names}{more}; a re-run of the backfill skips those and runs the dates that failed"
+    return f"; done, whole: {names}{more}; a re-run of the backfill skips those" + (f" and runs {rerun}"
+                                                                                    if rerun else "")
+
+
+def failed_message(outcomes: list[Outcome], n_dates: int) -> str:
+    """A failed backfill's error: the failed dates' errors (the first `ERRORS_SAID` whole), what was done
+    (`_done_clause`). The dates before the data's first time are said apart, once: one long error each said
+    nothing the first did not, and 'a re-run runs the dates that failed' promised what it cannot do there."""
+    from flowcast.data.validate import data_begins_after
+
+    failed = [o for o in outcomes if o["status"] == "failed"]
+    early = [o for o in failed if data_begins_after(o["error"])]
+    others = [o for o in failed if o not in early]
+    said = [f"{utc_text(o['as_of'])}: {o['error']}" for o in others[:ERRORS_SAID]]
+    if early:
+        names = ", ".join(utc_text(o["as_of"]) for o in early[:10])
+        more = f" and {len(early) - 10} more" if len(early) > 10 else ""
+        first = data_begins_after(early[0]["error"])
+        said.append(f"{names}{more} {'precedes' if len(early) == 1 else 'precede'} the data's first time {first}: "
+                    f"{'it' if len(early) == 1 else 'they'} cannot be forecast, nor on a re-run (start the backfill "
+                    f"at {first} or later); e.g. {utc_text(early[0]['as_of'])}: {early[0]['error']}")
+    rerun = None if not early else "the other dates that failed" if others else ""
+    return f"{len(failed)} of {plural(n_dates, 'backfill date')} failed: " + "; ".join(said) + _done_clause(
+        outcomes, rerun)
 
 
 def _notify(outcome: Outcome) -> None:
@@ -703,9 +729,7 @@ def backfill_flow(
         "failed": len(failed), "outcomes": outcomes,
     }
     if failed:
-        msg = f"{len(failed)} of {plural(len(dates), 'backfill date')} failed: " + "; ".join(
-            f"{utc_text(o['as_of'])}: {o['error']}" for o in failed[:ERRORS_SAID]
-        ) + _done_clause(outcomes)
+        msg = failed_message(outcomes, len(dates))
         raise BackfillError(msg, summary)  # said once: by the run's failed state
     log.info(f"Backfill done: {reporting.backfill_counts(outcomes, failed=False)}")
     return summary

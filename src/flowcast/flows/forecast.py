@@ -22,6 +22,7 @@ from prefect import flow, get_run_logger
 
 from flowcast import reporting
 from flowcast.config import SourceConfig
+from flowcast.data.lengths import horizon_beyond_history
 from flowcast.errors import AlreadyPublished, ModelFileError, RegistryError, SamePublished, TrainingError
 from flowcast.flows import tasks
 from flowcast.flows.common import (
@@ -347,6 +348,9 @@ def forecast_flow(
         if (short := rf.short_note()) is not None:
             log.warning(short)
             notes.append(short)
+        if (beyond := horizon_beyond_history(data.td.lengths()["length"].to_list(), data.horizon)) is not None:
+            log.warning(beyond)
+            notes.append(beyond)
         # a level its calibration had too few points for: said again here, as the retrain that registered it did
         missing = rf.missing_level_notes()
         for sentence in missing:
