@@ -201,6 +201,31 @@ def test_a_repeat_across_files_is_told_by_its_offset_too(tmp_path, second, y, dr
     assert r.report.reconciled
 
 
+@pytest.mark.parametrize(("first", "second", "y", "dropped"), [
+    # one reading, written without an offset (Berlin's wall time, CET) and with the zone's: the files overlap
+    ("2026-03-10T09:00:00", "2026-03-10T09:00:00+01:00", 1.0, 1),
+    ("2026-03-10T09:00:00+01:00", "2026-03-10T09:00:00", 1.0, 1),
+    # the same wall time at another offset is another instant: summed
+    ("2026-03-10T09:00:00", "2026-03-10T09:00:00+02:00", 2.0, 0),
+    # the repeated autumn hour: 02:30 +02:00 and 02:30 +01:00 are an hour apart, two readings
+    ("2026-10-25T02:30:00+02:00", "2026-10-25T02:30:00+01:00", 2.0, 0),
+    # 02:30 without an offset reads as the earlier of the two (+02:00): the same reading as it, not as +01:00
+    ("2026-10-25T02:30:00", "2026-10-25T02:30:00+02:00", 1.0, 1),
+    ("2026-10-25T02:30:00", "2026-10-25T02:30:00+01:00", 2.0, 0),
+])
+def test_a_repeat_across_files_of_a_tz_is_the_same_instant(tmp_path, first, second, y, dropped):
+    """Regression (ovl47): with a tz, rows two overlapping files both hold were keyed by the zone's offset written
+    beside them, null for a time written without one: 09:00 in one export and 09:00 +01:00 (Berlin, the same
+    instant) in another were two rows, and the sum counted the reading twice. A time without an offset is read in
+    the tz (the repeated autumn hour as its earlier instant); two rows are the same when they are the same instant."""
+    (tmp_path / "a.csv").write_text(f"date,id,val\n{first},a,1\n")
+    (tmp_path / "b.csv").write_text(f"date,id,val\n{second},a,1\n")
+    r = run_validate(str(tmp_path / "*.csv"), freq="1d", aggregate="sum", tz="Europe/Berlin")
+    assert r.valid.select("y").rows() == [(y,)]
+    assert (r.report.rows_in, r.report.rows_duplicate, r.report.rows_quarantined) == (2, dropped, 0)
+    assert r.report.reconciled
+
+
 def test_a_repeat_across_files_keeps_the_copies_of_the_file_with_most(tmp_path):
     """Two sales of the same amount in one minute, in the full export, and once in a partial one:
     the two are kept (the file with more copies of the row), the partial file's copy is the repeat."""

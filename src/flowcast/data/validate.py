@@ -556,15 +556,18 @@ def _written_time(ingested: Ingested) -> list[pl.Expr]:
 
 
 def _written_offset(frame: pl.DataFrame, freq: str | None, tz: str | None = None) -> pl.Expr | None:
-    """The UTC offset each daily or coarser time of `frame` was written in, where a source without a `tz` wrote any
-    (`DS_OFFSET`; its `DS_RAW` is the wall time as written, the offset dropped): null for a time at midnight, a date
-    written as a timestamp, which is that date whatever its offset. With a `tz` (`DS_OFFSET`: the zone's offset at the
-    instant of a time written with one, `Ingested.zone_offsets`; its `DS_RAW` the wall time there), a time written
-    without one takes the zone's offset at its wall time (null where that is two instants or none). None where there
-    is none: sub-daily times are instants. Two rows of one day at 09:00 +01:00 and 09:00 -05:00 are two times:
-    compared by their wall time alone they were one row written twice, one dropped, and 09:00 +01:00 beside 08:00
-    +00:00 read '09:00 / 08:00', the offsets that tell why left out; so were Berlin's 02:30 +02:00 and 02:30 +01:00
-    of an autumn night, an hour apart."""
+    """The UTC offset beside each daily or coarser time of `frame`, where any has one (`DS_OFFSET`), for
+    `_duplicates_in_order` to tell times apart and show them: without a tz, the offset it was written in (its `DS_RAW`
+    the wall time as written, the offset dropped); with one (`DS_OFFSET`: the zone's offset at the instant of a time
+    written with one, not the offset written, `Ingested.zone_offsets`; its `DS_RAW` the wall time there), where `tz` is
+    passed, a time written without one takes the zone's offset at its wall time, null where that is two instants or
+    none (the repeated autumn hour's 02:30: shown with the zone's name; not passed, null for every such time, which
+    told 09:00 and 09:00 +01:00 apart). Null for a time at midnight, a date written as a timestamp, which is that date
+    whatever its offset. None where no row has one, or for sub-daily times (instants). Overlapping files of a tz
+    compare instants, not this (`_overlap_repeats`). Two rows of one day at 09:00 +01:00 and 09:00 -05:00 are two
+    times: compared by their wall time alone they were one row written twice, one dropped, and 09:00 +01:00 beside
+    08:00 +00:00 read '09:00 / 08:00', the offsets that tell why left out; so were Berlin's 02:30 +02:00 and 02:30
+    +01:00 of an autumn night, an hour apart."""
     if (freq is not None and is_subdaily(freq)) or DS_OFFSET not in frame.columns or DS_RAW not in frame.columns:
         return None
     if frame.select(pl.col(DS_OFFSET).is_null().all()).item():
@@ -1428,7 +1431,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
     if source.aggregate != "none":  # several rows per period are observations: combined, not duplicates
         dups = pl.DataFrame(schema={ROW: pl.UInt32, "check": pl.Utf8, "reason": pl.Utf8})
         if overlap:
-            dups = _overlap_repeats(flagged, cols, ingested.files, source.aggregate, source.freq)
+            dups = _overlap_repeats(flagged, cols, ingested.files, source.aggregate, source.freq, source.tz)
             if dups.height:
                 flagged = flagged.filter(~pl.col(ROW).is_in(dups[ROW].implode()))
         valid, agg = aggregate_periods(flagged, source, cols)
@@ -1620,7 +1623,7 @@ def _duplicate_hint(source: SourceConfig, report: DataQualityReport) -> str:
 
 
 def _overlap_repeats(flagged: pl.DataFrame, cols: list[str], files: list[str], how: str,
-                     freq: str | None = None) -> pl.DataFrame:
+                     freq: str | None = None, tz: str | None = None) -> pl.DataFrame:
     """Rows of an aggregated source that another of its files also holds (the same series, raw time,
     target and covariates): overlapping exports (a glob of daily exports of the last 7 days, a month's
     file beside its weeks). Within one file two equal rows are two observations (two sales of the same
@@ -1629,11 +1632,18 @@ def _overlap_repeats(flagged: pl.DataFrame, cols: list[str], files: list[str], h
     them) keeps its copies; the others' are exact duplicates (`duplicate_row`: dropped and counted, not quarantined),
     the reason naming that file. A daily time written with an offset and no tz is told by its offset too
     (`_written_offset`, `freq` the source's): 09:00 +01:00 in one file and 09:00 -05:00 in another are two rows, one
-    was dropped. Returns source_row, check, reason (`validate`'s dups)."""
-    key = ["unique_id", DS_RAW, *[c for c in cols if c not in ("unique_id", "ds")]]
-    offset = _written_offset(flagged, freq)
-    rows = flagged.filter(pl.col("__code").is_null()).select(ROW, *key, FILE_INDEX, *([] if offset is None else [offset]))
-    key += [] if offset is None else ["__offset"]
+    was dropped. With a `tz`, a daily time is its instant (`_instant_order`: one without an offset read in the zone,
+    the repeated autumn hour's earlier): 09:00 in one file and 09:00 +01:00 (Berlin) in another are one row, counted
+    twice where the zone's offset, null for the first, was compared; 02:30 +02:00 and 02:30 +01:00 stay two. Returns
+    source_row, check, reason (`validate`'s dups)."""
+    if tz is not None and not (freq is not None and is_subdaily(freq)):  # (sub-daily: `DS_RAW` is the instant)
+        when: list[pl.Expr] = [_instant_order(flagged.columns, tz)[0].alias("__instant")]
+    else:
+        offset = _written_offset(flagged, freq)
+        when = [pl.col(DS_RAW), *([] if offset is None else [offset])]
+    values = [c for c in cols if c not in ("unique_id", "ds")]
+    rows = flagged.filter(pl.col("__code").is_null()).select(ROW, "unique_id", *when, *values, FILE_INDEX)
+    key = [c for c in rows.columns if c not in (ROW, FILE_INDEX)]
     per_file = rows.group_by([*key, FILE_INDEX]).agg(pl.len().alias("__n"))
     keeper = (per_file.sort(["__n", FILE_INDEX], descending=[True, False])
               .group_by(key, maintain_order=True)
