@@ -1588,6 +1588,24 @@ def test_a_large_file_of_whole_second_times_keeps_no_per_file_orders(tmp_path, m
     assert (key is not None) is cached, key
 
 
+@pytest.mark.parametrize("undecided", [
+    "01/02/24\n02/01/24\n",  # two-digit years: a year first ('24/03/01') as much as a day or month first
+    "03/04/2024\n04/03/2024\n",  # a four-digit year: a day or month first
+])
+def test_a_glob_file_settling_no_order_among_files_that_do_is_not_read_day_first(tmp_path, undecided):
+    """Beside a day-first and a month-first file, a file that settles no order (every number 12 or below, spaced as no
+    reading's freq) is read in no order: its dates unparsable, each with the hint, not read day first. The day-first
+    stage took a date of a file without an order for one rewritten day first where its year could be first ('01/02/24'
+    read as 1 February 2024)."""
+    (tmp_path / "uk.csv").write_text("date,v\n13/01/2024,1\n14/01/2024,2\n")
+    (tmp_path / "us.csv").write_text("date,v\n01/15/2024,1\n01/16/2024,2\n")
+    (tmp_path / "undecided.csv").write_text("date,v\n" + "".join(f"{d},3\n" for d in undecided.split()))
+    result = run_validate(tmp_path, id_cols=[], target_col="v")
+    assert sorted(result.valid.get_column("ds").to_list()) == [
+        datetime(2024, 1, 13), datetime(2024, 1, 14), datetime(2024, 1, 15), datetime(2024, 1, 16)]
+    assert result.report.rows_quarantined == 2
+
+
 @pytest.mark.parametrize(("first", "second", "expected"), [
     ("2024-01-01\n2024-01-02\n", "2024-01-03\n", True),  # its first file's ISO dates: the others are not read
     ("spring\nsummer\n", "2024-01-03\n", False),  # its first file's words: not times

@@ -2069,7 +2069,10 @@ def _day_first_stage(col: str, day_month: dict[int, str]) -> list[pl.Expr]:
     text = pl.col(col).cast(pl.Utf8).str.strip_chars()
     order = pl.col(FILE_INDEX).replace_strict(list(day_month), list(day_month.values()), default=None,
                                               return_dtype=pl.Utf8)
-    read = (text.str.contains(DAY_MONTH_RE) & ((order != "year") | text.str.contains(YEAR_FIRST_RE))).fill_null(False)
+    # (a file without an order is read in none: its null order made `order != "year"` null, and `null | True` a
+    # year-first-shaped date of it, '01/02/24', read day first without a word)
+    read = (text.str.contains(DAY_MONTH_RE) & order.is_not_null()
+            & ((order != "year") | text.str.contains(YEAR_FIRST_RE))).fill_null(False)
     rewritten = text.str.replace(_DAY_MONTH_PARTS, order.replace_strict(_DAY_FIRST, default="${0}"))
     return [pl.when(read).then(rewritten).otherwise(pl.col(col)).alias(DAY_FIRST_TEXT), read.alias(DAY_FIRST_READ)]
 
