@@ -1699,12 +1699,16 @@ def _orders_by_rows(raw: pl.LazyFrame, col: str, n_files: int) -> dict[int, str 
     b = text.str.extract(r"^\d{1,2}[/.\-](\d{1,2})[/.\-]", 1).cast(pl.Int32, strict=False)
     readable = text.str.contains(DAY_MONTH_RE) & _day_month_fits(a, b)
     yf = text.str.contains(YEAR_FIRST_RE)
-    yf_max = [text.str.extract(YEAR_FIRST_RE, k).cast(pl.Int32, strict=False).filter(yf).max() for k in (1, 2, 3)]
+    yf_numbers = [pl.when(yf).then(text.str.extract(YEAR_FIRST_RE, k).cast(pl.Int32, strict=False)).alias(f"yf{k}")
+                  for k in (1, 2, 3)]
+    names = ("first", "second", "yf", "year_last", "yf1", "yf2", "yf3")
     try:
-        numbers = pl.concat(list(parts.values())).group_by(FILE_INDEX).agg(
-            a.filter(readable).max().alias("first"), b.filter(readable).max().alias("second"), yf.any().alias("yf"),
-            (readable & ~yf).any().alias("year_last"), *(m.alias(f"yf{k}") for k, m in enumerate(yf_max, 1)),
-        ).collect(engine="streaming")
+        # (the files' dates as one frame first: a query over their concatenation planned its expressions once a file)
+        numbers = pl.concat(list(parts.values())).collect().lazy().select(
+            FILE_INDEX, pl.when(readable).then(a).alias("first"), pl.when(readable).then(b).alias("second"),
+            yf.alias("yf"), (readable & ~yf).alias("year_last"), *yf_numbers,
+        ).group_by(FILE_INDEX).agg(pl.col(c).any() if c in ("yf", "year_last") else pl.col(c).max() for c in names
+                                   ).select(FILE_INDEX, *names).collect(engine="streaming")
     except pl.exceptions.PolarsError:
         return {i: time_column_profile(part, col)[0] for i, part in parts.items()}
 
