@@ -152,13 +152,14 @@ def _regular_day_month(raw: pl.LazyFrame | None, read: pl.DataFrame, source: Sou
         return None
     text = pl.col("raw").cast(pl.Utf8).str.strip_chars()
     is_dm = text.str.contains(DAY_MONTH_RE)
-    if not read.select(is_dm.any()).item() or time_column_profile(raw, col)[0] is not None:
-        return None  # no day/month date, or its rows settle the order
-    probed = time_column_profile(raw, col, PROBE_FREQ)[0]
+    if not read.select(is_dm.any()).item():
+        return None  # no day/month date
 
     def rank(said: Inferred | str) -> tuple[bool, float]:
         return (isinstance(said, Inferred), said.share if isinstance(said, Inferred) else 0.0)
 
+    # the readings first, off the rows read: a glob whose files each settle their own order (day first beside month
+    # first) has no single reading of every date, and its column was profiled twice over every file to find that out
     readings: dict[str, Inferred | str] = {}
     orders = ("day", "month", "year") if read.select(text.str.contains(YEAR_FIRST_RE).any()).item() else ("day", "month")
     for order in orders:  # (a date alone decides the step of a reading at a day or coarser)
@@ -166,8 +167,9 @@ def _regular_day_month(raw: pl.LazyFrame | None, read: pl.DataFrame, source: Sou
         frame = read.with_columns(pl.when(is_dm).then(day.cast(read.schema["t"])).otherwise(pl.col("t")).alias("t"))
         if not frame.select((is_dm & pl.col("t").is_null()).any()).item():  # (a date this order reads nowhere)
             readings[order] = _freq_of(frame, source)
-    if not readings:
-        return None
+    if not readings or time_column_profile(raw, col)[0] is not None:
+        return None  # no order reads every date, or the rows settle the order
+    probed = time_column_profile(raw, col, PROBE_FREQ)[0]
     best = max(readings, key=lambda o: rank(readings[o]))
     chosen = readings[best]
     if best == probed or not isinstance(chosen, Inferred) or rank(chosen) <= rank(readings.get(probed or "", found)):
