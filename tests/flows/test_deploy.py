@@ -146,6 +146,7 @@ def test_serve_says_which_scheduled_runs_were_missed_while_it_was_stopped():
     ("CANCELLED", "Runner is shutting down.", 1),  # the serve's stop cancelled the 19:02 slot's run: it did not run
     ("CANCELLED", ("Cancelled before it started: flowcast serve stopped and paused its deployments; the next serve "
                    "names this slot missed, with the backfill that publishes it"), 1),  # serve47: cancelled unstarted
+    ("CANCELLING", "Runner is shutting down.", 1),  # serveC47: the serve killed mid-cancel: it did not publish
     ("CANCELLED", "Cancelled by a person in the UI.", 2),  # cancelled otherwise: the slot ran (the person's cancel)
     ("CRASHED", ("the process that ran it (pid 2253 on vm, engine.py) is gone without reporting a final state: "
                  "killed (SIGKILL) or its machine stopped; it was Running."), 1),  # soak45: a killed serve's run

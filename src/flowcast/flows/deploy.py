@@ -1164,13 +1164,15 @@ def last_slot_run(runs: list[Any], now: datetime) -> datetime | None:
     15:03 Cancelled) was restarted without a word of that slot, its as_of missing from the store for good. Nor one
     that Crashed (soak45: a serve SIGKILLed during the 18:12 run, which the restarted serve marked Crashed, naming no
     backfill): a crash before the publish published nothing, and the backfill said skips an as_of published already.
-    None: no slot ran."""
+    Nor one left Cancelling by a serve's stop (SERVE_STOP_MESSAGES: the serve killed mid-cancel, serveC47): it never
+    ended, nothing published. None: no slot ran."""
     from prefect.client.schemas.objects import StateType
 
     ran = [r.expected_start_time for r in runs if r.expected_start_time is not None
            and r.expected_start_time <= now and r.auto_scheduled
            and not (r.state is not None and (r.state.type == StateType.CRASHED or (
-               r.state.type == StateType.CANCELLED and (r.state.message or "") in SERVE_STOP_MESSAGES)))]
+               r.state.type in (StateType.CANCELLED, StateType.CANCELLING)
+               and (r.state.message or "") in SERVE_STOP_MESSAGES)))]
     return max(ran) if ran else None
 
 
