@@ -1303,3 +1303,45 @@ def test_a_sigterm_after_a_stop_not_a_sigterms_is_said_as_that_stop_not_as_the_s
         runner.handle_sigterm(signal.SIGTERM, None)
     assert not runner.stop_pending and "SIGTERM received as the serve stops: the stop under way ends as it was" in said
     assert not any("as the serve starts" in m for m in said), said
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_ctrl_c_during_a_hung_registration_pauses_what_serve_registered(monkeypatch):
+    """serveC47: a Ctrl-C while serve waited for a hung registration raised out of it and left the deployments it
+    had registered unpaused (a SIGTERM pauses them): the next serve ran their slots late. It says so, cuts the
+    registration off, pauses those registered, and the Ctrl-C ends the serve."""
+    import asyncio
+    import os
+    import signal
+    import threading
+    import uuid
+
+    from prefect.client.orchestration import get_client
+    from prefect.deployments.runner import RunnerDeployment
+    from prefect.schedules import Cron
+
+    from flowcast.flows import forecast_flow
+    from flowcast.flows.deploy import REGISTERING_CTRL_C_SAID, serve
+
+    done, hung = (forecast_flow.to_deployment(f"forecast-{uuid.uuid4().hex[:8]}",
+                                              schedules=[Cron("* * * * *", timezone="UTC")]) for _ in range(2))
+    aapply, in_flight = RunnerDeployment.aapply, threading.Event()
+
+    async def slow_api(self, *args: Any, **kwargs: Any) -> Any:
+        if self.name == hung.name:  # (an API that does not answer this one)
+            in_flight.set()
+            await asyncio.sleep(40)
+        return await aapply(self, *args, **kwargs)
+
+    monkeypatch.setattr(RunnerDeployment, "aapply", slow_api)
+    threading.Thread(target=lambda: in_flight.wait(60) and os.kill(os.getpid(), signal.SIGINT), daemon=True).start()
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        with _said("prefect") as said, pytest.raises(KeyboardInterrupt):
+            serve([done, hung])
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert REGISTERING_CTRL_C_SAID in said, said
+    with get_client(sync_client=True) as client:
+        names = {d.name: d.paused for d in client.read_deployments() if d.name in (done.name, hung.name)}
+    assert names == {done.name: True}, names

@@ -472,11 +472,13 @@ def register(runner: Any, deployments: list[Any]) -> list[tuple[Any, Any]]:
     same: `pause_if_registered`) and the rest not begun, and those registered are returned,
     for the runner to stop at once and pause them (`runner.stop_pending`). A SIGTERM during a slow or hung
     registration was noted only: the serve stopped once the registration ended, and exited 1 where it failed
-    (revD47). An error of the registration is raised, unless a SIGTERM stopped the serve."""
+    (revD47). A Ctrl-C cuts it off so too, pauses those registered (`pause_registered`: it left them unpaused,
+    serveC47) and is raised. An error of the registration is raised, unless a SIGTERM stopped the serve."""
     import asyncio
     import threading
 
     from prefect.exceptions import TerminationSignal
+    from prefect.logging import get_logger
 
     ids: list[tuple[Any, Any]] = []
     cut, ended, under_way = threading.Event(), threading.Event(), []
@@ -501,16 +503,25 @@ def register(runner: Any, deployments: list[Any]) -> list[tuple[Any, Any]]:
         finally:
             ended.set()
 
-    runner.registering = True
-    try:
-        threading.Thread(target=run, name="flowcast-register", daemon=True).start()
-        ended.wait()
-    except TerminationSignal:
+    def cut_off() -> None:
         cut.set()
         for loop, task in under_way:
             if task is not None:
                 loop.call_soon_threadsafe(task.cancel)
         ended.wait(REGISTER_CUT_WAIT_S)
+
+    runner.registering = True
+    try:
+        threading.Thread(target=run, name="flowcast-register", daemon=True).start()
+        ended.wait()
+    except TerminationSignal:
+        cut_off()
+    except KeyboardInterrupt:  # Ctrl-C: those registered paused here (a SIGTERM's runner pauses them), then it ends
+        get_logger("flowcast.serve").info(REGISTERING_CTRL_C_SAID)
+        cut_off()
+        asyncio.run(pause_registered([f"{d.flow_name}/{d.name}" for d in deployments[:len(ids)]],
+                                     get_logger("flowcast.serve").warning))
+        raise
     finally:
         runner.registering = False
     if failed and not runner.stop_pending:
@@ -518,17 +529,47 @@ def register(runner: Any, deployments: list[Any]) -> list[tuple[Any, Any]]:
     return list(ids)
 
 
-async def pause_if_registered(name: str) -> None:
-    """The deployment `name` ('flow/deployment') paused, where the Prefect API has it."""
+async def pause_if_registered(name: str, log: Callable[[str], Any] | None = None) -> None:
+    """The deployment `name` ('flow/deployment') paused, where the Prefect API has it, within PAUSE_WAIT_S: where
+    that fails or the API does not answer in time, said on `log` (the serve's warning) and the stop goes on."""
+    import asyncio
+
     from prefect.client.orchestration import get_client
     from prefect.exceptions import ObjectNotFound
+    from prefect.logging import get_logger
 
-    async with get_client() as client:
-        try:
-            deployment = await client.read_deployment_by_name(name)
-        except ObjectNotFound:
-            return
-        await client.pause_deployment(deployment.id)
+    async def pause() -> None:
+        async with get_client() as client:
+            try:
+                deployment = await client.read_deployment_by_name(name)
+            except ObjectNotFound:
+                return
+            await client.pause_deployment(deployment.id)
+
+    try:
+        await asyncio.wait_for(pause(), PAUSE_WAIT_S)
+    except Exception as exc:  # noqa: BLE001 - the stop goes on; what is left unpaused is said
+        why = f"no answer in {PAUSE_WAIT_S:g} s" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"
+        (log or get_logger("flowcast.serve").warning)(unpaused_said([name], why))
+
+
+async def pause_registered(names: list[str], log: Callable[[str], Any]) -> None:
+    """Each of the deployments `names` paused (`pause_if_registered`: within PAUSE_WAIT_S each; one left unpaused
+    said on `log`)."""
+    for name in names:
+        await pause_if_registered(name, log)
+
+
+PAUSE_WAIT_S = 5.0
+"""How long a serve's stop waits for the Prefect API to pause one deployment (`pause_if_registered`)."""
+REGISTERING_CTRL_C_SAID = ("Ctrl-C received as the serve registers its deployments: it stops now, those it "
+                           "registered paused, the others not registered")
+
+
+def unpaused_said(names: list[str], why: str) -> str:
+    """The warning that the serve's stop left the deployments `names` unpaused (`why`), and what to do."""
+    return (f"the serve's stop could not pause {', '.join(names)} ({why}): left unpaused, it goes on being "
+            "scheduled and the next serve runs its runs late: pause it in the UI")
 
 
 EARLY_STOP_SAID = ("SIGTERM received as the serve starts, before it registered its deployments: it stops now, "
