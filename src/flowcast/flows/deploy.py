@@ -549,8 +549,33 @@ async def pause_if_registered(name: str, log: Callable[[str], Any] | None = None
     try:
         await asyncio.wait_for(pause(), PAUSE_WAIT_S)
     except Exception as exc:  # noqa: BLE001 - the stop goes on; what is left unpaused is said
-        why = f"no answer in {PAUSE_WAIT_S:g} s" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"
-        (log or get_logger("flowcast.serve").warning)(unpaused_said([name], why))
+        (log or get_logger("flowcast.serve").warning)(unpaused_said([name], pause_failure(exc)))
+
+
+async def pause_deployments(client: Any, names: dict[Any, str]) -> None:
+    """Each of the deployments `names` (id: 'flow/deployment') paused by `client`, within PAUSE_WAIT_S each, every
+    one tried though one before it failed; those left unpaused raised, each named with why (DeploymentsLeftUnpaused).
+    The stop's pause (Prefect's Runner._pause_schedules) had no limit beyond the client's own on a hung API, and gave up
+    at the first that failed, naming none."""
+    import asyncio
+
+    left = []
+    for deployment_id, name in names.items():
+        try:
+            await asyncio.wait_for(client.pause_deployment(deployment_id), PAUSE_WAIT_S)
+        except Exception as exc:  # noqa: BLE001 - the others are paused all the same; this one is named
+            left.append(f"{name} ({pause_failure(exc)})")
+    if left:
+        raise DeploymentsLeftUnpaused(f"{len(left)} of {len(names)} left unpaused: {'; '.join(left)}")
+
+
+class DeploymentsLeftUnpaused(RuntimeError):
+    """The serve's stop could not pause these deployments (`pause_deployments`)."""
+
+
+def pause_failure(exc: BaseException) -> str:
+    """Why a deployment's pause failed: no answer in PAUSE_WAIT_S, or the error."""
+    return f"no answer in {PAUSE_WAIT_S:g} s" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"
 
 
 async def pause_registered(names: list[str], log: Callable[[str], Any]) -> None:
@@ -946,12 +971,12 @@ def api_for_runs() -> dict[Any, Any]:
 
 
 RUNNER_OVERRIDES = ("handle_sigterm", "_pause_schedules", "__aenter__")
-RUNNER_STATE = ("started", "stopping", "_loop")
-RUNNER_RUN_STATE = ("_runs_task_group",)
+RUNNER_STATE = ("started", "stopping", "_loop", "_deployment_registry")
+RUNNER_RUN_STATE = ("_runs_task_group", "_client")
 """What `stopping_runner` relies on of Prefect's Runner, private API all but `handle_sigterm`'s name: the methods it
 overrides (a Prefect that renamed one would never call the override: one SIGTERM half done again, ops31), the state
-Runner.__init__ sets that handle_sigterm reads, and the task group of the runs' tasks, which Runner sets as it starts
-and `_pause_schedules` cancels. `runner_gaps` checks them before a serve registers anything."""
+Runner.__init__ sets that handle_sigterm reads (and its deployment registry, which `_pause_schedules` pauses), and the
+task group of the runs' tasks and its client, which Runner sets as it starts and `_pause_schedules` cancels and uses. `runner_gaps` checks them before a serve registers anything."""
 
 
 def runner_gaps(runner: type[Any]) -> list[str]:
@@ -1063,8 +1088,13 @@ def stopping_runner(base: type[Any] | None = None) -> type[Any]:
                 if self.catch_up is not None:  # likewise on a server (`CatchUp`)
                     ended = await stop_step(self._logger, "stop its catch-up of their slots",
                                             asyncio.to_thread(self.catch_up.stop), failed=False)
-                await stop_step(self._logger, "pause its deployments (one not paused goes on being scheduled, and the "
-                                "next serve runs its runs late: pause it in the UI)", super()._pause_schedules())
+                registry = self._deployment_registry  # (Prefect's pause, each bounded: `pause_deployments`)
+                names = {i: registry.get_deployment_name(i) or str(i) for i in registry.get_deployment_ids()}
+                self._logger.info("Pausing all deployments...")
+                if await stop_step(self._logger, "pause its deployments (one not paused goes on being scheduled, and "
+                                   "the next serve runs its runs late: pause it in the UI)",
+                                   pause_deployments(self._client, names), failed=False) is not False:
+                    self._logger.info("All deployments have been paused!")
                 if (slots := self.slots) is not None:  # what the pause left of them: the runs of its slots already due
                     await cancel_unstarted_slots(*slots)
                     if not ended and self.catch_up is not None and not self.catch_up.then(
