@@ -146,6 +146,7 @@ def test_serve_says_which_scheduled_runs_were_missed_while_it_was_stopped():
     ("CANCELLED", "Runner is shutting down.", 1),  # the serve's stop cancelled the 19:02 slot's run: it did not run
     ("CANCELLED", ("Cancelled before it started: flowcast serve stopped and paused its deployments; the next serve "
                    "names this slot missed, with the backfill that publishes it"), 1),  # serve47: cancelled unstarted
+    ("CANCELLING", "Runner is shutting down.", 1),  # serveC47: the serve killed mid-cancel: it did not publish
     ("CANCELLED", "Cancelled by a person in the UI.", 2),  # cancelled otherwise: the slot ran (the person's cancel)
     ("CRASHED", ("the process that ran it (pid 2253 on vm, engine.py) is gone without reporting a final state: "
                  "killed (SIGKILL) or its machine stopped; it was Running."), 1),  # soak45: a killed serve's run
@@ -1302,3 +1303,117 @@ def test_a_sigterm_after_a_stop_not_a_sigterms_is_said_as_that_stop_not_as_the_s
         runner.handle_sigterm(signal.SIGTERM, None)
     assert not runner.stop_pending and "SIGTERM received as the serve stops: the stop under way ends as it was" in said
     assert not any("as the serve starts" in m for m in said), said
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_ctrl_c_during_a_hung_registration_pauses_what_serve_registered(monkeypatch):
+    """serveC47: a Ctrl-C while serve waited for a hung registration raised out of it and left the deployments it
+    had registered unpaused (a SIGTERM pauses them): the next serve ran their slots late. It says so, cuts the
+    registration off, pauses those registered, and the Ctrl-C ends the serve."""
+    import asyncio
+    import os
+    import signal
+    import threading
+    import uuid
+
+    from prefect.client.orchestration import get_client
+    from prefect.deployments.runner import RunnerDeployment
+    from prefect.schedules import Cron
+
+    from flowcast.flows import forecast_flow
+    from flowcast.flows.deploy import REGISTERING_CTRL_C_SAID, serve
+
+    done, hung = (forecast_flow.to_deployment(f"forecast-{uuid.uuid4().hex[:8]}",
+                                              schedules=[Cron("* * * * *", timezone="UTC")]) for _ in range(2))
+    aapply, in_flight = RunnerDeployment.aapply, threading.Event()
+
+    async def slow_api(self, *args: Any, **kwargs: Any) -> Any:
+        if self.name == hung.name:  # (an API that does not answer this one)
+            in_flight.set()
+            await asyncio.sleep(40)
+        return await aapply(self, *args, **kwargs)
+
+    monkeypatch.setattr(RunnerDeployment, "aapply", slow_api)
+    threading.Thread(target=lambda: in_flight.wait(60) and os.kill(os.getpid(), signal.SIGINT), daemon=True).start()
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        with _said("prefect") as said, pytest.raises(KeyboardInterrupt):
+            serve([done, hung])
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert REGISTERING_CTRL_C_SAID in said, said
+    with get_client(sync_client=True) as client:
+        names = {d.name: d.paused for d in client.read_deployments() if d.name in (done.name, hung.name)}
+    assert names == {done.name: True}, names
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_stop_whose_pause_hangs_pauses_the_others_and_names_the_one_left_unpaused(monkeypatch):
+    """serveC47: the stop's pause of its deployments had no limit on an API that does not answer (here 60 s, the
+    client's own timeout beyond), and stopped at the first that failed, naming none. Each pause is bounded
+    (PAUSE_WAIT_S), the others paused all the same, and the one left unpaused named."""
+    import asyncio
+    import signal
+    import time
+    import uuid
+
+    from prefect.client.orchestration import PrefectClient, get_client
+    from prefect.schedules import Cron
+
+    from flowcast.flows import forecast_flow
+    from flowcast.flows.deploy import PAUSE_WAIT_S, stopping_runner
+
+    hung, kept = (forecast_flow.to_deployment(f"forecast-{uuid.uuid4().hex[:8]}",
+                                              schedules=[Cron("* * * * *", timezone="UTC")]) for _ in range(2))
+    pause, hung_ids = PrefectClient.pause_deployment, []
+
+    async def hangs(self: Any, deployment_id: Any) -> None:
+        if deployment_id in hung_ids:  # (an API that does not answer this one)
+            await asyncio.sleep(60)
+        await pause(self, deployment_id)
+
+    monkeypatch.setattr(PrefectClient, "pause_deployment", hangs)
+
+    async def stopped() -> None:
+        runner = stopping_runner()(pause_on_shutdown=True)
+        hung_ids.append(await runner.aadd_deployment(hung))
+        await runner.aadd_deployment(kept)
+        async with runner:
+            pass
+
+    before, t0 = signal.getsignal(signal.SIGTERM), time.monotonic()
+    try:
+        with _said("prefect") as said:
+            asyncio.run(stopped())
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert time.monotonic() - t0 < PAUSE_WAIT_S + 20
+    assert any(m.startswith("the serve's stop could not pause its deployments") and "1 of 2 left unpaused: "
+               f"{hung.name} (no answer in {PAUSE_WAIT_S:g} s)" in m for m in said), said
+    with get_client(sync_client=True) as client:
+        paused = {d.name: d.paused for d in client.read_deployments() if d.name in (hung.name, kept.name)}
+    assert paused == {hung.name: False, kept.name: True}, paused
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_pause_of_a_cut_off_registration_on_a_hung_api_ends_in_time_naming_what_it_left(monkeypatch):
+    """serveC47: a registration cut off by the serve's stop paused the deployment where the API had it, with no limit
+    beyond the client's own on an API that does not answer. It ends within PAUSE_WAIT_S, naming what it left
+    unpaused."""
+    import asyncio
+    import time
+
+    from prefect.client.orchestration import PrefectClient
+
+    from flowcast.flows.deploy import PAUSE_WAIT_S, pause_if_registered
+
+    async def hangs(self: Any, name: str) -> Any:
+        await asyncio.sleep(60)
+
+    monkeypatch.setattr(PrefectClient, "read_deployment_by_name", hangs)
+    said: list[str] = []
+    t0 = time.monotonic()
+    asyncio.run(pause_if_registered("forecast/hung", said.append))
+    assert time.monotonic() - t0 < PAUSE_WAIT_S + 10
+    assert len(said) == 1 and said[0].startswith(
+        f"the serve's stop could not pause forecast/hung (no answer in {PAUSE_WAIT_S:g} s): left unpaused"), said

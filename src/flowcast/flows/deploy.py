@@ -472,11 +472,13 @@ def register(runner: Any, deployments: list[Any]) -> list[tuple[Any, Any]]:
     same: `pause_if_registered`) and the rest not begun, and those registered are returned,
     for the runner to stop at once and pause them (`runner.stop_pending`). A SIGTERM during a slow or hung
     registration was noted only: the serve stopped once the registration ended, and exited 1 where it failed
-    (revD47). An error of the registration is raised, unless a SIGTERM stopped the serve."""
+    (revD47). A Ctrl-C cuts it off so too, pauses those registered (`pause_registered`: it left them unpaused,
+    serveC47) and is raised. An error of the registration is raised, unless a SIGTERM stopped the serve."""
     import asyncio
     import threading
 
     from prefect.exceptions import TerminationSignal
+    from prefect.logging import get_logger
 
     ids: list[tuple[Any, Any]] = []
     cut, ended, under_way = threading.Event(), threading.Event(), []
@@ -501,16 +503,25 @@ def register(runner: Any, deployments: list[Any]) -> list[tuple[Any, Any]]:
         finally:
             ended.set()
 
-    runner.registering = True
-    try:
-        threading.Thread(target=run, name="flowcast-register", daemon=True).start()
-        ended.wait()
-    except TerminationSignal:
+    def cut_off() -> None:
         cut.set()
         for loop, task in under_way:
             if task is not None:
                 loop.call_soon_threadsafe(task.cancel)
         ended.wait(REGISTER_CUT_WAIT_S)
+
+    runner.registering = True
+    try:
+        threading.Thread(target=run, name="flowcast-register", daemon=True).start()
+        ended.wait()
+    except TerminationSignal:
+        cut_off()
+    except KeyboardInterrupt:  # Ctrl-C: those registered paused here (a SIGTERM's runner pauses them), then it ends
+        get_logger("flowcast.serve").info(REGISTERING_CTRL_C_SAID)
+        cut_off()
+        asyncio.run(pause_registered([f"{d.flow_name}/{d.name}" for d in deployments[:len(ids)]],
+                                     get_logger("flowcast.serve").warning))
+        raise
     finally:
         runner.registering = False
     if failed and not runner.stop_pending:
@@ -518,17 +529,72 @@ def register(runner: Any, deployments: list[Any]) -> list[tuple[Any, Any]]:
     return list(ids)
 
 
-async def pause_if_registered(name: str) -> None:
-    """The deployment `name` ('flow/deployment') paused, where the Prefect API has it."""
+async def pause_if_registered(name: str, log: Callable[[str], Any] | None = None) -> None:
+    """The deployment `name` ('flow/deployment') paused, where the Prefect API has it, within PAUSE_WAIT_S: where
+    that fails or the API does not answer in time, said on `log` (the serve's warning) and the stop goes on."""
+    import asyncio
+
     from prefect.client.orchestration import get_client
     from prefect.exceptions import ObjectNotFound
+    from prefect.logging import get_logger
 
-    async with get_client() as client:
+    async def pause() -> None:
+        async with get_client() as client:
+            try:
+                deployment = await client.read_deployment_by_name(name)
+            except ObjectNotFound:
+                return
+            await client.pause_deployment(deployment.id)
+
+    try:
+        await asyncio.wait_for(pause(), PAUSE_WAIT_S)
+    except Exception as exc:  # noqa: BLE001 - the stop goes on; what is left unpaused is said
+        (log or get_logger("flowcast.serve").warning)(unpaused_said([name], pause_failure(exc)))
+
+
+async def pause_deployments(client: Any, names: dict[Any, str]) -> None:
+    """Each of the deployments `names` (id: 'flow/deployment') paused by `client`, within PAUSE_WAIT_S each, every
+    one tried though one before it failed; those left unpaused raised, each named with why (DeploymentsLeftUnpaused).
+    The stop's pause (Prefect's Runner._pause_schedules) had no limit beyond the client's own on a hung API, and gave up
+    at the first that failed, naming none."""
+    import asyncio
+
+    left = []
+    for deployment_id, name in names.items():
         try:
-            deployment = await client.read_deployment_by_name(name)
-        except ObjectNotFound:
-            return
-        await client.pause_deployment(deployment.id)
+            await asyncio.wait_for(client.pause_deployment(deployment_id), PAUSE_WAIT_S)
+        except Exception as exc:  # noqa: BLE001 - the others are paused all the same; this one is named
+            left.append(f"{name} ({pause_failure(exc)})")
+    if left:
+        raise DeploymentsLeftUnpaused(f"{len(left)} of {len(names)} left unpaused: {'; '.join(left)}")
+
+
+class DeploymentsLeftUnpaused(RuntimeError):
+    """The serve's stop could not pause these deployments (`pause_deployments`)."""
+
+
+def pause_failure(exc: BaseException) -> str:
+    """Why a deployment's pause failed: no answer in PAUSE_WAIT_S, or the error."""
+    return f"no answer in {PAUSE_WAIT_S:g} s" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"
+
+
+async def pause_registered(names: list[str], log: Callable[[str], Any]) -> None:
+    """Each of the deployments `names` paused (`pause_if_registered`: within PAUSE_WAIT_S each; one left unpaused
+    said on `log`)."""
+    for name in names:
+        await pause_if_registered(name, log)
+
+
+PAUSE_WAIT_S = 5.0
+"""How long a serve's stop waits for the Prefect API to pause one deployment (`pause_if_registered`)."""
+REGISTERING_CTRL_C_SAID = ("Ctrl-C received as the serve registers its deployments: it stops now, those it "
+                           "registered paused, the others not registered")
+
+
+def unpaused_said(names: list[str], why: str) -> str:
+    """The warning that the serve's stop left the deployments `names` unpaused (`why`), and what to do."""
+    return (f"the serve's stop could not pause {', '.join(names)} ({why}): left unpaused, it goes on being "
+            "scheduled and the next serve runs its runs late: pause it in the UI")
 
 
 EARLY_STOP_SAID = ("SIGTERM received as the serve starts, before it registered its deployments: it stops now, "
@@ -905,12 +971,12 @@ def api_for_runs() -> dict[Any, Any]:
 
 
 RUNNER_OVERRIDES = ("handle_sigterm", "_pause_schedules", "__aenter__")
-RUNNER_STATE = ("started", "stopping", "_loop")
-RUNNER_RUN_STATE = ("_runs_task_group",)
+RUNNER_STATE = ("started", "stopping", "_loop", "_deployment_registry")
+RUNNER_RUN_STATE = ("_runs_task_group", "_client")
 """What `stopping_runner` relies on of Prefect's Runner, private API all but `handle_sigterm`'s name: the methods it
 overrides (a Prefect that renamed one would never call the override: one SIGTERM half done again, ops31), the state
-Runner.__init__ sets that handle_sigterm reads, and the task group of the runs' tasks, which Runner sets as it starts
-and `_pause_schedules` cancels. `runner_gaps` checks them before a serve registers anything."""
+Runner.__init__ sets that handle_sigterm reads (and its deployment registry, which `_pause_schedules` pauses), and the
+task group of the runs' tasks and its client, which Runner sets as it starts and `_pause_schedules` cancels and uses. `runner_gaps` checks them before a serve registers anything."""
 
 
 def runner_gaps(runner: type[Any]) -> list[str]:
@@ -1022,8 +1088,13 @@ def stopping_runner(base: type[Any] | None = None) -> type[Any]:
                 if self.catch_up is not None:  # likewise on a server (`CatchUp`)
                     ended = await stop_step(self._logger, "stop its catch-up of their slots",
                                             asyncio.to_thread(self.catch_up.stop), failed=False)
-                await stop_step(self._logger, "pause its deployments (one not paused goes on being scheduled, and the "
-                                "next serve runs its runs late: pause it in the UI)", super()._pause_schedules())
+                registry = self._deployment_registry  # (Prefect's pause, each bounded: `pause_deployments`)
+                names = {i: registry.get_deployment_name(i) or str(i) for i in registry.get_deployment_ids()}
+                self._logger.info("Pausing all deployments...")
+                if await stop_step(self._logger, "pause its deployments (one not paused goes on being scheduled, and "
+                                   "the next serve runs its runs late: pause it in the UI)",
+                                   pause_deployments(self._client, names), failed=False) is not False:
+                    self._logger.info("All deployments have been paused!")
                 if (slots := self.slots) is not None:  # what the pause left of them: the runs of its slots already due
                     await cancel_unstarted_slots(*slots)
                     if not ended and self.catch_up is not None and not self.catch_up.then(
@@ -1164,13 +1235,15 @@ def last_slot_run(runs: list[Any], now: datetime) -> datetime | None:
     15:03 Cancelled) was restarted without a word of that slot, its as_of missing from the store for good. Nor one
     that Crashed (soak45: a serve SIGKILLed during the 18:12 run, which the restarted serve marked Crashed, naming no
     backfill): a crash before the publish published nothing, and the backfill said skips an as_of published already.
-    None: no slot ran."""
+    Nor one left Cancelling by a serve's stop (SERVE_STOP_MESSAGES: the serve killed mid-cancel, serveC47): it never
+    ended, nothing published. None: no slot ran."""
     from prefect.client.schemas.objects import StateType
 
     ran = [r.expected_start_time for r in runs if r.expected_start_time is not None
            and r.expected_start_time <= now and r.auto_scheduled
            and not (r.state is not None and (r.state.type == StateType.CRASHED or (
-               r.state.type == StateType.CANCELLED and (r.state.message or "") in SERVE_STOP_MESSAGES)))]
+               r.state.type in (StateType.CANCELLED, StateType.CANCELLING)
+               and (r.state.message or "") in SERVE_STOP_MESSAGES)))]
     return max(ran) if ran else None
 
 
