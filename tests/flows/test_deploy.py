@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import pytest
@@ -1342,6 +1342,68 @@ def test_a_ctrl_c_during_a_hung_registration_pauses_what_serve_registered(monkey
     finally:
         signal.signal(signal.SIGTERM, before)
     assert REGISTERING_CTRL_C_SAID in said, said
+    with get_client(sync_client=True) as client:
+        names = {d.name: d.paused for d in client.read_deployments() if d.name in (done.name, hung.name)}
+    assert names == {done.name: True}, names
+
+
+@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.parametrize("first", ["ctrl_c", "sigterm"])
+def test_the_other_signal_during_a_registrations_stop_lets_that_stop_end_what_serve_registered_paused(monkeypatch,
+                                                                                                        first):
+    """revF47: a SIGTERM while the Ctrl-C that cut a registration off paused what serve had registered (`ctrl_c`)
+    raised Prefect's TerminationSignal out of that pause and out of serve: the deployments left unpaused, a traceback.
+    A Ctrl-C while a SIGTERM's cut-off registration ended (`sigterm`) raised out of serve before its runner stopped:
+    nothing paused. The stop under way ends as it was (the Ctrl-C raised, the SIGTERM's stop returning), what serve
+    registered paused."""
+    import asyncio
+    import os
+    import signal
+    import threading
+    import time
+    import uuid
+
+    from prefect.client.orchestration import PrefectClient, get_client
+    from prefect.deployments.runner import RunnerDeployment
+    from prefect.schedules import Cron
+
+    from flowcast.flows import forecast_flow
+    from flowcast.flows.deploy import serve
+
+    done, hung = (forecast_flow.to_deployment(f"forecast-{uuid.uuid4().hex[:8]}",
+                                              schedules=[Cron("* * * * *", timezone="UTC")]) for _ in range(2))
+    aapply, in_flight, read = RunnerDeployment.aapply, threading.Event(), PrefectClient.read_deployment_by_name
+    second = signal.SIGTERM if first == "ctrl_c" else signal.SIGINT
+
+    async def slow_api(self, *args: Any, **kwargs: Any) -> Any:
+        if self.name == hung.name:  # (an API that does not answer this one)
+            in_flight.set()
+            try:
+                await asyncio.sleep(40)
+            except asyncio.CancelledError:
+                if first == "sigterm":  # (the other signal while the cut-off registration ends)
+                    os.kill(os.getpid(), second)
+                    time.sleep(0.5)  # noqa: ASYNC251 - (it holds the registration's loop, as a stuck call does)
+                raise
+        return await aapply(self, *args, **kwargs)
+
+    async def read_sigterming(self: Any, name: str) -> Any:
+        if first == "ctrl_c" and threading.current_thread() is threading.main_thread() and done.name in name:
+            os.kill(os.getpid(), second)  # (the other signal as the Ctrl-C pauses what serve registered)
+            await asyncio.sleep(0.1)
+        return await read(self, name)
+
+    monkeypatch.setattr(RunnerDeployment, "aapply", slow_api)
+    monkeypatch.setattr(PrefectClient, "read_deployment_by_name", read_sigterming)
+    threading.Thread(target=lambda: in_flight.wait(60) and os.kill(
+        os.getpid(), signal.SIGINT if first == "ctrl_c" else signal.SIGTERM), daemon=True).start()
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        with _said("prefect") as said, pytest.raises(KeyboardInterrupt) if first == "ctrl_c" else nullcontext():
+            serve([done, hung])
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert any("received as the serve stops: the stop under way ends as it was" in m for m in said), said
     with get_client(sync_client=True) as client:
         names = {d.name: d.paused for d in client.read_deployments() if d.name in (done.name, hung.name)}
     assert names == {done.name: True}, names

@@ -15,9 +15,10 @@ an aware UTC datetime down to ingestion).
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -464,6 +465,23 @@ REGISTER_CUT_WAIT_S = 5.0
 """How long a serve stopped as it registers waits for the registration under way to end once cut off (`register`)."""
 
 
+SIGNAL_POLL_S = 0.2
+"""How often the serve's main thread, waiting for a thread of its own (`wait_awake`), wakes to run its signal handlers."""
+SECOND_SIGNAL_SAID = "{signal} received as the serve stops: the stop under way ends as it was"
+
+
+def wait_awake(event: Any, timeout: float | None = None) -> bool:
+    """`event` (a threading.Event) waited for, `timeout` s at most (None: no limit), waking every SIGNAL_POLL_S; whether
+    it was set. Linux hands a process's signal to any of its threads: one handed to another thread runs its Python
+    handler only once the main thread runs Python again, and a plain `event.wait()` in the main thread slept through
+    it (a Ctrl-C or SIGTERM during a hung registration took effect only once the registration ended, 40 s on, revF47)."""
+    waits = None if timeout is None else max(1, math.ceil(timeout / SIGNAL_POLL_S))
+    while not event.wait(SIGNAL_POLL_S):
+        if waits is not None and (waits := waits - 1) <= 0:
+            return False
+    return True
+
+
 def register(runner: Any, deployments: list[Any]) -> list[tuple[Any, Any]]:
     """Each of `deployments` registered with `runner` (`StoppingRunner`), in turn: (its id, its schedules). The
     registration runs in a thread of its own while this one waits, so that a SIGTERM (`runner.handle_sigterm`, which
@@ -507,17 +525,22 @@ def register(runner: Any, deployments: list[Any]) -> list[tuple[Any, Any]]:
         cut.set()
         for loop, task in under_way:
             if task is not None:
-                loop.call_soon_threadsafe(task.cancel)
-        ended.wait(REGISTER_CUT_WAIT_S)
+                with suppress(RuntimeError):  # (its loop closed: the registration ended as the signal came)
+                    loop.call_soon_threadsafe(task.cancel)
+        wait_awake(ended, REGISTER_CUT_WAIT_S)
 
     runner.registering = True
     try:
         threading.Thread(target=run, name="flowcast-register", daemon=True).start()
-        ended.wait()
+        wait_awake(ended)
     except TerminationSignal:
-        cut_off()
+        try:
+            cut_off()
+        except KeyboardInterrupt:  # (a Ctrl-C as it ends: the SIGTERM's stop goes on, what was registered paused)
+            get_logger("flowcast.serve").info(SECOND_SIGNAL_SAID.format(signal="Ctrl-C"))
     except KeyboardInterrupt:  # Ctrl-C: those registered paused here (a SIGTERM's runner pauses them), then it ends
         get_logger("flowcast.serve").info(REGISTERING_CTRL_C_SAID)
+        runner.registering, runner.ending = False, True  # (a SIGTERM now lets this stop end: `handle_sigterm`)
         cut_off()
         asyncio.run(pause_registered([f"{d.flow_name}/{d.name}" for d in deployments[:len(ids)]],
                                      get_logger("flowcast.serve").warning))
@@ -1052,7 +1075,7 @@ def stopping_runner(base: type[Any] | None = None) -> type[Any]:
 
         def handle_sigterm(self, *args: Any, **kwargs: Any) -> None:
             if not self.started and not self.stopping and self.ending:  # a stop not a SIGTERM's (Ctrl-C) under way
-                self._logger.info("SIGTERM received as the serve stops: the stop under way ends as it was")
+                self._logger.info(SECOND_SIGNAL_SAID.format(signal="SIGTERM"))
                 return
             if not self.started and not self.stopping:  # its handler installed, the runner not yet started (soak46)
                 first, self.stop_pending = not self.stop_pending, True
