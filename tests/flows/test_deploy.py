@@ -1410,6 +1410,52 @@ def test_the_other_signal_during_a_registrations_stop_lets_that_stop_end_what_se
 
 
 @pytest.mark.usefixtures("prefect_api")
+def test_a_second_sigterm_as_a_sigterms_stop_pauses_the_deployments_lets_that_stop_end(monkeypatch):
+    """revF47: a second SIGTERM while a SIGTERM's stop paused the serve's deployments went to Prefect's handler, which
+    exits at once (sys.exit(0) in the middle of the pause): the deployments after it left unpaused, and on a server the
+    next serve ran their slots late. The stop under way ends as it was, saying so."""
+    import os
+    import signal
+    import uuid
+
+    from prefect.client.orchestration import PrefectClient, get_client
+    from prefect.deployments.runner import RunnerDeployment
+    from prefect.schedules import Cron
+
+    from flowcast.flows import forecast_flow
+    from flowcast.flows.deploy import serve
+
+    first, last = (forecast_flow.to_deployment(f"forecast-{uuid.uuid4().hex[:8]}",
+                                               schedules=[Cron("* * * * *", timezone="UTC")]) for _ in range(2))
+    aapply, pause, sent = RunnerDeployment.aapply, PrefectClient.pause_deployment, []
+
+    async def sigterm_once_registered(self: Any, *args: Any, **kwargs: Any) -> Any:
+        registered = await aapply(self, *args, **kwargs)
+        if self.name == last.name:  # (the first SIGTERM: the serve stops as soon as it has started)
+            os.kill(os.getpid(), signal.SIGTERM)
+        return registered
+
+    async def sigterm_as_it_pauses(self: Any, deployment_id: Any) -> None:
+        if not sent:  # (the second SIGTERM, as the stop pauses the first deployment)
+            sent.append(deployment_id)
+            os.kill(os.getpid(), signal.SIGTERM)
+        await pause(self, deployment_id)
+
+    monkeypatch.setattr(RunnerDeployment, "aapply", sigterm_once_registered)
+    monkeypatch.setattr(PrefectClient, "pause_deployment", sigterm_as_it_pauses)
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        with _said("prefect") as said:
+            serve([first, last])  # returns: stopped (exit 0)
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert sent and "SIGTERM received as the serve stops: the stop under way ends as it was" in said, said
+    with get_client(sync_client=True) as client:
+        paused = {d.name: d.paused for d in client.read_deployments() if d.name in (first.name, last.name)}
+    assert paused == {first.name: True, last.name: True}, paused
+
+
+@pytest.mark.usefixtures("prefect_api")
 def test_a_stop_whose_pause_hangs_pauses_the_others_and_names_the_one_left_unpaused(monkeypatch):
     """serveC47: the stop's pause of its deployments had no limit on an API that does not answer (here 60 s, the
     client's own timeout beyond), and stopped at the first that failed, naming none. Each pause is bounded

@@ -1066,6 +1066,7 @@ def stopping_runner(base: type[Any] | None = None) -> type[Any]:
         slots: tuple[list[Any], datetime] | None = None  # its scheduled deployments, the instant its slots start at
         stop_pending = False  # a SIGTERM came before the runner started (`handle_sigterm`)
         ending = False  # its stop began (`_pause_schedules`)
+        stop_done = False  # its stop's steps were done (`_pause_schedules`): a SIGTERM now is Prefect's (exits at once)
         registering = False  # the serve registers its deployments (`register`)
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -1074,6 +1075,9 @@ def stopping_runner(base: type[Any] | None = None) -> type[Any]:
                 raise runner_api_error(missing)
 
         def handle_sigterm(self, *args: Any, **kwargs: Any) -> None:
+            if (self.stopped_by_sigterm or self.ending) and not self.stop_done:  # (Prefect's exit cut its pause off)
+                self._logger.info(SECOND_SIGNAL_SAID.format(signal="SIGTERM"))
+                return
             if not self.started and not self.stopping and self.ending:  # a stop not a SIGTERM's (Ctrl-C) under way
                 self._logger.info(SECOND_SIGNAL_SAID.format(signal="SIGTERM"))
                 return
@@ -1124,6 +1128,7 @@ def stopping_runner(base: type[Any] | None = None) -> type[Any]:
                             lambda: asyncio.run(cancel_unstarted_slots(*slots))):  # it hung, then posted: cancelled
                         await cancel_unstarted_slots(*slots)  # (it ended meanwhile)
             finally:
+                self.stop_done = True
                 if self.stopped_by_sigterm:
                     self._runs_task_group.cancel_scope.cancel()  # none of the runs' tasks left waiting
 
