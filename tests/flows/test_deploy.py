@@ -1409,6 +1409,25 @@ def test_the_other_signal_during_a_registrations_stop_lets_that_stop_end_what_se
     assert names == {done.name: True}, names
 
 
+@pytest.mark.parametrize(("set_after", "timeout", "got"), [(None, 0.3, False), (0.1, 5.0, True), (0.1, None, True),
+                                                        (None, 0.0, False)])
+def test_a_wait_awake_ends_as_its_event_is_set_or_once_its_timeout_passed(set_after, timeout, got):
+    """revF47: the serve's main thread waits for its registration in short waits (`wait_awake`), so that a signal
+    Linux hands to another of its threads is handled at once; it ends as the event is set, or after `timeout`."""
+    import threading
+    import time
+
+    from flowcast.flows.deploy import SIGNAL_POLL_S, wait_awake
+
+    event = threading.Event()
+    if set_after is not None:
+        threading.Timer(set_after, event.set).start()
+    t0 = time.monotonic()
+    assert wait_awake(event, timeout) is got
+    took = time.monotonic() - t0
+    assert took < (set_after if got else max(timeout or 0.0, SIGNAL_POLL_S)) + 1.0, took
+
+
 @pytest.mark.usefixtures("prefect_api")
 def test_a_second_sigterm_as_a_sigterms_stop_pauses_the_deployments_lets_that_stop_end(monkeypatch):
     """revF47: a second SIGTERM while a SIGTERM's stop paused the serve's deployments went to Prefect's handler, which
