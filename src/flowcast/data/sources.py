@@ -776,7 +776,8 @@ def _check_text(file: str, payload: bytes | None = None) -> None:
             f"{file} is JSON, not a CSV file; flowcast reads CSV (gzipped too), Parquet and Arrow IPC/Feather: convert it, e.g. "
             f"python -c \"import polars as pl; pl.{reader}('{file}').write_parquet('data.parquet')\" "
             f"({other} for {'one array of objects' if lines else 'one object per line'})")
-    markup = re.match(rb"<(?:!doctype\s+html|html|table|\?xml)", text, re.IGNORECASE)
+    # (the tag's name whole: a CSV's first header '<table_id>' is no table)
+    markup = re.match(rb"<(?:!doctype\s+html|html|table|\?xml)(?=[\s>/])", text, re.IGNORECASE)
     if markup:
         # a web app's 'Export to Excel' (an HTML table under .xls) was told 'no rows (the file has a header but no
         # data)', and Excel's 'XML Spreadsheet 2003' asked for columns of its header '<?xml version="1.0"?>' (newuser47)
