@@ -14,7 +14,12 @@ import pytest
 from data_helpers import make_source, run_validate
 
 from flowcast.config import ValidationConfig
-from flowcast.data.validate import data_begins_after, enforce_thresholds, nothing_observed_by, write_quarantine
+from flowcast.data.validate import (
+    data_begins_after,
+    enforce_thresholds,
+    nothing_observed_by,
+    write_quarantine,
+)
 from flowcast.errors import DataValidationError
 
 HEADER = "date,id,val\n"
@@ -1286,11 +1291,11 @@ def test_an_as_of_before_planned_rows_says_when_the_data_begins(write_csv):
 
 
 @pytest.mark.parametrize(("as_of", "said"), [
-    (datetime(2020, 2, 20), "all 2 rows are after as_of=2020-02-20 (2 of them in the 1mo period not over at as_of, "
-                            "which waits until it ends; the first is 2020-02-03, its 1mo period over at 2020-03-01: "
-                            "pick an as_of from then on); nothing to validate"),
-    (datetime(2020, 1, 6), "all 2 rows are after as_of=2020-01-06 (the first is 2020-02-03, its 1mo period over at "
-                           "2020-03-01: pick an as_of from then on); nothing to validate"),
+    (datetime(2020, 2, 20), ("all 2 rows are after as_of=2020-02-20 (2 of them in the 1mo period not over at as_of, "
+                             "which waits until it ends; the first is 2020-02-03, its 1mo period over at 2020-03-01: "
+                             "pick an as_of from then on); nothing to validate")),
+    (datetime(2020, 1, 6), ("all 2 rows are after as_of=2020-01-06 (the first is 2020-02-03, its 1mo period over at "
+                            "2020-03-01: pick an as_of from then on); nothing to validate")),
 ])
 def test_an_aggregated_source_before_its_first_period_ends_names_when_it_ends(write_csv, as_of, said):
     """Regression (revG47): an as_of before the first aggregated period is over was sent to the period's first row
