@@ -955,6 +955,8 @@ _NOT_COVARIATE = {
          "column): nothing to declare"),
         ("{} have no value in any row (a separator at the end of every line, a trailing tab or comma, makes such "
          "columns): nothing to declare")),
+    # ... a column with a header and no value (a 'promo' left blank) is no separator's: said so without that cause
+    "blank": ("{} has no value in any row: nothing to declare", "{} have no value in any row: nothing to declare"),
     "row_id": ("{} looks like an id of rows (a different value on nearly every row)",
                "{} look like ids of rows (a different value on nearly every row)"),
     "text": (
@@ -974,7 +976,8 @@ def _not_covariates(ingested: Ingested, skip: Sequence[str] = (), *, keyless: bo
     every row (an order number); 'text', other text that changes within a series (a covariate that changes is a
     number; yes/no words are read as 1/0); with `keyless` (no id column declared: every row is one series),
     'series_key', text whose values split the rows of one time (the file's times repeat); 'empty', no value in any
-    row, all of them looked at (a trailing separator's column). A column of numbers, or text of one value per series shared by several
+    row, all of them looked at, of a column without a header (polars' column_4: a trailing separator's); 'blank', of
+    one with a header. A column of numbers, or text of one value per series shared by several
     (a region: a text static), is a covariate it could be. The note offered every such column as a covariate."""
     from flowcast.data.sources import _BOOLEAN_TEXT, _NUMBER_TEXT_RE, _YES_NO_TEXT, MISSING_MARKERS
 
@@ -1006,7 +1009,7 @@ def _not_covariates(ingested: Ingested, skip: Sequence[str] = (), *, keyless: bo
     for i, c in enumerate(cols):
         n = row[f"n{i}"]
         if not n and 0 < row["rows"] < NOT_COVARIATE_SAMPLE:  # every row looked at, none with a value
-            out[c] = "empty"
+            out[c] = "empty" if re.fullmatch(r"column_\d+", c) else "blank"  # (polars' name of a headerless column)
         if not n or row[f"num{i}"] >= 0.9 * n or row[f"flag{i}"] == n:  # numbers (a typo aside), or yes/no flags
             continue
         if row.get(f"splits{i}"):
