@@ -1508,7 +1508,9 @@ def test_a_parquet_files_one_date_column_is_its_time_whatever_its_name(tmp_path,
     (lambda d: f"2024-01-{d:02d}", ("ds <- 'column_1' (--time-col column_1 as its first column, without a header, of "
                                     "times (the date index pandas' to_csv writes); pass the options")),
     (lambda d: str(d - 1), None),  # a row index of numbers is no time column: asked for as before
-], ids=["dates", "row_numbers"])
+    # (revG47) the row numbers of a slice (df.iloc[1000:1028].to_csv()) read as years 1001..1028: not taken either
+    (lambda d: str(1000 + d), None),
+], ids=["dates", "row_numbers", "row_numbers_of_a_slice"])
 def test_a_wide_files_date_index_without_a_header_is_its_time(tmp_path, monkeypatch, first, said):
     """newuser47: pandas' to_csv of a wide table indexed by its dates writes them first under an empty header
     (`,north,south`): the command asked for --time-col and --target-col, though given --time-col column_1 alone it

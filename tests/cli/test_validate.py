@@ -681,6 +681,18 @@ def test_a_trailing_separators_empty_column_is_not_offered_as_a_covariate(tmp_pa
     assert "as a covariate" not in said, said
 
 
+def test_a_named_column_with_no_value_is_not_said_to_be_a_trailing_separators(tmp_path):
+    """revG47: a column with a header and no value in any row (a 'promo' left blank) was said to be what 'a separator
+    at the end of every line, a trailing tab or comma, makes': only a column without a header is that."""
+    csv = tmp_path / "obs.csv"
+    csv.write_text("date,id,val,promo\n" + "".join(f"2020-01-{d:02d},a,{d},\n" for d in range(1, 29)))
+    res = runner.invoke(app, ["validate", str(csv), *FILE_OPTS, "--json"])
+    assert res.exit_code == 0, res.output
+    said = " ".join(res.stderr.split())
+    assert "undeclared columns (ignored): promo; promo has no value in any row: nothing to declare" in said, said
+    assert last_json(res.stdout)["not_covariates"] == {"promo": "blank"}
+
+
 def test_a_row_longer_than_the_header_is_named_before_the_columns_are_guessed(tmp_path):
     """newuser47: a TSV whose rows end with a tab, its header not, given without column options, failed with
     polars' own words, `ComputeError: found more fields than defined in 'Schema' Consider setting

@@ -462,6 +462,14 @@ def test_an_html_or_xml_export_is_named_as_such(write_csv, name, text, what):
         ingest(make_source(write_csv(text, name=name)), None)
 
 
+def test_a_csv_whose_first_header_starts_like_a_tag_is_read(write_csv):
+    """revG47: the HTML/XML check took any file starting '<table' or '<html' for markup: a CSV whose first header is
+    '<table_id>' (a template's placeholder name) was refused as an HTML page."""
+    got = ingest(make_source(write_csv("<table_id>,date,val\nt1,2020-01-01,1\n"), id_cols=["<table_id>"]),
+                 None).frame.collect()
+    assert got.height == 1
+
+
 def test_json_lines_are_told_the_reader_of_json_lines(write_csv):
     """Regression (new-user trial): a JSON Lines file (one object per line) was told to convert itself with
     pl.read_json, which fails on it; pl.read_ndjson comes first for it."""

@@ -14,7 +14,12 @@ import pytest
 from data_helpers import make_source, run_validate
 
 from flowcast.config import ValidationConfig
-from flowcast.data.validate import enforce_thresholds, nothing_observed_by, write_quarantine
+from flowcast.data.validate import (
+    data_begins_after,
+    enforce_thresholds,
+    nothing_observed_by,
+    write_quarantine,
+)
 from flowcast.errors import DataValidationError
 
 HEADER = "date,id,val\n"
@@ -1283,6 +1288,24 @@ def test_an_as_of_before_planned_rows_says_when_the_data_begins(write_csv):
                                                   r"2020-01-01: pick an as_of from then on\); nothing observed"):
         run_validate(write_csv("date,id,val,promo\n2020-01-01,a,1,0\n2020-01-02,a,2,1\n2020-01-03,a,3,0\n"),
                      as_of=datetime(2019, 6, 1), future_cols=["promo"])
+
+
+@pytest.mark.parametrize(("as_of", "said"), [
+    (datetime(2020, 2, 20), ("all 2 rows are after as_of=2020-02-20 (2 of them in the 1mo period not over at as_of, "
+                             "which waits until it ends; the first is 2020-02-03, its 1mo period over at 2020-03-01: "
+                             "pick an as_of from then on); nothing to validate")),
+    (datetime(2020, 1, 6), ("all 2 rows are after as_of=2020-01-06 (the first is 2020-02-03, its 1mo period over at "
+                            "2020-03-01: pick an as_of from then on); nothing to validate")),
+])
+def test_an_aggregated_source_before_its_first_period_ends_names_when_it_ends(write_csv, as_of, said):
+    """Regression (revG47): an as_of before the first aggregated period is over was sent to the period's first row
+    ('the first is 2020-02-03: pick an as_of from then on'), where the period still waits, so a run at that as_of
+    failed alike, and a backfill said its 2020-02-20 'precedes the data's first time 2020-02-03'."""
+    with pytest.raises(DataValidationError) as info:
+        run_validate(write_csv("date,id,val\n2020-02-03,a,1\n2020-02-19,a,2\n"), as_of=as_of, freq="1mo",
+                     aggregate="sum")
+    assert str(info.value).endswith(said)
+    assert data_begins_after(str(info.value)) == "2020-03-01"
 
 
 def test_an_as_of_inside_the_only_period_of_an_aggregated_source_says_it_is_not_over(write_csv):

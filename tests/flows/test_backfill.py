@@ -58,14 +58,14 @@ def _early(as_of: str) -> dict[str, object]:
 @pytest.mark.parametrize(("others", "said"), [
     # every failure precedes the data: said once, and no re-run promised to help
     ([{"as_of": "2013-06-01", "status": "published"}],
-     ("3 of 4 backfill dates failed: 2009-06-01, 2009-07-01, 2009-08-01 precede the data's first time 2010-01-01: they "
+     ("3 of 4 backfill dates failed: 2009-06-01, 2009-07-01, 2009-08-01 precede the data's first as_of 2010-01-01: they "
      "cannot be forecast, nor on a re-run (start the backfill at 2010-01-01 or later); e.g. 2009-06-01: tiny: all 3 "
      "rows are after as_of=2009-06-01 (the first is 2010-01-01: pick an as_of from then on); nothing to validate; "
      "done, whole: 2013-06-01 (published); a re-run of the backfill skips those")),
     # another failure: said first; a re-run runs it, not the early dates
     ([{"as_of": "2013-06-01", "status": "failed", "error": "disk full"}],
      ("4 of 4 backfill dates failed: 2013-06-01: disk full; 2009-06-01, 2009-07-01, 2009-08-01 precede the data's "
-     "first time 2010-01-01: they cannot be forecast, nor on a re-run (start the backfill at 2010-01-01 or later); "
+     "first as_of 2010-01-01: they cannot be forecast, nor on a re-run (start the backfill at 2010-01-01 or later); "
      "e.g. 2009-06-01: tiny: all 3 rows are after as_of=2009-06-01 (the first is 2010-01-01: pick an as_of from then "
      "on); nothing to validate; no date was published: a re-run of the backfill runs the other dates that failed")),
 ])
@@ -74,6 +74,18 @@ def test_a_backfills_dates_before_the_data_are_said_once_and_not_to_be_run_again
     backfill skips those and runs the dates that failed', where those dates fail again."""
     outcomes = [_early(d) for d in ("2009-06-01", "2009-07-01", "2009-08-01")] + others
     assert failed_message(outcomes, 4) == said
+
+
+def test_a_backfill_date_inside_an_aggregated_sources_first_period_precedes_its_end():
+    """Regression (revG47): a date after the first row of an aggregated source whose first period is not over was
+    said to precede the data's first time, that row's ('2020-02-20 precedes the data's first time 2020-02-03'), and
+    the backfill sent to start at it, where each date fails alike until the period ends."""
+    error = ("m: all 2 rows are after as_of=2020-02-20 (2 of them in the 1mo period not over at as_of, which waits "
+             "until it ends; the first is 2020-02-03, its 1mo period over at 2020-03-01: pick an as_of from then on); "
+             "nothing to validate")
+    said = failed_message([{"as_of": "2020-02-20", "status": "failed", "error": error}], 1)
+    assert said.startswith("1 of 1 backfill date failed: 2020-02-20 precedes the data's first as_of 2020-03-01: it "
+                           "cannot be forecast, nor on a re-run (start the backfill at 2020-03-01 or later); e.g. "), said
 
 
 def test_backfill_dates_step_by_business_days():

@@ -276,7 +276,7 @@ def test_backfill_failing_date_is_reported_and_others_complete(production_home):
     assert not store.has("tiny", datetime(2009, 6, 1))
     # the error names what was done (a full disk's listed only the failures; the dates done were in the table)
     # and that the date before the data cannot be run, not that a re-run runs it
-    assert "2009-06-01 precedes the data's first time " in str(info.value)
+    assert "2009-06-01 precedes the data's first as_of " in str(info.value)
     assert str(info.value).endswith("; done, whole: 2013-06-01 (published), 2017-06-01 "
                                     "(published); a re-run of the backfill skips those")
 

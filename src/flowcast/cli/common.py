@@ -282,6 +282,15 @@ def _integer_time_hint(data: str) -> str:
             f"as the time, --time-col {shlex.quote(col)} --time-format {fmt}")
 
 
+def _bare_integers(data: str, col: str) -> bool:
+    """Whether the first values of column `col` of file `data` are all bare integers ('1001', not '2024-01-01'):
+    the row numbers pandas' to_csv writes under an empty header, which read as years where they have 4 digits."""
+    from flowcast.data.sources import head_text_of
+
+    values = (head_text_of(data, [col]) or {}).get(col) or []
+    return bool(values) and all(v.isdigit() for v in values)
+
+
 def _not_wide_hint(data: str, id_col: list[str] | None, time_col: str | None, target_col: str | None, *,
                    as_of: datetime | None = None, tz: str | None = None, time_format: str | None = None) -> str:
     """Why a file given --time-col alone, whose dates are each written once beside number columns (a wide file), was
@@ -608,9 +617,11 @@ def _own_vocabulary(data: str, id_col: list[str] | None, time_col: str | None, t
         elif len(dated := [c for c in typed_time_columns(data) if c not in taken]) == 1:
             time_col = dated[0]  # (newuser44: a Parquet file's Date column `day` was asked for with --time-col)
             typed = f"--time-col {shlex.quote(time_col)} as its one date column"
-        elif columns[0] == UNNAMED_FIRST and UNNAMED_FIRST not in taken and parses_as_times(data, UNNAMED_FIRST):
+        elif (columns[0] == UNNAMED_FIRST and UNNAMED_FIRST not in taken and not _bare_integers(data, UNNAMED_FIRST)
+              and parses_as_times(data, UNNAMED_FIRST)):
             # (newuser47: pandas' to_csv of a frame indexed by its dates, a wide table's, writes them first under an
             # empty header, polars' column_1: it was asked for --time-col and --target-col, a wide file needing neither)
+            # (not an index of bare integers, which to_csv writes of row numbers: a slice's 1001..1028 read as years)
             time_col = UNNAMED_FIRST
             typed = (f"--time-col {UNNAMED_FIRST} as its first column, without a header, of times (the date index "
                      "pandas' to_csv writes)")

@@ -776,7 +776,8 @@ def _check_text(file: str, payload: bytes | None = None) -> None:
             f"{file} is JSON, not a CSV file; flowcast reads CSV (gzipped too), Parquet and Arrow IPC/Feather: convert it, e.g. "
             f"python -c \"import polars as pl; pl.{reader}('{file}').write_parquet('data.parquet')\" "
             f"({other} for {'one array of objects' if lines else 'one object per line'})")
-    markup = re.match(rb"<(?:!doctype\s+html|html|table|\?xml)", text, re.IGNORECASE)
+    # (the tag's name whole: a CSV's first header '<table_id>' is no table)
+    markup = re.match(rb"<(?:!doctype\s+html|html|table|\?xml)(?=[\s>/])", text, re.IGNORECASE)
     if markup:
         # a web app's 'Export to Excel' (an HTML table under .xls) was told 'no rows (the file has a header but no
         # data)', and Excel's 'XML Spreadsheet 2003' asked for columns of its header '<?xml version="1.0"?>' (newuser47)
@@ -3335,14 +3336,23 @@ def period_not_over(source: SourceConfig, bound: datetime, apart: bool = True) -
     `apart` False (`Ingested.seen_apart`: no row's DS_SEEN differs from its DS_RAW) leaves that window over (series,
     period) out: every shift is 0, the same rows, without a pass that groups every row of the source (a third
     of validating 4.3M hourly rows summed to days, `bench/aggregate_pit.py`)."""
-    if source.aggregate == "none":
+    over = period_over_at(source, apart)
+    if over is None:
         return pl.lit(False)
+    return (pl.col(DS_SEEN) <= bound) & (over > bound).fill_null(False)
+
+
+def period_over_at(source: SourceConfig, apart: bool = True) -> pl.Expr | None:
+    """The instant (on the ds axis) from which a row's period of an aggregated source is over (`period_not_over`'s
+    end: the instant its end names in its rows' offset, `apart`); None without `aggregate`."""
+    if source.aggregate == "none":
+        return None
     end = period_end(pl.col("ds"), source.freq)
     if not apart:
-        return (pl.col(DS_SEEN) <= bound) & (end > bound).fill_null(False)
+        return end
     # the instant the end names (naive UTC), on the ds axis: its wall time in the source's zone
     seen_end = _to_wall(end - period_offset(), source.tz) if source.tz not in (None, "UTC") else end - period_offset()
-    return (pl.col(DS_SEEN) <= bound) & (pl.coalesce(seen_end, end) > bound).fill_null(False)
+    return pl.coalesce(seen_end, end)
 
 
 def period_offset() -> pl.Expr:

@@ -71,6 +71,7 @@ from flowcast.data.sources import (
     local_times,
     not_utf8_error,
     observed_at,
+    period_over_at,
     planned_row,
     read_steadily,
     record_lines,
@@ -954,6 +955,8 @@ _NOT_COVARIATE = {
          "column): nothing to declare"),
         ("{} have no value in any row (a separator at the end of every line, a trailing tab or comma, makes such "
          "columns): nothing to declare")),
+    # ... a column with a header and no value (a 'promo' left blank) is no separator's: said so without that cause
+    "blank": ("{} has no value in any row: nothing to declare", "{} have no value in any row: nothing to declare"),
     "row_id": ("{} looks like an id of rows (a different value on nearly every row)",
                "{} look like ids of rows (a different value on nearly every row)"),
     "text": (
@@ -973,7 +976,8 @@ def _not_covariates(ingested: Ingested, skip: Sequence[str] = (), *, keyless: bo
     every row (an order number); 'text', other text that changes within a series (a covariate that changes is a
     number; yes/no words are read as 1/0); with `keyless` (no id column declared: every row is one series),
     'series_key', text whose values split the rows of one time (the file's times repeat); 'empty', no value in any
-    row, all of them looked at (a trailing separator's column). A column of numbers, or text of one value per series shared by several
+    row, all of them looked at, of a column without a header (polars' column_4: a trailing separator's); 'blank', of
+    one with a header. A column of numbers, or text of one value per series shared by several
     (a region: a text static), is a covariate it could be. The note offered every such column as a covariate."""
     from flowcast.data.sources import _BOOLEAN_TEXT, _NUMBER_TEXT_RE, _YES_NO_TEXT, MISSING_MARKERS
 
@@ -1005,7 +1009,7 @@ def _not_covariates(ingested: Ingested, skip: Sequence[str] = (), *, keyless: bo
     for i, c in enumerate(cols):
         n = row[f"n{i}"]
         if not n and 0 < row["rows"] < NOT_COVARIATE_SAMPLE:  # every row looked at, none with a value
-            out[c] = "empty"
+            out[c] = "empty" if re.fullmatch(r"column_\d+", c) else "blank"  # (polars' name of a headerless column)
         if not n or row[f"num{i}"] >= 0.9 * n or row[f"flag{i}"] == n:  # numbers (a typo aside), or yes/no flags
             continue
         if row.get(f"splits{i}"):
@@ -1223,15 +1227,28 @@ FIRST_SAID_END = ": pick an as_of from then on"  # how `_all_after_as_of` ends i
 
 
 def data_begins_after(error: str | None) -> str | None:
-    """The data's first time an as_of-before-the-data error names (`_all_after_as_of`: 'the first is
-    2020-01-01: pick an as_of from then on'), else None: for a backfill to say which of its dates precede the
-    data (they fail again on every re-run), from the error text alone, as a worker's failed run reports it."""
-    found = re.search(rf"the first is ([^()]+?){re.escape(FIRST_SAID_END)}", error or "")
-    return found.group(1) if found else None
+    """The first as_of that observes the data, which an as_of-before-the-data error names (`_all_after_as_of`:
+    'the first is 2020-01-01: pick an as_of from then on', or of an aggregated source 'the first is 2020-02-03, its
+    1mo period over at 2020-03-01: ...'), else None: for a backfill to say which of its dates precede the data (they
+    fail again on every re-run), from the error text alone, as a worker's failed run reports it."""
+    found = re.search(rf"the first is ([^(),]+?)(?:, its \S+ period over at ([^(),]+?))?{re.escape(FIRST_SAID_END)}",
+                      error or "")
+    return (found.group(2) or found.group(1)) if found else None
 
 
-def _all_after_as_of(ingested: Ingested, rows_read: int, rows_partial: int, rows_planned: int, first: Any) -> str:
-    """The error of a run whose as_of is before the source's data: no row observed by then, and when the first is."""
+def _first_observable(ingested: Ingested) -> pl.Expr:
+    """The first instant (on the ds axis) at which a row of `ingested` is observed, as 'ready': its time, or of an
+    aggregated source the end of its period (`sources.period_over_at`), whichever is later."""
+    over = period_over_at(ingested.source, ingested.seen_apart)
+    seen = pl.col(DS_SEEN) if over is None else pl.max_horizontal(pl.col(DS_SEEN), over)
+    return seen.min().alias("ready")
+
+
+def _all_after_as_of(ingested: Ingested, rows_read: int, rows_partial: int, rows_planned: int, first: Any,
+                     ready: Any = None) -> str:
+    """The error of a run whose as_of is before the source's data: no row observed by then, and when the first is
+    (`first`; `ready`: the first instant a row is observed, `_first_observable`, said where later: an aggregated
+    source's first period is over at its end, and an as_of at its first row still waits for it)."""
     # (aggregate) the period of as_of is not over: its rows are not after as_of, they wait until it ends
     waiting = (f"{rows_partial} of them in the {ingested.source.freq} period not over at as_of, which waits until it "
                "ends; " if rows_partial else "")
@@ -1240,7 +1257,9 @@ def _all_after_as_of(ingested: Ingested, rows_read: int, rows_partial: int, rows
                if rows_planned else "")
     # both instants as every message writes one (as_of read '2020-01-01 00:00:00+00:00', a sub-daily first one
     # '2024-01-01 06:00:00' without its zone)
-    since = f"the first is {utc_text(first)}{FIRST_SAID_END}" if first else ""
+    over = (f", its {ingested.source.freq} period over at {utc_text(ready)}"
+            if first is not None and ready is not None and ready > first else "")
+    since = f"the first is {utc_text(first)}{over}{FIRST_SAID_END}" if first else ""
     said = f" ({waiting}{planned}{since})".replace("; )", ")") if waiting or planned or since else ""
     return (f"{ingested.label}: all {rows_read} rows are after as_of={utc_text(ingested.as_of)}{said}; "
             f"nothing {'observed ' if rows_planned else ''}to validate")
@@ -1273,12 +1292,12 @@ def _all_after_as_of_said(ingested: Ingested, source: SourceConfig) -> str | Non
         pl.len().alias("rows_read"),
         observed_at(source, bound, ingested.later, ingested.seen_apart, partial).sum().alias("observed"),
         partial.sum().alias("partial"), (after & planned_row(source)).sum().alias("planned"),
-        pl.col(DS_SEEN).min().alias("first"),
+        pl.col(DS_SEEN).min().alias("first"), _first_observable(ingested),
     ).collect(engine="streaming").row(0, named=True)
     if not counts["rows_read"] or counts["observed"]:
         return None
     return _all_after_as_of(ingested, int(counts["rows_read"]), int(counts["partial"]), int(counts["planned"]),
-                            counts["first"])
+                            counts["first"], counts["ready"])
 
 
 def nothing_to_run(source: SourceConfig, as_of: datetime | str | None, cfg: ValidationConfig,
@@ -1387,7 +1406,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
             ingested.unfiltered.select(
                 pl.len().alias("rows_read"), after.sum().alias("after"), partial.sum().alias("partial"),
                 (after & planned_row(source)).sum().alias("planned"), pl.col(DS_SEEN).min().alias("first"),
-                *shifted,
+                _first_observable(ingested), *shifted,
             )
         )
     else:
@@ -1410,7 +1429,8 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
         raise no_rows_error(ingested, blank_lines)
     if rows_in == rows_planned:  # a backfill date before the data began: say when it begins
         first = counts["first"][0] if "first" in counts.columns else None
-        raise DataValidationError(_all_after_as_of(ingested, rows_read, rows_partial, rows_planned, first))
+        ready = counts["ready"][0] if "ready" in counts.columns else None
+        raise DataValidationError(_all_after_as_of(ingested, rows_read, rows_partial, rows_planned, first, ready))
 
     n_failed = flagged.height - flagged["__code"].null_count()
     failed = flagged.select(ROW, "__code").filter(pl.col("__code").is_not_null()) if n_failed else None

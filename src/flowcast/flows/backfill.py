@@ -93,7 +93,7 @@ def _done_clause(outcomes: list[Outcome], rerun: str | None = None) -> str:
 
 def failed_message(outcomes: list[Outcome], n_dates: int) -> str:
     """A failed backfill's error: the failed dates' errors (the first `ERRORS_SAID` whole), what was done
-    (`_done_clause`). The dates before the data's first time are said apart, once: one long error each said
+    (`_done_clause`). The dates before the data's first as_of are said apart, once: one long error each said
     nothing the first did not, and 'a re-run runs the dates that failed' promised what it cannot do there."""
     from flowcast.data.validate import data_begins_after
 
@@ -105,7 +105,7 @@ def failed_message(outcomes: list[Outcome], n_dates: int) -> str:
         names = ", ".join(utc_text(o["as_of"]) for o in early[:10])
         more = f" and {len(early) - 10} more" if len(early) > 10 else ""
         first = data_begins_after(early[0]["error"])
-        said.append(f"{names}{more} {'precedes' if len(early) == 1 else 'precede'} the data's first time {first}: "
+        said.append(f"{names}{more} {'precedes' if len(early) == 1 else 'precede'} the data's first as_of {first}: "
                     f"{'it' if len(early) == 1 else 'they'} cannot be forecast, nor on a re-run (start the backfill "
                     f"at {first} or later); e.g. {utc_text(early[0]['as_of'])}: {early[0]['error']}")
     rerun = None if not early else "the other dates that failed" if others else ""
