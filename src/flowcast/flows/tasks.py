@@ -291,7 +291,11 @@ def validate_task(ingested: Any, source: SourceConfig, settings: Settings) -> Va
 # summary's 'fewer than 25 periods' line names the series (a cached report counted them as quarantined)
 # 36 = revC43: rows of one key that differ in their time as written or an undeclared column are conflicts, not exact
 # duplicates (a cached entry dropped one of them as a repeat)
-PREPROCESS_VERSION = 36
+# 37 = session 47: the repeated autumn hour's two readings of a tz source are two instants (aggregate none: two
+# readings of the day; last: the later instant; overlapping files: one row per instant), sub-daily times seconds off
+# the grid are quarantined saying so, a glob file of no settled order is not read day first, and a named blank
+# column's note (kind 'blank') (a cached entry kept the old rows and notes)
+PREPROCESS_VERSION = 37
 
 
 def preprocessing_identity(settings: Settings) -> dict[str, Any]:
