@@ -703,6 +703,7 @@ def test_a_row_longer_than_the_header_is_named_before_the_columns_are_guessed(tm
     res = runner.invoke(app, ["validate", str(tsv)], terminal_width=400)
     said = " ".join(res.output.split())
     assert res.exit_code == 2, said
-    assert (f"error: {tsv}: line 2 has 4 fields where the header has 3 ('2020-01-01\\ta\\t1\\t'): each line ending "
-            "with a tab, a separator its header does not end with?") in said, said
+    expected = (f"error: {tsv}: line 2 has 4 fields where the header has 3 ('2020-01-01\\ta\\t1\\t'): each line "
+                "ending with a tab, a separator its header does not end with?")
+    assert expected.replace(" ", "") in said.replace(" ", ""), said  # (a long path wraps at the terminal's width)
     assert "ComputeError" not in said

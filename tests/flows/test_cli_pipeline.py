@@ -253,7 +253,7 @@ def test_backfill_with_a_failing_date_exits_nonzero(production_home, tmp_path):
     # its error and progress write the dates as the table and every other line do (`timekeys.utc_text`), where
     # they said '2009-06-01T00:00:00: ...' and 'backfill 2013-06-01T00:00 published'
     said = " ".join(result.stderr.split())
-    assert "failed: 2009-06-01: " in said and "done, whole: 2013-06-01 (published)" in said, said
+    assert "2009-06-01 precedes the data's first as_of 2010-01-01" in said and "done, whole: 2013-06-01 (published)" in said, said
     assert "backfill 2013-06-01 published" in said, said
     error = said[said.index("error: "):]  # (Prefect's log lines above name the Parquet partition as_of=...T00:00:00)
     assert "T00:00" not in error and "2013-06-01T00:00 published" not in said, said

