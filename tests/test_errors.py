@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from flowcast.config import load_settings
-from flowcast.errors import lock_lost_outcome, one_line, removal
+from flowcast.errors import (
+    AlreadyPublished,
+    DataValidationError,
+    FlowcastError,
+    StoreUnreachableError,
+    lock_lost_outcome,
+    one_line,
+    removal,
+)
 
 
 def test_a_misspelled_setting_is_unknown_and_names_the_one_it_may_be(tmp_path):
@@ -87,3 +95,23 @@ def test_a_lost_lock_says_what_was_not_written_or_not_removed(what, outcome):
     """words44: a lost lock that guarded a deletion said `the removal of X was not written`; it says `X was not
     removed` now, a write still `X was not written`."""
     assert lock_lost_outcome(what) == outcome
+
+
+@pytest.mark.parametrize("error", [
+    lambda m: FlowcastError(m), lambda m: DataValidationError(m), lambda m: AlreadyPublished(m, {"run_id": "r1"}),
+    lambda m: StoreUnreachableError(m, server="host h", advice="check it"),
+])
+def test_an_error_s_message_names_a_url_without_its_secrets_pickled_too(error):
+    """redact48: an error naming the URL it could not read (a source's, a store's) showed its password and token
+    wherever it was printed or kept (the CLI, the run's state in Prefect's database, an artifact)."""
+    import pickle
+
+    exc = error("cannot read https://u:pw1@h/x.csv?token=tok2 nor postgresql://v:pw3@k/db?application_name=a@b")
+    said = "cannot read https://u:***@h/x.csv?token=*** nor postgresql://v:***@k/db?application_name=a@b"
+    assert str(exc) == said
+    assert str(pickle.loads(pickle.dumps(exc))) == said  # a Prefect state, a worker's error
+
+
+def test_an_error_without_a_url_keeps_its_message_and_arguments():
+    exc = FlowcastError("password authentication failed for user 'u'", 3)
+    assert exc.args == ("password authentication failed for user 'u'", 3)

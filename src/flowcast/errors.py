@@ -7,9 +7,16 @@ from typing import Any
 
 
 class FlowcastError(Exception):
-    """Base class: `exit_code` is what the CLI exits with."""
+    """Base class: `exit_code` is what the CLI exits with. Its message is shown without the secrets of a URL in it
+    (`redaction.redact_text`: a password after the user, a `token=` or `password=` query value): it names the source or
+    store it could not read, and is printed, kept in Prefect's database (the run's state) and shown in its UI."""
 
     exit_code = 1
+
+    def __init__(self, *args: Any) -> None:
+        from flowcast.redaction import redact_text
+
+        super().__init__(*(redact_text(a) if isinstance(a, str) else a for a in args))
 
 
 class ConfigError(FlowcastError):
