@@ -1563,3 +1563,35 @@ def test_an_unexpected_error_naming_a_url_says_it_without_its_secrets(capsys):
     assert "the Prefect API at http://v:***@127.0.0.1:4311/api did not answer" in err
     assert "ConnectError: cannot reach https://u:***@h/x.csv?token=***" in err
     assert json.loads(out.strip().splitlines()[-1])["error"] == "ConnectError: cannot reach https://u:***@h/x.csv?token=***"
+
+
+@pytest.mark.parametrize("explained", [True, False])
+def test_an_error_raised_while_handling_another_is_said_with_it(capsys, explained):
+    """redact48: a command whose error was raised while it handled another (no `from`) said the last one alone, on
+    stderr and in --json: the first, often the one to mend, was lost. The exit code is the last error's."""
+    import json
+
+    import typer
+
+    from flowcast.cli.common import cli_errors
+    from flowcast.errors import DataValidationError, StorageError
+
+    @cli_errors
+    def command(json_out: bool = True) -> None:
+        try:
+            raise DataValidationError("source 'tiny': no rows (the file has a header but no data)")
+        except DataValidationError:
+            if explained:
+                raise StorageError("could not write /h/quarantine/q.parquet: [Errno 28] No space left on device")
+            raise RuntimeError("the quarantine writer stopped")
+
+    with pytest.raises(typer.Exit) as exit_:
+        command(json_out=True)
+    out, err = capsys.readouterr()
+    err = " ".join(err.split())
+    last = (StorageError("could not write /h/quarantine/q.parquet: [Errno 28] No space left on device") if explained
+            else "RuntimeError: the quarantine writer stopped")
+    both = (f"{last}; raised while handling an earlier error: DataValidationError: source 'tiny': no rows (the file has "
+            "a header but no data)")
+    assert exit_.value.exit_code == 1 and f"error: {both}" in err, err
+    assert json.loads(out.strip().splitlines()[-1])["error"] == both

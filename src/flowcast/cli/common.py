@@ -23,7 +23,7 @@ from rich.markup import escape
 
 from flowcast.columns import DATASET_NAME_PATTERN
 from flowcast.config import IMPLICIT_CONFIG_NAME, Settings, SourceConfig, load_settings
-from flowcast.errors import ConfigError, FlowcastError, by_interrupt, one_line
+from flowcast.errors import ConfigError, FlowcastError, by_interrupt, earlier_said, one_line
 from flowcast.redaction import redact, redact_text
 from flowcast.timekeys import as_instant, is_date_only, utc_text
 from flowcast.wording import listed, noun, plural
@@ -1020,12 +1020,14 @@ def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             if isinstance(exc, FlowcastError):  # a write a read-only home refused (the command's claim in .flow-runs,
                 # faults31: `could not write ...: [Errno 30] Read-only file system` said nothing of what to do)
                 advice = "" if "under its home" in str(exc) else _unwritable_advice(exc)
-                console.print(f"[bold red]error:[/] {said(exc)}{said(advice)}", highlight=False, markup=True)
-                failed(str(exc) + advice, exc.exit_code)
+                earlier = earlier_said(exc)  # an error it was raised while handling (a refusal, then a failed write)
+                console.print(f"[bold red]error:[/] {said(exc)}{said(earlier)}{said(advice)}", highlight=False,
+                              markup=True)
+                failed(str(exc) + earlier + advice, exc.exit_code)
                 raise typer.Exit(exc.exit_code) from None
             # anything unexpected: still one sentence, exit 1; a URL in it without its secrets (a library's error
             # naming the URL it could not read, a token in its query), as a FlowcastError's message is
-            text = redact_text(str(exc))
+            text = redact_text(str(exc)) + earlier_said(exc)
             console.print(f"[bold red]error:[/] {_unreachable_api(exc)}{type(exc).__name__}: {said(text)} "
                           f"(FLOWCAST_DEBUG=1 shows the traceback){said(getattr(exc, 'flowcast_published', ''))}"
                           f"{_unwritable_advice(exc)}", markup=True)
