@@ -18,6 +18,7 @@ from flowcast.redaction import passwords, redact, redact_text
     ("postgresql://u:p@ss/x?y=1@h/db?sslmode=require", "postgresql://u:***@h/db?sslmode=require"),
     ("postgresql://u:p@ss@h/db", "postgresql://u:***@h/db"),  # to the last '@' before the host
     ("postgresql://:pw@h/db", "postgresql://:***@h/db"),  # no user
+    ("postgresql://u:1234@h:5432/db", "postgresql://u:***@h:5432/db"),  # digits alone: no port without a path
     ("postgresql://u:pw@[::1]:5432/db", "postgresql://u:***@[::1]:5432/db"),  # IPv6 host
     ("postgresql://u:p@w@[2001:db8::1]/db?application_name=a@b",
      "postgresql://u:***@[2001:db8::1]/db?application_name=a@b"),
@@ -39,6 +40,7 @@ def test_redact_hides_the_password_to_the_last_at_before_the_host(url, shown):
     "postgresql://h:5432/db?application_name=a@b",  # no userinfo, a '@' in the query
     "postgresql://h:5432?application_name=a@b",
     "postgresql://[::1]:5432/db?application_name=a@b",
+    "https://registry.example.org:443/@scope/pkg", "https://h:8080/users/@me?tab=a@b",  # a '@' in a path after a port
     "postgresql:///db?host=/var/run/postgresql",
     "https://example.com/data.csv?since=2024-01-01&tokens_per_page=5",  # a name that only begins like a secret
 ])

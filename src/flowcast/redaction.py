@@ -7,8 +7,9 @@ it says where the store or the data is.
 - The password after the user (`scheme://user:PASSWORD@host`, or `://:PASSWORD@host` with no user) runs to the last
   '@' before the host: the first '@' after which the rest reads as a URL's hosts, path and query (a host holds no '@').
   A '@', '?' or '/' within it that libpq wants percent-encoded is hidden with it ('p@ss', 'p?ss/x'); a '@' in the
-  query (`?application_name=a@b`) is not a password's end. A URL with no userinfo, whose '@' is in its query
-  (`postgresql://h:5432/db?application_name=a@b`), is shown whole, as is an empty password (`u:@h`: nothing to hide).
+  query (`?application_name=a@b`) is not a password's end. A URL with no userinfo whose '@' is in its query or path
+  after a port (`postgresql://h:5432/db?application_name=a@b`, `https://h:443/@scope/x`) is shown whole, as is an
+  empty password (`u:@h`: nothing to hide).
 - A query value whose name says it is a secret (`password`, `passwd`, `pwd`, `secret`, `token`, `signature`, an API key
   and names ending in them: `sslpassword`, `access_token`, `X-Amz-Security-Token`, `client_secret`) is shown `***`.
 - In a keyword DSN, `password` and `sslpassword`, quoted ('s3 cret', a \\' within) or to the next space.
@@ -26,9 +27,10 @@ _USER = re.compile(r"://[^:/?#@\s\[\]]*:")
 # what follows the '@' that ends a password: hosts (a list, an IPv6 '[...]', none for a unix socket; no '@' in any),
 # then a path, a query (no '?' within) and a fragment, each optional
 _AFTER_USERINFO = re.compile(r"[^/?#@]*(?:/[^?#]*)?(?:\?[^?#]*)?(?:#.*)?", re.DOTALL)
-# a host, a port (digits) and a path or query with a parameter: `h:5432/db?application_name=a` before the '@' of
-# `postgresql://h:5432/db?application_name=a@b` is no user and password
-_HOST_PORT_QUERY = re.compile(r"[^/?#@:]*:\d*(?:/[^?#]*)?\?[\w.-]+=[^?#]*", re.DOTALL)
+# a host, a port (digits) and a path or query: `h:5432/db?application_name=a` before the '@' of
+# `postgresql://h:5432/db?application_name=a@b`, `h:443/` before that of `https://h:443/@scope/x`, is no user and
+# password (one of digits then a '/' or '?' is shown: it reads as a port)
+_HOST_PORT_PATH = re.compile(r"[^/?#@:]*:\d+[/?].*", re.DOTALL)
 # a query parameter whose value is a secret, the value up to the next parameter or fragment
 _URL_SECRET = re.compile(r"([?&;])((?:[\w.-]*?(?:password|passwd|pwd|secret|token|signature|api_?key|api-key)|key|sig)=)"
                          r"([^&#]*)", re.IGNORECASE)
@@ -45,7 +47,7 @@ def password_spans(url: str) -> Iterator[tuple[int, int]]:
         start = user.end()
         at = next((i for i in range(start, len(url))
                    if url[i] == "@" and _AFTER_USERINFO.fullmatch(url, i + 1)), None)
-        if at is None or _HOST_PORT_QUERY.fullmatch(url, user.start() + 3, at):
+        if at is None or _HOST_PORT_PATH.fullmatch(url, user.start() + 3, at):
             continue
         if at > start:
             yield start, at
