@@ -1595,3 +1595,12 @@ def test_an_error_raised_while_handling_another_is_said_with_it(capsys, explaine
             "a header but no data)")
     assert exit_.value.exit_code == 1 and f"error: {both}" in err, err
     assert json.loads(out.strip().splitlines()[-1])["error"] == both
+
+
+def test_a_warning_names_a_url_without_its_secrets(capsys):
+    """redact48: a command's warning naming a source's URL (a file that changed while it was read) showed its password
+    and token."""
+    from flowcast.cli.common import warn
+
+    warn("Source 'x' changed while it was read (https://u:pw1@h/x.csv?token=tok2): read again")
+    assert capsys.readouterr().err == "warning: Source 'x' changed while it was read (https://u:***@h/x.csv?token=***): read again\n"

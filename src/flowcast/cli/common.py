@@ -43,8 +43,9 @@ def said(value: object) -> str:
 
 def warn(message: str) -> None:
     """A command's warning line on stderr: `warning: <message>`, printed as it is and unfolded (`soft_wrap`, as the
-    other output): folded at 80 columns, a path in it was split and could not be copied whole."""
-    console.print(f"warning: {message}", highlight=False, soft_wrap=True)
+    other output): folded at 80 columns, a path in it was split and could not be copied whole. A URL in it is shown
+    without its password or token (`redaction.redact_text`)."""
+    console.print(f"warning: {redact_text(message)}", highlight=False, soft_wrap=True)
 
 DatasetOpt = Annotated[str | None, typer.Option(
     "--dataset", "-d",
