@@ -5,7 +5,18 @@ from __future__ import annotations
 import pytest
 
 from flowcast.config import load_settings
-from flowcast.errors import lock_lost_outcome, one_line, removal
+from flowcast.errors import (
+    AlreadyPublished,
+    DataValidationError,
+    FlowcastError,
+    StorageError,
+    StoreUnreachableError,
+    earlier_errors,
+    earlier_said,
+    lock_lost_outcome,
+    one_line,
+    removal,
+)
 
 
 def test_a_misspelled_setting_is_unknown_and_names_the_one_it_may_be(tmp_path):
@@ -87,3 +98,75 @@ def test_a_lost_lock_says_what_was_not_written_or_not_removed(what, outcome):
     """words44: a lost lock that guarded a deletion said `the removal of X was not written`; it says `X was not
     removed` now, a write still `X was not written`."""
     assert lock_lost_outcome(what) == outcome
+
+
+@pytest.mark.parametrize("error", [
+    lambda m: FlowcastError(m), lambda m: DataValidationError(m), lambda m: AlreadyPublished(m, {"run_id": "r1"}),
+    lambda m: StoreUnreachableError(m, server="host h", advice="check it"),
+])
+def test_an_error_s_message_names_a_url_without_its_secrets_pickled_too(error):
+    """redact48: an error naming the URL it could not read (a source's, a store's) showed its password and token
+    wherever it was printed or kept (the CLI, the run's state in Prefect's database, an artifact)."""
+    import pickle
+
+    exc = error("cannot read https://u:pw1@h/x.csv?token=tok2 nor postgresql://v:pw3@k/db?application_name=a@b")
+    said = "cannot read https://u:***@h/x.csv?token=*** nor postgresql://v:***@k/db?application_name=a@b"
+    assert str(exc) == said
+    assert str(pickle.loads(pickle.dumps(exc))) == said  # a Prefect state, a worker's error
+
+
+def test_an_error_without_a_url_keeps_its_message_and_arguments():
+    exc = FlowcastError("password authentication failed for user 'u'", 3)
+    assert exc.args == ("password authentication failed for user 'u'", 3)
+
+
+def _raised_while_handling(first: BaseException, second: BaseException, how: str) -> BaseException:
+    """`second` raised while `first` was handled: `how` 'context' (no `from`), 'cause' (`from first`), 'none'
+    (`from None`)."""
+    try:
+        try:
+            raise first
+        except BaseException as handled:
+            if how == "cause":
+                raise second from handled
+            if how == "none":
+                raise second from None
+            raise second
+    except BaseException as exc:  # noqa: BLE001
+        return exc
+
+
+@pytest.mark.parametrize("first, second, how, said", [
+    # an explained error hidden by a later one: both said, the later first
+    (DataValidationError("no rows"), StorageError("could not write q.parquet"), "context",
+     "; raised while handling an earlier error: DataValidationError: no rows"),
+    (DataValidationError("no rows"), KeyError("x"), "context",
+     "; raised while handling an earlier error: DataValidationError: no rows"),
+    # after an error flowcast does not explain, any earlier one: it may be the one to mend
+    (ValueError("bad padding"), KeyError("x"), "context", "; raised while handling an earlier error: ValueError: bad padding"),
+    (ValueError(), KeyError("x"), "context", "; raised while handling an earlier error: ValueError"),
+    # a library's error that an explained one replaced on purpose: that one says what it means
+    (FileNotFoundError("x.csv"), DataValidationError("file not found: x.csv"), "context", ""),
+    # an explicit cause, or none, is the raiser's choice; a Ctrl-C is an interrupt, said as one
+    (DataValidationError("no rows"), StorageError("could not write"), "cause", ""),
+    (DataValidationError("no rows"), StorageError("could not write"), "none", ""),
+    (KeyboardInterrupt(), ValueError("x"), "context", ""),
+    # already said in the message (a combined error's), not twice
+    (DataValidationError("no rows"), StorageError("the task failed (no rows), and its entry could not be checked"),
+     "context", ""),
+    # a secret in the earlier error's URL hidden
+    (ValueError("cannot open https://u:pw1@h/x.csv?token=tok2"), KeyError("x"), "context",
+     "; raised while handling an earlier error: ValueError: cannot open https://u:***@h/x.csv?token=***"),
+])
+def test_an_error_raised_while_handling_another_says_that_one_too(first, second, how, said):
+    """redact48: an error raised inside an `except` without `from` kept the first error only as its `__context__`,
+    which the CLI's sentence never showed: a refusal then a failed write said the write alone."""
+    assert earlier_said(_raised_while_handling(first, second, how)) == said
+
+
+def test_every_earlier_error_of_a_chain_is_said_nearest_first():
+    exc = _raised_while_handling(_raised_while_handling(ValueError("first"), DataValidationError("second"), "context"),
+                                 TypeError("third"), "context")
+    assert [str(e) for e in earlier_errors(exc)] == ["second", "first"]
+    assert earlier_said(exc) == ("; raised while handling an earlier error: DataValidationError: second"
+                                 "; raised while handling an earlier error: ValueError: first")

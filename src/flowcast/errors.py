@@ -7,9 +7,16 @@ from typing import Any
 
 
 class FlowcastError(Exception):
-    """Base class: `exit_code` is what the CLI exits with."""
+    """Base class: `exit_code` is what the CLI exits with. Its message is shown without the secrets of a URL in it
+    (`redaction.redact_text`: a password after the user, a `token=` or `password=` query value): it names the source or
+    store it could not read, and is printed, kept in Prefect's database (the run's state) and shown in its UI."""
 
     exit_code = 1
+
+    def __init__(self, *args: Any) -> None:
+        from flowcast.redaction import redact_text
+
+        super().__init__(*(redact_text(a) if isinstance(a, str) else a for a in args))
 
 
 class ConfigError(FlowcastError):
@@ -244,3 +251,36 @@ def by_interrupt(exc: BaseException) -> bool:
         seen.add(id(cause))
         cause = cause.__cause__ or cause.__context__
     return False
+
+
+def earlier_errors(exc: BaseException) -> list[BaseException]:
+    """The errors `exc` was raised while handling that its message does not say, nearest first: each implicit context
+    (a raise inside an `except` without `from`; none past an explicit cause or `from None`, whose message says what it
+    means to) that is a FlowcastError (an explained error that a later one hid: a refusal, then a failed write) or,
+    after an error flowcast does not explain, any but a Ctrl-C's; one whose text the message holds left out."""
+    said = str(exc)
+    found: list[BaseException] = []
+    seen = {id(exc)}
+    current = exc
+    while (current.__cause__ is None and not current.__suppress_context__
+           and (context := current.__context__) is not None and id(context) not in seen):
+        seen.add(id(context))
+        if ((isinstance(context, FlowcastError) or not isinstance(exc, FlowcastError))
+                and not isinstance(context, KeyboardInterrupt) and not (str(context) and str(context) in said)):
+            found.append(context)
+        current = context
+    return found
+
+
+def earlier_said(exc: BaseException) -> str:
+    """`exc`'s `earlier_errors` as the end of its sentence, '' where none: '; raised while handling an earlier error:
+    DataValidationError: no rows' (a URL's secrets hidden, as in a FlowcastError's message). The CLI says it: the
+    error alone hid the first one, often the one to mend (an error raised while handling another kept that one only
+    as its `__context__`, which nothing showed without FLOWCAST_DEBUG=1)."""
+    from flowcast.redaction import redact_text
+
+    parts = []
+    for e in earlier_errors(exc):
+        text = one_line(e) if isinstance(e, Exception) else str(e)
+        parts.append(f"; raised while handling an earlier error: {type(e).__name__}{': ' + text if text else ''}")
+    return redact_text("".join(parts))

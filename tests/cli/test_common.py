@@ -1536,3 +1536,71 @@ def test_a_warning_is_one_line_however_long_its_path(monkeypatch):
     with common.console.capture() as captured:
         common.warn(f"{path} has 3 rows without a time; they are left out")
     assert captured.get() == f"warning: {path} has 3 rows without a time; they are left out\n"
+
+
+def test_an_unexpected_error_naming_a_url_says_it_without_its_secrets(capsys):
+    """redact48: an error flowcast does not explain (a library's, printed as `error: Type: text`) named a URL whole,
+    its password and token with it, on stderr and in the --json object; so did the Prefect API's URL."""
+    import json
+
+    import httpx
+    import typer
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flowcast.cli.common import cli_errors
+
+    @cli_errors
+    def command(json_out: bool = True) -> None:
+        raise httpx.ConnectError("cannot reach https://u:pw1@h/x.csv?token=tok2")
+
+    with temporary_settings({PREFECT_API_URL: "http://v:key3@127.0.0.1:4311/api"}), pytest.raises(typer.Exit) as exit_:
+        command(json_out=True)
+    out, err = capsys.readouterr()
+    err = " ".join(err.split())
+    assert exit_.value.exit_code == 1
+    for text in (out, err):
+        assert "pw1" not in text and "tok2" not in text and "key3" not in text, text
+    assert "the Prefect API at http://v:***@127.0.0.1:4311/api did not answer" in err
+    assert "ConnectError: cannot reach https://u:***@h/x.csv?token=***" in err
+    assert json.loads(out.strip().splitlines()[-1])["error"] == "ConnectError: cannot reach https://u:***@h/x.csv?token=***"
+
+
+@pytest.mark.parametrize("explained", [True, False])
+def test_an_error_raised_while_handling_another_is_said_with_it(capsys, explained):
+    """redact48: a command whose error was raised while it handled another (no `from`) said the last one alone, on
+    stderr and in --json: the first, often the one to mend, was lost. The exit code is the last error's."""
+    import json
+
+    import typer
+
+    from flowcast.cli.common import cli_errors
+    from flowcast.errors import DataValidationError, StorageError
+
+    @cli_errors
+    def command(json_out: bool = True) -> None:
+        try:
+            raise DataValidationError("source 'tiny': no rows (the file has a header but no data)")
+        except DataValidationError:
+            if explained:
+                raise StorageError("could not write /h/quarantine/q.parquet: [Errno 28] No space left on device")
+            raise RuntimeError("the quarantine writer stopped")
+
+    with pytest.raises(typer.Exit) as exit_:
+        command(json_out=True)
+    out, err = capsys.readouterr()
+    err = " ".join(err.split())
+    last = (StorageError("could not write /h/quarantine/q.parquet: [Errno 28] No space left on device") if explained
+            else "RuntimeError: the quarantine writer stopped")
+    both = (f"{last}; raised while handling an earlier error: DataValidationError: source 'tiny': no rows (the file has "
+            "a header but no data)")
+    assert exit_.value.exit_code == 1 and f"error: {both}" in err, err
+    assert json.loads(out.strip().splitlines()[-1])["error"] == both
+
+
+def test_a_warning_names_a_url_without_its_secrets(capsys):
+    """redact48: a command's warning naming a source's URL (a file that changed while it was read) showed its password
+    and token."""
+    from flowcast.cli.common import warn
+
+    warn("Source 'x' changed while it was read (https://u:pw1@h/x.csv?token=tok2): read again")
+    assert capsys.readouterr().err == "warning: Source 'x' changed while it was read (https://u:***@h/x.csv?token=***): read again\n"

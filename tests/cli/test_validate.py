@@ -155,6 +155,9 @@ def test_a_file_name_with_spaces_gives_a_dataset_name_the_store_can_key(tmp_path
     # regression: cut at the first dot, two files' series shared one dataset 'store' (one model, one publish)
     ("store.north.csv", "store.north"), ("store.south.csv.gz", "store.south"), ("v1.2.3", "v1.2.3"),
     ("sales/*.csv", "sales"), (".csv", "csv"), (".csv.gz", "csv"), ("a.gz.b.csv", "a.gz.b"), ("x.JSONL", "x"),
+    # redact48: a URL's query made it a glob, named for its folder: the user and password ('u_pw1_h')
+    ("https://u:pw1@h/x.csv?token=tok2", "x"), ("https://u:p?w/1@h/data/x.csv.gz", "x"), ("s3://bucket/sales/*.csv", "sales"),
+    ("https://h/?token=tok2", "h"), ("https://h/export/?token=tok2", "export"),
 ])
 def test_the_dataset_name_of_a_file_drops_only_its_format_and_compression_suffixes(data, name):
     from flowcast.cli.common import _name_of

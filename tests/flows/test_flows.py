@@ -960,3 +960,27 @@ def test_a_damaged_preprocessing_cache_digest_is_named_not_blamed_on_the_value(p
     assert "does not match" not in said[0] and "other data than the source's" not in said[0], said
     assert "preprocessing again" in said[0], said
     assert digest.read_text() == whole  # written again with the entry: the same value, the same digest
+
+
+def test_a_run_on_a_url_with_a_password_and_a_token_says_neither(flow_kwargs, http_server, caplog, prefect_logging):
+    """redact48: a run refused on an HTTP source whose URL holds a password and a token named the URL whole in its
+    log ('Reading ... from'), its error (printed, kept as the run's state in Prefect's database) and its data-quality
+    artifact (the error and the files read). Each says it `u:***@...?token=***` now."""
+    import logging
+
+    from flowcast.flows import retrain_flow
+    from flowcast.mdtext import md_text
+
+    (http_server.root / "sales.csv").write_text("month,store,sales\n")  # a header alone: refused, naming the URL
+    url = http_server.url("sales.csv").replace("http://", "http://u:pw1@") + "?token=tok2"
+    kw = dict(flow_kwargs, source=source_dict(url))
+    with caplog.at_level(logging.INFO):
+        state = retrain_flow(as_of=AS_OF, return_state=True, **kw)
+    assert state.is_failed() and http_server.requests  # the URL was read
+    with pytest.raises(DataValidationError) as err:
+        state.result()
+    quality = artifacts_of(state.state_details.flow_run_id)[artifact_key("quality", "tiny")][0].data
+    shown = http_server.url("sales.csv").replace("http://", "http://u:***@") + "?token=***"
+    for text in (str(err.value), state.message, quality, caplog.text):
+        assert "pw1" not in text and "tok2" not in text, text
+    assert shown in str(err.value) and md_text(shown) in quality and f"from {shown}" in caplog.text

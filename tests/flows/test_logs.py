@@ -171,3 +171,14 @@ def test_a_flow_run_its_runner_cancelled_does_not_end_its_log_saying_running(bef
         assert quiet.filter(_flow_record(msg, run))
     rec = _flow_record("Finished in state Running()", "run-1")
     assert quiet.filter(rec) and rec.getMessage() == said
+
+
+@pytest.mark.parametrize("args", [(), ("https://u:pw1@h/x.csv?token=tok2",)])
+def test_a_url_in_a_runs_log_line_is_shown_without_its_secrets(args):
+    """redact48: a run's line naming a URL (a library's error, a changed source's files) showed its password and
+    token in the terminal and the UI; flowcast's own lines hide them, every other line now too."""
+    msg = "Source changed while it was read: %s" if args else "Source changed while it was read: https://u:pw1@h/x.csv?token=tok2"
+    rec = _record(msg, task_name="someone-elses", level=logging.WARNING)
+    rec.args = args
+    assert QuietFilter().filter(rec)
+    assert rec.getMessage() == "Source changed while it was read: https://u:***@h/x.csv?token=***"

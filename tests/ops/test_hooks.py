@@ -13,13 +13,13 @@ from flowcast import events
 from flowcast.ops import hooks
 
 
-def _fail(monkeypatch: pytest.MonkeyPatch, parameters: dict[str, Any]) -> dict[str, Any]:
+def _fail(monkeypatch: pytest.MonkeyPatch, parameters: dict[str, Any], message: str = "boom") -> dict[str, Any]:
     seen: dict[str, Any] = {}
     monkeypatch.setattr(events, "emit", lambda event, **kw: seen.update(kw, event=event))
     flow = SimpleNamespace(name="forecast")
     run = SimpleNamespace(id=uuid.uuid4(), flow_id=uuid.uuid4(), name="forecast sales 2024-03-01",
                           parameters=parameters, expected_start_time=datetime(2024, 3, 5, tzinfo=UTC))
-    hooks.on_run_failure(flow, run, SimpleNamespace(message="boom", name="Failed"))
+    hooks.on_run_failure(flow, run, SimpleNamespace(message=message, name="Failed"))
     return seen
 
 
@@ -40,3 +40,12 @@ def test_date_only_as_of_is_the_sources_midnight(monkeypatch: pytest.MonkeyPatch
     utc = dict(source, tz=None)
     assert events.iso(_fail(monkeypatch, {"start": "2024-03-01", "source": utc})["as_of"]) == "2024-03-01T00:00:00"
     assert events.iso(_fail(monkeypatch, {"as_of": "soon", "source": source})["as_of"]) == "2024-03-05T00:00:00"
+
+
+def test_the_failed_run_event_names_a_url_without_its_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """redact48: the event (an automation's notification, a webhook's body) carried the failed state's message, a
+    library's error naming a URL with its password and token among them."""
+    message = "Flow run encountered an exception: ClientError: cannot read https://u:pw1@h/x.csv?token=tok2"
+    seen = _fail(monkeypatch, {"dataset": "sales"}, message)
+    assert seen["message"] == ("forecast run failed: Flow run encountered an exception: ClientError: cannot read "
+                               "https://u:***@h/x.csv?token=***")

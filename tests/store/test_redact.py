@@ -71,6 +71,11 @@ def test_redact_hides_a_password_whose_at_or_slash_is_not_percent_encoded(url):
     ("failed to resolve host 'cret@h': [Errno -2]", "postgresql://u:s3@cret@h/db", "host '***': [Errno"),
     ('could not translate host name "h" to address', "postgresql://u:s3cret@h/db", 'name "h" to'),
     ('password authentication failed for user "u"', "postgresql://u:s3cret@h/db", 'user "u"'),
+    # redact48: libpq reads a password's part before a '/' as the port, after it as the database
+    ('invalid integer value "s3?x" for connection option "port"', "postgresql://u:s3?x/cret@h/db", 'value "***" for'),
+    ('database "cret@h/db" does not exist', "postgresql://u:s3?x/cret@h/db", 'database "***" does'),
+    ("could not connect to postgresql://u:s3cret@h/db?application_name=a@b",
+     "postgresql://u:s3cret@h/db?application_name=a@b", "u:***@h/db?application_name=a@b"),
 ])
 def test_redact_error_hides_what_libpq_quotes_of_a_password(message, url, said):
     """Regression (revA47): libpq quotes the part of a URL it cannot read, the password among them; other quoted

@@ -23,7 +23,8 @@ from rich.markup import escape
 
 from flowcast.columns import DATASET_NAME_PATTERN
 from flowcast.config import IMPLICIT_CONFIG_NAME, Settings, SourceConfig, load_settings
-from flowcast.errors import ConfigError, FlowcastError, by_interrupt, one_line
+from flowcast.errors import ConfigError, FlowcastError, by_interrupt, earlier_said, one_line
+from flowcast.redaction import redact, redact_text
 from flowcast.timekeys import as_instant, is_date_only, utc_text
 from flowcast.wording import listed, noun, plural
 
@@ -42,8 +43,9 @@ def said(value: object) -> str:
 
 def warn(message: str) -> None:
     """A command's warning line on stderr: `warning: <message>`, printed as it is and unfolded (`soft_wrap`, as the
-    other output): folded at 80 columns, a path in it was split and could not be copied whole."""
-    console.print(f"warning: {message}", highlight=False, soft_wrap=True)
+    other output): folded at 80 columns, a path in it was split and could not be copied whole. A URL in it is shown
+    without its password or token (`redaction.redact_text`)."""
+    console.print(f"warning: {redact_text(message)}", highlight=False, soft_wrap=True)
 
 DatasetOpt = Annotated[str | None, typer.Option(
     "--dataset", "-d",
@@ -906,9 +908,16 @@ def _name_of(data: str) -> str:
     store key ('Sales Data 2023 (v2).csv' -> 'Sales_Data_2023_v2', 'sales.csv.gz' -> 'sales', 'store.north.csv' ->
     'store.north'), a glob's folder ('sales/*.csv' -> 'sales'). A name the store cannot key ('*') failed the run at
     publish, after training; a name cut at its first dot put 'store.north.csv' and 'store.south.csv' under one
-    dataset 'store': one production model and one set of published forecasts for two files' series."""
+    dataset 'store': one production model and one set of published forecasts for two files' series. A URL's name is
+    its path's ('https://u:pw@h/x.csv?token=t' -> 'x'): its query made it a glob, named for the folder, the user and
+    password then ('u_pw_h')."""
+    from urllib.parse import urlsplit
+
     from flowcast.data.sources import data_file_stem
 
+    if "://" in data:  # a URL: its path's, never its user, password or query ('https://u:pw@h/x.csv?token=t' -> 'x')
+        parts = urlsplit(redact(data))
+        data = parts.path.rstrip("/") or parts.hostname or ""
     path = Path(data)
     stem = data_file_stem(path.name)
     if any(c in stem for c in "*?["):
@@ -1012,14 +1021,18 @@ def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             if isinstance(exc, FlowcastError):  # a write a read-only home refused (the command's claim in .flow-runs,
                 # faults31: `could not write ...: [Errno 30] Read-only file system` said nothing of what to do)
                 advice = "" if "under its home" in str(exc) else _unwritable_advice(exc)
-                console.print(f"[bold red]error:[/] {said(exc)}{said(advice)}", highlight=False, markup=True)
-                failed(str(exc) + advice, exc.exit_code)
+                earlier = earlier_said(exc)  # an error it was raised while handling (a refusal, then a failed write)
+                console.print(f"[bold red]error:[/] {said(exc)}{said(earlier)}{said(advice)}", highlight=False,
+                              markup=True)
+                failed(str(exc) + earlier + advice, exc.exit_code)
                 raise typer.Exit(exc.exit_code) from None
-            # anything unexpected: still one sentence, exit 1
-            console.print(f"[bold red]error:[/] {_unreachable_api(exc)}{type(exc).__name__}: {said(exc)} "
+            # anything unexpected: still one sentence, exit 1; a URL in it without its secrets (a library's error
+            # naming the URL it could not read, a token in its query), as a FlowcastError's message is
+            text = redact_text(str(exc)) + earlier_said(exc)
+            console.print(f"[bold red]error:[/] {_unreachable_api(exc)}{type(exc).__name__}: {said(text)} "
                           f"(FLOWCAST_DEBUG=1 shows the traceback){said(getattr(exc, 'flowcast_published', ''))}"
                           f"{_unwritable_advice(exc)}", markup=True)
-            failed(f"{type(exc).__name__}: {exc}", 1)
+            failed(f"{type(exc).__name__}: {text}", 1)
             raise typer.Exit(1) from None
 
     return wrapper
@@ -1052,7 +1065,7 @@ def _unreachable_api(exc: BaseException) -> str:
         return ""
     from prefect.settings import PREFECT_API_URL
 
-    url = PREFECT_API_URL.value()
+    url = redact(PREFECT_API_URL.value() or "")
     return (f"the Prefect API{f' at {url}' if url else ''} did not answer and the run stopped (its log above says "
             "how far it got; if it could not report its final state there either, it is marked Crashed, naming "
             "this error, once the API answers again: `flowcast reap` does it at once); start that server again, "

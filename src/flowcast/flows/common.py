@@ -42,6 +42,7 @@ from flowcast.errors import (
     one_line,
 )
 from flowcast.flows import tasks
+from flowcast.redaction import redact
 from flowcast.timekeys import as_instant, storage_naive, utc_text
 
 # ------------------------------------------------------------------------------- settings
@@ -931,7 +932,7 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
     from flowcast.ops.quiet import check_time_label
 
     check_time_label(settings, source)  # before any work: not beside publishes of the other time label
-    log.info(f"Reading {source.name!r} from {source.path}, observations up to {utc_text(as_of)}")
+    log.info(f"Reading {source.name!r} from {redact(str(source.path))}, observations up to {utc_text(as_of)}")
     files = [str(source.path)]
     try:
         ingested, result = _read_source(source, as_of, settings)
@@ -1462,6 +1463,4 @@ def store_label(settings: Settings) -> str:
         url = settings.shared_path("warehouse")
     if not url:
         return str(settings.warehouse_dir.resolve())
-    from flowcast.store.postgres import redact
-
     return redact(url)

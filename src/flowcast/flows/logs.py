@@ -21,6 +21,8 @@ loggers, before their handlers (console and the API: what the UI shows):
   `CANCELLED_FINAL` where Prefect's engine, which leaves that state to the runner, said `Finished in state
   Running()`.
 - The INFO lines around flowcast's own failure hook (`Running hook 'on_run_failure' ...`).
+- A URL in any line is shown without its password or secret query values (`flowcast.redaction`: a library's error, a
+  source's files), as flowcast's own lines and errors show it.
 
 Set `FLOWCAST_PREFECT_LOGS=full` to keep every Prefect line (debugging); Prefect's own setting
 `PREFECT_LOGGING_LEVEL` still applies on top.
@@ -33,6 +35,7 @@ import os
 import re
 
 from flowcast.errors import FlowcastError
+from flowcast.redaction import redact_text
 
 LOGGERS = ("prefect.task_runs", "prefect.flow_runs")
 _FAILED_BY = re.compile(r"exception:? ([A-Za-z_][A-Za-z0-9_]*)(?::|\()")
@@ -88,6 +91,8 @@ class QuietFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
         msg = record.getMessage() if record.args else str(record.msg)
+        if "://" in msg and (shown := redact_text(msg)) != msg:  # a URL's password or token, in any line of a run
+            record.msg, record.args, msg = shown, (), shown
         if record.name == "prefect.task_runs" and msg.startswith("Finished in state"):
             if msg.startswith("Finished in state Completed(") and self._own_task(record):
                 return False

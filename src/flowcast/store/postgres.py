@@ -53,6 +53,7 @@ from flowcast.errors import (
     lock_lost_outcome,
     removal,
 )
+from flowcast.redaction import passwords, redact, redact_text
 from flowcast.store.base import PublishReceipt, already_published, fault, prepare, same_published
 from flowcast.store.contract import (
     _VALUE_RE,
@@ -135,39 +136,17 @@ def failure_reason(message: str) -> str:
     return cause[:1].lower() + cause[1:]
 
 
-# a secret given as a parameter: `password` or `sslpassword` (the client key's passphrase); in a URL's query up to the
-# next parameter, in a keyword DSN with spaces around its `=`, its value quoted ('s3 cret', a \' within) or to a space
-_URL_SECRET = re.compile(r"([?&])((?:ssl)?password=)([^&#]*)", re.IGNORECASE)
-_DSN_SECRET = re.compile(r"(\s|^)((?:ssl)?password\s*=\s*)('(?:[^'\\]|\\.)*'?|\S*)", re.IGNORECASE)
-# the password after the user (or no user), up to the last '@' before the path, as libpq reads it (a '?' within it
-# too: 'u:p?ss@h' was shown whole, revD47), else up to the last '@' before the parameters: one written with a '@' or
-# '/' that libpq wants percent-encoded ('p@ss') is hidden whole, where libpq reads its part after the '@' as the host
-_USER_PASSWORD = re.compile(r"://([^:/@?]*):([^/]*|[^?]*)@")
 _QUOTED = re.compile(r"\"([^\"]*)\"|'([^']*)'")  # a part of a URL libpq or psycopg quotes in an error
-
-
-def redact(url: str) -> str:
-    """The URL without its password: after the user, or with none (`user:***@`, `:***@`), or as a parameter
-    (`?password=***`, `?sslpassword=***`, a keyword DSN's `password = '...'`). `postgresql://:pw@h/db`, the quoted
-    value's part after a space, `sslpassword` and the part after a '@' in the password were shown (revA47)."""
-    url = _secret_parameter(url).sub(r"\1\2***", url)
-    return _USER_PASSWORD.sub(r"://\1:***@", url)
-
-
-def _secret_parameter(url: str) -> re.Pattern[str]:
-    """The pattern of a password parameter of `url`: a URL's, or a keyword DSN's."""
-    return _URL_SECRET if "://" in url else _DSN_SECRET
 
 
 def redact_error(message: str, url: str) -> str:
     """libpq's (or psycopg's) `message` of a failed connection to `url` without the password `redact` hides: a part of
     the URL it quotes ('invalid percent-encoded token: "s3cr%zzet"', 'unexpected spaces found in "s3 cret"', of a '@'
     in the password 'failed to resolve host 'ss@db'') is shown `***` where it is within a password, or begins with
-    its part after a '@'."""
-    secrets = [m[2] for m in _USER_PASSWORD.finditer(url)] + [m[3].strip("'")
-                                                              for m in _secret_parameter(url).finditer(url)]
-    secrets = [s for s in secrets if s]
-    tails = [tail for s in secrets for tail in s.split("@")[1:] if tail]
+    its part after a '@' or '/' (libpq reads a password's part after its first '@' as the host, after a '/' as the
+    database); a URL within it is redacted as `redact` does."""
+    secrets = passwords(url)
+    tails = [tail for s in secrets for tail in re.split(r"[@/]", s)[1:] if tail]
 
     def hidden(quoted: re.Match[str]) -> str:
         text = quoted[1] if quoted[1] is not None else quoted[2]
@@ -175,7 +154,7 @@ def redact_error(message: str, url: str) -> str:
             return quoted[0][0] + "***" + quoted[0][-1]
         return quoted[0]
 
-    return _QUOTED.sub(hidden, message) if secrets else message
+    return redact_text(_QUOTED.sub(hidden, message) if secrets else message)
 
 
 def server_of(url: str) -> str:

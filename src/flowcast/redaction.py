@@ -1,0 +1,81 @@
+"""Secrets kept out of what flowcast says: a URL's password and secret query values shown `***`.
+
+`redact(url)` hides them in one URL (a store's `store.url`, a source's path) or keyword DSN (`host=h password=x`);
+`redact_text(message)` in every URL of a message (an error's text, a log line). The rest of a URL stays as written:
+it says where the store or the data is.
+
+- The password after the user (`scheme://user:PASSWORD@host`, or `://:PASSWORD@host` with no user) runs to the last
+  '@' before the host: the first '@' after which the rest reads as a URL's hosts, path and query (a host holds no '@').
+  A '@', '?' or '/' within it that libpq wants percent-encoded is hidden with it ('p@ss', 'p?ss/x'); a '@' in the
+  query (`?application_name=a@b`) is not a password's end. A URL with no userinfo whose '@' is in its query or path
+  after a port (`postgresql://h:5432/db?application_name=a@b`, `https://h:443/@scope/x`) is shown whole, as is an
+  empty password (`u:@h`: nothing to hide).
+- A query value whose name says it is a secret (`password`, `passwd`, `pwd`, `secret`, `token`, `signature`, an API key
+  and names ending in them: `sslpassword`, `access_token`, `X-Amz-Security-Token`, `client_secret`) is shown `***`.
+- In a keyword DSN, `password` and `sslpassword`, quoted ('s3 cret', a \\' within) or to the next space.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+HIDDEN = "***"
+
+# a URL's scheme, then its user and the ':' before a password (a user holds none of ':/?#@', nor '[' of an IPv6 host)
+_USER = re.compile(r"://[^:/?#@\s\[\]]*:")
+# what follows the '@' that ends a password: hosts (a list, an IPv6 '[...]', none for a unix socket; no '@' in any),
+# then a path, a query (no '?' within) and a fragment, each optional
+_AFTER_USERINFO = re.compile(r"[^/?#@]*(?:/[^?#]*)?(?:\?[^?#]*)?(?:#.*)?", re.DOTALL)
+# a host, a port (digits) and a path or query: `h:5432/db?application_name=a` before the '@' of
+# `postgresql://h:5432/db?application_name=a@b`, `h:443/` before that of `https://h:443/@scope/x`, is no user and
+# password (one of digits then a '/' or '?' is shown: it reads as a port)
+_HOST_PORT_PATH = re.compile(r"[^/?#@:]*:\d+[/?].*", re.DOTALL)
+# a query parameter whose value is a secret, the value up to the next parameter or fragment
+_URL_SECRET = re.compile(r"([?&;])((?:[\w.-]*?(?:password|passwd|pwd|secret|token|signature|api_?key|api-key)|key|sig)=)"
+                         r"([^&#]*)", re.IGNORECASE)
+# a keyword DSN's secret, with spaces around its `=`, its value quoted ('s3 cret', a \' within) or to a space
+_DSN_SECRET = re.compile(r"(\s|^)((?:ssl)?password\s*=\s*)('(?:[^'\\]|\\.)*'?|\S*)", re.IGNORECASE)
+# a URL within a message: a scheme, '://', up to the next space, less the marks that end a sentence or a quote there
+_URL_IN_TEXT = re.compile(r"[A-Za-z][\w+.-]*://\S+?(?=[.,;:!?)\]'\"]*(?:\s|$))")
+
+
+def password_spans(url: str) -> Iterator[tuple[int, int]]:
+    """The (start, end) of each non-empty password after a user in `url` (one URL, read to its end), by the rule of
+    the module's docstring."""
+    for user in _USER.finditer(url):
+        start = user.end()
+        at = next((i for i in range(start, len(url))
+                   if url[i] == "@" and _AFTER_USERINFO.fullmatch(url, i + 1)), None)
+        if at is None or _HOST_PORT_PATH.fullmatch(url, user.start() + 3, at):
+            continue
+        if at > start:
+            yield start, at
+
+
+def passwords(url: str) -> list[str]:
+    """Each secret `redact` hides in `url`: its password after the user, its secret query or DSN values (a quoted
+    DSN value without its quotes); the empty ones left out."""
+    found = [url[a:b] for a, b in password_spans(url)]
+    found += [m[3].strip("'") for m in _secret_parameter(url).finditer(url)]
+    return [s for s in found if s]
+
+
+def redact(url: str) -> str:
+    """`url` (one URL, or a keyword DSN) with its password and secret query values shown `***`, the rest as written:
+    'postgresql://u:***@h:5432/db?application_name=a@b', 'https://h/x.csv?token=***'."""
+    url = _secret_parameter(url).sub(rf"\1\2{HIDDEN}", url)
+    for start, end in reversed(list(password_spans(url))):
+        url = url[:start] + HIDDEN + url[end:]
+    return url
+
+
+def redact_text(message: str) -> str:
+    """`message` with each URL in it (a scheme, '://', up to the next space; a full stop, comma or quote before it
+    left out) redacted as `redact` does."""
+    return _URL_IN_TEXT.sub(lambda m: redact(m[0]), message)
+
+
+def _secret_parameter(url: str) -> re.Pattern[str]:
+    """The pattern of a secret parameter of `url`: a URL's, or a keyword DSN's."""
+    return _URL_SECRET if "://" in url else _DSN_SECRET

@@ -1,0 +1,87 @@
+"""A URL's password and secret query values are shown `***`, the rest of it as written (redact48)."""
+
+from __future__ import annotations
+
+import pytest
+from psycopg.conninfo import conninfo_to_dict
+
+from flowcast.redaction import passwords, redact, redact_text
+
+
+@pytest.mark.parametrize("url, shown", [
+    # a '@' in the query is no password's end: its part before was hidden (over-redaction)
+    ("postgresql://u:pw@h:5432/db?application_name=a@b", "postgresql://u:***@h:5432/db?application_name=a@b"),
+    ("postgresql://u:pw@h:5432?application_name=a@b", "postgresql://u:***@h:5432?application_name=a@b"),
+    # a '?' and a '/' in the password: it was shown whole
+    ("postgresql://u:p?s/s@h/db", "postgresql://u:***@h/db"),
+    ("postgresql://u:p/s?x@h/db?sslmode=require", "postgresql://u:***@h/db?sslmode=require"),
+    ("postgresql://u:p@ss/x?y=1@h/db?sslmode=require", "postgresql://u:***@h/db?sslmode=require"),
+    ("postgresql://u:p@ss@h/db", "postgresql://u:***@h/db"),  # to the last '@' before the host
+    ("postgresql://:pw@h/db", "postgresql://:***@h/db"),  # no user
+    ("postgresql://u:1234@h:5432/db", "postgresql://u:***@h:5432/db"),  # digits alone: no port without a path
+    ("postgresql://u:pw@[::1]:5432/db", "postgresql://u:***@[::1]:5432/db"),  # IPv6 host
+    ("postgresql://u:p@w@[2001:db8::1]/db?application_name=a@b",
+     "postgresql://u:***@[2001:db8::1]/db?application_name=a@b"),
+    ("postgresql://u:pw@/db?host=/var/run/postgresql", "postgresql://u:***@/db?host=/var/run/postgresql"),  # socket
+    ("postgresql://u:p@w@/db?host=/var/run/postgresql", "postgresql://u:***@/db?host=/var/run/postgresql"),
+    ("postgresql://u:p%40s%2Fs%3F@h/db", "postgresql://u:***@h/db"),  # percent-encoded
+    ("postgresql://u%40corp:pw@h/db", "postgresql://u%40corp:***@h/db"),  # an encoded user stays
+    ("postgresql://u:pw@h1:5432,h2:5433/db", "postgresql://u:***@h1:5432,h2:5433/db"),  # a host list
+    ("postgresql://u:s3 cret@h/db", "postgresql://u:***@h/db"),  # one URL: read to its end
+    ("https://u:tok@example.com/data/@scope/x.csv", "https://u:***@example.com/data/@scope/x.csv"),  # '@' in a path
+])
+def test_redact_hides_the_password_to_the_last_at_before_the_host(url, shown):
+    assert redact(url) == shown
+
+
+@pytest.mark.parametrize("url", [
+    "postgresql://u@h/db",  # no password
+    "postgresql://u:@h/db",  # an empty password: nothing to hide
+    "postgresql://h:5432/db?application_name=a@b",  # no userinfo, a '@' in the query
+    "postgresql://h:5432?application_name=a@b",
+    "postgresql://[::1]:5432/db?application_name=a@b",
+    "https://registry.example.org:443/@scope/pkg", "https://h:8080/users/@me?tab=a@b",  # a '@' in a path after a port
+    "postgresql:///db?host=/var/run/postgresql",
+    "https://example.com/data.csv?since=2024-01-01&tokens_per_page=5",  # a name that only begins like a secret
+])
+def test_redact_leaves_a_url_without_a_secret_as_it_is(url):
+    assert redact(url) == url
+    assert passwords(url) == []
+
+
+@pytest.mark.parametrize("name", ["password", "passwd", "pwd", "secret", "token", "sslpassword", "access_token",
+                                  "client_secret", "X-Amz-Security-Token", "X-Amz-Signature", "api_key", "key", "sig",
+                                  "PASSWORD"])
+def test_redact_hides_a_query_value_named_as_a_secret(name):
+    url = f"https://h/x.csv?since=2024&{name}=s3%2Fcret&page=2#top"
+    assert redact(url) == f"https://h/x.csv?since=2024&{name}=***&page=2#top"
+    assert passwords(url) == ["s3%2Fcret"]
+
+
+@pytest.mark.parametrize("url", ["postgresql://u:pw@h:5432/db?application_name=a@b", "postgresql://u:p?s/s@h/db",
+                                 "postgresql://u:p@ss@h/db", "postgresql://u:pw@[::1]:5432/db",
+                                 "postgresql://u:pw@/db?host=/var/run/postgresql"])
+def test_what_is_hidden_is_what_libpq_reads_as_the_password_where_it_reads_one(url):
+    """libpq reads the password to the first '@' or '/' (a '?' within it too): where the password has neither, what is
+    hidden is exactly libpq's password; where it has one, more is hidden (the password the user meant, whole)."""
+    try:
+        read = conninfo_to_dict(url).get("password")
+    except Exception:  # noqa: BLE001 - a URL libpq cannot read (a '/' in its password): nothing to compare
+        read = None
+    hidden = passwords(url)
+    assert len(hidden) == 1
+    if read is not None:
+        assert read in hidden[0]
+
+
+def test_redact_text_hides_the_secrets_of_every_url_in_a_message():
+    message = ("cannot read 'https://u:tok1@h/x.csv?token=tok2' nor postgresql://v:pw3@k:5432/db?application_name=a@b,"
+               " nor https://h/y.csv?access_token=tok4.")
+    shown = redact_text(message)
+    assert shown == ("cannot read 'https://u:***@h/x.csv?token=***' nor "
+                     "postgresql://v:***@k:5432/db?application_name=a@b, nor https://h/y.csv?access_token=***.")
+
+
+def test_redact_text_leaves_a_message_without_urls_as_it_is():
+    message = "host=h password: see 'a@b' at 12:30 (no URL) https:/not-one"
+    assert redact_text(message) == message
