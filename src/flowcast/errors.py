@@ -28,10 +28,15 @@ class ConfigError(FlowcastError):
 class DataValidationError(FlowcastError):
     """A dataset-level failure: missing/renamed column, schema drift in a strict source, a column
     that cannot be cast, empty or unreadable input, no series left, too many quarantined rows.
-    `report`: the data quality report so far, when the failure came after validation."""
+    `report`: the data quality report so far, when the failure came after validation. `begins`: of a run
+    whose as_of is before its source's data (no row observed by then), the first as_of that observes the data
+    (its first row's time, or of an aggregated source the end of its first period, whichever is later) as
+    `timekeys.utc_text` writes it ('2010-01-01'), which the message names; None otherwise. A backfill says its
+    dates before it apart: they fail again on every re-run."""
 
     exit_code = 2
     report: Any = None
+    begins: str | None = None
 
 
 class SourceUnavailableError(FlowcastError):

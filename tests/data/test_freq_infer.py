@@ -58,27 +58,33 @@ def test_irregular_dates_name_no_frequency(tmp_path):
         explain_freq(make_source(tmp_path / "gone.csv"))
 
 
-@pytest.mark.parametrize(("jitter", "said"), [
-    ((-12, 16, 3, -20, 9), ("; 100% of its steps are within seconds of 30m: times a few seconds off a 30m grid, as a "
-                            "logger's clock writes them? round them to the grid before export (e.g. with polars' "
-                            ".dt.round('30m')), as --freq 30m quarantines each one off it")),
-    ((-300, 420, 0, 240, -360), None),  # minutes off: no clock's jitter
-], ids=["seconds", "minutes"])
-def test_times_seconds_off_a_grid_are_told_so(tmp_path, jitter, said):
+@pytest.mark.parametrize(("period", "jitter", "said"), [
+    ("30m", (-12, 16, 3, -20, 9), ("; 100% of its steps are within seconds of 30m: times a few seconds off a 30m grid, "
+                                   "as a logger's clock writes them? round them to the grid before export (e.g. with "
+                                   "polars' .dt.round('30m')), as --freq 30m quarantines each one off it")),
+    ("30m", (-300, 420, 0, 240, -360), None),  # minutes off: no clock's jitter
+    # early48: a daily logger's times, some seconds before midnight (read as the day before), were told nothing more
+    ("1d", (-12, 16, 3, -20, 9), ("; 100% of its steps are within seconds of 1d: times a few seconds off a 1d grid, "
+                                  "as a logger's clock writes them? round them to the grid before export (e.g. with "
+                                  "polars' .dt.round('1d')), as --freq 1d reads each time by its date: one seconds "
+                                  "before midnight is the day before, two rows on one day and none on the next")),
+    ("1d", (-300, 420, 0, 240, -360), None),
+], ids=["seconds", "minutes", "daily-seconds", "daily-minutes"])
+def test_times_seconds_off_a_grid_are_told_so(tmp_path, period, jitter, said):
     """newuser47: half-hourly readings stamped a few seconds either side of the half hour (a logger's clock) were
     told only that their dates step irregularly, 'the most common step, 30m, is 3% of 959 consecutive steps'. The
-    period most steps are within seconds of is named, with what to do."""
-    start = datetime(2024, 1, 1)
-    times = [start + timedelta(minutes=30 * i, seconds=jitter[i % len(jitter)]) for i in range(40)]
-    none_exact = explain_freq(_file(tmp_path, times))  # no step is 30m exactly: none names a period
-    times = [t if i % 5 > 1 else start + timedelta(minutes=30 * i) for i, t in enumerate(times)]
-    some_exact = explain_freq(_file(tmp_path, times))  # a fifth of the steps are 30m exactly
+    period most steps are within seconds of is named, with what to do; daily times seconds off midnight too."""
+    start, step = datetime(2024, 1, 1), timedelta(minutes=30) if period == "30m" else timedelta(days=1)
+    times = [start + i * step + timedelta(seconds=jitter[i % len(jitter)]) for i in range(40)]
+    none_exact = explain_freq(_file(tmp_path, times))  # no step is the period exactly: none names a period
+    times = [t if i % 5 > 1 else start + i * step for i, t in enumerate(times)]
+    some_exact = explain_freq(_file(tmp_path, times))  # a fifth of the steps are the period exactly
     assert isinstance(none_exact, str) and isinstance(some_exact, str)
     if said is None:
         assert "within seconds" not in none_exact + some_exact, (none_exact, some_exact)
         return
     assert none_exact == f"no step between its times is a period of a frequency{said}", none_exact
-    assert some_exact.startswith("its dates step irregularly (the most common step, 30m, is 21% of 78 "), some_exact
+    assert some_exact.startswith(f"its dates step irregularly (the most common step, {period}, is 21% of 78 "), some_exact
     assert some_exact.endswith(f"consecutive steps{said})"), some_exact
 
 

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
+from uuid import uuid4
 
 import pytest
+from prefect.client.schemas.objects import FlowRun
+from prefect.states import Failed
 
 from flowcast.config import load_settings
 from flowcast.errors import RegistryError
 from flowcast.flows.backfill import failed_message, model_for_backfill
+from flowcast.flows.fanout import outcome_of
 from flowcast.registry import ModelRegistry
 
 
@@ -50,9 +54,10 @@ def test_a_forecast_backfill_says_which_model_a_date_before_production_was_train
 
 
 def _early(as_of: str) -> dict[str, object]:
-    """A failed outcome of a date before the data, its error as validate says it."""
-    return {"as_of": as_of, "status": "failed", "error": f"tiny: all 3 rows are after as_of={as_of} (the first is "
-                                                         "2010-01-01: pick an as_of from then on); nothing to validate"}
+    """A failed outcome of a date before the data, its error as validate says it, the data's first as_of its fact."""
+    return {"as_of": as_of, "status": "failed", "begins": "2010-01-01",
+            "error": f"tiny: all 3 rows are after as_of={as_of} (the first is 2010-01-01: pick an as_of from then on); "
+                     "nothing to validate"}
 
 
 @pytest.mark.parametrize(("others", "said"), [
@@ -83,7 +88,12 @@ def test_a_backfill_date_inside_an_aggregated_sources_first_period_precedes_its_
     error = ("m: all 2 rows are after as_of=2020-02-20 (2 of them in the 1mo period not over at as_of, which waits "
              "until it ends; the first is 2020-02-03, its 1mo period over at 2020-03-01: pick an as_of from then on); "
              "nothing to validate")
-    said = failed_message([{"as_of": "2020-02-20", "status": "failed", "error": error}], 1)
+    # as a deployment's worker reports it: its failed run's state keeps the message alone
+    state = Failed(message=f"Flow run encountered an exception: DataValidationError: {error}")
+    run = FlowRun(id=uuid4(), name="forecast m 2020-02-20 (backfill)", flow_id=uuid4(), state=state)
+    failed = outcome_of(datetime(2020, 2, 20), run, None, attempts=1)
+    assert failed["begins"] == "2020-03-01", failed
+    said = failed_message([failed], 1)
     assert said.startswith("1 of 1 backfill date failed: 2020-02-20 precedes the data's first as_of 2020-03-01: it "
                            "cannot be forecast, nor on a re-run (start the backfill at 2020-03-01 or later); e.g. "), said
 

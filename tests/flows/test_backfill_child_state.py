@@ -9,7 +9,7 @@ from prefect import flow
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect_server import free_port
 
-from flowcast.flows.backfill import _child_state, _error_of
+from flowcast.flows.backfill import _child_state, _failure_of
 
 
 def _refused() -> httpx.ConnectError:
@@ -36,7 +36,7 @@ def test_a_date_whose_run_was_created_is_not_run_again_when_the_api_drops_after(
     state = _child_state(created_then_dropped, "2019-03-01", said.append)
     assert ran == ["trained and published"]
     assert state.is_failed()
-    error = _error_of(state)
+    error = _failure_of(state)["error"]
     assert "2019-03-01" in error and "not run again" in error and "skips the dates published" in error, error
     assert "ConnectError" in error, error
 

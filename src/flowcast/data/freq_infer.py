@@ -273,18 +273,19 @@ def _freq_of(read: pl.DataFrame, source: SourceConfig) -> Inferred | str:
 
 
 def _jitter_said(steps: pl.DataFrame) -> str:
-    """Where most sub-daily steps (`steps`' column s, in seconds) are seconds from one period (1,811 s, 1,795 s, ...
-    of half-hourly readings stamped by a logger's clock), that period and what to do: '; 97% of them within seconds
-    of 30m: ...'. newuser47: such a file was told only that its dates step irregularly, 'the most common step, 30m,
-    is 3%'. Within twice `schemas.JITTER_MAX` (two times, each up to it off its grid point) and a tenth of the
-    period; '' where no period holds `MIN_SHARE` of the steps."""
+    """Where most sub-daily or daily steps (`steps`' column s, in seconds) are seconds from one period (1,811 s,
+    1,795 s, ... of half-hourly readings stamped by a logger's clock; 86,412 s, 86,371 s, ... of a daily one), that
+    period and what to do: '; 97% of them within seconds of 30m: ...'. newuser47: such a file was told only that
+    its dates step irregularly, 'the most common step, 30m, is 3%'. Within twice `schemas.JITTER_MAX` (two times,
+    each up to it off its grid point) and a tenth of the period; '' where no period holds `MIN_SHARE` of the steps.
+    What the declared freq then does (`_jitter_read`) is said with it."""
     from flowcast.data.schemas import JITTER_MAX
 
     s = pl.col("s")
     grid = pl.when(s >= 600).then(300).otherwise(60)  # periods of whole 5 minutes (whole minutes below 10)
     period = ((s / grid).round() * grid).cast(pl.Int64)
     near = (steps.select(period.alias("p"), (s - period).abs().alias("off"))
-            .filter((pl.col("p") > 0) & (pl.col("p") < _DAY_S)
+            .filter((pl.col("p") > 0) & (pl.col("p") <= _DAY_S)
                     & (pl.col("off") <= pl.min_horizontal(pl.lit(2 * JITTER_MAX.total_seconds()), pl.col("p") / 10))))
     counts = near.group_by("p").len().sort("len", "p", descending=[True, False])
     if counts.height == 0:
@@ -295,7 +296,18 @@ def _jitter_said(steps: pl.DataFrame) -> str:
         return ""
     return (f"; {n / steps.height:.0%} of its steps are within seconds of {name}: times a few seconds off a {name} "
             f"grid, as a logger's clock writes them? round them to the grid before export (e.g. with polars' "
-            f".dt.round('{name}')), as --freq {name} quarantines each one off it")
+            f".dt.round('{name}')), as {_jitter_read(name)}")
+
+
+def _jitter_read(freq: str) -> str:
+    """What declaring `freq` does with times seconds off its grid: a sub-daily grid quarantines each one off it
+    (`schemas._jitter_hint` says by how much); a daily one reads each time by its date, so a time seconds before
+    midnight is the day before: two rows of one day (a conflict, quarantined, where their values differ), none of
+    the next."""
+    if freq == "1d":
+        return ("--freq 1d reads each time by its date: one seconds before midnight is the day before, two rows on "
+                "one day and none on the next")
+    return f"--freq {freq} quarantines each one off it"
 
 
 _MONTH_STEPS = {1: "1mo", 3: "1q", 12: "1y"}

@@ -1725,16 +1725,7 @@ def _orders_by_rows(raw: pl.LazyFrame, col: str, n_files: int) -> dict[int, str 
                                    ).select(FILE_INDEX, *names).collect(engine="streaming")
     except pl.exceptions.PolarsError:
         return {i: time_column_profile(part, col)[0] for i, part in parts.items()}
-
-    def order(first: int | None, second: int | None, year: bool, year_last: bool, yf1: int | None,
-              yf2: int | None, yf3: int | None) -> str | None:
-        """`_time_profile`'s order without a freq, off a file's numbers."""
-        if year and not year_last and (yf2 or 0) <= 12 and (yf3 or 0) <= 31:  # every value could be year first
-            return "year" if (yf1 or 0) > 31 else None
-        day, month = (first or 0) > 12, (second or 0) > 12
-        return "day" if day and not month else "month" if month and not day else None
-
-    decided = {int(row[0]): order(*row[1:]) for row in numbers.iter_rows()}
+    decided = {int(row[0]): _order_of_numbers(*row[1:])[0] for row in numbers.iter_rows()}
     return {i: decided.get(i) for i in parts}  # (a file of no row: no number settles it)
 
 
@@ -2035,22 +2026,38 @@ def _time_profile(raw: pl.LazyFrame, col: str, freq: str | None = None
     dated = ("year first" if row[2] and not row[8] else "year first or last" if row[2] else "year last"
              if row[0] is not None else "")
     mixed = bool(row[12])
-    if row[2] and not row[8] and (row[4] or 0) <= 12 and (row[5] or 0) <= 31:  # every value could be year first
-        # a first number above 31 is a year (no day is); otherwise nothing tells a year first from a day or
-        # month first: the values stay unparsable, each naming both formats ('24-03-01' was read as 24 March 2001,
-        # '24/03/01' too: a daily file of March 2024 became one value a year), unless the spacing of the dates read
-        # each way tells which one the source's freq has. Slashed and dotted as dashed
-        if (row[3] or 0) > 31:
-            return "year", traits, dated, mixed
-        order = "day" if (row[0] or 0) > 12 else None
-        return (_year_first_fits(raw, text, order, freq) if freq else None), traits, dated, mixed
-    day, month = ((row[0] or 0) > 12), ((row[1] or 0) > 12)
-    if not day and not month and row[0] is not None and freq:
+    order, left = _order_of_numbers(row[0], row[1], row[2], row[8], row[3], row[4], row[5])
+    if left == "year first":
+        # every value could be year first; a first number above 31 is a year (no day is: settled); otherwise nothing
+        # tells a year first from a day or month first: the values stay unparsable, each naming both formats
+        # ('24-03-01' was read as 24 March 2001, '24/03/01' too: a daily file of March 2024 became one value a year),
+        # unless the spacing of the dates read each way tells which one the source's freq has. Slashed and dotted as
+        # dashed
+        return (_year_first_fits(raw, text, "day" if (row[0] or 0) > 12 else None, freq) if freq else None
+                ), traits, dated, mixed
+    if left == "day month" and freq:
         # every first and second number 12 or below ('03/04/2024'): the reading whose dates are spaced as the
         # declared freq says, when only one is ('01/04/2024'..'05/04/2024' at 1d: 1-5 April, not the 4th of five
         # months); both or neither: the values stay unparsable, each with the hint to declare a time_format
         return _day_month_by_spacing(raw, col, freq), traits, dated, mixed
-    return ("day" if day and not month else "month" if month and not day else None), traits, dated, mixed
+    return order, traits, dated, mixed
+
+
+def _order_of_numbers(first: int | None, second: int | None, year_first: bool, year_last: bool, yf1: int | None,
+                      yf2: int | None, yf3: int | None) -> tuple[str | None, str | None]:
+    """The day/month order a time column's numbers settle alone, whatever its freq, and what they leave to the spacing
+    of its dates where they settle none; one rule for a column (`_time_profile`) and each file of a glob
+    (`_orders_by_rows`). The numbers: the largest first and second number of its day/month dates that some order reads
+    (`first`, `second`; None: none), whether a date may have a two-digit year first (`year_first`: '24/03/01') and
+    whether one cannot (`year_last`: '1/5/24'), and the largest first, second and third number of the year-first ones
+    (`yf1`..`yf3`). Returns (order: 'day', 'month', 'year' or None; left: 'year first' where every value could be
+    year first, 'day month' where every first and second number is 12 or below, else None)."""
+    if year_first and not year_last and (yf2 or 0) <= 12 and (yf3 or 0) <= 31:  # every value could be year first
+        return ("year", None) if (yf1 or 0) > 31 else (None, "year first")
+    day, month = (first or 0) > 12, (second or 0) > 12
+    if not day and not month:
+        return None, "day month" if first is not None else None
+    return ("day" if day and not month else "month" if month and not day else None), None
 
 
 # a 12-hour clock: '1/29/2024 2:30 PM' (Excel's m/d/yyyy h:mm AM/PM, as an English-locale export writes it)

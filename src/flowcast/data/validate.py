@@ -1229,10 +1229,11 @@ FIRST_SAID_END = ": pick an as_of from then on"  # how `_all_after_as_of` ends i
 
 
 def data_begins_after(error: str | None) -> str | None:
-    """The first as_of that observes the data, which an as_of-before-the-data error names (`_all_after_as_of`:
+    """The first as_of that observes the data, which an as_of-before-the-data error's text names (`_all_after_as_of`:
     'the first is 2020-01-01: pick an as_of from then on', or of an aggregated source 'the first is 2020-02-03, its
-    1mo period over at 2020-03-01: ...'), else None: for a backfill to say which of its dates precede the data (they
-    fail again on every re-run), from the error text alone, as a worker's failed run reports it."""
+    1mo period over at 2020-03-01: ...'), else None. Only for a run whose error crossed as text alone: a deployment
+    worker's failed run, whose state keeps its message, not its exception (`fanout.outcome_of`); a raised one
+    carries it, `DataValidationError.begins`."""
     found = re.search(rf"the first is ([^(),]+?)(?:, its \S+ period over at ([^(),]+?))?{re.escape(FIRST_SAID_END)}",
                       error or "")
     return (found.group(2) or found.group(1)) if found else None
@@ -1247,10 +1248,11 @@ def _first_observable(ingested: Ingested) -> pl.Expr:
 
 
 def _all_after_as_of(ingested: Ingested, rows_read: int, rows_partial: int, rows_planned: int, first: Any,
-                     ready: Any = None) -> str:
+                     ready: Any = None) -> DataValidationError:
     """The error of a run whose as_of is before the source's data: no row observed by then, and when the first is
     (`first`; `ready`: the first instant a row is observed, `_first_observable`, said where later: an aggregated
-    source's first period is over at its end, and an as_of at its first row still waits for it)."""
+    source's first period is over at its end, and an as_of at its first row still waits for it), the later of the
+    two its `begins` (None without `first`)."""
     # (aggregate) the period of as_of is not over: its rows are not after as_of, they wait until it ends
     waiting = (f"{rows_partial} of them in the {ingested.source.freq} period not over at as_of, which waits until it "
                "ends; " if rows_partial else "")
@@ -1259,12 +1261,14 @@ def _all_after_as_of(ingested: Ingested, rows_read: int, rows_partial: int, rows
                if rows_planned else "")
     # both instants as every message writes one (as_of read '2020-01-01 00:00:00+00:00', a sub-daily first one
     # '2024-01-01 06:00:00' without its zone)
-    over = (f", its {ingested.source.freq} period over at {utc_text(ready)}"
-            if first is not None and ready is not None and ready > first else "")
+    later = first is not None and ready is not None and ready > first
+    over = f", its {ingested.source.freq} period over at {utc_text(ready)}" if later else ""
     since = f"the first is {utc_text(first)}{over}{FIRST_SAID_END}" if first else ""
     said = f" ({waiting}{planned}{since})".replace("; )", ")") if waiting or planned or since else ""
-    return (f"{ingested.label}: all {rows_read} rows are after as_of={utc_text(ingested.as_of)}{said}; "
-            f"nothing {'observed ' if rows_planned else ''}to validate")
+    error = DataValidationError(f"{ingested.label}: all {rows_read} rows are after as_of={utc_text(ingested.as_of)}"
+                                f"{said}; nothing {'observed ' if rows_planned else ''}to validate")
+    error.begins = utc_text(ready if later else first) if first else None
+    return error
 
 
 def nothing_observed_by(source: SourceConfig, as_of: datetime | str,
@@ -1298,8 +1302,8 @@ def _all_after_as_of_said(ingested: Ingested, source: SourceConfig) -> str | Non
     ).collect(engine="streaming").row(0, named=True)
     if not counts["rows_read"] or counts["observed"]:
         return None
-    return _all_after_as_of(ingested, int(counts["rows_read"]), int(counts["partial"]), int(counts["planned"]),
-                            counts["first"], counts["ready"])
+    return str(_all_after_as_of(ingested, int(counts["rows_read"]), int(counts["partial"]), int(counts["planned"]),
+                                counts["first"], counts["ready"]))
 
 
 def nothing_to_run(source: SourceConfig, as_of: datetime | str | None, cfg: ValidationConfig,
@@ -1432,7 +1436,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
     if rows_in == rows_planned:  # a backfill date before the data began: say when it begins
         first = counts["first"][0] if "first" in counts.columns else None
         ready = counts["ready"][0] if "ready" in counts.columns else None
-        raise DataValidationError(_all_after_as_of(ingested, rows_read, rows_partial, rows_planned, first, ready))
+        raise _all_after_as_of(ingested, rows_read, rows_partial, rows_planned, first, ready)
 
     n_failed = flagged.height - flagged["__code"].null_count()
     failed = flagged.select(ROW, "__code").filter(pl.col("__code").is_not_null()) if n_failed else None

@@ -28,7 +28,7 @@ from prefect import flow, get_run_logger
 from flowcast import interrupts, reporting
 from flowcast.config import SourceConfig, parse_duration
 from flowcast.data.calendar import grid_dates, is_subdaily
-from flowcast.errors import ConfigError, FlowcastError
+from flowcast.errors import ConfigError, DataValidationError, FlowcastError
 from flowcast.flows.common import (
     crash_on_interrupt,
     fails_without_a_result,
@@ -46,7 +46,8 @@ from flowcast.timekeys import as_instant, is_date_only, storage_naive, utc_text
 from flowcast.wording import plural
 
 # as_of, status (published | replaced | skipped | failed), rows, model, run_id, flow_run, worker, error; note: what a
-# date published over (`rewritten`). replaced: its run published `rows`, which another run's publish of the date has
+# date published over (`rewritten`); begins: of a date that failed before the data, the data's first as_of
+# (`DataValidationError.begins`). replaced: its run published `rows`, which another run's publish of the date has
 # replaced since (`replaced_since`); `error` says what the store holds instead
 Outcome = dict[str, Any]
 ERRORS_SAID = 5  # the failed dates whose errors a failed backfill's error says whole (`BackfillError`)
@@ -94,17 +95,16 @@ def _done_clause(outcomes: list[Outcome], rerun: str | None = None) -> str:
 def failed_message(outcomes: list[Outcome], n_dates: int) -> str:
     """A failed backfill's error: the failed dates' errors (the first `ERRORS_SAID` whole), what was done
     (`_done_clause`). The dates before the data's first as_of are said apart, once: one long error each said
-    nothing the first did not, and 'a re-run runs the dates that failed' promised what it cannot do there."""
-    from flowcast.data.validate import data_begins_after
-
+    nothing the first did not, and 'a re-run runs the dates that failed' promised what it cannot do there: the
+    failed outcomes with `begins` (`DataValidationError.begins`)."""
     failed = [o for o in outcomes if o["status"] == "failed"]
-    early = [o for o in failed if data_begins_after(o["error"])]
+    early = [o for o in failed if o.get("begins")]
     others = [o for o in failed if o not in early]
     said = [f"{utc_text(o['as_of'])}: {o['error']}" for o in others[:ERRORS_SAID]]
     if early:
         names = ", ".join(utc_text(o["as_of"]) for o in early[:10])
         more = f" and {len(early) - 10} more" if len(early) > 10 else ""
-        first = data_begins_after(early[0]["error"])
+        first = early[0]["begins"]
         said.append(f"{names}{more} {'precedes' if len(early) == 1 else 'precede'} the data's first as_of {first}: "
                     f"{'it' if len(early) == 1 else 'they'} cannot be forecast, nor on a re-run (start the backfill "
                     f"at {first} or later); e.g. {utc_text(early[0]['as_of'])}: {early[0]['error']}")
@@ -505,12 +505,17 @@ def _while_creating_the_run(exc: BaseException) -> bool:
     return bool(engines) and all(getattr(engine, "flow_run", None) is None for engine in engines)
 
 
-def _error_of(state: Any) -> str:
+def _failure_of(state: Any) -> Outcome:
+    """A failed date's `error` from its run's `state` (its exception's message, the class named where it is not a
+    FlowcastError), with `begins` where its as_of precedes the data (`DataValidationError.begins`)."""
     try:
         state.result(raise_on_failure=True)
     except Exception as exc:  # noqa: BLE001 - any child failure becomes one line of the summary
-        return f"{type(exc).__name__}: {exc}" if not isinstance(exc, FlowcastError) else str(exc)
-    return state.message or state.name
+        said: Outcome = {"error": f"{type(exc).__name__}: {exc}" if not isinstance(exc, FlowcastError) else str(exc)}
+        if isinstance(exc, DataValidationError) and exc.begins:
+            said["begins"] = exc.begins
+        return said
+    return {"error": state.message or state.name}
 
 
 @flow(name="backfill", flow_run_name=run_name, validate_parameters=True, on_failure=[on_run_failure])
@@ -699,7 +704,7 @@ def backfill_flow(
                          f"{'; ' + o['note'] if o.get('note') else ''}")
             else:
                 o = {"as_of": d.isoformat(), "status": "failed", "rows": 0, "model": None, "run_id": None,
-                     "error": _error_of(state)}
+                     **_failure_of(state)}
                 log.error(f"{utc_text(d)}: failed: {o['error']}")
             o.update(flow_run=name, worker=IN_PROCESS)
             outcomes.append(o)
