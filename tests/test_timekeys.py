@@ -11,6 +11,8 @@ import pytest
 from flowcast.timekeys import (
     as_instant,
     as_of_on_ds,
+    local_wall,
+    per_distinct,
     storage_naive,
     utc_text,
     utc_text_expr,
@@ -319,3 +321,21 @@ def test_utc_text_read_in_a_zone_is_taken_back_as_the_same_instant(value, read_i
     read as that zone's midnight: another instant."""
     assert utc_text(value, read_in=read_in) == said
     assert as_instant(said, read_in) == as_instant(value)
+
+
+_ACROSS_CHANGES = [datetime(2024, 10, 27, 1), None, datetime(2024, 3, 31, 0, 30), datetime(2024, 10, 27, 0, 30),
+                   datetime(2024, 3, 31, 0, 30), datetime(2024, 3, 31, 1), datetime(2024, 10, 27, 1), None,
+                   datetime(2024, 1, 5, 12), datetime(2024, 10, 27, 0)]  # unsorted, repeated, nulls: Berlin's changes
+
+
+@pytest.mark.parametrize("values", [_ACROSS_CHANGES, list(reversed(_ACROSS_CHANGES)), [None, None], [],
+                                    [datetime(2024, 10, 27, 1)] * 3])
+@pytest.mark.parametrize("distinct", [lambda e: local_wall(e, "Europe/Berlin"),  # the zone's, of a repeated hour too
+                                      lambda e: e.dt.replace_time_zone("Europe/Berlin", ambiguous="earliest",
+                                                                       non_existent="null")])  # a skipped one null
+def test_per_distinct_is_the_elementwise_expression_row_by_row(values, distinct):
+    """`per_distinct` converts each distinct value once and gathers it back: each row gets what converting the rows
+    one by one gives, a null row null, whatever the values' order."""
+    frame = pl.DataFrame({"t": values}, schema={"t": pl.Datetime("us")})
+    got = frame.select(per_distinct(pl.col("t"), distinct).alias("t"))
+    assert got.equals(frame.select(distinct(pl.col("t")).alias("t")))

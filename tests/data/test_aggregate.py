@@ -396,3 +396,28 @@ def test_last_of_the_repeated_autumn_hour_is_the_later_instant_whatever_the_line
     assert r.valid.select("ds", "y").rows() == periods
     assert r.valid["temp"].to_list() == [y * 10 for _, y in periods]
     assert r.report.rows_quarantined == 0
+
+
+def test_the_instant_order_of_a_zone_converts_each_time_once_as_row_by_row():
+    """`_instant_order` reads a time without an offset in the tz once per distinct time (`per_distinct`): on the rows
+    of three series that share their times around both of Berlin's changes of 2026 (the skipped spring 02:30, which
+    stays its wall time; the repeated autumn 02:30, its earlier instant), written with the zone's offset or without
+    one, and a null time, each row's instant is the one converting the rows one by one gives."""
+    from flowcast.data.schemas import DS_OFFSET, DS_RAW
+    from flowcast.data.validate import _instant_order
+
+    times = [datetime(2026, 3, 29, 1, 30), datetime(2026, 3, 29, 2, 30), datetime(2026, 3, 29, 3, 30),
+             datetime(2026, 10, 25, 2, 30), datetime(2026, 10, 25, 3, 30), datetime(2026, 10, 25, 1, 30), None]
+    offsets = [timedelta(hours=1), None, timedelta(hours=2), timedelta(hours=1), None, None, None]
+    frame = pl.DataFrame({DS_RAW: times * 3, DS_OFFSET: offsets[3:] + offsets[:3] + offsets + [None] * 7},
+                         schema={DS_RAW: pl.Datetime("us"), DS_OFFSET: pl.Duration("us")})
+    raw = pl.col(DS_RAW)
+    local = raw.dt.replace_time_zone("Europe/Berlin", ambiguous="earliest", non_existent="null").dt.convert_time_zone(
+        "UTC").dt.replace_time_zone(None)
+    per_row = frame.select(pl.coalesce(raw - pl.col(DS_OFFSET), local, raw).alias("__instant"), raw)
+    got = frame.select(_instant_order(frame.columns, "Europe/Berlin"))
+    assert got.equals(per_row)
+    # written without an offset: the skipped 02:30 its wall time, the repeated 02:30 +02:00's instant (00:30 UTC)
+    assert got["__instant"][-7:].to_list() == [datetime(2026, 3, 29, 0, 30), datetime(2026, 3, 29, 2, 30),
+                                               datetime(2026, 3, 29, 1, 30), datetime(2026, 10, 25, 0, 30),
+                                               datetime(2026, 10, 25, 2, 30), datetime(2026, 10, 24, 23, 30), None]

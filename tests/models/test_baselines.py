@@ -498,3 +498,62 @@ def test_a_weekly_season_of_hourly_data_follows_the_local_clock_across_a_change(
     assert peak_wall(fc) == "Wed 18:00"
     plain = _member_forecast(name, dataclasses.replace(td, meta=dataclasses.replace(td.meta, tz=None)))
     assert peak_wall(plain) == ("Wed 19:00" if end.month == 4 else "Wed 17:00")
+
+
+def _clock_periods_per_row(td: TrainingData, fut: pl.DataFrame, step_us: int) -> pl.DataFrame:
+    """`_clock_periods` as it was computed before it converted each distinct time once: every row's wall time
+    converted in its series' group (the reference the per-distinct path must equal)."""
+    tz = td.meta.tz
+
+    def periods(ds: pl.Expr, last: pl.Expr) -> pl.Expr:
+        wall = (local_wall(ds, tz) - local_wall(last, tz)).dt.total_microseconds()
+        floor, rest = wall // step_us, wall % step_us
+        by_position = (ds - last).dt.total_microseconds() // step_us
+        return (pl.when(2 * rest < step_us).then(floor).when(2 * rest > step_us).then(floor + 1)
+                .otherwise(floor + (by_position > floor).cast(pl.Int64)))
+
+    past = td.frame.group_by("unique_id", maintain_order=True).agg(
+        periods(pl.col("ds"), pl.col("ds").last()).alias("__past"), pl.col("ds").last().alias("__last"))
+    ahead = fut.sort("unique_id", "step").join(past.select("unique_id", "__last"), on="unique_id",
+                                               maintain_order="left").group_by(
+        "unique_id", maintain_order=True).agg(periods(pl.col("ds"), pl.col("__last")).alias("__ahead"))
+    return past.drop("__last").join(ahead, on="unique_id", how="left", maintain_order="left")
+
+
+@pytest.mark.parametrize(("tz", "freq", "ends"), [
+    # Berlin 2024: spring 31 March 01:00 UTC, autumn 27 October 01:00 UTC; series of 7 months across both, one
+    # whose horizon crosses the autumn change, one whose crosses the spring change, one inside the autumn night
+    (_BERLIN, "1h", {"both": datetime(2024, 10, 28, 12), "horizon_autumn": datetime(2024, 10, 26, 20),
+                     "horizon_spring": datetime(2024, 3, 30, 9), "autumn_night": datetime(2024, 10, 27, 1)}),
+    # Lord Howe's half-hour changes (April, October 2024) in hourly data: rows off the slots' wall times
+    (_LORD_HOWE, "1h", {"both": datetime(2024, 10, 9, 12), "horizon_october": datetime(2024, 10, 5, 3)}),
+    (_BERLIN, "30m", {"both": datetime(2024, 10, 28, 12), "horizon_spring": datetime(2024, 3, 30, 9, 30)}),
+])
+def test_clock_periods_per_distinct_time_are_the_per_row_ones(tz, freq, ends):
+    """`_clock_periods` converts each distinct time of the frame and the horizon once and joins it back to the
+    rows: on series that start and end at different times (one on the half hour, one of a single row) across both
+    of the zone's changes, each row's and step's periods are the per-row conversion's, value for value."""
+    from flowcast.models.baselines import _clock_periods, _clock_step_us
+
+    starts = [datetime(2024, 2, 20, 7), datetime(2024, 3, 29, 23), datetime(2024, 9, 1), datetime(2024, 10, 26, 5)]
+    parts = [pl.DataFrame({"unique_id": uid, "ds": pl.datetime_range(min(starts[i % 4], end), end, freq, eager=True,
+                                                                      time_unit="us")})
+             for i, (uid, end) in enumerate(ends.items())]
+    parts.append(pl.DataFrame({"unique_id": "half_past", "ds": pl.datetime_range(  # off the others' times
+        datetime(2024, 3, 1, 0, 30), datetime(2024, 10, 27, 0, 30), "1h", eager=True, time_unit="us")}))
+    parts.append(pl.DataFrame({"unique_id": "one_row", "ds": [datetime(2024, 10, 27, 0)]},
+                              schema={"unique_id": pl.Utf8, "ds": pl.Datetime("us")}))
+    frame = pl.concat(parts).with_columns(y=pl.lit(1.0)).sort("unique_id", "ds")
+    td = _hourly_td({"x": datetime(2024, 1, 1)}, tz, freq=freq, horizon=48)
+    td = dataclasses.replace(td, frame=frame, scalers=fit_scalers(frame, "standard", False))
+    fut = td.future_frame(48).select("unique_id", "ds", "step")
+    step_us = _clock_step_us(td)
+    assert step_us is not None
+    fast, slow = _clock_periods(td, fut, step_us), _clock_periods_per_row(td, fut, step_us)
+    assert fast.equals(slow)
+    assert fast.height == frame["unique_id"].n_unique() and fast["__ahead"].list.len().unique().to_list() == [48]
+    # Berlin's hour moves some rows' and steps' periods off their places by position (the case crosses a change);
+    # Lord Howe's half hour moves none (of two slots as near, the one by position)
+    by_position = fast.select((pl.col("__past").list.first() == 1 - pl.col("__past").list.len().cast(pl.Int64))
+                              & (pl.col("__ahead").list.last() == 48)).to_series()
+    assert by_position.all() == (tz == _LORD_HOWE)

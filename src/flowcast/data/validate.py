@@ -83,7 +83,14 @@ from flowcast.data.sources import (
 from flowcast.errors import DataValidationError, SourceUnavailableError
 from flowcast.mdtext import id_text, md_id, md_text
 from flowcast.redaction import redact
-from flowcast.timekeys import offset_text_expr, utc_text, utc_text_expr, zone_text, zones_keeping
+from flowcast.timekeys import (
+    offset_text_expr,
+    per_distinct,
+    utc_text,
+    utc_text_expr,
+    zone_text,
+    zones_keeping,
+)
 from flowcast.wording import noun, plural
 
 _MAX_SLICES_PER_ROW = 1 / 500  # drop by slicing while at most this share of the rows go (each slice is a chunk)
@@ -1747,8 +1754,8 @@ def _instant_order(columns: list[str], tz: str | None = None) -> list[pl.Expr]:
         return [raw]
     if tz is None:
         return [(raw - pl.col(DS_OFFSET).fill_null(timedelta(0))).alias("__instant"), raw]
-    local = raw.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null").dt.convert_time_zone(
-        "UTC").dt.replace_time_zone(None)
+    local = per_distinct(raw, lambda wall: wall.dt.replace_time_zone(  # the rows share their times: one a time
+        tz, ambiguous="earliest", non_existent="null").dt.convert_time_zone("UTC").dt.replace_time_zone(None))
     return [pl.coalesce(raw - pl.col(DS_OFFSET), local, raw).alias("__instant"), raw]
 
 

@@ -30,7 +30,7 @@ import numpy as np
 import polars as pl
 
 from flowcast.data.calendar import local_season_us
-from flowcast.timekeys import local_wall, season_ago_local
+from flowcast.timekeys import local_wall, per_distinct, season_ago_local
 
 if TYPE_CHECKING:
     from flowcast.data.training_data import TrainingData
@@ -171,20 +171,27 @@ def _clock_periods(td: TrainingData, fut: pl.DataFrame, step_us: int) -> pl.Data
     values (`_same_local_time`) and as without a tz, where floored they were by position across one change and a
     period earlier across the other."""
     tz = td.meta.tz
+    wall = per_distinct(pl.col("ds"), lambda ds: local_wall(ds, tz))  # the series share their times: one a time
 
-    def periods(ds: pl.Expr, last: pl.Expr) -> pl.Expr:
-        wall = (local_wall(ds, tz) - local_wall(last, tz)).dt.total_microseconds()
-        floor, rest = wall // step_us, wall % step_us
+    def periods(column: str) -> pl.Expr:
+        """Of the rows of a frame with ds, __wall (its wall time), __last and __last_wall (the series' last ds and
+        its wall time): plain arithmetic on the frame, no zone's conversion and no group."""
+        ds, last = pl.col("ds"), pl.col("__last")
+        wall_us = (pl.col("__wall") - pl.col("__last_wall")).dt.total_microseconds()
+        floor, rest = wall_us // step_us, wall_us % step_us
         by_position = (ds - last).dt.total_microseconds() // step_us
         return (pl.when(2 * rest < step_us).then(floor).when(2 * rest > step_us).then(floor + 1)
-                .otherwise(floor + (by_position > floor).cast(pl.Int64)))
+                .otherwise(floor + (by_position > floor).cast(pl.Int64))).alias(column)
 
-    past = td.frame.group_by("unique_id", maintain_order=True).agg(
-        periods(pl.col("ds"), pl.col("ds").last()).alias("__past"), pl.col("ds").last().alias("__last"))
-    ahead = fut.sort("unique_id", "step").join(past.select("unique_id", "__last"), on="unique_id",
-                                               maintain_order="left").group_by(
-        "unique_id", maintain_order=True).agg(periods(pl.col("ds"), pl.col("__last")).alias("__ahead"))
-    return past.drop("__last").join(ahead, on="unique_id", how="left", maintain_order="left")
+    hist = td.frame.select("unique_id", "ds", wall.alias("__wall"))
+    last = hist.group_by("unique_id", maintain_order=True).agg(pl.col("ds").last().alias("__last"),
+                                                               pl.col("__wall").last().alias("__last_wall"))
+    past = (hist.join(last, on="unique_id", maintain_order="left").select("unique_id", periods("__past"))
+            .group_by("unique_id", maintain_order=True).agg("__past"))
+    ahead = (fut.sort("unique_id", "step").with_columns(wall.alias("__wall"))
+             .join(last, on="unique_id", maintain_order="left").select("unique_id", periods("__ahead"))
+             .group_by("unique_id", maintain_order=True).agg("__ahead"))
+    return past.join(ahead, on="unique_id", how="left", maintain_order="left")
 
 
 def _slots(part: pl.DataFrame, lengths: np.ndarray, N: int, h: int, m: int) -> Slots:
