@@ -108,13 +108,14 @@ def test_a_cut_off_registration_the_api_took_is_paused_before_serve_returns(monk
 
     from flowcast.flows import deploy
 
-    monkeypatch.setattr(deploy, "REGISTER_CUT_WAIT_S", 1.0)  # (a cancel taken at once ends well within it)
+    monkeypatch.setattr(deploy, "REGISTER_CUT_WAIT_S", 0.5)  # (a cancel taken at once ends well within it)
+    monkeypatch.setattr(deploy, "PAUSE_WAIT_S", 10.0)
     hung = _deployments(1)[0]
     pause = PrefectClient.pause_deployment
 
     async def slow_pause(self: Any, deployment_id: Any) -> None:
         if (await self.read_deployment(deployment_id)).name == hung.name:
-            await asyncio.sleep(3)  # (within PAUSE_WAIT_S, beyond the cut's wait)
+            await asyncio.sleep(6)  # (within PAUSE_WAIT_S, well beyond the cut's wait)
         await pause(self, deployment_id)
 
     monkeypatch.setattr(PrefectClient, "pause_deployment", slow_pause)
@@ -151,6 +152,33 @@ def test_a_registration_error_after_a_sigterm_is_logged_naming_the_deployment(mo
         _until("its word", lambda: any("failed as the serve stopped" in m for m in said), 5)
     assert (f"the registration of forecast/{hung.name} failed as the serve stopped: RuntimeError: the API answered "
             "503; the stop pauses it where the Prefect API has it") in said, said
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_registration_error_pauses_what_serve_registered_before_it_is_raised(monkeypatch):
+    """serveR48: a registration that failed (no stop asked) was raised out of serve with the deployments registered
+    before it left unpaused (a registration sends its deployment unpaused, undoing the last stop's pause): their
+    schedules went on, and the next serve ran their runs late. They are paused, then the error is raised."""
+    from prefect.deployments.runner import RunnerDeployment
+
+    from flowcast.flows.deploy import serve
+
+    done, bad = _deployments(2)
+    aapply = RunnerDeployment.aapply
+
+    async def refused(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if self.name == bad.name:
+            raise RuntimeError("the API answered 503")
+        return await aapply(self, *args, **kwargs)
+
+    monkeypatch.setattr(RunnerDeployment, "aapply", refused)
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        with pytest.raises(RuntimeError, match="the API answered 503"):
+            serve([done, bad])
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert _paused(done, bad) == {done.name: True}
 
 
 def _pause_applied_but_answered_late(monkeypatch: Any) -> None:
@@ -236,3 +264,25 @@ def test_early_sigterm_stops_gives_sigterm_its_former_handler_back(in_the_block)
         assert signal.getsignal(signal.SIGTERM) is former
     finally:
         signal.signal(signal.SIGTERM, before)
+
+
+@pytest.mark.parametrize("registering", [True, False])
+def test_a_second_sigterm_before_the_runner_started_is_said_as_the_stop_under_way(registering):
+    """serveR48: a second SIGTERM before the runner started (as the registration was cut off, or while the runner
+    starts) was said 'SIGTERM received as the serve starts: it stops as soon as it has started', a start that never
+    came. It is said as the stop under way, which ends as it was."""
+    from prefect.exceptions import TerminationSignal
+
+    from flowcast.flows.deploy import REGISTERING_STOP_SAID, SECOND_SIGNAL_SAID, stopping_runner
+
+    runner = stopping_runner()(pause_on_shutdown=True)
+    runner.registering = registering
+    with _said("prefect") as said:
+        if registering:
+            with pytest.raises(TerminationSignal):
+                runner.handle_sigterm(signal.SIGTERM, None)
+        else:
+            runner.handle_sigterm(signal.SIGTERM, None)
+        runner.handle_sigterm(signal.SIGTERM, None)  # (the second: noted, nothing raised)
+    first = REGISTERING_STOP_SAID if registering else "SIGTERM received as the serve starts: it stops as soon as it has started"
+    assert said == [first, SECOND_SIGNAL_SAID.format(signal="SIGTERM")] and runner.stop_pending, said

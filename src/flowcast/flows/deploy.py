@@ -511,7 +511,9 @@ def register(runner: Any, deployments: list[Any]) -> list[tuple[Any, Any]]:
     was paused, or be cut off by the exit, unsaid). A SIGTERM during a slow or hung registration was noted only: the
     serve stopped once the registration ended, and exited 1 where it failed (revD47). A Ctrl-C cuts it off so too,
     pauses those registered and the one cut off (`pause_registered`: it left them unpaused, serveC47) and is raised.
-    An error of the registration is raised, unless a SIGTERM stopped the serve: then it is logged, naming the
+    An error of the registration is raised, those registered before it paused first (`pause_registered`:
+    the serve ends, and a registration sends its deployment unpaused: those a stopped serve had paused went on being
+    scheduled, for the next serve to run late), unless a SIGTERM stopped the serve: then it is logged, naming the
     deployment (it went unsaid), as is one that comes after the cut's wait."""
     import asyncio
     import threading
@@ -564,8 +566,8 @@ def register(runner: Any, deployments: list[Any]) -> list[tuple[Any, Any]]:
     def unsettled() -> Unsettled | None:
         return Unsettled(pending[0], ended) if pending else None
 
-    runner.registering = True
     try:
+        runner.registering = True  # (in the try: a SIGTERM once it is set raises here)
         threading.Thread(target=run, name="flowcast-register", daemon=True).start()
         wait_awake(ended)
     except TerminationSignal:
@@ -590,7 +592,8 @@ def register(runner: Any, deployments: list[Any]) -> list[tuple[Any, Any]]:
     with told:
         went_on.append(True)
         errors = list(failed)
-    if errors and not runner.stop_pending:
+    if errors and not runner.stop_pending:  # those registered paused: the serve ends (a registration unpauses them)
+        asyncio.run(pause_registered([f"{d.flow_name}/{d.name}" for d in deployments[:len(ids)]], log.warning))
         raise errors[0][1]
     for name, exc in errors:
         log.warning(registration_failed_said(name, exc))
@@ -645,6 +648,8 @@ async def unpaused(client: Any, names: dict[Any, str]) -> dict[Any, str]:
 
     from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
 
+    if not names:  # (nothing asked of an API that may hang)
+        return {}
     try:
         read = await asyncio.wait_for(client.read_deployments(
             deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=list(names)))), PAUSE_WAIT_S)
@@ -1196,7 +1201,8 @@ def stopping_runner(base: type[Any] | None = None) -> type[Any]:
 
                     self._logger.info(REGISTERING_STOP_SAID)
                     raise TerminationSignal(signal.SIGTERM)
-                self._logger.info("SIGTERM received as the serve starts: it stops as soon as it has started")
+                self._logger.info("SIGTERM received as the serve starts: it stops as soon as it has started" if first
+                                  else SECOND_SIGNAL_SAID.format(signal="SIGTERM"))  # (a second said as the start: serveR48)
                 return
             if self.started and not self.stopping and self._loop is not None:
                 self.stopped_by_sigterm = True
