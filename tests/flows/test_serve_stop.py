@@ -182,12 +182,13 @@ def test_a_registration_error_pauses_what_serve_registered_before_it_is_raised(m
 
 
 def _pause_applied_but_answered_late(monkeypatch: Any) -> None:
-    """A Prefect API that applies a deployment's pause but answers it only after PAUSE_WAIT_S (here 1 s)."""
+    """A Prefect API that applies a deployment's pause but answers it only after PAUSE_WAIT_S (here 3 s: the pause
+    applied well within it)."""
     from prefect.client.orchestration import PrefectClient
 
     from flowcast.flows import deploy
 
-    monkeypatch.setattr(deploy, "PAUSE_WAIT_S", 1.0)
+    monkeypatch.setattr(deploy, "PAUSE_WAIT_S", 3.0)
     pause = PrefectClient.pause_deployment
 
     async def late(self: Any, deployment_id: Any) -> None:

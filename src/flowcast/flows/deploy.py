@@ -660,42 +660,53 @@ async def unpaused(client: Any, names: dict[Any, str]) -> dict[Any, str]:
 
 
 async def pause_deployments(client: Any, names: dict[Any, str], unsettled: Unsettled | None = None) -> None:
-    """Each of the deployments `names` (id: 'flow/deployment') paused by `client`, within PAUSE_WAIT_S each, every
-    one tried though one before it failed, and `unsettled` (a registration the stop cut off) by its name, where the API
-    has it; those left unpaused raised, each named with why (DeploymentsLeftUnpaused): those whose pause failed and
-    that the API, read again (`unpaused`), does not hold paused (a pause applied but answered late was said left
-    unpaused), and `unsettled` where its registration had not ended (`Unsettled.still_under_way`). The stop's pause
-    (Prefect's Runner._pause_schedules) had no limit beyond the client's own on a hung API, and gave up at the first
-    that failed, naming none."""
+    """Each of the deployments `names` (id: 'flow/deployment') paused by `client`, then `unsettled` (a registration
+    the stop cut off) by its name where the API has it, within PAUSE_WAIT_S each (one after the other: Prefect's
+    temporary server is SQLite, which takes one write at a time), every one tried though one before it failed; those
+    left unpaused raised, each named with why (DeploymentsLeftUnpaused): those whose pause failed and that the API,
+    read again (`unpaused`), does not hold paused (a pause applied but answered late was said left unpaused), and
+    `unsettled` where its registration had not ended (`Unsettled.still_under_way`). The stop's pause (Prefect's
+    Runner._pause_schedules) had no limit beyond the client's own on a hung API, and gave up at the first that failed,
+    naming none."""
     import asyncio
 
     from prefect.exceptions import ObjectNotFound
 
-    failures: dict[Any, str] = {}
-    for deployment_id in names:
-        try:
-            await asyncio.wait_for(client.pause_deployment(deployment_id), PAUSE_WAIT_S)
-        except Exception as exc:  # noqa: BLE001 - the others are paused all the same; this one is named
-            failures[deployment_id] = pause_failure(exc)
-    left = [f"{names[i]} ({failures[i]})" for i in await unpaused(client, {i: names[i] for i in failures})]
-    if unsettled is not None:
-        async def pause_by_name() -> None:
-            try:
-                deployment = await client.read_deployment_by_name(unsettled.name)
-            except ObjectNotFound:
-                return
-            await client.pause_deployment(deployment.id)
+    async def pause(held: list[Any]) -> None:
+        await client.pause_deployment(held[0])
 
+    async def pause_by_name(name: str, held: list[Any]) -> None:
         try:
-            await asyncio.wait_for(pause_by_name(), PAUSE_WAIT_S)
-        except Exception as exc:  # noqa: BLE001 - named with the others
-            left.append(f"{unsettled.name} ({pause_failure(exc)})")
-        else:
-            if why := unsettled.still_under_way():
-                left.append(f"{unsettled.name} ({why})")
+            deployment = await client.read_deployment_by_name(name)
+        except ObjectNotFound:
+            return
+        held.append(deployment.id)  # (its pause asked: read again where it fails)
+        await client.pause_deployment(deployment.id)
+
+    async def failure(step: Awaitable[None]) -> str | None:
+        try:
+            await asyncio.wait_for(step, PAUSE_WAIT_S)
+        except Exception as exc:  # noqa: BLE001 - the others are paused all the same; this one is named
+            return pause_failure(exc)
+        return None
+
+    each: list[tuple[str, list[Any], Awaitable[None]]] = []  # (name, [its id] once known, its pause)
+    for deployment_id, name in names.items():
+        held = [deployment_id]
+        each.append((name, held, pause(held)))
+    if unsettled is not None:
+        held = []
+        each.append((unsettled.name, held, pause_by_name(unsettled.name, held)))
+    whys = [await failure(step) for _, _, step in each]
+    still = await unpaused(client, {held[0]: name for (name, held, _), why in zip(each, whys, strict=True)
+                                    if why is not None and held})
+    left = {k: why for k, ((_, held, _), why) in enumerate(zip(each, whys, strict=True))
+            if why is not None and (not held or held[0] in still)}
+    if unsettled is not None and len(each) - 1 not in left and (why := unsettled.still_under_way()):
+        left[len(each) - 1] = why
     if left:
-        total = len(names) + (unsettled is not None)
-        raise DeploymentsLeftUnpaused(f"{len(left)} of {total} left unpaused: {'; '.join(left)}")
+        named = "; ".join(f"{each[k][0]} ({why})" for k, why in left.items())
+        raise DeploymentsLeftUnpaused(f"{len(left)} of {len(each)} left unpaused: {named}")
 
 
 class DeploymentsLeftUnpaused(RuntimeError):
