@@ -548,7 +548,7 @@ def register(runner: Any, deployments: list[Any]) -> list[tuple[Any, Any]]:
                 if not went_on:
                     failed.append((under_way_name(), exc))
                 else:
-                    log.warning(registration_failed_said(under_way_name(), exc))
+                    log.warning(registration_failed_said(under_way_name(), exc, late=True))
         finally:
             ended.set()
 
@@ -602,8 +602,12 @@ def register(runner: Any, deployments: list[Any]) -> list[tuple[Any, Any]]:
     return list(ids)
 
 
-def registration_failed_said(name: str, exc: BaseException) -> str:
-    """The warning that the registration of the deployment `name` failed (`exc`) as the serve stopped."""
+def registration_failed_said(name: str, exc: BaseException, late: bool = False) -> str:
+    """The warning that the registration of the deployment `name` failed (`exc`) as the serve stopped, or, `late`,
+    once the stop had gone on without it (`register`'s wait for it ended: the stop named it, `Unsettled`)."""
+    if late:
+        return (f"the registration of {name}, cut off by the serve's stop, failed after the stop went on without it: "
+                f"{type(exc).__name__}: {exc}")
     return (f"the registration of {name} failed as the serve stopped: {type(exc).__name__}: {exc}; the stop pauses it "
             "where the Prefect API has it")
 
