@@ -620,19 +620,13 @@ async def pause_if_registered(name: str, log: Callable[[str], Any] | None = None
     import asyncio
 
     from prefect.client.orchestration import get_client
-    from prefect.exceptions import ObjectNotFound
     from prefect.logging import get_logger
 
     sent: list[Any] = []  # (its id, once its pause is asked)
 
     async def pause() -> None:
         async with get_client() as client:
-            try:
-                deployment = await client.read_deployment_by_name(name)
-            except ObjectNotFound:
-                return
-            sent.append(deployment.id)
-            await client.pause_deployment(deployment.id)
+            await pause_by_name(client, name, sent)
 
     try:
         await asyncio.wait_for(pause(), PAUSE_WAIT_S)
@@ -642,6 +636,19 @@ async def pause_if_registered(name: str, log: Callable[[str], Any] | None = None
                 if not await unpaused(client, {sent[0]: name}):
                     return
         (log or get_logger("flowcast.serve").warning)(unpaused_said([name], pause_failure(exc)))
+
+
+async def pause_by_name(client: Any, name: str, held: list[Any]) -> None:
+    """The deployment `name` ('flow/deployment') paused by `client`, where the Prefect API has it; its id appended to
+    `held` as its pause is asked (a pause that then fails is read again: `unpaused`)."""
+    from prefect.exceptions import ObjectNotFound
+
+    try:
+        deployment = await client.read_deployment_by_name(name)
+    except ObjectNotFound:
+        return
+    held.append(deployment.id)
+    await client.pause_deployment(deployment.id)
 
 
 async def unpaused(client: Any, names: dict[Any, str]) -> dict[Any, str]:
@@ -665,27 +672,14 @@ async def unpaused(client: Any, names: dict[Any, str]) -> dict[Any, str]:
 
 async def pause_deployments(client: Any, names: dict[Any, str], unsettled: Unsettled | None = None) -> None:
     """Each of the deployments `names` (id: 'flow/deployment') paused by `client`, then `unsettled` (a registration
-    the stop cut off) by its name where the API has it, within PAUSE_WAIT_S each (one after the other: Prefect's
-    temporary server is SQLite, which takes one write at a time), every one tried though one before it failed; those
-    left unpaused raised, each named with why (DeploymentsLeftUnpaused): those whose pause failed and that the API,
-    read again (`unpaused`), does not hold paused (a pause applied but answered late was said left unpaused), and
-    `unsettled` where its registration had not ended (`Unsettled.still_under_way`). The stop's pause (Prefect's
-    Runner._pause_schedules) had no limit beyond the client's own on a hung API, and gave up at the first that failed,
-    naming none."""
+    the stop cut off) by its name where the API has it (`pause_by_name`), within PAUSE_WAIT_S each, every one tried
+    though one before it failed; those left unpaused raised, each named with why (DeploymentsLeftUnpaused): those whose
+    pause failed and that the API, read again (`unpaused`), does not hold paused (a pause applied but answered late was
+    said left unpaused), and `unsettled` where its registration had not ended (`Unsettled.still_under_way`). The stop's
+    pause (Prefect's Runner._pause_schedules) had no limit beyond the client's own on a hung API, and gave up at the
+    first that failed, naming none."""
     import asyncio
-
-    from prefect.exceptions import ObjectNotFound
-
-    async def pause(held: list[Any]) -> None:
-        await client.pause_deployment(held[0])
-
-    async def pause_by_name(name: str, held: list[Any]) -> None:
-        try:
-            deployment = await client.read_deployment_by_name(name)
-        except ObjectNotFound:
-            return
-        held.append(deployment.id)  # (its pause asked: read again where it fails)
-        await client.pause_deployment(deployment.id)
+    from functools import partial
 
     async def failure(step: Awaitable[None]) -> str | None:
         try:
@@ -694,14 +688,13 @@ async def pause_deployments(client: Any, names: dict[Any, str], unsettled: Unset
             return pause_failure(exc)
         return None
 
-    each: list[tuple[str, list[Any], Awaitable[None]]] = []  # (name, [its id] once known, its pause)
+    each: list[tuple[str, list[Any], Callable[[], Awaitable[None]]]] = []  # (name, [its id] once known, its pause)
     for deployment_id, name in names.items():
-        held = [deployment_id]
-        each.append((name, held, pause(held)))
+        each.append((name, [deployment_id], partial(client.pause_deployment, deployment_id)))
     if unsettled is not None:
-        held = []
-        each.append((unsettled.name, held, pause_by_name(unsettled.name, held)))
-    whys = [await failure(step) for _, _, step in each]
+        held: list[Any] = []
+        each.append((unsettled.name, held, partial(pause_by_name, client, unsettled.name, held)))
+    whys = [await failure(start()) for _, _, start in each]
     still = await unpaused(client, {held[0]: name for (name, held, _), why in zip(each, whys, strict=True)
                                     if why is not None and held})
     left = {k: why for k, ((_, held, _), why) in enumerate(zip(each, whys, strict=True))
