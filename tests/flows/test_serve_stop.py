@@ -83,7 +83,7 @@ def test_a_registration_that_outlasts_the_cut_is_named_by_the_stop_not_said_paus
     hung, registered = _deployments(1)[0], threading.Event()
 
     async def registers_late(self: Any, aapply: Any, args: Any, kwargs: Any) -> Any:
-        await asyncio.sleep(3)  # (a request the API answers late, its cancel not taken)
+        await asyncio.sleep(8)  # (a request the API answers late, its cancel not taken; after the stop)
         try:
             return await aapply(self, *args, **kwargs)
         finally:
