@@ -482,44 +482,78 @@ def wait_awake(event: Any, timeout: float | None = None) -> bool:
     return True
 
 
+class Unsettled:
+    """The deployment whose registration was under way as a stop cut it off, or failed (`register`): the Prefect API
+    may hold it all the same, unpaused, and, while the registration's thread has not ended (`ended`, a threading.Event),
+    may yet get it (a registration sends the deployment unpaused: it would undo a pause). The stop pauses it by its name
+    (`pause_deployments`, `pause_registered`) and names it where the registration still had not ended."""
+
+    def __init__(self, name: str, ended: Any) -> None:
+        self.name = name  # 'flow/deployment'
+        self.ended = ended
+
+    def still_under_way(self) -> str | None:
+        """Why the deployment may be left unpaused whatever the stop paused: its registration had not ended."""
+        if self.ended.is_set():
+            return None
+        return (f"its registration had not ended {REGISTER_CUT_WAIT_S:g} s after it was cut off: the Prefect API "
+                "may register it after this stop, unpaused")
+
+
 def register(runner: Any, deployments: list[Any]) -> list[tuple[Any, Any]]:
     """Each of `deployments` registered with `runner` (`StoppingRunner`), in turn: (its id, its schedules). The
     registration runs in a thread of its own while this one waits, so that a SIGTERM (`runner.handle_sigterm`, which
     raises Prefect's TerminationSignal while `runner.registering`) ends the wait at once: the registration under way
-    is cancelled (waited for REGISTER_CUT_WAIT_S at most; the deployment paused where the API registered it all the
-    same: `pause_if_registered`) and the rest not begun, and those registered are returned,
-    for the runner to stop at once and pause them (`runner.stop_pending`). A SIGTERM during a slow or hung
-    registration was noted only: the serve stopped once the registration ended, and exited 1 where it failed
-    (revD47). A Ctrl-C cuts it off so too, pauses those registered (`pause_registered`: it left them unpaused,
-    serveC47) and is raised. An error of the registration is raised, unless a SIGTERM stopped the serve."""
+    is cancelled (waited for REGISTER_CUT_WAIT_S at most) and the rest not begun, and those registered are returned,
+    for the runner to stop at once and pause them (`runner.stop_pending`), the one cut off with them where the API has
+    it (`runner.unsettled`, `Unsettled`: one pause step, the stop's, whose word is the last; the registration's thread
+    paused it itself, and past the cut's wait it could still be pausing, or registering, after the stop said that all
+    was paused, or be cut off by the exit, unsaid). A SIGTERM during a slow or hung registration was noted only: the
+    serve stopped once the registration ended, and exited 1 where it failed (revD47). A Ctrl-C cuts it off so too,
+    pauses those registered and the one cut off (`pause_registered`: it left them unpaused, serveC47) and is raised.
+    An error of the registration is raised, those registered before it paused first (`pause_registered`:
+    the serve ends, and a registration sends its deployment unpaused: those a stopped serve had paused went on being
+    scheduled, for the next serve to run late), unless a SIGTERM stopped the serve: then it is logged, naming the
+    deployment (it went unsaid), as is one that comes after the cut's wait."""
     import asyncio
     import threading
 
     from prefect.exceptions import TerminationSignal
     from prefect.logging import get_logger
 
+    log = get_logger("flowcast.serve")
     ids: list[tuple[Any, Any]] = []
     cut, ended, under_way = threading.Event(), threading.Event(), []
-    failed: list[BaseException] = []
+    pending: list[str] = []  # the deployment whose registration is under way (or failed, or was cut off)
+    failed: list[tuple[str, BaseException]] = []
+    told = threading.Lock()  # (a failure is the serve thread's to raise or say, or, once it went on, this thread's)
+    went_on: list[bool] = []
 
     async def each() -> None:
         under_way.append((asyncio.get_running_loop(), asyncio.current_task()))
         for deployment in deployments:
             if cut.is_set():
                 return
-            try:
-                ids.append((await runner.aadd_deployment(deployment), deployment.schedules))
-            except asyncio.CancelledError:  # cut off: the API may have registered it all the same
-                await pause_if_registered(f"{deployment.flow_name}/{deployment.name}")
-                raise
+            pending[:] = [f"{deployment.flow_name}/{deployment.name}"]
+            ids.append((await runner.aadd_deployment(deployment), deployment.schedules))
+            pending.clear()
 
     def run() -> None:
         try:
             asyncio.run(each())
-        except BaseException as exc:  # noqa: BLE001 - raised in the serve's thread, or moot once it stopped
-            failed.append(exc)
+        except asyncio.CancelledError:  # (cut off: the stop pauses it where the API has it)
+            pass
+        except BaseException as exc:  # noqa: BLE001 - raised or said in the serve's thread, or said here
+            with told:
+                if not went_on:
+                    failed.append((under_way_name(), exc))
+                else:
+                    log.warning(registration_failed_said(under_way_name(), exc, late=True))
         finally:
             ended.set()
+
+    def under_way_name() -> str:
+        return pending[0] if pending else "its deployments"
 
     def cut_off() -> None:
         cut.set()
@@ -529,67 +563,147 @@ def register(runner: Any, deployments: list[Any]) -> list[tuple[Any, Any]]:
                     loop.call_soon_threadsafe(task.cancel)
         wait_awake(ended, REGISTER_CUT_WAIT_S)
 
-    runner.registering = True
+    def unsettled() -> Unsettled | None:
+        return Unsettled(pending[0], ended) if pending else None
+
     try:
+        runner.registering = True  # (in the try: a SIGTERM once it is set raises here)
         threading.Thread(target=run, name="flowcast-register", daemon=True).start()
         wait_awake(ended)
     except TerminationSignal:
         try:
             cut_off()
         except KeyboardInterrupt:  # (a Ctrl-C as it ends: the SIGTERM's stop goes on, what was registered paused)
-            get_logger("flowcast.serve").info(SECOND_SIGNAL_SAID.format(signal="Ctrl-C"))
+            log.info(SECOND_SIGNAL_SAID.format(signal="Ctrl-C"))
     except KeyboardInterrupt:  # Ctrl-C: those registered paused here (a SIGTERM's runner pauses them), then it ends
-        get_logger("flowcast.serve").info(REGISTERING_CTRL_C_SAID)
+        log.info(REGISTERING_CTRL_C_SAID)
         runner.registering, runner.ending = False, True  # (a SIGTERM now lets this stop end: `handle_sigterm`)
         cut_off()
-        asyncio.run(pause_registered([f"{d.flow_name}/{d.name}" for d in deployments[:len(ids)]],
-                                     get_logger("flowcast.serve").warning))
+        with told:
+            went_on.append(True)
+            errors = list(failed)
+        for name, exc in errors:
+            log.warning(registration_failed_said(name, exc))
+        asyncio.run(pause_registered([f"{d.flow_name}/{d.name}" for d in deployments[:len(ids)]], log.warning,
+                                     unsettled()))
         raise
     finally:
         runner.registering = False
-    if failed and not runner.stop_pending:
-        raise failed[0]
+    with told:
+        went_on.append(True)
+        errors = list(failed)
+    if errors and not runner.stop_pending:  # those registered paused: the serve ends (a registration unpauses them)
+        asyncio.run(pause_registered([f"{d.flow_name}/{d.name}" for d in deployments[:len(ids)]], log.warning))
+        raise errors[0][1]
+    for name, exc in errors:
+        log.warning(registration_failed_said(name, exc))
+    if runner.stop_pending:
+        runner.unsettled = unsettled()
     return list(ids)
+
+
+def registration_failed_said(name: str, exc: BaseException, late: bool = False) -> str:
+    """The warning that the registration of the deployment `name` failed (`exc`) as the serve stopped, or, `late`,
+    once the stop had gone on without it (`register`'s wait for it ended: the stop named it, `Unsettled`)."""
+    if late:
+        return (f"the registration of {name}, cut off by the serve's stop, failed after the stop went on without it: "
+                f"{type(exc).__name__}: {exc}")
+    return (f"the registration of {name} failed as the serve stopped: {type(exc).__name__}: {exc}; the stop pauses it "
+            "where the Prefect API has it")
 
 
 async def pause_if_registered(name: str, log: Callable[[str], Any] | None = None) -> None:
     """The deployment `name` ('flow/deployment') paused, where the Prefect API has it, within PAUSE_WAIT_S: where
-    that fails or the API does not answer in time, said on `log` (the serve's warning) and the stop goes on."""
+    that fails or the API does not answer in time, and the deployment, read again, is not paused (a pause whose answer
+    timed out may have been applied: it was said left unpaused), said on `log` (the serve's warning) and the stop goes
+    on."""
     import asyncio
 
     from prefect.client.orchestration import get_client
-    from prefect.exceptions import ObjectNotFound
     from prefect.logging import get_logger
+
+    sent: list[Any] = []  # (its id, once its pause is asked)
 
     async def pause() -> None:
         async with get_client() as client:
-            try:
-                deployment = await client.read_deployment_by_name(name)
-            except ObjectNotFound:
-                return
-            await client.pause_deployment(deployment.id)
+            await pause_by_name(client, name, sent)
 
     try:
         await asyncio.wait_for(pause(), PAUSE_WAIT_S)
     except Exception as exc:  # noqa: BLE001 - the stop goes on; what is left unpaused is said
+        if sent:
+            async with get_client() as client:
+                if not await unpaused(client, {sent[0]: name}):
+                    return
         (log or get_logger("flowcast.serve").warning)(unpaused_said([name], pause_failure(exc)))
 
 
-async def pause_deployments(client: Any, names: dict[Any, str]) -> None:
-    """Each of the deployments `names` (id: 'flow/deployment') paused by `client`, within PAUSE_WAIT_S each, every
-    one tried though one before it failed; those left unpaused raised, each named with why (DeploymentsLeftUnpaused).
-    The stop's pause (Prefect's Runner._pause_schedules) had no limit beyond the client's own on a hung API, and gave up
-    at the first that failed, naming none."""
+async def pause_by_name(client: Any, name: str, held: list[Any]) -> None:
+    """The deployment `name` ('flow/deployment') paused by `client`, where the Prefect API has it; its id appended to
+    `held` as its pause is asked (a pause that then fails is read again: `unpaused`)."""
+    from prefect.exceptions import ObjectNotFound
+
+    try:
+        deployment = await client.read_deployment_by_name(name)
+    except ObjectNotFound:
+        return
+    held.append(deployment.id)
+    await client.pause_deployment(deployment.id)
+
+
+async def unpaused(client: Any, names: dict[Any, str]) -> dict[Any, str]:
+    """Of the deployments `names` (id: 'flow/deployment') whose pause failed or had no answer in time, those the Prefect
+    API, read again (within PAUSE_WAIT_S, all in one request), does not hold paused: a pause the API applied but
+    answered late is not left unpaused. All of them where the read fails."""
     import asyncio
 
-    left = []
-    for deployment_id, name in names.items():
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    if not names:  # (nothing asked of an API that may hang)
+        return {}
+    try:
+        read = await asyncio.wait_for(client.read_deployments(
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=list(names)))), PAUSE_WAIT_S)
+    except Exception:  # noqa: BLE001 - it cannot tell: they are said left unpaused
+        return dict(names)
+    paused = {d.id for d in read if d.paused}
+    return {i: name for i, name in names.items() if i not in paused}
+
+
+async def pause_deployments(client: Any, names: dict[Any, str], unsettled: Unsettled | None = None) -> None:
+    """Each of the deployments `names` (id: 'flow/deployment') paused by `client`, then `unsettled` (a registration
+    the stop cut off) by its name where the API has it (`pause_by_name`), within PAUSE_WAIT_S each, every one tried
+    though one before it failed; those left unpaused raised, each named with why (DeploymentsLeftUnpaused): those whose
+    pause failed and that the API, read again (`unpaused`), does not hold paused (a pause applied but answered late was
+    said left unpaused), and `unsettled` where its registration had not ended (`Unsettled.still_under_way`). The stop's
+    pause (Prefect's Runner._pause_schedules) had no limit beyond the client's own on a hung API, and gave up at the
+    first that failed, naming none."""
+    import asyncio
+    from functools import partial
+
+    async def failure(step: Awaitable[None]) -> str | None:
         try:
-            await asyncio.wait_for(client.pause_deployment(deployment_id), PAUSE_WAIT_S)
+            await asyncio.wait_for(step, PAUSE_WAIT_S)
         except Exception as exc:  # noqa: BLE001 - the others are paused all the same; this one is named
-            left.append(f"{name} ({pause_failure(exc)})")
+            return pause_failure(exc)
+        return None
+
+    each: list[tuple[str, list[Any], Callable[[], Awaitable[None]]]] = []  # (name, [its id] once known, its pause)
+    for deployment_id, name in names.items():
+        each.append((name, [deployment_id], partial(client.pause_deployment, deployment_id)))
+    if unsettled is not None:
+        held: list[Any] = []
+        each.append((unsettled.name, held, partial(pause_by_name, client, unsettled.name, held)))
+    whys = [await failure(start()) for _, _, start in each]
+    still = await unpaused(client, {held[0]: name for (name, held, _), why in zip(each, whys, strict=True)
+                                    if why is not None and held})
+    left = {k: why for k, ((_, held, _), why) in enumerate(zip(each, whys, strict=True))
+            if why is not None and (not held or held[0] in still)}
+    if unsettled is not None and len(each) - 1 not in left and (why := unsettled.still_under_way()):
+        left[len(each) - 1] = why
     if left:
-        raise DeploymentsLeftUnpaused(f"{len(left)} of {len(names)} left unpaused: {'; '.join(left)}")
+        named = "; ".join(f"{each[k][0]} ({why})" for k, why in left.items())
+        raise DeploymentsLeftUnpaused(f"{len(left)} of {len(each)} left unpaused: {named}")
 
 
 class DeploymentsLeftUnpaused(RuntimeError):
@@ -601,11 +715,14 @@ def pause_failure(exc: BaseException) -> str:
     return f"no answer in {PAUSE_WAIT_S:g} s" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"
 
 
-async def pause_registered(names: list[str], log: Callable[[str], Any]) -> None:
-    """Each of the deployments `names` paused (`pause_if_registered`: within PAUSE_WAIT_S each; one left unpaused
-    said on `log`)."""
-    for name in names:
+async def pause_registered(names: list[str], log: Callable[[str], Any], unsettled: Unsettled | None = None) -> None:
+    """Each of the deployments `names`, and `unsettled` (the registration cut off), paused (`pause_if_registered`:
+    within PAUSE_WAIT_S each; one left unpaused said on `log`, as is `unsettled` where its registration had not
+    ended: `Unsettled.still_under_way`)."""
+    for name in [*names, *([unsettled.name] if unsettled is not None else [])]:
         await pause_if_registered(name, log)
+    if unsettled is not None and (why := unsettled.still_under_way()):
+        log(unpaused_said([unsettled.name], why))
 
 
 PAUSE_WAIT_S = 5.0
@@ -631,8 +748,10 @@ def early_sigterm_stops() -> Iterator[None]:
     is raised (Prefect's TerminationSignal) out of whatever it landed in, so that the locks, the command's claim and
     the temporary server are let go on the way out (Prefect's atexit hook stops the server), then said
     (EARLY_STOP_SAID) and the block ends without error: exit 0. Python's default handling killed the serve there,
-    exit 143 (serve47). Later SIGTERMs of that stop are ignored (its cleanup finishes). Only the main thread may set
-    a handler: elsewhere the block runs as it is."""
+    exit 143 (serve47). Later SIGTERMs of that stop are ignored (its cleanup finishes). The handler SIGTERM had before
+    the block is its handler again after it, whoever handled it meanwhile (the serve's runner: `take_sigterm`); it was
+    left installed, and a SIGTERM after a serve returned (a caller's, a test's) was raised as the serve's stop or sent
+    to a stopped runner. Only the main thread may set a handler: elsewhere the block runs as it is."""
     import signal
     import threading
 
@@ -657,8 +776,7 @@ def early_sigterm_stops() -> Iterator[None]:
             raise
         get_logger("flowcast.serve").info(EARLY_STOP_SAID)
     finally:
-        if not raised and signal.getsignal(signal.SIGTERM) is stop:  # (the runner never took it over: an error)
-            signal.signal(signal.SIGTERM, before)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if before is None else before)  # (None: not set from Python)
 
 
 def take_sigterm(runner: Any) -> None:
@@ -1068,6 +1186,7 @@ def stopping_runner(base: type[Any] | None = None) -> type[Any]:
         ending = False  # its stop began (`_pause_schedules`)
         stop_done = False  # its stop's steps were done (`_pause_schedules`): a SIGTERM now is Prefect's (exits at once)
         registering = False  # the serve registers its deployments (`register`)
+        unsettled: Unsettled | None = None  # the registration a SIGTERM cut off (`register`): paused by its name
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
@@ -1090,7 +1209,8 @@ def stopping_runner(base: type[Any] | None = None) -> type[Any]:
 
                     self._logger.info(REGISTERING_STOP_SAID)
                     raise TerminationSignal(signal.SIGTERM)
-                self._logger.info("SIGTERM received as the serve starts: it stops as soon as it has started")
+                self._logger.info("SIGTERM received as the serve starts: it stops as soon as it has started" if first
+                                  else SECOND_SIGNAL_SAID.format(signal="SIGTERM"))  # (a second said as the start: serveR48)
                 return
             if self.started and not self.stopping and self._loop is not None:
                 self.stopped_by_sigterm = True
@@ -1120,7 +1240,8 @@ def stopping_runner(base: type[Any] | None = None) -> type[Any]:
                 self._logger.info("Pausing all deployments...")
                 if await stop_step(self._logger, "pause its deployments (one not paused goes on being scheduled, and "
                                    "the next serve runs its runs late: pause it in the UI)",
-                                   pause_deployments(self._client, names), failed=False) is not False:
+                                   pause_deployments(self._client, names, self.unsettled),
+                                   failed=False) is not False:
                     self._logger.info("All deployments have been paused!")
                 if (slots := self.slots) is not None:  # what the pause left of them: the runs of its slots already due
                     await cancel_unstarted_slots(*slots)

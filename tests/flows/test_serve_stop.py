@@ -1,0 +1,306 @@
+"""flowcast.flows.deploy: the stop of `flowcast serve` (serveR48): the registration a SIGTERM cuts off, the pause of
+the deployments, and the SIGTERM handler after the serve."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import threading
+import time
+import uuid
+from typing import Any
+
+import pytest
+from test_deploy import _said
+
+
+def _deployments(n: int) -> list[Any]:
+    """`n` deployments of the forecast flow, each named anew, with a schedule."""
+    from prefect.schedules import Cron
+
+    from flowcast.flows import forecast_flow
+
+    return [forecast_flow.to_deployment(f"forecast-{uuid.uuid4().hex[:8]}",
+                                        schedules=[Cron("* * * * *", timezone="UTC")]) for _ in range(n)]
+
+
+def _paused(*deployments: Any) -> dict[str, bool]:
+    """Whether the API holds each of `deployments` paused, by name (one it does not hold is not named)."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        return {d.name: d.paused for d in client.read_deployments() if d.name in {x.name for x in deployments}}
+
+
+def _serve_sigterm_as(monkeypatch: Any, hung: Any, on_cancel: Any, taken: bool = False) -> None:
+    """`serve` of `_deployments(1)` and `hung`, this process SIGTERMed once the registration of `hung` is under way
+    (an API that does not answer it; `taken`: that registered it all the same); `on_cancel(self, aapply, args,
+    kwargs)`: what that registration does once the stop cuts it off (awaited, its cancel taken)."""
+    from prefect.deployments.runner import RunnerDeployment
+
+    from flowcast.flows.deploy import serve
+
+    aapply, in_flight = RunnerDeployment.aapply, threading.Event()
+
+    async def slow_api(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if self.name != hung.name:
+            return await aapply(self, *args, **kwargs)
+        if taken:
+            await aapply(self, *args, **kwargs)
+        in_flight.set()
+        try:
+            await asyncio.sleep(40)
+        except asyncio.CancelledError:
+            return await on_cancel(self, aapply, args, kwargs)
+        raise AssertionError("not cut off")
+
+    monkeypatch.setattr(RunnerDeployment, "aapply", slow_api)
+    threading.Thread(target=lambda: in_flight.wait(60) and os.kill(os.getpid(), signal.SIGTERM), daemon=True).start()
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        serve([*_deployments(1), hung])  # returns: stopped (exit 0)
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+def _until(what: str, done: Any, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, f"no {what} in {timeout:.0f} s"
+        time.sleep(0.1)
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_registration_that_outlasts_the_cut_is_named_by_the_stop_not_said_paused(monkeypatch):
+    """serveR48: a registration that a SIGTERM cut off but that did not end within REGISTER_CUT_WAIT_S (its thread, a
+    daemon, went on) registered its deployment, unpaused, after the stop had said 'All deployments have been paused!'
+    (or was cut off by the exit, unsaid). The stop names it: its registration had not ended, and the API may register
+    it after the stop, unpaused; as it then does."""
+    from flowcast.flows import deploy
+
+    monkeypatch.setattr(deploy, "REGISTER_CUT_WAIT_S", 0.5)
+    hung, registered = _deployments(1)[0], threading.Event()
+
+    async def registers_late(self: Any, aapply: Any, args: Any, kwargs: Any) -> Any:
+        await asyncio.sleep(8)  # (a request the API answers late, its cancel not taken; after the stop)
+        try:
+            return await aapply(self, *args, **kwargs)
+        finally:
+            registered.set()
+
+    with _said("prefect") as said:
+        _serve_sigterm_as(monkeypatch, hung, registers_late)
+        assert not registered.is_set()
+        _until("late registration", registered.is_set)
+    assert any(f"forecast/{hung.name} (its registration had not ended 0.5 s after it was cut off: the Prefect API may "
+               "register it after this stop, unpaused)" in m for m in said), said
+    assert "All deployments have been paused!" not in said, said
+    assert _paused(hung) == {hung.name: False}  # (as said)
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_cut_off_registration_the_api_took_is_paused_before_serve_returns(monkeypatch):
+    """serveR48: the registration's thread paused the deployment a SIGTERM cut off (the API had registered it), with
+    PAUSE_WAIT_S of its own inside the cut's REGISTER_CUT_WAIT_S: a slow pause outlasted the cut's wait, the serve's
+    stop said all was paused and returned (or exited) with it unpaused. The stop pauses it, in its own pause step."""
+    from prefect.client.orchestration import PrefectClient
+
+    from flowcast.flows import deploy
+
+    monkeypatch.setattr(deploy, "REGISTER_CUT_WAIT_S", 0.5)  # (a cancel taken at once ends well within it)
+    monkeypatch.setattr(deploy, "PAUSE_WAIT_S", 10.0)
+    hung = _deployments(1)[0]
+    pause = PrefectClient.pause_deployment
+
+    async def slow_pause(self: Any, deployment_id: Any) -> None:
+        if (await self.read_deployment(deployment_id)).name == hung.name:
+            await asyncio.sleep(6)  # (within PAUSE_WAIT_S, well beyond the cut's wait)
+        await pause(self, deployment_id)
+
+    monkeypatch.setattr(PrefectClient, "pause_deployment", slow_pause)
+
+    async def cut_off(self: Any, aapply: Any, args: Any, kwargs: Any) -> Any:
+        raise asyncio.CancelledError
+
+    with _said("prefect") as said:
+        _serve_sigterm_as(monkeypatch, hung, cut_off, taken=True)
+        assert _paused(hung) == {hung.name: True}  # (as serve returns)
+    assert "All deployments have been paused!" in said, said
+
+
+@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.parametrize("when", ["within_the_cut", "after_the_cut"])
+def test_a_registration_error_after_a_sigterm_is_logged_naming_the_deployment(monkeypatch, when):
+    """serveR48: a registration that failed once a SIGTERM had cut it off was dropped unsaid (the stop's error is not
+    raised). It is logged, naming the deployment and the error, whether it failed within the cut's wait or after it
+    (its thread went on)."""
+    from flowcast.flows import deploy
+
+    monkeypatch.setattr(deploy, "REGISTER_CUT_WAIT_S", 0.5 if when == "after_the_cut" else 5.0)
+    hung, failed = _deployments(1)[0], threading.Event()
+
+    async def fails(self: Any, aapply: Any, args: Any, kwargs: Any) -> Any:
+        if when == "after_the_cut":
+            await asyncio.sleep(2)
+        failed.set()
+        raise RuntimeError("the API answered 503")
+
+    with _said("prefect") as said:
+        _serve_sigterm_as(monkeypatch, hung, fails)
+        _until("registration error", failed.is_set)
+        _until("its word", lambda: any(m.startswith(f"the registration of forecast/{hung.name}") for m in said), 5)
+    assert ((f"the registration of forecast/{hung.name} failed as the serve stopped: RuntimeError: the API answered "
+             "503; the stop pauses it where the Prefect API has it") if when == "within_the_cut" else (
+            f"the registration of forecast/{hung.name}, cut off by the serve's stop, failed after the stop went on "
+            "without it: RuntimeError: the API answered 503")) in said, said
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_registration_error_pauses_what_serve_registered_before_it_is_raised(monkeypatch):
+    """serveR48: a registration that failed (no stop asked) was raised out of serve with the deployments registered
+    before it left unpaused (a registration sends its deployment unpaused, undoing the last stop's pause): their
+    schedules went on, and the next serve ran their runs late. They are paused, then the error is raised."""
+    from prefect.deployments.runner import RunnerDeployment
+
+    from flowcast.flows.deploy import serve
+
+    done, bad = _deployments(2)
+    aapply = RunnerDeployment.aapply
+
+    async def refused(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if self.name == bad.name:
+            raise RuntimeError("the API answered 503")
+        return await aapply(self, *args, **kwargs)
+
+    monkeypatch.setattr(RunnerDeployment, "aapply", refused)
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        with pytest.raises(RuntimeError, match="the API answered 503"):
+            serve([done, bad])
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert _paused(done, bad) == {done.name: True}
+
+
+def _pause_applied_but_answered_late(monkeypatch: Any) -> None:
+    """A Prefect API that applies a deployment's pause but answers it only after PAUSE_WAIT_S (here 3 s: the pause
+    applied well within it)."""
+    from prefect.client.orchestration import PrefectClient
+
+    from flowcast.flows import deploy
+
+    monkeypatch.setattr(deploy, "PAUSE_WAIT_S", 3.0)
+    pause = PrefectClient.pause_deployment
+
+    async def late(self: Any, deployment_id: Any) -> None:
+        await pause(self, deployment_id)
+        await asyncio.sleep(30)
+
+    monkeypatch.setattr(PrefectClient, "pause_deployment", late)
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_stops_pause_answered_late_but_applied_is_not_said_left_unpaused(monkeypatch):
+    """serveR48: a pause whose answer did not come within PAUSE_WAIT_S was said 'left unpaused' though the API had
+    applied it. The stop reads the deployments again before saying so: paused, they are said paused."""
+    from flowcast.flows.deploy import stopping_runner
+
+    _pause_applied_but_answered_late(monkeypatch)
+    deployments = _deployments(2)
+
+    async def stopped() -> None:
+        runner = stopping_runner()(pause_on_shutdown=True)
+        for d in deployments:
+            await runner.aadd_deployment(d)
+        async with runner:
+            pass
+
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        with _said("prefect") as said:
+            asyncio.run(stopped())
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert not any("left unpaused" in m for m in said) and "All deployments have been paused!" in said, said
+    assert _paused(*deployments) == {d.name: True for d in deployments}
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_cut_off_registrations_pause_answered_late_but_applied_is_not_said_left_unpaused(monkeypatch):
+    """serveR48: so too the pause by name of a registration cut off (`pause_if_registered`, a Ctrl-C's stop)."""
+    from prefect.client.orchestration import get_client
+
+    from flowcast.flows.deploy import pause_if_registered
+
+    deployment = _deployments(1)[0]
+    deployment.apply()
+    _pause_applied_but_answered_late(monkeypatch)
+    said: list[str] = []
+    asyncio.run(pause_if_registered(f"forecast/{deployment.name}", said.append))
+    assert said == []
+    with get_client(sync_client=True) as client:
+        assert client.read_deployment_by_name(f"forecast/{deployment.name}").paused
+
+
+@pytest.mark.parametrize("in_the_block", ["taken_over", "sigterm", "nothing"])
+def test_early_sigterm_stops_gives_sigterm_its_former_handler_back(in_the_block):
+    """serveR48: `early_sigterm_stops` left its handler (or the serve runner's, which took it over) installed after the
+    serve returned: a SIGTERM then was raised as a serve's stop, or went to a stopped runner. SIGTERM has its former
+    handler back after the block, whatever happened in it."""
+    from flowcast.flows.deploy import early_sigterm_stops
+
+    heard: list[int] = []
+
+    def former(signum: int, frame: Any) -> None:
+        heard.append(signum)
+
+    before = signal.signal(signal.SIGTERM, former)
+    try:
+        with early_sigterm_stops():
+            if in_the_block == "taken_over":  # (as `take_sigterm` and Prefect's runner do)
+                signal.signal(signal.SIGTERM, lambda *_: None)
+            elif in_the_block == "sigterm":
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(1)  # (raised out of here)
+                raise AssertionError("the SIGTERM did not stop the block")
+        assert signal.getsignal(signal.SIGTERM) is former
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+@pytest.mark.parametrize("registering", [True, False])
+def test_a_second_sigterm_before_the_runner_started_is_said_as_the_stop_under_way(registering):
+    """serveR48: a second SIGTERM before the runner started (as the registration was cut off, or while the runner
+    starts) was said 'SIGTERM received as the serve starts: it stops as soon as it has started', a start that never
+    came. It is said as the stop under way, which ends as it was."""
+    from prefect.exceptions import TerminationSignal
+
+    from flowcast.flows.deploy import REGISTERING_STOP_SAID, SECOND_SIGNAL_SAID, stopping_runner
+
+    runner = stopping_runner()(pause_on_shutdown=True)
+    runner.registering = registering
+    with _said("prefect") as said:
+        if registering:
+            with pytest.raises(TerminationSignal):
+                runner.handle_sigterm(signal.SIGTERM, None)
+        else:
+            runner.handle_sigterm(signal.SIGTERM, None)
+        runner.handle_sigterm(signal.SIGTERM, None)  # (the second: noted, nothing raised)
+    first = REGISTERING_STOP_SAID if registering else "SIGTERM received as the serve starts: it stops as soon as it has started"
+    assert said == [first, SECOND_SIGNAL_SAID.format(signal="SIGTERM")] and runner.stop_pending, said
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_ctrl_c_stop_names_a_registration_still_under_way_as_maybe_left_unpaused():
+    """serveR48: a Ctrl-C's stop (`pause_registered`) paused the registration it cut off from that registration's own
+    thread, which could still be registering it as the serve ended. The stop pauses it by its name, and where its
+    registration had not ended names it: the API may register it after the stop, unpaused."""
+    from flowcast.flows.deploy import Unsettled, pause_registered
+
+    said: list[str] = []
+    asyncio.run(pause_registered([], said.append, Unsettled(f"forecast/forecast-{uuid.uuid4().hex[:8]}",
+                                                            threading.Event())))
+    assert len(said) == 1 and said[0].startswith("the serve's stop could not pause forecast/forecast-") and (
+        "(its registration had not ended 5 s after it was cut off: the Prefect API may register it after this stop, "
+        "unpaused): left unpaused") in said[0], said
