@@ -1382,8 +1382,8 @@ def test_the_read_them_command_writes_the_as_of_as_forecasts_reads_it_back(tmp_p
     ({"parquet": "/h/p.parquet", "duckdb": "/h/forecasts.duckdb", "store": "/h"},
      "  Parquet: /h/p.parquet\n  DuckDB:  /h/forecasts.duckdb (table forecasts)"),
     ({"parquet": "/h/p.parquet", "duckdb": None, "store": "/h"},
-     "  Parquet: /h/p.parquet\n  DuckDB:  no views (not created: a warning in the run's log says why; a later "
-     "publish creates them)"),
+     ("  Parquet: /h/p.parquet\n  DuckDB:  no views (not created: a warning in the run's log says why; a later "
+      "publish creates them)")),
     ({"parquet": None, "duckdb": None, "store": "postgresql://fc:***@db/fc"},
      "  Store:   postgresql://fc:***@db/fc (table forecasts)"),
 ])

@@ -1149,7 +1149,7 @@ def backfill(
         console.print(f"note: --every not given: {len(dates)} as_ofs, one every {step} (the data's frequency) from "
                       f"{utc_text(dates[0])} to {utc_text(dates[-1])}; pass --every (e.g. --every "
                       f"{_coarser_every(step)}) to space them otherwise", highlight=False)
-    counts = {"published": 0, "replaced": 0, "skipped": 0, "failed": 0}
+    counts = {"published": 0, "replaced": 0, "skipped": 0, "failed": 0, "not run": 0}
     bar = Progress(TextColumn("backfill {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    console=console, disable=json_out)
     task_id = bar.add_task("", total=len(dates))
