@@ -1252,9 +1252,11 @@ SAID_WHOLE = 10  # the skipped dates whose publisher a backfill's description na
 
 def backfill_counts(outcomes: Iterable[Mapping[str, Any]], *, failed: bool = True) -> str:
     """`2 published, 1 replaced, 0 skipped, 0 failed`: a backfill's dates by status, `replaced` only where a date's
-    publish was replaced by another run's since (`flows.backfill.replaced_since`), `failed` only with `failed`."""
+    publish was replaced by another run's since (`flows.backfill.replaced_since`), `failed` only with `failed`, `not
+    run` only where the backfill stopped at a date that found no room to write (`flows.backfill.stopped_by_no_room`)."""
     status = [o.get("status") for o in outcomes]
-    said = ("published", *(["replaced"] if "replaced" in status else []), "skipped", *(["failed"] if failed else []))
+    said = ("published", *(["replaced"] if "replaced" in status else []), "skipped", *(["failed"] if failed else []),
+            *(["not run"] if "not run" in status else []))
     return ", ".join(f"{status.count(s)} {s}" for s in said)
 
 

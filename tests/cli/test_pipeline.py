@@ -1376,3 +1376,19 @@ def test_the_read_them_command_writes_the_as_of_as_forecasts_reads_it_back(tmp_p
     assert said in line, line
     args = shlex.split(line)
     assert parse_read_as_of(args[args.index("--as-of") + 1], settings, "meters") == as_of
+
+
+@pytest.mark.parametrize(("result", "said"), [
+    ({"parquet": "/h/p.parquet", "duckdb": "/h/forecasts.duckdb", "store": "/h"},
+     "  Parquet: /h/p.parquet\n  DuckDB:  /h/forecasts.duckdb (table forecasts)"),
+    ({"parquet": "/h/p.parquet", "duckdb": None, "store": "/h"},
+     ("  Parquet: /h/p.parquet\n  DuckDB:  no views (not created: a warning in the run's log says why; a later "
+      "publish creates them)")),
+    ({"parquet": None, "duckdb": None, "store": "postgresql://fc:***@db/fc"},
+     "  Store:   postgresql://fc:***@db/fc (table forecasts)"),
+])
+def test_a_summary_names_only_the_files_a_publish_made(result, said):
+    """Regression (faults48): the summary of `flowcast run` and `flowcast forecast` named the DuckDB file ('DuckDB:
+    .../forecasts.duckdb (table forecasts)') where a full disk had kept its views from being created, and read
+    'Parquet: None' and 'DuckDB: None (table forecasts)' of a PostgreSQL store."""
+    assert cli_pipeline._stored_where(result) == said

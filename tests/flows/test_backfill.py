@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 from datetime import datetime
 from uuid import uuid4
@@ -12,7 +14,7 @@ from prefect.states import Failed
 
 from flowcast.config import load_settings
 from flowcast.errors import RegistryError
-from flowcast.flows.backfill import failed_message, model_for_backfill
+from flowcast.flows.backfill import failed_message, model_for_backfill, stopped_by_no_room
 from flowcast.flows.fanout import outcome_of
 from flowcast.registry import ModelRegistry
 
@@ -741,3 +743,67 @@ def test_a_backfill_catching_up_realized_accuracy_says_what_it_knows(recorded, s
     from flowcast.timekeys import utc_text
 
     assert caught_up_why(recorded, datetime(2018, 11, 1)) == said.format(utc_text(recorded) if recorded else "")
+
+
+def test_a_backfill_stopped_by_a_full_disk_says_the_dates_done_failed_and_not_run():
+    """faults48: the dates after one that found no room are listed apart, with where it stopped, and the re-run that
+    runs them once there is room; the dates done are named, and the counts add up to the dates."""
+    outcomes = [{"as_of": "2018-01-01", "status": "published"},
+                {"as_of": "2018-02-01", "status": "failed", "error": "could not write /h/x: No space left on device"},
+                *stopped_by_no_room({"as_of": "2018-02-01"}, [datetime(2018, 3, 1), datetime(2018, 4, 1)], "/h")]
+    said = failed_message(outcomes, 4)
+    room = outcomes[-1]["error"].removeprefix("the backfill stopped at 2018-02-01, whose run found no room to write; ")
+    assert room.endswith(" KB free in /h") or room.startswith("/h: "), room  # (no folder /h: statvfs's error)
+    assert said == ("1 of 4 backfill dates failed, 2 not run: 2018-02-01: could not write /h/x: No space left on "
+                    "device; not run: 2018-03-01, 2018-04-01 (the backfill stopped at 2018-02-01, whose run found no "
+                    f"room to write; {room}); done, whole: 2018-01-01 (published); a re-run of the backfill skips "
+                    "those and runs the dates that failed and those not run, once there is room")
+    assert [o["status"] for o in outcomes[2:]] == ["not run", "not run"]
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_backfill_on_a_full_disk_stops_at_the_first_date_that_finds_no_room(production_home, tmp_path):
+    """Regression (faults48): a backfill over many dates whose home's disk filled up ran every later date, each
+    failing on the same full disk after its forecasts were computed. It stops at the first date that found no room
+    (a real full tmpfs under the home): that date fails naming the disk's error, the later dates are `not run`, the
+    dates done stay published, and the counts add up to the dates."""
+    import shutil
+
+    from tmpfs import tmpfs
+
+    from flowcast.flows import backfill_flow
+    from flowcast.flows.backfill import BackfillError, listen
+    from flowcast.store import open_store
+
+    dates = [datetime(2018, m, 1) for m in (1, 2, 3, 4)]
+    with tmpfs(tmp_path / "disk", "64m") as disk:
+        home = disk / "home"
+        shutil.copytree(production_home["home"], home)
+        kw = {**production_home, "home": str(home)}
+        ran: list[str] = []
+
+        def fill_after_the_first(outcome: dict) -> None:
+            ran.append(outcome["status"])
+            if len(ran) == 1:
+                fd = os.open(disk / "filler", os.O_WRONLY | os.O_CREAT)
+                try:
+                    with contextlib.suppress(OSError):
+                        while True:
+                            os.write(fd, b"x" * 65536)
+                finally:
+                    os.close(fd)
+
+        with listen(fill_after_the_first), pytest.raises(BackfillError) as err:
+            backfill_flow(start=dates[0], end=dates[-1], every="1mo", **kw)
+        summary, said = err.value.summary, str(err.value)
+        assert [(o["as_of"][:10], o["status"]) for o in summary["outcomes"]] == [
+            ("2018-01-01", "published"), ("2018-02-01", "failed"), ("2018-03-01", "not run"), ("2018-04-01", "not run")]
+        assert (summary["published"], summary["failed"], summary["not_run"], summary["dates"]) == (1, 1, 2, 4)
+        assert "no space left on device" in summary["outcomes"][1]["error"].lower(), summary["outcomes"][1]
+        assert said.startswith("1 of 4 backfill dates failed, 2 not run: 2018-02-01: "), said
+        assert "not run: 2018-03-01, 2018-04-01 (the backfill stopped at 2018-02-01, whose run found no room to " \
+               "write; " in said and f" KB free in {home})" in said, said
+        assert "done, whole: 2018-01-01 (published)" in said and said.endswith("once there is room"), said
+        (disk / "filler").unlink()
+        store = open_store(load_settings(None, home=str(home)))
+        assert [a for a in store.as_ofs("tiny") if a in dates] == [dates[0]]  # (2019-06-01: the fixture's run)

@@ -28,6 +28,7 @@ from tmpfs import resize, tmpfs
 from flowcast.columns import FORECAST_COLUMNS, REALIZED_COLUMNS
 from flowcast.errors import PublishError
 from flowcast.store import EmbeddedStore, ForecastContractError
+from flowcast.store.duckdb_views import TABLES
 
 COLS = FORECAST_COLUMNS[:8] + ["y_hat_q10", "y_hat_q90"] + FORECAST_COLUMNS[8:]
 
@@ -424,8 +425,10 @@ def test_a_first_publish_on_a_full_disk_leaves_no_duckdb_file(tmp_path, disk):
     with room as folder:
         store = EmbeddedStore(folder if how == "fsize" else folder / "wh")
         if how == "tmpfs":
-            (note,) = publish(store, make_forecast(1, 3, H, AS_OF)).notes
+            receipt = publish(store, make_forecast(1, 3, H, AS_OF))
+            (note,) = receipt.notes
             assert "No space left on device" in note
+            assert receipt.duckdb_path is None  # no file holds views: the run's summary names none (faults48)
         assert note.startswith(f"the DuckDB views in {store.db_path} were not created because DuckDB could not create "
                                "it (") and note.endswith("nothing was left in its place, the forecasts are published "
                                                          "in the Parquet dataset and a later publish creates the views")
@@ -434,8 +437,52 @@ def test_a_first_publish_on_a_full_disk_leaves_no_duckdb_file(tmp_path, disk):
                                                                 "forecasts.duckdb.checked.json"]
         if how == "tmpfs":
             resize(folder, "4m")
-        assert publish(store, make_forecast(2, N, H, AS_OF), variant=2).notes == []  # room again: the views
+        receipt = publish(store, make_forecast(2, N, H, AS_OF), variant=2)
+        assert receipt.notes == [] and receipt.duckdb_path == store.db_path  # room again: the views
         assert duck(store, "SELECT count(*) AS n FROM forecasts")["n"][0] == N * H
+
+
+def _fill(folder: Path) -> None:
+    """Write a file into `folder` until its disk is full (ENOSPC)."""
+    fd = os.open(folder / "filler", os.O_WRONLY | os.O_CREAT)
+    try:
+        with contextlib.suppress(OSError):
+            while True:
+                os.write(fd, b"x" * 4096)
+    finally:
+        os.close(fd)
+
+
+def test_a_views_update_that_fails_on_a_full_disk_leaves_no_empty_write_ahead_log(tmp_path):
+    """Regression (faults48): the views brought up to date in an existing forecasts.duckdb on a full disk failed at
+    their commit ('Could not write file ".../forecasts.duckdb.wal": No space left on device') and left a 0-byte
+    forecasts.duckdb.wal beside it for good. The empty log is removed, the views made before still read every
+    publish, and a later update with room brings them up to date."""
+    with tmpfs(tmp_path / "disk", "1m") as folder:
+        store = EmbeddedStore(folder / "wh")
+        assert publish(store, make_forecast(1, 3, H, AS_OF)).notes == []
+        assert publish(store, make_forecast(2, 3, H, OTHER), as_of=OTHER, variant=2).notes == []
+        store.views.state_path.unlink()  # the views are looked at in DuckDB again (as after a home was moved)
+        _fill(folder)
+        note = store.sync_views()  # what a publish and `open_store` do
+        assert note is not None and "No space left on device" in note, note
+        assert store.views.made() is False
+        assert sorted(p.name for p in store.root.iterdir() if p.is_file()) == [
+            "forecasts.duckdb", "forecasts.duckdb.checked.json"]
+        assert duck(store, "SELECT count(*) AS n FROM forecasts")["n"][0] == 2 * 3 * H
+        (folder / "filler").unlink()
+        assert store.sync_views() is None and store.views.current(set(TABLES))
+
+
+def test_the_write_ahead_log_of_a_views_update_is_kept_when_it_holds_something(tmp_path):
+    """The removal of an empty log (faults48) never takes one with content: DuckDB replays it as it opens the file."""
+    store = EmbeddedStore(tmp_path / "wh")
+    publish(store, make_forecast(1, 3, H, AS_OF))
+    wal = store.db_path.with_name(store.db_path.name + ".wal")
+    for content in (b"", b"\0" * 10):
+        wal.write_bytes(content)
+        store.views._drop_empty_wal()
+        assert wal.exists() == bool(content)
 
 
 @pytest.mark.skipif(sys.platform != "linux" or os.uname().machine != "x86_64",

@@ -646,6 +646,20 @@ def _leaderboard_table(board: dict[str, dict[str, Any]], published: str | None, 
     return table
 
 
+def _stored_where(result: dict[str, Any]) -> str:
+    """Where a publish's rows are, what exists only: the Parquet file, and the DuckDB file where its views were made
+    (a full disk or another program holding the file kept them from being created: the summary named the file all
+    the same, faults48), else the store (PostgreSQL: it read 'Parquet: None' and 'DuckDB: None (table forecasts)')."""
+    lines = [f"  Parquet: {result['parquet']}"] if result.get("parquet") else []
+    if result.get("duckdb"):
+        lines.append(f"  DuckDB:  {result['duckdb']} (table forecasts)")
+    elif result.get("parquet"):
+        lines.append("  DuckDB:  no views (not created: a warning in the run's log says why; a later publish creates them)")
+    else:
+        lines.append(f"  Store:   {result.get('store')} (table forecasts)")
+    return "\n".join(lines)
+
+
 def _read_them(result: dict[str, Any], settings: Any, config: Path | None, home: Path | None) -> str:
     """The command that reads what this run published: its dataset and as_of, and the --config and --home the
     run was given (without them it read the default home: 'no published forecasts' right after a publish). The
@@ -773,7 +787,7 @@ def run(
     made_by = all_fallback_text(result["champion"], result.get("model_version"), result.get("models"))
     out.print(
         f"Published {rows_text(result['published_rows'])} forecast rows ({result['n_series']:,} series, horizon "
-        f"{result['horizon']}) from {made_by or result['champion']}\n  Parquet: {result['parquet']}\n  DuckDB:  {result['duckdb']} (table forecasts)"
+        f"{result['horizon']}) from {made_by or result['champion']}\n{_stored_where(result)}"
         f"\n  Read them: {_read_them(result, settings, config, home)}",
         highlight=False, soft_wrap=True,  # a path folded at 80 columns cannot be copied whole
     )
@@ -926,7 +940,7 @@ def forecast(
     out.print(
         f"{result['dataset']}: {result['n_series']:,} series, as of {utc_text(result['as_of'])}; {counts_said(result)}\n"
         f"Published {rows_text(result['published_rows'])} forecast rows from {made_by or result['model_version']}\n"
-        f"  Parquet: {result['parquet']}\n  DuckDB:  {result['duckdb']} (table forecasts)\n"
+        f"{_stored_where(result)}\n"
         f"  Read them: {_read_them(result, settings, config, home)}",
         highlight=False, soft_wrap=True,  # a path folded at 80 columns cannot be copied whole
     )
@@ -1135,7 +1149,7 @@ def backfill(
         console.print(f"note: --every not given: {len(dates)} as_ofs, one every {step} (the data's frequency) from "
                       f"{utc_text(dates[0])} to {utc_text(dates[-1])}; pass --every (e.g. --every "
                       f"{_coarser_every(step)}) to space them otherwise", highlight=False)
-    counts = {"published": 0, "replaced": 0, "skipped": 0, "failed": 0}
+    counts = {"published": 0, "replaced": 0, "skipped": 0, "failed": 0, "not run": 0}
     bar = Progress(TextColumn("backfill {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    console=console, disable=json_out)
     task_id = bar.add_task("", total=len(dates))

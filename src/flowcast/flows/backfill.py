@@ -6,7 +6,8 @@ One child flow run per as_of in [start, end] stepping by `every`: the forecast f
 alone and each date publishes its own best model). Dates that already have published
 forecasts (for this dataset) are skipped unless `overwrite`. A failing date does not stop the others: every
 date's outcome is listed at the end (log, `backfill-summary` artifact, return value) and the
-run fails only after all dates were tried.
+run fails only after all dates were tried, but for a date that found no room to write (a full disk, a quota, a
+file-size limit): every later date would find none either, so the backfill stops there and lists them `not run`.
 
 With `deployment` set (e.g. "forecast/forecast-pool") the dates fan out over the deployment's work
 pool (flows/fanout.py: `run_deployment` with an idempotency key per date, `wait_for_flow_run`,
@@ -21,11 +22,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, datetime
 from functools import partial
+from pathlib import Path
 from typing import Any, Literal, Self, cast
 
 from prefect import flow, get_run_logger
 
 from flowcast import interrupts, reporting
+from flowcast.atomic import no_room, room_in
 from flowcast.config import SourceConfig, parse_duration
 from flowcast.data.calendar import grid_dates, is_subdaily
 from flowcast.errors import ConfigError, DataValidationError, FlowcastError
@@ -45,12 +48,13 @@ from flowcast.reporting import IN_PROCESS
 from flowcast.timekeys import as_instant, is_date_only, storage_naive, utc_text
 from flowcast.wording import plural
 
-# as_of, status (published | replaced | skipped | failed), rows, model, run_id, flow_run, worker, error; note: what a
-# date published over (`rewritten`); begins: of a date that failed before the data, the data's first as_of
-# (`DataValidationError.begins`). replaced: its run published `rows`, which another run's publish of the date has
+# as_of, status (published | replaced | skipped | failed | not run), rows, model, run_id, flow_run, worker, error;
+# note: what a date published over (`rewritten`); begins: of a date that failed before the data, the data's first
+# as_of (`DataValidationError.begins`). replaced: its run published `rows`, which another run's publish of the date has
 # replaced since (`replaced_since`); `error` says what the store holds instead
 Outcome = dict[str, Any]
 ERRORS_SAID = 5  # the failed dates whose errors a failed backfill's error says whole (`BackfillError`)
+NOT_RUN = "not run"  # a date after one that found no room to write (`stopped_by_no_room`): its run never started
 _listeners: list[Callable[[Outcome], None]] = []
 
 
@@ -109,8 +113,25 @@ def failed_message(outcomes: list[Outcome], n_dates: int) -> str:
                     f"{'it' if len(early) == 1 else 'they'} cannot be forecast, nor on a re-run (start the backfill "
                     f"at {first} or later); e.g. {utc_text(early[0]['as_of'])}: {early[0]['error']}")
     rerun = None if not early else "the other dates that failed" if others else ""
-    return f"{len(failed)} of {plural(n_dates, 'backfill date')} failed: " + "; ".join(said) + _done_clause(
-        outcomes, rerun)
+    not_run = [o for o in outcomes if o["status"] == NOT_RUN]
+    if not_run:  # after a date that found no room: its error above names the path; a re-run needs room first
+        names = ", ".join(utc_text(o["as_of"]) for o in not_run[:10])
+        more = f" and {len(not_run) - 10} more" if len(not_run) > 10 else ""
+        said.append(f"not run: {names}{more} ({not_run[0]['error']})")
+        rerun = f"{rerun or 'the dates that failed'} and those not run, once there is room"
+    return (f"{len(failed)} of {plural(n_dates, 'backfill date')} failed"
+            + (f", {len(not_run)} not run" if not_run else "") + ": " + "; ".join(said) + _done_clause(outcomes, rerun))
+
+
+def stopped_by_no_room(failed: Outcome, rest: list[datetime], home: str | Path) -> list[Outcome]:
+    """The outcomes of the dates `rest` after the date `failed`, whose run found no room to write (`atomic.no_room`:
+    a full disk, a quota, a file-size limit): `not run`, each saying where the backfill stopped and the room left in
+    `home`. A backfill of many dates on a full disk ran every one, each failing on the same disk, its forecasts
+    computed for nothing (faults48)."""
+    why = (f"the backfill stopped at {utc_text(failed['as_of'])}, whose run found no room to write; "
+           f"{room_in(home)}")
+    return [{"as_of": d.isoformat(), "status": NOT_RUN, "rows": 0, "model": None, "run_id": None, "flow_run": None,
+             "worker": None, "error": why} for d in rest]
 
 
 def _notify(outcome: Outcome) -> None:
@@ -664,7 +685,7 @@ def backfill_flow(
         from flowcast.flows.pipeline import retrain_flow
 
         asked = interrupts.received()
-        for d in todo:
+        for i, d in enumerate(todo):
             if not overwrite and (o := _published_since(store, src.name, d, log.warning)):
                 if mode == "retrain":
                     _withdraw_left_winner(settings, src.name, o, d, started, log.warning, run_id)
@@ -712,6 +733,13 @@ def backfill_flow(
             if interrupts.received() > asked:  # a Ctrl-C the child's engine swallowed (its run had completed)
                 raise KeyboardInterrupt(f"interrupted after the backfill's date {utc_text(d)} ({o['status']}); "
                                         "a re-run of the backfill skips the dates published")
+            if o["status"] == "failed" and no_room(o["error"]) and (rest := todo[i + 1:]):
+                stopped = stopped_by_no_room(o, rest, settings.home)
+                log.error(f"The backfill stops: {plural(len(rest), 'later date')} not run ({stopped[0]['error']})")
+                for later in stopped:
+                    outcomes.append(later)
+                    _notify(later)
+                break
         if todo:
             cancel_lost_runs(run_id, log.warning)
 
@@ -731,7 +759,7 @@ def backfill_flow(
         "published": sum(o["status"] == "published" for o in outcomes),
         "replaced": sum(o["status"] == "replaced" for o in outcomes),
         "skipped": sum(o["status"] == "skipped" for o in outcomes),
-        "failed": len(failed), "outcomes": outcomes,
+        "failed": len(failed), "not_run": sum(o["status"] == NOT_RUN for o in outcomes), "outcomes": outcomes,
     }
     if failed:
         msg = failed_message(outcomes, len(dates))

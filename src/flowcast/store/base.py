@@ -58,7 +58,7 @@ class PublishReceipt:
     content_hash: str
     location: str  # where the rows landed: a Parquet file or URL, or the PostgreSQL table
     parquet_path: Path | str | None = None  # the partition file (embedded store)
-    duckdb_path: Path | None = None  # the DuckDB file whose views read the Parquet dataset (local only)
+    duckdb_path: Path | None = None  # the DuckDB file whose views read the Parquet dataset (local, views made)
     quantile_cols: list[str] = field(default_factory=list)  # every value column (quantiles, intervals)
     ignored_columns: list[str] = field(default_factory=list)
     previous_content_hash: str | None = None  # of the forecasts this publish replaced, if any

@@ -333,6 +333,11 @@ class DuckDBViews:
         same = state.get("ino") == st.st_ino and state.get("db") == os.path.realpath(self.db_path)
         return state if same and state.get("version") == _VERSION else {}
 
+    def made(self) -> bool:
+        """Whether the file holds the `forecasts` view, as its sidecar records (no DuckDB opened): False where a
+        full disk or another program kept every creation of it from being done."""
+        return "forecasts" in self._state().get("views", {})
+
     def current(self, tables: set[str], wanted: dict[str, str] | None = None) -> bool:
         """True when every view these tables need exists with today's SQL (no DuckDB opened)."""
         done = self._state().get("views", {})
@@ -410,11 +415,21 @@ class DuckDBViews:
         except duckdb.Error as exc:
             with contextlib.suppress(duckdb.Error):
                 con.execute("ROLLBACK")
+            self._drop_empty_wal()  # while this connection holds the file's lock: no other writer can be using it
             return f"the DuckDB views in {self.db_path} could not be created ({exc}); the Parquet dataset is intact"
         finally:
             con.close()
         self._record(st, {**self._state().get("views", {}), **wanted})
         return None
+
+    def _drop_empty_wal(self) -> None:
+        """Remove the file's write-ahead log when it is empty: a commit that failed on a full disk left a 0-byte
+        `forecasts.duckdb.wal` beside the file for good (faults48). Called only while this process holds the file
+        open read-write (DuckDB's lock: no other program can be writing the log); a log with content is kept."""
+        wal = self.db_path.with_name(self.db_path.name + ".wal")
+        with contextlib.suppress(OSError):
+            if wal.stat().st_size == 0:
+                wal.unlink()
 
     def repair(self, tables: set[str]) -> str | None:
         """`flowcast forecasts --verify`: open the file read-only and read its views' definitions; None when it is

@@ -327,8 +327,11 @@ class EmbeddedStore:
             path = self.data.write("forecasts", p.dataset, p.as_of, p.frame, p.metadata(), what=what,
                                    before_visible=None if before_visible is None else lambda: before_visible(what))
         note = self.sync_views()
+        # the DuckDB file only where its views exist: a run summary said 'DuckDB: .../forecasts.duckdb (table
+        # forecasts)' of a file a full disk had kept from being created (faults48)
+        made = note is None or (self.views is not None and self.views.made())
         return p.receipt(replaced_rows=replaced, previous_content_hash=previous, location=str(path),
-                         parquet_path=self.data.display(path), duckdb_path=self.db_path,
+                         parquet_path=self.data.display(path), duckdb_path=self.db_path if made else None,
                          notes=([note] if note else []) + self.views_left_out)
 
     def _holds_same(self, path: str, digest: str) -> bool:
