@@ -23,8 +23,9 @@ import time
 from typing import Any
 
 # a process started with SIGINT ignored (the test suite run as a background job: `make test &`, nohup, CI runners)
-# inherits SIG_IGN, and Python then installs no KeyboardInterrupt handler: the Ctrl-C tests hung for their 900 s
-# timeout in CI; a terminal's Ctrl-C reaches a foreground process, which has Python's own handler: this child is given it
+# inherits SIG_IGN, and Python then installs no KeyboardInterrupt handler: a Ctrl-C test that signalled the test process
+# itself hung until its 900 s timeout there; a terminal's Ctrl-C reaches a foreground process, which has Python's own
+# handler: this child is given it, however the suite was started
 signal.signal(signal.SIGINT, signal.default_int_handler)
 
 IN_FLIGHT, SAID, RETURNED, RAISED = "in flight", "said: ", "serve returned", "serve raised "

@@ -1237,8 +1237,9 @@ class HungStop:
 def _one_registration_hangs(tmp_path: Path, then: str, *signals: signal.Signals) -> HungStop:
     """`serve` of two deployments, the second's registration hung by the API (40 s), in a process of its own under the
     session's Prefect API (hung_registration_child.py: `then` is its THEN); once that registration is under way,
-    `signals` sent to it for real, 0.5 s apart; how it ended. A real process, not this one: a Ctrl-C sent to the test
-    process itself was ignored where the suite ran with SIGINT ignored (a background job, as in CI: 900 s hangs)."""
+    `signals` sent to it for real, 0.5 s apart; how it ended. A real process, not this one: a SIGINT the tests sent to
+    the test process itself was ignored where the suite was started with SIGINT ignored (a background job: `make test &`,
+    CI runners), and the serve went on serving until the 900 s timeout."""
     import uuid
 
     from hung_registration_child import IN_FLIGHT, RAISED, RETURNED, SAID
