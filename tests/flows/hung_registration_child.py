@@ -22,12 +22,6 @@ import threading
 import time
 from typing import Any
 
-# a process started with SIGINT ignored (the test suite run as a background job: `make test &`, nohup, CI runners)
-# inherits SIG_IGN, and Python then installs no KeyboardInterrupt handler: a Ctrl-C test that signalled the test process
-# itself hung until its 900 s timeout there; a terminal's Ctrl-C reaches a foreground process, which has Python's own
-# handler: this child is given it, however the suite was started
-signal.signal(signal.SIGINT, signal.default_int_handler)
-
 IN_FLIGHT, SAID, RETURNED, RAISED = "in flight", "said: ", "serve returned", "serve raised "
 THENS = ("hangs", "fails", "slow_cancel", "sigint_on_cancel", "sigterm_on_pause")
 
@@ -72,6 +66,11 @@ def one_registration_hangs(hung: str, done: str, then: str) -> None:
 
 
 def main() -> None:
+    # a process started with SIGINT ignored (the test suite run as a background job: `make test &`, nohup, CI runners)
+    # inherits SIG_IGN, and Python then installs no KeyboardInterrupt handler: a Ctrl-C test that signalled the test
+    # process itself hung until its 900 s timeout there; a terminal's Ctrl-C reaches a foreground process, which has
+    # Python's own handler: this child is given it, however the suite was started (here, not as the test imports this)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     done_name, hung_name, then = sys.argv[1:]
     assert then in THENS, f"THEN {then!r} is not one of {THENS}"
     from prefect.schedules import Cron

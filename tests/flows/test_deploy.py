@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from flow_helpers import prefect_deploy_all, signal_and_wait, wait_for
+from hung_registration_child import IN_FLIGHT, RAISED, RETURNED, SAID
 
 
 @pytest.mark.usefixtures("prefect_api")
@@ -1242,7 +1243,6 @@ def _one_registration_hangs(tmp_path: Path, then: str, *signals: signal.Signals)
     CI runners), and the serve went on serving until the 900 s timeout."""
     import uuid
 
-    from hung_registration_child import IN_FLIGHT, RAISED, RETURNED, SAID
     from prefect.client.orchestration import get_client
     from prefect.settings import PREFECT_API_URL
 
@@ -1286,7 +1286,7 @@ def test_a_sigterm_during_a_hung_registration_stops_serve_at_once_what_it_regist
 
     stop = _one_registration_hangs(tmp_path, "slow_cancel" if then == "twice" else then,
                                    *[signal.SIGTERM] * (2 if then == "twice" else 1))
-    assert (stop.code, stop.ended) == (0, "serve returned"), (stop.code, stop.ended, stop.said)
+    assert (stop.code, stop.ended) == (0, RETURNED), (stop.code, stop.ended, stop.said)
     assert stop.took < 30, stop.took
     assert REGISTERING_STOP_SAID in stop.said, stop.said
     assert stop.registered == {stop.done: True}, stop.registered
@@ -1332,7 +1332,7 @@ def test_a_ctrl_c_during_a_hung_registration_pauses_what_serve_registered(tmp_pa
     from flowcast.flows.deploy import REGISTERING_CTRL_C_SAID
 
     stop = _one_registration_hangs(tmp_path, "hangs", signal.SIGINT)
-    assert (stop.code, stop.ended) == (-signal.SIGINT, "serve raised KeyboardInterrupt"), (stop.code, stop.ended,
+    assert (stop.code, stop.ended) == (-signal.SIGINT, RAISED + "KeyboardInterrupt"), (stop.code, stop.ended,
                                                                                           stop.said)
     assert stop.took < 30, stop.took
     assert REGISTERING_CTRL_C_SAID in stop.said, stop.said
@@ -1351,11 +1351,11 @@ def test_the_other_signal_during_a_registrations_stop_lets_that_stop_end_what_se
     registered paused."""
     if first == "ctrl_c":
         stop = _one_registration_hangs(tmp_path, "sigterm_on_pause", signal.SIGINT)
-        assert (stop.code, stop.ended) == (-signal.SIGINT, "serve raised KeyboardInterrupt"), (stop.code, stop.ended,
+        assert (stop.code, stop.ended) == (-signal.SIGINT, RAISED + "KeyboardInterrupt"), (stop.code, stop.ended,
                                                                                               stop.said)
     else:
         stop = _one_registration_hangs(tmp_path, "sigint_on_cancel", signal.SIGTERM)
-        assert (stop.code, stop.ended) == (0, "serve returned"), (stop.code, stop.ended, stop.said)
+        assert (stop.code, stop.ended) == (0, RETURNED), (stop.code, stop.ended, stop.said)
     assert any("received as the serve stops: the stop under way ends as it was" in m for m in stop.said), stop.said
     assert stop.registered == {stop.done: True}, stop.registered
 
