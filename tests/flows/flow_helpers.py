@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import math
+import os
+import signal
+import subprocess
+import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -183,3 +187,27 @@ def prefect_deploy_all(prefect_file: str = "deployments/prefect.yaml") -> None:
     done = subprocess.run([sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all", "--prefect-file",
                            prefect_file], env=env, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+
+
+def wait_for(what: str, until: Callable[[], object], proc: subprocess.Popen, log: Path, timeout: float) -> None:
+    """Polled until `until()` is true; fails naming `what` (and the end of `log`, `proc`'s output) where `proc` ended
+    first or `timeout` s passed."""
+    deadline = time.monotonic() + timeout
+    while not until():
+        assert proc.poll() is None, f"it ended (exit {proc.returncode}) before {what}: {log.read_text()[-3000:]}"
+        assert time.monotonic() < deadline, f"no {what} in {timeout:.0f} s: {log.read_text()[-3000:]}"
+        time.sleep(0.2)
+
+
+def signal_and_wait(proc: subprocess.Popen, log: Path, timeout: float,
+                    signum: signal.Signals = signal.SIGTERM) -> tuple[int, str]:
+    """One `signum` (by default SIGTERM) to `proc`, then its exit code and what it said (`log`); a process still
+    running after `timeout` fails."""
+    import pytest
+
+    os.kill(proc.pid, signum)
+    try:
+        code = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"still running {timeout:.0f} s after one {signum.name}: {log.read_text()[-3000:]}")
+    return code, log.read_text()

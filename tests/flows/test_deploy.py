@@ -5,15 +5,20 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
-from flow_helpers import prefect_deploy_all
+from flow_helpers import prefect_deploy_all, signal_and_wait, wait_for
+from hung_registration_child import IN_FLIGHT, RAISED, RETURNED, SAID
 
 
 @pytest.mark.usefixtures("prefect_api")
@@ -1213,65 +1218,78 @@ def test_a_sigterm_while_serve_registers_its_deployments_stops_it_once_started_a
     assert left == [], [(r.expected_start_time, r.state_name) for r in left]
 
 
+HUNG_CHILD = Path(__file__).resolve().parent / "hung_registration_child.py"
+
+
+@dataclass(frozen=True)
+class HungStop:
+    """How a serve with one registration hung (`_one_registration_hangs`) ended: its exit code, the messages it logged
+    (to 'prefect' and its children), its last line (RETURNED, or RAISED and the exception), the seconds from the first
+    signal to its exit, and the deployments of the two that the API has (name: paused)."""
+
+    code: int
+    said: list[str]
+    ended: str
+    took: float
+    registered: dict[str, bool]
+    done: str
+
+
+def _one_registration_hangs(tmp_path: Path, then: str, *signals: signal.Signals) -> HungStop:
+    """`serve` of two deployments, the second's registration hung by the API (40 s), in a process of its own under the
+    session's Prefect API (hung_registration_child.py: `then` is its THEN); once that registration is under way,
+    `signals` sent to it for real, 0.5 s apart; how it ended. A real process, not this one: a SIGINT the tests sent to
+    the test process itself was ignored where the suite was started with SIGINT ignored (a background job: `make test &`,
+    CI runners), and the serve went on serving until the 900 s timeout."""
+    import uuid
+
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL
+
+    done, hung = (f"forecast-{uuid.uuid4().hex[:8]}" for _ in range(2))
+    log = tmp_path / "serve.log"
+    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()), "PREFECT_HOME": str(tmp_path / "prefect"),
+           "PYTHONPATH": os.pathsep.join([str(HUNG_CHILD.parents[2] / "src"), str(HUNG_CHILD.parent)])}
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, str(HUNG_CHILD), done, hung, then], env=env, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_for("the hung registration under way", lambda: IN_FLIGHT in log.read_text().splitlines(), proc, log, 180)
+        t0 = time.monotonic()
+        for sent in signals[:-1]:
+            os.kill(proc.pid, sent)
+            time.sleep(0.5)
+        code, out_text = signal_and_wait(proc, log, 60, signals[-1])
+        took = time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=60)
+    lines = out_text.splitlines()
+    ended = [line for line in lines if line == RETURNED or line.startswith(RAISED)]
+    with get_client(sync_client=True) as client:
+        registered = {d.name: d.paused for d in client.read_deployments() if d.name in (done, hung)}
+    return HungStop(code=code, said=[line.removeprefix(SAID) for line in lines if line.startswith(SAID)],
+                    ended=ended[-1] if ended else f"(no end said: {out_text[-3000:]})", took=took,
+                    registered=registered, done=done)
+
+
 @pytest.mark.usefixtures("prefect_api")
+@pytest.mark.timeout(300)
 @pytest.mark.parametrize("then", ["hangs", "fails", "twice"])
-def test_a_sigterm_during_a_hung_registration_stops_serve_at_once_what_it_registered_paused(monkeypatch, then):
+def test_a_sigterm_during_a_hung_registration_stops_serve_at_once_what_it_registered_paused(tmp_path, then):
     """revD47: a SIGTERM while serve waited for a slow or hung registration of a deployment was only noted: the serve
     stopped once that registration ended (here after 40 s), and exited 1 where it then failed. The registration under
     way is cut off and the serve stops at once, saying so (exit 0: it returns), the deployment it registered paused,
     the one cut off not registered; a second SIGTERM while the cut-off registration ends (`twice`) stops it so too."""
-    import asyncio
-    import os
-    import signal
-    import threading
-    import time
-    import uuid
+    from flowcast.flows.deploy import REGISTERING_STOP_SAID
 
-    from prefect.client.orchestration import get_client
-    from prefect.deployments.runner import RunnerDeployment
-    from prefect.schedules import Cron
-
-    from flowcast.flows import forecast_flow
-    from flowcast.flows.deploy import REGISTERING_STOP_SAID, serve
-
-    done, hung = (forecast_flow.to_deployment(f"forecast-{uuid.uuid4().hex[:8]}",
-                                              schedules=[Cron("* * * * *", timezone="UTC")]) for _ in range(2))
-    aapply, in_flight = RunnerDeployment.aapply, threading.Event()
-
-    async def slow_api(self, *args: Any, **kwargs: Any) -> Any:
-        if self.name == hung.name:  # (an API that does not answer this one)
-            in_flight.set()
-            try:
-                await asyncio.sleep(40)
-            except asyncio.CancelledError:
-                if then == "twice":  # (slow to let go: the second SIGTERM comes meanwhile)
-                    time.sleep(2)  # noqa: ASYNC251 - (it holds the registration's loop, as a stuck call does)
-                raise
-            if then == "fails":
-                raise RuntimeError("the API answered 503")
-        return await aapply(self, *args, **kwargs)
-
-    monkeypatch.setattr(RunnerDeployment, "aapply", slow_api)
-    def sigterms() -> None:
-        in_flight.wait(60)
-        for _ in range(2 if then == "twice" else 1):
-            os.kill(os.getpid(), signal.SIGTERM)
-            time.sleep(0.5)
-
-    threading.Thread(target=sigterms, daemon=True).start()
-    before = signal.getsignal(signal.SIGTERM)
-    t0 = time.monotonic()
-    try:
-        with _said("prefect") as said:
-            serve([done, hung])  # returns: stopped (exit 0), not served on
-    finally:
-        signal.signal(signal.SIGTERM, before)
-    took = time.monotonic() - t0
-    assert in_flight.is_set() and took < 30, took
-    assert REGISTERING_STOP_SAID in said, said
-    with get_client(sync_client=True) as client:
-        names = {d.name: d.paused for d in client.read_deployments() if d.name in (done.name, hung.name)}
-    assert names == {done.name: True}, names
+    stop = _one_registration_hangs(tmp_path, "slow_cancel" if then == "twice" else then,
+                                   *[signal.SIGTERM] * (2 if then == "twice" else 1))
+    assert (stop.code, stop.ended) == (0, RETURNED), (stop.code, stop.ended, stop.said)
+    assert stop.took < 30, stop.took
+    assert REGISTERING_STOP_SAID in stop.said, stop.said
+    assert stop.registered == {stop.done: True}, stop.registered
 
 
 @pytest.mark.usefixtures("prefect_api")
@@ -1305,112 +1323,41 @@ def test_a_sigterm_after_a_stop_not_a_sigterms_is_said_as_that_stop_not_as_the_s
     assert not any("as the serve starts" in m for m in said), said
 
 
-@pytest.mark.skipif(bool(os.environ.get("PYTEST_XDIST_WORKER")),
-                    reason="an xdist worker's SIGINT handling hung these in CI (900 s timeout); they pass under -n 0")
 @pytest.mark.usefixtures("prefect_api")
-def test_a_ctrl_c_during_a_hung_registration_pauses_what_serve_registered(monkeypatch):
+@pytest.mark.timeout(300)
+def test_a_ctrl_c_during_a_hung_registration_pauses_what_serve_registered(tmp_path):
     """serveC47: a Ctrl-C while serve waited for a hung registration raised out of it and left the deployments it
     had registered unpaused (a SIGTERM pauses them): the next serve ran their slots late. It says so, cuts the
-    registration off, pauses those registered, and the Ctrl-C ends the serve."""
-    import asyncio
-    import os
-    import signal
-    import threading
-    import uuid
+    registration off, pauses those registered, and the Ctrl-C ends the serve (raised: Python's exit by SIGINT)."""
+    from flowcast.flows.deploy import REGISTERING_CTRL_C_SAID
 
-    from prefect.client.orchestration import get_client
-    from prefect.deployments.runner import RunnerDeployment
-    from prefect.schedules import Cron
-
-    from flowcast.flows import forecast_flow
-    from flowcast.flows.deploy import REGISTERING_CTRL_C_SAID, serve
-
-    done, hung = (forecast_flow.to_deployment(f"forecast-{uuid.uuid4().hex[:8]}",
-                                              schedules=[Cron("* * * * *", timezone="UTC")]) for _ in range(2))
-    aapply, in_flight = RunnerDeployment.aapply, threading.Event()
-
-    async def slow_api(self, *args: Any, **kwargs: Any) -> Any:
-        if self.name == hung.name:  # (an API that does not answer this one)
-            in_flight.set()
-            await asyncio.sleep(40)
-        return await aapply(self, *args, **kwargs)
-
-    monkeypatch.setattr(RunnerDeployment, "aapply", slow_api)
-    threading.Thread(target=lambda: in_flight.wait(60) and os.kill(os.getpid(), signal.SIGINT), daemon=True).start()
-    before = signal.getsignal(signal.SIGTERM)
-    try:
-        with _said("prefect") as said, pytest.raises(KeyboardInterrupt):
-            serve([done, hung])
-    finally:
-        signal.signal(signal.SIGTERM, before)
-    assert REGISTERING_CTRL_C_SAID in said, said
-    with get_client(sync_client=True) as client:
-        names = {d.name: d.paused for d in client.read_deployments() if d.name in (done.name, hung.name)}
-    assert names == {done.name: True}, names
+    stop = _one_registration_hangs(tmp_path, "hangs", signal.SIGINT)
+    assert (stop.code, stop.ended) == (-signal.SIGINT, RAISED + "KeyboardInterrupt"), (stop.code, stop.ended,
+                                                                                          stop.said)
+    assert stop.took < 30, stop.took
+    assert REGISTERING_CTRL_C_SAID in stop.said, stop.said
+    assert stop.registered == {stop.done: True}, stop.registered
 
 
-@pytest.mark.skipif(bool(os.environ.get("PYTEST_XDIST_WORKER")),
-                    reason="an xdist worker's SIGINT handling hung these in CI (900 s timeout); they pass under -n 0")
 @pytest.mark.usefixtures("prefect_api")
+@pytest.mark.timeout(300)
 @pytest.mark.parametrize("first", ["ctrl_c", "sigterm"])
-def test_the_other_signal_during_a_registrations_stop_lets_that_stop_end_what_serve_registered_paused(monkeypatch,
+def test_the_other_signal_during_a_registrations_stop_lets_that_stop_end_what_serve_registered_paused(tmp_path,
                                                                                                         first):
     """revF47: a SIGTERM while the Ctrl-C that cut a registration off paused what serve had registered (`ctrl_c`)
     raised Prefect's TerminationSignal out of that pause and out of serve: the deployments left unpaused, a traceback.
     A Ctrl-C while a SIGTERM's cut-off registration ended (`sigterm`) raised out of serve before its runner stopped:
     nothing paused. The stop under way ends as it was (the Ctrl-C raised, the SIGTERM's stop returning), what serve
     registered paused."""
-    import asyncio
-    import os
-    import signal
-    import threading
-    import time
-    import uuid
-
-    from prefect.client.orchestration import PrefectClient, get_client
-    from prefect.deployments.runner import RunnerDeployment
-    from prefect.schedules import Cron
-
-    from flowcast.flows import forecast_flow
-    from flowcast.flows.deploy import serve
-
-    done, hung = (forecast_flow.to_deployment(f"forecast-{uuid.uuid4().hex[:8]}",
-                                              schedules=[Cron("* * * * *", timezone="UTC")]) for _ in range(2))
-    aapply, in_flight, read = RunnerDeployment.aapply, threading.Event(), PrefectClient.read_deployment_by_name
-    second = signal.SIGTERM if first == "ctrl_c" else signal.SIGINT
-
-    async def slow_api(self, *args: Any, **kwargs: Any) -> Any:
-        if self.name == hung.name:  # (an API that does not answer this one)
-            in_flight.set()
-            try:
-                await asyncio.sleep(40)
-            except asyncio.CancelledError:
-                if first == "sigterm":  # (the other signal while the cut-off registration ends)
-                    os.kill(os.getpid(), second)
-                    time.sleep(0.5)  # noqa: ASYNC251 - (it holds the registration's loop, as a stuck call does)
-                raise
-        return await aapply(self, *args, **kwargs)
-
-    async def read_sigterming(self: Any, name: str) -> Any:
-        if first == "ctrl_c" and threading.current_thread() is threading.main_thread() and done.name in name:
-            os.kill(os.getpid(), second)  # (the other signal as the Ctrl-C pauses what serve registered)
-            await asyncio.sleep(0.1)
-        return await read(self, name)
-
-    monkeypatch.setattr(RunnerDeployment, "aapply", slow_api)
-    monkeypatch.setattr(PrefectClient, "read_deployment_by_name", read_sigterming)
-    threading.Thread(target=lambda: in_flight.wait(60) and os.kill(
-        os.getpid(), signal.SIGINT if first == "ctrl_c" else signal.SIGTERM), daemon=True).start()
-    before = signal.getsignal(signal.SIGTERM)
-    try:
-        with _said("prefect") as said, pytest.raises(KeyboardInterrupt) if first == "ctrl_c" else nullcontext():
-            serve([done, hung])
-    finally:
-        signal.signal(signal.SIGTERM, before)
-    assert any("received as the serve stops: the stop under way ends as it was" in m for m in said), said
-    with get_client(sync_client=True) as client:
-        names = {d.name: d.paused for d in client.read_deployments() if d.name in (done.name, hung.name)}
-    assert names == {done.name: True}, names
+    if first == "ctrl_c":
+        stop = _one_registration_hangs(tmp_path, "sigterm_on_pause", signal.SIGINT)
+        assert (stop.code, stop.ended) == (-signal.SIGINT, RAISED + "KeyboardInterrupt"), (stop.code, stop.ended,
+                                                                                              stop.said)
+    else:
+        stop = _one_registration_hangs(tmp_path, "sigint_on_cancel", signal.SIGTERM)
+        assert (stop.code, stop.ended) == (0, RETURNED), (stop.code, stop.ended, stop.said)
+    assert any("received as the serve stops: the stop under way ends as it was" in m for m in stop.said), stop.said
+    assert stop.registered == {stop.done: True}, stop.registered
 
 
 @pytest.mark.parametrize(("set_after", "timeout", "got"), [(None, 0.3, False), (0.1, 5.0, True), (0.1, None, True),

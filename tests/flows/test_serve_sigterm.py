@@ -12,27 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
+from flow_helpers import signal_and_wait, wait_for
 from prefect_server import http
 
 FLOWCAST = str(Path(sys.executable).parent / "flowcast")
-
-
-def _wait_for(what: str, until, proc: subprocess.Popen, log: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not until():
-        assert proc.poll() is None, f"serve ended (exit {proc.returncode}) before {what}: {log.read_text()[-3000:]}"
-        assert time.monotonic() < deadline, f"no {what} in {timeout:.0f} s: {log.read_text()[-3000:]}"
-        time.sleep(0.2)
-
-
-def _sigterm_and_wait(proc: subprocess.Popen, log: Path, timeout: float) -> tuple[int, str]:
-    """One SIGTERM to the serve, then its exit code and what it said; a serve still running after `timeout` fails."""
-    os.kill(proc.pid, signal.SIGTERM)
-    try:
-        code = proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"serve still running {timeout:.0f} s after one SIGTERM: {log.read_text()[-3000:]}")
-    return code, log.read_text()
 
 
 @pytest.mark.timeout(900)
@@ -49,7 +32,7 @@ def test_one_sigterm_stops_serve_while_a_run_starts(tmp_path):
         proc = subprocess.Popen([FLOWCAST, "serve"], env=env, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
     try:
-        _wait_for("serving", lambda: "polling for scheduled runs" in log.read_text(), proc, log, 600)
+        wait_for("serving", lambda: "polling for scheduled runs" in log.read_text(), proc, log, 600)
         api = re.search(r"Starting temporary server on (http://[0-9.:]+)", log.read_text())
         assert api is not None, log.read_text()
         url = f"{api.group(1)}/api"
@@ -62,10 +45,10 @@ def test_one_sigterm_stops_serve_while_a_run_starts(tmp_path):
 
         # the run's process under way: its flow engine reports Running to the serve's temporary server (it started
         # one of its own, the serve's not passed to it, and the run stayed Pending here: the serve's api_for_runs)
-        _wait_for("the run Running in the serve's API", lambda: state() == "RUNNING", proc, log, 300)
+        wait_for("the run Running in the serve's API", lambda: state() == "RUNNING", proc, log, 300)
         assert log.read_text().count("Starting temporary server") == 1, log.read_text()[-3000:]
         time.sleep(2)
-        code, said = _sigterm_and_wait(proc, log, 120)
+        code, said = signal_and_wait(proc, log, 120)
         assert code == 0, said
         assert "SIGTERM received, initiating graceful shutdown" in said and "All deployments have been paused!" in said
         assert re.search(r"Cancelled flow run '[^']+'", said), said  # in flight: its process stopped, its state set
@@ -98,10 +81,10 @@ def test_a_sigterm_while_the_temporary_server_starts_stops_serve_as_a_later_stop
         def server() -> list[psutil.Process]:  # its temporary server's process, started, not yet answering
             return [p for p in me.children() if "uvicorn" in " ".join(p.cmdline())]
 
-        _wait_for("the temporary server's process", server, proc, log, 240)
+        wait_for("the temporary server's process", server, proc, log, 240)
         assert "polling for scheduled runs" not in log.read_text()
         left = [p for p in me.children(recursive=True)]  # the server and the watchdog
-        code, said = _sigterm_and_wait(proc, log, 60)
+        code, said = signal_and_wait(proc, log, 60)
         assert code == 0, said
         assert EARLY_STOP_SAID in said and "Traceback" not in said, said
         _, alive = psutil.wait_procs(left, timeout=30)
