@@ -318,12 +318,12 @@ def test_a_time_column_of_integers_is_told_its_time_format_in_the_first_error(tm
 @pytest.mark.parametrize(("header", "options", "said"), [
     # nothing in the names says the columns: those the values say are told, as options and as configuration keys
     ("shop_code,day_of_sale,revenue_eur", [],
-     "also needs --time-col, --target-col (its columns: shop_code, day_of_sale, revenue_eur); likely --time-col "
+     ("also needs --time-col, --target-col (its columns: shop_code, day_of_sale, revenue_eur); likely --time-col "
      "day_of_sale (its values read as times) --target-col revenue_eur (its one number column); in a configuration "
-     'file, [sources.f] time_col = "day_of_sale", target_col = "revenue_eur"; --freq, the period'),
+     'file, [sources.f] time_col = "day_of_sale", target_col = "revenue_eur"; --freq, the period')),
     ("shop_code,day_of_sale,revenue_eur", ["--time-col", "day_of_sale"],
-     "also needs --target-col (its columns: shop_code, day_of_sale, revenue_eur); likely --target-col revenue_eur "
-     '(its one number column); in a configuration file, [sources.f] target_col = "revenue_eur"; --freq'),
+     ("also needs --target-col (its columns: shop_code, day_of_sale, revenue_eur); likely --target-col revenue_eur "
+     '(its one number column); in a configuration file, [sources.f] target_col = "revenue_eur"; --freq')),
     # two columns of dates, two of numbers: which is meant is not guessed, both are named
     ("shop_code,ordered,shipped,revenue,cost", [],
      "likely --time-col one of 'ordered', 'shipped' (their values read as times); --freq"),
@@ -357,11 +357,11 @@ def test_a_file_of_number_columns_alone_is_told_no_likely_time(tmp_path, monkeyp
 
 
 @pytest.mark.parametrize(("title", "said"), [
-    ("Sales report Q1 2024,,\n", "its header is line 2, 'store,date,sales', below a title ('Sales report Q1 2024'): "
-                                 "remove 1 line above the header, or start each with '#'"),
+    ("Sales report Q1 2024,,\n", ("its header is line 2, 'store,date,sales', below a title ('Sales report Q1 2024'): "
+                                 "remove 1 line above the header, or start each with '#'")),
     ("Sales report Q1 2024,,\nGenerated 2024-05-01,,\n",
-     "its header is line 3, 'store,date,sales', below a title ('Sales report Q1 2024' and 1 line more): remove 2 "
-     "lines above the header, or start each with '#'"),
+     ("its header is line 3, 'store,date,sales', below a title ('Sales report Q1 2024' and 1 line more): remove 2 "
+     "lines above the header, or start each with '#'")),
 ])
 def test_a_title_line_above_the_header_is_told_so(tmp_path, monkeypatch, title, said):
     """newuser48: a report's export `Sales report Q1 2024,,` above `store,date,sales` was asked for --time-col and
