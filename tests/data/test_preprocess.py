@@ -171,9 +171,9 @@ def test_no_series_left_is_a_dataset_error():
 
 @pytest.mark.parametrize(("series", "said"), [
     # newuser48: every series empty (a blank target column beside others of numbers): the column is named
-    ({"a": [None, None], "b": [None]}, "(every y is empty)): its target column 'val' holds no value in any row; is "
+    ({"a": [None, None], "b": [None]}, ("(every y is empty)): its target column 'val' holds no value in any row; is "
                                        "the target another column? name it with --target-col (target_col in "
-                                       "[sources.t])"),
+                                       "[sources.t])")),
     ({"a": [None, None], "b": [None]}, "wide"),
 ])
 def test_a_target_column_of_no_value_is_named(series, said):
