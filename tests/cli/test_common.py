@@ -329,6 +329,11 @@ def test_a_time_column_of_integers_is_told_its_time_format_in_the_first_error(tm
      "likely --time-col one of 'ordered', 'shipped' (their values read as times); --freq"),
     ("shop_code,day_of_sale,revenue,cost", ["--time-col", "day_of_sale"],
      "likely --target-col one of 'revenue', 'cost' (its number columns); --freq"),
+    # store numbers (007, 012) tell the series apart: no target; of two others, the one named as a target
+    ("store_no,date,sales", [],
+     ("likely --target-col sales (its one number column besides 'store_no', the series' id); in a configuration "
+      'file, [sources.f] target_col = "sales"; --freq')),
+    ("shop_code,date,sales,cost", [], "likely --target-col sales (its number column named as a target); in a"),
 ])
 def test_a_file_whose_names_say_nothing_is_told_its_likely_columns(tmp_path, monkeypatch, header, options, said):
     """newuser48: `flowcast validate` of a file `shop_code,day_of_sale,revenue_eur` was told its columns alone; given
@@ -337,14 +342,16 @@ def test_a_file_whose_names_say_nothing_is_told_its_likely_columns(tmp_path, mon
     them; the series' hint is given off the likely time column (its times repeat: --id-col shop_code)."""
     monkeypatch.chdir(tmp_path)
     dated = {"day_of_sale": 0, "ordered": 0, "shipped": 1}  # (the days after the row's date)
-    rows = [[s if c == "shop_code" else f"2024-01-{d + dated[c]:02d}" if c in dated else f"{d}.5"
-             for c in header.split(",")] for d in (1, 2, 3) for s in ("north", "south")]
+    dated["date"] = 0
+    ids = {"shop_code": ("north", "south"), "store_no": ("007", "012")}
+    rows = [[ids[c][k] if c in ids else f"2024-01-{d + dated[c]:02d}" if c in dated else f"{d}.5"
+             for c in header.split(",")] for d in (1, 2, 3) for k in (0, 1)]
     (tmp_path / "f.csv").write_text(header + "\n" + "".join(",".join(r) + "\n" for r in rows))
     res = runner.invoke(app, ["validate", "f.csv", *options], terminal_width=400)
     out = " ".join(res.output.split())
     assert res.exit_code == 2 and said in out, out
     if "ordered" not in header:
-        assert "--id-col shop_code" in out, out
+        assert f"--id-col {header.split(',')[0]}" in out, out
 
 
 def test_a_file_of_number_columns_alone_is_told_no_likely_time(tmp_path, monkeypatch):

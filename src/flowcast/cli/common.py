@@ -269,7 +269,8 @@ def _likely_columns(data: str, name: str, id_col: list[str] | None, time_col: st
                     covariates: list[str]) -> tuple[str | None, str]:
     """The time and target columns a file asked for them likely has, where no name said them (`_own_vocabulary`):
     its one column whose values read as times (`times_by_values`: 'day_of_sale' of '2024-01-01'), and, of a long file
-    (its times repeat), its one number column besides the time, the series and the covariates ('revenue_eur'); with
+    (its times repeat), its one number column besides the time, the series (given, or a number column that tells them
+    apart, `_number_id`) and the covariates ('revenue_eur'), else its one such named as a target ('sales'); with
     the options and the keys of a `[sources.NAME]` table that declare them. A file `shop_code,day_of_sale,revenue_eur`
     was told its columns alone, and, given --time-col, asked for --target-col. Returns (the time column given or
     likely, for the --id-col hint; the sentence, '' where no column is likely)."""
@@ -278,9 +279,16 @@ def _likely_columns(data: str, name: str, id_col: list[str] | None, time_col: st
     taken = (target_col, *(id_col or []), *covariates)
     timed = times_by_values(data, taken) if time_col is None else []
     likely = time_col or (timed[0] if len(timed) == 1 else None)
-    numbers = []
+    numbers, one = [], "its one number column"
     if target_col is None and likely is not None and (probe := wide_probe(data, likely, long_only=True)) is not None:
         numbers = [c for c in probe[0] if c not in taken]
+        # (a number column that tells the series apart is their id, `_number_id_hint`: store numbers 007, 012; one
+        # named as a target, 'sales', is the target)
+        if len(numbers) > 1 and not id_col and (keyed := _number_id(data, likely, numbers)) is not None:
+            numbers.remove(keyed[1])
+            one = f"its one number column besides {keyed[1]!r}, the series' id"
+        if len(numbers) > 1 and (named := _named_one(numbers, TARGET_NAMES, ())):
+            numbers, one = [named], "its number column named as a target"
     said, keys = [], []
     if len(timed) == 1:
         said.append(f"--time-col {shlex.quote(timed[0])} (its values read as times)")
@@ -288,7 +296,7 @@ def _likely_columns(data: str, name: str, id_col: list[str] | None, time_col: st
     elif timed:
         said.append(f"--time-col one of {', '.join(map(repr, timed))} (their values read as times)")
     if len(numbers) == 1:
-        said.append(f"--target-col {shlex.quote(numbers[0])} (its one number column)")
+        said.append(f"--target-col {shlex.quote(numbers[0])} ({one})")
         keys.append(f"target_col = {json.dumps(numbers[0])}")
     elif numbers:
         said.append(f"--target-col one of {', '.join(map(repr, numbers))} (its number columns)")
