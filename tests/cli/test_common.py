@@ -299,10 +299,13 @@ def test_a_header_naming_a_column_twice_is_said_as_written(tmp_path, monkeypatch
     (["1422662400", "1425081600"], ("'date' holds integers read as Unix epoch seconds (e.g. 1422662400): as the time, "
                                    "--time-col date --time-format %s")),
     (["20151331", "20150228"], None),  # no 13th month: not dates, nothing hinted
-    # newuser48: week numbers, which no --time-format reads, were asked for --time-col and --target-col alone
-    (["1", "2"], ("'date' holds numbers (e.g. 1), not times: a week or period number without its year? no "
-                  "--time-format reads one: write each as a date, the first day of its period (2024-01-01) or an ISO "
-                  "week (2024-W01)")),
+    # newuser48: week numbers, which no --time-format reads, and Excel's mmm-yy months, which one does, were asked
+    # for --time-col and --target-col alone
+    (["1", "2"], ("'date' is named as a time, but its values do not read as times (e.g. '1' (a week or period number "
+                  "without its year? no --time-format reads one: write each as a date, the first day of its period "
+                  "(2024-01-01) or an ISO week (2024-W01)))")),
+    (["Jan-22", "Feb-22"], ("'date' is named as a time, but its values do not read as times (e.g. 'Jan-22' (a month "
+                            "name and a two-digit year? declare its time_format: --time-format '%b-%y'))")),
 ])
 def test_a_time_column_of_integers_is_told_its_time_format_in_the_first_error(tmp_path, monkeypatch, dates, said):
     """Regression (newuserB47): `flowcast validate emp_intdate.csv` of dates written 20150131 was asked for --time-col

@@ -325,22 +325,39 @@ def _integer_time_hint(data: str) -> str:
     """The --time-col and --time-format to give for a file's one column named as a time (`TIME_NAMES`,
     `CALENDAR_NAMES`, 'ds') whose values are integers read as dates (20150131) or epoch seconds: such a column does
     not read as times without its format, so it was not guessed, and the format was hinted only once --time-col and
-    --target-col were given (newuserB47). '' where there is no such column."""
-    from flowcast.data.schemas import PERIOD_NUMBER_HINT
+    --target-col were given (newuserB47); of one whose values read as no time, what reads them (`_unread_time_hint`).
+    '' where there is no such column."""
     from flowcast.data.sources import columns_of, head_text_of
 
     named = [c for c in columns_of(data) or [] if c.strip().lower() in (*TIME_NAMES, *CALENDAR_NAMES, "ds")]
     head = head_text_of(data, named) if named else None
     timed = {c: f for c, values in (head or {}).items() if (f := _integer_time_format(values))}
-    numbered = [c for c, values in (head or {}).items() if values and all(re.fullmatch(r"\d{1,3}", v) for v in values)]
-    if not timed and len(numbered) == 1:  # (week numbers 1 .. 52: no format reads them, which was not said)
-        return f"{numbered[0]!r} holds numbers (e.g. {(head or {})[numbered[0]][0]}), not times: {PERIOD_NUMBER_HINT}"
+    if not timed:
+        return _unread_time_hint(data, head or {})
     if len(timed) != 1:
         return ""
     col, fmt = next(iter(timed.items()))
     example = (head or {})[col][0]
     return (f"{col!r} holds integers read as {'dates' if fmt == '%Y%m%d' else 'Unix epoch seconds'} (e.g. {example}): "
             f"as the time, --time-col {shlex.quote(col)} --time-format {fmt}")
+
+
+def _unread_time_hint(data: str, head: dict[str, list[str]]) -> str:
+    """Of the one column named as a time (`head`: its first values) whose values do not read as times, what the run
+    would say of its first value (`schemas._time_hint`: 'Jan-22', Excel's mmm-yy, reads with --time-format '%b-%y';
+    week numbers 1 .. 52 with none): such a file was asked for --time-col and --target-col, and the hint came once
+    they were given (newuser48). '' where no column, or several, so named need one."""
+    import polars as pl
+
+    from flowcast.data.schemas import _time_hint
+    from flowcast.data.sources import parses_as_times
+
+    hinted = {c: hint for c, values in head.items()
+              if values and (hint := pl.select(_time_hint(pl.lit(values[0]))).item()) and not parses_as_times(data, c)}
+    if len(hinted) != 1:
+        return ""
+    col, hint = next(iter(hinted.items()))
+    return f"{col!r} is named as a time, but its values do not read as times (e.g. {head[col][0]!r}{hint})"
 
 
 def _bare_integers(data: str, col: str) -> bool:
