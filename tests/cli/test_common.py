@@ -989,7 +989,8 @@ def test_a_file_with_its_periods_across_is_told_how_to_melt_it(tmp_path, monkeyp
                 "per series ('product'); flowcast reads a long file (one row per series and period) or a wide one (a "
                 "time column, one column per series). Melt it first: python -c \"import polars as pl; "
                 "pl.read_csv('plan.csv', separator=';').unpivot(index=['product'], variable_name='period', "
-                "value_name='value').write_csv('long.csv')\", then --data long.csv --id-col product --time-col period "
+                "value_name='value').write_csv('plan_long.csv')\", then --data plan_long.csv --id-col product "
+                "--time-col period "
                 "--target-col value") in " ".join(res.output.split())
     (tmp_path / "wide.csv").write_text("date,1001,1002,1003\n2024-01-01,1,2,3\n2024-01-02,2,3,4\n")
     for extra in ([], ["--time-col", "date"]):  # (its column 'date' is taken for the time where none is named)

@@ -945,7 +945,9 @@ def _refuse_periods_across(data: str, time_col: str | None, target_col: str | No
     if values is None or any(_PERIOD_NAME_RE.match(v) for vs in values.values() for v in vs):
         return  # a column of times beside columns named as numbers: a wide file whose series are numbered ('1001')
     keys = ", ".join(f"'{c}'" for c in index)
-    ids = "".join(f"--id-col {c} " for c in index)
+    ids = "".join(f"--id-col {shlex.quote(c)} " for c in index)
+    # (named after the file: 'long.csv' overwrote a file of that name in the folder it was run in, newuser48)
+    melted = f"{_name_of(data)}_long.csv"
     if data.lower().endswith((".parquet", ".pq", ".parq")):
         read = f"pl.read_parquet('{data}')"
     else:
@@ -956,7 +958,8 @@ def _refuse_periods_across(data: str, time_col: str | None, target_col: str | No
         f"({periods[0]} .. {periods[-1]}), one row per series{f' ({keys})' if index else ''}; flowcast reads a long "
         "file (one row per series and period) or a wide one (a time column, one column per series). Melt it first: "
         f"python -c \"import polars as pl; {read}.unpivot(index=[{keys}], variable_name='period', "
-        f"value_name='value').write_csv('long.csv')\", then --data long.csv {ids}--time-col period --target-col value"
+        f"value_name='value').write_csv('{melted}')\", then --data {shlex.quote(melted)} {ids}--time-col period "
+        "--target-col value"
     )
 
 
