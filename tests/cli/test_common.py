@@ -299,6 +299,13 @@ def test_a_header_naming_a_column_twice_is_said_as_written(tmp_path, monkeypatch
     (["1422662400", "1425081600"], ("'date' holds integers read as Unix epoch seconds (e.g. 1422662400): as the time, "
                                    "--time-col date --time-format %s")),
     (["20151331", "20150228"], None),  # no 13th month: not dates, nothing hinted
+    # newuser48: week numbers, which no --time-format reads, and Excel's mmm-yy months, which one does, were asked
+    # for --time-col and --target-col alone
+    (["1", "2"], ("'date' is named as a time, but its values do not read as times (e.g. '1' (a week or period number "
+                  "without its year? no --time-format reads one: write each as a date, the first day of its period "
+                  "(2024-01-01) or an ISO week (2024-W01)))")),
+    (["Jan-22", "Feb-22"], ("'date' is named as a time, but its values do not read as times (e.g. 'Jan-22' (a month "
+                            "name and a two-digit year? declare its time_format: --time-format '%b-%y'))")),
 ])
 def test_a_time_column_of_integers_is_told_its_time_format_in_the_first_error(tmp_path, monkeypatch, dates, said):
     """Regression (newuserB47): `flowcast validate emp_intdate.csv` of dates written 20150131 was asked for --time-col
@@ -311,6 +318,76 @@ def test_a_time_column_of_integers_is_told_its_time_format_in_the_first_error(tm
     assert (said in out) if said else ("--time-format" not in out), out
 
 
+@pytest.mark.parametrize(("header", "options", "said"), [
+    # nothing in the names says the columns: those the values say are told, as options and as configuration keys
+    ("shop_code,day_of_sale,revenue_eur", [],
+     ("also needs --time-col, --target-col (its columns: shop_code, day_of_sale, revenue_eur); likely --time-col "
+     "day_of_sale (its values read as times) --target-col revenue_eur (its one number column); in a configuration "
+     'file, [sources.f] time_col = "day_of_sale", target_col = "revenue_eur"; --freq, the period')),
+    ("shop_code,day_of_sale,revenue_eur", ["--time-col", "day_of_sale"],
+     ("also needs --target-col (its columns: shop_code, day_of_sale, revenue_eur); likely --target-col revenue_eur "
+     '(its one number column); in a configuration file, [sources.f] target_col = "revenue_eur"; --freq')),
+    # two columns of dates, two of numbers: which is meant is not guessed, both are named
+    ("shop_code,ordered,shipped,revenue,cost", [],
+     "likely --time-col one of 'ordered', 'shipped' (their values read as times); --freq"),
+    ("shop_code,day_of_sale,revenue,cost", ["--time-col", "day_of_sale"],
+     "likely --target-col one of 'revenue', 'cost' (its number columns); --freq"),
+    # store numbers (007, 012) tell the series apart: no target; of two others, the one named as a target
+    ("store_no,date,sales", [],
+     ("likely --target-col sales (its one number column besides 'store_no', the series' id); in a configuration "
+      'file, [sources.f] target_col = "sales"; --freq')),
+    ("shop_code,date,sales,cost", [], "likely --target-col sales (its number column named as a target); in a"),
+])
+def test_a_file_whose_names_say_nothing_is_told_its_likely_columns(tmp_path, monkeypatch, header, options, said):
+    """newuser48: `flowcast validate` of a file `shop_code,day_of_sale,revenue_eur` was told its columns alone; given
+    --time-col, it was asked for --target-col, its one number column not named. The columns whose values read as
+    times, and a long file's number columns, are named with the options and the [sources.NAME] keys that declare
+    them; the series' hint is given off the likely time column (its times repeat: --id-col shop_code)."""
+    monkeypatch.chdir(tmp_path)
+    dated = {"day_of_sale": 0, "ordered": 0, "shipped": 1}  # (the days after the row's date)
+    dated["date"] = 0
+    ids = {"shop_code": ("north", "south"), "store_no": ("007", "012")}
+    rows = [[ids[c][k] if c in ids else f"2024-01-{d + dated[c]:02d}" if c in dated else f"{d}.5"
+             for c in header.split(",")] for d in (1, 2, 3) for k in (0, 1)]
+    (tmp_path / "f.csv").write_text(header + "\n" + "".join(",".join(r) + "\n" for r in rows))
+    res = runner.invoke(app, ["validate", "f.csv", *options], terminal_width=400)
+    out = " ".join(res.output.split())
+    assert res.exit_code == 2 and said in out, out
+    if "ordered" not in header:
+        assert f"--id-col {header.split(',')[0]}" in out, out
+
+
+def test_a_file_of_number_columns_alone_is_told_no_likely_time(tmp_path, monkeypatch):
+    """A number column is no likely time, though an id of 1001 or an amount of 2020.0 reads as a year."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "f.csv").write_text("shop,when,amount\n1001,x,2020.0\n1002,y,2021.0\n")
+    res = runner.invoke(app, ["validate", "f.csv"], terminal_width=400)
+    out = " ".join(res.output.split())
+    assert res.exit_code == 2 and "also needs --time-col" in out and "likely" not in out, out
+
+
+@pytest.mark.parametrize(("title", "said"), [
+    ("Sales report Q1 2024,,\n", ("its header is line 2, 'store,date,sales', below a title ('Sales report Q1 2024'): "
+                                 "remove 1 line above the header, or start each with '#'")),
+    ("Sales report Q1 2024,,\nGenerated 2024-05-01,,\n",
+     ("its header is line 3, 'store,date,sales', below a title ('Sales report Q1 2024' and 1 line more): remove 2 "
+     "lines above the header, or start each with '#'")),
+])
+def test_a_title_line_above_the_header_is_told_so(tmp_path, monkeypatch, title, said):
+    """newuser48: a report's export `Sales report Q1 2024,,` above `store,date,sales` was asked for --time-col and
+    --target-col among the columns 'Sales report Q1 2024, column_2, column_3'. It is told which line is the header
+    and what to remove; with its title commented out it reads."""
+    monkeypatch.chdir(tmp_path)
+    body = "store,date,sales\n" + "".join(f"{s},2024-01-0{d},{d}\n" for d in (1, 2, 3) for s in ("north", "south"))
+    (tmp_path / "f.csv").write_text(title + body)
+    res = runner.invoke(app, ["validate", "f.csv"], terminal_width=400)
+    out = " ".join(res.output.split())
+    assert res.exit_code == 2 and f"error: --data f.csv: {said}" in out, out
+    (tmp_path / "f.csv").write_text("".join(f"# {t}\n" for t in title.splitlines()) + body)
+    res = runner.invoke(app, ["validate", "f.csv", "--json", "--home", "h"], terminal_width=400)
+    assert res.exit_code == 0 and _last_json(res.stdout)["rows_valid"] == 6, res.output
+
+
 def test_a_file_without_its_columns_and_freq_is_told_what_they_could_be(tmp_path, monkeypatch):
     """Regression: '--data sales.csv also needs --time-col, --target-col, --freq' left a new user to open the file
     for its column names and to look up which strings --freq takes; the error names both. Regression (newuser22):
@@ -320,7 +397,9 @@ def test_a_file_without_its_columns_and_freq_is_told_what_they_could_be(tmp_path
     (tmp_path / "sales.csv").write_bytes("\ufeffstore;wk;units\n1;2024-01-07;3\n".encode())
     res = runner.invoke(app, ["validate", "sales.csv"], terminal_width=400)
     assert res.exit_code == 2
-    assert ("--data sales.csv also needs --time-col, --target-col (its columns: store, wk, units); --freq, the "
+    # (newuser48: and the column whose values read as times, 'wk', is named as the likely time)
+    assert ("--data sales.csv also needs --time-col, --target-col (its columns: store, wk, units); likely --time-col "
+            'wk (its values read as times); in a configuration file, [sources.sales] time_col = "wk"; --freq, the '
             "period of its rows, is read off its dates when not given (30m, 1h, 1d, 1b, 1w, 1mo, 1q or 1y)"
             ) in " ".join(res.output.split())
     # (a column named 'shop': one named 'store' is taken for the series)
@@ -910,7 +989,8 @@ def test_a_file_with_its_periods_across_is_told_how_to_melt_it(tmp_path, monkeyp
                 "per series ('product'); flowcast reads a long file (one row per series and period) or a wide one (a "
                 "time column, one column per series). Melt it first: python -c \"import polars as pl; "
                 "pl.read_csv('plan.csv', separator=';').unpivot(index=['product'], variable_name='period', "
-                "value_name='value').write_csv('long.csv')\", then --data long.csv --id-col product --time-col period "
+                "value_name='value').write_csv('plan_long.csv')\", then --data plan_long.csv --id-col product "
+                "--time-col period "
                 "--target-col value") in " ".join(res.output.split())
     (tmp_path / "wide.csv").write_text("date,1001,1002,1003\n2024-01-01,1,2,3\n2024-01-02,2,3,4\n")
     for extra in ([], ["--time-col", "date"]):  # (its column 'date' is taken for the time where none is named)

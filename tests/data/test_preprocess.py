@@ -169,6 +169,23 @@ def test_no_series_left_is_a_dataset_error():
     td, _ = preprocess(frame({"a": [1, 2]}), source(), settings(), None)  # short, but a series
     assert td.ids == ["a"] and not td.marks()["network"].any()
 
+@pytest.mark.parametrize(("series", "said"), [
+    # newuser48: every series empty (a blank target column beside others of numbers): the column is named
+    ({"a": [None, None], "b": [None]}, ("(every y is empty)): its target column 'val' holds no value in any row; is "
+                                       "the target another column? name it with --target-col (target_col in "
+                                       "[sources.t])")),
+    ({"a": [None, None], "b": [None]}, "wide"),
+])
+def test_a_target_column_of_no_value_is_named(series, said):
+    """newuser48: a file whose target column was blank in every row was told 'no observed values (every y is empty)'
+    of each series, its column not named nor what to do."""
+    wide = said == "wide"
+    src = source(layout="wide", id_cols=["unique_id"], target_col="y") if wide else source()
+    with pytest.raises(DataValidationError) as err:
+        preprocess(frame(series), src, settings(), None)
+    assert (": none of its series' columns holds a value in any row" if wide else said) in str(err.value), err.value
+
+
 
 def test_scalers_fitted_on_training_span_only():
     vals = [1.0, 2.0, 3.0, 4.0, 5.0, 100.0, 200.0]  # last val_size=2 points held out

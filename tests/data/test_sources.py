@@ -662,7 +662,9 @@ def test_blanks_around_header_names_are_formatting(write_csv):
 @pytest.mark.parametrize("preamble,data,skipped", [
     ("sep=,\n", "2020-01-01,a,1\n2020-01-02,a,x\n", 1),
     ("\ufeffsep=;\n", "2020-01-01;a;1,5\n2020-01-02;a;x\n", 1),  # Excel's: a BOM, then 'sep=;', decimal commas
-    ("# exported by logger v2\n# at 2024-03-01 06:00\n\n", "2020-01-01,a,1\n2020-01-02,a,x\n", 3)])
+    ("# exported by logger v2\n# at 2024-03-01 06:00\n\n", "2020-01-01,a,1\n2020-01-02,a,x\n", 3),
+    # newuser48: a spreadsheet's title line commented out keeps its empty cells: it was read as the header
+    ("# Sales report Q1 2024,,\n", "2020-01-01,a,1\n2020-01-02,a,x\n", 1)])
 def test_a_separator_line_and_comments_before_the_header_are_skipped(write_csv, preamble, data, skipped):
     """Regression: a file whose first line is Excel's 'sep=;' (read as columns 'sep=' and column_2) or that starts
     with '# ...' comment lines failed on missing columns, the error naming the line to delete by hand. Those

@@ -168,6 +168,13 @@ ROW_CASES = [
      [(k, "time_unparsable", (f"time '{t}' does not parse as ISO-8601 (a quarter? write it '{q}', which is read as "
                               "its quarter; no --time-format reads quarters)"))
       for k, t, q in ((3, "2017K1", "2017Q1"), (4, "2017-T4", "2017Q4"))]),
+    # newuser48: week numbers were told only "does not parse as ISO-8601" (and, asked for --freq, that a
+    # --time-format reads them, which none does)
+    ("week_numbers", "1,a,4\n52,b,5\n", {},
+     [(k, "time_unparsable", (f"time '{t}' does not parse as ISO-8601 (a week or period number without its year? no "
+                              "--time-format reads one: write each as a date, the first day of its period (2024-01-01) "
+                              "or an ISO week (2024-W01))"))
+      for k, t in ((3, "1"), (4, "52"))]),
     ("format_mismatch", "04/01/2020,a,4\n", {"time_format": "%Y-%m-%d"},
      [(3, "time_unparsable", "time '04/01/2020' does not parse as %Y-%m-%d")]),
 ]

@@ -251,6 +251,63 @@ def _needs_hint(data: str, missing: list[str]) -> str:
     return f" ({'; '.join(said)})" if said else ""
 
 
+def _refuse_title_line(data: str) -> None:
+    """Refuse a CSV file whose first line is a report's title above its header ('Sales report Q1 2024,,' above
+    'store,date,sales', `header_below_title`), saying the line to remove: it was asked for --time-col and --target-col
+    among the columns 'Sales report Q1 2024, column_2, column_3', and told to take column_2 for its time."""
+    from flowcast.data.sources import columns_of, header_below_title
+
+    if (below := header_below_title(data)) is None:
+        return
+    line, text = below
+    title = (columns_of(data) or [""])[0]
+    more = "" if line == 2 else f" and {plural(line - 2, 'line')} more"
+    raise ConfigError(f"--data {data}: its header is line {line}, {text!r}, below a title ({title!r}{more}): remove "
+                      f"{plural(line - 1, 'line')} above the header, or start each with '#' (comment lines before "
+                      "the header are skipped)")
+
+
+def _likely_columns(data: str, name: str, id_col: list[str] | None, time_col: str | None, target_col: str | None,
+                    covariates: list[str]) -> tuple[str | None, str]:
+    """The time and target columns a file asked for them likely has, where no name said them (`_own_vocabulary`):
+    its one column whose values read as times (`times_by_values`: 'day_of_sale' of '2024-01-01'), and, of a long file
+    (its times repeat), its one number column besides the time, the series (given, or a number column that tells them
+    apart, `_number_id`) and the covariates ('revenue_eur'), else its one such named as a target ('sales'); with
+    the options and the keys of a `[sources.NAME]` table that declare them. A file `shop_code,day_of_sale,revenue_eur`
+    was told its columns alone, and, given --time-col, asked for --target-col. Returns (the time column given or
+    likely, for the --id-col hint; the sentence, '' where no column is likely)."""
+    from flowcast.data.sources import times_by_values, wide_probe
+
+    taken = (target_col, *(id_col or []), *covariates)
+    timed = times_by_values(data, taken) if time_col is None else []
+    likely = time_col or (timed[0] if len(timed) == 1 else None)
+    numbers, one = [], "its one number column"
+    if target_col is None and likely is not None and (probe := wide_probe(data, likely, long_only=True)) is not None:
+        numbers = [c for c in probe[0] if c not in taken]
+        # (a number column that tells the series apart is their id, `_number_id_hint`: store numbers 007, 012; one
+        # named as a target, 'sales', is the target)
+        if len(numbers) > 1 and not id_col and (keyed := _number_id(data, likely, numbers)) is not None:
+            numbers.remove(keyed[1])
+            one = f"its one number column besides {keyed[1]!r}, the series' id"
+        if len(numbers) > 1 and (named := _named_one(numbers, TARGET_NAMES, ())):
+            numbers, one = [named], "its number column named as a target"
+    said, keys = [], []
+    if len(timed) == 1:
+        said.append(f"--time-col {shlex.quote(timed[0])} (its values read as times)")
+        keys.append(f"time_col = {json.dumps(timed[0])}")
+    elif timed:
+        said.append(f"--time-col one of {', '.join(map(repr, timed))} (their values read as times)")
+    if len(numbers) == 1:
+        said.append(f"--target-col {shlex.quote(numbers[0])} ({one})")
+        keys.append(f"target_col = {json.dumps(numbers[0])}")
+    elif numbers:
+        said.append(f"--target-col one of {', '.join(map(repr, numbers))} (its number columns)")
+    if not said:
+        return likely, ""
+    where = f"; in a configuration file, [sources.{name}] {', '.join(keys)}" if keys else ""
+    return likely, f"; likely {' '.join(said)}{where}"
+
+
 def _integer_time_format(values: list[str]) -> str | None:
     """The strptime format integers of a time column read as: '%Y%m%d' for dates written 20150131, '%s' for Unix
     epoch seconds (10 digits: 2001-09-09 to 2286); None for other values, or none."""
@@ -270,18 +327,39 @@ def _integer_time_hint(data: str) -> str:
     """The --time-col and --time-format to give for a file's one column named as a time (`TIME_NAMES`,
     `CALENDAR_NAMES`, 'ds') whose values are integers read as dates (20150131) or epoch seconds: such a column does
     not read as times without its format, so it was not guessed, and the format was hinted only once --time-col and
-    --target-col were given (newuserB47). '' where there is no such column."""
+    --target-col were given (newuserB47); of one whose values read as no time, what reads them (`_unread_time_hint`).
+    '' where there is no such column."""
     from flowcast.data.sources import columns_of, head_text_of
 
     named = [c for c in columns_of(data) or [] if c.strip().lower() in (*TIME_NAMES, *CALENDAR_NAMES, "ds")]
     head = head_text_of(data, named) if named else None
     timed = {c: f for c, values in (head or {}).items() if (f := _integer_time_format(values))}
+    if not timed:
+        return _unread_time_hint(data, head or {})
     if len(timed) != 1:
         return ""
     col, fmt = next(iter(timed.items()))
     example = (head or {})[col][0]
     return (f"{col!r} holds integers read as {'dates' if fmt == '%Y%m%d' else 'Unix epoch seconds'} (e.g. {example}): "
             f"as the time, --time-col {shlex.quote(col)} --time-format {fmt}")
+
+
+def _unread_time_hint(data: str, head: dict[str, list[str]]) -> str:
+    """Of the one column named as a time (`head`: its first values) whose values do not read as times, what the run
+    would say of its first value (`schemas._time_hint`: 'Jan-22', Excel's mmm-yy, reads with --time-format '%b-%y';
+    week numbers 1 .. 52 with none): such a file was asked for --time-col and --target-col, and the hint came once
+    they were given (newuser48). '' where no column, or several, so named need one."""
+    import polars as pl
+
+    from flowcast.data.schemas import _time_hint
+    from flowcast.data.sources import parses_as_times
+
+    hinted = {c: hint for c, values in head.items()
+              if values and (hint := pl.select(_time_hint(pl.lit(values[0]))).item()) and not parses_as_times(data, c)}
+    if len(hinted) != 1:
+        return ""
+    col, hint = next(iter(hinted.items()))
+    return f"{col!r} is named as a time, but its values do not read as times (e.g. {head[col][0]!r}{hint})"
 
 
 def _bare_integers(data: str, col: str) -> bool:
@@ -479,14 +557,17 @@ def resolve_settings(
                                   dataset or _name_of(data), as_of=instant)
             missing = []
         if missing:
+            _refuse_title_line(data)
+            covariates = [*(future_col or []), *(past_col or []), *(static_col or [])]
+            likely, said = _likely_columns(data, dataset or _name_of(data), id_col, time_col, target_col, covariates)
             why = _not_wide_hint(data, id_col, time_col, target_col, as_of=instant, tz=tz, time_format=time_format)
-            why = why or _id_col_hint(data, id_col, time_col)
+            why = why or _id_col_hint(data, id_col, likely)
             # --freq is read off the dates once the columns are named: it is not needed (newuser22: 'also needs
             # --time-col, --target-col, --freq' sent a new user to look up a frequency the command reads itself)
             needed = [m for m in missing if m != "--freq"]
             read = ("; --freq, the period of its rows, is read off its dates when not given (30m, 1h, 1d, 1b, 1w, 1mo, "
                     "1q or 1y)") if "--freq" in missing else ""
-            raise ConfigError(f"--data {data} also needs {', '.join(needed)}{_needs_hint(data, needed)}{read}{why}")
+            raise ConfigError(f"--data {data} also needs {', '.join(needed)}{_needs_hint(data, needed)}{said}{read}{why}")
         try:
             source = SourceConfig(
                 name=dataset or _name_of(data),
@@ -866,7 +947,9 @@ def _refuse_periods_across(data: str, time_col: str | None, target_col: str | No
     if values is None or any(_PERIOD_NAME_RE.match(v) for vs in values.values() for v in vs):
         return  # a column of times beside columns named as numbers: a wide file whose series are numbered ('1001')
     keys = ", ".join(f"'{c}'" for c in index)
-    ids = "".join(f"--id-col {c} " for c in index)
+    ids = "".join(f"--id-col {shlex.quote(c)} " for c in index)
+    # (named after the file: 'long.csv' overwrote a file of that name in the folder it was run in, newuser48)
+    melted = f"{_name_of(data)}_long.csv"
     if data.lower().endswith((".parquet", ".pq", ".parq")):
         read = f"pl.read_parquet('{data}')"
     else:
@@ -877,7 +960,8 @@ def _refuse_periods_across(data: str, time_col: str | None, target_col: str | No
         f"({periods[0]} .. {periods[-1]}), one row per series{f' ({keys})' if index else ''}; flowcast reads a long "
         "file (one row per series and period) or a wide one (a time column, one column per series). Melt it first: "
         f"python -c \"import polars as pl; {read}.unpivot(index=[{keys}], variable_name='period', "
-        f"value_name='value').write_csv('long.csv')\", then --data long.csv {ids}--time-col period --target-col value"
+        f"value_name='value').write_csv('{melted}')\", then --data {shlex.quote(melted)} {ids}--time-col period "
+        "--target-col value"
     )
 
 

@@ -595,6 +595,21 @@ def _weekly_sids(rows: pl.DataFrame, sids: pl.Series, freq: str) -> dict[int, st
     return {int(s): _WEEKDAY_NAMES[int(d) - 1] for s, d in per.select("__sid", "__weekday").iter_rows()}
 
 
+NO_OBSERVED = "no observed values (every y is empty)"  # the reason a series of no target value is excluded
+
+
+def _no_target_hint(source: SourceConfig, excluded: list[dict[str, Any]]) -> str:
+    """Where every series was excluded for having no target value: that the target column holds none in any row, and
+    how to name another (newuser48: a file whose guessed target 'sales' was blank beside a 'price' of numbers was told
+    'no observed values (every y is empty)' of each series, its column not named). '' otherwise."""
+    if not excluded or any(e["reason"] != NO_OBSERVED for e in excluded):
+        return ""
+    if source.layout == "wide":
+        return ": none of its series' columns holds a value in any row"
+    return (f": its target column {source.target_col!r} holds no value in any row; is the target another column? name "
+            f"it with --target-col (target_col in [sources.{source.name}])")
+
+
 def preprocess(
     valid: pl.DataFrame,
     source: SourceConfig,
@@ -680,7 +695,7 @@ def _preprocess_rows(valid: pl.DataFrame, source: SourceConfig, settings: Settin
     summary.freq_hint = _business_day_hint(v, bounds, freq)
     summary.tz_hint = fixed_zone_hint(source.tz, freq)
     if no_obs.height:
-        excluded.append(no_obs.with_columns(pl.lit("no observed values (every y is empty)").alias("reason")))
+        excluded.append(no_obs.with_columns(pl.lit(NO_OBSERVED).alias("reason")))
 
     row_sid = v.get_column("__sid")
 
@@ -852,7 +867,7 @@ def _preprocess_rows(valid: pl.DataFrame, source: SourceConfig, settings: Settin
         reasons = "; ".join(f"{e['unique_id']}: {e['reason']}" for e in summary.excluded[:5])
         raise DataValidationError(
             f"source {source.name!r}: no series left after preprocessing ({len(summary.excluded)} excluded: "
-            f"{reasons})"
+            f"{reasons}){_no_target_hint(source, summary.excluded)}"
         )
     if covs:  # covariate values the source left empty on its rows: filled below, never silently
         rows_kept = keep.gather(rows.get_column("__sid")) if excl.height else None

@@ -248,6 +248,11 @@ TOTALS_ID_RE = (r"(?i)(^|\|)\s*((grand |sub-?)?totals?\b[^|]*|sum|summe|gesamt|g
                 r"(\||$)")
 
 
+# what to do with times written as bare numbers of up to 3 digits (week numbers 1 .. 52, a period index)
+PERIOD_NUMBER_HINT = ("a week or period number without its year? no --time-format reads one: write each as a date, "
+                      "the first day of its period (2024-01-01) or an ISO week (2024-W01)")
+
+
 def _time_hint(raw: pl.Expr, peer: pl.Expr | None = None) -> pl.Expr:
     """Why a time did not parse as ISO-8601: a day/month order that only a time_format settles (or, `peer` a time
     of the column that read as written otherwise, that this one be written as it is), or a Unix epoch number
@@ -366,6 +371,10 @@ def _time_hint(raw: pl.Expr, peer: pl.Expr | None = None) -> pl.Expr:
         .then(pl.lit(" (Unix epoch seconds? declare its time_format: --time-format %s)"))
         .when(text.str.contains(r"^\d{12,13}$"))
         .then(pl.lit(" (Unix epoch milliseconds? export the times as ISO-8601, or as seconds with --time-format %s)"))
+        # '1' .. '52' (week numbers, a period index): told '--time-format gives the format that reads them', where
+        # no strptime format reads a number without its year
+        .when(text.str.contains(r"^\d{1,3}$"))
+        .then(pl.lit(f" ({PERIOD_NUMBER_HINT})"))
         .when(text.str.contains(r"^[1-7]\d{4}(\.\d+)?$"))  # 10000..79999: 1927..2118 as Excel day numbers
         .then(pl.lit(" (an Excel date serial number? format the column as a date (yyyy-mm-dd) in Excel before "
                      "saving the CSV)"))

@@ -955,13 +955,14 @@ def record_lines(file: str, records: set[int], separator: str = ",") -> dict[int
 def _header_like(line: str, after: list[str], sep: str | None) -> bool:
     """Whether a line starting with '#' is the header itself ('#,date,sales': a row-number column named '#'): it
     has as many fields (two at least) as the next line that is no comment; a comment ('# exported by logger v2',
-    '# at 06:00, by cron') has not."""
+    '# at 06:00, by cron') has not, nor has a title whose other fields are empty ('# Sales report Q1 2024,,', a
+    spreadsheet's title line commented out: it was read as the header)."""
     following = next((t for t in (a.strip() for a in after) if t and not t.startswith("#")), None)
     if following is None:
         return False
     for s in [sep] if sep else [",", ";", "\t", "|"]:
         if following.count(s) and line.count(s) == following.count(s):
-            return True
+            return all(f.strip() for f in line.split(s)[1:])
     return False
 
 
@@ -1542,24 +1543,43 @@ def _statics_table_note(source: SourceConfig, file: str, statics: list[str], *, 
             "with_statics.csv alone)")
 
 
-def _header_below(file: str, declared: list[str], lines: int = 30) -> tuple[int, str] | None:
+def _header_below(file: str, declared: list[str] | None, lines: int = 30) -> tuple[int, str] | None:
     """(line number, text) of the first of a CSV file's first `lines` lines, after the first, whose fields hold
     every declared column: the header, below a report's title lines ('Sales report Q1 2024', 'Generated ...'),
     which were read as the header ("declared column(s) ... missing; the file has columns ['Sales report Q1
-    2024']", and the header the reader had to find). None when no such line (or the file cannot be read)."""
+    2024']", and the header the reader had to find). `declared` None: the first line of two fields or more, each
+    a name (not empty, not a number). None when no such line (or the file cannot be read)."""
     import csv
 
     try:
         head = _head_bytes(file).removeprefix(b"\xef\xbb\xbf").decode("utf-8", "replace").splitlines()
     except DataValidationError:
         return None
-    want = set(declared)
+    want = set(declared or [])
     for n, text in enumerate(head[1:lines], start=2):
         for sep in (",", *_OTHER_SEPARATORS):
-            fields = {f.strip() for f in next(csv.reader([text], delimiter=sep), [])}
-            if want <= fields:
+            fields = [f.strip() for f in next(csv.reader([text], delimiter=sep), [])]
+            if want <= set(fields) if declared is not None else (
+                    len(fields) > 1 and all(f and not re.match(_NUMBER_TEXT_RE, f) for f in fields)):
                 return n, text.strip()
     return None
+
+
+def header_below_title(path: str) -> tuple[int, str] | None:
+    """(line number, text) of the header of a local CSV file (its first, for a glob or a folder) below a title line:
+    its first line names one column, the others unnamed ('Sales report Q1 2024,,', as a spreadsheet's report exports
+    it), and a later line names two or more ('store,date,sales'). Such a file was asked for --time-col and
+    --target-col among the columns 'Sales report Q1 2024, column_2, column_3'. None otherwise. For a message, never
+    for a run."""
+    columns = columns_of(path)
+    if not columns or len(columns) < 2 or any(not re.fullmatch(r"column_\d+", c) for c in columns[1:]):
+        return None
+    try:
+        probe = SourceConfig(name="probe", path=path, time_col="-", target_col="-", freq="1d")
+        file = resolve_files(probe)[0]
+    except Exception:  # noqa: BLE001 - a courtesy: the command's own reading says what is wrong
+        return None
+    return _header_below(file, None) if file_format(probe, file) == "csv" else None
 
 
 UNICODE_MINUS = "\u2212"  # '−': read as '-' in a number
@@ -2707,6 +2727,21 @@ def parses_as_times(path: str, col: str, rows: int = 20) -> bool:
     except Exception:  # noqa: BLE001 - a courtesy: the column is not guessed, the command asks for --time-col
         return False
     return _times_read(head)
+
+
+def times_by_values(path: str, taken: tuple[str | None, ...], rows: int = 20, most: int = 20) -> list[str]:
+    """The columns of a local file (not among `taken`) whose values read as times (`parses_as_times`) whatever their
+    names ('day_of_sale' of '2024-01-01'): the likely time column of a file whose command named none and whose
+    column names did not say it. Of its first `most` text columns: a number column is no time here (an id of 1001 or
+    an amount of 2020.0 reads as a year). [] where the file cannot be read cheaply. For a message, never for a run."""
+    if "://" in path:
+        return []
+    try:
+        head = _probe_scan(path).head(rows).collect()
+    except Exception:  # noqa: BLE001 - a courtesy: the command asks for --time-col, naming the columns
+        return []
+    texts = [c for c in head.columns if c not in taken and _text_example(head.get_column(c)) is not None]
+    return [c for c in texts[:most] if parses_as_times(path, c, rows)]
 
 
 def _parsed_head(probe: SourceConfig, col: str, rows: int) -> pl.DataFrame:
