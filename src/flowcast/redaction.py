@@ -91,6 +91,12 @@ def redact(url: str) -> str:
     return url
 
 
+def redact_location(path: str) -> str:
+    """A source's path (a file, a folder, a glob) or URL as shown: a URL `redact`ed, a local path as written (read as a
+    keyword DSN, '/data/my password=1 x.csv' was shown '/data/my password=*** x.csv')."""
+    return redact(path) if "://" in path else path
+
+
 def redact_text(message: str) -> str:
     """`message` with each URL in it (a scheme, '://', up to the next space; a full stop, comma or quote before it
     left out) redacted as `redact` does."""

@@ -2412,3 +2412,20 @@ def test_a_quarantine_file_that_could_not_be_written_is_told_the_fix_of_its_erro
     assert said.endswith("run again to keep them (`flowcast validate` writes them too)"), said
     assert said.count("Free space") == ("Free space" in fix), said
     assert ("Mend that error and run again" in said) == fix.startswith("[Errno"), said  # the error said is the one
+
+
+@pytest.mark.parametrize(("path", "shown"), [
+    ("/data/my password=1 x.csv", "/data/my password=1 x.csv"),  # a file's name, not a keyword DSN: it read 'password=***'
+    ("/data/user@host/sales.csv", "/data/user@host/sales.csv"), ("C:\\data\\x.csv", "C:\\data\\x.csv"),
+    ("https://u:pw1@h/x.csv?token=tok2", "https://u:***@h/x.csv?token=***"),
+])
+def test_the_quality_report_names_a_local_file_as_written_and_a_url_without_its_secrets(path, shown):
+    """revR48: a local file's path was redacted as a keyword DSN (`password=` after a space hidden to the next)."""
+    from flowcast.data.validate import DataQualityReport
+    from flowcast.mdtext import md_text
+    from flowcast.reporting import refusal_markdown
+
+    report = DataQualityReport(source="s", as_of="2026-12-03", files=[path])
+    assert report.to_dict()["files"] == [shown]
+    assert f"; files: {shown}" in report.to_markdown()
+    assert f"files: {md_text(shown)}" in refusal_markdown("s", "no rows", [path])
