@@ -1002,6 +1002,25 @@ def test_an_as_of_before_the_data_says_when_the_data_begins(write_csv):
     assert info.value.begins == data_begins_after(str(info.value)) == "2020-01-01"
 
 
+@pytest.mark.parametrize("serializer", ["pickle", "cloudpickle", "prefect"])
+def test_an_as_of_before_the_data_keeps_its_begins_and_message_through_a_pickle(write_csv, serializer):
+    """revR48: `begins` is set on the error after it is built (not an argument of its __init__): Prefect keeps a raised
+    error pickled (a task's result, a child run's state read back) and a backfill reads the date off it; it comes back
+    with its message, its class and its exit code."""
+    import pickle
+
+    import cloudpickle
+    from prefect.serializers import PickleSerializer
+
+    dumps, loads = {"pickle": (pickle.dumps, pickle.loads), "cloudpickle": (cloudpickle.dumps, cloudpickle.loads),
+                    "prefect": (PickleSerializer().dumps, PickleSerializer().loads)}[serializer]
+    with pytest.raises(DataValidationError) as info:
+        run_validate(write_csv(HEADER + GOOD), as_of=datetime(2019, 6, 1))
+    back = loads(dumps(info.value))
+    assert type(back) is DataValidationError and back.exit_code == 2
+    assert (back.begins, str(back)) == ("2020-01-01", str(info.value)), vars(back)
+
+
 @pytest.mark.parametrize(("value", "formats"), [
     ("01.02.2024", "'%d.%m.%Y' or '%m.%d.%Y'"), ("1-2-20", "'%d-%m-%y' or '%m-%d-%y'"),
     ("01.02.2024 13:00", "'%d.%m.%Y %H:%M' or '%m.%d.%Y %H:%M'"),
