@@ -19,6 +19,10 @@ from flowcast.redaction import passwords, redact, redact_text
     ("postgresql://u:p@ss@h/db", "postgresql://u:***@h/db"),  # to the last '@' before the host
     ("postgresql://:pw@h/db", "postgresql://:***@h/db"),  # no user
     ("postgresql://u:1234@h:5432/db", "postgresql://u:***@h:5432/db"),  # digits alone: no port without a path
+    # revR48: digits then a '/' or '?' read as a port, the password shown whole; a PostgreSQL URL's path (a database)
+    # holds no '@', and its query names its values
+    ("postgresql://u:12/x@h/db", "postgresql://u:***@h/db"), ("postgres://u:12?x@h:5432/db", "postgres://u:***@h:5432/db"),
+    ("jdbc:postgresql://u:12/x@h/db?application_name=a@b", "jdbc:postgresql://u:***@h/db?application_name=a@b"),
     ("postgresql://u:pw@[::1]:5432/db", "postgresql://u:***@[::1]:5432/db"),  # IPv6 host
     ("postgresql://u:p@w@[2001:db8::1]/db?application_name=a@b",
      "postgresql://u:***@[2001:db8::1]/db?application_name=a@b"),

@@ -9,7 +9,9 @@ it says where the store or the data is.
   A '@', '?' or '/' within it that libpq wants percent-encoded is hidden with it ('p@ss', 'p?ss/x'); a '@' in the
   query (`?application_name=a@b`) is not a password's end. A URL with no userinfo whose '@' is in its query or path
   after a port (`postgresql://h:5432/db?application_name=a@b`, `https://h:443/@scope/x`) is shown whole, as is an
-  empty password (`u:@h`: nothing to hide) and a Windows drive (`file://C:/data/u@x.csv`: no user).
+  empty password (`u:@h`: nothing to hide) and a Windows drive (`file://C:/data/u@x.csv`: no user). Of a PostgreSQL
+  URL only a '@' in a query of parameters (`?name=value`): its path, a database's name, holds none, so
+  `postgresql://u:12/x@h/db` and `postgresql://u:12?x@h/db` hide '12/x' and '12?x' (they were shown whole).
 - A query value whose name says it is a secret (`password`, `passwd`, `pwd`, `secret`, `token`, `signature`, an API key
   and names ending in them: `sslpassword`, `access_token`, `X-Amz-Security-Token`, `client_secret`) is shown `***`.
 - In a keyword DSN, `password` and `sslpassword`, quoted ('s3 cret', a \\' within) or to the next space.
@@ -27,8 +29,9 @@ HIDDEN = "***"
 _USER = re.compile(r"://(?![A-Za-z]:[/\\])[^:/?#@\s\[\]]*:")
 # a host, a port (digits) and a path or query: `h:5432/db?application_name=a` before the '@' of
 # `postgresql://h:5432/db?application_name=a@b`, `h:443/` before that of `https://h:443/@scope/x`, is no user and
-# password (one of digits then a '/' or '?' is shown: it reads as a port)
+# password (one of digits then a '/' or '?' is shown: it reads as a port; of a PostgreSQL URL, `_no_userinfo`)
 _HOST_PORT_PATH = re.compile(r"[^/?#@:]*:\d+[/?].*", re.DOTALL)
+_POSTGRES = ("postgresql", "postgres")
 # a query parameter whose value is a secret, the value up to the next parameter or fragment
 _URL_SECRET = re.compile(r"([?&;])((?:[\w.-]*?(?:password|passwd|pwd|secret|token|signature|api_?key|api-key)|key|sig)=)"
                          r"([^&#]*)", re.IGNORECASE)
@@ -50,10 +53,20 @@ def password_spans(url: str) -> Iterator[tuple[int, int]]:
         start = user.end()
         ends = _userinfo_ends(url) if ends is None else ends
         at = ends[start]
-        if at == -1 or _HOST_PORT_PATH.fullmatch(url, user.start() + 3, at):
+        if at == -1 or _no_userinfo(url, user.start(), at):
             continue
         if at > start:
             yield start, at
+
+
+def _no_userinfo(url: str, after_scheme: int, at: int) -> bool:
+    """Whether the text of `url` from its '://' (at `after_scheme`) to the '@' at `at` is a host, a port and a path or
+    query, not a user and password (`_HOST_PORT_PATH`). Of a PostgreSQL URL, only where the '@' is in a query of
+    parameters (`h:5432/db?application_name=a@b`): its path is a database's name, which holds no '@', and a query
+    names its values (`u:12/x@h/db`, `u:12?x@h/db`: a password of digits and a '/' or '?')."""
+    if not _HOST_PORT_PATH.fullmatch(url, after_scheme + 3, at):
+        return False
+    return not url[:after_scheme].lower().endswith(_POSTGRES) or "=" in url[after_scheme:at].partition("?")[2]
 
 
 def _userinfo_ends(url: str) -> list[int]:
