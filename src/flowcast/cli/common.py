@@ -919,8 +919,8 @@ def _name_of(data: str) -> str:
         scheme, _, rest = redact(data).partition("://")
         if scheme.lower() in ("http", "https"):
             rest = re.split(r"[?#]", rest, maxsplit=1)[0]
-        where, _, path = rest.partition("/")
-        data = f"{where.rpartition('@')[2]}/{path}".rstrip("/")
+        where, _, within = rest.partition("/")
+        data = f"{where.rpartition('@')[2]}/{within}".rstrip("/")
     path = Path(data)
     stem = data_file_stem(path.name)
     if any(c in stem for c in "*?["):
