@@ -9,7 +9,9 @@ it says where the store or the data is.
   A '@', '?' or '/' within it that libpq wants percent-encoded is hidden with it ('p@ss', 'p?ss/x'); a '@' in the
   query (`?application_name=a@b`) is not a password's end. A URL with no userinfo whose '@' is in its query or path
   after a port (`postgresql://h:5432/db?application_name=a@b`, `https://h:443/@scope/x`) is shown whole, as is an
-  empty password (`u:@h`: nothing to hide).
+  empty password (`u:@h`: nothing to hide) and a Windows drive (`file://C:/data/u@x.csv`: no user). Of a PostgreSQL
+  URL only a '@' in a query of parameters (`?name=value`): its path, a database's name, holds none, so
+  `postgresql://u:12/x@h/db` and `postgresql://u:12?x@h/db` hide '12/x' and '12?x' (they were shown whole).
 - A query value whose name says it is a secret (`password`, `passwd`, `pwd`, `secret`, `token`, `signature`, an API key
   and names ending in them: `sslpassword`, `access_token`, `X-Amz-Security-Token`, `client_secret`) is shown `***`.
 - In a keyword DSN, `password` and `sslpassword`, quoted ('s3 cret', a \\' within) or to the next space.
@@ -22,35 +24,67 @@ from collections.abc import Iterator
 
 HIDDEN = "***"
 
-# a URL's scheme, then its user and the ':' before a password (a user holds none of ':/?#@', nor '[' of an IPv6 host)
-_USER = re.compile(r"://[^:/?#@\s\[\]]*:")
-# what follows the '@' that ends a password: hosts (a list, an IPv6 '[...]', none for a unix socket; no '@' in any),
-# then a path, a query (no '?' within) and a fragment, each optional
-_AFTER_USERINFO = re.compile(r"[^/?#@]*(?:/[^?#]*)?(?:\?[^?#]*)?(?:#.*)?", re.DOTALL)
+# a URL's scheme, then its user and the ':' before a password (a user holds none of ':/?#@', nor '[' of an IPv6 host;
+# a Windows drive is none: `file://C:/data/u@x.csv` hid 'C:' to the '@' of its path)
+_USER = re.compile(r"://(?![A-Za-z]:[/\\])[^:/?#@\s\[\]]*:")
 # a host, a port (digits) and a path or query: `h:5432/db?application_name=a` before the '@' of
 # `postgresql://h:5432/db?application_name=a@b`, `h:443/` before that of `https://h:443/@scope/x`, is no user and
-# password (one of digits then a '/' or '?' is shown: it reads as a port)
+# password (one of digits then a '/' or '?' is shown: it reads as a port; of a PostgreSQL URL, `_no_userinfo`)
 _HOST_PORT_PATH = re.compile(r"[^/?#@:]*:\d+[/?].*", re.DOTALL)
+_POSTGRES = ("postgresql", "postgres")
 # a query parameter whose value is a secret, the value up to the next parameter or fragment
 _URL_SECRET = re.compile(r"([?&;])((?:[\w.-]*?(?:password|passwd|pwd|secret|token|signature|api_?key|api-key)|key|sig)=)"
                          r"([^&#]*)", re.IGNORECASE)
 # a keyword DSN's secret, with spaces around its `=`, its value quoted ('s3 cret', a \' within) or to a space
 _DSN_SECRET = re.compile(r"(\s|^)((?:ssl)?password\s*=\s*)('(?:[^'\\]|\\.)*'?|\S*)", re.IGNORECASE)
-# a URL within a message: a scheme, '://', up to the next space, less the marks that end a sentence or a quote there
-_URL_IN_TEXT = re.compile(r"[A-Za-z][\w+.-]*://\S+?(?=[.,;:!?)\]'\"]*(?:\s|$))")
+# a URL within a message: a scheme, '://', up to the next space, less the marks that end a sentence or a quote there.
+# Linear in the message's length: a scheme is tried from the start of a word alone, its characters read once
+# (possessive), and the URL read to the space at once, then back to its last character that is no such mark (a scheme
+# tried at each letter of a long word, a lazy URL that looked ahead over the marks at each character, took seconds
+# for a line of 20,000 characters and grew with its square)
+_URL_IN_TEXT = re.compile(r"(?<![\w+.-])[\w+.-]++://\S*[^\s.,;:!?)\]'\"]")
 
 
 def password_spans(url: str) -> Iterator[tuple[int, int]]:
     """The (start, end) of each non-empty password after a user in `url` (one URL, read to its end), by the rule of
     the module's docstring."""
+    ends: list[int] | None = None
     for user in _USER.finditer(url):
         start = user.end()
-        at = next((i for i in range(start, len(url))
-                   if url[i] == "@" and _AFTER_USERINFO.fullmatch(url, i + 1)), None)
-        if at is None or _HOST_PORT_PATH.fullmatch(url, user.start() + 3, at):
+        ends = _userinfo_ends(url) if ends is None else ends
+        at = ends[start]
+        if at == -1 or _no_userinfo(url, user.start(), at):
             continue
         if at > start:
             yield start, at
+
+
+def _no_userinfo(url: str, after_scheme: int, at: int) -> bool:
+    """Whether the text of `url` from its '://' (at `after_scheme`) to the '@' at `at` is a host, a port and a path or
+    query, not a user and password (`_HOST_PORT_PATH`). Of a PostgreSQL URL, only where the '@' is in a query of
+    parameters (`h:5432/db?application_name=a@b`): its path is a database's name, which holds no '@', and a query
+    names its values (`u:12/x@h/db`, `u:12?x@h/db`: a password of digits and a '/' or '?')."""
+    if not _HOST_PORT_PATH.fullmatch(url, after_scheme + 3, at):
+        return False
+    return not url[:after_scheme].lower().endswith(_POSTGRES) or "=" in url[after_scheme:at].partition("?")[2]
+
+
+def _userinfo_ends(url: str) -> list[int]:
+    """For each index i of `url` (and its length), the first '@' at or after i after which the rest reads as a URL's
+    hosts, path, query and fragment, -1 where none: what follows it holds no '@' before its first '/', '?' or '#' (the
+    hosts: a list, an IPv6 '[...]', none for a unix socket), and one '?' at most before its first '#' (a query holds no
+    '?'; a fragment anything). Read once from the end (a '@' tried in turn for each user, the rest read again from each,
+    grew with the square of a long line's length: minutes for 200,000 characters of 'a://b:@?x?')."""
+    ends = [-1] * (len(url) + 1)
+    special = ""  # the first of '/?#@' after the index
+    questions = 0  # the '?' after the index, before the first '#' after it
+    for i in range(len(url) - 1, -1, -1):
+        c = url[i]
+        ends[i] = i if c == "@" and special != "@" and questions <= 1 else ends[i + 1]
+        if c in "/?#@":
+            special = c
+        questions = 0 if c == "#" else questions + (c == "?")
+    return ends
 
 
 def passwords(url: str) -> list[str]:
@@ -68,6 +102,12 @@ def redact(url: str) -> str:
     for start, end in reversed(list(password_spans(url))):
         url = url[:start] + HIDDEN + url[end:]
     return url
+
+
+def redact_location(path: str) -> str:
+    """A source's path (a file, a folder, a glob) or URL as shown: a URL `redact`ed, a local path as written (read as a
+    keyword DSN, '/data/my password=1 x.csv' was shown '/data/my password=*** x.csv')."""
+    return redact(path) if "://" in path else path
 
 
 def redact_text(message: str) -> str:

@@ -26,7 +26,7 @@ import polars as pl
 from flowcast.atomic import atomic_file
 from flowcast.figures import _fmt, _plain, _sig, duration_text, score_text
 from flowcast.mdtext import md_id, md_text
-from flowcast.redaction import redact
+from flowcast.redaction import redact_location
 from flowcast.timekeys import utc_text
 
 _log = logging.getLogger(__name__)
@@ -750,7 +750,7 @@ def refusal_markdown(dataset: str, error: str, files: Sequence[str] = ()) -> str
         f"## Data quality: {md_text(dataset)}", "",
         "**Refused: the source left this run nothing to run on; nothing was trained or published.**", "",
         md_text(error), "",
-        f"files: {', '.join(md_text(redact(f)) for f in files) or '-'}",
+        f"files: {', '.join(md_text(redact_location(f)) for f in files) or '-'}",
     ])
 
 

@@ -158,6 +158,10 @@ def test_a_file_name_with_spaces_gives_a_dataset_name_the_store_can_key(tmp_path
     # redact48: a URL's query made it a glob, named for its folder: the user and password ('u_pw1_h')
     ("https://u:pw1@h/x.csv?token=tok2", "x"), ("https://u:p?w/1@h/data/x.csv.gz", "x"), ("s3://bucket/sales/*.csv", "sales"),
     ("https://h/?token=tok2", "h"), ("https://h/export/?token=tok2", "export"),
+    # revR48: an object store's glob ('?' no query; at the bucket's top, named for the bucket), a URL urllib cannot
+    # split: they were named 'day', 'custom', and an unexpected ValueError ('Invalid IPv6 URL') failed the command
+    ("s3://bucket/sales/day_?.csv", "sales"), ("s3://bucket/*.parquet", "bucket"), ("https://[h/x.csv", "x"),
+    ("https://h?token=tok2", "h"), ("https://u:pw@h:8443#top", "h_8443"), ("file:///data/sales.csv", "sales"),
 ])
 def test_the_dataset_name_of_a_file_drops_only_its_format_and_compression_suffixes(data, name):
     from flowcast.cli.common import _name_of

@@ -1009,6 +1009,25 @@ def test_an_as_of_before_the_data_says_when_the_data_begins(write_csv):
     assert info.value.begins == data_begins_after(str(info.value)) == "2020-01-01"
 
 
+@pytest.mark.parametrize("serializer", ["pickle", "cloudpickle", "prefect"])
+def test_an_as_of_before_the_data_keeps_its_begins_and_message_through_a_pickle(write_csv, serializer):
+    """revR48: `begins` is set on the error after it is built (not an argument of its __init__): Prefect keeps a raised
+    error pickled (a task's result, a child run's state read back) and a backfill reads the date off it; it comes back
+    with its message, its class and its exit code."""
+    import pickle
+
+    import cloudpickle
+    from prefect.serializers import PickleSerializer
+
+    dumps, loads = {"pickle": (pickle.dumps, pickle.loads), "cloudpickle": (cloudpickle.dumps, cloudpickle.loads),
+                    "prefect": (PickleSerializer().dumps, PickleSerializer().loads)}[serializer]
+    with pytest.raises(DataValidationError) as info:
+        run_validate(write_csv(HEADER + GOOD), as_of=datetime(2019, 6, 1))
+    back = loads(dumps(info.value))
+    assert type(back) is DataValidationError and back.exit_code == 2
+    assert (back.begins, str(back)) == ("2020-01-01", str(info.value)), vars(back)
+
+
 @pytest.mark.parametrize(("value", "formats"), [
     ("01.02.2024", "'%d.%m.%Y' or '%m.%d.%Y'"), ("1-2-20", "'%d-%m-%y' or '%m-%d-%y'"),
     ("01.02.2024 13:00", "'%d.%m.%Y %H:%M' or '%m.%d.%Y %H:%M'"),
@@ -2419,3 +2438,20 @@ def test_a_quarantine_file_that_could_not_be_written_is_told_the_fix_of_its_erro
     assert said.endswith("run again to keep them (`flowcast validate` writes them too)"), said
     assert said.count("Free space") == ("Free space" in fix), said
     assert ("Mend that error and run again" in said) == fix.startswith("[Errno"), said  # the error said is the one
+
+
+@pytest.mark.parametrize(("path", "shown"), [
+    ("/data/my password=1 x.csv", "/data/my password=1 x.csv"),  # a file's name, not a keyword DSN: it read 'password=***'
+    ("/data/user@host/sales.csv", "/data/user@host/sales.csv"), ("C:\\data\\x.csv", "C:\\data\\x.csv"),
+    ("https://u:pw1@h/x.csv?token=tok2", "https://u:***@h/x.csv?token=***"),
+])
+def test_the_quality_report_names_a_local_file_as_written_and_a_url_without_its_secrets(path, shown):
+    """revR48: a local file's path was redacted as a keyword DSN (`password=` after a space hidden to the next)."""
+    from flowcast.data.validate import DataQualityReport
+    from flowcast.mdtext import md_text
+    from flowcast.reporting import refusal_markdown
+
+    report = DataQualityReport(source="s", as_of="2026-12-03", files=[path])
+    assert report.to_dict()["files"] == [shown]
+    assert f"; files: {shown}" in report.to_markdown()
+    assert f"files: {md_text(shown)}" in refusal_markdown("s", "no rows", [path])

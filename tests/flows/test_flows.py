@@ -271,6 +271,7 @@ def test_backfill_failing_date_is_reported_and_others_complete(production_home):
     assert status == {"2009-06-01": "failed", "2013-06-01": "published", "2017-06-01": "published"}
     failed = next(o for o in summary["outcomes"] if o["status"] == "failed")
     assert "rows are after as_of=2009-06-01" in failed["error"], failed
+    assert failed["begins"] == "2010-01-01", failed  # what --json prints of the date: DataValidationError.begins
     store = EmbeddedStore(Path(production_home["home"]) / "warehouse")
     assert store.has("tiny", datetime(2013, 6, 1)) and store.has("tiny", datetime(2017, 6, 1))
     assert not store.has("tiny", datetime(2009, 6, 1))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 import pytest
 
@@ -182,3 +183,25 @@ def test_a_url_in_a_runs_log_line_is_shown_without_its_secrets(args):
     rec.args = args
     assert QuietFilter().filter(rec)
     assert rec.getMessage() == "Source changed while it was read: https://u:***@h/x.csv?token=***"
+
+
+def test_a_url_in_a_runs_traceback_is_shown_without_its_secrets():
+    """revR48: a line's traceback (Prefect's `Encountered exception during execution` of an unexpected error, a
+    library's naming the URL it could not read) showed the password and token that its line hid."""
+    try:
+        raise OSError("cannot read https://u:pw1@h/x.csv?token=tok2")
+    except OSError as exc:
+        rec = _record("Encountered exception during execution:", task_name="someone-elses", exc=exc)
+        rec.exc_info = sys.exc_info()
+    assert QuietFilter().filter(rec)
+    shown = logging.Formatter().format(rec)
+    assert "OSError: cannot read https://u:***@h/x.csv?token=***" in shown and "test_logs.py" in shown, shown
+    assert "pw1" not in shown and "tok2" not in shown, shown
+
+
+def test_a_traceback_without_a_secret_is_left_to_the_formatter():
+    try:
+        raise OSError("cannot read https://h/x.csv")
+    except OSError as exc:
+        rec = _record("Encountered exception during execution:", task_name="someone-elses", exc=exc)
+    assert QuietFilter().filter(rec) and rec.exc_text is None and rec.exc_info is not None

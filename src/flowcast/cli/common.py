@@ -994,14 +994,17 @@ def _name_of(data: str) -> str:
     publish, after training; a name cut at its first dot put 'store.north.csv' and 'store.south.csv' under one
     dataset 'store': one production model and one set of published forecasts for two files' series. A URL's name is
     its path's ('https://u:pw@h/x.csv?token=t' -> 'x'): its query made it a glob, named for the folder, the user and
-    password then ('u_pw_h')."""
-    from urllib.parse import urlsplit
-
+    password then ('u_pw_h'). An object store's '?' is a glob's ('s3://b/sales/day_?.csv' -> 'sales', as a local
+    glob; 's3://b/*.csv' -> 'b'), an HTTP URL's a query's; a URL urllib cannot split ('https://[h/x.csv') is named
+    all the same."""
     from flowcast.data.sources import data_file_stem
 
-    if "://" in data:  # a URL: its path's, never its user, password or query ('https://u:pw@h/x.csv?token=t' -> 'x')
-        parts = urlsplit(redact(data))
-        data = parts.path.rstrip("/") or parts.hostname or ""
+    if "://" in data:  # a URL: its host's and path's, never its user, password or an HTTP query
+        scheme, _, rest = redact(data).partition("://")
+        if scheme.lower() in ("http", "https"):
+            rest = re.split(r"[?#]", rest, maxsplit=1)[0]
+        where, _, within = rest.partition("/")
+        data = f"{where.rpartition('@')[2]}/{within}".rstrip("/")
     path = Path(data)
     stem = data_file_stem(path.name)
     if any(c in stem for c in "*?["):

@@ -42,7 +42,7 @@ from flowcast.errors import (
     one_line,
 )
 from flowcast.flows import tasks
-from flowcast.redaction import redact
+from flowcast.redaction import redact, redact_location
 from flowcast.timekeys import as_instant, storage_naive, utc_text
 
 # ------------------------------------------------------------------------------- settings
@@ -932,7 +932,7 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
     from flowcast.ops.quiet import check_time_label
 
     check_time_label(settings, source)  # before any work: not beside publishes of the other time label
-    log.info(f"Reading {source.name!r} from {redact(str(source.path))}, observations up to {utc_text(as_of)}")
+    log.info(f"Reading {source.name!r} from {redact_location(str(source.path))}, observations up to {utc_text(as_of)}")
     files = [str(source.path)]
     try:
         ingested, result = _read_source(source, as_of, settings)

@@ -22,7 +22,8 @@ loggers, before their handlers (console and the API: what the UI shows):
   Running()`.
 - The INFO lines around flowcast's own failure hook (`Running hook 'on_run_failure' ...`).
 - A URL in any line is shown without its password or secret query values (`flowcast.redaction`: a library's error, a
-  source's files), as flowcast's own lines and errors show it.
+  source's files), as flowcast's own lines and errors show it; in a line's traceback too (an unexpected error's
+  message, `Encountered exception during execution`).
 
 Set `FLOWCAST_PREFECT_LOGS=full` to keep every Prefect line (debugging); Prefect's own setting
 `PREFECT_LOGGING_LEVEL` still applies on top.
@@ -110,6 +111,8 @@ class QuietFilter(logging.Filter):
             if msg.startswith(_REPEATS):
                 return False  # the flow's final `Finished in state Failed(...)` says it, without a traceback
             record.exc_info, record.exc_text = None, None
+        elif record.exc_info and not record.exc_text:
+            _redact_traceback(record)
         if record.name == "prefect.flow_runs" and (run := str(getattr(record, "flow_run_id", ""))):
             if msg == _CANCELLED:
                 self.cancelled.add(run)
@@ -120,6 +123,15 @@ class QuietFilter(logging.Filter):
         if record.name == "prefect.flow_runs" and msg.startswith(_FAILED_FINAL) and record.levelno < logging.ERROR:
             record.levelno, record.levelname = logging.ERROR, logging.getLevelName(logging.ERROR)
         return not (record.name == "prefect.flow_runs" and own_hook)
+
+
+def _redact_traceback(record: logging.LogRecord) -> None:
+    """`record`'s traceback, formatted as a handler's formatter formats it, kept without a URL's secrets where it names
+    one (an unexpected error's message: a library's that named the URL it could not read, whose password and token the
+    terminal and the UI showed): a formatter uses the text kept (`exc_text`) and formats no other."""
+    text = logging.Formatter().formatException(record.exc_info)  # type: ignore[arg-type]
+    if "://" in text and (shown := redact_text(text)) != text:
+        record.exc_text = shown
 
 
 def install() -> QuietFilter | None:
