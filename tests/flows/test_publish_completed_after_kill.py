@@ -2,7 +2,8 @@
 forecasts stored, no record, plot, receipt or published event), then run again: the re-run finds the key holding
 these very forecasts (SamePublished) and completes what the killed run left undone, from the stored rows: one png
 (the one an unkilled run draws), one record, one receipt saying it completes an interrupted publish, one event.
-It wrote the record alone, and no plot. Real processes under the session's Prefect API, statistical models only."""
+faultsB48: it wrote the record alone (no plot, receipt or event). Real processes under the session's Prefect API,
+statistical models only."""
 
 from __future__ import annotations
 
