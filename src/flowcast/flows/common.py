@@ -43,6 +43,7 @@ from flowcast.errors import (
 )
 from flowcast.flows import tasks
 from flowcast.redaction import redact, redact_location
+from flowcast.store.base import PublishReceipt
 from flowcast.timekeys import as_instant, storage_naive, utc_text
 
 # ------------------------------------------------------------------------------- settings
@@ -1314,12 +1315,32 @@ def publish_forecasts(
                 # refused under the guard's lock: a promotion of this run is withdrawn before any other run can use it
                 receipt.undone = refuse(receipt.said, receipt.held.get("model_version"))
     if isinstance(receipt, AlreadyPublished):  # another run of this slot published (or retrained) it meanwhile
+        if isinstance(receipt, SamePublished):  # the key's publish, made from these data: its plot, and its record,
+            # receipt and event where the run that made it was killed before them (said in receipt.said)
+            _complete_same(settings, data, forecasts, receipt, as_of=as_of, run_id=run_id, note=note)
         log.info(reporting.sentences(receipt.said))  # ended as the state message and the artifact end it
-        if isinstance(receipt, SamePublished):  # the key's publish, made from these data: its record, where the run
-            _record_fingerprint(settings, data, as_of, receipt.held.get("content_hash") or "",  # that made it was
-                                receipt.held.get("run_id") or run_id, missing_only=True)  # killed before writing it
         return receipt
     _record_fingerprint(settings, data, as_of, receipt.content_hash, run_id)
+    _plot_publish(settings, data, forecasts, receipt, as_of=as_of, model=model, model_version=model_version)
+    _publish_said(settings, data, receipt, as_of=as_of, model=model, model_version=model_version, note=note)
+    from flowcast.store.registry_index import sync_if_postgres
+
+    try:  # the registry's production pointers and versions, mirrored beside the forecasts
+        if (counts := sync_if_postgres(settings)) is not None:
+            log.info(f"Registry index on PostgreSQL: {counts['versions']} versions, {counts['production']} "
+                     "production pointers")
+    except FlowcastError as exc:  # a mirror: the forecasts are published and the registry is intact
+        log.warning(f"The registry index on PostgreSQL could not be updated: {exc}")
+    return receipt
+
+
+def _plot_publish(settings: Settings, data: LoadedData, forecasts: pl.DataFrame, receipt: PublishReceipt, *,
+                  as_of: datetime, model: str, model_version: str | None, artifact: bool = True) -> None:
+    """Draw the forecast plot of a publish (`receipt`, whose rows are `forecasts`) into its png, atomically, and
+    leave its plot artifact (`artifact`); a plot that cannot be written is a warning (the forecasts are published)."""
+    log = get_run_logger()
+    td = data.td
+    last_ds = td.lengths().select("unique_id", "last_ds")
     scope = artifact_scope(data.source.name, as_of)
     png_path = settings.reports_dir / (f"{'backfill_' if scope.backfill else ''}forecast_{data.source.name}_"
                                        f"{as_of:%Y%m%dT%H%M%S}.png")
@@ -1363,42 +1384,99 @@ def publish_forecasts(
                  if actuals is not None and actuals.height else "")
         starts = " (times are interval starts; the data label interval ends)" if data.source.time_label == "end" else ""
         made_by = reporting.all_fallback_text(model, model_version, receipt.models) or model  # as the receipt says
-        reporting.plot_artifact(png, reporting.forecast_plot_caption(made_by, n_plot, td.n_series, forecasts,
-                                                                     list(ended), f"{shown}{starts}"), scope)
-    reporting.receipt_artifact(receipt, scope, note=note, home=settings.home)
+        if artifact:
+            reporting.plot_artifact(png, reporting.forecast_plot_caption(made_by, n_plot, td.n_series, forecasts,
+                                                                         list(ended), f"{shown}{starts}"), scope)
+
+
+def _publish_said(settings: Settings, data: LoadedData, receipt: PublishReceipt, *, as_of: datetime, model: str,
+                  model_version: str | None, note: str | Sequence[str] = "", completed: str = "") -> None:
+    """The receipt artifact, the published event and the log lines of a publish (`receipt`). The event is keyed by
+    the publish (its run and content hash): sent again by a run that completes it (`completed`, said in the artifact
+    and the event), it is one event. `completed`: the sentence of a run that completes an interrupted publish."""
+    log = get_run_logger()
+    scope = artifact_scope(data.source.name, as_of)
+    reporting.receipt_artifact(receipt, scope, note=[completed, *reporting.run_notes(note)], home=settings.home)
+    message = published_event_message(receipt, model, model_version)
     events.emit(events.PUBLISHED, dataset=data.source.name, as_of=as_of,
-                message=published_event_message(receipt, model, model_version), rows=receipt.rows, n_series=receipt.n_series, model=model,
-                model_version=model_version, run_id=run_id, past=later_published(settings, data.source.name, as_of))
+                message=f"{message} ({completed_event_text(receipt.run_id)})" if completed else message,
+                rows=receipt.rows, n_series=receipt.n_series, model=model, model_version=model_version,
+                run_id=receipt.run_id, past=later_published(settings, data.source.name, as_of),
+                key=f"{storage_naive(as_of).isoformat()}:{receipt.run_id}:{receipt.content_hash}")
     log.info(published_line(receipt, as_of, model, model_version))
     for warning in receipt.notes:
         log.warning(warning)
     if (old := old_key_published(settings, data.source, as_of)) is not None:
         log.warning(old)
-    from flowcast.store.registry_index import sync_if_postgres
 
-    try:  # the registry's production pointers and versions, mirrored beside the forecasts
-        if (counts := sync_if_postgres(settings)) is not None:
-            log.info(f"Registry index on PostgreSQL: {counts['versions']} versions, {counts['production']} "
-                     "production pointers")
-    except FlowcastError as exc:  # a mirror: the forecasts are published and the registry is intact
-        log.warning(f"The registry index on PostgreSQL could not be updated: {exc}")
-    return receipt
+
+def completed_event_text(run_id: str) -> str:
+    """What the published event of a completed publish adds: 'completing run R's publish, interrupted before this
+    event'."""
+    return f"completing run {run_id}'s publish, interrupted before this event"
+
+
+def completed_sentence(run_id: str) -> str:
+    """The receipt note (and log line) of a run that completes a publish its run left undone."""
+    return (f"This run completes an interrupted publish: run {run_id} published these forecasts and was stopped "
+            "before it recorded them, drew their plot and left their receipt and event; this run did that from the "
+            "stored rows")
+
+
+def _complete_same(settings: Settings, data: LoadedData, forecasts: pl.DataFrame, same: SamePublished, *,
+                   as_of: datetime, run_id: str, note: str | Sequence[str] = "") -> None:
+    """A run whose publish found the key holding these very forecasts (`same`): the plot is drawn again from the
+    stored rows (a png left by an earlier publish of the as_of, or none, is never taken for theirs); where the key
+    has no record of that publish (its run was killed between the publish and its record), the record is written
+    and the plot and receipt artifacts and the published event its run never left are, saying that they complete
+    it."""
+    from flowcast.store import open_store
+    from flowcast.store.contract import value_columns
+
+    held = same.held
+    publisher = held.get("run_id") or run_id
+    model, version = held.get("model") or "", held.get("model_version") or None
+    completed = _record_fingerprint(settings, data, as_of, held.get("content_hash") or "", publisher,
+                                    missing_only=True)
+    store = open_store(settings)
+    try:
+        stored = store.read(dataset=data.source.name, as_of=storage_naive(as_of))
+    except (OSError, FlowcastError) as exc:  # the forecasts stay published; the plot is a courtesy
+        get_run_logger().warning(f"The forecast plot was not drawn again: reading the stored forecasts of "
+                                 f"{data.source.name} as_of {utc_text(as_of)} failed ({exc})")
+        return
+    rows = stored.select([c for c in forecasts.columns if c in stored.columns]).with_columns(
+        pl.col("ds").cast(forecasts.schema["ds"]))
+    receipt = PublishReceipt(
+        dataset=data.source.name, as_of=storage_naive(as_of), rows=stored.height,
+        n_series=stored["unique_id"].n_unique(), model=model, model_version=version, run_id=publisher,
+        replaced_rows=0, content_hash=held.get("content_hash") or "", location=store.location,
+        quantile_cols=value_columns(stored.columns), models=sorted(stored["model"].unique().to_list()))
+    _plot_publish(settings, data, rows, receipt, as_of=as_of, model=model or "?", model_version=version,
+                  artifact=completed)
+    if completed:
+        said = completed_sentence(publisher)
+        same.said = reporting.sentences(same.said, said)
+        _publish_said(settings, data, receipt, as_of=as_of, model=model, model_version=version, note=note,
+                      completed=said)
 
 
 def _record_fingerprint(settings: Settings, data: LoadedData, as_of: datetime, content_hash: str, run_id: str, *,
-                        missing_only: bool = False) -> None:
+                        missing_only: bool = False) -> bool:
     """Record what the data of a publish were (`record_fingerprint`): a later run with the same periods but revised
     values is not "unchanged". `missing_only`: only where the key has no usable record of that publish (its run was
     killed between the publish and the record, or between the record and its copy to the shared home): read where
     every run reads it (`recorded_fingerprint`: the shared home's copy where there is one), and one of another
-    publish of the as_of (forecasts replaced since) is no record of it. It looked at this machine's file alone."""
+    publish of the as_of (forecasts replaced since) is no record of it. It looked at this machine's file alone.
+    True where the key still held that publish and its record was missing (with `missing_only`) or is written now:
+    what its run did after the record (plot, receipt, event) was left undone where the record was missing."""
     from flowcast.ops.quiet import data_fingerprint, record_fingerprint, recorded_fingerprint
 
     td = data.td
     try:
         if missing_only and recorded_fingerprint(settings, dataset=data.source.name, as_of=storage_naive(as_of),
                                                  content_hash=content_hash)[0] is not None:
-            return
+            return False
         if record_fingerprint(settings, dataset=data.source.name, as_of=as_of, content_hash=content_hash,
                               fingerprint=data_fingerprint(td), run_id=run_id, tz=td.meta.tz,
                               time_label=data.source.time_label, freq=data.source.freq) is None:
@@ -1406,9 +1484,11 @@ def _record_fingerprint(settings: Settings, data: LoadedData, as_of: datetime, c
                 f"The fingerprint of the data this publish forecast from was not recorded: {data.source.name} as_of "
                 f"{utc_text(as_of)} no longer holds this publish (a gc deleted it, or another run "
                 "published the as_of again, since)")
+            return False
     except (OSError, FlowcastError) as exc:  # the forecasts are published; the next run publishes again
         get_run_logger().warning(f"The fingerprint of the data this publish forecast from could not be recorded "
                                  f"({exc}): the next forecast run publishes even without new observations")
+    return True
 
 
 def old_key_published(settings: Settings, source: SourceConfig, as_of: datetime) -> str | None:
