@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 import pytest
 from data_helpers import make_source, run_validate
+from polars.testing import assert_frame_equal
 
 from flowcast.data.schemas import DS_RAW, RAW_PREFIX
 from flowcast.data.sources import (
@@ -34,6 +35,7 @@ from flowcast.data.sources import (
     resolve_files,
     source_fingerprint,
     time_column_profile,
+    with_stages,
 )
 from flowcast.errors import DataValidationError, SourceUnavailableError
 
@@ -1652,6 +1654,34 @@ def test_day_month_times_are_read_by_a_plan_of_bounded_size(tmp_path, files):
     assert not [c for c in ingested.frame.collect_schema().names() if c.startswith(TIME_STAGE)]
     days = [datetime(2024, 1, 13, 13), datetime(2024, 1, 14, 2), datetime(2024, 1, 15, 13), datetime(2024, 1, 16, 2)]
     assert sorted(ingested.frame.collect().get_column("ds").to_list()) == days[:2 * len(files)]
+
+
+@pytest.mark.parametrize("files", [
+    # ISO hours repeated by each series, with a blank, an unparsable one and a repeat
+    {"a.csv": "s,t,v\na,2024-01-01 00:00:00,1\nb,2024-01-01 00:00:00,2\na,,3\nb,2024-13-01 00:00:00,4\n"
+              "a,2024-01-01 01:00:00,5\nb,2024-01-01 01:00:00,6\na,2024-01-01 01:00:00,7\n"},
+    # offsets, one a series repeats, and a 12-hour clock
+    {"a.csv": "s,t,v\na,2024-01-01T00:00:00+01:00,1\nb,2024-01-01T00:00:00+01:00,2\na,2024-01-01T01:00:00Z,3\n"
+              "b,2024-01-01 2:00 PM,4\n"},
+    # a glob whose files each settle their own day/month order: the same text read two ways
+    {"uk.csv": "s,t,v\na,13/01/2024 13:00,1\nb,02/01/2024 02:00,2\nb,13/01/2024 13:00,3\n",
+     "us.csv": "s,t,v\na,01/15/2024 13:00,4\nb,02/01/2024 02:00,5\n"},
+])
+def test_a_text_times_reading_per_distinct_value_is_its_reading_per_row(tmp_path, files):
+    """The helper columns of a text time's reading are computed once per distinct value of what they read and joined
+    back to the rows (`sources.with_stages`: 1,000,000 hourly times of 500 series took 6.5 s per row): the same
+    columns, in the same row order, as each stage computed over every row; nulls and values read per file too."""
+    for name, rows in files.items():
+        (tmp_path / name).write_text(rows)
+    ingested = ingest(make_source(tmp_path / "*.csv", id_cols=["s"], time_col="t", target_col="v", freq="1h"), None)
+    assert ingested.raw is not None
+    per_row = ingested.raw
+    for stage in ingested.mapping:
+        per_row = per_row.with_columns(stage)
+    shared = with_stages(ingested.raw, ingested.mapping)
+    assert "JOIN" in shared.explain()
+    assert_frame_equal(shared.collect(), per_row.collect())
+    assert ingested.frame.collect().height == sum(rows.count("\n") - 1 for rows in files.values())
 
 
 @pytest.mark.parametrize(("first", "second", "expected"), [

@@ -197,8 +197,7 @@ class Ingested:
         parts = []
         for base, wanted in windows:
             picked = base.filter(pl.col(ROW).is_in(wanted.implode()))
-            for stage in self.mapping if self.raw is not None else []:
-                picked = picked.with_columns(stage)
+            picked = with_stages(picked, self.mapping if self.raw is not None else [])
             parts.append(picked.collect(engine="streaming"))  # morsel by morsel
         return parts[0] if len(parts) == 1 else pl.concat(parts)
 
@@ -2000,6 +1999,11 @@ def _time_profile(raw: pl.LazyFrame, col: str, freq: str | None = None
     times with an offset are some at midnight of it and some not (the rows by as_of may be all at midnight: 'midnight'
     is a trait of every such row, which a later one can take away; the other traits are each a value's own shape)."""
     text = pl.col(col).cast(pl.Utf8).str.strip_chars()
+    # each trait is of the set of values (any, all, max, n_unique of them), not of their rows: read off the distinct
+    # values once (the regexes over every row of 1,000,000 hourly times, 2,000 distinct, took 3.6 s); so are the
+    # spacings of the distinct dates that settle an order the numbers leave open (`_year_first_fits`,
+    # `_day_month_by_spacing`)
+    raw = raw.select(pl.col(col).cast(pl.Utf8).unique(maintain_order=True))
     is_dm = text.str.contains(DAY_MONTH_RE)
     # a date that no order reads ('01/32/2020', '31/02/2020': a typo) decides nothing: its 32 made a day-first column
     # contradict itself, every row quarantined (a row no reading dates is kept by `_dated_by`: a later typo did too)
@@ -3373,9 +3377,41 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
 def _mapped(raw: pl.LazyFrame, mapping: list[list[pl.Expr]]) -> pl.LazyFrame:
     """`raw` with the canonical columns of `mapping` (`_mapping`'s stages) added (the helper columns of its
     time's reading, `_staged`, dropped once read)."""
-    for stage in mapping:
-        raw = raw.with_columns(stage)
-    return raw.drop(pl.selectors.starts_with(TIME_STAGE))
+    return with_stages(raw, mapping).drop(pl.selectors.starts_with(TIME_STAGE))
+
+
+def _is_time_stage(stage: list[pl.Expr]) -> bool:
+    """Whether `stage` computes helper columns of a text time's reading alone (`_staged`)."""
+    return bool(stage) and all(e.meta.output_name().startswith(TIME_STAGE) for e in stage)
+
+
+def with_stages(raw: pl.LazyFrame, mapping: list[list[pl.Expr]]) -> pl.LazyFrame:
+    """`raw` with each stage of `mapping` added in turn; the helper columns of a text time's reading (`_staged`: a
+    run of stages whose every value is a function of the columns they read) computed once per distinct value of
+    those columns and joined back to the rows, not once per row: the times of 500 series repeat 500 times, and their
+    regexes and parsing over every row of 1,000,000 hourly ISO times took 6.5 s of the 9.7 s the rows took to read."""
+    i = 0
+    while i < len(mapping):
+        if not _is_time_stage(mapping[i]):
+            raw = raw.with_columns(mapping[i])
+            i += 1
+            continue
+        block = []
+        while i < len(mapping) and _is_time_stage(mapping[i]):
+            block.append(mapping[i])
+            i += 1
+        made = {e.meta.output_name() for stage in block for e in stage}
+        keys = sorted({r for stage in block for e in stage for r in e.meta.root_names()} - made)
+        if not keys:  # (nothing read: nothing to share)
+            for stage in block:
+                raw = raw.with_columns(stage)
+            continue
+        # (in the rows' order: a format polars infers from the first value is the first row's, as it was)
+        distinct = raw.select(keys).unique(maintain_order=True)
+        for stage in block:
+            distinct = distinct.with_columns(stage)
+        raw = raw.join(distinct, on=keys, how="left", nulls_equal=True, maintain_order="left")
+    return raw
 
 
 def planned_row(source: SourceConfig) -> pl.Expr:
