@@ -3,6 +3,7 @@ saying why, elsewhere). tmpfs counts 4 KB pages; writes past its size fail with 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 from collections.abc import Iterator
@@ -28,3 +29,14 @@ def tmpfs(mnt: Path, size: str = "4m") -> Iterator[Path]:
 def resize(mnt: Path, size: str) -> None:
     """Remount the tmpfs at `mnt` with another size, its files kept."""
     subprocess.run(["mount", "-o", f"remount,size={size}", str(mnt)], check=True)
+
+
+def fill(folder: Path) -> None:
+    """Write a file `filler` into `folder` until its disk is full (ENOSPC)."""
+    fd = os.open(folder / "filler", os.O_WRONLY | os.O_CREAT)
+    try:
+        with contextlib.suppress(OSError):
+            while True:
+                os.write(fd, b"x" * 65536)
+    finally:
+        os.close(fd)

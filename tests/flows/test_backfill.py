@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
 from datetime import datetime
@@ -356,7 +355,6 @@ def test_a_fanned_out_date_another_run_published_while_it_waited_in_the_queue_is
 def _another_run_publishes_after_the_check(monkeypatch, module, settings, date: datetime) -> None:
     """The race window: `module`'s `published_already` makes the date's own first check, then a real process
     (run-7) publishes the date, before the date's run computes and publishes."""
-    import os
     import subprocess
     import sys
     from pathlib import Path
@@ -432,7 +430,6 @@ def test_a_retrain_backfill_skipping_a_published_date_withdraws_a_winner_a_kille
     the dataset's champion (what a forecast run takes while no model is in production), stayed for good. The
     backfill's skip makes the same check. The state written directly: the date published by another run (run-7, a
     real process), a version registered for that date recorded (promoted) by its registration, never published."""
-    import os
     import subprocess
     import sys
     from datetime import UTC, timedelta
@@ -769,7 +766,7 @@ def test_a_backfill_on_a_full_disk_stops_at_the_first_date_that_finds_no_room(pr
     dates done stay published, and the counts add up to the dates."""
     import shutil
 
-    from tmpfs import tmpfs
+    from tmpfs import fill, tmpfs
 
     from flowcast.flows import backfill_flow
     from flowcast.flows.backfill import BackfillError, listen
@@ -785,13 +782,7 @@ def test_a_backfill_on_a_full_disk_stops_at_the_first_date_that_finds_no_room(pr
         def fill_after_the_first(outcome: dict) -> None:
             ran.append(outcome["status"])
             if len(ran) == 1:
-                fd = os.open(disk / "filler", os.O_WRONLY | os.O_CREAT)
-                try:
-                    with contextlib.suppress(OSError):
-                        while True:
-                            os.write(fd, b"x" * 65536)
-                finally:
-                    os.close(fd)
+                fill(disk)
 
         with listen(fill_after_the_first), pytest.raises(BackfillError) as err:
             backfill_flow(start=dates[0], end=dates[-1], every="1mo", **kw)

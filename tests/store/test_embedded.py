@@ -23,7 +23,7 @@ import polars as pl
 import pytest
 from publisher import make_forecast
 from store_helpers import AS_OF, DS, OTHER, H, N, child, publish, variant_of
-from tmpfs import resize, tmpfs
+from tmpfs import fill, resize, tmpfs
 
 from flowcast.columns import FORECAST_COLUMNS, REALIZED_COLUMNS
 from flowcast.errors import PublishError
@@ -442,17 +442,6 @@ def test_a_first_publish_on_a_full_disk_leaves_no_duckdb_file(tmp_path, disk):
         assert duck(store, "SELECT count(*) AS n FROM forecasts")["n"][0] == N * H
 
 
-def _fill(folder: Path) -> None:
-    """Write a file into `folder` until its disk is full (ENOSPC)."""
-    fd = os.open(folder / "filler", os.O_WRONLY | os.O_CREAT)
-    try:
-        with contextlib.suppress(OSError):
-            while True:
-                os.write(fd, b"x" * 4096)
-    finally:
-        os.close(fd)
-
-
 def test_a_views_update_that_fails_on_a_full_disk_leaves_no_empty_write_ahead_log(tmp_path):
     """Regression (faults48): the views brought up to date in an existing forecasts.duckdb on a full disk failed at
     their commit ('Could not write file ".../forecasts.duckdb.wal": No space left on device') and left a 0-byte
@@ -463,7 +452,7 @@ def test_a_views_update_that_fails_on_a_full_disk_leaves_no_empty_write_ahead_lo
         assert publish(store, make_forecast(1, 3, H, AS_OF)).notes == []
         assert publish(store, make_forecast(2, 3, H, OTHER), as_of=OTHER, variant=2).notes == []
         store.views.state_path.unlink()  # the views are looked at in DuckDB again (as after a home was moved)
-        _fill(folder)
+        fill(folder)
         note = store.sync_views()  # what a publish and `open_store` do
         assert note is not None and "No space left on device" in note, note
         assert store.views.made() is False
