@@ -97,7 +97,7 @@ _REFUSALS = (
       "or the one libpq reads from PGPASSWORD or ~/.pgpass")),
     ("no password supplied",  # libpq's own (fe_sendauth): the server asked for a password the client has not got
      ("The server is up and asks for a password that store.url does not give: give it in store.url "
-      "(postgresql://user:password@host/database, FLOWCAST_STORE__URL), or in PGPASSWORD or ~/.pgpass, which libpq "
+      "(as user:password before the @ of its host, FLOWCAST_STORE__URL), or in PGPASSWORD or ~/.pgpass, which libpq "
       "reads")),
     ('role ".*" does not exist',  # 28000
      "The server is up and has no such role: check the user of store.url (FLOWCAST_STORE__URL), or create that role"),
@@ -543,6 +543,16 @@ class PostgresStore:
         (or unlocks it); either kind waits for the other."""
         con.execute(f"SELECT pg_advisory{'' if session else '_xact'}_lock(hashtextextended(%s, 0))", ["|".join(parts)])
 
+    @staticmethod
+    def _unlock_key(con: Any, *parts: str) -> None:
+        """Let go of the session lock of `parts` (`_lock_key(..., session=True)`) now. Closing the connection lets it go
+        too, but only once the server has seen the close: another session trying the lock at once could still find it
+        held (a CI run did, after a delete). A connection already cut (or failing) lets it go as it closes."""
+        import psycopg
+
+        with contextlib.suppress(psycopg.Error):
+            con.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", ["|".join(parts)])
+
     def _check_lock_held(self, con: Any, dataset: str, as_of: datetime, what: str, *parts: str) -> None:
         """LockLostError naming the key (dataset, as_of) and `what` (then not done) unless `con` still holds the
         advisory lock of `parts` (`_lock_key`, a session lock or its transaction's), as pg_locks shows it: a connection
@@ -673,18 +683,22 @@ class PostgresStore:
         as_of = storage_ts(as_of)
         s = self.schema
         with self._conn(f"delete dataset {dataset} as_of {utc_text(as_of)}") as con:
-            self._lock_key(con, s, "forecasts", dataset, as_of.isoformat(), session=True)  # let go as it closes
-            with con.transaction():
-                n = con.execute(f"DELETE FROM {s}.publishes WHERE dataset = %s AND as_of = %s",
-                                [dataset, as_of]).rowcount
-                con.execute(f"DELETE FROM {s}.forecasts WHERE dataset = %s AND as_of = %s", [dataset, as_of])
-                con.execute(f"DELETE FROM {s}.realized WHERE dataset = %s AND as_of = %s", [dataset, as_of])
-                con.execute(f"DELETE FROM {s}.publish_records WHERE dataset = %s AND as_of = %s", [dataset, as_of])
-                fault("delete_before_commit")
-            if n > 0 and then is not None:
-                self._check_lock_held(con, dataset, as_of, removal(f"the publish record of dataset {dataset} "
-                                      f"as_of {utc_text(as_of)}"), s, "forecasts", dataset, as_of.isoformat())
-                then()
+            self._lock_key(con, s, "forecasts", dataset, as_of.isoformat(), session=True)  # let go at the end
+            try:
+                with con.transaction():
+                    n = con.execute(f"DELETE FROM {s}.publishes WHERE dataset = %s AND as_of = %s",
+                                    [dataset, as_of]).rowcount
+                    con.execute(f"DELETE FROM {s}.forecasts WHERE dataset = %s AND as_of = %s", [dataset, as_of])
+                    con.execute(f"DELETE FROM {s}.realized WHERE dataset = %s AND as_of = %s", [dataset, as_of])
+                    con.execute(f"DELETE FROM {s}.publish_records WHERE dataset = %s AND as_of = %s",
+                                [dataset, as_of])
+                    fault("delete_before_commit")
+                if n > 0 and then is not None:
+                    self._check_lock_held(con, dataset, as_of, removal(f"the publish record of dataset {dataset} "
+                                          f"as_of {utc_text(as_of)}"), s, "forecasts", dataset, as_of.isoformat())
+                    then()
+            finally:
+                self._unlock_key(con, s, "forecasts", dataset, as_of.isoformat())
         return n > 0
 
     def unless_published(self, dataset: str, as_of: datetime, then: Callable[[], None]) -> bool:
