@@ -252,13 +252,25 @@ def flow_settings(
         settings = load_settings(
             config_file, home=home, dataset=dataset, source=source, horizon=horizon, model=model or None, **extra
         )
-        return with_frequency_defaults(settings)
+        return with_frequency_defaults(_with_secrets(settings))
     except FileNotFoundError as exc:
         raise ConfigError(str(exc)) from exc
     except FlowcastError:
         raise
     except Exception as exc:  # pydantic ValidationError: one sentence naming the values
         raise ConfigError(f"invalid configuration: {one_line(exc)}") from exc
+
+
+def _with_secrets(settings: Settings) -> Settings:
+    """`settings` whose source URL, as a flow run's parameters hold it (its password and tokens `***`,
+    `source_secrets.parameter_path`), is the URL itself again: the one this process was given, or one its
+    configuration declares (`source_secrets.secret_path`)."""
+    from flowcast.source_secrets import secret_path
+
+    src = settings.source
+    if src is None or (path := secret_path(src.path, (s.path for s in settings.sources.values()))) == src.path:
+        return settings
+    return settings.model_copy(update={"source": src.model_copy(update={"path": path})})
 
 
 def with_frequency_defaults(settings: Settings) -> Settings:
