@@ -33,6 +33,10 @@ from flowcast.redaction import passwords, redact, redact_text
     ("postgresql://u:pw@h1:5432,h2:5433/db", "postgresql://u:***@h1:5432,h2:5433/db"),  # a host list
     ("postgresql://u:s3 cret@h/db", "postgresql://u:***@h/db"),  # one URL: read to its end
     ("https://u:tok@example.com/data/@scope/x.csv", "https://u:***@example.com/data/@scope/x.csv"),  # '@' in a path
+    # redact49: a password of digits then a '/' or '?' over HTTP read as a port and a path, shown whole
+    ("https://u:12/x@h", "https://u:***@h"), ("https://u:12/x@h/data/x.csv?token=t", "https://u:***@h/data/x.csv?token=***"),
+    ("http://u:12?x@h:8080/x.csv", "http://u:***@h:8080/x.csv"), ("s3://k:12/x@bucket/x.csv", "s3://k:***@bucket/x.csv"),
+    ("https://u:s3 cret@h/x.csv", "https://u:***@h/x.csv"),  # a space not percent-encoded
 ])
 def test_redact_hides_the_password_to_the_last_at_before_the_host(url, shown):
     assert redact(url) == shown
@@ -86,7 +90,20 @@ def test_redact_text_hides_the_secrets_of_every_url_in_a_message():
                      "postgresql://v:***@k:5432/db?application_name=a@b, nor https://h/y.csv?access_token=***.")
 
 
+@pytest.mark.parametrize("message, shown", [
+    # redact49: a password with a space not percent-encoded: the words after its first were shown
+    ("cannot read https://u:s3 cret@h/x.csv: 401", "cannot read https://u:***@h/x.csv: 401"),
+    ("'postgresql://u:a b c@h:5432/db' refused", "'postgresql://u:***@h:5432/db' refused"),
+    ("https://u:pw@h/x and https://v:s p@k/y.", "https://u:***@h/x and https://v:***@k/y."),
+    ("cannot read https://u:12/x@h/x.csv: 401", "cannot read https://u:***@h/x.csv: 401"),  # digits then a '/'
+    ("https://u:pw@h/x.csv failed for a@b.org", "https://u:***@h/x.csv failed for a@b.org"),  # ends at its '@'
+])
+def test_redact_text_hides_a_password_that_reads_as_a_port_or_holds_a_space(message, shown):
+    assert redact_text(message) == shown
+
+
 @pytest.mark.parametrize("message", [
+    "at https://h:8080 or mail me@x.org",  # a port and a sentence, no password of words
     "host=h password: see 'a@b' at 12:30 (no URL) https:/not-one",
     "cannot read /data/user@host/sales.csv: row 3 'id=token:1@x'",  # a local path, a quoted row: no URL
     "C:\\data\\x.csv: column 'api_key' is not a number (got 'key=abc:1@x')",
@@ -103,6 +120,7 @@ def test_redact_text_leaves_a_message_without_a_url_s_secret_as_it_is(message):
     "see https://h/x" + "." * 200_000 + "x",  # the URL's end was looked for past the marks at each character
     "a://b:@?x?" * 20_000,  # each user's '@' was looked for past every '@' after it
     "https://u:" + "@a?" * 66_000, "https://h/x?" + "&a.b-c" * 33_000, "postgresql://u:p@h/db?x=1 " * 8_000,
+    "x://u:p q@h " * 16_000, "a://b:c d e@" * 16_000,  # a password of words, read at each URL (redact49)
 ])
 def test_redact_text_of_a_long_line_takes_time_in_proportion_to_its_length(line):
     """A run's every log line is redacted: 200,000 characters of these took from seconds to minutes (the square of the

@@ -9,9 +9,10 @@ it says where the store or the data is.
   A '@', '?' or '/' within it that libpq wants percent-encoded is hidden with it ('p@ss', 'p?ss/x'); a '@' in the
   query (`?application_name=a@b`) is not a password's end. A URL with no userinfo whose '@' is in its query or path
   after a port (`postgresql://h:5432/db?application_name=a@b`, `https://h:443/@scope/x`) is shown whole, as is an
-  empty password (`u:@h`: nothing to hide) and a Windows drive (`file://C:/data/u@x.csv`: no user). Of a PostgreSQL
-  URL only a '@' in a query of parameters (`?name=value`): its path, a database's name, holds none, so
-  `postgresql://u:12/x@h/db` and `postgresql://u:12?x@h/db` hide '12/x' and '12?x' (they were shown whole).
+  empty password (`u:@h`: nothing to hide) and a Windows drive (`file://C:/data/u@x.csv`: no user). Such a '@' is one
+  in a query of parameters (`?name=value`) or, but in a PostgreSQL URL (its path, a database's name, holds none), one
+  that begins a path's segment (`/@scope`): `postgresql://u:12/x@h/db`, `postgresql://u:12?x@h/db` and
+  `https://u:12/x@h` hide '12/x' and '12?x' (they were shown whole, read as a port; `https://h:443/a@b` is hidden too).
 - A query value whose name says it is a secret (`password`, `passwd`, `pwd`, `secret`, `token`, `signature`, an API key
   and names ending in them: `sslpassword`, `access_token`, `X-Amz-Security-Token`, `client_secret`) is shown `***`.
 - In a keyword DSN, `password` and `sslpassword`, quoted ('s3 cret', a \\' within) or to the next space.
@@ -28,8 +29,8 @@ HIDDEN = "***"
 # a Windows drive is none: `file://C:/data/u@x.csv` hid 'C:' to the '@' of its path)
 _USER = re.compile(r"://(?![A-Za-z]:[/\\])[^:/?#@\s\[\]]*:")
 # a host, a port (digits) and a path or query: `h:5432/db?application_name=a` before the '@' of
-# `postgresql://h:5432/db?application_name=a@b`, `h:443/` before that of `https://h:443/@scope/x`, is no user and
-# password (one of digits then a '/' or '?' is shown: it reads as a port; of a PostgreSQL URL, `_no_userinfo`)
+# `postgresql://h:5432/db?application_name=a@b`, `h:443/` before that of `https://h:443/@scope/x`, can be no user and
+# password (`_no_userinfo` says which: a password of digits then a '/' or '?', `https://u:12/x@h`, is one)
 _HOST_PORT_PATH = re.compile(r"[^/?#@:]*:\d+[/?].*", re.DOTALL)
 _POSTGRES = ("postgresql", "postgres")
 # a query parameter whose value is a secret, the value up to the next parameter or fragment
@@ -41,8 +42,12 @@ _DSN_SECRET = re.compile(r"(\s|^)((?:ssl)?password\s*=\s*)('(?:[^'\\]|\\.)*'?|\S
 # Linear in the message's length: a scheme is tried from the start of a word alone, its characters read once
 # (possessive), and the URL read to the space at once, then back to its last character that is no such mark (a scheme
 # tried at each letter of a long word, a lazy URL that looked ahead over the marks at each character, took seconds
-# for a line of 20,000 characters and grew with its square)
-_URL_IN_TEXT = re.compile(r"(?<![\w+.-])[\w+.-]++://\S*[^\s.,;:!?)\]'\"]")
+# for a line of 20,000 characters and grew with its square). A password of up to three words (a space not
+# percent-encoded, `https://u:s3 cret@h/x.csv`: its words after the first were shown) is read with its URL where a '@'
+# and a host follow it; its first word not digits alone (`https://h:8080 or mail me@x.org` is a port and a sentence).
+# Each word possessive and the words at most three: tried once per URL, it reads three words at most.
+_URL_IN_TEXT = re.compile(r"(?<![\w+.-])[\w+.-]++://(?:[^:/?#@\s\[\]]*+:(?!\d+\s)[^\s@/]++(?: [^\s@/]++){1,2}@(?=[\w\[-]))?"
+                          r"\S*[^\s.,;:!?)\]'\"]")
 
 
 def password_spans(url: str) -> Iterator[tuple[int, int]]:
@@ -61,12 +66,15 @@ def password_spans(url: str) -> Iterator[tuple[int, int]]:
 
 def _no_userinfo(url: str, after_scheme: int, at: int) -> bool:
     """Whether the text of `url` from its '://' (at `after_scheme`) to the '@' at `at` is a host, a port and a path or
-    query, not a user and password (`_HOST_PORT_PATH`). Of a PostgreSQL URL, only where the '@' is in a query of
-    parameters (`h:5432/db?application_name=a@b`): its path is a database's name, which holds no '@', and a query
-    names its values (`u:12/x@h/db`, `u:12?x@h/db`: a password of digits and a '/' or '?')."""
+    query, not a user and password (`_HOST_PORT_PATH`): only where the '@' is in a query of parameters
+    (`h:5432/db?application_name=a@b`: a query names its values) or, but in a PostgreSQL URL (its path is a
+    database's name, which holds no '@'), begins a path's segment (`h:443/@scope/x`). Elsewhere the text is a user and
+    a password of digits and a '/' or '?' (`u:12/x@h/db`, `https://u:12/x@h`: it was shown whole, read as a port)."""
     if not _HOST_PORT_PATH.fullmatch(url, after_scheme + 3, at):
         return False
-    return not url[:after_scheme].lower().endswith(_POSTGRES) or "=" in url[after_scheme:at].partition("?")[2]
+    if "=" in url[after_scheme:at].partition("?")[2]:
+        return True
+    return url[at - 1] == "/" and not url[:after_scheme].lower().endswith(_POSTGRES)
 
 
 def _userinfo_ends(url: str) -> list[int]:

@@ -199,6 +199,30 @@ def test_a_url_in_a_runs_traceback_is_shown_without_its_secrets():
     assert "pw1" not in shown and "tok2" not in shown, shown
 
 
+@pytest.mark.parametrize("logs, kind", [("full", "RedactFilter"), ("", "QuietFilter")])
+def test_a_runs_log_hides_secrets_whatever_flowcast_prefect_logs_keeps(monkeypatch, logs, kind):
+    """redact49: with FLOWCAST_PREFECT_LOGS=full no filter was installed, and a URL's password and token were shown in
+    every line and traceback; `full` keeps every line (a task's `Finished in state Completed()` too), redacted."""
+    from flowcast.flows import logs as run_logs
+
+    for name in run_logs.LOGGERS:  # as a process that imports flowcast.flows first
+        monkeypatch.setattr(logging.getLogger(name), "filters", [])
+    monkeypatch.setenv("FLOWCAST_PREFECT_LOGS", logs)
+    installed = run_logs.install()
+    assert type(installed).__name__ == kind
+    assert all(logging.getLogger(name).filters == [installed] for name in run_logs.LOGGERS)
+    assert installed.filter(_record("Finished in state Completed()", task_name="ingest", level=logging.INFO)) == (
+        logs == "full")
+    try:
+        raise OSError("cannot read https://u:pw1@h/x.csv?token=tok2")
+    except OSError as exc:
+        rec = _record("Reading https://u:pw1@h/x.csv?token=tok2 failed", task_name="ingest", exc=exc)
+        rec.exc_info = sys.exc_info()
+    assert installed.filter(rec)
+    shown = logging.Formatter().format(rec)
+    assert "https://u:***@h/x.csv?token=***" in shown and "pw1" not in shown and "tok2" not in shown, shown
+
+
 def test_a_traceback_without_a_secret_is_left_to_the_formatter():
     try:
         raise OSError("cannot read https://h/x.csv")

@@ -23,10 +23,11 @@ loggers, before their handlers (console and the API: what the UI shows):
 - The INFO lines around flowcast's own failure hook (`Running hook 'on_run_failure' ...`).
 - A URL in any line is shown without its password or secret query values (`flowcast.redaction`: a library's error, a
   source's files), as flowcast's own lines and errors show it; in a line's traceback too (an unexpected error's
-  message, `Encountered exception during execution`).
+  message, `Encountered exception during execution`). This is `RedactFilter`, which `QuietFilter` extends.
 
-Set `FLOWCAST_PREFECT_LOGS=full` to keep every Prefect line (debugging); Prefect's own setting
-`PREFECT_LOGGING_LEVEL` still applies on top.
+Set `FLOWCAST_PREFECT_LOGS=full` to keep every Prefect line (debugging): `RedactFilter` alone is installed then, so
+that a secret is hidden whatever the logs keep (it was shown). Prefect's own setting `PREFECT_LOGGING_LEVEL` still
+applies on top.
 """
 
 from __future__ import annotations
@@ -76,8 +77,21 @@ def flowcast_task_names() -> set[str]:
     return {t.name for mod in (tasks, tune) for t in vars(mod).values() if isinstance(t, Task)}
 
 
-class QuietFilter(logging.Filter):
-    """Drops Prefect's repetitions of what flowcast says (see the module docstring)."""
+class RedactFilter(logging.Filter):
+    """Hides a URL's password and secret query values in a line and its traceback; drops nothing."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage() if record.args else str(record.msg)
+        if "://" in msg and (shown := redact_text(msg)) != msg:  # a URL's password or token, in any line of a run
+            record.msg, record.args = shown, ()
+        if record.exc_info and not record.exc_text:
+            _redact_traceback(record)
+        return True
+
+
+class QuietFilter(RedactFilter):
+    """Drops Prefect's repetitions of what flowcast says (see the module docstring), its lines redacted as
+    `RedactFilter` does."""
 
     def __init__(self, task_names: set[str] | None = None) -> None:
         super().__init__()
@@ -91,9 +105,8 @@ class QuietFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
+        super().filter(record)
         msg = record.getMessage() if record.args else str(record.msg)
-        if "://" in msg and (shown := redact_text(msg)) != msg:  # a URL's password or token, in any line of a run
-            record.msg, record.args, msg = shown, (), shown
         if record.name == "prefect.task_runs" and msg.startswith("Finished in state"):
             if msg.startswith("Finished in state Completed(") and self._own_task(record):
                 return False
@@ -111,8 +124,6 @@ class QuietFilter(logging.Filter):
             if msg.startswith(_REPEATS):
                 return False  # the flow's final `Finished in state Failed(...)` says it, without a traceback
             record.exc_info, record.exc_text = None, None
-        elif record.exc_info and not record.exc_text:
-            _redact_traceback(record)
         if record.name == "prefect.flow_runs" and (run := str(getattr(record, "flow_run_id", ""))):
             if msg == _CANCELLED:
                 self.cancelled.add(run)
@@ -134,16 +145,16 @@ def _redact_traceback(record: logging.LogRecord) -> None:
         record.exc_text = shown
 
 
-def install() -> QuietFilter | None:
-    """Add the filter to Prefect's run loggers once (None: FLOWCAST_PREFECT_LOGS=full)."""
-    if os.environ.get("FLOWCAST_PREFECT_LOGS", "").lower() == "full":
-        return None
-    found = None
+def install() -> RedactFilter:
+    """Add the filter to Prefect's run loggers once: `QuietFilter`, or `RedactFilter` alone with
+    FLOWCAST_PREFECT_LOGS=full (every line kept, its secrets hidden still)."""
+    kind = RedactFilter if os.environ.get("FLOWCAST_PREFECT_LOGS", "").lower() == "full" else QuietFilter
+    found: list[RedactFilter] = []
     for name in LOGGERS:
         logger = logging.getLogger(name)
-        existing = next((f for f in logger.filters if isinstance(f, QuietFilter)), None)
+        existing = next((f for f in logger.filters if isinstance(f, RedactFilter)), None)
         if existing is None:
-            existing = found or QuietFilter()
+            existing = found[0] if found else kind()
             logger.addFilter(existing)
-        found = existing
-    return found
+        found.append(existing)
+    return found[0]
