@@ -749,7 +749,8 @@ def refusal_markdown(dataset: str, error: str, files: Sequence[str] = ()) -> str
     return "\n".join([
         f"## Data quality: {md_text(dataset)}", "",
         "**Refused: the source left this run nothing to run on; nothing was trained or published.**", "",
-        md_text(error), "",
+        md_text(error), "",  # (a FlowcastError's message: redacted as it was made)
+        # the only guard for the files: an artifact goes to Prefect as written
         f"files: {', '.join(md_text(redact_location(f)) for f in files) or '-'}",
     ])
 

@@ -1152,7 +1152,7 @@ def _unreachable_api(exc: BaseException) -> str:
         return ""
     from prefect.settings import PREFECT_API_URL
 
-    url = redact(PREFECT_API_URL.value() or "")
+    url = redact(PREFECT_API_URL.value() or "")  # the only guard: printed before the error's redacted text
     return (f"the Prefect API{f' at {url}' if url else ''} did not answer and the run stopped (its log above says "
             "how far it got; if it could not report its final state there either, it is marked Crashed, naming "
             "this error, once the API answers again: `flowcast reap` does it at once); start that server again, "

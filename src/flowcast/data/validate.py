@@ -272,6 +272,8 @@ class DataQualityReport:
         return f"now ({utc_text(str(measured))})" if measured else "as_of"
 
     def to_markdown(self) -> str:
+        # (its files redacted here, the only guard: an artifact goes to Prefect as written, and `flowcast validate`
+        # prints it)
         lines = [
             f"## Data quality: {self.source}",
             "",

@@ -42,7 +42,7 @@ from flowcast.errors import (
     one_line,
 )
 from flowcast.flows import tasks
-from flowcast.redaction import redact, redact_location
+from flowcast.redaction import redact
 from flowcast.store.base import PublishReceipt
 from flowcast.timekeys import as_instant, storage_naive, utc_text
 
@@ -945,7 +945,8 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
     from flowcast.ops.quiet import check_time_label
 
     check_time_label(settings, source)  # before any work: not beside publishes of the other time label
-    log.info(f"Reading {source.name!r} from {redact_location(str(source.path))}, observations up to {utc_text(as_of)}")
+    # a URL's secrets: hidden by the run loggers' filter (`logs.RedactFilter`), as in every line of a run
+    log.info(f"Reading {source.name!r} from {source.path}, observations up to {utc_text(as_of)}")
     files = [str(source.path)]
     try:
         ingested, result = _read_source(source, as_of, settings)
@@ -1555,4 +1556,4 @@ def store_label(settings: Settings) -> str:
         url = settings.shared_path("warehouse")
     if not url:
         return str(settings.warehouse_dir.resolve())
-    return redact(url)
+    return redact(url)  # the only guard: a run's summary is its returned result, kept by Prefect and printed as is

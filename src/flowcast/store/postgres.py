@@ -309,6 +309,7 @@ class PostgresStore:
         self.schema = schema
         self.connect_timeout = connect_timeout
         self.wait_s = wait_s  # how long a server that is not up yet (or restarting) is waited for
+        # redacted here, the only guard: a publish receipt keeps it (a run's returned result and its receipt artifact)
         self.location = f"{redact(self.url)} (schema {schema})"
 
     def __repr__(self) -> str:
@@ -403,16 +404,18 @@ class PostgresStore:
                 # (a URL libpq cannot read, ProgrammingError: 'invalid percent-encoded token', does not mend by waiting)
                 advice = refusal_advice(text) or (FIX_URL if isinstance(exc, psycopg.ProgrammingError) else "")
                 if advice:  # (a DETAIL ends with its full stop: 'CONNECT privilege.')
-                    raise StoreUnreachableError(f"cannot connect to the PostgreSQL store {redact(self.url)} to {what}: "
+                    # (the URL: redacted by FlowcastError, as every error's; libpq's quoted password by redact_error)
+                    raise StoreUnreachableError(f"cannot connect to the PostgreSQL store {self.url} to {what}: "
                                                 f"{text.rstrip('.')}. {advice}", server_of(self.url), advice) from exc
                 if waited + delay > wait_s:
                     raise StoreUnreachableError(
-                        f"cannot connect to the PostgreSQL store {redact(self.url)} to {what}: {text} "
+                        f"cannot connect to the PostgreSQL store {self.url} to {what}: {text} "
                         f"(tried {plural(tries, 'time')} "
                         f"over {waited:.0f} s, store.pg_wait_s = {self.wait_s:g}); is the server running and "
                         "reachable from here? Start it (or fix store.url), or wait longer with store.pg_wait_s "
                         "(FLOWCAST_STORE__PG_WAIT_S)", server_of(self.url)) from exc
                 if tries == 1:  # a read of a URL nothing listens at waited store.pg_wait_s without a word (nuB46)
+                    # (redacted here: this module's logger is no run logger, which `logs.RedactFilter` redacts)
                     log.warning("could not connect to %s (%s); trying again for up to %g s (store.pg_wait_s)",
                                 redact(self.url), failure_reason(redact_error(str(exc), self.url)), wait_s)
                 time.sleep(delay)
