@@ -37,6 +37,34 @@ def test_a_run_on_a_url_with_a_password_and_a_token_stores_neither_in_its_parame
     assert "pw1" not in res.output and "tok2" not in res.output
 
 
+@pytest.mark.usefixtures("prefect_api")
+def test_a_backfill_on_a_url_stores_no_secret_in_its_or_its_dates_parameters(tmp_path, http_server):
+    """A backfill hands each date's run its own `source` parameter: the URL as shown, read back in this process."""
+    from datetime import date, timedelta
+
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+
+    rows = [f"{s},{date(2023, 1, 1) + timedelta(weeks=i)},{10 + s + i % 4}" for s in (1, 2) for i in range(30)]
+    (http_server.root / "w.csv").write_text("id,week,units\n" + "\n".join(rows) + "\n")
+    url = http_server.url("w.csv").replace("http://", "http://u:pw3@") + "?access_token=tok4"
+    res = CliRunner().invoke(app, ["backfill", url, "--id-col", "id", "--time-col", "week", "--target-col", "units",
+                                   "--freq", "1w", "--horizon", "2", "--home", str(tmp_path / "home"), "--start",
+                                   "2023-07-10", "--end", "2023-07-17", "--mode", "retrain", "--models", "none", "--json"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout.strip().splitlines()[-1])
+    assert [d["status"] for d in summary["outcomes"]] == ["published", "published"], summary
+    with get_client(sync_client=True) as client:
+        runs = [client.read_flow_run(summary["run_id"]), *client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[summary["run_id"]])))]
+    assert len(runs) == 3, [r.name for r in runs]  # the backfill and its two dates
+    for run in runs:
+        stored = json.dumps(run.parameters)
+        assert "pw3" not in stored and "tok4" not in stored, stored
+        assert run.parameters["source"]["path"].endswith("/w.csv?access_token=***"), stored
+    assert "pw3" not in res.output and "tok4" not in res.output
+
+
 def test_a_worker_takes_the_url_its_configuration_declares(tmp_path, monkeypatch):
     """A flow run whose parameter hides a password another process was given (a deployment's run on a worker) reads
     the URL the worker's configuration declares, as `redact` shows it the same."""
