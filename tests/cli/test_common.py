@@ -1100,6 +1100,32 @@ def test_a_prefect_api_that_did_not_answer_is_named(capsys):
     assert "the run stopped" in err and "ConnectError: [Errno 111] Connection refused" in err
 
 
+def test_a_debug_traceback_is_printed_without_a_urls_secrets(capsys, monkeypatch):
+    """redact49: with FLOWCAST_DEBUG=1 a command raises its error, and the traceback Python printed as it exited named a
+    library's URL with its password and token (the error's sentence, without it, hid them). The error is raised still
+    (a debugger sees it); the traceback printed hides them, the rest of it as Python writes it."""
+    import sys
+
+    from flowcast.cli.common import cli_errors
+
+    @cli_errors
+    def command() -> None:
+        try:
+            raise ValueError("bad reply from https://u:pw5@h/x.csv?token=tok6")
+        except ValueError as exc:
+            raise OSError("cannot read https://u:pw5@h/x.csv?token=tok6") from exc
+
+    monkeypatch.setenv("FLOWCAST_DEBUG", "1")
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # restored after the test
+    with pytest.raises(OSError) as err:
+        command()
+    sys.excepthook(err.type, err.value, err.tb)
+    printed = capsys.readouterr().err
+    assert "pw5" not in printed and "tok6" not in printed, printed
+    assert "OSError: cannot read https://u:***@h/x.csv?token=***" in printed, printed
+    assert "ValueError: bad reply from https://u:***@h/x.csv?token=***" in printed and "Traceback" in printed, printed
+
+
 def test_help_says_which_files_are_read():
     """Regression: `flowcast run --help` said 'CSV/Parquet' while gzipped CSV, TSV and Arrow IPC / Feather files are
     read too, and a user holding an .xlsx learned that it is not only from the run's error."""

@@ -1060,6 +1060,15 @@ def interrupted_afterwards(done: str) -> None:
         raise InterruptedAfterwards(done)
 
 
+def redacted_excepthook(kind: type[BaseException], exc: BaseException, tb: Any) -> None:
+    """`sys.excepthook` of a command that fails with FLOWCAST_DEBUG=1 (`cli_errors` raises the error): the traceback
+    Python prints as the error ends the process, a URL's password and secret query values `***` in it (an error's
+    message, a chained one's: a library's naming the URL it could not read showed them)."""
+    import traceback
+
+    sys.stderr.write(redact_text("".join(traceback.format_exception(kind, exc, tb))))
+
+
 def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Run a command; a FlowcastError becomes one red sentence and its exit code, no traceback.
     Set FLOWCAST_DEBUG=1 to see tracebacks. With --json, a command that fails before printing its
@@ -1104,6 +1113,7 @@ def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
             note_unreported(exc)  # a run left non-final (its API did not answer) is marked Crashed naming it
             if os.environ.get("FLOWCAST_DEBUG"):
+                sys.excepthook = redacted_excepthook  # the traceback Python prints as the error ends the command
                 raise
             if isinstance(exc, FlowcastError):  # a write a read-only home refused (the command's claim in .flow-runs,
                 # faults31: `could not write ...: [Errno 30] Read-only file system` said nothing of what to do)
