@@ -1077,21 +1077,33 @@ class RunScheduler:
 
         self._task = asyncio.create_task(self._run(), name="flowcast-run-scheduler")
 
-    async def stop(self, timeout: float = 30.0) -> None:
-        """Stop, once the request under way has ended (cancelled after `timeout`) and the vacuum under way has ended
-        its batch (`ServeVacuum.stop`: its thread, which a cancel does not reach, held the serve's exit until the whole
-        vacuum was done)."""
+    async def stop(self, timeout: float | None = None) -> None:
+        """Stop, once the request under way has ended, cancelled after `timeout` s (default SCHEDULER_STOP_WAIT_S) and
+        then said, and the vacuum under way has been told to end after its batch (`ServeVacuum.stop`: its thread, which
+        a cancel does not reach, held the serve's exit until the whole vacuum was done). The stop waited 30 s on a
+        request the API did not answer before it paused the deployments: a Ctrl-C or SIGTERM paused them only then."""
         import asyncio
 
+        from prefect.logging import get_logger
+
+        wait = SCHEDULER_STOP_WAIT_S if timeout is None else timeout
         self._stop.set()
         if self.vacuum is not None:
             self.vacuum.stop()
         task, self._task = self._task, None
         if task is not None:
             try:
-                await asyncio.wait_for(task, timeout)
-            except TimeoutError:
-                pass  # (wait_for cancelled it)
+                await asyncio.wait_for(task, wait)
+            except TimeoutError:  # (wait_for cancelled it)
+                get_logger("flowcast.serve").warning(
+                    "the serve's scheduling of its runs had no answer from the Prefect API %g s into its stop: cut off "
+                    "(a run the API still creates after the stop cancelled its slots' unstarted runs stays Scheduled: "
+                    "the next serve runs it late)", wait)
+
+
+SCHEDULER_STOP_WAIT_S = 2.0
+"""How long a serve's stop waits for its scheduler's request under way (`RunScheduler.stop`) before it cuts it off and
+pauses the deployments: a reachable API answers within a second."""
 
 
 def api_for_runs() -> dict[Any, Any]:
