@@ -243,6 +243,39 @@ def test_a_cut_off_registrations_pause_answered_late_but_applied_is_not_said_lef
         assert client.read_deployment_by_name(f"forecast/{deployment.name}").paused
 
 
+@pytest.mark.usefixtures("prefect_api")
+def test_a_cut_off_registrations_pause_on_an_api_that_hangs_ends_within_its_limit(monkeypatch):
+    """serve49: `pause_if_registered` opened the client that reads the deployment again, after its pause had no
+    answer, outside PAUSE_WAIT_S: an API that hung there hung the serve's stop. All of it is bounded: the stop goes on
+    within twice PAUSE_WAIT_S, the deployment said left unpaused."""
+    from prefect.client.orchestration import PrefectClient
+
+    from flowcast.flows import deploy
+
+    deployment = _deployments(1)[0]
+    deployment.apply()
+    monkeypatch.setattr(deploy, "PAUSE_WAIT_S", 1.0)
+    enter, opened = PrefectClient.__aenter__, []
+
+    async def hangs_once_paused(self: Any) -> Any:  # (the first client opens; the API hangs from then on)
+        opened.append(self)
+        if len(opened) > 1:
+            await asyncio.sleep(60)
+        return await enter(self)
+
+    async def no_answer(self: Any, deployment_id: Any) -> None:
+        await asyncio.sleep(60)
+
+    monkeypatch.setattr(PrefectClient, "__aenter__", hangs_once_paused)
+    monkeypatch.setattr(PrefectClient, "pause_deployment", no_answer)
+    said: list[str] = []
+    t0 = time.monotonic()
+    asyncio.run(asyncio.wait_for(deploy.pause_if_registered(f"forecast/{deployment.name}", said.append), 30))
+    took = time.monotonic() - t0
+    assert len(opened) == 2 and took < 2 * deploy.PAUSE_WAIT_S + 2, (len(opened), took)
+    assert said == [deploy.unpaused_said([f"forecast/{deployment.name}"], "no answer in 1 s")], said
+
+
 @pytest.mark.parametrize("in_the_block", ["taken_over", "sigterm", "nothing"])
 def test_early_sigterm_stops_gives_sigterm_its_former_handler_back(in_the_block):
     """serveR48: `early_sigterm_stops` left its handler (or the serve runner's, which took it over) installed after the

@@ -613,10 +613,11 @@ def registration_failed_said(name: str, exc: BaseException, late: bool = False) 
 
 
 async def pause_if_registered(name: str, log: Callable[[str], Any] | None = None) -> None:
-    """The deployment `name` ('flow/deployment') paused, where the Prefect API has it, within PAUSE_WAIT_S: where
-    that fails or the API does not answer in time, and the deployment, read again, is not paused (a pause whose answer
-    timed out may have been applied: it was said left unpaused), said on `log` (the serve's warning) and the stop goes
-    on."""
+    """The deployment `name` ('flow/deployment') paused, where the Prefect API has it, within PAUSE_WAIT_S, its client's
+    opening and closing included: where that fails or the API does not answer in time, and the deployment, read again
+    (within PAUSE_WAIT_S too, the client that reads it included), is not paused (a pause whose answer timed out may have
+    been applied: it was said left unpaused), said on `log` (the serve's warning) and the stop goes on. The client of
+    that second read was opened outside the limit: an API that hung there hung the stop (serve49)."""
     import asyncio
 
     from prefect.client.orchestration import get_client
@@ -628,12 +629,16 @@ async def pause_if_registered(name: str, log: Callable[[str], Any] | None = None
         async with get_client() as client:
             await pause_by_name(client, name, sent)
 
+    async def still_unpaused() -> bool:
+        async with get_client() as client:
+            return bool(await unpaused(client, {sent[0]: name}))
+
     try:
         await asyncio.wait_for(pause(), PAUSE_WAIT_S)
     except Exception as exc:  # noqa: BLE001 - the stop goes on; what is left unpaused is said
         if sent:
-            async with get_client() as client:
-                if not await unpaused(client, {sent[0]: name}):
+            with suppress(Exception):  # (no answer, or an error: it cannot tell, and says it left unpaused)
+                if not await asyncio.wait_for(still_unpaused(), PAUSE_WAIT_S):
                     return
         (log or get_logger("flowcast.serve").warning)(unpaused_said([name], pause_failure(exc)))
 
