@@ -33,10 +33,12 @@ def _paused(*deployments: Any) -> dict[str, bool]:
         return {d.name: d.paused for d in client.read_deployments() if d.name in {x.name for x in deployments}}
 
 
-def _serve_sigterm_as(monkeypatch: Any, hung: Any, on_cancel: Any, taken: bool = False) -> None:
-    """`serve` of `_deployments(1)` and `hung`, this process SIGTERMed once the registration of `hung` is under way
-    (an API that does not answer it; `taken`: that registered it all the same); `on_cancel(self, aapply, args,
-    kwargs)`: what that registration does once the stop cuts it off (awaited, its cancel taken)."""
+def _serve_sigterm_as(monkeypatch: Any, hung: Any, on_cancel: Any, taken: bool = False,
+                      since: Any = None) -> None:
+    """`serve` of `_deployments(1)` and `hung` (its slots from `since`), this process SIGTERMed once the registration
+    of `hung` is under way (an API that does not answer it; `taken`: that registered it all the same);
+    `on_cancel(self, aapply, args, kwargs)`: what that registration does once the stop cuts it off (awaited, its cancel
+    taken)."""
     from prefect.deployments.runner import RunnerDeployment
 
     from flowcast.flows.deploy import serve
@@ -59,7 +61,7 @@ def _serve_sigterm_as(monkeypatch: Any, hung: Any, on_cancel: Any, taken: bool =
     threading.Thread(target=lambda: in_flight.wait(60) and os.kill(os.getpid(), signal.SIGTERM), daemon=True).start()
     before = signal.getsignal(signal.SIGTERM)
     try:
-        serve([*_deployments(1), hung])  # returns: stopped (exit 0)
+        serve([*_deployments(1), hung], since=since)  # returns: stopped (exit 0)
     finally:
         signal.signal(signal.SIGTERM, before)
 
@@ -127,6 +129,36 @@ def test_a_cut_off_registration_the_api_took_is_paused_before_serve_returns(monk
         _serve_sigterm_as(monkeypatch, hung, cut_off, taken=True)
         assert _paused(hung) == {hung.name: True}  # (as serve returns)
     assert "All deployments have been paused!" in said, said
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_the_unstarted_slot_runs_of_a_cut_off_registration_the_api_took_are_cancelled(monkeypatch):
+    """serve49: the stop cancelled the unstarted runs of its slots (from `since`) of the deployments it had registered,
+    not of the one whose registration it cut off though the API had it: the runs of that one's slots already due stayed
+    Scheduled (Late) on the paused deployment, and the next serve ran them, unasked. They are cancelled, saying why."""
+    from datetime import UTC, datetime, timedelta
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
+
+    from flowcast.flows.deploy import UNSTARTED_STOP_MESSAGE, schedule_runs
+
+    hung = _deployments(1)[0]
+    now = datetime.now(UTC)
+    since = now.replace(second=0, microsecond=0) - timedelta(minutes=3)
+
+    async def due_slots_then_cut_off(self: Any, aapply: Any, args: Any, kwargs: Any) -> Any:
+        async with get_client() as client:  # (its slots from `since`, due: as a server's scheduler or catch-up left them)
+            did = (await client.read_deployment_by_name(f"forecast/{hung.name}")).id
+            await schedule_runs(client, [did], since, now)
+        raise asyncio.CancelledError
+
+    _serve_sigterm_as(monkeypatch, hung, due_slots_then_cut_off, taken=True, since=since)
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[hung.name])))
+    assert len(runs) >= 3 and {(r.state_type.value, r.state.message) for r in runs} == {
+        ("CANCELLED", UNSTARTED_STOP_MESSAGE)}, [(r.expected_start_time, r.state_name) for r in runs]
+    assert _paused(hung) == {hung.name: True}
 
 
 @pytest.mark.usefixtures("prefect_api")

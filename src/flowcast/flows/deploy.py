@@ -486,11 +486,14 @@ class Unsettled:
     """The deployment whose registration was under way as a stop cut it off, or failed (`register`): the Prefect API
     may hold it all the same, unpaused, and, while the registration's thread has not ended (`ended`, a threading.Event),
     may yet get it (a registration sends the deployment unpaused: it would undo a pause). The stop pauses it by its name
-    (`pause_deployments`, `pause_registered`) and names it where the registration still had not ended."""
+    (`pause_deployments`, `pause_registered`) and names it where the registration still had not ended; its id, once
+    that pause found it (`held`), has the stop cancel its slots' unstarted runs with the others' (they stayed Scheduled,
+    for the next serve to run late, serve49)."""
 
     def __init__(self, name: str, ended: Any) -> None:
         self.name = name  # 'flow/deployment'
         self.ended = ended
+        self.held: list[Any] = []  # its id, once the stop's pause read it (`pause_by_name`)
 
     def still_under_way(self) -> str | None:
         """Why the deployment may be left unpaused whatever the stop paused: its registration had not ended."""
@@ -697,8 +700,7 @@ async def pause_deployments(client: Any, names: dict[Any, str], unsettled: Unset
     for deployment_id, name in names.items():
         each.append((name, [deployment_id], partial(client.pause_deployment, deployment_id)))
     if unsettled is not None:
-        held: list[Any] = []
-        each.append((unsettled.name, held, partial(pause_by_name, client, unsettled.name, held)))
+        each.append((unsettled.name, unsettled.held, partial(pause_by_name, client, unsettled.name, unsettled.held)))
     whys = [await failure(start()) for _, _, start in each]
     still = await unpaused(client, {held[0]: name for (name, held, _), why in zip(each, whys, strict=True)
                                     if why is not None and held})
@@ -1260,7 +1262,9 @@ def stopping_runner(base: type[Any] | None = None) -> type[Any]:
                                    pause_deployments(self._client, names, self.unsettled),
                                    failed=False) is not False:
                     self._logger.info("All deployments have been paused!")
-                if (slots := self.slots) is not None:  # what the pause left of them: the runs of its slots already due
+                if self.slots is not None:  # what the pause left of them: the runs of its slots already due, the
+                    ids, since = self.slots  # registration cut off included where the pause found it (`Unsettled`)
+                    slots = ([*ids, *(self.unsettled.held if self.unsettled is not None else [])], since)
                     await cancel_unstarted_slots(*slots)
                     if not ended and self.catch_up is not None and not self.catch_up.then(
                             lambda: asyncio.run(cancel_unstarted_slots(*slots))):  # it hung, then posted: cancelled
