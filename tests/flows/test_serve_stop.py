@@ -334,6 +334,52 @@ def test_early_sigterm_stops_gives_sigterm_its_former_handler_back(in_the_block)
         signal.signal(signal.SIGTERM, before)
 
 
+def test_a_sigterm_once_the_runners_stop_is_done_is_said_and_lets_the_exit_end():
+    """serve49: a second SIGTERM once the runner's stop was done (its deployments paused, the serve exiting) went to
+    Prefect's handler, which exits at once (sys.exit(0)) in the middle of the clean-up. It is said, and the clean-up
+    goes on."""
+    from flowcast.flows.deploy import EXITING_SAID, stopping_runner
+
+    runner = stopping_runner()(pause_on_shutdown=True)
+    runner.stopped_by_sigterm = runner.ending = runner.stopping = runner.stop_done = True  # (as its stop leaves it)
+    with _said("prefect") as said:
+        runner.handle_sigterm(signal.SIGTERM, None)  # (raised SystemExit)
+    assert said == [EXITING_SAID], said
+
+
+_EXITING = """
+import atexit, os, signal, time
+from flowcast.flows.deploy import early_sigterm_stops
+
+def clean_up():  # (as Prefect's exit hook stops the temporary server: a SIGTERM lands in it)
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(0.5)
+    print("clean-up ended", flush=True)
+
+atexit.register(clean_up)
+with early_sigterm_stops(exits=True):
+    pass
+"""
+
+
+def test_a_sigterm_as_the_serve_process_exits_is_said_and_its_clean_up_ends(tmp_path):
+    """serve49: `early_sigterm_stops` gave SIGTERM back its former handler, Python's default in `flowcast serve`: a
+    SIGTERM as the process exited (its exit hooks stopping Prefect's temporary server) killed it, exit 143, the
+    clean-up cut off. Where the process ends with the block (`exits`), it is said and the clean-up ends: exit 0."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from flowcast.flows.deploy import EXITING_SAID
+
+    src = Path(__file__).resolve().parents[2] / "src"
+    env = {**os.environ, "PYTHONPATH": str(src), "PREFECT_HOME": str(tmp_path / "prefect")}
+    done = subprocess.run([sys.executable, "-c", _EXITING], check=False, env=env, capture_output=True, text=True,
+                          timeout=120)
+    out = done.stdout + done.stderr
+    assert done.returncode == 0 and "clean-up ended" in done.stdout and EXITING_SAID in out, (done.returncode, out)
+
+
 @pytest.mark.parametrize("registering", [True, False])
 def test_a_second_sigterm_before_the_runner_started_is_said_as_the_stop_under_way(registering):
     """serveR48: a second SIGTERM before the runner started (as the registration was cut off, or while the runner

@@ -468,6 +468,8 @@ REGISTER_CUT_WAIT_S = 5.0
 SIGNAL_POLL_S = 0.2
 """How often the serve's main thread, waiting for a thread of its own (`wait_awake`), wakes to run its signal handlers."""
 SECOND_SIGNAL_SAID = "{signal} received as the serve stops: the stop under way ends as it was"
+EXITING_SAID = ("SIGTERM received as the serve exits: its clean-up (its temporary server's stop, seconds at most) ends "
+                "first, then it exits")
 
 
 def wait_awake(event: Any, timeout: float | None = None) -> bool:
@@ -749,7 +751,7 @@ EARLY_STOP_SAID = ("SIGTERM received as the serve starts, before it registered i
 
 
 @contextmanager
-def early_sigterm_stops() -> Iterator[None]:
+def early_sigterm_stops(exits: bool = False) -> Iterator[None]:
     """A SIGTERM in the block before the serve's runner takes the signal over (`take_sigterm`: while the serve takes
     its lock, starts Prefect's temporary server, reaps and checks its slots) stops the serve as a later one does: it
     is raised (Prefect's TerminationSignal) out of whatever it landed in, so that the locks, the command's claim and
@@ -758,7 +760,11 @@ def early_sigterm_stops() -> Iterator[None]:
     exit 143 (serve47). Later SIGTERMs of that stop are ignored (its cleanup finishes). The handler SIGTERM had before
     the block is its handler again after it, whoever handled it meanwhile (the serve's runner: `take_sigterm`); it was
     left installed, and a SIGTERM after a serve returned (a caller's, a test's) was raised as the serve's stop or sent
-    to a stopped runner. Only the main thread may set a handler: elsewhere the block runs as it is."""
+    to a stopped runner. `exits`: the process ends with the block (`flowcast serve`, deployments/serve.py): SIGTERM is
+    then said and ignored until it has exited (`said_as_exit`), rather than given back its former handler: a second
+    SIGTERM as the serve exited (Prefect's temporary server stopping, in Python's exit hooks) fell to Python's default
+    handling, exit 143, the clean-up cut off (serve49). Only the main thread may set a handler: elsewhere the block runs
+    as it is."""
     import signal
     import threading
 
@@ -783,7 +789,20 @@ def early_sigterm_stops() -> Iterator[None]:
             raise
         get_logger("flowcast.serve").info(EARLY_STOP_SAID)
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL if before is None else before)  # (None: not set from Python)
+        signal.signal(signal.SIGTERM, said_as_exit if exits else signal.SIG_DFL if before is None else before)
+        # (None: not set from Python)
+
+
+def said_as_exit(*_: Any) -> None:
+    """SIGTERM's handler once a serve has stopped and its process exits (`early_sigterm_stops(exits=True)`,
+    `StoppingRunner.handle_sigterm` once its stop is done): said (EXITING_SAID) and ignored, so that the clean-up under
+    way, bounded (the temporary server's stop: 5 s, then killed; the wait for a catch-up: CATCH_UP_EXIT_WAIT_S), ends
+    and the process exits 0, its server stopped; a supervisor's SIGKILL (systemd's TimeoutStopSec, Kubernetes'
+    grace period) still ends it at once. Prefect's handler exited in the middle of the clean-up (sys.exit(0)), and
+    once the serve's block had ended, Python's default handling killed it, exit 143 (serve49)."""
+    from prefect.logging import get_logger
+
+    get_logger("flowcast.serve").info(EXITING_SAID)
 
 
 def take_sigterm(runner: Any) -> None:
@@ -1203,7 +1222,7 @@ def stopping_runner(base: type[Any] | None = None) -> type[Any]:
         slots: tuple[list[Any], datetime] | None = None  # its scheduled deployments, the instant its slots start at
         stop_pending = False  # a SIGTERM came before the runner started (`handle_sigterm`)
         ending = False  # its stop began (`_pause_schedules`)
-        stop_done = False  # its stop's steps were done (`_pause_schedules`): a SIGTERM now is Prefect's (exits at once)
+        stop_done = False  # its stop's steps were done (`_pause_schedules`): a SIGTERM now is said, ignored (`said_as_exit`)
         registering = False  # the serve registers its deployments (`register`)
         unsettled: Unsettled | None = None  # the registration a SIGTERM cut off (`register`): paused by its name
 
@@ -1215,6 +1234,9 @@ def stopping_runner(base: type[Any] | None = None) -> type[Any]:
         def handle_sigterm(self, *args: Any, **kwargs: Any) -> None:
             if (self.stopped_by_sigterm or self.ending) and not self.stop_done:  # (Prefect's exit cut its pause off)
                 self._logger.info(SECOND_SIGNAL_SAID.format(signal="SIGTERM"))
+                return
+            if self.stop_done:  # its stop done, the serve exits: its clean-up ends (Prefect's exit cut it off, serve49)
+                said_as_exit()
                 return
             if not self.started and not self.stopping and self.ending:  # a stop not a SIGTERM's (Ctrl-C) under way
                 self._logger.info(SECOND_SIGNAL_SAID.format(signal="SIGTERM"))
