@@ -1235,11 +1235,11 @@ def stopping_runner(base: type[Any] | None = None) -> type[Any]:
             if (self.stopped_by_sigterm or self.ending) and not self.stop_done:  # (Prefect's exit cut its pause off)
                 self._logger.info(SECOND_SIGNAL_SAID.format(signal="SIGTERM"))
                 return
-            if self.stop_done:  # its stop done, the serve exits: its clean-up ends (Prefect's exit cut it off, serve49)
-                said_as_exit()
-                return
             if not self.started and not self.stopping and self.ending:  # a stop not a SIGTERM's (Ctrl-C) under way
                 self._logger.info(SECOND_SIGNAL_SAID.format(signal="SIGTERM"))
+                return
+            if self.stop_done:  # a SIGTERM's stop done, the serve exits: its clean-up ends (Prefect's exit cut it off)
+                said_as_exit()
                 return
             if not self.started and not self.stopping:  # its handler installed, the runner not yet started (soak46)
                 first, self.stop_pending = not self.stop_pending, True
