@@ -12,6 +12,7 @@ import uuid
 from typing import Any
 
 import pytest
+from hung_registration_child import hung_registration
 from test_deploy import _said
 
 
@@ -36,28 +37,20 @@ def _paused(*deployments: Any) -> dict[str, bool]:
 def _serve_sigterm_as(monkeypatch: Any, hung: Any, on_cancel: Any, taken: bool = False,
                       since: Any = None) -> None:
     """`serve` of `_deployments(1)` and `hung` (its slots from `since`), this process SIGTERMed once the registration
-    of `hung` is under way (an API that does not answer it; `taken`: that registered it all the same);
-    `on_cancel(self, aapply, args, kwargs)`: what that registration does once the stop cuts it off (awaited, its cancel
-    taken)."""
+    of `hung` is under way (an API that does not answer it: `hung_registration`; `taken`: that registered it all the
+    same); `on_cancel(self, aapply, args, kwargs)`: what that registration does once the stop cuts it off (awaited, its
+    cancel taken)."""
     from prefect.deployments.runner import RunnerDeployment
 
     from flowcast.flows.deploy import serve
 
-    aapply, in_flight = RunnerDeployment.aapply, threading.Event()
+    in_flight = threading.Event()
 
-    async def slow_api(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if self.name != hung.name:
-            return await aapply(self, *args, **kwargs)
-        if taken:
-            await aapply(self, *args, **kwargs)
-        in_flight.set()
-        try:
-            await asyncio.sleep(40)
-        except asyncio.CancelledError:
-            return await on_cancel(self, aapply, args, kwargs)
+    async def not_cut_off(self: Any, aapply: Any, args: Any, kwargs: Any) -> Any:
         raise AssertionError("not cut off")
 
-    monkeypatch.setattr(RunnerDeployment, "aapply", slow_api)
+    monkeypatch.setattr(RunnerDeployment, "aapply", hung_registration(hung.name, in_flight.set, on_cancel, not_cut_off,
+                                                                      taken=taken))
     threading.Thread(target=lambda: in_flight.wait(60) and os.kill(os.getpid(), signal.SIGTERM), daemon=True).start()
     before = signal.getsignal(signal.SIGTERM)
     try:
