@@ -14,6 +14,6 @@ from flowcast.ops.reaper import temporary_api
 
 if __name__ == "__main__":
     # one serve per home and Prefect API; without PREFECT_API_URL a watched temporary server (as `flowcast serve`);
-    # a SIGTERM as it starts stops it as a later one does (exit 0)
-    with early_sigterm_stops(), serving(load_settings(None).home), temporary_api():
+    # a SIGTERM as it starts stops it as a later one does (exit 0); one as it exits is said, its clean-up ended
+    with early_sigterm_stops(exits=True), serving(load_settings(None).home), temporary_api():
         serve_all()

@@ -1,5 +1,5 @@
 """`flowcast.flows.deploy.serve` of two deployments, DONE and HUNG (their names), in a process of its own, whose
-Prefect API does not answer the registration of HUNG (40 s): the test signals it for real (SIGTERM, or SIGINT as a
+Prefect API does not answer the registration of HUNG (HANG_S, 40 s): the test signals it for real (SIGTERM, or SIGINT as a
 Ctrl-C) once it prints IN_FLIGHT, and reads what it said (one SAID line per message logged to 'prefect' and its
 children, at INFO and above) and how serve ended (RETURNED, or RAISED and the exception, raised on).
 
@@ -20,9 +20,13 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 IN_FLIGHT, SAID, RETURNED, RAISED = "in flight", "said: ", "serve returned", "serve raised "
+HANG_S = 40.0
+"""How long the API takes to answer the hung registration (`hung_registration`): longer than any stop waits."""
+Answer = Callable[[Any, Any, tuple[Any, ...], dict[str, Any]], Awaitable[Any]]
 THENS = ("hangs", "fails", "slow_cancel", "sigint_on_cancel", "sigterm_on_pause")
 
 
@@ -31,28 +35,51 @@ def say(line: str) -> None:
     print(line, flush=True)
 
 
+def hung_registration(hung: str, in_flight: Callable[[], object], on_cancel: Answer, on_answer: Answer,
+                      taken: bool = False) -> Callable[..., Awaitable[Any]]:
+    """Prefect's `RunnerDeployment.aapply` as an API that does not answer the registration of the deployment named
+    `hung` (HANG_S; `taken`: it registered it all the same) sees it: `in_flight()` as that registration begins, then
+    what `on_cancel` (a stop cut it off: its cancel taken) or `on_answer` (the HANG_S are up) does, each awaited as
+    `answer(deployment, aapply, args, kwargs)` (`aapply`: the real one). The other registrations are the real ones.
+    The one set-up of a hung registration, for this process's serve and for the tests' own (test_serve_stop)."""
+    from prefect.deployments.runner import RunnerDeployment
+
+    aapply = RunnerDeployment.aapply
+
+    async def slow_api(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if self.name != hung:
+            return await aapply(self, *args, **kwargs)
+        if taken:
+            await aapply(self, *args, **kwargs)
+        in_flight()
+        try:
+            await asyncio.sleep(HANG_S)
+        except asyncio.CancelledError:
+            return await on_cancel(self, aapply, args, kwargs)
+        return await on_answer(self, aapply, args, kwargs)
+
+    return slow_api
+
+
 def one_registration_hangs(hung: str, done: str, then: str) -> None:
     """Prefect's API, as this process's serve sees it, hangs on the registration of the deployment `hung` (said
-    IN_FLIGHT as it begins), and does `then` (THENS) around it; the other registrations are the real ones."""
+    IN_FLIGHT as it begins: `hung_registration`), and does `then` (THENS) around it."""
     from prefect.client.orchestration import PrefectClient
     from prefect.deployments.runner import RunnerDeployment
 
-    aapply, read = RunnerDeployment.aapply, PrefectClient.read_deployment_by_name
+    read = PrefectClient.read_deployment_by_name
 
-    async def slow_api(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if self.name == hung:  # (an API that does not answer this one)
-            say(IN_FLIGHT)
-            try:
-                await asyncio.sleep(40)
-            except asyncio.CancelledError:
-                if then == "slow_cancel":
-                    time.sleep(2)  # noqa: ASYNC251 - (it holds the registration's loop, as a stuck call does)
-                elif then == "sigint_on_cancel":
-                    os.kill(os.getpid(), signal.SIGINT)
-                    time.sleep(0.5)  # noqa: ASYNC251 - (it holds the registration's loop, as a stuck call does)
-                raise
-            if then == "fails":
-                raise RuntimeError("the API answered 503")
+    async def cut_off(self: Any, aapply: Any, args: Any, kwargs: Any) -> Any:
+        if then == "slow_cancel":
+            time.sleep(2)  # noqa: ASYNC251 - (it holds the registration's loop, as a stuck call does)
+        elif then == "sigint_on_cancel":
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.5)  # noqa: ASYNC251 - (it holds the registration's loop, as a stuck call does)
+        raise asyncio.CancelledError
+
+    async def answered(self: Any, aapply: Any, args: Any, kwargs: Any) -> Any:
+        if then == "fails":
+            raise RuntimeError("the API answered 503")
         return await aapply(self, *args, **kwargs)
 
     async def read_sigterming(self: Any, name: str) -> Any:
@@ -61,7 +88,7 @@ def one_registration_hangs(hung: str, done: str, then: str) -> None:
             await asyncio.sleep(0.1)
         return await read(self, name)
 
-    RunnerDeployment.aapply = slow_api  # type: ignore[method-assign]
+    RunnerDeployment.aapply = hung_registration(hung, lambda: say(IN_FLIGHT), cut_off, answered)  # type: ignore[method-assign]
     PrefectClient.read_deployment_by_name = read_sigterming  # type: ignore[method-assign]
 
 

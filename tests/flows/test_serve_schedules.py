@@ -10,6 +10,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from test_deploy import _said
+
 
 async def _scheduled(client: Any, deployment_id: Any) -> list[datetime]:
     from prefect.client.schemas.filters import (
@@ -161,3 +163,39 @@ def test_the_serves_first_turn_schedules_from_the_instant_the_missed_slot_check_
     runs = asyncio.run(serve_briefly())
     assert runs[0] == slot, runs  # the slot between the check and the first turn is scheduled (run, late)
     assert all((b - a).total_seconds() == 60 for a, b in itertools.pairwise(runs)), runs  # none twice
+
+
+def test_the_serves_scheduler_stops_promptly_on_an_api_that_does_not_answer(prefect_api, monkeypatch):
+    """serve49: the stop waited 30 s for the scheduler's request under way before the serve paused its deployments:
+    on a hung API a Ctrl-C or SIGTERM paused nothing for 30 s. The request is cut off after SCHEDULER_STOP_WAIT_S,
+    and said."""
+    import threading
+
+    from prefect.client.orchestration import PrefectClient
+
+    from flowcast.flows import deploy
+
+    asked = threading.Event()
+
+    async def no_answer(self: Any, deployment_id: Any) -> Any:
+        asked.set()
+        await asyncio.sleep(60)
+
+    monkeypatch.setattr(PrefectClient, "read_deployment", no_answer)
+
+    async def stop_while_asking() -> float:
+        scheduler = deploy.RunScheduler([uuid.uuid4()], every=0.2)
+        scheduler.start()
+        deadline = time.monotonic() + 30
+        while not asked.is_set() and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        assert asked.is_set()
+        t0 = time.monotonic()
+        await scheduler.stop()
+        return time.monotonic() - t0
+
+    with _said("prefect") as said:
+        took = asyncio.run(stop_while_asking())
+    assert took < deploy.SCHEDULER_STOP_WAIT_S + 2, took
+    assert any(m.startswith(f"the serve's scheduling of its runs had no answer from the Prefect API "
+                            f"{deploy.SCHEDULER_STOP_WAIT_S:g} s into its stop: cut off") for m in said), said

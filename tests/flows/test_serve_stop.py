@@ -12,6 +12,7 @@ import uuid
 from typing import Any
 
 import pytest
+from hung_registration_child import hung_registration
 from test_deploy import _said
 
 
@@ -33,33 +34,27 @@ def _paused(*deployments: Any) -> dict[str, bool]:
         return {d.name: d.paused for d in client.read_deployments() if d.name in {x.name for x in deployments}}
 
 
-def _serve_sigterm_as(monkeypatch: Any, hung: Any, on_cancel: Any, taken: bool = False) -> None:
-    """`serve` of `_deployments(1)` and `hung`, this process SIGTERMed once the registration of `hung` is under way
-    (an API that does not answer it; `taken`: that registered it all the same); `on_cancel(self, aapply, args,
-    kwargs)`: what that registration does once the stop cuts it off (awaited, its cancel taken)."""
+def _serve_sigterm_as(monkeypatch: Any, hung: Any, on_cancel: Any, taken: bool = False,
+                      since: Any = None) -> None:
+    """`serve` of `_deployments(1)` and `hung` (its slots from `since`), this process SIGTERMed once the registration
+    of `hung` is under way (an API that does not answer it: `hung_registration`; `taken`: that registered it all the
+    same); `on_cancel(self, aapply, args, kwargs)`: what that registration does once the stop cuts it off (awaited, its
+    cancel taken)."""
     from prefect.deployments.runner import RunnerDeployment
 
     from flowcast.flows.deploy import serve
 
-    aapply, in_flight = RunnerDeployment.aapply, threading.Event()
+    in_flight = threading.Event()
 
-    async def slow_api(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if self.name != hung.name:
-            return await aapply(self, *args, **kwargs)
-        if taken:
-            await aapply(self, *args, **kwargs)
-        in_flight.set()
-        try:
-            await asyncio.sleep(40)
-        except asyncio.CancelledError:
-            return await on_cancel(self, aapply, args, kwargs)
+    async def not_cut_off(self: Any, aapply: Any, args: Any, kwargs: Any) -> Any:
         raise AssertionError("not cut off")
 
-    monkeypatch.setattr(RunnerDeployment, "aapply", slow_api)
+    monkeypatch.setattr(RunnerDeployment, "aapply", hung_registration(hung.name, in_flight.set, on_cancel, not_cut_off,
+                                                                      taken=taken))
     threading.Thread(target=lambda: in_flight.wait(60) and os.kill(os.getpid(), signal.SIGTERM), daemon=True).start()
     before = signal.getsignal(signal.SIGTERM)
     try:
-        serve([*_deployments(1), hung])  # returns: stopped (exit 0)
+        serve([*_deployments(1), hung], since=since)  # returns: stopped (exit 0)
     finally:
         signal.signal(signal.SIGTERM, before)
 
@@ -127,6 +122,36 @@ def test_a_cut_off_registration_the_api_took_is_paused_before_serve_returns(monk
         _serve_sigterm_as(monkeypatch, hung, cut_off, taken=True)
         assert _paused(hung) == {hung.name: True}  # (as serve returns)
     assert "All deployments have been paused!" in said, said
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_the_unstarted_slot_runs_of_a_cut_off_registration_the_api_took_are_cancelled(monkeypatch):
+    """serve49: the stop cancelled the unstarted runs of its slots (from `since`) of the deployments it had registered,
+    not of the one whose registration it cut off though the API had it: the runs of that one's slots already due stayed
+    Scheduled (Late) on the paused deployment, and the next serve ran them, unasked. They are cancelled, saying why."""
+    from datetime import UTC, datetime, timedelta
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
+
+    from flowcast.flows.deploy import UNSTARTED_STOP_MESSAGE, schedule_runs
+
+    hung = _deployments(1)[0]
+    now = datetime.now(UTC)
+    since = now.replace(second=0, microsecond=0) - timedelta(minutes=3)
+
+    async def due_slots_then_cut_off(self: Any, aapply: Any, args: Any, kwargs: Any) -> Any:
+        async with get_client() as client:  # (its slots from `since`, due: as a server's scheduler or catch-up left them)
+            did = (await client.read_deployment_by_name(f"forecast/{hung.name}")).id
+            await schedule_runs(client, [did], since, now)
+        raise asyncio.CancelledError
+
+    _serve_sigterm_as(monkeypatch, hung, due_slots_then_cut_off, taken=True, since=since)
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[hung.name])))
+    assert len(runs) >= 3 and {(r.state_type.value, r.state.message) for r in runs} == {
+        ("CANCELLED", UNSTARTED_STOP_MESSAGE)}, [(r.expected_start_time, r.state_name) for r in runs]
+    assert _paused(hung) == {hung.name: True}
 
 
 @pytest.mark.usefixtures("prefect_api")
@@ -243,6 +268,39 @@ def test_a_cut_off_registrations_pause_answered_late_but_applied_is_not_said_lef
         assert client.read_deployment_by_name(f"forecast/{deployment.name}").paused
 
 
+@pytest.mark.usefixtures("prefect_api")
+def test_a_cut_off_registrations_pause_on_an_api_that_hangs_ends_within_its_limit(monkeypatch):
+    """serve49: `pause_if_registered` opened the client that reads the deployment again, after its pause had no
+    answer, outside PAUSE_WAIT_S: an API that hung there hung the serve's stop. All of it is bounded: the stop goes on
+    within twice PAUSE_WAIT_S, the deployment said left unpaused."""
+    from prefect.client.orchestration import PrefectClient
+
+    from flowcast.flows import deploy
+
+    deployment = _deployments(1)[0]
+    deployment.apply()
+    monkeypatch.setattr(deploy, "PAUSE_WAIT_S", 1.0)
+    enter, opened = PrefectClient.__aenter__, []
+
+    async def hangs_once_paused(self: Any) -> Any:  # (the first client opens; the API hangs from then on)
+        opened.append(self)
+        if len(opened) > 1:
+            await asyncio.sleep(60)
+        return await enter(self)
+
+    async def no_answer(self: Any, deployment_id: Any) -> None:
+        await asyncio.sleep(60)
+
+    monkeypatch.setattr(PrefectClient, "__aenter__", hangs_once_paused)
+    monkeypatch.setattr(PrefectClient, "pause_deployment", no_answer)
+    said: list[str] = []
+    t0 = time.monotonic()
+    asyncio.run(asyncio.wait_for(deploy.pause_if_registered(f"forecast/{deployment.name}", said.append), 30))
+    took = time.monotonic() - t0
+    assert len(opened) == 2 and took < 2 * deploy.PAUSE_WAIT_S + 2, (len(opened), took)
+    assert said == [deploy.unpaused_said([f"forecast/{deployment.name}"], "no answer in 1 s")], said
+
+
 @pytest.mark.parametrize("in_the_block", ["taken_over", "sigterm", "nothing"])
 def test_early_sigterm_stops_gives_sigterm_its_former_handler_back(in_the_block):
     """serveR48: `early_sigterm_stops` left its handler (or the serve runner's, which took it over) installed after the
@@ -267,6 +325,52 @@ def test_early_sigterm_stops_gives_sigterm_its_former_handler_back(in_the_block)
         assert signal.getsignal(signal.SIGTERM) is former
     finally:
         signal.signal(signal.SIGTERM, before)
+
+
+def test_a_sigterm_once_the_runners_stop_is_done_is_said_and_lets_the_exit_end():
+    """serve49: a second SIGTERM once the runner's stop was done (its deployments paused, the serve exiting) went to
+    Prefect's handler, which exits at once (sys.exit(0)) in the middle of the clean-up. It is said, and the clean-up
+    goes on."""
+    from flowcast.flows.deploy import EXITING_SAID, stopping_runner
+
+    runner = stopping_runner()(pause_on_shutdown=True)
+    runner.stopped_by_sigterm = runner.ending = runner.stopping = runner.stop_done = True  # (as its stop leaves it)
+    with _said("prefect") as said:
+        runner.handle_sigterm(signal.SIGTERM, None)  # (raised SystemExit)
+    assert said == [EXITING_SAID], said
+
+
+_EXITING = """
+import atexit, os, signal, time
+from flowcast.flows.deploy import early_sigterm_stops
+
+def clean_up():  # (as Prefect's exit hook stops the temporary server: a SIGTERM lands in it)
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(0.5)
+    print("clean-up ended", flush=True)
+
+atexit.register(clean_up)
+with early_sigterm_stops(exits=True):
+    pass
+"""
+
+
+def test_a_sigterm_as_the_serve_process_exits_is_said_and_its_clean_up_ends(tmp_path):
+    """serve49: `early_sigterm_stops` gave SIGTERM back its former handler, Python's default in `flowcast serve`: a
+    SIGTERM as the process exited (its exit hooks stopping Prefect's temporary server) killed it, exit 143, the
+    clean-up cut off. Where the process ends with the block (`exits`), it is said and the clean-up ends: exit 0."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from flowcast.flows.deploy import EXITING_SAID
+
+    src = Path(__file__).resolve().parents[2] / "src"
+    env = {**os.environ, "PYTHONPATH": str(src), "PREFECT_HOME": str(tmp_path / "prefect")}
+    done = subprocess.run([sys.executable, "-c", _EXITING], check=False, env=env, capture_output=True, text=True,
+                          timeout=120)
+    out = done.stdout + done.stderr
+    assert done.returncode == 0 and "clean-up ended" in done.stdout and EXITING_SAID in out, (done.returncode, out)
 
 
 @pytest.mark.parametrize("registering", [True, False])

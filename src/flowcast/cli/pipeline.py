@@ -1210,8 +1210,9 @@ def serve(
     from flowcast.ops.reaper import temporary_api
 
     # one serve per home and Prefect API (a second one refuses to start, naming this one), before any server starts;
-    # a SIGTERM before its runner takes the signal stops it as a later one does (exit 0), the locks and server let go
-    with early_sigterm_stops(), serving(settings.home), temporary_api():  # no PREFECT_API_URL: the temporary server
+    # a SIGTERM before its runner takes the signal stops it as a later one does (exit 0), the locks and server let go;
+    # one as it exits is said and ignored, its clean-up ended (exit 0); no PREFECT_API_URL: the temporary server
+    with early_sigterm_stops(exits=True), serving(settings.home), temporary_api():
         serve_all(
             {"home": str(Path(settings.home).resolve()), "config_file": str(Path(config).resolve()) if config else None},
             limit=limit,

@@ -468,6 +468,8 @@ REGISTER_CUT_WAIT_S = 5.0
 SIGNAL_POLL_S = 0.2
 """How often the serve's main thread, waiting for a thread of its own (`wait_awake`), wakes to run its signal handlers."""
 SECOND_SIGNAL_SAID = "{signal} received as the serve stops: the stop under way ends as it was"
+EXITING_SAID = ("SIGTERM received as the serve exits: its clean-up (its temporary server's stop, seconds at most) ends "
+                "first, then it exits")
 
 
 def wait_awake(event: Any, timeout: float | None = None) -> bool:
@@ -486,11 +488,14 @@ class Unsettled:
     """The deployment whose registration was under way as a stop cut it off, or failed (`register`): the Prefect API
     may hold it all the same, unpaused, and, while the registration's thread has not ended (`ended`, a threading.Event),
     may yet get it (a registration sends the deployment unpaused: it would undo a pause). The stop pauses it by its name
-    (`pause_deployments`, `pause_registered`) and names it where the registration still had not ended."""
+    (`pause_deployments`, `pause_registered`) and names it where the registration still had not ended; its id, once
+    that pause found it (`held`), has the stop cancel its slots' unstarted runs with the others' (they stayed Scheduled,
+    for the next serve to run late, serve49)."""
 
     def __init__(self, name: str, ended: Any) -> None:
         self.name = name  # 'flow/deployment'
         self.ended = ended
+        self.held: list[Any] = []  # its id, once the stop's pause read it (`pause_by_name`)
 
     def still_under_way(self) -> str | None:
         """Why the deployment may be left unpaused whatever the stop paused: its registration had not ended."""
@@ -613,10 +618,11 @@ def registration_failed_said(name: str, exc: BaseException, late: bool = False) 
 
 
 async def pause_if_registered(name: str, log: Callable[[str], Any] | None = None) -> None:
-    """The deployment `name` ('flow/deployment') paused, where the Prefect API has it, within PAUSE_WAIT_S: where
-    that fails or the API does not answer in time, and the deployment, read again, is not paused (a pause whose answer
-    timed out may have been applied: it was said left unpaused), said on `log` (the serve's warning) and the stop goes
-    on."""
+    """The deployment `name` ('flow/deployment') paused, where the Prefect API has it, within PAUSE_WAIT_S, its client's
+    opening and closing included: where that fails or the API does not answer in time, and the deployment, read again
+    (within PAUSE_WAIT_S too, the client that reads it included), is not paused (a pause whose answer timed out may have
+    been applied: it was said left unpaused), said on `log` (the serve's warning) and the stop goes on. The client of
+    that second read was opened outside the limit: an API that hung there hung the stop (serve49)."""
     import asyncio
 
     from prefect.client.orchestration import get_client
@@ -628,12 +634,16 @@ async def pause_if_registered(name: str, log: Callable[[str], Any] | None = None
         async with get_client() as client:
             await pause_by_name(client, name, sent)
 
+    async def still_unpaused() -> bool:
+        async with get_client() as client:
+            return bool(await unpaused(client, {sent[0]: name}))
+
     try:
         await asyncio.wait_for(pause(), PAUSE_WAIT_S)
     except Exception as exc:  # noqa: BLE001 - the stop goes on; what is left unpaused is said
         if sent:
-            async with get_client() as client:
-                if not await unpaused(client, {sent[0]: name}):
+            with suppress(Exception):  # (no answer, or an error: it cannot tell, and says it left unpaused)
+                if not await asyncio.wait_for(still_unpaused(), PAUSE_WAIT_S):
                     return
         (log or get_logger("flowcast.serve").warning)(unpaused_said([name], pause_failure(exc)))
 
@@ -692,8 +702,7 @@ async def pause_deployments(client: Any, names: dict[Any, str], unsettled: Unset
     for deployment_id, name in names.items():
         each.append((name, [deployment_id], partial(client.pause_deployment, deployment_id)))
     if unsettled is not None:
-        held: list[Any] = []
-        each.append((unsettled.name, held, partial(pause_by_name, client, unsettled.name, held)))
+        each.append((unsettled.name, unsettled.held, partial(pause_by_name, client, unsettled.name, unsettled.held)))
     whys = [await failure(start()) for _, _, start in each]
     still = await unpaused(client, {held[0]: name for (name, held, _), why in zip(each, whys, strict=True)
                                     if why is not None and held})
@@ -742,7 +751,7 @@ EARLY_STOP_SAID = ("SIGTERM received as the serve starts, before it registered i
 
 
 @contextmanager
-def early_sigterm_stops() -> Iterator[None]:
+def early_sigterm_stops(exits: bool = False) -> Iterator[None]:
     """A SIGTERM in the block before the serve's runner takes the signal over (`take_sigterm`: while the serve takes
     its lock, starts Prefect's temporary server, reaps and checks its slots) stops the serve as a later one does: it
     is raised (Prefect's TerminationSignal) out of whatever it landed in, so that the locks, the command's claim and
@@ -751,7 +760,11 @@ def early_sigterm_stops() -> Iterator[None]:
     exit 143 (serve47). Later SIGTERMs of that stop are ignored (its cleanup finishes). The handler SIGTERM had before
     the block is its handler again after it, whoever handled it meanwhile (the serve's runner: `take_sigterm`); it was
     left installed, and a SIGTERM after a serve returned (a caller's, a test's) was raised as the serve's stop or sent
-    to a stopped runner. Only the main thread may set a handler: elsewhere the block runs as it is."""
+    to a stopped runner. `exits`: the process ends with the block (`flowcast serve`, deployments/serve.py): SIGTERM is
+    then said and ignored until it has exited (`said_as_exit`), rather than given back its former handler: a second
+    SIGTERM as the serve exited (Prefect's temporary server stopping, in Python's exit hooks) fell to Python's default
+    handling, exit 143, the clean-up cut off (serve49). Only the main thread may set a handler: elsewhere the block runs
+    as it is."""
     import signal
     import threading
 
@@ -776,7 +789,20 @@ def early_sigterm_stops() -> Iterator[None]:
             raise
         get_logger("flowcast.serve").info(EARLY_STOP_SAID)
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL if before is None else before)  # (None: not set from Python)
+        signal.signal(signal.SIGTERM, said_as_exit if exits else signal.SIG_DFL if before is None else before)
+        # (None: not set from Python)
+
+
+def said_as_exit(*_: Any) -> None:
+    """SIGTERM's handler once a serve has stopped and its process exits (`early_sigterm_stops(exits=True)`,
+    `StoppingRunner.handle_sigterm` once its stop is done): said (EXITING_SAID) and ignored, so that the clean-up under
+    way, bounded (the temporary server's stop: 5 s, then killed; the wait for a catch-up: CATCH_UP_EXIT_WAIT_S), ends
+    and the process exits 0, its server stopped; a supervisor's SIGKILL (systemd's TimeoutStopSec, Kubernetes'
+    grace period) still ends it at once. Prefect's handler exited in the middle of the clean-up (sys.exit(0)), and
+    once the serve's block had ended, Python's default handling killed it, exit 143 (serve49)."""
+    from prefect.logging import get_logger
+
+    get_logger("flowcast.serve").info(EXITING_SAID)
 
 
 def take_sigterm(runner: Any) -> None:
@@ -1077,21 +1103,33 @@ class RunScheduler:
 
         self._task = asyncio.create_task(self._run(), name="flowcast-run-scheduler")
 
-    async def stop(self, timeout: float = 30.0) -> None:
-        """Stop, once the request under way has ended (cancelled after `timeout`) and the vacuum under way has ended
-        its batch (`ServeVacuum.stop`: its thread, which a cancel does not reach, held the serve's exit until the whole
-        vacuum was done)."""
+    async def stop(self, timeout: float | None = None) -> None:
+        """Stop, once the request under way has ended, cancelled after `timeout` s (default SCHEDULER_STOP_WAIT_S) and
+        then said, and the vacuum under way has been told to end after its batch (`ServeVacuum.stop`: its thread, which
+        a cancel does not reach, held the serve's exit until the whole vacuum was done). The stop waited 30 s on a
+        request the API did not answer before it paused the deployments: a Ctrl-C or SIGTERM paused them only then."""
         import asyncio
 
+        from prefect.logging import get_logger
+
+        wait = SCHEDULER_STOP_WAIT_S if timeout is None else timeout
         self._stop.set()
         if self.vacuum is not None:
             self.vacuum.stop()
         task, self._task = self._task, None
         if task is not None:
             try:
-                await asyncio.wait_for(task, timeout)
-            except TimeoutError:
-                pass  # (wait_for cancelled it)
+                await asyncio.wait_for(task, wait)
+            except TimeoutError:  # (wait_for cancelled it)
+                get_logger("flowcast.serve").warning(
+                    "the serve's scheduling of its runs had no answer from the Prefect API %g s into its stop: cut off "
+                    "(a run the API still creates after the stop cancelled its slots' unstarted runs stays Scheduled: "
+                    "the next serve runs it late)", wait)
+
+
+SCHEDULER_STOP_WAIT_S = 2.0
+"""How long a serve's stop waits for its scheduler's request under way (`RunScheduler.stop`) before it cuts it off and
+pauses the deployments: a reachable API answers within a second."""
 
 
 def api_for_runs() -> dict[Any, Any]:
@@ -1184,7 +1222,7 @@ def stopping_runner(base: type[Any] | None = None) -> type[Any]:
         slots: tuple[list[Any], datetime] | None = None  # its scheduled deployments, the instant its slots start at
         stop_pending = False  # a SIGTERM came before the runner started (`handle_sigterm`)
         ending = False  # its stop began (`_pause_schedules`)
-        stop_done = False  # its stop's steps were done (`_pause_schedules`): a SIGTERM now is Prefect's (exits at once)
+        stop_done = False  # its stop's steps were done (`_pause_schedules`): a SIGTERM now is said, ignored (`said_as_exit`)
         registering = False  # the serve registers its deployments (`register`)
         unsettled: Unsettled | None = None  # the registration a SIGTERM cut off (`register`): paused by its name
 
@@ -1199,6 +1237,9 @@ def stopping_runner(base: type[Any] | None = None) -> type[Any]:
                 return
             if not self.started and not self.stopping and self.ending:  # a stop not a SIGTERM's (Ctrl-C) under way
                 self._logger.info(SECOND_SIGNAL_SAID.format(signal="SIGTERM"))
+                return
+            if self.stop_done:  # a SIGTERM's stop done, the serve exits: its clean-up ends (Prefect's exit cut it off)
+                said_as_exit()
                 return
             if not self.started and not self.stopping:  # its handler installed, the runner not yet started (soak46)
                 first, self.stop_pending = not self.stop_pending, True
@@ -1243,7 +1284,9 @@ def stopping_runner(base: type[Any] | None = None) -> type[Any]:
                                    pause_deployments(self._client, names, self.unsettled),
                                    failed=False) is not False:
                     self._logger.info("All deployments have been paused!")
-                if (slots := self.slots) is not None:  # what the pause left of them: the runs of its slots already due
+                if self.slots is not None:  # what the pause left of them: the runs of its slots already due, the
+                    ids, since = self.slots  # registration cut off included where the pause found it (`Unsettled`)
+                    slots = ([*ids, *(self.unsettled.held if self.unsettled is not None else [])], since)
                     await cancel_unstarted_slots(*slots)
                     if not ended and self.catch_up is not None and not self.catch_up.then(
                             lambda: asyncio.run(cancel_unstarted_slots(*slots))):  # it hung, then posted: cancelled

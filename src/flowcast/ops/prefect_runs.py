@@ -295,7 +295,7 @@ class ServeVacuum:
     def stop(self) -> None:
         """The serve is stopping (`flows.deploy.RunScheduler.stop`): a vacuum under way returns after the batch it is
         deleting (a backlog of months took minutes, and its thread, which nothing interrupts, held the serve's exit
-        past its scheduler's 30 s); none starts after. What went stays gone; the rest goes at the next serve's start."""
+        past its scheduler's own wait); none starts after. What went stays gone; the rest goes at the next serve's start."""
         self.stopping.set()
 
     def _busy_between_batches(self, client: Any, loop: asyncio.AbstractEventLoop, failed: list[BaseException],
