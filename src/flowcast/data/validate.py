@@ -584,9 +584,10 @@ def _written_offset(frame: pl.DataFrame, freq: str | None, tz: str | None = None
         return None
     written = pl.col(DS_OFFSET)
     if tz is not None:
-        # the zone's offset at each wall time, read once a time (`per_distinct`): the rows share their times
-        written = pl.coalesce(written, per_distinct(pl.col(DS_RAW), lambda wall: wall - wall.dt.replace_time_zone(
-            tz, ambiguous="null", non_existent="null").dt.convert_time_zone("UTC").dt.replace_time_zone(None)))
+        # the zone's offset at each wall time: its instant read once a time (`per_distinct`), the rows share them
+        instant = per_distinct(pl.col(DS_RAW), lambda wall: wall.dt.replace_time_zone(
+            tz, ambiguous="null", non_existent="null").dt.convert_time_zone("UTC").dt.replace_time_zone(None))
+        written = pl.coalesce(written, pl.col(DS_RAW) - instant)
     return pl.when(pl.col(DS_RAW).dt.time() != time(0)).then(written).alias("__offset")
 
 
