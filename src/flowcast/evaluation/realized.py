@@ -349,11 +349,10 @@ def score_realized(
         # a local time on the series' grid is the source even where the history has no value there (a gap: not
         # scored, as `baseline_forecast` reads the imputed value there, not one an hour off); one off the grid (an
         # offset change that is not a whole number of periods) keeps the periods back, as `baseline_forecast` does
-        # (lazy: `season_ago_per_time` reads its distinct pairs once, not once a use, `baselines._same_local_time`)
-        rows = (rows.lazy().with_columns(season_ago_per_time(pl.col("ds"), last_ds, tz, season_us).alias("__local_ds"))
+        rows = (rows.with_columns(season_ago_per_time(pl.col("ds"), last_ds, tz, season_us).alias("__local_ds"))
                 .with_columns(pl.when(same_grid(local, pl.col("ds"), freq)).then(local).otherwise(pl.col("__naive_ds"))
                               .alias("__naive_ds"))
-                .drop("__local_ds").collect())
+                .drop("__local_ds"))
     # a history shorter than a season at that as_of published plain naive (`baseline_forecast`: the last value for
     # every step), not the value a season before: its seasonal naive is that too (it read 24 local hours back)
     rows = rows.with_columns(pl.when(pl.col("history") < m).then(last_ds).otherwise(pl.col("__naive_ds"))

@@ -89,17 +89,16 @@ _HALF = 2**63  # an Int64 plus this is in [0, 2**64): the low half of a pair's I
 def season_ago_per_time(ds: pl.Expr, last: pl.Expr, tz: str, season_us: int) -> pl.Expr:
     """`timekeys.season_ago_local(ds, last, tz, season_us)` of microsecond instants, computed once per distinct
     (ds, last) pair (`timekeys.per_distinct`): the series of a frame share their times and mostly their last
-    observations, where the zone's rules read per row cost per row (1M rows of 1,000 hourly series, 3,000 pairs, in a
-    lazy frame: 0.44 -> 0.23 CPU s; 1M distinct pairs cost more, 2.3 s). The pair is one Int128 key, ds in its high 64
-    bits (a struct key took 5 CPU s over 1M distinct pairs); a null `last` is `ds` (one season back, as
-    `season_ago_local` reads it), a null `ds` null. Read it in a lazy frame: eager, without common subexpression
-    elimination, `per_distinct` sorts the pairs again for each use of them."""
+    observations, where the zone's rules read per row cost per row. The pair is one Int128 key, ds in its high 64
+    bits (a struct key took 9 s to sort and search 1M pairs, this one 1 s); a null `last` is `ds` (one season back,
+    as `season_ago_local` reads it), a null `ds` null."""
     high = ds.cast(pl.Datetime("us")).to_physical().cast(pl.Int128)
     low = last.cast(pl.Datetime("us")).to_physical().fill_null(ds.cast(pl.Datetime("us")).to_physical())
     key = high * 2**64 + (low.cast(pl.Int128) + _HALF)
 
-    def season_ago(pairs: pl.Expr) -> pl.Expr:  # (floor division and modulo: a low half is never negative)
-        first, back = pairs // 2**64, pairs % 2**64 - _HALF  # (each reads `pairs` once: see `per_distinct`)
+    def season_ago(pairs: pl.Expr) -> pl.Expr:
+        first = pairs // 2**64  # (floor division: a low half is never negative)
+        back = pairs - first * 2**64 - _HALF
         return season_ago_local(first.cast(pl.Int64).cast(pl.Datetime("us")), back.cast(pl.Int64).cast(
             pl.Datetime("us")), tz, season_us)
 
@@ -131,11 +130,8 @@ def _same_local_time(td: TrainingData, fc: pl.DataFrame, m: int, season_us: int)
     values = td.frame.filter(recent).select("unique_id", pl.col("ds").alias("__source"),
                                             pl.col("y").cast(pl.Float64).alias("__y"))
     return (
-        fc.lazy().join(hist.lazy(), on="unique_id", how="left")  # (lazy: `season_ago_per_time` reads its distinct
-        # pairs once, where eager, without common subexpression elimination, it sorted them once a use: 0.53 -> 0.21
-        # CPU s for 1M rows of 1,000 hourly series)
+        fc.join(hist, on="unique_id", how="left")
         .with_columns(pl.when(pl.col("__n") >= m).then(source).cast(td.frame.schema["ds"]).alias("__source"))
-        .collect()
         .join(values, on=["unique_id", "__source"], how="left")
         .select("unique_id", "ds", "step", pl.coalesce("__y", "y_hat").alias("y_hat"))
         .sort("unique_id", "step")
