@@ -71,11 +71,11 @@ from flowcast.columns import quantile_col
 from flowcast.data.calendar import is_subdaily, local_season_us, same_grid, shift
 from flowcast.evaluation.metrics import abs_error, inside_interval, mase_scale, rmsse_scale
 from flowcast.figures import score_pair, score_text
-from flowcast.models.baselines import season_ago_per_time
 from flowcast.timekeys import (
     local_wall,
     naive_utc_expr,
     observed_through_expr,
+    season_ago_local,
     storage_naive,
     wall_instant,
     zones_keeping,
@@ -349,7 +349,7 @@ def score_realized(
         # a local time on the series' grid is the source even where the history has no value there (a gap: not
         # scored, as `baseline_forecast` reads the imputed value there, not one an hour off); one off the grid (an
         # offset change that is not a whole number of periods) keeps the periods back, as `baseline_forecast` does
-        rows = (rows.with_columns(season_ago_per_time(pl.col("ds"), last_ds, tz, season_us).alias("__local_ds"))
+        rows = (rows.with_columns(season_ago_local(pl.col("ds"), last_ds, tz, season_us).alias("__local_ds"))
                 .with_columns(pl.when(same_grid(local, pl.col("ds"), freq)).then(local).otherwise(pl.col("__naive_ds"))
                               .alias("__naive_ds"))
                 .drop("__local_ds"))

@@ -83,28 +83,6 @@ def _positional_naive(td: TrainingData, fut: pl.DataFrame, m: int) -> pl.DataFra
     )
 
 
-_HALF = 2**63  # an Int64 plus this is in [0, 2**64): the low half of a pair's Int128 key
-
-
-def season_ago_per_time(ds: pl.Expr, last: pl.Expr, tz: str, season_us: int) -> pl.Expr:
-    """`timekeys.season_ago_local(ds, last, tz, season_us)` of microsecond instants, computed once per distinct
-    (ds, last) pair (`timekeys.per_distinct`): the series of a frame share their times and mostly their last
-    observations, where the zone's rules read per row cost per row. The pair is one Int128 key, ds in its high 64
-    bits (a struct key took 9 s to sort and search 1M pairs, this one 1 s); a null `last` is `ds` (one season back,
-    as `season_ago_local` reads it), a null `ds` null."""
-    high = ds.cast(pl.Datetime("us")).to_physical().cast(pl.Int128)
-    low = last.cast(pl.Datetime("us")).to_physical().fill_null(ds.cast(pl.Datetime("us")).to_physical())
-    key = high * 2**64 + (low.cast(pl.Int128) + _HALF)
-
-    def season_ago(pairs: pl.Expr) -> pl.Expr:
-        first = pairs // 2**64  # (floor division: a low half is never negative)
-        back = pairs - first * 2**64 - _HALF
-        return season_ago_local(first.cast(pl.Int64).cast(pl.Datetime("us")), back.cast(pl.Int64).cast(
-            pl.Datetime("us")), tz, season_us)
-
-    return per_distinct(key, season_ago)
-
-
 def _same_local_time(td: TrainingData, fc: pl.DataFrame, m: int, season_us: int) -> pl.DataFrame:
     """`fc` (seasonal naive by position) with each step of a series of at least m observations taking the value
     at the same LOCAL time (`td.meta.tz`) one season (`season_us` microseconds of wall time) earlier, as many seasons
@@ -122,7 +100,7 @@ def _same_local_time(td: TrainingData, fc: pl.DataFrame, m: int, season_us: int)
     tz = td.meta.tz
     assert tz is not None
     hist = td.frame.group_by("unique_id").agg(pl.col("ds").max().alias("__last"), pl.len().alias("__n"))
-    source = season_ago_per_time(pl.col("ds"), pl.col("__last"), tz, season_us)
+    source = season_ago_local(pl.col("ds"), pl.col("__last"), tz, season_us)
     # a source is within one season of wall time of the series' last ds (as few seasons back as reach it): two
     # seasons of instants hold it across any change of offset, and keep the join off the rest of a long history
     # (2,000 hourly series of 60 days: 1.5 s -> 0.5 s, revD46)
