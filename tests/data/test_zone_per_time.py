@@ -1,7 +1,6 @@
 """The zone conversions computed once per distinct time (`timekeys.per_distinct`) give what the straightforward
 per-row computation gives, across daylight-saving changes: `sources._to_wall` and `validate._written_offset`
-against Python's zoneinfo row by row, `models.baselines.season_ago_per_time` against `timekeys.season_ago_local`
-evaluated on every row. Each frame holds every quarter hour of 2024 (each change of the four zones: London's and
+against Python's zoneinfo row by row. Each frame holds every quarter hour of 2024 (each change of the four zones: London's and
 New York's hour, Lord Howe's half hour, none in a fixed-offset zone), each time on several rows, in shuffled
 order, with nulls."""
 
@@ -16,13 +15,10 @@ import pytest
 
 from flowcast.data.sources import _to_wall
 from flowcast.data.validate import DS_OFFSET, DS_RAW, _written_offset
-from flowcast.models.baselines import season_ago_per_time
-from flowcast.timekeys import season_ago_local
 
 ZONES = ["Europe/London", "America/New_York", "Australia/Lord_Howe", "Etc/GMT-5"]
 QUARTER = timedelta(minutes=15)
 TIMES = [datetime(2024, 1, 1) + i * QUARTER for i in range(366 * 96)]
-DAY_US = 86_400_000_000
 
 
 def _shared(values: list[datetime | None], copies: int = 2, seed: int = 49) -> pl.Series:
@@ -78,28 +74,3 @@ def test_written_offset_is_each_rows_offset_in_the_zone(tz: str) -> None:
     unwritten = [w for w, off in zip(frame[DS_RAW].to_list(), written.to_list(), strict=True)
                  if w is not None and off is None and w.time() != datetime.min.time()]
     assert any(_zone_offset(w, tz) is None for w in unwritten) == (not tz.startswith("Etc/"))
-
-
-@pytest.mark.parametrize("tz", ZONES)
-@pytest.mark.parametrize("season_us", [DAY_US, 7 * DAY_US])
-def test_season_ago_per_time_is_season_ago_local_of_each_row(tz: str, season_us: int) -> None:
-    # 12 series sharing the times of 2024, their last observations at the changes of the zones' clocks (New York's,
-    # London's and Lord Howe's, in the UTC hours they fall in) and 3 quarter hours after, and one row without a last
-    # (read one season back) and one without a ds
-    changes = [datetime(2024, 3, 10, 6), datetime(2024, 3, 30, 15), datetime(2024, 4, 6, 15),
-               datetime(2024, 10, 5, 15), datetime(2024, 10, 27), datetime(2024, 11, 3, 6)]
-    lasts = [c + k * QUARTER for c in changes for k in (0, 3)]
-    frame = pl.concat([
-        pl.DataFrame({"ds": pl.Series(TIMES * len(lasts), dtype=pl.Datetime("us")),
-                      "last": pl.Series(lasts, dtype=pl.Datetime("us")).repeat_by(len(TIMES)).explode()}),
-        pl.DataFrame({"ds": [TIMES[100], None], "last": [None, TIMES[50]]},
-                     schema={"ds": pl.Datetime("us"), "last": pl.Datetime("us")}),
-    ]).sample(fraction=1.0, shuffle=True, seed=3)
-    got = frame.select(season_ago_per_time(pl.col("ds"), pl.col("last"), tz, season_us).alias("s"))["s"]
-    # the straightforward computation: every row's own conversions
-    want = frame.select(season_ago_local(pl.col("ds"), pl.col("last"), tz, season_us).alias("s"))["s"]
-    assert got.dtype == want.dtype
-    assert got.to_list() == want.to_list()
-    assert got.null_count() == 1  # the row without a ds
-    if not tz.startswith("Etc/"):  # across a change a season of wall time is not a season of instants
-        assert (frame["ds"] - got).drop_nulls().n_unique() > 1
