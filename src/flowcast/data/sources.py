@@ -99,7 +99,15 @@ from flowcast.data.schemas import (
     valid_date,
 )
 from flowcast.errors import DataValidationError, SourceUnavailableError
-from flowcast.timekeys import as_instant, as_of_on_ds, label_start, observed_through, wall_time
+from flowcast.timekeys import (
+    as_instant,
+    as_of_on_ds,
+    label_start,
+    local_wall,
+    observed_through,
+    per_distinct,
+    wall_time,
+)
 from flowcast.wording import listed, noun, plural
 
 # a UTC offset: 'Z', '+01:00', '+0100', and '+01' (ISO-8601's hours alone, as PostgreSQL writes a timestamptz:
@@ -2316,7 +2324,10 @@ def _iso_week_day(text: pl.Expr) -> pl.Expr:
 
 
 def _to_wall(naive_utc: pl.Expr, tz: str) -> pl.Expr:
-    return naive_utc.dt.replace_time_zone("UTC").dt.convert_time_zone(tz).dt.replace_time_zone(None)
+    """Naive UTC instants as naive wall time in `tz` (`timekeys.local_wall`), converted once per distinct instant
+    (`timekeys.per_distinct`): the rows of a source's series share their times, and the zone's rules read per row
+    cost per row."""
+    return per_distinct(naive_utc, lambda instant: local_wall(instant, tz))
 
 
 def _localize(source: SourceConfig, wall: pl.Expr, uid: pl.Expr,

@@ -586,9 +586,10 @@ def _written_offset(frame: pl.DataFrame, freq: str | None, tz: str | None = None
         return None
     written = pl.col(DS_OFFSET)
     if tz is not None:
-        wall = pl.col(DS_RAW)
-        instant = wall.dt.replace_time_zone(tz, ambiguous="null", non_existent="null").dt.convert_time_zone("UTC")
-        written = pl.coalesce(written, wall - instant.dt.replace_time_zone(None))
+        # the zone's offset at each wall time: its instant read once a time (`per_distinct`), the rows share them
+        instant = per_distinct(pl.col(DS_RAW), lambda wall: wall.dt.replace_time_zone(
+            tz, ambiguous="null", non_existent="null").dt.convert_time_zone("UTC").dt.replace_time_zone(None))
+        written = pl.coalesce(written, pl.col(DS_RAW) - instant)
     return pl.when(pl.col(DS_RAW).dt.time() != time(0)).then(written).alias("__offset")
 
 
@@ -639,6 +640,9 @@ def _duplicates_in_order(frame: pl.DataFrame, eligible: pl.Expr, repeat: pl.Seri
     values = [*main, *[c for c in dups.columns if c == DS_RAW or c.startswith(RAW_PREFIX)]]
     named = [("time" if c == DS_RAW else c.removeprefix(RAW_PREFIX)) for c in values]
     offset = _written_offset(dups, freq, tz)
+    if offset is not None:  # a column first: read in the windows over keys below, it was computed once a key
+        dups = dups.with_columns(offset)
+        offset = pl.col("__offset")
     dups = dups.with_columns(
         *[((pl.struct(c, offset) if c == DS_RAW and offset is not None else pl.col(c)).n_unique().over(keys) > 1)
           .alias(f"__differs{i}") for i, c in enumerate(values)],
