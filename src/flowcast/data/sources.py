@@ -2121,26 +2121,21 @@ def _day_month_iso(text: pl.Expr, order: str) -> pl.Expr:
 
 # `_DAY_MONTH_PARTS` rewritten day first ('01/13/2024 08:00' month first: '13/01/2024 08:00'), by order
 _DAY_FIRST = {"day": "${1}/${2}/${3}${4}", "month": "${2}/${1}/${3}${4}", "year": "${3}/${2}/${1}${4}"}
-DAY_FIRST_TEXT = "__time_day_first"  # the time column, its day/month dates rewritten day first by their file's order
-DAY_FIRST_READ = "__time_day_first_read"  # ... and whether the row's date was so (its file settled an order)
-
-
-def _day_first_stage(col: str, day_month: dict[int, str]) -> list[pl.Expr]:
-    """A mapping stage (`_mapping`) for a glob whose files each settle their own day/month order (`day_month`: file
-    index -> 'day', 'month' or 'year'): the text of the time column `col` with each such date rewritten day first
-    (`DAY_FIRST_TEXT`), and whether it was (`DAY_FIRST_READ`; a two-digit year first only where the date can have
-    one), which `_read_time` then reads as one day-first column. A reading per order in the parse, each nesting the
-    text read before it, made the plan 9x one order's: a folder of 200 day-first and month-first files took 30 s to
-    validate where one order's took 2 s (the optimizer's time, not the rows')."""
-    text = pl.col(col).cast(pl.Utf8).str.strip_chars()
-    order = pl.col(FILE_INDEX).replace_strict(list(day_month), list(day_month.values()), default=None,
-                                              return_dtype=pl.Utf8)
+def _day_first(raw: pl.Expr, file: pl.Expr, day_month: dict[int, str]) -> tuple[pl.Expr, pl.Expr]:
+    """For a glob whose files each settle their own day/month order (`day_month`: file index -> 'day', 'month' or
+    'year'): the text time `raw` (of the file `file`) with each such date rewritten day first, and whether it was (a
+    two-digit year first only where the date can have one), which `_read_time` then reads as one day-first column. A
+    reading per order in the parse, each nesting the text read before it, made the plan 9x one order's: a folder of
+    200 day-first and month-first files took 30 s to validate where one order's took 2 s (the optimizer's time, not
+    the rows')."""
+    text = raw.str.strip_chars()
+    order = file.replace_strict(list(day_month), list(day_month.values()), default=None, return_dtype=pl.Utf8)
     # (a file without an order is read in none: its null order made `order != "year"` null, and `null | True` a
     # year-first-shaped date of it, '01/02/24', read day first without a word)
     read = (text.str.contains(DAY_MONTH_RE) & order.is_not_null()
             & ((order != "year") | text.str.contains(YEAR_FIRST_RE))).fill_null(False)
     rewritten = text.str.replace(_DAY_MONTH_PARTS, order.replace_strict(_DAY_FIRST, default="${0}"))
-    return [pl.when(read).then(rewritten).otherwise(pl.col(col)).alias(DAY_FIRST_TEXT), read.alias(DAY_FIRST_READ)]
+    return pl.when(read).then(rewritten).otherwise(raw), read
 
 
 def _format_names_instant(fmt: str) -> bool:
@@ -2163,8 +2158,7 @@ def _time_text(raw: pl.Expr, traits: frozenset[str]) -> pl.Expr:
 
 def _read_time(source: SourceConfig, dtype: pl.DataType, file: str, day_month: DayMonth = None,
                traits: frozenset[str] = frozenset()) -> _Time:
-    # (orders per file: the column as `_day_first_stage` rewrote it)
-    column = DAY_FIRST_TEXT if isinstance(day_month, dict) else RAW_PREFIX + source.time_col
+    column = RAW_PREFIX + source.time_col
     raw = pl.col(column)
     if isinstance(dtype, pl.Datetime):
         if dtype.time_zone is not None:
@@ -2199,8 +2193,14 @@ def _read_time(source: SourceConfig, dtype: pl.DataType, file: str, day_month: D
         return _Time(text.str.strptime(pl.Datetime("us"), fmt, strict=False), None, None, pl.lit(False))
     # ISO-8601: parse the wall time, then apply the offset when the value carries one; once per distinct text (the
     # times of many series repeat), each step that reads the text before it several times a step of its own
-    steps = Steps(TIME_STAGE, [column, DAY_FIRST_READ] if isinstance(day_month, dict) else [column])
-    text = _time_text(steps.read(column), traits)  # (text: an integer column without a time_format was refused)
+    # (orders per file: the column rewritten day first where its file settled an order, `_day_first`; day_month is
+    # only decided for text without a time_format)
+    steps = Steps(TIME_STAGE, [column, FILE_INDEX] if isinstance(day_month, dict) else [column])
+    read = steps.read(column)  # (text: an integer column without a time_format was refused)
+    if isinstance(day_month, dict):
+        day_first, ordered = _day_first(read, steps.read(FILE_INDEX), day_month)
+        read, ordered = steps.step(day_first), steps.step(ordered)
+    text = _time_text(read, traits)
     has_off = text.str.contains(_TIME_OFFSET_RE)
     off = text.str.extract(_TIME_OFFSET_RE, 3)  # null for a value without one (a date: its '-01' is no offset)
     wall_text = pl.when(has_off).then(text.str.replace(_OFFSET_RE, "")).otherwise(text)
@@ -2214,8 +2214,7 @@ def _read_time(source: SourceConfig, dtype: pl.DataType, file: str, day_month: D
     # rows by as_of did not see was read as 24 May of the year 5 (unparsable, it is after as_of however read)
     year_first = text.str.contains(YEAR_FIRST_RE)
     if isinstance(day_month, dict):  # files of a glob that each settle their own order (a UK and a US export)
-        # (`text` is the column rewritten day first by `_day_first_stage`, where its file settled an order)
-        ordered = steps.read(DAY_FIRST_READ)
+        # (`text` is the column rewritten day first by `_day_first`, where its file settled an order)
         wall_text = steps.step(wall_text)
         wall_text = pl.when(is_dm & ordered).then(_day_month_iso(wall_text, "day")).otherwise(wall_text)
         is_dm = is_dm & ~ordered
@@ -3166,8 +3165,6 @@ def _mapping(source: SourceConfig, schema: pl.Schema, label: str, text: bool,
         valued = dict.fromkeys([source.time_col, source.target_col, *numeric_exog])
         stages.append([pl.when(_has_value(pl.col(RAW_PREFIX + c), marker=c != source.time_col))
                        .then(pl.col(RAW_PREFIX + c)).alias(RAW_PREFIX + c) for c in valued])
-    if isinstance(day_month, dict) and raw_schema[source.time_col] == pl.Utf8:
-        stages.append(_day_first_stage(RAW_PREFIX + source.time_col, day_month))
     if source.id_cols:
         parts = [id_text(pl.col(RAW_PREFIX + c), text) for c in source.id_cols]
         uid = parts[0] if len(parts) == 1 else pl.concat_str(parts, separator="|")
