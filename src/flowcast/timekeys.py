@@ -24,7 +24,7 @@ then express that instant on their own axis:
 - `local_wall(frame_column, tz)`: naive UTC instants as local wall time (calendar features,
   plots), an expression.
 - `per_distinct(values, f)`: an elementwise expression computed once per distinct value (a zone's conversion of many
-  series that share their times: per time, not per row).
+  series that share their times: per time, not per row); `flowcast.distinct`'s, the one per-distinct mechanism.
 - `utc_text(instant, tz)`: the instant for a person, the one way flowcast writes one: a midnight UTC as its date,
   any other as its UTC clock time with 'UTC' (seconds where not zero), plus the wall time and offset in `tz`.
 - `utc_text_expr(column, tz)`: `utc_text` of a column of naive UTC instants, an expression (quarantine reasons).
@@ -38,7 +38,7 @@ Nothing here reads the clock.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from typing import overload
@@ -47,6 +47,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from flowcast.data.calendar import is_business, is_subdaily, parse_freq
+from flowcast.distinct import per_distinct  # noqa: F401  (re-exported: read here with the other time keys)
 
 
 def is_date_only(value: object) -> bool:
@@ -229,15 +230,6 @@ def local_wall(ds: pl.Expr, tz: str | None) -> pl.Expr:
     if tz is None or tz == "UTC":
         return ds
     return ds.dt.replace_time_zone("UTC").dt.convert_time_zone(tz).dt.replace_time_zone(None)
-
-
-def per_distinct(values: pl.Expr, f: Callable[[pl.Expr], pl.Expr]) -> pl.Expr:
-    """`f(values)` for an elementwise `f` that keeps a null null, computed once per distinct value of `values` and
-    gathered back to its rows: a zone's conversions (`local_wall`) of series that share their times cost per time,
-    not per row (2,000 hourly series of 1,000 rows: 1,000 conversions, not 2,000,000). The same values as `f(values)`.
-    At a frame's level: in a group_by's agg or a window it would be per group."""
-    keys = values.unique().sort()  # a null sorts first: search_sorted puts a null row there, and f keeps it null
-    return f(keys).gather(keys.search_sorted(values))
 
 
 def season_ago_local(ds: pl.Expr, last: pl.Expr, tz: str, season_us: int) -> pl.Expr:

@@ -16,6 +16,7 @@ import pytest
 from data_helpers import make_source, run_validate
 from polars.testing import assert_frame_equal
 
+from flowcast import distinct
 from flowcast.data.schemas import DS_RAW, RAW_PREFIX
 from flowcast.data.sources import (
     _NO_ROWS_PROBE,
@@ -1644,7 +1645,7 @@ def test_a_glob_file_settling_no_order_among_files_that_do_is_not_read_day_first
     {"uk.csv": "13/01/2024 13:00,1\n14/01/2024 02:00,2\n", "us.csv": "01/15/2024 13:00,3\n01/16/2024 02:00,4\n"},
 ])
 def test_day_month_times_are_read_by_a_plan_of_bounded_size(tmp_path, files):
-    """Each step of reading a day/month time reads the text before it from a column (`sources._staged`): nested as
+    """Each step of reading a day/month time reads the text before it from a field (`distinct.Steps`): nested as
     expressions, every reading ran the regexes of all the steps before it again (a plan of ~1 MB, 3 MB with a 12-hour
     clock; 300k hourly rows of a UK and a US file took 60 s a stage). The helper columns leave with the mapping."""
     for name, rows in files.items():
@@ -1667,20 +1668,22 @@ def test_day_month_times_are_read_by_a_plan_of_bounded_size(tmp_path, files):
     {"uk.csv": "s,t,v\na,13/01/2024 13:00,1\nb,02/01/2024 02:00,2\nb,13/01/2024 13:00,3\n",
      "us.csv": "s,t,v\na,01/15/2024 13:00,4\nb,02/01/2024 02:00,5\n"},
 ])
-def test_a_text_times_reading_per_distinct_value_is_its_reading_per_row(tmp_path, files):
-    """The helper columns of a text time's reading are computed once per distinct value of what they read and joined
-    back to the rows (`sources.with_stages`: 1,000,000 hourly times of 500 series took 6.5 s per row): the same
-    columns, in the same row order, as each stage computed over every row; nulls and values read per file too."""
+def test_a_text_times_reading_per_distinct_value_is_its_reading_per_row(tmp_path, files, monkeypatch):
+    """The helper column of a text time's reading is computed once per distinct value of what it reads and gathered
+    back to the rows (`distinct.Steps`: 1,000,000 hourly times of 500 series took 6.5 s per row): the same columns,
+    in the same row order, as its steps computed over every row; nulls and values read per file too."""
     for name, rows in files.items():
         (tmp_path / name).write_text(rows)
-    ingested = ingest(make_source(tmp_path / "*.csv", id_cols=["s"], time_col="t", target_col="v", freq="1h"), None)
+    source = make_source(tmp_path / "*.csv", id_cols=["s"], time_col="t", target_col="v", freq="1h")
+    ingested = ingest(source, None)
     assert ingested.raw is not None
-    per_row = ingested.raw
-    for stage in ingested.mapping:
-        per_row = per_row.with_columns(stage)
     shared = with_stages(ingested.raw, ingested.mapping)
-    assert "JOIN" in shared.explain()
-    assert_frame_equal(shared.collect(), per_row.collect())
+    assert "search_sorted" in shared.explain()
+    monkeypatch.setattr(distinct, "per_distinct", lambda values, f: f(values))  # the steps over every row
+    per_row = ingest(source, None)
+    assert per_row.raw is not None
+    assert "search_sorted" not in with_stages(per_row.raw, per_row.mapping).explain()
+    assert_frame_equal(shared.collect(), with_stages(per_row.raw, per_row.mapping).collect())
     assert ingested.frame.collect().height == sum(rows.count("\n") - 1 for rows in files.values())
 
 

@@ -98,6 +98,7 @@ from flowcast.data.schemas import (
     day_month_readable,
     valid_date,
 )
+from flowcast.distinct import Steps
 from flowcast.errors import DataValidationError, SourceUnavailableError
 from flowcast.timekeys import (
     as_instant,
@@ -1642,7 +1643,7 @@ class _Time:
     aware_utc: pl.Expr | None
     aware_wall: pl.Expr | None
     has_off: pl.Expr
-    stages: tuple[list[pl.Expr], ...] = ()  # with_columns stages of the helper columns the parts read (`_staged`)
+    stages: tuple[list[pl.Expr], ...] = ()  # with_columns stages of the helper column the parts read (`distinct.Steps`)
 
 
 def day_month_order(raw: pl.LazyFrame, col: str) -> str | None:
@@ -2128,26 +2129,21 @@ def _day_month_iso(text: pl.Expr, order: str) -> pl.Expr:
 
 # `_DAY_MONTH_PARTS` rewritten day first ('01/13/2024 08:00' month first: '13/01/2024 08:00'), by order
 _DAY_FIRST = {"day": "${1}/${2}/${3}${4}", "month": "${2}/${1}/${3}${4}", "year": "${3}/${2}/${1}${4}"}
-DAY_FIRST_TEXT = "__time_day_first"  # the time column, its day/month dates rewritten day first by their file's order
-DAY_FIRST_READ = "__time_day_first_read"  # ... and whether the row's date was so (its file settled an order)
-
-
-def _day_first_stage(col: str, day_month: dict[int, str]) -> list[pl.Expr]:
-    """A mapping stage (`_mapping`) for a glob whose files each settle their own day/month order (`day_month`: file
-    index -> 'day', 'month' or 'year'): the text of the time column `col` with each such date rewritten day first
-    (`DAY_FIRST_TEXT`), and whether it was (`DAY_FIRST_READ`; a two-digit year first only where the date can have
-    one), which `_read_time` then reads as one day-first column. A reading per order in the parse, each nesting the
-    text read before it, made the plan 9x one order's: a folder of 200 day-first and month-first files took 30 s to
-    validate where one order's took 2 s (the optimizer's time, not the rows')."""
-    text = pl.col(col).cast(pl.Utf8).str.strip_chars()
-    order = pl.col(FILE_INDEX).replace_strict(list(day_month), list(day_month.values()), default=None,
-                                              return_dtype=pl.Utf8)
+def _day_first(raw: pl.Expr, file: pl.Expr, day_month: dict[int, str]) -> tuple[pl.Expr, pl.Expr]:
+    """For a glob whose files each settle their own day/month order (`day_month`: file index -> 'day', 'month' or
+    'year'): the text time `raw` (of the file `file`) with each such date rewritten day first, and whether it was (a
+    two-digit year first only where the date can have one), which `_read_time` then reads as one day-first column. A
+    reading per order in the parse, each nesting the text read before it, made the plan 9x one order's: a folder of
+    200 day-first and month-first files took 30 s to validate where one order's took 2 s (the optimizer's time, not
+    the rows')."""
+    text = raw.str.strip_chars()
+    order = file.replace_strict(list(day_month), list(day_month.values()), default=None, return_dtype=pl.Utf8)
     # (a file without an order is read in none: its null order made `order != "year"` null, and `null | True` a
     # year-first-shaped date of it, '01/02/24', read day first without a word)
     read = (text.str.contains(DAY_MONTH_RE) & order.is_not_null()
             & ((order != "year") | text.str.contains(YEAR_FIRST_RE))).fill_null(False)
     rewritten = text.str.replace(_DAY_MONTH_PARTS, order.replace_strict(_DAY_FIRST, default="${0}"))
-    return [pl.when(read).then(rewritten).otherwise(pl.col(col)).alias(DAY_FIRST_TEXT), read.alias(DAY_FIRST_READ)]
+    return pl.when(read).then(rewritten).otherwise(raw), read
 
 
 def _format_names_instant(fmt: str) -> bool:
@@ -2157,25 +2153,21 @@ def _format_names_instant(fmt: str) -> bool:
     return any(code in fmt for code in ("%z", "%Z", "%#z", "%s"))
 
 
-TIME_STAGE = "__time_stage"  # prefix of the helper columns of a text time column's reading (`_staged`)
+TIME_STAGE = "__time_stage"  # the helper column of a text time column's reading (`distinct.Steps`)
 
 
-def _staged(stages: list[list[pl.Expr]], expr: pl.Expr) -> pl.Expr:
-    """`expr` as the helper column of a stage of its own, appended to `stages`: computed once, however often the
-    next steps read it. Each step of reading a text time (an offset cut off, a day/month date as ISO, a period's first
-    day) reads the text before it several times, and nested as expressions every reading ran the regexes of all the
-    steps before it again: 300k hourly day/month rows took 60 s to parse, the same as ISO text well under 1 s."""
-    if expr.meta.is_column():  # (a column already)
-        return expr
-    name = f"{TIME_STAGE}{len(stages)}"
-    stages.append([expr.alias(name)])
-    return pl.col(name)
+def _time_text(raw: pl.Expr, traits: frozenset[str]) -> pl.Expr:
+    """A text time column's values as read: blanks around them cut off, and a bracketed zone after an offset."""
+    # '2024-01-01T10:00+01:00[Europe/Berlin]' (Java's ZonedDateTime, RFC 9557): the offset is the instant's,
+    # the bracketed zone a note on it (such a time was quarantined as not ISO-8601)
+    text = raw.str.strip_chars()
+    return text.str.replace(_BRACKET_ZONE_RE, "${1}") if "bracket" in traits else text
 
 
 def _read_time(source: SourceConfig, dtype: pl.DataType, file: str, day_month: DayMonth = None,
                traits: frozenset[str] = frozenset()) -> _Time:
-    # (orders per file: the column as `_day_first_stage` rewrote it)
-    raw = pl.col(DAY_FIRST_TEXT if isinstance(day_month, dict) else RAW_PREFIX + source.time_col)
+    column = RAW_PREFIX + source.time_col
+    raw = pl.col(column)
     if isinstance(dtype, pl.Datetime):
         if dtype.time_zone is not None:
             return _Time(None, raw.dt.convert_time_zone("UTC").dt.replace_time_zone(None).dt.cast_time_unit("us"),
@@ -2191,10 +2183,7 @@ def _read_time(source: SourceConfig, dtype: pl.DataType, file: str, day_month: D
             )
         text = raw.cast(pl.Utf8)
     elif dtype == pl.Utf8:
-        # '2024-01-01T10:00+01:00[Europe/Berlin]' (Java's ZonedDateTime, RFC 9557): the offset is the instant's,
-        # the bracketed zone a note on it (such a time was quarantined as not ISO-8601)
-        text = raw.str.strip_chars()
-        text = text.str.replace(_BRACKET_ZONE_RE, "${1}") if "bracket" in traits else text
+        text = _time_text(raw, traits)
     else:
         raise DataValidationError(
             f"{file}: time column {source.time_col!r} has type {dtype}, which cannot be parsed as a time"
@@ -2210,13 +2199,21 @@ def _read_time(source: SourceConfig, dtype: pl.DataType, file: str, day_month: D
                 )
             return _Time(None, utc, wall, pl.lit(True))
         return _Time(text.str.strptime(pl.Datetime("us"), fmt, strict=False), None, None, pl.lit(False))
-    # ISO-8601: parse the wall time, then apply the offset when the value carries one
-    stages: list[list[pl.Expr]] = []  # (each step that reads the text before it several times reads a column)
+    # ISO-8601: parse the wall time, then apply the offset when the value carries one; once per distinct text (the
+    # times of many series repeat), each step that reads the text before it several times a step of its own
+    # (orders per file: the column rewritten day first where its file settled an order, `_day_first`; day_month is
+    # only decided for text without a time_format)
+    steps = Steps(TIME_STAGE, [column, FILE_INDEX] if isinstance(day_month, dict) else [column])
+    read = steps.read(column)  # (text: an integer column without a time_format was refused)
+    if isinstance(day_month, dict):
+        day_first, ordered = _day_first(read, steps.read(FILE_INDEX), day_month)
+        read, ordered = steps.step(day_first), steps.step(ordered)
+    text = _time_text(read, traits)
     has_off = text.str.contains(_TIME_OFFSET_RE)
     off = text.str.extract(_TIME_OFFSET_RE, 3)  # null for a value without one (a date: its '-01' is no offset)
     wall_text = pl.when(has_off).then(text.str.replace(_OFFSET_RE, "")).otherwise(text)
     if "clock12" in traits:  # (only where some value has one: the conversion costs a pass of regexes per read)
-        wall_text = _clock_24(_staged(stages, wall_text))
+        wall_text = _clock_24(steps.step(wall_text))
     # polars would infer a day-first or month-first format from the first value and misread the
     # other order ('01/02/2020'): the order is decided from all rows (`day_month_order`), and without
     # one such values are unparsable (quarantined with a hint naming the format)
@@ -2225,29 +2222,28 @@ def _read_time(source: SourceConfig, dtype: pl.DataType, file: str, day_month: D
     # rows by as_of did not see was read as 24 May of the year 5 (unparsable, it is after as_of however read)
     year_first = text.str.contains(YEAR_FIRST_RE)
     if isinstance(day_month, dict):  # files of a glob that each settle their own order (a UK and a US export)
-        # (`text` is the column rewritten day first by `_day_first_stage`, where its file settled an order)
-        ordered = pl.col(DAY_FIRST_READ)
-        wall_text = _staged(stages, wall_text)
+        # (`text` is the column rewritten day first by `_day_first`, where its file settled an order)
+        wall_text = steps.step(wall_text)
         wall_text = pl.when(is_dm & ordered).then(_day_month_iso(wall_text, "day")).otherwise(wall_text)
         is_dm = is_dm & ~ordered
     elif day_month == "year":
-        wall_text = _staged(stages, wall_text)
+        wall_text = steps.step(wall_text)
         wall_text = pl.when(is_dm & year_first).then(_day_month_iso(wall_text, day_month)).otherwise(wall_text)
         is_dm = is_dm & ~year_first
     elif day_month is not None:
-        wall_text = _staged(stages, wall_text)
+        wall_text = steps.step(wall_text)
         wall_text = pl.when(is_dm).then(_day_month_iso(wall_text, day_month)).otherwise(wall_text)
         is_dm = pl.lit(False)
     # (the unparsable values are left out of what is parsed: polars infers its format from the first value, and
     # '31/01/2024' first made every ISO date of the column unparsable)
     if "month_name" in traits:  # 'Jan 2024', 'January 2024', '2024-Jan' (only where some value has one)
-        wall_text = _month_name_text(_staged(stages, wall_text))
+        wall_text = _month_name_text(steps.step(wall_text))
     is24 = None
     if "hour24" in traits:  # '2024-01-01 24:00': the end of that day (hour-ending exports of energy data)
-        wall_text = _staged(stages, wall_text)
+        wall_text = steps.step(wall_text)
         is24 = wall_text.str.contains(_HOUR_24_RE)
         wall_text = pl.when(is24).then(wall_text.str.replace(r"([ T])24:", "${1}00:")).otherwise(wall_text)
-    period_text = _staged(stages, pl.when(is_dm).then(None).otherwise(wall_text))
+    period_text = steps.step(pl.when(is_dm).then(None).otherwise(wall_text))
     wall = _period_start_text(period_text).str.to_datetime(time_unit="us", strict=False)
     if is24 is not None:
         wall = pl.when(is24).then(wall + pl.duration(days=1)).otherwise(wall)
@@ -2258,8 +2254,8 @@ def _read_time(source: SourceConfig, dtype: pl.DataType, file: str, day_month: D
         + digits.str.slice(2, 2).cast(pl.Int64, strict=False).fill_null(0)
     )
     minutes = pl.when(off.str.to_uppercase().is_in(["Z", "UTC", "GMT"])).then(0).otherwise(minutes)
-    wall, minutes, has_off = (_staged(stages, e) for e in (wall, minutes, has_off.fill_null(False)))
-    return _Time(wall, wall - pl.duration(minutes=minutes), wall, has_off, tuple(stages))
+    wall, minutes, has_off = (steps.result(e) for e in (wall, minutes, has_off.fill_null(False)))
+    return _Time(wall, wall - pl.duration(minutes=minutes), wall, has_off, (steps.stage(),))
 
 
 # English month names, written out (calendar.month_name follows the process' LC_TIME locale)
@@ -2379,7 +2375,7 @@ def _parse_time(source: SourceConfig, dtype: pl.DataType, file: str, uid: pl.Exp
                 ) -> tuple[pl.Expr, pl.Expr, pl.Expr | None, pl.Expr | None, pl.Expr | None, tuple[list[pl.Expr], ...]]:
     """(ds before grid alignment, row-had-an-offset flag, local-time issue or None, the time compared with as_of
     where it is not that ds, else None; with it, the offset each such row was written in: `DS_OFFSET`; the
-    with_columns stages of the helper columns these read, `_staged`).
+    with_columns stages of the helper column these read, `distinct.Steps`).
 
     Sub-daily data: `ds` is the instant, as naive UTC; values with an offset are converted,
     values without one are wall times in the declared tz (`_localize`) or, without a tz, UTC.
@@ -3180,8 +3176,6 @@ def _mapping(source: SourceConfig, schema: pl.Schema, label: str, text: bool,
         valued = dict.fromkeys([source.time_col, source.target_col, *numeric_exog])
         stages.append([pl.when(_has_value(pl.col(RAW_PREFIX + c), marker=c != source.time_col))
                        .then(pl.col(RAW_PREFIX + c)).alias(RAW_PREFIX + c) for c in valued])
-    if isinstance(day_month, dict) and raw_schema[source.time_col] == pl.Utf8:
-        stages.append(_day_first_stage(RAW_PREFIX + source.time_col, day_month))
     if source.id_cols:
         parts = [id_text(pl.col(RAW_PREFIX + c), text) for c in source.id_cols]
         uid = parts[0] if len(parts) == 1 else pl.concat_str(parts, separator="|")
@@ -3386,42 +3380,16 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
 
 
 def _mapped(raw: pl.LazyFrame, mapping: list[list[pl.Expr]]) -> pl.LazyFrame:
-    """`raw` with the canonical columns of `mapping` (`_mapping`'s stages) added (the helper columns of its
-    time's reading, `_staged`, dropped once read)."""
+    """`raw` with the canonical columns of `mapping` (`_mapping`'s stages) added (the helper column of its
+    time's reading, `TIME_STAGE`, dropped once read)."""
     return with_stages(raw, mapping).drop(pl.selectors.starts_with(TIME_STAGE))
 
 
-def _is_time_stage(stage: list[pl.Expr]) -> bool:
-    """Whether `stage` computes helper columns of a text time's reading alone (`_staged`)."""
-    return bool(stage) and all(e.meta.output_name().startswith(TIME_STAGE) for e in stage)
-
-
 def with_stages(raw: pl.LazyFrame, mapping: list[list[pl.Expr]]) -> pl.LazyFrame:
-    """`raw` with each stage of `mapping` added in turn; the helper columns of a text time's reading (`_staged`: a
-    run of stages whose every value is a function of the columns they read) computed once per distinct value of
-    those columns and joined back to the rows, not once per row: the times of 500 series repeat 500 times, and their
-    regexes and parsing over every row of 1,000,000 hourly ISO times took 6.5 s of the 9.7 s the rows took to read."""
-    i = 0
-    while i < len(mapping):
-        if not _is_time_stage(mapping[i]):
-            raw = raw.with_columns(mapping[i])
-            i += 1
-            continue
-        block = []
-        while i < len(mapping) and _is_time_stage(mapping[i]):
-            block.append(mapping[i])
-            i += 1
-        made = {e.meta.output_name() for stage in block for e in stage}
-        keys = sorted({r for stage in block for e in stage for r in e.meta.root_names()} - made)
-        if not keys:  # (nothing read: nothing to share)
-            for stage in block:
-                raw = raw.with_columns(stage)
-            continue
-        # (in the rows' order: a format polars infers from the first value is the first row's, as it was)
-        distinct = raw.select(keys).unique(maintain_order=True)
-        for stage in block:
-            distinct = distinct.with_columns(stage)
-        raw = raw.join(distinct, on=keys, how="left", nulls_equal=True, maintain_order="left")
+    """`raw` with each stage of `mapping` added in turn (a text time is read once per distinct value of what it
+    reads by its own stage, `distinct.Steps`)."""
+    for stage in mapping:
+        raw = raw.with_columns(stage)
     return raw
 
 

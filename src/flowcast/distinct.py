@@ -1,0 +1,87 @@
+"""Per-distinct evaluation: the one way flowcast does expensive per-row work once per distinct value.
+
+When to use it: an elementwise computation (regexes, parsing text as times, a zone's conversion) over a column whose
+values repeat, as the times of many series do (500 hourly series of 2,000 hours: 1,000,000 rows, 2,000 distinct
+times). The work is done on the distinct values and gathered back to the rows: the same values as over every row, at
+the cost of a sort and a binary search per row (as costly as the work itself where nearly every value is distinct).
+Not for work that reads other rows (a group, a window, a shift): it would see the distinct values, not the rows.
+
+- `per_distinct(values, f)`: `f(values)` computed once per distinct value of the expression `values` (a column, or
+  a struct of several columns), as an expression (`timekeys.per_distinct` is this one).
+- `Steps`: a chain of steps that each read the steps before them several times (reading a text time: an offset cut
+  off, a day/month date rewritten as ISO, a period's first day): each step a field of its own, computed once, the
+  whole chain one `per_distinct` over the columns it reads, one with_columns stage holding the steps' results.
+  Nested as expressions, every step ran the regexes of all the steps before it again (300k hourly day/month rows
+  took 60 s to parse, ISO text well under 1 s); over every row, the 1,000,000 hourly times of 500 series took 6.5 s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import polars as pl
+
+
+def per_distinct(values: pl.Expr, f: Callable[[pl.Expr], pl.Expr]) -> pl.Expr:
+    """`f(values)` for an elementwise `f` that keeps a null null, computed once per distinct value of `values` and
+    gathered back to its rows: a zone's conversions (`timekeys.local_wall`) of series that share their times cost per
+    time, not per row (2,000 hourly series of 1,000 rows: 1,000 conversions, not 2,000,000). The same values as
+    `f(values)`. `f` sees the distinct values in the order of their first rows (a format polars infers from the first
+    value is the first row's, as over the rows). `values` may be a struct (`pl.struct`) of several columns (in a lazy
+    frame: a `when` of two of its fields panicked in polars 2.1's eager select). At a frame's level: in a group_by's
+    agg or a window it would be per group."""
+    keys = values.unique(maintain_order=True)
+    order = keys.arg_sort()  # (a null sorts first: search_sorted puts a null row there, and f keeps it null)
+    return f(keys).gather(order.gather(keys.gather(order).search_sorted(values)))
+
+
+class Steps:
+    """A chain of steps computed once per distinct value of the columns it reads (`columns`), for one with_columns
+    stage named `name` (`stage`). Inside the chain a column is `read(column)` and a step's value is what `step` gives
+    back; `result` marks a step whose value is read outside the chain, after the stage: the stage holds the results
+    alone (a struct, one field a result), the steps in between are left behind on the distinct values."""
+
+    def __init__(self, name: str, columns: Sequence[str]) -> None:
+        self.name = name
+        self.columns = list(columns)
+        self._steps: list[pl.Expr] = []
+        self._results: list[str] = []
+
+    def read(self, column: str) -> pl.Expr:
+        """Column `column` (one of `columns`) as the chain's steps read it."""
+        if column not in self.columns:
+            raise ValueError(f"the steps of {self.name!r} read {self.columns}, not {column!r}")
+        return pl.field(column)
+
+    def step(self, expr: pl.Expr) -> pl.Expr:
+        """`expr` as a step of its own: computed once, however often the next steps read it."""
+        return pl.field(self._add(expr))
+
+    def result(self, expr: pl.Expr) -> pl.Expr:
+        """`expr` as a step whose value is read after the stage: its field of the stage's column."""
+        field = self._add(expr)
+        self._results.append(field)
+        return pl.col(self.name).struct.field(field)
+
+    def _add(self, expr: pl.Expr) -> str:
+        """The field of a new step computing `expr`."""
+        field = f"{self.name}{len(self._steps)}"
+        self._steps.append(expr.alias(field))
+        return field
+
+    def stage(self) -> list[pl.Expr]:
+        """The with_columns stage computing the results (a struct column `name`), once per distinct value of
+        `columns`: empty without a result (nothing to compute)."""
+        if not self._results:
+            return []
+        steps, results = list(self._steps), list(self._results)
+
+        def chain(keys: pl.Expr) -> pl.Expr:
+            fields = keys if len(self.columns) > 1 else pl.struct(keys.alias(self.columns[0]))
+            for step in steps:
+                fields = fields.struct.with_fields(step)
+            out = f"{self.name}_results"
+            return fields.struct.with_fields(pl.struct([pl.field(r) for r in results]).alias(out)).struct.field(out)
+
+        keys = pl.struct(self.columns) if len(self.columns) > 1 else pl.col(self.columns[0])
+        return [per_distinct(keys, chain).alias(self.name)]
