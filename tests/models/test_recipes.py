@@ -582,6 +582,7 @@ def test_a_two_point_series_interval_reaches_its_one_change_carried_forward(gap)
         np.testing.assert_allclose((two["y_hat"] - two[f"y_hat_lo{lv}"]).to_numpy(),
                                    half.to_numpy() - change * steps, rtol=1e-9)
     assert (two["y_hat_lo95"] <= two["y_hat_lo80"]).all() and (two["y_hat_hi95"] >= two["y_hat_hi80"]).all()
+    assert str(rf.short_note()).endswith("; its intervals also reach its one change carried forward.")
     others = rf.frame.filter(~s00).sort("unique_id", "step")
     assert others.equals(plain.frame.filter(~s00).sort("unique_id", "step"))
     cut = forecast_detailed(r, td, 6).frame.filter(s00)  # a backtest's: the champion, plain widths
@@ -631,7 +632,8 @@ def test_a_published_series_of_two_points_gets_naive_not_a_trend_and_the_run_say
     need = " (it needs 12: one season)" if champion == "seasonal_naive" else " (it needs 2)"
     assert ("s00", "naive", f"no forecast: 1 observation, too few for {champion}{need}") in rf.fallbacks.rows()
     assert rf.short_note() == ("1 series has fewer than 3 observations (s01: 2): forecast by naive, its last value, "
-                               "not by a trend read off so few points.")
+                               "not by a trend read off so few points; its intervals also reach its one change "
+                               "carried forward.")
     others = [u for u, _, _ in rf.fallbacks.rows() if u != "s01"]  # s00 (seasonal_naive: s02 too), said once
     assert str(rf.fallback_note()).startswith(f"{len(others)} series it cannot forecast")
     check = check_forecasts(rf.frame, expected_ids=td.ids, horizon=14, fallbacks=rf.fallbacks, max_fallback_share=0.0)

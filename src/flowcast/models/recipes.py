@@ -518,14 +518,21 @@ class RecipeForecast:
                 + (f" ({'e.g. ' if n > 3 else ''}{named})" if named else ""))
 
     def short_note(self) -> str | None:
-        """'1 series has fewer than 3 observations (s00: 2): forecast by naive, its last value, ...' (None: none)."""
+        """'1 series has fewer than 3 observations (s00: 2): forecast by naive, its last value, ...' (None: none),
+        and, where they have intervals, that those reach their one change carried forward (`conformal.reach_one_change`:
+        not the widths naive's calibration alone gives)."""
         if not self.short:
             return None
         n = len(self.short)
         e_g = ", ".join(f"{id_text(u)}: {k}" for u, k in sorted(self.short.items())[:3])
+        its = "its" if n == 1 else "their"
+        bounded = [c for c in INTERVAL_COLUMNS if c in self.frame.columns]
+        reach = bool(bounded) and self.frame.filter(pl.col("unique_id").is_in(list(self.short))
+                                                    & pl.any_horizontal(pl.col(c).is_not_null() for c in bounded)).height > 0
         return (f"{n} series {'has' if n == 1 else 'have'} fewer than {self.short_history} observations "
-                f"({'e.g. ' if n > 3 else ''}{e_g}): forecast by naive, {'its' if n == 1 else 'their'} last value, "
-                "not by a trend read off so few points.")
+                f"({'e.g. ' if n > 3 else ''}{e_g}): forecast by naive, {its} last value, "
+                "not by a trend read off so few points"
+                + (f"; {its} intervals also reach {its} one change carried forward." if reach else "."))
 
     @property
     def moving(self) -> pl.DataFrame:
