@@ -534,7 +534,9 @@ def test_a_two_point_series_widths_stand_in_for_its_one_change_and_the_run_says_
         assert unit < own / 2 or first == 14.0  # the ratio of series moving a little: narrower than 12
     else:
         unit = own
-    np.testing.assert_allclose((two["y_hat_hi95"] - two["y_hat"]).to_numpy(), unit, rtol=1e-9)  # q 1.0 at every step
+    # q 1.0 at every step, the upper side stretched by the one change carried forward (`reach_one_change`)
+    reach = own * np.arange(1, 7)
+    np.testing.assert_allclose((two["y_hat_hi95"] - two["y_hat"]).to_numpy(), unit + reach, rtol=1e-9)
     np.testing.assert_allclose((two["y_hat"] - two["y_hat_lo80"]).to_numpy(), 0.5 * unit, rtol=1e-9)
     if peers and first == 3.0:
         assert two["y_hat_lo95"].min() >= 0  # was 15 - 12 ... -30 under the real calibration
@@ -545,6 +547,65 @@ def test_a_two_point_series_widths_stand_in_for_its_one_change_and_the_run_says_
     cut = forecast_detailed(r, td, 6).frame.filter(pl.col("unique_id") == "s00")  # a backtest's: its one change
     np.testing.assert_allclose((cut["y_hat_hi95"] - cut["y_hat"]).to_numpy(), own, rtol=1e-9)
     assert series_scale(history, 12).filter(pl.col("unique_id") == "s00")["scale"].item() == pytest.approx(own)
+
+
+@pytest.mark.parametrize("gap", [False, True])
+def test_a_two_point_series_interval_reaches_its_one_change_carried_forward(gap):
+    """acc49: a 2-observation series is published by naive with naive's widths, which covered 0.31 (80%) / 0.77
+    (95%) of M3 yearly's 152 such series at the validation origin 12 years back: they went on as their one change
+    went (82%), which naive's level path ignores. Its interval now spans naive's and the path carrying that change
+    forward, each with its calibrated width: 9.92 -> 8.81 (a change of -1.11 a period; observed two periods
+    apart, the imputed point between them no observation, -0.555) stretches its lower bounds by step x change,
+    its upper ones not at all; 80% within 95%; a declared y_min still cuts them. A 3-point series (the
+    champion's) and a backtest (short_history 0) are unchanged."""
+    from flowcast.flows.tasks import forecast_task
+
+    td = make_td(length=[3 if gap else 2, 3, 36, 36], horizon=6, level=50.0)
+    ds = td.frame.filter(pl.col("unique_id") == "s00").sort("ds")["ds"].to_list()
+    s00 = pl.col("unique_id") == "s00"
+    td.frame = td.frame.with_columns(pl.when(s00 & (pl.col("ds") == ds[0])).then(9.92)
+                                     .when(s00 & (pl.col("ds") == ds[-1])).then(8.81)
+                                     .when(s00).then((9.92 + 8.81) / 2).otherwise(pl.col("y")).alias("y"))
+    if gap:
+        td.imputed = pl.DataFrame({"unique_id": ["s00"], "ds": [ds[1]]})
+    change = (8.81 - 9.92) / (2 if gap else 1)
+    r = Recipe(name="theta", kind="statistical", components=[{"type": "statistical", "model": "theta"}],
+               weights=[1.0], fallback=["naive"], intervals={m: CAL for m in ("theta", "naive")})
+    plain = forecast_detailed(r, td, 6, short_history=0)  # no short-series rule: naive's plain widths are theta's
+    rf = forecast_task.fn(r, td, 6)
+    two = rf.frame.filter(s00).sort("step")
+    assert set(two["model"]) == {"naive"} and two["y_hat"].to_list() == pytest.approx([8.81] * 6)
+    steps = np.arange(1, 7)
+    for lv, q in ((80, 0.5), (95, 1.0)):
+        half = two[f"y_hat_hi{lv}"] - two["y_hat"]  # untouched side: the calibrated width q x the stand-in scale
+        np.testing.assert_allclose(half.to_numpy(), half[0], rtol=1e-9)
+        np.testing.assert_allclose((two["y_hat"] - two[f"y_hat_lo{lv}"]).to_numpy(),
+                                   half.to_numpy() - change * steps, rtol=1e-9)
+    assert (two["y_hat_lo95"] <= two["y_hat_lo80"]).all() and (two["y_hat_hi95"] >= two["y_hat_hi80"]).all()
+    assert str(rf.short_note()).endswith("; its intervals also reach its one change carried forward.")
+    others = rf.frame.filter(~s00).sort("unique_id", "step")
+    assert others.equals(plain.frame.filter(~s00).sort("unique_id", "step"))
+    cut = forecast_detailed(r, td, 6).frame.filter(s00)  # a backtest's: the champion, plain widths
+    assert set(cut["model"]) != {"naive"}
+    bounded = forecast_task.fn(r, td, 6, bounds=(8.0, None)).frame.filter(s00)
+    assert bounded["y_hat_lo95"].min() == pytest.approx(8.0) and bounded["y_hat_lo95"].to_list() == \
+        pytest.approx(two["y_hat_lo95"].clip(lower_bound=8.0).to_list())
+
+
+def test_reach_one_change_leaves_null_bounds_and_other_series_alone():
+    """A series without an interval (null bounds: nothing to scale its widths by) keeps none; a series not in
+    `change` keeps its own bounds."""
+    from flowcast.evaluation.conformal import reach_one_change
+
+    frame = pl.DataFrame({"unique_id": ["a", "a", "b", "c"], "step": [1, 2, 1, 1], "y_hat": [5.0, 5.0, 1.0, 2.0],
+                          "y_hat_lo80": [4.0, 4.0, None, 1.0], "y_hat_hi80": [6.0, 6.0, None, 3.0],
+                          "y_hat_lo95": [3.0, 3.0, None, 0.0], "y_hat_hi95": [7.0, 7.0, None, 4.0]})
+    change = pl.DataFrame({"unique_id": ["a", "b"], "change": [2.0, -1.0]})
+    out = reach_one_change(frame, change)
+    assert out["y_hat_hi80"].to_list() == [8.0, 10.0, None, 3.0]
+    assert out["y_hat_hi95"].to_list() == [9.0, 11.0, None, 4.0]
+    assert out["y_hat_lo80"].to_list() == [4.0, 4.0, None, 1.0] and out["y_hat_lo95"].to_list() == [3.0, 3.0, None, 0.0]
+    assert out.columns == frame.columns
 
 
 @pytest.mark.parametrize("champion", ["theta", "damped", "seasonal_naive"])
@@ -571,7 +632,8 @@ def test_a_published_series_of_two_points_gets_naive_not_a_trend_and_the_run_say
     need = " (it needs 12: one season)" if champion == "seasonal_naive" else " (it needs 2)"
     assert ("s00", "naive", f"no forecast: 1 observation, too few for {champion}{need}") in rf.fallbacks.rows()
     assert rf.short_note() == ("1 series has fewer than 3 observations (s01: 2): forecast by naive, its last value, "
-                               "not by a trend read off so few points.")
+                               "not by a trend read off so few points; its intervals also reach its one change "
+                               "carried forward.")
     others = [u for u, _, _ in rf.fallbacks.rows() if u != "s01"]  # s00 (seasonal_naive: s02 too), said once
     assert str(rf.fallback_note()).startswith(f"{len(others)} series it cannot forecast")
     check = check_forecasts(rf.frame, expected_ids=td.ids, horizon=14, fallbacks=rf.fallbacks, max_fallback_share=0.0)

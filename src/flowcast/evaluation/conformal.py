@@ -102,6 +102,16 @@ series moving a quarter of their level): they take the same stand-in (`series_sc
 series has a measured scale, and the notes name them. Where no series has one to borrow (every series of one
 observation), a series without one publishes no interval (`series_scale(borrow_only=True)`): its mean |y| is no
 typical change, and the widths' multiples of it put a 95% lower bound of -762 under values near 100.
+Naive forecasts such a series flat, but its one change is no noise to ignore either: at M3 yearly's validation
+origin 12 years back, 152 series of two observations (all starting the year before) went on in its direction at
+82-85% of their points, and naive's widths covered 0.31 (80%) / 0.77 (95%) of them. Its interval spans naive's and
+the path that carries that change forward, each with its width (`reach_one_change`: stretched by step x change,
+on the change's side only): 0.73 / 0.91 there (the published 80% / 95% coverage of all 645 series 0.687 / 0.900 ->
+0.785 / 0.934). Chosen on validation origins, never on the test (where every M3 yearly series has 14 points or more:
+nothing changes there). At 13 years back (40 such series, about half going on in their change's direction) and 15
+(103, 82-87%) naive's widths already covered 0.97 / 1.00 and 0.95 / 0.99; stretched, 0.98 / 1.00 and 0.95 / 0.99.
+Scaling the widths by the one change where it is larger than the stand-in too reached 0.91 / 0.97 at 12 years back,
+but undoes the stand-in (3 -> 15 above) for the rest.
 A declared bound (`y_min`, `y_max`) clips every interval; no bound is guessed from a non-negative history, except
 0 for data classed intermittent (mostly zeros, never negative: `flowcast.evaluation.intermittency`).
 """
@@ -593,6 +603,30 @@ def apply_intervals(
             exprs.append(e.alias(c))
         out = out.with_columns(exprs)
     return out if scale is None else out.drop(added)
+
+
+def reach_one_change(frame: pl.DataFrame, change: pl.DataFrame,
+                     bounds: tuple[float | None, float | None] = (None, None)) -> pl.DataFrame:
+    """`frame` (unique_id, step, the interval columns) with the intervals of the series of `change` (unique_id,
+    change: a 2-observation history's one change per period, published by naive) stretched, in that change's
+    direction, by the change carried forward (step x change): each interval spans naive's and the path that goes
+    on as the two points went, each with its calibrated width, cut at the declared bounds. Naive's widths alone
+    covered 0.31 (80%) / 0.77 (95%) of such series at M3 yearly's validation origin 12 years back; so
+    stretched, 0.73 / 0.91 (see the module). Other series' rows, and null bounds (no interval), are unchanged."""
+    if not change.height:
+        return frame
+    out = frame.join(change.select("unique_id", pl.col("change").alias("__change")), on="unique_id", how="left",
+                     maintain_order="left")
+    moved = pl.col("step").cast(pl.Float64) * pl.col("__change").fill_null(0.0)
+    y_min, y_max = bounds
+    for lv in INTERVAL_LEVELS:
+        lo_c, hi_c = interval_cols(lv)
+        if lo_c not in out.columns or hi_c not in out.columns:
+            continue
+        lo, hi = pl.col(lo_c) + pl.min_horizontal(moved, pl.lit(0.0)), pl.col(hi_c) + pl.max_horizontal(moved, pl.lit(0.0))
+        out = out.with_columns(lo.clip(lower_bound=y_min, upper_bound=y_max).alias(lo_c),
+                               hi.clip(lower_bound=y_min, upper_bound=y_max).alias(hi_c))
+    return out.drop("__change")
 
 
 def interval_metrics(frame: pl.DataFrame, levels: Sequence[int] = INTERVAL_LEVELS) -> dict[str, float | None]:

@@ -518,14 +518,21 @@ class RecipeForecast:
                 + (f" ({'e.g. ' if n > 3 else ''}{named})" if named else ""))
 
     def short_note(self) -> str | None:
-        """'1 series has fewer than 3 observations (s00: 2): forecast by naive, its last value, ...' (None: none)."""
+        """'1 series has fewer than 3 observations (s00: 2): forecast by naive, its last value, ...' (None: none),
+        and, where they have intervals, that those reach their one change carried forward (`conformal.reach_one_change`:
+        not the widths naive's calibration alone gives)."""
         if not self.short:
             return None
         n = len(self.short)
         e_g = ", ".join(f"{id_text(u)}: {k}" for u, k in sorted(self.short.items())[:3])
+        its = "its" if n == 1 else "their"
+        bounded = [c for c in INTERVAL_COLUMNS if c in self.frame.columns]
+        reach = bool(bounded) and self.frame.filter(pl.col("unique_id").is_in(list(self.short))
+                                                    & pl.any_horizontal(pl.col(c).is_not_null() for c in bounded)).height > 0
         return (f"{n} series {'has' if n == 1 else 'have'} fewer than {self.short_history} observations "
-                f"({'e.g. ' if n > 3 else ''}{e_g}): forecast by naive, {'its' if n == 1 else 'their'} last value, "
-                "not by a trend read off so few points.")
+                f"({'e.g. ' if n > 3 else ''}{e_g}): forecast by naive, {its} last value, "
+                "not by a trend read off so few points"
+                + (f"; {its} intervals also reach {its} one change carried forward." if reach else "."))
 
     @property
     def moving(self) -> pl.DataFrame:
@@ -681,7 +688,7 @@ def forecast_detailed(
     """Forecast every series of `td` with the model `source` (see `load_recipe`), falling back per
     series, with calibrated intervals; see the module docstring. A series of fewer than `short_history`
     finite observations (publishing passes SHORT_HISTORY; backtests 0) is forecast by naive, whatever the recipe."""
-    from flowcast.evaluation.conformal import apply_intervals, series_scale
+    from flowcast.evaluation.conformal import apply_intervals, reach_one_change, series_scale
 
     recipe = load_recipe(source)
     h = int(horizon or td.meta.horizon)
@@ -710,6 +717,7 @@ def forecast_detailed(
                             pl.lit(recipe.name), pl.lit(need)))
             .otherwise(pl.col("reason")).alias("reason")).drop("__n").sort("unique_id")
     few: dict[str, int] = {}  # series of 2 to short_history - 1 observations (publishing): naive's, one change
+    change = pl.DataFrame(schema={"unique_id": pl.Utf8, "change": pl.Float64})
     if short_history > 1:
         # observations: the points preprocessing imputed (`TrainingData.imputed`) are none (2 observed with an
         # imputed gap between them counted 3, and the champion's trend was read off the 2)
@@ -717,6 +725,12 @@ def forecast_detailed(
                  .filter(pl.col("y").is_finite() & pl.col("observed")).group_by("unique_id").len())
         # one observation: no model but naive forecasts it already (MIN_POINTS), and the fallback says so
         few = {str(u): int(k) for u, k in n_fin.filter(pl.col("len").is_between(2, short_history - 1)).iter_rows()}
+        # their change per period from the first observation to the last (a gap between them counts its periods)
+        change = (td.frame.select("unique_id", "ds", "y").sort("unique_id", "ds").with_columns(
+            td.observed(), pl.int_range(pl.len()).over("unique_id").alias("__i"))
+            .filter(pl.col("unique_id").is_in(list(few)) & pl.col("y").is_finite() & pl.col("observed"))
+            .group_by("unique_id").agg(((pl.col("y").last() - pl.col("y").first())
+                                        / (pl.col("__i").last() - pl.col("__i").first())).alias("change")))
     short = few if recipe.name != LAST_RESORT else {}  # (naive the champion: its own rows, no fallback)
     if short:
         why = pl.DataFrame({"unique_id": list(short), "reason": [  # `few` holds 2 or more: 'observations'
@@ -771,6 +785,9 @@ def forecast_detailed(
     for c in INTERVAL_COLUMNS:
         if c not in result.columns:
             result = result.with_columns(pl.lit(None, dtype=pl.Float64).alias(c))
+    # naive does not carry their one change forward, and they went on as it went more often than not: their
+    # intervals reach that path too (`conformal.reach_one_change`)
+    result = reach_one_change(result, change, bounds)
     fallbacks = (pl.concat(fallen) if fallen else pl.DataFrame(
         schema={"unique_id": pl.Utf8, "reason": pl.Utf8, "model": pl.Utf8})).select("unique_id", "model", "reason")
     flat = dict(td.frame.join(scale.filter(pl.col("scale") == 0), on="unique_id", how="semi")
