@@ -959,6 +959,26 @@ def test_the_wide_file_note_counts_the_columns_that_become_series(tmp_path, monk
     assert said in " ".join(res.stderr.split()), res.stderr
 
 
+def test_the_wide_file_note_says_a_column_named_as_a_covariate_is_read_as_a_series(tmp_path, monkeypatch):
+    """newuser49: a wide file of two regions' demand beside their 'Temperature' forecast the temperature as a third
+    series (scored with them in the backtest), the note naming it among the series alone; it says the column is named
+    as a covariate and how to read it as one. Given so, it is a covariate, and the note says nothing of it."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "f.csv").write_text("Timestamp,Victoria North,Victoria South,Temp (C)\n" + "".join(
+        f"2024-01-{d:02d},{40 + d},{60 + d},{20 + d % 3}\n" for d in range(1, 15)))
+    res = runner.invoke(app, ["validate", "f.csv", "--freq", "1d", "--home", "h"], terminal_width=400)
+    said = " ".join(res.stderr.split())
+    assert res.exit_code == 0, res.output
+    assert ("each of its 3 columns a series (Victoria North, Victoria South, Temp (C)); pass --target-col for a long "
+            "file; 'Temp (C)' is named as a covariate, not a series: give --past-col 'Temp (C)' (known up to each "
+            "period; --future-col: known ahead) to use it as a covariate of each series rather than forecast it"
+            ) in said, said
+    res = runner.invoke(app, ["validate", "f.csv", "--freq", "1d", "--past-col", "Temp (C)", "--home", "h"],
+                        terminal_width=400)
+    said = " ".join(res.stderr.split())
+    assert res.exit_code == 0 and "and Temp (C) a covariate of each" in said and "named as" not in said, res.output
+
+
 def test_the_wide_file_note_suggests_id_col_only_where_a_column_may_be_one(tmp_path, monkeypatch):
     """wordsC45: vic_elecdemand (`Time,Demand,Temperature,WorkDay`, no time written twice) was told 'pass --target-col
     and --id-col for a long file': no column of it tells series apart (WorkDay of 0 and 1 keys it, as two 'series').

@@ -674,6 +674,16 @@ ID_NAMES = ("id", "series", "series_id", "item_id", "store")
 UNNAMED_FIRST = "column_1"  # polars' name of a CSV's first column without a header (pandas' to_csv index)
 # names a target column of a user's file commonly has (after `y`): the file's one column so named is read as the target
 TARGET_NAMES = ("value", "sales", "demand", "target", "units", "qty", "quantity", "amount")
+# words that name a covariate (weather, prices, calendars), not a series to forecast: a wide file's number column so
+# named is read as a series unless declared a covariate, and the note says so (`_covariate_named`)
+COVARIATE_WORDS = ("temp", "temperature", "weather", "rain", "rainfall", "precipitation", "humidity", "wind",
+                   "price", "prices", "promo", "promotion", "discount", "holiday", "workday", "weekday", "weekend")
+
+
+def _covariate_named(columns: list[str]) -> list[str]:
+    """The columns of `columns` with a word of `COVARIATE_WORDS` in their name ('Temperature', 'Temp (°C)', 'price_eur'),
+    case-insensitively."""
+    return [c for c in columns if any(w in COVARIATE_WORDS for w in re.split(r"[^a-z]+", c.lower()))]
 
 
 def _named_one(columns: list[str], names: tuple[str, ...], taken: tuple[str | None, ...]) -> str | None:
@@ -945,10 +955,19 @@ def _layout_of(data: str, id_col: list[str] | None, time_col: str | None, target
             # WorkDay`, no date written twice, was told to pass --id-col
             ids = _number_id(data, time_col, series)
             options = f"--target-col and --id-col (e.g. --id-col {shlex.quote(ids[1])})" if ids else "--target-col"
+            # newuser49: a wide file's 'Temperature' beside its regions was forecast as a series of its own (and
+            # scored with them in the backtest), the note naming it among the series alone
+            named = _covariate_named(series)
+            past = " ".join(f"--past-col {shlex.quote(c)}" for c in named)
+            not_series = (f"; {listed([repr(c) for c in named])} {'is' if len(named) == 1 else 'are'} named as "
+                          f"{noun(len(named), 'a covariate', 'covariates')}, not {noun(len(named), 'a series', 'series')}: give {past} (known up to each "
+                          f"period; --future-col: known ahead) to use {'it' if len(named) == 1 else 'them'} as "
+                          f"{noun(len(named), 'a covariate', 'covariates')} of each series rather than forecast "
+                          f"{'it' if len(named) == 1 else 'them'}") if named and len(named) < len(series) else ""
             console.print(f"note: {data} has no --target-col and no --id-col, and its columns beside {time_col} "
                           f"hold numbers: it is read as a wide file, each of its {len(series)} columns a series "
                           f"({', '.join(series[:5])}{', ...' if len(series) > 5 else ''}){covariate}; pass "
-                          f"{options} for a long file", highlight=False)
+                          f"{options} for a long file{not_series}", highlight=False)
         return "wide"
     others = [c for c in numeric if c != target_col and c not in (covariates or [])]  # (a --future-col is used)
     if others and target_col in numeric and say:
