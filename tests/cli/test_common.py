@@ -322,11 +322,13 @@ def test_a_time_column_of_integers_is_told_its_time_format_in_the_first_error(tm
     # nothing in the names says the columns: those the values say are told, as options and as configuration keys
     ("shop_code,day_of_sale,revenue_eur", [],
      ("also needs --time-col, --target-col (its columns: shop_code, day_of_sale, revenue_eur); likely --time-col "
-     "day_of_sale (its values read as times) --target-col revenue_eur (its one number column); in a configuration "
-     'file, [sources.f] time_col = "day_of_sale", target_col = "revenue_eur"; --freq, the period')),
+     "day_of_sale (its values read as times) --target-col revenue_eur (its one number column) --freq 1d (its dates "
+     'step by 1d); in a configuration file, [sources.f] time_col = "day_of_sale", target_col = "revenue_eur", '
+     'freq = "1d"; --freq, the period')),
     ("shop_code,day_of_sale,revenue_eur", ["--time-col", "day_of_sale"],
      ("also needs --target-col (its columns: shop_code, day_of_sale, revenue_eur); likely --target-col revenue_eur "
-     '(its one number column); in a configuration file, [sources.f] target_col = "revenue_eur"; --freq')),
+     '(its one number column) --freq 1d (its dates step by 1d); in a configuration file, [sources.f] target_col = '
+     '"revenue_eur", freq = "1d"; --freq')),
     # two columns of dates, two of numbers: which is meant is not guessed, both are named
     ("shop_code,ordered,shipped,revenue,cost", [],
      "likely --time-col one of 'ordered', 'shipped' (their values read as times); --freq"),
@@ -334,15 +336,17 @@ def test_a_time_column_of_integers_is_told_its_time_format_in_the_first_error(tm
      "likely --target-col one of 'revenue', 'cost' (its number columns); --freq"),
     # store numbers (007, 012) tell the series apart: no target; of two others, the one named as a target
     ("store_no,date,sales", [],
-     ("likely --target-col sales (its one number column besides 'store_no', the series' id); in a configuration "
-      'file, [sources.f] target_col = "sales"; --freq')),
-    ("shop_code,date,sales,cost", [], "likely --target-col sales (its number column named as a target); in a"),
+     ("likely --target-col sales (its one number column besides 'store_no', the series' id) --freq 1d (its dates "
+      'step by 1d); in a configuration file, [sources.f] target_col = "sales", freq = "1d"; --freq')),
+    ("shop_code,date,sales,cost", [],
+     "likely --target-col sales (its number column named as a target) --freq 1d (its dates step by 1d); in a"),
 ])
 def test_a_file_whose_names_say_nothing_is_told_its_likely_columns(tmp_path, monkeypatch, header, options, said):
     """newuser48: `flowcast validate` of a file `shop_code,day_of_sale,revenue_eur` was told its columns alone; given
     --time-col, it was asked for --target-col, its one number column not named. The columns whose values read as
     times, and a long file's number columns, are named with the options and the [sources.NAME] keys that declare
-    them; the series' hint is given off the likely time column (its times repeat: --id-col shop_code)."""
+    them, with the --freq their dates step by (newuser49); the series' hint is given off the likely time column (its
+    times repeat: --id-col shop_code), or of two, the first (newuser49: none was given)."""
     monkeypatch.chdir(tmp_path)
     dated = {"day_of_sale": 0, "ordered": 0, "shipped": 1}  # (the days after the row's date)
     dated["date"] = 0
@@ -353,8 +357,8 @@ def test_a_file_whose_names_say_nothing_is_told_its_likely_columns(tmp_path, mon
     res = runner.invoke(app, ["validate", "f.csv", *options], terminal_width=400)
     out = " ".join(res.output.split())
     assert res.exit_code == 2 and said in out, out
-    if "ordered" not in header:
-        assert f"--id-col {header.split(',')[0]}" in out, out
+    assert f"--id-col {header.split(',')[0]}" in out, out
+    assert "'shipped' (e.g." not in out, out  # (a column of times is no id)
 
 
 def test_a_file_of_number_columns_alone_is_told_no_likely_time(tmp_path, monkeypatch):
@@ -953,6 +957,26 @@ def test_the_wide_file_note_counts_the_columns_that_become_series(tmp_path, monk
                               "--home", "h"], terminal_width=400)
     assert res.exit_code == 0 and _last_json(res.stdout)["wide_columns"] == series, res.output
     assert said in " ".join(res.stderr.split()), res.stderr
+
+
+def test_the_wide_file_note_says_a_column_named_as_a_covariate_is_read_as_a_series(tmp_path, monkeypatch):
+    """newuser49: a wide file of two regions' demand beside their 'Temperature' forecast the temperature as a third
+    series (scored with them in the backtest), the note naming it among the series alone; it says the column is named
+    as a covariate and how to read it as one. Given so, it is a covariate, and the note says nothing of it."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "f.csv").write_text("Timestamp,Victoria North,Victoria South,Temp (C)\n" + "".join(
+        f"2024-01-{d:02d},{40 + d},{60 + d},{20 + d % 3}\n" for d in range(1, 15)))
+    res = runner.invoke(app, ["validate", "f.csv", "--freq", "1d", "--home", "h"], terminal_width=400)
+    said = " ".join(res.stderr.split())
+    assert res.exit_code == 0, res.output
+    assert ("each of its 3 columns a series (Victoria North, Victoria South, Temp (C)); pass --target-col for a long "
+            "file; 'Temp (C)' is named as a covariate, not a series: give --past-col 'Temp (C)' (known up to each "
+            "period; --future-col: known ahead) to use it as a covariate of each series rather than forecast it"
+            ) in said, said
+    res = runner.invoke(app, ["validate", "f.csv", "--freq", "1d", "--past-col", "Temp (C)", "--home", "h"],
+                        terminal_width=400)
+    said = " ".join(res.stderr.split())
+    assert res.exit_code == 0 and "and Temp (C) a covariate of each" in said and "named as" not in said, res.output
 
 
 def test_the_wide_file_note_suggests_id_col_only_where_a_column_may_be_one(tmp_path, monkeypatch):

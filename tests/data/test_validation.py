@@ -15,7 +15,6 @@ from data_helpers import make_source, run_validate
 
 from flowcast.config import ValidationConfig
 from flowcast.data.validate import (
-    data_begins_after,
     enforce_thresholds,
     nothing_observed_by,
     write_quarantine,
@@ -787,6 +786,21 @@ def test_duplicates_from_data_finer_than_freq_suggest_aggregate(write_csv):
         enforce_thresholds(r, ValidationConfig(quarantine_threshold=0.5), artifact=None)
 
 
+def test_daily_duplicates_of_end_of_day_stamps_written_two_ways_say_so(write_csv):
+    """newuser49: days stamped by their end, mostly 23:59:59 and now and then at the next midnight, had the two rows of
+    a day quarantined 'with different y values' and nothing more; a pair of other times of day is told nothing of it."""
+    hint = ("(end-of-day stamps written two ways? '2020-01-02 23:59:59' is read as its own day and '2020-01-02 "
+            "00:00:00' as the day it starts: where a midnight ends the day before, move each time up to the midnight "
+            "that ends its day before export, then pass --time-label end, which reads a time as the day before it; a "
+            "23:59:59 stamp without --time-label end is its own day)")
+    r = run_validate(write_csv(HEADER + "2020-01-01 23:59:59,a,1\n2020-01-02 00:00:00,a,2\n"
+                               "2020-01-02 23:59:59,a,3\n2020-01-03 23:59:59,a,4\n"))
+    assert [(row, check) for row, check, _ in quarantined(r)] == [(1, "duplicate_conflict"), (2, "duplicate_conflict")]
+    assert all(reason.endswith(hint) for _, _, reason in quarantined(r)), quarantined(r)
+    r = run_validate(write_csv(HEADER + "2020-01-02 00:00:00,a,2\n2020-01-02 12:00:00,a,3\n"))
+    assert quarantined(r) and not any("end-of-day" in reason for _, _, reason in quarantined(r))
+
+
 def test_duplicates_of_series_keyed_by_more_columns_name_the_id_columns_first(write_csv):
     """Regression: '--id-col region' where the series are keyed by region and store (two stores a region, daily
     rows) quarantined every row as a duplicate, and the hint said only 'if the times are finer than freq '1d',
@@ -1006,7 +1020,7 @@ def test_an_as_of_before_the_data_says_when_the_data_begins(write_csv):
                                                   r"is 2020-01-01: pick an as_of from then on\); nothing to validate") as info:
         run_validate(write_csv(HEADER + GOOD), as_of=datetime(2019, 6, 1))
     # the date a backfill is sent to, a fact of the error (a backfill's dates before it said apart), as its text says
-    assert info.value.begins == data_begins_after(str(info.value)) == "2020-01-01"
+    assert info.value.begins == "2020-01-01"
 
 
 @pytest.mark.parametrize("serializer", ["pickle", "cloudpickle", "prefect"])
@@ -1333,7 +1347,7 @@ def test_an_aggregated_source_before_its_first_period_ends_names_when_it_ends(wr
         run_validate(write_csv("date,id,val\n2020-02-03,a,1\n2020-02-19,a,2\n"), as_of=as_of, freq="1mo",
                      aggregate="sum")
     assert str(info.value).endswith(said)
-    assert info.value.begins == data_begins_after(str(info.value)) == "2020-03-01"
+    assert info.value.begins == "2020-03-01"
 
 
 def test_an_as_of_inside_the_only_period_of_an_aggregated_source_says_it_is_not_over(write_csv):

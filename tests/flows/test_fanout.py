@@ -66,6 +66,18 @@ def test_failed_and_crashed_runs_fail_with_their_message():
     assert (o["status"], o["error"]) == ("failed", "Crashed after 3 flow runs: no heartbeat")
 
 
+def test_a_failed_run_before_the_data_says_when_the_data_begins_from_its_label_not_its_wording():
+    """newuser49: `begins` was read out of the failed run's message; it is the run's label (`BEGINS_LABEL`), whatever
+    the message says, and none without it."""
+    from flowcast.flows.common import BEGINS_LABEL
+
+    fr = _run(Failed(message="DataValidationError: reworded"))
+    fr.labels[BEGINS_LABEL] = "2010-01-01"
+    assert outcome_of(AS_OF, fr, None, attempts=1)["begins"] == "2010-01-01"
+    said = "all 3 rows are after as_of=2009-06-01 (the first is 2010-01-01: pick an as_of from then on)"
+    assert "begins" not in outcome_of(AS_OF, _run(Failed(message=said)), None, attempts=1)
+
+
 def test_the_deployment_decides_the_mode_and_a_contradiction_fails():
     assert mode_of("forecast/forecast", "forecast") == "forecast"
     assert mode_of("retrain/retrain", "forecast") == "retrain"  # never promotes from a backfill

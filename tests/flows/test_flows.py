@@ -282,6 +282,22 @@ def test_backfill_failing_date_is_reported_and_others_complete(production_home):
                                     "(published); a re-run of the backfill skips those")
 
 
+def test_a_run_before_the_data_labels_its_flow_run_with_when_the_data_begins(production_home):
+    """newuser49: a deployment's backfill read the date its data begins out of a worker's failed run's message (its
+    state keeps the message, not the exception), so rewording the message lost it: the run carries it as a label."""
+    from prefect.client.orchestration import get_client
+
+    from flowcast.flows import forecast_flow
+    from flowcast.flows.common import BEGINS_LABEL
+
+    state = forecast_flow(as_of=datetime(2009, 6, 1), return_state=True, **production_home)
+    assert state.is_failed()
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(state.state_details.flow_run_id)
+    assert run.labels[BEGINS_LABEL] == "2010-01-01", run.labels
+
+
+
 def test_flaky_http_source_is_retried_where_the_bytes_are_read(production_home, http_server, monkeypatch):
     """The source is a CSV on a real local HTTP server (Python's http.server, no Range support)
     that answers 503 twice, then serves: the read retries with backoff and the run completes."""

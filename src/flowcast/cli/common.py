@@ -268,14 +268,17 @@ def _refuse_title_line(data: str) -> None:
 
 
 def _likely_columns(data: str, name: str, id_col: list[str] | None, time_col: str | None, target_col: str | None,
-                    covariates: list[str]) -> tuple[str | None, str]:
+                    covariates: list[str], read_freq: Callable[[str, str], str | None] | None = None,
+                    ) -> tuple[list[str], str]:
     """The time and target columns a file asked for them likely has, where no name said them (`_own_vocabulary`):
     its one column whose values read as times (`times_by_values`: 'day_of_sale' of '2024-01-01'), and, of a long file
     (its times repeat), its one number column besides the time, the series (given, or a number column that tells them
     apart, `_number_id`) and the covariates ('revenue_eur'), else its one such named as a target ('sales'); with
     the options and the keys of a `[sources.NAME]` table that declare them. A file `shop_code,day_of_sale,revenue_eur`
     was told its columns alone, and, given --time-col, asked for --target-col. Returns (the time column given or
-    likely, for the --id-col hint; the sentence, '' where no column is likely)."""
+    likely, else the columns read as times, for the --id-col hint; the sentence, '' where no column is likely). `read_freq(time column, target column)`: where --freq is not given, the frequency its rows step by
+    (`_read_freq`), said with the columns (newuser49: the hint named the columns, and a new user then learned the
+    frequency only from the run's note)."""
     from flowcast.data.sources import times_by_values, wide_probe
 
     taken = (target_col, *(id_col or []), *covariates)
@@ -302,10 +305,15 @@ def _likely_columns(data: str, name: str, id_col: list[str] | None, time_col: st
         keys.append(f"target_col = {json.dumps(numbers[0])}")
     elif numbers:
         said.append(f"--target-col one of {', '.join(map(repr, numbers))} (its number columns)")
+    target = target_col or (numbers[0] if len(numbers) == 1 else None)
+    if read_freq is not None and likely is not None and target is not None and (freq := read_freq(likely, target)):
+        said.append(f"--freq {freq} (its dates step by {freq})")
+        keys.append(f"freq = {json.dumps(freq)}")
+    times = [likely] if likely is not None else timed
     if not said:
-        return likely, ""
+        return times, ""
     where = f"; in a configuration file, [sources.{name}] {', '.join(keys)}" if keys else ""
-    return likely, f"; likely {' '.join(said)}{where}"
+    return times, f"; likely {' '.join(said)}{where}"
 
 
 def _integer_time_format(values: list[str]) -> str | None:
@@ -391,16 +399,18 @@ def _not_wide_hint(data: str, id_col: list[str] | None, time_col: str | None, ta
             f"{'it' if one else 'them'} from the file to read it as wide")
 
 
-def _id_col_hint(data: str, id_col: list[str] | None, time_col: str | None) -> str:
+def _id_col_hint(data: str, id_col: list[str] | None, time_col: str | None, times: tuple[str, ...] = ()) -> str:
     """Where no --id-col is given and the file's times repeat (a long file of several series), its text columns with
     a value of each: the columns that may tell its series apart, to name with --id-col, the example those that look
     most like its id (`_fewest_keying`: an M5 file was told '--id-col item_id', under which each date still repeats
-    once per store; a 'weather' column before 'store' was named for it), else its first. '' otherwise."""
+    once per store; a 'weather' column before 'store' was named for it), else its first. `times`: the file's other
+    columns read as times, which are no id (newuser49: a file of two time columns was given no --id-col hint). ''
+    otherwise."""
     if id_col or not time_col:
         return ""
     from flowcast.data.sources import id_candidates
 
-    text = id_candidates(data, time_col)
+    text = [(c, v) for c, v in id_candidates(data, time_col) if c not in times]
     if not text:
         return _number_id_hint(data, time_col)
     named = ", ".join(f"{c!r} (e.g. {v!r})" for c, v in text[:3])
@@ -469,24 +479,48 @@ def _fewest_keying(data: str, time_col: str, candidates: list[str], first: int =
     return min((k.keys, len(cols), i, cols) for i, (cols, k) in of if not k.repeated)[3]
 
 
-def _inferred_freq(data: str, id_cols: list[str], time_col: str, target_col: str, time_format: str | None,
-                   tz: str | None, layout: str, name: str = "probe", as_of: datetime | None = None) -> str:
-    """The frequency of a --data file's dates (`flowcast.data.freq_infer`), said on the console; when its dates
-    do not settle one, the command asks for --freq, saying why (its times do not parse, their steps are irregular).
-    With `as_of` (the run's, a backfill's first), read off the rows by then alone: a daily history whose later rows
-    are hourly made a backfill at an earlier as_of read its history as hourly where its run had read it daily."""
-    from flowcast.data.freq_infer import Inferred, explain_freq
+def _read_freq(data: str, id_cols: list[str], time_col: str, target_col: str, time_format: str | None,
+               tz: str | None, layout: str, name: str = "probe", as_of: datetime | None = None) -> Any:
+    """`freq_infer.explain_freq` of a --data file read with these options (an `Inferred`, or why none is); None where
+    the options make no source."""
+    from flowcast.data.freq_infer import explain_freq
 
-    missing = f"--data {data} also needs --freq{_needs_hint(data, ['--freq'])}"
     try:
         # named as the run names it: its errors said "source 'probe': unknown time zone ..." (a name the store
         # cannot key is refused after this, naming it)
         name = name if re.match(DATASET_NAME_PATTERN, name) else "probe"
         probe = SourceConfig(name=name, path=data, id_cols=id_cols, time_col=time_col, target_col=target_col,
                              time_format=time_format, freq="1d", tz=tz, layout=layout)
-    except Exception:  # noqa: BLE001 - the options themselves are refused below, naming what is wrong
-        raise ConfigError(missing) from None
-    found = explain_freq(probe, as_of)
+    except Exception:  # noqa: BLE001 - the options themselves are refused by the caller, naming what is wrong
+        return None
+    return explain_freq(probe, as_of)
+
+
+def _freq_hint(data: str, id_cols: list[str], time_format: str | None, tz: str | None, layout: str, name: str,
+               as_of: datetime | None, time_col: str, target_col: str) -> str | None:
+    """The frequency a --data file's rows step by, read with these columns (`_read_freq`), for the hint of a command
+    that asks for its columns; None where none is read (why is the run's to say, once the columns are given)."""
+    from flowcast.data.freq_infer import Inferred
+
+    try:
+        found = _read_freq(data, id_cols, time_col, target_col, time_format, tz, layout, name, as_of)
+    except FlowcastError:
+        return None
+    return found.freq if isinstance(found, Inferred) else None
+
+
+def _inferred_freq(data: str, id_cols: list[str], time_col: str, target_col: str, time_format: str | None,
+                   tz: str | None, layout: str, name: str = "probe", as_of: datetime | None = None) -> str:
+    """The frequency of a --data file's dates (`flowcast.data.freq_infer`), said on the console; when its dates
+    do not settle one, the command asks for --freq, saying why (its times do not parse, their steps are irregular).
+    With `as_of` (the run's, a backfill's first), read off the rows by then alone: a daily history whose later rows
+    are hourly made a backfill at an earlier as_of read its history as hourly where its run had read it daily."""
+    from flowcast.data.freq_infer import Inferred
+
+    missing = f"--data {data} also needs --freq{_needs_hint(data, ['--freq'])}"
+    found = _read_freq(data, id_cols, time_col, target_col, time_format, tz, layout, name, as_of)
+    if found is None:  # the options themselves are refused below, naming what is wrong
+        raise ConfigError(missing)
     by = "" if as_of is None else f" by as_of {utc_text(as_of)}"
     if not isinstance(found, Inferred):
         raise ConfigError(f"{missing}: it could not be read off the file's dates{by}: {found}")
@@ -559,9 +593,13 @@ def resolve_settings(
         if missing:
             _refuse_title_line(data)
             covariates = [*(future_col or []), *(past_col or []), *(static_col or [])]
-            likely, said = _likely_columns(data, dataset or _name_of(data), id_col, time_col, target_col, covariates)
+            times, said = _likely_columns(data, dataset or _name_of(data), id_col, time_col, target_col, covariates,
+                                           None if freq else functools.partial(
+                                               _freq_hint, data, list(id_col or []), time_format, tz, layout,
+                                               dataset or _name_of(data), instant))
             why = _not_wide_hint(data, id_col, time_col, target_col, as_of=instant, tz=tz, time_format=time_format)
-            why = why or _id_col_hint(data, id_col, likely)
+            # (of several columns read as times, the first: a long file's times repeat in each of them)
+            why = why or _id_col_hint(data, id_col, times[0] if times else None, tuple(times[1:]))
             # --freq is read off the dates once the columns are named: it is not needed (newuser22: 'also needs
             # --time-col, --target-col, --freq' sent a new user to look up a frequency the command reads itself)
             needed = [m for m in missing if m != "--freq"]
@@ -636,6 +674,16 @@ ID_NAMES = ("id", "series", "series_id", "item_id", "store")
 UNNAMED_FIRST = "column_1"  # polars' name of a CSV's first column without a header (pandas' to_csv index)
 # names a target column of a user's file commonly has (after `y`): the file's one column so named is read as the target
 TARGET_NAMES = ("value", "sales", "demand", "target", "units", "qty", "quantity", "amount")
+# words that name a covariate (weather, prices, calendars), not a series to forecast: a wide file's number column so
+# named is read as a series unless declared a covariate, and the note says so (`_covariate_named`)
+COVARIATE_WORDS = ("temp", "temperature", "weather", "rain", "rainfall", "precipitation", "humidity", "wind",
+                   "price", "prices", "promo", "promotion", "discount", "holiday", "workday", "weekday", "weekend")
+
+
+def _covariate_named(columns: list[str]) -> list[str]:
+    """The columns of `columns` with a word of `COVARIATE_WORDS` in their name ('Temperature', 'Temp (°C)', 'price_eur'),
+    case-insensitively."""
+    return [c for c in columns if any(w in COVARIATE_WORDS for w in re.split(r"[^a-z]+", c.lower()))]
 
 
 def _named_one(columns: list[str], names: tuple[str, ...], taken: tuple[str | None, ...]) -> str | None:
@@ -907,10 +955,19 @@ def _layout_of(data: str, id_col: list[str] | None, time_col: str | None, target
             # WorkDay`, no date written twice, was told to pass --id-col
             ids = _number_id(data, time_col, series)
             options = f"--target-col and --id-col (e.g. --id-col {shlex.quote(ids[1])})" if ids else "--target-col"
+            # newuser49: a wide file's 'Temperature' beside its regions was forecast as a series of its own (and
+            # scored with them in the backtest), the note naming it among the series alone
+            named = _covariate_named(series)
+            past = " ".join(f"--past-col {shlex.quote(c)}" for c in named)
+            not_series = (f"; {listed([repr(c) for c in named])} {'is' if len(named) == 1 else 'are'} named as "
+                          f"{noun(len(named), 'a covariate', 'covariates')}, not {noun(len(named), 'a series', 'series')}: give {past} (known up to each "
+                          f"period; --future-col: known ahead) to use {'it' if len(named) == 1 else 'them'} as "
+                          f"{noun(len(named), 'a covariate', 'covariates')} of each series rather than forecast "
+                          f"{'it' if len(named) == 1 else 'them'}") if named and len(named) < len(series) else ""
             console.print(f"note: {data} has no --target-col and no --id-col, and its columns beside {time_col} "
                           f"hold numbers: it is read as a wide file, each of its {len(series)} columns a series "
                           f"({', '.join(series[:5])}{', ...' if len(series) > 5 else ''}){covariate}; pass "
-                          f"{options} for a long file", highlight=False)
+                          f"{options} for a long file{not_series}", highlight=False)
         return "wide"
     others = [c for c in numeric if c != target_col and c not in (covariates or [])]  # (a --future-col is used)
     if others and target_col in numeric and say:

@@ -494,6 +494,28 @@ def _jitter_hint(freq: str) -> pl.Expr:
             .otherwise(pl.lit("")))
 
 
+def day_end_hint(freq: str | None, keys: list[str]) -> pl.Expr:
+    """Why two rows of a daily key differ where the file stamps days by their end two ways: one a few seconds before
+    midnight ('2024-01-02 23:59:59', the end of its own day, read as that day) and one at midnight ('2024-01-02
+    00:00:00', the end of the day before, read as the day it starts): newuser49, a file of end-of-day stamps with a
+    midnight now and then had both quarantined as 'with different y values' and nothing more. Built on the rows of
+    repeated `keys` (`DS_RAW`, the time as read, naive); '' for any other pair, or freq."""
+    if freq is None or parse_freq(freq) != (1, "d"):
+        return pl.lit("")
+    raw = pl.col(DS_RAW)
+    of_day = raw - raw.dt.truncate("1d")
+    late, midnight = of_day >= timedelta(days=1) - JITTER_MAX, of_day == timedelta(0)
+    shown = "%Y-%m-%d %H:%M:%S"
+    return (pl.when(late.any().over(keys) & midnight.any().over(keys))
+            .then(pl.format(" (end-of-day stamps written two ways? '{}' is read as its own day and '{}' as the day it "
+                            "starts: where a midnight ends the day before, move each time up to the midnight that ends "
+                            "its day before export, then pass --time-label end, which reads a time as the day before "
+                            "it; a 23:59:59 stamp without --time-label end is its own day)",
+                            raw.filter(late).first().over(keys).dt.to_string(shown),
+                            raw.filter(midnight).first().over(keys).dt.to_string(shown)))
+            .otherwise(pl.lit("")))
+
+
 # a magnitude suffix after a number ('1.5k', '2M', '3bn') and what it stands for ('m' alone: milli or million?)
 _SUFFIXES = {"k": (1e3, "thousands"), "K": (1e3, "thousands"), "M": (1e6, "millions"), "MM": (1e6, "millions"),
              "mn": (1e6, "millions"), "Mn": (1e6, "millions"), "B": (1e9, "billions"), "bn": (1e9, "billions"),

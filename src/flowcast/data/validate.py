@@ -55,6 +55,7 @@ from flowcast.data.schemas import (
     WEEK_SINCE,
     MappedObservations,
     Observations,
+    day_end_hint,
     row_checks,
     usual_month_phase,
     weekly_anchor,
@@ -671,7 +672,7 @@ def _duplicates_in_order(frame: pl.DataFrame, eligible: pl.Expr, repeat: pl.Seri
             "the {} period from {}", pl.lit(freq), shown)
         written = pl.col(WRITTEN_TIME).unique(maintain_order=True).head(3).str.join(" / ").over(keys)
         shown = pl.format("{}: {}", written, period)
-    why = _dst_repeat_hint() if dst else pl.lit("")
+    why = _dst_repeat_hint() if dst else day_end_hint(freq, keys) if tz is None and DS_RAW in dups.columns else pl.lit("")
     same = "the same y" + (f" and {', '.join(main[1:])}" if len(main) > 1 else "")
     return dups.filter((pl.col("__n") > 1) & (conflict | (pl.col("__pos") > 0))).select(
         ROW,
@@ -1238,20 +1239,6 @@ def _fmt_ts(value: Any) -> str | None:
 
 
 # ------------------------------------------------------------------------------------ validate
-FIRST_SAID_END = ": pick an as_of from then on"  # how `_all_after_as_of` ends its data's first time
-
-
-def data_begins_after(error: str | None) -> str | None:
-    """The first as_of that observes the data, which an as_of-before-the-data error's text names (`_all_after_as_of`:
-    'the first is 2020-01-01: pick an as_of from then on', or of an aggregated source 'the first is 2020-02-03, its
-    1mo period over at 2020-03-01: ...'), else None. Only for a run whose error crossed as text alone: a deployment
-    worker's failed run, whose state keeps its message, not its exception (`fanout.outcome_of`); a raised one
-    carries it, `DataValidationError.begins`."""
-    found = re.search(rf"the first is ([^(),]+?)(?:, its \S+ period over at ([^(),]+?))?{re.escape(FIRST_SAID_END)}",
-                      error or "")
-    return (found.group(2) or found.group(1)) if found else None
-
-
 def _first_observable(ingested: Ingested) -> pl.Expr:
     """The first instant (on the ds axis) at which a row of `ingested` is observed, as 'ready': its time, or of an
     aggregated source the end of its period (`sources.period_over_at`), whichever is later."""
@@ -1276,7 +1263,7 @@ def _all_after_as_of(ingested: Ingested, rows_read: int, rows_partial: int, rows
     # '2024-01-01 06:00:00' without its zone)
     later = first is not None and ready is not None and ready > first
     over = f", its {ingested.source.freq} period over at {utc_text(ready)}" if later else ""
-    since = f"the first is {utc_text(first)}{over}{FIRST_SAID_END}" if first else ""
+    since = f"the first is {utc_text(first)}{over}: pick an as_of from then on" if first else ""
     said = f" ({waiting}{planned}{since})".replace("; )", ")") if waiting or planned or since else ""
     error = DataValidationError(f"{ingested.label}: all {rows_read} rows are after as_of={utc_text(ingested.as_of)}"
                                 f"{said}; nothing {'observed ' if rows_planned else ''}to validate")

@@ -100,6 +100,9 @@ def fails_without_a_result(fn: Callable[P, R]) -> Callable[P, R]:
         except FlowcastError as exc:
             from prefect.states import Failed, format_exception
 
+            if isinstance(exc, DataValidationError) and exc.begins:  # kept on the run, typed (`BEGINS_LABEL`)
+                label_run({BEGINS_LABEL: exc.begins})
+
             state: Any = Failed(message=f"Flow run encountered an exception: {format_exception(exc)}", data=exc)
             state.state_details.retriable = False  # as Prefect's own state of a raised exception
             return typing.cast(R, state)
@@ -202,6 +205,28 @@ def skipped_state(result: dict[str, Any]) -> tuple[str, str, str] | None:
     if result.get("unchanged") is True:
         return f"Nothing published: {note or 'nothing new since the last publish'}", UNCHANGED_SUFFIX, UNCHANGED_TAG
     return None
+
+
+# the label of a flow run whose as_of precedes its data: the first as_of that observes it (`DataValidationError.begins`),
+# which a deployment's fan-out reads off the run (`fanout.outcome_of`): a worker's run keeps its message, not its
+# exception, and the date was read out of the message's wording
+BEGINS_LABEL = "flowcast.begins"
+
+
+def label_run(labels: dict[str, str | int | float | bool]) -> None:
+    """Add `labels` to the current flow run, through the Prefect API. A failure is a warning, never the run's."""
+    from prefect.client.orchestration import get_client
+    from prefect.context import FlowRunContext
+
+    ctx = FlowRunContext.get()
+    fr = ctx.flow_run if ctx is not None else None
+    if fr is None:
+        return
+    try:
+        with get_client(sync_client=True) as client:
+            client.update_flow_run_labels(fr.id, labels)
+    except Exception as exc:  # noqa: BLE001 - the run failed for its own reason: say that one
+        get_run_logger().warning(f"Could not label the flow run {fr.name!r} with {labels} ({one_line(exc)})")
 
 
 def mark_run(suffix: str, tag: str) -> None:

@@ -106,9 +106,9 @@ def outcome_of(as_of: datetime, flow_run: Any, receipt: dict[str, str] | None, a
     date then replaced its, or its forecasts were removed: the store holds none of its rows (bf43: it was listed
     `skipped` with 0 rows; look42: 'completed without publishing ...: Published 48 forecast rows ...');
     skipped: it completed without publishing (nothing new since the last publish, or another run published
-    the date first); failed: anything else, with `begins` where its error says the date precedes the data."""
-    from flowcast.data.validate import data_begins_after
-    from flowcast.flows.common import published_by_message
+    the date first); failed: anything else, with `begins` where the date precedes the data (its run's label
+    `BEGINS_LABEL`, `DataValidationError.begins`)."""
+    from flowcast.flows.common import BEGINS_LABEL, published_by_message
 
     state = flow_run.state
     worker = (flow_run.labels or {}).get(WORKER_LABEL)
@@ -127,8 +127,8 @@ def outcome_of(as_of: datetime, flow_run: Any, receipt: dict[str, str] | None, a
     message = (state.message or state.name) if state is not None else "no state"
     failed = {**base, "status": "failed", "rows": 0, "model": None, "run_id": str(flow_run.id),
               "error": f"{state.name if state else 'unknown'} after {plural(attempts, 'flow run')}: {message}"}
-    # a date before the data: the worker's state keeps the error's message, not the error (`DataValidationError.begins`)
-    return {**failed, "begins": begins} if (begins := data_begins_after(message)) else failed
+    # a date before the data: its run's label (a worker's state keeps the error's message, not the error)
+    return {**failed, "begins": begins} if (begins := (flow_run.labels or {}).get(BEGINS_LABEL)) else failed
 
 
 def not_published_text(message: str | None, receipt: dict[str, str] | None) -> str:
