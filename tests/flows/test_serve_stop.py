@@ -11,6 +11,7 @@ import time
 import uuid
 from typing import Any
 
+import hung_registration_child
 import pytest
 from hung_registration_child import hung_registration
 from test_deploy import _said
@@ -34,29 +35,66 @@ def _paused(*deployments: Any) -> dict[str, bool]:
         return {d.name: d.paused for d in client.read_deployments() if d.name in {x.name for x in deployments}}
 
 
-def _serve_sigterm_as(monkeypatch: Any, hung: Any, on_cancel: Any, taken: bool = False,
-                      since: Any = None) -> None:
-    """`serve` of `_deployments(1)` and `hung` (its slots from `since`), this process SIGTERMed once the registration
-    of `hung` is under way (an API that does not answer it: `hung_registration`; `taken`: that registered it all the
-    same); `on_cancel(self, aapply, args, kwargs)`: what that registration does once the stop cuts it off (awaited, its
-    cancel taken)."""
+async def _not_cut_off(self: Any, aapply: Any, args: Any, kwargs: Any) -> Any:
+    raise AssertionError("not cut off")
+
+
+def _serve_signalled_as(monkeypatch: Any, hung: Any, on_cancel: Any, taken: bool = False, since: Any = None,
+                        signum: int = signal.SIGTERM, done: Any = None) -> None:
+    """`serve` of `done` (by default `_deployments(1)`) and `hung` (their slots from `since`), this process sent
+    `signum` (SIGINT: a Ctrl-C, raised) once the registration of `hung` is under way (an API that does not answer it:
+    `hung_registration`; `taken`: that registered it all the same); `on_cancel(self, aapply, args, kwargs)`: what that
+    registration does once the stop cuts it off (awaited, its cancel taken)."""
     from prefect.deployments.runner import RunnerDeployment
 
     from flowcast.flows.deploy import serve
 
     in_flight = threading.Event()
-
-    async def not_cut_off(self: Any, aapply: Any, args: Any, kwargs: Any) -> Any:
-        raise AssertionError("not cut off")
-
-    monkeypatch.setattr(RunnerDeployment, "aapply", hung_registration(hung.name, in_flight.set, on_cancel, not_cut_off,
+    monkeypatch.setattr(RunnerDeployment, "aapply", hung_registration(hung.name, in_flight.set, on_cancel, _not_cut_off,
                                                                       taken=taken))
-    threading.Thread(target=lambda: in_flight.wait(60) and os.kill(os.getpid(), signal.SIGTERM), daemon=True).start()
-    before = signal.getsignal(signal.SIGTERM)
+    threading.Thread(target=lambda: in_flight.wait(60) and os.kill(os.getpid(), signum), daemon=True).start()
+    before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    # (a suite started with SIGINT ignored gives Python no KeyboardInterrupt handler: hung_registration_child.main)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        serve([*_deployments(1), hung], since=since)  # returns: stopped (exit 0)
+        serve([done or _deployments(1)[0], hung], since=since)  # returns: stopped (exit 0); raises on a Ctrl-C
     finally:
-        signal.signal(signal.SIGTERM, before)
+        for s, handler in before.items():
+            signal.signal(s, handler)
+
+
+def _slots_since() -> tuple[Any, Any]:
+    """(`since`, now): the start of the minute 3 minutes ago (3 slots of `_deployments`' schedule due since), now."""
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime.now(UTC)
+    return now.replace(second=0, microsecond=0) - timedelta(minutes=3), now
+
+
+async def _due_slots(since: Any, now: Any, *deployments: Any) -> None:
+    """The runs of the slots of `deployments` (registered) from `since` to `now`, due, created (as a server's scheduler
+    or the serve's catch-up leaves them)."""
+    from prefect.client.orchestration import get_client
+
+    from flowcast.flows.deploy import schedule_runs
+
+    async with get_client() as client:
+        await schedule_runs(client, [(await client.read_deployment_by_name(f"forecast/{d.name}")).id
+                                     for d in deployments], since, now)
+
+
+def _unstarted_cancelled(*deployments: Any) -> None:
+    """Each of `deployments` has runs (its slots' from the last 3 minutes), all cancelled as unstarted by a stop."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
+
+    from flowcast.flows.deploy import UNSTARTED_STOP_MESSAGE
+
+    with get_client(sync_client=True) as client:
+        for d in deployments:
+            runs = client.read_flow_runs(deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[d.name])))
+            assert len(runs) >= 3 and {(r.state_type.value, r.state.message) for r in runs} == {
+                ("CANCELLED", UNSTARTED_STOP_MESSAGE)}, (d.name, [(r.expected_start_time, r.state_name) for r in runs])
 
 
 def _until(what: str, done: Any, timeout: float = 30.0) -> None:
@@ -85,7 +123,7 @@ def test_a_registration_that_outlasts_the_cut_is_named_by_the_stop_not_said_paus
             registered.set()
 
     with _said("prefect") as said:
-        _serve_sigterm_as(monkeypatch, hung, registers_late)
+        _serve_signalled_as(monkeypatch, hung, registers_late)
         assert not registered.is_set()
         _until("late registration", registered.is_set)
     assert any(f"forecast/{hung.name} (its registration had not ended 0.5 s after it was cut off: the Prefect API may "
@@ -119,7 +157,7 @@ def test_a_cut_off_registration_the_api_took_is_paused_before_serve_returns(monk
         raise asyncio.CancelledError
 
     with _said("prefect") as said:
-        _serve_sigterm_as(monkeypatch, hung, cut_off, taken=True)
+        _serve_signalled_as(monkeypatch, hung, cut_off, taken=True)
         assert _paused(hung) == {hung.name: True}  # (as serve returns)
     assert "All deployments have been paused!" in said, said
 
@@ -129,29 +167,67 @@ def test_the_unstarted_slot_runs_of_a_cut_off_registration_the_api_took_are_canc
     """serve49: the stop cancelled the unstarted runs of its slots (from `since`) of the deployments it had registered,
     not of the one whose registration it cut off though the API had it: the runs of that one's slots already due stayed
     Scheduled (Late) on the paused deployment, and the next serve ran them, unasked. They are cancelled, saying why."""
-    from datetime import UTC, datetime, timedelta
-
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
-
-    from flowcast.flows.deploy import UNSTARTED_STOP_MESSAGE, schedule_runs
-
     hung = _deployments(1)[0]
-    now = datetime.now(UTC)
-    since = now.replace(second=0, microsecond=0) - timedelta(minutes=3)
+    since, now = _slots_since()
 
     async def due_slots_then_cut_off(self: Any, aapply: Any, args: Any, kwargs: Any) -> Any:
-        async with get_client() as client:  # (its slots from `since`, due: as a server's scheduler or catch-up left them)
-            did = (await client.read_deployment_by_name(f"forecast/{hung.name}")).id
-            await schedule_runs(client, [did], since, now)
+        await _due_slots(since, now, hung)
         raise asyncio.CancelledError
 
-    _serve_sigterm_as(monkeypatch, hung, due_slots_then_cut_off, taken=True, since=since)
-    with get_client(sync_client=True) as client:
-        runs = client.read_flow_runs(deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[hung.name])))
-    assert len(runs) >= 3 and {(r.state_type.value, r.state.message) for r in runs} == {
-        ("CANCELLED", UNSTARTED_STOP_MESSAGE)}, [(r.expected_start_time, r.state_name) for r in runs]
+    _serve_signalled_as(monkeypatch, hung, due_slots_then_cut_off, taken=True, since=since)
+    _unstarted_cancelled(hung)
     assert _paused(hung) == {hung.name: True}
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_ctrl_c_as_serve_registers_cancels_the_unstarted_slot_runs_of_those_registered_and_the_one_cut_off(
+        monkeypatch):
+    """serveB49: a Ctrl-C as the serve registered paused those it registered and the one it cut off (the API had it),
+    but only a SIGTERM's stop cancelled the runs of their slots already due: they stayed Scheduled (Late) on the paused
+    deployments, and the next serve ran them, unasked. They are cancelled, saying why, and the Ctrl-C raised."""
+    done, hung = _deployments(2)
+    since, now = _slots_since()
+
+    async def due_slots_then_cut_off(self: Any, aapply: Any, args: Any, kwargs: Any) -> Any:
+        await _due_slots(since, now, done, hung)
+        raise asyncio.CancelledError
+
+    with pytest.raises(KeyboardInterrupt):
+        _serve_signalled_as(monkeypatch, hung, due_slots_then_cut_off, taken=True, since=since, signum=signal.SIGINT,
+                            done=done)
+    _unstarted_cancelled(done, hung)
+    assert _paused(done, hung) == {done.name: True, hung.name: True}
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_registration_error_cancels_the_unstarted_slot_runs_of_those_registered_and_the_one_that_failed(
+        monkeypatch):
+    """serveB49: a registration that failed (no stop asked) paused those registered before it, then was raised, but
+    left the runs of their slots already due Scheduled (Late) on the paused deployments (only a SIGTERM's stop
+    cancelled them), and the one that failed though the API had it unpaused: the next serve ran them, unasked. Both
+    are paused and their unstarted slot runs cancelled, saying why, then the error is raised."""
+    from prefect.deployments.runner import RunnerDeployment
+
+    from flowcast.flows.deploy import serve
+
+    done, bad = _deployments(2)
+    since, now = _slots_since()
+    monkeypatch.setattr(hung_registration_child, "HANG_S", 0.1)  # (the API answers it at once: an error)
+
+    async def due_slots_then_refused(self: Any, aapply: Any, args: Any, kwargs: Any) -> Any:
+        await _due_slots(since, now, done, bad)
+        raise RuntimeError("the API answered 503")
+
+    monkeypatch.setattr(RunnerDeployment, "aapply", hung_registration(bad.name, lambda: None, _not_cut_off,
+                                                                      due_slots_then_refused, taken=True))
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        with pytest.raises(RuntimeError, match="the API answered 503"):
+            serve([done, bad], since=since)
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    _unstarted_cancelled(done, bad)
+    assert _paused(done, bad) == {done.name: True, bad.name: True}
 
 
 @pytest.mark.usefixtures("prefect_api")
@@ -172,7 +248,7 @@ def test_a_registration_error_after_a_sigterm_is_logged_naming_the_deployment(mo
         raise RuntimeError("the API answered 503")
 
     with _said("prefect") as said:
-        _serve_sigterm_as(monkeypatch, hung, fails)
+        _serve_signalled_as(monkeypatch, hung, fails)
         _until("registration error", failed.is_set)
         _until("its word", lambda: any(m.startswith(f"the registration of forecast/{hung.name}") for m in said), 5)
     assert ((f"the registration of forecast/{hung.name} failed as the serve stopped: RuntimeError: the API answered "

@@ -434,7 +434,7 @@ def serve(deployments: list[Any], *, limit: int | None = None, vacuum: ServeVacu
     with temporary_settings(temporary := api_for_runs()):
         runner = stopping_runner()(pause_on_shutdown=True, limit=limit)
         take_sigterm(runner)  # a SIGTERM while it registers stops it once started, what it registered paused
-        ids = register(runner, deployments)
+        ids = register(runner, deployments, since)
         if not runner.stop_pending:
             _display_serve_start_message(*deployments)
         if since is not None:  # the runs of its slots from `since` not started as it stops are cancelled (tempapi46)
@@ -505,7 +505,7 @@ class Unsettled:
                 "may register it after this stop, unpaused")
 
 
-def register(runner: Any, deployments: list[Any]) -> list[tuple[Any, Any]]:
+def register(runner: Any, deployments: list[Any], since: datetime | None = None) -> list[tuple[Any, Any]]:
     """Each of `deployments` registered with `runner` (`StoppingRunner`), in turn: (its id, its schedules). The
     registration runs in a thread of its own while this one waits, so that a SIGTERM (`runner.handle_sigterm`, which
     raises Prefect's TerminationSignal while `runner.registering`) ends the wait at once: the registration under way
@@ -516,10 +516,13 @@ def register(runner: Any, deployments: list[Any]) -> list[tuple[Any, Any]]:
     was paused, or be cut off by the exit, unsaid). A SIGTERM during a slow or hung registration was noted only: the
     serve stopped once the registration ended, and exited 1 where it failed (revD47). A Ctrl-C cuts it off so too,
     pauses those registered and the one cut off (`pause_registered`: it left them unpaused, serveC47) and is raised.
-    An error of the registration is raised, those registered before it paused first (`pause_registered`:
-    the serve ends, and a registration sends its deployment unpaused: those a stopped serve had paused went on being
-    scheduled, for the next serve to run late), unless a SIGTERM stopped the serve: then it is logged, naming the
-    deployment (it went unsaid), as is one that comes after the cut's wait."""
+    An error of the registration is raised, those registered before it and the one that failed (where the API has it)
+    paused first (`pause_registered`: the serve ends, and a registration sends its deployment unpaused: those a stopped
+    serve had paused went on being scheduled, for the next serve to run late), unless a SIGTERM stopped the serve: then
+    it is logged, naming the deployment (it went unsaid), as is one that comes after the cut's wait. Where the serve
+    ends so (a Ctrl-C, an error), the runs of their slots from `since` (`serve`) that had not started are cancelled once
+    they are paused (`cancel_unstarted_slots`), as a SIGTERM's stop cancels them: they stayed Scheduled on the paused
+    deployments, and the next serve ran them late (serveB49)."""
     import asyncio
     import threading
 
@@ -571,6 +574,11 @@ def register(runner: Any, deployments: list[Any]) -> list[tuple[Any, Any]]:
     def unsettled() -> Unsettled | None:
         return Unsettled(pending[0], ended) if pending else None
 
+    async def pause_then_cancel(cut: Unsettled | None) -> None:  # (the serve ends: a Ctrl-C, or an error)
+        await pause_registered([f"{d.flow_name}/{d.name}" for d in deployments[:len(ids)]], log.warning, cut)
+        if since is not None:
+            await cancel_unstarted_slots(slot_deployments([i for i, schedules in ids if schedules], cut), since)
+
     try:
         runner.registering = True  # (in the try: a SIGTERM once it is set raises here)
         threading.Thread(target=run, name="flowcast-register", daemon=True).start()
@@ -589,8 +597,7 @@ def register(runner: Any, deployments: list[Any]) -> list[tuple[Any, Any]]:
             errors = list(failed)
         for name, exc in errors:
             log.warning(registration_failed_said(name, exc))
-        asyncio.run(pause_registered([f"{d.flow_name}/{d.name}" for d in deployments[:len(ids)]], log.warning,
-                                     unsettled()))
+        asyncio.run(pause_then_cancel(unsettled()))
         raise
     finally:
         runner.registering = False
@@ -598,7 +605,7 @@ def register(runner: Any, deployments: list[Any]) -> list[tuple[Any, Any]]:
         went_on.append(True)
         errors = list(failed)
     if errors and not runner.stop_pending:  # those registered paused: the serve ends (a registration unpauses them)
-        asyncio.run(pause_registered([f"{d.flow_name}/{d.name}" for d in deployments[:len(ids)]], log.warning))
+        asyncio.run(pause_then_cancel(unsettled()))
         raise errors[0][1]
     for name, exc in errors:
         log.warning(registration_failed_said(name, exc))
@@ -617,18 +624,19 @@ def registration_failed_said(name: str, exc: BaseException, late: bool = False) 
             "where the Prefect API has it")
 
 
-async def pause_if_registered(name: str, log: Callable[[str], Any] | None = None) -> None:
+async def pause_if_registered(name: str, log: Callable[[str], Any] | None = None, held: list[Any] | None = None) -> None:
     """The deployment `name` ('flow/deployment') paused, where the Prefect API has it, within PAUSE_WAIT_S, its client's
     opening and closing included: where that fails or the API does not answer in time, and the deployment, read again
     (within PAUSE_WAIT_S too, the client that reads it included), is not paused (a pause whose answer timed out may have
     been applied: it was said left unpaused), said on `log` (the serve's warning) and the stop goes on. The client of
-    that second read was opened outside the limit: an API that hung there hung the stop (serve49)."""
+    that second read was opened outside the limit: an API that hung there hung the stop (serve49). Its id is appended
+    to `held`, where given, as its pause is asked (`pause_by_name`)."""
     import asyncio
 
     from prefect.client.orchestration import get_client
     from prefect.logging import get_logger
 
-    sent: list[Any] = []  # (its id, once its pause is asked)
+    sent: list[Any] = [] if held is None else held  # (its id, once its pause is asked)
 
     async def pause() -> None:
         async with get_client() as client:
@@ -715,6 +723,13 @@ async def pause_deployments(client: Any, names: dict[Any, str], unsettled: Unset
         raise DeploymentsLeftUnpaused(f"{len(left)} of {len(each)} left unpaused: {named}")
 
 
+def slot_deployments(ids: list[Any], unsettled: Unsettled | None) -> list[Any]:
+    """The deployments whose unstarted slot runs a serve's stop cancels (`cancel_unstarted_slots`): those it
+    registered with schedules (`ids`), and the one whose registration it cut off or that failed (`unsettled`) where its
+    pause found it on the Prefect API (`Unsettled.held`)."""
+    return [*ids, *(unsettled.held if unsettled is not None else [])]
+
+
 class DeploymentsLeftUnpaused(RuntimeError):
     """The serve's stop could not pause these deployments (`pause_deployments`)."""
 
@@ -727,9 +742,11 @@ def pause_failure(exc: BaseException) -> str:
 async def pause_registered(names: list[str], log: Callable[[str], Any], unsettled: Unsettled | None = None) -> None:
     """Each of the deployments `names`, and `unsettled` (the registration cut off), paused (`pause_if_registered`:
     within PAUSE_WAIT_S each; one left unpaused said on `log`, as is `unsettled` where its registration had not
-    ended: `Unsettled.still_under_way`)."""
-    for name in [*names, *([unsettled.name] if unsettled is not None else [])]:
+    ended: `Unsettled.still_under_way`); the id of `unsettled`, where the API has it, put in its `held`."""
+    for name in names:
         await pause_if_registered(name, log)
+    if unsettled is not None:
+        await pause_if_registered(unsettled.name, log, unsettled.held)
     if unsettled is not None and (why := unsettled.still_under_way()):
         log(unpaused_said([unsettled.name], why))
 
@@ -1286,7 +1303,7 @@ def stopping_runner(base: type[Any] | None = None) -> type[Any]:
                     self._logger.info("All deployments have been paused!")
                 if self.slots is not None:  # what the pause left of them: the runs of its slots already due, the
                     ids, since = self.slots  # registration cut off included where the pause found it (`Unsettled`)
-                    slots = ([*ids, *(self.unsettled.held if self.unsettled is not None else [])], since)
+                    slots = (slot_deployments(ids, self.unsettled), since)
                     await cancel_unstarted_slots(*slots)
                     if not ended and self.catch_up is not None and not self.catch_up.then(
                             lambda: asyncio.run(cancel_unstarted_slots(*slots))):  # it hung, then posted: cancelled
