@@ -1587,7 +1587,23 @@ UNICODE_MINUS = "\u2212"  # '−': read as '-' in a number
 def number_text(expr: pl.Expr) -> pl.Expr:
     """A number's text as a float cast reads it: blanks around it dropped, the Unicode minus sign (U+2212, as
     typesetting and some locales' exports write '−5') as '-', and a sign set apart from its digits ('- 5',
-    '− 5', '+ 5': typeset reports) joined to them. For targets, covariates and numeric statics alike."""
+    '− 5', '+ 5': typeset reports) joined to them. For targets, covariates and numeric statics alike. The same
+    values as `_number_text_rows`, read per batch (`_number_text_batch`): its regexes ran on every row, 0.9 s of
+    1,000,000 plain numbers, which a float cast reads as written."""
+    return expr.map_batches(_number_text_batch, return_dtype=pl.Utf8, is_elementwise=True)
+
+
+def _number_text_batch(text: pl.Series) -> pl.Series:
+    """`_number_text_rows` of a batch: a value that a float cast reads as it is written ('12.5', '-3', '1e3', 'nan')
+    has no blank, U+2212 or group separator to rewrite, so it stays as it is; the others ('1'234.5', ' 7', '−5',
+    'abc') are rewritten once per distinct value (`_rewrite_distinct`)."""
+    text = text if text.dtype == pl.Utf8 else text.cast(pl.Utf8)
+    odd = text.is_not_null() & text.cast(pl.Float64, strict=False).is_null()
+    return _rewrite_distinct(text, odd, lambda v: v.to_frame("t").select(_number_text_rows(pl.col("t"))).to_series())
+
+
+def _number_text_rows(expr: pl.Expr) -> pl.Expr:
+    """`number_text` as regexes over every row of `expr`."""
     text = expr.str.strip_chars().str.replace_all(UNICODE_MINUS, "-", literal=True)
     text = text.str.replace(r"^([-+])\s+(\d|\.\d)", "${1}${2}")
     # thousands no locale writes as a decimal mark, '.' the decimal point: Swiss '1'234.5' (an apostrophe, or the
@@ -3128,12 +3144,22 @@ def _nfc_batch(text: pl.Series) -> pl.Series:
     (ids repeat over thousands of rows: `str.normalize` per row took 1.9 s of 4.3M all-ASCII rows)."""
     if text.str.len_bytes().sum() == text.str.len_chars().sum():
         return text
-    distinct = text.unique()
-    normal = distinct.str.normalize("NFC")
-    changed = (distinct != normal).fill_null(False)
+    return _rewrite_distinct(text, text.is_not_null(), lambda v: v.str.normalize("NFC"))
+
+
+def _rewrite_distinct(text: pl.Series, which: pl.Series, rewrite: Callable[[pl.Series], pl.Series]) -> pl.Series:
+    """`text` with the values of the rows `which` rewritten by `rewrite` (elementwise, a function of the value
+    alone), each distinct value once, and set back on those rows alone (a `replace` over every row took 0.17 s of
+    1,000,000 rows for the 6 distinct values of 6,000 rows). `text` itself where nothing changes."""
+    if not which.any():
+        return text
+    rows = text.filter(which)
+    distinct = rows.unique()
+    new = rewrite(distinct)
+    changed = distinct.ne_missing(new)
     if not changed.any():
         return text
-    return text.replace(distinct.filter(changed), normal.filter(changed))
+    return text.clone().scatter(which.arg_true(), rows.replace(distinct.filter(changed), new.filter(changed)))
 
 
 def nfc(text: pl.Expr) -> pl.Expr:
