@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 import pytest
 from data_helpers import make_source, run_validate
-from polars.testing import assert_frame_equal
+from polars.testing import assert_frame_equal, assert_series_equal
 
 from flowcast.data.schemas import DS_RAW, RAW_PREFIX
 from flowcast.data.sources import (
@@ -26,6 +26,7 @@ from flowcast.data.sources import (
     _day_month_spaced_per_file,
     _mapping,
     _nfc_batch,
+    _number,
     _number_text_batch,
     _number_text_rows,
     _orders_by_rows,
@@ -1055,6 +1056,11 @@ def test_number_text_per_batch_reads_as_the_regexes_over_every_row(engine):
     assert got.to_list() == frame.select(_number_text_rows(pl.col("v"))).collect()["v"].to_list()
     assert got.to_list()[1:12:3] == ["12.5", "-3", "1e3", ".5"]  # (some text rewritten: " 12.5 " is '12.5')
     assert got.to_list()[22:32:3] == ["12.5", "4", "-5", "-2.5"]
+    # a target's floats, read per batch (`_number_batch`), are those of the rewritten text
+    floats = frame.select(_number(pl.col("v"), pl.Utf8, "v", "f.csv")).collect(engine=engine)["v"]
+    assert_series_equal(floats, frame.select(_number_text_rows(pl.col("v")).cast(pl.Float64, strict=False))
+                        .collect()["v"])
+    assert floats.to_list()[22:32:3] == [12.5, 4.0, -5.0, -2.5] and floats.null_count() == 6 * 11  # (each text twice a chunk)
 
 
 def test_a_batch_of_plain_numbers_is_not_rewritten():

@@ -1627,17 +1627,30 @@ def _number(expr: pl.Expr, dtype: pl.DataType, col: str, file: str, *, booleans:
     text is 1/0, as a Boolean column is (a promotion flag exported by Excel or pandas); `yes_no`
     (its column holds flag words alone, `yes_no_columns`): 'Yes'/'no'/'Y'/'N' are 1/0 as well."""
     if dtype == pl.Utf8:
+        if not booleans:  # (a target: its floats per batch, `_number_batch`)
+            return expr.map_batches(_number_batch, return_dtype=pl.Float64, is_elementwise=True)
         # the Unicode minus sign (U+2212, as typesetting and some locales' exports write '−5') is nothing but a minus
         text = number_text(expr)
         number = text.cast(pl.Float64, strict=False)
-        if not booleans:
-            return number
         words = {**_BOOLEAN_TEXT, **(_YES_NO_TEXT if yes_no else {})}
         flag = text.str.to_lowercase().replace_strict(words, default=None, return_dtype=pl.Float64)
         return pl.coalesce(number, flag)
     if dtype.is_numeric() or dtype == pl.Boolean:
         return expr.cast(pl.Float64)
     raise DataValidationError(f"{file}: column {col!r} has type {dtype}, which cannot be cast to a number")
+
+
+def _number_batch(text: pl.Series) -> pl.Series:
+    """`number_text(text)` as Float64 (null where it is not a number), per batch: a float cast of the batch as
+    written, and `_number_text_rows` read on the rows it leaves null alone, their floats set back on them (not a copy
+    of the batch's text with a few values rewritten: 30 MB more at the peak of 1,000,000 rows, 0.6% of them odd)."""
+    text = text if text.dtype == pl.Utf8 else text.cast(pl.Utf8)
+    number = text.cast(pl.Float64, strict=False)
+    odd = text.is_not_null() & number.is_null()
+    if not odd.any():
+        return number
+    read = text.filter(odd).to_frame("t").select(_number_text_rows(pl.col("t")).cast(pl.Float64, strict=False))
+    return number.scatter(odd.arg_true(), read.to_series())
 
 
 @dataclass
