@@ -165,8 +165,8 @@ def _regular_day_month(raw: pl.LazyFrame | None, read: pl.DataFrame, source: Sou
     readings: dict[str, Inferred | str] = {}
     orders = ("day", "month", "year") if read.select(text.str.contains(YEAR_FIRST_RE).any()).item() else ("day", "month")
     for order in orders:  # (a date alone decides the step of a reading at a day or coarser)
-        # each distinct text read once: its regexes over every row took 1.4 s of the 36,000 rows of 200 files of 60
-        # dates (`bench/mixed_folder.py`), the same 120 dates over and over
+        # each distinct text read once: its regexes over every row took 0.25-0.75 s of the 36,000 rows of 200 files
+        # of 60 dates (`bench/mixed_folder.py`, on a loaded machine), the same 120 dates over and over
         day = per_distinct(text, functools.partial(_day_month_date, order=order))
         frame = read.with_columns(pl.when(is_dm).then(day.cast(read.schema["t"])).otherwise(pl.col("t")).alias("t"))
         if not frame.select((is_dm & pl.col("t").is_null()).any()).item():  # (a date this order reads nowhere)
