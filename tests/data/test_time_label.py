@@ -101,6 +101,61 @@ def test_end_labels_are_moved_one_step_back(write_csv, freq, labels, starts):
     assert take_valid(r)["ds"].to_list() == starts
 
 
+@pytest.mark.parametrize(("freq", "labels", "starts"), [
+    # a day stamped by its last second ('2024-03-05 23:59:59', an export's end of day) is that day, as
+    # pandas' resample(closed="right", label="right") reads it: one step back from the time put it on 4 March
+    ("1d", ["2024-03-05 23:59:59", "2024-03-06 23:59:59"], [datetime(2024, 3, 5), datetime(2024, 3, 6)]),
+    # ... and the exact midnight that ends the day, the day before it
+    ("1d", ["2024-03-06 00:00:00", "2024-03-07 00:00:00"], [datetime(2024, 3, 5), datetime(2024, 3, 6)]),
+    # both ways in one file: one day each
+    ("1d", ["2024-03-05 23:59:59", "2024-03-07 00:00:00"], [datetime(2024, 3, 5), datetime(2024, 3, 6)]),
+    # a week ending Saturday stamped by its last second: the week from Sunday (not the Saturday before, off its grid)
+    ("1w", ["2024-03-09 23:59:59", "2024-03-16 23:59:59"], [datetime(2024, 3, 3), datetime(2024, 3, 10)]),
+    # Friday's business-day total stamped by its last second is Friday's (one day back put it on Thursday)
+    ("1b", ["2024-03-07 23:59:59", "2024-03-08 23:59:59"], [datetime(2024, 3, 7), datetime(2024, 3, 8)]),
+])
+def test_an_end_of_day_stamp_is_the_period_that_holds_it(write_csv, freq, labels, starts):
+    """A daily or coarser time strictly inside a day names the period that holds it; only the midnight that ends
+    a period names the period before it. Every day of an export stamped 23:59:59 was moved to the day before."""
+    path = write_csv("date,id,val\n" + "".join(f"{t},a,{i}\n" for i, t in enumerate(labels)))
+    r = run_validate(path, freq=freq, time_label="end")
+    assert r.report.rows_quarantined == 0, r.quarantined
+    assert take_valid(r)["ds"].to_list() == starts
+
+
+def test_an_hourly_stamp_a_second_before_its_hour_is_quarantined_as_off_grid_end_labelled_or_not(write_csv):
+    """A sub-daily time off its grid ('01:59:59' of hour-ending data) is no hour's label either way: quarantined,
+    named with how far it is from the grid point, not moved into an hour without a word."""
+    path = write_csv("date,id,val\n2024-03-05 01:59:59,a,1\n2024-03-05 03:00:00,a,2\n")
+    for label in ("start", "end"):
+        r = run_validate(path, freq="1h", time_label=label)
+        assert take_valid(r)["ds"].to_list() == [datetime(2024, 3, 5, 2 if label == "end" else 3)]
+        assert r.quarantined["check"].to_list() == ["off_grid"]
+        assert r.quarantined["reason"][0].startswith(
+            "time '2024-03-05 01:59:59' is not on the 1h grid (1 s before one of its points"), r.quarantined
+
+
+@pytest.mark.parametrize(("as_of", "seen"), [
+    (datetime(2024, 3, 6, tzinfo=UTC), 2),  # 5 March is over: its 23:59:59 stamp is seen
+    (datetime(2024, 3, 5, 23, 59, 59, 500000, tzinfo=UTC), 1),  # ... not before midnight, as its day is not over
+])
+def test_an_end_of_day_stamp_is_seen_once_its_day_is_over(write_csv, as_of, seen):
+    path = write_csv("date,id,val\n2024-03-04 23:59:59,a,0\n2024-03-05 23:59:59,a,1\n")
+    r = run_validate(path, as_of=as_of, freq="1d", time_label="end")
+    valid = take_valid(r)
+    assert valid["ds"].to_list() == [datetime(2024, 3, 4), datetime(2024, 3, 5)][:seen]
+    assert r.report.rows_after_as_of == 2 - seen
+
+
+def test_two_readings_of_one_end_labelled_day_are_two_times_not_a_repeat(write_csv):
+    """09:00 and 15:00 of one day, the same value: two observations of the day, both quarantined naming their
+    times, not one dropped as a repeat of the other."""
+    r = run_validate(write_csv("date,id,val\n2024-03-05 09:00,a,1\n2024-03-05 15:00,a,1\n"), freq="1d",
+                     time_label="end")
+    assert r.quarantined["check"].to_list() == ["duplicate_conflict"] * 2
+    assert "with different time values (2024-03-05 09:00 / 2024-03-05 15:00)" in r.quarantined["reason"][0]
+
+
 @pytest.mark.parametrize(("freq", "rows", "check", "said"), [
     # a week dated by its Sunday end written twice, with different sales: the date the user wrote, then its period
     ("1w", ["2024-01-07,a,1", "2024-01-14,a,2", "2024-01-14,a,3"], "duplicate_conflict",

@@ -790,9 +790,8 @@ def test_daily_duplicates_of_end_of_day_stamps_written_two_ways_say_so(write_csv
     """newuser49: days stamped by their end, mostly 23:59:59 and now and then at the next midnight, had the two rows of
     a day quarantined 'with different y values' and nothing more; a pair of other times of day is told nothing of it."""
     hint = ("(end-of-day stamps written two ways? '2020-01-02 23:59:59' is read as its own day and '2020-01-02 "
-            "00:00:00' as the day it starts: where a midnight ends the day before, move each time up to the midnight "
-            "that ends its day before export, then pass --time-label end, which reads a time as the day before it; a "
-            "23:59:59 stamp without --time-label end is its own day)")
+            "00:00:00' as the day it starts: where a midnight ends the day before, pass --time-label end, which reads "
+            "a midnight as the day before it and a time inside a day (23:59:59) as that day)")
     r = run_validate(write_csv(HEADER + "2020-01-01 23:59:59,a,1\n2020-01-02 00:00:00,a,2\n"
                                "2020-01-02 23:59:59,a,3\n2020-01-03 23:59:59,a,4\n"))
     assert [(row, check) for row, check, _ in quarantined(r)] == [(1, "duplicate_conflict"), (2, "duplicate_conflict")]

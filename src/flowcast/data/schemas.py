@@ -508,9 +508,8 @@ def day_end_hint(freq: str | None, keys: list[str]) -> pl.Expr:
     shown = "%Y-%m-%d %H:%M:%S"
     return (pl.when(late.any().over(keys) & midnight.any().over(keys))
             .then(pl.format(" (end-of-day stamps written two ways? '{}' is read as its own day and '{}' as the day it "
-                            "starts: where a midnight ends the day before, move each time up to the midnight that ends "
-                            "its day before export, then pass --time-label end, which reads a time as the day before "
-                            "it; a 23:59:59 stamp without --time-label end is its own day)",
+                            "starts: where a midnight ends the day before, pass --time-label end, which reads a "
+                            "midnight as the day before it and a time inside a day (23:59:59) as that day)",
                             raw.filter(late).first().over(keys).dt.to_string(shown),
                             raw.filter(midnight).first().over(keys).dt.to_string(shown)))
             .otherwise(pl.lit("")))

@@ -2534,15 +2534,26 @@ def _grid_anchor(source: SourceConfig) -> int:
     return int((_dt(2001, 1, 1, tzinfo=zone).utcoffset() or timedelta(0)).total_seconds() * 1_000_000)
 
 
-def label_to_start(ds: pl.Expr, source: SourceConfig) -> pl.Expr:
+def label_to_start(ds: pl.Expr, source: SourceConfig, seen: bool = False) -> pl.Expr:
     """A parsed time as the start of the interval it labels: `timekeys.label_start` (one step of freq back for
     `time_label = "end"`, a month, quarter or year one day back, into the month it ends). An aggregated source's
     times are finer than freq: each is moved just before its label (1 microsecond), so that the period it ends
-    holds it (a 5-minute reading labelled 01:00 belongs to the hour from 00:00, one labelled 00:05 too)."""
+    holds it (a 5-minute reading labelled 01:00 belongs to the hour from 00:00, one labelled 00:05 too).
+
+    A daily or coarser time strictly inside a day ('2024-03-05 23:59:59', as many exports write the end of a day)
+    names the period that holds it, as pandas' `resample(closed="right", label="right")` reads it: it is moved one
+    day up, then back, so 2024-03-05 23:59:59 is 5 March, as 2024-03-06 00:00 is (one step back from the time
+    itself moved every such day to the day before it, without a word). Its time of day is kept (`DS_RAW`: two
+    readings of one day stay two times), but where it is `seen` (`DS_SEEN`, compared with as_of's bound) it is
+    the midnight that ends its day: a run sees it once its day is over, as it sees the day labelled by that
+    midnight. A sub-daily time off its grid is quarantined whatever its label (`schemas` off_grid)."""
     if source.time_label == "start":
         return ds
     if source.aggregate != "none":
         return ds - pl.duration(microseconds=1)
+    if not is_subdaily(source.freq):
+        day = ds.dt.truncate("1d")
+        ds = pl.when(ds == day).then(ds).otherwise((day if seen else ds).dt.offset_by("1d"))
     return label_start(ds, source.freq, source.time_label)  # (sub-daily ds are naive UTC here)
 
 
@@ -3247,8 +3258,10 @@ def _mapping(source: SourceConfig, schema: pl.Schema, label: str, text: bool,
     apart = seen is not None and _seen_apart(source, raw_schema[source.time_col], traits)
     # (with a tz: its wall time and offset there, not the ones written)
     zoned = offset is not None and seen is None and not _no_offsets(source, raw_schema[source.time_col], traits)
-    ds_raw = label_to_start(ds_raw, source)
-    seen = ds_raw if seen is None else pl.when(ds_raw.is_not_null()).then(label_to_start(seen, source))
+    written = ds_raw
+    ds_raw = label_to_start(written, source)
+    seen = (label_to_start(written, source, seen=True) if seen is None
+            else pl.when(ds_raw.is_not_null()).then(label_to_start(seen, source, seen=True)))
     y = _number(pl.col(RAW_PREFIX + source.target_col), raw_schema[source.target_col], source.target_col, label)
     offset = pl.lit(None, dtype=pl.Duration("us")) if offset is None else pl.when(ds_raw.is_not_null()).then(offset)
     mapped = [uid.alias("unique_id"), ds_raw.alias(DS_RAW), seen.alias(DS_SEEN), offset.alias(DS_OFFSET),

@@ -672,7 +672,9 @@ def _duplicates_in_order(frame: pl.DataFrame, eligible: pl.Expr, repeat: pl.Seri
             "the {} period from {}", pl.lit(freq), shown)
         written = pl.col(WRITTEN_TIME).unique(maintain_order=True).head(3).str.join(" / ").over(keys)
         shown = pl.format("{}: {}", written, period)
-    why = _dst_repeat_hint() if dst else day_end_hint(freq, keys) if tz is None and DS_RAW in dups.columns else pl.lit("")
+    # (not for an end-labelled source's: `WRITTEN_TIME` names both times, and the one period both end)
+    why = (_dst_repeat_hint() if dst else day_end_hint(freq, keys)
+           if tz is None and DS_RAW in dups.columns and WRITTEN_TIME not in dups.columns else pl.lit(""))
     same = "the same y" + (f" and {', '.join(main[1:])}" if len(main) > 1 else "")
     return dups.filter((pl.col("__n") > 1) & (conflict | (pl.col("__pos") > 0))).select(
         ROW,
