@@ -2202,6 +2202,7 @@ def _format_names_instant(fmt: str) -> bool:
 
 
 TIME_STAGE = "__time_stage"  # the helper column of a text time column's reading (`distinct.Steps`)
+TIME_WALL = TIME_STAGE + "_wall"  # a helper column: the wall time in the source's tz of a time written with an offset
 
 
 def _time_text(raw: pl.Expr, traits: frozenset[str]) -> pl.Expr:
@@ -2423,7 +2424,7 @@ def _parse_time(source: SourceConfig, dtype: pl.DataType, file: str, uid: pl.Exp
                 ) -> tuple[pl.Expr, pl.Expr, pl.Expr | None, pl.Expr | None, pl.Expr | None, tuple[list[pl.Expr], ...]]:
     """(ds before grid alignment, row-had-an-offset flag, local-time issue or None, the time compared with as_of
     where it is not that ds, else None; with it, the offset each such row was written in: `DS_OFFSET`; the
-    with_columns stages of the helper column these read, `distinct.Steps`).
+    with_columns stages of the helper columns these read, `distinct.Steps` and `TIME_WALL`).
 
     Sub-daily data: `ds` is the instant, as naive UTC; values with an offset are converted,
     values without one are wall times in the declared tz (`_localize`) or, without a tz, UTC.
@@ -2435,6 +2436,7 @@ def _parse_time(source: SourceConfig, dtype: pl.DataType, file: str, uid: pl.Exp
     one, against as_of's there: `DS_SEEN`), not from its date as written: '2024-03-01T00:00:00-05:00' is after a
     run at 2024-03-01T00:00Z (it begins at 05:00 UTC), '2024-03-01T00:00:00+05:00' by one at 2024-02-29T20:00Z."""
     t = _read_time(source, dtype, file, day_month, traits)
+    stages = t.stages
     issue = None
     seen = None
     offset = None
@@ -2448,7 +2450,10 @@ def _parse_time(source: SourceConfig, dtype: pl.DataType, file: str, uid: pl.Exp
             # every such value at midnight of its own offset: dates written as timestamps, whose date is the one
             # written ('2024-01-01T00:00:00Z' with tz America/New_York was 31 December, every day one early)
             if source.tz is not None and not ("midnight" in traits and t.aware_wall is not None):
-                aware = _to_wall(t.aware_utc, source.tz)
+                # a column of its own, a stage (`TIME_WALL`): ds, the offset and TIME_AWARE read it, and the lazy
+                # plan's common subexpressions left the conversion in three of them (1M rows: 1.15 -> 0.78 CPU s)
+                stages = (*stages, [_to_wall(t.aware_utc, source.tz).alias(TIME_WALL)])
+                aware = pl.col(TIME_WALL)
                 # the zone's offset at the instant (DS_RAW less it is the instant): the wall time alone made the two
                 # 02:30 of an autumn night one time, which 'last' ordered by line (`validate._instant_order`)
                 offset = aware - t.aware_utc
@@ -2479,7 +2484,7 @@ def _parse_time(source: SourceConfig, dtype: pl.DataType, file: str, uid: pl.Exp
         seen = pl.when(t.has_off).then(seen.dt.cast_time_unit("us")).otherwise(ds)
     if offset is not None:
         offset = pl.when(t.has_off).then(offset.cast(pl.Duration("us")))
-    return pl.when(ds.dt.year().is_between(1, 9999)).then(ds), t.has_off, issue, seen, offset, t.stages
+    return pl.when(ds.dt.year().is_between(1, 9999)).then(ds), t.has_off, issue, seen, offset, stages
 
 
 def _aware_midnight(raw: pl.LazyFrame, col: str, as_of: datetime | None = None) -> frozenset[str]:
@@ -3454,7 +3459,7 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
 
 def _mapped(raw: pl.LazyFrame, mapping: list[list[pl.Expr]]) -> pl.LazyFrame:
     """`raw` with the canonical columns of `mapping` (`_mapping`'s stages) added (the helper column of its
-    time's reading, `TIME_STAGE`, dropped once read)."""
+    time's reading, `TIME_STAGE` and `TIME_WALL`, dropped once read)."""
     return with_stages(raw, mapping).drop(pl.selectors.starts_with(TIME_STAGE))
 
 
@@ -3506,8 +3511,10 @@ def period_over_at(source: SourceConfig, apart: bool = True) -> pl.Expr | None:
     end = period_end(pl.col("ds"), source.freq)
     if not apart:
         return end
-    # the instant the end names (naive UTC), on the ds axis: its wall time in the source's zone
-    seen_end = _to_wall(end - period_offset(), source.tz) if source.tz not in (None, "UTC") else end - period_offset()
+    # the instant the end names (naive UTC), on the ds axis: its wall time in the source's zone, converted per row:
+    # `_to_wall` (once per distinct instant) reads its values four times, and no common subexpression holds a window,
+    # so the window over (series, period) ran four times (1M hourly rows summed to days: 0.40 -> 0.16 CPU s)
+    seen_end = local_wall(end - period_offset(), source.tz)
     return pl.coalesce(seen_end, end)
 
 
