@@ -323,7 +323,7 @@ def test_a_fanned_out_date_another_run_published_while_it_waited_in_the_queue_is
     started: list[dict] = []
     other: dict = {}
 
-    def fan_out(plan, dates, parameters, receipt_of, log, on_outcome=None):  # a worker that gets to it late
+    def fan_out(plan, dates, parameters, receipt_of, log, on_outcome=None, stops=None):  # a worker that gets to it late
         started.append(parameters)
         other.update(forecast_flow(as_of=day, **production_home))  # meanwhile, another run publishes the date
         late = forecast_flow(**parameters, as_of=dates[0].isoformat())
