@@ -77,6 +77,44 @@ def room_in(folder: str | Path) -> str:
     return f"{st.f_bavail * st.f_frsize // 1024} KB free in {folder}"
 
 
+_NEEDED = re.compile(r"([0-9][0-9,]*) bytes to write, ")
+
+
+def room_for(folder: str | Path, needed: int | None = None) -> str:
+    """What a write that found no room in `folder` needed and had: `40,960 bytes to write, 12,288 bytes free in
+    <folder>` (`needed` unknown: the room alone), or why the room is not known. `needed_of` reads `needed` back."""
+    try:
+        st = os.statvfs(folder)
+    except OSError as exc:
+        room = f"the room left in {folder} is not known ({exc.strerror or exc})"
+    else:
+        room = f"{st.f_bavail * st.f_frsize:,} bytes free in {folder}"
+    return f"{needed:,} bytes to write, {room}" if needed is not None else room
+
+
+def needed_of(text: str | None) -> int | None:
+    """The bytes a write needed, as `room_for` said them in `text` (an error's); None where it says none."""
+    found = _NEEDED.search(text or "")
+    return int(found.group(1).replace(",", "")) if found else None
+
+
+def full_folder(text: str | None, folders: list[str | Path]) -> str | Path:
+    """Which of `folders` a write that found no room (its error's `text`) was in: the first that `text` names, else
+    the one with the least room left (a folder whose room cannot be read last)."""
+    for folder in folders:
+        if str(folder) and str(folder) in (text or ""):
+            return folder
+
+    def free(folder: str | Path) -> float:
+        try:
+            st = os.statvfs(folder)
+        except OSError:
+            return float("inf")
+        return st.f_bavail * st.f_frsize
+
+    return min(folders, key=free)
+
+
 def storage_error(path: Path, exc: BaseException) -> StorageError:
     """A failed write of `path` as one sentence: the path, and 'no space left' for a full disk
     (errno ENOSPC, or polars' wrapping of it)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from datetime import datetime
 from uuid import uuid4
@@ -322,7 +323,7 @@ def test_a_fanned_out_date_another_run_published_while_it_waited_in_the_queue_is
     started: list[dict] = []
     other: dict = {}
 
-    def fan_out(plan, dates, parameters, receipt_of, log, on_outcome=None):  # a worker that gets to it late
+    def fan_out(plan, dates, parameters, receipt_of, log, on_outcome=None, stops=None):  # a worker that gets to it late
         started.append(parameters)
         other.update(forecast_flow(as_of=day, **production_home))  # meanwhile, another run publishes the date
         late = forecast_flow(**parameters, as_of=dates[0].isoformat())
@@ -742,28 +743,44 @@ def test_a_backfill_catching_up_realized_accuracy_says_what_it_knows(recorded, s
     assert caught_up_why(recorded, datetime(2018, 11, 1)) == said.format(utc_text(recorded) if recorded else "")
 
 
-def test_a_backfill_stopped_by_a_full_disk_says_the_dates_done_failed_and_not_run():
+def test_a_backfill_stopped_by_a_full_disk_says_the_dates_done_failed_and_not_run(tmp_path):
     """faults48: the dates after one that found no room are listed apart, with where it stopped, and the re-run that
-    runs them once there is room; the dates done are named, and the counts add up to the dates."""
-    outcomes = [{"as_of": "2018-01-01", "status": "published"},
-                {"as_of": "2018-02-01", "status": "failed", "error": "could not write /h/x: No space left on device"},
-                *stopped_by_no_room({"as_of": "2018-02-01"}, [datetime(2018, 3, 1), datetime(2018, 4, 1)], "/h")]
+    runs them once there is room; the dates done are named, and the counts add up to the dates. faults49: the room
+    is that of the folder the date's error names (the store's, where it lies apart from the home: it named the
+    home), with the bytes the write needed."""
+    store, home = tmp_path / "store", tmp_path / "home"
+    store.mkdir()
+    home.mkdir()
+    error = (f"could not write forecasts of dataset tiny as_of 2018-02-01 to {store}/forecasts/x: No space left on "
+             f"device [ENOSPC] (the disk is full) (40,960 bytes to write, 0 bytes free in {store}); previously "
+             "published forecasts are intact")
+    failed = {"as_of": "2018-02-01", "status": "failed", "error": error}
+    outcomes = [{"as_of": "2018-01-01", "status": "published"}, failed,
+                *stopped_by_no_room(failed, [datetime(2018, 3, 1), datetime(2018, 4, 1)], [store, home])]
     said = failed_message(outcomes, 4)
     room = outcomes[-1]["error"].removeprefix("the backfill stopped at 2018-02-01, whose run found no room to write; ")
-    assert room.endswith(" KB free in /h") or room.startswith("/h: "), room  # (no folder /h: statvfs's error)
-    assert said == ("1 of 4 backfill dates failed, 2 not run: 2018-02-01: could not write /h/x: No space left on "
-                    "device; not run: 2018-03-01, 2018-04-01 (the backfill stopped at 2018-02-01, whose run found no "
-                    f"room to write; {room}); done, whole: 2018-01-01 (published); a re-run of the backfill skips "
-                    "those and runs the dates that failed and those not run, once there is room")
+    assert room.startswith("40,960 bytes to write, ") and room.endswith(f" bytes free in {store}"), room
+    assert said == (f"1 of 4 backfill dates failed, 2 not run: 2018-02-01: {error}; not run: 2018-03-01, 2018-04-01 "
+                    f"(the backfill stopped at 2018-02-01, whose run found no room to write; {room}); done, whole: "
+                    "2018-01-01 (published); a re-run of the backfill skips those and runs the dates that failed and "
+                    "those not run, once there is room")
     assert [o["status"] for o in outcomes[2:]] == ["not run", "not run"]
+    # an error naming no folder of the backfill's (a child's words): the one with the least room; none to say: why
+    other = stopped_by_no_room({"as_of": "2018-02-01", "error": "[Errno 28] No space left on device"},
+                               [datetime(2018, 3, 1)], [tmp_path / "gone"])
+    assert other[0]["error"].endswith(f"; the room left in {tmp_path / 'gone'} is not known (No such file or "
+                                      "directory)"), other
 
 
 @pytest.mark.usefixtures("prefect_api")
-def test_a_backfill_on_a_full_disk_stops_at_the_first_date_that_finds_no_room(production_home, tmp_path):
+@pytest.mark.parametrize("full", ["home", "store"])
+def test_a_backfill_on_a_full_disk_stops_at_the_first_date_that_finds_no_room(production_home, tmp_path, full):
     """Regression (faults48): a backfill over many dates whose home's disk filled up ran every later date, each
     failing on the same full disk after its forecasts were computed. It stops at the first date that found no room
     (a real full tmpfs under the home): that date fails naming the disk's error, the later dates are `not run`, the
-    dates done stay published, and the counts add up to the dates."""
+    dates done stay published, and the counts add up to the dates. faults49: the room was said of the home, also
+    where the store (`store.url`) was the folder on the full disk and the home had room; the folder the date's error
+    names is, the store's with the bytes its write needed and those left there."""
     import shutil
 
     from tmpfs import fill, tmpfs
@@ -774,9 +791,13 @@ def test_a_backfill_on_a_full_disk_stops_at_the_first_date_that_finds_no_room(pr
 
     dates = [datetime(2018, m, 1) for m in (1, 2, 3, 4)]
     with tmpfs(tmp_path / "disk", "64m") as disk:
-        home = disk / "home"
+        home = disk / "home" if full == "home" else tmp_path / "home-elsewhere"
         shutil.copytree(production_home["home"], home)
         kw = {**production_home, "home": str(home)}
+        warehouse = home / "warehouse"
+        if full == "store":
+            warehouse = disk / "store"
+            kw["overrides"] = {**kw["overrides"], "store": {"url": str(warehouse)}}
         ran: list[str] = []
 
         def fill_after_the_first(outcome: dict) -> None:
@@ -793,8 +814,11 @@ def test_a_backfill_on_a_full_disk_stops_at_the_first_date_that_finds_no_room(pr
         assert "no space left on device" in summary["outcomes"][1]["error"].lower(), summary["outcomes"][1]
         assert said.startswith("1 of 4 backfill dates failed, 2 not run: 2018-02-01: "), said
         assert "not run: 2018-03-01, 2018-04-01 (the backfill stopped at 2018-02-01, whose run found no room to " \
-               "write; " in said and f" KB free in {home})" in said, said
+               "write; " in said and f" bytes free in {home if full == 'home' else warehouse})" in said, said
+        if full == "store":  # (the home's full disk failed a write of the home's first: a file of unknown size)
+            assert re.search(r"write; [0-9,]+ bytes to write, [0-9,]+ bytes free in ", said), said
         assert "done, whole: 2018-01-01 (published)" in said and said.endswith("once there is room"), said
         (disk / "filler").unlink()
-        store = open_store(load_settings(None, home=str(home)))
+        store = open_store(load_settings(None, home=str(home), **({"store": {"url": str(warehouse)}}
+                                                                   if full == "store" else {})))
         assert [a for a in store.as_ofs("tiny") if a in dates] == [dates[0]]  # (2019-06-01: the fixture's run)

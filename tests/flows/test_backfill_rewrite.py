@@ -67,7 +67,7 @@ def test_a_fanned_out_backfill_with_overwrite_says_what_each_date_rewrote(flow_k
     store = open_store(load_settings(None, home=flow_kwargs["home"]))
     held = store.receipt_of("tiny", DATE)
 
-    def fan_out(plan, dates, parameters, receipt_of, log, on_outcome=None):  # a worker runs each date's flow
+    def fan_out(plan, dates, parameters, receipt_of, log, on_outcome=None, stops=None):  # a worker runs each date's flow
         done = retrain_flow(**parameters, as_of=dates[0].isoformat())
         return [{"as_of": dates[0].isoformat(), "status": "published", "rows": done["published_rows"],
                  "model": done["model_version"], "run_id": done["run_id"], "flow_run": "worker's", "worker": "w",

@@ -162,3 +162,30 @@ def test_home_b_reads_the_records_of_home_a_from_the_shared_home(tmp_path, caplo
     with caplog.at_level("WARNING", logger="flowcast.ops.quiet"):
         assert dataset_tz(b, "meters") == "Europe/Paris"
     assert any(f"the publish record {newer} cannot be read" in r.getMessage() for r in caplog.records)
+
+
+def test_the_record_saying_which_run_leaves_a_publishs_receipt_is_read_and_taken_over_in_the_store(homes):
+    """faults49: the record of a publish names the run still to draw its plot and leave its receipt and event
+    (`saying`); a re-run on another machine decides under the key's lock, from the record the store holds (none
+    under its own home), whether to take that over, and keeps the data the record names; `said` takes it off, and
+    only for the run that took it."""
+    from flowcast.ops.quiet import said
+
+    a, b = homes
+    digest = _publish(a, 1)
+    record_fingerprint(a, dataset="meters", as_of=AS_OF, content_hash=digest, fingerprint="f1", run_id="run-1",
+                       saying="run-1")
+    seen: list = []
+    assert record_fingerprint(b, dataset="meters", as_of=AS_OF, content_hash=digest, fingerprint="fb",
+                              run_id="run-1", saying="run-b", unless=lambda current: bool(seen.append(current))
+                              ) is not None
+    assert [(r["saying"], r["data_fingerprint"]) for r in seen] == [("run-1", "f1")]  # A's, read from the store
+    [kept] = record_store(b).records("meters", AS_OF)
+    assert (kept["saying"], kept["data_fingerprint"], kept["run_id"]) == ("run-b", "f1", "run-1")
+    assert record_fingerprint(b, dataset="meters", as_of=AS_OF, content_hash=digest, fingerprint="fb",
+                              run_id="run-1", saying="run-c", unless=lambda current: True) is None  # declined
+    assert not said(a, dataset="meters", as_of=AS_OF, content_hash=digest, run_id="run-1", by="run-1")  # taken over
+    assert record_store(b).records("meters", AS_OF)[0]["saying"] == "run-b"
+    assert said(b, dataset="meters", as_of=AS_OF, content_hash=digest, run_id="run-1", by="run-b")
+    assert "saying" not in record_store(a).records("meters", AS_OF)[0]
+    assert recorded_fingerprint(a, dataset="meters", as_of=AS_OF, content_hash=digest) == ("f1", "")

@@ -168,6 +168,9 @@ def test_full_disk_fails_clearly_and_keeps_published_data(tmp_path, monkeypatch)
     assert exc.value.exit_code == 1 and not isinstance(exc.value, ForecastContractError)  # I/O: retryable
     assert "No space left on device [ENOSPC] (the disk is full)" in msg
     assert "dataset sales as_of 2024-03-01 " in msg and "previously published forecasts are intact" in msg
+    # faults49: the store's folder, whose disk is full, and the bytes the file needed and those left there
+    needed = re.search(rf"\(([0-9,]+) bytes to write, [0-9,]+ bytes free in {re.escape(str(store.location))}\)", msg)
+    assert needed and int(needed.group(1).replace(",", "")) > 0, msg
     assert calls["n"] == 1
     assert store.read().equals(before)
     assert not any(store.tmp_dir.iterdir())

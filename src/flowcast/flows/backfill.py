@@ -28,7 +28,7 @@ from typing import Any, Literal, Self, cast
 from prefect import flow, get_run_logger
 
 from flowcast import interrupts, reporting
-from flowcast.atomic import no_room, room_in
+from flowcast.atomic import full_folder, needed_of, no_room, room_for
 from flowcast.config import SourceConfig, parse_duration
 from flowcast.data.calendar import grid_dates, is_subdaily
 from flowcast.errors import ConfigError, DataValidationError, FlowcastError
@@ -123,15 +123,38 @@ def failed_message(outcomes: list[Outcome], n_dates: int) -> str:
             + (f", {len(not_run)} not run" if not_run else "") + ": " + "; ".join(said) + _done_clause(outcomes, rerun))
 
 
-def stopped_by_no_room(failed: Outcome, rest: list[datetime], home: str | Path) -> list[Outcome]:
+def stopped_by_no_room(failed: Outcome, rest: list[datetime], folders: list[str | Path]) -> list[Outcome]:
     """The outcomes of the dates `rest` after the date `failed`, whose run found no room to write (`atomic.no_room`:
-    a full disk, a quota, a file-size limit): `not run`, each saying where the backfill stopped and the room left in
-    `home`. A backfill of many dates on a full disk ran every one, each failing on the same disk, its forecasts
-    computed for nothing (faults48)."""
+    a full disk, a quota, a file-size limit): `not run`, each saying where the backfill stopped, the folder of
+    `folders` that is full (`atomic.full_folder`: the one the date's error names, the store's before the home's)
+    and the bytes the write needed (where its error says them) and left there. A backfill of many dates on a full
+    disk ran every one, each failing on the same disk, its forecasts computed for nothing (faults48); the room was
+    said of the home, also where the store that was full lies elsewhere (faults49)."""
+    error = str(failed.get("error") or "")
     why = (f"the backfill stopped at {utc_text(failed['as_of'])}, whose run found no room to write; "
-           f"{room_in(home)}")
+           f"{room_for(full_folder(error, folders), needed_of(error))}")
     return [{"as_of": d.isoformat(), "status": NOT_RUN, "rows": 0, "model": None, "run_id": None, "flow_run": None,
              "worker": None, "error": why} for d in rest]
+
+
+def stops_on_no_room(folders: list[str | Path]) -> Callable[[Outcome], Callable[[datetime], Outcome] | None]:
+    """`fan_out`'s `stops`: a date that found no room to write stops a fanned-out backfill as it stops one run here;
+    each date whose run had not started is `not run` (`stopped_by_no_room`, the room in `folders`)."""
+
+    def stops(o: Outcome) -> Callable[[datetime], Outcome] | None:
+        if o["status"] == "failed" and no_room(o["error"]):
+            return lambda d: stopped_by_no_room(o, [d], folders)[0]
+        return None
+
+    return stops
+
+
+def room_folders(settings: Any, store: Any) -> list[str | Path]:
+    """Where a backfill's dates write: the store's folder (a local one: `store.url` may put it on another disk than
+    the home), then the home."""
+    root = getattr(getattr(store, "data", None), "root", None)
+    local = bool(getattr(getattr(store, "data", None), "local", False))
+    return [*([root] if root and local else []), settings.home]
 
 
 def _notify(outcome: Outcome) -> None:
@@ -667,14 +690,18 @@ def backfill_flow(
         plan = FanOut(deployment=deployment, dataset=src.name, mode=mode, backfill_run_id=run_id,
                       max_attempts=settings.workers.max_attempts,
                       wait_timeout_s=parse_duration(settings.workers.wait_timeout).total_seconds())
-        fanned = fan_out(plan, todo, params, read_receipt, log.info, on_outcome=_notify)
+        fanned = fan_out(plan, todo, params, read_receipt, log.info, on_outcome=_notify,
+                         stops=stops_on_no_room(room_folders(settings, store)))
+        if not_run := [f for f in fanned if f["status"] == NOT_RUN]:
+            log.error(f"The backfill stopped: {plural(len(not_run), 'date')} not run, cancelled before "
+                      f"{'its run' if len(not_run) == 1 else 'their runs'} started ({not_run[0]['error']})")
         fanned = [rewritten(f, held[f["as_of"]], receipt_of(datetime.fromisoformat(f["as_of"])))
                   if f["as_of"] in held and f["status"] == "published" else f for f in fanned]
         for f in fanned:
             if f["status"] == "published":
                 log.info(f"{utc_text(f['as_of'])}: published {f['rows']} rows of {f['model']} on worker {f['worker']} "
                          f"({f['flow_run']}){'; ' + f['note'] if f.get('note') else ''}")
-            else:
+            elif f["status"] != NOT_RUN:  # (said once, above)
                 (log.error if f["status"] == "failed" else log.info)(
                     f"{utc_text(f['as_of'])}: {f['status']} on worker {f['worker']} ({f['flow_run']}): {f['error']}")
         outcomes += fanned
@@ -734,7 +761,7 @@ def backfill_flow(
                 raise KeyboardInterrupt(f"interrupted after the backfill's date {utc_text(d)} ({o['status']}); "
                                         "a re-run of the backfill skips the dates published")
             if o["status"] == "failed" and no_room(o["error"]) and (rest := todo[i + 1:]):
-                stopped = stopped_by_no_room(o, rest, settings.home)
+                stopped = stopped_by_no_room(o, rest, room_folders(settings, store))
                 log.error(f"The backfill stops: {plural(len(rest), 'later date')} not run ({stopped[0]['error']})")
                 for later in stopped:
                     outcomes.append(later)

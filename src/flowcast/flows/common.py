@@ -1358,9 +1358,11 @@ def publish_forecasts(
             _complete_same(settings, data, forecasts, receipt, as_of=as_of, run_id=run_id, note=note)
         log.info(reporting.sentences(receipt.said))  # ended as the state message and the artifact end it
         return receipt
-    _record_fingerprint(settings, data, as_of, receipt.content_hash, run_id)
+    _record_fingerprint(settings, data, as_of, receipt.content_hash, run_id)  # (saying: this run is still to ...)
+    flow_fault("publish:before_plot")  # test-only: recorded; no plot, receipt or event yet
     _plot_publish(settings, data, forecasts, receipt, as_of=as_of, model=model, model_version=model_version)
     _publish_said(settings, data, receipt, as_of=as_of, model=model, model_version=model_version, note=note)
+    _said(settings, data, as_of, receipt.content_hash, run_id, by=run_id)
     from flowcast.store.registry_index import sync_if_postgres
 
     try:  # the registry's production pointers and versions, mirrored beside the forecasts
@@ -1454,11 +1456,13 @@ def completed_event_text(run_id: str) -> str:
     return f"completing run {run_id}'s publish, interrupted before this event"
 
 
-def completed_sentence(run_id: str) -> str:
-    """The receipt note (and log line) of a run that completes a publish its run left undone."""
-    return (f"This run completes an interrupted publish: run {run_id} published these forecasts and was stopped "
-            "before it recorded them, drew their plot and left their receipt and event; this run did that from the "
-            "stored rows")
+def completed_sentence(run_id: str, *, recorded: bool = False) -> str:
+    """The receipt note (and log line) of a run that completes a publish its run left undone (`recorded`: that run
+    recorded the data it forecast from before it was stopped)."""
+    stopped = ("recorded the data it forecast from and was stopped before it drew their plot" if recorded else
+               "was stopped before it recorded them, drew their plot")
+    return (f"This run completes an interrupted publish: run {run_id} published these forecasts and {stopped} "
+            "and left their receipt and event; this run did that from the stored rows")
 
 
 def _complete_same(settings: Settings, data: LoadedData, forecasts: pl.DataFrame, same: SamePublished, *,
@@ -1474,8 +1478,8 @@ def _complete_same(settings: Settings, data: LoadedData, forecasts: pl.DataFrame
     held = same.held
     publisher = held.get("run_id") or run_id
     model, version = held.get("model") or "", held.get("model_version") or None
-    completed = _record_fingerprint(settings, data, as_of, held.get("content_hash") or "", publisher,
-                                    missing_only=True)
+    content_hash = held.get("content_hash") or ""
+    completed, recorded = _record_fingerprint(settings, data, as_of, content_hash, publisher, taken_by=run_id)
     store = open_store(settings)
     try:
         stored = store.read(dataset=data.source.name, as_of=storage_naive(as_of))
@@ -1493,40 +1497,69 @@ def _complete_same(settings: Settings, data: LoadedData, forecasts: pl.DataFrame
     _plot_publish(settings, data, rows, receipt, as_of=as_of, model=model or "?", model_version=version,
                   artifact=completed)
     if completed:
-        said = completed_sentence(publisher)
+        said = completed_sentence(publisher, recorded=recorded)
         same.said = reporting.sentences(same.said, said)
         _publish_said(settings, data, receipt, as_of=as_of, model=model, model_version=version, note=note,
                       completed=said)
+        _said(settings, data, as_of, content_hash, publisher, by=run_id)
 
 
 def _record_fingerprint(settings: Settings, data: LoadedData, as_of: datetime, content_hash: str, run_id: str, *,
-                        missing_only: bool = False) -> bool:
+                        taken_by: str | None = None) -> tuple[bool, bool]:
     """Record what the data of a publish were (`record_fingerprint`): a later run with the same periods but revised
-    values is not "unchanged". `missing_only`: only where the key has no usable record of that publish (its run was
-    killed between the publish and the record, or between the record and its copy to the shared home): read where
-    every run reads it (`recorded_fingerprint`: the shared home's copy where there is one), and one of another
-    publish of the as_of (forecasts replaced since) is no record of it. It looked at this machine's file alone.
-    True where the key still held that publish and its record was missing (with `missing_only`) or is written now:
-    what its run did after the record (plot, receipt, event) was left undone where the record was missing."""
-    from flowcast.ops.quiet import data_fingerprint, record_fingerprint, recorded_fingerprint
+    values is not "unchanged". The record names the run still to draw the publish's plot and leave its receipt and
+    event (`saying`, taken off by `_said` once they are): this run (`run_id`), or `taken_by`. `taken_by` (a run
+    whose publish found the key holding these very forecasts): only where the plot, receipt and event of that
+    publish are left undone by a run that no longer runs, decided under the key's lock from the record every run
+    reads (the shared home's copy where there is one, the store's on PostgreSQL): there is none of that publish (its
+    run was killed between the publish and the record, or between the record and its copy to the shared home; one of
+    another publish of the as_of, forecasts replaced since, is no record of it) or it names a run still `saying`
+    them (killed between its record and its event), and that run (`reaper.still_runs`) has ended. It completed a
+    publish whose run was alive and about to record it (two runs of one as_of at once), and wrote a receipt saying
+    that run had been stopped, beside that run's own; and a run killed after its record left no receipt or event
+    (faults49). The record then names `taken_by`, the data of a record found kept. (True where the key still holds
+    that publish and its record is written now: with `taken_by`, what its run did after the record (plot, receipt,
+    event) is this run's to do; whether a record of that publish was found.)"""
+    from flowcast.ops.quiet import data_fingerprint, record_fingerprint
+    from flowcast.ops.reaper import still_runs
+
+    found: list[bool] = []
+
+    def left_to_another(current: dict[str, Any] | None) -> bool:  # (under the key's lock)
+        found.append(current is not None)
+        sayer = run_id if current is None else current.get("saying")
+        return sayer is None or sayer == taken_by or still_runs(settings.home, str(sayer))
 
     td = data.td
     try:
-        if missing_only and recorded_fingerprint(settings, dataset=data.source.name, as_of=storage_naive(as_of),
-                                                 content_hash=content_hash)[0] is not None:
-            return False
         if record_fingerprint(settings, dataset=data.source.name, as_of=as_of, content_hash=content_hash,
                               fingerprint=data_fingerprint(td), run_id=run_id, tz=td.meta.tz,
-                              time_label=data.source.time_label, freq=data.source.freq) is None:
-            get_run_logger().warning(
-                f"The fingerprint of the data this publish forecast from was not recorded: {data.source.name} as_of "
-                f"{utc_text(as_of)} no longer holds this publish (a gc deleted it, or another run "
-                "published the as_of again, since)")
-            return False
+                              time_label=data.source.time_label, freq=data.source.freq,
+                              saying=taken_by or run_id,
+                              unless=left_to_another if taken_by is not None else None) is None:
+            if taken_by is None:
+                get_run_logger().warning(
+                    f"The fingerprint of the data this publish forecast from was not recorded: {data.source.name} "
+                    f"as_of {utc_text(as_of)} no longer holds this publish (a gc deleted it, or another run "
+                    "published the as_of again, since)")
+            return False, bool(found and found[-1])
     except (OSError, FlowcastError) as exc:  # the forecasts are published; the next run publishes again
         get_run_logger().warning(f"The fingerprint of the data this publish forecast from could not be recorded "
                                  f"({exc}): the next forecast run publishes even without new observations")
-    return True
+    return True, bool(found and found[-1])
+
+
+def _said(settings: Settings, data: LoadedData, as_of: datetime, content_hash: str, run_id: str, *, by: str) -> None:
+    """The plot, receipt and event of the publish of `content_hash` by run `run_id` are left (by run `by`): its
+    record says so (`quiet.said`), and a re-run leaves them no second time. A record that cannot be written is a
+    warning: a re-run after this run ended leaves them once more (one event: its key is the publish's)."""
+    from flowcast.ops.quiet import said
+
+    try:
+        said(settings, dataset=data.source.name, as_of=as_of, content_hash=content_hash, run_id=run_id, by=by)
+    except (OSError, FlowcastError) as exc:
+        get_run_logger().warning(f"The record of {data.source.name} as_of {utc_text(as_of)} could not say that its "
+                                 f"plot, receipt and event are left ({exc}): a re-run leaves them again")
 
 
 def old_key_published(settings: Settings, source: SourceConfig, as_of: datetime) -> str | None:

@@ -171,17 +171,54 @@ async def _through_api_restarts(call: Callable[[], Awaitable[T]], what: str, the
     raise AssertionError("unreachable: the last try returns or raises")  # pragma: no cover
 
 
+class Halt:
+    """A fan-out's stop: set by the first date whose outcome stops the backfill (`stops`: a date that found no room to
+    write), after which no date starts a flow run, and a date whose run has not started is cancelled and is `not_run`
+    (`backfill.stopped_by_no_room`); a run already running ends as it ends."""
+
+    def __init__(self, stops: Callable[[Outcome], Callable[[datetime], Outcome] | None] | None = None) -> None:
+        self.stops = stops
+        self.not_run: Callable[[datetime], Outcome] | None = None
+        self.event = asyncio.Event()
+
+    def after(self, outcome: Outcome) -> None:
+        """Stop after `outcome` where it stops the backfill (the first that does)."""
+        if self.stops is not None and self.not_run is None and (not_run := self.stops(outcome)) is not None:
+            self.not_run = not_run
+            self.event.set()
+
+
+async def _cancel_unstarted(flow_run_id: Any, why: str) -> bool:
+    """Cancel the flow run unless it started (Running, or ended): True where the API accepted it (a worker that then
+    picks it up finds it Cancelled and runs nothing)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.objects import StateType
+    from prefect.client.schemas.responses import SetStateStatus
+    from prefect.states import Cancelled
+
+    async with get_client() as client:
+        run = await client.read_flow_run(flow_run_id)
+        if run.state is not None and (run.state.is_final() or run.state.type in (StateType.RUNNING,
+                                                                                 StateType.CANCELLING)):
+            return False
+        result: Any = await client.set_flow_run_state(flow_run_id, Cancelled(message=why))
+    return bool(result.status == SetStateStatus.ACCEPT)
+
+
 async def _one_date(plan: FanOut, as_of: datetime, parameters: dict[str, Any],
                     receipt_of: Callable[[datetime], dict[str, str] | None],
-                    log: Callable[[str], None]) -> Outcome:
+                    log: Callable[[str], None], halt: Halt | None = None) -> Outcome:
     from prefect.deployments.flow_runs import arun_deployment
     from prefect.exceptions import FlowRunWaitTimeout
     from prefect.flow_runs import wait_for_flow_run
 
     from flowcast.flows.naming import BACKFILL_TAG, run_tags
 
+    halt = halt or Halt()
     crashed: list[str] = []  # the ids of this date's runs that crashed, each started again
     for attempt in range(1, plan.max_attempts + 1):
+        if halt.not_run is not None:  # stopped before this date's run (or its restart) was started
+            return halt.not_run(as_of)
         started = await _through_api_restarts(partial(
             arun_deployment, name=plan.deployment, parameters={**parameters, "as_of": as_of.isoformat()}, timeout=0,
             idempotency_key=plan.key(as_of, attempt), flow_run_name=plan.run_name(as_of, attempt),
@@ -196,8 +233,15 @@ async def _one_date(plan: FanOut, as_of: datetime, parameters: dict[str, Any],
             return wait_for_flow_run(run_id, timeout=max(1, math.ceil(until - time.monotonic())))
 
         try:
-            done = cast("FlowRun", await _through_api_restarts(
-                wait, utc_text(as_of), f"waiting for its flow run {started.name!r} again", log))
+            def waited(w: Callable[[], Awaitable[FlowRun]] = wait, n: str = started.name) -> Awaitable[FlowRun]:
+                return _through_api_restarts(w, utc_text(as_of), f"waiting for its flow run {n!r} again", log)
+
+            done = cast("FlowRun | None", await _wait_or_halt(waited, halt, started.id))
+            if done is None:  # cancelled before it started: the backfill stopped
+                assert halt.not_run is not None
+                log(f"{utc_text(as_of)}: flow run {started.name!r} cancelled before it started: the backfill stopped")
+                return {**halt.not_run(as_of), "flow_run": started.name, "flow_run_id": str(started.id),
+                        "attempts": attempt, "state": "Cancelled"}
         except FlowRunWaitTimeout:
             return {"as_of": as_of.isoformat(), "status": "failed", "rows": 0, "model": None,
                     "run_id": str(started.id), "flow_run": started.name, "flow_run_id": str(started.id),
@@ -215,25 +259,52 @@ async def _one_date(plan: FanOut, as_of: datetime, parameters: dict[str, Any],
     raise AssertionError("unreachable: the last attempt returns")  # pragma: no cover
 
 
+async def _wait_or_halt(wait: Callable[[], Awaitable[Any]], halt: Halt, flow_run_id: Any) -> Any:
+    """The flow run `wait()` waits for, or None where the fan-out stopped (`halt`) and the run, not started yet, was
+    cancelled; a run that started is waited for to its end."""
+    waiting = asyncio.ensure_future(wait())
+    try:
+        while True:
+            if halt.not_run is None:
+                stop = asyncio.ensure_future(halt.event.wait())
+                await asyncio.wait({waiting, stop}, return_when=asyncio.FIRST_COMPLETED)
+                stop.cancel()
+            if waiting.done():
+                return waiting.result()
+            if halt.not_run is not None:
+                if await _cancel_unstarted(flow_run_id, "the backfill stopped: a date before it found no room to write"):
+                    return None
+                return await waiting
+    finally:
+        if not waiting.done():
+            waiting.cancel()
+
+
 def fan_out(plan: FanOut, dates: list[datetime], parameters: dict[str, Any],
             receipt_of: Callable[[datetime], dict[str, str] | None], log: Callable[[str], None],
-            on_outcome: Callable[[Outcome], None] | None = None) -> list[Outcome]:
+            on_outcome: Callable[[Outcome], None] | None = None,
+            stops: Callable[[Outcome], Callable[[datetime], Outcome] | None] | None = None) -> list[Outcome]:
     """Start one flow run of `plan.deployment` per date, all at once, and wait for them all;
     one outcome per date (in date order). `receipt_of(as_of)` reads the store's receipt of the
     date (None when nothing is published). An unknown deployment fails at once (ConfigError,
     nothing started); an error while starting or waiting for one date (the API unreachable)
-    fails that date, not the others."""
+    fails that date, not the others. `stops(outcome)`: where a date's outcome stops the backfill (a date that found
+    no room to write), the outcome of each date not run (`Halt`): the runs that have not started are cancelled, as
+    `flowcast backfill` without a deployment stops (faults49: a fanned-out backfill ran every date on a full disk)."""
     from prefect.client.orchestration import get_client
     from prefect.exceptions import ObjectNotFound
     from prefect.utilities.asyncutils import run_coro_as_sync
 
+    halt = Halt(stops)
+
     async def one(d: datetime) -> Outcome:
         try:
-            o = await _one_date(plan, d, parameters, receipt_of, log)
+            o = await _one_date(plan, d, parameters, receipt_of, log, halt)
         except Exception as exc:  # noqa: BLE001 - one date's API trouble becomes that date's outcome
             o = {"as_of": d.isoformat(), "status": "failed", "rows": 0, "model": None, "run_id": None,
                  "flow_run": None, "flow_run_id": None, "worker": None, "attempts": 0, "state": None,
                  "error": f"{type(exc).__name__}: {exc}"}
+        halt.after(o)
         if on_outcome is not None:
             on_outcome(o)
         return o

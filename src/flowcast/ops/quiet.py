@@ -103,7 +103,8 @@ def fingerprint_path(home: Path, dataset: str, as_of: datetime) -> Path:
 
 def record_fingerprint(settings: Any, *, dataset: str, as_of: datetime, content_hash: str, fingerprint: str,
                        run_id: str, tz: str | None = None, time_label: str = "start",
-                       freq: str | None = None) -> Path | None:
+                       freq: str | None = None, saying: str | None = None,
+                       unless: Callable[[dict[str, Any] | None], bool] | None = None) -> Path | None:
     """Record, after a publish, the fingerprint of the data it forecast from (and share it), with the
     source's tz (where `flowcast forecasts --as-of DATE` of a source no configuration declares reads
     a date alone), what its times label (`time_label`) and its freq (`flowcast forecasts` dates an end-labelled
@@ -111,30 +112,90 @@ def record_fingerprint(settings: Any, *, dataset: str, as_of: datetime, content_
     that publish, made by the run `run_id` (`ForecastStore.while_published`): None, nothing written, once it does not
     (another run's publish of the same forecasts since included). A publish leaves the
     lock before it records, and a gc that deleted the key in between (its record with it) left the record of
-    forecasts no longer there for good; a publish of the key since, whose record this one overwrote, the same."""
-    from flowcast.atomic import atomic_file
+    forecasts no longer there for good; a publish of the key since, whose record this one overwrote, the same.
+    `saying`: the run that is still to draw the publish's plot and leave its receipt and event (`said` takes it off
+    once they are). `unless(current)`: nothing written (None) where it is true of the record of that publish the key
+    holds now (None: none, or another publish's), read under the same lock; where it is false, a record of that
+    publish is kept, only `saying` changed."""
     from flowcast.interrupts import fault_point
-    from flowcast.shared import share_file
-    from flowcast.store import open_store
     from flowcast.timekeys import storage_naive
 
     fault_point("publish:before_record")  # test-only: the publish is visible, its record not yet written
     as_of = storage_naive(as_of)
-    path = fingerprint_path(settings.home, dataset, as_of)
     record = {"dataset": dataset, "as_of": as_of.isoformat(), "content_hash": content_hash,
               "data_fingerprint": fingerprint, "polars": pl.__version__, "run_id": run_id, "tz": tz,
               "time_label": time_label, "freq": freq}
+    if saying is not None:
+        record["saying"] = saying
+
+    def change(current: dict[str, Any] | None) -> dict[str, Any] | None:
+        if unless is None:
+            return record
+        if unless(current):
+            return None
+        return record if current is None else {**current, "saying": saying}  # (the data of that publish kept)
+
+    written = update_record(settings, dataset=dataset, as_of=as_of, content_hash=content_hash, run_id=run_id,
+                            change=change)
+    return fingerprint_path(settings.home, dataset, as_of) if written else None
+
+
+def said(settings: Any, *, dataset: str, as_of: datetime, content_hash: str, run_id: str, by: str) -> bool:
+    """Take `saying` off the record of the publish of `content_hash` by run `run_id` (its plot, receipt and event
+    are left, by the run `by`), under the key's lock; True where it was written. A record saying another run is on
+    it (a re-run took the publish over meanwhile) is left to that run."""
+    from flowcast.timekeys import storage_naive
+
+    def change(current: dict[str, Any] | None) -> dict[str, Any] | None:
+        if current is None or current.get("saying") != by:
+            return None
+        return {k: v for k, v in current.items() if k != "saying"}
+
+    return bool(update_record(settings, dataset=dataset, as_of=storage_naive(as_of), content_hash=content_hash,
+                              run_id=run_id, change=change))
+
+
+def update_record(settings: Any, *, dataset: str, as_of: datetime, content_hash: str, run_id: str,
+                  change: Callable[[dict[str, Any] | None], dict[str, Any] | None]) -> bool | None:
+    """Write the record `change(current)` of the publish of `content_hash` by run `run_id` of (`dataset`, `as_of`)
+    (naive UTC), under the key's lock, while the key holds that publish; `current`: the record of that publish as
+    every machine reads it (the store's, else the shared home's copy, else this home's file), read under the same
+    lock (None: none, or another publish's). None where the key holds another publish or none (nothing written),
+    False where `change` returned None (nothing written), True where the record was written (and shared)."""
+    from flowcast.atomic import atomic_file
+    from flowcast.shared import pull_file, share_file
+    from flowcast.store import open_store
+
+    path = fingerprint_path(settings.home, dataset, as_of)
+    decided: list[dict[str, Any] | None] = []
+
+    def decide(current: dict[str, Any] | None) -> dict[str, Any] | None:
+        ours = current if current is not None and current.get("content_hash") == content_hash else None
+        decided.append(change(ours))
+        return decided[-1]
 
     def write() -> None:
-        with atomic_file(path, "w") as fh:
-            json.dump(record, fh, indent=2)
-        share_file(settings, path)
+        if not decided:  # the record files alone: the current one read here, under the key's lock
+            decide(_record_file(pull_file(settings, path)))
+        if (record := decided[-1]) is not None:
+            with atomic_file(path, "w") as fh:
+                json.dump(record, fh, indent=2)
+            share_file(settings, path)
 
     if (store := record_store(settings)) is not None:  # every machine sharing the store reads it (module doc)
-        kept = store.while_published(dataset, as_of, content_hash, write, record=record, run_id=run_id)
+        kept = store.while_published(dataset, as_of, content_hash, write, record=decide, run_id=run_id)
     else:
         kept = open_store(settings, migrate=False).while_published(dataset, as_of, content_hash, write, run_id=run_id)
-    return path if kept else None
+    return None if not kept else decided[-1] is not None
+
+
+def _record_file(path: Path) -> dict[str, Any] | None:
+    """The record in the file `path`; None where there is none, or it cannot be read (rewritten then)."""
+    try:
+        rec = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return rec if isinstance(rec, dict) else None
 
 
 def record_store(settings: Any) -> Any:

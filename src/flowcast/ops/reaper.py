@@ -534,14 +534,28 @@ def run_alive(home: str | Path, run_id: str) -> bool | None:
     Running there until a reap, a worker or the `crash silent runs` automation marks it Crashed). None when neither
     can say (no claim, the API unreachable or without that run). What `withdraw_unpublished_winner` asks of the run
     that pins an unpublished winner: a live one is about to publish it and is left alone."""
-    from uuid import UUID
-
     try:
         claim = json.loads((Path(home) / CLAIMS / f"{run_id}.json").read_text())
     except (OSError, ValueError):
         claim = None
     if isinstance(claim, dict) and (alive := _alive(claim)) is not None:
         return alive
+    state = _api_state(run_id)
+    return None if state is None else not state.is_final()
+
+
+def still_runs(home: str | Path, run_id: str) -> bool:
+    """Whether flow run `run_id` is known to run on: the Prefect API has not seen it end (a run of this very process
+    that completed has a live claim), and `run_alive` says so. False where neither can say."""
+    if (state := _api_state(run_id)) is not None and state.is_final():
+        return False
+    return run_alive(home, run_id) is True
+
+
+def _api_state(run_id: str) -> Any:
+    """The Prefect API's state of flow run `run_id`; None where it cannot say (no API, no such run, no id)."""
+    from uuid import UUID
+
     try:
         uid = UUID(run_id)
     except ValueError:
@@ -550,11 +564,10 @@ def run_alive(home: str | Path, run_id: str) -> bool | None:
         from prefect.client.orchestration import get_client
 
         with get_client(sync_client=True) as client:
-            state = client.read_flow_run(uid).state
+            return client.read_flow_run(uid).state
     except Exception as exc:  # noqa: BLE001 - no API, or it has no such run: cannot say
         log.debug("could not read flow run %s: %s", run_id, exc)
         return None
-    return None if state is None else not state.is_final()
 
 
 def _reap_one(claim: dict[str, Any], run_id: str, by: str, current_api: bool, crashed: Any,

@@ -588,8 +588,8 @@ class ParquetDataset:
             if isinstance(exc, FlowcastError):  # before_visible's refusal, said as it is
                 raise
             if isinstance(exc, OSError):
-                raise PublishError(f"could not write {what} to {part_dir}: {_io_error(what, exc)}; "
-                                   "previously published forecasts are intact") from exc
+                raise PublishError(f"could not write {what} to {part_dir}: {_io_error(what, exc)}"
+                                   f"{self._room(table, exc)}; previously published forecasts are intact") from exc
             if isinstance(exc, Exception):
                 raise PublishError(f"could not serialise {what}: {_io_error(what, exc)}; "
                                    "previously published forecasts are intact") from exc
@@ -597,6 +597,26 @@ class ParquetDataset:
         finally:
             if fd >= 0:
                 os.close(fd)
+
+    def _room(self, table: Any, exc: OSError) -> str:
+        """` (40,960 bytes to write, 12,288 bytes free in <root>)` where `exc` is a write that found no room
+        (`atomic.no_room`): the file's size (the table written again, in memory) and the room left in the store's
+        folder, whose disk is full; '' for any other error. A backfill that stops on it names the same folder."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from flowcast.atomic import no_room, room_for
+
+        if not no_room(exc):
+            return ""
+        try:
+            sink = pa.BufferOutputStream()
+            with pq.ParquetWriter(sink, table.schema, compression="zstd", write_page_checksum=True) as writer:
+                writer.write_table(table)  # (as `_write_local` writes it)
+            needed: int | None = sink.getvalue().size
+        except Exception:  # noqa: BLE001 - the size is a courtesy of the error
+            needed = None
+        return f" ({room_for(self.root, needed)})"
 
     def _write_object(self, path: str, table: Any, what: str, before_visible: Callable[[], None] | None = None,
                       ) -> None:

@@ -725,10 +725,13 @@ class PostgresStore:
 
     # ------------------------------------------------------------------ publish records
     def while_published(self, dataset: str, as_of: datetime, content_hash: str, then: Callable[[], None], *,
-                        record: dict[str, Any] | None = None, run_id: str | None = None) -> bool:
+                        record: dict[str, Any] | Callable[[dict[str, Any] | None], dict[str, Any] | None] | None = None,
+                        run_id: str | None = None) -> bool:
         """Call `then()` in one transaction under the key's lock (the one `publish` and `delete` take) while
         (dataset, as_of) holds the publish of `content_hash` made by the run `run_id` (when given), after keeping
-        `record` (JSON-able, when given) as its publish record; False, nothing written nor called, when the key holds
+        `record` (JSON-able, when given) as its publish record; a callable `record` is called with the record the
+        table holds for the key, read in that transaction (None: none), and what it returns is kept (None: the row is
+        left as it is); False, nothing written nor called, when the key holds
         none (deleted since) or another: also another run's publish of these very forecasts (the content hash alone
         was compared, and the first run's late record went over the second's, lock44). A connection cut before
         `then()` let the transaction's lock go with it (and the record's row): LockLostError naming the key, `then` not
@@ -745,6 +748,14 @@ class PostgresStore:
                                [dataset, as_of]).fetchone()
             if held is None or held[0] != content_hash or (run_id is not None and held[1] != run_id):
                 return False
+            if callable(record):
+                row = con.execute(f"SELECT content_hash, record FROM {s}.publish_records WHERE dataset = %s AND "
+                                  "as_of = %s", [dataset, as_of]).fetchone()
+                try:
+                    current = None if row is None else {**json.loads(row[1]), "content_hash": row[0]}
+                except (ValueError, TypeError):  # a record that cannot be read: none (rewritten)
+                    current = None
+                record = record(current)
             if record is not None:
                 con.execute(f"""INSERT INTO {s}.publish_records (dataset, as_of, content_hash, record) VALUES (%s, %s, %s, %s)
                             ON CONFLICT (dataset, as_of) DO UPDATE SET content_hash = EXCLUDED.content_hash,
