@@ -33,6 +33,7 @@ from flowcast.data.sources import (
     _number_text_batch,
     _number_text_rows,
     _orders_by_rows,
+    _read_comma_decimals,
     _read_comma_thousands,
     ingest,
     nfc,
@@ -1050,7 +1051,7 @@ _NUMBER_TEXTS = ["12.5", "-3", "1e3", ".5", "+7", "nan", "inf", " 12.5 ", "\t4",
                  " TRUE ", "yes", "", "  ", "NA", None]
 
 
-# (val, promo) columns of a ',' file, as read (quotes gone): the formats the tests above and below read
+# (val, promo) columns of a ',' or ';' file, as read (quotes gone): the formats the tests above and below read
 _SEPARATOR_CASES = [
     [("1,234.56", "1"), ("1,234", "1,234"), ("-1,234,567", "2"), ("7.5", "3"), ("12,34.5", "4")],
     [("3,5", "1"), ("1,234", "2"), ("1,234.5", "3")],
@@ -1065,16 +1066,20 @@ _SEPARATOR_CASES = [
     [("2.5", "1"), ("2.000", "2"), ("1.234", "3")],
     [("1.234", "1.234"), ("2.345", "12.500"), ("3.456", "3.456")],
     [(v, "1,5E+03") for v in _NUMBER_TEXTS],
+    [("1.000", "1.037"), ("1.037", "987"), ("1.074", "2.001")],
+    [("1.234.567", "1,5"), ("2.345", "-0,25"), ("7.5", "1.234,5")],
+    [("2,5", "1.234"), ("7.5", "12.500"), ("-2.000", "3.456")],
 ]
 
 
 @pytest.mark.parametrize("case", _SEPARATOR_CASES)
 @pytest.mark.parametrize("by_as_of", [False, True])
-def test_separator_checks_on_distinct_values_decide_as_over_every_row(case, by_as_of, monkeypatch):
-    """A ',' file's separator checks (`_read_comma_thousands`) run once per distinct value of a number column
-    where its values repeat (`_distinct_values`): the columns read, the notes said and the decimal points shown
-    are those of the checks over every row (as before), for each format the reading tests cover, with the rows
-    by as_of deciding too (here the first half)."""
+@pytest.mark.parametrize("reader", [_read_comma_thousands, _read_comma_decimals])
+def test_separator_checks_on_distinct_values_decide_as_over_every_row(case, by_as_of, reader, monkeypatch):
+    """A ',' or ';' file's separator checks (`_read_comma_thousands`, `_read_comma_decimals`) run once per
+    distinct value of a number column where its values repeat (`_distinct_values`): the columns read, the notes
+    said and the decimal points shown are those of the checks over every row (as before), for each format the
+    reading tests cover, with the rows by as_of deciding too (here the first half)."""
     rows = case * 4  # (values that repeat: the checks run on the distinct values)
     lf = pl.LazyFrame({"val": [r[0] for r in rows], "promo": [r[1] for r in rows]}, schema={"val": pl.Utf8,
                                                                                           "promo": pl.Utf8})
@@ -1084,7 +1089,7 @@ def test_separator_checks_on_distinct_values_decide_as_over_every_row(case, by_a
     def read() -> tuple[pl.DataFrame, dict, DecimalPoints]:
         notes: dict = {}
         points = DecimalPoints()
-        got = _read_comma_thousands(lf, ["val", "promo"], "f.csv", notes, ["promo"], decide, points).collect()
+        got = reader(lf, ["val", "promo"], "f.csv", notes, ["promo"], decide, points).collect()
         return got, notes, points
 
     distinct, distinct_notes, distinct_points = read()

@@ -1202,7 +1202,9 @@ def _read_comma_decimals(lf: pl.LazyFrame, numeric: list[str], file: str, notes:
     columns this file shows a decimal point in, and its decimal-point readings said, added (`DecimalPoints`)."""
     points = DecimalPoints() if points is None else points
     rows = lf if decide is None else decide
-    has = _any(rows, {c: pl.col(c).str.strip_chars().str.contains(_HAS_DECIMAL_COMMA_RE) for c in numeric})
+    values = _distinct_values(rows, numeric)  # (each check below runs once per distinct value: `_any_distinct`)
+    has = _any_distinct(rows, values, {c: pl.col(c).str.strip_chars().str.contains(_HAS_DECIMAL_COMMA_RE)
+                                       for c in numeric})
     file_comma = any(has.values())
     exprs: dict[str, pl.Expr] = {}
     for c in numeric:
@@ -1219,7 +1221,7 @@ def _read_comma_decimals(lf: pl.LazyFrame, numeric: list[str], file: str, notes:
         valued = (text != "") & ~text.is_in(MISSING_MARKERS)
         exprs[f"other:{c}"] = valued & ~text.str.contains(_ONE_POINT_GROUP_RE)
         exprs[f"example:{c}"] = text.str.contains(_ONE_POINT_GROUP_RE)
-    seen = _any(rows, exprs)
+    seen = _any_distinct(rows, values, exprs)
     points.shown |= {c for c in numeric if not has[c] and seen[f"point:{c}"]}
     grouped_thousands = [c for c in numeric if not has[c] and seen[f"grouped:{c}"] and not seen[f"point:{c}"] and (
         seen[f"sure:{c}"] or file_comma or seen[f"settles:{c}"])]
