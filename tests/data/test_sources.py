@@ -22,15 +22,19 @@ from flowcast.data.sources import (
     _NO_ROWS_PROBE,
     FILE_INDEX,
     TIME_STAGE,
+    DecimalPoints,
     _day_month_files,
     _day_month_per_file,
     _day_month_spaced_per_file,
+    _distinct_values,
     _mapping,
     _nfc_batch,
     _number,
     _number_text_batch,
     _number_text_rows,
     _orders_by_rows,
+    _read_comma_decimals,
+    _read_comma_thousands,
     ingest,
     nfc,
     number_text,
@@ -1045,6 +1049,54 @@ def test_ids_that_nfc_leaves_as_they_are_are_not_rewritten(ids):
 _NUMBER_TEXTS = ["12.5", "-3", "1e3", ".5", "+7", "nan", "inf", " 12.5 ", "\t4", "\u22125", "\u2212 2.5", "- 5", "+ .5",
                  "1'234.5", "1\u2019234", "12 345.25", "1\u00a0234\u202f567", "1,234.5", "3,5", "1.234,5", "5-", "abc",
                  " TRUE ", "yes", "", "  ", "NA", None]
+
+
+# (val, promo) columns of a ',' or ';' file, as read (quotes gone): the formats the tests above and below read
+_SEPARATOR_CASES = [
+    [("1,234.56", "1"), ("1,234", "1,234"), ("-1,234,567", "2"), ("7.5", "3"), ("12,34.5", "4")],
+    [("3,5", "1"), ("1,234", "2"), ("1,234.5", "3")],
+    [("1,234", "3.50"), ("12,345", "3.75"), ("987", "4.00")],
+    [("1,234", "3"), ("12,340", "4"), ("987", "5")],
+    [("1,234", "3"), ("12,345", "4"), ("987", "5")],
+    [("1,234", "0,5"), ("12,340", "4"), ("987", "5")],
+    [("1,234", "3"), ("0,250", "4"), ("12,340", "5"), ("987", "6")],
+    [("2,5", "1"), ("3,75", "2"), ("2.000", "3"), ("1.234", None), ("12", ""), ("1.234,5", "NA")],
+    [("2,5", "1"), ("7.5", "2"), ("2.000", "3"), ("1.234", "4"), ("0.25", "5")],
+    [("2,5", "1"), ("1'234.5", "2"), ("2.000", "3")],
+    [("2.5", "1"), ("2.000", "2"), ("1.234", "3")],
+    [("1.234", "1.234"), ("2.345", "12.500"), ("3.456", "3.456")],
+    [(v, "1,5E+03") for v in _NUMBER_TEXTS],
+    [("1.000", "1.037"), ("1.037", "987"), ("1.074", "2.001")],
+    [("1.234.567", "1,5"), ("2.345", "-0,25"), ("7.5", "1.234,5")],
+    [("2,5", "1.234"), ("7.5", "12.500"), ("-2.000", "3.456")],
+]
+
+
+@pytest.mark.parametrize("case", _SEPARATOR_CASES)
+@pytest.mark.parametrize("by_as_of", [False, True])
+@pytest.mark.parametrize("reader", [_read_comma_thousands, _read_comma_decimals])
+def test_separator_checks_on_distinct_values_decide_as_over_every_row(case, by_as_of, reader, monkeypatch):
+    """A ',' or ';' file's separator checks (`_read_comma_thousands`, `_read_comma_decimals`) run once per
+    distinct value of a number column where its values repeat (`_distinct_values`): the columns read, the notes
+    said and the decimal points shown are those of the checks over every row (as before), for each format the
+    reading tests cover, with the rows by as_of deciding too (here the first half)."""
+    rows = case * 4  # (values that repeat: the checks run on the distinct values)
+    lf = pl.LazyFrame({"val": [r[0] for r in rows], "promo": [r[1] for r in rows]}, schema={"val": pl.Utf8,
+                                                                                          "promo": pl.Utf8})
+    decide = lf.head(len(rows) // 2) if by_as_of else None
+    assert _distinct_values(lf, ["val", "promo"]) is not None
+
+    def read() -> tuple[pl.DataFrame, dict, DecimalPoints]:
+        notes: dict = {}
+        points = DecimalPoints()
+        got = reader(lf, ["val", "promo"], "f.csv", notes, ["promo"], decide, points).collect()
+        return got, notes, points
+
+    distinct, distinct_notes, distinct_points = read()
+    monkeypatch.setattr("flowcast.data.sources._distinct_values", lambda lf, cols: None)  # every row, as before
+    per_row, per_row_notes, per_row_points = read()
+    assert_frame_equal(distinct, per_row)
+    assert (distinct_notes, distinct_points) == (per_row_notes, per_row_points)
 
 
 @pytest.mark.parametrize("engine", ["in-memory", "streaming"])
