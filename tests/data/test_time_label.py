@@ -109,6 +109,15 @@ def test_end_labels_are_moved_one_step_back(write_csv, freq, labels, starts):
     ("1d", ["2024-03-06 00:00:00", "2024-03-07 00:00:00"], [datetime(2024, 3, 5), datetime(2024, 3, 6)]),
     # both ways in one file: one day each
     ("1d", ["2024-03-05 23:59:59", "2024-03-07 00:00:00"], [datetime(2024, 3, 5), datetime(2024, 3, 6)]),
+    # a midnight an export's clock wrote seconds late (within JITTER_MAX) is that midnight: 7 March 00:00:02 ends
+    # 6 March (read as 7 March, it left 6 March a gap without a word), also beside a 23:59:59 stamp
+    ("1d", ["2024-03-06 00:00:02", "2024-03-07 00:00:02"], [datetime(2024, 3, 5), datetime(2024, 3, 6)]),
+    ("1d", ["2024-03-05 23:59:59", "2024-03-07 00:00:02"], [datetime(2024, 3, 5), datetime(2024, 3, 6)]),
+    # ... up to a minute late; one past it is inside its day, as is one a minute before a midnight
+    ("1d", ["2024-03-06 00:01:00", "2024-03-07 00:01:01"], [datetime(2024, 3, 5), datetime(2024, 3, 7)]),
+    ("1d", ["2024-03-05 23:59:00", "2024-03-06 23:59:59"], [datetime(2024, 3, 5), datetime(2024, 3, 6)]),
+    # a month dated by its end instant written a second late is still that month
+    ("1mo", ["2024-02-01 00:00:01", "2024-03-01 00:00:01"], [datetime(2024, 1, 1), datetime(2024, 2, 1)]),
     # a week ending Saturday stamped by its last second: the week from Sunday (not the Saturday before, off its grid)
     ("1w", ["2024-03-09 23:59:59", "2024-03-16 23:59:59"], [datetime(2024, 3, 3), datetime(2024, 3, 10)]),
     # Friday's business-day total stamped by its last second is Friday's (one day back put it on Thursday)
@@ -144,6 +153,17 @@ def test_an_end_of_day_stamp_is_seen_once_its_day_is_over(write_csv, as_of, seen
     r = run_validate(path, as_of=as_of, freq="1d", time_label="end")
     valid = take_valid(r)
     assert valid["ds"].to_list() == [datetime(2024, 3, 4), datetime(2024, 3, 5)][:seen]
+    assert r.report.rows_after_as_of == 2 - seen
+
+
+@pytest.mark.parametrize(("as_of", "seen"), [
+    (datetime(2024, 3, 6, tzinfo=UTC), 2),  # 5 March is over at midnight: its stamp 2 s after it is seen then
+    (datetime(2024, 3, 5, 23, 59, 59, tzinfo=UTC), 1),  # ... not before
+])
+def test_a_midnight_stamped_seconds_late_is_seen_once_the_day_it_ends_is_over(write_csv, as_of, seen):
+    path = write_csv("date,id,val\n2024-03-05 00:00:02,a,0\n2024-03-06 00:00:02,a,1\n")
+    r = run_validate(path, as_of=as_of, freq="1d", time_label="end")
+    assert take_valid(r)["ds"].to_list() == [datetime(2024, 3, 4), datetime(2024, 3, 5)][:seen]
     assert r.report.rows_after_as_of == 2 - seen
 
 

@@ -592,6 +592,41 @@ def test_a_two_point_series_interval_reaches_its_one_change_carried_forward(gap)
         pytest.approx(two["y_hat_lo95"].clip(lower_bound=8.0).to_list())
 
 
+@pytest.mark.parametrize(("champion", "second", "said"), [
+    # naive the champion: nothing set aside by the short-history rule, yet the 2-point series' intervals reach its
+    # change; the note said nothing of it
+    ("naive", 20.0, ("1 series has fewer than 3 observations (s00: 2): naive forecasts its last value, and its "
+                     "intervals also reach its one change carried forward.")),
+    ("naive", 10.0, None),  # a change of 0: nothing stretched, nothing said
+    # two short series, one of them without a change: the note names the one stretched, not both
+    ("theta", 20.0, ("2 series have fewer than 3 observations (s00: 2, s01: 2): forecast by naive, their last "
+                     "value, not by a trend read off so few points; the intervals of 1 of them (s00: 2) also reach "
+                     "its one change carried forward.")),
+])
+def test_the_short_note_names_the_series_whose_intervals_reach_their_change(champion, second, said):
+    """review49: the series `reach_one_change` stretches and those the short note says reached came from two
+    sources: with naive the champion (`short` empty) a 2-point series' intervals were stretched without a word, and
+    a short series of a change of 0 was said to reach it. Both now come from `reached`."""
+    from flowcast.flows.tasks import forecast_task
+
+    td = make_td(length=[2, 2, 36, 36], horizon=6, level=50.0)
+    first = pl.col("ds") == pl.col("ds").min().over("unique_id")
+    td.frame = td.frame.with_columns(
+        pl.when((pl.col("unique_id") == "s00") & first).then(10.0).when(pl.col("unique_id") == "s00").then(second)
+        .when((pl.col("unique_id") == "s01") & first).then(5.0).when(pl.col("unique_id") == "s01").then(5.0)
+        .otherwise(pl.col("y")).alias("y"))
+    r = Recipe(name=champion, kind="statistical", components=[{"type": "statistical", "model": champion}],
+               weights=[1.0], fallback=["naive"], intervals={m: CAL for m in ("theta", "naive")})
+    rf = forecast_task.fn(r, td, 6)
+    assert rf.reached == ({"s00": 2} if second != 10.0 else {})
+    for u in ("s00", "s01"):  # naive's calibrated width is the same at every step; stretched by a change up, it grows
+        rows = rf.frame.filter(pl.col("unique_id") == u).sort("step")
+        assert set(rows["model"]) == {"naive"}
+        half = (rows["y_hat_hi95"] - rows["y_hat"]).diff().drop_nulls()
+        assert (half > 0).all() if u in rf.reached else (half.abs() < 1e-9).all(), (u, half)
+    assert rf.short_note() == said
+
+
 def test_reach_one_change_leaves_null_bounds_and_other_series_alone():
     """A series without an interval (null bounds: nothing to scale its widths by) keeps none; a series not in
     `change` keeps its own bounds."""

@@ -88,6 +88,7 @@ from flowcast.data.schemas import (
     DS_OFFSET,
     DS_RAW,
     DS_SEEN,
+    JITTER_MAX,
     NOT_OVER,
     RAW_PREFIX,
     ROW,
@@ -2589,7 +2590,10 @@ def label_to_start(ds: pl.Expr, source: SourceConfig, seen: bool = False) -> pl.
     A daily or coarser time strictly inside a day ('2024-03-05 23:59:59', as many exports write the end of a day)
     names the period that holds it, as pandas' `resample(closed="right", label="right")` reads it: it is moved one
     day up, then back, so 2024-03-05 23:59:59 is 5 March, as 2024-03-06 00:00 is (one step back from the time
-    itself moved every such day to the day before it, without a word). Its time of day is kept (`DS_RAW`: two
+    itself moved every such day to the day before it, without a word). A time within `JITTER_MAX` after a
+    midnight ('2024-03-07 00:00:02', an export's clock a few seconds late) is that midnight, the end of the day
+    before (6 March), as 00:00:00 is: read as 7 March, it left 6 March a gap without a word; one within it before
+    a midnight (23:59:59) is still its own day. Its time of day is kept (`DS_RAW`: two
     readings of one day stay two times), but where it is `seen` (`DS_SEEN`, compared with as_of's bound) it is
     the midnight that ends its day: a run sees it once its day is over, as it sees the day labelled by that
     midnight. A sub-daily time off its grid is quarantined whatever its label (`schemas` off_grid)."""
@@ -2599,7 +2603,8 @@ def label_to_start(ds: pl.Expr, source: SourceConfig, seen: bool = False) -> pl.
         return ds - pl.duration(microseconds=1)
     if not is_subdaily(source.freq):
         day = ds.dt.truncate("1d")
-        ds = pl.when(ds == day).then(ds).otherwise((day if seen else ds).dt.offset_by("1d"))
+        ends_day_before = ds - day <= pl.lit(JITTER_MAX, pl.Duration("us"))  # a midnight, or a clock's seconds past it
+        ds = pl.when(ends_day_before).then(day if seen else ds).otherwise((day if seen else ds).dt.offset_by("1d"))
     return label_start(ds, source.freq, source.time_label)  # (sub-daily ds are naive UTC here)
 
 

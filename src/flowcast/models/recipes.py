@@ -487,6 +487,9 @@ class RecipeForecast:
     # series of fewer than `short_history` observations (their count), forecast by naive instead of the recipe
     short: dict[str, int] = field(default_factory=dict)
     short_history: int = 0
+    # series of 2 to `short_history` - 1 observations (their count) published by naive whose intervals also reach
+    # their one change carried forward (`conformal.reach_one_change`): a change not 0, and intervals published
+    reached: dict[str, int] = field(default_factory=dict)
     # series whose history measures no typical change though it moves (one observation, or a history repeating
     # itself exactly at the season), with why: their widths are scaled by their mean |y| instead
     level_scaled: dict[str, str] = field(default_factory=dict)
@@ -519,20 +522,27 @@ class RecipeForecast:
 
     def short_note(self) -> str | None:
         """'1 series has fewer than 3 observations (s00: 2): forecast by naive, its last value, ...' (None: none),
-        and, where they have intervals, that those reach their one change carried forward (`conformal.reach_one_change`:
-        not the widths naive's calibration alone gives)."""
-        if not self.short:
+        and that the intervals of `reached` reach their one change carried forward (`conformal.reach_one_change`: not
+        the widths naive's calibration alone gives), naming them where they are not all the short ones; with naive
+        the champion (no `short`: its own rows) the note names `reached` alone (review49: their intervals were
+        stretched without a word, and a series of a change of 0 was said to reach it)."""
+        if not self.short and not self.reached:
             return None
-        n = len(self.short)
-        e_g = ", ".join(f"{id_text(u)}: {k}" for u, k in sorted(self.short.items())[:3])
+        ids = self.short or self.reached
+        n = len(ids)
         its = "its" if n == 1 else "their"
-        bounded = [c for c in INTERVAL_COLUMNS if c in self.frame.columns]
-        reach = bool(bounded) and self.frame.filter(pl.col("unique_id").is_in(list(self.short))
-                                                    & pl.any_horizontal(pl.col(c).is_not_null() for c in bounded)).height > 0
-        return (f"{n} series {'has' if n == 1 else 'have'} fewer than {self.short_history} observations "
-                f"({'e.g. ' if n > 3 else ''}{e_g}): forecast by naive, {its} last value, "
-                "not by a trend read off so few points"
-                + (f"; {its} intervals also reach {its} one change carried forward." if reach else "."))
+        head = (f"{n} series {'has' if n == 1 else 'have'} fewer than {self.short_history} observations "
+                f"({_counted(ids)}): ")
+        if not self.short:  # naive the champion: stretched, nothing set aside
+            return head + f"naive forecasts {its} last value, and {its} intervals also reach {its} one change carried forward."
+        head += f"forecast by naive, {its} last value, not by a trend read off so few points"
+        if not self.reached:
+            return head + "."
+        if self.reached.keys() == self.short.keys():
+            return head + f"; {its} intervals also reach {its} one change carried forward."
+        k = len(self.reached)
+        return (head + f"; the intervals of {k} of them ({_counted(self.reached)}) also reach "
+                f"{'its' if k == 1 else 'their'} one change carried forward.")
 
     @property
     def moving(self) -> pl.DataFrame:
@@ -652,6 +662,11 @@ class RecipeForecast:
         return notes
 
 
+def _counted(ids: dict[str, int]) -> str:
+    """'s00: 2, s01: 2' of series and their observations, the first 3 ('e.g. ' before them where there are more)."""
+    return ("e.g. " if len(ids) > 3 else "") + ", ".join(f"{id_text(u)}: {k}" for u, k in sorted(ids.items())[:3])
+
+
 def _whole_levels(frame: pl.DataFrame, widthless: Iterable[str] = (), constant: Iterable[str] = ()) -> pl.DataFrame:
     """An interval level is published for every series or for none: when the calibration of one
     part's model had too few points for a level (conformal.calibration_notes: e.g. the champion's, fitted
@@ -730,7 +745,8 @@ def forecast_detailed(
             td.observed(), pl.int_range(pl.len()).over("unique_id").alias("__i"))
             .filter(pl.col("unique_id").is_in(list(few)) & pl.col("y").is_finite() & pl.col("observed"))
             .group_by("unique_id").agg(((pl.col("y").last() - pl.col("y").first())
-                                        / (pl.col("__i").last() - pl.col("__i").first())).alias("change")))
+                                        / (pl.col("__i").last() - pl.col("__i").first())).alias("change"))
+            .filter(pl.col("change") != 0))  # (no change: nothing to reach, nothing to say)
     short = few if recipe.name != LAST_RESORT else {}  # (naive the champion: its own rows, no fallback)
     if short:
         why = pl.DataFrame({"unique_id": list(short), "reason": [  # `few` holds 2 or more: 'observations'
@@ -798,10 +814,15 @@ def forecast_detailed(
     widthless = published & set(scale.filter(pl.col("scale").is_null())["unique_id"].to_list())
     result = _whole_levels(result, widthless, flat)
     result = result.select("unique_id", "ds", "step", "model", "y_hat", *INTERVAL_COLUMNS).sort("unique_id", "step")
+    bounded = [c for c in INTERVAL_COLUMNS if c in result.columns]
+    # the series `reach_one_change` stretched whose intervals are published: what `short_note` says
+    reached = {u: few[u] for u in result.filter(pl.col("unique_id").is_in(change["unique_id"].implode())
+                                                & pl.any_horizontal(pl.col(c).is_not_null() for c in bounded))
+               ["unique_id"].unique().to_list()} if bounded and change.height else {}
     level_scaled = {**_level_scaled(td, m, published),
                     **{u: f"{k} observations (one change)" for u, k in few.items() if u in published and u in stood_in}}
     return RecipeForecast(frame=result, fallbacks=fallbacks.sort("unique_id"), recipe=recipe, constant=flat,
-                          short=short, short_history=short_history,
+                          short=short, short_history=short_history, reached=reached,
                           level_scaled={u: why for u, why in level_scaled.items() if u not in widthless},
                           unscaled={u: why for u, why in level_scaled.items() if u in widthless})
 
