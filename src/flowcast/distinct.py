@@ -15,7 +15,7 @@ is a column of an earlier with_columns stage (`sources._parse_time`'s wall times
 CPU s to read 1M rows).
 
 - `per_distinct(values, f)`: `f(values)` computed once per distinct value of the expression `values` (a column, or
-  a struct of several columns), as an expression (`timekeys.per_distinct` is this one).
+  a struct of several columns), as an expression.
 - `Steps`: a chain of steps that each read the steps before them several times (reading a text time: an offset cut
   off, a day/month date rewritten as ISO, a period's first day): each step a field of its own, computed once, the
   whole chain one `per_distinct` over the columns it reads, one with_columns stage holding the steps' results.

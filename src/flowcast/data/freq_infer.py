@@ -147,7 +147,7 @@ def _regular_day_month(raw: pl.LazyFrame | None, read: pl.DataFrame, source: Sou
     order, '13.01.2021', left a backfill's history read as its probe read it)."""
     from flowcast.data.schemas import DAY_MONTH_RE, RAW_PREFIX, YEAR_FIRST_RE
     from flowcast.data.sources import time_column_profile
-    from flowcast.timekeys import per_distinct
+    from flowcast.distinct import per_distinct
 
     col = RAW_PREFIX + source.time_col
     if raw is None or source.time_format or raw.collect_schema().get(col) != pl.Utf8:

@@ -98,7 +98,7 @@ from flowcast.data.schemas import (
     day_month_readable,
     valid_date,
 )
-from flowcast.distinct import Steps
+from flowcast.distinct import Steps, per_distinct
 from flowcast.errors import DataValidationError, SourceUnavailableError
 from flowcast.timekeys import (
     as_instant,
@@ -106,7 +106,6 @@ from flowcast.timekeys import (
     label_start,
     local_wall,
     observed_through,
-    per_distinct,
     wall_time,
 )
 from flowcast.wording import listed, noun, plural
@@ -2370,7 +2369,7 @@ def _iso_week_day(text: pl.Expr) -> pl.Expr:
 
 def _to_wall(naive_utc: pl.Expr, tz: str) -> pl.Expr:
     """Naive UTC instants as naive wall time in `tz` (`timekeys.local_wall`), converted once per distinct instant
-    (`timekeys.per_distinct`): the rows of a source's series share their times, and the zone's rules read per row
+    (`distinct.per_distinct`): the rows of a source's series share their times, and the zone's rules read per row
     cost per row."""
     return per_distinct(naive_utc, lambda instant: local_wall(instant, tz))
 
