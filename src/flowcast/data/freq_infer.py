@@ -190,8 +190,10 @@ def _distinct_values(raw: pl.LazyFrame, col: str) -> pl.LazyFrame:
     """The distinct values of the text column `col` of `raw`, in the order of their first row, as the one column of a
     frame: what `sources.time_column_profile` reads of `raw` (the same answers), read once. `raw` itself where they
     cannot be read (bytes that are not UTF-8: each profile says so, as of `raw`)."""
+    from flowcast.data.sources import distinct_text
+
     try:
-        return raw.select(pl.col(col).cast(pl.Utf8).unique(maintain_order=True)).collect(engine="streaming").lazy()
+        return distinct_text(raw, col).collect(engine="streaming").lazy()
     except pl.exceptions.PolarsError:
         return raw
 

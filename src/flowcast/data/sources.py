@@ -2058,6 +2058,12 @@ def quarter_numbers_note(raw: pl.LazyFrame, col: str, time_col: str) -> str:
             "which are read as quarters (--freq 1q); no --time-format reads a quarter")
 
 
+def distinct_text(raw: pl.LazyFrame, col: str) -> pl.LazyFrame:
+    """The distinct values of column `col` of `raw` as text, in the order of their first row: the one column (`col`)
+    of a frame, all of `raw` that a time column's profile reads (`_time_profile`, `freq_infer._distinct_values`)."""
+    return raw.select(pl.col(col).cast(pl.Utf8).unique(maintain_order=True))
+
+
 def _time_profile(raw: pl.LazyFrame, col: str, freq: str | None = None
                   ) -> tuple[str | None, frozenset[str], str, bool]:
     """`time_column_profile`, whether the column holds day/month dates (their order is to decide): '' for
@@ -2070,7 +2076,7 @@ def _time_profile(raw: pl.LazyFrame, col: str, freq: str | None = None
     # values once (the regexes over every row of 1,000,000 hourly times, 2,000 distinct, took 3.6 s); so are the
     # spacings of the distinct dates that settle an order the numbers leave open (`_year_first_fits`,
     # `_day_month_by_spacing`)
-    raw = raw.select(pl.col(col).cast(pl.Utf8).unique(maintain_order=True))
+    raw = distinct_text(raw, col)
     is_dm = text.str.contains(DAY_MONTH_RE)
     # a date that no order reads ('01/32/2020', '31/02/2020': a typo) decides nothing: its 32 made a day-first column
     # contradict itself, every row quarantined (a row no reading dates is kept by `_dated_by`: a later typo did too)
