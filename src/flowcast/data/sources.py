@@ -205,7 +205,7 @@ class Ingested:
         parts = []
         for base, wanted in windows:
             picked = base.filter(pl.col(ROW).is_in(wanted.implode()))
-            picked = with_stages(picked, self.mapping if self.raw is not None else [])
+            picked = _mapped(picked, self.mapping if self.raw is not None else [])
             parts.append(picked.collect(engine="streaming"))  # morsel by morsel
         return parts[0] if len(parts) == 1 else pl.concat(parts)
 
@@ -3457,17 +3457,12 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
 
 
 def _mapped(raw: pl.LazyFrame, mapping: list[list[pl.Expr]]) -> pl.LazyFrame:
-    """`raw` with the canonical columns of `mapping` (`_mapping`'s stages) added (the helper column of its
-    time's reading, `TIME_STAGE` and `TIME_WALL`, dropped once read)."""
-    return with_stages(raw, mapping).drop(pl.selectors.starts_with(TIME_STAGE))
-
-
-def with_stages(raw: pl.LazyFrame, mapping: list[list[pl.Expr]]) -> pl.LazyFrame:
-    """`raw` with each stage of `mapping` added in turn (a text time is read once per distinct value of what it
-    reads by its own stage, `distinct.Steps`)."""
+    """`raw` with the canonical columns of `mapping` (`_mapping`'s stages) added, each stage in turn (a text time is
+    read once per distinct value of what it reads by its own stage, `distinct.Steps`), the helper columns of its
+    time's reading (`TIME_STAGE` and `TIME_WALL`) dropped once read."""
     for stage in mapping:
         raw = raw.with_columns(stage)
-    return raw
+    return raw.drop(pl.selectors.starts_with(TIME_STAGE))
 
 
 def planned_row(source: SourceConfig) -> pl.Expr:
