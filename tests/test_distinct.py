@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from flowcast.distinct import Steps, per_distinct
+from flowcast.distinct import Steps, per_distinct, rewrite_distinct
 
 _ROWS = {"t": ["b", None, "a", "b", " c", None, "a"], "ok": [True, None, False, True, True, None, True]}
 
@@ -55,3 +55,22 @@ def test_steps_read_the_columns_they_were_given_alone():
     with pytest.raises(ValueError, match=r"\['t'\], not 'ok'"):
         steps.read("ok")
     assert steps.stage() == []  # no result: nothing to compute
+
+
+def test_rewrite_distinct_rewrites_each_distinct_value_once_and_the_marked_rows_alone():
+    """A batch's values rewritten as row by row, `rewrite` seeing each distinct value once; with `which`, the rows it
+    leaves unmarked keep their values; the batch itself where nothing changes (no copy)."""
+    series = pl.Series("t", _ROWS["t"])
+    seen: list[int] = []
+
+    def upper(values: pl.Series) -> pl.Series:
+        seen.append(values.len())
+        return values.str.to_uppercase()
+
+    assert rewrite_distinct(series, upper).to_list() == series.str.to_uppercase().to_list()
+    assert seen == [series.n_unique()]
+    which = pl.Series([True, True, False, False, True, False, True])
+    assert rewrite_distinct(series, upper, which).to_list() == ["B", None, "a", "b", " C", None, "A"]
+    assert series.to_list() == _ROWS["t"]  # (set back on a copy: the batch itself is not written to)
+    assert rewrite_distinct(series, lambda v: v) is series
+    assert rewrite_distinct(series, upper, pl.Series([False] * series.len())) is series

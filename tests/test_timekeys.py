@@ -8,11 +8,11 @@ from zoneinfo import ZoneInfo
 import polars as pl
 import pytest
 
+from flowcast.distinct import per_distinct
 from flowcast.timekeys import (
     as_instant,
     as_of_on_ds,
     local_wall,
-    per_distinct,
     storage_naive,
     utc_text,
     utc_text_expr,

@@ -15,12 +15,17 @@ is a column of an earlier with_columns stage (`sources._parse_time`'s wall times
 CPU s to read 1M rows).
 
 - `per_distinct(values, f)`: `f(values)` computed once per distinct value of the expression `values` (a column, or
-  a struct of several columns), as an expression (`timekeys.per_distinct` is this one).
+  a struct of several columns), as an expression.
 - `Steps`: a chain of steps that each read the steps before them several times (reading a text time: an offset cut
   off, a day/month date rewritten as ISO, a period's first day): each step a field of its own, computed once, the
   whole chain one `per_distinct` over the columns it reads, one with_columns stage holding the steps' results.
   Nested as expressions, every step ran the regexes of all the steps before it again (300k hourly day/month rows
   took 60 s to parse, ISO text well under 1 s); over every row, the 1,000,000 hourly times of 500 series took 6.5 s.
+- `rewrite_distinct(series, rewrite, which)`: the batch form, for a Python function of a `map_batches` (a number's
+  text, an id's NFC form): `rewrite` on a Series' distinct values, set back on the rows it changes alone (of those
+  `which` marks), and the Series itself where it changes none. Where a batch's values are mostly left as they are,
+  a `replace` of the few changed values (or a `scatter` on the few marked rows) costs less than `per_distinct`'s
+  search of every row, and a batch nothing changes is returned as it came, without a copy.
 """
 
 from __future__ import annotations
@@ -93,3 +98,22 @@ class Steps:
 
         keys = pl.struct(self.columns) if len(self.columns) > 1 else pl.col(self.columns[0])
         return [per_distinct(keys, chain).alias(self.name)]
+
+
+def rewrite_distinct(series: pl.Series, rewrite: Callable[[pl.Series], pl.Series],
+                     which: pl.Series | None = None) -> pl.Series:
+    """`series` with its values rewritten by `rewrite` (elementwise, a function of the value alone, keeping the
+    dtype), each distinct value once; with `which`, only those of the rows it marks, set back on those rows alone (a
+    `replace` over every row took 0.17 s of 1,000,000 rows for the 6 distinct values of 6,000 rows). `series` itself
+    where nothing changes. The batch form of `per_distinct`, for a `map_batches` function (`sources.nfc`,
+    `sources.number_text`)."""
+    if which is not None and not which.any():
+        return series
+    rows = series if which is None else series.filter(which)
+    distinct = rows.unique()
+    new = rewrite(distinct)
+    changed = distinct.ne_missing(new)
+    if not changed.any():
+        return series
+    rewritten = rows.replace(distinct.filter(changed), new.filter(changed))
+    return rewritten if which is None else series.clone().scatter(which.arg_true(), rewritten)

@@ -23,8 +23,6 @@ then express that instant on their own axis:
   at 10:00 the hour labelled 10:00 (ds 09:00) is known, the one labelled 11:00 (ds 10:00) is not.
 - `local_wall(frame_column, tz)`: naive UTC instants as local wall time (calendar features,
   plots), an expression.
-- `per_distinct(values, f)`: an elementwise expression computed once per distinct value (a zone's conversion of many
-  series that share their times: per time, not per row); `flowcast.distinct`'s, the one per-distinct mechanism.
 - `utc_text(instant, tz)`: the instant for a person, the one way flowcast writes one: a midnight UTC as its date,
   any other as its UTC clock time with 'UTC' (seconds where not zero), plus the wall time and offset in `tz`.
 - `utc_text_expr(column, tz)`: `utc_text` of a column of naive UTC instants, an expression (quarantine reasons).
@@ -47,7 +45,6 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from flowcast.data.calendar import is_business, is_subdaily, parse_freq
-from flowcast.distinct import per_distinct  # noqa: F401  (re-exported: read here with the other time keys)
 
 
 def is_date_only(value: object) -> bool:

@@ -27,6 +27,7 @@ from flowcast.data.sources import (
     _day_month_per_file,
     _day_month_spaced_per_file,
     _distinct_values,
+    _mapped,
     _mapping,
     _nfc_batch,
     _number,
@@ -44,7 +45,6 @@ from flowcast.data.sources import (
     resolve_files,
     source_fingerprint,
     time_column_profile,
-    with_stages,
 )
 from flowcast.errors import DataValidationError, SourceUnavailableError
 
@@ -1759,20 +1759,20 @@ def test_day_month_times_are_read_by_a_plan_of_bounded_size(tmp_path, files):
 ])
 def test_a_text_times_reading_per_distinct_value_is_its_reading_per_row(tmp_path, files, monkeypatch):
     """The helper column of a text time's reading is computed once per distinct value of what it reads and gathered
-    back to the rows (`distinct.Steps`: 1,000,000 hourly times of 500 series took 6.5 s per row): the same columns,
-    in the same row order, as its steps computed over every row; nulls and values read per file too."""
+    back to the rows (`distinct.Steps`: 1,000,000 hourly times of 500 series took 6.5 s per row): the same mapped columns,
+    in the same row order, as with its steps computed over every row; nulls and values read per file too."""
     for name, rows in files.items():
         (tmp_path / name).write_text(rows)
     source = make_source(tmp_path / "*.csv", id_cols=["s"], time_col="t", target_col="v", freq="1h")
     ingested = ingest(source, None)
     assert ingested.raw is not None
-    shared = with_stages(ingested.raw, ingested.mapping)
+    shared = _mapped(ingested.raw, ingested.mapping)
     assert "search_sorted" in shared.explain()
     monkeypatch.setattr(distinct, "per_distinct", lambda values, f: f(values))  # the steps over every row
     per_row = ingest(source, None)
     assert per_row.raw is not None
-    assert "search_sorted" not in with_stages(per_row.raw, per_row.mapping).explain()
-    assert_frame_equal(shared.collect(), with_stages(per_row.raw, per_row.mapping).collect())
+    assert "search_sorted" not in _mapped(per_row.raw, per_row.mapping).explain()
+    assert_frame_equal(shared.collect(), _mapped(per_row.raw, per_row.mapping).collect())
     assert ingested.frame.collect().height == sum(rows.count("\n") - 1 for rows in files.values())
 
 

@@ -147,7 +147,7 @@ def _regular_day_month(raw: pl.LazyFrame | None, read: pl.DataFrame, source: Sou
     order, '13.01.2021', left a backfill's history read as its probe read it)."""
     from flowcast.data.schemas import DAY_MONTH_RE, RAW_PREFIX, YEAR_FIRST_RE
     from flowcast.data.sources import time_column_profile
-    from flowcast.timekeys import per_distinct
+    from flowcast.distinct import per_distinct
 
     col = RAW_PREFIX + source.time_col
     if raw is None or source.time_format or raw.collect_schema().get(col) != pl.Utf8:
@@ -190,8 +190,10 @@ def _distinct_values(raw: pl.LazyFrame, col: str) -> pl.LazyFrame:
     """The distinct values of the text column `col` of `raw`, in the order of their first row, as the one column of a
     frame: what `sources.time_column_profile` reads of `raw` (the same answers), read once. `raw` itself where they
     cannot be read (bytes that are not UTF-8: each profile says so, as of `raw`)."""
+    from flowcast.data.sources import distinct_text
+
     try:
-        return raw.select(pl.col(col).cast(pl.Utf8).unique(maintain_order=True)).collect(engine="streaming").lazy()
+        return distinct_text(raw, col).collect(engine="streaming").lazy()
     except pl.exceptions.PolarsError:
         return raw
 

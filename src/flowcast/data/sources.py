@@ -99,7 +99,7 @@ from flowcast.data.schemas import (
     day_month_readable,
     valid_date,
 )
-from flowcast.distinct import Steps
+from flowcast.distinct import Steps, per_distinct, rewrite_distinct
 from flowcast.errors import DataValidationError, SourceUnavailableError
 from flowcast.timekeys import (
     as_instant,
@@ -107,7 +107,6 @@ from flowcast.timekeys import (
     label_start,
     local_wall,
     observed_through,
-    per_distinct,
     wall_time,
 )
 from flowcast.wording import listed, noun, plural
@@ -207,7 +206,7 @@ class Ingested:
         parts = []
         for base, wanted in windows:
             picked = base.filter(pl.col(ROW).is_in(wanted.implode()))
-            picked = with_stages(picked, self.mapping if self.raw is not None else [])
+            picked = _mapped(picked, self.mapping if self.raw is not None else [])
             parts.append(picked.collect(engine="streaming"))  # morsel by morsel
         return parts[0] if len(parts) == 1 else pl.concat(parts)
 
@@ -1647,10 +1646,22 @@ def number_text(expr: pl.Expr) -> pl.Expr:
 def _number_text_batch(text: pl.Series) -> pl.Series:
     """`_number_text_rows` of a batch: a value that a float cast reads as it is written ('12.5', '-3', '1e3', 'nan')
     has no blank, U+2212 or group separator to rewrite, so it stays as it is; the others ('1'234.5', ' 7', '−5',
-    'abc') are rewritten once per distinct value (`_rewrite_distinct`)."""
+    'abc') are rewritten once per distinct value (`distinct.rewrite_distinct`)."""
+    text, _, odd = _float_cast(text)
+    return rewrite_distinct(text, _number_text_distinct, odd)
+
+
+def _float_cast(text: pl.Series) -> tuple[pl.Series, pl.Series, pl.Series]:
+    """A batch as text, its float cast as written, and the rows that cast leaves null with a value (the odd rows,
+    which `_number_text_rows` may read): what `_number_text_batch` and `_number_batch` both start from."""
     text = text if text.dtype == pl.Utf8 else text.cast(pl.Utf8)
-    odd = text.is_not_null() & text.cast(pl.Float64, strict=False).is_null()
-    return _rewrite_distinct(text, lambda v: v.to_frame("t").select(_number_text_rows(pl.col("t"))).to_series(), odd)
+    number = text.cast(pl.Float64, strict=False)
+    return text, number, text.is_not_null() & number.is_null()
+
+
+def _number_text_distinct(values: pl.Series) -> pl.Series:
+    """`_number_text_rows` of a Series (the distinct values of a batch's odd rows)."""
+    return values.to_frame("t").select(_number_text_rows(pl.col("t"))).to_series()
 
 
 def _number_text_rows(expr: pl.Expr) -> pl.Expr:
@@ -1693,15 +1704,14 @@ def _number(expr: pl.Expr, dtype: pl.DataType, col: str, file: str, *, booleans:
 
 def _number_batch(text: pl.Series) -> pl.Series:
     """`number_text(text)` as Float64 (null where it is not a number), per batch: a float cast of the batch as
-    written, and `_number_text_rows` read on the rows it leaves null alone, their floats set back on them (not a copy
-    of the batch's text with a few values rewritten: 30 MB more at the peak of 1,000,000 rows, 0.6% of them odd)."""
-    text = text if text.dtype == pl.Utf8 else text.cast(pl.Utf8)
-    number = text.cast(pl.Float64, strict=False)
-    odd = text.is_not_null() & number.is_null()
+    written, and the odd rows it leaves null alone rewritten (`_number_text_rows`, once per distinct value) and cast,
+    their floats set back on them (not a copy of the batch's text with a few values rewritten: 30 MB more at the peak
+    of 1,000,000 rows, 0.6% of them odd)."""
+    text, number, odd = _float_cast(text)
     if not odd.any():
         return number
-    read = text.filter(odd).to_frame("t").select(_number_text_rows(pl.col("t")).cast(pl.Float64, strict=False))
-    return number.scatter(odd.arg_true(), read.to_series())
+    read = rewrite_distinct(text.filter(odd), _number_text_distinct).cast(pl.Float64, strict=False)
+    return number.scatter(odd.arg_true(), read)
 
 
 @dataclass
@@ -2090,6 +2100,12 @@ def quarter_numbers_note(raw: pl.LazyFrame, col: str, time_col: str) -> str:
             "which are read as quarters (--freq 1q); no --time-format reads a quarter")
 
 
+def distinct_text(raw: pl.LazyFrame, col: str) -> pl.LazyFrame:
+    """The distinct values of column `col` of `raw` as text, in the order of their first row: the one column (`col`)
+    of a frame, all of `raw` that a time column's profile reads (`_time_profile`, `freq_infer._distinct_values`)."""
+    return raw.select(pl.col(col).cast(pl.Utf8).unique(maintain_order=True))
+
+
 def _time_profile(raw: pl.LazyFrame, col: str, freq: str | None = None
                   ) -> tuple[str | None, frozenset[str], str, bool]:
     """`time_column_profile`, whether the column holds day/month dates (their order is to decide): '' for
@@ -2102,7 +2118,7 @@ def _time_profile(raw: pl.LazyFrame, col: str, freq: str | None = None
     # values once (the regexes over every row of 1,000,000 hourly times, 2,000 distinct, took 3.6 s); so are the
     # spacings of the distinct dates that settle an order the numbers leave open (`_year_first_fits`,
     # `_day_month_by_spacing`)
-    raw = raw.select(pl.col(col).cast(pl.Utf8).unique(maintain_order=True))
+    raw = distinct_text(raw, col)
     is_dm = text.str.contains(DAY_MONTH_RE)
     # a date that no order reads ('01/32/2020', '31/02/2020': a typo) decides nothing: its 32 made a day-first column
     # contradict itself, every row quarantined (a row no reading dates is kept by `_dated_by`: a later typo did too)
@@ -2412,7 +2428,7 @@ def _iso_week_day(text: pl.Expr) -> pl.Expr:
 
 def _to_wall(naive_utc: pl.Expr, tz: str) -> pl.Expr:
     """Naive UTC instants as naive wall time in `tz` (`timekeys.local_wall`), converted once per distinct instant
-    (`timekeys.per_distinct`): the rows of a source's series share their times, and the zone's rules read per row
+    (`distinct.per_distinct`): the rows of a source's series share their times, and the zone's rules read per row
     cost per row."""
     return per_distinct(naive_utc, lambda instant: local_wall(instant, tz))
 
@@ -3245,24 +3261,7 @@ def _nfc_batch(text: pl.Series) -> pl.Series:
     (ids repeat over thousands of rows: `str.normalize` per row took 1.9 s of 4.3M all-ASCII rows)."""
     if text.str.len_bytes().sum() == text.str.len_chars().sum():
         return text
-    return _rewrite_distinct(text, lambda v: v.str.normalize("NFC"))
-
-
-def _rewrite_distinct(text: pl.Series, rewrite: Callable[[pl.Series], pl.Series],
-                      which: pl.Series | None = None) -> pl.Series:
-    """`text` with its values rewritten by `rewrite` (elementwise, a function of the value alone), each distinct value
-    once; with `which`, only those of the rows it marks, set back on those rows alone (a `replace` over every row took
-    0.17 s of 1,000,000 rows for the 6 distinct values of 6,000 rows). `text` itself where nothing changes."""
-    if which is not None and not which.any():
-        return text
-    rows = text if which is None else text.filter(which)
-    distinct = rows.unique()
-    new = rewrite(distinct)
-    changed = distinct.ne_missing(new)
-    if not changed.any():
-        return text
-    rewritten = rows.replace(distinct.filter(changed), new.filter(changed))
-    return rewritten if which is None else text.clone().scatter(which.arg_true(), rewritten)
+    return rewrite_distinct(text, lambda v: v.str.normalize("NFC"))
 
 
 def nfc(text: pl.Expr) -> pl.Expr:
@@ -3504,17 +3503,12 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
 
 
 def _mapped(raw: pl.LazyFrame, mapping: list[list[pl.Expr]]) -> pl.LazyFrame:
-    """`raw` with the canonical columns of `mapping` (`_mapping`'s stages) added (the helper column of its
-    time's reading, `TIME_STAGE` and `TIME_WALL`, dropped once read)."""
-    return with_stages(raw, mapping).drop(pl.selectors.starts_with(TIME_STAGE))
-
-
-def with_stages(raw: pl.LazyFrame, mapping: list[list[pl.Expr]]) -> pl.LazyFrame:
-    """`raw` with each stage of `mapping` added in turn (a text time is read once per distinct value of what it
-    reads by its own stage, `distinct.Steps`)."""
+    """`raw` with the canonical columns of `mapping` (`_mapping`'s stages) added, each stage in turn (a text time is
+    read once per distinct value of what it reads by its own stage, `distinct.Steps`), the helper columns of its
+    time's reading (`TIME_STAGE` and `TIME_WALL`) dropped once read."""
     for stage in mapping:
         raw = raw.with_columns(stage)
-    return raw
+    return raw.drop(pl.selectors.starts_with(TIME_STAGE))
 
 
 def planned_row(source: SourceConfig) -> pl.Expr:

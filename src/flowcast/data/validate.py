@@ -81,12 +81,12 @@ from flowcast.data.sources import (
     time_label_note,
     unsaid,
 )
+from flowcast.distinct import per_distinct
 from flowcast.errors import DataValidationError, SourceUnavailableError
 from flowcast.mdtext import id_text, md_id, md_text
 from flowcast.redaction import redact_location
 from flowcast.timekeys import (
     offset_text_expr,
-    per_distinct,
     utc_text,
     utc_text_expr,
     zone_text,

@@ -30,7 +30,8 @@ import numpy as np
 import polars as pl
 
 from flowcast.data.calendar import local_season_us
-from flowcast.timekeys import local_wall, per_distinct, season_ago_local
+from flowcast.distinct import per_distinct
+from flowcast.timekeys import local_wall, season_ago_local
 
 if TYPE_CHECKING:
     from flowcast.data.training_data import TrainingData
