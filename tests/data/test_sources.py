@@ -23,10 +23,10 @@ from flowcast.data.sources import (
     FILE_INDEX,
     TIME_STAGE,
     DecimalPoints,
+    _columns_distinct,
     _day_month_files,
     _day_month_per_file,
     _day_month_spaced_per_file,
-    _distinct_values,
     _mapped,
     _mapping,
     _nfc_batch,
@@ -1077,14 +1077,14 @@ _SEPARATOR_CASES = [
 @pytest.mark.parametrize("reader", [_read_comma_thousands, _read_comma_decimals])
 def test_separator_checks_on_distinct_values_decide_as_over_every_row(case, by_as_of, reader, monkeypatch):
     """A ',' or ';' file's separator checks (`_read_comma_thousands`, `_read_comma_decimals`) run once per
-    distinct value of a number column where its values repeat (`_distinct_values`): the columns read, the notes
+    distinct value of a number column where its values repeat (`_columns_distinct`): the columns read, the notes
     said and the decimal points shown are those of the checks over every row (as before), for each format the
     reading tests cover, with the rows by as_of deciding too (here the first half)."""
     rows = case * 4  # (values that repeat: the checks run on the distinct values)
     lf = pl.LazyFrame({"val": [r[0] for r in rows], "promo": [r[1] for r in rows]}, schema={"val": pl.Utf8,
                                                                                           "promo": pl.Utf8})
     decide = lf.head(len(rows) // 2) if by_as_of else None
-    assert _distinct_values(lf, ["val", "promo"]) is not None
+    assert _columns_distinct(lf, ["val", "promo"]) is not None
 
     def read() -> tuple[pl.DataFrame, dict, DecimalPoints]:
         notes: dict = {}
@@ -1093,7 +1093,7 @@ def test_separator_checks_on_distinct_values_decide_as_over_every_row(case, by_a
         return got, notes, points
 
     distinct, distinct_notes, distinct_points = read()
-    monkeypatch.setattr("flowcast.data.sources._distinct_values", lambda lf, cols: None)  # every row, as before
+    monkeypatch.setattr("flowcast.data.sources._columns_distinct", lambda lf, cols: None)  # every row, as before
     per_row, per_row_notes, per_row_points = read()
     assert_frame_equal(distinct, per_row)
     assert (distinct_notes, distinct_points) == (per_row_notes, per_row_points)

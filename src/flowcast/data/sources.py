@@ -1153,11 +1153,11 @@ def _any(lf: pl.LazyFrame, exprs: dict[str, pl.Expr]) -> dict[str, bool]:
     return {n: bool(v) for n, v in row.items()}
 
 
-# the first rows whose distinct values say whether a file's checks run on the distinct values (`_distinct_values`)
+# the first rows whose distinct values say whether a file's checks run on the distinct values (`_columns_distinct`)
 DISTINCT_SAMPLE_ROWS = 50_000
 
 
-def _distinct_values(lf: pl.LazyFrame, cols: list[str]) -> dict[str, pl.LazyFrame] | None:
+def _columns_distinct(lf: pl.LazyFrame, cols: list[str]) -> dict[str, pl.LazyFrame] | None:
     """column -> its distinct values (a frame of that column alone) over the rows of `lf`, one streaming pass, for
     `_any_distinct`; None where the file's first rows (`DISTINCT_SAMPLE_ROWS`) are mostly distinct (more distinct
     values than half their values, over `cols`): there gathering the distinct values costs more than the checks save
@@ -1174,7 +1174,7 @@ def _distinct_values(lf: pl.LazyFrame, cols: list[str]) -> dict[str, pl.LazyFram
 
 def _any_distinct(rows: pl.LazyFrame, values: dict[str, pl.LazyFrame] | None,
                   exprs: dict[str, pl.Expr]) -> dict[str, bool]:
-    """`_any(rows, exprs)`, over the distinct values `values` of those rows (`_distinct_values`; over the rows when
+    """`_any(rows, exprs)`, over the distinct values `values` of those rows (`_columns_distinct`; over the rows when
     None) for expressions that each read one column, a value at a time (a regex, a comparison): such an expression
     holds on some row iff it holds on some distinct value. Their regexes run once per distinct value, not per row,
     and the file is not read again for a second set of checks (the separator checks of a number column ran about 5
@@ -1202,7 +1202,7 @@ def _read_comma_decimals(lf: pl.LazyFrame, numeric: list[str], file: str, notes:
     columns this file shows a decimal point in, and its decimal-point readings said, added (`DecimalPoints`)."""
     points = DecimalPoints() if points is None else points
     rows = lf if decide is None else decide
-    values = _distinct_values(rows, numeric)  # (each check below runs once per distinct value: `_any_distinct`)
+    values = _columns_distinct(rows, numeric)  # (each check below runs once per distinct value: `_any_distinct`)
     has = _any_distinct(rows, values, {c: pl.col(c).str.strip_chars().str.contains(_HAS_DECIMAL_COMMA_RE)
                                        for c in numeric})
     file_comma = any(has.values())
@@ -1328,11 +1328,11 @@ def _read_comma_thousands(lf: pl.LazyFrame, numeric: list[str], file: str, notes
         first[f"other:{c}"] = (text != "") & ~text.is_in(MISSING_MARKERS) & ~text.str.contains(_ONE_POINT_GROUP_RE)
         first[f"example:{c}"] = text.str.contains(_ONE_POINT_GROUP_RE)
         first[f"point:{c}"] = _decimal_point(text)  # '7.5': settles the '1.234' of another file of the source
-    values = _distinct_values(lf, numeric)  # (each check below runs once per distinct value: `_any_distinct`)
+    values = _columns_distinct(lf, numeric)  # (each check below runs once per distinct value: `_any_distinct`)
     has = _any_distinct(lf, values, first)
     rows = lf
     if decide is not None and any(has[c] or has[f"example:{c}"] for c in numeric):  # the rows by as_of decide
-        rows, values = decide, _distinct_values(decide, numeric)
+        rows, values = decide, _columns_distinct(decide, numeric)
         has = _any_distinct(decide, values, first)
     points.shown |= {c for c in numeric if has[f"point:{c}"]}
     for c in numeric:  # read with '.' as the decimal point, as before, and said
@@ -2102,7 +2102,7 @@ def quarter_numbers_note(raw: pl.LazyFrame, col: str, time_col: str) -> str:
 
 def distinct_text(raw: pl.LazyFrame, col: str) -> pl.LazyFrame:
     """The distinct values of column `col` of `raw` as text, in the order of their first row: the one column (`col`)
-    of a frame, all of `raw` that a time column's profile reads (`_time_profile`, `freq_infer._distinct_values`)."""
+    of a frame, all of `raw` that a time column's profile reads (`_time_profile`, `freq_infer._columns_distinct`)."""
     return raw.select(pl.col(col).cast(pl.Utf8).unique(maintain_order=True))
 
 
