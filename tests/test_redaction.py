@@ -130,3 +130,15 @@ def test_redact_text_of_a_long_line_takes_time_in_proportion_to_its_length(line)
     began = time.perf_counter()
     redact_text(line)
     assert time.perf_counter() - began < 1.5
+
+
+@pytest.mark.parametrize("url", ["https://u:12 ab@h/api", "https://u:a b c d@h/api", "https://h/api?token=a b"])
+def test_a_backfills_api_wait_names_the_api_redacted_whole(url):
+    """fixA49: `api_wait_said` left the API's URL to its run logger's filter, which reads URLs out of a line and cannot
+    tell where a password with a space ends (`u:12 ab@`, `u:a b c d@`, `token=*** b` were shown). It names the URL
+    redacted whole, and the error's text redacted too."""
+    from flowcast.ops.reaper import api_wait_said
+
+    said = api_wait_said("2019-03-01", url, "did not answer", ConnectionError(f"cannot reach {url}"), "running the date")
+    assert said.startswith(f"2019-03-01: the Prefect API at {redact(url)} did not answer (ConnectionError: "), said
+    assert url not in said and said.count("***") == 2, said

@@ -26,10 +26,16 @@ _GIVEN: dict[str, str] = {}
 
 def parameter_path(path: str) -> str:
     """`path` (a source's file or URL) as a flow run's parameter holds it: a URL with its secrets `***`, the URL
-    itself kept in this process for the flow it starts (`secret_path`); anything else as written."""
+    itself kept in this process for the flow it starts (`secret_path`); anything else as written. A second URL shown
+    the same as one this process was given (another password or token) is refused: the flow, which knows the URL by
+    that form alone, would read with the first one's secrets."""
     shown = redact(path) if "://" in path else path
-    if shown != path:
-        _GIVEN[shown] = path
+    if shown != path and _GIVEN.setdefault(shown, path) != path:
+        from flowcast.errors import ConfigError
+
+        raise ConfigError(
+            f"the source {shown} was given twice in this process with different passwords or tokens; a flow run "
+            "knows a source by the URL as shown, so it cannot tell them apart: run each in a process of its own")
     return shown
 
 

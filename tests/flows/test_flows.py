@@ -1001,3 +1001,22 @@ def test_a_run_on_a_url_with_a_password_and_a_token_says_neither(flow_kwargs, ht
     for text in (str(err.value), state.message, quality, caplog.text):
         assert "pw1" not in text and "tok2" not in text, text
     assert shown in str(err.value) and md_text(shown) in quality and f"from {shown}" in caplog.text
+
+
+@pytest.mark.parametrize("secret", ["u:12 ab@", "u:a b c d@", "?token=a b"])
+def test_the_reading_line_hides_a_password_or_token_with_spaces_whole(flow_kwargs, http_server, caplog,
+                                                                      prefect_logging, secret):
+    """fixA49: the 'Reading ... from' line left the URL to the run loggers' filter, which reads URLs out of a line
+    and cannot tell where a password with a space ends: `u:12 ab@`, `u:a b c d@` and `token=*** b` were shown. The
+    line names the URL redacted whole, whatever the run does with it after."""
+    import logging
+
+    from flowcast.flows import retrain_flow
+    from flowcast.redaction import redact
+
+    plain = http_server.url("sales.csv")
+    url = plain + secret if secret.startswith("?") else plain.replace("http://", f"http://{secret}")
+    with caplog.at_level(logging.INFO):
+        retrain_flow(as_of=AS_OF, return_state=True, **dict(flow_kwargs, source=source_dict(url)))
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Reading ")]
+    assert len(said) == 1 and f" from {redact(url)}, observations up to " in said[0], said

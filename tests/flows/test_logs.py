@@ -229,3 +229,28 @@ def test_a_traceback_without_a_secret_is_left_to_the_formatter():
     except OSError as exc:
         rec = _record("Encountered exception during execution:", task_name="someone-elses", exc=exc)
     assert QuietFilter().filter(rec) and rec.exc_text is None and rec.exc_info is not None
+
+
+def test_a_dropped_lines_traceback_is_not_formatted_and_a_kept_ones_is_redacted():
+    """fixA49: `QuietFilter` formatted and redacted a record's traceback before deciding to drop it. The checks come
+    first: a dropped record is left as it was; a kept one is redacted as before."""
+    from flowcast.errors import DataValidationError
+
+    def failed(msg: str, exc: BaseException, task_name: str) -> logging.LogRecord:
+        try:
+            raise exc from OSError("cannot read https://u:pw1@h/x.csv?token=tok2")  # (its traceback names the URL)
+        except type(exc):
+            rec = _record(msg, task_name=task_name, exc=exc)
+            rec.exc_info = sys.exc_info()
+        return rec
+
+    f = QuietFilter()
+    err = DataValidationError("cannot read https://u:pw1@h/x.csv?token=tok2")
+    dropped = failed("Encountered exception during execution: https://u:pw1@h/x.csv?token=tok2", err, "ingest")
+    assert not f.filter(dropped) and dropped.exc_text is None and "pw1" in dropped.msg
+    kept = failed("Reading https://u:pw1@h/x.csv?token=tok2 failed", OSError("https://u:pw1@h/x.csv?token=tok2"),
+                  "ingest")
+    assert f.filter(kept)
+    shown = logging.Formatter().format(kept)
+    assert shown.startswith("Reading https://u:***@h/x.csv?token=*** failed\n"), shown
+    assert "OSError: https://u:***@h/x.csv?token=***" in shown and "pw1" not in shown and "tok2" not in shown, shown

@@ -4,6 +4,7 @@ the deployments, and the SIGTERM handler after the serve."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import threading
@@ -399,6 +400,26 @@ def test_early_sigterm_stops_gives_sigterm_its_former_handler_back(in_the_block)
                 time.sleep(1)  # (raised out of here)
                 raise AssertionError("the SIGTERM did not stop the block")
         assert signal.getsignal(signal.SIGTERM) is former
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+@pytest.mark.parametrize("failed", [True, False])
+def test_a_failed_serve_that_exits_gives_sigterm_its_former_handler_back(failed):
+    """fixA49: with `exits` (the process ends with the block) SIGTERM was said and ignored after the block whatever
+    ended it: after an error out of `serve_all` an exit that hung could only be SIGKILLed. A failed block gives SIGTERM
+    its former handler back; a block that ended (a stop's exit) leaves it said and ignored (`said_as_exit`)."""
+    from flowcast.flows.deploy import early_sigterm_stops, said_as_exit
+
+    def former(signum: int, frame: Any) -> None:
+        pass
+
+    before = signal.signal(signal.SIGTERM, former)
+    try:
+        with contextlib.suppress(RuntimeError), early_sigterm_stops(exits=True):
+            if failed:
+                raise RuntimeError("serve_all failed")
+        assert signal.getsignal(signal.SIGTERM) is (former if failed else said_as_exit)
     finally:
         signal.signal(signal.SIGTERM, before)
 

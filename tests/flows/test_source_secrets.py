@@ -93,3 +93,18 @@ def test_the_url_this_process_was_given_is_read_and_a_path_without_secrets_as_wr
     for plain in ("https://given.example/sales.csv", str(tmp_path / "sales.csv")):
         assert parameter_path(plain) == plain
         assert flow_settings(home=str(tmp_path / "home"), source=source_dict(plain)).source.path == plain
+
+
+def test_a_second_url_shown_the_same_with_other_secrets_is_refused_naming_it_as_shown(tmp_path):
+    """fixA49: the URLs this process was given are kept by their form as shown: a second one differing only in its
+    password or token took the first one's place, and a flow read with the other URL's secrets. It is refused; the
+    first is still the one read, and given again it is taken."""
+    first = "https://u:pw-one@twice.example/sales.csv?token=tok-one"
+    shown = parameter_path(first)
+    for other in ("https://u:pw-two@twice.example/sales.csv?token=tok-one",
+                  "https://u:pw-one@twice.example/sales.csv?token=tok-two"):
+        with pytest.raises(ConfigError) as err:
+            parameter_path(other)
+        assert shown in str(err.value) and "pw-" not in str(err.value) and "tok-" not in str(err.value), err.value
+    assert parameter_path(first) == shown
+    assert flow_settings(home=str(tmp_path / "home"), source=source_dict(shown)).source.path == first

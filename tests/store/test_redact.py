@@ -82,3 +82,21 @@ def test_redact_error_hides_what_libpq_quotes_of_a_password(message, url, said):
     parts (the host, the user) stay."""
     shown = redact_error(message, url)
     assert said in shown and "s3" not in shown and "cret" not in shown, shown
+
+
+@pytest.mark.parametrize("secret", ["u:12 ab@", "u:a b c d@", "?password=a b"])
+def test_a_store_unreachable_error_names_a_url_with_a_spaced_secret_redacted_whole(secret):
+    """fixA49: a PostgreSQL store's connection errors left its URL to FlowcastError's text redactor, which reads URLs
+    out of a message and cannot tell where a password with a space ends: `postgresql://u:12 ab@h/db` was shown. libpq
+    refuses such a URL at once (spaces not percent-encoded); its error names the URL redacted whole."""
+    from pg_helpers import free_port
+
+    from flowcast.errors import StoreUnreachableError
+    from flowcast.store.postgres import PostgresStore
+
+    plain = f"postgresql://127.0.0.1:{free_port()}/db"
+    url = plain + secret if secret.startswith("?") else plain.replace("://", f"://{secret}")
+    with pytest.raises(StoreUnreachableError) as err:
+        PostgresStore(url, wait_s=0).datasets()
+    assert f"cannot connect to the PostgreSQL store {redact(url)} to read " in str(err.value), str(err.value)
+    assert secret.strip("?@u:").partition("=")[2 if "=" in secret else 0] not in str(err.value), str(err.value)

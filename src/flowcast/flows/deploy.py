@@ -780,8 +780,10 @@ def early_sigterm_stops(exits: bool = False) -> Iterator[None]:
     to a stopped runner. `exits`: the process ends with the block (`flowcast serve`, deployments/serve.py): SIGTERM is
     then said and ignored until it has exited (`said_as_exit`), rather than given back its former handler: a second
     SIGTERM as the serve exited (Prefect's temporary server stopping, in Python's exit hooks) fell to Python's default
-    handling, exit 143, the clean-up cut off (serve49). Only the main thread may set a handler: elsewhere the block runs
-    as it is."""
+    handling, exit 143, the clean-up cut off (serve49). That is a stop's exit (the block ended, or a SIGTERM or Ctrl-C
+    stopped it): where the block failed (an error out of `serve_all`), SIGTERM has its former handler back, as
+    without `exits`, rather than being ignored in an exit that may hang on what failed (only a SIGKILL ended it).
+    Only the main thread may set a handler: elsewhere the block runs as it is."""
     import signal
     import threading
 
@@ -799,15 +801,20 @@ def early_sigterm_stops(exits: bool = False) -> Iterator[None]:
             raise TerminationSignal(signum)
 
     before = signal.signal(signal.SIGTERM, stop)
+    failed = False
     try:
         yield
     except TerminationSignal:
         if not raised:  # (not ours: the runner's, a run's)
             raise
         get_logger("flowcast.serve").info(EARLY_STOP_SAID)
+    except Exception:
+        failed = True
+        raise
     finally:
-        signal.signal(signal.SIGTERM, said_as_exit if exits else signal.SIG_DFL if before is None else before)
         # (None: not set from Python)
+        signal.signal(signal.SIGTERM, said_as_exit if exits and not failed else signal.SIG_DFL if before is None
+                      else before)
 
 
 def said_as_exit(*_: Any) -> None:

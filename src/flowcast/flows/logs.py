@@ -104,8 +104,14 @@ class QuietFilter(RedactFilter):
         return getattr(record, "task_name", None) in self.task_names
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Whether `record` is kept; a kept one redacted as `RedactFilter` does, after the checks: a dropped line's
+        traceback was formatted and redacted for nothing."""
+        return self._keeps(record) and super().filter(record)
+
+    def _keeps(self, record: logging.LogRecord) -> bool:
+        """Whether `record` is kept, its message, level or traceback changed where the module docstring says (the
+        checks read Prefect's wording, which no URL's secret changes)."""
         exc = record.exc_info[1] if record.exc_info else None
-        super().filter(record)
         msg = record.getMessage() if record.args else str(record.msg)
         if record.name == "prefect.task_runs" and msg.startswith("Finished in state"):
             if msg.startswith("Finished in state Completed(") and self._own_task(record):

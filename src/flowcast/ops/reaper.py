@@ -693,10 +693,15 @@ def api_not_answering(exc: BaseException, *, api_only: bool = False) -> str | No
 
 def api_wait_said(what: str, url: str, how: str, exc: BaseException, then: str) -> str:
     """`2019-03-01: the Prefect API at URL did not answer as ... (ConnectError: ...); waiting up to 90s for it, then
-    running the date`: what a backfill says as it waits for its API (`wait_for_api`), in process and fanned out:
-    to its run's logger, whose filter hides a URL's secrets (`logs.RedactFilter`)."""
-    return (f"{what}: the Prefect API at {url} {how} ({type(exc).__name__}: {exc}); waiting up to {API_WAIT_S:g}s for "
-            f"it, then {then}")
+    running the date`: what a backfill says as it waits for its API (`wait_for_api`), in process and fanned out. The
+    URL is redacted whole here: its run logger's filter (`logs.RedactFilter`), the backstop, reads URLs out of the line
+    and cannot tell where a password with a space ends (`https://u:12 ab@h/api` was shown); so is the URL where the
+    error names it, the rest of the error's text by the text redactor."""
+    from flowcast.redaction import redact, redact_text
+
+    error = redact_text(str(exc).replace(url, redact(url)))
+    return (f"{what}: the Prefect API at {redact(url)} {how} ({type(exc).__name__}: {error}); "
+            f"waiting up to {API_WAIT_S:g}s for it, then {then}")
 
 
 def error_chain(exc: BaseException) -> list[BaseException]:

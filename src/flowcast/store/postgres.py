@@ -404,12 +404,13 @@ class PostgresStore:
                 # (a URL libpq cannot read, ProgrammingError: 'invalid percent-encoded token', does not mend by waiting)
                 advice = refusal_advice(text) or (FIX_URL if isinstance(exc, psycopg.ProgrammingError) else "")
                 if advice:  # (a DETAIL ends with its full stop: 'CONNECT privilege.')
-                    # (the URL: redacted by FlowcastError, as every error's; libpq's quoted password by redact_error)
-                    raise StoreUnreachableError(f"cannot connect to the PostgreSQL store {self.url} to {what}: "
+                    # (the URL redacted whole here: FlowcastError's text redactor, the backstop, cannot tell where a
+                    # password with a space ends, `postgresql://u:12 ab@h/db`; libpq's quoted password by redact_error)
+                    raise StoreUnreachableError(f"cannot connect to the PostgreSQL store {redact(self.url)} to {what}: "
                                                 f"{text.rstrip('.')}. {advice}", server_of(self.url), advice) from exc
                 if waited + delay > wait_s:
                     raise StoreUnreachableError(
-                        f"cannot connect to the PostgreSQL store {self.url} to {what}: {text} "
+                        f"cannot connect to the PostgreSQL store {redact(self.url)} to {what}: {text} "
                         f"(tried {plural(tries, 'time')} "
                         f"over {waited:.0f} s, store.pg_wait_s = {self.wait_s:g}); is the server running and "
                         "reachable from here? Start it (or fix store.url), or wait longer with store.pg_wait_s "
