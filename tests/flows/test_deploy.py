@@ -857,7 +857,8 @@ def test_a_serves_stop_waits_for_its_catch_up_and_no_catch_up_follows_it():
     async def stop_during_catch_up() -> Any:
         runner = stopping_runner()(pause_on_shutdown=True)
         did = await runner.aadd_deployment(deployment)
-        runner.catch_up = catch_up = CatchUp()
+        runner.catch_up = catch_up = CatchUp(timeout=60)  # (the wait is the point here, not its bound: 3 s ran out under CI load
+        # and the post landed after the pause; a stop that gives up waiting has its own test, revA46)
         threading.Thread(target=catch_up.run, args=(lambda: slow_catch_up(did),), daemon=True).start()
         await asyncio.to_thread(in_flight.wait, 30)
         threading.Timer(1.0, release.set).start()
