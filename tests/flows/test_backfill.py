@@ -86,15 +86,23 @@ def test_a_backfills_dates_before_the_data_are_said_once_and_not_to_be_run_again
 def test_a_backfill_date_inside_an_aggregated_sources_first_period_precedes_its_end():
     """Regression (revG47): a date after the first row of an aggregated source whose first period is not over was
     said to precede the data's first time, that row's ('2020-02-20 precedes the data's first time 2020-02-03'), and
-    the backfill sent to start at it, where each date fails alike until the period ends."""
+    the backfill sent to start at it, where each date fails alike until the period ends. The date the data begins is
+    the run's label (`BEGINS_LABEL`, set from `DataValidationError.begins`: 2020-03-01 here, test_validation's
+    `test_an_as_of_before_planned_rows_says_when_the_data_begins`), not read back out of its message (newuser49)."""
+    from flowcast.flows.common import BEGINS_LABEL
+
     error = ("m: all 2 rows are after as_of=2020-02-20 (2 of them in the 1mo period not over at as_of, which waits "
              "until it ends; the first is 2020-02-03, its 1mo period over at 2020-03-01: pick an as_of from then on); "
              "nothing to validate")
-    # as a deployment's worker reports it: its failed run's state keeps the message alone
+    # as a deployment's worker reports it: its failed run's state keeps the message, its labels the typed date
     state = Failed(message=f"Flow run encountered an exception: DataValidationError: {error}")
-    run = FlowRun(id=uuid4(), name="forecast m 2020-02-20 (backfill)", flow_id=uuid4(), state=state)
+    run = FlowRun(id=uuid4(), name="forecast m 2020-02-20 (backfill)", flow_id=uuid4(), state=state,
+                  labels={BEGINS_LABEL: "2020-03-01"})
     failed = outcome_of(datetime(2020, 2, 20), run, None, attempts=1)
     assert failed["begins"] == "2020-03-01", failed
+    # a run without the label (a worker on older code) has no date guessed out of its message's words
+    unlabelled = run.model_copy(update={"labels": {}})
+    assert "begins" not in outcome_of(datetime(2020, 2, 20), unlabelled, None, attempts=1)
     said = failed_message([failed], 1)
     assert said.startswith("1 of 1 backfill date failed: 2020-02-20 precedes the data's first as_of 2020-03-01: it "
                            "cannot be forecast, nor on a re-run (start the backfill at 2020-03-01 or later); e.g. "), said
