@@ -97,6 +97,10 @@ def test_redact_text_hides_the_secrets_of_every_url_in_a_message():
     ("https://u:pw@h/x and https://v:s p@k/y.", "https://u:***@h/x and https://v:***@k/y."),
     ("cannot read https://u:12/x@h/x.csv: 401", "cannot read https://u:***@h/x.csv: 401"),  # digits then a '/'
     ("https://u:pw@h/x.csv failed for a@b.org", "https://u:***@h/x.csv failed for a@b.org"),  # ends at its '@'
+    # secrets50: a password of four words or more showed its words after the third
+    ("cannot read https://u:a b c d@h/x.csv: 401", "cannot read https://u:***@h/x.csv: 401"),
+    ("'s3://KEY:w1 w2 w3 w4 w5 w6 w7@bucket/x.parquet' and https://v:p q r s t@k/y",
+     "'s3://KEY:***@bucket/x.parquet' and https://v:***@k/y"),
 ])
 def test_redact_text_hides_a_password_that_reads_as_a_port_or_holds_a_space(message, shown):
     assert redact_text(message) == shown
@@ -121,6 +125,7 @@ def test_redact_text_leaves_a_message_without_a_url_s_secret_as_it_is(message):
     "a://b:@?x?" * 20_000,  # each user's '@' was looked for past every '@' after it
     "https://u:" + "@a?" * 66_000, "https://h/x?" + "&a.b-c" * 33_000, "postgresql://u:p@h/db?x=1 " * 8_000,
     "x://u:p q@h " * 16_000, "a://b:c d e@" * 16_000,  # a password of words, read at each URL (redact49)
+    "x://u:p q r s t u@h " * 8_000, "a://b:c" + " d" * 100_000, "a://b:c d e f@ " * 12_000,  # (secrets50)
 ])
 def test_redact_text_of_a_long_line_takes_time_in_proportion_to_its_length(line):
     """A run's every log line is redacted: 200,000 characters of these took from seconds to minutes (the square of the
