@@ -33,9 +33,13 @@ _USER = re.compile(r"://(?![A-Za-z]:[/\\])[^:/?#@\s\[\]]*:")
 # password (`_no_userinfo` says which: a password of digits then a '/' or '?', `https://u:12/x@h`, is one)
 _HOST_PORT_PATH = re.compile(r"[^/?#@:]*:\d+[/?].*", re.DOTALL)
 _POSTGRES = ("postgresql", "postgres")
+# the names of a query parameter whose value is a secret (patterns, any case): one of these or a name ending in one
+# (`SECRET_NAME_ENDS`), or one of `SECRET_NAMES` alone
+SECRET_NAME_ENDS = ("password", "passwd", "pwd", "secret", "token", "signature", "api_?key", "api-key")
+SECRET_NAMES = ("key", "sig")
 # a query parameter whose value is a secret, the value up to the next parameter or fragment
-_URL_SECRET = re.compile(r"([?&;])((?:[\w.-]*?(?:password|passwd|pwd|secret|token|signature|api_?key|api-key)|key|sig)=)"
-                         r"([^&#]*)", re.IGNORECASE)
+_URL_SECRET = re.compile(rf"([?&;])((?:[\w.-]*?(?:{'|'.join(SECRET_NAME_ENDS)})|{'|'.join(SECRET_NAMES)})=)([^&#]*)",
+                         re.IGNORECASE)
 # a keyword DSN's secret, with spaces around its `=`, its value quoted ('s3 cret', a \' within) or to a space
 _DSN_SECRET = re.compile(r"(\s|^)((?:ssl)?password\s*=\s*)('(?:[^'\\]|\\.)*'?|\S*)", re.IGNORECASE)
 # a URL within a message: a scheme, '://', up to the next space, less the marks that end a sentence or a quote there.

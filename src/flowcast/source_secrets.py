@@ -1,57 +1,102 @@
-"""A source URL's secrets kept out of a flow run's parameters, and given back to the flow that reads it.
+"""A source URL's secrets kept out of what Prefect stores of a flow run, whichever way the run starts.
 
-Prefect keeps a flow run's parameters in its database and shows them in its UI and API: a `--data` URL with a
-password or a token (`https://u:PASSWORD@h/x.csv?token=T`) was stored whole there. A command hands its flow the URL
-as `redaction.redact` shows it (`https://u:***@h/x.csv?token=***`, `parameter_path`), and the flow takes the URL
-back (`secret_path`) from where a user already keeps it:
+Prefect keeps a flow run's parameters in its database and shows them in its UI and API: a source URL with a password
+or a token (`https://u:PASSWORD@h/x.csv?token=T`, `postgresql://u:PW@h/db?table=t`, `s3://KEY:SECRET@bucket/x`) was
+stored whole there.
 
-- the URL this process was given (`flowcast run`, `forecast`, `backfill` and `tune` run their flow in the process of
-  the command, which `parameter_path` told), never written anywhere;
-- else the configuration of the process the flow runs in (a worker's): a source it declares (`[sources.NAME]` path
-  in its flowcast.toml, or FLOWCAST_SOURCES__NAME__PATH) whose URL `redact` shows the same.
+- A flow called in a process: `flowcast run`, `forecast`, `backfill` and `tune` (their flow runs in the command's
+  process), a backfill's dates (subflows), or a flow called from Python (`retrain_flow(source={"path": URL, ...})`).
+  Prefect stores the parameters of such a call as it creates the run, before the flow's body (or its parameters'
+  validation) runs, through `Flow.serialize_parameters`, the one place it turns a call's parameters into what it
+  stores. The flows are `SecretSafeFlow`s (`flow`, as Prefect's `@flow`), whose `serialize_parameters` stores every
+  URL of the parameters `redact`ed (`stored_parameters`: `https://u:***@h/x.csv?token=***`); the flow's body is given
+  the values themselves, in memory, and they are written nowhere.
+- A run created through the API with its parameters (a deployment's Run form in the Prefect UI, `run_deployment`,
+  `prefect deployment run --param`): the server stores them as sent, before any flowcast code runs. A deployment's
+  parameter schema refuses a source whose URL shows a password or a secret query value (`VISIBLE_SECRET`, applied by
+  `flows.parameters.form_schema`): the server answers 409 and stores nothing. Such a run names the URL as shown
+  (`***` for each secret), and the flow takes the URL itself from the configuration of the process it runs in (a
+  worker's: `secret_path`), a source it declares (`[sources.NAME]` path in its flowcast.toml, or
+  FLOWCAST_SOURCES__NAME__PATH) whose URL `redact` shows the same. A backfill's dates sent to a deployment
+  (`backfill --deployment`) name their URL as shown (`stored_parameters`), for the same reason.
 
-A URL with a hidden secret found in neither is refused, naming it as shown and where to give it: read without its
-password or token, it would fail with a server's 401 or 403 that says nothing of why.
+A URL with a hidden secret that the configuration does not declare is refused, naming it as shown and where to give
+it: read without its password or token, it would fail with a server's 401 or 403 that says nothing of why.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any, ParamSpec, TypeVar
 
-from flowcast.redaction import HIDDEN, passwords, redact
+from prefect.flows import Flow
 
-# the URLs this process was given, by the form shown in the flow run's parameters (memory only)
-_GIVEN: dict[str, str] = {}
+from flowcast.redaction import HIDDEN, SECRET_NAME_ENDS, SECRET_NAMES, passwords, redact, redact_location
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-def parameter_path(path: str) -> str:
-    """`path` (a source's file or URL) as a flow run's parameter holds it: a URL with its secrets `***`, the URL
-    itself kept in this process for the flow it starts (`secret_path`); anything else as written. A second URL shown
-    the same as one this process was given (another password or token) is refused: the flow, which knows the URL by
-    that form alone, would read with the first one's secrets."""
-    shown = redact(path) if "://" in path else path
-    if shown != path and _GIVEN.setdefault(shown, path) != path:
-        from flowcast.errors import ConfigError
+def _any_case(pattern: str) -> str:
+    """`pattern` (letters and regex marks) matching its letters in any case, without a flag (JSON schema has none)."""
+    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in pattern)
 
-        raise ConfigError(
-            f"the source {shown} was given twice in this process with different passwords or tokens; a flow run "
-            "knows a source by the URL as shown, so it cannot tell them apart: run each in a process of its own")
-    return shown
+
+# A JSON-schema `pattern` (ECMA-262 and Python `re` alike) found in a URL that shows a secret: a password after the
+# user that is not `***` (one holding an unencoded '/', '?' or '#', which a URL's reader wants percent-encoded, is not
+# seen), or a non-empty secret query value that is not `***` (named as `redaction` reads them). A host, a port and a
+# path (`h:5432/db?application_name=a@b`) show none.
+VISIBLE_SECRET = (
+    r"://[^:/?#@\s\[\]]*:(?!\*\*\*@)[^/?#@]+@"
+    rf"|[?&;](?:[\w.-]*(?:{'|'.join(map(_any_case, SECRET_NAME_ENDS))})|{'|'.join(map(_any_case, SECRET_NAMES))})="
+    r"(?!\*\*\*(?:[&#]|$))[^&#]"
+)
+
+
+def stored_parameters(value: Any) -> Any:
+    """`value` (a flow run's parameters as Prefect serializes them: JSON's dicts, lists, strings, numbers) with every
+    string that holds a URL `redact`ed (`redaction.redact_location`): what Prefect may store and show of them."""
+    if isinstance(value, str):
+        return redact_location(value)
+    if isinstance(value, dict):
+        return {k: stored_parameters(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [stored_parameters(v) for v in value]
+    return value
+
+
+class SecretSafeFlow(Flow[P, R]):
+    """A Prefect flow whose runs' stored parameters name each URL without its secrets (`stored_parameters`); its body
+    is called with the parameters as given. (Prefect's `Flow.with_options` makes a plain `Flow`: flowcast makes
+    none of its flows that way.)"""
+
+    def serialize_parameters(self, parameters: dict[str, Any]) -> dict[str, Any]:
+        """Prefect's serialized `parameters`, the form it stores and shows, each URL in them redacted."""
+        stored: dict[str, Any] = stored_parameters(super().serialize_parameters(parameters))
+        return stored
+
+
+def flow(**options: Any) -> Callable[[Callable[P, R]], Flow[P, R]]:
+    """Prefect's `@flow(**options)`, making a `SecretSafeFlow`."""
+
+    def make(fn: Callable[P, R]) -> Flow[P, R]:
+        return SecretSafeFlow(fn, **options)
+
+    return make
 
 
 def hides_secrets(path: str) -> bool:
-    """Whether `path` is a URL whose password or secret query value is `***` (the form `parameter_path` stores)."""
+    """Whether `path` is a URL whose password or secret query value is `***` (the form a flow run's parameters
+    store)."""
     return "://" in path and HIDDEN in passwords(path)
 
 
 def secret_path(path: str, declared: Iterable[str] = ()) -> str:
-    """`path` (a flow run's parameter) with the secrets `parameter_path` hid: the URL this process was given, else
-    the one of `declared` (the paths of the sources this process's configuration declares) that `redact` shows as
-    `path`. A path that hides none is returned as it is; one whose URL is in neither place is refused."""
+    """`path` (a flow run's parameter) with the secrets a stored parameter hides: the one of `declared` (the paths of
+    the sources this process's configuration declares) that `redact` shows as `path`. A path that hides none is
+    returned as it is; one that no declared source's URL matches is refused."""
     if not hides_secrets(path):
         return path
-    if path in _GIVEN:
-        return _GIVEN[path]
     for candidate in declared:
         if "://" in candidate and candidate != path and redact(candidate) == path:
             return candidate
@@ -59,5 +104,6 @@ def secret_path(path: str, declared: Iterable[str] = ()) -> str:
 
     raise ConfigError(
         f"the source {path} holds a password or token that a flow run's parameters do not store (Prefect shows them); "
-        "this process was not given it: declare the URL in this worker's configuration ([sources.NAME] path in its "
-        "flowcast.toml, or FLOWCAST_SOURCES__NAME__PATH), or run it with `flowcast run --data URL` on this machine")
+        "this process's configuration does not declare it: declare the URL in this worker's configuration "
+        "([sources.NAME] path in its flowcast.toml, or FLOWCAST_SOURCES__NAME__PATH), or run it with "
+        "`flowcast run --data URL` on this machine")

@@ -1,6 +1,7 @@
-"""redact49: `flowcast run --data URL` stored the URL whole as its flow run's `source` parameter, password and token
-in Prefect's database, UI and API. The parameter holds the URL as a log shows it (`u:***@...?token=***`); the flow,
-run in the command's process, reads the URL itself; on a worker, the URL its configuration declares."""
+"""redact49, secrets50: a flow run's parameters held a source URL whole, password and token in Prefect's database, UI
+and API (`flowcast run --data URL`, a flow called from Python, a deployment's Run form). The parameter holds the URL
+as a log shows it (`u:***@...?token=***`); the flow, called in a process, reads the URL it was given; on a worker, the
+URL its configuration declares. A deployment run whose URL shows a secret is refused by the server."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typer.testing import CliRunner
 from flowcast.cli import app
 from flowcast.errors import ConfigError
 from flowcast.flows.common import flow_settings
-from flowcast.source_secrets import parameter_path
+from flowcast.redaction import redact, redact_text
 
 
 @pytest.mark.usefixtures("prefect_api")
@@ -84,27 +85,100 @@ def test_a_hidden_secret_given_nowhere_is_refused_naming_the_url_as_shown(tmp_pa
     assert shown in str(err.value) and "[sources.NAME]" in str(err.value)
 
 
-def test_the_url_this_process_was_given_is_read_and_a_path_without_secrets_as_written(tmp_path):
-    url = "https://u:given-pw@given.example/sales.csv?access_token=given-tok"
-    hidden = parameter_path(url)
-    assert hidden == "https://u:***@given.example/sales.csv?access_token=***"
-    settings = flow_settings(home=str(tmp_path / "home"), source=source_dict(hidden))
-    assert settings.source is not None and settings.source.path == url
+def test_a_path_without_secrets_is_read_as_written(tmp_path):
     for plain in ("https://given.example/sales.csv", str(tmp_path / "sales.csv")):
-        assert parameter_path(plain) == plain
         assert flow_settings(home=str(tmp_path / "home"), source=source_dict(plain)).source.path == plain
 
 
-def test_a_second_url_shown_the_same_with_other_secrets_is_refused_naming_it_as_shown(tmp_path):
-    """fixA49: the URLs this process was given are kept by their form as shown: a second one differing only in its
-    password or token took the first one's place, and a flow read with the other URL's secrets. It is refused; the
-    first is still the one read, and given again it is taken."""
-    first = "https://u:pw-one@twice.example/sales.csv?token=tok-one"
-    shown = parameter_path(first)
-    for other in ("https://u:pw-two@twice.example/sales.csv?token=tok-one",
-                  "https://u:pw-one@twice.example/sales.csv?token=tok-two"):
-        with pytest.raises(ConfigError) as err:
-            parameter_path(other)
-        assert shown in str(err.value) and "pw-" not in str(err.value) and "tok-" not in str(err.value), err.value
-    assert parameter_path(first) == shown
-    assert flow_settings(home=str(tmp_path / "home"), source=source_dict(shown)).source.path == first
+@pytest.mark.usefixtures("prefect_api")
+def test_a_flow_called_from_python_stores_no_secret_and_reads_the_url_it_was_given(tmp_path, http_server):
+    """secrets50: a flow called from Python with a full URL (`retrain_flow(source={"path": URL, ...})`) was stored as
+    given: Prefect stores a call's parameters before the flow's body runs. The flows store each URL redacted
+    (`SecretSafeFlow`), and their body reads the URL itself. Two URLs shown the same (another token, another password)
+    are two runs of one process, each reading its own: nothing is kept between them (fixA49 refused the second,
+    which a process-wide map of URLs by their shown form would have read with the first one's secrets)."""
+    from prefect import get_client
+
+    from flowcast.config import SourceConfig
+    from flowcast.flows import retrain_flow
+
+    write_series(http_server.root / "sales.csv", n_series=2, n_months=48)
+    base = http_server.url("sales.csv")
+    shown = base.replace("http://", "http://u:***@") + "?token=***"
+    given = [source_dict(base.replace("http://", "http://u:py-pw1@") + "?token=py-tok1"),
+             SourceConfig(**source_dict(base.replace("http://", "http://u:py-pw2@") + "?token=py-tok2"))]
+    for source in given:
+        result = retrain_flow(as_of="2013-06-01", source=source, horizon=3, home=str(tmp_path / "home"),
+                              overrides={"model": {"cells": []}})
+        with get_client(sync_client=True) as client:
+            params = client.read_flow_run(result["run_id"]).parameters
+        stored = json.dumps(params)
+        assert "py-pw" not in stored and "py-tok" not in stored, stored
+        assert params["source"]["path"] == shown, stored
+    requests = [path for _, path, _ in http_server.requests]
+    assert "/sales.csv?token=py-tok1" in requests and "/sales.csv?token=py-tok2" in requests, requests
+
+
+@pytest.mark.parametrize("params", [
+    {"source": source_dict("postgresql://u:pg-secret@db.example/shop?table=sales")},
+    {"source": source_dict("s3://AKIAKEY:s3-secret@bucket/sales.parquet")},
+    {"source": source_dict("https://user:web-secret@h.example/x.csv")},
+    {"source": source_dict("https://h.example/x.csv?X-Amz-Security-Token=web-secret")},
+    {"source": source_dict("https://u:***@h.example/x.csv?sig=web-secret")},  # one secret hidden, another shown
+    {"home": "s3://AKIAKEY:s3-secret@bucket/home"},  # any text of the form
+    {"overrides": {"store": {"url": "postgresql://u:pg-secret@db.example/store"}}},
+])
+@pytest.mark.usefixtures("prefect_api")
+def test_a_deployment_run_whose_url_shows_a_secret_is_refused_and_stores_nothing(tmp_path, params):
+    """secrets50: a URL typed into a deployment's Run form (or sent by `run_deployment`) was stored as given: the
+    server stores a run's parameters before any flowcast code runs. The deployments' schema (`form_schema`) refuses
+    a URL that shows a secret: the server answers 409 and creates no run. The URL written with its secrets `***` is
+    a run, stored so, whose worker reads the URL its configuration declares."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+    from prefect.exceptions import PrefectHTTPStatusError
+    from prefect.utilities.callables import parameter_schema
+
+    from flowcast.flows import retrain_flow
+    from flowcast.flows.parameters import form_schema
+
+    with get_client(sync_client=True) as client:
+        dep = client.create_deployment(flow_id=client.create_flow(retrain_flow), name=f"secrets-{tmp_path.name}",
+                                       parameter_openapi_schema=form_schema(parameter_schema(retrain_flow).model_dump()),
+                                       enforce_parameter_schema=True, paused=True)
+        with pytest.raises(PrefectHTTPStatusError) as refused:
+            client.create_flow_run_from_deployment(dep, parameters=params)
+        assert refused.value.response.status_code == 409, refused.value
+        runs = client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[dep])))
+        assert runs == [], [r.parameters for r in runs]
+        shown = json.loads(redact_text(json.dumps(params)))
+        assert shown != params
+        run = client.create_flow_run_from_deployment(dep, parameters=shown)
+        assert client.read_flow_run(run.id).parameters == shown
+
+
+@pytest.mark.parametrize("url", [
+    "postgresql://u:p@ss@h/db", "https://u:s3 cret@h/x.csv", "s3://KEY:SECRET@bucket/x", "https://h/x?token=t",
+    "https://h/x?Access_Token=t&a=1", "https://h/x?apikey=t", "https://h/x?key=t", "https://u:***@h/x?sig=t",
+    "https://u:***x@h/x",
+])
+def test_the_forms_pattern_finds_a_url_that_shows_a_secret(url):
+    import re
+
+    from flowcast.source_secrets import VISIBLE_SECRET
+
+    assert redact(url) != url and re.search(VISIBLE_SECRET, url), url
+    assert not re.search(VISIBLE_SECRET, redact(url)), redact(url)
+
+
+@pytest.mark.parametrize("url", [
+    "postgresql://h:5432/db?application_name=a@b", "https://registry.example.org:443/@scope/pkg",
+    "file://C:/data/u@x.csv", "https://u:@h/x", "https://u:***@h/x.csv?token=***&sig=***", "/data/my token=1 x.csv",
+    "https://h/x.csv?tokens_left=3", "2019-06-01T00:00:00+10:00",
+])
+def test_the_forms_pattern_passes_what_shows_no_secret(url):
+    import re
+
+    from flowcast.source_secrets import VISIBLE_SECRET
+
+    assert not re.search(VISIBLE_SECRET, url), url

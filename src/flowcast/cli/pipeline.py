@@ -79,15 +79,12 @@ def _models(values: list[str] | None) -> list[str] | None:
 
 def _flow_source_args(settings: Any, data: str | None) -> dict[str, Any]:
     """What the flow needs to rebuild these settings: an explicit source for --data, else the
-    dataset name; home as an absolute path so the flow writes where this command resolved. A URL's password and
-    secret query values are `***` in it (`source_secrets.parameter_path`: Prefect stores and shows a flow run's
-    parameters); the flow, run in this process, takes them back from it."""
-    from flowcast.source_secrets import parameter_path
-
-    source = settings.source.model_copy(update={"path": parameter_path(settings.source.path)}) if data else None
+    dataset name; home as an absolute path so the flow writes where this command resolved. A URL is given whole:
+    the flow, run in this process, reads it, and Prefect stores it with its password and secret query values `***`
+    (`source_secrets.SecretSafeFlow`)."""
     return {
         "dataset": None if data else settings.dataset,
-        "source": source,
+        "source": settings.source if data else None,
         "home": str(Path(settings.home).resolve()),
     }
 

@@ -25,7 +25,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Literal, Self, cast
 
-from prefect import flow, get_run_logger
+from prefect import get_run_logger
 
 from flowcast import interrupts, reporting
 from flowcast.atomic import full_folder, needed_of, no_room, room_for
@@ -45,6 +45,7 @@ from flowcast.flows.naming import BACKFILL_TAG, flow_run_title, run_name, run_ta
 from flowcast.flows.parameters import DatasetChoice, RunOverrides
 from flowcast.ops.hooks import on_run_failure
 from flowcast.reporting import IN_PROCESS
+from flowcast.source_secrets import flow
 from flowcast.timekeys import as_instant, is_date_only, storage_naive, utc_text
 from flowcast.wording import plural
 
@@ -678,9 +679,13 @@ def backfill_flow(
         from pydantic import BaseModel
 
         from flowcast.flows.fanout import FanOut, fan_out
+        from flowcast.source_secrets import stored_parameters
 
-        params = {k: (v.model_dump(mode="json", exclude_unset=k == "overrides") if isinstance(v, BaseModel) else v)
-                  for k, v in common.items() if v is not None}
+        # each URL with its secrets `***`: the server stores a deployment run's parameters as sent, and its worker
+        # reads the URL its configuration declares (source_secrets)
+        params = stored_parameters({
+            k: (v.model_dump(mode="json", exclude_unset=k == "overrides") if isinstance(v, BaseModel) else v)
+            for k, v in common.items() if v is not None})
         if mode == "retrain":
             params["promote"] = False
         if not overwrite:  # each date's run checks again when it starts: it may wait in the pool's queue for hours

@@ -287,9 +287,9 @@ def flow_settings(
 
 
 def _with_secrets(settings: Settings) -> Settings:
-    """`settings` whose source URL, as a flow run's parameters hold it (its password and tokens `***`,
-    `source_secrets.parameter_path`), is the URL itself again: the one this process was given, or one its
-    configuration declares (`source_secrets.secret_path`)."""
+    """`settings` whose source URL, as a flow run's stored parameters hold it (its password and tokens `***`: a run
+    created through the API, a deployment's), is the URL itself again: the one this process's configuration declares
+    (`source_secrets.secret_path`)."""
     from flowcast.source_secrets import secret_path
 
     src = settings.source

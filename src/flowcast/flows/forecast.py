@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from prefect import flow, get_run_logger
+from prefect import get_run_logger
 
 from flowcast import reporting
 from flowcast.config import SourceConfig
@@ -48,6 +48,7 @@ from flowcast.ops.accuracy import realized_json, record_in_run
 from flowcast.ops.hooks import on_run_failure
 from flowcast.ops.quiet import skip_if_unchanged
 from flowcast.registry import PIN_TTL_HOURS
+from flowcast.source_secrets import flow
 from flowcast.timekeys import storage_naive, utc_text
 
 

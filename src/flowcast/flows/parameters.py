@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, create_model
 
 from flowcast.config import Settings
 from flowcast.data.datasets import BUNDLED_DATASETS
+from flowcast.source_secrets import VISIBLE_SECRET
 
 DATASET_NAMES: list[str] = list(BUNDLED_DATASETS)
 # the form: a list to pick a bundled dataset from, or a name typed in (a [sources.NAME] of the
@@ -114,7 +115,7 @@ def _form_property(prop: dict[str, Any], boxed: set[str]) -> dict[str, Any]:
     elif len(typed) == 1 and typed[0].get("$ref", "").rsplit("/", 1)[-1] in boxed:
         # a model with required fields (SourceConfig): as its fields, the form fills the others with their defaults
         # and sends them, and a source without its path failed the form's check. An empty JSON box is not sent
-        typed = [{"type": "object", "title": "JSON"}]
+        typed = [{"type": "object", "title": "JSON", **NO_SECRET_IN_PATH}]
     return {**out, "anyOf": typed + [c for c in choices if c.get("type") == "null"]}
 
 
@@ -136,6 +137,35 @@ def _titled(prop: dict[str, Any]) -> dict[str, Any]:
         for c in prop["anyOf"]]}
 
 
+# A URL that shows its password or a token, in the Run form's text or a JSON box's `path`, is refused by the server,
+# which stores nothing of the run (it stores a run's parameters as sent, before any flowcast code runs, and shows
+# them: `source_secrets`); the run names the URL with its secrets `***`, and a worker reads the URL its configuration
+# declares
+NO_VISIBLE_SECRET: dict[str, Any] = {"not": {"pattern": VISIBLE_SECRET}}
+NO_SECRET_IN_PATH: dict[str, Any] = {"not": {"required": ["path"], "properties": {"path": {
+    "type": "string", "pattern": VISIBLE_SECRET}}}}
+SECRET_FREE_NOTE = (" A URL's password or token is written *** (https://u:***@h/x.csv?token=***): the worker reads the "
+                    "URL its configuration declares ([sources.NAME] path); a URL that shows one is refused.")
+
+
+def _text(choice: dict[str, Any]) -> bool:
+    """Whether `choice` (a property's schema, or one of its `anyOf`) is free text: a string, not a choice or a date."""
+    return choice.get("type") == "string" and not {"enum", "format", "const"} & choice.keys()
+
+
+def _secret_free(prop: dict[str, Any]) -> dict[str, Any]:
+    """`prop` whose free text refuses a URL that shows a secret (`NO_VISIBLE_SECRET`); one that takes a source's JSON
+    box (`NO_SECRET_IN_PATH`) says so in its description."""
+    choices = prop.get("anyOf")
+    if choices is None:
+        return {**prop, **NO_VISIBLE_SECRET} if _text(prop) else prop
+    out = {**prop, "anyOf": [{**c, **NO_VISIBLE_SECRET} if _text(c) else c for c in choices]}
+    said = str(prop.get("description") or "")
+    if any(c.get("not") == NO_SECRET_IN_PATH["not"] for c in choices) and SECRET_FREE_NOTE not in said:
+        out["description"] = said + SECRET_FREE_NOTE
+    return out
+
+
 _TYPE_KEYS = ("type", "enum", "items", "format", "$ref", "additionalProperties", "properties", "minimum", "maximum",
               "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength", "pattern", "required", "const",
               "prefixItems", "minItems", "maxItems")
@@ -145,13 +175,14 @@ def form_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """A parameter schema (`prefect.utilities.callables.parameter_schema(...).model_dump()`) as a deployment's Run
     form should show it: every optional parameter, and every optional setting of the models it refers to
     (RunOverrides' sections, SourceConfig), an input to fill in or leave empty (`_form_property`), each of its
-    choices labelled in words (`_titled`)."""
+    choices labelled in words (`_titled`), its free text refusing a URL that shows a secret (`_secret_free`)."""
     definitions = schema.get("definitions") or {}
     boxed = {name for name, d in definitions.items() if d.get("required")}
-    out = {**schema, "properties": {k: _titled(_form_property(v, boxed))
+    out = {**schema, "properties": {k: _secret_free(_titled(_form_property(v, boxed)))
                                     for k, v in (schema.get("properties") or {}).items()}}
     if definitions:
         out["definitions"] = {
-            name: {**d, "properties": {k: _titled(_form_property(v, boxed)) for k, v in d["properties"].items()}}
+            name: {**d, "properties": {k: _secret_free(_titled(_form_property(v, boxed)))
+                                       for k, v in d["properties"].items()}}
             if "properties" in d else d for name, d in definitions.items()}
     return out

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
-from prefect import flow, get_run_logger
+from prefect import get_run_logger
 
 from flowcast import reporting
 from flowcast.config import Cell, Settings, SourceConfig
@@ -84,6 +84,7 @@ from flowcast.flows.retrain_scoring import train_member as _train_member
 from flowcast.ops.accuracy import realized_json, record_in_run
 from flowcast.ops.hooks import on_run_failure
 from flowcast.registry import PIN_TTL_HOURS, Kept, Pin
+from flowcast.source_secrets import flow
 from flowcast.timekeys import storage_naive, utc_text
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from prefect import flow, get_run_logger, task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flowcast import reporting
@@ -31,6 +31,7 @@ from flowcast.flows.common import (
 from flowcast.flows.naming import run_name
 from flowcast.flows.tasks import TRAINING_TAG
 from flowcast.ops.hooks import on_run_failure
+from flowcast.source_secrets import flow
 
 if TYPE_CHECKING:
     from flowcast.models.tuning import TuningResult
