@@ -23,7 +23,6 @@ from flowcast.data.sources import (
     FILE_INDEX,
     TIME_STAGE,
     DecimalPoints,
-    _columns_distinct,
     _day_month_files,
     _day_month_per_file,
     _day_month_spaced_per_file,
@@ -46,6 +45,7 @@ from flowcast.data.sources import (
     source_fingerprint,
     time_column_profile,
 )
+from flowcast.distinct import _columns_distinct
 from flowcast.errors import DataValidationError, SourceUnavailableError
 
 

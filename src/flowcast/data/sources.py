@@ -99,7 +99,7 @@ from flowcast.data.schemas import (
     day_month_readable,
     valid_date,
 )
-from flowcast.distinct import Steps, per_distinct, rewrite_distinct
+from flowcast.distinct import Steps, _any, _any_distinct, _columns_distinct, per_distinct, rewrite_distinct
 from flowcast.errors import DataValidationError, SourceUnavailableError
 from flowcast.timekeys import (
     as_instant,
@@ -1143,51 +1143,6 @@ def _written_by(lf: pl.LazyFrame, time_col: str, source: SourceConfig, as_of: da
         pl.col(at_col) - pl.duration(minutes=minutes) <= instant)
     kept = pl.when(pl.col(at_col).is_not_null()).then(by_time).otherwise(by_date)
     return _dated_by(parts.filter(kept).drop(at_col, off_col), time_col, day, year_first=False, wall=wall)
-
-
-def _any(lf: pl.LazyFrame, exprs: dict[str, pl.Expr]) -> dict[str, bool]:
-    """name -> whether `expr` (a Boolean per row) holds on some row: one streaming pass over the file."""
-    if not exprs:
-        return {}
-    row = lf.select(e.any().alias(n) for n, e in exprs.items()).collect(engine="streaming").row(0, named=True)
-    return {n: bool(v) for n, v in row.items()}
-
-
-# the first rows whose distinct values say whether a file's checks run on the distinct values (`_columns_distinct`)
-DISTINCT_SAMPLE_ROWS = 50_000
-
-
-def _columns_distinct(lf: pl.LazyFrame, cols: list[str]) -> dict[str, pl.LazyFrame] | None:
-    """column -> its distinct values (a frame of that column alone) over the rows of `lf`, one streaming pass, for
-    `_any_distinct`; None where the file's first rows (`DISTINCT_SAMPLE_ROWS`) are mostly distinct (more distinct
-    values than half their values, over `cols`): there gathering the distinct values costs more than the checks save
-    (1,000,000 distinct numbers: 0.8 s of CPU, where the checks over the rows take 0.4 s)."""
-    if not cols:
-        return None
-    head = lf.head(DISTINCT_SAMPLE_ROWS).select(pl.len(), *(pl.col(c).n_unique() for c in cols)).collect(
-        engine="streaming").row(0)
-    if 2 * sum(head[1:]) > head[0] * len(cols):
-        return None
-    got = lf.select(pl.col(c).unique().implode() for c in cols).collect(engine="streaming")
-    return {c: got.get_column(c).explode().to_frame().lazy() for c in cols}
-
-
-def _any_distinct(rows: pl.LazyFrame, values: dict[str, pl.LazyFrame] | None,
-                  exprs: dict[str, pl.Expr]) -> dict[str, bool]:
-    """`_any(rows, exprs)`, over the distinct values `values` of those rows (`_columns_distinct`; over the rows when
-    None) for expressions that each read one column, a value at a time (a regex, a comparison): such an expression
-    holds on some row iff it holds on some distinct value. Their regexes run once per distinct value, not per row,
-    and the file is not read again for a second set of checks (the separator checks of a number column ran about 5
-    regexes over every row, a second time in a file with a ',' in its numbers)."""
-    if values is None:
-        return _any(rows, exprs)
-    by_col: dict[str, dict[str, pl.Expr]] = {}
-    for name, expr in exprs.items():
-        cols = set(expr.meta.root_names())
-        if len(cols) != 1 or not cols <= values.keys():
-            raise ValueError(f"check {name!r} reads columns {sorted(cols)}, not one of {sorted(values)}")
-        by_col.setdefault(cols.pop(), {})[name] = expr
-    return {n: v for c, col_exprs in by_col.items() for n, v in _any(values[c], col_exprs).items()}
 
 
 def _read_comma_decimals(lf: pl.LazyFrame, numeric: list[str], file: str, notes: Notes,
