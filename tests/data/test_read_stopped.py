@@ -16,7 +16,7 @@ from data_helpers import make_source
 from prefect.exceptions import TerminationSignal
 from proc_state import written_in_place
 
-from flowcast.data.sources import read_steadily
+from flowcast.data.source_files import read_steadily
 from flowcast.errors import DataValidationError
 from flowcast.interrupts import signals_seen
 

@@ -18,9 +18,9 @@ from polars.testing import assert_frame_equal, assert_series_equal
 
 from flowcast import distinct
 from flowcast.data.schemas import DS_RAW, RAW_PREFIX
+from flowcast.data.source_files import FILE_INDEX, read_steadily, resolve_files
 from flowcast.data.sources import (
     _NO_ROWS_PROBE,
-    FILE_INDEX,
     TIME_STAGE,
     DecimalPoints,
     _day_month_files,
@@ -39,9 +39,7 @@ from flowcast.data.sources import (
     nfc,
     number_text,
     parses_as_times,
-    read_steadily,
     refuse_no_rows,
-    resolve_files,
     source_fingerprint,
     time_column_profile,
 )

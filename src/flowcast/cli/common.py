@@ -848,7 +848,7 @@ def _as_of_of_file(data: str, as_of: str | None, time_col: str | None, tz: str |
         return None
     zone = tz
     if zone is None and time_col is not None and is_date_only(as_of):
-        from flowcast.data.sources import file_time_zone
+        from flowcast.data.source_files import file_time_zone
 
         try:
             zone = file_time_zone(SourceConfig(name="probe", path=data, time_col=time_col, target_col="-", freq="1d"))

@@ -212,7 +212,7 @@ def nothing_to_run_said(settings: Any, as_of: datetime | None, record: bool = Tr
     if settings.source is None and settings.dataset not in settings.sources:
         return None
     from flowcast.data.datasets import resolve_source
-    from flowcast.data.sources import resolve_files
+    from flowcast.data.source_files import resolve_files
     from flowcast.data.validate import nothing_observed_by, nothing_to_run
     from flowcast.errors import DataValidationError
 

@@ -184,7 +184,7 @@ def _read_from_a_file(settings: Settings, name: str) -> str:
 
 
 def _with_file_zone(src: SourceConfig) -> SourceConfig:
-    from flowcast.data.sources import file_time_zone
+    from flowcast.data.source_files import file_time_zone
 
     if src.tz is not None:
         return src

@@ -66,7 +66,8 @@ from flowcast.data.freshness import when_text
 from flowcast.data.lengths import fit_network_spans_for_backtest, network_min_length
 from flowcast.data.order import CHUNK as _CHUNK
 from flowcast.data.order import in_key_order
-from flowcast.data.sources import MISSING_MARKERS, number_text, unsaid
+from flowcast.data.source_files import unsaid
+from flowcast.data.sources import MISSING_MARKERS, number_text
 from flowcast.data.statics import level_name, missing_indicator, unknown_level
 from flowcast.data.training_data import TrainingData, TrainingMeta, fit_scalers, fit_scalers_per_series
 from flowcast.errors import DataValidationError
@@ -1052,7 +1053,8 @@ def prepare_data(settings: Settings, as_of: datetime | None = None, run_key: str
     import hashlib
 
     from flowcast.data.datasets import resolve_source
-    from flowcast.data.sources import ingest, read_steadily
+    from flowcast.data.source_files import read_steadily
+    from flowcast.data.sources import ingest
     from flowcast.data.validate import (
         as_of_label,
         enforce_thresholds,

@@ -61,11 +61,10 @@ from flowcast.data.schemas import (
     weekly_anchor,
     weekly_switch,
 )
+from flowcast.data.source_files import FILE_INDEX, file_format, read_steadily, unsaid
 from flowcast.data.sources import (
-    FILE_INDEX,
     Ingested,
     columns_telling_apart,
-    file_format,
     first_invalid_utf8,
     first_overlong_row,
     ingest,
@@ -74,12 +73,10 @@ from flowcast.data.sources import (
     observed_at,
     period_over_at,
     planned_row,
-    read_steadily,
     record_lines,
     seen_shifts,
     seen_shifts_expr,
     time_label_note,
-    unsaid,
 )
 from flowcast.distinct import per_distinct
 from flowcast.errors import DataValidationError, SourceUnavailableError
