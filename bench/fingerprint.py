@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from flowcast.config import SourceConfig
-from flowcast.data.sources import source_fingerprint
+from flowcast.data.remote import source_fingerprint
 
 
 def main() -> None:

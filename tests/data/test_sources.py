@@ -17,6 +17,7 @@ from data_helpers import make_source, run_validate
 from polars.testing import assert_frame_equal, assert_series_equal
 
 from flowcast import distinct
+from flowcast.data.remote import source_fingerprint
 from flowcast.data.schemas import DS_RAW, RAW_PREFIX
 from flowcast.data.source_files import FILE_INDEX, read_steadily, resolve_files
 from flowcast.data.sources import (
@@ -40,7 +41,6 @@ from flowcast.data.sources import (
     number_text,
     parses_as_times,
     refuse_no_rows,
-    source_fingerprint,
     time_column_profile,
 )
 from flowcast.distinct import _columns_distinct
@@ -1348,7 +1348,7 @@ def test_a_declared_decimal_mark_changes_the_fingerprint_and_the_default_does_no
     src = make_source(p)
     import hashlib
 
-    from flowcast.data.sources import _file_digest
+    from flowcast.data.remote import _file_digest
 
     # the default's fingerprint is the declaration without the field, as before it existed
     h = hashlib.sha256(src.model_dump_json(exclude={"time_label", "decimal"}).encode())

@@ -235,7 +235,7 @@ def test_time_label_is_part_of_the_source_identity(write_csv):
     assert fp_start != fp_end
     import hashlib
 
-    from flowcast.data.sources import _file_digest
+    from flowcast.data.remote import _file_digest
 
     old = hashlib.sha256(start.model_dump_json(exclude={"time_label", "decimal"}).encode())  # before the settings
     old.update(str(path).encode() + b"|" + _file_digest(str(path)).encode())
