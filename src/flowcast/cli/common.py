@@ -572,7 +572,8 @@ def resolve_settings(
     if repeated:
         raise ConfigError(f"{', '.join(repeated)} given more than once: name each column once")
     if data is not None:
-        from flowcast.data.sources import check_readable, refuse_no_rows
+        from flowcast.data.csv_text import check_readable
+        from flowcast.data.sources import refuse_no_rows
 
         check_readable(data, dataset or _name_of(data))  # a workbook or missing file, before asking for its columns
         if time_col is None or target_col is None:  # a file of no rows is told so, not asked for columns (nor read as
@@ -1054,7 +1055,7 @@ def _name_of(data: str) -> str:
     password then ('u_pw_h'). An object store's '?' is a glob's ('s3://b/sales/day_?.csv' -> 'sales', as a local
     glob; 's3://b/*.csv' -> 'b'), an HTTP URL's a query's; a URL urllib cannot split ('https://[h/x.csv') is named
     all the same."""
-    from flowcast.data.sources import data_file_stem
+    from flowcast.data.csv_text import data_file_stem
 
     if "://" in data:  # a URL: its host's and path's, never its user, password or an HTTP query
         scheme, _, rest = redact(data).partition("://")

@@ -36,6 +36,7 @@ import polars as pl
 from flowcast.atomic import atomic_write_parquet, clean_stale_temps
 from flowcast.config import SourceConfig, ValidationConfig
 from flowcast.data.calendar import is_business, is_subdaily, month_multiple, multiday_period, parse_freq
+from flowcast.data.csv_text import first_invalid_utf8, first_overlong_row, not_utf8_error, record_lines
 from flowcast.data.order import CHUNK, DsSteps, ds_steps, in_key_order, repeated_keys
 from flowcast.data.schemas import (
     DAY_MONTH_RE,
@@ -65,15 +66,11 @@ from flowcast.data.source_files import FILE_INDEX, file_format, read_steadily, u
 from flowcast.data.sources import (
     Ingested,
     columns_telling_apart,
-    first_invalid_utf8,
-    first_overlong_row,
     ingest,
     local_times,
-    not_utf8_error,
     observed_at,
     period_over_at,
     planned_row,
-    record_lines,
     seen_shifts,
     seen_shifts_expr,
     time_label_note,
@@ -1589,7 +1586,7 @@ def one_series_per_file_command(path: str) -> str:
     import json
     import shlex
 
-    from flowcast.data.sources import DATA_SUFFIX_RE
+    from flowcast.data.csv_text import DATA_SUFFIX_RE
 
     pattern = path if any(c in path for c in "*?[") else path.rstrip("/") + "/*"
     # json writes a string as a Python literal in double quotes (ensure_ascii off: its characters as written): the
