@@ -29,19 +29,21 @@ from flowcast.data.sources import (
     _day_month_spaced_per_file,
     _mapped,
     _mapping,
-    _nfc_batch,
-    _number,
-    _number_text_batch,
-    _number_text_rows,
     _orders_by_rows,
     _read_comma_decimals,
     _read_comma_thousands,
     ingest,
-    nfc,
-    number_text,
     parses_as_times,
     refuse_no_rows,
     time_column_profile,
+)
+from flowcast.data.value_text import (
+    _nfc_batch,
+    _number,
+    _number_text_batch,
+    _number_text_rows,
+    nfc,
+    number_text,
 )
 from flowcast.distinct import _columns_distinct
 from flowcast.errors import DataValidationError, SourceUnavailableError

@@ -67,9 +67,9 @@ from flowcast.data.lengths import fit_network_spans_for_backtest, network_min_le
 from flowcast.data.order import CHUNK as _CHUNK
 from flowcast.data.order import in_key_order
 from flowcast.data.source_files import unsaid
-from flowcast.data.sources import MISSING_MARKERS, number_text
 from flowcast.data.statics import level_name, missing_indicator, unknown_level
 from flowcast.data.training_data import TrainingData, TrainingMeta, fit_scalers, fit_scalers_per_series
+from flowcast.data.value_text import MISSING_MARKERS, number_text
 from flowcast.errors import DataValidationError
 from flowcast.mdtext import id_text
 from flowcast.timekeys import utc_text

@@ -992,7 +992,7 @@ def _not_covariates(ingested: Ingested, skip: Sequence[str] = (), *, keyless: bo
     one with a header. A column of numbers, or text of one value per series shared by several
     (a region: a text static), is a covariate it could be. The note offered every such column as a covariate."""
     from flowcast.data.headers import _NUMBER_TEXT_RE
-    from flowcast.data.sources import _BOOLEAN_TEXT, _YES_NO_TEXT, MISSING_MARKERS
+    from flowcast.data.value_text import _BOOLEAN_TEXT, _YES_NO_TEXT, MISSING_MARKERS
 
     raw = ingested.raw
     if raw is None or not ingested.undeclared:
