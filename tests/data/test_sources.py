@@ -17,21 +17,19 @@ from data_helpers import make_source, run_validate
 from polars.testing import assert_frame_equal, assert_series_equal
 
 from flowcast import distinct
+from flowcast.data.decimals import DecimalPoints, _read_comma_decimals, _read_comma_thousands
 from flowcast.data.remote import source_fingerprint
 from flowcast.data.schemas import DS_RAW, RAW_PREFIX
 from flowcast.data.source_files import FILE_INDEX, read_steadily, resolve_files
 from flowcast.data.sources import (
     _NO_ROWS_PROBE,
     TIME_STAGE,
-    DecimalPoints,
     _day_month_files,
     _day_month_per_file,
     _day_month_spaced_per_file,
     _mapped,
     _mapping,
     _orders_by_rows,
-    _read_comma_decimals,
-    _read_comma_thousands,
     ingest,
     parses_as_times,
     refuse_no_rows,
@@ -1093,7 +1091,7 @@ def test_separator_checks_on_distinct_values_decide_as_over_every_row(case, by_a
         return got, notes, points
 
     distinct, distinct_notes, distinct_points = read()
-    monkeypatch.setattr("flowcast.data.sources._columns_distinct", lambda lf, cols: None)  # every row, as before
+    monkeypatch.setattr("flowcast.data.decimals._columns_distinct", lambda lf, cols: None)  # every row, as before
     per_row, per_row_notes, per_row_points = read()
     assert_frame_equal(distinct, per_row)
     assert (distinct_notes, distinct_points) == (per_row_notes, per_row_points)
