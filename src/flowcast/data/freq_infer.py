@@ -200,7 +200,7 @@ def _distinct_values(raw: pl.LazyFrame, col: str) -> pl.LazyFrame:
 
 def _day_month_date(text: pl.Expr, order: str) -> pl.Expr:
     """The date of a day/month date's text read in `order` ('day', 'month' or 'year' first); null for other text."""
-    from flowcast.data.sources import _day_month_iso
+    from flowcast.data.time_text import _day_month_iso
 
     return _day_month_iso(text, order).str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
 
