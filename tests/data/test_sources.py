@@ -17,6 +17,13 @@ from data_helpers import make_source, run_validate
 from polars.testing import assert_frame_equal, assert_series_equal
 
 from flowcast import distinct
+from flowcast.data.day_month import (
+    _day_month_files,
+    _day_month_per_file,
+    _day_month_spaced_per_file,
+    _orders_by_rows,
+    time_column_profile,
+)
 from flowcast.data.decimals import DecimalPoints, _read_comma_decimals, _read_comma_thousands
 from flowcast.data.remote import source_fingerprint
 from flowcast.data.schemas import DS_RAW, RAW_PREFIX
@@ -24,16 +31,11 @@ from flowcast.data.source_files import FILE_INDEX, read_steadily, resolve_files
 from flowcast.data.sources import (
     _NO_ROWS_PROBE,
     TIME_STAGE,
-    _day_month_files,
-    _day_month_per_file,
-    _day_month_spaced_per_file,
     _mapped,
     _mapping,
-    _orders_by_rows,
     ingest,
     parses_as_times,
     refuse_no_rows,
-    time_column_profile,
 )
 from flowcast.data.value_text import (
     _nfc_batch,
@@ -1616,13 +1618,14 @@ def test_a_globs_per_file_orders_by_their_rows_are_read_once_for_every_freq(tmp_
     """A command reads a folder at its probe's freq ('1m', the frequency's guess) and at the run's: each file's order
     settled by its own numbers does not depend on the freq, and is read once (`_orders_by_rows`); every ingest read
     every file's time column again (200 small files: ~8 s each)."""
-    from flowcast.data import sources
+    from flowcast.data import day_month, sources
 
     (tmp_path / "uk.csv").write_text("date,v\n13/01/2024,1\n14/01/2024,2\n")
     (tmp_path / "us.csv").write_text("date,v\n01/13/2024,1\n01/14/2024,2\n")
     read = []
-    real = sources._orders_by_rows
-    monkeypatch.setattr(sources, "_orders_by_rows", lambda *a: read.append(a) or real(*a))
+    real = day_month._orders_by_rows
+    for module in (sources, day_month):  # ingest's reading and `_day_month_per_file`'s
+        monkeypatch.setattr(module, "_orders_by_rows", lambda *a: read.append(a) or real(*a))
     for freq in ("1m", "1d", "1h"):
         source = make_source(str(tmp_path), id_cols=[], time_col="date", target_col="v", freq=freq)
         assert ingest(source, None).frame.select(DS_RAW).collect().get_column(DS_RAW).dt.day().sort().to_list() == [
@@ -1855,7 +1858,7 @@ def test_a_day_month_date_after_as_of_however_read_is_left_out_of_the_rows_that_
     exactly one, as the day/month order and the partition of rows after as_of decide alike."""
     from datetime import date
 
-    from flowcast.data.sources import _after_every_reading, _dated_by
+    from flowcast.data.day_month import _after_every_reading, _dated_by
 
     day = date(2024, 1, 15)
     raw = pl.LazyFrame({"t": [value]}, schema={"t": pl.Utf8})
@@ -1881,7 +1884,7 @@ def test_a_day_month_time_is_compared_with_as_of_by_its_instant(value, kept):
     written later on as_of's own day decided how the rows by as_of read (decimal marks, dates as timestamps). Its
     earliest reading's wall time is compared with as_of's, as an ISO time without an offset is; a row the order
     chosen cannot read is after as_of (`_after_every_reading`) exactly where it is not among the rows by it."""
-    from flowcast.data.sources import _after_every_reading, _dated_by
+    from flowcast.data.day_month import _after_every_reading, _dated_by
 
     raw = pl.LazyFrame({"t": [value]}, schema={"t": pl.Utf8})
     wall = datetime(2024, 1, 15, 12, 0)

@@ -145,8 +145,8 @@ def _regular_day_month(raw: pl.LazyFrame | None, read: pl.DataFrame, source: Sou
     A two-digit year may be first as well ('01.02.10': 2001-02-10 year first), a third reading. `raw`: the rows that
     decide the run's reading (`Ingested.by_as_of`: those that may be dated by as_of; a later row that settles the
     order, '13.01.2021', left a backfill's history read as its probe read it)."""
+    from flowcast.data.day_month import time_column_profile
     from flowcast.data.schemas import DAY_MONTH_RE, RAW_PREFIX, YEAR_FIRST_RE
-    from flowcast.data.sources import time_column_profile
     from flowcast.distinct import per_distinct
 
     col = RAW_PREFIX + source.time_col
@@ -190,7 +190,7 @@ def _distinct_values(raw: pl.LazyFrame, col: str) -> pl.LazyFrame:
     """The distinct values of the text column `col` of `raw`, in the order of their first row, as the one column of a
     frame: what `sources.time_column_profile` reads of `raw` (the same answers), read once. `raw` itself where they
     cannot be read (bytes that are not UTF-8: each profile says so, as of `raw`)."""
-    from flowcast.data.sources import distinct_text
+    from flowcast.data.day_month import distinct_text
 
     try:
         return distinct_text(raw, col).collect(engine="streaming").lazy()
@@ -246,8 +246,8 @@ def _read_by_as_of(raw: pl.LazyFrame | None, source: SourceConfig) -> bool:
     """Whether how `source`'s times read is decided from its rows by as_of (`sources.ingest`): a text time column
     without a time_format holding day/month dates (one pass over it, `sources.time_column_profile`'s), or local
     sub-daily times whose repeated hour `ambiguous = "infer"` resolves (read as `freq_by_dates`' probe reads them)."""
+    from flowcast.data.day_month import _time_profile
     from flowcast.data.schemas import RAW_PREFIX
-    from flowcast.data.sources import _time_profile
 
     if source.ambiguous == "infer" and source.tz not in (None, "UTC"):
         return True
