@@ -14,8 +14,9 @@ from data_helpers import make_source, run_validate
 
 from flowcast.config import Settings
 from flowcast.data.preprocess import preprocess
-from flowcast.data.sources import ingest, time_label_note
+from flowcast.data.sources import ingest
 from flowcast.data.validate import take_valid
+from flowcast.data.zones import time_label_note
 from flowcast.flows.tasks import preprocess_cache_key
 
 HOUR = timedelta(hours=1)

@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 import polars as pl
 import pytest
 
-from flowcast.data.sources import _to_wall
 from flowcast.data.validate import DS_OFFSET, DS_RAW, _written_offset
+from flowcast.data.zones import _to_wall
 
 ZONES = ["Europe/London", "America/New_York", "Australia/Lord_Howe", "Etc/GMT-5"]
 QUARTER = timedelta(minutes=15)

@@ -67,14 +67,13 @@ from flowcast.data.sources import (
     Ingested,
     columns_telling_apart,
     ingest,
-    local_times,
     observed_at,
     period_over_at,
     planned_row,
     seen_shifts,
     seen_shifts_expr,
-    time_label_note,
 )
+from flowcast.data.zones import local_times, time_label_note
 from flowcast.distinct import per_distinct
 from flowcast.errors import DataValidationError, SourceUnavailableError
 from flowcast.mdtext import id_text, md_id, md_text
