@@ -30,13 +30,13 @@ from flowcast.data.schemas import DS_RAW, RAW_PREFIX
 from flowcast.data.source_files import FILE_INDEX, read_steadily, resolve_files
 from flowcast.data.sources import (
     _NO_ROWS_PROBE,
-    TIME_STAGE,
     _mapped,
     _mapping,
     ingest,
     parses_as_times,
     refuse_no_rows,
 )
+from flowcast.data.time_read import TIME_STAGE
 from flowcast.data.value_text import (
     _nfc_batch,
     _number,
