@@ -927,7 +927,8 @@ def _layout_of(data: str, id_col: list[str] | None, time_col: str | None, target
     one series: say so, since its other columns are then ignored (`say`: the notes on the console)."""
     if id_col or not time_col:
         return "long"
-    from flowcast.data.sources import wide_probe, wide_series_columns
+    from flowcast.data.scan import wide_series_columns
+    from flowcast.data.sources import wide_probe
 
     probed = wide_probe(data, time_col, 200, as_of=as_of, tz=tz, time_format=time_format)  # (its rows by as_of)
     numeric, text = probed if probed is not None else ([], [])
