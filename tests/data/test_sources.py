@@ -25,16 +25,15 @@ from flowcast.data.day_month import (
     time_column_profile,
 )
 from flowcast.data.decimals import DecimalPoints, _read_comma_decimals, _read_comma_thousands
+from flowcast.data.probes import _NO_ROWS_PROBE, refuse_no_rows
 from flowcast.data.remote import source_fingerprint
 from flowcast.data.schemas import DS_RAW, RAW_PREFIX
 from flowcast.data.source_files import FILE_INDEX, read_steadily, resolve_files
 from flowcast.data.sources import (
-    _NO_ROWS_PROBE,
     _mapped,
     _mapping,
     ingest,
     parses_as_times,
-    refuse_no_rows,
 )
 from flowcast.data.time_read import TIME_STAGE
 from flowcast.data.value_text import (
@@ -1944,7 +1943,7 @@ def test_times_repeat_within_a_key_counts_no_exact_repeat_of_a_row(tmp_path, row
     """rev44: a series column's times were said to repeat under it where the file held one row written twice (an
     export appended a line again), so 'store' was not guessed and the command asked for --id-col store; the run drops
     such a row as an exact duplicate. A time repeats within a key where two rows of it differ in some column."""
-    from flowcast.data.sources import times_repeat_within
+    from flowcast.data.probes import times_repeat_within
 
     (tmp_path / "f.csv").write_text("store,sku,date,y\n" + "\n".join(rows) + "\n")
     assert times_repeat_within(str(tmp_path / "f.csv"), "date", ["store"]) is repeats
@@ -1960,7 +1959,7 @@ def test_wide_probe_counts_no_exact_repeat_of_a_row(tmp_path, rows, probed):
     """hint44: a file `date,sales` (or a wide file) with one line written twice was read as long, its dates
     repeating, and asked for --target-col; the run drops such a row as an exact duplicate. A date repeats where two
     of its rows differ in some column, and `long_only` reads the file so too."""
-    from flowcast.data.sources import wide_probe
+    from flowcast.data.probes import wide_probe
 
     (tmp_path / "f.csv").write_text("date,north,south\n" + "\n".join(rows) + "\n")
     assert wide_probe(str(tmp_path / "f.csv"), "date") == probed
@@ -1980,7 +1979,7 @@ def test_the_probes_tell_a_row_written_twice_from_rows_that_differ(tmp_path, hea
     """probe44: the probes deduplicate a file's rows on one hash of each whole row beside the columns asked about, not
     on every column (3 million rows of text: 9.5 s and 1.1 GB a `wide_probe`); rows differing in any cell still
     differ, and a row written twice is still one."""
-    from flowcast.data.sources import times_repeat_within_each, wide_probe
+    from flowcast.data.probes import times_repeat_within_each, wide_probe
 
     (tmp_path / "f.csv").write_text(header + "\n" + "\n".join(rows) + "\n")
     key = "__row__" if "__row__" in header else "store"
@@ -1994,16 +1993,16 @@ def test_the_probes_tell_a_row_written_twice_from_rows_that_differ(tmp_path, hea
 def test_wide_probe_reads_a_file_once_until_it_changes(tmp_path, monkeypatch, write):
     """src45: `wide_probe` is read once per state of the file in a process (a command asked it up to 4 times), by
     both of its questions (`long_only` or not); a file written in place, replaced or removed since is read again."""
-    from flowcast.data import sources
-    from flowcast.data.sources import id_candidates, wide_probe
+    from flowcast.data import probes
+    from flowcast.data.probes import id_candidates, wide_probe
 
-    real, scans = sources._scan_one, []
+    real, scans = probes._scan_one, []
 
     def counted(*args: object, **kwargs: object) -> object:
         scans.append(args)
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(sources, "_scan_one", counted)
+    monkeypatch.setattr(probes, "_scan_one", counted)
     csv = tmp_path / "f.csv"
     csv.write_text("date,north,south\n2024-01-01,1,2\n2024-01-02,3,4\n")
     for _ in range(2):
@@ -2074,7 +2073,8 @@ def test_a_file_s_one_series_guess_reads_its_ids_as_the_run_does(tmp_path, fmt, 
     """fix45: `constant_values` (the guess of a file of one series, `Date,store,sales`) stripped the blanks of a
     Parquet file's text, where the run strips a CSV file's ids only: a Parquet file of ' north' and 'north' was named
     one series while the run read two. The guess reads the values as the run reads its ids (`id_text`)."""
-    from flowcast.data.sources import constant_values, ingest
+    from flowcast.data.probes import constant_values
+    from flowcast.data.sources import ingest
 
     frame = pl.DataFrame({"date": ["2024-01-01", "2024-01-02"], "store": stores, "val": [1.0, 2.0]})
     path = tmp_path / f"f.{fmt}"
@@ -2094,7 +2094,7 @@ def test_constant_values_reads_every_file_of_a_folder(tmp_path, second, expected
     """globs46: `constant_values` read a folder's first file alone: a folder whose first file held one store was
     named that one series. Every file is read (a CSV and a Parquet file of one folder too); one without the column
     is no guess."""
-    from flowcast.data.sources import constant_values
+    from flowcast.data.probes import constant_values
 
     (tmp_path / "f").mkdir()
     pl.DataFrame({"date": ["2024-01-01", "2024-01-02"], "store": [" north", "north"], "val": [1.0, 2.0]}).write_csv(
@@ -2121,7 +2121,7 @@ def test_constant_values_tells_a_time_written_twice_across_csv_and_parquet(tmp_p
     """globs46's repeat look compared times as text: a CSV's '2024-01-02' and a Parquet timestamp's '2024-01-02
     00:00:00.000000' (pandas' datetime64 of dates) were two times, a folder writing 2 January twice with other sales
     was said one series (the run then quarantines both rows as a duplicate conflict)."""
-    from flowcast.data.sources import constant_values
+    from flowcast.data.probes import constant_values
 
     (tmp_path / "f").mkdir()
     (tmp_path / "f" / "a.csv").write_text("Date,store,sales\n2024-01-01,s0,1\n2024-01-02 00:00,s0,2\n")
@@ -2146,7 +2146,7 @@ def test_constant_values_tells_an_instant_written_twice_with_other_offsets_or_fr
     """srcB47: times compared as text missed an instant written 'Z' in one file and '+00:00' (or '.000Z', or
     '+01:00' an hour later on the clock) in another: one series was guessed where the run reads a time written twice
     with other sales."""
-    from flowcast.data.sources import constant_values
+    from flowcast.data.probes import constant_values
 
     (tmp_path / "f").mkdir()
     (tmp_path / "f" / "a.csv").write_text("Date,store,sales\n2024-01-02T08:00:00Z,s0,1\n2024-01-02T09:00:00Z,s0,2\n")
@@ -2159,7 +2159,7 @@ def test_constant_values_does_not_count_missing_times_as_a_time_written_twice(tm
     """srcB47: two rows whose time is missing ('NA', empty, blank) counted as a time written twice: no series was
     guessed (nor the file's layout read), while the run quarantines those rows (time_missing) and reads one series.
     The guess agrees."""
-    from flowcast.data.sources import constant_values, wide_probe
+    from flowcast.data.probes import constant_values, wide_probe
 
     path = tmp_path / "f.csv"
     path.write_text(f"Date,store,sales\n{missing},s0,1\n{missing},s0,2\n2024-01-01,s0,3\n")
@@ -2204,7 +2204,7 @@ def test_an_id_column_of_blanks_alone_is_no_one_series_guess(tmp_path, fmt, blan
     """A Parquet file whose text column holds blanks alone ('  ' in every row) was guessed one series named '  ':
     `constant_values` kept a Parquet file's blanks, as the run keeps them in an id with other text, but the run
     quarantines an id that is blank once stripped (`id_missing`), every row of that series."""
-    from flowcast.data.sources import constant_values
+    from flowcast.data.probes import constant_values
 
     frame = pl.DataFrame({"date": ["2024-01-01", "2024-01-02"], "store": [blank, blank], "val": [1.0, 2.0]})
     path = tmp_path / f"f.{fmt}"
