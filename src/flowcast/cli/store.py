@@ -156,7 +156,7 @@ def with_end_labels(frame: Any, settings: Any) -> Any:
     first day. Other datasets' rows have none (null); a frame of start-labelled datasets only is returned as it is."""
     import polars as pl
 
-    from flowcast.data.sources import end_label
+    from flowcast.data.periods import end_label
     from flowcast.ops.quiet import dataset_time_label
 
     if frame.height == 0:

@@ -213,8 +213,9 @@ def freq_by_dates(source: SourceConfig, dates: list[datetime]) -> list[Inferred 
     decided from the rows by as_of: a text column of day/month dates (the order, a two-digit year first) and local
     times whose repeated hour `ambiguous = "infer"` resolves are read at each date on its own (explain_freq_by at
     each). An unreadable file answers "its rows could not be read" at every date."""
+    from flowcast.data.periods import as_of_bound, observed_at, planned_row
     from flowcast.data.schemas import DS_RAW, DS_SEEN, RAW_PREFIX
-    from flowcast.data.sources import as_of_bound, ingest, observed_at, planned_row
+    from flowcast.data.sources import ingest
     from flowcast.data.validate import _collect
     from flowcast.errors import FlowcastError
 

@@ -76,7 +76,7 @@ def latest_end(latest_ds: str | datetime | None, freq: str, time_label: str) -> 
     JSON): '2024-03-30T12:00:00' for the hour from 11:00 UTC; None for start labels or no data."""
     if time_label != "end" or latest_ds is None:
         return None
-    from flowcast.data.sources import end_label
+    from flowcast.data.periods import end_label
 
     start = datetime.fromisoformat(latest_ds) if isinstance(latest_ds, str) else latest_ds
     frame = pl.DataFrame({"ds": [start]}, schema={"ds": pl.Datetime("us")})

@@ -38,6 +38,7 @@ from flowcast.config import SourceConfig, ValidationConfig
 from flowcast.data.calendar import is_business, is_subdaily, month_multiple, multiday_period, parse_freq
 from flowcast.data.csv_text import first_invalid_utf8, first_overlong_row, not_utf8_error, record_lines
 from flowcast.data.order import CHUNK, DsSteps, ds_steps, in_key_order, repeated_keys
+from flowcast.data.periods import observed_at, period_over_at, planned_row, seen_shifts
 from flowcast.data.probes import columns_telling_apart
 from flowcast.data.schemas import (
     DAY_MONTH_RE,
@@ -67,10 +68,6 @@ from flowcast.data.source_files import FILE_INDEX, file_format, read_steadily, u
 from flowcast.data.sources import (
     Ingested,
     ingest,
-    observed_at,
-    period_over_at,
-    planned_row,
-    seen_shifts,
     seen_shifts_expr,
 )
 from flowcast.data.zones import local_times, time_label_note
