@@ -9,6 +9,14 @@ keep those values, with their target, past covariates and statics nulled (not kn
 forecast sees what was planned instead of the last value carried forward. Nothing is read here beyond file headers: the result
 is a LazyFrame plan that validation collects once.
 
+The steps are modules of one concern each, which `ingest` puts together: a source's files and their states
+(`source_files`), URLs and fingerprints (`remote`), a CSV file's text (`csv_text`), its header (`headers`), the lazy
+scan of one file and wide files (`scan`), a value's text and numbers (`value_text`, `decimals`), text times
+(`time_text`, `day_month`, `time_read`), zones and time labels (`zones`), planned rows and aggregated periods
+(`periods`). What a command learns of a file without a run is `probes`'; the per-file decisions a process keeps, the
+column mapping, the reading of a time column's first values (`parses_as_times`) and the checks of a declaration are
+here.
+
 Dataset-level problems (missing file, binary or non-UTF-8 content, missing or renamed column,
 undeclared column in a strict source, a column type that cannot be cast) raise
 `DataValidationError` naming the file and the column.
@@ -26,9 +34,7 @@ from typing import TypeVar, cast
 import polars as pl
 
 from flowcast.config import SourceConfig
-from flowcast.data.calendar import (
-    is_subdaily,
-)
+from flowcast.data.calendar import is_subdaily
 from flowcast.data.csv_text import blank_line, preamble
 from flowcast.data.day_month import (
     DayMonth,
@@ -80,10 +86,7 @@ from flowcast.data.value_text import (
 )
 from flowcast.data.zones import _aware_midnight, _grid_anchor, _grid_start, _offset_midnight, label_to_start
 from flowcast.errors import DataValidationError
-from flowcast.timekeys import (
-    as_instant,
-    wall_time,
-)
+from flowcast.timekeys import as_instant, wall_time
 from flowcast.wording import noun, plural
 
 _READ_BACK_ROWS = 1 << 20  # rows of a Parquet source decoded at once when quarantined rows are read back
