@@ -2172,7 +2172,7 @@ def test_constant_values_does_not_count_missing_times_as_a_time_written_twice(tm
 _PEAK_GROWTH = """
 import resource, sys
 import polars as pl
-from flowcast.data.sources import constant_values
+from flowcast.data.probes import constant_values
 pl.LazyFrame({"a": [1]}).select(pl.col("a").unique()).collect(engine="streaming")  # the engine's own start
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 guess = constant_values(sys.argv[1], ["store"], "Date", ("sales",))
