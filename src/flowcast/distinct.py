@@ -9,9 +9,9 @@ Not for work that reads other rows (a group, a window, a shift): it would see th
 Read it once: `per_distinct` reads `values` four times (the distinct values three, the rows once), and an expression
 reading its result twice computes it twice. An eager frame (`DataFrame.select`, `with_columns`, `sort`) shares no common
 subexpression; a lazy plan shares none that holds a window, and may leave it in several of those it shares. So
-`values` is columns or cheap elementwise work on them, never a window (`sources.period_over_at`'s ran four times: 1M
+`values` is columns or cheap elementwise work on them, never a window (`periods.period_over_at`'s ran four times: 1M
 rows 0.40 CPU s, 0.12 with it a column of an earlier stage, 0.16 converted per row), and a result read more than once
-is a column of an earlier with_columns stage (`sources._parse_time`'s wall times, read by three columns: 1.15 -> 0.78
+is a column of an earlier with_columns stage (`time_read._parse_time`'s wall times, read by three columns: 1.15 -> 0.78
 CPU s to read 1M rows).
 
 - `per_distinct(values, f)`: `f(values)` computed once per distinct value of the expression `values` (a column, or
@@ -111,8 +111,8 @@ def rewrite_distinct(series: pl.Series, rewrite: Callable[[pl.Series], pl.Series
     """`series` with its values rewritten by `rewrite` (elementwise, a function of the value alone, keeping the
     dtype), each distinct value once; with `which`, only those of the rows it marks, set back on those rows alone (a
     `replace` over every row took 0.17 s of 1,000,000 rows for the 6 distinct values of 6,000 rows). `series` itself
-    where nothing changes. The batch form of `per_distinct`, for a `map_batches` function (`sources.nfc`,
-    `sources.number_text`)."""
+    where nothing changes. The batch form of `per_distinct`, for a `map_batches` function (`value_text.nfc`,
+    `value_text.number_text`)."""
     if which is not None and not which.any():
         return series
     rows = series if which is None else series.filter(which)

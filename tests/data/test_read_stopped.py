@@ -1,4 +1,4 @@
-"""A stop (SIGTERM, SIGINT) while a source is read and validated (`sources.read_steadily`, stop45): said as the
+"""A stop (SIGTERM, SIGINT) while a source is read and validated (`source_files.read_steadily`, stop45): said as the
 stop, raised as the stop, never a polars panic and never a read again. Real signals sent to this process, a real
 polars panic (a Parquet file cut short under its lazy scan). The run's whole path is
 tests/flows/test_stopped_while_read.py."""

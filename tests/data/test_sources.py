@@ -1028,7 +1028,7 @@ _NFD_CAFE = "Cafe\u0301"  # 'Café' as an 'e' plus a combining accent (NFD)
 ])
 @pytest.mark.parametrize("engine", ["in-memory", "streaming"])
 def test_ids_normalised_per_distinct_value_read_as_str_normalize_does(ids, engine):
-    """`sources.nfc` (NFC of each distinct id of a batch, none where all are ASCII) gives `str.normalize("NFC")`'s
+    """`value_text.nfc` (NFC of each distinct id of a batch, none where all are ASCII) gives `str.normalize("NFC")`'s
     values, row for row, also over a frame of several chunks."""
     frame = pl.concat([pl.DataFrame({"id": ids}, schema={"id": pl.Utf8})] * 3, rechunk=False).lazy()
     got = frame.select(nfc(pl.col("id"))).collect(engine=engine)["id"]
@@ -2049,7 +2049,7 @@ def test_rows_after_more_blank_rows_than_the_probe_reads_are_no_file_of_no_rows(
 def test_rows_of_empty_values_are_rows_as_the_run_reads_them(tmp_path, name, write):
     """rev45: rows whose every value is empty, but which the run reads as rows (and quarantines, saying 'all 2 rows
     quarantined (time_missing=2)'), are no blank lines: only a CSV line the run skips as blank is one
-    (`sources.blank_line`). `refuse_no_rows` counted any row of empty or null cells as blank and said 'no rows (the
+    (`csv_text.blank_line`). `refuse_no_rows` counted any row of empty or null cells as blank and said 'no rows (the
     Parquet file has its columns but no rows)' of a Parquet file of two rows, and 'only 2 blank lines' of a CSV file
     of two rows of "" cells, contradicting the run's own words."""
     path = tmp_path / name

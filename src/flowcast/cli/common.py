@@ -455,7 +455,7 @@ def _number_id(data: str, time_col: str, numbers: list[str]) -> tuple[int, str] 
 
 def _fewest_keying(data: str, time_col: str, candidates: list[str], first: int = 5, most: int = 3) -> list[str] | None:
     """The columns of `candidates` that look most like the series' id, to name in the --id-col hint: of the sets under
-    which no time of a local file repeats (`sources.keyings`: 'item_id' and 'store_id' of an M5 file), the one that
+    which no time of a local file repeats (`probes.keyings`: 'item_id' and 'store_id' of an M5 file), the one that
     makes the fewest series (an id is constant over a series' time: a text column varying with the dates, 'weather',
     can key a file of a few stores alone, as many short series, and was named before 'store' where it came first),
     then the fewest columns, then the file's order. The sets: those of up to `most` of the `first` candidates, each
@@ -866,7 +866,7 @@ def check_backfill_readings(data: str | None, source: SourceConfig | None, dates
     hourly; a backfill whose --start lies before the file's first row read all its rows, those after each date too.
     Dates with no row by them are left to their runs, which say so. `dates`: the backfill's as_ofs (naive UTC). The
     frequencies off one reading of the rows by the last date (`freq_infer.freq_by_dates`), a date that differs
-    confirmed by a reading of its own (`explain_freq_by`); the layout off each date's rows (`sources.wide_probe`,
+    confirmed by a reading of its own (`explain_freq_by`); the layout off each date's rows (`probes.wide_probe`,
     a pass over the file's text). Not of a URL, which each reading would download again (its dates are read as its
     first date's rows say, as before)."""
     from flowcast.data.freq_infer import Inferred, explain_freq_by, freq_by_dates

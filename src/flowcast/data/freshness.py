@@ -124,7 +124,7 @@ def instant_bounds(ids: pl.DataFrame, at: datetime | None, *, freq: str, tz: str
                    time_label: str = "start", shifts: pl.DataFrame | None = None) -> pl.DataFrame | None:
     """unique_id, bound: for each series of `ids` (unique_id), the bound on the ds axis of what a run at the instant `at`
     had observed, taken back by the series' shift where its daily times were written with an offset (`shifts`,
-    `sources.seen_shifts`): `evaluation.realized.observed_through_series`, the one rule of realized accuracy and the
+    `periods.seen_shifts`): `evaluation.realized.observed_through_series`, the one rule of realized accuracy and the
     training cut. None without shifts or an instant: every period is then seen at the wall time its ds names, and
     `freshness` measures from as_of's wall time as it always did."""
     if shifts is None or not shifts.height or at is None or not ids.height:

@@ -1043,7 +1043,7 @@ def prepare_data(settings: Settings, as_of: datetime | None = None, run_key: str
     a network are those its run counts (`flowcast validate` counted them with the default spans: 3 of 3 where its
     run said 1).
 
-    A source file another program writes meanwhile is read again, as a run reads it (`sources.read_steadily`):
+    A source file another program writes meanwhile is read again, as a run reads it (`source_files.read_steadily`):
     each read again said through `warn` (a command's warning line; none: not said).
 
     Quarantine goes to settings.quarantine_dir / <source> / (run_key or as_of or "all"). Raises

@@ -126,7 +126,7 @@ class DataQualityReport:
     zero_padded_ids: list[list[str]] = field(default_factory=list)  # valid ids equal but for leading zeros ('007', '7')
     case_ids: list[list[str]] = field(default_factory=list)  # ids equal but for letter case ('Store A', 'STORE A')
     # how a number column was read where its values did not prove it ('1.234' alone: 1234 or 1.234?), a note per file
-    # (`sources.DecimalPoints.settled`: 3 of a column, then how many more)
+    # (`decimals.DecimalPoints.settled`: 3 of a column, then how many more)
     number_notes: list[str] = field(default_factory=list)
     quarter_note: str | None = None  # times '2017-1' .. '2023-4' read as months: maybe quarters (`sources`)
     empty_covariates: list[str] = field(default_factory=list)  # declared covariates with no value on any valid row
@@ -154,7 +154,7 @@ class DataQualityReport:
     freq: str | None = None  # the source's: sub-daily ds are UTC instants, coarser ones calendar dates
     tz: str | None = None  # the source's declared zone (as_of is cut on its wall time / calendar)
     time_label: str = "start"  # the source's: "end" when its times label interval ends (ingest shifted them back)
-    time_label_note: str | None = None  # ... and what ingest did, in one sentence (`sources.time_label_note`)
+    time_label_note: str | None = None  # ... and what ingest did, in one sentence (`zones.time_label_note`)
 
     @property
     def quarantine_rate(self) -> float:
@@ -405,7 +405,7 @@ class ValidationResult:
     # what to check when duplicates dominate (`_duplicate_hint`); enforce_thresholds adds it to its error
     hint: str = ""
     # unique_id, ds, offset, cut: where daily times were written with an offset, the offset each period observed was
-    # written in and the instant it was observed from (`sources.seen_shifts`); None where none was (realized accuracy and the production model's
+    # written in and the instant it was observed from (`periods.seen_shifts`); None where none was (realized accuracy and the production model's
     # training cut, `evaluation.realized.observed_through_series`)
     shifts: pl.DataFrame | None = None
 
@@ -1234,7 +1234,7 @@ def _fmt_ts(value: Any) -> str | None:
 # ------------------------------------------------------------------------------------ validate
 def _first_observable(ingested: Ingested) -> pl.Expr:
     """The first instant (on the ds axis) at which a row of `ingested` is observed, as 'ready': its time, or of an
-    aggregated source the end of its period (`sources.period_over_at`), whichever is later."""
+    aggregated source the end of its period (`periods.period_over_at`), whichever is later."""
     over = period_over_at(ingested.source, ingested.seen_apart)
     seen = pl.col(DS_SEEN) if over is None else pl.max_horizontal(pl.col(DS_SEEN), over)
     return seen.min().alias("ready")
@@ -1270,7 +1270,7 @@ def nothing_observed_by(source: SourceConfig, as_of: datetime | str,
     None; one streaming pass over the columns that decide it (the time column, the future covariates), read by the
     reader's own rules (`sources.ingest`: time parsing, zone, time_label, aggregate periods). For a command to say
     so before it starts a Prefect server and the flow (~30 s), where the flow's validate said it anyway. Read by the
-    run's rule (`sources.read_steadily`): a file another program writes or replaces meanwhile is read again, each
+    run's rule (`source_files.read_steadily`): a file another program writes or replaces meanwhile is read again, each
     read again said through `warn` (None: not said); one that keeps changing raises SourceUnavailableError. Errors
     of the reading itself (a file not found, a bad declaration) are raised as `ingest` raises them."""
     _, said = read_steadily(source, lambda: ingest(source, as_of), lambda read: _all_after_as_of_said(read, source),
@@ -1309,7 +1309,7 @@ def nothing_to_run(source: SourceConfig, as_of: datetime | str | None, cfg: Vali
     called with the result and its run key (`as_of_label`) when every row is quarantined, before the error is
     made: it writes the quarantine file as the run would (`write_quarantine`, which records its path in the
     report), and the error names it. A quarantine above the threshold but with valid rows left is the run's to
-    say (it writes the quarantine file the error points to). Read by the run's rule (`sources.read_steadily`): a
+    say (it writes the quarantine file the error points to). Read by the run's rule (`source_files.read_steadily`): a
     file another program writes or replaces meanwhile is read again (a header alone found mid-write was 'no rows'),
     each read again said through `warn` (None: not said); one that keeps changing raises SourceUnavailableError.
     Errors of the reading itself (a file not found, an I/O failure) are raised as `ingest` and `validate` raise
@@ -1350,7 +1350,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
         freq=source.freq,
         subdaily=subdaily,
         weekly=weekly,
-        # '2w', '7d', '3d' keep the dates they are labelled with (sources._grid_start): rows between them go
+        # '2w', '7d', '3d' keep the dates they are labelled with (zones._grid_start): rows between them go
         period_days=multiday_period(source.freq) if source.aggregate == "none" and source.freq != "1w" else None,
         # '3mo', '12mo', '2q' keep the month they are labelled with: rows between them go
         period_months=month_multiple(source.freq) if source.aggregate == "none" else None,
@@ -1943,8 +1943,8 @@ def _check_examples(quarantined: pl.DataFrame, csv_file: str | None = None, per_
     'source_row N (line N + 2 of FILE): reason'. source_row counts data rows from 0, so 'source_row 90'
     sent a reader of the file to line 90, two lines before the row (the header is line 1). A wide file
     has `per_line` rows (its series columns) a line: row N is on line N // per_line + 2. `skipped`: the lines
-    before the header (an Excel 'sep=;' line, '#' comments: `sources.preamble`). A local file's lines are
-    counted (`sources.record_lines`): a quoted value with a line break makes a row span several lines."""
+    before the header (an Excel 'sep=;' line, '#' comments: `csv_text.preamble`). A local file's lines are
+    counted (`csv_text.record_lines`): a quoted value with a line break makes a row span several lines."""
     if not quarantined.height or not {"check", "reason"} <= set(quarantined.columns):
         return {}
     first = quarantined.group_by("check", maintain_order=True).first()

@@ -4,7 +4,7 @@
   (preprocess, backtest, predict) does not, because running it again gives the same error.
   Validation collects the lazily scanned source, so it retries a SourceUnavailableError (an
   I/O failure) and nothing else. Reads of HTTP(S) sources also retry inside the read itself
-  (`sources.read_url`), so a flaky server costs a pause, not a task retry.
+  (`remote.read_url`), so a flaky server costs a pause, not a task retry.
 - Preprocessing is cached by a key built from the source fingerprint, the as_of and the
   settings that shape the result (`preprocess_cache_key`), never by hashing frames. The cache
   records live under `settings.cache_dir/prefect`.
