@@ -7,7 +7,7 @@ x 24 rows as one Parquet file, its time column written as
   naive  a timestamp without a zone (no tz declared),
   aware  a timestamp in UTC (pandas' tz-aware index; no tz declared),
   zoned  a timestamp in America/New_York (no tz declared: each row is seen from its instant, apart from its wall
-         time, so the cut keeps its window over (series, period), `sources.period_not_over`).
+         time, so the cut keeps its window over (series, period), `periods.period_not_over`).
 The source declares `freq = "1d"`, `aggregate = "sum"`, and the run's as_of is 12:00 UTC of the last day, so the last
 period is not over (its rows wait) and the rows after 12:00 are after as_of. The timed part runs in a fresh child
 process, the stage functions `flowcast run` calls (`flows.common.load_data`: ingest, validate, enforce_thresholds,

@@ -2,7 +2,7 @@
 
     python bench/fingerprint.py [--mb 256]
 
-Writes a file of `--mb` MB of CSV-like bytes, then times `sources.source_fingerprint` twice in
+Writes a file of `--mb` MB of CSV-like bytes, then times `remote.source_fingerprint` twice in
 one process: `first_s` digests every byte (blake2b), `again_s` finds the digest remembered for
 the file's unchanged (size, mtime, ctime, inode). Output keys: mb, first_s, mb_per_s, again_s.
 """
@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from flowcast.config import SourceConfig
-from flowcast.data.sources import source_fingerprint
+from flowcast.data.remote import source_fingerprint
 
 
 def main() -> None:

@@ -9,9 +9,9 @@ Not for work that reads other rows (a group, a window, a shift): it would see th
 Read it once: `per_distinct` reads `values` four times (the distinct values three, the rows once), and an expression
 reading its result twice computes it twice. An eager frame (`DataFrame.select`, `with_columns`, `sort`) shares no common
 subexpression; a lazy plan shares none that holds a window, and may leave it in several of those it shares. So
-`values` is columns or cheap elementwise work on them, never a window (`sources.period_over_at`'s ran four times: 1M
+`values` is columns or cheap elementwise work on them, never a window (`periods.period_over_at`'s ran four times: 1M
 rows 0.40 CPU s, 0.12 with it a column of an earlier stage, 0.16 converted per row), and a result read more than once
-is a column of an earlier with_columns stage (`sources._parse_time`'s wall times, read by three columns: 1.15 -> 0.78
+is a column of an earlier with_columns stage (`time_read._parse_time`'s wall times, read by three columns: 1.15 -> 0.78
 CPU s to read 1M rows).
 
 - `per_distinct(values, f)`: `f(values)` computed once per distinct value of the expression `values` (a column, or
@@ -26,6 +26,12 @@ CPU s to read 1M rows).
   `which` marks), and the Series itself where it changes none. Where a batch's values are mostly left as they are,
   a `replace` of the few changed values (or a `scatter` on the few marked rows) costs less than `per_distinct`'s
   search of every row, and a batch nothing changes is returned as it came, without a copy.
+- `_columns_distinct(lf, cols)` and `_any_distinct(rows, values, exprs)`: the checks form, for a file's checks that
+  each read one column a value at a time (a regex, a comparison: the separator checks of a number column).
+  `_columns_distinct` gathers each column's distinct values in one streaming pass (None where the first
+  `DISTINCT_SAMPLE_ROWS` rows are mostly distinct: gathering them costs more than the checks save), and
+  `_any_distinct` answers `_any` (whether a check holds on some row) over those values instead of the rows: a check
+  holds on some row iff it holds on some distinct value, so its regexes run once per distinct value.
 """
 
 from __future__ import annotations
@@ -105,8 +111,8 @@ def rewrite_distinct(series: pl.Series, rewrite: Callable[[pl.Series], pl.Series
     """`series` with its values rewritten by `rewrite` (elementwise, a function of the value alone, keeping the
     dtype), each distinct value once; with `which`, only those of the rows it marks, set back on those rows alone (a
     `replace` over every row took 0.17 s of 1,000,000 rows for the 6 distinct values of 6,000 rows). `series` itself
-    where nothing changes. The batch form of `per_distinct`, for a `map_batches` function (`sources.nfc`,
-    `sources.number_text`)."""
+    where nothing changes. The batch form of `per_distinct`, for a `map_batches` function (`value_text.nfc`,
+    `value_text.number_text`)."""
     if which is not None and not which.any():
         return series
     rows = series if which is None else series.filter(which)
@@ -117,3 +123,48 @@ def rewrite_distinct(series: pl.Series, rewrite: Callable[[pl.Series], pl.Series
         return series
     rewritten = rows.replace(distinct.filter(changed), new.filter(changed))
     return rewritten if which is None else series.clone().scatter(which.arg_true(), rewritten)
+
+
+def _any(lf: pl.LazyFrame, exprs: dict[str, pl.Expr]) -> dict[str, bool]:
+    """name -> whether `expr` (a Boolean per row) holds on some row: one streaming pass over the file."""
+    if not exprs:
+        return {}
+    row = lf.select(e.any().alias(n) for n, e in exprs.items()).collect(engine="streaming").row(0, named=True)
+    return {n: bool(v) for n, v in row.items()}
+
+
+# the first rows whose distinct values say whether a file's checks run on the distinct values (`_columns_distinct`)
+DISTINCT_SAMPLE_ROWS = 50_000
+
+
+def _columns_distinct(lf: pl.LazyFrame, cols: list[str]) -> dict[str, pl.LazyFrame] | None:
+    """column -> its distinct values (a frame of that column alone) over the rows of `lf`, one streaming pass, for
+    `_any_distinct`; None where the file's first rows (`DISTINCT_SAMPLE_ROWS`) are mostly distinct (more distinct
+    values than half their values, over `cols`): there gathering the distinct values costs more than the checks save
+    (1,000,000 distinct numbers: 0.8 s of CPU, where the checks over the rows take 0.4 s)."""
+    if not cols:
+        return None
+    head = lf.head(DISTINCT_SAMPLE_ROWS).select(pl.len(), *(pl.col(c).n_unique() for c in cols)).collect(
+        engine="streaming").row(0)
+    if 2 * sum(head[1:]) > head[0] * len(cols):
+        return None
+    got = lf.select(pl.col(c).unique().implode() for c in cols).collect(engine="streaming")
+    return {c: got.get_column(c).explode().to_frame().lazy() for c in cols}
+
+
+def _any_distinct(rows: pl.LazyFrame, values: dict[str, pl.LazyFrame] | None,
+                  exprs: dict[str, pl.Expr]) -> dict[str, bool]:
+    """`_any(rows, exprs)`, over the distinct values `values` of those rows (`_columns_distinct`; over the rows when
+    None) for expressions that each read one column, a value at a time (a regex, a comparison): such an expression
+    holds on some row iff it holds on some distinct value. Their regexes run once per distinct value, not per row,
+    and the file is not read again for a second set of checks (the separator checks of a number column ran about 5
+    regexes over every row, a second time in a file with a ',' in its numbers)."""
+    if values is None:
+        return _any(rows, exprs)
+    by_col: dict[str, dict[str, pl.Expr]] = {}
+    for name, expr in exprs.items():
+        cols = set(expr.meta.root_names())
+        if len(cols) != 1 or not cols <= values.keys():
+            raise ValueError(f"check {name!r} reads columns {sorted(cols)}, not one of {sorted(values)}")
+        by_col.setdefault(cols.pop(), {})[name] = expr
+    return {n: v for c, col_exprs in by_col.items() for n, v in _any(values[c], col_exprs).items()}

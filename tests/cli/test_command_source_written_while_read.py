@@ -42,7 +42,7 @@ def _command(cmd: str, csv: Path, home: Path) -> subprocess.Popen[str]:
 def test_a_source_written_while_a_command_reads_it_is_read_again(tmp_path, cmd, writer):
     """Regression: `flowcast validate` and `flowcast train` (`preprocess.prepare_data`) read the source once: a file
     written in place between ingest and validation (a half-written export) was validated as it stood, half its rows,
-    `validate` exit 0 on half the series. They read it by the run's rule now (`sources.read_steadily`): read again
+    `validate` exit 0 on half the series. They read it by the run's rule now (`source_files.read_steadily`): read again
     (a `warning:` line each time) until it stops changing, or fail after 3 reads naming the file and what to do."""
     csv = tmp_path / "sales.csv"
     old = _write(csv)
@@ -88,7 +88,7 @@ def test_a_source_written_while_run_checks_it_before_prefect_is_read_again(tmp_p
     """Regression: `flowcast run`'s checks before Prefect starts (`cli.pipeline.nothing_to_run_said`) read the
     source once: a file caught truncated to its header by a writer in place was refused 'no rows', and one replaced
     meanwhile by rows all after --as-of 'all rows are after as_of', where the run, which reads again what changed
-    while it was read (`sources.read_steadily`), would have read the whole file. They read it by that rule now."""
+    while it was read (`source_files.read_steadily`), would have read the whole file. They read it by that rule now."""
     csv = tmp_path / "s.csv"
     contents = {"file": _write(csv), "header": HEADER, None: None}
     contents["later"] = contents["file"].replace(b"\n2020-", b"\n2021-")  # every row after --as-of 2020-03-01

@@ -731,15 +731,15 @@ def test_the_fewest_keying_columns_are_found_in_one_pass_over_the_file(tmp_path,
     of the first five text columns key the file: 7.5 s on a 10 MB file of 50 text columns, minutes on an M5-sized
     one, for an error's hint). The file is read once, its rows deduplicated once, every set told from them."""
     from flowcast.cli.common import _fewest_keying
-    from flowcast.data import sources
+    from flowcast.data import probes
 
-    real, scans = sources._scan_one, []
+    real, scans = probes._scan_one, []
 
     def counted(*args: object, **kwargs: object) -> object:
         scans.append(args)
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(sources, "_scan_one", counted)
+    monkeypatch.setattr(probes, "_scan_one", counted)
     texts = [f"t{j}" for j in range(8)]  # t0..t4 key the file together (32 rows a date), none of their subsets does
     (tmp_path / "f.csv").write_text(",".join(["date", *texts, "sales"]) + "\n" + "".join(
         f"2024-01-{d:02d},{','.join('ab'[(k >> j) & 1] for j in range(5))},x,y,z,{k}\n"
@@ -749,11 +749,11 @@ def test_the_fewest_keying_columns_are_found_in_one_pass_over_the_file(tmp_path,
 
 
 def _probe_reads(monkeypatch) -> list[str]:
-    """Each pass `sources.wide_probe` makes over a file (its head and its times: `_distinct_rows` keyed by the time
+    """Each pass `probes.wide_probe` makes over a file (its head and its times: `_distinct_rows` keyed by the time
     column alone), by that column's name."""
-    from flowcast.data import sources
+    from flowcast.data import probes
 
-    real, reads = sources._distinct_rows, []
+    real, reads = probes._distinct_rows, []
 
     def counted(scan, keys):
         names = [key.meta.output_name() for key in keys]
@@ -761,7 +761,7 @@ def _probe_reads(monkeypatch) -> list[str]:
             reads.append(names[0])
         return real(scan, keys)
 
-    monkeypatch.setattr(sources, "_distinct_rows", counted)
+    monkeypatch.setattr(probes, "_distinct_rows", counted)
     return reads
 
 

@@ -347,8 +347,9 @@ def test_the_window_of_the_cut_is_computed_once_with_the_same_report(tmp_path, w
     from dataclasses import replace
 
     from flowcast.config import ValidationConfig
+    from flowcast.data.periods import _within_as_of
     from flowcast.data.schemas import NOT_OVER
-    from flowcast.data.sources import _within_as_of, ingest
+    from flowcast.data.sources import ingest
     from flowcast.data.validate import nothing_observed_by, validate
 
     path = _hours_file(tmp_path, written)

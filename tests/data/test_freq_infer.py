@@ -353,7 +353,7 @@ def test_each_dates_reading_of_minute_rows_keeps_the_rows_its_run_kept(tmp_path,
                                                                        second):
     """tz29: `freq_by_dates` cut an aggregated source's rows by `observed_through` (a period before as_of) and then
     left out the periods not over by that bound: the last minute each series' run had observed was cut twice, 2 fewer
-    one-minute steps than `explain_freq_by` (ingest's own cut) counted. Both cut by `sources.as_of_bound`."""
+    one-minute steps than `explain_freq_by` (ingest's own cut) counted. Both cut by `periods.as_of_bound`."""
     from datetime import UTC
 
     from flowcast.data.freq_infer import explain_freq_by, freq_by_dates

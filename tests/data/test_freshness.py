@@ -383,7 +383,7 @@ def test_ended_series_set_aside_say_they_are_in_no_backtest_window(ended, cut, s
 ])
 def test_daily_times_written_with_an_offset_are_judged_stale_by_the_instant(tmp_path, written, as_of, behind, stale):
     """Regression: freshness compared each series' last ds with as_of's wall time, while ingest observes a day written
-    with an offset from the instant it begins there (`sources.seen_shifts`): a day off, stale or fresh wrongly. It
+    with an offset from the instant it begins there (`periods.seen_shifts`): a day off, stale or fresh wrongly. It
     now takes the one rule of realized accuracy (`evaluation.realized.observed_through_series`)."""
     from flowcast.config import SourceConfig, load_settings
     from flowcast.data.freshness import instant_bounds

@@ -13,8 +13,9 @@ import polars as pl
 import pytest
 from data_helpers import make_source, run_validate
 
-from flowcast.data import sources
-from flowcast.data.sources import ingest, source_fingerprint
+from flowcast.data import remote
+from flowcast.data.remote import source_fingerprint
+from flowcast.data.sources import ingest
 from flowcast.errors import DataValidationError, SourceUnavailableError
 
 CSV = "date,id,val\n2020-01-01,a,1.5\n2020-01-02,a,2.5\n2020-01-03,b,3.5\n"
@@ -22,7 +23,7 @@ CSV = "date,id,val\n2020-01-01,a,1.5\n2020-01-02,a,2.5\n2020-01-03,b,3.5\n"
 
 @pytest.fixture(autouse=True)
 def _short_backoff(monkeypatch):
-    monkeypatch.setattr(sources, "READ_BACKOFF_S", 0.05)  # the pauses, not the retries, are shortened
+    monkeypatch.setattr(remote, "READ_BACKOFF_S", 0.05)  # the pauses, not the retries, are shortened
 
 
 def test_csv_at_a_plain_http_url_without_range_support(http_server):

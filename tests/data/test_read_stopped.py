@@ -1,4 +1,4 @@
-"""A stop (SIGTERM, SIGINT) while a source is read and validated (`sources.read_steadily`, stop45): said as the
+"""A stop (SIGTERM, SIGINT) while a source is read and validated (`source_files.read_steadily`, stop45): said as the
 stop, raised as the stop, never a polars panic and never a read again. Real signals sent to this process, a real
 polars panic (a Parquet file cut short under its lazy scan). The run's whole path is
 tests/flows/test_stopped_while_read.py."""
@@ -16,7 +16,7 @@ from data_helpers import make_source
 from prefect.exceptions import TerminationSignal
 from proc_state import written_in_place
 
-from flowcast.data.sources import read_steadily
+from flowcast.data.source_files import read_steadily
 from flowcast.errors import DataValidationError
 from flowcast.interrupts import signals_seen
 

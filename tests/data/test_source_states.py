@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 from data_helpers import make_source
 
-from flowcast.data.sources import changed_since, source_fingerprint, source_states
+from flowcast.data.remote import source_fingerprint
+from flowcast.data.source_files import changed_since, source_states
 
 OLD = b"id,date,val\na,2024-01-01,1\n"
 

@@ -17,35 +17,34 @@ from data_helpers import make_source, run_validate
 from polars.testing import assert_frame_equal, assert_series_equal
 
 from flowcast import distinct
-from flowcast.data.schemas import DS_RAW, RAW_PREFIX
-from flowcast.data.sources import (
-    _NO_ROWS_PROBE,
-    FILE_INDEX,
-    TIME_STAGE,
-    DecimalPoints,
-    _columns_distinct,
+from flowcast.data.day_month import (
     _day_month_files,
     _day_month_per_file,
     _day_month_spaced_per_file,
+    _orders_by_rows,
+    time_column_profile,
+)
+from flowcast.data.decimals import DecimalPoints, _read_comma_decimals, _read_comma_thousands
+from flowcast.data.probes import _NO_ROWS_PROBE, refuse_no_rows
+from flowcast.data.remote import source_fingerprint
+from flowcast.data.schemas import DS_RAW, RAW_PREFIX
+from flowcast.data.source_files import FILE_INDEX, read_steadily, resolve_files
+from flowcast.data.sources import (
     _mapped,
     _mapping,
+    ingest,
+    parses_as_times,
+)
+from flowcast.data.time_read import TIME_STAGE
+from flowcast.data.value_text import (
     _nfc_batch,
     _number,
     _number_text_batch,
     _number_text_rows,
-    _orders_by_rows,
-    _read_comma_decimals,
-    _read_comma_thousands,
-    ingest,
     nfc,
     number_text,
-    parses_as_times,
-    read_steadily,
-    refuse_no_rows,
-    resolve_files,
-    source_fingerprint,
-    time_column_profile,
 )
+from flowcast.distinct import _columns_distinct
 from flowcast.errors import DataValidationError, SourceUnavailableError
 
 
@@ -1029,7 +1028,7 @@ _NFD_CAFE = "Cafe\u0301"  # 'Café' as an 'e' plus a combining accent (NFD)
 ])
 @pytest.mark.parametrize("engine", ["in-memory", "streaming"])
 def test_ids_normalised_per_distinct_value_read_as_str_normalize_does(ids, engine):
-    """`sources.nfc` (NFC of each distinct id of a batch, none where all are ASCII) gives `str.normalize("NFC")`'s
+    """`value_text.nfc` (NFC of each distinct id of a batch, none where all are ASCII) gives `str.normalize("NFC")`'s
     values, row for row, also over a frame of several chunks."""
     frame = pl.concat([pl.DataFrame({"id": ids}, schema={"id": pl.Utf8})] * 3, rechunk=False).lazy()
     got = frame.select(nfc(pl.col("id"))).collect(engine=engine)["id"]
@@ -1093,7 +1092,7 @@ def test_separator_checks_on_distinct_values_decide_as_over_every_row(case, by_a
         return got, notes, points
 
     distinct, distinct_notes, distinct_points = read()
-    monkeypatch.setattr("flowcast.data.sources._columns_distinct", lambda lf, cols: None)  # every row, as before
+    monkeypatch.setattr("flowcast.data.decimals._columns_distinct", lambda lf, cols: None)  # every row, as before
     per_row, per_row_notes, per_row_points = read()
     assert_frame_equal(distinct, per_row)
     assert (distinct_notes, distinct_points) == (per_row_notes, per_row_points)
@@ -1350,7 +1349,7 @@ def test_a_declared_decimal_mark_changes_the_fingerprint_and_the_default_does_no
     src = make_source(p)
     import hashlib
 
-    from flowcast.data.sources import _file_digest
+    from flowcast.data.remote import _file_digest
 
     # the default's fingerprint is the declaration without the field, as before it existed
     h = hashlib.sha256(src.model_dump_json(exclude={"time_label", "decimal"}).encode())
@@ -1618,13 +1617,14 @@ def test_a_globs_per_file_orders_by_their_rows_are_read_once_for_every_freq(tmp_
     """A command reads a folder at its probe's freq ('1m', the frequency's guess) and at the run's: each file's order
     settled by its own numbers does not depend on the freq, and is read once (`_orders_by_rows`); every ingest read
     every file's time column again (200 small files: ~8 s each)."""
-    from flowcast.data import sources
+    from flowcast.data import day_month, sources
 
     (tmp_path / "uk.csv").write_text("date,v\n13/01/2024,1\n14/01/2024,2\n")
     (tmp_path / "us.csv").write_text("date,v\n01/13/2024,1\n01/14/2024,2\n")
     read = []
-    real = sources._orders_by_rows
-    monkeypatch.setattr(sources, "_orders_by_rows", lambda *a: read.append(a) or real(*a))
+    real = day_month._orders_by_rows
+    for module in (sources, day_month):  # ingest's reading and `_day_month_per_file`'s
+        monkeypatch.setattr(module, "_orders_by_rows", lambda *a: read.append(a) or real(*a))
     for freq in ("1m", "1d", "1h"):
         source = make_source(str(tmp_path), id_cols=[], time_col="date", target_col="v", freq=freq)
         assert ingest(source, None).frame.select(DS_RAW).collect().get_column(DS_RAW).dt.day().sort().to_list() == [
@@ -1857,7 +1857,7 @@ def test_a_day_month_date_after_as_of_however_read_is_left_out_of_the_rows_that_
     exactly one, as the day/month order and the partition of rows after as_of decide alike."""
     from datetime import date
 
-    from flowcast.data.sources import _after_every_reading, _dated_by
+    from flowcast.data.day_month import _after_every_reading, _dated_by
 
     day = date(2024, 1, 15)
     raw = pl.LazyFrame({"t": [value]}, schema={"t": pl.Utf8})
@@ -1883,7 +1883,7 @@ def test_a_day_month_time_is_compared_with_as_of_by_its_instant(value, kept):
     written later on as_of's own day decided how the rows by as_of read (decimal marks, dates as timestamps). Its
     earliest reading's wall time is compared with as_of's, as an ISO time without an offset is; a row the order
     chosen cannot read is after as_of (`_after_every_reading`) exactly where it is not among the rows by it."""
-    from flowcast.data.sources import _after_every_reading, _dated_by
+    from flowcast.data.day_month import _after_every_reading, _dated_by
 
     raw = pl.LazyFrame({"t": [value]}, schema={"t": pl.Utf8})
     wall = datetime(2024, 1, 15, 12, 0)
@@ -1943,7 +1943,7 @@ def test_times_repeat_within_a_key_counts_no_exact_repeat_of_a_row(tmp_path, row
     """rev44: a series column's times were said to repeat under it where the file held one row written twice (an
     export appended a line again), so 'store' was not guessed and the command asked for --id-col store; the run drops
     such a row as an exact duplicate. A time repeats within a key where two rows of it differ in some column."""
-    from flowcast.data.sources import times_repeat_within
+    from flowcast.data.probes import times_repeat_within
 
     (tmp_path / "f.csv").write_text("store,sku,date,y\n" + "\n".join(rows) + "\n")
     assert times_repeat_within(str(tmp_path / "f.csv"), "date", ["store"]) is repeats
@@ -1959,7 +1959,7 @@ def test_wide_probe_counts_no_exact_repeat_of_a_row(tmp_path, rows, probed):
     """hint44: a file `date,sales` (or a wide file) with one line written twice was read as long, its dates
     repeating, and asked for --target-col; the run drops such a row as an exact duplicate. A date repeats where two
     of its rows differ in some column, and `long_only` reads the file so too."""
-    from flowcast.data.sources import wide_probe
+    from flowcast.data.probes import wide_probe
 
     (tmp_path / "f.csv").write_text("date,north,south\n" + "\n".join(rows) + "\n")
     assert wide_probe(str(tmp_path / "f.csv"), "date") == probed
@@ -1979,7 +1979,7 @@ def test_the_probes_tell_a_row_written_twice_from_rows_that_differ(tmp_path, hea
     """probe44: the probes deduplicate a file's rows on one hash of each whole row beside the columns asked about, not
     on every column (3 million rows of text: 9.5 s and 1.1 GB a `wide_probe`); rows differing in any cell still
     differ, and a row written twice is still one."""
-    from flowcast.data.sources import times_repeat_within_each, wide_probe
+    from flowcast.data.probes import times_repeat_within_each, wide_probe
 
     (tmp_path / "f.csv").write_text(header + "\n" + "\n".join(rows) + "\n")
     key = "__row__" if "__row__" in header else "store"
@@ -1993,16 +1993,16 @@ def test_the_probes_tell_a_row_written_twice_from_rows_that_differ(tmp_path, hea
 def test_wide_probe_reads_a_file_once_until_it_changes(tmp_path, monkeypatch, write):
     """src45: `wide_probe` is read once per state of the file in a process (a command asked it up to 4 times), by
     both of its questions (`long_only` or not); a file written in place, replaced or removed since is read again."""
-    from flowcast.data import sources
-    from flowcast.data.sources import id_candidates, wide_probe
+    from flowcast.data import probes
+    from flowcast.data.probes import id_candidates, wide_probe
 
-    real, scans = sources._scan_one, []
+    real, scans = probes._scan_one, []
 
     def counted(*args: object, **kwargs: object) -> object:
         scans.append(args)
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(sources, "_scan_one", counted)
+    monkeypatch.setattr(probes, "_scan_one", counted)
     csv = tmp_path / "f.csv"
     csv.write_text("date,north,south\n2024-01-01,1,2\n2024-01-02,3,4\n")
     for _ in range(2):
@@ -2049,7 +2049,7 @@ def test_rows_after_more_blank_rows_than_the_probe_reads_are_no_file_of_no_rows(
 def test_rows_of_empty_values_are_rows_as_the_run_reads_them(tmp_path, name, write):
     """rev45: rows whose every value is empty, but which the run reads as rows (and quarantines, saying 'all 2 rows
     quarantined (time_missing=2)'), are no blank lines: only a CSV line the run skips as blank is one
-    (`sources.blank_line`). `refuse_no_rows` counted any row of empty or null cells as blank and said 'no rows (the
+    (`csv_text.blank_line`). `refuse_no_rows` counted any row of empty or null cells as blank and said 'no rows (the
     Parquet file has its columns but no rows)' of a Parquet file of two rows, and 'only 2 blank lines' of a CSV file
     of two rows of "" cells, contradicting the run's own words."""
     path = tmp_path / name
@@ -2073,7 +2073,8 @@ def test_a_file_s_one_series_guess_reads_its_ids_as_the_run_does(tmp_path, fmt, 
     """fix45: `constant_values` (the guess of a file of one series, `Date,store,sales`) stripped the blanks of a
     Parquet file's text, where the run strips a CSV file's ids only: a Parquet file of ' north' and 'north' was named
     one series while the run read two. The guess reads the values as the run reads its ids (`id_text`)."""
-    from flowcast.data.sources import constant_values, ingest
+    from flowcast.data.probes import constant_values
+    from flowcast.data.sources import ingest
 
     frame = pl.DataFrame({"date": ["2024-01-01", "2024-01-02"], "store": stores, "val": [1.0, 2.0]})
     path = tmp_path / f"f.{fmt}"
@@ -2093,7 +2094,7 @@ def test_constant_values_reads_every_file_of_a_folder(tmp_path, second, expected
     """globs46: `constant_values` read a folder's first file alone: a folder whose first file held one store was
     named that one series. Every file is read (a CSV and a Parquet file of one folder too); one without the column
     is no guess."""
-    from flowcast.data.sources import constant_values
+    from flowcast.data.probes import constant_values
 
     (tmp_path / "f").mkdir()
     pl.DataFrame({"date": ["2024-01-01", "2024-01-02"], "store": [" north", "north"], "val": [1.0, 2.0]}).write_csv(
@@ -2120,7 +2121,7 @@ def test_constant_values_tells_a_time_written_twice_across_csv_and_parquet(tmp_p
     """globs46's repeat look compared times as text: a CSV's '2024-01-02' and a Parquet timestamp's '2024-01-02
     00:00:00.000000' (pandas' datetime64 of dates) were two times, a folder writing 2 January twice with other sales
     was said one series (the run then quarantines both rows as a duplicate conflict)."""
-    from flowcast.data.sources import constant_values
+    from flowcast.data.probes import constant_values
 
     (tmp_path / "f").mkdir()
     (tmp_path / "f" / "a.csv").write_text("Date,store,sales\n2024-01-01,s0,1\n2024-01-02 00:00,s0,2\n")
@@ -2145,7 +2146,7 @@ def test_constant_values_tells_an_instant_written_twice_with_other_offsets_or_fr
     """srcB47: times compared as text missed an instant written 'Z' in one file and '+00:00' (or '.000Z', or
     '+01:00' an hour later on the clock) in another: one series was guessed where the run reads a time written twice
     with other sales."""
-    from flowcast.data.sources import constant_values
+    from flowcast.data.probes import constant_values
 
     (tmp_path / "f").mkdir()
     (tmp_path / "f" / "a.csv").write_text("Date,store,sales\n2024-01-02T08:00:00Z,s0,1\n2024-01-02T09:00:00Z,s0,2\n")
@@ -2158,7 +2159,7 @@ def test_constant_values_does_not_count_missing_times_as_a_time_written_twice(tm
     """srcB47: two rows whose time is missing ('NA', empty, blank) counted as a time written twice: no series was
     guessed (nor the file's layout read), while the run quarantines those rows (time_missing) and reads one series.
     The guess agrees."""
-    from flowcast.data.sources import constant_values, wide_probe
+    from flowcast.data.probes import constant_values, wide_probe
 
     path = tmp_path / "f.csv"
     path.write_text(f"Date,store,sales\n{missing},s0,1\n{missing},s0,2\n2024-01-01,s0,3\n")
@@ -2171,7 +2172,7 @@ def test_constant_values_does_not_count_missing_times_as_a_time_written_twice(tm
 _PEAK_GROWTH = """
 import resource, sys
 import polars as pl
-from flowcast.data.sources import constant_values
+from flowcast.data.probes import constant_values
 pl.LazyFrame({"a": [1]}).select(pl.col("a").unique()).collect(engine="streaming")  # the engine's own start
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 guess = constant_values(sys.argv[1], ["store"], "Date", ("sales",))
@@ -2203,7 +2204,7 @@ def test_an_id_column_of_blanks_alone_is_no_one_series_guess(tmp_path, fmt, blan
     """A Parquet file whose text column holds blanks alone ('  ' in every row) was guessed one series named '  ':
     `constant_values` kept a Parquet file's blanks, as the run keeps them in an id with other text, but the run
     quarantines an id that is blank once stripped (`id_missing`), every row of that series."""
-    from flowcast.data.sources import constant_values
+    from flowcast.data.probes import constant_values
 
     frame = pl.DataFrame({"date": ["2024-01-01", "2024-01-02"], "store": [blank, blank], "val": [1.0, 2.0]})
     path = tmp_path / f"f.{fmt}"

@@ -14,8 +14,9 @@ from data_helpers import make_source, run_validate
 
 from flowcast.config import Settings
 from flowcast.data.preprocess import preprocess
-from flowcast.data.sources import ingest, time_label_note
+from flowcast.data.sources import ingest
 from flowcast.data.validate import take_valid
+from flowcast.data.zones import time_label_note
 from flowcast.flows.tasks import preprocess_cache_key
 
 HOUR = timedelta(hours=1)
@@ -235,7 +236,7 @@ def test_time_label_is_part_of_the_source_identity(write_csv):
     assert fp_start != fp_end
     import hashlib
 
-    from flowcast.data.sources import _file_digest
+    from flowcast.data.remote import _file_digest
 
     old = hashlib.sha256(start.model_dump_json(exclude={"time_label", "decimal"}).encode())  # before the settings
     old.update(str(path).encode() + b"|" + _file_digest(str(path)).encode())

@@ -1,5 +1,5 @@
 """The zone conversions computed once per distinct time (`distinct.per_distinct`) give what the straightforward
-per-row computation gives, across daylight-saving changes: `sources._to_wall` and `validate._written_offset`
+per-row computation gives, across daylight-saving changes: `zones._to_wall` and `validate._written_offset`
 against Python's zoneinfo row by row. Each frame holds every quarter hour of 2024 (each change of the four zones: London's and
 New York's hour, Lord Howe's half hour, none in a fixed-offset zone), each time on several rows, in shuffled
 order, with nulls."""
@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 import polars as pl
 import pytest
 
-from flowcast.data.sources import _to_wall
 from flowcast.data.validate import DS_OFFSET, DS_RAW, _written_offset
+from flowcast.data.zones import _to_wall
 
 ZONES = ["Europe/London", "America/New_York", "Australia/Lord_Howe", "Etc/GMT-5"]
 QUARTER = timedelta(minutes=15)

@@ -305,10 +305,10 @@ def test_flaky_http_source_is_retried_where_the_bytes_are_read(production_home, 
 
     from flow_helpers import source_dict
 
-    from flowcast.data import sources
+    from flowcast.data import remote
     from flowcast.flows import forecast_flow
 
-    monkeypatch.setattr(sources, "READ_BACKOFF_S", 0.05)
+    monkeypatch.setattr(remote, "READ_BACKOFF_S", 0.05)
     shutil.copy(Path(production_home["source"]["path"]), http_server.root / "sales.csv")
     http_server.failures += [503, 503]
     kw = dict(production_home, source=source_dict(http_server.url("sales.csv")))

@@ -18,7 +18,7 @@ from proc_state import stopped
 
 from flowcast.config import load_settings
 from flowcast.data.datasets import resolve_source
-from flowcast.data.sources import source_fingerprint
+from flowcast.data.remote import source_fingerprint
 
 AS_OF = datetime(2019, 6, 1)
 HERE = Path(__file__).resolve().parent

@@ -30,15 +30,15 @@ def _inputs(tiny_csv: Path, home: Path, **given) -> tuple[Settings, SourceConfig
 @pytest.fixture
 def hashes(monkeypatch) -> list[int]:
     """The sizes of the values `check_cache_digest` hashed: the real hash function, wrapped to count its calls."""
-    from flowcast.data import sources
+    from flowcast.data import remote
 
-    real, seen = sources._digest, []
+    real, seen = remote._digest, []
 
     def counted(data: bytes) -> str:
         seen.append(len(data))
         return real(data)
 
-    monkeypatch.setattr(sources, "_digest", counted)
+    monkeypatch.setattr(remote, "_digest", counted)
     return seen
 
 
@@ -64,7 +64,7 @@ def test_a_cached_value_is_hashed_once_when_written_and_once_when_read(tiny_csv,
     """Regression (cache32): every run hashed the cached value twice, before the task (to check it) and after it (to
     record it), whether the task computed the value or read it back: one hash per write and one per read now, and a
     read leaves the digest file as it was."""
-    from flowcast.data.sources import _digest
+    from flowcast.data.remote import _digest
 
     value, digest, run = _cached(tiny_csv, tmp_path / "home")
     first = run()
@@ -86,7 +86,7 @@ def test_a_cached_value_is_hashed_once_when_written_and_once_when_read(tiny_csv,
 def test_a_damaged_cached_value_is_dropped_and_computed_again(tiny_csv, tmp_path, hashes, caplog):
     """A byte of the cached value changed on disk: the check before the task finds it (one hash), says so naming the
     entry, removes it, and the task computes the value again (recorded: one hash), the same data as before."""
-    from flowcast.data.sources import _digest
+    from flowcast.data.remote import _digest
 
     value, digest, run = _cached(tiny_csv, tmp_path / "home")
     first = run()
@@ -138,7 +138,7 @@ def test_a_digest_that_cannot_be_written_is_a_warning_and_the_next_run_writes_it
     warning naming the digest now, the run goes on, and the next run (with room) writes it."""
     from tmpfs import tmpfs
 
-    from flowcast.data.sources import _digest
+    from flowcast.data.remote import _digest
 
     home = tmp_path / "home"
     value, digest, run = _cached(tiny_csv, home)

@@ -233,7 +233,7 @@ def data_given(path: str | None, data: str | None) -> str | None:
 def _needs_hint(data: str, missing: list[str]) -> str:
     """What to give for the missing options: the file's columns, the frequencies. 'also needs --time-col,
     --target-col, --freq' left a new user to open the file and look up polars' duration strings."""
-    from flowcast.data.sources import header_as_written
+    from flowcast.data.probes import header_as_written
 
     said = []
     if {"--time-col", "--target-col"} & set(missing) and (header := header_as_written(data)) and header[0]:
@@ -255,7 +255,7 @@ def _refuse_title_line(data: str) -> None:
     """Refuse a CSV file whose first line is a report's title above its header ('Sales report Q1 2024,,' above
     'store,date,sales', `header_below_title`), saying the line to remove: it was asked for --time-col and --target-col
     among the columns 'Sales report Q1 2024, column_2, column_3', and told to take column_2 for its time."""
-    from flowcast.data.sources import columns_of, header_below_title
+    from flowcast.data.probes import columns_of, header_below_title
 
     if (below := header_below_title(data)) is None:
         return
@@ -279,7 +279,8 @@ def _likely_columns(data: str, name: str, id_col: list[str] | None, time_col: st
     likely, else the columns read as times, for the --id-col hint; the sentence, '' where no column is likely). `read_freq(time column, target column)`: where --freq is not given, the frequency its rows step by
     (`_read_freq`), said with the columns (newuser49: the hint named the columns, and a new user then learned the
     frequency only from the run's note)."""
-    from flowcast.data.sources import times_by_values, wide_probe
+    from flowcast.data.probes import wide_probe
+    from flowcast.data.sources import times_by_values
 
     taken = (target_col, *(id_col or []), *covariates)
     timed = times_by_values(data, taken) if time_col is None else []
@@ -337,7 +338,7 @@ def _integer_time_hint(data: str) -> str:
     not read as times without its format, so it was not guessed, and the format was hinted only once --time-col and
     --target-col were given (newuserB47); of one whose values read as no time, what reads them (`_unread_time_hint`).
     '' where there is no such column."""
-    from flowcast.data.sources import columns_of, head_text_of
+    from flowcast.data.probes import columns_of, head_text_of
 
     named = [c for c in columns_of(data) or [] if c.strip().lower() in (*TIME_NAMES, *CALENDAR_NAMES, "ds")]
     head = head_text_of(data, named) if named else None
@@ -373,7 +374,7 @@ def _unread_time_hint(data: str, head: dict[str, list[str]]) -> str:
 def _bare_integers(data: str, col: str) -> bool:
     """Whether the first values of column `col` of file `data` are all bare integers ('1001', not '2024-01-01'):
     the row numbers pandas' to_csv writes under an empty header, which read as years where they have 4 digits."""
-    from flowcast.data.sources import head_text_of
+    from flowcast.data.probes import head_text_of
 
     values = (head_text_of(data, [col]) or {}).get(col) or []
     return bool(values) and all(v.isdigit() for v in values)
@@ -387,7 +388,7 @@ def _not_wide_hint(data: str, id_col: list[str] | None, time_col: str | None, ta
     (`_layout_of`): a date repeated after as_of took the hint away, a text value after it was named as the example."""
     if id_col or target_col or not time_col:
         return ""
-    from flowcast.data.sources import text_columns_beside_numbers
+    from flowcast.data.probes import text_columns_beside_numbers
 
     text = text_columns_beside_numbers(data, time_col, as_of=as_of, tz=tz, time_format=time_format)
     if not text:
@@ -408,7 +409,7 @@ def _id_col_hint(data: str, id_col: list[str] | None, time_col: str | None, time
     otherwise."""
     if id_col or not time_col:
         return ""
-    from flowcast.data.sources import id_candidates
+    from flowcast.data.probes import id_candidates
 
     text = [(c, v) for c, v in id_candidates(data, time_col) if c not in times]
     if not text:
@@ -426,7 +427,7 @@ def _number_id_hint(data: str, time_col: str) -> str:
     makes the fewest series, each of two rows or more on average (a measured value may key the file too, as about one
     series per row). newuser45: a file `Meter ID,Timestamp,Reading kWh` was told only that it needs --target-col, and given
     it, had every row quarantined as duplicates. '' where no number column does."""
-    from flowcast.data.sources import wide_probe
+    from flowcast.data.probes import wide_probe
 
     probe = wide_probe(data, time_col, long_only=True)
     found = _number_id(data, time_col, probe[0] if probe is not None else [])
@@ -442,7 +443,7 @@ def _number_id(data: str, time_col: str, numbers: list[str]) -> tuple[int, str] 
     it no time repeats where the file's times do, and it makes the fewest series, each of two rows or more on average
     (a measured value may key the file too, as about one series per row). None where none does, or where no time
     repeats (a file of one series: a column is no id because it keys it, 'WorkDay' of 0 and 1 beside each date)."""
-    from flowcast.data.sources import keyings
+    from flowcast.data.probes import keyings
 
     found = keyings(data, time_col, [[], *([c] for c in numbers)]) if numbers else None
     if not found:
@@ -454,7 +455,7 @@ def _number_id(data: str, time_col: str, numbers: list[str]) -> tuple[int, str] 
 
 def _fewest_keying(data: str, time_col: str, candidates: list[str], first: int = 5, most: int = 3) -> list[str] | None:
     """The columns of `candidates` that look most like the series' id, to name in the --id-col hint: of the sets under
-    which no time of a local file repeats (`sources.keyings`: 'item_id' and 'store_id' of an M5 file), the one that
+    which no time of a local file repeats (`probes.keyings`: 'item_id' and 'store_id' of an M5 file), the one that
     makes the fewest series (an id is constant over a series' time: a text column varying with the dates, 'weather',
     can key a file of a few stores alone, as many short series, and was named before 'store' where it came first),
     then the fewest columns, then the file's order. The sets: those of up to `most` of the `first` candidates, each
@@ -464,7 +465,7 @@ def _fewest_keying(data: str, time_col: str, candidates: list[str], first: int =
     set keys the file (rows of one time and key that differ), the one column under which the fewest rows repeat a
     time, then that makes the fewest series. None where the file cannot be read cheaply. One pass over the file for
     every set, for the command line's hint, never for a run."""
-    from flowcast.data.sources import keyings
+    from flowcast.data.probes import keyings
 
     tried, rest = candidates[:first], candidates[first:]
     sets = [list(cols) for size in range(1, min(most, len(tried) - 1) + 1) for cols in combinations(tried, size)]
@@ -572,7 +573,8 @@ def resolve_settings(
     if repeated:
         raise ConfigError(f"{', '.join(repeated)} given more than once: name each column once")
     if data is not None:
-        from flowcast.data.sources import check_readable, refuse_no_rows
+        from flowcast.data.csv_text import check_readable
+        from flowcast.data.probes import refuse_no_rows
 
         check_readable(data, dataset or _name_of(data))  # a workbook or missing file, before asking for its columns
         if time_col is None or target_col is None:  # a file of no rows is told so, not asked for columns (nor read as
@@ -724,13 +726,8 @@ def _own_vocabulary(data: str, id_col: list[str] | None, time_col: str | None, t
     every time), and without `--id-col unique_id` it was read as one series whose every date repeated (99% of its
     rows quarantined as duplicates). What was guessed is said on the console with the columns read. An option given
     keeps its value; two columns so named, or none, are not guessed: the command asks for the option as before."""
-    from flowcast.data.sources import (
-        columns_of,
-        parses_as_times,
-        times_repeat_within,
-        typed_time_columns,
-        wide_probe,
-    )
+    from flowcast.data.probes import columns_of, times_repeat_within, typed_time_columns, wide_probe
+    from flowcast.data.sources import parses_as_times
 
     columns = columns_of(data)
     if not columns:
@@ -803,7 +800,7 @@ def _guessed_target(data: str, columns: list[str], time_col: str, id_col: list[s
     column besides the time, the series and the covariates; with whether it was named so. (None, False) for several
     or none (the command asks for --target-col, naming the columns), and for a file without a series column: a wide
     file's columns are each a series, and one with a text column is told what keeps it from being read as wide."""
-    from flowcast.data.sources import wide_probe
+    from flowcast.data.probes import wide_probe
 
     if not id_col:
         return None, False
@@ -827,7 +824,7 @@ def _single_series(data: str, time_col: str, covariates: list[str]) -> tuple[str
     folder or glob, its columns are its first file's (`wide_probe`: a glob of wide files may share their dates), the
     values and times every file's (`constant_values`): files of other series, or of one id on the same dates, are
     not one series (globs46: a folder of 40 files was named one series, 's0', off its first file)."""
-    from flowcast.data.sources import constant_values, wide_probe
+    from flowcast.data.probes import constant_values, wide_probe
 
     probe = wide_probe(data, time_col)  # (None: its times repeat, or it cannot be read cheaply)
     if probe is None:
@@ -848,7 +845,7 @@ def _as_of_of_file(data: str, as_of: str | None, time_col: str | None, tz: str |
         return None
     zone = tz
     if zone is None and time_col is not None and is_date_only(as_of):
-        from flowcast.data.sources import file_time_zone
+        from flowcast.data.source_files import file_time_zone
 
         try:
             zone = file_time_zone(SourceConfig(name="probe", path=data, time_col=time_col, target_col="-", freq="1d"))
@@ -869,7 +866,7 @@ def check_backfill_readings(data: str | None, source: SourceConfig | None, dates
     hourly; a backfill whose --start lies before the file's first row read all its rows, those after each date too.
     Dates with no row by them are left to their runs, which say so. `dates`: the backfill's as_ofs (naive UTC). The
     frequencies off one reading of the rows by the last date (`freq_infer.freq_by_dates`), a date that differs
-    confirmed by a reading of its own (`explain_freq_by`); the layout off each date's rows (`sources.wide_probe`,
+    confirmed by a reading of its own (`explain_freq_by`); the layout off each date's rows (`probes.wide_probe`,
     a pass over the file's text). Not of a URL, which each reading would download again (its dates are read as its
     first date's rows say, as before)."""
     from flowcast.data.freq_infer import Inferred, explain_freq_by, freq_by_dates
@@ -926,7 +923,8 @@ def _layout_of(data: str, id_col: list[str] | None, time_col: str | None, target
     one series: say so, since its other columns are then ignored (`say`: the notes on the console)."""
     if id_col or not time_col:
         return "long"
-    from flowcast.data.sources import wide_probe, wide_series_columns
+    from flowcast.data.probes import wide_probe
+    from flowcast.data.scan import wide_series_columns
 
     probed = wide_probe(data, time_col, 200, as_of=as_of, tz=tz, time_format=time_format)  # (its rows by as_of)
     numeric, text = probed if probed is not None else ([], [])
@@ -991,7 +989,7 @@ def _refuse_periods_across(data: str, time_col: str | None, target_col: str | No
     'product,2022-01,2022-02,...') is neither long nor wide: it was told 'also needs --time-col, --target-col',
     which it has no column for, and given --time-col product it was read as wide, each period a series, with every
     row quarantined ("time 'apples' does not parse"). Say what it is and how to melt it."""
-    from flowcast.data.sources import columns_of, head_text_of
+    from flowcast.data.probes import columns_of, head_text_of
 
     columns = columns_of(data)
     if not columns or (target_col is not None and not _PERIOD_NAME_RE.match(target_col.strip())):
@@ -1054,7 +1052,7 @@ def _name_of(data: str) -> str:
     password then ('u_pw_h'). An object store's '?' is a glob's ('s3://b/sales/day_?.csv' -> 'sales', as a local
     glob; 's3://b/*.csv' -> 'b'), an HTTP URL's a query's; a URL urllib cannot split ('https://[h/x.csv') is named
     all the same."""
-    from flowcast.data.sources import data_file_stem
+    from flowcast.data.csv_text import data_file_stem
 
     if "://" in data:  # a URL: its host's and path's, never its user, password or an HTTP query
         scheme, _, rest = redact(data).partition("://")

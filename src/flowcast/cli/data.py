@@ -106,7 +106,7 @@ def _freshness(prepared: Any, as_of: datetime | None, max_staleness: int | None)
         freshness_lines,
         instant_bounds,
     )
-    from flowcast.data.sources import as_of_bound
+    from flowcast.data.periods import as_of_bound
 
     td = prepared.training
     measured = as_of or datetime.now(UTC)

@@ -203,13 +203,13 @@ def nothing_to_run_said(settings: Any, as_of: datetime | None, record: bool = Tr
     (the error names it) and, with a Prefect API configured, the `QUALITY_FAILED` event its automations notify
     (`_announce_refusal`; `backfill`: labelled a backfill's). `key`: the run key these are recorded under (the
     quarantine folder, the event's as_of), where it is not `as_of` (a command without --as-of: its start). The source
-    is read by the run's rule (`sources.read_steadily`): a file another program writes or replaces meanwhile is read
+    is read by the run's rule (`source_files.read_steadily`): a file another program writes or replaces meanwhile is read
     again, each time a `warning:` line (a header alone found mid-write was refused 'no rows', where the run read the
     whole file); one that keeps changing is the flow's to say."""
     if settings.source is None and settings.dataset not in settings.sources:
         return None
     from flowcast.data.datasets import resolve_source
-    from flowcast.data.sources import resolve_files
+    from flowcast.data.source_files import resolve_files
     from flowcast.data.validate import nothing_observed_by, nothing_to_run
     from flowcast.errors import DataValidationError
 
@@ -278,7 +278,7 @@ def _dataset_of(settings: Any) -> str:
 def _refusal_announced(flow_name: str, dataset: str | None, data: str | None, as_of: str | None,
                        tz: str | None, started: datetime | None = None) -> Iterator[None]:
     """Around a command's `resolve_settings`: a --data file refused there, before its columns are asked for (not
-    found, a workbook, not text: `sources.check_readable`), sends `flowcast.run.failed` as every other refusal
+    found, a workbook, not text: `csv_text.check_readable`), sends `flowcast.run.failed` as every other refusal
     before Prefect does (`_announce_run_refused`); a mistaken option (ConfigError) is the command line's, not the
     data's, and sends nothing. The dataset is the one the file would have been (`--dataset`, else named after
     it), the as_of the one given, read as the run reads it (no offset: UTC; a date alone: midnight in --tz), else

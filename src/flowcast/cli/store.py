@@ -70,7 +70,7 @@ def forecasts(
     views_note = getattr(store, "views_note", None) or ""
     if "a copied or moved home" in views_note:  # the views could not follow it
         console.print(f"warning: {views_note}", highlight=False, soft_wrap=True)
-    if unique_id is not None:  # ids are published in NFC (data/sources.py): 'Café' typed either way finds them
+    if unique_id is not None:  # ids are published in NFC (data/value_text.py): 'Café' typed either way finds them
         import unicodedata
 
         unique_id = unicodedata.normalize("NFC", unique_id)
@@ -152,11 +152,11 @@ def with_end_labels(frame: Any, settings: Any) -> Any:
     """The forecasts with `ds_end` after `ds` where a dataset's source labels its times by their end
     (`time_label = "end"`: hour-ending data): each forecast's end label, as that data is written (ds, the
     interval start, is what every dataset's forecasts are keyed and scored by): the next period's start, or for a
-    fiscal grid ('12mo', '3mo': ds is the month the period ends in, `sources.label_to_start`) the next month's
+    fiscal grid ('12mo', '3mo': ds is the month the period ends in, `zones.label_to_start`) the next month's
     first day. Other datasets' rows have none (null); a frame of start-labelled datasets only is returned as it is."""
     import polars as pl
 
-    from flowcast.data.sources import end_label
+    from flowcast.data.periods import end_label
     from flowcast.ops.quiet import dataset_time_label
 
     if frame.height == 0:

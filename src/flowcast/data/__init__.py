@@ -3,7 +3,7 @@
 Stages (plain functions, testable without Prefect):
 
 - `datasets.resolve_source(settings) -> SourceConfig`; `datasets.load_m3(subset, cache_dir)`
-- `sources.ingest(source, as_of) -> Ingested` (lazy); `sources.source_fingerprint(source)`
+- `sources.ingest(source, as_of) -> Ingested` (lazy); `remote.source_fingerprint(source)`
 - `validate.validate(ingested, source, cfg) -> ValidationResult(valid, quarantined, report)`;
   `validate.write_quarantine(result, dir)`; `validate.enforce_thresholds(result, cfg, artifact=KEY)`
 - `preprocess.preprocess(valid, source, settings, as_of, fingerprint) -> (TrainingData, PreprocessSummary)`

@@ -144,7 +144,7 @@ def source_tz(settings: Settings) -> str | None:
 
 def resolve_source(settings: Settings) -> SourceConfig:
     """The source a run reads: explicit source > [sources.NAME] > bundled dataset. A source without a
-    declared tz whose Parquet time column carries a zone takes that zone (`sources.file_time_zone`): its
+    declared tz whose Parquet time column carries a zone takes that zone (`source_files.file_time_zone`): its
     calendar (hour of day, the date a day's as_of means) is that zone's, where it was UTC's."""
     if settings.source is not None:
         return _with_file_zone(settings.source)
@@ -184,7 +184,7 @@ def _read_from_a_file(settings: Settings, name: str) -> str:
 
 
 def _with_file_zone(src: SourceConfig) -> SourceConfig:
-    from flowcast.data.sources import file_time_zone
+    from flowcast.data.source_files import file_time_zone
 
     if src.tz is not None:
         return src

@@ -136,17 +136,17 @@ def _regular_day_month(raw: pl.LazyFrame | None, read: pl.DataFrame, source: Sou
                        found: Inferred | str) -> Inferred | None:
     """The frequency of day/month dates that no row settles the order of (every number 12 or below: '01.02.2010')
     read in the order whose dates step more regularly by a frequency than those of the order the probe read, which is
-    the one spaced nearest its 1-minute grid (`sources._day_month_by_spacing`), the finest: a monthly export dated on
+    the one spaced nearest its 1-minute grid (`day_month._day_month_by_spacing`), the finest: a monthly export dated on
     each month's 1st ('01.02.2010' .. '01.12.2019') was read month first, as 1-12 January of each year, at --freq 1d
     (92% of its steps), and its run lost every year but the last to the gaps between those Januaries; day first it
     steps by 1mo (100%), which the run at --freq 1mo then reads day first too. None where no other order is more
     regular (equally regular orders, '01/01/2024' .. '12/01/2024': the probe's reading stays) or where a run at that
-    frequency would not read the dates in that order (it decides by their spacing, `sources.time_column_profile`).
+    frequency would not read the dates in that order (it decides by their spacing, `day_month.time_column_profile`).
     A two-digit year may be first as well ('01.02.10': 2001-02-10 year first), a third reading. `raw`: the rows that
     decide the run's reading (`Ingested.by_as_of`: those that may be dated by as_of; a later row that settles the
     order, '13.01.2021', left a backfill's history read as its probe read it)."""
+    from flowcast.data.day_month import time_column_profile
     from flowcast.data.schemas import DAY_MONTH_RE, RAW_PREFIX, YEAR_FIRST_RE
-    from flowcast.data.sources import time_column_profile
     from flowcast.distinct import per_distinct
 
     col = RAW_PREFIX + source.time_col
@@ -188,9 +188,9 @@ def _regular_day_month(raw: pl.LazyFrame | None, read: pl.DataFrame, source: Sou
 
 def _distinct_values(raw: pl.LazyFrame, col: str) -> pl.LazyFrame:
     """The distinct values of the text column `col` of `raw`, in the order of their first row, as the one column of a
-    frame: what `sources.time_column_profile` reads of `raw` (the same answers), read once. `raw` itself where they
+    frame: what `day_month.time_column_profile` reads of `raw` (the same answers), read once. `raw` itself where they
     cannot be read (bytes that are not UTF-8: each profile says so, as of `raw`)."""
-    from flowcast.data.sources import distinct_text
+    from flowcast.data.day_month import distinct_text
 
     try:
         return distinct_text(raw, col).collect(engine="streaming").lazy()
@@ -200,7 +200,7 @@ def _distinct_values(raw: pl.LazyFrame, col: str) -> pl.LazyFrame:
 
 def _day_month_date(text: pl.Expr, order: str) -> pl.Expr:
     """The date of a day/month date's text read in `order` ('day', 'month' or 'year' first); null for other text."""
-    from flowcast.data.sources import _day_month_iso
+    from flowcast.data.time_text import _day_month_iso
 
     return _day_month_iso(text, order).str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
 
@@ -208,13 +208,14 @@ def _day_month_date(text: pl.Expr, order: str) -> pl.Expr:
 def freq_by_dates(source: SourceConfig, dates: list[datetime]) -> list[Inferred | str | None]:
     """`explain_freq_by` at each of `dates` (aware UTC, in order), off one reading of the rows by the last of them
     (`ingest` once; explain_freq_by at each date cost a reading each: 6 s for 100,000 rows on 2 busy cores): the
-    rows each date has observed (`sources.observed_at` of its instant), the first `SAMPLE_ROWS` of them. Their times
+    rows each date has observed (`periods.observed_at` of its instant), the first `SAMPLE_ROWS` of them. Their times
     are read as the last date reads them, which is how each date reads them where the reading of a time is not
     decided from the rows by as_of: a text column of day/month dates (the order, a two-digit year first) and local
     times whose repeated hour `ambiguous = "infer"` resolves are read at each date on its own (explain_freq_by at
     each). An unreadable file answers "its rows could not be read" at every date."""
+    from flowcast.data.periods import as_of_bound, observed_at, planned_row
     from flowcast.data.schemas import DS_RAW, DS_SEEN, RAW_PREFIX
-    from flowcast.data.sources import as_of_bound, ingest, observed_at, planned_row
+    from flowcast.data.sources import ingest
     from flowcast.data.validate import _collect
     from flowcast.errors import FlowcastError
 
@@ -244,10 +245,10 @@ def freq_by_dates(source: SourceConfig, dates: list[datetime]) -> list[Inferred 
 
 def _read_by_as_of(raw: pl.LazyFrame | None, source: SourceConfig) -> bool:
     """Whether how `source`'s times read is decided from its rows by as_of (`sources.ingest`): a text time column
-    without a time_format holding day/month dates (one pass over it, `sources.time_column_profile`'s), or local
+    without a time_format holding day/month dates (one pass over it, `day_month.time_column_profile`'s), or local
     sub-daily times whose repeated hour `ambiguous = "infer"` resolves (read as `freq_by_dates`' probe reads them)."""
+    from flowcast.data.day_month import _time_profile
     from flowcast.data.schemas import RAW_PREFIX
-    from flowcast.data.sources import _time_profile
 
     if source.ambiguous == "infer" and source.tz not in (None, "UTC"):
         return True

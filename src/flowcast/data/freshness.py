@@ -76,7 +76,7 @@ def latest_end(latest_ds: str | datetime | None, freq: str, time_label: str) -> 
     JSON): '2024-03-30T12:00:00' for the hour from 11:00 UTC; None for start labels or no data."""
     if time_label != "end" or latest_ds is None:
         return None
-    from flowcast.data.sources import end_label
+    from flowcast.data.periods import end_label
 
     start = datetime.fromisoformat(latest_ds) if isinstance(latest_ds, str) else latest_ds
     frame = pl.DataFrame({"ds": [start]}, schema={"ds": pl.Datetime("us")})
@@ -124,7 +124,7 @@ def instant_bounds(ids: pl.DataFrame, at: datetime | None, *, freq: str, tz: str
                    time_label: str = "start", shifts: pl.DataFrame | None = None) -> pl.DataFrame | None:
     """unique_id, bound: for each series of `ids` (unique_id), the bound on the ds axis of what a run at the instant `at`
     had observed, taken back by the series' shift where its daily times were written with an offset (`shifts`,
-    `sources.seen_shifts`): `evaluation.realized.observed_through_series`, the one rule of realized accuracy and the
+    `periods.seen_shifts`): `evaluation.realized.observed_through_series`, the one rule of realized accuracy and the
     training cut. None without shifts or an instant: every period is then seen at the wall time its ds names, and
     `freshness` measures from as_of's wall time as it always did."""
     if shifts is None or not shifts.height or at is None or not ids.height:

@@ -66,9 +66,10 @@ from flowcast.data.freshness import when_text
 from flowcast.data.lengths import fit_network_spans_for_backtest, network_min_length
 from flowcast.data.order import CHUNK as _CHUNK
 from flowcast.data.order import in_key_order
-from flowcast.data.sources import MISSING_MARKERS, number_text, unsaid
+from flowcast.data.source_files import unsaid
 from flowcast.data.statics import level_name, missing_indicator, unknown_level
 from flowcast.data.training_data import TrainingData, TrainingMeta, fit_scalers, fit_scalers_per_series
+from flowcast.data.value_text import MISSING_MARKERS, number_text
 from flowcast.errors import DataValidationError
 from flowcast.mdtext import id_text
 from flowcast.timekeys import utc_text
@@ -1042,7 +1043,7 @@ def prepare_data(settings: Settings, as_of: datetime | None = None, run_key: str
     a network are those its run counts (`flowcast validate` counted them with the default spans: 3 of 3 where its
     run said 1).
 
-    A source file another program writes meanwhile is read again, as a run reads it (`sources.read_steadily`):
+    A source file another program writes meanwhile is read again, as a run reads it (`source_files.read_steadily`):
     each read again said through `warn` (a command's warning line; none: not said).
 
     Quarantine goes to settings.quarantine_dir / <source> / (run_key or as_of or "all"). Raises
@@ -1052,7 +1053,8 @@ def prepare_data(settings: Settings, as_of: datetime | None = None, run_key: str
     import hashlib
 
     from flowcast.data.datasets import resolve_source
-    from flowcast.data.sources import ingest, read_steadily
+    from flowcast.data.source_files import read_steadily
+    from flowcast.data.sources import ingest
     from flowcast.data.validate import (
         as_of_label,
         enforce_thresholds,

@@ -35,10 +35,10 @@ DS_RAW = "__ds_raw"  # parsed time before it was aligned to the period grid
 # offset the wall time in the source's zone of the instant it names (DS_RAW keeps the date as written)
 DS_SEEN = "__ds_seen"
 # the offset a row's time was written in (its wall time as written less the instant it names, a Duration); null for a
-# time without one. The instant a period's end names (`sources.period_not_over`) and a series' clock at an instant
-# (`sources.seen_shifts`, `evaluation.realized.observed_through_series`) are read in it
+# time without one. The instant a period's end names (`periods.period_not_over`) and a series' clock at an instant
+# (`periods.seen_shifts`, `evaluation.realized.observed_through_series`) are read in it
 DS_OFFSET = "__ds_offset"
-# an aggregated source whose rows can be seen apart from their time as written: `sources.period_not_over` at as_of,
+# an aggregated source whose rows can be seen apart from their time as written: `periods.period_not_over` at as_of,
 # computed once by ingest (its window over (series, period)) for the rows kept and validate's counts both
 NOT_OVER = "__not_over"
 TIME_LOCAL_ISSUE = "__ds_local"  # a naive local time that is 'nonexistent' or 'ambiguous' in the source's tz
@@ -438,7 +438,7 @@ def _offset_hint(raw: pl.Expr, freq: str = "1h") -> pl.Expr:
 
 def _daylight_grid_hint(freq: str, tz: str | None) -> pl.Expr:
     """Why a sub-daily time of a declared `tz` with daylight saving is off a grid of several hours ('6h'): the grid
-    keeps fixed steps from the zone's standard time (`sources._grid_anchor`), so in daylight saving the clock reads
+    keeps fixed steps from the zone's standard time (`zones._grid_anchor`), so in daylight saving the clock reads
     its points an hour later, and a row at the clock's 06:00 falls between them (its reason said only 'is not on the
     6h grid'). Said on the rows whose offset is not the standard one; '' otherwise."""
     n, unit = parse_freq(freq)
@@ -597,7 +597,7 @@ def _covariate_hint(raw: pl.Expr) -> pl.Expr:
     words = text.str.contains(r"[A-Za-z]") & ~text.str.contains(r"(?i)^[-+]?(nan|inf|infinity)$")
     number = _number_hint(raw)  # '1.5k' has a letter, and is a number's formatting all the same
     return (
-        # a yes/no not read as 1/0: its column holds other values too (`sources.yes_no_columns`)
+        # a yes/no not read as 1/0: its column holds other values too (`value_text.yes_no_columns`)
         pl.when(text.str.contains(r"(?i)^(yes|no|y|n)$"))
         .then(pl.lit(" (yes/no is read as 1/0 only in a column of yes/no and true/false alone, and this column holds "
                      "other values: write the flag as 1/0 throughout)"))

@@ -36,7 +36,10 @@ import polars as pl
 from flowcast.atomic import atomic_write_parquet, clean_stale_temps
 from flowcast.config import SourceConfig, ValidationConfig
 from flowcast.data.calendar import is_business, is_subdaily, month_multiple, multiday_period, parse_freq
+from flowcast.data.csv_text import first_invalid_utf8, first_overlong_row, not_utf8_error, record_lines
 from flowcast.data.order import CHUNK, DsSteps, ds_steps, in_key_order, repeated_keys
+from flowcast.data.periods import observed_at, period_over_at, planned_row, seen_shifts
+from flowcast.data.probes import columns_telling_apart
 from flowcast.data.schemas import (
     DAY_MONTH_RE,
     DS_OFFSET,
@@ -61,26 +64,13 @@ from flowcast.data.schemas import (
     weekly_anchor,
     weekly_switch,
 )
+from flowcast.data.source_files import FILE_INDEX, file_format, read_steadily, unsaid
 from flowcast.data.sources import (
-    FILE_INDEX,
     Ingested,
-    columns_telling_apart,
-    file_format,
-    first_invalid_utf8,
-    first_overlong_row,
     ingest,
-    local_times,
-    not_utf8_error,
-    observed_at,
-    period_over_at,
-    planned_row,
-    read_steadily,
-    record_lines,
-    seen_shifts,
     seen_shifts_expr,
-    time_label_note,
-    unsaid,
 )
+from flowcast.data.zones import local_times, time_label_note
 from flowcast.distinct import per_distinct
 from flowcast.errors import DataValidationError, SourceUnavailableError
 from flowcast.mdtext import id_text, md_id, md_text
@@ -136,7 +126,7 @@ class DataQualityReport:
     zero_padded_ids: list[list[str]] = field(default_factory=list)  # valid ids equal but for leading zeros ('007', '7')
     case_ids: list[list[str]] = field(default_factory=list)  # ids equal but for letter case ('Store A', 'STORE A')
     # how a number column was read where its values did not prove it ('1.234' alone: 1234 or 1.234?), a note per file
-    # (`sources.DecimalPoints.settled`: 3 of a column, then how many more)
+    # (`decimals.DecimalPoints.settled`: 3 of a column, then how many more)
     number_notes: list[str] = field(default_factory=list)
     quarter_note: str | None = None  # times '2017-1' .. '2023-4' read as months: maybe quarters (`sources`)
     empty_covariates: list[str] = field(default_factory=list)  # declared covariates with no value on any valid row
@@ -164,7 +154,7 @@ class DataQualityReport:
     freq: str | None = None  # the source's: sub-daily ds are UTC instants, coarser ones calendar dates
     tz: str | None = None  # the source's declared zone (as_of is cut on its wall time / calendar)
     time_label: str = "start"  # the source's: "end" when its times label interval ends (ingest shifted them back)
-    time_label_note: str | None = None  # ... and what ingest did, in one sentence (`sources.time_label_note`)
+    time_label_note: str | None = None  # ... and what ingest did, in one sentence (`zones.time_label_note`)
 
     @property
     def quarantine_rate(self) -> float:
@@ -415,7 +405,7 @@ class ValidationResult:
     # what to check when duplicates dominate (`_duplicate_hint`); enforce_thresholds adds it to its error
     hint: str = ""
     # unique_id, ds, offset, cut: where daily times were written with an offset, the offset each period observed was
-    # written in and the instant it was observed from (`sources.seen_shifts`); None where none was (realized accuracy and the production model's
+    # written in and the instant it was observed from (`periods.seen_shifts`); None where none was (realized accuracy and the production model's
     # training cut, `evaluation.realized.observed_through_series`)
     shifts: pl.DataFrame | None = None
 
@@ -997,7 +987,8 @@ def _not_covariates(ingested: Ingested, skip: Sequence[str] = (), *, keyless: bo
     row, all of them looked at, of a column without a header (polars' column_4: a trailing separator's); 'blank', of
     one with a header. A column of numbers, or text of one value per series shared by several
     (a region: a text static), is a covariate it could be. The note offered every such column as a covariate."""
-    from flowcast.data.sources import _BOOLEAN_TEXT, _NUMBER_TEXT_RE, _YES_NO_TEXT, MISSING_MARKERS
+    from flowcast.data.headers import _NUMBER_TEXT_RE
+    from flowcast.data.value_text import _BOOLEAN_TEXT, _YES_NO_TEXT, MISSING_MARKERS
 
     raw = ingested.raw
     if raw is None or not ingested.undeclared:
@@ -1243,7 +1234,7 @@ def _fmt_ts(value: Any) -> str | None:
 # ------------------------------------------------------------------------------------ validate
 def _first_observable(ingested: Ingested) -> pl.Expr:
     """The first instant (on the ds axis) at which a row of `ingested` is observed, as 'ready': its time, or of an
-    aggregated source the end of its period (`sources.period_over_at`), whichever is later."""
+    aggregated source the end of its period (`periods.period_over_at`), whichever is later."""
     over = period_over_at(ingested.source, ingested.seen_apart)
     seen = pl.col(DS_SEEN) if over is None else pl.max_horizontal(pl.col(DS_SEEN), over)
     return seen.min().alias("ready")
@@ -1279,7 +1270,7 @@ def nothing_observed_by(source: SourceConfig, as_of: datetime | str,
     None; one streaming pass over the columns that decide it (the time column, the future covariates), read by the
     reader's own rules (`sources.ingest`: time parsing, zone, time_label, aggregate periods). For a command to say
     so before it starts a Prefect server and the flow (~30 s), where the flow's validate said it anyway. Read by the
-    run's rule (`sources.read_steadily`): a file another program writes or replaces meanwhile is read again, each
+    run's rule (`source_files.read_steadily`): a file another program writes or replaces meanwhile is read again, each
     read again said through `warn` (None: not said); one that keeps changing raises SourceUnavailableError. Errors
     of the reading itself (a file not found, a bad declaration) are raised as `ingest` raises them."""
     _, said = read_steadily(source, lambda: ingest(source, as_of), lambda read: _all_after_as_of_said(read, source),
@@ -1318,7 +1309,7 @@ def nothing_to_run(source: SourceConfig, as_of: datetime | str | None, cfg: Vali
     called with the result and its run key (`as_of_label`) when every row is quarantined, before the error is
     made: it writes the quarantine file as the run would (`write_quarantine`, which records its path in the
     report), and the error names it. A quarantine above the threshold but with valid rows left is the run's to
-    say (it writes the quarantine file the error points to). Read by the run's rule (`sources.read_steadily`): a
+    say (it writes the quarantine file the error points to). Read by the run's rule (`source_files.read_steadily`): a
     file another program writes or replaces meanwhile is read again (a header alone found mid-write was 'no rows'),
     each read again said through `warn` (None: not said); one that keeps changing raises SourceUnavailableError.
     Errors of the reading itself (a file not found, an I/O failure) are raised as `ingest` and `validate` raise
@@ -1359,7 +1350,7 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
         freq=source.freq,
         subdaily=subdaily,
         weekly=weekly,
-        # '2w', '7d', '3d' keep the dates they are labelled with (sources._grid_start): rows between them go
+        # '2w', '7d', '3d' keep the dates they are labelled with (zones._grid_start): rows between them go
         period_days=multiday_period(source.freq) if source.aggregate == "none" and source.freq != "1w" else None,
         # '3mo', '12mo', '2q' keep the month they are labelled with: rows between them go
         period_months=month_multiple(source.freq) if source.aggregate == "none" else None,
@@ -1592,7 +1583,7 @@ def one_series_per_file_command(path: str) -> str:
     import json
     import shlex
 
-    from flowcast.data.sources import DATA_SUFFIX_RE
+    from flowcast.data.csv_text import DATA_SUFFIX_RE
 
     pattern = path if any(c in path for c in "*?[") else path.rstrip("/") + "/*"
     # json writes a string as a Python literal in double quotes (ensure_ascii off: its characters as written): the
@@ -1952,8 +1943,8 @@ def _check_examples(quarantined: pl.DataFrame, csv_file: str | None = None, per_
     'source_row N (line N + 2 of FILE): reason'. source_row counts data rows from 0, so 'source_row 90'
     sent a reader of the file to line 90, two lines before the row (the header is line 1). A wide file
     has `per_line` rows (its series columns) a line: row N is on line N // per_line + 2. `skipped`: the lines
-    before the header (an Excel 'sep=;' line, '#' comments: `sources.preamble`). A local file's lines are
-    counted (`sources.record_lines`): a quoted value with a line break makes a row span several lines."""
+    before the header (an Excel 'sep=;' line, '#' comments: `csv_text.preamble`). A local file's lines are
+    counted (`csv_text.record_lines`): a quoted value with a line break makes a row span several lines."""
     if not quarantined.height or not {"check", "reason"} <= set(quarantined.columns):
         return {}
     first = quarantined.group_by("check", maintain_order=True).first()

@@ -32,7 +32,7 @@ calendar dates, compared with the instant's wall time in the source's `tz`. Comp
 instant with local dates scored a New York run's first forecast day as 'after scored_at' or left
 it out, and took the MASE scale and seasonal naive from a day the run had not seen (or left out
 one it had). Daily times written with an offset were seen by ingest from the instant they name (`shifts`,
-`sources.seen_shifts`): each series' bound moves with them (`observed_through_series`), so a point is scored by the
+`periods.seen_shifts`): each series' bound moves with them (`observed_through_series`), so a point is scored by the
 first run that had observed it and an as_of's history is what its run had observed.
 
 `as_ofs_to_score` picks the as_ofs a run should (re)score: earlier than the run's as_of, and
@@ -134,7 +134,7 @@ def observed_through_series(keys: pl.DataFrame, *, freq: str, tz: str | None, ag
     observed, on the source's ds axis: `timekeys.observed_through` (the instant's wall time in `tz` for daily and
     coarser data; an aggregated source's period once over; an end-labelled source's bound moved back).
 
-    Where the series' periods are seen at another instant than their ds names (`shifts`, `sources.seen_shifts`:
+    Where the series' periods are seen at another instant than their ds names (`shifts`, `periods.seen_shifts`:
     daily times written with an offset), its ds are wall times in the offsets they were written in: the instant is
     read on that clock, `at` plus the offset the series was written in at that instant, that of its period observed
     nearest it (`seen_shifts`' cut: a row's instant, an aggregated period's end), not of a period starting near its
@@ -208,7 +208,7 @@ def series_clocks(shifts: pl.DataFrame, keys: pl.DataFrame) -> pl.DataFrame | No
 
 def written_clock(shifts: pl.DataFrame, ats: pl.Series) -> pl.DataFrame | None:
     """__at, __clock: at each distinct instant of `ats` (naive UTC), the UTC offset of the clock the periods of
-    `shifts` (`sources.seen_shifts`: each period's offset at the instant it became observed, `cut`) were written
+    `shifts` (`periods.seen_shifts`: each period's offset at the instant it became observed, `cut`) were written
     on, where the zones that keep every one of those offsets (`timekeys.zones_keeping`: New York's -04:00 and -05:00
     across a change, and the zones of the same clocks) all had one offset then. None where the periods carry one
     offset alone (no change seen: nothing tells a clock with daylight saving from a fixed offset; each series keeps
@@ -282,7 +282,7 @@ def score_realized(
     an as_of is an actual of that publish, and not in its history (`timekeys.observed_through`).
     `time_label`: the source's; "end" (ds moved back to interval starts) moves each as_of's bound back with them.
     `trained`: model_version -> the as_of its training data ended at; sets `lookahead` (`flag_lookahead`).
-    `shifts`: where daily times were written with an offset (`sources.seen_shifts`), each series' periods as seen
+    `shifts`: where daily times were written with an offset (`periods.seen_shifts`), each series' periods as seen
     by the instant they name: a point is scored once the run at `scored_at` had observed it, and each as_of's history
     is what its run had observed (`observed_through_series`).
     Returns REALIZED_COLUMNS, one row per (as_of, model, step) with at least one point."""

@@ -952,8 +952,8 @@ def _refuse_unwritten(settings: Settings, dataset: str, as_of: datetime, result:
 
 def _read_source(source: SourceConfig, as_of: datetime, settings: Settings) -> tuple[Any, Any]:
     """Ingest and validate `source` as tasks, read again where one of its files changed while it was read
-    (`sources.read_steadily`, the rule `flowcast validate` and `train` read by too), each read again a warning."""
-    from flowcast.data.sources import read_steadily
+    (`source_files.read_steadily`, the rule `flowcast validate` and `train` read by too), each read again a warning."""
+    from flowcast.data.source_files import read_steadily
 
     return read_steadily(source, lambda: tasks.ingest_task(source, as_of),
                          lambda ingested: tasks.validate_task(ingested, source, settings), get_run_logger().warning)

@@ -151,7 +151,7 @@ def trained_until(as_of: str | None, freq: str, tz: str | None, time_label: str 
     coarser `ds` are local dates: a run at 20:00 UTC read the next day's row in Melbourne (UTC+11), and
     that day's actuals are not after its training data; end-labelled data's bound moves back with its ds; an
     aggregated source's period holding as_of was not over, so not trained on (`aggregate`); daily times written
-    with an offset were kept from the instant they name (`shifts`, `sources.seen_shifts`: the latest period any
+    with an offset were kept from the instant they name (`shifts`, `periods.seen_shifts`: the latest period any
     series had observed, `evaluation.realized.observed_through_series`; `ids`: the series scored, those without a
     shift too, whose days were written without an offset). None without an as_of."""
     from flowcast.timekeys import observed_through, storage_naive
@@ -231,7 +231,7 @@ def score_candidates(settings: Settings, td_bt: TrainingData, spans: BacktestSpa
     """Backtest every candidate (each network cell, their ensemble, hybrids with statistical
     forecasts, the statistical models, the production model) on the same windows of `td_bt`,
     rank them and decide. Each network member is trained once for the backtest (`backtest_task`
-    with `_network_fit`), in `run_dir/<key>-backtest`. `shifts`: `sources.seen_shifts` of the run's data (daily
+    with `_network_fit`), in `run_dir/<key>-backtest`. `shifts`: `periods.seen_shifts` of the run's data (daily
     times written with an offset), for where the production model's training data ended (`trained_until`)."""
     from flowcast.evaluation.candidates import PRODUCTION, evaluate_candidates, paired_scores, plan_candidates
     from flowcast.evaluation.decision import decide

@@ -4,7 +4,7 @@
   (preprocess, backtest, predict) does not, because running it again gives the same error.
   Validation collects the lazily scanned source, so it retries a SourceUnavailableError (an
   I/O failure) and nothing else. Reads of HTTP(S) sources also retry inside the read itself
-  (`sources.read_url`), so a flaky server costs a pause, not a task retry.
+  (`remote.read_url`), so a flaky server costs a pause, not a task retry.
 - Preprocessing is cached by a key built from the source fingerprint, the as_of and the
   settings that shape the result (`preprocess_cache_key`), never by hashing frames. The cache
   records live under `settings.cache_dir/prefect`.
@@ -127,7 +127,7 @@ def ingest_task(source: SourceConfig, as_of: datetime | None) -> Ingested:
 def fingerprint_task(source: SourceConfig) -> str:
     """Identity of the source's content (declaration + a digest of each file's bytes). The flows
     take it from `ingest_task`'s result instead, which digests the bytes it read."""
-    from flowcast.data.sources import source_fingerprint
+    from flowcast.data.remote import source_fingerprint
 
     return source_fingerprint(source)
 
@@ -519,7 +519,7 @@ def check_cache_digest(settings: Settings, source: SourceConfig, as_of: datetime
     task raises if the fault is still there). (cache32: every run hashed the value twice, before and after the
     task, whether it computed or read it.)"""
     from flowcast.atomic import atomic_write_text
-    from flowcast.data.sources import _digest
+    from flowcast.data.remote import _digest
     from flowcast.errors import StorageError
 
     key = preprocess_cache_key(None, {"settings": settings, "source": source, "as_of": as_of,

@@ -252,7 +252,7 @@ def unflagged(realized: pl.DataFrame) -> pl.DataFrame | None:
 
 def score_and_record(settings: Any, *, dataset: str, as_of: datetime, td: Any, run_id: str,
                      store: Any = None, log: Any = None, shifts: pl.DataFrame | None = None) -> RealizedOutcome:
-    """Steps 1-5 of the module doc for one dataset at one run's as_of (`shifts`: `sources.seen_shifts` of the
+    """Steps 1-5 of the module doc for one dataset at one run's as_of (`shifts`: `periods.seen_shifts` of the
     run's data, where daily times were written with an offset: each period is an actual from the instant it names)."""
     from flowcast.shared import open_registry
     from flowcast.store import open_store

@@ -1,0 +1,338 @@
+"""The files of a source: which files a path, glob or folder names, their state, and reading them steadily.
+
+`resolve_files` gives the files a declared path names (a glob expands, sorted; URLs pass through);
+`source_states` and `changed_since` tell whether they changed (a local file's size, times and inode, an object
+store's ETag, size, LastModified and version id), and `read_steadily` reads a source again where one of its files
+changed while it was read. `file_format` says how a file is read (CSV, gzipped CSV or Parquet); `file_zone`, the zone
+a Parquet or Arrow file's time column carries, which a declared `tz` must agree with (`check_file_zone`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import polars as pl
+
+from flowcast.config import SourceConfig
+from flowcast.errors import DataValidationError, SourceUnavailableError
+from flowcast.wording import listed
+
+
+# ------------------------------------------------------------------------------------ files
+def _is_url(path: str) -> bool:
+    return "://" in path
+
+
+def resolve_files(source: SourceConfig) -> list[str]:
+    """The concrete files of a source (a glob expands, sorted); URLs pass through."""
+    path = os.path.expanduser(source.path)
+    if _is_url(path):
+        return [path]
+    # a relative path is read from the working directory (not from the configuration file's folder): say which
+    where = "" if Path(path).is_absolute() else f" (relative to the working directory {os.getcwd()})"
+    if any(ch in path for ch in "*?["):
+        files = sorted(glob.glob(path))
+        if not files:
+            raise DataValidationError(f"source {source.name!r}: no file matches {source.path!r}{where}")
+        return files
+    if not Path(path).exists():
+        raise DataValidationError(f"source {source.name!r}: file not found: {source.path}{where}; nothing was "
+                                  "published from it: put the file back (or fix the path) and run again")
+    if Path(path).is_dir():
+        # every file below it (Hive-style partition folders included), skipping hidden files and the
+        # markers that Spark/Hadoop leave beside their output (_SUCCESS, _committed_*, _metadata)
+        root = Path(path)
+        files = sorted(
+            str(p) for p in root.rglob("*")
+            if p.is_file() and not any(part.startswith((".", "_")) for part in p.relative_to(root).parts)
+        )
+        if not files:
+            raise DataValidationError(f"source {source.name!r}: directory {source.path} holds no data files")
+        return files
+    return [path]
+
+
+FileState = tuple[int, int, int, int]  # (size, mtime_ns, ctime_ns, inode): any write or replacement changes it
+# an object's (size, ETag, LastModified, version id), as its store answers them ('' where it has none): an object is
+# only ever replaced whole, and a new one has another ETag (or, on a store without one, another time or version)
+ObjectState = tuple[int, str, str, str]
+# the names fsspec's object-store filesystems give these in `info()` (s3fs, gcsfs, adlfs)
+_ETAG_KEYS = ("ETag", "etag", "md5Hash", "md5")
+_MODIFIED_KEYS = ("LastModified", "last_modified", "updated", "mtime")
+_VERSION_KEYS = ("VersionId", "version_id", "generation")
+
+
+def _info_value(info: dict[str, Any], keys: tuple[str, ...]) -> str:
+    """The first of `keys` that an fsspec `info()` answer holds, as text; '' when it holds none."""
+    return next((str(info[k]) for k in keys if info.get(k)), "")
+
+
+def _fresh_info(url: str) -> dict[str, Any]:
+    """The fsspec `info()` of the object at `url` (s3://, gs://, ...) now, from one metadata request: the
+    filesystem's listing cache dropped first (fsspec keeps one instance per process, so a long-lived one answered
+    from a listing made before the object was replaced). Raises FileNotFoundError when it is gone, and what the
+    filesystem raises when it cannot answer (no filesystem for the protocol, no access)."""
+    import fsspec
+
+    fs, path = fsspec.core.url_to_fs(url)
+    fs.invalidate_cache(path)
+    info: dict[str, Any] = fs.info(path)
+    return info
+
+
+def _object_state(url: str) -> ObjectState | None:
+    """The state of the object at `url` (s3://, gs://, ...) now, from one metadata request through its fsspec
+    filesystem (`_fresh_info`: no bytes read); None: gone. Raises what the filesystem raises when it cannot answer
+    (no filesystem for the protocol, no access)."""
+    try:
+        info = _fresh_info(url)
+    except FileNotFoundError:
+        return None
+    return (int(info.get("size") or 0), _info_value(info, _ETAG_KEYS), _info_value(info, _MODIFIED_KEYS),
+            _info_value(info, _VERSION_KEYS))
+
+
+def source_states(source: SourceConfig) -> dict[str, FileState | ObjectState | None]:
+    """The state of each file of `source` now (None: gone): a local file's size, times and inode, an object store's
+    (s3://, gs://) ETag, size, LastModified and version id (`_object_state`); an HTTP(S) URL is left out (read whole
+    once, `read_url`), as an object whose store cannot be asked (no access: ingest says why). Compared with
+    `changed_since` after the rows were read: polars reads a file lazily, and validation reads it again, so a file
+    another program wrote meanwhile gave one run rows of two contents."""
+    try:
+        files = resolve_files(source)
+    except DataValidationError:  # no file (yet): said by ingest
+        return {}
+    states: dict[str, FileState | ObjectState | None] = {}
+    for f in files:
+        if _is_http(f):
+            continue
+        if _is_url(f):
+            with contextlib.suppress(Exception):  # cannot be asked: not checked, ingest reports it
+                states[f] = _object_state(f)
+            continue
+        try:
+            st = os.stat(f)
+        except OSError:
+            states[f] = None
+            continue
+        states[f] = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+    return states
+
+
+REMOVED = " (removed)"  # how `changed_since` names a file gone since
+BACK = " (written: "  # ... one back since (gone at the first look)
+ADDED = " (added)"  # ... and one not there at the first look (a single file back where it was gone, or a new one)
+
+
+def changed_since(source: SourceConfig, before: dict[str, FileState | ObjectState | None]) -> list[str]:
+    """The files of `source` written, replaced, added or removed since `before` (`source_states`), each named with
+    what changed: `/data/sales.csv (written in place: 48,200 -> 24,100 bytes)`, `s3://b/sales.csv (replaced by
+    another object: 48,200 -> 48,201 bytes)`. An object its store could not be asked about once is left out."""
+    now = source_states(source)
+    out = []
+    for f in sorted(set(before) | set(now)):
+        if _is_url(f) and (f not in before or f not in now):
+            continue
+        was, now_is = before.get(f), now.get(f)
+        if was == now_is:
+            continue
+        if f not in before:
+            out.append(f"{f}{ADDED}")
+        elif now_is is None:
+            out.append(f"{f}{REMOVED}")
+        elif was is None:
+            out.append(f"{f}{BACK}{now_is[0]:,} bytes)")
+        else:
+            how = ("replaced by another object" if _is_url(f) else
+                   "replaced by another file" if was[3] != now_is[3] else "written in place")
+            out.append(f"{f} ({how}: {_size_change(was, now_is)})")
+    return out
+
+
+def _size_change(was: FileState | ObjectState, now: FileState | ObjectState) -> str:
+    """'48,200 -> 24,100 bytes'; where the size stayed, 'still 48,200 bytes, modified again' (a local file's
+    modification time changed) or 'still 48,200 bytes' (cache47: '20 -> 20 bytes' read as if nothing changed)."""
+    if was[0] != now[0]:
+        return f"{was[0]:,} -> {now[0]:,} bytes"
+    modified = isinstance(was[1], int) and was[1] != now[1]  # (an object's is its ETag: said by 'replaced by')
+    return f"still {now[0]:,} bytes{', modified again' if modified else ''}"
+
+
+def unsaid(message: str) -> None:
+    """A `warn` that says nothing (a reader of `read_steadily` without a place to say it)."""
+
+
+SOURCE_READS = 3  # a source another program writes while it is read is read up to this many times in all
+_Read = TypeVar("_Read")
+_Checked = TypeVar("_Checked")
+
+
+def read_steadily(source: SourceConfig, ingest_it: Callable[[], _Read], check: Callable[[_Read], _Checked],
+                  warn: Callable[[str], None], sleep: Callable[[float], None] | None = None,
+                  ) -> tuple[_Read, _Checked]:
+    """`ingest_it()`, then `check` (validation) on what it returned, read again (up to SOURCE_READS times, 1 s then
+    2 s apart, `sleep`) where one of the files of `source` changed while it was read (`changed_since`): polars reads
+    a file lazily, and validation reads it again, so a file written in place meanwhile (truncated, then written)
+    gave the first half of its rows, and one replaced gave rows of the new file under the old one's fingerprint.
+    An error raised by a read of a changing file is such a change too (a refusal, or polars' error or panic reading
+    a Parquet file cut short: pandas' `to_parquet` writes in place). Each read again is said through `warn`. One
+    rule for a run (`flows.common`), a command (`preprocess.prepare_data`: `flowcast validate`, `train`) and the
+    checks `flowcast run`, `forecast` and `backfill` make before Prefect starts (`validate.nothing_to_run`,
+    `nothing_observed_by`: their reads stop at the fault point below first). Raises SourceUnavailableError naming the files and what to do when they keep changing (a writer in place:
+    write a temp file and rename it; one that replaces, removes, puts back or adds files: which of these every read
+    saw, and run again once it stops). Test-only: FLOWCAST_FAULT=
+    source:ingested stops (SIGSTOP) or kills the process between the two reads of each attempt."""
+    import time
+
+    from polars.exceptions import PanicException, PolarsError
+
+    from flowcast.interrupts import fault_point, signals_seen
+
+    changed: list[str] = []
+    seen: list[str] = []  # every change of every read: the end says what they were
+    with signals_seen() as signals:
+        for attempt in range(1, SOURCE_READS + 1):
+            before = source_states(source)
+            try:
+                ingested = ingest_it()  # its fingerprint is of the content it read
+                fault_point("source:ingested")  # (test-only: fingerprinted, the rows not yet read by validation)
+                checked = check(ingested)
+            except BaseException as exc:  # a stop is said, then raised; the others as before
+                _raise_stop(source, exc, signals(), warn)
+                if not isinstance(exc, (DataValidationError, PolarsError, OSError, PanicException)):
+                    raise
+                if not (changed := changed_since(source, before)):
+                    raise
+            else:
+                if not (changed := changed_since(source, before)):
+                    return ingested, checked
+            seen += changed
+            if attempt < SOURCE_READS:  # what this read saw (cache47: 'another program writes it' of any change)
+                why = (f"another program {_changes_text(changed, seen)}"
+                       if any(not c.endswith(REMOVED) for c in changed) else
+                       "the file was removed while it was read" if len(changed) == 1 else
+                       "the files were removed while they were read")
+                warn(f"Source {source.name!r} changed while it was read: {'; '.join(changed)}; {why}: read again in "
+                     f"{attempt} s (read {attempt + 1} of {SOURCE_READS})")
+                (sleep or time.sleep)(attempt)
+    todo = ("Another program writes it in place; nothing was published. Have it write a temp file and rename it into "
+            "place (readers then see the old file or the new one, whole), and run the same command again"
+            if any("in place" in c for c in seen) else
+            f"Another program {_changes_text(seen)} again and again; nothing was published. Run the same command "
+            "again once it stops changing")
+    raise SourceUnavailableError(
+        f"source {source.name!r} changed while it was read, {SOURCE_READS} times: {'; '.join(changed)}. {todo}")
+
+
+def _changes_text(changed: list[str], seen: list[str] | None = None) -> str:
+    """What `changed_since`'s `changed` says another program did to a source, for each read again of `read_steadily`
+    and its end: 'writes it in place', 'replaces it', 'removes it and puts it back' (a file there again where one was
+    removed: `seen`, every read's changes, or `changed`), 'puts back a file missing at the first look' (one gone when a
+    read began, no removal seen), 'adds files'. It said 'replaces it' of a file removed and put back only (wordsB46),
+    and 'adds files' of one missing at each first look (srcB47)."""
+    gone = {c.removesuffix(REMOVED) for c in (*(seen or []), *changed) if c.endswith(REMOVED)}
+    back = [c for c in changed if BACK in c or (c.endswith(ADDED) and c.removesuffix(ADDED) in gone)]
+    first_missing = [c for c in back if BACK in c and c.split(BACK)[0] not in gone]  # no removal of it seen
+    did = [said for said, saw in (
+        ("writes it in place", any(" (written in place: " in c for c in changed)),
+        ("replaces it", any("replaced by" in c for c in changed)),
+        ("removes it", any(c.endswith(REMOVED) for c in changed)),
+        ("puts it back", any(c not in first_missing for c in back)),
+        ("puts back a file missing at the first look", bool(first_missing)),
+        ("adds files", any(c.endswith(ADDED) and c not in back for c in changed))) if saw]
+    return listed(did or ["changes it"])
+
+
+def _raise_stop(source: SourceConfig, error: BaseException, signals: set[int], warn: Callable[[str], None]) -> None:
+    """Where a stop ended the read and validation of `source` (`interrupts.stop_of`: `error` a KeyboardInterrupt or
+    Prefect's TerminationSignal, or an error a SIGTERM or SIGINT that came meanwhile caused: polars' panic from the
+    query it interrupted), say so through `warn` and raise the stop (from `error` where it hid it); else return.
+    A stop here writes nothing: validation's results are written after it returns."""
+    from flowcast.interrupts import raise_stop
+
+    raise_stop(error, signals, warn, lambda name: (
+        f"Stopped by {name} while reading and validating source {source.name!r}: nothing was written from this read; "
+        "run again to read it whole"))
+
+
+def file_format(source: SourceConfig, file: str) -> str:
+    if source.format != "auto":
+        return source.format
+    name = file.lower()
+    if name.endswith((".parquet", ".pq", ".parq")):
+        return "parquet"
+    if name.endswith((".arrow", ".feather", ".ipc")):
+        return "ipc"
+    return "csv"
+
+
+_UTC_NAMES = (None, "UTC", "Etc/UTC", "+00:00")
+
+
+def file_zone(source: SourceConfig) -> tuple[str, str] | None:
+    """(file, zone) of the first local Parquet or Arrow IPC/Feather file of `source` whose time column carries a
+    zone other than UTC (a pandas/polars/Spark timestamp column, e.g. Europe/Berlin), read from that file's
+    metadata; None when that file's column is naive or UTC, for CSV files, URLs (not fetched for this) and a file
+    that cannot be read (ingest says why). One file's schema only: this is asked each time the source is
+    resolved, and ingest checks that the other files agree (zoned or not) as it reads them."""
+    try:
+        files = resolve_files(source)
+    except Exception:  # noqa: BLE001 - no zone to take: the read itself reports the problem
+        return None
+    for file in files:
+        kind = file_format(source, file)
+        if _is_url(file) or kind == "csv":
+            continue
+        dtype = _schema_dtype(file, kind, source.time_col)
+        zone = dtype.time_zone if isinstance(dtype, pl.Datetime) else None
+        return None if zone in _UTC_NAMES else (file, str(zone))
+    return None
+
+
+def _schema_dtype(file: str, kind: str, column: str) -> pl.DataType | None:
+    """`column`'s type in a Parquet or Arrow IPC file's schema; None when the file cannot be read (ingest says why)."""
+    try:
+        schema = pl.read_parquet_schema(file) if kind == "parquet" else pl.read_ipc_schema(file)
+    except Exception:  # noqa: BLE001 - as above
+        return None
+    return schema.get(column)
+
+
+def file_time_zone(source: SourceConfig) -> str | None:
+    """The source's zone as its files carry it (`file_zone`); None when they carry none other than UTC."""
+    found = file_zone(source)
+    return found[1] if found else None
+
+
+def check_file_zone(source: SourceConfig) -> None:
+    """A declared `tz` that disagrees with the zone the first zoned file's time column carries is an error
+    naming both (the instants are unambiguous; a different calendar zone is almost always a mistake)."""
+    found = file_zone(source) if source.tz is not None else None
+    if found is None:
+        return
+    file, zone = found
+    if zone != source.tz:
+        raise DataValidationError(
+            f"source {source.name!r}: tz {source.tz!r} was declared (--tz or configuration) but the time column "
+            f"{source.time_col!r} of {file} carries the zone {zone!r}; drop the tz (the file's zone is used) or "
+            f"declare tz = {zone!r}")
+
+
+_HTTP = ("http://", "https://")
+
+
+def _is_http(path: str) -> bool:
+    return path.lower().startswith(_HTTP)
+
+
+def _one_line(exc: BaseException) -> str:
+    """An error's text on one line (polars/object-store errors span several, with 'Caused by' chains)."""
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+FILE_INDEX = "__file"  # with several files: the position in `Ingested.files` of the file a row came from
