@@ -22,7 +22,6 @@ _OFFSET_RE = rf"\s*{_ZONE}$"
 # a UTC offset follows a time of day ('...T10:00+01:00', '10:00:00.5Z'): '31-Jan-2024' (an Oracle export) ends
 # in '-2024', which _OFFSET_RE alone read as the offset -20:24, making its row offset-aware
 _TIME_OFFSET_RE = rf"\d:\d{{2}}(:\d{{2}}(\.\d+)?)?\s*{_ZONE}$"
-_MIDNIGHT_OFFSET_RE = rf"[T ]00:00(?::00(?:\.0+)?)?\s*{_ZONE}$"  # '2024-01-01T00:00:00.000Z', '2024-01-01 00:00+01'
 _BRACKET_ZONE_RE = r"(:\d{2}(?:\.\d+)?(?:Z|z|[+-]\d{2}(?::?\d{2})?))\[[A-Za-z0-9_+\-/]+\]$"  # '...+01:00[Europe/Berlin]'
 # the same two with a bracketed zone allowed after the offset ('2024-03-01T00:00:00+01:00[Europe/Paris]'), for the
 # checks that look at a column's text before it is read (`_time_profile`, `_offset_midnight`, `_written_by`): such a
