@@ -1138,11 +1138,12 @@ class RunScheduler:
 
         self._task = asyncio.create_task(self._run(), name="flowcast-run-scheduler")
 
-    async def stop(self, timeout: float | None = None) -> None:
+    async def stop(self, timeout: float | None = None) -> bool:
         """Stop, once the request under way has ended, cancelled after `timeout` s (default SCHEDULER_STOP_WAIT_S) and
         then said, and the vacuum under way has been told to end after its batch (`ServeVacuum.stop`: its thread, which
         a cancel does not reach, held the serve's exit until the whole vacuum was done). The stop waited 30 s on a
-        request the API did not answer before it paused the deployments: a Ctrl-C or SIGTERM paused them only then."""
+        request the API did not answer before it paused the deployments: a Ctrl-C or SIGTERM paused them only then.
+        Whether no request was cut off: one that was may still create runs on the API (`sweep_late_runs`)."""
         import asyncio
 
         from prefect.logging import get_logger
@@ -1158,13 +1159,46 @@ class RunScheduler:
             except TimeoutError:  # (wait_for cancelled it)
                 get_logger("flowcast.serve").warning(
                     "the serve's scheduling of its runs had no answer from the Prefect API %g s into its stop: cut off "
-                    "(a run the API still creates after the stop cancelled its slots' unstarted runs stays Scheduled: "
-                    "the next serve runs it late)", wait)
+                    "(the stop looks for the runs the API may still create by it for %g s after it cancelled its "
+                    "slots' unstarted runs, and cancels them too)", wait, LATE_SWEEP_S)
+                return False
+        return True
 
 
 SCHEDULER_STOP_WAIT_S = 2.0
 """How long a serve's stop waits for its scheduler's request under way (`RunScheduler.stop`) before it cuts it off and
 pauses the deployments: a reachable API answers within a second."""
+LATE_SWEEP_S = 3.0
+"""How long a serve's stop looks for the runs a scheduling request it cut off (`RunScheduler.stop`) still creates on
+the Prefect API after the stop cancelled its slots' unstarted runs (`sweep_late_runs`)."""
+LATE_SWEEP_EVERY_S = 0.5
+
+
+async def sweep_late_runs(deployment_ids: list[Any], since: datetime, wait: float = LATE_SWEEP_S,
+                          every: float = LATE_SWEEP_EVERY_S) -> int:
+    """The stop's final sweep, where it cut off a scheduling request (`RunScheduler.stop`), once it cancelled the
+    unstarted runs of its slots (`cancel_unstarted_slots`): that request, which the API completes after the cut (a
+    server that answers slowly goes on with it), creates the runs of the deployments' slots from `since` on
+    (auto-scheduled, Scheduled: `schedule_runs`) after that cancel, where they stayed Scheduled on the paused
+    deployments and the next serve ran them late. They are looked for every `every` s, `wait` s at most, and
+    cancelled as the others were (the request creates its runs at once, so the sweep ends at the first that finds
+    some); how many. None found is said: a run the API creates later still stays Scheduled."""
+    import asyncio
+
+    from prefect.logging import get_logger
+
+    async def sweep() -> int:
+        while not (swept := await cancel_unstarted_slots(deployment_ids, since)):
+            await asyncio.sleep(every)
+        return swept
+
+    with suppress(TimeoutError):  # (the whole sweep bounded: the API that was slow may hang)
+        return await asyncio.wait_for(sweep(), wait)
+    get_logger("flowcast.serve").warning(
+        "the serve's stop found no run created by the scheduling request it cut off within %g s after it cancelled "
+        "its slots' unstarted runs: a run the Prefect API still creates by that request later stays Scheduled on the "
+        "paused deployments, and the next serve runs it late", wait)
+    return 0
 
 
 def api_for_runs() -> dict[Any, Any]:
@@ -1352,13 +1386,15 @@ def stopping_runner(base: type[Any] | None = None) -> type[Any]:
 
             self.ending = True
             ended = True  # (no catch-up under way now)
+            scheduled = True  # (no scheduling request of `scheduler` cut off)
             try:
                 if self.grace is not None and not self.grace.is_set():  # a Ctrl-C during a SIGTERM's grace
                     self._logger.info(GRACE_CUT_SAID.format(signal="Ctrl-C"))
                     self.grace.set()
                     await stop_step(self._logger, "cancel its flow runs in flight", self.astop())
                 if self.scheduler is not None:  # no run scheduled once the deployments are paused (deletes theirs)
-                    await stop_step(self._logger, "stop its scheduling of their runs", self.scheduler.stop())
+                    scheduled = await stop_step(self._logger, "stop its scheduling of their runs",
+                                                self.scheduler.stop(), failed=False)
                 if self.catch_up is not None:  # likewise on a server (`CatchUp`)
                     ended = await stop_step(self._logger, "stop its catch-up of their slots",
                                             asyncio.to_thread(self.catch_up.stop), failed=False)
@@ -1374,6 +1410,8 @@ def stopping_runner(base: type[Any] | None = None) -> type[Any]:
                     ids, since = self.slots  # registration cut off included where the pause found it (`Unsettled`)
                     slots = (slot_deployments(ids, self.unsettled), since)
                     await cancel_unstarted_slots(*slots)
+                    if not scheduled:  # a request it cut off may still create runs (`sweep_late_runs`)
+                        await sweep_late_runs(*slots)
                     if not ended and self.catch_up is not None and not self.catch_up.then(
                             lambda: asyncio.run(cancel_unstarted_slots(*slots))):  # it hung, then posted: cancelled
                         await cancel_unstarted_slots(*slots)  # (it ended meanwhile)
