@@ -630,6 +630,19 @@ class WorkersConfig(_Section):
         return v
 
 
+class ServeConfig(_Section):
+    """How `flowcast serve` stops (SIGTERM: a container's or a systemd unit's stop)."""
+
+    grace_seconds: float = Field(
+        10, ge=0, description="on SIGTERM the serve takes no new run and waits this long for its flow runs in flight "
+        "to end before it cancels those still running (a second SIGTERM or Ctrl-C cancels them at once); its stop "
+        "then takes about 10 s more with a run to cancel (Prefect's cancel of it, under load), so keep the sum below "
+        "the supervisor's SIGKILL window (Kubernetes' "
+        "terminationGracePeriodSeconds, 30 s by default; Docker's stop timeout, 10 s by default: `docker stop -t 30`); "
+        "0 cancels them at once"
+    )
+
+
 class Settings(BaseSettings):
     """The whole configuration. Build it with `load_settings`, not directly."""
 
@@ -670,6 +683,7 @@ class Settings(BaseSettings):
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
     distributed: DistributedConfig = Field(default_factory=DistributedConfig)
     workers: WorkersConfig = Field(default_factory=WorkersConfig)
+    serve: ServeConfig = Field(default_factory=ServeConfig)
 
     @field_validator("home", mode="before")
     @classmethod

@@ -152,6 +152,9 @@ def test_serve_says_which_scheduled_runs_were_missed_while_it_was_stopped():
     ("CANCELLED", ("Cancelled before it started: flowcast serve stopped and paused its deployments; the next serve "
                    "names this slot missed, with the backfill that publishes it"), 1),  # serve47: cancelled unstarted
     ("CANCELLING", "Runner is shutting down.", 1),  # serveC47: the serve killed mid-cancel: it did not publish
+    ("CANCELLED", ("Cancelled in flight by the stop of flowcast serve (SIGTERM): still running when the stop's grace "
+                   "period (serve.grace_seconds) ended or a second SIGTERM or Ctrl-C cut it short; re-run it (a "
+                   "scheduled slot: the next serve names it missed, with the backfill that publishes it)"), 1),  # serve50
     ("CANCELLED", "Cancelled by a person in the UI.", 2),  # cancelled otherwise: the slot ran (the person's cancel)
     ("CRASHED", ("the process that ran it (pid 2253 on vm, engine.py) is gone without reporting a final state: "
                  "killed (SIGKILL) or its machine stopped; it was Running."), 1),  # soak45: a killed serve's run
@@ -478,7 +481,8 @@ def _runner_without(name: str) -> type:
 
 @pytest.mark.parametrize("name,said", [("handle_sigterm", "Runner.handle_sigterm()"),
                                        ("_pause_schedules", "Runner._pause_schedules()"),
-                                       ("_runs_task_group", "Runner._runs_task_group")])
+                                       ("_runs_task_group", "Runner._runs_task_group"),
+                                       ("cancel_all", "Runner.cancel_all()")])  # serve50: the grace's cancel
 def test_serve_refuses_a_prefect_whose_runner_lacks_what_it_relies_on(name, said):
     """proc32: StoppingRunner overrides Runner.handle_sigterm and _pause_schedules and cancels _runs_task_group, private
     API: a Prefect without one would fail as serve stopped (AttributeError) or never call the override (one SIGTERM half

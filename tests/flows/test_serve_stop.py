@@ -505,3 +505,53 @@ def test_a_ctrl_c_stop_names_a_registration_still_under_way_as_maybe_left_unpaus
     assert len(said) == 1 and said[0].startswith("the serve's stop could not pause forecast/forecast-") and (
         "(its registration had not ended 5 s after it was cut off: the Prefect API may register it after this stop, "
         "unpaused): left unpaused") in said[0], said
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_the_slot_runs_a_cut_off_scheduling_request_creates_after_the_stops_cancel_are_cancelled_too(monkeypatch):
+    """serve50: on Prefect's temporary server the serve schedules its runs itself (`RunScheduler`), and its stop cuts
+    a request the API does not answer off after SCHEDULER_STOP_WAIT_S; the API went on with it and created the runs
+    of the slots from `since` after the stop had cancelled its slots' unstarted runs: they stayed Scheduled on the
+    paused deployment, only a warning said so, and the next serve ran them late. The stop sweeps again for them
+    (`sweep_late_runs`) and cancels them, saying why. Here the API is the real test server (as the serve's scheduler
+    there); the request the scheduler cuts off is completed 1.5 s after the cut, by the real `POST
+    /deployments/{id}/schedule`, as a slow server completes it."""
+    from prefect.settings import PREFECT_API_URL
+
+    from flowcast.flows import deploy
+
+    served = _deployments(1)[0]
+    since, now = _slots_since()
+    asked, completed = threading.Event(), threading.Event()
+
+    def completes_late() -> None:  # (the request the scheduler sent: the API reads no pause once it took it)
+        from prefect.client.orchestration import get_client
+
+        time.sleep(1.5)
+        with get_client(sync_client=True) as client:
+            deployment = client.read_deployment_by_name(f"forecast/{served.name}")
+            client.request("POST", "/deployments/{id}/schedule", path_params={"id": deployment.id},
+                           json={"start_time": since.isoformat(), "end_time": now.isoformat()}).raise_for_status()
+        completed.set()
+
+    async def unanswered(self: Any, client: Any, start: Any = None) -> None:
+        asked.set()
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            threading.Thread(target=completes_late, daemon=True).start()
+            raise
+
+    monkeypatch.setattr(deploy, "api_for_runs", lambda: {PREFECT_API_URL: PREFECT_API_URL.value()})  # (its scheduler)
+    monkeypatch.setattr(deploy.RunScheduler, "schedule", unanswered)
+    threading.Thread(target=lambda: asked.wait(120) and os.kill(os.getpid(), signal.SIGTERM), daemon=True).start()
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        with _said("prefect") as said:
+            deploy.serve([served], since=since)
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert completed.wait(30)  # (without the sweep the serve returned first, and its runs stayed Scheduled)
+    _unstarted_cancelled(served)
+    assert any(m.startswith("the serve's scheduling of its runs had no answer from the Prefect API") for m in said)
+    assert sum(m.startswith("cancelled ") and "scheduled run(s) of this serve's slots" in m for m in said) == 1, said

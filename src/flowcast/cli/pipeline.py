@@ -1197,7 +1197,7 @@ def serve(
 ) -> None:
     """Serve the retrain (Mondays 03:00), forecast (daily 06:00) and backfill deployments from this process.
 
-    Runs until Ctrl-C or one SIGTERM (exit 0; the runs in flight are cancelled). One serve per home and Prefect API: a second one refuses to start (exit 4), naming the
+    Runs until Ctrl-C or one SIGTERM (exit 0; a SIGTERM takes no new run and gives those in flight [serve] grace_seconds, 10 s, to end, then cancels them; a second one cancels them at once). One serve per home and Prefect API: a second one refuses to start (exit 4), naming the
     running one. FLOWCAST_RETRAIN_CRON and FLOWCAST_FORECAST_CRON change the schedules, FLOWCAST_TIMEZONE
     their zone (default: UTC). Point PREFECT_API_URL at a server (`make server`) to see them in the UI."""
     settings = resolve_settings(config=config, home=home)

@@ -869,7 +869,7 @@ def run_identity(home: str | Path | None = None) -> tuple[str, datetime]:
 
 def flow_fault(point: str) -> None:
     """Test-only fault injection: FLOWCAST_FAULT=flow:<point> SIGKILLs this process there
-    (`flow:started`: the run is Running, its body has not begun; `flow:before_publish`: the winner is
+    (`flow:started`: a retrain or forecast run is Running, its body has not begun; `flow:before_publish`: the winner is
     registered and promoted, its forecasts not yet published; `flow:before_realized`: a run's forecasts are
     published (or found published), its realized accuracy not yet scored)."""
     from flowcast.interrupts import fault_point

@@ -293,7 +293,8 @@ def offer_configured_datasets(deployments: list[Any], params: dict[str, Any]) ->
 
 def serve_all(parameters: dict[str, Any] | None = None, limit: int | None = None) -> None:
     """Apply flowcast's automations (when [alerts] webhook_url is configured), then serve all
-    deployments from this process until interrupted (Ctrl-C, or one SIGTERM: `serve`)."""
+    deployments from this process until interrupted (Ctrl-C, or one SIGTERM, its runs in flight given
+    serve.grace_seconds to end: `serve`)."""
     from prefect.logging import get_logger
 
     from flowcast.config import load_settings
@@ -311,7 +312,7 @@ def serve_all(parameters: dict[str, Any] | None = None, limit: int | None = None
     clock = server_clock(log.warning, _utc_now)  # a Prefect server's slots are on its clock, not this machine's
     checked = clock()  # the missed slots are those before it; the serve's scheduling starts at it
     say_missed_slots(log.warning, now=checked)
-    serve(build_deployments(params), limit=limit, since=checked, clock=clock,
+    serve(build_deployments(params), limit=limit, since=checked, clock=clock, grace_seconds=settings.serve.grace_seconds,
           vacuum=ServeVacuum(settings.home, settings.retention.prefect_runs_days, clock=clock))
 
 
@@ -408,10 +409,12 @@ def server_clock(say: Callable[[str], None], clock: Callable[[], datetime] = _ut
 
 
 def serve(deployments: list[Any], *, limit: int | None = None, vacuum: ServeVacuum | None = None,
-          since: datetime | None = None, clock: Callable[[], datetime] = _utc_now) -> None:
+          since: datetime | None = None, clock: Callable[[], datetime] = _utc_now, grace_seconds: float = 0.0) -> None:
     """`prefect.serve(*deployments, limit=limit)` with a runner that one SIGTERM stops (`stopping_runner`). Serving,
-    a SIGTERM ends it with exit 0: the flow runs in flight are cancelled (Cancelled, 'Runner is shutting down.', as
-    Prefect's runner does) and the deployments paused (their schedules stop until the next serve). On Prefect's
+    a SIGTERM ends it with exit 0: no new flow run is taken, those in flight get up to `grace_seconds` to end (a
+    second SIGTERM or a Ctrl-C ends that grace), then those still running are cancelled (Cancelled,
+    IN_FLIGHT_STOP_MESSAGE; Prefect's runner cancels them at once, 'Runner is shutting down.') and the deployments
+    paused (their schedules stop until the next serve). On Prefect's
     temporary server (no PREFECT_API_URL), which runs no scheduler, the serve schedules its deployments' runs itself
     (`RunScheduler`): without it their cron slots never fired; and vacuums its old flow runs there (`vacuum`, at the
     scheduler's turns: `ops.prefect_runs.ServeVacuum`), which nothing but `flowcast gc` did. `since`: the instant the
@@ -433,6 +436,7 @@ def serve(deployments: list[Any], *, limit: int | None = None, vacuum: ServeVacu
     catch_up: CatchUp | None = None
     with temporary_settings(temporary := api_for_runs()):
         runner = stopping_runner()(pause_on_shutdown=True, limit=limit)
+        runner.grace_seconds = grace_seconds
         take_sigterm(runner)  # a SIGTERM while it registers stops it once started, what it registered paused
         ids = register(runner, deployments, since)
         if not runner.stop_pending:
@@ -468,6 +472,13 @@ REGISTER_CUT_WAIT_S = 5.0
 SIGNAL_POLL_S = 0.2
 """How often the serve's main thread, waiting for a thread of its own (`wait_awake`), wakes to run its signal handlers."""
 SECOND_SIGNAL_SAID = "{signal} received as the serve stops: the stop under way ends as it was"
+GRACE_SAID = ("SIGTERM received: the serve takes no new flow run and gives its {n} in flight up to {grace:g} s "
+              "(serve.grace_seconds) to end, then cancels those still running, pauses its deployments and exits; a "
+              "second SIGTERM or Ctrl-C cancels them now")
+GRACE_ENDED_SAID = "the serve's flow runs in flight have ended within its grace period: it stops"
+GRACE_OVER_SAID = ("{n} flow run(s) still running at the end of the serve's grace period ({grace:g} s, "
+                   "serve.grace_seconds): cancelled now")
+GRACE_CUT_SAID = "{signal} received during the serve's grace period: its flow runs in flight are cancelled now"
 EXITING_SAID = ("SIGTERM received as the serve exits: its clean-up (its temporary server's stop, seconds at most) ends "
                 "first, then it exits")
 
@@ -1127,11 +1138,12 @@ class RunScheduler:
 
         self._task = asyncio.create_task(self._run(), name="flowcast-run-scheduler")
 
-    async def stop(self, timeout: float | None = None) -> None:
+    async def stop(self, timeout: float | None = None) -> bool:
         """Stop, once the request under way has ended, cancelled after `timeout` s (default SCHEDULER_STOP_WAIT_S) and
         then said, and the vacuum under way has been told to end after its batch (`ServeVacuum.stop`: its thread, which
         a cancel does not reach, held the serve's exit until the whole vacuum was done). The stop waited 30 s on a
-        request the API did not answer before it paused the deployments: a Ctrl-C or SIGTERM paused them only then."""
+        request the API did not answer before it paused the deployments: a Ctrl-C or SIGTERM paused them only then.
+        Whether no request was cut off: one that was may still create runs on the API (`sweep_late_runs`)."""
         import asyncio
 
         from prefect.logging import get_logger
@@ -1147,13 +1159,46 @@ class RunScheduler:
             except TimeoutError:  # (wait_for cancelled it)
                 get_logger("flowcast.serve").warning(
                     "the serve's scheduling of its runs had no answer from the Prefect API %g s into its stop: cut off "
-                    "(a run the API still creates after the stop cancelled its slots' unstarted runs stays Scheduled: "
-                    "the next serve runs it late)", wait)
+                    "(the stop looks for the runs the API may still create by it for %g s after it cancelled its "
+                    "slots' unstarted runs, and cancels them too)", wait, LATE_SWEEP_S)
+                return False
+        return True
 
 
 SCHEDULER_STOP_WAIT_S = 2.0
 """How long a serve's stop waits for its scheduler's request under way (`RunScheduler.stop`) before it cuts it off and
 pauses the deployments: a reachable API answers within a second."""
+LATE_SWEEP_S = 3.0
+"""How long a serve's stop looks for the runs a scheduling request it cut off (`RunScheduler.stop`) still creates on
+the Prefect API after the stop cancelled its slots' unstarted runs (`sweep_late_runs`)."""
+LATE_SWEEP_EVERY_S = 0.5
+
+
+async def sweep_late_runs(deployment_ids: list[Any], since: datetime, wait: float = LATE_SWEEP_S,
+                          every: float = LATE_SWEEP_EVERY_S) -> int:
+    """The stop's final sweep, where it cut off a scheduling request (`RunScheduler.stop`), once it cancelled the
+    unstarted runs of its slots (`cancel_unstarted_slots`): that request, which the API completes after the cut (a
+    server that answers slowly goes on with it), creates the runs of the deployments' slots from `since` on
+    (auto-scheduled, Scheduled: `schedule_runs`) after that cancel, where they stayed Scheduled on the paused
+    deployments and the next serve ran them late. They are looked for every `every` s, `wait` s at most, and
+    cancelled as the others were (the request creates its runs at once, so the sweep ends at the first that finds
+    some); how many. None found is said: a run the API creates later still stays Scheduled."""
+    import asyncio
+
+    from prefect.logging import get_logger
+
+    async def sweep() -> int:
+        while not (swept := await cancel_unstarted_slots(deployment_ids, since)):
+            await asyncio.sleep(every)
+        return swept
+
+    with suppress(TimeoutError):  # (the whole sweep bounded: the API that was slow may hang)
+        return await asyncio.wait_for(sweep(), wait)
+    get_logger("flowcast.serve").warning(
+        "the serve's stop found no run created by the scheduling request it cut off within %g s after it cancelled "
+        "its slots' unstarted runs: a run the Prefect API still creates by that request later stays Scheduled on the "
+        "paused deployments, and the next serve runs it late", wait)
+    return 0
 
 
 def api_for_runs() -> dict[Any, Any]:
@@ -1173,13 +1218,15 @@ def api_for_runs() -> dict[Any, Any]:
     return {PREFECT_API_URL: server.api_url}
 
 
-RUNNER_OVERRIDES = ("handle_sigterm", "_pause_schedules", "__aenter__")
+RUNNER_OVERRIDES = ("handle_sigterm", "_pause_schedules", "__aenter__", "astop", "cancel_all")
 RUNNER_STATE = ("started", "stopping", "_loop", "_deployment_registry")
-RUNNER_RUN_STATE = ("_runs_task_group", "_client")
+RUNNER_RUN_STATE = ("_runs_task_group", "_client", "_process_manager", "_scheduled_run_poller", "_cancellation_manager")
 """What `stopping_runner` relies on of Prefect's Runner, private API all but `handle_sigterm`'s name: the methods it
 overrides (a Prefect that renamed one would never call the override: one SIGTERM half done again, ops31), the state
 Runner.__init__ sets that handle_sigterm reads (and its deployment registry, which `_pause_schedules` pauses), and the
-task group of the runs' tasks and its client, which Runner sets as it starts and `_pause_schedules` cancels and uses. `runner_gaps` checks them before a serve registers anything."""
+task group of the runs' tasks and its client, which Runner sets as it starts and `_pause_schedules` cancels and uses,
+and its process manager and poller, which a SIGTERM's grace reads and stops (`StoppingRunner._drain_then_stop`), and
+its cancellation manager, which cancels the runs in flight with the serve's message (`StoppingRunner.cancel_all`). `runner_gaps` checks them before a serve registers anything."""
 
 
 def runner_gaps(runner: type[Any]) -> list[str]:
@@ -1249,6 +1296,8 @@ def stopping_runner(base: type[Any] | None = None) -> type[Any]:
         stop_done = False  # its stop's steps were done (`_pause_schedules`): a SIGTERM now is said, ignored (`said_as_exit`)
         registering = False  # the serve registers its deployments (`register`)
         unsettled: Unsettled | None = None  # the registration a SIGTERM cut off (`register`): paused by its name
+        grace_seconds = 0.0  # a SIGTERM's grace for the runs in flight (`serve`: serve.grace_seconds)
+        grace: Any = None  # a threading.Event, while a SIGTERM's grace is under way; set once it ended
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
@@ -1256,6 +1305,10 @@ def stopping_runner(base: type[Any] | None = None) -> type[Any]:
                 raise runner_api_error(missing)
 
         def handle_sigterm(self, *args: Any, **kwargs: Any) -> None:
+            if self.grace is not None and not self.grace.is_set():  # a second SIGTERM during the grace: no more of it
+                self._logger.info(GRACE_CUT_SAID.format(signal="SIGTERM"))
+                self.grace.set()
+                return
             if (self.stopped_by_sigterm or self.ending) and not self.stop_done:  # (Prefect's exit cut its pause off)
                 self._logger.info(SECOND_SIGNAL_SAID.format(signal="SIGTERM"))
                 return
@@ -1279,7 +1332,46 @@ def stopping_runner(base: type[Any] | None = None) -> type[Any]:
                 return
             if self.started and not self.stopping and self._loop is not None:
                 self.stopped_by_sigterm = True
+                if self.grace_seconds > 0 and (n := len(self._process_manager.flow_run_ids())):
+                    import threading
+
+                    self._scheduled_run_poller.stopping = True  # no new run taken from now on
+                    self.grace = threading.Event()
+                    self._logger.info(GRACE_SAID.format(n=n, grace=self.grace_seconds))
+                    self.execute_in_background(self._drain_then_stop)
+                    return
             super().handle_sigterm(*args, **kwargs)  # the runs in flight cancelled, polling stopped
+
+        async def _drain_then_stop(self) -> None:
+            """A SIGTERM's grace (`grace_seconds`): wait until no flow run of this runner has a process left, or the
+            grace is over, or a second SIGTERM or a Ctrl-C ended it (`grace`), then stop as Prefect's handler does
+            (`astop`: those still running cancelled, `cancel_all`), saying which."""
+            import asyncio
+            import time
+
+            assert self.grace is not None
+            deadline = time.monotonic() + self.grace_seconds
+            while (left := len(self._process_manager.flow_run_ids())) and not self.grace.is_set() \
+                    and time.monotonic() < deadline:
+                await asyncio.sleep(SIGNAL_POLL_S)
+            if not left:
+                self._logger.info(GRACE_ENDED_SAID)
+            elif not self.grace.is_set():
+                self._logger.info(GRACE_OVER_SAID.format(n=left, grace=self.grace_seconds))
+            self.grace.set()
+            self.stopping = True
+            await self.astop()
+
+        async def astop(self) -> None:
+            """Prefect's stop, once: a Ctrl-C during a SIGTERM's grace (`_pause_schedules`) and the grace's end
+            (`_drain_then_stop`) may both ask for it."""
+            if self.started:
+                await super().astop()
+
+        async def cancel_all(self) -> None:
+            """The flow runs in flight cancelled (Prefect's `cancel_all`), each with IN_FLIGHT_STOP_MESSAGE, which
+            names the serve's stop, rather than Prefect's 'Runner is shutting down.'."""
+            await self._cancellation_manager.cancel_all(state_msg=IN_FLIGHT_STOP_MESSAGE)
 
         async def __aenter__(self) -> Any:
             entered = await super().__aenter__()
@@ -1294,9 +1386,15 @@ def stopping_runner(base: type[Any] | None = None) -> type[Any]:
 
             self.ending = True
             ended = True  # (no catch-up under way now)
+            scheduled = True  # (no scheduling request of `scheduler` cut off)
             try:
+                if self.grace is not None and not self.grace.is_set():  # a Ctrl-C during a SIGTERM's grace
+                    self._logger.info(GRACE_CUT_SAID.format(signal="Ctrl-C"))
+                    self.grace.set()
+                    await stop_step(self._logger, "cancel its flow runs in flight", self.astop())
                 if self.scheduler is not None:  # no run scheduled once the deployments are paused (deletes theirs)
-                    await stop_step(self._logger, "stop its scheduling of their runs", self.scheduler.stop())
+                    scheduled = await stop_step(self._logger, "stop its scheduling of their runs",
+                                                self.scheduler.stop(), failed=False)
                 if self.catch_up is not None:  # likewise on a server (`CatchUp`)
                     ended = await stop_step(self._logger, "stop its catch-up of their slots",
                                             asyncio.to_thread(self.catch_up.stop), failed=False)
@@ -1312,6 +1410,8 @@ def stopping_runner(base: type[Any] | None = None) -> type[Any]:
                     ids, since = self.slots  # registration cut off included where the pause found it (`Unsettled`)
                     slots = (slot_deployments(ids, self.unsettled), since)
                     await cancel_unstarted_slots(*slots)
+                    if not scheduled:  # a request it cut off may still create runs (`sweep_late_runs`)
+                        await sweep_late_runs(*slots)
                     if not ended and self.catch_up is not None and not self.catch_up.then(
                             lambda: asyncio.run(cancel_unstarted_slots(*slots))):  # it hung, then posted: cancelled
                         await cancel_unstarted_slots(*slots)  # (it ended meanwhile)
@@ -1438,10 +1538,14 @@ def _duration(step: Any) -> str:
 
 
 SERVE_STOP_MESSAGE = "Runner is shutting down."  # the message of a run in flight a serve's stop cancelled (Prefect's)
+IN_FLIGHT_STOP_MESSAGE = ("Cancelled in flight by the stop of flowcast serve (SIGTERM): still running when the stop's "
+                          "grace period (serve.grace_seconds) ended or a second SIGTERM or Ctrl-C cut it short; re-run "
+                          "it (a scheduled slot: the next serve names it missed, with the backfill that publishes it)")
+"""The message of a flow run in flight that a serve's stop cancelled (`StoppingRunner.cancel_all`), since serve50."""
 UNSTARTED_STOP_MESSAGE = ("Cancelled before it started: flowcast serve stopped and paused its deployments; the next "
                           "serve names this slot missed, with the backfill that publishes it")
 """The message of a run of a serve's slots that its stop cancelled before it started (`cancel_unstarted_slots`)."""
-SERVE_STOP_MESSAGES = (SERVE_STOP_MESSAGE, UNSTARTED_STOP_MESSAGE)
+SERVE_STOP_MESSAGES = (SERVE_STOP_MESSAGE, IN_FLIGHT_STOP_MESSAGE, UNSTARTED_STOP_MESSAGE)
 
 
 def last_slot_run(runs: list[Any], now: datetime) -> datetime | None:

@@ -31,6 +31,7 @@ from flowcast.flows.common import (
     crash_on_interrupt,
     expire_aged,
     fails_without_a_result,
+    flow_fault,
     flow_settings,
     load_data,
     publish_forecasts,
@@ -248,6 +249,7 @@ def forecast_flow(
             given its as_of (forecasts identical to the ones published are not written again), off for a
             scheduled run (a schedule slot is published once).
     """
+    flow_fault("flow:started")
     log = get_run_logger()
     settings = flow_settings(
         config_file=config_file, home=home, dataset=dataset, source=source, horizon=horizon, overrides=overrides

@@ -1,0 +1,108 @@
+"""`flowcast serve` stopped by SIGTERM gives its flow runs in flight a grace period (serve50): a real `prefect server`
+on loopback, a real serve process, real flow runs of its deployments (a retrain: minutes of training on the bundled
+data; a forecast on a fresh home: it fails within seconds, no model in production). The runs' processes stop at their
+start (FLOWCAST_FAULT=flow:started with SIGSTOP) until the test has the serve stopping, then go on (SIGCONT)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flow_helpers import signal_and_wait
+from prefect_server import Server, http, prefect_server
+
+FLOWCAST = str(Path(sys.executable).parent / "flowcast")
+
+
+def _serving(srv: Server, tmp_path: Path, grace: float, **env: str) -> tuple[Any, Path]:
+    """A `flowcast serve` on `srv`, with serve.grace_seconds `grace` (and `env`), once it polls for runs: (its
+    process, its log)."""
+    log = tmp_path / "serve.log"
+    proc = srv.start([FLOWCAST, "serve"], log, env={"FLOWCAST_HOME": str(tmp_path / "home"),
+                                                    "FLOWCAST_SERVE__GRACE_SECONDS": str(grace), **env})
+    srv.wait(lambda: "polling for scheduled runs" in log.read_text(), 600, "the serve polling")
+    return proc, log
+
+
+def _run(srv: Server, deployment: str) -> str:
+    """A flow run of `deployment` ('flow/deployment') asked of the API: its id."""
+    d = http("GET", f"{srv.api}/deployments/name/{deployment}").raise_for_status().json()
+    made = http("POST", f"{srv.api}/deployments/{d['id']}/create_flow_run", json={}).raise_for_status()
+    return str(made.json()["id"])
+
+
+def _state(srv: Server, run_id: str) -> dict[str, Any]:
+    return dict(http("GET", f"{srv.api}/flow_runs/{run_id}").raise_for_status().json()["state"])
+
+
+def _stopped(proc: Any) -> list[Any]:
+    """The processes under `proc` stopped (SIGSTOP)."""
+    import psutil
+
+    return [p for p in psutil.Process(proc.pid).children(recursive=True) if p.status() == psutil.STATUS_STOPPED]
+
+
+def _said(log: Path, text: str) -> bool:
+    return text in log.read_text()
+
+
+@pytest.mark.timeout(1200)
+def test_a_sigterm_lets_runs_in_flight_end_within_the_grace_and_a_second_cancels_the_rest(tmp_path):
+    """serve50: a SIGTERM cancelled the runs in flight at once. Now the serve takes no new run (one asked for after
+    the SIGTERM stays Scheduled), the runs in flight go on (the forecast ends by itself, not Cancelled; the retrain
+    still Running 12 s after the SIGTERM), and a second SIGTERM during the grace cancels the rest at once, each
+    Cancelled with a message naming the stop; exit 0, the deployments paused."""
+    from flowcast.flows.deploy import GRACE_CUT_SAID, GRACE_SAID, IN_FLIGHT_STOP_MESSAGE
+
+    with prefect_server(tmp_path / "server") as srv:
+        proc, log = _serving(srv, tmp_path, grace=600, FLOWCAST_FAULT="flow:started", FLOWCAST_FAULT_SIGNAL="SIGSTOP")
+        retrain, forecast = _run(srv, "retrain/retrain"), _run(srv, "forecast/forecast")
+        srv.wait(lambda: {_state(srv, r)["type"] for r in (retrain, forecast)} == {"RUNNING"}, 300, "both runs Running")
+        held = srv.wait(lambda: len(s := _stopped(proc)) == 2 and s, 300, "both runs' processes at their start")
+        os.kill(proc.pid, signal.SIGTERM)
+        srv.wait(lambda: _said(log, GRACE_SAID.format(n=2, grace=600)), 30, "the grace said")
+        for p in held:
+            p.send_signal(signal.SIGCONT)
+        later = _run(srv, "forecast/forecast")
+        srv.wait(lambda: _state(srv, forecast)["type"] in ("COMPLETED", "FAILED"), 300, "the forecast's own end")
+        time.sleep(12)  # (more than the runner's poll, every 10 s: a run it still took would have started)
+        assert proc.poll() is None, log.read_text()[-3000:]
+        assert _state(srv, retrain)["type"] == "RUNNING", log.read_text()[-3000:]
+        assert _state(srv, later)["type"] == "SCHEDULED", log.read_text()[-3000:]
+        sent = time.monotonic()
+        code, said = signal_and_wait(proc, log, 120)
+        took = time.monotonic() - sent
+        assert code == 0, said[-3000:]
+        assert took < 60, (took, said[-3000:])
+        assert GRACE_CUT_SAID.format(signal="SIGTERM") in said and "All deployments have been paused!" in said, said
+        assert (_state(srv, retrain)["type"], _state(srv, retrain)["message"]) == ("CANCELLED", IN_FLIGHT_STOP_MESSAGE)
+        assert _state(srv, forecast)["type"] == "FAILED"  # (no model in production: its own end, not the stop's)
+
+
+@pytest.mark.timeout(1200)
+def test_runs_still_in_flight_at_the_end_of_the_grace_are_cancelled_then(tmp_path):
+    """serve50: one SIGTERM, the retrain still running when serve.grace_seconds (8 s here) end: cancelled then, not
+    before, its message naming the stop; said, exit 0."""
+    from flowcast.flows.deploy import GRACE_OVER_SAID, GRACE_SAID, IN_FLIGHT_STOP_MESSAGE
+
+    with prefect_server(tmp_path / "server") as srv:
+        proc, log = _serving(srv, tmp_path, grace=8)
+        retrain = _run(srv, "retrain/retrain")
+        srv.wait(lambda: _state(srv, retrain)["type"] == "RUNNING", 300, "the retrain Running")
+        sent = time.monotonic()
+        os.kill(proc.pid, signal.SIGTERM)
+        srv.wait(lambda: _said(log, GRACE_SAID.format(n=1, grace=8)), 30, "the grace said")
+        time.sleep(max(0.0, 5 - (time.monotonic() - sent)))
+        assert _state(srv, retrain)["type"] == "RUNNING", log.read_text()[-3000:]
+        code, said = proc.wait(timeout=120), log.read_text()  # (no second signal)
+        took = time.monotonic() - sent
+        assert code == 0, said[-3000:]
+        assert took >= 8, (took, said[-3000:])
+        assert GRACE_OVER_SAID.format(n=1, grace=8) in said, said[-3000:]
+        state = _state(srv, retrain)
+        assert (state["type"], state["message"]) == ("CANCELLED", IN_FLIGHT_STOP_MESSAGE), state
