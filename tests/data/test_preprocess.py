@@ -221,6 +221,26 @@ def test_the_series_log1p_is_turned_off_for_are_said_in_the_data_quality_report(
     assert said in result.report.to_markdown().replace("\n", " ")
 
 
+def test_log1p_off_for_every_series_says_no_other_series_took_it(write_csv):
+    """newuser50a: a file of account balances, every series below 0 somewhere, read with log1p on was told 'they are
+    scaled without it (the others with it)', of no other series: it says log1p changes nothing on such data, in the
+    data-quality report, the run's log and its summary alike (`n_series` the series scaled)."""
+    from data_helpers import run_validate
+
+    from flowcast.data.validate import log1p_off_line
+
+    rows = "".join(f"2020-01-{d:02d},x,{-d}\n2020-01-{d:02d},y,{d - 5}\n" for d in range(1, 15))
+    result = run_validate(write_csv("date,id,val\n" + rows))
+    _, s = preprocess(result.valid, source(), settings(log1p=True), None)
+    result.report.add_preprocess(s)
+    said = ("log1p off for 2 series holding negative values (x, y): they are scaled without it (every series: "
+            "[preprocess] log1p changes nothing on these data)")
+    assert s.log1p_disabled == ["x", "y"] and said in result.report.to_markdown().replace("\n", " ")
+    assert log1p_off_line(["x", "y"], s.n_series_out) == said
+    assert log1p_off_line(["x"], 2).endswith("(the others with it)")
+    assert log1p_off_line(["x"]).endswith("(the others with it)")  # an older result, without the count
+
+
 def test_calendar_features_follow_the_frequency():
     monthly = pl.DataFrame(
         {"unique_id": ["a"] * 8, "ds": pl.datetime_range(D0, datetime(2020, 8, 1), "1mo", eager=True), "y": [1.0] * 8}

@@ -869,7 +869,7 @@ def _print_data_lines(result: dict[str, Any]) -> None:
         # series that start after a gap longer than max_gap (the rows before, not used)
         gap_cut_line(result["gap_cut"], int(result.get("rows_before_gap") or 0)) if result.get("gap_cut") else "",
         # preprocess.log1p on: which series it could not be applied to
-        log1p_off_line(result["log1p_disabled"]) if result.get("log1p_disabled") else "",
+        log1p_off_line(result["log1p_disabled"], result.get("n_series")) if result.get("log1p_disabled") else "",
     ]
     for line in filter(None, lines):
         out.print(line[0].upper() + line[1:], highlight=False)

@@ -200,7 +200,7 @@ class DataQualityReport:
         if cut := p.get("gap_cut"):
             lines.append(gap_cut_line(cut, int(p.get("rows_before_gap") or 0)))
         if off := p.get("log1p_disabled"):
-            lines.append(log1p_off_line(list(off)))
+            lines.append(log1p_off_line(list(off), p.get("n_series_out")))
         lines += static_varying_lines(p.get("static_varying"))
         for col, v in (p.get("static_as_text") or {}).items():
             lines.append(md_text(
@@ -904,12 +904,15 @@ def _id_groups_line(groups: list[list[str]], by: str, advice: str) -> str:
             f"{advice}")
 
 
-def log1p_off_line(series: list[str]) -> str:
+def log1p_off_line(series: list[str], n_series: int | None = None) -> str:
     """The series that `preprocess.log1p` leaves untransformed: they hold a value below 0 (log1p is undefined below
-    -1 and flattens negative values), so they are scaled without it."""
+    -1 and flattens negative values), so they are scaled without it. `n_series`, the series scaled, says whether any
+    other took it: a file whose every series holds a negative value was told '(the others with it)' of none
+    (newuser50a); None (an older summary) says the others as before."""
     shown = ", ".join(map(id_text, series[:10])) + (", ..." if len(series) > 10 else "")
-    return (f"log1p off for {len(series):,} series holding negative values ({shown}): they are scaled without it "
-            "(the others with it)")
+    others = ("every series: [preprocess] log1p changes nothing on these data" if n_series is not None
+              and n_series <= len(series) else "the others with it")
+    return f"log1p off for {len(series):,} series holding negative values ({shown}): they are scaled without it ({others})"
 
 
 def gap_cut_line(cut: list[dict], rows: int) -> str:

@@ -1122,7 +1122,7 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
     if getattr(summary, "log1p_disabled", None):
         from flowcast.data.validate import log1p_off_line
 
-        log.warning(log1p_off_line(summary.log1p_disabled))
+        log.warning(log1p_off_line(summary.log1p_disabled, summary.n_series_out))
     from flowcast.data.validate import static_varying_lines
 
     for line in [*static_varying_lines(getattr(summary, "static_varying", None)), *future_notes(summary)]:
