@@ -1106,10 +1106,7 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
         check_series_lost(continuity, settings.validation.max_series_lost)
     if td.excluded.height:
         ex = td.excluded
-        log.warning(
-            f"{ex.height} series left out of training and forecasting, e.g. "
-            + "; ".join(f"{u}: {r}" for u, r in ex.select("unique_id", "reason").head(3).iter_rows())
-        )
+        log.warning(excluded_line(ex))
     log.info(prepared_line(td.n_series, td.n_obs, td.meta.freq, td.meta.horizon, summary.rows_imputed))
     if getattr(summary, "freq_hint", None):
         log.warning(f"Frequency: {summary.freq_hint}")
@@ -1273,6 +1270,17 @@ def run_counts(data: LoadedData) -> dict[str, Any]:
             # ... and the questions their reasons ask ('a totals row?'), which the summary asks beside the check
             "quarantine_hints": dict(getattr(data.report, "check_hints", None) or {}),
             "quarantine_path": getattr(data.report, "quarantine_path", None)}
+
+
+def excluded_line(excluded: pl.DataFrame) -> str:
+    """The run log's warning for the series preprocessing left out (`TrainingData.excluded`: unique_id, reason), the
+    first 3 named with their reasons, ids quoted as every list of series quotes them, 'e.g.' before a sample only
+    (it read '1 series left out of training and forecasting, e.g. dead: no observed values', newuser50a)."""
+    from flowcast.mdtext import id_text
+
+    shown = "; ".join(f"{id_text(u)}: {r}" for u, r in excluded.select("unique_id", "reason").head(3).iter_rows())
+    return (f"{excluded.height:,} series left out of training and forecasting"
+            f"{', e.g. ' if excluded.height > 3 else ': '}{shown}")
 
 
 def rows_unseen(report: Any) -> int:
