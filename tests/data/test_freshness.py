@@ -58,6 +58,13 @@ def test_a_source_that_stopped_is_said_and_can_fail_the_run():
     check_staleness(f, 87)
     with pytest.raises(DataValidationError, match=r"2019-09-01.*87 periods.*max_staleness = 12.*MAX_STALENESS=87"):
         check_staleness(f, 12)
+    # newuser50a: half-hourly data 12 years old was said to be '209227 periods (30m) before as_of' beside the
+    # data-quality report's 209,228: counts with thousands separators, as the run's other lines write them (the
+    # setting that allows it stays a number to paste)
+    old = freshness(_lengths({"a": datetime(2014, 12, 31, 12, 30)}), datetime(2026, 12, 7, 10, 20), "30m", 4)
+    assert "is 209,227 periods (30m) before as_of" in freshness_lines(old, datetime(2026, 12, 7, 10, 20))[0]
+    with pytest.raises(DataValidationError, match=r"is 209,227 periods \(30m\).*MAX_STALENESS=209227$"):
+        check_staleness(old, 12)
 
 
 def test_a_usual_publication_lag_is_not_stale():

@@ -89,6 +89,15 @@ def test_long_gap_starts_the_series_after_it_with_its_reason(values, days, kept,
     assert f"a: {cut['reason']}" in report.to_markdown()
 
 
+def test_the_rows_before_a_gap_are_counted_with_thousands_separators():
+    """newuser50a: vic_elec read with --tz, its repeated autumn hour quarantined, was told 'its 4,564 rows before it
+    not used' and, in the same line, 'the 4564 rows before 2014-04-05 17:00 UTC are not used': one count, two ways."""
+    values = [float(i % 7) for i in range(1_200)] + [None] * 4 + [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]
+    _, s = preprocess(frame({"a": values}), source(), settings(max_gap=3), None)
+    [cut] = s.gap_cut
+    assert ": the 1,204 rows before 2023-04-19 are not used" in cut["reason"] and s.rows_before_gap == 1_204
+
+
 def test_a_gap_starts_at_a_date_or_a_utc_instant():
     """Regression: the reason gave a date as a time ('from 2001-02-01 00:00' of monthly data) and a sub-daily
     instant without its zone; dates are dates now, instants say UTC."""

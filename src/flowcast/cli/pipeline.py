@@ -900,7 +900,7 @@ def _print_stale(result: dict[str, Any]) -> None:
 
     latest = result.get("latest_ds")
     latest = when_text(datetime.fromisoformat(latest), result.get("freq") or "1d") if latest else "-"
-    out.print(f"Stale data: the latest observation ({latest}) is {result.get('periods_behind')} periods "
+    out.print(f"Stale data: the latest observation ({latest}) is {_count(result.get('periods_behind'))} periods "
               f"({result.get('freq')}) before as_of, so every forecast period lies before as_of", highlight=False)
 
 

@@ -190,8 +190,8 @@ def freshness_lines(f: Freshness, as_of: datetime | None, tz: str | None = None)
     alone named no zone (a UTC 04:40 read as New York's, or the repeated autumn hour either of two instants)."""
     out = []
     if f.all_before_as_of and as_of is not None:
-        out.append(f"The latest observation, {when_text(f.latest_ds, f.freq)}, is {f.periods_behind} periods ({f.freq}) before "
-                   f"as_of {utc_text(as_of, tz)}: every forecast period (the next {f.horizon}) lies before as_of. "
+        out.append(f"The latest observation, {when_text(f.latest_ds, f.freq)}, is {f.periods_behind:,} periods ({f.freq}) "
+                   f"before as_of {utc_text(as_of, tz)}: every forecast period (the next {f.horizon}) lies before as_of. "
                    "Is the source still being updated? ([validation] max_staleness fails a run past a limit)")
     if f.n_ended:
         # 'e.g.' before a sample only: all of them named read as a sample too ('1 series ended ..., e.g. Dresden')
@@ -274,7 +274,7 @@ def check_staleness(f: Freshness, max_staleness: int | None) -> None:
     from flowcast.errors import DataValidationError
 
     raise DataValidationError(
-        f"the data are stale: the latest observation, {when_text(f.latest_ds, f.freq)}, is {f.periods_behind} periods ({f.freq}) "
+        f"the data are stale: the latest observation, {when_text(f.latest_ds, f.freq)}, is {f.periods_behind:,} periods ({f.freq}) "
         f"before as_of, more than [validation] max_staleness = {max_staleness}. Check that the source is still "
         f"updated, or allow it: FLOWCAST_VALIDATION__MAX_STALENESS={f.periods_behind}")
 

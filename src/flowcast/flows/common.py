@@ -1008,7 +1008,7 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
         from flowcast.data.validate import checks_counted, standard_time_line
 
         hint = standard_time_line(report.checks, source.tz)  # a file in standard time all year: the zone that reads it
-        log.warning(f"{rows_q} of {rows_in} rows failed validation and were quarantined with their reasons "
+        log.warning(f"{rows_q:,} of {rows_in:,} rows failed validation and were quarantined with their reasons "
                     f"to {report.quarantine_path or where}: " + checks_counted(report.checks, report.check_hints)
                     + (f"; {hint}" if hint else ""))
     log.info(validation_line(report))
