@@ -1106,6 +1106,7 @@ def test_a_refused_runs_data_quality_report_says_first_that_it_was_refused(refus
     # (aggregate) 3 of them dated before as_of, in the day not over then: not 'dated after as_of'
     (10, 0, 3, "", ("; 10 rows after as_of 2026-12-04 21:23:01 UTC not seen by this run (dated after it, or in a "
                     "period not over then)")),
+    (1, 0, 0, "", "; 1 row dated after as_of 2026-12-04 21:23:01 UTC not seen by this run"),
 ])
 def test_quality_summary_says_how_many_rows_are_after_as_of(after, planned, partial, in_said, said):
     """Regression: a run at now of a file reaching into the future (an hourly file to 2031) logged 'Validation:
@@ -1126,6 +1127,14 @@ def test_quality_summary_says_how_many_rows_are_after_as_of(after, planned, part
     # ui43: the counts as the run's result holds them (ints): the summary wrote 'rows in 60718' beside the log's 60,718
     cli = counts_said({"rows_in": 60_718, "rows_valid": 60_718, "rows_quarantined": 0, "rows_planned": planned})
     assert cli.startswith(f"rows in 60,718{in_said}, valid 60,718,")
+    # newuser50a: `flowcast run --as-of` / `flowcast forecast --as-of` printed 'rows in 244' of a file of 400, and no
+    # word of the 156 after as_of the log line names: the summary ends with them too, off the run's result
+    from flowcast.cli.pipeline import unseen_said
+    from flowcast.flows.common import rows_unseen
+
+    result = {"as_of": r.as_of, "rows_after_as_of": rows_unseen(r), "rows_partial_period": partial}
+    assert unseen_said(result) == said
+    assert unseen_said({"as_of": r.as_of}) == ""  # an older result without the keys
 
 
 # ----------------------------------------------------------------------------------------- the run form

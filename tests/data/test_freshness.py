@@ -58,6 +58,13 @@ def test_a_source_that_stopped_is_said_and_can_fail_the_run():
     check_staleness(f, 87)
     with pytest.raises(DataValidationError, match=r"2019-09-01.*87 periods.*max_staleness = 12.*MAX_STALENESS=87"):
         check_staleness(f, 12)
+    # newuser50a: half-hourly data 12 years old was said to be '209227 periods (30m) before as_of' beside the
+    # data-quality report's 209,228: counts with thousands separators, as the run's other lines write them (the
+    # setting that allows it stays a number to paste)
+    old = freshness(_lengths({"a": datetime(2014, 12, 31, 12, 30)}), datetime(2026, 12, 7, 10, 20), "30m", 4)
+    assert "is 209,227 periods (30m) before as_of" in freshness_lines(old, datetime(2026, 12, 7, 10, 20))[0]
+    with pytest.raises(DataValidationError, match=r"is 209,227 periods \(30m\).*MAX_STALENESS=209227$"):
+        check_staleness(old, 12)
 
 
 def test_a_usual_publication_lag_is_not_stale():
@@ -179,12 +186,19 @@ def test_series_of_the_last_publish_missing_from_the_data_are_named_and_can_fail
     assert c.lost == ["b", "d"] and c.previous_series == 4 and c.share == 0.5
     line = c.line()
     assert line is not None and line.startswith("2 of the 4 series of the last publish (as_of 2026-11-01)")
-    assert "e.g. b, d" in line and "max_series_lost" in line
+    assert "at all: b, d; they get no forecast" in line and "max_series_lost" in line
     check_series_lost(c, None)  # unset: a warning only
     check_series_lost(c, 0.5)
     with pytest.raises(DataValidationError, match=r"2 of the 4 series .*50.0%.*max_series_lost = 0.1: b, d\..*"
                                                   r"MAX_SERIES_LOST=0.50"):
         check_series_lost(c, 0.1)
+    # newuser50a: one series said as one ('1 of the 9 series ... are not in this run's data at all, e.g. store 5: they
+    # get no forecast'), ids quoted as every list of series quotes them, 'e.g.' before a sample only
+    one = lost_series(["a", "north, east"], {"a"}, prev).line()
+    assert one is not None and ("1 of the 2 series of the last publish (as_of 2026-11-01) is not in this run's data at "
+                                "all: 'north, east'; it gets no forecast this time. Did the source lose it?") in one
+    many = lost_series([f"s{i}" for i in range(8)], set(), prev).line()
+    assert many is not None and "at all, e.g. s0, s1, s2, s3, s4, ...; they get no forecast" in many
     # an ended series set aside is in the data (td.excluded is part of what the run has): never lost
     assert lost_series(["a", "closed"], {"a", "closed"}, prev).lost == []
     kept = lost_series(["a", "b"], {"a", "b", "c"}, prev)

@@ -89,6 +89,15 @@ def test_long_gap_starts_the_series_after_it_with_its_reason(values, days, kept,
     assert f"a: {cut['reason']}" in report.to_markdown()
 
 
+def test_the_rows_before_a_gap_are_counted_with_thousands_separators():
+    """newuser50a: vic_elec read with --tz, its repeated autumn hour quarantined, was told 'its 4,564 rows before it
+    not used' and, in the same line, 'the 4564 rows before 2014-04-05 17:00 UTC are not used': one count, two ways."""
+    values = [float(i % 7) for i in range(1_200)] + [None] * 4 + [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]
+    _, s = preprocess(frame({"a": values}), source(), settings(max_gap=3), None)
+    [cut] = s.gap_cut
+    assert ": the 1,204 rows before 2023-04-19 are not used" in cut["reason"] and s.rows_before_gap == 1_204
+
+
 def test_a_gap_starts_at_a_date_or_a_utc_instant():
     """Regression: the reason gave a date as a time ('from 2001-02-01 00:00' of monthly data) and a sub-daily
     instant without its zone; dates are dates now, instants say UTC."""
@@ -219,6 +228,26 @@ def test_the_series_log1p_is_turned_off_for_are_said_in_the_data_quality_report(
     result.report.add_preprocess(s)
     said = "log1p off for 1 series holding negative values (net): they are scaled without it (the others with it)"
     assert said in result.report.to_markdown().replace("\n", " ")
+
+
+def test_log1p_off_for_every_series_says_no_other_series_took_it(write_csv):
+    """newuser50a: a file of account balances, every series below 0 somewhere, read with log1p on was told 'they are
+    scaled without it (the others with it)', of no other series: it says log1p changes nothing on such data, in the
+    data-quality report, the run's log and its summary alike (`n_series` the series scaled)."""
+    from data_helpers import run_validate
+
+    from flowcast.data.validate import log1p_off_line
+
+    rows = "".join(f"2020-01-{d:02d},x,{-d}\n2020-01-{d:02d},y,{d - 5}\n" for d in range(1, 15))
+    result = run_validate(write_csv("date,id,val\n" + rows))
+    _, s = preprocess(result.valid, source(), settings(log1p=True), None)
+    result.report.add_preprocess(s)
+    said = ("log1p off for 2 series holding negative values (x, y): they are scaled without it (every series: "
+            "[preprocess] log1p changes nothing on these data)")
+    assert s.log1p_disabled == ["x", "y"] and said in result.report.to_markdown().replace("\n", " ")
+    assert log1p_off_line(["x", "y"], s.n_series_out) == said
+    assert log1p_off_line(["x"], 2).endswith("(the others with it)")
+    assert log1p_off_line(["x"]).endswith("(the others with it)")  # an older result, without the count
 
 
 def test_calendar_features_follow_the_frequency():

@@ -742,7 +742,8 @@ def run(
             "as_of": result["as_of"], "run_id": result["run_id"], "dataset": result["dataset"],
             "n_series": result["n_series"], "rows_in": result["rows_in"], "rows_valid": result["rows_valid"],
             "rows_quarantined": result["rows_quarantined"], "rows_duplicate": result.get("rows_duplicate"),
-            **{k: result.get(k) for k in ("rows_null_y", "rows_imputed", "rows_planned", "future_missing", "future_fill", *RUN_KEYS,
+            **{k: result.get(k) for k in ("rows_null_y", "rows_imputed", "rows_planned", "rows_after_as_of", "future_missing",
+                                          "future_fill", *RUN_KEYS,
                                           "columns_ignored", "columns_not_covariates", "wide_columns",
                                           "rows_before_gap", "gap_cut",
                                           "log1p_disabled", "quarantine_checks", "quarantine_hints",
@@ -767,7 +768,7 @@ def run(
         interrupted_afterwards(late)
         return
     out.print(f"{result['dataset']}: {result['n_series']:,} series, as of {utc_text(result['as_of'])}; {counts_said(result)}, "
-              f"imputed {_count(result.get('rows_imputed', 0))} (not scored)", highlight=False)
+              f"imputed {_count(result.get('rows_imputed', 0))} (not scored){unseen_said(result)}", highlight=False)
     _print_data_lines(result)
     published = result["decision"].get("publish")
     if board:  # none when nothing could be scored (the decision says why)
@@ -813,6 +814,15 @@ def counts_said(result: dict[str, Any]) -> str:
             f"quarantined {_count(result['rows_quarantined'])}{_quarantine_said(result)}{f', {dups}' if dups else ''}")
 
 
+def unseen_said(result: dict[str, Any]) -> str:
+    """'; 156 rows dated after as_of 2024-03-01 not seen by this run' after the counts of a run or forecast whose data
+    hold rows after its as_of (not among its rows in), as the run log's 'Validation:' line says them; '' where none."""
+    from flowcast.data.validate import after_as_of_said
+
+    return after_as_of_said(int(result.get("rows_after_as_of") or 0), utc_text(result["as_of"]),
+                            bool(result.get("rows_partial_period")))
+
+
 def _count(value: Any) -> str:
     """A count as the run's log writes it, with thousands separators ('143,412'); a value that is no count (null
     in an older result) as it is."""
@@ -856,7 +866,7 @@ def _print_data_lines(result: dict[str, Any]) -> None:
         # series that start after a gap longer than max_gap (the rows before, not used)
         gap_cut_line(result["gap_cut"], int(result.get("rows_before_gap") or 0)) if result.get("gap_cut") else "",
         # preprocess.log1p on: which series it could not be applied to
-        log1p_off_line(result["log1p_disabled"]) if result.get("log1p_disabled") else "",
+        log1p_off_line(result["log1p_disabled"], result.get("n_series")) if result.get("log1p_disabled") else "",
     ]
     for line in filter(None, lines):
         out.print(line[0].upper() + line[1:], highlight=False)
@@ -887,7 +897,7 @@ def _print_stale(result: dict[str, Any]) -> None:
 
     latest = result.get("latest_ds")
     latest = when_text(datetime.fromisoformat(latest), result.get("freq") or "1d") if latest else "-"
-    out.print(f"Stale data: the latest observation ({latest}) is {result.get('periods_behind')} periods "
+    out.print(f"Stale data: the latest observation ({latest}) is {_count(result.get('periods_behind'))} periods "
               f"({result.get('freq')}) before as_of, so every forecast period lies before as_of", highlight=False)
 
 
@@ -940,7 +950,7 @@ def forecast(
 
     made_by = all_fallback_text(result["model"], result.get("model_version"), result.get("models"))
     out.print(
-        f"{result['dataset']}: {result['n_series']:,} series, as of {utc_text(result['as_of'])}; {counts_said(result)}\n"
+        f"{result['dataset']}: {result['n_series']:,} series, as of {utc_text(result['as_of'])}; {counts_said(result)}{unseen_said(result)}\n"
         f"Published {rows_text(result['published_rows'])} forecast rows from {made_by or result['model_version']}\n"
         f"{_stored_where(result)}\n"
         f"  Read them: {_read_them(result, settings, config, home)}",

@@ -190,8 +190,8 @@ def freshness_lines(f: Freshness, as_of: datetime | None, tz: str | None = None)
     alone named no zone (a UTC 04:40 read as New York's, or the repeated autumn hour either of two instants)."""
     out = []
     if f.all_before_as_of and as_of is not None:
-        out.append(f"The latest observation, {when_text(f.latest_ds, f.freq)}, is {f.periods_behind} periods ({f.freq}) before "
-                   f"as_of {utc_text(as_of, tz)}: every forecast period (the next {f.horizon}) lies before as_of. "
+        out.append(f"The latest observation, {when_text(f.latest_ds, f.freq)}, is {f.periods_behind:,} periods ({f.freq}) "
+                   f"before as_of {utc_text(as_of, tz)}: every forecast period (the next {f.horizon}) lies before as_of. "
                    "Is the source still being updated? ([validation] max_staleness fails a run past a limit)")
     if f.n_ended:
         # 'e.g.' before a sample only: all of them named read as a sample too ('1 series ended ..., e.g. Dresden')
@@ -274,7 +274,7 @@ def check_staleness(f: Freshness, max_staleness: int | None) -> None:
     from flowcast.errors import DataValidationError
 
     raise DataValidationError(
-        f"the data are stale: the latest observation, {when_text(f.latest_ds, f.freq)}, is {f.periods_behind} periods ({f.freq}) "
+        f"the data are stale: the latest observation, {when_text(f.latest_ds, f.freq)}, is {f.periods_behind:,} periods ({f.freq}) "
         f"before as_of, more than [validation] max_staleness = {max_staleness}. Check that the source is still "
         f"updated, or allow it: FLOWCAST_VALIDATION__MAX_STALENESS={f.periods_behind}")
 
@@ -293,10 +293,16 @@ class Continuity:
         """A warning for the run's log, None when nothing was lost."""
         if not self.lost or self.previous_as_of is None:
             return None
-        return (f"{len(self.lost)} of the {self.previous_series} series of the last publish (as_of "
-                f"{utc_text(self.previous_as_of)}) are not in this run's data at all, e.g. "
-                f"{', '.join(self.lost[:5])}: they get no forecast this time. Did the source lose them? "
-                "([validation] max_series_lost fails a run past a share)")
+        # 'e.g.' before a sample only, ids quoted as every list of series quotes them (`id_text`: 'north, east' is one
+        # series), and one series said as one: it read '1 of the 9 series ... are not in this run's data at all, e.g.
+        # store 5: they get no forecast' (newuser50a)
+        n = len(self.lost)
+        shown = ", ".join(map(id_text, self.lost[:5])) + (", ..." if n > 5 else "")
+        return (f"{n:,} of the {self.previous_series:,} series of the last publish (as_of "
+                f"{utc_text(self.previous_as_of)}) {'is' if n == 1 else 'are'} not in this run's data at all"
+                f"{', e.g. ' if n > 5 else ': '}{shown}; {'it gets' if n == 1 else 'they get'} no forecast this time. "
+                f"Did the source lose {'it' if n == 1 else 'them'}? ([validation] max_series_lost fails a run past a "
+                "share)")
 
 
 def lost_series(previous_ids: list[str], present_ids: set[str], previous_as_of: datetime | None) -> Continuity:

@@ -786,7 +786,7 @@ def _preprocess_rows(valid: pl.DataFrame, source: SourceConfig, settings: Settin
             {"unique_id": str(ids[s]), "rows": int(r),
              "reason": (f"interior gap of {g} periods from {when_text(d, freq)} > max_gap={limit}{mode}"
                         + (f" (the last of {n})" if n > 1 else "")
-                        + f": the {r} rows before {when_text(f, freq)} are not used, the series starts there "
+                        + f": the {r:,} rows before {when_text(f, freq)} are not used, the series starts there "
                         + (f"(its every value is on a {weekly[s]}: weekly data? --freq 1w reads it, in a file or "
                            "source of its own)" if s in weekly else
                            f"({local if local and d <= skipped[0] < f else ''}[preprocess] max_gap = {g} imputes it)"))}

@@ -190,7 +190,7 @@ class DataQualityReport:
         if cut := p.get("gap_cut"):
             lines.append(gap_cut_line(cut, int(p.get("rows_before_gap") or 0)))
         if off := p.get("log1p_disabled"):
-            lines.append(log1p_off_line(list(off)))
+            lines.append(log1p_off_line(list(off), p.get("n_series_out")))
         lines += static_varying_lines(p.get("static_varying"))
         for col, v in (p.get("static_as_text") or {}).items():
             lines.append(md_text(
@@ -373,6 +373,18 @@ def planned_said(rows_planned: int) -> str:
     are (`DataQualityReport.rows_planned`): the CLI's summary (`counts_said`) and the run log's 'Validation:' line
     say it alike; '' where none are."""
     return f" ({rows_planned:,} of them planned: after as_of, kept for their future covariates)" if rows_planned else ""
+
+
+def after_as_of_said(rows_after: int, as_of_text: str, partial: bool) -> str:
+    """'; 156 rows dated after as_of 2024-03-01 not seen by this run' where a file holds rows a run at as_of does not
+    read (`rows_after`: those after it less the planned rows kept; `partial`: an aggregated source counts the rows of
+    its period not over at as_of with them), '' where none: the run log's 'Validation:' line and the CLI's summary
+    (`cli.pipeline.unseen_said`) say them alike (newuser50a: `flowcast run --as-of` of a 400-row file printed 'rows in 244' and no
+    word of the other 156)."""
+    if rows_after <= 0:
+        return ""
+    return (f"; {rows_after:,} {noun(rows_after, 'row')} {'' if partial else 'dated '}after as_of {as_of_text} not seen "
+            f"by this run{' (dated after it, or in a period not over then)' if partial else ''}")
 
 
 def duplicates_said(rows_duplicate: int, rows_valid: int) -> str:
@@ -882,12 +894,15 @@ def _id_groups_line(groups: list[list[str]], by: str, advice: str) -> str:
             f"{advice}")
 
 
-def log1p_off_line(series: list[str]) -> str:
+def log1p_off_line(series: list[str], n_series: int | None = None) -> str:
     """The series that `preprocess.log1p` leaves untransformed: they hold a value below 0 (log1p is undefined below
-    -1 and flattens negative values), so they are scaled without it."""
+    -1 and flattens negative values), so they are scaled without it. `n_series`, the series scaled, says whether any
+    other took it: a file whose every series holds a negative value was told '(the others with it)' of none
+    (newuser50a); None (an older summary) says the others as before."""
     shown = ", ".join(map(id_text, series[:10])) + (", ..." if len(series) > 10 else "")
-    return (f"log1p off for {len(series):,} series holding negative values ({shown}): they are scaled without it "
-            "(the others with it)")
+    others = ("every series: [preprocess] log1p changes nothing on these data" if n_series is not None
+              and n_series <= len(series) else "the others with it")
+    return f"log1p off for {len(series):,} series holding negative values ({shown}): they are scaled without it ({others})"
 
 
 def gap_cut_line(cut: list[dict], rows: int) -> str:

@@ -1008,7 +1008,7 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
         from flowcast.data.validate import checks_counted, standard_time_line
 
         hint = standard_time_line(report.checks, source.tz)  # a file in standard time all year: the zone that reads it
-        log.warning(f"{rows_q} of {rows_in} rows failed validation and were quarantined with their reasons "
+        log.warning(f"{rows_q:,} of {rows_in:,} rows failed validation and were quarantined with their reasons "
                     f"to {report.quarantine_path or where}: " + checks_counted(report.checks, report.check_hints)
                     + (f"; {hint}" if hint else ""))
     log.info(validation_line(report))
@@ -1106,10 +1106,7 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
         check_series_lost(continuity, settings.validation.max_series_lost)
     if td.excluded.height:
         ex = td.excluded
-        log.warning(
-            f"{ex.height} series left out of training and forecasting, e.g. "
-            + "; ".join(f"{u}: {r}" for u, r in ex.select("unique_id", "reason").head(3).iter_rows())
-        )
+        log.warning(excluded_line(ex))
     log.info(prepared_line(td.n_series, td.n_obs, td.meta.freq, td.meta.horizon, summary.rows_imputed))
     if getattr(summary, "freq_hint", None):
         log.warning(f"Frequency: {summary.freq_hint}")
@@ -1122,7 +1119,7 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
     if getattr(summary, "log1p_disabled", None):
         from flowcast.data.validate import log1p_off_line
 
-        log.warning(log1p_off_line(summary.log1p_disabled))
+        log.warning(log1p_off_line(summary.log1p_disabled, summary.n_series_out))
     from flowcast.data.validate import static_varying_lines
 
     for line in [*static_varying_lines(getattr(summary, "static_varying", None)), *future_notes(summary)]:
@@ -1232,7 +1229,7 @@ RUN_COUNT_KEYS = ("rows_imputed", "rows_planned", "future_missing", "future_fill
                   "periods_behind", "freq", "stale", "series_ended", "series_ended_excluded", "series_lost",
                   "columns_ignored", "columns_not_covariates", "wide_columns", "rows_before_gap", "gap_cut", "log1p_disabled",
                   "quarantine_checks", "quarantine_hints", "quarantine_path", "rows_duplicate",
-                  "rows_null_y")
+                  "rows_null_y", "rows_after_as_of", "rows_partial_period")
 
 
 def run_counts(data: LoadedData) -> dict[str, Any]:
@@ -1255,6 +1252,9 @@ def run_counts(data: LoadedData) -> dict[str, Any]:
             "rows_duplicate": int(getattr(data.report, "rows_duplicate", 0) or 0),
             # valid rows without a target value: the summary says them after valid (`cli.pipeline.counts_said`)
             "rows_null_y": int(data.rows_null_y),
+            # rows after as_of a run does not read (not in rows in): the summary says them (`cli.pipeline.counts_said`)
+            "rows_after_as_of": rows_unseen(data.report),
+            "rows_partial_period": int(getattr(data.report, "rows_partial_period", 0) or 0),
             "columns_ignored": list(getattr(data.report, "undeclared_columns", None) or []),
             # ... those of them that are no covariate, with what they look like (`validate._not_covariates`)
             "columns_not_covariates": dict(getattr(data.report, "not_covariates", None) or {}),
@@ -1272,12 +1272,29 @@ def run_counts(data: LoadedData) -> dict[str, Any]:
             "quarantine_path": getattr(data.report, "quarantine_path", None)}
 
 
+def excluded_line(excluded: pl.DataFrame) -> str:
+    """The run log's warning for the series preprocessing left out (`TrainingData.excluded`: unique_id, reason), the
+    first 3 named with their reasons, ids quoted as every list of series quotes them, 'e.g.' before a sample only
+    (it read '1 series left out of training and forecasting, e.g. dead: no observed values', newuser50a)."""
+    from flowcast.mdtext import id_text
+
+    shown = "; ".join(f"{id_text(u)}: {r}" for u, r in excluded.select("unique_id", "reason").head(3).iter_rows())
+    return (f"{excluded.height:,} series left out of training and forecasting"
+            f"{', e.g. ' if excluded.height > 3 else ': '}{shown}")
+
+
+def rows_unseen(report: Any) -> int:
+    """The rows of the data dated after as_of that a run does not read: those after it less the planned rows kept for
+    their future covariates (with an aggregated source's rows of a period not over at as_of)."""
+    return int(getattr(report, "rows_after_as_of", 0) or 0) - int(getattr(report, "rows_planned", 0) or 0)
+
+
 def validation_line(report: Any) -> str:
     """`Validation: 142968 rows in, 142968 valid (1,204 without a target value), 0 quarantined, 148 series`, with
     'rows in (45 of them planned: after as_of, kept for their future covariates)' where some are (`planned_said`);
     the rows without a target value said where there are some, as `flowcast run`'s summary says them (it said
     '(0 without a target value)' of every run)."""
-    from flowcast.data.validate import duplicates_said, planned_said
+    from flowcast.data.validate import after_as_of_said, duplicates_said, planned_said
     from flowcast.mdtext import id_text
 
     null_y = int(getattr(report, "rows_null_y", 0) or 0)
@@ -1286,13 +1303,10 @@ def validation_line(report: Any) -> str:
                  + ", ".join(id_text(e["unique_id"]) for e in lost[:5]) + (", ..." if len(lost) > 5 else "")) if lost else ""
     # rows dated after as_of are not seen: said, so that a file of future dates (a wrong year, a zone ahead of UTC read
     # without --tz) read by a run at now is not a row count that silently disagrees with `flowcast validate`'s
-    after = int(getattr(report, "rows_after_as_of", 0) or 0) - int(getattr(report, "rows_planned", 0) or 0)
-    # (aggregate) rows of the period not over at as_of are counted with them: dated up to as_of, not after it
-    partial = " (dated after it, or in a period not over then)" if getattr(report, "rows_partial_period", 0) else ""
-    # the as_of as the run's other lines write it (`timekeys.utc_text`; it read 2023-06-01T00:00:00+00:00)
-    after_said = (f"; {after:,} rows {'' if partial else 'dated '}after as_of {utc_text(report.as_of)} not seen "
-                  "by this run"
-                  f"{partial}" if after > 0 else "")
+    # (aggregate) rows of the period not over at as_of are counted with them: dated up to as_of, not after it; the as_of
+    # as the run's other lines write it (`timekeys.utc_text`; it read 2023-06-01T00:00:00+00:00)
+    after_said = after_as_of_said(rows_unseen(report), utc_text(report.as_of),
+                                  bool(getattr(report, "rows_partial_period", 0)))
     # rows after as_of kept for their planned future covariates are in rows in: said, as `flowcast run` says them
     planned = planned_said(int(getattr(report, "rows_planned", 0) or 0))
     dups = duplicates_said(int(getattr(report, "rows_duplicate", 0) or 0), int(report.rows_valid))
