@@ -2409,6 +2409,19 @@ def test_the_gap_cut_line_says_e_g_before_a_sample_only(n, said):
     assert said in line, line
 
 
+def test_the_gap_cut_and_log1p_lines_count_every_series_of_a_sample():
+    """A run's JSON keeps the first 100 series cut after a gap or scaled without log1p (`run_counts`); the summary
+    said '100 series' of a run with 250 (newuser50a). With their count, the lines say all of them."""
+    from flowcast.data.validate import gap_cut_line, log1p_off_line
+
+    sample = [f"s{i}" for i in range(100)]
+    assert log1p_off_line(sample, 300, 250).startswith("log1p off for 250 series holding negative values (s0, ")
+    assert log1p_off_line(sample, 250, 250).endswith("(every series: [preprocess] log1p changes nothing on these data)")
+    assert log1p_off_line(sample, 300).startswith("log1p off for 100 series")  # no count: the list is all of them
+    cut = [{"unique_id": s, "reason": "why"} for s in sample]
+    assert "not used): 250, e.g. s0: why;" in gap_cut_line(cut, 40, 250)
+
+
 @pytest.mark.parametrize(("series", "said"), [
     (["sales"], "wide file: its column sales was read as one series, named after it"),
     (["north", "south", "east"],

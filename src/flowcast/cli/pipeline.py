@@ -745,8 +745,8 @@ def run(
             **{k: result.get(k) for k in ("rows_null_y", "rows_imputed", "rows_planned", "rows_after_as_of", "future_missing",
                                           "future_fill", *RUN_KEYS,
                                           "columns_ignored", "columns_not_covariates", "wide_columns",
-                                          "rows_before_gap", "gap_cut",
-                                          "log1p_disabled", "quarantine_checks", "quarantine_hints",
+                                          "rows_before_gap", "gap_cut", "gap_cut_count",
+                                          "log1p_disabled", "log1p_disabled_count", "quarantine_checks", "quarantine_hints",
                                           "quarantine_path")},
             "horizon": result["horizon"], "metric": metric, "leaderboard": board,
             "champion": result["champion"], "model_version": result.get("model_version"),
@@ -864,9 +864,11 @@ def _print_data_lines(result: dict[str, Any]) -> None:
         if result.get("columns_ignored") else "",
         wide_columns_line(result["wide_columns"]) if result.get("wide_columns") else "",  # which columns became series
         # series that start after a gap longer than max_gap (the rows before, not used)
-        gap_cut_line(result["gap_cut"], int(result.get("rows_before_gap") or 0)) if result.get("gap_cut") else "",
+        gap_cut_line(result["gap_cut"], int(result.get("rows_before_gap") or 0), result.get("gap_cut_count"))
+        if result.get("gap_cut") else "",
         # preprocess.log1p on: which series it could not be applied to
-        log1p_off_line(result["log1p_disabled"], result.get("n_series")) if result.get("log1p_disabled") else "",
+        log1p_off_line(result["log1p_disabled"], result.get("n_series"), result.get("log1p_disabled_count"))
+        if result.get("log1p_disabled") else "",
     ]
     for line in filter(None, lines):
         out.print(line[0].upper() + line[1:], highlight=False)

@@ -894,24 +894,28 @@ def _id_groups_line(groups: list[list[str]], by: str, advice: str) -> str:
             f"{advice}")
 
 
-def log1p_off_line(series: list[str], n_series: int | None = None) -> str:
+def log1p_off_line(series: list[str], n_series: int | None = None, count: int | None = None) -> str:
     """The series that `preprocess.log1p` leaves untransformed: they hold a value below 0 (log1p is undefined below
     -1 and flattens negative values), so they are scaled without it. `n_series`, the series scaled, says whether any
     other took it: a file whose every series holds a negative value was told '(the others with it)' of none
-    (newuser50a); None (an older summary) says the others as before."""
-    shown = ", ".join(map(id_text, series[:10])) + (", ..." if len(series) > 10 else "")
+    (newuser50a); None (an older summary) says the others as before. `count`: how many there are where `series` is
+    a sample of them (a run's JSON keeps the first 100: a run with 250 was said to have 100)."""
+    n = max(count or 0, len(series))
+    shown = ", ".join(map(id_text, series[:10])) + (", ..." if n > 10 else "")
     others = ("every series: [preprocess] log1p changes nothing on these data" if n_series is not None
-              and n_series <= len(series) else "the others with it")
-    return f"log1p off for {len(series):,} series holding negative values ({shown}): they are scaled without it ({others})"
+              and n_series <= n else "the others with it")
+    return f"log1p off for {n:,} series holding negative values ({shown}): they are scaled without it ({others})"
 
 
-def gap_cut_line(cut: list[dict], rows: int) -> str:
-    """The series that start after an interior gap longer than max_gap, and the rows before it, not used."""
+def gap_cut_line(cut: list[dict], rows: int, count: int | None = None) -> str:
+    """The series that start after an interior gap longer than max_gap, and the rows before it, not used. `count`:
+    how many there are where `cut` is a sample of them (a run's JSON keeps the first 100)."""
+    n = max(count or 0, len(cut))
     shown = "; ".join(f"{id_text(c['unique_id'])}: {c['reason']}" for c in cut[:5])
     # 'e.g.' before a sample only: the one series of a run read '1, e.g. vic_elecdemand_2014: ...' (newuser43)
-    named = f", e.g. {shown}; ..." if len(cut) > 5 else f": {shown}"
-    return (f"series starting after an interior gap longer than max_gap ({'its' if len(cut) == 1 else 'their'} "
-            f"{rows:,} rows before it not used): {len(cut):,}{named}")
+    named = f", e.g. {shown}; ..." if n > 5 else f": {shown}"
+    return (f"series starting after an interior gap longer than max_gap ({'its' if n == 1 else 'their'} "
+            f"{rows:,} rows before it not used): {n:,}{named}")
 
 
 def standard_time_line(checks: dict[str, int], tz: str | None) -> str | None:

@@ -1227,8 +1227,8 @@ def future_notes(summary: Any) -> list[str]:
 # the keys of `run_counts`, every one of them on every path of a run's JSON (null where the run read no data)
 RUN_COUNT_KEYS = ("rows_imputed", "rows_planned", "future_missing", "future_fill", "latest_ds", "latest_ds_end",
                   "periods_behind", "freq", "stale", "series_ended", "series_ended_excluded", "series_lost",
-                  "columns_ignored", "columns_not_covariates", "wide_columns", "rows_before_gap", "gap_cut", "log1p_disabled",
-                  "quarantine_checks", "quarantine_hints", "quarantine_path", "rows_duplicate",
+                  "columns_ignored", "columns_not_covariates", "wide_columns", "rows_before_gap", "gap_cut", "gap_cut_count",
+                  "log1p_disabled", "log1p_disabled_count", "quarantine_checks", "quarantine_hints", "quarantine_path", "rows_duplicate",
                   "rows_null_y", "rows_after_as_of", "rows_partial_period")
 
 
@@ -1261,9 +1261,11 @@ def run_counts(data: LoadedData) -> dict[str, Any]:
             "wide_columns": list(getattr(data.report, "wide_columns", None) or []),  # a wide file's series columns
             # series that start after an interior gap longer than max_gap: their rows before it, not used
             "rows_before_gap": int(getattr(s, "rows_before_gap", 0) or 0),
-            "gap_cut": list(getattr(s, "gap_cut", None) or [])[:100],
+            "gap_cut": list(getattr(s, "gap_cut", None) or [])[:100],  # the first 100 of ...
+            "gap_cut_count": len(getattr(s, "gap_cut", None) or []),  # ... all of them
             # preprocess.log1p on: the series holding negative values, scaled without it
-            "log1p_disabled": list(getattr(s, "log1p_disabled", None) or [])[:100],
+            "log1p_disabled": list(getattr(s, "log1p_disabled", None) or [])[:100],  # the first 100 of ...
+            "log1p_disabled_count": len(getattr(s, "log1p_disabled", None) or []),  # ... all of them
             # the checks the quarantined rows failed, with their counts, and the quarantine file: the command's
             # summary names them (`cli.pipeline.counts_said`), where it said 'quarantined 1' alone
             "quarantine_checks": dict(getattr(data.report, "checks", None) or {}),
