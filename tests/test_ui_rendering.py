@@ -446,6 +446,23 @@ def test_each_note_of_a_run_is_its_own_paragraph_of_the_receipt_and_the_table_co
     assert counted == ([f"{len(paragraphs)}, above the table"] if paragraphs else [])
 
 
+def test_worker_cells_shorten_the_names_prefect_generates_alone():
+    """newuser50b: a worker started without --name is `ProcessWorker <uuid4>`, 50 characters in a table cell that
+    does not wrap: the backfill tables write its id short, as many characters as tell the workers apart; a name
+    given with --name stays whole."""
+    a, b = "ProcessWorker ae940fa3-1ab6-4e72-aa68-0791f4fd740a", "ProcessWorker ae940fa3-9999-4e72-aa68-0791f4fd740a"
+    outcomes = [{"worker": a}, {"worker": b}, {"worker": "gpu-box-1"}, {"worker": "DockerWorker x"}, {"worker": None}]
+    assert reporting.worker_cells(outcomes) == {a: "ProcessWorker ae940fa3-1", b: "ProcessWorker ae940fa3-9",
+                                                "gpu-box-1": "gpu-box-1", "DockerWorker x": "DockerWorker x"}
+    rows = reporting.backfill_rows([
+        {"as_of": "2018-10-01T00:00:00", "status": "published", "rows": 1776, "model": "hybrid-v1", "run_id": "r1",
+         "flow_run": "forecast us_employment 2018-10-01 (backfill)", "worker": a, "error": None},
+        {"as_of": "2018-11-01T00:00:00", "status": "skipped", "rows": 0, "model": None, "run_id": None,
+         "flow_run": None, "worker": None, "error": "already published (overwrite=False)"},
+    ])
+    assert [r["worker"] for r in rows] == ["ProcessWorker ae940fa3", "—"]
+
+
 def test_backfill_rows_fill_every_column():
     rows = reporting.backfill_rows([
         {"as_of": "2018-10-01T00:00:00", "status": "published", "rows": 24, "model": "gru-v1", "run_id": "r1",

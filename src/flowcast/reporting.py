@@ -1181,6 +1181,22 @@ def on_workers(outcomes: Iterable[Mapping[str, Any]]) -> bool:
     return any((o.get("worker") or IN_PROCESS) != IN_PROCESS for o in outcomes)
 
 
+# a worker's name as Prefect makes it when `prefect worker start` is given no --name: its type and a uuid4
+GENERATED_WORKER = re.compile(r"(?P<kind>\w*Worker) (?P<id>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})")
+
+
+def worker_cells(outcomes: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """Each worker that ran a backfill's date -> its table cell: a name Prefect generated (`ProcessWorker
+    ae940fa3-1ab6-4e72-aa68-0791f4fd740a`) with its id short (`ProcessWorker ae940fa3`, `short_ids`: as many
+    characters as tell these workers apart), a name given with --name as it is. Whole, the 50-character default
+    name pushed `flowcast backfill`'s table past 80 columns and rich cut every date, status, row count and model
+    to `2018-1…  publ…  …  hybri…` (newuser50b); the log lines and --json name the worker whole."""
+    names = {str(o["worker"]) for o in outcomes if o.get("worker")}
+    generated = {n: m for n in names if (m := GENERATED_WORKER.fullmatch(n))}
+    short = short_ids(m["id"] for m in generated.values())
+    return {n: f"{generated[n]['kind']} {short[generated[n]['id']]}" if n in generated else n for n in names}
+
+
 def rows_text(rows: Any) -> str:
     """A count of forecast rows as every table, log line and message writes it: with thousands separators
     (`1,776`; `flowcast backfill`'s table wrote `1776` beside its artifact's `1,776`), `NONE` when unknown."""
@@ -1199,6 +1215,7 @@ def backfill_rows(outcomes: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]
     outcomes = list(outcomes)
     short = short_ids(str(o["run_id"]) for o in outcomes if _published_before(o))
     workers = on_workers(outcomes)
+    worker_cell = worker_cells(outcomes)
     rows = []
     for o in outcomes:
         skipped = o.get("status") == "skipped"
@@ -1216,7 +1233,7 @@ def backfill_rows(outcomes: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]
             "rows": rows_text(o.get("rows")),
             "model": o.get("model") or NONE,
             "flow run": o.get("flow_run") or (None if skipped else o.get("run_id")) or NONE,
-            **({"worker": o.get("worker") or NONE} if workers else {}), "detail": detail,
+            **({"worker": worker_cell.get(str(o.get("worker")), NONE)} if workers else {}), "detail": detail,
         })
     return rows
 
