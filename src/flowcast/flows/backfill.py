@@ -699,7 +699,7 @@ def backfill_flow(
                   if f["as_of"] in held and f["status"] == "published" else f for f in fanned]
         for f in fanned:
             if f["status"] == "published":
-                log.info(f"{utc_text(f['as_of'])}: published {f['rows']} rows of {f['model']} on worker {f['worker']} "
+                log.info(f"{utc_text(f['as_of'])}: published {reporting.rows_text(f['rows'])} rows of {f['model']} on worker {f['worker']} "
                          f"({f['flow_run']}){'; ' + f['note'] if f.get('note') else ''}")
             elif f["status"] != NOT_RUN:  # (said once, above)
                 (log.error if f["status"] == "failed" else log.info)(
@@ -748,7 +748,7 @@ def backfill_flow(
                      "error": None}
                 if d.isoformat() in held:  # a date published before, rewritten: said so, in both modes
                     o = rewritten(o, held[d.isoformat()], receipt_of(d))
-                log.info(f"{utc_text(d)}: published {o['rows']} rows from {o['model']}"
+                log.info(f"{utc_text(d)}: published {reporting.rows_text(o['rows'])} rows from {o['model']}"
                          f"{'; ' + o['note'] if o.get('note') else ''}")
             else:
                 o = {"as_of": d.isoformat(), "status": "failed", "rows": 0, "model": None, "run_id": None,
