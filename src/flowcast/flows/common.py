@@ -1174,10 +1174,14 @@ def published_line(receipt: Any, as_of: datetime, model: str, model_version: str
     """The run's log line for its publish: counts grouped, the model named as the receipt names it ('hybrid
     (hybrid-v1)': it read 'from hybrid hybrid-v1', and '1776 forecast rows', ui25), the fallback where every row is
     its (`reporting.all_fallback_text`: it read 'from theta (theta-v1)', a model of none of them, where the receipt,
-    the state message and the command's line name naive)."""
+    the state message and the command's line name naive); where it replaced what its as_of had published, what, as
+    the receipt says it (`reporting.receipt_parts`: a corrected file run again for the same as_of logged the line of a
+    first publish, newuser50b)."""
     where = f"{receipt.location}" + (f" (DuckDB views in {receipt.duckdb_path})" if receipt.duckdb_path else "")
+    _, _, replacing = reporting.receipt_parts(receipt)
     return (f"Published {receipt.rows:,} forecast rows ({receipt.n_series:,} series) of {receipt.dataset} for as_of "
-            f"{utc_text(as_of)} from {_published_by(receipt, model, model_version)} to {where}")
+            f"{utc_text(as_of)} from {_published_by(receipt, model, model_version)} to {where}"
+            + (f", replacing {replacing}" if replacing else ""))
 
 
 def _published_by(receipt: Any, model: str, model_version: str | None) -> str:
