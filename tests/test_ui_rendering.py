@@ -1374,6 +1374,35 @@ def _three_live_one_ended() -> tuple[pl.DataFrame, pl.DataFrame]:
     return hist, hist.group_by("unique_id").agg(pl.col("ds").max())
 
 
+@pytest.mark.parametrize(("as_of", "line"), [(datetime(2020, 1, 2), True), (datetime(2026, 12, 7, 10, 30), False)])
+def test_an_as_of_far_past_the_data_is_written_at_the_panels_edge(as_of, line):
+    """newuser50b: a scheduled run on data that stopped years before (us_employment to 2019-09, as_of 2026-12-07)
+    drew its as_of line in 2026: every panel's axis ran 2016..2027, the history and forecasts squeezed into its left
+    third. Such an as_of is written at the panel's right edge and the axis keeps to the data; one near the data is
+    the dashed line it was."""
+    import matplotlib.pyplot as plt
+    from matplotlib.dates import num2date
+
+    hist, _ = _three_live_one_ended()
+    hist = hist.filter(pl.col("unique_id") != "CEU4245210001")
+    fc = pl.concat([pl.DataFrame({"unique_id": u, "ds": pl.datetime_range(datetime(2020, 1, 1), datetime(2020, 3, 1),
+                                                                           "1mo", eager=True), "y_hat": 1048.0})
+                    for u in hist["unique_id"].unique().sort()])
+    fig = reporting.forecast_figure(hist, fc, n_series=2, as_of=as_of)
+    try:
+        for ax in [a for a in fig.axes if a.has_data()]:
+            names = ax.get_legend_handles_labels()[1]
+            written = [t.get_text() for t in ax.texts]
+            right = num2date(ax.get_xlim()[1]).replace(tzinfo=None)
+            if line:
+                assert "as_of" in names and not written, (names, written)
+            else:
+                assert "as_of" not in names and written == ["as_of 2026-12-07 10:30 UTC \u2192"], (names, written)
+                assert right < datetime(2021, 1, 1), right
+    finally:
+        plt.close(fig)
+
+
 @pytest.mark.parametrize("name", ["Retail Trade: Beer, Wine, and Liquor Stores", None])
 def test_an_ended_series_panel_title_stays_inside_the_figure(name):
     """Regression (ui29): an ended series' panel title said its name, its id and when it ended on one line, which ran

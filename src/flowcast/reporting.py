@@ -601,7 +601,7 @@ def forecast_figure(
                 ax.plot(a["ds"].to_list(), a["y"].to_list(), color="C3", lw=1.4, marker="o", ms=3,
                         label="actual (after as_of)")
         if as_of is not None:
-            ax.axvline(as_of, color="0.5", lw=1, ls="--", label="as_of")  # named: an unexplained line (ui19)
+            as_of_mark(ax, as_of)
         stopped = gone.get(str(uid))
         if stopped is not None:  # forecast from a last observation long before the others'
             ax.axvline(stopped, color=ENDED_COLOR, lw=1.6, ls=":", label=ENDED_LABEL)
@@ -631,6 +631,25 @@ def forecast_figure(
     top = figure_legend(fig, handles, names, 3.3 * nrows + 0.6)
     fig.tight_layout(rect=(0, 0, 1, 1 - top))
     return fig
+
+
+# how far past a panel's drawn points (a share of their span) its as_of line may stand before it is written instead
+AS_OF_ROOM = 0.25
+
+
+def as_of_mark(ax: Any, as_of: datetime) -> None:
+    """A panel's mark of where the run's knowledge ends: a dashed line, `as_of` in the legend (named: an unexplained
+    line, ui19). An as_of far past what the panel draws (a scheduled run on data that stopped years before: the
+    forecasts of 2019 squeezed into a third of an axis stretched to 2026, newuser50b) is written at the panel's right
+    edge instead, `as_of 2026-12-07 10:30 UTC →`, the axis kept to the data."""
+    from matplotlib.dates import date2num
+
+    lo, hi = ax.dataLim.intervalx
+    if date2num(as_of) <= hi + AS_OF_ROOM * max(hi - lo, 1.0):
+        ax.axvline(as_of, color="0.5", lw=1, ls="--", label="as_of")
+        return
+    ax.annotate(f"as_of {utc_text(as_of)} →", xy=(0.99, 0.02), xycoords="axes fraction", ha="right",
+                va="bottom", fontsize=PLOT_FONT_PT - 1, color="0.35")
 
 
 def figure_legend(fig: Any, handles: Sequence[Any], names: Sequence[str], height: float) -> float:
