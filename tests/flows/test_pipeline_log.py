@@ -264,3 +264,18 @@ def test_a_run_that_published_says_what_in_its_state_message(result, said):
     from flowcast.flows.common import run_state_message
 
     assert run_state_message(result) == said
+
+
+def test_a_skipped_runs_sentences_group_the_rows_held_as_every_count_is():
+    """newuser50b: a scheduled forecast whose slot the retrain had published ended `Skipped: us_employment as of
+    2026-12-07 11:00 UTC is published already (1776 rows of hybrid-v1, ...`, where every other count of rows reads
+    `1,776`: the receipt holds its rows as text, written as read."""
+    from datetime import datetime
+
+    from flowcast.flows.common import held_sentence, same_sentence
+
+    held = {"rows": "1776", "model_version": "hybrid-v1", "run_id": "r-1"}
+    at = datetime(2026, 12, 7, 11)
+    assert held_sentence("us_employment", at, held).startswith(
+        "us_employment as of 2026-12-07 11:00 UTC is published already (1,776 rows of hybrid-v1, run r-1)")
+    assert "(same version, same rows: 1,776 rows of hybrid-v1)" in same_sentence("us_employment", at, held)

@@ -829,10 +829,10 @@ def _kept(registry: Any, dataset: str, at: datetime, held: dict[str, str]) -> di
 
 
 def held_sentence(dataset: str, at: datetime, held: dict[str, str], *, late: bool = False) -> str:
-    """`us_employment as of 2019-06-01 00:00 is published already (1776 rows of theta-v3, run ...) and overwrite
+    """`us_employment as of 2019-06-01 00:00 is published already (1,776 rows of theta-v3, run ...) and overwrite
     is off: ...`: what a run with overwrite off says of a key another run published (`late`: found under the key's
     lock as it was about to publish, when it found the key empty as it started)."""
-    return (f"{dataset} as of {utc_text(at)} is published already ({held.get('rows')} rows of "
+    return (f"{dataset} as of {utc_text(at)} is published already ({reporting.rows_text(held.get('rows'))} rows of "
             f"{held.get('model_version') or held.get('model')}, run {held.get('run_id')}) and overwrite is off: "
             + ("another run published it while this one computed (found under the key's lock), so this run publishes "
                "nothing" if late else "this run computes and publishes nothing"))
@@ -843,7 +843,7 @@ def same_sentence(dataset: str, at: datetime, held: dict[str, str]) -> str:
     damped-v1), so this run publishes nothing again`: what a run says whose publish found its key holding the very
     forecasts it made (`SamePublished`: a second run of the as_of at once, or a re-run with nothing changed)."""
     return (f"{dataset} as of {utc_text(at)} was already published by run {held.get('run_id') or 'unknown'} "
-            f"(same version, same rows: {held.get('rows')} rows of {held.get('model_version') or held.get('model')}), "
+            f"(same version, same rows: {reporting.rows_text(held.get('rows'))} rows of {held.get('model_version') or held.get('model')}), "
             "so this run publishes nothing again")
 
 
