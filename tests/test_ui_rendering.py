@@ -446,6 +446,23 @@ def test_each_note_of_a_run_is_its_own_paragraph_of_the_receipt_and_the_table_co
     assert counted == ([f"{len(paragraphs)}, above the table"] if paragraphs else [])
 
 
+def test_worker_cells_shorten_the_names_prefect_generates_alone():
+    """newuser50b: a worker started without --name is `ProcessWorker <uuid4>`, 50 characters in a table cell that
+    does not wrap: the backfill tables write its id short, as many characters as tell the workers apart; a name
+    given with --name stays whole."""
+    a, b = "ProcessWorker ae940fa3-1ab6-4e72-aa68-0791f4fd740a", "ProcessWorker ae940fa3-9999-4e72-aa68-0791f4fd740a"
+    outcomes = [{"worker": a}, {"worker": b}, {"worker": "gpu-box-1"}, {"worker": "DockerWorker x"}, {"worker": None}]
+    assert reporting.worker_cells(outcomes) == {a: "ProcessWorker ae940fa3-1", b: "ProcessWorker ae940fa3-9",
+                                                "gpu-box-1": "gpu-box-1", "DockerWorker x": "DockerWorker x"}
+    rows = reporting.backfill_rows([
+        {"as_of": "2018-10-01T00:00:00", "status": "published", "rows": 1776, "model": "hybrid-v1", "run_id": "r1",
+         "flow_run": "forecast us_employment 2018-10-01 (backfill)", "worker": a, "error": None},
+        {"as_of": "2018-11-01T00:00:00", "status": "skipped", "rows": 0, "model": None, "run_id": None,
+         "flow_run": None, "worker": None, "error": "already published (overwrite=False)"},
+    ])
+    assert [r["worker"] for r in rows] == ["ProcessWorker ae940fa3", "—"]
+
+
 def test_backfill_rows_fill_every_column():
     rows = reporting.backfill_rows([
         {"as_of": "2018-10-01T00:00:00", "status": "published", "rows": 24, "model": "gru-v1", "run_id": "r1",
@@ -1369,6 +1386,35 @@ def _three_live_one_ended() -> tuple[pl.DataFrame, pl.DataFrame]:
     hist = pl.concat([pl.DataFrame({"unique_id": f"CEU{i:010d}", "ds": live, "y": [1000.0 + t for t in range(48)]})
                       for i in range(3)] + [pl.DataFrame({"unique_id": "CEU4245210001", "ds": gone, "y": 1300.5})])
     return hist, hist.group_by("unique_id").agg(pl.col("ds").max())
+
+
+@pytest.mark.parametrize(("as_of", "line"), [(datetime(2020, 1, 2), True), (datetime(2026, 12, 7, 10, 30), False)])
+def test_an_as_of_far_past_the_data_is_written_at_the_panels_edge(as_of, line):
+    """newuser50b: a scheduled run on data that stopped years before (us_employment to 2019-09, as_of 2026-12-07)
+    drew its as_of line in 2026: every panel's axis ran 2016..2027, the history and forecasts squeezed into its left
+    third. Such an as_of is written at the panel's right edge and the axis keeps to the data; one near the data is
+    the dashed line it was."""
+    import matplotlib.pyplot as plt
+    from matplotlib.dates import num2date
+
+    hist, _ = _three_live_one_ended()
+    hist = hist.filter(pl.col("unique_id") != "CEU4245210001")
+    fc = pl.concat([pl.DataFrame({"unique_id": u, "ds": pl.datetime_range(datetime(2020, 1, 1), datetime(2020, 3, 1),
+                                                                           "1mo", eager=True), "y_hat": 1048.0})
+                    for u in hist["unique_id"].unique().sort()])
+    fig = reporting.forecast_figure(hist, fc, n_series=2, as_of=as_of)
+    try:
+        for ax in [a for a in fig.axes if a.has_data()]:
+            names = ax.get_legend_handles_labels()[1]
+            written = [t.get_text() for t in ax.texts]
+            right = num2date(ax.get_xlim()[1]).replace(tzinfo=None)
+            if line:
+                assert "as_of" in names and not written, (names, written)
+            else:
+                assert "as_of" not in names and written == ["as_of 2026-12-07 10:30 UTC \u2192"], (names, written)
+                assert right < datetime(2021, 1, 1), right
+    finally:
+        plt.close(fig)
 
 
 @pytest.mark.parametrize("name", ["Retail Trade: Beer, Wine, and Liquor Stores", None])

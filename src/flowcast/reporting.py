@@ -601,7 +601,7 @@ def forecast_figure(
                 ax.plot(a["ds"].to_list(), a["y"].to_list(), color="C3", lw=1.4, marker="o", ms=3,
                         label="actual (after as_of)")
         if as_of is not None:
-            ax.axvline(as_of, color="0.5", lw=1, ls="--", label="as_of")  # named: an unexplained line (ui19)
+            as_of_mark(ax, as_of)
         stopped = gone.get(str(uid))
         if stopped is not None:  # forecast from a last observation long before the others'
             ax.axvline(stopped, color=ENDED_COLOR, lw=1.6, ls=":", label=ENDED_LABEL)
@@ -631,6 +631,25 @@ def forecast_figure(
     top = figure_legend(fig, handles, names, 3.3 * nrows + 0.6)
     fig.tight_layout(rect=(0, 0, 1, 1 - top))
     return fig
+
+
+# how far past a panel's drawn points (a share of their span) its as_of line may stand before it is written instead
+AS_OF_ROOM = 0.25
+
+
+def as_of_mark(ax: Any, as_of: datetime) -> None:
+    """A panel's mark of where the run's knowledge ends: a dashed line, `as_of` in the legend (named: an unexplained
+    line, ui19). An as_of far past what the panel draws (a scheduled run on data that stopped years before: the
+    forecasts of 2019 squeezed into a third of an axis stretched to 2026, newuser50b) is written at the panel's right
+    edge instead, `as_of 2026-12-07 10:30 UTC →`, the axis kept to the data."""
+    from matplotlib.dates import date2num
+
+    lo, hi = ax.dataLim.intervalx
+    if date2num(as_of) <= hi + AS_OF_ROOM * max(hi - lo, 1.0):
+        ax.axvline(as_of, color="0.5", lw=1, ls="--", label="as_of")
+        return
+    ax.annotate(f"as_of {utc_text(as_of)} →", xy=(0.99, 0.02), xycoords="axes fraction", ha="right",
+                va="bottom", fontsize=PLOT_FONT_PT - 1, color="0.35")
 
 
 def figure_legend(fig: Any, handles: Sequence[Any], names: Sequence[str], height: float) -> float:
@@ -1181,6 +1200,22 @@ def on_workers(outcomes: Iterable[Mapping[str, Any]]) -> bool:
     return any((o.get("worker") or IN_PROCESS) != IN_PROCESS for o in outcomes)
 
 
+# a worker's name as Prefect makes it when `prefect worker start` is given no --name: its type and a uuid4
+GENERATED_WORKER = re.compile(r"(?P<kind>\w*Worker) (?P<id>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})")
+
+
+def worker_cells(outcomes: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """Each worker that ran a backfill's date -> its table cell: a name Prefect generated (`ProcessWorker
+    ae940fa3-1ab6-4e72-aa68-0791f4fd740a`) with its id short (`ProcessWorker ae940fa3`, `short_ids`: as many
+    characters as tell these workers apart), a name given with --name as it is. Whole, the 50-character default
+    name pushed `flowcast backfill`'s table past 80 columns and rich cut every date, status, row count and model
+    to `2018-1…  publ…  …  hybri…` (newuser50b); the log lines and --json name the worker whole."""
+    names = {str(o["worker"]) for o in outcomes if o.get("worker")}
+    generated = {n: m for n in names if (m := GENERATED_WORKER.fullmatch(n))}
+    short = short_ids(m["id"] for m in generated.values())
+    return {n: f"{generated[n]['kind']} {short[generated[n]['id']]}" if n in generated else n for n in names}
+
+
 def rows_text(rows: Any) -> str:
     """A count of forecast rows as every table, log line and message writes it: with thousands separators
     (`1,776`; `flowcast backfill`'s table wrote `1776` beside its artifact's `1,776`), `NONE` when unknown."""
@@ -1199,6 +1234,7 @@ def backfill_rows(outcomes: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]
     outcomes = list(outcomes)
     short = short_ids(str(o["run_id"]) for o in outcomes if _published_before(o))
     workers = on_workers(outcomes)
+    worker_cell = worker_cells(outcomes)
     rows = []
     for o in outcomes:
         skipped = o.get("status") == "skipped"
@@ -1216,7 +1252,7 @@ def backfill_rows(outcomes: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]
             "rows": rows_text(o.get("rows")),
             "model": o.get("model") or NONE,
             "flow run": o.get("flow_run") or (None if skipped else o.get("run_id")) or NONE,
-            **({"worker": o.get("worker") or NONE} if workers else {}), "detail": detail,
+            **({"worker": worker_cell.get(str(o.get("worker")), NONE)} if workers else {}), "detail": detail,
         })
     return rows
 

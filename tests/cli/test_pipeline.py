@@ -401,6 +401,26 @@ def test_backfill_table_keeps_dates_and_models_whole_in_80_columns():
     assert "node-b" in console.export_text()
 
 
+def test_backfill_table_on_default_named_workers_keeps_dates_and_models_whole():
+    """newuser50b: `flowcast backfill --deployment` on a worker started without --name printed, in 80 columns,
+    `2018-1…  publ…  …  hybri…  ProcessWorker ae940fa3-1ab6-4e72-aa68-0791f4f…`: Prefect's default name (50
+    characters) took the room of every other column. The table writes it with its id short."""
+    from rich.console import Console
+
+    worker = "ProcessWorker ae940fa3-1ab6-4e72-aa68-0791f4fd740a"
+    summary = {"published": 3, "skipped": 0, "failed": 0, "outcomes": [
+        {"as_of": f"2018-{month}-01T00:00:00", "status": "published", "rows": 1776, "model": "hybrid-v1",
+         "worker": worker, "flow_run": f"forecast us_employment 2018-{month}-01 (backfill)", "error": None}
+        for month in (10, 11, 12)]}
+    console = Console(width=80, record=True)
+    console.print(cli_pipeline._backfill_table(summary, "forecast", "1mo"))
+    lines = console.export_text().splitlines()
+    rows = [line.split() for line in lines if line.startswith(" 2018-")]
+    assert rows == [[f"2018-{month}-01", "published", "1,776", "hybrid-v1", "ProcessWorker", "ae940fa3"]
+                    for month in (10, 11, 12)], lines
+    assert "…" not in "\n".join(lines), lines
+
+
 @pytest.mark.parametrize(("rows", "shown"), [(1776, "1,776"), (0, "0"), (None, "—")])
 def test_backfill_table_writes_rows_as_its_artifact_does(rows, shown):
     """ui43: `flowcast backfill`'s table read `1776` where the backfill-summary artifact of the same dates reads

@@ -269,6 +269,19 @@ def test_a_date_another_run_published_while_the_backfill_ran_is_skipped_not_repl
 
 
 @pytest.mark.usefixtures("prefect_api")
+def test_a_completed_backfill_says_what_came_of_its_dates_in_its_state(production_home):
+    """newuser50b: a backfill's page read 'State Message: None' in the UI, where every forecast and retrain run says
+    what it did: its Completed state says its dates and their outcome; calling the flow still returns the summary."""
+    from flowcast.flows import backfill_flow
+
+    state = backfill_flow(start=datetime(2018, 1, 1), end=datetime(2018, 2, 1), every="1mo", return_state=True,
+                          **production_home)
+    assert state.is_completed() and state.message == "2 dates: 2 published, 0 skipped", state
+    again = backfill_flow(start=datetime(2018, 2, 1), end=datetime(2018, 2, 1), every="1mo", **production_home)
+    assert isinstance(again, dict) and (again["published"], again["skipped"]) == (0, 1), again
+
+
+@pytest.mark.usefixtures("prefect_api")
 def test_a_damaged_published_date_fails_named_and_the_other_dates_run(production_home):
     """Regression (faults31): one published date's Parquet file cut short (a full disk, a bad copy) stopped every
     backfill over it before any date ran, with a bare 'ArrowInvalid: Parquet magic bytes not found in footer',

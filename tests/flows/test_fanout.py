@@ -197,3 +197,26 @@ def test_what_a_run_that_published_says_is_read_back_whatever_its_rows(rows):
     assert published_by_message(message) == (rows, "theta-v1"), message
     o = outcome_of(AS_OF, _run(Completed(message=message)), {"run_id": "later", "rows": "2"}, attempts=1)
     assert (o["status"], o["rows"], o["model"]) == ("replaced", rows, "theta-v1"), o
+
+
+@pytest.mark.parametrize(("own_pool", "pool", "said"), [
+    ("flowcast-process", "flowcast-process", True),
+    ("flowcast-process", "gpu-pool", False),  # its dates go to other workers
+    (None, "flowcast-process", False),  # the CLI or `flowcast serve`: it holds no worker's slot
+])
+def test_a_backfill_on_a_worker_of_its_dates_pool_says_they_may_wait_behind_it(own_pool, pool, said):
+    """newuser50b: the backfill-pool deployment run as the UI runs it, `deployment` = forecast/forecast-pool, on the
+    one worker started with --limit 1 as the README starts it, held that worker's only run while its dates (and every
+    scheduled run) waited Late behind it, without a word. It says so before it starts them, and what to do."""
+    from flowcast.flows.fanout import same_pool_sentence
+
+    sentence = same_pool_sentence(own_pool, "ProcessWorker ae940fa3", "forecast/forecast-pool", pool, 6 * 3600)
+    if not said:
+        assert sentence is None
+        return
+    assert sentence == (
+        "This backfill runs in work pool 'flowcast-process' on worker ProcessWorker ae940fa3 and starts its dates on "
+        "forecast/forecast-pool, a deployment of the same pool: a worker started with --limit 1 cannot start them "
+        "while it runs this backfill, and they wait (up to [workers] wait_timeout, 6:00:00) for another of the pool's "
+        "workers. Start one more (`prefect worker start --pool flowcast-process`), or leave `deployment` empty to run "
+        "the dates in this run, one after another.")

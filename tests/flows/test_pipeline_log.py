@@ -190,6 +190,28 @@ def test_the_published_line_names_the_model_as_the_receipt_does(version, models,
         f"published 1,776 forecast rows (148 series) {named.removesuffix(' to')}")
 
 
+@pytest.mark.parametrize(("replaced", "previous", "said"), [
+    (0, None, ""),
+    (96, "old", ", replacing the 96 rows this as_of had published"),
+    (1776, "h", ", replacing the 1,776 rows this as_of had published (identical content)"),
+])
+def test_the_published_line_says_what_a_rerun_replaced(replaced, previous, said):
+    """newuser50b: a corrected file run again for the same as_of logged 'Published 96 forecast rows ... to
+    <path>', the line of a first publish, where its receipt said 'replacing the 96 rows this as_of had published':
+    the line says it too."""
+    from datetime import datetime
+
+    from flowcast.flows.common import published_line
+    from flowcast.store.base import PublishReceipt
+
+    receipt = PublishReceipt(dataset="emp", as_of=datetime(2019, 6, 1), rows=96, n_series=8, model="damped",
+                             model_version="damped-v2", run_id="r-2", replaced_rows=replaced, content_hash="h",
+                             previous_content_hash=previous, location="/h/part-2.parquet", duckdb_path=None)
+    assert published_line(receipt, datetime(2019, 6, 1), "damped", "damped-v2") == (
+        "Published 96 forecast rows (8 series) of emp for as_of 2019-06-01 from damped (damped-v2) to "
+        f"/h/part-2.parquet{said}")
+
+
 @pytest.mark.parametrize(("name", "kind", "said"), [
     ("gru", "network", "Registered gru (network) as gru-v3"),
     ("hybrid", "hybrid", "Registered hybrid as hybrid-v3"),  # it read 'Registered hybrid (hybrid) as hybrid-v1'
@@ -242,3 +264,18 @@ def test_a_run_that_published_says_what_in_its_state_message(result, said):
     from flowcast.flows.common import run_state_message
 
     assert run_state_message(result) == said
+
+
+def test_a_skipped_runs_sentences_group_the_rows_held_as_every_count_is():
+    """newuser50b: a scheduled forecast whose slot the retrain had published ended `Skipped: us_employment as of
+    2026-12-07 11:00 UTC is published already (1776 rows of hybrid-v1, ...`, where every other count of rows reads
+    `1,776`: the receipt holds its rows as text, written as read."""
+    from datetime import datetime
+
+    from flowcast.flows.common import held_sentence, same_sentence
+
+    held = {"rows": "1776", "model_version": "hybrid-v1", "run_id": "r-1"}
+    at = datetime(2026, 12, 7, 11)
+    assert held_sentence("us_employment", at, held).startswith(
+        "us_employment as of 2026-12-07 11:00 UTC is published already (1,776 rows of hybrid-v1, run r-1)")
+    assert "(same version, same rows: 1,776 rows of hybrid-v1)" in same_sentence("us_employment", at, held)

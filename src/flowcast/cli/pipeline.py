@@ -1072,11 +1072,12 @@ def _outcomes_table(summary: dict[str, Any], mode: str, step: str, *, runs: bool
     from rich import box
     from rich.table import Table
 
-    from flowcast.reporting import backfill_counts, on_workers, rows_text
+    from flowcast.reporting import backfill_counts, on_workers, rows_text, worker_cells
 
     outcomes = summary["outcomes"]
     said_below = _said_below(outcomes)
     workers = on_workers(outcomes)
+    worker_cell = worker_cells(outcomes)
     table = Table(title=f"Backfill ({mode}) every {step}: {backfill_counts(outcomes)}",
                   box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     table.add_column("as_of (UTC)", no_wrap=True)
@@ -1088,7 +1089,7 @@ def _outcomes_table(summary: dict[str, Any], mode: str, step: str, *, runs: bool
         table.add_column("detail", no_wrap=True, overflow="ellipsis", max_width=detail)
     for o in outcomes:
         table.add_row(utc_text(o["as_of"], zone=False), o["status"], rows_text(o["rows"]), o["model"] or "",
-                      *([o.get("worker") or ""] if workers else []), *([o.get("flow_run") or ""] if runs else []),
+                      *([worker_cell.get(str(o.get("worker")), "")] if workers else []), *([o.get("flow_run") or ""] if runs else []),
                       *([_detail_cell(o, said_below)] if detail is not None else []))
     return table
 

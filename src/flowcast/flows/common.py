@@ -829,10 +829,10 @@ def _kept(registry: Any, dataset: str, at: datetime, held: dict[str, str]) -> di
 
 
 def held_sentence(dataset: str, at: datetime, held: dict[str, str], *, late: bool = False) -> str:
-    """`us_employment as of 2019-06-01 00:00 is published already (1776 rows of theta-v3, run ...) and overwrite
+    """`us_employment as of 2019-06-01 00:00 is published already (1,776 rows of theta-v3, run ...) and overwrite
     is off: ...`: what a run with overwrite off says of a key another run published (`late`: found under the key's
     lock as it was about to publish, when it found the key empty as it started)."""
-    return (f"{dataset} as of {utc_text(at)} is published already ({held.get('rows')} rows of "
+    return (f"{dataset} as of {utc_text(at)} is published already ({reporting.rows_text(held.get('rows'))} rows of "
             f"{held.get('model_version') or held.get('model')}, run {held.get('run_id')}) and overwrite is off: "
             + ("another run published it while this one computed (found under the key's lock), so this run publishes "
                "nothing" if late else "this run computes and publishes nothing"))
@@ -843,7 +843,7 @@ def same_sentence(dataset: str, at: datetime, held: dict[str, str]) -> str:
     damped-v1), so this run publishes nothing again`: what a run says whose publish found its key holding the very
     forecasts it made (`SamePublished`: a second run of the as_of at once, or a re-run with nothing changed)."""
     return (f"{dataset} as of {utc_text(at)} was already published by run {held.get('run_id') or 'unknown'} "
-            f"(same version, same rows: {held.get('rows')} rows of {held.get('model_version') or held.get('model')}), "
+            f"(same version, same rows: {reporting.rows_text(held.get('rows'))} rows of {held.get('model_version') or held.get('model')}), "
             "so this run publishes nothing again")
 
 
@@ -1171,10 +1171,14 @@ def published_line(receipt: Any, as_of: datetime, model: str, model_version: str
     """The run's log line for its publish: counts grouped, the model named as the receipt names it ('hybrid
     (hybrid-v1)': it read 'from hybrid hybrid-v1', and '1776 forecast rows', ui25), the fallback where every row is
     its (`reporting.all_fallback_text`: it read 'from theta (theta-v1)', a model of none of them, where the receipt,
-    the state message and the command's line name naive)."""
+    the state message and the command's line name naive); where it replaced what its as_of had published, what, as
+    the receipt says it (`reporting.receipt_parts`: a corrected file run again for the same as_of logged the line of a
+    first publish, newuser50b)."""
     where = f"{receipt.location}" + (f" (DuckDB views in {receipt.duckdb_path})" if receipt.duckdb_path else "")
+    _, _, replacing = reporting.receipt_parts(receipt)
     return (f"Published {receipt.rows:,} forecast rows ({receipt.n_series:,} series) of {receipt.dataset} for as_of "
-            f"{utc_text(as_of)} from {_published_by(receipt, model, model_version)} to {where}")
+            f"{utc_text(as_of)} from {_published_by(receipt, model, model_version)} to {where}"
+            + (f", replacing {replacing}" if replacing else ""))
 
 
 def _published_by(receipt: Any, model: str, model_version: str | None) -> str:

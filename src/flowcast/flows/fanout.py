@@ -58,6 +58,25 @@ def no_deployment_message(deployment: str, api_url: str, known: list[str]) -> st
             f"repository root); deployments there: {', '.join(known) or 'none'}")
 
 
+def same_pool_sentence(own_pool: str | None, own_worker: str | None, deployment: str, pool: str | None,
+                       wait_timeout_s: float) -> str | None:
+    """What a backfill run on a worker says before it starts its dates on a deployment of that worker's own pool:
+    the backfill holds one of the worker's runs while its dates wait for one (newuser50b: the backfill-pool
+    deployment run from the UI with `deployment` = forecast/forecast-pool, on the one worker the README starts with
+    `--limit 1`, waited without a word while its dates and every scheduled run sat Late behind it). None where the
+    backfill runs on no pool (the CLI, `flowcast serve`) or on another pool than the deployment's."""
+    from flowcast.figures import duration_text
+
+    if not own_pool or own_pool != pool:
+        return None
+    on = f" on worker {own_worker}" if own_worker else ""
+    return (f"This backfill runs in work pool {own_pool!r}{on} and starts its dates on {deployment}, a deployment of "
+            f"the same pool: a worker started with --limit 1 cannot start them while it runs this backfill, and they "
+            f"wait (up to [workers] wait_timeout, {duration_text(wait_timeout_s)}) for another of the pool's workers. "
+            f"Start one more (`prefect worker start --pool {own_pool}`), or leave `deployment` empty to run the dates "
+            "in this run, one after another.")
+
+
 @dataclass(frozen=True)
 class FanOut:
     """One backfill's fan-out: where the runs go and how long they may take."""
@@ -293,6 +312,7 @@ def fan_out(plan: FanOut, dates: list[datetime], parameters: dict[str, Any],
     `flowcast backfill` without a deployment stops (faults49: a fanned-out backfill ran every date on a full disk)."""
     from prefect.client.orchestration import get_client
     from prefect.exceptions import ObjectNotFound
+    from prefect.runtime import flow_run as current_run
     from prefect.utilities.asyncutils import run_coro_as_sync
 
     halt = Halt(stops)
@@ -312,11 +332,17 @@ def fan_out(plan: FanOut, dates: list[datetime], parameters: dict[str, Any],
     async def all_dates() -> list[Outcome]:
         async with get_client() as client:
             try:
-                await client.read_deployment_by_name(plan.deployment)
+                target = await client.read_deployment_by_name(plan.deployment)
             except ObjectNotFound:
                 deployments = await client.read_deployments()
                 known = sorted([f"{(await client.read_flow(d.flow_id)).name}/{d.name}" for d in deployments])
                 raise ConfigError(no_deployment_message(plan.deployment, str(client.api_url), known)) from None
+            if (own_id := current_run.id) is not None:  # a backfill run on a worker: its dates may wait behind it
+                own = await client.read_flow_run(own_id)
+                worker = (own.labels or {}).get(WORKER_LABEL)
+                if said := same_pool_sentence(own.work_pool_name, None if worker is None else str(worker),
+                                              plan.deployment, target.work_pool_name, plan.wait_timeout_s):
+                    log(said)
         return list(await asyncio.gather(*(one(d) for d in dates)))
 
     if not dates:
