@@ -223,6 +223,32 @@ def test_a_runs_log_hides_secrets_whatever_flowcast_prefect_logs_keeps(monkeypat
     assert "https://u:***@h/x.csv?token=***" in shown and "pw1" not in shown and "tok2" not in shown, shown
 
 
+def test_a_flows_parameter_validation_error_hides_the_urls_it_prints(monkeypatch):
+    """rev50: a flow called from Python gets its URLs whole; Prefect's `prefect.flows` logger, as their validation
+    fails, printed 'Parameters: {...}' with each password and token, a logger no filter was on."""
+    from flowcast.flows import logs as run_logs
+
+    for name in run_logs.LOGGERS:
+        monkeypatch.setattr(logging.getLogger(name), "filters", [])
+    monkeypatch.delenv("FLOWCAST_PREFECT_LOGS", raising=False)
+    run_logs.install()
+    seen: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record.getMessage())
+
+    logger = logging.getLogger("prefect.flows")
+    handler = Keep()
+    logger.addHandler(handler)
+    try:
+        logger.error("Parameter validation failed for flow 'retrain': []\nParameters: {'source': {'path': "
+                     "'https://u:hunter2pw@h/x.csv?token=tok123'}}")
+    finally:
+        logger.removeHandler(handler)
+    assert seen and "hunter2pw" not in seen[0] and "tok123" not in seen[0] and "https://u:***@h/x.csv" in seen[0], seen
+
+
 def test_a_traceback_without_a_secret_is_left_to_the_formatter():
     try:
         raise OSError("cannot read https://h/x.csv")

@@ -395,7 +395,7 @@ def quarter_numbers_note(raw: pl.LazyFrame, col: str, time_col: str) -> str:
 
 def distinct_text(raw: pl.LazyFrame, col: str) -> pl.LazyFrame:
     """The distinct values of column `col` of `raw` as text, in the order of their first row: the one column (`col`)
-    of a frame, all of `raw` that a time column's profile reads (`_time_profile`, `freq_infer._columns_distinct`)."""
+    of a frame, all of `raw` that a time column's profile reads (`_time_profile`, `distinct._columns_distinct`)."""
     return raw.select(pl.col(col).cast(pl.Utf8).unique(maintain_order=True))
 
 

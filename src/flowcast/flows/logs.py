@@ -39,7 +39,9 @@ import re
 from flowcast.errors import FlowcastError
 from flowcast.redaction import redact_text
 
-LOGGERS = ("prefect.task_runs", "prefect.flow_runs")
+# Prefect's run loggers, and those that print a call's parameters or a traceback outside a run: `prefect.flows` (a
+# flow's parameter validation failing logs 'Parameters: {...}', every URL whole: rev50) and `prefect.engine`
+LOGGERS = ("prefect.task_runs", "prefect.flow_runs", "prefect.flows", "prefect.engine")
 _FAILED_BY = re.compile(r"exception:? ([A-Za-z_][A-Za-z0-9_]*)(?::|\()")
 _OWN_HOOKS = ("on_run_failure",)
 # Prefect's lines that repeat a failure: the flow's own, and the engine's as a deployment run (a worker's or
