@@ -67,8 +67,11 @@ def _tail(text: str, n: int = 3) -> str:
     return " | ".join(line.strip() for line in text.strip().splitlines()[-n:])[:400]
 
 
-def check(home: Path, conf: Path) -> dict[str, Any]:
-    """What a tester looks at after a fault; `problems` lists every broken promise."""
+def check(home: Path, conf: Path, final: bool = False) -> dict[str, Any]:
+    """What a tester looks at after a fault; `problems` lists every broken promise. `final` (after the re-run): each
+    published as_of also has one publish record, of the publish the store holds (its run and content hash), that
+    says nothing of it is left undone (no `saying`: its plot, receipt and event left), and the registry holds one
+    production pointer (`models/production.json`, no temp copy beside it)."""
     import duckdb
     import polars as pl
 
@@ -131,6 +134,8 @@ def check(home: Path, conf: Path) -> dict[str, Any]:
     except Exception as e:  # noqa: BLE001
         problems.append(f"registry: {type(e).__name__}: {str(e)[:200]}")
         prod, versions = None, []
+    if final:
+        problems += _records_and_pointer(home, store)
     acc = cli(home, conf, "accuracy", "--json")
     if acc.returncode != 0:
         problems.append(f"accuracy rc={acc.returncode}: {_tail(acc.stdout + acc.stderr)}")
@@ -142,6 +147,32 @@ def check(home: Path, conf: Path) -> dict[str, Any]:
         problems.append(f"processes left: {left}")
     return {"as_ofs": counts, "realized": n_realized, "production": prod.version if prod else None,
             "versions": versions, "temps": temps, "problems": problems}
+
+
+def _records_and_pointer(home: Path, store: Any) -> list[str]:
+    """`check`'s final promises: one publish record per published as_of, of that publish, nothing left undone; one
+    production pointer."""
+    from flowcast.ops.quiet import fingerprint_path
+
+    problems: list[str] = []
+    for when in store.as_ofs("tiny"):
+        path = fingerprint_path(home, "tiny", when)
+        held = store.receipt_of("tiny", when)
+        try:
+            rec = json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            problems.append(f"as_of {when:%Y-%m-%d}: no publish record ({type(e).__name__})")
+            continue
+        if rec.get("content_hash") != held.get("content_hash") or rec.get("run_id") != held.get("run_id"):
+            problems.append(f"as_of {when:%Y-%m-%d}: the record is of run {rec.get('run_id')}, the store holds "
+                            f"run {held.get('run_id')}'s publish")
+        if rec.get("saying"):
+            problems.append(f"as_of {when:%Y-%m-%d}: the record says run {rec['saying']} is still to leave its "
+                            "plot, receipt and event")
+    pointers = sorted(p.name for p in (home / "models").glob("*production*.json*"))
+    if "production.json" not in pointers:
+        problems.append(f"production pointer: {pointers or 'none'}")
+    return problems
 
 
 def prepare(work: Path) -> tuple[Path, Path, Path]:
@@ -205,7 +236,7 @@ def trial(name: str, conf: Path, base: Path, work: Path, delay: float | None, id
         shutil.move(str(keep2), mounted)
     rerun = cli(home, conf, *COMMANDS[name])
     time.sleep(3)  # its watchdog's exit
-    final = check(home, conf)
+    final = check(home, conf, final=True)
     out = {"command": name, "trial": idx, "delay_s": delay, "killed": killed, "rc": proc.returncode,
            "took_s": took, "log_tail": _tail(text, 2), "after": after, "rerun_rc": rerun.returncode,
            "rerun_tail": _tail(rerun.stdout + rerun.stderr, 2), "final": final}

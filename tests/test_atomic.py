@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import re
 
 import polars as pl
 import pytest
@@ -55,6 +56,10 @@ def _raised_from(outer: Exception, inner: BaseException) -> Exception:
     (RuntimeError("training failed: OSError: [Errno 27] File too large"), True),
     # a wrapper naming neither (a PublishError's message without the errno), raised from the full disk
     (_raised_from(RuntimeError("could not write x"), OSError(errno.ENOSPC, "full")), True),
+    # faults50: a full object store, as s3fs passes the server's code on (EIO): MinIO's threshold, a Ceph RGW quota
+    (OSError(errno.EIO, "An error occurred (XMinioStorageFull) when calling the UploadPart operation: Storage "
+             "backend has reached its minimum free drive threshold."), True),
+    (OSError(errno.EIO, "An error occurred (QuotaExceeded) when calling the PutObject operation: Unknown"), True),
     (OSError(errno.EIO, "Input/output error"), False),
     (ConnectionResetError(errno.ECONNRESET, "Connection reset by peer"), False),
     (_raised_from(RuntimeError("could not write x"), OSError(errno.EIO, "Input/output error")), False),
@@ -202,3 +207,14 @@ def test_fsync_dir_of_a_missing_folder_names_it(tmp_path):
 
     with pytest.raises(FileNotFoundError, match="gone"):
         fsync_dir(tmp_path / "gone")
+
+
+def test_room_for_an_object_store_says_its_room_is_not_known(tmp_path):
+    """faults50: an object store's URL has no statvfs: its room is said not known, the bytes needed as a disk's."""
+    from flowcast.atomic import needed_of, room_for
+
+    said = room_for("s3://b/wh", 40960)
+    assert said == "40,960 bytes to write, the room left in s3://b/wh is not known (an object store does not report it)"
+    assert needed_of(said) == 40960
+    assert re.fullmatch(rf"12 bytes to write, [0-9,]+ bytes free in file://{re.escape(str(tmp_path))}",
+                        room_for(f"file://{tmp_path}", 12))

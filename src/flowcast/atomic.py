@@ -34,8 +34,12 @@ FULL_DISK_MARKS = ("no space left on device", "[errno 28]", "os error 28", "(the
 _NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # a full disk, a full quota, a file-size limit (ulimit -f)
 # the quota and the file-size limit as other layers say them (polars' 'Disk quota exceeded (os error 122)', a child's
 # '[Errno 27] File too large'): with the full disk's words, what `no_room` reads where no errno is left to read
-_NO_ROOM_MARKS = (*FULL_DISK_MARKS, *(mark for code in _NO_ROOM[1:]
-                                      for mark in (f"[errno {code}]", f"os error {code}", os.strerror(code).lower())))
+# an object store that is full, as s3fs passes its error code on (an OSError EIO with the server's words): MinIO's
+# drives past their free-space threshold, a Ceph RGW bucket or user quota
+OBJECT_STORE_FULL_MARKS = ("xminiostoragefull", "quotaexceeded")
+_NO_ROOM_MARKS = (*FULL_DISK_MARKS, *OBJECT_STORE_FULL_MARKS,
+                  *(mark for code in _NO_ROOM[1:]
+                    for mark in (f"[errno {code}]", f"os error {code}", os.strerror(code).lower())))
 
 
 _NO_RIGHTS = (errno.EACCES, errno.EPERM, errno.EROFS)  # permission denied, not permitted, a read-only file system
@@ -82,13 +86,17 @@ _NEEDED = re.compile(r"([0-9][0-9,]*) bytes to write, ")
 
 def room_for(folder: str | Path, needed: int | None = None) -> str:
     """What a write that found no room in `folder` needed and had: `40,960 bytes to write, 12,288 bytes free in
-    <folder>` (`needed` unknown: the room alone), or why the room is not known. `needed_of` reads `needed` back."""
-    try:
-        st = os.statvfs(folder)
-    except OSError as exc:
-        room = f"the room left in {folder} is not known ({exc.strerror or exc})"
+    <folder>` (`needed` unknown: the room alone), or why the room is not known (an object store's URL: none reports
+    its room, where a statvfs of the URL said 'No such file or directory'). `needed_of` reads `needed` back."""
+    if "://" in str(folder) and not str(folder).startswith("file://"):
+        room = f"the room left in {folder} is not known (an object store does not report it)"
     else:
-        room = f"{st.f_bavail * st.f_frsize:,} bytes free in {folder}"
+        try:
+            st = os.statvfs(str(folder).removeprefix("file://"))
+        except OSError as exc:
+            room = f"the room left in {folder} is not known ({exc.strerror or exc})"
+        else:
+            room = f"{st.f_bavail * st.f_frsize:,} bytes free in {folder}"
     return f"{needed:,} bytes to write, {room}" if needed is not None else room
 
 

@@ -1044,15 +1044,51 @@ def newest_artifact(key: str) -> Any:
     if not _in_run():
         return None
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.objects import Artifact
 
     try:
         with get_client(sync_client=True) as client:
-            body = {"artifacts": {"key": {"any_": [key]}}, "limit": 1, "offset": 0, "sort": "CREATED_DESC"}
-            found = Artifact.model_validate_list(client.request("POST", "/artifacts/filter", json=body).json())
+            found = _artifacts_page(client, key, limit=1)
     except Exception:  # noqa: BLE001 - a follow-up is a courtesy: the run goes on without it
         return None
     return found[0] if found else None
+
+
+def _artifacts_page(client: Any, key: str, *, limit: int, offset: int = 0) -> list[Any]:
+    """A page of the artifacts under `key`, newest first, as the Prefect API holds them (`newest_artifact`: the
+    filter posted as a body of its own)."""
+    from prefect.client.schemas.objects import Artifact
+
+    body = {"artifacts": {"key": {"any_": [key]}}, "limit": limit, "offset": offset, "sort": "CREATED_DESC"}
+    return Artifact.model_validate_list(client.request("POST", "/artifacts/filter", json=body).json())
+
+
+_PAGE = 200  # the Prefect API's default page (PREFECT_API_DEFAULT_LIMIT)
+
+
+def receipt_left(scope: Scope, run_id: str, content_hash: str) -> str | None:
+    """The flow run that left the receipt artifact of the publish of `content_hash` by run `run_id`, under `scope`'s
+    receipt key: `run_id` itself (its own receipt) or a run that completed that publish (its note names `run_id`);
+    the table of either holds the publish's content hash. None where there is none, outside a run, or where the API
+    cannot be read (a receipt is then left: one too many rather than none). A run killed after that receipt, before
+    its record said so, had a second receipt left by the run that completed its publish (faults50)."""
+    if not _in_run() or not content_hash:
+        return None
+    from prefect.client.orchestration import get_client
+
+    try:
+        with get_client(sync_client=True) as client:
+            offset = 0
+            while page := _artifacts_page(client, scope.key("receipt"), limit=_PAGE, offset=offset):
+                for a in page:
+                    by = str(a.flow_run_id) if a.flow_run_id else ""
+                    if content_hash in str(a.data or "") and (by == run_id or run_id in (a.description or "")):
+                        return by or run_id
+                if len(page) < _PAGE:
+                    return None
+                offset += _PAGE
+    except Exception:  # noqa: BLE001 - the check spares a duplicate receipt; without an API it leaves one
+        return None
+    return None
 
 
 # `withdrawn_decision_markdown`'s headings, and `failed_decision_markdown`'s

@@ -188,3 +188,41 @@ def test_a_run_alive_between_its_publish_and_its_record_is_not_completed_by_anot
     assert "saying" not in json.loads(fingerprint_path(home, "tiny", AS_OF).read_text())
     sent = events_named(events.PUBLISHED, where=lambda e: e["payload"].get("run_id") == publisher)
     assert len(sent) == 1 and "completing run" not in sent[0]["payload"]["message"], sent
+
+
+@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.timeout(900)
+def test_a_forecast_killed_after_its_receipt_before_its_record_said_so_gets_no_second_receipt(tmp_path):
+    """faults50: killed after its receipt (and event) were left, before its record said so
+    (FLOWCAST_FAULT=publish:before_said), the re-run took the publish for one whose receipt was never left and wrote a
+    second receipt of it (the event, keyed by the publish, stayed one). It finds the first (that run's, with this
+    publish's content hash) and leaves none: one receipt, one event, one record saying nothing is left undone, the
+    key's rows those of the one publish; a third run leaves nothing again."""
+    cfg = _cfg(tmp_path)
+    home = _home(tmp_path, cfg, "home")
+    receipts = [a.id for a in _receipts()]
+    _flowcast("forecast", cfg, home, AS_OF, fault="publish:before_said")
+    store = EmbeddedStore(home / "warehouse")
+    stored = store.read(dataset="tiny", as_of=AS_OF)
+    [killed] = set(stored["run_id"])
+    record = fingerprint_path(home, "tiny", AS_OF)
+    assert json.loads(record.read_text())["saying"] == killed and (home / "reports" / PNG).exists()
+    [first] = [a for a in _receipts() if a.id not in receipts]
+    assert str(first.flow_run_id) == killed and store.receipt_of("tiny", AS_OF)["content_hash"] in str(first.data)
+
+    def ours(e: dict) -> bool:
+        return e["payload"].get("run_id") == killed
+
+    # (its event may be lost with the kill: the events client sends it after the emit, in the background)
+    rerun = _flowcast("forecast", cfg, home, AS_OF)
+    assert rerun["published_rows"] == 0 and rerun["published_by"] == killed
+    assert [a.id for a in _receipts() if a.id not in receipts] == [first.id]  # no second receipt
+    assert completed_sentence(killed, recorded=True, receipt_by=killed) in rerun["note"], rerun["note"]
+    assert "saying" not in json.loads(record.read_text()) and json.loads(record.read_text())["run_id"] == killed
+    assert store.read(dataset="tiny", as_of=AS_OF).equals(stored) and stored.height == 24  # one publish, whole
+    assert len(events_named(events.PUBLISHED, where=ours, timeout=5)) == 1
+
+    again = _flowcast("forecast", cfg, home, AS_OF)  # done now: nothing completed again
+    assert again["published_by"] == killed and "completes an interrupted publish" not in again["note"]
+    assert [a.id for a in _receipts() if a.id not in receipts] == [first.id]
+    assert len(events_named(events.PUBLISHED, where=ours, timeout=5)) == 1

@@ -223,3 +223,79 @@ def test_an_object_upload_that_fails_half_way_is_abandoned_not_completed(monkeyp
     with pytest.raises(PublishError, match=r"could not upload forecasts of x to s3://b/x.parquet: .*Connection reset"):
         data._write_object("s3://b/x.parquet", pa.table({"a": list(range(1000))}), "forecasts of x")
     assert said == ["aborted"]
+
+
+def _minio_full() -> OSError:
+    """MinIO's answer to an upload past its drives' free-space threshold, as s3fs raises it (its own translation)."""
+    from botocore.exceptions import ClientError
+    from s3fs.errors import translate_boto_error
+
+    return translate_boto_error(ClientError(
+        {"Error": {"Code": "XMinioStorageFull", "Message": "Storage backend has reached its minimum free drive "
+                   "threshold. Please delete a few objects to proceed."}}, "UploadPart"))
+
+
+@pytest.mark.parametrize("full", [lambda: OSError(28, "No space left on device"), _minio_full],
+                         ids=["ENOSPC", "XMinioStorageFull"])
+def test_a_full_object_store_says_the_bytes_the_upload_needed(monkeypatch, full):
+    """faults50: an upload to an object store that found no room said the error alone, where a full local disk
+    says the bytes the file needed and those free (`atomic.room_for`): it says the bytes the object needed (the
+    Parquet file it uploads, every byte) and that an object store reports no free room; the upload is abandoned,
+    and the error is not taken for transient (a full store does not free itself in a task's retries)."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from flowcast.atomic import needed_of, no_room
+    from flowcast.errors import PublishError
+    from flowcast.store import parquet
+
+    said: list[str] = []
+
+    class Upload:
+        closed = False
+
+        def write(self, data: bytes) -> None:
+            raise full()
+
+        def flush(self) -> None:
+            pass
+
+        def discard(self) -> None:
+            said.append("aborted")
+
+    class Bucket:
+        def open(self, path: str, mode: str, block_size: int | None = None) -> Upload:
+            return Upload()
+
+    data = object.__new__(parquet.ParquetDataset)
+    data.fs, data.root = Bucket(), "s3://b/wh"
+    table = pa.table({"a": list(range(1000))})
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="zstd", write_page_checksum=True)
+    with pytest.raises(PublishError) as exc:
+        data._write_object("s3://b/wh/x.parquet", table, "forecasts of x")
+    msg = str(exc.value)
+    assert msg.startswith("could not upload forecasts of x to s3://b/wh/x.parquet: "), msg
+    assert (f"({len(buf.getvalue()):,} bytes to write, the room left in s3://b/wh is not known (an object store "
+            "does not report it)); previously published forecasts are intact") in msg, msg
+    assert needed_of(msg) == len(buf.getvalue()) and no_room(exc.value) and said == ["aborted"]
+
+
+def test_an_object_upload_that_fails_otherwise_says_no_room():
+    """The bytes and the room are said of a write that found no room alone: a connection reset says its error."""
+    import pyarrow as pa
+
+    from flowcast.errors import PublishError
+    from flowcast.store import parquet
+
+    class Bucket:
+        def open(self, path: str, mode: str, block_size: int | None = None) -> object:
+            raise OSError(104, "Connection reset by peer")
+
+    data = object.__new__(parquet.ParquetDataset)
+    data.fs, data.root = Bucket(), "s3://b/wh"
+    with pytest.raises(PublishError) as exc:
+        data._write_object("s3://b/wh/x.parquet", pa.table({"a": [1]}), "forecasts of x")
+    assert "Connection reset by peer" in str(exc.value) and "bytes to write" not in str(exc.value), str(exc.value)

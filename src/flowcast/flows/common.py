@@ -1383,6 +1383,7 @@ def publish_forecasts(
     flow_fault("publish:before_plot")  # test-only: recorded; no plot, receipt or event yet
     _plot_publish(settings, data, forecasts, receipt, as_of=as_of, model=model, model_version=model_version)
     _publish_said(settings, data, receipt, as_of=as_of, model=model, model_version=model_version, note=note)
+    flow_fault("publish:before_said")  # test-only: plot, receipt and event left; the record still says them undone
     _said(settings, data, as_of, receipt.content_hash, run_id, by=run_id)
     from flowcast.store.registry_index import sync_if_postgres
 
@@ -1451,13 +1452,16 @@ def _plot_publish(settings: Settings, data: LoadedData, forecasts: pl.DataFrame,
 
 
 def _publish_said(settings: Settings, data: LoadedData, receipt: PublishReceipt, *, as_of: datetime, model: str,
-                  model_version: str | None, note: str | Sequence[str] = "", completed: str = "") -> None:
+                  model_version: str | None, note: str | Sequence[str] = "", completed: str = "",
+                  receipt_artifact: bool = True) -> None:
     """The receipt artifact, the published event and the log lines of a publish (`receipt`). The event is keyed by
     the publish (its run and content hash): sent again by a run that completes it (`completed`, said in the artifact
-    and the event), it is one event. `completed`: the sentence of a run that completes an interrupted publish."""
+    and the event), it is one event. `completed`: the sentence of a run that completes an interrupted publish.
+    `receipt_artifact` False: the receipt was left already (`reporting.receipt_left`), the rest is left."""
     log = get_run_logger()
     scope = artifact_scope(data.source.name, as_of)
-    reporting.receipt_artifact(receipt, scope, note=[completed, *reporting.run_notes(note)], home=settings.home)
+    if receipt_artifact:
+        reporting.receipt_artifact(receipt, scope, note=[completed, *reporting.run_notes(note)], home=settings.home)
     message = published_event_message(receipt, model, model_version)
     events.emit(events.PUBLISHED, dataset=data.source.name, as_of=as_of,
                 message=f"{message} ({completed_event_text(receipt.run_id)})" if completed else message,
@@ -1477,9 +1481,16 @@ def completed_event_text(run_id: str) -> str:
     return f"completing run {run_id}'s publish, interrupted before this event"
 
 
-def completed_sentence(run_id: str, *, recorded: bool = False) -> str:
+def completed_sentence(run_id: str, *, recorded: bool = False, receipt_by: str | None = None) -> str:
     """The receipt note (and log line) of a run that completes a publish its run left undone (`recorded`: that run
-    recorded the data it forecast from before it was stopped)."""
+    recorded the data it forecast from before it was stopped). `receipt_by`: the run that left the publish's receipt
+    before it was stopped (`run_id`, or a run that completed it): this run leaves its event, and no second receipt."""
+    if receipt_by is not None:
+        left = ("left their receipt" if receipt_by == run_id else
+                f"run {receipt_by} left their receipt, completing that publish,")
+        return (f"This run completes an interrupted publish: run {run_id} published these forecasts and {left} and "
+                "was stopped before it recorded that; this run left their event (one event: it is keyed by the "
+                "publish) and no second receipt")
     stopped = ("recorded the data it forecast from and was stopped before it drew their plot" if recorded else
                "was stopped before it recorded them, drew their plot")
     return (f"This run completes an interrupted publish: run {run_id} published these forecasts and {stopped} "
@@ -1515,13 +1526,19 @@ def _complete_same(settings: Settings, data: LoadedData, forecasts: pl.DataFrame
         n_series=stored["unique_id"].n_unique(), model=model, model_version=version, run_id=publisher,
         replaced_rows=0, content_hash=held.get("content_hash") or "", location=store.location,
         quantile_cols=value_columns(stored.columns), models=sorted(stored["model"].unique().to_list()))
+    # a run killed after its receipt, before its record said so (or a run that completed it, killed there): its
+    # receipt is on the API, and is left no second time (faults50; a receipt comes after the record: looked for
+    # only where there was one)
+    left_by = (reporting.receipt_left(artifact_scope(data.source.name, as_of), publisher, content_hash)
+               if completed and recorded else None)
     _plot_publish(settings, data, rows, receipt, as_of=as_of, model=model or "?", model_version=version,
-                  artifact=completed)
+                  artifact=completed and left_by is None)
     if completed:
-        said = completed_sentence(publisher, recorded=recorded)
+        said = completed_sentence(publisher, recorded=recorded, receipt_by=left_by)
         same.said = reporting.sentences(same.said, said)
         _publish_said(settings, data, receipt, as_of=as_of, model=model, model_version=version, note=note,
-                      completed=said)
+                      completed=said, receipt_artifact=left_by is None)
+        flow_fault("publish:before_said")  # test-only: as the publisher's own
         _said(settings, data, as_of, content_hash, publisher, by=run_id)
 
 

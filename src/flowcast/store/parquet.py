@@ -598,10 +598,11 @@ class ParquetDataset:
             if fd >= 0:
                 os.close(fd)
 
-    def _room(self, table: Any, exc: OSError) -> str:
+    def _room(self, table: Any, exc: BaseException, needed: int | None = None) -> str:
         """` (40,960 bytes to write, 12,288 bytes free in <root>)` where `exc` is a write that found no room
-        (`atomic.no_room`): the file's size (the table written again, in memory) and the room left in the store's
-        folder, whose disk is full; '' for any other error. A backfill that stops on it names the same folder."""
+        (`atomic.no_room`): the file's size (`needed`, else the table written again, in memory) and the room left in
+        the store's folder, whose disk is full (an object store's: not known, `atomic.room_for`); '' for any other
+        error. A backfill that stops on it names the same folder."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -609,13 +610,14 @@ class ParquetDataset:
 
         if not no_room(exc):
             return ""
-        try:
-            sink = pa.BufferOutputStream()
-            with pq.ParquetWriter(sink, table.schema, compression="zstd", write_page_checksum=True) as writer:
-                writer.write_table(table)  # (as `_write_local` writes it)
-            needed: int | None = sink.getvalue().size
-        except Exception:  # noqa: BLE001 - the size is a courtesy of the error
-            needed = None
+        if needed is None:
+            try:
+                sink = pa.BufferOutputStream()
+                with pq.ParquetWriter(sink, table.schema, compression="zstd", write_page_checksum=True) as writer:
+                    writer.write_table(table)  # (as `_write_local` writes it)
+                needed = sink.getvalue().size
+            except Exception:  # noqa: BLE001 - the size is a courtesy of the error
+                needed = None
         return f" ({room_for(self.root, needed)})"
 
     def _write_object(self, path: str, table: Any, what: str, before_visible: Callable[[], None] | None = None,
@@ -623,6 +625,7 @@ class ParquetDataset:
         import pyarrow.parquet as pq
 
         fh = None
+        data: memoryview | None = None
         try:
             buf = io.BytesIO()
             pq.write_table(table, buf, compression="zstd", write_page_checksum=True)
@@ -646,7 +649,10 @@ class ParquetDataset:
                 _abandon(fh)
             if isinstance(exc, FlowcastError):
                 raise
-            raise PublishError(f"could not upload {what} to {path}: {_io_error(what, exc)}; "
+            # a full object store (a quota, MinIO's free-space threshold) says the bytes the object needed, as a full
+            # local disk does (it said the server's words alone)
+            room = self._room(table, exc, None if data is None else len(data))
+            raise PublishError(f"could not upload {what} to {path}: {_io_error(what, exc)}{room}; "
                                "previously published forecasts are intact") from exc
 
     def _mtimes(self, key_dir: str) -> dict[str, float]:
