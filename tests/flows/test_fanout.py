@@ -220,3 +220,15 @@ def test_a_backfill_on_a_worker_of_its_dates_pool_says_they_may_wait_behind_it(o
         "while it runs this backfill, and they wait (up to [workers] wait_timeout, 6:00:00) for another of the pool's "
         "workers. Start one more (`prefect worker start --pool flowcast-process`), or leave `deployment` empty to run "
         "the dates in this run, one after another.")
+
+
+def test_the_backfill_forms_deployment_field_says_dates_sent_to_its_own_pool_wait_behind_it():
+    """fanout50: the run form's `deployment` field (the UI shows the flow's docstring beside it) said nothing of the
+    wait a backfill's dates sent to its own pool have behind it on a worker of one slot; it says so, and what to do."""
+    from prefect.utilities.callables import parameter_schema
+
+    from flowcast.flows import backfill_flow
+
+    said = " ".join(parameter_schema(backfill_flow.fn).model_dump()["properties"]["deployment"]["description"].split())
+    assert ("Dates sent to the work pool this backfill runs in wait behind it where its workers have one slot "
+            "(`--limit 1`): start another worker, or pick another pool's deployment.") in said, said

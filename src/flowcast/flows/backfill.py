@@ -40,7 +40,7 @@ from flowcast.flows.common import (
     withdraw_unpublished_winner,
     withdrawn_unsaid,
 )
-from flowcast.flows.fanout import store_receipt
+from flowcast.flows.fanout import cancel_dates_not_started, store_receipt
 from flowcast.flows.naming import BACKFILL_TAG, flow_run_title, run_name, run_tags
 from flowcast.flows.parameters import DatasetChoice, RunOverrides
 from flowcast.ops.hooks import on_run_failure
@@ -506,20 +506,13 @@ def cancel_lost_runs(backfill_run: str, warn: Callable[[str], None]) -> list[str
     Prefect's client, which retries the request, or by `_child_state`), the date ran as that one, and the first stayed
     Pending in the UI's runs list for ever (bf43); every date's own run has ended by then, so a Pending child never
     ran. Each is set Cancelled, its message saying so (`LOST_RUN`); an API that cannot say is a warning."""
-    from uuid import UUID
-
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import (
-        FlowRunFilter,
-        FlowRunFilterParentFlowRunId,
-        FlowRunFilterState,
-        FlowRunFilterStateType,
-    )
     from prefect.client.schemas.objects import StateType
     from prefect.states import Cancelled
 
-    pending = FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[UUID(backfill_run)]),
-                            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PENDING])))
+    from flowcast.flows.fanout import children_filter
+
+    pending = children_filter(backfill_run, StateType.PENDING)
     cancelled: list[str] = []
     try:
         with get_client(sync_client=True) as client:
@@ -563,7 +556,8 @@ def _failure_of(state: Any) -> Outcome:
     return {"error": state.message or state.name}
 
 
-@flow(name="backfill", flow_run_name=run_name, validate_parameters=True, on_failure=[on_run_failure])
+@flow(name="backfill", flow_run_name=run_name, validate_parameters=True, on_failure=[on_run_failure],
+      on_cancellation=[cancel_dates_not_started])
 @fails_without_a_result
 @crash_on_interrupt
 def backfill_flow(
@@ -594,7 +588,9 @@ def backfill_flow(
         overwrite: recompute dates that already have published forecasts (otherwise they are skipped).
         deployment: fan out through this deployment ("flow-name/deployment-name", e.g.
             "forecast/forecast-pool") so that a work pool's workers run the dates in parallel; a retrain
-            deployment implies mode retrain. Empty: the dates run here, one after another.
+            deployment implies mode retrain. Dates sent to the work pool this backfill runs in wait behind it
+            where its workers have one slot (`--limit 1`): start another worker, or pick another pool's
+            deployment. Empty: the dates run here, one after another.
         dataset: the dataset to read: a bundled one (us_employment, vic_elecdemand, m3-*) or one declared
             as [sources.NAME] in the configuration file. Empty: the configuration's `dataset` (config_file,
             FLOWCAST_CONFIG or FLOWCAST_DATASET as the process running the flow sees them: a deployment

@@ -17,6 +17,8 @@ their `--limit` allows. Nothing here polls on its own.
 - What a date published is read back from the store (its receipt names the flow run that wrote
   it), so that the summary's rows and model need no shared result storage; the flow run says
   which worker ran it (Prefect's `prefect.worker.name` label).
+- A cancelled backfill (the UI, `prefect flow-run cancel`) cancels its date runs that have not started
+  (`cancel_dates_not_started`, its flow's `on_cancellation` hook), as a date that found no room to write does (`Halt`).
 
 The publish itself is idempotent (one (dataset, as_of) is replaced atomically; the same content
 hashes the same), so even a run that was marked crashed but lived on publishes nothing twice.
@@ -222,6 +224,57 @@ async def _cancel_unstarted(flow_run_id: Any, why: str) -> bool:
             return False
         result: Any = await client.set_flow_run_state(flow_run_id, Cancelled(message=why))
     return bool(result.status == SetStateStatus.ACCEPT)
+
+
+def children_filter(backfill_run: str, *types: Any) -> Any:
+    """The Prefect filter of the flow runs backfill run `backfill_run` started (its dates: children of its task runs),
+    those whose state is of one of `types`."""
+    from uuid import UUID
+
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterParentFlowRunId,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+
+    return FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[UUID(backfill_run)]),
+                         state=FlowRunFilterState(type=FlowRunFilterStateType(any_=list(types))))
+
+
+CANCELLED_BACKFILL = "not run: its backfill, flow run {name!r} ({id}), was cancelled before this date's run started"
+
+
+def cancel_dates_not_started(flow: Any, flow_run: Any, state: Any) -> None:
+    """Prefect `on_cancellation` hook of the backfill flow: the date runs it fanned out that have not started
+    (Scheduled, Late, Pending, Paused) are cancelled, each saying so naming the backfill (`CANCELLED_BACKFILL`), as
+    `Halt` cancels them for a full disk; a run already running ends as it ends. Prefect runs it where the backfill's
+    run is cancelled (the UI, `prefect flow-run cancel`): its worker or `flowcast serve` stops the run's process, then
+    runs the hook. Its dates stayed Scheduled and ran later (fanout50)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.objects import StateType
+    from prefect.logging.loggers import flow_run_logger
+    from prefect.utilities.asyncutils import run_coro_as_sync
+
+    logger = flow_run_logger(flow_run, flow)
+    why = CANCELLED_BACKFILL.format(name=flow_run.name, id=flow_run.id)
+
+    async def cancel_all() -> tuple[list[str], list[str]]:
+        cancelled: list[str] = []
+        started: list[str] = []
+        async with get_client() as client:
+            waiting = await client.read_flow_runs(flow_run_filter=children_filter(
+                str(flow_run.id), StateType.SCHEDULED, StateType.PENDING, StateType.PAUSED))
+        for run in waiting:
+            (cancelled if await _cancel_unstarted(run.id, why) else started).append(f"{run.name!r} ({run.id})")
+        return cancelled, started
+
+    done = run_coro_as_sync(cancel_all())
+    assert done is not None
+    cancelled, started = done
+    logger.info(f"The backfill was cancelled: cancelled {plural(len(cancelled), 'date run')} not started"
+                + (f" ({', '.join(cancelled)})" if cancelled else "")
+                + (f"; started meanwhile, so left to end as they end: {', '.join(started)}" if started else ""))
 
 
 async def _one_date(plan: FanOut, as_of: datetime, parameters: dict[str, Any],
