@@ -108,6 +108,9 @@ def test_redact_text_hides_a_password_that_reads_as_a_port_or_holds_a_space(mess
 
 @pytest.mark.parametrize("message", [
     "at https://h:8080 or mail me@x.org",  # a port and a sentence, no password of words
+    # fixrev50: a port then a mark that ends a clause read as a password of words up to the sentence's '@'
+    "could not reach https://db.example:5432, so the nightly report went to ops@example.org",
+    "at https://h:8080. Mail me@x.org", "(see https://h:8080) or mail me@x.org", "https://h:8080; me@x.org",
     "host=h password: see 'a@b' at 12:30 (no URL) https:/not-one",
     "cannot read /data/user@host/sales.csv: row 3 'id=token:1@x'",  # a local path, a quoted row: no URL
     "C:\\data\\x.csv: column 'api_key' is not a number (got 'key=abc:1@x')",
