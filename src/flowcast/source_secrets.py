@@ -43,12 +43,19 @@ def _any_case(pattern: str) -> str:
 
 
 # A JSON-schema `pattern` (ECMA-262 and Python `re` alike) found in a URL that shows a secret: a password after the
-# user that is not `***` (one holding an unencoded '/', '?' or '#', which a URL's reader wants percent-encoded, is not
-# seen), or a non-empty secret query value that is not `***` (named as `redaction` reads them). A host, a port and a
-# path (`h:5432/db?application_name=a@b`) show none.
+# user that is not `***`, or a non-empty secret query value that is not `***` (named as `redaction` reads them). The
+# password is the one `redaction.redact` hides, to an '@': one holding a '/', '?' or '#' too (`https://u:12/x@h`,
+# `postgresql://u:p?s/s@h/db`: they were not seen, fixrev50), but for digits then a '/' or '?' that read as a port and
+# a path (`h:5432/db?application_name=a@b`, `h:443/@scope/x`: `redaction._no_userinfo`): a query that names a value
+# before the '@', or, but in a PostgreSQL URL, a '/' just before it. A Windows drive is no user (`file://C:/u@x.csv`).
+_USER_COLON = r"://(?![A-Za-z]:[/\\])[^:/?#@\s\[\]]*:(?!\*\*\*@)"
+_PASSWORD_TO_AT = (r"(?:(?!\d+[/?])[^@]+"  # no port's digits then a '/' or '?'
+                   r"|\d+/[^?@]*[^/?@]"  # digits, a path and no query, no '/' before the '@'
+                   r"|\d+(?:/[^?@]*)?\?(?:[^=@]*[^=@/])?)@")  # digits, a query naming no value, no '/' before the '@'
 VISIBLE_SECRET = (
-    r"://[^:/?#@\s\[\]]*:(?!\*\*\*@)[^/?#@]+@"
-    rf"|[?&;](?:[\w.-]*(?:{'|'.join(map(_any_case, SECRET_NAME_ENDS))})|{'|'.join(map(_any_case, SECRET_NAMES))})="
+    _USER_COLON + _PASSWORD_TO_AT
+    + "|" + _any_case("postgres") + "(?:" + _any_case("ql") + ")?" + _USER_COLON + r"\d+(?:/[^?@]*)?(?:\?[^=@]*)?@"
+    + rf"|[?&;](?:[\w.-]*(?:{'|'.join(map(_any_case, SECRET_NAME_ENDS))})|{'|'.join(map(_any_case, SECRET_NAMES))})="
     r"(?!\*\*\*(?:[&#]|$))[^&#]"
 )
 
