@@ -108,8 +108,11 @@ def give_forms(prefect_file: str | Path) -> list[str]:
     deployments (`parameters.form_schema`: optional parameters open on an input left empty, not on 'Property is type
     "None"'), through the Prefect API: `prefect deploy` always registers the schema Prefect makes of the flow's
     signature (no prefect.yaml field replaces it) and a field's json_schema_extra cannot drop the default that pydantic
-    writes for `= None`. Entrypoints are read from the current folder, as `prefect deploy` reads them. The deployments
-    given the form ('flow/deployment'); one of the file that is not on the server is a ConfigError naming it."""
+    writes for `= None`. Each enforces its schema, as a served deployment does: the server checks a run's parameters
+    against it only so, and a run whose URL shows a password (`source_secrets.VISIBLE_SECRET`) was stored whole on a
+    deployment `prefect deploy` had made without (fixrev50). Entrypoints are read from the current folder, as `prefect
+    deploy` reads them. The deployments given the form ('flow/deployment'); one of the file that is not on the server
+    is a ConfigError naming it."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import DeploymentUpdate
     from prefect.exceptions import ObjectNotFound
@@ -129,7 +132,7 @@ def give_forms(prefect_file: str | Path) -> list[str]:
                 raise ConfigError(f"deployment {name!r} of {prefect_file} is not on {PREFECT_API_URL.value()}: "
                                   f"deploy it first (`prefect deploy --all --prefect-file {prefect_file}`)") from None
             client.update_deployment(deployment.id, DeploymentUpdate(
-                parameter_openapi_schema=form_schema(parameter_schema(flow).model_dump())))
+                parameter_openapi_schema=form_schema(parameter_schema(flow).model_dump()), enforce_parameter_schema=True))
             done.append(name)
     return done
 
