@@ -6,6 +6,7 @@ URL its configuration declares. A deployment run whose URL shows a secret is ref
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from flow_helpers import source_dict, write_series
@@ -83,6 +84,27 @@ def test_a_hidden_secret_given_nowhere_is_refused_naming_the_url_as_shown(tmp_pa
     with pytest.raises(ConfigError) as err:
         flow_settings(home=str(tmp_path / "home"), source=source_dict(shown))
     assert shown in str(err.value) and "[sources.NAME]" in str(err.value)
+
+
+def test_a_worker_reads_the_store_and_shared_urls_its_configuration_gives_for_hidden_ones(tmp_path, monkeypatch):
+    """fixrev50: a backfill's dates sent to a deployment name the URLs of their `overrides` as shown
+    (`stored_parameters`), but a worker put back the source's URL alone: its run read the store at a literal `***`
+    password. It reads the URL of each such setting that its configuration gives, and refuses one it does not give,
+    naming the setting and where to declare it."""
+    from flowcast.source_secrets import stored_parameters
+
+    store, shared = "postgresql://u:pg-secret@db.example/store", "s3://KEY:s3-secret@bucket/shared?token=tok-9"
+    monkeypatch.setenv("FLOWCAST_STORE__URL", store)
+    monkeypatch.setenv("FLOWCAST_SHARED", shared)
+    sent = stored_parameters({"store": {"url": store}, "shared": shared, "model": {"max_steps": 3}})
+    assert not {"pg-secret", "s3-secret", "tok-9"} & set(re.findall(r"[\w-]+", json.dumps(sent))), sent
+    settings = flow_settings(home=str(tmp_path / "home"), overrides=sent)
+    assert (settings.store.url, settings.shared, settings.model.max_steps) == (store, shared, 3)
+    monkeypatch.delenv("FLOWCAST_STORE__URL")
+    with pytest.raises(ConfigError) as err:
+        flow_settings(home=str(tmp_path / "home"), overrides=sent)
+    assert "the setting store.url = postgresql://u:***@db.example/store holds a password" in str(err.value)
+    assert "FLOWCAST_STORE__URL" in str(err.value)
 
 
 def test_a_path_without_secrets_is_read_as_written(tmp_path):
