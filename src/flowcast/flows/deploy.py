@@ -997,8 +997,8 @@ async def cancel_unstarted_slots(deployment_ids: list[Any], since: datetime, lim
     scheduling started from, `serve`) that had not started (still Scheduled, Late or AwaitingConcurrencySlot;
     auto-scheduled: not a run someone asked for) are cancelled, saying so (UNSTARTED_STOP_MESSAGE: they carried the
     message of the runs its stop cancelled in flight, Prefect's 'Runner is shutting down.', serve47), and said in one
-    line of its log; how many, None where the API failed (said: `sweep_late_runs` stops on it). The pause deletes
-    only their future runs:
+    line of its log; how many, None where the API failed before any was cancelled (said: `sweep_late_runs` stops on
+    it). The pause deletes only their future runs:
     a serve stopped within seconds of its start (before its runner's first poll, every 10 s) left the catch-up's runs
     of the slots already due Scheduled on the paused deployments, and the next serve ran them, unasked and late,
     saying that a killed serve had left them. Cancelled so, the next serve names their slots missed, with the
@@ -1051,7 +1051,7 @@ async def cancel_unstarted_slots(deployment_ids: list[Any], since: datetime, lim
     if done:
         log.info("cancelled %d scheduled run(s) of this serve's slots (%s) that had not started as it stopped: the "
                  "next serve names them missed, with the backfill that publishes them", len(done), _slot_span(done))
-    return None if failed else len(done)
+    return len(done) or (None if failed else 0)
 
 
 def _slot_span(runs: list[Any]) -> str:
