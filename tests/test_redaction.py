@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
 from flowcast.redaction import passwords, redact, redact_text
+from flowcast.source_secrets import VISIBLE_SECRET
 
-
-@pytest.mark.parametrize("url, shown", [
+HIDDEN_PASSWORDS = [
     # a '@' in the query is no password's end: its part before was hidden (over-redaction)
     ("postgresql://u:pw@h:5432/db?application_name=a@b", "postgresql://u:***@h:5432/db?application_name=a@b"),
     ("postgresql://u:pw@h:5432?application_name=a@b", "postgresql://u:***@h:5432?application_name=a@b"),
@@ -37,12 +39,8 @@ from flowcast.redaction import passwords, redact, redact_text
     ("https://u:12/x@h", "https://u:***@h"), ("https://u:12/x@h/data/x.csv?token=t", "https://u:***@h/data/x.csv?token=***"),
     ("http://u:12?x@h:8080/x.csv", "http://u:***@h:8080/x.csv"), ("s3://k:12/x@bucket/x.csv", "s3://k:***@bucket/x.csv"),
     ("https://u:s3 cret@h/x.csv", "https://u:***@h/x.csv"),  # a space not percent-encoded
-])
-def test_redact_hides_the_password_to_the_last_at_before_the_host(url, shown):
-    assert redact(url) == shown
-
-
-@pytest.mark.parametrize("url", [
+]
+NO_SECRET = [
     "postgresql://u@h/db",  # no password
     "postgresql://u:@h/db",  # an empty password: nothing to hide
     "postgresql://h:5432/db?application_name=a@b",  # no userinfo, a '@' in the query
@@ -51,24 +49,33 @@ def test_redact_hides_the_password_to_the_last_at_before_the_host(url, shown):
     "https://registry.example.org:443/@scope/pkg", "https://h:8080/users/@me?tab=a@b",  # a '@' in a path after a port
     "postgresql:///db?host=/var/run/postgresql",
     "https://example.com/data.csv?since=2024-01-01&tokens_per_page=5",  # a name that only begins like a secret
-])
+]
+SECRET_QUERY_NAMES = ["password", "passwd", "pwd", "secret", "token", "sslpassword", "access_token", "client_secret",
+                      "X-Amz-Security-Token", "X-Amz-Signature", "api_key", "key", "sig", "PASSWORD"]
+LIBPQ_URLS = ["postgresql://u:pw@h:5432/db?application_name=a@b", "postgresql://u:p?s/s@h/db",
+              "postgresql://u:p@ss@h/db", "postgresql://u:pw@[::1]:5432/db",
+              "postgresql://u:pw@/db?host=/var/run/postgresql"]
+
+
+@pytest.mark.parametrize("url, shown", HIDDEN_PASSWORDS)
+def test_redact_hides_the_password_to_the_last_at_before_the_host(url, shown):
+    assert redact(url) == shown
+
+
+@pytest.mark.parametrize("url", NO_SECRET)
 def test_redact_leaves_a_url_without_a_secret_as_it_is(url):
     assert redact(url) == url
     assert passwords(url) == []
 
 
-@pytest.mark.parametrize("name", ["password", "passwd", "pwd", "secret", "token", "sslpassword", "access_token",
-                                  "client_secret", "X-Amz-Security-Token", "X-Amz-Signature", "api_key", "key", "sig",
-                                  "PASSWORD"])
+@pytest.mark.parametrize("name", SECRET_QUERY_NAMES)
 def test_redact_hides_a_query_value_named_as_a_secret(name):
     url = f"https://h/x.csv?since=2024&{name}=s3%2Fcret&page=2#top"
     assert redact(url) == f"https://h/x.csv?since=2024&{name}=***&page=2#top"
     assert passwords(url) == ["s3%2Fcret"]
 
 
-@pytest.mark.parametrize("url", ["postgresql://u:pw@h:5432/db?application_name=a@b", "postgresql://u:p?s/s@h/db",
-                                 "postgresql://u:p@ss@h/db", "postgresql://u:pw@[::1]:5432/db",
-                                 "postgresql://u:pw@/db?host=/var/run/postgresql"])
+@pytest.mark.parametrize("url", LIBPQ_URLS)
 def test_what_is_hidden_is_what_libpq_reads_as_the_password_where_it_reads_one(url):
     """libpq reads the password to the first '@' or '/' (a '?' within it too): where the password has neither, what is
     hidden is exactly libpq's password; where it has one, more is hidden (the password the user meant, whole)."""
@@ -80,6 +87,15 @@ def test_what_is_hidden_is_what_libpq_reads_as_the_password_where_it_reads_one(u
     assert len(hidden) == 1
     if read is not None:
         assert read in hidden[0]
+
+
+@pytest.mark.parametrize("url", [u for u, _ in HIDDEN_PASSWORDS] + NO_SECRET + LIBPQ_URLS
+                         + [f"https://h/x.csv?since=2024&{name}=s3%2Fcret&page=2#top" for name in SECRET_QUERY_NAMES])
+def test_the_forms_pattern_finds_a_secret_where_redact_hides_one(url):
+    """A deployment's form refuses (`VISIBLE_SECRET`) a URL that shows a secret `redact` hides, and passes what it shows
+    as it is: `https://u:12/x@h`, `postgresql://u:p?s/s@h/db` and `s3://k:12/x@bucket/x.csv` were passed (fixrev50)."""
+    assert bool(re.search(VISIBLE_SECRET, url)) == (redact(url) != url), redact(url)
+    assert not re.search(VISIBLE_SECRET, redact(url)), redact(url)
 
 
 def test_redact_text_hides_the_secrets_of_every_url_in_a_message():
@@ -108,6 +124,9 @@ def test_redact_text_hides_a_password_that_reads_as_a_port_or_holds_a_space(mess
 
 @pytest.mark.parametrize("message", [
     "at https://h:8080 or mail me@x.org",  # a port and a sentence, no password of words
+    # fixrev50: a port then a mark that ends a clause read as a password of words up to the sentence's '@'
+    "could not reach https://db.example:5432, so the nightly report went to ops@example.org",
+    "at https://h:8080. Mail me@x.org", "(see https://h:8080) or mail me@x.org", "https://h:8080; me@x.org",
     "host=h password: see 'a@b' at 12:30 (no URL) https:/not-one",
     "cannot read /data/user@host/sales.csv: row 3 'id=token:1@x'",  # a local path, a quoted row: no URL
     "C:\\data\\x.csv: column 'api_key' is not a number (got 'key=abc:1@x')",

@@ -48,11 +48,11 @@ _DSN_SECRET = re.compile(r"(\s|^)((?:ssl)?password\s*=\s*)('(?:[^'\\]|\\.)*'?|\S
 # tried at each letter of a long word, a lazy URL that looked ahead over the marks at each character, took seconds
 # for a line of 20,000 characters and grew with its square). A password of words (a space not percent-encoded,
 # `https://u:s3 cret@h/x.csv`: its words after the first were shown) is read with its URL, however many, to the '@'
-# that ends them where a host follows it; its first word not digits alone (`https://h:8080 or mail me@x.org` is a port
-# and a sentence). Each word possessive, and a word holds no '/': the words of one URL end at the next URL's '://' at
+# that ends them where a host follows it; its first word not digits alone, nor digits then a mark that ends a clause
+# (`https://h:8080 or mail me@x.org`, `https://h:5432, so ... ops@x.org` are a port and a sentence). Each word possessive, and a word holds no '/': the words of one URL end at the next URL's '://' at
 # the latest, so that each character is read by one URL's words at most (they were at most three, for that: a
 # password of four or more words showed its words after the third).
-_URL_IN_TEXT = re.compile(r"(?<![\w+.-])[\w+.-]++://(?:[^:/?#@\s\[\]]*+:(?!\d+\s)[^\s@/]++(?: [^\s@/]++)++@(?=[\w\[-]))?"
+_URL_IN_TEXT = re.compile(r"(?<![\w+.-])[\w+.-]++://(?:[^:/?#@\s\[\]]*+:(?!\d+(?:[\s,;.!?)]|$))[^\s@/]++(?: [^\s@/]++)++@(?=[\w\[-]))?"
                           r"\S*[^\s.,;:!?)\]'\"]")
 
 

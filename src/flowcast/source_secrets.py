@@ -18,7 +18,9 @@ stored whole there.
   (`***` for each secret), and the flow takes the URL itself from the configuration of the process it runs in (a
   worker's: `secret_path`), a source it declares (`[sources.NAME]` path in its flowcast.toml, or
   FLOWCAST_SOURCES__NAME__PATH) whose URL `redact` shows the same. A backfill's dates sent to a deployment
-  (`backfill --deployment`) name their URL as shown (`stored_parameters`), for the same reason.
+  (`backfill --deployment`) name their URL as shown (`stored_parameters`), for the same reason, and those of their
+  `overrides` (`store.url`, `shared`): a worker reads each from its own configuration (`secret_settings`), as it
+  reads the source's.
 
 A URL with a hidden secret that the configuration does not declare is refused, naming it as shown and where to give
 it: read without its password or token, it would fail with a server's 401 or 403 that says nothing of why.
@@ -43,12 +45,19 @@ def _any_case(pattern: str) -> str:
 
 
 # A JSON-schema `pattern` (ECMA-262 and Python `re` alike) found in a URL that shows a secret: a password after the
-# user that is not `***` (one holding an unencoded '/', '?' or '#', which a URL's reader wants percent-encoded, is not
-# seen), or a non-empty secret query value that is not `***` (named as `redaction` reads them). A host, a port and a
-# path (`h:5432/db?application_name=a@b`) show none.
+# user that is not `***`, or a non-empty secret query value that is not `***` (named as `redaction` reads them). The
+# password is the one `redaction.redact` hides, to an '@': one holding a '/', '?' or '#' too (`https://u:12/x@h`,
+# `postgresql://u:p?s/s@h/db`: they were not seen, fixrev50), but for digits then a '/' or '?' that read as a port and
+# a path (`h:5432/db?application_name=a@b`, `h:443/@scope/x`: `redaction._no_userinfo`): a query that names a value
+# before the '@', or, but in a PostgreSQL URL, a '/' just before it. A Windows drive is no user (`file://C:/u@x.csv`).
+_USER_COLON = r"://(?![A-Za-z]:[/\\])[^:/?#@\s\[\]]*:(?!\*\*\*@)"
+_PASSWORD_TO_AT = (r"(?:(?!\d+[/?])[^@]+"  # no port's digits then a '/' or '?'
+                   r"|\d+/[^?@]*[^/?@]"  # digits, a path and no query, no '/' before the '@'
+                   r"|\d+(?:/[^?@]*)?\?(?:[^=@]*[^=@/])?)@")  # digits, a query naming no value, no '/' before the '@'
 VISIBLE_SECRET = (
-    r"://[^:/?#@\s\[\]]*:(?!\*\*\*@)[^/?#@]+@"
-    rf"|[?&;](?:[\w.-]*(?:{'|'.join(map(_any_case, SECRET_NAME_ENDS))})|{'|'.join(map(_any_case, SECRET_NAMES))})="
+    _USER_COLON + _PASSWORD_TO_AT
+    + "|" + _any_case("postgres") + "(?:" + _any_case("ql") + ")?" + _USER_COLON + r"\d+(?:/[^?@]*)?(?:\?[^=@]*)?@"
+    + rf"|[?&;](?:[\w.-]*(?:{'|'.join(map(_any_case, SECRET_NAME_ENDS))})|{'|'.join(map(_any_case, SECRET_NAMES))})="
     r"(?!\*\*\*(?:[&#]|$))[^&#]"
 )
 
@@ -100,10 +109,38 @@ def secret_path(path: str, declared: Iterable[str] = ()) -> str:
     for candidate in declared:
         if "://" in candidate and candidate != path and redact(candidate) == path:
             return candidate
+    raise _undeclared(f"the source {path}", "the URL in this worker's configuration ([sources.NAME] path in its "
+                      "flowcast.toml, or FLOWCAST_SOURCES__NAME__PATH), or run it with `flowcast run --data URL` on "
+                      "this machine")
+
+
+def secret_settings(given: Any, declared: Any, where: str = "") -> Any:
+    """`given` (a flow run's `overrides` as a nested dict, or one of its values) with each URL that hides its secrets
+    (`hides_secrets`: `store.url`, `shared` as a deployment run's stored parameters hold them) the value at the same
+    place of `declared` (the same settings as this process's configuration gives them) that `redact` shows the same:
+    a worker ran such a run with a literal `***` credential (fixrev50). One its configuration does not give is
+    refused, naming the setting and where to declare it."""
+    if isinstance(given, str):
+        if not hides_secrets(given):
+            return given
+        if isinstance(declared, str) and declared != given and redact(declared) == given:
+            return declared
+        env = "FLOWCAST_" + where.upper().replace(".", "__")
+        raise _undeclared(f"the setting {where} = {given}", f"it in this worker's configuration ({where} in its "
+                          f"flowcast.toml, or {env})")
+    if isinstance(given, dict):
+        mine = declared if isinstance(declared, dict) else {}
+        return {k: secret_settings(v, mine.get(k), f"{where}.{k}" if where else str(k)) for k, v in given.items()}
+    if isinstance(given, (list, tuple)):
+        same = isinstance(declared, (list, tuple)) and len(declared) == len(given)
+        return [secret_settings(v, declared[i] if same else None, f"{where}[{i}]") for i, v in enumerate(given)]
+    return given
+
+
+def _undeclared(what: str, declare: str) -> Exception:
+    """The refusal of `what`, a run's value whose password or token is hidden, that this process's configuration does
+    not declare (`declare`: what to do)."""
     from flowcast.errors import ConfigError
 
-    raise ConfigError(
-        f"the source {path} holds a password or token that a flow run's parameters do not store (Prefect shows them); "
-        "this process's configuration does not declare it: declare the URL in this worker's configuration "
-        "([sources.NAME] path in its flowcast.toml, or FLOWCAST_SOURCES__NAME__PATH), or run it with "
-        "`flowcast run --data URL` on this machine")
+    return ConfigError(f"{what} holds a password or token that a flow run's parameters do not store (Prefect shows "
+                       f"them); this process's configuration does not declare it: declare {declare}")

@@ -555,3 +555,21 @@ def test_the_slot_runs_a_cut_off_scheduling_request_creates_after_the_stops_canc
     _unstarted_cancelled(served)
     assert any(m.startswith("the serve's scheduling of its runs had no answer from the Prefect API") for m in said)
     assert sum(m.startswith("cancelled ") and "scheduled run(s) of this serve's slots" in m for m in said) == 1, said
+
+
+def test_a_sweep_the_api_fails_says_it_once_and_ends():
+    """fixrev50: `cancel_unstarted_slots` said 0 after its warning where the API failed, and `sweep_late_runs` tried
+    again each half second: the same warning six times in 3 s, then that it found no run. A failure ends the sweep,
+    said once. Here the API is a loopback port nothing listens on."""
+    from datetime import UTC, datetime
+
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect_server import free_port
+
+    from flowcast.flows.deploy import sweep_late_runs
+
+    with temporary_settings({PREFECT_API_URL: f"http://127.0.0.1:{free_port()}/api"}), _said("prefect") as said:
+        swept = asyncio.run(sweep_late_runs([uuid.uuid4()], datetime(2026, 1, 1, tzinfo=UTC), wait=3, every=0.05))
+    assert swept == 0
+    assert len(said) == 1 and said[0].startswith(
+        "could not cancel the scheduled runs of this serve's slots from 2026-01-01 that had not started"), said

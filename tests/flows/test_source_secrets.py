@@ -6,6 +6,7 @@ URL its configuration declares. A deployment run whose URL shows a secret is ref
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from flow_helpers import source_dict, write_series
@@ -83,6 +84,27 @@ def test_a_hidden_secret_given_nowhere_is_refused_naming_the_url_as_shown(tmp_pa
     with pytest.raises(ConfigError) as err:
         flow_settings(home=str(tmp_path / "home"), source=source_dict(shown))
     assert shown in str(err.value) and "[sources.NAME]" in str(err.value)
+
+
+def test_a_worker_reads_the_store_and_shared_urls_its_configuration_gives_for_hidden_ones(tmp_path, monkeypatch):
+    """fixrev50: a backfill's dates sent to a deployment name the URLs of their `overrides` as shown
+    (`stored_parameters`), but a worker put back the source's URL alone: its run read the store at a literal `***`
+    password. It reads the URL of each such setting that its configuration gives, and refuses one it does not give,
+    naming the setting and where to declare it."""
+    from flowcast.source_secrets import stored_parameters
+
+    store, shared = "postgresql://u:pg-secret@db.example/store", "s3://KEY:s3-secret@bucket/shared?token=tok-9"
+    monkeypatch.setenv("FLOWCAST_STORE__URL", store)
+    monkeypatch.setenv("FLOWCAST_SHARED", shared)
+    sent = stored_parameters({"store": {"url": store}, "shared": shared, "model": {"max_steps": 3}})
+    assert not {"pg-secret", "s3-secret", "tok-9"} & set(re.findall(r"[\w-]+", json.dumps(sent))), sent
+    settings = flow_settings(home=str(tmp_path / "home"), overrides=sent)
+    assert (settings.store.url, settings.shared, settings.model.max_steps) == (store, shared, 3)
+    monkeypatch.delenv("FLOWCAST_STORE__URL")
+    with pytest.raises(ConfigError) as err:
+        flow_settings(home=str(tmp_path / "home"), overrides=sent)
+    assert "the setting store.url = postgresql://u:***@db.example/store holds a password" in str(err.value)
+    assert "FLOWCAST_STORE__URL" in str(err.value)
 
 
 def test_a_path_without_secrets_is_read_as_written(tmp_path):
@@ -182,3 +204,62 @@ def test_the_forms_pattern_passes_what_shows_no_secret(url):
     from flowcast.source_secrets import VISIBLE_SECRET
 
     assert not re.search(VISIBLE_SECRET, url), url
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_flowcast_deploys_deployments_enforce_their_form_refusing_a_visible_password(tmp_path, monkeypatch):
+    """fixrev50: deployments/prefect.yaml set `enforce_parameter_schema: false` (a configured dataset's name was once
+    refused by the form's list) and `give_forms` replaced only the schema: the server checks a run's parameters
+    against it only where it is enforced, so `run_deployment(..., source={"path": "https://user:pw@h/x.csv"})` on a
+    deployment `flowcast deploy` made was stored whole. `give_forms` makes each enforce its form, and what the Run form,
+    the CLI and a backfill's dates send still validates. Here deployments of the file's flows are made as `prefect
+    deploy` made them with the former file (not enforced), under names of their own."""
+    import uuid
+    from pathlib import Path
+
+    import yaml
+    from prefect import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+    from prefect.exceptions import PrefectHTTPStatusError
+
+    from flowcast.config import SourceConfig
+    from flowcast.flows.deploy import _file_deployments, give_forms
+
+    root = Path(__file__).resolve().parents[2]
+    spec = yaml.safe_load((root / "deployments" / "prefect.yaml").read_text())
+    assert [d["enforce_parameter_schema"] for d in spec["deployments"]] == [True] * 3
+    suffix = uuid.uuid4().hex[:8]
+    for d in spec["deployments"]:
+        d["name"] = f"{d['name']}-{suffix}"
+    (tmp_path / "prefect.yaml").write_text(yaml.safe_dump(spec))
+    monkeypatch.chdir(root)  # (entrypoints are read from the repository root, as `flowcast deploy` reads them)
+    source = SourceConfig(**source_dict("https://u:***@h.example/x.csv?token=***")).model_dump(mode="json")
+    sent = {"dataset": "my_sales", "source": source, "horizon": 6, "config_file": "flowcast.toml",
+            "home": "s3://KEY:***@bucket/home",
+            "overrides": {"shared": "s3://KEY:***@bucket/shared", "store": {"url": "postgresql://u:***@db/store"}},
+            "overwrite": False, "as_of": "2024-01-01T00:00:00+00:00"}  # a backfill's date (`backfill --deployment`)
+    empty = {"dataset": None, "source": None, "horizon": None, "home": None, "overrides": None, "config_file": None}
+    valid = {"retrain": [{**sent, "promote": False}, {"as_of": None, "models": None, **empty}, {}],
+             "forecast": [sent, {"as_of": "2024-01-01", "overwrite": "on", **empty}, {"overwrite": None}],
+             "backfill": [{"start": "2024-01-01", "end": "2024-03-01", "every": "1mo", "mode": "retrain",
+                           "overwrite": True, "deployment": "retrain/retrain-pool", "dataset": "my_sales"},
+                          {"start": "2024-01-01", "end": "2024-03-01", "every": None, **empty}]}
+    with get_client(sync_client=True) as client:
+        for flow, d in _file_deployments(tmp_path / "prefect.yaml"):
+            client.create_deployment(flow_id=client.create_flow(flow), name=d["name"], paused=True,
+                                     enforce_parameter_schema=False)
+        names = give_forms(tmp_path / "prefect.yaml")
+        assert len(names) == 3, names
+        for name in names:
+            dep = client.read_deployment_by_name(name)
+            assert dep.enforce_parameter_schema, name
+            shown = {"start": "2024-01-01", "end": "2024-03-01"} if name.startswith("backfill/") else {}
+            with pytest.raises(PrefectHTTPStatusError) as refused:
+                client.create_flow_run_from_deployment(dep.id, parameters={
+                    **shown, "source": source_dict("https://user:pw@h.example/x.csv")})
+            assert refused.value.response.status_code == 409, (name, refused.value)
+            runs = client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[dep.id])))
+            assert runs == [], [r.parameters for r in runs]
+            for params in valid[name.split("/")[0]]:
+                run = client.create_flow_run_from_deployment(dep.id, parameters=params)
+                assert client.read_flow_run(run.id).parameters == params, name

@@ -264,16 +264,16 @@ def flow_settings(
     `parameters.RunOverrides` (the flows' typed parameter) or the same as a nested dict."""
     from flowcast.flows.parameters import overrides_dict
 
-    overrides = overrides_dict(overrides)
     if isinstance(source, SourceConfig):
         source = source.model_dump()
-    model: dict[str, Any] = dict((overrides or {}).get("model") or {})
-    if models is not None:
-        model["cells"] = list(models)
-    if max_steps is not None:
-        model["max_steps"] = max_steps
-    extra = {k: v for k, v in (overrides or {}).items() if k != "model"}
     try:
+        overrides = _with_secret_settings(config_file, overrides_dict(overrides))
+        model: dict[str, Any] = dict((overrides or {}).get("model") or {})
+        if models is not None:
+            model["cells"] = list(models)
+        if max_steps is not None:
+            model["max_steps"] = max_steps
+        extra = {k: v for k, v in (overrides or {}).items() if k != "model"}
         settings = load_settings(
             config_file, home=home, dataset=dataset, source=source, horizon=horizon, model=model or None, **extra
         )
@@ -296,6 +296,21 @@ def _with_secrets(settings: Settings) -> Settings:
     if src is None or (path := secret_path(src.path, (s.path for s in settings.sources.values()))) == src.path:
         return settings
     return settings.model_copy(update={"source": src.model_copy(update={"path": path})})
+
+
+def _with_secret_settings(config_file: str | None, overrides: dict[str, Any]) -> dict[str, Any]:
+    """`overrides` whose URLs, as a flow run's stored parameters hold them (a password and tokens `***`: `store.url`,
+    `shared` of a backfill's date sent to a deployment, `source_secrets.stored_parameters`), are the URLs this process's
+    configuration gives those settings (`source_secrets.secret_settings`), read only where one may hide a secret."""
+    import json
+
+    from flowcast.redaction import HIDDEN
+    from flowcast.source_secrets import secret_settings
+
+    if HIDDEN not in json.dumps(overrides, default=str):
+        return overrides
+    restored: dict[str, Any] = secret_settings(overrides, load_settings(config_file).model_dump(mode="json"))
+    return restored
 
 
 def with_frequency_defaults(settings: Settings) -> Settings:

@@ -108,8 +108,11 @@ def give_forms(prefect_file: str | Path) -> list[str]:
     deployments (`parameters.form_schema`: optional parameters open on an input left empty, not on 'Property is type
     "None"'), through the Prefect API: `prefect deploy` always registers the schema Prefect makes of the flow's
     signature (no prefect.yaml field replaces it) and a field's json_schema_extra cannot drop the default that pydantic
-    writes for `= None`. Entrypoints are read from the current folder, as `prefect deploy` reads them. The deployments
-    given the form ('flow/deployment'); one of the file that is not on the server is a ConfigError naming it."""
+    writes for `= None`. Each enforces its schema, as a served deployment does: the server checks a run's parameters
+    against it only so, and a run whose URL shows a password (`source_secrets.VISIBLE_SECRET`) was stored whole on a
+    deployment `prefect deploy` had made without (fixrev50). Entrypoints are read from the current folder, as `prefect
+    deploy` reads them. The deployments given the form ('flow/deployment'); one of the file that is not on the server
+    is a ConfigError naming it."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import DeploymentUpdate
     from prefect.exceptions import ObjectNotFound
@@ -129,7 +132,7 @@ def give_forms(prefect_file: str | Path) -> list[str]:
                 raise ConfigError(f"deployment {name!r} of {prefect_file} is not on {PREFECT_API_URL.value()}: "
                                   f"deploy it first (`prefect deploy --all --prefect-file {prefect_file}`)") from None
             client.update_deployment(deployment.id, DeploymentUpdate(
-                parameter_openapi_schema=form_schema(parameter_schema(flow).model_dump())))
+                parameter_openapi_schema=form_schema(parameter_schema(flow).model_dump()), enforce_parameter_schema=True))
             done.append(name)
     return done
 
@@ -989,12 +992,13 @@ def end_catch_up(catch_up: CatchUp | None, say: Callable[[str], None], timeout: 
     return False
 
 
-async def cancel_unstarted_slots(deployment_ids: list[Any], since: datetime, limit: int | None = None) -> int:
+async def cancel_unstarted_slots(deployment_ids: list[Any], since: datetime, limit: int | None = None) -> int | None:
     """As a serve stops, once its deployments are paused: the runs of their slots from `since` (the instant its
     scheduling started from, `serve`) that had not started (still Scheduled, Late or AwaitingConcurrencySlot;
     auto-scheduled: not a run someone asked for) are cancelled, saying so (UNSTARTED_STOP_MESSAGE: they carried the
     message of the runs its stop cancelled in flight, Prefect's 'Runner is shutting down.', serve47), and said in one
-    line of its log; how many. The pause deletes only their future runs:
+    line of its log; how many, None where the API failed before any was cancelled (said: `sweep_late_runs` stops on
+    it). The pause deletes only their future runs:
     a serve stopped within seconds of its start (before its runner's first poll, every 10 s) left the catch-up's runs
     of the slots already due Scheduled on the paused deployments, and the next serve ran them, unasked and late,
     saying that a killed serve had left them. Cancelled so, the next serve names their slots missed, with the
@@ -1020,6 +1024,7 @@ async def cancel_unstarted_slots(deployment_ids: list[Any], since: datetime, lim
     runs: list[Any] = []
     done: list[Any] = []
     refused: list[Any] = []  # (the API would not: one that started meanwhile)
+    failed = False
     try:
         async with get_client() as client:
             while page := await client.read_flow_runs(
@@ -1042,10 +1047,11 @@ async def cancel_unstarted_slots(deployment_ids: list[Any], since: datetime, lim
                         "started (%s; %d cancelled): %s: %s; they stay Scheduled on the paused deployments, and the "
                         "next serve runs them late", len(kept), len(runs), utc_text(since), _slot_span(kept),
                         len(done), type(exc).__name__, exc)
+        failed = True
     if done:
         log.info("cancelled %d scheduled run(s) of this serve's slots (%s) that had not started as it stopped: the "
                  "next serve names them missed, with the backfill that publishes them", len(done), _slot_span(done))
-    return len(done)
+    return len(done) or (None if failed else 0)
 
 
 def _slot_span(runs: list[Any]) -> str:
@@ -1182,18 +1188,20 @@ async def sweep_late_runs(deployment_ids: list[Any], since: datetime, wait: floa
     (auto-scheduled, Scheduled: `schedule_runs`) after that cancel, where they stayed Scheduled on the paused
     deployments and the next serve ran them late. They are looked for every `every` s, `wait` s at most, and
     cancelled as the others were (the request creates its runs at once, so the sweep ends at the first that finds
-    some); how many. None found is said: a run the API creates later still stays Scheduled."""
+    some); how many. None found is said: a run the API creates later still stays Scheduled. A sweep the API fails
+    (`cancel_unstarted_slots` says it, None) ends there: it said the failure in a warning each half second, then that
+    it found no run (fixrev50)."""
     import asyncio
 
     from prefect.logging import get_logger
 
-    async def sweep() -> int:
-        while not (swept := await cancel_unstarted_slots(deployment_ids, since)):
+    async def sweep() -> int | None:
+        while (swept := await cancel_unstarted_slots(deployment_ids, since)) == 0:
             await asyncio.sleep(every)
         return swept
 
     with suppress(TimeoutError):  # (the whole sweep bounded: the API that was slow may hang)
-        return await asyncio.wait_for(sweep(), wait)
+        return await asyncio.wait_for(sweep(), wait) or 0  # (None: the API failed, said)
     get_logger("flowcast.serve").warning(
         "the serve's stop found no run created by the scheduling request it cut off within %g s after it cancelled "
         "its slots' unstarted runs: a run the Prefect API still creates by that request later stays Scheduled on the "
