@@ -40,7 +40,7 @@ def test_serve_marks_crashed_the_runs_a_killed_serve_left_running(tmp_path, monk
     def retrain() -> None: ...
 
     served: list[object] = []
-    monkeypatch.setattr(deploy, "serve", lambda deployments, limit=None, vacuum=None, since=None, clock=None: served.extend(deployments))
+    monkeypatch.setattr(deploy, "serve", lambda deployments, limit=None, vacuum=None, since=None, clock=None, grace_seconds=0.0: served.extend(deployments))
     monkeypatch.setattr(automations, "ensure", lambda settings, say: None)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
@@ -443,7 +443,7 @@ def test_a_make_serve_run_left_pending_is_reaped_by_the_next_serve(_isolated_hom
     from flowcast.ops import automations
 
     served: list[object] = []
-    monkeypatch.setattr(deploy, "serve", lambda deployments, limit=None, vacuum=None, since=None, clock=None: served.extend(deployments))
+    monkeypatch.setattr(deploy, "serve", lambda deployments, limit=None, vacuum=None, since=None, clock=None, grace_seconds=0.0: served.extend(deployments))
     monkeypatch.setattr(automations, "ensure", lambda settings, say: None)
     monkeypatch.chdir(_isolated_home.parent)
     monkeypatch.setenv("FLOWCAST_HOME", _isolated_home.name)  # relative, as a .env or a shell may give it
