@@ -102,3 +102,28 @@ def test_a_cancelled_fanned_out_backfill_cancels_its_dates_not_started(prefect_a
     assert [(o["as_of"][:10], o["status"], o["error"]) for o in outcomes if o["status"] == "failed"] == [
         ("2018-01-01", "failed", f"Cancelled after 1 flow run: {why}"),
         ("2018-03-01", "failed", f"Cancelled after 1 flow run: {why}")], outcomes
+
+
+@pytest.mark.timeout(300)
+def test_every_date_run_of_a_backfill_is_read_past_the_apis_page(prefect_api):
+    """rev50b: the hook read its dates with no limit, the API's page of 200: a cancelled backfill of 230 dates left 30
+    Scheduled, to run later. `children_runs` reads them page by page: 205 dates, all of them, each once."""
+    from prefect import task
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.objects import StateType
+
+    from flowcast.flows.fanout import children_runs
+
+    @task(name="fan-out")
+    def fan() -> None:
+        return None
+
+    deployment = _deployment()
+    with get_client(sync_client=True) as client:
+        dep = client.read_deployment_by_name(deployment)
+        parent = client.create_flow_run(flow=flow(name="backfill")(lambda: None))
+        parent_task = client.create_task_run(fan, flow_run_id=parent.id, dynamic_key="0")
+        made = {client.create_flow_run_from_deployment(dep.id, parent_task_run_id=parent_task.id).id
+                for _ in range(205)}
+    found = children_runs(str(parent.id), StateType.SCHEDULED)
+    assert len(found) == 205 and {r.id for r in found} == made

@@ -510,13 +510,12 @@ def cancel_lost_runs(backfill_run: str, warn: Callable[[str], None]) -> list[str
     from prefect.client.schemas.objects import StateType
     from prefect.states import Cancelled
 
-    from flowcast.flows.fanout import children_filter
+    from flowcast.flows.fanout import children_runs
 
-    pending = children_filter(backfill_run, StateType.PENDING)
     cancelled: list[str] = []
     try:
         with get_client(sync_client=True) as client:
-            for lost in client.read_flow_runs(flow_run_filter=pending):
+            for lost in children_runs(backfill_run, StateType.PENDING):
                 client.set_flow_run_state(lost.id, Cancelled(message=LOST_RUN.format(run=backfill_run)), force=True)
                 cancelled.append(f"{lost.name} ({lost.id})")
     except Exception as exc:  # noqa: BLE001 - a courtesy to the runs list: the dates' outcomes stand

@@ -242,6 +242,30 @@ def children_filter(backfill_run: str, *types: Any) -> Any:
                          state=FlowRunFilterState(type=FlowRunFilterStateType(any_=list(types))))
 
 
+_PAGE = 200  # the Prefect API's default page (PREFECT_API_DEFAULT_LIMIT): a read without a limit returns that many
+
+
+def children_runs(backfill_run: str, *types: Any) -> list[Any]:
+    """Every flow run `children_filter(backfill_run, *types)` finds, read page by page (by id, before any is changed):
+    a read without a limit returned the first 200 only, and a cancelled backfill of 230 dates left 30 of them to run
+    later (rev50b)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.sorting import FlowRunSort
+    from prefect.utilities.asyncutils import run_coro_as_sync
+
+    async def read_all() -> list[Any]:
+        found: list[Any] = []
+        async with get_client() as client:
+            while page := await client.read_flow_runs(flow_run_filter=children_filter(backfill_run, *types),
+                                                      sort=FlowRunSort.ID_DESC, limit=_PAGE, offset=len(found)):
+                found += page
+                if len(page) < _PAGE:
+                    break
+        return found
+
+    return run_coro_as_sync(read_all()) or []
+
+
 CANCELLED_BACKFILL = "not run: its backfill, flow run {name!r} ({id}), was cancelled before this date's run started"
 
 
@@ -251,20 +275,17 @@ def cancel_dates_not_started(flow: Any, flow_run: Any, state: Any) -> None:
     `Halt` cancels them for a full disk; a run already running ends as it ends. Prefect runs it where the backfill's
     run is cancelled (the UI, `prefect flow-run cancel`): its worker or `flowcast serve` stops the run's process, then
     runs the hook. Its dates stayed Scheduled and ran later (fanout50)."""
-    from prefect.client.orchestration import get_client
     from prefect.client.schemas.objects import StateType
     from prefect.logging.loggers import flow_run_logger
     from prefect.utilities.asyncutils import run_coro_as_sync
 
     logger = flow_run_logger(flow_run, flow)
     why = CANCELLED_BACKFILL.format(name=flow_run.name, id=flow_run.id)
+    waiting = children_runs(str(flow_run.id), StateType.SCHEDULED, StateType.PENDING, StateType.PAUSED)
 
     async def cancel_all() -> tuple[list[str], list[str]]:
         cancelled: list[str] = []
         started: list[str] = []
-        async with get_client() as client:
-            waiting = await client.read_flow_runs(flow_run_filter=children_filter(
-                str(flow_run.id), StateType.SCHEDULED, StateType.PENDING, StateType.PAUSED))
         for run in waiting:
             (cancelled if await _cancel_unstarted(run.id, why) else started).append(f"{run.name!r} ({run.id})")
         return cancelled, started
