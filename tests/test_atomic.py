@@ -60,6 +60,10 @@ def _raised_from(outer: Exception, inner: BaseException) -> Exception:
     (OSError(errno.EIO, "An error occurred (XMinioStorageFull) when calling the UploadPart operation: Storage "
              "backend has reached its minimum free drive threshold."), True),
     (OSError(errno.EIO, "An error occurred (QuotaExceeded) when calling the PutObject operation: Unknown"), True),
+    # rev50b: a rate limit's quota is transient, not a full store
+    (OSError(errno.EIO, "An error occurred (ServiceQuotaExceededException) when calling the PutObject operation: "
+             "Rate exceeded"), False),
+    (OSError(errno.EIO, "403 quotaExceeded (request rate limit for this bucket)"), False),
     (OSError(errno.EIO, "Input/output error"), False),
     (ConnectionResetError(errno.ECONNRESET, "Connection reset by peer"), False),
     (_raised_from(RuntimeError("could not write x"), OSError(errno.EIO, "Input/output error")), False),

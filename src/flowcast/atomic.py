@@ -35,8 +35,10 @@ _NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # a full disk, a full quot
 # the quota and the file-size limit as other layers say them (polars' 'Disk quota exceeded (os error 122)', a child's
 # '[Errno 27] File too large'): with the full disk's words, what `no_room` reads where no errno is left to read
 # an object store that is full, as s3fs passes its error code on (an OSError EIO with the server's words): MinIO's
-# drives past their free-space threshold, a Ceph RGW bucket or user quota
-OBJECT_STORE_FULL_MARKS = ("xminiostoragefull", "quotaexceeded")
+# drives past their free-space threshold, a Ceph RGW bucket or user quota. Their code as botocore writes it, in
+# parentheses: a rate limit's 'ServiceQuotaExceededException: Rate exceeded' or GCS's 'quotaExceeded (request rate)'
+# is transient, not a full store (rev50b)
+OBJECT_STORE_FULL_MARKS = ("(xminiostoragefull)", "(quotaexceeded)")
 _NO_ROOM_MARKS = (*FULL_DISK_MARKS, *OBJECT_STORE_FULL_MARKS,
                   *(mark for code in _NO_ROOM[1:]
                     for mark in (f"[errno {code}]", f"os error {code}", os.strerror(code).lower())))
