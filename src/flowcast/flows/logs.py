@@ -3,7 +3,9 @@ takes out Prefect's lines that repeat them.
 
 `install()` (called when `flowcast.flows` is imported, so every flow run, deployment runs
 included, has it) adds `QuietFilter` to Prefect's `prefect.task_runs` and `prefect.flow_runs`
-loggers, before their handlers (console and the API: what the UI shows):
+loggers, before their handlers (console and the API: what the UI shows), and to `prefect.flows` (a call's parameters as
+their validation fails) and `prefect.engine` (a deployment run's process as it exits: its line about a failure flowcast
+explains loses the traceback, as any other does, rev50b):
 
 - `Finished in state Completed()` of flowcast's own tasks is dropped (one per task: ingest,
   validate, train, backtest, ... tell nothing the next flowcast line does not); their `Finished in state
