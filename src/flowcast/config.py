@@ -634,12 +634,9 @@ class ServeConfig(_Section):
     """How `flowcast serve` stops (SIGTERM: a container's or a systemd unit's stop)."""
 
     grace_seconds: float = Field(
-        10, ge=0, description="on SIGTERM the serve takes no new run and waits this long for its flow runs in flight "
-        "to end before it cancels those still running (a second SIGTERM or Ctrl-C cancels them at once); its stop "
-        "then takes about 10 s more with a run to cancel (Prefect's cancel of it, under load), so keep the sum below "
-        "the supervisor's SIGKILL window (Kubernetes' "
-        "terminationGracePeriodSeconds, 30 s by default; Docker's stop timeout, 10 s by default: `docker stop -t 30`); "
-        "0 cancels them at once"
+        10, ge=0, description="on SIGTERM the serve takes no new run and waits this long for its runs in flight to "
+        "end, then cancels those still running (a second SIGTERM or Ctrl-C: at once); the cancel takes ~10 s more, so "
+        "keep the sum below the SIGKILL window (Kubernetes 30 s; Docker 10 s: `docker stop -t 30`). 0: cancel at once"
     )
 
 

@@ -230,5 +230,5 @@ def test_the_backfill_forms_deployment_field_says_dates_sent_to_its_own_pool_wai
     from flowcast.flows import backfill_flow
 
     said = " ".join(parameter_schema(backfill_flow.fn).model_dump()["properties"]["deployment"]["description"].split())
-    assert ("Dates sent to the work pool this backfill runs in wait behind it where its workers have one slot "
-            "(`--limit 1`): start another worker, or pick another pool's deployment.") in said, said
+    assert ("Dates sent to this backfill's own pool wait behind it on workers of one slot (`--limit 1`): use "
+            "another pool's.") in said, said

@@ -587,9 +587,8 @@ def backfill_flow(
         overwrite: recompute dates that already have published forecasts (otherwise they are skipped).
         deployment: fan out through this deployment ("flow-name/deployment-name", e.g.
             "forecast/forecast-pool") so that a work pool's workers run the dates in parallel; a retrain
-            deployment implies mode retrain. Dates sent to the work pool this backfill runs in wait behind it
-            where its workers have one slot (`--limit 1`): start another worker, or pick another pool's
-            deployment. Empty: the dates run here, one after another.
+            deployment implies mode retrain. Dates sent to this backfill's own pool wait behind it on
+            workers of one slot (`--limit 1`): use another pool's. Empty: the dates run here, one after another.
         dataset: the dataset to read: a bundled one (us_employment, vic_elecdemand, m3-*) or one declared
             as [sources.NAME] in the configuration file. Empty: the configuration's `dataset` (config_file,
             FLOWCAST_CONFIG or FLOWCAST_DATASET as the process running the flow sees them: a deployment
