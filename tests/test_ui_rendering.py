@@ -1147,9 +1147,8 @@ def test_quality_summary_says_how_many_rows_are_after_as_of(after, planned, part
     # newuser50a: `flowcast run --as-of` / `flowcast forecast --as-of` printed 'rows in 244' of a file of 400, and no
     # word of the 156 after as_of the log line names: the summary ends with them too, off the run's result
     from flowcast.cli.pipeline import unseen_said
-    from flowcast.flows.common import rows_unseen
 
-    result = {"as_of": r.as_of, "rows_after_as_of": rows_unseen(r), "rows_partial_period": partial}
+    result = {"as_of": r.as_of, "rows_unseen": r.rows_unseen, "rows_partial_period": partial}
     assert unseen_said(result) == said
     assert unseen_said({"as_of": r.as_of}) == ""  # an older result without the keys
 

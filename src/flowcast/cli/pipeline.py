@@ -742,7 +742,7 @@ def run(
             "as_of": result["as_of"], "run_id": result["run_id"], "dataset": result["dataset"],
             "n_series": result["n_series"], "rows_in": result["rows_in"], "rows_valid": result["rows_valid"],
             "rows_quarantined": result["rows_quarantined"], "rows_duplicate": result.get("rows_duplicate"),
-            **{k: result.get(k) for k in ("rows_null_y", "rows_imputed", "rows_planned", "rows_after_as_of", "future_missing",
+            **{k: result.get(k) for k in ("rows_null_y", "rows_imputed", "rows_planned", "rows_unseen", "future_missing",
                                           "future_fill", *RUN_KEYS,
                                           "columns_ignored", "columns_not_covariates", "wide_columns",
                                           "rows_before_gap", "gap_cut", "gap_cut_count",
@@ -819,7 +819,7 @@ def unseen_said(result: dict[str, Any]) -> str:
     hold rows after its as_of (not among its rows in), as the run log's 'Validation:' line says them; '' where none."""
     from flowcast.data.validate import after_as_of_said
 
-    return after_as_of_said(int(result.get("rows_after_as_of") or 0), utc_text(result["as_of"]),
+    return after_as_of_said(int(result.get("rows_unseen") or 0), utc_text(result["as_of"]),
                             bool(result.get("rows_partial_period")))
 
 

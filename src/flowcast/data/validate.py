@@ -157,6 +157,12 @@ class DataQualityReport:
     time_label_note: str | None = None  # ... and what ingest did, in one sentence (`zones.time_label_note`)
 
     @property
+    def rows_unseen(self) -> int:
+        """The rows dated after as_of that a run does not read (not in rows_in): those after it less the planned rows
+        kept for their future covariates (with an aggregated source's rows of a period not over at as_of)."""
+        return self.rows_after_as_of - self.rows_planned
+
+    @property
     def quarantine_rate(self) -> float:
         return self.rows_quarantined / self.rows_in if self.rows_in else 0.0
 
@@ -277,7 +283,7 @@ class DataQualityReport:
             "| --- | ---: |",
             f"| rows read | {self.rows_read:,} |",
             *([f"| blank lines (not rows, skipped) | {self.blank_lines:,} |"] if self.blank_lines else []),
-            f"| rows after as_of (outside this run) | {self.rows_after_as_of - self.rows_planned:,} |",
+            f"| rows after as_of (outside this run) | {self.rows_unseen:,} |",
             *([(f"| rows after as_of kept for planned future covariates (target ignored; in rows in) | "
                 f"{self.rows_planned:,} |")] if self.rows_planned else []),
             # of both lines above: a partial period's rows with a planned covariate are kept for it ("of which"

@@ -1248,7 +1248,7 @@ RUN_COUNT_KEYS = ("rows_imputed", "rows_planned", "future_missing", "future_fill
                   "periods_behind", "freq", "stale", "series_ended", "series_ended_excluded", "series_lost",
                   "columns_ignored", "columns_not_covariates", "wide_columns", "rows_before_gap", "gap_cut", "gap_cut_count",
                   "log1p_disabled", "log1p_disabled_count", "quarantine_checks", "quarantine_hints", "quarantine_path", "rows_duplicate",
-                  "rows_null_y", "rows_after_as_of", "rows_partial_period")
+                  "rows_null_y", "rows_unseen", "rows_partial_period")
 
 
 def run_counts(data: LoadedData) -> dict[str, Any]:
@@ -1272,7 +1272,7 @@ def run_counts(data: LoadedData) -> dict[str, Any]:
             # valid rows without a target value: the summary says them after valid (`cli.pipeline.counts_said`)
             "rows_null_y": int(data.rows_null_y),
             # rows after as_of a run does not read (not in rows in): the summary says them (`cli.pipeline.counts_said`)
-            "rows_after_as_of": rows_unseen(data.report),
+            "rows_unseen": data.report.rows_unseen,
             "rows_partial_period": int(getattr(data.report, "rows_partial_period", 0) or 0),
             "columns_ignored": list(getattr(data.report, "undeclared_columns", None) or []),
             # ... those of them that are no covariate, with what they look like (`validate._not_covariates`)
@@ -1304,12 +1304,6 @@ def excluded_line(excluded: pl.DataFrame) -> str:
             f"{', e.g. ' if excluded.height > 3 else ': '}{shown}")
 
 
-def rows_unseen(report: Any) -> int:
-    """The rows of the data dated after as_of that a run does not read: those after it less the planned rows kept for
-    their future covariates (with an aggregated source's rows of a period not over at as_of)."""
-    return int(getattr(report, "rows_after_as_of", 0) or 0) - int(getattr(report, "rows_planned", 0) or 0)
-
-
 def validation_line(report: Any) -> str:
     """`Validation: 142968 rows in, 142968 valid (1,204 without a target value), 0 quarantined, 148 series`, with
     'rows in (45 of them planned: after as_of, kept for their future covariates)' where some are (`planned_said`);
@@ -1326,7 +1320,7 @@ def validation_line(report: Any) -> str:
     # without --tz) read by a run at now is not a row count that silently disagrees with `flowcast validate`'s
     # (aggregate) rows of the period not over at as_of are counted with them: dated up to as_of, not after it; the as_of
     # as the run's other lines write it (`timekeys.utc_text`; it read 2023-06-01T00:00:00+00:00)
-    after_said = after_as_of_said(rows_unseen(report), utc_text(report.as_of),
+    after_said = after_as_of_said(report.rows_unseen, utc_text(report.as_of),
                                   bool(getattr(report, "rows_partial_period", 0)))
     # rows after as_of kept for their planned future covariates are in rows in: said, as `flowcast run` says them
     planned = planned_said(int(getattr(report, "rows_planned", 0) or 0))
