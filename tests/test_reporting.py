@@ -550,3 +550,11 @@ def test_the_plot_caption_names_its_model_and_ended_series_as_markdown_shows_the
                                            _bands_frame([1.0] * 4, [1.0] * 4), ended)
     assert fell.startswith("Forecasts of 2 of 40 series from naive, the fallback for every series (theta-v1 forecast "
                            "none) with 80% and 95% intervals"), fell
+
+
+@pytest.mark.parametrize(("rows", "said"), [(1776, "1,776"), ("1776", "1,776"), (None, "—"), ("", "—"), ("n/a", "n/a")])
+def test_rows_text_writes_a_count_with_separators_and_never_fails_on_a_records_text(rows, said):
+    """rev50b: a publish record's `rows` is text; '' raised ValueError in the sentence saying a date was published."""
+    from flowcast.reporting import NONE, rows_text
+
+    assert rows_text(rows) == said.replace("—", NONE)

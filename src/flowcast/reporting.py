@@ -1254,8 +1254,14 @@ def worker_cells(outcomes: Iterable[Mapping[str, Any]]) -> dict[str, str]:
 
 def rows_text(rows: Any) -> str:
     """A count of forecast rows as every table, log line and message writes it: with thousands separators
-    (`1,776`; `flowcast backfill`'s table wrote `1776` beside its artifact's `1,776`), `NONE` when unknown."""
-    return f"{int(rows):,}" if rows is not None else NONE
+    (`1,776`; `flowcast backfill`'s table wrote `1776` beside its artifact's `1,776`), `NONE` when unknown; a record's
+    text that is no whole number ('', a store's odd value) as it is: a sentence about it never fails on it (rev50b)."""
+    if rows is None:
+        return NONE
+    try:
+        return f"{int(rows):,}"
+    except (TypeError, ValueError):
+        return str(rows) or NONE
 
 
 def backfill_rows(outcomes: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
