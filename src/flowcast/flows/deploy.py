@@ -82,13 +82,13 @@ def build_deployments(parameters: dict[str, Any] | None = None, paused: bool = F
     deployments: list[Any] = [
         retrain_flow.to_deployment(
             "retrain", tags=run_tags("retrain"), schedules=[Cron(s["retrain_cron"], timezone=tz, slug="retrain")], paused=paused,
-            description=f"Weekly (cron {s['retrain_cron']}, time zone {tz}): retrain rnn/lstm/gru, backtest every "
+            description=f"On cron {s['retrain_cron']}, time zone {tz}: retrain rnn/lstm/gru, backtest every "
             "candidate, promote the winner if it beats production, publish.",
             concurrency_limit=1, **common,
         ),
         forecast_flow.to_deployment(
             "forecast", tags=run_tags("forecast"), schedules=[Cron(s["forecast_cron"], timezone=tz, slug="forecast")], paused=paused,
-            description=f"Daily (cron {s['forecast_cron']}, time zone {tz}): forecast every series with the production "
+            description=f"On cron {s['forecast_cron']}, time zone {tz}: forecast every series with the production "
             "model (else the last retrain's champion) and publish.", **common,
         ),
         backfill_flow.to_deployment(
