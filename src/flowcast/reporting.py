@@ -1062,7 +1062,7 @@ def _artifacts_page(client: Any, key: str, *, limit: int, offset: int = 0) -> li
     return Artifact.model_validate_list(client.request("POST", "/artifacts/filter", json=body).json())
 
 
-_PAGE = 200  # the Prefect API's default page (PREFECT_API_DEFAULT_LIMIT)
+API_PAGE = 200  # the Prefect API's default page (PREFECT_API_DEFAULT_LIMIT): a read without a limit gets that many
 
 
 def receipt_left(scope: Scope, run_id: str, content_hash: str) -> str | None:
@@ -1078,14 +1078,14 @@ def receipt_left(scope: Scope, run_id: str, content_hash: str) -> str | None:
     try:
         with get_client(sync_client=True) as client:
             offset = 0
-            while page := _artifacts_page(client, scope.key("receipt"), limit=_PAGE, offset=offset):
+            while page := _artifacts_page(client, scope.key("receipt"), limit=API_PAGE, offset=offset):
                 for a in page:
                     by = str(a.flow_run_id) if a.flow_run_id else ""
                     if content_hash in str(a.data or "") and (by == run_id or run_id in (a.description or "")):
                         return by or run_id
-                if len(page) < _PAGE:
+                if len(page) < API_PAGE:
                     return None
-                offset += _PAGE
+                offset += API_PAGE
     except Exception:  # noqa: BLE001 - the check spares a duplicate receipt; without an API it leaves one
         return None
     return None

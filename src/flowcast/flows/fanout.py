@@ -242,9 +242,6 @@ def children_filter(backfill_run: str, *types: Any) -> Any:
                          state=FlowRunFilterState(type=FlowRunFilterStateType(any_=list(types))))
 
 
-_PAGE = 200  # the Prefect API's default page (PREFECT_API_DEFAULT_LIMIT): a read without a limit returns that many
-
-
 def children_runs(backfill_run: str, *types: Any) -> list[Any]:
     """Every flow run `children_filter(backfill_run, *types)` finds, read page by page (by id, before any is changed):
     a read without a limit returned the first 200 only, and a cancelled backfill of 230 dates left 30 of them to run
@@ -253,13 +250,15 @@ def children_runs(backfill_run: str, *types: Any) -> list[Any]:
     from prefect.client.schemas.sorting import FlowRunSort
     from prefect.utilities.asyncutils import run_coro_as_sync
 
+    from flowcast.reporting import API_PAGE
+
     async def read_all() -> list[Any]:
         found: list[Any] = []
         async with get_client() as client:
             while page := await client.read_flow_runs(flow_run_filter=children_filter(backfill_run, *types),
-                                                      sort=FlowRunSort.ID_DESC, limit=_PAGE, offset=len(found)):
+                                                      sort=FlowRunSort.ID_DESC, limit=API_PAGE, offset=len(found)):
                 found += page
-                if len(page) < _PAGE:
+                if len(page) < API_PAGE:
                     break
         return found
 
