@@ -84,7 +84,14 @@ from flowcast.data.value_text import (
     id_text,
     yes_no_columns,
 )
-from flowcast.data.zones import _aware_midnight, _grid_anchor, _grid_start, _offset_midnight, label_to_start
+from flowcast.data.zones import (
+    _aware_midnight,
+    _grid_anchor,
+    _grid_start,
+    _offset_midnight,
+    label_to_start,
+    seen_to_start,
+)
 from flowcast.errors import DataValidationError
 from flowcast.timekeys import as_instant, wall_time
 from flowcast.wording import noun, plural
@@ -325,7 +332,7 @@ def _mapping(source: SourceConfig, schema: pl.Schema, label: str, text: bool,
     written = ds_raw
     ds_raw = label_to_start(written, source)
     seen = (label_to_start(written, source, seen=True) if seen is None
-            else pl.when(ds_raw.is_not_null()).then(label_to_start(seen, source, seen=True)))
+            else pl.when(ds_raw.is_not_null()).then(seen_to_start(written, seen, source)))
     y = _number(pl.col(RAW_PREFIX + source.target_col), raw_schema[source.target_col], source.target_col, label)
     offset = pl.lit(None, dtype=pl.Duration("us")) if offset is None else pl.when(ds_raw.is_not_null()).then(offset)
     mapped = [uid.alias("unique_id"), ds_raw.alias(DS_RAW), seen.alias(DS_SEEN), offset.alias(DS_OFFSET),

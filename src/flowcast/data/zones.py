@@ -150,7 +150,8 @@ def label_to_start(ds: pl.Expr, source: SourceConfig, seen: bool = False) -> pl.
     a midnight (23:59:59) is still its own day. Its time of day is kept (`DS_RAW`: two
     readings of one day stay two times), but where it is `seen` (`DS_SEEN`, compared with as_of's bound) it is
     the midnight that ends its day: a run sees it once its day is over, as it sees the day labelled by that
-    midnight. A sub-daily time off its grid is quarantined whatever its label (`schemas` off_grid)."""
+    midnight (a time written with an offset: on its own clock, `seen_to_start`). A sub-daily time off its grid is
+    quarantined whatever its label (`schemas` off_grid)."""
     if source.time_label == "start":
         return ds
     if source.aggregate != "none":
@@ -160,6 +161,17 @@ def label_to_start(ds: pl.Expr, source: SourceConfig, seen: bool = False) -> pl.
         ends_day_before = ds - day <= pl.lit(JITTER_MAX, pl.Duration("us"))  # a midnight, or a clock's seconds past it
         ds = pl.when(ends_day_before).then(day if seen else ds).otherwise((day if seen else ds).dt.offset_by("1d"))
     return label_start(ds, source.freq, source.time_label)  # (sub-daily ds are naive UTC here)
+
+
+def seen_to_start(written: pl.Expr, seen: pl.Expr, source: SourceConfig) -> pl.Expr:
+    """A daily or coarser time written with an offset, as a run sees it (`DS_SEEN`): `label_to_start` of the time
+    on the clock it was written on (`written`: its wall time as written), moved to the clock of the ds axis (`seen`:
+    its instant's wall time in the source's tz, UTC without one) by the difference between the two readings. Of a
+    start-labelled time that is `seen` itself. An end-labelled one ends its period where its own clock says so:
+    '2024-03-01T00:00:00-05:00' ends 29 February at 05:00 UTC on 1 March, '2024-03-01T00:00:00+01:00' at 23:00 UTC
+    on 29 February (`label_to_start` of `seen` rounded the instant up to the end of its UTC day: 19 hours and 1 hour
+    late, and realized accuracy and freshness, which read the instant, disagreed with the run's cut)."""
+    return label_to_start(written, source, seen=True) + (seen - written)
 
 
 def time_label_note(source: SourceConfig) -> str | None:

@@ -1,0 +1,88 @@
+"""One stamp, one period, one instant: a time written with an offset (start- or end-labelled, daily or hourly) is
+read as the same period, observed from the same instant, by ingest (the rows a run at an instant keeps), freshness
+(`freshness.instant_bounds`, periods behind) and realized accuracy (`score_realized`: the points scored by then).
+
+The expected period and instant of each stamp are computed here from the stamp itself, not by flowcast: a stamp names
+the instant it is written at (its wall time less its offset); start-labelled it is its period's start (daily: the
+date written), end-labelled its end (the period before: daily the day before the date written, hourly the hour
+before the instant), or where a daily one is strictly inside a day ('23:59:59', an export's end of day) that day,
+over at the next midnight of the stamp's clock. Either way a run sees the period from that instant on (README:
+"seen by a run from the instant it names on"; "A run at `as_of` sees the intervals that had ENDED by `as_of`")."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+import pytest
+from data_helpers import make_source
+
+from flowcast.config import ValidationConfig
+from flowcast.data.freshness import freshness, instant_bounds
+from flowcast.data.sources import ingest
+from flowcast.data.validate import take_valid, validate
+from flowcast.evaluation.realized import score_realized
+
+OFFSETS = {"+01:00": timedelta(hours=1), "-05:00": timedelta(hours=-5), "Z": timedelta(0)}
+N = 8  # stamps per file
+
+
+def _stamps(freq: str, clock: str) -> list[datetime]:
+    """The wall times written, consecutive periods of `freq` (daily: midnights across 29 February, or a second before
+    them, 'end of day' as many exports stamp it)."""
+    if freq == "1d":
+        late = timedelta(seconds=-1) if clock == "23:59:59" else timedelta(0)
+        return [datetime(2024, 2, 26) + timedelta(days=i) + late for i in range(N)]
+    return [datetime(2024, 2, 29, 20) + timedelta(hours=i) for i in range(N)]
+
+
+def _expected(wall: datetime, offset: timedelta, freq: str, label: str) -> tuple[datetime, datetime]:
+    """(the period's ds, the naive UTC instant a run sees it from) of the stamp `wall` written in `offset`. A daily
+    end-labelled stamp strictly inside a day (23:59:59) is that day, seen once it is over on the stamp's clock."""
+    if freq == "1d" and label == "end" and wall.time() != datetime.min.time():
+        day = datetime.combine(wall.date(), datetime.min.time())
+        return day, day + timedelta(days=1) - offset
+    instant = wall - offset
+    step = timedelta(days=1) if freq == "1d" else timedelta(hours=1)
+    ds = wall if freq == "1d" else instant  # daily: the date as written; hourly: the instant (naive UTC)
+    return (ds - step if label == "end" else ds), instant
+
+
+@pytest.mark.parametrize(("freq", "label", "clock"), [
+    ("1d", "start", "00:00"), ("1d", "end", "00:00"), ("1d", "end", "23:59:59"), ("1h", "start", ":00"),
+    ("1h", "end", ":00")])
+@pytest.mark.parametrize("written", list(OFFSETS))
+def test_ingest_freshness_and_realized_accuracy_read_a_stamp_as_one_period_seen_from_one_instant(
+        tmp_path, written, freq, label, clock):
+    """Regression: an end-labelled daily stamp written with an offset was seen by ingest once the UTC day holding its
+    instant was over ('2024-03-01T00:00:00-05:00', the end of 29 February at 05:00 UTC, from midnight UTC on 2
+    March; '+01:00' an hour late), while freshness and realized accuracy read it from its instant: a run's data, its
+    freshness and the points it was scored on were a day apart."""
+    offset = OFFSETS[written]
+    walls = _stamps(freq, clock)
+    path = tmp_path / "d.csv"
+    path.write_text("date,id,val\n" + "".join(f"{w:%Y-%m-%dT%H:%M:%S}{written},a,{i}\n" for i, w in enumerate(walls)))
+    source = make_source(path, freq=freq, time_label=label)
+    expected = [_expected(w, offset, freq, label) for w in walls]
+    periods = [ds for ds, _ in expected]
+
+    full = validate(ingest(source, None), source, ValidationConfig())  # a later run's: every period, its shifts
+    assert take_valid(full)["ds"].to_list() == periods
+    shifts = full.shifts
+    # published before any stamp: one forecast per period, each scored once a run had observed it
+    forecasts = pl.DataFrame({"as_of": [periods[0] - timedelta(days=2)] * N, "unique_id": ["a"] * N,
+                              "ds": periods, "step": list(range(1, N + 1)), "y_hat": [0.0] * N})
+    actuals = pl.DataFrame({"unique_id": ["a"] * N, "ds": periods, "y": [float(i) for i in range(N)]})
+    first = pl.DataFrame({"unique_id": ["a"], "last_ds": [periods[0]]})
+
+    for k in (2, 3, 5):
+        for at in (expected[k][1] - timedelta(seconds=1), expected[k][1]):
+            seen = max(i for i, (_, since) in enumerate(expected) if since <= at)
+            ing = ingest(source, at.replace(tzinfo=UTC))
+            kept = take_valid(validate(ing, source, ValidationConfig()))["ds"].max()
+            bounds = instant_bounds(first, at, freq=freq, tz=None, time_label=label, shifts=shifts)
+            behind = freshness(first, ing.as_of_ds, freq, 1, bounds=bounds).periods_behind
+            scored = score_realized(forecasts, actuals, actuals.head(0), dataset="t", season_length=1, freq=freq,
+                                    scored_at=at, time_label=label, shifts=shifts)["step"].max()
+            case = (written, label, freq, clock, at)
+            assert (kept, behind, scored) == (periods[seen], seen, seen + 1), case
