@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
 import pytest
@@ -434,3 +434,29 @@ def test_irregular_dates_of_a_series_written_two_ways_say_so(tmp_path, monkeypat
     assert res.exit_code == 2 and "its dates step irregularly" in said, said
     assert f"1 group of series ids differ only by letter case {pair}" in said, said
     assert "if they are one series, export the id the same way in every row" in said, said
+
+
+@pytest.mark.parametrize(("dates", "by_dates", "found", "profiles"), [
+    ([f"{d}.01.2021" for d in range(13, 31)], False, Inferred("1d", 1.0, 34), 1),  # day first, settled by its 13
+    ([f"2021-01-{d:02d}" for d in range(1, 29)], True, Inferred("1d", 1.0, 54), 1),  # no day/month date
+    # newuser31's monthly dates no row settles, read day first at 1mo: their profile at 1mo, once more
+    ([f"01.{m:02d}.{y}" for y in (2019, 2020) for m in range(1, 13)], False, Inferred("1mo", 1.0, 46), 2),
+])
+def test_inferring_a_frequency_reuses_the_profile_its_probe_read_the_time_column_by(tmp_path, monkeypatch, dates,
+                                                                                     by_dates, found, profiles):
+    """Frequency inference reads the file through ingest (its probe), which profiles the time column
+    (`day_month._time_profile`: its day/month order, traits, whether its dates are dated by as_of); the inference
+    then read the column again and profiled it again (`_regular_day_month`: up to three profiles; `_read_by_as_of`:
+    one of every row). It reuses the probe's (`Ingested.by_as_of_profile`, `Ingested.time_profile`), with the same
+    answers; only a reading at another freq than the probe's profiles again."""
+    from flowcast.data import day_month, sources
+    from flowcast.data.freq_infer import explain_freq_by, freq_by_dates
+
+    calls = []
+    real = day_month._time_profile
+    for module in (sources, day_month):
+        monkeypatch.setattr(module, "_time_profile", lambda *a: calls.append(a[2:]) or real(*a))
+    source = _file(tmp_path, dates)
+    assert (freq_by_dates(source, [datetime(2030, 1, 1, tzinfo=UTC)]) if by_dates else [explain_freq_by(source)]) \
+        == [found]
+    assert len(calls) == profiles, calls

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from datetime import date, datetime, timedelta
+from typing import NamedTuple
 
 import polars as pl
 
@@ -282,8 +283,20 @@ def time_column_profile(raw: pl.LazyFrame, col: str, freq: str | None = None) ->
     when some value has them: 'clock12' ('2:30 PM', `_clock_24`), 'bracket' ('+01:00[Europe/Berlin]'). With the
     source's `freq`, two-digit years that could be first or last are decided by their spacing (`_year_first_fits`,
     a second pass over the column, only for such a file)."""
-    order, traits, _, _ = _time_profile(raw, col, freq)
-    return order, traits
+    profile = _time_profile(raw, col, freq)
+    return profile.order, profile.traits
+
+
+class TimeProfile(NamedTuple):
+    """What `_time_profile` reads of a text time column in one pass over its distinct values. `sources.ingest` keeps
+    the ones it read its column by (`Ingested.time_profile`, `Ingested.by_as_of_profile`), so that a reading of the
+    same rows (`freq_infer`: its probe is an ingest) need not profile them again."""
+
+    order: str | None  # the day/month order at the freq profiled ('day', 'month', 'year'; None: none settled)
+    traits: frozenset[str]  # the shapes the column holds ('clock12', 'bracket', 'offset', 'midnight', ...)
+    dated: str  # '' (no day/month dates), 'year first', 'year first or last' or 'year last'
+    midnight_mixed: bool  # times with an offset, some at midnight of it and some not
+    by_numbers: str | None  # the order the numbers settle alone, whatever the freq (`time_column_profile` without one)
 
 
 def _dated_by(raw: pl.LazyFrame, col: str, day: date, year_first: bool, wall: datetime | None = None) -> pl.LazyFrame:
@@ -399,8 +412,7 @@ def distinct_text(raw: pl.LazyFrame, col: str) -> pl.LazyFrame:
     return raw.select(pl.col(col).cast(pl.Utf8).unique(maintain_order=True))
 
 
-def _time_profile(raw: pl.LazyFrame, col: str, freq: str | None = None
-                  ) -> tuple[str | None, frozenset[str], str, bool]:
+def _time_profile(raw: pl.LazyFrame, col: str, freq: str | None = None) -> TimeProfile:
     """`time_column_profile`, whether the column holds day/month dates (their order is to decide): '' for
     none, 'year first' where a two-digit year may come first ('24/03/01'), 'year first or last' where some may and
     another date puts it last ('1/5/24'), 'year last' otherwise; and whether its
@@ -452,7 +464,7 @@ def _time_profile(raw: pl.LazyFrame, col: str, freq: str | None = None
                          .alias("quarter_numbers"),
                          ).collect(engine="streaming").row(0)
     except pl.exceptions.PolarsError:  # unreadable (bytes that are not UTF-8): said where the rows are read
-        return None, frozenset({"offset"}), "", False  # (offsets not ruled out: `_seen_apart`)
+        return TimeProfile(None, frozenset({"offset"}), "", False, None)  # (offsets not ruled out: `_seen_apart`)
     traits = frozenset(name for name, on in (("clock12", row[6]), ("bracket", row[7]), ("midnight", row[9]),
                                                        ("month_name", row[10]), ("hour24", row[11]),
                                                        ("offset", row[13]), ("quarter_numbers", row[14])) if on)
@@ -466,14 +478,14 @@ def _time_profile(raw: pl.LazyFrame, col: str, freq: str | None = None
         # ('24-03-01' was read as 24 March 2001, '24/03/01' too: a daily file of March 2024 became one value a year),
         # unless the spacing of the dates read each way tells which one the source's freq has. Slashed and dotted as
         # dashed
-        return (_year_first_fits(raw, text, "day" if (row[0] or 0) > 12 else None, freq) if freq else None
-                ), traits, dated, mixed
+        return TimeProfile(_year_first_fits(raw, text, "day" if (row[0] or 0) > 12 else None, freq) if freq else None,
+                           traits, dated, mixed, order)
     if left == "day month" and freq:
         # every first and second number 12 or below ('03/04/2024'): the reading whose dates are spaced as the
         # declared freq says, when only one is ('01/04/2024'..'05/04/2024' at 1d: 1-5 April, not the 4th of five
         # months); both or neither: the values stay unparsable, each with the hint to declare a time_format
-        return _day_month_by_spacing(raw, col, freq), traits, dated, mixed
-    return order, traits, dated, mixed
+        return TimeProfile(_day_month_by_spacing(raw, col, freq), traits, dated, mixed, order)
+    return TimeProfile(order, traits, dated, mixed, order)
 
 
 def _order_of_numbers(first: int | None, second: int | None, year_first: bool, year_last: bool, yf1: int | None,

@@ -12,11 +12,15 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from flowcast.config import SourceConfig
 from flowcast.data.calendar import parse_freq
+
+if TYPE_CHECKING:
+    from flowcast.data.sources import Ingested
 
 MIN_SHARE = 0.6  # of consecutive steps that must agree on one frequency
 PROBE_FREQ = "1m"  # the grid the dates are read on to infer it: one that truncates nothing coarser
@@ -118,7 +122,7 @@ def explain_freq_by(source: SourceConfig, as_of: datetime | None = None) -> Infe
         raise no_rows_error(ingested)
     found = _freq_of(read, source)
     # (the rows that may be dated by as_of decide how the run reads day/month dates: so do they here)
-    said = _aggregated(_regular_day_month(ingested.by_as_of, read, source, found) or found, source)
+    said = _aggregated(_regular_day_month(ingested, read, source, found) or found, source)
     return said if not isinstance(said, str) else said + _case_split(read.get_column("unique_id"))
 
 
@@ -132,7 +136,7 @@ def _case_split(ids: pl.Series) -> str:
     return f"; {case_ids_line(groups)}" if groups else ""
 
 
-def _regular_day_month(raw: pl.LazyFrame | None, read: pl.DataFrame, source: SourceConfig,
+def _regular_day_month(ingested: Ingested, read: pl.DataFrame, source: SourceConfig,
                        found: Inferred | str) -> Inferred | None:
     """The frequency of day/month dates that no row settles the order of (every number 12 or below: '01.02.2010')
     read in the order whose dates step more regularly by a frequency than those of the order the probe read, which is
@@ -142,15 +146,17 @@ def _regular_day_month(raw: pl.LazyFrame | None, read: pl.DataFrame, source: Sou
     steps by 1mo (100%), which the run at --freq 1mo then reads day first too. None where no other order is more
     regular (equally regular orders, '01/01/2024' .. '12/01/2024': the probe's reading stays) or where a run at that
     frequency would not read the dates in that order (it decides by their spacing, `day_month.time_column_profile`).
-    A two-digit year may be first as well ('01.02.10': 2001-02-10 year first), a third reading. `raw`: the rows that
-    decide the run's reading (`Ingested.by_as_of`: those that may be dated by as_of; a later row that settles the
-    order, '13.01.2021', left a backfill's history read as its probe read it)."""
+    A two-digit year may be first as well ('01.02.10': 2001-02-10 year first), a third reading. `ingested`: the
+    probe's reading; its rows that decide the run's reading (`Ingested.by_as_of`: those that may be dated by as_of; a
+    later row that settles the order, '13.01.2021', left a backfill's history read as its probe read it) and their
+    profile at the probe's freq, which ingest read them by (`Ingested.by_as_of_profile`: not read again here)."""
     from flowcast.data.day_month import time_column_profile
     from flowcast.data.schemas import DAY_MONTH_RE, RAW_PREFIX, YEAR_FIRST_RE
     from flowcast.distinct import per_distinct
 
     col = RAW_PREFIX + source.time_col
-    if raw is None or source.time_format or raw.collect_schema().get(col) != pl.Utf8:
+    raw, profile = ingested.by_as_of, ingested.by_as_of_profile
+    if raw is None or profile is None or source.time_format or raw.collect_schema().get(col) != pl.Utf8:
         return None
     text = pl.col("raw").cast(pl.Utf8).str.strip_chars()
     is_dm = text.str.contains(DAY_MONTH_RE)
@@ -173,17 +179,17 @@ def _regular_day_month(raw: pl.LazyFrame | None, read: pl.DataFrame, source: Sou
             readings[order] = _freq_of(frame, source)
     if not readings:
         return None  # no order reads every date
-    # (each profile reads the column's distinct values alone: read them once, not the whole file for each of up to
-    # three profiles, 2-3 s each of 1,000,000 monthly rows)
-    raw = _distinct_values(raw, col)
-    if time_column_profile(raw, col)[0] is not None:
+    # the probe's own profile of these rows (ingest read them by it, at PROBE_FREQ): the file was read a second time
+    # for it, and profiled twice over
+    if profile.by_numbers is not None:
         return None  # the rows settle the order
-    probed = time_column_profile(raw, col, PROBE_FREQ)[0]
+    probed = profile.order
     best = max(readings, key=lambda o: rank(readings[o]))
     chosen = readings[best]
     if best == probed or not isinstance(chosen, Inferred) or rank(chosen) <= rank(readings.get(probed or "", found)):
         return None
-    return chosen if time_column_profile(raw, col, chosen.freq)[0] == best else None
+    # (its distinct values read once, for both passes of a profile that decides by spacing)
+    return chosen if time_column_profile(_distinct_values(raw, col), col, chosen.freq)[0] == best else None
 
 
 def _distinct_values(raw: pl.LazyFrame, col: str) -> pl.LazyFrame:
@@ -232,7 +238,7 @@ def freq_by_dates(source: SourceConfig, dates: list[datetime]) -> list[Inferred 
         raise
     except Exception:  # noqa: BLE001 - as explain_freq_by
         return ["its rows could not be read"] * len(dates)
-    if _read_by_as_of(ingested.raw, source):  # (such a file's times may read otherwise at each date)
+    if _read_by_as_of(ingested, source):  # (such a file's times may read otherwise at each date)
         return [explain_freq_by(source, day) for day in dates]
     found: list[Inferred | str | None] = []
     for day in dates:
@@ -243,19 +249,14 @@ def freq_by_dates(source: SourceConfig, dates: list[datetime]) -> list[Inferred 
     return found
 
 
-def _read_by_as_of(raw: pl.LazyFrame | None, source: SourceConfig) -> bool:
+def _read_by_as_of(ingested: Ingested, source: SourceConfig) -> bool:
     """Whether how `source`'s times read is decided from its rows by as_of (`sources.ingest`): a text time column
-    without a time_format holding day/month dates (one pass over it, `day_month.time_column_profile`'s), or local
-    sub-daily times whose repeated hour `ambiguous = "infer"` resolves (read as `freq_by_dates`' probe reads them)."""
-    from flowcast.data.day_month import _time_profile
-    from flowcast.data.schemas import RAW_PREFIX
-
+    without a time_format holding day/month dates (`Ingested.time_profile`, of every row: the probe's ingest read it,
+    and it was read again here), or local sub-daily times whose repeated hour `ambiguous = "infer"` resolves (read as
+    `freq_by_dates`' probe reads them)."""
     if source.ambiguous == "infer" and source.tz not in (None, "UTC"):
         return True
-    col = RAW_PREFIX + source.time_col
-    if raw is None or source.time_format or raw.collect_schema().get(col) != pl.Utf8:
-        return False
-    return bool(_time_profile(raw, col, source.freq)[2])
+    return ingested.time_profile is not None and bool(ingested.time_profile.dated)
 
 
 def _freq_of(read: pl.DataFrame, source: SourceConfig) -> Inferred | str:

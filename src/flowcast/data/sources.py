@@ -38,6 +38,7 @@ from flowcast.data.calendar import is_subdaily
 from flowcast.data.csv_text import blank_line, preamble
 from flowcast.data.day_month import (
     DayMonth,
+    TimeProfile,
     _after_every_reading,
     _dated_by,
     _day_month_per_file,
@@ -126,6 +127,11 @@ class Ingested:
     # the rows of `raw` that decide how a text column of day/month dates reads (its order, a two-digit year first):
     # those that may be dated by as_of, whatever the order (`_dated_by`); `raw` itself without an as_of
     by_as_of: pl.LazyFrame | None = None
+    # the profile of the text time column (`day_month._time_profile` at the source's freq) of every row of `raw`, and
+    # of the rows of `by_as_of` (its order is the one read): what a reading of the same rows reuses (`freq_infer`);
+    # None for a typed column or one with a time_format
+    time_profile: TimeProfile | None = None
+    by_as_of_profile: TimeProfile | None = None
     mapping: list[list[pl.Expr]] = field(default_factory=list)  # with_columns stages: raw -> canonical
     blank: pl.Expr | None = None  # CSV: true on empty/whitespace-only lines, which are skipped (and counted)
     wide_columns: list[str] = field(default_factory=list)  # layout "wide": the columns read as series
@@ -427,10 +433,9 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
     # that need more work than ISO-8601 the column holds (a 12-hour clock, a bracketed zone), from all rows
     time_dtype = schema[RAW_PREFIX + source.time_col]
     time_raw = RAW_PREFIX + source.time_col
-    day_month, traits, dated, midnight_mixed = (_time_profile(raw, time_raw, source.freq)
-                                                if time_dtype == pl.Utf8 and not source.time_format
-                                                else (None, frozenset[str](), "", False))
-    by_as_of = raw
+    profile = _time_profile(raw, time_raw, source.freq) if time_dtype == pl.Utf8 and not source.time_format else None
+    day_month, traits, dated, midnight_mixed = (None, frozenset[str](), "", False) if profile is None else profile[:4]
+    by_as_of, by_as_of_profile = raw, profile
     later = pl.lit(False)
     if dated and as_of is not None:
         # a row dated after as_of however it is read ('16/01/2024' at a 15 January as_of) does not decide how the
@@ -445,11 +450,12 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
         # (a time of day by its instant: a row later on as_of's own day, '15/01/2024 18:00', decides nothing either)
         wall = _latest_wall(as_of, source.tz)
         by_as_of = _dated_by(raw, time_raw, day, year_first, wall=wall)
-        every_row, (day_month, _, by_dated, _) = day_month, _time_profile(by_as_of, time_raw, source.freq)
-        if year_first and by_dated == "year first or last":
+        every_row, by_as_of_profile = day_month, _time_profile(by_as_of, time_raw, source.freq)
+        if year_first and by_as_of_profile.dated == "year first or last":
             year_first = False
             by_as_of = _dated_by(raw, time_raw, day, year_first, wall=wall)
-            day_month = _time_profile(by_as_of, time_raw, source.freq)[0]
+            by_as_of_profile = _time_profile(by_as_of, time_raw, source.freq)
+        day_month = by_as_of_profile.order
     if midnight_mixed and as_of is not None and source.tz is not None and not is_subdaily(source.freq):
         # times with an offset at midnight of it, and a later one not ('2024-01-20T13:00Z' after a history of
         # '2024-01-01T00:00:00Z'): the rows that may be dated by as_of decide whether they are dates written as
@@ -511,6 +517,8 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
         numeric_exog=[*source.past_cols, *source.future_cols],
         raw=raw,
         by_as_of=by_as_of,
+        time_profile=profile,
+        by_as_of_profile=by_as_of_profile,
         mapping=mapping,
         blank=blank,
         wide_columns=wide,
