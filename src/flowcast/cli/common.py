@@ -421,6 +421,31 @@ def _id_col_hint(data: str, id_col: list[str] | None, time_col: str | None, time
             f"{' '.join(f'--id-col {shlex.quote(c)}' for c in keying)})")
 
 
+def _repeated_time_hint(data: str, id_col: list[str] | None, time_col: str | None, target_col: str | None,
+                        tz: str | None) -> str:
+    """Where no --id-col nor --target-col is given and no column may tell a file's series apart, the time it writes
+    twice that keeps it from being read as one series (a wide file of one column), with the daylight-saving change
+    whose repeated wall hour it is in `tz` (or, without one, in the zones `validate` names). Session 50: a time+value
+    file of local half hours was asked for --target-col, its repeated 02:00 named nowhere. '' otherwise."""
+    if id_col or target_col or not time_col:
+        return ""
+    import polars as pl
+
+    from flowcast.data.probes import repeated_times
+    from flowcast.data.validate import _DST_ZONES, _dst_repeat_hint
+
+    found = repeated_times(data, time_col)
+    if found is None:
+        return ""
+    n, first = found
+    ds = pl.Series("ds", [first]).str.to_datetime(strict=False)
+    dst = "" if ds.is_null().all() else str(pl.DataFrame([ds]).select(
+        _dst_repeat_hint((tz,) if tz else _DST_ZONES)).item())
+    more = f" ({n} times are written twice, this the first)" if n > 1 else ""
+    return (f"; it is not read as one series (a time column and one number column) because a time is written twice "
+            f"by rows that differ: {first!r}{more}{dst}")
+
+
 def _number_id_hint(data: str, time_col: str) -> str:
     """Where no --id-col is given, the file's times repeat and no text column may tell its series apart: its number
     column that does (numeric meter or store ids, `Meter ID` 0, 1, 2), the one under which no time repeats that
@@ -602,6 +627,7 @@ def resolve_settings(
             why = _not_wide_hint(data, id_col, time_col, target_col, as_of=instant, tz=tz, time_format=time_format)
             # (of several columns read as times, the first: a long file's times repeat in each of them)
             why = why or _id_col_hint(data, id_col, times[0] if times else None, tuple(times[1:]))
+            why = why or _repeated_time_hint(data, id_col, times[0] if times else None, target_col, tz)
             # --freq is read off the dates once the columns are named: it is not needed (newuser22: 'also needs
             # --time-col, --target-col, --freq' sent a new user to look up a frequency the command reads itself)
             needed = [m for m in missing if m != "--freq"]
