@@ -515,7 +515,7 @@ def test_validate_counts_ended_series_and_those_set_aside(tmp_path, monkeypatch,
     assert ("all set aside" in said) is bool(excluded) and ("forecast from its own last observation" in said) is not excluded
     # the report (its markdown, on stderr with --json) says a run forecasts it all the same, and when it last had data
     assert ("Ended series forecast anyway: 1 series" in said) is not excluded
-    assert ("b (last data 2020-01-30)." in said) is not excluded
+    assert ("'b' (last data 2020-01-30)." in said) is not excluded
 
 
 @pytest.mark.parametrize(("how", "rows_valid", "quarantined"), [
