@@ -275,6 +275,25 @@ def test_a_number_column_that_tells_series_apart_is_named(tmp_path, monkeypatch,
     assert (hint in said) if hint else ("tells them apart" not in said and "several series" not in said), said
 
 
+@pytest.mark.parametrize(("values", "said"), [
+    (("101.64 kg", "98.1 kg"), ("likely --target-col weight (its one column of numbers written with more: '101.64 kg' "
+                                "(a unit after the number? export the numbers alone, without their unit 'kg'")),
+    (("€12.50", "€9.99"), "likely --target-col weight (its one column of numbers written with more: '€12.50' (a "),
+    (("heavy", "light"), None),  # words: no number written with more, no target named
+])
+def test_a_target_of_numbers_with_a_unit_is_named_as_likely(tmp_path, monkeypatch, values, said):
+    """newuser51: `flowcast validate units.csv` of `store,date,weight`, its weights written '101.64 kg', was asked for
+    --target-col naming its columns alone (a column of text is no number column), and told of the unit only once
+    given it, when every row was quarantined. The column is named as likely, with what the run would say of it."""
+    monkeypatch.chdir(tmp_path)
+    rows = "".join(f"{s},2024-01-0{d},{values[(d - 1) % 2]}\n" for s in ("a", "b") for d in range(1, 8))
+    (tmp_path / "units.csv").write_text("store,date,weight\n" + rows, encoding="utf-8")
+    res = runner.invoke(app, ["validate", "units.csv", "--id-col", "store", "--time-col", "date"], terminal_width=400)
+    text = " ".join(res.output.split())
+    assert res.exit_code == 2 and "also needs --target-col (its columns: store, date, weight)" in text, text
+    assert (said in text) if said else "likely --target-col" not in text, text
+
+
 @pytest.mark.parametrize(("tz", "dst"), [
     ([], "the hour that occurs twice when daylight saving ends in Europe/Berlin"),
     (["--tz", "Europe/Berlin"], "(--tz Europe/Berlin --ambiguous infer)"),

@@ -288,6 +288,8 @@ def _likely_columns(data: str, name: str, id_col: list[str] | None, time_col: st
     numbers, one = [], "its one number column"
     if target_col is None and likely is not None and (probe := wide_probe(data, likely, long_only=True)) is not None:
         numbers = [c for c in probe[0] if c not in taken]
+        if not numbers and (written := _numbers_written_otherwise(data, [c for c, _ in probe[1] if c not in taken])):
+            numbers, one = [written[0]], f"its one column of numbers written with more: {written[1]}"
         # (a number column that tells the series apart is their id, `_number_id_hint`: store numbers 007, 012; one
         # named as a target, 'sales', is the target)
         if len(numbers) > 1 and not id_col and (keyed := _number_id(data, likely, numbers)) is not None:
@@ -315,6 +317,27 @@ def _likely_columns(data: str, name: str, id_col: list[str] | None, time_col: st
         return times, ""
     where = f"; in a configuration file, [sources.{name}] {', '.join(keys)}" if keys else ""
     return times, f"; likely {' '.join(said)}{where}"
+
+
+def _numbers_written_otherwise(data: str, columns: list[str]) -> tuple[str, str] | None:
+    """(column, its first value and why it is no number) of the one of text `columns` of a local file whose every
+    first value is a number written with more, as the run's quarantine reason says it (`schemas._number_hint`: a
+    unit, '101.64 kg'; a currency sign, a magnitude suffix, a decimal comma): the likely target. newuser51: a file
+    `store,date,weight` of '101.64 kg' was asked for --target-col naming its columns alone, and told of the unit
+    only once it was given. None where no column, or several, are so written."""
+    import polars as pl
+
+    from flowcast.data.probes import head_text_of
+    from flowcast.data.schemas import _number_hint
+
+    head = head_text_of(data, columns) if columns else None
+    found = []
+    for col, values in (head or {}).items():
+        hints = pl.DataFrame({"v": values}, schema={"v": pl.Utf8}).select(_number_hint(pl.col("v"))).to_series() \
+            if values else None
+        if hints is not None and hints.len() and (hints != "").all():
+            found.append((col, f"{values[0]!r}{hints[0]}"))
+    return found[0] if len(found) == 1 else None
 
 
 def _integer_time_format(values: list[str]) -> str | None:
