@@ -311,8 +311,8 @@ def test_a_time_value_file_whose_time_repeats_names_it(tmp_path, monkeypatch, tz
     res = runner.invoke(app, ["validate", "meter.csv", "--freq", "30m", *tz], terminal_width=400)
     said = " ".join(res.output.split())
     assert res.exit_code == 2 and "also needs --target-col" in said, said
-    assert ("because a time is written twice by rows that differ: '2024-10-27 02:00' (2 times are written twice, "
-            "this the first)") in said, said
+    assert ("it is not read as a wide file (its time, then a number column per series) because a time is written "
+            "twice by rows that differ: '2024-10-27 02:00' (2 times are written twice, this the first)") in said, said
     assert (dst in said) if dst else "daylight saving" not in said, said
 
 

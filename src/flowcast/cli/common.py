@@ -447,7 +447,7 @@ def _id_col_hint(data: str, id_col: list[str] | None, time_col: str | None, time
 def _repeated_time_hint(data: str, id_col: list[str] | None, time_col: str | None, target_col: str | None,
                         tz: str | None) -> str:
     """Where no --id-col nor --target-col is given and no column may tell a file's series apart, the time it writes
-    twice that keeps it from being read as one series (a wide file of one column), with the daylight-saving change
+    twice that keeps it from being read as a wide file (of one column: one series), with the daylight-saving change
     whose repeated wall hour it is in `tz` (or, without one, in the zones `validate` names). Session 50: a time+value
     file of local half hours was asked for --target-col, its repeated 02:00 named nowhere. '' otherwise."""
     if id_col or target_col or not time_col:
@@ -465,8 +465,8 @@ def _repeated_time_hint(data: str, id_col: list[str] | None, time_col: str | Non
     dst = "" if ds.is_null().all() else str(pl.DataFrame([ds]).select(
         _dst_repeat_hint((tz,) if tz else _DST_ZONES)).item())
     more = f" ({n} times are written twice, this the first)" if n > 1 else ""
-    return (f"; it is not read as one series (a time column and one number column) because a time is written twice "
-            f"by rows that differ: {first!r}{more}{dst}")
+    return (f"; it is not read as a wide file (its time, then a number column per series) because a time is written "
+            f"twice by rows that differ: {first!r}{more}{dst}")
 
 
 def _number_id_hint(data: str, time_col: str) -> str:
