@@ -49,7 +49,7 @@ def test_the_report_printed_to_a_terminal_shows_no_markdown_escapes(tmp_path):
     res = runner.invoke(app, ["validate", str(p), *FILE_OPTS], terminal_width=400)
     said = " ".join(res.stdout.split())
     assert res.exit_code == 0, res.output
-    assert '([validation] ended_series = "forecast", the default;' in said and "store_2 (last data" in said, said
+    assert '([validation] ended_series = "forecast", the default;' in said and "'store_2' (last data" in said, said
     assert "\\" not in res.stdout, res.stdout
 
 
