@@ -298,6 +298,9 @@ def test_a_target_of_numbers_with_a_unit_is_named_as_likely(tmp_path, monkeypatc
     ([], "the hour that occurs twice when daylight saving ends in Europe/Berlin"),
     (["--tz", "Europe/Berlin"], "(--tz Europe/Berlin --ambiguous infer)"),
     (["--tz", "Europe/London"], None),  # London's clocks go back from 02:00 BST: its 01:00 repeats, not 02:00
+    # its advice given: not offered again, the file is read with --target-col
+    (["--tz", "Europe/Berlin", "--ambiguous", "infer"], ("(the hour that occurs twice when daylight saving ends, which "
+                                                        "--ambiguous infer reads in a long file: give --target-col)")),
 ])
 def test_a_time_value_file_whose_time_repeats_names_it(tmp_path, monkeypatch, tz, dst):
     """Session 50: a file `time,kwh` of one meter's local half hours, its 02:00 and 02:30 written twice where daylight
@@ -314,6 +317,7 @@ def test_a_time_value_file_whose_time_repeats_names_it(tmp_path, monkeypatch, tz
     assert ("it is not read as a wide file (its time, then a number column per series) because a time is written "
             "twice by rows that differ: '2024-10-27 02:00' (2 times are written twice, this the first)") in said, said
     assert (dst in said) if dst else "daylight saving" not in said, said
+    assert "--ambiguous" not in tz or "declare the source's tz" not in said, said
 
 
 @pytest.mark.parametrize("header", ["store,date,sales,store", "store,date,sales,Sales,store"])

@@ -445,11 +445,12 @@ def _id_col_hint(data: str, id_col: list[str] | None, time_col: str | None, time
 
 
 def _repeated_time_hint(data: str, id_col: list[str] | None, time_col: str | None, target_col: str | None,
-                        tz: str | None) -> str:
+                        tz: str | None, ambiguous: str | None = None) -> str:
     """Where no --id-col nor --target-col is given and no column may tell a file's series apart, the time it writes
     twice that keeps it from being read as a wide file (of one column: one series), with the daylight-saving change
     whose repeated wall hour it is in `tz` (or, without one, in the zones `validate` names). Session 50: a time+value
-    file of local half hours was asked for --target-col, its repeated 02:00 named nowhere. '' otherwise."""
+    file of local half hours was asked for --target-col, its repeated 02:00 named nowhere. With `ambiguous` given
+    (the option that reads that hour), only that the file is then read with --target-col. '' otherwise."""
     if id_col or target_col or not time_col:
         return ""
     import polars as pl
@@ -465,6 +466,9 @@ def _repeated_time_hint(data: str, id_col: list[str] | None, time_col: str | Non
     dst = "" if ds.is_null().all() else str(pl.DataFrame([ds]).select(
         _dst_repeat_hint((tz,) if tz else _DST_ZONES)).item())
     more = f" ({n} times are written twice, this the first)" if n > 1 else ""
+    if dst and ambiguous not in (None, "quarantine"):  # (its advice, --ambiguous, is given: it reads a long file)
+        dst = (f" (the hour that occurs twice when daylight saving ends, which --ambiguous {ambiguous} reads in a "
+               "long file: give --target-col)")
     return (f"; it is not read as a wide file (its time, then a number column per series) because a time is written "
             f"twice by rows that differ: {first!r}{more}{dst}")
 
@@ -650,7 +654,7 @@ def resolve_settings(
             why = _not_wide_hint(data, id_col, time_col, target_col, as_of=instant, tz=tz, time_format=time_format)
             # (of several columns read as times, the first: a long file's times repeat in each of them)
             why = why or _id_col_hint(data, id_col, times[0] if times else None, tuple(times[1:]))
-            why = why or _repeated_time_hint(data, id_col, times[0] if times else None, target_col, tz)
+            why = why or _repeated_time_hint(data, id_col, times[0] if times else None, target_col, tz, ambiguous)
             # --freq is read off the dates once the columns are named: it is not needed (newuser22: 'also needs
             # --time-col, --target-col, --freq' sent a new user to look up a frequency the command reads itself)
             needed = [m for m in missing if m != "--freq"]
