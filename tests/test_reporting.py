@@ -533,10 +533,10 @@ def test_the_plot_caption_names_the_series_without_an_interval_as_markdown_shows
 
 @pytest.mark.parametrize(("ended", "stopped"), [
     ([], ""),
-    (["a_b*"], "; 1 ended series forecast from its own last observation, long before the others' (marked): a\\_b\\*"),
+    (["a_b*"], "; 1 ended series forecast from its own last observation, long before the others' (marked): 'a\\_b\\*'"),
     (["x|y", "<EU>", "north, east", "d"],
-     ("; 4 ended series forecast from their own last observation, long before the others' (marked), e.g. x\\|y, "
-     "&lt;EU&gt;, 'north, east'")),
+     ("; 4 ended series forecast from their own last observation, long before the others' (marked), e.g. 'x\\|y', "
+     "'&lt;EU&gt;', 'north, east'")),
 ])
 def test_the_plot_caption_names_its_model_and_ended_series_as_markdown_shows_them(ended, stopped):
     """wordsC45: the caption (a markdown heading) put the ended series' ids and the model in unescaped: a model

@@ -41,6 +41,13 @@ def id_text(value: Any) -> str:
 
 
 
+def quoted_id(value: Any) -> str:
+    """A series id named in a sentence, quoted as Python writes a string ('gone'): an id that is a word read as part
+    of the sentence ('1 series ended ... before the latest observation (2024-03-30): gone; it is forecast ...',
+    session 50), as a list's bare id may."""
+    return repr(str(value))
+
+
 def md_id(value: Any) -> str:
     """A series id in a markdown list of ids: `id_text`, then `md_text` (quoted where a comma would split the
     list, its markup escaped)."""

@@ -25,7 +25,7 @@ import polars as pl
 
 from flowcast.atomic import atomic_file
 from flowcast.figures import _fmt, _plain, _sig, duration_text, score_text
-from flowcast.mdtext import md_id, md_text
+from flowcast.mdtext import md_id, md_text, quoted_id
 from flowcast.redaction import redact_location
 from flowcast.timekeys import utc_text
 
@@ -945,7 +945,7 @@ def forecast_plot_caption(model: str, n_plot: int, n_series: int, forecasts: pl.
     `plot_bands_text` escapes its ids; an id `a_b*` read as italics."""
     stopped = (f"; {len(ended):,} ended series forecast from {'its' if len(ended) == 1 else 'their'} own last "
                f"observation, long before the others' (marked){', e.g. ' if len(ended) > 3 else ': '}"
-               f"{', '.join(md_id(u) for u in list(ended)[:3])}" if ended else "")
+               f"{', '.join(md_text(quoted_id(u)) for u in list(ended)[:3])}" if ended else "")
     return (f"Forecasts of {n_plot} of {n_series} series from {md_text(model)} {plot_bands_text(forecasts)}{notes}"
             f"{stopped}")
 

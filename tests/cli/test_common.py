@@ -275,6 +275,51 @@ def test_a_number_column_that_tells_series_apart_is_named(tmp_path, monkeypatch,
     assert (hint in said) if hint else ("tells them apart" not in said and "several series" not in said), said
 
 
+@pytest.mark.parametrize(("values", "said"), [
+    (("101.64 kg", "98.1 kg"), ("likely --target-col weight (its one column of numbers written with more: '101.64 kg' "
+                                "(a unit after the number? export the numbers alone, without their unit 'kg'")),
+    (("€12.50", "€9.99"), "likely --target-col weight (its one column of numbers written with more: '€12.50' (a "),
+    (("heavy", "light"), None),  # words: no number written with more, no target named
+])
+def test_a_target_of_numbers_with_a_unit_is_named_as_likely(tmp_path, monkeypatch, values, said):
+    """newuser51: `flowcast validate units.csv` of `store,date,weight`, its weights written '101.64 kg', was asked for
+    --target-col naming its columns alone (a column of text is no number column), and told of the unit only once
+    given it, when every row was quarantined. The column is named as likely, with what the run would say of it."""
+    monkeypatch.chdir(tmp_path)
+    rows = "".join(f"{s},2024-01-0{d},{values[(d - 1) % 2]}\n" for s in ("a", "b") for d in range(1, 8))
+    (tmp_path / "units.csv").write_text("store,date,weight\n" + rows, encoding="utf-8")
+    res = runner.invoke(app, ["validate", "units.csv", "--id-col", "store", "--time-col", "date"], terminal_width=400)
+    text = " ".join(res.output.split())
+    assert res.exit_code == 2 and "also needs --target-col (its columns: store, date, weight)" in text, text
+    assert (said in text) if said else "likely --target-col" not in text, text
+
+
+@pytest.mark.parametrize(("tz", "dst"), [
+    ([], "the hour that occurs twice when daylight saving ends in Europe/Berlin"),
+    (["--tz", "Europe/Berlin"], "(--tz Europe/Berlin --ambiguous infer)"),
+    (["--tz", "Europe/London"], None),  # London's clocks go back from 02:00 BST: its 01:00 repeats, not 02:00
+    # its advice given: not offered again, the file is read with --target-col
+    (["--tz", "Europe/Berlin", "--ambiguous", "infer"], ("(the hour that occurs twice when daylight saving ends, which "
+                                                        "--ambiguous infer reads in a long file: give --target-col)")),
+])
+def test_a_time_value_file_whose_time_repeats_names_it(tmp_path, monkeypatch, tz, dst):
+    """Session 50: a file `time,kwh` of one meter's local half hours, its 02:00 and 02:30 written twice where daylight
+    saving ends in Berlin, was asked for --target-col alone (a time written twice keeps it from being read as one
+    series), the repeated time named nowhere. It names the first such time, how many there are, and the daylight-saving
+    change whose hour it is in the zone given (or, without one, the zones where it is)."""
+    monkeypatch.chdir(tmp_path)
+    times = ["2024-10-27 01:00", "2024-10-27 01:30", "2024-10-27 02:00", "2024-10-27 02:30", "2024-10-27 02:00",
+             "2024-10-27 02:30", "2024-10-27 03:00"]
+    (tmp_path / "meter.csv").write_text("time,kwh\n" + "".join(f"{t},{i}.5\n" for i, t in enumerate(times)))
+    res = runner.invoke(app, ["validate", "meter.csv", "--freq", "30m", *tz], terminal_width=400)
+    said = " ".join(res.output.split())
+    assert res.exit_code == 2 and "also needs --target-col" in said, said
+    assert ("it is not read as a wide file (its time, then a number column per series) because a time is written "
+            "twice by rows that differ: '2024-10-27 02:00' (2 times are written twice, this the first)") in said, said
+    assert (dst in said) if dst else "daylight saving" not in said, said
+    assert "--ambiguous" not in tz or "declare the source's tz" not in said, said
+
+
 @pytest.mark.parametrize("header", ["store,date,sales,store", "store,date,sales,Sales,store"])
 def test_a_header_naming_a_column_twice_is_said_as_written(tmp_path, monkeypatch, header):
     """newuser46: `flowcast validate` of a file `store,date,sales,store` was told `also needs --time-col, --target-col

@@ -1225,7 +1225,9 @@ def test_run_and_forecast_summaries_print_the_same_data_lines(tmp_path, monkeypa
 def test_a_backfill_without_every_says_how_many_as_ofs_it_runs(tmp_path, monkeypatch):
     """Regression (newuser21): `flowcast backfill --start 2024-11-01 --end 2024-11-02` of an hourly file ran 25
     as_ofs (one per hour, the data's frequency), which only the progress bar said as it filled. Before anything runs
-    the command says how many, how far apart and how to space them; with --every it says nothing."""
+    the command says how many, how far apart and how to space them; with --every it says nothing. Session 50: those
+    hourly as_ofs (49 for two days, about 6.5 minutes) were the default; sub-daily data are backfilled a day apart,
+    as the daily forecast publishes, and the note says what --every 1h would run."""
     monkeypatch.chdir(tmp_path)
     _stop_before_prefect(monkeypatch)
     (tmp_path / "h.csv").write_text("time,id,kwh\n" + "".join(
@@ -1234,8 +1236,9 @@ def test_a_backfill_without_every_says_how_many_as_ofs_it_runs(tmp_path, monkeyp
             "--start", "2024-11-01", "--end", "2024-11-02"]
     res = runner.invoke(app, args, terminal_width=400)
     assert "_PrefectStarted" in res.output, res.output
-    assert ("note: --every not given: 25 as_ofs, one every 1h (the data's frequency) from 2024-11-01 to 2024-11-02; "
-            "pass --every (e.g. --every 1d) to space them otherwise") in " ".join(res.output.split()), res.output
+    assert ("note: --every not given: 2 as_ofs, one every 1d (the daily forecast's step; the data's frequency is 1h) "
+            "from 2024-11-01 to 2024-11-02; pass --every (--every 1h: one per period of the data, 25 runs) to space "
+            "them otherwise") in " ".join(res.output.split()), res.output
     res = runner.invoke(app, [*args, "--every", "1d"], terminal_width=400)
     assert "_PrefectStarted" in res.output and "--every not given" not in res.output, res.output
     # regression (newuser22): a daily file's backfill was offered '--every 1d', the spacing its dates already had
@@ -1244,6 +1247,17 @@ def test_a_backfill_without_every_says_how_many_as_ofs_it_runs(tmp_path, monkeyp
                               "--start", "2024-01-20", "--end", "2024-01-22"], terminal_width=400)
     assert ("note: --every not given: 3 as_ofs, one every 1d (the data's frequency) from 2024-01-20 to 2024-01-22; "
             "pass --every (e.g. --every 1w) to space them otherwise") in " ".join(res.output.split()), res.output
+
+
+@pytest.mark.parametrize(("freq", "every"), [("1h", "1d"), ("30m", "1d"), ("15m", "1d"), ("1d", "1d"), ("1b", "1b"),
+                                             ("1w", "1w"), ("1mo", "1mo")])
+def test_a_backfill_s_default_step_is_at_most_a_day(freq, every):
+    """Session 50: the backfill flow (the command, a run from the UI) stepped sub-daily data by their period, 49 runs
+    for two days of hourly data where the daily forecast publishes two; it steps them a day apart, coarser data by
+    their own period."""
+    from flowcast.flows.backfill import default_every
+
+    assert default_every(freq) == every
 
 
 @pytest.mark.parametrize(("step", "coarser"), [("1h", "1d"), ("15m", "1d"), ("1d", "1w"), ("1b", "1w"), ("1w", "4w"),

@@ -49,7 +49,7 @@ def test_the_report_printed_to_a_terminal_shows_no_markdown_escapes(tmp_path):
     res = runner.invoke(app, ["validate", str(p), *FILE_OPTS], terminal_width=400)
     said = " ".join(res.stdout.split())
     assert res.exit_code == 0, res.output
-    assert '([validation] ended_series = "forecast", the default;' in said and "store_2 (last data" in said, said
+    assert '([validation] ended_series = "forecast", the default;' in said and "'store_2' (last data" in said, said
     assert "\\" not in res.stdout, res.stdout
 
 
@@ -515,7 +515,7 @@ def test_validate_counts_ended_series_and_those_set_aside(tmp_path, monkeypatch,
     assert ("all set aside" in said) is bool(excluded) and ("forecast from its own last observation" in said) is not excluded
     # the report (its markdown, on stderr with --json) says a run forecasts it all the same, and when it last had data
     assert ("Ended series forecast anyway: 1 series" in said) is not excluded
-    assert ("b (last data 2020-01-30)." in said) is not excluded
+    assert ("'b' (last data 2020-01-30)." in said) is not excluded
 
 
 @pytest.mark.parametrize(("how", "rows_valid", "quarantined"), [

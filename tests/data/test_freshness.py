@@ -80,7 +80,7 @@ def test_series_that_ended_a_horizon_before_the_others_are_named():
     f = freshness(_lengths(last), datetime(2026, 12, 3), "1mo", 12)
     assert f.n_ended == 2 and f.ended == ["older", "closed"]  # the longest ended first; 12 periods is not more
     line = freshness_lines(f, datetime(2026, 12, 3))[0]
-    assert line.startswith("2 series ended") and "older, closed" in line
+    assert line.startswith("2 series ended") and "'older', 'closed'" in line
     assert "forecast from its own last observation" in line and 'ended_series = "exclude"' in line
     assert f.to_dict() == {"latest_ds": "2026-11-01T00:00:00", "periods_behind": 1, "stale": False, "series_ended": 2,
                            "series_ended_excluded": 0, "ended": ["older", "closed"],
@@ -91,15 +91,15 @@ def test_the_ended_series_line_quotes_an_id_holding_a_comma():
     """Regression (newuser43): '2 series ended ...: north, east, closed' named three series."""
     last = {"live": datetime(2026, 11, 1), "north, east": datetime(2020, 1, 1), "closed": datetime(2021, 1, 1)}
     [line] = freshness_lines(freshness(_lengths(last), datetime(2026, 12, 3), "1mo", 12), datetime(2026, 12, 3))
-    assert "(2026-11-01): 'north, east', closed; each is forecast" in line, line
+    assert "(2026-11-01): 'north, east', 'closed'; each is forecast" in line, line
 
 
 @pytest.mark.parametrize(("n_ended", "named"), [
-    (1, ("(2026-11-01): gone0; it is forecast from its own last observation, its forecasts dated before the others' "
+    (1, ("(2026-11-01): 'gone0'; it is forecast from its own last observation, its forecasts dated before the others' "
         "([validation] ended_series = \"exclude\" sets it aside)")),  # 'each is ... sets them aside' of one (polish25)
-    (5, ("(2026-11-01): gone0, gone1, gone2, gone3, gone4; each is forecast from its own last observation, its "
+    (5, ("(2026-11-01): 'gone0', 'gone1', 'gone2', 'gone3', 'gone4'; each is forecast from its own last observation, its "
         "forecasts dated before the others' ([validation] ended_series = \"exclude\" sets them aside)")),
-    (7, "(2026-11-01), e.g. gone0, gone1, gone2, gone3, gone4: each is forecast"),  # a sample of 5
+    (7, "(2026-11-01), e.g. 'gone0', 'gone1', 'gone2', 'gone3', 'gone4': each is forecast"),  # a sample of 5
 ])
 def test_the_ended_series_line_says_e_g_before_a_sample_only(n_ended, named):
     """Regression (ui21): the one ended series of a run was said '1 series ended ..., e.g. Dresden', as if there
@@ -324,15 +324,15 @@ def test_the_data_quality_report_lists_the_excluded_series_and_their_whole_reaso
      ("Ended series forecast anyway: 2 series stopped more than a horizon before the latest observation (2026-11-01), "
      "and a run forecasts them all the same, from their own last observation, their forecasts dated before the "
      "others' and published beside them ([validation] ended_series = \"forecast\", the default; \"exclude\" sets them aside): "
-     "older (last data 2020-01-01), closed (last data 2024-01-01).")),
+     "'older' (last data 2020-01-01), 'closed' (last data 2024-01-01).")),
     ({"live": datetime(2026, 11, 1), "closed": datetime(2024, 1, 1)}, None, ("1 series stopped more than a horizon "
      "before the latest observation (2026-11-01), and a run forecasts it all the same, from its own last observation, "
      "its forecasts dated before the others' and published beside them ([validation] ended_series = \"forecast\", "
-     "the default; \"exclude\" sets it aside): closed (last data 2024-01-01).")),  # it said 'sets them aside' of one
+     "the default; \"exclude\" sets it aside): 'closed' (last data 2024-01-01).")),  # it said 'sets them aside' of one
     # more than the five named: e.g. and how many more
     ({"live": datetime(2026, 11, 1), **{f"c{i}": datetime(2020, 1 + i, 1) for i in range(7)}}, None,
-     ("e.g. c0 (last data 2020-01-01), c1 (last data 2020-02-01), c2 (last data 2020-03-01), c3 (last data "
-     "2020-04-01), c4 (last data 2020-05-01) and 2 more.")),
+     ("e.g. 'c0' (last data 2020-01-01), 'c1' (last data 2020-02-01), 'c2' (last data 2020-03-01), 'c3' (last data "
+     "2020-04-01), 'c4' (last data 2020-05-01) and 2 more.")),
     ({"live": datetime(2026, 11, 1)}, None, None),  # none ended
     # exclude mode: set aside, listed among the excluded series, not said to be forecast
     ({"live": datetime(2026, 11, 1)}, {"closed": datetime(2024, 1, 1)}, None),
@@ -357,15 +357,15 @@ def test_the_data_quality_report_says_which_ended_series_were_forecast_anyway(la
 @pytest.mark.parametrize(("ended", "cut", "says", "alive"), [
     (None, datetime(2024, 3, 1), None, None),
     ([{"unique_id": "closed", "last_ds": "2020-12-01T00:00:00"}], datetime(2024, 3, 1),
-     ('1 ended series set aside ([validation] ended_series = "exclude"), closed, is in no backtest window either: the '
+     ('1 ended series set aside ([validation] ended_series = "exclude"), \'closed\', is in no backtest window either: the '
      "leaderboard scores the series this run publishes."), None),
     # one ended after the oldest cut (2024-03): a run at that cut would have forecast it; one before: in none anyway
     ([{"unique_id": "closed", "last_ds": "2020-12-01T00:00:00"}, {"unique_id": "late", "last_ds": "2024-06-01"}],
-     datetime(2024, 3, 1), "2 ended series set aside", ("1 of them (late) still had observations after the oldest "
+     datetime(2024, 3, 1), "2 ended series set aside", ("1 of them ('late') still had observations after the oldest "
      "backtest cut (2024-03-01), where a run would have forecast it: the scores leave out series that ended since")),
     # on the cut itself: nothing after it to score, as a run at the cut would have had none
     ([{"unique_id": "edge", "last_ds": "2024-03-01T00:00:00"}], datetime(2024, 3, 1), "1 ended series", None),
-    ([{"unique_id": f"s{i}", "last_ds": "2020-01-01T00:00:00"} for i in range(7)], None, ("s0, s1, s2, s3, s4 and 2 "
+    ([{"unique_id": f"s{i}", "last_ds": "2020-01-01T00:00:00"} for i in range(7)], None, ("'s0', 's1', 's2', 's3', 's4' and 2 "
      "more, are in no backtest window"), None),
 ])
 def test_ended_series_set_aside_say_they_are_in_no_backtest_window(ended, cut, says, alive):

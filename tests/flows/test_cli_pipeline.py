@@ -558,9 +558,9 @@ def test_an_ended_series_forecast_anyway_is_said_in_the_data_quality_artifact_an
     quality = arts[artifact_key("quality", "shops")][0].data
     assert ("Ended series forecast anyway: 1 series stopped more than a horizon before the latest observation "
             "(2024-12-01), and a run forecasts it all the same") in quality
-    assert quality.rstrip().endswith("closed (last data 2020-12-01).")
+    assert quality.rstrip().endswith("'closed' (last data 2020-12-01).")
     plot = arts[artifact_key("plot", "shops")][0]
-    assert "1 ended series forecast from its own last observation, long before the others' (marked): closed" \
+    assert "1 ended series forecast from its own last observation, long before the others' (marked): 'closed'" \
         in plot.data
     # one window: each half of the 3 series calibrated on the other's 3 or 6 points, under 19 for a 95% interval
     assert out["spans"]["n_windows"] == 1 and all(r["coverage95"] is None for r in out["leaderboard"].values())
@@ -581,8 +581,8 @@ def test_an_ended_series_set_aside_is_in_no_backtest_window_and_the_run_says_so(
     out = _shops_run(tmp_path, home, "late", "2024-08-01")
     assert (out["n_series"], out["series_ended"], out["series_ended_excluded"]) == (2, 1, 1)
     assert out["spans"]["n_windows"] >= 2  # the oldest cut, 2024-06 or before, came before late's last month
-    assert ('1 ended series set aside ([validation] ended_series = "exclude"), late, is in no backtest window either: '
-            "the leaderboard scores the series this run publishes; 1 of them (late) still had observations after the "
+    assert ('1 ended series set aside ([validation] ended_series = "exclude"), \'late\', is in no backtest window either: '
+            "the leaderboard scores the series this run publishes; 1 of them ('late') still had observations after the "
             "oldest backtest cut (") in out["note"]  # the run's notes, as its decision artifact and log say them
 
 

@@ -288,6 +288,8 @@ def _likely_columns(data: str, name: str, id_col: list[str] | None, time_col: st
     numbers, one = [], "its one number column"
     if target_col is None and likely is not None and (probe := wide_probe(data, likely, long_only=True)) is not None:
         numbers = [c for c in probe[0] if c not in taken]
+        if not numbers and (written := _numbers_written_otherwise(data, [c for c, _ in probe[1] if c not in taken])):
+            numbers, one = [written[0]], f"its one column of numbers written with more: {written[1]}"
         # (a number column that tells the series apart is their id, `_number_id_hint`: store numbers 007, 012; one
         # named as a target, 'sales', is the target)
         if len(numbers) > 1 and not id_col and (keyed := _number_id(data, likely, numbers)) is not None:
@@ -315,6 +317,27 @@ def _likely_columns(data: str, name: str, id_col: list[str] | None, time_col: st
         return times, ""
     where = f"; in a configuration file, [sources.{name}] {', '.join(keys)}" if keys else ""
     return times, f"; likely {' '.join(said)}{where}"
+
+
+def _numbers_written_otherwise(data: str, columns: list[str]) -> tuple[str, str] | None:
+    """(column, its first value and why it is no number) of the one of text `columns` of a local file whose every
+    first value is a number written with more, as the run's quarantine reason says it (`schemas._number_hint`: a
+    unit, '101.64 kg'; a currency sign, a magnitude suffix, a decimal comma): the likely target. newuser51: a file
+    `store,date,weight` of '101.64 kg' was asked for --target-col naming its columns alone, and told of the unit
+    only once it was given. None where no column, or several, are so written."""
+    import polars as pl
+
+    from flowcast.data.probes import head_text_of
+    from flowcast.data.schemas import _number_hint
+
+    head = head_text_of(data, columns) if columns else None
+    found = []
+    for col, values in (head or {}).items():
+        hints = pl.DataFrame({"v": values}, schema={"v": pl.Utf8}).select(_number_hint(pl.col("v"))).to_series() \
+            if values else None
+        if hints is not None and hints.len() and (hints != "").all():
+            found.append((col, f"{values[0]!r}{hints[0]}"))
+    return found[0] if len(found) == 1 else None
 
 
 def _integer_time_format(values: list[str]) -> str | None:
@@ -419,6 +442,35 @@ def _id_col_hint(data: str, id_col: list[str] | None, time_col: str | None, time
     return (f"; its times repeat (several series?) and {named} hold{'s' if len(text) == 1 else ''} text: name the "
             f"column that tells the series apart (or the columns that do together) with --id-col (e.g. "
             f"{' '.join(f'--id-col {shlex.quote(c)}' for c in keying)})")
+
+
+def _repeated_time_hint(data: str, id_col: list[str] | None, time_col: str | None, target_col: str | None,
+                        tz: str | None, ambiguous: str | None = None) -> str:
+    """Where no --id-col nor --target-col is given and no column may tell a file's series apart, the time it writes
+    twice that keeps it from being read as a wide file (of one column: one series), with the daylight-saving change
+    whose repeated wall hour it is in `tz` (or, without one, in the zones `validate` names). Session 50: a time+value
+    file of local half hours was asked for --target-col, its repeated 02:00 named nowhere. With `ambiguous` given
+    (the option that reads that hour), only that the file is then read with --target-col. '' otherwise."""
+    if id_col or target_col or not time_col:
+        return ""
+    import polars as pl
+
+    from flowcast.data.probes import repeated_times
+    from flowcast.data.validate import _DST_ZONES, _dst_repeat_hint
+
+    found = repeated_times(data, time_col)
+    if found is None:
+        return ""
+    n, first = found
+    ds = pl.Series("ds", [first]).str.to_datetime(strict=False)
+    dst = "" if ds.is_null().all() else str(pl.DataFrame([ds]).select(
+        _dst_repeat_hint((tz,) if tz else _DST_ZONES)).item())
+    more = f" ({n} times are written twice, this the first)" if n > 1 else ""
+    if dst and ambiguous not in (None, "quarantine"):  # (its advice, --ambiguous, is given: it reads a long file)
+        dst = (f" (the hour that occurs twice when daylight saving ends, which --ambiguous {ambiguous} reads in a "
+               "long file: give --target-col)")
+    return (f"; it is not read as a wide file (its time, then a number column per series) because a time is written "
+            f"twice by rows that differ: {first!r}{more}{dst}")
 
 
 def _number_id_hint(data: str, time_col: str) -> str:
@@ -602,6 +654,7 @@ def resolve_settings(
             why = _not_wide_hint(data, id_col, time_col, target_col, as_of=instant, tz=tz, time_format=time_format)
             # (of several columns read as times, the first: a long file's times repeat in each of them)
             why = why or _id_col_hint(data, id_col, times[0] if times else None, tuple(times[1:]))
+            why = why or _repeated_time_hint(data, id_col, times[0] if times else None, target_col, tz, ambiguous)
             # --freq is read off the dates once the columns are named: it is not needed (newuser22: 'also needs
             # --time-col, --target-col, --freq' sent a new user to look up a frequency the command reads itself)
             needed = [m for m in missing if m != "--freq"]

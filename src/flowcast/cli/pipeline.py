@@ -1113,7 +1113,8 @@ def backfill(
     start: Annotated[str, typer.Option("--start", help="first as_of (ISO date or timestamp; without a UTC offset it means UTC; a date alone: that day in the source's tz)")],
     end: Annotated[str, typer.Option("--end", help="last as_of (inclusive; without a UTC offset it means UTC; a date alone: that day in the source's tz)")],
     every: Annotated[str | None, typer.Option("--every", help="step between as_ofs: 1d, 1w, 1mo ... "
-                                                  "(default: the data's frequency)")] = None,
+                                                  "(default: the data's frequency; 1d for sub-daily data, "
+                                                  "the daily forecast's step)")] = None,
     mode: Annotated[str, typer.Option("--mode", help="forecast (production model) or retrain (train per date)")] = "forecast",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="recompute dates that are already published")] = False,
     deployment: Annotated[str | None, typer.Option(
@@ -1151,9 +1152,10 @@ def backfill(
 
     from flowcast.data.datasets import resolve_source
     from flowcast.flows import backfill_flow
-    from flowcast.flows.backfill import BackfillError, backfill_dates, listen
+    from flowcast.flows.backfill import BackfillError, backfill_dates, default_every, listen
 
-    step = every or resolve_source(settings).freq
+    freq = resolve_source(settings).freq
+    step = every or default_every(freq)
     dates = backfill_dates(first, last, step, resolve_source(settings).tz)
     # a frequency or layout read off the rows by --start: each date reads its rows so by then, or none runs
     check_backfill_readings(data, resolve_source(settings) if data else None, dates, freq_given=source.freq is not None)
@@ -1161,9 +1163,15 @@ def backfill(
         check_backfill_data(settings, dates, overwrite, mode)
     if every is None and len(dates) > 1 and not json_out:
         # a backfill of two days of hourly data ran 25 dates (one per hour) and said so only as the bar filled
-        console.print(f"note: --every not given: {len(dates)} as_ofs, one every {step} (the data's frequency) from "
-                      f"{utc_text(dates[0])} to {utc_text(dates[-1])}; pass --every (e.g. --every "
-                      f"{_coarser_every(step)}) to space them otherwise", highlight=False)
+        if step == freq:
+            why, other = "the data's frequency", f"e.g. --every {_coarser_every(step)}"
+        else:  # (sub-daily data: a day apart, as the daily forecast publishes; newuser51: 49 hourly runs for 2 days)
+            finer = len(backfill_dates(first, last, freq, resolve_source(settings).tz))
+            why = f"the daily forecast's step; the data's frequency is {freq}"
+            other = f"--every {freq}: one per period of the data, {finer} runs"
+        console.print(f"note: --every not given: {len(dates)} as_ofs, one every {step} ({why}) from "
+                      f"{utc_text(dates[0])} to {utc_text(dates[-1])}; pass --every ({other}) to space them otherwise",
+                      highlight=False)
     counts = {"published": 0, "replaced": 0, "skipped": 0, "failed": 0, "not run": 0}
     bar = Progress(TextColumn("backfill {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    console=console, disable=json_out)

@@ -35,7 +35,7 @@ from typing import Any
 import polars as pl
 
 from flowcast.data import calendar
-from flowcast.mdtext import id_text
+from flowcast.mdtext import id_text, quoted_id
 from flowcast.timekeys import utc_text
 
 # what a run's JSON says of its data's freshness, `flowcast run --json` as `flowcast forecast --json`: one list, so that
@@ -195,7 +195,7 @@ def freshness_lines(f: Freshness, as_of: datetime | None, tz: str | None = None)
                    "Is the source still being updated? ([validation] max_staleness fails a run past a limit)")
     if f.n_ended:
         # 'e.g.' before a sample only: all of them named read as a sample too ('1 series ended ..., e.g. Dresden')
-        ended = ", ".join(map(id_text, f.ended))
+        ended = ", ".join(map(quoted_id, f.ended))
         named = f", e.g. {ended}: " if f.n_ended > len(f.ended) else f": {ended}; "
         said = (f"{f.n_ended} series ended more than a horizon ({f.horizon} periods) before the latest observation "
                 f"({when_text(f.latest_ds, f.freq)}){named}")
@@ -228,7 +228,7 @@ def ended_forecast_sentence(fresh: dict[str, Any], freq: str | None) -> str | No
         return (f"{n - aside:,} of the {n:,} ended series were forecast anyway, from their own last observation, "
                 f"their forecasts dated before the others'.")
     ids, lasts = list(fresh.get("ended") or []), list(fresh.get("ended_last") or [])
-    named = ", ".join(f"{u} (last data {when_text(datetime.fromisoformat(str(d)), f)})" if d else str(u)
+    named = ", ".join(f"{quoted_id(u)} (last data {when_text(datetime.fromisoformat(str(d)), f)})" if d else quoted_id(u)
                       for u, d in zip(ids, lasts + [None] * (len(ids) - len(lasts))))
     more = f" and {n - len(ids):,} more" if n > len(ids) else ""
     first = "e.g. " if n > len(ids) else ""
@@ -254,13 +254,13 @@ def ended_backtest_note(ended: list[dict[str, Any]] | None, oldest_cut: datetime
     lasts = {str(e["unique_id"]): datetime.fromisoformat(str(e["last_ds"])) for e in ended}
     alive = sorted(u for u, d in lasts.items() if oldest_cut is not None and d > oldest_cut)
     n = len(lasts)
-    named = ", ".join(sorted(lasts)[:5]) + (f" and {n - 5:,} more" if n > 5 else "")
+    named = ", ".join(map(quoted_id, sorted(lasts)[:5])) + (f" and {n - 5:,} more" if n > 5 else "")
     said = (f"{n:,} ended series set aside ([validation] ended_series = \"exclude\"), {named}, "
             f"{'is' if n == 1 else 'are'} in no backtest window either: the leaderboard scores the series this run "
             "publishes")
     if alive:
         cut = when_text(oldest_cut, freq)
-        said += (f"; {len(alive):,} of them ({', '.join(alive[:5])}{', ...' if len(alive) > 5 else ''}) still had "
+        said += (f"; {len(alive):,} of them ({', '.join(map(quoted_id, alive[:5]))}{', ...' if len(alive) > 5 else ''}) still had "
                  f"observations after the oldest backtest cut ({cut}), where a run would have forecast "
                  f"{'it' if len(alive) == 1 else 'them'}: the scores leave out series that ended since (ended_series "
                  "= \"forecast\" keeps them in)")

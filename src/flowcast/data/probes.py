@@ -288,6 +288,28 @@ def times_repeat_within_each(path: str, time_col: str, key_sets: list[list[str]]
     return None if counts is None else [k.repeated > 0 for k in counts]
 
 
+def repeated_times(path: str, time_col: str) -> tuple[int, str] | None:
+    """(how many times are written twice, the first of them as written) of column `time_col` of a local file, by
+    rows that differ in some column (a row written twice is one, dropped by the run as an exact duplicate); None where
+    no time repeats or the file cannot be read cheaply. For the command line's hint of why a file of one time column
+    and one number column is not read as one series (session 50: a time+value file whose wall times repeat where
+    daylight saving ends was asked for --target-col, the repeated time named nowhere). Never for a run."""
+    columns = columns_of(path)
+    if not columns or time_col not in columns or "://" in path:
+        return None
+    try:
+        scan = _probe_scan(path)
+        time = pl.col(time_col)
+        time = _time_written(time) if scan.collect_schema().get(time_col) == pl.Utf8 else time.cast(pl.Utf8)
+        rows = (scan.select(time.alias("__time__"), pl.struct(pl.all()).hash().alias("__row__")).with_row_index("__at__")
+                .unique(["__time__", "__row__"], keep="first"))  # (a row written twice is one)
+        found = (rows.drop_nulls("__time__").filter(pl.col("__time__").is_duplicated())
+                 .group_by("__time__").agg(pl.col("__at__").min()).sort("__at__").collect(engine="streaming"))
+    except Exception:  # noqa: BLE001 - a courtesy: the run's own reading says what is wrong
+        return None
+    return (found.height, str(found.item(0, "__time__"))) if found.height else None
+
+
 class Keying(NamedTuple):
     """What a set of columns of a file makes of its rows as a series key (`keyings`): `repeated`, its rows whose time
     another differing row of their key holds too (0: the set keys the file); `keys`, its distinct values (the series

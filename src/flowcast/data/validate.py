@@ -759,15 +759,15 @@ _DST_ZONES = ("Europe/London", "Europe/Berlin", "Europe/Helsinki", "America/New_
               "America/Denver", "America/Los_Angeles", "Australia/Sydney", "Pacific/Auckland")
 
 
-def _dst_repeat_hint() -> pl.Expr:
+def _dst_repeat_hint(zones_tried: Sequence[str] = _DST_ZONES) -> pl.Expr:
     """Why a sub-daily key of a source without a tz is written twice: the wall hour that repeats when daylight
-    saving ends, in the zones where it does then (local times exported without their offset, read as UTC: the two
-    rows of 02:00 on 2023-10-29 in Berlin were told "2 rows for (m1, 2023-10-29 02:00:00 UTC) with different y
-    values" and nothing more)."""
+    saving ends, in the zones of `zones_tried` where it does then (local times exported without their offset, read
+    as UTC: the two rows of 02:00 on 2023-10-29 in Berlin were told "2 rows for (m1, 2023-10-29 02:00:00 UTC) with
+    different y values" and nothing more)."""
     ds = pl.col("ds")
     zones = [pl.when(ds.dt.replace_time_zone(z, ambiguous="earliest", non_existent="null")
                      != ds.dt.replace_time_zone(z, ambiguous="latest", non_existent="null")).then(pl.lit(z))
-             for z in _DST_ZONES]
+             for z in zones_tried]
     named = pl.concat_str(zones, separator=", ", ignore_nulls=True)
     first = named.str.extract(r"^([^,]+)", 1)
     return (

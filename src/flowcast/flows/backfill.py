@@ -166,6 +166,16 @@ def _notify(outcome: Outcome) -> None:
             pass
 
 
+def default_every(freq: str) -> str:
+    """A backfill's step where none is given: the data's period, but a day for sub-daily data, the step of the daily
+    forecast schedule (`deploy.FORECAST_CRON`) whose publishes a backfill recomputes (session 50: two days of hourly
+    data were backfilled at 49 hourly as_ofs, about 6.5 minutes, where the schedule publishes two)."""
+    try:
+        return "1d" if is_subdaily(freq) else freq
+    except Exception:  # noqa: BLE001 - backfill_dates names a bad duration
+        return freq
+
+
 def backfill_dates(start: datetime | date | str, end: datetime | date | str, every: str,
                    tz: str | None = None) -> list[datetime]:
     """as_of values (naive UTC) from start to end inclusive, stepping by a polars duration ('1d', '1mo') or by
@@ -574,14 +584,15 @@ def backfill_flow(
     overrides: RunOverrides | None = None,
 ) -> dict[str, Any]:
     """Run the forecast (or retrain) flow once per as_of from `start` to `end` every `every`
-    (default: the data's frequency). Already published dates are skipped unless `overwrite`.
+    (default: the data's frequency, a day for sub-daily data). Already published dates are skipped unless `overwrite`.
 
     Args:
         start: first as_of, an instant (ISO timestamp; without a UTC offset it means UTC), or a date
             alone: the days from start to end of the source's calendar, each as_of the midnight its
             day starts at in the source's tz (the key a run of that date gets).
         end: last as_of (inclusive), an instant (without a UTC offset it means UTC) or a date.
-        every: step between as_ofs, a duration such as 1d, 1w, 1mo. Empty: the data's frequency.
+        every: step between as_ofs, a duration such as 1d, 1w, 1mo. Empty: the data's frequency, a day for
+            sub-daily data (the daily forecast's step: one as_of an hour ran 49 for two days of hourly data).
         mode: forecast: the production model (else the last retrain's champion) forecasts each
             date; retrain: models are trained on the data up to each date, production is left alone.
         overwrite: recompute dates that already have published forecasts (otherwise they are skipped).
@@ -620,7 +631,7 @@ def backfill_flow(
                      "its own models; production is left alone)")
             mode = cast(Literal["forecast", "retrain"], implied)
     src = resolve_source(settings)
-    step = every or src.freq
+    step = every or default_every(src.freq)
     dates = backfill_dates(start, end, step, src.tz)
     store = open_store(settings)
     read_receipt = store_receipt(store, src.name)
