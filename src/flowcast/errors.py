@@ -122,6 +122,12 @@ class ProductionMovedError(RegistryError):
     started from (another run or a person promoted meanwhile); nothing was changed."""
 
 
+class RunCancelled(FlowcastError):
+    """A flow run cancelled (Cancelling: the UI, `prefect flow-run cancel`) as it ran in its own process (a CLI
+    command's), where no worker stops it or runs its `on_cancellation` hook: it stopped what it could, and its run
+    ends Cancelled with this message (`flows.common.fails_without_a_result`), not Failed."""
+
+
 class ServeRunningError(FlowcastError):
     """Another `flowcast serve` of the same home or Prefect API is running (it holds the serve lock)."""
 

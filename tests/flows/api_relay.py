@@ -1,8 +1,10 @@
-"""A TCP relay between a test and its Prefect API, which the test cuts off (a server restarting) or whose one reply
-it loses (a request the server carried out, its answer never received)."""
+"""A TCP relay between a test and its Prefect API, which the test cuts off (a server restarting), whose one reply
+it loses (a request the server carried out, its answer never received), or whose one request it holds back (an API
+slow to answer it)."""
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 from collections.abc import Iterator
@@ -16,7 +18,9 @@ class Relay:
     """A TCP relay on a loopback port to the Prefect API at `target` (its URL): `up()` listens and forwards,
     `down()` closes the port and every connection made through it: the API, seen through `url`, gone, as when its
     server restarts. `lose_reply_to`: the next request that starts with these bytes reaches the API, and its
-    connection is cut before the reply, which is lost."""
+    connection is cut before the reply, which is lost. `hold(pattern, skip)`: the request that matches `pattern`
+    (a regex of its first bytes) after `skip` that did is held back, its connection with it, until `release()`
+    (`held` is set once one is)."""
 
     def __init__(self, target: str):
         parts = urlsplit(target)
@@ -27,6 +31,16 @@ class Relay:
         self._open: list[socket.socket] = []
         self.lose_reply_to: bytes | None = None  # the next request that starts so is carried out, its reply lost
         self.lost = 0  # the replies lost so far
+        self._hold: tuple[re.Pattern[bytes], list[int]] | None = None
+        self.held = threading.Event()  # a request held back (`hold`)
+        self._released = threading.Event()
+
+    def hold(self, pattern: bytes, skip: int = 0) -> None:
+        self._hold = (re.compile(pattern), [skip])
+
+    def release(self) -> None:
+        self._hold = None
+        self._released.set()
 
     def up(self) -> None:
         listener = socket.create_server(("127.0.0.1", self.port))
@@ -58,6 +72,9 @@ class Relay:
     def _pump(self, src: socket.socket, dst: socket.socket, losing: threading.Event, request: bool) -> None:
         with suppress(OSError):
             while data := src.recv(65536):
+                if request and self._holds(data):
+                    self.held.set()
+                    self._released.wait()
                 if request and self.lose_reply_to is not None and data.startswith(self.lose_reply_to):
                     self.lose_reply_to = None
                     losing.set()
@@ -72,10 +89,22 @@ class Relay:
             dst.shutdown(socket.SHUT_WR)
 
 
+    def _holds(self, data: bytes) -> bool:
+        """Whether `data` (a request's first bytes) is the one to hold back (`hold`)."""
+        if (hold := self._hold) is None or not hold[0].match(data):
+            return False
+        if hold[1][0] > 0:
+            hold[1][0] -= 1
+            return False
+        self._hold = None
+        return True
+
+
 @contextmanager
 def relay_to(target: str) -> Iterator[Relay]:
     relay = Relay(target)
     try:
         yield relay
     finally:
+        relay.release()
         relay.down()

@@ -155,6 +155,9 @@ def test_serve_says_which_scheduled_runs_were_missed_while_it_was_stopped():
     ("CANCELLED", ("Cancelled in flight by the stop of flowcast serve (SIGTERM): still running when the stop's grace "
                    "period (serve.grace_seconds) ended or a second SIGTERM or Ctrl-C cut it short; re-run it (a "
                    "scheduled slot: the next serve names it missed, with the backfill that publishes it)"), 1),  # serve50
+    ("CANCELLED", ("Cancelled in flight by the stop of flowcast serve (SIGTERM), at once: serve.grace_seconds is 0, no "
+                   "grace period; re-run it (a scheduled slot: the next serve names it missed, with the backfill that "
+                   "publishes it)"), 1),  # serve51: serve.grace_seconds = 0
     ("CANCELLED", "Cancelled by a person in the UI.", 2),  # cancelled otherwise: the slot ran (the person's cancel)
     ("CRASHED", ("the process that ran it (pid 2253 on vm, engine.py) is gone without reporting a final state: "
                  "killed (SIGKILL) or its machine stopped; it was Running."), 1),  # soak45: a killed serve's run
@@ -497,6 +500,23 @@ def test_serve_refuses_a_prefect_whose_runner_lacks_what_it_relies_on(name, said
     with pytest.raises(FlowcastError) as refused:
         stopping_runner(runner)
     assert f"the installed Prefect {prefect.__version__}: its Runner has no {said}," in str(refused.value)
+
+
+def test_serve_refuses_a_prefect_whose_poller_keeps_no_runs_it_took():
+    """serve51: a SIGTERM's grace counts the runs the poller took whose process has not started
+    (`ScheduledRunPoller._submitting_flow_run_ids`, private): a Prefect without it is named as the serve starts."""
+    from prefect.runner import Runner
+    from prefect.runner._scheduled_run_poller import ScheduledRunPoller
+
+    from flowcast.flows.deploy import runner_gaps
+
+    namespace = {k: v for k, v in vars(ScheduledRunPoller).items() if k not in ("__dict__", "__weakref__")}
+    namespace["__init__"] = lambda self: None  # a poller that keeps no set of the runs it took
+    namespace["_submit_scheduled_flow_runs"] = lambda self, flow_run_response, task_group: None
+    namespace["_submit_run"] = lambda self, flow_run, task_group, slot_token: None
+    poller = type("ScheduledRunPoller", (object,), namespace)
+    assert runner_gaps(Runner, poller) == ["ScheduledRunPoller._submitting_flow_run_ids"]
+    assert runner_gaps(Runner) == []
 
 
 def test_serve_refuses_a_runner_without_the_state_it_reads_as_it_is_constructed():

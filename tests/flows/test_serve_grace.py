@@ -106,3 +106,97 @@ def test_runs_still_in_flight_at_the_end_of_the_grace_are_cancelled_then(tmp_pat
         assert GRACE_OVER_SAID.format(n=1, grace=8) in said, said[-3000:]
         state = _state(srv, retrain)
         assert (state["type"], state["message"]) == ("CANCELLED", IN_FLIGHT_STOP_MESSAGE), state
+
+
+_SET_STATE = rb"POST /api/flow_runs/[0-9a-f-]+/set_state "
+
+
+@pytest.mark.timeout(1200)
+def test_a_run_taken_but_not_started_at_the_sigterm_gets_the_grace(tmp_path):
+    """serve51: the grace counted the runs with a process only. A run the runner had taken (Pending) whose process had
+    not started at the SIGTERM (its Submitting held back by the API, as a loaded one answers late) had none: with no
+    other run in flight the serve stopped at once and left it Pending. It is in flight now: the grace is said for it,
+    it starts once the API answers and ends by itself (a forecast on a fresh home fails: no model in production), and
+    the serve then stops, exit 0."""
+    from api_relay import relay_to
+
+    from flowcast.flows.deploy import GRACE_ENDED_SAID, GRACE_SAID
+
+    with prefect_server(tmp_path / "server") as srv, relay_to(srv.api) as relay:
+        relay.up()
+        relay.hold(_SET_STATE, skip=1)  # (the first is the run's Pending: the second, its Submitting, held back)
+        proc, log = _serving(srv, tmp_path, grace=600, PREFECT_API_URL=relay.url)
+        forecast = _run(srv, "forecast/forecast")
+        srv.wait(relay.held.is_set, 120, "the run's Submitting held back")
+        assert _state(srv, forecast)["type"] == "PENDING"
+        os.kill(proc.pid, signal.SIGTERM)
+        srv.wait(lambda: _said(log, GRACE_SAID.format(n=1, grace=600)), 30, "the grace said for the run taken")
+        relay.release()
+        code = proc.wait(timeout=300)
+        said = log.read_text()
+        assert code == 0, said[-3000:]
+        assert GRACE_ENDED_SAID in said, said[-3000:]
+        assert _state(srv, forecast)["type"] == "FAILED", said[-3000:]  # (its own end: no model in production)
+
+
+@pytest.mark.timeout(1200)
+def test_a_run_taken_but_not_started_is_cancelled_by_a_stop_without_grace_naming_it(tmp_path):
+    """serve51: with serve.grace_seconds 0 a run the runner had taken (Pending, its Submitting held back by the API)
+    and not started was left Pending by the stop (Prefect's cancel reaches the runs with a process only): now it is
+    Cancelled, saying it had not started; exit 0."""
+    from api_relay import relay_to
+
+    from flowcast.flows.deploy import UNSTARTED_ASKED_STOP_MESSAGE
+
+    with prefect_server(tmp_path / "server") as srv, relay_to(srv.api) as relay:
+        relay.up()
+        relay.hold(_SET_STATE, skip=1)
+        proc, log = _serving(srv, tmp_path, grace=0, PREFECT_API_URL=relay.url)
+        forecast = _run(srv, "forecast/forecast")
+        srv.wait(relay.held.is_set, 120, "the run's Submitting held back")
+        code, said = signal_and_wait(proc, log, 120)
+        assert code == 0, said[-3000:]
+        state = _state(srv, forecast)
+        assert (state["type"], state["message"]) == ("CANCELLED", UNSTARTED_ASKED_STOP_MESSAGE), (state, said[-3000:])
+        assert f"({forecast})" in said and "whose process had not started as it stopped" in said, said[-3000:]
+
+
+@pytest.mark.timeout(1200)
+def test_a_ctrl_c_during_the_grace_cancels_the_runs_in_flight_now(tmp_path):
+    """serve51: a Ctrl-C (SIGINT) during a SIGTERM's grace was handled (`_pause_schedules`) and untested: it ends the
+    grace at once, said, the retrain in flight Cancelled with the stop's message, the deployments paused."""
+    from flowcast.flows.deploy import GRACE_CUT_SAID, GRACE_SAID, IN_FLIGHT_STOP_MESSAGE
+
+    with prefect_server(tmp_path / "server") as srv:
+        proc, log = _serving(srv, tmp_path, grace=600)
+        retrain = _run(srv, "retrain/retrain")
+        srv.wait(lambda: _state(srv, retrain)["type"] == "RUNNING", 300, "the retrain Running")
+        os.kill(proc.pid, signal.SIGTERM)
+        srv.wait(lambda: _said(log, GRACE_SAID.format(n=1, grace=600)), 30, "the grace said")
+        assert _state(srv, retrain)["type"] == "RUNNING", log.read_text()[-3000:]
+        sent = time.monotonic()
+        code, said = signal_and_wait(proc, log, 120, signal.SIGINT)
+        took = time.monotonic() - sent
+        assert took < 60, (took, said[-3000:])
+        assert GRACE_CUT_SAID.format(signal="Ctrl-C") in said and "All deployments have been paused!" in said, said
+        state = _state(srv, retrain)
+        assert (state["type"], state["message"]) == ("CANCELLED", IN_FLIGHT_STOP_MESSAGE), (state, said[-3000:])
+        assert code == 0, said[-3000:]
+
+
+@pytest.mark.timeout(1200)
+def test_with_no_grace_a_run_in_flight_is_cancelled_at_once_saying_so(tmp_path):
+    """serve51: with serve.grace_seconds 0 the retrain in flight was cancelled at once with a message naming 'the
+    stop's grace period (serve.grace_seconds)' that had not been given: its message now says there was none."""
+    from flowcast.flows.deploy import GRACE_SAID, NO_GRACE_STOP_MESSAGE
+
+    with prefect_server(tmp_path / "server") as srv:
+        proc, log = _serving(srv, tmp_path, grace=0)
+        retrain = _run(srv, "retrain/retrain")
+        srv.wait(lambda: _state(srv, retrain)["type"] == "RUNNING", 300, "the retrain Running")
+        code, said = signal_and_wait(proc, log, 120)
+        assert code == 0, said[-3000:]
+        assert GRACE_SAID.split("{")[0] not in said, said[-3000:]
+        state = _state(srv, retrain)
+        assert (state["type"], state["message"]) == ("CANCELLED", NO_GRACE_STOP_MESSAGE), (state, said[-3000:])
+        assert "grace period (serve.grace_seconds)" not in NO_GRACE_STOP_MESSAGE

@@ -31,7 +31,7 @@ from flowcast import interrupts, reporting
 from flowcast.atomic import full_folder, needed_of, no_room, room_for
 from flowcast.config import SourceConfig, parse_duration
 from flowcast.data.calendar import grid_dates, is_subdaily
-from flowcast.errors import ConfigError, DataValidationError, FlowcastError
+from flowcast.errors import ConfigError, DataValidationError, FlowcastError, RunCancelled
 from flowcast.flows.common import (
     crash_on_interrupt,
     fails_without_a_result,
@@ -40,7 +40,7 @@ from flowcast.flows.common import (
     withdraw_unpublished_winner,
     withdrawn_unsaid,
 )
-from flowcast.flows.fanout import cancel_dates_not_started, store_receipt
+from flowcast.flows.fanout import NOT_RUN, FanOutCancelled, cancel_dates_not_started, store_receipt
 from flowcast.flows.naming import BACKFILL_TAG, flow_run_title, run_name, run_tags
 from flowcast.flows.parameters import DatasetChoice, RunOverrides
 from flowcast.ops.hooks import on_run_failure
@@ -55,7 +55,6 @@ from flowcast.wording import plural
 # replaced since (`replaced_since`); `error` says what the store holds instead
 Outcome = dict[str, Any]
 ERRORS_SAID = 5  # the failed dates whose errors a failed backfill's error says whole (`BackfillError`)
-NOT_RUN = "not run"  # a date after one that found no room to write (`stopped_by_no_room`): its run never started
 _listeners: list[Callable[[Outcome], None]] = []
 
 
@@ -65,6 +64,11 @@ class BackfillError(FlowcastError):
     def __init__(self, message: str, summary: dict[str, Any] | None = None):  # a default: unpickled (a Prefect state,
         super().__init__(message)  # a worker) with its message alone, then its attributes (review42)
         self.summary = summary or {}
+
+
+class BackfillCancelled(BackfillError, RunCancelled):
+    """A fanned-out backfill whose own flow run was cancelled as it waited on its dates in-process (`fan_out`:
+    `FanOutCancelled`); `summary` holds every date's outcome. Its run ends Cancelled (`RunCancelled`)."""
 
 
 class listen:
@@ -677,6 +681,7 @@ def backfill_flow(
         log.warning(note)
     if mode == "forecast" and todo:
         log.info(model_for_backfill(settings, src.name))
+    cancelled: FanOutCancelled | None = None
 
     common = {"dataset": dataset, "source": source, "horizon": horizon, "config_file": config_file, "home": home,
               "overrides": overrides}
@@ -700,9 +705,13 @@ def backfill_flow(
         plan = FanOut(deployment=deployment, dataset=src.name, mode=mode, backfill_run_id=run_id,
                       max_attempts=settings.workers.max_attempts,
                       wait_timeout_s=parse_duration(settings.workers.wait_timeout).total_seconds())
-        fanned = fan_out(plan, todo, params, read_receipt, log.info, on_outcome=_notify,
-                         stops=stops_on_no_room(room_folders(settings, store)))
-        if not_run := [f for f in fanned if f["status"] == NOT_RUN]:
+        try:
+            fanned = fan_out(plan, todo, params, read_receipt, log.info, on_outcome=_notify,
+                             stops=stops_on_no_room(room_folders(settings, store)))
+        except FanOutCancelled as exc:  # (its dates' outcomes said and summed up as any's, then it ends Cancelled)
+            log.error(str(exc))
+            cancelled, fanned = exc, exc.outcomes
+        if cancelled is None and (not_run := [f for f in fanned if f["status"] == NOT_RUN]):
             log.error(f"The backfill stopped: {plural(len(not_run), 'date')} not run, cancelled before "
                       f"{'its run' if len(not_run) == 1 else 'their runs'} started ({not_run[0]['error']})")
         fanned = [rewritten(f, held[f["as_of"]], receipt_of(datetime.fromisoformat(f["as_of"])))
@@ -798,6 +807,8 @@ def backfill_flow(
         "skipped": sum(o["status"] == "skipped" for o in outcomes),
         "failed": len(failed), "not_run": sum(o["status"] == NOT_RUN for o in outcomes), "outcomes": outcomes,
     }
+    if cancelled is not None:  # said once: by the run's cancelled state
+        raise BackfillCancelled(f"{cancelled} ({reporting.backfill_counts(outcomes, failed=bool(failed))})", summary)
     if failed:
         msg = failed_message(outcomes, len(dates))
         raise BackfillError(msg, summary)  # said once: by the run's failed state

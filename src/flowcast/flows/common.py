@@ -36,6 +36,7 @@ from flowcast.errors import (
     ConfigError,
     DataValidationError,
     FlowcastError,
+    RunCancelled,
     SamePublished,
     StorageError,
     by_interrupt,
@@ -91,12 +92,18 @@ def fails_without_a_result(fn: Callable[P, R]) -> Callable[P, R]:
     `core.Artifact.from_result`): the run's page listed an 'unknown' artifact holding a pickle's path, a second one
     on the task run that tracks a child flow in its parent (ui31), and every failed run left a pickle under
     ~/.prefect/storage. A returned state is stored only where the flow persists results (none does). Any other
-    exception is raised as it was: a bug keeps Prefect's full report."""
+    exception is raised as it was: a bug keeps Prefect's full report. A RunCancelled (the run's own cancel, noticed
+    as it ran in-process: no worker carried it out) is returned as the run's Cancelled state, its message the
+    error's, the exception its data (calling the flow raises it)."""
 
     @functools.wraps(fn)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
+        except RunCancelled as exc:
+            from prefect.states import Cancelled
+
+            return typing.cast(R, Cancelled(message=str(exc), data=exc))
         except FlowcastError as exc:
             from prefect.states import Failed, format_exception
 

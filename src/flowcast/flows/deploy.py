@@ -414,9 +414,11 @@ def server_clock(say: Callable[[str], None], clock: Callable[[], datetime] = _ut
 def serve(deployments: list[Any], *, limit: int | None = None, vacuum: ServeVacuum | None = None,
           since: datetime | None = None, clock: Callable[[], datetime] = _utc_now, grace_seconds: float = 0.0) -> None:
     """`prefect.serve(*deployments, limit=limit)` with a runner that one SIGTERM stops (`stopping_runner`). Serving,
-    a SIGTERM ends it with exit 0: no new flow run is taken, those in flight get up to `grace_seconds` to end (a
-    second SIGTERM or a Ctrl-C ends that grace), then those still running are cancelled (Cancelled,
-    IN_FLIGHT_STOP_MESSAGE; Prefect's runner cancels them at once, 'Runner is shutting down.') and the deployments
+    a SIGTERM ends it with exit 0: no new flow run is taken, those in flight (those taken whose process has not
+    started included) get up to `grace_seconds` to end (a second SIGTERM or a Ctrl-C ends that grace), then those
+    still running are cancelled (Cancelled, IN_FLIGHT_STOP_MESSAGE, NO_GRACE_STOP_MESSAGE where `grace_seconds` is 0;
+    Prefect's runner cancels them at once, 'Runner is shutting down.'), those still not started too
+    (`cancel_taken_unstarted`), and the deployments
     paused (their schedules stop until the next serve). On Prefect's
     temporary server (no PREFECT_API_URL), which runs no scheduler, the serve schedules its deployments' runs itself
     (`RunScheduler`): without it their cron slots never fired; and vacuums its old flow runs there (`vacuum`, at the
@@ -1235,18 +1237,35 @@ Runner.__init__ sets that handle_sigterm reads (and its deployment registry, whi
 task group of the runs' tasks and its client, which Runner sets as it starts and `_pause_schedules` cancels and uses,
 and its process manager and poller, which a SIGTERM's grace reads and stops (`StoppingRunner._drain_then_stop`), and
 its cancellation manager, which cancels the runs in flight with the serve's message (`StoppingRunner.cancel_all`). `runner_gaps` checks them before a serve registers anything."""
+POLLER_STATE = ("_submitting_flow_run_ids",)
+"""What `stopping_runner` reads of Prefect's ScheduledRunPoller (private): the ids of the runs it took, from their
+Pending on to their process's end, which a SIGTERM's grace counts as in flight (`StoppingRunner._in_flight`)."""
 
 
-def runner_gaps(runner: type[Any]) -> list[str]:
+def runner_gaps(runner: type[Any], poller: type[Any] | None = None) -> list[str]:
     """What `runner` (Prefect's Runner class) lacks of what `stopping_runner` relies on, as `Runner.<name>`: a method
     of RUNNER_OVERRIDES it has not, a name of RUNNER_STATE or RUNNER_RUN_STATE that none of its code sets or reads
     (those are instance attributes: the names its functions use, nested ones too, are what can be checked before an
-    instance starts)."""
+    instance starts); and a name of POLLER_STATE that none of `poller`'s code uses (by default Prefect's
+    ScheduledRunPoller), as `ScheduledRunPoller.<name>`."""
+    if poller is None:
+        from prefect.runner._scheduled_run_poller import ScheduledRunPoller
+
+        poller = ScheduledRunPoller
+    names, polled = _code_names(runner), _code_names(poller)
+    return ([f"Runner.{n}()" for n in RUNNER_OVERRIDES if not callable(getattr(runner, n, None))]
+            + [f"Runner.{n}" for n in (*RUNNER_STATE, *RUNNER_RUN_STATE) if n not in names]
+            + [f"ScheduledRunPoller.{n}" for n in POLLER_STATE if n not in polled])
+
+
+def _code_names(cls: type[Any]) -> set[str]:
+    """The names the code of `cls` (and of its bases, not object) uses: its functions', properties' and nested
+    functions'."""
     import inspect
     import types
 
     codes: list[types.CodeType] = []
-    for klass in runner.__mro__[:-1]:  # (not object)
+    for klass in cls.__mro__[:-1]:  # (not object)
         for value in vars(klass).values():
             for fn in (getattr(value, "__func__", value), getattr(value, "fget", None), getattr(value, "fset", None)):
                 code = getattr(inspect.unwrap(fn), "__code__", None) if callable(fn) else None
@@ -1257,8 +1276,7 @@ def runner_gaps(runner: type[Any]) -> list[str]:
         code = codes.pop()
         names.update(code.co_names)
         codes.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
-    return ([f"Runner.{n}()" for n in RUNNER_OVERRIDES if not callable(getattr(runner, n, None))]
-            + [f"Runner.{n}" for n in (*RUNNER_STATE, *RUNNER_RUN_STATE) if n not in names])
+    return names
 
 
 def runner_api_error(missing: list[str]) -> FlowcastError:
@@ -1340,7 +1358,7 @@ def stopping_runner(base: type[Any] | None = None) -> type[Any]:
                 return
             if self.started and not self.stopping and self._loop is not None:
                 self.stopped_by_sigterm = True
-                if self.grace_seconds > 0 and (n := len(self._process_manager.flow_run_ids())):
+                if self.grace_seconds > 0 and (n := len(self._in_flight())):
                     import threading
 
                     self._scheduled_run_poller.stopping = True  # no new run taken from now on
@@ -1350,16 +1368,22 @@ def stopping_runner(base: type[Any] | None = None) -> type[Any]:
                     return
             super().handle_sigterm(*args, **kwargs)  # the runs in flight cancelled, polling stopped
 
+        def _in_flight(self) -> set[Any]:
+            """The ids of this runner's flow runs in flight: those with a process, and those its poller took (Pending)
+            whose process has not started yet. Counted by their processes alone, a run taken as the SIGTERM came had
+            no grace: with no other run in flight the stop cancelled at once, and it was left Pending (serve51)."""
+            return self._process_manager.flow_run_ids() | set(self._scheduled_run_poller._submitting_flow_run_ids)
+
         async def _drain_then_stop(self) -> None:
-            """A SIGTERM's grace (`grace_seconds`): wait until no flow run of this runner has a process left, or the
-            grace is over, or a second SIGTERM or a Ctrl-C ended it (`grace`), then stop as Prefect's handler does
+            """A SIGTERM's grace (`grace_seconds`): wait until no flow run of this runner is in flight (`_in_flight`),
+            or the grace is over, or a second SIGTERM or a Ctrl-C ended it (`grace`), then stop as Prefect's handler does
             (`astop`: those still running cancelled, `cancel_all`), saying which."""
             import asyncio
             import time
 
             assert self.grace is not None
             deadline = time.monotonic() + self.grace_seconds
-            while (left := len(self._process_manager.flow_run_ids())) and not self.grace.is_set() \
+            while (left := len(self._in_flight())) and not self.grace.is_set() \
                     and time.monotonic() < deadline:
                 await asyncio.sleep(SIGNAL_POLL_S)
             if not left:
@@ -1378,8 +1402,14 @@ def stopping_runner(base: type[Any] | None = None) -> type[Any]:
 
         async def cancel_all(self) -> None:
             """The flow runs in flight cancelled (Prefect's `cancel_all`), each with IN_FLIGHT_STOP_MESSAGE, which
-            names the serve's stop, rather than Prefect's 'Runner is shutting down.'."""
-            await self._cancellation_manager.cancel_all(state_msg=IN_FLIGHT_STOP_MESSAGE)
+            names the serve's stop, rather than Prefect's 'Runner is shutting down.' (NO_GRACE_STOP_MESSAGE where
+            serve.grace_seconds is 0: no grace period to name). Those its runner took whose process has not started
+            (Pending) are cancelled first (`cancel_taken_unstarted`): Prefect's cancel reaches only runs with a
+            process, and the stop's end left them Pending (serve51)."""
+            await cancel_taken_unstarted(self._client, self._in_flight() - self._process_manager.flow_run_ids(),
+                                         self._logger)
+            await self._cancellation_manager.cancel_all(
+                state_msg=IN_FLIGHT_STOP_MESSAGE if self.grace_seconds > 0 else NO_GRACE_STOP_MESSAGE)
 
         async def __aenter__(self) -> Any:
             entered = await super().__aenter__()
@@ -1429,6 +1459,33 @@ def stopping_runner(base: type[Any] | None = None) -> type[Any]:
                     self._runs_task_group.cancel_scope.cancel()  # none of the runs' tasks left waiting
 
     return StoppingRunner
+
+
+async def cancel_taken_unstarted(client: Any, ids: set[Any], log: Any) -> list[Any]:
+    """As a serve's stop cancels its runs in flight: the runs of `ids` (its runner took them, no process started yet)
+    still Scheduled or Pending cancelled, a slot of the schedule with UNSTARTED_STOP_MESSAGE (the next serve names it
+    missed, as the slots the stop cancels Scheduled: `cancel_unstarted_slots`), a run someone asked for with
+    UNSTARTED_ASKED_STOP_MESSAGE; one that started meanwhile is left to Prefect's cancel. Said in one line of `log`;
+    one the API would not read or cancel is said as a warning, the others cancelled all the same. The runs cancelled."""
+    from prefect.client.schemas.responses import SetStateStatus
+    from prefect.states import Cancelled
+
+    done: list[Any] = []
+    for run_id in sorted(ids, key=str):
+        try:
+            run = await client.read_flow_run(run_id)
+            if run.state is None or not (run.state.is_pending() or run.state.is_scheduled()):
+                continue
+            message = UNSTARTED_STOP_MESSAGE if run.auto_scheduled else UNSTARTED_ASKED_STOP_MESSAGE
+            if (await client.set_flow_run_state(run.id, Cancelled(message=message))).status == SetStateStatus.ACCEPT:
+                done.append(run)
+        except Exception as exc:  # noqa: BLE001 - the stop goes on; the next serve reaps what is left Pending
+            log.warning("the serve's stop could not cancel flow run %s, taken by its runner and not started: %s: %s",
+                        run_id, type(exc).__name__, exc)
+    if done:
+        log.info("cancelled %d flow run(s) taken by the serve's runner whose process had not started as it stopped: "
+                 "%s", len(done), ", ".join(f"{r.name!r} ({r.id})" for r in done))
+    return done
 
 
 async def stop_step(log: Any, what: str, step: Awaitable[Any], failed: Any = None) -> Any:
@@ -1550,10 +1607,19 @@ IN_FLIGHT_STOP_MESSAGE = ("Cancelled in flight by the stop of flowcast serve (SI
                           "grace period (serve.grace_seconds) ended or a second SIGTERM or Ctrl-C cut it short; re-run "
                           "it (a scheduled slot: the next serve names it missed, with the backfill that publishes it)")
 """The message of a flow run in flight that a serve's stop cancelled (`StoppingRunner.cancel_all`), since serve50."""
+NO_GRACE_STOP_MESSAGE = ("Cancelled in flight by the stop of flowcast serve (SIGTERM), at once: serve.grace_seconds is "
+                         "0, no grace period; re-run it (a scheduled slot: the next serve names it missed, with the "
+                         "backfill that publishes it)")
+"""IN_FLIGHT_STOP_MESSAGE where serve.grace_seconds is 0: that one named a grace period that no run had (serve51)."""
 UNSTARTED_STOP_MESSAGE = ("Cancelled before it started: flowcast serve stopped and paused its deployments; the next "
                           "serve names this slot missed, with the backfill that publishes it")
-"""The message of a run of a serve's slots that its stop cancelled before it started (`cancel_unstarted_slots`)."""
-SERVE_STOP_MESSAGES = (SERVE_STOP_MESSAGE, IN_FLIGHT_STOP_MESSAGE, UNSTARTED_STOP_MESSAGE)
+"""The message of a run of a serve's slots that its stop cancelled before it started (`cancel_unstarted_slots`, and
+`StoppingRunner.cancel_all`: handed to its runner, no process yet)."""
+UNSTARTED_ASKED_STOP_MESSAGE = ("Cancelled before it started: flowcast serve stopped (SIGTERM) as its runner was "
+                                "starting this run's process; re-run it")
+"""The message of a run someone asked for (not a slot of the schedule) that a serve's runner had taken but not yet
+started when its stop cancelled it (`StoppingRunner.cancel_all`)."""
+SERVE_STOP_MESSAGES = (SERVE_STOP_MESSAGE, IN_FLIGHT_STOP_MESSAGE, NO_GRACE_STOP_MESSAGE, UNSTARTED_STOP_MESSAGE)
 
 
 def last_slot_run(runs: list[Any], now: datetime) -> datetime | None:

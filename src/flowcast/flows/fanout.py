@@ -3,7 +3,7 @@
 Each date becomes a flow run of a deployment (e.g. "forecast/forecast-pool"), started with
 Prefect's `run_deployment(..., timeout=0, idempotency_key=...)` and awaited with
 `wait_for_flow_run`; the workers of the deployment's pool pick the runs up, as many at once as
-their `--limit` allows. Nothing here polls on its own.
+their `--limit` allows. Nothing here polls on its own but the backfill's own run's state (`_watch_own_run`).
 
 - Idempotency: the key is `{deployment}:{dataset}:{as_of}:{backfill run id}` (with
   `:attempt-N` for a restart), so a retried backfill run finds the flow runs it started and
@@ -19,6 +19,8 @@ their `--limit` allows. Nothing here polls on its own.
   which worker ran it (Prefect's `prefect.worker.name` label).
 - A cancelled backfill (the UI, `prefect flow-run cancel`) cancels its date runs that have not started
   (`cancel_dates_not_started`, its flow's `on_cancellation` hook), as a date that found no room to write does (`Halt`).
+  A backfill run in-process (`flowcast backfill --deployment` in a terminal), whose cancel no worker carries out and
+  whose hook none runs, reads its own run's state as it waits on its dates (`_watch_own_run`) and does the same.
 
 The publish itself is idempotent (one (dataset, as_of) is replaced atomically; the same content
 hashes the same), so even a run that was marked crashed but lived on publishes nothing twice.
@@ -35,7 +37,7 @@ from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from flowcast.errors import ConfigError, PublishError
+from flowcast.errors import ConfigError, PublishError, RunCancelled
 from flowcast.timekeys import utc_text
 from flowcast.wording import plural
 
@@ -192,15 +194,31 @@ async def _through_api_restarts(call: Callable[[], Awaitable[T]], what: str, the
     raise AssertionError("unreachable: the last try returns or raises")  # pragma: no cover
 
 
+NOT_RUN = "not run"  # a date whose run never started: the backfill stopped before (`Halt`)
+NO_ROOM_HALT = "the backfill stopped: a date before it found no room to write"
+
+
 class Halt:
     """A fan-out's stop: set by the first date whose outcome stops the backfill (`stops`: a date that found no room to
-    write), after which no date starts a flow run, and a date whose run has not started is cancelled and is `not_run`
-    (`backfill.stopped_by_no_room`); a run already running ends as it ends."""
+    write), or by the backfill's own run cancelled (`cancel`), after which no date starts a flow run, and a date whose
+    run has not started is cancelled, saying `why`, and is `not_run` (`backfill.stopped_by_no_room`); a run already
+    running ends as it ends."""
 
     def __init__(self, stops: Callable[[Outcome], Callable[[datetime], Outcome] | None] | None = None) -> None:
         self.stops = stops
         self.not_run: Callable[[datetime], Outcome] | None = None
+        self.why = NO_ROOM_HALT
+        self.cancelled: str | None = None  # why, where the backfill's own run was cancelled (`cancel`)
         self.event = asyncio.Event()
+
+    def cancel(self, why: str) -> None:
+        """Stop because the backfill's own flow run was cancelled (`_watch_own_run`): each date whose run has not
+        started is cancelled saying `why` (CANCELLED_BACKFILL, as `cancel_dates_not_started` says it), `not run`."""
+        if self.not_run is None:
+            self.why = self.cancelled = why
+            self.not_run = lambda d: {"as_of": d.isoformat(), "status": NOT_RUN, "rows": 0, "model": None,
+                                      "run_id": None, "flow_run": None, "worker": None, "error": why}
+            self.event.set()
 
     def after(self, outcome: Outcome) -> None:
         """Stop after `outcome` where it stops the backfill (the first that does)."""
@@ -266,6 +284,41 @@ def children_runs(backfill_run: str, *types: Any) -> list[Any]:
 
 
 CANCELLED_BACKFILL = "not run: its backfill, flow run {name!r} ({id}), was cancelled before this date's run started"
+OWN_RUN_POLL_S = 2.0
+"""How often a fanned-out backfill reads its own flow run's state as it waits on its dates (`_watch_own_run`)."""
+
+
+class FanOutCancelled(RunCancelled):
+    """The backfill's own flow run was cancelled as it waited on its dates in-process (`_watch_own_run`): its
+    `outcomes`, the dates not started `not run` and cancelled, those that had started ended as they ended."""
+
+    def __init__(self, message: str, outcomes: list[Outcome] | None = None) -> None:
+        super().__init__(message)
+        self.outcomes = outcomes or []
+
+
+async def _watch_own_run(own_id: Any, halt: Halt, every: float | None = None) -> None:
+    """Read the backfill's own flow run `own_id` every `every` s until it is cancelled (Cancelling or Cancelled), then
+    stop the fan-out (`halt.cancel`): a backfill run in-process (`flowcast backfill --deployment` in a terminal) has
+    no worker, so a cancel from the UI stopped nothing and ran no `on_cancellation` hook (`cancel_dates_not_started`),
+    and its dates not yet started still waited and ran (serve51). A read the API fails is tried again at the next
+    turn (the dates' own waits ride out an API restart); by default every OWN_RUN_POLL_S."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.objects import StateType
+
+    every = OWN_RUN_POLL_S if every is None else every
+
+    async with get_client() as client:
+        while True:
+            try:
+                own = await client.read_flow_run(own_id)
+            except Exception:  # noqa: BLE001 - the API restarting: read again at the next turn
+                own = None
+            if own is not None and own.state is not None and own.state.type in (StateType.CANCELLING,
+                                                                                 StateType.CANCELLED):
+                halt.cancel(CANCELLED_BACKFILL.format(name=own.name, id=own.id))
+                return
+            await asyncio.sleep(every)
 
 
 def cancel_dates_not_started(flow: Any, flow_run: Any, state: Any) -> None:
@@ -364,7 +417,7 @@ async def _wait_or_halt(wait: Callable[[], Awaitable[Any]], halt: Halt, flow_run
             if waiting.done():
                 return waiting.result()
             if halt.not_run is not None:
-                if await _cancel_unstarted(flow_run_id, "the backfill stopped: a date before it found no room to write"):
+                if await _cancel_unstarted(flow_run_id, halt.why):
                     return None
                 return await waiting
     finally:
@@ -382,7 +435,10 @@ def fan_out(plan: FanOut, dates: list[datetime], parameters: dict[str, Any],
     nothing started); an error while starting or waiting for one date (the API unreachable)
     fails that date, not the others. `stops(outcome)`: where a date's outcome stops the backfill (a date that found
     no room to write), the outcome of each date not run (`Halt`): the runs that have not started are cancelled, as
-    `flowcast backfill` without a deployment stops (faults49: a fanned-out backfill ran every date on a full disk)."""
+    `flowcast backfill` without a deployment stops (faults49: a fanned-out backfill ran every date on a full disk).
+    Called in a flow run (the backfill's), it reads that run's state as it waits (`_watch_own_run`): once the run is
+    cancelled, the dates not started are cancelled and `not run` likewise (CANCELLED_BACKFILL), those that had started
+    are waited for, and it raises FanOutCancelled with every date's outcome."""
     from prefect.client.orchestration import get_client
     from prefect.exceptions import ObjectNotFound
     from prefect.runtime import flow_run as current_run
@@ -416,13 +472,27 @@ def fan_out(plan: FanOut, dates: list[datetime], parameters: dict[str, Any],
                 if said := same_pool_sentence(own.work_pool_name, None if worker is None else str(worker),
                                               plan.deployment, target.work_pool_name, plan.wait_timeout_s):
                     log(said)
-        return list(await asyncio.gather(*(one(d) for d in dates)))
+        if own_id is None:
+            return list(await asyncio.gather(*(one(d) for d in dates)))
+        watch = asyncio.ensure_future(_watch_own_run(own_id, halt))
+        try:
+            return list(await asyncio.gather(*(one(d) for d in dates)))
+        finally:
+            watch.cancel()
 
     if not dates:
         return []
     outcomes = run_coro_as_sync(all_dates())
     assert outcomes is not None
-    return sorted(outcomes, key=lambda o: o["as_of"])
+    outcomes = sorted(outcomes, key=lambda o: o["as_of"])
+    if halt.cancelled is not None:
+        not_run = [o for o in outcomes if o["status"] == NOT_RUN]
+        raise FanOutCancelled(f"The backfill's flow run was cancelled as it waited on its dates: "
+                              f"{plural(len(not_run), 'date')} not run, {'its run' if len(not_run) == 1 else 'their runs'}"
+                              f" cancelled before {'it' if len(not_run) == 1 else 'they'} started"
+                              + (f"; it waited for the {plural(len(outcomes) - len(not_run), 'date')} that had "
+                                 "started to end" if len(outcomes) > len(not_run) else ""), outcomes)
+    return outcomes
 
 
 def store_receipt(store: Any, dataset: str) -> Callable[[datetime], dict[str, str] | None]:
