@@ -28,12 +28,23 @@ it: read without its password or token, it would fail with a server's 401 or 403
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from typing import Any, ParamSpec, TypeVar
 
 from prefect.flows import Flow
 
-from flowcast.redaction import HIDDEN, SECRET_NAME_ENDS, SECRET_NAMES, passwords, redact, redact_location
+from flowcast.redaction import (
+    DSN_PAIR,
+    DSN_SECRET_KEYS,
+    DSN_VALUE,
+    HIDDEN,
+    SECRET_NAME_ENDS,
+    SECRET_NAMES,
+    passwords,
+    redact,
+    redact_location,
+)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -59,19 +70,47 @@ VISIBLE_SECRET = (
     + "|" + _any_case("postgres") + "(?:" + _any_case("ql") + ")?" + _USER_COLON + r"\d+(?:/[^?@]*)?(?:\?[^=@]*)?@"
     + rf"|[?&;](?:[\w.-]*(?:{'|'.join(map(_any_case, SECRET_NAME_ENDS))})|{'|'.join(map(_any_case, SECRET_NAMES))})="
     r"(?!\*\*\*(?:[&#]|$))[^&#]"
+    # a keyword DSN (text of `keyword=value` pairs alone: `redaction.DSN_PAIR`) whose password or sslpassword is neither
+    # empty nor `***` (quoted or not: `password='***'`; an unterminated quote runs to the end)
+    + rf"|^\s*(?:{DSN_PAIR}\s+)*(?:{'|'.join(map(_any_case, DSN_SECRET_KEYS))})\s*=\s*"
+    + r"(?!(?:\*\*\*|'\*\*\*'|'')(?:\s|$)|(?:'\*\*\*|')$)"
+    + rf"(?:{DSN_VALUE})(?:\s+{DSN_PAIR})*\s*$"
 )
+# The options of an fsspec filesystem that a run's parameters may give (a setting named `*options`: `shared_options`,
+# `store.storage_options`, stored whole before secrets51), and the names among them (any depth: `client_kwargs`)
+# whose value is a secret: one ending in `password`, `secret`, `token`, `key` (`key`, `account_key`,
+# `aws_secret_access_key`), `signature` or `connection_string`, `sig` alone, or one holding `secret`. A pattern of
+# JSON schema and Python's `re` alike, any case (`_any_case`): the form refuses what `stored_parameters` hides.
+OPTIONS = "options"
+_OPTION_SECRET_ENDS = ("password", "passwd", "pwd", "secret", "token", "signature", "key", "connection_string")
+SECRET_OPTION = "|".join([f"(?:{'|'.join(map(_any_case, _OPTION_SECRET_ENDS))})$", f"^{_any_case('sig')}$",
+                          _any_case("secret")])
+_SECRET_OPTION = re.compile(SECRET_OPTION)
 
 
 def stored_parameters(value: Any) -> Any:
     """`value` (a flow run's parameters as Prefect serializes them: JSON's dicts, lists, strings, numbers) with every
-    string that holds a URL `redact`ed (`redaction.redact_location`): what Prefect may store and show of them."""
+    URL or keyword DSN `redact`ed (`redaction.redact_location`) and every secret of an fsspec options dict (a key
+    named `*options`) `***` (`stored_options`): what Prefect may store and show of them."""
     if isinstance(value, str):
         return redact_location(value)
     if isinstance(value, dict):
-        return {k: stored_parameters(v) for k, v in value.items()}
+        return {k: stored_options(v) if str(k).lower().endswith(OPTIONS) else stored_parameters(v)
+                for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [stored_parameters(v) for v in value]
     return value
+
+
+def stored_options(value: Any) -> Any:
+    """`value` (fsspec options: `{"key": ..., "secret": ..., "client_kwargs": {"aws_secret_access_key": ...}}`) as
+    `stored_parameters`, each text whose name says it is a secret (`SECRET_OPTION`) `***` (an empty one as it is)."""
+    if isinstance(value, dict):
+        return {k: HIDDEN if isinstance(v, str) and v and _SECRET_OPTION.search(str(k)) else stored_options(v)
+                for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [stored_options(v) for v in value]
+    return stored_parameters(value)
 
 
 class SecretSafeFlow(Flow[P, R]):
@@ -95,9 +134,9 @@ def flow(**options: Any) -> Callable[[Callable[P, R]], Flow[P, R]]:
 
 
 def hides_secrets(path: str) -> bool:
-    """Whether `path` is a URL whose password or secret query value is `***` (the form a flow run's parameters
-    store)."""
-    return "://" in path and HIDDEN in passwords(path)
+    """Whether `path` is a URL or keyword DSN whose password or secret query value is `***` (the form a flow run's
+    parameters store)."""
+    return HIDDEN in passwords(path)
 
 
 def secret_path(path: str, declared: Iterable[str] = ()) -> str:
@@ -107,7 +146,7 @@ def secret_path(path: str, declared: Iterable[str] = ()) -> str:
     if not hides_secrets(path):
         return path
     for candidate in declared:
-        if "://" in candidate and candidate != path and redact(candidate) == path:
+        if candidate != path and redact(candidate) == path:
             return candidate
     raise _undeclared(f"the source {path}", "the URL in this worker's configuration ([sources.NAME] path in its "
                       "flowcast.toml, or FLOWCAST_SOURCES__NAME__PATH), or run it with `flowcast run --data URL` on "
@@ -117,14 +156,16 @@ def secret_path(path: str, declared: Iterable[str] = ()) -> str:
 def secret_settings(given: Any, declared: Any, where: str = "") -> Any:
     """`given` (a flow run's `overrides` as a nested dict, or one of its values) with each URL that hides its secrets
     (`hides_secrets`: `store.url`, `shared` as a deployment run's stored parameters hold them) the value at the same
-    place of `declared` (the same settings as this process's configuration gives them) that `redact` shows the same:
+    place of `declared` (the same settings as this process's configuration gives them) that `redact` shows the same,
+    and each `***` alone of options (`*options`: an option's secret, `stored_options`) the value there:
     a worker ran such a run with a literal `***` credential (fixrev50). One its configuration does not give is
     refused, naming the setting and where to declare it."""
     if isinstance(given, str):
-        if not hides_secrets(given):
+        option = given == HIDDEN and any(part.lower().endswith(OPTIONS) for part in re.split(r"[.\[]", where))
+        if not option and not hides_secrets(given):
             return given
-        if isinstance(declared, str) and declared != given and redact(declared) == given:
-            return declared
+        if isinstance(declared, str) and declared != given and (option or redact(declared) == given):
+            return declared  # an option's secret (`stored_options`), or a URL's
         env = "FLOWCAST_" + where.upper().replace(".", "__")
         raise _undeclared(f"the setting {where} = {given}", f"it in this worker's configuration ({where} in its "
                           f"flowcast.toml, or {env})")
