@@ -28,6 +28,7 @@ it: read without its password or token, it would fail with a server's 401 or 403
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable
 from typing import Any, ParamSpec, TypeVar
@@ -115,13 +116,67 @@ def stored_options(value: Any) -> Any:
 
 class SecretSafeFlow(Flow[P, R]):
     """A Prefect flow whose runs' stored parameters name each URL without its secrets (`stored_parameters`); its body
-    is called with the parameters as given. (Prefect's `Flow.with_options` makes a plain `Flow`: flowcast makes
+    is called with the parameters as given, but in a run whose stored parameters show a secret (sent through the API
+    with the form's check off): there it is called with them shown, which replace them (`_withdraws_shown_secrets`).
+    (Prefect's `Flow.with_options` makes a plain `Flow`: flowcast makes
     none of its flows that way.)"""
+
+    def __init__(self, fn: Callable[P, R], **options: Any):
+        super().__init__(_withdraws_shown_secrets(fn), **options)
 
     def serialize_parameters(self, parameters: dict[str, Any]) -> dict[str, Any]:
         """Prefect's serialized `parameters`, the form it stores and shows, each URL in them redacted."""
         stored: dict[str, Any] = stored_parameters(super().serialize_parameters(parameters))
         return stored
+
+
+def _withdraws_shown_secrets(fn: Callable[P, R]) -> Callable[P, R]:
+    """A flow's body that, run by a flow run whose stored parameters show a secret, replaces them in Prefect with
+    `stored_parameters` of them (the API's PATCH of a flow run), says so in a warning, and runs on those, the
+    secrets `***`: the worker's configuration gives each (`secret_path`, `secret_settings`), or the run is refused
+    naming it. Only a run created through the API stores them so: one sent with `enforce_parameter_schema=false`
+    (`run_deployment`, `POST /deployments/{id}/create_flow_run`), which the deployment's form does not check. A flow
+    called in a process stores its parameters redacted already (`SecretSafeFlow.serialize_parameters`)."""
+
+    @functools.wraps(fn)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        from prefect.context import FlowRunContext
+
+        ctx = FlowRunContext.get()
+        if ctx is None or ctx.flow is None or ctx.flow.fn is not run or ctx.flow_run is None:
+            return fn(*args, **kwargs)  # not this flow's run: its `.fn` called as a function
+        stored = ctx.flow_run.parameters
+        shown = stored_parameters(stored)
+        if shown == stored:
+            return fn(*args, **kwargs)
+        from prefect import get_client
+        from prefect.logging import get_run_logger
+        from prefect.utilities.callables import parameters_to_args_kwargs
+
+        with get_client(sync_client=True) as client:
+            client.update_flow_run(ctx.flow_run.id, parameters=shown)
+        ctx.flow_run.parameters = shown
+        get_run_logger().warning(
+            f"This flow run's parameters showed a password or token ({', '.join(_changed(stored, shown))}): the "
+            "Prefect API stored them as sent, with the deployment's parameter schema not enforced "
+            "(enforce_parameter_schema=false). They are replaced by the same parameters with each secret ***, and "
+            "the run reads the secrets this worker's configuration declares")
+        given = ctx.flow.validate_parameters(shown) if ctx.flow.should_validate_parameters else shown
+        ctx.parameters = given
+        positional, named = parameters_to_args_kwargs(fn, given)
+        return fn(*positional, **named)
+
+    return run
+
+
+def _changed(stored: Any, shown: Any, where: str = "") -> list[str]:
+    """The places of `stored` (a flow run's parameters) that `shown` (`stored_parameters` of them) hides a secret of,
+    each named with its value as shown: `source.path = https://u:***@h/x.csv`."""
+    if isinstance(stored, dict) and isinstance(shown, dict):
+        return [c for k in stored for c in _changed(stored[k], shown.get(k), f"{where}.{k}" if where else str(k))]
+    if isinstance(stored, list) and isinstance(shown, list):
+        return [c for i, (a, b) in enumerate(zip(stored, shown)) for c in _changed(a, b, f"{where}[{i}]")]
+    return [] if stored == shown else [f"{where} = {shown}"]
 
 
 def flow(**options: Any) -> Callable[[Callable[P, R]], Flow[P, R]]:

@@ -316,3 +316,69 @@ def test_flowcast_deploys_deployments_enforce_their_form_refusing_a_visible_pass
                 run = client.create_flow_run_from_deployment(dep.id, parameters=params)
                 assert client.read_flow_run(run.id).parameters == params, name
 
+
+def _sent_unenforced(client, dep, params: dict):
+    """A flow run of deployment `dep` created as `POST /deployments/{id}/create_flow_run` with
+    `enforce_parameter_schema: false` creates it (`run_deployment`'s way round the form's check), read back."""
+    from uuid import UUID
+
+    response = client.request("POST", "/deployments/{id}/create_flow_run", path_params={"id": dep},
+                              json={"parameters": params, "enforce_parameter_schema": False})
+    return client.read_flow_run(UUID(response.json()["id"]))
+
+
+@pytest.mark.parametrize("declared", [True, False])
+@pytest.mark.usefixtures("prefect_api")
+def test_a_run_sent_round_the_form_has_its_stored_secrets_replaced_as_it_starts(tmp_path, http_server, monkeypatch,
+                                                                                 declared):
+    """secrets51: an API caller can turn the form's check off for one run (`enforce_parameter_schema=false`), and the
+    server stores its parameters as sent: a source URL's password and token, an option's secret. Prefect lets a flow
+    run's parameters be replaced (`PATCH /flow_runs/{id}`): the flow, as it starts on a worker, replaces them with
+    the same parameters shown (`stored_parameters`), says so in a warning, and runs on those: it reads the URL and
+    the option its worker's configuration declares (not the ones sent), or is refused where it declares none."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId, LogFilterLevel
+    from prefect.flow_engine import run_flow
+    from prefect.utilities.callables import parameter_schema
+
+    from flowcast.flows import retrain_flow
+    from flowcast.flows.parameters import form_schema
+    from flowcast.source_secrets import stored_parameters
+
+    write_series(http_server.root / "sales.csv", n_series=2, n_months=48)
+    base = http_server.url("sales.csv")
+    sent_url = base.replace("http://", "http://u:sent-pw@") + "?token=sent-tok"
+    params = {"as_of": "2013-06-01", "source": source_dict(sent_url), "horizon": 3, "home": str(tmp_path / "home"),
+              "overrides": {"model": {"cells": []}, "shared_options": {"secret": "sent-opt"}}}
+    shown = stored_parameters(params)
+    if declared:
+        monkeypatch.setenv("FLOWCAST_SOURCES__SALES__PATH", base.replace("http://", "http://u:worker-pw@")
+                           + "?token=worker-tok")
+        for k, v in {"TIME_COL": "month", "TARGET_COL": "sales", "FREQ": "1mo"}.items():
+            monkeypatch.setenv(f"FLOWCAST_SOURCES__SALES__{k}", v)
+        monkeypatch.setenv("FLOWCAST_SHARED_OPTIONS__SECRET", "worker-opt")
+    with get_client(sync_client=True) as client:
+        dep = client.create_deployment(flow_id=client.create_flow(retrain_flow), name=f"round-{tmp_path.name}",
+                                       parameter_openapi_schema=form_schema(parameter_schema(retrain_flow).model_dump()),
+                                       enforce_parameter_schema=True, paused=True)
+        run = _sent_unenforced(client, dep, params)
+        assert "sent-pw" in json.dumps(run.parameters)  # the server stored them whole
+        state = run_flow(retrain_flow, flow_run=run, parameters=run.parameters, return_type="state")
+        after = client.read_flow_run(run.id)
+        logs = [log.message for log in client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(
+            any_=[run.id]), level=LogFilterLevel(ge_=30, le_=30))) if "password" in log.message]
+    assert after.parameters == shown, after.parameters
+    assert logs == [(
+        f"This flow run's parameters showed a password or token (source.path = {shown['source']['path']}, "
+        "overrides.shared_options.secret = ***): the Prefect API stored them as sent, with the deployment's parameter "
+        "schema not enforced (enforce_parameter_schema=false). They are replaced by the same parameters with each "
+        "secret ***, and the run reads the secrets this worker's configuration declares")], logs
+    requests = [path for _, path, _ in http_server.requests]
+    assert not any("sent-tok" in p for p in requests), requests
+    if declared:
+        assert state.is_completed(), state.message
+        assert "/sales.csv?token=worker-tok" in requests, requests
+    else:
+        # refused at the first secret its configuration does not declare (the settings are read before the source)
+        assert state.is_failed() and "the setting shared_options.secret = *** holds a password" in state.message, \
+            state.message
