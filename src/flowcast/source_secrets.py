@@ -2,7 +2,9 @@
 
 Prefect keeps a flow run's parameters in its database and shows them in its UI and API: a source URL with a password
 or a token (`https://u:PASSWORD@h/x.csv?token=T`, `postgresql://u:PW@h/db?table=t`, `s3://KEY:SECRET@bucket/x`) was
-stored whole there.
+stored whole there, as were a keyword DSN's password (`host=db user=u password=PW dbname=x`) and an object store's
+options (`shared_options`, `store.storage_options`: `{"key": K, "secret": S}`, secrets51). "Secrets" below are all
+three: what `stored_parameters` shows `***` (an option whose name says it is a secret, `SECRET_OPTION`).
 
 - A flow called in a process: `flowcast run`, `forecast`, `backfill` and `tune` (their flow runs in the command's
   process), a backfill's dates (subflows), or a flow called from Python (`retrain_flow(source={"path": URL, ...})`).
@@ -14,13 +16,17 @@ stored whole there.
 - A run created through the API with its parameters (a deployment's Run form in the Prefect UI, `run_deployment`,
   `prefect deployment run --param`): the server stores them as sent, before any flowcast code runs. A deployment's
   parameter schema refuses a source whose URL shows a password or a secret query value (`VISIBLE_SECRET`, applied by
-  `flows.parameters.form_schema`): the server answers 409 and stores nothing. Such a run names the URL as shown
+  `flows.parameters.form_schema`; a DSN's password, an option's secret: `SECRET_FREE_OPTIONS` there, naming the
+  option): the server answers 409 and stores nothing. A caller may turn that check off for one run
+  (`enforce_parameter_schema=false`): such a run, as it starts, has its stored parameters replaced by
+  `stored_parameters` of them (Prefect's `PATCH /flow_runs/{id}`), says so in a warning, and runs on those, as a run
+  sent with `***` does (`SecretSafeFlow`'s body, `_withdraws_shown_secrets`). Such a run names the URL as shown
   (`***` for each secret), and the flow takes the URL itself from the configuration of the process it runs in (a
   worker's: `secret_path`), a source it declares (`[sources.NAME]` path in its flowcast.toml, or
   FLOWCAST_SOURCES__NAME__PATH) whose URL `redact` shows the same. A backfill's dates sent to a deployment
   (`backfill --deployment`) name their URL as shown (`stored_parameters`), for the same reason, and those of their
-  `overrides` (`store.url`, `shared`): a worker reads each from its own configuration (`secret_settings`), as it
-  reads the source's.
+  `overrides` (`store.url`, `shared`, an option's secret): a worker reads each from its own configuration
+  (`secret_settings`), as it reads the source's.
 
 A URL with a hidden secret that the configuration does not declare is refused, naming it as shown and where to give
 it: read without its password or token, it would fail with a server's 401 or 403 that says nothing of why.
