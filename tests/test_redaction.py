@@ -52,6 +52,12 @@ NO_SECRET = [
 ]
 SECRET_QUERY_NAMES = ["password", "passwd", "pwd", "secret", "token", "sslpassword", "access_token", "client_secret",
                       "X-Amz-Security-Token", "X-Amz-Signature", "api_key", "key", "sig", "PASSWORD"]
+# secrets51: a keyword DSN (text of `keyword=value` pairs alone) whose password libpq reads, and text that shows none
+KEYWORD_DSNS = ["host=db user=u password=s3cret dbname=x", "host=db password='a b' dbname=x",
+                "host=db sslpassword=k3y sslmode=verify-full", r"host=h password='s3\' cret' dbname=db",
+                "host=h password = s3cret dbname=db", "host=db password=*** sslpassword=k3y", "password=p'q"]
+NO_DSN_SECRET = ["password=***", "host=db user=u password='***' dbname=x", "the password is in vault",
+                 "/data/my password=1 x.csv", "host=db dbname=x", "password=''", "keep the password=*** form"]
 LIBPQ_URLS = ["postgresql://u:pw@h:5432/db?application_name=a@b", "postgresql://u:p?s/s@h/db",
               "postgresql://u:p@ss@h/db", "postgresql://u:pw@[::1]:5432/db",
               "postgresql://u:pw@/db?host=/var/run/postgresql"]
@@ -89,11 +95,27 @@ def test_what_is_hidden_is_what_libpq_reads_as_the_password_where_it_reads_one(u
         assert read in hidden[0]
 
 
-@pytest.mark.parametrize("url", [u for u, _ in HIDDEN_PASSWORDS] + NO_SECRET + LIBPQ_URLS
+@pytest.mark.parametrize("dsn", KEYWORD_DSNS)
+def test_redact_hides_every_password_libpq_reads_in_a_keyword_dsn(dsn):
+    """secrets51: a keyword DSN typed into a flow's parameter was stored whole (`redact_location` read no DSN)."""
+    read = conninfo_to_dict(dsn)
+    secrets = [read[k] for k in ("password", "sslpassword") if read.get(k) not in (None, "***")]
+    shown = redact(dsn)
+    assert secrets and not any(s in shown for s in secrets), shown
+    assert [k for k, v in conninfo_to_dict(shown).items() if v == "***"] == [k for k in read if "password" in k]
+
+
+@pytest.mark.parametrize("text", NO_DSN_SECRET)
+def test_redact_leaves_text_that_is_no_dsn_or_hides_its_password_as_it_is(text):
+    assert redact(text) == text
+
+
+@pytest.mark.parametrize("url", [u for u, _ in HIDDEN_PASSWORDS] + NO_SECRET + LIBPQ_URLS + KEYWORD_DSNS + NO_DSN_SECRET
                          + [f"https://h/x.csv?since=2024&{name}=s3%2Fcret&page=2#top" for name in SECRET_QUERY_NAMES])
 def test_the_forms_pattern_finds_a_secret_where_redact_hides_one(url):
     """A deployment's form refuses (`VISIBLE_SECRET`) a URL that shows a secret `redact` hides, and passes what it shows
-    as it is: `https://u:12/x@h`, `postgresql://u:p?s/s@h/db` and `s3://k:12/x@bucket/x.csv` were passed (fixrev50)."""
+    as it is: `https://u:12/x@h`, `postgresql://u:p?s/s@h/db` and `s3://k:12/x@bucket/x.csv` were passed (fixrev50);
+    a keyword DSN's password was neither refused nor hidden in a stored parameter (secrets51)."""
     assert bool(re.search(VISIBLE_SECRET, url)) == (redact(url) != url), redact(url)
     assert not re.search(VISIBLE_SECRET, redact(url)), redact(url)
 

@@ -15,7 +15,8 @@ it says where the store or the data is.
   `https://u:12/x@h` hide '12/x' and '12?x' (they were shown whole, read as a port; `https://h:443/a@b` is hidden too).
 - A query value whose name says it is a secret (`password`, `passwd`, `pwd`, `secret`, `token`, `signature`, an API key
   and names ending in them: `sslpassword`, `access_token`, `X-Amz-Security-Token`, `client_secret`) is shown `***`.
-- In a keyword DSN, `password` and `sslpassword`, quoted ('s3 cret', a \\' within) or to the next space.
+- In a keyword DSN (text of `keyword=value` pairs alone), `password` and `sslpassword`, quoted ('s3 cret', a \\'
+  within) or to the next space; a value shown `***` already is left so.
 """
 
 from __future__ import annotations
@@ -40,8 +41,17 @@ SECRET_NAMES = ("key", "sig")
 # a query parameter whose value is a secret, the value up to the next parameter or fragment
 _URL_SECRET = re.compile(rf"([?&;])((?:[\w.-]*?(?:{'|'.join(SECRET_NAME_ENDS)})|{'|'.join(SECRET_NAMES)})=)([^&#]*)",
                          re.IGNORECASE)
-# a keyword DSN's secret, with spaces around its `=`, its value quoted ('s3 cret', a \' within) or to a space
-_DSN_SECRET = re.compile(r"(\s|^)((?:ssl)?password\s*=\s*)('(?:[^'\\]|\\.)*'?|\S*)", re.IGNORECASE)
+# a keyword DSN (libpq's `host=db user=u password=s3cret dbname=x`): text that is `keyword=value` pairs alone, spaces
+# between them and around each '=', a value quoted ('a b', a \' within; the last one's closing quote may be missing)
+# or to the next space (a '\' escaping the character after it). Patterns of Python's `re` and ECMA-262 alike: the
+# deployments' form refuses a DSN that shows a secret with the same pairs (`source_secrets.VISIBLE_SECRET`). Text
+# that holds other words is no DSN: '/data/my password=1 x.csv' (a file) and prose stay as written.
+DSN_VALUE = r"'(?:[^'\\]|\\.)*'?|(?:[^\s'\\]|\\.)(?:[^\s\\]|\\.)*"
+DSN_PAIR = rf"[A-Za-z_][A-Za-z0-9_]*\s*=\s*(?:{DSN_VALUE})"
+# the keywords of a DSN's secrets (any case)
+DSN_SECRET_KEYS = ("password", "sslpassword")
+_DSN = re.compile(rf"\s*{DSN_PAIR}(?:\s+{DSN_PAIR})*\s*")
+_DSN_PAIR = re.compile(rf"([A-Za-z_][A-Za-z0-9_]*)(\s*=\s*)({DSN_VALUE})")
 # a URL within a message: a scheme, '://', up to the next space, less the marks that end a sentence or a quote there.
 # Linear in the message's length: a scheme is tried from the start of a word alone, its characters read once
 # (possessive), and the URL read to the space at once, then back to its last character that is no such mark (a scheme
@@ -104,24 +114,38 @@ def _userinfo_ends(url: str) -> list[int]:
 def passwords(url: str) -> list[str]:
     """Each secret `redact` hides in `url`: its password after the user, its secret query or DSN values (a quoted
     DSN value without its quotes); the empty ones left out."""
-    found = [url[a:b] for a, b in password_spans(url)]
-    found += [m[3].strip("'") for m in _secret_parameter(url).finditer(url)]
+    found = [url[a:b] for a, b in password_spans(url)] + [m[3] for m in _URL_SECRET.finditer(url)] if "://" in url else []
+    found += [v.strip("'") for v in _dsn_secrets(url).values()]
     return [s for s in found if s]
+
+
+def _dsn_secrets(text: str) -> dict[int, str]:
+    """The non-empty secret values (`DSN_SECRET_KEYS`, any case) of `text` where it is a keyword DSN (`_DSN`), by
+    where each starts, quoted as written; none where it is no DSN."""
+    if not _DSN.fullmatch(text):
+        return {}
+    return {m.start(3): m[3] for m in _DSN_PAIR.finditer(text)
+            if m[1].lower() in DSN_SECRET_KEYS and m[3].strip("'")}
 
 
 def redact(url: str) -> str:
     """`url` (one URL, or a keyword DSN) with its password and secret query values shown `***`, the rest as written:
-    'postgresql://u:***@h:5432/db?application_name=a@b', 'https://h/x.csv?token=***'."""
-    url = _secret_parameter(url).sub(rf"\1\2{HIDDEN}", url)
-    for start, end in reversed(list(password_spans(url))):
-        url = url[:start] + HIDDEN + url[end:]
+    'postgresql://u:***@h:5432/db?application_name=a@b', 'https://h/x.csv?token=***', 'host=h password=*** dbname=d'.
+    Other text without '://' is returned as it is ('/data/my password=1 x.csv': a file's name, not a DSN)."""
+    if "://" in url:
+        url = _URL_SECRET.sub(rf"\1\2{HIDDEN}", url)
+        for start, end in reversed(list(password_spans(url))):
+            url = url[:start] + HIDDEN + url[end:]
+    for start, value in reversed(_dsn_secrets(url).items()):
+        if value.strip("'") != HIDDEN:
+            url = url[:start] + HIDDEN + url[start + len(value):]
     return url
 
 
 def redact_location(path: str) -> str:
-    """A source's path (a file, a folder, a glob) or URL as shown: a URL `redact`ed, a local path as written (read as a
-    keyword DSN, '/data/my password=1 x.csv' was shown '/data/my password=*** x.csv')."""
-    return redact(path) if "://" in path else path
+    """A source's path (a file, a folder, a glob), URL or keyword DSN as shown: `redact`ed (a local path as written:
+    read as a DSN where it held a space, '/data/my password=1 x.csv' was shown '/data/my password=*** x.csv')."""
+    return redact(path)
 
 
 def redact_text(message: str) -> str:
@@ -129,7 +153,3 @@ def redact_text(message: str) -> str:
     left out) redacted as `redact` does."""
     return _URL_IN_TEXT.sub(lambda m: redact(m[0]), message)
 
-
-def _secret_parameter(url: str) -> re.Pattern[str]:
-    """The pattern of a secret parameter of `url`: a URL's, or a keyword DSN's."""
-    return _URL_SECRET if "://" in url else _DSN_SECRET

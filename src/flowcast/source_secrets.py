@@ -2,7 +2,9 @@
 
 Prefect keeps a flow run's parameters in its database and shows them in its UI and API: a source URL with a password
 or a token (`https://u:PASSWORD@h/x.csv?token=T`, `postgresql://u:PW@h/db?table=t`, `s3://KEY:SECRET@bucket/x`) was
-stored whole there.
+stored whole there, as were a keyword DSN's password (`host=db user=u password=PW dbname=x`) and an object store's
+options (`shared_options`, `store.storage_options`: `{"key": K, "secret": S}`, secrets51). "Secrets" below are all
+three: what `stored_parameters` shows `***` (an option whose name says it is a secret, `SECRET_OPTION`).
 
 - A flow called in a process: `flowcast run`, `forecast`, `backfill` and `tune` (their flow runs in the command's
   process), a backfill's dates (subflows), or a flow called from Python (`retrain_flow(source={"path": URL, ...})`).
@@ -14,13 +16,17 @@ stored whole there.
 - A run created through the API with its parameters (a deployment's Run form in the Prefect UI, `run_deployment`,
   `prefect deployment run --param`): the server stores them as sent, before any flowcast code runs. A deployment's
   parameter schema refuses a source whose URL shows a password or a secret query value (`VISIBLE_SECRET`, applied by
-  `flows.parameters.form_schema`): the server answers 409 and stores nothing. Such a run names the URL as shown
+  `flows.parameters.form_schema`; a DSN's password, an option's secret: `SECRET_FREE_OPTIONS` there, naming the
+  option): the server answers 409 and stores nothing. A caller may turn that check off for one run
+  (`enforce_parameter_schema=false`): such a run, as it starts, has its stored parameters replaced by
+  `stored_parameters` of them (Prefect's `PATCH /flow_runs/{id}`), says so in a warning, and runs on those, as a run
+  sent with `***` does (`SecretSafeFlow`'s body, `_withdraws_shown_secrets`). Such a run names the URL as shown
   (`***` for each secret), and the flow takes the URL itself from the configuration of the process it runs in (a
   worker's: `secret_path`), a source it declares (`[sources.NAME]` path in its flowcast.toml, or
   FLOWCAST_SOURCES__NAME__PATH) whose URL `redact` shows the same. A backfill's dates sent to a deployment
   (`backfill --deployment`) name their URL as shown (`stored_parameters`), for the same reason, and those of their
-  `overrides` (`store.url`, `shared`): a worker reads each from its own configuration (`secret_settings`), as it
-  reads the source's.
+  `overrides` (`store.url`, `shared`, an option's secret): a worker reads each from its own configuration
+  (`secret_settings`), as it reads the source's.
 
 A URL with a hidden secret that the configuration does not declare is refused, naming it as shown and where to give
 it: read without its password or token, it would fail with a server's 401 or 403 that says nothing of why.
@@ -28,12 +34,24 @@ it: read without its password or token, it would fail with a server's 401 or 403
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Callable, Iterable
 from typing import Any, ParamSpec, TypeVar
 
 from prefect.flows import Flow
 
-from flowcast.redaction import HIDDEN, SECRET_NAME_ENDS, SECRET_NAMES, passwords, redact, redact_location
+from flowcast.redaction import (
+    DSN_PAIR,
+    DSN_SECRET_KEYS,
+    DSN_VALUE,
+    HIDDEN,
+    SECRET_NAME_ENDS,
+    SECRET_NAMES,
+    passwords,
+    redact,
+    redact_location,
+)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -59,30 +77,112 @@ VISIBLE_SECRET = (
     + "|" + _any_case("postgres") + "(?:" + _any_case("ql") + ")?" + _USER_COLON + r"\d+(?:/[^?@]*)?(?:\?[^=@]*)?@"
     + rf"|[?&;](?:[\w.-]*(?:{'|'.join(map(_any_case, SECRET_NAME_ENDS))})|{'|'.join(map(_any_case, SECRET_NAMES))})="
     r"(?!\*\*\*(?:[&#]|$))[^&#]"
+    # a keyword DSN (text of `keyword=value` pairs alone: `redaction.DSN_PAIR`) whose password or sslpassword is neither
+    # empty nor `***` (quoted or not: `password='***'`; an unterminated quote runs to the end)
+    + rf"|^\s*(?:{DSN_PAIR}\s+)*(?:{'|'.join(map(_any_case, DSN_SECRET_KEYS))})\s*=\s*"
+    + r"(?!(?:\*\*\*|'\*\*\*'|'')(?:\s|$)|(?:'\*\*\*|')$)"
+    + rf"(?:{DSN_VALUE})(?:\s+{DSN_PAIR})*\s*$"
 )
+# The options of an fsspec filesystem that a run's parameters may give (a setting named `*options`: `shared_options`,
+# `store.storage_options`, stored whole before secrets51), and the names among them (any depth: `client_kwargs`)
+# whose value is a secret: one ending in `password`, `secret`, `token`, `key` (`key`, `account_key`,
+# `aws_secret_access_key`), `signature` or `connection_string`, `sig` alone, or one holding `secret`. A pattern of
+# JSON schema and Python's `re` alike, any case (`_any_case`): the form refuses what `stored_parameters` hides.
+OPTIONS = "options"
+_OPTION_SECRET_ENDS = ("password", "passwd", "pwd", "secret", "token", "signature", "key", "connection_string")
+SECRET_OPTION = "|".join([f"(?:{'|'.join(map(_any_case, _OPTION_SECRET_ENDS))})$", f"^{_any_case('sig')}$",
+                          _any_case("secret")])
+_SECRET_OPTION = re.compile(SECRET_OPTION)
 
 
 def stored_parameters(value: Any) -> Any:
     """`value` (a flow run's parameters as Prefect serializes them: JSON's dicts, lists, strings, numbers) with every
-    string that holds a URL `redact`ed (`redaction.redact_location`): what Prefect may store and show of them."""
+    URL or keyword DSN `redact`ed (`redaction.redact_location`) and every secret of an fsspec options dict (a key
+    named `*options`) `***` (`stored_options`): what Prefect may store and show of them."""
     if isinstance(value, str):
         return redact_location(value)
     if isinstance(value, dict):
-        return {k: stored_parameters(v) for k, v in value.items()}
+        return {k: stored_options(v) if str(k).lower().endswith(OPTIONS) else stored_parameters(v)
+                for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [stored_parameters(v) for v in value]
     return value
 
 
+def stored_options(value: Any) -> Any:
+    """`value` (fsspec options: `{"key": ..., "secret": ..., "client_kwargs": {"aws_secret_access_key": ...}}`) as
+    `stored_parameters`, each text whose name says it is a secret (`SECRET_OPTION`) `***` (an empty one as it is)."""
+    if isinstance(value, dict):
+        return {k: HIDDEN if isinstance(v, str) and v and _SECRET_OPTION.search(str(k)) else stored_options(v)
+                for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [stored_options(v) for v in value]
+    return stored_parameters(value)
+
+
 class SecretSafeFlow(Flow[P, R]):
     """A Prefect flow whose runs' stored parameters name each URL without its secrets (`stored_parameters`); its body
-    is called with the parameters as given. (Prefect's `Flow.with_options` makes a plain `Flow`: flowcast makes
+    is called with the parameters as given, but in a run whose stored parameters show a secret (sent through the API
+    with the form's check off): there it is called with them shown, which replace them (`_withdraws_shown_secrets`).
+    (Prefect's `Flow.with_options` makes a plain `Flow`: flowcast makes
     none of its flows that way.)"""
+
+    def __init__(self, fn: Callable[P, R], **options: Any):
+        super().__init__(_withdraws_shown_secrets(fn), **options)
 
     def serialize_parameters(self, parameters: dict[str, Any]) -> dict[str, Any]:
         """Prefect's serialized `parameters`, the form it stores and shows, each URL in them redacted."""
         stored: dict[str, Any] = stored_parameters(super().serialize_parameters(parameters))
         return stored
+
+
+def _withdraws_shown_secrets(fn: Callable[P, R]) -> Callable[P, R]:
+    """A flow's body that, run by a flow run whose stored parameters show a secret, replaces them in Prefect with
+    `stored_parameters` of them (the API's PATCH of a flow run), says so in a warning, and runs on those, the
+    secrets `***`: the worker's configuration gives each (`secret_path`, `secret_settings`), or the run is refused
+    naming it. Only a run created through the API stores them so: one sent with `enforce_parameter_schema=false`
+    (`run_deployment`, `POST /deployments/{id}/create_flow_run`), which the deployment's form does not check. A flow
+    called in a process stores its parameters redacted already (`SecretSafeFlow.serialize_parameters`)."""
+
+    @functools.wraps(fn)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        from prefect.context import FlowRunContext
+
+        ctx = FlowRunContext.get()
+        if ctx is None or ctx.flow is None or ctx.flow.fn is not run or ctx.flow_run is None:
+            return fn(*args, **kwargs)  # not this flow's run: its `.fn` called as a function
+        stored = ctx.flow_run.parameters
+        shown = stored_parameters(stored)
+        if shown == stored:
+            return fn(*args, **kwargs)
+        from prefect import get_client
+        from prefect.logging import get_run_logger
+        from prefect.utilities.callables import parameters_to_args_kwargs
+
+        with get_client(sync_client=True) as client:
+            client.update_flow_run(ctx.flow_run.id, parameters=shown)
+        ctx.flow_run.parameters = shown
+        get_run_logger().warning(
+            f"This flow run's parameters showed a password or token ({', '.join(_changed(stored, shown))}): the "
+            "Prefect API stored them as sent, with the deployment's parameter schema not enforced "
+            "(enforce_parameter_schema=false). They are replaced by the same parameters with each secret ***, and "
+            "the run reads the secrets this worker's configuration declares")
+        given = ctx.flow.validate_parameters(shown) if ctx.flow.should_validate_parameters else shown
+        ctx.parameters = given
+        positional, named = parameters_to_args_kwargs(fn, given)
+        return fn(*positional, **named)
+
+    return run
+
+
+def _changed(stored: Any, shown: Any, where: str = "") -> list[str]:
+    """The places of `stored` (a flow run's parameters) that `shown` (`stored_parameters` of them) hides a secret of,
+    each named with its value as shown: `source.path = https://u:***@h/x.csv`."""
+    if isinstance(stored, dict) and isinstance(shown, dict):
+        return [c for k in stored for c in _changed(stored[k], shown.get(k), f"{where}.{k}" if where else str(k))]
+    if isinstance(stored, list) and isinstance(shown, list):
+        return [c for i, (a, b) in enumerate(zip(stored, shown)) for c in _changed(a, b, f"{where}[{i}]")]
+    return [] if stored == shown else [f"{where} = {shown}"]
 
 
 def flow(**options: Any) -> Callable[[Callable[P, R]], Flow[P, R]]:
@@ -95,9 +195,9 @@ def flow(**options: Any) -> Callable[[Callable[P, R]], Flow[P, R]]:
 
 
 def hides_secrets(path: str) -> bool:
-    """Whether `path` is a URL whose password or secret query value is `***` (the form a flow run's parameters
-    store)."""
-    return "://" in path and HIDDEN in passwords(path)
+    """Whether `path` is a URL or keyword DSN whose password or secret query value is `***` (the form a flow run's
+    parameters store)."""
+    return HIDDEN in passwords(path)
 
 
 def secret_path(path: str, declared: Iterable[str] = ()) -> str:
@@ -107,7 +207,7 @@ def secret_path(path: str, declared: Iterable[str] = ()) -> str:
     if not hides_secrets(path):
         return path
     for candidate in declared:
-        if "://" in candidate and candidate != path and redact(candidate) == path:
+        if candidate != path and redact(candidate) == path:
             return candidate
     raise _undeclared(f"the source {path}", "the URL in this worker's configuration ([sources.NAME] path in its "
                       "flowcast.toml, or FLOWCAST_SOURCES__NAME__PATH), or run it with `flowcast run --data URL` on "
@@ -117,14 +217,16 @@ def secret_path(path: str, declared: Iterable[str] = ()) -> str:
 def secret_settings(given: Any, declared: Any, where: str = "") -> Any:
     """`given` (a flow run's `overrides` as a nested dict, or one of its values) with each URL that hides its secrets
     (`hides_secrets`: `store.url`, `shared` as a deployment run's stored parameters hold them) the value at the same
-    place of `declared` (the same settings as this process's configuration gives them) that `redact` shows the same:
+    place of `declared` (the same settings as this process's configuration gives them) that `redact` shows the same,
+    and each `***` alone of options (`*options`: an option's secret, `stored_options`) the value there:
     a worker ran such a run with a literal `***` credential (fixrev50). One its configuration does not give is
     refused, naming the setting and where to declare it."""
     if isinstance(given, str):
-        if not hides_secrets(given):
+        option = given == HIDDEN and any(part.lower().endswith(OPTIONS) for part in re.split(r"[.\[]", where))
+        if not option and not hides_secrets(given):
             return given
-        if isinstance(declared, str) and declared != given and redact(declared) == given:
-            return declared
+        if isinstance(declared, str) and declared != given and (option or redact(declared) == given):
+            return declared  # an option's secret (`stored_options`), or a URL's
         env = "FLOWCAST_" + where.upper().replace(".", "__")
         raise _undeclared(f"the setting {where} = {given}", f"it in this worker's configuration ({where} in its "
                           f"flowcast.toml, or {env})")

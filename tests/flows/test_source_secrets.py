@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from flowcast.cli import app
 from flowcast.errors import ConfigError
 from flowcast.flows.common import flow_settings
-from flowcast.redaction import redact, redact_text
+from flowcast.redaction import redact
 
 
 @pytest.mark.usefixtures("prefect_api")
@@ -107,6 +107,38 @@ def test_a_worker_reads_the_store_and_shared_urls_its_configuration_gives_for_hi
     assert "FLOWCAST_STORE__URL" in str(err.value)
 
 
+def test_a_worker_reads_the_options_and_the_dsn_its_configuration_gives_for_hidden_ones(tmp_path, monkeypatch):
+    """secrets51: the options of an object store (`shared_options`, `store.storage_options`) were stored whole, and a
+    keyword DSN's password too. A run's parameters hold each option whose name says it is a secret `***` (an empty
+    one as it is), and a DSN's password `***`; a worker reads the value its configuration gives at the same place,
+    and refuses one it does not give, naming the setting and where to declare it."""
+    from flowcast.source_secrets import stored_parameters
+
+    options = {"key": "AKIA-1", "secret": "opt-secret", "token": "", "endpoint_url": "https://minio.example",
+               "client_kwargs": {"aws_secret_access_key": "opt-secret-2", "region_name": "eu-west-1"}}
+    dsn = "host=db.example user=u password='dsn secret' dbname=shop"
+    sent = stored_parameters({"shared_options": options, "store": {"storage_options": {"password": "opt-pw"}},
+                              "source": source_dict(dsn)})
+    assert sent["shared_options"] == {**options, "key": "***", "secret": "***",
+                                      "client_kwargs": {"aws_secret_access_key": "***", "region_name": "eu-west-1"}}
+    assert sent["store"] == {"storage_options": {"password": "***"}}
+    assert sent["source"]["path"] == "host=db.example user=u password=*** dbname=shop"
+    monkeypatch.setenv("FLOWCAST_SHARED_OPTIONS", json.dumps({**options, "key": "AKIA-1"}))
+    monkeypatch.setenv("FLOWCAST_STORE__STORAGE_OPTIONS", json.dumps({"password": "opt-pw"}))
+    monkeypatch.setenv("FLOWCAST_SOURCES__SHOP__PATH", dsn)
+    for k, v in {"TIME_COL": "month", "TARGET_COL": "sales", "FREQ": "1mo"}.items():
+        monkeypatch.setenv(f"FLOWCAST_SOURCES__SHOP__{k}", v)
+    overrides = {k: v for k, v in sent.items() if k != "source"}
+    settings = flow_settings(home=str(tmp_path / "home"), source=sent["source"], overrides=overrides)
+    assert (settings.shared_options, settings.store.storage_options) == (options, {"password": "opt-pw"})
+    assert settings.source is not None and settings.source.path == dsn
+    monkeypatch.delenv("FLOWCAST_SHARED_OPTIONS")
+    with pytest.raises(ConfigError) as err:
+        flow_settings(home=str(tmp_path / "home"), overrides=overrides)
+    assert "the setting shared_options.key = *** holds a password" in str(err.value), err.value
+    assert "FLOWCAST_SHARED_OPTIONS__KEY" in str(err.value)
+
+
 def test_a_path_without_secrets_is_read_as_written(tmp_path):
     for plain in ("https://given.example/sales.csv", str(tmp_path / "sales.csv")):
         assert flow_settings(home=str(tmp_path / "home"), source=source_dict(plain)).source.path == plain
@@ -129,33 +161,47 @@ def test_a_flow_called_from_python_stores_no_secret_and_reads_the_url_it_was_giv
     shown = base.replace("http://", "http://u:***@") + "?token=***"
     given = [source_dict(base.replace("http://", "http://u:py-pw1@") + "?token=py-tok1"),
              SourceConfig(**source_dict(base.replace("http://", "http://u:py-pw2@") + "?token=py-tok2"))]
+    options = {"key": "AKIA-py", "secret": "py-opt-secret", "client_kwargs": {"aws_secret_access_key": "py-opt-2"}}
     for source in given:
         result = retrain_flow(as_of="2013-06-01", source=source, horizon=3, home=str(tmp_path / "home"),
-                              overrides={"model": {"cells": []}})
+                              overrides={"model": {"cells": []}, "shared_options": options})
         with get_client(sync_client=True) as client:
             params = client.read_flow_run(result["run_id"]).parameters
         stored = json.dumps(params)
-        assert "py-pw" not in stored and "py-tok" not in stored, stored
+        assert "py-pw" not in stored and "py-tok" not in stored and "py-opt" not in stored, stored
         assert params["source"]["path"] == shown, stored
+        # secrets51: an object store's options, stored whole, are stored with their secrets *** as well
+        assert params["overrides"]["shared_options"] == {"key": "***", "secret": "***",
+                                                         "client_kwargs": {"aws_secret_access_key": "***"}}, stored
     requests = [path for _, path, _ in http_server.requests]
     assert "/sales.csv?token=py-tok1" in requests and "/sales.csv?token=py-tok2" in requests, requests
 
 
-@pytest.mark.parametrize("params", [
-    {"source": source_dict("postgresql://u:pg-secret@db.example/shop?table=sales")},
-    {"source": source_dict("s3://AKIAKEY:s3-secret@bucket/sales.parquet")},
-    {"source": source_dict("https://user:web-secret@h.example/x.csv")},
-    {"source": source_dict("https://h.example/x.csv?X-Amz-Security-Token=web-secret")},
-    {"source": source_dict("https://u:***@h.example/x.csv?sig=web-secret")},  # one secret hidden, another shown
-    {"home": "s3://AKIAKEY:s3-secret@bucket/home"},  # any text of the form
-    {"overrides": {"store": {"url": "postgresql://u:pg-secret@db.example/store"}}},
+@pytest.mark.parametrize("params, field", [
+    ({"source": source_dict("postgresql://u:pg-secret@db.example/shop?table=sales")}, "source"),
+    ({"source": source_dict("s3://AKIAKEY:s3-secret@bucket/sales.parquet")}, "source"),
+    ({"source": source_dict("https://user:web-secret@h.example/x.csv")}, "source"),
+    ({"source": source_dict("https://h.example/x.csv?X-Amz-Security-Token=web-secret")}, "source"),
+    ({"source": source_dict("https://u:***@h.example/x.csv?sig=web-secret")}, "source"),  # one hidden, another shown
+    ({"home": "s3://AKIAKEY:s3-secret@bucket/home"}, "home"),  # any text of the form
+    ({"overrides": {"store": {"url": "postgresql://u:pg-secret@db.example/store"}}}, "overrides.store.url"),
+    # secrets51: a keyword DSN, and the options of an object store, were stored whole
+    ({"source": source_dict("host=db.example user=u password=pg-secret dbname=shop")}, "source"),
+    ({"home": "host=db.example password='pg secret' dbname=shop"}, "home"),
+    ({"overrides": {"store": {"url": "host=db.example sslpassword=pg-secret dbname=x"}}}, "overrides.store.url"),
+    ({"overrides": {"shared_options": {"key": "***", "secret": "s3-secret"}}}, "overrides.shared_options.secret"),
+    ({"overrides": {"store": {"storage_options": {"client_kwargs": {"aws_secret_access_key": "s3-secret"}}}}},
+     "overrides.store.storage_options.client_kwargs.aws_secret_access_key"),
+    ({"overrides": {"shared_options": {"endpoint_url": "https://u:web-secret@minio.example"}}},
+     "overrides.shared_options.endpoint_url"),
 ])
 @pytest.mark.usefixtures("prefect_api")
-def test_a_deployment_run_whose_url_shows_a_secret_is_refused_and_stores_nothing(tmp_path, params):
+def test_a_deployment_run_whose_url_shows_a_secret_is_refused_and_stores_nothing(tmp_path, params, field):
     """secrets50: a URL typed into a deployment's Run form (or sent by `run_deployment`) was stored as given: the
     server stores a run's parameters before any flowcast code runs. The deployments' schema (`form_schema`) refuses
-    a URL that shows a secret: the server answers 409 and creates no run. The URL written with its secrets `***` is
-    a run, stored so, whose worker reads the URL its configuration declares."""
+    a URL that shows a secret: the server answers 409, naming the parameter, and creates no run. The URL written with
+    its secrets `***` is a run, stored so, whose worker reads the URL its configuration declares. secrets51: a keyword
+    DSN's password and an fsspec option's secret (`shared_options`, `store.storage_options`) alike, the option named."""
     from prefect import get_client
     from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
     from prefect.exceptions import PrefectHTTPStatusError
@@ -163,6 +209,7 @@ def test_a_deployment_run_whose_url_shows_a_secret_is_refused_and_stores_nothing
 
     from flowcast.flows import retrain_flow
     from flowcast.flows.parameters import form_schema
+    from flowcast.source_secrets import stored_parameters
 
     with get_client(sync_client=True) as client:
         dep = client.create_deployment(flow_id=client.create_flow(retrain_flow), name=f"secrets-{tmp_path.name}",
@@ -171,10 +218,11 @@ def test_a_deployment_run_whose_url_shows_a_secret_is_refused_and_stores_nothing
         with pytest.raises(PrefectHTTPStatusError) as refused:
             client.create_flow_run_from_deployment(dep, parameters=params)
         assert refused.value.response.status_code == 409, refused.value
+        assert f"Validation failed for field {field!r}" in refused.value.response.json()["detail"]
         runs = client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[dep])))
         assert runs == [], [r.parameters for r in runs]
-        shown = json.loads(redact_text(json.dumps(params)))
-        assert shown != params
+        shown = stored_parameters(params)
+        assert not re.search(r"(?:s3|pg|web)[- ]secret", json.dumps(shown)), shown
         run = client.create_flow_run_from_deployment(dep, parameters=shown)
         assert client.read_flow_run(run.id).parameters == shown
 
@@ -183,6 +231,9 @@ def test_a_deployment_run_whose_url_shows_a_secret_is_refused_and_stores_nothing
     "postgresql://u:p@ss@h/db", "https://u:s3 cret@h/x.csv", "s3://KEY:SECRET@bucket/x", "https://h/x?token=t",
     "https://h/x?Access_Token=t&a=1", "https://h/x?apikey=t", "https://h/x?key=t", "https://u:***@h/x?sig=t",
     "https://u:***x@h/x",
+    # secrets51: a keyword DSN
+    "host=db user=u password=s3cret dbname=x", "host=db password='a b' dbname=x", "sslpassword=k3y host=db",
+    "host=db password=*** sslpassword=k3y", "password = s3cret",
 ])
 def test_the_forms_pattern_finds_a_url_that_shows_a_secret(url):
     import re
@@ -197,6 +248,7 @@ def test_the_forms_pattern_finds_a_url_that_shows_a_secret(url):
     "postgresql://h:5432/db?application_name=a@b", "https://registry.example.org:443/@scope/pkg",
     "file://C:/data/u@x.csv", "https://u:@h/x", "https://u:***@h/x.csv?token=***&sig=***", "/data/my token=1 x.csv",
     "https://h/x.csv?tokens_left=3", "2019-06-01T00:00:00+10:00",
+    "password=***", "host=db user=u password='***' dbname=x", "the password is in vault", "host=db dbname=x",
 ])
 def test_the_forms_pattern_passes_what_shows_no_secret(url):
     import re
@@ -263,3 +315,70 @@ def test_flowcast_deploys_deployments_enforce_their_form_refusing_a_visible_pass
             for params in valid[name.split("/")[0]]:
                 run = client.create_flow_run_from_deployment(dep.id, parameters=params)
                 assert client.read_flow_run(run.id).parameters == params, name
+
+
+def _sent_unenforced(client, dep, params: dict):
+    """A flow run of deployment `dep` created as `POST /deployments/{id}/create_flow_run` with
+    `enforce_parameter_schema: false` creates it (`run_deployment`'s way round the form's check), read back."""
+    from uuid import UUID
+
+    response = client.request("POST", "/deployments/{id}/create_flow_run", path_params={"id": dep},
+                              json={"parameters": params, "enforce_parameter_schema": False})
+    return client.read_flow_run(UUID(response.json()["id"]))
+
+
+@pytest.mark.parametrize("declared", [True, False])
+@pytest.mark.usefixtures("prefect_api")
+def test_a_run_sent_round_the_form_has_its_stored_secrets_replaced_as_it_starts(tmp_path, http_server, monkeypatch,
+                                                                                 declared):
+    """secrets51: an API caller can turn the form's check off for one run (`enforce_parameter_schema=false`), and the
+    server stores its parameters as sent: a source URL's password and token, an option's secret. Prefect lets a flow
+    run's parameters be replaced (`PATCH /flow_runs/{id}`): the flow, as it starts on a worker, replaces them with
+    the same parameters shown (`stored_parameters`), says so in a warning, and runs on those: it reads the URL and
+    the option its worker's configuration declares (not the ones sent), or is refused where it declares none."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId, LogFilterLevel
+    from prefect.flow_engine import run_flow
+    from prefect.utilities.callables import parameter_schema
+
+    from flowcast.flows import retrain_flow
+    from flowcast.flows.parameters import form_schema
+    from flowcast.source_secrets import stored_parameters
+
+    write_series(http_server.root / "sales.csv", n_series=2, n_months=48)
+    base = http_server.url("sales.csv")
+    sent_url = base.replace("http://", "http://u:sent-pw@") + "?token=sent-tok"
+    params = {"as_of": "2013-06-01", "source": source_dict(sent_url), "horizon": 3, "home": str(tmp_path / "home"),
+              "overrides": {"model": {"cells": []}, "shared_options": {"secret": "sent-opt"}}}
+    shown = stored_parameters(params)
+    if declared:
+        monkeypatch.setenv("FLOWCAST_SOURCES__SALES__PATH", base.replace("http://", "http://u:worker-pw@")
+                           + "?token=worker-tok")
+        for k, v in {"TIME_COL": "month", "TARGET_COL": "sales", "FREQ": "1mo"}.items():
+            monkeypatch.setenv(f"FLOWCAST_SOURCES__SALES__{k}", v)
+        monkeypatch.setenv("FLOWCAST_SHARED_OPTIONS__SECRET", "worker-opt")
+    with get_client(sync_client=True) as client:
+        dep = client.create_deployment(flow_id=client.create_flow(retrain_flow), name=f"round-{tmp_path.name}",
+                                       parameter_openapi_schema=form_schema(parameter_schema(retrain_flow).model_dump()),
+                                       enforce_parameter_schema=True, paused=True)
+        run = _sent_unenforced(client, dep, params)
+        assert "sent-pw" in json.dumps(run.parameters)  # the server stored them whole
+        state = run_flow(retrain_flow, flow_run=run, parameters=run.parameters, return_type="state")
+        after = client.read_flow_run(run.id)
+        logs = [log.message for log in client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(
+            any_=[run.id]), level=LogFilterLevel(ge_=30, le_=30))) if "password" in log.message]
+    assert after.parameters == shown, after.parameters
+    assert logs == [(
+        f"This flow run's parameters showed a password or token (source.path = {shown['source']['path']}, "
+        "overrides.shared_options.secret = ***): the Prefect API stored them as sent, with the deployment's parameter "
+        "schema not enforced (enforce_parameter_schema=false). They are replaced by the same parameters with each "
+        "secret ***, and the run reads the secrets this worker's configuration declares")], logs
+    requests = [path for _, path, _ in http_server.requests]
+    assert not any("sent-tok" in p for p in requests), requests
+    if declared:
+        assert state.is_completed(), state.message
+        assert "/sales.csv?token=worker-tok" in requests, requests
+    else:
+        # refused at the first secret its configuration does not declare (the settings are read before the source)
+        assert state.is_failed() and "the setting shared_options.secret = *** holds a password" in state.message, \
+            state.message

@@ -14,13 +14,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, create_model
 
 from flowcast.config import Settings
 from flowcast.data.datasets import BUNDLED_DATASETS
-from flowcast.source_secrets import VISIBLE_SECRET
+from flowcast.source_secrets import OPTIONS, SECRET_OPTION, VISIBLE_SECRET
 
 DATASET_NAMES: list[str] = list(BUNDLED_DATASETS)
 # the form: a list to pick a bundled dataset from, or a name typed in (a [sources.NAME] of the
@@ -144,6 +145,17 @@ def _titled(prop: dict[str, Any]) -> dict[str, Any]:
 NO_VISIBLE_SECRET: dict[str, Any] = {"not": {"pattern": VISIBLE_SECRET}}
 NO_SECRET_IN_PATH: dict[str, Any] = {"not": {"required": ["path"], "properties": {"path": {
     "type": "string", "pattern": VISIBLE_SECRET}}}}
+# fsspec options (a setting named `*options`: `shared_options`, `store.storage_options`) as a run's parameters may hold
+# them (`source_secrets.stored_options`), at any depth (`client_kwargs`): no text shows a URL's secret, and a value whose
+# name says it is a secret (`SECRET_OPTION`: `key`, `secret`, `token`, `aws_secret_access_key`) is `***` or empty. The
+# server's 409 names the option (`Validation failed for field 'overrides.shared_options.secret'`)
+SECRET_FREE_OPTIONS_NAME = "SecretFreeOptions"
+_OPTIONS_REF = {"$ref": f"#/definitions/{SECRET_FREE_OPTIONS_NAME}"}
+_OPTION_KEYS: dict[str, Any] = {
+    "patternProperties": {SECRET_OPTION: {"not": {"type": "string", "not": {"enum": ["***", ""]}}}, "": _OPTIONS_REF},
+}
+SECRET_FREE_OPTIONS: dict[str, Any] = {"not": {"type": "string", "pattern": VISIBLE_SECRET}, **_OPTION_KEYS,
+                                        "items": _OPTIONS_REF}
 SECRET_FREE_NOTE = (" A URL's password or token is written *** (https://u:***@h/x.csv?token=***): the worker reads the "
                     "URL its configuration declares ([sources.NAME] path); a URL that shows one is refused.")
 
@@ -153,13 +165,21 @@ def _text(choice: dict[str, Any]) -> bool:
     return choice.get("type") == "string" and not {"enum", "format", "const"} & choice.keys()
 
 
-def _secret_free(prop: dict[str, Any]) -> dict[str, Any]:
-    """`prop` whose free text refuses a URL that shows a secret (`NO_VISIBLE_SECRET`); one that takes a source's JSON
-    box (`NO_SECRET_IN_PATH`) says so in its description."""
+def _secret_free(prop: dict[str, Any], name: str = "") -> dict[str, Any]:
+    """`prop` (the property `name`) whose free text refuses a URL that shows a secret (`NO_VISIBLE_SECRET`), and whose
+    object, where it is fsspec options (`*options`), one that shows a secret (`SECRET_FREE_OPTIONS`); one that takes
+    a source's JSON box (`NO_SECRET_IN_PATH`) says so in its description."""
+    options = name.lower().endswith(OPTIONS)
+
+    def checked(choice: dict[str, Any]) -> dict[str, Any]:
+        if _text(choice):
+            return {**choice, **NO_VISIBLE_SECRET}
+        return {**choice, **_OPTION_KEYS} if options and choice.get("type") == "object" else choice
+
     choices = prop.get("anyOf")
     if choices is None:
-        return {**prop, **NO_VISIBLE_SECRET} if _text(prop) else prop
-    out = {**prop, "anyOf": [{**c, **NO_VISIBLE_SECRET} if _text(c) else c for c in choices]}
+        return checked(prop)
+    out = {**prop, "anyOf": [checked(c) for c in choices]}
     said = str(prop.get("description") or "")
     if any(c.get("not") == NO_SECRET_IN_PATH["not"] for c in choices) and SECRET_FREE_NOTE not in said:
         out["description"] = said + SECRET_FREE_NOTE
@@ -175,14 +195,16 @@ def form_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """A parameter schema (`prefect.utilities.callables.parameter_schema(...).model_dump()`) as a deployment's Run
     form should show it: every optional parameter, and every optional setting of the models it refers to
     (RunOverrides' sections, SourceConfig), an input to fill in or leave empty (`_form_property`), each of its
-    choices labelled in words (`_titled`), its free text refusing a URL that shows a secret (`_secret_free`)."""
+    choices labelled in words (`_titled`), its free text and fsspec options refusing a secret shown (`_secret_free`)."""
     definitions = schema.get("definitions") or {}
     boxed = {name for name, d in definitions.items() if d.get("required")}
-    out = {**schema, "properties": {k: _secret_free(_titled(_form_property(v, boxed)))
+    out = {**schema, "properties": {k: _secret_free(_titled(_form_property(v, boxed)), k)
                                     for k, v in (schema.get("properties") or {}).items()}}
     if definitions:
         out["definitions"] = {
-            name: {**d, "properties": {k: _secret_free(_titled(_form_property(v, boxed)))
+            name: {**d, "properties": {k: _secret_free(_titled(_form_property(v, boxed)), k)
                                        for k, v in d["properties"].items()}}
             if "properties" in d else d for name, d in definitions.items()}
+    if _OPTIONS_REF["$ref"] in json.dumps(out):
+        out["definitions"] = {**out.get("definitions", {}), SECRET_FREE_OPTIONS_NAME: SECRET_FREE_OPTIONS}
     return out
