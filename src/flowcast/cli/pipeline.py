@@ -1151,6 +1151,7 @@ def backfill(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from flowcast.data.datasets import resolve_source
+    from flowcast.errors import RunCancelled
     from flowcast.flows import backfill_flow
     from flowcast.flows.backfill import BackfillError, backfill_dates, default_every, listen
 
@@ -1197,7 +1198,9 @@ def backfill(
     late = (f"after the backfill completed ({summary.get('run_id')}): its {plural(n_published, 'date')} "
             f"published {'stays' if n_published == 1 else 'stay'} published" if interrupts.received() > before else "")
     if json_out:  # the same keys as any failed command's object (cli_errors), beside every date's outcome
-        emit_json({"status": "failed", "error": str(failed), "exit_code": failed.exit_code, **summary}
+        # a backfill whose own run was cancelled from the UI as it waited on its dates is 'cancelled', not 'failed'
+        emit_json({"status": "cancelled" if isinstance(failed, RunCancelled) else "failed", "error": str(failed),
+                   "exit_code": failed.exit_code, **summary}
                   if failed is not None else {"status": "completed", **summary, **({"interrupted": True} if late else {})})
     else:
         out.print(_backfill_table(summary, mode, step))
