@@ -305,13 +305,15 @@ def _run_model_at(settings: Any, dataset: str, mode: str) -> Callable[[datetime]
     """In forecast mode, date -> the model this backfill's run of that date forecasts with (`run_model`: the production
     model, else the champion, or the newer model promoted for data up to the date); None in retrain mode (each date
     trains its own) or where no model is there or the registry cannot be read (the dates say so as they run)."""
+    from flowcast.data.datasets import resolve_source
     from flowcast.flows.forecast import run_models
     from flowcast.shared import open_registry
 
     if mode != "forecast":
         return None
     try:
-        model_at = run_models(open_registry(settings), dataset)  # the registry's history read once, not per date
+        source = resolve_source(settings)  # the ds axis a model's data end is compared on (`forecast.trained_by`)
+        model_at = run_models(open_registry(settings), dataset, source if source.name == dataset else None)
         if model_at(None) is None:
             return None
     except (FlowcastError, OSError, ValueError):
