@@ -958,7 +958,9 @@ def test_a_past_as_of_after_the_model_s_data_ended_is_forecast_without_the_looka
     dated as_of is observed by a run at as_of), forecasts without the warning; one before it still says so."""
     from flow_helpers import TINY_OVERRIDES, write_series
 
+    from flowcast.config import load_settings
     from flowcast.flows import forecast_flow, retrain_flow
+    from flowcast.flows.backfill import model_for_backfill
 
     csv = write_series(tmp_path / "raw" / "sales.csv", n_months=60)  # 2010-01 .. 2014-12
     kw = {"source": source_dict(csv), "home": str(tmp_path / "home"), "overrides": TINY_OVERRIDES}
@@ -978,6 +980,8 @@ def test_a_past_as_of_after_the_model_s_data_ended_is_forecast_without_the_looka
     assert before["model_version"] == production.version
     assert f"{production.version} was trained at as_of 2026-12-06 04:31 UTC (last observation 2014-12-01)" in \
         before["note"] and warning in before["note"], before["note"]
+    said = model_for_backfill(load_settings(home=kw["home"]), "tiny")
+    assert "except a date before its training data ended (last observation 2014-12-01)" in said, said
 
 
 
