@@ -639,8 +639,15 @@ class ModelVersion:
         ended (data of 2014 retrained in 2026); the last observation is its data fingerprint's `last_observation`
         (none recorded before it was kept, or a version.json whose fingerprint is not an object: the as_of alone)."""
         text = f"as_of {utc_text(self.as_of)}" if self.as_of else "an unrecorded as_of"
+        last = self.last_observation()
+        return f"{text} (last observation {utc_text(last)})" if last else text
+
+    def last_observation(self) -> str | None:
+        """The newest ds of this version's training data, as its data fingerprint records it (a retrain's
+        `last_observation`, on its source's ds axis); None where none is recorded (registered before it was kept,
+        by hand, or a version.json whose fingerprint is not an object)."""
         last = self.fingerprint.get("last_observation") if isinstance(self.fingerprint, dict) else None
-        return f"{text} (last observation {utc_text(str(last))})" if last else text
+        return str(last) if last else None
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -950,6 +950,40 @@ def test_a_retrain_records_the_last_observation_of_data_that_ended_before_its_as
         assert mv.trained_text() == "as_of 2026-12-06 04:31 UTC (last observation 2014-12-01)"
 
 
+def test_a_past_as_of_after_the_model_s_data_ended_is_forecast_without_the_lookahead_warning(tmp_path):
+    """new-user51: `flowcast forecast --as-of 2024-02-25` with production retrained today on data that ended 2024-02-18
+    warned "these forecasts are not the ones a run at this as_of could have made", though the model saw nothing after
+    that as_of: the check compared the as_of with the as_of of the run that trained it. It compares with the last
+    observation the model's data held (the registry's `last_observation`): an as_of after it, or at it (the month
+    dated as_of is observed by a run at as_of), forecasts without the warning; one before it still says so."""
+    from flow_helpers import TINY_OVERRIDES, write_series
+
+    from flowcast.config import load_settings
+    from flowcast.flows import forecast_flow, retrain_flow
+    from flowcast.flows.backfill import model_for_backfill
+
+    csv = write_series(tmp_path / "raw" / "sales.csv", n_months=60)  # 2010-01 .. 2014-12
+    kw = {"source": source_dict(csv), "home": str(tmp_path / "home"), "overrides": TINY_OVERRIDES}
+    summary = retrain_flow(as_of=datetime(2026, 12, 6, 4, 31), models=[], **kw)  # statistical candidates only
+    reg = ModelRegistry(Path(kw["home"]) / "models")
+    production = reg.production("tiny") or reg.get(summary["model_version"])
+    if reg.production("tiny") is None:
+        reg.promote(production.version, reason="the model of today")
+    assert production.fingerprint["last_observation"] == "2014-12-01T00:00:00"
+    warning = "these forecasts are not the ones a run at this as_of could have made"
+
+    for as_of in (datetime(2015, 2, 1), datetime(2014, 12, 1)):  # after the data ended, and exactly at its end
+        run = forecast_flow(as_of=as_of, **kw)
+        assert run["model_version"] == production.version and run["published_rows"] > 0, run
+        assert warning not in (run["note"] or "") and "after this as_of" not in (run["note"] or ""), run["note"]
+    before = forecast_flow(as_of=datetime(2014, 11, 30), **kw)  # December's value is after it: a true warning
+    assert before["model_version"] == production.version
+    assert f"{production.version} was trained at as_of 2026-12-06 04:31 UTC (last observation 2014-12-01)" in \
+        before["note"] and warning in before["note"], before["note"]
+    said = model_for_backfill(load_settings(home=kw["home"]), "tiny")
+    assert "except a date before its training data ended (last observation 2014-12-01)" in said, said
+
+
 
 
 @pytest.mark.parametrize("damage", ["emptied", "cut short"])

@@ -158,7 +158,7 @@ def _covariates_said(settings: Any, as_ofs: list[datetime | None]) -> list[str |
 
     try:
         source = resolve_source(settings)
-        run_model = run_models(open_registry(settings), source.name)  # the registry's history read once, not per date
+        run_model = run_models(open_registry(settings), source.name, source)  # the history read once
     except Exception:  # noqa: BLE001 - the flow opens the registry again and says what is wrong
         return [None] * len(as_ofs)
     of_version: dict[str, str | None] = {}

@@ -219,12 +219,15 @@ def model_for_backfill(settings: Any, dataset: str) -> str:
     registry = open_registry(settings)
     production = registry.production(dataset)
     if production is not None:
-        # a date before the model's as_of takes an earlier model (`forecast.model_for_as_of`), where there is one: it
+        # a date before the model's data ended takes an earlier model (`forecast.model_for_as_of`), where there is one: it
         # said 'the newest model promoted for data up to it' of a backfill whose every date had none (ui44)
         said = f"Every date is forecast by the production model {production.version} ({production.describe()})"
-        if not production.as_of:
+        last = production.last_observation()  # where its data ended (`forecast.data_end`), else its run's as_of
+        if not last and not production.as_of:
             return said
-        return (f"{said}, except a date before the as_of it was trained at ({utc_text(production.as_of)}): the newest "
+        ended = (f"its training data ended (last observation {utc_text(last)})" if last else
+                 f"the as_of it was trained at ({utc_text(production.as_of)})")
+        return (f"{said}, except a date before {ended}: the newest "
                 f"model promoted for data up to that date, else {production.version} still (that date's log and "
                 "receipt then say its forecasts are not the ones a run at that date could have made)")
     champion = registry.champion(dataset)
@@ -309,13 +312,15 @@ def _run_model_at(settings: Any, dataset: str, mode: str) -> Callable[[datetime]
     """In forecast mode, date -> the model this backfill's run of that date forecasts with (`run_model`: the production
     model, else the champion, or the newer model promoted for data up to the date); None in retrain mode (each date
     trains its own) or where no model is there or the registry cannot be read (the dates say so as they run)."""
+    from flowcast.data.datasets import resolve_source
     from flowcast.flows.forecast import run_models
     from flowcast.shared import open_registry
 
     if mode != "forecast":
         return None
     try:
-        model_at = run_models(open_registry(settings), dataset)  # the registry's history read once, not per date
+        source = resolve_source(settings)  # the ds axis a model's data end is compared on (`forecast.trained_by`)
+        model_at = run_models(open_registry(settings), dataset, source if source.name == dataset else None)
         if model_at(None) is None:
             return None
     except (FlowcastError, OSError, ValueError):

@@ -50,7 +50,7 @@ from flowcast.ops.hooks import on_run_failure
 from flowcast.ops.quiet import skip_if_unchanged
 from flowcast.registry import PIN_TTL_HOURS
 from flowcast.source_secrets import flow
-from flowcast.timekeys import storage_naive, utc_text
+from flowcast.timekeys import observed_through, storage_naive, utc_text
 
 
 def _model_horizon(version: Any) -> int | None:
@@ -97,38 +97,65 @@ def promoted_before(registry: Any, dataset: str, model: Any) -> tuple[Any, ...]:
     return tuple(out)
 
 
-def trained_by(model: Any, as_of: datetime) -> bool:
-    """Whether `model`'s training data ended at or before `as_of` (or it records no end): a run at `as_of` may
-    forecast with it."""
-    return not model.as_of or storage_naive(model.as_of) <= storage_naive(as_of)
+def data_end(model: Any, source: SourceConfig | None = None) -> datetime | None:
+    """The last period `model`'s training data covered, as a `ds` of `source`'s axis (naive: wall time in its tz for
+    daily and coarser data, UTC for sub-daily; `source` None: naive UTC, each period labelled by its start): its
+    data fingerprint's `last_observation` (the newest ds of its training data, which a retrain records), else the
+    last ds its run's as_of had observed (`timekeys.observed_through`: that as_of bounds the data ingest read for it,
+    an end-labelled or aggregated period once over); None where neither is recorded. Not the run's as_of itself: a
+    retrain today of data that ended a year ago saw nothing of the year between."""
+    last = model.last_observation()
+    if last:
+        return storage_naive(last)
+    return _observed_through(model.as_of, source) if model.as_of else None
 
 
-def choose_model(model: Any, promoted: tuple[Any, ...], as_of: datetime) -> Any | None:
+def _observed_through(as_of: datetime | str, source: SourceConfig | None) -> datetime:
+    """The latest ds of `source` a run at `as_of` had observed (`timekeys.observed_through`, the bound ingest cut its
+    rows by); `source` None: `as_of` as naive UTC."""
+    if source is None:
+        return storage_naive(as_of)
+    return observed_through(as_of, freq=source.freq, tz=source.tz, aggregate=source.aggregate,
+                            time_label=source.time_label)
+
+
+def trained_by(model: Any, as_of: datetime, source: SourceConfig | None = None) -> bool:
+    """Whether `model`'s training data ended at or before what a run of `source` at `as_of` has observed
+    (`data_end`, or it records no end): a run at `as_of` may forecast with it. Data that ended exactly at as_of
+    (a start-labelled period dated as_of, an end-labelled or aggregated one over at as_of) was observed by that run."""
+    end = data_end(model, source)
+    return end is None or end <= _observed_through(as_of, source)
+
+
+def choose_model(model: Any, promoted: tuple[Any, ...], as_of: datetime,
+                 source: SourceConfig | None = None) -> Any | None:
     """The model a run at `as_of` forecasts with, of the dataset's production model (or last champion) `model` and
-    the versions `promoted_before` read: `model` where it was trained on data up to `as_of`, else the newest of
-    `promoted` whose data ended at or before `as_of` (of two that ended together, the later promoted); None where
-    none did (the run keeps `model`, and says so). Pure: a backfill chooses each of its dates' models from one read
-    of the history."""
-    if trained_by(model, as_of):
+    the versions `promoted_before` read: `model` where it was trained on data up to `as_of` (`trained_by`), else the
+    newest of `promoted` whose data ended at or before `as_of` (of two that ended together, the later promoted); None
+    where none did (the run keeps `model`, and says so). Pure: a backfill chooses each of its dates' models from one
+    read of the history."""
+    if trained_by(model, as_of, source):
         return model
-    best = None
+    best, best_end = None, None
     for mv in promoted:
-        if mv.as_of and trained_by(mv, as_of) and (best is None or storage_naive(mv.as_of) >= storage_naive(best.as_of)):
-            best = mv
+        end = data_end(mv, source)
+        if end is not None and trained_by(mv, as_of, source) and (best_end is None or end >= best_end):
+            best, best_end = mv, end
     return best
 
 
-def model_for_as_of(registry: Any, dataset: str, model: Any, as_of: datetime) -> tuple[Any, str | None]:
+def model_for_as_of(registry: Any, dataset: str, model: Any, as_of: datetime,
+                    source: SourceConfig | None = None) -> tuple[Any, str | None]:
     """(the model a run at `as_of` forecasts with, a sentence when it is not `model`, the dataset's
     production model or last champion). A model trained on data after `as_of` (a backfill's or a
     `--as-of` run's earlier date) saw actuals that the run must not: its weights, combination and
     calibration were fitted on them. The run takes the newest model promoted (or recorded as champion)
     for `dataset` whose training data ended at or before `as_of` (`choose_model` of `promoted_before`); when there
     is none it keeps `model` and the sentence says that its forecasts are not the ones a run at that as_of could
-    have made."""
-    if trained_by(model, as_of):
+    have made. `source`: the dataset's source, whose ds axis the data's end is compared on (`trained_by`)."""
+    if trained_by(model, as_of, source):
         return model, None
-    best = choose_model(model, promoted_before(registry, dataset, model), as_of)
+    best = choose_model(model, promoted_before(registry, dataset, model), as_of, source)
     if best is not None:
         best = registry.get(best.version)  # its files, where the registry is remote
         return best, (f"{model.version} was trained at {model.trained_text()}, after this as_of: "
@@ -139,29 +166,31 @@ def model_for_as_of(registry: Any, dataset: str, model: Any, as_of: datetime) ->
                    "this as_of could have made (a backfill with mode=retrain makes those).")
 
 
-def run_model(registry: Any, dataset: str, as_of: datetime | None) -> Any | None:
+def run_model(registry: Any, dataset: str, as_of: datetime | None, source: SourceConfig | None = None) -> Any | None:
     """The model a forecast run of `dataset` at `as_of` forecasts with, as `forecast_flow` chooses it: the production
     model, else the last champion, or the newest model promoted for data up to `as_of` where that one was trained on
-    later data (`model_for_as_of`); None where there is none. `as_of` None: a run as of now."""
-    return run_models(registry, dataset)(as_of)
+    later data (`model_for_as_of`; `source`: the dataset's, `trained_by`); None where there is none. `as_of` None: a
+    run as of now."""
+    return run_models(registry, dataset, source)(as_of)
 
 
-def run_models(registry: Any, dataset: str) -> Callable[[datetime | None], Any | None]:
+def run_models(registry: Any, dataset: str,
+               source: SourceConfig | None = None) -> Callable[[datetime | None], Any | None]:
     """`run_model` of many as_ofs (a backfill's dates, checked before its runs): as_of -> the model its run forecasts
-    with, of one read of the production pointer and, at the first as_of before the model's data ended, of the
-    history (`promoted_before`; each date read both: ~2,000 reads of the registry for an hourly backfill of three
-    months), each chosen version's files fetched once. An error reading the registry is raised at the as_of that
-    needed it, and read again at the next."""
+    with, of one read of the production pointer and, at the first as_of before the model's data ended (`trained_by`
+    on `source`'s ds axis), of the history (`promoted_before`; each date read both: ~2,000 reads of the registry for
+    an hourly backfill of three months), each chosen version's files fetched once. An error reading the registry is
+    raised at the as_of that needed it, and read again at the next."""
     model = registry.production(dataset) or registry.champion(dataset)
     promoted: list[tuple[Any, ...]] = []
     fetched: dict[str, Any] = {}
 
     def at(as_of: datetime | None) -> Any | None:
-        if model is None or as_of is None or trained_by(model, as_of):
+        if model is None or as_of is None or trained_by(model, as_of, source):
             return model
         if not promoted:
             promoted.append(promoted_before(registry, dataset, model))
-        best = choose_model(model, promoted[0], as_of)
+        best = choose_model(model, promoted[0], as_of, source)
         if best is None:
             return model
         if best.version not in fetched:
@@ -296,7 +325,7 @@ def forecast_flow(
     # the production pointer as this run read it: the publish checks it is still that (a model chosen
     # for an earlier as_of below is published while production is unchanged too)
     read_production = production.version if which == "the production model" else None
-    chosen, earlier = model_for_as_of(registry, src.name, production, as_of)  # never one that saw later data
+    chosen, earlier = model_for_as_of(registry, src.name, production, as_of, src)  # never one that saw later data
     if earlier is not None:
         log.warning(earlier)
     if chosen is not production:
