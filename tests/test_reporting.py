@@ -558,3 +558,29 @@ def test_rows_text_writes_a_count_with_separators_and_never_fails_on_a_records_t
     from flowcast.reporting import NONE, rows_text
 
     assert rows_text(rows) == said.replace("—", NONE)
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 7, 9])
+def test_a_paged_read_gets_every_item_once_in_order_past_the_first_page(n):
+    """`api_pages`, which the receipt and plot searches and a backfill's date runs read the Prefect API with: every
+    item once, in the API's order, page after page (a page of 3 here: 7 items are 3 pages; 9 a last page that is
+    empty), and no read after a short page."""
+    items = [f"run-{i}" for i in range(n)]
+    reads = []
+
+    def read(limit: int, offset: int) -> list[str]:
+        reads.append((limit, offset))
+        return items[offset:offset + limit]
+
+    assert list(reporting.api_pages(read, page=3)) == items
+    assert reads == [(3, 3 * k) for k in range(n // 3 + 1)]
+
+
+def test_a_paged_read_that_stops_at_its_find_reads_no_more_pages():
+    reads = []
+
+    def read(limit: int, offset: int) -> list[int]:
+        reads.append(offset)
+        return list(range(offset, offset + limit))  # never ends
+
+    assert next(x for x in reporting.api_pages(read, page=4) if x == 5) == 5 and reads == [0, 4]

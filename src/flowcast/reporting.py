@@ -14,22 +14,24 @@ import functools
 import logging
 import math
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
 
 from flowcast.atomic import atomic_file
+from flowcast.errors import FlowcastError
 from flowcast.figures import _fmt, _plain, _sig, duration_text, score_text
 from flowcast.mdtext import md_id, md_text, quoted_id
 from flowcast.redaction import redact_location
 from flowcast.timekeys import utc_text
 
 _log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Stable artifact keys: every run of a flow writes a new version under the same key, so the UI's
 # Artifacts page shows the history of each. A key is `<kind>-<dataset>` (`forecast-plot-us-employment`);
@@ -950,13 +952,22 @@ def forecast_plot_caption(model: str, n_plot: int, n_series: int, forecasts: pl.
             f"{stopped}")
 
 
-def plot_artifact(png: Path | None, caption: str, scope: Scope) -> Any:
+def plot_artifact(png: Path | None, caption: str, scope: Scope, publish: tuple[str, str] | None = None) -> Any:
+    """The forecast plot under `scope`'s plot key; `publish`: (the run that published, the content hash) of the
+    forecasts it draws, said under it (`publish_line`), by which a run completing that publish finds it (`plot_left`)."""
     from prefect.artifacts import create_markdown_artifact
 
     if not _in_run():
         return None
     md = plot_markdown(png, caption) if png is not None else f"## {caption}\n\nNothing to draw (no forecasts).\n"
+    if publish is not None:
+        md += f"\n{publish_line(*publish)}\n"
     return create_markdown_artifact(md, key=scope.key("plot"), description=scope.describe(caption))
+
+
+def publish_line(run_id: str, content_hash: str) -> str:
+    """The plot artifact's last line: 'Published by flow run [R](link); content hash `H`, as in its receipt.'"""
+    return f"Published by flow run {run_link(run_id)}; content hash `{content_hash}`, as in its receipt."
 
 
 def receipt_artifact(receipt: Any, scope: Scope, note: str | Sequence[str] = "", home: str | Path | None = None) -> Any:
@@ -1065,30 +1076,66 @@ def _artifacts_page(client: Any, key: str, *, limit: int, offset: int = 0) -> li
 API_PAGE = 200  # the Prefect API's default page (PREFECT_API_DEFAULT_LIMIT): a read without a limit gets that many
 
 
-def receipt_left(scope: Scope, run_id: str, content_hash: str) -> str | None:
-    """The flow run that left the receipt artifact of the publish of `content_hash` by run `run_id`, under `scope`'s
-    receipt key: `run_id` itself (its own receipt) or a run that completed that publish (its note names `run_id`);
-    the table of either holds the publish's content hash. None where there is none, outside a run, or where the API
-    cannot be read (a receipt is then left: one too many rather than none). A run killed after that receipt, before
-    its record said so, had a second receipt left by the run that completed its publish (faults50)."""
+def api_pages(read: Callable[[int, int], Sequence[T]], page: int = API_PAGE) -> Iterator[T]:
+    """Every item of a read of the Prefect API made page by page, in its order: `read(limit, offset)` is called with
+    `page` and 0, `page`, 2 * `page`, ... until a page comes back shorter than `page` (a read without a limit gets the
+    API's first page only: a cancelled backfill of 230 dates left 30 to run later, rev50b). Pages are read as they are
+    iterated: a search that stops at its find reads no more."""
+    offset = 0
+    while True:
+        got = read(page, offset)
+        yield from got
+        if len(got) < page:
+            return
+        offset += page
+
+
+class ArtifactsUnread(FlowcastError):
+    """The Prefect API could not be read for the artifacts under a key (`artifact_left`): whether one was left is
+    not known."""
+
+
+def artifact_left(key: str, run_id: str, content_hash: str) -> str | None:
+    """The flow run that left an artifact under `key` of the publish of `content_hash` by run `run_id`: one whose text
+    (a receipt's table, a plot's markdown: `plot_artifact`'s `publish`) holds that content hash, left by `run_id` itself
+    or by a run that completed that publish (its text or description names `run_id`). None where there is none or
+    outside a run; `ArtifactsUnread` where the API cannot be read. Read with a client of its own (from the settings), not
+    the run's: Prefect's client retries a refused connection once it has connected (for about a minute,
+    `TrainingProgress._update`), and this is a check."""
     if not _in_run() or not content_hash:
         return None
     from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL
 
     try:
-        with get_client(sync_client=True) as client:
-            offset = 0
-            while page := _artifacts_page(client, scope.key("receipt"), limit=API_PAGE, offset=offset):
-                for a in page:
-                    by = str(a.flow_run_id) if a.flow_run_id else ""
-                    if content_hash in str(a.data or "") and (by == run_id or run_id in (a.description or "")):
-                        return by or run_id
-                if len(page) < API_PAGE:
-                    return None
-                offset += API_PAGE
-    except Exception:  # noqa: BLE001 - the check spares a duplicate receipt; without an API it leaves one
-        return None
+        # httpx settings of its own ({}): get_client otherwise hands out the run's client
+        with get_client(sync_client=True, httpx_settings={}) as client:
+            for a in api_pages(lambda limit, offset: _artifacts_page(client, key, limit=limit, offset=offset)):
+                by = str(a.flow_run_id) if a.flow_run_id else ""
+                text = str(a.data or "")
+                if content_hash in text and (by == run_id or run_id in text or run_id in (a.description or "")):
+                    return by or run_id
+    except Exception as exc:  # any failure to read (refused, timed out, an error status): said, never taken for none
+        raise ArtifactsUnread(f"the artifacts under {key!r} could not be read from the Prefect API at "
+                              f"{redact_location(str(PREFECT_API_URL.value()))} ({type(exc).__name__}: "
+                              f"{str(exc)[:200] or 'no message'})") from exc
     return None
+
+
+def receipt_left(scope: Scope, run_id: str, content_hash: str) -> str | None:
+    """The flow run that left the receipt artifact of the publish of `content_hash` by run `run_id`, under `scope`'s
+    receipt key (`artifact_left`): `run_id` itself or a run that completed that publish (its note names `run_id`). A
+    run killed after that receipt, before its record said so, had a second receipt left by the run that completed its
+    publish (faults50). `ArtifactsUnread` where the API cannot be read: the caller says so, and leaves one."""
+    return artifact_left(scope.key("receipt"), run_id, content_hash)
+
+
+def plot_left(scope: Scope, run_id: str, content_hash: str) -> str | None:
+    """The flow run that left the forecast plot artifact of the publish of `content_hash` by run `run_id`, under
+    `scope`'s plot key (`artifact_left`; its markdown names the publish, `plot_artifact`'s `publish`). A run killed
+    between its plot artifact and its receipt had a second plot artifact of the same as_of left by the run that
+    completed its publish (faults51)."""
+    return artifact_left(scope.key("plot"), run_id, content_hash)
 
 
 # `withdrawn_decision_markdown`'s headings, and `failed_decision_markdown`'s

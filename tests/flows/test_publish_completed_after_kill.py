@@ -5,7 +5,9 @@ these very forecasts (SamePublished) and completes what the killed run left undo
 faultsB48: it wrote the record alone (no plot, receipt or event). Real processes under the session's Prefect API,
 statistical models only. faults49: killed between its record and its plot (FLOWCAST_FAULT=publish:before_plot), the
 re-run completes the plot, receipt and event once; a run of the as_of alive between its publish and its record (stopped
-there) is left to finish its publish: the second run writes no receipt saying it completed an interrupted publish."""
+there) is left to finish its publish: the second run writes no receipt saying it completed an interrupted publish.
+faults51: killed between its plot artifact and its receipt (FLOWCAST_FAULT=publish:before_receipt), the re-run leaves
+the receipt and event, and no second plot artifact."""
 
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FLOWCAST = str(Path(sys.executable).parent / "flowcast")
 TRAINED, AS_OF = datetime(2019, 6, 1), datetime(2019, 7, 1)
 PNG = "forecast_tiny_20190701T000000.png"
+PLOT_KEY = "forecast-plot-tiny"
 
 
 def _args(command: str, cfg: Path, home: Path, as_of: datetime, fault: str | None = None,
@@ -113,14 +116,14 @@ def _cfg(tmp_path: Path) -> Path:
     return cfg
 
 
-def _receipts() -> list:
-    """Every publish receipt artifact of dataset tiny on the API (each version of its key)."""
+def _receipts(key: str = "publish-receipt-tiny") -> list:
+    """Every publish receipt artifact of dataset tiny on the API (each version of its key), or every artifact under
+    `key`."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
     with get_client(sync_client=True) as client:
-        return client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["publish-receipt-tiny"])))
+        return client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
 
 
 @pytest.mark.usefixtures("prefect_api")
@@ -225,4 +228,47 @@ def test_a_forecast_killed_after_its_receipt_before_its_record_said_so_gets_no_s
     again = _flowcast("forecast", cfg, home, AS_OF)  # done now: nothing completed again
     assert again["published_by"] == killed and "completes an interrupted publish" not in again["note"]
     assert [a.id for a in _receipts() if a.id not in receipts] == [first.id]
+    assert len(events_named(events.PUBLISHED, where=ours, timeout=5)) == 1
+
+
+@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.timeout(900)
+def test_a_forecast_killed_between_its_plot_and_its_receipt_gets_no_second_plot_artifact(tmp_path):
+    """faults51: killed after its plot artifact, before its receipt (FLOWCAST_FAULT=publish:before_receipt), the re-run
+    completed the publish and drew a second plot artifact of the as_of beside the first (the key's history in the UI
+    listed the as_of twice). The plot artifact names its publish (the run and the content hash); the re-run finds it
+    and leaves the receipt and event alone, saying so: one plot artifact, one receipt, one event; a third run leaves
+    nothing again."""
+    cfg = _cfg(tmp_path)
+    home = _home(tmp_path, cfg, "home")
+    plots, receipts = [a.id for a in _receipts(PLOT_KEY)], [a.id for a in _receipts()]
+    _flowcast("forecast", cfg, home, AS_OF, fault="publish:before_receipt")
+    store = EmbeddedStore(home / "warehouse")
+    [killed] = set(store.read(dataset="tiny", as_of=AS_OF)["run_id"])
+    content_hash = store.receipt_of("tiny", AS_OF)["content_hash"]
+    record = fingerprint_path(home, "tiny", AS_OF)
+    assert json.loads(record.read_text())["saying"] == killed and (home / "reports" / PNG).exists()
+    [plot] = [a for a in _receipts(PLOT_KEY) if a.id not in plots]
+    assert str(plot.flow_run_id) == killed and content_hash in str(plot.data) and killed in str(plot.data)
+    assert [a for a in _receipts() if a.id not in receipts] == []  # killed before its receipt
+
+    def ours(e: dict) -> bool:
+        return e["payload"].get("run_id") == killed
+
+    rerun = _flowcast("forecast", cfg, home, AS_OF)
+    assert rerun["published_rows"] == 0 and rerun["published_by"] == killed
+    said = completed_sentence(killed, recorded=True, plot_by=killed)
+    assert "drew their plot and was stopped before it left their receipt and event" in said
+    assert said in rerun["note"], rerun["note"]
+    assert [a.id for a in _receipts(PLOT_KEY) if a.id not in plots] == [plot.id]  # no second plot artifact
+    new = [a for a in _receipts() if a.id not in receipts]
+    assert len(new) == 1 and f"Note: t{said[1:]}" in new[0].description, [a.description for a in new]
+    assert content_hash in str(new[0].data)
+    assert "saying" not in json.loads(record.read_text()) and json.loads(record.read_text())["run_id"] == killed
+    assert len(events_named(events.PUBLISHED, where=ours)) == 1
+
+    again = _flowcast("forecast", cfg, home, AS_OF)  # done now: nothing completed again
+    assert again["published_by"] == killed and "completes an interrupted publish" not in again["note"]
+    assert [a.id for a in _receipts(PLOT_KEY) if a.id not in plots] == [plot.id]
+    assert len([a for a in _receipts() if a.id not in receipts]) == 1
     assert len(events_named(events.PUBLISHED, where=ours, timeout=5)) == 1

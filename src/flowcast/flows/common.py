@@ -1464,7 +1464,8 @@ def _plot_publish(settings: Settings, data: LoadedData, forecasts: pl.DataFrame,
         made_by = reporting.all_fallback_text(model, model_version, receipt.models) or model  # as the receipt says
         if artifact:
             reporting.plot_artifact(png, reporting.forecast_plot_caption(made_by, n_plot, td.n_series, forecasts,
-                                                                         list(ended), f"{shown}{starts}"), scope)
+                                                                         list(ended), f"{shown}{starts}"), scope,
+                                    publish=(receipt.run_id, receipt.content_hash))
 
 
 def _publish_said(settings: Settings, data: LoadedData, receipt: PublishReceipt, *, as_of: datetime, model: str,
@@ -1474,6 +1475,7 @@ def _publish_said(settings: Settings, data: LoadedData, receipt: PublishReceipt,
     the publish (its run and content hash): sent again by a run that completes it (`completed`, said in the artifact
     and the event), it is one event. `completed`: the sentence of a run that completes an interrupted publish.
     `receipt_artifact` False: the receipt was left already (`reporting.receipt_left`), the rest is left."""
+    flow_fault("publish:before_receipt")  # test-only: plot (and its artifact) left; no receipt or event yet
     log = get_run_logger()
     scope = artifact_scope(data.source.name, as_of)
     if receipt_artifact:
@@ -1497,16 +1499,25 @@ def completed_event_text(run_id: str) -> str:
     return f"completing run {run_id}'s publish, interrupted before this event"
 
 
-def completed_sentence(run_id: str, *, recorded: bool = False, receipt_by: str | None = None) -> str:
+def completed_sentence(run_id: str, *, recorded: bool = False, receipt_by: str | None = None,
+                       plot_by: str | None = None) -> str:
     """The receipt note (and log line) of a run that completes a publish its run left undone (`recorded`: that run
     recorded the data it forecast from before it was stopped). `receipt_by`: the run that left the publish's receipt
-    before it was stopped (`run_id`, or a run that completed it): this run leaves its event, and no second receipt."""
+    before it was stopped (`run_id`, or a run that completed it): this run leaves its event, and no second receipt.
+    `plot_by`: the run that left the publish's plot artifact, no receipt (killed between them): this run leaves the
+    receipt and event, and no second plot artifact."""
+    def by(left_by: str, what: str) -> str:
+        return f"left their {what}" if left_by == run_id else f"run {left_by} left their {what}, completing that publish,"
+
     if receipt_by is not None:
-        left = ("left their receipt" if receipt_by == run_id else
-                f"run {receipt_by} left their receipt, completing that publish,")
-        return (f"This run completes an interrupted publish: run {run_id} published these forecasts and {left} and "
-                "was stopped before it recorded that; this run left their event (one event: it is keyed by the "
-                "publish) and no second receipt")
+        return (f"This run completes an interrupted publish: run {run_id} published these forecasts and "
+                f"{by(receipt_by, 'receipt')} and was stopped before it recorded that; this run left their event (one "
+                "event: it is keyed by the publish) and no second receipt")
+    if plot_by is not None:
+        return (f"This run completes an interrupted publish: run {run_id} published these forecasts and "
+                f"{'drew their plot' if plot_by == run_id else f'run {plot_by} drew their plot, completing that publish,'}"
+                " and was stopped before it left their receipt and event; this run left them, and no second plot "
+                "artifact")
     stopped = ("recorded the data it forecast from and was stopped before it drew their plot" if recorded else
                "was stopped before it recorded them, drew their plot")
     return (f"This run completes an interrupted publish: run {run_id} published these forecasts and {stopped} "
@@ -1543,19 +1554,39 @@ def _complete_same(settings: Settings, data: LoadedData, forecasts: pl.DataFrame
         replaced_rows=0, content_hash=held.get("content_hash") or "", location=store.location,
         quantile_cols=value_columns(stored.columns), models=sorted(stored["model"].unique().to_list()))
     # a run killed after its receipt, before its record said so (or a run that completed it, killed there): its
-    # receipt is on the API, and is left no second time (faults50; a receipt comes after the record: looked for
-    # only where there was one)
-    left_by = (reporting.receipt_left(artifact_scope(data.source.name, as_of), publisher, content_hash)
-               if completed and recorded else None)
+    # receipt is on the API, and is left no second time (faults50); killed after its plot artifact, before its
+    # receipt: its plot artifact is, and is left no second time (faults51). Both come after the record: looked for
+    # only where there was one
+    left_by, plot_by = (_left_before(data.source.name, as_of, publisher, content_hash) if completed and recorded else
+                        (None, None))
     _plot_publish(settings, data, rows, receipt, as_of=as_of, model=model or "?", model_version=version,
-                  artifact=completed and left_by is None)
+                  artifact=completed and left_by is None and plot_by is None)
     if completed:
-        said = completed_sentence(publisher, recorded=recorded, receipt_by=left_by)
+        said = completed_sentence(publisher, recorded=recorded, receipt_by=left_by, plot_by=plot_by)
         same.said = reporting.sentences(same.said, said)
         _publish_said(settings, data, receipt, as_of=as_of, model=model, model_version=version, note=note,
                       completed=said, receipt_artifact=left_by is None)
         flow_fault("publish:before_said")  # test-only: as the publisher's own
         _said(settings, data, as_of, content_hash, publisher, by=run_id)
+
+
+def _left_before(dataset: str, as_of: datetime, publisher: str, content_hash: str) -> tuple[str | None, str | None]:
+    """(the run that left the receipt artifact, the run that left the plot artifact) of the publish of `content_hash`
+    by run `publisher` of `dataset` at `as_of`, as the Prefect API holds them (`reporting.receipt_left`,
+    `reporting.plot_left`; the plot is looked for only where no receipt is: it comes first). Where the API cannot be
+    read, (None, None) and a warning saying the check could not be made: this run leaves both, maybe second ones, and
+    its publish stands (it said nothing, and left a receipt, faults50)."""
+    scope = artifact_scope(dataset, as_of)
+    try:
+        if (receipt_by := reporting.receipt_left(scope, publisher, content_hash)) is not None:
+            return receipt_by, None
+        return None, reporting.plot_left(scope, publisher, content_hash)
+    except reporting.ArtifactsUnread as exc:
+        get_run_logger().warning(
+            f"Whether run {publisher} left the plot and receipt artifacts of its publish of {dataset} as_of "
+            f"{utc_text(as_of)} could not be checked: {exc}. This run leaves them, which may be second ones; the "
+            "forecasts are published")
+        return None, None
 
 
 def _record_fingerprint(settings: Settings, data: LoadedData, as_of: datetime, content_hash: str, run_id: str, *,

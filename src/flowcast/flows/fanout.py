@@ -261,26 +261,18 @@ def children_filter(backfill_run: str, *types: Any) -> Any:
 
 
 def children_runs(backfill_run: str, *types: Any) -> list[Any]:
-    """Every flow run `children_filter(backfill_run, *types)` finds, read page by page (by id, before any is changed):
-    a read without a limit returned the first 200 only, and a cancelled backfill of 230 dates left 30 of them to run
-    later (rev50b)."""
+    """Every flow run `children_filter(backfill_run, *types)` finds, read page by page (`reporting.api_pages`; by id,
+    before any is changed): a read without a limit returned the first 200 only, and a cancelled backfill of 230 dates
+    left 30 of them to run later (rev50b)."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.sorting import FlowRunSort
-    from prefect.utilities.asyncutils import run_coro_as_sync
 
-    from flowcast.reporting import API_PAGE
+    from flowcast.reporting import api_pages
 
-    async def read_all() -> list[Any]:
-        found: list[Any] = []
-        async with get_client() as client:
-            while page := await client.read_flow_runs(flow_run_filter=children_filter(backfill_run, *types),
-                                                      sort=FlowRunSort.ID_DESC, limit=API_PAGE, offset=len(found)):
-                found += page
-                if len(page) < API_PAGE:
-                    break
-        return found
-
-    return run_coro_as_sync(read_all()) or []
+    with get_client(sync_client=True) as client:
+        return list(api_pages(lambda limit, offset: client.read_flow_runs(
+            flow_run_filter=children_filter(backfill_run, *types), sort=FlowRunSort.ID_DESC, limit=limit,
+            offset=offset)))
 
 
 CANCELLED_BACKFILL = "not run: its backfill, flow run {name!r} ({id}), was cancelled before this date's run started"
