@@ -556,25 +556,42 @@ def _mapped(raw: pl.LazyFrame, mapping: list[list[pl.Expr]]) -> pl.LazyFrame:
 
 def seen_shifts_expr(ingested: Ingested) -> pl.Expr | None:
     """An aggregate over the unfiltered rows of `ingested` (`validate` adds it to the select it counts rows with: no
-    pass of its own): one list of structs (unique_id, ds, raw: `DS_RAW`, offset: `DS_OFFSET`, apart: whether
-    `DS_SEEN` differs from `DS_RAW`) of the rows a run at its as_of observed that were written with an offset, for
-    `seen_shifts`. None where no time can be (sub-daily data, whose ds are instants; a typed column without a
-    zone)."""
+    pass of its own): one list of structs (unique_id, ds, raw: `DS_RAW`, offset: `DS_OFFSET`, lag: `time_of_day_lag`,
+    apart: whether `DS_SEEN` differs from `DS_RAW` or the time has a time of day that its period's ds does not) of
+    the rows a run at its as_of observed that were written with an offset, or, in a source without a tz (UTC: the
+    offset is 0), with a time of day, for `seen_shifts`. None where no time can be (sub-daily data, whose ds are
+    instants; a typed column without a zone and without a time of day)."""
     source = ingested.source
-    if is_subdaily(source.freq) or not ingested.seen_apart:  # no row seen apart from its time as written: no shift
+    if is_subdaily(source.freq):
         return None
     dtype = ingested.raw.collect_schema().get(RAW_PREFIX + source.time_col) if ingested.raw is not None else None
-    if dtype == pl.Date or (isinstance(dtype, pl.Datetime) and dtype.time_zone is None):
+    lag = time_of_day_lag(source) if source.tz is None and dtype != pl.Date else None
+    naive = dtype == pl.Date or (isinstance(dtype, pl.Datetime) and dtype.time_zone is None)
+    if lag is None and (not ingested.seen_apart or naive):  # no row seen apart from its time as written: no shift
         return None
-    kept = pl.col(TIME_AWARE) & pl.col(DS_RAW).is_not_null() & pl.col("ds").is_not_null()
+    written = pl.col(TIME_AWARE) if ingested.seen_apart and not naive else pl.lit(False)
+    has_lag = pl.lit(False) if lag is None else (lag != timedelta(0)).fill_null(False)
+    kept = (written | has_lag) & pl.col(DS_RAW).is_not_null() & pl.col("ds").is_not_null()
     if ingested.as_of_ds is not None:
         kept = kept & observed_at(source, ingested.as_of_ds, ingested.later, ingested.seen_apart,
                                   ingested.not_over())  # ingest's window, not a third one
     return (pl.struct(pl.col("unique_id").cast(pl.Utf8), pl.col("ds").cast(pl.Datetime("us")),
                       pl.col(DS_RAW).cast(pl.Datetime("us")).alias("raw"),
                       pl.col(DS_OFFSET).fill_null(timedelta(0)).alias("offset"),
-                      (pl.col(DS_SEEN) != pl.col(DS_RAW)).fill_null(False).alias("apart"))
+                      (pl.lit(timedelta(0)) if lag is None else lag.fill_null(timedelta(0))).alias("lag"),
+                      ((pl.col(DS_SEEN) != pl.col(DS_RAW)).fill_null(False) | has_lag).alias("apart"))
             .filter(kept).implode().alias("__seen_shifts"))
+
+
+def time_of_day_lag(source: SourceConfig) -> pl.Expr | None:
+    """How long after the start of its period's day a start-labelled daily or coarser time is seen (`DS_SEEN`): its
+    time of day as written ('2024-03-01 09:00', '09:00+01:00': 9 hours), which ingest keeps (`DS_RAW`) and sees the
+    row from, while its period's ds is the day's midnight. None where no such lag is (end labels, whose times
+    `label_to_start` reads; an aggregated source, whose periods are seen once over)."""
+    if source.time_label != "start" or source.aggregate != "none":
+        return None
+    raw = pl.col(DS_RAW).cast(pl.Datetime("us"))
+    return raw - raw.dt.truncate("1d")
 
 
 RESERVED_COVARIATE_NAMES = ("unique_id", "ds", "y", "step")  # series, time, target, horizon step
