@@ -460,3 +460,56 @@ def test_inferring_a_frequency_reuses_the_profile_its_probe_read_the_time_column
     assert (freq_by_dates(source, [datetime(2030, 1, 1, tzinfo=UTC)]) if by_dates else [explain_freq_by(source)]) \
         == [found]
     assert len(calls) == profiles, calls
+
+
+# run in a child process: polars reads POLARS_IDEAL_MORSEL_SIZE when it starts
+_MANY_MORSELS = """
+import sys
+import polars as pl
+from flowcast.config import SourceConfig
+from flowcast.data.freq_infer import explain_freq
+from flowcast.data.schemas import DS_RAW
+from flowcast.data.sources import ingest, parses_as_times
+from flowcast.data.validate import _collect
+from flowcast.errors import DataValidationError
+
+path = sys.argv[1]
+source = SourceConfig(name="t", path=path, id_cols=["id"], time_col="date", target_col="val", freq="1d")
+print(parses_as_times(path, "date"))
+print(explain_freq(source))
+ingested = ingest(source, None)
+try:
+    _collect([ingested.frame.select(DS_RAW).head(10)], ingested, engine="streaming")
+    print("read")
+except DataValidationError as exc:
+    print(exc)
+"""
+
+
+@pytest.mark.parametrize("sep", [";", ","])
+def test_the_first_rows_of_a_day_first_file_of_many_morsels_are_read_and_a_panic_names_the_file(tmp_path, sep):
+    """Regression (session 51): `flowcast run --data` of 1,000 series of 1,000 day-first days ('31/12/2020') ended in a
+    Rust backtrace and polars' PanicException ('assertion failed: pipe.send_state == PortState::Done'): its streaming
+    engine panicked where a head ended the read of a few hundred thousand rows early above the times' whole-column
+    parse, guessing the time column (`sources.parses_as_times`) and inferring the frequency (`explain_freq`). Morsels
+    of 100 rows make 3,000 rows as many morsels as 300,000; the first rows are read by the in-memory engine
+    (`sources.first_rows`). A panic of polars, which is no Exception, is an error naming the file and what to try
+    (`validate.panic_error`): the streaming engine still panics on that plan (polars 2.1; a polars that does not
+    answers 'read', and this check goes with the workaround)."""
+    import os
+    import subprocess
+    import sys
+    from datetime import date
+
+    days = [date(2020, 1, 1) + timedelta(days=d) for d in range(300)]
+    path = tmp_path / "day_first.csv"
+    path.write_text(f"date{sep}id{sep}val\n" + "".join(f"{d:%d/%m/%Y}{sep}s{i}{sep}{d.day}.0\n"
+                                                     for i in range(10) for d in days))
+    env = {**os.environ, "POLARS_IDEAL_MORSEL_SIZE": "100", "RUST_BACKTRACE": "0"}
+    out = subprocess.run([sys.executable, "-c", _MANY_MORSELS, str(path)], capture_output=True, text=True, env=env,
+                         cwd=tmp_path, check=False)  # (its output is asserted on, its stderr shown)
+    lines = out.stdout.splitlines()
+    assert out.returncode == 0 and len(lines) == 3, (out.stdout, out.stderr[-2000:])
+    assert lines[:2] == ["True", "Inferred(freq='1d', share=1.0, steps=2990, step=None)"], lines
+    assert lines[2].startswith(f"cannot read {path}: polars failed inside its query engine"), lines[2]
+    assert "POLARS_ENGINE_AFFINITY=in-memory" in lines[2], lines[2]

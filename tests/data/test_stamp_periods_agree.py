@@ -23,7 +23,8 @@ from flowcast.data.sources import ingest
 from flowcast.data.validate import take_valid, validate
 from flowcast.evaluation.realized import score_realized
 
-OFFSETS = {"+01:00": timedelta(hours=1), "-05:00": timedelta(hours=-5), "Z": timedelta(0)}
+# "": a time written without an offset, read as UTC (the source has no tz)
+OFFSETS = {"+01:00": timedelta(hours=1), "-05:00": timedelta(hours=-5), "Z": timedelta(0), "": timedelta(0)}
 N = 8  # stamps per file
 
 
@@ -31,7 +32,7 @@ def _stamps(freq: str, clock: str) -> list[datetime]:
     """The wall times written, consecutive periods of `freq` (daily: midnights across 29 February, or a second before
     them, 'end of day' as many exports stamp it)."""
     if freq == "1d":
-        late = timedelta(seconds=-1) if clock == "23:59:59" else timedelta(0)
+        late = {"23:59:59": timedelta(seconds=-1), "09:00": timedelta(hours=9)}.get(clock, timedelta(0))
         return [datetime(2024, 2, 26) + timedelta(days=i) + late for i in range(N)]
     return [datetime(2024, 2, 29, 20) + timedelta(hours=i) for i in range(N)]
 
@@ -44,12 +45,14 @@ def _expected(wall: datetime, offset: timedelta, freq: str, label: str) -> tuple
         return day, day + timedelta(days=1) - offset
     instant = wall - offset
     step = timedelta(days=1) if freq == "1d" else timedelta(hours=1)
-    ds = wall if freq == "1d" else instant  # daily: the date as written; hourly: the instant (naive UTC)
+    # daily: the date as written (a start-labelled time of day, '09:00', labels its day); hourly: the instant (naive UTC)
+    ds = datetime.combine(wall.date(), datetime.min.time()) if freq == "1d" else instant
     return (ds - step if label == "end" else ds), instant
 
 
 @pytest.mark.parametrize(("freq", "label", "clock"), [
-    ("1d", "start", "00:00"), ("1d", "end", "00:00"), ("1d", "end", "23:59:59"), ("1h", "start", ":00"),
+    ("1d", "start", "00:00"), ("1d", "start", "09:00"), ("1d", "end", "00:00"), ("1d", "end", "23:59:59"),
+    ("1h", "start", ":00"),
     ("1h", "end", ":00")])
 @pytest.mark.parametrize("written", list(OFFSETS))
 def test_ingest_freshness_and_realized_accuracy_read_a_stamp_as_one_period_seen_from_one_instant(

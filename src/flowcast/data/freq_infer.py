@@ -102,7 +102,7 @@ def explain_freq_by(source: SourceConfig, as_of: datetime | None = None) -> Infe
     integers, a row with more fields than the header) raises the error its run gives: --freq would not help it.
     None when `as_of` is given and no row is dated by then."""
     from flowcast.data.schemas import DS_RAW, RAW_PREFIX
-    from flowcast.data.sources import ingest
+    from flowcast.data.sources import FIRST_ROWS_ENGINE, ingest
     from flowcast.data.validate import _collect, no_rows_error
     from flowcast.errors import FlowcastError
 
@@ -111,7 +111,10 @@ def explain_freq_by(source: SourceConfig, as_of: datetime | None = None) -> Infe
         ingested = ingest(probe, as_of)
         plan = (ingested.frame.select("unique_id", pl.col(DS_RAW).alias("t"),
                                       pl.col(RAW_PREFIX + source.time_col).alias("raw")).head(SAMPLE_ROWS))
-        read = _collect([plan], ingested)[0]  # a malformed row is named as the run names it (a line, its fields)
+        # a malformed row is named as the run names it (a line, its fields); by the in-memory engine: the streaming
+        # one panicked over a 1,000,000-row file, the head ending its read early above the times' whole-column parse
+        # (`sources.first_rows`)
+        read = _collect([plan], ingested, engine=FIRST_ROWS_ENGINE)[0]
     except FlowcastError:
         raise
     except Exception:  # noqa: BLE001 - nothing inferred: the command asks for --freq, the run says what is wrong

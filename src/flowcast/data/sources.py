@@ -29,7 +29,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TypeVar, cast
+from typing import Final, TypeVar, cast
 
 import polars as pl
 
@@ -273,7 +273,8 @@ def parses_as_times(path: str, col: str, rows: int = 20) -> bool:
         if len(files) > 1 and not _times_read(head) and (
                 head.height < rows or head.get_column("raw").str.contains(DAY_MONTH_RE).any()):
             head = _parsed_head(probe, col, rows)
-    except Exception:  # noqa: BLE001 - a courtesy: the column is not guessed, the command asks for --time-col
+    # (a panic of polars too, which is no Exception: a courtesy never ends the command)
+    except (Exception, pl.exceptions.PanicException):  # noqa: BLE001 - a courtesy: the column is not guessed, the command asks for --time-col
         return False
     return _times_read(head)
 
@@ -293,12 +294,25 @@ def times_by_values(path: str, taken: tuple[str | None, ...], rows: int = 20, mo
     return [c for c in texts[:most] if parses_as_times(path, c, rows)]
 
 
+FIRST_ROWS_ENGINE: Final = "in-memory"  # the engine that reads the first rows of an ingest plan (`first_rows`)
+
+
+def first_rows(plan: pl.LazyFrame, rows: int) -> pl.DataFrame:
+    """The first `rows` rows of `plan`, a plan over `ingest`'s frame, read by polars' in-memory engine: its streaming
+    engine panicked ('assertion failed: pipe.send_state == PortState::Done', polars 2.1) when the head ended its read
+    early above the times' parse, which reads the whole column (`distinct.per_distinct`), once the file had a few
+    hundred thousand rows (1,000 series of 1,000 days: `flowcast run --data` crashed guessing the time column, and
+    inferring the frequency). The whole column is parsed either way; the in-memory engine took 1.0 s for 20 rows of
+    1,000,000, peak RSS 210 MB."""
+    return plan.head(rows).collect(engine=FIRST_ROWS_ENGINE)
+
+
 def _parsed_head(probe: SourceConfig, col: str, rows: int) -> pl.DataFrame:
     """The first `rows` rows of `probe` with a value in its time column `col`: that value as written ('raw') and as
     the run reads it ('t': null where it does not)."""
     raw = pl.col(RAW_PREFIX + col).cast(pl.Utf8).str.strip_chars()
-    return (ingest(probe, None).frame.select(raw.alias("raw"), pl.col(DS_RAW).alias("t")).head(rows)
-            .collect().filter(pl.col("raw").is_not_null() & (pl.col("raw") != "")
+    return (first_rows(ingest(probe, None).frame.select(raw.alias("raw"), pl.col(DS_RAW).alias("t")), rows)
+            .filter(pl.col("raw").is_not_null() & (pl.col("raw") != "")
                               & ~pl.col("raw").is_in(MISSING_MARKERS)))
 
 
@@ -542,25 +556,42 @@ def _mapped(raw: pl.LazyFrame, mapping: list[list[pl.Expr]]) -> pl.LazyFrame:
 
 def seen_shifts_expr(ingested: Ingested) -> pl.Expr | None:
     """An aggregate over the unfiltered rows of `ingested` (`validate` adds it to the select it counts rows with: no
-    pass of its own): one list of structs (unique_id, ds, raw: `DS_RAW`, offset: `DS_OFFSET`, apart: whether
-    `DS_SEEN` differs from `DS_RAW`) of the rows a run at its as_of observed that were written with an offset, for
-    `seen_shifts`. None where no time can be (sub-daily data, whose ds are instants; a typed column without a
-    zone)."""
+    pass of its own): one list of structs (unique_id, ds, raw: `DS_RAW`, offset: `DS_OFFSET`, lag: `time_of_day_lag`,
+    apart: whether `DS_SEEN` differs from `DS_RAW` or the time has a time of day that its period's ds does not) of
+    the rows a run at its as_of observed that were written with an offset, or, in a source without a tz (UTC: the
+    offset is 0), with a time of day, for `seen_shifts`. None where no time can be (sub-daily data, whose ds are
+    instants; a typed column without a zone and without a time of day)."""
     source = ingested.source
-    if is_subdaily(source.freq) or not ingested.seen_apart:  # no row seen apart from its time as written: no shift
+    if is_subdaily(source.freq):
         return None
     dtype = ingested.raw.collect_schema().get(RAW_PREFIX + source.time_col) if ingested.raw is not None else None
-    if dtype == pl.Date or (isinstance(dtype, pl.Datetime) and dtype.time_zone is None):
+    lag = time_of_day_lag(source) if source.tz is None and dtype != pl.Date else None
+    naive = dtype == pl.Date or (isinstance(dtype, pl.Datetime) and dtype.time_zone is None)
+    if lag is None and (not ingested.seen_apart or naive):  # no row seen apart from its time as written: no shift
         return None
-    kept = pl.col(TIME_AWARE) & pl.col(DS_RAW).is_not_null() & pl.col("ds").is_not_null()
+    written = pl.col(TIME_AWARE) if ingested.seen_apart and not naive else pl.lit(False)
+    has_lag = pl.lit(False) if lag is None else (lag != timedelta(0)).fill_null(False)
+    kept = (written | has_lag) & pl.col(DS_RAW).is_not_null() & pl.col("ds").is_not_null()
     if ingested.as_of_ds is not None:
         kept = kept & observed_at(source, ingested.as_of_ds, ingested.later, ingested.seen_apart,
                                   ingested.not_over())  # ingest's window, not a third one
     return (pl.struct(pl.col("unique_id").cast(pl.Utf8), pl.col("ds").cast(pl.Datetime("us")),
                       pl.col(DS_RAW).cast(pl.Datetime("us")).alias("raw"),
                       pl.col(DS_OFFSET).fill_null(timedelta(0)).alias("offset"),
-                      (pl.col(DS_SEEN) != pl.col(DS_RAW)).fill_null(False).alias("apart"))
+                      (pl.lit(timedelta(0)) if lag is None else lag.fill_null(timedelta(0))).alias("lag"),
+                      ((pl.col(DS_SEEN) != pl.col(DS_RAW)).fill_null(False) | has_lag).alias("apart"))
             .filter(kept).implode().alias("__seen_shifts"))
+
+
+def time_of_day_lag(source: SourceConfig) -> pl.Expr | None:
+    """How long after the start of its period's day a start-labelled daily or coarser time is seen (`DS_SEEN`): its
+    time of day as written ('2024-03-01 09:00', '09:00+01:00': 9 hours), which ingest keeps (`DS_RAW`) and sees the
+    row from, while its period's ds is the day's midnight. None where no such lag is (end labels, whose times
+    `label_to_start` reads; an aggregated source, whose periods are seen once over)."""
+    if source.time_label != "start" or source.aggregate != "none":
+        return None
+    raw = pl.col(DS_RAW).cast(pl.Datetime("us"))
+    return raw - raw.dt.truncate("1d")
 
 
 RESERVED_COVARIATE_NAMES = ("unique_id", "ds", "y", "step")  # series, time, target, horizon step

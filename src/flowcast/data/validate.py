@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandera.polars as pa
 import polars as pl
@@ -83,6 +83,9 @@ from flowcast.timekeys import (
     zones_keeping,
 )
 from flowcast.wording import noun, plural
+
+if TYPE_CHECKING:
+    from polars._typing import EngineTypeName
 
 _MAX_SLICES_PER_ROW = 1 / 500  # drop by slicing while at most this share of the rows go (each slice is a chunk)
 _SUBDAILY = {"ns", "us", "ms", "s", "m", "h"}
@@ -458,12 +461,16 @@ def no_rows_said(label: str, kinds: set[str], files: int, blank_lines: int = 0) 
     return DataValidationError(f"{label}: no rows ({what})")
 
 
-def _collect(plans: list[pl.LazyFrame], ingested: Ingested) -> list[pl.DataFrame]:
-    """collect_all, turning read errors (bad UTF-8, malformed CSV) into DataValidationError and
+def _collect(plans: list[pl.LazyFrame], ingested: Ingested, engine: EngineTypeName = "auto") -> list[pl.DataFrame]:
+    """collect_all (by `engine`), turning read errors (bad UTF-8, malformed CSV) into DataValidationError and
     I/O failures of the reader (a connection reset, a timeout, HTTP 5xx from an object store)
-    into SourceUnavailableError (retried by the validate task)."""
+    into SourceUnavailableError (retried by the validate task). A panic of polars itself (a PanicException, which is
+    no Exception: it reached the user as a Rust backtrace and a traceback) is a DataValidationError naming the file
+    and what to try (`panic_error`)."""
     try:
-        return pl.collect_all(plans)
+        return pl.collect_all(plans, engine=engine)
+    except pl.exceptions.PanicException as exc:
+        raise panic_error(ingested.label, exc) from exc
     except (pl.exceptions.PolarsError, OSError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         gone = isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError))
@@ -479,6 +486,16 @@ def _collect(plans: list[pl.LazyFrame], ingested: Ingested) -> list[pl.DataFrame
         if "more fields than defined" in msg and (overlong := overlong_row_error(ingested.files, ingested.source)):
             raise overlong from exc
         raise DataValidationError(f"cannot read {ingested.label}: {msg}") from exc
+
+
+def panic_error(label: str, exc: BaseException) -> DataValidationError:
+    """The error for a panic of polars while reading `label` (polars 2.1's streaming engine asserting
+    'pipe.send_state == PortState::Done' over a 1,000,000-row file, session 51): which file, what polars said, and
+    what to try: its in-memory engine, which reads the same rows by another path."""
+    said = " ".join(str(exc).split()) or type(exc).__name__
+    return DataValidationError(
+        f"cannot read {label}: polars failed inside its query engine ({said}); try again with the environment "
+        "variable POLARS_ENGINE_AFFINITY=in-memory, or split the file into smaller files read as a glob")
 
 
 def overlong_row_error(files: Sequence[str], source: SourceConfig) -> DataValidationError | None:

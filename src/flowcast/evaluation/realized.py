@@ -31,8 +31,8 @@ are compared on the clock the publish used to cut its data (`timekeys.as_of_on_d
 calendar dates, compared with the instant's wall time in the source's `tz`. Comparing the UTC
 instant with local dates scored a New York run's first forecast day as 'after scored_at' or left
 it out, and took the MASE scale and seasonal naive from a day the run had not seen (or left out
-one it had). Daily times written with an offset were seen by ingest from the instant they name (`shifts`,
-`periods.seen_shifts`): each series' bound moves with them (`observed_through_series`), so a point is scored by the
+one it had). Daily times written with an offset, or start-labelled with a time of day ('09:00'), were seen by
+ingest from the instant they name (`shifts`, `periods.seen_shifts`): each series' bound moves with them (`observed_through_series`), so a point is scored by the
 first run that had observed it and an as_of's history is what its run had observed.
 
 `as_ofs_to_score` picks the as_ofs a run should (re)score: earlier than the run's as_of, and
@@ -62,7 +62,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import polars as pl
@@ -154,8 +154,11 @@ def observed_through_series(keys: pl.DataFrame, *, freq: str, tz: str | None, ag
         # the instant on the axis of the cuts: an end-labelled row's was moved back with its time (`label_start`)
         key = pl.col("__at") if aggregate != "none" else observed_through_expr(pl.col("__at"), freq=freq,
                                                                               time_label=time_label)
+        # (a shifts frame without `lag`: periods seen at the start of their day on their clock)
+        lag = pl.col("lag") if "lag" in shifts.columns else pl.lit(timedelta(0))
         near = shifts.select(pl.col("unique_id").cast(pl.Utf8), pl.col("cut").cast(pl.Datetime("us")).alias("__key"),
-                             pl.col("offset").cast(pl.Duration("us"))).sort("__key")
+                             pl.col("offset").cast(pl.Duration("us")),
+                             lag.cast(pl.Duration("us")).alias("__lag")).sort("__key")
         frame = (frame.with_row_index("__row").with_columns(key.alias("__key")).sort("__key")
                  .join_asof(near, on="__key", by="unique_id", strategy="nearest", check_sortedness=False)
                  .sort("__row"))
@@ -164,7 +167,10 @@ def observed_through_series(keys: pl.DataFrame, *, freq: str, tz: str | None, ag
         if clock is not None:  # a series with periods written with an offset: its clock's at that instant
             frame = frame.join(clock, on=["unique_id", "__at"], how="left", maintain_order="left")
             offset = pl.when(offset.is_not_null()).then(pl.coalesce(pl.col("__clock"), offset))
-        frame = frame.select("unique_id", pl.coalesce(pl.col("__at") + offset, pl.col("__at_ds")).alias("__at_ds"))
+        # a start-labelled time of day ('09:00'): its period is seen that long after its day starts (`lag`), as ingest
+        # sees it (`DS_SEEN`), not from the start of its day
+        at_ds = pl.coalesce(pl.col("__at") + offset, pl.col("__at_ds")) - pl.col("__lag").fill_null(timedelta(0))
+        frame = frame.select("unique_id", at_ds.alias("__at_ds"))
     return frame.select(observed_through_expr(pl.col("__at_ds"), freq=freq, aggregate=aggregate,
                                               time_label=time_label).alias("through")).to_series()
 
