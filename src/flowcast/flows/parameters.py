@@ -141,10 +141,14 @@ def _titled(prop: dict[str, Any]) -> dict[str, Any]:
 # A URL that shows its password or a token, in the Run form's text or a JSON box's `path`, is refused by the server,
 # which stores nothing of the run (it stores a run's parameters as sent, before any flowcast code runs, and shows
 # them: `source_secrets`); the run names the URL with its secrets `***`, and a worker reads the URL its configuration
-# declares
-NO_VISIBLE_SECRET: dict[str, Any] = {"not": {"pattern": VISIBLE_SECRET}}
-NO_SECRET_IN_PATH: dict[str, Any] = {"not": {"required": ["path"], "properties": {"path": {
-    "type": "string", "pattern": VISIBLE_SECRET}}}}
+# declares. The pattern is a definition referred to by name: the server's 409, which the UI shows in a toast, writes
+# the schema the value failed, and `VISIBLE_SECRET` written out there was a wall of regex (ui51); by name it reads
+# `'https://u:pw@h' should not be valid under {'$ref': '#/definitions/URLShowingAPasswordOrToken'}`
+SECRET_URL_NAME = "URLShowingAPasswordOrToken"
+SECRET_URL: dict[str, Any] = {"type": "string", "pattern": VISIBLE_SECRET}
+_SECRET_URL_REF = {"$ref": f"#/definitions/{SECRET_URL_NAME}"}
+NO_VISIBLE_SECRET: dict[str, Any] = {"not": _SECRET_URL_REF}
+NO_SECRET_IN_PATH: dict[str, Any] = {"not": {"required": ["path"], "properties": {"path": _SECRET_URL_REF}}}
 # fsspec options (a setting named `*options`: `shared_options`, `store.storage_options`) as a run's parameters may hold
 # them (`source_secrets.stored_options`), at any depth (`client_kwargs`): no text shows a URL's secret, and a value whose
 # name says it is a secret (`SECRET_OPTION`: `key`, `secret`, `token`, `aws_secret_access_key`) is `***` or empty. The
@@ -154,7 +158,7 @@ _OPTIONS_REF = {"$ref": f"#/definitions/{SECRET_FREE_OPTIONS_NAME}"}
 _OPTION_KEYS: dict[str, Any] = {
     "patternProperties": {SECRET_OPTION: {"not": {"type": "string", "not": {"enum": ["***", ""]}}}, "": _OPTIONS_REF},
 }
-SECRET_FREE_OPTIONS: dict[str, Any] = {"not": {"type": "string", "pattern": VISIBLE_SECRET}, **_OPTION_KEYS,
+SECRET_FREE_OPTIONS: dict[str, Any] = {**NO_VISIBLE_SECRET, **_OPTION_KEYS,
                                         "items": _OPTIONS_REF}
 SECRET_FREE_NOTE = (" A URL's password or token is written *** (https://u:***@h/x.csv?token=***): the worker reads the "
                     "URL its configuration declares ([sources.NAME] path); a URL that shows one is refused.")
@@ -205,6 +209,8 @@ def form_schema(schema: dict[str, Any]) -> dict[str, Any]:
             name: {**d, "properties": {k: _secret_free(_titled(_form_property(v, boxed)), k)
                                        for k, v in d["properties"].items()}}
             if "properties" in d else d for name, d in definitions.items()}
-    if _OPTIONS_REF["$ref"] in json.dumps(out):
-        out["definitions"] = {**out.get("definitions", {}), SECRET_FREE_OPTIONS_NAME: SECRET_FREE_OPTIONS}
+    for ref, name, definition in ((_OPTIONS_REF, SECRET_FREE_OPTIONS_NAME, SECRET_FREE_OPTIONS),
+                                  (_SECRET_URL_REF, SECRET_URL_NAME, SECRET_URL)):  # the options refer to the URL's
+        if ref["$ref"] in json.dumps(out):
+            out["definitions"] = {**out.get("definitions", {}), name: definition}
     return out
