@@ -86,10 +86,15 @@ VISIBLE_SECRET = (
 # The options of an fsspec filesystem that a run's parameters may give (a setting named `*options`: `shared_options`,
 # `store.storage_options`, stored whole before secrets51), and the names among them (any depth: `client_kwargs`)
 # whose value is a secret: one ending in `password`, `secret`, `token`, `key` (`key`, `account_key`,
-# `aws_secret_access_key`), `signature` or `connection_string`, `sig` alone, or one holding `secret`. A pattern of
-# JSON schema and Python's `re` alike, any case (`_any_case`): the form refuses what `stored_parameters` hides.
+# `aws_secret_access_key`), `signature`, `connection_string`, `credential(s)`, `passphrase`, `authorization` or `auth`
+# (`headers.Authorization`: fixA51), `sig` alone, or one holding `secret`. A pattern of JSON schema and Python's `re`
+# alike, any case (`_any_case`): the form refuses what `stored_parameters` hides.
 OPTIONS = "options"
-_OPTION_SECRET_ENDS = ("password", "passwd", "pwd", "secret", "token", "signature", "key", "connection_string")
+_OPTION_SECRET_ENDS = ("password", "passwd", "pwd", "secret", "token", "signature", "key", "connection_string",
+                       "credentials?", "passphrase", "authorization", "auth")
+# What a secret option may hold that is no secret, shown as it is (with a boolean, a null and an empty text): gcsfs's
+# `token="anon"` (anonymous access)
+NOT_SECRET = ("anon",)
 SECRET_OPTION = "|".join([f"(?:{'|'.join(map(_any_case, _OPTION_SECRET_ENDS))})$", f"^{_any_case('sig')}$",
                           _any_case("secret")])
 _SECRET_OPTION = re.compile(SECRET_OPTION)
@@ -111,13 +116,25 @@ def stored_parameters(value: Any) -> Any:
 
 def stored_options(value: Any) -> Any:
     """`value` (fsspec options: `{"key": ..., "secret": ..., "client_kwargs": {"aws_secret_access_key": ...}}`) as
-    `stored_parameters`, each text whose name says it is a secret (`SECRET_OPTION`) `***` (an empty one as it is)."""
+    `stored_parameters`, the value of each option whose name says it is a secret (`SECRET_OPTION`) `hidden`."""
     if isinstance(value, dict):
-        return {k: HIDDEN if isinstance(v, str) and v and _SECRET_OPTION.search(str(k)) else stored_options(v)
-                for k, v in value.items()}
+        return {k: hidden(v) if _SECRET_OPTION.search(str(k)) else stored_options(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [stored_options(v) for v in value]
     return stored_parameters(value)
+
+
+def hidden(value: Any) -> Any:
+    """A secret option's `value` as stored: each text and number in it `***`, at any depth of its lists and dicts
+    (`token: ["abc"]`, `password: 123456`, a service account's dict: they were stored whole, fixA51); an empty text,
+    `NOT_SECRET` (`anon`), a boolean (s3fs's `anon: true`) and a null as they are."""
+    if isinstance(value, dict):
+        return {k: hidden(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [hidden(v) for v in value]
+    if value is None or isinstance(value, bool) or value == "" or value in NOT_SECRET:
+        return value
+    return HIDDEN
 
 
 class SecretSafeFlow(Flow[P, R]):
@@ -225,8 +242,9 @@ def secret_settings(given: Any, declared: Any, where: str = "") -> Any:
         option = given == HIDDEN and any(part.lower().endswith(OPTIONS) for part in re.split(r"[.\[]", where))
         if not option and not hides_secrets(given):
             return given
-        if isinstance(declared, str) and declared != given and (option or redact(declared) == given):
-            return declared  # an option's secret (`stored_options`), or a URL's
+        if declared is not None and declared != given and (option or isinstance(declared, str)
+                                                           and redact(declared) == given):
+            return declared  # an option's secret (`stored_options`: a number too, `password: 123456`), or a URL's
         env = "FLOWCAST_" + where.upper().replace(".", "__")
         raise _undeclared(f"the setting {where} = {given}", f"it in this worker's configuration ({where} in its "
                           f"flowcast.toml, or {env})")
