@@ -35,8 +35,10 @@ it: read without its password or token, it would fail with a server's 401 or 403
 from __future__ import annotations
 
 import functools
+import logging
 import re
 from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from typing import Any, ParamSpec, TypeVar
 
 from prefect.flows import Flow
@@ -51,6 +53,7 @@ from flowcast.redaction import (
     passwords,
     redact,
     redact_location,
+    redact_log_text,
 )
 
 P = ParamSpec("P")
@@ -141,6 +144,7 @@ class SecretSafeFlow(Flow[P, R]):
     """A Prefect flow whose runs' stored parameters name each URL without its secrets (`stored_parameters`); its body
     is called with the parameters as given, but in a run whose stored parameters show a secret (sent through the API
     with the form's check off): there it is called with them shown, which replace them (`_withdraws_shown_secrets`).
+    Parameters that fail their validation are logged and raised as stored (`validate_parameters`).
     (Prefect's `Flow.with_options` makes a plain `Flow`: flowcast makes
     none of its flows that way.)"""
 
@@ -151,6 +155,55 @@ class SecretSafeFlow(Flow[P, R]):
         """Prefect's serialized `parameters`, the form it stores and shows, each URL in them redacted."""
         stored: dict[str, Any] = stored_parameters(super().serialize_parameters(parameters))
         return stored
+
+    def validate_parameters(self, parameters: dict[str, Any]) -> dict[str, Any]:
+        """Prefect's validation of `parameters`, which, where it fails, logs and raises them as stored
+        (`serialize_parameters`) and its error's text redacted (`redact_log_text`): Prefect's own line
+        (`Parameter validation failed for flow ...` then `Parameters: {...}`, each value and its error's input as given)
+        showed a DSN's password and an option's secret, which no filter of its text finds (fixA51); it is withheld."""
+        from prefect.exceptions import ParameterTypeError
+
+        _withhold_validation_line()
+        withheld: list[logging.LogRecord] = []
+        token = _WITHHELD.set(withheld)
+        try:
+            return super().validate_parameters(parameters)
+        except ParameterTypeError as exc:
+            failed = exc
+        finally:
+            _WITHHELD.reset(token)
+        said = redact_log_text(str(failed))
+        if withheld:  # Prefect's line, said as stored (this context withholds it no more)
+            logging.getLogger(withheld[0].name).error(
+                f"{_VALIDATION_FAILED}{self.name!r}: {said}\nParameters: {self.serialize_parameters(parameters)}")
+        raise ParameterTypeError(said)
+
+
+# Prefect's line as a flow's parameters fail their validation (`prefect.flows`: `Flow.validate_parameters`), and the
+# lines of it withheld in this context, a call of `SecretSafeFlow.validate_parameters` (None outside one)
+_VALIDATION_FAILED = "Parameter validation failed for flow "
+_WITHHELD: ContextVar[list[logging.LogRecord] | None] = ContextVar("flowcast_withheld_validation", default=None)
+
+
+class _WithholdValidationLine(logging.Filter):
+    """Withholds Prefect's `_VALIDATION_FAILED` line in a call of `SecretSafeFlow.validate_parameters` (which logs it
+    as stored), keeping it in the call's list; any other line passes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        withheld = _WITHHELD.get()
+        if withheld is None or not str(record.msg).startswith(_VALIDATION_FAILED):
+            return True
+        withheld.append(record)
+        return False
+
+
+def _withhold_validation_line() -> None:
+    """Add `_WithholdValidationLine` to Prefect's `prefect.flows` logger, once."""
+    from prefect.logging import get_logger
+
+    logger = get_logger("flows")
+    if not any(isinstance(f, _WithholdValidationLine) for f in logger.filters):
+        logger.addFilter(_WithholdValidationLine())
 
 
 def _withdraws_shown_secrets(fn: Callable[P, R]) -> Callable[P, R]:
