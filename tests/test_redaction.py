@@ -7,7 +7,7 @@ import re
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-from flowcast.redaction import passwords, redact, redact_text
+from flowcast.redaction import passwords, redact, redact_log_text, redact_text
 from flowcast.source_secrets import VISIBLE_SECRET
 
 HIDDEN_PASSWORDS = [
@@ -176,6 +176,35 @@ def test_redact_text_of_a_long_line_takes_time_in_proportion_to_its_length(line)
     began = time.perf_counter()
     redact_text(line)
     assert time.perf_counter() - began < 1.5
+
+
+@pytest.mark.parametrize("dsn", KEYWORD_DSNS)
+def test_a_log_line_hides_a_keyword_dsns_password_wherever_it_is(dsn):
+    """fixA51: a log line showed a keyword DSN's password whole (`RedactFilter` read URLs alone: Prefect's
+    `Parameters: {'path': 'host=db password=s3cret'}` as a flow's parameters fail their validation, a library's error):
+    in a sentence and in a dict's repr (but one whose repr doubles a '\\'), each password libpq reads is hidden, the
+    marks around it kept."""
+    read = conninfo_to_dict(dsn)
+    secrets = [read[k] for k in ("password", "sslpassword") if read.get(k) not in (None, "***")]
+    assert redact_log_text(f"could not connect to {dsn}.") == f"could not connect to {redact(dsn)}."
+    if "\\" not in dsn:
+        line = f"Parameters: {{'source': {{'path': {dsn!r}}}, 'home': None}}"
+        shown = redact_log_text(line)
+        assert shown == line.replace(dsn, redact(dsn)), shown
+        assert not any(s in shown for s in secrets), shown
+
+
+@pytest.mark.parametrize("line", [
+    "postgresql://u:***@h/db?password=***&sslmode=require", "a run: host=db password=*** dbname=x",
+    "password='' host=db", "the password is in vault", "db_password=abc and passwords=1", "kwargs ?password=***&a=1",
+])
+def test_a_log_line_without_a_dsns_password_shown_is_left_as_it_is(line):
+    assert redact_log_text(line) == line
+
+
+def test_a_log_line_hides_a_url_and_a_dsn_together():
+    line = "read https://u:pw1@h/x.csv?token=tok2, then host=db password=s3cret."
+    assert redact_log_text(line) == "read https://u:***@h/x.csv?token=***, then host=db password=***."
 
 
 @pytest.mark.parametrize("url", ["https://u:12 ab@h/api", "https://u:a b c d@h/api", "https://h/api?token=a b"])

@@ -66,6 +66,15 @@ _URL_IN_TEXT = re.compile(r"(?<![\w+.-])[\w+.-]++://(?:[^:/?#@\s\[\]]*+:(?!\d+(?
                           r"\S*[^\s.,;:!?)\]'\"]")
 
 
+# a keyword DSN's secret in any text (a log line: Prefect's `Parameters: {'path': 'host=db password=s3cret'}`, a
+# library's error): a secret keyword where a word starts (not a URL's query: `redact_text` reads it) and its value
+# (`DSN_VALUE`), any case
+_DSN_SECRET_IN_TEXT = re.compile(rf"(?<![^\s'\"(\[{{,:])((?:{'|'.join(DSN_SECRET_KEYS)})\s*=\s*)({DSN_VALUE})",
+                                 re.IGNORECASE)
+# the marks after a value in text that end a quote, a clause or a collection, shown: `password=***'}`
+_TEXT_ENDS = "'\",;.)]}"
+
+
 def password_spans(url: str) -> Iterator[tuple[int, int]]:
     """The (start, end) of each non-empty password after a user in `url` (one URL, read to its end), by the rule of
     the module's docstring."""
@@ -153,3 +162,22 @@ def redact_text(message: str) -> str:
     left out) redacted as `redact` does."""
     return _URL_IN_TEXT.sub(lambda m: redact(m[0]), message)
 
+
+
+def redact_log_text(message: str) -> str:
+    """`message` (a log line, a traceback, an error's text) with each URL in it redacted (`redact_text`) and each
+    keyword DSN's password in it `***` (`password=s3cret`, `sslpassword='a b'` anywhere: a log line showed
+    `host=db password=s3cret` whole, fixA51); an unquoted one to the next space, less the marks that end a quote or a
+    clause (`_TEXT_ENDS`), one shown `***` already or empty as it is."""
+    if "://" in message:
+        message = redact_text(message)
+    if "password" not in message.lower():
+        return message
+
+    def hide(m: re.Match[str]) -> str:
+        value = m[2] if m[2].startswith("'") else m[2].rstrip(_TEXT_ENDS)
+        if value.strip("'") in ("", HIDDEN):
+            return m[0]
+        return m[1] + HIDDEN + m[2][len(value):]
+
+    return _DSN_SECRET_IN_TEXT.sub(hide, message)

@@ -35,8 +35,10 @@ it: read without its password or token, it would fail with a server's 401 or 403
 from __future__ import annotations
 
 import functools
+import logging
 import re
 from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from typing import Any, ParamSpec, TypeVar
 
 from prefect.flows import Flow
@@ -51,6 +53,7 @@ from flowcast.redaction import (
     passwords,
     redact,
     redact_location,
+    redact_log_text,
 )
 
 P = ParamSpec("P")
@@ -86,10 +89,15 @@ VISIBLE_SECRET = (
 # The options of an fsspec filesystem that a run's parameters may give (a setting named `*options`: `shared_options`,
 # `store.storage_options`, stored whole before secrets51), and the names among them (any depth: `client_kwargs`)
 # whose value is a secret: one ending in `password`, `secret`, `token`, `key` (`key`, `account_key`,
-# `aws_secret_access_key`), `signature` or `connection_string`, `sig` alone, or one holding `secret`. A pattern of
-# JSON schema and Python's `re` alike, any case (`_any_case`): the form refuses what `stored_parameters` hides.
+# `aws_secret_access_key`), `signature`, `connection_string`, `credential(s)`, `passphrase`, `authorization` or `auth`
+# (`headers.Authorization`: fixA51), `sig` alone, or one holding `secret`. A pattern of JSON schema and Python's `re`
+# alike, any case (`_any_case`): the form refuses what `stored_parameters` hides.
 OPTIONS = "options"
-_OPTION_SECRET_ENDS = ("password", "passwd", "pwd", "secret", "token", "signature", "key", "connection_string")
+_OPTION_SECRET_ENDS = ("password", "passwd", "pwd", "secret", "token", "signature", "key", "connection_string",
+                       "credentials?", "passphrase", "authorization", "auth")
+# What a secret option may hold that is no secret, shown as it is (with a boolean, a null and an empty text): gcsfs's
+# `token="anon"` (anonymous access)
+NOT_SECRET = ("anon",)
 SECRET_OPTION = "|".join([f"(?:{'|'.join(map(_any_case, _OPTION_SECRET_ENDS))})$", f"^{_any_case('sig')}$",
                           _any_case("secret")])
 _SECRET_OPTION = re.compile(SECRET_OPTION)
@@ -111,19 +119,32 @@ def stored_parameters(value: Any) -> Any:
 
 def stored_options(value: Any) -> Any:
     """`value` (fsspec options: `{"key": ..., "secret": ..., "client_kwargs": {"aws_secret_access_key": ...}}`) as
-    `stored_parameters`, each text whose name says it is a secret (`SECRET_OPTION`) `***` (an empty one as it is)."""
+    `stored_parameters`, the value of each option whose name says it is a secret (`SECRET_OPTION`) `hidden`."""
     if isinstance(value, dict):
-        return {k: HIDDEN if isinstance(v, str) and v and _SECRET_OPTION.search(str(k)) else stored_options(v)
-                for k, v in value.items()}
+        return {k: hidden(v) if _SECRET_OPTION.search(str(k)) else stored_options(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [stored_options(v) for v in value]
     return stored_parameters(value)
+
+
+def hidden(value: Any) -> Any:
+    """A secret option's `value` as stored: each text and number in it `***`, at any depth of its lists and dicts
+    (`token: ["abc"]`, `password: 123456`, a service account's dict: they were stored whole, fixA51); an empty text,
+    `NOT_SECRET` (`anon`), a boolean (s3fs's `anon: true`) and a null as they are."""
+    if isinstance(value, dict):
+        return {k: hidden(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [hidden(v) for v in value]
+    if value is None or isinstance(value, bool) or value == "" or value in NOT_SECRET:
+        return value
+    return HIDDEN
 
 
 class SecretSafeFlow(Flow[P, R]):
     """A Prefect flow whose runs' stored parameters name each URL without its secrets (`stored_parameters`); its body
     is called with the parameters as given, but in a run whose stored parameters show a secret (sent through the API
     with the form's check off): there it is called with them shown, which replace them (`_withdraws_shown_secrets`).
+    Parameters that fail their validation are logged and raised as stored (`validate_parameters`).
     (Prefect's `Flow.with_options` makes a plain `Flow`: flowcast makes
     none of its flows that way.)"""
 
@@ -134,6 +155,55 @@ class SecretSafeFlow(Flow[P, R]):
         """Prefect's serialized `parameters`, the form it stores and shows, each URL in them redacted."""
         stored: dict[str, Any] = stored_parameters(super().serialize_parameters(parameters))
         return stored
+
+    def validate_parameters(self, parameters: dict[str, Any]) -> dict[str, Any]:
+        """Prefect's validation of `parameters`, which, where it fails, logs and raises them as stored
+        (`serialize_parameters`) and its error's text redacted (`redact_log_text`): Prefect's own line
+        (`Parameter validation failed for flow ...` then `Parameters: {...}`, each value and its error's input as given)
+        showed a DSN's password and an option's secret, which no filter of its text finds (fixA51); it is withheld."""
+        from prefect.exceptions import ParameterTypeError
+
+        _withhold_validation_line()
+        withheld: list[logging.LogRecord] = []
+        token = _WITHHELD.set(withheld)
+        try:
+            return super().validate_parameters(parameters)
+        except ParameterTypeError as exc:
+            failed = exc
+        finally:
+            _WITHHELD.reset(token)
+        said = redact_log_text(str(failed))
+        if withheld:  # Prefect's line, said as stored (this context withholds it no more)
+            logging.getLogger(withheld[0].name).error(
+                f"{_VALIDATION_FAILED}{self.name!r}: {said}\nParameters: {self.serialize_parameters(parameters)}")
+        raise ParameterTypeError(said)
+
+
+# Prefect's line as a flow's parameters fail their validation (`prefect.flows`: `Flow.validate_parameters`), and the
+# lines of it withheld in this context, a call of `SecretSafeFlow.validate_parameters` (None outside one)
+_VALIDATION_FAILED = "Parameter validation failed for flow "
+_WITHHELD: ContextVar[list[logging.LogRecord] | None] = ContextVar("flowcast_withheld_validation", default=None)
+
+
+class _WithholdValidationLine(logging.Filter):
+    """Withholds Prefect's `_VALIDATION_FAILED` line in a call of `SecretSafeFlow.validate_parameters` (which logs it
+    as stored), keeping it in the call's list; any other line passes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        withheld = _WITHHELD.get()
+        if withheld is None or not str(record.msg).startswith(_VALIDATION_FAILED):
+            return True
+        withheld.append(record)
+        return False
+
+
+def _withhold_validation_line() -> None:
+    """Add `_WithholdValidationLine` to Prefect's `prefect.flows` logger, once."""
+    from prefect.logging import get_logger
+
+    logger = get_logger("flows")
+    if not any(isinstance(f, _WithholdValidationLine) for f in logger.filters):
+        logger.addFilter(_WithholdValidationLine())
 
 
 def _withdraws_shown_secrets(fn: Callable[P, R]) -> Callable[P, R]:
@@ -225,8 +295,9 @@ def secret_settings(given: Any, declared: Any, where: str = "") -> Any:
         option = given == HIDDEN and any(part.lower().endswith(OPTIONS) for part in re.split(r"[.\[]", where))
         if not option and not hides_secrets(given):
             return given
-        if isinstance(declared, str) and declared != given and (option or redact(declared) == given):
-            return declared  # an option's secret (`stored_options`), or a URL's
+        if declared is not None and declared != given and (option or isinstance(declared, str)
+                                                           and redact(declared) == given):
+            return declared  # an option's secret (`stored_options`: a number too, `password: 123456`), or a URL's
         env = "FLOWCAST_" + where.upper().replace(".", "__")
         raise _undeclared(f"the setting {where} = {given}", f"it in this worker's configuration ({where} in its "
                           f"flowcast.toml, or {env})")

@@ -249,6 +249,71 @@ def test_a_flows_parameter_validation_error_hides_the_urls_it_prints(monkeypatch
     assert seen and "hunter2pw" not in seen[0] and "tok123" not in seen[0] and "https://u:***@h/x.csv" in seen[0], seen
 
 
+def test_a_keyword_dsns_password_in_a_runs_log_line_is_hidden():
+    """fixA51: `RedactFilter` redacted a line holding '://' alone: a keyword DSN's password (`host=db password=s3cret`,
+    a library's error, Prefect's parameters) was shown whole, in the line and its traceback."""
+    from flowcast.flows.logs import RedactFilter
+
+    try:
+        raise OSError("cannot connect: host=db user=u password=s3cret dbname=x")
+    except OSError as exc:
+        rec = _record("Reading host=db password='s3 cret' dbname=x failed", task_name="ingest", exc=exc)
+        rec.exc_info = sys.exc_info()
+    assert RedactFilter().filter(rec)
+    shown = logging.Formatter().format(rec)
+    assert "Reading host=db password=*** dbname=x failed" in shown, shown
+    assert "OSError: cannot connect: host=db user=u password=*** dbname=x" in shown, shown
+    assert "s3cret" not in shown and "s3 cret" not in shown, shown
+
+
+def test_a_flows_failed_validation_logs_and_raises_its_parameters_as_stored(monkeypatch):
+    """fixA51: as a flow's parameters failed their validation, Prefect's `Flow.validate_parameters` logged them
+    (`Parameters: {...}`, and each error's input) as given: a DSN's password and an option's secret, which no filter of
+    the text finds, were shown whole. `SecretSafeFlow` logs them as stored (`stored_parameters`), naming what failed;
+    its error says the same; Prefect's own line is withheld."""
+    from prefect.exceptions import ParameterTypeError
+
+    from flowcast.flows import retrain_flow
+
+    seen: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record.getMessage())
+
+    logger = logging.getLogger("prefect.flows")
+    monkeypatch.setattr(logger, "filters", [])  # no `RedactFilter`: the flow hides them itself
+    handler = Keep()
+    logger.addHandler(handler)
+    source = {"path": "host=db password=s3cret dbname=x", "time_col": "t", "target_col": "y", "freq": "1mo"}
+    try:
+        with pytest.raises(ParameterTypeError) as err:
+            retrain_flow.validate_parameters({"source": source, "horizon": "twelve",
+                                              "overrides": {"shared_options": {"secret": "opt-s3cret", "pin": 1}}})
+    finally:
+        logger.removeHandler(handler)
+    assert len(seen) == 1 and "s3cret" not in seen[0], seen
+    assert seen[0].startswith("Parameter validation failed for flow 'retrain': ") and "horizon: Input" in seen[0], seen
+    assert "'path': 'host=db password=*** dbname=x'" in seen[0] and "{'secret': '***', 'pin': 1}" in seen[0], seen
+    assert "horizon: Input" in str(err.value) and "s3cret" not in str(err.value), err.value
+    assert retrain_flow.validate_parameters({"horizon": 12})["horizon"] == 12 and len(seen) == 1
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_flow_run_whose_parameters_fail_validation_shows_no_secret(tmp_path, caplog):
+    """fixA51, through Prefect's engine: a run whose parameters fail their validation fails naming the parameter, and
+    neither its log (lines and tracebacks) nor its state shows the DSN's password or the option's secret it was given."""
+    from flowcast.flows import retrain_flow
+
+    source = {"path": "host=db password=s3cret dbname=x", "time_col": "t", "target_col": "y", "freq": "1mo"}
+    with caplog.at_level(logging.INFO):
+        state = retrain_flow(source=source, horizon="twelve", home=str(tmp_path / "home"),  # type: ignore[arg-type]
+                             overrides={"shared_options": {"secret": "opt-s3cret"}}, return_state=True)
+    assert state.is_failed() and "horizon" in str(state.message) and "s3cret" not in str(state.message), state.message
+    assert "Parameters: {" in caplog.text and "password=***" in caplog.text, caplog.text
+    assert "s3cret" not in caplog.text, caplog.text
+
+
 def test_a_traceback_without_a_secret_is_left_to_the_formatter():
     try:
         raise OSError("cannot read https://h/x.csv")

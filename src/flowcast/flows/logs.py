@@ -24,8 +24,9 @@ explains loses the traceback, as any other does, rev50b):
   Running()`.
 - The INFO lines around flowcast's own failure hook (`Running hook 'on_run_failure' ...`).
 - A URL in any line is shown without its password or secret query values (`flowcast.redaction`: a library's error, a
-  source's files), as flowcast's own lines and errors show it; in a line's traceback too (an unexpected error's
-  message, `Encountered exception during execution`). This is `RedactFilter`, which `QuietFilter` extends.
+  source's files), as flowcast's own lines and errors show it, and a keyword DSN's password (`password=...`) too
+  (`redact_log_text`); in a line's traceback too (an unexpected error's message, `Encountered exception during
+  execution`). This is `RedactFilter`, which `QuietFilter` extends.
 
 Set `FLOWCAST_PREFECT_LOGS=full` to keep every Prefect line (debugging): `RedactFilter` alone is installed then, so
 that a secret is hidden whatever the logs keep (it was shown). Prefect's own setting `PREFECT_LOGGING_LEVEL` still
@@ -39,7 +40,7 @@ import os
 import re
 
 from flowcast.errors import FlowcastError
-from flowcast.redaction import redact_text
+from flowcast.redaction import redact_log_text
 
 # Prefect's run loggers, and those that print a call's parameters or a traceback outside a run: `prefect.flows` (a
 # flow's parameter validation failing logs 'Parameters: {...}', every URL whole: rev50) and `prefect.engine`
@@ -82,11 +83,12 @@ def flowcast_task_names() -> set[str]:
 
 
 class RedactFilter(logging.Filter):
-    """Hides a URL's password and secret query values in a line and its traceback; drops nothing."""
+    """Hides a URL's password and secret query values, and a keyword DSN's password, in a line and its traceback
+    (`redact_log_text`); drops nothing."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         msg = record.getMessage() if record.args else str(record.msg)
-        if "://" in msg and (shown := redact_text(msg)) != msg:  # a URL's password or token, in any line of a run
+        if (shown := redact_log_text(msg)) != msg:  # a URL's password or token, a DSN's password, in any line
             record.msg, record.args = shown, ()
         if record.exc_info and not record.exc_text:
             _redact_traceback(record)
@@ -151,7 +153,7 @@ def _redact_traceback(record: logging.LogRecord) -> None:
     one (an unexpected error's message: a library's that named the URL it could not read, whose password and token the
     terminal and the UI showed): a formatter uses the text kept (`exc_text`) and formats no other."""
     text = logging.Formatter().formatException(record.exc_info)  # type: ignore[arg-type]
-    if "://" in text and (shown := redact_text(text)) != text:
+    if (shown := redact_log_text(text)) != text:
         record.exc_text = shown
 
 
