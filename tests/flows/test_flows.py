@@ -984,6 +984,49 @@ def test_a_past_as_of_after_the_model_s_data_ended_is_forecast_without_the_looka
     assert "except a date before its training data ended (last observation 2014-12-01)" in said, said
 
 
+def test_realized_accuracy_marks_lookahead_by_where_the_model_s_data_ended_as_the_forecast_s_warning_does(tmp_path):
+    """lookahead51: a forecast published without the lookahead warning (its model, retrained today, had data to
+    2013-12 only; the forecast's as_of 2014-01-01) still had its realized rows marked `lookahead` and left out of the
+    verdict: realized accuracy compared the training run's as_of (today) with the forecast's. Its publish records
+    the warning's decision (the receipt's `lookahead`) and realized accuracy reads it: that as_of is scored as
+    honest, one before the data's end (warned) is left out, and a receipt without the flag (an older flowcast's
+    publish) is read as before, from the training run's as_of."""
+    import polars as pl
+    from flow_helpers import TINY_OVERRIDES, write_series
+
+    from flowcast.flows import forecast_flow, retrain_flow
+
+    csv = write_series(tmp_path / "raw" / "sales.csv", n_months=48)  # 2010-01 .. 2013-12
+    kw = {"source": source_dict(csv), "home": str(tmp_path / "home"), "overrides": TINY_OVERRIDES}
+    summary = retrain_flow(as_of=datetime(2026, 12, 6, 4, 31), models=[], **kw)  # statistical candidates only
+    reg = ModelRegistry(Path(kw["home"]) / "models")
+    production = reg.production("tiny") or reg.get(summary["model_version"])
+    if reg.production("tiny") is None:
+        reg.promote(production.version, reason="the model of today")
+    assert production.fingerprint["last_observation"] == "2013-12-01T00:00:00"
+    write_series(csv, n_months=60)  # the year 2014 arrives (the months before unchanged)
+    warned, honest, old = datetime(2013, 6, 1), datetime(2014, 1, 1), datetime(2014, 2, 1)
+    runs = {a: forecast_flow(as_of=a, **kw) for a in (warned, honest, old)}
+    assert "could have made" in runs[warned]["note"] and "could have made" not in (runs[honest]["note"] or "")
+    store = EmbeddedStore(Path(kw["home"]) / "warehouse")
+    assert [store.receipt_of("tiny", a)["lookahead"] for a in (warned, honest, old)] == ["true", "false", "false"]
+    # `old` published again as an older flowcast did: the training run's as_of in its receipt, no flag
+    published = store.read(dataset="tiny", as_of=old)
+    store.publish(published.select("unique_id", "ds", "step", "y_hat", *[c for c in published.columns
+                                                                         if c.startswith(("lo_", "hi_", "q_"))]),
+                  dataset="tiny", as_of=old, model=production.name, model_version=production.version,
+                  run_id="an-older-flowcast", created_at=datetime(2014, 2, 1, 1), trained_as_of=production.as_of)
+    assert store.receipt_of("tiny", old)["lookahead"] == ""
+
+    last = forecast_flow(as_of=datetime(2014, 8, 1), **kw)  # scores the three on the actuals to July
+    realized = store.read_realized("tiny")
+    flags = {a: realized.filter(pl.col("as_of") == a)["lookahead"].unique().to_list() for a in (warned, honest, old)}
+    assert flags == {warned: [True], honest: [False], old: [True]}, (flags, last["realized"])
+    assert realized.filter(pl.col("as_of") == honest).height > 0
+    decay = last["realized"]["decay"]  # the verdict judges the honest one, and leaves the other two out
+    assert decay["as_ofs"] == [honest.isoformat()] and decay["lookahead"] == 2 and decay["judged"], decay
+
+
 
 
 @pytest.mark.parametrize("damage", ["emptied", "cut short"])

@@ -258,6 +258,38 @@ def test_a_publish_records_where_its_models_training_data_ended_so_lookahead_out
                "trained on data after it" in r for r in d.reasons)
 
 
+def test_a_publish_records_whether_its_model_saw_past_its_as_of_and_realized_accuracy_reads_it_first(backend):
+    """lookahead51: a forecast of 2024-03-01 by a model retrained on 2024-06-01 of data that ended before March
+    (published without the forecast's warning) was marked lookahead: realized accuracy compared the training run's
+    as_of with the forecast's. A publish records the warning's decision (`flows.forecast.saw_after`) as its
+    receipt's `lookahead`; `recorded_lookahead` reads it and `flag_lookahead` takes it over the as_of comparison,
+    either way. A receipt without it (an older flowcast's) is flagged from the as_ofs as before."""
+    from flowcast.evaluation.realized import flag_lookahead
+    from flowcast.ops.accuracy import recorded_lookahead, unflagged
+
+    store = backend.store
+    later = datetime(2024, 6, 1)
+    publish(store, make_forecast(1, N, H, AS_OF), variant=1, trained_as_of=later, lookahead=False)
+    publish(store, make_forecast(2, N, H, OTHER), as_of=OTHER, variant=2, trained_as_of=later)  # an older receipt
+    third = datetime(2024, 1, 1)
+    publish(store, make_forecast(3, N, H, third), as_of=third, variant=3, trained_as_of=AS_OF, lookahead=True)
+    reopened = backend.reopen()
+    assert [reopened.receipt_of(DS, a)["lookahead"] for a in (AS_OF, OTHER, third)] == ["false", "", "true"]
+
+    rows = realized_frame([AS_OF, OTHER, third]).with_columns(
+        pl.col("as_of").replace_strict({AS_OF: "lstm-v1", OTHER: "lstm-v2", third: "lstm-v3"},
+                                       return_dtype=pl.Utf8).alias("model_version"))
+    recorded = recorded_lookahead(reopened, DS, unflagged(rows))
+    assert recorded == {(AS_OF, "lstm-v1"): False, (third, "lstm-v3"): True}
+    # of another version than its publish's: not that publish's decision
+    assert recorded_lookahead(reopened, DS, pl.DataFrame({"as_of": [AS_OF], "model_version": ["lstm-v2"]})) == {}
+    trained = {"lstm-v1": later, "lstm-v2": later, "lstm-v3": AS_OF}  # every one trained after its as_of
+    flagged = flag_lookahead(rows, trained, recorded)
+    assert {a: flagged.filter(pl.col("as_of") == a)["lookahead"].unique().to_list() for a in (AS_OF, OTHER, third)} \
+        == {AS_OF: [False], OTHER: [True], third: [True]}
+    assert flagged.columns == [*rows.columns, "lookahead"]  # no helper column left behind
+
+
 @pytest.mark.parametrize("columns", [["rmsse"], ["rmsse_snaive"], ["n_mase", "lookahead", "rmsse", "rmsse_snaive"]])
 def test_a_postgres_realized_table_an_older_flowcast_created_gets_the_later_columns(pg_url, pg_schema, columns):
     """Regression: the columns added since the realized table was first created (n_mase, lookahead, now rmsse) were

@@ -28,7 +28,7 @@ from flowcast.store.postgres import PostgresStore
 # what an older flowcast's store lacks: nothing, the publish_records table, and that with the later columns too
 OLD = {"current": [], "no publish_records": ["publish_records"],
        "no later columns": ["publish_records", "realized.rmsse_snaive", "realized.lookahead", "realized.n_cov80",
-                             "publishes.trained_as_of"]}
+                             "publishes.trained_as_of", "publishes.lookahead"]}
 
 
 @pytest.fixture
@@ -90,7 +90,7 @@ def test_a_read_only_role_reads_a_store_of_any_age_without_changing_it(pg_url, p
     assert ro.datasets() == [DS] and ro.as_ofs(DS) == [AS_OF] and ro.has(DS, AS_OF) and not ro.has(DS, OTHER)
     held = ro.receipt_of(DS, AS_OF)
     assert ro.verify(DS, AS_OF)
-    assert held["trained_as_of"] == ""  # null, also where the column is missing
+    assert held["trained_as_of"] == "" and held["lookahead"] == ""  # null, also where the column is missing
     realized = ro.read_realized(DS)
     assert realized.columns == REALIZED_COLUMNS and realized.height == 6
     gone = [c.partition(".")[2] for c in lacks if c.startswith("realized.")]

@@ -138,15 +138,14 @@ def accuracy(
     (both promises shown). `--as-of` adds the as_of's rows per model and step, MASE and RMSSE."""
     import polars as pl
 
-    from flowcast.evaluation.realized import flag_lookahead, promised_by_as_of, summary_by_as_of
+    from flowcast.evaluation.realized import promised_by_as_of, summary_by_as_of
     from flowcast.ops.accuracy import (
         coverage_points_note,
+        flag_unflagged,
         promised_mase,
         promised_rmsse,
         read_status,
         status_path,
-        trained_as_of,
-        unflagged,
     )
     from flowcast.shared import open_registry, pull_file
     from flowcast.store import open_store
@@ -169,9 +168,7 @@ def accuracy(
     for name in datasets:
         mine = rows.filter(pl.col("dataset") == name)
         versions = sorted({v for v in mine["model_version"].to_list() if v})
-        # rows stored before it was recorded: from the registry, else the receipts of their publishes
-        mine = flag_lookahead(mine, trained_as_of(registry, versions, store=store, dataset=name,
-                                                  published=unflagged(mine)))
+        mine = flag_unflagged(mine, registry, store, name)  # rows stored before it was recorded
         promised = promised_mase(registry, versions)
         summary = summary_by_as_of(mine).join(promised_by_as_of(mine, promised), on="as_of", how="left")
         pull_file(settings, status_path(settings.home, name))

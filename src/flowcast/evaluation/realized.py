@@ -112,19 +112,30 @@ def _empty(dataset: str | None = None) -> pl.DataFrame:
     return pl.DataFrame(schema=schema)
 
 
-def flag_lookahead(realized: pl.DataFrame, trained: Mapping[str, datetime | None]) -> pl.DataFrame:
-    """`realized` with `lookahead`: True where the row's model_version was trained on data after the
-    row's as_of (`trained`: model_version -> the as_of its training data ended at, naive UTC), False where
-    it was not, null where that is not known (a version not in `trained`). A row that already has a value
-    keeps it: what was known when it was scored stands (a version removed since does not unflag it)."""
+def flag_lookahead(realized: pl.DataFrame, trained: Mapping[str, datetime | None],
+                   recorded: Mapping[tuple[datetime, str], bool] | None = None) -> pl.DataFrame:
+    """`realized` with `lookahead`: what its publish recorded (`recorded`: (as_of, model_version) -> whether that
+    version's training data ended after what the run at that as_of observed, `flows.forecast.saw_after`, the rule
+    of the forecast's warning), else True where the row's model_version was trained at an as_of after the row's
+    (`trained`: model_version -> the as_of its training data ended at, naive UTC; a publish of an older flowcast
+    recorded no flag), False where it was not, null where neither is known (a version in neither). A row that
+    already has a value keeps it: what was known when it was scored stands (a version removed since does not unflag
+    it)."""
     known = {v: t for v, t in trained.items() if v and t is not None}
     if known:
         after = pl.col("model_version").replace_strict(known, default=None, return_dtype=pl.Datetime("us")) \
             > pl.col("as_of")
     else:
         after = pl.lit(None, dtype=pl.Boolean)
+    if recorded:
+        marks = pl.DataFrame({"as_of": [a for a, _ in recorded], "model_version": [v for _, v in recorded],
+                              "__recorded": list(recorded.values())},
+                             schema={"as_of": realized.schema["as_of"], "model_version": pl.Utf8,
+                                     "__recorded": pl.Boolean})
+        realized = realized.join(marks, on=["as_of", "model_version"], how="left", maintain_order="left")
+        after = pl.coalesce(pl.col("__recorded"), after)
     flag = pl.coalesce(pl.col("lookahead").cast(pl.Boolean), after) if "lookahead" in realized.columns else after
-    return realized.with_columns(flag.alias("lookahead"))
+    return realized.with_columns(flag.alias("lookahead")).drop("__recorded", strict=False)
 
 
 # ------------------------------------------------------------------------------------ scoring
@@ -274,6 +285,7 @@ def score_realized(
     time_label: str = "start",
     trained: Mapping[str, datetime | None] | None = None,
     shifts: pl.DataFrame | None = None,
+    recorded: Mapping[tuple[datetime, str], bool] | None = None,
 ) -> pl.DataFrame:
     """Realized accuracy of `forecasts` (published rows: as_of, unique_id, ds, step, model,
     model_version, y_hat and optional interval or quantile columns) against `actuals` (observed
@@ -287,7 +299,8 @@ def score_realized(
     `aggregate`: the source's; with one, a run observed a period once it had ended, so the period holding
     an as_of is an actual of that publish, and not in its history (`timekeys.observed_through`).
     `time_label`: the source's; "end" (ds moved back to interval starts) moves each as_of's bound back with them.
-    `trained`: model_version -> the as_of its training data ended at; sets `lookahead` (`flag_lookahead`).
+    `trained`: model_version -> the as_of its training data ended at, `recorded`: (as_of, model_version) -> the
+    `lookahead` its publish recorded, read first; they set `lookahead` (`flag_lookahead`).
     `shifts`: where daily times were written with an offset (`periods.seen_shifts`), each series' periods as seen
     by the instant they name: a point is scored once the run at `scored_at` had observed it, and each as_of's history
     is what its run had observed (`observed_through_series`).
@@ -411,7 +424,7 @@ def score_realized(
              # seasonal naive's RMSSE on RMSSE's points, as its MASE is on MASE's, and computed as RMSSE is (each
              # series' over the steps of its as_of, averaged): what an RMSSE verdict compares with
              pl.col("__rmsse_snaive").mean().alias("rmsse_snaive")]
-    out = flag_lookahead(rows.group_by("as_of", "model", "step").agg(aggs), trained or {})
+    out = flag_lookahead(rows.group_by("as_of", "model", "step").agg(aggs), trained or {}, recorded)
     return (
         out.with_columns(pl.lit(dataset, dtype=pl.Utf8).alias("dataset"),
                          pl.lit(scored_at, dtype=pl.Datetime("us")).alias("scored_at"))

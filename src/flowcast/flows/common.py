@@ -1350,6 +1350,7 @@ def publish_forecasts(
     note: str | Sequence[str] = "",
     guard: contextlib.AbstractContextManager[Any] | None = None,
     trained_as_of: datetime | str | None = None,
+    lookahead: bool | None = None,
     if_absent: bool = False,
     slot_check: SlotRetrained | None = None,
     keep_same: bool = True,
@@ -1358,7 +1359,8 @@ def publish_forecasts(
     publish itself (`ModelRegistry.publishing`: only while production is what the run decided on); what it
     yields, when callable, is called right before the publish becomes visible (the guard still holds).
     `trained_as_of`: where the model version's training data ended, kept with the publish (realized accuracy's
-    `lookahead` once the version is gone). `if_absent` (overwrite off): only into a key that holds nothing,
+    `lookahead` once the version is gone). `lookahead`: whether that data ended after what a run at `as_of` observed
+    (`flows.forecast.saw_after`), kept with the publish for realized accuracy (None: not known). `if_absent` (overwrite off): only into a key that holds nothing,
     checked under the key's lock; when another run published it since this run's first check, nothing is
     written and the AlreadyPublished naming that run is returned (said in the log), not a receipt. `slot_check` (a
     scheduled retrain, overwrite on): the same when what the key holds is another run's retrain of the slot (its
@@ -1378,7 +1380,8 @@ def publish_forecasts(
             settings, forecasts, dataset=data.source.name, as_of=as_of, model=model, model_version=model_version,
             run_id=run_id, created_at=started, last_ds=last_ds, expected_ids=td.ids, horizon=data.horizon,
             before_visible=still_held if callable(still_held) else None,
-            trained_as_of=storage_naive(trained_as_of) if trained_as_of else None, if_absent=if_absent,
+            trained_as_of=storage_naive(trained_as_of) if trained_as_of else None, lookahead=lookahead,
+            if_absent=if_absent,
             refuse_if=slot_check, keep_same=keep_same and slot_check is None,
         )
         if isinstance(receipt, AlreadyPublished):

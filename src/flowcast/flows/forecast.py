@@ -127,6 +127,14 @@ def trained_by(model: Any, as_of: datetime, source: SourceConfig | None = None) 
     return end is None or end <= _observed_through(as_of, source)
 
 
+def saw_after(model: Any, as_of: datetime, source: SourceConfig | None = None) -> bool | None:
+    """Whether `model`'s training data ended after what a run of `source` at `as_of` observed (not `trained_by`):
+    its forecasts of that as_of saw the actuals they are scored on. None where it records no end (`data_end`). A
+    publish records it (its receipt's `lookahead`), and realized accuracy reads it: one rule for the forecast's
+    warning and the realized rows' `lookahead`."""
+    return None if data_end(model, source) is None else not trained_by(model, as_of, source)
+
+
 def choose_model(model: Any, promoted: tuple[Any, ...], as_of: datetime,
                  source: SourceConfig | None = None) -> Any | None:
     """The model a run at `as_of` forecasts with, of the dataset's production model (or last champion) `model` and
@@ -403,7 +411,8 @@ def forecast_flow(
         guard = registry.publishing(src.name, read_production)
         receipt = publish_forecasts(settings, data, rf.frame, as_of=as_of, model=production.name,
                                     model_version=production.version, note=notes, guard=guard,
-                                    trained_as_of=production.as_of, if_absent=not overwrite, keep_same=not forced)
+                                    trained_as_of=production.as_of, lookahead=saw_after(production, as_of, src),
+                                    if_absent=not overwrite, keep_same=not forced)
         if isinstance(receipt, AlreadyPublished):  # another run of this slot published it since the check above, or
             late = receipt.said  # the key holds these very forecasts (SamePublished)
             if isinstance(receipt, SamePublished):  # what this run says of them (cut at 0, widths) holds for them

@@ -70,6 +70,7 @@ from flowcast.flows.common import (
     withdraw_unpublished_winner,
     withdrawn_unsaid,
 )
+from flowcast.flows.forecast import saw_after
 from flowcast.flows.naming import run_name, task_label
 from flowcast.flows.parameters import DatasetChoice, RunOverrides
 from flowcast.flows.retrain_scoring import (
@@ -894,7 +895,8 @@ def retrain_flow(
                       else None)
         receipt = publish_forecasts(settings, data, rf.frame, as_of=as_of, model=version.name,
                                     model_version=version.version, note=notes, guard=guard,
-                                    trained_as_of=version.as_of, if_absent=not overwrite, slot_check=slot_check)
+                                    trained_as_of=version.as_of, lookahead=saw_after(version, as_of, data.source),
+                                    if_absent=not overwrite, slot_check=slot_check)
     except ProductionMovedError as exc:  # another run moved production after this one's promotion: its model
         if (skipped := slot_done_meanwhile(exc, version)) is not None:  # publishes (a run of this slot: skipped);
             return skipped  # this run's winner stays registered, out of production (and out of the stack)

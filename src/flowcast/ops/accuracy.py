@@ -10,7 +10,9 @@ Called by the retrain and forecast flows after loading the data (the scoring its
    MASE scale and the seasonal-naive forecast from the history before each as_of;
 3. writes the as_ofs whose scored points grew to the store's `realized` table (replaced per
    (dataset, as_of): re-running writes the same rows), each row's `lookahead` set when its model
-   version was trained on data after its as_of (`trained_as_of`, from the registry);
+   version's training data ended after what a run at its as_of observed (the flag its publish recorded,
+   `recorded_lookahead`; for a publish of an older flowcast, the as_of of that version's training run after
+   its as_of, `trained_as_of`, from the registry);
 4. judges decay over the last `accuracy.window` scored as_ofs that are not lookahead against the
    backtest MASE stored with each published model version in the registry and against seasonal naive
    (on RMSSE against the backtest RMSSE where those versions were ranked on it: data classed intermittent);
@@ -243,6 +245,38 @@ def trained_as_of(registry: Any, versions: list[str], *, store: Any = None, data
     return out
 
 
+def recorded_lookahead(store: Any, dataset: str, published: pl.DataFrame | None) -> dict[tuple[datetime, str], bool]:
+    """(as_of, model_version) -> the `lookahead` the publish of that as_of recorded for its model version (whether
+    the version's training data ended after what the run at that as_of observed: `flows.forecast.saw_after`, the
+    rule of the forecast's warning), of the `published` pairs (as_of, model_version rows of `dataset` in `store`).
+    A pair whose receipt records none (a publish of an older flowcast, a model that recorded no end of its data),
+    names another version, or cannot be read is left out: `flag_lookahead` flags it from `trained_as_of`."""
+    from flowcast.store.base import receipt_lookahead
+
+    out: dict[tuple[datetime, str], bool] = {}
+    if published is None or not published.height:
+        return out
+    for a, versions in published.group_by("as_of").agg(pl.col("model_version").unique()).iter_rows():
+        try:
+            receipt = store.receipt_of(dataset, a)
+        except (PublishError, OSError, ValueError):
+            continue
+        flag, version = receipt_lookahead(receipt), receipt.get("model_version")
+        if flag is not None and version in versions:
+            out[(a, version)] = flag
+    return out
+
+
+def flag_unflagged(realized: pl.DataFrame, registry: Any, store: Any, dataset: str) -> pl.DataFrame:
+    """`realized` (rows of `dataset`) with the `lookahead` of rows stored before it was recorded (null) filled:
+    from their publishes' recorded flag (`recorded_lookahead`), else from the registry as it is now, or the
+    receipts' `trained_as_of` (`trained_as_of`); null where none knows."""
+    versions = sorted({v for v in realized["model_version"].to_list() if v}) if realized.height else []
+    blank = unflagged(realized)
+    return flag_lookahead(realized, trained_as_of(registry, versions, store=store, dataset=dataset, published=blank),
+                          recorded_lookahead(store, dataset, blank))
+
+
 def unflagged(realized: pl.DataFrame) -> pl.DataFrame | None:
     """as_of, model_version of realized rows whose `lookahead` is not known yet (null)."""
     if not realized.height or "lookahead" not in realized.columns:
@@ -283,14 +317,14 @@ def score_and_record(settings: Any, *, dataset: str, as_of: datetime, td: Any, r
         forecasts = pl.concat([f for _, f in readable], how="diagonal_relaxed")
         used = sorted({v for v in forecasts["model_version"].to_list() if v}) \
             if "model_version" in forecasts.columns else []
+        pairs = forecasts.select("as_of", "model_version") if "model_version" in forecasts.columns else None
         new = score_realized(forecasts, observed_actuals(td, min(todo), shifts), td.frame.select("unique_id", "ds", "y"),
                              dataset=dataset, season_length=int(td.meta.season_length), freq=td.meta.freq,
                              scored_at=as_of, tz=getattr(td.meta, "tz", None),
                              aggregate=getattr(td.meta, "aggregate", "none"),
                              time_label=getattr(td.meta, "time_label", "start"), shifts=shifts,
-                             trained=trained_as_of(registry, used, store=store, dataset=dataset,
-                                                   published=forecasts.select("as_of", "model_version")
-                                                   if "model_version" in forecasts.columns else None))
+                             trained=trained_as_of(registry, used, store=store, dataset=dataset, published=pairs),
+                             recorded=recorded_lookahead(store, dataset, pairs))
         write = newly_scored(new, existing)
         fixed = outcome.corrected = corrected(new, existing)
         if fixed:
@@ -314,9 +348,7 @@ def score_and_record(settings: Any, *, dataset: str, as_of: datetime, td: Any, r
             say(scored_line(len(outcome.scored), dataset, int(write["n"].sum()), as_of))
     realized = store.read_realized(dataset)
     versions = sorted({v for v in realized["model_version"].to_list() if v}) if realized.height else []
-    # rows stored before `lookahead` was recorded (null) are flagged from the registry as it is now, or the receipts
-    realized = flag_lookahead(realized, trained_as_of(registry, versions, store=store, dataset=dataset,
-                                                      published=unflagged(realized)))
+    realized = flag_unflagged(realized, registry, store, dataset)
     outcome.realized = realized
     acc = settings.accuracy
     decay = assess_decay(realized, promised_mase(registry, versions), dataset=dataset, window=acc.window,

@@ -122,7 +122,7 @@ class ForecastStore(Protocol):
                 model_version: str | None, run_id: str, created_at: datetime, last_ds: pl.DataFrame | None = None,
                 expected_ids: list[str] | None = None, horizon: int | None = None,
                 before_visible: Callable[[str], None] | None = None,
-                trained_as_of: datetime | None = None, if_absent: bool = False,
+                trained_as_of: datetime | None = None, lookahead: bool | None = None, if_absent: bool = False,
                 refuse_if: Callable[[dict[str, str]], bool] | None = None,
                 keep_same: bool = False) -> PublishReceipt: ...
 
@@ -168,6 +168,7 @@ class Prepared:
     ignored: list[str]
     models: list[str]
     trained_as_of: datetime | None = None  # where the model's training data ended (None: unknown, a baseline)
+    lookahead: bool | None = None  # that data ended after what a run at as_of observed (None: unknown, older)
 
     def metadata(self) -> dict[str, str]:
         """Key-value metadata stored with the partition (the embedded store's receipt)."""
@@ -178,6 +179,7 @@ class Prepared:
             f"{p}as_of": self.as_of.isoformat(), f"{p}created_at": self.created_at.isoformat(),
             f"{p}rows": str(self.frame.height), f"{p}n_series": str(self.n_series),
             f"{p}trained_as_of": "" if self.trained_as_of is None else self.trained_as_of.isoformat(),
+            f"{p}lookahead": lookahead_text(self.lookahead),
         }
 
     def receipt(self, **kw: Any) -> PublishReceipt:
@@ -191,10 +193,12 @@ class Prepared:
 def prepare(forecasts: pl.DataFrame, *, dataset: str, as_of: datetime, model: str, model_version: str | None,
             run_id: str, created_at: datetime, last_ds: pl.DataFrame | None = None,
             expected_ids: list[str] | None = None, horizon: int | None = None,
-            trained_as_of: datetime | None = None) -> Prepared:
+            trained_as_of: datetime | None = None, lookahead: bool | None = None) -> Prepared:
     """Validate (nothing is written for a bad or empty forecast), label and hash one publish. `trained_as_of`:
     where the publishing model version's training data ended, kept with the publish (its receipt), so that
-    realized accuracy knows whether those forecasts saw their actuals after the version is gone."""
+    realized accuracy knows whether those forecasts saw their actuals after the version is gone. `lookahead`:
+    whether that data ended after what a run at as_of observed (`flows.forecast.saw_after`), kept likewise: what
+    realized accuracy's `lookahead` reads first (None: not known; a receipt of an older flowcast has none)."""
     as_of, created_at = storage_ts(as_of), storage_ts(created_at)
     check_labels(dataset=dataset, as_of=as_of, model=model, run_id=run_id)
     valid = validate_forecasts(forecasts, as_of=as_of, last_ds=last_ds, expected_ids=expected_ids, horizon=horizon)
@@ -205,8 +209,19 @@ def prepare(forecasts: pl.DataFrame, *, dataset: str, as_of: datetime, model: st
         created_at=created_at, digest=content_hash(frame), n_series=frame["unique_id"].n_unique(),
         vcols=value_columns(valid.columns), ignored=[c for c in forecasts.columns if c not in valid.columns],
         models=sorted(frame["model"].unique().to_list()),
-        trained_as_of=None if trained_as_of is None else storage_ts(trained_as_of),
+        trained_as_of=None if trained_as_of is None else storage_ts(trained_as_of), lookahead=lookahead,
     )
+
+
+def lookahead_text(flag: bool | None) -> str:
+    """A receipt's `lookahead` as text: 'true', 'false', '' where not known (`receipt_lookahead` reads it)."""
+    return "" if flag is None else "true" if flag else "false"
+
+
+def receipt_lookahead(receipt: dict[str, str]) -> bool | None:
+    """The `lookahead` a receipt records (`lookahead_text`); None where it records none (a publish of an older
+    flowcast, a baseline's, one whose model recorded no end of its data)."""
+    return {"true": True, "false": False}.get(str(receipt.get("lookahead") or "").lower())
 
 
 def already_published(dataset: str, as_of: datetime, held: dict[str, str]) -> AlreadyPublished:

@@ -285,6 +285,7 @@ class EmbeddedStore:
         horizon: int | None = None,
         before_visible: Callable[[str], None] | None = None,
         trained_as_of: datetime | None = None,
+        lookahead: bool | None = None,
         if_absent: bool = False,
         refuse_if: Callable[[dict[str, str]], bool] | None = None,
         keep_same: bool = False,
@@ -303,7 +304,7 @@ class EmbeddedStore:
         as it is: SamePublished naming its run, nothing written (a damaged file is replaced)."""
         p = prepare(forecasts, dataset=dataset, as_of=as_of, model=model, model_version=model_version,
                     run_id=run_id, created_at=created_at, last_ds=last_ds, expected_ids=expected_ids,
-                    horizon=horizon, trained_as_of=trained_as_of)
+                    horizon=horizon, trained_as_of=trained_as_of, lookahead=lookahead)
         self.migrate()
         what = f"forecasts of dataset {p.dataset} as_of {utc_text(p.as_of)}"
         with self.data.lock(_key_lock("forecasts", p.dataset, p.as_of)):

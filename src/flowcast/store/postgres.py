@@ -54,7 +54,14 @@ from flowcast.errors import (
     removal,
 )
 from flowcast.redaction import passwords, redact, redact_text
-from flowcast.store.base import PublishReceipt, already_published, fault, prepare, same_published
+from flowcast.store.base import (
+    PublishReceipt,
+    already_published,
+    fault,
+    lookahead_text,
+    prepare,
+    same_published,
+)
 from flowcast.store.contract import (
     _VALUE_RE,
     check_dataset,
@@ -73,7 +80,7 @@ _BASE_COLS = ["dataset", "as_of", "unique_id", "ds", "step", "model", "model_ver
 _TS_COLS = ("as_of", "ds", "created_at", "scored_at")
 # the columns added to tables after they were first created (by an ALTER TABLE in `_ddl`)
 _LATER_COLUMNS = {"realized": ("n_mase", "lookahead", "rmsse", "rmsse_snaive", "n_cov80", "n_cov95"),
-                  "publishes": ("trained_as_of",)}
+                  "publishes": ("trained_as_of", "lookahead")}
 log = logging.getLogger(__name__)
 _DDL_LOCK = 0x666C6F77  # "flow": the key of the DDL advisory lock
 
@@ -216,6 +223,8 @@ def _ddl(schema: str) -> list[tuple[str, str, str]]:
         # where the publishing version's training data ended (null: a baseline, or a publish of an older flowcast)
         ("publishes.trained_as_of", "publishes",
          f"ALTER TABLE {s}.publishes ADD COLUMN IF NOT EXISTS trained_as_of timestamp"),
+        # whether that data ended after what a run at the as_of observed (null: not known, an older flowcast's)
+        ("publishes.lookahead", "publishes", f"ALTER TABLE {s}.publishes ADD COLUMN IF NOT EXISTS lookahead boolean"),
         # the publish records (module doc): a store an older flowcast created lacks the table
         ("publish_records", "schema", f"""CREATE TABLE IF NOT EXISTS {s}.publish_records (
             dataset text NOT NULL, as_of timestamp NOT NULL, content_hash text NOT NULL, record text NOT NULL,
@@ -616,6 +625,7 @@ class PostgresStore:
         horizon: int | None = None,
         before_visible: Callable[[str], None] | None = None,
         trained_as_of: datetime | None = None,
+        lookahead: bool | None = None,
         if_absent: bool = False,
         refuse_if: Callable[[dict[str, str]], bool] | None = None,
         keep_same: bool = False,
@@ -629,7 +639,7 @@ class PostgresStore:
         key that holds these very forecasts (the same content hash) is left as it is: SamePublished, nothing written."""
         p = prepare(forecasts, dataset=dataset, as_of=as_of, model=model, model_version=model_version,
                     run_id=run_id, created_at=created_at, last_ds=last_ds, expected_ids=expected_ids,
-                    horizon=horizon, trained_as_of=trained_as_of)
+                    horizon=horizon, trained_as_of=trained_as_of, lookahead=lookahead)
         s = self.schema
         with self._conn(f"publish dataset {p.dataset} as_of {utc_text(p.as_of)}", value_columns=p.vcols) as con:
             with con.transaction():
@@ -645,14 +655,15 @@ class PostgresStore:
                     raise same_published(p.dataset, p.as_of, held)  # rolled back: nothing written
                 con.execute(
                     f"""INSERT INTO {s}.publishes AS p (dataset, as_of, content_hash, model, model_version, run_id,
-                    created_at, rows, n_series, value_columns, trained_as_of)
-                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                    created_at, rows, n_series, value_columns, trained_as_of, lookahead)
+                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
                     ON CONFLICT (dataset, as_of) DO UPDATE SET content_hash = EXCLUDED.content_hash,
                     model = EXCLUDED.model, model_version = EXCLUDED.model_version, run_id = EXCLUDED.run_id,
                     created_at = EXCLUDED.created_at, rows = EXCLUDED.rows, n_series = EXCLUDED.n_series,
-                    value_columns = EXCLUDED.value_columns, trained_as_of = EXCLUDED.trained_as_of""",
+                    value_columns = EXCLUDED.value_columns, trained_as_of = EXCLUDED.trained_as_of,
+                    lookahead = EXCLUDED.lookahead""",
                     [p.dataset, p.as_of, p.digest, p.model, p.model_version, p.run_id, p.created_at, p.frame.height,
-                     p.n_series, p.vcols, p.trained_as_of],
+                     p.n_series, p.vcols, p.trained_as_of, p.lookahead],
                 )
                 con.execute(f"DELETE FROM {s}.forecasts WHERE dataset = %s AND as_of = %s", [p.dataset, p.as_of])
                 if prev is None or prev[1] != p.digest:  # the realized accuracy of the forecasts replaced
@@ -843,7 +854,8 @@ class PostgresStore:
             if not self._has_table(con, "publishes"):
                 return []
             cols = self._columns(con, "publishes", ["dataset", "as_of", "content_hash", "model", "model_version",
-                                                    "run_id", "created_at", "rows", "n_series", "trained_as_of"])
+                                                    "run_id", "created_at", "rows", "n_series", "trained_as_of",
+                                                    "lookahead"])
             return con.execute(sql.SQL("SELECT {} FROM {}.publishes{} ORDER BY dataset, as_of").format(
                 cols, sql.Identifier(self.schema), w), params).fetchall()
 
@@ -867,8 +879,9 @@ class PostgresStore:
             raise PublishError(f"nothing published for dataset {dataset} as_of {utc_text(storage_ts(as_of))} "
                                f"in {self.location}")
         names = ["dataset", "as_of", "content_hash", "model", "model_version", "run_id", "created_at", "rows",
-                 "n_series", "trained_as_of"]
-        return {k: ("" if v is None else v.isoformat() if isinstance(v, datetime) else str(v))
+                 "n_series", "trained_as_of", "lookahead"]
+        return {k: (lookahead_text(v) if k == "lookahead" else "" if v is None else v.isoformat()
+                    if isinstance(v, datetime) else str(v))
                 for k, v in zip(names, rows[0], strict=True)}
 
     def verify(self, dataset: str, as_of: datetime) -> bool:
