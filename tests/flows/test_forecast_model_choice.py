@@ -51,7 +51,7 @@ def test_a_backfill_s_dates_take_the_model_a_run_of_each_date_takes(tmp_path, as
     assert model_for_as_of(reg, "toy", production, as_of)[0].version == expected
     assert run_model(reg, "toy", as_of).version == expected
     assert run_models(reg, "toy")(as_of).version == expected
-    model_at = backfill_model_at(Settings(home=tmp_path / "home"), "toy", "forecast")
+    model_at = backfill_model_at(Settings(home=tmp_path / "home"), _source("1h"), "forecast")
     assert model_at is not None and model_at(as_of) == expected
 
 
@@ -67,7 +67,7 @@ def test_a_backfill_reads_the_registry_history_once_for_all_its_dates(tmp_path, 
         return history(self, dataset, **kw)
 
     monkeypatch.setattr(ModelRegistry, "history", counted)
-    version_at = backfill_model_at(Settings(home=tmp_path / "home"), "toy", "forecast")
+    version_at = backfill_model_at(Settings(home=tmp_path / "home"), _source("1h"), "forecast")
     assert version_at is not None
     dates = [ENDS["gru-v1"] + timedelta(hours=h) for h in range(24 * 100)]
     chosen = [version_at(d) for d in dates]

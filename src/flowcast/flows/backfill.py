@@ -308,19 +308,18 @@ def _other_models(store: Any, dataset: str, skipped: list[datetime],
     return out
 
 
-def _run_model_at(settings: Any, dataset: str, mode: str) -> Callable[[datetime], Any] | None:
+def _run_model_at(settings: Any, src: SourceConfig, mode: str) -> Callable[[datetime], Any] | None:
     """In forecast mode, date -> the model this backfill's run of that date forecasts with (`run_model`: the production
-    model, else the champion, or the newer model promoted for data up to the date); None in retrain mode (each date
-    trains its own) or where no model is there or the registry cannot be read (the dates say so as they run)."""
-    from flowcast.data.datasets import resolve_source
+    model, else the champion, or the newer model promoted for data up to the date, its data's end compared on `src`'s
+    ds axis: `forecast.trained_by`); None in retrain mode (each date trains its own) or where no model is there or
+    the registry cannot be read (the dates say so as they run)."""
     from flowcast.flows.forecast import run_models
     from flowcast.shared import open_registry
 
     if mode != "forecast":
         return None
     try:
-        source = resolve_source(settings)  # the ds axis a model's data end is compared on (`forecast.trained_by`)
-        model_at = run_models(open_registry(settings), dataset, source if source.name == dataset else None)
+        model_at = run_models(open_registry(settings), src.name, src)
         if model_at(None) is None:
             return None
     except (FlowcastError, OSError, ValueError):
@@ -328,10 +327,10 @@ def _run_model_at(settings: Any, dataset: str, mode: str) -> Callable[[datetime]
     return model_at
 
 
-def backfill_model_at(settings: Any, dataset: str, mode: str) -> Callable[[datetime], str | None] | None:
-    """In forecast mode, date -> the model version this backfill's run of that date forecasts with (`_run_model_at`);
-    None in retrain mode or where no model is there or the registry cannot be read."""
-    model_at = _run_model_at(settings, dataset, mode)
+def backfill_model_at(settings: Any, src: SourceConfig, mode: str) -> Callable[[datetime], str | None] | None:
+    """In forecast mode, date -> the model version this backfill's run of that date (of `src`) forecasts with
+    (`_run_model_at`); None in retrain mode or where no model is there or the registry cannot be read."""
+    model_at = _run_model_at(settings, src, mode)
     return None if model_at is None else lambda d: str(model_at(d).version)
 
 
@@ -349,7 +348,7 @@ def backfill_horizon(settings: Any, src: SourceConfig, mode: str) -> Callable[[d
     if mode != "forecast" or settings.horizon is not None or src.horizon is not None:
         fixed = resolve_horizon(settings, src)
         return lambda d: fixed
-    model_at = _run_model_at(settings, src.name, mode)
+    model_at = _run_model_at(settings, src, mode)
     if model_at is None:
         return lambda d: None
 
@@ -682,7 +681,7 @@ def backfill_flow(
              f"{sum(o['status'] == 'skipped' for o in outcomes)} already published"
              + "".join(f", {utc_text(o['as_of'])} failed" for o in outcomes if o["status"] == "failed"))
     if skipped and (note := other_settings_note(store, src.name, skipped, backfill_horizon(settings, src, mode),
-                                                 backfill_model_at(settings, src.name, mode))):
+                                                 backfill_model_at(settings, src, mode))):
         log.warning(note)
     if mode == "forecast" and todo:
         log.info(model_for_backfill(settings, src.name))
