@@ -40,7 +40,13 @@ from flowcast.flows.common import (
     withdraw_unpublished_winner,
     withdrawn_unsaid,
 )
-from flowcast.flows.fanout import NOT_RUN, FanOutCancelled, cancel_dates_not_started, store_receipt
+from flowcast.flows.fanout import (
+    NOT_RUN,
+    FanOutCancelled,
+    cancel_dates_not_started,
+    not_run_outcome,
+    store_receipt,
+)
 from flowcast.flows.naming import BACKFILL_TAG, flow_run_title, run_name, run_tags
 from flowcast.flows.parameters import DatasetChoice, RunOverrides
 from flowcast.ops.hooks import on_run_failure
@@ -138,8 +144,7 @@ def stopped_by_no_room(failed: Outcome, rest: list[datetime], folders: list[str 
     error = str(failed.get("error") or "")
     why = (f"the backfill stopped at {utc_text(failed['as_of'])}, whose run found no room to write; "
            f"{room_for(full_folder(error, folders), needed_of(error))}")
-    return [{"as_of": d.isoformat(), "status": NOT_RUN, "rows": 0, "model": None, "run_id": None, "flow_run": None,
-             "worker": None, "error": why} for d in rest]
+    return [not_run_outcome(d, why) for d in rest]
 
 
 def stops_on_no_room(folders: list[str | Path]) -> Callable[[Outcome], Callable[[datetime], Outcome] | None]:
@@ -661,8 +666,7 @@ def backfill_flow(
         try:
             done = None if overwrite else _published_already(store, src.name, d, "already published (overwrite=False)")
         except FlowcastError as exc:  # a damaged publish of the date (its file cut short): it fails, named; the rest run
-            damaged: Outcome = {"as_of": d.isoformat(), "status": "failed", "rows": 0, "model": None, "run_id": None,
-                                "flow_run": None, "worker": None, "error": str(exc)}
+            damaged = not_run_outcome(d, str(exc), status="failed")
             log.error(f"{utc_text(d)}: failed: {exc}")
             outcomes.append(damaged)
             _notify(damaged)
