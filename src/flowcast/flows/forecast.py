@@ -163,17 +163,19 @@ def model_for_as_of(registry: Any, dataset: str, model: Any, as_of: datetime,
     for `dataset` whose training data ended at or before `as_of` (`choose_model` of `promoted_before`); when there
     is none it keeps `model` and the sentence says that its forecasts are not the ones a run at that as_of could
     have made. `source`: the dataset's source, whose ds axis the data's end is compared on (`trained_by`)."""
-    if trained_by(model, as_of, source):
+    end = data_end(model, source)
+    if end is None or end <= _observed_through(as_of, source):  # (`trained_by`)
         return model, None
+    # where its data ended, not when it was trained, is what the check compares: both said (a retrain today of data
+    # that ended a year ago read 'trained at as_of <today>, after this as_of')
+    after = f"{model.version} was trained at {model.trained_text()}; its data ended {utc_text(end)}, after this as_of"
     best = choose_model(model, promoted_before(registry, dataset, model), as_of, source)
     if best is not None:
         best = registry.get(best.version)  # its files, where the registry is remote
-        return best, (f"{model.version} was trained at {model.trained_text()}, after this as_of: "
-                      f"{best.version}, the newest model promoted for data up to it (trained at "
+        return best, (f"{after}: {best.version}, the newest model promoted for data up to it (trained at "
                       f"{best.trained_text()}), forecasts it.")
-    return model, (f"{model.version} was trained at {model.trained_text()}, after this as_of, and no "
-                   f"model of {dataset} was promoted for data up to it: these forecasts are not the ones a run at "
-                   "this as_of could have made (a backfill with mode=retrain makes those).")
+    return model, (f"{after}, and no model of {dataset} was promoted for data up to it: these forecasts are not the "
+                   "ones a run at this as_of could have made (a backfill with mode=retrain makes those).")
 
 
 def run_model(registry: Any, dataset: str, as_of: datetime | None, source: SourceConfig | None = None) -> Any | None:
