@@ -97,7 +97,7 @@ def test_what_is_hidden_is_what_libpq_reads_as_the_password_where_it_reads_one(u
 
 @pytest.mark.parametrize("dsn", KEYWORD_DSNS)
 def test_redact_hides_every_password_libpq_reads_in_a_keyword_dsn(dsn):
-    """secrets51: a keyword DSN typed into a flow's parameter was stored whole (`redact_location` read no DSN)."""
+    """secrets51: a keyword DSN typed into a flow's parameter was stored whole (the redaction of a source location read no DSN)."""
     read = conninfo_to_dict(dsn)
     secrets = [read[k] for k in ("password", "sslpassword") if read.get(k) not in (None, "***")]
     shown = redact(dsn)

@@ -140,7 +140,8 @@ def _dsn_secrets(text: str) -> dict[int, str]:
 def redact(url: str) -> str:
     """`url` (one URL, or a keyword DSN) with its password and secret query values shown `***`, the rest as written:
     'postgresql://u:***@h:5432/db?application_name=a@b', 'https://h/x.csv?token=***', 'host=h password=*** dbname=d'.
-    Other text without '://' is returned as it is ('/data/my password=1 x.csv': a file's name, not a DSN)."""
+    Other text without '://' is returned as it is ('/data/my password=1 x.csv': a file's name, not a DSN): how a
+    source's path (a file, a folder, a glob), URL or DSN is shown."""
     if "://" in url:
         url = _URL_SECRET.sub(rf"\1\2{HIDDEN}", url)
         for start, end in reversed(list(password_spans(url))):
@@ -149,12 +150,6 @@ def redact(url: str) -> str:
         if value.strip("'") != HIDDEN:
             url = url[:start] + HIDDEN + url[start + len(value):]
     return url
-
-
-def redact_location(path: str) -> str:
-    """A source's path (a file, a folder, a glob), URL or keyword DSN as shown: `redact`ed (a local path as written:
-    read as a DSN where it held a space, '/data/my password=1 x.csv' was shown '/data/my password=*** x.csv')."""
-    return redact(path)
 
 
 def redact_text(message: str) -> str:

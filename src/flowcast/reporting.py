@@ -27,7 +27,7 @@ from flowcast.atomic import atomic_file
 from flowcast.errors import FlowcastError
 from flowcast.figures import _fmt, _plain, _sig, duration_text, score_text
 from flowcast.mdtext import md_id, md_text, quoted_id
-from flowcast.redaction import redact_location
+from flowcast.redaction import redact
 from flowcast.timekeys import utc_text
 
 _log = logging.getLogger(__name__)
@@ -772,7 +772,7 @@ def refusal_markdown(dataset: str, error: str, files: Sequence[str] = ()) -> str
         "**Refused: the source left this run nothing to run on; nothing was trained or published.**", "",
         md_text(error), "",  # (a FlowcastError's message: redacted as it was made)
         # the only guard for the files: an artifact goes to Prefect as written
-        f"files: {', '.join(md_text(redact_location(f)) for f in files) or '-'}",
+        f"files: {', '.join(md_text(redact(f)) for f in files) or '-'}",
     ])
 
 
@@ -1117,7 +1117,7 @@ def artifact_left(key: str, run_id: str, content_hash: str) -> str | None:
                     return by or run_id
     except Exception as exc:  # any failure to read (refused, timed out, an error status): said, never taken for none
         raise ArtifactsUnread(f"the artifacts under {key!r} could not be read from the Prefect API at "
-                              f"{redact_location(str(PREFECT_API_URL.value()))} ({type(exc).__name__}: "
+                              f"{redact(str(PREFECT_API_URL.value()))} ({type(exc).__name__}: "
                               f"{str(exc)[:200] or 'no message'})") from exc
     return None
 

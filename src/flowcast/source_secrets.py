@@ -52,7 +52,6 @@ from flowcast.redaction import (
     SECRET_NAMES,
     passwords,
     redact,
-    redact_location,
     redact_log_text,
 )
 
@@ -105,10 +104,10 @@ _SECRET_OPTION = re.compile(SECRET_OPTION)
 
 def stored_parameters(value: Any) -> Any:
     """`value` (a flow run's parameters as Prefect serializes them: JSON's dicts, lists, strings, numbers) with every
-    URL or keyword DSN `redact`ed (`redaction.redact_location`) and every secret of an fsspec options dict (a key
+    URL or keyword DSN `redact`ed (`redaction.redact`) and every secret of an fsspec options dict (a key
     named `*options`) `***` (`stored_options`): what Prefect may store and show of them."""
     if isinstance(value, str):
-        return redact_location(value)
+        return redact(value)
     if isinstance(value, dict):
         return {k: stored_options(v) if str(k).lower().endswith(OPTIONS) else stored_parameters(v)
                 for k, v in value.items()}

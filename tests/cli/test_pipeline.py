@@ -1241,6 +1241,12 @@ def test_a_backfill_without_every_says_how_many_as_ofs_it_runs(tmp_path, monkeyp
             "them otherwise") in " ".join(res.output.split()), res.output
     res = runner.invoke(app, [*args, "--every", "1d"], terminal_width=400)
     assert "_PrefectStarted" in res.output and "--every not given" not in res.output, res.output
+    # review 51: half a day of hourly data ran 1 as_of (it ran 13) without a word: the note needed two dates
+    res = runner.invoke(app, [*args[:-4], "--start", "2024-11-01T00:00", "--end", "2024-11-01T12:00"],
+                        terminal_width=400)
+    assert ("note: --every not given: 1 as_of, one every 1d (the daily forecast's step; the data's frequency is 1h) "
+            "at 2024-11-01; pass --every (--every 1h: one per period of the data, 13 runs) to space them "
+            "otherwise") in " ".join(res.output.split()), res.output
     # regression (newuser22): a daily file's backfill was offered '--every 1d', the spacing its dates already had
     (tmp_path / "d.csv").write_text("date,id,y\n" + "".join(f"2024-01-{d:02d},a,{d}\n" for d in range(1, 29)))
     res = runner.invoke(app, ["backfill", "d.csv", "--time-col", "date", "--id-col", "id", "--target-col", "y",

@@ -719,6 +719,7 @@ def test_dates_skipped_as_published_by_another_model_than_the_backfill_forecasts
     from flowcast.store import open_store
 
     settings = load_settings(home=tmp_path)
+    src = _monthly_tiny(tmp_path)
     art = _model_files(tmp_path)
     registry = ModelRegistry(tmp_path / "models")
     versions = [registry.register(art, name=name, dataset="tiny", recipe={"horizon": 6},
@@ -732,9 +733,9 @@ def test_dates_skipped_as_published_by_another_model_than_the_backfill_forecasts
                            "step": list(range(1, 7)), "y_hat": 1.0}, schema_overrides={"step": pl.Int32})
         store.publish(fc, dataset="tiny", as_of=as_of, model="damped", model_version=versions[0], run_id="r",
                       created_at=datetime(2024, 1, 1))
-    assert other_settings_note(store, "tiny", [a, b], lambda _: 6, backfill_model_at(settings, "tiny", mode)) is None
+    assert other_settings_note(store, "tiny", [a, b], lambda _: 6, backfill_model_at(settings, src, mode)) is None
     registry.promote(versions[1], reason="test")  # gru, trained on data up to 15 February
-    model_at = backfill_model_at(settings, "tiny", mode)
+    model_at = backfill_model_at(settings, src, mode)
     note = other_settings_note(store, "tiny", [a, b], lambda _: 6, model_at)
     if mode == "retrain":
         assert model_at is None and note is None

@@ -11,7 +11,7 @@ from prefect.client.schemas.objects import FlowRun
 from prefect.states import Completed, Crashed, Failed
 
 from flowcast.errors import ConfigError
-from flowcast.flows.fanout import FanOut, mode_of, outcome_of
+from flowcast.flows.fanout import NOT_RUN, FanOut, Halt, cancelled_text, mode_of, not_run_outcome, outcome_of
 
 PLAN = FanOut(deployment="forecast/forecast", dataset="tiny", mode="forecast", backfill_run_id="b1")
 AS_OF = datetime(2019, 3, 1)
@@ -232,3 +232,34 @@ def test_the_backfill_forms_deployment_field_says_dates_sent_to_its_own_pool_wai
     said = " ".join(parameter_schema(backfill_flow.fn).model_dump()["properties"]["deployment"]["description"].split())
     assert ("Dates sent to this backfill's own pool wait behind it on workers of one slot (`--limit 1`): use "
             "another pool's.") in said, said
+
+
+def test_a_cancel_after_a_no_room_stop_is_recorded_and_its_dates_keep_their_reason():
+    """Review 51: `Halt.cancel` did nothing once a date that found no room had stopped the fan-out, so a cancel from
+    the UI then ended the backfill Failed, not Cancelled (`fan_out` raises FanOutCancelled where `cancelled`)."""
+    no_room = "the backfill stopped at 2024-01-01, whose run found no room to write"
+    halt = Halt(lambda o: (lambda d: not_run_outcome(d, no_room)) if o["status"] == "failed" else None)
+    halt.after({"status": "failed"})
+    assert halt.not_run is not None and halt.event.is_set() and halt.cancelled is None
+    halt.cancel("not run: its backfill was cancelled")
+    assert halt.cancelled == "not run: its backfill was cancelled"
+    assert halt.not_run(datetime(2024, 1, 2)) == not_run_outcome(datetime(2024, 1, 2), no_room)
+    fresh = Halt()
+    fresh.cancel("first")
+    fresh.cancel("second")
+    assert fresh.cancelled == "first" and fresh.not_run is not None
+    assert fresh.not_run(datetime(2024, 1, 2))["error"] == "first"
+    assert fresh.not_run(datetime(2024, 1, 2))["status"] == NOT_RUN
+
+
+@pytest.mark.parametrize(("statuses", "said"), [
+    ([NOT_RUN, "published", NOT_RUN], ("2 dates not run, their runs cancelled before they started; it waited for "
+                                       "the 1 date that had started to end")),
+    ([NOT_RUN], "1 date not run, its run cancelled before it started"),
+    (["published", "failed"], "every date had started: it waited for all 2 dates to end"),
+    (["published"], "every date had started: it waited for its 1 date to end"),
+])
+def test_a_cancelled_fan_out_says_what_became_of_its_dates(statuses, said):
+    """Review 51: where every date had started, it said '0 dates not run, their runs cancelled before they started'."""
+    assert cancelled_text([{"status": s} for s in statuses]) == (
+        "The backfill's flow run was cancelled as it waited on its dates: " + said)

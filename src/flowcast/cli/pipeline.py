@@ -1155,24 +1155,26 @@ def backfill(
     from flowcast.flows import backfill_flow
     from flowcast.flows.backfill import BackfillError, backfill_dates, default_every, listen
 
-    freq = resolve_source(settings).freq
+    src = resolve_source(settings)
+    freq = src.freq
     step = every or default_every(freq)
-    dates = backfill_dates(first, last, step, resolve_source(settings).tz)
+    dates = backfill_dates(first, last, step, src.tz)
     # a frequency or layout read off the rows by --start: each date reads its rows so by then, or none runs
-    check_backfill_readings(data, resolve_source(settings) if data else None, dates, freq_given=source.freq is not None)
+    check_backfill_readings(data, src if data else None, dates, freq_given=source.freq is not None)
     if deployment is None:  # (a deployment's workers read the source where they run: the flow checks it there)
         check_backfill_data(settings, dates, overwrite, mode)
-    if every is None and len(dates) > 1 and not json_out:
-        # a backfill of two days of hourly data ran 25 dates (one per hour) and said so only as the bar filled
+    if every is None and dates and (len(dates) > 1 or step != freq) and not json_out:
+        # a backfill of two days of hourly data ran 25 dates (one per hour) and said so only as the bar filled; one
+        # of half a day of hourly data ran 1 date where it ran 13, without a word (review 51)
         if step == freq:
             why, other = "the data's frequency", f"e.g. --every {_coarser_every(step)}"
         else:  # (sub-daily data: a day apart, as the daily forecast publishes; newuser51: 49 hourly runs for 2 days)
-            finer = len(backfill_dates(first, last, freq, resolve_source(settings).tz))
+            finer = len(backfill_dates(first, last, freq, src.tz))
             why = f"the daily forecast's step; the data's frequency is {freq}"
             other = f"--every {freq}: one per period of the data, {finer} runs"
-        console.print(f"note: --every not given: {len(dates)} as_ofs, one every {step} ({why}) from "
-                      f"{utc_text(dates[0])} to {utc_text(dates[-1])}; pass --every ({other}) to space them otherwise",
-                      highlight=False)
+        span = f"from {utc_text(dates[0])} to {utc_text(dates[-1])}" if len(dates) > 1 else f"at {utc_text(dates[0])}"
+        console.print(f"note: --every not given: {plural(len(dates), 'as_of')}, one every {step} ({why}) {span}; "
+                      f"pass --every ({other}) to space them otherwise", highlight=False)
     counts = {"published": 0, "replaced": 0, "skipped": 0, "failed": 0, "not run": 0}
     bar = Progress(TextColumn("backfill {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    console=console, disable=json_out)

@@ -74,7 +74,7 @@ from flowcast.data.zones import local_times, time_label_note
 from flowcast.distinct import per_distinct
 from flowcast.errors import DataValidationError, SourceUnavailableError
 from flowcast.mdtext import id_text, md_id, md_text
-from flowcast.redaction import redact_location
+from flowcast.redaction import redact
 from flowcast.timekeys import (
     offset_text_expr,
     utc_text,
@@ -223,7 +223,7 @@ class DataQualityReport:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d["files"] = [redact_location(f) for f in self.files]  # a URL's password or token: the report is shown and kept
+        d["files"] = [redact(f) for f in self.files]  # a URL's password or token: the report is shown and kept
         d["quarantine_rate"] = round(self.quarantine_rate, 6)
         d["reconciled"] = self.reconciled
         return json.loads(json.dumps(d, default=str))
@@ -279,7 +279,7 @@ class DataQualityReport:
             "",
             self.summary_sentence(),
             "",
-            f"{self._as_of_said()}{self._as_of_local()}; files: {', '.join(map(redact_location, self.files)) or '-'}",
+            f"{self._as_of_said()}{self._as_of_local()}; files: {', '.join(map(redact, self.files)) or '-'}",
             *(["", self.time_label_note] if self.time_label_note else []),
             "",
             "| metric | value |",

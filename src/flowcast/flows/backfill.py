@@ -40,7 +40,13 @@ from flowcast.flows.common import (
     withdraw_unpublished_winner,
     withdrawn_unsaid,
 )
-from flowcast.flows.fanout import NOT_RUN, FanOutCancelled, cancel_dates_not_started, store_receipt
+from flowcast.flows.fanout import (
+    NOT_RUN,
+    FanOutCancelled,
+    cancel_dates_not_started,
+    not_run_outcome,
+    store_receipt,
+)
 from flowcast.flows.naming import BACKFILL_TAG, flow_run_title, run_name, run_tags
 from flowcast.flows.parameters import DatasetChoice, RunOverrides
 from flowcast.ops.hooks import on_run_failure
@@ -138,8 +144,7 @@ def stopped_by_no_room(failed: Outcome, rest: list[datetime], folders: list[str 
     error = str(failed.get("error") or "")
     why = (f"the backfill stopped at {utc_text(failed['as_of'])}, whose run found no room to write; "
            f"{room_for(full_folder(error, folders), needed_of(error))}")
-    return [{"as_of": d.isoformat(), "status": NOT_RUN, "rows": 0, "model": None, "run_id": None, "flow_run": None,
-             "worker": None, "error": why} for d in rest]
+    return [not_run_outcome(d, why) for d in rest]
 
 
 def stops_on_no_room(folders: list[str | Path]) -> Callable[[Outcome], Callable[[datetime], Outcome] | None]:
@@ -308,19 +313,18 @@ def _other_models(store: Any, dataset: str, skipped: list[datetime],
     return out
 
 
-def _run_model_at(settings: Any, dataset: str, mode: str) -> Callable[[datetime], Any] | None:
+def _run_model_at(settings: Any, src: SourceConfig, mode: str) -> Callable[[datetime], Any] | None:
     """In forecast mode, date -> the model this backfill's run of that date forecasts with (`run_model`: the production
-    model, else the champion, or the newer model promoted for data up to the date); None in retrain mode (each date
-    trains its own) or where no model is there or the registry cannot be read (the dates say so as they run)."""
-    from flowcast.data.datasets import resolve_source
+    model, else the champion, or the newer model promoted for data up to the date, its data's end compared on `src`'s
+    ds axis: `forecast.trained_by`); None in retrain mode (each date trains its own) or where no model is there or
+    the registry cannot be read (the dates say so as they run)."""
     from flowcast.flows.forecast import run_models
     from flowcast.shared import open_registry
 
     if mode != "forecast":
         return None
     try:
-        source = resolve_source(settings)  # the ds axis a model's data end is compared on (`forecast.trained_by`)
-        model_at = run_models(open_registry(settings), dataset, source if source.name == dataset else None)
+        model_at = run_models(open_registry(settings), src.name, src)
         if model_at(None) is None:
             return None
     except (FlowcastError, OSError, ValueError):
@@ -328,10 +332,10 @@ def _run_model_at(settings: Any, dataset: str, mode: str) -> Callable[[datetime]
     return model_at
 
 
-def backfill_model_at(settings: Any, dataset: str, mode: str) -> Callable[[datetime], str | None] | None:
-    """In forecast mode, date -> the model version this backfill's run of that date forecasts with (`_run_model_at`);
-    None in retrain mode or where no model is there or the registry cannot be read."""
-    model_at = _run_model_at(settings, dataset, mode)
+def backfill_model_at(settings: Any, src: SourceConfig, mode: str) -> Callable[[datetime], str | None] | None:
+    """In forecast mode, date -> the model version this backfill's run of that date (of `src`) forecasts with
+    (`_run_model_at`); None in retrain mode or where no model is there or the registry cannot be read."""
+    model_at = _run_model_at(settings, src, mode)
     return None if model_at is None else lambda d: str(model_at(d).version)
 
 
@@ -349,7 +353,7 @@ def backfill_horizon(settings: Any, src: SourceConfig, mode: str) -> Callable[[d
     if mode != "forecast" or settings.horizon is not None or src.horizon is not None:
         fixed = resolve_horizon(settings, src)
         return lambda d: fixed
-    model_at = _run_model_at(settings, src.name, mode)
+    model_at = _run_model_at(settings, src, mode)
     if model_at is None:
         return lambda d: None
 
@@ -662,8 +666,7 @@ def backfill_flow(
         try:
             done = None if overwrite else _published_already(store, src.name, d, "already published (overwrite=False)")
         except FlowcastError as exc:  # a damaged publish of the date (its file cut short): it fails, named; the rest run
-            damaged: Outcome = {"as_of": d.isoformat(), "status": "failed", "rows": 0, "model": None, "run_id": None,
-                                "flow_run": None, "worker": None, "error": str(exc)}
+            damaged = not_run_outcome(d, str(exc), status="failed")
             log.error(f"{utc_text(d)}: failed: {exc}")
             outcomes.append(damaged)
             _notify(damaged)
@@ -682,7 +685,7 @@ def backfill_flow(
              f"{sum(o['status'] == 'skipped' for o in outcomes)} already published"
              + "".join(f", {utc_text(o['as_of'])} failed" for o in outcomes if o["status"] == "failed"))
     if skipped and (note := other_settings_note(store, src.name, skipped, backfill_horizon(settings, src, mode),
-                                                 backfill_model_at(settings, src.name, mode))):
+                                                 backfill_model_at(settings, src, mode))):
         log.warning(note)
     if mode == "forecast" and todo:
         log.info(model_for_backfill(settings, src.name))

@@ -43,7 +43,7 @@ from flowcast.errors import (
     one_line,
 )
 from flowcast.flows import tasks
-from flowcast.redaction import redact, redact_location
+from flowcast.redaction import redact
 from flowcast.store.base import PublishReceipt
 from flowcast.timekeys import as_instant, storage_naive, utc_text
 
@@ -994,7 +994,7 @@ def load_data(settings: Settings, as_of: datetime, *, fit_spans: bool = False) -
     check_time_label(settings, source)  # before any work: not beside publishes of the other time label
     # the URL redacted whole here: the run loggers' filter (`logs.RedactFilter`), its backstop, reads URLs out of a
     # line and cannot tell where a password with a space ends (`https://u:12 ab@h/x.csv` was shown)
-    log.info(f"Reading {source.name!r} from {redact_location(str(source.path))}, observations up to {utc_text(as_of)}")
+    log.info(f"Reading {source.name!r} from {redact(str(source.path))}, observations up to {utc_text(as_of)}")
     files = [str(source.path)]
     try:
         ingested, result = _read_source(source, as_of, settings)

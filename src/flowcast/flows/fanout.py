@@ -198,6 +198,14 @@ NOT_RUN = "not run"  # a date whose run never started: the backfill stopped befo
 NO_ROOM_HALT = "the backfill stopped: a date before it found no room to write"
 
 
+def not_run_outcome(as_of: datetime, why: str, status: str = NOT_RUN) -> Outcome:
+    """The outcome of a date whose run never started, saying `why`: `not run` where the backfill stopped before it
+    (`Halt`, `backfill.stopped_by_no_room`), or `status` "failed" where the date failed before its run (a damaged
+    publish of it)."""
+    return {"as_of": as_of.isoformat(), "status": status, "rows": 0, "model": None, "run_id": None, "flow_run": None,
+            "worker": None, "error": why}
+
+
 class Halt:
     """A fan-out's stop: set by the first date whose outcome stops the backfill (`stops`: a date that found no room to
     write), or by the backfill's own run cancelled (`cancel`), after which no date starts a flow run, and a date whose
@@ -213,11 +221,13 @@ class Halt:
 
     def cancel(self, why: str) -> None:
         """Stop because the backfill's own flow run was cancelled (`_watch_own_run`): each date whose run has not
-        started is cancelled saying `why` (CANCELLED_BACKFILL, as `cancel_dates_not_started` says it), `not run`."""
+        started is cancelled saying `why` (CANCELLED_BACKFILL, as `cancel_dates_not_started` says it), `not run`.
+        Recorded also where a date that found no room stopped it first (its dates keep saying that): the backfill
+        ends Cancelled, as it was asked to, where it ended Failed."""
+        self.cancelled = self.cancelled or why
         if self.not_run is None:
-            self.why = self.cancelled = why
-            self.not_run = lambda d: {"as_of": d.isoformat(), "status": NOT_RUN, "rows": 0, "model": None,
-                                      "run_id": None, "flow_run": None, "worker": None, "error": why}
+            self.why = why
+            self.not_run = partial(not_run_outcome, why=why)
             self.event.set()
 
     def after(self, outcome: Outcome) -> None:
@@ -478,13 +488,23 @@ def fan_out(plan: FanOut, dates: list[datetime], parameters: dict[str, Any],
     assert outcomes is not None
     outcomes = sorted(outcomes, key=lambda o: o["as_of"])
     if halt.cancelled is not None:
-        not_run = [o for o in outcomes if o["status"] == NOT_RUN]
-        raise FanOutCancelled(f"The backfill's flow run was cancelled as it waited on its dates: "
-                              f"{plural(len(not_run), 'date')} not run, {'its run' if len(not_run) == 1 else 'their runs'}"
-                              f" cancelled before {'it' if len(not_run) == 1 else 'they'} started"
-                              + (f"; it waited for the {plural(len(outcomes) - len(not_run), 'date')} that had "
-                                 "started to end" if len(outcomes) > len(not_run) else ""), outcomes)
+        raise FanOutCancelled(cancelled_text(outcomes), outcomes)
     return outcomes
+
+
+def cancelled_text(outcomes: list[Outcome]) -> str:
+    """What a fanned-out backfill whose own flow run was cancelled says (`FanOutCancelled`) of its dates' `outcomes`:
+    those not run, their runs cancelled before they started, and those it waited for. Where every date had started,
+    it read '0 dates not run, their runs cancelled before they started'."""
+    not_run = sum(o["status"] == NOT_RUN for o in outcomes)
+    started = len(outcomes) - not_run
+    said = "The backfill's flow run was cancelled as it waited on its dates: "
+    if not not_run:
+        return said + f"every date had started: it waited for {'its' if started == 1 else 'all'} " + (
+            f"{plural(started, 'date')} to end")
+    return (said + f"{plural(not_run, 'date')} not run, {'its run' if not_run == 1 else 'their runs'} cancelled before "
+            f"{'it' if not_run == 1 else 'they'} started"
+            + (f"; it waited for the {plural(started, 'date')} that had started to end" if started else ""))
 
 
 def store_receipt(store: Any, dataset: str) -> Callable[[datetime], dict[str, str] | None]:

@@ -14,7 +14,7 @@ publishing. Without any model it fails with one sentence telling the user to ret
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -123,8 +123,22 @@ def trained_by(model: Any, as_of: datetime, source: SourceConfig | None = None) 
     """Whether `model`'s training data ended at or before what a run of `source` at `as_of` has observed
     (`data_end`, or it records no end): a run at `as_of` may forecast with it. Data that ended exactly at as_of
     (a start-labelled period dated as_of, an end-labelled or aggregated one over at as_of) was observed by that run."""
-    end = data_end(model, source)
-    return end is None or end <= _observed_through(as_of, source)
+    return _ended_by(data_end(model, source), _observed_through(as_of, source))
+
+
+def _ended_by(end: datetime | None, bound: datetime) -> bool:
+    """`trained_by` of a model whose data ended at `end` (None: not recorded) and a run that observed up to `bound`."""
+    return end is None or end <= bound
+
+
+def _newest_ended_by(ends: Iterable[tuple[Any, datetime | None]], bound: datetime) -> Any | None:
+    """Of (version, its `data_end`) pairs in promotion order, the version whose data ended latest at or before
+    `bound` (of two that ended together, the later promoted); None where none did."""
+    best, best_end = None, None
+    for mv, end in ends:
+        if end is not None and end <= bound and (best_end is None or end >= best_end):
+            best, best_end = mv, end
+    return best
 
 
 def saw_after(model: Any, as_of: datetime, source: SourceConfig | None = None) -> bool | None:
@@ -141,15 +155,11 @@ def choose_model(model: Any, promoted: tuple[Any, ...], as_of: datetime,
     the versions `promoted_before` read: `model` where it was trained on data up to `as_of` (`trained_by`), else the
     newest of `promoted` whose data ended at or before `as_of` (of two that ended together, the later promoted); None
     where none did (the run keeps `model`, and says so). Pure: a backfill chooses each of its dates' models from one
-    read of the history."""
-    if trained_by(model, as_of, source):
+    read of the history (`run_models`, with each version's data end and each as_of's observed bound computed once)."""
+    bound = _observed_through(as_of, source)
+    if _ended_by(data_end(model, source), bound):
         return model
-    best, best_end = None, None
-    for mv in promoted:
-        end = data_end(mv, source)
-        if end is not None and trained_by(mv, as_of, source) and (best_end is None or end >= best_end):
-            best, best_end = mv, end
-    return best
+    return _newest_ended_by(((mv, data_end(mv, source)) for mv in promoted), bound)
 
 
 def model_for_as_of(registry: Any, dataset: str, model: Any, as_of: datetime,
@@ -161,17 +171,19 @@ def model_for_as_of(registry: Any, dataset: str, model: Any, as_of: datetime,
     for `dataset` whose training data ended at or before `as_of` (`choose_model` of `promoted_before`); when there
     is none it keeps `model` and the sentence says that its forecasts are not the ones a run at that as_of could
     have made. `source`: the dataset's source, whose ds axis the data's end is compared on (`trained_by`)."""
-    if trained_by(model, as_of, source):
+    end = data_end(model, source)
+    if end is None or end <= _observed_through(as_of, source):  # (`trained_by`)
         return model, None
+    # where its data ended, not when it was trained, is what the check compares: both said (a retrain today of data
+    # that ended a year ago read 'trained at as_of <today>, after this as_of')
+    after = f"{model.version} was trained at {model.trained_text()}; its data ended {utc_text(end)}, after this as_of"
     best = choose_model(model, promoted_before(registry, dataset, model), as_of, source)
     if best is not None:
         best = registry.get(best.version)  # its files, where the registry is remote
-        return best, (f"{model.version} was trained at {model.trained_text()}, after this as_of: "
-                      f"{best.version}, the newest model promoted for data up to it (trained at "
+        return best, (f"{after}: {best.version}, the newest model promoted for data up to it (trained at "
                       f"{best.trained_text()}), forecasts it.")
-    return model, (f"{model.version} was trained at {model.trained_text()}, after this as_of, and no "
-                   f"model of {dataset} was promoted for data up to it: these forecasts are not the ones a run at "
-                   "this as_of could have made (a backfill with mode=retrain makes those).")
+    return model, (f"{after}, and no model of {dataset} was promoted for data up to it: these forecasts are not the "
+                   "ones a run at this as_of could have made (a backfill with mode=retrain makes those).")
 
 
 def run_model(registry: Any, dataset: str, as_of: datetime | None, source: SourceConfig | None = None) -> Any | None:
@@ -187,18 +199,23 @@ def run_models(registry: Any, dataset: str,
     """`run_model` of many as_ofs (a backfill's dates, checked before its runs): as_of -> the model its run forecasts
     with, of one read of the production pointer and, at the first as_of before the model's data ended (`trained_by`
     on `source`'s ds axis), of the history (`promoted_before`; each date read both: ~2,000 reads of the registry for
-    an hourly backfill of three months), each chosen version's files fetched once. An error reading the registry is
+    an hourly backfill of three months), each chosen version's files fetched once, each version's data end and each
+    as_of's observed bound computed once (per version per date: 4 s for 2,000 hourly dates of 10 versions). An error reading the registry is
     raised at the as_of that needed it, and read again at the next."""
     model = registry.production(dataset) or registry.champion(dataset)
-    promoted: list[tuple[Any, ...]] = []
+    model_end = None if model is None else data_end(model, source)
+    ends: list[tuple[tuple[Any, datetime | None], ...]] = []  # (version, its data end) of `promoted_before`, once
     fetched: dict[str, Any] = {}
 
     def at(as_of: datetime | None) -> Any | None:
-        if model is None or as_of is None or trained_by(model, as_of, source):
+        if model is None or as_of is None:
             return model
-        if not promoted:
-            promoted.append(promoted_before(registry, dataset, model))
-        best = choose_model(model, promoted[0], as_of, source)
+        bound = _observed_through(as_of, source)  # (a `pl.select` for end-labelled or aggregated data: once a date)
+        if _ended_by(model_end, bound):
+            return model
+        if not ends:
+            ends.append(tuple((mv, data_end(mv, source)) for mv in promoted_before(registry, dataset, model)))
+        best = _newest_ended_by(ends[0], bound)
         if best is None:
             return model
         if best.version not in fetched:
