@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flow_helpers import AS_OF, artifacts_of, newest_artifact, source_dict
@@ -950,25 +951,36 @@ def test_a_retrain_records_the_last_observation_of_data_that_ended_before_its_as
         assert mv.trained_text() == "as_of 2026-12-06 04:31 UTC (last observation 2014-12-01)"
 
 
+def _in_production_today(csv: Path, tmp_path: Path) -> tuple[dict[str, Any], Any]:
+    """The flow arguments of a tiny home on `csv` and its production model, retrained on statistical candidates only
+    at as_of 2026-12-06 04:31 (long after the data ended) and promoted (the past-as_of and lookahead tests)."""
+    from flow_helpers import TINY_OVERRIDES
+
+    from flowcast.flows import retrain_flow
+
+    kw = {"source": source_dict(csv), "home": str(tmp_path / "home"), "overrides": TINY_OVERRIDES}
+    summary = retrain_flow(as_of=datetime(2026, 12, 6, 4, 31), models=[], **kw)
+    reg = ModelRegistry(Path(kw["home"]) / "models")
+    production = reg.production("tiny") or reg.get(summary["model_version"])
+    if reg.production("tiny") is None:
+        reg.promote(production.version, reason="the model of today")
+    return kw, production
+
+
 def test_a_past_as_of_after_the_model_s_data_ended_is_forecast_without_the_lookahead_warning(tmp_path):
     """new-user51: `flowcast forecast --as-of 2024-02-25` with production retrained today on data that ended 2024-02-18
     warned "these forecasts are not the ones a run at this as_of could have made", though the model saw nothing after
     that as_of: the check compared the as_of with the as_of of the run that trained it. It compares with the last
     observation the model's data held (the registry's `last_observation`): an as_of after it, or at it (the month
     dated as_of is observed by a run at as_of), forecasts without the warning; one before it still says so."""
-    from flow_helpers import TINY_OVERRIDES, write_series
+    from flow_helpers import write_series
 
     from flowcast.config import load_settings
-    from flowcast.flows import forecast_flow, retrain_flow
+    from flowcast.flows import forecast_flow
     from flowcast.flows.backfill import model_for_backfill
 
     csv = write_series(tmp_path / "raw" / "sales.csv", n_months=60)  # 2010-01 .. 2014-12
-    kw = {"source": source_dict(csv), "home": str(tmp_path / "home"), "overrides": TINY_OVERRIDES}
-    summary = retrain_flow(as_of=datetime(2026, 12, 6, 4, 31), models=[], **kw)  # statistical candidates only
-    reg = ModelRegistry(Path(kw["home"]) / "models")
-    production = reg.production("tiny") or reg.get(summary["model_version"])
-    if reg.production("tiny") is None:
-        reg.promote(production.version, reason="the model of today")
+    kw, production = _in_production_today(csv, tmp_path)
     assert production.fingerprint["last_observation"] == "2014-12-01T00:00:00"
     warning = "these forecasts are not the ones a run at this as_of could have made"
 
@@ -992,17 +1004,12 @@ def test_realized_accuracy_marks_lookahead_by_where_the_model_s_data_ended_as_th
     honest, one before the data's end (warned) is left out, and a receipt without the flag (an older flowcast's
     publish) is read as before, from the training run's as_of."""
     import polars as pl
-    from flow_helpers import TINY_OVERRIDES, write_series
+    from flow_helpers import write_series
 
-    from flowcast.flows import forecast_flow, retrain_flow
+    from flowcast.flows import forecast_flow
 
     csv = write_series(tmp_path / "raw" / "sales.csv", n_months=48)  # 2010-01 .. 2013-12
-    kw = {"source": source_dict(csv), "home": str(tmp_path / "home"), "overrides": TINY_OVERRIDES}
-    summary = retrain_flow(as_of=datetime(2026, 12, 6, 4, 31), models=[], **kw)  # statistical candidates only
-    reg = ModelRegistry(Path(kw["home"]) / "models")
-    production = reg.production("tiny") or reg.get(summary["model_version"])
-    if reg.production("tiny") is None:
-        reg.promote(production.version, reason="the model of today")
+    kw, production = _in_production_today(csv, tmp_path)
     assert production.fingerprint["last_observation"] == "2013-12-01T00:00:00"
     write_series(csv, n_months=60)  # the year 2014 arrives (the months before unchanged)
     warned, honest, old = datetime(2013, 6, 1), datetime(2014, 1, 1), datetime(2014, 2, 1)
