@@ -283,7 +283,8 @@ def test_a_publish_records_whether_its_model_saw_past_its_as_of_and_realized_acc
     assert recorded == {(AS_OF, "lstm-v1"): False, (third, "lstm-v3"): True}
     # of another version than its publish's: not that publish's decision
     assert recorded_lookahead(reopened, DS, pl.DataFrame({"as_of": [AS_OF], "model_version": ["lstm-v2"]})) == {}
-    trained = {"lstm-v1": later, "lstm-v2": later, "lstm-v3": AS_OF}  # every one trained after its as_of
+    # v1, v2 trained after their as_ofs, v3 before its: each recorded flag is the only reason for its row's value
+    trained = {"lstm-v1": later, "lstm-v2": later, "lstm-v3": datetime(2023, 1, 1)}
     flagged = flag_lookahead(rows, trained, recorded)
     assert {a: flagged.filter(pl.col("as_of") == a)["lookahead"].unique().to_list() for a in (AS_OF, OTHER, third)} \
         == {AS_OF: [False], OTHER: [True], third: [True]}
