@@ -572,3 +572,41 @@ def test_a_coverage_over_fewer_points_than_the_table_s_says_on_how_many(_isolate
         if said is not None:
             assert said.replace("2024-01-01", where) in text, res.output
         assert all(len(line) <= 80 for line in res.output.splitlines()), res.output
+
+
+def test_the_accuracy_command_reads_each_as_of_s_receipt_once(_isolated_home, monkeypatch):
+    """fixD51: `flowcast accuracy` read each scored as_of's receipt three times (the lookahead a publish recorded,
+    the training as_of of a version the registry no longer has, the horizon it was published with): on PostgreSQL
+    a connection and ~4 queries each. The steps share one map of the receipts read."""
+    from collections import Counter
+    from datetime import datetime, timedelta
+
+    import polars as pl
+
+    from flowcast.store import EmbeddedStore
+
+    store = EmbeddedStore(_isolated_home / "warehouse")
+    as_ofs = [datetime(2024, 3, 1), datetime(2024, 4, 1)]
+    for a in as_ofs:  # by a version gone from the registry, whose publish recorded no lookahead
+        fc = pl.DataFrame({"unique_id": "s0", "ds": [a + timedelta(days=s) for s in (1, 2)], "step": [1, 2],
+                           "y_hat": 1.0}, schema_overrides={"step": pl.Int32})
+        store.publish(fc, dataset="daily", as_of=a, model="theta", model_version="theta-v1", run_id="r",
+                      created_at=a)
+    rows = pl.DataFrame({"dataset": "daily", "as_of": as_ofs, "model": "theta", "model_version": "theta-v1",
+                         "step": 1, "n": 1, "mae": 1.0, "mase": 0.5, "n_mase": 1, "smape": 3.0, "coverage80": 1.0,
+                         "coverage95": 1.0, "mae_snaive": 2.0, "mase_snaive": 1.0,
+                         "lookahead": pl.Series([None, None], dtype=pl.Boolean), "scored_at": datetime(2024, 4, 2)},
+                        schema_overrides={"step": pl.Int32})
+    store.write_realized("daily", rows)
+    reads: Counter[datetime] = Counter()
+    real = EmbeddedStore.receipt_of
+
+    def counted(self, dataset, as_of):
+        reads[as_of] += 1
+        return real(self, dataset, as_of)
+
+    monkeypatch.setattr(EmbeddedStore, "receipt_of", counted)
+    res = runner.invoke(app, ["accuracy", "--dataset", "daily"], terminal_width=200)
+    assert res.exit_code == 0, res.output
+    assert "scored up to step 1 of 2" in " ".join(res.output.split())  # the horizons were read from the receipts
+    assert reads == dict.fromkeys(as_ofs, 1), reads

@@ -58,7 +58,7 @@ def _json_row(r: dict[str, Any]) -> dict[str, Any]:
 _STEP_COLUMNS = ("version", "step", "points", "MAE", "MASE", "RMSSE*", "sMAPE", "cov80", "cov95")
 
 
-def _partial(store: Any, dataset: str, rows: Any) -> list[tuple[Any, Any, int, int]]:
+def _partial(store: Any, dataset: str, rows: Any, receipts: Any = None) -> list[tuple[Any, Any, int, int]]:
     """(as_of, scored_at, last step scored, horizon) of the as_ofs whose rows stop before the last step they were
     published with (`ops.accuracy.published_horizons`): the run that scored them last had not seen the later
     periods' actuals, its own as_of being before them. The points column alone read as points lost (a run at
@@ -71,7 +71,7 @@ def _partial(store: Any, dataset: str, rows: Any) -> list[tuple[Any, Any, int, i
         return []
     scored = rows.filter(pl.col("n") > 0).group_by("as_of").agg(pl.col("scored_at").max(),
                                                                  pl.col("step").max().alias("k")).sort("as_of")
-    horizons = published_horizons(store, dataset, scored["as_of"].to_list())
+    horizons = published_horizons(store, dataset, scored["as_of"].to_list(), receipts)
     return [(a, s, int(k), horizons[a]) for a, s, k in scored.iter_rows() if a in horizons and k < horizons[a]]
 
 
@@ -140,6 +140,7 @@ def accuracy(
 
     from flowcast.evaluation.realized import promised_by_as_of, summary_by_as_of
     from flowcast.ops.accuracy import (
+        Receipts,
         coverage_points_note,
         flag_unflagged,
         promised_mase,
@@ -168,7 +169,8 @@ def accuracy(
     for name in datasets:
         mine = rows.filter(pl.col("dataset") == name)
         versions = sorted({v for v in mine["model_version"].to_list() if v})
-        mine = flag_unflagged(mine, registry, store, name)  # rows stored before it was recorded
+        receipts: Receipts = {}  # each as_of's receipt read once, here and by `_partial`
+        mine = flag_unflagged(mine, registry, store, name, versions, receipts)  # rows stored before it was recorded
         promised = promised_mase(registry, versions)
         summary = summary_by_as_of(mine).join(promised_by_as_of(mine, promised), on="as_of", how="left")
         pull_file(settings, status_path(settings.home, name))
@@ -178,7 +180,7 @@ def accuracy(
                                    .rename({"promised": "promised_rmsse"}), on="as_of", how="left")
         if not mine.height and status is None:  # --dataset with nothing scored nor judged (a typo, or too soon)
             continue
-        partial = _partial(store, name, mine)
+        partial = _partial(store, name, mine, receipts)
         judged_on_files = {storage_naive(a) for a in status.as_ofs} if status is not None else set()
         report[name] = {
             "status": status.to_dict() if status else None,

@@ -168,15 +168,37 @@ def _holds(store: Any, dataset: str, as_of: datetime, digest: str) -> bool:
         return False
 
 
-def published_horizons(store: Any, dataset: str, as_ofs: list[datetime]) -> dict[datetime, int]:
+Receipts = dict[datetime, "dict[str, str] | None"]  # as_of -> its publish's receipt, None where it cannot be read
+
+
+def receipt_once(store: Any, dataset: str, as_of: datetime, receipts: Receipts | None) -> dict[str, str] | None:
+    """The receipt of `dataset`'s publish at `as_of` in `store`, None where it cannot be read (not published,
+    damaged), read only where `receipts` (filled here; None: no sharing) has not got it yet: the steps of one
+    scoring (`published_horizons`, `trained_as_of`, `recorded_lookahead`) share one map and read each as_of's
+    receipt once (they read it three times: on PostgreSQL a connection and ~4 queries each)."""
+    if receipts is not None and as_of in receipts:
+        return receipts[as_of]
+    try:
+        receipt: dict[str, str] | None = store.receipt_of(dataset, as_of)
+    except (PublishError, OSError, ValueError):
+        receipt = None
+    if receipts is not None:
+        receipts[as_of] = receipt
+    return receipt
+
+
+def published_horizons(store: Any, dataset: str, as_ofs: list[datetime],
+                       receipts: Receipts | None = None) -> dict[datetime, int]:
     """as_of -> the horizon its forecasts were published with (its receipt: every series has steps 1..horizon,
-    so rows / n_series); an as_of whose receipt cannot be read or lacks the counts is left out."""
+    so rows / n_series); an as_of whose receipt cannot be read or lacks the counts is left out. `receipts`: as
+    `receipt_once`."""
     out: dict[datetime, int] = {}
     for a in as_ofs:
+        if (receipt := receipt_once(store, dataset, a, receipts)) is None:
+            continue
         try:
-            receipt = store.receipt_of(dataset, a)
             rows, n = int(receipt.get("rows") or 0), int(receipt.get("n_series") or 0)
-        except (PublishError, ValueError):
+        except ValueError:
             continue
         if rows > 0 and n > 0:
             out[a] = max(1, rows // n)
@@ -214,12 +236,14 @@ def _promised_metric(registry: Any, versions: list[str], metric: str, *,
 
 
 def trained_as_of(registry: Any, versions: list[str], *, store: Any = None, dataset: str | None = None,
-                  published: pl.DataFrame | None = None) -> dict[str, datetime | None]:
+                  published: pl.DataFrame | None = None, receipts: Receipts | None = None,
+                  ) -> dict[str, datetime | None]:
     """model_version -> the as_of its training data ended at (naive UTC; None when unknown): a version
     trained after a forecast's as_of saw the actuals that forecast is scored on (`flag_lookahead`). Read
     from the registry; a version it no longer has (`flowcast gc --version`, a registry rebuilt) from the
     receipt of a publish it made (`published`: as_of, model_version rows of `dataset` in `store`), which
-    records it since session 24. None only where neither knows (a publish of an older flowcast)."""
+    records it since session 24. None only where neither knows (a publish of an older flowcast). `receipts`: as
+    `receipt_once`."""
     from flowcast.timekeys import storage_naive
 
     out: dict[str, datetime | None] = {}
@@ -236,45 +260,45 @@ def trained_as_of(registry: Any, versions: list[str], *, store: Any = None, data
         for a, v in pairs.sort("as_of", descending=True).iter_rows():
             if out.get(v) is not None:
                 continue
-            try:
-                recorded = store.receipt_of(dataset, a).get("trained_as_of")
-            except (PublishError, OSError, ValueError):
-                continue
-            if recorded:
+            receipt = receipt_once(store, dataset, a, receipts)
+            if receipt is not None and (recorded := receipt.get("trained_as_of")):
                 out[v] = storage_naive(str(recorded))
     return out
 
 
-def recorded_lookahead(store: Any, dataset: str, published: pl.DataFrame | None) -> dict[tuple[datetime, str], bool]:
+def recorded_lookahead(store: Any, dataset: str, published: pl.DataFrame | None,
+                       receipts: Receipts | None = None) -> dict[tuple[datetime, str], bool]:
     """(as_of, model_version) -> the `lookahead` the publish of that as_of recorded for its model version (whether
     the version's training data ended after what the run at that as_of observed: `flows.forecast.saw_after`, the
     rule of the forecast's warning), of the `published` pairs (as_of, model_version rows of `dataset` in `store`).
     A pair whose receipt records none (a publish of an older flowcast, a model that recorded no end of its data),
-    names another version, or cannot be read is left out: `flag_lookahead` flags it from `trained_as_of`."""
+    names another version, or cannot be read is left out: `flag_lookahead` flags it from `trained_as_of`.
+    `receipts`: as `receipt_once`."""
     from flowcast.store.base import receipt_lookahead
 
     out: dict[tuple[datetime, str], bool] = {}
     if published is None or not published.height:
         return out
     for a, versions in published.group_by("as_of").agg(pl.col("model_version").unique()).iter_rows():
-        try:
-            receipt = store.receipt_of(dataset, a)
-        except (PublishError, OSError, ValueError):
+        if (receipt := receipt_once(store, dataset, a, receipts)) is None:
             continue
         flag, version = receipt_lookahead(receipt), receipt.get("model_version")
-        if flag is not None and version in versions:
+        if flag is not None and version is not None and version in versions:
             out[(a, version)] = flag
     return out
 
 
-def flag_unflagged(realized: pl.DataFrame, registry: Any, store: Any, dataset: str) -> pl.DataFrame:
-    """`realized` (rows of `dataset`) with the `lookahead` of rows stored before it was recorded (null) filled:
-    from their publishes' recorded flag (`recorded_lookahead`), else from the registry as it is now, or the
-    receipts' `trained_as_of` (`trained_as_of`); null where none knows."""
-    versions = sorted({v for v in realized["model_version"].to_list() if v}) if realized.height else []
+def flag_unflagged(realized: pl.DataFrame, registry: Any, store: Any, dataset: str, versions: list[str],
+                   receipts: Receipts | None = None) -> pl.DataFrame:
+    """`realized` (rows of `dataset`, of the model `versions`) with the `lookahead` of rows stored before it was
+    recorded (null) filled: from their publishes' recorded flag (`recorded_lookahead`), else from the registry as
+    it is now, or the receipts' `trained_as_of` (`trained_as_of`); null where none knows. `receipts`: as
+    `receipt_once` (one map here at least: both read the receipts of the same as_ofs)."""
     blank = unflagged(realized)
-    return flag_lookahead(realized, trained_as_of(registry, versions, store=store, dataset=dataset, published=blank),
-                          recorded_lookahead(store, dataset, blank))
+    receipts = receipts if receipts is not None else {}
+    return flag_lookahead(realized, trained_as_of(registry, versions, store=store, dataset=dataset, published=blank,
+                                                  receipts=receipts),
+                          recorded_lookahead(store, dataset, blank, receipts))
 
 
 def unflagged(realized: pl.DataFrame) -> pl.DataFrame | None:
@@ -300,7 +324,9 @@ def score_and_record(settings: Any, *, dataset: str, as_of: datetime, td: Any, r
     published = store.as_ofs(dataset)
     # an as_of scored before is settled two of ITS horizons after it (not this run's, if that changed since)
     scored_before = set(existing["as_of"].to_list()) if existing.height else set()
-    horizons = published_horizons(store, dataset, [a for a in published if a < as_of and a in scored_before])
+    receipts: Receipts = {}  # each as_of's receipt read once by the steps below
+    horizons = published_horizons(store, dataset, [a for a in published if a < as_of and a in scored_before],
+                                  receipts)
     todo = as_ofs_to_score(published, existing, scored_at=as_of, horizon=int(td.meta.horizon),
                            freq=td.meta.freq, horizons=horizons, tz=getattr(td.meta, "tz", None))
     outcome = RealizedOutcome(dataset)
@@ -323,8 +349,9 @@ def score_and_record(settings: Any, *, dataset: str, as_of: datetime, td: Any, r
                              scored_at=as_of, tz=getattr(td.meta, "tz", None),
                              aggregate=getattr(td.meta, "aggregate", "none"),
                              time_label=getattr(td.meta, "time_label", "start"), shifts=shifts,
-                             trained=trained_as_of(registry, used, store=store, dataset=dataset, published=pairs),
-                             recorded=recorded_lookahead(store, dataset, pairs))
+                             trained=trained_as_of(registry, used, store=store, dataset=dataset, published=pairs,
+                                                   receipts=receipts),
+                             recorded=recorded_lookahead(store, dataset, pairs, receipts))
         write = newly_scored(new, existing)
         fixed = outcome.corrected = corrected(new, existing)
         if fixed:
@@ -348,7 +375,7 @@ def score_and_record(settings: Any, *, dataset: str, as_of: datetime, td: Any, r
             say(scored_line(len(outcome.scored), dataset, int(write["n"].sum()), as_of))
     realized = store.read_realized(dataset)
     versions = sorted({v for v in realized["model_version"].to_list() if v}) if realized.height else []
-    realized = flag_unflagged(realized, registry, store, dataset)
+    realized = flag_unflagged(realized, registry, store, dataset, versions, receipts)
     outcome.realized = realized
     acc = settings.accuracy
     decay = assess_decay(realized, promised_mase(registry, versions), dataset=dataset, window=acc.window,
