@@ -338,20 +338,22 @@ def _announce_run_refused(dataset: str, flow_name: str, as_of: datetime | None, 
                 refused_before_run=True)
 
 
-def check_backfill_data(settings: Any, dates: list[datetime], overwrite: bool, mode: str = "forecast") -> None:
+def check_backfill_data(settings: Any, src: Any, dates: list[datetime], overwrite: bool,
+                        mode: str = "forecast") -> None:
     """`check_data_before_flow` of a backfill: its source as of the last date it would run (a date published
     already is skipped without `overwrite`; the store is read only once the source is found wanting, and a store
     that cannot be read leaves every date to run). Every earlier date sees no more rows than that one: a source
     that leaves it nothing to run on (a header alone, every row quarantined, every row after it) fails every date,
     where each date failed inside Prefect one by one. The error names the dates and says the last one's error; the
     quarantine file is that date's (`quarantine/<source>/<as_of>/`), as its run would have written it. In forecast
-    `mode`, then `check_backfill_covariates`. `dates`: `backfill_dates` (naive UTC)."""
+    `mode`, then `check_backfill_covariates`. `src`: the source `settings` resolve (`resolve_source`), `dates`:
+    `backfill_dates` (naive UTC)."""
     todo = list(dates)
     if not todo:
         return
     said = nothing_to_run_said(settings, todo[-1].replace(tzinfo=UTC), record=False)
     if said is not None:
-        todo = _dates_to_run(settings, dates, overwrite)
+        todo = _dates_to_run(settings, src.name, dates, overwrite)
         said = nothing_to_run_said(settings, todo[-1].replace(tzinfo=UTC), backfill=True) if todo else None  # recorded
     if said is not None:
         from flowcast.errors import DataValidationError
@@ -362,20 +364,21 @@ def check_backfill_data(settings: Any, dates: list[datetime], overwrite: bool, m
             f"backfill refused before any date ran: its {plural(len(todo), 'date')} to run ({_dates_span(todo)}) "
             f"{fail}: {said}"))
     if mode == "forecast":
-        check_backfill_covariates(settings, dates, overwrite)
+        check_backfill_covariates(settings, src, dates, overwrite)
 
 
-def check_backfill_covariates(settings: Any, dates: list[datetime], overwrite: bool) -> None:
+def check_backfill_covariates(settings: Any, src: Any, dates: list[datetime], overwrite: bool) -> None:
     """`check_covariates_before_flow` of a forecast backfill: each date it would run compared with the model that
     date forecasts with (`run_model`: the production model, the champion, or an older model promoted for data up
     to the date; each distinct model once). Where every date would be refused, the backfill is, before Prefect
     starts, naming its dates, the covariates and the options, with the forecast's error (TrainingError), where
     each date failed inside its own run. Where some date's model takes the covariates declared, the dates run (the
-    others fail in their runs, named). The store is read only once a date is found wanting."""
+    others fail in their runs, named). The store is read only once a date is found wanting. `src`: as
+    `check_backfill_data`'s."""
     said = dict(zip(dates, _covariates_said(settings, [d.replace(tzinfo=UTC) for d in dates]), strict=True))
     if all(s is None for s in said.values()):
         return
-    todo = _dates_to_run(settings, dates, overwrite)
+    todo = _dates_to_run(settings, src.name, dates, overwrite)
     if not todo or any(said[d] is None for d in todo):
         return
     from flowcast.errors import TrainingError
@@ -389,16 +392,16 @@ def check_backfill_covariates(settings: Any, dates: list[datetime], overwrite: b
         f"{fail}: {each}"))
 
 
-def _dates_to_run(settings: Any, dates: list[datetime], overwrite: bool) -> list[datetime]:
-    """The `dates` a backfill runs: without `overwrite`, those its store has not published yet (as the flow skips
-    them); every date where the store cannot be read (the flow reads it again, and says what is wrong)."""
+def _dates_to_run(settings: Any, name: str, dates: list[datetime], overwrite: bool) -> list[datetime]:
+    """The `dates` a backfill of the source `name` runs: without `overwrite`, those its store has not published yet
+    (as the flow skips them); every date where the store cannot be read (the flow reads it again, and says what is
+    wrong)."""
     if overwrite:
         return list(dates)
     try:
-        from flowcast.data.datasets import resolve_source
         from flowcast.store import open_store
 
-        store, name = open_store(settings), resolve_source(settings).name
+        store = open_store(settings)
         return [d for d in dates if not store.has(name, d)]
     except Exception:  # noqa: BLE001 - the flow reads the store again, and says what is wrong
         return list(dates)
@@ -1162,7 +1165,7 @@ def backfill(
     # a frequency or layout read off the rows by --start: each date reads its rows so by then, or none runs
     check_backfill_readings(data, src if data else None, dates, freq_given=source.freq is not None)
     if deployment is None:  # (a deployment's workers read the source where they run: the flow checks it there)
-        check_backfill_data(settings, dates, overwrite, mode)
+        check_backfill_data(settings, src, dates, overwrite, mode)
     if every is None and dates and (len(dates) > 1 or step != freq) and not json_out:
         # a backfill of two days of hourly data ran 25 dates (one per hour) and said so only as the bar filled; one
         # of half a day of hourly data ran 1 date where it ran 13, without a word (review 51)
