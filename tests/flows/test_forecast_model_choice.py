@@ -1,4 +1,4 @@
-"""The model a forecast run at an as_of forecasts with (`flows.forecast.choose_model`), chosen per date by a
+"""The model a forecast run at an as_of forecasts with (`flows.forecast.model_for_as_of`), chosen per date by a
 backfill's checks from one read of the registry's history (`run_models`), as a run of the date chooses it."""
 
 from __future__ import annotations

@@ -146,20 +146,8 @@ def saw_after(model: Any, as_of: datetime, source: SourceConfig | None = None) -
     its forecasts of that as_of saw the actuals they are scored on. None where it records no end (`data_end`). A
     publish records it (its receipt's `lookahead`), and realized accuracy reads it: one rule for the forecast's
     warning and the realized rows' `lookahead`."""
-    return None if data_end(model, source) is None else not trained_by(model, as_of, source)
-
-
-def choose_model(model: Any, promoted: tuple[Any, ...], as_of: datetime,
-                 source: SourceConfig | None = None) -> Any | None:
-    """The model a run at `as_of` forecasts with, of the dataset's production model (or last champion) `model` and
-    the versions `promoted_before` read: `model` where it was trained on data up to `as_of` (`trained_by`), else the
-    newest of `promoted` whose data ended at or before `as_of` (of two that ended together, the later promoted); None
-    where none did (the run keeps `model`, and says so). Pure: a backfill chooses each of its dates' models from one
-    read of the history (`run_models`, with each version's data end and each as_of's observed bound computed once)."""
-    bound = _observed_through(as_of, source)
-    if _ended_by(data_end(model, source), bound):
-        return model
-    return _newest_ended_by(((mv, data_end(mv, source)) for mv in promoted), bound)
+    end = data_end(model, source)
+    return None if end is None else not _ended_by(end, _observed_through(as_of, source))
 
 
 def model_for_as_of(registry: Any, dataset: str, model: Any, as_of: datetime,
@@ -168,16 +156,16 @@ def model_for_as_of(registry: Any, dataset: str, model: Any, as_of: datetime,
     production model or last champion). A model trained on data after `as_of` (a backfill's or a
     `--as-of` run's earlier date) saw actuals that the run must not: its weights, combination and
     calibration were fitted on them. The run takes the newest model promoted (or recorded as champion)
-    for `dataset` whose training data ended at or before `as_of` (`choose_model` of `promoted_before`); when there
+    for `dataset` whose training data ended at or before `as_of` (`_newest_ended_by` of `promoted_before`); when there
     is none it keeps `model` and the sentence says that its forecasts are not the ones a run at that as_of could
     have made. `source`: the dataset's source, whose ds axis the data's end is compared on (`trained_by`)."""
-    end = data_end(model, source)
-    if end is None or end <= _observed_through(as_of, source):  # (`trained_by`)
+    end, bound = data_end(model, source), _observed_through(as_of, source)
+    if _ended_by(end, bound):  # (`trained_by`)
         return model, None
     # where its data ended, not when it was trained, is what the check compares: both said (a retrain today of data
     # that ended a year ago read 'trained at as_of <today>, after this as_of')
     after = f"{model.version} was trained at {model.trained_text()}; its data ended {utc_text(end)}, after this as_of"
-    best = choose_model(model, promoted_before(registry, dataset, model), as_of, source)
+    best = _newest_ended_by(((mv, data_end(mv, source)) for mv in promoted_before(registry, dataset, model)), bound)
     if best is not None:
         best = registry.get(best.version)  # its files, where the registry is remote
         return best, (f"{after}: {best.version}, the newest model promoted for data up to it (trained at "
@@ -200,8 +188,9 @@ def run_models(registry: Any, dataset: str,
     with, of one read of the production pointer and, at the first as_of before the model's data ended (`trained_by`
     on `source`'s ds axis), of the history (`promoted_before`; each date read both: ~2,000 reads of the registry for
     an hourly backfill of three months), each chosen version's files fetched once, each version's data end and each
-    as_of's observed bound computed once (per version per date: 4 s for 2,000 hourly dates of 10 versions). An error reading the registry is
-    raised at the as_of that needed it, and read again at the next."""
+    as_of's observed bound computed once (they were per version per date: the choice for 2,000 end-labelled hourly
+    dates of 10 versions measured 11.5 s, 0.41 s since). An error reading the registry is raised at the as_of that
+    needed it, and read again at the next."""
     model = registry.production(dataset) or registry.champion(dataset)
     model_end = None if model is None else data_end(model, source)
     ends: list[tuple[tuple[Any, datetime | None], ...]] = []  # (version, its data end) of `promoted_before`, once
