@@ -2711,13 +2711,13 @@ def test_a_removal_whose_note_and_backup_copy_both_fail_says_gc_removes_the_vers
 
 
 @pytest.mark.parametrize(("recorded", "said"), [
-    ({"last_observation": "2014-12-31"}, ("was trained at as_of 2026-12-06 04:31 UTC (last observation 2014-12-31); "
-                                         "its data ended 2014-12-31, after this as_of")),
+    # fixD51: each date once (it said '(last observation 2014-12-31); its data ended 2014-12-31')
+    ({"last_observation": "2014-12-31"},
+     "was trained at as_of 2026-12-06 04:31 UTC (last observation 2014-12-31), after this as_of"),
     ({"last_observation": "2014-12-31T13:00:00"},
-     ("was trained at as_of 2026-12-06 04:31 UTC (last observation 2014-12-31 13:00 UTC); its data ended 2014-12-31 "
-     "13:00 UTC, after this as_of")),
+     "was trained at as_of 2026-12-06 04:31 UTC (last observation 2014-12-31 13:00 UTC), after this as_of"),
     # recorded before the registry kept it: its run's as_of bounds its data
-    ({}, "was trained at as_of 2026-12-06 04:31 UTC; its data ended 2026-12-06 04:31 UTC, after this as_of"),
+    ({}, "was trained at as_of 2026-12-06 04:31 UTC; its data ended then, after this as_of"),
 ])
 def test_a_model_trained_after_an_as_of_names_the_last_observation_it_saw(tmp_path, recorded, said):
     """Regression: a forecast of 2014-04-05 said "seasonal_naive-v4 was trained on data up to 2026-12-06 04:31

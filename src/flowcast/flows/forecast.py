@@ -163,8 +163,12 @@ def model_for_as_of(registry: Any, dataset: str, model: Any, as_of: datetime,
     if _ended_by(end, bound):  # (`trained_by`)
         return model, None
     # where its data ended, not when it was trained, is what the check compares: both said (a retrain today of data
-    # that ended a year ago read 'trained at as_of <today>, after this as_of')
-    after = f"{model.version} was trained at {model.trained_text()}; its data ended {utc_text(end)}, after this as_of"
+    # that ended a year ago read 'trained at as_of <today>, after this as_of'), each once: `trained_text` names a
+    # recorded last observation (it said '(last observation 2014-12-31); its data ended 2014-12-31'), else the end
+    # its run's as_of bounds ('then' where it is that as_of)
+    ended = ("" if model.last_observation() else "; its data ended then" if utc_text(end) == utc_text(model.as_of)
+             else f"; its data ended {utc_text(end)}")
+    after = f"{model.version} was trained at {model.trained_text()}{ended}, after this as_of"
     best = _newest_ended_by(((mv, data_end(mv, source)) for mv in promoted_before(registry, dataset, model)), bound)
     if best is not None:
         best = registry.get(best.version)  # its files, where the registry is remote
