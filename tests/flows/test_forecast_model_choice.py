@@ -11,7 +11,7 @@ import pytest
 
 from flowcast.config import Settings, SourceConfig
 from flowcast.flows.backfill import backfill_model_at
-from flowcast.flows.forecast import data_end, model_for_as_of, run_model, run_models, trained_by
+from flowcast.flows.forecast import data_end, model_for_as_of, run_model, run_models, saw_after
 from flowcast.registry import ModelRegistry
 
 T0 = datetime(2024, 6, 1)
@@ -112,7 +112,7 @@ def test_a_model_is_trained_by_an_as_of_that_observed_its_last_period(tmp_path, 
                       recipe={"components": [{"type": "statistical", "model": "naive"}]},
                       created_at=RETRAINED, as_of=RETRAINED)
     assert data_end(mv, source) == datetime.fromisoformat(last)
-    assert trained_by(mv, as_of, source) is trained
+    assert saw_after(mv, as_of, source) is (not trained)
     reg.promote(mv.version, dataset="toy", at=RETRAINED)
     chosen, said = model_for_as_of(reg, "toy", reg.production("toy"), as_of, source)
     assert chosen.version == mv.version and (said is None) is trained, said
@@ -134,8 +134,8 @@ def test_a_model_without_its_last_observation_is_bounded_by_its_run_s_as_of(tmp_
                       recipe={"components": [{"type": "statistical", "model": "naive"}]},
                       created_at=RETRAINED, as_of=trained_at)
     assert data_end(mv, source) == end
-    assert trained_by(mv, trained_at, source) and trained_by(mv, trained_at + timedelta(days=1), source)
-    assert not trained_by(mv, trained_at - timedelta(minutes=1), source)
+    assert saw_after(mv, trained_at, source) is False and saw_after(mv, trained_at + timedelta(days=1), source) is False
+    assert saw_after(mv, trained_at - timedelta(minutes=1), source) is True
 
 
 def test_an_earlier_model_is_chosen_by_where_its_data_ended_not_by_when_it_was_trained(tmp_path):

@@ -316,7 +316,7 @@ def _other_models(store: Any, dataset: str, skipped: list[datetime],
 def _run_model_at(settings: Any, src: SourceConfig, mode: str) -> Callable[[datetime], Any] | None:
     """In forecast mode, date -> the model this backfill's run of that date forecasts with (`run_model`: the production
     model, else the champion, or the newer model promoted for data up to the date, its data's end compared on `src`'s
-    ds axis: `forecast.trained_by`); None in retrain mode (each date trains its own) or where no model is there or
+    ds axis: `forecast.saw_after`); None in retrain mode (each date trains its own) or where no model is there or
     the registry cannot be read (the dates say so as they run)."""
     from flowcast.flows.forecast import run_models
     from flowcast.shared import open_registry

@@ -119,15 +119,10 @@ def _observed_through(as_of: datetime | str, source: SourceConfig | None) -> dat
                             time_label=source.time_label)
 
 
-def trained_by(model: Any, as_of: datetime, source: SourceConfig | None = None) -> bool:
-    """Whether `model`'s training data ended at or before what a run of `source` at `as_of` has observed
-    (`data_end`, or it records no end): a run at `as_of` may forecast with it. Data that ended exactly at as_of
-    (a start-labelled period dated as_of, an end-labelled or aggregated one over at as_of) was observed by that run."""
-    return _ended_by(data_end(model, source), _observed_through(as_of, source))
-
-
 def _ended_by(end: datetime | None, bound: datetime) -> bool:
-    """`trained_by` of a model whose data ended at `end` (None: not recorded) and a run that observed up to `bound`."""
+    """Whether a model whose training data ended at `end` (`data_end`; None: not recorded) was trained by a run that
+    observed up to `bound` (`_observed_through`): a run at that as_of may forecast with it. Data that ended exactly at
+    as_of (a start-labelled period dated as_of, an end-labelled or aggregated one over at as_of) was observed by it."""
     return end is None or end <= bound
 
 
@@ -142,7 +137,7 @@ def _newest_ended_by(ends: Iterable[tuple[Any, datetime | None]], bound: datetim
 
 
 def saw_after(model: Any, as_of: datetime, source: SourceConfig | None = None) -> bool | None:
-    """Whether `model`'s training data ended after what a run of `source` at `as_of` observed (not `trained_by`):
+    """Whether `model`'s training data ended after what a run of `source` at `as_of` observed (not `_ended_by`):
     its forecasts of that as_of saw the actuals they are scored on. None where it records no end (`data_end`). A
     publish records it (its receipt's `lookahead`), and realized accuracy reads it: one rule for the forecast's
     warning and the realized rows' `lookahead`."""
@@ -158,9 +153,9 @@ def model_for_as_of(registry: Any, dataset: str, model: Any, as_of: datetime,
     calibration were fitted on them. The run takes the newest model promoted (or recorded as champion)
     for `dataset` whose training data ended at or before `as_of` (`_newest_ended_by` of `promoted_before`); when there
     is none it keeps `model` and the sentence says that its forecasts are not the ones a run at that as_of could
-    have made. `source`: the dataset's source, whose ds axis the data's end is compared on (`trained_by`)."""
+    have made. `source`: the dataset's source, whose ds axis the data's end is compared on (`_ended_by`)."""
     end, bound = data_end(model, source), _observed_through(as_of, source)
-    if _ended_by(end, bound):  # (`trained_by`)
+    if _ended_by(end, bound):
         return model, None
     # where its data ended, not when it was trained, is what the check compares: both said (a retrain today of data
     # that ended a year ago read 'trained at as_of <today>, after this as_of'), each once: `trained_text` names a
@@ -181,7 +176,7 @@ def model_for_as_of(registry: Any, dataset: str, model: Any, as_of: datetime,
 def run_model(registry: Any, dataset: str, as_of: datetime | None, source: SourceConfig | None = None) -> Any | None:
     """The model a forecast run of `dataset` at `as_of` forecasts with, as `forecast_flow` chooses it: the production
     model, else the last champion, or the newest model promoted for data up to `as_of` where that one was trained on
-    later data (`model_for_as_of`; `source`: the dataset's, `trained_by`); None where there is none. `as_of` None: a
+    later data (`model_for_as_of`; `source`: the dataset's, `_ended_by`); None where there is none. `as_of` None: a
     run as of now."""
     return run_models(registry, dataset, source)(as_of)
 
@@ -189,7 +184,7 @@ def run_model(registry: Any, dataset: str, as_of: datetime | None, source: Sourc
 def run_models(registry: Any, dataset: str,
                source: SourceConfig | None = None) -> Callable[[datetime | None], Any | None]:
     """`run_model` of many as_ofs (a backfill's dates, checked before its runs): as_of -> the model its run forecasts
-    with, of one read of the production pointer and, at the first as_of before the model's data ended (`trained_by`
+    with, of one read of the production pointer and, at the first as_of before the model's data ended (`_ended_by`
     on `source`'s ds axis), of the history (`promoted_before`; each date read both: ~2,000 reads of the registry for
     an hourly backfill of three months), each chosen version's files fetched once, each version's data end and each
     as_of's observed bound computed once (they were per version per date: the choice for 2,000 end-labelled hourly
