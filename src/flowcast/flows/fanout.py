@@ -202,7 +202,8 @@ NO_ROOM_HALT = "the backfill stopped: a date before it found no room to write"
 def not_run_outcome(as_of: datetime, why: str, status: str = NOT_RUN) -> Outcome:
     """The outcome of a date whose run never started, saying `why`: `not run` where the backfill stopped before it
     (`Halt`, `backfill.stopped_by_no_room`), or `status` "failed" where the date failed before its run (a damaged
-    publish of it)."""
+    publish of it); the base of a fanned-out date's failed outcome too (`_one_date`'s wait timed out, `fan_out`'s
+    error of the API), its run's keys added."""
     return {"as_of": as_of.isoformat(), "status": status, "rows": 0, "model": None, "run_id": None, "flow_run": None,
             "worker": None, "error": why}
 
@@ -393,11 +394,11 @@ async def _one_date(plan: FanOut, as_of: datetime, parameters: dict[str, Any],
                 return {**halt.not_run(as_of), "flow_run": started.name, "flow_run_id": str(started.id),
                         "attempts": attempt, "state": "Cancelled"}
         except FlowRunWaitTimeout:
-            return {"as_of": as_of.isoformat(), "status": "failed", "rows": 0, "model": None,
+            why = (f"flow run {started.name!r} did not finish within {plan.wait_timeout_s:.0f}s "
+                   f"(is a worker serving {plan.deployment}'s work pool?)")
+            return {**not_run_outcome(as_of, why, status="failed"),
                     "run_id": str(started.id), "flow_run": started.name, "flow_run_id": str(started.id),
-                    "worker": None, "attempts": attempt, "state": None,
-                    "error": f"flow run {started.name!r} did not finish within {plan.wait_timeout_s:.0f}s "
-                             f"(is a worker serving {plan.deployment}'s work pool?)"}
+                    "attempts": attempt, "state": None}
         state = done.state
         if state is not None and state.is_crashed() and attempt < plan.max_attempts:
             log(f"{utc_text(as_of)}: flow run {done.name!r} crashed ({state.message}); starting it again "
@@ -455,9 +456,8 @@ def fan_out(plan: FanOut, dates: list[datetime], parameters: dict[str, Any],
         try:
             o = await _one_date(plan, d, parameters, receipt_of, log, halt)
         except Exception as exc:  # noqa: BLE001 - one date's API trouble becomes that date's outcome
-            o = {"as_of": d.isoformat(), "status": "failed", "rows": 0, "model": None, "run_id": None,
-                 "flow_run": None, "flow_run_id": None, "worker": None, "attempts": 0, "state": None,
-                 "error": f"{type(exc).__name__}: {exc}"}
+            o = {**not_run_outcome(d, f"{type(exc).__name__}: {exc}", status="failed"), "flow_run_id": None,
+                 "attempts": 0, "state": None}
         halt.after(o)
         if on_outcome is not None:
             on_outcome(o)
