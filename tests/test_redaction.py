@@ -182,16 +182,35 @@ def test_redact_text_of_a_long_line_takes_time_in_proportion_to_its_length(line)
 def test_a_log_line_hides_a_keyword_dsns_password_wherever_it_is(dsn):
     """fixA51: a log line showed a keyword DSN's password whole (`RedactFilter` read URLs alone: Prefect's
     `Parameters: {'path': 'host=db password=s3cret'}` as a flow's parameters fail their validation, a library's error):
-    in a sentence and in a dict's repr (but one whose repr doubles a '\\'), each password libpq reads is hidden, the
-    marks around it kept."""
+    in a sentence and in a dict's repr (one whose repr doubles a '\\' too: `'s3\\\\' cret'` showed ' cret', fixC51), each
+    password libpq reads is hidden, the marks around it kept."""
     read = conninfo_to_dict(dsn)
     secrets = [read[k] for k in ("password", "sslpassword") if read.get(k) not in (None, "***")]
     assert redact_log_text(f"could not connect to {dsn}.") == f"could not connect to {redact(dsn)}."
-    if "\\" not in dsn:
-        line = f"Parameters: {{'source': {{'path': {dsn!r}}}, 'home': None}}"
-        shown = redact_log_text(line)
-        assert shown == line.replace(dsn, redact(dsn)), shown
-        assert not any(s in shown for s in secrets), shown
+    line = f"Parameters: {{'source': {{'path': {dsn!r}}}, 'home': None}}"
+    shown = redact_log_text(line)
+    assert shown == line.replace(repr(dsn)[1:-1], repr(redact(dsn))[1:-1]), shown
+    assert not any(s in shown or repr(s)[1:-1] in shown for s in secrets), shown
+
+
+def test_a_log_line_hides_a_repr_s_doubly_escaped_quote_and_the_rest_of_the_password():
+    """fixC51: in a repr the '\\' of a password's escaped quote is doubled, and the value ended at that quote."""
+    line = "Parameters: " + repr({"path": "host=db password='a\\'b c' dbname=x"})
+    assert redact_log_text(line) == """Parameters: {'path': "host=db password=*** dbname=x"}"""
+
+
+@pytest.mark.parametrize("line", [
+    "password='" + "\\" * 300_000, "password='" + "\\\\'" * 100_000, " password='a\\\\'" * 30_000,
+    "password=" * 33_000, "x password='\\\n" * 21_000, "password=a\\" * 27_000,
+])
+def test_redact_log_text_of_a_long_line_takes_time_in_proportion_to_its_length(line):
+    """A quoted DSN value is read once: a 300,000-character line of backslashes, quotes and passwords takes
+    milliseconds (the bound leaves room for a busy machine)."""
+    import time
+
+    began = time.perf_counter()
+    redact_log_text(line)
+    assert time.perf_counter() - began < 1.5
 
 
 @pytest.mark.parametrize("line", [

@@ -46,7 +46,8 @@ _URL_SECRET = re.compile(rf"([?&;])((?:[\w.-]*?(?:{'|'.join(SECRET_NAME_ENDS)})|
 # or to the next space (a '\' escaping the character after it). Patterns of Python's `re` and ECMA-262 alike: the
 # deployments' form refuses a DSN that shows a secret with the same pairs (`source_secrets.VISIBLE_SECRET`). Text
 # that holds other words is no DSN: '/data/my password=1 x.csv' (a file) and prose stay as written.
-DSN_VALUE = r"'(?:[^'\\]|\\.)*'?|(?:[^\s'\\]|\\.)(?:[^\s\\]|\\.)*"
+_DSN_UNQUOTED = r"(?:[^\s'\\]|\\.)(?:[^\s\\]|\\.)*"
+DSN_VALUE = r"'(?:[^'\\]|\\.)*'?|" + _DSN_UNQUOTED
 DSN_PAIR = rf"[A-Za-z_][A-Za-z0-9_]*\s*=\s*(?:{DSN_VALUE})"
 # the keywords of a DSN's secrets (any case)
 DSN_SECRET_KEYS = ("password", "sslpassword")
@@ -66,10 +67,16 @@ _URL_IN_TEXT = re.compile(r"(?<![\w+.-])[\w+.-]++://(?:[^:/?#@\s\[\]]*+:(?!\d+(?
                           r"\S*[^\s.,;:!?)\]'\"]")
 
 
+# a keyword DSN's value in any text (`DSN_VALUE`), but a quoted one's escaped quote may be escaped once more: a
+# Python repr doubles a '\' (`{'path': "host=db password='a\\'b c'"}`: the value ended at that quote and 'b c' was
+# shown, fixC51).
+# Read once (possessive): a 300,000-character line takes milliseconds. A value that ends in an escaped '\' (`'a\\'`)
+# is read on past its closing quote: more of the line hidden, none of the password shown.
+_TEXT_DSN_VALUE = r"'(?:[^'\\]|\\\\?.)*+'?|" + _DSN_UNQUOTED
 # a keyword DSN's secret in any text (a log line: Prefect's `Parameters: {'path': 'host=db password=s3cret'}`, a
 # library's error): a secret keyword where a word starts (not a URL's query: `redact_text` reads it) and its value
-# (`DSN_VALUE`), any case
-_DSN_SECRET_IN_TEXT = re.compile(rf"(?<![^\s'\"(\[{{,:])((?:{'|'.join(DSN_SECRET_KEYS)})\s*=\s*)({DSN_VALUE})",
+# (`_TEXT_DSN_VALUE`), any case
+_DSN_SECRET_IN_TEXT = re.compile(rf"(?<![^\s'\"(\[{{,:])((?:{'|'.join(DSN_SECRET_KEYS)})\s*=\s*)({_TEXT_DSN_VALUE})",
                                  re.IGNORECASE)
 # the marks after a value in text that end a quote, a clause or a collection, shown: `password=***'}`
 _TEXT_ENDS = "'\",;.)]}"

@@ -11,7 +11,16 @@ from prefect.client.schemas.objects import FlowRun
 from prefect.states import Completed, Crashed, Failed
 
 from flowcast.errors import ConfigError
-from flowcast.flows.fanout import NOT_RUN, FanOut, Halt, cancelled_text, mode_of, not_run_outcome, outcome_of
+from flowcast.flows.fanout import (
+    NOT_RUN,
+    FanOut,
+    Halt,
+    cancelled_text,
+    mode_of,
+    not_run_outcome,
+    outcome_of,
+    stopped_text,
+)
 
 PLAN = FanOut(deployment="forecast/forecast", dataset="tiny", mode="forecast", backfill_run_id="b1")
 AS_OF = datetime(2019, 3, 1)
@@ -261,5 +270,36 @@ def test_a_cancel_after_a_no_room_stop_is_recorded_and_its_dates_keep_their_reas
 ])
 def test_a_cancelled_fan_out_says_what_became_of_its_dates(statuses, said):
     """Review 51: where every date had started, it said '0 dates not run, their runs cancelled before they started'."""
-    assert cancelled_text([{"status": s} for s in statuses]) == (
+    why = "not run: its backfill was cancelled"
+    assert cancelled_text([{"status": s, "error": why if s == NOT_RUN else None} for s in statuses], why) == (
         "The backfill's flow run was cancelled as it waited on its dates: " + said)
+    assert stopped_text([{"status": s, "error": why if s == NOT_RUN else None} for s in statuses], why) is None
+
+
+def test_a_cancelled_fan_out_with_no_dates_says_so():
+    """fixC51: it read 'every date had started: it waited for all 0 dates to end'."""
+    assert cancelled_text([], "not run: its backfill was cancelled") == (
+        "The backfill's flow run was cancelled as it waited on its dates: it had no date to run")
+
+
+def test_a_fan_out_cancelled_after_a_full_disk_stopped_it_says_each_dates_own_reason(tmp_path):
+    """fixC51: after a date found no room (the later dates `not run`, saying where to free room) and then a cancel,
+    every date not run was said cancelled before it started, and the full disk's line, its 'free N GB', was dropped.
+    Those the cancel stopped (its own error) are said cancelled; the others with the disk's error, its line kept."""
+    from flowcast.flows.backfill import stopped_by_no_room
+
+    failed = {"as_of": "2024-01-01T00:00:00", "status": "failed",
+              "error": f"could not write: No space left on device [ENOSPC] (4,096 bytes to write, 0 bytes free in "
+                       f"{tmp_path})"}
+    later = [datetime(2024, 1, d) for d in (2, 3, 4)]
+    no_room = stopped_by_no_room(failed, later, [tmp_path])
+    why = "not run: its backfill was cancelled"
+    outcomes = [failed, *no_room[:2], not_run_outcome(later[2], why), {"status": "published", "error": None}]
+    room = no_room[0]["error"]
+    assert "free" in room, room
+    assert cancelled_text(outcomes, why) == (
+        "The backfill's flow run was cancelled as it waited on its dates: 1 date not run, its run cancelled before it "
+        f"started; 2 dates not run ({room}); it waited for the 2 dates that had started to end")
+    assert stopped_text(outcomes, why) == (
+        f"The backfill stopped: 2 dates not run, cancelled before their runs started ({room})")
+    assert stopped_text(outcomes) == f"The backfill stopped: 3 dates not run, cancelled before their runs started ({room})"

@@ -125,4 +125,6 @@ def test_a_fanned_out_date_waits_for_its_flow_run_no_longer_than_wait_timeout_ac
     # way the date fails as timed out, and no later than a few seconds after the API is back (below)
     assert (outcome["status"], outcome["attempts"]) == ("failed", 1), outcome
     assert "did not finish within 30s" in outcome["error"], outcome
+    assert outcome["flow_run"] and outcome["run_id"] == outcome["flow_run_id"], outcome  # (built on `not_run_outcome`)
+    assert (outcome["rows"], outcome["model"], outcome["worker"], outcome["state"]) == (0, None, None, None), outcome
     assert back and ended - back[0] < 8, f"waited {ended - back[0]:.0f}s more once the API was back (wait_timeout 30 s)"

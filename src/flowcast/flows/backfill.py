@@ -45,6 +45,7 @@ from flowcast.flows.fanout import (
     FanOutCancelled,
     cancel_dates_not_started,
     not_run_outcome,
+    stopped_text,
     store_receipt,
 )
 from flowcast.flows.naming import BACKFILL_TAG, flow_run_title, run_name, run_tags
@@ -719,9 +720,8 @@ def backfill_flow(
         except FanOutCancelled as exc:  # (its dates' outcomes said and summed up as any's, then it ends Cancelled)
             log.error(str(exc))
             cancelled, fanned = exc, exc.outcomes
-        if cancelled is None and (not_run := [f for f in fanned if f["status"] == NOT_RUN]):
-            log.error(f"The backfill stopped: {plural(len(not_run), 'date')} not run, cancelled before "
-                      f"{'its run' if len(not_run) == 1 else 'their runs'} started ({not_run[0]['error']})")
+        if said := stopped_text(fanned, None if cancelled is None else cancelled.why):  # (also after a cancel)
+            log.error(said)
         fanned = [rewritten(f, held[f["as_of"]], receipt_of(datetime.fromisoformat(f["as_of"])))
                   if f["as_of"] in held and f["status"] == "published" else f for f in fanned]
         for f in fanned:

@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -201,7 +202,8 @@ NO_ROOM_HALT = "the backfill stopped: a date before it found no room to write"
 def not_run_outcome(as_of: datetime, why: str, status: str = NOT_RUN) -> Outcome:
     """The outcome of a date whose run never started, saying `why`: `not run` where the backfill stopped before it
     (`Halt`, `backfill.stopped_by_no_room`), or `status` "failed" where the date failed before its run (a damaged
-    publish of it)."""
+    publish of it); the base of a fanned-out date's failed outcome too (`_one_date`'s wait timed out, `fan_out`'s
+    error of the API), its run's keys added."""
     return {"as_of": as_of.isoformat(), "status": status, "rows": 0, "model": None, "run_id": None, "flow_run": None,
             "worker": None, "error": why}
 
@@ -292,11 +294,13 @@ OWN_RUN_POLL_S = 2.0
 
 class FanOutCancelled(RunCancelled):
     """The backfill's own flow run was cancelled as it waited on its dates in-process (`_watch_own_run`): its
-    `outcomes`, the dates not started `not run` and cancelled, those that had started ended as they ended."""
+    `outcomes`, the dates not started `not run` and cancelled, those that had started ended as they ended; `why`, the
+    error of each date the cancel stopped (`Halt.cancelled`: a date a full disk stopped before says that instead)."""
 
-    def __init__(self, message: str, outcomes: list[Outcome] | None = None) -> None:
+    def __init__(self, message: str, outcomes: list[Outcome] | None = None, why: str | None = None) -> None:
         super().__init__(message)
         self.outcomes = outcomes or []
+        self.why = why
 
 
 async def _watch_own_run(own_id: Any, halt: Halt, every: float | None = None) -> None:
@@ -390,11 +394,11 @@ async def _one_date(plan: FanOut, as_of: datetime, parameters: dict[str, Any],
                 return {**halt.not_run(as_of), "flow_run": started.name, "flow_run_id": str(started.id),
                         "attempts": attempt, "state": "Cancelled"}
         except FlowRunWaitTimeout:
-            return {"as_of": as_of.isoformat(), "status": "failed", "rows": 0, "model": None,
+            why = (f"flow run {started.name!r} did not finish within {plan.wait_timeout_s:.0f}s "
+                   f"(is a worker serving {plan.deployment}'s work pool?)")
+            return {**not_run_outcome(as_of, why, status="failed"),
                     "run_id": str(started.id), "flow_run": started.name, "flow_run_id": str(started.id),
-                    "worker": None, "attempts": attempt, "state": None,
-                    "error": f"flow run {started.name!r} did not finish within {plan.wait_timeout_s:.0f}s "
-                             f"(is a worker serving {plan.deployment}'s work pool?)"}
+                    "attempts": attempt, "state": None}
         state = done.state
         if state is not None and state.is_crashed() and attempt < plan.max_attempts:
             log(f"{utc_text(as_of)}: flow run {done.name!r} crashed ({state.message}); starting it again "
@@ -452,9 +456,8 @@ def fan_out(plan: FanOut, dates: list[datetime], parameters: dict[str, Any],
         try:
             o = await _one_date(plan, d, parameters, receipt_of, log, halt)
         except Exception as exc:  # noqa: BLE001 - one date's API trouble becomes that date's outcome
-            o = {"as_of": d.isoformat(), "status": "failed", "rows": 0, "model": None, "run_id": None,
-                 "flow_run": None, "flow_run_id": None, "worker": None, "attempts": 0, "state": None,
-                 "error": f"{type(exc).__name__}: {exc}"}
+            o = {**not_run_outcome(d, f"{type(exc).__name__}: {exc}", status="failed"), "flow_run_id": None,
+                 "attempts": 0, "state": None}
         halt.after(o)
         if on_outcome is not None:
             on_outcome(o)
@@ -488,23 +491,49 @@ def fan_out(plan: FanOut, dates: list[datetime], parameters: dict[str, Any],
     assert outcomes is not None
     outcomes = sorted(outcomes, key=lambda o: o["as_of"])
     if halt.cancelled is not None:
-        raise FanOutCancelled(cancelled_text(outcomes), outcomes)
+        raise FanOutCancelled(cancelled_text(outcomes, halt.cancelled), outcomes, halt.cancelled)
     return outcomes
 
 
-def cancelled_text(outcomes: list[Outcome]) -> str:
+def _stopped_dates(outcomes: list[Outcome], why: str | None) -> list[Outcome]:
+    """The dates of `outcomes` a stop (a date that found no room to write) left `not run`: not those a cancel of the
+    backfill stopped, whose error is the cancel's `why`."""
+    return [o for o in outcomes if o["status"] == NOT_RUN and o["error"] != why]
+
+
+def stopped_text(outcomes: list[Outcome], why: str | None = None) -> str | None:
+    """What a fanned-out backfill says of its dates a stop left `not run` (`_stopped_dates`), their runs cancelled
+    before they started, with the first one's error (where it stopped, the room to free); None where there are none.
+    Said also where the backfill's own run was cancelled after the stop (`why`: the cancel's error): it was dropped
+    then, its 'free N GB' with it (fixC51)."""
+    if not (not_run := _stopped_dates(outcomes, why)):
+        return None
+    return (f"The backfill stopped: {plural(len(not_run), 'date')} not run, cancelled before "
+            f"{'its run' if len(not_run) == 1 else 'their runs'} started ({not_run[0]['error']})")
+
+
+def cancelled_text(outcomes: list[Outcome], why: str) -> str:
     """What a fanned-out backfill whose own flow run was cancelled says (`FanOutCancelled`) of its dates' `outcomes`:
-    those not run, their runs cancelled before they started, and those it waited for. Where every date had started,
-    it read '0 dates not run, their runs cancelled before they started'."""
-    not_run = sum(o["status"] == NOT_RUN for o in outcomes)
-    started = len(outcomes) - not_run
+    those the cancel stopped (`not run`, their error the cancel's `why`), their runs cancelled before they started;
+    those a stop before it left `not run` (`_stopped_dates`: a date that found no room to write), with their error;
+    and those it waited for. Where every date had started, it read '0 dates not run, their runs cancelled before they
+    started'; after a full disk's stop every date not run was said cancelled, the disk's advice dropped (fixC51)."""
     said = "The backfill's flow run was cancelled as it waited on its dates: "
-    if not not_run:
+    if not outcomes:
+        return said + "it had no date to run"
+    stopped = _stopped_dates(outcomes, why)
+    cancelled = sum(o["status"] == NOT_RUN for o in outcomes) - len(stopped)
+    started = len(outcomes) - cancelled - len(stopped)
+    if started == len(outcomes):
         return said + f"every date had started: it waited for {'its' if started == 1 else 'all'} " + (
             f"{plural(started, 'date')} to end")
-    return (said + f"{plural(not_run, 'date')} not run, {'its run' if not_run == 1 else 'their runs'} cancelled before "
-            f"{'it' if not_run == 1 else 'they'} started"
-            + (f"; it waited for the {plural(started, 'date')} that had started to end" if started else ""))
+    one = cancelled == 1
+    parts = [f"{plural(cancelled, 'date')} not run, {'its run' if one else 'their runs'} cancelled before "
+             + f"{'it' if one else 'they'} started"] if cancelled else []
+    parts += [f"{plural(n, 'date')} not run ({error})" for error, n in Counter(o["error"] for o in stopped).items()]
+    if started:
+        parts.append(f"it waited for the {plural(started, 'date')} that had started to end")
+    return said + "; ".join(parts)
 
 
 def store_receipt(store: Any, dataset: str) -> Callable[[datetime], dict[str, str] | None]:
