@@ -199,6 +199,14 @@ def test_a_log_line_hides_a_repr_s_doubly_escaped_quote_and_the_rest_of_the_pass
     assert redact_log_text(line) == """Parameters: {'path': "host=db password=*** dbname=x"}"""
 
 
+def test_a_log_line_hides_a_password_quoted_by_a_repr_s_escaped_quotes():
+    """fixC51's risk, mended by the lead: the repr of text holding both quote marks escapes the DSN's own quotes
+    (`password=\\'a b\\'`), and the value was read unquoted, to the next space: its words after the first were shown."""
+    line = "Parameters: " + repr({"path": "host=db password='a b c' x=\"y\""})
+    shown = redact_log_text(line)
+    assert "password=***" in shown and " b" not in shown and " c" not in shown and 'x="y"' in shown, shown
+
+
 @pytest.mark.parametrize("line", [
     "password='" + "\\" * 300_000, "password='" + "\\\\'" * 100_000, " password='a\\\\'" * 30_000,
     "password=" * 33_000, "x password='\\\n" * 21_000, "password=a\\" * 27_000,

@@ -72,7 +72,10 @@ _URL_IN_TEXT = re.compile(r"(?<![\w+.-])[\w+.-]++://(?:[^:/?#@\s\[\]]*+:(?!\d+(?
 # shown, fixC51).
 # Read once (possessive): a 300,000-character line takes milliseconds. A value that ends in an escaped '\' (`'a\\'`)
 # is read on past its closing quote: more of the line hidden, none of the password shown.
-_TEXT_DSN_VALUE = r"'(?:[^'\\]|\\\\?.)*+'?|" + _DSN_UNQUOTED
+# A value quoted by escaped quotes (`\'a b\'`: the repr of text holding both quote marks escapes the DSN's own) is
+# read to its closing `\'` (it was read unquoted, to the next space: `password=*** b\'` showed the password's words
+# after the first).
+_TEXT_DSN_VALUE = r"\\'(?:[^\\]|\\[^'])*+(?:\\')?|'(?:[^'\\]|\\\\?.)*+'?|" + _DSN_UNQUOTED
 # a keyword DSN's secret in any text (a log line: Prefect's `Parameters: {'path': 'host=db password=s3cret'}`, a
 # library's error): a secret keyword where a word starts (not a URL's query: `redact_text` reads it) and its value
 # (`_TEXT_DSN_VALUE`), any case
