@@ -704,7 +704,7 @@ def test_each_skipped_date_is_compared_with_the_horizon_of_the_model_its_run_for
 
 
 @pytest.mark.parametrize("mode", ["forecast", "retrain"])
-def test_dates_skipped_as_published_by_another_model_than_the_backfill_forecasts_them_with_are_named(tmp_path, mode):
+def test_dates_skipped_as_published_by_another_model_than_the_backfill_forecasts_them_with_are_named(tmp_path, mode, monkeypatch):
     """inst44: the note of dates skipped as published compared their horizon alone: a forecast backfill run again
     after gru was promoted over damped skipped the dates damped-v1 had published, and the range held damped's
     forecasts a date before and gru's after with no word. The receipt records the model version: a date whose
@@ -737,6 +737,17 @@ def test_dates_skipped_as_published_by_another_model_than_the_backfill_forecasts
     registry.promote(versions[1], reason="test")  # gru, trained on data up to 15 February
     model_at = backfill_model_at(settings, src, mode)
     note = other_settings_note(store, "tiny", [a, b], lambda _: 6, model_at)
+    # the backfill's own check reads the registry's history once for both (final read: it read it twice)
+    import flowcast.flows.forecast as forecast_mod
+    from flowcast.flows.backfill import backfill_models
+
+    reads: list[str] = []
+    real = forecast_mod.run_models
+    monkeypatch.setattr(forecast_mod, "run_models", lambda *a, **k: reads.append("read") or real(*a, **k))
+    horizon_at, version_at = backfill_models(settings, src, mode)
+    assert len(reads) == (1 if mode == "forecast" else 0), reads
+    assert (version_at is None) if model_at is None else [version_at(d) for d in (a, b)] == [model_at(d) for d in (a, b)]
+    assert horizon_at(b) == 6 if mode == "forecast" else horizon_at(b) is not None
     if mode == "retrain":
         assert model_at is None and note is None
         return

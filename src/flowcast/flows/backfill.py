@@ -336,7 +336,10 @@ def _run_model_at(settings: Any, src: SourceConfig, mode: str) -> Callable[[date
 def backfill_model_at(settings: Any, src: SourceConfig, mode: str) -> Callable[[datetime], str | None] | None:
     """In forecast mode, date -> the model version this backfill's run of that date (of `src`) forecasts with
     (`_run_model_at`); None in retrain mode or where no model is there or the registry cannot be read."""
-    model_at = _run_model_at(settings, src, mode)
+    return _versions(_run_model_at(settings, src, mode))
+
+
+def _versions(model_at: Callable[[datetime], Any] | None) -> Callable[[datetime], str | None] | None:
     return None if model_at is None else lambda d: str(model_at(d).version)
 
 
@@ -348,13 +351,27 @@ def backfill_horizon(settings: Any, src: SourceConfig, mode: str) -> Callable[[d
     compared with the production model's horizon, and an early date that an older model of another horizon forecasts
     was said to differ (fcst44). None where no model is there to forecast, or its horizon cannot be read (the dates
     say so as they run)."""
+    fixed = mode != "forecast" or settings.horizon is not None or src.horizon is not None
+    return _horizons(settings, src, None if fixed else _run_model_at(settings, src, mode), fixed)
+
+
+def backfill_models(settings: Any, src: SourceConfig, mode: str) -> tuple[Callable[[datetime], int | None],
+                                                                         Callable[[datetime], str | None] | None]:
+    """(`backfill_horizon`, `backfill_model_at`) of one read of the registry's history (`_run_model_at`): each read
+    it again when called on its own."""
+    model_at = _run_model_at(settings, src, mode)
+    fixed = mode != "forecast" or settings.horizon is not None or src.horizon is not None
+    return _horizons(settings, src, model_at, fixed), _versions(model_at)
+
+
+def _horizons(settings: Any, src: SourceConfig, model_at: Callable[[datetime], Any] | None,
+              fixed: bool) -> Callable[[datetime], int | None]:
     from flowcast.data.preprocess import resolve_horizon
     from flowcast.flows.forecast import _model_horizon
 
-    if mode != "forecast" or settings.horizon is not None or src.horizon is not None:
-        fixed = resolve_horizon(settings, src)
-        return lambda d: fixed
-    model_at = _run_model_at(settings, src, mode)
+    if fixed:
+        given = resolve_horizon(settings, src)
+        return lambda d: given
     if model_at is None:
         return lambda d: None
 
@@ -685,8 +702,7 @@ def backfill_flow(
     log.info(f"Backfill ({mode}) over {plural(len(dates), 'date')} every {step}: {len(todo)} to run, "
              f"{sum(o['status'] == 'skipped' for o in outcomes)} already published"
              + "".join(f", {utc_text(o['as_of'])} failed" for o in outcomes if o["status"] == "failed"))
-    if skipped and (note := other_settings_note(store, src.name, skipped, backfill_horizon(settings, src, mode),
-                                                 backfill_model_at(settings, src, mode))):
+    if skipped and (note := other_settings_note(store, src.name, skipped, *backfill_models(settings, src, mode))):
         log.warning(note)
     if mode == "forecast" and todo:
         log.info(model_for_backfill(settings, src.name))
