@@ -367,6 +367,47 @@ def test_an_offset_change_of_part_of_a_period_keeps_the_values_by_position():
         td, meta=dataclasses.replace(td.meta, tz=None))))
     assert fc["y_hat"].null_count() == 0
 
+
+def _weekly(ds: pl.Expr, tz: str | None) -> pl.Expr:
+    """Berlin's daily pattern plus 1,000 x the local weekday: no two days of a week alike."""
+    wall = local_wall(ds, tz) if tz else ds
+    return _berlin_pattern(ds) + wall.dt.weekday().cast(pl.Float64) * 1000
+
+
+@pytest.mark.parametrize(("tz", "end"), [
+    (None, datetime(2024, 7, 10, 5)),
+    (_BERLIN, datetime(2024, 4, 2, 12)),  # the spring change 3 days back: a week before is CET, the forecast CEST
+])
+def test_snaive_week_repeats_the_same_local_time_a_week_before(tz, end):
+    """Half-hourly rows of a day's season (48): snaive_week forecasts each step with the value 7 days of the
+    local clock before it (the weekday's own level), where seasonal_naive repeats the last day; in a zone after a
+    change of offset 336 periods back would be an hour off."""
+    td = _hourly_td({"a": end}, tz, freq="30m", days=10, horizon=96)
+    td = dataclasses.replace(td, frame=td.frame.with_columns(y=_weekly(pl.col("ds"), tz)))
+    fc = baseline_forecast("snaive_week", td).with_columns(expected=_weekly(pl.col("ds"), tz))
+    assert fc.height == 96 and fc["y_hat"].null_count() == 0
+    assert (fc["y_hat"] == fc["expected"]).all()
+    daily = baseline_forecast("seasonal_naive", td)
+    assert not (daily["y_hat"] == fc["expected"]).any()  # a day before is another weekday
+    if tz:
+        positional = baseline_forecast("snaive_week", dataclasses.replace(
+            td, meta=dataclasses.replace(td.meta, tz=None)))
+        assert not (positional["y_hat"] == fc["expected"]).all()
+
+
+def test_snaive_week_needs_a_week_of_observations():
+    """6 days of half-hourly rows: too few for the value a week before; the series has no forecast of it (null), and
+    the fallback chain's next model makes it."""
+    from flowcast.models.recipes import min_points, statistical_forecast
+
+    td = _hourly_td({"a": datetime(2024, 7, 10, 5), "b": datetime(2024, 7, 10, 5)}, None, freq="30m", days=10)
+    td = dataclasses.replace(td, frame=td.frame.filter(
+        (pl.col("unique_id") == "a") | (pl.col("ds") > datetime(2024, 7, 4, 5))))
+    assert min_points("snaive_week", 48) == 336
+    fc = statistical_forecast("snaive_week", td, 48)
+    assert fc.filter(pl.col("unique_id") == "b")["y_hat"].null_count() == 48
+    assert fc.filter(pl.col("unique_id") == "a")["y_hat"].null_count() == 0
+
 # ------------------------------------------------------------------------ seasonal indices on the local clock
 _SEASONAL_MEMBERS = ("theta", "damped", "dotm", "arima")
 _PEAK_HOUR = 18  # the local hour of the daily peak of `_peaked`

@@ -747,8 +747,8 @@ def test_a_series_long_enough_that_gets_no_forecast_is_not_said_too_short():
 @pytest.mark.parametrize("name", [*statistical_models(), *CELL_NAMES])
 def test_every_model_grows_its_error_as_it_declares(name):
     """Every statistical model (the intermittent ones included) and network cell has a growth law; only the
-    seasonal naive's grows by the season, every other as sqrt(h)."""
-    want = SEASONAL if name == "seasonal_naive" else SQRT
+    seasonal naives' (of a season and of a week) grow by the season, every other as sqrt(h)."""
+    want = SEASONAL if name in ("seasonal_naive", "snaive_week") else SQRT
     assert error_growth([name]) == want
 
 
@@ -766,6 +766,7 @@ def test_a_combination_grows_by_the_season_only_when_every_member_does(models, w
     ("seasonal_naive", None, 12, 12, "one season"),
     ("seasonal_naive", None, 1, 1, "one season"),
     ("theta", None, 12, 2, ""),
+    ("snaive_week", None, 48, 336, "7 seasons"),  # a week of half-hourly data's daily season
     ("seasonal_mean", 2, 12, 24, "2 seasons"),  # a new model declaring two seasons, no name check
     ("seasonal_mean", 1, 1, 1, "one season"),
 ])

@@ -90,8 +90,8 @@ _KIND_ORDER = {"statistical": 0, "network": 1, "ensemble": 2, "hybrid": 3}
 # series' 3 points) published, ranked by its name, where nothing had scored its trend. The intermittent models by
 # the parameters they fit: croston none (alpha fixed), adida one alpha, tsb two (they ranked by name, adida first,
 # behind every model named here)
-_STAT_ORDER = ("naive", "seasonal_naive", "croston", "drift", "adida", "theta", "tsb", "dotm", "damped", "glin",
-               "arima")
+_STAT_ORDER = ("naive", "seasonal_naive", "snaive_week", "croston", "drift", "adida", "theta", "tsb", "dotm", "damped",
+               "glin", "arima")
 
 
 def _simplicity(c: CandidateResult) -> int:

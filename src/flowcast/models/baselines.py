@@ -1,9 +1,13 @@
-"""Statistical benchmarks with the same output as `predict`: naive, seasonal naive, Theta and damped.
+"""Statistical benchmarks with the same output as `predict`: naive, seasonal naive (of a season and of a week of
+daily seasons), Theta and damped.
 
 naive: the last observation repeated. seasonal_naive: the value one season earlier
 (`td.meta.season_length`); series shorter than one season fall back to naive. Sub-daily data of a source
 with a time zone and a season of whole days take the value at the same local time a season earlier
-(24 local hours, 23 or 25 instants across a daylight-saving change).
+(24 local hours, 23 or 25 instants across a daylight-saving change). snaive_week: the same with a season of
+`WEEK_SEASONS` (7) of the data's seasons: on sub-daily data, whose season is a day, the value at the same time a week
+earlier (Monday's from last Monday, where seasonal_naive takes Sunday's), the other benchmark of half-hourly and
+hourly demand; a candidate of the sub-daily recipe only (`config.FREQUENCY_DEFAULTS`).
 theta: the Theta method (Assimakopoulos & Nikolopoulos 2000, in the form of Hyndman & Billah
 2003 and R's `forecast::thetaf`), the M3 competition's winner: when a series passes the 90%
 seasonality test at lag m (with two full seasons), it is deseasonalised by classical
@@ -36,8 +40,11 @@ from flowcast.timekeys import local_wall, season_ago_local
 if TYPE_CHECKING:
     from flowcast.data.training_data import TrainingData
 
-BaselineName = Literal["naive", "seasonal_naive", "theta", "damped"]
-BASELINES: tuple[str, ...] = ("naive", "seasonal_naive", "theta", "damped")
+BaselineName = Literal["naive", "seasonal_naive", "snaive_week", "theta", "damped"]
+BASELINES: tuple[str, ...] = ("naive", "seasonal_naive", "snaive_week", "theta", "damped")
+WEEK_SEASONS = 7  # snaive_week's season in the data's seasons: a week of days where the season is a day
+# each seasonal naive's season in the data's seasons
+_SEASONS = {"seasonal_naive": 1, "snaive_week": WEEK_SEASONS}
 _ALPHAS = np.linspace(0.01, 0.99, 99)
 # damped trend grid: (alpha, beta, phi) with beta <= alpha
 _DAMPED_GRID = np.array([
@@ -55,9 +62,9 @@ def baseline_forecast(name: BaselineName, td: TrainingData, horizon: int | None 
     fut = td.future_frame(h).select("unique_id", "ds", "step")
     if name in ("theta", "damped"):
         return _blockwise(td, fut, h, theta_matrix if name == "theta" else damped_matrix, clock=True)
-    m = td.meta.season_length if name == "seasonal_naive" else 1
+    m = td.meta.season_length * _SEASONS.get(name, 0) or 1  # naive: a season of 1
     out = _positional_naive(td, fut, m)
-    season_us = local_season_us(td.meta.freq, td.meta.tz, m) if name == "seasonal_naive" else None
+    season_us = local_season_us(td.meta.freq, td.meta.tz, m) if name in _SEASONS else None
     return out if season_us is None else _same_local_time(td, out, m, season_us)
 
 

@@ -77,14 +77,15 @@ def statistical_models() -> tuple[str, ...]:
 # theta and damped still beat naive (sMAPE 19.6 and 19.8 against 21.0 and 21.7 when those cuts
 # went to naive), so they are not asked for more.
 MIN_POINTS = {"naive": 1, "drift": 2, "theta": 2, "dotm": 2, "damped": 2, "arima": 2}
-# full seasons of the data's season a statistical model needs besides (seasonal naive: one, the values it repeats)
-MIN_SEASONS = {"seasonal_naive": 1}
+# full seasons of the data's season a statistical model needs besides (seasonal naive: one, the values it repeats;
+# snaive_week: the 7 of its week)
+MIN_SEASONS = {"seasonal_naive": 1, "snaive_week": 7}
 
 
 def min_points(name: str, season_length: int) -> int:
     """The fewest observations `name` forecasts a series from: naive 1, drift, theta, dotm, damped
-    and arima 2, seasonal naive one season (`MIN_SEASONS`; a model not listed: 1). Shorter series get no forecast
-    from it (null), so the next model of a fallback chain that can run on them makes theirs."""
+    and arima 2, seasonal naive one season, snaive_week 7 (`MIN_SEASONS`; a model not listed: 1). Shorter series
+    get no forecast from it (null), so the next model of a fallback chain that can run on them makes theirs."""
     return max(MIN_POINTS.get(name, 1), MIN_SEASONS.get(name, 0) * max(int(season_length), 1))
 
 
@@ -104,7 +105,10 @@ SEASONAL: ErrorGrowth = "seasonal"
 # `statistical_forecast` (or, for a network, its cell) goes by; a model not listed grows as SQRT: naive, theta,
 # damped, the models of `flowcast.models.stats` (intermittent ones included) and every network cell, whose errors
 # grow within a season (damped's on a small daily file).
-ERROR_GROWTH: dict[str, ErrorGrowth] = {"seasonal_naive": SEASONAL}
+# snaive_week's error is flat within its week; it takes SEASONAL, flat within each of the data's seasons (a
+# day) and grown with the days ahead: the widths it publishes beyond the first day are wider than its law's (a
+# horizon of a day, sub-daily data's default, is one season, flat either way).
+ERROR_GROWTH: dict[str, ErrorGrowth] = {"seasonal_naive": SEASONAL, "snaive_week": SEASONAL}
 
 
 def error_growth(models: Iterable[str]) -> ErrorGrowth:
