@@ -39,3 +39,27 @@ def test_bench_train_throughput_runs(capsys):
         torch.set_num_threads(threads)
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
     assert [(x["cell"], x["mode"]) for x in lines] == [("rnn", "forking")] and lines[0]["windows_per_s"] > 0
+
+
+def test_weekly_retail_data_hold_back_the_target_after_as_of_and_score_a_forecast(tmp_path):
+    """bench/weekly_retail.py: the file a run reads has no target after as_of (the promotion planned there), and
+    its score of the held-back weeks is 0 for the actuals themselves and grows with an error."""
+    from datetime import timedelta
+
+    import polars as pl
+    import weekly_retail
+
+    frame = weekly_retail.make_frame(n_series=3, weeks=110, horizon=5, seed=1)
+    as_of = weekly_retail.FIRST + timedelta(weeks=109)
+    assert frame.height == 3 * 115 and frame["promo"].sum() > 0
+    written = pl.read_csv(weekly_retail.write_source(frame, tmp_path / "w.csv", as_of), try_parse_dates=True)
+    after = written.filter(pl.col("ds") > as_of)
+    assert after.height == 15 and after["y"].null_count() == 15 and after["promo"].null_count() == 0
+    assert written.filter(pl.col("ds") <= as_of)["y"].null_count() == 0
+    actual = frame.filter(pl.col("ds") > as_of).with_columns(pl.col("ds").cast(pl.Datetime("us")))
+    exact = actual.select("unique_id", "ds", y_hat=pl.col("y"), y_hat_lo80=pl.col("y"), y_hat_hi80=pl.col("y"),
+                          y_hat_lo95=pl.col("y") - 1, y_hat_hi95=pl.col("y") + 1)
+    assert weekly_retail.score(exact, frame, as_of) == {"mase": 0.0, "cov80": 1.0, "cov95": 1.0, "points": 15.0}
+    off = exact.with_columns(y_hat=pl.col("y_hat") + 10, y_hat_lo80=pl.col("y_hat") + 5)
+    scored = weekly_retail.score(off, frame, as_of)
+    assert scored["mase"] > 0 and scored["cov80"] == 0.0 and scored["cov95"] == 1.0
