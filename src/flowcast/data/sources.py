@@ -92,6 +92,7 @@ from flowcast.data.zones import (
     _offset_midnight,
     label_to_start,
     seen_to_start,
+    zone_offset,
 )
 from flowcast.errors import DataValidationError
 from flowcast.timekeys import as_instant, wall_time
@@ -558,14 +559,17 @@ def seen_shifts_expr(ingested: Ingested) -> pl.Expr | None:
     """An aggregate over the unfiltered rows of `ingested` (`validate` adds it to the select it counts rows with: no
     pass of its own): one list of structs (unique_id, ds, raw: `DS_RAW`, offset: `DS_OFFSET`, lag: `time_of_day_lag`,
     apart: whether `DS_SEEN` differs from `DS_RAW` or the time has a time of day that its period's ds does not) of
-    the rows a run at its as_of observed that were written with an offset, or, in a source without a tz (UTC: the
-    offset is 0), with a time of day, for `seen_shifts`. None where no time can be (sub-daily data, whose ds are
-    instants; a typed column without a zone and without a time of day)."""
+    the rows a run at its as_of observed that were written with an offset, or with a time of day, for `seen_shifts`.
+    A row without an offset is on the clock of the source's tz (its offset there at its wall time, `zones.
+    zone_offset`: '2024-03-01 09:00' in America/New_York is seen from 14:00 UTC, as ingest sees it), UTC's without one
+    (offset 0). None where no time can be (sub-daily data, whose ds are instants; a typed column without a zone and
+    without a time of day)."""
     source = ingested.source
     if is_subdaily(source.freq):
         return None
     dtype = ingested.raw.collect_schema().get(RAW_PREFIX + source.time_col) if ingested.raw is not None else None
-    lag = time_of_day_lag(source) if source.tz is None and dtype != pl.Date else None
+    # (with a tz too: its naive '09:00' was counted from the start of its day, 9 hours before ingest's run had it)
+    lag = time_of_day_lag(source) if dtype != pl.Date else None
     naive = dtype == pl.Date or (isinstance(dtype, pl.Datetime) and dtype.time_zone is None)
     if lag is None and (not ingested.seen_apart or naive):  # no row seen apart from its time as written: no shift
         return None
@@ -575,9 +579,11 @@ def seen_shifts_expr(ingested: Ingested) -> pl.Expr | None:
     if ingested.as_of_ds is not None:
         kept = kept & observed_at(source, ingested.as_of_ds, ingested.later, ingested.seen_apart,
                                   ingested.not_over())  # ingest's window, not a third one
+    offset = pl.col(DS_OFFSET) if source.tz is None else pl.col(DS_OFFSET).fill_null(
+        zone_offset(pl.col(DS_RAW), source.tz))
     return (pl.struct(pl.col("unique_id").cast(pl.Utf8), pl.col("ds").cast(pl.Datetime("us")),
                       pl.col(DS_RAW).cast(pl.Datetime("us")).alias("raw"),
-                      pl.col(DS_OFFSET).fill_null(timedelta(0)).alias("offset"),
+                      offset.fill_null(timedelta(0)).alias("offset"),
                       (pl.lit(timedelta(0)) if lag is None else lag.fill_null(timedelta(0))).alias("lag"),
                       ((pl.col(DS_SEEN) != pl.col(DS_RAW)).fill_null(False) | has_lag).alias("apart"))
             .filter(kept).implode().alias("__seen_shifts"))
