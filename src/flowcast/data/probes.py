@@ -16,6 +16,7 @@ from flowcast.config import SourceConfig
 from flowcast.data.csv_text import blank_line
 from flowcast.data.day_month import _written_by
 from flowcast.data.headers import _DUPLICATED_RE, _NUMBER_TEXT_RE, _header_below, _header_names, _unnamed
+from flowcast.data.panics import file_probe
 from flowcast.data.scan import _scan_one
 from flowcast.data.source_files import (
     FileState,
@@ -49,6 +50,7 @@ def header_below_title(path: str) -> tuple[int, str] | None:
 _NO_ROWS_PROBE = 1000  # lines read of each file to tell a file of a header (and blank lines) alone
 
 
+@file_probe
 def refuse_no_rows(path: str, name: str) -> None:
     """Refuse a local file (every file of a glob) that holds no row: empty, a header alone (blank lines after it
     counted), a Parquet file of its columns alone, said as its run says it (`validate.no_rows_error`), before a
@@ -138,6 +140,7 @@ def _probe_scan(path: str) -> pl.LazyFrame:
     return scan.rename(renames) if renames else scan
 
 
+@file_probe
 def head_text_of(path: str, columns: list[str], rows: int = 20) -> dict[str, list[str]] | None:
     """The first `rows` values (as text, nulls left out) of `columns` of a local file, as a source would read them;
     None when they cannot be read cheaply. For a message, never for a run."""
@@ -168,6 +171,7 @@ def id_candidates(path: str, time_col: str, rows: int = 200) -> list[tuple[str, 
     return probed[1] if probed is not None else []
 
 
+@file_probe
 def columns_telling_apart(path: str, key_cols: list[str], candidates: list[str],
                           rows: int = 200) -> list[str] | None:
     """Of `candidates` (undeclared columns of a local file), those whose value differs between two rows of one key
@@ -195,6 +199,7 @@ def columns_telling_apart(path: str, key_cols: list[str], candidates: list[str],
     return sorted(apart, key=lambda c: _text_example(head.get_column(c)) is None)
 
 
+@file_probe
 def wide_probe(path: str, time_col: str, rows: int = 200, as_of: datetime | None = None, tz: str | None = None,
                time_format: str | None = None, *,
                long_only: bool = False) -> tuple[list[str], list[tuple[str, str]]] | None:
@@ -270,6 +275,7 @@ def _wide_probed(path: str, state: tuple[tuple[str, FileState | ObjectState | No
     return _WideProbed(bool(repeated), tuple(numeric), tuple(text_cols))
 
 
+@file_probe
 def times_repeat_within(path: str, time_col: str, key_cols: list[str]) -> bool | None:
     """Whether a time of column `time_col` of a local file is written twice within one value of `key_cols` (the
     series are keyed by more columns than these: 'store' beside 'sku') by rows that differ in some column: a row
@@ -280,6 +286,7 @@ def times_repeat_within(path: str, time_col: str, key_cols: list[str]) -> bool |
     return None if each is None else each[0]
 
 
+@file_probe
 def times_repeat_within_each(path: str, time_col: str, key_sets: list[list[str]]) -> list[bool] | None:
     """`times_repeat_within` of each of `key_sets`, in one pass over the file, its rows deduplicated once (a pass per
     set made the `--id-col` hint's search, `cli.common._fewest_keying`, read a file 26 times: revC44). None for a
@@ -288,6 +295,7 @@ def times_repeat_within_each(path: str, time_col: str, key_sets: list[list[str]]
     return None if counts is None else [k.repeated > 0 for k in counts]
 
 
+@file_probe
 def repeated_times(path: str, time_col: str) -> tuple[int, str] | None:
     """(how many times are written twice, the first of them as written) of column `time_col` of a local file, by
     rows that differ in some column (a row written twice is one, dropped by the run as an exact duplicate); None where
@@ -320,6 +328,7 @@ class Keying(NamedTuple):
     keys: int
 
 
+@file_probe
 def keyings(path: str, time_col: str, key_sets: list[list[str]]) -> list[Keying] | None:
     """The `Keying` of each of `key_sets` of a local file by its time column `time_col`, in one pass over the file,
     its rows deduplicated once (a row written twice is one, as `times_repeat_within` counts). None for a file that
@@ -411,6 +420,7 @@ def _value_key(col: pl.Expr) -> pl.Expr:
     return pl.coalesce(text.cast(pl.Float64, strict=False).cast(pl.Utf8), text)
 
 
+@file_probe
 def constant_values(path: str, cols: list[str], time_col: str | None = None,
                     value_cols: tuple[str, ...] = ()) -> dict[str, str] | None:
     """The one value each of `cols` holds in every row of a local file, of every file of a folder or glob

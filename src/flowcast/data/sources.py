@@ -51,6 +51,7 @@ from flowcast.data.day_month import (
 )
 from flowcast.data.decimals import DecimalPoints, Notes
 from flowcast.data.headers import _check_file
+from flowcast.data.panics import panics_named
 from flowcast.data.periods import _within_as_of, as_of_bound, observed_at, period_not_over, planned_row
 from flowcast.data.probes import _probe_scan, _text_example, columns_of
 from flowcast.data.remote import _fingerprint, read_url
@@ -173,7 +174,8 @@ class Ingested:
         for base, wanted in windows:
             picked = base.filter(pl.col(ROW).is_in(wanted.implode()))
             picked = _mapped(picked, self.mapping if self.raw is not None else [])
-            parts.append(picked.collect(engine="streaming"))  # morsel by morsel
+            with panics_named(self.label):
+                parts.append(picked.collect(engine="streaming"))  # morsel by morsel
         return parts[0] if len(parts) == 1 else pl.concat(parts)
 
     @property
@@ -270,12 +272,13 @@ def parses_as_times(path: str, col: str, rows: int = 20) -> bool:
         # its first file alone (a folder of 200 files was read whole for 20 rows); the whole glob only where some of
         # those rows are day/month dates it leaves unread: other files may settle the order those rows are read in; or
         # where it has fewer such rows (a header alone: a day without sales), the glob's first rows then its others'
-        head = _parsed_head(probe.model_copy(update={"path": files[0]}), col, rows)
-        if len(files) > 1 and not _times_read(head) and (
-                head.height < rows or head.get_column("raw").str.contains(DAY_MONTH_RE).any()):
-            head = _parsed_head(probe, col, rows)
-    # (a panic of polars too, which is no Exception: a courtesy never ends the command)
-    except (Exception, pl.exceptions.PanicException):  # noqa: BLE001 - a courtesy: the column is not guessed, the command asks for --time-col
+        # (a panic of polars too, an error here: a courtesy never ends the command)
+        with panics_named(path):
+            head = _parsed_head(probe.model_copy(update={"path": files[0]}), col, rows)
+            if len(files) > 1 and not _times_read(head) and (
+                    head.height < rows or head.get_column("raw").str.contains(DAY_MONTH_RE).any()):
+                head = _parsed_head(probe, col, rows)
+    except Exception:  # noqa: BLE001 - a courtesy: the column is not guessed, the command asks for --time-col
         return False
     return _times_read(head)
 
@@ -288,7 +291,8 @@ def times_by_values(path: str, taken: tuple[str | None, ...], rows: int = 20, mo
     if "://" in path:
         return []
     try:
-        head = _probe_scan(path).head(rows).collect()
+        with panics_named(path):  # (a panic of polars too, an error here: it escaped `except Exception`)
+            head = _probe_scan(path).head(rows).collect()
     except Exception:  # noqa: BLE001 - a courtesy: the command asks for --time-col, naming the columns
         return []
     texts = [c for c in head.columns if c not in taken and _text_example(head.get_column(c)) is not None]
@@ -391,7 +395,15 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
     """Lazily read and map `source`, keeping rows with ds <= as_of (and unparsable ds).
 
     `as_of` is one instant (`timekeys.as_instant`: aware values are converted, a naive value
-    means UTC); it is compared with ds on the source's own axis (`timekeys.as_of_on_ds`)."""
+    means UTC); it is compared with ds on the source's own axis (`timekeys.as_of_on_ds`). The reads it makes to
+    decide how the rows read (day/month order, decimal marks, zones) raise a panic of polars as an error naming
+    `source`'s path (`panics.panics_named`)."""
+    with panics_named(source.path):
+        return _ingest(source, as_of)
+
+
+def _ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
+    """`ingest`, its panics not named."""
     _check_tz(source)
     check_file_zone(source)
     _check_roles(source)

@@ -38,6 +38,7 @@ from flowcast.config import SourceConfig, ValidationConfig
 from flowcast.data.calendar import is_business, is_subdaily, month_multiple, multiday_period, parse_freq
 from flowcast.data.csv_text import first_invalid_utf8, first_overlong_row, not_utf8_error, record_lines
 from flowcast.data.order import CHUNK, DsSteps, ds_steps, in_key_order, repeated_keys
+from flowcast.data.panics import panics_named
 from flowcast.data.periods import observed_at, period_over_at, planned_row, seen_shifts
 from flowcast.data.probes import columns_telling_apart
 from flowcast.data.schemas import (
@@ -466,11 +467,10 @@ def _collect(plans: list[pl.LazyFrame], ingested: Ingested, engine: EngineTypeNa
     I/O failures of the reader (a connection reset, a timeout, HTTP 5xx from an object store)
     into SourceUnavailableError (retried by the validate task). A panic of polars itself (a PanicException, which is
     no Exception: it reached the user as a Rust backtrace and a traceback) is a DataValidationError naming the file
-    and what to try (`panic_error`)."""
+    and what to try (`panics.panic_error`)."""
     try:
-        return pl.collect_all(plans, engine=engine)
-    except pl.exceptions.PanicException as exc:
-        raise panic_error(ingested.label, exc) from exc
+        with panics_named(ingested.label):
+            return pl.collect_all(plans, engine=engine)
     except (pl.exceptions.PolarsError, OSError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         gone = isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError))
@@ -486,16 +486,6 @@ def _collect(plans: list[pl.LazyFrame], ingested: Ingested, engine: EngineTypeNa
         if "more fields than defined" in msg and (overlong := overlong_row_error(ingested.files, ingested.source)):
             raise overlong from exc
         raise DataValidationError(f"cannot read {ingested.label}: {msg}") from exc
-
-
-def panic_error(label: str, exc: BaseException) -> DataValidationError:
-    """The error for a panic of polars while reading `label` (polars 2.1's streaming engine asserting
-    'pipe.send_state == PortState::Done' over a 1,000,000-row file, session 51): which file, what polars said, and
-    what to try: its in-memory engine, which reads the same rows by another path."""
-    said = " ".join(str(exc).split()) or type(exc).__name__
-    return DataValidationError(
-        f"cannot read {label}: polars failed inside its query engine ({said}); try again with the environment "
-        "variable POLARS_ENGINE_AFFINITY=in-memory, or split the file into smaller files read as a glob")
 
 
 def overlong_row_error(files: Sequence[str], source: SourceConfig) -> DataValidationError | None:
