@@ -608,6 +608,14 @@ def _covariate_hint(raw: pl.Expr) -> pl.Expr:
     )
 
 
+def naive_beside_offsets() -> pl.Expr:
+    """True on a row of a source without a tz whose time has no UTC offset while some row's parsed with one (the
+    check `time_zone_ambiguous` quarantines it: which zone it is written in is not known). Against the rows whose
+    time parsed with an offset: one unparsable value that looked like it had one ('05-Mar-2024') quarantined every
+    other row of the file as 'no UTC offset while other rows do'."""
+    return ~pl.col(TIME_AWARE) & (pl.col(TIME_AWARE) & pl.col(DS_RAW).is_not_null()).any()
+
+
 def row_checks(
     *,
     time_col: str,
@@ -721,9 +729,7 @@ def row_checks(
         checks.append(
             RowCheck(
                 "time_zone_ambiguous",
-                # against the rows whose time parsed with an offset: one unparsable value that looked like it had
-                # one ('05-Mar-2024') quarantined every other row of the file as 'no UTC offset while other rows do'
-                ~pl.col(TIME_AWARE) & (pl.col(TIME_AWARE) & pl.col(DS_RAW).is_not_null()).any(),
+                naive_beside_offsets(),
                 pl.format(
                     "time '{}' has no UTC offset while other rows do; declare the time zone of the times written "
                     "without one (--tz UTC, --tz Europe/Berlin: the source's tz)",

@@ -66,6 +66,7 @@ from flowcast.data.schemas import (
     ROW,
     TIME_AWARE,
     TIME_LOCAL_ISSUE,
+    naive_beside_offsets,
 )
 from flowcast.data.source_files import (
     FILE_INDEX,
@@ -588,6 +589,10 @@ def seen_shifts_expr(ingested: Ingested) -> pl.Expr | None:
     written = pl.col(TIME_AWARE) if ingested.seen_apart and not naive else pl.lit(False)
     has_lag = pl.lit(False) if lag is None else (lag != timedelta(0)).fill_null(False)
     kept = (written | has_lag) & pl.col(DS_RAW).is_not_null() & pl.col("ds").is_not_null()
+    if ingested.tz_mixed_possible and source.tz is None:
+        # a time of day without an offset beside times with one, quarantined: its zone is not known (read as UTC,
+        # offset 0, beside '+01:00' in summer it made the series London's clock, a zone no one declared)
+        kept = kept & ~naive_beside_offsets()
     if ingested.as_of_ds is not None:
         kept = kept & observed_at(source, ingested.as_of_ds, ingested.later, ingested.seen_apart,
                                   ingested.not_over())  # ingest's window, not a third one
