@@ -40,7 +40,6 @@ from flowcast.data.csv_text import first_invalid_utf8, first_overlong_row, not_u
 from flowcast.data.order import CHUNK, DsSteps, ds_steps, in_key_order, repeated_keys
 from flowcast.data.panics import panics_named
 from flowcast.data.periods import observed_at, period_over_at, planned_row, seen_shifts
-from flowcast.data.probes import columns_telling_apart
 from flowcast.data.schemas import (
     DAY_MONTH_RE,
     DS_OFFSET,
@@ -65,6 +64,7 @@ from flowcast.data.schemas import (
     weekly_anchor,
     weekly_switch,
 )
+from flowcast.data.series_keys import columns_telling_apart
 from flowcast.data.source_files import FILE_INDEX, file_format, read_steadily, unsaid
 from flowcast.data.sources import (
     Ingested,
