@@ -310,7 +310,8 @@ def test_times_without_an_offset_beside_times_with_one_make_no_zone_s_clock(tmp_
     kept among its periods seen apart (`ValidationResult.shifts`) read as UTC, offset 0: beside +01:00, the clock of
     Europe/London, a zone no one declared nor the quarantine reason named. Freshness and realized accuracy then read
     the series on London's clock after the autumn change (an as_of at 08:30 UTC on 5 November before that day's 09:00,
-    a day behind). The series keeps its own offset: one offset alone says nothing of daylight saving."""
+    a day behind). The series keeps its own offset: one offset alone says nothing of daylight saving. The reason names
+    a row of each kind (it named its own alone)."""
     from flowcast.config import ValidationConfig
     from flowcast.data.validate import validate
 
@@ -322,7 +323,11 @@ def test_times_without_an_offset_beside_times_with_one_make_no_zone_s_clock(tmp_
     source = make_source(path)
     result = validate(ingest(source, None), source, ValidationConfig(quarantine_threshold=1.0))
     reasons = result.quarantined.get_column("reason")
-    assert reasons.len() == summer.count(False) and reasons.str.contains("has no UTC offset while other rows do").all()
+    # each names its row and a row written with an offset, the first (not a zone guessed of them)
+    assert reasons.len() == summer.count(False), reasons
+    assert reasons[0] == ("time '2024-01-01 09:00' has no UTC offset while other rows do, such as "
+                          "'2024-03-31T09:00:00+01:00'; declare the time zone of the times written without one (--tz "
+                          "UTC, --tz Europe/Berlin: the source's tz)"), reasons[0]
     assert result.shifts is not None and set(result.shifts.get_column("offset")) == {timedelta(hours=1)}
     at = datetime(2024, 11, 5, 8, 30)
     assert written_clock(result.shifts, pl.Series([at])) is None

@@ -48,9 +48,11 @@ from flowcast.data.schemas import (
     HEADER_REPEATED,
     MONTH_PHASE,
     NOTE_HINT,
+    OFFSET_PEER,
     RAW_PREFIX,
     ROW,
     SUMMARY_RE,
+    TIME_AWARE,
     TIME_PEER,
     TOTALS_ID_RE,
     UNSETTLED,
@@ -553,14 +555,17 @@ def _period_shown(freq: str | None, tz: str | None = None) -> pl.Expr:
 WRITTEN_TIME = "__written_time"  # an end-labelled source's time as written, for the reasons of its duplicates
 
 
-def _time_peer(ingested: Ingested) -> str | None:
+def _time_peer(ingested: Ingested, offset: bool = False) -> str | None:
     """A time of the source's column that read, as written, not a day/month date ('2023-01-04'; None where there is
-    none): what an unreadable '05/01/2023' among such times is to be written like (`schemas.TIME_PEER`)."""
+    none): what an unreadable '05/01/2023' among such times is to be written like (`schemas.TIME_PEER`). With
+    `offset`, one written with a UTC offset ('2024-07-01T09:00:00+01:00'), beside which a time without one is not
+    read (`schemas.OFFSET_PEER`)."""
     raw = RAW_PREFIX + ingested.source.time_col
     if raw not in ingested.frame.collect_schema().names():
         return None
     text = pl.col(raw).cast(pl.Utf8).str.strip_chars()
-    got = (ingested.frame.filter(pl.col(DS_RAW).is_not_null()).select(text.alias("t"))
+    kind = pl.col(TIME_AWARE) if offset else pl.lit(True)
+    got = (ingested.frame.filter(pl.col(DS_RAW).is_not_null() & kind).select(text.alias("t"))
            .filter(pl.col("t").is_not_null() & ~pl.col("t").str.contains(DAY_MONTH_RE)).head(1).collect())
     return str(got["t"][0]) if got.height else None
 
@@ -1475,6 +1480,10 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
         # (looked for only where such a row failed: one more pass over the rows)
         peer = _time_peer(ingested) if failed["__code"].is_in(unreadable).any() else None
         failed = failed.with_columns(pl.lit(peer, dtype=pl.Utf8).alias(TIME_PEER))
+    mixed = [i for i, c in enumerate(checks, start=1) if c.name == "time_zone_ambiguous"]
+    if failed is not None and mixed:  # a time without an offset names a time written with one
+        peer = _time_peer(ingested, offset=True) if failed["__code"].is_in(mixed).any() else None
+        failed = failed.with_columns(pl.lit(peer, dtype=pl.Utf8).alias(OFFSET_PEER))
     if failed is not None and period_months:  # the off-grid reason names the series' months
         phases = flagged.select(ROW, usual_month_phase(period_months).alias(MONTH_PHASE))
         failed = failed.join(phases, on=ROW, how="left", maintain_order="left")
