@@ -776,7 +776,7 @@ def test_the_fewest_keying_columns_are_found_in_one_pass_over_the_file(tmp_path,
     of the first five text columns key the file: 7.5 s on a 10 MB file of 50 text columns, minutes on an M5-sized
     one, for an error's hint). The file is read once, its rows deduplicated once, every set told from them."""
     from flowcast.cli.common import _fewest_keying
-    from flowcast.data import probes
+    from flowcast.data import probes, series_keys
 
     real, scans = probes._scan_one, []
 
@@ -784,7 +784,8 @@ def test_the_fewest_keying_columns_are_found_in_one_pass_over_the_file(tmp_path,
         scans.append(args)
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(probes, "_scan_one", counted)
+    for module in (probes, series_keys):  # its header's read (`probes.columns_of`), its rows' (`series_keys.keyings`)
+        monkeypatch.setattr(module, "_scan_one", counted)
     texts = [f"t{j}" for j in range(8)]  # t0..t4 key the file together (32 rows a date), none of their subsets does
     (tmp_path / "f.csv").write_text(",".join(["date", *texts, "sales"]) + "\n" + "".join(
         f"2024-01-{d:02d},{','.join('ab'[(k >> j) & 1] for j in range(5))},x,y,z,{k}\n"

@@ -494,7 +494,7 @@ def test_the_first_rows_of_a_day_first_file_of_many_morsels_are_read_and_a_panic
     parse, guessing the time column (`sources.parses_as_times`) and inferring the frequency (`explain_freq`). Morsels
     of 100 rows make 3,000 rows as many morsels as 300,000; the first rows are read by the in-memory engine
     (`sources.first_rows`). A panic of polars, which is no Exception, is an error naming the file and what to try
-    (`validate.panic_error`): the streaming engine still panics on that plan (polars 2.1; a polars that does not
+    (`panics.panic_error`): the streaming engine still panics on that plan (polars 2.1; a polars that does not
     answers 'read', and this check goes with the workaround)."""
     import os
     import subprocess

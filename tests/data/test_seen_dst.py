@@ -302,3 +302,36 @@ def test_each_series_of_a_file_mixing_zones_is_read_on_the_clock_of_its_offsets(
     for uid, _, off in ([] if got is None else got.sort("unique_id", "__at").rows()):
         found.setdefault(uid, []).append(off / HOUR)
     assert {u: tuple(v) for u, v in found.items()} == clocks
+
+
+def test_times_without_an_offset_beside_times_with_one_make_no_zone_s_clock(tmp_path):
+    """Regression: a daily file without a tz writing '2024-07-01T09:00:00+01:00' in summer and '2024-01-02 09:00' (no
+    offset) in winter: its winter rows are quarantined (`time_zone_ambiguous`: their zone is not known), but they were
+    kept among its periods seen apart (`ValidationResult.shifts`) read as UTC, offset 0: beside +01:00, the clock of
+    Europe/London, a zone no one declared nor the quarantine reason named. Freshness and realized accuracy then read
+    the series on London's clock after the autumn change (an as_of at 08:30 UTC on 5 November before that day's 09:00,
+    a day behind). The series keeps its own offset: one offset alone says nothing of daylight saving. The reason names
+    a row of each kind (it named its own alone)."""
+    from flowcast.config import ValidationConfig
+    from flowcast.data.validate import validate
+
+    days = [datetime(2024, 1, 1, 9) + timedelta(days=i) for i in range(330)]
+    summer = [datetime(2024, 3, 31) <= d < datetime(2024, 10, 27) for d in days]
+    path = tmp_path / "d.csv"
+    path.write_text("date,id,val\n" + "".join(f"{d:%Y-%m-%dT%H:%M:%S}+01:00,a,{i}\n" if s else f"{d:%Y-%m-%d %H:%M},a,{i}\n"
+                                              for i, (d, s) in enumerate(zip(days, summer, strict=True))))
+    source = make_source(path)
+    result = validate(ingest(source, None), source, ValidationConfig(quarantine_threshold=1.0))
+    reasons = result.quarantined.get_column("reason")
+    # each names its row and a row written with an offset, the first (not a zone guessed of them)
+    assert reasons.len() == summer.count(False), reasons
+    assert reasons[0] == ("time '2024-01-01 09:00' has no UTC offset while other rows do, such as "
+                          "'2024-03-31T09:00:00+01:00'; declare the time zone of the times written without one (--tz "
+                          "UTC, --tz Europe/Berlin: the source's tz)"), reasons[0]
+    assert result.shifts is not None and set(result.shifts.get_column("offset")) == {timedelta(hours=1)}
+    at = datetime(2024, 11, 5, 8, 30)
+    assert written_clock(result.shifts, pl.Series([at])) is None
+    keys = pl.DataFrame({"unique_id": ["a"], "at": [at]})
+    through = observed_through_series(keys, freq="1d", tz=None, shifts=result.shifts).to_list()
+    # (the latest ds seen: its 09:00 had come at 09:30 +01:00, 5 November; on London's 08:30 it had not, 4 November)
+    assert [t.date() for t in through] == [date(2024, 11, 5)], through

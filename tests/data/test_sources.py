@@ -1943,7 +1943,7 @@ def test_times_repeat_within_a_key_counts_no_exact_repeat_of_a_row(tmp_path, row
     """rev44: a series column's times were said to repeat under it where the file held one row written twice (an
     export appended a line again), so 'store' was not guessed and the command asked for --id-col store; the run drops
     such a row as an exact duplicate. A time repeats within a key where two rows of it differ in some column."""
-    from flowcast.data.probes import times_repeat_within
+    from flowcast.data.series_keys import times_repeat_within
 
     (tmp_path / "f.csv").write_text("store,sku,date,y\n" + "\n".join(rows) + "\n")
     assert times_repeat_within(str(tmp_path / "f.csv"), "date", ["store"]) is repeats
@@ -1979,7 +1979,8 @@ def test_the_probes_tell_a_row_written_twice_from_rows_that_differ(tmp_path, hea
     """probe44: the probes deduplicate a file's rows on one hash of each whole row beside the columns asked about, not
     on every column (3 million rows of text: 9.5 s and 1.1 GB a `wide_probe`); rows differing in any cell still
     differ, and a row written twice is still one."""
-    from flowcast.data.probes import times_repeat_within_each, wide_probe
+    from flowcast.data.probes import wide_probe
+    from flowcast.data.series_keys import times_repeat_within_each
 
     (tmp_path / "f.csv").write_text(header + "\n" + "\n".join(rows) + "\n")
     key = "__row__" if "__row__" in header else "store"

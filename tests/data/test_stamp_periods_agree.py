@@ -12,12 +12,13 @@ over at the next midnight of the stamp's clock. Either way a run sees the period
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import polars as pl
 import pytest
 from data_helpers import make_source
 
-from flowcast.config import ValidationConfig
+from flowcast.config import SourceConfig, ValidationConfig
 from flowcast.data.freshness import freshness, instant_bounds
 from flowcast.data.sources import ingest
 from flowcast.data.validate import take_valid, validate
@@ -65,10 +66,35 @@ def test_ingest_freshness_and_realized_accuracy_read_a_stamp_as_one_period_seen_
     walls = _stamps(freq, clock)
     path = tmp_path / "d.csv"
     path.write_text("date,id,val\n" + "".join(f"{w:%Y-%m-%dT%H:%M:%S}{written},a,{i}\n" for i, w in enumerate(walls)))
-    source = make_source(path, freq=freq, time_label=label)
-    expected = [_expected(w, offset, freq, label) for w in walls]
-    periods = [ds for ds, _ in expected]
+    _assert_agree(make_source(path, freq=freq, time_label=label), [_expected(w, offset, freq, label) for w in walls],
+                  (written, label, freq, clock))
 
+
+@pytest.mark.parametrize(("label", "clock"), [("start", "09:00"), ("start", "00:00"), ("end", "00:00"),
+                                              ("end", "23:59:59")])
+@pytest.mark.parametrize("written", ["", "zone"])
+def test_a_daily_stamp_of_a_tz_is_one_period_seen_from_its_instant_there(tmp_path, written, label, clock):
+    """Regression: a start-labelled daily time of day in a source with a tz ('2024-03-11 09:00', or with New York's
+    offset '09:00-04:00', tz America/New_York) was seen by ingest from 09:00 New York (13:00 UTC), while freshness
+    and realized accuracy counted its day from midnight there: 9 hours early, a period ahead of the run's data. The
+    stamps cross the zone's spring change (10 March 2024): each is read in the offset of its own day."""
+    zone = ZoneInfo("America/New_York")
+    walls = [w + timedelta(days=10) for w in _stamps("1d", clock)]  # 7 to 14 March 2024
+    offsets = [w.replace(tzinfo=zone).utcoffset() or timedelta(0) for w in walls]
+    text = {"": lambda w: f"{w:%Y-%m-%d %H:%M:%S}", "zone": lambda w: w.replace(tzinfo=zone).isoformat()}[written]
+    path = tmp_path / "d.csv"
+    path.write_text("date,id,val\n" + "".join(f"{text(w)},a,{i}\n" for i, w in enumerate(walls)))
+    assert {offsets[0], offsets[-1]} == {timedelta(hours=-5), timedelta(hours=-4)}
+    expected = [_expected(w, offset, "1d", label) for w, offset in zip(walls, offsets, strict=True)]
+    _assert_agree(make_source(path, time_label=label, tz=zone.key), expected, (written, label, clock))
+
+
+def _assert_agree(source: SourceConfig, expected: list[tuple[datetime, datetime]], case: tuple[str, ...]) -> None:
+    """Ingest (the rows a run keeps), freshness (periods behind) and realized accuracy (the steps scored) of
+    `source`, a file of one series, agree with `expected` (each stamp's period and the naive UTC instant it is seen
+    from) a second before and at the instant of three of its stamps."""
+    freq, label, tz = source.freq, source.time_label, source.tz
+    periods = [ds for ds, _ in expected]
     full = validate(ingest(source, None), source, ValidationConfig())  # a later run's: every period, its shifts
     assert take_valid(full)["ds"].to_list() == periods
     shifts = full.shifts
@@ -83,9 +109,8 @@ def test_ingest_freshness_and_realized_accuracy_read_a_stamp_as_one_period_seen_
             seen = max(i for i, (_, since) in enumerate(expected) if since <= at)
             ing = ingest(source, at.replace(tzinfo=UTC))
             kept = take_valid(validate(ing, source, ValidationConfig()))["ds"].max()
-            bounds = instant_bounds(first, at, freq=freq, tz=None, time_label=label, shifts=shifts)
+            bounds = instant_bounds(first, at, freq=freq, tz=tz, time_label=label, shifts=shifts)
             behind = freshness(first, ing.as_of_ds, freq, 1, bounds=bounds).periods_behind
             scored = score_realized(forecasts, actuals, actuals.head(0), dataset="t", season_length=1, freq=freq,
-                                    scored_at=at, time_label=label, shifts=shifts)["step"].max()
-            case = (written, label, freq, clock, at)
-            assert (kept, behind, scored) == (periods[seen], seen, seen + 1), case
+                                    scored_at=at, time_label=label, shifts=shifts, tz=tz)["step"].max()
+            assert (kept, behind, scored) == (periods[seen], seen, seen + 1), (*case, at)

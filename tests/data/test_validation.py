@@ -443,8 +443,9 @@ def test_mixed_naive_and_aware_without_tz_quarantines_the_naive_rows(write_csv):
     p = write_csv("date,id,val\n2020-01-01T00:00+10:00,a,1\n2020-01-01T00:30Z,a,2\n2020-01-01T01:00,a,3\n")
     r = run_validate(p, freq="30m")
     assert quarantined(r) == [
-        (2, "time_zone_ambiguous", ("time '2020-01-01T01:00' has no UTC offset while other rows do; declare the time "
-                                   "zone of the times written without one (--tz UTC, --tz Europe/Berlin: the source's tz)"))
+        (2, "time_zone_ambiguous", ("time '2020-01-01T01:00' has no UTC offset while other rows do, such as "
+                                   "'2020-01-01T00:00+10:00'; declare the time zone of the times written without one "
+                                   "(--tz UTC, --tz Europe/Berlin: the source's tz)"))
     ]
     # what the hint says works: with the zone, every row is read (the naive one as UTC)
     assert run_validate(p, freq="30m", tz="UTC").report.rows_quarantined == 0

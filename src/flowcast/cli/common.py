@@ -455,7 +455,7 @@ def _repeated_time_hint(data: str, id_col: list[str] | None, time_col: str | Non
         return ""
     import polars as pl
 
-    from flowcast.data.probes import repeated_times
+    from flowcast.data.series_keys import repeated_times
     from flowcast.data.validate import _DST_ZONES, _dst_repeat_hint
 
     found = repeated_times(data, time_col)
@@ -495,7 +495,7 @@ def _number_id(data: str, time_col: str, numbers: list[str]) -> tuple[int, str] 
     it no time repeats where the file's times do, and it makes the fewest series, each of two rows or more on average
     (a measured value may key the file too, as about one series per row). None where none does, or where no time
     repeats (a file of one series: a column is no id because it keys it, 'WorkDay' of 0 and 1 beside each date)."""
-    from flowcast.data.probes import keyings
+    from flowcast.data.series_keys import keyings
 
     found = keyings(data, time_col, [[], *([c] for c in numbers)]) if numbers else None
     if not found:
@@ -507,7 +507,7 @@ def _number_id(data: str, time_col: str, numbers: list[str]) -> tuple[int, str] 
 
 def _fewest_keying(data: str, time_col: str, candidates: list[str], first: int = 5, most: int = 3) -> list[str] | None:
     """The columns of `candidates` that look most like the series' id, to name in the --id-col hint: of the sets under
-    which no time of a local file repeats (`probes.keyings`: 'item_id' and 'store_id' of an M5 file), the one that
+    which no time of a local file repeats (`series_keys.keyings`: 'item_id' and 'store_id' of an M5 file), the one that
     makes the fewest series (an id is constant over a series' time: a text column varying with the dates, 'weather',
     can key a file of a few stores alone, as many short series, and was named before 'store' where it came first),
     then the fewest columns, then the file's order. The sets: those of up to `most` of the `first` candidates, each
@@ -517,7 +517,7 @@ def _fewest_keying(data: str, time_col: str, candidates: list[str], first: int =
     set keys the file (rows of one time and key that differ), the one column under which the fewest rows repeat a
     time, then that makes the fewest series. None where the file cannot be read cheaply. One pass over the file for
     every set, for the command line's hint, never for a run."""
-    from flowcast.data.probes import keyings
+    from flowcast.data.series_keys import keyings
 
     tried, rest = candidates[:first], candidates[first:]
     sets = [list(cols) for size in range(1, min(most, len(tried) - 1) + 1) for cols in combinations(tried, size)]
@@ -779,7 +779,8 @@ def _own_vocabulary(data: str, id_col: list[str] | None, time_col: str | None, t
     every time), and without `--id-col unique_id` it was read as one series whose every date repeated (99% of its
     rows quarantined as duplicates). What was guessed is said on the console with the columns read. An option given
     keeps its value; two columns so named, or none, are not guessed: the command asks for the option as before."""
-    from flowcast.data.probes import columns_of, times_repeat_within, typed_time_columns, wide_probe
+    from flowcast.data.probes import columns_of, typed_time_columns, wide_probe
+    from flowcast.data.series_keys import times_repeat_within
     from flowcast.data.sources import parses_as_times
 
     columns = columns_of(data)

@@ -18,6 +18,7 @@ import polars as pl
 
 from flowcast.config import SourceConfig
 from flowcast.data.calendar import parse_freq
+from flowcast.data.panics import panics_named
 
 if TYPE_CHECKING:
     from flowcast.data.sources import Ingested
@@ -124,8 +125,9 @@ def explain_freq_by(source: SourceConfig, as_of: datetime | None = None) -> Infe
             return None  # which it says (no decision of a run to match)
         raise no_rows_error(ingested)
     found = _freq_of(read, source)
-    # (the rows that may be dated by as_of decide how the run reads day/month dates: so do they here)
-    said = _aggregated(_regular_day_month(ingested, read, source, found) or found, source)
+    # (the rows that may be dated by as_of decide how the run reads day/month dates: so do they here; read again)
+    with panics_named(ingested.label):
+        said = _aggregated(_regular_day_month(ingested, read, source, found) or found, source)
     return said if not isinstance(said, str) else said + _case_split(read.get_column("unique_id"))
 
 

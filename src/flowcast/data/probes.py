@@ -1,6 +1,6 @@
 """What a command or an error's hint learns of a local file without running it: whether it can be read and holds
-rows, its columns and header, its first values, the columns that may tell its series apart (`keyings`), whether it
-is wide (`wide_probe`), its constant columns. Never what a run reads: that is `sources.ingest`.
+rows, its columns and header, its first values, whether it is wide (`wide_probe`), its constant columns; the columns
+that may tell its series apart are `series_keys`'. Never what a run reads: that is `sources.ingest`.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from flowcast.config import SourceConfig
 from flowcast.data.csv_text import blank_line
 from flowcast.data.day_month import _written_by
 from flowcast.data.headers import _DUPLICATED_RE, _NUMBER_TEXT_RE, _header_below, _header_names, _unnamed
+from flowcast.data.panics import file_probe
 from flowcast.data.scan import _scan_one
 from flowcast.data.source_files import (
     FileState,
@@ -49,6 +50,7 @@ def header_below_title(path: str) -> tuple[int, str] | None:
 _NO_ROWS_PROBE = 1000  # lines read of each file to tell a file of a header (and blank lines) alone
 
 
+@file_probe
 def refuse_no_rows(path: str, name: str) -> None:
     """Refuse a local file (every file of a glob) that holds no row: empty, a header alone (blank lines after it
     counted), a Parquet file of its columns alone, said as its run says it (`validate.no_rows_error`), before a
@@ -138,6 +140,7 @@ def _probe_scan(path: str) -> pl.LazyFrame:
     return scan.rename(renames) if renames else scan
 
 
+@file_probe
 def head_text_of(path: str, columns: list[str], rows: int = 20) -> dict[str, list[str]] | None:
     """The first `rows` values (as text, nulls left out) of `columns` of a local file, as a source would read them;
     None when they cannot be read cheaply. For a message, never for a run."""
@@ -168,33 +171,7 @@ def id_candidates(path: str, time_col: str, rows: int = 200) -> list[tuple[str, 
     return probed[1] if probed is not None else []
 
 
-def columns_telling_apart(path: str, key_cols: list[str], candidates: list[str],
-                          rows: int = 200) -> list[str] | None:
-    """Of `candidates` (undeclared columns of a local file), those whose value differs between two rows of one key
-    (`key_cols`: the declared id and time columns, as the file names them), text columns first: the columns that may
-    complete the series' id, for the hint on duplicate rows (newuser29: `--id-col item` of a file keyed by store and
-    item was offered 'store', 'holiday', 'region', the file's first three other columns, a 0/1 holiday flag equal
-    on both rows among them); a column is text as `wide_probe` tells it, from its first `rows` rows. None when the
-    file cannot be read cheaply (a URL, an unreadable file). For a message, never for a run."""
-    if "://" in path:
-        return None
-    try:
-        scan = _probe_scan(path)
-        schema = scan.collect_schema()
-        cols = [c for c in dict.fromkeys(candidates) if c in schema and c not in key_cols]
-        if not cols or any(k not in schema for k in key_cols):
-            return None
-        differs = (scan.select(*key_cols, *cols).group_by(key_cols)
-                   .agg([(pl.col(c).drop_nulls().n_unique() > 1).alias(c) for c in cols])
-                   .select([pl.col(c).any() for c in cols]).collect(engine="streaming").row(0, named=True))
-        apart = [c for c in cols if differs[c]]
-        head = scan.select(apart).head(rows).collect() if apart else pl.DataFrame()
-    except Exception:  # noqa: BLE001 - a courtesy: the hint falls back to the file's other columns
-        return None
-    # text columns first (stable: the file's order within each kind)
-    return sorted(apart, key=lambda c: _text_example(head.get_column(c)) is None)
-
-
+@file_probe
 def wide_probe(path: str, time_col: str, rows: int = 200, as_of: datetime | None = None, tz: str | None = None,
                time_format: str | None = None, *,
                long_only: bool = False) -> tuple[list[str], list[tuple[str, str]]] | None:
@@ -249,7 +226,7 @@ def _wide_probed(path: str, state: tuple[tuple[str, FileState | ObjectState | No
         if as_of is not None:
             scan = _written_by(scan, time_col, probe, as_instant(as_of))
         # (a row written twice is one row, which the run drops as an exact duplicate: no time repeated, as in
-        # `times_repeat_within`; `date,sales` of a line appended again was asked for --target-col. Nor are two
+        # `series_keys.times_repeat_within`; `date,sales` of a line appended again was asked for --target-col. Nor are two
         # rows of no time, 'NA', which the run quarantines: `_time_written`)
         time = pl.col(time_col)
         time = _time_written(time) if scan.collect_schema().get(time_col) == pl.Utf8 else time
@@ -268,83 +245,6 @@ def _wide_probed(path: str, state: tuple[tuple[str, FileState | ObjectState | No
         else:
             text_cols.append((c, example))
     return _WideProbed(bool(repeated), tuple(numeric), tuple(text_cols))
-
-
-def times_repeat_within(path: str, time_col: str, key_cols: list[str]) -> bool | None:
-    """Whether a time of column `time_col` of a local file is written twice within one value of `key_cols` (the
-    series are keyed by more columns than these: 'store' beside 'sku') by rows that differ in some column: a row
-    written twice (an export appending a line again) is one row, which the run drops as an exact duplicate
-    (`validate`'s rows_duplicate), and kept 'store' from being guessed. None for a file that cannot be read cheaply.
-    For the command line's guess of the series column, never for a run."""
-    each = times_repeat_within_each(path, time_col, [key_cols])
-    return None if each is None else each[0]
-
-
-def times_repeat_within_each(path: str, time_col: str, key_sets: list[list[str]]) -> list[bool] | None:
-    """`times_repeat_within` of each of `key_sets`, in one pass over the file, its rows deduplicated once (a pass per
-    set made the `--id-col` hint's search, `cli.common._fewest_keying`, read a file 26 times: revC44). None for a
-    file that cannot be read cheaply, or one without a column named."""
-    counts = keyings(path, time_col, key_sets)
-    return None if counts is None else [k.repeated > 0 for k in counts]
-
-
-def repeated_times(path: str, time_col: str) -> tuple[int, str] | None:
-    """(how many times are written twice, the first of them as written) of column `time_col` of a local file, by
-    rows that differ in some column (a row written twice is one, dropped by the run as an exact duplicate); None where
-    no time repeats or the file cannot be read cheaply. For the command line's hint of why a file of one time column
-    and one number column is not read as one series (session 50: a time+value file whose wall times repeat where
-    daylight saving ends was asked for --target-col, the repeated time named nowhere). Never for a run."""
-    columns = columns_of(path)
-    if not columns or time_col not in columns or "://" in path:
-        return None
-    try:
-        scan = _probe_scan(path)
-        time = pl.col(time_col)
-        time = _time_written(time) if scan.collect_schema().get(time_col) == pl.Utf8 else time.cast(pl.Utf8)
-        rows = (scan.select(time.alias("__time__"), pl.struct(pl.all()).hash().alias("__row__")).with_row_index("__at__")
-                .unique(["__time__", "__row__"], keep="first"))  # (a row written twice is one)
-        found = (rows.drop_nulls("__time__").filter(pl.col("__time__").is_duplicated())
-                 .group_by("__time__").agg(pl.col("__at__").min()).sort("__at__").collect(engine="streaming"))
-    except Exception:  # noqa: BLE001 - a courtesy: the run's own reading says what is wrong
-        return None
-    return (found.height, str(found.item(0, "__time__"))) if found.height else None
-
-
-class Keying(NamedTuple):
-    """What a set of columns of a file makes of its rows as a series key (`keyings`): `repeated`, its rows whose time
-    another differing row of their key holds too (0: the set keys the file); `keys`, its distinct values (the series
-    it makes: an id is constant over a series' time, a column varying with the time, 'weather', splits each series
-    into many)."""
-
-    repeated: int
-    keys: int
-
-
-def keyings(path: str, time_col: str, key_sets: list[list[str]]) -> list[Keying] | None:
-    """The `Keying` of each of `key_sets` of a local file by its time column `time_col`, in one pass over the file,
-    its rows deduplicated once (a row written twice is one, as `times_repeat_within` counts). None for a file that
-    cannot be read cheaply, or one without a column named. For the command line's guess of the series columns,
-    never for a run."""
-    columns = columns_of(path)
-    named = {time_col, *(c for cols in key_sets for c in cols)}
-    if not columns or any(c not in columns for c in named) or "://" in path:
-        return None
-    try:
-        probe = SourceConfig(name="probe", path=path, time_col=time_col, target_col="-", freq="1d")
-        scan = _scan_one(probe, resolve_files(probe)[0])
-        renames, _ = _header_names(list(scan.collect_schema().names()))
-        scan = scan.rename(renames) if renames else scan
-        # each set's (time, key) and key by their hashes: 64-bit numbers, not the key's text, held per distinct row
-        sets = [pl.struct(time_col, *cols).hash().alias(f"set{i}") for i, cols in enumerate(key_sets)]
-        keys = [(pl.struct(*cols).hash() if cols else pl.lit(0, pl.UInt64)).alias(f"key{i}")
-                for i, cols in enumerate(key_sets)]
-        rows = _distinct_rows(scan.filter(pl.col(time_col).is_not_null()), [*sets, *keys])
-        found = rows.select(*[pl.col(f"set{i}").is_duplicated().sum() for i in range(len(key_sets))],
-                            *[pl.col(f"key{i}").n_unique() for i in range(len(key_sets))]
-                            ).collect(engine="streaming").row(0)
-        return [Keying(int(found[i]), int(found[len(key_sets) + i])) for i in range(len(key_sets))]
-    except Exception:  # noqa: BLE001 - a courtesy: the run's own reading says what is wrong
-        return None
 
 
 def _distinct_rows(scan: pl.LazyFrame, keys: list[pl.Expr]) -> pl.LazyFrame:
@@ -411,6 +311,7 @@ def _value_key(col: pl.Expr) -> pl.Expr:
     return pl.coalesce(text.cast(pl.Float64, strict=False).cast(pl.Utf8), text)
 
 
+@file_probe
 def constant_values(path: str, cols: list[str], time_col: str | None = None,
                     value_cols: tuple[str, ...] = ()) -> dict[str, str] | None:
     """The one value each of `cols` holds in every row of a local file, of every file of a folder or glob

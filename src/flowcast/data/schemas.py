@@ -91,6 +91,10 @@ WEEK_SINCE = "__week_since"
 # of a source without a time_format): a '05/01/2023' among ISO dates is told to be written as they are, not to declare a
 # time_format, which would apply to every row (it quarantined 59 of 60)
 TIME_PEER = "__time_peer"
+# a time of the same column written with a UTC offset, as written (validate joins it onto the failing rows of a source
+# without a tz whose times may be mixed): a time without one beside it is told which rows carry one (it named its own
+# row alone, the others' offsets left to be found)
+OFFSET_PEER = "__offset_peer"
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
@@ -608,6 +612,14 @@ def _covariate_hint(raw: pl.Expr) -> pl.Expr:
     )
 
 
+def naive_beside_offsets() -> pl.Expr:
+    """True on a row of a source without a tz whose time has no UTC offset while some row's parsed with one (the
+    check `time_zone_ambiguous` quarantines it: which zone it is written in is not known). Against the rows whose
+    time parsed with an offset: one unparsable value that looked like it had one ('05-Mar-2024') quarantined every
+    other row of the file as 'no UTC offset while other rows do'."""
+    return ~pl.col(TIME_AWARE) & (pl.col(TIME_AWARE) & pl.col(DS_RAW).is_not_null()).any()
+
+
 def row_checks(
     *,
     time_col: str,
@@ -721,13 +733,13 @@ def row_checks(
         checks.append(
             RowCheck(
                 "time_zone_ambiguous",
-                # against the rows whose time parsed with an offset: one unparsable value that looked like it had
-                # one ('05-Mar-2024') quarantined every other row of the file as 'no UTC offset while other rows do'
-                ~pl.col(TIME_AWARE) & (pl.col(TIME_AWARE) & pl.col(DS_RAW).is_not_null()).any(),
+                naive_beside_offsets(),
                 pl.format(
-                    "time '{}' has no UTC offset while other rows do; declare the time zone of the times written "
+                    "time '{}' has no UTC offset while other rows do{}; declare the time zone of the times written "
                     "without one (--tz UTC, --tz Europe/Berlin: the source's tz)",
                     _show(_raw(time_col)),
+                    pl.when(pl.col(OFFSET_PEER).is_not_null()).then(pl.format(", such as '{}'", pl.col(OFFSET_PEER)))
+                    .otherwise(pl.lit("")),
                 ),
                 "naive timestamp mixed with offset-aware ones and no tz declared",
             )

@@ -51,6 +51,7 @@ from flowcast.data.day_month import (
 )
 from flowcast.data.decimals import DecimalPoints, Notes
 from flowcast.data.headers import _check_file
+from flowcast.data.panics import panics_named
 from flowcast.data.periods import _within_as_of, as_of_bound, observed_at, period_not_over, planned_row
 from flowcast.data.probes import _probe_scan, _text_example, columns_of
 from flowcast.data.remote import _fingerprint, read_url
@@ -65,6 +66,7 @@ from flowcast.data.schemas import (
     ROW,
     TIME_AWARE,
     TIME_LOCAL_ISSUE,
+    naive_beside_offsets,
 )
 from flowcast.data.source_files import (
     FILE_INDEX,
@@ -92,6 +94,7 @@ from flowcast.data.zones import (
     _offset_midnight,
     label_to_start,
     seen_to_start,
+    zone_offset,
 )
 from flowcast.errors import DataValidationError
 from flowcast.timekeys import as_instant, wall_time
@@ -172,7 +175,8 @@ class Ingested:
         for base, wanted in windows:
             picked = base.filter(pl.col(ROW).is_in(wanted.implode()))
             picked = _mapped(picked, self.mapping if self.raw is not None else [])
-            parts.append(picked.collect(engine="streaming"))  # morsel by morsel
+            with panics_named(self.label):
+                parts.append(picked.collect(engine="streaming"))  # morsel by morsel
         return parts[0] if len(parts) == 1 else pl.concat(parts)
 
     @property
@@ -269,12 +273,13 @@ def parses_as_times(path: str, col: str, rows: int = 20) -> bool:
         # its first file alone (a folder of 200 files was read whole for 20 rows); the whole glob only where some of
         # those rows are day/month dates it leaves unread: other files may settle the order those rows are read in; or
         # where it has fewer such rows (a header alone: a day without sales), the glob's first rows then its others'
-        head = _parsed_head(probe.model_copy(update={"path": files[0]}), col, rows)
-        if len(files) > 1 and not _times_read(head) and (
-                head.height < rows or head.get_column("raw").str.contains(DAY_MONTH_RE).any()):
-            head = _parsed_head(probe, col, rows)
-    # (a panic of polars too, which is no Exception: a courtesy never ends the command)
-    except (Exception, pl.exceptions.PanicException):  # noqa: BLE001 - a courtesy: the column is not guessed, the command asks for --time-col
+        # (a panic of polars too, an error here: a courtesy never ends the command)
+        with panics_named(path):
+            head = _parsed_head(probe.model_copy(update={"path": files[0]}), col, rows)
+            if len(files) > 1 and not _times_read(head) and (
+                    head.height < rows or head.get_column("raw").str.contains(DAY_MONTH_RE).any()):
+                head = _parsed_head(probe, col, rows)
+    except Exception:  # noqa: BLE001 - a courtesy: the column is not guessed, the command asks for --time-col
         return False
     return _times_read(head)
 
@@ -287,7 +292,8 @@ def times_by_values(path: str, taken: tuple[str | None, ...], rows: int = 20, mo
     if "://" in path:
         return []
     try:
-        head = _probe_scan(path).head(rows).collect()
+        with panics_named(path):  # (a panic of polars too, an error here: it escaped `except Exception`)
+            head = _probe_scan(path).head(rows).collect()
     except Exception:  # noqa: BLE001 - a courtesy: the command asks for --time-col, naming the columns
         return []
     texts = [c for c in head.columns if c not in taken and _text_example(head.get_column(c)) is not None]
@@ -390,7 +396,15 @@ def ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
     """Lazily read and map `source`, keeping rows with ds <= as_of (and unparsable ds).
 
     `as_of` is one instant (`timekeys.as_instant`: aware values are converted, a naive value
-    means UTC); it is compared with ds on the source's own axis (`timekeys.as_of_on_ds`)."""
+    means UTC); it is compared with ds on the source's own axis (`timekeys.as_of_on_ds`). The reads it makes to
+    decide how the rows read (day/month order, decimal marks, zones) raise a panic of polars as an error naming
+    `source`'s path (`panics.panics_named`)."""
+    with panics_named(source.path):
+        return _ingest(source, as_of)
+
+
+def _ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
+    """`ingest`, its panics not named."""
     _check_tz(source)
     check_file_zone(source)
     _check_roles(source)
@@ -558,26 +572,35 @@ def seen_shifts_expr(ingested: Ingested) -> pl.Expr | None:
     """An aggregate over the unfiltered rows of `ingested` (`validate` adds it to the select it counts rows with: no
     pass of its own): one list of structs (unique_id, ds, raw: `DS_RAW`, offset: `DS_OFFSET`, lag: `time_of_day_lag`,
     apart: whether `DS_SEEN` differs from `DS_RAW` or the time has a time of day that its period's ds does not) of
-    the rows a run at its as_of observed that were written with an offset, or, in a source without a tz (UTC: the
-    offset is 0), with a time of day, for `seen_shifts`. None where no time can be (sub-daily data, whose ds are
-    instants; a typed column without a zone and without a time of day)."""
+    the rows a run at its as_of observed that were written with an offset, or with a time of day, for `seen_shifts`.
+    A row without an offset is on the clock of the source's tz (its offset there at its wall time, `zones.
+    zone_offset`: '2024-03-01 09:00' in America/New_York is seen from 14:00 UTC, as ingest sees it), UTC's without one
+    (offset 0). None where no time can be (sub-daily data, whose ds are instants; a typed column without a zone and
+    without a time of day)."""
     source = ingested.source
     if is_subdaily(source.freq):
         return None
     dtype = ingested.raw.collect_schema().get(RAW_PREFIX + source.time_col) if ingested.raw is not None else None
-    lag = time_of_day_lag(source) if source.tz is None and dtype != pl.Date else None
+    # (with a tz too: its naive '09:00' was counted from the start of its day, 9 hours before ingest's run had it)
+    lag = time_of_day_lag(source) if dtype != pl.Date else None
     naive = dtype == pl.Date or (isinstance(dtype, pl.Datetime) and dtype.time_zone is None)
     if lag is None and (not ingested.seen_apart or naive):  # no row seen apart from its time as written: no shift
         return None
     written = pl.col(TIME_AWARE) if ingested.seen_apart and not naive else pl.lit(False)
     has_lag = pl.lit(False) if lag is None else (lag != timedelta(0)).fill_null(False)
     kept = (written | has_lag) & pl.col(DS_RAW).is_not_null() & pl.col("ds").is_not_null()
+    if ingested.tz_mixed_possible and source.tz is None:
+        # a time of day without an offset beside times with one, quarantined: its zone is not known (read as UTC,
+        # offset 0, beside '+01:00' in summer it made the series London's clock, a zone no one declared)
+        kept = kept & ~naive_beside_offsets()
     if ingested.as_of_ds is not None:
         kept = kept & observed_at(source, ingested.as_of_ds, ingested.later, ingested.seen_apart,
                                   ingested.not_over())  # ingest's window, not a third one
+    offset = pl.col(DS_OFFSET) if source.tz is None else pl.col(DS_OFFSET).fill_null(
+        zone_offset(pl.col(DS_RAW), source.tz))
     return (pl.struct(pl.col("unique_id").cast(pl.Utf8), pl.col("ds").cast(pl.Datetime("us")),
                       pl.col(DS_RAW).cast(pl.Datetime("us")).alias("raw"),
-                      pl.col(DS_OFFSET).fill_null(timedelta(0)).alias("offset"),
+                      offset.fill_null(timedelta(0)).alias("offset"),
                       (pl.lit(timedelta(0)) if lag is None else lag.fill_null(timedelta(0))).alias("lag"),
                       ((pl.col(DS_SEEN) != pl.col(DS_RAW)).fill_null(False) | has_lag).alias("apart"))
             .filter(kept).implode().alias("__seen_shifts"))

@@ -38,8 +38,8 @@ from flowcast.config import SourceConfig, ValidationConfig
 from flowcast.data.calendar import is_business, is_subdaily, month_multiple, multiday_period, parse_freq
 from flowcast.data.csv_text import first_invalid_utf8, first_overlong_row, not_utf8_error, record_lines
 from flowcast.data.order import CHUNK, DsSteps, ds_steps, in_key_order, repeated_keys
+from flowcast.data.panics import panics_named
 from flowcast.data.periods import observed_at, period_over_at, planned_row, seen_shifts
-from flowcast.data.probes import columns_telling_apart
 from flowcast.data.schemas import (
     DAY_MONTH_RE,
     DS_OFFSET,
@@ -48,9 +48,11 @@ from flowcast.data.schemas import (
     HEADER_REPEATED,
     MONTH_PHASE,
     NOTE_HINT,
+    OFFSET_PEER,
     RAW_PREFIX,
     ROW,
     SUMMARY_RE,
+    TIME_AWARE,
     TIME_PEER,
     TOTALS_ID_RE,
     UNSETTLED,
@@ -64,6 +66,7 @@ from flowcast.data.schemas import (
     weekly_anchor,
     weekly_switch,
 )
+from flowcast.data.series_keys import columns_telling_apart
 from flowcast.data.source_files import FILE_INDEX, file_format, read_steadily, unsaid
 from flowcast.data.sources import (
     Ingested,
@@ -466,11 +469,10 @@ def _collect(plans: list[pl.LazyFrame], ingested: Ingested, engine: EngineTypeNa
     I/O failures of the reader (a connection reset, a timeout, HTTP 5xx from an object store)
     into SourceUnavailableError (retried by the validate task). A panic of polars itself (a PanicException, which is
     no Exception: it reached the user as a Rust backtrace and a traceback) is a DataValidationError naming the file
-    and what to try (`panic_error`)."""
+    and what to try (`panics.panic_error`)."""
     try:
-        return pl.collect_all(plans, engine=engine)
-    except pl.exceptions.PanicException as exc:
-        raise panic_error(ingested.label, exc) from exc
+        with panics_named(ingested.label):
+            return pl.collect_all(plans, engine=engine)
     except (pl.exceptions.PolarsError, OSError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         gone = isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError))
@@ -486,16 +488,6 @@ def _collect(plans: list[pl.LazyFrame], ingested: Ingested, engine: EngineTypeNa
         if "more fields than defined" in msg and (overlong := overlong_row_error(ingested.files, ingested.source)):
             raise overlong from exc
         raise DataValidationError(f"cannot read {ingested.label}: {msg}") from exc
-
-
-def panic_error(label: str, exc: BaseException) -> DataValidationError:
-    """The error for a panic of polars while reading `label` (polars 2.1's streaming engine asserting
-    'pipe.send_state == PortState::Done' over a 1,000,000-row file, session 51): which file, what polars said, and
-    what to try: its in-memory engine, which reads the same rows by another path."""
-    said = " ".join(str(exc).split()) or type(exc).__name__
-    return DataValidationError(
-        f"cannot read {label}: polars failed inside its query engine ({said}); try again with the environment "
-        "variable POLARS_ENGINE_AFFINITY=in-memory, or split the file into smaller files read as a glob")
 
 
 def overlong_row_error(files: Sequence[str], source: SourceConfig) -> DataValidationError | None:
@@ -563,14 +555,17 @@ def _period_shown(freq: str | None, tz: str | None = None) -> pl.Expr:
 WRITTEN_TIME = "__written_time"  # an end-labelled source's time as written, for the reasons of its duplicates
 
 
-def _time_peer(ingested: Ingested) -> str | None:
+def _time_peer(ingested: Ingested, offset: bool = False) -> str | None:
     """A time of the source's column that read, as written, not a day/month date ('2023-01-04'; None where there is
-    none): what an unreadable '05/01/2023' among such times is to be written like (`schemas.TIME_PEER`)."""
+    none): what an unreadable '05/01/2023' among such times is to be written like (`schemas.TIME_PEER`). With
+    `offset`, one written with a UTC offset ('2024-07-01T09:00:00+01:00'), beside which a time without one is not
+    read (`schemas.OFFSET_PEER`)."""
     raw = RAW_PREFIX + ingested.source.time_col
     if raw not in ingested.frame.collect_schema().names():
         return None
     text = pl.col(raw).cast(pl.Utf8).str.strip_chars()
-    got = (ingested.frame.filter(pl.col(DS_RAW).is_not_null()).select(text.alias("t"))
+    kind = pl.col(TIME_AWARE) if offset else pl.lit(True)
+    got = (ingested.frame.filter(pl.col(DS_RAW).is_not_null() & kind).select(text.alias("t"))
            .filter(pl.col("t").is_not_null() & ~pl.col("t").str.contains(DAY_MONTH_RE)).head(1).collect())
     return str(got["t"][0]) if got.height else None
 
@@ -1485,6 +1480,10 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
         # (looked for only where such a row failed: one more pass over the rows)
         peer = _time_peer(ingested) if failed["__code"].is_in(unreadable).any() else None
         failed = failed.with_columns(pl.lit(peer, dtype=pl.Utf8).alias(TIME_PEER))
+    mixed = [i for i, c in enumerate(checks, start=1) if c.name == "time_zone_ambiguous"]
+    if failed is not None and mixed:  # a time without an offset names a time written with one
+        peer = _time_peer(ingested, offset=True) if failed["__code"].is_in(mixed).any() else None
+        failed = failed.with_columns(pl.lit(peer, dtype=pl.Utf8).alias(OFFSET_PEER))
     if failed is not None and period_months:  # the off-grid reason names the series' months
         phases = flagged.select(ROW, usual_month_phase(period_months).alias(MONTH_PHASE))
         failed = failed.join(phases, on=ROW, how="left", maintain_order="left")

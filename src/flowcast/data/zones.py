@@ -39,6 +39,17 @@ def _to_wall(naive_utc: pl.Expr, tz: str) -> pl.Expr:
     return per_distinct(naive_utc, lambda instant: local_wall(instant, tz))
 
 
+def zone_offset(wall: pl.Expr, tz: str) -> pl.Expr:
+    """The UTC offset of `tz` at each naive wall time of `wall` (a Duration: the wall time less the instant it is
+    there, -05:00 in a New York winter), once per distinct wall time (`distinct.per_distinct`); of a wall time the
+    clocks repeat, the first; null where the clocks skip it."""
+    def offset(times: pl.Expr) -> pl.Expr:
+        there = times.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
+        return times - there.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+
+    return per_distinct(wall.dt.cast_time_unit("us"), offset)
+
+
 def _localize(source: SourceConfig, wall: pl.Expr, uid: pl.Expr,
               as_of: datetime | None = None) -> tuple[pl.Expr, pl.Expr]:
     """Naive local wall times in the source's tz -> (naive UTC instants, issue). A wall time that

@@ -1,0 +1,68 @@
+"""A panic of polars (a `PanicException`, no Exception) anywhere in ingest is an error naming the file and what to
+try (`panics.panics_named`), never a Rust backtrace and a traceback. Real panics: a Parquet file cut short under a
+lazy scan that had read its footer (polars 2.1: 'assertion failed: range.end as u64 <= self.size'). Validation's
+collect and the first rows of a day-first file of many morsels: tests/data/test_freq_infer.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+from data_helpers import make_source
+from proc_state import written_in_place
+
+from flowcast.data.panics import file_probe
+from flowcast.data.sources import ingest
+from flowcast.errors import DataValidationError
+
+
+def _parquet(path: Path) -> bytes:
+    """A Parquet file of 20 series x 500 days in row groups of 1,000 rows (as tests/data/test_read_stopped.py's): its
+    bytes."""
+    n = 20 * 500
+    pl.DataFrame({"id": [f"s{i // 500}" for i in range(n)],
+                  "date": pl.date_range(pl.date(2020, 1, 1), pl.date(2021, 5, 14), eager=True).to_list() * 20,
+                  "val": [float(i) for i in range(n)]}).write_parquet(path, row_group_size=1000)
+    return path.read_bytes()
+
+
+def test_a_panic_reading_rows_back_names_the_source(tmp_path):
+    """Regression: `Ingested.rows` (validation reads the rows it quarantines back by it) collected without a word of
+    a panic: a file of a Parquet glob cut short under its scan ended in polars' PanicException and a traceback."""
+    whole = _parquet(tmp_path / "a.parquet")
+    (tmp_path / "b.parquet").write_bytes(whole)
+    source = make_source(tmp_path / "*.parquet")
+    ingested = ingest(source, None)
+    written_in_place(tmp_path / "a.parquet", whole[: len(whole) // 2])
+    with pytest.raises(DataValidationError) as error:
+        ingested.rows(pl.Series([0, 1, 9_000]))
+    said = str(error.value)
+    assert said.startswith(f"cannot read {tmp_path / '*.parquet'} (2 files): polars failed inside its query engine ("), said
+    assert "POLARS_ENGINE_AFFINITY=in-memory" in said, said
+    assert type(error.value.__cause__).__name__ == "PanicException", repr(error.value.__cause__)
+
+
+def test_a_file_probe_says_a_panic_as_an_error_naming_its_file_and_passes_other_errors(tmp_path):
+    """A probe of a command (`probes`: the file's columns, its keys, whether it is wide) is read through `file_probe`:
+    a panic of its read is an error naming the file it was given (an `except Exception` of its caller then catches
+    it), any other error is raised as it was."""
+    path = tmp_path / "sales.parquet"
+    whole = _parquet(path)
+
+    @file_probe
+    def cut_under_its_scan(file: str) -> pl.DataFrame:
+        scan = pl.scan_parquet(file)
+        scan.collect_schema()  # its footer read, as a lazy scan of ingest's
+        written_in_place(Path(file), whole[: len(whole) // 2])
+        return scan.collect()
+
+    with pytest.raises(DataValidationError, match=r"^cannot read .*sales\.parquet: polars failed inside its query"):
+        cut_under_its_scan(str(path))
+
+    @file_probe
+    def missing(file: str) -> pl.DataFrame:
+        return pl.read_parquet(file)
+
+    with pytest.raises(FileNotFoundError):
+        missing(str(tmp_path / "none.parquet"))
