@@ -172,16 +172,18 @@ def freshness(lengths: pl.DataFrame, as_of_ds: datetime | None, freq: str, horiz
                      n_excluded, list(ended["last_ds"].head(5).to_list()))
 
 
-def when_text(ds: datetime | None, freq: str = "1d") -> str:
+def when_text(ds: datetime | None, freq: str = "1d", tz: str | None = None) -> str:
     """A period of daily or longer data (its ds at midnight, the date as written) as a date; a sub-daily ds (a UTC
     instant: README, time zones), or a ds with a clock time, as `timekeys.utc_text` writes an instant
-    ('2024-03-10 06:00 UTC'; its midnight '2024-03-10'). It wrote '2024-03-10 00:00 UTC' beside messages writing
-    that instant '2024-03-10', and a clock time of daily data without its 'UTC'."""
+    ('2024-03-10 06:00 UTC'; its midnight '2024-03-10'), followed by its wall time in the source's `tz` where it has
+    one ('2024-03-06 05:00 UTC (2024-03-06 00:00 -05:00 America/New_York)': a file of New York times was told of a
+    gap 'from 2024-03-06 05:00 UTC' alone, a time it does not hold, newuser52). It wrote '2024-03-10 00:00 UTC'
+    beside messages writing that instant '2024-03-10', and a clock time of daily data without its 'UTC'."""
     if ds is None:
         return "-"
     if not calendar.is_subdaily(freq) and (ds.hour, ds.minute, ds.second, ds.microsecond) == (0, 0, 0, 0):
         return f"{ds:%Y-%m-%d}"
-    return utc_text(ds)
+    return utc_text(ds, tz)
 
 
 def freshness_lines(f: Freshness, as_of: datetime | None, tz: str | None = None) -> list[str]:
