@@ -189,10 +189,11 @@ def when_text(ds: datetime | None, freq: str = "1d", tz: str | None = None) -> s
 def freshness_lines(f: Freshness, as_of: datetime | None, tz: str | None = None) -> list[str]:
     """Warnings for a run's log: the data stopped before as_of, series that ended long ago. as_of is said as the
     instant it is (`timekeys.utc_text`: UTC, and its wall time and offset in the source's `tz`): its wall time
-    alone named no zone (a UTC 04:40 read as New York's, or the repeated autumn hour either of two instants)."""
+    alone named no zone (a UTC 04:40 read as New York's, or the repeated autumn hour either of two instants); so is
+    a sub-daily latest observation (it was said in UTC alone beside an as_of said in both, newuser52)."""
     out = []
     if f.all_before_as_of and as_of is not None:
-        out.append(f"The latest observation, {when_text(f.latest_ds, f.freq)}, is {f.periods_behind:,} periods ({f.freq}) "
+        out.append(f"The latest observation, {when_text(f.latest_ds, f.freq, tz)}, is {f.periods_behind:,} periods ({f.freq}) "
                    f"before as_of {utc_text(as_of, tz)}: every forecast period (the next {f.horizon}) lies before as_of. "
                    "Is the source still being updated? ([validation] max_staleness fails a run past a limit)")
     if f.n_ended:
@@ -200,7 +201,7 @@ def freshness_lines(f: Freshness, as_of: datetime | None, tz: str | None = None)
         ended = ", ".join(map(quoted_id, f.ended))
         named = f", e.g. {ended}: " if f.n_ended > len(f.ended) else f": {ended}; "
         said = (f"{f.n_ended} series ended more than a horizon ({f.horizon} periods) before the latest observation "
-                f"({when_text(f.latest_ds, f.freq)}){named}")
+                f"({when_text(f.latest_ds, f.freq, tz)}){named}")
         forecast = f.n_ended - f.n_excluded
         if not f.n_excluded:  # of one series: 'it is ... sets it aside', not 'each is ... sets them aside'
             said += (f"{'it' if f.n_ended == 1 else 'each'} is forecast from its own last observation, its forecasts "
