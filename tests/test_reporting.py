@@ -336,6 +336,7 @@ def test_the_tuning_artifact_names_its_metric_as_the_leaderboard_does(metric, sc
     text = tuning_markdown(TuningResult(best_params={"hidden_size": 8}, best_value=0.81234 if metric == "mase"
                                         else 0.67351, metric=metric, trials=trials, budget_minutes=1.0, seconds=3.0))
     assert scored in text and best in text
+    assert text.startswith("## Hyperparameter search (1 trial in 3 s, budget 1 min)")  # newuser52: "1 trials"
 
 
 def test_a_withdrawn_leaderboard_marks_its_winner_not_published_and_links_the_run_that_published():

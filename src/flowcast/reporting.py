@@ -29,6 +29,7 @@ from flowcast.figures import _fmt, _plain, _sig, duration_text, score_text
 from flowcast.mdtext import md_id, md_text, quoted_id
 from flowcast.redaction import redact
 from flowcast.timekeys import utc_text
+from flowcast.wording import plural
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -1541,7 +1542,7 @@ KEYS["tuning_history"] = "tuning-history"
 def tuning_markdown(result: Any) -> str:
     """The search's outcome: best settings and score, trial counts, the optimisation history plot."""
     s = result.summary()
-    lines = [f"## Hyperparameter search ({s['trials']} trials in {s['seconds']:.0f} s, budget {s['budget_minutes']:g} min)",
+    lines = [f"## Hyperparameter search ({plural(s['trials'], 'trial')} in {s['seconds']:.0f} s, budget {s['budget_minutes']:g} min)",
              "", f"Scored by **{metric_header(s['metric'])}** on the validation window before the leaderboard's windows.", ""]
     if s["best_value"] is not None:
         from flowcast.evaluation.metrics import metric_name

@@ -845,6 +845,9 @@ def test_flowcast_tune_names_its_metric_as_the_leaderboard_does(metric, scored, 
     assert head == f"m: 3 trials in 12 s (budget 2 min), {scored}" and line is not None and line.startswith(best)
     assert summary_lines({"dataset": "m", "trials": 0, "seconds": 1.0, "budget_minutes": 2.0, "metric": metric,
                           "best_value": None})[1] is None
+    # newuser52: a search stopped by its 1-minute budget after its first trial said 'm: 1 trials in 68 s'
+    assert summary_lines({"dataset": "m", "trials": 1, "seconds": 68.0, "budget_minutes": 1.0, "metric": metric,
+                          "best_value": None})[0] == f"m: 1 trial in 68 s (budget 1 min), {scored}"
 
 
 @pytest.mark.parametrize(("file", "extra", "noted"), [

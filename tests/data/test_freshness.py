@@ -257,6 +257,10 @@ def test_a_sub_daily_latest_observation_is_said_as_a_utc_instant():
     f = freshness(_lengths({"a": datetime(2026, 12, 1, 6, 0)}), datetime(2026, 12, 3, 4, 40), "1h", 24)
     assert f.periods_behind == 46 and "The latest observation, 2026-12-01 06:00 UTC, is 46 periods (1h)" in \
         freshness_lines(f, datetime(2026, 12, 3, 4, 40))[0]
+    # newuser52: of a source in a zone, as as_of is said beside it: its UTC instant and its wall time there
+    assert freshness_lines(f, datetime(2026, 12, 3, 4, 40), "America/New_York")[0].startswith(
+        "The latest observation, 2026-12-01 06:00 UTC (2026-12-01 01:00 -05:00 America/New_York), is 46 periods (1h) "
+        "before as_of 2026-12-03 04:40 UTC (2026-12-02 23:40 -05:00 America/New_York)")
 
 
 @pytest.mark.parametrize(("ds", "freq", "said"), [

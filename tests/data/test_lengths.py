@@ -249,3 +249,16 @@ def test_a_horizon_longer_than_the_history_is_said_with_both_numbers(lengths, ho
     """Regression: `flowcast forecast --horizon 1000` on 120 days of history published without a word."""
     got = horizon_beyond_history(lengths, horizon)
     assert (got if said is None or got is None else got[:len(said)]) == said
+
+
+def test_counts_of_thousands_of_series_are_written_with_thousands_separators():
+    """newuser52: 100,000 series of 2 or 3 days were told '50000 of 100000 series have fewer than 3 periods (s000000,
+    ... and 49,995 more)': the counts of the note without the separators its own list and the run's log write."""
+    lengths = [2] * 1_500 + [3] * 1_500
+    b = fit_backtest(lengths, horizon=14, n_windows=2, step=14, share=0.8, ids=[f"s{k:04d}" for k in range(3_000)])
+    said = [n for n in b.notes if "fewer than" in n]
+    assert said and said[0].startswith("1,500 of 3,000 series have fewer than 3 periods (s0000, s0001, s0002, s0003, "
+                                       "s0004 and 1,495 more): they take no part"), b.notes
+    s = fit_network_spans([1] * 1_200 + [40] * 3, horizon=3, lookback=36, val_size=3, short_series="exclude",
+                          share=0.8)
+    assert s.notes[0].startswith("only 3 of 1,203 series have at least 40 periods (the share 80% is out of reach)")

@@ -108,6 +108,18 @@ def test_a_gap_starts_at_a_date_or_a_utc_instant():
                                              "rows before 2020-01-01 06:00 UTC are not used")
 
 
+def test_a_gap_of_a_source_in_a_time_zone_names_its_wall_times_there_too():
+    """newuser52: hourly New York meters read with --tz America/New_York, a whole day missing, were told 'interior gap
+    of 24 periods from 2024-03-06 05:00 UTC ...: the 125 rows before 2024-03-07 05:00 UTC are not used': instants their
+    file does not hold (it writes that midnight '2024-03-06 00:00'). Each instant is followed by its wall time there."""
+    hourly = frame({"a": [1, 2, None, None, None, None, 7, 8, 9, 10], "b": list(range(10))}).with_columns(
+        ds=pl.datetime(2024, 3, 6, 3) + pl.duration(hours=pl.int_range(0, pl.len()).over("unique_id")))
+    _, s = preprocess(hourly, source(freq="1h", tz="America/New_York"), settings(max_gap=3), None)
+    assert s.gap_cut[0]["reason"].startswith(
+        "interior gap of 4 periods from 2024-03-06 05:00 UTC (2024-03-06 00:00 -05:00 America/New_York) > max_gap=3: "
+        "the 6 rows before 2024-03-06 09:00 UTC (2024-03-06 04:00 -05:00 America/New_York) are not used")
+
+
 def test_impute_none_starts_the_series_after_any_gap():
     valid = frame({"a": [1, 2, None, 4, 5, 6, 7, 8], "b": list(range(8))})
     td, s = preprocess(valid, source(), settings(impute="none"), None)

@@ -941,3 +941,27 @@ def test_a_forecast_made_by_the_fallback_alone_names_it_in_its_interval_notes(in
     missing = rf.missing_level_notes()
     assert len(missing) == len(said) and all(n.startswith(s) for n, s in zip(missing, said, strict=True)), missing
     assert not any("damped" in n for n in [*missing, *rf.interval_notes()])
+
+
+def test_notes_of_thousands_of_series_write_their_counts_with_thousands_separators():
+    """newuser52: 100,000 series of 2 or 3 days were told 'the forecasts or intervals of 100000 of 100000 series go
+    below 0 (lowest: s001358 at -1334)' and '49027 series have fewer than 3 observations', where the log and the
+    summary write '100,000 series'; the lowest series is written as every note writes an id (quoted where a comma in
+    it would split the sentence)."""
+    from flowcast.models.recipes import RecipeForecast, below_zero_note
+
+    ids = [f"s{k:04d}" for k in range(1_200)] + ["north, east"]
+    hist = pl.DataFrame({"unique_id": ids, "y": [1.0] * len(ids)})
+    fc = pl.DataFrame({"unique_id": ids, "y_hat": [1.0] * len(ids), "y_hat_lo80": [-1.0] * 1_200 + [-9.0],
+                       "y_hat_hi80": [3.0] * len(ids)})
+    note = below_zero_note(hist, fc, None)
+    assert note is not None and note.startswith(
+        "Every observed value is 0 or more, but the forecasts or intervals of 1,201 of 1,201 series go below 0 "
+        "(lowest: 'north, east' at -9).")
+    naive = Recipe(name="naive", kind="statistical", components=[{"type": "statistical", "model": "naive"}],
+                   weights=[1.0])
+    rf = RecipeForecast(frame=fc, fallbacks=pl.DataFrame(), recipe=naive, short_history=3,
+                        reached={u: 2 for u in ids})
+    assert rf.short_note() == ("1,201 series have fewer than 3 observations (e.g. 'north, east': 2, s0000: 2, s0001: 2): "
+                               "naive forecasts their last value, and their intervals also reach their one change "
+                               "carried forward.")

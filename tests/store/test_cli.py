@@ -27,6 +27,15 @@ def test_cli_forecasts_counts_one_row_in_the_singular(_isolated_home, limit, sai
     assert r.exit_code == 0 and said in r.output, r.output
 
 
+def test_cli_forecasts_counts_thousands_with_separators(_isolated_home):
+    """newuser52: the forecasts of 100,000 series closed with '1400000 rows, 1 dataset, 1 as_of, 100000 series'."""
+    from flowcast.cli import app
+
+    publish(EmbeddedStore(_isolated_home / "warehouse"), make_forecast(1, 1_000, H, AS_OF), dataset="sales")
+    r = CliRunner().invoke(app, ["forecasts"], terminal_width=400)
+    assert r.exit_code == 0 and "6,000 rows, 1 dataset, 1 as_of, 1,000 series" in r.output, r.output[-300:]
+
+
 def test_cli_forecasts_formats_and_filters(_isolated_home):
     from flowcast.cli import app
 

@@ -32,7 +32,7 @@ from flowcast.cli.gc import middle_cut
 from flowcast.errors import ConfigError, ProductionMovedError, RegistryError
 from flowcast.mdtext import id_text
 from flowcast.timekeys import utc_text
-from flowcast.wording import listed, plural
+from flowcast.wording import listed, noun, plural
 
 FORMATS = ("table", "csv", "json")
 
@@ -109,9 +109,10 @@ def forecasts(
 
     sys.stdout.write(forecast_tables(frame, {d: dataset_tz(settings, d) for d in frame["dataset"].unique()}))
     sys.stdout.flush()
-    console.print(f"{plural(frame.height, 'row')}, {plural(frame['dataset'].n_unique(), 'dataset')}, "
-                  f"{frame['as_of'].n_unique()} as_of, "
-                  f"{frame['unique_id'].n_unique()} series")
+    # counts as the run's log writes them (newuser52: '1400000 rows, 1 dataset, 1 as_of, 100000 series')
+    console.print(f"{frame.height:,} {noun(frame.height, 'row')}, {plural(frame['dataset'].n_unique(), 'dataset')}, "
+                  f"{frame['as_of'].n_unique():,} as_of, "
+                  f"{frame['unique_id'].n_unique():,} series")
 
 
 def _verify(store: Any, dataset: str | None, as_of: Any) -> None:

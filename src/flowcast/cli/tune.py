@@ -82,11 +82,12 @@ def tune(
 
 def summary_lines(result: dict) -> tuple[str, str | None]:
     """The tune run's first line and its best-trial line, the metric named as the leaderboard names it ('snaive
-    MASE', 'naive RMSSE'; it read 'scored by mase')."""
+    MASE', 'naive RMSSE'; it read 'scored by mase'); one trial is '1 trial' (newuser52: '1 trials')."""
     from flowcast.evaluation.metrics import metric_name
     from flowcast.reporting import metric_header
+    from flowcast.wording import plural
 
-    head = (f"{result['dataset']}: {result['trials']} trials in {result['seconds']:.0f} s "
+    head = (f"{result['dataset']}: {plural(result['trials'], 'trial')} in {result['seconds']:.0f} s "
             f"(budget {result['budget_minutes']:g} min), scored by {metric_header(result['metric'])}")
     best = (None if result["best_value"] is None else
             f"Best {metric_name(result['metric'])} {result['best_value']:.4g}. Keep it in flowcast.toml:\n[model]")

@@ -172,25 +172,28 @@ def freshness(lengths: pl.DataFrame, as_of_ds: datetime | None, freq: str, horiz
                      n_excluded, list(ended["last_ds"].head(5).to_list()))
 
 
-def when_text(ds: datetime | None, freq: str = "1d") -> str:
+def when_text(ds: datetime | None, freq: str = "1d", tz: str | None = None) -> str:
     """A period of daily or longer data (its ds at midnight, the date as written) as a date; a sub-daily ds (a UTC
     instant: README, time zones), or a ds with a clock time, as `timekeys.utc_text` writes an instant
-    ('2024-03-10 06:00 UTC'; its midnight '2024-03-10'). It wrote '2024-03-10 00:00 UTC' beside messages writing
-    that instant '2024-03-10', and a clock time of daily data without its 'UTC'."""
+    ('2024-03-10 06:00 UTC'; its midnight '2024-03-10'), followed by its wall time in the source's `tz` where it has
+    one ('2024-03-06 05:00 UTC (2024-03-06 00:00 -05:00 America/New_York)': a file of New York times was told of a
+    gap 'from 2024-03-06 05:00 UTC' alone, a time it does not hold, newuser52). It wrote '2024-03-10 00:00 UTC'
+    beside messages writing that instant '2024-03-10', and a clock time of daily data without its 'UTC'."""
     if ds is None:
         return "-"
     if not calendar.is_subdaily(freq) and (ds.hour, ds.minute, ds.second, ds.microsecond) == (0, 0, 0, 0):
         return f"{ds:%Y-%m-%d}"
-    return utc_text(ds)
+    return utc_text(ds, tz)
 
 
 def freshness_lines(f: Freshness, as_of: datetime | None, tz: str | None = None) -> list[str]:
     """Warnings for a run's log: the data stopped before as_of, series that ended long ago. as_of is said as the
     instant it is (`timekeys.utc_text`: UTC, and its wall time and offset in the source's `tz`): its wall time
-    alone named no zone (a UTC 04:40 read as New York's, or the repeated autumn hour either of two instants)."""
+    alone named no zone (a UTC 04:40 read as New York's, or the repeated autumn hour either of two instants); so is
+    a sub-daily latest observation (it was said in UTC alone beside an as_of said in both, newuser52)."""
     out = []
     if f.all_before_as_of and as_of is not None:
-        out.append(f"The latest observation, {when_text(f.latest_ds, f.freq)}, is {f.periods_behind:,} periods ({f.freq}) "
+        out.append(f"The latest observation, {when_text(f.latest_ds, f.freq, tz)}, is {f.periods_behind:,} periods ({f.freq}) "
                    f"before as_of {utc_text(as_of, tz)}: every forecast period (the next {f.horizon}) lies before as_of. "
                    "Is the source still being updated? ([validation] max_staleness fails a run past a limit)")
     if f.n_ended:
@@ -198,7 +201,7 @@ def freshness_lines(f: Freshness, as_of: datetime | None, tz: str | None = None)
         ended = ", ".join(map(quoted_id, f.ended))
         named = f", e.g. {ended}: " if f.n_ended > len(f.ended) else f": {ended}; "
         said = (f"{f.n_ended} series ended more than a horizon ({f.horizon} periods) before the latest observation "
-                f"({when_text(f.latest_ds, f.freq)}){named}")
+                f"({when_text(f.latest_ds, f.freq, tz)}){named}")
         forecast = f.n_ended - f.n_excluded
         if not f.n_excluded:  # of one series: 'it is ... sets it aside', not 'each is ... sets them aside'
             said += (f"{'it' if f.n_ended == 1 else 'each'} is forecast from its own last observation, its forecasts "

@@ -49,7 +49,7 @@ def _who_has(lengths: Sequence[int], n: int, share: float) -> tuple[str, bool]:
     count = sum(1 for x in lengths if int(x) >= n)
     if count >= max(1, math.ceil(share * len(lengths))):
         return f"{share:.0%} of the series have at least {plural(n, 'period')}", False
-    return (f"only {count} of {len(lengths)} series {'has' if count == 1 else 'have'} at least {plural(n, 'period')} "
+    return (f"only {count:,} of {len(lengths):,} series {'has' if count == 1 else 'have'} at least {plural(n, 'period')} "
             f"(the share {share:.0%} is out of reach)"), count == 1
 
 
@@ -204,9 +204,9 @@ def fit_backtest(lengths: Sequence[int], *, horizon: int, n_windows: int, step: 
 
         shown = [] if ids is None else [u for u, x in zip(ids, lengths, strict=True) if x < out.need][:5]
         named = f" ({some_named(left_out, shown)})" if shown else ""
-        out.notes.append(f"{left_out} of {len(lengths)} series have fewer than {out.need} periods{named}: they take no "
-                         "part in the backtest and are forecast by the best candidate that can run on them." if left_out > 1
-                         else f"1 of {len(lengths)} series has fewer than {out.need} periods{named}: it takes no part in "
+        out.notes.append(f"{left_out:,} of {len(lengths):,} series have fewer than {out.need} periods{named}: they take "
+                         "no part in the backtest and are forecast by the best candidate that can run on them." if left_out > 1
+                         else f"1 of {len(lengths):,} series has fewer than {out.need} periods{named}: it takes no part in "
                          "the backtest and is forecast by the best candidate that can run on it.")
     return out
 

@@ -732,7 +732,7 @@ def _preprocess_rows(valid: pl.DataFrame, source: SourceConfig, settings: Settin
         spacing = (summary.freq_hint or _spacing_hint(v, freq)) if cuts.height == n_observed else ""
         if spacing:
             shown = "; ".join(
-                f"{ids[s]}: interior gap of {g} periods from {when_text(d, freq)} > max_gap={limit}"
+                f"{ids[s]}: interior gap of {g} periods from {when_text(d, freq, source.tz)} > max_gap={limit}"
                 for s, g, d in cuts.select("__sid", "__gap", "__start").head(5).iter_rows()
             )
             raise DataValidationError(
@@ -784,9 +784,9 @@ def _preprocess_rows(valid: pl.DataFrame, source: SourceConfig, settings: Settin
         weekly = _weekly_sids(v, cuts.get_column("__sid"), freq)
         summary.gap_cut = [
             {"unique_id": str(ids[s]), "rows": int(r),
-             "reason": (f"interior gap of {g} periods from {when_text(d, freq)} > max_gap={limit}{mode}"
+             "reason": (f"interior gap of {g} periods from {when_text(d, freq, source.tz)} > max_gap={limit}{mode}"
                         + (f" (the last of {n})" if n > 1 else "")
-                        + f": the {r:,} rows before {when_text(f, freq)} are not used, the series starts there "
+                        + f": the {r:,} rows before {when_text(f, freq, source.tz)} are not used, the series starts there "
                         + (f"(its every value is on a {weekly[s]}: weekly data? --freq 1w reads it, in a file or "
                            "source of its own)" if s in weekly else
                            f"({local if local and d <= skipped[0] < f else ''}[preprocess] max_gap = {g} imputes it)"))}

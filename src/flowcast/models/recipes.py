@@ -266,8 +266,8 @@ def below_zero_note(history: pl.DataFrame, forecasts: pl.DataFrame, y_min: float
         return None
     worst, value = lowest.row(0)
     n_all = forecasts["unique_id"].n_unique()
-    return (f"Every observed value is 0 or more, but the forecasts or intervals of {lowest.height} of {n_all} series go "
-            f"below 0 (lowest: {worst} at {value:.4g}). If the values cannot be negative (counts, sales, demand), declare "
+    return (f"Every observed value is 0 or more, but the forecasts or intervals of {lowest.height:,} of {n_all:,} series "
+            f"go below 0 (lowest: {id_text(worst)} at {value:.4g}). If the values cannot be negative (counts, sales, demand), declare "
             "y_min = 0 (--y-min 0, or y_min in the source's [sources.NAME]): intervals are then cut at 0; flowcast "
             "assumes no bound from a history that happens to be non-negative.")
 
@@ -535,7 +535,7 @@ class RecipeForecast:
         ids = self.short or self.reached
         n = len(ids)
         its = "its" if n == 1 else "their"
-        head = (f"{n} series {'has' if n == 1 else 'have'} fewer than {self.short_history} observations "
+        head = (f"{n:,} series {'has' if n == 1 else 'have'} fewer than {self.short_history} observations "
                 f"({_counted(ids)}): ")
         if not self.short:  # naive the champion: stretched, nothing set aside
             return head + f"naive forecasts {its} last value, and {its} intervals also reach {its} one change carried forward."
