@@ -1,8 +1,10 @@
 """Secrets kept out of what flowcast says: a URL's password and secret query values shown `***`.
 
 `redact(url)` hides them in one URL (a store's `store.url`, a source's path) or keyword DSN (`host=h password=x`);
-`redact_text(message)` in every URL of a message (an error's text, a log line). The rest of a URL stays as written:
-it says where the store or the data is.
+`redact_text(message)` in every URL of a message; `redact_log_text(message)` there and in every keyword DSN's
+`password=` too (a log line, an error's text: what the CLI prints); `redact_parameter(text)` in a flow run's stored
+parameter, whether it is one URL or DSN or holds them within other text. The rest of a URL stays as written: it says
+where the store or the data is.
 
 - The password after the user (`scheme://user:PASSWORD@host`, or `://:PASSWORD@host` with no user) runs to the last
   '@' before the host: the first '@' after which the rest reads as a URL's hosts, path and query (a host holds no '@').
@@ -82,7 +84,7 @@ _TEXT_DSN_VALUE = r"\\'(?:[^\\]|\\[^'])*+(?:\\')?|'(?:[^'\\]|\\\\?.)*+'?|" + _DS
 _DSN_SECRET_IN_TEXT = re.compile(rf"(?<![^\s'\"(\[{{,:])((?:{'|'.join(DSN_SECRET_KEYS)})\s*=\s*)({_TEXT_DSN_VALUE})",
                                  re.IGNORECASE)
 # the marks after a value in text that end a quote, a clause or a collection, shown: `password=***'}`
-_TEXT_ENDS = "'\",;.)]}"
+TEXT_ENDS = "'\",;.)]}"
 
 
 def password_spans(url: str) -> Iterator[tuple[int, int]]:
@@ -173,16 +175,25 @@ def redact_log_text(message: str) -> str:
     """`message` (a log line, a traceback, an error's text) with each URL in it redacted (`redact_text`) and each
     keyword DSN's password in it `***` (`password=s3cret`, `sslpassword='a b'` anywhere: a log line showed
     `host=db password=s3cret` whole, fixA51); an unquoted one to the next space, less the marks that end a quote or a
-    clause (`_TEXT_ENDS`), one shown `***` already or empty as it is."""
+    clause (`TEXT_ENDS`), one shown `***` already or empty as it is."""
     if "://" in message:
         message = redact_text(message)
     if "password" not in message.lower():
         return message
 
     def hide(m: re.Match[str]) -> str:
-        value = m[2] if m[2].startswith("'") else m[2].rstrip(_TEXT_ENDS)
+        value = m[2] if m[2].startswith("'") else m[2].rstrip(TEXT_ENDS)
         if value.strip("'") in ("", HIDDEN):
             return m[0]
         return m[1] + HIDDEN + m[2][len(value):]
 
     return _DSN_SECRET_IN_TEXT.sub(hide, message)
+
+
+def redact_parameter(text: str) -> str:
+    """`text` (a flow run's parameter: a source's path, a URL, a DSN, any text) as it is stored and shown: `redact`ed
+    whole (one URL or keyword DSN, read to its end: a password of words, `https://u:s3 cret@h/x.csv`), then as a log
+    line is (`redact_log_text`): a URL or a keyword DSN's password within other text is hidden too
+    (`select 1 -- postgresql://u:***@h/db?x=1 and ?y=2`, `conn host=db password=*** dbname=x; select 1`: they were
+    stored whole, `redact` reading the text as one URL or one DSN, secrets52)."""
+    return redact_log_text(redact(text))

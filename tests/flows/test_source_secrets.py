@@ -238,6 +238,9 @@ def test_a_flow_called_from_python_stores_no_secret_and_reads_the_url_it_was_giv
     ({"overrides": {"shared_options": {"token": ["s3-secret"]}}}, "overrides.shared_options.token[0]"),
     ({"overrides": {"store": {"storage_options": {"headers": {"Authorization": "Bearer web-secret"}}}}},
      "overrides.store.storage_options.headers.Authorization"),
+    # secrets52: a URL or a keyword DSN within other text was stored whole (and passed)
+    ({"home": "see host=db.example user=u password=pg-secret dbname=x; then"}, "home"),
+    ({"source": source_dict("from postgresql://u:pg-secret@db.example/db?x=1 and ?y=2")}, "source"),
 ])
 @pytest.mark.usefixtures("prefect_api")
 def test_a_deployment_run_whose_url_shows_a_secret_is_refused_and_stores_nothing(tmp_path, params, field):
