@@ -101,24 +101,37 @@ VISIBLE_SECRET = (
 # The options of an fsspec filesystem that a run's parameters may give (a setting named `*options`: `shared_options`,
 # `store.storage_options`, stored whole before secrets51), and the names among them (any depth: `client_kwargs`)
 # whose value is a secret: one ending in `password`, `secret`, `token`, `key` (`key`, `account_key`,
-# `aws_secret_access_key`), `signature`, `connection_string`, `credential(s)`, `passphrase`, `authorization` or `auth`
-# (`headers.Authorization`: fixA51), `sig` alone, or one holding `secret`. A pattern of JSON schema and Python's `re`
-# alike, any case (`_any_case`): the form refuses what `stored_parameters` hides.
+# `aws_secret_access_key`), `signature`, `connection_string`, `credential(s)`, `passphrase`, `authorization`
+# (`headers.Authorization`: fixA51) or the word `auth` (`_AUTH_WORD`), `sig` alone, or one holding `secret`. A pattern
+# of JSON schema and Python's `re` alike, any case (`_any_case`): the form refuses what `stored_parameters` hides.
 OPTIONS = "options"
 _OPTION_SECRET_ENDS = ("password", "passwd", "pwd", "secret", "token", "signature", "key", "connection_string",
-                       "credentials?", "passphrase", "authorization", "auth")
+                       "credentials?", "passphrase", "authorization")
+# `auth` as the word that ends a name: alone or after a mark (`auth`, `proxy_auth`, `AUTH`), or camel-cased
+# (`basicAuth`). A name that merely ends in its letters (`oauth`, `use_oauth`, `OAuth`: a flag, a provider's name) is
+# no secret's: its value was hidden (secrets52); its dicts' secrets are hidden by their own names (`client_secret`).
+_AUTH_WORD = rf"(?:^|[^A-Za-z]){_any_case('auth')}$|[a-z0-9]A(?:uth|UTH)$"
 # What a secret option may hold that is no secret, shown as it is (with a boolean, a null and an empty text): gcsfs's
 # `token="anon"` (anonymous access)
 NOT_SECRET = ("anon",)
-SECRET_OPTION = "|".join([f"(?:{'|'.join(map(_any_case, _OPTION_SECRET_ENDS))})$", f"^{_any_case('sig')}$",
-                          _any_case("secret")])
+SECRET_OPTION = "|".join([f"(?:{'|'.join(map(_any_case, _OPTION_SECRET_ENDS))})$", _AUTH_WORD,
+                          f"^{_any_case('sig')}$", _any_case("secret")])
 _SECRET_OPTION = re.compile(SECRET_OPTION)
+# gcsfs's `token` option (the name alone, any case) where it names how to authenticate, no secret, shown as it is
+# (secrets52: hidden): `TOKEN_MODES`. Any other text (a service account's JSON, its key file's path, an OAuth token),
+# a number, a list or a dict is a secret (be conservative: `token: "default"`, no gcsfs mode, is hidden).
+TOKEN_OPTION = f"^{_any_case('token')}$"
+TOKEN_MODES = ("anon", "google_default", "cloud", "cache", "browser")
+_TOKEN_OPTION = re.compile(TOKEN_OPTION)
+# a secret option's name but gcsfs's `token` (`TOKEN_OPTION`): the form's check of a secret option's value
+# (`flows.parameters`), which allows `TOKEN_MODES` for `token` alone
+SECRET_OPTION_BUT_TOKEN = rf"^(?!{_any_case('token')}$)[\s\S]*(?:{SECRET_OPTION})"
 
 
 def stored_parameters(value: Any) -> Any:
     """`value` (a flow run's parameters as Prefect serializes them: JSON's dicts, lists, strings, numbers) with every
-    URL or keyword DSN `redact`ed, within other text too (`redaction.redact_parameter`), and every secret of an fsspec options dict (a key
-    named `*options`) `***` (`stored_options`): what Prefect may store and show of them."""
+    URL or keyword DSN `redact`ed, within other text too (`redaction.redact_parameter`), and every secret of an fsspec
+    options dict (a key named `*options`) `***` (`stored_options`): what Prefect may store and show of them."""
     if isinstance(value, str):
         return redact_parameter(value)
     if isinstance(value, dict):
@@ -131,23 +144,26 @@ def stored_parameters(value: Any) -> Any:
 
 def stored_options(value: Any) -> Any:
     """`value` (fsspec options: `{"key": ..., "secret": ..., "client_kwargs": {"aws_secret_access_key": ...}}`) as
-    `stored_parameters`, the value of each option whose name says it is a secret (`SECRET_OPTION`) `hidden`."""
+    `stored_parameters`, the value of each option whose name says it is a secret (`SECRET_OPTION`) `hidden` (gcsfs's
+    `token` shown where it is one of `TOKEN_MODES`)."""
     if isinstance(value, dict):
-        return {k: hidden(v) if _SECRET_OPTION.search(str(k)) else stored_options(v) for k, v in value.items()}
+        return {k: hidden(v, TOKEN_MODES if _TOKEN_OPTION.search(str(k)) else NOT_SECRET)
+                if _SECRET_OPTION.search(str(k)) else stored_options(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [stored_options(v) for v in value]
     return stored_parameters(value)
 
 
-def hidden(value: Any) -> Any:
+def hidden(value: Any, shown: tuple[str, ...] = NOT_SECRET) -> Any:
     """A secret option's `value` as stored: each text and number in it `***`, at any depth of its lists and dicts
     (`token: ["abc"]`, `password: 123456`, a service account's dict: they were stored whole, fixA51); an empty text,
-    `NOT_SECRET` (`anon`), a boolean (s3fs's `anon: true`) and a null as they are."""
+    one of `shown` (`NOT_SECRET`: `anon`; gcsfs's `token` takes `TOKEN_MODES`), and within its lists and dicts
+    `NOT_SECRET`, a boolean (s3fs's `anon: true`) and a null as they are."""
     if isinstance(value, dict):
         return {k: hidden(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [hidden(v) for v in value]
-    if value is None or isinstance(value, bool) or value == "" or value in NOT_SECRET:
+    if value is None or isinstance(value, bool) or value == "" or value in shown:
         return value
     return HIDDEN
 

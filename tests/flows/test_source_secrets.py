@@ -17,6 +17,7 @@ from flowcast.cli import app
 from flowcast.errors import ConfigError
 from flowcast.flows.common import flow_settings
 from flowcast.redaction import redact
+from flowcast.source_secrets import stored_parameters
 
 
 @pytest.mark.usefixtures("prefect_api")
@@ -177,6 +178,38 @@ def test_an_options_secret_that_is_no_text_is_stored_hidden_and_the_form_refuses
     for options in (stored, NO_SECRET_OPTIONS):
         validate_values_conform_to_schema({"overrides": {"shared_options": options,
                                                          "store": {"storage_options": options}}}, schema)
+
+
+# secrets52: an option's name that merely ends in `auth` (`oauth`), and gcsfs's `token` naming how to authenticate,
+# were hidden; what such a token holds otherwise (a key file's path, a service account's JSON, a token) is a secret, as
+# is the word `auth` ending a name, and a mode under another secret's name
+SHOWN_OPTIONS = [{"oauth": "google"}, {"use_oauth": "on"}, {"OAuth": {"provider": "x", "scopes": ["read"]}},
+                 {"token": "google_default"}, {"token": "cloud"}, {"token": "cache"}, {"TOKEN": "browser"}]
+HIDDEN_OPTIONS = [{"token": "/keys/sa.json"}, {"token": '{"type": "service_account"}'}, {"token": "ya29.t0k"},
+                  {"token": {"type": "authorized_user", "refresh_token": "r"}}, {"token": ["cloud"]},
+                  {"token": "default"}, {"auth": "u:p"}, {"proxy_auth": ["u", "p"]}, {"basicAuth": "x"},
+                  {"AUTH": "x"}, {"password": "browser"}, {"access_token": "cloud"}, {"oauth": {"client_secret": "s"}}]
+
+
+@pytest.mark.parametrize("options", SHOWN_OPTIONS + HIDDEN_OPTIONS)
+def test_an_option_is_hidden_and_refused_where_its_name_or_value_says_it_is_a_secret(options):
+    from prefect._internal.schemas.validators import validate_values_conform_to_schema
+    from prefect.utilities.callables import parameter_schema
+
+    from flowcast.flows import retrain_flow
+    from flowcast.flows.parameters import form_schema
+
+    stored = stored_parameters({"shared_options": options})["shared_options"]
+    schema = form_schema(parameter_schema(retrain_flow).model_dump())
+    given = {"overrides": {"shared_options": options}}
+    if options in SHOWN_OPTIONS:
+        assert stored == options
+        validate_values_conform_to_schema(given, schema)
+    else:
+        assert stored != options and "***" in json.dumps(stored), stored
+        with pytest.raises(ValueError, match=r"Validation failed for field 'overrides\.shared_options"):
+            validate_values_conform_to_schema(given, schema)
+    validate_values_conform_to_schema({"overrides": {"shared_options": stored}}, schema)
 
 
 def test_a_path_without_secrets_is_read_as_written(tmp_path):
