@@ -39,6 +39,9 @@ HIDDEN_PASSWORDS = [
     ("https://u:12/x@h", "https://u:***@h"), ("https://u:12/x@h/data/x.csv?token=t", "https://u:***@h/data/x.csv?token=***"),
     ("http://u:12?x@h:8080/x.csv", "http://u:***@h:8080/x.csv"), ("s3://k:12/x@bucket/x.csv", "s3://k:***@bucket/x.csv"),
     ("https://u:s3 cret@h/x.csv", "https://u:***@h/x.csv"),  # a space not percent-encoded
+    # secrets52: a query holding a '?' after the '@' (no '@' was followed by one '?' at most): shown whole
+    ("https://u:pw@h/x.csv?a=1?b=2", "https://u:***@h/x.csv?a=1?b=2"),
+    ("postgresql://u:pw@h/db?application_name=a?b", "postgresql://u:***@h/db?application_name=a?b"),
 ]
 NO_SECRET = [
     "postgresql://u@h/db",  # no password

@@ -91,10 +91,15 @@ def password_spans(url: str) -> Iterator[tuple[int, int]]:
     """The (start, end) of each non-empty password after a user in `url` (one URL, read to its end), by the rule of
     the module's docstring."""
     ends: list[int] | None = None
+    loose: list[int] | None = None
     for user in _USER.finditer(url):
         start = user.end()
         ends = _userinfo_ends(url) if ends is None else ends
         at = ends[start]
+        if at == -1:  # no '@' is followed by one query at most: the first followed by hosts (a query may hold a '?',
+            # `https://u:pw@h/x?a=1?b=2`: its password was shown, secrets52)
+            loose = _userinfo_ends(url, queries=False) if loose is None else loose
+            at = loose[start]
         if at == -1 or _no_userinfo(url, user.start(), at):
             continue
         if at > start:
@@ -114,18 +119,19 @@ def _no_userinfo(url: str, after_scheme: int, at: int) -> bool:
     return url[at - 1] == "/" and not url[:after_scheme].lower().endswith(_POSTGRES)
 
 
-def _userinfo_ends(url: str) -> list[int]:
+def _userinfo_ends(url: str, queries: bool = True) -> list[int]:
     """For each index i of `url` (and its length), the first '@' at or after i after which the rest reads as a URL's
     hosts, path, query and fragment, -1 where none: what follows it holds no '@' before its first '/', '?' or '#' (the
-    hosts: a list, an IPv6 '[...]', none for a unix socket), and one '?' at most before its first '#' (a query holds no
-    '?'; a fragment anything). Read once from the end (a '@' tried in turn for each user, the rest read again from each,
+    hosts: a list, an IPv6 '[...]', none for a unix socket), and, with `queries`, one '?' at most before its first '#'
+    (a '?' before the '@' and one after it: the first is the password's; a fragment holds anything). Read once from
+    the end (a '@' tried in turn for each user, the rest read again from each,
     grew with the square of a long line's length: minutes for 200,000 characters of 'a://b:@?x?')."""
     ends = [-1] * (len(url) + 1)
     special = ""  # the first of '/?#@' after the index
     questions = 0  # the '?' after the index, before the first '#' after it
     for i in range(len(url) - 1, -1, -1):
         c = url[i]
-        ends[i] = i if c == "@" and special != "@" and questions <= 1 else ends[i + 1]
+        ends[i] = i if c == "@" and special != "@" and (questions <= 1 or not queries) else ends[i + 1]
         if c in "/?#@":
             special = c
         questions = 0 if c == "#" else questions + (c == "?")
