@@ -94,7 +94,7 @@ VISIBLE_SECRET = (
     # applies: `conn host=db password=s3cret; select 1`), where a word starts: quoted, neither empty nor `***`; or
     # unquoted (to a space, or a '\' that escapes no character), neither `***` nor the marks that end a clause alone
     # (`TEXT_ENDS`: `password=***',`)
-    + rf"|(?:^|[\s'\"(\[{{,:])(?:{'|'.join(map(_any_case, DSN_SECRET_KEYS))})\s*=\s*"
+    + r"""|(?:^|[\s'"(\[{,:])(?:""" + "|".join(map(_any_case, DSN_SECRET_KEYS)) + r")\s*=\s*"
     + r"(?:'(?!(?:\*\*\*)?(?:'|" + _ESCAPES_NOTHING + "))"
     + r"|(?!(?:\*\*\*)?" + _TEXT_END_MARKS + r"*(?:\s|" + _ESCAPES_NOTHING + r"))(?:[^\s'\\]|\\.))"
 )
