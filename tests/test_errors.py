@@ -115,6 +115,18 @@ def test_an_error_s_message_names_a_url_without_its_secrets_pickled_too(error):
     assert str(pickle.loads(pickle.dumps(exc))) == said  # a Prefect state, a worker's error
 
 
+@pytest.mark.parametrize("error", [lambda m: FlowcastError(m), lambda m: StoreUnreachableError(m, server="host h")])
+def test_an_error_s_message_names_a_keyword_dsn_without_its_password_pickled_too(error):
+    """secrets52: an error's message hid a URL's secrets but showed a keyword DSN's password, as a log line does not
+    (`redact_log_text`)."""
+    import pickle
+
+    exc = error("cannot connect to host=db user=u password='s3 cret' dbname=x, nor https://u:pw1@h/x.csv")
+    said = "cannot connect to host=db user=u password=*** dbname=x, nor https://u:***@h/x.csv"
+    assert str(exc) == said
+    assert str(pickle.loads(pickle.dumps(exc))) == said
+
+
 def test_an_error_without_a_url_keeps_its_message_and_arguments():
     exc = FlowcastError("password authentication failed for user 'u'", 3)
     assert exc.args == ("password authentication failed for user 'u'", 3)
@@ -157,6 +169,9 @@ def _raised_while_handling(first: BaseException, second: BaseException, how: str
     # a secret in the earlier error's URL hidden
     (ValueError("cannot open https://u:pw1@h/x.csv?token=tok2"), KeyError("x"), "context",
      "; raised while handling an earlier error: ValueError: cannot open https://u:***@h/x.csv?token=***"),
+    # and a keyword DSN's password (secrets52: shown)
+    (ValueError("cannot open host=db password=s3cret"), KeyError("x"), "context",
+     "; raised while handling an earlier error: ValueError: cannot open host=db password=***"),
 ])
 def test_an_error_raised_while_handling_another_says_that_one_too(first, second, how, said):
     """redact48: an error raised inside an `except` without `from` kept the first error only as its `__context__`,

@@ -7,7 +7,7 @@ import re
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-from flowcast.redaction import passwords, redact, redact_log_text, redact_text
+from flowcast.redaction import passwords, redact, redact_log_text, redact_parameter, redact_text
 from flowcast.source_secrets import VISIBLE_SECRET
 
 HIDDEN_PASSWORDS = [
@@ -39,6 +39,9 @@ HIDDEN_PASSWORDS = [
     ("https://u:12/x@h", "https://u:***@h"), ("https://u:12/x@h/data/x.csv?token=t", "https://u:***@h/data/x.csv?token=***"),
     ("http://u:12?x@h:8080/x.csv", "http://u:***@h:8080/x.csv"), ("s3://k:12/x@bucket/x.csv", "s3://k:***@bucket/x.csv"),
     ("https://u:s3 cret@h/x.csv", "https://u:***@h/x.csv"),  # a space not percent-encoded
+    # secrets52: a query holding a '?' after the '@' (no '@' was followed by one '?' at most): shown whole
+    ("https://u:pw@h/x.csv?a=1?b=2", "https://u:***@h/x.csv?a=1?b=2"),
+    ("postgresql://u:pw@h/db?application_name=a?b", "postgresql://u:***@h/db?application_name=a?b"),
 ]
 NO_SECRET = [
     "postgresql://u@h/db",  # no password
@@ -58,6 +61,18 @@ KEYWORD_DSNS = ["host=db user=u password=s3cret dbname=x", "host=db password='a 
                 "host=h password = s3cret dbname=db", "host=db password=*** sslpassword=k3y", "password=p'q"]
 NO_DSN_SECRET = ["password=***", "host=db user=u password='***' dbname=x", "the password is in vault",
                  "/data/my password=1 x.csv", "host=db dbname=x", "password=''", "keep the password=*** form"]
+# secrets52: a URL or a keyword DSN within other text (a note, a list's item) was stored whole in a run's parameters,
+# read as one URL or one DSN (`redact`): hidden as a log line hides it
+WITHIN_TEXT = [
+    ("see postgresql://u:pw@h/db?x=1 and ?y=2", "see postgresql://u:***@h/db?x=1 and ?y=2"),
+    ("conn host=db user=u password=s3cret dbname=x; select 1", "conn host=db user=u password=*** dbname=x; select 1"),
+    ("x\nhost=db password='a b' dbname=y", "x\nhost=db password=*** dbname=y"),
+    ("note (password = s3cret) kept", "note (password = ***) kept"),
+    ("/data/my password=1 x.csv", "/data/my password=*** x.csv"),  # a file's name as a log line shows it
+    ("select 1 -- postgresql://u:pw@h/db, sslpassword=k3y.", "select 1 -- postgresql://u:***@h/db, sslpassword=***."),
+]
+NO_SECRET_IN_TEXT = ["select password from users", "the password is in vault", "db_password=abc and passwords=1",
+                     "keep password=*** and password='' as they are", "a url https://h/x?since=1 then ?y=2"]
 LIBPQ_URLS = ["postgresql://u:pw@h:5432/db?application_name=a@b", "postgresql://u:p?s/s@h/db",
               "postgresql://u:p@ss@h/db", "postgresql://u:pw@[::1]:5432/db",
               "postgresql://u:pw@/db?host=/var/run/postgresql"]
@@ -110,14 +125,28 @@ def test_redact_leaves_text_that_is_no_dsn_or_hides_its_password_as_it_is(text):
     assert redact(text) == text
 
 
+@pytest.mark.parametrize("text, shown", WITHIN_TEXT)
+def test_a_parameter_hides_a_url_or_a_dsn_within_its_text(text, shown):
+    assert redact_parameter(text) == shown
+
+
+@pytest.mark.parametrize("text", NO_SECRET_IN_TEXT + NO_SECRET + [t for t in NO_DSN_SECRET if " x.csv" not in t])
+def test_a_parameter_without_a_secret_is_stored_as_it_is(text):
+    assert redact_parameter(text) == text
+
+
 @pytest.mark.parametrize("url", [u for u, _ in HIDDEN_PASSWORDS] + NO_SECRET + LIBPQ_URLS + KEYWORD_DSNS + NO_DSN_SECRET
-                         + [f"https://h/x.csv?since=2024&{name}=s3%2Fcret&page=2#top" for name in SECRET_QUERY_NAMES])
+                         + [f"https://h/x.csv?since=2024&{name}=s3%2Fcret&page=2#top" for name in SECRET_QUERY_NAMES]
+                         + [t for t, _ in WITHIN_TEXT] + NO_SECRET_IN_TEXT
+                         + ["password=***'", "host=db password=***'' dbname=x", "x password='***\\", "password=***\\"])
 def test_the_forms_pattern_finds_a_secret_where_redact_hides_one(url):
-    """A deployment's form refuses (`VISIBLE_SECRET`) a URL that shows a secret `redact` hides, and passes what it shows
-    as it is: `https://u:12/x@h`, `postgresql://u:p?s/s@h/db` and `s3://k:12/x@bucket/x.csv` were passed (fixrev50);
-    a keyword DSN's password was neither refused nor hidden in a stored parameter (secrets51)."""
-    assert bool(re.search(VISIBLE_SECRET, url)) == (redact(url) != url), redact(url)
-    assert not re.search(VISIBLE_SECRET, redact(url)), redact(url)
+    """A deployment's form refuses (`VISIBLE_SECRET`) a URL that shows a secret that a stored parameter hides
+    (`redact_parameter`), and passes what it shows as it is: `https://u:12/x@h`, `postgresql://u:p?s/s@h/db` and
+    `s3://k:12/x@bucket/x.csv` were passed (fixrev50); a keyword DSN's password was neither refused nor hidden in a
+    stored parameter (secrets51); nor one within other text, `conn host=db password=s3cret; select 1` (secrets52); a
+    DSN's `password=***'` was refused, shown as it is."""
+    assert bool(re.search(VISIBLE_SECRET, url)) == (redact_parameter(url) != url), redact_parameter(url)
+    assert not re.search(VISIBLE_SECRET, redact_parameter(url)), redact_parameter(url)
 
 
 def test_redact_text_hides_the_secrets_of_every_url_in_a_message():
@@ -244,3 +273,11 @@ def test_a_backfills_api_wait_names_the_api_redacted_whole(url):
     said = api_wait_said("2019-03-01", url, "did not answer", ConnectionError(f"cannot reach {url}"), "running the date")
     assert said.startswith(f"2019-03-01: the Prefect API at {redact(url)} did not answer (ConnectionError: "), said
     assert url not in said and said.count("***") == 2, said
+
+
+def test_a_backfills_api_wait_names_a_keyword_dsn_in_its_error_without_its_password():
+    """secrets52: the error's text was redacted of its URLs alone."""
+    from flowcast.ops.reaper import api_wait_said
+
+    said = api_wait_said("2019-03-01", "http://h/api", "did not answer", OSError("host=db password=s3cret"), "then")
+    assert "(OSError: host=db password=***)" in said, said

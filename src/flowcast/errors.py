@@ -7,16 +7,17 @@ from typing import Any
 
 
 class FlowcastError(Exception):
-    """Base class: `exit_code` is what the CLI exits with. Its message is shown without the secrets of a URL in it
-    (`redaction.redact_text`: a password after the user, a `token=` or `password=` query value): it names the source or
-    store it could not read, and is printed, kept in Prefect's database (the run's state) and shown in its UI."""
+    """Base class: `exit_code` is what the CLI exits with. Its message is shown without the secrets of a URL or a
+    keyword DSN in it (`redaction.redact_log_text`, as a log line: a password after the user, a `token=` or `password=`
+    query value, `host=db password=***`): it names the source or store it could not read, and is printed, kept in
+    Prefect's database (the run's state) and shown in its UI."""
 
     exit_code = 1
 
     def __init__(self, *args: Any) -> None:
-        from flowcast.redaction import redact_text
+        from flowcast.redaction import redact_log_text
 
-        super().__init__(*(redact_text(a) if isinstance(a, str) else a for a in args))
+        super().__init__(*(redact_log_text(a) if isinstance(a, str) else a for a in args))
 
 
 class ConfigError(FlowcastError):
@@ -285,13 +286,13 @@ def earlier_errors(exc: BaseException) -> list[BaseException]:
 
 def earlier_said(exc: BaseException) -> str:
     """`exc`'s `earlier_errors` as the end of its sentence, '' where none: '; raised while handling an earlier error:
-    DataValidationError: no rows' (a URL's secrets hidden, as in a FlowcastError's message). The CLI says it: the
+    DataValidationError: no rows' (a URL's or a DSN's secrets hidden, as in a FlowcastError's message). The CLI says it: the
     error alone hid the first one, often the one to mend (an error raised while handling another kept that one only
     as its `__context__`, which nothing showed without FLOWCAST_DEBUG=1)."""
-    from flowcast.redaction import redact_text
+    from flowcast.redaction import redact_log_text
 
     parts = []
     for e in earlier_errors(exc):
         text = one_line(e) if isinstance(e, Exception) else str(e)
         parts.append(f"; raised while handling an earlier error: {type(e).__name__}{': ' + text if text else ''}")
-    return redact_text("".join(parts))
+    return redact_log_text("".join(parts))

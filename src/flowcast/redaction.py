@@ -1,8 +1,10 @@
 """Secrets kept out of what flowcast says: a URL's password and secret query values shown `***`.
 
 `redact(url)` hides them in one URL (a store's `store.url`, a source's path) or keyword DSN (`host=h password=x`);
-`redact_text(message)` in every URL of a message (an error's text, a log line). The rest of a URL stays as written:
-it says where the store or the data is.
+`redact_text(message)` in every URL of a message; `redact_log_text(message)` there and in every keyword DSN's
+`password=` too (a log line, an error's text: what the CLI prints); `redact_parameter(text)` in a flow run's stored
+parameter, whether it is one URL or DSN or holds them within other text. The rest of a URL stays as written: it says
+where the store or the data is.
 
 - The password after the user (`scheme://user:PASSWORD@host`, or `://:PASSWORD@host` with no user) runs to the last
   '@' before the host: the first '@' after which the rest reads as a URL's hosts, path and query (a host holds no '@').
@@ -82,17 +84,22 @@ _TEXT_DSN_VALUE = r"\\'(?:[^\\]|\\[^'])*+(?:\\')?|'(?:[^'\\]|\\\\?.)*+'?|" + _DS
 _DSN_SECRET_IN_TEXT = re.compile(rf"(?<![^\s'\"(\[{{,:])((?:{'|'.join(DSN_SECRET_KEYS)})\s*=\s*)({_TEXT_DSN_VALUE})",
                                  re.IGNORECASE)
 # the marks after a value in text that end a quote, a clause or a collection, shown: `password=***'}`
-_TEXT_ENDS = "'\",;.)]}"
+TEXT_ENDS = "'\",;.)]}"
 
 
 def password_spans(url: str) -> Iterator[tuple[int, int]]:
     """The (start, end) of each non-empty password after a user in `url` (one URL, read to its end), by the rule of
     the module's docstring."""
     ends: list[int] | None = None
+    loose: list[int] | None = None
     for user in _USER.finditer(url):
         start = user.end()
         ends = _userinfo_ends(url) if ends is None else ends
         at = ends[start]
+        if at == -1:  # no '@' is followed by one query at most: the first followed by hosts (a query may hold a '?',
+            # `https://u:pw@h/x?a=1?b=2`: its password was shown, secrets52)
+            loose = _userinfo_ends(url, queries=False) if loose is None else loose
+            at = loose[start]
         if at == -1 or _no_userinfo(url, user.start(), at):
             continue
         if at > start:
@@ -112,18 +119,19 @@ def _no_userinfo(url: str, after_scheme: int, at: int) -> bool:
     return url[at - 1] == "/" and not url[:after_scheme].lower().endswith(_POSTGRES)
 
 
-def _userinfo_ends(url: str) -> list[int]:
+def _userinfo_ends(url: str, queries: bool = True) -> list[int]:
     """For each index i of `url` (and its length), the first '@' at or after i after which the rest reads as a URL's
     hosts, path, query and fragment, -1 where none: what follows it holds no '@' before its first '/', '?' or '#' (the
-    hosts: a list, an IPv6 '[...]', none for a unix socket), and one '?' at most before its first '#' (a query holds no
-    '?'; a fragment anything). Read once from the end (a '@' tried in turn for each user, the rest read again from each,
+    hosts: a list, an IPv6 '[...]', none for a unix socket), and, with `queries`, one '?' at most before its first '#'
+    (a '?' before the '@' and one after it: the first is the password's; a fragment holds anything). Read once from
+    the end (a '@' tried in turn for each user, the rest read again from each,
     grew with the square of a long line's length: minutes for 200,000 characters of 'a://b:@?x?')."""
     ends = [-1] * (len(url) + 1)
     special = ""  # the first of '/?#@' after the index
     questions = 0  # the '?' after the index, before the first '#' after it
     for i in range(len(url) - 1, -1, -1):
         c = url[i]
-        ends[i] = i if c == "@" and special != "@" and questions <= 1 else ends[i + 1]
+        ends[i] = i if c == "@" and special != "@" and (questions <= 1 or not queries) else ends[i + 1]
         if c in "/?#@":
             special = c
         questions = 0 if c == "#" else questions + (c == "?")
@@ -173,16 +181,25 @@ def redact_log_text(message: str) -> str:
     """`message` (a log line, a traceback, an error's text) with each URL in it redacted (`redact_text`) and each
     keyword DSN's password in it `***` (`password=s3cret`, `sslpassword='a b'` anywhere: a log line showed
     `host=db password=s3cret` whole, fixA51); an unquoted one to the next space, less the marks that end a quote or a
-    clause (`_TEXT_ENDS`), one shown `***` already or empty as it is."""
+    clause (`TEXT_ENDS`), one shown `***` already or empty as it is."""
     if "://" in message:
         message = redact_text(message)
     if "password" not in message.lower():
         return message
 
     def hide(m: re.Match[str]) -> str:
-        value = m[2] if m[2].startswith("'") else m[2].rstrip(_TEXT_ENDS)
+        value = m[2] if m[2].startswith("'") else m[2].rstrip(TEXT_ENDS)
         if value.strip("'") in ("", HIDDEN):
             return m[0]
         return m[1] + HIDDEN + m[2][len(value):]
 
     return _DSN_SECRET_IN_TEXT.sub(hide, message)
+
+
+def redact_parameter(text: str) -> str:
+    """`text` (a flow run's parameter: a source's path, a URL, a DSN, any text) as it is stored and shown: `redact`ed
+    whole (one URL or keyword DSN, read to its end: a password of words, `https://u:s3 cret@h/x.csv`), then as a log
+    line is (`redact_log_text`): a URL or a keyword DSN's password within other text is hidden too
+    (`select 1 -- postgresql://u:***@h/db?x=1 and ?y=2`, `conn host=db password=*** dbname=x; select 1`: they were
+    stored whole, `redact` reading the text as one URL or one DSN, secrets52)."""
+    return redact_log_text(redact(text))

@@ -11,7 +11,8 @@ three: what `stored_parameters` shows `***` (an option whose name says it is a s
   Prefect stores the parameters of such a call as it creates the run, before the flow's body (or its parameters'
   validation) runs, through `Flow.serialize_parameters`, the one place it turns a call's parameters into what it
   stores. The flows are `SecretSafeFlow`s (`flow`, as Prefect's `@flow`), whose `serialize_parameters` stores every
-  URL of the parameters `redact`ed (`stored_parameters`: `https://u:***@h/x.csv?token=***`); the flow's body is given
+  URL of the parameters `redact`ed (`stored_parameters`: `https://u:***@h/x.csv?token=***`; one within other text,
+  a keyword DSN's password anywhere, as a log line shows them: `redact_parameter`); the flow's body is given
   the values themselves, in memory, and they are written nowhere.
 - A run created through the API with its parameters (a deployment's Run form in the Prefect UI, `run_deployment`,
   `prefect deployment run --param`): the server stores them as sent, before any flowcast code runs. A deployment's
@@ -23,7 +24,7 @@ three: what `stored_parameters` shows `***` (an option whose name says it is a s
   sent with `***` does (`SecretSafeFlow`'s body, `_withdraws_shown_secrets`). Such a run names the URL as shown
   (`***` for each secret), and the flow takes the URL itself from the configuration of the process it runs in (a
   worker's: `secret_path`), a source it declares (`[sources.NAME]` path in its flowcast.toml, or
-  FLOWCAST_SOURCES__NAME__PATH) whose URL `redact` shows the same. A backfill's dates sent to a deployment
+  FLOWCAST_SOURCES__NAME__PATH) whose URL a stored parameter shows the same. A backfill's dates sent to a deployment
   (`backfill --deployment`) name their URL as shown (`stored_parameters`), for the same reason, and those of their
   `overrides` (`store.url`, `shared`, an option's secret): a worker reads each from its own configuration
   (`secret_settings`), as it reads the source's.
@@ -50,9 +51,10 @@ from flowcast.redaction import (
     HIDDEN,
     SECRET_NAME_ENDS,
     SECRET_NAMES,
+    TEXT_ENDS,
     passwords,
-    redact,
     redact_log_text,
+    redact_parameter,
 )
 
 P = ParamSpec("P")
@@ -74,6 +76,10 @@ _USER_COLON = r"://(?![A-Za-z]:[/\\])[^:/?#@\s\[\]]*:(?!\*\*\*@)"
 _PASSWORD_TO_AT = (r"(?:(?!\d+[/?])[^@]+"  # no port's digits then a '/' or '?'
                    r"|\d+/[^?@]*[^/?@]"  # digits, a path and no query, no '/' before the '@'
                    r"|\d+(?:/[^?@]*)?\?(?:[^=@]*[^=@/])?)@")  # digits, a query naming no value, no '/' before the '@'
+# `redaction.TEXT_ENDS` as a class of characters (ECMA-262 and Python `re` alike)
+_TEXT_END_MARKS = "[" + TEXT_ENDS.replace("]", "\\]") + "]"
+# where a DSN value's text ends but at a space or its closing quote: the text's end, or a '\' that escapes nothing
+_ESCAPES_NOTHING = r"(?![\s\S])|\\(?:\n|(?![\s\S]))"
 VISIBLE_SECRET = (
     _USER_COLON + _PASSWORD_TO_AT
     + "|" + _any_case("postgres") + "(?:" + _any_case("ql") + ")?" + _USER_COLON + r"\d+(?:/[^?@]*)?(?:\?[^=@]*)?@"
@@ -82,32 +88,52 @@ VISIBLE_SECRET = (
     # a keyword DSN (text of `keyword=value` pairs alone: `redaction.DSN_PAIR`) whose password or sslpassword is neither
     # empty nor `***` (quoted or not: `password='***'`; an unterminated quote runs to the end)
     + rf"|^\s*(?:{DSN_PAIR}\s+)*(?:{'|'.join(map(_any_case, DSN_SECRET_KEYS))})\s*=\s*"
-    + r"(?!(?:\*\*\*|'\*\*\*'|'')(?:\s|$)|(?:'\*\*\*|')$)"
+    + r"(?!(?:\*\*\*'*|'\*\*\*'?|''?)(?:\s|$))"
     + rf"(?:{DSN_VALUE})(?:\s+{DSN_PAIR})*\s*$"
+    # a keyword DSN's password or sslpassword anywhere in text (`redaction.redact_log_text`, which `redact_parameter`
+    # applies: `conn host=db password=s3cret; select 1`), where a word starts: quoted, neither empty nor `***`; or
+    # unquoted (to a space, or a '\' that escapes no character), neither `***` nor the marks that end a clause alone
+    # (`TEXT_ENDS`: `password=***',`)
+    + r"""|(?:^|[\s'"(\[{,:])(?:""" + "|".join(map(_any_case, DSN_SECRET_KEYS)) + r")\s*=\s*"
+    + r"(?:'(?!(?:\*\*\*)?(?:'|" + _ESCAPES_NOTHING + "))"
+    + r"|(?!(?:\*\*\*)?" + _TEXT_END_MARKS + r"*(?:\s|" + _ESCAPES_NOTHING + r"))(?:[^\s'\\]|\\.))"
 )
 # The options of an fsspec filesystem that a run's parameters may give (a setting named `*options`: `shared_options`,
 # `store.storage_options`, stored whole before secrets51), and the names among them (any depth: `client_kwargs`)
 # whose value is a secret: one ending in `password`, `secret`, `token`, `key` (`key`, `account_key`,
-# `aws_secret_access_key`), `signature`, `connection_string`, `credential(s)`, `passphrase`, `authorization` or `auth`
-# (`headers.Authorization`: fixA51), `sig` alone, or one holding `secret`. A pattern of JSON schema and Python's `re`
-# alike, any case (`_any_case`): the form refuses what `stored_parameters` hides.
+# `aws_secret_access_key`), `signature`, `connection_string`, `credential(s)`, `passphrase`, `authorization`
+# (`headers.Authorization`: fixA51) or the word `auth` (`_AUTH_WORD`), `sig` alone, or one holding `secret`. A pattern
+# of JSON schema and Python's `re` alike, any case (`_any_case`): the form refuses what `stored_parameters` hides.
 OPTIONS = "options"
 _OPTION_SECRET_ENDS = ("password", "passwd", "pwd", "secret", "token", "signature", "key", "connection_string",
-                       "credentials?", "passphrase", "authorization", "auth")
+                       "credentials?", "passphrase", "authorization")
+# `auth` as the word that ends a name: alone or after a mark (`auth`, `proxy_auth`, `AUTH`), or camel-cased
+# (`basicAuth`). A name that merely ends in its letters (`oauth`, `use_oauth`, `OAuth`: a flag, a provider's name) is
+# no secret's: its value was hidden (secrets52); its dicts' secrets are hidden by their own names (`client_secret`).
+_AUTH_WORD = rf"(?:^|[^A-Za-z]){_any_case('auth')}$|[a-z0-9]A(?:uth|UTH)$"
 # What a secret option may hold that is no secret, shown as it is (with a boolean, a null and an empty text): gcsfs's
 # `token="anon"` (anonymous access)
 NOT_SECRET = ("anon",)
-SECRET_OPTION = "|".join([f"(?:{'|'.join(map(_any_case, _OPTION_SECRET_ENDS))})$", f"^{_any_case('sig')}$",
-                          _any_case("secret")])
+SECRET_OPTION = "|".join([f"(?:{'|'.join(map(_any_case, _OPTION_SECRET_ENDS))})$", _AUTH_WORD,
+                          f"^{_any_case('sig')}$", _any_case("secret")])
 _SECRET_OPTION = re.compile(SECRET_OPTION)
+# gcsfs's `token` option (the name alone, any case) where it names how to authenticate, no secret, shown as it is
+# (secrets52: hidden): `TOKEN_MODES`. Any other text (a service account's JSON, its key file's path, an OAuth token),
+# a number, a list or a dict is a secret (be conservative: `token: "default"`, no gcsfs mode, is hidden).
+TOKEN_OPTION = f"^{_any_case('token')}$"
+TOKEN_MODES = ("anon", "google_default", "cloud", "cache", "browser")
+_TOKEN_OPTION = re.compile(TOKEN_OPTION)
+# a secret option's name but gcsfs's `token` (`TOKEN_OPTION`): the form's check of a secret option's value
+# (`flows.parameters`), which allows `TOKEN_MODES` for `token` alone
+SECRET_OPTION_BUT_TOKEN = rf"^(?!{_any_case('token')}$)[\s\S]*(?:{SECRET_OPTION})"
 
 
 def stored_parameters(value: Any) -> Any:
     """`value` (a flow run's parameters as Prefect serializes them: JSON's dicts, lists, strings, numbers) with every
-    URL or keyword DSN `redact`ed (`redaction.redact`) and every secret of an fsspec options dict (a key
-    named `*options`) `***` (`stored_options`): what Prefect may store and show of them."""
+    URL or keyword DSN `redact`ed, within other text too (`redaction.redact_parameter`), and every secret of an fsspec
+    options dict (a key named `*options`) `***` (`stored_options`): what Prefect may store and show of them."""
     if isinstance(value, str):
-        return redact(value)
+        return redact_parameter(value)
     if isinstance(value, dict):
         return {k: stored_options(v) if str(k).lower().endswith(OPTIONS) else stored_parameters(v)
                 for k, v in value.items()}
@@ -118,23 +144,26 @@ def stored_parameters(value: Any) -> Any:
 
 def stored_options(value: Any) -> Any:
     """`value` (fsspec options: `{"key": ..., "secret": ..., "client_kwargs": {"aws_secret_access_key": ...}}`) as
-    `stored_parameters`, the value of each option whose name says it is a secret (`SECRET_OPTION`) `hidden`."""
+    `stored_parameters`, the value of each option whose name says it is a secret (`SECRET_OPTION`) `hidden` (gcsfs's
+    `token` shown where it is one of `TOKEN_MODES`)."""
     if isinstance(value, dict):
-        return {k: hidden(v) if _SECRET_OPTION.search(str(k)) else stored_options(v) for k, v in value.items()}
+        return {k: hidden(v, TOKEN_MODES if _TOKEN_OPTION.search(str(k)) else NOT_SECRET)
+                if _SECRET_OPTION.search(str(k)) else stored_options(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [stored_options(v) for v in value]
     return stored_parameters(value)
 
 
-def hidden(value: Any) -> Any:
+def hidden(value: Any, shown: tuple[str, ...] = NOT_SECRET) -> Any:
     """A secret option's `value` as stored: each text and number in it `***`, at any depth of its lists and dicts
     (`token: ["abc"]`, `password: 123456`, a service account's dict: they were stored whole, fixA51); an empty text,
-    `NOT_SECRET` (`anon`), a boolean (s3fs's `anon: true`) and a null as they are."""
+    one of `shown` (`NOT_SECRET`: `anon`; gcsfs's `token` takes `TOKEN_MODES`), and within its lists and dicts
+    `NOT_SECRET`, a boolean (s3fs's `anon: true`) and a null as they are."""
     if isinstance(value, dict):
         return {k: hidden(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [hidden(v) for v in value]
-    if value is None or isinstance(value, bool) or value == "" or value in NOT_SECRET:
+    if value is None or isinstance(value, bool) or value == "" or value in shown:
         return value
     return HIDDEN
 
@@ -271,12 +300,12 @@ def hides_secrets(path: str) -> bool:
 
 def secret_path(path: str, declared: Iterable[str] = ()) -> str:
     """`path` (a flow run's parameter) with the secrets a stored parameter hides: the one of `declared` (the paths of
-    the sources this process's configuration declares) that `redact` shows as `path`. A path that hides none is
-    returned as it is; one that no declared source's URL matches is refused."""
+    the sources this process's configuration declares) that a stored parameter shows as `path` (`redact_parameter`).
+    A path that hides none is returned as it is; one that no declared source's URL matches is refused."""
     if not hides_secrets(path):
         return path
     for candidate in declared:
-        if candidate != path and redact(candidate) == path:
+        if candidate != path and redact_parameter(candidate) == path:
             return candidate
     raise _undeclared(f"the source {path}", "the URL in this worker's configuration ([sources.NAME] path in its "
                       "flowcast.toml, or FLOWCAST_SOURCES__NAME__PATH), or run it with `flowcast run --data URL` on "
@@ -286,7 +315,8 @@ def secret_path(path: str, declared: Iterable[str] = ()) -> str:
 def secret_settings(given: Any, declared: Any, where: str = "") -> Any:
     """`given` (a flow run's `overrides` as a nested dict, or one of its values) with each URL that hides its secrets
     (`hides_secrets`: `store.url`, `shared` as a deployment run's stored parameters hold them) the value at the same
-    place of `declared` (the same settings as this process's configuration gives them) that `redact` shows the same,
+    place of `declared` (the same settings as this process's configuration gives them) that a stored parameter shows
+    the same (`redact_parameter`),
     and each `***` alone of options (`*options`: an option's secret, `stored_options`) the value there:
     a worker ran such a run with a literal `***` credential (fixrev50). One its configuration does not give is
     refused, naming the setting and where to declare it."""
@@ -295,7 +325,7 @@ def secret_settings(given: Any, declared: Any, where: str = "") -> Any:
         if not option and not hides_secrets(given):
             return given
         if declared is not None and declared != given and (option or isinstance(declared, str)
-                                                           and redact(declared) == given):
+                                                           and redact_parameter(declared) == given):
             return declared  # an option's secret (`stored_options`: a number too, `password: 123456`), or a URL's
         env = "FLOWCAST_" + where.upper().replace(".", "__")
         raise _undeclared(f"the setting {where} = {given}", f"it in this worker's configuration ({where} in its "

@@ -192,6 +192,17 @@ def test_an_option_error_with_json_ends_stdout_with_the_failure_object(tmp_path,
     assert res.exit_code == 2 and res.stdout == ""
 
 
+@pytest.mark.parametrize("value", ["host=db password=s3cret", "postgresql://u:s3cret@h/db"])
+def test_an_option_error_names_the_value_without_its_secret(tmp_path, monkeypatch, value):
+    """secrets52: Click's error named the value refused as given, a DSN's password or a URL's with it, in its box and
+    in the --json object."""
+    monkeypatch.chdir(tmp_path)
+    res = runner.invoke(app, ["run", "--json", "--horizon", value])
+    assert res.exit_code == 2
+    assert "s3cret" not in res.stdout and "s3cret" not in res.stderr, res.output
+    assert value.replace("s3cret", "***") in _last_json(res.stdout)["error"]
+
+
 @pytest.mark.parametrize(("given", "told"), [
     (["run", "--file", "x.csv"], "flowcast run x.csv (or --data x.csv)"),
     (["validate", "--input=my sales.csv"], "flowcast validate 'my sales.csv' (or --data 'my sales.csv')"),
@@ -1196,6 +1207,25 @@ def test_a_debug_traceback_is_printed_without_a_urls_secrets(capsys, monkeypatch
     assert "ValueError: bad reply from https://u:***@h/x.csv?token=***" in printed and "Traceback" in printed, printed
 
 
+def test_a_debug_traceback_is_printed_without_a_keyword_dsns_password(capsys, monkeypatch):
+    """secrets52: the traceback hid a URL's secrets but showed a keyword DSN's password (`password=s3cret`)."""
+    import sys
+
+    from flowcast.cli.common import cli_errors
+
+    @cli_errors
+    def command() -> None:
+        raise OSError("could not connect to host=db user=u password='s3 cret' dbname=x")
+
+    monkeypatch.setenv("FLOWCAST_DEBUG", "1")
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # restored after the test
+    with pytest.raises(OSError) as err:
+        command()
+    sys.excepthook(err.type, err.value, err.tb)
+    printed = capsys.readouterr().err
+    assert "OSError: could not connect to host=db user=u password=*** dbname=x" in printed, printed
+
+
 def test_help_says_which_files_are_read():
     """Regression: `flowcast run --help` said 'CSV/Parquet' while gzipped CSV, TSV and Arrow IPC / Feather files are
     read too, and a user holding an .xlsx learned that it is not only from the run's error."""
@@ -1742,6 +1772,39 @@ def test_an_unexpected_error_naming_a_url_says_it_without_its_secrets(capsys):
 
 
 @pytest.mark.parametrize("explained", [True, False])
+def test_an_error_naming_a_keyword_dsn_says_it_without_its_password(capsys, explained):
+    """secrets52: the error's sentence hid a URL's secrets but showed a keyword DSN's password (`redact_text` read
+    URLs alone), an unexpected error's, an explained one's and an earlier error's, on stderr and in --json."""
+    import json
+
+    import typer
+
+    from flowcast.cli.common import cli_errors
+    from flowcast.errors import StorageError
+
+    @cli_errors
+    def command(json_out: bool = True) -> None:
+        try:
+            raise ValueError("cannot open host=db sslpassword=k3y sslmode=verify-full")
+        except ValueError:
+            if explained:
+                raise StorageError("could not write to host=db user=u password=s3cret dbname=x") from None
+            raise RuntimeError("connect(host=db user=u password='s3 cret' dbname=x) failed")
+
+    with pytest.raises(typer.Exit) as exit_:
+        command(json_out=True)
+    out, err = capsys.readouterr()
+    err = " ".join(err.split())
+    for text in (out, err):
+        assert "s3cret" not in text and "s3 cret" not in text and "k3y" not in text, text
+    said = ("could not write to host=db user=u password=*** dbname=x" if explained else
+            "RuntimeError: connect(host=db user=u password=*** dbname=x) failed; raised while handling an earlier "
+            "error: ValueError: cannot open host=db sslpassword=*** sslmode=verify-full")
+    assert exit_.value.exit_code == 1 and f"error: {said}" in err, err
+    assert json.loads(out.strip().splitlines()[-1])["error"] == said
+
+
+@pytest.mark.parametrize("explained", [True, False])
 def test_an_error_raised_while_handling_another_is_said_with_it(capsys, explained):
     """redact48: a command whose error was raised while it handled another (no `from`) said the last one alone, on
     stderr and in --json: the first, often the one to mend, was lost. The exit code is the last error's."""
@@ -1780,3 +1843,5 @@ def test_a_warning_names_a_url_without_its_secrets(capsys):
 
     warn("Source 'x' changed while it was read (https://u:pw1@h/x.csv?token=tok2): read again")
     assert capsys.readouterr().err == "warning: Source 'x' changed while it was read (https://u:***@h/x.csv?token=***): read again\n"
+    warn("could not connect to host=db password=s3cret dbname=x")
+    assert capsys.readouterr().err == "warning: could not connect to host=db password=*** dbname=x\n"

@@ -17,6 +17,7 @@ from flowcast.cli import app
 from flowcast.errors import ConfigError
 from flowcast.flows.common import flow_settings
 from flowcast.redaction import redact
+from flowcast.source_secrets import stored_parameters
 
 
 @pytest.mark.usefixtures("prefect_api")
@@ -179,6 +180,38 @@ def test_an_options_secret_that_is_no_text_is_stored_hidden_and_the_form_refuses
                                                          "store": {"storage_options": options}}}, schema)
 
 
+# secrets52: an option's name that merely ends in `auth` (`oauth`), and gcsfs's `token` naming how to authenticate,
+# were hidden; what such a token holds otherwise (a key file's path, a service account's JSON, a token) is a secret, as
+# is the word `auth` ending a name, and a mode under another secret's name
+SHOWN_OPTIONS = [{"oauth": "google"}, {"use_oauth": "on"}, {"OAuth": {"provider": "x", "scopes": ["read"]}},
+                 {"token": "google_default"}, {"token": "cloud"}, {"token": "cache"}, {"TOKEN": "browser"}]
+HIDDEN_OPTIONS = [{"token": "/keys/sa.json"}, {"token": '{"type": "service_account"}'}, {"token": "ya29.t0k"},
+                  {"token": {"type": "authorized_user", "refresh_token": "r"}}, {"token": ["cloud"]},
+                  {"token": "default"}, {"auth": "u:p"}, {"proxy_auth": ["u", "p"]}, {"basicAuth": "x"},
+                  {"AUTH": "x"}, {"password": "browser"}, {"access_token": "cloud"}, {"oauth": {"client_secret": "s"}}]
+
+
+@pytest.mark.parametrize("options", SHOWN_OPTIONS + HIDDEN_OPTIONS)
+def test_an_option_is_hidden_and_refused_where_its_name_or_value_says_it_is_a_secret(options):
+    from prefect._internal.schemas.validators import validate_values_conform_to_schema
+    from prefect.utilities.callables import parameter_schema
+
+    from flowcast.flows import retrain_flow
+    from flowcast.flows.parameters import form_schema
+
+    stored = stored_parameters({"shared_options": options})["shared_options"]
+    schema = form_schema(parameter_schema(retrain_flow).model_dump())
+    given = {"overrides": {"shared_options": options}}
+    if options in SHOWN_OPTIONS:
+        assert stored == options
+        validate_values_conform_to_schema(given, schema)
+    else:
+        assert stored != options and "***" in json.dumps(stored), stored
+        with pytest.raises(ValueError, match=r"Validation failed for field 'overrides\.shared_options"):
+            validate_values_conform_to_schema(given, schema)
+    validate_values_conform_to_schema({"overrides": {"shared_options": stored}}, schema)
+
+
 def test_a_path_without_secrets_is_read_as_written(tmp_path):
     for plain in ("https://given.example/sales.csv", str(tmp_path / "sales.csv")):
         assert flow_settings(home=str(tmp_path / "home"), source=source_dict(plain)).source.path == plain
@@ -238,6 +271,9 @@ def test_a_flow_called_from_python_stores_no_secret_and_reads_the_url_it_was_giv
     ({"overrides": {"shared_options": {"token": ["s3-secret"]}}}, "overrides.shared_options.token[0]"),
     ({"overrides": {"store": {"storage_options": {"headers": {"Authorization": "Bearer web-secret"}}}}},
      "overrides.store.storage_options.headers.Authorization"),
+    # secrets52: a URL or a keyword DSN within other text was stored whole (and passed)
+    ({"home": "see host=db.example user=u password=pg-secret dbname=x; then"}, "home"),
+    ({"source": source_dict("from postgresql://u:pg-secret@db.example/db?x=1 and ?y=2")}, "source"),
 ])
 @pytest.mark.usefixtures("prefect_api")
 def test_a_deployment_run_whose_url_shows_a_secret_is_refused_and_stores_nothing(tmp_path, params, field):

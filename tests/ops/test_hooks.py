@@ -49,3 +49,11 @@ def test_the_failed_run_event_names_a_url_without_its_secrets(monkeypatch: pytes
     seen = _fail(monkeypatch, {"dataset": "sales"}, message)
     assert seen["message"] == ("forecast run failed: Flow run encountered an exception: ClientError: cannot read "
                                "https://u:***@h/x.csv?token=***")
+
+
+def test_the_failed_run_event_names_a_keyword_dsn_without_its_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    """secrets52: the event hid a URL's secrets but carried a keyword DSN's password (`password=s3cret`)."""
+    message = "Flow run encountered an exception: OperationalError: connection to host=db password=s3cret failed"
+    seen = _fail(monkeypatch, {"dataset": "sales"}, message)
+    assert seen["message"] == ("forecast run failed: Flow run encountered an exception: OperationalError: connection to "
+                               "host=db password=*** failed")

@@ -34,8 +34,10 @@ def _option_errors(args: Sequence[str]) -> Iterator[None]:
     on stderr and no JSON object, and a script reading stdout's last line had nothing. Such a failure
     ends stdout with the same object as any other: {"status": "failed", "error": ..., "exit_code": ...}.
     A value Typer's pydantic coercion refused is named in the message (it said only 'Input should be a
-    valid integer')."""
+    valid integer'). A URL's or a keyword DSN's secret in the value is shown `***` (`redact_log_text`: Click named
+    the value as given, `--horizon 'postgresql://u:pw@h/db'`, secrets52)."""
     from flowcast.cli import common
+    from flowcast.redaction import redact_log_text
 
     emitted = common._json_emitted
     try:
@@ -43,6 +45,8 @@ def _option_errors(args: Sequence[str]) -> Iterator[None]:
     except _OptionError as exc:
         _name_refused_value(exc)
         _point_to_the_data_option(exc, args)
+        if isinstance(message := getattr(exc, "message", None), str):
+            exc.message = redact_log_text(message)
         if wants_json(args) and common._json_emitted == emitted:
             common.emit_json({"status": "failed", "error": exc.format_message(),
                               "exit_code": getattr(exc, "exit_code", 2)})

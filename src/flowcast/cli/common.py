@@ -24,7 +24,7 @@ from rich.markup import escape
 from flowcast.columns import DATASET_NAME_PATTERN
 from flowcast.config import IMPLICIT_CONFIG_NAME, Settings, SourceConfig, load_settings
 from flowcast.errors import ConfigError, FlowcastError, by_interrupt, earlier_said, one_line
-from flowcast.redaction import redact, redact_text
+from flowcast.redaction import HIDDEN, redact, redact_log_text
 from flowcast.timekeys import as_instant, is_date_only, utc_text
 from flowcast.wording import listed, noun, plural
 
@@ -44,8 +44,8 @@ def said(value: object) -> str:
 def warn(message: str) -> None:
     """A command's warning line on stderr: `warning: <message>`, printed as it is and unfolded (`soft_wrap`, as the
     other output): folded at 80 columns, a path in it was split and could not be copied whole. A URL in it is shown
-    without its password or token (`redaction.redact_text`)."""
-    console.print(f"warning: {redact_text(message)}", highlight=False, soft_wrap=True)
+    without its password or token, a keyword DSN's password too (`redaction.redact_log_text`)."""
+    console.print(f"warning: {redact_log_text(message)}", highlight=False, soft_wrap=True)
 
 DatasetOpt = Annotated[str | None, typer.Option(
     "--dataset", "-d",
@@ -1105,7 +1105,8 @@ def _name_of(data: str) -> str:
     its path's ('https://u:pw@h/x.csv?token=t' -> 'x'): its query made it a glob, named for the folder, the user and
     password then ('u_pw_h'). An object store's '?' is a glob's ('s3://b/sales/day_?.csv' -> 'sales', as a local
     glob; 's3://b/*.csv' -> 'b'), an HTTP URL's a query's; a URL urllib cannot split ('https://[h/x.csv') is named
-    all the same."""
+    all the same. A keyword DSN's password is no part of it ('host=db password=s3cret dbname=x' ->
+    'host_db_password_dbname_x': the password was in the name, which logs, the store and Prefect show, secrets52)."""
     from flowcast.data.csv_text import data_file_stem
 
     if "://" in data:  # a URL: its host's and path's, never its user, password or an HTTP query
@@ -1114,6 +1115,8 @@ def _name_of(data: str) -> str:
             rest = re.split(r"[?#]", rest, maxsplit=1)[0]
         where, _, within = rest.partition("/")
         data = f"{where.rpartition('@')[2]}/{within}".rstrip("/")
+    elif (shown := redact(data)) != data:  # a keyword DSN: its words, its password left out (its `***` a glob's)
+        data = shown.replace(HIDDEN, "")
     path = Path(data)
     stem = data_file_stem(path.name)
     if any(c in stem for c in "*?["):
@@ -1171,11 +1174,11 @@ def interrupted_afterwards(done: str) -> None:
 
 def redacted_excepthook(kind: type[BaseException], exc: BaseException, tb: Any) -> None:
     """`sys.excepthook` of a command that fails with FLOWCAST_DEBUG=1 (`cli_errors` raises the error): the traceback
-    Python prints as the error ends the process, a URL's password and secret query values `***` in it (an error's
-    message, a chained one's: a library's naming the URL it could not read showed them)."""
+    Python prints as the error ends the process, a URL's password and secret query values and a keyword DSN's password
+    `***` in it (an error's message, a chained one's: a library's naming the URL it could not read showed them)."""
     import traceback
 
-    sys.stderr.write(redact_text("".join(traceback.format_exception(kind, exc, tb))))
+    sys.stderr.write(redact_log_text("".join(traceback.format_exception(kind, exc, tb))))
 
 
 def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -1233,8 +1236,9 @@ def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
                 failed(str(exc) + earlier + advice, exc.exit_code)
                 raise typer.Exit(exc.exit_code) from None
             # anything unexpected: still one sentence, exit 1; a URL in it without its secrets (a library's error
-            # naming the URL it could not read, a token in its query), as a FlowcastError's message is
-            text = redact_text(str(exc)) + earlier_said(exc)
+            # naming the URL it could not read, a token in its query; a keyword DSN's `password=...`: it was shown,
+            # secrets52), as a FlowcastError's message is
+            text = redact_log_text(str(exc)) + earlier_said(exc)
             console.print(f"[bold red]error:[/] {_unreachable_api(exc)}{type(exc).__name__}: {said(text)} "
                           f"(FLOWCAST_DEBUG=1 shows the traceback){said(getattr(exc, 'flowcast_published', ''))}"
                           f"{_unwritable_advice(exc)}", markup=True)

@@ -169,13 +169,14 @@ def _prefect_runs(settings: Any, now: datetime, yes: bool) -> dict[str, Any] | N
     the temporary server has no database yet; an error (its database unreadable, locked) is said, not raised, gc's
     other work done."""
     from flowcast.ops.prefect_runs import temporary_database, vacuum
+    from flowcast.redaction import redact_log_text
 
     cutoff = now - timedelta(days=settings.retention.prefect_runs_days)
     try:
         done = vacuum(settings.home, cutoff, dry_run=not yes)
     except Exception as exc:  # noqa: BLE001 - Prefect's database is not flowcast's: say it, keep what gc did
         out.print(f"note: the flow runs of Prefect's temporary server ({temporary_database()}) were not vacuumed: "
-                  f"{type(exc).__name__}: {exc}", highlight=False, soft_wrap=True)
+                  f"{type(exc).__name__}: {redact_log_text(str(exc))}", highlight=False, soft_wrap=True)
         return None
     if done is None:
         return None

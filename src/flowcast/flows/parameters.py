@@ -22,7 +22,14 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, create_model
 from flowcast.config import Settings
 from flowcast.data.datasets import BUNDLED_DATASETS
 from flowcast.redaction import HIDDEN
-from flowcast.source_secrets import NOT_SECRET, OPTIONS, SECRET_OPTION, VISIBLE_SECRET
+from flowcast.source_secrets import (
+    NOT_SECRET,
+    OPTIONS,
+    SECRET_OPTION_BUT_TOKEN,
+    TOKEN_MODES,
+    TOKEN_OPTION,
+    VISIBLE_SECRET,
+)
 
 DATASET_NAMES: list[str] = list(BUNDLED_DATASETS)
 # the form: a list to pick a bundled dataset from, or a name typed in (a [sources.NAME] of the
@@ -152,17 +159,30 @@ NO_VISIBLE_SECRET: dict[str, Any] = {"not": _SECRET_URL_REF}
 NO_SECRET_IN_PATH: dict[str, Any] = {"not": {"required": ["path"], "properties": {"path": _SECRET_URL_REF}}}
 # fsspec options (a setting named `*options`: `shared_options`, `store.storage_options`) as a run's parameters may hold
 # them (`source_secrets.stored_options`), at any depth (`client_kwargs`): no text shows a URL's secret, and a value whose
-# name says it is a secret (`SECRET_OPTION`: `key`, `secret`, `token`, `aws_secret_access_key`) holds no text nor
-# number but `***`, an empty one and `anon`, in its lists and dicts too (`SECRET_VALUE`: `source_secrets.hidden`). The
+# name says it is a secret (`SECRET_OPTION`: `key`, `secret`, `aws_secret_access_key`) holds no text nor number but
+# `***`, an empty one and `anon` (gcsfs's `token`: its modes too, `TOKEN_VALUE`), in its lists and dicts too
+# (`SECRET_VALUE`: `source_secrets.hidden`). The
 # server's 409 names the option (`Validation failed for field 'overrides.shared_options.secret'`)
 SECRET_FREE_OPTIONS_NAME = "SecretFreeOptions"
 _OPTIONS_REF = {"$ref": f"#/definitions/{SECRET_FREE_OPTIONS_NAME}"}
 SECRET_VALUE_NAME = "SecretOptionValue"
 _SECRET_REF = {"$ref": f"#/definitions/{SECRET_VALUE_NAME}"}
-SECRET_VALUE: dict[str, Any] = {
-    "not": {"anyOf": [{"type": "string", "not": {"enum": [HIDDEN, "", *NOT_SECRET]}}, {"type": "number"}]},
-    "additionalProperties": _SECRET_REF, "items": _SECRET_REF}
-_OPTION_KEYS: dict[str, Any] = {"patternProperties": {SECRET_OPTION: _SECRET_REF, "": _OPTIONS_REF}}
+
+
+def _secret_value(shown: tuple[str, ...]) -> dict[str, Any]:
+    """The schema of a secret option's value (`source_secrets.hidden`): no text but `***`, an empty one and `shown`,
+    no number; within its lists and dicts, `SECRET_VALUE`."""
+    return {"not": {"anyOf": [{"type": "string", "not": {"enum": [HIDDEN, "", *shown]}}, {"type": "number"}]},
+            "additionalProperties": _SECRET_REF, "items": _SECRET_REF}
+
+
+SECRET_VALUE = _secret_value(NOT_SECRET)
+# gcsfs's `token`, which may name how to authenticate (`TOKEN_MODES`: `google_default`, `anon`)
+TOKEN_VALUE_NAME = "TokenOptionValue"
+_TOKEN_REF = {"$ref": f"#/definitions/{TOKEN_VALUE_NAME}"}
+TOKEN_VALUE = _secret_value(TOKEN_MODES)
+_OPTION_KEYS: dict[str, Any] = {"patternProperties": {SECRET_OPTION_BUT_TOKEN: _SECRET_REF, TOKEN_OPTION: _TOKEN_REF,
+                                                      "": _OPTIONS_REF}}
 SECRET_FREE_OPTIONS: dict[str, Any] = {**NO_VISIBLE_SECRET, **_OPTION_KEYS,
                                         "items": _OPTIONS_REF}
 SECRET_FREE_NOTE = (" A URL's password or token is written *** (https://u:***@h/x.csv?token=***): the worker reads the "
@@ -215,7 +235,8 @@ def form_schema(schema: dict[str, Any]) -> dict[str, Any]:
                                        for k, v in d["properties"].items()}}
             if "properties" in d else d for name, d in definitions.items()}
     for ref, name, definition in ((_OPTIONS_REF, SECRET_FREE_OPTIONS_NAME, SECRET_FREE_OPTIONS),
-                                  (_SECRET_REF, SECRET_VALUE_NAME, SECRET_VALUE),  # the options refer to these two
+                                  (_SECRET_REF, SECRET_VALUE_NAME, SECRET_VALUE),  # the options refer to these
+                                  (_TOKEN_REF, TOKEN_VALUE_NAME, TOKEN_VALUE),
                                   (_SECRET_URL_REF, SECRET_URL_NAME, SECRET_URL)):
         if ref["$ref"] in json.dumps(out):
             out["definitions"] = {**out.get("definitions", {}), name: definition}

@@ -14,7 +14,7 @@ from datetime import date, datetime
 from typing import Any
 
 from flowcast import events
-from flowcast.redaction import redact_text
+from flowcast.redaction import redact_log_text
 from flowcast.timekeys import as_instant
 
 log = logging.getLogger(__name__)
@@ -80,8 +80,9 @@ def on_run_failure(flow: Any, flow_run: Any, state: Any) -> None:
         params = dict(flow_run.parameters or {})
         dataset = run_dataset(params)
         as_of = _as_of(params.get("as_of") or params.get("start"), flow_run.expected_start_time, run_tz(params))
-        # a library's error (Prefect's state message is its text) may name a URL with its password or token
-        message = redact_text((state.message or state.name or "failed").strip())
+        # a library's error (Prefect's state message is its text) may name a URL with its password or token, or a
+        # keyword DSN's password
+        message = redact_log_text((state.message or state.name or "failed").strip())
         related = [
             {"prefect.resource.id": f"prefect.flow-run.{flow_run.id}", "prefect.resource.role": "flow-run",
              "prefect.resource.name": str(flow_run.name)},

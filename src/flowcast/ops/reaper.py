@@ -697,9 +697,9 @@ def api_wait_said(what: str, url: str, how: str, exc: BaseException, then: str) 
     URL is redacted whole here: its run logger's filter (`logs.RedactFilter`), the backstop, reads URLs out of the line
     and cannot tell where a password with a space ends (`https://u:12 ab@h/api` was shown); so is the URL where the
     error names it, the rest of the error's text by the text redactor."""
-    from flowcast.redaction import redact, redact_text
+    from flowcast.redaction import redact, redact_log_text
 
-    error = redact_text(str(exc).replace(url, redact(url)))
+    error = redact_log_text(str(exc).replace(url, redact(url)))
     return (f"{what}: the Prefect API at {redact(url)} {how} ({type(exc).__name__}: {error}); "
             f"waiting up to {API_WAIT_S:g}s for it, then {then}")
 

@@ -53,7 +53,7 @@ from flowcast.errors import (
     lock_lost_outcome,
     removal,
 )
-from flowcast.redaction import passwords, redact, redact_text
+from flowcast.redaction import passwords, redact, redact_log_text
 from flowcast.store.base import (
     PublishReceipt,
     already_published,
@@ -151,7 +151,7 @@ def redact_error(message: str, url: str) -> str:
     the URL it quotes ('invalid percent-encoded token: "s3cr%zzet"', 'unexpected spaces found in "s3 cret"', of a '@'
     in the password 'failed to resolve host 'ss@db'') is shown `***` where it is within a password, or begins with
     its part after a '@' or '/' (libpq reads a password's part after its first '@' as the host, after a '/' as the
-    database); a URL within it is redacted as `redact` does."""
+    database); a URL within it is redacted as `redact` does, a keyword DSN's password too (`redact_log_text`)."""
     secrets = passwords(url)
     tails = [tail for s in secrets for tail in re.split(r"[@/]", s)[1:] if tail]
 
@@ -161,7 +161,7 @@ def redact_error(message: str, url: str) -> str:
             return quoted[0][0] + "***" + quoted[0][-1]
         return quoted[0]
 
-    return redact_text(_QUOTED.sub(hidden, message) if secrets else message)
+    return redact_log_text(_QUOTED.sub(hidden, message) if secrets else message)
 
 
 def server_of(url: str) -> str:
