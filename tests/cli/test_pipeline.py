@@ -1282,6 +1282,11 @@ def test_a_sub_daily_backfill_without_every_says_it_runs_the_forecast_cron_s_slo
                         terminal_width=400)
     assert res.exit_code != 0 and "no slot of the forecast schedule (FLOWCAST_FORECAST_CRON='0 6 * * *', " \
         "Europe/Berlin) falls in it; widen the range or pass --every" in " ".join(res.output.split()), res.output
+    # a per-minute cron's week is 10,080 slots: refused, where the schedule's reading stopped at its limit unsaid
+    monkeypatch.setenv("FLOWCAST_FORECAST_CRON", "* * * * *")
+    res = runner.invoke(app, [*args[:-4], "--start", "2024-11-01", "--end", "2024-11-07"], terminal_width=400)
+    assert res.exit_code != 0 and "the forecast schedule ('* * * * *', Europe/Berlin) has more than 10,000 slots in " \
+        "it; pass --every or a shorter range" in " ".join(res.output.split()), res.output
     (tmp_path / "d.csv").write_text("date,id,y\n" + "".join(f"2024-01-{d:02d},a,{d}\n" for d in range(1, 29)))
     res = runner.invoke(app, ["backfill", "d.csv", "--time-col", "date", "--id-col", "id", "--target-col", "y",
                               "--start", "2024-01-20", "--end", "2024-01-22"], terminal_width=400)

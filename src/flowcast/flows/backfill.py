@@ -227,7 +227,8 @@ def schedule_slots(start: datetime | date | str, end: datetime | date | str, cro
                    tz: str | None = None) -> list[datetime]:
     """The slots of `cron` (in zone `cron_tz`) from `start` to `end` inclusive, naive UTC, as `deploy.missed_slots`
     reads a schedule's slots; a date alone is the midnight its day starts at in `tz` (the source's), and an `end`
-    given so takes in its whole day (a 06:00 cron from 2024-01-01 to 2024-01-03 has 3 slots, as one as_of a day had)."""
+    given so takes in its whole day (a 06:00 cron from 2024-01-01 to 2024-01-03 has 3 slots, as one as_of a day had).
+    More than MAX_SLOTS is a ConfigError."""
     from datetime import timedelta
 
     from flowcast.flows.deploy import missed_slots
@@ -238,7 +239,15 @@ def schedule_slots(start: datetime | date | str, end: datetime | date | str, cro
     if last < first:
         raise ConfigError(f"backfill end {utc_text(last)} is before start {utc_text(first)}")
     tick = timedelta(microseconds=1)  # (missed_slots: strictly between)
-    return [storage_naive(d) for d in missed_slots(cron, cron_tz, first - tick, last + tick)]
+    slots = missed_slots(cron, cron_tz, first - tick, last + tick, limit=MAX_SLOTS + 1)
+    if len(slots) > MAX_SLOTS:  # (missed_slots stops at its limit: the rest would be left out without a word)
+        raise ConfigError(f"backfill from {utc_text(first)} to {utc_text(last)}: the forecast schedule ({cron!r}, "
+                          f"{cron_tz}) has more than {MAX_SLOTS:,} slots in it; pass --every or a shorter range")
+    return [storage_naive(d) for d in slots]
+
+
+MAX_SLOTS = 10_000
+"""The most slots of a schedule a backfill runs (`schedule_slots`): a per-minute cron's week has 10,080."""
 
 
 def backfill_dates(start: datetime | date | str, end: datetime | date | str, every: str,
