@@ -684,7 +684,7 @@ def backfill_flow(
         end: last as_of (inclusive), an instant (without a UTC offset it means UTC) or a date.
         every: step between as_ofs, a duration such as 1d, 1w, 1mo. Empty: the data's frequency, a day for
             sub-daily data (the daily forecast's step: one as_of an hour ran 49 for two days of hourly data), or
-            where FLOWCAST_FORECAST_CRON is set, the slots of that forecast schedule.
+            for sub-daily data the slots of the forecast schedule where FLOWCAST_FORECAST_CRON is set.
         mode: forecast: the production model (else the last retrain's champion) forecasts each
             date; retrain: models are trained on the data up to each date, production is left alone.
         overwrite: recompute dates that already have published forecasts (otherwise they are skipped).
