@@ -1258,6 +1258,45 @@ def test_a_backfill_without_every_says_how_many_as_ofs_it_runs(tmp_path, monkeyp
             "pass --every (e.g. --every 1w) to space them otherwise") in " ".join(res.output.split()), res.output
 
 
+def test_a_sub_daily_backfill_without_every_says_it_runs_the_forecast_cron_s_slots(tmp_path, monkeypatch):
+    """ops52: where FLOWCAST_FORECAST_CRON is set, a backfill of sub-daily data given no step runs that schedule's slots
+    (it ran one as_of a day at the start's time, which no slot of an every-6-hours cron but the first had); the note
+    says so, the end's day whole, and what --every 1h would run. In its zone (FLOWCAST_TIMEZONE) too; coarser data
+    keep their own period."""
+    monkeypatch.chdir(tmp_path)
+    _stop_before_prefect(monkeypatch)
+    monkeypatch.setenv("FLOWCAST_FORECAST_CRON", "0 */6 * * *")
+    (tmp_path / "h.csv").write_text("time,id,kwh\n" + "".join(
+        f"2024-10-31T{h:02d}:00:00Z,m1,{h}\n" for h in range(24)))
+    args = ["backfill", "h.csv", "--time-col", "time", "--id-col", "id", "--target-col", "kwh",
+            "--start", "2024-11-01", "--end", "2024-11-02"]
+    res = runner.invoke(app, args, terminal_width=400)
+    assert "_PrefectStarted" in res.output, res.output
+    assert ("note: --every not given: 8 as_ofs, the slots of the forecast schedule (FLOWCAST_FORECAST_CRON="
+            "'0 */6 * * *', UTC) from 2024-11-01 to 2024-11-02 18:00 UTC; pass --every (--every 1h: one per period of "
+            "the data, 25 runs) to space them otherwise") in " ".join(res.output.split()), res.output
+    monkeypatch.setenv("FLOWCAST_FORECAST_CRON", "0 6 * * *")
+    monkeypatch.setenv("FLOWCAST_TIMEZONE", "Europe/Berlin")
+    res = runner.invoke(app, args, terminal_width=400)
+    assert ("note: --every not given: 2 as_ofs, the slots of the forecast schedule (FLOWCAST_FORECAST_CRON="
+            "'0 6 * * *', Europe/Berlin) from 2024-11-01 05:00 UTC to 2024-11-02 05:00 UTC") in " ".join(
+        res.output.split()), res.output
+    res = runner.invoke(app, [*args[:-4], "--start", "2024-11-01T07:00", "--end", "2024-11-01T12:00"],
+                        terminal_width=400)
+    assert res.exit_code != 0 and "no slot of the forecast schedule (FLOWCAST_FORECAST_CRON='0 6 * * *', " \
+        "Europe/Berlin) falls in it; widen the range or pass --every" in " ".join(res.output.split()), res.output
+    # a per-minute cron's week is 10,080 slots: refused, where the schedule's reading stopped at its limit unsaid
+    monkeypatch.setenv("FLOWCAST_FORECAST_CRON", "* * * * *")
+    res = runner.invoke(app, [*args[:-4], "--start", "2024-11-01", "--end", "2024-11-07"], terminal_width=400)
+    assert res.exit_code != 0 and "the forecast schedule ('* * * * *', Europe/Berlin) has more than 10,000 slots in " \
+        "it; pass --every or a shorter range" in " ".join(res.output.split()), res.output
+    (tmp_path / "d.csv").write_text("date,id,y\n" + "".join(f"2024-01-{d:02d},a,{d}\n" for d in range(1, 29)))
+    res = runner.invoke(app, ["backfill", "d.csv", "--time-col", "date", "--id-col", "id", "--target-col", "y",
+                              "--start", "2024-01-20", "--end", "2024-01-22"], terminal_width=400)
+    assert "note: --every not given: 3 as_ofs, one every 1d (the data's frequency)" in " ".join(
+        res.output.split()), res.output
+
+
 @pytest.mark.parametrize(("freq", "every"), [("1h", "1d"), ("30m", "1d"), ("15m", "1d"), ("1d", "1d"), ("1b", "1b"),
                                              ("1w", "1w"), ("1mo", "1mo")])
 def test_a_backfill_s_default_step_is_at_most_a_day(freq, every):

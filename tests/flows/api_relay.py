@@ -47,8 +47,15 @@ class Relay:
         self._listener = listener
         threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
 
-    def down(self) -> None:
+    def down(self, refuse: bool = False) -> None:
+        """The port closed and every connection through it cut. Closed alone, the port goes on listening until the
+        accept under way in `_accept` returns: the first connection after it is still taken and relayed (ops52; the
+        tests of bf43 were written against that). `refuse`: the listener shut down first, which wakes that accept:
+        every connection after it is refused, as by an API gone."""
         if self._listener is not None:
+            if refuse:
+                with suppress(OSError):
+                    self._listener.shutdown(socket.SHUT_RDWR)
             self._listener.close()
             self._listener = None
         for s in self._open:

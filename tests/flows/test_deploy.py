@@ -128,7 +128,7 @@ def test_serve_says_which_scheduled_runs_were_missed_while_it_was_stopped():
     several slots and started again: Prefect's serve pauses its deployments as it stops, which deletes their
     scheduled runs, so the missed slots never ran and nothing recorded them; the restarted serve went on from
     the next slot. It now names them, and the backfill that publishes them, as it starts."""
-    from datetime import UTC, datetime
+    from datetime import UTC, datetime, timedelta
 
     from flowcast.flows.deploy import missed_sentence, missed_slots
 
@@ -141,6 +141,10 @@ def test_serve_says_which_scheduled_runs_were_missed_while_it_was_stopped():
     daily = missed_slots("0 6 * * *", "Europe/Berlin", datetime(2026, 12, 1, 5, tzinfo=UTC), now)
     assert [(d.day, d.astimezone(UTC).hour) for d in daily] == [(2, 5), (3, 5), (4, 5)]
     assert missed_slots("0 6 * * *", "UTC", datetime(2026, 12, 4, 6, tzinfo=UTC), now) == []  # nothing missed
+    # ops52: where more slots than its limit had passed it gave one fewer (each batch after the first began at the
+    # last slot read, which it leaves out): 2,999 of a per-minute cron's 4 days for a limit of 3,000
+    capped = missed_slots("* * * * *", "UTC", last - timedelta(days=4), now, limit=3000)
+    assert len(capped) == 3000 and capped[0] == last - timedelta(days=4) + timedelta(minutes=1), (len(capped), capped[0])
     assert missed_sentence("retrain", []) is None
     one = missed_sentence("retrain", slots[:1])  # polish25: it said '1 scheduled retrain run(s)'
     assert one is not None and one.startswith("1 scheduled retrain run did not happen while no `flowcast serve` ran "

@@ -198,3 +198,47 @@ def test_with_no_grace_a_run_in_flight_is_cancelled_at_once_saying_so(tmp_path):
         assert (state["type"], state["message"]) == ("CANCELLED", NO_GRACE_STOP_MESSAGE), (state, said[-3000:])
         # what the stop wrote names no grace period (this compared two constants, which could not fail)
         assert "serve's grace period" not in said and "grace period (serve.grace_seconds)" not in said, said[-3000:]
+
+
+def _slot_runs(srv: Server, deployment: str) -> list[dict[str, Any]]:
+    """The flow runs of `deployment` ('flow/deployment') the schedule made (auto-scheduled), as the API returns them."""
+    d = http("GET", f"{srv.api}/deployments/name/{deployment}").raise_for_status().json()
+    runs = http("POST", f"{srv.api}/flow_runs/filter",
+                json={"deployments": {"id": {"any_": [d["id"]]}}, "limit": 200}).raise_for_status().json()
+    return [r for r in runs if r["auto_scheduled"]]
+
+
+@pytest.mark.timeout(1200)
+def test_a_scheduled_slot_taken_but_not_started_is_cancelled_by_the_stop_as_a_missed_slot(tmp_path):
+    """ops52: the stop's cancel of a run its runner had taken and not started (`cancel_taken_unstarted`) was tested
+    with a run asked for by hand only. A slot of the forecast schedule (every minute here), taken by the runner
+    (Pending, its Submitting held back by the API) when a SIGTERM without grace came: Cancelled with the message of an
+    unstarted slot, which says the next serve names it missed, and named in the stop's log line; the missed-slot check
+    (`last_slot_run`) does not count it as a slot that ran; exit 0, the deployments paused."""
+    from datetime import datetime
+
+    from api_relay import relay_to
+    from prefect.client.schemas.objects import FlowRun
+
+    from flowcast.flows.deploy import UNSTARTED_STOP_MESSAGE, last_slot_run
+
+    with prefect_server(tmp_path / "server") as srv, relay_to(srv.api) as relay:
+        relay.up()
+        relay.hold(_SET_STATE, skip=1)  # (the first is the slot's run Pending: the second, its Submitting, held back)
+        proc, log = _serving(srv, tmp_path, grace=0, PREFECT_API_URL=relay.url, FLOWCAST_FORECAST_CRON="* * * * *")
+        srv.wait(relay.held.is_set, 180, "a slot's run taken and its Submitting held back")
+        taken = [r for r in _slot_runs(srv, "forecast/forecast") if r["state"]["type"] == "PENDING"]
+        assert len(taken) == 1, (taken, log.read_text()[-3000:])
+        code, said = signal_and_wait(proc, log, 120)
+        assert code == 0, said[-3000:]
+        assert "All deployments have been paused!" in said, said[-3000:]
+        runs = {r["id"]: r for r in _slot_runs(srv, "forecast/forecast")}
+        slot = runs[taken[0]["id"]]
+        assert (slot["state"]["type"], slot["state"]["message"]) == ("CANCELLED", UNSTARTED_STOP_MESSAGE), (
+            slot["state"], said[-3000:])
+        assert f"({slot['id']})" in said and "whose process had not started as it stopped" in said, said[-3000:]
+        # no slot of the schedule ran: the next serve names this one missed (none left Scheduled to run late)
+        assert not [r for r in runs.values() if r["state"]["type"] == "SCHEDULED"
+                    and r["expected_start_time"] <= slot["expected_start_time"]], runs
+        ended = [FlowRun.model_validate(r) for r in runs.values() if r["state"]["type"] != "SCHEDULED"]
+        assert last_slot_run(ended, datetime.fromisoformat(slot["expected_start_time"])) is None, ended

@@ -148,3 +148,34 @@ def test_a_date_alone_is_a_day_of_the_sources_calendar_for_runs_and_backfills(tm
     r = CliRunner().invoke(app, ["forecasts", "--home", str(home), "--dataset", "sales", "--as-of", "2021-06-30",
                                  "--format", "csv"])
     assert r.exit_code == 0 and len(r.stdout.strip().splitlines()) == 1 + 3, r.output
+
+
+def test_a_sub_daily_backfill_without_every_runs_the_slots_of_the_configured_forecast_cron(tmp_path, monkeypatch,
+                                                                                             caplog):
+    """ops52: a backfill of hourly data given no step ran one as_of a day, at the start's time of day, whatever the
+    forecast schedule (FLOWCAST_FORECAST_CRON) published: every 12 hours here, at 00:00 and 12:00 UTC. Its dates are
+    that schedule's slots now (a date alone as the end takes in its day), said in its log and summary; without the
+    variable, a day apart as before."""
+    from flowcast.flows import backfill_flow, retrain_flow
+
+    csv = tmp_path / "raw" / "meter.csv"
+    csv.parent.mkdir(parents=True)
+    hours = [datetime(2021, 6, 20) + timedelta(hours=i) for i in range(24 * 12)]
+    pl.DataFrame({"meter": ["m1"] * len(hours), "time": [h.isoformat() for h in hours],
+                  "kwh": [10.0 + (i % 24) + 0.01 * i for i in range(len(hours))]}).write_csv(csv)
+    source = {"name": "meter", "path": str(csv), "id_cols": ["meter"], "time_col": "time", "target_col": "kwh",
+              "freq": "1h", "horizon": 3}
+    home = str(tmp_path / "home")
+    retrain_flow(as_of="2021-06-29T00:00", source=source, home=home, models=[], overrides=TINY_OVERRIDES)
+    monkeypatch.setenv("FLOWCAST_FORECAST_CRON", "0 */12 * * *")
+    b = backfill_flow(start="2021-06-29", end="2021-06-29", source=source, home=home)
+    assert [(o["as_of"], o["status"]) for o in b["outcomes"]] == [
+        ("2021-06-29T00:00:00", "skipped"), ("2021-06-29T12:00:00", "published")], b["outcomes"]
+    assert b["every"] == "cron 0 */12 * * * (UTC)", b
+    said = " ".join(caplog.text.split())
+    assert "over 2 dates at the slots of the forecast schedule (FLOWCAST_FORECAST_CRON='0 */12 * * *', UTC)" in said
+    monkeypatch.delenv("FLOWCAST_FORECAST_CRON")
+    b = backfill_flow(start="2021-06-29", end="2021-06-30", source=source, home=home)
+    assert [(o["as_of"], o["status"]) for o in b["outcomes"]] == [
+        ("2021-06-29T00:00:00", "skipped"), ("2021-06-30T00:00:00", "published")], b["outcomes"]
+    assert b["every"] == "1d", b

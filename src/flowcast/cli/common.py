@@ -1322,6 +1322,19 @@ def missing_home_hint(settings: Any, folder: Any) -> str:
             "at its new place, or `home` / `[store] url` of your --config file)")
 
 
+def _undone_text(settings: Any, dataset: str, as_of: Any, content_hash: str | None, run: str) -> str:
+    """What `note_publish_of_this_command` adds where the record of that publish says its run is still to leave its
+    plot, receipt artifact and published event (`saying`): the API went away before it did (ops52: the error said
+    the forecasts were published, nothing of the receipt the run never left, which its log never said either)."""
+    from flowcast.ops.quiet import publish_record
+
+    record, _ = publish_record(settings, dataset=dataset, as_of=as_of, content_hash=content_hash)
+    if record is None or record.get("saying") != run:
+        return ""
+    return ("; the API went away before that run left their receipt artifact and published event (its plot may be "
+            "left): the same command run again leaves them, once")
+
+
 def note_publish_of_this_command(exc: BaseException, settings: Any, as_of: Any) -> None:
     """After a run or forecast command failed because its Prefect API stopped answering: when a flow run of
     this command had published `as_of` before (its publish task wrote the forecasts, then could not report
@@ -1351,10 +1364,11 @@ def note_publish_of_this_command(exc: BaseException, settings: Any, as_of: Any) 
             published = store.as_ofs(dataset)  # without --as-of (now): the run's publish is the newest
             when = key if key is not None else (published[-1] if published else None)
             if when is not None and store.has(dataset, when) and (
-                    run := store.receipt_of(dataset, when).get("run_id")) in runs:
+                    run := (receipt := store.receipt_of(dataset, when)).get("run_id")) in runs:
                 exc.flowcast_published = (  # type: ignore[attr-defined]
                     f"; its forecasts of {dataset} as_of {utc_text(when)} were published before the API went "
-                    f"away (flow run {run}): they are whole, and the same command run again publishes them once")
+                    f"away (flow run {run}): they are whole, and the same command run again publishes them once"
+                    + _undone_text(settings, dataset, when, receipt.get("content_hash"), str(run)))
                 return
     except Exception:  # noqa: BLE001 - a note on an error: never a second error
         return

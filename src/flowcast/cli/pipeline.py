@@ -1071,7 +1071,8 @@ def _runs_below(outcomes: list[dict[str, Any]]) -> str:
 def _outcomes_table(summary: dict[str, Any], mode: str, step: str, *, runs: bool = True,
                     detail: int | None = None) -> Any:
     """The table of `_backfill_table`: with the flow-run column (`runs`) or not, the detail column `detail` characters
-    wide at most, or none (None: the table measured without it, to give it the room left)."""
+    wide at most, or none (None: the table measured without it, to give it the room left). `step`: a duration, or
+    where the dates are a schedule's slots how they are said (`backfill.Grid.said`, 'at the slots of ...')."""
     from rich import box
     from rich.table import Table
 
@@ -1081,7 +1082,8 @@ def _outcomes_table(summary: dict[str, Any], mode: str, step: str, *, runs: bool
     said_below = _said_below(outcomes)
     workers = on_workers(outcomes)
     worker_cell = worker_cells(outcomes)
-    table = Table(title=f"Backfill ({mode}) every {step}: {backfill_counts(outcomes)}",
+    stepping = step if step.startswith("at ") else f"every {step}"
+    table = Table(title=f"Backfill ({mode}) {stepping}: {backfill_counts(outcomes)}",
                   box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     table.add_column("as_of (UTC)", no_wrap=True)
     for col in ("status", "rows", "model", *(["worker"] if workers else [])):
@@ -1156,12 +1158,12 @@ def backfill(
     from flowcast.data.datasets import resolve_source
     from flowcast.errors import RunCancelled
     from flowcast.flows import backfill_flow
-    from flowcast.flows.backfill import BackfillError, backfill_dates, default_every, listen
+    from flowcast.flows.backfill import BackfillError, backfill_dates, default_grid, listen
 
     src = resolve_source(settings)
     freq = src.freq
-    step = every or default_every(freq)
-    dates = backfill_dates(first, last, step, src.tz)
+    grid = default_grid(first, last, every, freq, src.tz)
+    dates, step = grid.dates, grid.every
     # a frequency or layout read off the rows by --start: each date reads its rows so by then, or none runs
     check_backfill_readings(data, src if data else None, dates, freq_given=source.freq is not None)
     if deployment is None:  # (a deployment's workers read the source where they run: the flow checks it there)
@@ -1171,12 +1173,13 @@ def backfill(
         # of half a day of hourly data ran 1 date where it ran 13, without a word (review 51)
         if step == freq:
             why, other = "the data's frequency", f"e.g. --every {_coarser_every(step)}"
-        else:  # (sub-daily data: a day apart, as the daily forecast publishes; newuser51: 49 hourly runs for 2 days)
+        else:  # (sub-daily data: as the forecast schedule publishes; newuser51: 49 hourly runs for 2 days)
             finer = len(backfill_dates(first, last, freq, src.tz))
             why = f"the daily forecast's step; the data's frequency is {freq}"
             other = f"--every {freq}: one per period of the data, {finer} runs"
         span = f"from {utc_text(dates[0])} to {utc_text(dates[-1])}" if len(dates) > 1 else f"at {utc_text(dates[0])}"
-        console.print(f"note: --every not given: {plural(len(dates), 'as_of')}, one every {step} ({why}) {span}; "
+        spaced = f"one every {step} ({why})" if grid.said == f"every {step}" else grid.said.replace("at the", "the", 1)
+        console.print(f"note: --every not given: {plural(len(dates), 'as_of')}, {spaced} {span}; "
                       f"pass --every ({other}) to space them otherwise", highlight=False)
     counts = {"published": 0, "replaced": 0, "skipped": 0, "failed": 0, "not run": 0}
     bar = Progress(TextColumn("backfill {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -1193,7 +1196,7 @@ def backfill(
     with _prefect_console(settings.home), _run_tags("backfill"), bar, listen(on_date):
         try:
             summary = call_flow(backfill_flow,
-                start=first, end=last, every=step, mode=mode, overwrite=overwrite, deployment=deployment, horizon=horizon,
+                start=first, end=last, every=every, mode=mode, overwrite=overwrite, deployment=deployment, horizon=horizon,
                 config_file=str(config) if config else None, **_flow_source_args(settings, data),
                 **({"overrides": {"model": model}} if model else {}),
             )
@@ -1208,7 +1211,7 @@ def backfill(
                    "exit_code": failed.exit_code, **summary}
                   if failed is not None else {"status": "completed", **summary, **({"interrupted": True} if late else {})})
     else:
-        out.print(_backfill_table(summary, mode, step))
+        out.print(_backfill_table(summary, mode, step if grid.said == f"every {step}" else grid.said))
         if rewrote := _rewritten_below(summary):
             out.print(rewrote, highlight=False)
     if failed is not None:

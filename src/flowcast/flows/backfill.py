@@ -19,11 +19,12 @@ it (`in-process` without a deployment).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from datetime import date, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal, Self, cast
+from typing import Any, Literal, NamedTuple, Self, cast
 
 from prefect import get_run_logger
 
@@ -180,10 +181,73 @@ def default_every(freq: str) -> str:
     """A backfill's step where none is given: the data's period, but a day for sub-daily data, the step of the daily
     forecast schedule (`deploy.FORECAST_CRON`) whose publishes a backfill recomputes (session 50: two days of hourly
     data were backfilled at 49 hourly as_ofs, about 6.5 minutes, where the schedule publishes two)."""
+    return "1d" if subdaily(freq) else freq
+
+
+class Grid(NamedTuple):
+    """A backfill's as_ofs (naive UTC), its step (`every`: a duration, or the cron whose slots they are) and how its
+    output says them (`said`: 'every 1d', 'at the slots of the forecast schedule ...')."""
+
+    dates: list[datetime]
+    every: str
+    said: str
+
+
+def default_grid(start: datetime | date | str, end: datetime | date | str, every: str | None, freq: str,
+                 tz: str | None = None) -> Grid:
+    """The as_ofs of a backfill from `start` to `end` (`backfill_dates`) stepping by `every`, where none is given by
+    `default_every(freq)`; but of sub-daily data where a forecast cron is configured (FLOWCAST_FORECAST_CRON, read in
+    FLOWCAST_TIMEZONE: `deploy.schedule_settings`), the slots of that schedule (`schedule_slots`): its publishes are
+    what a backfill recomputes, and a day apart from `start` missed them (a cron of every 6 hours published 4 as_ofs a
+    day, at 00:00, 06:00, ...; the backfill recomputed one, at the start's time of day, which no slot had)."""
+    if every is None and subdaily(freq) and "FLOWCAST_FORECAST_CRON" in os.environ:
+        from flowcast.flows.deploy import schedule_settings
+
+        s = schedule_settings()
+        dates = schedule_slots(start, end, s["forecast_cron"], s["timezone"], tz)
+        said = f"at the slots of the forecast schedule (FLOWCAST_FORECAST_CRON={s['forecast_cron']!r}, {s['timezone']})"
+        if not dates:
+            raise ConfigError(f"backfill from {utc_text(as_instant(start, tz))} to {utc_text(as_instant(end, tz))}: no "
+                              f"slot of the forecast schedule (FLOWCAST_FORECAST_CRON={s['forecast_cron']!r}, "
+                              f"{s['timezone']}) falls in it; widen the range or pass --every")
+        return Grid(dates, f"cron {s['forecast_cron']} ({s['timezone']})", said)
+    step = every or default_every(freq)
+    return Grid(backfill_dates(start, end, step, tz), step, f"every {step}")
+
+
+def subdaily(freq: str) -> bool:
+    """Whether `freq` is sub-daily; False for a duration that does not parse (`backfill_dates` names it)."""
     try:
-        return "1d" if is_subdaily(freq) else freq
-    except Exception:  # noqa: BLE001 - backfill_dates names a bad duration
-        return freq
+        return is_subdaily(freq)
+    except Exception:  # noqa: BLE001 - named where the dates are made
+        return False
+
+
+def schedule_slots(start: datetime | date | str, end: datetime | date | str, cron: str, cron_tz: str,
+                   tz: str | None = None) -> list[datetime]:
+    """The slots of `cron` (in zone `cron_tz`) from `start` to `end` inclusive, naive UTC, as `deploy.missed_slots`
+    reads a schedule's slots; a date alone is the midnight its day starts at in `tz` (the source's), and an `end`
+    given so takes in its whole day (a 06:00 cron from 2024-01-01 to 2024-01-03 has 3 slots, as one as_of a day had).
+    More than MAX_SLOTS is a ConfigError."""
+    from datetime import timedelta
+
+    from flowcast.flows.deploy import missed_slots
+
+    first = as_instant(start, tz)
+    last = (as_instant(date.fromisoformat(str(end).strip()) + timedelta(days=1), tz) - timedelta(microseconds=1)
+            if is_date_only(end) else as_instant(end, tz))
+    if last < first:
+        raise ConfigError(f"backfill end {utc_text(last)} is before start {utc_text(first)}")
+    tick = timedelta(microseconds=1)  # (missed_slots: strictly between)
+    slots = missed_slots(cron, cron_tz, first - tick, last + tick, limit=MAX_SLOTS + 1)
+    if len(slots) > MAX_SLOTS:  # (missed_slots stops at its limit: the rest would be left out without a word)
+        raise ConfigError(f"backfill from {utc_text(first)} to {utc_text(last)}: the forecast schedule ({cron!r}, "
+                          f"{cron_tz}) has more than {MAX_SLOTS:,} slots in it; pass --every or a shorter range")
+    return [storage_naive(d) for d in slots]
+
+
+MAX_SLOTS = 10_000
+"""The most slots of a schedule a backfill runs (`schedule_slots`): a per-minute cron's week has 10,080."""
 
 
 def backfill_dates(start: datetime | date | str, end: datetime | date | str, every: str,
@@ -195,11 +259,7 @@ def backfill_dates(start: datetime | date | str, end: datetime | date | str, eve
     those days and each as_of is the midnight its day starts at there (`timekeys.as_instant`), the same key
     a single run of that date gets, across daylight-saving changes too. Otherwise they are instants
     (without an offset: UTC) and the grid steps over instants."""
-    try:
-        subdaily = is_subdaily(every)
-    except Exception:  # noqa: BLE001 - grid_dates below names a bad duration
-        subdaily = False
-    local = is_date_only(start) and is_date_only(end) and not subdaily  # (a day's hours step over instants)
+    local = is_date_only(start) and is_date_only(end) and not subdaily(every)  # (a day's hours step over instants)
     if local:
         start, end = storage_naive(as_instant(start)), storage_naive(as_instant(end))  # the dates, as naive midnights
     else:
@@ -615,7 +675,7 @@ def backfill_flow(
     overrides: RunOverrides | None = None,
 ) -> dict[str, Any]:
     """Run the forecast (or retrain) flow once per as_of from `start` to `end` every `every`
-    (default: the data's frequency, a day for sub-daily data). Already published dates are skipped unless `overwrite`.
+    (default: the data's frequency, a day for sub-daily data or the slots of FLOWCAST_FORECAST_CRON: `default_grid`). Already published dates are skipped unless `overwrite`.
 
     Args:
         start: first as_of, an instant (ISO timestamp; without a UTC offset it means UTC), or a date
@@ -623,7 +683,8 @@ def backfill_flow(
             day starts at in the source's tz (the key a run of that date gets).
         end: last as_of (inclusive), an instant (without a UTC offset it means UTC) or a date.
         every: step between as_ofs, a duration such as 1d, 1w, 1mo. Empty: the data's frequency, a day for
-            sub-daily data (the daily forecast's step: one as_of an hour ran 49 for two days of hourly data).
+            sub-daily data (the daily forecast's step: one as_of an hour ran 49 for two days of hourly data), or
+            for sub-daily data the slots of the forecast schedule where FLOWCAST_FORECAST_CRON is set.
         mode: forecast: the production model (else the last retrain's champion) forecasts each
             date; retrain: models are trained on the data up to each date, production is left alone.
         overwrite: recompute dates that already have published forecasts (otherwise they are skipped).
@@ -662,8 +723,8 @@ def backfill_flow(
                      "its own models; production is left alone)")
             mode = cast(Literal["forecast", "retrain"], implied)
     src = resolve_source(settings)
-    step = every or default_every(src.freq)
-    dates = backfill_dates(start, end, step, src.tz)
+    grid = default_grid(start, end, every, src.freq, src.tz)
+    dates, step = grid.dates, grid.every
     store = open_store(settings)
     read_receipt = store_receipt(store, src.name)
 
@@ -699,7 +760,7 @@ def backfill_flow(
             todo.append(d)
             if overwrite and (before := receipt_of(d)):
                 held[d.isoformat()] = before
-    log.info(f"Backfill ({mode}) over {plural(len(dates), 'date')} every {step}: {len(todo)} to run, "
+    log.info(f"Backfill ({mode}) over {plural(len(dates), 'date')} {grid.said}: {len(todo)} to run, "
              f"{sum(o['status'] == 'skipped' for o in outcomes)} already published"
              + "".join(f", {utc_text(o['as_of'])} failed" for o in outcomes if o["status"] == "failed"))
     if skipped and (note := other_settings_note(store, src.name, skipped, *backfill_models(settings, src, mode))):

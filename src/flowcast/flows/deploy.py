@@ -1544,7 +1544,8 @@ def missed_slots(cron: str, tz: str, last: datetime, now: datetime, limit: int =
     out: list[datetime] = []
     start = last
     while len(out) < limit:  # Prefect yields about 1,000 dates a call (a per-minute cron: 16.7 hours)
-        batch = [d for d in schedule._get_dates_generator(n=limit - len(out), start=start, end=now) if start < d < now]
+        batch = [d for d in schedule._get_dates_generator(n=limit - len(out) + 1, start=start, end=now)  # (+1: `start`)
+                 if start < d < now]
         if not batch:
             break
         out += [datetime.fromtimestamp(d.timestamp(), UTC) for d in batch]

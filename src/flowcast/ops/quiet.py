@@ -337,12 +337,21 @@ def dataset_tz(settings: Any, dataset: str) -> str | None:
 def recorded_fingerprint(settings: Any, *, dataset: str, as_of: datetime, content_hash: str | None
                          ) -> tuple[str | None, str]:
     """(the fingerprint recorded for the publish of `as_of`, '') or (None, why there is none usable)."""
+    rec, said = publish_record(settings, dataset=dataset, as_of=as_of, content_hash=content_hash)
+    return (None, said) if rec is None else _usable(rec, said)
+
+
+def publish_record(settings: Any, *, dataset: str, as_of: datetime, content_hash: str | None
+                   ) -> tuple[dict[str, Any] | None, str]:
+    """(the record of the publish of `as_of` (of `content_hash` where given), where it is read: 'its fingerprint
+    record in ...'), read where every machine's is (the store's, else the home's file: the shared home's copy where
+    there is one), or (None, why there is none)."""
     from flowcast.shared import pull_file
 
     if (store := record_store(settings)) is not None:  # every machine's record (module doc)
         for rec in store.records(dataset, as_of):
             if content_hash is None or rec.get("content_hash") == content_hash:
-                return _usable(rec, f"its fingerprint record in {store.location}")
+                return rec, f"its fingerprint record in {store.location}"
     path = pull_file(settings, fingerprint_path(settings.home, dataset, as_of))
     if not path.exists():
         return None, ("it kept no fingerprint of the observations it forecast from (published before flowcast "
@@ -355,7 +364,7 @@ def recorded_fingerprint(settings: Any, *, dataset: str, as_of: datetime, conten
         return None, f"its fingerprint record {path} cannot be read ({exc})"
     if content_hash is not None and rec.get("content_hash") != content_hash:
         return None, f"its fingerprint record {path} belongs to another publish of that as_of"
-    return _usable(rec, f"its fingerprint record {path}")
+    return rec, f"its fingerprint record {path}"
 
 
 def _usable(rec: dict[str, Any], where: str) -> tuple[str | None, str]:
