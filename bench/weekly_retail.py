@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from flowcast.evaluation.metrics import coverage_expr, mae_expr, mase_scale
 from flowcast.store import EmbeddedStore
 
 FIRST = date(2021, 1, 4)  # a Monday
@@ -77,16 +78,15 @@ def run(data: Path, home: Path, as_of: date, covariate: bool) -> dict:
 
 
 def score(published: pl.DataFrame, frame: pl.DataFrame, as_of: date, season: int = 52) -> dict:
-    """MASE (each series' error over its in-sample seasonal naive error at lag `season`) and 80% / 95% coverage of
-    the published forecast on the held-back weeks."""
+    """MASE (each series' error over its in-sample seasonal naive error at lag `season`, `metrics.mase_scale`) and
+    80% / 95% coverage (`metrics.coverage_expr`) of the published forecast on the held-back weeks, over all points."""
     hist = frame.filter(pl.col("ds") <= as_of).sort("unique_id", "ds")
-    scale = hist.group_by("unique_id").agg((pl.col("y") - pl.col("y").shift(season)).abs().mean().alias("scale"))
+    scale = mase_scale(hist.select("unique_id", "ds", "y"), season)
     actual = frame.filter(pl.col("ds") > as_of).select("unique_id", pl.col("ds").cast(published.schema["ds"]), "y")
-    scored = published.join(actual, on=["unique_id", "ds"], how="inner").join(scale, on="unique_id")
-    inside = {lvl: ((pl.col("y") >= pl.col(f"y_hat_lo{lvl}")) & (pl.col("y") <= pl.col(f"y_hat_hi{lvl}"))).mean()
-              for lvl in (80, 95)}
-    row = scored.select(((pl.col("y") - pl.col("y_hat")).abs() / pl.col("scale")).mean().alias("mase"),
-                        inside[80].alias("cov80"), inside[95].alias("cov95"), pl.len().alias("points"))
+    scored = (published.join(actual, on=["unique_id", "ds"], how="inner").join(scale, on="unique_id")
+              .with_columns((pl.col("y") / pl.col("scale")).alias("y_s"), (pl.col("y_hat") / pl.col("scale")).alias("f_s")))
+    row = scored.select(mae_expr("y_s", "f_s").alias("mase"), coverage_expr("y_hat_lo80", "y_hat_hi80").alias("cov80"),
+                        coverage_expr("y_hat_lo95", "y_hat_hi95").alias("cov95"), pl.len().alias("points"))
     return {k: round(float(v), 4) for k, v in row.row(0, named=True).items()}
 
 
