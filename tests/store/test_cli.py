@@ -66,6 +66,24 @@ def test_cli_forecasts_table_shows_the_first_rows_and_says_how_to_get_all(_isola
     assert [r["unique_id"] for r in rows] == csv["unique_id"].to_list()
 
 
+def test_cli_forecasts_lines_under_a_cut_table_are_of_every_row(_isolated_home):
+    """fixB52: the table of the first rows says what is true of all the rows of its dataset and as_of: a series past
+    them published without intervals is named under it, as it was when every row was printed."""
+    from flowcast.cli import app
+    from flowcast.cli.store import TABLE_ROWS
+
+    fc = make_forecast(1, 20, H, AS_OF)
+    last = pl.col("unique_id") == "s00019"
+    fc = fc.with_columns(*[pl.when(last).then(None).otherwise(pl.col("y_hat") + d).alias(c) for c, d in
+                           (("y_hat_lo95", -2.0), ("y_hat_lo80", -1.0), ("y_hat_hi80", 1.0), ("y_hat_hi95", 2.0))])
+    assert fc.height > TABLE_ROWS and fc.head(TABLE_ROWS).filter(last).height == 0
+    publish(EmbeddedStore(_isolated_home / "warehouse"), fc, dataset="sales")
+    r = CliRunner().invoke(app, ["forecasts"], terminal_width=400)
+    out = " ".join(r.output.split())
+    assert r.exit_code == 0 and "s00019" not in [line[:6] for line in r.output.splitlines()], r.output
+    assert "(no 80% or 95% interval for s00019, 1 of 20 series: the run's notes say why)" in out, r.output
+
+
 def test_cli_forecasts_formats_and_filters(_isolated_home):
     from flowcast.cli import app
 

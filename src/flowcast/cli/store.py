@@ -113,7 +113,8 @@ def forecasts(
         return
     from flowcast.ops.quiet import dataset_tz
 
-    sys.stdout.write(forecast_tables(frame, {d: dataset_tz(settings, d) for d in frame["dataset"].unique()}))
+    sys.stdout.write(forecast_tables(frame, {d: dataset_tz(settings, d) for d in frame["dataset"].unique()},
+                                     whole=total if frame.height < total.height else None))
     sys.stdout.flush()
     # counts as the run's log writes them (newuser52: '1400000 rows, 1 dataset, 1 as_of, 100000 series'), of every
     # row the filters match, and how to get those the table left out
@@ -223,7 +224,7 @@ def id_cells(ids: list[str]) -> dict[str, str]:
     return {u: u for u in ids}
 
 
-def forecast_tables(frame: Any, zones: dict[str, str | None] | None = None) -> str:
+def forecast_tables(frame: Any, zones: dict[str, str | None] | None = None, whole: Any = None) -> str:
     """Published forecasts as a person reads them, in 80 columns: one table per (dataset, as_of) whose
     title says what every row shares (the as_of as every instant reads and --as-of takes it: `zones`, dataset -> the
     tz its date alone is read in, keeps the clock of a midnight UTC that is not that zone's; the model version when one made
@@ -232,15 +233,19 @@ def forecast_tables(frame: Any, zones: dict[str, str | None] | None = None) -> s
     wide, a terminal folded each row over four lines. --format csv or json has every column and digit
     (quantile columns included), and each series id whole: one over `ID_WIDTH` columns is cut in the middle
     (`id_cells`: its start and end kept, at as many columns as tell the table's ids apart) and said once under the
-    table."""
+    table. `whole`: every row the command matched where `frame` is its first ones (the table without --limit): the
+    titles and the lines under each table (fallbacks, series without an interval, quantile columns) say what is true of
+    all the rows of its dataset and as_of, not of the rows shown alone."""
     import polars as pl
 
     parts = []
     keys = frame.select("dataset", "as_of").unique(maintain_order=True).iter_rows()
     for dataset, as_of in keys:
-        group = frame.filter((pl.col("dataset") == dataset) & (pl.col("as_of") == as_of))
-        versions = group["model_version"].unique(maintain_order=True).to_list()
-        runs = group["run_id"].unique(maintain_order=True).to_list()
+        key = (pl.col("dataset") == dataset) & (pl.col("as_of") == as_of)
+        group = frame.filter(key)
+        full = group if whole is None else whole.filter(key)
+        versions = full["model_version"].unique(maintain_order=True).to_list()
+        runs = full["run_id"].unique(maintain_order=True).to_list()
         said = utc_text(as_of, read_in=(zones or {}).get(dataset)) if as_of is not None else "-"
         title = f"{dataset} as of {said}: " + (
             f"{versions[0]}" if len(versions) == 1 else f"{len(versions)} models")
@@ -264,14 +269,14 @@ def forecast_tables(frame: Any, zones: dict[str, str | None] | None = None) -> s
                 *(_aligned(r, heads, widths) for r in rows)]
         if any(cell != u for u, cell in cells.items()):
             text.append("(ids cut in the middle, at …: --format csv or json has them whole)")
-        text += _fallback_lines(group)
-        missing = [lv for lv in ("95", "80") if f"y_hat_lo{lv}" in group.columns
-                   and group[f"y_hat_lo{lv}"].is_null().all()]
+        text += _fallback_lines(full)
+        missing = [lv for lv in ("95", "80") if f"y_hat_lo{lv}" in full.columns
+                   and full[f"y_hat_lo{lv}"].is_null().all()]
         if missing:
             text.append(f"(no {' or '.join(m + '%' for m in missing)} interval was published: the run's notes say "
                         "why)")
-        text += _bare_lines(group, [lv for lv in ("80", "95") if f"y_hat_lo{lv}" in group.columns and lv not in missing])
-        quantiles = [c for c in group.columns if c.startswith("y_hat_q") and group[c].is_not_null().any()]
+        text += _bare_lines(full, [lv for lv in ("80", "95") if f"y_hat_lo{lv}" in full.columns and lv not in missing])
+        quantiles = [c for c in full.columns if c.startswith("y_hat_q") and full[c].is_not_null().any()]
         if quantiles:
             text.append(f"(quantile columns {', '.join(quantiles)}: --format csv or json)")
         parts.append("\n".join(text) + "\n")
