@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 
-def noun(n: int, word: str, many: str | None = None) -> str:
+def noun(n: float, word: str, many: str | None = None) -> str:
     """`word` as `n` of it is said: 'version' of 1, 'versions' of 0 or 3 (`many` where adding 's' is wrong:
-    'series', 'as_of', 'entries')."""
+    'series', 'as_of', 'entries'); 'minutes' of 0.5 too, 'minute' of 1.0."""
     return word if n == 1 else (word + "s" if many is None else many)
 
 

@@ -1099,6 +1099,35 @@ def test_the_not_wide_hint_reads_the_rows_by_as_of(tmp_path, monkeypatch, later,
     assert res.exit_code == 2 and "also needs --target-col" in out and said in out, res.output
 
 
+@pytest.mark.parametrize(("header", "row", "said"), [
+    ("store,date,sales", "s{k},{d},{k}",
+     ("also needs --target-col (its columns: store, date, sales); --freq, the period of its rows, is read off its dates "
+      "when not given (30m, 1h, 1d, 1b, 1w, 1mo, 1q or 1y); 'store' holds a value of its own in each row ('s1', 's2', "
+      "...: one row per series?): name the column of series ids with --id-col and the values with --target-col (e.g. "
+      "--id-col store --target-col sales)")),
+    # two number columns: it may be wide too, both said
+    ("store,date,sales,price", "s{k},{d},{k},3",
+     ("remove it from the file to read it as wide; or, if 'store' holds a value of its own in each row ('s1', 's2', "
+      "...: one row per series?): name the column of series ids with --id-col and the values with --target-col (e.g. "
+      "--id-col store --target-col sales)")),
+])
+def test_a_file_of_one_row_per_series_is_told_to_name_its_id_column(tmp_path, monkeypatch, header, row, said):
+    """newuser52: a file of one row per series (`store,date,sales`, each store once on a date of its own) was asked for
+    --target-col and told to remove 'store' from the file to read it as wide (its sales one series). Its text column
+    of a value per row is named for --id-col; named so, the file is read."""
+    monkeypatch.chdir(tmp_path)
+    lines = [row.format(k=k, d=f"2024-01-{k:02d}") for k in range(1, 6)]
+    (tmp_path / "ones.csv").write_text(header + "\n" + "\n".join(lines) + "\n")
+    res = runner.invoke(app, ["validate", "ones.csv"], terminal_width=400)
+    out = " ".join(res.output.split())
+    assert res.exit_code == 2 and said in out, res.output
+    if header.count(",") == 2:
+        assert "wide" not in out, res.output
+    res = runner.invoke(app, ["validate", "ones.csv", "--id-col", "store", "--target-col", "sales", "--freq", "1d"],
+                        terminal_width=400)
+    assert res.exit_code == 0, res.output
+
+
 @pytest.mark.parametrize(("header", "row", "said", "note"), [
     ("date,north,south,comment", "{d},{i},{j},ok",
      ("; if each number column is a series (a wide file), it is not read as one because 1 column holds text: "

@@ -59,7 +59,15 @@ def test_tune_keeps_to_its_budget(tmp_path):
     # 3 s of budget: the one trial is stopped by it (a run to 100,000 steps would not end in this test's time)
     assert res.trials["state"].to_list() == ["PRUNED"] and res.trials["stopped"].to_list() == ["budget"]
     assert res.trials["value"].to_list() == [None]  # not the scaled validation loss it was stopped at
-    assert res.best_params == {} and "no trial completed" in res.notes[0]
+    assert res.best_params == {} and "no trial completed within 0.05 minutes" in res.notes[0]
+
+
+def test_a_budget_of_one_minute_is_said_in_the_singular():
+    """newuser52: `flowcast tune --budget 1` whose trial did not finish said 'no trial completed within 1 minutes'."""
+    from flowcast.models.tuning import minutes_text
+
+    assert [minutes_text(m) for m in (1, 1.0, 0.05, 2, 90)] == ["1 minute", "1 minute", "0.05 minutes", "2 minutes",
+                                                                 "90 minutes"]
 
 
 def test_tune_says_when_there_is_too_little_history(tmp_path):

@@ -36,6 +36,54 @@ def test_cli_forecasts_counts_thousands_with_separators(_isolated_home):
     assert r.exit_code == 0 and "6,000 rows, 1 dataset, 1 as_of, 1,000 series" in r.output, r.output[-300:]
 
 
+def test_cli_forecasts_table_shows_the_first_rows_and_says_how_to_get_all(_isolated_home):
+    """fixB52: `flowcast forecasts` printed every one of 1.4M rows as a table (111 s, 2.2 GB): without --limit the
+    table has the first `TABLE_ROWS`, then the counts of every row and how to get them; --limit N shows N, and csv
+    and json (for pipes) still give every row."""
+    from flowcast.cli import app
+    from flowcast.cli.store import STREAM_ROWS, TABLE_ROWS
+
+    publish(EmbeddedStore(_isolated_home / "warehouse"), make_forecast(1, 1_000, H, AS_OF), dataset="sales")
+    runner = CliRunner()
+    r = runner.invoke(app, ["forecasts"], terminal_width=400)
+    shown = [line for line in r.output.splitlines() if line.startswith("s0")]
+    assert r.exit_code == 0 and len(shown) == TABLE_ROWS, r.output[-500:]
+    assert (f"the first {TABLE_ROWS} of 6,000 rows, 1 dataset, 1 as_of, 1,000 series: --limit N shows the first N, "
+            "--format csv > forecasts.csv (or --format json) writes every row") in r.output, r.output[-500:]
+    r = runner.invoke(app, ["forecasts", "--limit", "120"], terminal_width=400)
+    assert len([line for line in r.output.splitlines() if line.startswith("s0")]) == 120
+    assert "120 rows, 1 dataset, 1 as_of, 20 series" in r.output and "the first" not in r.output, r.output[-300:]
+    assert 6_000 < 2 * STREAM_ROWS  # csv and json written in more than one slice below
+    import flowcast.cli.store as cli_store
+
+    cli_store.STREAM_ROWS, before = 2_500, cli_store.STREAM_ROWS
+    try:
+        csv = pl.read_csv(runner.invoke(app, ["forecasts", "--format", "csv"]).stdout.encode())
+        rows = json.loads(runner.invoke(app, ["forecasts", "--format", "json"]).stdout)
+    finally:
+        cli_store.STREAM_ROWS = before
+    assert csv.height == len(rows) == 6_000 and csv["unique_id"].n_unique() == 1_000
+    assert [r["unique_id"] for r in rows] == csv["unique_id"].to_list()
+
+
+def test_cli_forecasts_lines_under_a_cut_table_are_of_every_row(_isolated_home):
+    """fixB52: the table of the first rows says what is true of all the rows of its dataset and as_of: a series past
+    them published without intervals is named under it, as it was when every row was printed."""
+    from flowcast.cli import app
+    from flowcast.cli.store import TABLE_ROWS
+
+    fc = make_forecast(1, 20, H, AS_OF)
+    last = pl.col("unique_id") == "s00019"
+    fc = fc.with_columns(*[pl.when(last).then(None).otherwise(pl.col("y_hat") + d).alias(c) for c, d in
+                           (("y_hat_lo95", -2.0), ("y_hat_lo80", -1.0), ("y_hat_hi80", 1.0), ("y_hat_hi95", 2.0))])
+    assert fc.height > TABLE_ROWS and fc.head(TABLE_ROWS).filter(last).height == 0
+    publish(EmbeddedStore(_isolated_home / "warehouse"), fc, dataset="sales")
+    r = CliRunner().invoke(app, ["forecasts"], terminal_width=400)
+    out = " ".join(r.output.split())
+    assert r.exit_code == 0 and "s00019" not in [line[:6] for line in r.output.splitlines()], r.output
+    assert "(no 80% or 95% interval for s00019, 1 of 20 series: the run's notes say why)" in out, r.output
+
+
 def test_cli_forecasts_formats_and_filters(_isolated_home):
     from flowcast.cli import app
 

@@ -407,20 +407,34 @@ def _not_wide_hint(data: str, id_col: list[str] | None, time_col: str | None, ta
                    as_of: datetime | None = None, tz: str | None = None, time_format: str | None = None) -> str:
     """Why a file given --time-col alone, whose dates are each written once beside number columns (a wide file), was
     not read as one: a text column among them ('date,north,south,comment'). It was asked for --target-col, and given
-    one it read that column alone, the other series ignored. With `as_of`, of the rows the layout was read off
+    one it read that column alone, the other series ignored. A text column with a different value in each row is
+    rather the series' ids of a file of one row per series: the hint names it for --id-col. With `as_of`, of the rows the layout was read off
     (`_layout_of`): a date repeated after as_of took the hint away, a text value after it was named as the example."""
     if id_col or target_col or not time_col:
         return ""
-    from flowcast.data.probes import text_columns_beside_numbers
+    from flowcast.data.probes import head_text_of, wide_probe
 
-    text = text_columns_beside_numbers(data, time_col, as_of=as_of, tz=tz, time_format=time_format)
+    probed = wide_probe(data, time_col, as_of=as_of, tz=tz, time_format=time_format)
+    numbers, text = probed if probed is not None and probed[0] else ([], [])
     if not text:
         return ""
+    heads = head_text_of(data, [c for c, _ in text], rows=200) or {}
+    # a text column with a value of its own in every row (each store once beside one date: one row per series) names
+    # the series: fixB52's `store,date,sales` was told to remove 'store' to read the file as wide, one series of sales
+    unique = [c for c, _ in text if len(v := heads.get(c) or []) > 1 and len(set(v)) == len(v)]
+    ids = ""
+    if unique:
+        examples = ", ".join(map(repr, (heads[unique[0]])[:2]))
+        ids = (f"{unique[0]!r} holds a value of its own in each row ({examples}, ...: one row per series?): name "
+               f"the column of series ids with --id-col and the values with --target-col (e.g. --id-col "
+               f"{shlex.quote(unique[0])} --target-col {shlex.quote(numbers[0])})")
+        if len(numbers) == 1:  # read as wide, its one number column would be one series
+            return f"; {ids}"
     named = ", ".join(f"{c!r} (e.g. {v!r})" for c, v in text[:3])
     one = len(text) == 1
     return (f"; if each number column is a series (a wide file), it is not read as one because "
             f"{plural(len(text), 'column')} {'holds' if one else 'hold'} text: {named}: remove "
-            f"{'it' if one else 'them'} from the file to read it as wide")
+            f"{'it' if one else 'them'} from the file to read it as wide{f'; or, if {ids}' if ids else ''}")
 
 
 def _id_col_hint(data: str, id_col: list[str] | None, time_col: str | None, times: tuple[str, ...] = ()) -> str:

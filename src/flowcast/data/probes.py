@@ -153,16 +153,6 @@ def head_text_of(path: str, columns: list[str], rows: int = 20) -> dict[str, lis
     return {c: [str(v).strip() for v in head.get_column(c).to_list() if v is not None] for c in columns}
 
 
-def text_columns_beside_numbers(path: str, time_col: str, rows: int = 200, *, as_of: datetime | None = None,
-                                tz: str | None = None, time_format: str | None = None) -> list[tuple[str, str]]:
-    """The text columns (name, a value) that keep a file from being read as wide although its dates are each
-    written once and other columns hold numbers ('date,north,south,comment'): none where the file is wide, long
-    (a date written twice) or holds no number column. For the command line's hint, never for a run. With `as_of`,
-    of the rows that may be dated by then, those its layout is read off (`wide_probe`)."""
-    probed = wide_probe(path, time_col, rows, as_of=as_of, tz=tz, time_format=time_format)
-    return probed[1] if probed is not None and probed[0] else []
-
-
 def id_candidates(path: str, time_col: str, rows: int = 200) -> list[tuple[str, str]]:
     """The text columns (name, a value) of a local long file (its times repeat: several series) besides `time_col`:
     the columns that may tell its series apart, for the command line's hint when no --id-col is given (newuser22:

@@ -61,7 +61,9 @@ def tuned_settings(settings: Settings, td: Any, horizon: int, run_dir: Path, bud
     When no trial completed, the settings are returned unchanged."""
     log = get_run_logger()
     budget = budget_minutes if budget_minutes is not None else settings.tuning.budget_minutes
-    log.info(f"Tuning hyperparameters for up to {budget:g} minutes on the validation window before the leaderboard's")
+    from flowcast.models.tuning import minutes_text
+
+    log.info(f"Tuning hyperparameters for up to {minutes_text(budget)} on the validation window before the leaderboard's")
     result = tune_task(td, settings, run_dir / "tuning", horizon, budget, n_trials)
     reporting.tuning_artifacts(result)
     for note in result.notes:

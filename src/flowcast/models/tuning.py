@@ -35,6 +35,7 @@ import polars as pl
 
 from flowcast.atomic import atomic_write_parquet, atomic_write_text
 from flowcast.errors import TrainingError
+from flowcast.wording import noun
 
 if TYPE_CHECKING:
     from flowcast.config import Settings
@@ -271,13 +272,19 @@ def tune(
             notes.append(f"no trial completed: all {len(failed)} failed (e.g. {failed[0]}); the configured [model] "
                          "settings are kept")
         else:
-            notes.append(f"no trial completed within {budget:g} minutes: the configured [model] settings are kept")
+            notes.append(f"no trial completed within {minutes_text(budget)}: the configured [model] settings are kept")
     result = TuningResult(best_params=best_params, best_value=best_value, metric=metric, trials=trials,
                           budget_minutes=budget, seconds=seconds, out_dir=out, notes=notes)
     atomic_write_parquet(trials, out / "trials.parquet")  # a kill mid-write leaves the old file or the new
     atomic_write_text(out / "best.json", json.dumps(result.summary(), indent=2, default=str))
     plot_history(trials, out / "history.png", metric)
     return result
+
+
+def minutes_text(minutes: float) -> str:
+    """'1 minute', '0.5 minutes', '2 minutes': a tuning budget as the notes and log say it (newuser52: 'no trial
+    completed within 1 minutes')."""
+    return f"{minutes:g} {noun(minutes, 'minute')}"
 
 
 def _trial_row(t: Any) -> dict[str, Any]:
