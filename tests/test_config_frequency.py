@@ -53,6 +53,26 @@ def test_sub_daily_data_add_the_seasonal_naive_of_a_week_and_keep_the_rest(tmp_p
     assert given.evaluation.statistical == ["naive"]
 
 
+@pytest.mark.parametrize("freq", ["1w", "2w", "1mo", "1q", "1y", "5d", "7d"])
+@pytest.mark.parametrize("listed", [{"evaluation": {"statistical": ["naive", "snaive_week"]}},
+                                    {"evaluation": {"combination": ["theta", "snaive_week"]}},
+                                    {"model": {"blend": {"snaive_week": 0.3}}}])
+def test_snaive_week_of_data_without_a_week_of_periods_is_refused_naming_both(tmp_path, freq, listed):
+    """The value 7 days earlier has no lag where a week is not a whole number of periods, or fewer than two."""
+    empty = tmp_path / "empty.toml"
+    empty.write_text("")
+    with pytest.raises(ValueError, match=f"lists snaive_week .* frequency '{freq}'"):
+        for_frequency(load_settings(empty, **listed), freq)
+
+
+@pytest.mark.parametrize(("freq", "week"), [("5h", False), ("7h", True), ("45m", True), ("1s", True)])
+def test_the_sub_daily_recipe_lists_snaive_week_where_a_week_is_whole_periods(tmp_path, freq, week):
+    """'5h' data have no week of periods (33.6): the recipe's candidates leave snaive_week out, and run."""
+    empty = tmp_path / "empty.toml"
+    empty.write_text("")
+    assert ("snaive_week" in for_frequency(load_settings(empty), freq).evaluation.statistical) is week
+
+
 def test_flows_apply_the_recipe_of_the_source_frequency(tmp_path):
     empty = tmp_path / "empty.toml"
     empty.write_text("")

@@ -1080,8 +1080,26 @@ def recipe_freq(freq: str) -> str:
 def for_frequency(settings: Settings, freq: str) -> Settings:
     """`settings` with FREQUENCY_DEFAULTS[freq] (FREQUENCY_DEFAULTS[SUBDAILY] for a sub-daily `freq`) applied to
     every field that was not given explicitly (a value in flowcast.toml, the environment or an option always wins).
-    Fields the configuration does not have (yet) are left out."""
+    Fields the configuration does not have (yet) are left out. A statistical model that cannot forecast data of
+    `freq` (`recipes.unusable_at`: snaive_week of weekly data) is refused, naming both, where a list names it (the
+    evaluation's candidates and combination, model.blend); the recipe's own lists leave it out (the sub-daily one's
+    snaive_week at '5h', whose week is no whole number of periods)."""
+    from flowcast.models.recipes import no_week, unusable_at
+
+    out = _recipe_of(settings, freq)
+    listed = {"evaluation.statistical": out.evaluation.statistical,
+              "evaluation.combination": out.evaluation.combination, "model.blend": list(out.model.blend)}
+    for where, models in listed.items():
+        if bad := unusable_at(models, freq):
+            raise ValueError(f"{where} lists {no_week(bad[0], freq)}; take it out of {where}")
+    return out
+
+
+def _recipe_of(settings: Settings, freq: str) -> Settings:
+    """`for_frequency` before its check: the recipe applied, without the models it lists that cannot forecast
+    data of `freq`."""
     from flowcast.data.calendar import is_subdaily
+    from flowcast.models.recipes import unusable_at
 
     table = FREQUENCY_DEFAULTS.get(recipe_freq(freq)) or (
         FREQUENCY_DEFAULTS[SUBDAILY] if is_subdaily(freq) else None)
@@ -1094,7 +1112,8 @@ def for_frequency(settings: Settings, freq: str) -> Settings:
         for linked in _LINKED:  # a length of training given in steps (or epochs) is the whole length
             if given & linked:
                 given |= linked
-        chosen = {k: v for k, v in values.items() if k in known and k not in given}
+        chosen = {k: [m for m in v if m not in unusable_at([m], freq)] if isinstance(v, list) else v
+                  for k, v in values.items() if k in known and k not in given}
         if chosen:
             update[section] = chosen
     if not update:

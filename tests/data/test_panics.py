@@ -27,18 +27,21 @@ def _parquet(path: Path) -> bytes:
     return path.read_bytes()
 
 
-def test_a_panic_reading_rows_back_names_the_source(tmp_path):
+@pytest.mark.parametrize("cut", ["a", "b"])
+def test_a_panic_reading_rows_back_names_the_source(tmp_path, cut):
     """Regression: `Ingested.rows` (validation reads the rows it quarantines back by it) collected without a word of
-    a panic: a file of a Parquet glob cut short under its scan ended in polars' PanicException and a traceback."""
+    a panic: a file of a Parquet glob cut short under its scan ended in polars' PanicException and a traceback. The
+    glob and its number of files are named, and the file of it that fails read alone (each read after the panic)."""
     whole = _parquet(tmp_path / "a.parquet")
     (tmp_path / "b.parquet").write_bytes(whole)
     source = make_source(tmp_path / "*.parquet")
     ingested = ingest(source, None)
-    written_in_place(tmp_path / "a.parquet", whole[: len(whole) // 2])
+    written_in_place(tmp_path / f"{cut}.parquet", whole[: len(whole) // 2])
     with pytest.raises(DataValidationError) as error:
-        ingested.rows(pl.Series([0, 1, 9_000]))
+        ingested.rows(pl.Series([0, 1, 9_000, 12_000]))
     said = str(error.value)
     assert said.startswith(f"cannot read {tmp_path / '*.parquet'} (2 files): polars failed inside its query engine ("), said
+    assert f"; of its files, {tmp_path / f'{cut}.parquet'} fails to read alone; " in said, said
     assert "POLARS_ENGINE_AFFINITY=in-memory" in said, said
     assert type(error.value.__cause__).__name__ == "PanicException", repr(error.value.__cause__)
 
@@ -66,3 +69,22 @@ def test_a_file_probe_says_a_panic_as_an_error_naming_its_file_and_passes_other_
 
     with pytest.raises(FileNotFoundError):
         missing(str(tmp_path / "none.parquet"))
+
+
+def test_a_panic_while_preprocessing_names_the_stage_and_the_source():
+    """A panic of polars in preprocessing's queries (a time past the calendar polars computes with, year 294,247,
+    where max_length shifts a monthly series: 'invalid or out-of-range datetime') is an error naming the stage and the
+    source, not a Rust backtrace and a traceback."""
+    from flowcast.config import SourceConfig, load_settings
+    from flowcast.data.preprocess import preprocess
+
+    source = SourceConfig(name="shop", path="sales.csv", id_cols=["id"], time_col="date", target_col="val", freq="1mo")
+    month = 31 * 86_400_000_000
+    valid = pl.DataFrame({"unique_id": ["a"] * 10, "y": [float(i) for i in range(10)],
+                          "ds": pl.Series([2**63 - 10 - month * k for k in range(10, 0, -1)], dtype=pl.Datetime("us"))})
+    with pytest.raises(DataValidationError) as error:
+        preprocess(valid, source, load_settings(horizon=2, preprocess={"max_length": 5}), None)
+    said = str(error.value)
+    assert said.startswith("cannot preprocess source 'shop' (sales.csv): polars failed inside its query engine ("), said
+    assert "POLARS_ENGINE_AFFINITY=in-memory" in said and "split the file" not in said, said
+    assert type(error.value.__cause__).__name__ == "PanicException", repr(error.value.__cause__)

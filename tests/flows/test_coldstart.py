@@ -83,7 +83,7 @@ def test_a_new_region_and_a_5_point_series_are_forecast_after_a_retrain(tmp_path
     assert pub.height == 6 * 6 and pub["y_hat"].is_finite().all()
     assert {by_series[s] for s in ("S0", "S1", "S2", "S3", "S4")} == {"gru"}
     fallback = reg.get(gru.version).recipe["fallback"]
-    expected = next(m for m in fallback if min_points(m, 12) <= 5)
+    expected = next(m for m in fallback if min_points(m, 12, "1mo") <= 5)
     assert by_series["S5"] == expected and expected != "seasonal_naive"
     assert out["fallback_series"] == 1
     assert out["fallbacks"] == [{"unique_id": "S5", "model": expected,

@@ -174,6 +174,8 @@ def test_theta_matrix_skips_gaps_and_the_padding():
 @pytest.mark.parametrize("name", BASELINES)
 def test_every_baseline_forecasts_every_series_and_step(name):
     td = make_td(length=[30, 5, 24], horizon=14)
+    if name == "snaive_week":  # monthly data have no week of periods (refused, below): daily ones
+        td = dataclasses.replace(td, meta=dataclasses.replace(td.meta, freq="1d", season_length=7))
     fc = baseline_forecast(name, td)
     assert fc.height == 3 * 14 and fc["y_hat"].null_count() == 0 and fc["y_hat"].is_finite().all()
     assert fc.select("unique_id", "step").is_unique().all()
@@ -374,21 +376,25 @@ def _weekly(ds: pl.Expr, tz: str | None) -> pl.Expr:
     return _berlin_pattern(ds) + wall.dt.weekday().cast(pl.Float64) * 1000
 
 
-@pytest.mark.parametrize(("tz", "end"), [
-    (None, datetime(2024, 7, 10, 5)),
-    (_BERLIN, datetime(2024, 4, 2, 12)),  # the spring change 3 days back: a week before is CET, the forecast CEST
+@pytest.mark.parametrize(("tz", "end", "freq", "season_days"), [
+    (None, datetime(2024, 7, 10, 5), "30m", 1),
+    (_BERLIN, datetime(2024, 4, 2, 12), "30m", 1),  # the spring change 3 days back: a week before is CET, the forecast CEST
+    # a season set to a week (preprocess.season_length = 168): still a week back, not 7 seasons (7 weeks)
+    (None, datetime(2024, 7, 10, 5), "1h", 7),
+    (_BERLIN, datetime(2024, 4, 2, 12), "1h", 7),
 ])
-def test_snaive_week_repeats_the_same_local_time_a_week_before(tz, end):
-    """Half-hourly rows of a day's season (48): snaive_week forecasts each step with the value 7 days of the
-    local clock before it (the weekday's own level), where seasonal_naive repeats the last day; in a zone after a
-    change of offset 336 periods back would be an hour off."""
-    td = _hourly_td({"a": end}, tz, freq="30m", days=10, horizon=96)
+def test_snaive_week_repeats_the_same_local_time_a_week_before(tz, end, freq, season_days):
+    """Half-hourly rows of a day's season (48), hourly ones of a week's (168): snaive_week forecasts each step with
+    the value 7 days of the local clock before it (the weekday's own level), where seasonal_naive of a day's season
+    repeats the last day; in a zone after a change of offset a week of periods back would be an hour off."""
+    td = _hourly_td({"a": end}, tz, freq=freq, days=10, horizon=96, season_days=season_days)
     td = dataclasses.replace(td, frame=td.frame.with_columns(y=_weekly(pl.col("ds"), tz)))
     fc = baseline_forecast("snaive_week", td).with_columns(expected=_weekly(pl.col("ds"), tz))
     assert fc.height == 96 and fc["y_hat"].null_count() == 0
     assert (fc["y_hat"] == fc["expected"]).all()
-    daily = baseline_forecast("seasonal_naive", td)
-    assert not (daily["y_hat"] == fc["expected"]).any()  # a day before is another weekday
+    if season_days == 1:
+        daily = baseline_forecast("seasonal_naive", td)
+        assert not (daily["y_hat"] == fc["expected"]).any()  # a day before is another weekday
     if tz:
         positional = baseline_forecast("snaive_week", dataclasses.replace(
             td, meta=dataclasses.replace(td.meta, tz=None)))
@@ -403,7 +409,7 @@ def test_snaive_week_needs_a_week_of_observations():
     td = _hourly_td({"a": datetime(2024, 7, 10, 5), "b": datetime(2024, 7, 10, 5)}, None, freq="30m", days=10)
     td = dataclasses.replace(td, frame=td.frame.filter(
         (pl.col("unique_id") == "a") | (pl.col("ds") > datetime(2024, 7, 4, 5))))
-    assert min_points("snaive_week", 48) == 336
+    assert min_points("snaive_week", 48, "30m") == 336
     fc = statistical_forecast("snaive_week", td, 48)
     assert fc.filter(pl.col("unique_id") == "b")["y_hat"].null_count() == 48
     assert fc.filter(pl.col("unique_id") == "a")["y_hat"].null_count() == 0
@@ -598,3 +604,33 @@ def test_clock_periods_per_distinct_time_are_the_per_row_ones(tz, freq, ends):
     by_position = fast.select((pl.col("__past").list.first() == 1 - pl.col("__past").list.len().cast(pl.Int64))
                               & (pl.col("__ahead").list.last() == 48)).to_series()
     assert by_position.all() == (tz == _LORD_HOWE)
+
+
+@pytest.mark.parametrize(("freq", "dates"), [
+    ("1d", pl.date_range(datetime(2024, 1, 1), datetime(2024, 2, 9), "1d", eager=True)),
+    ("1b", pl.date_range(datetime(2024, 1, 1), datetime(2024, 2, 9), "1d", eager=True).filter(
+        pl.date_range(datetime(2024, 1, 1), datetime(2024, 2, 9), "1d", eager=True).dt.weekday() <= 5)),
+])
+def test_snaive_week_of_daily_data_is_the_same_weekday_a_week_before(freq, dates):
+    """Daily data (a week's season, 7) and business days (5): the value 7 days before, not 7 seasons (49 days,
+    longer than these 40 days: the last value repeated)."""
+    ds = dates.cast(pl.Datetime("us"))
+    frame = pl.DataFrame({"unique_id": "a", "ds": ds, "y": ds.dt.weekday().cast(pl.Float64) * 1000
+                          + pl.int_range(ds.len(), eager=True).cast(pl.Float64)})
+    season = 7 if freq == "1d" else 5
+    meta = TrainingMeta(freq=freq, horizon=10, lookback=season, val_size=10, season_length=season, tz=None)
+    td = TrainingData(frame=frame, scalers=fit_scalers(frame, "standard", False), meta=meta)
+    fc = baseline_forecast("snaive_week", td)
+    back = [frame.filter(pl.col("ds") == d - timedelta(days=7 * w))["y"] for d in fc["ds"] for w in (1, 2)]
+    expected = [b1[0] if b1.len() else b2[0] for b1, b2 in zip(back[::2], back[1::2])]
+    assert fc["y_hat"].to_list() == expected and fc["y_hat"].n_unique() == season
+
+
+@pytest.mark.parametrize("freq", ["1w", "1mo", "5d"])
+def test_snaive_week_of_data_without_a_week_of_periods_names_the_frequency(freq):
+    frame = pl.DataFrame({"unique_id": "a", "ds": pl.datetime_range(datetime(2020, 1, 1), datetime(2021, 1, 1), freq,
+                                                                     eager=True, time_unit="us")}).with_columns(y=1.0)
+    meta = TrainingMeta(freq=freq, horizon=4, lookback=4, val_size=4, season_length=4, tz=None)
+    td = TrainingData(frame=frame, scalers=fit_scalers(frame, "standard", False), meta=meta)
+    with pytest.raises(ValueError, match=f"snaive_week .* frequency '{freq}'"):
+        baseline_forecast("snaive_week", td)

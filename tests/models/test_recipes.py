@@ -762,18 +762,21 @@ def test_a_combination_grows_by_the_season_only_when_every_member_does(models, w
     assert error_growth(models) == want
 
 
-@pytest.mark.parametrize(("name", "seasons", "season_length", "points", "why"), [
-    ("seasonal_naive", None, 12, 12, "one season"),
-    ("seasonal_naive", None, 1, 1, "one season"),
-    ("theta", None, 12, 2, ""),
-    ("snaive_week", None, 48, 336, "7 seasons"),  # a week of half-hourly data's daily season
-    ("seasonal_mean", 2, 12, 24, "2 seasons"),  # a new model declaring two seasons, no name check
-    ("seasonal_mean", 1, 1, 1, "one season"),
+@pytest.mark.parametrize(("name", "seasons", "season_length", "freq", "points", "why"), [
+    ("seasonal_naive", None, 12, "1mo", 12, "one season"),
+    ("seasonal_naive", None, 1, "1y", 1, "one season"),
+    ("theta", None, 12, "1mo", 2, ""),
+    ("snaive_week", None, 48, "30m", 336, "a week"),  # a week of half-hourly data, whatever its season
+    ("snaive_week", None, 168, "1h", 168, "a week"),  # preprocess.season_length = 168: a week, not 7 of them
+    ("snaive_week", None, 7, "1d", 7, "a week"),
+    ("snaive_week", None, 5, "1b", 5, "a week"),
+    ("seasonal_mean", 2, 12, "1mo", 24, "2 seasons"),  # a new model declaring two seasons, no name check
+    ("seasonal_mean", 1, 1, "1y", 1, "one season"),
 ])
-def test_a_model_needs_the_seasons_it_declares(monkeypatch, name, seasons, season_length, points, why):
+def test_a_model_needs_the_seasons_it_declares(monkeypatch, name, seasons, season_length, freq, points, why):
     if seasons is not None:
         monkeypatch.setitem(MIN_SEASONS, name, seasons)
-    assert min_points(name, season_length) == points
+    assert min_points(name, season_length, freq) == points
     assert seasons_needed(name) == why
 
 

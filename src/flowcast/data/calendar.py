@@ -167,6 +167,23 @@ def season_length(freq: str) -> int:
     return max(1, round(7 * 86400 / seconds))  # weekly cycle
 
 
+_UNIT_NS = {"ns": 1, "us": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9, "d": 86400 * 10**9,
+            "w": 7 * 86400 * 10**9}  # exact, where `_UNIT_SECONDS` is a float
+
+
+def week_periods(freq: str) -> int | None:
+    """The number of periods of `freq` in 7 days: '1d' 7, '1h' 168, '30m' 336, '1b' 5 (a business week), whatever
+    the data's season (`season_length`, or a `preprocess.season_length` of 168 on hourly data). None where 7 days are
+    not a whole number of periods ('5d', '2d', '5h') or fewer than two ('7d', '1w', monthly and coarser)."""
+    n, unit = parse_freq(freq)
+    if unit == "b":
+        return 5  # '1b' only (`parse_freq`)
+    if unit not in _UNIT_NS:
+        return None  # months, quarters, years
+    week, period = 7 * _UNIT_NS["d"], n * _UNIT_NS[unit]
+    return week // period if week % period == 0 and week // period >= 2 else None
+
+
 def local_season_us(freq: str, tz: str | None, season: int) -> int | None:
     """The length in microseconds of a season of `season` periods that the local clock of `tz` measures: for a
     sub-daily `freq` whose season spans whole days (24 hours, a week of hours) in a zone other than UTC, where 'the

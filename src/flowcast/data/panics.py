@@ -2,12 +2,13 @@
 `except Exception` lets it through) reached a user as a Rust backtrace and a traceback. Every read of a source's
 file in ingest (`sources.ingest` and its decisions of day/month order, decimal marks and zones, `Ingested.rows`,
 validation's collect, the frequency's inference and the file probes of the commands) runs inside `panics_named`,
-which raises `panic_error` in its place."""
+which raises `panic_error` in its place; so does preprocessing, whose error names its stage and source. A glob's
+panic names the file that fails alone where one does (`_failing_file`, probed only after the panic)."""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Concatenate, ParamSpec, TypeVar
 
@@ -19,24 +20,42 @@ _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
 
-def panic_error(label: str, exc: BaseException) -> DataValidationError:
-    """The error for a panic of polars while reading `label` (polars 2.1's streaming engine asserting
-    'pipe.send_state == PortState::Done' over a 1,000,000-row file, session 51): which file, what polars said, and
-    what to try: its in-memory engine, which reads the same rows by another path."""
+def panic_error(label: str, exc: BaseException, *, stage: str = "read", culprit: str | None = None
+                ) -> DataValidationError:
+    """The error for a panic of polars while `stage` ('read', 'preprocess') works on `label` (polars 2.1's streaming
+    engine asserting 'pipe.send_state == PortState::Done' over a 1,000,000-row file, session 51): which file or
+    source, what polars said, the file of a glob that fails alone (`culprit`), and what to try: its in-memory
+    engine, which runs the same query by another path (and, for a read, smaller files)."""
     said = " ".join(str(exc).split()) or type(exc).__name__
+    alone = f"; of its files, {culprit} fails to read alone" if culprit else ""
+    split = ", or split the file into smaller files read as a glob" if stage == "read" else ""
     return DataValidationError(
-        f"cannot read {label}: polars failed inside its query engine ({said}); try again with the environment "
-        "variable POLARS_ENGINE_AFFINITY=in-memory, or split the file into smaller files read as a glob")
+        f"cannot {stage} {label}: polars failed inside its query engine ({said}){alone}; try again with the "
+        f"environment variable POLARS_ENGINE_AFFINITY=in-memory{split}")
 
 
 @contextmanager
-def panics_named(label: str) -> Iterator[None]:
-    """Run the block's reads of `label` (a file, or a glob and its number of files), a panic of polars raised as
-    `panic_error` (from it: its cause). Other errors pass unchanged."""
+def panics_named(label: str, *, stage: str = "read", files: Sequence[str] = (),
+                 read: Callable[[str], object] | None = None) -> Iterator[None]:
+    """Run the block's work of `stage` on `label` (reads of a file, or of a glob and its number of files; the
+    preprocessing of a source), a panic of polars raised as `panic_error` (from it: its cause), naming the first of
+    `files` (a glob's) that `read` fails on alone where one does. Other errors pass unchanged."""
     try:
         yield
     except pl.exceptions.PanicException as exc:
-        raise panic_error(label, exc) from exc
+        culprit = _failing_file(files, read) if read is not None and len(files) > 1 else None
+        raise panic_error(label, exc, stage=stage, culprit=culprit) from exc
+
+
+def _failing_file(files: Sequence[str], read: Callable[[str], object]) -> str | None:
+    """The first of `files` that `read` fails on (an error or a panic), None where each reads: after a glob's panic
+    only, each file read alone in turn (the files read whole once more, on the way to an error)."""
+    for file in files:
+        try:
+            read(file)
+        except (Exception, pl.exceptions.PanicException):  # noqa: BLE001 - any failure of its own names the file
+            return file
+    return None
 
 
 def file_probe(probe: Callable[Concatenate[str, _P], _R]) -> Callable[Concatenate[str, _P], _R]:

@@ -66,6 +66,7 @@ from flowcast.data.freshness import when_text
 from flowcast.data.lengths import fit_network_spans_for_backtest, network_min_length
 from flowcast.data.order import CHUNK as _CHUNK
 from flowcast.data.order import in_key_order
+from flowcast.data.panics import panics_named
 from flowcast.data.source_files import unsaid
 from flowcast.data.statics import level_name, missing_indicator, unknown_level
 from flowcast.data.training_data import TrainingData, TrainingMeta, fit_scalers, fit_scalers_per_series
@@ -632,7 +633,14 @@ def preprocess(
 
     handed = [valid]  # the worker takes the one reference: `_preprocess_rows`'s early `del valid` still frees it
     del valid
-    return stoppable(lambda: _preprocess_rows(handed.pop(), source, settings, as_of, fingerprint, chunk), warn, lambda name: (
+
+    def work() -> tuple[TrainingData, PreprocessSummary]:
+        # a panic of polars in any of its queries (its streaming collects, the scalers' fit) is an error naming the
+        # stage and the source (`panics.panics_named`), not a Rust backtrace and a traceback
+        with panics_named(f"source {source.name!r} ({source.path})", stage="preprocess"):
+            return _preprocess_rows(handed.pop(), source, settings, as_of, fingerprint, chunk)
+
+    return stoppable(work, warn, lambda name: (
         f"Stopped by {name} while preprocessing source {source.name!r}: nothing was written from it; run again to "
         "preprocess it whole"))
 

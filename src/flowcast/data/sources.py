@@ -27,6 +27,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final, TypeVar, cast
@@ -175,13 +176,20 @@ class Ingested:
         for base, wanted in windows:
             picked = base.filter(pl.col(ROW).is_in(wanted.implode()))
             picked = _mapped(picked, self.mapping if self.raw is not None else [])
-            with panics_named(self.label):
+            with self.panics_named():
                 parts.append(picked.collect(engine="streaming"))  # morsel by morsel
         return parts[0] if len(parts) == 1 else pl.concat(parts)
 
     @property
     def label(self) -> str:
         return self.files[0] if len(self.files) == 1 else f"{self.source.path} ({len(self.files)} files)"
+
+    def panics_named(self) -> AbstractContextManager[None]:
+        """`panics.panics_named` of the reads of this source (`label`): a glob's panic names the file of it that
+        fails read whole alone, where one does (its local files only, probed only after the panic)."""
+        local = [f for f in self.files if not _is_http(f)]
+        return panics_named(self.label, files=local,
+                            read=lambda file: _scan_one(self.source, file).collect(engine="streaming"))
 
     def not_over(self) -> pl.Expr:
         """`period_not_over` at as_of (False without one): the column `NOT_OVER` of `frame` and `unfiltered` where

@@ -38,7 +38,6 @@ from flowcast.config import SourceConfig, ValidationConfig
 from flowcast.data.calendar import is_business, is_subdaily, month_multiple, multiday_period, parse_freq
 from flowcast.data.csv_text import first_invalid_utf8, first_overlong_row, not_utf8_error, record_lines
 from flowcast.data.order import CHUNK, DsSteps, ds_steps, in_key_order, repeated_keys
-from flowcast.data.panics import panics_named
 from flowcast.data.periods import observed_at, period_over_at, planned_row, seen_shifts
 from flowcast.data.schemas import (
     DAY_MONTH_RE,
@@ -471,7 +470,7 @@ def _collect(plans: list[pl.LazyFrame], ingested: Ingested, engine: EngineTypeNa
     no Exception: it reached the user as a Rust backtrace and a traceback) is a DataValidationError naming the file
     and what to try (`panics.panic_error`)."""
     try:
-        with panics_named(ingested.label):
+        with ingested.panics_named():
             return pl.collect_all(plans, engine=engine)
     except (pl.exceptions.PolarsError, OSError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -4,10 +4,11 @@ daily seasons), Theta and damped.
 naive: the last observation repeated. seasonal_naive: the value one season earlier
 (`td.meta.season_length`); series shorter than one season fall back to naive. Sub-daily data of a source
 with a time zone and a season of whole days take the value at the same local time a season earlier
-(24 local hours, 23 or 25 instants across a daylight-saving change). snaive_week: the same with a season of
-`WEEK_SEASONS` (7) of the data's seasons: on sub-daily data, whose season is a day, the value at the same time a week
-earlier (Monday's from last Monday, where seasonal_naive takes Sunday's), the other benchmark of half-hourly and
-hourly demand; a candidate of the sub-daily recipe only (`config.FREQUENCY_DEFAULTS`).
+(24 local hours, 23 or 25 instants across a daylight-saving change). snaive_week: the same with a season of a
+week, the data's periods in 7 days whatever its season (`recipes.week_lag`: 168 hourly, 336 half-hourly, 7 daily, 5
+business days), the value at the same time a week earlier (Monday's from last Monday, where seasonal_naive on
+sub-daily data takes Sunday's), the other benchmark of half-hourly and hourly demand; a candidate of the sub-daily
+recipe (`config.FREQUENCY_DEFAULTS`), refused for data whose week is no such lag (weekly, monthly, '5d').
 theta: the Theta method (Assimakopoulos & Nikolopoulos 2000, in the form of Hyndman & Billah
 2003 and R's `forecast::thetaf`), the M3 competition's winner: when a series passes the 90%
 seasonality test at lag m (with two full seasons), it is deseasonalised by classical
@@ -35,6 +36,7 @@ import polars as pl
 
 from flowcast.data.calendar import local_season_us
 from flowcast.distinct import per_distinct
+from flowcast.models.recipes import WEEKLY, week_lag
 from flowcast.timekeys import local_wall, season_ago_local
 
 if TYPE_CHECKING:
@@ -42,9 +44,6 @@ if TYPE_CHECKING:
 
 BaselineName = Literal["naive", "seasonal_naive", "snaive_week", "theta", "damped"]
 BASELINES: tuple[str, ...] = ("naive", "seasonal_naive", "snaive_week", "theta", "damped")
-WEEK_SEASONS = 7  # snaive_week's season in the data's seasons: a week of days where the season is a day
-# each seasonal naive's season in the data's seasons
-_SEASONS = {"seasonal_naive": 1, "snaive_week": WEEK_SEASONS}
 _ALPHAS = np.linspace(0.01, 0.99, 99)
 # damped trend grid: (alpha, beta, phi) with beta <= alpha
 _DAMPED_GRID = np.array([
@@ -62,10 +61,18 @@ def baseline_forecast(name: BaselineName, td: TrainingData, horizon: int | None 
     fut = td.future_frame(h).select("unique_id", "ds", "step")
     if name in ("theta", "damped"):
         return _blockwise(td, fut, h, theta_matrix if name == "theta" else damped_matrix, clock=True)
-    m = td.meta.season_length * _SEASONS.get(name, 0) or 1  # naive: a season of 1
+    m = _lag(name, td)
     out = _positional_naive(td, fut, m)
-    season_us = local_season_us(td.meta.freq, td.meta.tz, m) if name in _SEASONS else None
+    season_us = local_season_us(td.meta.freq, td.meta.tz, m) if name != "naive" else None
     return out if season_us is None else _same_local_time(td, out, m, season_us)
+
+
+def _lag(name: str, td: TrainingData) -> int:
+    """The periods back a naive takes its values from: naive 1, seasonal_naive the data's season, snaive_week the
+    data's periods in 7 days (`recipes.week_lag`, an error naming the frequency where there is none)."""
+    if name in WEEKLY:
+        return week_lag(name, td.meta.freq)
+    return td.meta.season_length if name == "seasonal_naive" else 1
 
 
 def _positional_naive(td: TrainingData, fut: pl.DataFrame, m: int) -> pl.DataFrame:

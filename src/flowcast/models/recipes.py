@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import polars as pl
 
 from flowcast.columns import INTERVAL_COLUMNS, INTERVAL_LEVELS, interval_cols, within_bounds
+from flowcast.data.calendar import week_periods
 from flowcast.errors import TrainingError
 from flowcast.mdtext import id_text
 
@@ -77,20 +78,49 @@ def statistical_models() -> tuple[str, ...]:
 # theta and damped still beat naive (sMAPE 19.6 and 19.8 against 21.0 and 21.7 when those cuts
 # went to naive), so they are not asked for more.
 MIN_POINTS = {"naive": 1, "drift": 2, "theta": 2, "dotm": 2, "damped": 2, "arima": 2}
-# full seasons of the data's season a statistical model needs besides (seasonal naive: one, the values it repeats;
-# snaive_week: the 7 of its week)
-MIN_SEASONS = {"seasonal_naive": 1, "snaive_week": 7}
+# full seasons of the data's season a statistical model needs besides (seasonal naive: one, the values it repeats)
+MIN_SEASONS = {"seasonal_naive": 1}
+# models that repeat the value 7 days earlier, whatever the data's season: their lag and the observations they need
+# are the data's periods in a week (`calendar.week_periods`: 168 hourly, 7 daily), and data whose week is not a whole
+# number of periods, or fewer than two (weekly, monthly, '5d'), cannot have them (`unusable_at`)
+WEEKLY = frozenset({"snaive_week"})
 
 
-def min_points(name: str, season_length: int) -> int:
-    """The fewest observations `name` forecasts a series from: naive 1, drift, theta, dotm, damped
-    and arima 2, seasonal naive one season, snaive_week 7 (`MIN_SEASONS`; a model not listed: 1). Shorter series
-    get no forecast from it (null), so the next model of a fallback chain that can run on them makes theirs."""
-    return max(MIN_POINTS.get(name, 1), MIN_SEASONS.get(name, 0) * max(int(season_length), 1))
+def week_lag(name: str, freq: str) -> int:
+    """The periods of `freq` in 7 days, the lag of weekly model `name` (`WEEKLY`); ValueError naming both where
+    the frequency has no such lag."""
+    periods = week_periods(freq)
+    if periods is None:
+        raise ValueError(no_week(name, freq))
+    return periods
+
+
+def no_week(name: str, freq: str) -> str:
+    """Why weekly model `name` cannot forecast data of frequency `freq`, naming both."""
+    return (f"{name} (the value 7 days earlier) cannot forecast data of frequency {freq!r}: 7 days are not a whole "
+            "number of its periods, or fewer than two; it is for sub-daily, daily and business-day data")
+
+
+def unusable_at(models: Iterable[str], freq: str) -> list[str]:
+    """The models of `models` that cannot forecast data of frequency `freq` (a weekly one where `week_lag` has no
+    lag), in their order."""
+    return [m for m in models if m in WEEKLY and week_periods(freq) is None]
+
+
+def min_points(name: str, season_length: int, freq: str) -> int:
+    """The fewest observations `name` forecasts a series of frequency `freq` from: naive 1, drift, theta, dotm,
+    damped and arima 2, seasonal naive one season (`MIN_SEASONS`), snaive_week a week (`week_lag`); a model not
+    listed: 1. Shorter series get no forecast from it (null), so the next model of a fallback chain that can run on
+    them makes theirs."""
+    week = week_lag(name, freq) if name in WEEKLY else 0
+    return max(MIN_POINTS.get(name, 1), MIN_SEASONS.get(name, 0) * max(int(season_length), 1), week)
 
 
 def seasons_needed(name: str) -> str:
-    """Why `min_points(name)` is what it is, where seasons decide it ('one season', '2 seasons'); '' otherwise."""
+    """Why `min_points(name)` is what it is, where seasons or a week decide it ('one season', '2 seasons',
+    'a week'); '' otherwise."""
+    if name in WEEKLY:
+        return "a week"
     k = MIN_SEASONS.get(name, 0)
     return "" if not k else "one season" if k == 1 else f"{k} seasons"
 
@@ -138,7 +168,7 @@ def statistical_forecast(name: str, td: TrainingData, horizon: int) -> pl.DataFr
         out = stats.statistical_forecast(name, td, horizon)
     else:
         raise ValueError(f"unknown statistical model {name!r}; expected one of {list(statistical_models())}")
-    need = min_points(name, td.meta.season_length)
+    need = min_points(name, td.meta.season_length, td.meta.freq)
     if need <= 1:
         return out
     short = td.frame.group_by("unique_id").len().filter(pl.col("len") < need)["unique_id"]
@@ -723,7 +753,8 @@ def forecast_detailed(
         # a statistical champion says how many it needs (newuser22: 'too few for seasonal_naive' of a weekly
         # series of 40 points left the user to guess the 52 of one season)
         single = recipe.components[0] if len(recipe.components) == 1 else {}
-        needs = min_points(str(single["model"]), td.meta.season_length) if single.get("type") == "statistical" else 0
+        needs = (min_points(str(single["model"]), td.meta.season_length, td.meta.freq)
+                 if single.get("type") == "statistical" else 0)
         seasons = seasons_needed(str(single["model"])) if needs else ""
         need = (f" (it needs {needs}" + (f": {seasons})" if seasons else ")") if needs else "")
         # 'too few' only of a series shorter than that: one long enough without a forecast (a missing value where
