@@ -750,3 +750,12 @@ def test_a_constant_series_keeps_its_zero_width_at_a_level_with_too_few_points(q
     assert scored["y_hat_lo95"].null_count() == scored["y_hat_hi95"].null_count() == scored.height
     unc = apply_intervals(rows, None, scale)
     assert all(unc[c].null_count() == unc.height for c in ("y_hat_lo80", "y_hat_hi80", "y_hat_lo95", "y_hat_hi95"))
+
+
+def test_a_single_calibration_point_per_step_is_said_in_the_singular():
+    """Regression: one series cut once (a 10-month file) left 1 point a step, and the note said '1 calibration points
+    per step'."""
+    rows = _rows(1, 9, 1, [1.0] * 9, seed=5)  # 9 points pooled: enough for 80%, not 95%
+    notes = calibration_notes(calibrate(rows, 9), "naive")
+    assert any("the backtest left 1 calibration point per step, fewer than the 4 an 80% interval needs" in n
+               for n in notes), notes

@@ -450,7 +450,7 @@ def calibration_notes(calibration: dict[str, Any] | None, name: str, horizon: in
                f"each divided by the square root of the seasons ahead, ceil(h/{m}), and grow with it (the growth of a "
                f"seasonal random walk's errors: flat within each season of {m} steps)")
         said = (f"{name}'s {label} intervals at {which} are calibrated on the errors of all steps pooled, "
-                f"{law}: the backtest left {fewest} calibration points per step, ")
+                f"{law}: the backtest left {plural(fewest, 'calibration point')} per step, ")
         if fewest < need:
             said += f"fewer than the {need} {_a(top)} {top}% interval needs per step."
         else:  # enough for its own level: a step is calibrated apart only with enough for every level (`calibrate`)
