@@ -1435,6 +1435,42 @@ def test_a_write_that_found_no_room_says_the_room_left_and_what_to_do(tmp_path, 
     assert ("under its home (--home, FLOWCAST_HOME" in err) is (advice is None), err
 
 
+@pytest.mark.parametrize("limited", [True, False])
+def test_a_temporary_server_that_did_not_start_is_said_with_its_database_and_file_size_limit(tmp_path, capsys,
+                                                                                               limited):
+    """Regression (faults52): `flowcast forecast` under `ulimit -f 64` (Prefect's database not writable past 64 KB)
+    ended, after uvicorn's 5 failed starts, with `error: RuntimeError: Timed out while attempting to connect to
+    ephemeral Prefect API server.` alone. It now names the server's database, the room left there, the command's
+    file-size limit (which the server inherits) where one is set, and what to do."""
+    import resource
+
+    import typer
+    from prefect.settings import PREFECT_API_DATABASE_CONNECTION_URL, temporary_settings
+
+    from flowcast.cli.common import cli_errors
+
+    @cli_errors
+    def command() -> None:
+        raise RuntimeError("Timed out while attempting to connect to ephemeral Prefect API server.")
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    db = tmp_path / "prefect.db"
+    try:
+        if limited:  # 1 GiB: a limit this test's own writes never reach
+            resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 30, hard))
+        with temporary_settings({PREFECT_API_DATABASE_CONNECTION_URL: f"sqlite+aiosqlite:///{db}"}), \
+                pytest.raises(typer.Exit) as exit_:
+            command()
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    err = " ".join(capsys.readouterr().err.split())
+    flat = "".join(err.split())  # a long path is folded at 80 columns
+    assert exit_.value.exit_code == 1 and "Prefect's temporary server did not start and no flow ran" in err, err
+    assert f"itsdatabase{db}(" in flat and f"bytesfreein{tmp_path})" in flat, err
+    assert ("`ulimit -f 1048576`), which the server inherits" in err) is limited, err
+    assert "or set PREFECT_API_URL to a running Prefect server, and run the same command again" in err, err
+
+
 @pytest.mark.parametrize("later", [
     # text values written after as_of (more than 1 in 10 of the column): the file was read long, asked for --target-col
     "".join(f"2024-01-{d},closed,3\n" for d in range(11, 14)),

@@ -1236,7 +1236,7 @@ def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             text = redact_text(str(exc)) + earlier_said(exc)
             console.print(f"[bold red]error:[/] {_unreachable_api(exc)}{type(exc).__name__}: {said(text)} "
                           f"(FLOWCAST_DEBUG=1 shows the traceback){said(getattr(exc, 'flowcast_published', ''))}"
-                          f"{said(_write_advice(exc))}", markup=True)
+                          f"{said(_write_advice(exc))}{said(_server_not_started(exc))}", markup=True)
             failed(f"{type(exc).__name__}: {text}", 1)
             raise typer.Exit(1) from None
 
@@ -1313,6 +1313,37 @@ def _written_folder(exc: BaseException) -> Path | None:
         return None
     folder = Path(path).parent
     return next((f for f in (folder, folder.parent) if f.is_dir()), None)
+
+
+# Prefect's words when its temporary server did not answer within its start-up time
+SERVER_NOT_STARTED = "Timed out while attempting to connect to ephemeral Prefect API server"
+
+
+def _server_not_started(exc: BaseException) -> str:
+    """Why Prefect's temporary server may not have started and what to do, where it did not (faults52: with `ulimit -f
+    64` its database could not be written, `disk I/O error`; uvicorn started it 5 times, 840 lines of tracebacks, and
+    the command ended with `error: RuntimeError: Timed out while attempting to connect to ephemeral Prefect API
+    server.` alone): its database (a SQLite file: the room left in its folder) and this command's file-size limit,
+    which the server inherits, where one is set; '' for other errors."""
+    import resource
+
+    from prefect.settings import PREFECT_API_DATABASE_CONNECTION_URL
+
+    from flowcast.atomic import room_for
+    from flowcast.ops.reaper import error_chain
+
+    if not any(SERVER_NOT_STARTED in str(e) for e in error_chain(exc)):
+        return ""
+    url = str(PREFECT_API_DATABASE_CONNECTION_URL.value() or "")
+    db = url.split(":///", 1)[1] if url.startswith("sqlite") and ":///" in url else None
+    where = f"its database {db} ({room_for(Path(db).parent)})" if db else "its database"
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    limited = limit != resource.RLIM_INFINITY
+    lim = f", under this command's file-size limit (`ulimit -f {limit // 1024}`), which the server inherits" if limited else ""
+    return (f"; Prefect's temporary server did not start and no flow ran: its log above says why (`disk I/O error` or "
+            f"`database or disk is full`: a write to {where}{lim} failed). Free space there"
+            f"{' or raise the limit (`ulimit -f unlimited`)' if limited else ''}, or set PREFECT_API_URL to a running "
+            "Prefect server, and run the same command again")
 
 
 def _unreachable_api(exc: BaseException) -> str:
