@@ -1341,7 +1341,7 @@ def _server_not_started(exc: BaseException) -> str:
     limited = limit != resource.RLIM_INFINITY
     lim = f", under this command's file-size limit (`ulimit -f {limit // 1024}`), which the server inherits" if limited else ""
     return (f"; Prefect's temporary server did not start and no flow ran: its log above says why (`disk I/O error` or "
-            f"`database or disk is full`: a write to {where}{lim} failed). Free space there"
+            f"`database or disk is full`: a write to {where} failed{lim}). Free space there"
             f"{' or raise the limit (`ulimit -f unlimited`)' if limited else ''}, or set PREFECT_API_URL to a running "
             "Prefect server, and run the same command again")
 
