@@ -12,7 +12,7 @@ counts. A full-disk round (`--enospc`) runs each command on a home whose `wareho
 or `runs/` is a tmpfs with 4 or 40 KB free beyond what it holds (root only) instead of killing it.
 
 Prints one JSON line per trial and a summary line. Usage:
-    python bench/faults_kill.py [--commands run,forecast,backfill,accuracy] [--trials 4] [--seed 17] [--enospc]
+    python bench/faults_kill.py [--commands run,forecast,backfill,accuracy] [--trials 4] [--seed 17] [--enospc] [--max-steps 30]
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -135,7 +136,7 @@ def check(home: Path, conf: Path, final: bool = False) -> dict[str, Any]:
         problems.append(f"registry: {type(e).__name__}: {str(e)[:200]}")
         prod, versions = None, []
     if final:
-        problems += _records_and_pointer(home, store)
+        problems += _records_and_pointer(home, store, versions)
     acc = cli(home, conf, "accuracy", "--json")
     if acc.returncode != 0:
         problems.append(f"accuracy rc={acc.returncode}: {_tail(acc.stdout + acc.stderr)}")
@@ -149,9 +150,9 @@ def check(home: Path, conf: Path, final: bool = False) -> dict[str, Any]:
             "versions": versions, "temps": temps, "problems": problems}
 
 
-def _records_and_pointer(home: Path, store: Any) -> list[str]:
-    """`check`'s final promises: one publish record per published as_of, of that publish, nothing left undone; one
-    production pointer."""
+def _records_and_pointer(home: Path, store: Any, registered: list[str]) -> list[str]:
+    """`check`'s final promises: one publish record per published as_of, of that publish, nothing left undone, by a
+    version the registry lists (`registered`); one production pointer."""
     from flowcast.ops.quiet import fingerprint_path
 
     problems: list[str] = []
@@ -166,6 +167,9 @@ def _records_and_pointer(home: Path, store: Any) -> list[str]:
         if rec.get("content_hash") != held.get("content_hash") or rec.get("run_id") != held.get("run_id"):
             problems.append(f"as_of {when:%Y-%m-%d}: the record is of run {rec.get('run_id')}, the store holds "
                             f"run {held.get('run_id')}'s publish")
+        version = held.get("model_version")
+        if version and version not in registered:  # registry and store agree: a published version is listed
+            problems.append(f"as_of {when:%Y-%m-%d}: published by {version}, which the registry does not list")
         if rec.get("saying"):
             problems.append(f"as_of {when:%Y-%m-%d}: the record says run {rec['saying']} is still to leave its "
                             "plot, receipt and event")
@@ -175,13 +179,13 @@ def _records_and_pointer(home: Path, store: Any) -> list[str]:
     return problems
 
 
-def prepare(work: Path) -> tuple[Path, Path, Path]:
+def prepare(work: Path, max_steps: int = 30) -> tuple[Path, Path, Path]:
     from flow_helpers import tiny_toml, write_series
 
     csv = work / "tiny.csv"
     write_series(csv, n_series=ROWS // 6)
     conf = work / "tiny.toml"
-    conf.write_text(tiny_toml(csv, max_steps=30, checkpoint_every=5))
+    conf.write_text(tiny_toml(csv, max_steps=max_steps, checkpoint_every=5))
     base = work / "base"
     r = cli(base, conf, "run", "--as-of", BASE_AS_OF)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -237,12 +241,31 @@ def trial(name: str, conf: Path, base: Path, work: Path, delay: float | None, id
     rerun = cli(home, conf, *COMMANDS[name])
     time.sleep(3)  # its watchdog's exit
     final = check(home, conf, final=True)
+    final["problems"] += claims(name, after["as_ofs"], rerun.stdout + rerun.stderr)
     out = {"command": name, "trial": idx, "delay_s": delay, "killed": killed, "rc": proc.returncode,
            "took_s": took, "log_tail": _tail(text, 2), "after": after, "rerun_rc": rerun.returncode,
            "rerun_tail": _tail(rerun.stdout + rerun.stderr, 2), "final": final}
     if tmpfs:
         out["tmpfs"] = f"{tmpfs[0]} {tmpfs[1]}k"
     return out
+
+
+def claims(name: str, held: dict[str, int], said: str) -> list[str]:
+    """The re-run's words against what the home held before it (`held`: as_of -> rows): it says an as_of was
+    published already only where one was, and a backfill skips as many dates as were held in its range."""
+    args = COMMANDS[name]
+    if name == "backfill":
+        lo, hi = args[args.index("--start") + 1], args[args.index("--end") + 1]
+        were = sum(lo <= a <= hi for a in held)
+        m = re.search(r"(\d+) to run, (\d+) already published", said)  # the backfill flow's log line
+        if m is None:
+            return [f"re-run: no 'N to run, M already published' in its output: {_tail(said)}"]
+        return [] if int(m.group(2)) == were else [f"re-run said {m.group(2)} skipped, {were} were published before it"]
+    if "--as-of" not in args:
+        return []
+    when = args[args.index("--as-of") + 1]
+    says = re.search(r"already published|published already|publishes nothing", said) is not None
+    return [f"re-run says {when} was published already; it was not"] if says and when not in held else []
 
 
 def main() -> None:
@@ -253,11 +276,12 @@ def main() -> None:
     ap.add_argument("--enospc", action="store_true", help="full-disk trials (tmpfs mounts: root only)")
     ap.add_argument("--subs", default="warehouse,models,cache,runs", help="--enospc: the folders made full")
     ap.add_argument("--work", default=None)
+    ap.add_argument("--max-steps", type=int, default=30, help="the gru's training steps")
     a = ap.parse_args()
     rng = random.Random(a.seed)
     work = Path(a.work or tempfile.mkdtemp(prefix="faults-"))
     work.mkdir(parents=True, exist_ok=True)
-    conf, base, scored = prepare(work)
+    conf, base, scored = prepare(work, a.max_steps)
     bad = 0
     idx = 0
     for name in a.commands.split(","):
@@ -277,6 +301,9 @@ def main() -> None:
             res["expected"] = clean["final"]["as_ofs"]
             if res["final"]["as_ofs"] != clean["final"]["as_ofs"] or res["rerun_rc"] != 0:
                 res["final"]["problems"].append("re-run differs from a clean run")
+            if len(res["final"]["versions"]) != len(clean["final"]["versions"]):  # a version registered twice
+                res["final"]["problems"].append(f"versions {res['final']['versions']}, a clean run leaves "
+                                                f"{clean['final']['versions']}")
             bad += bool(res["after"]["problems"] or res["final"]["problems"])
             print(json.dumps(res, default=str), flush=True)
     print(json.dumps({"summary": True, "trials": idx, "with_problems": bad, "work": str(work)}), flush=True)

@@ -68,6 +68,12 @@ def no_room(exc: BaseException | str | None) -> bool:
     return _said_by(exc, _NO_ROOM, _NO_ROOM_MARKS)
 
 
+def size_limited(exc: BaseException | str | None) -> bool:
+    """Whether `exc`, or an error it was raised from (or an error's text), is a write past a file-size limit (EFBIG:
+    `ulimit -f`), which no free space lifts: by errno or by its text (`[Errno 27] File too large`)."""
+    return _said_by(exc, (errno.EFBIG,))
+
+
 def no_rights(exc: BaseException | str | None) -> bool:
     """Whether `exc`, or an error it was raised from (or an error's text), is a write the user may not make there:
     permission denied (EACCES), not permitted (EPERM) or a read-only file system (EROFS), by errno or by its text."""

@@ -1455,6 +1455,82 @@ def test_a_flowcast_error_of_a_folder_it_may_not_write_says_what_to_do(capsys, c
     assert ("under its home (--home, FLOWCAST_HOME" in err) is advised, err
 
 
+@pytest.mark.parametrize(("code", "advice"), [(28, "free space"), (122, "free space"), (27, "ulimit"), (30, None)])
+def test_a_write_that_found_no_room_says_the_room_left_and_what_to_do(tmp_path, capsys, code, advice):
+    """Regression (faults52): `flowcast backfill` on a full home (a tmpfs) stopped at its claim in `.flow-runs/` with
+    `error: could not write <home>/.flow-runs/....json: no space left on device (the disk is full); the previous file,
+    if any, is intact`: neither the room left nor what to free. A full disk (ENOSPC) or quota (EDQUOT) now says the
+    room left in that folder, what `flowcast gc` frees and to run again; a file-size limit (EFBIG, `ulimit -f`) says
+    the limit, not to free space; a read-only disk keeps its own advice alone."""
+    import os
+
+    import typer
+
+    from flowcast.atomic import storage_error
+    from flowcast.cli.common import cli_errors
+    from flowcast.errors import StorageError
+
+    claim = tmp_path / ".flow-runs" / "command-1-2.json"
+    claim.parent.mkdir()
+
+    @cli_errors
+    def command() -> None:
+        try:
+            raise OSError(code, os.strerror(code), str(claim.with_suffix(".json.x.tmp")))
+        except OSError as exc:
+            try:
+                raise storage_error(claim, exc) from exc
+            except StorageError as flowcast_error:  # as a flow run raises it again in the command
+                raise RuntimeError(str(flowcast_error)) from None
+
+    with pytest.raises(typer.Exit) as exit_:
+        command()
+    err = " ".join(capsys.readouterr().err.split())
+    flat = "".join(err.split())  # a long path is folded at 80 columns
+    assert exit_.value.exit_code == 1 and f"couldnotwrite{claim}" in flat, err
+    assert (f"bytesfreein{claim.parent}:" in flat) is (advice == "free space"), err
+    assert ("free space on that disk (`flowcast gc` lists what the [retention] policy lets go" in err
+            and "run the same command again" in err) is (advice == "free space"), err
+    assert ("a file-size limit stopped the write (ulimit -f" in err) is (advice == "ulimit"), err
+    assert ("under its home (--home, FLOWCAST_HOME" in err) is (advice is None), err
+
+
+@pytest.mark.parametrize("limited", [True, False])
+def test_a_temporary_server_that_did_not_start_is_said_with_its_database_and_file_size_limit(tmp_path, capsys,
+                                                                                               limited):
+    """Regression (faults52): `flowcast forecast` under `ulimit -f 64` (Prefect's database not writable past 64 KB)
+    ended, after uvicorn's 5 failed starts, with `error: RuntimeError: Timed out while attempting to connect to
+    ephemeral Prefect API server.` alone. It now names the server's database, the room left there, the command's
+    file-size limit (which the server inherits) where one is set, and what to do."""
+    import resource
+
+    import typer
+    from prefect.settings import PREFECT_API_DATABASE_CONNECTION_URL, temporary_settings
+
+    from flowcast.cli.common import cli_errors
+
+    @cli_errors
+    def command() -> None:
+        raise RuntimeError("Timed out while attempting to connect to ephemeral Prefect API server.")
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    db = tmp_path / "prefect.db"
+    try:
+        if limited:  # 1 GiB: a limit this test's own writes never reach
+            resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 30, hard))
+        with temporary_settings({PREFECT_API_DATABASE_CONNECTION_URL: f"sqlite+aiosqlite:///{db}"}), \
+                pytest.raises(typer.Exit) as exit_:
+            command()
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    err = " ".join(capsys.readouterr().err.split())
+    flat = "".join(err.split())  # a long path is folded at 80 columns
+    assert exit_.value.exit_code == 1 and "Prefect's temporary server did not start and no flow ran" in err, err
+    assert f"itsdatabase{db}(" in flat and f"bytesfreein{tmp_path})" in flat, err
+    assert ("`ulimit -f 1048576`), which the server inherits" in err) is limited, err
+    assert "or set PREFECT_API_URL to a running Prefect server, and run the same command again" in err, err
+
+
 @pytest.mark.parametrize("later", [
     # text values written after as_of (more than 1 in 10 of the column): the file was read long, asked for --target-col
     "".join(f"2024-01-{d},closed,3\n" for d in range(11, 14)),
@@ -1862,7 +1938,9 @@ def test_an_error_raised_while_handling_another_is_said_with_it(capsys, explaine
     both = (f"{last}; raised while handling an earlier error: DataValidationError: source 'tiny': no rows (the file has "
             "a header but no data)")
     assert exit_.value.exit_code == 1 and f"error: {both}" in err, err
-    assert json.loads(out.strip().splitlines()[-1])["error"] == both
+    # a write that found no room is followed by what to do about it (faults52), after both errors
+    said = json.loads(out.strip().splitlines()[-1])["error"]
+    assert said == both or (explained and said.startswith(f"{both}; free space on that disk")), said
 
 
 def test_a_warning_names_a_url_without_its_secrets(capsys):

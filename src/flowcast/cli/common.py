@@ -1243,7 +1243,7 @@ def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
                 raise
             if isinstance(exc, FlowcastError):  # a write a read-only home refused (the command's claim in .flow-runs,
                 # faults31: `could not write ...: [Errno 30] Read-only file system` said nothing of what to do)
-                advice = "" if "under its home" in str(exc) else _unwritable_advice(exc)
+                advice = "" if "under its home" in str(exc) else _write_advice(exc)
                 earlier = earlier_said(exc)  # an error it was raised while handling (a refusal, then a failed write)
                 console.print(f"[bold red]error:[/] {said(exc)}{said(earlier)}{said(advice)}", highlight=False,
                               markup=True)
@@ -1255,7 +1255,7 @@ def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             text = redact_log_text(str(exc)) + earlier_said(exc)
             console.print(f"[bold red]error:[/] {_unreachable_api(exc)}{type(exc).__name__}: {said(text)} "
                           f"(FLOWCAST_DEBUG=1 shows the traceback){said(getattr(exc, 'flowcast_published', ''))}"
-                          f"{_unwritable_advice(exc)}", markup=True)
+                          f"{said(_write_advice(exc))}{said(_server_not_started(exc))}", markup=True)
             failed(f"{type(exc).__name__}: {text}", 1)
             raise typer.Exit(1) from None
 
@@ -1278,6 +1278,91 @@ def _unwritable_advice(exc: BaseException) -> str:
                     "and run the same command again")
         seen = seen.__cause__ or seen.__context__
     return ""
+
+
+def _write_advice(exc: BaseException) -> str:
+    """What to do about a write that failed: one flowcast may not make (`_unwritable_advice`) or one that found no
+    room (`_no_room_advice`); '' for any other error."""
+    return _unwritable_advice(exc) or _no_room_advice(exc)
+
+
+def _no_room_advice(exc: BaseException) -> str:
+    """What to do about a write that found no room, where the error does not say it (faults52: a full home stopped
+    `flowcast backfill` at its claim in `.flow-runs/` with `could not write ...: no space left on device (the disk is
+    full); the previous file, if any, is intact`, neither the room left nor what to free): the room left in the folder
+    written (`atomic.room_for`) and to free space there (`flowcast gc`) or point --home elsewhere; for a file-size limit
+    (EFBIG, `ulimit -f`), which no free space lifts, the limit and to raise it. '' for other errors and for errors that
+    say what to do (a quarantine's `Free space there`, a backfill's `once there is room`)."""
+    from flowcast.atomic import no_room, room_for, size_limited
+
+    text = str(exc)
+    if not no_room(exc) or any(done in text.lower() for done in ("free space", "there is room", "ulimit")):
+        return ""
+    if size_limited(exc):
+        import resource
+
+        limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        of = ("" if limit == resource.RLIM_INFINITY
+              else f": {limit:,} bytes for this command, `ulimit -f {limit // 1024}` in the shell that started it")
+        return (f"; a file-size limit stopped the write (ulimit -f{of}), which no free space lifts: raise it "
+                "(`ulimit -f unlimited`) and run the same command again")
+    folder = _written_folder(exc)
+    room = f"{room_for(folder)}: " if folder is not None and "bytes free in" not in text else ""
+    return (f"; {room}free space on that disk (`flowcast gc` lists what the [retention] policy lets go, old run folders, "
+            "cache entries and models, and `flowcast gc --yes` removes it) or point --home at a disk with room, and run "
+            "the same command again")
+
+
+def _written_folder(exc: BaseException) -> Path | None:
+    """The folder of the file a failed write wrote (an OSError's file name, else a flowcast error's `could not write
+    <path>: `), or the folder above it (a temp folder the failure left none of); None where neither exists or none is
+    said (the room of a folder far above it, `/`, would say nothing of the disk written)."""
+    seen: BaseException | None = exc
+    path: str | None = None
+    for _ in range(8):  # the error or what it was raised from
+        if seen is None:
+            break
+        if isinstance(seen, OSError) and isinstance(seen.filename, str):
+            path = seen.filename
+            break
+        seen = seen.__cause__ or seen.__context__
+    if path is None and (found := re.search(r"could not write (/.+?): ", str(exc))):
+        path = found.group(1)
+    if path is None:
+        return None
+    folder = Path(path).parent
+    return next((f for f in (folder, folder.parent) if f.is_dir()), None)
+
+
+# Prefect's words when its temporary server did not answer within its start-up time
+SERVER_NOT_STARTED = "Timed out while attempting to connect to ephemeral Prefect API server"
+
+
+def _server_not_started(exc: BaseException) -> str:
+    """Why Prefect's temporary server may not have started and what to do, where it did not (faults52: with `ulimit -f
+    64` its database could not be written, `disk I/O error`; uvicorn started it 5 times, 840 lines of tracebacks, and
+    the command ended with `error: RuntimeError: Timed out while attempting to connect to ephemeral Prefect API
+    server.` alone): its database (a SQLite file: the room left in its folder) and this command's file-size limit,
+    which the server inherits, where one is set; '' for other errors."""
+    import resource
+
+    from prefect.settings import PREFECT_API_DATABASE_CONNECTION_URL
+
+    from flowcast.atomic import room_for
+    from flowcast.ops.reaper import error_chain
+
+    if not any(SERVER_NOT_STARTED in str(e) for e in error_chain(exc)):
+        return ""
+    url = str(PREFECT_API_DATABASE_CONNECTION_URL.value() or "")
+    db = url.split(":///", 1)[1] if url.startswith("sqlite") and ":///" in url else None
+    where = f"its database {db} ({room_for(Path(db).parent)})" if db else "its database"
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    limited = limit != resource.RLIM_INFINITY
+    lim = f", under this command's file-size limit (`ulimit -f {limit // 1024}`), which the server inherits" if limited else ""
+    return (f"; Prefect's temporary server did not start and no flow ran: its log above says why (`disk I/O error` or "
+            f"`database or disk is full`: a write to {where} failed{lim}). Free space there"
+            f"{' or raise the limit (`ulimit -f unlimited`)' if limited else ''}, or set PREFECT_API_URL to a running "
+            "Prefect server, and run the same command again")
 
 
 def _unreachable_api(exc: BaseException) -> str:
