@@ -335,3 +335,22 @@ def test_times_without_an_offset_beside_times_with_one_make_no_zone_s_clock(tmp_
     through = observed_through_series(keys, freq="1d", tz=None, shifts=result.shifts).to_list()
     # (the latest ds seen: its 09:00 had come at 09:30 +01:00, 5 November; on London's 08:30 it had not, 4 November)
     assert [t.date() for t in through] == [date(2024, 11, 5)], through
+
+
+def test_a_backfill_keeps_the_time_of_day_lags_its_run_kept_beside_offsets_written_after_its_as_of(tmp_path):
+    """Regression: a daily file without a tz writing '2024-01-01 09:00' (no offset) for ten days, then
+    '2024-01-11T09:00:00+01:00': a backfill at 6 January 12:00 UTC validates its six rows (no time with an offset is
+    by then, `time_zone_ambiguous` quarantines none) but its periods seen apart (`ValidationResult.shifts`) were None:
+    the rows without an offset were left out as beside offsets by the rows after as_of too, while the run at that
+    instant, before the later rows were written, kept their 9-hour lags."""
+    days = [datetime(2024, 1, 1, 9) + timedelta(days=i) for i in range(14)]
+    lines = [f"{d:%Y-%m-%d %H:%M},a,{i}\n" if i < 10 else f"{d:%Y-%m-%dT%H:%M:%S}+01:00,a,{i}\n"
+             for i, d in enumerate(days)]
+    full, then = tmp_path / "full.csv", tmp_path / "then.csv"
+    full.write_text("date,id,val\n" + "".join(lines))
+    then.write_text("date,id,val\n" + "".join(lines[:6]))
+    at = datetime(2024, 1, 6, 12, tzinfo=UTC)
+    backfill, run = run_validate(full, at), run_validate(then, at)
+    assert backfill.valid.height == run.valid.height == 6 and run.quarantined.height == 0
+    assert run.shifts is not None and run.shifts.height == 6
+    assert backfill.shifts is not None and backfill.shifts.equals(run.shifts), backfill.shifts

@@ -589,13 +589,16 @@ def seen_shifts_expr(ingested: Ingested) -> pl.Expr | None:
     written = pl.col(TIME_AWARE) if ingested.seen_apart and not naive else pl.lit(False)
     has_lag = pl.lit(False) if lag is None else (lag != timedelta(0)).fill_null(False)
     kept = (written | has_lag) & pl.col(DS_RAW).is_not_null() & pl.col("ds").is_not_null()
+    within = None if ingested.as_of_ds is None else observed_at(
+        source, ingested.as_of_ds, ingested.later, ingested.seen_apart, ingested.not_over())  # ingest's window
     if ingested.tz_mixed_possible and source.tz is None:
         # a time of day without an offset beside times with one, quarantined: its zone is not known (read as UTC,
-        # offset 0, beside '+01:00' in summer it made the series London's clock, a zone no one declared)
-        kept = kept & ~naive_beside_offsets()
-    if ingested.as_of_ds is not None:
-        kept = kept & observed_at(source, ingested.as_of_ds, ingested.later, ingested.seen_apart,
-                                  ingested.not_over())  # ingest's window, not a third one
+        # offset 0, beside '+01:00' in summer it made the series London's clock, a zone no one declared). Beside
+        # times with one by as_of alone, as validation's check reads the rows a run kept (one written after as_of
+        # dropped a backfill's lags that its run at that instant kept)
+        kept = kept & ~naive_beside_offsets(within)
+    if within is not None:
+        kept = kept & within
     offset = pl.col(DS_OFFSET) if source.tz is None else pl.col(DS_OFFSET).fill_null(
         zone_offset(pl.col(DS_RAW), source.tz))
     return (pl.struct(pl.col("unique_id").cast(pl.Utf8), pl.col("ds").cast(pl.Datetime("us")),
