@@ -354,3 +354,23 @@ def test_a_backfill_keeps_the_time_of_day_lags_its_run_kept_beside_offsets_writt
     assert backfill.valid.height == run.valid.height == 6 and run.quarantined.height == 0
     assert run.shifts is not None and run.shifts.height == 6
     assert backfill.shifts is not None and backfill.shifts.equals(run.shifts), backfill.shifts
+
+
+@pytest.mark.parametrize(("written", "lagged"), [("{d}", False), ("{d:%m/%d/%Y}", False), ("{d:%d.%m.%Y}", False),
+                                                  ("{d} 09:00", True), ("{d}T09:00:00", True),
+                                                  ("{d:%m/%d/%Y} 9:00 AM", True), ("{d} 00:00", True)])
+def test_a_file_of_dates_alone_builds_no_time_of_day_lag(tmp_path, written, lagged):
+    """Regression (performance): the aggregate of periods seen apart (`sources.seen_shifts_expr`) built a time-of-day
+    lag and each row's zone offset for every daily source with a tz, a file of dates alone too, whose every row it
+    then left out (0.9 s per 1,000,000 rows). A text column none of whose values may hold a time of day
+    (`_time_profile`'s trait 'time_of_day') builds none; one that may, does."""
+    from flowcast.data.sources import seen_shifts_expr
+
+    days = [date(2024, 3, 7) + timedelta(days=k) for k in range(8)]
+    path = tmp_path / "d.csv"
+    path.write_text("t,id,y\n" + "".join(f"{written.format(d=d)},a,1.0\n" for d in days))
+    source = make_source(path, freq="1d", tz="America/New_York", id_cols=["id"], time_col="t", target_col="y")
+    ingested = ingest(source, datetime(2024, 3, 12, tzinfo=UTC))
+    assert ("time_of_day" in ingested.time_profile.traits) == lagged
+    assert (seen_shifts_expr(ingested) is not None) == lagged
+    assert ingested.frame.select(pl.len()).collect().item() == 5
