@@ -356,6 +356,32 @@ def test_a_backfill_keeps_the_time_of_day_lags_its_run_kept_beside_offsets_writt
     assert backfill.shifts is not None and backfill.shifts.equals(run.shifts), backfill.shifts
 
 
+def test_a_time_of_day_the_spring_change_skips_is_seen_from_the_jump_as_ingest_sees_it(tmp_path):
+    """Regression: New York, daily, start-labelled '02:30' every day of 7-14 March 2024: 10 March's 02:30 is a time
+    the clocks skip (02:00 EST is 03:00 EDT, 07:00 UTC). Ingest sees that day from the jump, but its zone's offset
+    there was null and taken as 0: its cut was 02:30 UTC, and realized accuracy and freshness had 10 March observed
+    from 03:00 to 06:59 UTC, when a run at that instant had not kept it."""
+    from flowcast.config import ValidationConfig
+    from flowcast.data.validate import validate
+
+    days = [date(2024, 3, 7) + timedelta(days=k) for k in range(8)]
+    path = tmp_path / "d.csv"
+    path.write_text("t,id,y\n" + "".join(f"{d} 02:30,a,1.0\n" for d in days))
+    source = make_source(path, freq="1d", tz="America/New_York", id_cols=["id"], time_col="t", target_col="y")
+    shifts = validate(ingest(source, None), source, ValidationConfig()).shifts
+    assert shifts is not None
+    cuts = dict(zip(shifts.get_column("ds").dt.date(), shifts.get_column("cut"), strict=True))
+    assert cuts[date(2024, 3, 10)] == datetime(2024, 3, 10, 7), cuts
+    assert cuts[date(2024, 3, 9)] == datetime(2024, 3, 9, 7, 30) and cuts[date(2024, 3, 11)] == datetime(2024, 3, 11, 6, 30)
+    ats = [datetime(2024, 3, 10, h, m) for h, m in ((2, 0), (3, 0), (6, 59), (7, 0), (7, 1))]
+    through = observed_through_series(pl.DataFrame({"unique_id": ["a"] * len(ats), "at": ats}), freq="1d",
+                                      tz="America/New_York", shifts=shifts).to_list()
+    for at, bound in zip(ats, through, strict=True):
+        kept = ingest(source, at.replace(tzinfo=UTC)).frame.select(pl.col("ds").max()).collect().item()
+        assert kept.date() == (date(2024, 3, 10) if at >= datetime(2024, 3, 10, 7) else date(2024, 3, 9)), at
+        assert kept <= bound < kept + timedelta(days=1), (at, bound)
+
+
 @pytest.mark.parametrize(("written", "lagged"), [("{d}", False), ("{d:%m/%d/%Y}", False), ("{d:%d.%m.%Y}", False),
                                                   ("{d} 09:00", True), ("{d}T09:00:00", True),
                                                   ("{d:%m/%d/%Y} 9:00 AM", True), ("{d} 00:00", True)])
