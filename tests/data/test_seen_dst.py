@@ -400,3 +400,18 @@ def test_a_file_of_dates_alone_builds_no_time_of_day_lag(tmp_path, written, lagg
     assert ("time_of_day" in ingested.time_profile.traits) == lagged
     assert (seen_shifts_expr(ingested) is not None) == lagged
     assert ingested.frame.select(pl.len()).collect().item() == 5
+
+
+def test_planned_rows_with_an_offset_leave_out_the_times_without_one_as_validation_quarantines_them(tmp_path):
+    """The rows that tell whether a time without an offset is beside times with one are those validation reads: a
+    backfill's rows by its as_of and its planned rows after it (a future covariate's value). The same file as above
+    with 'promo' declared future: the planned '+01:00' rows quarantine the rows without an offset
+    (`time_zone_ambiguous`), which then make no period seen apart (their lags were kept, read as UTC)."""
+    days = [datetime(2024, 1, 1, 9) + timedelta(days=i) for i in range(14)]
+    path = tmp_path / "full.csv"
+    path.write_text("date,id,val,promo\n" + "".join(
+        f"{d:%Y-%m-%d %H:%M},a,{i},1\n" if i < 10 else f"{d:%Y-%m-%dT%H:%M:%S}+01:00,a,{i},1\n"
+        for i, d in enumerate(days)))
+    result = run_validate(path, datetime(2024, 1, 6, 12, tzinfo=UTC), future_cols=["promo"])
+    assert set(result.quarantined.get_column("check")) == {"time_zone_ambiguous"} and result.quarantined.height == 10
+    assert result.shifts is None

@@ -596,9 +596,10 @@ def seen_shifts_expr(ingested: Ingested) -> pl.Expr | None:
     if ingested.tz_mixed_possible and source.tz is None:
         # a time of day without an offset beside times with one, quarantined: its zone is not known (read as UTC,
         # offset 0, beside '+01:00' in summer it made the series London's clock, a zone no one declared). Beside
-        # times with one by as_of alone, as validation's check reads the rows a run kept (one written after as_of
-        # dropped a backfill's lags that its run at that instant kept)
-        kept = kept & ~naive_beside_offsets(within)
+        # times with one by as_of alone, as validation's check reads the rows a run kept, its planned rows among them
+        # (`_within_as_of`; one written after as_of dropped a backfill's lags that its run at that instant kept)
+        kept = kept & ~naive_beside_offsets(
+            within if within is None or not source.future_cols else within | planned_row(source))
     if within is not None:
         kept = kept & within
     # (a row without an offset of a source with a tz: its zone's offset, `periods.seen_shifts`, of the rows kept alone)
