@@ -383,6 +383,9 @@ def test_the_window_of_the_cut_is_computed_once_with_the_same_report(tmp_path, w
     (["2026-10-25T02:10:00+01:00,a,3", "2026-10-25T02:50:00+02:00,a,4"], "1d", [(datetime(2026, 10, 25), 3.0)]),
     # a time without an offset beside them, 03:00 (CET, 02:00 UTC), is the latest
     (["2026-10-25T03:00:00,a,5", "2026-10-25T02:10:00+01:00,a,3"], "1d", [(datetime(2026, 10, 25), 5.0)]),
+    # the spring change skips 02:30 (02:00 CET is 03:00 CEST, 01:00 UTC): written without an offset it is that jump,
+    # before 03:15 +02:00 (01:15 UTC); read as its wall time, 02:30, it was taken as the last
+    (["2026-03-29T03:15:00+02:00,a,6", "2026-03-29T02:30:00,a,7"], "1d", [(datetime(2026, 3, 29), 6.0)]),
     # hourly: the two 02:30 are two hours of UTC, each its own period's last reading
     (["2026-10-25T02:30:00+01:00,a,1", "2026-10-25T02:40:00+02:00,a,2", "2026-10-25T02:10:00+02:00,a,3"], "1h",
      [(datetime(2026, 10, 25, 0), 2.0), (datetime(2026, 10, 25, 1), 1.0)]),
@@ -401,24 +404,26 @@ def test_last_of_the_repeated_autumn_hour_is_the_later_instant_whatever_the_line
 
 def test_the_instant_order_of_a_zone_converts_each_time_once_as_row_by_row():
     """`_instant_order` reads a time without an offset in the tz once per distinct time (`per_distinct`): on the rows
-    of three series that share their times around both of Berlin's changes of 2026 (the skipped spring 02:30, which
-    stays its wall time; the repeated autumn 02:30, its earlier instant), written with the zone's offset or without
-    one, and a null time, each row's instant is the one converting the rows one by one gives."""
+    of three series that share their times around both of Berlin's changes of 2026 (the skipped spring 02:30, the
+    instant the clocks jump past it, `timekeys.wall_instant`; the repeated autumn 02:30, its earlier instant), written
+    with the zone's offset or without one, and a null time, each row's instant is the one converting the rows one by
+    one gives."""
     from flowcast.data.schemas import DS_OFFSET, DS_RAW
     from flowcast.data.validate import _instant_order
+    from flowcast.timekeys import wall_instant
 
     times = [datetime(2026, 3, 29, 1, 30), datetime(2026, 3, 29, 2, 30), datetime(2026, 3, 29, 3, 30),
              datetime(2026, 10, 25, 2, 30), datetime(2026, 10, 25, 3, 30), datetime(2026, 10, 25, 1, 30), None]
     offsets = [timedelta(hours=1), None, timedelta(hours=2), timedelta(hours=1), None, None, None]
     frame = pl.DataFrame({DS_RAW: times * 3, DS_OFFSET: offsets[3:] + offsets[:3] + offsets + [None] * 7},
                          schema={DS_RAW: pl.Datetime("us"), DS_OFFSET: pl.Duration("us")})
-    raw = pl.col(DS_RAW)
-    local = raw.dt.replace_time_zone("Europe/Berlin", ambiguous="earliest", non_existent="null").dt.convert_time_zone(
-        "UTC").dt.replace_time_zone(None)
-    per_row = frame.select(pl.coalesce(raw - pl.col(DS_OFFSET), local, raw).alias("__instant"), raw)
+    per_row = pl.DataFrame({"__instant": [None if t is None else t - o if o is not None else
+                                          wall_instant(t, "Europe/Berlin").replace(tzinfo=None)
+                                          for t, o in frame.select(DS_RAW, DS_OFFSET).rows()],
+                            DS_RAW: frame[DS_RAW]}, schema={"__instant": pl.Datetime("us"), DS_RAW: pl.Datetime("us")})
     got = frame.select(_instant_order(frame.columns, "Europe/Berlin"))
     assert got.equals(per_row)
-    # written without an offset: the skipped 02:30 its wall time, the repeated 02:30 +02:00's instant (00:30 UTC)
-    assert got["__instant"][-7:].to_list() == [datetime(2026, 3, 29, 0, 30), datetime(2026, 3, 29, 2, 30),
+    # written without an offset: the skipped 02:30 the jump (01:00 UTC), the repeated 02:30 +02:00's instant (00:30 UTC)
+    assert got["__instant"][-7:].to_list() == [datetime(2026, 3, 29, 0, 30), datetime(2026, 3, 29, 1, 0),
                                                datetime(2026, 3, 29, 1, 30), datetime(2026, 10, 25, 0, 30),
                                                datetime(2026, 10, 25, 2, 30), datetime(2026, 10, 24, 23, 30), None]

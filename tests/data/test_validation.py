@@ -452,6 +452,30 @@ def test_mixed_naive_and_aware_without_tz_quarantines_the_naive_rows(write_csv):
     assert r.valid["ds"].to_list() == [datetime(2019, 12, 31, 14, 0), datetime(2020, 1, 1, 0, 30)]
 
 
+def test_an_unreadable_time_and_a_time_without_an_offset_name_their_examples_from_one_pass(write_csv):
+    """An unreadable day/month time names a time that read; a time without an offset beside times with one names one
+    of those: both examples are read in one pass over the rows (`_time_peers`; two passes, one each, before), only
+    where a row failed that check."""
+    from flowcast.data.sources import ingest
+    from flowcast.data.validate import _time_peers
+
+    p = write_csv("date,id,val\n2020-01-01T01:00,a,1\n2020-01-01T00:00+10:00,a,2\n05/01/2020 01:30,a,3\n")
+    r = run_validate(p, freq="30m")
+    assert quarantined(r) == [
+        (0, "time_zone_ambiguous", ("time '2020-01-01T01:00' has no UTC offset while other rows do, such as "
+                                   "'2020-01-01T00:00+10:00'; declare the time zone of the times written without one "
+                                   "(--tz UTC, --tz Europe/Berlin: the source's tz)")),
+        (2, "time_unparsable", ("time '05/01/2020 01:30' does not parse as ISO-8601 (day/month order is ambiguous, and "
+                                "other times of the column are written like '2020-01-01T01:00': write this one as "
+                                "they are; a --time-format would apply to every row)")),
+    ]
+    ingested = ingest(make_source(p, freq="30m"), None)
+    assert _time_peers(ingested, True, True) == ("2020-01-01T01:00", "2020-01-01T00:00+10:00")
+    assert _time_peers(ingested, False, True) == (None, "2020-01-01T00:00+10:00")
+    assert _time_peers(ingested, True, False) == ("2020-01-01T01:00", None)
+    assert _time_peers(ingested, False, False) == (None, None)
+
+
 # --------------------------------------------------------------------- as_of
 def test_rows_after_as_of_are_counted_not_quarantined(write_csv):
     r = run_validate(write_csv(HEADER + GOOD + "2020-01-04,a,abc\n"), as_of=datetime(2020, 1, 2))

@@ -390,6 +390,10 @@ def _day_month_fits(a: pl.Expr, b: pl.Expr) -> pl.Expr:
 
 
 _QUARTER_NUMBER_RE = r"^\d{4}-0?[1-4]$"  # '2017-1', '2017-04': a month, or a quarter written year-number
+# a value that may hold a time of day ('09:00', '2024-03-01 09', '20240301T0900', '1/29/2024 2 PM'; of a date alone,
+# 'Mar 1 2024' too: a time of day not ruled out): a daily source's start-labelled time of day is seen from then
+# (`sources.time_of_day_lag`); a file of dates alone has none
+_TIME_OF_DAY_RE = r"\d:\d|\d[ T]\d|\d\s*[AaPp]\.?[Mm]\.?$"
 
 
 def quarter_numbers_note(raw: pl.LazyFrame, col: str, time_col: str) -> str:
@@ -462,12 +466,15 @@ def _time_profile(raw: pl.LazyFrame, col: str, freq: str | None = None) -> TimeP
                          text.str.contains(_TIME_OFFSET_RE).any().alias("offset"),
                          (quarter_like.any() & quarter_like.all() & (text.str.slice(0, 4).n_unique() > 1))
                          .alias("quarter_numbers"),
+                         text.str.contains(_TIME_OF_DAY_RE).any().alias("time_of_day"),
                          ).collect(engine="streaming").row(0)
     except pl.exceptions.PolarsError:  # unreadable (bytes that are not UTF-8): said where the rows are read
-        return TimeProfile(None, frozenset({"offset"}), "", False, None)  # (offsets not ruled out: `_seen_apart`)
+        # (offsets and times of day not ruled out: `_seen_apart`, `sources.seen_shifts_expr`)
+        return TimeProfile(None, frozenset({"offset", "time_of_day"}), "", False, None)
     traits = frozenset(name for name, on in (("clock12", row[6]), ("bracket", row[7]), ("midnight", row[9]),
                                                        ("month_name", row[10]), ("hour24", row[11]),
-                                                       ("offset", row[13]), ("quarter_numbers", row[14])) if on)
+                                                       ("offset", row[13]), ("quarter_numbers", row[14]),
+                                                       ("time_of_day", row[15])) if on)
     dated = ("year first" if row[2] and not row[8] else "year first or last" if row[2] else "year last"
              if row[0] is not None else "")
     mixed = bool(row[12])

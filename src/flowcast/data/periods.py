@@ -7,13 +7,14 @@ an aggregated source (finer data combined into periods) is observed once its per
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import polars as pl
 
 from flowcast.config import SourceConfig
 from flowcast.data.calendar import is_business, month_multiple, shift
 from flowcast.data.schemas import DS_OFFSET, DS_RAW, DS_SEEN, RAW_PREFIX
+from flowcast.data.zones import zone_offset
 from flowcast.timekeys import as_of_on_ds, local_wall, observed_through
 
 
@@ -84,8 +85,11 @@ def seen_shifts(rows: pl.Series | None, source: SourceConfig) -> pl.DataFrame | 
     by the instant (`period_offset`, as `period_not_over` cuts by): the offset the series was written in when the
     period became observed, that instant (`cut`: the row's time in its offset; an aggregated source's period end; an
     end-labelled time's moved back to its interval's start with it, `label_start`), and how long after its day's
-    start on that clock a start-labelled time is (`lag`: `sources.time_of_day_lag`, 0 for the rest). Sorted; None where no period is seen apart: every time as written is then the instant on the
-    ds axis it is seen from, and the ds axis alone says which periods a run had observed (`timekeys.observed_through`).
+    start on that clock a start-labelled time is (`lag`: `sources.time_of_day_lag`, 0 for the rest). A row of a
+    source with a tz written without an offset is in its zone's offset at its wall time (`zones.zone_offset`, taken
+    here of the rows kept: not of every row read). Sorted; None where no period is seen apart: every time as written
+    is then the instant on the ds axis it is seen from, and the ds axis alone says which periods a run had observed
+    (`timekeys.observed_through`).
 
     Realized accuracy, freshness and the production model's training cut (`evaluation.realized.
     observed_through_series`) read each series' clock at an as_of in the offset of its period observed nearest that
@@ -95,6 +99,9 @@ def seen_shifts(rows: pl.Series | None, source: SourceConfig) -> pl.DataFrame | 
     frame = pl.DataFrame({"s": rows}).unnest("s")
     if not frame.select(pl.col("apart").any()).item():
         return None
+    if source.tz is not None:  # a row without an offset: its zone's at its wall time there (of the rows kept alone)
+        frame = frame.with_columns(pl.col("offset").fill_null(zone_offset(pl.col("raw"), source.tz))
+                                   .fill_null(timedelta(0)))
     # the latest row by its instant, as `period_offset` reads it (not the latest wall time as written: the repeated
     # hour that ends a day where a clock goes back at midnight repeats earlier wall times); of rows at one instant the
     # first written, by a stable sort: each period's first row once sorted (a group_by's get(arg_max) per period, then

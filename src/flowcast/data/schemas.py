@@ -612,12 +612,15 @@ def _covariate_hint(raw: pl.Expr) -> pl.Expr:
     )
 
 
-def naive_beside_offsets() -> pl.Expr:
+def naive_beside_offsets(within: pl.Expr | None = None) -> pl.Expr:
     """True on a row of a source without a tz whose time has no UTC offset while some row's parsed with one (the
     check `time_zone_ambiguous` quarantines it: which zone it is written in is not known). Against the rows whose
     time parsed with an offset: one unparsable value that looked like it had one ('05-Mar-2024') quarantined every
-    other row of the file as 'no UTC offset while other rows do'."""
-    return ~pl.col(TIME_AWARE) & (pl.col(TIME_AWARE) & pl.col(DS_RAW).is_not_null()).any()
+    other row of the file as 'no UTC offset while other rows do'. `within`: the rows that count (a run's, where
+    the frame read holds rows after its as_of: `periods.observed_at`); all of the frame when None (validation's
+    check reads the rows a run kept alone)."""
+    aware = pl.col(TIME_AWARE) & pl.col(DS_RAW).is_not_null()
+    return ~pl.col(TIME_AWARE) & (aware if within is None else aware & within).any()
 
 
 def row_checks(

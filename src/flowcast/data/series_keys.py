@@ -2,7 +2,9 @@
 its series apart (`keyings`: each set of columns as a key by the file's time column, in one pass), whether a time is
 written twice within a key (`times_repeat_within`), which times repeat (`repeated_times`), and which undeclared
 columns differ between two rows of one key (`columns_telling_apart`). Read as `probes` reads a file (a row written
-twice is one); a file that cannot be read cheaply answers None."""
+twice is one); a file that cannot be read cheaply answers None, one whose read makes polars panic too: each probe's
+reads run in `panics.panics_named` inside its `try` (a panic in a hint gave an error instead of no hint), once per
+read (not again by each function that calls another)."""
 
 from __future__ import annotations
 
@@ -12,13 +14,12 @@ import polars as pl
 
 from flowcast.config import SourceConfig
 from flowcast.data.headers import _header_names
-from flowcast.data.panics import file_probe
+from flowcast.data.panics import panics_named
 from flowcast.data.probes import _distinct_rows, _probe_scan, _text_example, _time_written, columns_of
 from flowcast.data.scan import _scan_one
 from flowcast.data.source_files import resolve_files
 
 
-@file_probe
 def columns_telling_apart(path: str, key_cols: list[str], candidates: list[str],
                           rows: int = 200) -> list[str] | None:
     """Of `candidates` (undeclared columns of a local file), those whose value differs between two rows of one key
@@ -30,23 +31,23 @@ def columns_telling_apart(path: str, key_cols: list[str], candidates: list[str],
     if "://" in path:
         return None
     try:
-        scan = _probe_scan(path)
-        schema = scan.collect_schema()
-        cols = [c for c in dict.fromkeys(candidates) if c in schema and c not in key_cols]
-        if not cols or any(k not in schema for k in key_cols):
-            return None
-        differs = (scan.select(*key_cols, *cols).group_by(key_cols)
-                   .agg([(pl.col(c).drop_nulls().n_unique() > 1).alias(c) for c in cols])
-                   .select([pl.col(c).any() for c in cols]).collect(engine="streaming").row(0, named=True))
-        apart = [c for c in cols if differs[c]]
-        head = scan.select(apart).head(rows).collect() if apart else pl.DataFrame()
+        with panics_named(path):  # (a panic of polars too: a courtesy gives no answer)
+            scan = _probe_scan(path)
+            schema = scan.collect_schema()
+            cols = [c for c in dict.fromkeys(candidates) if c in schema and c not in key_cols]
+            if not cols or any(k not in schema for k in key_cols):
+                return None
+            differs = (scan.select(*key_cols, *cols).group_by(key_cols)
+                       .agg([(pl.col(c).drop_nulls().n_unique() > 1).alias(c) for c in cols])
+                       .select([pl.col(c).any() for c in cols]).collect(engine="streaming").row(0, named=True))
+            apart = [c for c in cols if differs[c]]
+            head = scan.select(apart).head(rows).collect() if apart else pl.DataFrame()
     except Exception:  # noqa: BLE001 - a courtesy: the hint falls back to the file's other columns
         return None
     # text columns first (stable: the file's order within each kind)
     return sorted(apart, key=lambda c: _text_example(head.get_column(c)) is None)
 
 
-@file_probe
 def times_repeat_within(path: str, time_col: str, key_cols: list[str]) -> bool | None:
     """Whether a time of column `time_col` of a local file is written twice within one value of `key_cols` (the
     series are keyed by more columns than these: 'store' beside 'sku') by rows that differ in some column: a row
@@ -57,7 +58,6 @@ def times_repeat_within(path: str, time_col: str, key_cols: list[str]) -> bool |
     return None if each is None else each[0]
 
 
-@file_probe
 def times_repeat_within_each(path: str, time_col: str, key_sets: list[list[str]]) -> list[bool] | None:
     """`times_repeat_within` of each of `key_sets`, in one pass over the file, its rows deduplicated once (a pass per
     set made the `--id-col` hint's search, `cli.common._fewest_keying`, read a file 26 times: revC44). None for a
@@ -66,7 +66,6 @@ def times_repeat_within_each(path: str, time_col: str, key_sets: list[list[str]]
     return None if counts is None else [k.repeated > 0 for k in counts]
 
 
-@file_probe
 def repeated_times(path: str, time_col: str) -> tuple[int, str] | None:
     """(how many times are written twice, the first of them as written) of column `time_col` of a local file, by
     rows that differ in some column (a row written twice is one, dropped by the run as an exact duplicate); None where
@@ -77,13 +76,14 @@ def repeated_times(path: str, time_col: str) -> tuple[int, str] | None:
     if not columns or time_col not in columns or "://" in path:
         return None
     try:
-        scan = _probe_scan(path)
-        time = pl.col(time_col)
-        time = _time_written(time) if scan.collect_schema().get(time_col) == pl.Utf8 else time.cast(pl.Utf8)
-        rows = (scan.select(time.alias("__time__"), pl.struct(pl.all()).hash().alias("__row__")).with_row_index("__at__")
-                .unique(["__time__", "__row__"], keep="first"))  # (a row written twice is one)
-        found = (rows.drop_nulls("__time__").filter(pl.col("__time__").is_duplicated())
-                 .group_by("__time__").agg(pl.col("__at__").min()).sort("__at__").collect(engine="streaming"))
+        with panics_named(path):  # (a panic of polars too: a courtesy gives no answer)
+            scan = _probe_scan(path)
+            time = pl.col(time_col)
+            time = _time_written(time) if scan.collect_schema().get(time_col) == pl.Utf8 else time.cast(pl.Utf8)
+            rows = (scan.select(time.alias("__time__"), pl.struct(pl.all()).hash().alias("__row__")).with_row_index("__at__")
+                    .unique(["__time__", "__row__"], keep="first"))  # (a row written twice is one)
+            found = (rows.drop_nulls("__time__").filter(pl.col("__time__").is_duplicated())
+                     .group_by("__time__").agg(pl.col("__at__").min()).sort("__at__").collect(engine="streaming"))
     except Exception:  # noqa: BLE001 - a courtesy: the run's own reading says what is wrong
         return None
     return (found.height, str(found.item(0, "__time__"))) if found.height else None
@@ -99,7 +99,6 @@ class Keying(NamedTuple):
     keys: int
 
 
-@file_probe
 def keyings(path: str, time_col: str, key_sets: list[list[str]]) -> list[Keying] | None:
     """The `Keying` of each of `key_sets` of a local file by its time column `time_col`, in one pass over the file,
     its rows deduplicated once (a row written twice is one, as `times_repeat_within` counts). None for a file that
@@ -110,18 +109,19 @@ def keyings(path: str, time_col: str, key_sets: list[list[str]]) -> list[Keying]
     if not columns or any(c not in columns for c in named) or "://" in path:
         return None
     try:
-        probe = SourceConfig(name="probe", path=path, time_col=time_col, target_col="-", freq="1d")
-        scan = _scan_one(probe, resolve_files(probe)[0])
-        renames, _ = _header_names(list(scan.collect_schema().names()))
-        scan = scan.rename(renames) if renames else scan
-        # each set's (time, key) and key by their hashes: 64-bit numbers, not the key's text, held per distinct row
-        sets = [pl.struct(time_col, *cols).hash().alias(f"set{i}") for i, cols in enumerate(key_sets)]
-        keys = [(pl.struct(*cols).hash() if cols else pl.lit(0, pl.UInt64)).alias(f"key{i}")
-                for i, cols in enumerate(key_sets)]
-        rows = _distinct_rows(scan.filter(pl.col(time_col).is_not_null()), [*sets, *keys])
-        found = rows.select(*[pl.col(f"set{i}").is_duplicated().sum() for i in range(len(key_sets))],
-                            *[pl.col(f"key{i}").n_unique() for i in range(len(key_sets))]
-                            ).collect(engine="streaming").row(0)
-        return [Keying(int(found[i]), int(found[len(key_sets) + i])) for i in range(len(key_sets))]
+        with panics_named(path):  # (a panic of polars too: a courtesy gives no answer)
+            probe = SourceConfig(name="probe", path=path, time_col=time_col, target_col="-", freq="1d")
+            scan = _scan_one(probe, resolve_files(probe)[0])
+            renames, _ = _header_names(list(scan.collect_schema().names()))
+            scan = scan.rename(renames) if renames else scan
+            # each set's (time, key) and key by their hashes: 64-bit numbers, not the key's text, held per distinct row
+            sets = [pl.struct(time_col, *cols).hash().alias(f"set{i}") for i, cols in enumerate(key_sets)]
+            keys = [(pl.struct(*cols).hash() if cols else pl.lit(0, pl.UInt64)).alias(f"key{i}")
+                    for i, cols in enumerate(key_sets)]
+            rows = _distinct_rows(scan.filter(pl.col(time_col).is_not_null()), [*sets, *keys])
+            found = rows.select(*[pl.col(f"set{i}").is_duplicated().sum() for i in range(len(key_sets))],
+                                *[pl.col(f"key{i}").n_unique() for i in range(len(key_sets))]
+                                ).collect(engine="streaming").row(0)
+            return [Keying(int(found[i]), int(found[len(key_sets) + i])) for i in range(len(key_sets))]
     except Exception:  # noqa: BLE001 - a courtesy: the run's own reading says what is wrong
         return None

@@ -95,7 +95,6 @@ from flowcast.data.zones import (
     _offset_midnight,
     label_to_start,
     seen_to_start,
-    zone_offset,
 )
 from flowcast.errors import DataValidationError
 from flowcast.timekeys import as_instant, wall_time
@@ -581,34 +580,41 @@ def seen_shifts_expr(ingested: Ingested) -> pl.Expr | None:
     pass of its own): one list of structs (unique_id, ds, raw: `DS_RAW`, offset: `DS_OFFSET`, lag: `time_of_day_lag`,
     apart: whether `DS_SEEN` differs from `DS_RAW` or the time has a time of day that its period's ds does not) of
     the rows a run at its as_of observed that were written with an offset, or with a time of day, for `seen_shifts`.
-    A row without an offset is on the clock of the source's tz (its offset there at its wall time, `zones.
-    zone_offset`: '2024-03-01 09:00' in America/New_York is seen from 14:00 UTC, as ingest sees it), UTC's without one
-    (offset 0). None where no time can be (sub-daily data, whose ds are instants; a typed column without a zone and
-    without a time of day)."""
+    A row without an offset is on the clock of the source's tz (its offset null here, taken there by `seen_shifts` of
+    the rows kept alone: '2024-03-01 09:00' in America/New_York is seen from 14:00 UTC, as ingest sees it), UTC's
+    without one (offset 0). None where no time can be (sub-daily data, whose ds are instants; a typed column without
+    a zone and without a time of day; a text column of dates alone without an offset)."""
     source = ingested.source
     if is_subdaily(source.freq):
         return None
     dtype = ingested.raw.collect_schema().get(RAW_PREFIX + source.time_col) if ingested.raw is not None else None
-    # (with a tz too: its naive '09:00' was counted from the start of its day, 9 hours before ingest's run had it)
-    lag = time_of_day_lag(source) if dtype != pl.Date else None
+    # (with a tz too: its naive '09:00' was counted from the start of its day, 9 hours before ingest's run had it).
+    # None for a text column of dates alone (`_time_profile`'s trait 'time_of_day'): no row's lag is other than 0,
+    # and building it cost 0.9 s per 1,000,000 rows of such a file with a tz
+    clock = ingested.time_profile is None or "time_of_day" in ingested.time_profile.traits
+    lag = time_of_day_lag(source) if dtype != pl.Date and clock else None
     naive = dtype == pl.Date or (isinstance(dtype, pl.Datetime) and dtype.time_zone is None)
     if lag is None and (not ingested.seen_apart or naive):  # no row seen apart from its time as written: no shift
         return None
     written = pl.col(TIME_AWARE) if ingested.seen_apart and not naive else pl.lit(False)
     has_lag = pl.lit(False) if lag is None else (lag != timedelta(0)).fill_null(False)
     kept = (written | has_lag) & pl.col(DS_RAW).is_not_null() & pl.col("ds").is_not_null()
+    within = None if ingested.as_of_ds is None else observed_at(
+        source, ingested.as_of_ds, ingested.later, ingested.seen_apart, ingested.not_over())  # ingest's window
     if ingested.tz_mixed_possible and source.tz is None:
         # a time of day without an offset beside times with one, quarantined: its zone is not known (read as UTC,
-        # offset 0, beside '+01:00' in summer it made the series London's clock, a zone no one declared)
-        kept = kept & ~naive_beside_offsets()
-    if ingested.as_of_ds is not None:
-        kept = kept & observed_at(source, ingested.as_of_ds, ingested.later, ingested.seen_apart,
-                                  ingested.not_over())  # ingest's window, not a third one
-    offset = pl.col(DS_OFFSET) if source.tz is None else pl.col(DS_OFFSET).fill_null(
-        zone_offset(pl.col(DS_RAW), source.tz))
+        # offset 0, beside '+01:00' in summer it made the series London's clock, a zone no one declared). Beside
+        # times with one by as_of alone, as validation's check reads the rows a run kept, its planned rows among them
+        # (`_within_as_of`; one written after as_of dropped a backfill's lags that its run at that instant kept)
+        kept = kept & ~naive_beside_offsets(
+            within if within is None or not source.future_cols else within | planned_row(source))
+    if within is not None:
+        kept = kept & within
+    # (a row without an offset of a source with a tz: its zone's offset, `periods.seen_shifts`, of the rows kept alone)
+    offset = pl.col(DS_OFFSET) if source.tz is not None else pl.col(DS_OFFSET).fill_null(timedelta(0))
     return (pl.struct(pl.col("unique_id").cast(pl.Utf8), pl.col("ds").cast(pl.Datetime("us")),
                       pl.col(DS_RAW).cast(pl.Datetime("us")).alias("raw"),
-                      offset.fill_null(timedelta(0)).alias("offset"),
+                      offset.cast(pl.Duration("us")).alias("offset"),
                       (pl.lit(timedelta(0)) if lag is None else lag.fill_null(timedelta(0))).alias("lag"),
                       ((pl.col(DS_SEEN) != pl.col(DS_RAW)).fill_null(False) | has_lag).alias("apart"))
             .filter(kept).implode().alias("__seen_shifts"))

@@ -72,7 +72,7 @@ from flowcast.data.sources import (
     ingest,
     seen_shifts_expr,
 )
-from flowcast.data.zones import local_times, time_label_note
+from flowcast.data.zones import local_times, time_label_note, zone_offset
 from flowcast.distinct import per_distinct
 from flowcast.errors import DataValidationError, SourceUnavailableError
 from flowcast.mdtext import id_text, md_id, md_text
@@ -554,19 +554,24 @@ def _period_shown(freq: str | None, tz: str | None = None) -> pl.Expr:
 WRITTEN_TIME = "__written_time"  # an end-labelled source's time as written, for the reasons of its duplicates
 
 
-def _time_peer(ingested: Ingested, offset: bool = False) -> str | None:
-    """A time of the source's column that read, as written, not a day/month date ('2023-01-04'; None where there is
-    none): what an unreadable '05/01/2023' among such times is to be written like (`schemas.TIME_PEER`). With
-    `offset`, one written with a UTC offset ('2024-07-01T09:00:00+01:00'), beside which a time without one is not
-    read (`schemas.OFFSET_PEER`)."""
+def _time_peers(ingested: Ingested, plain: bool, offset: bool) -> tuple[str | None, str | None]:
+    """Times of the source's column that read, as written, not day/month dates, in one pass (None where there is
+    none or it is not asked for): with `plain`, one ('2023-01-04'), what an unreadable '05/01/2023' among such times
+    is to be written like (`schemas.TIME_PEER`); with `offset`, one written with a UTC offset
+    ('2024-07-01T09:00:00+01:00'), beside which a time without one is not read (`schemas.OFFSET_PEER`)."""
     raw = RAW_PREFIX + ingested.source.time_col
-    if raw not in ingested.frame.collect_schema().names():
-        return None
+    if not (plain or offset) or raw not in ingested.frame.collect_schema().names():
+        return None, None
     text = pl.col(raw).cast(pl.Utf8).str.strip_chars()
-    kind = pl.col(TIME_AWARE) if offset else pl.lit(True)
-    got = (ingested.frame.filter(pl.col(DS_RAW).is_not_null() & kind).select(text.alias("t"))
-           .filter(pl.col("t").is_not_null() & ~pl.col("t").str.contains(DAY_MONTH_RE)).head(1).collect())
-    return str(got["t"][0]) if got.height else None
+    times = (ingested.frame.filter(pl.col(DS_RAW).is_not_null())
+             .select(text.alias("t"), (pl.col(TIME_AWARE) if offset else pl.lit(False)).alias("aware"))
+             .filter(pl.col("t").is_not_null() & ~pl.col("t").str.contains(DAY_MONTH_RE)))
+    if not offset:  # the first such time alone: the scan stops there
+        got = times.head(1).collect()
+        return (str(got["t"][0]) if got.height else None), None
+    first, aware = times.select(pl.col("t").first() if plain else pl.lit(None, pl.Utf8),
+                                pl.col("t").filter(pl.col("aware")).first().alias("aware")).collect().row(0)
+    return (None if first is None else str(first)), (None if aware is None else str(aware))
 
 
 def _written_time(ingested: Ingested) -> list[pl.Expr]:
@@ -1474,15 +1479,17 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
                    .with_columns(weekly_switch().alias(WEEK_SINCE)).select(ROW, WEEK_ANCHOR, WEEK_SINCE))
         failed = failed.join(anchors, on=ROW, how="left", maintain_order="left")
     period_months = month_multiple(source.freq) if source.aggregate == "none" else None
-    if failed is not None and source.time_format is None:  # an unreadable day/month date names a time that read
-        unreadable = [i for i, c in enumerate(checks, start=1) if c.name == "time_unparsable"]
-        # (looked for only where such a row failed: one more pass over the rows)
-        peer = _time_peer(ingested) if failed["__code"].is_in(unreadable).any() else None
-        failed = failed.with_columns(pl.lit(peer, dtype=pl.Utf8).alias(TIME_PEER))
+    # an unreadable day/month date names a time that read; a time without an offset, a time written with one (looked
+    # for only where such a row failed: one more pass over the rows, for both)
+    unreadable = [i for i, c in enumerate(checks, start=1) if c.name == "time_unparsable"]
     mixed = [i for i, c in enumerate(checks, start=1) if c.name == "time_zone_ambiguous"]
-    if failed is not None and mixed:  # a time without an offset names a time written with one
-        peer = _time_peer(ingested, offset=True) if failed["__code"].is_in(mixed).any() else None
-        failed = failed.with_columns(pl.lit(peer, dtype=pl.Utf8).alias(OFFSET_PEER))
+    plain_peer, offset_peer = _time_peers(
+        ingested, failed is not None and source.time_format is None and failed["__code"].is_in(unreadable).any(),
+        failed is not None and bool(mixed) and failed["__code"].is_in(mixed).any())
+    if failed is not None and source.time_format is None:
+        failed = failed.with_columns(pl.lit(plain_peer, dtype=pl.Utf8).alias(TIME_PEER))
+    if failed is not None and mixed:
+        failed = failed.with_columns(pl.lit(offset_peer, dtype=pl.Utf8).alias(OFFSET_PEER))
     if failed is not None and period_months:  # the off-grid reason names the series' months
         phases = flagged.select(ROW, usual_month_phase(period_months).alias(MONTH_PHASE))
         failed = failed.join(phases, on=ROW, how="left", maintain_order="left")
@@ -1769,7 +1776,8 @@ def _instant_order(columns: list[str], tz: str | None = None) -> list[pl.Expr]:
     columns) names its wall time as written less its offset (one without an offset among them is quarantined,
     time_zone_ambiguous; were it not, it would read as UTC); with a `tz` (`Ingested.zone_offsets`), its wall time
     there less the zone's offset at its instant, and a time without an offset its wall time there read in the zone
-    (the first of the repeated autumn hour's two); elsewhere `DS_RAW` is the instant (sub-daily, naive UTC) or the
+    (`zones.zone_offset`: the first of the repeated autumn hour's two; of a skipped spring one, the instant the
+    clocks jump past it); elsewhere `DS_RAW` is the instant (sub-daily, naive UTC) or the
     wall time in the source's tz. (By the wall time alone, 09:00 +01:00, 08:00 UTC, was the last reading of a day
     that held 08:30 +00:00; with a tz, 02:30 +01:00 and 02:30 +02:00 of an autumn night were one time, the later
     line taken.)"""
@@ -1780,9 +1788,7 @@ def _instant_order(columns: list[str], tz: str | None = None) -> list[pl.Expr]:
         return [raw]
     if tz is None:
         return [(raw - pl.col(DS_OFFSET).fill_null(timedelta(0))).alias("__instant"), raw]
-    local = per_distinct(raw, lambda wall: wall.dt.replace_time_zone(  # the rows share their times: one a time
-        tz, ambiguous="earliest", non_existent="null").dt.convert_time_zone("UTC").dt.replace_time_zone(None))
-    return [pl.coalesce(raw - pl.col(DS_OFFSET), local, raw).alias("__instant"), raw]
+    return [pl.coalesce(raw - pl.col(DS_OFFSET), raw - zone_offset(raw, tz)).alias("__instant"), raw]
 
 
 def _quarantine_rows(

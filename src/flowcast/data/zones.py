@@ -29,7 +29,7 @@ from flowcast.data.day_month import _latest_wall
 from flowcast.data.schemas import JITTER_MAX
 from flowcast.data.time_text import _MIDNIGHT_ZONED_RE, _TIME_ZONED_RE
 from flowcast.distinct import per_distinct
-from flowcast.timekeys import label_start, local_wall
+from flowcast.timekeys import label_start, local_wall, wall_instant
 
 
 def _to_wall(naive_utc: pl.Expr, tz: str) -> pl.Expr:
@@ -42,10 +42,22 @@ def _to_wall(naive_utc: pl.Expr, tz: str) -> pl.Expr:
 def zone_offset(wall: pl.Expr, tz: str) -> pl.Expr:
     """The UTC offset of `tz` at each naive wall time of `wall` (a Duration: the wall time less the instant it is
     there, -05:00 in a New York winter), once per distinct wall time (`distinct.per_distinct`); of a wall time the
-    clocks repeat, the first; null where the clocks skip it."""
+    clocks repeat, the first; of one they skip, the wall time less the instant the clocks jump past it
+    (`timekeys.wall_instant`: New York's 2024-03-10 02:30 is 07:00 UTC, -04:30), as ingest reads it (its offset
+    taken as 0 made that day seen from 02:30 UTC)."""
+    def skipped(walls: pl.Series) -> pl.Series:  # (null but where a wall time was skipped)
+        at = walls.is_not_null().arg_true()
+        if not len(at):
+            return walls
+        jumps = [wall_instant(w, tz).replace(tzinfo=None) for w in walls.gather(at)]
+        return walls.scatter(at, pl.Series(jumps, dtype=pl.Datetime("us")))
+
     def offset(times: pl.Expr) -> pl.Expr:
         there = times.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
-        return times - there.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+        instant = there.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+        # (the few skipped wall times alone are read in Python: one a distinct time)
+        jumped = pl.when(instant.is_null()).then(times).map_batches(skipped, return_dtype=pl.Datetime("us"))
+        return times - pl.coalesce(instant, jumped)
 
     return per_distinct(wall.dt.cast_time_unit("us"), offset)
 
