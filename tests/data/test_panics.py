@@ -47,9 +47,9 @@ def test_a_panic_reading_rows_back_names_the_source(tmp_path, cut):
 
 
 def test_a_file_probe_says_a_panic_as_an_error_naming_its_file_and_passes_other_errors(tmp_path):
-    """A probe of a command (`probes`: the file's columns, its keys, whether it is wide) is read through `file_probe`:
-    a panic of its read is an error naming the file it was given (an `except Exception` of its caller then catches
-    it), any other error is raised as it was."""
+    """A probe that refuses a file (`probes.refuse_no_rows`) is read through `file_probe`: a panic of its read is an
+    error naming the file it was given, any other error is raised as it was. (The courtesy probes, whose hints are
+    optional, run `panics_named` inside their own `try` and give no hint on a panic: test_probe_panics.py.)"""
     path = tmp_path / "sales.parquet"
     whole = _parquet(path)
 
