@@ -47,15 +47,14 @@ class Relay:
         self._listener = listener
         threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
 
-    def down(self, refuse: bool = False) -> None:
-        """The port closed and every connection through it cut. Closed alone, the port goes on listening until the
-        accept under way in `_accept` returns: the first connection after it is still taken and relayed (ops52; the
-        tests of bf43 were written against that). `refuse`: the listener shut down first, which wakes that accept:
-        every connection after it is refused, as by an API gone."""
+    def down(self) -> None:
+        """The port closed and every connection through it cut: every connection after it is refused, as by an API
+        gone. The listener is shut down before it is closed, which wakes the accept under way in `_accept`: closed
+        alone, the port went on listening until that accept returned, and the first connection after it was still
+        taken and relayed to the API (ops52, fixC52)."""
         if self._listener is not None:
-            if refuse:
-                with suppress(OSError):
-                    self._listener.shutdown(socket.SHUT_RDWR)
+            with suppress(OSError):
+                self._listener.shutdown(socket.SHUT_RDWR)
             self._listener.close()
             self._listener = None
         for s in self._open:

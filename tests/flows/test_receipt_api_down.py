@@ -41,7 +41,7 @@ def test_a_receipt_the_api_is_gone_for_is_left_once_by_the_rerun_and_the_error_s
         first = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             assert stopped(first, timeout=400), first.communicate()
-            relay.down(refuse=True)
+            relay.down()
         finally:
             os.kill(first.pid, signal.SIGCONT)
         out, err = first.communicate(timeout=600)

@@ -291,6 +291,39 @@ def test_a_publish_records_whether_its_model_saw_past_its_as_of_and_realized_acc
     assert flagged.columns == [*rows.columns, "lookahead"]  # no helper column left behind
 
 
+def test_rows_marked_lookahead_that_their_receipt_says_did_not_see_past_their_as_of_are_unmarked_once(backend):
+    """fixC52: rows scored before realized accuracy read the receipt's `lookahead` (lookahead51) were marked from
+    the training run's as_of, and kept that mark (`flag_lookahead` keeps a stored value) after the receipt said the
+    model did not see past the as_of. `unmark_recorded_honest` clears such a mark, on every backend; a mark the
+    receipt confirms, or one whose receipt records nothing (an older flowcast's), stays; a second call writes
+    nothing."""
+    from flowcast.ops.accuracy import unmark_recorded_honest
+
+    store = backend.store
+    later, third = datetime(2024, 6, 1), datetime(2024, 1, 1)
+    publish(store, make_forecast(1, N, H, AS_OF), variant=1, trained_as_of=later, lookahead=False)
+    publish(store, make_forecast(2, N, H, OTHER), as_of=OTHER, variant=2, trained_as_of=later)  # no flag recorded
+    publish(store, make_forecast(3, N, H, third), as_of=third, variant=3, trained_as_of=later, lookahead=True)
+    versions = {AS_OF: "lstm-v1", OTHER: "lstm-v2", third: "lstm-v3"}
+    lstm = pl.col("model") == "lstm"
+    store.write_realized(DS, realized_frame([third, OTHER, AS_OF]).with_columns(  # marked from `later` > each as_of
+        pl.when(lstm).then(pl.col("as_of").replace_strict(versions, return_dtype=pl.Utf8)).alias("model_version"),
+        pl.when(lstm).then(pl.lit(True)).alias("lookahead")))
+    before = store.read_realized(DS)
+
+    def marks(frame: pl.DataFrame) -> dict[tuple[datetime, str], list[bool | None]]:
+        return {(a, m): frame.filter((pl.col("as_of") == a) & (pl.col("model") == m))["lookahead"].to_list()
+                for a in versions for m in ("lstm", "seasonal_naive")}
+
+    assert unmark_recorded_honest(store, DS, before) == [AS_OF]
+    after = backend.reopen().read_realized(DS)
+    assert marks(after) == {**marks(before), (AS_OF, "lstm"): [False] * 3}
+    assert marks(before)[(AS_OF, "lstm")] == [True] * 3 and marks(after)[(AS_OF, "seasonal_naive")] == [None] * 3
+    assert after.drop("lookahead").equals(before.drop("lookahead"))  # nothing else changed
+    assert unmark_recorded_honest(backend.reopen(), DS, after) == []  # idempotent
+    assert backend.reopen().read_realized(DS).equals(after)
+
+
 @pytest.mark.parametrize("columns", [["rmsse"], ["rmsse_snaive"], ["n_mase", "lookahead", "rmsse", "rmsse_snaive"]])
 def test_a_postgres_realized_table_an_older_flowcast_created_gets_the_later_columns(pg_url, pg_schema, columns):
     """Regression: the columns added since the realized table was first created (n_mase, lookahead, now rmsse) were

@@ -288,6 +288,41 @@ def recorded_lookahead(store: Any, dataset: str, published: pl.DataFrame | None,
     return out
 
 
+def unmark_recorded_honest(store: Any, dataset: str, realized: pl.DataFrame,
+                           receipts: Receipts | None = None) -> list[datetime]:
+    """Clear the `lookahead` mark of the stored realized rows of `dataset` (`realized`, as read from `store`) whose
+    publish's receipt records that their model version did not see past their as_of (`recorded_lookahead`: False);
+    the as_ofs rewritten, oldest first. Rows scored before realized accuracy read the receipt's flag were marked from
+    the training run's as_of alone (`trained_as_of`), and `flag_lookahead` keeps a stored value, so the mark stayed
+    (fixC52), also where the same forecasts were published again since by a flowcast that records the flag (a
+    re-publish keeps the rows of unchanged forecasts, and removes those of forecasts it replaces). Since then a row is
+    written with its receipt's flag wherever the receipt records one, the rule of the forecast's warning: a mark its
+    receipt contradicts can only be such an old mark. Rows whose receipt records no flag keep theirs (nothing tells
+    an old mark from a true one there). Each as_of's rows
+    are written whole, only while it holds the publish whose receipt was read (`write_realized(scored=...)`: on
+    PostgreSQL in one transaction, on the embedded store each as_of's file replaced atomically; one re-published
+    meanwhile lost its rows with the forecasts replaced, and is not returned); a second call finds nothing to clear.
+    `receipts`: as `receipt_once`."""
+    if not realized.height or "lookahead" not in realized.columns:
+        return []
+    marked = realized.filter(pl.col("lookahead").fill_null(False)).select("as_of", "model_version").unique()
+    honest = [pair for pair, flag in recorded_lookahead(store, dataset, marked, receipts).items() if not flag]
+    if not honest:
+        return []
+    as_ofs = sorted({a for a, _ in honest})
+    clear = pl.DataFrame({"as_of": [a for a, _ in honest], "model_version": [v for _, v in honest],
+                          "__honest": [True] * len(honest)},
+                         schema={"as_of": realized.schema["as_of"], "model_version": pl.Utf8, "__honest": pl.Boolean})
+    rows = (realized.filter(pl.col("as_of").is_in(as_ofs))
+            .join(clear, on=["as_of", "model_version"], how="left", maintain_order="left")
+            .with_columns(pl.when(pl.col("__honest")).then(False).otherwise(pl.col("lookahead")).alias("lookahead"))
+            .drop("__honest"))
+    read = {a: receipt_once(store, dataset, a, receipts) or {} for a in as_ofs}
+    scored = {a: r["content_hash"] for a, r in read.items() if r.get("content_hash")}
+    store.write_realized(dataset, rows, scored=scored)
+    return [a for a in as_ofs if a in scored and _holds(store, dataset, a, scored[a])]
+
+
 def flag_unflagged(realized: pl.DataFrame, registry: Any, store: Any, dataset: str, versions: list[str],
                    receipts: Receipts | None = None) -> pl.DataFrame:
     """`realized` (rows of `dataset`, of the model `versions`) with the `lookahead` of rows stored before it was
@@ -374,6 +409,12 @@ def score_and_record(settings: Any, *, dataset: str, as_of: datetime, td: Any, r
             outcome.rows_written = write.height
             say(scored_line(len(outcome.scored), dataset, int(write["n"].sum()), as_of))
     realized = store.read_realized(dataset)
+    if unmarked := unmark_recorded_honest(store, dataset, realized, receipts):
+        say(f"Realized accuracy of {dataset}: as_of {', '.join(utc_text(a) for a in unmarked[:5])}"
+            f"{' ...' if len(unmarked) > 5 else ''} no longer marked lookahead: "
+            f"{'its publish records' if len(unmarked) == 1 else 'their publishes record'} that the model did not "
+            "see past it (marked from the model's training as_of before the publish's record was read)")
+        realized = store.read_realized(dataset)
     versions = sorted({v for v in realized["model_version"].to_list() if v}) if realized.height else []
     realized = flag_unflagged(realized, registry, store, dataset, versions, receipts)
     outcome.realized = realized
