@@ -974,7 +974,7 @@ def _dataset_note(result: dict[str, Any]) -> str:
     return note if note.startswith(f"{dataset} ") else f"{dataset}: {note}"
 
 
-def _backfill_table(summary: dict[str, Any], mode: str, step: str) -> Any:
+def _backfill_table(summary: dict[str, Any], mode: str, stepping: str) -> Any:
     """The backfill's outcomes, every as_of, status, row count and model whole in 80 columns (rich cut
     them to 'theta-…' and '2024-0…'); the worker column only when dates ran on workers, the flow run never cut,
     every row one line. The detail is cut at the width with an ellipsis, and a line under the table says where it is
@@ -984,8 +984,9 @@ def _backfill_table(summary: dict[str, Any], mode: str, step: str) -> Any:
     date an --overwrite rewrote reads `REWRITTEN_BELOW`; `_rewritten_below` says what it replaced whole after the
     table (cli41). Where the flow-run column does not fit one line beside the others (80 columns: each row took 3
     lines, 'forecast sales' / '2024-04-10' / '(backfill)', look42), the table goes without it and the runs' names
-    follow it (`_runs_below`)."""
-    return _BackfillTable(summary, mode, step)
+    follow it (`_runs_below`). `stepping`: how the title says the dates' spacing (`backfill.Grid.said`: 'every 1d',
+    'at the slots of the forecast schedule (...)')."""
+    return _BackfillTable(summary, mode, stepping)
 
 
 # the room the detail column keeps beside the others before the flow-run column goes below the table
@@ -998,21 +999,21 @@ class _BackfillTable:
 
     summary: dict[str, Any]
     mode: str
-    step: str
+    stepping: str
 
     def __rich_console__(self, console: Any, options: Any) -> Any:
         from rich.measure import Measurement
         from rich.text import Text
 
         def measured(runs: bool) -> int:
-            return Measurement.get(console, options, _outcomes_table(self.summary, self.mode, self.step, runs=runs,
+            return Measurement.get(console, options, _outcomes_table(self.summary, self.mode, self.stepping, runs=runs,
                                                                      detail=None)).maximum
 
         # no flow-run column where no date ran one (a re-run that skips every date): its room goes to the detail
         named = any(o.get("flow_run") for o in self.summary["outcomes"])
         runs = named and measured(True) + 1 + DETAIL_ROOM <= options.max_width
         room = max(options.max_width - measured(runs) - 1, DETAIL_ROOM)  # (1: the space between two columns)
-        table = _outcomes_table(self.summary, self.mode, self.step, runs=runs, detail=room)
+        table = _outcomes_table(self.summary, self.mode, self.stepping, runs=runs, detail=room)
         yield table
         shown = "\n".join("".join(segment.text for segment in line) for line in console.render_lines(table, options))
         if _details_cut(self.summary["outcomes"], shown):
@@ -1068,11 +1069,11 @@ def _runs_below(outcomes: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _outcomes_table(summary: dict[str, Any], mode: str, step: str, *, runs: bool = True,
+def _outcomes_table(summary: dict[str, Any], mode: str, stepping: str, *, runs: bool = True,
                     detail: int | None = None) -> Any:
     """The table of `_backfill_table`: with the flow-run column (`runs`) or not, the detail column `detail` characters
-    wide at most, or none (None: the table measured without it, to give it the room left). `step`: a duration, or
-    where the dates are a schedule's slots how they are said (`backfill.Grid.said`, 'at the slots of ...')."""
+    wide at most, or none (None: the table measured without it, to give it the room left). `stepping`: how the title
+    says the dates' spacing (`backfill.Grid.said`)."""
     from rich import box
     from rich.table import Table
 
@@ -1082,7 +1083,6 @@ def _outcomes_table(summary: dict[str, Any], mode: str, step: str, *, runs: bool
     said_below = _said_below(outcomes)
     workers = on_workers(outcomes)
     worker_cell = worker_cells(outcomes)
-    stepping = step if step.startswith("at ") else f"every {step}"
     table = Table(title=f"Backfill ({mode}) {stepping}: {backfill_counts(outcomes)}",
                   box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     table.add_column("as_of (UTC)", no_wrap=True)
@@ -1118,8 +1118,9 @@ def backfill(
     start: Annotated[str, typer.Option("--start", help="first as_of (ISO date or timestamp; without a UTC offset it means UTC; a date alone: that day in the source's tz)")],
     end: Annotated[str, typer.Option("--end", help="last as_of (inclusive; without a UTC offset it means UTC; a date alone: that day in the source's tz)")],
     every: Annotated[str | None, typer.Option("--every", help="step between as_ofs: 1d, 1w, 1mo ... "
-                                                  "(default: the data's frequency; 1d for sub-daily data, "
-                                                  "the daily forecast's step)")] = None,
+                                                  "(default: the data's frequency; for sub-daily data the slots of "
+                                                  "FLOWCAST_FORECAST_CRON where it is set, else 1d, the daily "
+                                                  "forecast's step)")] = None,
     mode: Annotated[str, typer.Option("--mode", help="forecast (production model) or retrain (train per date)")] = "forecast",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="recompute dates that are already published")] = False,
     deployment: Annotated[str | None, typer.Option(
@@ -1178,7 +1179,7 @@ def backfill(
             why = f"the daily forecast's step; the data's frequency is {freq}"
             other = f"--every {freq}: one per period of the data, {finer} runs"
         span = f"from {utc_text(dates[0])} to {utc_text(dates[-1])}" if len(dates) > 1 else f"at {utc_text(dates[0])}"
-        spaced = f"one every {step} ({why})" if grid.said == f"every {step}" else grid.said.replace("at the", "the", 1)
+        spaced = grid.slots or f"one every {step} ({why})"
         console.print(f"note: --every not given: {plural(len(dates), 'as_of')}, {spaced} {span}; "
                       f"pass --every ({other}) to space them otherwise", highlight=False)
     counts = {"published": 0, "replaced": 0, "skipped": 0, "failed": 0, "not run": 0}
@@ -1211,7 +1212,7 @@ def backfill(
                    "exit_code": failed.exit_code, **summary}
                   if failed is not None else {"status": "completed", **summary, **({"interrupted": True} if late else {})})
     else:
-        out.print(_backfill_table(summary, mode, step if grid.said == f"every {step}" else grid.said))
+        out.print(_backfill_table(summary, mode, grid.said))
         if rewrote := _rewritten_below(summary):
             out.print(rewrote, highlight=False)
     if failed is not None:
