@@ -715,6 +715,7 @@ def run(
     check_data_before_flow(settings, instant, started=started)
     if data is not None and source.dataset is None:
         _note_new_dataset(settings, data)
+    from flowcast.data.datasets import source_tz
     from flowcast.flows import retrain_flow
 
     overrides = {**({"tuning": tuning} if tuning else {}), **({"model": {"cells": []}} if cells == [] else {})}
@@ -772,7 +773,7 @@ def run(
         return
     out.print(f"{result['dataset']}: {result['n_series']:,} series, as of {utc_text(result['as_of'])}; {counts_said(result)}, "
               f"imputed {_count(result.get('rows_imputed', 0))} (not scored){unseen_said(result)}", highlight=False)
-    _print_data_lines(result)
+    _print_data_lines(result, source_tz(settings))
     published = result["decision"].get("publish")
     if board:  # none when nothing could be scored (the decision says why)
         out.print(_leaderboard_table(board, None if result.get("skipped") else published, metric))
@@ -853,11 +854,11 @@ def _quarantine_said(result: dict[str, Any]) -> str:
     return f" ({shown})"
 
 
-def _print_data_lines(result: dict[str, Any]) -> None:
+def _print_data_lines(result: dict[str, Any], tz: str | None = None) -> None:
     """What a run's data left out or changed, the lines after its summary's first: the series not forecast, the
     columns ignored, a wide file's series columns, the series starting after an interior gap, those scaled without
-    log1p, stale data. `flowcast run` and `flowcast forecast` print them alike (fcst44: the forecast's summary left
-    out the interior-gap line, said only in its log)."""
+    log1p, stale data (`tz`: the source's, `_print_stale`). `flowcast run` and `flowcast forecast` print them alike
+    (fcst44: the forecast's summary left out the interior-gap line, said only in its log)."""
     from flowcast.data.validate import gap_cut_line, ignored_columns_line, log1p_off_line, wide_columns_line
 
     _print_excluded(result)  # (review21: '5 series' of a file of 6, none named)
@@ -875,7 +876,7 @@ def _print_data_lines(result: dict[str, Any]) -> None:
     ]
     for line in filter(None, lines):
         out.print(line[0].upper() + line[1:], highlight=False)
-    _print_stale(result)
+    _print_stale(result, tz)
 
 
 def _print_excluded(result: dict[str, Any]) -> None:
@@ -891,9 +892,10 @@ def _print_excluded(result: dict[str, Any]) -> None:
     out.print(f"{n:,} series excluded, not forecast: {shown}{more}", highlight=False)
 
 
-def _print_stale(result: dict[str, Any]) -> None:
+def _print_stale(result: dict[str, Any], tz: str | None = None) -> None:
     """The 'Stale data' line of a run whose every forecast period lies before its as_of (`Freshness.all_before_as_of`,
-    decided once by the flow): `flowcast run` and `flowcast forecast` alike."""
+    decided once by the flow): `flowcast run` and `flowcast forecast` alike. A sub-daily latest observation is said
+    with its wall time in the source's `tz` too (`freshness.when_text`), as the run's log says it."""
     if not result.get("stale"):
         return
     from datetime import datetime
@@ -901,7 +903,7 @@ def _print_stale(result: dict[str, Any]) -> None:
     from flowcast.data.freshness import when_text  # '2024-04-29', not '2024-04-29T00:00:00'
 
     latest = result.get("latest_ds")
-    latest = when_text(datetime.fromisoformat(latest), result.get("freq") or "1d") if latest else "-"
+    latest = when_text(datetime.fromisoformat(latest), result.get("freq") or "1d", tz) if latest else "-"
     out.print(f"Stale data: the latest observation ({latest}) is {_count(result.get('periods_behind'))} periods "
               f"({result.get('freq')}) before as_of, so every forecast period lies before as_of", highlight=False)
 
@@ -929,6 +931,7 @@ def forecast(
     when = flow_key(as_of, instant)
     check_data_before_flow(settings, instant, "forecast", started)
     check_covariates_before_flow(settings, instant, started)
+    from flowcast.data.datasets import source_tz
     from flowcast.flows import forecast_flow
 
     before = interrupts.received()
@@ -948,7 +951,7 @@ def forecast(
         return
     if result.get("unchanged") or result.get("skipped"):  # skipped: its slot was published by another run
         out.print(_dataset_note(result), highlight=False)
-        _print_stale(result)  # nothing new arrived: all the more the question whether the source is still updated
+        _print_stale(result, source_tz(settings))  # nothing new arrived: all the more the question whether the source is still updated
         interrupted_afterwards(late)
         return
     from flowcast.reporting import all_fallback_text, rows_text
@@ -961,7 +964,7 @@ def forecast(
         f"  Read them: {_read_them(result, settings, config, home)}",
         highlight=False, soft_wrap=True,  # a path folded at 80 columns cannot be copied whole
     )
-    _print_data_lines(result)  # as `flowcast run` says them: the forecast flow only logged them
+    _print_data_lines(result, source_tz(settings))  # as `flowcast run` says them: the forecast flow only logged them
     if result.get("note"):  # fallbacks, an interval level its calibration had too few points for
         out.print(result["note"], highlight=False)
     interrupted_afterwards(late)
