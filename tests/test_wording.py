@@ -16,6 +16,8 @@ from flowcast.wording import listed, noun, plural
     (1, "series", "series", "1 series"),
     (4, "series", "series", "4 series"),
     (2, "entry", "entries", "2 entries"),
+    (1500, "row", None, "1,500 rows"),  # review52: with thousands separators, as every count beside it ('2048 series')
+    (2048, "series", "series", "2,048 series"),
 ])
 def test_plural_says_the_count_and_its_word(n, word, many, said):
     assert plural(n, word, many) == said

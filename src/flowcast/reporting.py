@@ -611,7 +611,7 @@ def forecast_figure(
         head = panel_title(str(uid), (labels or {}).get(str(uid)))
         # an ended series' when on a line of its own: on the name's line it ran past the panel and the figure's
         # right edge, cut to 'Retail Trade:... (CEU4245210001) · ended (last data 2017-12-0' (ui29)
-        ax.set_title(head if stopped is None else f"{head}\nended {ended_when(stopped)}", fontsize=PLOT_FONT_PT,
+        ax.set_title(head if stopped is None else f"{head}\nended {ended_when(stopped, tz)}", fontsize=PLOT_FONT_PT,
                      loc="left", color="black" if stopped is None else ENDED_COLOR)
         ax.tick_params(labelsize=PLOT_FONT_PT - 1)
         if unit:
@@ -679,12 +679,13 @@ ENDED_COLOR = "C1"
 ENDED_LABEL = "ended series: last observation"
 
 
-def ended_when(last: datetime) -> str:
-    """When an ended series last had data, as its panel title says it: 'last data 2020-01-01'."""
+def ended_when(last: datetime, tz: str | None = None) -> str:
+    """When an ended series last had data, as its panel title says it: 'last data 2020-01-01'; a time of day with its
+    wall time in the source's `tz` too (`freshness.when_text`), the zone the panel's time axis is labelled in."""
     from flowcast.data.freshness import when_text
 
     freq = "1h" if (last.hour, last.minute) != (0, 0) else "1d"
-    return f"(last data {when_text(last, freq)})"
+    return f"(last data {when_text(last, freq, tz)})"
 
 
 def time_axis(ax: Any, tz: str | None = None) -> None:

@@ -10,9 +10,10 @@ def noun(n: float, word: str, many: str | None = None) -> str:
     return word if n == 1 else (word + "s" if many is None else many)
 
 
-def plural(n: int, word: str, many: str | None = None) -> str:
-    """'1 version', '3 versions', '0 versions': the count and `noun` of it."""
-    return f"{n} {noun(n, word, many)}"
+def plural(n: float, word: str, many: str | None = None) -> str:
+    """'1 version', '3 versions', '0 versions', '1,500 rows': the count, with thousands separators, and `noun` of it
+    ('2048 series ended' stood beside '1,500 rows' in one message)."""
+    return f"{n:,} {noun(n, word, many)}"
 
 
 def listed(words: list[str]) -> str:

@@ -392,12 +392,12 @@ def test_backfill_table_keeps_dates_and_models_whole_in_80_columns():
 
     summary = {"published": 2, "skipped": 0, "failed": 0, "outcomes": [outcome(10, "in-process"), outcome(11, "in-process")]}
     console = Console(width=80, record=True)
-    console.print(cli_pipeline._backfill_table(summary, "forecast", "1d"))
+    console.print(cli_pipeline._backfill_table(summary, "forecast", "every 1d"))
     text = console.export_text()
     assert "…" not in text and "worker" not in text, text
     assert "2024-04-10" in text and "hybrid-v12" in text and "(backfill)" in text
     summary["outcomes"][1]["worker"] = "node-b"
-    console.print(cli_pipeline._backfill_table(summary, "forecast", "1d"))
+    console.print(cli_pipeline._backfill_table(summary, "forecast", "every 1d"))
     assert "node-b" in console.export_text()
 
 
@@ -413,7 +413,7 @@ def test_backfill_table_on_default_named_workers_keeps_dates_and_models_whole():
          "worker": worker, "flow_run": f"forecast us_employment 2018-{month}-01 (backfill)", "error": None}
         for month in (10, 11, 12)]}
     console = Console(width=80, record=True)
-    console.print(cli_pipeline._backfill_table(summary, "forecast", "1mo"))
+    console.print(cli_pipeline._backfill_table(summary, "forecast", "every 1mo"))
     lines = console.export_text().splitlines()
     rows = [line.split() for line in lines if line.startswith(" 2018-")]
     assert rows == [[f"2018-{month}-01", "published", "1,776", "hybrid-v1", "ProcessWorker", "ae940fa3"]
@@ -433,7 +433,7 @@ def test_backfill_table_writes_rows_as_its_artifact_does(rows, shown):
                "worker": "in-process", "flow_run": "forecast sales 2024-04-10 (backfill)", "error": None}
     console = Console(width=120, record=True)
     console.print(cli_pipeline._backfill_table({"published": 1, "skipped": 0, "failed": 0, "outcomes": [outcome]},
-                                               "forecast", "1d"))
+                                               "forecast", "every 1d"))
     row = next(line for line in console.export_text().splitlines() if "2024-04-10" in line)
     assert row.split()[:3] == ["2024-04-10", "published", shown], row
     assert reporting.backfill_rows([outcome])[0]["rows"] == shown
@@ -454,7 +454,7 @@ def test_backfill_rows_stay_one_line_with_the_flow_runs_below_when_narrow(width,
     outcomes[1]["flow_run"] += " (attempt 2)"
     console = Console(width=width, record=True)
     console.print(cli_pipeline._backfill_table({"published": 3, "skipped": 0, "failed": 0, "outcomes": outcomes},
-                                               "forecast", "1d"))
+                                               "forecast", "every 1d"))
     lines = console.export_text().splitlines()
     rows = [line for line in lines if line.lstrip().startswith("2024-04-1") and "published" in line]
     assert len(rows) == 3 and "…" not in "".join(lines), lines  # one line each, nothing cut
@@ -487,7 +487,7 @@ def test_backfill_table_points_below_for_the_errors_its_error_says_whole(n_faile
     outcomes = [failed(day) for day in range(1, n_failed + 1)] + [published]
     summary = {"published": 1, "skipped": 0, "failed": n_failed, "outcomes": outcomes}
     console = Console(width=80, record=True)
-    console.print(cli_pipeline._backfill_table(summary, "forecast", "1d"))
+    console.print(cli_pipeline._backfill_table(summary, "forecast", "every 1d"))
     text = console.export_text()
     assert text.count(cli_pipeline.FAILED_BELOW) == min(n_failed, ERRORS_SAID), text
     assert ("day 6" in text) == (n_failed > ERRORS_SAID), text  # a 6th failed date's error: only in its cell
@@ -521,7 +521,7 @@ def test_backfill_rows_stay_one_line_at_80_columns_their_details_cut_and_whole_e
     monkeypatch.setenv("COLUMNS", "80")
     console = Console(file=io.StringIO(), record=True)
     assert console.width == 80
-    console.print(cli_pipeline._backfill_table(summary, "forecast", "1d"))
+    console.print(cli_pipeline._backfill_table(summary, "forecast", "every 1d"))
     lines = console.export_text().splitlines()
     assert all(len(line.rstrip()) <= 80 for line in lines), lines
     rows = [line for line in lines if line.lstrip().startswith("2024-04-")]
@@ -542,7 +542,7 @@ def test_backfill_table_says_nothing_of_cut_details_where_none_was_cut():
                "worker": "in-process", "flow_run": None, "error": "already published (overwrite=False)"}
     console = Console(width=80, record=True)
     console.print(cli_pipeline._backfill_table({"published": 0, "skipped": 1, "failed": 0, "outcomes": [outcome]},
-                                               "forecast", "1d"))
+                                               "forecast", "every 1d"))
     text = console.export_text()
     assert "already published (overwrite=False)" in text and cli_pipeline.DETAILS_CUT not in text, text
 
@@ -569,7 +569,7 @@ def test_backfill_table_says_details_were_cut_only_where_one_said_nowhere_else_w
                          "worker": "in-process", "flow_run": None, "error": note})
     summary = {"published": 0, "skipped": int(note is not None), "failed": n_failed, "outcomes": outcomes}
     console = Console(width=46, record=True)
-    console.print(cli_pipeline._backfill_table(summary, "forecast", "1d"))
+    console.print(cli_pipeline._backfill_table(summary, "forecast", "every 1d"))
     text = console.export_text()
     assert "…" in text.replace("as is…", ""), text  # at this width some cell is cut
     assert (cli_pipeline.DETAILS_CUT in " ".join(text.split())) is cut, text  # (wrapped at this width)
@@ -592,7 +592,7 @@ def test_backfill_table_points_below_for_what_an_overwrite_replaced_its_ids_whol
 
     summary = {"published": 4, "skipped": 0, "failed": 0, "outcomes": [published(day) for day in range(1, 5)]}
     console = Console(width=80, record=True)
-    console.print(cli_pipeline._backfill_table(summary, "forecast", "1d"))
+    console.print(cli_pipeline._backfill_table(summary, "forecast", "every 1d"))
     console.print(cli_pipeline._rewritten_below(summary))
     text = console.export_text()
     said = " ".join(text.split())
@@ -758,6 +758,10 @@ def test_a_backfill_with_failed_dates_says_status_error_and_exit_code_in_its_jso
                     "the production model's own)")),
     (["backfill"], "--models -m <str> with --mode retrain: model families each date trains"),
     (["backfill"], "--max-steps <int> with --mode retrain: training steps per model"),
+    # review52: '1d for sub-daily data' alone, where FLOWCAST_FORECAST_CRON's slots are their default where it is set
+    (["backfill"], ("--every <str> step between as_ofs: 1d, 1w, 1mo ... (default: the data's frequency; for "
+                    "sub-daily data the slots of FLOWCAST_FORECAST_CRON where it is set, else 1d, the daily forecast's "
+                    "step)")),
     (["gc"], "the retention policy (the [retention] section of the --config file)"),
     (["serve"], "Serve the retrain (Mondays 03:00), forecast (daily 06:00) and backfill deployments"),
     (["serve"], "FLOWCAST_TIMEZONE their zone (default: UTC)"),

@@ -263,6 +263,29 @@ def test_a_sub_daily_latest_observation_is_said_as_a_utc_instant():
         "before as_of 2026-12-03 04:40 UTC (2026-12-02 23:40 -05:00 America/New_York)")
 
 
+def test_an_ended_series_and_the_stale_line_say_a_sub_daily_time_in_the_source_s_zone_and_counts_with_commas():
+    """review52: the gap cut's reason in the excluded table said its instants' wall times in the source's zone, the
+    ended series' reason beside it (`ended_reason`), an ended series' panel title (`reporting.ended_when`) and the
+    CLI's stale line (`_print_stale`) UTC alone; '2048 series ended' stood beside '1,500 rows' (`wording.plural`)."""
+    from flowcast.cli.common import out
+    from flowcast.cli.pipeline import _print_stale
+    from flowcast.data.freshness import ended_reason
+    from flowcast.reporting import ended_when
+
+    local = "2024-03-06 05:00 UTC (2024-03-06 00:00 -05:00 America/New_York)"
+    why = ended_reason(datetime(2024, 3, 6, 5), 1500, "1h", 24, "America/New_York")
+    assert why.startswith(f"ended: its last observation, {local}, is 1,500 periods (1h) before the latest"), why
+    assert ended_when(datetime(2024, 3, 6, 5), "America/New_York") == f"(last data {local})"
+    assert ended_when(datetime(2024, 3, 6)) == "(last data 2024-03-06)"
+    with out.capture() as shown:
+        _print_stale({"stale": True, "latest_ds": "2024-03-06T05:00:00", "freq": "1h", "periods_behind": 1500},
+                     "America/New_York")
+    assert f"Stale data: the latest observation ({local}) is 1,500 periods (1h)" in " ".join(shown.get().split())
+    last = {"live": datetime(2026, 11, 1)} | {f"gone{i:04d}": datetime(2020, 1, 1) for i in range(1500)}
+    [line] = freshness_lines(freshness(_lengths(last), datetime(2026, 12, 3), "1mo", 12), datetime(2026, 12, 3))
+    assert line.startswith("1,500 series ended more than a horizon"), line
+
+
 @pytest.mark.parametrize(("ds", "freq", "said"), [
     (datetime(2026, 12, 1), "1mo", "2026-12-01"),  # a period: its date
     (datetime(2026, 12, 1), "1d", "2026-12-01"),

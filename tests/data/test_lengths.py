@@ -240,7 +240,7 @@ def test_the_series_left_out_of_the_backtest_are_named(short, named):
 
 
 @pytest.mark.parametrize(("lengths", "horizon", "said"), [
-    ([120, 90], 1000, "the horizon, 1000 periods, exceeds the history: the longest series has 120 periods; "),
+    ([120, 90], 1000, "the horizon, 1,000 periods, exceeds the history: the longest series has 120 periods; "),
     ([5], 6, "the horizon, 6 periods, exceeds the history: the longest series has 5 periods; "),
     ([120, 90], 120, None),  # as long as the history: not beyond it
     ([], 14, None),

@@ -885,6 +885,17 @@ def test_ended_series_are_set_aside_with_their_reason_when_asked(mode, b_back, i
     assert s.rows_out == td.frame.height and set(td.frame["unique_id"].unique()) == set(ids)
 
 
+def test_an_ended_sub_daily_series_of_a_source_in_a_time_zone_is_said_with_its_wall_time_there_too():
+    """review52: the gap cut's reason named each instant's wall time in the source's tz, the ended series' reason
+    beside it in the same excluded table UTC alone ('its last observation, 2020-01-01 13:00 UTC')."""
+    hourly = frame({"a": list(range(20)), "b": [1.0] * 15}).with_columns(
+        ds=pl.datetime(2020, 1, 1) + pl.duration(hours=pl.int_range(0, pl.len()).over("unique_id")))
+    td, _ = preprocess(hourly, source(freq="1h", tz="America/New_York"), _ended_settings("exclude"), None)
+    assert dict(td.excluded.iter_rows())["b"].startswith(
+        "ended: its last observation, 2020-01-01 14:00 UTC (2020-01-01 09:00 -05:00 America/New_York), is 5 periods "
+        "(1h) before the latest of any series")
+
+
 @pytest.mark.parametrize(("mode", "b_days", "ids", "cut", "before_gap", "ended_rows"), [
     # b: days 0..3, a 5-day hole, days 9..14 (5 days before a's last, horizon 2): gap-cut and ended
     ("exclude", [0, 1, 2, 3, *range(9, 15)], ["a"], [], 0, 10),  # set aside whole: its 4 rows before the gap too

@@ -121,6 +121,53 @@ def test_backfill_dates_step_by_business_days():
         backfill_dates(datetime(2024, 1, 1), datetime(2024, 2, 1), "2b")
 
 
+def test_an_empty_every_runs_the_forecast_cron_s_slots_as_none_does(monkeypatch):
+    """review52: a backfill run from the UI with its `every` field left empty gets '', which took the duration branch:
+    2 daily as_ofs where the every-6-hours forecast schedule published 8 (the parameter's description says 'Empty:
+    ... the slots of the forecast schedule'). The grid says whether its dates are the schedule's slots (`slots`),
+    which the command's note and table read instead of guessing it from `said`'s words."""
+    from flowcast.flows.backfill import default_grid
+
+    monkeypatch.setenv("FLOWCAST_FORECAST_CRON", "0 */6 * * *")
+    monkeypatch.delenv("FLOWCAST_TIMEZONE", raising=False)
+    slots = "the slots of the forecast schedule (FLOWCAST_FORECAST_CRON='0 */6 * * *', UTC)"
+    for every in (None, ""):
+        grid = default_grid("2024-11-01", "2024-11-02", every, "1h", "UTC")
+        assert grid.dates == [datetime(2024, 11, d, h) for d in (1, 2) for h in (0, 6, 12, 18)], (every, grid)
+        assert (grid.every, grid.slots, grid.said) == ("cron 0 */6 * * * (UTC)", slots, f"at {slots}"), grid
+    grid = default_grid("2024-11-01", "2024-11-02", "12h", "1h", "UTC")  # a step given: no slots
+    assert (len(grid.dates), grid.every, grid.slots, grid.said) == (3, "12h", "", "every 12h"), grid
+    monkeypatch.delenv("FLOWCAST_FORECAST_CRON")
+    grid = default_grid("2024-11-01", "2024-11-02", "", "1h", "UTC")
+    assert (len(grid.dates), grid.every, grid.slots, grid.said) == (2, "1d", "", "every 1d"), grid
+
+
+def test_a_range_s_schedule_slots_are_read_once(monkeypatch):
+    """review52: `flowcast backfill` computes its grid for its note and checks, then its flow computes it again from
+    the same --start and --end: reading up to 10,001 slots of the schedule took about 1.5 s each time. The second
+    reading of a range is the first's; another range or cron is read anew."""
+    from flowcast.flows import deploy
+    from flowcast.flows.backfill import schedule_slots
+
+    reads = []
+    real = deploy.missed_slots
+
+    def counted(*args, **kwargs):
+        reads.append(args[:2])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(deploy, "missed_slots", counted)
+    first = schedule_slots("1999-03-01", "1999-03-02", "0 */6 * * *", "UTC", "UTC")
+    again = schedule_slots("1999-03-01", datetime(1999, 3, 2, 23, 59, 59, 999999), "0 */6 * * *", "UTC", "UTC")
+    assert first == again == [datetime(1999, 3, d, h) for d in (1, 2) for h in (0, 6, 12, 18)]
+    assert reads == [("0 */6 * * *", "UTC")], reads
+    again.clear()  # a caller's list is its own: the range's slots are kept apart from it
+    assert len(schedule_slots("1999-03-01", "1999-03-02", "0 */6 * * *", "UTC", "UTC")) == 8
+    assert schedule_slots("1999-03-01", "1999-03-02", "0 */12 * * *", "UTC", "UTC") == [
+        datetime(1999, 3, d, h) for d in (1, 2) for h in (0, 12)]
+    assert reads == [("0 */6 * * *", "UTC"), ("0 */12 * * *", "UTC")], reads
+
+
 def test_backfill_dates_alone_are_days_of_the_sources_calendar_keyed_as_a_run_of_that_date():
     """Regression: backfill dates were midnights UTC (a New York day's run cut at the day before), stepping over
     UTC instants; each is now the midnight its day starts at in the source's tz, across daylight saving (14 March

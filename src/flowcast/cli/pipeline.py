@@ -715,6 +715,7 @@ def run(
     check_data_before_flow(settings, instant, started=started)
     if data is not None and source.dataset is None:
         _note_new_dataset(settings, data)
+    from flowcast.data.datasets import source_tz
     from flowcast.flows import retrain_flow
 
     overrides = {**({"tuning": tuning} if tuning else {}), **({"model": {"cells": []}} if cells == [] else {})}
@@ -772,7 +773,7 @@ def run(
         return
     out.print(f"{result['dataset']}: {result['n_series']:,} series, as of {utc_text(result['as_of'])}; {counts_said(result)}, "
               f"imputed {_count(result.get('rows_imputed', 0))} (not scored){unseen_said(result)}", highlight=False)
-    _print_data_lines(result)
+    _print_data_lines(result, source_tz(settings))
     published = result["decision"].get("publish")
     if board:  # none when nothing could be scored (the decision says why)
         out.print(_leaderboard_table(board, None if result.get("skipped") else published, metric))
@@ -853,11 +854,11 @@ def _quarantine_said(result: dict[str, Any]) -> str:
     return f" ({shown})"
 
 
-def _print_data_lines(result: dict[str, Any]) -> None:
+def _print_data_lines(result: dict[str, Any], tz: str | None = None) -> None:
     """What a run's data left out or changed, the lines after its summary's first: the series not forecast, the
     columns ignored, a wide file's series columns, the series starting after an interior gap, those scaled without
-    log1p, stale data. `flowcast run` and `flowcast forecast` print them alike (fcst44: the forecast's summary left
-    out the interior-gap line, said only in its log)."""
+    log1p, stale data (`tz`: the source's, `_print_stale`). `flowcast run` and `flowcast forecast` print them alike
+    (fcst44: the forecast's summary left out the interior-gap line, said only in its log)."""
     from flowcast.data.validate import gap_cut_line, ignored_columns_line, log1p_off_line, wide_columns_line
 
     _print_excluded(result)  # (review21: '5 series' of a file of 6, none named)
@@ -875,7 +876,7 @@ def _print_data_lines(result: dict[str, Any]) -> None:
     ]
     for line in filter(None, lines):
         out.print(line[0].upper() + line[1:], highlight=False)
-    _print_stale(result)
+    _print_stale(result, tz)
 
 
 def _print_excluded(result: dict[str, Any]) -> None:
@@ -891,9 +892,10 @@ def _print_excluded(result: dict[str, Any]) -> None:
     out.print(f"{n:,} series excluded, not forecast: {shown}{more}", highlight=False)
 
 
-def _print_stale(result: dict[str, Any]) -> None:
+def _print_stale(result: dict[str, Any], tz: str | None = None) -> None:
     """The 'Stale data' line of a run whose every forecast period lies before its as_of (`Freshness.all_before_as_of`,
-    decided once by the flow): `flowcast run` and `flowcast forecast` alike."""
+    decided once by the flow): `flowcast run` and `flowcast forecast` alike. A sub-daily latest observation is said
+    with its wall time in the source's `tz` too (`freshness.when_text`), as the run's log says it."""
     if not result.get("stale"):
         return
     from datetime import datetime
@@ -901,7 +903,7 @@ def _print_stale(result: dict[str, Any]) -> None:
     from flowcast.data.freshness import when_text  # '2024-04-29', not '2024-04-29T00:00:00'
 
     latest = result.get("latest_ds")
-    latest = when_text(datetime.fromisoformat(latest), result.get("freq") or "1d") if latest else "-"
+    latest = when_text(datetime.fromisoformat(latest), result.get("freq") or "1d", tz) if latest else "-"
     out.print(f"Stale data: the latest observation ({latest}) is {_count(result.get('periods_behind'))} periods "
               f"({result.get('freq')}) before as_of, so every forecast period lies before as_of", highlight=False)
 
@@ -929,6 +931,7 @@ def forecast(
     when = flow_key(as_of, instant)
     check_data_before_flow(settings, instant, "forecast", started)
     check_covariates_before_flow(settings, instant, started)
+    from flowcast.data.datasets import source_tz
     from flowcast.flows import forecast_flow
 
     before = interrupts.received()
@@ -948,7 +951,7 @@ def forecast(
         return
     if result.get("unchanged") or result.get("skipped"):  # skipped: its slot was published by another run
         out.print(_dataset_note(result), highlight=False)
-        _print_stale(result)  # nothing new arrived: all the more the question whether the source is still updated
+        _print_stale(result, source_tz(settings))  # nothing new arrived: all the more the question whether the source is still updated
         interrupted_afterwards(late)
         return
     from flowcast.reporting import all_fallback_text, rows_text
@@ -961,7 +964,7 @@ def forecast(
         f"  Read them: {_read_them(result, settings, config, home)}",
         highlight=False, soft_wrap=True,  # a path folded at 80 columns cannot be copied whole
     )
-    _print_data_lines(result)  # as `flowcast run` says them: the forecast flow only logged them
+    _print_data_lines(result, source_tz(settings))  # as `flowcast run` says them: the forecast flow only logged them
     if result.get("note"):  # fallbacks, an interval level its calibration had too few points for
         out.print(result["note"], highlight=False)
     interrupted_afterwards(late)
@@ -974,7 +977,7 @@ def _dataset_note(result: dict[str, Any]) -> str:
     return note if note.startswith(f"{dataset} ") else f"{dataset}: {note}"
 
 
-def _backfill_table(summary: dict[str, Any], mode: str, step: str) -> Any:
+def _backfill_table(summary: dict[str, Any], mode: str, stepping: str) -> Any:
     """The backfill's outcomes, every as_of, status, row count and model whole in 80 columns (rich cut
     them to 'theta-…' and '2024-0…'); the worker column only when dates ran on workers, the flow run never cut,
     every row one line. The detail is cut at the width with an ellipsis, and a line under the table says where it is
@@ -984,8 +987,9 @@ def _backfill_table(summary: dict[str, Any], mode: str, step: str) -> Any:
     date an --overwrite rewrote reads `REWRITTEN_BELOW`; `_rewritten_below` says what it replaced whole after the
     table (cli41). Where the flow-run column does not fit one line beside the others (80 columns: each row took 3
     lines, 'forecast sales' / '2024-04-10' / '(backfill)', look42), the table goes without it and the runs' names
-    follow it (`_runs_below`)."""
-    return _BackfillTable(summary, mode, step)
+    follow it (`_runs_below`). `stepping`: how the title says the dates' spacing (`backfill.Grid.said`: 'every 1d',
+    'at the slots of the forecast schedule (...)')."""
+    return _BackfillTable(summary, mode, stepping)
 
 
 # the room the detail column keeps beside the others before the flow-run column goes below the table
@@ -998,21 +1002,21 @@ class _BackfillTable:
 
     summary: dict[str, Any]
     mode: str
-    step: str
+    stepping: str
 
     def __rich_console__(self, console: Any, options: Any) -> Any:
         from rich.measure import Measurement
         from rich.text import Text
 
         def measured(runs: bool) -> int:
-            return Measurement.get(console, options, _outcomes_table(self.summary, self.mode, self.step, runs=runs,
+            return Measurement.get(console, options, _outcomes_table(self.summary, self.mode, self.stepping, runs=runs,
                                                                      detail=None)).maximum
 
         # no flow-run column where no date ran one (a re-run that skips every date): its room goes to the detail
         named = any(o.get("flow_run") for o in self.summary["outcomes"])
         runs = named and measured(True) + 1 + DETAIL_ROOM <= options.max_width
         room = max(options.max_width - measured(runs) - 1, DETAIL_ROOM)  # (1: the space between two columns)
-        table = _outcomes_table(self.summary, self.mode, self.step, runs=runs, detail=room)
+        table = _outcomes_table(self.summary, self.mode, self.stepping, runs=runs, detail=room)
         yield table
         shown = "\n".join("".join(segment.text for segment in line) for line in console.render_lines(table, options))
         if _details_cut(self.summary["outcomes"], shown):
@@ -1068,11 +1072,11 @@ def _runs_below(outcomes: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _outcomes_table(summary: dict[str, Any], mode: str, step: str, *, runs: bool = True,
+def _outcomes_table(summary: dict[str, Any], mode: str, stepping: str, *, runs: bool = True,
                     detail: int | None = None) -> Any:
     """The table of `_backfill_table`: with the flow-run column (`runs`) or not, the detail column `detail` characters
-    wide at most, or none (None: the table measured without it, to give it the room left). `step`: a duration, or
-    where the dates are a schedule's slots how they are said (`backfill.Grid.said`, 'at the slots of ...')."""
+    wide at most, or none (None: the table measured without it, to give it the room left). `stepping`: how the title
+    says the dates' spacing (`backfill.Grid.said`)."""
     from rich import box
     from rich.table import Table
 
@@ -1082,7 +1086,6 @@ def _outcomes_table(summary: dict[str, Any], mode: str, step: str, *, runs: bool
     said_below = _said_below(outcomes)
     workers = on_workers(outcomes)
     worker_cell = worker_cells(outcomes)
-    stepping = step if step.startswith("at ") else f"every {step}"
     table = Table(title=f"Backfill ({mode}) {stepping}: {backfill_counts(outcomes)}",
                   box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     table.add_column("as_of (UTC)", no_wrap=True)
@@ -1118,8 +1121,9 @@ def backfill(
     start: Annotated[str, typer.Option("--start", help="first as_of (ISO date or timestamp; without a UTC offset it means UTC; a date alone: that day in the source's tz)")],
     end: Annotated[str, typer.Option("--end", help="last as_of (inclusive; without a UTC offset it means UTC; a date alone: that day in the source's tz)")],
     every: Annotated[str | None, typer.Option("--every", help="step between as_ofs: 1d, 1w, 1mo ... "
-                                                  "(default: the data's frequency; 1d for sub-daily data, "
-                                                  "the daily forecast's step)")] = None,
+                                                  "(default: the data's frequency; for sub-daily data the slots of "
+                                                  "FLOWCAST_FORECAST_CRON where it is set, else 1d, the daily "
+                                                  "forecast's step)")] = None,
     mode: Annotated[str, typer.Option("--mode", help="forecast (production model) or retrain (train per date)")] = "forecast",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="recompute dates that are already published")] = False,
     deployment: Annotated[str | None, typer.Option(
@@ -1178,7 +1182,7 @@ def backfill(
             why = f"the daily forecast's step; the data's frequency is {freq}"
             other = f"--every {freq}: one per period of the data, {finer} runs"
         span = f"from {utc_text(dates[0])} to {utc_text(dates[-1])}" if len(dates) > 1 else f"at {utc_text(dates[0])}"
-        spaced = f"one every {step} ({why})" if grid.said == f"every {step}" else grid.said.replace("at the", "the", 1)
+        spaced = grid.slots or f"one every {step} ({why})"
         console.print(f"note: --every not given: {plural(len(dates), 'as_of')}, {spaced} {span}; "
                       f"pass --every ({other}) to space them otherwise", highlight=False)
     counts = {"published": 0, "replaced": 0, "skipped": 0, "failed": 0, "not run": 0}
@@ -1211,7 +1215,7 @@ def backfill(
                    "exit_code": failed.exit_code, **summary}
                   if failed is not None else {"status": "completed", **summary, **({"interrupted": True} if late else {})})
     else:
-        out.print(_backfill_table(summary, mode, step if grid.said == f"every {step}" else grid.said))
+        out.print(_backfill_table(summary, mode, grid.said))
         if rewrote := _rewritten_below(summary):
             out.print(rewrote, highlight=False)
     if failed is not None:

@@ -32,7 +32,7 @@ from flowcast.cli.gc import middle_cut
 from flowcast.errors import ConfigError, ProductionMovedError, RegistryError
 from flowcast.mdtext import id_text
 from flowcast.timekeys import utc_text
-from flowcast.wording import listed, noun, plural
+from flowcast.wording import listed, plural
 
 FORMATS = ("table", "csv", "json")
 TABLE_ROWS = 50  # the most rows `flowcast forecasts` shows as a table without --limit (pandas shows 60, DuckDB 40)
@@ -118,7 +118,7 @@ def forecasts(
     sys.stdout.flush()
     # counts as the run's log writes them (newuser52: '1400000 rows, 1 dataset, 1 as_of, 100000 series'), of every
     # row the filters match, and how to get those the table left out
-    counts = (f"{total.height:,} {noun(total.height, 'row')}, {plural(total['dataset'].n_unique(), 'dataset')}, "
+    counts = (f"{plural(total.height, 'row')}, {plural(total['dataset'].n_unique(), 'dataset')}, "
               f"{total['as_of'].n_unique():,} as_of, {total['unique_id'].n_unique():,} series")
     if frame.height < total.height:
         console.print(f"the first {frame.height:,} of {counts}: --limit N shows the first N, --format csv > "

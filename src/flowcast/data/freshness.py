@@ -37,6 +37,7 @@ import polars as pl
 from flowcast.data import calendar
 from flowcast.mdtext import id_text, quoted_id
 from flowcast.timekeys import utc_text
+from flowcast.wording import plural
 
 # what a run's JSON says of its data's freshness, `flowcast run --json` as `flowcast forecast --json`: one list, so that
 # both carry the same keys (run's had neither `stale` nor `freq`). latest_ds is the start of the latest interval, as
@@ -114,9 +115,10 @@ def ended_set_aside(summary: Any) -> pl.DataFrame | None:
                         schema={"unique_id": pl.Utf8, "last_ds": pl.Datetime("us")})
 
 
-def ended_reason(last_ds: datetime, gap: int, freq: str, horizon: int) -> str:
-    """Why preprocessing set an ended series aside (its row of `TrainingData.excluded`)."""
-    return (f"ended: its last observation, {when_text(last_ds, freq)}, is {gap} periods ({freq}) before the latest of "
+def ended_reason(last_ds: datetime, gap: int, freq: str, horizon: int, tz: str | None = None) -> str:
+    """Why preprocessing set an ended series aside (its row of `TrainingData.excluded`); a sub-daily last observation
+    with its wall time in the source's `tz` too (`when_text`), as the gap cut's reason beside it in that table says."""
+    return (f"ended: its last observation, {when_text(last_ds, freq, tz)}, is {gap:,} periods ({freq}) before the latest of "
             f"any series, more than the horizon ({horizon}): not forecast ([validation] ended_series = \"exclude\")")
 
 
@@ -200,8 +202,8 @@ def freshness_lines(f: Freshness, as_of: datetime | None, tz: str | None = None)
         # 'e.g.' before a sample only: all of them named read as a sample too ('1 series ended ..., e.g. Dresden')
         ended = ", ".join(map(quoted_id, f.ended))
         named = f", e.g. {ended}: " if f.n_ended > len(f.ended) else f": {ended}; "
-        said = (f"{f.n_ended} series ended more than a horizon ({f.horizon} periods) before the latest observation "
-                f"({when_text(f.latest_ds, f.freq, tz)}){named}")
+        said = (f"{plural(f.n_ended, 'series', 'series')} ended more than a horizon ({f.horizon} periods) before the "
+                f"latest observation ({when_text(f.latest_ds, f.freq, tz)}){named}")
         forecast = f.n_ended - f.n_excluded
         if not f.n_excluded:  # of one series: 'it is ... sets it aside', not 'each is ... sets them aside'
             said += (f"{'it' if f.n_ended == 1 else 'each'} is forecast from its own last observation, its forecasts "

@@ -810,7 +810,7 @@ def _preprocess_rows(valid: pl.DataFrame, source: SourceConfig, settings: Settin
 
         gone = ended_series(bounds.select("unique_id", pl.col("__last").alias("last_ds")), freq, horizon)
         if gone.height:
-            why = [ended_reason(d, g, freq, horizon) for d, g in gone.select("last_ds", "gap").iter_rows()]
+            why = [ended_reason(d, g, freq, horizon, source.tz) for d, g in gone.select("last_ds", "gap").iter_rows()]
             excluded.append(gone.select("unique_id").with_columns(pl.Series("reason", why, dtype=pl.Utf8)))
             summary.ended = [{"unique_id": str(u), "last_ds": d.isoformat()}  # ISO text: the summary is JSON
                              for u, d in gone.select("unique_id", "last_ds").sort("unique_id").iter_rows()]

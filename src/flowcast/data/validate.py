@@ -339,7 +339,7 @@ class DataQualityReport:
             lines += ["", "Failed checks (the rows quarantined), each with its first row:", ""]
             # with the questions its rows ask ('a totals row?', `_check_hints`), as the run's summary and log ask them:
             # the first row of '2020-13-01' named, the totals row below it was not (wordsB46)
-            lines += [f"- **{md_text(k)}**: {v:,} {noun(v, 'row')}{md_text(self._hints_said(k))}"
+            lines += [f"- **{md_text(k)}**: {plural(v, 'row')}{md_text(self._hints_said(k))}"
                       + (f", e.g. {md_text(e)}" if (e := self.check_examples.get(k)) else "")
                       for k, v in sorted(self.checks.items(), key=lambda kv: -kv[1])]
         if self.quarantine_path:
@@ -394,7 +394,7 @@ def after_as_of_said(rows_after: int, as_of_text: str, partial: bool) -> str:
     word of the other 156)."""
     if rows_after <= 0:
         return ""
-    return (f"; {rows_after:,} {noun(rows_after, 'row')} {'' if partial else 'dated '}after as_of {as_of_text} not seen "
+    return (f"; {plural(rows_after, 'row')} {'' if partial else 'dated '}after as_of {as_of_text} not seen "
             f"by this run{' (dated after it, or in a period not over then)' if partial else ''}")
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from datetime import date, datetime
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, Self, cast
 
@@ -185,12 +185,18 @@ def default_every(freq: str) -> str:
 
 
 class Grid(NamedTuple):
-    """A backfill's as_ofs (naive UTC), its step (`every`: a duration, or the cron whose slots they are) and how its
-    output says them (`said`: 'every 1d', 'at the slots of the forecast schedule ...')."""
+    """A backfill's as_ofs (naive UTC), its step (`every`: a duration, or the cron whose slots they are) and, where
+    they are the slots of the forecast schedule, those slots as said (`slots`: 'the slots of the forecast schedule
+    (FLOWCAST_FORECAST_CRON='0 */6 * * *', UTC)'; '': they step by the duration `every`)."""
 
     dates: list[datetime]
     every: str
-    said: str
+    slots: str = ""
+
+    @property
+    def said(self) -> str:
+        """How the output says the dates' spacing: 'every 1d', 'at the slots of the forecast schedule (...)'."""
+        return f"at {self.slots}" if self.slots else f"every {self.every}"
 
 
 def default_grid(start: datetime | date | str, end: datetime | date | str, every: str | None, freq: str,
@@ -200,19 +206,19 @@ def default_grid(start: datetime | date | str, end: datetime | date | str, every
     FLOWCAST_TIMEZONE: `deploy.schedule_settings`), the slots of that schedule (`schedule_slots`): its publishes are
     what a backfill recomputes, and a day apart from `start` missed them (a cron of every 6 hours published 4 as_ofs a
     day, at 00:00, 06:00, ...; the backfill recomputed one, at the start's time of day, which no slot had)."""
-    if every is None and subdaily(freq) and "FLOWCAST_FORECAST_CRON" in os.environ:
+    if not every and subdaily(freq) and "FLOWCAST_FORECAST_CRON" in os.environ:  # (a UI's empty field: '')
         from flowcast.flows.deploy import schedule_settings
 
         s = schedule_settings()
         dates = schedule_slots(start, end, s["forecast_cron"], s["timezone"], tz)
-        said = f"at the slots of the forecast schedule (FLOWCAST_FORECAST_CRON={s['forecast_cron']!r}, {s['timezone']})"
+        slots = f"the slots of the forecast schedule (FLOWCAST_FORECAST_CRON={s['forecast_cron']!r}, {s['timezone']})"
         if not dates:
             raise ConfigError(f"backfill from {utc_text(as_instant(start, tz))} to {utc_text(as_instant(end, tz))}: no "
                               f"slot of the forecast schedule (FLOWCAST_FORECAST_CRON={s['forecast_cron']!r}, "
                               f"{s['timezone']}) falls in it; widen the range or pass --every")
-        return Grid(dates, f"cron {s['forecast_cron']} ({s['timezone']})", said)
+        return Grid(dates, f"cron {s['forecast_cron']} ({s['timezone']})", slots)
     step = every or default_every(freq)
-    return Grid(backfill_dates(start, end, step, tz), step, f"every {step}")
+    return Grid(backfill_dates(start, end, step, tz), step)
 
 
 def subdaily(freq: str) -> bool:
@@ -228,22 +234,34 @@ def schedule_slots(start: datetime | date | str, end: datetime | date | str, cro
     """The slots of `cron` (in zone `cron_tz`) from `start` to `end` inclusive, naive UTC, as `deploy.missed_slots`
     reads a schedule's slots; a date alone is the midnight its day starts at in `tz` (the source's), and an `end`
     given so takes in its whole day (a 06:00 cron from 2024-01-01 to 2024-01-03 has 3 slots, as one as_of a day had).
-    More than MAX_SLOTS is a ConfigError."""
+    More than MAX_SLOTS is a ConfigError. The slots of one range are read once (`_cron_slots`)."""
     from datetime import timedelta
-
-    from flowcast.flows.deploy import missed_slots
 
     first = as_instant(start, tz)
     last = (as_instant(date.fromisoformat(str(end).strip()) + timedelta(days=1), tz) - timedelta(microseconds=1)
             if is_date_only(end) else as_instant(end, tz))
     if last < first:
         raise ConfigError(f"backfill end {utc_text(last)} is before start {utc_text(first)}")
-    tick = timedelta(microseconds=1)  # (missed_slots: strictly between)
-    slots = missed_slots(cron, cron_tz, first - tick, last + tick, limit=MAX_SLOTS + 1)
+    slots = _cron_slots(cron, cron_tz, first, last)
     if len(slots) > MAX_SLOTS:  # (missed_slots stops at its limit: the rest would be left out without a word)
         raise ConfigError(f"backfill from {utc_text(first)} to {utc_text(last)}: the forecast schedule ({cron!r}, "
                           f"{cron_tz}) has more than {MAX_SLOTS:,} slots in it; pass --every or a shorter range")
-    return [storage_naive(d) for d in slots]
+    return list(slots)
+
+
+@lru_cache(maxsize=8)
+def _cron_slots(cron: str, cron_tz: str, first: datetime, last: datetime) -> tuple[datetime, ...]:
+    """The slots of `cron` (in `cron_tz`) from the instant `first` to `last` inclusive, naive UTC, MAX_SLOTS + 1 at
+    most (`deploy.missed_slots`). Kept for the next call with the same range: `flowcast backfill` reads its dates
+    for its note and checks, then its flow reads them again from the same --start and --end (10,001 slots took
+    about 1.5 s each time)."""
+    from datetime import timedelta
+
+    from flowcast.flows.deploy import missed_slots
+
+    tick = timedelta(microseconds=1)  # (missed_slots: strictly between)
+    return tuple(storage_naive(d) for d in missed_slots(cron, cron_tz, first - tick, last + tick,
+                                                        limit=MAX_SLOTS + 1))
 
 
 MAX_SLOTS = 10_000

@@ -162,7 +162,7 @@ def run_state_message(result: dict[str, Any]) -> str | None:
     rows = int(result.get("published_rows") or 0)
     if not rows or not result.get("as_of"):
         return None
-    from flowcast.wording import noun
+    from flowcast.wording import plural
 
     # every row its fallback's: the fallback, as the CLI's line and the receipt say it ('from theta-v1' named a model
     # that made none of them); the pipeline's result names its model `champion`, the forecast flow's `model`
@@ -173,7 +173,7 @@ def run_state_message(result: dict[str, Any]) -> str | None:
     model = fell or (reporting.model_text(str(named), version) if named else version) or "the production model"
     # the model before the dataset and as_of, which the run's name says: the side panel cuts the message at about 70
     # characters ('... as of 2023-11-30 06:00 UTC fro... See More')
-    return (f"{PUBLISHED_MESSAGE}{rows:,} {noun(rows, 'forecast row')} from {model}: {result.get('dataset')} as of "
+    return (f"{PUBLISHED_MESSAGE}{plural(rows, 'forecast row')} from {model}: {result.get('dataset')} as of "
             f"{utc_text(result['as_of'])}")
 
 

@@ -51,7 +51,7 @@ from flowcast.evaluation.realized import (
     summary_by_as_of,
 )
 from flowcast.timekeys import utc_text
-from flowcast.wording import noun, plural
+from flowcast.wording import plural
 
 ARTIFACT_KEY = "realized-accuracy"
 SINGLE_AS_OF_PAD = timedelta(days=7)  # the realized plot's x-axis each side of its one scored as_of
@@ -558,7 +558,7 @@ def scored_line(n: int, dataset: str, points: int, as_of: datetime) -> str:
     """The run log's line of what realized accuracy scored: 'scored 2 earlier as_ofs ...', '1 earlier as_of'
     (ui30: it read '2 earlier as_of'), up to its as_of as every instant reads (`timekeys.utc_text`; it read
     '2026-12-05 03:00' without a zone)."""
-    return (f"Realized accuracy: scored {plural(n, 'earlier as_of')} of {dataset} ({points:,} {noun(points, 'point')}) "
+    return (f"Realized accuracy: scored {plural(n, 'earlier as_of')} of {dataset} ({plural(points, 'point')}) "
             f"against the actuals up to {utc_text(as_of)}")
 
 
