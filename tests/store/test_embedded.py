@@ -9,13 +9,14 @@ import errno
 import fcntl
 import itertools
 import json
+import logging
 import os
 import re
 import subprocess
 import sys
 import threading
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -403,10 +404,54 @@ def test_a_duckdb_file_a_full_disk_left_damaged_is_rebuilt_with_its_views(tmp_pa
     store.db_path.write_bytes({"empty": b"", "cut short": data[:8192]}.get(damage, flipped))
     store.db_path.with_name(store.db_path.name + ".wal").write_bytes(b"\0" * 100)
     r = publish(store, make_forecast(1, N, H, AS_OF))
-    assert r.notes == []
+    (note,) = r.notes  # said (fixE52: it was rebuilt without a word), the damaged file kept aside
+    assert note.startswith(f"the DuckDB file {store.db_path} cannot be read (") and "and was rebuilt from" in note, note
     assert duck(store, "SELECT count(*) AS n FROM forecasts")["n"][0] == N * H
     assert sorted(p.name for p in store.root.iterdir() if p.is_file()) == [
-        "forecasts.duckdb", "forecasts.duckdb.checked.json", "forecasts.duckdb.views.json"]
+        "forecasts.duckdb", "forecasts.duckdb.checked.json", "forecasts.duckdb.damaged", "forecasts.duckdb.views.json"]
+    assert store.root.joinpath("forecasts.duckdb.damaged").read_bytes() == (
+        {"empty": b"", "cut short": data[:8192]}.get(damage, flipped))
+
+
+@pytest.mark.parametrize("parquet_damaged", [False, True])
+def test_a_duckdb_file_cut_to_a_third_is_rebuilt_and_said(tmp_path, caplog, parquet_damaged):
+    """Regression (faults52): forecasts.duckdb cut to a third by a fault outside flowcast (its inode kept) was rebuilt
+    by the next publish without a word, or not at all where its sidecar said the views were current (no publish opened
+    it: every query of the views failed). The next publish (or open) looks into a file whose size is not the one
+    recorded, rebuilds it from the Parquet dataset and says so: the file, what DuckDB said, what it was rebuilt from,
+    the rows and as_ofs its views show, what they leave out (a damaged Parquet file) and where the damaged file is."""
+    store = EmbeddedStore(tmp_path / "wh")
+    publish(store, make_forecast(1, N, H, AS_OF))
+    publish(store, make_forecast(1, N, H, OTHER), as_of=OTHER)
+    whole = store.db_path.stat().st_size
+    os.truncate(store.db_path, whole // 3)  # a real truncated file, in place
+    with pytest.raises(duckdb.Error, match="Could not read enough bytes"):
+        duck(store, "SELECT count(*) AS n FROM forecasts")
+    if parquet_damaged:  # a Parquet file the views must leave out: what it holds is not rebuilt
+        damaged = next((store.root / "forecasts" / f"dataset={DS}" / "as_of=2024-03-01T00:00:00").glob("*.parquet"))
+        os.truncate(damaged, damaged.stat().st_size // 2)
+    later = EmbeddedStore(tmp_path / "wh")
+    with caplog.at_level(logging.WARNING, logger="flowcast.store.embedded"):
+        r = publish(later, make_forecast(2, N, H, AS_OF + timedelta(days=60)), as_of=AS_OF + timedelta(days=60))
+    aside = store.root / "forecasts.duckdb.damaged"
+    shown = 2 if parquet_damaged else 3
+    rebuilt = [n for n in r.notes if "was rebuilt from" in n]
+    assert len(rebuilt) == 1 and later.views_rebuilt == rebuilt, r.notes
+    assert rebuilt[0] == (
+        f"the DuckDB file {store.db_path} cannot be read (IO Error: Could not read enough bytes from file "
+        f"\"{store.db_path}\": attempted to read {whole - whole // 3} bytes from location {whole // 3}) and was "
+        f"rebuilt from the Parquet dataset in {store.root.resolve()}, the source of truth (the file holds only views "
+        f"over it, no forecast of its own): its views show {shown * N * H} forecast rows of {shown} as_of in 1 dataset; "
+        + ("they leave out 1 damaged Parquet file, each named in its own warning: what it holds is not in the views "
+           "until re-published" if parquet_damaged else "nothing published is missing from them")
+        + f"; the damaged file is kept as {aside}: anything added to it by hand (a table or a view of your "
+        "own) is only there; remove it once not needed"), rebuilt[0]
+    assert [m for m in caplog.messages if "was rebuilt from" in m] == rebuilt  # the log says it once
+    assert aside.stat().st_size == whole // 3
+    assert duck(store, "SELECT count(*) AS n FROM forecasts")["n"][0] == shown * N * H
+    # said once: the next publish finds the file whole
+    assert not [n for n in publish(later, make_forecast(3, N, H, OTHER), as_of=OTHER, variant=3).notes
+                if "rebuilt" in n]
 
 
 # a tmpfs of 16k holds the forecasts file and not DuckDB's first write; one of 64k fails its checkpoint (DuckDB writes
@@ -513,7 +558,8 @@ def test_the_duckdb_file_being_built_beside_its_place_is_no_dead_writers_temp_fi
         store.root.mkdir(parents=True)
         store.db_path.write_bytes(b"")
     monkeypatch.setattr(duckdb_views, "fault", lambda point: atomic_write_text(store.root / "other.json", "{}"))
-    assert publish(store, make_forecast(1, N, H, AS_OF)).notes == []
+    notes = publish(store, make_forecast(1, N, H, AS_OF)).notes  # the damaged file's rebuild said, nothing else
+    assert [n for n in notes if "and was rebuilt from the Parquet dataset" not in n] == [] and len(notes) == damaged
     monkeypatch.undo()
     assert duck(store, "SELECT count(*) AS n FROM forecasts")["n"][0] == N * H
     assert not [p.name for p in store.root.iterdir() if p.name.startswith(".forecasts.duckdb.")]

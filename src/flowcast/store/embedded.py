@@ -137,6 +137,7 @@ class EmbeddedStore:
         self.unreadable: list[tuple[str, datetime]] = []  # the (dataset, as_of) of those partitions
         self.views_left_out: list[str] = []  # damaged files the DuckDB views leave out (sync_views)
         self.views_note: str | None = None  # why open_store could not create or rebuild the views (factory)
+        self.views_rebuilt: list[str] = []  # each damaged DuckDB file this store's `sync_views` rebuilt, said
 
     def __repr__(self) -> str:
         return f"EmbeddedStore({self.location!r})"
@@ -178,7 +179,7 @@ class EmbeddedStore:
         """Create the DuckDB views the tables present need (duckdb_views); a sentence when the
         DuckDB file is held open elsewhere or cannot be written, else None. Damaged files the views leave out are logged
         as warnings, each once per flow run (once per process outside one), and kept in `views_left_out` (a
-        publish's receipt notes them)."""
+        publish's receipt notes them); a damaged DuckDB file rebuilt is a warning too, kept in `views_rebuilt`."""
         self.views_left_out = []
         if self.views is None:
             return None
@@ -189,6 +190,11 @@ class EmbeddedStore:
             note = (f"the DuckDB views in {self.db_path} could not be brought up to date ({_io_error('', exc)}); the "
                     "Parquet dataset is intact and a later publish creates them")
         self.views_left_out = list(self.views.left_out)
+        rebuilt = self.views.rebuilt
+        self.views.rebuilt = None
+        if rebuilt:  # a damaged file rebuilt: said once, where it happened (a publish's receipt notes it too)
+            self.views_rebuilt.append(rebuilt)
+            log.warning("%s", rebuilt)
         run = _run_key()
         for problem in self.views_left_out:
             if _first_said(run, problem):
@@ -327,13 +333,14 @@ class EmbeddedStore:
                     self.data.remove_key("realized", p.dataset, p.as_of)
             path = self.data.write("forecasts", p.dataset, p.as_of, p.frame, p.metadata(), what=what,
                                    before_visible=None if before_visible is None else lambda: before_visible(what))
+        rebuilt = len(self.views_rebuilt)
         note = self.sync_views()
         # the DuckDB file only where its views exist: a run summary said 'DuckDB: .../forecasts.duckdb (table
         # forecasts)' of a file a full disk had kept from being created (faults48)
         made = note is None or (self.views is not None and self.views.made())
         return p.receipt(replaced_rows=replaced, previous_content_hash=previous, location=str(path),
                          parquet_path=self.data.display(path), duckdb_path=self.db_path if made else None,
-                         notes=([note] if note else []) + self.views_left_out)
+                         notes=([note] if note else []) + self.views_rebuilt[rebuilt:] + self.views_left_out)
 
     def _holds_same(self, path: str, digest: str) -> bool:
         """Whether the file `path` (a key's current file, read under its lock) holds forecasts of content hash
