@@ -1495,6 +1495,56 @@ def test_a_write_that_found_no_room_says_the_room_left_and_what_to_do(tmp_path, 
     assert ("under its home (--home, FLOWCAST_HOME" in err) is (advice is None), err
 
 
+@pytest.mark.parametrize("wrapped", [True, False])
+@pytest.mark.parametrize(("code", "advice"), [(28, ""), (27, "; a file-size limit stopped the write (ulimit -f"),
+                                              (30, "; flowcast writes its cache"), (2, None)])
+def test_a_json_caller_gets_the_advice_the_console_shows(tmp_path, capsys, wrapped, code, advice):
+    """Regression (fixE52): the no-room and file-size-limit advice reached the console only: `--json` ended stdout
+    with {"status": "failed", "error": ...} and no word of the room left or the limit where a flow raised the failed
+    write again as another error (a RuntimeError). The JSON object has it in its own field, `advice`, the very text
+    the console shows after the error (one source), whether a flowcast error or another carried the write's failure;
+    no `advice` where there is none (a missing file)."""
+    import json
+    import os
+    import re
+
+    import typer
+
+    from flowcast.atomic import storage_error
+    from flowcast.cli.common import cli_errors
+    from flowcast.errors import StorageError
+
+    claim = tmp_path / ".flow-runs" / "command-1-2.json"
+    claim.parent.mkdir()
+
+    @cli_errors
+    def command(json_out: bool = False) -> None:
+        try:
+            raise OSError(code, os.strerror(code), str(claim.with_suffix(".json.x.tmp")))
+        except OSError as exc:
+            try:
+                raise storage_error(claim, exc) from exc
+            except StorageError as flowcast_error:
+                if wrapped:  # as a flow run raises it again in the command
+                    raise RuntimeError(str(flowcast_error)) from None
+                raise
+
+    with pytest.raises(typer.Exit) as exit_:
+        command(json_out=True)
+    out, err = capsys.readouterr()
+    failed = json.loads(out.strip().splitlines()[-1])
+    assert exit_.value.exit_code == 1 and failed["status"] == "failed", failed
+    assert f"could not write {claim}" in failed["error"], failed
+    if advice is None:
+        assert "advice" not in failed and "; flowcast writes" not in failed["error"], failed
+        return
+    said = failed["advice"]
+    assert said.startswith(advice.removeprefix("; ")) and said not in failed["error"], failed
+    if code == 28:  # the room left in the folder written, then what to free
+        assert re.fullmatch(rf"[0-9,]+ bytes free in {re.escape(str(claim.parent))}: free space on that disk .*", said), said
+    assert " ".join(said.split()) in " ".join(err.split()), (said, err)  # the console's very words
+
+
 @pytest.mark.parametrize("limited", [True, False])
 def test_a_temporary_server_that_did_not_start_is_said_with_its_database_and_file_size_limit(tmp_path, capsys,
                                                                                                limited):

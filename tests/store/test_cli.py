@@ -235,7 +235,8 @@ def test_cli_forecasts_verify_finds_a_damaged_duckdb_file_and_rebuilds_it(_isola
     text = " ".join(r.output.split())
     assert r.exit_code == 1, r.output
     assert f"damaged: the DuckDB file {store.db_path} cannot be read (Corrupt database file" in text, text
-    assert "rebuilt now with its views" in text and "1 damaged" in text, text
+    assert "and was rebuilt from the Parquet dataset in" in text and "1 damaged" in text, text
+    assert f"the damaged file is kept as {store.db_path}.damaged" in text, text
     assert duck(store, "SELECT count(*) AS n FROM forecasts")["n"][0] == 3 * H
     r = runner.invoke(app, ["forecasts", "--verify"])
     assert r.exit_code == 0 and "all whole" in r.output, r.output

@@ -1198,7 +1198,8 @@ def redacted_excepthook(kind: type[BaseException], exc: BaseException, tb: Any) 
 def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Run a command; a FlowcastError becomes one red sentence and its exit code, no traceback.
     Set FLOWCAST_DEBUG=1 to see tracebacks. With --json, a command that fails before printing its
-    JSON object still ends stdout with one: {"status": "failed", "error": ..., "exit_code": ...}
+    JSON object still ends stdout with one: {"status": "failed", "error": ..., "exit_code": ...}, and "advice": the
+    words the console shows after the error on what to do (a full disk, a file-size limit, a read-only home)
     (`flowcast run --json` printed nothing at all, so a script reading its last line had no object);
     so does `flowcast forecasts --format json`. Errors in the options themselves, raised before any
     command runs, are `app.FlowcastGroup`'s."""
@@ -1208,9 +1209,11 @@ def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         emitted = _json_emitted
         json_out = bool(kwargs.get("json_out")) or kwargs.get("fmt") == "json"  # --json, forecasts' --format json
 
-        def failed(error: str, code: int) -> None:
-            if json_out and _json_emitted == emitted:
-                emit_json({"status": "failed", "error": error, "exit_code": code})
+        def failed(error: str, code: int, advice: str = "") -> None:
+            if json_out and _json_emitted == emitted:  # the advice the console shows, as its own field (a --json
+                # caller of a failed RuntimeError write got no word of the room left or the file-size limit)
+                emit_json({"status": "failed", "error": error, "exit_code": code,
+                           **({"advice": advice.removeprefix("; ")} if advice else {})})
 
         def interrupted(after: str = "") -> typer.Exit:
             console.print("[yellow]interrupted[/]" + (f" {said(after)}" if after else ""), markup=True,
@@ -1247,16 +1250,17 @@ def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
                 earlier = earlier_said(exc)  # an error it was raised while handling (a refusal, then a failed write)
                 console.print(f"[bold red]error:[/] {said(exc)}{said(earlier)}{said(advice)}", highlight=False,
                               markup=True)
-                failed(str(exc) + earlier + advice, exc.exit_code)
+                failed(str(exc) + earlier, exc.exit_code, advice)
                 raise typer.Exit(exc.exit_code) from None
             # anything unexpected: still one sentence, exit 1; a URL in it without its secrets (a library's error
             # naming the URL it could not read, a token in its query; a keyword DSN's `password=...`: it was shown,
             # secrets52), as a FlowcastError's message is
             text = redact_log_text(str(exc)) + earlier_said(exc)
+            advice = _write_advice(exc)
             console.print(f"[bold red]error:[/] {_unreachable_api(exc)}{type(exc).__name__}: {said(text)} "
                           f"(FLOWCAST_DEBUG=1 shows the traceback){said(getattr(exc, 'flowcast_published', ''))}"
-                          f"{said(_write_advice(exc))}{said(_server_not_started(exc))}", markup=True)
-            failed(f"{type(exc).__name__}: {text}", 1)
+                          f"{said(advice)}{said(_server_not_started(exc))}", markup=True)
+            failed(f"{type(exc).__name__}: {text}", 1, advice)
             raise typer.Exit(1) from None
 
     return wrapper

@@ -59,6 +59,7 @@ from flowcast.store.base import fault
 from flowcast.store.contract import OPTIONAL_REALIZED, empty_forecasts, empty_realized
 from flowcast.store.parquet import PART_GLOB, parse_as_of
 from flowcast.timekeys import utc_text
+from flowcast.wording import plural
 
 DB_NAME = "forecasts.duckdb"
 TABLES = ("forecasts", "realized")
@@ -237,6 +238,7 @@ class DuckDBViews:
         self.state_path = self.db_path.with_name(self.db_path.name + ".views.json")
         self.checked_path = self.db_path.with_name(self.db_path.name + ".checked.json")
         self.left_out: list[str] = []  # the damaged files the last `ensure` left out of the views, said
+        self.rebuilt: str | None = None  # what the last `ensure` or `repair` that rebuilt a damaged file did, said
 
     def _checked(self) -> dict[str, list[int]]:
         try:
@@ -348,8 +350,13 @@ class DuckDBViews:
         why not (the file is held open by another program) for the receipt. The damaged files the
         views leave out are said in `self.left_out`."""
         self._sweep_dead_builds()
+        self.rebuilt = None
         wanted = self._wanted(tables)
-        if not wanted or self.current(tables, wanted):
+        if not wanted:
+            return None
+        if self.current(tables, wanted):
+            if self._resized():  # cut short (or written by another program) since: looked into, rebuilt if damaged
+                self._check(wanted)
             return None
         if not self.db_path.exists():  # the first creation: built beside it, in place only whole (`_rebuild`)
             return self._rebuild(wanted, None)
@@ -439,6 +446,22 @@ class DuckDBViews:
         for good while flowcast said nothing."""
         if not self.db_path.exists():
             return None
+        self.rebuilt = None
+        return self._check(self._wanted(tables))
+
+    def _resized(self) -> bool:
+        """Whether the file's size is not the one recorded when its views were made (`_record`): a file cut short by
+        a fault outside flowcast (faults52: cut to a third, its inode kept) was never opened again, its sidecar
+        current, so every query of its views failed while publishes said nothing. A sidecar without a size: no."""
+        try:
+            return self._state().get("size", os.stat(self.db_path).st_size) != os.stat(self.db_path).st_size
+        except OSError:
+            return False
+
+    def _check(self, wanted: dict[str, str]) -> str | None:
+        """Open the file read-only and read its views' definitions: None when it is whole (its size recorded anew:
+        another program's tables), or held by another program (not a damage); else a sentence naming it, what DuckDB
+        said and what was done: the file rebuilt with `wanted` (`self.rebuilt` says so too), or why it could not be."""
         import duckdb
 
         try:
@@ -452,14 +475,15 @@ class DuckDBViews:
             if not _damaged(text):
                 return None
         else:
+            with contextlib.suppress(OSError):
+                self._record(os.stat(self.db_path), self._state().get("views", {}))
             return None
         try:
-            failed = self._rebuild(self._wanted(tables), text)
+            failed = self._rebuild(wanted, text)
         except OSError as exc:  # its temp file not created (a full disk)
             failed = (f"the DuckDB file {self.db_path} cannot be read ({text[:200]}) and could not be rebuilt "
                       f"({' '.join(str(exc).split())[:200]}); a later publish rebuilds it")
-        return failed or (f"the DuckDB file {self.db_path} cannot be read ({text[:200]}): rebuilt now with its views "
-                          "(it holds only views over the Parquet files, which hold every forecast: nothing was lost)")
+        return failed or self.rebuilt
 
     def _moved(self) -> str:
         """A clause when the views in the file were built for another path (a copied or moved home)."""
@@ -476,7 +500,7 @@ class DuckDBViews:
                 f"--home <this home> once to rebuild them")
 
     def _record(self, st: os.stat_result, views: dict[str, str]) -> None:
-        state = {"version": _VERSION, "ino": st.st_ino, "root": str(self.root.resolve()),
+        state = {"version": _VERSION, "ino": st.st_ino, "size": st.st_size, "root": str(self.root.resolve()),
                  "db": os.path.realpath(self.db_path), "views": views}
         with contextlib.suppress(StorageError):  # a full disk: the sidecar only spares later publishes a
             atomic_write_text(self.state_path, json.dumps(state, indent=1))  # look into DuckDB; the views exist
@@ -521,6 +545,7 @@ class DuckDBViews:
                     tmp.unlink(missing_ok=True)
             else:
                 self.db_path.with_name(self.db_path.name + ".wal").unlink(missing_ok=True)  # the damaged file's log
+                kept = self._keep_aside()
                 os.replace(tmp, self.db_path)
             fsync_dir(folder)
             st = os.stat(self.db_path)
@@ -535,4 +560,45 @@ class DuckDBViews:
             return (f"the DuckDB file {self.db_path} is damaged ({why[:200]}) and could not be rebuilt ({text[:200]}); "
                     "the forecasts are published in the Parquet dataset and a later publish rebuilds it")
         self._record(st, dict(wanted))
+        if why is not None:
+            self.rebuilt = self._rebuilt_text(why, kept)
         return None
+
+    def _keep_aside(self) -> str:
+        """Link the damaged file as `forecasts.duckdb.damaged` (an earlier one replaced) before the rebuilt file takes
+        its name: what a person added to it by hand (a table, a view of their own) is not in the rebuilt file. The
+        clause saying where it is, or that it was not kept and why."""
+        aside = self.db_path.with_name(self.db_path.name + ".damaged")
+        try:
+            aside.unlink(missing_ok=True)
+            os.link(self.db_path, aside)
+        except OSError as exc:  # a file system without hard links, a folder that refuses it
+            return (f"the damaged file was not kept ({' '.join(str(exc).split())[:200]}): anything added to it by "
+                    "hand (a table or a view of your own) is lost with it")
+        return (f"the damaged file is kept as {aside}: anything added to it by hand (a table or a view of your own) "
+                "is only there; remove it once not needed")
+
+    def _rebuilt_text(self, why: str, kept: str) -> str:
+        """The warning of a damaged file rebuilt (faults52: `forecasts.duckdb` cut to a third was rebuilt by the next
+        publish without a word): the file, what DuckDB said, what it was rebuilt from and what its views show now
+        (read back from the rebuilt file: the publishes' recorded rows, their Parquet footers), what they leave out
+        (damaged Parquet files, each named in its own warning) and where the damaged file is (`kept`)."""
+        import duckdb
+
+        try:
+            con = duckdb.connect(str(self.db_path), read_only=True)
+            try:
+                keys, datasets, rows = con.execute(
+                    "SELECT count(*), count(DISTINCT dataset), coalesce(sum(rows), 0) FROM publishes").fetchall()[0]
+            finally:
+                con.close()
+            shows = f"its views show {rows:,} forecast rows of {keys:,} as_of in {plural(datasets, 'dataset')}"
+        except duckdb.Error as exc:  # another program opened it read-write meanwhile
+            shows = f"its views could not be read back to count what they show ({' '.join(str(exc).split())[:200]})"
+        bad = len(self.left_out)
+        lost = (f"; they leave out {plural(bad, 'damaged Parquet file')}, each named in its own warning: what "
+                f"{'they hold' if bad > 1 else 'it holds'} is not in the views until re-published" if bad else
+                "; nothing published is missing from them")
+        return (f"the DuckDB file {self.db_path} cannot be read ({why[:200]}) and was rebuilt from the Parquet dataset in "
+                f"{self.root.resolve()}, the source of truth (the file holds only views over it, no forecast of its "
+                f"own): {shows}{lost}; {kept}")

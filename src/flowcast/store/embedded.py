@@ -96,6 +96,21 @@ def damaged_text(table: str, dataset: str, as_of: datetime, path: str, why: str)
             f"{when} rewrites it, or remove that folder")
 
 
+def _filters(unique_id: str | None, model: str | None) -> list[tuple[str, str, Any]]:
+    """The row filters of a read of forecasts (pyarrow's, '=' only)."""
+    return [c for c in (("unique_id", "=", unique_id), ("model", "=", model)) if c[2] is not None]
+
+
+def _distinct(frame: pl.DataFrame) -> pl.DataFrame:
+    """`frame`'s distinct rows with each value column (`y_hat*`) only null or 0.0, and `rows`: how many rows of
+    `frame` each stands for (`read_summary`)."""
+    if not frame.columns:
+        return pl.DataFrame(schema={"rows": pl.Int64})
+    marks = [pl.when(pl.col(c).is_null()).then(None).otherwise(0.0).alias(c)
+             for c in frame.columns if c.startswith("y_hat")]
+    return frame.with_columns(marks).group_by(frame.columns).agg(pl.len().cast(pl.Int64).alias("rows"))
+
+
 def _then_if_held(then: Callable[[], None], what: str) -> None:
     """Call `then()` (what follows a key's change under its lock: gc's record) only while this process still holds the
     key's lock: on an object store a LockLostError naming the lock, the key and `what` when a waiter broke it since the
@@ -137,6 +152,7 @@ class EmbeddedStore:
         self.unreadable: list[tuple[str, datetime]] = []  # the (dataset, as_of) of those partitions
         self.views_left_out: list[str] = []  # damaged files the DuckDB views leave out (sync_views)
         self.views_note: str | None = None  # why open_store could not create or rebuild the views (factory)
+        self.views_rebuilt: list[str] = []  # each damaged DuckDB file this store's `sync_views` rebuilt, said
 
     def __repr__(self) -> str:
         return f"EmbeddedStore({self.location!r})"
@@ -178,7 +194,7 @@ class EmbeddedStore:
         """Create the DuckDB views the tables present need (duckdb_views); a sentence when the
         DuckDB file is held open elsewhere or cannot be written, else None. Damaged files the views leave out are logged
         as warnings, each once per flow run (once per process outside one), and kept in `views_left_out` (a
-        publish's receipt notes them)."""
+        publish's receipt notes them); a damaged DuckDB file rebuilt is a warning too, kept in `views_rebuilt`."""
         self.views_left_out = []
         if self.views is None:
             return None
@@ -189,6 +205,11 @@ class EmbeddedStore:
             note = (f"the DuckDB views in {self.db_path} could not be brought up to date ({_io_error('', exc)}); the "
                     "Parquet dataset is intact and a later publish creates them")
         self.views_left_out = list(self.views.left_out)
+        rebuilt = self.views.rebuilt
+        self.views.rebuilt = None
+        if rebuilt:  # a damaged file rebuilt: said once, where it happened (a publish's receipt notes it too)
+            self.views_rebuilt.append(rebuilt)
+            log.warning("%s", rebuilt)
         run = _run_key()
         for problem in self.views_left_out:
             if _first_said(run, problem):
@@ -327,13 +348,14 @@ class EmbeddedStore:
                     self.data.remove_key("realized", p.dataset, p.as_of)
             path = self.data.write("forecasts", p.dataset, p.as_of, p.frame, p.metadata(), what=what,
                                    before_visible=None if before_visible is None else lambda: before_visible(what))
+        rebuilt = len(self.views_rebuilt)
         note = self.sync_views()
         # the DuckDB file only where its views exist: a run summary said 'DuckDB: .../forecasts.duckdb (table
         # forecasts)' of a file a full disk had kept from being created (faults48)
         made = note is None or (self.views is not None and self.views.made())
         return p.receipt(replaced_rows=replaced, previous_content_hash=previous, location=str(path),
                          parquet_path=self.data.display(path), duckdb_path=self.db_path if made else None,
-                         notes=([note] if note else []) + self.views_left_out)
+                         notes=([note] if note else []) + self.views_rebuilt[rebuilt:] + self.views_left_out)
 
     def _holds_same(self, path: str, digest: str) -> bool:
         """Whether the file `path` (a key's current file, read under its lock) holds forecasts of content hash
@@ -426,14 +448,21 @@ class EmbeddedStore:
 
     # ------------------------------------------------------------------ read
     def _read_parts(self, table: str, keys: dict[tuple[str, datetime], str],
-                    filters: list[tuple[str, str, Any]], *, skip_damaged: bool = False) -> list[pl.DataFrame] | None:
+                    filters: list[tuple[str, str, Any]], *, skip_damaged: bool = False,
+                    columns: Callable[[str], bool] | None = None, rows: int | None = None,
+                    each: Callable[[pl.DataFrame], pl.DataFrame] | None = None) -> list[pl.DataFrame] | None:
         """The partitions `keys`; None when one went away meanwhile. A partition that cannot be read
         is a PublishError naming it, or with `skip_damaged` (a read of several as_of) left out with
-        a warning naming it, noted in `self.skipped`: one damaged file must not hide every other."""
-        frames = []
+        a warning naming it, noted in `self.skipped`: one damaged file must not hide every other.
+        `columns`, `rows`, `each`: only those columns, only the first rows of the keys in order, a summary of each
+        batch read (`ParquetDataset.read`)."""
+        frames: list[pl.DataFrame] = []
         for (dataset, as_of), path in keys.items():
+            if rows is not None and sum(f.height for f in frames) >= rows:
+                break
             try:
-                f = self.data.read(path, filters)
+                f = self.data.read(path, filters, columns=columns, each=each,
+                                   rows=None if rows is None else rows - sum(f.height for f in frames))
             except FileNotFoundError:
                 return None  # removed since it was listed (a migration, a delete): list again
             except (OSError, ValueError, pl.exceptions.PolarsError) as exc:
@@ -444,14 +473,15 @@ class EmbeddedStore:
                 self.skipped.append(f"left out dataset {dataset} as_of {utc_text(as_of)}: {problem}")
                 self.unreadable.append((dataset, as_of))
                 continue
-            if "dataset" not in f.columns:  # an old partition read before its migration
+            if "dataset" not in f.columns and (columns is None or columns("dataset")):  # an old partition read before its migration
                 f = f.with_columns(pl.lit(dataset, dtype=pl.Utf8).alias("dataset"))
                 f = f.select(published_order(f.columns)) if table == "forecasts" else f
             frames.append(f)
         return frames
 
     def _read(self, table: str, dataset: str | None, as_of: datetime | None,
-              filters: list[tuple[str, str, Any]]) -> pl.DataFrame | None:
+              filters: list[tuple[str, str, Any]], *, columns: Callable[[str], bool] | None = None,
+              rows: int | None = None, each: Callable[[pl.DataFrame], pl.DataFrame] | None = None) -> pl.DataFrame | None:
         if dataset is not None:
             check_dataset(dataset)
         for _ in range(_READ_TRIES):
@@ -459,18 +489,30 @@ class EmbeddedStore:
             keys = self._visible(table, dataset)
             if as_of is not None:
                 keys = {k: v for k, v in keys.items() if k[1] == storage_ts(as_of)}
-            frames = self._read_parts(table, keys, filters, skip_damaged=as_of is None)
+            frames = self._read_parts(table, keys, filters, skip_damaged=as_of is None, columns=columns, rows=rows,
+                                      each=each)
             if frames is not None:
                 return pl.concat(frames, how="diagonal_relaxed") if frames else None
         raise PublishError(f"the {table} of {self.location} kept changing while being read ({_READ_TRIES} tries)")
 
     def read(self, *, dataset: str | None = None, as_of: datetime | None = None, unique_id: str | None = None,
-             model: str | None = None) -> pl.DataFrame:
+             model: str | None = None, rows: int | None = None) -> pl.DataFrame:
         """Published forecasts sorted by dataset, as_of, unique_id, ds; value columns null in every
-        returned row are left out. Takes no lock and writes nothing."""
-        filters = [c for c in (("unique_id", "=", unique_id), ("model", "=", model)) if c[2] is not None]
-        frame = self._read("forecasts", dataset, as_of, filters)
-        return empty_forecasts() if frame is None else normalise_read(frame)
+        returned row are left out. Takes no lock and writes nothing. `rows`: only the first rows, read up to them
+        (each file holds its rows sorted by unique_id, ds: `contract.prepare`)."""
+        frame = self._read("forecasts", dataset, as_of, _filters(unique_id, model), rows=rows)
+        return empty_forecasts() if frame is None else normalise_read(frame if rows is None else frame.head(rows))
+
+    def read_summary(self, columns: Callable[[str], bool], *, dataset: str | None = None,
+                     as_of: datetime | None = None, unique_id: str | None = None,
+                     model: str | None = None) -> pl.DataFrame:
+        """Every distinct row of the columns `columns` keeps of what `read` would return, each value column
+        (`y_hat*`) only null or 0.0 (whether it is there), and `rows`, how many published rows each stands for
+        (unsorted; only `rows` where none is published): what `flowcast forecasts` counts and says of all the rows
+        its table shows the first of, read a batch at a time, never their values (1.4M rows read whole to show 50)."""
+        frame = self._read("forecasts", dataset, as_of, _filters(unique_id, model), columns=columns, each=_distinct)
+        return _distinct(pl.DataFrame()) if frame is None else frame.group_by(
+            [c for c in frame.columns if c != "rows"]).agg(pl.col("rows").sum())
 
     def verify(self, dataset: str | None = None, as_of: datetime | None = None) -> tuple[int, list[str]]:
         """Check every current forecasts file (of `dataset`, `as_of`) whole: each data page's CRC and the

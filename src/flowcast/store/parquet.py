@@ -282,14 +282,39 @@ class ParquetDataset:
             return open(path, "rb")
         return self.fs.open(path, "rb")
 
-    def read(self, path: str, filters: list[tuple[str, str, Any]] | None = None) -> pl.DataFrame:
+    def read(self, path: str, filters: list[tuple[str, str, Any]] | None = None, *,
+             columns: Callable[[str], bool] | None = None, rows: int | None = None,
+             each: Callable[[pl.DataFrame], pl.DataFrame] | None = None) -> pl.DataFrame:
         """One partition, whole (FileNotFoundError when it went away since it was listed). Each data page's
         CRC (written since page checksums were added) is checked: bytes damaged inside a page under an intact footer
-        are an OSError ('CRC checksum verification failed'), where they were read as other forecast values."""
+        are an OSError ('CRC checksum verification failed'), where they were read as other forecast values.
+        `columns`: only the columns it keeps; `rows`: only the first rows (after `filters`), read a batch at a
+        time until that many (`flowcast forecasts`' table: 50 rows of 1.4M read every row only to show them);
+        `each`: what is kept of each batch read (a summary of it), in place of its rows."""
         import pyarrow.parquet as pq
 
         with self._open(path) as fh:
-            out = pl.from_arrow(pq.read_table(fh, filters=filters or None, page_checksum_verification=True))
+            if columns is None and rows is None and each is None:
+                out = pl.from_arrow(pq.read_table(fh, filters=filters or None, page_checksum_verification=True))
+            else:
+                f = pq.ParquetFile(fh, page_checksum_verification=True)
+                names = [c for c in f.schema_arrow.names if columns is None or columns(c)]
+                need = names + [c for c, _, _ in filters or [] if c not in names and c in f.schema_arrow.names]
+                parts: list[pl.DataFrame] = []
+                got = 0
+                for batch in f.iter_batches(batch_size=65_536, columns=need):  # decoded a batch at a time
+                    part = pl.from_arrow(batch)
+                    assert isinstance(part, pl.DataFrame)
+                    for c, _, v in filters or []:  # '=' only, as `EmbeddedStore.read` gives them
+                        part = part.filter(pl.col(c) == v) if c in part.columns else part.clear()
+                    got += part.height
+                    parts.append(part.select(names) if each is None else each(part.select(names)))
+                    if rows is not None and got >= rows:
+                        break
+                empty = pl.from_arrow(f.schema_arrow.empty_table().select(names))
+                assert isinstance(empty, pl.DataFrame)
+                out = pl.concat(parts) if parts else empty if each is None else each(empty)
+                out = out.head(rows) if rows is not None else out
         assert isinstance(out, pl.DataFrame)  # a Table gives a frame (a Series only from an Array)
         return out
 
