@@ -1444,6 +1444,36 @@ def test_an_ended_series_panel_title_stays_inside_the_figure(name):
         plt.close(fig)
 
 
+@pytest.mark.parametrize("n_series", [1, 2])
+def test_the_forecast_plot_title_stays_whole_inside_the_figure_above_its_legend(n_series):
+    """opstrial52: a one-series plot (5.6 inches wide, `[publish] plot_series = 1`) drew its title on one line, which
+    ran past the figure's right edge and was cut in the UI. A title too long for the figure is broken at spaces, every
+    word kept, each line inside the figure, the legend below it and the panels below the legend (the two-panel plot's,
+    11.2 inches wide, ran past it too with its wall time)."""
+    import matplotlib.pyplot as plt
+
+    hist, fc, _ = _plot_frames()
+    title = reporting.forecast_plot_title("us_employment", "damped", "damped-v1", datetime(2019, 9, 2, 6),
+                                          "America/New_York")
+    ids = ["a", "b"][:n_series]
+    fig = reporting.forecast_figure(hist.filter(pl.col("unique_id").is_in(ids)), fc.filter(pl.col("unique_id").is_in(ids)),
+                                    n_series=n_series, title=title, as_of=datetime(2018, 12, 1))
+    try:
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+        drawn = fig._suptitle
+        box = drawn.get_window_extent(renderer)
+        assert box.x0 >= 0 and box.x1 <= fig.bbox.width and box.y1 <= fig.bbox.height, (drawn.get_text(), box)
+        assert drawn.get_text().replace("\n", " ") == title
+        assert drawn.get_text().count("\n") == (2 if n_series == 1 else 1), drawn.get_text()  # no more lines than needed
+        legend = fig.legends[0].get_window_extent(renderer)
+        assert legend.y1 <= box.y0, (legend, box)  # the legend under the title, not over its second line
+        panels = [ax.get_window_extent(renderer) for ax in fig.axes if ax.has_data()]
+        assert all(p.y1 < legend.y0 for p in panels), (panels, legend)
+    finally:
+        plt.close(fig)
+
+
 @pytest.mark.parametrize(("ended", "rows"), [(True, 2), (False, 1)])
 def test_the_forecast_plot_legend_stays_inside_the_figure_above_the_panels(ended, rows):
     """ui46: us_employment's plot (both intervals, actuals after as_of, an ended series) had 7 legend entries on one

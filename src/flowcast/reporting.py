@@ -629,9 +629,8 @@ def forecast_figure(
         for handle, name in zip(*ax.get_legend_handles_labels()):
             named.setdefault(name, handle)
     handles, names = list(named.values()), list(named)
-    if title:
-        fig.suptitle(drawable(title), fontsize=PLOT_FONT_PT + 2, x=0.01, y=0.995, ha="left", va="top")
-    top = figure_legend(fig, handles, names, 3.3 * nrows + 0.6)
+    below = figure_title(fig, title) if title else 0.0
+    top = figure_legend(fig, handles, names, 3.3 * nrows + 0.6 + below, below)
     fig.tight_layout(rect=(0, 0, 1, 1 - top))
     return fig
 
@@ -655,23 +654,50 @@ def as_of_mark(ax: Any, as_of: datetime) -> None:
                 va="bottom", fontsize=PLOT_FONT_PT - 1, color="0.35")
 
 
-def figure_legend(fig: Any, handles: Sequence[Any], names: Sequence[str], height: float) -> float:
+def figure_title(fig: Any, title: str) -> float:
+    """The figure's title at its top left, on as many lines as it needs to stay inside the figure, broken at spaces:
+    on one line a one-series plot's (5.6 inches wide) ran past its right edge and was cut in the UI ('tiny: forecasts
+    of gru (gru-v1) as of 2019-06-01 06:00 UTC (times in Ameri', opstrial52). The figure grows by its extra lines;
+    returns their height in inches (0 for a title on one line)."""
+    text = fig.suptitle(drawable(title), fontsize=PLOT_FONT_PT + 2, x=0.01, y=0.995, ha="left", va="top")
+    renderer = fig.canvas.get_renderer()
+    room = 0.98 * fig.bbox.width  # from x=0.01 to 0.01 inside the right edge
+
+    def fits(line: str) -> bool:
+        text.set_text(line)
+        return bool(text.get_window_extent(renderer).width <= room)
+
+    lines: list[str] = []
+    for word in drawable(title).split(" "):
+        if lines and fits(f"{lines[-1]} {word}"):
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    one = text.get_window_extent(renderer).height
+    text.set_text("\n".join(lines))
+    extra = (text.get_window_extent(renderer).height - one) / fig.dpi  # pixels at the figure's dpi, in inches
+    fig.set_figheight(fig.get_figheight() + extra)
+    return float(extra)
+
+
+def figure_legend(fig: Any, handles: Sequence[Any], names: Sequence[str], height: float, below: float = 0.0) -> float:
     """The figure's legend on one row under the title, or on two where one is wider than the figure (an ended
     series' mark made 7 entries, and 'ended series: last observation' ran past the figure's right edge, cut in the
-    UI; ui46), the figure then 0.3 inch taller. `height`: the layout's height in inches (panels, title and one legend
-    row). Returns the share of the figure's height above the panels."""
+    UI; ui46), the figure then 0.3 inch taller. `height`: the layout's height in inches (panels, title, one legend
+    row and `below`); `below`: the inches the title takes beyond its one line (`figure_title`). Returns the share of
+    the figure's height above the panels."""
     def place(cols: int, extra: float) -> Any:
-        return fig.legend(handles, names, loc="upper left", bbox_to_anchor=(0.0, 1 - 0.3 / (height + extra)),
+        return fig.legend(handles, names, loc="upper left", bbox_to_anchor=(0.0, 1 - (0.3 + below) / (height + extra)),
                           ncols=cols, fontsize=PLOT_FONT_PT - 1, frameon=False)
 
     legend = place(max(len(names), 1), 0.0)
     if len(names) < 2 or legend.get_window_extent(fig.canvas.get_renderer()).width <= fig.bbox.width:
-        return 0.6 / height
+        return (0.6 + below) / height
     legend.remove()
     extra = 0.3  # inches: the legend's second row
     fig.set_figheight(fig.get_figheight() + extra)
     place(math.ceil(len(names) / 2), extra)
-    return (0.6 + extra) / (height + extra)
+    return (0.6 + below + extra) / (height + extra)
 
 
 # an ended series forecast anyway (`forecast_figure`'s `ended`): its panel title and the line at its last observation

@@ -812,6 +812,53 @@ def test_a_stop_cancels_each_unstarted_run_of_its_slots_once_where_runs_share_a_
 
 
 @pytest.mark.usefixtures("prefect_api")
+def test_the_slot_runs_a_stop_cancels_are_named_as_a_run_of_their_slot_is(monkeypatch):
+    """opstrial52: Prefect names a flowcast run as it starts (`naming.run_name`), so a slot's run a serve's stop
+    cancelled before it started kept the two words Prefect made it with: the runs list read `tomato-wallaby
+    Cancelled` among `forecast tiny 2026-12-07 19:09 UTC`, which slot it was to be read from its page. Each is named
+    as its run would have been (`forecast tiny <slot> UTC`), its state the stop's; the run a taken-but-unstarted
+    cancel (`cancel_taken_unstarted`) ends is named too."""
+    import asyncio
+    import logging
+    import uuid
+    from datetime import UTC, datetime, timedelta
+
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import DeploymentScheduleCreate
+    from prefect.client.schemas.schedules import CronSchedule
+
+    from flowcast.flows.deploy import UNSTARTED_STOP_MESSAGE, cancel_taken_unstarted, cancel_unstarted_slots
+
+    @flow(name="forecast")
+    def forecast() -> None: ...
+
+    t0, minute = datetime(2001, 1, 8, 6, tzinfo=UTC), timedelta(minutes=1)
+    with get_client(sync_client=True) as client:
+        did = client.create_deployment(flow_id=client.create_flow(forecast), name=f"names-{uuid.uuid4().hex[:8]}",
+                                       parameters={"dataset": "tiny"},
+                                       schedules=[DeploymentScheduleCreate(schedule=CronSchedule(cron="* * * * *"))])
+        try:
+            runs = _schedule_slots(client, did, t0, t0 + 2 * minute)
+            made = [r.name for r in runs]
+            taken = runs.pop()  # (its runner took it: the stop cancels it by id)
+
+            async def stop() -> None:
+                async with get_client() as aclient:
+                    await cancel_taken_unstarted(aclient, {taken.id}, logging.getLogger("test"))
+                await cancel_unstarted_slots([did], t0)
+
+            asyncio.run(stop())
+            after = [client.read_flow_run(r.id) for r in [*runs, taken]]
+        finally:
+            client.delete_deployment(did)
+    assert all(not n.startswith("forecast") for n in made), made  # (Prefect's two words)
+    assert [r.name for r in after] == ["forecast tiny 2001-01-08 06:00 UTC", "forecast tiny 2001-01-08 06:01 UTC",
+                                       "forecast tiny 2001-01-08 06:02 UTC"], [r.name for r in after]
+    assert {(r.state.type.value, r.state.message) for r in after} == {("CANCELLED", UNSTARTED_STOP_MESSAGE)}, after
+
+
+@pytest.mark.usefixtures("prefect_api")
 def test_a_stop_whose_cancel_fails_partway_says_what_it_cancelled_and_what_it_did_not(monkeypatch):
     """revD47: the stop cancels the unstarted runs of its slots one at a time; an error partway (here the API's 404 for
     the third run, deleted meanwhile) returned 0 and said only 'could not cancel', though two were cancelled. It counts

@@ -1017,6 +1017,7 @@ async def cancel_unstarted_slots(deployment_ids: list[Any], since: datetime, lim
     from prefect.logging import get_logger
     from prefect.states import Cancelled
 
+    from flowcast.flows.naming import name_unstarted
     from flowcast.timekeys import utc_text
 
     log = get_logger("flowcast.serve")
@@ -1039,6 +1040,8 @@ async def cancel_unstarted_slots(deployment_ids: list[Any], since: datetime, lim
             for r in runs:
                 set_to: Any = await client.set_flow_run_state(r.id, Cancelled(message=UNSTARTED_STOP_MESSAGE))
                 (done if set_to.status == SetStateStatus.ACCEPT else refused).append(r)
+                if set_to.status == SetStateStatus.ACCEPT:
+                    await name_unstarted(client, r)
     except Exception as exc:  # noqa: BLE001 - the serve stops all the same; the next serve runs what is left, late
         if not runs:  # (it failed reading them)
             log.warning("could not cancel the scheduled runs of this serve's slots from %s that had not started: "
@@ -1470,6 +1473,8 @@ async def cancel_taken_unstarted(client: Any, ids: set[Any], log: Any) -> list[A
     from prefect.client.schemas.responses import SetStateStatus
     from prefect.states import Cancelled
 
+    from flowcast.flows.naming import name_unstarted
+
     done: list[Any] = []
     for run_id in sorted(ids, key=str):
         try:
@@ -1478,6 +1483,7 @@ async def cancel_taken_unstarted(client: Any, ids: set[Any], log: Any) -> list[A
                 continue
             message = UNSTARTED_STOP_MESSAGE if run.auto_scheduled else UNSTARTED_ASKED_STOP_MESSAGE
             if (await client.set_flow_run_state(run.id, Cancelled(message=message))).status == SetStateStatus.ACCEPT:
+                await name_unstarted(client, run)
                 done.append(run)
         except Exception as exc:  # noqa: BLE001 - the stop goes on; the next serve reaps what is left Pending
             log.warning("the serve's stop could not cancel flow run %s, taken by its runner and not started: %s: %s",

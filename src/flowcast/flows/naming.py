@@ -5,7 +5,8 @@
   says UTC, `timekeys.utc_text`: a date's run of a source in Melbourne starts at 13:00 UTC the day before).
   The same name whether the run was scheduled, started from the UI, from the CLI or by a
   backfill (a backfill's children add `(backfill)`), once the run starts: a scheduled run (or one a deployment
-  started from the UI) shows Prefect's generated name (`amber-fox`) until then, and a backfill's children are
+  started from the UI) shows Prefect's generated name (`amber-fox`) until then (one a serve's stop cancels
+  unstarted is named as it is cancelled, `name_unstarted`), and a backfill's children are
   created with theirs (`fanout.FanOut.run_name`). `run_name()` is the `flow_run_name`
   callable of the three flows (and of the tune flow: `tune us_employment 2019-09-01`); it reads the run's parameters and, without an as_of, its
   scheduled start (what `flows.common.resolve_as_of` uses), and never fails a run.
@@ -69,6 +70,25 @@ def run_name() -> str:
                               backfill=BACKFILL_TAG in (flow_run.tags or []))
     except Exception:  # noqa: BLE001 - never fail a run over its name
         return flow_name
+
+
+async def name_unstarted(client: Any, run: Any) -> None:
+    """Name `run`, cancelled before it started (a serve's stop: `deploy.cancel_unstarted_slots`), as `run_name` names
+    a run as it starts (`forecast tiny 2026-12-07 19:10 UTC`, its slot's time): it kept the two words Prefect made it
+    with, and the runs list read `tomato-wallaby  Cancelled` among the named runs, which flow and which slot to be
+    read from its page (opstrial52). A name is a courtesy: one that cannot be built or set is said at debug level,
+    the run left as it is."""
+    try:
+        params = dict(run.parameters or {})
+        flow = await client.read_flow(run.flow_id)
+        from flowcast.ops.hooks import run_dataset
+
+        name = flow_run_title(flow.name, run_dataset(params), params, run.expected_start_time,
+                              backfill=BACKFILL_TAG in (run.tags or []))
+        if name != run.name:
+            await client.update_flow_run(run.id, name=name)
+    except Exception as exc:  # noqa: BLE001 - never fail a serve's stop over a name
+        logging.getLogger(__name__).debug("could not name flow run %s: %s: %s", run.id, type(exc).__name__, exc)
 
 
 def _claim(params: dict) -> None:
