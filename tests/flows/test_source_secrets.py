@@ -141,6 +141,39 @@ def test_a_worker_reads_the_options_and_the_dsn_its_configuration_gives_for_hidd
     assert "FLOWCAST_SHARED_OPTIONS__KEY" in str(err.value)
 
 
+def test_a_dsn_hidden_within_other_text_is_restored_or_refused_never_run_with_its_stars():
+    """fixF52: a keyword DSN's password within other text is stored `***` (`redact_parameter`), but a worker saw a
+    hidden secret in a whole URL or DSN alone (`hides_secrets`), and ran `host=db password=*** dbname=x # prod` as
+    it was. It reads the value its configuration gives, or is refused naming it; a file's name holding `password=`
+    (no DSN: stored `/data/my password=*** x.csv`, a path that does not exist) is stored and read as written."""
+    from flowcast.source_secrets import secret_path, secret_settings
+
+    dsn = "host=db password=s3 dbname=x # prod"
+    shown = stored_parameters(dsn)
+    assert shown == "host=db password=*** dbname=x # prod"
+    assert secret_path(shown, ["/other.csv", dsn]) == dsn
+    with pytest.raises(ConfigError, match=re.escape(f"the source {shown} holds a password")):
+        secret_path(shown, ["/other.csv"])
+    assert secret_settings({"store": {"url": shown}}, {"store": {"url": dsn}}) == {"store": {"url": dsn}}
+    with pytest.raises(ConfigError, match=re.escape(f"the setting store.url = {shown} holds a password")):
+        secret_settings({"store": {"url": shown}}, {"store": {"url": "host=db dbname=x"}})
+    path = "/data/my password=1 x.csv"
+    assert stored_parameters(path) == path
+    assert secret_path(path, ["/data/my password=1/x.csv"]) == path
+
+
+@pytest.mark.parametrize("stored, hides", [
+    ("host=db password=*** dbname=x # prod", True), ("see postgresql://u:***@h/db and ?x=1", True),
+    ("conn user=u password='***'; select 1", True), ("https://h/x.csv?token=***", True), ("password=***", True),
+    ("/data/my password=*** x.csv", False), ("keep *** as it is", False), ("https://u:pw@h/***.csv", False),
+    ("https://h/x.csv?since=***", False),
+])
+def test_a_stored_parameter_hides_a_secret_where_a_stars_stands_for_one_redact_parameter_hides(stored, hides):
+    from flowcast.source_secrets import hides_secrets
+
+    assert hides_secrets(stored) is hides
+
+
 # fixA51: an option's secret that is no text (a number, a list, a dict's values) was stored whole, and an option named
 # `credential`, `passphrase` or `Authorization` shown
 SECRETS_NOT_TEXT = {"password": 123456, "token": ["abc", ["def"]], "headers": {"Authorization": "Bearer T0KEN"},
@@ -332,6 +365,8 @@ def test_the_forms_pattern_finds_a_url_that_shows_a_secret(url):
     "file://C:/data/u@x.csv", "https://u:@h/x", "https://u:***@h/x.csv?token=***&sig=***", "/data/my token=1 x.csv",
     "https://h/x.csv?tokens_left=3", "2019-06-01T00:00:00+10:00",
     "password=***", "host=db user=u password='***' dbname=x", "the password is in vault", "host=db dbname=x",
+    # fixF52: `password=` that is no DSN's (no pair of libpq's keywords next to it): a file's name, a note
+    "/data/my password=1 x.csv", "note (password = s3cret) kept",
 ])
 def test_the_forms_pattern_passes_what_shows_no_secret(url):
     import re
