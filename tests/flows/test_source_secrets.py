@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from pathlib import Path
 
 import pytest
 from flow_helpers import source_dict, write_series
@@ -374,6 +375,30 @@ def test_the_forms_pattern_passes_what_shows_no_secret(url):
     from flowcast.source_secrets import VISIBLE_SECRET
 
     assert not re.search(VISIBLE_SECRET, url), url
+
+
+def test_the_form_refuses_text_too_long_to_check_without_reading_it_with_its_pattern():
+    """fixF52: the pattern's search grows with the square of a text's length (`'x://:' * 60000`, 300,000 characters,
+    took 120 s as Prefect's server checked a run's parameters). Text over `MAX_CHECKED_TEXT` characters is refused
+    whole, its length checked before the pattern (`anyOf` stops at the first schema that holds); text up to it is
+    checked by the pattern, as before."""
+    from prefect.utilities.schema_tools.validation import validate
+
+    from flowcast.flows.parameters import MAX_CHECKED_TEXT, NO_VISIBLE_SECRET, SECRET_URL, SECRET_URL_NAME
+
+    schema = {"type": "object", "properties": {"note": {"type": "string", **NO_VISIBLE_SECRET}},
+              "definitions": {SECRET_URL_NAME: SECRET_URL}}
+    assert SECRET_URL["anyOf"][0] == {"minLength": MAX_CHECKED_TEXT + 1}, SECRET_URL  # before the pattern
+
+    def refused(text: str) -> bool:
+        return bool(validate({"note": text}, schema))
+
+    longest = "x" * (MAX_CHECKED_TEXT - len("https://h/")) + "https://h/"
+    assert len(longest) == MAX_CHECKED_TEXT and not refused(longest)
+    assert refused("https://u:pw@h/" + "x" * (MAX_CHECKED_TEXT - 16)), "the pattern reads text up to the bound"
+    assert refused(longest + "x") and refused("x://:" * 60_000)
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    assert f"refuses text over {MAX_CHECKED_TEXT} characters whole" in readme
 
 
 @pytest.mark.usefixtures("prefect_api")
