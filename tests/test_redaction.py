@@ -74,6 +74,7 @@ WITHIN_TEXT = [
     ("use password=s3cret dbname=x then", "use password=*** dbname=x then"),
     ("x HOST='a USER=b PASSWORD=c", "x HOST='a USER=b PASSWORD=***"),
     ("host=db password=s3 dbname=x # prod", "host=db password=*** dbname=x # prod"),
+    ("x host=a\\b password=c", "x host=a\\b password=***"),
 ]
 NO_SECRET_IN_TEXT = ["select password from users", "the password is in vault", "db_password=abc and passwords=1",
                      "keep password=*** and password='' as they are", "a url https://h/x?since=1 then ?y=2",

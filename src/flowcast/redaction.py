@@ -93,9 +93,12 @@ TEXT_ENDS = "'\",;.)]}"
 # that a worker then read, fixF52). Patterns of Python's `re` and ECMA-262 alike (`source_secrets.VISIBLE_SECRET`).
 DSN_KEYS = ("host", "hostaddr", "port", "dbname", "user", "sslmode", "service", "application_name",
             "connect_timeout", *DSN_SECRET_KEYS)
+# the value of such a pair before a secret's: `DSN_VALUE`, but an unquoted one ends at a space, escaped or not (one read
+# on over escaped spaces, `host=\ host=\ ...`, was read again from each pair: minutes for a line of 300,000 characters)
+KEY_VALUE = r"'(?:[^'\\]|\\.)*'?|(?:[^\s'\\]|\\\S)(?:[^\s\\]|\\\S)*"
 # a pair of one of `DSN_KEYS` and the spaces after it, where a word starts (group 1): where each ends, a secret's pair
 # is a DSN's (read ahead at each start: pairs may overlap, `host='a user=b password=c`)
-_KEY_PAIR = re.compile(rf"(?<![^{WORD_START}])(?=((?:{'|'.join(DSN_KEYS)})\s*=\s*(?:{DSN_VALUE})\s+))", re.IGNORECASE)
+_KEY_PAIR = re.compile(rf"(?<![^{WORD_START}])(?=((?:{'|'.join(DSN_KEYS)})\s*=\s*(?:{KEY_VALUE})\s+))", re.IGNORECASE)
 # spaces then one of `DSN_KEYS` and its '=', after a secret's value: a DSN's
 _KEY_AFTER = re.compile(rf"\s+(?:{'|'.join(DSN_KEYS)})\s*=", re.IGNORECASE)
 

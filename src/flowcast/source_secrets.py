@@ -50,6 +50,7 @@ from flowcast.redaction import (
     DSN_SECRET_KEYS,
     DSN_VALUE,
     HIDDEN,
+    KEY_VALUE,
     SECRET_NAME_ENDS,
     SECRET_NAMES,
     TEXT_ENDS,
@@ -102,7 +103,7 @@ VISIBLE_SECRET = (
     # a keyword DSN's password or sslpassword within text (`redaction.redact_parameter`), where a word starts, next to
     # a pair of `DSN_KEYS` (one before it and spaces: `conn host=db password=s3cret; select 1`; or spaces and one's
     # '=' after its value: `password=s3cret dbname=x`)
-    + rf"|(?:^|[{WORD_START}])(?:{_DSN_KEYS})\s*=\s*(?:{DSN_VALUE})\s+(?:{_DSN_SECRET_KEYS})\s*=\s*{_SHOWN_VALUE}"
+    + rf"|(?:^|[{WORD_START}])(?:{_DSN_KEYS})\s*=\s*(?:{KEY_VALUE})\s+(?:{_DSN_SECRET_KEYS})\s*=\s*{_SHOWN_VALUE}"
     + rf"|(?:^|[{WORD_START}])(?:{_DSN_SECRET_KEYS})\s*=\s*(?={_SHOWN_VALUE})(?:{DSN_VALUE})\s+(?:{_DSN_KEYS})\s*="
 )
 # The options of an fsspec filesystem that a run's parameters may give (a setting named `*options`: `shared_options`,
