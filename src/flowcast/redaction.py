@@ -78,13 +78,29 @@ _URL_IN_TEXT = re.compile(r"(?<![\w+.-])[\w+.-]++://(?:[^:/?#@\s\[\]]*+:(?!\d+(?
 # read to its closing `\'` (it was read unquoted, to the next space: `password=*** b\'` showed the password's words
 # after the first).
 _TEXT_DSN_VALUE = r"\\'(?:[^\\]|\\[^'])*+(?:\\')?|'(?:[^'\\]|\\\\?.)*+'?|" + _DSN_UNQUOTED
+# a word's start in text (a character before it), where a DSN's keyword may begin
+WORD_START = "\\s'\"(\\[{,:"
 # a keyword DSN's secret in any text (a log line: Prefect's `Parameters: {'path': 'host=db password=s3cret'}`, a
 # library's error): a secret keyword where a word starts (not a URL's query: `redact_text` reads it) and its value
 # (`_TEXT_DSN_VALUE`), any case
-_DSN_SECRET_IN_TEXT = re.compile(rf"(?<![^\s'\"(\[{{,:])((?:{'|'.join(DSN_SECRET_KEYS)})\s*=\s*)({_TEXT_DSN_VALUE})",
+_DSN_SECRET_IN_TEXT = re.compile(rf"(?<![^{WORD_START}])((?:{'|'.join(DSN_SECRET_KEYS)})\s*=\s*)({_TEXT_DSN_VALUE})",
                                  re.IGNORECASE)
 # the marks after a value in text that end a quote, a clause or a collection, shown: `password=***'}`
 TEXT_ENDS = "'\",;.)]}"
+# libpq's keywords that make a secret's pair within a parameter's text a DSN's where a pair of one stands next to it
+# (before it, or after it past spaces: `conn host=db password=s3cret; select 1`): a file's name or a note holding
+# `password=` (`/data/my password=1 x.csv`) is no DSN, stored as written (secrets52 stored it `password=***`, a path
+# that a worker then read, fixF52). Patterns of Python's `re` and ECMA-262 alike (`source_secrets.VISIBLE_SECRET`).
+DSN_KEYS = ("host", "hostaddr", "port", "dbname", "user", "sslmode", "service", "application_name",
+            "connect_timeout", *DSN_SECRET_KEYS)
+# the value of such a pair before a secret's: `DSN_VALUE`, but an unquoted one ends at a space, escaped or not (one read
+# on over escaped spaces, `host=\ host=\ ...`, was read again from each pair: minutes for a line of 300,000 characters)
+KEY_VALUE = r"'(?:[^'\\]|\\.)*'?|(?:[^\s'\\]|\\\S)(?:[^\s\\]|\\\S)*"
+# a pair of one of `DSN_KEYS` and the spaces after it, where a word starts (group 1): where each ends, a secret's pair
+# is a DSN's (read ahead at each start: pairs may overlap, `host='a user=b password=c`)
+_KEY_PAIR = re.compile(rf"(?<![^{WORD_START}])(?=((?:{'|'.join(DSN_KEYS)})\s*=\s*(?:{KEY_VALUE})\s+))", re.IGNORECASE)
+# spaces then one of `DSN_KEYS` and its '=', after a secret's value: a DSN's
+_KEY_AFTER = re.compile(rf"\s+(?:{'|'.join(DSN_KEYS)})\s*=", re.IGNORECASE)
 
 
 def password_spans(url: str) -> Iterator[tuple[int, int]]:
@@ -182,14 +198,23 @@ def redact_log_text(message: str) -> str:
     keyword DSN's password in it `***` (`password=s3cret`, `sslpassword='a b'` anywhere: a log line showed
     `host=db password=s3cret` whole, fixA51); an unquoted one to the next space, less the marks that end a quote or a
     clause (`TEXT_ENDS`), one shown `***` already or empty as it is."""
-    if "://" in message:
-        message = redact_text(message)
+    return _hide_dsn_secrets(redact_text(message) if "://" in message else message, beside_keys=False)
+
+
+def _hide_dsn_secrets(message: str, beside_keys: bool) -> str:
+    """`message` with each keyword DSN's password in it `***` (`redact_log_text`); with `beside_keys`, only one next to
+    a pair of `DSN_KEYS` (a DSN's, not a file's name: `redact_parameter`)."""
     if "password" not in message.lower():
         return message
+    after_keys: set[int] = set()
+    if beside_keys:  # where a pair of `DSN_KEYS` and its spaces end
+        after_keys = {m.end(1) for m in _KEY_PAIR.finditer(message)}
 
     def hide(m: re.Match[str]) -> str:
         value = m[2] if m[2].startswith("'") else m[2].rstrip(TEXT_ENDS)
         if value.strip("'") in ("", HIDDEN):
+            return m[0]
+        if beside_keys and m.start() not in after_keys and not _KEY_AFTER.match(message, m.end()):
             return m[0]
         return m[1] + HIDDEN + m[2][len(value):]
 
@@ -198,8 +223,11 @@ def redact_log_text(message: str) -> str:
 
 def redact_parameter(text: str) -> str:
     """`text` (a flow run's parameter: a source's path, a URL, a DSN, any text) as it is stored and shown: `redact`ed
-    whole (one URL or keyword DSN, read to its end: a password of words, `https://u:s3 cret@h/x.csv`), then as a log
-    line is (`redact_log_text`): a URL or a keyword DSN's password within other text is hidden too
+    whole (one URL or keyword DSN, read to its end: a password of words, `https://u:s3 cret@h/x.csv`), then each URL
+    within it (`redact_text`) and each keyword DSN's password within it next to a pair of `DSN_KEYS`
     (`select 1 -- postgresql://u:***@h/db?x=1 and ?y=2`, `conn host=db password=*** dbname=x; select 1`: they were
-    stored whole, `redact` reading the text as one URL or one DSN, secrets52)."""
-    return redact_log_text(redact(text))
+    stored whole, `redact` reading the text as one URL or one DSN, secrets52). A `password=` with no such pair next to
+    it is no DSN's (a file's name, `/data/my password=1 x.csv`, a note): stored as written (secrets52 hid it, and a
+    worker read the path `***` named, fixF52)."""
+    shown = redact(text)
+    return _hide_dsn_secrets(redact_text(shown) if "://" in shown else shown, beside_keys=True)

@@ -12,7 +12,7 @@ three: what `stored_parameters` shows `***` (an option whose name says it is a s
   validation) runs, through `Flow.serialize_parameters`, the one place it turns a call's parameters into what it
   stores. The flows are `SecretSafeFlow`s (`flow`, as Prefect's `@flow`), whose `serialize_parameters` stores every
   URL of the parameters `redact`ed (`stored_parameters`: `https://u:***@h/x.csv?token=***`; one within other text,
-  a keyword DSN's password anywhere, as a log line shows them: `redact_parameter`); the flow's body is given
+  a keyword DSN's password next to another of its pairs: `redact_parameter`); the flow's body is given
   the values themselves, in memory, and they are written nowhere.
 - A run created through the API with its parameters (a deployment's Run form in the Prefect UI, `run_deployment`,
   `prefect deployment run --param`): the server stores them as sent, before any flowcast code runs. A deployment's
@@ -45,14 +45,16 @@ from typing import Any, ParamSpec, TypeVar
 from prefect.flows import Flow
 
 from flowcast.redaction import (
+    DSN_KEYS,
     DSN_PAIR,
     DSN_SECRET_KEYS,
     DSN_VALUE,
     HIDDEN,
+    KEY_VALUE,
     SECRET_NAME_ENDS,
     SECRET_NAMES,
     TEXT_ENDS,
-    passwords,
+    WORD_START,
     redact_log_text,
     redact_parameter,
 )
@@ -80,6 +82,14 @@ _PASSWORD_TO_AT = (r"(?:(?!\d+[/?])[^@]+"  # no port's digits then a '/' or '?'
 _TEXT_END_MARKS = "[" + TEXT_ENDS.replace("]", "\\]") + "]"
 # where a DSN value's text ends but at a space or its closing quote: the text's end, or a '\' that escapes nothing
 _ESCAPES_NOTHING = r"(?![\s\S])|\\(?:\n|(?![\s\S]))"
+# `redaction.DSN_KEYS` and `DSN_SECRET_KEYS`, any case
+_DSN_KEYS = "|".join(map(_any_case, DSN_KEYS))
+_DSN_SECRET_KEYS = "|".join(map(_any_case, DSN_SECRET_KEYS))
+# a DSN's value within text that shows a secret (its first character): quoted, neither empty nor `***`; or unquoted
+# (to a space, or a '\' that escapes no character), neither `***` nor the marks that end a clause alone (`TEXT_ENDS`:
+# `password=***',`)
+_SHOWN_VALUE = (r"(?:'(?!(?:\*\*\*)?(?:'|" + _ESCAPES_NOTHING + "))"
+                + r"|(?!(?:\*\*\*)?" + _TEXT_END_MARKS + r"*(?:\s|" + _ESCAPES_NOTHING + r"))(?:[^\s'\\]|\\.))")
 VISIBLE_SECRET = (
     _USER_COLON + _PASSWORD_TO_AT
     + "|" + _any_case("postgres") + "(?:" + _any_case("ql") + ")?" + _USER_COLON + r"\d+(?:/[^?@]*)?(?:\?[^=@]*)?@"
@@ -90,13 +100,11 @@ VISIBLE_SECRET = (
     + rf"|^\s*(?:{DSN_PAIR}\s+)*(?:{'|'.join(map(_any_case, DSN_SECRET_KEYS))})\s*=\s*"
     + r"(?!(?:\*\*\*'*|'\*\*\*'?|''?)(?:\s|$))"
     + rf"(?:{DSN_VALUE})(?:\s+{DSN_PAIR})*\s*$"
-    # a keyword DSN's password or sslpassword anywhere in text (`redaction.redact_log_text`, which `redact_parameter`
-    # applies: `conn host=db password=s3cret; select 1`), where a word starts: quoted, neither empty nor `***`; or
-    # unquoted (to a space, or a '\' that escapes no character), neither `***` nor the marks that end a clause alone
-    # (`TEXT_ENDS`: `password=***',`)
-    + r"""|(?:^|[\s'"(\[{,:])(?:""" + "|".join(map(_any_case, DSN_SECRET_KEYS)) + r")\s*=\s*"
-    + r"(?:'(?!(?:\*\*\*)?(?:'|" + _ESCAPES_NOTHING + "))"
-    + r"|(?!(?:\*\*\*)?" + _TEXT_END_MARKS + r"*(?:\s|" + _ESCAPES_NOTHING + r"))(?:[^\s'\\]|\\.))"
+    # a keyword DSN's password or sslpassword within text (`redaction.redact_parameter`), where a word starts, next to
+    # a pair of `DSN_KEYS` (one before it and spaces: `conn host=db password=s3cret; select 1`; or spaces and one's
+    # '=' after its value: `password=s3cret dbname=x`)
+    + rf"|(?:^|[{WORD_START}])(?:{_DSN_KEYS})\s*=\s*(?:{KEY_VALUE})\s+(?:{_DSN_SECRET_KEYS})\s*=\s*{_SHOWN_VALUE}"
+    + rf"|(?:^|[{WORD_START}])(?:{_DSN_SECRET_KEYS})\s*=\s*(?={_SHOWN_VALUE})(?:{DSN_VALUE})\s+(?:{_DSN_KEYS})\s*="
 )
 # The options of an fsspec filesystem that a run's parameters may give (a setting named `*options`: `shared_options`,
 # `store.storage_options`, stored whole before secrets51), and the names among them (any depth: `client_kwargs`)
@@ -292,10 +300,19 @@ def flow(**options: Any) -> Callable[[Callable[P, R]], Flow[P, R]]:
     return make
 
 
+# a character that stands for each `***` of a stored parameter in `hides_secrets` (a password's, as `***` is)
+_STAND_IN = "\ue000"
+
+
 def hides_secrets(path: str) -> bool:
-    """Whether `path` is a URL or keyword DSN whose password or secret query value is `***` (the form a flow run's
-    parameters store)."""
-    return HIDDEN in passwords(path)
+    """Whether `path` (a flow run's parameter as stored) holds a `***` where `redact_parameter` hides a secret: a URL's
+    password or secret query value, a keyword DSN's password, whole or within other text (`host=db password=*** dbname=x
+    # prod`: it was run with `***`, fixF52). Each `***` is read as a secret of one character: it hides one where
+    `redact_parameter` hides that character."""
+    if HIDDEN not in path:
+        return False
+    held = path.replace(HIDDEN, _STAND_IN)
+    return redact_parameter(held).count(_STAND_IN) < held.count(_STAND_IN)
 
 
 def secret_path(path: str, declared: Iterable[str] = ()) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from pathlib import Path
 
 import pytest
 from flow_helpers import source_dict, write_series
@@ -139,6 +140,39 @@ def test_a_worker_reads_the_options_and_the_dsn_its_configuration_gives_for_hidd
         flow_settings(home=str(tmp_path / "home"), overrides=overrides)
     assert "the setting shared_options.key = *** holds a password" in str(err.value), err.value
     assert "FLOWCAST_SHARED_OPTIONS__KEY" in str(err.value)
+
+
+def test_a_dsn_hidden_within_other_text_is_restored_or_refused_never_run_with_its_stars():
+    """fixF52: a keyword DSN's password within other text is stored `***` (`redact_parameter`), but a worker saw a
+    hidden secret in a whole URL or DSN alone (`hides_secrets`), and ran `host=db password=*** dbname=x # prod` as
+    it was. It reads the value its configuration gives, or is refused naming it; a file's name holding `password=`
+    (no DSN: stored `/data/my password=*** x.csv`, a path that does not exist) is stored and read as written."""
+    from flowcast.source_secrets import secret_path, secret_settings
+
+    dsn = "host=db password=s3 dbname=x # prod"
+    shown = stored_parameters(dsn)
+    assert shown == "host=db password=*** dbname=x # prod"
+    assert secret_path(shown, ["/other.csv", dsn]) == dsn
+    with pytest.raises(ConfigError, match=re.escape(f"the source {shown} holds a password")):
+        secret_path(shown, ["/other.csv"])
+    assert secret_settings({"store": {"url": shown}}, {"store": {"url": dsn}}) == {"store": {"url": dsn}}
+    with pytest.raises(ConfigError, match=re.escape(f"the setting store.url = {shown} holds a password")):
+        secret_settings({"store": {"url": shown}}, {"store": {"url": "host=db dbname=x"}})
+    path = "/data/my password=1 x.csv"
+    assert stored_parameters(path) == path
+    assert secret_path(path, ["/data/my password=1/x.csv"]) == path
+
+
+@pytest.mark.parametrize("stored, hides", [
+    ("host=db password=*** dbname=x # prod", True), ("see postgresql://u:***@h/db and ?x=1", True),
+    ("conn user=u password='***'; select 1", True), ("https://h/x.csv?token=***", True), ("password=***", True),
+    ("/data/my password=*** x.csv", False), ("keep *** as it is", False), ("https://u:pw@h/***.csv", False),
+    ("https://h/x.csv?since=***", False),
+])
+def test_a_stored_parameter_hides_a_secret_where_a_stars_stands_for_one_redact_parameter_hides(stored, hides):
+    from flowcast.source_secrets import hides_secrets
+
+    assert hides_secrets(stored) is hides
 
 
 # fixA51: an option's secret that is no text (a number, a list, a dict's values) was stored whole, and an option named
@@ -332,6 +366,8 @@ def test_the_forms_pattern_finds_a_url_that_shows_a_secret(url):
     "file://C:/data/u@x.csv", "https://u:@h/x", "https://u:***@h/x.csv?token=***&sig=***", "/data/my token=1 x.csv",
     "https://h/x.csv?tokens_left=3", "2019-06-01T00:00:00+10:00",
     "password=***", "host=db user=u password='***' dbname=x", "the password is in vault", "host=db dbname=x",
+    # fixF52: `password=` that is no DSN's (no pair of libpq's keywords next to it): a file's name, a note
+    "/data/my password=1 x.csv", "note (password = s3cret) kept",
 ])
 def test_the_forms_pattern_passes_what_shows_no_secret(url):
     import re
@@ -339,6 +375,30 @@ def test_the_forms_pattern_passes_what_shows_no_secret(url):
     from flowcast.source_secrets import VISIBLE_SECRET
 
     assert not re.search(VISIBLE_SECRET, url), url
+
+
+def test_the_form_refuses_text_too_long_to_check_without_reading_it_with_its_pattern():
+    """fixF52: the pattern's search grows with the square of a text's length (`'x://:' * 60000`, 300,000 characters,
+    took 120 s as Prefect's server checked a run's parameters). Text over `MAX_CHECKED_TEXT` characters is refused
+    whole, its length checked before the pattern (`anyOf` stops at the first schema that holds); text up to it is
+    checked by the pattern, as before."""
+    from prefect.utilities.schema_tools.validation import validate
+
+    from flowcast.flows.parameters import MAX_CHECKED_TEXT, NO_VISIBLE_SECRET, SECRET_URL, SECRET_URL_NAME
+
+    schema = {"type": "object", "properties": {"note": {"type": "string", **NO_VISIBLE_SECRET}},
+              "definitions": {SECRET_URL_NAME: SECRET_URL}}
+    assert SECRET_URL["anyOf"][0] == {"minLength": MAX_CHECKED_TEXT + 1}, SECRET_URL  # before the pattern
+
+    def refused(text: str) -> bool:
+        return bool(validate({"note": text}, schema))
+
+    longest = "x" * (MAX_CHECKED_TEXT - len("https://h/")) + "https://h/"
+    assert len(longest) == MAX_CHECKED_TEXT and not refused(longest)
+    assert refused("https://u:pw@h/" + "x" * (MAX_CHECKED_TEXT - 16)), "the pattern reads text up to the bound"
+    assert refused(longest + "x") and refused("x://:" * 60_000)
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    assert f"refuses text over {MAX_CHECKED_TEXT} characters whole" in readme
 
 
 @pytest.mark.usefixtures("prefect_api")
