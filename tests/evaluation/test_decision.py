@@ -327,3 +327,18 @@ def test_a_decision_written_before_its_publish_says_to_publish_not_published(lan
     nothing = decision_markdown(d, candidate_board([], "mase"), published=None, published_version=None,
                                 descriptions={}, landed=landed)
     assert nothing.startswith("### Published: **nothing**")  # a run that found nothing to publish says so
+
+
+@pytest.mark.parametrize(("by", "who"), [("[r-1](/runs/flow-run/r-1)", "by flow run [r-1](/runs/flow-run/r-1)"),
+                                          ("", "by another run")])
+def test_a_decision_whose_as_of_another_run_published_says_this_run_published_nothing(by, who):
+    """ops trial 52: a retrain whose as_of was published already (by a backfill, with the very forecasts it decided
+    on) wrote its decision headed 'Published: the production model (damped-v1)': true of the as_of, not of the run,
+    which published nothing. Its heading says so, and which run published (where known)."""
+    d = last_resort_decision(3, last_resort="naive", metric="mase", margin=0.05, incumbent_version=None,
+                             promote=True)
+    md = decision_markdown(d, candidate_board([], "mase"), published="naive", published_version="naive-v1",
+                           descriptions={}, published_by=by)
+    assert md.startswith(f"### This run published nothing: this as_of was published already, {who}, with "
+                         "**naive** (naive-v1)\n"), md
+    assert "Published:" not in md

@@ -80,8 +80,11 @@ def test_a_run_killed_between_its_promotion_and_its_publish_publishes_when_run_a
     assert not rerun["promoted"] and rerun["action"] == "keep" and rerun["model_version"] == winner
     assert len(registry.list()) == 1
     assert [e["version"] for e in registry.history("tiny") if e["action"] == "promote"] == [winner]
-    # its forecasts are published (the same rows): each key's newest (its second version) says 'Published'
-    assert newest_artifact("promotion-decision-tiny").data.startswith(f"### Published: **the production model** ({winner})")
+    # its forecasts are published (the same rows, by the forecast run): the decision key's newest (its second version)
+    # says this run published nothing, and which run did (ops trial 52: it said 'Published: the production model')
+    assert newest_artifact("promotion-decision-tiny").data.startswith(
+        f"### This run published nothing: this as_of was published already, by flow run [{forecast['run_id']}](")
+    assert f"with **the production model** ({winner})" in newest_artifact("promotion-decision-tiny").data
     assert [r["published"] for r in json.loads(newest_artifact("leaderboard-tiny").data) if r["published"]] == ["✔ published"]
 
 

@@ -65,9 +65,13 @@ def test_two_runs_of_one_as_of_at_once_that_keep_production_publish_once(flow_kw
 
     run = flow_run_of(late["run_id"])
     assert run.state.is_completed() and run.state.message == f"Skipped: {late['note']}"
-    # its decision's forecasts are what the key holds: the decision key's newest says 'Published', no receipt of its own
+    # its decision's forecasts are what the key holds: its newest says this run published nothing, and which run did
+    # (ops trial 52: 'Published: the production model', true of the as_of, not of this run); no receipt of its own
     said = artifacts_of(late["run_id"])
-    assert said["promotion-decision-tiny"][0].data.startswith("### Published: **the production model**")
+    assert said["promotion-decision-tiny"][0].data.startswith(
+        f"### This run published nothing: this as_of was published already, by flow run [{other['run_id']}]("
+    ), said["promotion-decision-tiny"][0].data
+    assert "**the production model**" in said["promotion-decision-tiny"][0].data.splitlines()[0]
     assert "publish-receipt-tiny" not in said
 
 

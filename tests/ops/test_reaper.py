@@ -303,7 +303,7 @@ def test_a_killed_run_is_marked_crashed_with_the_last_error_it_logged(tmp_path):
                "'train gru' - MemoryError: unable to allocate 3.2 GiB. Marked Crashed by" in message, message
         # ui25: the pid was said twice ('... Marked Crashed by the watchdog of the flowcast command (pid 4242)')
         assert message.count(f"pid {dead.pid}") == 1, message
-        assert message.endswith("Marked Crashed by the watchdog of the flowcast command"), message
+        assert "Marked Crashed by the watchdog of the flowcast command. It did not finish" in message, message
         assert "Traceback" not in message
         # ui21: its Logs tab says it too, last, where it stopped at the line before the kill without a word
         last = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id])),
@@ -696,3 +696,45 @@ def test_a_pending_run_whose_process_lives_unclaimed_is_left_to_it(tmp_path):
             child.wait()
         reap_before_serving(home, said.append)
         assert client.read_flow_run(run.id).state.type.value == "CRASHED"  # gone before it claimed itself
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_killed_deployment_run_is_marked_crashed_saying_how_to_run_it_again(tmp_path):
+    """ops trial 52: a SIGKILL of the whole `flowcast serve` process group; the restarted serve marked the retrain in
+    flight Crashed naming the dead process only: a retrain someone asked for was lost until someone noticed. Its
+    message says it did not finish, that what it published cannot be told from here, and the exact command that runs
+    it again with its parameters, each secret hidden as stored (a run sent with its schema check off)."""
+    import shlex
+
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.states import Running
+
+    from flowcast.ops.reaper import CLAIMS, reap
+
+    @flow(name="retrain")
+    def retrain(home: str = "", as_of: str = "", source: dict | None = None, trials: int = 1) -> None: ...
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    where = str(tmp_path.resolve())
+    with get_client(sync_client=True) as client:
+        dep = client.create_deployment(flow_id=client.create_flow(retrain), name=f"retrain-{tmp_path.name}",
+                                       enforce_parameter_schema=False)
+        run = client.create_flow_run_from_deployment(dep, parameters={
+            "home": where, "as_of": "2019-08-01", "source": {"path": "https://u:s3cret@h/x.csv"}, "trials": 3})
+        client.set_flow_run_state(run.id, Running(), force=True)
+        (tmp_path / CLAIMS).mkdir()
+        claim = {"flow_run_id": str(run.id), "name": run.name, "pid": dead.pid, "pid_start": "1",
+                 "host": socket.gethostname(), "pid_ns": os.readlink("/proc/self/ns/pid"), "api_url": "",
+                 "command": "prefect.engine"}
+        (tmp_path / CLAIMS / f"{run.id}.json").write_text(json.dumps(claim))
+        assert [r.action for r in reap(tmp_path, by="flowcast serve, as it started")] == ["crashed"]
+        message = client.read_flow_run(run.id).state.message
+    assert "Marked Crashed by flowcast serve, as it started. It did not finish; whether it published anything " \
+           "before it stopped cannot be told from here" in message, message
+    again = (f"To run it again: prefect deployment run {shlex.quote(f'retrain/retrain-{tmp_path.name}')} "
+             f"--param {shlex.quote('home=' + where)} --param as_of=2019-08-01 "
+             """--param 'source={"path": "https://u:***@h/x.csv"}' --param trials=3""")
+    assert message.endswith(again), message
+    assert "s3cret" not in message

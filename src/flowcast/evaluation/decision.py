@@ -330,16 +330,25 @@ def decision_markdown(
     n_windows: int | None = None,
     horizon: int | None = None,
     landed: bool = True,
+    published_by: str | None = None,
 ) -> str:
     """The decision in plain words: what publishes and why, the production model's fate, and how
     the intervals did on windows they were not calibrated on. `landed` False: written before the publish (the
     run's first version of its decision), headed 'To publish' with a line saying the key's next version says what
-    came of it; a run killed before its publish left a decision headed 'Published' as the key's newest (followup21)."""
+    came of it; a run killed before its publish left a decision headed 'Published' as the key's newest (followup21).
+    `published_by` (the run that published, '' where unknown): the as_of was published already, with the very
+    forecasts this run decided on, so this run published nothing: its heading says so, and by whom (ops trial 52: it
+    read 'Published: the production model', true of the as_of, not of this run)."""
     name = metric_name(d.metric)
     rows = {r["model"]: r for r in board.to_dicts()}
     shown = "the production model" if published == PRODUCTION else (published or "nothing")
-    head = "Published" if landed or not published else "To publish"
-    lines = [f"### {head}: **{shown}**" + (f" ({published_version})" if published_version else "")]
+    version = f" ({published_version})" if published_version else ""
+    if published_by is not None:
+        by = f"flow run {published_by}" if published_by else "another run"
+        lines = [f"### This run published nothing: this as_of was published already, by {by}, with **{shown}**{version}"]
+    else:
+        head = "Published" if landed or not published else "To publish"
+        lines = [f"### {head}: **{shown}**{version}"]
     lines.append("")
     if not landed and published:
         lines += [TO_PUBLISH_LINE, ""]

@@ -860,14 +860,15 @@ def retrain_flow(
         if started_from is not None:
             descriptions[PRODUCTION] = f"{started_from.version}, {started_from.describe()}"
 
-        def decided(*, landed: bool) -> None:
+        def decided(*, landed: bool, published_by: str | None = None) -> None:
             """The decision and leaderboard artifacts: before the publish 'To publish' (`landed` False), once it
             landed 'Published'. Each key's newest is true whenever the run is killed: written 'Published' before the
             publish, a run killed before it (or after its refusal's withdrawal) left a publish that never happened
-            as the newest (followup21); killed after the publish, before the second, 'To publish' stays true."""
+            as the newest (followup21); killed after the publish, before the second, 'To publish' stays true.
+            `published_by`: another run published these very forecasts (`decision_markdown`)."""
             md = decision_markdown(decision, board, published=chosen, published_version=version.version,
                                    descriptions=descriptions, notes=notes, n_windows=ev.n_windows, horizon=scored.hb,
-                                   landed=landed)
+                                   landed=landed, published_by=published_by)
             reporting.decision_artifact(md, scope, landed=landed)
             if board.height:
                 reporting.leaderboard_artifact(board, metric, scope, champion=chosen, version=version.version,
@@ -934,7 +935,8 @@ def retrain_flow(
         reporting.skipped_artifact(note, scope)
         realized = None
         if same:  # the forecasts it decided on are what the key holds (published by the other run): each key's newest
-            decided(landed=True)  # says 'Published', and earlier forecasts are scored, as after its own publish
+            held_by = receipt.held.get("run_id")  # its decision says this run published nothing, and which run did; its
+            decided(landed=True, published_by=reporting.run_link(str(held_by)) if held_by else "")  # earlier forecasts scored
             realized = record_in_run(settings, data, as_of=as_of, run_id=run_id)
         else:
             if board.height:

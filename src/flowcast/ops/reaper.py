@@ -241,15 +241,63 @@ def note_unreported(error: BaseException) -> None:
             continue
 
 
-def crash_message(claim: dict[str, Any], was: str, logged: str, by: str, by_pid: int | None = None) -> str:
+def crash_message(claim: dict[str, Any], was: str, logged: str, by: str, by_pid: int | None = None,
+                  again: str = "") -> str:
     """The Crashed state's message of the flow run `claim` names: its process, how it ended, the state it was in, the
-    last error it logged, and who marked it (`by`, with `by_pid` where that process is another than the run's). The
-    watchdog of a command that ran its flow in-process named the pid twice ('the process that ran it (pid 4242 ...)
-    ... Marked Crashed by the watchdog of the flowcast command (pid 4242)', ui25)."""
+    last error it logged, who marked it (`by`, with `by_pid` where that process is another than the run's), then
+    `again` (`run_again`: what it left and how to run it again). The watchdog of a command that ran its flow
+    in-process named the pid twice ('the process that ran it (pid 4242 ...) ... Marked Crashed by the watchdog of the
+    flowcast command (pid 4242)', ui25)."""
     pid = claim.get("pid")
     return (f"the process that ran it (pid {pid} on {claim.get('host')}, {claim.get('command') or 'flowcast'}) "
             f"{_how_it_ended(claim)}; it was {was}" + (f"; the last error it logged: {logged}" if logged else "")
-            + f". Marked Crashed by {_marker(by, by_pid, pid)}")
+            + f". Marked Crashed by {_marker(by, by_pid, pid)}" + (f". {again}" if again else ""))
+
+
+def _cli_value(value: Any) -> str:
+    """A parameter's value as `prefect deployment run --param KEY=VALUE` reads it back: Prefect's CLI parses VALUE as
+    JSON and keeps the text where that fails, so a text that would parse as JSON ('123', 'true') is given quoted."""
+    if isinstance(value, str):
+        try:
+            json.loads(value)
+        except ValueError:
+            return value
+    return json.dumps(value)
+
+
+def run_again(claim: dict[str, Any], parameters: dict[str, Any] | None, deployment: str | None) -> str:
+    """What a Crashed run's message says after who marked it: the run did not finish, the reaper cannot tell what it
+    published before it stopped (it reads the run's state, never its store or registry), and how to run it again with
+    its parameters as stored (`stored_parameters`: each secret `***`, as Prefect shows them): `prefect deployment run
+    'FLOW/DEPLOYMENT' --param KEY=VALUE ...` for a deployment's run (`deployment`), else the command that ran it. A
+    retrain someone asked for and a serve's SIGKILL took was lost until someone noticed (ops trial 52)."""
+    import shlex
+
+    from flowcast.source_secrets import stored_parameters
+
+    shown = stored_parameters(dict(parameters or {}))
+    left = ("It did not finish; whether it published anything before it stopped cannot be told from here (the reaper "
+            "reads its Prefect state only; a run again of an as_of that is published already skips it)")
+    if deployment:
+        command = " ".join(["prefect deployment run", shlex.quote(deployment),
+                            *(f"--param {shlex.quote(f'{k}={_cli_value(v)}')}" for k, v in shown.items())])
+        return f"{left}. To run it again: {command}"
+    said = ", ".join(f"{k}={_cli_value(v)}" for k, v in shown.items())
+    return (f"{left}. To run it again: {claim.get('command') or 'flowcast'} with the options it had"
+            + (f" (its parameters: {said})" if said else ""))
+
+
+def _deployment_name(client: Any, run: Any) -> str | None:
+    """'FLOW/DEPLOYMENT' of a deployment's flow run, as `prefect deployment run` takes it; None for another run or
+    where the API cannot say (the deployment was deleted)."""
+    if run.deployment_id is None:
+        return None
+    try:
+        dep = client.read_deployment(run.deployment_id)
+        return f"{client.read_flow(dep.flow_id).name}/{dep.name}"
+    except Exception as exc:  # noqa: BLE001 - the message then names the parameters without the deployment
+        log.debug("could not read the deployment of flow run %s: %s", run.id, exc)
+        return None
 
 
 def ended_tasks_message(claim: dict[str, Any], ended: str, said: str | None, by: str, by_pid: int | None = None) -> str:
@@ -598,7 +646,8 @@ def _reap_one(claim: dict[str, Any], run_id: str, by: str, current_api: bool, cr
                         claim, ended, state.message if state is not None else None, by, by_pid), settle=False)
                     return Reaped(run_id, run.name or name, "ended", ended)
                 logged = "" if claim.get("ended_with") else _last_error_logged(client, run.id)
-                message = crash_message(claim, state.name, logged, by, by_pid)
+                message = crash_message(claim, state.name, logged, by, by_pid,
+                                        run_again(claim, run.parameters, _deployment_name(client, run)))
                 ended = crashed(message=message)
                 client.set_flow_run_state(run.id, ended)
                 _say_in_its_log(client, run.id, ended)
