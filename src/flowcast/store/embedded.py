@@ -475,7 +475,8 @@ class EmbeddedStore:
                 continue
             if "dataset" not in f.columns and (columns is None or columns("dataset")):  # an old partition read before its migration
                 f = f.with_columns(pl.lit(dataset, dtype=pl.Utf8).alias("dataset"))
-                f = f.select(published_order(f.columns)) if table == "forecasts" else f
+                if table == "forecasts" and columns is None and each is None:  # whole rows: in published order
+                    f = f.select(published_order(f.columns))  # (a column subset or summary has no ds, step, y_hat)
             frames.append(f)
         return frames
 
