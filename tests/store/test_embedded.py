@@ -1079,3 +1079,25 @@ def test_a_read_of_the_first_rows_reads_no_more_and_its_summary_counts_every_row
     os.truncate(later, 100)  # the later key's file damaged: the first rows never reach it, the summary says it
     assert store.read(rows=5).equals(whole.head(5)) and store.skipped == []
     assert store.read_summary(asked)["rows"].sum() == N * H and len(store.skipped) == 1, store.skipped
+
+
+def test_the_summary_is_sorted_so_the_ids_named_under_a_table_are_the_same_each_time(tmp_path):
+    """fixI52: `read_summary` grouped without keeping order, so the first 5 series named under a cut table
+    ('no 80% interval for ...') were 5 random ones of those lacking it, different from one run to the next."""
+    from flowcast.cli.store import _summarised, forecast_tables
+
+    store = EmbeddedStore(tmp_path / "wh")
+    fc = make_forecast(1, 400, 2, AS_OF).with_columns(
+        pl.when(pl.col("unique_id").str.slice(-1).cast(pl.Int32) % 2 == 1).then(None)
+        .otherwise(pl.col("y_hat") - d).alias(c) for c, d in (("y_hat_lo80", 1.0), ("y_hat_hi80", -1.0)))
+    publish(store, fc)
+    publish(store, make_forecast(2, 300, 2, OTHER), as_of=OTHER, variant=2)
+    summary = store.read_summary(_summarised)
+    assert summary["rows"].sum() == 400 * 2 + 300 * 2
+    assert summary.equals(summary.sort("dataset", "as_of", "unique_id", "model", "model_version", "run_id",
+                                       nulls_last=True))
+    assert summary["as_of"].to_list()[0] == OTHER and summary["unique_id"].to_list()[:3] == ["s00000", "s00001",
+                                                                                            "s00002"]
+    text = " ".join(forecast_tables(store.read(as_of=AS_OF, rows=50),
+                                    whole=store.read_summary(_summarised, as_of=AS_OF)).split())
+    assert "no 80% interval for s00001, s00003, s00005, s00007, s00009 and 195 more, 200 of 400 series" in text, text
