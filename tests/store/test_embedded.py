@@ -390,7 +390,8 @@ def test_readers_take_no_lock_and_never_open_duckdb(tmp_path, monkeypatch):
 def test_a_duckdb_file_a_full_disk_left_damaged_is_rebuilt_with_its_views(tmp_path, damage):
     """Regression: a full disk (or a kill) while forecasts.duckdb was first written left it empty or
     cut short; every later publish then said it was 'held open by another program' and the views
-    never came back. It holds only views: it is rebuilt, and its stale write-ahead log removed.
+    never came back. It holds only views: it is rebuilt, its stale write-ahead log kept aside with it (never
+    replayed into the rebuilt file).
     faults29: bytes overwritten inside it (a disk error, a bad copy) fail DuckDB's block checksum ('Corrupt
     database file: computed checksum ... does not match'); that was taken for a file DuckDB could not open, said
     to be created by 'a later publish', and never rebuilt: every query of the views failed for good."""
@@ -408,9 +409,13 @@ def test_a_duckdb_file_a_full_disk_left_damaged_is_rebuilt_with_its_views(tmp_pa
     assert note.startswith(f"the DuckDB file {store.db_path} cannot be read (") and "and was rebuilt from" in note, note
     assert duck(store, "SELECT count(*) AS n FROM forecasts")["n"][0] == N * H
     assert sorted(p.name for p in store.root.iterdir() if p.is_file()) == [
-        "forecasts.duckdb", "forecasts.duckdb.checked.json", "forecasts.duckdb.damaged", "forecasts.duckdb.views.json"]
+        "forecasts.duckdb", "forecasts.duckdb.checked.json", "forecasts.duckdb.damaged",
+        "forecasts.duckdb.damaged.wal", "forecasts.duckdb.views.json"]
     assert store.root.joinpath("forecasts.duckdb.damaged").read_bytes() == (
         {"empty": b"", "cut short": data[:8192]}.get(damage, flipped))
+    # fixI52: its log kept beside it first (it was deleted: what was only in it lost), and the note says where
+    assert store.root.joinpath("forecasts.duckdb.damaged.wal").read_bytes() == b"\0" * 100
+    assert f"the damaged file is kept as {store.db_path}.damaged (its log as {store.db_path}.damaged.wal): " in note
 
 
 @pytest.mark.parametrize("parquet_damaged", [False, True])
