@@ -84,6 +84,29 @@ def test_cli_forecasts_lines_under_a_cut_table_are_of_every_row(_isolated_home):
     assert "(no 80% or 95% interval for s00019, 1 of 20 series: the run's notes say why)" in out, r.output
 
 
+def test_cli_forecasts_limit_reads_only_the_rows_it_shows(_isolated_home):
+    """fixI52: `--limit N` read every matching row to show N of them. It reads up to them (`EmbeddedStore.read(rows=)`):
+    a damaged file of a later as_of is not even opened (read whole, it is left out with a warning)."""
+    from flowcast.cli import app
+
+    store = EmbeddedStore(_isolated_home / "warehouse")
+    publish(store, make_forecast(1, 3, H, OTHER), as_of=OTHER, dataset="sales")
+    publish(store, make_forecast(2, 3, H, AS_OF), variant=2, dataset="sales")
+    whole = store.read()
+    (part,) = (store.root / "forecasts" / "dataset=sales" / "as_of=2024-03-01T00:00:00").iterdir()
+    part.write_bytes(part.read_bytes()[:400])
+    runner = CliRunner()
+    r = runner.invoke(app, ["forecasts", "--format", "csv"])
+    skipped = "warning: left out dataset sales as_of 2024-03-01"  # the read's (the views' own warning aside)
+    assert r.exit_code == 0 and skipped in " ".join(r.output.split()), r.output
+    for fmt in ("csv", "table"):
+        r = runner.invoke(app, ["forecasts", "--limit", "5", "--format", fmt], terminal_width=400)
+        assert r.exit_code == 0 and "warning: left out" not in " ".join(r.output.split()), r.output
+    assert "5 rows, 1 dataset, 1 as_of, 1 series" in r.output, r.output
+    csv = pl.read_csv(runner.invoke(app, ["forecasts", "--limit", "5", "--format", "csv"]).stdout.encode())
+    assert csv["y_hat"].to_list() == whole["y_hat"].head(5).to_list()
+
+
 def test_cli_forecasts_formats_and_filters(_isolated_home):
     from flowcast.cli import app
 

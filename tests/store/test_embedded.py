@@ -390,7 +390,8 @@ def test_readers_take_no_lock_and_never_open_duckdb(tmp_path, monkeypatch):
 def test_a_duckdb_file_a_full_disk_left_damaged_is_rebuilt_with_its_views(tmp_path, damage):
     """Regression: a full disk (or a kill) while forecasts.duckdb was first written left it empty or
     cut short; every later publish then said it was 'held open by another program' and the views
-    never came back. It holds only views: it is rebuilt, and its stale write-ahead log removed.
+    never came back. It holds only views: it is rebuilt, its stale write-ahead log kept aside with it (never
+    replayed into the rebuilt file).
     faults29: bytes overwritten inside it (a disk error, a bad copy) fail DuckDB's block checksum ('Corrupt
     database file: computed checksum ... does not match'); that was taken for a file DuckDB could not open, said
     to be created by 'a later publish', and never rebuilt: every query of the views failed for good."""
@@ -408,9 +409,13 @@ def test_a_duckdb_file_a_full_disk_left_damaged_is_rebuilt_with_its_views(tmp_pa
     assert note.startswith(f"the DuckDB file {store.db_path} cannot be read (") and "and was rebuilt from" in note, note
     assert duck(store, "SELECT count(*) AS n FROM forecasts")["n"][0] == N * H
     assert sorted(p.name for p in store.root.iterdir() if p.is_file()) == [
-        "forecasts.duckdb", "forecasts.duckdb.checked.json", "forecasts.duckdb.damaged", "forecasts.duckdb.views.json"]
+        "forecasts.duckdb", "forecasts.duckdb.checked.json", "forecasts.duckdb.damaged",
+        "forecasts.duckdb.damaged.wal", "forecasts.duckdb.views.json"]
     assert store.root.joinpath("forecasts.duckdb.damaged").read_bytes() == (
         {"empty": b"", "cut short": data[:8192]}.get(damage, flipped))
+    # fixI52: its log kept beside it first (it was deleted: what was only in it lost), and the note says where
+    assert store.root.joinpath("forecasts.duckdb.damaged.wal").read_bytes() == b"\0" * 100
+    assert f"the damaged file is kept as {store.db_path}.damaged (its log as {store.db_path}.damaged.wal): " in note
 
 
 @pytest.mark.parametrize("parquet_damaged", [False, True])
@@ -1079,3 +1084,25 @@ def test_a_read_of_the_first_rows_reads_no_more_and_its_summary_counts_every_row
     os.truncate(later, 100)  # the later key's file damaged: the first rows never reach it, the summary says it
     assert store.read(rows=5).equals(whole.head(5)) and store.skipped == []
     assert store.read_summary(asked)["rows"].sum() == N * H and len(store.skipped) == 1, store.skipped
+
+
+def test_the_summary_is_sorted_so_the_ids_named_under_a_table_are_the_same_each_time(tmp_path):
+    """fixI52: `read_summary` grouped without keeping order, so the first 5 series named under a cut table
+    ('no 80% interval for ...') were 5 random ones of those lacking it, different from one run to the next."""
+    from flowcast.cli.store import _summarised, forecast_tables
+
+    store = EmbeddedStore(tmp_path / "wh")
+    fc = make_forecast(1, 400, 2, AS_OF).with_columns(
+        pl.when(pl.col("unique_id").str.slice(-1).cast(pl.Int32) % 2 == 1).then(None)
+        .otherwise(pl.col("y_hat") - d).alias(c) for c, d in (("y_hat_lo80", 1.0), ("y_hat_hi80", -1.0)))
+    publish(store, fc)
+    publish(store, make_forecast(2, 300, 2, OTHER), as_of=OTHER, variant=2)
+    summary = store.read_summary(_summarised)
+    assert summary["rows"].sum() == 400 * 2 + 300 * 2
+    assert summary.equals(summary.sort("dataset", "as_of", "unique_id", "model", "model_version", "run_id",
+                                       nulls_last=True))
+    assert summary["as_of"].to_list()[0] == OTHER and summary["unique_id"].to_list()[:3] == ["s00000", "s00001",
+                                                                                            "s00002"]
+    text = " ".join(forecast_tables(store.read(as_of=AS_OF, rows=50),
+                                    whole=store.read_summary(_summarised, as_of=AS_OF)).split())
+    assert "no 80% interval for s00001, s00003, s00005, s00007, s00009 and 195 more, 200 of 400 series" in text, text

@@ -138,3 +138,17 @@ def test_a_reader_never_migrates_nor_writes(tmp_path):
     store = EmbeddedStore(wh, legacy_dataset="tiny")
     assert store.read().height == 10 * H and store.has("tiny", A) and store.receipt_of("tiny", B)
     assert {p: p.stat().st_mtime_ns for p in wh.rglob("*") if p.is_file()} == stamp
+
+
+def test_the_summary_of_a_store_not_yet_migrated_counts_every_row(tmp_path):
+    """fixI52: `flowcast forecasts`' summary of a partition read before its migration put the column subset in
+    published order, which asks for ds, step, y_hat: ColumnNotFoundError "ds" on every legacy store."""
+    from flowcast.cli.store import _summarised
+
+    wh = tmp_path / "wh"
+    old_store(wh, ITEMS)
+    reader = EmbeddedStore(wh, resolve_legacy=None)
+    summary = reader.read_summary(_summarised)
+    assert summary["rows"].sum() == old_rows(wh).height and set(summary["dataset"]) == {"default"}
+    assert "ds" not in summary.columns and summary["unique_id"].n_unique() == 6
+    assert reader.read().columns[:4] == ["dataset", "as_of", "unique_id", "ds"]  # whole rows still in order

@@ -82,6 +82,9 @@ def forecasts(
         # filters match, from only the columns it needs (1.4M rows read whole to show 50: 1.04 GB peak, fixE52)
         frame = store.read(dataset=dataset, as_of=when, unique_id=unique_id, model=model, rows=TABLE_ROWS)
         total = store.read_summary(_summarised, dataset=dataset, as_of=when, unique_id=unique_id, model=model)
+    elif limit is not None and isinstance(store, EmbeddedStore):  # the first N rows read alone, and counted
+        frame = store.read(dataset=dataset, as_of=when, unique_id=unique_id, model=model, rows=limit)
+        total = frame
     else:
         frame = store.read(dataset=dataset, as_of=when, unique_id=unique_id, model=model)
         if limit is not None:

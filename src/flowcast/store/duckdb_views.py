@@ -544,8 +544,7 @@ class DuckDBViews:
                 finally:
                     tmp.unlink(missing_ok=True)
             else:
-                self.db_path.with_name(self.db_path.name + ".wal").unlink(missing_ok=True)  # the damaged file's log
-                kept = self._keep_aside()
+                kept = self._keep_aside()  # the damaged file and its log, which the rebuilt file must not replay
                 os.replace(tmp, self.db_path)
             fsync_dir(folder)
             st = os.stat(self.db_path)
@@ -567,16 +566,26 @@ class DuckDBViews:
     def _keep_aside(self) -> str:
         """Link the damaged file as `forecasts.duckdb.damaged` (an earlier one replaced) before the rebuilt file takes
         its name: what a person added to it by hand (a table, a view of their own) is not in the rebuilt file. The
-        clause saying where it is, or that it was not kept and why."""
+        clause saying where it is, or that it was not kept and why. Its log (`.wal`: what was committed since its last
+        checkpoint) is moved first to `forecasts.duckdb.damaged.wal`, where DuckDB opening the kept file replays it; it
+        was deleted, and what was only in it lost; never left beside the rebuilt file, which would replay it."""
         aside = self.db_path.with_name(self.db_path.name + ".damaged")
+        wal, aside_wal = (p.with_name(p.name + ".wal") for p in (self.db_path, aside))
+        log = ""
         try:
             aside.unlink(missing_ok=True)
+            aside_wal.unlink(missing_ok=True)  # an earlier damaged file's log
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(wal, aside_wal)
+                log = f" (its log as {aside_wal})"
             os.link(self.db_path, aside)
         except OSError as exc:  # a file system without hard links, a folder that refuses it
+            for left in (wal, aside_wal):  # a log without its file is nothing to open
+                left.unlink(missing_ok=True)
             return (f"the damaged file was not kept ({' '.join(str(exc).split())[:200]}): anything added to it by "
                     "hand (a table or a view of your own) is lost with it")
-        return (f"the damaged file is kept as {aside}: anything added to it by hand (a table or a view of your own) "
-                "is only there; remove it once not needed")
+        return (f"the damaged file is kept as {aside}{log}: anything added to it by hand (a table or a view of your "
+                "own) is only there; remove it once not needed")
 
     def _rebuilt_text(self, why: str, kept: str) -> str:
         """The warning of a damaged file rebuilt (faults52: `forecasts.duckdb` cut to a third was rebuilt by the next

@@ -475,7 +475,8 @@ class EmbeddedStore:
                 continue
             if "dataset" not in f.columns and (columns is None or columns("dataset")):  # an old partition read before its migration
                 f = f.with_columns(pl.lit(dataset, dtype=pl.Utf8).alias("dataset"))
-                f = f.select(published_order(f.columns)) if table == "forecasts" else f
+                if table == "forecasts" and columns is None and each is None:  # whole rows: in published order
+                    f = f.select(published_order(f.columns))  # (a column subset or summary has no ds, step, y_hat)
             frames.append(f)
         return frames
 
@@ -508,11 +509,17 @@ class EmbeddedStore:
                      model: str | None = None) -> pl.DataFrame:
         """Every distinct row of the columns `columns` keeps of what `read` would return, each value column
         (`y_hat*`) only null or 0.0 (whether it is there), and `rows`, how many published rows each stands for
-        (unsorted; only `rows` where none is published): what `flowcast forecasts` counts and says of all the rows
-        its table shows the first of, read a batch at a time, never their values (1.4M rows read whole to show 50)."""
+        (sorted by dataset, as_of, unique_id, then the other columns: the ids named under a table, `series_lacking`,
+        are the same ones each time; only `rows` where none is published): what `flowcast forecasts` counts and says of
+        all the rows its table shows the first of, read a batch at a time, never their values (1.4M rows read whole to
+        show 50)."""
         frame = self._read("forecasts", dataset, as_of, _filters(unique_id, model), columns=columns, each=_distinct)
-        return _distinct(pl.DataFrame()) if frame is None else frame.group_by(
-            [c for c in frame.columns if c != "rows"]).agg(pl.col("rows").sum())
+        if frame is None:
+            return _distinct(pl.DataFrame())
+        keys = [c for c in frame.columns if c != "rows"]
+        order = [c for c in ("dataset", "as_of", "unique_id") if c in keys]
+        return frame.group_by(keys).agg(pl.col("rows").sum()).sort(order + [c for c in keys if c not in order],
+                                                                    nulls_last=True)
 
     def verify(self, dataset: str | None = None, as_of: datetime | None = None) -> tuple[int, list[str]]:
         """Check every current forecasts file (of `dataset`, `as_of`) whole: each data page's CRC and the
