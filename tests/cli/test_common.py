@@ -1128,6 +1128,21 @@ def test_a_file_of_one_row_per_series_is_told_to_name_its_id_column(tmp_path, mo
     assert res.exit_code == 0, res.output
 
 
+def test_a_sparse_notes_column_is_not_named_for_id_col(tmp_path, monkeypatch):
+    """Regression (fixJ52): the one-row-per-series hint counted a column's values with its nulls left out, so a notes
+    column of `date,sales,comment` with 'holiday' and 'strike' in 2 of 30 rows held "a value of its own in each row"
+    and `--id-col comment` was suggested. A column with an empty row among those read is no series' ids: the file
+    is said to hold text, as a wide file's notes column is."""
+    monkeypatch.chdir(tmp_path)
+    notes = {4: "holiday", 17: "strike"}
+    lines = [f"2024-01-{k:02d},{k},{notes.get(k, '')}" for k in range(1, 31)]
+    (tmp_path / "notes.csv").write_text("date,sales,comment\n" + "\n".join(lines) + "\n")
+    res = runner.invoke(app, ["validate", "notes.csv"], terminal_width=400)
+    out = " ".join(res.output.split())
+    assert res.exit_code == 2 and "1 column holds text: 'comment' (e.g. 'holiday')" in out, res.output
+    assert "value of its own" not in out and "--id-col comment" not in out, res.output
+
+
 @pytest.mark.parametrize(("header", "row", "said", "note"), [
     ("date,north,south,comment", "{d},{i},{j},ok",
      ("; if each number column is a series (a wide file), it is not read as one because 1 column holds text: "

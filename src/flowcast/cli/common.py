@@ -418,10 +418,11 @@ def _not_wide_hint(data: str, id_col: list[str] | None, time_col: str | None, ta
     numbers, text = probed if probed is not None and probed[0] else ([], [])
     if not text:
         return ""
-    heads = head_text_of(data, [c for c, _ in text], rows=200) or {}
+    heads = head_text_of(data, [c for c, _ in text], rows=200, nulls=True) or {}
     # a text column with a value of its own in every row (each store once beside one date: one row per series) names
-    # the series: fixB52's `store,date,sales` was told to remove 'store' to read the file as wide, one series of sales
-    unique = [c for c, _ in text if len(v := heads.get(c) or []) > 1 and len(set(v)) == len(v)]
+    # the series: fixB52's `store,date,sales` was told to remove 'store' to read the file as wide, one series of sales.
+    # Not one with an empty row (fixJ52: a notes column, 'holiday' and 'strike' in 30 rows, was named for --id-col)
+    unique = [c for c, _ in text if len(v := heads.get(c) or []) > 1 and all(v) and len(set(v)) == len(v)]
     ids = ""
     if unique:
         examples = ", ".join(map(repr, (heads[unique[0]])[:2]))

@@ -140,16 +140,19 @@ def _probe_scan(path: str) -> pl.LazyFrame:
     return scan.rename(renames) if renames else scan
 
 
-def head_text_of(path: str, columns: list[str], rows: int = 20) -> dict[str, list[str]] | None:
-    """The first `rows` values (as text, nulls left out) of `columns` of a local file, as a source would read them;
-    None when they cannot be read cheaply. For a message, never for a run."""
+def head_text_of(path: str, columns: list[str], rows: int = 20, *,
+                 nulls: bool = False) -> dict[str, list[str]] | None:
+    """The first `rows` values (as text, nulls left out; with `nulls`, each null read as '', an empty field, so that
+    a column's values are one per row read) of `columns` of a local file, as a source would read them; None when
+    they cannot be read cheaply. For a message, never for a run."""
     if "://" in path:
         return None
     try:
         head = _probe_scan(path).select(columns).head(rows).collect()
     except (Exception, pl.exceptions.PanicException):  # noqa: BLE001 - a courtesy (a panic: no hint), the command says why
         return None
-    return {c: [str(v).strip() for v in head.get_column(c).to_list() if v is not None] for c in columns}
+    return {c: [str(v).strip() if v is not None else "" for v in head.get_column(c).to_list() if nulls or v is not None]
+            for c in columns}
 
 
 def id_candidates(path: str, time_col: str, rows: int = 200) -> list[tuple[str, str]]:
