@@ -1470,14 +1470,18 @@ def test_a_flowcast_error_of_a_folder_it_may_not_write_says_what_to_do(capsys, c
     assert ("under its home (--home, FLOWCAST_HOME" in err) is advised, err
 
 
-@pytest.mark.parametrize(("code", "advice"), [(28, "free space"), (122, "free space"), (27, "ulimit"), (30, None)])
-def test_a_write_that_found_no_room_says_the_room_left_and_what_to_do(tmp_path, capsys, code, advice):
+@pytest.mark.parametrize(("code", "limited", "advice"), [
+    (28, False, "free space"), (122, False, "quota"), (27, True, "ulimit"), (27, False, "largest"), (30, False, None)])
+def test_a_write_that_found_no_room_says_the_room_left_and_what_to_do(tmp_path, capsys, code, limited, advice):
     """Regression (faults52): `flowcast backfill` on a full home (a tmpfs) stopped at its claim in `.flow-runs/` with
     `error: could not write <home>/.flow-runs/....json: no space left on device (the disk is full); the previous file,
-    if any, is intact`: neither the room left nor what to free. A full disk (ENOSPC) or quota (EDQUOT) now says the
-    room left in that folder, what `flowcast gc` frees and to run again; a file-size limit (EFBIG, `ulimit -f`) says
-    the limit, not to free space; a read-only disk keeps its own advice alone."""
+    if any, is intact`: neither the room left nor what to free. A full disk (ENOSPC) now says the room left in that
+    folder, what `flowcast gc` frees and to run again; a full quota (EDQUOT) says the quota, not to free space on a
+    disk that has room (fixJ52); a file too large (EFBIG) says the `ulimit -f` set, or, with none set (fixJ52: it
+    said to raise a limit there was not), the file system's largest file and another --home; a read-only disk keeps
+    its own advice alone."""
     import os
+    import resource
 
     import typer
 
@@ -1498,20 +1502,32 @@ def test_a_write_that_found_no_room_says_the_room_left_and_what_to_do(tmp_path, 
             except StorageError as flowcast_error:  # as a flow run raises it again in the command
                 raise RuntimeError(str(flowcast_error)) from None
 
-    with pytest.raises(typer.Exit) as exit_:
-        command()
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    try:
+        # 1 GiB where a limit is set, none otherwise (this test's own writes reach neither)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 30 if limited else hard, hard))
+        with pytest.raises(typer.Exit) as exit_:
+            command()
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
     err = " ".join(capsys.readouterr().err.split())
     flat = "".join(err.split())  # a long path is folded at 80 columns
     assert exit_.value.exit_code == 1 and f"couldnotwrite{claim}" in flat, err
-    assert (f"bytesfreein{claim.parent}:" in flat) is (advice == "free space"), err
+    assert (f"bytesfreein{claim.parent}" in flat) is (advice in ("free space", "quota")), err
     assert ("free space on that disk (`flowcast gc` lists what the [retention] policy lets go" in err
             and "run the same command again" in err) is (advice == "free space"), err
-    assert ("a file-size limit stopped the write (ulimit -f" in err) is (advice == "ulimit"), err
+    assert ("this user's disk quota is full, whatever room the disk has (" in err
+            and "ask for a larger quota" in err) is (advice == "quota"), err
+    assert ("a file-size limit stopped the write (ulimit -f: 1,073,741,824 bytes for this command, `ulimit -f 1048576`"
+            in err) is (advice == "ulimit"), err
+    assert ("the file grew past the largest file its file system takes (no file-size limit, `ulimit -f`, is set"
+            in err and "point --home at a disk of another file system" in err) is (advice == "largest"), err
+    assert ("raise it" in err) is (advice == "ulimit"), err
     assert ("under its home (--home, FLOWCAST_HOME" in err) is (advice is None), err
 
 
 @pytest.mark.parametrize("wrapped", [True, False])
-@pytest.mark.parametrize(("code", "advice"), [(28, ""), (27, "; a file-size limit stopped the write (ulimit -f"),
+@pytest.mark.parametrize(("code", "advice"), [(28, ""), (27, "; the file grew past the largest file its file system"),
                                               (30, "; flowcast writes its cache"), (2, None)])
 def test_a_json_caller_gets_the_advice_the_console_shows(tmp_path, capsys, wrapped, code, advice):
     """Regression (fixE52): the no-room and file-size-limit advice reached the console only: `--json` ended stdout

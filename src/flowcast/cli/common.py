@@ -1291,14 +1291,20 @@ def _write_advice(exc: BaseException) -> str:
     return _unwritable_advice(exc) or _no_room_advice(exc)
 
 
+_GC = ("(`flowcast gc` lists what the [retention] policy lets go, old run folders, cache entries and models, and "
+       "`flowcast gc --yes` removes it)")
+
+
 def _no_room_advice(exc: BaseException) -> str:
     """What to do about a write that found no room, where the error does not say it (faults52: a full home stopped
     `flowcast backfill` at its claim in `.flow-runs/` with `could not write ...: no space left on device (the disk is
     full); the previous file, if any, is intact`, neither the room left nor what to free): the room left in the folder
-    written (`atomic.room_for`) and to free space there (`flowcast gc`) or point --home elsewhere; for a file-size limit
-    (EFBIG, `ulimit -f`), which no free space lifts, the limit and to raise it. '' for other errors and for errors that
-    say what to do (a quarantine's `Free space there`, a backfill's `once there is room`)."""
-    from flowcast.atomic import no_room, room_for, size_limited
+    written (`atomic.room_for`) and to free space there (`flowcast gc`) or point --home elsewhere. A full quota (EDQUOT)
+    is this user's, whatever room the disk has (fixJ52: '75,831,631,872 bytes free ... free space on that disk'). A
+    file too large (EFBIG), which no free space lifts: the `ulimit -f` set, and to raise it; with none set, the file
+    system's largest file. '' for other errors and for errors that say what to do (a quarantine's `Free space
+    there`, a backfill's `once there is room`)."""
+    from flowcast.atomic import no_room, over_quota, room_for, size_limited
 
     text = str(exc)
     if not no_room(exc) or any(done in text.lower() for done in ("free space", "there is room", "ulimit")):
@@ -1307,15 +1313,21 @@ def _no_room_advice(exc: BaseException) -> str:
         import resource
 
         limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
-        of = ("" if limit == resource.RLIM_INFINITY
-              else f": {limit:,} bytes for this command, `ulimit -f {limit // 1024}` in the shell that started it")
-        return (f"; a file-size limit stopped the write (ulimit -f{of}), which no free space lifts: raise it "
-                "(`ulimit -f unlimited`) and run the same command again")
+        if limit == resource.RLIM_INFINITY:
+            return ("; the file grew past the largest file its file system takes (no file-size limit, `ulimit -f`, "
+                    "is set; FAT32 takes 4 GiB at most), which no free space lifts: point --home at a disk of "
+                    "another file system (ext4, XFS, APFS, NTFS) and run the same command again")
+        return (f"; a file-size limit stopped the write (ulimit -f: {limit:,} bytes for this command, `ulimit -f "
+                f"{limit // 1024}` in the shell that started it), which no free space lifts: raise it (`ulimit -f "
+                "unlimited`) and run the same command again")
     folder = _written_folder(exc)
-    room = f"{room_for(folder)}: " if folder is not None and "bytes free in" not in text else ""
-    return (f"; {room}free space on that disk (`flowcast gc` lists what the [retention] policy lets go, old run folders, "
-            "cache entries and models, and `flowcast gc --yes` removes it) or point --home at a disk with room, and run "
-            "the same command again")
+    room = room_for(folder) if folder is not None and "bytes free in" not in text else ""
+    if over_quota(exc):
+        return (f"; this user's disk quota is full{f', whatever room the disk has ({room})' if room else ''}: free "
+                f"some of this user's files there {_GC}, ask for a larger quota, or point --home at a disk where this "
+                "user has room, and run the same command again")
+    return (f"; {f'{room}: ' if room else ''}free space on that disk {_GC} or point --home at a disk with room, and "
+            "run the same command again")
 
 
 def _written_folder(exc: BaseException) -> Path | None:
