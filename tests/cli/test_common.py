@@ -1576,40 +1576,55 @@ def test_a_json_caller_gets_the_advice_the_console_shows(tmp_path, capsys, wrapp
     assert " ".join(said.split()) in " ".join(err.split()), (said, err)  # the console's very words
 
 
-@pytest.mark.parametrize("limited", [True, False])
+@pytest.mark.parametrize(("limited", "low"), [(True, False), (False, True), (False, False)])
 def test_a_temporary_server_that_did_not_start_is_said_with_its_database_and_file_size_limit(tmp_path, capsys,
-                                                                                               limited):
+                                                                                               monkeypatch, limited,
+                                                                                               low):
     """Regression (faults52): `flowcast forecast` under `ulimit -f 64` (Prefect's database not writable past 64 KB)
     ended, after uvicorn's 5 failed starts, with `error: RuntimeError: Timed out while attempting to connect to
-    ephemeral Prefect API server.` alone. It now names the server's database, the room left there, the command's
-    file-size limit (which the server inherits) where one is set, and what to do."""
+    ephemeral Prefect API server.` alone. Where the command has a file-size limit (which the server inherits) or its
+    database's disk little room, it names the database, the room left there, the limit and what to do; with neither
+    (fixJ52: it said a write to the database failed all the same) that the server did not start in time and how to
+    see why. A --json caller gets the same advice in its `advice` (fixJ52: it got none of it)."""
+    import json
     import resource
 
     import typer
     from prefect.settings import PREFECT_API_DATABASE_CONNECTION_URL, temporary_settings
 
+    from flowcast import atomic
     from flowcast.cli.common import cli_errors
 
     @cli_errors
-    def command() -> None:
+    def command(json_out: bool = False) -> None:
         raise RuntimeError("Timed out while attempting to connect to ephemeral Prefect API server.")
 
+    if low:  # the disk of the database with 4 KB left (a disk that full is not made here)
+        monkeypatch.setattr(atomic, "bytes_free", lambda folder: 4096)
     soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
     db = tmp_path / "prefect.db"
     try:
-        if limited:  # 1 GiB: a limit this test's own writes never reach
-            resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 30, hard))
+        # 1 GiB where a limit is set, none otherwise (this test's own writes reach neither)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 30 if limited else hard, hard))
         with temporary_settings({PREFECT_API_DATABASE_CONNECTION_URL: f"sqlite+aiosqlite:///{db}"}), \
                 pytest.raises(typer.Exit) as exit_:
-            command()
+            command(json_out=True)
     finally:
         resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
-    err = " ".join(capsys.readouterr().err.split())
+    out, err = capsys.readouterr()
+    err = " ".join(err.split())
     flat = "".join(err.split())  # a long path is folded at 80 columns
-    assert exit_.value.exit_code == 1 and "Prefect's temporary server did not start and no flow ran" in err, err
-    assert f"itsdatabase{db}(" in flat and f"bytesfreein{tmp_path})" in flat, err
+    assert exit_.value.exit_code == 1, err
+    written = limited or low
+    assert ("Prefect's temporary server did not start and no flow ran" in err) is written, err
+    assert (f"itsdatabase{db}(" in flat and f"bytesfreein{tmp_path})" in flat) is written, err
     assert ("`ulimit -f 1048576`), which the server inherits" in err) is limited, err
-    assert "or set PREFECT_API_URL to a running Prefect server, and run the same command again" in err, err
+    assert ("a write to" in err) is written, err
+    assert ("Prefect's temporary server did not start in time and no flow ran: its log above says why "
+            "(PREFECT_LOGGING_LEVEL=DEBUG says more" in err) is not written, err
+    assert "set PREFECT_API_URL to a running Prefect server" in err, err
+    advice = json.loads(out.strip().splitlines()[-1])["advice"]
+    assert advice.startswith("Prefect's temporary server did not start") and " ".join(advice.split()) in err, advice
 
 
 @pytest.mark.parametrize("later", [

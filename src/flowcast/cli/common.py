@@ -1257,10 +1257,11 @@ def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             # naming the URL it could not read, a token in its query; a keyword DSN's `password=...`: it was shown,
             # secrets52), as a FlowcastError's message is
             text = redact_log_text(str(exc)) + earlier_said(exc)
-            advice = _write_advice(exc)
+            advice = _write_advice(exc) + _server_not_started(exc)  # the console's and --json's (fixJ52: not the
+            # server's, to a --json caller)
             console.print(f"[bold red]error:[/] {_unreachable_api(exc)}{type(exc).__name__}: {said(text)} "
                           f"(FLOWCAST_DEBUG=1 shows the traceback){said(getattr(exc, 'flowcast_published', ''))}"
-                          f"{said(advice)}{said(_server_not_started(exc))}", markup=True)
+                          f"{said(advice)}", markup=True)
             failed(f"{type(exc).__name__}: {text}", 1, advice)
             raise typer.Exit(1) from None
 
@@ -1355,26 +1356,37 @@ def _written_folder(exc: BaseException) -> Path | None:
 SERVER_NOT_STARTED = "Timed out while attempting to connect to ephemeral Prefect API server"
 
 
+# the room below which a temporary server's database (a SQLite file) may well not have been written
+_SERVER_DB_LOW_ROOM = 64 * 1024 * 1024
+
+
 def _server_not_started(exc: BaseException) -> str:
     """Why Prefect's temporary server may not have started and what to do, where it did not (faults52: with `ulimit -f
     64` its database could not be written, `disk I/O error`; uvicorn started it 5 times, 840 lines of tracebacks, and
     the command ended with `error: RuntimeError: Timed out while attempting to connect to ephemeral Prefect API
-    server.` alone): its database (a SQLite file: the room left in its folder) and this command's file-size limit,
-    which the server inherits, where one is set; '' for other errors."""
+    server.` alone): where its database's disk has little room (under `_SERVER_DB_LOW_ROOM`) or this command has a
+    file-size limit, which the server inherits, that a write to its database (a SQLite file: the room left in its
+    folder) may have failed, and the limit; otherwise (fixJ52: it said a write failed on a disk with room and no
+    limit) that it did not start in time and how to see why. '' for other errors."""
     import resource
 
     from prefect.settings import PREFECT_API_DATABASE_CONNECTION_URL
 
-    from flowcast.atomic import room_for
+    from flowcast.atomic import bytes_free, room_for
     from flowcast.ops.reaper import error_chain
 
     if not any(SERVER_NOT_STARTED in str(e) for e in error_chain(exc)):
         return ""
     url = str(PREFECT_API_DATABASE_CONNECTION_URL.value() or "")
     db = url.split(":///", 1)[1] if url.startswith("sqlite") and ":///" in url else None
-    where = f"its database {db} ({room_for(Path(db).parent)})" if db else "its database"
     limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
     limited = limit != resource.RLIM_INFINITY
+    room = bytes_free(Path(db).parent) if db else None
+    if not limited and (room is None or room >= _SERVER_DB_LOW_ROOM):
+        return ("; Prefect's temporary server did not start in time and no flow ran: its log above says why "
+                "(PREFECT_LOGGING_LEVEL=DEBUG says more; `prefect server start` in a shell of its own shows a server's "
+                "errors as it starts). Run the same command again, or set PREFECT_API_URL to a running Prefect server")
+    where = f"its database {db} ({room_for(Path(db).parent)})" if db else "its database"
     lim = f", under this command's file-size limit (`ulimit -f {limit // 1024}`), which the server inherits" if limited else ""
     return (f"; Prefect's temporary server did not start and no flow ran: its log above says why (`disk I/O error` or "
             f"`database or disk is full`: a write to {where} failed{lim}). Free space there"
