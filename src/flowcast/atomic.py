@@ -74,6 +74,12 @@ def size_limited(exc: BaseException | str | None) -> bool:
     return _said_by(exc, (errno.EFBIG,))
 
 
+def over_quota(exc: BaseException | str | None) -> bool:
+    """Whether `exc`, or an error it was raised from (or an error's text), is a write past this user's disk quota
+    (EDQUOT), which the disk's own free space does not lift: by errno or by its text (`Disk quota exceeded`)."""
+    return _said_by(exc, (errno.EDQUOT,))
+
+
 def no_rights(exc: BaseException | str | None) -> bool:
     """Whether `exc`, or an error it was raised from (or an error's text), is a write the user may not make there:
     permission denied (EACCES), not permitted (EPERM) or a read-only file system (EROFS), by errno or by its text."""
@@ -122,13 +128,19 @@ def full_folder(text: str | None, folders: list[str | Path]) -> str | Path:
             return folder
 
     def free(folder: str | Path) -> float:
-        try:
-            st = os.statvfs(folder)
-        except OSError:
-            return float("inf")
-        return st.f_bavail * st.f_frsize
+        room = bytes_free(folder)
+        return float("inf") if room is None else room
 
     return min(folders, key=free)
+
+
+def bytes_free(folder: str | Path) -> int | None:
+    """The bytes this user may still write on the disk of `folder`; None where its room cannot be read."""
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return None
+    return st.f_bavail * st.f_frsize
 
 
 def storage_error(path: Path, exc: BaseException) -> StorageError:

@@ -1128,6 +1128,21 @@ def test_a_file_of_one_row_per_series_is_told_to_name_its_id_column(tmp_path, mo
     assert res.exit_code == 0, res.output
 
 
+def test_a_sparse_notes_column_is_not_named_for_id_col(tmp_path, monkeypatch):
+    """Regression (fixJ52): the one-row-per-series hint counted a column's values with its nulls left out, so a notes
+    column of `date,sales,comment` with 'holiday' and 'strike' in 2 of 30 rows held "a value of its own in each row"
+    and `--id-col comment` was suggested. A column with an empty row among those read is no series' ids: the file
+    is said to hold text, as a wide file's notes column is."""
+    monkeypatch.chdir(tmp_path)
+    notes = {4: "holiday", 17: "strike"}
+    lines = [f"2024-01-{k:02d},{k},{notes.get(k, '')}" for k in range(1, 31)]
+    (tmp_path / "notes.csv").write_text("date,sales,comment\n" + "\n".join(lines) + "\n")
+    res = runner.invoke(app, ["validate", "notes.csv"], terminal_width=400)
+    out = " ".join(res.output.split())
+    assert res.exit_code == 2 and "1 column holds text: 'comment' (e.g. 'holiday')" in out, res.output
+    assert "value of its own" not in out and "--id-col comment" not in out, res.output
+
+
 @pytest.mark.parametrize(("header", "row", "said", "note"), [
     ("date,north,south,comment", "{d},{i},{j},ok",
      ("; if each number column is a series (a wide file), it is not read as one because 1 column holds text: "
@@ -1455,14 +1470,18 @@ def test_a_flowcast_error_of_a_folder_it_may_not_write_says_what_to_do(capsys, c
     assert ("under its home (--home, FLOWCAST_HOME" in err) is advised, err
 
 
-@pytest.mark.parametrize(("code", "advice"), [(28, "free space"), (122, "free space"), (27, "ulimit"), (30, None)])
-def test_a_write_that_found_no_room_says_the_room_left_and_what_to_do(tmp_path, capsys, code, advice):
+@pytest.mark.parametrize(("code", "limited", "advice"), [
+    (28, False, "free space"), (122, False, "quota"), (27, True, "ulimit"), (27, False, "largest"), (30, False, None)])
+def test_a_write_that_found_no_room_says_the_room_left_and_what_to_do(tmp_path, capsys, code, limited, advice):
     """Regression (faults52): `flowcast backfill` on a full home (a tmpfs) stopped at its claim in `.flow-runs/` with
     `error: could not write <home>/.flow-runs/....json: no space left on device (the disk is full); the previous file,
-    if any, is intact`: neither the room left nor what to free. A full disk (ENOSPC) or quota (EDQUOT) now says the
-    room left in that folder, what `flowcast gc` frees and to run again; a file-size limit (EFBIG, `ulimit -f`) says
-    the limit, not to free space; a read-only disk keeps its own advice alone."""
+    if any, is intact`: neither the room left nor what to free. A full disk (ENOSPC) now says the room left in that
+    folder, what `flowcast gc` frees and to run again; a full quota (EDQUOT) says the quota, not to free space on a
+    disk that has room (fixJ52); a file too large (EFBIG) says the `ulimit -f` set, or, with none set (fixJ52: it
+    said to raise a limit there was not), the file system's largest file and another --home; a read-only disk keeps
+    its own advice alone."""
     import os
+    import resource
 
     import typer
 
@@ -1483,20 +1502,32 @@ def test_a_write_that_found_no_room_says_the_room_left_and_what_to_do(tmp_path, 
             except StorageError as flowcast_error:  # as a flow run raises it again in the command
                 raise RuntimeError(str(flowcast_error)) from None
 
-    with pytest.raises(typer.Exit) as exit_:
-        command()
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    try:
+        # 1 GiB where a limit is set, none otherwise (this test's own writes reach neither)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 30 if limited else hard, hard))
+        with pytest.raises(typer.Exit) as exit_:
+            command()
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
     err = " ".join(capsys.readouterr().err.split())
     flat = "".join(err.split())  # a long path is folded at 80 columns
     assert exit_.value.exit_code == 1 and f"couldnotwrite{claim}" in flat, err
-    assert (f"bytesfreein{claim.parent}:" in flat) is (advice == "free space"), err
+    assert (f"bytesfreein{claim.parent}" in flat) is (advice in ("free space", "quota")), err
     assert ("free space on that disk (`flowcast gc` lists what the [retention] policy lets go" in err
             and "run the same command again" in err) is (advice == "free space"), err
-    assert ("a file-size limit stopped the write (ulimit -f" in err) is (advice == "ulimit"), err
+    assert ("this user's disk quota is full, whatever room the disk has (" in err
+            and "ask for a larger quota" in err) is (advice == "quota"), err
+    assert ("a file-size limit stopped the write (ulimit -f: 1,073,741,824 bytes for this command, `ulimit -f 1048576`"
+            in err) is (advice == "ulimit"), err
+    assert ("the file grew past the largest file its file system takes (no file-size limit, `ulimit -f`, is set"
+            in err and "point --home at a disk of another file system" in err) is (advice == "largest"), err
+    assert ("raise it" in err) is (advice == "ulimit"), err
     assert ("under its home (--home, FLOWCAST_HOME" in err) is (advice is None), err
 
 
 @pytest.mark.parametrize("wrapped", [True, False])
-@pytest.mark.parametrize(("code", "advice"), [(28, ""), (27, "; a file-size limit stopped the write (ulimit -f"),
+@pytest.mark.parametrize(("code", "advice"), [(28, ""), (27, "; the file grew past the largest file its file system"),
                                               (30, "; flowcast writes its cache"), (2, None)])
 def test_a_json_caller_gets_the_advice_the_console_shows(tmp_path, capsys, wrapped, code, advice):
     """Regression (fixE52): the no-room and file-size-limit advice reached the console only: `--json` ended stdout
@@ -1545,40 +1576,55 @@ def test_a_json_caller_gets_the_advice_the_console_shows(tmp_path, capsys, wrapp
     assert " ".join(said.split()) in " ".join(err.split()), (said, err)  # the console's very words
 
 
-@pytest.mark.parametrize("limited", [True, False])
+@pytest.mark.parametrize(("limited", "low"), [(True, False), (False, True), (False, False)])
 def test_a_temporary_server_that_did_not_start_is_said_with_its_database_and_file_size_limit(tmp_path, capsys,
-                                                                                               limited):
+                                                                                               monkeypatch, limited,
+                                                                                               low):
     """Regression (faults52): `flowcast forecast` under `ulimit -f 64` (Prefect's database not writable past 64 KB)
     ended, after uvicorn's 5 failed starts, with `error: RuntimeError: Timed out while attempting to connect to
-    ephemeral Prefect API server.` alone. It now names the server's database, the room left there, the command's
-    file-size limit (which the server inherits) where one is set, and what to do."""
+    ephemeral Prefect API server.` alone. Where the command has a file-size limit (which the server inherits) or its
+    database's disk little room, it names the database, the room left there, the limit and what to do; with neither
+    (fixJ52: it said a write to the database failed all the same) that the server did not start in time and how to
+    see why. A --json caller gets the same advice in its `advice` (fixJ52: it got none of it)."""
+    import json
     import resource
 
     import typer
     from prefect.settings import PREFECT_API_DATABASE_CONNECTION_URL, temporary_settings
 
+    from flowcast import atomic
     from flowcast.cli.common import cli_errors
 
     @cli_errors
-    def command() -> None:
+    def command(json_out: bool = False) -> None:
         raise RuntimeError("Timed out while attempting to connect to ephemeral Prefect API server.")
 
+    if low:  # the disk of the database with 4 KB left (a disk that full is not made here)
+        monkeypatch.setattr(atomic, "bytes_free", lambda folder: 4096)
     soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
     db = tmp_path / "prefect.db"
     try:
-        if limited:  # 1 GiB: a limit this test's own writes never reach
-            resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 30, hard))
+        # 1 GiB where a limit is set, none otherwise (this test's own writes reach neither)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 30 if limited else hard, hard))
         with temporary_settings({PREFECT_API_DATABASE_CONNECTION_URL: f"sqlite+aiosqlite:///{db}"}), \
                 pytest.raises(typer.Exit) as exit_:
-            command()
+            command(json_out=True)
     finally:
         resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
-    err = " ".join(capsys.readouterr().err.split())
+    out, err = capsys.readouterr()
+    err = " ".join(err.split())
     flat = "".join(err.split())  # a long path is folded at 80 columns
-    assert exit_.value.exit_code == 1 and "Prefect's temporary server did not start and no flow ran" in err, err
-    assert f"itsdatabase{db}(" in flat and f"bytesfreein{tmp_path})" in flat, err
+    assert exit_.value.exit_code == 1, err
+    written = limited or low
+    assert ("Prefect's temporary server did not start and no flow ran" in err) is written, err
+    assert (f"itsdatabase{db}(" in flat and f"bytesfreein{tmp_path})" in flat) is written, err
     assert ("`ulimit -f 1048576`), which the server inherits" in err) is limited, err
-    assert "or set PREFECT_API_URL to a running Prefect server, and run the same command again" in err, err
+    assert ("a write to" in err) is written, err
+    assert ("Prefect's temporary server did not start in time and no flow ran: its log above says why "
+            "(PREFECT_LOGGING_LEVEL=DEBUG says more" in err) is not written, err
+    assert "set PREFECT_API_URL to a running Prefect server" in err, err
+    advice = json.loads(out.strip().splitlines()[-1])["advice"]
+    assert advice.startswith("Prefect's temporary server did not start") and " ".join(advice.split()) in err, advice
 
 
 @pytest.mark.parametrize("later", [

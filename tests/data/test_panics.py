@@ -46,10 +46,39 @@ def test_a_panic_reading_rows_back_names_the_source(tmp_path, cut):
     assert type(error.value.__cause__).__name__ == "PanicException", repr(error.value.__cause__)
 
 
+def test_a_globs_panic_reads_again_its_local_files_alone(tmp_path, monkeypatch):
+    """Regression (fixJ52): after a glob's panic each of its files was read whole again, to name the one that fails
+    alone, but for https:// files only were object stores' left out: an s3:// or gs:// object was downloaded whole
+    again. Only the local files are read again (the remote ones are not read at all), and the cut one is named."""
+    import dataclasses
+
+    from flowcast.data import sources
+
+    whole = _parquet(tmp_path / "a.parquet")
+    (tmp_path / "b.parquet").write_bytes(whole)
+    ingested = ingest(make_source(tmp_path / "*.parquet"), None)
+    remote = ["s3://bucket/c.parquet", "gs://bucket/d.parquet"]
+    ingested = dataclasses.replace(ingested, files=[*remote, *ingested.files])
+    real, read = sources._scan_one, []
+
+    def scan_one(source, file):  # what the panic's reads of each file alone read (an object store: none here)
+        read.append(file)
+        if "://" in file:
+            raise OSError(f"no object store to download {file} from in this test")
+        return real(source, file)
+
+    monkeypatch.setattr(sources, "_scan_one", scan_one)
+    written_in_place(tmp_path / "b.parquet", whole[: len(whole) // 2])
+    with pytest.raises(DataValidationError) as error:
+        ingested.rows(pl.Series([0, 1, 9_000, 12_000]))
+    assert f"; of its files, {tmp_path / 'b.parquet'} fails to read alone; " in str(error.value), str(error.value)
+    assert read == [str(tmp_path / "a.parquet"), str(tmp_path / "b.parquet")], read
+
+
 def test_a_file_probe_says_a_panic_as_an_error_naming_its_file_and_passes_other_errors(tmp_path):
     """A probe that refuses a file (`probes.refuse_no_rows`) is read through `file_probe`: a panic of its read is an
     error naming the file it was given, any other error is raised as it was. (The courtesy probes, whose hints are
-    optional, run `panics_named` inside their own `try` and give no hint on a panic: test_probe_panics.py.)"""
+    optional, take a panic in their own `except` and give no hint: test_probe_panics.py.)"""
     path = tmp_path / "sales.parquet"
     whole = _parquet(path)
 

@@ -418,10 +418,11 @@ def _not_wide_hint(data: str, id_col: list[str] | None, time_col: str | None, ta
     numbers, text = probed if probed is not None and probed[0] else ([], [])
     if not text:
         return ""
-    heads = head_text_of(data, [c for c, _ in text], rows=200) or {}
+    heads = head_text_of(data, [c for c, _ in text], rows=200, nulls=True) or {}
     # a text column with a value of its own in every row (each store once beside one date: one row per series) names
-    # the series: fixB52's `store,date,sales` was told to remove 'store' to read the file as wide, one series of sales
-    unique = [c for c, _ in text if len(v := heads.get(c) or []) > 1 and len(set(v)) == len(v)]
+    # the series: fixB52's `store,date,sales` was told to remove 'store' to read the file as wide, one series of sales.
+    # Not one with an empty row (fixJ52: a notes column, 'holiday' and 'strike' in 30 rows, was named for --id-col)
+    unique = [c for c, _ in text if len(v := heads.get(c) or []) > 1 and all(v) and len(set(v)) == len(v)]
     ids = ""
     if unique:
         examples = ", ".join(map(repr, (heads[unique[0]])[:2]))
@@ -1256,10 +1257,11 @@ def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             # naming the URL it could not read, a token in its query; a keyword DSN's `password=...`: it was shown,
             # secrets52), as a FlowcastError's message is
             text = redact_log_text(str(exc)) + earlier_said(exc)
-            advice = _write_advice(exc)
+            advice = _write_advice(exc) + _server_not_started(exc)  # the console's and --json's (fixJ52: not the
+            # server's, to a --json caller)
             console.print(f"[bold red]error:[/] {_unreachable_api(exc)}{type(exc).__name__}: {said(text)} "
                           f"(FLOWCAST_DEBUG=1 shows the traceback){said(getattr(exc, 'flowcast_published', ''))}"
-                          f"{said(advice)}{said(_server_not_started(exc))}", markup=True)
+                          f"{said(advice)}", markup=True)
             failed(f"{type(exc).__name__}: {text}", 1, advice)
             raise typer.Exit(1) from None
 
@@ -1290,14 +1292,20 @@ def _write_advice(exc: BaseException) -> str:
     return _unwritable_advice(exc) or _no_room_advice(exc)
 
 
+_GC = ("(`flowcast gc` lists what the [retention] policy lets go, old run folders, cache entries and models, and "
+       "`flowcast gc --yes` removes it)")
+
+
 def _no_room_advice(exc: BaseException) -> str:
     """What to do about a write that found no room, where the error does not say it (faults52: a full home stopped
     `flowcast backfill` at its claim in `.flow-runs/` with `could not write ...: no space left on device (the disk is
     full); the previous file, if any, is intact`, neither the room left nor what to free): the room left in the folder
-    written (`atomic.room_for`) and to free space there (`flowcast gc`) or point --home elsewhere; for a file-size limit
-    (EFBIG, `ulimit -f`), which no free space lifts, the limit and to raise it. '' for other errors and for errors that
-    say what to do (a quarantine's `Free space there`, a backfill's `once there is room`)."""
-    from flowcast.atomic import no_room, room_for, size_limited
+    written (`atomic.room_for`) and to free space there (`flowcast gc`) or point --home elsewhere. A full quota (EDQUOT)
+    is this user's, whatever room the disk has (fixJ52: '75,831,631,872 bytes free ... free space on that disk'). A
+    file too large (EFBIG), which no free space lifts: the `ulimit -f` set, and to raise it; with none set, the file
+    system's largest file. '' for other errors and for errors that say what to do (a quarantine's `Free space
+    there`, a backfill's `once there is room`)."""
+    from flowcast.atomic import no_room, over_quota, room_for, size_limited
 
     text = str(exc)
     if not no_room(exc) or any(done in text.lower() for done in ("free space", "there is room", "ulimit")):
@@ -1306,15 +1314,21 @@ def _no_room_advice(exc: BaseException) -> str:
         import resource
 
         limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
-        of = ("" if limit == resource.RLIM_INFINITY
-              else f": {limit:,} bytes for this command, `ulimit -f {limit // 1024}` in the shell that started it")
-        return (f"; a file-size limit stopped the write (ulimit -f{of}), which no free space lifts: raise it "
-                "(`ulimit -f unlimited`) and run the same command again")
+        if limit == resource.RLIM_INFINITY:
+            return ("; the file grew past the largest file its file system takes (no file-size limit, `ulimit -f`, "
+                    "is set; FAT32 takes 4 GiB at most), which no free space lifts: point --home at a disk of "
+                    "another file system (ext4, XFS, APFS, NTFS) and run the same command again")
+        return (f"; a file-size limit stopped the write (ulimit -f: {limit:,} bytes for this command, `ulimit -f "
+                f"{limit // 1024}` in the shell that started it), which no free space lifts: raise it (`ulimit -f "
+                "unlimited`) and run the same command again")
     folder = _written_folder(exc)
-    room = f"{room_for(folder)}: " if folder is not None and "bytes free in" not in text else ""
-    return (f"; {room}free space on that disk (`flowcast gc` lists what the [retention] policy lets go, old run folders, "
-            "cache entries and models, and `flowcast gc --yes` removes it) or point --home at a disk with room, and run "
-            "the same command again")
+    room = room_for(folder) if folder is not None and "bytes free in" not in text else ""
+    if over_quota(exc):
+        return (f"; this user's disk quota is full{f', whatever room the disk has ({room})' if room else ''}: free "
+                f"some of this user's files there {_GC}, ask for a larger quota, or point --home at a disk where this "
+                "user has room, and run the same command again")
+    return (f"; {f'{room}: ' if room else ''}free space on that disk {_GC} or point --home at a disk with room, and "
+            "run the same command again")
 
 
 def _written_folder(exc: BaseException) -> Path | None:
@@ -1342,26 +1356,37 @@ def _written_folder(exc: BaseException) -> Path | None:
 SERVER_NOT_STARTED = "Timed out while attempting to connect to ephemeral Prefect API server"
 
 
+# the room below which a temporary server's database (a SQLite file) may well not have been written
+_SERVER_DB_LOW_ROOM = 64 * 1024 * 1024
+
+
 def _server_not_started(exc: BaseException) -> str:
     """Why Prefect's temporary server may not have started and what to do, where it did not (faults52: with `ulimit -f
     64` its database could not be written, `disk I/O error`; uvicorn started it 5 times, 840 lines of tracebacks, and
     the command ended with `error: RuntimeError: Timed out while attempting to connect to ephemeral Prefect API
-    server.` alone): its database (a SQLite file: the room left in its folder) and this command's file-size limit,
-    which the server inherits, where one is set; '' for other errors."""
+    server.` alone): where its database's disk has little room (under `_SERVER_DB_LOW_ROOM`) or this command has a
+    file-size limit, which the server inherits, that a write to its database (a SQLite file: the room left in its
+    folder) may have failed, and the limit; otherwise (fixJ52: it said a write failed on a disk with room and no
+    limit) that it did not start in time and how to see why. '' for other errors."""
     import resource
 
     from prefect.settings import PREFECT_API_DATABASE_CONNECTION_URL
 
-    from flowcast.atomic import room_for
+    from flowcast.atomic import bytes_free, room_for
     from flowcast.ops.reaper import error_chain
 
     if not any(SERVER_NOT_STARTED in str(e) for e in error_chain(exc)):
         return ""
     url = str(PREFECT_API_DATABASE_CONNECTION_URL.value() or "")
     db = url.split(":///", 1)[1] if url.startswith("sqlite") and ":///" in url else None
-    where = f"its database {db} ({room_for(Path(db).parent)})" if db else "its database"
     limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
     limited = limit != resource.RLIM_INFINITY
+    room = bytes_free(Path(db).parent) if db else None
+    if not limited and (room is None or room >= _SERVER_DB_LOW_ROOM):
+        return ("; Prefect's temporary server did not start in time and no flow ran: its log above says why "
+                "(PREFECT_LOGGING_LEVEL=DEBUG says more; `prefect server start` in a shell of its own shows a server's "
+                "errors as it starts). Run the same command again, or set PREFECT_API_URL to a running Prefect server")
+    where = f"its database {db} ({room_for(Path(db).parent)})" if db else "its database"
     lim = f", under this command's file-size limit (`ulimit -f {limit // 1024}`), which the server inherits" if limited else ""
     return (f"; Prefect's temporary server did not start and no flow ran: its log above says why (`disk I/O error` or "
             f"`database or disk is full`: a write to {where} failed{lim}). Free space there"

@@ -16,7 +16,7 @@ from flowcast.config import SourceConfig
 from flowcast.data.csv_text import blank_line
 from flowcast.data.day_month import _written_by
 from flowcast.data.headers import _DUPLICATED_RE, _NUMBER_TEXT_RE, _header_below, _header_names, _unnamed
-from flowcast.data.panics import file_probe, panics_named
+from flowcast.data.panics import file_probe
 from flowcast.data.scan import _scan_one
 from flowcast.data.source_files import (
     FileState,
@@ -140,17 +140,19 @@ def _probe_scan(path: str) -> pl.LazyFrame:
     return scan.rename(renames) if renames else scan
 
 
-def head_text_of(path: str, columns: list[str], rows: int = 20) -> dict[str, list[str]] | None:
-    """The first `rows` values (as text, nulls left out) of `columns` of a local file, as a source would read them;
-    None when they cannot be read cheaply. For a message, never for a run."""
+def head_text_of(path: str, columns: list[str], rows: int = 20, *,
+                 nulls: bool = False) -> dict[str, list[str]] | None:
+    """The first `rows` values (as text, nulls left out; with `nulls`, each null read as '', an empty field, so that
+    a column's values are one per row read) of `columns` of a local file, as a source would read them; None when
+    they cannot be read cheaply. For a message, never for a run."""
     if "://" in path:
         return None
     try:
-        with panics_named(path):  # (a panic of polars too: a courtesy gives no answer)
-            head = _probe_scan(path).select(columns).head(rows).collect()
-    except Exception:  # noqa: BLE001 - a courtesy: the command's own reading says what is wrong
+        head = _probe_scan(path).select(columns).head(rows).collect()
+    except (Exception, pl.exceptions.PanicException):  # noqa: BLE001 - a courtesy (a panic: no hint), the command says why
         return None
-    return {c: [str(v).strip() for v in head.get_column(c).to_list() if v is not None] for c in columns}
+    return {c: [str(v).strip() if v is not None else "" for v in head.get_column(c).to_list() if nulls or v is not None]
+            for c in columns}
 
 
 def id_candidates(path: str, time_col: str, rows: int = 200) -> list[tuple[str, str]]:
@@ -207,23 +209,22 @@ def _wide_probed(path: str, state: tuple[tuple[str, FileState | ObjectState | No
     if not columns or time_col not in columns:
         return None
     try:
-        with panics_named(path):  # (a panic of polars too: a courtesy gives no answer)
-            probe = SourceConfig(name="probe", path=path, time_col=time_col, target_col="-", freq="1d", tz=tz,
-                                 time_format=time_format)
-            scan = _scan_one(probe, resolve_files(probe)[0])
-            renames, _ = _header_names(list(scan.collect_schema().names()))
-            scan = scan.rename(renames) if renames else scan
-            if as_of is not None:
-                scan = _written_by(scan, time_col, probe, as_instant(as_of))
-            # (a row written twice is one row, which the run drops as an exact duplicate: no time repeated, as in
-            # `series_keys.times_repeat_within`; `date,sales` of a line appended again was asked for --target-col. Nor are two
-            # rows of no time, 'NA', which the run quarantines: `_time_written`)
-            time = pl.col(time_col)
-            time = _time_written(time) if scan.collect_schema().get(time_col) == pl.Utf8 else time
-            repeated = (_distinct_rows(scan, [time]).select(pl.col(time_col).drop_nulls().is_duplicated().any())
-                        .collect(engine="streaming").item())
-            head = scan.head(rows).collect()
-    except Exception:  # noqa: BLE001 - a courtesy: the run's own reading says what is wrong
+        probe = SourceConfig(name="probe", path=path, time_col=time_col, target_col="-", freq="1d", tz=tz,
+                             time_format=time_format)
+        scan = _scan_one(probe, resolve_files(probe)[0])
+        renames, _ = _header_names(list(scan.collect_schema().names()))
+        scan = scan.rename(renames) if renames else scan
+        if as_of is not None:
+            scan = _written_by(scan, time_col, probe, as_instant(as_of))
+        # (a row written twice is one row, which the run drops as an exact duplicate: no time repeated, as in
+        # `series_keys.times_repeat_within`; `date,sales` of a line appended again was asked for --target-col. Nor are two
+        # rows of no time, 'NA', which the run quarantines: `_time_written`)
+        time = pl.col(time_col)
+        time = _time_written(time) if scan.collect_schema().get(time_col) == pl.Utf8 else time
+        repeated = (_distinct_rows(scan, [time]).select(pl.col(time_col).drop_nulls().is_duplicated().any())
+                    .collect(engine="streaming").item())
+        head = scan.head(rows).collect()
+    except (Exception, pl.exceptions.PanicException):  # noqa: BLE001 - a courtesy (a panic: no hint), the run says why
         return None
     others = [c for c in head.columns if c != time_col and c not in _unnamed(renames)]  # unnamed: no series
     numeric: list[str] = []
@@ -316,36 +317,35 @@ def constant_values(path: str, cols: list[str], time_col: str | None = None,
         return None
     others = [c for c in dict.fromkeys([*([time_col] if time_col else []), *value_cols]) if c not in cols]
     try:
-        with panics_named(path):  # (a panic of polars too: a courtesy gives no answer)
-            probe = SourceConfig(name="probe", path=path, time_col=cols[0], target_col="-", freq="1d")
-            parts = []
-            for file in resolve_files(probe):
-                scan = _scan_one(probe, file)
-                renames, _ = _header_names(list(scan.collect_schema().names()))
-                scan = scan.rename(renames) if renames else scan
-                # each value as the run reads an id (a Parquet file's ' north' beside 'north' is two series: it was one
-                # here); the other columns as text, so that a CSV file and a Parquet one concatenate
-                text = file_format(probe, file) == "csv"
-                dtypes = scan.collect_schema()
-                parts.append(scan.select(*(id_text(pl.col(c), text) for c in cols),
-                                         *(_time_key(pl.col(c), dtypes.get(c)) if c == time_col else _value_key(pl.col(c))
-                                           for c in others)))
-            rows = pl.concat(parts, how="vertical")  # (a file without a column: not found when collected, None)
-            # the ids first, alone (their distinct values, a few): a folder of many series is no guess without holding
-            # its rows; the times written twice only where one id is in every row (2,000,000 rows of 20 stores held
-            # every distinct row, 676 MB, to say None)
-            found = rows.select(pl.col(c).unique().head(2).implode().alias(c) for c in cols).collect(
-                engine="streaming").row(0, named=True)
-            # an empty or blank value is no id: the run quarantines its rows (`id_missing`: empty once stripped, of a
-            # Parquet file too, whose blanks it keeps in an id that has other text); a Parquet column of '  ' alone was
-            # named the series
-            if any(len(values) != 1 or values[0] is None or not values[0].strip() for values in found.values()):
-                return None
-            # (a row without a time, null here (`_time_key`), is quarantined by the run: no time written twice)
-            if time_col is not None and _distinct_rows(rows, [pl.col(c) for c in dict.fromkeys([*cols, time_col])]).select(
-                    pl.col(time_col).drop_nulls().is_duplicated().any()).collect(engine="streaming").item():
-                return None
-    except Exception:  # noqa: BLE001 - a courtesy: the run's own reading says what is wrong
+        probe = SourceConfig(name="probe", path=path, time_col=cols[0], target_col="-", freq="1d")
+        parts = []
+        for file in resolve_files(probe):
+            scan = _scan_one(probe, file)
+            renames, _ = _header_names(list(scan.collect_schema().names()))
+            scan = scan.rename(renames) if renames else scan
+            # each value as the run reads an id (a Parquet file's ' north' beside 'north' is two series: it was one
+            # here); the other columns as text, so that a CSV file and a Parquet one concatenate
+            text = file_format(probe, file) == "csv"
+            dtypes = scan.collect_schema()
+            parts.append(scan.select(*(id_text(pl.col(c), text) for c in cols),
+                                     *(_time_key(pl.col(c), dtypes.get(c)) if c == time_col else _value_key(pl.col(c))
+                                       for c in others)))
+        rows = pl.concat(parts, how="vertical")  # (a file without a column: not found when collected, None)
+        # the ids first, alone (their distinct values, a few): a folder of many series is no guess without holding
+        # its rows; the times written twice only where one id is in every row (2,000,000 rows of 20 stores held
+        # every distinct row, 676 MB, to say None)
+        found = rows.select(pl.col(c).unique().head(2).implode().alias(c) for c in cols).collect(
+            engine="streaming").row(0, named=True)
+        # an empty or blank value is no id: the run quarantines its rows (`id_missing`: empty once stripped, of a
+        # Parquet file too, whose blanks it keeps in an id that has other text); a Parquet column of '  ' alone was
+        # named the series
+        if any(len(values) != 1 or values[0] is None or not values[0].strip() for values in found.values()):
+            return None
+        # (a row without a time, null here (`_time_key`), is quarantined by the run: no time written twice)
+        if time_col is not None and _distinct_rows(rows, [pl.col(c) for c in dict.fromkeys([*cols, time_col])]).select(
+                pl.col(time_col).drop_nulls().is_duplicated().any()).collect(engine="streaming").item():
+            return None
+    except (Exception, pl.exceptions.PanicException):  # noqa: BLE001 - a courtesy (a panic: no hint), the run says why
         return None
     return {c: str(values[0]) for c, values in found.items()}
 

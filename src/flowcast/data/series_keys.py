@@ -3,8 +3,8 @@ its series apart (`keyings`: each set of columns as a key by the file's time col
 written twice within a key (`times_repeat_within`), which times repeat (`repeated_times`), and which undeclared
 columns differ between two rows of one key (`columns_telling_apart`). Read as `probes` reads a file (a row written
 twice is one); a file that cannot be read cheaply answers None, one whose read makes polars panic too: each probe's
-reads run in `panics.panics_named` inside its `try` (a panic in a hint gave an error instead of no hint), once per
-read (not again by each function that calls another)."""
+`except` takes polars' PanicException (no Exception) beside any error (a panic in a hint gave an error instead of no
+hint)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ import polars as pl
 
 from flowcast.config import SourceConfig
 from flowcast.data.headers import _header_names
-from flowcast.data.panics import panics_named
 from flowcast.data.probes import _distinct_rows, _probe_scan, _text_example, _time_written, columns_of
 from flowcast.data.scan import _scan_one
 from flowcast.data.source_files import resolve_files
@@ -31,18 +30,17 @@ def columns_telling_apart(path: str, key_cols: list[str], candidates: list[str],
     if "://" in path:
         return None
     try:
-        with panics_named(path):  # (a panic of polars too: a courtesy gives no answer)
-            scan = _probe_scan(path)
-            schema = scan.collect_schema()
-            cols = [c for c in dict.fromkeys(candidates) if c in schema and c not in key_cols]
-            if not cols or any(k not in schema for k in key_cols):
-                return None
-            differs = (scan.select(*key_cols, *cols).group_by(key_cols)
-                       .agg([(pl.col(c).drop_nulls().n_unique() > 1).alias(c) for c in cols])
-                       .select([pl.col(c).any() for c in cols]).collect(engine="streaming").row(0, named=True))
-            apart = [c for c in cols if differs[c]]
-            head = scan.select(apart).head(rows).collect() if apart else pl.DataFrame()
-    except Exception:  # noqa: BLE001 - a courtesy: the hint falls back to the file's other columns
+        scan = _probe_scan(path)
+        schema = scan.collect_schema()
+        cols = [c for c in dict.fromkeys(candidates) if c in schema and c not in key_cols]
+        if not cols or any(k not in schema for k in key_cols):
+            return None
+        differs = (scan.select(*key_cols, *cols).group_by(key_cols)
+                   .agg([(pl.col(c).drop_nulls().n_unique() > 1).alias(c) for c in cols])
+                   .select([pl.col(c).any() for c in cols]).collect(engine="streaming").row(0, named=True))
+        apart = [c for c in cols if differs[c]]
+        head = scan.select(apart).head(rows).collect() if apart else pl.DataFrame()
+    except (Exception, pl.exceptions.PanicException):  # noqa: BLE001 - a courtesy: the hint uses other columns
         return None
     # text columns first (stable: the file's order within each kind)
     return sorted(apart, key=lambda c: _text_example(head.get_column(c)) is None)
@@ -76,15 +74,14 @@ def repeated_times(path: str, time_col: str) -> tuple[int, str] | None:
     if not columns or time_col not in columns or "://" in path:
         return None
     try:
-        with panics_named(path):  # (a panic of polars too: a courtesy gives no answer)
-            scan = _probe_scan(path)
-            time = pl.col(time_col)
-            time = _time_written(time) if scan.collect_schema().get(time_col) == pl.Utf8 else time.cast(pl.Utf8)
-            rows = (scan.select(time.alias("__time__"), pl.struct(pl.all()).hash().alias("__row__")).with_row_index("__at__")
-                    .unique(["__time__", "__row__"], keep="first"))  # (a row written twice is one)
-            found = (rows.drop_nulls("__time__").filter(pl.col("__time__").is_duplicated())
-                     .group_by("__time__").agg(pl.col("__at__").min()).sort("__at__").collect(engine="streaming"))
-    except Exception:  # noqa: BLE001 - a courtesy: the run's own reading says what is wrong
+        scan = _probe_scan(path)
+        time = pl.col(time_col)
+        time = _time_written(time) if scan.collect_schema().get(time_col) == pl.Utf8 else time.cast(pl.Utf8)
+        rows = (scan.select(time.alias("__time__"), pl.struct(pl.all()).hash().alias("__row__")).with_row_index("__at__")
+                .unique(["__time__", "__row__"], keep="first"))  # (a row written twice is one)
+        found = (rows.drop_nulls("__time__").filter(pl.col("__time__").is_duplicated())
+                 .group_by("__time__").agg(pl.col("__at__").min()).sort("__at__").collect(engine="streaming"))
+    except (Exception, pl.exceptions.PanicException):  # noqa: BLE001 - a courtesy (a panic: no hint), the run says why
         return None
     return (found.height, str(found.item(0, "__time__"))) if found.height else None
 
@@ -109,19 +106,18 @@ def keyings(path: str, time_col: str, key_sets: list[list[str]]) -> list[Keying]
     if not columns or any(c not in columns for c in named) or "://" in path:
         return None
     try:
-        with panics_named(path):  # (a panic of polars too: a courtesy gives no answer)
-            probe = SourceConfig(name="probe", path=path, time_col=time_col, target_col="-", freq="1d")
-            scan = _scan_one(probe, resolve_files(probe)[0])
-            renames, _ = _header_names(list(scan.collect_schema().names()))
-            scan = scan.rename(renames) if renames else scan
-            # each set's (time, key) and key by their hashes: 64-bit numbers, not the key's text, held per distinct row
-            sets = [pl.struct(time_col, *cols).hash().alias(f"set{i}") for i, cols in enumerate(key_sets)]
-            keys = [(pl.struct(*cols).hash() if cols else pl.lit(0, pl.UInt64)).alias(f"key{i}")
-                    for i, cols in enumerate(key_sets)]
-            rows = _distinct_rows(scan.filter(pl.col(time_col).is_not_null()), [*sets, *keys])
-            found = rows.select(*[pl.col(f"set{i}").is_duplicated().sum() for i in range(len(key_sets))],
-                                *[pl.col(f"key{i}").n_unique() for i in range(len(key_sets))]
-                                ).collect(engine="streaming").row(0)
-            return [Keying(int(found[i]), int(found[len(key_sets) + i])) for i in range(len(key_sets))]
-    except Exception:  # noqa: BLE001 - a courtesy: the run's own reading says what is wrong
+        probe = SourceConfig(name="probe", path=path, time_col=time_col, target_col="-", freq="1d")
+        scan = _scan_one(probe, resolve_files(probe)[0])
+        renames, _ = _header_names(list(scan.collect_schema().names()))
+        scan = scan.rename(renames) if renames else scan
+        # each set's (time, key) and key by their hashes: 64-bit numbers, not the key's text, held per distinct row
+        sets = [pl.struct(time_col, *cols).hash().alias(f"set{i}") for i, cols in enumerate(key_sets)]
+        keys = [(pl.struct(*cols).hash() if cols else pl.lit(0, pl.UInt64)).alias(f"key{i}")
+                for i, cols in enumerate(key_sets)]
+        rows = _distinct_rows(scan.filter(pl.col(time_col).is_not_null()), [*sets, *keys])
+        found = rows.select(*[pl.col(f"set{i}").is_duplicated().sum() for i in range(len(key_sets))],
+                            *[pl.col(f"key{i}").n_unique() for i in range(len(key_sets))]
+                            ).collect(engine="streaming").row(0)
+        return [Keying(int(found[i]), int(found[len(key_sets) + i])) for i in range(len(key_sets))]
+    except (Exception, pl.exceptions.PanicException):  # noqa: BLE001 - a courtesy (a panic: no hint), the run says why
         return None

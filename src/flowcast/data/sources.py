@@ -185,8 +185,9 @@ class Ingested:
 
     def panics_named(self) -> AbstractContextManager[None]:
         """`panics.panics_named` of the reads of this source (`label`): a glob's panic names the file of it that
-        fails read whole alone, where one does (its local files only, probed only after the panic)."""
-        local = [f for f in self.files if not _is_http(f)]
+        fails read whole alone, where one does (its local files only, probed only after the panic: an object store's,
+        s3:// or gs:// as much as https://, would be downloaded whole again)."""
+        local = [f for f in self.files if not _is_url(f)]
         return panics_named(self.label, files=local,
                             read=lambda file: _scan_one(self.source, file).collect(engine="streaming"))
 
