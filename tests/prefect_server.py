@@ -88,9 +88,22 @@ class Server:
 
     def start(self, args: list[str], log: Path, cwd: Path | None = None,
               env: dict[str, str] | None = None) -> subprocess.Popen:
-        """Start another process (e.g. `serve`) against this server; stopped with the server."""
-        proc = subprocess.Popen(args, env={**self.env, **(env or {})}, cwd=cwd, stdout=log.open("wb"),
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        """Start another process (e.g. `serve`) against this server; stopped with the server. Its SIGINT is the
+        default one, as a terminal's Ctrl-C reaches it: the suite run as a background job (`make test &`, nohup, some
+        CI runners) has SIGINT ignored, which a child inherits and Python then keeps ignoring, so a test's Ctrl-C did
+        nothing (test_serve_grace's Ctrl-C during the grace failed so: the run in flight ended on its own)."""
+        import signal
+
+        # an ignored SIGINT is inherited through exec, a handled one is reset to the default: handled while it starts
+        ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+        if ignored:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            proc = subprocess.Popen(args, env={**self.env, **(env or {})}, cwd=cwd, stdout=log.open("wb"),
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+        finally:
+            if ignored:
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
         self.others.append((proc, log))
         return proc
 
