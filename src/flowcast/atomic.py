@@ -88,11 +88,8 @@ def no_rights(exc: BaseException | str | None) -> bool:
 
 def room_in(folder: str | Path) -> str:
     """How much room a folder's disk has left, as a person reads it: `N KB free in <folder>` (or why not known)."""
-    try:
-        st = os.statvfs(folder)
-    except OSError as exc:
-        return f"{folder}: {exc}"
-    return f"{st.f_bavail * st.f_frsize // 1024} KB free in {folder}"
+    room = _free(folder)
+    return f"{folder}: {room}" if isinstance(room, OSError) else f"{room // 1024} KB free in {folder}"
 
 
 _NEEDED = re.compile(r"([0-9][0-9,]*) bytes to write, ")
@@ -105,12 +102,9 @@ def room_for(folder: str | Path, needed: int | None = None) -> str:
     if "://" in str(folder) and not str(folder).startswith("file://"):
         room = f"the room left in {folder} is not known (an object store does not report it)"
     else:
-        try:
-            st = os.statvfs(str(folder).removeprefix("file://"))
-        except OSError as exc:
-            room = f"the room left in {folder} is not known ({exc.strerror or exc})"
-        else:
-            room = f"{st.f_bavail * st.f_frsize:,} bytes free in {folder}"
+        free = _free(str(folder).removeprefix("file://"))
+        room = (f"the room left in {folder} is not known ({free.strerror or free})" if isinstance(free, OSError)
+                else f"{free:,} bytes free in {folder}")
     return f"{needed:,} bytes to write, {room}" if needed is not None else room
 
 
@@ -136,10 +130,17 @@ def full_folder(text: str | None, folders: list[str | Path]) -> str | Path:
 
 def bytes_free(folder: str | Path) -> int | None:
     """The bytes this user may still write on the disk of `folder`; None where its room cannot be read."""
+    room = _free(folder)
+    return None if isinstance(room, OSError) else room
+
+
+def _free(folder: str | Path) -> int | OSError:
+    """The bytes this user may still write on the disk of `folder` (statvfs), or the error that reading it raised:
+    the one reading of `bytes_free`, `room_in` and `room_for`."""
     try:
         st = os.statvfs(folder)
-    except OSError:
-        return None
+    except OSError as exc:
+        return exc
     return st.f_bavail * st.f_frsize
 
 
