@@ -402,6 +402,35 @@ def test_a_file_of_dates_alone_builds_no_time_of_day_lag(tmp_path, written, lagg
     assert ingested.frame.select(pl.len()).collect().item() == 5
 
 
+@pytest.mark.parametrize(("written", "lagged"), [
+    ("{d}T00:30", True), ("{d:%m/%d/%Y} 12:30 PM", True), ("{d} 00:30:00+01:00", True), ("{d:%Y%m%d} 0030", False),
+    ("{d} 24:00", False), ("{d}", False)])
+def test_a_time_of_day_the_texts_guess_misses_keeps_its_lag(tmp_path, monkeypatch, written, lagged):
+    """Regression (ingest53): whether a text column holds a time of day was a guess from its text alone
+    (`_TIME_OF_DAY_RE`), and a shape it missed built no lag: the rows were seen from the start of their day, without
+    a word. The parsed times decide where the guess says none: with a guess that matches nothing, each shape keeps the
+    lags the run reads ('20240101 0030' is no time the run reads, quarantined; '24:00' is the next midnight: none)."""
+    from flowcast.data import day_month
+    from flowcast.data.sources import seen_shifts_expr
+
+    days = [date(2024, 3, 7) + timedelta(days=k) for k in range(8)]
+    path = tmp_path / "d.csv"
+    path.write_text("t,id,y\n" + "".join(f"{written.format(d=d)},a,1.0\n" for d in days))
+    source = make_source(path, freq="1d", tz="America/New_York", id_cols=["id"], time_col="t", target_col="y")
+
+    def lags() -> list:  # the rows seen after the start of their day (none: no aggregate built)
+        ingested = ingest(source, datetime(2024, 3, 20, tzinfo=UTC))
+        expr = seen_shifts_expr(ingested)
+        seen = [] if expr is None else ingested.unfiltered.select(expr).collect().item().to_list()
+        return [s for s in seen if s["lag"] != timedelta(0)]
+
+    guessed = lags()
+    monkeypatch.setattr(day_month, "_TIME_OF_DAY_RE", r"^no shape of time$")
+    missed = lags()
+    assert missed == guessed, (missed, guessed)
+    assert (len(missed) == len(days)) if lagged else not missed, missed
+
+
 def test_planned_rows_with_an_offset_leave_out_the_times_without_one_as_validation_quarantines_them(tmp_path):
     """The rows that tell whether a time without an offset is beside times with one are those validation reads: a
     backfill's rows by its as_of and its planned rows after it (a future covariate's value). The same file as above

@@ -392,7 +392,8 @@ def _day_month_fits(a: pl.Expr, b: pl.Expr) -> pl.Expr:
 _QUARTER_NUMBER_RE = r"^\d{4}-0?[1-4]$"  # '2017-1', '2017-04': a month, or a quarter written year-number
 # a value that may hold a time of day ('09:00', '2024-03-01 09', '20240301T0900', '1/29/2024 2 PM'; of a date alone,
 # 'Mar 1 2024' too: a time of day not ruled out): a daily source's start-labelled time of day is seen from then
-# (`sources.time_of_day_lag`); a file of dates alone has none
+# (`sources.time_of_day_lag`); a file of dates alone has none. A guess from the text, a quick 'yes' alone: where no
+# value matches, ingest reads the times as the run parses them (`sources._parsed_time_of_day`), which decides
 _TIME_OF_DAY_RE = r"\d:\d|\d[ T]\d|\d\s*[AaPp]\.?[Mm]\.?$"
 
 

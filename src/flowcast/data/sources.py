@@ -383,6 +383,23 @@ def _mapping(source: SourceConfig, schema: pl.Schema, label: str, text: bool,
     return [*stages, mapped, [ds.alias("ds")]], apart, zoned
 
 
+def _parsed_time_of_day(unread: pl.LazyFrame, mapping: list[list[pl.Expr]], time_raw: str, lag: pl.Expr) -> bool:
+    """Whether some row of `unread` (its raw columns) has a time of day as the run reads its time column `time_raw`
+    (`mapping`, `_mapping`'s stages) other than its day's start (`lag`: `time_of_day_lag`): what a text column whose
+    values `_time_profile`'s guess read as dates alone holds, decided from the parsed times, not from the text. One
+    row per distinct time text (per file too, where a glob's files each have their day/month order) is read, its
+    other columns null: a file of dates alone holds a few thousand, whatever its rows. True where it cannot be read
+    (unreadable bytes: a time of day not ruled out, as `_time_profile` says of them)."""
+    schema = unread.collect_schema()
+    keys = [time_raw, FILE_INDEX] if FILE_INDEX in schema else [time_raw]
+    times = unread.select(keys).unique().with_columns(pl.lit(None, dtype).alias(c) for c, dtype in schema.items()
+                                                      if c not in keys)
+    try:
+        return bool(_mapped(times, mapping).select((lag != timedelta(0)).any()).collect(engine="streaming").item())
+    except pl.exceptions.PolarsError:
+        return True
+
+
 def _seen_apart(source: SourceConfig, dtype: pl.DataType, traits: frozenset[str]) -> bool:
     """Whether a daily or coarser time column, whose rows `_parse_time` sees from the instant an offset names
     (`DS_SEEN`), can hold a row seen apart from its time as written (`DS_RAW`): not a timestamp column in the zone
@@ -534,6 +551,11 @@ def _ingest(source: SourceConfig, as_of: datetime | str | None) -> Ingested:
     if yes_no:
         mapping, apart, zone_offsets = _mapping(source, schema, label, text, orders, traits, yes_no, as_of)
         frame = _mapped(unread, mapping)
+    if profile is not None and "time_of_day" not in profile.traits and not is_subdaily(source.freq) and (
+            lag := time_of_day_lag(source)) is not None and _parsed_time_of_day(unread, mapping, time_raw, lag):
+        # a shape of time of day that the text's guess (`_TIME_OF_DAY_RE`) missed, read by the parser: its lag is kept
+        # (`seen_shifts_expr` built none, and the rows were seen from the start of their day, without a word)
+        profile = profile._replace(traits=profile.traits | {"time_of_day"})
     not_over = None
     if bound is not None and source.aggregate != "none" and apart:  # the window over (series, period), once
         frame = frame.with_columns(period_not_over(source, bound, apart).alias(NOT_OVER))
