@@ -27,6 +27,35 @@ def _parquet(path: Path) -> bytes:
     return path.read_bytes()
 
 
+def _panic() -> None:
+    """A panic of polars, as any reaches Python (`pl.exceptions.PanicException`, no Exception), without the bug of a
+    polars version that makes one: what `panics_named` takes from its block."""
+    raise pl.exceptions.PanicException("assertion failed: range.end as u64 <= self.size")
+
+
+@pytest.mark.parametrize("url", [False, True])
+def test_a_globs_panic_names_the_file_that_fails_alone(tmp_path, url):
+    """Regression (ingest53): a file:// glob is one URL to ingest (polars expands it), and after its panic none of its
+    files was read again: the error named the glob alone, where a local glob's named its cut file. Its files are read
+    alone as a local glob's are (`source_files.local_files`), the cut one named as the source names it. The panic is
+    raised in the block of the source's `panics_named` (polars 2.1 reads a file:// glob's cut file with an ordinary
+    error); the files' reads alone are real, and the cut one fails however the installed polars fails on it."""
+    whole = _parquet(tmp_path / "a.parquet")
+    for name in ("b", "c"):
+        (tmp_path / f"{name}.parquet").write_bytes(whole)
+    glob = f"file://{tmp_path}/*.parquet" if url else str(tmp_path / "*.parquet")
+    ingested = ingest(make_source(glob), None)
+    written_in_place(tmp_path / "b.parquet", whole[: len(whole) // 2])
+    with pytest.raises(DataValidationError) as error, ingested.panics_named():
+        _panic()
+    said = str(error.value)
+    label = glob if url else f"{glob} (3 files)"
+    cut = f"file://{tmp_path / 'b.parquet'}" if url else str(tmp_path / "b.parquet")
+    assert said.startswith(f"cannot read {label}: polars failed inside its query engine (assertion failed: "), said
+    assert f"; of its files, {cut} fails to read alone; " in said, said
+    assert "POLARS_ENGINE_AFFINITY=in-memory" in said, said
+
+
 @pytest.mark.parametrize("cut", ["a", "b"])
 def test_a_panic_reading_rows_back_names_the_source(tmp_path, cut):
     """Regression: `Ingested.rows` (validation reads the rows it quarantines back by it) collected without a word of

@@ -35,15 +35,17 @@ def panic_error(label: str, exc: BaseException, *, stage: str = "read", culprit:
 
 
 @contextmanager
-def panics_named(label: str, *, stage: str = "read", files: Sequence[str] = (),
+def panics_named(label: str, *, stage: str = "read", files: Sequence[str] | Callable[[], Sequence[str]] = (),
                  read: Callable[[str], object] | None = None) -> Iterator[None]:
     """Run the block's work of `stage` on `label` (reads of a file, or of a glob and its number of files; the
     preprocessing of a source), a panic of polars raised as `panic_error` (from it: its cause), naming the first of
-    `files` (a glob's) that `read` fails on alone where one does. Other errors pass unchanged."""
+    `files` (a glob's; or the function listing them, called after a panic only) that `read` fails on alone where one
+    does. Other errors pass unchanged."""
     try:
         yield
     except pl.exceptions.PanicException as exc:
-        culprit = _failing_file(files, read) if read is not None and len(files) > 1 else None
+        listed = (files() if callable(files) else files) if read is not None else ()
+        culprit = _failing_file(listed, read) if read is not None and len(listed) > 1 else None
         raise panic_error(label, exc, stage=stage, culprit=culprit) from exc
 
 

@@ -35,8 +35,8 @@ def resolve_files(source: SourceConfig) -> list[str]:
         return [path]
     # a relative path is read from the working directory (not from the configuration file's folder): say which
     where = "" if Path(path).is_absolute() else f" (relative to the working directory {os.getcwd()})"
-    if any(ch in path for ch in "*?["):
-        files = sorted(glob.glob(path))
+    if _is_glob(path):
+        files = _listed(path)
         if not files:
             raise DataValidationError(f"source {source.name!r}: no file matches {source.path!r}{where}")
         return files
@@ -44,17 +44,52 @@ def resolve_files(source: SourceConfig) -> list[str]:
         raise DataValidationError(f"source {source.name!r}: file not found: {source.path}{where}; nothing was "
                                   "published from it: put the file back (or fix the path) and run again")
     if Path(path).is_dir():
-        # every file below it (Hive-style partition folders included), skipping hidden files and the
-        # markers that Spark/Hadoop leave beside their output (_SUCCESS, _committed_*, _metadata)
-        root = Path(path)
-        files = sorted(
-            str(p) for p in root.rglob("*")
-            if p.is_file() and not any(part.startswith((".", "_")) for part in p.relative_to(root).parts)
-        )
+        files = _listed(path)
         if not files:
             raise DataValidationError(f"source {source.name!r}: directory {source.path} holds no data files")
         return files
     return [path]
+
+
+def _is_glob(path: str) -> bool:
+    return any(ch in path for ch in "*?[")
+
+
+def _listed(path: str) -> list[str]:
+    """The files a local glob matches (sorted), or every file below a local folder (Hive-style partition folders
+    included), skipping hidden files and the markers that Spark/Hadoop leave beside their output (_SUCCESS,
+    _committed_*, _metadata); [path] for a file, [] for none."""
+    if _is_glob(path):
+        return sorted(glob.glob(path))
+    root = Path(path)
+    if root.is_dir():
+        return sorted(str(p) for p in root.rglob("*")
+                      if p.is_file() and not any(part.startswith((".", "_")) for part in p.relative_to(root).parts))
+    return [path] if root.exists() else []
+
+
+def _file_url_path(file: str) -> str | None:
+    """The local path a file:// URL names ('file:///data/*.parquet': '/data/*.parquet', 'file://localhost/data/a.csv':
+    '/data/a.csv'); None for another path or URL, a file:// URL of another host too."""
+    if not file.lower().startswith("file://"):
+        return None
+    host, slash, rest = file[len("file://"):].partition("/")
+    return slash + rest if slash and host.lower() in ("", "localhost") else None
+
+
+def local_files(files: list[str]) -> dict[str, str]:
+    """The local files among a source's `files` (`resolve_files`), each as the source names it -> the path it is
+    read at alone: a path itself; a file:// URL (which `resolve_files` passes through, polars expanding its glob),
+    each file its glob or folder holds, as a local glob's are listed, named file:// + its path. Other URLs
+    (https://, s3://, a file:// URL of another host) are left out."""
+    local: dict[str, str] = {}
+    for file in files:
+        path = _file_url_path(file)
+        if path is not None:
+            local |= {f"file://{p}": p for p in _listed(path)}
+        elif not _is_url(file):
+            local[file] = file
+    return local
 
 
 FileState = tuple[int, int, int, int]  # (size, mtime_ns, ctime_ns, inode): any write or replacement changes it

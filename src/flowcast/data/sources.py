@@ -25,6 +25,7 @@ undeclared column in a strict source, a column type that cannot be cast) raise
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -76,6 +77,7 @@ from flowcast.data.source_files import (
     _is_url,
     check_file_zone,
     file_format,
+    local_files,
     resolve_files,
     source_states,
 )
@@ -186,10 +188,11 @@ class Ingested:
     def panics_named(self) -> AbstractContextManager[None]:
         """`panics.panics_named` of the reads of this source (`label`): a glob's panic names the file of it that
         fails read whole alone, where one does (its local files only, probed only after the panic: an object store's,
-        s3:// or gs:// as much as https://, would be downloaded whole again)."""
-        local = [f for f in self.files if not _is_url(f)]
-        return panics_named(self.label, files=local,
-                            read=lambda file: _scan_one(self.source, file).collect(engine="streaming"))
+        s3:// or gs:// as much as https://, would be downloaded whole again; a file:// glob's files as a local
+        glob's, `local_files`: it was one URL, none of its files read again)."""
+        local = functools.cache(lambda: local_files(self.files))  # (listed after a panic only)
+        return panics_named(self.label, files=lambda: list(local()),
+                            read=lambda file: _scan_one(self.source, local()[file]).collect(engine="streaming"))
 
     def not_over(self) -> pl.Expr:
         """`period_not_over` at as_of (False without one): the column `NOT_OVER` of `frame` and `unfiltered` where
