@@ -1,10 +1,14 @@
 """A panic of polars (a `PanicException`, no Exception) anywhere in ingest is an error naming the file and what to
 try (`panics.panics_named`), never a Rust backtrace and a traceback. Real panics: a Parquet file cut short under a
-lazy scan that had read its footer (polars 2.1: 'assertion failed: range.end as u64 <= self.size'). Validation's
-collect and the first rows of a day-first file of many morsels: tests/data/test_freq_infer.py."""
+lazy scan that had read its footer (polars 2.1: 'assertion failed: range.end as u64 <= self.size'); where the
+installed polars raises an ordinary error there instead, that error is asserted to reach the user unchanged and the
+test is skipped, saying so (`_said`), and the panic path is tested through `panics_named` itself, a panic raised in
+its block (`_panic`). Validation's collect and the first rows of a day-first file of many morsels:
+tests/data/test_freq_infer.py."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import polars as pl
@@ -25,6 +29,21 @@ def _parquet(path: Path) -> bytes:
                   "date": pl.date_range(pl.date(2020, 1, 1), pl.date(2021, 5, 14), eager=True).to_list() * 20,
                   "val": [float(i) for i in range(n)]}).write_parquet(path, row_group_size=1000)
     return path.read_bytes()
+
+
+def _said(error: pytest.ExceptionInfo[BaseException]) -> str:
+    """What the user is told of a read of a Parquet file cut short under its scan (`pytest.raises` of
+    DataValidationError and polars' errors): polars 2.1 panics there, said as `panics.panic_error` (its cause the
+    PanicException), whose message is returned. Where the installed polars raises an ordinary error instead, that
+    error reaches the user as polars said it (`panics_named` passes other errors unchanged: asserted), and the test
+    is skipped, naming that error; `test_a_globs_panic_names_the_file_that_fails_alone` provokes the panic path."""
+    if isinstance(error.value, DataValidationError):
+        assert type(error.value.__cause__).__name__ == "PanicException", repr(error.value.__cause__)
+        return str(error.value)
+    said = " ".join(str(error.value).split())
+    assert isinstance(error.value, pl.exceptions.PolarsError) and "failed inside its query engine" not in said, said
+    pytest.skip(f"polars {pl.__version__} reads a Parquet file cut under its scan with an ordinary error, no panic "
+                f"({type(error.value).__name__}: {said[:120]}): the panic path is tested through panics_named itself")
 
 
 def _panic() -> None:
@@ -66,13 +85,12 @@ def test_a_panic_reading_rows_back_names_the_source(tmp_path, cut):
     source = make_source(tmp_path / "*.parquet")
     ingested = ingest(source, None)
     written_in_place(tmp_path / f"{cut}.parquet", whole[: len(whole) // 2])
-    with pytest.raises(DataValidationError) as error:
+    with pytest.raises((DataValidationError, pl.exceptions.PolarsError)) as error:
         ingested.rows(pl.Series([0, 1, 9_000, 12_000]))
-    said = str(error.value)
+    said = _said(error)
     assert said.startswith(f"cannot read {tmp_path / '*.parquet'} (2 files): polars failed inside its query engine ("), said
     assert f"; of its files, {tmp_path / f'{cut}.parquet'} fails to read alone; " in said, said
     assert "POLARS_ENGINE_AFFINITY=in-memory" in said, said
-    assert type(error.value.__cause__).__name__ == "PanicException", repr(error.value.__cause__)
 
 
 def test_a_globs_panic_reads_again_its_local_files_alone(tmp_path, monkeypatch):
@@ -98,8 +116,8 @@ def test_a_globs_panic_reads_again_its_local_files_alone(tmp_path, monkeypatch):
 
     monkeypatch.setattr(sources, "_scan_one", scan_one)
     written_in_place(tmp_path / "b.parquet", whole[: len(whole) // 2])
-    with pytest.raises(DataValidationError) as error:
-        ingested.rows(pl.Series([0, 1, 9_000, 12_000]))
+    with pytest.raises(DataValidationError) as error, ingested.panics_named():
+        _panic()
     assert f"; of its files, {tmp_path / 'b.parquet'} fails to read alone; " in str(error.value), str(error.value)
     assert read == [str(tmp_path / "a.parquet"), str(tmp_path / "b.parquet")], read
 
@@ -112,21 +130,29 @@ def test_a_file_probe_says_a_panic_as_an_error_naming_its_file_and_passes_other_
     whole = _parquet(path)
 
     @file_probe
+    def missing(file: str) -> pl.DataFrame:
+        return pl.read_parquet(file)
+
+    with pytest.raises(FileNotFoundError):
+        missing(str(tmp_path / "none.parquet"))
+
+    @file_probe
+    def panicking(file: str) -> None:
+        _panic()
+
+    with pytest.raises(DataValidationError, match=r"^cannot read .*sales\.parquet: polars failed inside its query"):
+        panicking(str(path))
+
+    @file_probe
     def cut_under_its_scan(file: str) -> pl.DataFrame:
         scan = pl.scan_parquet(file)
         scan.collect_schema()  # its footer read, as a lazy scan of ingest's
         written_in_place(Path(file), whole[: len(whole) // 2])
         return scan.collect()
 
-    with pytest.raises(DataValidationError, match=r"^cannot read .*sales\.parquet: polars failed inside its query"):
+    with pytest.raises((DataValidationError, pl.exceptions.PolarsError)) as error:
         cut_under_its_scan(str(path))
-
-    @file_probe
-    def missing(file: str) -> pl.DataFrame:
-        return pl.read_parquet(file)
-
-    with pytest.raises(FileNotFoundError):
-        missing(str(tmp_path / "none.parquet"))
+    assert re.match(r"cannot read .*sales\.parquet: polars failed inside its query", _said(error)), error.value
 
 
 def test_a_panic_while_preprocessing_names_the_stage_and_the_source():

@@ -1,7 +1,8 @@
 """A panic of polars in a courtesy probe of a file (a hint's, a command's guess: `series_keys`, `probes`) gives no
 answer, as any other failure to read the file cheaply does: it fails no validation nor command. Real panics: a
 Parquet file cut short under the probe's own lazy scan once its footer is read (polars 2.1: 'assertion failed:
-range.end as u64 <= self.size'), as tests/data/test_panics.py's."""
+range.end as u64 <= self.size'), as tests/data/test_panics.py's; skipped, saying so, where the installed polars
+reads such a file with an ordinary error instead (the probe's answer, None, asserted before)."""
 
 from __future__ import annotations
 
@@ -55,5 +56,12 @@ def test_a_panic_in_a_courtesy_probe_gives_no_answer(tmp_path, monkeypatch, modu
 
     monkeypatch.setattr(own, scan, cut_under)
     assert probe(str(path)) is None
-    with pytest.raises(pl.exceptions.PanicException):  # what the probe met: a panic of polars, not an error
+    try:  # what the probe met: a panic of polars, not an error
         scans[-1].collect()
+    except pl.exceptions.PolarsError as exc:  # (a polars that reads the cut file with an ordinary error: no panic met)
+        pytest.skip(f"polars {pl.__version__} reads a Parquet file cut under its scan with an ordinary error, no "
+                    f"panic ({type(exc).__name__}): the probe gave no answer, as of any error, but met no panic")
+    except pl.exceptions.PanicException:
+        pass
+    else:
+        pytest.fail("the file cut short under the probe's scan read whole")
