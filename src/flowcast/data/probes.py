@@ -14,7 +14,7 @@ import polars as pl
 
 from flowcast.config import SourceConfig
 from flowcast.data.csv_text import blank_line
-from flowcast.data.day_month import _written_by
+from flowcast.data.dated_by import _written_by
 from flowcast.data.headers import _DUPLICATED_RE, _NUMBER_TEXT_RE, _header_below, _header_names, _unnamed
 from flowcast.data.panics import file_probe
 from flowcast.data.scan import _scan_one

@@ -12,7 +12,7 @@ import polars as pl
 
 from flowcast.config import SourceConfig
 from flowcast.data.csv_text import _check_text, _first_line, _raw_head, _sniff_separator, preamble
-from flowcast.data.day_month import _written_by
+from flowcast.data.dated_by import _written_by
 from flowcast.data.decimals import (
     DecimalPoints,
     Notes,

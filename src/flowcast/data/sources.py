@@ -38,17 +38,14 @@ import polars as pl
 from flowcast.config import SourceConfig
 from flowcast.data.calendar import is_subdaily
 from flowcast.data.csv_text import blank_line, preamble
+from flowcast.data.dated_by import _after_every_reading, _dated_by, _latest_wall, _written_by
 from flowcast.data.day_month import (
     DayMonth,
     TimeProfile,
-    _after_every_reading,
-    _dated_by,
     _day_month_per_file,
     _day_month_spaced_per_file,
-    _latest_wall,
     _orders_by_rows,
     _time_profile,
-    _written_by,
     quarter_numbers_note,
 )
 from flowcast.data.decimals import DecimalPoints, Notes

@@ -25,7 +25,7 @@ import polars as pl
 
 from flowcast.config import SourceConfig
 from flowcast.data.calendar import is_business, is_subdaily, month_multiple, multiday_period, parse_freq
-from flowcast.data.day_month import _latest_wall
+from flowcast.data.dated_by import _latest_wall
 from flowcast.data.schemas import JITTER_MAX
 from flowcast.data.time_text import _MIDNIGHT_ZONED_RE, _TIME_ZONED_RE
 from flowcast.distinct import per_distinct
