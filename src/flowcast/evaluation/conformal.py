@@ -378,44 +378,45 @@ def history_edge(scored: pl.DataFrame, horizon: int) -> int | None:
     return edge
 
 
-def _decade(level: pl.Expr) -> pl.Expr:
-    """The order of magnitude of a level (floor(log10)): 0 for 1-9.99, 1 for 10-99.9, 3 for 1e3-9999."""
+def _size_step(level: pl.Expr) -> pl.Expr:
+    """The size step of a level, floor(BANDS_PER_DECADE x log10): with 4, 0 for 1-1.77, 4 for 10-17.7, 12 for
+    1000-1778, -1 for 0.56-0.99."""
     return (level.log10() * BANDS_PER_DECADE).floor().cast(pl.Int64)
 
 
 def _band_expr(bands: Sequence[int]) -> pl.Expr:
-    """The index of each row's level band: the last band whose lowest decade is at most the level's decade (a level
-    below the first band's takes the first band)."""
-    decade = _decade(pl.col("level"))
+    """The index of each row's level band: the last band whose lowest size step (`_size_step`) is at most the
+    level's (a level below the first band's takes the first band)."""
+    size = _size_step(pl.col("level"))
     expr: pl.Expr = pl.lit(0, dtype=pl.Int64)
     for i, low in enumerate(bands[1:], 1):
-        expr = pl.when(decade >= int(low)).then(pl.lit(i, dtype=pl.Int64)).otherwise(expr)
+        expr = pl.when(size >= int(low)).then(pl.lit(i, dtype=pl.Int64)).otherwise(expr)
     return expr
 
 
 def level_bands(scored: pl.DataFrame, horizon: int) -> list[int] | None:
-    """The lowest decade of each band of level sizes that widths in levels are calibrated apart on, ascending (see
-    the module's "Widths in levels"): consecutive decades of the points' `level` (floor(log10)), merged from the
+    """The lowest size step (`_size_step`) of each band of level sizes that widths in levels are calibrated apart on,
+    ascending (see the module's "Widths in levels"): consecutive size steps of the points' `level`, merged from the
     smallest up until a band has `MIN_GROUP_POINTS` points at every scored step (what's left at the top joins the
     last band). None when fewer than two bands have that many (everything is calibrated pooled)."""
     if "level" not in scored.columns or not scored.height:
         return None
     steps = min(horizon, int(cast(int, scored["step"].max())))
     counts = (scored.filter(pl.col("level").is_finite() & (pl.col("level") > 0))
-              .group_by(_decade(pl.col("level")).alias("decade"), "step").len())
+              .group_by(_size_step(pl.col("level")).alias("size"), "step").len())
     per: dict[int, dict[int, int]] = {}
-    for decade, step, n in counts.iter_rows():
-        per.setdefault(int(decade), {})[int(step)] = int(n)
+    for size, step, n in counts.iter_rows():
+        per.setdefault(int(size), {})[int(step)] = int(n)
     bands: list[int] = []
     have: dict[int, int] = {}
-    for decade in sorted(per):
+    for size in sorted(per):
         if not have:
-            bands.append(decade)
-        for step, n in per[decade].items():
+            bands.append(size)
+        for step, n in per[size].items():
             have[step] = have.get(step, 0) + n
         if all(have.get(step, 0) >= MIN_GROUP_POINTS for step in range(1, steps + 1)):
             have = {}
-    if have and len(bands) > 1:  # the top decades' points too few for a band of their own: the band below takes them
+    if have and len(bands) > 1:  # the top sizes' points too few for a band of their own: the band below takes them
         bands.pop()
     return bands if len(bands) > 1 else None
 
