@@ -763,6 +763,18 @@ def error_chain(exc: BaseException) -> list[BaseException]:
     return chain
 
 
+def api_health(url: str) -> str | None:
+    """None where the Prefect API at `url` answers its health check (below HTTP 500), else why not ('ConnectError:
+    All connection attempts failed', 'HTTP 503'): `wait_for_api`'s and `api_watch`'s one probe."""
+    import httpx
+
+    try:
+        answer = httpx.get(f"{url.rstrip('/')}/health", timeout=5.0)
+    except httpx.HTTPError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None if answer.status_code < 500 else f"HTTP {answer.status_code}"
+
+
 def wait_for_api(url: str, wait_s: float = API_WAIT_S) -> None:
     """Wait until the Prefect API at `url` answers its health check, saying so once on stderr; a FlowcastError
     naming it after `wait_s`. A server restarting (an upgrade, a crash and its supervisor) when a scheduled
@@ -770,22 +782,15 @@ def wait_for_api(url: str, wait_s: float = API_WAIT_S) -> None:
     import sys
     import time
 
-    import httpx
-
     from flowcast.errors import FlowcastError
 
     deadline = time.monotonic() + wait_s
     said = False
     while True:
-        try:
-            answer = httpx.get(f"{url.rstrip('/')}/health", timeout=5.0)
-            if answer.status_code < 500:
-                if said:
-                    print(f"the Prefect API at {url} answers again: starting", file=sys.stderr, flush=True)
-                return
-            why = f"HTTP {answer.status_code}"
-        except httpx.HTTPError as exc:
-            why = f"{type(exc).__name__}: {exc}"
+        if (why := api_health(url)) is None:
+            if said:
+                print(f"the Prefect API at {url} answers again: starting", file=sys.stderr, flush=True)
+            return
         if time.monotonic() >= deadline:
             raise FlowcastError(f"the Prefect API at {url} (PREFECT_API_URL) did not answer for {wait_s:g}s ({why}); "
                                 "nothing was started: start that server (prefect server start, or make server), or "
@@ -806,7 +811,8 @@ def temporary_api(home: str | Path | None = None) -> Iterator[None]:
     "ERROR ... Failed to send telemetry" in every run: an error that was none), and finds no window
     `flowcast: crash silent runs` left open for a run already final, which it evaluated as it started,
     logging `Action failed: ... already in terminal state` (`ops.prefect_runs.drop_final_windows`,
-    in the log `flowcast.temporary_api`)."""
+    in the log `flowcast.temporary_api`). A configured API that stops answering meanwhile is said on the terminal
+    (`_api_watched`)."""
     from prefect.settings import (
         PREFECT_API_URL,
         PREFECT_SERVER_ANALYTICS_ENABLED,
@@ -833,11 +839,27 @@ def temporary_api(home: str | Path | None = None) -> Iterator[None]:
                     STARTUP_TIMEOUT_S, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
             if PREFECT_SERVER_ANALYTICS_ENABLED.name not in os.environ:
                 updates[PREFECT_SERVER_ANALYTICS_ENABLED] = False
-        with temporary_settings(updates), _server_in_own_session():
+        with temporary_settings(updates), _server_in_own_session(), _api_watched():
             yield
     finally:
         if command is not None:
             command.unlink(missing_ok=True)
+
+
+@contextmanager
+def _api_watched() -> Iterator[None]:
+    """A configured Prefect API (PREFECT_API_URL) that stops answering while the command runs is said on the
+    terminal, and when it answers again (`api_watch`: Prefect's client retried it for a minute, silently); a
+    temporary API, the command's own, is not watched (no restart of it is awaited)."""
+    from prefect.settings import PREFECT_API_URL
+
+    from flowcast.ops.api_watch import watching
+
+    if not PREFECT_API_URL.value():
+        yield
+        return
+    with watching(str(PREFECT_API_URL.value())):
+        yield
 
 
 @contextmanager
