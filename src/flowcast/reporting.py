@@ -1219,7 +1219,6 @@ NOT_PUBLISHED_MARK = "✘ not published"  # a refused run that withdrew nothing 
 ALREADY_PUBLISHED_MARK = "✔ published already, not by this run"
 
 
-
 def withdrawn_leaderboard_description(sentence: str, metric: str, model: str, version: str | None = None, *,
                                       withdrawn: bool = True, details: Any = None, empty: str = "",
                                       intervals_note: str = "") -> str:
