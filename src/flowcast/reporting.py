@@ -817,24 +817,31 @@ def refusal_artifact(dataset: str, error: str, scope: Scope, files: Sequence[str
 
 def leaderboard_artifact(board: pl.DataFrame, metric: str, scope: Scope, champion: str | None = None,
                          version: str | None = None, unit: str | None = None, intervals_note: str = "",
-                         landed: bool = True) -> Any:
+                         landed: bool = True, published_by: str | None = None) -> Any:
     """The leaderboard table (`leaderboard-<dataset>`, one screen wide) and its details (`leaderboard-details-`:
     MAE, RMSE, windows, weights, notes, how to read the scores), each linking to the other. `intervals_note`: why
     coverage or MSIS cells are blank (`blank_intervals_text`), in both. `landed` False: written before the publish,
     the winner marked `TO_PUBLISH_MARK` (the run's publish then writes a version marking it `✔ published`, or the
-    follow-up saying it was not: a run killed before its publish left `✔ published` as the key's newest)."""
+    follow-up saying it was not: a run killed before its publish left `✔ published` as the key's newest).
+    `published_by` (the run that published, '' where unknown): the as_of holds these very forecasts, published by
+    another run, and this run published nothing: the winner is marked `ALREADY_PUBLISHED_MARK` and both artifacts
+    say so, as the decision does (ops53: its decision said 'This run published nothing', its board '✔ published')."""
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+    from flowcast.evaluation.decision import published_nothing_text
 
     if not _in_run():
         return None
     table_key = scope.key("leaderboard")
-    mark = PUBLISHED_MARK if landed else TO_PUBLISH_MARK
+    mark = ALREADY_PUBLISHED_MARK if published_by is not None else PUBLISHED_MARK if landed else TO_PUBLISH_MARK
+    head = f"## {published_nothing_text(published_by)}\n\n" if published_by is not None else ""
     details = create_markdown_artifact(
-        leaderboard_details_markdown(board, metric, champion, unit, table_link=key_link(table_key),
-                                     intervals_note=intervals_note, mark=mark),
+        head + leaderboard_details_markdown(board, metric, champion, unit, table_link=key_link(table_key),
+                                            intervals_note=intervals_note, mark=mark),
         key=scope.key("leaderboard_details"),
         description=scope.describe("leaderboard details: MAE, RMSE, weights, notes, how to read the scores"))
-    text = leaderboard_description(metric, champion, version, intervals_note, landed=landed)
+    text = leaderboard_description(metric, champion, version, intervals_note, landed=landed,
+                                   published_by=published_by)
     if empty := empty_intervals_sentence(board, intervals_note):
         text += f"\n\n{empty}"
     if details is not None:
@@ -844,14 +851,20 @@ def leaderboard_artifact(board: pl.DataFrame, metric: str, scope: Scope, champio
 
 
 def leaderboard_description(metric: str, champion: str | None = None, version: str | None = None,
-                            intervals_note: str = "", *, landed: bool = True) -> str:
+                            intervals_note: str = "", *, landed: bool = True, published_by: str | None = None) -> str:
     """The leaderboard table's description: the metric it is ranked by, named with its baseline ('snaive MASE'),
     and the published model with its version, as the receipt names it ('from croston (croston-v1)': the production
     model's row is named `production`, and 'come from production' said nothing of which model that was); then, a
     paragraph of its own, what 1.0 of the metric means (it came between the two, the published model at the end
-    of five lines); and why coverage or MSIS cells are blank (`intervals_note`), where they are."""
+    of five lines); and why coverage or MSIS cells are blank (`intervals_note`), where they are. `published_by`:
+    another run published these very forecasts (`leaderboard_artifact`): said first, the winner's as what it holds."""
+    from flowcast.evaluation.decision import published_nothing_text
+
     desc = f"backtest leaderboard, ranked by {metric_header(metric)} (lower is better)"
-    if champion and landed:
+    if champion and published_by is not None:
+        desc = (f"{published_nothing_text(published_by)}, with the forecasts of {model_text(champion, version)}, this "
+                f"run's winner. This run's {desc}")
+    elif champion and landed:
         desc += f"; the published forecasts come from {model_text(champion, version)}"
     elif champion:  # written before the publish (`landed` False): the key's next version says what came of it
         desc += (f"; this run is to publish the forecasts of {model_text(champion, version)} (not published yet: the "
@@ -912,14 +925,19 @@ def _meaning(metric: str) -> str:
     return metric_meaning(metric)
 
 
-def decision_artifact(markdown: str, scope: Scope, *, landed: bool = True) -> Any:
+def decision_artifact(markdown: str, scope: Scope, *, landed: bool = True, published_by: str | None = None) -> Any:
     """The run's decision under the dataset's `promotion-decision-` key. `landed` False: written before the publish
-    (`decision_markdown(landed=False)`, 'To publish'); the publish that lands writes it again, 'Published'."""
+    (`decision_markdown(landed=False)`, 'To publish'); the publish that lands writes it again, 'Published'.
+    `published_by`: another run published these very forecasts; this one published nothing (its description said
+    'what was published and why' of it, ops53)."""
     from prefect.artifacts import create_markdown_artifact
+
+    from flowcast.evaluation.decision import published_nothing_text
 
     if not _in_run():
         return None
-    said = "what was published and why" if landed else "what this run is to publish and why (not published yet)"
+    said = (f"{published_nothing_text(published_by)}; what it decided and why" if published_by is not None else
+            "what was published and why" if landed else "what this run is to publish and why (not published yet)")
     return create_markdown_artifact(markdown, key=scope.key("decision"), description=scope.describe(said))
 
 
@@ -1197,6 +1215,8 @@ WITHDRAWN_MARK = "✘ not published (withdrawn)"
 PUBLISHED_MARK = "✔ published"  # the leaderboard's winner once its forecasts are published
 TO_PUBLISH_MARK = "➜ to publish"  # the leaderboard's winner as written before its publish (`leaderboard_artifact`)
 NOT_PUBLISHED_MARK = "✘ not published"  # a refused run that withdrew nothing (`withdrawn_decision_markdown`)
+# the winner of a run that published nothing because the as_of holds its very forecasts, published by another run
+ALREADY_PUBLISHED_MARK = "✔ published already, not by this run"
 
 
 def withdrawn_leaderboard_description(sentence: str, metric: str, model: str, version: str | None = None, *,

@@ -20,7 +20,8 @@ class Relay:
     server restarts. `lose_reply_to`: the next request that starts with these bytes reaches the API, and its
     connection is cut before the reply, which is lost. `hold(pattern, skip)`: the request that matches `pattern`
     (a regex of its first bytes) after `skip` that did is held back, its connection with it, until `release()`
-    (`held` is set once one is)."""
+    (`held` is set once one is). `replied(pattern)`: an event set once the whole reply to the next request that
+    matches `pattern` has been passed on to the client (a readiness signal: the client has what it waited for)."""
 
     def __init__(self, target: str):
         parts = urlsplit(target)
@@ -34,6 +35,15 @@ class Relay:
         self._hold: tuple[re.Pattern[bytes], list[int]] | None = None
         self.held = threading.Event()  # a request held back (`hold`)
         self._released = threading.Event()
+        self._awaited: tuple[re.Pattern[bytes], threading.Event] | None = None  # `replied`
+
+    def replied(self, pattern: bytes) -> threading.Event:
+        """Set once the whole reply (its Content-Length, or its last chunk) to the next request whose first bytes
+        match `pattern` has been passed on to the client: where a test slept a second for a client to be at a step,
+        and cut the API too soon on a loaded machine (ops53)."""
+        event = threading.Event()
+        self._awaited = (re.compile(pattern), event)
+        return event
 
     def hold(self, pattern: bytes, skip: int = 0) -> None:
         self._hold = (re.compile(pattern), [skip])
@@ -72,15 +82,20 @@ class Relay:
             upstream = socket.create_connection(self.target)
             self._open += [client, upstream]
             losing = threading.Event()  # this connection carries the request whose reply is lost
-            threading.Thread(target=self._pump, args=(client, upstream, losing, True), daemon=True).start()
-            threading.Thread(target=self._pump, args=(upstream, client, losing, False), daemon=True).start()
+            awaiting: list = []  # [the `replied` event, the reply so far] of the request this connection carries
+            threading.Thread(target=self._pump, args=(client, upstream, losing, True, awaiting), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, losing, False, awaiting), daemon=True).start()
 
-    def _pump(self, src: socket.socket, dst: socket.socket, losing: threading.Event, request: bool) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket, losing: threading.Event, request: bool,
+              awaiting: list) -> None:
         with suppress(OSError):
             while data := src.recv(65536):
                 if request and self._holds(data):
                     self.held.set()
                     self._released.wait()
+                if request and (awaited := self._awaited) is not None and awaited[0].match(data):
+                    self._awaited = None
+                    awaiting[:] = [awaited[1], b""]  # (before the request is passed on: its reply comes after)
                 if request and self.lose_reply_to is not None and data.startswith(self.lose_reply_to):
                     self.lose_reply_to = None
                     losing.set()
@@ -91,6 +106,11 @@ class Relay:
                             s.shutdown(socket.SHUT_RDWR)
                     return
                 dst.sendall(data)
+                if not request and awaiting:
+                    awaiting[1] += data
+                    if _whole_reply(awaiting[1]):
+                        awaiting[0].set()
+                        awaiting.clear()
         with suppress(OSError):
             dst.shutdown(socket.SHUT_WR)
 
@@ -104,6 +124,17 @@ class Relay:
             return False
         self._hold = None
         return True
+
+
+def _whole_reply(reply: bytes) -> bool:
+    """Whether `reply` holds a whole HTTP response: its headers and as many bytes as its Content-Length says (or, sent
+    in chunks, the last, empty one)."""
+    head, sep, body = reply.partition(b"\r\n\r\n")
+    if not sep:
+        return False
+    if length := re.search(rb"(?im)^content-length:\s*(\d+)", head):
+        return len(body) >= int(length.group(1))
+    return not re.search(rb"(?im)^transfer-encoding:\s*chunked", head) or body.endswith(b"0\r\n\r\n")
 
 
 @contextmanager

@@ -17,6 +17,9 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 from flowcast.flows.fanout import FanOut, _one_date
 
 AS_OF = datetime(2019, 3, 1)
+# how Prefect's `wait_for_flow_run` reads the run, once its events websocket is open: when its reply has reached the
+# wait, the wait listens (`Relay.replied`: it slept 1 s after the run's creation was said, ops53)
+WAIT_READ = rb"GET /api/flow_runs/[0-9a-f-]{36} "
 
 
 def _deployment(api: str) -> str:
@@ -55,17 +58,16 @@ def test_a_fanned_out_date_waits_for_its_api_restarted_as_its_run_is_created_and
 
     def restarts_and_worker(relay: Relay) -> None:
         try:
+            listening = relay.replied(WAIT_READ)  # (the first read of a run by id through the relay is the wait's)
             time.sleep(2)  # the date's run is being created: no API answers
             relay.lose_reply_to = b"POST /api/deployments/"  # then its creation is carried out, the reply lost
             relay.up()
-            deadline = time.monotonic() + 60
-            while not any(s.startswith("2019-03-01: flow run ") for s in said):  # created: the backfill waits for it
-                assert time.monotonic() < deadline, "the date's flow run was never created"
-                time.sleep(0.1)
-            # 1 s on, Prefect's wait listens on its events websocket. Cut sooner, the API was gone while the wait read
-            # the run: a request Prefect's client retries for itself, silently, 2, 4, 8... s apart, which outlasted
-            # the 20 s or not as its jitter fell, and then the date said nothing (seen once the relay refused: fixC52)
-            time.sleep(1)
+            # created, the backfill waits for it: its wait listens on its events websocket once it has read the run
+            # (`WAIT_READ`). Cut sooner, the API was gone while the wait read the run: a request Prefect's client
+            # retries for itself, silently, 2, 4, 8... s apart, which outlasted the 20 s or not as its jitter fell,
+            # and then the date said nothing (seen once the relay refused: fixC52); a 1 s sleep was not always enough
+            assert listening.wait(60), f"the wait never read the date's flow run: {said}"
+            assert any(s.startswith("2019-03-01: flow run ") for s in said), said
             relay.down()  # the API goes away while it waits, and is back 20 s later: longer than the events
             time.sleep(20)  # websocket of Prefect's wait reconnects for (10 tries, about 10 s)
             relay.up()
@@ -106,12 +108,12 @@ def test_a_fanned_out_date_waits_for_its_flow_run_no_longer_than_wait_timeout_ac
     plan = FanOut(deployment=deployment, dataset="tiny", mode="forecast", backfill_run_id="b2", wait_timeout_s=30)
     said: list[str] = []
     back: list[float] = []
+    listened: list[bool] = []
 
     def restart(relay: Relay) -> None:
+        listening = relay.replied(WAIT_READ)
         relay.up()
-        while not any(s.startswith("2019-03-01: flow run ") for s in said):  # created: the backfill waits for it
-            time.sleep(0.1)
-        time.sleep(1)
+        listened.append(listening.wait(60))  # created, and the backfill's wait listens (as above)
         relay.down()  # gone for longer than wait_timeout (Prefect's wait gives up on it after about 10 s)
         time.sleep(35)
         relay.up()
@@ -126,6 +128,7 @@ def test_a_fanned_out_date_waits_for_its_flow_run_no_longer_than_wait_timeout_ac
     # Prefect's own wait usually raises while the API is gone, and the date says so and waits for it, then again; under
     # load its wait can still be retrying when wait_timeout passes (CI at 790eedc2 saw that order, nothing said): either
     # way the date fails as timed out, and no later than a few seconds after the API is back (below)
+    assert listened == [True], "the wait never read the date's flow run"
     assert (outcome["status"], outcome["attempts"]) == ("failed", 1), outcome
     assert "did not finish within 30s" in outcome["error"], outcome
     assert outcome["flow_run"] and outcome["run_id"] == outcome["flow_run_id"], outcome  # (built on `not_run_outcome`)

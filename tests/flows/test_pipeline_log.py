@@ -72,6 +72,20 @@ def test_the_logs_leaderboard_marks_its_winner_to_publish_and_a_refused_publish_
     assert log.lines[1] == f"Leaderboard: damped (damped-v3), marked '<- to publish' above: {mark}"
 
 
+@pytest.mark.parametrize(("by", "said"), [("abc-123", "by flow run abc-123."), ("", "by another run.")])
+def test_the_logs_leaderboard_of_a_run_whose_as_of_held_its_forecasts_says_it_published_nothing(by, said):
+    """ops53: a retrain whose as_of held its very forecasts (another run published them) left its log's leaderboard at
+    '<- to publish' and said nothing after it; a line says the winner is published already, not by this run."""
+    board = pl.DataFrame({"rank": [1], "model": ["damped"], "kind": ["statistical"], "smape": [10.0], "mase": [0.9],
+                          "rmsse": [0.8], "coverage80": [0.8], "coverage95": [0.95], "msis": [5.0]})
+    log = _Log()
+    _print_board(log, board, "mase", "damped")
+    _print_board_follow_up(log, "damped", "damped-v3", withdrawn=False, published_by=by)
+    assert log.lines[1] == (f"Leaderboard: damped (damped-v3), marked '<- to publish' above: "
+                            f"{reporting.ALREADY_PUBLISHED_MARK}. This run published nothing: this as_of was published "
+                            f"already, {said}")
+
+
 @pytest.mark.parametrize(("cells", "statistical", "said"), [
     (["gru", "rnn"], ["naive", "theta"], "gru, rnn and the statistical models naive, theta"),
     ([], ["naive", "damped"], "the statistical models naive, damped (no network: model.cells is empty)"),

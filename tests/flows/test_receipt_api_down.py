@@ -54,6 +54,9 @@ def test_a_receipt_the_api_is_gone_for_is_left_once_by_the_rerun_and_the_error_s
             "they are whole, and the same command run again publishes them once; the API went away before that run "
             "left their receipt artifact and published event (its plot may be left): the same command run again "
             "leaves them, once") in said, err[-3000:]
+    # ops53: the terminal said nothing while Prefect's client retried the gone API; one line says it (flowcast.ops.api_watch)
+    assert (f"the Prefect API at {relay.url} does not answer (ConnectError: " in err
+            and "the run waits for it (Prefect's client retries for up to about 2s, then the run fails)" in err), err[-3000:]
     assert [a for a in _receipts() if a.id not in receipts] == []  # the API was gone: no receipt
     [plot] = [a for a in _receipts(PLOT_KEY) if a.id not in plots]
     assert json.loads(fingerprint_path(home, "tiny", AS_OF).read_text())["saying"] == published

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from test_retrain_slot import STATISTICAL, _other_run_of_the_slot
 
+from flowcast import reporting
 from flowcast.config import load_settings
 from flowcast.ops.quiet import fingerprint_path
 from flowcast.registry import ModelRegistry
@@ -73,6 +74,16 @@ def test_two_runs_of_one_as_of_at_once_that_keep_production_publish_once(flow_kw
     ), said["promotion-decision-tiny"][0].data
     assert "**the production model**" in said["promotion-decision-tiny"][0].data.splitlines()[0]
     assert "publish-receipt-tiny" not in said
+    # ops53: its leaderboard's newest marked the winner '✔ published', and both described what was published as if
+    # this run had: each says this run published nothing, and which run did
+    nothing = f"This run published nothing: this as_of was published already, by flow run [{other['run_id']}]("
+    decision, board, details = (said[k][0] for k in ("promotion-decision-tiny", "leaderboard-tiny",
+                                                     "leaderboard-details-tiny"))
+    assert nothing in decision.description, decision.description
+    marks = [r["published"] for r in json.loads(board.data) if r["published"]]
+    assert marks == [reporting.ALREADY_PUBLISHED_MARK], marks
+    assert nothing in board.description and "the published forecasts come from" not in board.description
+    assert details.data.startswith(f"## {nothing}") and reporting.PUBLISHED_MARK + " |" not in details.data
 
 
 @pytest.mark.usefixtures("prefect_api")

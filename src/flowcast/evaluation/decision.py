@@ -314,6 +314,13 @@ def first_publishable(
     return None, None, None, notes
 
 
+def published_nothing_text(by: str | None) -> str:
+    """'This run published nothing: this as_of was published already, by flow run <by>' (`by` '' or None: 'by
+    another run'): how every artifact of a run whose as_of held its very forecasts, published by another run, starts
+    (its decision's heading, its leaderboard's mark and description: ops53)."""
+    return f"This run published nothing: this as_of was published already, by {f'flow run {by}' if by else 'another run'}"
+
+
 # the line under a decision written before its publish ('To publish'): what the key's next version says
 TO_PUBLISH_LINE = ("Its forecasts are not published yet: this run publishes them next, and the next version of this "
                    "key says what came of it ('Published', or why not).")
@@ -344,8 +351,7 @@ def decision_markdown(
     shown = "the production model" if published == PRODUCTION else (published or "nothing")
     version = f" ({published_version})" if published_version else ""
     if published_by is not None:
-        by = f"flow run {published_by}" if published_by else "another run"
-        lines = [f"### This run published nothing: this as_of was published already, by {by}, with **{shown}**{version}"]
+        lines = [f"### {published_nothing_text(published_by)}, with **{shown}**{version}"]
     else:
         head = "Published" if landed or not published else "To publish"
         lines = [f"### {head}: **{shown}**{version}"]

@@ -175,9 +175,17 @@ def _ended_backtest_note(data: Any, scored: Scored, freq: str) -> str | None:
     return ended_backtest_note(ended, oldest if isinstance(oldest, datetime) else None, freq)
 
 
-def _print_board_follow_up(log, model: str, version: str, *, withdrawn: bool) -> None:
+def _print_board_follow_up(log, model: str, version: str, *, withdrawn: bool, published_by: str | None = None) -> None:
     """A refused publish: the log's leaderboard (`_print_board`, before the publish) marked `model` to publish; one
-    line says it was not published, in the words of the leaderboard artifact's follow-up version."""
+    line says it was not published, in the words of the leaderboard artifact's follow-up version. `published_by`
+    (the run that published, '' where unknown): the as_of held these very forecasts, so this run published nothing
+    (its log said nothing after '<- to publish', ops53)."""
+    if published_by is not None:
+        from flowcast.evaluation.decision import published_nothing_text
+
+        log.info(f"Leaderboard: {model} ({version}), marked '{BOARD_MARK}' above: {reporting.ALREADY_PUBLISHED_MARK}. "
+                 f"{published_nothing_text(published_by)}.")
+        return
     mark = reporting.WITHDRAWN_MARK if withdrawn else reporting.NOT_PUBLISHED_MARK
     log.warning(f"Leaderboard: {model} ({version}), marked '{BOARD_MARK}' above: {mark}")
 
@@ -869,10 +877,11 @@ def retrain_flow(
             md = decision_markdown(decision, board, published=chosen, published_version=version.version,
                                    descriptions=descriptions, notes=notes, n_windows=ev.n_windows, horizon=scored.hb,
                                    landed=landed, published_by=published_by)
-            reporting.decision_artifact(md, scope, landed=landed)
+            reporting.decision_artifact(md, scope, landed=landed, published_by=published_by)
             if board.height:
                 reporting.leaderboard_artifact(board, metric, scope, champion=chosen, version=version.version,
-                                               unit=data.source.unit, intervals_note=blank, landed=landed)
+                                               unit=data.source.unit, intervals_note=blank, landed=landed,
+                                               published_by=published_by)
 
         decided(landed=False)
         announced = True
@@ -937,6 +946,9 @@ def retrain_flow(
         if same:  # the forecasts it decided on are what the key holds (published by the other run): each key's newest
             held_by = receipt.held.get("run_id")  # its decision says this run published nothing, and which run did; its
             decided(landed=True, published_by=reporting.run_link(str(held_by)) if held_by else "")  # earlier forecasts scored
+            if board.height:
+                _print_board_follow_up(log, chosen, version.version, withdrawn=False,
+                                       published_by=str(held_by) if held_by else "")
             realized = record_in_run(settings, data, as_of=as_of, run_id=run_id)
         else:
             if board.height:

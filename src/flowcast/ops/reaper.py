@@ -265,9 +265,11 @@ def _cli_value(value: Any) -> str:
     return json.dumps(value)
 
 
-def run_again(claim: dict[str, Any], parameters: dict[str, Any] | None, deployment: str | None) -> str:
-    """What a Crashed run's message says after who marked it: the run did not finish, the reaper cannot tell what it
-    published before it stopped (it reads the run's state, never its store or registry), and how to run it again with
+def run_again(claim: dict[str, Any], parameters: dict[str, Any] | None, deployment: str | None,
+              published: str | None = None) -> str:
+    """What a Crashed run's message says after who marked it: the run did not finish, what it published before it
+    stopped (`published`: `crash_publish.what_it_published`, read off the store; None where that cannot be told,
+    which the message says), and how to run it again with
     its parameters as stored (`stored_parameters`: each secret `***`, as Prefect shows them): `prefect deployment run
     'FLOW/DEPLOYMENT' --param KEY=VALUE ...` for a deployment's run (`deployment`), else the command that ran it. A
     retrain someone asked for and a serve's SIGKILL took was lost until someone noticed (ops trial 52)."""
@@ -276,7 +278,9 @@ def run_again(claim: dict[str, Any], parameters: dict[str, Any] | None, deployme
     from flowcast.source_secrets import stored_parameters
 
     shown = stored_parameters(dict(parameters or {}))
-    left = ("It did not finish; whether it published anything before it stopped cannot be told from here (the reaper "
+    left = (f"It did not finish. {published} (a run again of an as_of that is published already skips it)"
+            if published is not None else
+            "It did not finish; whether it published anything before it stopped cannot be told from here (the reaper "
             "reads its Prefect state only; a run again of an as_of that is published already skips it)")
     if deployment:
         command = " ".join(["prefect deployment run", shlex.quote(deployment),
@@ -446,7 +450,7 @@ def reap(home: str | Path, *, by: str = "flowcast reap", by_pid: int | None = No
         if _alive(claim) is not False:  # running, or on another host
             continue
         run_id = str(claim["flow_run_id"])
-        found = _reap_one(claim, run_id, by, current_api, _crashed, by_pid)
+        found = _reap_one(claim, run_id, by, current_api, _crashed, by_pid, Path(home))
         if found is None:  # no API answered: keep the claim for a later try
             continue
         done.append(found)
@@ -528,7 +532,7 @@ def _reap_unclaimed(folder: Path, claim: dict[str, Any], live: list[dict[str, An
                     or (others is not None and created >= others)):
                 continue
             found = _reap_one({**claim, "flow_run_id": str(run.id), "name": run.name}, str(run.id), by, current_api,
-                              crashed, by_pid)
+                              crashed, by_pid, folder.parent)
             if found is not None:
                 out.append(found)
         return out
@@ -619,8 +623,12 @@ def _api_state(run_id: str) -> Any:
 
 
 def _reap_one(claim: dict[str, Any], run_id: str, by: str, current_api: bool, crashed: Any,
-              by_pid: int | None = None) -> Reaped | None:
+              by_pid: int | None = None, home: Path | None = None) -> Reaped | None:
+    """Mark the flow run `claim` names Crashed where the API has it non-final (`reap`); `home`: where its claim is,
+    the home its store is read from where its parameters name none (`crash_publish`)."""
     from uuid import UUID
+
+    from flowcast.ops.crash_publish import what_it_published
 
     clients = _clients(claim, current_api)
     if not clients:
@@ -646,8 +654,9 @@ def _reap_one(claim: dict[str, Any], run_id: str, by: str, current_api: bool, cr
                         claim, ended, state.message if state is not None else None, by, by_pid), settle=False)
                     return Reaped(run_id, run.name or name, "ended", ended)
                 logged = "" if claim.get("ended_with") else _last_error_logged(client, run.id)
+                published = what_it_published(run.parameters, run_id, home)
                 message = crash_message(claim, state.name, logged, by, by_pid,
-                                        run_again(claim, run.parameters, _deployment_name(client, run)))
+                                        run_again(claim, run.parameters, _deployment_name(client, run), published))
                 ended = crashed(message=message)
                 client.set_flow_run_state(run.id, ended)
                 _say_in_its_log(client, run.id, ended)
@@ -763,6 +772,18 @@ def error_chain(exc: BaseException) -> list[BaseException]:
     return chain
 
 
+def api_health(url: str) -> str | None:
+    """None where the Prefect API at `url` answers its health check (below HTTP 500), else why not ('ConnectError:
+    All connection attempts failed', 'HTTP 503'): `wait_for_api`'s and `api_watch`'s one probe."""
+    import httpx
+
+    try:
+        answer = httpx.get(f"{url.rstrip('/')}/health", timeout=5.0)
+    except httpx.HTTPError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None if answer.status_code < 500 else f"HTTP {answer.status_code}"
+
+
 def wait_for_api(url: str, wait_s: float = API_WAIT_S) -> None:
     """Wait until the Prefect API at `url` answers its health check, saying so once on stderr; a FlowcastError
     naming it after `wait_s`. A server restarting (an upgrade, a crash and its supervisor) when a scheduled
@@ -770,22 +791,15 @@ def wait_for_api(url: str, wait_s: float = API_WAIT_S) -> None:
     import sys
     import time
 
-    import httpx
-
     from flowcast.errors import FlowcastError
 
     deadline = time.monotonic() + wait_s
     said = False
     while True:
-        try:
-            answer = httpx.get(f"{url.rstrip('/')}/health", timeout=5.0)
-            if answer.status_code < 500:
-                if said:
-                    print(f"the Prefect API at {url} answers again: starting", file=sys.stderr, flush=True)
-                return
-            why = f"HTTP {answer.status_code}"
-        except httpx.HTTPError as exc:
-            why = f"{type(exc).__name__}: {exc}"
+        if (why := api_health(url)) is None:
+            if said:
+                print(f"the Prefect API at {url} answers again: starting", file=sys.stderr, flush=True)
+            return
         if time.monotonic() >= deadline:
             raise FlowcastError(f"the Prefect API at {url} (PREFECT_API_URL) did not answer for {wait_s:g}s ({why}); "
                                 "nothing was started: start that server (prefect server start, or make server), or "
@@ -806,7 +820,8 @@ def temporary_api(home: str | Path | None = None) -> Iterator[None]:
     "ERROR ... Failed to send telemetry" in every run: an error that was none), and finds no window
     `flowcast: crash silent runs` left open for a run already final, which it evaluated as it started,
     logging `Action failed: ... already in terminal state` (`ops.prefect_runs.drop_final_windows`,
-    in the log `flowcast.temporary_api`)."""
+    in the log `flowcast.temporary_api`). A configured API that stops answering meanwhile is said on the terminal
+    (`_api_watched`)."""
     from prefect.settings import (
         PREFECT_API_URL,
         PREFECT_SERVER_ANALYTICS_ENABLED,
@@ -833,11 +848,27 @@ def temporary_api(home: str | Path | None = None) -> Iterator[None]:
                     STARTUP_TIMEOUT_S, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
             if PREFECT_SERVER_ANALYTICS_ENABLED.name not in os.environ:
                 updates[PREFECT_SERVER_ANALYTICS_ENABLED] = False
-        with temporary_settings(updates), _server_in_own_session():
+        with temporary_settings(updates), _server_in_own_session(), _api_watched():
             yield
     finally:
         if command is not None:
             command.unlink(missing_ok=True)
+
+
+@contextmanager
+def _api_watched() -> Iterator[None]:
+    """A configured Prefect API (PREFECT_API_URL) that stops answering while the command runs is said on the
+    terminal, and when it answers again (`api_watch`: Prefect's client retried it for a minute, silently); a
+    temporary API, the command's own, is not watched (no restart of it is awaited)."""
+    from prefect.settings import PREFECT_API_URL
+
+    from flowcast.ops.api_watch import watching
+
+    if not PREFECT_API_URL.value():
+        yield
+        return
+    with watching(str(PREFECT_API_URL.value())):
+        yield
 
 
 @contextmanager

@@ -1,0 +1,83 @@
+"""The Prefect API gone while a command runs (flowcast.ops.api_watch): Prefect's client retried its request for up to a
+minute and flowcast said nothing meanwhile. A real Prefect client talks to the session's real API through a relay that
+the test cuts off (the server gone, connections refused) and brings back."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import httpx
+import pytest
+from api_relay import relay_to
+from prefect.settings import PREFECT_API_URL, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
+
+from flowcast.ops.api_watch import CLIENT_LOGGER, watching
+
+
+@pytest.mark.timeout(120)
+def test_an_api_that_stops_answering_is_said_once_on_stderr_and_so_is_its_return(prefect_api, capfd):
+    """ops53: one line says the Prefect API at <url> does not answer and that the run waits, and one that it answers
+    again, however many retries the outage took; Prefect's own DEBUG lines stay hidden, and the logger is as it was
+    after the watch."""
+    from prefect.client.orchestration import get_client
+
+    logger = logging.getLogger(CLIENT_LOGGER)
+    level, filters = logger.level, list(logger.filters)
+    with relay_to(PREFECT_API_URL.value()) as relay, temporary_settings({PREFECT_API_URL: relay.url}):
+        relay.up()
+        with watching(relay.url) as watch, get_client(sync_client=True) as client:
+            client.hello()  # connected once: Prefect's client retries a refused connection only after that
+            assert capfd.readouterr().err == ""  # nothing said while the API answers
+            relay.down()
+            back = threading.Timer(7, relay.up)  # retried 2 s and 4 s on (with jitter), then after the API is back
+            back.start()
+            try:
+                assert client.hello().status_code == 200  # the request waited for the API and went through
+            finally:
+                back.join()
+            watch._probe.join(10)  # (the probe said it answers again: it ends so)
+    err = capfd.readouterr().err
+    said = [line for line in err.splitlines() if line.startswith("the Prefect API at")]
+    assert len(said) == 2, err
+    assert said[0].startswith(f"the Prefect API at {relay.url} does not answer (ConnectError: ") and said[0].endswith(
+        "): the run waits for it (Prefect's client retries for up to about 62s, then the run fails)"), err
+    assert said[1] == f"the Prefect API at {relay.url} answers again: the run goes on", err
+    assert RETRY_LINE_SHOWN not in err  # Prefect's DEBUG lines of its retries stay hidden
+    assert (logger.level, list(logger.filters)) == (level, filters)
+
+
+RETRY_LINE_SHOWN = "Encountered retryable exception"
+
+
+@pytest.mark.timeout(60)
+def test_a_watch_ends_with_its_command_while_the_api_is_still_gone(prefect_api, capfd):
+    """The command ends (fails, or is stopped) while its API is gone: its probe stops with it, nothing more is said."""
+    from prefect.client.orchestration import get_client
+
+    with relay_to(PREFECT_API_URL.value()) as relay, temporary_settings({PREFECT_API_URL: relay.url}):
+        relay.up()
+        with watching(relay.url, poll_s=0.2) as watch:
+            with temporary_settings({PREFECT_CLIENT_MAX_RETRIES: 1}), get_client(sync_client=True) as client:
+                client.hello()
+                relay.down()
+                with pytest.raises(httpx.ConnectError):
+                    client.hello()
+            assert watch.waiting
+        assert not watch.waiting  # stopped with the watch: no thread outlives the command
+    said = [line for line in capfd.readouterr().err.splitlines() if line.startswith("the Prefect API at")]
+    assert len(said) == 1 and "does not answer" in said[0] and "about 2s" in said[0], said
+
+
+def test_a_command_on_a_configured_api_is_watched_and_one_on_its_temporary_api_is_not():
+    """`reaper.temporary_api` watches the API a command runs on (`_api_watched`) where PREFECT_API_URL names it; a
+    temporary API, the command's own, stops only with the command."""
+    from flowcast.ops.api_watch import ApiWatch
+    from flowcast.ops.reaper import _api_watched
+
+    logger = logging.getLogger(CLIENT_LOGGER)
+    for url, watched in (("http://127.0.0.1:9/api", True), ("", False)):
+        with temporary_settings({PREFECT_API_URL: url}), _api_watched():
+            assert any(isinstance(f, ApiWatch) and f.url == url for f in logger.filters) is watched
+            assert (logger.level == logging.DEBUG) is watched
+        assert not any(isinstance(f, ApiWatch) for f in logger.filters)

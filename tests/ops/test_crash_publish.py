@@ -1,0 +1,93 @@
+"""What a killed flow run published, as the reaper's Crashed message says it (flowcast.ops.crash_publish): read off
+the real embedded store of the run's home, whose receipt names the flow run that published each as_of."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from datetime import datetime, timedelta
+
+import polars as pl
+import pytest
+
+from flowcast.config import load_settings
+from flowcast.ops.crash_publish import what_it_published
+from flowcast.store import open_store
+
+AS_OF = datetime(2019, 6, 1)
+KEY = "us_employment as_of 2019-06-01"
+
+
+def _publish(home, run_id: str) -> None:
+    """Forecasts of the bundled us_employment dataset at AS_OF, published by flow run `run_id`."""
+    frame = pl.DataFrame({"unique_id": ["a", "a"], "step": [1, 2],
+                          "ds": [AS_OF + timedelta(days=31 * s) for s in (1, 2)], "y_hat": [1.0, 2.0]})
+    open_store(load_settings(None, home=home)).publish(frame, dataset="us_employment", as_of=AS_OF, model="naive",
+                                                      model_version=None, run_id=run_id, created_at=AS_OF)
+
+
+def test_the_store_says_whether_a_killed_run_published_its_as_of(tmp_path):
+    """ops53: the Crashed message could not say whether the killed run published; for a run of one explicit as_of the
+    store's receipt of that as_of names the flow run that published it, or there is none."""
+    home = str(tmp_path / "home")
+    params = {"dataset": "us_employment", "as_of": "2019-06-01", "home": home}
+    assert what_it_published(params, "run-1") == f"It published nothing: the store holds no forecasts of {KEY}"
+    _publish(home, "run-1")
+    assert what_it_published(params, "run-1") == f"It published the forecasts of {KEY} before it stopped"
+    assert what_it_published(params, "run-2") == (
+        f"It published nothing: the forecasts of {KEY} in the store are flow run run-1's")
+    # the home the reaper found the claim in, where the parameters name none
+    assert what_it_published({k: v for k, v in params.items() if k != "home"}, "run-1", home=home) == (
+        f"It published the forecasts of {KEY} before it stopped")
+
+
+@pytest.mark.parametrize("params", [
+    {"dataset": "us_employment"},  # a schedule slot: its as_of is not among its parameters
+    {"dataset": "us_employment", "start": "2019-01-01", "end": "2019-06-01"},  # a backfill: several as_ofs
+    {"as_of": "2019-06-01", "source": {"path": "x.csv"}},  # a source the reaper cannot resolve
+    {"as_of": "2019-06-01", "dataset": "us_employment", "config_file": "/nonexistent/flowcast.toml"},
+])
+def test_what_cannot_be_told_from_the_store_is_left_unsaid(tmp_path, params):
+    _publish(str(tmp_path / "home"), "run-1")
+    assert what_it_published({**params}, "run-1", home=tmp_path / "home") is None
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_reaped_run_that_published_its_as_of_says_so_in_its_crashed_message(tmp_path):
+    """The reaper's message of a dead process's run that published its as_of says so, where it said whether it
+    published anything 'cannot be told from here'."""
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.states import Running
+
+    from flowcast.ops.reaper import CLAIMS, reap
+
+    @flow(name="retrain")
+    def retrain(home: str = "", as_of: str = "", dataset: str = "") -> None: ...
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    home = tmp_path / "home"
+    with get_client(sync_client=True) as client:
+        messages = []
+        for published in (True, False):
+            run = client.create_flow_run(retrain, parameters={"home": str(home), "as_of": "2019-06-01",
+                                                              "dataset": "us_employment"})
+            client.set_flow_run_state(run.id, Running(), force=True)
+            if published:
+                _publish(str(home), str(run.id))
+            (home / CLAIMS).mkdir(parents=True, exist_ok=True)
+            claim = {"flow_run_id": str(run.id), "name": run.name, "pid": dead.pid, "pid_start": "1",
+                     "host": socket.gethostname(), "pid_ns": os.readlink("/proc/self/ns/pid"), "api_url": "",
+                     "command": "flowcast run"}
+            (home / CLAIMS / f"{run.id}.json").write_text(json.dumps(claim))
+            assert [r.action for r in reap(home, by="flowcast reap")] == ["crashed"]
+            messages.append((str(run.id), client.read_flow_run(run.id).state.message))
+    (first, said), (_, other) = messages
+    assert f"It did not finish. It published the forecasts of {KEY} before it stopped (" in said, said
+    assert f"It did not finish. It published nothing: the forecasts of {KEY} in the store are flow run {first}'s (" \
+        in other, other
+    assert "cannot be told" not in said + other
