@@ -41,14 +41,16 @@ def test_other_frequencies_keep_the_plain_defaults(tmp_path):
 @pytest.mark.parametrize("freq", ["30m", "1h", "15m", "10m"])
 def test_sub_daily_data_add_the_seasonal_naive_of_a_week_and_keep_the_rest(tmp_path, freq):
     """Half-hourly and hourly data are benchmarked on the same time a day and a week earlier (vic_elecdemand: the
-    week's 0.331 against the day's 0.362 mean absolute error a day ahead); a list given wins."""
+    week's 0.331 against the day's 0.362 mean absolute error a day ahead), and their statistical candidates'
+    intervals calibrated on 28 windows (`evaluation.calibration_windows`); a list given wins."""
     empty = tmp_path / "empty.toml"
     empty.write_text("")
     base = load_settings(empty)
     s = for_frequency(base, freq)
     assert s.evaluation.statistical == ["naive", "seasonal_naive", "snaive_week", "theta", "damped"]
     assert s.model_dump() == {**base.model_dump(), "evaluation": {**base.model_dump()["evaluation"],
-                                                                   "statistical": s.evaluation.statistical}}
+                                                                   "statistical": s.evaluation.statistical,
+                                                                   "calibration_windows": 28}}
     given = for_frequency(load_settings(empty, evaluation={"statistical": ["naive"]}), freq)
     assert given.evaluation.statistical == ["naive"]
 

@@ -499,8 +499,9 @@ def calibrate(scored: pl.DataFrame, horizon: int, levels: Sequence[int] = INTERV
 
 
 def calibration_notes(calibration: dict[str, Any] | None, name: str, horizon: int | None = None) -> list[str]:
-    """Sentences for a run's notes when `name`'s calibration had too few points (see the module), and when a
-    forecast of `horizon` steps has steps beyond the calibrated ones (widened: see `_width_expr`)."""
+    """Sentences for a run's notes when `name`'s calibration had too few points (see the module), when it was made
+    on the calibration windows (`candidates.origin_calibration`), and when a forecast of `horizon` steps has steps
+    beyond the calibrated ones (widened: see `_width_expr`)."""
     cal = calibration or {}
     notes = []
     levels = [int(lv) for lv in cal.get("levels", [])]
@@ -533,6 +534,11 @@ def calibration_notes(calibration: dict[str, Any] | None, name: str, horizon: in
             said += (f"enough for {_a(top)} {top}% interval, but a step is calibrated on its own only with enough for "
                      f"every level, and {_a(strict)} {strict}% interval needs {min_points(strict / 100)} per step.")
         notes.append(said)
+    if cal.get("windows") and (shown := [lv for lv in levels if lv not in missing]):
+        steps = calibrated_steps(cal)
+        notes.append(f"{name}'s {'/'.join(f'{lv}%' for lv in shown)} intervals are calibrated on its errors at "
+                     f"{cal['windows']} origins {plural(steps, 'period')} apart (evaluation.calibration_windows), "
+                     "refit at each; the leaderboard's coverage is that of the backtest windows.")
     if horizon is not None and (beyond := beyond_note(cal, name, horizon)) is not None:
         notes.append(beyond)
     return notes

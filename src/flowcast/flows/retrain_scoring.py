@@ -267,6 +267,7 @@ def score_candidates(settings: Settings, td_bt: TrainingData, spans: BacktestSpa
             dropped.append(f"{m.key} could not be trained for the backtest ({exc}): the candidates using it are left out.")
     for s in plan.statistical:
         comps[s] = tasks.backtest_task(td_bt, _statistical_fit(s, h), s, settings, hb)
+    origins = _calibration_origins(settings, td_bt, plan.statistical, horizon=h, hb=hb, log=log)
     specs = [sp for sp in plan.specs if all(k in comps for k in sp.keys)]
 
     # -- the production model, scored fairly
@@ -285,7 +286,7 @@ def score_candidates(settings: Settings, td_bt: TrainingData, spans: BacktestSpa
     cands, fallback, fallback_cal = evaluate_candidates(
         specs, comps, td_bt, statistical=list(plan.statistical), metric=metric, resolution=ev.weight_resolution,
         horizon=hb, n_windows=ev.n_windows, step=step, bounds=bounds, max_fallback_share=ev.max_fallback_share,
-        shrink=ev.shrink,
+        shrink=ev.shrink, origins=origins,
     )
     for c in cands:
         if c.name == PRODUCTION:
@@ -299,6 +300,26 @@ def score_candidates(settings: Settings, td_bt: TrainingData, spans: BacktestSpa
     return Scored(plan=plan, member_settings=members, labels=label, candidates=cands, board=board, fallback=fallback,
                   fallback_cal=fallback_cal, scoring=scoring, metric=metric, hb=hb, decision=decision, notes=dropped,
                   started=started)
+
+
+def _calibration_origins(settings: Settings, td_bt: TrainingData, statistical: list[str], *, horizon: int, hb: int,
+                         log: Log) -> dict[str, BacktestResult] | None:
+    """The statistical models' backtests on the calibration windows (`candidates.calibration_windows`: a window
+    every `hb` periods), None where they would be no more than the backtest's own."""
+    from flowcast.config import with_overrides
+    from flowcast.evaluation.candidates import calibration_windows
+    from flowcast.models.recipes import min_points
+
+    ev, meta = settings.evaluation, td_bt.meta
+    history = max((min_points(s, meta.season_length, meta.freq) for s in statistical), default=1)
+    n = calibration_windows(td_bt.lengths()["length"].to_list(), horizon=hb, wanted=ev.calibration_windows,
+                            history=history)
+    if n <= ev.n_windows:
+        return None
+    log.info(f"Calibrating the statistical candidates' intervals on {n} windows of {hb} periods "
+             "(evaluation.calibration_windows)")
+    wide = with_overrides(settings, evaluation={"n_windows": n, "step": hb})
+    return {s: tasks.backtest_task(td_bt, _statistical_fit(s, horizon), s, wide, hb) for s in statistical}
 
 
 def _score_production(
