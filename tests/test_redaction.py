@@ -54,7 +54,34 @@ NO_SECRET = [
     "https://example.com/data.csv?since=2024-01-01&tokens_per_page=5",  # a name that only begins like a secret
 ]
 SECRET_QUERY_NAMES = ["password", "passwd", "pwd", "secret", "token", "sslpassword", "access_token", "client_secret",
-                      "X-Amz-Security-Token", "X-Amz-Signature", "api_key", "key", "sig", "PASSWORD"]
+                      "X-Amz-Security-Token", "X-Amz-Signature", "api_key", "key", "sig", "PASSWORD",
+                      # secrets53: a name ending in `auth` not the word alone, and what presigned URLs carry: S3's
+                      # (SigV4 and SigV2), GCS's (V4 and V2) and an Azure SAS's signer and signature
+                      "proxyauth", "x-auth", "auth", "Authorization", "X-Amz-Credential", "Signature", "AWSAccessKeyId",
+                      "X-Goog-Signature", "X-Goog-Credential", "GoogleAccessId"]
+# secrets53: presigned URLs as S3, GCS and Azure write them: each signature, session token and signer hidden, the rest
+# (dates, expiry, scopes) as written
+PRESIGNED = [
+    (("https://b.s3.amazonaws.com/x.csv?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIA1%2F20240101%2Fus-east-1"
+     "%2Fs3%2Faws4_request&X-Amz-Date=20240101T000000Z&X-Amz-Expires=3600&X-Amz-SignedHeaders=host"
+     "&X-Amz-Security-Token=FQo&X-Amz-Signature=abc123"),
+     ("https://b.s3.amazonaws.com/x.csv?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=***"
+     "&X-Amz-Date=20240101T000000Z&X-Amz-Expires=3600&X-Amz-SignedHeaders=host"
+     "&X-Amz-Security-Token=***&X-Amz-Signature=***")),
+    ("https://b.s3.amazonaws.com/x.csv?AWSAccessKeyId=AKIA1&Expires=1700000000&Signature=abc%3D&x-amz-security-token=t",
+     "https://b.s3.amazonaws.com/x.csv?AWSAccessKeyId=***&Expires=1700000000&Signature=***&x-amz-security-token=***"),
+    (("https://storage.googleapis.com/b/x.csv?X-Goog-Algorithm=GOOG4-RSA-SHA256&X-Goog-Credential=sa%40p.iam"
+     "&X-Goog-Date=20240101T000000Z&X-Goog-Expires=900&X-Goog-SignedHeaders=host&X-Goog-Signature=0a1b"),
+     ("https://storage.googleapis.com/b/x.csv?X-Goog-Algorithm=GOOG4-RSA-SHA256&X-Goog-Credential=***"
+     "&X-Goog-Date=20240101T000000Z&X-Goog-Expires=900&X-Goog-SignedHeaders=host&X-Goog-Signature=***")),
+    ("https://storage.googleapis.com/b/x.csv?GoogleAccessId=sa@p.iam&Expires=1700000000&Signature=abc%3D",
+     "https://storage.googleapis.com/b/x.csv?GoogleAccessId=***&Expires=1700000000&Signature=***"),
+    (("https://a.blob.core.windows.net/c/x.csv?sv=2022-11-02&ss=b&srt=o&sp=r&se=2024-01-02T00:00:00Z&spr=https"
+     "&sig=abc%2Bdef%3D"),
+     "https://a.blob.core.windows.net/c/x.csv?sv=2022-11-02&ss=b&srt=o&sp=r&se=2024-01-02T00:00:00Z&spr=https&sig=***"),
+    ("https://h/x.csv?proxyauth=u:p&x-auth=k&oauth=1&use_oauth=on",
+     "https://h/x.csv?proxyauth=***&x-auth=***&oauth=1&use_oauth=on"),
+]
 # secrets51: a keyword DSN (text of `keyword=value` pairs alone) whose password libpq reads, and text that shows none
 KEYWORD_DSNS = ["host=db user=u password=s3cret dbname=x", "host=db password='a b' dbname=x",
                 "host=db sslpassword=k3y sslmode=verify-full", r"host=h password='s3\' cret' dbname=db",
@@ -103,6 +130,12 @@ def test_redact_hides_a_query_value_named_as_a_secret(name):
     url = f"https://h/x.csv?since=2024&{name}=s3%2Fcret&page=2#top"
     assert redact(url) == f"https://h/x.csv?since=2024&{name}=***&page=2#top"
     assert passwords(url) == ["s3%2Fcret"]
+
+
+@pytest.mark.parametrize("url, shown", PRESIGNED)
+def test_a_presigned_urls_signature_and_signer_are_hidden(url, shown):
+    assert redact(url) == shown == redact_parameter(url)
+    assert re.search(VISIBLE_SECRET, url) and not re.search(VISIBLE_SECRET, shown)
 
 
 @pytest.mark.parametrize("url", LIBPQ_URLS)

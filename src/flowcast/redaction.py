@@ -15,8 +15,11 @@ where the store or the data is.
   in a query of parameters (`?name=value`) or, but in a PostgreSQL URL (its path, a database's name, holds none), one
   that begins a path's segment (`/@scope`): `postgresql://u:12/x@h/db`, `postgresql://u:12?x@h/db` and
   `https://u:12/x@h` hide '12/x' and '12?x' (they were shown whole, read as a port; `https://h:443/a@b` is hidden too).
-- A query value whose name says it is a secret (`password`, `passwd`, `pwd`, `secret`, `token`, `signature`, an API key
-  and names ending in them: `sslpassword`, `access_token`, `X-Amz-Security-Token`, `client_secret`) is shown `***`.
+- A query value whose name says it is a secret (`password`, `passwd`, `pwd`, `secret`, `token`, `signature`, an API key,
+  `auth`, `authorization`, a credential and names ending in them: `sslpassword`, `access_token`, `client_secret`,
+  `proxyauth`, `x-auth`; `oauth` is a flag or a provider's name) is shown `***`: a presigned URL's signature and what
+  names the signer (S3's `X-Amz-Signature`, `X-Amz-Credential`, `X-Amz-Security-Token`, `Signature` and
+  `AWSAccessKeyId`; GCS's `X-Goog-Signature`, `X-Goog-Credential`, `GoogleAccessId`; an Azure SAS's `sig`).
 - In a keyword DSN (text of `keyword=value` pairs alone), `password` and `sslpassword`, quoted ('s3 cret', a \\'
   within) or to the next space; a value shown `***` already is left so.
 """
@@ -38,7 +41,9 @@ _HOST_PORT_PATH = re.compile(r"[^/?#@:]*:\d+[/?].*", re.DOTALL)
 _POSTGRES = ("postgresql", "postgres")
 # the names of a query parameter whose value is a secret (patterns, any case): one of these or a name ending in one
 # (`SECRET_NAME_ENDS`), or one of `SECRET_NAMES` alone
-SECRET_NAME_ENDS = ("password", "passwd", "pwd", "secret", "token", "signature", "api_?key", "api-key")
+# (`auth` not after an 'o': `proxyauth`, `x-auth`, not `oauth`; patterns of Python's `re` and ECMA-262 alike)
+SECRET_NAME_ENDS = ("password", "passwd", "pwd", "secret", "token", "signature", "api_?key", "api-key", "(?<!o)auth",
+                    "authorization", "credentials?", "accesskeyid", "accessid")
 SECRET_NAMES = ("key", "sig")
 # a query parameter whose value is a secret, the value up to the next parameter or fragment
 _URL_SECRET = re.compile(rf"([?&;])((?:[\w.-]*?(?:{'|'.join(SECRET_NAME_ENDS)})|{'|'.join(SECRET_NAMES)})=)([^&#]*)",

@@ -110,15 +110,15 @@ VISIBLE_SECRET = (
 # `store.storage_options`, stored whole before secrets51), and the names among them (any depth: `client_kwargs`)
 # whose value is a secret: one ending in `password`, `secret`, `token`, `key` (`key`, `account_key`,
 # `aws_secret_access_key`), `signature`, `connection_string`, `credential(s)`, `passphrase`, `authorization`
-# (`headers.Authorization`: fixA51) or the word `auth` (`_AUTH_WORD`), `sig` alone, or one holding `secret`. A pattern
+# (`headers.Authorization`: fixA51) or `auth` but `oauth` (`_AUTH_WORD`), `sig` alone, or one holding `secret`. A pattern
 # of JSON schema and Python's `re` alike, any case (`_any_case`): the form refuses what `stored_parameters` hides.
 OPTIONS = "options"
 _OPTION_SECRET_ENDS = ("password", "passwd", "pwd", "secret", "token", "signature", "key", "connection_string",
                        "credentials?", "passphrase", "authorization")
-# `auth` as the word that ends a name: alone or after a mark (`auth`, `proxy_auth`, `AUTH`), or camel-cased
-# (`basicAuth`). A name that merely ends in its letters (`oauth`, `use_oauth`, `OAuth`: a flag, a provider's name) is
-# no secret's: its value was hidden (secrets52); its dicts' secrets are hidden by their own names (`client_secret`).
-_AUTH_WORD = rf"(?:^|[^A-Za-z]){_any_case('auth')}$|[a-z0-9]A(?:uth|UTH)$"
+# `auth` ending a name (`auth`, `proxy_auth`, `AUTH`, `basicAuth`, `proxyauth`: secrets53, it was shown), but after an
+# 'o' (`oauth`, `use_oauth`, `OAuth`: a flag, a provider's name) is no secret's: its value was hidden (secrets52); its
+# dicts' secrets are hidden by their own names (`client_secret`).
+_AUTH_WORD = _any_case("(?<!o)auth") + "$"
 # What a secret option may hold that is no secret, shown as it is (with a boolean, a null and an empty text): gcsfs's
 # `token="anon"` (anonymous access)
 NOT_SECRET = ("anon",)

@@ -216,13 +216,15 @@ def test_an_options_secret_that_is_no_text_is_stored_hidden_and_the_form_refuses
 
 # secrets52: an option's name that merely ends in `auth` (`oauth`), and gcsfs's `token` naming how to authenticate,
 # were hidden; what such a token holds otherwise (a key file's path, a service account's JSON, a token) is a secret, as
-# is the word `auth` ending a name, and a mode under another secret's name
+# is `auth` ending a name but `oauth`, and a mode under another secret's name
 SHOWN_OPTIONS = [{"oauth": "google"}, {"use_oauth": "on"}, {"OAuth": {"provider": "x", "scopes": ["read"]}},
                  {"token": "google_default"}, {"token": "cloud"}, {"token": "cache"}, {"TOKEN": "browser"}]
 HIDDEN_OPTIONS = [{"token": "/keys/sa.json"}, {"token": '{"type": "service_account"}'}, {"token": "ya29.t0k"},
                   {"token": {"type": "authorized_user", "refresh_token": "r"}}, {"token": ["cloud"]},
                   {"token": "default"}, {"auth": "u:p"}, {"proxy_auth": ["u", "p"]}, {"basicAuth": "x"},
-                  {"AUTH": "x"}, {"password": "browser"}, {"access_token": "cloud"}, {"oauth": {"client_secret": "s"}}]
+                  {"AUTH": "x"}, {"password": "browser"}, {"access_token": "cloud"}, {"oauth": {"client_secret": "s"}},
+                  # secrets53: a name ending in `auth` that is not the word alone was shown
+                  {"proxyauth": "u:p"}, {"ProxyAuth": ["u", "p"]}]
 
 
 @pytest.mark.parametrize("options", SHOWN_OPTIONS + HIDDEN_OPTIONS)
