@@ -102,6 +102,10 @@ WITHIN_TEXT = [
     ("x HOST='a USER=b PASSWORD=c", "x HOST='a USER=b PASSWORD=***"),
     ("host=db password=s3 dbname=x # prod", "host=db password=*** dbname=x # prod"),
     ("x host=a\\b password=c", "x host=a\\b password=***"),
+    # secrets53: a pair before it whose value holds an escaped space (libpq's `host=a\ b` is 'a b'): stored as written
+    ("x host=a\\ b password=c", "x host=a\\ b password=***"),
+    ("x HOST=a\\ b\\ c  user=u\\ v password='p q' d", "x HOST=a\\ b\\ c  user=u\\ v password=*** d"),
+    ("x host=a\\\\ user=b password=c", "x host=a\\\\ user=b password=***"),
 ]
 NO_SECRET_IN_TEXT = ["select password from users", "the password is in vault", "db_password=abc and passwords=1",
                      "keep password=*** and password='' as they are", "a url https://h/x?since=1 then ?y=2",
@@ -270,6 +274,18 @@ def test_a_log_line_hides_a_repr_s_doubly_escaped_quote_and_the_rest_of_the_pass
     assert redact_log_text(line) == """Parameters: {'path': "host=db password=*** dbname=x"}"""
 
 
+@pytest.mark.parametrize("dsn", ["host=db password=s3\\ cr3t dbname=x", "host=db password=w1\\ w2\\ w3\\  dbname=x",
+                                 "host=db password=\\ w1\\ w2"])
+def test_a_log_line_hides_a_password_whose_escaped_spaces_a_repr_escapes_again(dsn):
+    """secrets53: in a repr the '\\' of a password's escaped space is doubled, and the value ended at that space: its
+    words after the first were shown."""
+    read = conninfo_to_dict(dsn)["password"]
+    line = "Parameters: " + repr({"path": dsn})
+    shown = redact_log_text(line)
+    assert shown == "Parameters: " + repr({"path": redact(dsn)}), shown
+    assert not any(word in shown for word in read.split()), shown
+
+
 def test_a_log_line_hides_a_password_quoted_by_a_repr_s_escaped_quotes():
     """fixC51's risk, mended by the lead: the repr of text holding both quote marks escapes the DSN's own quotes
     (`password=\\'a b\\'`), and the value was read unquoted, to the next space: its words after the first were shown."""
@@ -298,6 +314,17 @@ def test_redact_log_text_of_a_long_line_takes_time_in_proportion_to_its_length(l
 ])
 def test_a_log_line_without_a_dsns_password_shown_is_left_as_it_is(line):
     assert redact_log_text(line) == line
+
+
+@pytest.mark.parametrize("text", ["host=\\ " * 10_000, "host=\\ host=\\ " * 5_000 + "x", " host=a\\ user=b" * 4_000])
+def test_a_parameter_with_pairs_of_escaped_spaces_takes_time_in_proportion_to_its_length(text):
+    """secrets53: a pair's value read over escaped spaces is read once, its pairs within it not read again (read from
+    each pair, `host=\\ host=\\ ...` grew with the square of its length: seconds for 60,000 characters)."""
+    import time
+
+    began = time.perf_counter()
+    redact_parameter(text + " password=s3cret")
+    assert time.perf_counter() - began < 1.5
 
 
 def test_a_log_line_hides_a_url_and_a_dsn_together():

@@ -82,14 +82,25 @@ _URL_IN_TEXT = re.compile(r"(?<![\w+.-])[\w+.-]++://(?:[^:/?#@\s\[\]]*+:(?!\d+(?
 # A value quoted by escaped quotes (`\'a b\'`: the repr of text holding both quote marks escapes the DSN's own) is
 # read to its closing `\'` (it was read unquoted, to the next space: `password=*** b\'` showed the password's words
 # after the first).
-_TEXT_DSN_VALUE = r"\\'(?:[^\\]|\\[^'])*+(?:\\')?|'(?:[^'\\]|\\\\?.)*+'?|" + _DSN_UNQUOTED
+_TEXT_QUOTED = r"\\'(?:[^\\]|\\[^'])*+(?:\\')?|'(?:[^'\\]|\\\\?.)*+'?"
+_TEXT_DSN_VALUE = _TEXT_QUOTED + "|" + _DSN_UNQUOTED
 # a word's start in text (a character before it), where a DSN's keyword may begin
 WORD_START = "\\s'\"(\\[{,:"
-# a keyword DSN's secret in any text (a log line: Prefect's `Parameters: {'path': 'host=db password=s3cret'}`, a
-# library's error): a secret keyword where a word starts (not a URL's query: `redact_text` reads it) and its value
-# (`_TEXT_DSN_VALUE`), any case
-_DSN_SECRET_IN_TEXT = re.compile(rf"(?<![^{WORD_START}])((?:{'|'.join(DSN_SECRET_KEYS)})\s*=\s*)({_TEXT_DSN_VALUE})",
-                                 re.IGNORECASE)
+
+
+def _secret_in_text(value: str) -> re.Pattern[str]:
+    """A keyword DSN's secret in any text: a secret keyword where a word starts (not a URL's query: `redact_text` reads
+    it) and its `value`, any case."""
+    return re.compile(rf"(?<![^{WORD_START}])((?:{'|'.join(DSN_SECRET_KEYS)})\s*=\s*)({value})", re.IGNORECASE)
+
+
+# a keyword DSN's secret in a parameter's text (`_TEXT_DSN_VALUE`)
+_DSN_SECRET_IN_TEXT = _secret_in_text(_TEXT_DSN_VALUE)
+# and in a log line (Prefect's `Parameters: {'path': 'host=db password=s3cret'}`, a library's error), where an unquoted
+# value's escaped '\' may be escaped once more too, as a quoted one's: a repr doubles it (`{'path': 'password=a\\ b'}`:
+# ' b' was shown, secrets53). A value that ends in an escaped '\' (`a\\ b`) is read on over the space after it: the
+# word after it hidden too, none of the password shown
+_LOG_DSN_SECRET = _secret_in_text(_TEXT_QUOTED + r"|(?:[^\s'\\]|\\\\?.)(?:[^\s\\]|\\\\?.)*+")
 # the marks after a value in text that end a quote, a clause or a collection, shown: `password=***'}`
 TEXT_ENDS = "'\",;.)]}"
 # libpq's keywords that make a secret's pair within a parameter's text a DSN's where a pair of one stands next to it
@@ -104,6 +115,12 @@ KEY_VALUE = r"'(?:[^'\\]|\\.)*'?|(?:[^\s'\\]|\\\S)(?:[^\s\\]|\\\S)*"
 # a pair of one of `DSN_KEYS` and the spaces after it, where a word starts (group 1): where each ends, a secret's pair
 # is a DSN's (read ahead at each start: pairs may overlap, `host='a user=b password=c`)
 _KEY_PAIR = re.compile(rf"(?<![^{WORD_START}])(?=((?:{'|'.join(DSN_KEYS)})\s*=\s*(?:{KEY_VALUE})\s+))", re.IGNORECASE)
+# such a pair whose unquoted value holds an escaped space (`host=a\ b password=c`: libpq's value 'a b', and the
+# secret's pair, read as next to none, was stored as written, secrets53), and the spaces after it (group 1; none where
+# the text ends): read once, possessive, each pair's value to its end, the pairs within it (`a\ user=b`) skipped: they
+# end where it does
+_ESCAPED_KEY_PAIR = re.compile(rf"(?<![^{WORD_START}])(?:{'|'.join(DSN_KEYS)})\s*=\s*"
+                               r"(?:[^\s'\\]|\\.)(?:[^\s\\]|\\.)*+(\s*)", re.IGNORECASE)
 # spaces then one of `DSN_KEYS` and its '=', after a secret's value: a DSN's
 _KEY_AFTER = re.compile(rf"\s+(?:{'|'.join(DSN_KEYS)})\s*=", re.IGNORECASE)
 
@@ -214,6 +231,7 @@ def _hide_dsn_secrets(message: str, beside_keys: bool) -> str:
     after_keys: set[int] = set()
     if beside_keys:  # where a pair of `DSN_KEYS` and its spaces end
         after_keys = {m.end(1) for m in _KEY_PAIR.finditer(message)}
+        after_keys |= {m.end() for m in _ESCAPED_KEY_PAIR.finditer(message) if m[1]}
 
     def hide(m: re.Match[str]) -> str:
         value = m[2] if m[2].startswith("'") else m[2].rstrip(TEXT_ENDS)
@@ -223,7 +241,7 @@ def _hide_dsn_secrets(message: str, beside_keys: bool) -> str:
             return m[0]
         return m[1] + HIDDEN + m[2][len(value):]
 
-    return _DSN_SECRET_IN_TEXT.sub(hide, message)
+    return (_DSN_SECRET_IN_TEXT if beside_keys else _LOG_DSN_SECRET).sub(hide, message)
 
 
 def redact_parameter(text: str) -> str:

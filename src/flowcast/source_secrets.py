@@ -103,7 +103,9 @@ VISIBLE_SECRET = (
     # a keyword DSN's password or sslpassword within text (`redaction.redact_parameter`), where a word starts, next to
     # a pair of `DSN_KEYS` (one before it and spaces: `conn host=db password=s3cret; select 1`; or spaces and one's
     # '=' after its value: `password=s3cret dbname=x`)
-    + rf"|(?:^|[{WORD_START}])(?:{_DSN_KEYS})\s*=\s*(?:{KEY_VALUE})\s+(?:{_DSN_SECRET_KEYS})\s*=\s*{_SHOWN_VALUE}"
+    # (its value's spaces escaped too, `host=a\ b password=s3cret`: `redaction._ESCAPED_KEY_PAIR`)
+    + rf"|(?:^|[{WORD_START}])(?:{_DSN_KEYS})\s*=\s*(?:{KEY_VALUE}|{DSN_VALUE})\s+(?:{_DSN_SECRET_KEYS})\s*=\s*"
+    + _SHOWN_VALUE
     + rf"|(?:^|[{WORD_START}])(?:{_DSN_SECRET_KEYS})\s*=\s*(?={_SHOWN_VALUE})(?:{DSN_VALUE})\s+(?:{_DSN_KEYS})\s*="
 )
 # The options of an fsspec filesystem that a run's parameters may give (a setting named `*options`: `shared_options`,
