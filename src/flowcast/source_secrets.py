@@ -302,19 +302,25 @@ def flow(**options: Any) -> Callable[[Callable[P, R]], Flow[P, R]]:
     return make
 
 
-# a character that stands for each `***` of a stored parameter in `hides_secrets` (a password's, as `***` is)
-_STAND_IN = "\ue000"
+# what `hides_secrets` puts in each `***`'s place: two secrets of one character that every pattern of `redaction` reads
+# alike (no word's letter, no mark of a URL, a DSN or a clause), which `redact_parameter` hides where it hides a secret
+# (`***` it leaves as it is)
+_ONE_CHARACTER_SECRETS = ("\ue000", "\ue001")
 
 
 def hides_secrets(path: str) -> bool:
     """Whether `path` (a flow run's parameter as stored) holds a `***` where `redact_parameter` hides a secret: a URL's
     password or secret query value, a keyword DSN's password, whole or within other text (`host=db password=*** dbname=x
-    # prod`: it was run with `***`, fixF52). Each `***` is read as a secret of one character: it hides one where
-    `redact_parameter` hides that character."""
+    # prod`: it was run with `***`, fixF52). `path` is read twice, each `***` a secret of one character, the first
+    character of `_ONE_CHARACTER_SECRETS` then the second: the two readings are alike but where such a secret is shown,
+    so each shown is where they differ, and one is hidden where fewer than the `***` differ. (A character stood for
+    each `***` in one reading, and a secret was hidden where fewer of it were left: a path that held that character
+    itself where a secret is hidden, `https://u:<U+E000>@h/***.csv`, was read so, secrets53.)"""
     if HIDDEN not in path:
         return False
-    held = path.replace(HIDDEN, _STAND_IN)
-    return redact_parameter(held).count(_STAND_IN) < held.count(_STAND_IN)
+    first, second = (redact_parameter(path.replace(HIDDEN, c)) for c in _ONE_CHARACTER_SECRETS)
+    shown = sum(a != b for a, b in zip(first, second, strict=True))
+    return shown < path.count(HIDDEN)
 
 
 def secret_path(path: str, declared: Iterable[str] = ()) -> str:

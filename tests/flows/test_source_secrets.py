@@ -168,6 +168,10 @@ def test_a_dsn_hidden_within_other_text_is_restored_or_refused_never_run_with_it
     ("conn user=u password='***'; select 1", True), ("https://h/x.csv?token=***", True), ("password=***", True),
     ("/data/my password=*** x.csv", False), ("keep *** as it is", False), ("https://u:pw@h/***.csv", False),
     ("https://h/x.csv?since=***", False),
+    # secrets53: a character stood for each `***`, and a parameter that held it where a secret is hidden read as hiding
+    # one: a value's own character is no `***`
+    ("https://u:\ue000@h/***.csv", False), ("host=db password=\ue000 dbname=x # ***", False),
+    ("https://u:***@h/\ue000.csv", True), ("x=\ue000\ue001 *** host=db password=***", True),
 ])
 def test_a_stored_parameter_hides_a_secret_where_a_stars_stands_for_one_redact_parameter_hides(stored, hides):
     from flowcast.source_secrets import hides_secrets
