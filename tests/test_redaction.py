@@ -7,8 +7,15 @@ import re
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-from flowcast.redaction import passwords, redact, redact_log_text, redact_parameter, redact_text
-from flowcast.source_secrets import VISIBLE_SECRET
+from flowcast.redaction import (
+    passwords,
+    redact,
+    redact_location,
+    redact_log_text,
+    redact_parameter,
+    redact_text,
+)
+from flowcast.source_secrets import VISIBLE_LOCATION_SECRET, VISIBLE_SECRET
 
 HIDDEN_PASSWORDS = [
     # a '@' in the query is no password's end: its part before was hidden (over-redaction)
@@ -113,6 +120,16 @@ NO_SECRET_IN_TEXT = ["select password from users", "the password is in vault", "
                      # (stored `password=***`, a path that a worker read) or a note, stored as written
                      "/data/my password=1/x.csv", "note (password = s3cret) kept",
                      "a=1 password=2 b.csv", "host password=2 x", "/d/host=a/password=2 x.csv"]
+# secrets53: a secret's `name=value` with no pair of libpq's keywords next to it, in a location's text (a source's path,
+# store.url, shared) that is a URL or a DSN: it was stored as written
+IN_LOCATION = [
+    ("postgresql://h/db note (password = s3cret) kept", "postgresql://h/db note (password = ***) kept"),
+    ("host=db (pwd=s3cret)", "host=db (pwd=***)"), ("s3://b/x.csv token='a b', see", "s3://b/x.csv token=***, see"),
+    ("https://h/x.csv DB_SECRET=s3.", "https://h/x.csv DB_SECRET=***."),
+]
+# no URL nor DSN (a file's or a folder's name, a note), or none shown: as written in a location too
+NO_SECRET_IN_LOCATION = ["/data/my password=1 x.csv", "note (password = s3cret) kept", "/d/token=a/x.csv",
+                         "host=db (pwd=***) x", "https://h/x.csv secret=''"]
 LIBPQ_URLS = ["postgresql://u:pw@h:5432/db?application_name=a@b", "postgresql://u:p?s/s@h/db",
               "postgresql://u:p@ss@h/db", "postgresql://u:pw@[::1]:5432/db",
               "postgresql://u:pw@/db?host=/var/run/postgresql"]
@@ -193,6 +210,27 @@ def test_the_forms_pattern_finds_a_secret_where_redact_hides_one(url):
     DSN's `password=***'` was refused, shown as it is."""
     assert bool(re.search(VISIBLE_SECRET, url)) == (redact_parameter(url) != url), redact_parameter(url)
     assert not re.search(VISIBLE_SECRET, redact_parameter(url)), redact_parameter(url)
+
+
+@pytest.mark.parametrize("text, shown", IN_LOCATION)
+def test_a_location_hides_a_secrets_value_anywhere_in_a_url_or_a_dsn(text, shown):
+    assert redact_parameter(text) == text  # free text of another parameter: a note's words, as written
+    assert redact_location(text) == shown
+
+
+@pytest.mark.parametrize("text", NO_SECRET_IN_LOCATION)
+def test_a_location_that_is_no_url_nor_dsn_is_stored_as_written(text):
+    assert redact_location(text) == text
+
+
+@pytest.mark.parametrize("text", [u for u, _ in HIDDEN_PASSWORDS] + NO_SECRET + LIBPQ_URLS + KEYWORD_DSNS
+                         + NO_DSN_SECRET + [t for t, _ in WITHIN_TEXT + IN_LOCATION + PRESIGNED] + NO_SECRET_IN_TEXT
+                         + NO_SECRET_IN_LOCATION + ["host=db token=***'", "postgresql://h/db password=\\'a b\\'"])
+def test_the_forms_location_pattern_finds_a_secret_where_a_location_hides_one(text):
+    """secrets53: the form refuses in a location's text (`VISIBLE_LOCATION_SECRET`) what a stored location hides
+    (`redact_location`), and passes what it shows."""
+    assert bool(re.search(VISIBLE_LOCATION_SECRET, text)) == (redact_location(text) != text), redact_location(text)
+    assert not re.search(VISIBLE_LOCATION_SECRET, redact_location(text)), redact_location(text)
 
 
 def test_redact_text_hides_the_secrets_of_every_url_in_a_message():

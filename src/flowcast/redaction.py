@@ -88,10 +88,10 @@ _TEXT_DSN_VALUE = _TEXT_QUOTED + "|" + _DSN_UNQUOTED
 WORD_START = "\\s'\"(\\[{,:"
 
 
-def _secret_in_text(value: str) -> re.Pattern[str]:
-    """A keyword DSN's secret in any text: a secret keyword where a word starts (not a URL's query: `redact_text` reads
-    it) and its `value`, any case."""
-    return re.compile(rf"(?<![^{WORD_START}])((?:{'|'.join(DSN_SECRET_KEYS)})\s*=\s*)({value})", re.IGNORECASE)
+def _secret_in_text(value: str, names: str = "|".join(DSN_SECRET_KEYS)) -> re.Pattern[str]:
+    """A keyword DSN's secret in any text: a secret keyword (`names`) where a word starts (not a URL's query:
+    `redact_text` reads it) and its `value`, any case."""
+    return re.compile(rf"(?<![^{WORD_START}])((?:{names})\s*=\s*)({value})", re.IGNORECASE)
 
 
 # a keyword DSN's secret in a parameter's text (`_TEXT_DSN_VALUE`)
@@ -101,6 +101,13 @@ _DSN_SECRET_IN_TEXT = _secret_in_text(_TEXT_DSN_VALUE)
 # ' b' was shown, secrets53). A value that ends in an escaped '\' (`a\\ b`) is read on over the space after it: the
 # word after it hidden too, none of the password shown
 _LOG_DSN_SECRET = _secret_in_text(_TEXT_QUOTED + r"|(?:[^\s'\\]|\\\\?.)(?:[^\s\\]|\\\\?.)*+")
+# secrets53: the names of a secret's `name=value` anywhere in a location's text that is a URL or a DSN (a source's path,
+# a store's URL: `redact_location`), any case: one ending in these (`password`, `pwd`, `db_secret`, `token`). Patterns
+# of Python's `re` and ECMA-262 alike (`source_secrets.VISIBLE_LOCATION_SECRET`)
+LOCATION_SECRET_ENDS = ("password", "passwd", "pwd", "secret", "token")
+NAME_BEFORE = r"[A-Za-z0-9_.-]*?"
+LOCATION_SECRET_NAME = rf"{NAME_BEFORE}(?:{'|'.join(LOCATION_SECRET_ENDS)})"
+_LOCATION_SECRET = _secret_in_text(_TEXT_DSN_VALUE, LOCATION_SECRET_NAME)
 # the marks after a value in text that end a quote, a clause or a collection, shown: `password=***'}`
 TEXT_ENDS = "'\",;.)]}"
 # libpq's keywords that make a secret's pair within a parameter's text a DSN's where a pair of one stands next to it
@@ -123,6 +130,10 @@ _ESCAPED_KEY_PAIR = re.compile(rf"(?<![^{WORD_START}])(?:{'|'.join(DSN_KEYS)})\s
                                r"(?:[^\s'\\]|\\.)(?:[^\s\\]|\\.)*+(\s*)", re.IGNORECASE)
 # spaces then one of `DSN_KEYS` and its '=', after a secret's value: a DSN's
 _KEY_AFTER = re.compile(rf"\s+(?:{'|'.join(DSN_KEYS)})\s*=", re.IGNORECASE)
+# what makes a location's text a URL or a DSN (`redact_location`): a '://', or one of `DSN_KEYS` but a secret's and its
+# '=' where a word starts (`host=db`); a file's or a folder's name (`/data/my password=1 x.csv`) holds neither
+LOCATION_KEYS = tuple(k for k in DSN_KEYS if k not in DSN_SECRET_KEYS)
+_URL_OR_DSN = re.compile(rf"://|(?<![^{WORD_START}])(?:{'|'.join(LOCATION_KEYS)})\s*=", re.IGNORECASE)
 
 
 def password_spans(url: str) -> Iterator[tuple[int, int]]:
@@ -228,6 +239,13 @@ def _hide_dsn_secrets(message: str, beside_keys: bool) -> str:
     a pair of `DSN_KEYS` (a DSN's, not a file's name: `redact_parameter`)."""
     if "password" not in message.lower():
         return message
+    return _hide_values(message, _DSN_SECRET_IN_TEXT if beside_keys else _LOG_DSN_SECRET, beside_keys)
+
+
+def _hide_values(message: str, secrets: re.Pattern[str], beside_keys: bool = False) -> str:
+    """`message` with the value of each of `secrets` (a secret's name and '=', then its value) in it `***`
+    (`_hide_dsn_secrets`), but one empty or `***` already; an unquoted one to the next space, less the marks that end a
+    quote or a clause (`TEXT_ENDS`); with `beside_keys`, only one next to a pair of `DSN_KEYS`."""
     after_keys: set[int] = set()
     if beside_keys:  # where a pair of `DSN_KEYS` and its spaces end
         after_keys = {m.end(1) for m in _KEY_PAIR.finditer(message)}
@@ -241,7 +259,7 @@ def _hide_dsn_secrets(message: str, beside_keys: bool) -> str:
             return m[0]
         return m[1] + HIDDEN + m[2][len(value):]
 
-    return (_DSN_SECRET_IN_TEXT if beside_keys else _LOG_DSN_SECRET).sub(hide, message)
+    return secrets.sub(hide, message)
 
 
 def redact_parameter(text: str) -> str:
@@ -254,3 +272,14 @@ def redact_parameter(text: str) -> str:
     worker read the path `***` named, fixF52)."""
     shown = redact(text)
     return _hide_dsn_secrets(redact_text(shown) if "://" in shown else shown, beside_keys=True)
+
+
+def redact_location(text: str) -> str:
+    """`text` (a location's parameter: a source's path, a store's URL or DSN, `shared`) as it is stored and shown:
+    `redact_parameter`ed, and, where it is a URL or a DSN (`_URL_OR_DSN`), each secret's `name=value` in it too
+    (`LOCATION_SECRET_NAME`: `password`, `pwd`, `secret`, `token`, with no pair of libpq's keywords next to it:
+    `postgresql://h/db note (password = s3cret)`, `host=db (pwd=s3cret)` were stored as written, secrets53). A file's
+    or a folder's name (`/data/my password=1 x.csv`) is stored as written, as is free text that is no location's (a
+    note: `redact_parameter`)."""
+    shown = redact_parameter(text)
+    return _hide_values(shown, _LOCATION_SECRET) if _URL_OR_DSN.search(shown) else shown

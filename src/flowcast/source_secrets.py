@@ -51,10 +51,15 @@ from flowcast.redaction import (
     DSN_VALUE,
     HIDDEN,
     KEY_VALUE,
+    LOCATION_KEYS,
+    LOCATION_SECRET_ENDS,
+    LOCATION_SECRET_NAME,
+    NAME_BEFORE,
     SECRET_NAME_ENDS,
     SECRET_NAMES,
     TEXT_ENDS,
     WORD_START,
+    redact_location,
     redact_log_text,
     redact_parameter,
 )
@@ -108,6 +113,35 @@ VISIBLE_SECRET = (
     + _SHOWN_VALUE
     + rf"|(?:^|[{WORD_START}])(?:{_DSN_SECRET_KEYS})\s*=\s*(?={_SHOWN_VALUE})(?:{DSN_VALUE})\s+(?:{_DSN_KEYS})\s*="
 )
+# secrets53: the names of a run's parameters that give a location, a URL or a DSN (a source's `path`, `store.url`,
+# `shared`, a `*_url`, a `*_dsn`; any case), stored as `redaction.redact_location` shows them: what the form refuses
+# there (`VISIBLE_LOCATION_SECRET`), a secret's `name=value` anywhere in a URL's or a DSN's text too. Free text of
+# another name that holds one is stored as written (a note's `password = ...` is no secret's), and said at deploy time
+# (`free_text_secrets`)
+LOCATION_NAME = "^(?:" + "|".join(map(_any_case, ("path", "shared", "url", "dsn"))) + ")$|_(?:" + "|".join(
+    map(_any_case, ("url", "dsn"))) + ")$"
+_LOCATION_NAME = re.compile(LOCATION_NAME)
+VISIBLE_LOCATION_SECRET = (
+    VISIBLE_SECRET
+    + rf"|^(?=[\s\S]*?(?:://|(?:^|[{WORD_START}])(?:{'|'.join(map(_any_case, LOCATION_KEYS))})\s*=))[\s\S]*?"
+    + rf"(?:^|[{WORD_START}]){NAME_BEFORE}(?:{'|'.join(map(_any_case, LOCATION_SECRET_ENDS))})\s*=\s*{_SHOWN_VALUE}"
+)
+# the same name with a value where a word starts in any text (`free_text_secrets`), `redaction.LOCATION_SECRET_NAME`
+_NAMED_SECRET = re.compile(rf"(?<![^{WORD_START}])({LOCATION_SECRET_NAME})\s*=\s*(?!\*\*\*|'\*\*\*'|''|\s|$)",
+                           re.IGNORECASE)
+
+
+def is_location(name: str) -> bool:
+    """Whether a parameter or setting named `name` gives a location (`LOCATION_NAME`)."""
+    return bool(_LOCATION_NAME.search(name))
+
+
+def stored_text(text: str, location: bool) -> str:
+    """A run's parameter's `text` as stored: `redact_location`ed where it gives a `location`, else
+    `redact_parameter`ed."""
+    return redact_location(text) if location else redact_parameter(text)
+
+
 # The options of an fsspec filesystem that a run's parameters may give (a setting named `*options`: `shared_options`,
 # `store.storage_options`, stored whole before secrets51), and the names among them (any depth: `client_kwargs`)
 # whose value is a secret: one ending in `password`, `secret`, `token`, `key` (`key`, `account_key`,
@@ -145,7 +179,8 @@ def stored_parameters(value: Any) -> Any:
     if isinstance(value, str):
         return redact_parameter(value)
     if isinstance(value, dict):
-        return {k: stored_options(v) if str(k).lower().endswith(OPTIONS) else stored_parameters(v)
+        return {k: stored_options(v) if str(k).lower().endswith(OPTIONS)
+                else stored_text(v, True) if isinstance(v, str) and is_location(str(k)) else stored_parameters(v)
                 for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [stored_parameters(v) for v in value]
@@ -308,17 +343,18 @@ def flow(**options: Any) -> Callable[[Callable[P, R]], Flow[P, R]]:
 _ONE_CHARACTER_SECRETS = ("\ue000", "\ue001")
 
 
-def hides_secrets(path: str) -> bool:
+def hides_secrets(path: str, location: bool = False) -> bool:
     """Whether `path` (a flow run's parameter as stored) holds a `***` where `redact_parameter` hides a secret: a URL's
     password or secret query value, a keyword DSN's password, whole or within other text (`host=db password=*** dbname=x
     # prod`: it was run with `***`, fixF52). `path` is read twice, each `***` a secret of one character, the first
     character of `_ONE_CHARACTER_SECRETS` then the second: the two readings are alike but where such a secret is shown,
     so each shown is where they differ, and one is hidden where fewer than the `***` differ. (A character stood for
     each `***` in one reading, and a secret was hidden where fewer of it were left: a path that held that character
-    itself where a secret is hidden, `https://u:<U+E000>@h/***.csv`, was read so, secrets53.)"""
+    itself where a secret is hidden, `https://u:<U+E000>@h/***.csv`, was read so, secrets53.) A `location`'s `path` is
+    read as a location's parameter is stored (`stored_text`)."""
     if HIDDEN not in path:
         return False
-    first, second = (redact_parameter(path.replace(HIDDEN, c)) for c in _ONE_CHARACTER_SECRETS)
+    first, second = (stored_text(path.replace(HIDDEN, c), location) for c in _ONE_CHARACTER_SECRETS)
     shown = sum(a != b for a, b in zip(first, second, strict=True))
     return shown < path.count(HIDDEN)
 
@@ -327,10 +363,10 @@ def secret_path(path: str, declared: Iterable[str] = ()) -> str:
     """`path` (a flow run's parameter) with the secrets a stored parameter hides: the one of `declared` (the paths of
     the sources this process's configuration declares) that a stored parameter shows as `path` (`redact_parameter`).
     A path that hides none is returned as it is; one that no declared source's URL matches is refused."""
-    if not hides_secrets(path):
+    if not hides_secrets(path, location=True):
         return path
     for candidate in declared:
-        if candidate != path and redact_parameter(candidate) == path:
+        if candidate != path and redact_location(candidate) == path:
             return candidate
     raise _undeclared(f"the source {path}", "the URL in this worker's configuration ([sources.NAME] path in its "
                       "flowcast.toml, or FLOWCAST_SOURCES__NAME__PATH), or run it with `flowcast run --data URL` on "
@@ -346,11 +382,13 @@ def secret_settings(given: Any, declared: Any, where: str = "") -> Any:
     a worker ran such a run with a literal `***` credential (fixrev50). One its configuration does not give is
     refused, naming the setting and where to declare it."""
     if isinstance(given, str):
-        option = given == HIDDEN and any(part.lower().endswith(OPTIONS) for part in re.split(r"[.\[]", where))
-        if not option and not hides_secrets(given):
+        parts = re.split(r"[.\[]", where)
+        option = given == HIDDEN and any(part.lower().endswith(OPTIONS) for part in parts)
+        location = is_location(parts[-1])
+        if not option and not hides_secrets(given, location):
             return given
         if declared is not None and declared != given and (option or isinstance(declared, str)
-                                                           and redact_parameter(declared) == given):
+                                                           and stored_text(declared, location) == given):
             return declared  # an option's secret (`stored_options`: a number too, `password: 123456`), or a URL's
         env = "FLOWCAST_" + where.upper().replace(".", "__")
         raise _undeclared(f"the setting {where} = {given}", f"it in this worker's configuration ({where} in its "
@@ -362,6 +400,24 @@ def secret_settings(given: Any, declared: Any, where: str = "") -> Any:
         same = isinstance(declared, (list, tuple)) and len(declared) == len(given)
         return [secret_settings(v, declared[i] if same else None, f"{where}[{i}]") for i, v in enumerate(given)]
     return given
+
+
+def free_text_secrets(parameters: Any, where: str = "") -> list[str]:
+    """The places of `parameters` (a deployment's, as `stored_parameters` stores them) whose free text, no location's
+    (`is_location`) nor an option's, holds a secret's `name=value` (`password = s3cret`, `pwd=`, `token=`) that it
+    stores as written, each named with the secret's name, not its value (`note (password=)`): a note's words are no
+    secret, so they are not hidden, but a deployment that gives such text is said at deploy time (secrets53: it was
+    stored and shown without a word)."""
+    if isinstance(parameters, str):
+        found = _NAMED_SECRET.search(redact_parameter(parameters))
+        return [f"{where} ({found[1]}=)"] if found else []
+    if isinstance(parameters, dict):
+        return [place for k, v in parameters.items()
+                if not (str(k).lower().endswith(OPTIONS) or isinstance(v, str) and is_location(str(k)))
+                for place in free_text_secrets(v, f"{where}.{k}" if where else str(k))]
+    if isinstance(parameters, (list, tuple)):
+        return [place for i, v in enumerate(parameters) for place in free_text_secrets(v, f"{where}[{i}]")]
+    return []
 
 
 def _undeclared(what: str, declare: str) -> Exception:
