@@ -59,6 +59,8 @@ NO_SECRET = [
     "https://registry.example.org:443/@scope/pkg", "https://h:8080/users/@me?tab=a@b",  # a '@' in a path after a port
     "postgresql:///db?host=/var/run/postgresql",
     "https://example.com/data.csv?since=2024-01-01&tokens_per_page=5",  # a name that only begins like a secret
+    # secrets53: an empty secret query value is none (it was stored `token=***`, a secret a worker looked for)
+    "https://h/x.csv?token=", "https://h/x.csv?token=&page=2#sig=",
 ]
 SECRET_QUERY_NAMES = ["password", "passwd", "pwd", "secret", "token", "sslpassword", "access_token", "client_secret",
                       "X-Amz-Security-Token", "X-Amz-Signature", "api_key", "key", "sig", "PASSWORD",
@@ -119,7 +121,10 @@ NO_SECRET_IN_TEXT = ["select password from users", "the password is in vault", "
                      # fixF52: `password=` with no pair of libpq's keywords next to it is no DSN's: a file's name
                      # (stored `password=***`, a path that a worker read) or a note, stored as written
                      "/data/my password=1/x.csv", "note (password = s3cret) kept",
-                     "a=1 password=2 b.csv", "host password=2 x", "/d/host=a/password=2 x.csv"]
+                     "a=1 password=2 b.csv", "host password=2 x", "/d/host=a/password=2 x.csv",
+                     # secrets53: a secret query value in text with no '://' (a glob, a note) is stored as written,
+                     # and the form refused it
+                     "/d/x?token=1.csv", "h.example/x.csv?a=1&sig=s then"]
 # secrets53: a secret's `name=value` with no pair of libpq's keywords next to it, in a location's text (a source's path,
 # store.url, shared) that is a URL or a DSN: it was stored as written
 IN_LOCATION = [
