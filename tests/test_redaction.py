@@ -7,8 +7,15 @@ import re
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-from flowcast.redaction import passwords, redact, redact_log_text, redact_parameter, redact_text
-from flowcast.source_secrets import VISIBLE_SECRET
+from flowcast.redaction import (
+    passwords,
+    redact,
+    redact_location,
+    redact_log_text,
+    redact_parameter,
+    redact_text,
+)
+from flowcast.source_secrets import VISIBLE_LOCATION_SECRET, VISIBLE_SECRET
 
 HIDDEN_PASSWORDS = [
     # a '@' in the query is no password's end: its part before was hidden (over-redaction)
@@ -52,9 +59,38 @@ NO_SECRET = [
     "https://registry.example.org:443/@scope/pkg", "https://h:8080/users/@me?tab=a@b",  # a '@' in a path after a port
     "postgresql:///db?host=/var/run/postgresql",
     "https://example.com/data.csv?since=2024-01-01&tokens_per_page=5",  # a name that only begins like a secret
+    # secrets53: an empty secret query value is none (it was stored `token=***`, a secret a worker looked for)
+    "https://h/x.csv?token=", "https://h/x.csv?token=&page=2#sig=",
 ]
 SECRET_QUERY_NAMES = ["password", "passwd", "pwd", "secret", "token", "sslpassword", "access_token", "client_secret",
-                      "X-Amz-Security-Token", "X-Amz-Signature", "api_key", "key", "sig", "PASSWORD"]
+                      "X-Amz-Security-Token", "X-Amz-Signature", "api_key", "key", "sig", "PASSWORD",
+                      # secrets53: a name ending in `auth` not the word alone, and what presigned URLs carry: S3's
+                      # (SigV4 and SigV2), GCS's (V4 and V2) and an Azure SAS's signer and signature
+                      "proxyauth", "x-auth", "auth", "Authorization", "X-Amz-Credential", "Signature", "AWSAccessKeyId",
+                      "X-Goog-Signature", "X-Goog-Credential", "GoogleAccessId"]
+# secrets53: presigned URLs as S3, GCS and Azure write them: each signature, session token and signer hidden, the rest
+# (dates, expiry, scopes) as written
+PRESIGNED = [
+    (("https://b.s3.amazonaws.com/x.csv?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIA1%2F20240101%2Fus-east-1"
+     "%2Fs3%2Faws4_request&X-Amz-Date=20240101T000000Z&X-Amz-Expires=3600&X-Amz-SignedHeaders=host"
+     "&X-Amz-Security-Token=FQo&X-Amz-Signature=abc123"),
+     ("https://b.s3.amazonaws.com/x.csv?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=***"
+     "&X-Amz-Date=20240101T000000Z&X-Amz-Expires=3600&X-Amz-SignedHeaders=host"
+     "&X-Amz-Security-Token=***&X-Amz-Signature=***")),
+    ("https://b.s3.amazonaws.com/x.csv?AWSAccessKeyId=AKIA1&Expires=1700000000&Signature=abc%3D&x-amz-security-token=t",
+     "https://b.s3.amazonaws.com/x.csv?AWSAccessKeyId=***&Expires=1700000000&Signature=***&x-amz-security-token=***"),
+    (("https://storage.googleapis.com/b/x.csv?X-Goog-Algorithm=GOOG4-RSA-SHA256&X-Goog-Credential=sa%40p.iam"
+     "&X-Goog-Date=20240101T000000Z&X-Goog-Expires=900&X-Goog-SignedHeaders=host&X-Goog-Signature=0a1b"),
+     ("https://storage.googleapis.com/b/x.csv?X-Goog-Algorithm=GOOG4-RSA-SHA256&X-Goog-Credential=***"
+     "&X-Goog-Date=20240101T000000Z&X-Goog-Expires=900&X-Goog-SignedHeaders=host&X-Goog-Signature=***")),
+    ("https://storage.googleapis.com/b/x.csv?GoogleAccessId=sa@p.iam&Expires=1700000000&Signature=abc%3D",
+     "https://storage.googleapis.com/b/x.csv?GoogleAccessId=***&Expires=1700000000&Signature=***"),
+    (("https://a.blob.core.windows.net/c/x.csv?sv=2022-11-02&ss=b&srt=o&sp=r&se=2024-01-02T00:00:00Z&spr=https"
+     "&sig=abc%2Bdef%3D"),
+     "https://a.blob.core.windows.net/c/x.csv?sv=2022-11-02&ss=b&srt=o&sp=r&se=2024-01-02T00:00:00Z&spr=https&sig=***"),
+    ("https://h/x.csv?proxyauth=u:p&x-auth=k&oauth=1&use_oauth=on",
+     "https://h/x.csv?proxyauth=***&x-auth=***&oauth=1&use_oauth=on"),
+]
 # secrets51: a keyword DSN (text of `keyword=value` pairs alone) whose password libpq reads, and text that shows none
 KEYWORD_DSNS = ["host=db user=u password=s3cret dbname=x", "host=db password='a b' dbname=x",
                 "host=db sslpassword=k3y sslmode=verify-full", r"host=h password='s3\' cret' dbname=db",
@@ -75,13 +111,30 @@ WITHIN_TEXT = [
     ("x HOST='a USER=b PASSWORD=c", "x HOST='a USER=b PASSWORD=***"),
     ("host=db password=s3 dbname=x # prod", "host=db password=*** dbname=x # prod"),
     ("x host=a\\b password=c", "x host=a\\b password=***"),
+    # secrets53: a pair before it whose value holds an escaped space (libpq's `host=a\ b` is 'a b'): stored as written
+    ("x host=a\\ b password=c", "x host=a\\ b password=***"),
+    ("x HOST=a\\ b\\ c  user=u\\ v password='p q' d", "x HOST=a\\ b\\ c  user=u\\ v password=*** d"),
+    ("x host=a\\\\ user=b password=c", "x host=a\\\\ user=b password=***"),
 ]
 NO_SECRET_IN_TEXT = ["select password from users", "the password is in vault", "db_password=abc and passwords=1",
                      "keep password=*** and password='' as they are", "a url https://h/x?since=1 then ?y=2",
                      # fixF52: `password=` with no pair of libpq's keywords next to it is no DSN's: a file's name
                      # (stored `password=***`, a path that a worker read) or a note, stored as written
                      "/data/my password=1/x.csv", "note (password = s3cret) kept",
-                     "a=1 password=2 b.csv", "host password=2 x", "/d/host=a/password=2 x.csv"]
+                     "a=1 password=2 b.csv", "host password=2 x", "/d/host=a/password=2 x.csv",
+                     # secrets53: a secret query value in text with no '://' (a glob, a note) is stored as written,
+                     # and the form refused it
+                     "/d/x?token=1.csv", "h.example/x.csv?a=1&sig=s then"]
+# secrets53: a secret's `name=value` with no pair of libpq's keywords next to it, in a location's text (a source's path,
+# store.url, shared) that is a URL or a DSN: it was stored as written
+IN_LOCATION = [
+    ("postgresql://h/db note (password = s3cret) kept", "postgresql://h/db note (password = ***) kept"),
+    ("host=db (pwd=s3cret)", "host=db (pwd=***)"), ("s3://b/x.csv token='a b', see", "s3://b/x.csv token=***, see"),
+    ("https://h/x.csv DB_SECRET=s3.", "https://h/x.csv DB_SECRET=***."),
+]
+# no URL nor DSN (a file's or a folder's name, a note), or none shown: as written in a location too
+NO_SECRET_IN_LOCATION = ["/data/my password=1 x.csv", "note (password = s3cret) kept", "/d/token=a/x.csv",
+                         "host=db (pwd=***) x", "https://h/x.csv secret=''"]
 LIBPQ_URLS = ["postgresql://u:pw@h:5432/db?application_name=a@b", "postgresql://u:p?s/s@h/db",
               "postgresql://u:p@ss@h/db", "postgresql://u:pw@[::1]:5432/db",
               "postgresql://u:pw@/db?host=/var/run/postgresql"]
@@ -103,6 +156,12 @@ def test_redact_hides_a_query_value_named_as_a_secret(name):
     url = f"https://h/x.csv?since=2024&{name}=s3%2Fcret&page=2#top"
     assert redact(url) == f"https://h/x.csv?since=2024&{name}=***&page=2#top"
     assert passwords(url) == ["s3%2Fcret"]
+
+
+@pytest.mark.parametrize("url, shown", PRESIGNED)
+def test_a_presigned_urls_signature_and_signer_are_hidden(url, shown):
+    assert redact(url) == shown == redact_parameter(url)
+    assert re.search(VISIBLE_SECRET, url) and not re.search(VISIBLE_SECRET, shown)
 
 
 @pytest.mark.parametrize("url", LIBPQ_URLS)
@@ -156,6 +215,27 @@ def test_the_forms_pattern_finds_a_secret_where_redact_hides_one(url):
     DSN's `password=***'` was refused, shown as it is."""
     assert bool(re.search(VISIBLE_SECRET, url)) == (redact_parameter(url) != url), redact_parameter(url)
     assert not re.search(VISIBLE_SECRET, redact_parameter(url)), redact_parameter(url)
+
+
+@pytest.mark.parametrize("text, shown", IN_LOCATION)
+def test_a_location_hides_a_secrets_value_anywhere_in_a_url_or_a_dsn(text, shown):
+    assert redact_parameter(text) == text  # free text of another parameter: a note's words, as written
+    assert redact_location(text) == shown
+
+
+@pytest.mark.parametrize("text", NO_SECRET_IN_LOCATION)
+def test_a_location_that_is_no_url_nor_dsn_is_stored_as_written(text):
+    assert redact_location(text) == text
+
+
+@pytest.mark.parametrize("text", [u for u, _ in HIDDEN_PASSWORDS] + NO_SECRET + LIBPQ_URLS + KEYWORD_DSNS
+                         + NO_DSN_SECRET + [t for t, _ in WITHIN_TEXT + IN_LOCATION + PRESIGNED] + NO_SECRET_IN_TEXT
+                         + NO_SECRET_IN_LOCATION + ["host=db token=***'", "postgresql://h/db password=\\'a b\\'"])
+def test_the_forms_location_pattern_finds_a_secret_where_a_location_hides_one(text):
+    """secrets53: the form refuses in a location's text (`VISIBLE_LOCATION_SECRET`) what a stored location hides
+    (`redact_location`), and passes what it shows."""
+    assert bool(re.search(VISIBLE_LOCATION_SECRET, text)) == (redact_location(text) != text), redact_location(text)
+    assert not re.search(VISIBLE_LOCATION_SECRET, redact_location(text)), redact_location(text)
 
 
 def test_redact_text_hides_the_secrets_of_every_url_in_a_message():
@@ -237,6 +317,18 @@ def test_a_log_line_hides_a_repr_s_doubly_escaped_quote_and_the_rest_of_the_pass
     assert redact_log_text(line) == """Parameters: {'path': "host=db password=*** dbname=x"}"""
 
 
+@pytest.mark.parametrize("dsn", ["host=db password=s3\\ cr3t dbname=x", "host=db password=w1\\ w2\\ w3\\  dbname=x",
+                                 "host=db password=\\ w1\\ w2"])
+def test_a_log_line_hides_a_password_whose_escaped_spaces_a_repr_escapes_again(dsn):
+    """secrets53: in a repr the '\\' of a password's escaped space is doubled, and the value ended at that space: its
+    words after the first were shown."""
+    read = conninfo_to_dict(dsn)["password"]
+    line = "Parameters: " + repr({"path": dsn})
+    shown = redact_log_text(line)
+    assert shown == "Parameters: " + repr({"path": redact(dsn)}), shown
+    assert not any(word in shown for word in read.split()), shown
+
+
 def test_a_log_line_hides_a_password_quoted_by_a_repr_s_escaped_quotes():
     """fixC51's risk, mended by the lead: the repr of text holding both quote marks escapes the DSN's own quotes
     (`password=\\'a b\\'`), and the value was read unquoted, to the next space: its words after the first were shown."""
@@ -265,6 +357,17 @@ def test_redact_log_text_of_a_long_line_takes_time_in_proportion_to_its_length(l
 ])
 def test_a_log_line_without_a_dsns_password_shown_is_left_as_it_is(line):
     assert redact_log_text(line) == line
+
+
+@pytest.mark.parametrize("text", ["host=\\ " * 10_000, "host=\\ host=\\ " * 5_000 + "x", " host=a\\ user=b" * 4_000])
+def test_a_parameter_with_pairs_of_escaped_spaces_takes_time_in_proportion_to_its_length(text):
+    """secrets53: a pair's value read over escaped spaces is read once, its pairs within it not read again (read from
+    each pair, `host=\\ host=\\ ...` grew with the square of its length: seconds for 60,000 characters)."""
+    import time
+
+    began = time.perf_counter()
+    redact_parameter(text + " password=s3cret")
+    assert time.perf_counter() - began < 1.5
 
 
 def test_a_log_line_hides_a_url_and_a_dsn_together():

@@ -15,8 +15,11 @@ where the store or the data is.
   in a query of parameters (`?name=value`) or, but in a PostgreSQL URL (its path, a database's name, holds none), one
   that begins a path's segment (`/@scope`): `postgresql://u:12/x@h/db`, `postgresql://u:12?x@h/db` and
   `https://u:12/x@h` hide '12/x' and '12?x' (they were shown whole, read as a port; `https://h:443/a@b` is hidden too).
-- A query value whose name says it is a secret (`password`, `passwd`, `pwd`, `secret`, `token`, `signature`, an API key
-  and names ending in them: `sslpassword`, `access_token`, `X-Amz-Security-Token`, `client_secret`) is shown `***`.
+- A query value whose name says it is a secret (`password`, `passwd`, `pwd`, `secret`, `token`, `signature`, an API key,
+  `auth`, `authorization`, a credential and names ending in them: `sslpassword`, `access_token`, `client_secret`,
+  `proxyauth`, `x-auth`; `oauth` is a flag or a provider's name) is shown `***`: a presigned URL's signature and what
+  names the signer (S3's `X-Amz-Signature`, `X-Amz-Credential`, `X-Amz-Security-Token`, `Signature` and
+  `AWSAccessKeyId`; GCS's `X-Goog-Signature`, `X-Goog-Credential`, `GoogleAccessId`; an Azure SAS's `sig`).
 - In a keyword DSN (text of `keyword=value` pairs alone), `password` and `sslpassword`, quoted ('s3 cret', a \\'
   within) or to the next space; a value shown `***` already is left so.
 """
@@ -38,10 +41,14 @@ _HOST_PORT_PATH = re.compile(r"[^/?#@:]*:\d+[/?].*", re.DOTALL)
 _POSTGRES = ("postgresql", "postgres")
 # the names of a query parameter whose value is a secret (patterns, any case): one of these or a name ending in one
 # (`SECRET_NAME_ENDS`), or one of `SECRET_NAMES` alone
-SECRET_NAME_ENDS = ("password", "passwd", "pwd", "secret", "token", "signature", "api_?key", "api-key")
+# (`auth` not after an 'o': `proxyauth`, `x-auth`, not `oauth`; patterns of Python's `re` and ECMA-262 alike)
+SECRET_NAME_ENDS = ("password", "passwd", "pwd", "secret", "token", "signature", "api_?key", "api-key", "(?<!o)auth",
+                    "authorization", "credentials?", "accesskeyid", "accessid")
 SECRET_NAMES = ("key", "sig")
-# a query parameter whose value is a secret, the value up to the next parameter or fragment
-_URL_SECRET = re.compile(rf"([?&;])((?:[\w.-]*?(?:{'|'.join(SECRET_NAME_ENDS)})|{'|'.join(SECRET_NAMES)})=)([^&#]*)",
+# a query parameter whose value is a secret, the value up to the next parameter or fragment; an empty one is none
+# (`?token=` was stored `?token=***`, a secret a worker then looked for in its configuration, and the form passed it:
+# secrets53)
+_URL_SECRET = re.compile(rf"([?&;])((?:[\w.-]*?(?:{'|'.join(SECRET_NAME_ENDS)})|{'|'.join(SECRET_NAMES)})=)([^&#]+)",
                          re.IGNORECASE)
 # a keyword DSN (libpq's `host=db user=u password=s3cret dbname=x`): text that is `keyword=value` pairs alone, spaces
 # between them and around each '=', a value quoted ('a b', a \' within; the last one's closing quote may be missing)
@@ -77,14 +84,32 @@ _URL_IN_TEXT = re.compile(r"(?<![\w+.-])[\w+.-]++://(?:[^:/?#@\s\[\]]*+:(?!\d+(?
 # A value quoted by escaped quotes (`\'a b\'`: the repr of text holding both quote marks escapes the DSN's own) is
 # read to its closing `\'` (it was read unquoted, to the next space: `password=*** b\'` showed the password's words
 # after the first).
-_TEXT_DSN_VALUE = r"\\'(?:[^\\]|\\[^'])*+(?:\\')?|'(?:[^'\\]|\\\\?.)*+'?|" + _DSN_UNQUOTED
+_TEXT_QUOTED = r"\\'(?:[^\\]|\\[^'])*+(?:\\')?|'(?:[^'\\]|\\\\?.)*+'?"
+_TEXT_DSN_VALUE = _TEXT_QUOTED + "|" + _DSN_UNQUOTED
 # a word's start in text (a character before it), where a DSN's keyword may begin
 WORD_START = "\\s'\"(\\[{,:"
-# a keyword DSN's secret in any text (a log line: Prefect's `Parameters: {'path': 'host=db password=s3cret'}`, a
-# library's error): a secret keyword where a word starts (not a URL's query: `redact_text` reads it) and its value
-# (`_TEXT_DSN_VALUE`), any case
-_DSN_SECRET_IN_TEXT = re.compile(rf"(?<![^{WORD_START}])((?:{'|'.join(DSN_SECRET_KEYS)})\s*=\s*)({_TEXT_DSN_VALUE})",
-                                 re.IGNORECASE)
+
+
+def _secret_in_text(value: str, names: str = "|".join(DSN_SECRET_KEYS)) -> re.Pattern[str]:
+    """A keyword DSN's secret in any text: a secret keyword (`names`) where a word starts (not a URL's query:
+    `redact_text` reads it) and its `value`, any case."""
+    return re.compile(rf"(?<![^{WORD_START}])((?:{names})\s*=\s*)({value})", re.IGNORECASE)
+
+
+# a keyword DSN's secret in a parameter's text (`_TEXT_DSN_VALUE`)
+_DSN_SECRET_IN_TEXT = _secret_in_text(_TEXT_DSN_VALUE)
+# and in a log line (Prefect's `Parameters: {'path': 'host=db password=s3cret'}`, a library's error), where an unquoted
+# value's escaped '\' may be escaped once more too, as a quoted one's: a repr doubles it (`{'path': 'password=a\\ b'}`:
+# ' b' was shown, secrets53). A value that ends in an escaped '\' (`a\\ b`) is read on over the space after it: the
+# word after it hidden too, none of the password shown
+_LOG_DSN_SECRET = _secret_in_text(_TEXT_QUOTED + r"|(?:[^\s'\\]|\\\\?.)(?:[^\s\\]|\\\\?.)*+")
+# secrets53: the names of a secret's `name=value` anywhere in a location's text that is a URL or a DSN (a source's path,
+# a store's URL: `redact_location`), any case: one ending in these (`password`, `pwd`, `db_secret`, `token`). Patterns
+# of Python's `re` and ECMA-262 alike (`source_secrets.VISIBLE_LOCATION_SECRET`)
+LOCATION_SECRET_ENDS = ("password", "passwd", "pwd", "secret", "token")
+NAME_BEFORE = r"[A-Za-z0-9_.-]*?"
+LOCATION_SECRET_NAME = rf"{NAME_BEFORE}(?:{'|'.join(LOCATION_SECRET_ENDS)})"
+_LOCATION_SECRET = _secret_in_text(_TEXT_DSN_VALUE, LOCATION_SECRET_NAME)
 # the marks after a value in text that end a quote, a clause or a collection, shown: `password=***'}`
 TEXT_ENDS = "'\",;.)]}"
 # libpq's keywords that make a secret's pair within a parameter's text a DSN's where a pair of one stands next to it
@@ -99,8 +124,18 @@ KEY_VALUE = r"'(?:[^'\\]|\\.)*'?|(?:[^\s'\\]|\\\S)(?:[^\s\\]|\\\S)*"
 # a pair of one of `DSN_KEYS` and the spaces after it, where a word starts (group 1): where each ends, a secret's pair
 # is a DSN's (read ahead at each start: pairs may overlap, `host='a user=b password=c`)
 _KEY_PAIR = re.compile(rf"(?<![^{WORD_START}])(?=((?:{'|'.join(DSN_KEYS)})\s*=\s*(?:{KEY_VALUE})\s+))", re.IGNORECASE)
+# such a pair whose unquoted value holds an escaped space (`host=a\ b password=c`: libpq's value 'a b', and the
+# secret's pair, read as next to none, was stored as written, secrets53), and the spaces after it (group 1; none where
+# the text ends): read once, possessive, each pair's value to its end, the pairs within it (`a\ user=b`) skipped: they
+# end where it does
+_ESCAPED_KEY_PAIR = re.compile(rf"(?<![^{WORD_START}])(?:{'|'.join(DSN_KEYS)})\s*=\s*"
+                               r"(?:[^\s'\\]|\\.)(?:[^\s\\]|\\.)*+(\s*)", re.IGNORECASE)
 # spaces then one of `DSN_KEYS` and its '=', after a secret's value: a DSN's
 _KEY_AFTER = re.compile(rf"\s+(?:{'|'.join(DSN_KEYS)})\s*=", re.IGNORECASE)
+# what makes a location's text a URL or a DSN (`redact_location`): a '://', or one of `DSN_KEYS` but a secret's and its
+# '=' where a word starts (`host=db`); a file's or a folder's name (`/data/my password=1 x.csv`) holds neither
+LOCATION_KEYS = tuple(k for k in DSN_KEYS if k not in DSN_SECRET_KEYS)
+_URL_OR_DSN = re.compile(rf"://|(?<![^{WORD_START}])(?:{'|'.join(LOCATION_KEYS)})\s*=", re.IGNORECASE)
 
 
 def password_spans(url: str) -> Iterator[tuple[int, int]]:
@@ -206,9 +241,17 @@ def _hide_dsn_secrets(message: str, beside_keys: bool) -> str:
     a pair of `DSN_KEYS` (a DSN's, not a file's name: `redact_parameter`)."""
     if "password" not in message.lower():
         return message
+    return _hide_values(message, _DSN_SECRET_IN_TEXT if beside_keys else _LOG_DSN_SECRET, beside_keys)
+
+
+def _hide_values(message: str, secrets: re.Pattern[str], beside_keys: bool = False) -> str:
+    """`message` with the value of each of `secrets` (a secret's name and '=', then its value) in it `***`
+    (`_hide_dsn_secrets`), but one empty or `***` already; an unquoted one to the next space, less the marks that end a
+    quote or a clause (`TEXT_ENDS`); with `beside_keys`, only one next to a pair of `DSN_KEYS`."""
     after_keys: set[int] = set()
     if beside_keys:  # where a pair of `DSN_KEYS` and its spaces end
         after_keys = {m.end(1) for m in _KEY_PAIR.finditer(message)}
+        after_keys |= {m.end() for m in _ESCAPED_KEY_PAIR.finditer(message) if m[1]}
 
     def hide(m: re.Match[str]) -> str:
         value = m[2] if m[2].startswith("'") else m[2].rstrip(TEXT_ENDS)
@@ -218,7 +261,7 @@ def _hide_dsn_secrets(message: str, beside_keys: bool) -> str:
             return m[0]
         return m[1] + HIDDEN + m[2][len(value):]
 
-    return _DSN_SECRET_IN_TEXT.sub(hide, message)
+    return secrets.sub(hide, message)
 
 
 def redact_parameter(text: str) -> str:
@@ -231,3 +274,14 @@ def redact_parameter(text: str) -> str:
     worker read the path `***` named, fixF52)."""
     shown = redact(text)
     return _hide_dsn_secrets(redact_text(shown) if "://" in shown else shown, beside_keys=True)
+
+
+def redact_location(text: str) -> str:
+    """`text` (a location's parameter: a source's path, a store's URL or DSN, `shared`) as it is stored and shown:
+    `redact_parameter`ed, and, where it is a URL or a DSN (`_URL_OR_DSN`), each secret's `name=value` in it too
+    (`LOCATION_SECRET_NAME`: `password`, `pwd`, `secret`, `token`, with no pair of libpq's keywords next to it:
+    `postgresql://h/db note (password = s3cret)`, `host=db (pwd=s3cret)` were stored as written, secrets53). A file's
+    or a folder's name (`/data/my password=1 x.csv`) is stored as written, as is free text that is no location's (a
+    note: `redact_parameter`)."""
+    shown = redact_parameter(text)
+    return _hide_values(shown, _LOCATION_SECRET) if _URL_OR_DSN.search(shown) else shown

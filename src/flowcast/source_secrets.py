@@ -51,10 +51,15 @@ from flowcast.redaction import (
     DSN_VALUE,
     HIDDEN,
     KEY_VALUE,
+    LOCATION_KEYS,
+    LOCATION_SECRET_ENDS,
+    LOCATION_SECRET_NAME,
+    NAME_BEFORE,
     SECRET_NAME_ENDS,
     SECRET_NAMES,
     TEXT_ENDS,
     WORD_START,
+    redact_location,
     redact_log_text,
     redact_parameter,
 )
@@ -93,7 +98,10 @@ _SHOWN_VALUE = (r"(?:'(?!(?:\*\*\*)?(?:'|" + _ESCAPES_NOTHING + "))"
 VISIBLE_SECRET = (
     _USER_COLON + _PASSWORD_TO_AT
     + "|" + _any_case("postgres") + "(?:" + _any_case("ql") + ")?" + _USER_COLON + r"\d+(?:/[^?@]*)?(?:\?[^=@]*)?@"
-    + rf"|[?&;](?:[\w.-]*(?:{'|'.join(map(_any_case, SECRET_NAME_ENDS))})|{'|'.join(map(_any_case, SECRET_NAMES))})="
+    # a secret query value in text that holds a '://' (`redaction.redact` reads none in text without one: a file's
+    # glob `/d/x?token=1.csv`, a note's `?token=t`; the form refused them, secrets53)
+    + r"|^(?=[\s\S]*?://)[\s\S]*?"
+    + rf"[?&;](?:[\w.-]*(?:{'|'.join(map(_any_case, SECRET_NAME_ENDS))})|{'|'.join(map(_any_case, SECRET_NAMES))})="
     r"(?!\*\*\*(?:[&#]|$))[^&#]"
     # a keyword DSN (text of `keyword=value` pairs alone: `redaction.DSN_PAIR`) whose password or sslpassword is neither
     # empty nor `***` (quoted or not: `password='***'`; an unterminated quote runs to the end)
@@ -103,22 +111,53 @@ VISIBLE_SECRET = (
     # a keyword DSN's password or sslpassword within text (`redaction.redact_parameter`), where a word starts, next to
     # a pair of `DSN_KEYS` (one before it and spaces: `conn host=db password=s3cret; select 1`; or spaces and one's
     # '=' after its value: `password=s3cret dbname=x`)
-    + rf"|(?:^|[{WORD_START}])(?:{_DSN_KEYS})\s*=\s*(?:{KEY_VALUE})\s+(?:{_DSN_SECRET_KEYS})\s*=\s*{_SHOWN_VALUE}"
+    # (its value's spaces escaped too, `host=a\ b password=s3cret`: `redaction._ESCAPED_KEY_PAIR`)
+    + rf"|(?:^|[{WORD_START}])(?:{_DSN_KEYS})\s*=\s*(?:{KEY_VALUE}|{DSN_VALUE})\s+(?:{_DSN_SECRET_KEYS})\s*=\s*"
+    + _SHOWN_VALUE
     + rf"|(?:^|[{WORD_START}])(?:{_DSN_SECRET_KEYS})\s*=\s*(?={_SHOWN_VALUE})(?:{DSN_VALUE})\s+(?:{_DSN_KEYS})\s*="
 )
+# secrets53: the names of a run's parameters that give a location, a URL or a DSN (a source's `path`, `store.url`,
+# `shared`, a `*_url`, a `*_dsn`; any case), stored as `redaction.redact_location` shows them: what the form refuses
+# there (`VISIBLE_LOCATION_SECRET`), a secret's `name=value` anywhere in a URL's or a DSN's text too. Free text of
+# another name that holds one is stored as written (a note's `password = ...` is no secret's), and said at deploy time
+# (`free_text_secrets`)
+LOCATION_NAME = "^(?:" + "|".join(map(_any_case, ("path", "shared", "url", "dsn"))) + ")$|_(?:" + "|".join(
+    map(_any_case, ("url", "dsn"))) + ")$"
+_LOCATION_NAME = re.compile(LOCATION_NAME)
+VISIBLE_LOCATION_SECRET = (
+    VISIBLE_SECRET
+    + rf"|^(?=[\s\S]*?(?:://|(?:^|[{WORD_START}])(?:{'|'.join(map(_any_case, LOCATION_KEYS))})\s*=))[\s\S]*?"
+    + rf"(?:^|[{WORD_START}]){NAME_BEFORE}(?:{'|'.join(map(_any_case, LOCATION_SECRET_ENDS))})\s*=\s*{_SHOWN_VALUE}"
+)
+# the same name with a value where a word starts in any text (`free_text_secrets`), `redaction.LOCATION_SECRET_NAME`
+_NAMED_SECRET = re.compile(rf"(?<![^{WORD_START}])({LOCATION_SECRET_NAME})\s*=\s*(?!\*\*\*|'\*\*\*'|''|\s|$)",
+                           re.IGNORECASE)
+
+
+def is_location(name: str) -> bool:
+    """Whether a parameter or setting named `name` gives a location (`LOCATION_NAME`)."""
+    return bool(_LOCATION_NAME.search(name))
+
+
+def stored_text(text: str, location: bool) -> str:
+    """A run's parameter's `text` as stored: `redact_location`ed where it gives a `location`, else
+    `redact_parameter`ed."""
+    return redact_location(text) if location else redact_parameter(text)
+
+
 # The options of an fsspec filesystem that a run's parameters may give (a setting named `*options`: `shared_options`,
 # `store.storage_options`, stored whole before secrets51), and the names among them (any depth: `client_kwargs`)
 # whose value is a secret: one ending in `password`, `secret`, `token`, `key` (`key`, `account_key`,
 # `aws_secret_access_key`), `signature`, `connection_string`, `credential(s)`, `passphrase`, `authorization`
-# (`headers.Authorization`: fixA51) or the word `auth` (`_AUTH_WORD`), `sig` alone, or one holding `secret`. A pattern
+# (`headers.Authorization`: fixA51) or `auth` but `oauth` (`_AUTH_WORD`), `sig` alone, or one holding `secret`. A pattern
 # of JSON schema and Python's `re` alike, any case (`_any_case`): the form refuses what `stored_parameters` hides.
 OPTIONS = "options"
 _OPTION_SECRET_ENDS = ("password", "passwd", "pwd", "secret", "token", "signature", "key", "connection_string",
                        "credentials?", "passphrase", "authorization")
-# `auth` as the word that ends a name: alone or after a mark (`auth`, `proxy_auth`, `AUTH`), or camel-cased
-# (`basicAuth`). A name that merely ends in its letters (`oauth`, `use_oauth`, `OAuth`: a flag, a provider's name) is
-# no secret's: its value was hidden (secrets52); its dicts' secrets are hidden by their own names (`client_secret`).
-_AUTH_WORD = rf"(?:^|[^A-Za-z]){_any_case('auth')}$|[a-z0-9]A(?:uth|UTH)$"
+# `auth` ending a name (`auth`, `proxy_auth`, `AUTH`, `basicAuth`, `proxyauth`: secrets53, it was shown), but after an
+# 'o' (`oauth`, `use_oauth`, `OAuth`: a flag, a provider's name) is no secret's: its value was hidden (secrets52); its
+# dicts' secrets are hidden by their own names (`client_secret`).
+_AUTH_WORD = _any_case("(?<!o)auth") + "$"
 # What a secret option may hold that is no secret, shown as it is (with a boolean, a null and an empty text): gcsfs's
 # `token="anon"` (anonymous access)
 NOT_SECRET = ("anon",)
@@ -143,7 +182,8 @@ def stored_parameters(value: Any) -> Any:
     if isinstance(value, str):
         return redact_parameter(value)
     if isinstance(value, dict):
-        return {k: stored_options(v) if str(k).lower().endswith(OPTIONS) else stored_parameters(v)
+        return {k: stored_options(v) if str(k).lower().endswith(OPTIONS)
+                else stored_text(v, True) if isinstance(v, str) and is_location(str(k)) else stored_parameters(v)
                 for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [stored_parameters(v) for v in value]
@@ -300,29 +340,36 @@ def flow(**options: Any) -> Callable[[Callable[P, R]], Flow[P, R]]:
     return make
 
 
-# a character that stands for each `***` of a stored parameter in `hides_secrets` (a password's, as `***` is)
-_STAND_IN = "\ue000"
+# what `hides_secrets` puts in each `***`'s place: two secrets of one character that every pattern of `redaction` reads
+# alike (no word's letter, no mark of a URL, a DSN or a clause), which `redact_parameter` hides where it hides a secret
+# (`***` it leaves as it is)
+_ONE_CHARACTER_SECRETS = ("\ue000", "\ue001")
 
 
-def hides_secrets(path: str) -> bool:
+def hides_secrets(path: str, location: bool = False) -> bool:
     """Whether `path` (a flow run's parameter as stored) holds a `***` where `redact_parameter` hides a secret: a URL's
     password or secret query value, a keyword DSN's password, whole or within other text (`host=db password=*** dbname=x
-    # prod`: it was run with `***`, fixF52). Each `***` is read as a secret of one character: it hides one where
-    `redact_parameter` hides that character."""
+    # prod`: it was run with `***`, fixF52). `path` is read twice, each `***` a secret of one character, the first
+    character of `_ONE_CHARACTER_SECRETS` then the second: the two readings are alike but where such a secret is shown,
+    so each shown is where they differ, and one is hidden where fewer than the `***` differ. (A character stood for
+    each `***` in one reading, and a secret was hidden where fewer of it were left: a path that held that character
+    itself where a secret is hidden, `https://u:<U+E000>@h/***.csv`, was read so, secrets53.) A `location`'s `path` is
+    read as a location's parameter is stored (`stored_text`)."""
     if HIDDEN not in path:
         return False
-    held = path.replace(HIDDEN, _STAND_IN)
-    return redact_parameter(held).count(_STAND_IN) < held.count(_STAND_IN)
+    first, second = (stored_text(path.replace(HIDDEN, c), location) for c in _ONE_CHARACTER_SECRETS)
+    shown = sum(a != b for a, b in zip(first, second, strict=True))
+    return shown < path.count(HIDDEN)
 
 
 def secret_path(path: str, declared: Iterable[str] = ()) -> str:
     """`path` (a flow run's parameter) with the secrets a stored parameter hides: the one of `declared` (the paths of
     the sources this process's configuration declares) that a stored parameter shows as `path` (`redact_parameter`).
     A path that hides none is returned as it is; one that no declared source's URL matches is refused."""
-    if not hides_secrets(path):
+    if not hides_secrets(path, location=True):
         return path
     for candidate in declared:
-        if candidate != path and redact_parameter(candidate) == path:
+        if candidate != path and redact_location(candidate) == path:
             return candidate
     raise _undeclared(f"the source {path}", "the URL in this worker's configuration ([sources.NAME] path in its "
                       "flowcast.toml, or FLOWCAST_SOURCES__NAME__PATH), or run it with `flowcast run --data URL` on "
@@ -338,11 +385,13 @@ def secret_settings(given: Any, declared: Any, where: str = "") -> Any:
     a worker ran such a run with a literal `***` credential (fixrev50). One its configuration does not give is
     refused, naming the setting and where to declare it."""
     if isinstance(given, str):
-        option = given == HIDDEN and any(part.lower().endswith(OPTIONS) for part in re.split(r"[.\[]", where))
-        if not option and not hides_secrets(given):
+        parts = re.split(r"[.\[]", where)
+        option = given == HIDDEN and any(part.lower().endswith(OPTIONS) for part in parts)
+        location = is_location(parts[-1])
+        if not option and not hides_secrets(given, location):
             return given
         if declared is not None and declared != given and (option or isinstance(declared, str)
-                                                           and redact_parameter(declared) == given):
+                                                           and stored_text(declared, location) == given):
             return declared  # an option's secret (`stored_options`: a number too, `password: 123456`), or a URL's
         env = "FLOWCAST_" + where.upper().replace(".", "__")
         raise _undeclared(f"the setting {where} = {given}", f"it in this worker's configuration ({where} in its "
@@ -354,6 +403,24 @@ def secret_settings(given: Any, declared: Any, where: str = "") -> Any:
         same = isinstance(declared, (list, tuple)) and len(declared) == len(given)
         return [secret_settings(v, declared[i] if same else None, f"{where}[{i}]") for i, v in enumerate(given)]
     return given
+
+
+def free_text_secrets(parameters: Any, where: str = "") -> list[str]:
+    """The places of `parameters` (a deployment's, as `stored_parameters` stores them) whose free text, no location's
+    (`is_location`) nor an option's, holds a secret's `name=value` (`password = s3cret`, `pwd=`, `token=`) that it
+    stores as written, each named with the secret's name, not its value (`note (password=)`): a note's words are no
+    secret, so they are not hidden, but a deployment that gives such text is said at deploy time (secrets53: it was
+    stored and shown without a word)."""
+    if isinstance(parameters, str):
+        found = _NAMED_SECRET.search(redact_parameter(parameters))
+        return [f"{where} ({found[1]}=)"] if found else []
+    if isinstance(parameters, dict):
+        return [place for k, v in parameters.items()
+                if not (str(k).lower().endswith(OPTIONS) or isinstance(v, str) and is_location(str(k)))
+                for place in free_text_secrets(v, f"{where}.{k}" if where else str(k))]
+    if isinstance(parameters, (list, tuple)):
+        return [place for i, v in enumerate(parameters) for place in free_text_secrets(v, f"{where}[{i}]")]
+    return []
 
 
 def _undeclared(what: str, declare: str) -> Exception:

@@ -163,11 +163,54 @@ def test_a_dsn_hidden_within_other_text_is_restored_or_refused_never_run_with_it
     assert secret_path(path, ["/data/my password=1/x.csv"]) == path
 
 
+def test_a_locations_secret_by_name_is_hidden_refused_and_restored_and_a_notes_is_said_at_deploy_time():
+    """secrets53: a secret's `name=value` with no pair of libpq's keywords next to it (`note (password = s3cret)`) was
+    stored as written wherever it was. In a location's text that is a URL or a DSN (a source's path, store.url, shared)
+    it is stored `***`, the form refuses it there, and a worker reads the location its configuration declares; in a
+    note (free text of another name) it is stored as written, a note's words, and said at deploy time naming the
+    parameter, not its value."""
+    from prefect._internal.schemas.validators import validate_values_conform_to_schema
+    from prefect.utilities.callables import parameter_schema
+
+    from flowcast.flows import retrain_flow
+    from flowcast.flows.deploy import free_text_secrets_said
+    from flowcast.flows.parameters import form_schema
+    from flowcast.source_secrets import secret_path, secret_settings
+
+    path = "postgresql://h/db?table=t note (password = s3cret)"
+    overrides = {"store": {"url": "host=db (pwd=s3cret)"}, "shared": "s3://b/x token=abc"}
+    given = {"source": {"path": path}, "overrides": overrides, "note": "note (password = s3cret) kept"}
+    stored = stored_parameters(given)
+    assert stored == {"source": {"path": "postgresql://h/db?table=t note (password = ***)"},
+                      "overrides": {"store": {"url": "host=db (pwd=***)"}, "shared": "s3://b/x token=***"},
+                      "note": "note (password = s3cret) kept"}
+    assert secret_path(stored["source"]["path"], ["/other.csv", path]) == path
+    with pytest.raises(ConfigError, match=re.escape("the source postgresql://h/db?table=t note (password = ***) holds")):
+        secret_path(stored["source"]["path"], ["/other.csv"])
+    assert secret_settings(stored["overrides"], overrides) == overrides
+    with pytest.raises(ConfigError, match=re.escape("the setting store.url = host=db (pwd=***) holds a password")):
+        secret_settings(stored["overrides"], {"store": {"url": "host=db"}})
+    schema = form_schema(parameter_schema(retrain_flow).model_dump())
+    for field, value in [("source", {"source": given["source"]}), ("overrides.store.url", {"overrides": {"store": {
+            "url": overrides["store"]["url"]}}}), ("overrides.shared", {"overrides": {"shared": overrides["shared"]}})]:
+        with pytest.raises(ValueError, match=rf"Validation failed for field '{re.escape(field)}'"):
+            validate_values_conform_to_schema(value, schema)
+    validate_values_conform_to_schema({k: v for k, v in stored.items() if k != "note"}, schema)
+    said = free_text_secrets_said("retrain", stored)
+    assert said is not None and said.startswith("the parameters of the deployments retrain: note (password=) holds")
+    assert "s3cret" not in said, said
+    assert free_text_secrets_said("retrain", {"note": "the password is in vault", **overrides}) is None
+
+
 @pytest.mark.parametrize("stored, hides", [
     ("host=db password=*** dbname=x # prod", True), ("see postgresql://u:***@h/db and ?x=1", True),
     ("conn user=u password='***'; select 1", True), ("https://h/x.csv?token=***", True), ("password=***", True),
     ("/data/my password=*** x.csv", False), ("keep *** as it is", False), ("https://u:pw@h/***.csv", False),
     ("https://h/x.csv?since=***", False),
+    # secrets53: a character stood for each `***`, and a parameter that held it where a secret is hidden read as hiding
+    # one: a value's own character is no `***`
+    ("https://u:\ue000@h/***.csv", False), ("host=db password=\ue000 dbname=x # ***", False),
+    ("https://u:***@h/\ue000.csv", True), ("x=\ue000\ue001 *** host=db password=***", True),
 ])
 def test_a_stored_parameter_hides_a_secret_where_a_stars_stands_for_one_redact_parameter_hides(stored, hides):
     from flowcast.source_secrets import hides_secrets
@@ -216,13 +259,15 @@ def test_an_options_secret_that_is_no_text_is_stored_hidden_and_the_form_refuses
 
 # secrets52: an option's name that merely ends in `auth` (`oauth`), and gcsfs's `token` naming how to authenticate,
 # were hidden; what such a token holds otherwise (a key file's path, a service account's JSON, a token) is a secret, as
-# is the word `auth` ending a name, and a mode under another secret's name
+# is `auth` ending a name but `oauth`, and a mode under another secret's name
 SHOWN_OPTIONS = [{"oauth": "google"}, {"use_oauth": "on"}, {"OAuth": {"provider": "x", "scopes": ["read"]}},
                  {"token": "google_default"}, {"token": "cloud"}, {"token": "cache"}, {"TOKEN": "browser"}]
 HIDDEN_OPTIONS = [{"token": "/keys/sa.json"}, {"token": '{"type": "service_account"}'}, {"token": "ya29.t0k"},
                   {"token": {"type": "authorized_user", "refresh_token": "r"}}, {"token": ["cloud"]},
                   {"token": "default"}, {"auth": "u:p"}, {"proxy_auth": ["u", "p"]}, {"basicAuth": "x"},
-                  {"AUTH": "x"}, {"password": "browser"}, {"access_token": "cloud"}, {"oauth": {"client_secret": "s"}}]
+                  {"AUTH": "x"}, {"password": "browser"}, {"access_token": "cloud"}, {"oauth": {"client_secret": "s"}},
+                  # secrets53: a name ending in `auth` that is not the word alone was shown
+                  {"proxyauth": "u:p"}, {"ProxyAuth": ["u", "p"]}]
 
 
 @pytest.mark.parametrize("options", SHOWN_OPTIONS + HIDDEN_OPTIONS)

@@ -77,6 +77,7 @@ def build_deployments(parameters: dict[str, Any] | None = None, paused: bool = F
 
     s = schedule_settings()
     params = {k: v for k, v in (parameters or {}).items() if v is not None}
+    say_free_text_secrets("retrain, forecast and backfill", params)
     common: dict[str, Any] = {"entrypoint_type": EntrypointType.MODULE_PATH, "parameters": params}
     tz = s["timezone"]
     deployments: list[Any] = [
@@ -126,6 +127,7 @@ def give_forms(prefect_file: str | Path) -> list[str]:
     with get_client(sync_client=True) as client:
         for flow, d in _file_deployments(prefect_file):
             name = f"{flow.name}/{d['name']}"
+            say_free_text_secrets(name, d.get("parameters") or {})
             try:
                 deployment = client.read_deployment_by_name(name)
             except ObjectNotFound:
@@ -135,6 +137,29 @@ def give_forms(prefect_file: str | Path) -> list[str]:
                 parameter_openapi_schema=form_schema(parameter_schema(flow).model_dump()), enforce_parameter_schema=True))
             done.append(name)
     return done
+
+
+def free_text_secrets_said(deployments: str, parameters: dict[str, Any]) -> str | None:
+    """The warning that the `parameters` of `deployments` hold a secret's `name=value` in free text, naming each
+    parameter (`source_secrets.free_text_secrets`), not its value; None where none does."""
+    from flowcast.source_secrets import free_text_secrets
+
+    places = free_text_secrets(parameters)
+    if not places:
+        return None
+    return (f"the parameters of the deployments {deployments}: {', '.join(places)} holds a password or token by name "
+            "in free text, which Prefect stores and shows as written (flowcast hides such a name's value where a "
+            "parameter gives a location that is a URL or a DSN: a source's path, store.url, shared): give the secret "
+            "in the worker's configuration ([sources.NAME] path in its flowcast.toml, or FLOWCAST_... settings), or "
+            "in the location it belongs to")
+
+
+def say_free_text_secrets(deployments: str, parameters: dict[str, Any]) -> None:
+    """Say `free_text_secrets_said` of `deployments`' `parameters` as a warning, where there is one."""
+    from prefect.logging import get_logger
+
+    if (said := free_text_secrets_said(deployments, parameters)) is not None:
+        get_logger("flowcast.serve").warning(said)
 
 
 def _file_deployments(prefect_file: str | Path) -> list[tuple[Any, dict[str, Any]]]:

@@ -28,7 +28,9 @@ from flowcast.source_secrets import (
     SECRET_OPTION_BUT_TOKEN,
     TOKEN_MODES,
     TOKEN_OPTION,
+    VISIBLE_LOCATION_SECRET,
     VISIBLE_SECRET,
+    is_location,
 )
 
 DATASET_NAMES: list[str] = list(BUNDLED_DATASETS)
@@ -161,7 +163,14 @@ SECRET_URL: dict[str, Any] = {"type": "string",
                               "anyOf": [{"minLength": MAX_CHECKED_TEXT + 1}, {"pattern": VISIBLE_SECRET}]}
 _SECRET_URL_REF = {"$ref": f"#/definitions/{SECRET_URL_NAME}"}
 NO_VISIBLE_SECRET: dict[str, Any] = {"not": _SECRET_URL_REF}
-NO_SECRET_IN_PATH: dict[str, Any] = {"not": {"required": ["path"], "properties": {"path": _SECRET_URL_REF}}}
+# a location's text (a source's `path`, `store.url`, `shared`: `source_secrets.is_location`), which refuses a secret's
+# `name=value` anywhere in a URL's or a DSN's text too (`VISIBLE_LOCATION_SECRET`, secrets53)
+SECRET_LOCATION_NAME = "LocationShowingAPasswordOrToken"
+SECRET_LOCATION: dict[str, Any] = {"type": "string",
+                                   "anyOf": [{"minLength": MAX_CHECKED_TEXT + 1}, {"pattern": VISIBLE_LOCATION_SECRET}]}
+_SECRET_LOCATION_REF = {"$ref": f"#/definitions/{SECRET_LOCATION_NAME}"}
+NO_VISIBLE_LOCATION_SECRET: dict[str, Any] = {"not": _SECRET_LOCATION_REF}
+NO_SECRET_IN_PATH: dict[str, Any] = {"not": {"required": ["path"], "properties": {"path": _SECRET_LOCATION_REF}}}
 # fsspec options (a setting named `*options`: `shared_options`, `store.storage_options`) as a run's parameters may hold
 # them (`source_secrets.stored_options`), at any depth (`client_kwargs`): no text shows a URL's secret, and a value whose
 # name says it is a secret (`SECRET_OPTION`: `key`, `secret`, `aws_secret_access_key`) holds no text nor number but
@@ -201,14 +210,16 @@ def _text(choice: dict[str, Any]) -> bool:
 
 
 def _secret_free(prop: dict[str, Any], name: str = "") -> dict[str, Any]:
-    """`prop` (the property `name`) whose free text refuses a URL that shows a secret (`NO_VISIBLE_SECRET`), and whose
+    """`prop` (the property `name`) whose free text refuses a URL that shows a secret (`NO_VISIBLE_SECRET`; a
+    location's, a secret's `name=value` in a URL or a DSN too: `NO_VISIBLE_LOCATION_SECRET`), and whose
     object, where it is fsspec options (`*options`), one that shows a secret (`SECRET_FREE_OPTIONS`); one that takes
     a source's JSON box (`NO_SECRET_IN_PATH`) says so in its description."""
     options = name.lower().endswith(OPTIONS)
+    refused = NO_VISIBLE_LOCATION_SECRET if is_location(name) else NO_VISIBLE_SECRET
 
     def checked(choice: dict[str, Any]) -> dict[str, Any]:
         if _text(choice):
-            return {**choice, **NO_VISIBLE_SECRET}
+            return {**choice, **refused}
         return {**choice, **_OPTION_KEYS} if options and choice.get("type") == "object" else choice
 
     choices = prop.get("anyOf")
@@ -243,7 +254,8 @@ def form_schema(schema: dict[str, Any]) -> dict[str, Any]:
     for ref, name, definition in ((_OPTIONS_REF, SECRET_FREE_OPTIONS_NAME, SECRET_FREE_OPTIONS),
                                   (_SECRET_REF, SECRET_VALUE_NAME, SECRET_VALUE),  # the options refer to these
                                   (_TOKEN_REF, TOKEN_VALUE_NAME, TOKEN_VALUE),
-                                  (_SECRET_URL_REF, SECRET_URL_NAME, SECRET_URL)):
+                                  (_SECRET_URL_REF, SECRET_URL_NAME, SECRET_URL),
+                                  (_SECRET_LOCATION_REF, SECRET_LOCATION_NAME, SECRET_LOCATION)):
         if ref["$ref"] in json.dumps(out):
             out["definitions"] = {**out.get("definitions", {}), name: definition}
     return out
