@@ -93,6 +93,43 @@ def test_a_panic_reading_rows_back_names_the_source(tmp_path, cut):
     assert "POLARS_ENGINE_AFFINITY=in-memory" in said, said
 
 
+@pytest.mark.parametrize("kind", ["glob", "folder", "file_glob"])
+def test_an_error_reading_a_glob_names_the_file_that_fails_alone(tmp_path, monkeypatch, kind):
+    """Regression (ingest53b): polars 2.1 reads a file:// glob's cut Parquet file with an ordinary ComputeError
+    ('expected parquet magic bytes "PAR1" or "PARE" in footer'), not a panic, and the user was told it naming the
+    glob alone (`panics_named` passes other errors unchanged); so was a local glob's or folder's file cut under its
+    scan. The file that fails read alone is named, as after a panic (`Ingested.failing_file`); its files are listed
+    and read again after the error only: validating the glob whole lists none of them."""
+    from flowcast.config import ValidationConfig
+    from flowcast.data import sources
+    from flowcast.data.validate import validate
+
+    data = tmp_path / "data"
+    data.mkdir()
+    whole = _parquet(data / "a.parquet")
+    for name in ("b", "c"):
+        (data / f"{name}.parquet").write_bytes(whole)
+    path = {"glob": str(data / "*.parquet"), "folder": str(data), "file_glob": f"file://{data}/*.parquet"}[kind]
+    source = make_source(path)
+    listed = sources.local_files
+
+    def not_listed(files):
+        raise AssertionError(f"the files of {files} were listed again on the happy path")
+
+    monkeypatch.setattr(sources, "local_files", not_listed)
+    assert validate(ingest(source, None), source, ValidationConfig()).report.rows_in == 3 * 20 * 500
+    monkeypatch.setattr(sources, "local_files", listed)
+    ingested = ingest(source, None)
+    written_in_place(data / "b.parquet", whole[: len(whole) // 2])
+    with pytest.raises(DataValidationError) as error:
+        validate(ingested, source, ValidationConfig())
+    said = str(error.value)
+    label = path if kind == "file_glob" else f"{path} (3 files)"
+    cut = f"file://{data / 'b.parquet'}" if kind == "file_glob" else str(data / "b.parquet")
+    assert said.startswith(f"cannot read {label}: "), said
+    assert f"; of its files, {cut} fails to read alone" in said, said
+
+
 def test_a_globs_panic_reads_again_its_local_files_alone(tmp_path, monkeypatch):
     """Regression (fixJ52): after a glob's panic each of its files was read whole again, to name the one that fails
     alone, but for https:// files only were object stores' left out: an s3:// or gs:// object was downloaded whole

@@ -75,3 +75,39 @@ def test_an_object_replaced_after_its_folder_was_listed_is_fingerprinted_afresh(
     assert source_fingerprint(source) != before
     put(OLD)  # the same bytes again: the ETag, an MD5 of them, reads the same
     assert source_fingerprint(source) == before
+
+
+@pytest.mark.parametrize("url", [False, True])
+def test_a_file_url_globs_files_are_checked_as_a_local_globs(tmp_path, url):
+    """Regression (ingest53b): a file:// glob's state was the glob's alone (`{glob: None}`: no object store to ask),
+    so its files written, removed or added while a run read them went unnoticed, where a local glob's were named
+    and read again. Each of its files is checked as a local glob's (`local_files`), named as the source names it,
+    and a file written meanwhile is read again (`read_steadily`)."""
+    from flowcast.data.source_files import read_steadily
+    from flowcast.data.sources import ingest
+
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.csv").write_bytes(OLD)
+    glob = f"file://{tmp_path}/*.csv" if url else str(tmp_path / "*.csv")
+    named = {n: f"file://{tmp_path / n}" if url else str(tmp_path / n) for n in ("a.csv", "b.csv", "c.csv")}
+    source = make_source(glob)
+    before = source_states(source)
+    assert set(before) == {named["a.csv"], named["b.csv"]}, before
+    assert changed_since(source, before) == []
+    (tmp_path / "a.csv").write_bytes(OLD + b"a,2024-01-02,2\n")  # in place: the same inode
+    (tmp_path / "b.csv").unlink()
+    (tmp_path / "c.csv").write_bytes(OLD)
+    assert changed_since(source, before) == [f"{named['a.csv']} (written in place: 27 -> 42 bytes)",
+                                             f"{named['b.csv']} (removed)", f"{named['c.csv']} (added)"]
+    warned, reads = [], []
+
+    def written_while_read() -> object:
+        reads.append(1)
+        if len(reads) == 1:  # the first read's file written in place meanwhile; the second read steady
+            (tmp_path / "a.csv").write_bytes(OLD)
+        return ingest(source, None)
+
+    read_steadily(source, written_while_read, lambda ingested: ingested, warned.append, sleep=lambda _: None)
+    assert len(reads) == 2 and warned == [
+        (f"Source 't' changed while it was read: {named['a.csv']} (written in place: 42 -> 27 bytes); another "
+         "program writes it in place: read again in 1 s (read 2 of 3)")], warned

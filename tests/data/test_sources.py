@@ -348,6 +348,32 @@ def test_hour_offsets_and_utc_suffixes_are_read(write_csv, suffix, hours):
     assert got == [datetime(2024, 1, 1)] * 3
 
 
+@pytest.mark.parametrize("compact,extended", [
+    ("2024-03-07T0930+0100", "2024-03-07T09:30+01:00"), ("2024-03-07 0930+01", "2024-03-07 09:30+01:00"),
+    ("2024-03-07T093000Z", "2024-03-07T09:30:00Z"), ("2024-03-07T0930-0530", "2024-03-07T09:30-05:30"),
+    ("2024-03-07T093000.5+0100", "2024-03-07T09:30:00.5+01:00"), ("2024-03-07 09:30+0100", "2024-03-07 09:30+01:00"),
+    ("2024-03-07T0930+0100[Europe/Berlin]", "2024-03-07T09:30+01:00")])
+def test_a_basic_time_of_day_with_a_compact_offset_is_read(write_csv, compact, extended):
+    """Regression: ISO-8601's basic time of day with a compact offset ('2024-03-07T0930+0100', as a logger's
+    strftime('%Y-%m-%dT%H%M%z') writes it) was not stripped of its offset, and polars, inferring the column's format
+    from it, refused the whole file ("cannot read FILE: ... a time zone is part of the data"). Each is the instant of
+    its extended form, written first or after it (polars infers one format for the column from its first value)."""
+    for name, body in (("first.csv", f"{compact},a,1\n{extended},b,2\n"), ("after.csv", f"{extended},b,2\n{compact},a,1\n")):
+        got = ingest(make_source(write_csv("date,id,val\n" + body, name=name), freq="1h"), None).frame.select(
+            "unique_id", DS_RAW).collect().sort("unique_id")  # (the time as read, before the grid)
+        assert got[DS_RAW].to_list() == [datetime.fromisoformat(extended.replace(" ", "T")).astimezone(UTC)
+                                         .replace(tzinfo=None)] * 2, name
+
+
+def test_an_unreadable_time_with_a_compact_offset_is_quarantined_alone(write_csv):
+    """Regression: a time polars infers a zoned format from but cannot read ('2024-03-07T2530+0100': hour 25) refused
+    the whole file; it is a row quarantined as other unreadable times are, the file's other rows read."""
+    r = run_validate(write_csv("date,id,val\n2024-03-07T2530+0100,a,1\n2024-03-07T1000+0100,a,2\n"), freq="1h")
+    assert r.quarantined.select("date", "reason").rows() == [
+        ("2024-03-07T2530+0100", "time '2024-03-07T2530+0100' does not parse as ISO-8601")]
+    assert r.valid.select("ds", "y").rows() == [(datetime(2024, 3, 7, 9), 2.0)]
+
+
 def test_a_12_hour_clock_is_read(write_csv):
     """Regression: Excel's m/d/yyyy h:mm AM/PM (an English-locale export of a date-time column: '1/13/2024 2:30 PM')
     had every row quarantined, with a hint ('--time-format %m/%d/%Y %H:%M') that does not parse it either. A

@@ -14,7 +14,7 @@ import polars as pl
 
 from flowcast.config import SourceConfig
 from flowcast.data.schemas import valid_date
-from flowcast.data.time_text import _TIME_ZONED_RE, _format_names_instant
+from flowcast.data.time_text import _TIME_ZONED_RE, ZONE_GROUP, _format_names_instant
 from flowcast.timekeys import wall_time
 
 
@@ -60,7 +60,7 @@ def _written_by(lf: pl.LazyFrame, time_col: str, source: SourceConfig, as_of: da
         pl.Datetime("us"), "%Y-%m-%d%H:%M%S", strict=False)
     # (each part a column of its own, computed once: used in several branches, it was computed in each)
     at_col, off_col = "__written_at", "__written_off"
-    parts = lf.with_columns(stamp.alias(at_col), text.str.extract(_TIME_ZONED_RE, 3).alias(off_col))
+    parts = lf.with_columns(stamp.alias(at_col), text.str.extract(_TIME_ZONED_RE, ZONE_GROUP).alias(off_col))
     sign = pl.when(pl.col(off_col).str.starts_with("-")).then(-1).otherwise(1)
     digits = pl.col(off_col).str.replace_all(r"[^0-9]", "")
     minutes = pl.when(pl.col(off_col).str.to_uppercase().is_in(["Z", "UTC", "GMT"])).then(0).otherwise(sign * (

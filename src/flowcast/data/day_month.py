@@ -21,6 +21,7 @@ from flowcast.data.dated_by import _after_every_reading, _dated_by  # noqa: F401
 from flowcast.data.schemas import DAY_MONTH_RE, YEAR_FIRST_RE, day_month_readable, valid_date
 from flowcast.data.source_files import FILE_INDEX
 from flowcast.data.time_text import (
+    _BASIC_CLOCK_SEEN_RE,
     _HOUR_24_RE,
     _MIDNIGHT_ZONED_RE,
     _MONTH_YEAR_RE,
@@ -223,7 +224,8 @@ def _day_month_by_spacing(raw: pl.LazyFrame, col: str, freq: str) -> str | None:
 
 def time_column_profile(raw: pl.LazyFrame, col: str, freq: str | None = None) -> tuple[str | None, frozenset[str]]:
     """`day_month_order`, and in the same pass over the column the shapes it holds that the parse reads only
-    when some value has them: 'clock12' ('2:30 PM', `_clock_24`), 'bracket' ('+01:00[Europe/Berlin]'). With the
+    when some value has them: 'clock12' ('2:30 PM', `_clock_24`), 'bracket' ('+01:00[Europe/Berlin]'), 'basic_clock'
+    ('T0930', `_extended_clock_text`). With the
     source's `freq`, two-digit years that could be first or last are decided by their spacing (`_year_first_fits`,
     a second pass over the column, only for such a file)."""
     profile = _time_profile(raw, col, freq)
@@ -332,6 +334,7 @@ def _time_profile(raw: pl.LazyFrame, col: str, freq: str | None = None) -> TimeP
                          (quarter_like.any() & quarter_like.all() & (text.str.slice(0, 4).n_unique() > 1))
                          .alias("quarter_numbers"),
                          text.str.contains(_TIME_OF_DAY_RE).any().alias("time_of_day"),
+                         text.str.contains(_BASIC_CLOCK_SEEN_RE).any().alias("basic_clock"),
                          ).collect(engine="streaming").row(0)
     except pl.exceptions.PolarsError:  # unreadable (bytes that are not UTF-8): said where the rows are read
         # (offsets and times of day not ruled out: `_seen_apart`, `sources.seen_shifts_expr`)
@@ -339,7 +342,7 @@ def _time_profile(raw: pl.LazyFrame, col: str, freq: str | None = None) -> TimeP
     traits = frozenset(name for name, on in (("clock12", row[6]), ("bracket", row[7]), ("midnight", row[9]),
                                                        ("month_name", row[10]), ("hour24", row[11]),
                                                        ("offset", row[13]), ("quarter_numbers", row[14]),
-                                                       ("time_of_day", row[15])) if on)
+                                                       ("time_of_day", row[15]), ("basic_clock", row[16])) if on)
     dated = ("year first" if row[2] and not row[8] else "year first or last" if row[2] else "year last"
              if row[0] is not None else "")
     mixed = bool(row[12])

@@ -3,7 +3,9 @@
 file in ingest (`sources.ingest` and its decisions of day/month order, decimal marks and zones, `Ingested.rows`,
 validation's collect, the frequency's inference and the file probes of the commands) runs inside `panics_named`,
 which raises `panic_error` in its place; so does preprocessing, whose error names its stage and source. A glob's
-panic names the file that fails alone where one does (`_failing_file`, probed only after the panic)."""
+panic names the file that fails alone where one does (`failing_file`, probed only after the panic), as does an
+ordinary error reading a glob or folder (`validate._collect`: polars reads a file:// glob's cut Parquet file with a
+ComputeError that names no file)."""
 
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ def panic_error(label: str, exc: BaseException, *, stage: str = "read", culprit:
     source, what polars said, the file of a glob that fails alone (`culprit`), and what to try: its in-memory
     engine, which runs the same query by another path (and, for a read, smaller files)."""
     said = " ".join(str(exc).split()) or type(exc).__name__
-    alone = f"; of its files, {culprit} fails to read alone" if culprit else ""
+    alone = alone_said(culprit)
     split = ", or split the file into smaller files read as a glob" if stage == "read" else ""
     return DataValidationError(
         f"cannot {stage} {label}: polars failed inside its query engine ({said}){alone}; try again with the "
@@ -44,15 +46,27 @@ def panics_named(label: str, *, stage: str = "read", files: Sequence[str] | Call
     try:
         yield
     except pl.exceptions.PanicException as exc:
-        listed = (files() if callable(files) else files) if read is not None else ()
-        culprit = _failing_file(listed, read) if read is not None and len(listed) > 1 else None
-        raise panic_error(label, exc, stage=stage, culprit=culprit) from exc
+        raise panic_error(label, exc, stage=stage, culprit=failing_file(label, files, read)) from exc
 
 
-def _failing_file(files: Sequence[str], read: Callable[[str], object]) -> str | None:
-    """The first of `files` that `read` fails on (an error or a panic), None where each reads: after a glob's panic
-    only, each file read alone in turn (the files read whole once more, on the way to an error)."""
-    for file in files:
+def alone_said(culprit: str | None) -> str:
+    """What an error reading a source says of its file that fails read alone (`failing_file`): '; of its files,
+    FILE fails to read alone', '' for none."""
+    return f"; of its files, {culprit} fails to read alone" if culprit else ""
+
+
+def failing_file(label: str, files: Sequence[str] | Callable[[], Sequence[str]],
+                 read: Callable[[str], object] | None) -> str | None:
+    """The first of `files` (of the source `label`; or the function listing them, called here) that `read` fails on
+    alone (an error or a panic), None where each reads, without `read`, or where the files are `label` itself (one
+    file, named already). After a failed read only, never on the happy path: each file read alone in turn (the files
+    read whole once more, on the way to an error)."""
+    if read is None:
+        return None
+    listed = list(files() if callable(files) else files)
+    if listed == [label]:
+        return None
+    for file in listed:
         try:
             read(file)
         except (Exception, pl.exceptions.PanicException):  # noqa: BLE001 - any failure of its own names the file

@@ -133,30 +133,35 @@ def _object_state(url: str) -> ObjectState | None:
 
 
 def source_states(source: SourceConfig) -> dict[str, FileState | ObjectState | None]:
-    """The state of each file of `source` now (None: gone): a local file's size, times and inode, an object store's
-    (s3://, gs://) ETag, size, LastModified and version id (`_object_state`); an HTTP(S) URL is left out (read whole
-    once, `read_url`), as an object whose store cannot be asked (no access: ingest says why). Compared with
-    `changed_since` after the rows were read: polars reads a file lazily, and validation reads it again, so a file
-    another program wrote meanwhile gave one run rows of two contents."""
+    """The state of each file of `source` now (None: gone): a local file's size, times and inode (a file:// URL's
+    files too, each its glob or folder holds: `local_files`; the glob was one URL whose state was None, so a file
+    written while it was read went unnoticed), an object store's (s3://, gs://) ETag, size, LastModified and version
+    id (`_object_state`); an HTTP(S) URL is left out (read whole once, `read_url`), as an object whose store cannot
+    be asked (no access: ingest says why). Compared with `changed_since` after the rows were read: polars reads a
+    file lazily, and validation reads it again, so a file another program wrote meanwhile gave one run rows of two
+    contents."""
     try:
         files = resolve_files(source)
     except DataValidationError:  # no file (yet): said by ingest
         return {}
     states: dict[str, FileState | ObjectState | None] = {}
     for f in files:
-        if _is_http(f):
-            continue
-        if _is_url(f):
+        if _is_remote(f) and not _is_http(f):
             with contextlib.suppress(Exception):  # cannot be asked: not checked, ingest reports it
                 states[f] = _object_state(f)
-            continue
+    for f, path in local_files(files).items():
         try:
-            st = os.stat(f)
+            st = os.stat(path)
         except OSError:
             states[f] = None
             continue
         states[f] = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
     return states
+
+
+def _is_remote(file: str) -> bool:
+    """Whether a source's file is read from elsewhere than this machine: a URL, but a local file:// one."""
+    return _is_url(file) and _file_url_path(file) is None
 
 
 REMOVED = " (removed)"  # how `changed_since` names a file gone since
@@ -171,7 +176,7 @@ def changed_since(source: SourceConfig, before: dict[str, FileState | ObjectStat
     now = source_states(source)
     out = []
     for f in sorted(set(before) | set(now)):
-        if _is_url(f) and (f not in before or f not in now):
+        if _is_remote(f) and (f not in before or f not in now):
             continue
         was, now_is = before.get(f), now.get(f)
         if was == now_is:
@@ -183,7 +188,7 @@ def changed_since(source: SourceConfig, before: dict[str, FileState | ObjectStat
         elif was is None:
             out.append(f"{f}{BACK}{now_is[0]:,} bytes)")
         else:
-            how = ("replaced by another object" if _is_url(f) else
+            how = ("replaced by another object" if _is_remote(f) else
                    "replaced by another file" if was[3] != now_is[3] else "written in place")
             out.append(f"{f} ({how}: {_size_change(was, now_is)})")
     return out

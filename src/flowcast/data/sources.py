@@ -50,7 +50,7 @@ from flowcast.data.day_month import (
 )
 from flowcast.data.decimals import DecimalPoints, Notes
 from flowcast.data.headers import _check_file
-from flowcast.data.panics import panics_named
+from flowcast.data.panics import failing_file, panics_named
 from flowcast.data.periods import _within_as_of, as_of_bound, observed_at, period_not_over, planned_row
 from flowcast.data.probes import _probe_scan, _text_example, columns_of
 from flowcast.data.remote import _fingerprint, read_url
@@ -187,9 +187,21 @@ class Ingested:
         fails read whole alone, where one does (its local files only, probed only after the panic: an object store's,
         s3:// or gs:// as much as https://, would be downloaded whole again; a file:// glob's files as a local
         glob's, `local_files`: it was one URL, none of its files read again)."""
-        local = functools.cache(lambda: local_files(self.files))  # (listed after a panic only)
-        return panics_named(self.label, files=lambda: list(local()),
-                            read=lambda file: _scan_one(self.source, local()[file]).collect(engine="streaming"))
+        files, read = self._files_alone()
+        return panics_named(self.label, files=files, read=read)
+
+    def failing_file(self) -> str | None:
+        """After a read of this source failed with an ordinary error (`validate._collect`): the file of its glob or
+        folder (a file:// one's too) that fails read whole alone, as a panic's is named (`panics.failing_file`); None
+        where each reads, or it is one file."""
+        files, read = self._files_alone()
+        return failing_file(self.label, files, read)
+
+    def _files_alone(self) -> tuple[Callable[[], list[str]], Callable[[str], object]]:
+        """The local files of this source as it names them (`local_files`, listed when first asked: after a failure
+        only) and a read of one of them whole alone."""
+        local = functools.cache(lambda: local_files(self.files))
+        return (lambda: list(local())), (lambda file: _scan_one(self.source, local()[file]).collect(engine="streaming"))
 
     def not_over(self) -> pl.Expr:
         """`period_not_over` at as_of (False without one): the column `NOT_OVER` of `frame` and `unfiltered` where

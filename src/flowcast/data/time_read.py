@@ -19,9 +19,11 @@ from flowcast.data.time_text import (
     _HOUR_24_RE,
     _OFFSET_RE,
     _TIME_OFFSET_RE,
+    ZONE_GROUP,
     _clock_24,
     _day_first,
     _day_month_iso,
+    _extended_clock_text,
     _format_names_instant,
     _month_name_text,
     _period_start_text,
@@ -95,7 +97,7 @@ def _read_time(source: SourceConfig, dtype: pl.DataType, file: str, day_month: D
         read, ordered = steps.step(day_first), steps.step(ordered)
     text = _time_text(read, traits)
     has_off = text.str.contains(_TIME_OFFSET_RE)
-    off = text.str.extract(_TIME_OFFSET_RE, 3)  # null for a value without one (a date: its '-01' is no offset)
+    off = text.str.extract(_TIME_OFFSET_RE, ZONE_GROUP)  # null for a value without one (a date: its '-01' is no offset)
     wall_text = pl.when(has_off).then(text.str.replace(_OFFSET_RE, "")).otherwise(text)
     if "clock12" in traits:  # (only where some value has one: the conversion costs a pass of regexes per read)
         wall_text = _clock_24(steps.step(wall_text))
@@ -129,7 +131,10 @@ def _read_time(source: SourceConfig, dtype: pl.DataType, file: str, day_month: D
         is24 = wall_text.str.contains(_HOUR_24_RE)
         wall_text = pl.when(is24).then(wall_text.str.replace(r"([ T])24:", "${1}00:")).otherwise(wall_text)
     period_text = steps.step(pl.when(is_dm).then(None).otherwise(wall_text))
-    wall = _period_start_text(period_text).str.to_datetime(time_unit="us", strict=False)
+    iso_text = _period_start_text(period_text)
+    if "basic_clock" in traits:  # '2024-03-07T0930' (only where some value has one), after a date made ISO above
+        iso_text = _extended_clock_text(steps.step(iso_text))
+    wall = iso_text.str.to_datetime(time_unit="us", strict=False)
     if is24 is not None:
         wall = pl.when(is24).then(wall + pl.duration(days=1)).otherwise(wall)
     sign = pl.when(off.str.starts_with("-")).then(-1).otherwise(1)

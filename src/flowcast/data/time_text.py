@@ -19,16 +19,28 @@ from flowcast.data.schemas import DAY_MONTH_RE, YEAR_FIRST_RE
 # FILE: `strptime` / `to_datetime` was called with no format and no time zone, but a time zone is part of the data")
 _ZONE = r"(Z|z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)"
 _OFFSET_RE = rf"\s*{_ZONE}$"
-# a UTC offset follows a time of day ('...T10:00+01:00', '10:00:00.5Z'): '31-Jan-2024' (an Oracle export) ends
-# in '-2024', which _OFFSET_RE alone read as the offset -20:24, making its row offset-aware
-_TIME_OFFSET_RE = rf"\d:\d{{2}}(:\d{{2}}(\.\d+)?)?\s*{_ZONE}$"
-_BRACKET_ZONE_RE = r"(:\d{2}(?:\.\d+)?(?:Z|z|[+-]\d{2}(?::?\d{2})?))\[[A-Za-z0-9_+\-/]+\]$"  # '...+01:00[Europe/Berlin]'
+# a time of day, extended ('10:00', '9:30:00.5') or, after a date's last digit, ISO-8601's basic format ('T0930',
+# ' 093000.5', as strftime('%Y-%m-%dT%H%M%z') writes it, with its compact offset '+0100'): such a time with an
+# offset was not stripped of it, and polars, inferring the column's format from it, refused the whole file ("cannot
+# read FILE: ... a time zone is part of the data")
+_CLOCK = r"(?:\d:\d{2}(?::\d{2}(?:\.\d+)?)?|\d[T ]\d{4}(?:\d{2}(?:\.\d+)?)?)"
+# a UTC offset follows a time of day ('...T10:00+01:00', '10:00:00.5Z', '...T0930+0100'): '31-Jan-2024' (an Oracle
+# export) ends in '-2024', which _OFFSET_RE alone read as the offset -20:24, making its row offset-aware
+_TIME_OFFSET_RE = rf"{_CLOCK}\s*{_ZONE}$"
+ZONE_GROUP = 1  # the group of _TIME_OFFSET_RE and _TIME_ZONED_RE that is the offset ('+0100', 'Z'), for str.extract
+# '...+01:00[Europe/Berlin]', '...T0930+0100[Europe/Berlin]'
+_BRACKET_ZONE_RE = r"((?::\d{2}|\d{4})(?:\.\d+)?(?:Z|z|[+-]\d{2}(?::?\d{2})?))\[[A-Za-z0-9_+\-/]+\]$"
 # the same two with a bracketed zone allowed after the offset ('2024-03-01T00:00:00+01:00[Europe/Paris]'), for the
 # checks that look at a column's text before it is read (`_time_profile`, `_offset_midnight`, `_written_by`): such a
 # time is read with its offset (the zone stripped, `_read_time`), and was left out of them
 _BRACKET = r"(?:\[[A-Za-z0-9_+\-/]+\])?"
-_TIME_ZONED_RE = rf"\d:\d{{2}}(:\d{{2}}(\.\d+)?)?\s*{_ZONE}{_BRACKET}$"
-_MIDNIGHT_ZONED_RE = rf"[T ]00:00(?::00(?:\.0+)?)?\s*{_ZONE}{_BRACKET}$"
+_TIME_ZONED_RE = rf"{_CLOCK}\s*{_ZONE}{_BRACKET}$"
+_MIDNIGHT_ZONED_RE = rf"[T ](?:00:00(?::00(?:\.0+)?)?|0000(?:00(?:\.0+)?)?)\s*{_ZONE}{_BRACKET}$"
+# a time of day in ISO-8601's basic format after an ISO date ('2024-03-07T0930', '2024-03-07 093000.5'), its
+# offset stripped: polars reads it alone, but infers one format for the column from its first value, so a column
+# mixing it with '09:30' had the other shape's rows quarantined; rewritten as '09:30' (`_extended_clock_text`)
+_BASIC_CLOCK_RE = r"^(\d{4}-\d{2}-\d{2}[T ]\d{2})(\d{2})(\d{2}(?:\.\d+)?)?$"
+_BASIC_CLOCK_SEEN_RE = r"\d[T ]\d{4}"  # a value that may hold one (the offset not yet stripped, the date not yet ISO)
 _YEAR_RE = r"^\d{4}(\.0+)?$"  # ISO-8601 reduced precision: a year ('2020'); '2020.0' as pandas writes a column of
 # years with a missing value (a float column): it was told "a year and month? --time-format '%Y.%m'", which reads none
 _YEAR_MONTH_RE = r"^\d{4}-\d{1,2}$"  # ... and a calendar month ('2020-03'; '2020-3' as spreadsheets write it)
@@ -60,6 +72,15 @@ def _clock_24(text: pl.Expr) -> pl.Expr:
             .then(pl.format("{}{}:{}", text.str.extract(_CLOCK_12_RE, 1), h24.cast(pl.Utf8).str.zfill(2),
                             text.str.extract(_CLOCK_12_RE, 3)))
             .otherwise(text))
+
+
+def _extended_clock_text(text: pl.Expr) -> pl.Expr:
+    """A time of day in ISO-8601's basic format after an ISO date ('2024-03-07T0930', '...T093000.5') in its
+    extended one ('2024-03-07T09:30', '...T09:30:00.5'); other values unchanged (an hour or minute out of range
+    stays, and is unparsable)."""
+    seconds = text.str.extract(_BASIC_CLOCK_RE, 3)
+    return pl.when(seconds.is_not_null()).then(text.str.replace(_BASIC_CLOCK_RE, "${1}:${2}:${3}")).otherwise(
+        text.str.replace(_BASIC_CLOCK_RE, "${1}:${2}"))
 
 
 def _day_month_iso(text: pl.Expr, order: str) -> pl.Expr:

@@ -38,6 +38,7 @@ from flowcast.config import SourceConfig, ValidationConfig
 from flowcast.data.calendar import is_business, is_subdaily, month_multiple, multiday_period, parse_freq
 from flowcast.data.csv_text import first_invalid_utf8, first_overlong_row, not_utf8_error, record_lines
 from flowcast.data.order import CHUNK, DsSteps, ds_steps, in_key_order, repeated_keys
+from flowcast.data.panics import alone_said
 from flowcast.data.periods import observed_at, period_over_at, planned_row, seen_shifts
 from flowcast.data.schemas import (
     DAY_MONTH_RE,
@@ -468,7 +469,9 @@ def _collect(plans: list[pl.LazyFrame], ingested: Ingested, engine: EngineTypeNa
     I/O failures of the reader (a connection reset, a timeout, HTTP 5xx from an object store)
     into SourceUnavailableError (retried by the validate task). A panic of polars itself (a PanicException, which is
     no Exception: it reached the user as a Rust backtrace and a traceback) is a DataValidationError naming the file
-    and what to try (`panics.panic_error`)."""
+    and what to try (`panics.panic_error`). An error of a glob or folder names its file that fails read alone, as a
+    panic does (`Ingested.failing_file`, after the error only): polars reads a file:// glob's cut Parquet file with a
+    ComputeError naming none ('expected parquet magic bytes ...'), and a local glob's file cut under its scan too."""
     try:
         with ingested.panics_named():
             return pl.collect_all(plans, engine=engine)
@@ -486,7 +489,7 @@ def _collect(plans: list[pl.LazyFrame], ingested: Ingested, engine: EngineTypeNa
                     raise not_utf8_error(f, bad) from exc
         if "more fields than defined" in msg and (overlong := overlong_row_error(ingested.files, ingested.source)):
             raise overlong from exc
-        raise DataValidationError(f"cannot read {ingested.label}: {msg}") from exc
+        raise DataValidationError(f"cannot read {ingested.label}: {msg}{alone_said(ingested.failing_file())}") from exc
 
 
 def overlong_row_error(files: Sequence[str], source: SourceConfig) -> DataValidationError | None:
@@ -1804,7 +1807,8 @@ def _quarantine_rows(
     try:
         raw = ingested.rows(rows)
     except pl.exceptions.PolarsError as exc:
-        raise DataValidationError(f"cannot read back quarantined rows of {ingested.label}: {exc}") from exc
+        raise DataValidationError(f"cannot read back quarantined rows of {ingested.label}: {exc}"
+                                  f"{alone_said(ingested.failing_file())}") from exc
     parts = []
     if n_failed:
         assert failed is not None  # the failing rows' codes, when some rows failed
