@@ -41,6 +41,27 @@ def test_round_trip_keys_and_hash(backend):
     assert backend.reopen().read().equals(store.read())
 
 
+def test_a_read_of_the_first_rows_has_the_columns_of_a_whole_read(backend):
+    """store53: `read(rows=n)` (`flowcast forecasts --limit N`) left out a value column empty in its first n rows
+    alone, so the columns of `--limit 5` and `--limit 500` differed. It is `read().head(n)` on every backend: a column
+    is left out only where every matched row lacks it (one of the filters' series, another as_of's file)."""
+    store = backend.store
+    first = pl.col("unique_id") < "s00005"
+    fc = make_forecast(1, N, H, AS_OF).with_columns(
+        pl.when(first).then(None).otherwise(pl.col("y_hat") + d).alias(c) for c, d in (("y_hat_lo80", -1.0),
+                                                                                      ("y_hat_hi80", 1.0)))
+    publish(store, make_forecast(2, 3, H, OTHER).drop("y_hat_q10", "y_hat_q90"), as_of=OTHER, variant=2)
+    publish(store, fc)
+    whole = store.read()
+    for n in (1, 3 * H, 3 * H + 5 * H, whole.height):
+        assert store.read(rows=n).equals(whole.head(n)), n
+    assert "y_hat_lo80" in store.read(rows=5).columns and "y_hat_q10" in store.read(rows=5).columns
+    assert store.read(rows=5, as_of=AS_OF).equals(store.read(as_of=AS_OF).head(5))
+    assert store.read(rows=5, as_of=AS_OF)["y_hat_lo80"].null_count() == 5
+    one = store.read(rows=2, unique_id="s00001")  # every matched row lacks the interval: left out, as read whole
+    assert one.equals(store.read(unique_id="s00001").head(2)) and "y_hat_lo80" not in one.columns
+
+
 def test_replace_one_key_only_and_datasets_are_separate(backend):
     store = backend.store
     publish(store, make_forecast(7, N, H, OTHER), as_of=OTHER, variant=7)

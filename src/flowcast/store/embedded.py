@@ -42,6 +42,7 @@ from flowcast.store.contract import (
     published_order,
     storage_ts,
     validate_realized,
+    value_columns,
 )
 from flowcast.store.duckdb_views import DB_NAME, TABLES, DuckDBViews
 from flowcast.store.migrate import Migrated, Resolver, legacy_names, migrate_legacy
@@ -109,6 +110,11 @@ def _distinct(frame: pl.DataFrame) -> pl.DataFrame:
     marks = [pl.when(pl.col(c).is_null()).then(None).otherwise(0.0).alias(c)
              for c in frame.columns if c.startswith("y_hat")]
     return frame.with_columns(marks).group_by(frame.columns).agg(pl.len().cast(pl.Int64).alias("rows"))
+
+
+def _filled(frame: pl.DataFrame) -> pl.DataFrame:
+    """One row: whether each column of `frame` has a value in any of its rows (`read(rows=)`)."""
+    return frame.select(pl.all().is_not_null().any())
 
 
 def _then_if_held(then: Callable[[], None], what: str) -> None:
@@ -499,10 +505,23 @@ class EmbeddedStore:
     def read(self, *, dataset: str | None = None, as_of: datetime | None = None, unique_id: str | None = None,
              model: str | None = None, rows: int | None = None) -> pl.DataFrame:
         """Published forecasts sorted by dataset, as_of, unique_id, ds; value columns null in every
-        returned row are left out. Takes no lock and writes nothing. `rows`: only the first rows, read up to them
-        (each file holds its rows sorted by unique_id, ds: `contract.prepare`)."""
+        matched row are left out. Takes no lock and writes nothing. `rows`: only the first rows, read up to them
+        (each file holds its rows sorted by unique_id, ds: `contract.prepare`), with the columns of a whole read
+        (`read().head(rows)`: a value column empty in the first rows alone is kept, null there; whether a later row
+        has one is read from that column alone, a batch at a time)."""
         frame = self._read("forecasts", dataset, as_of, _filters(unique_id, model), rows=rows)
-        return empty_forecasts() if frame is None else normalise_read(frame if rows is None else frame.head(rows))
+        if frame is None or rows is None or frame.height == 0:
+            return empty_forecasts() if frame is None else normalise_read(frame)
+        frame = frame.head(rows)
+        held = {c for c in value_columns(frame.columns) if frame[c].null_count() < frame.height}
+        # a value column with none in the first rows is kept where a later matched row has one (`read().head(n)`);
+        # a damaged later file, which the first rows never reached, is left out of that alone (said by a whole read)
+        said = self.skipped, self.unreadable
+        later = self._read("forecasts", dataset, as_of, _filters(unique_id, model), each=_filled,
+                           columns=lambda c: c not in held and bool(value_columns([c])))
+        self.skipped, self.unreadable = said
+        return normalise_read(frame, held | ({c for c in later.columns if later[c].any()} if later is not None
+                                             else set()))
 
     def read_summary(self, columns: Callable[[str], bool], *, dataset: str | None = None,
                      as_of: datetime | None = None, unique_id: str | None = None,
