@@ -62,6 +62,65 @@ def test_a_read_of_the_first_rows_has_the_columns_of_a_whole_read(backend):
     assert one.equals(store.read(unique_id="s00001").head(2)) and "y_hat_lo80" not in one.columns
 
 
+def test_the_batches_and_the_summary_of_a_read_are_those_of_the_whole_read(backend):
+    """store53: on PostgreSQL `flowcast forecasts` fetched every row for its table (to count them) and for csv and
+    json (to write them). `read_batches` gives the rows of `read` a batch at a time, each with the columns of the whole
+    read (a server-side cursor there), and `read_summary` counts what `read` returns, whether each interval and
+    quantile is there, by series, run and model (an aggregate query there), the same on every backend."""
+    from flowcast.cli.store import _summarised
+    from flowcast.store.contract import summary_order
+    from flowcast.store.embedded import _distinct
+
+    store = backend.store
+    assert list(store.read_batches(size=7)) == [] and store.read_summary(_summarised)["rows"].sum() == 0
+    first = pl.col("unique_id") < "s00005"
+    fc = make_forecast(1, N, H, AS_OF).with_columns(
+        pl.when(first).then(None).otherwise(pl.col("y_hat") + d).alias(c) for c, d in (("y_hat_lo80", -1.0),
+                                                                                      ("y_hat_hi80", 1.0)))
+    publish(store, make_forecast(2, 3, H, OTHER).drop("y_hat_q10", "y_hat_q90"), as_of=OTHER, variant=2)
+    publish(store, fc)
+    publish(store, make_forecast(3, 2, H, AS_OF), dataset="other", variant=3)
+    whole = store.read()
+    batches = list(store.read_batches(size=7))
+    assert [b.height for b in batches] == [7] * (whole.height // 7) + [whole.height % 7]
+    assert all(b.columns == whole.columns for b in batches) and pl.concat(batches).equals(whole)
+    one = list(store.read_batches(dataset=DS, unique_id="s00001", size=4))
+    assert pl.concat(one).equals(store.read(dataset=DS, unique_id="s00001")) and "y_hat_lo80" not in one[0].columns
+    for asked in ({}, {"dataset": DS}, {"dataset": DS, "as_of": AS_OF, "unique_id": "s00007"}):
+        summary = store.read_summary(_summarised, **asked)
+        matched = store.read(**asked)
+        assert summary.equals(summary_order(_distinct(matched.select(c for c in matched.columns if _summarised(c))))), \
+            (asked, summary)
+    assert store.read_summary(_summarised, dataset=DS)["rows"].sum() == (N + 3) * H
+
+
+def test_first_rows_and_batches_of_a_postgres_database_with_its_own_collation_are_those_of_the_whole_read(pg_url):
+    """store53: PostgreSQL sorted `--limit N`'s rows and a cursor's batches in the database's collation (ICU en-US:
+    'a-c', 'ab', 's0', 'S1'), polars the whole read by bytes ('S1', 'a-c', 'ab', 's0'): the first rows were not
+    those of the whole read. Text is ordered by bytes in SQL too (COLLATE "C")."""
+    import psycopg
+
+    from flowcast.store.postgres import PostgresStore
+
+    name = "store53_icu_en"
+    with psycopg.connect(pg_url, autocommit=True) as con:
+        con.execute(f"DROP DATABASE IF EXISTS {name}")
+        con.execute(f"CREATE DATABASE {name} TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' "
+                    "LOCALE 'C.UTF-8'")
+    try:
+        store = PostgresStore(pg_url.rsplit("/", 1)[0] + f"/{name}")
+        ids = {"s00000": "s0", "s00001": "S1", "s00002": "ab", "s00003": "a-c"}
+        publish(store, make_forecast(1, 4, 2, AS_OF).with_columns(pl.col("unique_id").replace_strict(ids)))
+        whole = store.read()
+        assert whole["unique_id"].unique(maintain_order=True).to_list() == ["S1", "a-c", "ab", "s0"]
+        for n in range(1, whole.height + 1):
+            assert store.read(rows=n).equals(whole.head(n)), n
+        assert pl.concat(store.read_batches(size=3)).equals(whole)
+    finally:
+        with psycopg.connect(pg_url, autocommit=True) as con:
+            con.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
 def test_replace_one_key_only_and_datasets_are_separate(backend):
     store = backend.store
     publish(store, make_forecast(7, N, H, OTHER), as_of=OTHER, variant=7)

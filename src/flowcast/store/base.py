@@ -8,7 +8,7 @@ The interface (`ForecastStore`) is the shared contract of TEAM.md: forecasts key
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -127,7 +127,15 @@ class ForecastStore(Protocol):
                 keep_same: bool = False) -> PublishReceipt: ...
 
     def read(self, *, dataset: str | None = None, as_of: datetime | None = None, unique_id: str | None = None,
-             model: str | None = None) -> pl.DataFrame: ...
+             model: str | None = None, rows: int | None = None) -> pl.DataFrame: ...
+
+    def read_batches(self, *, dataset: str | None = None, as_of: datetime | None = None,
+                     unique_id: str | None = None, model: str | None = None,
+                     size: int = 50_000) -> Iterator[pl.DataFrame]: ...
+
+    def read_summary(self, columns: Callable[[str], bool], *, dataset: str | None = None,
+                     as_of: datetime | None = None, unique_id: str | None = None,
+                     model: str | None = None) -> pl.DataFrame: ...
 
     def as_ofs(self, dataset: str) -> list[datetime]: ...
 

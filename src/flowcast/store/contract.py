@@ -104,6 +104,17 @@ def normalise_read(frame: pl.DataFrame, filled: set[str] | None = None) -> pl.Da
     return frame.select(published_order(keep)).sort("dataset", "as_of", "unique_id", "ds")
 
 
+def summary_order(frame: pl.DataFrame) -> pl.DataFrame:
+    """`frame` (distinct rows of some columns of the forecasts, and `rows`: how many published rows each stands for)
+    with one row per distinct value, its columns in published order, sorted by dataset, as_of, unique_id, then the
+    other columns (`read_summary`: the ids named under a table are the same ones each time, on every store)."""
+    keys = [c for c in published_order(frame.columns) if c in frame.columns]
+    keys += [c for c in frame.columns if c not in keys and c != "rows"]  # any other column asked for: kept, last
+    order = [c for c in ("dataset", "as_of", "unique_id") if c in keys]
+    return frame.group_by(keys).agg(pl.col("rows").sum()).select(*keys, "rows").sort(
+        order + [c for c in keys if c not in order], nulls_last=True)
+
+
 def _is_aware(dtype: Any) -> bool:
     """A time-zone-aware Datetime column (converted to naive UTC on the way in)."""
     return isinstance(dtype, pl.Datetime) and dtype.time_zone is not None

@@ -24,7 +24,7 @@ import contextlib
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,7 @@ from flowcast.store.contract import (
     normalise_realized,
     published_order,
     storage_ts,
+    summary_order,
     validate_realized,
     value_columns,
 )
@@ -523,6 +524,13 @@ class EmbeddedStore:
         return normalise_read(frame, held | ({c for c in later.columns if later[c].any()} if later is not None
                                              else set()))
 
+    def read_batches(self, *, dataset: str | None = None, as_of: datetime | None = None,
+                     unique_id: str | None = None, model: str | None = None,
+                     size: int = 50_000) -> Iterator[pl.DataFrame]:
+        """What `read` returns, `size` rows at a time (`flowcast forecasts --format csv|json`): read whole, then cut
+        (a whole read checks each file's pages, sorts, and leaves out a damaged file, said in `skipped`)."""
+        yield from self.read(dataset=dataset, as_of=as_of, unique_id=unique_id, model=model).iter_slices(size)
+
     def read_summary(self, columns: Callable[[str], bool], *, dataset: str | None = None,
                      as_of: datetime | None = None, unique_id: str | None = None,
                      model: str | None = None) -> pl.DataFrame:
@@ -533,12 +541,7 @@ class EmbeddedStore:
         all the rows its table shows the first of, read a batch at a time, never their values (1.4M rows read whole to
         show 50)."""
         frame = self._read("forecasts", dataset, as_of, _filters(unique_id, model), columns=columns, each=_distinct)
-        if frame is None:
-            return _distinct(pl.DataFrame())
-        keys = [c for c in frame.columns if c != "rows"]
-        order = [c for c in ("dataset", "as_of", "unique_id") if c in keys]
-        return frame.group_by(keys).agg(pl.col("rows").sum()).sort(order + [c for c in keys if c not in order],
-                                                                    nulls_last=True)
+        return _distinct(pl.DataFrame()) if frame is None else summary_order(frame)
 
     def verify(self, dataset: str | None = None, as_of: datetime | None = None) -> tuple[int, list[str]]:
         """Check every current forecasts file (of `dataset`, `as_of`) whole: each data page's CRC and the

@@ -70,6 +70,7 @@ from flowcast.store.contract import (
     normalise_read,
     normalise_realized,
     storage_ts,
+    summary_order,
     validate_realized,
 )
 from flowcast.store.hashing import content_hash
@@ -81,6 +82,8 @@ _TS_COLS = ("as_of", "ds", "created_at", "scored_at")
 # the columns added to tables after they were first created (by an ALTER TABLE in `_ddl`)
 _LATER_COLUMNS = {"realized": ("n_mase", "lookahead", "rmsse", "rmsse_snaive", "n_cov80", "n_cov95"),
                   "publishes": ("trained_as_of", "lookahead")}
+_FORECAST_TYPES: dict[str, Any] = {"dataset": pl.Utf8, "unique_id": pl.Utf8, "step": pl.Int32, "model": pl.Utf8,
+                                   "model_version": pl.Utf8, "run_id": pl.Utf8, "y_hat": pl.Float64}
 log = logging.getLogger(__name__)
 _DDL_LOCK = 0x666C6F77  # "flow": the key of the DDL advisory lock
 
@@ -601,8 +604,9 @@ class PostgresStore:
         an empty string stays one and NULL (unquoted \\N) stays NULL."""
         from psycopg import sql
 
-        stmt = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv, HEADER true, NULL '\\N', FORCE_QUOTE ({}))").format(
-            query, sql.SQL(", ").join(map(sql.Identifier, text_cols)))
+        quote = sql.SQL(", FORCE_QUOTE ({})").format(sql.SQL(", ").join(map(sql.Identifier, text_cols))) \
+            if text_cols else sql.SQL("")
+        stmt = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv, HEADER true, NULL '\\N'{})").format(query, quote)
         buf = bytearray()
         with con.cursor().copy(stmt, params) as cp:
             for chunk in cp:
@@ -819,25 +823,114 @@ class PostgresStore:
         return where, params
 
     def read(self, *, dataset: str | None = None, as_of: datetime | None = None, unique_id: str | None = None,
-             model: str | None = None) -> pl.DataFrame:
-        """Published forecasts, sorted by dataset, as_of, unique_id, ds (one snapshot)."""
+             model: str | None = None, rows: int | None = None) -> pl.DataFrame:
+        """Published forecasts, sorted by dataset, as_of, unique_id, ds (one snapshot); value columns null in every
+        matched row are left out. `rows`: only the first rows (LIMIT: `flowcast forecasts --limit N` fetched every
+        row to show N), with the columns of a whole read (`read().head(rows)`)."""
         from psycopg import sql
 
         if dataset is not None:
             check_dataset(dataset)
-        with self._conn("read forecasts", read=True) as con:
+        with self._conn("read forecasts", read=True) as con, con.transaction():
+            self._snapshot(con)
             if not self._has_table(con, "forecasts"):  # nothing published yet, read by a role that may not create
                 return empty_forecasts()
             vcols = self._value_columns(con)
-            cols = [*_BASE_COLS, *vcols]
             where, params = self._where(dataset=dataset, as_of=as_of, unique_id=unique_id, model=model)
-            query = sql.SQL("SELECT {} FROM {}.forecasts{} ORDER BY dataset, as_of, unique_id, ds").format(
-                sql.SQL(", ").join(map(sql.Identifier, cols)), sql.Identifier(self.schema), where)
+            query = self._select([*_BASE_COLS, *vcols], where,
+                                 sql.SQL("") if rows is None else sql.SQL(" LIMIT {}").format(sql.Literal(rows)))
             data = self._copy_out(con, query, params, ["dataset", "unique_id", "model", "model_version", "run_id"])
-        frame = self._parse(data, {"dataset": pl.Utf8, "unique_id": pl.Utf8, "step": pl.Int32, "model": pl.Utf8,
-                                   "model_version": pl.Utf8, "run_id": pl.Utf8, "y_hat": pl.Float64,
-                                   **{c: pl.Float64 for c in vcols}})
-        return empty_forecasts() if frame.height == 0 else normalise_read(frame)
+            frame = self._parse(data, _FORECAST_TYPES | {c: pl.Float64 for c in vcols})
+            if rows is None or frame.height == 0:
+                return empty_forecasts() if frame.height == 0 else normalise_read(frame)
+            held = {c for c in vcols if frame[c].null_count() < frame.height}  # the others: has a later row one?
+            filled = held | set(self._filled(con, [c for c in vcols if c not in held], where, params))
+        return normalise_read(frame, filled)
+
+    def read_batches(self, *, dataset: str | None = None, as_of: datetime | None = None,
+                     unique_id: str | None = None, model: str | None = None,
+                     size: int = 50_000) -> Iterator[pl.DataFrame]:
+        """What `read` returns, `size` rows at a time (a server-side cursor, one snapshot): `flowcast forecasts
+        --format csv|json` held every row of the store in memory to write them. Every batch has the same columns:
+        the value columns with a value in some matched row (one aggregate query first). No batch where nothing
+        matches."""
+        if dataset is not None:
+            check_dataset(dataset)
+        with self._conn("read forecasts", read=True) as con, con.transaction():
+            self._snapshot(con)
+            if not self._has_table(con, "forecasts"):
+                return
+            where, params = self._where(dataset=dataset, as_of=as_of, unique_id=unique_id, model=model)
+            vcols = self._filled(con, self._value_columns(con), where, params)
+            cols = [*_BASE_COLS, *vcols]
+            schema = {c: pl.Datetime("us") if c in _TS_COLS else _FORECAST_TYPES.get(c, pl.Float64) for c in cols}
+            with con.cursor(name="flowcast_read_batches") as cur:
+                cur.execute(self._select(cols, where), params)
+                while batch := cur.fetchmany(size):
+                    yield normalise_read(pl.DataFrame(batch, schema=schema, orient="row"), set(vcols))
+
+    def read_summary(self, columns: Callable[[str], bool], *, dataset: str | None = None,
+                     as_of: datetime | None = None, unique_id: str | None = None,
+                     model: str | None = None) -> pl.DataFrame:
+        """`EmbeddedStore.read_summary`, as one aggregate query (GROUP BY): the distinct rows of the columns `columns`
+        keeps, each value column only null or 0.0 (whether it is there), and `rows`, how many published rows each
+        stands for; the rows' values never leave the server (`flowcast forecasts` fetched every row to show 50 and
+        count them). A value column is there where a matched key's publish has it (its `value_columns`, as a
+        Parquet file has its columns: 'no 95% interval was published') or a matched row a value in it; the table's
+        columns of other publishes alone are left out."""
+        from psycopg import sql
+
+        if dataset is not None:
+            check_dataset(dataset)
+        with self._conn("read forecasts", read=True) as con, con.transaction():
+            self._snapshot(con)
+            if not self._has_table(con, "forecasts"):
+                return pl.DataFrame(schema={"rows": pl.Int64})
+            keyed, keyed_params = self._where(dataset=dataset, as_of=as_of)
+            published = {r[0] for r in con.execute(sql.SQL("SELECT DISTINCT unnest(value_columns) FROM {}.publishes{}")
+                                                   .format(sql.Identifier(self.schema), keyed), keyed_params)}
+            vcols = [c for c in self._value_columns(con) if columns(c)]
+            keys = [c for c in _BASE_COLS if columns(c)]
+            where, params = self._where(dataset=dataset, as_of=as_of, unique_id=unique_id, model=model)
+            marks = [sql.SQL("CASE WHEN {0} IS NULL THEN NULL ELSE 0.0 END AS {0}").format(sql.Identifier(c))
+                     for c in vcols]
+            grouped = [sql.Literal(i + 1) for i in range(len(keys) + len(vcols))]  # by position: the marks too
+            query = sql.SQL("SELECT {}count(*) AS rows FROM {}.forecasts{}{}").format(
+                sql.SQL("").join(sql.SQL("{}, ").format(c) for c in [*map(sql.Identifier, keys), *marks]),
+                sql.Identifier(self.schema), where,
+                sql.SQL(" GROUP BY {}").format(sql.SQL(", ").join(grouped)) if grouped else sql.SQL(""))
+            data = self._copy_out(con, query, params, [c for c in keys if _FORECAST_TYPES.get(c) == pl.Utf8])
+        frame = self._parse(data, _FORECAST_TYPES | {c: pl.Float64 for c in vcols} | {"rows": pl.Int64})
+        return summary_order(frame.select(c for c in frame.columns if c not in vcols or c in published
+                                          or frame[c].null_count() < frame.height))
+
+    def _snapshot(self, con: Any) -> None:
+        """The transaction begun on `con` reads one snapshot in all its statements (REPEATABLE READ), and writes
+        nothing: the first rows and whether a later row has a value, a cursor's batches, are of the same publishes."""
+        con.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+
+    def _select(self, cols: list[str], where: Any, tail: Any = None) -> Any:
+        """SELECT `cols` of the forecasts `where` matches, in published order (then `tail`: a LIMIT). Text in byte
+        order (COLLATE "C"), as polars sorts what `read` returns: in a database's own collation (en_US: 's0' before
+        'S1') the first rows of a LIMIT or of a cursor's batches were not those of the whole read."""
+        from psycopg import sql
+
+        return sql.SQL('SELECT {} FROM {}.forecasts{} ORDER BY dataset COLLATE "C", as_of, unique_id COLLATE "C", '
+                       'ds{}').format(
+            sql.SQL(", ").join(map(sql.Identifier, cols)), sql.Identifier(self.schema), where, tail or sql.SQL(""))
+
+    def _filled(self, con: Any, vcols: list[str], where: Any, params: list[Any]) -> list[str]:
+        """Those of the value columns `vcols` with a value in some row `where` matches (one scan; none asked: no
+        query)."""
+        from psycopg import sql
+
+        if not vcols:
+            return []
+        query = sql.SQL("SELECT {} FROM {}.forecasts{}").format(
+            sql.SQL(", ").join(sql.SQL("bool_or({} IS NOT NULL)").format(sql.Identifier(c)) for c in vcols),
+            sql.Identifier(self.schema), where)
+        found = con.execute(query, params).fetchone()
+        return [c for c, has in zip(vcols, found or (), strict=False) if has]
 
     @staticmethod
     def _parse(data: bytes, types: dict[str, Any]) -> pl.DataFrame:
