@@ -3,8 +3,14 @@ Parquet dataset on an S3-compatible object store (moto server on loopback)."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import threading
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -402,6 +408,62 @@ def test_rows_marked_lookahead_that_their_receipt_says_did_not_see_past_their_as
     assert after.drop("lookahead").equals(before.drop("lookahead"))  # nothing else changed
     assert unmark_recorded_honest(backend.reopen(), DS, after) == []  # idempotent
     assert backend.reopen().read_realized(DS).equals(after)
+
+
+_REWRITER = """
+import sys
+from datetime import datetime
+
+import polars as pl
+from publisher import store_from_arg
+
+spec, path, dataset, as_of, digest = sys.argv[1:6]
+print(store_from_arg(spec).write_realized(dataset, pl.read_parquet(path), scored={datetime.fromisoformat(as_of): digest}))
+"""
+
+
+def test_unmarking_lookahead_keeps_the_rows_a_scoring_wrote_after_they_were_read(db_backend, tmp_path):
+    """store53: `unmark_recorded_honest` rewrote an as_of's realized rows from the rows its caller had read, without
+    a lock: a scoring of corrected actuals that wrote the as_of in between (another process) was overwritten by the
+    older rows. Here that scoring is a real second process, stopped while it holds the locks every realized-accuracy
+    writer takes (its rows written, not yet in place or committed); the unmarking waits for them, then clears the mark
+    of the rows that scoring wrote, whose values survive."""
+    from proc_state import stopped
+
+    from flowcast.ops.accuracy import unmark_recorded_honest
+
+    store = db_backend.store
+    r = publish(store, make_forecast(1, N, H, AS_OF), trained_as_of=datetime(2024, 6, 1), lookahead=False)
+    lstm = pl.col("model") == "lstm"
+    store.write_realized(DS, realized_frame([AS_OF]).with_columns(pl.when(lstm).then(pl.lit(True)).alias("lookahead")))
+    read = store.read_realized(DS)  # what a run read before the other scoring wrote
+    rescored = read.with_columns(pl.col("mae") + 10.0, pl.col("n") + 5)
+    rescored.write_parquet(tmp_path / "rescored.parquet")
+    fault = "publish:before_rename" if db_backend.name == "embedded" else "publish:realized_before_commit"
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "FLOWCAST_FAULT": fault, "FLOWCAST_FAULT_SIGNAL": "SIGSTOP",
+           "PYTHONPATH": os.pathsep.join([str(root / "src"), str(root / "tests" / "publish_faults")])}
+    writer = subprocess.Popen([sys.executable, "-c", _REWRITER, db_backend.spec, str(tmp_path / "rescored.parquet"),
+                               DS, AS_OF.isoformat(), r.content_hash], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    done: list[list[datetime]] = []
+    unmarking = threading.Thread(target=lambda: done.append(unmark_recorded_honest(db_backend.reopen(), DS, read)),
+                                 daemon=True)
+    try:
+        assert stopped(writer), writer.communicate()
+        unmarking.start()
+        unmarking.join(2.0)
+        assert unmarking.is_alive() and not done  # it waits for the writer's locks
+    finally:
+        if writer.poll() is None:
+            os.kill(writer.pid, signal.SIGCONT)
+    out, err = writer.communicate(timeout=120)
+    assert writer.returncode == 0 and out.strip() == str(read.height), err
+    unmarking.join(120)
+    assert done == [[AS_OF]]
+    after = db_backend.reopen().read_realized(DS)
+    assert after.drop("lookahead").equals(rescored.drop("lookahead"))  # the later writer's rows survive
+    assert after.filter(lstm)["lookahead"].to_list() == [False] * 3 and after.filter(~lstm)["lookahead"].is_null().all()
 
 
 @pytest.mark.parametrize("columns", [["rmsse"], ["rmsse_snaive"], ["n_mase", "lookahead", "rmsse", "rmsse_snaive"]])

@@ -39,7 +39,8 @@ def fault(point: str) -> None:
     (the partition is in place, the DuckDB views not yet checked), in_views (the views created in
     DuckDB, not committed). PostgreSQL points:
     in_transaction (after DELETE), before_commit (after INSERT), after_commit; delete_before_commit (a delete's
-    rows deleted, not committed). The process
+    rows deleted, not committed); realized_before_commit (`write_realized`'s rows written, not committed, its locks
+    held). The process
     SIGKILLs itself there (a real kill -9: no cleanup, no atexit), or stops there with FLOWCAST_FAULT_SIGNAL=SIGSTOP
     (`interrupts.fault_point`)."""
     fault_point(f"publish:{point}")
@@ -155,6 +156,9 @@ class ForecastStore(Protocol):
                         run_id: str | None = None) -> bool: ...
 
     def write_realized(self, dataset: str, frame: pl.DataFrame, *, scored: dict[datetime, str] | None = None) -> int: ...
+
+    def rewrite_realized(self, dataset: str, as_of: datetime, change: Callable[[pl.DataFrame], pl.DataFrame], *,
+                         content_hash: str) -> bool: ...
 
     def read_realized(self, dataset: str | None = None, as_of: datetime | None = None) -> pl.DataFrame: ...
 

@@ -577,19 +577,43 @@ class EmbeddedStore:
         self.migrate()
         written = 0
         for (as_of,), part in valid.group_by("as_of", maintain_order=True):
-            meta = {"flowcast.dataset": dataset, "flowcast.as_of": as_of.isoformat(),
-                    "flowcast.rows": str(part.height)}
             # the forecasts' lock first, as a publish takes them: no publish or delete of the key in between
             with self.data.lock(_key_lock("forecasts", dataset, as_of)) if scored is not None else contextlib.nullcontext():
                 if scored is not None and not self._still_published(dataset, as_of, scored.get(as_of)):
                     continue
                 with self.data.lock(_key_lock("realized", dataset, as_of)):
-                    self.data.clean_temps()
-                    self.data.write("realized", dataset, as_of, part, meta,
-                                    what=f"realized accuracy of dataset {dataset} as_of {utc_text(as_of)}")
+                    self._write_realized_key(dataset, as_of, part)
                 written += part.height
         self.sync_views()
         return written
+
+    def _write_realized_key(self, dataset: str, as_of: datetime, part: pl.DataFrame) -> None:
+        """Replace the realized-accuracy file of (dataset, as_of) by `part` (validated), under its lock."""
+        meta = {"flowcast.dataset": dataset, "flowcast.as_of": as_of.isoformat(), "flowcast.rows": str(part.height)}
+        self.data.clean_temps()
+        self.data.write("realized", dataset, as_of, part, meta,
+                        what=f"realized accuracy of dataset {dataset} as_of {utc_text(as_of)}")
+
+    def rewrite_realized(self, dataset: str, as_of: datetime, change: Callable[[pl.DataFrame], pl.DataFrame], *,
+                         content_hash: str) -> bool:
+        """Replace the realized-accuracy rows of (dataset, as_of) by `change(rows)`, `rows` read under the locks
+        `write_realized` takes (the key's forecasts', then its realized rows'): rows another scoring wrote since the
+        caller last read them are those changed, never overwritten by the older ones (`unmark_recorded_honest`).
+        Only while the key holds the publish of `content_hash`: False, nothing written, otherwise. Nothing is written
+        where `change` leaves the rows as they are."""
+        self.migrate()
+        as_of = storage_ts(as_of)
+        with self.data.lock(_key_lock("forecasts", dataset, as_of)):
+            if not self._still_published(dataset, as_of, content_hash):
+                return False
+            with self.data.lock(_key_lock("realized", dataset, as_of)):
+                rows = self.read_realized(dataset, as_of)
+                changed = change(rows) if rows.height else rows
+                if changed.equals(rows):
+                    return True
+                self._write_realized_key(dataset, as_of, validate_realized(dataset, changed))
+        self.sync_views()
+        return True
 
     def _still_published(self, dataset: str, as_of: datetime, digest: str | None) -> bool:
         """True when (dataset, as_of) still holds the forecasts whose content hash is `digest`."""

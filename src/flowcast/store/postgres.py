@@ -1003,22 +1003,50 @@ class PostgresStore:
                 self._lock_key(con, s, "realized", dataset, a.isoformat())
             con.execute(f"DELETE FROM {s}.realized WHERE dataset = %s AND as_of = ANY(%s)", [dataset, as_ofs])
             self._copy_in(con, "realized", valid)
+            fault("realized_before_commit")
         return valid.height
 
+    def rewrite_realized(self, dataset: str, as_of: datetime, change: Callable[[pl.DataFrame], pl.DataFrame], *,
+                         content_hash: str) -> bool:
+        """`EmbeddedStore.rewrite_realized`: the rows of (dataset, as_of) read and replaced by `change(rows)` in one
+        transaction, under the advisory locks `write_realized` takes (the key's forecasts', then its realized
+        rows'), while the key holds the publish of `content_hash` (False, nothing written, otherwise)."""
+        s = self.schema
+        as_of = storage_ts(as_of)
+        with self._conn(f"rewrite the realized accuracy of dataset {dataset} as_of {utc_text(as_of)}") as con, \
+                con.transaction():
+            self._lock_key(con, s, "forecasts", dataset, as_of.isoformat())
+            held = con.execute(f"SELECT content_hash FROM {s}.publishes WHERE dataset = %s AND as_of = %s",
+                               [dataset, as_of]).fetchone()
+            if held is None or held[0] != content_hash:
+                return False
+            self._lock_key(con, s, "realized", dataset, as_of.isoformat())
+            rows = self._read_realized(con, dataset, as_of)
+            changed = change(rows) if rows.height else rows
+            if changed.equals(rows):
+                return True
+            con.execute(f"DELETE FROM {s}.realized WHERE dataset = %s AND as_of = %s", [dataset, as_of])
+            self._copy_in(con, "realized", validate_realized(dataset, changed))
+        return True
+
     def read_realized(self, dataset: str | None = None, as_of: datetime | None = None) -> pl.DataFrame:
+        if dataset is not None:
+            check_dataset(dataset)
+        with self._conn("read realized accuracy", read=True) as con:
+            return self._read_realized(con, dataset, as_of)
+
+    def _read_realized(self, con: Any, dataset: str | None, as_of: datetime | None) -> pl.DataFrame:
+        """The realized-accuracy rows `read_realized` returns, read on `con` (in its transaction, if any)."""
         from psycopg import sql
 
         from flowcast.columns import REALIZED_COLUMNS
 
-        if dataset is not None:
-            check_dataset(dataset)
-        with self._conn("read realized accuracy", read=True) as con:
-            if not self._has_table(con, "realized"):
-                return empty_realized()
-            where, params = self._where(dataset=dataset, as_of=as_of)
-            query = sql.SQL("SELECT {} FROM {}.realized{} ORDER BY dataset, as_of, model, step").format(
-                self._columns(con, "realized", list(REALIZED_COLUMNS)), sql.Identifier(self.schema), where)
-            data = self._copy_out(con, query, params, ["dataset", "model", "model_version"])
+        if not self._has_table(con, "realized"):
+            return empty_realized()
+        where, params = self._where(dataset=dataset, as_of=as_of)
+        query = sql.SQL("SELECT {} FROM {}.realized{} ORDER BY dataset, as_of, model, step").format(
+            self._columns(con, "realized", list(REALIZED_COLUMNS)), sql.Identifier(self.schema), where)
+        data = self._copy_out(con, query, params, ["dataset", "model", "model_version"])
         frame = self._parse(data, {"step": pl.Int32, **{c: pl.Int64 for c in ("n", "n_mase", "n_cov80", "n_cov95")},
                                    **{c: pl.Float64 for c in (
             "mae", "mase", "rmsse", "smape", "coverage80", "coverage95", "mae_snaive", "mase_snaive", "rmsse_snaive")}})
