@@ -71,7 +71,7 @@ def test_a_read_of_the_first_rows_has_the_columns_of_a_whole_read(backend):
 def test_the_batches_and_the_summary_of_a_read_are_those_of_the_whole_read(backend):
     """store53: on PostgreSQL `flowcast forecasts` fetched every row for its table (to count them) and for csv and
     json (to write them). `read_batches` gives the rows of `read` a batch at a time, each with the columns of the whole
-    read (a server-side cursor there), and `read_summary` counts what `read` returns, whether each interval and
+    read (one COPY read as it arrives there), and `read_summary` counts what `read` returns, whether each interval and
     quantile is there, by series, run and model (an aggregate query there), the same on every backend."""
     from flowcast.cli.store import _summarised
     from flowcast.store.contract import summary_order
@@ -85,8 +85,11 @@ def test_the_batches_and_the_summary_of_a_read_are_those_of_the_whole_read(backe
                                                                                       ("y_hat_hi80", 1.0)))
     publish(store, make_forecast(2, 3, H, OTHER).drop("y_hat_q10", "y_hat_q90"), as_of=OTHER, variant=2)
     publish(store, fc)
-    publish(store, make_forecast(3, 2, H, AS_OF), dataset="other", variant=3)
+    odd = {"s00000": "a\nb", "s00001": 'c"d'}  # a batch ends where a row does, not at a newline in quoted text
+    publish(store, make_forecast(3, 2, H, AS_OF).with_columns(pl.col("unique_id").replace_strict(odd)),
+            dataset="other", variant=3)
     whole = store.read()
+    assert set(odd.values()) <= set(whole["unique_id"])
     batches = list(store.read_batches(size=7))
     assert [b.height for b in batches] == [7] * (whole.height // 7) + [whole.height % 7]
     assert all(b.columns == whole.columns for b in batches) and pl.concat(batches).equals(whole)
@@ -101,7 +104,7 @@ def test_the_batches_and_the_summary_of_a_read_are_those_of_the_whole_read(backe
 
 
 def test_first_rows_and_batches_of_a_postgres_database_with_its_own_collation_are_those_of_the_whole_read(pg_url):
-    """store53: PostgreSQL sorted `--limit N`'s rows and a cursor's batches in the database's collation (ICU en-US:
+    """store53: PostgreSQL sorted `--limit N`'s rows and the batches of csv and json in the database's collation (ICU en-US:
     'a-c', 'ab', 's0', 'S1'), polars the whole read by bytes ('S1', 'a-c', 'ab', 's0'): the first rows were not
     those of the whole read. Text is ordered by bytes in SQL too (COLLATE "C")."""
     import psycopg

@@ -70,7 +70,7 @@ def test_cli_forecasts_on_postgres_reads_the_rows_it_shows_and_streams_csv_and_j
                                                                                       pg_schema, monkeypatch):
     """store53: on PostgreSQL `flowcast forecasts` fetched every row to show 50 (or `--limit N`) and built all of
     them in memory for csv and json. The table fetches its rows alone (LIMIT), its counts and the lines under it from
-    an aggregate query, and csv and json come a batch at a time (a server-side cursor): what the embedded store
+    an aggregate query, and csv and json come a batch at a time (one streamed COPY): what the embedded store
     prints, the same words and rows."""
     from flowcast.cli import app
     from flowcast.cli.store import TABLE_ROWS
