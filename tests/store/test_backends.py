@@ -3,8 +3,14 @@ Parquet dataset on an S3-compatible object store (moto server on loopback)."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import threading
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -39,6 +45,89 @@ def test_round_trip_keys_and_hash(backend):
         store.receipt_of(DS, OTHER)
     # a second store object (another process would open the same) sees the same
     assert backend.reopen().read().equals(store.read())
+
+
+def test_a_read_of_the_first_rows_has_the_columns_of_a_whole_read(backend):
+    """store53: `read(rows=n)` (`flowcast forecasts --limit N`) left out a value column empty in its first n rows
+    alone, so the columns of `--limit 5` and `--limit 500` differed. It is `read().head(n)` on every backend: a column
+    is left out only where every matched row lacks it (one of the filters' series, another as_of's file)."""
+    store = backend.store
+    first = pl.col("unique_id") < "s00005"
+    fc = make_forecast(1, N, H, AS_OF).with_columns(
+        pl.when(first).then(None).otherwise(pl.col("y_hat") + d).alias(c) for c, d in (("y_hat_lo80", -1.0),
+                                                                                      ("y_hat_hi80", 1.0)))
+    publish(store, make_forecast(2, 3, H, OTHER).drop("y_hat_q10", "y_hat_q90"), as_of=OTHER, variant=2)
+    publish(store, fc)
+    whole = store.read()
+    for n in (1, 3 * H, 3 * H + 5 * H, whole.height):
+        assert store.read(rows=n).equals(whole.head(n)), n
+    assert "y_hat_lo80" in store.read(rows=5).columns and "y_hat_q10" in store.read(rows=5).columns
+    assert store.read(rows=5, as_of=AS_OF).equals(store.read(as_of=AS_OF).head(5))
+    assert store.read(rows=5, as_of=AS_OF)["y_hat_lo80"].null_count() == 5
+    one = store.read(rows=2, unique_id="s00001")  # every matched row lacks the interval: left out, as read whole
+    assert one.equals(store.read(unique_id="s00001").head(2)) and "y_hat_lo80" not in one.columns
+
+
+def test_the_batches_and_the_summary_of_a_read_are_those_of_the_whole_read(backend):
+    """store53: on PostgreSQL `flowcast forecasts` fetched every row for its table (to count them) and for csv and
+    json (to write them). `read_batches` gives the rows of `read` a batch at a time, each with the columns of the whole
+    read (one COPY read as it arrives there), and `read_summary` counts what `read` returns, whether each interval and
+    quantile is there, by series, run and model (an aggregate query there), the same on every backend."""
+    from flowcast.cli.store import _summarised
+    from flowcast.store.contract import summary_order
+    from flowcast.store.embedded import _distinct
+
+    store = backend.store
+    assert list(store.read_batches(size=7)) == [] and store.read_summary(_summarised)["rows"].sum() == 0
+    first = pl.col("unique_id") < "s00005"
+    fc = make_forecast(1, N, H, AS_OF).with_columns(
+        pl.when(first).then(None).otherwise(pl.col("y_hat") + d).alias(c) for c, d in (("y_hat_lo80", -1.0),
+                                                                                      ("y_hat_hi80", 1.0)))
+    publish(store, make_forecast(2, 3, H, OTHER).drop("y_hat_q10", "y_hat_q90"), as_of=OTHER, variant=2)
+    publish(store, fc)
+    odd = {"s00000": "a\nb", "s00001": 'c"d'}  # a batch ends where a row does, not at a newline in quoted text
+    publish(store, make_forecast(3, 2, H, AS_OF).with_columns(pl.col("unique_id").replace_strict(odd)),
+            dataset="other", variant=3)
+    whole = store.read()
+    assert set(odd.values()) <= set(whole["unique_id"])
+    batches = list(store.read_batches(size=7))
+    assert [b.height for b in batches] == [7] * (whole.height // 7) + [whole.height % 7]
+    assert all(b.columns == whole.columns for b in batches) and pl.concat(batches).equals(whole)
+    one = list(store.read_batches(dataset=DS, unique_id="s00001", size=4))
+    assert pl.concat(one).equals(store.read(dataset=DS, unique_id="s00001")) and "y_hat_lo80" not in one[0].columns
+    for asked in ({}, {"dataset": DS}, {"dataset": DS, "as_of": AS_OF, "unique_id": "s00007"}):
+        summary = store.read_summary(_summarised, **asked)
+        matched = store.read(**asked)
+        assert summary.equals(summary_order(_distinct(matched.select(c for c in matched.columns if _summarised(c))))), \
+            (asked, summary)
+    assert store.read_summary(_summarised, dataset=DS)["rows"].sum() == (N + 3) * H
+
+
+def test_first_rows_and_batches_of_a_postgres_database_with_its_own_collation_are_those_of_the_whole_read(pg_url):
+    """store53: PostgreSQL sorted `--limit N`'s rows and the batches of csv and json in the database's collation (ICU en-US:
+    'a-c', 'ab', 's0', 'S1'), polars the whole read by bytes ('S1', 'a-c', 'ab', 's0'): the first rows were not
+    those of the whole read. Text is ordered by bytes in SQL too (COLLATE "C")."""
+    import psycopg
+
+    from flowcast.store.postgres import PostgresStore
+
+    name = "store53_icu_en"
+    with psycopg.connect(pg_url, autocommit=True) as con:
+        con.execute(f"DROP DATABASE IF EXISTS {name}")
+        con.execute(f"CREATE DATABASE {name} TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' "
+                    "LOCALE 'C.UTF-8'")
+    try:
+        store = PostgresStore(pg_url.rsplit("/", 1)[0] + f"/{name}")
+        ids = {"s00000": "s0", "s00001": "S1", "s00002": "ab", "s00003": "a-c"}
+        publish(store, make_forecast(1, 4, 2, AS_OF).with_columns(pl.col("unique_id").replace_strict(ids)))
+        whole = store.read()
+        assert whole["unique_id"].unique(maintain_order=True).to_list() == ["S1", "a-c", "ab", "s0"]
+        for n in range(1, whole.height + 1):
+            assert store.read(rows=n).equals(whole.head(n)), n
+        assert pl.concat(store.read_batches(size=3)).equals(whole)
+    finally:
+        with psycopg.connect(pg_url, autocommit=True) as con:
+            con.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def test_replace_one_key_only_and_datasets_are_separate(backend):
@@ -322,6 +411,62 @@ def test_rows_marked_lookahead_that_their_receipt_says_did_not_see_past_their_as
     assert after.drop("lookahead").equals(before.drop("lookahead"))  # nothing else changed
     assert unmark_recorded_honest(backend.reopen(), DS, after) == []  # idempotent
     assert backend.reopen().read_realized(DS).equals(after)
+
+
+_REWRITER = """
+import sys
+from datetime import datetime
+
+import polars as pl
+from publisher import store_from_arg
+
+spec, path, dataset, as_of, digest = sys.argv[1:6]
+print(store_from_arg(spec).write_realized(dataset, pl.read_parquet(path), scored={datetime.fromisoformat(as_of): digest}))
+"""
+
+
+def test_unmarking_lookahead_keeps_the_rows_a_scoring_wrote_after_they_were_read(db_backend, tmp_path):
+    """store53: `unmark_recorded_honest` rewrote an as_of's realized rows from the rows its caller had read, without
+    a lock: a scoring of corrected actuals that wrote the as_of in between (another process) was overwritten by the
+    older rows. Here that scoring is a real second process, stopped while it holds the locks every realized-accuracy
+    writer takes (its rows written, not yet in place or committed); the unmarking waits for them, then clears the mark
+    of the rows that scoring wrote, whose values survive."""
+    from proc_state import stopped
+
+    from flowcast.ops.accuracy import unmark_recorded_honest
+
+    store = db_backend.store
+    r = publish(store, make_forecast(1, N, H, AS_OF), trained_as_of=datetime(2024, 6, 1), lookahead=False)
+    lstm = pl.col("model") == "lstm"
+    store.write_realized(DS, realized_frame([AS_OF]).with_columns(pl.when(lstm).then(pl.lit(True)).alias("lookahead")))
+    read = store.read_realized(DS)  # what a run read before the other scoring wrote
+    rescored = read.with_columns(pl.col("mae") + 10.0, pl.col("n") + 5)
+    rescored.write_parquet(tmp_path / "rescored.parquet")
+    fault = "publish:before_rename" if db_backend.name == "embedded" else "publish:realized_before_commit"
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "FLOWCAST_FAULT": fault, "FLOWCAST_FAULT_SIGNAL": "SIGSTOP",
+           "PYTHONPATH": os.pathsep.join([str(root / "src"), str(root / "tests" / "publish_faults")])}
+    writer = subprocess.Popen([sys.executable, "-c", _REWRITER, db_backend.spec, str(tmp_path / "rescored.parquet"),
+                               DS, AS_OF.isoformat(), r.content_hash], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    done: list[list[datetime]] = []
+    unmarking = threading.Thread(target=lambda: done.append(unmark_recorded_honest(db_backend.reopen(), DS, read)),
+                                 daemon=True)
+    try:
+        assert stopped(writer), writer.communicate()
+        unmarking.start()
+        unmarking.join(2.0)
+        assert unmarking.is_alive() and not done  # it waits for the writer's locks
+    finally:
+        if writer.poll() is None:
+            os.kill(writer.pid, signal.SIGCONT)
+    out, err = writer.communicate(timeout=120)
+    assert writer.returncode == 0 and out.strip() == str(read.height), err
+    unmarking.join(120)
+    assert done == [[AS_OF]]
+    after = db_backend.reopen().read_realized(DS)
+    assert after.drop("lookahead").equals(rescored.drop("lookahead"))  # the later writer's rows survive
+    assert after.filter(lstm)["lookahead"].to_list() == [False] * 3 and after.filter(~lstm)["lookahead"].is_null().all()
 
 
 @pytest.mark.parametrize("columns", [["rmsse"], ["rmsse_snaive"], ["n_mase", "lookahead", "rmsse", "rmsse_snaive"]])

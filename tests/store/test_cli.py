@@ -66,6 +66,52 @@ def test_cli_forecasts_table_shows_the_first_rows_and_says_how_to_get_all(_isola
     assert [r["unique_id"] for r in rows] == csv["unique_id"].to_list()
 
 
+def test_cli_forecasts_on_postgres_reads_the_rows_it_shows_and_streams_csv_and_json(_isolated_home, pg_url,
+                                                                                      pg_schema, monkeypatch):
+    """store53: on PostgreSQL `flowcast forecasts` fetched every row to show 50 (or `--limit N`) and built all of
+    them in memory for csv and json. The table fetches its rows alone (LIMIT), its counts and the lines under it from
+    an aggregate query, and csv and json come a batch at a time (one streamed COPY): what the embedded store
+    prints, the same words and rows."""
+    from flowcast.cli import app
+    from flowcast.cli.store import TABLE_ROWS
+    from flowcast.store.postgres import PostgresStore
+
+    fc = make_forecast(1, 1_000, H, AS_OF)
+    last = pl.col("unique_id") == "s00999"  # past the first rows: said under the table, as every row is counted
+    fc = fc.with_columns(*[pl.when(last).then(None).otherwise(pl.col("y_hat") + d).alias(c) for c, d in
+                           (("y_hat_lo80", -1.0), ("y_hat_hi80", 1.0))])
+    embedded = _isolated_home.parent / "embedded"
+    publish(PostgresStore(pg_url, schema=pg_schema), fc, dataset="sales")
+    publish(EmbeddedStore(embedded / "warehouse"), fc, dataset="sales")
+    monkeypatch.setenv("FLOWCAST_STORE__URL", pg_url)
+    monkeypatch.setenv("FLOWCAST_STORE__PG_SCHEMA", pg_schema)
+    runner = CliRunner()
+    import flowcast.cli.store as cli_store
+
+    monkeypatch.setattr(cli_store, "STREAM_ROWS", 2_500)  # csv and json in several batches
+    said = {}
+    for args in (["forecasts"], ["forecasts", "--limit", "120"], ["forecasts", "--format", "csv"],
+                 ["forecasts", "--format", "json"], ["forecasts", "--limit", "7", "--format", "csv"]):
+        r = runner.invoke(app, args, terminal_width=400)
+        assert r.exit_code == 0, (args, r.output)
+        said[tuple(args)] = r.stdout if "--format" in args else r.output  # (the counts on stderr)
+    table = said[("forecasts",)]
+    assert len([line for line in table.splitlines() if line.startswith("s0")]) == TABLE_ROWS, table
+    assert f"the first {TABLE_ROWS} of 6,000 rows, 1 dataset, 1 as_of, 1,000 series" in table, table[-500:]
+    assert "no 80% interval for s00999, 1 of 1,000 series" in " ".join(table.split()), table[-500:]
+    assert "120 rows, 1 dataset, 1 as_of, 20 series" in said[("forecasts", "--limit", "120")]
+    csv = pl.read_csv(said[("forecasts", "--format", "csv")].encode())
+    rows = json.loads(said[("forecasts", "--format", "json")])
+    assert csv.height == len(rows) == 6_000 and [r["unique_id"] for r in rows] == csv["unique_id"].to_list()
+    assert csv.columns == list(rows[0]) and "y_hat_lo80" in csv.columns
+    assert pl.read_csv(said[("forecasts", "--limit", "7", "--format", "csv")].encode()).equals(csv.head(7))
+    monkeypatch.delenv("FLOWCAST_STORE__URL")
+    monkeypatch.setenv("FLOWCAST_HOME", str(embedded))
+    for args, out in said.items():  # the embedded store's words and rows
+        r = runner.invoke(app, list(args), terminal_width=400)
+        assert (r.stdout if "--format" in args else r.output) == out, args
+
+
 def test_cli_forecasts_lines_under_a_cut_table_are_of_every_row(_isolated_home):
     """fixB52: the table of the first rows says what is true of all the rows of its dataset and as_of: a series past
     them published without intervals is named under it, as it was when every row was printed."""

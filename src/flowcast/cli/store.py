@@ -3,10 +3,12 @@ list|show|history|promote|rollback|repair`."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import sys
 import textwrap
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -58,7 +60,8 @@ def forecasts(
 ) -> None:
     """Read published forecasts back from the configured store (`[store] url`; by default the
     warehouse under FLOWCAST_HOME). Takes no lock: safe while flows publish."""
-    from flowcast.store import EmbeddedStore, open_store
+    from flowcast.store import open_store
+    from flowcast.store.contract import empty_forecasts
 
     if fmt not in FORMATS:
         raise ConfigError(f"--format must be one of {list(FORMATS)}, got {fmt!r}")
@@ -77,25 +80,25 @@ def forecasts(
 
         unique_id = unicodedata.normalize("NFC", unique_id)
     when = parse_read_as_of(as_of, settings, dataset)
-    if fmt == "table" and limit is None and isinstance(store, EmbeddedStore):  # a person reads the table: 1.4M rows
-        # printed took 111 s and 2.2 GB. The rows shown are read alone; what is counted and said of every row the
-        # filters match, from only the columns it needs (1.4M rows read whole to show 50: 1.04 GB peak, fixE52)
-        frame = store.read(dataset=dataset, as_of=when, unique_id=unique_id, model=model, rows=TABLE_ROWS)
-        total = store.read_summary(_summarised, dataset=dataset, as_of=when, unique_id=unique_id, model=model)
-    elif limit is not None and isinstance(store, EmbeddedStore):  # the first N rows read alone, and counted
-        frame = store.read(dataset=dataset, as_of=when, unique_id=unique_id, model=model, rows=limit)
+    asked: dict[str, Any] = {"dataset": dataset, "as_of": when, "unique_id": unique_id, "model": model}
+    parts: Iterator[Any] = iter(())  # the rows after `frame` (--format csv and json)
+    if fmt == "table" and limit is None:  # a person reads the table: 1.4M rows printed took 111 s and 2.2 GB. The
+        # rows shown are read alone; what is counted and said of every row the filters match, from only the columns it
+        # needs (1.4M rows read whole to show 50: 1.04 GB peak, fixE52), on PostgreSQL by an aggregate query (store53)
+        frame = store.read(**asked, rows=TABLE_ROWS)
+        total = store.read_summary(_summarised, **asked)
+    elif limit is not None:  # the first N rows read alone (LIMIT on PostgreSQL: it fetched every row), and counted
+        frame = store.read(**asked, rows=limit)
         total = frame
-    else:
-        frame = store.read(dataset=dataset, as_of=when, unique_id=unique_id, model=model)
-        if limit is not None:
-            frame = frame.head(limit)
-        total = frame
-        if fmt == "table" and limit is None:
-            frame = frame.head(TABLE_ROWS)
+    else:  # every row, a batch at a time: PostgreSQL's were all fetched into memory first (store53)
+        parts = store.read_batches(**asked, size=STREAM_ROWS)
+        first = next(parts, None)
+        frame = total = empty_forecasts() if first is None else first
     n = int(total["rows"].sum()) if "rows" in total.columns else total.height  # the rows matched (`read_summary`)
     for problem in getattr(store, "skipped", []):  # a damaged partition hides only itself
         console.print(f"warning: {problem}", highlight=False)
-    frame = with_end_labels(frame, settings)
+    ends = [dataset] if dataset is not None else store.datasets() if fmt != "table" and limit is None else None
+    frame = with_end_labels(frame, settings, ends)
     if frame.height == 0:  # said on stderr whatever the format: --format csv printed a bare header, exit 0
         filters = {k: v for k, v in {"dataset": dataset, "as_of": as_of, "unique_id": unique_id,
                                      "model": model}.items() if v}
@@ -104,19 +107,21 @@ def forecasts(
         console.print(f"no published forecasts{f' matching {filters}' if filters else ''} in {store.location}"
                       f"{missing_home_hint(settings, store.location)}"
                       f"{hint or (_published_hint(store, dataset, settings) if filters else '')}", highlight=False, soft_wrap=True)
+    batches = itertools.chain([frame], (with_end_labels(part, settings, ends) for part in parts))
     if fmt == "json":
-        _write_json(frame)
+        _write_json(batches)
         return
     if fmt == "csv":
         if frame.height == 0:  # the header a script reading the published columns expects: y_hat's intervals too
             from flowcast.columns import INTERVAL_COLUMNS
-            from flowcast.store.contract import empty_forecasts
 
             frame = empty_forecasts(INTERVAL_COLUMNS)
-        for i, part in enumerate(frame.iter_slices(STREAM_ROWS)):  # streamed: never the whole text in memory
-            sys.stdout.write(csv_text(part, header=i == 0))
-        if frame.height == 0:
             sys.stdout.write(csv_text(frame))
+        header = True
+        for batch in batches:  # streamed: never the whole text in memory
+            for part in batch.iter_slices(STREAM_ROWS):
+                sys.stdout.write(csv_text(part, header=header))
+                header = False
         sys.stdout.flush()
         return
     if frame.height == 0:
@@ -144,12 +149,13 @@ def _summarised(column: str) -> bool:
             or column.startswith(("y_hat_lo", "y_hat_q")))
 
 
-def _write_json(frame: Any) -> None:
-    """`frame` to stdout as one JSON array of row objects, as `json.dumps` of the whole list writes it, streamed
-    `STREAM_ROWS` rows at a time: the list of 1.4M dicts and its text were built whole in memory."""
+def _write_json(frames: Iterable[Any]) -> None:
+    """`frames` (the rows, a batch at a time) to stdout as one JSON array of row objects, as `json.dumps` of the whole
+    list writes it, streamed `STREAM_ROWS` rows at a time: the list of 1.4M dicts and its text were built whole in
+    memory."""
     sep = ""
     sys.stdout.write("[")
-    for part in frame.iter_slices(STREAM_ROWS):
+    for part in (p for frame in frames for p in frame.iter_slices(STREAM_ROWS)):
         sys.stdout.write(sep + ", ".join(json.dumps({k: _jsonable(v) for k, v in r.items()})
                                          for r in part.iter_rows(named=True)))
         sep = ", "
@@ -191,12 +197,14 @@ def csv_text(frame: Any, *, header: bool = True) -> str:
     return str(frame.with_columns(times).write_csv(include_header=header))
 
 
-def with_end_labels(frame: Any, settings: Any) -> Any:
+def with_end_labels(frame: Any, settings: Any, datasets: list[str] | None = None) -> Any:
     """The forecasts with `ds_end` after `ds` where a dataset's source labels its times by their end
     (`time_label = "end"`: hour-ending data): each forecast's end label, as that data is written (ds, the
     interval start, is what every dataset's forecasts are keyed and scored by): the next period's start, or for a
     fiscal grid ('12mo', '3mo': ds is the month the period ends in, `zones.label_to_start`) the next month's
-    first day. Other datasets' rows have none (null); a frame of start-labelled datasets only is returned as it is."""
+    first day. Other datasets' rows have none (null); a frame of start-labelled datasets only is returned as it is.
+    `datasets`: those whose labels decide whether the column is there (a batch of the rows of several datasets has
+    it where any of them has end labels, as every other batch: one CSV header), by default the frame's."""
     import polars as pl
 
     from flowcast.data.periods import end_label
@@ -204,7 +212,7 @@ def with_end_labels(frame: Any, settings: Any) -> Any:
 
     if frame.height == 0:
         return frame
-    labels = {d: dataset_time_label(settings, d) for d in frame["dataset"].unique().to_list()}
+    labels = {d: dataset_time_label(settings, d) for d in {*frame["dataset"].unique().to_list(), *(datasets or [])}}
     if not any(label == "end" and freq for label, freq in labels.values()):
         return frame
     end = pl.lit(None, dtype=frame.schema["ds"])

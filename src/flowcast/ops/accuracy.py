@@ -298,11 +298,12 @@ def unmark_recorded_honest(store: Any, dataset: str, realized: pl.DataFrame,
     re-publish keeps the rows of unchanged forecasts, and removes those of forecasts it replaces). Since then a row is
     written with its receipt's flag wherever the receipt records one, the rule of the forecast's warning: a mark its
     receipt contradicts can only be such an old mark. Rows whose receipt records no flag keep theirs (nothing tells
-    an old mark from a true one there). Each as_of's rows
-    are written whole, only while it holds the publish whose receipt was read (`write_realized(scored=...)`: on
-    PostgreSQL in one transaction, on the embedded store each as_of's file replaced atomically; one re-published
-    meanwhile lost its rows with the forecasts replaced, and is not returned); a second call finds nothing to clear.
-    `receipts`: as `receipt_once`."""
+    an old mark from a true one there). `realized` only says which as_ofs to look at: each as_of's rows are read again
+    and written whole under the locks a realized-accuracy writer takes (`rewrite_realized`), only while it holds the
+    publish whose receipt was read (on PostgreSQL in one transaction, on the embedded store each as_of's file replaced
+    atomically; one re-published meanwhile lost its rows with the forecasts replaced, and is not returned): the rows
+    of a scoring that rewrote an as_of since `realized` was read (corrected actuals) were overwritten by the older
+    ones (store53). A second call finds nothing to clear. `receipts`: as `receipt_once`."""
     if not realized.height or "lookahead" not in realized.columns:
         return []
     marked = realized.filter(pl.col("lookahead").fill_null(False)).select("as_of", "model_version").unique()
@@ -313,14 +314,15 @@ def unmark_recorded_honest(store: Any, dataset: str, realized: pl.DataFrame,
     clear = pl.DataFrame({"as_of": [a for a, _ in honest], "model_version": [v for _, v in honest],
                           "__honest": [True] * len(honest)},
                          schema={"as_of": realized.schema["as_of"], "model_version": pl.Utf8, "__honest": pl.Boolean})
-    rows = (realized.filter(pl.col("as_of").is_in(as_ofs))
-            .join(clear, on=["as_of", "model_version"], how="left", maintain_order="left")
-            .with_columns(pl.when(pl.col("__honest")).then(False).otherwise(pl.col("lookahead")).alias("lookahead"))
-            .drop("__honest"))
+
+    def unmarked(rows: pl.DataFrame) -> pl.DataFrame:  # an as_of's rows as stored now, read under the writers' locks
+        return (rows.join(clear, on=["as_of", "model_version"], how="left", maintain_order="left")
+                .with_columns(pl.when(pl.col("__honest")).then(False).otherwise(pl.col("lookahead")).alias("lookahead"))
+                .drop("__honest"))
+
     read = {a: receipt_once(store, dataset, a, receipts) or {} for a in as_ofs}
     scored = {a: r["content_hash"] for a, r in read.items() if r.get("content_hash")}
-    store.write_realized(dataset, rows, scored=scored)
-    return [a for a in as_ofs if a in scored and _holds(store, dataset, a, scored[a])]
+    return [a for a in as_ofs if a in scored and store.rewrite_realized(dataset, a, unmarked, content_hash=scored[a])]
 
 
 def flag_unflagged(realized: pl.DataFrame, registry: Any, store: Any, dataset: str, versions: list[str],

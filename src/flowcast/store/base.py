@@ -8,7 +8,7 @@ The interface (`ForecastStore`) is the shared contract of TEAM.md: forecasts key
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -39,7 +39,8 @@ def fault(point: str) -> None:
     (the partition is in place, the DuckDB views not yet checked), in_views (the views created in
     DuckDB, not committed). PostgreSQL points:
     in_transaction (after DELETE), before_commit (after INSERT), after_commit; delete_before_commit (a delete's
-    rows deleted, not committed). The process
+    rows deleted, not committed); realized_before_commit (`write_realized`'s rows written, not committed, its locks
+    held). The process
     SIGKILLs itself there (a real kill -9: no cleanup, no atexit), or stops there with FLOWCAST_FAULT_SIGNAL=SIGSTOP
     (`interrupts.fault_point`)."""
     fault_point(f"publish:{point}")
@@ -127,7 +128,15 @@ class ForecastStore(Protocol):
                 keep_same: bool = False) -> PublishReceipt: ...
 
     def read(self, *, dataset: str | None = None, as_of: datetime | None = None, unique_id: str | None = None,
-             model: str | None = None) -> pl.DataFrame: ...
+             model: str | None = None, rows: int | None = None) -> pl.DataFrame: ...
+
+    def read_batches(self, *, dataset: str | None = None, as_of: datetime | None = None,
+                     unique_id: str | None = None, model: str | None = None,
+                     size: int = 50_000) -> Iterator[pl.DataFrame]: ...
+
+    def read_summary(self, columns: Callable[[str], bool], *, dataset: str | None = None,
+                     as_of: datetime | None = None, unique_id: str | None = None,
+                     model: str | None = None) -> pl.DataFrame: ...
 
     def as_ofs(self, dataset: str) -> list[datetime]: ...
 
@@ -147,6 +156,9 @@ class ForecastStore(Protocol):
                         run_id: str | None = None) -> bool: ...
 
     def write_realized(self, dataset: str, frame: pl.DataFrame, *, scored: dict[datetime, str] | None = None) -> int: ...
+
+    def rewrite_realized(self, dataset: str, as_of: datetime, change: Callable[[pl.DataFrame], pl.DataFrame], *,
+                         content_hash: str) -> bool: ...
 
     def read_realized(self, dataset: str | None = None, as_of: datetime | None = None) -> pl.DataFrame: ...
 

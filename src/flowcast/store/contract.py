@@ -89,15 +89,30 @@ def empty_forecasts(vcols: Sequence[str] = ()) -> pl.DataFrame:
     return pl.DataFrame(schema=schema)
 
 
-def normalise_read(frame: pl.DataFrame) -> pl.DataFrame:
-    """Types and column order of what `read` returns; value columns null in every row are left out."""
+def normalise_read(frame: pl.DataFrame, filled: set[str] | None = None) -> pl.DataFrame:
+    """Types and column order of what `read` returns; value columns null in every row are left out. `filled`: where
+    `frame` is the first rows of a read, the value columns with a value in any row it matched (those kept, null where
+    `frame` has none): a column empty only in the first rows was left out of `--limit N` alone."""
     if frame.height == 0:
         return empty_forecasts()
+    if filled is not None:
+        frame = frame.with_columns(pl.lit(None, dtype=pl.Float64).alias(c) for c in filled - set(frame.columns))
     vcols = value_columns(frame.columns)
     frame = frame.cast({"step": pl.Int32, "as_of": pl.Datetime("us"), "ds": pl.Datetime("us"),
                         "created_at": pl.Datetime("us"), **{q: pl.Float64 for q in vcols}})
-    keep = [q for q in vcols if frame[q].null_count() < frame.height]
+    keep = [q for q in vcols if (q in filled if filled is not None else frame[q].null_count() < frame.height)]
     return frame.select(published_order(keep)).sort("dataset", "as_of", "unique_id", "ds")
+
+
+def summary_order(frame: pl.DataFrame) -> pl.DataFrame:
+    """`frame` (distinct rows of some columns of the forecasts, and `rows`: how many published rows each stands for)
+    with one row per distinct value, its columns in published order, sorted by dataset, as_of, unique_id, then the
+    other columns (`read_summary`: the ids named under a table are the same ones each time, on every store)."""
+    keys = [c for c in published_order(frame.columns) if c in frame.columns]
+    keys += [c for c in frame.columns if c not in keys and c != "rows"]  # any other column asked for: kept, last
+    order = [c for c in ("dataset", "as_of", "unique_id") if c in keys]
+    return frame.group_by(keys).agg(pl.col("rows").sum()).select(*keys, "rows").sort(
+        order + [c for c in keys if c not in order], nulls_last=True)
 
 
 def _is_aware(dtype: Any) -> bool:

@@ -24,7 +24,7 @@ import contextlib
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,9 @@ from flowcast.store.contract import (
     normalise_realized,
     published_order,
     storage_ts,
+    summary_order,
     validate_realized,
+    value_columns,
 )
 from flowcast.store.duckdb_views import DB_NAME, TABLES, DuckDBViews
 from flowcast.store.migrate import Migrated, Resolver, legacy_names, migrate_legacy
@@ -109,6 +111,11 @@ def _distinct(frame: pl.DataFrame) -> pl.DataFrame:
     marks = [pl.when(pl.col(c).is_null()).then(None).otherwise(0.0).alias(c)
              for c in frame.columns if c.startswith("y_hat")]
     return frame.with_columns(marks).group_by(frame.columns).agg(pl.len().cast(pl.Int64).alias("rows"))
+
+
+def _filled(frame: pl.DataFrame) -> pl.DataFrame:
+    """One row: whether each column of `frame` has a value in any of its rows (`read(rows=)`)."""
+    return frame.select(pl.all().is_not_null().any())
 
 
 def _then_if_held(then: Callable[[], None], what: str) -> None:
@@ -499,10 +506,30 @@ class EmbeddedStore:
     def read(self, *, dataset: str | None = None, as_of: datetime | None = None, unique_id: str | None = None,
              model: str | None = None, rows: int | None = None) -> pl.DataFrame:
         """Published forecasts sorted by dataset, as_of, unique_id, ds; value columns null in every
-        returned row are left out. Takes no lock and writes nothing. `rows`: only the first rows, read up to them
-        (each file holds its rows sorted by unique_id, ds: `contract.prepare`)."""
+        matched row are left out. Takes no lock and writes nothing. `rows`: only the first rows, read up to them
+        (each file holds its rows sorted by unique_id, ds: `contract.prepare`), with the columns of a whole read
+        (`read().head(rows)`: a value column empty in the first rows alone is kept, null there; whether a later row
+        has one is read from that column alone, a batch at a time)."""
         frame = self._read("forecasts", dataset, as_of, _filters(unique_id, model), rows=rows)
-        return empty_forecasts() if frame is None else normalise_read(frame if rows is None else frame.head(rows))
+        if frame is None or rows is None or frame.height == 0:
+            return empty_forecasts() if frame is None else normalise_read(frame)
+        frame = frame.head(rows)
+        held = {c for c in value_columns(frame.columns) if frame[c].null_count() < frame.height}
+        # a value column with none in the first rows is kept where a later matched row has one (`read().head(n)`);
+        # a damaged later file, which the first rows never reached, is left out of that alone (said by a whole read)
+        said = self.skipped, self.unreadable
+        later = self._read("forecasts", dataset, as_of, _filters(unique_id, model), each=_filled,
+                           columns=lambda c: c not in held and bool(value_columns([c])))
+        self.skipped, self.unreadable = said
+        return normalise_read(frame, held | ({c for c in later.columns if later[c].any()} if later is not None
+                                             else set()))
+
+    def read_batches(self, *, dataset: str | None = None, as_of: datetime | None = None,
+                     unique_id: str | None = None, model: str | None = None,
+                     size: int = 50_000) -> Iterator[pl.DataFrame]:
+        """What `read` returns, `size` rows at a time (`flowcast forecasts --format csv|json`): read whole, then cut
+        (a whole read checks each file's pages, sorts, and leaves out a damaged file, said in `skipped`)."""
+        yield from self.read(dataset=dataset, as_of=as_of, unique_id=unique_id, model=model).iter_slices(size)
 
     def read_summary(self, columns: Callable[[str], bool], *, dataset: str | None = None,
                      as_of: datetime | None = None, unique_id: str | None = None,
@@ -514,12 +541,7 @@ class EmbeddedStore:
         all the rows its table shows the first of, read a batch at a time, never their values (1.4M rows read whole to
         show 50)."""
         frame = self._read("forecasts", dataset, as_of, _filters(unique_id, model), columns=columns, each=_distinct)
-        if frame is None:
-            return _distinct(pl.DataFrame())
-        keys = [c for c in frame.columns if c != "rows"]
-        order = [c for c in ("dataset", "as_of", "unique_id") if c in keys]
-        return frame.group_by(keys).agg(pl.col("rows").sum()).sort(order + [c for c in keys if c not in order],
-                                                                    nulls_last=True)
+        return _distinct(pl.DataFrame()) if frame is None else summary_order(frame)
 
     def verify(self, dataset: str | None = None, as_of: datetime | None = None) -> tuple[int, list[str]]:
         """Check every current forecasts file (of `dataset`, `as_of`) whole: each data page's CRC and the
@@ -555,19 +577,43 @@ class EmbeddedStore:
         self.migrate()
         written = 0
         for (as_of,), part in valid.group_by("as_of", maintain_order=True):
-            meta = {"flowcast.dataset": dataset, "flowcast.as_of": as_of.isoformat(),
-                    "flowcast.rows": str(part.height)}
             # the forecasts' lock first, as a publish takes them: no publish or delete of the key in between
             with self.data.lock(_key_lock("forecasts", dataset, as_of)) if scored is not None else contextlib.nullcontext():
                 if scored is not None and not self._still_published(dataset, as_of, scored.get(as_of)):
                     continue
                 with self.data.lock(_key_lock("realized", dataset, as_of)):
-                    self.data.clean_temps()
-                    self.data.write("realized", dataset, as_of, part, meta,
-                                    what=f"realized accuracy of dataset {dataset} as_of {utc_text(as_of)}")
+                    self._write_realized_key(dataset, as_of, part)
                 written += part.height
         self.sync_views()
         return written
+
+    def _write_realized_key(self, dataset: str, as_of: datetime, part: pl.DataFrame) -> None:
+        """Replace the realized-accuracy file of (dataset, as_of) by `part` (validated), under its lock."""
+        meta = {"flowcast.dataset": dataset, "flowcast.as_of": as_of.isoformat(), "flowcast.rows": str(part.height)}
+        self.data.clean_temps()
+        self.data.write("realized", dataset, as_of, part, meta,
+                        what=f"realized accuracy of dataset {dataset} as_of {utc_text(as_of)}")
+
+    def rewrite_realized(self, dataset: str, as_of: datetime, change: Callable[[pl.DataFrame], pl.DataFrame], *,
+                         content_hash: str) -> bool:
+        """Replace the realized-accuracy rows of (dataset, as_of) by `change(rows)`, `rows` read under the locks
+        `write_realized` takes (the key's forecasts', then its realized rows'): rows another scoring wrote since the
+        caller last read them are those changed, never overwritten by the older ones (`unmark_recorded_honest`).
+        Only while the key holds the publish of `content_hash`: False, nothing written, otherwise. Nothing is written
+        where `change` leaves the rows as they are."""
+        self.migrate()
+        as_of = storage_ts(as_of)
+        with self.data.lock(_key_lock("forecasts", dataset, as_of)):
+            if not self._still_published(dataset, as_of, content_hash):
+                return False
+            with self.data.lock(_key_lock("realized", dataset, as_of)):
+                rows = self.read_realized(dataset, as_of)
+                changed = change(rows) if rows.height else rows
+                if changed.equals(rows):
+                    return True
+                self._write_realized_key(dataset, as_of, validate_realized(dataset, changed))
+        self.sync_views()
+        return True
 
     def _still_published(self, dataset: str, as_of: datetime, digest: str | None) -> bool:
         """True when (dataset, as_of) still holds the forecasts whose content hash is `digest`."""

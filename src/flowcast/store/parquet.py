@@ -302,7 +302,9 @@ class ParquetDataset:
                 need = names + [c for c, _, _ in filters or [] if c not in names and c in f.schema_arrow.names]
                 parts: list[pl.DataFrame] = []
                 got = 0
-                for batch in f.iter_batches(batch_size=65_536, columns=need):  # decoded a batch at a time
+                # decoded a batch at a time; none where a summary asks for no column the file has (the value columns
+                # a read of the first rows looks for in the later files: `EmbeddedStore.read(rows=)`)
+                for batch in f.iter_batches(batch_size=65_536, columns=need) if names or each is None else ():
                     part = pl.from_arrow(batch)
                     assert isinstance(part, pl.DataFrame)
                     for c, _, v in filters or []:  # '=' only, as `EmbeddedStore.read` gives them

@@ -70,6 +70,7 @@ from flowcast.store.contract import (
     normalise_read,
     normalise_realized,
     storage_ts,
+    summary_order,
     validate_realized,
 )
 from flowcast.store.hashing import content_hash
@@ -81,6 +82,9 @@ _TS_COLS = ("as_of", "ds", "created_at", "scored_at")
 # the columns added to tables after they were first created (by an ALTER TABLE in `_ddl`)
 _LATER_COLUMNS = {"realized": ("n_mase", "lookahead", "rmsse", "rmsse_snaive", "n_cov80", "n_cov95"),
                   "publishes": ("trained_as_of", "lookahead")}
+_FORECAST_TYPES: dict[str, Any] = {"dataset": pl.Utf8, "unique_id": pl.Utf8, "step": pl.Int32, "model": pl.Utf8,
+                                   "model_version": pl.Utf8, "run_id": pl.Utf8, "y_hat": pl.Float64}
+_TEXT_COLS = ["dataset", "unique_id", "model", "model_version", "run_id"]  # the forecasts' text columns
 log = logging.getLogger(__name__)
 _DDL_LOCK = 0x666C6F77  # "flow": the key of the DDL advisory lock
 
@@ -599,15 +603,37 @@ class PostgresStore:
     def _copy_out(self, con: Any, query: Any, params: list[Any], text_cols: list[str]) -> bytes:
         """CSV of one query (one statement: one snapshot); text values are always quoted, so that
         an empty string stays one and NULL (unquoted \\N) stays NULL."""
+        return b"".join(self._copy_pieces(con, query, params, text_cols))
+
+    def _copy_pieces(self, con: Any, query: Any, params: list[Any], text_cols: list[str],
+                     rows: int | None = None) -> Iterator[bytes]:
+        """`_copy_out`'s CSV as it arrives, in pieces of `rows` rows, each with the header line (None: one piece, the
+        header alone where no row matched; else no piece without a row). libpq hands a COPY's data one row at a time
+        (PQgetCopyData), so each piece ends where a row does, whatever newlines its quoted text holds."""
         from psycopg import sql
 
-        stmt = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv, HEADER true, NULL '\\N', FORCE_QUOTE ({}))").format(
-            query, sql.SQL(", ").join(map(sql.Identifier, text_cols)))
+        quote = sql.SQL(", FORCE_QUOTE ({})").format(sql.SQL(", ").join(map(sql.Identifier, text_cols))) \
+            if text_cols else sql.SQL("")
+        stmt = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv, HEADER true, NULL '\\N'{})").format(query, quote)
+        head: bytes | None = None
         buf = bytearray()
+        held = 0
         with con.cursor().copy(stmt, params) as cp:
             for chunk in cp:
+                if head is None:  # the header line (column names: no quoted newline)
+                    buf += chunk
+                    if (end := buf.find(b"\n")) >= 0:
+                        head, buf = bytes(buf[:end + 1]), bytearray(buf[end + 1:])
+                        held = 1 if buf else 0
+                    continue
                 buf += chunk
-        return bytes(buf)
+                held += 1
+                if rows is not None and held >= rows:
+                    yield head + bytes(buf)
+                    buf.clear()
+                    held = 0
+        if head is None or rows is None or buf:
+            yield (head or b"") + bytes(buf)
 
     # ------------------------------------------------------------------ publish
     def publish(
@@ -819,25 +845,111 @@ class PostgresStore:
         return where, params
 
     def read(self, *, dataset: str | None = None, as_of: datetime | None = None, unique_id: str | None = None,
-             model: str | None = None) -> pl.DataFrame:
-        """Published forecasts, sorted by dataset, as_of, unique_id, ds (one snapshot)."""
+             model: str | None = None, rows: int | None = None) -> pl.DataFrame:
+        """Published forecasts, sorted by dataset, as_of, unique_id, ds (one snapshot); value columns null in every
+        matched row are left out. `rows`: only the first rows (LIMIT: `flowcast forecasts --limit N` fetched every
+        row to show N), with the columns of a whole read (`read().head(rows)`)."""
         from psycopg import sql
 
         if dataset is not None:
             check_dataset(dataset)
-        with self._conn("read forecasts", read=True) as con:
+        with self._conn("read forecasts", read=True) as con, con.transaction():
+            self._snapshot(con)
             if not self._has_table(con, "forecasts"):  # nothing published yet, read by a role that may not create
                 return empty_forecasts()
             vcols = self._value_columns(con)
-            cols = [*_BASE_COLS, *vcols]
             where, params = self._where(dataset=dataset, as_of=as_of, unique_id=unique_id, model=model)
-            query = sql.SQL("SELECT {} FROM {}.forecasts{} ORDER BY dataset, as_of, unique_id, ds").format(
-                sql.SQL(", ").join(map(sql.Identifier, cols)), sql.Identifier(self.schema), where)
-            data = self._copy_out(con, query, params, ["dataset", "unique_id", "model", "model_version", "run_id"])
-        frame = self._parse(data, {"dataset": pl.Utf8, "unique_id": pl.Utf8, "step": pl.Int32, "model": pl.Utf8,
-                                   "model_version": pl.Utf8, "run_id": pl.Utf8, "y_hat": pl.Float64,
-                                   **{c: pl.Float64 for c in vcols}})
-        return empty_forecasts() if frame.height == 0 else normalise_read(frame)
+            query = self._select([*_BASE_COLS, *vcols], where,
+                                 sql.SQL("") if rows is None else sql.SQL(" LIMIT {}").format(sql.Literal(rows)))
+            data = self._copy_out(con, query, params, _TEXT_COLS)
+            frame = self._parse(data, _FORECAST_TYPES | {c: pl.Float64 for c in vcols})
+            if rows is None or frame.height == 0:
+                return empty_forecasts() if frame.height == 0 else normalise_read(frame)
+            held = {c for c in vcols if frame[c].null_count() < frame.height}  # the others: has a later row one?
+            filled = held | set(self._filled(con, [c for c in vcols if c not in held], where, params))
+        return normalise_read(frame, filled)
+
+    def read_batches(self, *, dataset: str | None = None, as_of: datetime | None = None,
+                     unique_id: str | None = None, model: str | None = None,
+                     size: int = 50_000) -> Iterator[pl.DataFrame]:
+        """What `read` returns, `size` rows at a time (one COPY, parsed as its rows arrive, in one snapshot): `flowcast
+        forecasts --format csv|json` held every row of the store in memory to write them. Every batch has the same
+        columns: the value columns with a value in some matched row (one aggregate query first). No batch where
+        nothing matches. (A named cursor's rows, made Python objects one by one, took twice as long for 1M rows as this,
+        about as long as the whole read.)"""
+        if dataset is not None:
+            check_dataset(dataset)
+        with self._conn("read forecasts", read=True) as con, con.transaction():
+            self._snapshot(con)
+            if not self._has_table(con, "forecasts"):
+                return
+            where, params = self._where(dataset=dataset, as_of=as_of, unique_id=unique_id, model=model)
+            vcols = self._filled(con, self._value_columns(con), where, params)
+            for piece in self._copy_pieces(con, self._select([*_BASE_COLS, *vcols], where), params, _TEXT_COLS, size):
+                yield normalise_read(self._parse(piece, _FORECAST_TYPES | {c: pl.Float64 for c in vcols}), set(vcols))
+
+    def read_summary(self, columns: Callable[[str], bool], *, dataset: str | None = None,
+                     as_of: datetime | None = None, unique_id: str | None = None,
+                     model: str | None = None) -> pl.DataFrame:
+        """`EmbeddedStore.read_summary`, as one aggregate query (GROUP BY): the distinct rows of the columns `columns`
+        keeps, each value column only null or 0.0 (whether it is there), and `rows`, how many published rows each
+        stands for; the rows' values never leave the server (`flowcast forecasts` fetched every row to show 50 and
+        count them). A value column is there where a matched key's publish has it (its `value_columns`, as a
+        Parquet file has its columns: 'no 95% interval was published') or a matched row a value in it; the table's
+        columns of other publishes alone are left out."""
+        from psycopg import sql
+
+        if dataset is not None:
+            check_dataset(dataset)
+        with self._conn("read forecasts", read=True) as con, con.transaction():
+            self._snapshot(con)
+            if not self._has_table(con, "forecasts"):
+                return pl.DataFrame(schema={"rows": pl.Int64})
+            keyed, keyed_params = self._where(dataset=dataset, as_of=as_of)
+            published = {r[0] for r in con.execute(sql.SQL("SELECT DISTINCT unnest(value_columns) FROM {}.publishes{}")
+                                                   .format(sql.Identifier(self.schema), keyed), keyed_params)}
+            vcols = [c for c in self._value_columns(con) if columns(c)]
+            keys = [c for c in _BASE_COLS if columns(c)]
+            where, params = self._where(dataset=dataset, as_of=as_of, unique_id=unique_id, model=model)
+            marks = [sql.SQL("CASE WHEN {0} IS NULL THEN NULL ELSE 0.0 END AS {0}").format(sql.Identifier(c))
+                     for c in vcols]
+            grouped = [sql.Literal(i + 1) for i in range(len(keys) + len(vcols))]  # by position: the marks too
+            query = sql.SQL("SELECT {}count(*) AS rows FROM {}.forecasts{}{}").format(
+                sql.SQL("").join(sql.SQL("{}, ").format(c) for c in [*map(sql.Identifier, keys), *marks]),
+                sql.Identifier(self.schema), where,
+                sql.SQL(" GROUP BY {}").format(sql.SQL(", ").join(grouped)) if grouped else sql.SQL(""))
+            data = self._copy_out(con, query, params, [c for c in keys if _FORECAST_TYPES.get(c) == pl.Utf8])
+        frame = self._parse(data, _FORECAST_TYPES | {c: pl.Float64 for c in vcols} | {"rows": pl.Int64})
+        return summary_order(frame.select(c for c in frame.columns if c not in vcols or c in published
+                                          or frame[c].null_count() < frame.height))
+
+    def _snapshot(self, con: Any) -> None:
+        """The transaction begun on `con` reads one snapshot in all its statements (REPEATABLE READ), and writes
+        nothing: the first rows and whether a later row has a value, or the batches and their columns, are of the same publishes."""
+        con.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+
+    def _select(self, cols: list[str], where: Any, tail: Any = None) -> Any:
+        """SELECT `cols` of the forecasts `where` matches, in published order (then `tail`: a LIMIT). Text in byte
+        order (COLLATE "C"), as polars sorts what `read` returns: in a database's own collation (en_US: 's0' before
+        'S1') the first rows of a LIMIT or the first batches were not those of the whole read."""
+        from psycopg import sql
+
+        return sql.SQL('SELECT {} FROM {}.forecasts{} ORDER BY dataset COLLATE "C", as_of, unique_id COLLATE "C", '
+                       'ds{}').format(
+            sql.SQL(", ").join(map(sql.Identifier, cols)), sql.Identifier(self.schema), where, tail or sql.SQL(""))
+
+    def _filled(self, con: Any, vcols: list[str], where: Any, params: list[Any]) -> list[str]:
+        """Those of the value columns `vcols` with a value in some row `where` matches (one scan; none asked: no
+        query)."""
+        from psycopg import sql
+
+        if not vcols:
+            return []
+        query = sql.SQL("SELECT {} FROM {}.forecasts{}").format(
+            sql.SQL(", ").join(sql.SQL("bool_or({} IS NOT NULL)").format(sql.Identifier(c)) for c in vcols),
+            sql.Identifier(self.schema), where)
+        found = con.execute(query, params).fetchone()
+        return [c for c, has in zip(vcols, found or (), strict=False) if has]
 
     @staticmethod
     def _parse(data: bytes, types: dict[str, Any]) -> pl.DataFrame:
@@ -910,22 +1022,50 @@ class PostgresStore:
                 self._lock_key(con, s, "realized", dataset, a.isoformat())
             con.execute(f"DELETE FROM {s}.realized WHERE dataset = %s AND as_of = ANY(%s)", [dataset, as_ofs])
             self._copy_in(con, "realized", valid)
+            fault("realized_before_commit")
         return valid.height
 
+    def rewrite_realized(self, dataset: str, as_of: datetime, change: Callable[[pl.DataFrame], pl.DataFrame], *,
+                         content_hash: str) -> bool:
+        """`EmbeddedStore.rewrite_realized`: the rows of (dataset, as_of) read and replaced by `change(rows)` in one
+        transaction, under the advisory locks `write_realized` takes (the key's forecasts', then its realized
+        rows'), while the key holds the publish of `content_hash` (False, nothing written, otherwise)."""
+        s = self.schema
+        as_of = storage_ts(as_of)
+        with self._conn(f"rewrite the realized accuracy of dataset {dataset} as_of {utc_text(as_of)}") as con, \
+                con.transaction():
+            self._lock_key(con, s, "forecasts", dataset, as_of.isoformat())
+            held = con.execute(f"SELECT content_hash FROM {s}.publishes WHERE dataset = %s AND as_of = %s",
+                               [dataset, as_of]).fetchone()
+            if held is None or held[0] != content_hash:
+                return False
+            self._lock_key(con, s, "realized", dataset, as_of.isoformat())
+            rows = self._read_realized(con, dataset, as_of)
+            changed = change(rows) if rows.height else rows
+            if changed.equals(rows):
+                return True
+            con.execute(f"DELETE FROM {s}.realized WHERE dataset = %s AND as_of = %s", [dataset, as_of])
+            self._copy_in(con, "realized", validate_realized(dataset, changed))
+        return True
+
     def read_realized(self, dataset: str | None = None, as_of: datetime | None = None) -> pl.DataFrame:
+        if dataset is not None:
+            check_dataset(dataset)
+        with self._conn("read realized accuracy", read=True) as con:
+            return self._read_realized(con, dataset, as_of)
+
+    def _read_realized(self, con: Any, dataset: str | None, as_of: datetime | None) -> pl.DataFrame:
+        """The realized-accuracy rows `read_realized` returns, read on `con` (in its transaction, if any)."""
         from psycopg import sql
 
         from flowcast.columns import REALIZED_COLUMNS
 
-        if dataset is not None:
-            check_dataset(dataset)
-        with self._conn("read realized accuracy", read=True) as con:
-            if not self._has_table(con, "realized"):
-                return empty_realized()
-            where, params = self._where(dataset=dataset, as_of=as_of)
-            query = sql.SQL("SELECT {} FROM {}.realized{} ORDER BY dataset, as_of, model, step").format(
-                self._columns(con, "realized", list(REALIZED_COLUMNS)), sql.Identifier(self.schema), where)
-            data = self._copy_out(con, query, params, ["dataset", "model", "model_version"])
+        if not self._has_table(con, "realized"):
+            return empty_realized()
+        where, params = self._where(dataset=dataset, as_of=as_of)
+        query = sql.SQL("SELECT {} FROM {}.realized{} ORDER BY dataset, as_of, model, step").format(
+            self._columns(con, "realized", list(REALIZED_COLUMNS)), sql.Identifier(self.schema), where)
+        data = self._copy_out(con, query, params, ["dataset", "model", "model_version"])
         frame = self._parse(data, {"step": pl.Int32, **{c: pl.Int64 for c in ("n", "n_mase", "n_cov80", "n_cov95")},
                                    **{c: pl.Float64 for c in (
             "mae", "mase", "rmsse", "smape", "coverage80", "coverage95", "mae_snaive", "mase_snaive", "rmsse_snaive")}})
