@@ -87,6 +87,10 @@ WEEK_ANCHOR = "__week_anchor"  # a weekly source's weekday (1 Monday .. 7 Sunday
 # the first time from which every row of a weekly series falls off its weekday, none before it (else null), on its
 # failing rows: the export changed the weekday its weeks are labelled by, and its latest weeks were quarantined
 WEEK_SINCE = "__week_since"
+# the first time of a weekly series on its weekday when every earlier row is off it (else null), on its failing rows:
+# the export changed the weekday its weeks are labelled by, and the new one labels most weeks (or as many: the older
+# weeks, not the latest, were quarantined)
+WEEK_UNTIL = "__week_until"
 # a time of the same column that read, as written, unlike a day/month date (validate joins it onto the failing rows
 # of a source without a time_format): a '05/01/2023' among ISO dates is told to be written as they are, not to declare a
 # time_format, which would apply to every row (it quarantined 59 of 60)
@@ -125,6 +129,19 @@ def weekly_switch() -> pl.Expr:
     first_off = pl.col("ds").filter(off).min().over("unique_id")
     last_on = pl.col("ds").filter(~off).max().over("unique_id")
     return pl.when((first_off > last_on) & (off.sum().over("unique_id") >= 2)).then(first_off)
+
+
+def weekly_switch_from() -> pl.Expr:
+    """`WEEK_UNTIL` of each row, from the rows' `ds` and `WEEK_ANCHOR`: the series' first time on its weekday when
+    every earlier row is off it, the switch `weekly_switch` tells of the other way round (labelled by Sundays, then
+    by Mondays for as many weeks or more: its older Sunday weeks were quarantined, each 'a Sunday, not a Monday, the
+    weekday that most of this series' weeks fall on', with no word of the switch, and the threshold's advice to run
+    without them lost its history before it). Null where the off rows are not the series' earliest ones, or one row
+    alone."""
+    off = pl.col("ds").dt.weekday() != pl.col(WEEK_ANCHOR)
+    last_off = pl.col("ds").filter(off).max().over("unique_id")
+    first_on = pl.col("ds").filter(~off).min().over("unique_id")
+    return pl.when((last_off < first_on) & (off.sum().over("unique_id") >= 2)).then(first_on)
 
 
 HEADER_REPEATED = "header_repeated"  # a row check whose rows belong to no series (`validate._quarantine_rows`)
@@ -764,6 +781,11 @@ def row_checks(
                         "weekday its weeks are labelled by? Left out, its latest weeks are lost (it is forecast from "
                         "its last week before {}): re-export them on one weekday",
                         pl.col(WEEK_SINCE).dt.to_string("%Y-%m-%d"), pl.col(WEEK_SINCE).dt.to_string("%Y-%m-%d"),
+                    )).when(pl.col(WEEK_UNTIL).is_not_null()).then(pl.format(
+                        "; every row of this series before {} is off that weekday: did the export change the "
+                        "weekday its weeks are labelled by? Left out, its earliest weeks are lost (its history starts "
+                        "at {}): re-export them on one weekday",
+                        pl.col(WEEK_UNTIL).dt.to_string("%Y-%m-%d"), pl.col(WEEK_UNTIL).dt.to_string("%Y-%m-%d"),
                     )).otherwise(pl.lit("")),
                 ),
                 "a weekly timestamp on another weekday than the rest of its series",
