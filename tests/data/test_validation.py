@@ -430,6 +430,14 @@ def test_a_series_whose_earliest_weeks_were_on_another_weekday_is_told_so(write_
         "its weeks are labelled by? Left out, its earliest weeks are lost (its history starts at 2023-01-23): "
         "re-export them on one weekday")
     assert r.report.rows_in == r.report.rows_valid + r.report.rows_quarantined == 11
+    # as many weeks on each weekday: the grid is the newer one's, the older weeks told as above (Monday, the lower
+    # weekday number, was the grid, the latest Sunday weeks left out)
+    even = write_csv("date,id,val\n" + "".join(
+        f"{d},a,{i}\n" for i, d in enumerate([date(2023, 1, 2) + timedelta(weeks=i) for i in range(3)]
+                                              + [date(2023, 1, 29) + timedelta(weeks=i) for i in range(3)])))
+    got = quarantined(run_validate(even, freq="1w"))
+    assert [row for row, _, _ in got] == [0, 1, 2], got
+    assert "is a Monday, not a Sunday" in got[0][2] and "every row of this series before 2023-01-29" in got[0][2], got
     # one stray early date is no switch: told as a stray row
     stray = write_csv("date,id,val\n2023-01-01,a,0\n" + "".join(f"{d},a,{i}\n" for i, d in enumerate(weeks[3:])))
     assert quarantined(run_validate(stray, freq="1w")) == [

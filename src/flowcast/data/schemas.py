@@ -115,8 +115,13 @@ def usual_month_phase(period_months: int) -> pl.Expr:
 def weekly_anchor() -> pl.Expr:
     """The weekday of a weekly series' grid: the most common one among its parsed times (per series: one store's
     weeks may end on Sundays and another's start on Mondays; one weekday for the whole source quarantined every
-    row of the series on the other)."""
-    return pl.col("ds").dt.weekday().drop_nulls().mode().min().over("unique_id")
+    row of the series on the other). Of two weekdays as common, the one of its latest row: an old Sunday export and a
+    Monday one of as many weeks took Monday as the weekday that 'most' weeks fall on by its number alone, whichever was
+    the newer (newuser53)."""
+    weekday = pl.col("ds").dt.weekday()
+    # (rows on the weekday, then the time: the latest row of the most common weekdays is the largest)
+    key = weekday.count().over("unique_id", weekday).cast(pl.Int64) * 100_000_000 + pl.col("ds").dt.epoch("d")
+    return weekday.get(key.arg_max()).over("unique_id")
 
 
 def weekly_switch() -> pl.Expr:
