@@ -598,6 +598,13 @@ def _two_series(header: str, time: str = "2024-01-{d:02d}") -> str:
     ("store,Fecha,Hora,y", "2024-01-{d:02d},{d}", "columns: unique_id <- 'store', ds <- 'Fecha'"),  # hours 1..28
     # fixB46: a full time name that reads as times wins over a calendar part's ('Month' of 2024-01 also reads so)
     ("store,date,Month,y", "2024-01-{d:02d},2024-01", "columns: unique_id <- 'store', ds <- 'date'"),
+    # newuser53: 'sku', 'region', 'sensor' ... were asked for with --id-col, the error naming the very column
+    ("sku,week,units", "2024-01-{d:02d}", ("columns: unique_id <- 'sku', ds <- 'week', y <- 'units' (--time-col week "
+                                           "--id-col sku --target-col units guessed from their names")),
+    ("Region,quarter,revenue", "2024-01-{d:02d}", "columns: unique_id <- 'Region', ds <- 'quarter', y <- 'revenue'"),
+    ("sensor,timestamp,y", "2024-01-{d:02d}T09:00", "columns: unique_id <- 'sensor', ds <- 'timestamp'"),
+    # ... looked for only where no column has a name of the first tier: 'store' beside 'region' is the series
+    ("store,date,region,y", "2024-01-{d:02d},north", "columns: unique_id <- 'store', ds <- 'date'"),
 ])
 def test_a_files_time_and_id_columns_are_taken_from_their_names(tmp_path, monkeypatch, header, time, said):
     """cols43: a file's target named 'y' was taken for the target, but its time column named 'Date' (or 'month',

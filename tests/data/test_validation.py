@@ -411,6 +411,40 @@ def test_a_series_whose_latest_weeks_moved_to_another_weekday_is_told_so(write_c
     assert r.report.rows_in == r.report.rows_valid + r.report.rows_quarantined == 11
 
 
+def test_a_series_whose_earliest_weeks_were_on_another_weekday_is_told_so(write_csv):
+    """Regression (newuser53): an old export labelled by Sundays joined to a newer one labelled by Mondays, the
+    Mondays most of the series' weeks (or as many): its older Sunday weeks were quarantined row by row as 'a Sunday,
+    not a Monday', with no word of the switch, and the threshold's advice, to run without them, lost its history
+    before the switch. The reason says every row before the first Monday is off and what leaving them out costs."""
+    from datetime import date, timedelta
+
+    weeks = [date(2023, 1, 1) + timedelta(weeks=i) for i in range(3)] + [
+        date(2023, 1, 23) + timedelta(weeks=i) for i in range(8)]
+    p = write_csv("date,id,val\n" + "".join(f"{d},a,{i}\n" for i, d in enumerate(weeks)))
+    r = run_validate(p, freq="1w")
+    got = quarantined(r)
+    assert [(row, check) for row, check, _ in got] == [(0, "off_grid"), (1, "off_grid"), (2, "off_grid")]
+    assert got[0][2] == (
+        "time '2023-01-01' is a Sunday, not a Monday, the weekday that most of this series' weeks fall on (its grid is "
+        "W-MON); every row of this series before 2023-01-23 is off that weekday: did the export change the weekday "
+        "its weeks are labelled by? Left out, its earliest weeks are lost (its history starts at 2023-01-23): "
+        "re-export them on one weekday")
+    assert r.report.rows_in == r.report.rows_valid + r.report.rows_quarantined == 11
+    # as many weeks on each weekday: the grid is the newer one's, the older weeks told as above (Monday, the lower
+    # weekday number, was the grid, the latest Sunday weeks left out)
+    even = write_csv("date,id,val\n" + "".join(
+        f"{d},a,{i}\n" for i, d in enumerate([date(2023, 1, 2) + timedelta(weeks=i) for i in range(3)]
+                                              + [date(2023, 1, 29) + timedelta(weeks=i) for i in range(3)])))
+    got = quarantined(run_validate(even, freq="1w"))
+    assert [row for row, _, _ in got] == [0, 1, 2], got
+    assert "is a Monday, not a Sunday" in got[0][2] and "every row of this series before 2023-01-29" in got[0][2], got
+    # one stray early date is no switch: told as a stray row
+    stray = write_csv("date,id,val\n2023-01-01,a,0\n" + "".join(f"{d},a,{i}\n" for i, d in enumerate(weeks[3:])))
+    assert quarantined(run_validate(stray, freq="1w")) == [
+        (0, "off_grid", ("time '2023-01-01' is a Sunday, not a Monday, the weekday that most of this series' weeks "
+                         "fall on (its grid is W-MON)"))]
+
+
 def test_weekend_dates_of_a_business_day_source_are_quarantined(write_csv):
     """freq '1b': Monday to Friday. A Saturday or Sunday is off the grid and named with its weekday; a
     weekday row with a time of day is that date (as at '1d'), aggregated or not."""

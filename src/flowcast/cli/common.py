@@ -741,6 +741,11 @@ TIME_NAMES = ("date", "time", "timestamp", "datetime", "period",
 # beside its `date` also reads as times; the `date` is its time)
 CALENDAR_NAMES = ("week", "month", "quarter", "year", "monat", "maand", "mois", "mes", "mês", "mese")
 ID_NAMES = ("id", "series", "series_id", "item_id", "store")
+# more names of a series column, looked for only where the file has no column named in `ID_NAMES` (a file keyed
+# by `store` and `region` keeps being read as before): `sku,week,units`, `region,quarter,revenue` and
+# `sensor,timestamp,temp` were asked for --id-col, the error naming the very column (newuser53)
+MORE_ID_NAMES = ("sku", "item", "product", "product_id", "region", "location", "site", "sensor",
+                 "sensor_id", "station", "country", "customer")
 UNNAMED_FIRST = "column_1"  # polars' name of a CSV's first column without a header (pandas' to_csv index)
 # names a target column of a user's file commonly has (after `y`): the file's one column so named is read as the target
 TARGET_NAMES = ("value", "sales", "demand", "target", "units", "qty", "quantity", "amount")
@@ -787,7 +792,7 @@ def _own_vocabulary(data: str, id_col: list[str] | None, time_col: str | None, t
     or Datetime whatever its name ('day'), else its first column without a header (`UNNAMED_FIRST`) where it reads
     as times (pandas' to_csv of a frame indexed by dates), and, where its times repeat (several series: a wide
     file's series column named 'store' stays a series), its one column named as a series (`ID_NAMES`: 'store',
-    'item_id'); and, of a long file, its one column named as a target (`TARGET_NAMES`: 'sales', 'units') or else its
+    'item_id', else `MORE_ID_NAMES`: 'sku', 'region'); and, of a long file, its one column named as a target (`TARGET_NAMES`: 'sales', 'units') or else its
     one other number column (`_guessed_target`), and, of a file of one series (its times do not repeat), its one
     number column, its text columns of one value the series' id (`_single_series`; without a text column it is a
     wide file of one column, its series named after it); a column given as a covariate is none of them. Such a file needed `--time-col ds --target-col y` (`--time-col Date`: a new user passed it
@@ -826,8 +831,10 @@ def _own_vocabulary(data: str, id_col: list[str] | None, time_col: str | None, t
         target_col = "y"
         guessed.append("--target-col y")
     if not id_col:
-        named = "unique_id" if "unique_id" in columns else _named_one(columns, ID_NAMES, (time_col, target_col,
-                                                                                          *covariates))
+        taken = (time_col, target_col, *covariates)
+        tier = next((names for names in (ID_NAMES, MORE_ID_NAMES)
+                     if any(c.strip().lower() in names and c not in taken for c in columns)), ())
+        named = "unique_id" if "unique_id" in columns else _named_one(columns, tier, taken)
         # (a column named as a series under which the times still repeat is not the series alone: 'store' beside
         # 'sku'; taken, each store's rows of equal values were dropped as exact duplicates, revC43)
         if named is not None and named not in (time_col, target_col) and (

@@ -87,6 +87,10 @@ WEEK_ANCHOR = "__week_anchor"  # a weekly source's weekday (1 Monday .. 7 Sunday
 # the first time from which every row of a weekly series falls off its weekday, none before it (else null), on its
 # failing rows: the export changed the weekday its weeks are labelled by, and its latest weeks were quarantined
 WEEK_SINCE = "__week_since"
+# the first time of a weekly series on its weekday when every earlier row is off it (else null), on its failing rows:
+# the export changed the weekday its weeks are labelled by, and the new one labels most weeks (or as many: the older
+# weeks, not the latest, were quarantined)
+WEEK_UNTIL = "__week_until"
 # a time of the same column that read, as written, unlike a day/month date (validate joins it onto the failing rows
 # of a source without a time_format): a '05/01/2023' among ISO dates is told to be written as they are, not to declare a
 # time_format, which would apply to every row (it quarantined 59 of 60)
@@ -111,8 +115,13 @@ def usual_month_phase(period_months: int) -> pl.Expr:
 def weekly_anchor() -> pl.Expr:
     """The weekday of a weekly series' grid: the most common one among its parsed times (per series: one store's
     weeks may end on Sundays and another's start on Mondays; one weekday for the whole source quarantined every
-    row of the series on the other)."""
-    return pl.col("ds").dt.weekday().drop_nulls().mode().min().over("unique_id")
+    row of the series on the other). Of two weekdays as common, the one of its latest row: an old Sunday export and a
+    Monday one of as many weeks took Monday as the weekday that 'most' weeks fall on by its number alone, whichever was
+    the newer (newuser53)."""
+    weekday = pl.col("ds").dt.weekday()
+    # (rows on the weekday, then the time: the latest row of the most common weekdays is the largest)
+    key = weekday.count().over("unique_id", weekday).cast(pl.Int64) * 100_000_000 + pl.col("ds").dt.epoch("d")
+    return weekday.get(key.arg_max()).over("unique_id")
 
 
 def weekly_switch() -> pl.Expr:
@@ -125,6 +134,19 @@ def weekly_switch() -> pl.Expr:
     first_off = pl.col("ds").filter(off).min().over("unique_id")
     last_on = pl.col("ds").filter(~off).max().over("unique_id")
     return pl.when((first_off > last_on) & (off.sum().over("unique_id") >= 2)).then(first_off)
+
+
+def weekly_switch_from() -> pl.Expr:
+    """`WEEK_UNTIL` of each row, from the rows' `ds` and `WEEK_ANCHOR`: the series' first time on its weekday when
+    every earlier row is off it, the switch `weekly_switch` tells of the other way round (labelled by Sundays, then
+    by Mondays for as many weeks or more: its older Sunday weeks were quarantined, each 'a Sunday, not a Monday, the
+    weekday that most of this series' weeks fall on', with no word of the switch, and the threshold's advice to run
+    without them lost its history before it). Null where the off rows are not the series' earliest ones, or one row
+    alone."""
+    off = pl.col("ds").dt.weekday() != pl.col(WEEK_ANCHOR)
+    last_off = pl.col("ds").filter(off).max().over("unique_id")
+    first_on = pl.col("ds").filter(~off).min().over("unique_id")
+    return pl.when((last_off < first_on) & (off.sum().over("unique_id") >= 2)).then(first_on)
 
 
 HEADER_REPEATED = "header_repeated"  # a row check whose rows belong to no series (`validate._quarantine_rows`)
@@ -764,6 +786,11 @@ def row_checks(
                         "weekday its weeks are labelled by? Left out, its latest weeks are lost (it is forecast from "
                         "its last week before {}): re-export them on one weekday",
                         pl.col(WEEK_SINCE).dt.to_string("%Y-%m-%d"), pl.col(WEEK_SINCE).dt.to_string("%Y-%m-%d"),
+                    )).when(pl.col(WEEK_UNTIL).is_not_null()).then(pl.format(
+                        "; every row of this series before {} is off that weekday: did the export change the "
+                        "weekday its weeks are labelled by? Left out, its earliest weeks are lost (its history starts "
+                        "at {}): re-export them on one weekday",
+                        pl.col(WEEK_UNTIL).dt.to_string("%Y-%m-%d"), pl.col(WEEK_UNTIL).dt.to_string("%Y-%m-%d"),
                     )).otherwise(pl.lit("")),
                 ),
                 "a weekly timestamp on another weekday than the rest of its series",

@@ -58,6 +58,7 @@ from flowcast.data.schemas import (
     UNSETTLED,
     WEEK_ANCHOR,
     WEEK_SINCE,
+    WEEK_UNTIL,
     MappedObservations,
     Observations,
     day_end_hint,
@@ -65,6 +66,7 @@ from flowcast.data.schemas import (
     usual_month_phase,
     weekly_anchor,
     weekly_switch,
+    weekly_switch_from,
 )
 from flowcast.data.series_keys import columns_telling_apart
 from flowcast.data.source_files import FILE_INDEX, file_format, read_steadily, unsaid
@@ -1479,7 +1481,8 @@ def validate(ingested: Ingested, source: SourceConfig, cfg: ValidationConfig, *,
     failed = flagged.select(ROW, "__code").filter(pl.col("__code").is_not_null()) if n_failed else None
     if failed is not None and weekly:  # the off-grid reason names the series' weekday
         anchors = (flagged.select(ROW, "unique_id", "ds", weekly_anchor().cast(pl.Int8).alias(WEEK_ANCHOR))
-                   .with_columns(weekly_switch().alias(WEEK_SINCE)).select(ROW, WEEK_ANCHOR, WEEK_SINCE))
+                   .with_columns(weekly_switch().alias(WEEK_SINCE), weekly_switch_from().alias(WEEK_UNTIL))
+                   .select(ROW, WEEK_ANCHOR, WEEK_SINCE, WEEK_UNTIL))
         failed = failed.join(anchors, on=ROW, how="left", maintain_order="left")
     period_months = month_multiple(source.freq) if source.aggregate == "none" else None
     # an unreadable day/month date names a time that read; a time without an offset, a time written with one (looked

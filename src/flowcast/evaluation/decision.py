@@ -63,6 +63,12 @@ class Decision:
 _fmt = score_or_na  # a score as every figure is written; 'n/a' for none or not finite
 
 
+# why a run does not promote: a backfill's retrain, or a run whose as_of is before the production model's (its
+# model saw that as_of's future: `pipeline.retrain`; such a `flowcast run --as-of` was told '(a backfill of a past
+# date)', newuser53)
+NOT_PROMOTED = "a backfill's date, or an as_of before the production model's"
+
+
 def _fmt_pair(a: float | None, b: float | None) -> tuple[str, str]:
     """Two scores a sentence compares ('0.86834 against 0.86831'), with the digits that tell them apart
     (`figures.score_pair`): `_fmt` wrote both '0.8683' ('0.8683 against 0.8683'); 'n/a' for either not finite."""
@@ -115,7 +121,7 @@ def decide(
     inc_ok = on_board and PRODUCTION in ranked
     if not promote:
         d.action, d.publish = "publish", champ
-        d.reasons.append(f"This run leaves production alone (a backfill of a past date): the best candidate, {champ}, "
+        d.reasons.append(f"This run leaves production alone ({NOT_PROMOTED}): the best candidate, {champ}, "
                          "publishes and is noted as the dataset's last champion.")
         return d
     if incumbent_version is None:
@@ -195,7 +201,7 @@ def last_resort_decision(
                      f"candidate is scored and there is no leaderboard; {last_resort}, the only model that forecasts "
                      f"from one observation, publishes without a backtest.")
     if not promote:
-        d.reasons.append("This run leaves production alone (a backfill of a past date): it is noted as the dataset's "
+        d.reasons.append(f"This run leaves production alone ({NOT_PROMOTED}): it is noted as the dataset's "
                          "last champion.")
     elif incumbent_version is None:
         d.action = "first"
