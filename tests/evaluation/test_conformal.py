@@ -854,7 +854,7 @@ def test_short_cuts_are_naive_from_each_value_of_the_series_shorter_than_the_spa
 def test_calibrate_short_groups_histories_until_each_has_enough_points_and_routes_by_history():
     """shortiv53b: short cuts are calibrated in levels per group of history lengths (merged from the shortest up until
     a group has MIN_GROUP_POINTS points at step 1); a published series shorter than `below` takes its history's
-    group's widths, one of `below` or more the backtest's, exactly."""
+    group's widths (the backtest's where they are wider), one of `below` or more the backtest's, exactly."""
     from flowcast.evaluation.conformal import MIN_GROUP_POINTS, calibrate_short
 
     many = MIN_GROUP_POINTS
@@ -871,12 +871,14 @@ def test_calibrate_short_groups_histories_until_each_has_enough_points_and_route
     assert all(g["calibration"]["scale"] == "level" for g in short["groups"])
     assert calibrate_short(cuts(1, many - 1, 5.0), 13, 1) is None  # too few: the backtest's widths stay
     main = calibrate(pl.DataFrame({"step": [1] * 40, "y": [2.0] * 40, "y_hat": [0.0] * 40, "scale": [1.0] * 40}), 1)
-    published = pl.DataFrame({"unique_id": ["one", "four", "long"], "step": [1] * 3, "y_hat": [10.0] * 3})
-    scale = pl.DataFrame({"unique_id": ["one", "four", "long"], "scale": [3.0] * 3, "history": [1, 4, 40],
-                          "level": [10.0] * 3})
+    ids = ["one", "four", "wide", "long"]
+    published = pl.DataFrame({"unique_id": ids, "step": [1] * 4, "y_hat": [10.0] * 4})
+    scale = pl.DataFrame({"unique_id": ids, "scale": [0.1, 0.1, 4.0, 0.1], "history": [1, 4, 1, 40],
+                          "level": [10.0] * 4})
     got = apply_intervals(published, {**main, "short": short}, scale)
     width = dict(zip(got["unique_id"], got["y_hat_hi80"] - got["y_hat"]))
     assert width["one"] == pytest.approx(5.0) and width["four"] == pytest.approx(1.0)
-    assert got["unique_id"].to_list() == ["one", "four", "long"]  # in order
+    assert width["wide"] == pytest.approx(8.0)  # the backtest's 2 scales of 4: wider than its group's 5
+    assert got["unique_id"].to_list() == ids  # in order
     assert got.filter(pl.col("unique_id") == "long").equals(
         apply_intervals(published, main, scale).filter(pl.col("unique_id") == "long"))

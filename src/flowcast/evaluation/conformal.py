@@ -109,8 +109,11 @@ own values instead (`short_cuts`: each value but the last the naive forecast of 
 the mean |y| at the cut, as "Widths in levels" above, with its bands), grouped by the history at the cut
 (`calibrate_short`: consecutive lengths merged from the shortest up until a group has `MIN_GROUP_POINTS` points at
 step 1), and a published series shorter than the span takes its history's group's widths (`apply_intervals`):
-calibrated on histories like its own, a 1-point series on 1-point cuts. Series of the span or longer keep the
-backtest's widths exactly. A calibration in levels (the backtest's own points short) has no such part.
+calibrated on histories like its own, a 1-point series on 1-point cuts; never narrower than the backtest's (their
+union), as a short history's never are above: at M3 yearly's validation origin 12 years back (318 of 645 series
+shorter than its 7 periods) the short cuts alone took its 2-point series from 0.73 / 0.91 to 0.64 / 0.84 (all
+series: 0.785 / 0.934 -> 0.761 / 0.916). Series of the span or longer keep the backtest's widths exactly. A
+calibration in levels (the backtest's own points short) has no such part.
 
 Constant histories at publish time. The widths are multiples of a series' typical change; a history of
 values all equal (constant at 7, all zeros) has none, and the level (or 1) in its place published
@@ -775,8 +778,20 @@ def _apply_short(frame: pl.DataFrame, calibration: dict[str, Any], scale: pl.Dat
     keyed = keyed.join(which, on="__row", how="left")
     parts = []
     for (i,), part in keyed.group_by("__group"):
-        cal = rest if int(cast(int, i)) < 0 else short["groups"][int(cast(int, i))]["calibration"]
-        parts.append(apply_intervals(part.drop("__group"), cal, scale, bounds))
+        part = part.drop("__group")
+        backtest = apply_intervals(part, rest, scale, bounds)
+        if int(cast(int, i)) < 0:
+            parts.append(backtest)
+            continue
+        # never narrower than the backtest's widths (as a short history's never are: `calibrate`): on M3 yearly 12
+        # years back the 2-point series' short cuts alone covered 0.64 / 0.84 where the backtest's gave 0.73 / 0.91
+        own = apply_intervals(part, short["groups"][int(cast(int, i))]["calibration"], scale, bounds)
+        union = []
+        for lv in INTERVAL_LEVELS:
+            for c, wider in zip(interval_cols(lv), (pl.min_horizontal, pl.max_horizontal), strict=True):
+                if c in own.columns and c in backtest.columns:
+                    union.append(wider(own[c], backtest[c]).alias(c))
+        parts.append(own.with_columns(union))
     return pl.concat(parts, how="diagonal_relaxed").sort("__row").drop("__row")
 
 
