@@ -15,6 +15,7 @@ from flowcast.evaluation.backtest import backtest
 from flowcast.evaluation.candidates import (
     CandidateSpec,
     _base_rows,
+    add_short_calibration,
     backtest_scales,
     evaluate_candidates,
     frozen_candidate,
@@ -521,3 +522,48 @@ def test_a_combination_of_seasonal_models_alone_calibrates_by_the_season(td, sea
     assert got == {"comb": 4, "mix": 1}
     comb = next(r for r in results if r.name == "comb").calibration
     assert comb["q"]["80"] == [comb["q"]["80"][0]] * H  # pooled, flat within the season of 4
+
+
+def test_series_too_short_for_the_backtest_are_calibrated_on_their_own_short_cuts():
+    """shortiv53b: new series of 1-4 values (counts of 0-50) beside long ones take no part in the backtest, so their
+    widths were the long series' (errors of a slow random walk in its MASE scale): their 80% intervals covered about
+    half of the next values. Calibrated on the short series' own cuts, in levels, by history, they cover; a series
+    as long as the backtest's span keeps the backtest's widths exactly."""
+    from flowcast.evaluation.conformal import apply_intervals, calibrate, series_scale
+
+    rng = np.random.default_rng(53)
+    n, need = 800, 13
+    draws = rng.integers(0, 51, (n, 5)).astype(float)
+    lengths = 1 + np.arange(n) % 4
+    series = {f"s{i:04d}": list(draws[i, :lengths[i]]) for i in range(n)}
+    walk = 100 * np.exp(np.cumsum(0.05 * rng.standard_normal(40)))
+    series["long"] = list(walk)
+    td = build_td(series, horizon=1)
+    # the backtest's calibration on the long series: a model whose one-step errors are about half a MASE scale
+    steps = 0.02 * rng.standard_normal(200)
+    backtest = pl.DataFrame({"step": [1] * 200, "y": steps, "y_hat": [0.0] * 200, "scale": [0.04] * 200})
+    cal = calibrate(backtest, 1)
+    before = dict(cal)
+    note = add_short_calibration([cal, None], td, need, 1)
+    assert note.startswith(f"{n} series shorter than the backtest's 13 periods take no part in it"), note
+    assert cal["short"]["below"] == need and before["q"] == cal["q"]
+    ids = list(series)
+    scale = series_scale(td.frame.select("unique_id", "ds", "y"), 1, constant=True,
+                         unmeasured=[u for u, k in zip(ids, lengths) if k == 2], borrow_only=True)
+    fc = pl.DataFrame({"unique_id": ids, "step": [1] * len(ids), "y_hat": [series[u][-1] for u in ids],
+                       "y": [*(draws[i, lengths[i]] for i in range(n)), walk[-1]]})
+    inside = ((pl.col("y") >= pl.col("y_hat_lo80")) & (pl.col("y") <= pl.col("y_hat_hi80"))).mean()
+    old = apply_intervals(fc, before, scale).filter(pl.col("unique_id") != "long").select(inside).item()
+    got = apply_intervals(fc, cal, scale)
+    new = got.filter(pl.col("unique_id") != "long").select(inside).item()
+    assert old < 0.6 and 0.75 <= new <= 0.9, (old, new)
+    assert got.filter(pl.col("unique_id") == "long").equals(
+        apply_intervals(fc, before, scale).filter(pl.col("unique_id") == "long"))
+
+
+def test_a_calibration_in_levels_keeps_no_short_part():
+    """Widths already in levels (the backtest's own points short: `conformal.calibrate`) are left alone."""
+    td = build_td({f"s{i}": [float(i % 7), float(i % 5)] for i in range(120)}, horizon=1)
+    cal = {"scale": "level", "q": {"80": [1.0]}}
+    assert add_short_calibration([cal], td, 13, 1) == ""
+    assert "short" not in cal

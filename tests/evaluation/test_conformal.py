@@ -832,3 +832,53 @@ def test_a_single_calibration_point_per_step_is_said_in_the_singular():
     notes = calibration_notes(calibrate(rows, 9), "naive")
     assert any("the backtest left 1 calibration point per step, fewer than the 4 an 80% interval needs" in n
                for n in notes), notes
+
+
+def test_short_cuts_are_naive_from_each_value_of_the_series_shorter_than_the_span():
+    """shortiv53b: the series a backtest of span `below` leaves out are cut at each of their values, naive (the last
+    value) scored on the later ones up to the horizon; a series of the span or longer gives none."""
+    from datetime import datetime, timedelta
+
+    from flowcast.evaluation.conformal import short_cuts
+
+    t0 = datetime(2024, 1, 1)
+    hist = pl.DataFrame({"unique_id": ["a"] * 3 + ["b"] * 5 + ["c"],
+                         "ds": [t0 + timedelta(days=k) for k in (*range(3), *range(5), 0)],
+                         "y": [1.0, 4.0, 9.0, *range(5), 7.0]})
+    got = short_cuts(hist, 5, 2)
+    assert got.select("unique_id", "step", "y", "y_hat").rows() == [
+        ("a", 1, 4.0, 1.0), ("a", 2, 9.0, 1.0), ("a", 1, 9.0, 4.0)]
+    assert got["cutoff"].to_list() == [t0, t0, t0 + timedelta(days=1)]
+
+
+def test_calibrate_short_groups_histories_until_each_has_enough_points_and_routes_by_history():
+    """shortiv53b: short cuts are calibrated in levels per group of history lengths (merged from the shortest up until
+    a group has MIN_GROUP_POINTS points at step 1); a published series shorter than `below` takes its history's
+    group's widths (the backtest's where they are wider), one of `below` or more the backtest's, exactly."""
+    from flowcast.evaluation.conformal import MIN_GROUP_POINTS, calibrate_short
+
+    many = MIN_GROUP_POINTS
+
+    def cuts(history: int, n: int, error: float) -> pl.DataFrame:
+        return pl.DataFrame({"step": [1] * n, "y": [10.0 + error] * n, "y_hat": [10.0] * n, "history": [history] * n,
+                             "level": [10.0] * n, "level_scaled": [history == 1] * n, "constant": [False] * n})
+
+    # history 1: errors of 5 levels (0.5 of 10); histories 2 and 3 (too few alone): 1
+    rows = pl.concat([cuts(1, many, 5.0), cuts(2, many // 2, 1.0), cuts(3, many // 2, 1.0)])
+    short = calibrate_short(rows, 13, 1, season_length=1)
+    assert short is not None and short["below"] == 13
+    assert [g["history"] for g in short["groups"]] == [1, 2]
+    assert all(g["calibration"]["scale"] == "level" for g in short["groups"])
+    assert calibrate_short(cuts(1, many - 1, 5.0), 13, 1) is None  # too few: the backtest's widths stay
+    main = calibrate(pl.DataFrame({"step": [1] * 40, "y": [2.0] * 40, "y_hat": [0.0] * 40, "scale": [1.0] * 40}), 1)
+    ids = ["one", "four", "wide", "long"]
+    published = pl.DataFrame({"unique_id": ids, "step": [1] * 4, "y_hat": [10.0] * 4})
+    scale = pl.DataFrame({"unique_id": ids, "scale": [0.1, 0.1, 4.0, 0.1], "history": [1, 4, 1, 40],
+                          "level": [10.0] * 4})
+    got = apply_intervals(published, {**main, "short": short}, scale)
+    width = dict(zip(got["unique_id"], got["y_hat_hi80"] - got["y_hat"]))
+    assert width["one"] == pytest.approx(5.0) and width["four"] == pytest.approx(1.0)
+    assert width["wide"] == pytest.approx(8.0)  # the backtest's 2 scales of 4: wider than its group's 5
+    assert got["unique_id"].to_list() == ids  # in order
+    assert got.filter(pl.col("unique_id") == "long").equals(
+        apply_intervals(published, main, scale).filter(pl.col("unique_id") == "long"))

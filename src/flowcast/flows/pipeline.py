@@ -598,7 +598,7 @@ def retrain_flow(
             published already, publish nothing and name the run that published it (the dates of
             `backfill --deployment` without --overwrite).
     """
-    from flowcast.evaluation.candidates import PRODUCTION
+    from flowcast.evaluation.candidates import PRODUCTION, add_short_calibration
     from flowcast.evaluation.conformal import calibration_notes
     from flowcast.evaluation.decision import decision_markdown, first_publishable
     from flowcast.registry import Promotion
@@ -692,6 +692,10 @@ def retrain_flow(
         # (daily times written with an offset: where the production model's training data ended, by the instant)
         scored = score_candidates(settings, td_bt, bt_spans, horizon=h, bounds=bounds, run_dir=run_dir, scope=scope,
                                   production=started_from, promote=promote, log=log, shifts=data.shifts)
+        # the series too short for the backtest: widths from their own short cuts, by history (`calibrate_short`)
+        short_note = add_short_calibration([c.calibration for c in scored.candidates]
+                                           + list(scored.fallback_cal.values()), td, bt_spans.need, scored.hb)
+        scored.notes += [short_note] if short_note else []
     decision, board, metric = scored.decision, scored.board, scored.metric
     log.info("Decision: " + " ".join(decision.reasons))
     ended_note = _ended_backtest_note(data, scored, td.meta.freq)  # set aside: in no window, said (README)

@@ -832,6 +832,9 @@ def forecast_detailed(
         out.append(apply_intervals(part, cal, scale, bounds))
         if (cal or {}).get("scale") == "level":
             in_levels |= set(part["unique_id"].to_list())
+        elif (short_cal := (cal or {}).get("short")) and short_cal.get("groups"):  # in levels, on short cuts
+            in_levels |= set(scale.filter(pl.col("unique_id").is_in(part["unique_id"].implode())
+                                          & (pl.col("history") < int(short_cal["below"])))["unique_id"].to_list())
     result = pl.concat(out, how="diagonal_relaxed") if out else frame
     for c in INTERVAL_COLUMNS:
         if c not in result.columns:
