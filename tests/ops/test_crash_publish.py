@@ -143,3 +143,29 @@ def test_a_reaped_run_that_published_its_as_of_says_so_in_its_crashed_message(tm
     assert f"It did not finish. It published the forecasts of {KEY} before it stopped (" in said, said
     assert f"It did not finish. The forecasts of {KEY} in the store are flow run {first}'s (" in other, other
     assert "cannot be told from here" not in said + other
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_flow_run_records_its_store_in_its_claim(tmp_path, monkeypatch):
+    """fixA53: the claim a flow run writes as Prefect asks for its name (`flows.naming`) records the store and dataset
+    the run's own settings name (its environment's FLOWCAST_STORE__URL here), which the reaper reads."""
+    from prefect import flow
+
+    from flowcast.flows import naming
+    from flowcast.ops.reaper import CLAIMS
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("FLOWCAST_STORE__URL", str(tmp_path / "its-store"))
+    params = {"home": str(home), "as_of": "2019-06-01", "dataset": "us_employment"}
+    assert naming._store_of(params) == {"store": str(tmp_path / "its-store"), "dataset": "us_employment"}
+
+    @flow(name="claims-itself")
+    def claims_itself() -> str:
+        from prefect.runtime import flow_run
+
+        naming._claim(params)
+        return str(flow_run.id)
+
+    run_id = claims_itself()
+    claim = json.loads((home / CLAIMS / f"{run_id}.json").read_text())
+    assert (claim["store"], claim["dataset"]) == (str(tmp_path / "its-store"), "us_employment"), claim
