@@ -69,6 +69,10 @@ class PublishError(FlowcastError):
     """Forecasts failed their contract or could not be written; what was published stays intact."""
 
 
+class NothingPublished(PublishError):
+    """A store's receipt of a key (dataset, as_of) was asked for where the key holds no forecasts."""
+
+
 class AlreadyPublished(PublishError):
     """A publish asked to write only into an empty key (`if_absent`: a scheduled run, overwrite off) found
     that key published, checked under the key's lock: nothing was written. `held`: the receipt of what the

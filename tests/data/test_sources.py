@@ -1883,7 +1883,7 @@ def test_a_day_month_date_after_as_of_however_read_is_left_out_of_the_rows_that_
     exactly one, as the day/month order and the partition of rows after as_of decide alike."""
     from datetime import date
 
-    from flowcast.data.day_month import _after_every_reading, _dated_by
+    from flowcast.data.dated_by import _after_every_reading, _dated_by
 
     day = date(2024, 1, 15)
     raw = pl.LazyFrame({"t": [value]}, schema={"t": pl.Utf8})
@@ -1909,7 +1909,7 @@ def test_a_day_month_time_is_compared_with_as_of_by_its_instant(value, kept):
     written later on as_of's own day decided how the rows by as_of read (decimal marks, dates as timestamps). Its
     earliest reading's wall time is compared with as_of's, as an ISO time without an offset is; a row the order
     chosen cannot read is after as_of (`_after_every_reading`) exactly where it is not among the rows by it."""
-    from flowcast.data.day_month import _after_every_reading, _dated_by
+    from flowcast.data.dated_by import _after_every_reading, _dated_by
 
     raw = pl.LazyFrame({"t": [value]}, schema={"t": pl.Utf8})
     wall = datetime(2024, 1, 15, 12, 0)

@@ -81,3 +81,42 @@ def test_a_command_on_a_configured_api_is_watched_and_one_on_its_temporary_api_i
             assert any(isinstance(f, ApiWatch) and f.url == url for f in logger.filters) is watched
             assert (logger.level == logging.DEBUG) is watched
         assert not any(isinstance(f, ApiWatch) for f in logger.filters)
+
+
+@pytest.mark.timeout(60)
+def test_a_retried_request_the_api_answers_through_says_no_outage(prefect_api):
+    """fixA53: any httpx error of a retried request was said as an outage: a stale keep-alive connection's
+    RemoteProtocolError, or a slow answer's ReadTimeout, printed 'does not answer ... the run waits' and then 'answers
+    again' of an API that never stopped. The probe's own health check decides: the API answers, nothing is said."""
+    said: list[str] = []
+    with watching(PREFECT_API_URL.value(), say=said.append, poll_s=0.2) as watch:
+        for error in (httpx.RemoteProtocolError("Server disconnected without sending a response."),
+                      httpx.ReadTimeout("timed out")):
+            watch.lost(error)
+            watch._probe.join(10)
+            assert not watch._probe.is_alive() and not watch.waiting
+    assert said == []
+
+
+def test_a_child_logger_of_prefects_client_shows_no_debug_line_while_watched(capfd):
+    """fixA53: lowering Prefect's client logger to DEBUG lowered its child loggers too, whose records its filter never
+    sees: their DEBUG lines reached the console while a command was watched. They stay hidden; what their level showed
+    before still shows."""
+    logger = logging.getLogger(CLIENT_LOGGER)
+    console = logging.StreamHandler()  # the console, as Prefect's logging configuration puts it on its loggers
+    logging.getLogger("prefect").addHandler(console)
+    before = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        child = logging.getLogger(f"{CLIENT_LOGGER}.fixa53.child")
+        with watching("http://127.0.0.1:9/api", say=lambda _: None):
+            assert child.isEnabledFor(logging.DEBUG)  # lowered with its parent: the handler's filter hides it
+            child.debug("a child's DEBUG line")
+            child.info("a child's INFO line")
+            logger.debug("the client's own DEBUG line")
+        err = capfd.readouterr().err
+        assert "DEBUG line" not in err and "a child's INFO line" in err, err
+        assert not console.filters  # put back with the watch
+    finally:
+        logger.setLevel(before)
+        logging.getLogger("prefect").removeHandler(console)

@@ -17,7 +17,6 @@ from typing import NamedTuple
 import polars as pl
 
 from flowcast.data.calendar import parse_freq
-from flowcast.data.dated_by import _after_every_reading, _dated_by  # noqa: F401 - tests import them from here
 from flowcast.data.schemas import DAY_MONTH_RE, YEAR_FIRST_RE, day_month_readable, valid_date
 from flowcast.data.source_files import FILE_INDEX
 from flowcast.data.time_text import (
@@ -242,6 +241,9 @@ class TimeProfile(NamedTuple):
     dated: str  # '' (no day/month dates), 'year first', 'year first or last' or 'year last'
     midnight_mixed: bool  # times with an offset, some at midnight of it and some not
     by_numbers: str | None  # the order the numbers settle alone, whatever the freq (`time_column_profile` without one)
+    # every value a date alone ('2024-03-01', '1/3/24'): no reading of it has a time of day (`sources.ingest` skips
+    # its parsed check of one, a scan of every row)
+    dates_alone: bool = False
 
 
 def _day_month_fits(a: pl.Expr, b: pl.Expr) -> pl.Expr:
@@ -261,6 +263,8 @@ _QUARTER_NUMBER_RE = r"^\d{4}-0?[1-4]$"  # '2017-1', '2017-04': a month, or a qu
 # (`sources.time_of_day_lag`); a file of dates alone has none. A guess from the text, a quick 'yes' alone: where no
 # value matches, ingest reads the times as the run parses them (`sources._parsed_time_of_day`), which decides
 _TIME_OF_DAY_RE = r"\d:\d|\d[ T]\d|\d\s*[AaPp]\.?[Mm]\.?$"
+# a date and nothing else: a four-digit year first, or a year of two or four digits last (or first: '24-03-01')
+_DATE_ALONE_RE = r"^(?:\d{4}[/.\-]\d{1,2}[/.\-]\d{1,2}|\d{1,2}[/.\-]\d{1,2}[/.\-](?:\d{2}|\d{4}))$"
 
 
 def quarter_numbers_note(raw: pl.LazyFrame, col: str, time_col: str) -> str:
@@ -335,6 +339,7 @@ def _time_profile(raw: pl.LazyFrame, col: str, freq: str | None = None) -> TimeP
                          .alias("quarter_numbers"),
                          text.str.contains(_TIME_OF_DAY_RE).any().alias("time_of_day"),
                          text.str.contains(_BASIC_CLOCK_SEEN_RE).any().alias("basic_clock"),
+                         text.str.contains(_DATE_ALONE_RE).all().alias("dates_alone"),
                          ).collect(engine="streaming").row(0)
     except pl.exceptions.PolarsError:  # unreadable (bytes that are not UTF-8): said where the rows are read
         # (offsets and times of day not ruled out: `_seen_apart`, `sources.seen_shifts_expr`)
@@ -345,7 +350,7 @@ def _time_profile(raw: pl.LazyFrame, col: str, freq: str | None = None) -> TimeP
                                                        ("time_of_day", row[15]), ("basic_clock", row[16])) if on)
     dated = ("year first" if row[2] and not row[8] else "year first or last" if row[2] else "year last"
              if row[0] is not None else "")
-    mixed = bool(row[12])
+    mixed, alone = bool(row[12]), bool(row[17])
     order, left = _order_of_numbers(row[0], row[1], row[2], row[8], row[3], row[4], row[5])
     if left == "year first":
         # every value could be year first; a first number above 31 is a year (no day is: settled); otherwise nothing
@@ -354,13 +359,13 @@ def _time_profile(raw: pl.LazyFrame, col: str, freq: str | None = None) -> TimeP
         # unless the spacing of the dates read each way tells which one the source's freq has. Slashed and dotted as
         # dashed
         return TimeProfile(_year_first_fits(raw, text, "day" if (row[0] or 0) > 12 else None, freq) if freq else None,
-                           traits, dated, mixed, order)
+                           traits, dated, mixed, order, alone)
     if left == "day month" and freq:
         # every first and second number 12 or below ('03/04/2024'): the reading whose dates are spaced as the
         # declared freq says, when only one is ('01/04/2024'..'05/04/2024' at 1d: 1-5 April, not the 4th of five
         # months); both or neither: the values stay unparsable, each with the hint to declare a time_format
-        return TimeProfile(_day_month_by_spacing(raw, col, freq), traits, dated, mixed, order)
-    return TimeProfile(order, traits, dated, mixed, order)
+        return TimeProfile(_day_month_by_spacing(raw, col, freq), traits, dated, mixed, order, alone)
+    return TimeProfile(order, traits, dated, mixed, order, alone)
 
 
 def _order_of_numbers(first: int | None, second: int | None, year_first: bool, year_last: bool, yf1: int | None,

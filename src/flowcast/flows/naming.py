@@ -101,9 +101,23 @@ def _claim(params: dict) -> None:
 
         home = params.get("home") or flow_settings(config_file=params.get("config_file"),
                                                     overrides=params.get("overrides")).home
-        claim_flow_run(home, reap_others=False)  # the body reaps, once the run has its name
+        claim_flow_run(home, reap_others=False, store=_store_of(params))  # the body reaps, once the run has its name
     except Exception as exc:  # noqa: BLE001 - a courtesy, as the name is
         logging.getLogger(__name__).debug("flow run not claimed before it ran: %s", exc)
+
+
+def _store_of(params: dict) -> dict[str, str] | None:
+    """Where this run publishes, for its claim (`ops.crash_publish.run_store`, from the settings its `params` name in
+    this process); None where that cannot be read here (the reaper then says whether it published 'cannot be
+    told')."""
+    try:
+        from flowcast.flows.common import flow_settings
+        from flowcast.ops.crash_publish import SETTINGS_PARAMETERS, run_store
+
+        return run_store(flow_settings(**{k: params.get(k) for k in SETTINGS_PARAMETERS}))
+    except Exception as exc:  # noqa: BLE001 - a courtesy, as the claim is
+        logging.getLogger(__name__).debug("the claim records no store: %s", exc)
+        return None
 
 
 def in_backfill() -> bool:

@@ -4,13 +4,18 @@ Prefect's client retries a request whose connection failed (once it has connecte
 upgrade, a crash and its supervisor) up to PREFECT_CLIENT_MAX_RETRIES times, 2, 4, 8, 16, 32 s apart: about a
 minute in which it logs nothing above DEBUG, and `flowcast run` or `flowcast serve` looked hung, then went on or
 failed. `watching(url)`, around a command that runs against a configured API (`reaper.temporary_api`), puts a
-filter on Prefect's client logger that reads each of those retries (`RETRY_LINE`): the first whose error is a
-connection to the API that failed (`reaper.api_unreachable`) says on stderr that the Prefect API at <url> does not
-answer and that the run waits for it, and starts a thread that probes the API's health check every second until it
-answers (`reaper.api_health`), which it says too. Each outage is said once, however many requests retry through it.
+filter on Prefect's client logger that reads each of those retries (`RETRY_LINE`): the first whose error may be a
+connection to the API that failed (`reaper.api_unreachable`) starts a thread that probes the API's health check
+(`reaper.api_health`). Only where that probe fails too does it say on stderr that the Prefect API at <url> does not
+answer and that the run waits for it; it then probes every second until the API answers, which it says too. A
+retried request the API itself was not down for (a stale keep-alive connection's RemoteProtocolError, a slow
+answer's ReadTimeout) is said nothing of: the probe finds the API answering (fix A53). Each outage is said once,
+however many requests retry through it.
 
 The logger is lowered to DEBUG for the watch to see those records; the filter lets through only what its level let
-through before (Prefect's DEBUG lines stay as hidden as they were), and both are put back when the command ends.
+through before (Prefect's DEBUG lines stay as hidden as they were). Lowering it lowers its child loggers (those
+without a level of their own) too, whose records a logger's filter never sees: a filter on the handlers they reach
+(`_Hidden`) drops what their level hid before. Both are put back when the command ends.
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ class ApiWatch(logging.Filter):
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._probe: threading.Thread | None = None
+        self._said = False  # whether the running probe said an outage
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
@@ -60,29 +66,39 @@ class ApiWatch(logging.Filter):
         return record.levelno >= self.shown
 
     def lost(self, exc: BaseException) -> None:
-        """A request to the API failed and Prefect's client retries it: said once per outage (`waiting`)."""
+        """A request to the API failed and Prefect's client retries it: the API is probed, and an outage the probe
+        confirms is said once (`waiting`)."""
         from flowcast.ops.reaper import api_unreachable
-        from flowcast.redaction import redact_log_text
 
         if not api_unreachable(exc):
             return
         with self._lock:
-            if self.waiting or self._stop.is_set():
+            if (self._probe is not None and self._probe.is_alive()) or self._stop.is_set():
                 return
-            error = redact_log_text(str(exc).replace(self.url, self.named))
-            self.say(f"the Prefect API at {self.named} does not answer ({type(exc).__name__}: {error}): the run waits "
-                     f"for it (Prefect's client retries for up to about {retry_window_s()}s, then the run fails)")
-            self._probe = threading.Thread(target=self._until_back, name="flowcast-api-watch", daemon=True)
+            self._said = False
+            # (the retry window read here: Prefect's settings of this context are not the probe thread's)
+            self._probe = threading.Thread(target=self._until_back, args=(retry_window_s(),),
+                                           name="flowcast-api-watch", daemon=True)
             self._probe.start()
 
     @property
     def waiting(self) -> bool:
         """Whether an outage was said and the API has not answered since."""
-        return self._probe is not None and self._probe.is_alive()
+        return self._said and self._probe is not None and self._probe.is_alive()
 
-    def _until_back(self) -> None:
+    def _until_back(self, window_s: int) -> None:
+        """Probe the API at once: where it answers, the retried request was no outage (nothing is said); else say it
+        does not answer (Prefect's client retrying for `window_s`), and that it answers again once it does."""
         from flowcast.ops.reaper import api_health
+        from flowcast.redaction import redact_log_text
 
+        why = api_health(self.url)
+        if why is None:
+            return
+        self._said = True
+        self.say(f"the Prefect API at {self.named} does not answer ({redact_log_text(why.replace(self.url, self.named))}"
+                 f"): the run waits for it (Prefect's client retries for up to about {window_s}s, then the run "
+                 "fails)")
         while not self._stop.wait(self.poll_s):
             if api_health(self.url) is None:
                 self.say(f"the Prefect API at {self.named} answers again: the run goes on")
@@ -95,13 +111,45 @@ class ApiWatch(logging.Filter):
             self._probe.join(10)
 
 
+class _Hidden(logging.Filter):
+    """On the handlers that Prefect's client logger's records reach: drops a record of a child logger (one without a
+    level of its own between it and that logger) below the level the watch lowered them from (`shown`)."""
+
+    def __init__(self, shown: int):
+        super().__init__()
+        self.shown = shown
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= self.shown or not record.name.startswith(CLIENT_LOGGER + "."):
+            return True
+        name = record.name
+        while name != CLIENT_LOGGER:  # a logger with a level of its own on the way keeps what it shows
+            if logging.getLogger(name).level != logging.NOTSET:
+                return True
+            name = name.rsplit(".", 1)[0]
+        return False
+
+
+def _handlers(logger: logging.Logger) -> list[logging.Handler]:
+    """The handlers a record of `logger` (and of its children) reaches."""
+    out: list[logging.Handler] = []
+    at: logging.Logger | None = logger
+    while at is not None:
+        out += [h for h in at.handlers if h not in out]
+        at = at.parent if at.propagate else None
+    return out
+
+
 @contextmanager
 def watching(url: str, say: Callable[[str], None] = _stderr, poll_s: float = POLL_S) -> Iterator[ApiWatch]:
     """While the block runs, an outage of the Prefect API at `url` is said (module doc); the logger's level and
-    filters are as they were after it."""
+    filters, and its handlers' filters, are as they were after it."""
     logger = logging.getLogger(CLIENT_LOGGER)
     before = logger.level
     watch = ApiWatch(url, logger.getEffectiveLevel(), say=say, poll_s=poll_s)
+    hidden, handlers = _Hidden(watch.shown), _handlers(logger)
+    for handler in handlers:
+        handler.addFilter(hidden)
     logger.addFilter(watch)
     logger.setLevel(logging.DEBUG)
     try:
@@ -109,4 +157,6 @@ def watching(url: str, say: Callable[[str], None] = _stderr, poll_s: float = POL
     finally:
         logger.setLevel(before)
         logger.removeFilter(watch)
+        for handler in handlers:
+            handler.removeFilter(hidden)
         watch.close()

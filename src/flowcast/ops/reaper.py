@@ -185,10 +185,11 @@ def _pid_namespace() -> str | None:
         return None
 
 
-def claim_flow_run(home: str | Path, *, reap_others: bool = True) -> Path | None:
+def claim_flow_run(home: str | Path, *, reap_others: bool = True, store: dict[str, str] | None = None) -> Path | None:
     """Record that this process runs the current flow run (module doc), once; None outside a flow
-    run or when it cannot be written. With `reap_others`, then reap the claims of this home that
-    dead processes left (a run killed before this one)."""
+    run or when it cannot be written. `store`: where it publishes (`crash_publish.run_store`, read by the
+    reaper's Crashed message; a claim without it says whether it published 'cannot be told'). With
+    `reap_others`, then reap the claims of this home that dead processes left (a run killed before this one)."""
     from prefect.context import FlowRunContext
 
     from flowcast.atomic import atomic_write_text
@@ -203,7 +204,7 @@ def claim_flow_run(home: str | Path, *, reap_others: bool = True) -> Path | None
         api = str(getattr(ctx.client, "api_url", "") or "")
         claim = {"flow_run_id": str(ctx.flow_run.id), "name": ctx.flow_run.name, "api_url": api, "pid": me,
                  "pid_start": start_time(me), "host": _host(), "pid_ns": _pid_namespace(),
-                 "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:2]])}
+                 "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:2]]), **(store or {})}
         try:
             folder.mkdir(parents=True, exist_ok=True)
             atomic_write_text(path, json.dumps(claim))
@@ -654,7 +655,7 @@ def _reap_one(claim: dict[str, Any], run_id: str, by: str, current_api: bool, cr
                         claim, ended, state.message if state is not None else None, by, by_pid), settle=False)
                     return Reaped(run_id, run.name or name, "ended", ended)
                 logged = "" if claim.get("ended_with") else _last_error_logged(client, run.id)
-                published = what_it_published(run.parameters, run_id, home)
+                published = what_it_published(run.parameters, run_id, claim, home)
                 message = crash_message(claim, state.name, logged, by, by_pid,
                                         run_again(claim, run.parameters, _deployment_name(client, run), published))
                 ended = crashed(message=message)

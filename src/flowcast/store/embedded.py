@@ -31,7 +31,7 @@ from typing import Any
 
 import polars as pl
 
-from flowcast.errors import DamagedPublishError, PublishError, removal
+from flowcast.errors import DamagedPublishError, NothingPublished, PublishError, removal
 from flowcast.store.base import PublishReceipt, already_published, prepare, same_published
 from flowcast.store.contract import (
     check_dataset,
@@ -281,7 +281,7 @@ class EmbeddedStore:
         for _ in range(_READ_TRIES):
             path = self._path_of("forecasts", dataset, as_of)
             if path is None:
-                raise PublishError(f"nothing published for dataset {dataset} as_of "
+                raise NothingPublished(f"nothing published for dataset {dataset} as_of "
                                    f"{utc_text(storage_ts(as_of))} in {self.location}")
             try:
                 return self.data.metadata(path)

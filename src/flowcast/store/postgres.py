@@ -47,6 +47,7 @@ import polars as pl
 
 from flowcast.errors import (
     LockLostError,
+    NothingPublished,
     PublishError,
     StoreLockWaitError,
     StoreUnreachableError,
@@ -988,7 +989,7 @@ class PostgresStore:
     def receipt_of(self, dataset: str, as_of: datetime) -> dict[str, str]:
         rows = self._publishes({"dataset": check_dataset(dataset), "as_of": as_of})
         if not rows:
-            raise PublishError(f"nothing published for dataset {dataset} as_of {utc_text(storage_ts(as_of))} "
+            raise NothingPublished(f"nothing published for dataset {dataset} as_of {utc_text(storage_ts(as_of))} "
                                f"in {self.location}")
         names = ["dataset", "as_of", "content_hash", "model", "model_version", "run_id", "created_at", "rows",
                  "n_series", "trained_as_of", "lookahead"]
