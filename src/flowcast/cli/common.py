@@ -1156,6 +1156,18 @@ def _note_unknown_env() -> None:
                       + (f" (did you mean {said(close)}?)" if close else ""), highlight=False, markup=True)
 
 
+def _sets_anything(path: Path) -> bool:
+    """Whether the TOML file at `path` sets any value: a file of comments only (the repository's example
+    flowcast.toml, which `make run` passes by) changes nothing when named either. A file that cannot be read or parsed
+    counts as setting something (the note then tells its owner it was not read)."""
+    import tomllib
+
+    try:
+        return bool(tomllib.loads(path.read_text(encoding="utf-8-sig")))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return True
+
+
 def _note_unnamed_config(config: Path | None, home: Path | None = None) -> None:
     """A flowcast.toml in the working directory, or in the home (--home, FLOWCAST_HOME), is not read unless named:
     say so once, so that nobody wonders why their edits there change nothing. (One in the home, where a new user put
@@ -1163,6 +1175,8 @@ def _note_unnamed_config(config: Path | None, home: Path | None = None) -> None:
     if config is not None or os.environ.get("FLOWCAST_CONFIG"):
         return
     if Path(IMPLICIT_CONFIG_NAME).is_file():
+        if not _sets_anything(Path(IMPLICIT_CONFIG_NAME)):  # the repository's example (all comments): nothing to miss
+            return
         console.print(
             f"[yellow]note:[/] ./{IMPLICIT_CONFIG_NAME} is not read unless named: pass --config "
             f"{IMPLICIT_CONFIG_NAME} or set FLOWCAST_CONFIG={IMPLICIT_CONFIG_NAME} (the defaults are in effect)",
@@ -1173,7 +1187,7 @@ def _note_unnamed_config(config: Path | None, home: Path | None = None) -> None:
     if where is None or "://" in str(where):
         return
     in_home = Path(where).expanduser() / IMPLICIT_CONFIG_NAME
-    if in_home.is_file():
+    if in_home.is_file() and _sets_anything(in_home):
         shown = shlex.quote(str(in_home))
         console.print(
             f"[yellow]note:[/] {said(str(in_home))} (in the home) is not read unless named: pass --config {said(shown)} "
