@@ -443,9 +443,12 @@ def test_a_covariate_with_a_name_flowcast_gives_its_own_columns_is_a_clear_error
         ingest(make_source(p, **kw), None)
 
 
-def test_directory_source_skips_spark_markers_and_reads_partition_folders(tmp_path):
+@pytest.mark.parametrize("url", ["", "file://", "file:///"])
+def test_directory_source_skips_spark_markers_and_reads_partition_folders(tmp_path, url):
     """Regression: a Spark/Hive output folder failed on its empty _SUCCESS marker, and files in
-    partition sub-folders (year=2020/) were not found ('holds no files')."""
+    partition sub-folders (year=2020/) were not found ('holds no files'). Regression (ingest53c): a file:// folder
+    was one URL that polars read as one object ('is directory'; ending in '/', its Parquet files as CSV): it is read
+    as the plain folder, each file named file:// + its path."""
     out = tmp_path / "out"
     (out / "year=2020").mkdir(parents=True)
     (out / "_SUCCESS").write_bytes(b"")
@@ -454,12 +457,13 @@ def test_directory_source_skips_spark_markers_and_reads_partition_folders(tmp_pa
     (out / "_temporary" / "junk.csv").write_text("not,a,source\n")
     pl.DataFrame({"date": ["2020-01-01"], "id": ["a"], "val": [1.0]}).write_parquet(out / "year=2020" / "part-0.parquet")
     pl.DataFrame({"date": ["2020-01-02"], "id": ["a"], "val": [2.0]}).write_parquet(out / "part-1.parquet")
-    src = make_source(out)
-    assert [os.path.relpath(f, out) for f in resolve_files(src)] == ["part-1.parquet", "year=2020/part-0.parquet"]
+    named = f"file://{out}" if url else str(out)
+    src = make_source(named + url.removeprefix("file://"))
+    assert resolve_files(src) == [f"{'file://' if url else ''}{out / f}" for f in ("part-1.parquet", "year=2020/part-0.parquet")]
     assert sorted(ingest(src, None).frame.select("y").collect()["y"].to_list()) == [1.0, 2.0]
     (out / "part-1.parquet").unlink()
     (out / "year=2020" / "part-0.parquet").unlink()
-    with pytest.raises(DataValidationError, match="holds no data files"):
+    with pytest.raises(DataValidationError, match=f"directory {re.escape(src.path)} holds no data files"):
         resolve_files(src)
 
 
