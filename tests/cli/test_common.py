@@ -350,8 +350,6 @@ def test_a_header_naming_a_column_twice_is_said_as_written(tmp_path, monkeypatch
 
 
 @pytest.mark.parametrize(("dates", "said"), [
-    (["20150131", "20150228"], ("'date' holds integers read as dates (e.g. 20150131): as the time, --time-col date "
-                               "--time-format %Y%m%d")),
     (["1422662400", "1425081600"], ("'date' holds integers read as Unix epoch seconds (e.g. 1422662400): as the time, "
                                    "--time-col date --time-format %s")),
     (["20151331", "20150228"], None),  # no 13th month: not dates, nothing hinted
@@ -372,6 +370,17 @@ def test_a_time_column_of_integers_is_told_its_time_format_in_the_first_error(tm
     out = " ".join(res.output.split())
     assert res.exit_code == 2 and "also needs --time-col, --target-col (its columns: date, id, value" in out, out
     assert (said in out) if said else ("--time-format" not in out), out
+
+
+def test_a_time_column_of_basic_iso_dates_is_read_without_a_time_format(tmp_path, monkeypatch):
+    """newuserB47's dates written 20150131 were asked for --time-col and --target-col, then hinted --time-format
+    %Y%m%d; ingest53c reads them as ISO-8601's basic format: the column is guessed from its name and read."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "emp.csv").write_text("date,id,value\n20150131,a,0\n20150201,a,1\n20150202,a,2\n")
+    res = runner.invoke(app, ["validate", "emp.csv"], terminal_width=400)
+    out = " ".join(res.output.split())
+    assert res.exit_code == 0 and "--time-col date guessed from their names" in out, out
+    assert "date range | 2015-01-31 .. 2015-02-02 |" in out and "--time-format" not in out, out
 
 
 @pytest.mark.parametrize(("header", "options", "said"), [

@@ -513,3 +513,13 @@ def test_the_first_rows_of_a_day_first_file_of_many_morsels_are_read_and_a_panic
     assert lines[:2] == ["True", "Inferred(freq='1d', share=1.0, steps=2990, step=None)"], lines
     assert lines[2].startswith(f"cannot read {path}: polars failed inside its query engine"), lines[2]
     assert "POLARS_ENGINE_AFFINITY=in-memory" in lines[2], lines[2]
+
+
+@pytest.mark.parametrize(("shape", "step", "freq"), [
+    ("%Y%m%d", timedelta(days=1), "1d"), ("%Y%m%dT%H%M", timedelta(minutes=15), "15m"),
+    ("%Y%m%dT%H%M%SZ", timedelta(hours=1), "1h"), ("%Y%m%dT%H%M+0100", timedelta(hours=1), "1h")])
+def test_the_frequency_of_basic_iso_times(tmp_path, shape, step, freq):
+    """Regression (ingest53c): times in ISO-8601's basic format ('20240307T093000Z', as loggers write them) were not
+    read, so no step was seen and the command asked for --freq. Their step names it as their extended form's does."""
+    got = explain_freq(_file(tmp_path, [(datetime(2024, 3, 7) + i * step).strftime(shape) for i in range(30)]))
+    assert isinstance(got, Inferred) and got.freq == freq and got.share == 1.0, got

@@ -403,13 +403,14 @@ def test_a_file_of_dates_alone_builds_no_time_of_day_lag(tmp_path, written, lagg
 
 
 @pytest.mark.parametrize(("written", "lagged"), [
-    ("{d}T00:30", True), ("{d:%m/%d/%Y} 12:30 PM", True), ("{d} 00:30:00+01:00", True), ("{d:%Y%m%d} 0030", False),
+    ("{d}T00:30", True), ("{d:%m/%d/%Y} 12:30 PM", True), ("{d} 00:30:00+01:00", True), ("{d:%Y%m%d} 0030", True),
     ("{d} 24:00", False), ("{d}", False)])
 def test_a_time_of_day_the_texts_guess_misses_keeps_its_lag(tmp_path, monkeypatch, written, lagged):
     """Regression (ingest53): whether a text column holds a time of day was a guess from its text alone
     (`_TIME_OF_DAY_RE`), and a shape it missed built no lag: the rows were seen from the start of their day, without
     a word. The parsed times decide where the guess says none: with a guess that matches nothing, each shape keeps the
-    lags the run reads ('20240101 0030' is no time the run reads, quarantined; '24:00' is the next midnight: none)."""
+    lags the run reads ('20240101 0030', ISO-8601's basic format, is read since ingest53c: its lag is kept; '24:00' is
+    the next midnight: none)."""
     from flowcast.data import day_month
     from flowcast.data.sources import seen_shifts_expr
 

@@ -352,17 +352,49 @@ def test_hour_offsets_and_utc_suffixes_are_read(write_csv, suffix, hours):
     ("2024-03-07T0930+0100", "2024-03-07T09:30+01:00"), ("2024-03-07 0930+01", "2024-03-07 09:30+01:00"),
     ("2024-03-07T093000Z", "2024-03-07T09:30:00Z"), ("2024-03-07T0930-0530", "2024-03-07T09:30-05:30"),
     ("2024-03-07T093000.5+0100", "2024-03-07T09:30:00.5+01:00"), ("2024-03-07 09:30+0100", "2024-03-07 09:30+01:00"),
-    ("2024-03-07T0930+0100[Europe/Berlin]", "2024-03-07T09:30+01:00")])
+    ("2024-03-07T0930+0100[Europe/Berlin]", "2024-03-07T09:30+01:00"),
+    # ISO-8601's basic date too, alone or before its time of day (ingest53c: every such row was quarantined)
+    ("20240307", "2024-03-07"), ("20240307T0930", "2024-03-07T09:30"), ("20240307T093000Z", "2024-03-07T09:30:00Z"),
+    ("20240307T0930+0100", "2024-03-07T09:30+01:00"), ("20240307T093000.5-0530", "2024-03-07T09:30:00.5-05:30"),
+    ("20240307 0930", "2024-03-07 09:30")])
 def test_a_basic_time_of_day_with_a_compact_offset_is_read(write_csv, compact, extended):
     """Regression: ISO-8601's basic time of day with a compact offset ('2024-03-07T0930+0100', as a logger's
     strftime('%Y-%m-%dT%H%M%z') writes it) was not stripped of its offset, and polars, inferring the column's format
     from it, refused the whole file ("cannot read FILE: ... a time zone is part of the data"). Each is the instant of
-    its extended form, written first or after it (polars infers one format for the column from its first value)."""
-    for name, body in (("first.csv", f"{compact},a,1\n{extended},b,2\n"), ("after.csv", f"{extended},b,2\n{compact},a,1\n")):
+    its extended form, written first or after it (polars infers one format for the column from its first value).
+    Regression (ingest53c): a basic date ('20240307T093000Z', strftime('%Y%m%dT%H%M%S%z')) was quarantined."""
+    at = datetime.fromisoformat(extended.replace(" ", "T"))
+    at = at.astimezone(UTC).replace(tzinfo=None) if at.tzinfo else at
+    for name, body in (("first.csv", f"{compact},a,1\n{extended},b,2\n"), ("after.csv", f"{extended},b,2\n{compact},a,1\n"),
+                       ("alone.csv", f"{compact},a,1\n{compact},b,2\n")):
         got = ingest(make_source(write_csv("date,id,val\n" + body, name=name), freq="1h"), None).frame.select(
             "unique_id", DS_RAW).collect().sort("unique_id")  # (the time as read, before the grid)
-        assert got[DS_RAW].to_list() == [datetime.fromisoformat(extended.replace(" ", "T")).astimezone(UTC)
-                                         .replace(tzinfo=None)] * 2, name
+        assert got[DS_RAW].to_list() == [at] * 2, name
+
+
+@pytest.mark.parametrize("bad", ["20240307T2500", "20241307T1000+0100", "20240230", "20240307T09"])
+def test_an_unreadable_basic_time_is_quarantined_alone(write_csv, bad):
+    """Regression (ingest53c): a basic date or time out of range (hour 25, month 13, 30 February, an hour alone) is a
+    row quarantined as not ISO-8601 (no format hinted: '%Y%m%d' reads none of them), the file's other rows read."""
+    r = run_validate(write_csv(f"date,id,val\n{bad},a,1\n20240307T1000+0100,a,2\n"), freq="1h")
+    assert r.quarantined.select("date", "reason").rows() == [(bad, f"time '{bad}' does not parse as ISO-8601")]
+    assert r.valid.select("ds", "y").rows() == [(datetime(2024, 3, 7, 9), 2.0)]
+
+
+def test_the_rows_written_by_as_of_read_a_basic_time_of_day():
+    """Regression (ingest53c): `_written_by` read a time of day at the extended form's places alone, so a basic one
+    ('20240307T1100', '2024-03-07T1100+0100') later on as_of's own day was kept as if by as_of (it decided the
+    column's day/month order and decimal marks of a backfill with rows written after it), and a basic date after
+    as_of's ('20240308') too. Each is compared as its instant (its offset's, else a wall time of the source's zone)."""
+    from flowcast.data.dated_by import _written_by
+
+    kept = {"20240307T0900": True, "20240307T1100": False, "20240307T093000Z": True, "20240307T103000Z": False,
+            "20240307T1030+0100": True, "20240307T1130+0100": False, "20240307T0330-0530": True,
+            "20240307T0930-0530": False, "20240307T0429-0530": True, "20240307T0431-0530": False, "2024-03-07T0900": True, "2024-03-07T1100+0100": True,
+            "2024-03-07T1200+0100": False, "2024-03-07T10:30": False, "20240307 0959": True, "20240307 1001": False, "20240307": True, "20240308": False}
+    src = make_source("x.csv", freq="1h")
+    got = _written_by(pl.LazyFrame({"date": list(kept)}), "date", src, datetime(2024, 3, 7, 10, tzinfo=UTC)).collect()
+    assert got["date"].to_list() == [t for t, by in kept.items() if by]
 
 
 def test_an_unreadable_time_with_a_compact_offset_is_quarantined_alone(write_csv):
@@ -443,9 +475,12 @@ def test_a_covariate_with_a_name_flowcast_gives_its_own_columns_is_a_clear_error
         ingest(make_source(p, **kw), None)
 
 
-def test_directory_source_skips_spark_markers_and_reads_partition_folders(tmp_path):
+@pytest.mark.parametrize("url", ["", "file://", "file:///"])
+def test_directory_source_skips_spark_markers_and_reads_partition_folders(tmp_path, url):
     """Regression: a Spark/Hive output folder failed on its empty _SUCCESS marker, and files in
-    partition sub-folders (year=2020/) were not found ('holds no files')."""
+    partition sub-folders (year=2020/) were not found ('holds no files'). Regression (ingest53c): a file:// folder
+    was one URL that polars read as one object ('is directory'; ending in '/', its Parquet files as CSV): it is read
+    as the plain folder, each file named file:// + its path."""
     out = tmp_path / "out"
     (out / "year=2020").mkdir(parents=True)
     (out / "_SUCCESS").write_bytes(b"")
@@ -454,12 +489,13 @@ def test_directory_source_skips_spark_markers_and_reads_partition_folders(tmp_pa
     (out / "_temporary" / "junk.csv").write_text("not,a,source\n")
     pl.DataFrame({"date": ["2020-01-01"], "id": ["a"], "val": [1.0]}).write_parquet(out / "year=2020" / "part-0.parquet")
     pl.DataFrame({"date": ["2020-01-02"], "id": ["a"], "val": [2.0]}).write_parquet(out / "part-1.parquet")
-    src = make_source(out)
-    assert [os.path.relpath(f, out) for f in resolve_files(src)] == ["part-1.parquet", "year=2020/part-0.parquet"]
+    named = f"file://{out}" if url else str(out)
+    src = make_source(named + url.removeprefix("file://"))
+    assert resolve_files(src) == [f"{'file://' if url else ''}{out / f}" for f in ("part-1.parquet", "year=2020/part-0.parquet")]
     assert sorted(ingest(src, None).frame.select("y").collect()["y"].to_list()) == [1.0, 2.0]
     (out / "part-1.parquet").unlink()
     (out / "year=2020" / "part-0.parquet").unlink()
-    with pytest.raises(DataValidationError, match="holds no data files"):
+    with pytest.raises(DataValidationError, match=f"directory {re.escape(src.path)} holds no data files"):
         resolve_files(src)
 
 

@@ -1460,7 +1460,8 @@ def test_one_unparsable_time_does_not_quarantine_the_other_rows_as_zone_ambiguou
 
 @pytest.mark.parametrize(("value", "fmt"), [
     # ('Mar 2024', 'March 2024': read without a format since session 24, test_sources)
-    ("2024/03", "%Y/%m"), ("2024.03", "%Y.%m"), ("05-Mar-2024", "%d-%b-%Y"), ("20240305", "%Y%m%d"),
+    # ('20240305', ISO-8601's basic date: read without a format since ingest53c, test_sources)
+    ("2024/03", "%Y/%m"), ("2024.03", "%Y.%m"), ("05-Mar-2024", "%d-%b-%Y"),
     # Excel's d-mmm-yy, English long dates: told only "does not parse as ISO-8601" (session 23)
     ("5-Mar-24", "%d-%b-%y"), ("Mar 5, 2024", "%b %d, %Y"), ("March 5, 2024", "%B %d, %Y"), ("5 Mar 2024", "%d %b %Y"),
     ("5 March 2024", "%d %B %Y"),

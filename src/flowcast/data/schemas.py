@@ -387,8 +387,6 @@ def _time_hint(raw: pl.Expr, peer: pl.Expr | None = None) -> pl.Expr:
         .then(pl.lit(" (a month name? declare its time_format: --time-format '%d %b %Y')"))
         .when(text.str.contains(r"^\d{1,2} [A-Za-z]{4,9} \d{4}$"))  # 5 March 2024
         .then(pl.lit(" (a month name? declare its time_format: --time-format '%d %B %Y')"))
-        .when(text.str.contains(r"^(19|20)\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])$"))  # 20240305
-        .then(pl.lit(" (a date without separators? declare its time_format: --time-format '%Y%m%d')"))
         .when(text.str.contains(r"\d:\d{2}(:\d{2}(\.\d+)?)?\s*[A-Z]{3,5}$"))  # '... 10:00 CET': no single offset
         .then(pl.format(" (a time zone abbreviation? '{}' is not a UTC offset: export the times with their offset "
                         "(+01:00), or without a zone and declare the source's tz (--tz))",

@@ -29,10 +29,15 @@ def _is_url(path: str) -> bool:
 
 
 def resolve_files(source: SourceConfig) -> list[str]:
-    """The concrete files of a source (a glob expands, sorted); URLs pass through."""
+    """The concrete files of a source (a glob expands, sorted); URLs pass through, but a local file:// folder's: its
+    files, as a plain folder's are listed, each named file:// + its path (`local_files`: polars read the folder URL
+    as one object, 'is directory', or, ending in '/', each file of it as CSV)."""
     path = os.path.expanduser(source.path)
     if _is_url(path):
-        return [path]
+        folder = _file_url_path(path)
+        if folder is None or _is_glob(folder) or not Path(folder).is_dir():
+            return [path]
+        return _folder_files(source, list(local_files([path])))
     # a relative path is read from the working directory (not from the configuration file's folder): say which
     where = "" if Path(path).is_absolute() else f" (relative to the working directory {os.getcwd()})"
     if _is_glob(path):
@@ -43,12 +48,14 @@ def resolve_files(source: SourceConfig) -> list[str]:
     if not Path(path).exists():
         raise DataValidationError(f"source {source.name!r}: file not found: {source.path}{where}; nothing was "
                                   "published from it: put the file back (or fix the path) and run again")
-    if Path(path).is_dir():
-        files = _listed(path)
-        if not files:
-            raise DataValidationError(f"source {source.name!r}: directory {source.path} holds no data files")
-        return files
-    return [path]
+    return _folder_files(source, _listed(path)) if Path(path).is_dir() else [path]
+
+
+def _folder_files(source: SourceConfig, files: list[str]) -> list[str]:
+    """The data files listed in the folder `source` names (`_listed`); raises where it holds none."""
+    if not files:
+        raise DataValidationError(f"source {source.name!r}: directory {source.path} holds no data files")
+    return files
 
 
 def _is_glob(path: str) -> bool:
