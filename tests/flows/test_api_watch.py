@@ -120,3 +120,30 @@ def test_a_child_logger_of_prefects_client_shows_no_debug_line_while_watched(cap
     finally:
         logger.setLevel(before)
         logging.getLogger("prefect").removeHandler(console)
+
+
+@pytest.mark.timeout(60)
+def test_the_watch_line_starts_a_line_of_its_own_after_prefects_unended_log_error(prefect_api, capfd):
+    """faults53: Prefect's log worker, failing to send to the API gone, writes '--- Error logging to API ---' and its
+    error with no newline ('All connection attempts failed'); the watch's line was glued to that error. A line that
+    ended leaves no blank line before it either; stderr is as it was after the watch."""
+    import sys
+
+    from prefect.client.orchestration import get_client
+
+    before = sys.stderr
+    with relay_to(PREFECT_API_URL.value()) as relay, temporary_settings({PREFECT_API_URL: relay.url}):
+        relay.up()
+        with watching(relay.url, poll_s=0.2), temporary_settings({PREFECT_CLIENT_MAX_RETRIES: 1}), \
+                get_client(sync_client=True) as client:
+            client.hello()
+            relay.down()
+            sys.stderr.write("--- Error logging to API ---\nAll connection attempts failed")  # as Prefect does
+            with pytest.raises(httpx.ConnectError):
+                client.hello()
+    assert sys.stderr is before
+    lines = capfd.readouterr().err.splitlines()
+    assert "All connection attempts failed" in lines, lines
+    said = [line for line in lines if "the Prefect API at" in line]
+    assert len(said) == 1 and said[0].startswith(f"the Prefect API at {relay.url} does not answer"), lines
+    assert "" not in lines, lines

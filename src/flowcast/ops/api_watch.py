@@ -12,6 +12,9 @@ retried request the API itself was not down for (a stale keep-alive connection's
 answer's ReadTimeout) is said nothing of: the probe finds the API answering (fix A53). Each outage is said once,
 however many requests retry through it.
 
+A line of its own: sys.stderr is wrapped while the watch runs (`_LineEnds`) to tell whether the last text written
+there ended its line (Prefect's log worker writes its error with no newline).
+
 The logger is lowered to DEBUG for the watch to see those records; the filter lets through only what its level let
 through before (Prefect's DEBUG lines stay as hidden as they were). Lowering it lowers its child loggers (those
 without a level of their own) too, whose records a logger's filter never sees: a filter on the handlers they reach
@@ -25,6 +28,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 # how Prefect's client (prefect.client.base, `_send_with_retry`) starts its DEBUG line for a retried request's error
 RETRY_LINE = "Encountered retryable exception during request."
@@ -32,8 +36,29 @@ CLIENT_LOGGER = "prefect.client"
 POLL_S = 1.0  # how often the API's health check is probed while it does not answer
 
 
+class _LineEnds:
+    """sys.stderr while a watch runs: every write passes through, and whether the last one ended its line is kept
+    (`at_line_start`), so that a watch line starts a line of its own. Prefect's log worker, failing to send a batch
+    to the API gone, writes '--- Error logging to API ---' and then its error with no newline ('All connection
+    attempts failed'), and the watch's line was glued to it (faults53)."""
+
+    def __init__(self, stream: Any):
+        self.wrapped = stream
+        self.at_line_start = True
+
+    def write(self, text: str) -> int:
+        written: int = self.wrapped.write(text)
+        if text:
+            self.at_line_start = text.endswith("\n")
+        return written
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.wrapped, name)
+
+
 def _stderr(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
+    apart = "" if getattr(sys.stderr, "at_line_start", True) else "\n"
+    print(f"{apart}{line}", file=sys.stderr, flush=True)
 
 
 def retry_window_s() -> int:
@@ -152,6 +177,7 @@ def watching(url: str, say: Callable[[str], None] = _stderr, poll_s: float = POL
         handler.addFilter(hidden)
     logger.addFilter(watch)
     logger.setLevel(logging.DEBUG)
+    stream = sys.stderr = _LineEnds(sys.stderr)
     try:
         yield watch
     finally:
@@ -160,3 +186,5 @@ def watching(url: str, say: Callable[[str], None] = _stderr, poll_s: float = POL
         for handler in handlers:
             handler.removeFilter(hidden)
         watch.close()
+        if sys.stderr is stream:  # (put back unless someone replaced it since)
+            sys.stderr = stream.wrapped
