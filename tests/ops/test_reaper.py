@@ -738,3 +738,18 @@ def test_a_killed_deployment_run_is_marked_crashed_saying_how_to_run_it_again(tm
              """--param 'source={"path": "https://u:***@h/x.csv"}' --param trials=3""")
     assert message.endswith(again), message
     assert "s3cret" not in message
+
+
+@pytest.mark.parametrize(("argv0", "expected"), [
+    ("/usr/local/bin/flowcast", "flowcast run"),
+    ("/work/.venv/lib/python3.12/site-packages/flowcast/__main__.py", "-m flowcast run"),
+])
+def test_the_command_to_run_again_is_one_a_person_can_type(monkeypatch, argv0, expected):
+    """faults53: under `python -m flowcast` the Crashed message said `To run it again: __main__.py run ...`."""
+    import sys
+
+    from flowcast.ops import reaper
+
+    monkeypatch.setattr(sys, "argv", [argv0, "run", "--as-of", "2019-06-01"])
+    line = reaper._command_line()
+    assert line.endswith(expected) and "__main__" not in line, line

@@ -204,7 +204,7 @@ def claim_flow_run(home: str | Path, *, reap_others: bool = True, store: dict[st
         api = str(getattr(ctx.client, "api_url", "") or "")
         claim = {"flow_run_id": str(ctx.flow_run.id), "name": ctx.flow_run.name, "api_url": api, "pid": me,
                  "pid_start": start_time(me), "host": _host(), "pid_ns": _pid_namespace(),
-                 "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:2]]), **(store or {})}
+                 "command": _command_line(), **(store or {})}
         try:
             folder.mkdir(parents=True, exist_ok=True)
             atomic_write_text(path, json.dumps(claim))
@@ -266,6 +266,15 @@ def _cli_value(value: Any) -> str:
     return json.dumps(value)
 
 
+def _command_line() -> str:
+    """The command a person types to run this process's command again: `flowcast run`, or `python -m flowcast run`
+    under `python -m flowcast` (argv[0] is then `.../flowcast/__main__.py`, not a command anyone can run: faults53)."""
+    prog = Path(sys.argv[0]).name
+    if prog == "__main__.py":
+        prog = f"{Path(sys.executable).name} -m {Path(sys.argv[0]).parent.name or 'flowcast'}"
+    return " ".join([prog, *sys.argv[1:2]])
+
+
 def run_again(claim: dict[str, Any], parameters: dict[str, Any] | None, deployment: str | None,
               published: str | None = None) -> str:
     """What a Crashed run's message says after who marked it: the run did not finish, what it published before it
@@ -279,10 +288,10 @@ def run_again(claim: dict[str, Any], parameters: dict[str, Any] | None, deployme
     from flowcast.source_secrets import stored_parameters
 
     shown = stored_parameters(dict(parameters or {}))
-    left = (f"It did not finish. {published} (a run again of an as_of that is published already skips it)"
+    left = (f"It did not finish. {published} (running it again never publishes an as_of twice: forecasts the same as those published are skipped)"
             if published is not None else
             "It did not finish; whether it published anything before it stopped cannot be told from here (the reaper "
-            "reads its Prefect state only; a run again of an as_of that is published already skips it)")
+            "reads its Prefect state only; running it again never publishes an as_of twice: forecasts the same as those published are skipped)")
     if deployment:
         command = " ".join(["prefect deployment run", shlex.quote(deployment),
                             *(f"--param {shlex.quote(f'{k}={_cli_value(v)}')}" for k, v in shown.items())])
@@ -482,7 +491,7 @@ def claim_command(home: str | Path) -> Path | None:
     path = folder / f"command-{me}-{mine}.json"
     claim = {"command_claim": True, "pid": me, "pid_start": mine, "host": _host(), "pid_ns": _pid_namespace(),
              "api_url": PREFECT_API_URL.value() or "", "home": str(Path(home).resolve()),
-             "since": time.time(), "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:2]])}
+             "since": time.time(), "command": _command_line()}
     try:
         folder.mkdir(parents=True, exist_ok=True)
         atomic_write_text(path, json.dumps(claim))
