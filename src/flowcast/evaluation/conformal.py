@@ -542,9 +542,9 @@ def calibration_notes(calibration: dict[str, Any] | None, name: str, horizon: in
                      f"every level, and {_a(strict)} {strict}% interval needs {min_points(strict / 100)} per step.")
         notes.append(said)
     if cal.get("windows") and (shown := [lv for lv in levels if lv not in missing]):
-        steps = calibrated_steps(cal)
+        spacing = int(cal.get("spacing") or calibrated_steps(cal))  # (stored since; a horizon apart before)
         notes.append(f"{name}'s {'/'.join(f'{lv}%' for lv in shown)} intervals are calibrated on its errors at "
-                     f"{cal['windows']} origins {plural(steps, 'period')} apart (evaluation.calibration_windows), "
+                     f"{cal['windows']} origins {plural(spacing, 'period')} apart (evaluation.calibration_windows), "
                      "refit at each; the leaderboard's coverage is that of the backtest windows.")
     if horizon is not None and (beyond := beyond_note(cal, name, horizon)) is not None:
         notes.append(beyond)
