@@ -13,7 +13,12 @@ import pytest
 from flowcast.config import Settings, for_frequency
 from flowcast.data.training_data import TrainingData, TrainingMeta, fit_scalers
 from flowcast.evaluation.backtest import backtest
-from flowcast.evaluation.candidates import CandidateSpec, calibration_windows, evaluate_candidates
+from flowcast.evaluation.candidates import (
+    CandidateSpec,
+    calibrate_on_origins,
+    calibration_windows,
+    evaluate_candidates,
+)
 from flowcast.evaluation.conformal import apply_intervals, calibration_notes, series_scale
 from flowcast.models.recipes import component_forecast
 
@@ -47,13 +52,13 @@ def _published(td: TrainingData, origins: int | None) -> tuple[pl.DataFrame, dic
     """The next day's forecast of `MODEL` with the intervals its retrain would publish: calibrated on the 2 backtest
     windows, or on `origins` calibration windows."""
     comps = {MODEL: backtest(td, _fit, name=MODEL, n_windows=2)}
-    extra = None
-    if origins:
-        n = calibration_windows(td.lengths()["length"].to_list(), horizon=DAY, wanted=origins, history=DAY)
-        extra = {MODEL: backtest(td, _fit, name=MODEL, n_windows=n)}
     (res,), _, _ = evaluate_candidates([CandidateSpec(MODEL, "statistical", [(MODEL, [MODEL])])], comps, td,
                                        statistical=[MODEL], metric="mase", resolution=10, horizon=DAY, n_windows=2,
-                                       step=DAY, origins=extra)
+                                       step=DAY)
+    if origins:
+        n = calibration_windows(td.lengths()["length"].to_list(), horizon=DAY, wanted=origins, history=DAY, share=0.8)
+        assert calibrate_on_origins([res], {MODEL: backtest(td, _fit, name=MODEL, n_windows=n)}, td,
+                                    horizon=DAY) == [MODEL]
     fc = component_forecast({"type": "statistical", "model": MODEL}, td, DAY)
     scale = series_scale(td.frame, DAY, constant=True, freq="30m")
     return apply_intervals(fc, res.calibration, scale), res.calibration
@@ -95,12 +100,14 @@ def test_calibration_windows_step_per_step_and_the_note_says_so():
 
 @pytest.mark.parametrize(("lengths", "wanted", "history", "n"), [
     ([40 * DAY], 28, DAY, 28),  # room for all of them
-    ([40 * DAY, 20 * DAY], 28, 7 * DAY, 13),  # the shortest series leaves a week before the oldest: 13 of them
+    ([40 * DAY, 20 * DAY], 28, 7 * DAY, 13),  # the shorter series (of 2: 80% is both) leaves a week: 13 of them
     ([40 * DAY], None, DAY, 0),  # not asked for: the backtest's windows calibrate
     ([DAY], 28, 1, 0),  # no room for one
+    # one 8-day series among 499 of 40 days: the 80% decide (it was min(lengths): 1 window, so none for all)
+    ([8 * DAY] + [40 * DAY] * 499, 28, 7 * DAY, 28),
 ])
 def test_calibration_windows_leave_every_model_the_history_it_needs(lengths, wanted, history, n):
-    assert calibration_windows(lengths, horizon=DAY, wanted=wanted, history=history) == n
+    assert calibration_windows(lengths, horizon=DAY, wanted=wanted, history=history, share=0.8) == n
 
 
 def test_only_sub_daily_data_takes_calibration_windows_by_default():

@@ -535,15 +535,18 @@ def cast_float(v: object) -> float:
 
 
 def test_level_bands_merge_sparse_decades_and_are_not_split_without_enough_points():
-    from flowcast.evaluation.conformal import MIN_GROUP_POINTS, level_bands
+    from flowcast.evaluation.conformal import MIN_GROUP_POINTS, _band_expr, level_bands
 
     def rows(levels: list[float]) -> pl.DataFrame:
         return pl.DataFrame({"step": [1] * len(levels), "level": levels})
 
     many = MIN_GROUP_POINTS
     # two well-filled sizes: two bands; a few points of a size between them join the band below them
-    bands = level_bands(rows([2.0] * many + [30.0] * 3 + [5e4] * many), 1)
+    sizes = rows([2.0] * many + [30.0] * 3 + [5e4] * many)
+    bands = level_bands(sizes, 1)
     assert bands is not None and len(bands) == 2
+    band = dict(sizes.select("level", _band_expr(bands).alias("band")).unique().iter_rows())
+    assert band == {2.0: 0, 30.0: 0, 5e4: 1}  # (30 took the 5e4 band: small counts with large series' widths)
     # one size alone, or a second with too few points: pooled (None)
     assert level_bands(rows([2.0] * (2 * many)), 1) is None
     assert level_bands(rows([2.0] * many + [5e4] * (many - 1)), 1) is None

@@ -96,3 +96,76 @@ def test_the_production_models_cut_counts_the_series_written_without_an_offset(t
     assert shifts is not None and set(shifts["unique_id"]) == {"a"}
     until = trained_until(as_of, "1d", None, shifts=shifts, ids=["a", "b"])
     assert until is not None and trained <= until < trained + timedelta(days=1)
+
+
+# ------------------------------------------------------------ the calibration origins (evaluation.calibration_windows)
+def _origins_case(days: list[int], wanted: int | None = 28):
+    """Half-hourly series of `days` days each, the settings of the sub-daily recipe (`wanted` calibration windows),
+    the seasonal naive's 2-window backtest and a logger whose records the test reads."""
+    import logging
+
+    from tests.evaluation.test_calibration_origins import DAY, _half_hourly, _td
+
+    from flowcast.config import Settings, for_frequency, with_overrides
+    from flowcast.evaluation.backtest import backtest
+    from flowcast.flows.retrain_scoring import _statistical_fit
+
+    frame = pl.concat([_half_hourly(d, seed=i).with_columns(pl.lit(f"s{i:03d}").alias("unique_id"))
+                       for i, d in enumerate(days)])
+    td = _td(frame)
+    settings = with_overrides(for_frequency(Settings(), "30m"), evaluation={"calibration_windows": wanted})
+    comps = {"seasonal_naive": backtest(td, _statistical_fit("seasonal_naive", DAY), name="seasonal_naive",
+                                        n_windows=2, step=DAY, horizon=DAY)}
+    records: list[str] = []
+    log = logging.getLogger("test-origins")
+    log.setLevel(logging.INFO)
+    handler = logging.Handler()
+    handler.emit = lambda r: records.append(r.getMessage())  # type: ignore[method-assign]
+    log.addHandler(handler)
+    return td, settings, comps, log, records, DAY
+
+
+def test_calibration_origins_reuse_the_backtests_windows_and_leave_the_short_series_out(prefect_api):
+    from flowcast.flows.retrain_scoring import _calibration_origins
+
+    # one 8-day series among 11 of 40 days: the 80% decide the windows (min(lengths) gave 1: none for all)
+    td, settings, comps, log, records, day = _origins_case([8] + [40] * 11)
+    found = _calibration_origins(settings, td, ["seasonal_naive"], comps, horizon=day, hb=day, step=day, log=log)
+    assert found is not None
+    origins, td_o = found
+    rows = origins["seasonal_naive"].forecasts
+    assert rows["window"].n_unique() == 28 and "s000" not in td_o.frame["unique_id"].to_list()
+    assert sorted(rows["unique_id"].unique().to_list()) == [f"s{i:03d}" for i in range(1, 12)]
+    # the newest 2 are the backtest's own rows, not a refit of them
+    newest = rows.filter(pl.col("window") >= 26).with_columns(pl.col("window") - 26).sort("unique_id", "window", "step")
+    theirs = comps["seasonal_naive"].forecasts.filter(pl.col("unique_id") != "s000").sort("unique_id", "window", "step")
+    assert newest.select(theirs.columns).equals(theirs)
+    # each older window a day before the next
+    cut = rows.group_by("window").agg(pl.col("cutoff").max()).sort("window")["cutoff"].diff().drop_nulls()
+    assert cut.dt.total_hours().unique().to_list() == [24]
+    assert any("on 28 windows of 48 periods" in r and "the newest 2 the backtest's" in r and "of 11 of 12 series" in r
+               for r in records), records
+
+
+def test_calibration_origins_are_bounded_and_say_why_they_are_skipped(prefect_api, monkeypatch):
+    from flowcast.flows import retrain_scoring
+    from flowcast.flows.retrain_scoring import _calibration_origins
+
+    td, settings, comps, log, records, day = _origins_case([40] * 12)
+    monkeypatch.setattr(retrain_scoring, "ORIGIN_BUDGET", 26 * 5)  # 5 series on the 26 older windows
+    origins, td_o = _calibration_origins(settings, td, ["seasonal_naive"], comps, horizon=day, hb=day, step=day,
+                                         log=log) or (None, None)
+    assert origins is not None and td_o is not None and td_o.n_series == 5
+    assert origins["seasonal_naive"].forecasts["unique_id"].n_unique() == 5
+    # the setting given wins: 2 windows are the backtest's, nothing more to fit, and the log says why
+    records.clear()
+    from flowcast.config import Settings, with_overrides
+
+    two = with_overrides(settings, evaluation={"calibration_windows": 2})
+    assert _calibration_origins(two, td, ["seasonal_naive"], comps, horizon=day, hb=day, step=day, log=log) is None
+    assert any("not on evaluation.calibration_windows 2" in r and "room for 2 windows" in r for r in records), records
+    # not asked for (the defaults of data other than sub-daily): nothing done, nothing said
+    records.clear()
+    none = Settings()
+    assert _calibration_origins(none, td, ["seasonal_naive"], comps, horizon=day, hb=day, step=day, log=log) is None
+    assert records == []

@@ -117,31 +117,43 @@ def backtest(
             f"(need more than {total} points): {short.select('unique_id', 'length').head(5).rows()}"
         )
 
-    forecaster: Forecaster | None = None
-    parts: list[pl.DataFrame] = []
+    parts, skipped = window_forecasts(td, {name: fit}, n_windows=n_windows, step=s, horizon=h, refit=refit)
+    forecasts = pl.concat(parts[name], how="vertical").sort("unique_id", "window", "step")
+    result = result_from_forecasts(name, forecasts, td, n_windows=n_windows, horizon=h, step=s, refit=refit)
+    result.summary["n_imputed_not_scored"] = skipped
+    return result
+
+
+def window_forecasts(td: TrainingData, fits: dict[str, Callable[[TrainingData], Forecaster]], *, n_windows: int,
+                     step: int, horizon: int, refit: bool = True, newest: int = 0
+                     ) -> tuple[dict[str, list[pl.DataFrame]], int]:
+    """Each model of `fits`' rows (unique_id, window, cutoff, ds, step, y, y_hat[, quantiles]) on the windows of
+    `backtest`, each window's cut made once for all of them; the `newest` windows are left out (another backtest
+    holds them: `window` keeps its number among the `n_windows`). Returns (rows per model, one frame a window; the
+    imputed points not scored)."""
+    h, s = int(horizon), int(step)
+    forecasters: dict[str, Forecaster] = {}
+    parts: dict[str, list[pl.DataFrame]] = {name: [] for name in fits}
     skipped = 0
-    for k in range(n_windows):
+    for k in range(n_windows - int(newest)):
         held = h + (n_windows - 1 - k) * s
         train_k, removed = td.holdout(held)
         horizon_rows = removed.filter(pl.col("step") <= h)
         actuals = td.drop_imputed(horizon_rows)  # observed points only: an imputed value is no actual
         skipped += horizon_rows.height - actuals.height
         cutoffs = train_k.lengths().select("unique_id", pl.col("last_ds").alias("cutoff"))
-        if forecaster is None or refit:
-            forecaster = fit(train_k)
-        fc = _check_forecast(forecaster(train_k), actuals, name, k, h)
-        qcols = [c for c in fc.columns if c.startswith("y_hat_q") or c in INTERVAL_COLUMNS]
-        part = (
-            actuals.join(fc.select("unique_id", "ds", "y_hat", *qcols), on=["unique_id", "ds"], how="left")
-            .join(cutoffs, on="unique_id", how="left")
-            .with_columns(pl.lit(k, dtype=pl.Int32).alias("window"))
-            .select("unique_id", "window", "cutoff", "ds", "step", "y", "y_hat", *qcols)
-        )
-        parts.append(part)
-    forecasts = pl.concat(parts, how="vertical").sort("unique_id", "window", "step")
-    result = result_from_forecasts(name, forecasts, td, n_windows=n_windows, horizon=h, step=s, refit=refit)
-    result.summary["n_imputed_not_scored"] = skipped
-    return result
+        for name, fit in fits.items():
+            if name not in forecasters or refit:
+                forecasters[name] = fit(train_k)
+            fc = _check_forecast(forecasters[name](train_k), actuals, name, k, h)
+            qcols = [c for c in fc.columns if c.startswith("y_hat_q") or c in INTERVAL_COLUMNS]
+            parts[name].append(
+                actuals.join(fc.select("unique_id", "ds", "y_hat", *qcols), on=["unique_id", "ds"], how="left")
+                .join(cutoffs, on="unique_id", how="left")
+                .with_columns(pl.lit(k, dtype=pl.Int32).alias("window"))
+                .select("unique_id", "window", "cutoff", "ds", "step", "y", "y_hat", *qcols)
+            )
+    return parts, skipped
 
 
 def result_from_forecasts(name: str, forecasts: pl.DataFrame, td: TrainingData, *, n_windows: int, horizon: int,

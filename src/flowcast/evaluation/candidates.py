@@ -43,6 +43,7 @@ is not refit per origin).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +52,7 @@ import polars as pl
 
 from flowcast.columns import INTERVAL_COLUMNS, INTERVAL_LEVELS, within_bounds
 from flowcast.data.freshness import when_text
+from flowcast.data.lengths import _windows_that_fit, share_length
 from flowcast.evaluation.backtest import BacktestResult, result_from_forecasts
 from flowcast.evaluation.combine import describe_weights, fit_weights, weights_by_window
 from flowcast.evaluation.conformal import (
@@ -286,6 +288,50 @@ def _group_expr(keys: list[str], col: str) -> pl.Expr:
         else pl.col(f"{keys[0]}::{col}").alias(col)
 
 
+def _grouped(wide: pl.DataFrame, groups: list[tuple[str, list[str]]]) -> tuple[pl.DataFrame, list[str]]:
+    """`wide` with each group's forecast (its members' mean) as `g<i>::<col>`, and the quantile columns combined:
+    only those every group's members have (a quantile network)."""
+    qsets = [{c.split("::", 1)[1] for c in wide.columns if c.startswith(f"{k}::y_hat_q")}
+             for _, ks in groups for k in ks]
+    qcols = sorted(set.intersection(*qsets)) if qsets and all(qsets) else []
+    return wide.with_columns([_group_expr(ks, c).alias(f"g{i}::{c}") for i, (_, ks) in enumerate(groups)
+                              for c in ["y_hat", *qcols]]), qcols
+
+
+def _combined(g: pl.DataFrame, wide: pl.DataFrame, by_window: dict[int, np.ndarray], *, n_groups: int,
+              keep: list[str], qcols: list[str], fallback: list[str],
+              bounds: tuple[float | None, float | None]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A candidate's forecast on the rows `g` (its groups' forecasts as `g<i>::<col>`, `window`): each window's
+    weights (`by_window`) over the groups, missing where an input of positive weight is, cut at the bounds, the
+    (series, window) pairs not finite or missing filled from the first `fallback` model of `wide` that forecasts
+    them whole. Returns (the `keep` columns with y_hat and the `qcols`; per (series, window): broken, missing)."""
+    win = g["window"].to_numpy()
+    Wrow = np.stack([by_window[int(k)] for k in win], axis=1) if len(win) else np.zeros((n_groups, 0))  # [G, N]
+    with np.errstate(invalid="ignore"):
+        combined = {c: (Wrow * np.stack([g[f"g{i}::{c}"].to_numpy().astype(np.float64)
+                                         for i in range(n_groups)])).sum(axis=0, where=Wrow > 0)
+                    for c in ["y_hat", *qcols]}
+        # a row with a missing (null -> nan) input of positive weight is missing
+        missing_in = np.zeros(len(win), dtype=bool)
+        for i in range(n_groups):
+            col = g[f"g{i}::y_hat"]
+            missing_in |= (Wrow[i] > 0) & col.is_null().to_numpy()
+    frame = g.select(*keep).with_columns(
+        pl.Series("y_hat", np.where(missing_in, np.nan, combined["y_hat"])),
+        pl.Series("__missing", missing_in),
+        *[pl.Series(c, combined[c]) for c in qcols],
+    )
+    # forecasts beyond a declared bound are cut at it (a count's falling trend at 0), as the published ones are
+    frame = frame.with_columns(within_bounds(c, bounds) for c in ["y_hat", *qcols])
+    broken = ~pl.col("y_hat").is_finite() & ~pl.col("__missing")
+    pairs = frame.group_by("unique_id", "window").agg(broken.fill_null(True).any().alias("broken"),
+                                                       pl.col("__missing").any().alias("missing"))
+    redo = pairs.filter(pl.col("broken") | pl.col("missing")).select("unique_id", "window")
+    if redo.height:
+        frame = _fill_from_fallback(frame, wide, redo, fallback, bounds, qcols)
+    return frame.drop("__missing"), pairs
+
+
 def evaluate_candidate(
     spec: CandidateSpec,
     components: dict[str, BacktestResult],
@@ -308,12 +354,7 @@ def evaluate_candidate(
     the fallback where it cannot forecast, scored, with cross-calibrated intervals."""
     wide = _wide(base, components, [*spec.keys, *fallback]).join(scales, on=["unique_id", "cutoff"], how="left")
     groups = spec.groups
-    # quantile columns combine only when every group's members have them (a quantile network)
-    qsets = [{c.split("::", 1)[1] for c in wide.columns if c.startswith(f"{k}::y_hat_q")}
-             for _, ks in groups for k in ks]
-    qcols = sorted(set.intersection(*qsets)) if qsets and all(qsets) else []
-    g = wide.with_columns([_group_expr(ks, c).alias(f"g{i}::{c}") for i, (_, ks) in enumerate(groups)
-                           for c in ["y_hat", *qcols]])
+    g, qcols = _grouped(wide, groups)
     F = np.stack([g[f"g{i}::y_hat"].to_numpy().astype(np.float64) for i in range(len(groups))])  # [G, N]
     y = g["y"].to_numpy().astype(np.float64)
     win = g["window"].to_numpy()
@@ -326,33 +367,11 @@ def evaluate_candidate(
         w = np.asarray(spec.fixed if spec.fixed is not None else [1.0 / len(groups)] * len(groups), dtype=np.float64)
         by_window = {int(k): w for k in np.unique(win)}
         final = w
-    Wrow = np.stack([by_window[int(k)] for k in win], axis=1) if len(win) else np.zeros((len(groups), 0))  # [G, N]
-    with np.errstate(invalid="ignore"):
-        combined = {c: (Wrow * np.stack([g[f"g{i}::{c}"].to_numpy().astype(np.float64)
-                                         for i in range(len(groups))])).sum(axis=0, where=Wrow > 0)
-                    for c in ["y_hat", *qcols]}
-        # a row with a missing (null -> nan) input of positive weight is missing
-        missing_in = np.zeros(len(y), dtype=bool)
-        for i in range(len(groups)):
-            col = g[f"g{i}::y_hat"]
-            missing_in |= (Wrow[i] > 0) & col.is_null().to_numpy()
-    frame = g.select(*base.columns, *SCALE_COLUMNS).with_columns(
-        pl.Series("y_hat", np.where(missing_in, np.nan, combined["y_hat"])),
-        pl.Series("__missing", missing_in),
-        *[pl.Series(c, combined[c]) for c in qcols],
-    )
-    # forecasts beyond a declared bound are cut at it (a count's falling trend at 0), as the published ones are
-    frame = frame.with_columns(within_bounds(c, bounds) for c in ["y_hat", *qcols])
-    broken = ~pl.col("y_hat").is_finite() & ~pl.col("__missing")
-    pairs = frame.group_by("unique_id", "window").agg(broken.fill_null(True).any().alias("broken"),
-                                                       pl.col("__missing").any().alias("missing"))
+    frame, pairs = _combined(g, wide, by_window, n_groups=len(groups), keep=[*base.columns, *SCALE_COLUMNS],
+                             qcols=qcols, fallback=fallback, bounds=bounds)
     n_pairs = pairs.height
     n_broken = int(pairs["broken"].sum())
     n_missing = int(pairs.filter(~pl.col("broken"))["missing"].sum())
-    redo = pairs.filter(pl.col("broken") | pl.col("missing")).select("unique_id", "window")
-    if redo.height:
-        frame = _fill_from_fallback(frame, wide, redo, fallback, bounds, qcols)
-    frame = frame.drop("__missing")
     # scored on the point forecasts (a quantile network's quantiles serve the calibration only)
     result = result_from_forecasts(spec.name, frame.drop(*SCALE_COLUMNS, *qcols), td, n_windows=n_windows, horizon=horizon,
                                    step=step)
@@ -432,13 +451,10 @@ def evaluate_candidates(
     max_fallback_share: float = 0.2,
     levels: tuple[int, ...] = INTERVAL_LEVELS,
     shrink: float = 0.0,
-    origins: dict[str, BacktestResult] | None = None,
 ) -> tuple[list[CandidateResult], list[str], dict[str, dict[str, Any] | None]]:
     """Every candidate scored on the same rows; returns (results, the fallback order: the
     statistical models from best to worst on `metric`, and the interval calibration
-    of each of those models, which a published model's fallback rows are given). `origins`: the statistical
-    models' backtests on the calibration windows (`calibration_windows`), which calibrate the published intervals
-    of every candidate made of them alone (`origin_calibration`)."""
+    of each of those models, which a published model's fallback rows are given)."""
     base = _base_rows(components, statistical)
     scales = backtest_scales(base, td)
     common: dict[str, Any] = {"base": base, "scales": scales, "metric": metric, "resolution": resolution,
@@ -452,9 +468,6 @@ def evaluate_candidates(
         v = r.result.summary.get(metric)
         return float(v) if v is not None and np.isfinite(v) and r.eligible else float("inf")
 
-    rows = origin_rows(origins, td) if origins else None
-    for r in stat_results.values():
-        r.calibration = origin_calibration(r, rows, td, horizon=horizon, levels=levels, bounds=bounds) or r.calibration
 
     # best first, naive included where it ranks: a short series gets the best of those that can run
     # on its length (naive runs on any, so the models ranked below it only serve failures)
@@ -464,21 +477,40 @@ def evaluate_candidates(
         if spec.weighting == "single" and spec.kind == "statistical" and spec.name in stat_results:
             out.append(stat_results[spec.name])
         else:
-            r = evaluate_candidate(spec, components, td, fallback=[s for s in fallback if s != spec.name], **common)
-            r.calibration = origin_calibration(r, rows, td, horizon=horizon, levels=levels, bounds=bounds) or r.calibration
-            out.append(r)
+            out.append(evaluate_candidate(spec, components, td, fallback=[s for s in fallback if s != spec.name],
+                                          **common))
     return out, fallback, {s: r.calibration for s, r in stat_results.items()}
 
 
-def calibration_windows(lengths: list[int], *, horizon: int, wanted: int | None, history: int) -> int:
+def calibration_windows(lengths: list[int], *, horizon: int, wanted: int | None, history: int, share: float) -> int:
     """How many windows a horizon apart, the newest ending at each series' last observation, calibrate the published
     intervals of the statistical candidates: `wanted` (`evaluation.calibration_windows`; None: 0, the backtest's
-    windows calibrate), fewer where the shortest of the series `lengths` would leave fewer than `history`
-    observations (the most any statistical model needs to forecast, `recipes.min_points`) before the oldest."""
-    if not wanted or not lengths or horizon < 1:
+    windows calibrate), fewer where the length that `share` of the series `lengths` reach (`lengths.share_length`,
+    `preprocess.length_share`: one short series does not decide for all) would leave fewer than `history`
+    observations (the most any statistical model needs to forecast, `recipes.min_points`) before the oldest; 0
+    where not one fits. The series shorter than that are left out of the calibration windows."""
+    n = share_length(lengths, share) - max(int(history), 1) + 1
+    if not wanted or horizon < 1 or n <= horizon:
         return 0
-    fits = (min(lengths) - max(int(history), 1) - horizon) // horizon + 1
-    return max(0, min(int(wanted), fits))
+    return _windows_that_fit(n, horizon=horizon, n_windows=int(wanted), step=horizon)
+
+
+def calibrate_on_origins(results: list[CandidateResult], origins: dict[str, BacktestResult], td: TrainingData, *,
+                         horizon: int, levels: tuple[int, ...] = INTERVAL_LEVELS,
+                         bounds: tuple[float | None, float | None] = (None, None),
+                         fallback: Sequence[str] = ()) -> list[str]:
+    """The published calibration of each of `results` made of the models of `origins` alone (their backtests on the
+    calibration windows, a `horizon` apart, of the series of `td`) is made on those windows (`origin_calibration`,
+    `fallback`: the order the backtest fills failed pairs in); one whose windows calibrate no step keeps its
+    backtest's. Returns the names of those recalibrated."""
+    rows = origin_rows(origins, td)
+    done = []
+    for r in results:
+        cal = origin_calibration(r, rows, td, horizon=horizon, levels=levels, bounds=bounds, fallback=fallback)
+        if cal is not None and calibrated_steps(cal) > 0:
+            r.calibration = cal
+            done.append(r.name)
+    return done
 
 
 def origin_rows(origins: dict[str, BacktestResult], td: TrainingData) -> pl.DataFrame:
@@ -489,26 +521,28 @@ def origin_rows(origins: dict[str, BacktestResult], td: TrainingData) -> pl.Data
 
 
 def origin_calibration(result: CandidateResult, rows: pl.DataFrame | None, td: TrainingData, *, horizon: int,
-                       levels: tuple[int, ...], bounds: tuple[float | None, float | None]) -> dict[str, Any] | None:
+                       levels: tuple[int, ...], bounds: tuple[float | None, float | None],
+                       fallback: Sequence[str] = ()) -> dict[str, Any] | None:
     """The published intervals' calibration of a candidate made of statistical models alone on the calibration
-    windows' `rows` (`origin_rows`): its forecast there (a combination with its published weights, cut at the
-    bounds), calibrated per step as the backtest's would be; `windows` records how many. None for a candidate with
-    a network, or one of a model without such rows (the backtest's calibration stays). A point whose forecast is
-    not finite (a model that failed there) has no score: `calibrate` counts only finite ones (`n` says how many
-    points the windows held)."""
+    windows' `rows` (`origin_rows`): its forecast there as the backtest's is made (`_combined`: a combination with
+    its published weights, cut at the bounds, a pair it cannot forecast filled from the first of `fallback` in the
+    rows that can), calibrated per step as the backtest's would be; `windows` records how many, `spacing` the periods
+    between them. None for a candidate with a network, or one of a model without such rows (the backtest's
+    calibration stays). A point whose forecast is still not finite has no score: `calibrate` counts only finite ones
+    (`n` says how many points the windows held)."""
     spec = result.spec
     if rows is None or spec.networks or not all(f"{k}::y_hat" in rows.columns for k in spec.keys):
         return None
-    terms = [pl.lit(w) * _group_expr(ks, "y_hat") for w, (_, ks) in zip(result.weights, spec.groups) if w > 0]
-    if not terms:
+    weights = np.asarray(result.weights, dtype=np.float64)
+    if not (weights > 0).any():
         return None
-    combined = terms[0]
-    for t in terms[1:]:  # (a null input makes a null forecast: sum_horizontal would take it as 0)
-        combined = combined + t
-    frame = rows.select("unique_id", "window", "step", "y", *SCALE_COLUMNS, combined.alias("y_hat")) \
-        .with_columns(within_bounds("y_hat", bounds))
+    g, qcols = _grouped(rows, spec.groups)
+    frame, _ = _combined(g, rows, {int(k): weights for k in g["window"].unique()}, n_groups=len(spec.groups),
+                         keep=["unique_id", "window", "ds", "step", "y", *SCALE_COLUMNS], qcols=qcols,
+                         fallback=[f for f in fallback if f not in spec.keys], bounds=bounds)
     cal = calibrate(frame, horizon, levels, season_length=growth_season(spec, td))
     cal["windows"] = int(rows["window"].n_unique())
+    cal["spacing"] = int(horizon)  # periods between the windows' cutoffs (what the note says)
     return cal
 
 

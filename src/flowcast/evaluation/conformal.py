@@ -411,8 +411,8 @@ def _band_expr(bands: Sequence[int]) -> pl.Expr:
 def level_bands(scored: pl.DataFrame, horizon: int) -> list[int] | None:
     """The lowest size step (`_size_step`) of each band of level sizes that widths in levels are calibrated apart on,
     ascending (see the module's "Widths in levels"): consecutive size steps of the points' `level`, merged from the
-    smallest up until a band has `MIN_GROUP_POINTS` points at every scored step (what's left at the top joins the
-    last band). None when fewer than two bands have that many (everything is calibrated pooled)."""
+    smallest up until a band has `MIN_GROUP_POINTS` points at every scored step (what's left at the top, or a band
+    short of points that a gap in sizes follows, joins the band below). None when fewer than two bands have that many (everything is calibrated pooled)."""
     if "level" not in scored.columns or not scored.height:
         return None
     steps = min(horizon, int(cast(int, scored["step"].max())))
@@ -423,9 +423,16 @@ def level_bands(scored: pl.DataFrame, horizon: int) -> list[int] | None:
         per.setdefault(int(size), {})[int(step)] = int(n)
     bands: list[int] = []
     have: dict[int, int] = {}
+    last = None
     for size in sorted(per):
+        # a band still short of points followed by a gap in sizes joins the band below (its sizes are nearer those
+        # than the next ones: 3 counts at 30 between 50 at 2 and 50 at 5e4 took the 5e4 series' narrow widths)
+        if have and len(bands) > 1 and last is not None and size > last + 1:
+            bands.pop()
+            have = {}
         if not have:
             bands.append(size)
+        last = size
         for step, n in per[size].items():
             have[step] = have.get(step, 0) + n
         if all(have.get(step, 0) >= MIN_GROUP_POINTS for step in range(1, steps + 1)):
@@ -596,9 +603,9 @@ def calibration_notes(calibration: dict[str, Any] | None, name: str, horizon: in
                      f"every level, and {_a(strict)} {strict}% interval needs {min_points(strict / 100)} per step.")
         notes.append(said)
     if cal.get("windows") and (shown := [lv for lv in levels if lv not in missing]):
-        steps = calibrated_steps(cal)
+        spacing = int(cal.get("spacing") or calibrated_steps(cal))  # (stored since; a horizon apart before)
         notes.append(f"{name}'s {'/'.join(f'{lv}%' for lv in shown)} intervals are calibrated on its errors at "
-                     f"{cal['windows']} origins {plural(steps, 'period')} apart (evaluation.calibration_windows), "
+                     f"{cal['windows']} origins {plural(spacing, 'period')} apart (evaluation.calibration_windows), "
                      "refit at each; the leaderboard's coverage is that of the backtest windows.")
     if horizon is not None and (beyond := beyond_note(cal, name, horizon)) is not None:
         notes.append(beyond)
