@@ -306,10 +306,10 @@ def score_candidates(settings: Settings, td_bt: TrainingData, spans: BacktestSpa
 # The calibration origins refit each model of the published candidate on every older window and series they take:
 # at most ORIGIN_BUDGET series-windows a model beyond the backtest's own windows (reused), the series sampled evenly
 # over their sorted ids where there are more, so that the work is bounded by ORIGIN_BUDGET x a model's fit of one
-# series, whatever the number of series (500 hourly series x 2 years: 28 origins -> 76 of them on the 26 older
-# windows; damped, the slowest, ~0.1 s a series: ~3 minutes). 76 series x 28 windows still give each step's pooled
-# 95% quantile ~2,000 scores; the windows' cuts are made of those series alone.
-ORIGIN_BUDGET = 2_000
+# series, whatever the number of series. At 2,000 (76 of 100 hourly series x 2 years on the 26 older windows) damped
+# and its fallback took 486 s at a load of 15, beside a 188 s backtest: 300 (11 series) bounds them to about a
+# minute, and still gives each step's pooled 95% quantile ~300 scores (vic_elecdemand, one series, takes 28).
+ORIGIN_BUDGET = 300
 
 
 def _calibrate_published(settings: Settings, td_bt: TrainingData, cands: list[CandidateResult], publish: str | None,
