@@ -586,6 +586,27 @@ def test_a_postgres_publish_adding_a_value_column_waits_for_a_reader_store_pg_wa
     assert store.read(dataset=DS, as_of=OTHER)["y_hat_q5"].null_count() == 0
 
 
+def test_a_postgres_csv_read_paused_after_its_first_batch_does_not_block_a_publish_adding_a_value_column(
+        pg_url, pg_schema):
+    """fixC53: `read_batches` kept its transaction and COPY open as long as its consumer took (`flowcast forecasts
+    --format csv | less`): its lock on the table made a publish adding a value column wait store.pg_wait_s, then fail.
+    The COPY is spooled at the server's speed and the transaction ends before the first batch is handed out."""
+    from flowcast.store.postgres import PostgresStore
+
+    store = PostgresStore(pg_url, schema=pg_schema)
+    publish(store, make_forecast(1, 4, H, AS_OF))
+    whole = store.read()
+    batches = store.read_batches(size=5)
+    try:
+        first = next(batches)  # the consumer pauses here
+        wider = make_forecast(2, 2, H, OTHER).with_columns((pl.col("y_hat") - 2).alias("y_hat_q5"))
+        publish(PostgresStore(pg_url, schema=pg_schema, wait_s=1), wider, as_of=OTHER, variant=2)
+        assert pl.concat([first, *batches]).equals(whole)  # the snapshot of the read: without the later publish
+    finally:
+        batches.close()
+    assert store.read(dataset=DS, as_of=OTHER)["y_hat_q5"].null_count() == 0
+
+
 def _key_lock_free(backend, dataset: str, as_of: datetime) -> bool:
     """Whether another writer could take the key's lock, the one a publish takes, now (tried without waiting, from
     another handle: a lock file of its own, another PostgreSQL session)."""
