@@ -607,6 +607,26 @@ def test_a_postgres_csv_read_paused_after_its_first_batch_does_not_block_a_publi
     assert store.read(dataset=DS, as_of=OTHER)["y_hat_q5"].null_count() == 0
 
 
+def test_a_postgres_read_of_the_first_rows_walks_an_index_in_published_order(pg_url, pg_schema):
+    """fixC53: the reads order text COLLATE "C" (bytes, as polars), which the primary key's index, in the
+    database's collation, cannot serve: `--limit 50` scanned and sorted every matched row. An index in that
+    collation serves it, with a filter too."""
+    import psycopg
+    from psycopg import sql
+
+    from flowcast.store.postgres import PostgresStore
+
+    store = PostgresStore(pg_url, schema=pg_schema)
+    publish(store, make_forecast(1, 3000, H, AS_OF))
+    with psycopg.connect(pg_url, autocommit=True) as con:
+        con.execute(f"ANALYZE {pg_schema}.forecasts")
+        for asked in ({}, {"dataset": DS}):
+            where, params = store._where(**asked)
+            query = sql.SQL("EXPLAIN ") + store._select(["unique_id", "y_hat"], where, sql.SQL(" LIMIT 50"))
+            plan = "\n".join(r[0] for r in con.execute(query, params))
+            assert "Index Scan using forecasts_read_idx" in plan and "Sort" not in plan, (asked, plan)
+
+
 def _key_lock_free(backend, dataset: str, as_of: datetime) -> bool:
     """Whether another writer could take the key's lock, the one a publish takes, now (tried without waiting, from
     another handle: a lock file of its own, another PostgreSQL session)."""

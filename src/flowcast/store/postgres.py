@@ -6,7 +6,8 @@ only; a role that may not create or alter them, SELECT only, reads the store as 
     publishes  (dataset, as_of) PRIMARY KEY: content_hash, model, model_version, run_id,
                created_at, rows, n_series, value_columns: one row per published key
     forecasts  (dataset, as_of, unique_id, ds) PRIMARY KEY; index (dataset, unique_id, as_of)
-               for the read of one series; value columns (y_hat_q*, y_hat_lo*/hi*) are added as
+               for the read of one series; index (dataset, as_of, unique_id, ds), text COLLATE "C", for reads
+               in published order (a LIMIT); value columns (y_hat_q*, y_hat_lo*/hi*) are added as
                nullable columns when first published. No foreign key to publishes: a per-row
                check would slow a large publish, and only the publish transaction (which
                writes both) and `delete` (which removes both) write these tables
@@ -207,6 +208,11 @@ def _ddl(schema: str) -> list[tuple[str, str, str]]:
             PRIMARY KEY (dataset, as_of, unique_id, ds))"""),
         ("forecasts_series_idx", "forecasts",
          f"CREATE INDEX IF NOT EXISTS forecasts_series_idx ON {s}.forecasts (dataset, unique_id, as_of)"),
+        # the published order in bytes (`PostgresStore._select`'s ORDER BY): the primary key's index, in the
+        # database's collation, could not serve it, so `--limit 50` sorted every matched row (a store made before
+        # this index gets it at its next connection that may make it)
+        ("forecasts_read_idx", "forecasts", (f'CREATE INDEX IF NOT EXISTS forecasts_read_idx ON {s}.forecasts '
+                                             '(dataset COLLATE "C", as_of, unique_id COLLATE "C", ds)')),
         ("realized", "schema", f"""CREATE TABLE IF NOT EXISTS {s}.realized (
             dataset text NOT NULL, as_of timestamp NOT NULL, model text NOT NULL, model_version text,
             step integer NOT NULL CHECK (step >= 1), n bigint NOT NULL CHECK (n >= 1), mae double precision,
