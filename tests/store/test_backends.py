@@ -627,6 +627,28 @@ def test_a_postgres_read_of_the_first_rows_walks_an_index_in_published_order(pg_
             assert "Index Scan using forecasts_read_idx" in plan and "Sort" not in plan, (asked, plan)
 
 
+def test_a_postgres_check_of_which_value_columns_hold_a_value_stops_at_the_first_one(pg_url, pg_schema):
+    """fixC53: whether a value column holds a value in some matched row (`read(rows=)`, `read_batches`) was a
+    bool_or over every matched row; each column's EXISTS stops at its first value. The rows read are counted in
+    the transaction's own statistics (pg_stat_xact_user_tables)."""
+    import psycopg
+
+    from flowcast.store.postgres import PostgresStore
+
+    store = PostgresStore(pg_url, schema=pg_schema)
+    fc = make_forecast(1, 3000, H, AS_OF)
+    publish(store, fc.with_columns((pl.col("y_hat") - 2).alias("y_hat_q5")))
+    assert fc.height == 18_000
+    with psycopg.connect(pg_url, autocommit=True) as con, con.transaction():
+        for asked in ({}, {"dataset": DS}):
+            where, params = store._where(**asked)
+            assert store._filled(con, ["y_hat_q5"], where, params) == ["y_hat_q5"]
+        (got,) = con.execute("SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) FROM "
+                             "pg_stat_xact_user_tables WHERE schemaname = %s AND relname = 'forecasts'",
+                             [pg_schema]).fetchone()
+    assert got < 1_000, got  # bool_or read all 18,000 rows, twice
+
+
 def _key_lock_free(backend, dataset: str, as_of: datetime) -> bool:
     """Whether another writer could take the key's lock, the one a publish takes, now (tried without waiting, from
     another handle: a lock file of its own, another PostgreSQL session)."""

@@ -979,16 +979,18 @@ class PostgresStore:
             sql.SQL(", ").join(map(sql.Identifier, cols)), sql.Identifier(self.schema), where, tail or sql.SQL(""))
 
     def _filled(self, con: Any, vcols: list[str], where: Any, params: list[Any]) -> list[str]:
-        """Those of the value columns `vcols` with a value in some row `where` matches (one scan; none asked: no
+        """Those of the value columns `vcols` with a value in some row `where` (`_where`, of `params`) matches: one
+        EXISTS per column, which stops at its first value (a bool_or scanned every matched row; none asked: no
         query)."""
         from psycopg import sql
 
         if not vcols:
             return []
-        query = sql.SQL("SELECT {} FROM {}.forecasts{}").format(
-            sql.SQL(", ").join(sql.SQL("bool_or({} IS NOT NULL)").format(sql.Identifier(c)) for c in vcols),
-            sql.Identifier(self.schema), where)
-        found = con.execute(query, params).fetchone()
+        joint = sql.SQL(" AND " if params else " WHERE ")  # `_where` binds one parameter per condition
+        query = sql.SQL("SELECT {}").format(sql.SQL(", ").join(
+            sql.SQL("EXISTS (SELECT 1 FROM {}.forecasts{}{}{} IS NOT NULL)").format(
+                sql.Identifier(self.schema), where, joint, sql.Identifier(c)) for c in vcols))
+        found = con.execute(query, params * len(vcols)).fetchone()
         return [c for c, has in zip(vcols, found or (), strict=False) if has]
 
     @staticmethod
