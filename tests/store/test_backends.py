@@ -130,6 +130,20 @@ def test_first_rows_and_batches_of_a_postgres_database_with_its_own_collation_ar
             con.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
+def test_series_ids_with_copys_special_text_round_trip(backend):
+    """fixC53: a unique_id that is literally \\N was written unquoted into PostgreSQL's COPY input, where it means
+    NULL: the publish failed (NOT NULL). Text is quoted; backslashes, tabs, newlines and quotes round-trip too."""
+    store = backend.store
+    ids = {"s00000": "\\N", "s00001": "a\\b", "s00002": "x\ty", "s00003": 'n\nl "q"'}
+    fc = make_forecast(1, 4, 2, AS_OF).with_columns(pl.col("unique_id").replace_strict(ids))
+    publish(store, fc)
+    back = store.read()
+    assert sorted(back["unique_id"].unique().to_list()) == sorted(ids.values())
+    assert back.select("unique_id", "ds", "y_hat").sort("unique_id", "ds").equals(
+        fc.select("unique_id", "ds", "y_hat").sort("unique_id", "ds"))
+    assert pl.concat(store.read_batches(size=3)).equals(back)
+
+
 def test_replace_one_key_only_and_datasets_are_separate(backend):
     store = backend.store
     publish(store, make_forecast(7, N, H, OTHER), as_of=OTHER, variant=7)

@@ -621,7 +621,10 @@ class PostgresStore:
 
         stmt = sql.SQL("COPY {}.{} ({}) FROM STDIN (FORMAT csv, HEADER true, NULL '\\N')").format(
             sql.Identifier(self.schema), sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, frame.columns)))
-        data = frame.write_csv(null_value="\\N", datetime_format="%Y-%m-%d %H:%M:%S%.6f").encode()
+        # text quoted: in CSV mode only an unquoted \N is NULL, so a unique_id that is literally \N stays one (unquoted,
+        # it was read as NULL and failed NOT NULL); a null stays unquoted
+        data = frame.write_csv(null_value="\\N", datetime_format="%Y-%m-%d %H:%M:%S%.6f",
+                               quote_style="non_numeric").encode()
         with con.cursor().copy(stmt) as cp:
             for i in range(0, len(data), 1 << 20):
                 cp.write(data[i:i + (1 << 20)])
@@ -629,12 +632,13 @@ class PostgresStore:
     @staticmethod
     def _copy_stmt(query: Any, text_cols: list[str]) -> Any:
         """COPY (query) TO STDOUT as CSV with a header; `text_cols` always quoted, so that an empty string stays one
-        and NULL (unquoted \\N) stays NULL."""
+        and NULL (an empty field, unquoted) stays NULL: polars reads "" as an empty string and an empty field as null,
+        but any marker as null quoted or not (NULL '\\N' read a unique_id that is literally \\N as null)."""
         from psycopg import sql
 
         quote = sql.SQL(", FORCE_QUOTE ({})").format(sql.SQL(", ").join(map(sql.Identifier, text_cols))) \
             if text_cols else sql.SQL("")
-        return sql.SQL("COPY ({}) TO STDOUT (FORMAT csv, HEADER true, NULL '\\N'{})").format(query, quote)
+        return sql.SQL("COPY ({}) TO STDOUT (FORMAT csv, HEADER true, NULL ''{})").format(query, quote)
 
     def _copy_out(self, con: Any, query: Any, params: list[Any], text_cols: list[str]) -> bytes:
         """CSV of one query (one statement: one snapshot), its header line first (`_copy_stmt`)."""
@@ -997,7 +1001,7 @@ class PostgresStore:
     def _parse(data: bytes, types: dict[str, Any]) -> pl.DataFrame:
         head = data.split(b"\n", 1)[0].decode().split(",")
         overrides = {c: (pl.Utf8 if c in _TS_COLS else types.get(c, pl.Utf8)) for c in head}
-        frame = pl.read_csv(data, schema_overrides=overrides, null_values="\\N")
+        frame = pl.read_csv(data, schema_overrides=overrides)  # an empty field is NULL (`_copy_stmt`)
         return frame.with_columns(pl.col(c).str.to_datetime(time_unit="us") for c in head if c in _TS_COLS)
 
     def _publishes(self, where: dict[str, Any]) -> list[tuple]:
