@@ -47,17 +47,23 @@ def test_round_trip_keys_and_hash(backend):
     assert backend.reopen().read().equals(store.read())
 
 
-def test_a_read_of_the_first_rows_has_the_columns_of_a_whole_read(backend):
-    """store53: `read(rows=n)` (`flowcast forecasts --limit N`) left out a value column empty in its first n rows
-    alone, so the columns of `--limit 5` and `--limit 500` differed. It is `read().head(n)` on every backend: a column
-    is left out only where every matched row lacks it (one of the filters' series, another as_of's file)."""
-    store = backend.store
+def _publish_with_gaps(store) -> None:
+    """Publish AS_OF with an 80% interval its first five series lack, and OTHER (3 series) without the 10%/90%
+    quantiles: value columns empty in the first rows, or in one as_of alone."""
     first = pl.col("unique_id") < "s00005"
     fc = make_forecast(1, N, H, AS_OF).with_columns(
         pl.when(first).then(None).otherwise(pl.col("y_hat") + d).alias(c) for c, d in (("y_hat_lo80", -1.0),
                                                                                       ("y_hat_hi80", 1.0)))
     publish(store, make_forecast(2, 3, H, OTHER).drop("y_hat_q10", "y_hat_q90"), as_of=OTHER, variant=2)
     publish(store, fc)
+
+
+def test_a_read_of_the_first_rows_has_the_columns_of_a_whole_read(backend):
+    """store53: `read(rows=n)` (`flowcast forecasts --limit N`) left out a value column empty in its first n rows
+    alone, so the columns of `--limit 5` and `--limit 500` differed. It is `read().head(n)` on every backend: a column
+    is left out only where every matched row lacks it (one of the filters' series, another as_of's file)."""
+    store = backend.store
+    _publish_with_gaps(store)
     whole = store.read()
     for n in (1, 3 * H, 3 * H + 5 * H, whole.height):
         assert store.read(rows=n).equals(whole.head(n)), n
@@ -79,12 +85,7 @@ def test_the_batches_and_the_summary_of_a_read_are_those_of_the_whole_read(backe
 
     store = backend.store
     assert list(store.read_batches(size=7)) == [] and store.read_summary(_summarised)["rows"].sum() == 0
-    first = pl.col("unique_id") < "s00005"
-    fc = make_forecast(1, N, H, AS_OF).with_columns(
-        pl.when(first).then(None).otherwise(pl.col("y_hat") + d).alias(c) for c, d in (("y_hat_lo80", -1.0),
-                                                                                      ("y_hat_hi80", 1.0)))
-    publish(store, make_forecast(2, 3, H, OTHER).drop("y_hat_q10", "y_hat_q90"), as_of=OTHER, variant=2)
-    publish(store, fc)
+    _publish_with_gaps(store)
     odd = {"s00000": "a\nb", "s00001": 'c"d'}  # a batch ends where a row does, not at a newline in quoted text
     publish(store, make_forecast(3, 2, H, AS_OF).with_columns(pl.col("unique_id").replace_strict(odd)),
             dataset="other", variant=3)
