@@ -245,9 +245,47 @@ def test_forecasts_of_an_end_labelled_dataset_carry_their_end_label(tmp_path, fr
     assert got["ds_end"].to_list() == [ds_end, None]
     assert with_end_labels(frame.filter(pl.col("dataset") == "plain"), settings).columns == frame.columns
     # store53: csv and json are written a batch at a time; a batch of the plain dataset's rows has the column (null)
-    # where the command reads an end-labelled one too, so that every batch has the header's columns
+    # where the filters match an end-labelled one too (fixC53: not another dataset of the store), so that every
+    # batch has the header's columns
     batch = with_end_labels(frame.filter(pl.col("dataset") == "plain"), settings, ["hourend", "plain"])
     assert batch.columns == got.columns and batch["ds_end"].to_list() == [None]
+
+
+def test_csv_of_a_series_has_the_end_label_column_only_where_a_matched_dataset_is_end_labelled(tmp_path):
+    """fixC53: without --dataset, csv and json took `ds_end` from every dataset of the store: the csv of a series of a
+    start-labelled dataset got an all-null ds_end column when another dataset was end-labelled, and its --limit N
+    (from its rows alone) did not. Both take it from the datasets the filters match."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from flowcast.cli.app import app
+    from flowcast.config import Settings
+    from flowcast.ops.quiet import fingerprint_path
+    from flowcast.store import open_store
+
+    as_of = datetime(2024, 1, 1)
+    store = open_store(Settings(home=tmp_path))
+    for name, label, uid in (("hourend", "end", "e1"), ("plain", "start", "p1")):
+        record = fingerprint_path(tmp_path, name, as_of)
+        record.parent.mkdir(parents=True)
+        record.write_text(json.dumps({"dataset": name, "as_of": "2024-01-01T00:00:00", "time_label": label,
+                                      "freq": "1h"}))
+        fc = pl.DataFrame({"unique_id": [uid] * 2, "ds": [datetime(2024, 1, 1, 1), datetime(2024, 1, 1, 2)],
+                           "step": [1, 2], "y_hat": [1.0, 2.0]})
+        store.publish(fc, dataset=name, as_of=as_of, model="naive", model_version=None, run_id=f"run-{name}",
+                      created_at=as_of)
+
+    def header(*args: str) -> str:
+        res = CliRunner().invoke(app, ["forecasts", "--format", "csv", "--home", str(tmp_path), *args])
+        assert res.exit_code == 0, res.output
+        return res.stdout.splitlines()[0]
+
+    assert "ds_end" not in header("--unique-id", "p1") and header("--unique-id", "p1", "--limit", "1") == \
+        header("--unique-id", "p1")
+    assert "ds_end" in header("--unique-id", "e1") and header("--unique-id", "e1", "--limit", "1") == \
+        header("--unique-id", "e1")
+    assert "ds_end" in header() and header("--limit", "1") == header()
 
 
 def test_a_by_hand_promote_and_rollback_record_when(tmp_path, _isolated_home):

@@ -47,17 +47,23 @@ def test_round_trip_keys_and_hash(backend):
     assert backend.reopen().read().equals(store.read())
 
 
-def test_a_read_of_the_first_rows_has_the_columns_of_a_whole_read(backend):
-    """store53: `read(rows=n)` (`flowcast forecasts --limit N`) left out a value column empty in its first n rows
-    alone, so the columns of `--limit 5` and `--limit 500` differed. It is `read().head(n)` on every backend: a column
-    is left out only where every matched row lacks it (one of the filters' series, another as_of's file)."""
-    store = backend.store
+def _publish_with_gaps(store) -> None:
+    """Publish AS_OF with an 80% interval its first five series lack, and OTHER (3 series) without the 10%/90%
+    quantiles: value columns empty in the first rows, or in one as_of alone."""
     first = pl.col("unique_id") < "s00005"
     fc = make_forecast(1, N, H, AS_OF).with_columns(
         pl.when(first).then(None).otherwise(pl.col("y_hat") + d).alias(c) for c, d in (("y_hat_lo80", -1.0),
                                                                                       ("y_hat_hi80", 1.0)))
     publish(store, make_forecast(2, 3, H, OTHER).drop("y_hat_q10", "y_hat_q90"), as_of=OTHER, variant=2)
     publish(store, fc)
+
+
+def test_a_read_of_the_first_rows_has_the_columns_of_a_whole_read(backend):
+    """store53: `read(rows=n)` (`flowcast forecasts --limit N`) left out a value column empty in its first n rows
+    alone, so the columns of `--limit 5` and `--limit 500` differed. It is `read().head(n)` on every backend: a column
+    is left out only where every matched row lacks it (one of the filters' series, another as_of's file)."""
+    store = backend.store
+    _publish_with_gaps(store)
     whole = store.read()
     for n in (1, 3 * H, 3 * H + 5 * H, whole.height):
         assert store.read(rows=n).equals(whole.head(n)), n
@@ -79,12 +85,7 @@ def test_the_batches_and_the_summary_of_a_read_are_those_of_the_whole_read(backe
 
     store = backend.store
     assert list(store.read_batches(size=7)) == [] and store.read_summary(_summarised)["rows"].sum() == 0
-    first = pl.col("unique_id") < "s00005"
-    fc = make_forecast(1, N, H, AS_OF).with_columns(
-        pl.when(first).then(None).otherwise(pl.col("y_hat") + d).alias(c) for c, d in (("y_hat_lo80", -1.0),
-                                                                                      ("y_hat_hi80", 1.0)))
-    publish(store, make_forecast(2, 3, H, OTHER).drop("y_hat_q10", "y_hat_q90"), as_of=OTHER, variant=2)
-    publish(store, fc)
+    _publish_with_gaps(store)
     odd = {"s00000": "a\nb", "s00001": 'c"d'}  # a batch ends where a row does, not at a newline in quoted text
     publish(store, make_forecast(3, 2, H, AS_OF).with_columns(pl.col("unique_id").replace_strict(odd)),
             dataset="other", variant=3)
@@ -128,6 +129,20 @@ def test_first_rows_and_batches_of_a_postgres_database_with_its_own_collation_ar
     finally:
         with psycopg.connect(pg_url, autocommit=True) as con:
             con.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def test_series_ids_with_copys_special_text_round_trip(backend):
+    """fixC53: a unique_id that is literally \\N was written unquoted into PostgreSQL's COPY input, where it means
+    NULL: the publish failed (NOT NULL). Text is quoted; backslashes, tabs, newlines and quotes round-trip too."""
+    store = backend.store
+    ids = {"s00000": "\\N", "s00001": "a\\b", "s00002": "x\ty", "s00003": 'n\nl "q"'}
+    fc = make_forecast(1, 4, 2, AS_OF).with_columns(pl.col("unique_id").replace_strict(ids))
+    publish(store, fc)
+    back = store.read()
+    assert sorted(back["unique_id"].unique().to_list()) == sorted(ids.values())
+    assert back.select("unique_id", "ds", "y_hat").sort("unique_id", "ds").equals(
+        fc.select("unique_id", "ds", "y_hat").sort("unique_id", "ds"))
+    assert pl.concat(store.read_batches(size=3)).equals(back)
 
 
 def test_replace_one_key_only_and_datasets_are_separate(backend):
@@ -584,6 +599,69 @@ def test_a_postgres_publish_adding_a_value_column_waits_for_a_reader_store_pg_wa
     assert not store.has(DS, OTHER)
     publish(store, wider, as_of=OTHER, variant=2)
     assert store.read(dataset=DS, as_of=OTHER)["y_hat_q5"].null_count() == 0
+
+
+def test_a_postgres_csv_read_paused_after_its_first_batch_does_not_block_a_publish_adding_a_value_column(
+        pg_url, pg_schema):
+    """fixC53: `read_batches` kept its transaction and COPY open as long as its consumer took (`flowcast forecasts
+    --format csv | less`): its lock on the table made a publish adding a value column wait store.pg_wait_s, then fail.
+    The COPY is spooled at the server's speed and the transaction ends before the first batch is handed out."""
+    from flowcast.store.postgres import PostgresStore
+
+    store = PostgresStore(pg_url, schema=pg_schema)
+    publish(store, make_forecast(1, 4, H, AS_OF))
+    whole = store.read()
+    batches = store.read_batches(size=5)
+    try:
+        first = next(batches)  # the consumer pauses here
+        wider = make_forecast(2, 2, H, OTHER).with_columns((pl.col("y_hat") - 2).alias("y_hat_q5"))
+        publish(PostgresStore(pg_url, schema=pg_schema, wait_s=1), wider, as_of=OTHER, variant=2)
+        assert pl.concat([first, *batches]).equals(whole)  # the snapshot of the read: without the later publish
+    finally:
+        batches.close()
+    assert store.read(dataset=DS, as_of=OTHER)["y_hat_q5"].null_count() == 0
+
+
+def test_a_postgres_read_of_the_first_rows_walks_an_index_in_published_order(pg_url, pg_schema):
+    """fixC53: the reads order text COLLATE "C" (bytes, as polars), which the primary key's index, in the
+    database's collation, cannot serve: `--limit 50` scanned and sorted every matched row. An index in that
+    collation serves it, with a filter too."""
+    import psycopg
+    from psycopg import sql
+
+    from flowcast.store.postgres import PostgresStore
+
+    store = PostgresStore(pg_url, schema=pg_schema)
+    publish(store, make_forecast(1, 3000, H, AS_OF))
+    with psycopg.connect(pg_url, autocommit=True) as con:
+        con.execute(f"ANALYZE {pg_schema}.forecasts")
+        for asked in ({}, {"dataset": DS}):
+            where, params = store._where(**asked)
+            query = sql.SQL("EXPLAIN ") + store._select(["unique_id", "y_hat"], where, sql.SQL(" LIMIT 50"))
+            plan = "\n".join(r[0] for r in con.execute(query, params))
+            assert "Index Scan using forecasts_read_idx" in plan and "Sort" not in plan, (asked, plan)
+
+
+def test_a_postgres_check_of_which_value_columns_hold_a_value_stops_at_the_first_one(pg_url, pg_schema):
+    """fixC53: whether a value column holds a value in some matched row (`read(rows=)`, `read_batches`) was a
+    bool_or over every matched row; each column's EXISTS stops at its first value. The rows read are counted in
+    the transaction's own statistics (pg_stat_xact_user_tables)."""
+    import psycopg
+
+    from flowcast.store.postgres import PostgresStore
+
+    store = PostgresStore(pg_url, schema=pg_schema)
+    fc = make_forecast(1, 3000, H, AS_OF)
+    publish(store, fc.with_columns((pl.col("y_hat") - 2).alias("y_hat_q5")))
+    assert fc.height == 18_000
+    with psycopg.connect(pg_url, autocommit=True) as con, con.transaction():
+        for asked in ({}, {"dataset": DS}):
+            where, params = store._where(**asked)
+            assert store._filled(con, ["y_hat_q5"], where, params) == ["y_hat_q5"]
+        (got,) = con.execute("SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) FROM "
+                             "pg_stat_xact_user_tables WHERE schemaname = %s AND relname = 'forecasts'",
+                             [pg_schema]).fetchone()
+    assert got < 1_000, got  # bool_or read all 18,000 rows, twice
 
 
 def _key_lock_free(backend, dataset: str, as_of: datetime) -> bool:

@@ -97,7 +97,7 @@ def forecasts(
     n = int(total["rows"].sum()) if "rows" in total.columns else total.height  # the rows matched (`read_summary`)
     for problem in getattr(store, "skipped", []):  # a damaged partition hides only itself
         console.print(f"warning: {problem}", highlight=False)
-    ends = [dataset] if dataset is not None else store.datasets() if fmt != "table" and limit is None else None
+    ends = None if fmt == "table" else [dataset] if dataset is not None else _matched_datasets(store, asked)
     frame = with_end_labels(frame, settings, ends)
     if frame.height == 0:  # said on stderr whatever the format: --format csv printed a bare header, exit 0
         filters = {k: v for k, v in {"dataset": dataset, "as_of": as_of, "unique_id": unique_id,
@@ -195,6 +195,13 @@ def csv_text(frame: Any, *, header: bool = True) -> str:
             zone = "%:z" if dtype.time_zone else ""
             times.append(pl.col(name).dt.strftime(f"%Y-%m-%dT%H:%M:%S%.f{zone}"))
     return str(frame.with_columns(times).write_csv(include_header=header))
+
+
+def _matched_datasets(store: Any, asked: dict[str, Any]) -> list[str]:
+    """The datasets with a row the filters `asked` match (`read_summary` of that column alone): csv and json take
+    their `ds_end` column from those, whatever the other datasets of the store, and --limit N as the whole read."""
+    summary = store.read_summary(lambda c: c == "dataset", **asked)
+    return summary["dataset"].to_list() if "dataset" in summary.columns else []
 
 
 def with_end_labels(frame: Any, settings: Any, datasets: list[str] | None = None) -> Any:

@@ -6,7 +6,8 @@ only; a role that may not create or alter them, SELECT only, reads the store as 
     publishes  (dataset, as_of) PRIMARY KEY: content_hash, model, model_version, run_id,
                created_at, rows, n_series, value_columns: one row per published key
     forecasts  (dataset, as_of, unique_id, ds) PRIMARY KEY; index (dataset, unique_id, as_of)
-               for the read of one series; value columns (y_hat_q*, y_hat_lo*/hi*) are added as
+               for the read of one series; index (dataset, as_of, unique_id, ds), text COLLATE "C", for reads
+               in published order (a LIMIT); value columns (y_hat_q*, y_hat_lo*/hi*) are added as
                nullable columns when first published. No foreign key to publishes: a per-row
                check would slow a large publish, and only the publish transaction (which
                writes both) and `delete` (which removes both) write these tables
@@ -37,9 +38,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -87,6 +89,7 @@ _FORECAST_TYPES: dict[str, Any] = {"dataset": pl.Utf8, "unique_id": pl.Utf8, "st
                                    "model_version": pl.Utf8, "run_id": pl.Utf8, "y_hat": pl.Float64}
 _TEXT_COLS = ["dataset", "unique_id", "model", "model_version", "run_id"]  # the forecasts' text columns
 log = logging.getLogger(__name__)
+_SPOOL_MEMORY = 64 << 20  # bytes of a csv/json read's COPY held in memory (`_copy_spool`); the rest on disk
 _DDL_LOCK = 0x666C6F77  # "flow": the key of the DDL advisory lock
 
 
@@ -206,6 +209,11 @@ def _ddl(schema: str) -> list[tuple[str, str, str]]:
             PRIMARY KEY (dataset, as_of, unique_id, ds))"""),
         ("forecasts_series_idx", "forecasts",
          f"CREATE INDEX IF NOT EXISTS forecasts_series_idx ON {s}.forecasts (dataset, unique_id, as_of)"),
+        # the published order in bytes (`PostgresStore._select`'s ORDER BY): the primary key's index, in the
+        # database's collation, could not serve it, so `--limit 50` sorted every matched row (a store made before
+        # this index gets it at its next connection that may make it)
+        ("forecasts_read_idx", "forecasts", (f'CREATE INDEX IF NOT EXISTS forecasts_read_idx ON {s}.forecasts '
+                                             '(dataset COLLATE "C", as_of, unique_id COLLATE "C", ds)')),
         ("realized", "schema", f"""CREATE TABLE IF NOT EXISTS {s}.realized (
             dataset text NOT NULL, as_of timestamp NOT NULL, model text NOT NULL, model_version text,
             step integer NOT NULL CHECK (step >= 1), n bigint NOT NULL CHECK (n >= 1), mae double precision,
@@ -235,6 +243,24 @@ def _ddl(schema: str) -> list[tuple[str, str, str]]:
             dataset text NOT NULL, as_of timestamp NOT NULL, content_hash text NOT NULL, record text NOT NULL,
             PRIMARY KEY (dataset, as_of))"""),
     ]
+
+
+@dataclass
+class _Spool:
+    """A COPY's CSV in a temporary file (`PostgresStore._copy_spool`): its header line and where each piece ends."""
+
+    file: Any  # tempfile.SpooledTemporaryFile
+    head: bytes = b""
+    ends: list[int] = field(default_factory=list)
+
+    def pieces(self) -> Iterator[bytes]:
+        """Each piece, the header line first; the file is closed once they are read (or the reader stops)."""
+        with self.file:
+            self.file.seek(0)
+            at = 0
+            for end in self.ends:
+                yield self.head + self.file.read(end - at)
+                at = end
 
 
 @dataclass(frozen=True)
@@ -596,45 +622,62 @@ class PostgresStore:
 
         stmt = sql.SQL("COPY {}.{} ({}) FROM STDIN (FORMAT csv, HEADER true, NULL '\\N')").format(
             sql.Identifier(self.schema), sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, frame.columns)))
-        data = frame.write_csv(null_value="\\N", datetime_format="%Y-%m-%d %H:%M:%S%.6f").encode()
+        # text quoted: in CSV mode only an unquoted \N is NULL, so a unique_id that is literally \N stays one (unquoted,
+        # it was read as NULL and failed NOT NULL); a null stays unquoted
+        data = frame.write_csv(null_value="\\N", datetime_format="%Y-%m-%d %H:%M:%S%.6f",
+                               quote_style="non_numeric").encode()
         with con.cursor().copy(stmt) as cp:
             for i in range(0, len(data), 1 << 20):
                 cp.write(data[i:i + (1 << 20)])
 
-    def _copy_out(self, con: Any, query: Any, params: list[Any], text_cols: list[str]) -> bytes:
-        """CSV of one query (one statement: one snapshot); text values are always quoted, so that
-        an empty string stays one and NULL (unquoted \\N) stays NULL."""
-        return b"".join(self._copy_pieces(con, query, params, text_cols))
-
-    def _copy_pieces(self, con: Any, query: Any, params: list[Any], text_cols: list[str],
-                     rows: int | None = None) -> Iterator[bytes]:
-        """`_copy_out`'s CSV as it arrives, in pieces of `rows` rows, each with the header line (None: one piece, the
-        header alone where no row matched; else no piece without a row). libpq hands a COPY's data one row at a time
-        (PQgetCopyData), so each piece ends where a row does, whatever newlines its quoted text holds."""
+    @staticmethod
+    def _copy_stmt(query: Any, text_cols: list[str]) -> Any:
+        """COPY (query) TO STDOUT as CSV with a header; `text_cols` always quoted, so that an empty string stays one
+        and NULL (an empty field, unquoted) stays NULL: polars reads "" as an empty string and an empty field as null,
+        but any marker as null quoted or not (NULL '\\N' read a unique_id that is literally \\N as null)."""
         from psycopg import sql
 
         quote = sql.SQL(", FORCE_QUOTE ({})").format(sql.SQL(", ").join(map(sql.Identifier, text_cols))) \
             if text_cols else sql.SQL("")
-        stmt = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv, HEADER true, NULL '\\N'{})").format(query, quote)
-        head: bytes | None = None
-        buf = bytearray()
-        held = 0
-        with con.cursor().copy(stmt, params) as cp:
-            for chunk in cp:
-                if head is None:  # the header line (column names: no quoted newline)
-                    buf += chunk
-                    if (end := buf.find(b"\n")) >= 0:
-                        head, buf = bytes(buf[:end + 1]), bytearray(buf[end + 1:])
-                        held = 1 if buf else 0
-                    continue
-                buf += chunk
-                held += 1
-                if rows is not None and held >= rows:
-                    yield head + bytes(buf)
-                    buf.clear()
-                    held = 0
-        if head is None or rows is None or buf:
-            yield (head or b"") + bytes(buf)
+        return sql.SQL("COPY ({}) TO STDOUT (FORMAT csv, HEADER true, NULL ''{})").format(query, quote)
+
+    def _copy_out(self, con: Any, query: Any, params: list[Any], text_cols: list[str]) -> bytes:
+        """CSV of one query (one statement: one snapshot), its header line first (`_copy_stmt`)."""
+        with con.cursor().copy(self._copy_stmt(query, text_cols), params) as cp:
+            return b"".join(cp)
+
+    def _copy_spool(self, con: Any, query: Any, params: list[Any], text_cols: list[str], rows: int) -> _Spool:
+        """`_copy_out`'s CSV read at the server's speed into a spooled temporary file (memory up to `_SPOOL_MEMORY`,
+        then disk), with where every `rows` rows end: the caller's transaction can end before the rows are parsed
+        (`_Spool.pieces`). A COPY read as its consumer went (`flowcast forecasts --format csv | less`) kept its
+        transaction, and its lock on the table, open that long: a publish adding a value column waited, then failed.
+        libpq hands a COPY's data one row at a time (PQgetCopyData), so each piece ends where a row does, whatever
+        newlines its quoted text holds."""
+        spool = _Spool(tempfile.SpooledTemporaryFile(max_size=_SPOOL_MEMORY))  # noqa: SIM115 (closed by pieces())
+        try:
+            pending: bytearray | None = bytearray()  # the header line, until it is whole
+            held = 0
+            with con.cursor().copy(self._copy_stmt(query, text_cols), params) as cp:
+                for chunk in cp:
+                    if pending is not None:  # the header line (column names: no quoted newline)
+                        pending += chunk
+                        if (end := pending.find(b"\n")) < 0:
+                            continue
+                        spool.head, chunk = bytes(pending[:end + 1]), bytes(pending[end + 1:])
+                        pending = None
+                        if not chunk:
+                            continue
+                    spool.file.write(chunk)
+                    held += 1
+                    if held >= rows:
+                        spool.ends.append(spool.file.tell())
+                        held = 0
+            if held:
+                spool.ends.append(spool.file.tell())
+        except BaseException:
+            spool.file.close()
+            raise
+        return spool
 
     # ------------------------------------------------------------------ publish
     def publish(
@@ -873,7 +916,7 @@ class PostgresStore:
     def read_batches(self, *, dataset: str | None = None, as_of: datetime | None = None,
                      unique_id: str | None = None, model: str | None = None,
                      size: int = 50_000) -> Iterator[pl.DataFrame]:
-        """What `read` returns, `size` rows at a time (one COPY, parsed as its rows arrive, in one snapshot): `flowcast
+        """What `read` returns, `size` rows at a time (one COPY, spooled, then parsed: `_copy_spool`): `flowcast
         forecasts --format csv|json` held every row of the store in memory to write them. Every batch has the same
         columns: the value columns with a value in some matched row (one aggregate query first). No batch where
         nothing matches. (A named cursor's rows, made Python objects one by one, took twice as long for 1M rows as this,
@@ -886,8 +929,9 @@ class PostgresStore:
                 return
             where, params = self._where(dataset=dataset, as_of=as_of, unique_id=unique_id, model=model)
             vcols = self._filled(con, self._value_columns(con), where, params)
-            for piece in self._copy_pieces(con, self._select([*_BASE_COLS, *vcols], where), params, _TEXT_COLS, size):
-                yield normalise_read(self._parse(piece, _FORECAST_TYPES | {c: pl.Float64 for c in vcols}), set(vcols))
+            spool = self._copy_spool(con, self._select([*_BASE_COLS, *vcols], where), params, _TEXT_COLS, size)
+        for piece in spool.pieces():  # the transaction has ended: a slow consumer holds no lock (_copy_spool)
+            yield normalise_read(self._parse(piece, _FORECAST_TYPES | {c: pl.Float64 for c in vcols}), set(vcols))
 
     def read_summary(self, columns: Callable[[str], bool], *, dataset: str | None = None,
                      as_of: datetime | None = None, unique_id: str | None = None,
@@ -940,23 +984,25 @@ class PostgresStore:
             sql.SQL(", ").join(map(sql.Identifier, cols)), sql.Identifier(self.schema), where, tail or sql.SQL(""))
 
     def _filled(self, con: Any, vcols: list[str], where: Any, params: list[Any]) -> list[str]:
-        """Those of the value columns `vcols` with a value in some row `where` matches (one scan; none asked: no
+        """Those of the value columns `vcols` with a value in some row `where` (`_where`, of `params`) matches: one
+        EXISTS per column, which stops at its first value (a bool_or scanned every matched row; none asked: no
         query)."""
         from psycopg import sql
 
         if not vcols:
             return []
-        query = sql.SQL("SELECT {} FROM {}.forecasts{}").format(
-            sql.SQL(", ").join(sql.SQL("bool_or({} IS NOT NULL)").format(sql.Identifier(c)) for c in vcols),
-            sql.Identifier(self.schema), where)
-        found = con.execute(query, params).fetchone()
+        joint = sql.SQL(" AND " if params else " WHERE ")  # `_where` binds one parameter per condition
+        query = sql.SQL("SELECT {}").format(sql.SQL(", ").join(
+            sql.SQL("EXISTS (SELECT 1 FROM {}.forecasts{}{}{} IS NOT NULL)").format(
+                sql.Identifier(self.schema), where, joint, sql.Identifier(c)) for c in vcols))
+        found = con.execute(query, params * len(vcols)).fetchone()
         return [c for c, has in zip(vcols, found or (), strict=False) if has]
 
     @staticmethod
     def _parse(data: bytes, types: dict[str, Any]) -> pl.DataFrame:
         head = data.split(b"\n", 1)[0].decode().split(",")
         overrides = {c: (pl.Utf8 if c in _TS_COLS else types.get(c, pl.Utf8)) for c in head}
-        frame = pl.read_csv(data, schema_overrides=overrides, null_values="\\N")
+        frame = pl.read_csv(data, schema_overrides=overrides)  # an empty field is NULL (`_copy_stmt`)
         return frame.with_columns(pl.col(c).str.to_datetime(time_unit="us") for c in head if c in _TS_COLS)
 
     def _publishes(self, where: dict[str, Any]) -> list[tuple]:
