@@ -104,6 +104,7 @@ WITHIN_TEXT = [
     ("conn host=db user=u password=s3cret dbname=x; select 1", "conn host=db user=u password=*** dbname=x; select 1"),
     ("x\nhost=db password='a b' dbname=y", "x\nhost=db password=*** dbname=y"),
     ("note (host=db password = s3cret) kept", "note (host=db password = ***) kept"),
+    ('host=db password="s3 cret" dbname=x', "host=db password=*** dbname=x"),
     ("select 1 -- postgresql://u:pw@h/db, user=u sslpassword=k3y.",
      "select 1 -- postgresql://u:***@h/db, user=u sslpassword=***."),
     # fixF52: a DSN's secret next to a pair of libpq's keywords, before it or after it, in any case
@@ -131,10 +132,16 @@ IN_LOCATION = [
     ("postgresql://h/db note (password = s3cret) kept", "postgresql://h/db note (password = ***) kept"),
     ("host=db (pwd=s3cret)", "host=db (pwd=***)"), ("s3://b/x.csv token='a b', see", "s3://b/x.csv token=***, see"),
     ("https://h/x.csv DB_SECRET=s3.", "https://h/x.csv DB_SECRET=***."),
+    # fixD53: a double-quoted value whole (`password=*** cret"` showed its words after the first)
+    ('postgresql://h/db note password="s3 cret"', "postgresql://h/db note password=***"),
+    ('host=db (token="a \\" b") x', "host=db (token=***) x"),
 ]
 # no URL nor DSN (a file's or a folder's name, a note), or none shown: as written in a location too
 NO_SECRET_IN_LOCATION = ["/data/my password=1 x.csv", "note (password = s3cret) kept", "/d/token=a/x.csv",
-                         "host=db (pwd=***) x", "https://h/x.csv secret=''"]
+                         "host=db (pwd=***) x", "https://h/x.csv secret=''", 'host=db pwd="***"',
+                         # fixD53: a `file://` URL is a file's name as a bare path is (stored `password=***`, a path
+                         # that a worker then refused)
+                         "file:///data/my password=1 x.csv", "FILE:///d/token=a b.csv"]
 LIBPQ_URLS = ["postgresql://u:pw@h:5432/db?application_name=a@b", "postgresql://u:p?s/s@h/db",
               "postgresql://u:p@ss@h/db", "postgresql://u:pw@[::1]:5432/db",
               "postgresql://u:pw@/db?host=/var/run/postgresql"]
@@ -393,3 +400,23 @@ def test_a_backfills_api_wait_names_a_keyword_dsn_in_its_error_without_its_passw
 
     said = api_wait_said("2019-03-01", "http://h/api", "did not answer", OSError("host=db password=s3cret"), "then")
     assert "(OSError: host=db password=***)" in said, said
+
+
+@pytest.mark.parametrize("text, shown", IN_LOCATION)
+def test_a_log_line_and_redact_hide_what_a_stored_location_hides(text, shown):
+    """fixD53: a secret's `name=value` hidden in a stored location (`redact_location`) was shown by a log line
+    (`redact_log_text`) and by `redact`: a log line shows no secret that storage hides."""
+    assert redact(text) == shown
+    assert redact_log_text(f"connect failed: {text}") == f"connect failed: {shown}"
+
+
+def test_a_log_line_hides_a_secrets_value_after_a_dsns_pair():
+    assert redact_log_text("connect failed: host=db pwd=s3cret") == "connect failed: host=db pwd=***"
+    assert redact("postgresql://h/db (token=s3cret)") == "postgresql://h/db (token=***)"
+    assert redact_log_text('x: host=db password="s3 cret", y') == "x: host=db password=***, y"
+
+
+def test_a_log_line_keeps_the_marks_after_a_hidden_value():
+    """fixD53: `(..., shared_options.secret = ***): the` lost its '):', read as a value shown and hidden whole."""
+    said = "showed a token (host=db, x.secret = ***): the API stored them; password = s3cret: see"
+    assert redact_log_text(said) == "showed a token (host=db, x.secret = ***): the API stored them; password = ***: see"

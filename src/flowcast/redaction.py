@@ -84,7 +84,11 @@ _URL_IN_TEXT = re.compile(r"(?<![\w+.-])[\w+.-]++://(?:[^:/?#@\s\[\]]*+:(?!\d+(?
 # A value quoted by escaped quotes (`\'a b\'`: the repr of text holding both quote marks escapes the DSN's own) is
 # read to its closing `\'` (it was read unquoted, to the next space: `password=*** b\'` showed the password's words
 # after the first).
-_TEXT_QUOTED = r"\\'(?:[^\\]|\\[^'])*+(?:\\')?|'(?:[^'\\]|\\\\?.)*+'?"
+# A value in double quotes (`password="s3 cret"`, a '\\' escaping the character after it) is read to its closing
+# quote too (it was read unquoted, to the next space: `password=*** cret"` showed the password's words after the first)
+_TEXT_QUOTED = r"\\'(?:[^\\]|\\[^'])*+(?:\\')?|'(?:[^'\\]|\\\\?.)*+'?|\"(?:[^\"\\]|\\.)*+\"?"
+# the quotes a value may be quoted by in text (`_TEXT_QUOTED`)
+QUOTES = "'\""
 _TEXT_DSN_VALUE = _TEXT_QUOTED + "|" + _DSN_UNQUOTED
 # a word's start in text (a character before it), where a DSN's keyword may begin
 WORD_START = "\\s'\"(\\[{,:"
@@ -102,7 +106,8 @@ _DSN_SECRET_IN_TEXT = _secret_in_text(_TEXT_DSN_VALUE)
 # value's escaped '\' may be escaped once more too, as a quoted one's: a repr doubles it (`{'path': 'password=a\\ b'}`:
 # ' b' was shown, secrets53). A value that ends in an escaped '\' (`a\\ b`) is read on over the space after it: the
 # word after it hidden too, none of the password shown
-_LOG_DSN_SECRET = _secret_in_text(_TEXT_QUOTED + r"|(?:[^\s'\\]|\\\\?.)(?:[^\s\\]|\\\\?.)*+")
+_LOG_DSN_VALUE = _TEXT_QUOTED + r"|(?:[^\s'\\]|\\\\?.)(?:[^\s\\]|\\\\?.)*+"
+_LOG_DSN_SECRET = _secret_in_text(_LOG_DSN_VALUE)
 # secrets53: the names of a secret's `name=value` anywhere in a location's text that is a URL or a DSN (a source's path,
 # a store's URL: `redact_location`), any case: one ending in these (`password`, `pwd`, `db_secret`, `token`). Patterns
 # of Python's `re` and ECMA-262 alike (`source_secrets.VISIBLE_LOCATION_SECRET`)
@@ -110,8 +115,12 @@ LOCATION_SECRET_ENDS = ("password", "passwd", "pwd", "secret", "token")
 NAME_BEFORE = r"[A-Za-z0-9_.-]*?"
 LOCATION_SECRET_NAME = rf"{NAME_BEFORE}(?:{'|'.join(LOCATION_SECRET_ENDS)})"
 _LOCATION_SECRET = _secret_in_text(_TEXT_DSN_VALUE, LOCATION_SECRET_NAME)
-# the marks after a value in text that end a quote, a clause or a collection, shown: `password=***'}`
-TEXT_ENDS = "'\",;.)]}"
+# and in a log line, its value read as `_LOG_DSN_SECRET` reads one: a log line shows no secret that a stored location
+# hides (`connect failed: host=db pwd=s3cret` was shown whole, fixD53)
+_LOG_LOCATION_SECRET = _secret_in_text(_LOG_DSN_VALUE, LOCATION_SECRET_NAME)
+# the marks after a value in text that end a quote, a clause or a collection, shown: `password=***'}`, `secret = ***):`
+# (a ':' too: a log line's `(x.secret = ***): the ...` lost its '):', read as a value shown, fixD53)
+TEXT_ENDS = "'\",;.:)]}"
 # libpq's keywords that make a secret's pair within a parameter's text a DSN's where a pair of one stands next to it
 # (before it, or after it past spaces: `conn host=db password=s3cret; select 1`): a file's name or a note holding
 # `password=` (`/data/my password=1 x.csv`) is no DSN, stored as written (secrets52 stored it `password=***`, a path
@@ -132,10 +141,14 @@ _ESCAPED_KEY_PAIR = re.compile(rf"(?<![^{WORD_START}])(?:{'|'.join(DSN_KEYS)})\s
                                r"(?:[^\s'\\]|\\.)(?:[^\s\\]|\\.)*+(\s*)", re.IGNORECASE)
 # spaces then one of `DSN_KEYS` and its '=', after a secret's value: a DSN's
 _KEY_AFTER = re.compile(rf"\s+(?:{'|'.join(DSN_KEYS)})\s*=", re.IGNORECASE)
-# what makes a location's text a URL or a DSN (`redact_location`): a '://', or one of `DSN_KEYS` but a secret's and its
-# '=' where a word starts (`host=db`); a file's or a folder's name (`/data/my password=1 x.csv`) holds neither
+# what makes a location's text a URL or a DSN (`redact_location`): a '://' but a file's (`file:///data/my password=1
+# x.csv` is a file's name as a bare path is: it was stored `password=***`, a path a worker then refused, fixD53), or one
+# of `DSN_KEYS` but a secret's and its '=' where a word starts (`host=db`); a file's or a folder's name
+# (`/data/my password=1 x.csv`) holds neither. Patterns of Python's `re` and ECMA-262 alike
+# (`source_secrets.VISIBLE_LOCATION_SECRET`)
 LOCATION_KEYS = tuple(k for k in DSN_KEYS if k not in DSN_SECRET_KEYS)
-_URL_OR_DSN = re.compile(rf"://|(?<![^{WORD_START}])(?:{'|'.join(LOCATION_KEYS)})\s*=", re.IGNORECASE)
+NOT_A_FILE = "(?<![Ff][Ii][Ll][Ee])://"
+_URL_OR_DSN = re.compile(rf"{NOT_A_FILE}|(?<![^{WORD_START}])(?:{'|'.join(LOCATION_KEYS)})\s*=", re.IGNORECASE)
 
 
 def password_spans(url: str) -> Iterator[tuple[int, int]]:
@@ -208,9 +221,16 @@ def _dsn_secrets(text: str) -> dict[int, str]:
 
 def redact(url: str) -> str:
     """`url` (one URL, or a keyword DSN) with its password and secret query values shown `***`, the rest as written:
-    'postgresql://u:***@h:5432/db?application_name=a@b', 'https://h/x.csv?token=***', 'host=h password=*** dbname=d'.
-    Other text without '://' is returned as it is ('/data/my password=1 x.csv': a file's name, not a DSN): how a
-    source's path (a file, a folder, a glob), URL or DSN is shown."""
+    'postgresql://u:***@h:5432/db?application_name=a@b', 'https://h/x.csv?token=***', 'host=h password=*** dbname=d';
+    and, as a location, each secret's `name=value` in it (`redact_location`: `postgresql://h/db (token=***)` was shown
+    whole while stored hidden, fixD53). Other text without '://' is returned as it is ('/data/my password=1 x.csv': a
+    file's name, not a DSN): how a source's path (a file, a folder, a glob), URL or DSN is shown."""
+    return _hide_location_secrets(_redact(url), _LOCATION_SECRET)
+
+
+def _redact(url: str) -> str:
+    """`url` as `redact` shows it, but a secret's `name=value` of no URL's query nor DSN's password (`redact_parameter`
+    stores free text's as written)."""
     if "://" in url:
         url = _URL_SECRET.sub(rf"\1\2{HIDDEN}", url)
         for start, end in reversed(list(password_spans(url))):
@@ -224,7 +244,7 @@ def redact(url: str) -> str:
 def redact_text(message: str) -> str:
     """`message` with each URL in it (a scheme, '://', up to the next space; a full stop, comma or quote before it
     left out) redacted as `redact` does."""
-    return _URL_IN_TEXT.sub(lambda m: redact(m[0]), message)
+    return _URL_IN_TEXT.sub(lambda m: _redact(m[0]), message)
 
 
 
@@ -233,7 +253,14 @@ def redact_log_text(message: str) -> str:
     keyword DSN's password in it `***` (`password=s3cret`, `sslpassword='a b'` anywhere: a log line showed
     `host=db password=s3cret` whole, fixA51); an unquoted one to the next space, less the marks that end a quote or a
     clause (`TEXT_ENDS`), one shown `***` already or empty as it is."""
-    return _hide_dsn_secrets(redact_text(message) if "://" in message else message, beside_keys=False)
+    shown = _hide_dsn_secrets(redact_text(message) if "://" in message else message, beside_keys=False)
+    return _hide_location_secrets(shown, _LOG_LOCATION_SECRET)
+
+
+def _hide_location_secrets(text: str, secrets: re.Pattern[str]) -> str:
+    """`text` with the value of each of `secrets` (a secret's `name=value`: `_LOCATION_SECRET`) in it `***` where
+    `text` is a URL or a DSN (`_URL_OR_DSN`), as `redact_location` stores it; other text as it is."""
+    return _hide_values(text, secrets) if _URL_OR_DSN.search(text) else text
 
 
 def _hide_dsn_secrets(message: str, beside_keys: bool) -> str:
@@ -254,8 +281,8 @@ def _hide_values(message: str, secrets: re.Pattern[str], beside_keys: bool = Fal
         after_keys |= {m.end() for m in _ESCAPED_KEY_PAIR.finditer(message) if m[1]}
 
     def hide(m: re.Match[str]) -> str:
-        value = m[2] if m[2].startswith("'") else m[2].rstrip(TEXT_ENDS)
-        if value.strip("'") in ("", HIDDEN):
+        value = m[2] if m[2].startswith(tuple(QUOTES)) else m[2].rstrip(TEXT_ENDS)
+        if value.strip(QUOTES) in ("", HIDDEN):
             return m[0]
         if beside_keys and m.start() not in after_keys and not _KEY_AFTER.match(message, m.end()):
             return m[0]
@@ -272,7 +299,7 @@ def redact_parameter(text: str) -> str:
     stored whole, `redact` reading the text as one URL or one DSN, secrets52). A `password=` with no such pair next to
     it is no DSN's (a file's name, `/data/my password=1 x.csv`, a note): stored as written (secrets52 hid it, and a
     worker read the path `***` named, fixF52)."""
-    shown = redact(text)
+    shown = _redact(text)
     return _hide_dsn_secrets(redact_text(shown) if "://" in shown else shown, beside_keys=True)
 
 
@@ -283,5 +310,4 @@ def redact_location(text: str) -> str:
     `postgresql://h/db note (password = s3cret)`, `host=db (pwd=s3cret)` were stored as written, secrets53). A file's
     or a folder's name (`/data/my password=1 x.csv`) is stored as written, as is free text that is no location's (a
     note: `redact_parameter`)."""
-    shown = redact_parameter(text)
-    return _hide_values(shown, _LOCATION_SECRET) if _URL_OR_DSN.search(shown) else shown
+    return _hide_location_secrets(redact_parameter(text), _LOCATION_SECRET)

@@ -55,6 +55,7 @@ from flowcast.redaction import (
     LOCATION_SECRET_ENDS,
     LOCATION_SECRET_NAME,
     NAME_BEFORE,
+    NOT_A_FILE,
     SECRET_NAME_ENDS,
     SECRET_NAMES,
     TEXT_ENDS,
@@ -93,8 +94,10 @@ _DSN_SECRET_KEYS = "|".join(map(_any_case, DSN_SECRET_KEYS))
 # a DSN's value within text that shows a secret (its first character): quoted, neither empty nor `***`; or unquoted
 # (to a space, or a '\' that escapes no character), neither `***` nor the marks that end a clause alone (`TEXT_ENDS`:
 # `password=***',`)
+# A value in double quotes as in single ones (`redaction._TEXT_QUOTED`: `password="s3 cret"`, fixD53)
 _SHOWN_VALUE = (r"(?:'(?!(?:\*\*\*)?(?:'|" + _ESCAPES_NOTHING + "))"
-                + r"|(?!(?:\*\*\*)?" + _TEXT_END_MARKS + r"*(?:\s|" + _ESCAPES_NOTHING + r"))(?:[^\s'\\]|\\.))")
+                + r"|\"(?!(?:\*\*\*)?(?:\"|" + _ESCAPES_NOTHING + "))"
+                + r"|(?!(?:\*\*\*)?" + _TEXT_END_MARKS + r"*(?:\s|" + _ESCAPES_NOTHING + r"))(?:[^\s'\"\\]|\\.))")
 VISIBLE_SECRET = (
     _USER_COLON + _PASSWORD_TO_AT
     + "|" + _any_case("postgres") + "(?:" + _any_case("ql") + ")?" + _USER_COLON + r"\d+(?:/[^?@]*)?(?:\?[^=@]*)?@"
@@ -126,7 +129,7 @@ LOCATION_NAME = "^(?:" + "|".join(map(_any_case, ("path", "shared", "url", "dsn"
 _LOCATION_NAME = re.compile(LOCATION_NAME)
 VISIBLE_LOCATION_SECRET = (
     VISIBLE_SECRET
-    + rf"|^(?=[\s\S]*?(?:://|(?:^|[{WORD_START}])(?:{'|'.join(map(_any_case, LOCATION_KEYS))})\s*=))[\s\S]*?"
+    + rf"|^(?=[\s\S]*?(?:{NOT_A_FILE}|(?:^|[{WORD_START}])(?:{'|'.join(map(_any_case, LOCATION_KEYS))})\s*=))[\s\S]*?"
     + rf"(?:^|[{WORD_START}]){NAME_BEFORE}(?:{'|'.join(map(_any_case, LOCATION_SECRET_ENDS))})\s*=\s*{_SHOWN_VALUE}"
 )
 # the same name with a value where a word starts in any text (`free_text_secrets`), `redaction.LOCATION_SECRET_NAME`
