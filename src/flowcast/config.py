@@ -366,10 +366,9 @@ class EvaluationConfig(_Section):
                            "at each series' last observation, step periods apart")
     step: int | None = Field(None, ge=1, description="periods between backtest cutoffs; default: horizon")
     calibration_windows: int | None = Field(
-        None, ge=1, description="windows a horizon apart (the newest ending at each series' last observation) whose "
-        "errors calibrate the published intervals of the statistical candidates, refit at every one (fewer where the "
-        "series are too short); default: the backtest's windows. The sub-daily recipe sets 28: a day's horizon "
-        "calibrated on 4 weeks of daily origins, where the 2 windows' 96 errors covered 0.56 (80%) / 0.73 (95%)")
+        None, ge=1, description="windows a horizon apart, the newest ending at each series' last observation, whose "
+        "errors calibrate the published intervals of a statistical candidate, refit at each (fewer where series are "
+        "too short); default: the backtest's windows. The sub-daily recipe sets 28 (4 weeks of daily origins)")
     metric: Literal["smape", "mase", "mae", "rmse", "rmsse"] = Field(
         "mase", description="what the leaderboard ranks on; data classed intermittent ranks on rmsse unless it is given")
     margin: float = Field(0.0, ge=0, description="relative improvement a challenger needs over production, 0.02 = 2%")
