@@ -19,10 +19,12 @@ from flowcast.evaluation.candidates import (
     backtest_scales,
     evaluate_candidates,
     frozen_candidate,
+    give_short,
     growth_season,
     incumbent_spec,
     paired_scores,
     plan_candidates,
+    short_part,
 )
 from flowcast.evaluation.selection import candidate_board
 from flowcast.models import recipes
@@ -567,3 +569,22 @@ def test_a_calibration_in_levels_keeps_no_short_part():
     cal = {"scale": "level", "q": {"80": [1.0]}}
     assert add_short_calibration([cal], td, 13, 1) == ""
     assert "short" not in cal
+
+
+def test_a_kept_production_models_registered_calibrations_take_this_runs_short_part():
+    """fixE53: `build(PRODUCTION)` kept the registered intervals, so its short series got the backtest's widths while the
+    note said they had their own. The run's short part goes to each registered calibration not in levels."""
+    from flowcast.evaluation.conformal import calibrate
+
+    td = build_td({f"s{i}": [float(i % 7), float(i % 5)] for i in range(120)}
+                  | {"long": [float(v % 9) for v in range(40)]}, horizon=1)
+    rng = np.random.default_rng(3)
+    cal = calibrate(pl.DataFrame({"step": [1] * 200, "y": 0.02 * rng.standard_normal(200), "y_hat": [0.0] * 200,
+                                  "scale": [0.04] * 200}), 1)
+    assert add_short_calibration([cal], td, 13, 1)
+    short = short_part([None, {"scale": "level", "q": {}}, cal])
+    assert short is cal["short"]
+    registered = {"theta": {"q": {"80": [1.0]}}, "naive": {"scale": "level", "q": {"80": [2.0]}}}
+    assert give_short(registered.values(), short)
+    assert registered["theta"]["short"] is short and "short" not in registered["naive"]
+    assert not give_short([{"q": {}}], None) and short_part([None, {"q": {}}]) is None

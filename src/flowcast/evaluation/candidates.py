@@ -43,7 +43,7 @@ is not refit per origin).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -546,6 +546,23 @@ def origin_calibration(result: CandidateResult, rows: pl.DataFrame | None, td: T
     return cal
 
 
+def give_short(calibrations: Iterable[dict[str, Any] | None], short: dict[str, Any] | None) -> bool:
+    """Give each calibration of `calibrations` not in levels (nor None) the `short` part (`add_short_calibration`'s):
+    also a kept production model's registered ones, so its published recipe carries this run's short calibration and
+    later forecasts reproduce it. Returns whether any got it."""
+    given = False
+    for cal in calibrations:
+        if short is not None and cal is not None and cal.get("scale") != "level":
+            cal["short"] = short
+            given = True
+    return given
+
+
+def short_part(calibrations: Iterable[dict[str, Any] | None]) -> dict[str, Any] | None:
+    """The `short` part this run gave `calibrations` (`add_short_calibration`), None where none has one."""
+    return next((c["short"] for c in calibrations if c is not None and c.get("short")), None)
+
+
 def add_short_calibration(calibrations: list[dict[str, Any] | None], td: TrainingData, need: int, horizon: int,
                           levels: tuple[int, ...] = INTERVAL_LEVELS) -> str:
     """Give `calibrations` (the candidates' and the fallbacks', in MASE scales) a `short` part (`conformal.calibrate_short`)
@@ -563,9 +580,7 @@ def add_short_calibration(calibrations: list[dict[str, Any] | None], td: Trainin
     short = calibrate_short(cuts.join(scales, on=["unique_id", "cutoff"], how="left"), need, horizon, levels)
     if short is None:
         return ""
-    for cal in calibrations:
-        if cal is not None and cal.get("scale") != "level":
-            cal["short"] = short
+    give_short(calibrations, short)
     n_short = int(hist.group_by("unique_id").len().filter(pl.col("len") < need).height)
     groups = [int(g["history"]) for g in short["groups"]]
     steps = max(calibrated_steps(g["calibration"]) for g in short["groups"])

@@ -212,7 +212,7 @@ class _Builder:
     def build(self, name: str) -> Any:
         """The candidate as a model: a registered version (production) or a recipe whose networks
         are trained on all data, written to an artifact directory."""
-        from flowcast.evaluation.candidates import PRODUCTION
+        from flowcast.evaluation.candidates import PRODUCTION, give_short, short_part
         from flowcast.models.recipes import Recipe, kind_of, last_resort_recipe, load_recipe
 
         sc, td, h, ev = self.scored, self.td, self.horizon, self.settings.evaluation
@@ -226,6 +226,9 @@ class _Builder:
             if not recipe.intervals.get(recipe.name) and by_name[PRODUCTION].calibration:
                 recipe.intervals = {**fallback_cal, **recipe.intervals, recipe.name: by_name[PRODUCTION].calibration}
                 recipe.fallback = recipe.fallback or list(fallback)
+            # its short series take this run's short calibration, in the recipe it publishes (later forecasts too)
+            give_short(recipe.intervals.values(),
+                       short_part([c.calibration for c in sc.candidates] + list(fallback_cal.values())))
             return recipe
         cand = by_name[name]
         comps_out: list[dict[str, Any]] = []
@@ -686,6 +689,7 @@ def retrain_flow(
     expected = started_from.version if started_from is not None else None
 
     # -- every candidate backtested on the same windows, the production model scored fairly, the decision
+    short_note = ""
     if td_bt is None:  # every series has a single observation: nothing to score, the last resort publishes
         scored = nothing_to_score(settings, td, production=started_from, promote=promote)
     else:
@@ -695,7 +699,6 @@ def retrain_flow(
         # the series too short for the backtest: widths from their own short cuts, by history (`calibrate_short`)
         short_note = add_short_calibration([c.calibration for c in scored.candidates]
                                            + list(scored.fallback_cal.values()), td, bt_spans.need, scored.hb)
-        scored.notes += [short_note] if short_note else []
     decision, board, metric = scored.decision, scored.board, scored.metric
     log.info("Decision: " + " ".join(decision.reasons))
     ended_note = _ended_backtest_note(data, scored, td.meta.freq)  # set aside: in no window, said (README)
@@ -721,6 +724,8 @@ def retrain_flow(
                             + " ".join([*tried, *(n for n in notes if n not in tried)]))
     if chosen != decision.publish:
         notes.append(f"{chosen} publishes instead of {decision.publish}.")
+    if short_note and (model_obj.intervals.get(model_obj.name) or {}).get("short"):  # only where it publishes them
+        notes.append(short_note)
     # too few points; where the model made no row (every series its fallback's), the fallback's, not its (uiB46)
     notes += (calibration_notes(model_obj.intervals.get(model_obj.name), model_obj.name)
               if rf.maker == model_obj.name else rf.missing_level_notes())
