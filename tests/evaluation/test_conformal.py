@@ -885,3 +885,10 @@ def test_calibrate_short_groups_histories_until_each_has_enough_points_and_route
     assert got["unique_id"].to_list() == ids  # in order
     assert got.filter(pl.col("unique_id") == "long").equals(
         apply_intervals(published, main, scale).filter(pl.col("unique_id") == "long"))
+    # fixE53: rows with their own `history` (a backtest's, at its cut) route by the published history alone: the long
+    # series' early-cut row keeps the backtest's widths, and without a published history every row does
+    cut = published.with_columns(pl.lit(1).alias("history"))
+    routed = apply_intervals(cut, {**main, "short": short}, scale)
+    assert routed.drop("history").equals(got)
+    no_history = scale.drop("history")
+    assert apply_intervals(cut, {**main, "short": short}, no_history).equals(apply_intervals(cut, main, no_history))

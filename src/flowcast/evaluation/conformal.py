@@ -770,17 +770,15 @@ def apply_intervals(
 def _apply_short(frame: pl.DataFrame, calibration: dict[str, Any], scale: pl.DataFrame | None,
                  bounds: tuple[float | None, float | None]) -> pl.DataFrame:
     """`apply_intervals` of a calibration with a `short` part (`calibrate_short`): the rows of a series whose history
-    is shorter than its `below` take the widths of their history's group, the others the backtest's; rows in order."""
+    is shorter than its `below` take the widths of their history's group, the others the backtest's; rows in order.
+    Routed by the published history (`scale`'s) only: a frame's own `history` (a backtest's or scored rows', the
+    history at their cut) put long series' backtest rows in the short groups ([-490, 510] for [9, 11])."""
     short = calibration["short"]
     rest = {k: v for k, v in calibration.items() if k != "short"}
     keyed = frame.with_row_index("__row")
-    if "history" in frame.columns:
-        history = keyed.select("__row", "history")
-    elif scale is not None and "history" in scale.columns:
-        history = keyed.select("unique_id", "__row").join(scale.select("unique_id", "history"), on="unique_id",
-                                                          how="left")
-    else:  # no history to group by: the backtest's widths
+    if scale is None or "history" not in scale.columns:  # no published history to group by: the backtest's widths
         return apply_intervals(frame, rest, scale, bounds)
+    history = keyed.select("unique_id", "__row").join(scale.select("unique_id", "history"), on="unique_id", how="left")
     starts = [int(g["history"]) for g in short["groups"]]
     group: pl.Expr = pl.lit(0)  # the last group whose shortest history is at most the series' (-1: not short)
     for i, low in enumerate(starts[1:], 1):
