@@ -169,3 +169,31 @@ def test_calibration_origins_are_bounded_and_say_why_they_are_skipped(prefect_ap
     none = Settings()
     assert _calibration_origins(none, td, ["seasonal_naive"], comps, horizon=day, hb=day, step=day, log=log) is None
     assert records == []
+
+
+def test_no_origins_are_refit_where_the_production_model_publishes_with_its_registered_intervals(prefect_api):
+    """fixE53: with production published, its fallback's origins were refit (a minute on 100 hourly series) for a
+    `fallback_cal` that `build(PRODUCTION)` reads only for a model registered without intervals."""
+    import copy
+    import dataclasses
+
+    from flowcast.evaluation.candidates import PRODUCTION, CandidateSpec, evaluate_candidates
+    from flowcast.flows.retrain_scoring import _calibrate_published
+
+    td, settings, comps, log, records, day = _origins_case([40] * 12)
+    spec = CandidateSpec(name="seasonal_naive", kind="statistical", groups=[("seasonal_naive", ["seasonal_naive"])])
+    cands, fallback, fallback_cal = evaluate_candidates([spec], comps, td, statistical=["seasonal_naive"], metric="mae",
+                                                        resolution=10, horizon=day, n_windows=2, step=day)
+    kept = dataclasses.replace(cands[0], spec=dataclasses.replace(spec, name=PRODUCTION, kind="production"))
+    fallback = ["seasonal_naive"]
+    fallback_cal = {"seasonal_naive": cands[0].calibration}
+    before = copy.deepcopy(fallback_cal)
+    kw = {"statistical": ["seasonal_naive"], "horizon": day, "hb": day, "step": day, "bounds": (None, None),
+          "log": log}
+    _calibrate_published(settings, td, [kept, *cands], PRODUCTION, fallback, fallback_cal, comps, **kw,
+                         production_calibrated=True)
+    assert records == [] and fallback_cal == before
+    # one registered without intervals takes this run's fallback calibration: its origins are computed
+    _calibrate_published(settings, td, [kept, *cands], PRODUCTION, fallback, fallback_cal, comps, **kw,
+                         production_calibrated=False)
+    assert any("Calibrating the intervals of seasonal_naive" in r for r in records), records

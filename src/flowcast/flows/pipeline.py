@@ -78,6 +78,7 @@ from flowcast.flows.retrain_scoring import (
     Scored,
     backtest_data,
     nothing_to_score,
+    registered_intervals,
     score_candidates,
     warm_settings,
 )
@@ -223,7 +224,7 @@ class _Builder:
         by_name, fallback, fallback_cal, metric = sc.by_name, sc.fallback, sc.fallback_cal, sc.metric
         if name == PRODUCTION:  # as registered; one from before intervals gets them from this backtest
             recipe = load_recipe(self.production)
-            if not recipe.intervals.get(recipe.name) and by_name[PRODUCTION].calibration:
+            if not registered_intervals(recipe) and by_name[PRODUCTION].calibration:
                 recipe.intervals = {**fallback_cal, **recipe.intervals, recipe.name: by_name[PRODUCTION].calibration}
                 recipe.fallback = recipe.fallback or list(fallback)
             # its short series take this run's short calibration, in the recipe it publishes (later forecasts too)

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from flowcast.evaluation.backtest import BacktestResult
     from flowcast.evaluation.candidates import CandidatePlan, CandidateResult, CandidateSpec
     from flowcast.evaluation.decision import Decision
+    from flowcast.models.recipes import Recipe
     from flowcast.models.train import ModelArtifact
     from flowcast.registry import ModelVersion
 
@@ -297,10 +298,20 @@ def score_candidates(settings: Settings, td_bt: TrainingData, spans: BacktestSpa
     decision = decide(board, metric=metric, margin=ev.margin, baselines=list(ev.statistical),
                       incumbent_version=expected, incumbent_scoring=scoring, paired=paired, promote=promote)
     _calibrate_published(settings, td_bt, cands, decision.publish, fallback, fallback_cal, comps,
-                         statistical=list(plan.statistical), horizon=h, hb=hb, step=step, bounds=bounds, log=log)
+                         statistical=list(plan.statistical), horizon=h, hb=hb, step=step, bounds=bounds, log=log,
+                         production_calibrated=production is not None and registered_intervals(production))
     return Scored(plan=plan, member_settings=members, labels=label, candidates=cands, board=board, fallback=fallback,
                   fallback_cal=fallback_cal, scoring=scoring, metric=metric, hb=hb, decision=decision, notes=dropped,
                   started=started)
+
+
+def registered_intervals(production: ModelVersion | Recipe) -> bool:
+    """Whether the registered production model's recipe (or that recipe loaded) has intervals of its own
+    (`_Builder.build` keeps them; one from before intervals takes this run's)."""
+    from flowcast.models.recipes import load_recipe
+
+    recipe = load_recipe(production)
+    return bool(recipe.intervals.get(recipe.name))
 
 
 # The calibration origins refit each model of the published candidate on every older window and series they take:
@@ -314,15 +325,19 @@ ORIGIN_BUDGET = 300
 
 def _calibrate_published(settings: Settings, td_bt: TrainingData, cands: list[CandidateResult], publish: str | None,
                          fallback: list[str], fallback_cal: dict[str, Any], comps: dict[str, BacktestResult], *,
-                         statistical: list[str], horizon: int, hb: int, step: int, bounds: Bounds, log: Log) -> None:
+                         statistical: list[str], horizon: int, hb: int, step: int, bounds: Bounds, log: Log,
+                         production_calibrated: bool = False) -> None:
     """After the choice: the published candidate (`publish`) and the first model of its fallback chain, where made
     of statistical models alone, get intervals calibrated on the calibration windows (`_calibration_origins`);
-    `fallback_cal` takes the recalibrated models'. The others keep their backtest's calibration."""
-    from flowcast.evaluation.candidates import calibrate_on_origins
+    `fallback_cal` takes the recalibrated models'. The others keep their backtest's calibration. Nothing is refit
+    where the production model publishes with its registered intervals (`production_calibrated`): `build` uses this
+    run's `fallback_cal` only for one registered without them."""
+    from flowcast.evaluation.candidates import PRODUCTION, calibrate_on_origins
 
     by_name = {c.name: c for c in cands}
     chosen = by_name.get(publish or "")
-    if chosen is None or not settings.evaluation.calibration_windows:
+    if chosen is None or not settings.evaluation.calibration_windows or (chosen.name == PRODUCTION
+                                                                         and production_calibrated):
         return
     first = [s for s in fallback if s != chosen.name][:1]
     targets = [by_name[n] for n in dict.fromkeys([chosen.name, *first]) if n in by_name]
