@@ -115,3 +115,32 @@ def test_only_sub_daily_data_takes_calibration_windows_by_default():
     assert for_frequency(Settings(), "1h").evaluation.calibration_windows == 28
     for freq in ("1d", "1w", "1mo", "1q", "1y"):
         assert for_frequency(Settings(), freq).evaluation.calibration_windows is None
+
+
+def test_a_combinations_origin_pairs_are_filled_from_a_member_in_its_fallback_as_in_its_backtest():
+    """fixE53: `evaluate_candidate` drops only the candidate's own name from its fallback, `origin_calibration` dropped
+    all its members: a pair the combination cannot forecast stayed unscored where the backtest filled it from the
+    member first in the chain (the only fallback the origins compute beside the members)."""
+    import dataclasses
+
+    from flowcast.evaluation.candidates import origin_calibration, origin_rows
+
+    td = _td(pl.concat([_half_hourly(12, seed=i).with_columns(pl.lit(f"s{i}").alias("unique_id")) for i in range(3)]))
+
+    def fit(model: str):
+        return lambda _td: lambda cut: component_forecast({"type": "statistical", "model": model}, cut, DAY)
+
+    origins = {m: backtest(td, fit(m), name=m, n_windows=4) for m in (MODEL, "naive")}
+    spec = CandidateSpec("pair", "combination", [(MODEL, [MODEL]), ("naive", ["naive"])])
+    (single,), _, _ = evaluate_candidates([CandidateSpec(MODEL, "statistical", [(MODEL, [MODEL])])],
+                                          {MODEL: origins[MODEL]}, td, statistical=[MODEL], metric="mase",
+                                          resolution=10, horizon=DAY, n_windows=4, step=DAY)
+    pair = dataclasses.replace(single, spec=spec, weights=[0.5, 0.5])
+    rows = origin_rows(origins, td).with_columns(  # naive cannot forecast s1: the pair's s1 rows are filled
+        pl.when(pl.col("unique_id") == "s1").then(float("nan")).otherwise(pl.col("naive::y_hat")).alias("naive::y_hat"))
+    copy = rows.with_columns(pl.col(f"{MODEL}::y_hat").alias("copy::y_hat"))
+    kw = {"horizon": DAY, "levels": (80, 95), "bounds": (None, None)}
+    member = origin_calibration(pair, rows, td, fallback=[MODEL, "naive"], **kw)
+    other = origin_calibration(pair, copy, td, fallback=["copy"], **kw)
+    assert member is not None and other is not None
+    assert member["q"] == other["q"] and member.get("n") == other.get("n")

@@ -526,7 +526,7 @@ def origin_calibration(result: CandidateResult, rows: pl.DataFrame | None, td: T
     """The published intervals' calibration of a candidate made of statistical models alone on the calibration
     windows' `rows` (`origin_rows`): its forecast there as the backtest's is made (`_combined`: a combination with
     its published weights, cut at the bounds, a pair it cannot forecast filled from the first of `fallback` in the
-    rows that can), calibrated per step as the backtest's would be; `windows` records how many, `spacing` the periods
+    rows that can, by the backtest's rule: all but the candidate itself, its members included), calibrated per step as the backtest's would be; `windows` records how many, `spacing` the periods
     between them. None for a candidate with a network, or one of a model without such rows (the backtest's
     calibration stays). A point whose forecast is still not finite has no score: `calibrate` counts only finite ones
     (`n` says how many points the windows held)."""
@@ -539,7 +539,7 @@ def origin_calibration(result: CandidateResult, rows: pl.DataFrame | None, td: T
     g, qcols = _grouped(rows, spec.groups)
     frame, _ = _combined(g, rows, {int(k): weights for k in g["window"].unique()}, n_groups=len(spec.groups),
                          keep=["unique_id", "window", "ds", "step", "y", *SCALE_COLUMNS], qcols=qcols,
-                         fallback=[f for f in fallback if f not in spec.keys], bounds=bounds)
+                         fallback=[f for f in fallback if f != spec.name], bounds=bounds)
     cal = calibrate(frame, horizon, levels, season_length=growth_season(spec, td))
     cal["windows"] = int(rows["window"].n_unique())
     cal["spacing"] = int(horizon)  # periods between the windows' cutoffs (what the note says)
