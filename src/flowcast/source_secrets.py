@@ -74,6 +74,17 @@ def _any_case(pattern: str) -> str:
     return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in pattern)
 
 
+def _atomic(pattern: str, group: int) -> str:
+    """`pattern` matched once, as much as it first matches, never given back (an atomic group, which ECMA-262 lacks:
+    a lookahead's capture then a backreference to it, capturing group number `group` of the whole pattern)."""
+    return rf"(?=({pattern}))\{group}"
+
+
+def _atomic_pair(group: int) -> str:
+    """`redaction.DSN_PAIR` whose value is read `_atomic` (capturing group number `group`)."""
+    return DSN_PAIR.replace(f"(?:{DSN_VALUE})", _atomic(DSN_VALUE, group))
+
+
 # A JSON-schema `pattern` (ECMA-262 and Python `re` alike) found in a URL that shows a secret: a password after the
 # user that is not `***`, or a non-empty secret query value that is not `***` (named as `redaction` reads them). The
 # password is the one `redaction.redact` hides, to an '@': one holding a '/', '?' or '#' too (`https://u:12/x@h`,
@@ -107,10 +118,12 @@ VISIBLE_SECRET = (
     + rf"[?&;](?:[\w.-]*(?:{'|'.join(map(_any_case, SECRET_NAME_ENDS))})|{'|'.join(map(_any_case, SECRET_NAMES))})="
     r"(?!\*\*\*(?:[&#]|$))[^&#]"
     # a keyword DSN (text of `keyword=value` pairs alone: `redaction.DSN_PAIR`) whose password or sslpassword is neither
-    # empty nor `***` (quoted or not: `password='***'`; an unterminated quote runs to the end)
-    + rf"|^\s*(?:{DSN_PAIR}\s+)*(?:{'|'.join(map(_any_case, DSN_SECRET_KEYS))})\s*=\s*"
+    # empty nor `***` (quoted or not: `password='***'`; an unterminated quote runs to the end). The value of each pair
+    # before and after the secret's is read whole, once (`_atomic`): an unterminated quote that could stop at any space
+    # before another pair was read again from each, in each way (`host=' ` repeated, 512 characters: 20 s, fixF53)
+    + rf"|^\s*(?:{_atomic_pair(1)}\s+)*(?:{'|'.join(map(_any_case, DSN_SECRET_KEYS))})\s*=\s*"
     + r"(?!(?:\*\*\*'*|'\*\*\*'?|''?)(?:\s|$))"
-    + rf"(?:{DSN_VALUE})(?:\s+{DSN_PAIR})*\s*$"
+    + rf"(?:{DSN_VALUE})(?:\s+{_atomic_pair(2)})*\s*$"
     # a keyword DSN's password or sslpassword within text (`redaction.redact_parameter`), where a word starts, next to
     # a pair of `DSN_KEYS` (one before it and spaces: `conn host=db password=s3cret; select 1`; or spaces and one's
     # '=' after its value: `password=s3cret dbname=x`)

@@ -6,6 +6,7 @@ URL its configuration declares. A deployment run whose URL shows a secret is ref
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from pathlib import Path
@@ -444,6 +445,37 @@ def test_the_form_refuses_text_too_long_to_check_without_reading_it_with_its_pat
     assert refused(longest + "x") and refused("x://:" * 60_000)
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     assert f"refuses text over {MAX_CHECKED_TEXT} characters whole" in readme
+
+
+# fixF53: texts on which the form's patterns backtracked (`host=' ` repeated, 512 characters: over 20 s, growing
+# 7-fold each 28 characters), and their kin
+_BACKTRACKING_UNITS = ("host=' ", "host=\\ ", ",host=", "a='b ", '"x ', "password=' ", "host=' password=' ",
+                       "host=' host=\\ ,host=\"x ", "host=a\\ ", "x://:")
+
+
+def test_the_forms_patterns_read_texts_that_backtracked_in_bounded_time():
+    """fixF53: each pattern the form sends (`VISIBLE_SECRET`, `VISIBLE_LOCATION_SECRET`) searched each of
+    `_BACKTRACKING_UNITS` repeated to 256 and to 2,048 characters, in a process given 10 s in all: the exponential
+    pattern took over 20 s at 512 characters; the pattern now reads them in well under a second at 4,096."""
+    import subprocess
+    import sys
+
+    from flowcast.source_secrets import VISIBLE_LOCATION_SECRET, VISIBLE_SECRET
+
+    assert re.compile(VISIBLE_SECRET).groups == re.compile(VISIBLE_LOCATION_SECRET).groups == 2  # `_atomic` numbers them
+    script = ("import re, sys\n"
+              "from flowcast.source_secrets import VISIBLE_LOCATION_SECRET, VISIBLE_SECRET\n"
+              f"for unit in {_BACKTRACKING_UNITS!r}:\n"
+              "    for n in (256, 2048):\n"
+              "        text = (unit * n)[:n]\n"
+              "        for pattern in (VISIBLE_SECRET, VISIBLE_LOCATION_SECRET):\n"
+              "            re.search(pattern, text)\n")
+    try:
+        done = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True, text=True,
+                              timeout=10, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the form's patterns took over 10 s on {_BACKTRACKING_UNITS} repeated to 256 and 2,048 characters")
+    assert done.returncode == 0, done.stderr
 
 
 @pytest.mark.usefixtures("prefect_api")
