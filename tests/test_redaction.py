@@ -420,3 +420,17 @@ def test_a_log_line_keeps_the_marks_after_a_hidden_value():
     """fixD53: `(..., shared_options.secret = ***): the` lost its '):', read as a value shown and hidden whole."""
     said = "showed a token (host=db, x.secret = ***): the API stored them; password = s3cret: see"
     assert redact_log_text(said) == "showed a token (host=db, x.secret = ***): the API stored them; password = ***: see"
+
+
+@pytest.mark.parametrize("text", ["https://h/x.csv?\u017fecret=a", "https://h/x.csv?\u212aey=a",
+                                  "https://h/x.csv?api_\u212aey=a", "host=db pa\u017f\u017fword=a dbname=x",
+                                  "conn host=db pa\u017f\u017fword=a; select 1", "ho\u017ft=db pwd=a",
+                                  "postgresql://h/db (\u017fecret=a)", "\u017fervice=x token=a"])
+def test_a_name_that_reads_as_a_secrets_only_by_unicodes_case_folding_is_none_and_the_form_agrees(text):
+    """secrets53b: Python's any case (`re.IGNORECASE`) read 'ſ' (U+017F) as an 's' and 'K' (U+212A) as a 'k', the
+    form's pattern (ECMA-262, `[sS]`) did not: `?ſecret=a` passed the form and was stored `***`, which a worker then
+    refused. A name is a secret's in ASCII letters alone, stored, logged and refused alike."""
+    assert redact_location(text) == redact_parameter(text) == redact(text) == text
+    assert redact_log_text(text) == text
+    assert not re.search(VISIBLE_LOCATION_SECRET, text)
+

@@ -45,6 +45,7 @@ from typing import Any, ParamSpec, TypeVar
 from prefect.flows import Flow
 
 from flowcast.redaction import (
+    ANY_CASE,
     DSN_KEYS,
     DSN_PAIR,
     DSN_SECRET_KEYS,
@@ -147,7 +148,7 @@ VISIBLE_LOCATION_SECRET = (
 )
 # the same name with a value where a word starts in any text (`free_text_secrets`), `redaction.LOCATION_SECRET_NAME`
 _NAMED_SECRET = re.compile(rf"(?<![^{WORD_START}])({LOCATION_SECRET_NAME})\s*=\s*(?!\*\*\*|'\*\*\*'|''|\s|$)",
-                           re.IGNORECASE)
+                           ANY_CASE)
 
 
 def is_location(name: str) -> bool:
