@@ -434,3 +434,16 @@ def test_a_name_that_reads_as_a_secrets_only_by_unicodes_case_folding_is_none_an
     assert redact_log_text(text) == text
     assert not re.search(VISIBLE_LOCATION_SECRET, text)
 
+
+@pytest.mark.parametrize("url, shown", [
+    ("https://h/x.csv#access_token=abc", "https://h/x.csv#access_token=***"),
+    ("https://h/x.csv?a=1#token=abc&state=s", "https://h/x.csv?a=1#token=***&state=s"),
+    ("https://h/cb#id_token=a.b.c", "https://h/cb#id_token=***"),
+])
+def test_a_fragments_secret_value_is_hidden_stored_logged_and_refused(url, shown):
+    """secrets53b: `#access_token=abc` (an OAuth implicit grant's fragment) was stored and logged as written, while
+    `#&token=abc` was hidden: a fragment's first parameter is read as a query's."""
+    assert redact(url) == redact_parameter(url) == redact_location(url) == shown
+    assert redact_log_text(f"GET {url} failed") == f"GET {shown} failed"
+    assert re.search(VISIBLE_SECRET, url) and re.search(VISIBLE_LOCATION_SECRET, url)
+    assert not re.search(VISIBLE_LOCATION_SECRET, shown)

@@ -51,8 +51,9 @@ SECRET_NAME_ENDS = ("password", "passwd", "pwd", "secret", "token", "signature",
 SECRET_NAMES = ("key", "sig")
 # a query parameter whose value is a secret, the value up to the next parameter or fragment; an empty one is none
 # (`?token=` was stored `?token=***`, a secret a worker then looked for in its configuration, and the form passed it:
-# secrets53)
-_URL_SECRET = re.compile(rf"([?&;])((?:[\w.-]*?(?:{'|'.join(SECRET_NAME_ENDS)})|{'|'.join(SECRET_NAMES)})=)([^&#]+)",
+# secrets53); a fragment's first parameter too (`#access_token=abc`, an OAuth implicit grant's, was shown while
+# `#&token=abc` was hidden, secrets53b)
+_URL_SECRET = re.compile(rf"([?&;#])((?:[\w.-]*?(?:{'|'.join(SECRET_NAME_ENDS)})|{'|'.join(SECRET_NAMES)})=)([^&#]+)",
                          ANY_CASE)
 # a keyword DSN (libpq's `host=db user=u password=s3cret dbname=x`): text that is `keyword=value` pairs alone, spaces
 # between them and around each '=', a value quoted ('a b', a \' within; the last one's closing quote may be missing)

@@ -114,9 +114,10 @@ VISIBLE_SECRET = (
     _USER_COLON + _PASSWORD_TO_AT
     + "|" + _any_case("postgres") + "(?:" + _any_case("ql") + ")?" + _USER_COLON + r"\d+(?:/[^?@]*)?(?:\?[^=@]*)?@"
     # a secret query value in text that holds a '://' (`redaction.redact` reads none in text without one: a file's
-    # glob `/d/x?token=1.csv`, a note's `?token=t`; the form refused them, secrets53)
+    # glob `/d/x?token=1.csv`, a note's `?token=t`; the form refused them, secrets53), a fragment's first too
+    # (`#access_token=abc`, secrets53b)
     + r"|^(?=[\s\S]*?://)[\s\S]*?"
-    + rf"[?&;](?:[\w.-]*(?:{'|'.join(map(_any_case, SECRET_NAME_ENDS))})|{'|'.join(map(_any_case, SECRET_NAMES))})="
+    + rf"[?&;#](?:[\w.-]*(?:{'|'.join(map(_any_case, SECRET_NAME_ENDS))})|{'|'.join(map(_any_case, SECRET_NAMES))})="
     r"(?!\*\*\*(?:[&#]|$))[^&#]"
     # a keyword DSN (text of `keyword=value` pairs alone: `redaction.DSN_PAIR`) whose password or sslpassword is neither
     # empty nor `***` (quoted or not: `password='***'`; an unterminated quote runs to the end). The value of each pair
