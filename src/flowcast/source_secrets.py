@@ -201,11 +201,22 @@ def stored_parameters(value: Any) -> Any:
         return redact_parameter(value)
     if isinstance(value, dict):
         return {k: stored_options(v) if str(k).lower().endswith(OPTIONS)
-                else stored_text(v, True) if isinstance(v, str) and is_location(str(k)) else stored_parameters(v)
+                else _stored_location(v) if is_location(str(k)) else stored_parameters(v)
                 for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [stored_parameters(v) for v in value]
     return value
+
+
+def _stored_location(value: Any) -> Any:
+    """`value` given under a location's name (`is_location`) as `stored_parameters` stores it: its text, and each text
+    of its list, a location's (`stored_text`: `{"shared": ["postgresql://h/db (token=***)"]}` was stored as free text,
+    `token=abc` as written, secrets53b); anything else as any parameter's."""
+    if isinstance(value, str):
+        return stored_text(value, True)
+    if isinstance(value, (list, tuple)):
+        return [stored_text(v, True) if isinstance(v, str) else stored_parameters(v) for v in value]
+    return stored_parameters(value)
 
 
 def stored_options(value: Any) -> Any:
@@ -405,7 +416,8 @@ def secret_settings(given: Any, declared: Any, where: str = "") -> Any:
     if isinstance(given, str):
         parts = re.split(r"[.\[]", where)
         option = given == HIDDEN and any(part.lower().endswith(OPTIONS) for part in parts)
-        location = is_location(parts[-1])
+        # a location's text, or one of a list's under a location's name (`shared[0]`: `_stored_location`)
+        location = is_location(parts[-1]) or len(parts) > 1 and parts[-1][:-1].isdigit() and is_location(parts[-2])
         if not option and not hides_secrets(given, location):
             return given
         if declared is not None and declared != given and (option or isinstance(declared, str)
@@ -433,12 +445,23 @@ def free_text_secrets(parameters: Any, where: str = "") -> list[str]:
         found = _NAMED_SECRET.search(redact_parameter(parameters))
         return [f"{where} ({found[1]}=)"] if found else []
     if isinstance(parameters, dict):
-        return [place for k, v in parameters.items()
-                if not (str(k).lower().endswith(OPTIONS) or isinstance(v, str) and is_location(str(k)))
-                for place in free_text_secrets(v, f"{where}.{k}" if where else str(k))]
+        return [place for k, v in parameters.items() if not str(k).lower().endswith(OPTIONS)
+                for place in (_free_text_beside_locations if is_location(str(k)) else free_text_secrets)(
+                    v, f"{where}.{k}" if where else str(k))]
     if isinstance(parameters, (list, tuple)):
         return [place for i, v in enumerate(parameters) for place in free_text_secrets(v, f"{where}[{i}]")]
     return []
+
+
+def _free_text_beside_locations(value: Any, where: str) -> list[str]:
+    """`free_text_secrets` of `value` given under a location's name (`is_location`): its text, and each text of its
+    list, is a location's (`_stored_location`), no free text; anything else is read as any parameter's."""
+    if isinstance(value, str):
+        return []
+    if isinstance(value, (list, tuple)):
+        return [place for i, v in enumerate(value) if not isinstance(v, str)
+                for place in free_text_secrets(v, f"{where}[{i}]")]
+    return free_text_secrets(value, where)
 
 
 def _undeclared(what: str, declare: str) -> Exception:

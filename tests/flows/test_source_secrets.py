@@ -610,3 +610,27 @@ def test_a_run_sent_round_the_form_has_its_stored_secrets_replaced_as_it_starts(
         # refused at the first secret its configuration does not declare (the settings are read before the source)
         assert state.is_failed() and "the setting shared_options.secret = *** holds a password" in state.message, \
             state.message
+
+
+def test_each_text_of_a_list_under_a_locations_name_is_a_location():
+    """secrets53b: a list under a location's name (`{"shared": ["postgresql://h/db (token=abc)"]}`) was read as free
+    text: its items' secrets by name stored as written, said at deploy time as a note's, and a worker given them back
+    read `***` as a note's words. Each text of such a list is a location's, stored, restored and said as one; a list's
+    other items (a dict, a list within) are read as any parameter's."""
+    from flowcast.flows.deploy import free_text_secrets_said
+    from flowcast.source_secrets import secret_settings
+
+    given = {"overrides": {"shared": ["postgresql://h/db (token=abc)", "s3://b/x", {"note": "x (pwd=s3cret)"}],
+                           "backup_url": ("host=db (pwd=s3cret)",)}}
+    stored = stored_parameters(given)
+    assert stored == {"overrides": {"shared": ["postgresql://h/db (token=***)", "s3://b/x", {"note": "x (pwd=s3cret)"}],
+                                    "backup_url": ["host=db (pwd=***)"]}}
+    said = free_text_secrets_said("retrain", stored)
+    assert said is not None and said.startswith("the parameters of the deployments retrain: overrides.shared[2].note "
+                                                "(pwd=) holds"), said
+    assert "shared[0]" not in said and "backup_url" not in said, said
+    declared = {"shared": ["postgresql://h/db (token=abc)", "s3://b/x", {"note": "x (pwd=s3cret)"}],
+                "backup_url": ["host=db (pwd=s3cret)"]}
+    assert secret_settings(stored["overrides"], declared) == declared
+    with pytest.raises(ConfigError, match=re.escape("the setting shared[0] = postgresql://h/db (token=***) holds")):
+        secret_settings(stored["overrides"], {"shared": ["postgresql://h/db"]})
