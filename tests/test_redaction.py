@@ -435,6 +435,17 @@ def test_a_name_that_reads_as_a_secrets_only_by_unicodes_case_folding_is_none_an
     assert not re.search(VISIBLE_LOCATION_SECRET, text)
 
 
+
+@pytest.mark.parametrize("text, shown", [("host=db\u00a0password=s3", "host=db\u00a0password=***"),
+                                         ("conn host=db\u00a0password=s3; x", "conn host=db\u00a0password=***; x")])
+def test_a_no_break_space_ends_a_dsns_value_in_storage_and_logs_as_in_the_form(text, shown):
+    """secrets53b: a names' ASCII case read for the whole pattern (`re.ASCII`) read a no-break space as a value's, not a
+    space: `host=db<U+00A0>password=s3` was logged whole, and stored whole within other text, though the form (ECMA-262's
+    `\\s`) refuses it."""
+    assert redact_parameter(text) == shown
+    assert redact_log_text(text) == shown
+    assert re.search(VISIBLE_SECRET, text) and not re.search(VISIBLE_SECRET, shown)
+
 @pytest.mark.parametrize("url, shown", [
     ("https://h/x.csv#access_token=abc", "https://h/x.csv#access_token=***"),
     ("https://h/x.csv?a=1#token=abc&state=s", "https://h/x.csv?a=1#token=***&state=s"),

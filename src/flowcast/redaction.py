@@ -30,10 +30,16 @@ import re
 from collections.abc import Iterator
 
 HIDDEN = "***"
-# the flags of a pattern that reads names in any case: ASCII letters alone, as the deployments' form does (ECMA-262's
-# `[sS]`, `source_secrets._any_case`): Python's `re.IGNORECASE` alone read 'ſ' (U+017F) as an 's' and 'K' (U+212A) as
-# a 'k', and `?ſecret=a` passed the form yet was stored `***`, which a worker then refused (secrets53b)
-ANY_CASE = re.IGNORECASE | re.ASCII
+
+
+def ascii_names(names: str) -> str:
+    r"""`names` (a pattern of names, in one compiled `re.IGNORECASE`) read in any case in ASCII letters alone, its `\w`
+    ASCII's, as the deployments' form reads them (ECMA-262's `[sS]`, `source_secrets._any_case`, and `\w`): Python's
+    any case read 'ſ' (U+017F) as an 's' and 'K' (U+212A) as a 'k', and `?ſecret=a` passed the form yet was stored
+    `***`, which a worker then refused (secrets53b). The rest of the pattern reads Unicode's spaces as it did (a whole
+    pattern's `re.ASCII` read a no-break space as a value's: `host=db<U+00A0>password=s3` was logged whole)."""
+    return f"(?a:{names})"
+
 
 # a URL's scheme, then its user and the ':' before a password (a user holds none of ':/?#@', nor '[' of an IPv6 host;
 # a Windows drive is none: `file://C:/data/u@x.csv` hid 'C:' to the '@' of its path)
@@ -53,8 +59,8 @@ SECRET_NAMES = ("key", "sig")
 # (`?token=` was stored `?token=***`, a secret a worker then looked for in its configuration, and the form passed it:
 # secrets53); a fragment's first parameter too (`#access_token=abc`, an OAuth implicit grant's, was shown while
 # `#&token=abc` was hidden, secrets53b)
-_URL_SECRET = re.compile(rf"([?&;#])((?:[\w.-]*?(?:{'|'.join(SECRET_NAME_ENDS)})|{'|'.join(SECRET_NAMES)})=)([^&#]+)",
-                         ANY_CASE)
+_SECRET_QUERY_NAME = ascii_names(rf"[\w.-]*?(?:{'|'.join(SECRET_NAME_ENDS)})|{'|'.join(SECRET_NAMES)}")
+_URL_SECRET = re.compile(rf"([?&;#])({_SECRET_QUERY_NAME}=)([^&#]+)", re.IGNORECASE)
 # a keyword DSN (libpq's `host=db user=u password=s3cret dbname=x`): text that is `keyword=value` pairs alone, spaces
 # between them and around each '=', a value quoted ('a b', a \' within; the last one's closing quote may be missing)
 # or to the next space (a '\' escaping the character after it). Patterns of Python's `re` and ECMA-262 alike: the
@@ -102,7 +108,7 @@ WORD_START = "\\s'\"(\\[{,:"
 def _secret_in_text(value: str, names: str = "|".join(DSN_SECRET_KEYS)) -> re.Pattern[str]:
     """A keyword DSN's secret in any text: a secret keyword (`names`) where a word starts (not a URL's query:
     `redact_text` reads it) and its `value`, any case."""
-    return re.compile(rf"(?<![^{WORD_START}])((?:{names})\s*=\s*)({value})", ANY_CASE)
+    return re.compile(rf"(?<![^{WORD_START}])({ascii_names(names)}\s*=\s*)({value})", re.IGNORECASE)
 
 
 # a keyword DSN's secret in a parameter's text (`_TEXT_DSN_VALUE`)
@@ -137,15 +143,15 @@ DSN_KEYS = ("host", "hostaddr", "port", "dbname", "user", "sslmode", "service", 
 KEY_VALUE = r"'(?:[^'\\]|\\.)*'?|(?:[^\s'\\]|\\\S)(?:[^\s\\]|\\\S)*"
 # a pair of one of `DSN_KEYS` and the spaces after it, where a word starts (group 1): where each ends, a secret's pair
 # is a DSN's (read ahead at each start: pairs may overlap, `host='a user=b password=c`)
-_KEY_PAIR = re.compile(rf"(?<![^{WORD_START}])(?=((?:{'|'.join(DSN_KEYS)})\s*=\s*(?:{KEY_VALUE})\s+))", ANY_CASE)
+_KEY_PAIR = re.compile(rf"(?<![^{WORD_START}])(?=({ascii_names('|'.join(DSN_KEYS))}\s*=\s*(?:{KEY_VALUE})\s+))", re.IGNORECASE)
 # such a pair whose unquoted value holds an escaped space (`host=a\ b password=c`: libpq's value 'a b', and the
 # secret's pair, read as next to none, was stored as written, secrets53), and the spaces after it (group 1; none where
 # the text ends): read once, possessive, each pair's value to its end, the pairs within it (`a\ user=b`) skipped: they
 # end where it does
-_ESCAPED_KEY_PAIR = re.compile(rf"(?<![^{WORD_START}])(?:{'|'.join(DSN_KEYS)})\s*=\s*"
-                               r"(?:[^\s'\\]|\\.)(?:[^\s\\]|\\.)*+(\s*)", ANY_CASE)
+_ESCAPED_KEY_PAIR = re.compile(rf"(?<![^{WORD_START}]){ascii_names('|'.join(DSN_KEYS))}\s*=\s*"
+                               r"(?:[^\s'\\]|\\.)(?:[^\s\\]|\\.)*+(\s*)", re.IGNORECASE)
 # spaces then one of `DSN_KEYS` and its '=', after a secret's value: a DSN's
-_KEY_AFTER = re.compile(rf"\s+(?:{'|'.join(DSN_KEYS)})\s*=", ANY_CASE)
+_KEY_AFTER = re.compile(rf"\s+{ascii_names('|'.join(DSN_KEYS))}\s*=", re.IGNORECASE)
 # what makes a location's text a URL or a DSN (`redact_location`): a '://' but a file's (`file:///data/my password=1
 # x.csv` is a file's name as a bare path is: it was stored `password=***`, a path a worker then refused, fixD53), or one
 # of `DSN_KEYS` but a secret's and its '=' where a word starts (`host=db`); a file's or a folder's name
@@ -153,7 +159,8 @@ _KEY_AFTER = re.compile(rf"\s+(?:{'|'.join(DSN_KEYS)})\s*=", ANY_CASE)
 # (`source_secrets.VISIBLE_LOCATION_SECRET`)
 LOCATION_KEYS = tuple(k for k in DSN_KEYS if k not in DSN_SECRET_KEYS)
 NOT_A_FILE = "(?<![Ff][Ii][Ll][Ee])://"
-_URL_OR_DSN = re.compile(rf"{NOT_A_FILE}|(?<![^{WORD_START}])(?:{'|'.join(LOCATION_KEYS)})\s*=", ANY_CASE)
+_URL_OR_DSN = re.compile(rf"{ascii_names(NOT_A_FILE)}|(?<![^{WORD_START}]){ascii_names('|'.join(LOCATION_KEYS))}\s*=",
+                         re.IGNORECASE)
 
 
 def password_spans(url: str) -> Iterator[tuple[int, int]]:

@@ -45,7 +45,6 @@ from typing import Any, ParamSpec, TypeVar
 from prefect.flows import Flow
 
 from flowcast.redaction import (
-    ANY_CASE,
     DSN_KEYS,
     DSN_PAIR,
     DSN_SECRET_KEYS,
@@ -61,6 +60,7 @@ from flowcast.redaction import (
     SECRET_NAMES,
     TEXT_ENDS,
     WORD_START,
+    ascii_names,
     redact_location,
     redact_log_text,
     redact_parameter,
@@ -148,8 +148,8 @@ VISIBLE_LOCATION_SECRET = (
     + rf"(?:^|[{WORD_START}]){NAME_BEFORE}(?:{'|'.join(map(_any_case, LOCATION_SECRET_ENDS))})\s*=\s*{_SHOWN_VALUE}"
 )
 # the same name with a value where a word starts in any text (`free_text_secrets`), `redaction.LOCATION_SECRET_NAME`
-_NAMED_SECRET = re.compile(rf"(?<![^{WORD_START}])({LOCATION_SECRET_NAME})\s*=\s*(?!\*\*\*|'\*\*\*'|''|\s|$)",
-                           ANY_CASE)
+_NAMED_SECRET = re.compile(
+    rf"(?<![^{WORD_START}])({ascii_names(LOCATION_SECRET_NAME)})\s*=\s*(?!\*\*\*|'\*\*\*'|''|\s|$)", re.IGNORECASE)
 
 
 def is_location(name: str) -> bool:
