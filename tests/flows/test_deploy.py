@@ -1571,3 +1571,20 @@ def test_a_pause_of_a_cut_off_registration_on_a_hung_api_ends_in_time_naming_wha
     assert time.monotonic() - t0 < PAUSE_WAIT_S + 10
     assert len(said) == 1 and said[0].startswith(
         f"the serve's stop could not pause forecast/hung (no answer in {PAUSE_WAIT_S:g} s): left unpaused"), said
+
+
+def test_build_deployments_warns_of_a_secret_by_name_in_free_text_naming_the_parameter_not_its_value(tmp_path):
+    """secrets53b: `build_deployments` (`flowcast serve`) says a deployment parameter's free text that holds a
+    secret's `name=value` (stored and shown as written: a note's words), naming the parameter, never its value; a
+    location's (`shared`, hidden when stored) is not said."""
+    from flowcast.flows.deploy import build_deployments
+
+    params = {"home": str(tmp_path), "note": "ask ops (password = s3cret)",
+              "shared": ["postgresql://h/db (token=abc)"]}
+    with _said("prefect.flowcast.serve") as said:
+        build_deployments(params)
+    warned = [m for m in said if "holds a password or token by name in free text" in m]
+    assert len(warned) == 1, said
+    assert warned[0].startswith("the parameters of the deployments retrain, forecast and backfill: note (password=) "
+                                "holds"), warned
+    assert not any("s3cret" in m or "abc" in m or "shared" in m.split(" holds ")[0] for m in said), said
