@@ -86,7 +86,7 @@ def test_the_cli_says_an_unnamed_flowcast_toml_is_not_read(tmp_path, monkeypatch
     assert "./flowcast.toml is not read unless named: pass --config flowcast.toml" in " ".join(result.output.split())
 
 
-@pytest.mark.parametrize("text", ["# hidden_size = 7\n\n# [model]\n", "", "\ufeff# a BOM, then comments\n"])
+@pytest.mark.parametrize("text", ["# hidden_size = 7\n\n# [model]\n", ""])
 def test_a_flowcast_toml_that_sets_nothing_is_not_noted(tmp_path, monkeypatch, text):
     """`make run` in the repository passed by its example flowcast.toml (every line a comment) and said it was not
     read: a file that sets nothing changes nothing when named either, so nothing is said of it; a file that cannot
@@ -101,9 +101,10 @@ def test_a_flowcast_toml_that_sets_nothing_is_not_noted(tmp_path, monkeypatch, t
     result = CliRunner().invoke(app, ["validate", "--home", str(tmp_path / "home")], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "is not read unless named" not in result.output
-    (tmp_path / "flowcast.toml").write_text(text + "[model\n", encoding="utf-8")
-    result = CliRunner().invoke(app, ["validate", "--home", str(tmp_path / "home")], env={"COLUMNS": "200"})
-    assert "./flowcast.toml is not read unless named" in " ".join(result.output.split()), result.output
+    for unread in (text + "[model\n", "\ufeff" + text):  # unparsable, or a BOM (refused when named): noted
+        (tmp_path / "flowcast.toml").write_text(unread, encoding="utf-8")
+        result = CliRunner().invoke(app, ["validate", "--home", str(tmp_path / "home")], env={"COLUMNS": "200"})
+        assert "./flowcast.toml is not read unless named" in " ".join(result.output.split()), result.output
 
 
 @pytest.mark.parametrize("how", ["--home", "FLOWCAST_HOME"])

@@ -1159,11 +1159,12 @@ def _note_unknown_env() -> None:
 def _sets_anything(path: Path) -> bool:
     """Whether the TOML file at `path` sets any value: a file of comments only (the repository's example
     flowcast.toml, which `make run` passes by) changes nothing when named either. A file that cannot be read or parsed
-    counts as setting something (the note then tells its owner it was not read)."""
+    counts as setting something (the note then tells its owner it was not read); one with a byte-order mark too, which
+    `load_settings` refuses when it is named."""
     import tomllib
 
     try:
-        return bool(tomllib.loads(path.read_text(encoding="utf-8-sig")))
+        return bool(tomllib.loads(path.read_text(encoding="utf-8")))  # as config.load_settings reads it (a BOM: refused)
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return True
 
