@@ -318,8 +318,9 @@ def registered_intervals(production: ModelVersion | Recipe) -> bool:
 # at most ORIGIN_BUDGET series-windows a model beyond the backtest's own windows (reused), the series sampled evenly
 # over their sorted ids where there are more, so that the work is bounded by ORIGIN_BUDGET x a model's fit of one
 # series, whatever the number of series. At 2,000 (76 of 100 hourly series x 2 years on the 26 older windows) damped
-# and its fallback took 486 s at a load of 15, beside a 188 s backtest: 300 (11 series) bounds them to about a
-# minute, and still gives each step's pooled 95% quantile ~300 scores (vic_elecdemand, one series, takes 28).
+# and its fallback took 486 s at a load of 15, beside a 188 s backtest. At 300 (11 series) the origins of
+# snaive_week and damped took 21 s beside a 36 s backtest (another 100 hourly series x 2 years, load 3-10, 1m18s
+# in all); each step's pooled 95% quantile still has ~300 scores (vic_elecdemand, one series, takes 28).
 ORIGIN_BUDGET = 300
 
 
