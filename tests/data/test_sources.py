@@ -356,13 +356,18 @@ def test_hour_offsets_and_utc_suffixes_are_read(write_csv, suffix, hours):
     # ISO-8601's basic date too, alone or before its time of day (ingest53c: every such row was quarantined)
     ("20240307", "2024-03-07"), ("20240307T0930", "2024-03-07T09:30"), ("20240307T093000Z", "2024-03-07T09:30:00Z"),
     ("20240307T0930+0100", "2024-03-07T09:30+01:00"), ("20240307T093000.5-0530", "2024-03-07T09:30:00.5-05:30"),
-    ("20240307 0930", "2024-03-07 09:30")])
+    ("20240307 0930", "2024-03-07 09:30"),
+    # a basic date before an extended time of day (ingest54: every such row was quarantined), the mirror of
+    # '2024-03-07T0930'
+    ("20240307T09:30", "2024-03-07T09:30"), ("20240307 09:30:00Z", "2024-03-07T09:30:00Z"),
+    ("20240307T09:30+01:00", "2024-03-07T09:30+01:00"), ("20240307T09:30:00.5-0530", "2024-03-07T09:30:00.5-05:30")])
 def test_a_basic_time_of_day_with_a_compact_offset_is_read(write_csv, compact, extended):
     """Regression: ISO-8601's basic time of day with a compact offset ('2024-03-07T0930+0100', as a logger's
     strftime('%Y-%m-%dT%H%M%z') writes it) was not stripped of its offset, and polars, inferring the column's format
     from it, refused the whole file ("cannot read FILE: ... a time zone is part of the data"). Each is the instant of
     its extended form, written first or after it (polars infers one format for the column from its first value).
-    Regression (ingest53c): a basic date ('20240307T093000Z', strftime('%Y%m%dT%H%M%S%z')) was quarantined."""
+    Regression (ingest53c): a basic date ('20240307T093000Z', strftime('%Y%m%dT%H%M%S%z')) was quarantined.
+    Regression (ingest54): so was a basic date before an extended time of day ('20240307T09:30')."""
     at = datetime.fromisoformat(extended.replace(" ", "T"))
     at = at.astimezone(UTC).replace(tzinfo=None) if at.tzinfo else at
     for name, body in (("first.csv", f"{compact},a,1\n{extended},b,2\n"), ("after.csv", f"{extended},b,2\n{compact},a,1\n"),
@@ -372,7 +377,22 @@ def test_a_basic_time_of_day_with_a_compact_offset_is_read(write_csv, compact, e
         assert got[DS_RAW].to_list() == [at] * 2, name
 
 
-@pytest.mark.parametrize("bad", ["20240307T2500", "20241307T1000+0100", "20240230", "20240307T09"])
+@pytest.mark.parametrize("first,second,hours", [
+    ("20240307T09:00", "2024-03-07T1000", (9, 10)), ("2024-03-07T1000", "20240307T09:00", (10, 9)),
+    ("20240307T09:00", "20240307T1000", (9, 10)), ("20240307T09:00", "2024-03-07T10:00", (9, 10)),
+    ("20240307 10:00+01:00", "2024-03-07T1100+0100", (9, 10))])
+def test_a_column_mixing_basic_and_extended_parts_reads_every_row(write_csv, first, second, hours):
+    """Regression (ingest54): a column mixing '20240307T09:00' (basic date, extended time) with its mirror
+    '2024-03-07T1000' or either form whole reads each row as its instant, whichever comes first (polars infers one
+    format for a column from its first value): the basic date's rows were quarantined as not ISO-8601."""
+    r = run_validate(write_csv(f"date,id,val\n{first},a,1\n{second},a,2\n"), freq="1h")
+    assert r.quarantined.height == 0, r.quarantined.rows()
+    assert sorted(r.valid.select("ds", "y").rows()) == sorted(
+        (datetime(2024, 3, 7, h), float(v)) for v, h in enumerate(hours, start=1))
+
+
+@pytest.mark.parametrize("bad", ["20240307T2500", "20241307T1000+0100", "20240230", "20240307T09", "20240307T25:00",
+                                 "20241307T10:00+01:00", "20240230T10:00"])
 def test_an_unreadable_basic_time_is_quarantined_alone(write_csv, bad):
     """Regression (ingest53c): a basic date or time out of range (hour 25, month 13, 30 February, an hour alone) is a
     row quarantined as not ISO-8601 (no format hinted: '%Y%m%d' reads none of them), the file's other rows read."""
@@ -385,13 +405,17 @@ def test_the_rows_written_by_as_of_read_a_basic_time_of_day():
     """Regression (ingest53c): `_written_by` read a time of day at the extended form's places alone, so a basic one
     ('20240307T1100', '2024-03-07T1100+0100') later on as_of's own day was kept as if by as_of (it decided the
     column's day/month order and decimal marks of a backfill with rows written after it), and a basic date after
-    as_of's ('20240308') too. Each is compared as its instant (its offset's, else a wall time of the source's zone)."""
+    as_of's ('20240308') too. Each is compared as its instant (its offset's, else a wall time of the source's zone).
+    Regression (ingest54): a basic date before an extended time of day ('20240307T10:01') was compared by its date."""
     from flowcast.data.dated_by import _written_by
 
     kept = {"20240307T0900": True, "20240307T1100": False, "20240307T093000Z": True, "20240307T103000Z": False,
             "20240307T1030+0100": True, "20240307T1130+0100": False, "20240307T0330-0530": True,
             "20240307T0930-0530": False, "20240307T0429-0530": True, "20240307T0431-0530": False, "2024-03-07T0900": True, "2024-03-07T1100+0100": True,
-            "2024-03-07T1200+0100": False, "2024-03-07T10:30": False, "20240307 0959": True, "20240307 1001": False, "20240307": True, "20240308": False}
+            "2024-03-07T1200+0100": False, "2024-03-07T10:30": False, "20240307 0959": True, "20240307 1001": False, "20240307": True, "20240308": False,
+            # (ingest54) a basic date before an extended time of day, and its mirror
+            "20240307T09:59": True, "20240307T10:01": False, "20240307 10:00:01": False, "20240307T10:30:00+01:00": True,
+            "20240307T11:30Z": False, "2024-03-07T0959": True, "2024-03-07T1001": False}
     src = make_source("x.csv", freq="1h")
     got = _written_by(pl.LazyFrame({"date": list(kept)}), "date", src, datetime(2024, 3, 7, 10, tzinfo=UTC)).collect()
     assert got["date"].to_list() == [t for t, by in kept.items() if by]

@@ -41,11 +41,13 @@ _MIDNIGHT_ZONED_RE = rf"[T ](?:00:00(?::00(?:\.0+)?)?|0000(?:00(?:\.0+)?)?)\s*{_
 # mixing it with '09:30' had the other shape's rows quarantined; rewritten as '09:30' (`_extended_clock_text`)
 _BASIC_CLOCK_RE = r"^(\d{4}-\d{2}-\d{2}[T ]\d{2})(\d{2})(\d{2}(?:\.\d+)?)?$"
 # a date in ISO-8601's basic format, alone or before a time of day ('20240307', '20240307T0930', '20240307T093000Z',
-# '20240307T0930+0100' its offset stripped: as loggers and strftime('%Y%m%dT%H%M%S%z') write it): every such row was
-# quarantined as not ISO-8601; rewritten as '2024-03-07' before its time of day is (`_extended_clock_text`)
+# '20240307T0930+0100' its offset stripped: as loggers and strftime('%Y%m%dT%H%M%S%z') write it), an extended one too
+# ('20240307T09:30', '20240307 09:30:00Z'): every such row was quarantined as not ISO-8601; rewritten as '2024-03-07'
+# before its time of day is (`_extended_clock_text`)
 _BASIC_DATE_RE = r"^(\d{4})(\d{2})(\d{2})([T ]\d.*)?$"
-# a value that may hold one of these (the offset not yet stripped, the date not yet ISO)
-_BASIC_CLOCK_SEEN_RE = r"\d[T ]\d{4}|^\s*\d{8}\s*$"
+# a value that may hold one of these (the offset not yet stripped, the date not yet ISO): a basic time of day, or a
+# basic date alone or before any time of day ('20240307T09:30' was not seen, so its date was never rewritten)
+_BASIC_CLOCK_SEEN_RE = r"\d[T ]\d{4}|^\s*\d{8}(?:[T ]\d|\s*$)"
 _YEAR_RE = r"^\d{4}(\.0+)?$"  # ISO-8601 reduced precision: a year ('2020'); '2020.0' as pandas writes a column of
 # years with a missing value (a float column): it was told "a year and month? --time-format '%Y.%m'", which reads none
 _YEAR_MONTH_RE = r"^\d{4}-\d{1,2}$"  # ... and a calendar month ('2020-03'; '2020-3' as spreadsheets write it)
@@ -81,8 +83,9 @@ def _clock_24(text: pl.Expr) -> pl.Expr:
 
 def _extended_clock_text(text: pl.Expr) -> pl.Expr:
     """A date and time of day in ISO-8601's basic format ('20240307', '20240307T0930', '2024-03-07T0930',
-    '...T093000.5') in its extended one ('2024-03-07', '2024-03-07T09:30', '...T09:30:00.5'); other values unchanged
-    (a month, day, hour or minute out of range stays, and is unparsable)."""
+    '...T093000.5'), or either part alone in it ('20240307T09:30'), in its extended one ('2024-03-07',
+    '2024-03-07T09:30', '...T09:30:00.5'); other values unchanged (a month, day, hour or minute out of range stays, and
+    is unparsable)."""
     text = text.str.replace(_BASIC_DATE_RE, "${1}-${2}-${3}${4}")
     seconds = text.str.extract(_BASIC_CLOCK_RE, 3)
     return pl.when(seconds.is_not_null()).then(text.str.replace(_BASIC_CLOCK_RE, "${1}:${2}:${3}")).otherwise(
