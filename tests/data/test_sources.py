@@ -499,6 +499,40 @@ def test_a_covariate_with_a_name_flowcast_gives_its_own_columns_is_a_clear_error
         ingest(make_source(p, **kw), None)
 
 
+@pytest.mark.parametrize("name", ["a.csv", "my data/a.csv", "100% a%41.csv"])
+@pytest.mark.parametrize("url", ["file://localhost{}", "file://LOCALHOST{}", "file://{}", "file://localhost{glob}",
+                                 "file://{folder}"])
+def test_a_file_url_of_this_machine_is_read_percent_decoded(tmp_path, name, url):
+    """Regression (ingest54): a file://localhost/ file failed inside polars ('non-empty hostname for file: URI'), and
+    a percent-encoded file:// glob ('file:///my%20data/*.csv') matched no file. RFC 8089's localhost is this machine,
+    and the path's escapes are decoded (a '%' of a file's name, '%25', too: polars decodes a file URL's escapes
+    again, 'a%41.csv' was read as 'aA.csv'); the file is named, and its state kept (`source_states`), as a file:///
+    one's."""
+    from urllib.parse import quote
+
+    from flowcast.data.source_files import source_states
+
+    path = tmp_path / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("date,id,val\n2020-01-01,a,1\n2020-01-02,a,2\n")
+    whole = url.format(quote(str(path)), glob=quote(str(path.parent)) + "/*.csv", folder=quote(str(path.parent)) + "/")
+    src = make_source(whole)
+    named = f"file://{str(path).replace('%', '%25')}"
+    assert resolve_files(src) == [f"file://{path.parent}/*.csv" if "*" in whole else named]
+    assert ingest(src, None).frame.select("y").collect()["y"].to_list() == [1.0, 2.0]
+    assert set(source_states(src)) == {named} and source_states(src)[named] is not None
+
+
+@pytest.mark.parametrize("url", ["file://otherhost/data/a.csv", "file://nas.local/data/*.csv", "file://otherhost/data/"])
+def test_a_file_url_of_another_host_is_refused_naming_it(url):
+    """Regression (ingest54): a file:// URL of another host failed inside polars ('failed to create CloudLocation:
+    unsupported: non-empty hostname for 'file:' URI'): it is refused naming the URL, its host and what reads it."""
+    host = url.removeprefix("file://").split("/")[0]
+    with pytest.raises(DataValidationError, match=rf"source 't': {re.escape(url)} names the host '{re.escape(host)}': a "
+                       r"file:// URL is read on this machine alone \(file:///path or file://localhost/path\)"):
+        ingest(make_source(url), None)
+
+
 @pytest.mark.parametrize("url", ["", "file://", "file:///"])
 def test_directory_source_skips_spark_markers_and_reads_partition_folders(tmp_path, url):
     """Regression: a Spark/Hive output folder failed on its empty _SUCCESS marker, and files in

@@ -15,6 +15,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import unquote
 
 import polars as pl
 
@@ -34,9 +35,19 @@ def resolve_files(source: SourceConfig) -> list[str]:
     as one object, 'is directory', or, ending in '/', each file of it as CSV)."""
     path = os.path.expanduser(source.path)
     if _is_url(path):
+        host = _file_url_host(path)
+        if host is not None and host.lower() not in _LOCAL_HOSTS:  # polars: 'non-empty hostname for file: URI'
+            raise DataValidationError(
+                f"source {source.name!r}: {source.path} names the host {host!r}: a file:// URL is read on this machine "
+                f"alone (file:///path or file://localhost/path): mount that host's folder here and name its path, or read "
+                "it from where it is served (https://, s3://, ...)")
         folder = _file_url_path(path)
-        if folder is None or _is_glob(folder) or not Path(folder).is_dir():
+        if folder is None:
             return [path]
+        if _is_glob(folder) or not Path(folder).is_dir():
+            # (named as polars reads it: 'file://localhost/a.csv' failed in polars, 'file:///my%20data/*.csv' matched
+            # no file)
+            return [_file_url(folder)]
         return _folder_files(source, list(local_files([path])))
     # a relative path is read from the working directory (not from the configuration file's folder): say which
     where = "" if Path(path).is_absolute() else f" (relative to the working directory {os.getcwd()})"
@@ -75,13 +86,31 @@ def _listed(path: str) -> list[str]:
     return [path] if root.exists() else []
 
 
+_LOCAL_HOSTS = ("", "localhost")  # the hosts of a file:// URL of this machine's files (RFC 8089)
+
+
+def _file_url_host(file: str) -> str | None:
+    """The host a file:// URL names ('' for 'file:///data/a.csv', 'localhost', 'otherhost'); None for another path or
+    URL."""
+    return file[len("file://"):].partition("/")[0] if file.lower().startswith("file://") else None
+
+
 def _file_url_path(file: str) -> str | None:
-    """The local path a file:// URL names ('file:///data/*.parquet': '/data/*.parquet', 'file://localhost/data/a.csv':
-    '/data/a.csv'); None for another path or URL, a file:// URL of another host too."""
-    if not file.lower().startswith("file://"):
+    """The local path a file:// URL names, its escapes decoded ('file:///data/*.parquet': '/data/*.parquet',
+    'file://localhost/data/a.csv': '/data/a.csv', 'file:///my%20data/a.csv': '/my data/a.csv'); None for another path
+    or URL, a file:// URL of another host too."""
+    host = _file_url_host(file)
+    if host is None or host.lower() not in _LOCAL_HOSTS:
         return None
-    host, slash, rest = file[len("file://"):].partition("/")
-    return slash + rest if slash and host.lower() in ("", "localhost") else None
+    rest = file[len("file://") + len(host):]
+    return unquote(rest) if rest.startswith("/") else None
+
+
+def _file_url(path: str) -> str:
+    """The file:// URL of a local absolute path, as polars reads it and `_file_url_path` gives the path back: polars
+    decodes a file URL's escapes ('%20'), so a '%' of a file's name is written '%25'; a glob's it does not decode
+    (nor matches a '%' in it), so a glob is written as it is."""
+    return "file://" + (path if _is_glob(path) else path.replace("%", "%25"))
 
 
 def local_files(files: list[str]) -> dict[str, str]:
@@ -93,7 +122,7 @@ def local_files(files: list[str]) -> dict[str, str]:
     for file in files:
         path = _file_url_path(file)
         if path is not None:
-            local |= {f"file://{p}": p for p in _listed(path)}
+            local |= {_file_url(p): p for p in _listed(path)}
         elif not _is_url(file):
             local[file] = file
     return local
