@@ -101,10 +101,52 @@ def test_a_flowcast_toml_that_sets_nothing_is_not_noted(tmp_path, monkeypatch, t
     result = CliRunner().invoke(app, ["validate", "--home", str(tmp_path / "home")], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "is not read unless named" not in result.output
-    for unread in (text + "[model\n", "\ufeff" + text):  # unparsable, or a BOM (refused when named): noted
-        (tmp_path / "flowcast.toml").write_text(unread, encoding="utf-8")
+    # a byte-order mark before it sets nothing either (ingest54: read past where the file is read); unparsable: noted
+    for written, noted in (("\ufeff" + text, False), (text + "[model\n", True)):
+        (tmp_path / "flowcast.toml").write_text(written, encoding="utf-8")
         result = CliRunner().invoke(app, ["validate", "--home", str(tmp_path / "home")], env={"COLUMNS": "200"})
-        assert "./flowcast.toml is not read unless named" in " ".join(result.output.split()), result.output
+        assert result.exit_code == 0, result.output
+        assert ("./flowcast.toml is not read unless named" in " ".join(result.output.split())) is noted, result.output
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+@pytest.mark.parametrize("how", ["argument", "FLOWCAST_CONFIG"])
+def test_a_flowcast_toml_with_a_byte_order_mark_is_read(tmp_path, monkeypatch, how, newline):
+    """Regression (ingest54): a flowcast.toml saved with a UTF-8 byte-order mark (Windows' Notepad, PowerShell's
+    Out-File) was refused by `load_settings` ('Invalid statement (at line 1, column 1)': pydantic-settings reads it
+    with tomllib). It is read past wherever the file is read (Windows' line ends too): its settings take effect, and a
+    bad value is named by its key in the file."""
+    cfg = tmp_path / "flowcast.toml"
+    lines = ["# saved by Notepad", "[model]", "hidden_size = 7", "", "[alerts]", 'publish_deadline = "3h"']
+    cfg.write_bytes(b"\xef\xbb\xbf" + newline.join(lines).encode())
+    monkeypatch.delenv("FLOWCAST_CONFIG", raising=False)
+    if how == "FLOWCAST_CONFIG":
+        monkeypatch.setenv("FLOWCAST_CONFIG", str(cfg))
+    named = (cfg,) if how == "argument" else ()
+    settings = load_settings(*named)
+    assert settings.model.hidden_size == 7 and settings.model.hidden_size != ModelConfig().hidden_size
+    assert settings.alerts.publish_deadline == "3h"
+    cfg.write_bytes(b"\xef\xbb\xbf" + newline.join(["[model]", 'max_steps = "abc"']).encode())
+    with pytest.raises(ValueError, match=re.escape(f'model.max_steps = "abc" in {cfg}: Input should be a valid integer')):
+        load_settings(*named)
+
+
+def test_the_cli_reads_a_named_flowcast_toml_with_a_byte_order_mark(tmp_path, monkeypatch):
+    """Regression (ingest54): `flowcast validate --config flowcast.toml` failed on a file with a byte-order mark
+    (tomllib: 'Invalid statement'); its one declared source is validated."""
+    from typer.testing import CliRunner
+
+    from flowcast.cli import app
+
+    (tmp_path / "w.csv").write_text("store,week_end,sales\na,2024-01-07,1\na,2024-01-14,2\na,2024-01-21,3\n")
+    (tmp_path / "flowcast.toml").write_bytes(b"\xef\xbb\xbf" + _SHOP.format(name="bom_shop").encode())
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("FLOWCAST_CONFIG", raising=False)
+    monkeypatch.delenv("FLOWCAST_DATASET", raising=False)
+    result = CliRunner().invoke(app, ["validate", "--config", "flowcast.toml", "--home", str(tmp_path / "home")],
+                                env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "bom_shop" in result.output and "us_employment" not in result.output, result.output
 
 
 @pytest.mark.parametrize("how", ["--home", "FLOWCAST_HOME"])

@@ -818,6 +818,24 @@ def config_path(config_file: str | Path | None = None) -> Path | None:
     return path
 
 
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The TOML configuration file at `path`, as every reader of it reads it (`load_settings`, `_located_errors`,
+    the CLI's note on an unnamed one): UTF-8, a byte-order mark at its start read past (Windows' Notepad and
+    PowerShell's `Out-File -Encoding utf8` write one; tomllib refused such a file, named or not: 'Invalid statement
+    (at line 1, column 1)'). Raises OSError, UnicodeDecodeError or tomllib.TOMLDecodeError."""
+    import tomllib
+
+    return tomllib.loads(path.read_bytes().decode("utf-8-sig"))  # (bytes: its newlines as written, as tomllib.load)
+
+
+class _TomlFile(TomlConfigSettingsSource):
+    """pydantic-settings' TOML source, its file read by `read_config_file` (the source's own reading, tomllib on the
+    bytes, refused a file that starts with a byte-order mark)."""
+
+    def _read_file(self, file_path: Any) -> dict[str, Any]:
+        return read_config_file(Path(str(file_path)))
+
+
 def _setting_kind(path: list[str]) -> str | None:
     """'list', 'dict' or 'section' for a setting that an environment variable must give as JSON
     (model.cells, model.blend, a whole section), None for a plain value or an unknown name."""
@@ -928,7 +946,6 @@ def _located_errors(exc: ValidationError, overrides: Mapping[str, Any], environ:
     parameter, which pydantic's key already names). Sources are looked up in the order they win:
     options, then the environment, then the file."""
     import json
-    import tomllib
 
     def lookup(tree: Any, loc: tuple[Any, ...]) -> tuple[bool, Any]:
         for part in loc:
@@ -942,7 +959,7 @@ def _located_errors(exc: ValidationError, overrides: Mapping[str, Any], environ:
 
     env = {k.upper(): (k, v) for k, v in environ.items() if k.upper().startswith("FLOWCAST_") and v != ""}
     try:
-        toml = tomllib.loads(path.read_text(encoding="utf-8")) if path is not None else {}
+        toml = read_config_file(path) if path is not None else {}
     except (OSError, ValueError):
         toml = {}
     out: list[dict[str, Any]] = []
@@ -983,7 +1000,7 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
             dotenv_settings: PydanticBaseSettingsSource,
             file_secret_settings: PydanticBaseSettingsSource,
         ) -> tuple[PydanticBaseSettingsSource, ...]:
-            toml = TomlConfigSettingsSource(settings_cls, toml_file=path)
+            toml = _TomlFile(settings_cls, toml_file=path)
             return (init_settings, env_settings, toml)
 
     try:

@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from flowcast.columns import DATASET_NAME_PATTERN
-from flowcast.config import IMPLICIT_CONFIG_NAME, Settings, SourceConfig, load_settings
+from flowcast.config import IMPLICIT_CONFIG_NAME, Settings, SourceConfig, load_settings, read_config_file
 from flowcast.errors import ConfigError, FlowcastError, by_interrupt, earlier_said, one_line
 from flowcast.redaction import HIDDEN, redact, redact_log_text
 from flowcast.timekeys import as_instant, is_date_only, utc_text
@@ -1159,12 +1159,12 @@ def _note_unknown_env() -> None:
 def _sets_anything(path: Path) -> bool:
     """Whether the TOML file at `path` sets any value: a file of comments only (the repository's example
     flowcast.toml, which `make run` passes by) changes nothing when named either. A file that cannot be read or parsed
-    counts as setting something (the note then tells its owner it was not read); one with a byte-order mark too, which
-    `load_settings` refuses when it is named."""
+    counts as setting something (the note then tells its owner it was not read). Read as `load_settings` reads it
+    (`read_config_file`: a byte-order mark at its start read past)."""
     import tomllib
 
     try:
-        return bool(tomllib.loads(path.read_text(encoding="utf-8")))  # as config.load_settings reads it (a BOM: refused)
+        return bool(read_config_file(path))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return True
 
