@@ -162,6 +162,8 @@ def test_a_file_name_with_spaces_gives_a_dataset_name_the_store_can_key(tmp_path
     # split: they were named 'day', 'custom', and an unexpected ValueError ('Invalid IPv6 URL') failed the command
     ("s3://bucket/sales/day_?.csv", "sales"), ("s3://bucket/*.parquet", "bucket"), ("https://[h/x.csv", "x"),
     ("https://h?token=tok2", "h"), ("https://u:pw@h:8443#top", "h_8443"), ("file:///data/sales.csv", "sales"),
+    # ingest54: a file:// URL's path is read percent-decoded, and so named ('my_20sales' was its name)
+    ("file:///data/my%20sales.csv", "my_sales"), ("file://localhost/data/my%20sales/*.csv", "my_sales"),
     # secrets52: a keyword DSN's password was in the name ('host_db_password_s3cret_dbname_x'), which logs show
     ("host=db password=s3cret dbname=x", "host_db_password_dbname_x"), ("/data/my password=1 x.csv", "my_password_1_x"),
 ])

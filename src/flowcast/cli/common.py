@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from itertools import combinations
 from pathlib import Path
 from typing import Annotated, Any, get_type_hints, overload
+from urllib.parse import unquote
 
 import typer
 from rich.console import Console
@@ -1128,7 +1129,8 @@ def _name_of(data: str) -> str:
     password then ('u_pw_h'). An object store's '?' is a glob's ('s3://b/sales/day_?.csv' -> 'sales', as a local
     glob; 's3://b/*.csv' -> 'b'), an HTTP URL's a query's; a URL urllib cannot split ('https://[h/x.csv') is named
     all the same. A keyword DSN's password is no part of it ('host=db password=s3cret dbname=x' ->
-    'host_db_password_dbname_x': the password was in the name, which logs, the store and Prefect show, secrets52)."""
+    'host_db_password_dbname_x': the password was in the name, which logs, the store and Prefect show, secrets52). A
+    file:// URL's path is percent-decoded ('file:///data/my%20sales.csv' -> 'my_sales', as '/data/my sales.csv')."""
     from flowcast.data.csv_text import data_file_stem
 
     if "://" in data:  # a URL: its host's and path's, never its user, password or an HTTP query
@@ -1136,6 +1138,8 @@ def _name_of(data: str) -> str:
         if scheme.lower() in ("http", "https"):
             rest = re.split(r"[?#]", rest, maxsplit=1)[0]
         where, _, within = rest.partition("/")
+        if scheme.lower() == "file":  # its path percent-decoded, as it is read: 'file:///my%20sales.csv' was 'my_20sales'
+            within = unquote(within)
         data = f"{where.rpartition('@')[2]}/{within}".rstrip("/")
     elif (shown := redact(data)) != data:  # a keyword DSN: its words, its password left out (its `***` a glob's)
         data = shown.replace(HIDDEN, "")
