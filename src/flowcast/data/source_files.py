@@ -32,7 +32,9 @@ def _is_url(path: str) -> bool:
 def resolve_files(source: SourceConfig) -> list[str]:
     """The concrete files of a source (a glob expands, sorted); URLs pass through, but a local file:// folder's: its
     files, as a plain folder's are listed, each named file:// + its path (`local_files`: polars read the folder URL
-    as one object, 'is directory', or, ending in '/', each file of it as CSV)."""
+    as one object, 'is directory', or, ending in '/', each file of it as CSV). A local file:// file or glob is named
+    as polars reads it (`_file_url`: 'file://localhost/my%20data/a.csv' is 'file:///my data/a.csv'); one of another
+    host is refused, naming it."""
     path = os.path.expanduser(source.path)
     if _is_url(path):
         host = _file_url_host(path)
