@@ -13,6 +13,7 @@ from eval_helpers import build_td
 
 from flowcast.evaluation.backtest import backtest
 from flowcast.evaluation.candidates import (
+    CandidateResult,
     CandidateSpec,
     _base_rows,
     add_short_calibration,
@@ -25,6 +26,7 @@ from flowcast.evaluation.candidates import (
     paired_scores,
     plan_candidates,
     short_part,
+    statistical_makeup,
 )
 from flowcast.evaluation.selection import candidate_board
 from flowcast.models import recipes
@@ -588,3 +590,43 @@ def test_a_kept_production_models_registered_calibrations_take_this_runs_short_p
     assert give_short(registered.values(), short)
     assert registered["theta"]["short"] is short and "short" not in registered["naive"]
     assert not give_short([{"q": {}}], None) and short_part([None, {"q": {}}]) is None
+
+
+def test_short_series_of_a_trend_model_are_calibrated_on_its_own_forecasts_from_the_cuts():
+    """short54: a 3-4 point series published by theta took naive's short-cut widths around theta's forecast. Where
+    the model forecasts enough cuts of `SHORT_HISTORY` values or more, its calibration's short part is made from its
+    own forecasts there; a maker without enough (or a network's, None) takes naive's, and the note says which."""
+    rng = np.random.default_rng(54)
+    series = {}
+    for i in range(120):  # steady trends of 20% of the level a day, 1% noise: naive misses by the trend, theta less
+        level = 10.0 * (1 + i % 7)
+        series[f"s{i:03d}"] = list(level * (1 + 0.2 * np.arange(5)) * (1 + 0.01 * rng.standard_normal(5)))
+    td = build_td(series, horizon=2)
+    theta, naive, net = ({"q": {"80": [1.0, 1.5], "95": [2.0, 3.0]}} for _ in range(3))
+    note = add_short_calibration([theta, naive, net], td, 13, 2,
+                                 makers=[("theta", (["theta"], [1.0])), ("naive", (["naive"], [1.0])), ("rnn", None)])
+    assert theta["short"]["model"] == "theta" and naive["short"]["model"] == "naive" and net["short"] is naive["short"]
+    assert theta["short"]["groups"][0]["history"] == 3  # (shorter ones are published by naive)
+
+    def step1(part: dict, lv: str) -> float:
+        return float(part["groups"][-1]["calibration"]["q"][lv][0])
+
+    assert step1(theta["short"], "80") < 0.7 * step1(naive["short"], "80")  # theta's errors (0.10 levels), not naive's (0.17)
+    assert "theta calibrates them on its own forecasts from those cuts instead" in note, note
+    assert short_part([naive, theta], "theta") is theta["short"]
+    assert short_part([theta, naive], "damped") is naive["short"]  # no part of its own: naive's
+    # 3-point series: no cut of 3 values has a later one, so theta has none of its own and takes naive's
+    few = build_td({k: v[:3] for k, v in series.items()}, horizon=2)
+    theta3, naive3 = ({"q": {"80": [1.0, 1.5], "95": [2.0, 3.0]}} for _ in range(2))
+    note = add_short_calibration([theta3, naive3], few, 13, 2, makers=[("theta", (["theta"], [1.0])), ("naive", None)])
+    assert theta3["short"] is naive3["short"] and naive3["short"]["model"] == "naive"
+    assert "theta takes naive's: its own forecasts from the cuts of 3 values or more were fewer than 50" in note, note
+
+
+def test_statistical_makeup_names_the_models_and_weights_a_candidate_forecasts_with():
+    spec = CandidateSpec("comb", "statistical", [("theta", ["theta"]), ("damped", ["damped"])], "learned")
+    assert statistical_makeup(CandidateResult(spec=spec, result=None, weights=[0.25, 0.75])) == (  # type: ignore[arg-type]
+        ["theta", "damped"], [0.25, 0.75])
+    net = CandidateSpec("hybrid", "hybrid", [("rnn", ["rnn-s0"]), ("theta", ["theta"])], "learned",
+                        networks=frozenset({"rnn"}))
+    assert statistical_makeup(CandidateResult(spec=net, result=None, weights=[0.5, 0.5])) is None  # type: ignore[arg-type]

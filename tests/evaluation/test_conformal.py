@@ -892,3 +892,41 @@ def test_calibrate_short_groups_histories_until_each_has_enough_points_and_route
     assert routed.drop("history").equals(got)
     no_history = scale.drop("history")
     assert apply_intervals(cut, {**main, "short": short}, no_history).equals(apply_intervals(cut, main, no_history))
+
+
+def test_short_cuts_widths_grow_with_the_step_as_their_errors_grew():
+    """short54: cuts of 1-4 points score 3 steps at most, and sqrt(h) from them widened later steps of noise around a
+    level (errors that do not grow) to twice what covered them. The growth is measured on the cuts (step-k against
+    the same cuts' step-1 quantiles), capped at sqrt(h): flat errors keep flat widths beyond the scored steps, errors
+    growing with the step grow them by sqrt(h) at most."""
+    from flowcast.evaluation.conformal import MAX_SHORT_POWER, MIN_GROUP_POINTS, calibrate_short, short_growth
+
+    rng = np.random.default_rng(54)
+    n = 4 * MIN_GROUP_POINTS
+
+    def cuts(grow: float) -> pl.DataFrame:
+        rows = []
+        for i in range(n):  # cuts at 1 value scoring steps 1-3, at 3 values scoring step 1 alone
+            for history, steps in ((1, (1, 2, 3)), (3, (1,))):
+                for k in steps:
+                    rows.append((f"s{i}", history * 10 + i % 7, k, 10.0 + rng.standard_normal() * k ** grow, 10.0,
+                                 history, 10.0))
+        return pl.DataFrame(rows, schema=["unique_id", "cutoff", "step", "y", "y_hat", "history", "level"],
+                            orient="row").with_columns(pl.col("level").alias("scale"), pl.lit(True).alias("level_scaled"),
+                                                       pl.lit(False).alias("constant"))
+
+    flat, walk = short_growth(cuts(0.0)), short_growth(cuts(1.0))
+    assert flat.keys() == walk.keys() == {"80", "95"}
+    assert all(0 <= b <= 0.15 for b in flat.values()), flat
+    assert all(b == MAX_SHORT_POWER for b in walk.values()), walk  # linear growth: capped at sqrt(h)
+    published = pl.DataFrame({"unique_id": ["x"] * 6, "step": list(range(1, 7)), "y_hat": [10.0] * 6})
+    scale = pl.DataFrame({"unique_id": ["x"], "scale": [1e-9], "history": [3], "level": [10.0]})
+    tiny = calibrate(pl.DataFrame({"step": [1] * 40, "y": [0.0] * 40, "y_hat": [0.0] * 40, "scale": [1.0] * 40}), 1)
+    for grown, most in ((cuts(0.0), 1.35), (cuts(1.0), 6 ** 0.5 + 1e-9)):
+        short = calibrate_short(grown, 13, 6)
+        assert short is not None
+        got = apply_intervals(published, {**tiny, "short": short}, scale)
+        width = (got["y_hat_hi80"] - got["y_hat"]).to_list()
+        assert width == sorted(width) and width[5] / width[0] <= most, width  # the history-3 group: step 1 alone
+    assert width[5] / width[0] == pytest.approx(6 ** 0.5)
+    assert short_growth(cuts(0.0).filter(pl.col("step") == 1)) == {}  # no later step measured: sqrt(h) stays

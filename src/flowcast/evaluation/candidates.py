@@ -56,6 +56,7 @@ from flowcast.data.lengths import _windows_that_fit, share_length
 from flowcast.evaluation.backtest import BacktestResult, result_from_forecasts
 from flowcast.evaluation.combine import describe_weights, fit_weights, weights_by_window
 from flowcast.evaluation.conformal import (
+    MIN_GROUP_POINTS,
     calibrate,
     calibrate_short,
     calibrated_steps,
@@ -558,18 +559,75 @@ def give_short(calibrations: Iterable[dict[str, Any] | None], short: dict[str, A
     return given
 
 
-def short_part(calibrations: Iterable[dict[str, Any] | None]) -> dict[str, Any] | None:
-    """The `short` part this run gave `calibrations` (`add_short_calibration`), None where none has one."""
-    return next((c["short"] for c in calibrations if c is not None and c.get("short")), None)
+def short_part(calibrations: Iterable[dict[str, Any] | None], model: str = LAST_RESORT) -> dict[str, Any] | None:
+    """The `short` part this run gave `calibrations` (`add_short_calibration`) calibrated on `model`'s own forecasts
+    from the short cuts, else the one on naive's (the part every calibration without its own takes); None where none
+    has one."""
+    parts = [c["short"] for c in calibrations if c is not None and c.get("short")]
+    return next((p for p in parts if p.get("model", LAST_RESORT) == model),
+                next((p for p in parts if p.get("model", LAST_RESORT) == LAST_RESORT), None))
+
+
+def statistical_makeup(candidate: CandidateResult) -> tuple[list[str], list[float]] | None:
+    """The statistical models and published weights whose combined forecast `candidate` publishes, None where a
+    network (or a registered recipe) is part of it: what `add_short_calibration` forecasts its short cuts with."""
+    from flowcast.models.recipes import statistical_models
+
+    known = set(statistical_models())
+    if any(label in candidate.spec.networks or keys != [label] or label not in known
+           for label, keys in candidate.spec.groups) or len(candidate.weights) != len(candidate.spec.groups):
+        return None
+    return [label for label, _ in candidate.spec.groups], [float(w) for w in candidate.weights]
+
+
+def _cut_forecasts(td: TrainingData, cuts: pl.DataFrame, models: list[str], weights: list[float], horizon: int,
+                   cache: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """`cuts` (`short_cuts`' rows) with y_hat the forecast of `models` combined by `weights` (`recipes.combine`) from
+    the history up to each cut, refit there; a cut none of them forecasts (too short: `recipes.MIN_POINTS`) is left
+    out, as publishing hands such a history to a fallback. `cache`: each model's forecasts, by name."""
+    from dataclasses import replace
+
+    from flowcast.models.recipes import combine, statistical_forecast
+
+    keys = (cuts.select("unique_id", "cutoff").unique().sort("unique_id", "cutoff")
+            .with_columns(pl.format("{}@{}", pl.col("unique_id"), pl.int_range(pl.len())).alias("__key")))
+    for name in models:
+        if name in cache:
+            continue
+        if not keys.height:
+            cache[name] = pl.DataFrame(schema={"__key": pl.Utf8, "step": pl.Int64, "y_hat": pl.Float64})
+            continue
+        frame = (td.frame.join(keys, on="unique_id", how="inner").filter(pl.col("ds") <= pl.col("cutoff"))
+                 .with_columns(pl.col("__key").alias("unique_id")).drop("__key", "cutoff"))
+        scalers = td.scalers.join(keys, on="unique_id", how="inner").with_columns(
+            pl.col("__key").alias("unique_id")).drop("__key", "cutoff")
+        cut_td = replace(td, frame=frame, scalers=scalers, static=None, future_exog=None, imputed=None,
+                         static_since=None)
+        cache[name] = statistical_forecast(name, cut_td, horizon).select(
+            pl.col("unique_id").alias("__key"), pl.col("step").cast(pl.Int64), pl.col("y_hat").cast(pl.Float64))
+    frames = [cache[m].rename({"__key": "unique_id"}).with_columns(pl.lit(None, dtype=pl.Date).alias("ds"))
+              for m in models]
+    made = combine(frames, weights).select(pl.col("unique_id").alias("__key"), "step", "y_hat")
+    return (cuts.drop("y_hat").join(keys, on=["unique_id", "cutoff"], how="left")
+            .join(made, on=["__key", "step"], how="inner").drop("__key")
+            .filter(pl.col("y_hat").is_finite()))
 
 
 def add_short_calibration(calibrations: list[dict[str, Any] | None], td: TrainingData, need: int, horizon: int,
-                          levels: tuple[int, ...] = INTERVAL_LEVELS) -> str:
+                          levels: tuple[int, ...] = INTERVAL_LEVELS,
+                          makers: Sequence[tuple[str, tuple[list[str], list[float]] | None]] = ()) -> str:
     """Give `calibrations` (the candidates' and the fallbacks', in MASE scales) a `short` part (`conformal.calibrate_short`)
     for the series of `td` shorter than the backtest's span `need`: they take no part in the backtest, and widths
     calibrated on long histories' errors in their MASE scales covered 0.42-0.63 of 80% intervals of new series beside
     random walks (see the module of `flowcast.evaluation.conformal`). Calibrations in levels (the backtest's own
-    points short: `calibrate`) and None are left alone. Returns the run's note on it ('' where nothing was added)."""
+    points short: `calibrate`) and None are left alone. `makers` (aligned with `calibrations`): the name of each and
+    the statistical models and weights it forecasts with (`statistical_makeup`; None: a network's); such a calibration
+    is calibrated on its own forecasts from the cuts of `recipes.SHORT_HISTORY` values or more (shorter ones are
+    published by naive) where they have `conformal.MIN_GROUP_POINTS` at step 1, else on naive's, as a calibration
+    without a maker is (theta's 3-point series took naive's widths around theta's trend: see the module of
+    `flowcast.evaluation.conformal`). Returns the run's note on it ('' where nothing was added)."""
+    from flowcast.models.recipes import SHORT_HISTORY
+
     hist = td.frame.select("unique_id", "ds", "y")
     cuts = short_cuts(hist, need, horizon)
     if not cuts.height or not any(c is not None and c.get("scale") != "level" for c in calibrations):
@@ -577,20 +635,58 @@ def add_short_calibration(calibrations: list[dict[str, Any] | None], td: Trainin
     scales = series_scale(hist.join(cuts.select("unique_id").unique(), on="unique_id", how="semi"),
                           td.meta.season_length, cuts.select("unique_id", "cutoff").unique(), freq=td.meta.freq,
                           tz=td.meta.tz)
-    short = calibrate_short(cuts.join(scales, on=["unique_id", "cutoff"], how="left"), need, horizon, levels)
+    cuts = cuts.join(scales, on=["unique_id", "cutoff"], how="left")
+    short = calibrate_short(cuts, need, horizon, levels)
     if short is None:
         return ""
-    give_short(calibrations, short)
+    short["model"] = LAST_RESORT
+    cache: dict[str, pl.DataFrame] = {LAST_RESORT: pl.DataFrame()}  # (naive's are the cuts' own y_hat)
+    parts: dict[tuple[tuple[str, ...], tuple[float, ...]], dict[str, Any] | None] = {}
+    own: list[str] = []
+    borrowed: list[str] = []
+    for i, cal in enumerate(calibrations):
+        if cal is None or cal.get("scale") == "level":
+            continue
+        name, made = makers[i] if i < len(makers) else ("", None)
+        if made is None or made[0] == [LAST_RESORT]:
+            give_short([cal], short)
+            continue
+        key = (tuple(made[0]), tuple(made[1]))
+        if key not in parts:
+            mine_all = _cut_forecasts(td, cuts, made[0], made[1], horizon, cache)
+            # published from SHORT_HISTORY values up (shorter: naive), its growth measured on every cut it forecasts
+            mine = calibrate_short(mine_all.filter(pl.col("history") >= SHORT_HISTORY), need, horizon, levels,
+                                   growth_from=mine_all)
+            parts[key] = None if mine is None else {**mine, "model": name}
+        part = parts[key]
+        give_short([cal], part or short)
+        if name not in own + borrowed:
+            (own if part else borrowed).append(name)
     n_short = int(hist.group_by("unique_id").len().filter(pl.col("len") < need).height)
     groups = [int(g["history"]) for g in short["groups"]]
     steps = max(calibrated_steps(g["calibration"]) for g in short["groups"])
     by = (f"one group of histories ({plural(cuts.height, 'point')})" if len(groups) == 1 else
           f"{len(groups)} groups of histories from {listed([str(k) for k in groups])} values, "
           f"{plural(cuts.height, 'point')}")
-    beyond = f"; their steps after {steps} are widened from it by sqrt(h), not calibrated" if steps < horizon else ""
+    beyond = f"; their steps after {steps} are widened from it by {_short_law(short)}, not calibrated" \
+        if steps < horizon else ""
+    whose = (f"; {listed(own)} calibrate{'s' if len(own) == 1 else ''} them on {'its' if len(own) == 1 else 'their'} "
+             "own forecasts from those cuts instead" if own else "")
+    few = (f"; {listed(borrowed)} take{'s' if len(borrowed) == 1 else ''} naive's: "
+           f"{'its' if len(borrowed) == 1 else 'their'} own forecasts from the cuts of {SHORT_HISTORY} values or more "
+           f"were fewer than {MIN_GROUP_POINTS} at step 1" if borrowed else "")
     return (f"{n_short:,} series shorter than the backtest's {need} periods take no part in it: their intervals are "
             f"calibrated on their own values instead (the last value as the forecast from each of them, scored on the "
-            f"later ones in units of the mean |y|, {by}){beyond}.")
+            f"later ones in units of the mean |y|, {by}){beyond}{whose}{few}.")
+
+
+def _short_law(short: dict[str, Any]) -> str:
+    """How a `short` part's widths grow beyond its scored steps, for the run's note: 'sqrt(h)', or the powers of h
+    its cuts measured (`conformal.short_growth`): 'h^0.05 (80%) / h^0.12 (95%), as their errors grew with the step'."""
+    powers = short["groups"][0]["calibration"].get("growth_power") or {}
+    if not powers:
+        return "sqrt(h)"
+    return " / ".join(f"h^{float(b):.2f} ({lv}%)" for lv, b in powers.items()) + ", as their errors grew with the step"
 
 
 # ----------------------------------------------------------------------------- the production model

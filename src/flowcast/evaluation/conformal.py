@@ -114,6 +114,19 @@ union), as a short history's never are above: at M3 yearly's validation origin 1
 shorter than its 7 periods) the short cuts alone took its 2-point series from 0.73 / 0.91 to 0.64 / 0.84 (all
 series: 0.785 / 0.934 -> 0.761 / 0.916). Series of the span or longer keep the backtest's widths exactly. A
 calibration in levels (the backtest's own points short) has no such part.
+Cuts of 1-4 points score 3 steps at most, and sqrt(h) from there widened the later steps of new series whose values
+are noise around a level (errors that do not grow) to twice what covered them (on the file above, beside the random
+walks: 0.886 / 0.982 covered, step 1 0.77 and step 6 0.95 at 80%). Their steps grow instead as the cuts' errors grew
+with the step (`short_growth`: h to the power fitted to the step-k / step-1 quantiles of the same cuts, from 0, flat,
+up to sqrt(h), never faster). A short series is published by the champion from `recipes.SHORT_HISTORY` values up (theta,
+damped, a combination), and naive's widths around its forecast let theta's trend errors, which grow with the step, fall
+to 0.49 at step 6: each statistical candidate's calibration takes a short part made from its own forecasts from the
+cuts of that many values or more (refit at each cut; its growth measured on every cut it forecasts), naive's where
+those are too few (`candidates.add_short_calibration`, which names them in the run's notes). Two draws of the file,
+the short series at 80% / 95% (median 95% width in levels): 0.886 / 0.982 (3.13) -> 0.853 / 0.960 (2.99) and
+0.894 / 0.983 (3.10) -> 0.885 / 0.975 (2.93); their zero and constant series (7% of the rows) are covered whatever the
+widths, so about 0.81 / 0.95 is nominal there. M3 yearly 12 years back (`bench/accuracy.py --holdout 12`): 0.806 /
+0.943, MSIS 49.9 -> 0.804 / 0.943, MSIS 49.3.
 
 Constant histories at publish time. The widths are multiples of a series' typical change; a history of
 values all equal (constant at 7, all zeros) has none, and the level (or 1) in its place published
@@ -337,10 +350,11 @@ def _scores(frame: pl.DataFrame, level: int, mode: str) -> pl.Expr:
     return (pl.col("y") - pl.col("y_hat")).abs() / pl.col("scale")
 
 
-def growth(step: np.ndarray | int, season_length: int = 1) -> np.ndarray:
+def growth(step: np.ndarray | int, season_length: int = 1, power: float = 0.5) -> np.ndarray:
     """sqrt(ceil(h / m)): how the h-step error of a (seasonal) random walk grows, the model the MASE scale of
     season m measures errors against (its error one season ahead); sqrt(h) where m = 1. Flat within a season:
-    a seasonal naive's error is the same at every step of the first season (see the module)."""
+    a seasonal naive's error is the same at every step of the first season (see the module). `power`: ceil(h / m)
+    to that power instead of 0.5 (the growth the short cuts measured: `short_growth`)."""
     # Seasons counted in steps, not on the local clock, also on zoned sub-daily data whose seasonal naive and MASE
     # scale take the same local time a day before (`timekeys.season_ago_local`, `metrics.mase_scale`): across a
     # daylight-saving change the local clock moves the season boundary by one step (in autumn step 25 is still 24
@@ -351,21 +365,22 @@ def growth(step: np.ndarray | int, season_length: int = 1) -> np.ndarray:
     # local clock would need each row's dates through `calibrate` and `apply_intervals` to move one step's width by
     # sqrt(2) twice a year.
     m = max(1, int(season_length))
-    return np.sqrt(np.ceil(np.maximum(np.asarray(step, dtype=np.float64), 1.0) / m))
+    return np.ceil(np.maximum(np.asarray(step, dtype=np.float64), 1.0) / m) ** float(power)
 
 
-def _widths(s: pl.DataFrame, horizon: int, level: float, need: int = 1, season_length: int = 1) -> list[float]:
+def _widths(s: pl.DataFrame, horizon: int, level: float, need: int = 1, season_length: int = 1,
+            power: float = 0.5) -> list[float]:
     """Per-step conformal quantiles of scores `s` (step, s); a step h with fewer than `need` points
-    (none, or too few for the strictest level calibrated) takes the pooled one x `growth(h)`: the
+    (none, or too few for the strictest level calibrated) takes the pooled one x `growth(h)` (to `power`): the
     conformal quantile of all steps' scores each divided by the growth of its step (nan: too few too; see
     the module's "Few points")."""
-    pooled = conformal_quantile(s["s"].to_numpy() / growth(s["step"].to_numpy(), season_length), level)
+    pooled = conformal_quantile(s["s"].to_numpy() / growth(s["step"].to_numpy(), season_length, power), level)
     by_step = {k: g["s"].to_numpy() for (k,), g in s.group_by("step")}
     out = []
     for step in range(1, horizon + 1):
         scores = by_step.get(step, np.array([]))
         q = conformal_quantile(scores, level) if len(scores) >= need else math.nan
-        out.append(q if math.isfinite(q) else pooled * float(growth(step, season_length)))
+        out.append(q if math.isfinite(q) else pooled * float(growth(step, season_length, power)))
     return out
 
 
@@ -443,7 +458,8 @@ def level_bands(scored: pl.DataFrame, horizon: int) -> list[int] | None:
 
 
 def calibrate(scored: pl.DataFrame, horizon: int, levels: Sequence[int] = INTERVAL_LEVELS, *,
-              season_length: int = 1, in_levels: bool = False) -> dict[str, Any]:
+              season_length: int = 1, in_levels: bool = False,
+              growth_power: dict[str, float] | None = None) -> dict[str, Any]:
     """Widths per level and horizon step from backtest points `scored` (step, y, y_hat, scale
     [, history][, the quantile columns of a quantile network]). JSON-able, stored in a model's
     recipe: `q` the widths of all points pooled; with a history split (see the module) also
@@ -452,10 +468,14 @@ def calibrate(scored: pl.DataFrame, horizon: int, levels: Sequence[int] = INTERV
     quarter-decade) and `q_by_level` (level -> each band's widths);
     `season_length`, the season of the scale (m of the MASE scale), whose `growth` the pooled widths and the
     steps beyond the calibrated ones follow (a calibration without it: 1, sqrt(h)). `in_levels`: the widths are in
-    levels whatever share of the points is level-scaled (the short cuts of `calibrate_short`)."""
+    levels whatever share of the points is level-scaled (the short cuts of `calibrate_short`). `growth_power`
+    (level -> power, stored as `growth_power`): the pooled widths and the steps beyond grow with ceil(h / m) to that
+    power instead of its square root (`short_growth`'s, measured on the short cuts)."""
     m = max(1, int(season_length))
     out: dict[str, Any] = {"method": "conformal", "levels": [int(lv) for lv in levels], "n": int(scored.height),
                            "mode": {}, "q": {}, "season_length": m}
+    if growth_power:
+        out["growth_power"] = {str(k): float(v) for k, v in growth_power.items()}
     if "constant" in scored.columns and not scored["constant"].fill_null(False).all():
         # a history constant at its cut is published with zero width whatever the widths: its errors (0 where the
         # model forecasts it exactly) calibrate nothing, and pulled every pooled quantile of the series that move
@@ -491,7 +511,8 @@ def calibrate(scored: pl.DataFrame, horizon: int, levels: Sequence[int] = INTERV
     for lv in levels:
         mode = _mode(scored, lv)
         s = by_level[lv]
-        per_step = _widths(s, horizon, lv / 100, need, m)
+        power = _power(out, lv)
+        per_step = _widths(s, horizon, lv / 100, need, m, power)
         points = _points(s, horizon)
         out["mode"][str(lv)] = mode
         out["q"][str(lv)] = [None if not math.isfinite(v) else float(v) for v in per_step]
@@ -506,10 +527,10 @@ def calibrate(scored: pl.DataFrame, horizon: int, levels: Sequence[int] = INTERV
             # none, as in `q`)
             out["q_by_level"][str(lv)] = [
                 [float(v) if math.isfinite(v) else (float(p) if math.isfinite(p) else None) for v, p in
-                 zip(_widths(s.filter(pl.col("band") == b), horizon, lv / 100, need, m), per_step)]
+                 zip(_widths(s.filter(pl.col("band") == b), horizon, lv / 100, need, m, power), per_step)]
                 for b in range(len(bands))]
         if edge is not None:
-            short, long = (_widths(s.filter(cond), horizon, lv / 100, season_length=m)
+            short, long = (_widths(s.filter(cond), horizon, lv / 100, season_length=m, power=power)
                            for cond in (pl.col("history") <= edge, pl.col("history") > edge))
             # never narrower for a shorter history: where the short group's scaled errors are the
             # smaller ones (a scale measured on a few points can be far too large), pooled widths
@@ -534,14 +555,50 @@ def short_cuts(history: pl.DataFrame, below: int, horizon: int) -> pl.DataFrame:
                                                                                                  "step")
 
 
+MAX_SHORT_POWER = 0.5  # the short cuts' widths grow no faster than a random walk's, sqrt(h), however they measure
+
+
+def short_growth(cuts: pl.DataFrame, levels: Sequence[int] = INTERVAL_LEVELS) -> dict[str, float]:
+    """level -> the power b of h that the short cuts' widths grow with (`calibrate_short`'s `growth_power`): for each
+    step k > 1 that `MIN_GROUP_POINTS` cuts or more score, the ratio r_k of the conformal quantile of their step-k
+    scores (in levels, as `calibrate_short`'s) to that of the same cuts' step-1 scores, and b the least-squares fit
+    of log r_k = b log k, within [0, `MAX_SHORT_POWER`]; a level no such step measures is left out (sqrt(h)). Cuts of
+    1-4 points score 3 steps at most, and sqrt(h) from them widened the later steps of noise around a level (errors
+    that do not grow) to twice what covered them (see the module's "Short series beside long ones")."""
+    if not cuts.height or not {"level", "unique_id", "cutoff"} <= set(cuts.columns):  # (no cut to pair steps by)
+        return {}
+    ok = cuts.filter(~pl.col("constant").fill_null(False)) if "constant" in cuts.columns else cuts
+    ok = ok.filter(pl.col("level").is_finite() & (pl.col("level") > 0)).select(
+        "unique_id", "cutoff", "step", ((pl.col("y") - pl.col("y_hat")).abs() / pl.col("level")).alias("s"))
+    first = ok.filter(pl.col("step") == 1).select("unique_id", "cutoff", pl.col("s").alias("s1"))
+    paired = ok.filter(pl.col("step") > 1).join(first, on=["unique_id", "cutoff"], how="inner")
+    steps = [int(k) for k, n in paired.group_by("step").len().iter_rows() if n >= MIN_GROUP_POINTS]
+    out: dict[str, float] = {}
+    for lv in levels:
+        xs, ys = [], []
+        for k in sorted(steps):
+            at = paired.filter(pl.col("step") == k)
+            qk, q1 = (conformal_quantile(at[c].to_numpy(), lv / 100) for c in ("s", "s1"))
+            if math.isfinite(qk) and math.isfinite(q1) and qk > 0 and q1 > 0:
+                xs.append(math.log(k))
+                ys.append(math.log(qk / q1))
+        if xs:
+            b = sum(x * y for x, y in zip(xs, ys)) / sum(x * x for x in xs)
+            out[str(int(lv))] = min(max(b, 0.0), MAX_SHORT_POWER)
+    return out
+
+
 def calibrate_short(cuts: pl.DataFrame, below: int, horizon: int, levels: Sequence[int] = INTERVAL_LEVELS, *,
-                    season_length: int = 1) -> dict[str, Any] | None:
+                    season_length: int = 1, growth_from: pl.DataFrame | None = None) -> dict[str, Any] | None:
     """The calibration of the series shorter than `below` (the backtest's span) from `cuts` (`short_cuts`' rows with
     `series_scale`'s columns at each cutoff: history, level, level_scaled, constant), in levels, grouped by the
     history at the cut: consecutive history lengths merged from the shortest up until a group has `MIN_GROUP_POINTS`
     points at step 1 (what's left at the top joins the group below). {"below", "groups": [{"history": the group's
     shortest history, "calibration": `calibrate`'s, in levels}]}; None when the cuts have fewer than
-    `MIN_GROUP_POINTS` points at step 1 (the series keep the backtest's widths)."""
+    `MIN_GROUP_POINTS` points at step 1 (the series keep the backtest's widths). The steps a group pools, and those
+    beyond its last scored step, grow as all the cuts' errors grew with the step (`short_growth`), not by sqrt(h);
+    `growth_from`: the cuts to measure that on instead (a model's from every history it forecasts, where it publishes
+    only the longer ones: `candidates.add_short_calibration`)."""
     if not cuts.height or "history" not in cuts.columns:
         return None
     first = dict(cuts.filter(pl.col("step") == 1).group_by("history").len().iter_rows())
@@ -557,12 +614,14 @@ def calibrate_short(cuts: pl.DataFrame, below: int, horizon: int, levels: Sequen
     if not starts:
         return None
     groups = []
+    power = short_growth(cuts if growth_from is None else growth_from, levels)
     for i, low in enumerate(starts):
         high = starts[i + 1] if i + 1 < len(starts) else None
         # (the shortest group takes any shorter history too)
         mine = (pl.col("history") >= low if i else pl.lit(True)) & (pl.col("history") < high if high else pl.lit(True))
         groups.append({"history": int(low), "calibration": calibrate(cuts.filter(mine), horizon, levels,
-                                                                     season_length=season_length, in_levels=True)})
+                                                                     season_length=season_length, in_levels=True,
+                                                                     growth_power=power)})
     return {"below": int(below), "groups": groups}
 
 
@@ -665,16 +724,23 @@ def calibrated_steps(calibration: dict[str, Any] | None) -> int:
     return max((len(q) for q in qs), default=0)
 
 
-def _width_expr(q: list[Any], season_length: int = 1) -> pl.Expr:
+def _power(calibration: dict[str, Any] | None, level: int) -> float:
+    """The power of ceil(h / m) that `calibration`'s widths grow with at `level` (`calibrate`'s `growth_power`):
+    0.5, a random walk's sqrt, unless the calibration measured its own (`short_growth`)."""
+    return float(((calibration or {}).get("growth_power") or {}).get(str(level), 0.5))
+
+
+def _width_expr(q: list[Any], season_length: int = 1, power: float = 0.5) -> pl.Expr:
     """The calibrated width of each row's step; a step h beyond the calibrated ones (a forecast longer than the
     backtest's horizon) gets the last calibrated width x growth(h) / growth(last calibrated step) (`growth`:
-    sqrt(h / last) where the season is 1), never less than it (the module docstring says why)."""
+    sqrt(h / last) where the season is 1, (h / last) ** `power` where a calibration measured its growth), never less
+    than it (the module docstring says why)."""
     n, last = len(q), float(q[-1])
     m = max(1, int(season_length))
     step = pl.col("step").cast(pl.Int64).clip(lower_bound=1)
     own = step.clip(upper_bound=n).replace_strict(list(range(1, n + 1)), [float(v) for v in q],
                                                   return_dtype=pl.Float64)
-    grown = pl.lit(last) * ((step.cast(pl.Float64) / m).ceil() / float(growth(n, m)) ** 2).sqrt()
+    grown = pl.lit(last) * ((step.cast(pl.Float64) / m).ceil() / math.ceil(n / m)).pow(float(power))
     return pl.when(step > n).then(pl.max_horizontal(grown, pl.lit(last))).otherwise(own)
 
 
@@ -716,24 +782,25 @@ def apply_intervals(
             out = out.with_columns(pl.lit(None, dtype=pl.Float64).alias(lo_c), pl.lit(None, dtype=pl.Float64).alias(hi_c))
             continue
         season = int((calibration or {}).get("season_length", 1))
+        power = _power(calibration, lv)
         # too few points for the level: a published constant history's zero width alone (its every residual is 0),
         # the other rows' bounds null
-        width = _width_expr(q, season) if widths else pl.when(pl.col("scale") == 0).then(pl.lit(0.0))
+        width = _width_expr(q, season, power) if widths else pl.when(pl.col("scale") == 0).then(pl.lit(0.0))
         by_level = (calibration or {}).get("q_by_level", {}).get(str(lv))
         bands = (calibration or {}).get("level_bands")
         if widths and by_level and bands and (calibration or {}).get("scale") == "level" and "level" in out.columns \
                 and all(v is not None for g in by_level for v in g):
             # each row the widths of its level's band (`level_bands`)
             band = _band_expr(bands)
-            banded = _width_expr(by_level[0], season)
+            banded = _width_expr(by_level[0], season, power)
             for i, g in enumerate(by_level[1:], 1):
-                banded = pl.when(band == i).then(_width_expr(g, season)).otherwise(banded)
+                banded = pl.when(band == i).then(_width_expr(g, season, power)).otherwise(banded)
             width = pl.when(pl.col("level").is_finite() & (pl.col("level") > 0)).then(banded).otherwise(width)
         by_history = (calibration or {}).get("q_by_history", {}).get(str(lv))
         edge = (calibration or {}).get("history_edge")
         if widths and by_history and edge is not None and "history" in out.columns \
                 and all(v is not None for g in by_history for v in g):
-            short, long = (_width_expr(g, season) for g in by_history)
+            short, long = (_width_expr(g, season, power) for g in by_history)
             # a series of unknown history takes the pooled widths
             width = pl.when(pl.col("history").is_null()).then(width) \
                 .when(pl.col("history") <= int(edge)).then(short).otherwise(long)

@@ -227,9 +227,11 @@ class _Builder:
             if not registered_intervals(recipe) and by_name[PRODUCTION].calibration:
                 recipe.intervals = {**fallback_cal, **recipe.intervals, recipe.name: by_name[PRODUCTION].calibration}
                 recipe.fallback = recipe.fallback or list(fallback)
-            # its short series take this run's short calibration, in the recipe it publishes (later forecasts too)
-            give_short(recipe.intervals.values(),
-                       short_part([c.calibration for c in sc.candidates] + list(fallback_cal.values())))
+            # its short series take this run's short calibration, in the recipe it publishes (later forecasts too):
+            # each model's the part on its own forecasts from the short cuts where this run made one, else naive's
+            made = [c.calibration for c in sc.candidates] + list(fallback_cal.values())
+            for model_name, cal in recipe.intervals.items():
+                give_short([cal], short_part(made, str(model_name)))
             return recipe
         cand = by_name[name]
         comps_out: list[dict[str, Any]] = []
@@ -602,7 +604,7 @@ def retrain_flow(
             published already, publish nothing and name the run that published it (the dates of
             `backfill --deployment` without --overwrite).
     """
-    from flowcast.evaluation.candidates import PRODUCTION, add_short_calibration
+    from flowcast.evaluation.candidates import PRODUCTION, add_short_calibration, statistical_makeup
     from flowcast.evaluation.conformal import calibration_notes
     from flowcast.evaluation.decision import decision_markdown, first_publishable
     from flowcast.registry import Promotion
@@ -698,8 +700,10 @@ def retrain_flow(
         scored = score_candidates(settings, td_bt, bt_spans, horizon=h, bounds=bounds, run_dir=run_dir, scope=scope,
                                   production=started_from, promote=promote, log=log, shifts=data.shifts)
         # the series too short for the backtest: widths from their own short cuts, by history (`calibrate_short`)
-        short_note = add_short_calibration([c.calibration for c in scored.candidates]
-                                           + list(scored.fallback_cal.values()), td, bt_spans.need, scored.hb)
+        short_note = add_short_calibration(
+            [c.calibration for c in scored.candidates] + list(scored.fallback_cal.values()), td, bt_spans.need,
+            scored.hb, makers=[(c.name, statistical_makeup(c)) for c in scored.candidates]
+            + [(str(k), ([str(k)], [1.0])) for k in scored.fallback_cal])
     decision, board, metric = scored.decision, scored.board, scored.metric
     log.info("Decision: " + " ".join(decision.reasons))
     ended_note = _ended_backtest_note(data, scored, td.meta.freq)  # set aside: in no window, said (README)
