@@ -197,3 +197,56 @@ def test_no_origins_are_refit_where_the_production_model_publishes_with_its_regi
     _calibrate_published(settings, td, [kept, *cands], PRODUCTION, fallback, fallback_cal, comps, **kw,
                          production_calibrated=False)
     assert any("Calibrating the intervals of seasonal_naive" in r for r in records), records
+
+
+def test_a_network_champion_keeps_its_backtest_calibration_saying_so_and_every_fit_free_fallback_takes_the_origins(
+        prefect_api, tmp_path):
+    """subdaily54: a network's published intervals kept the backtest's calibration (its oldest window: one day) with no
+    word of the 28 origins asked for, and only the first model of the chain was recalibrated on them; a series the
+    second forecast kept that model's 2-window widths. The network (trained before the backtest's windows, where
+    the older origins lie in its training data) keeps it and says so; every model of the chain that fits nothing is
+    recalibrated."""
+    import copy
+
+    from tests.evaluation.test_calibration_origins import DAY
+
+    from flowcast.config import ModelConfig
+    from flowcast.evaluation.backtest import backtest
+    from flowcast.evaluation.candidates import evaluate_candidates, plan_candidates
+    from flowcast.evaluation.conformal import calibration_notes
+    from flowcast.flows.retrain_scoring import _calibrate_published, _statistical_fit
+    from flowcast.models.predict import predict
+    from flowcast.models.train import train_model
+
+    td, settings, comps, log, records, day = _origins_case([40] * 3)
+    stats = ["seasonal_naive", "snaive_week", "naive"]
+    for s in stats[1:]:
+        comps[s] = backtest(td, _statistical_fit(s, day), name=s, n_windows=2, step=day, horizon=day)
+    cfg = ModelConfig(lookback=DAY, hidden_size=8, num_layers=1, batch_size=32, max_steps=3, launcher="inline",
+                      accelerator="cpu", devices=1, early_stopping_patience=None, num_threads=1)
+
+    def fit(train):
+        art = train_model(train, cfg, tmp_path / "gru", cell="gru")
+        return lambda cut: predict(art, cut, day)
+
+    plan = plan_candidates(cells=["gru"], seeds=1, base_seed=0, statistical=stats, combination=[], ensemble=False,
+                           hybrid=False)
+    (member,) = plan.members
+    comps[member.key] = backtest(td, fit, name=member.key, n_windows=2, step=day, horizon=day)
+    cands, fallback, fallback_cal = evaluate_candidates(plan.specs, comps, td, statistical=stats, metric="mae",
+                                                        resolution=10, horizon=day, n_windows=2, step=day)
+    gru = next(c for c in cands if c.name == "gru")
+    widths = copy.deepcopy(gru.calibration["q"])
+    assert len(fallback) == 3 and not any(c.get("windows") for c in fallback_cal.values())
+    _calibrate_published(settings, td, cands, "gru", fallback, fallback_cal, comps, statistical=stats, horizon=day,
+                         hb=day, step=day, bounds=(None, None), log=log)
+    # the network's widths are the backtest's, and its notes say why not the origins'
+    assert gru.calibration["q"] == widths and gru.calibration["origins_kept"] == {"wanted": 28, "windows": 1}
+    said = [n for n in calibration_notes(gru.calibration, "gru") if "origins" in n]
+    assert said == [("gru's 80%/95% intervals are calibrated on its errors in the backtest's oldest window, not at the "
+                     "28 origins of evaluation.calibration_windows: its networks are not refit per origin, the older "
+                     "origins lie in the data they were trained on, and those after it are the backtest's own "
+                     "windows.")], said
+    # every model of the chain, not the first alone, is calibrated on the origins (the second on windows of its own)
+    assert {s: fallback_cal[s].get("windows") for s in stats} == {s: 28 for s in stats}, fallback
+    assert sum("Calibrating the intervals of" in r for r in records) == 2, records
