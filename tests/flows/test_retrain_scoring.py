@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 
 import polars as pl
@@ -197,3 +198,136 @@ def test_no_origins_are_refit_where_the_production_model_publishes_with_its_regi
     _calibrate_published(settings, td, [kept, *cands], PRODUCTION, fallback, fallback_cal, comps, **kw,
                          production_calibrated=False)
     assert any("Calibrating the intervals of seasonal_naive" in r for r in records), records
+
+
+def test_a_network_champion_keeps_its_backtest_calibration_saying_so_and_every_fit_free_fallback_takes_the_origins(
+        prefect_api, tmp_path):
+    """subdaily54: a network's published intervals kept the backtest's calibration (its oldest window: one day) with no
+    word of the 28 origins asked for, and only the first model of the chain was recalibrated on them; a series the
+    second forecast kept that model's 2-window widths. The network (trained before the backtest's windows, where
+    the older origins lie in its training data) keeps it and says so; every model of the chain that fits nothing is
+    recalibrated."""
+    import copy
+
+    from tests.evaluation.test_calibration_origins import DAY
+
+    from flowcast.config import ModelConfig
+    from flowcast.evaluation.backtest import backtest
+    from flowcast.evaluation.candidates import evaluate_candidates, plan_candidates
+    from flowcast.evaluation.conformal import calibration_notes
+    from flowcast.flows.retrain_scoring import _calibrate_published, _statistical_fit
+    from flowcast.models.predict import predict
+    from flowcast.models.train import train_model
+
+    td, settings, comps, log, records, day = _origins_case([40] * 3)
+    stats = ["seasonal_naive", "snaive_week", "naive"]
+    for s in stats[1:]:
+        comps[s] = backtest(td, _statistical_fit(s, day), name=s, n_windows=2, step=day, horizon=day)
+    cfg = ModelConfig(lookback=DAY, hidden_size=8, num_layers=1, batch_size=32, max_steps=3, launcher="inline",
+                      accelerator="cpu", devices=1, early_stopping_patience=None, num_threads=1)
+
+    def fit(train):
+        art = train_model(train, cfg, tmp_path / "gru", cell="gru")
+        return lambda cut: predict(art, cut, day)
+
+    plan = plan_candidates(cells=["gru"], seeds=1, base_seed=0, statistical=stats, combination=[], ensemble=False,
+                           hybrid=False)
+    (member,) = plan.members
+    comps[member.key] = backtest(td, fit, name=member.key, n_windows=2, step=day, horizon=day)
+    cands, fallback, fallback_cal = evaluate_candidates(plan.specs, comps, td, statistical=stats, metric="mae",
+                                                        resolution=10, horizon=day, n_windows=2, step=day)
+    gru = next(c for c in cands if c.name == "gru")
+    widths = copy.deepcopy(gru.calibration["q"])
+    assert len(fallback) == 3 and not any(c.get("windows") for c in fallback_cal.values())
+    _calibrate_published(settings, td, cands, "gru", fallback, fallback_cal, comps, statistical=stats, horizon=day,
+                         hb=day, step=day, bounds=(None, None), log=log)
+    # the network's widths are the backtest's, and its notes say why not the origins'
+    assert gru.calibration["q"] == widths and gru.calibration["origins_kept"] == {"wanted": 28, "windows": 1}
+    said = [n for n in calibration_notes(gru.calibration, "gru") if "origins" in n]
+    assert said == [("gru's 80%/95% intervals are calibrated on its errors in the backtest's oldest window, not at the "
+                     "28 origins of evaluation.calibration_windows: its networks are not refit per origin, the older "
+                     "origins lie in the data they were trained on, and those after it are the backtest's own "
+                     "windows.")], said
+    # every model of the chain, not the first alone, is calibrated on the origins (the second on windows of its own)
+    assert {s: fallback_cal[s].get("windows") for s in stats} == {s: 28 for s in stats}, fallback
+    assert sum("Calibrating the intervals of" in r for r in records) == 2, records
+
+
+def _production_retrain(tmp_path, intervals: bool):
+    """The scoring stage as `retrain_flow` runs it (`backtest_data`, `score_candidates`, then the short series'
+    calibration) on 5 half-hourly series of 40 days and one of 60 half hours (too short for the backtest), with a
+    production seasonal_naive registered by an earlier run, with that run's intervals or (`intervals` False) without:
+    (the scored stage, all the data, the production version, the log's records)."""
+    import copy
+
+    from tests.evaluation.test_calibration_origins import DAY, _half_hourly, _td
+
+    from flowcast.config import with_overrides
+    from flowcast.evaluation.candidates import add_short_calibration
+    from flowcast.flows.retrain_scoring import backtest_data, score_candidates
+    from flowcast.registry import ModelVersion
+    from flowcast.reporting import Scope
+
+    _, settings, _, log, records, _ = _origins_case([40])
+    td = _td(pl.concat([_half_hourly(40, seed=i).with_columns(pl.lit(f"s{i}").alias("unique_id")) for i in range(5)]
+                       + [_half_hourly(2, seed=9).head(60).with_columns(pl.lit("short").alias("unique_id"))]))
+    settings = with_overrides(settings, evaluation={"statistical": ["seasonal_naive", "naive"], "combination": []},
+                              model={"cells": []})
+    settings, td_bt, spans = backtest_data(settings, td, DAY)
+    kw = {"horizon": DAY, "bounds": (None, None), "run_dir": tmp_path, "scope": Scope("t"), "promote": True, "log": log}
+    earlier = score_candidates(settings, td_bt, spans, production=None, **kw)  # the run that registered it
+    # (a copy: a registered version's recipe is read from its file, not shared with a run's candidates)
+    cal = copy.deepcopy(earlier.by_name["seasonal_naive"].calibration) if intervals else None
+    recipe = {"name": "seasonal_naive", "kind": "statistical",
+              "components": [{"type": "statistical", "model": "seasonal_naive"}], "weights": [1.0],
+              "fallback": ["naive"], "intervals": {"seasonal_naive": cal} if cal else {}}
+    version = ModelVersion(version="seasonal_naive-v1", name="seasonal_naive", path=tmp_path, config={},
+                           fingerprint={}, metrics={}, as_of=None, created_at="", kind="statistical", recipe=recipe)
+    records.clear()
+    scored = score_candidates(settings, td_bt, spans, production=version, **kw)
+    add_short_calibration([c.calibration for c in scored.candidates] + list(scored.fallback_cal.values()), td,
+                          spans.need, scored.hb)
+    return scored, td, version, records, settings
+
+
+def test_a_production_model_publishing_its_registered_intervals_refits_no_origins_in_the_scoring_stage(
+        prefect_api, tmp_path):
+    """subdaily54: the skip of fixE53 was tested on `_calibrate_published` alone; here through `score_candidates`,
+    which must tell it whether the production model has registered intervals (`registered_intervals`)."""
+    from flowcast.evaluation.candidates import PRODUCTION
+
+    scored, _, _, records, _ = _production_retrain(tmp_path, intervals=True)
+    assert scored.decision.publish == PRODUCTION, scored.decision.reasons
+    assert not any("Calibrating the intervals" in r for r in records), records
+    # one registered without intervals takes this run's calibration: its origins are refit
+    scored, _, _, records, _ = _production_retrain(tmp_path, intervals=False)
+    assert scored.decision.publish == PRODUCTION, scored.decision.reasons
+    assert any("Calibrating the intervals of seasonal_naive" in r for r in records), records
+
+
+def test_a_kept_production_model_publishes_this_runs_short_calibration_for_its_short_series(prefect_api, tmp_path):
+    """subdaily54: fixE53's `build(PRODUCTION)` giving the registered calibration the run's short part was tested on
+    `give_short` alone; here `_Builder.build` of the scored stage, and the forecast of the short series it publishes:
+    its widths are the short part's, the long series' the registered ones."""
+    from flowcast.evaluation.candidates import PRODUCTION, short_part
+    from flowcast.flows.pipeline import _Builder
+    from flowcast.models.recipes import forecast_detailed, load_recipe
+    from flowcast.reporting import Scope
+
+    scored, td, version, _, settings = _production_retrain(tmp_path, intervals=True)
+    assert scored.decision.publish == PRODUCTION, scored.decision.reasons
+    short = short_part([c.calibration for c in scored.candidates] + list(scored.fallback_cal.values()))
+    assert short is not None
+    builder = _Builder(settings=settings, scored=scored, td=td, horizon=scored.hb, bounds=(None, None),
+                       as_of=datetime(2021, 4, 10), run_dir=tmp_path, scope=Scope("t"), production=version,
+                       log=logging.getLogger("test-build"))
+    width = (pl.col("y_hat_hi80") - pl.col("y_hat_lo80")).alias("w80")
+    # (before the build: the recipe it loads shares the registered version's calibrations, and gives them the part)
+    registered = forecast_detailed(load_recipe(version), td, scored.hb).frame.select("unique_id", "step", width)
+    recipe = builder.build(PRODUCTION)
+    assert recipe.intervals["seasonal_naive"]["short"] == short
+    built = forecast_detailed(recipe, td, scored.hb).frame.select("unique_id", "step", width)
+    assert built.filter(pl.col("unique_id") != "short").equals(registered.filter(pl.col("unique_id") != "short"))
+    mine = built.filter(pl.col("unique_id") == "short")["w80"]
+    theirs = registered.filter(pl.col("unique_id") == "short")["w80"]
+    assert mine.len() == scored.hb and not mine.equals(theirs), (mine, theirs)

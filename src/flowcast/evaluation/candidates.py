@@ -37,8 +37,10 @@ around 0.56 / 0.73 of the next day's points. Those candidates are refit at every
 intervals are calibrated on windows a horizon apart, as many as asked (`calibration_windows`), each step on its own
 errors (28 per step for one series: enough for a 95% quantile), the way statsforecast's conformal intervals take
 n_windows origins of h steps; a combination with its published weights. The leaderboard's coverage stays the
-cross-calibrated one of the backtest windows; candidates with a network keep the backtest's calibration (a network
-is not refit per origin).
+cross-calibrated one of the backtest windows; candidates with a network keep the backtest's calibration, and say so
+(`networks_kept_calibration`): a network is not refit per origin, and the trained backtest network cannot be
+predicted at the older origins honestly (they lie in its training data), while the origins after its training are
+the backtest's own windows.
 """
 
 from __future__ import annotations
@@ -385,9 +387,7 @@ def evaluate_candidate(
         eligible, why = False, (f"its backtest forecasts of {failed_series} of {n_series} series were not finite "
                                 f"(more than {max_fallback_share:.0%})")
     cal_rows = frame.select("unique_id", "window", "step", "y", "y_hat", *SCALE_COLUMNS, *qcols)
-    # a network trained once for the whole backtest is only as fresh as the published one on the oldest window
-    net_keys = [k for label, ks in spec.groups for k in ks if label in spec.networks or k in spec.networks]
-    stale = any(not components[k].summary.get("refit", False) for k in net_keys if k in components)
+    stale = trained_once(spec, components)
     season = growth_season(spec, td)
     calibration = calibrate(calibration_rows(cal_rows, stale), horizon, levels, season_length=season)
     crossed, blank_note = cross_calibrated_with_note(cal_rows.with_columns(frame.select("ds", "cutoff")), horizon, levels,
@@ -398,6 +398,35 @@ def evaluate_candidate(
         intervals=interval_metrics(crossed, levels), fallback_pairs=n_broken, missing_pairs=n_missing,
         n_pairs=n_pairs, eligible=eligible, why_not=why, intervals_note=blank_note,
     )
+
+
+def trained_once(spec: CandidateSpec, components: dict[str, BacktestResult]) -> bool:
+    """Whether a network of `spec` was trained once for the whole backtest (no `refit`): it is only as fresh as the
+    published one on the oldest window, the only window that calibrates the candidate's intervals."""
+    return any(not components[k].summary.get("refit", False) for k in network_keys(spec) if k in components)
+
+
+def network_keys(spec: CandidateSpec) -> list[str]:
+    """The component keys of `spec` that are networks (a group labelled by its cell, or a production model's key)."""
+    return [k for label, ks in spec.groups for k in ks if label in spec.networks or k in spec.networks]
+
+
+def networks_kept_calibration(result: CandidateResult, components: dict[str, BacktestResult], *,
+                              wanted: int) -> bool:
+    """Record on the calibration of `result`, a candidate with networks, that it stays the backtest's (`windows`: how
+    many of its windows, the oldest alone for networks `trained_once`) and is not made at the `wanted` calibration
+    origins (`evaluation.calibration_windows`): a network is trained once, before the backtest's windows (each
+    window's own data with `refit`), so the older origins lie in the data it was trained on, where its errors are
+    smaller than on new data, and the origins after its training are the backtest's own windows. Predicting it there
+    would calibrate on nothing more; refitting it per origin is a training per origin. `conformal.calibration_notes`
+    says so. False (nothing recorded) for a candidate without networks or without a calibration."""
+    cal = result.calibration
+    if not result.spec.networks or not cal or not wanted:
+        return False
+    backtested = max((int(components[k].summary.get("n_windows") or 1) for k in network_keys(result.spec)
+                      if k in components), default=1)
+    cal["origins_kept"] = {"wanted": int(wanted), "windows": 1 if trained_once(result.spec, components) else backtested}
+    return True
 
 
 def growth_season(spec: CandidateSpec, td: TrainingData) -> int:

@@ -627,7 +627,8 @@ def calibrate_short(cuts: pl.DataFrame, below: int, horizon: int, levels: Sequen
 
 def calibration_notes(calibration: dict[str, Any] | None, name: str, horizon: int | None = None) -> list[str]:
     """Sentences for a run's notes when `name`'s calibration had too few points (see the module), when it was made
-    on the calibration windows (`candidates.origin_calibration`), and when a forecast of `horizon` steps has steps
+    on the calibration windows (`candidates.origin_calibration`) or, having networks, was not
+    (`candidates.networks_kept_calibration`), and when a forecast of `horizon` steps has steps
     beyond the calibrated ones (widened: see `_width_expr`)."""
     cal = calibration or {}
     notes = []
@@ -666,6 +667,13 @@ def calibration_notes(calibration: dict[str, Any] | None, name: str, horizon: in
         notes.append(f"{name}'s {'/'.join(f'{lv}%' for lv in shown)} intervals are calibrated on its errors at "
                      f"{cal['windows']} origins {plural(spacing, 'period')} apart (evaluation.calibration_windows), "
                      "refit at each; the leaderboard's coverage is that of the backtest windows.")
+    if (kept := cal.get("origins_kept")) and (shown := [lv for lv in levels if lv not in missing]):
+        w = int(kept.get("windows") or 1)
+        where = "the backtest's oldest window" if w == 1 else f"the backtest's {w} windows"
+        notes.append(f"{name}'s {'/'.join(f'{lv}%' for lv in shown)} intervals are calibrated on its errors in {where}, "
+                     f"not at the {kept['wanted']} origins of evaluation.calibration_windows: its networks are not "
+                     "refit per origin, the older origins lie in the data they were trained on, and those after it are "
+                     "the backtest's own windows.")
     if horizon is not None and (beyond := beyond_note(cal, name, horizon)) is not None:
         notes.append(beyond)
     return notes

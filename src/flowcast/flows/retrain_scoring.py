@@ -329,27 +329,38 @@ def _calibrate_published(settings: Settings, td_bt: TrainingData, cands: list[Ca
                          statistical: list[str], horizon: int, hb: int, step: int, bounds: Bounds, log: Log,
                          production_calibrated: bool = False) -> None:
     """After the choice: the published candidate (`publish`) and the first model of its fallback chain, where made
-    of statistical models alone, get intervals calibrated on the calibration windows (`_calibration_origins`);
-    `fallback_cal` takes the recalibrated models'. The others keep their backtest's calibration. Nothing is refit
+    of statistical models alone, get intervals calibrated on the calibration windows (`_calibration_origins`), and so
+    does every later model of the chain whose origins that took (a combination's members) or that fits nothing
+    (`recipes.FIT_FREE`: the naive family, under a second where theta and damped take most of a minute); those
+    later models are refit on windows of their own, so that one needing a longer history (snaive_week's week) does not
+    cut the champion's. `fallback_cal` takes the recalibrated models'. The others keep their backtest's calibration,
+    and a published candidate with networks records why (`candidates.networks_kept_calibration`). Nothing is refit
     where the production model publishes with its registered intervals (`production_calibrated`): `build` uses this
     run's `fallback_cal` only for one registered without them."""
-    from flowcast.evaluation.candidates import PRODUCTION, calibrate_on_origins
+    from flowcast.evaluation.candidates import PRODUCTION, calibrate_on_origins, networks_kept_calibration
+    from flowcast.models.recipes import FIT_FREE
 
     by_name = {c.name: c for c in cands}
     chosen = by_name.get(publish or "")
-    if chosen is None or not settings.evaluation.calibration_windows or (chosen.name == PRODUCTION
-                                                                         and production_calibrated):
+    wanted = settings.evaluation.calibration_windows
+    if chosen is None or not wanted or (chosen.name == PRODUCTION and production_calibrated):
         return
-    first = [s for s in fallback if s != chosen.name][:1]
-    targets = [by_name[n] for n in dict.fromkeys([chosen.name, *first]) if n in by_name]
-    models = [k for k in dict.fromkeys(k for t in targets for k in t.spec.keys) if k in statistical and k in comps]
-    targets = [t for t in targets if all(k in models for k in t.spec.keys)]
-    found = _calibration_origins(settings, td_bt, models, comps, horizon=horizon, hb=hb, step=step, log=log) \
-        if targets else None
-    if found is None:
-        return
-    origins, td_o = found
-    done = calibrate_on_origins(targets, origins, td_o, horizon=hb, bounds=bounds, fallback=fallback)
+    networks_kept_calibration(chosen, comps, wanted=wanted)
+    chain = [s for s in fallback if s != chosen.name]
+    done: list[str] = []
+    for group, free_only in (([chosen.name, *chain[:1]], False), (chain[1:], True)):
+        targets = [by_name[n] for n in dict.fromkeys(group) if n in by_name and n not in done and all(
+            k in statistical and k in comps and (k in FIT_FREE or not free_only) for k in by_name[n].spec.keys)]
+        models = list(dict.fromkeys(k for t in targets for k in t.spec.keys))
+        found = _calibration_origins(settings, td_bt, models, comps, horizon=horizon, hb=hb, step=step, log=log) \
+            if models else None
+        if found is None:
+            continue
+        origins, td_o = found
+        # the chain's later models whose origins these are (a combination's members) come for nothing
+        named = {t.name for t in targets}
+        targets += [by_name[n] for n in chain if n in origins and n in by_name and n not in done and n not in named]
+        done += calibrate_on_origins(targets, origins, td_o, horizon=hb, bounds=bounds, fallback=fallback)
     for name in done:
         if name in fallback_cal:
             fallback_cal[name] = by_name[name].calibration

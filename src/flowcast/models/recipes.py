@@ -84,6 +84,10 @@ MIN_SEASONS = {"seasonal_naive": 1}
 # are the data's periods in a week (`calendar.week_periods`: 168 hourly, 7 daily), and data whose week is not a whole
 # number of periods, or fewer than two (weekly, monthly, '5d'), cannot have them (`unusable_at`)
 WEEKLY = frozenset({"snaive_week"})
+# models that fit nothing (a value repeated): forecasting them at 26 more origins of a year of half hours took 0.2-0.9 s
+# each, theta's and damped's 33 s and 52 s (load 10), so a retrain recalibrates every one of them in a fallback chain
+# (flows.retrain_scoring._calibrate_published)
+FIT_FREE = frozenset({"naive", "seasonal_naive", *WEEKLY})
 
 
 def week_lag(name: str, freq: str) -> int:
