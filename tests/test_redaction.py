@@ -458,3 +458,34 @@ def test_a_fragments_secret_value_is_hidden_stored_logged_and_refused(url, shown
     assert redact_log_text(f"GET {url} failed") == f"GET {shown} failed"
     assert re.search(VISIBLE_SECRET, url) and re.search(VISIBLE_LOCATION_SECRET, url)
     assert not re.search(VISIBLE_LOCATION_SECRET, shown)
+
+
+_SQUARE_UNITS = (",host=", "(host=", ",host=\\", ",password=", ",host=x", "\\,port=a")
+
+
+def test_pairs_within_an_unquoted_value_are_read_in_time_in_proportion_to_the_texts_length():
+    """secrets54: `,host=` repeated was read to its end from each pair, by the form's patterns (`VISIBLE_SECRET`: 0.1 s
+    at 4,096 characters, 19 s in ECMA-262 at 65,536) and by a stored parameter's (`redact_parameter`: over a minute at
+    65,536). Each unit of `_SQUARE_UNITS` repeated to 65,536 characters, then a secret's pair hidden or shown, read
+    by both and refused where it is shown, in 10 s of the processor (120 s of the clock, a busy machine's): each
+    reading takes a tenth of a second or so now, and `,host=` alone took minutes."""
+    import os
+    import subprocess
+    import sys
+
+    script = ("import re, time\n"
+              "from flowcast.redaction import redact_location, redact_parameter\n"
+              "from flowcast.source_secrets import VISIBLE_LOCATION_SECRET, VISIBLE_SECRET\n"
+              "visible, located = re.compile(VISIBLE_SECRET), re.compile(VISIBLE_LOCATION_SECRET)\n"
+              "began = time.process_time()\n"
+              f"for unit in {_SQUARE_UNITS!r}:\n"
+              "    for text in ((unit * 65536)[:65536] + ' password=***', (unit * 65536)[:65536] + ' password=s3'):\n"
+              "        assert bool(visible.search(text)) == (redact_parameter(text) != text), (unit, text[-20:])\n"
+              "        assert bool(located.search(text)) == (redact_location(text) != text), (unit, text[-20:])\n"
+              "assert time.process_time() - began < 10, time.process_time() - began\n")
+    try:
+        done = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True, text=True,
+                              timeout=120, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{_SQUARE_UNITS} repeated to 65,536 characters took over 120 s")
+    assert done.returncode == 0, done.stderr
