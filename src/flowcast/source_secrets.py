@@ -56,6 +56,7 @@ from flowcast.redaction import (
     LOCATION_SECRET_NAME,
     NAME_BEFORE,
     NOT_A_FILE,
+    PERCENT_WORD,
     SECRET_NAME_ENDS,
     SECRET_NAMES,
     TEXT_ENDS,
@@ -63,6 +64,7 @@ from flowcast.redaction import (
     ascii_names,
     ending_before,
     next_pair,
+    percent_encoded,
     redact_location,
     redact_log_text,
     redact_parameter,
@@ -127,7 +129,9 @@ VISIBLE_SECRET = (
     # glob `/d/x?token=1.csv`, a note's `?token=t`; the form refused them, secrets53), a fragment's first too
     # (`#access_token=abc`, secrets53b)
     + r"|^(?=[\s\S]*?://)[\s\S]*?"
-    + rf"[?&;#](?:[\w.-]*(?:{'|'.join(map(_any_case, SECRET_NAME_ENDS))})|{'|'.join(map(_any_case, SECRET_NAMES))})="
+    # its name's characters percent-encoded too (`?tok%65n=a`: `redaction.percent_encoded`, secrets54)
+    + rf"[?&;#](?:(?:[\w.-]|{PERCENT_WORD})*(?:{'|'.join(map(percent_encoded, SECRET_NAME_ENDS))})"
+    + rf"|{'|'.join(map(percent_encoded, SECRET_NAMES))})="
     r"(?!\*\*\*(?:[&#]|$))[^&#]"
     # a keyword DSN (text of `keyword=value` pairs alone: `redaction.DSN_PAIR`) whose password or sslpassword is neither
     # empty nor `***` (quoted or not: `password='***'`; an unterminated quote runs to the end). The value of each pair
