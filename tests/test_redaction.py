@@ -458,3 +458,68 @@ def test_a_fragments_secret_value_is_hidden_stored_logged_and_refused(url, shown
     assert redact_log_text(f"GET {url} failed") == f"GET {shown} failed"
     assert re.search(VISIBLE_SECRET, url) and re.search(VISIBLE_LOCATION_SECRET, url)
     assert not re.search(VISIBLE_LOCATION_SECRET, shown)
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("https://h/x.csv?tok%65n=a", "https://h/x.csv?tok%65n=***"),
+    ("https://h/x.csv?pass%77ord=a&page=2", "https://h/x.csv?pass%77ord=***&page=2"),
+    ("https://h/x.csv?%54%4F%4B%45%4E=a", "https://h/x.csv?%54%4F%4B%45%4E=***"),
+    ("https://h/x.csv?since=1&access%5ftoken=a", "https://h/x.csv?since=1&access%5ftoken=***"),
+    ("https://h/x.csv?api%5Fkey=a", "https://h/x.csv?api%5Fkey=***"),
+    ("https://h/x.csv?x%2Dauth=a", "https://h/x.csv?x%2Dauth=***"),
+    ("https://h/x.csv?k%65y=a", "https://h/x.csv?k%65y=***"),
+    ("https://h/x.csv?%73ig=a", "https://h/x.csv?%73ig=***"),
+    ("https://h/cb#id%5Ftoken=a.b", "https://h/cb#id%5Ftoken=***"),
+    ("postgresql://h/db?ssl%70assword=a", "postgresql://h/db?ssl%70assword=***"),
+])
+def test_a_query_name_whose_characters_are_percent_encoded_is_read_decoded(url, shown):
+    """secrets54: a server decodes a query parameter's name before it reads it (`?tok%65n=a` is `token`), and such a
+    secret was stored, logged and passed by the form as written."""
+    assert redact(url) == redact_parameter(url) == redact_location(url) == shown
+    assert passwords(url) == ["a.b" if "#" in url else "a"]
+    assert redact_log_text(f"GET {url} failed") == f"GET {shown} failed"
+    assert re.search(VISIBLE_SECRET, url) and re.search(VISIBLE_LOCATION_SECRET, url)
+    assert not re.search(VISIBLE_LOCATION_SECRET, shown)
+
+
+@pytest.mark.parametrize("url", [
+    "https://h/x.csv?o%61uth=a", "https://h/x.csv?%6Fauth=a", "https://h/x.csv?%4F%41uth=a",  # 'oauth', no secret
+    "https://h/x.csv?tok%65n=", "https://h/x.csv?tok%65n=***", "https://h/x.csv?%C5%BFecret=a",  # 'ſecret' (U+017F)
+    "https://h/x.csv?tok%6Fen=a", "https://h/x.csv?a%26token=a", "/d/x?tok%65n=1.csv",  # 'tokoen'; 'a&token'; a file
+])
+def test_a_percent_encoded_name_that_decodes_to_no_secrets_is_stored_as_written_and_passed(url):
+    """secrets54: a name is decoded where it reads as a secret's (`percent_encoded`), and nowhere else: 'oauth', an
+    empty or hidden value, a character beyond ASCII's, a '&' within a name, a file's glob stay as written."""
+    assert redact(url) == redact_parameter(url) == redact_location(url) == redact_log_text(url) == url
+    assert not re.search(VISIBLE_SECRET, url) and not re.search(VISIBLE_LOCATION_SECRET, url)
+
+
+_SQUARE_UNITS = (",host=", "(host=", ",host=\\", ",password=", ",host=x", "\\,port=a")
+
+
+def test_pairs_within_an_unquoted_value_are_read_in_time_in_proportion_to_the_texts_length():
+    """secrets54: `,host=` repeated was read to its end from each pair, by the form's patterns (`VISIBLE_SECRET`: 0.1 s
+    at 4,096 characters, 19 s in ECMA-262 at 65,536) and by a stored parameter's (`redact_parameter`: over a minute at
+    65,536). Each unit of `_SQUARE_UNITS` repeated to 65,536 characters, then a secret's pair hidden or shown, read
+    by both and refused where it is shown, in 10 s of the processor (120 s of the clock, a busy machine's): each
+    reading takes a tenth of a second or so now, and `,host=` alone took minutes."""
+    import os
+    import subprocess
+    import sys
+
+    script = ("import re, time\n"
+              "from flowcast.redaction import redact_location, redact_parameter\n"
+              "from flowcast.source_secrets import VISIBLE_LOCATION_SECRET, VISIBLE_SECRET\n"
+              "visible, located = re.compile(VISIBLE_SECRET), re.compile(VISIBLE_LOCATION_SECRET)\n"
+              "began = time.process_time()\n"
+              f"for unit in {_SQUARE_UNITS!r}:\n"
+              "    for text in ((unit * 65536)[:65536] + ' password=***', (unit * 65536)[:65536] + ' password=s3'):\n"
+              "        assert bool(visible.search(text)) == (redact_parameter(text) != text), (unit, text[-20:])\n"
+              "        assert bool(located.search(text)) == (redact_location(text) != text), (unit, text[-20:])\n"
+              "assert time.process_time() - began < 10, time.process_time() - began\n")
+    try:
+        done = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True, text=True,
+                              timeout=120, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{_SQUARE_UNITS} repeated to 65,536 characters took over 120 s")
+    assert done.returncode == 0, done.stderr

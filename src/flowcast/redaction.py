@@ -19,7 +19,8 @@ where the store or the data is.
   `auth`, `authorization`, a credential and names ending in them: `sslpassword`, `access_token`, `client_secret`,
   `proxyauth`, `x-auth`; `oauth` is a flag or a provider's name) is shown `***`: a presigned URL's signature and what
   names the signer (S3's `X-Amz-Signature`, `X-Amz-Credential`, `X-Amz-Security-Token`, `Signature` and
-  `AWSAccessKeyId`; GCS's `X-Goog-Signature`, `X-Goog-Credential`, `GoogleAccessId`; an Azure SAS's `sig`).
+  `AWSAccessKeyId`; GCS's `X-Goog-Signature`, `X-Goog-Credential`, `GoogleAccessId`; an Azure SAS's `sig`). A name's
+  characters may be percent-encoded, as a server decodes them (`?tok%65n=`, `?pass%77ord=`).
 - In a keyword DSN (text of `keyword=value` pairs alone), `password` and `sslpassword`, quoted ('s3 cret', a \\'
   within) or to the next space; a value shown `***` already is left so.
 """
@@ -55,11 +56,44 @@ _POSTGRES = ("postgresql", "postgres")
 SECRET_NAME_ENDS = ("password", "passwd", "pwd", "secret", "token", "signature", "api_?key", "api-key", "(?<!o)auth",
                     "authorization", "credentials?", "accesskeyid", "accessid")
 SECRET_NAMES = ("key", "sig")
+# one of ASCII's word characters, '.' or '-' percent-encoded (`%5F` for '_', `%65` or `%45` for an 'e'), as a query
+# parameter's name may hold it: none of '&', '=', '#', '@', a space nor a character beyond ASCII (`%C5%BF`, 'ſ', is no
+# 's': `ascii_names`)
+PERCENT_WORD = "%(?:2[dDeE]|3[0-9]|[46][1-9a-fA-F]|[57][0-9aA]|5[fF])"
+
+
+def percent_encoded(name: str) -> str:
+    """`name` (a pattern of a query parameter's name: letters, '_', '-', a '?' after one, `(?<!o)`) matching each of its
+    letters in any case and each of its characters percent-encoded too (`tok%65n`, `%54OKEN`, `api%5Fkey`), as a
+    server decodes a name before it reads it. Patterns of Python's `re` and ECMA-262 alike, without a flag."""
+    shown = []
+    for part in re.findall(r"\(\?<!.\)|.", name):
+        if part.startswith("(?<!"):  # not after the letter, nor after it encoded (`%6Fauth`, 'oauth')
+            shown.append(f"(?<![{part[4].lower()}{part[4].upper()}])(?<!{_encoded(part[4])})")
+        elif part.isalpha():
+            shown.append(f"(?:[{part.lower()}{part.upper()}]|{_encoded(part)})")
+        elif part in "_-":
+            shown.append(f"(?:{part}|{_encoded(part)})")
+        else:
+            shown.append(part)
+    return "".join(shown)
+
+
+def _encoded(character: str) -> str:
+    """`character` (an ASCII letter in either case, '_' or '-') percent-encoded, its hexadecimal digits in any case."""
+    codes = {f"{ord(c):02X}" for c in {character.lower(), character.upper()}}
+    first = "".join(sorted({c[0] for c in codes}))
+    second = codes.pop()[1]
+    second = f"[{second.lower()}{second.upper()}]" if second.isalpha() else second
+    return f"%[{first}]{second}" if len(first) > 1 else f"%{first}{second}"
 # a query parameter whose value is a secret, the value up to the next parameter or fragment; an empty one is none
 # (`?token=` was stored `?token=***`, a secret a worker then looked for in its configuration, and the form passed it:
 # secrets53); a fragment's first parameter too (`#access_token=abc`, an OAuth implicit grant's, was shown while
 # `#&token=abc` was hidden, secrets53b)
-_SECRET_QUERY_NAME = ascii_names(rf"[\w.-]*?(?:{'|'.join(SECRET_NAME_ENDS)})|{'|'.join(SECRET_NAMES)}")
+# A name's characters may be percent-encoded (`?tok%65n=a`, `?pass%77ord=a`: a server reads the name decoded, and they
+# were stored as written, secrets54): `percent_encoded`
+_SECRET_QUERY_NAME = ascii_names(rf"(?:[\w.-]|{PERCENT_WORD})*?(?:{'|'.join(map(percent_encoded, SECRET_NAME_ENDS))})"
+                                 rf"|{'|'.join(map(percent_encoded, SECRET_NAMES))}")
 _URL_SECRET = re.compile(rf"([?&;#])({_SECRET_QUERY_NAME}=)([^&#]+)", re.IGNORECASE)
 # a keyword DSN (libpq's `host=db user=u password=s3cret dbname=x`): text that is `keyword=value` pairs alone, spaces
 # between them and around each '=', a value quoted ('a b', a \' within; the last one's closing quote may be missing)
@@ -141,9 +175,35 @@ DSN_KEYS = ("host", "hostaddr", "port", "dbname", "user", "sslmode", "service", 
 # the value of such a pair before a secret's: `DSN_VALUE`, but an unquoted one ends at a space, escaped or not (one read
 # on over escaped spaces, `host=\ host=\ ...`, was read again from each pair: minutes for a line of 300,000 characters)
 KEY_VALUE = r"'(?:[^'\\]|\\.)*'?|(?:[^\s'\\]|\\\S)(?:[^\s\\]|\\\S)*"
+# the repeated characters of an unquoted value after its first (`_DSN_UNQUOTED`, `KEY_VALUE`)
+_UNQUOTED_TAILS = (r"(?:[^\s\\]|\\.)*", r"(?:[^\s\\]|\\\S)*")
+
+
+def ending_before(value: str, stop: str) -> str:
+    """`value` (a pattern of a DSN's value: `DSN_VALUE`, `KEY_VALUE`) whose unquoted value ends before `stop` (a
+    pattern read at each of its characters after the first; a quoted value as it was). Patterns of Python's `re` and
+    ECMA-262 alike."""
+    for tail in _UNQUOTED_TAILS:
+        value = value.replace(tail, f"(?:(?!{stop}){tail[:-1]})*")
+    return value
+
+
+def next_pair(keys: str, value: str = "") -> str:
+    r"""Where a pair of one of `keys` (a pattern of names) begins within an unquoted value, its own value unquoted: a
+    character that starts a word (escaped or not: `a\\,host=b` is read from its ',' too), the name, '=' and a character
+    that is no space nor quote (`a,host=b`). Such a pair's value is the rest of the first one's, read alike from there
+    to the same space, so a value read to it (`ending_before`) says no less than the whole: `,host=` repeated was read to its end from each
+    pair, a search that grew with the square of the text's length (secrets54: 0.1 s at 4,096 characters, a minute at
+    65,536). `value`: a lookahead its value's start must pass too (a secret's value shown)."""
+    return rf"\\?[{WORD_START}](?:{keys})={value}[^\s']"
+
+
 # a pair of one of `DSN_KEYS` and the spaces after it, where a word starts (group 1): where each ends, a secret's pair
-# is a DSN's (read ahead at each start: pairs may overlap, `host='a user=b password=c`)
-_KEY_PAIR = re.compile(rf"(?<![^{WORD_START}])(?=({ascii_names('|'.join(DSN_KEYS))}\s*=\s*(?:{KEY_VALUE})\s+))", re.IGNORECASE)
+# is a DSN's (read ahead at each start: pairs may overlap, `host='a user=b password=c`; an unquoted value read to the
+# next such pair within it, `next_pair`, which ends where it does)
+_DSN_KEY_NAMES = ascii_names("|".join(DSN_KEYS))
+_KEY_PAIR = re.compile(rf"(?<![^{WORD_START}])(?=({_DSN_KEY_NAMES}\s*=\s*"
+                       rf"(?:{ending_before(KEY_VALUE, next_pair(_DSN_KEY_NAMES))})\s+))", re.IGNORECASE)
 # such a pair whose unquoted value holds an escaped space (`host=a\ b password=c`: libpq's value 'a b', and the
 # secret's pair, read as next to none, was stored as written, secrets53), and the spaces after it (group 1; none where
 # the text ends): read once, possessive, each pair's value to its end, the pairs within it (`a\ user=b`) skipped: they

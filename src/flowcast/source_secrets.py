@@ -56,11 +56,15 @@ from flowcast.redaction import (
     LOCATION_SECRET_NAME,
     NAME_BEFORE,
     NOT_A_FILE,
+    PERCENT_WORD,
     SECRET_NAME_ENDS,
     SECRET_NAMES,
     TEXT_ENDS,
     WORD_START,
     ascii_names,
+    ending_before,
+    next_pair,
+    percent_encoded,
     redact_location,
     redact_log_text,
     redact_parameter,
@@ -110,6 +114,14 @@ _DSN_SECRET_KEYS = "|".join(map(_any_case, DSN_SECRET_KEYS))
 _SHOWN_VALUE = (r"(?:'(?!(?:\*\*\*)?(?:'|" + _ESCAPES_NOTHING + "))"
                 + r"|\"(?!(?:\*\*\*)?(?:\"|" + _ESCAPES_NOTHING + "))"
                 + r"|(?!(?:\*\*\*)?" + _TEXT_END_MARKS + r"*(?:\s|" + _ESCAPES_NOTHING + r"))(?:[^\s'\"\\]|\\.))")
+
+
+def _to_next_pair(value: str) -> str:
+    """`value` (`redaction.DSN_VALUE`, `KEY_VALUE`) read unquoted to the next pair of `DSN_KEYS` within it whose own
+    unquoted value ends where it does (`redaction.next_pair`)."""
+    return ending_before(value, next_pair(_DSN_KEYS))
+
+
 VISIBLE_SECRET = (
     _USER_COLON + _PASSWORD_TO_AT
     + "|" + _any_case("postgres") + "(?:" + _any_case("ql") + ")?" + _USER_COLON + r"\d+(?:/[^?@]*)?(?:\?[^=@]*)?@"
@@ -117,7 +129,9 @@ VISIBLE_SECRET = (
     # glob `/d/x?token=1.csv`, a note's `?token=t`; the form refused them, secrets53), a fragment's first too
     # (`#access_token=abc`, secrets53b)
     + r"|^(?=[\s\S]*?://)[\s\S]*?"
-    + rf"[?&;#](?:[\w.-]*(?:{'|'.join(map(_any_case, SECRET_NAME_ENDS))})|{'|'.join(map(_any_case, SECRET_NAMES))})="
+    # its name's characters percent-encoded too (`?tok%65n=a`: `redaction.percent_encoded`, secrets54)
+    + rf"[?&;#](?:(?:[\w.-]|{PERCENT_WORD})*(?:{'|'.join(map(percent_encoded, SECRET_NAME_ENDS))})"
+    + rf"|{'|'.join(map(percent_encoded, SECRET_NAMES))})="
     r"(?!\*\*\*(?:[&#]|$))[^&#]"
     # a keyword DSN (text of `keyword=value` pairs alone: `redaction.DSN_PAIR`) whose password or sslpassword is neither
     # empty nor `***` (quoted or not: `password='***'`; an unterminated quote runs to the end). The value of each pair
@@ -130,9 +144,12 @@ VISIBLE_SECRET = (
     # a pair of `DSN_KEYS` (one before it and spaces: `conn host=db password=s3cret; select 1`; or spaces and one's
     # '=' after its value: `password=s3cret dbname=x`)
     # (its value's spaces escaped too, `host=a\ b password=s3cret`: `redaction._ESCAPED_KEY_PAIR`)
-    + rf"|(?:^|[{WORD_START}])(?:{_DSN_KEYS})\s*=\s*(?:{KEY_VALUE}|{DSN_VALUE})\s+(?:{_DSN_SECRET_KEYS})\s*=\s*"
-    + _SHOWN_VALUE
-    + rf"|(?:^|[{WORD_START}])(?:{_DSN_SECRET_KEYS})\s*=\s*(?={_SHOWN_VALUE})(?:{DSN_VALUE})\s+(?:{_DSN_KEYS})\s*="
+    # An unquoted value is read to the next pair within it whose own unquoted value ends where it does
+    # (`redaction.next_pair`; a secret's, shown): `,host=` repeated was read to its end from each pair (secrets54)
+    + rf"|(?:^|[{WORD_START}])(?:{_DSN_KEYS})\s*=\s*(?:{_to_next_pair(KEY_VALUE)}|{_to_next_pair(DSN_VALUE)})\s+"
+    + rf"(?:{_DSN_SECRET_KEYS})\s*=\s*" + _SHOWN_VALUE
+    + rf"|(?:^|[{WORD_START}])(?:{_DSN_SECRET_KEYS})\s*=\s*(?={_SHOWN_VALUE})"
+    + rf"(?:{ending_before(DSN_VALUE, next_pair(_DSN_SECRET_KEYS, f'(?={_SHOWN_VALUE})'))})\s+(?:{_DSN_KEYS})\s*="
 )
 # secrets53: the names of a run's parameters that give a location, a URL or a DSN (a source's `path`, `store.url`,
 # `shared`, a `*_url`, a `*_dsn`; any case), stored as `redaction.redact_location` shows them: what the form refuses
