@@ -372,6 +372,30 @@ def test_a_time_column_of_integers_is_told_its_time_format_in_the_first_error(tm
     assert (said in out) if said else ("--time-format" not in out), out
 
 
+@pytest.mark.parametrize(("header", "first", "said"), [
+    ("id,ts,value", lambda i: str(1717200000 + 3600 * i),
+     "'ts' holds integers read as Unix epoch seconds (e.g. 1717200000): as the time, --time-col ts --time-format %s"),
+    ("id,day_key,value", lambda i: f"202406{i + 1:02d}",
+     "'day_key' holds integers read as dates (e.g. 20240601): as the time, --time-col day_key --time-format %Y%m%d"),
+    # a column whose values read as times is the likely time: an order number of 10 digits beside it is no epoch
+    ("id,order_no,value", lambda i: f"2024-06-0{i + 1},{1717200000 + i}", None),
+])
+def test_a_time_column_of_integers_not_named_as_a_time_is_told_its_time_format(tmp_path, monkeypatch, header, first,
+                                                                                said):
+    """newuser54: `flowcast validate epoch.csv` of `id,ts,value`, its times Unix seconds, was asked for --time-col and
+    --target-col among its columns alone ('ts' is not a time's name), and told --time-format %s only once given
+    --time-col ts. A file with no column named as a time and none whose values read as times is told its one
+    column of such integers, whatever its name."""
+    monkeypatch.chdir(tmp_path)
+    if said is None:
+        header = "id,day_of_sale,order_no,value"
+    (tmp_path / "e.csv").write_text(f"{header}\n" + "".join(f"{s},{first(i)},{i}\n" for s in "ab" for i in range(3)))
+    res = runner.invoke(app, ["validate", "e.csv"], terminal_width=400)
+    out = " ".join(res.output.split())
+    assert res.exit_code == 2 and "also needs" in out and "--time-col" in out, out
+    assert (said in out) if said else ("--time-format" not in out and "epoch" not in out), out
+
+
 def test_a_time_column_of_basic_iso_dates_is_read_without_a_time_format(tmp_path, monkeypatch):
     """newuserB47's dates written 20150131 were asked for --time-col and --target-col, then hinted --time-format
     %Y%m%d; ingest53c reads them as ISO-8601's basic format: the column is guessed from its name and read."""
