@@ -636,6 +636,11 @@ def _two_series(header: str, time: str = "2024-01-{d:02d}") -> str:
                                            "--id-col sku --target-col units guessed from their names")),
     ("Region,quarter,revenue", "2024-01-{d:02d}", "columns: unique_id <- 'Region', ds <- 'quarter', y <- 'revenue'"),
     ("sensor,timestamp,y", "2024-01-{d:02d}T09:00", "columns: unique_id <- 'sensor', ds <- 'timestamp'"),
+    # newuser54: hourly meter readings were asked for --id-col meter
+    ("meter,time,kwh", "2024-01-{d:02d}T09:00", ("columns: unique_id <- 'meter', ds <- 'time', y <- 'kwh' (--time-col "
+                                                 "time --id-col meter guessed from their names; --target-col kwh as "
+                                                 "its one other number column")),
+    ("Device_ID,timestamp,y", "2024-01-{d:02d}T09:00", "columns: unique_id <- 'Device_ID', ds <- 'timestamp'"),
     # ... looked for only where no column has a name of the first tier: 'store' beside 'region' is the series
     ("store,date,region,y", "2024-01-{d:02d},north", "columns: unique_id <- 'store', ds <- 'date'"),
 ])
@@ -1087,12 +1092,13 @@ def test_the_wide_file_note_suggests_id_col_only_where_a_column_may_be_one(tmp_p
     said = " ".join(res.stderr.split())
     assert "it is read as a wide file, each of its 3 columns a series (Demand, Temperature, WorkDay); pass " \
            "--target-col for a long file" in said and "--id-col" not in said.split("; pass ")[-1], said
-    (tmp_path / "meters.csv").write_text("Time,Meter,Reading\n2024-01-01,1,10.5\n2024-01-02,1,11.5\n" + "".join(
+    # (a column not named as a series: 'Meter' is one since newuser54, and its file is read as long, keyed by it)
+    (tmp_path / "meters.csv").write_text("Time,Unit,Reading\n2024-01-01,1,10.5\n2024-01-02,1,11.5\n" + "".join(
         f"2024-01-{d:02d},{m},{d * 10 + m + 0.5}\n" for d in range(3, 9) for m in (1, 2)))
     res = runner.invoke(app, ["validate", "meters.csv", "--as-of", "2024-01-02", "--freq", "1d", "--home", "h"],
                         terminal_width=400)
     said = " ".join(res.stderr.split())
-    assert "each of its 2 columns a series (Meter, Reading); pass --target-col and --id-col (e.g. --id-col Meter) " \
+    assert "each of its 2 columns a series (Unit, Reading); pass --target-col and --id-col (e.g. --id-col Unit) " \
            "for a long file" in said, said
 
 

@@ -764,9 +764,10 @@ CALENDAR_NAMES = ("week", "month", "quarter", "year", "monat", "maand", "mois", 
 ID_NAMES = ("id", "series", "series_id", "item_id", "store")
 # more names of a series column, looked for only where the file has no column named in `ID_NAMES` (a file keyed
 # by `store` and `region` keeps being read as before): `sku,week,units`, `region,quarter,revenue` and
-# `sensor,timestamp,temp` were asked for --id-col, the error naming the very column (newuser53)
+# `sensor,timestamp,temp` were asked for --id-col, the error naming the very column (newuser53); so was
+# `meter,time,kwh` of hourly readings (newuser54)
 MORE_ID_NAMES = ("sku", "item", "product", "product_id", "region", "location", "site", "sensor",
-                 "sensor_id", "station", "country", "customer")
+                 "sensor_id", "station", "country", "customer", "meter", "meter_id", "device", "device_id")
 UNNAMED_FIRST = "column_1"  # polars' name of a CSV's first column without a header (pandas' to_csv index)
 # names a target column of a user's file commonly has (after `y`): the file's one column so named is read as the target
 TARGET_NAMES = ("value", "sales", "demand", "target", "units", "qty", "quantity", "amount")
