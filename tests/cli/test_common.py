@@ -372,6 +372,30 @@ def test_a_time_column_of_integers_is_told_its_time_format_in_the_first_error(tm
     assert (said in out) if said else ("--time-format" not in out), out
 
 
+@pytest.mark.parametrize(("header", "first", "said"), [
+    ("id,ts,value", lambda i: str(1717200000 + 3600 * i),
+     "'ts' holds integers read as Unix epoch seconds (e.g. 1717200000): as the time, --time-col ts --time-format %s"),
+    ("id,day_key,value", lambda i: f"202406{i + 1:02d}",
+     "'day_key' holds integers read as dates (e.g. 20240601): as the time, --time-col day_key --time-format %Y%m%d"),
+    # a column whose values read as times is the likely time: an order number of 10 digits beside it is no epoch
+    ("id,order_no,value", lambda i: f"2024-06-0{i + 1},{1717200000 + i}", None),
+])
+def test_a_time_column_of_integers_not_named_as_a_time_is_told_its_time_format(tmp_path, monkeypatch, header, first,
+                                                                                said):
+    """newuser54: `flowcast validate epoch.csv` of `id,ts,value`, its times Unix seconds, was asked for --time-col and
+    --target-col among its columns alone ('ts' is not a time's name), and told --time-format %s only once given
+    --time-col ts. A file with no column named as a time and none whose values read as times is told its one
+    column of such integers, whatever its name."""
+    monkeypatch.chdir(tmp_path)
+    if said is None:
+        header = "id,day_of_sale,order_no,value"
+    (tmp_path / "e.csv").write_text(f"{header}\n" + "".join(f"{s},{first(i)},{i}\n" for s in "ab" for i in range(3)))
+    res = runner.invoke(app, ["validate", "e.csv"], terminal_width=400)
+    out = " ".join(res.output.split())
+    assert res.exit_code == 2 and "also needs" in out and "--time-col" in out, out
+    assert (said in out) if said else ("--time-format" not in out and "epoch" not in out), out
+
+
 def test_a_time_column_of_basic_iso_dates_is_read_without_a_time_format(tmp_path, monkeypatch):
     """newuserB47's dates written 20150131 were asked for --time-col and --target-col, then hinted --time-format
     %Y%m%d; ingest53c reads them as ISO-8601's basic format: the column is guessed from its name and read."""
@@ -612,6 +636,11 @@ def _two_series(header: str, time: str = "2024-01-{d:02d}") -> str:
                                            "--id-col sku --target-col units guessed from their names")),
     ("Region,quarter,revenue", "2024-01-{d:02d}", "columns: unique_id <- 'Region', ds <- 'quarter', y <- 'revenue'"),
     ("sensor,timestamp,y", "2024-01-{d:02d}T09:00", "columns: unique_id <- 'sensor', ds <- 'timestamp'"),
+    # newuser54: hourly meter readings were asked for --id-col meter
+    ("meter,time,kwh", "2024-01-{d:02d}T09:00", ("columns: unique_id <- 'meter', ds <- 'time', y <- 'kwh' (--time-col "
+                                                 "time --id-col meter guessed from their names; --target-col kwh as "
+                                                 "its one other number column")),
+    ("Device_ID,timestamp,y", "2024-01-{d:02d}T09:00", "columns: unique_id <- 'Device_ID', ds <- 'timestamp'"),
     # ... looked for only where no column has a name of the first tier: 'store' beside 'region' is the series
     ("store,date,region,y", "2024-01-{d:02d},north", "columns: unique_id <- 'store', ds <- 'date'"),
 ])
@@ -1063,12 +1092,13 @@ def test_the_wide_file_note_suggests_id_col_only_where_a_column_may_be_one(tmp_p
     said = " ".join(res.stderr.split())
     assert "it is read as a wide file, each of its 3 columns a series (Demand, Temperature, WorkDay); pass " \
            "--target-col for a long file" in said and "--id-col" not in said.split("; pass ")[-1], said
-    (tmp_path / "meters.csv").write_text("Time,Meter,Reading\n2024-01-01,1,10.5\n2024-01-02,1,11.5\n" + "".join(
+    # (a column not named as a series: 'Meter' is one since newuser54, and its file is read as long, keyed by it)
+    (tmp_path / "meters.csv").write_text("Time,Unit,Reading\n2024-01-01,1,10.5\n2024-01-02,1,11.5\n" + "".join(
         f"2024-01-{d:02d},{m},{d * 10 + m + 0.5}\n" for d in range(3, 9) for m in (1, 2)))
     res = runner.invoke(app, ["validate", "meters.csv", "--as-of", "2024-01-02", "--freq", "1d", "--home", "h"],
                         terminal_width=400)
     said = " ".join(res.stderr.split())
-    assert "each of its 2 columns a series (Meter, Reading); pass --target-col and --id-col (e.g. --id-col Meter) " \
+    assert "each of its 2 columns a series (Unit, Reading); pass --target-col and --id-col (e.g. --id-col Unit) " \
            "for a long file" in said, said
 
 

@@ -90,7 +90,10 @@ ROW_CASES = [
       (4, "y_not_number", "val '#VALUE!' is not a number" + FORMULA_HINT)]),
     # the Unicode minus sign is a minus: read, not quarantined
     ("unicode_minus", "2020-01-04,a,\u22125\n2020-01-05,a,\u22121.5e\u22122\n", {}, []),
-    ("nan", "2020-01-04,a,NaN\n", {}, [(3, "y_not_finite", "val NaN is not finite")]),
+    # newuser54: a NaN (Spark's and Java's text of a missing double) is asked if it is a missing value, as 'n/a' is
+    ("nan", "2020-01-04,a,NaN\n2020-01-05,a,nan\n", {},
+     [(3, "y_not_finite", "val NaN is not finite" + MISSING_HINT),
+      (4, "y_not_finite", "val NaN is not finite" + MISSING_HINT)]),
     ("inf", "2020-01-04,a,inf\n2020-01-05,a,-inf\n", {},
      [(3, "y_not_finite", "val inf is not finite"), (4, "y_not_finite", "val -inf is not finite")]),
     # beyond float64: read as inf, and the reason named 'inf', not the value written
@@ -913,7 +916,7 @@ def test_duplicates_in_sorted_file_around_a_failing_row(write_csv, second, expec
     # sorted rows, a NaN row between two rows of one key: both code paths (in place / copy) agree
     text = f"date,id,val\n2020-01-01,a,1\n2020-01-02,a,2\n2020-01-02,a,NaN\n2020-01-02,a,{second}\n2020-01-03,a,3\n"
     r = run_validate(write_csv(text + extra))
-    expected = sorted([(2, "y_not_finite", "val NaN is not finite"), *expected_dup])
+    expected = sorted([(2, "y_not_finite", "val NaN is not finite" + MISSING_HINT), *expected_dup])
     if extra:
         expected.append((5, "time_unparsable", "time 'nonsense' does not parse as ISO-8601"))
     assert quarantined(r) == expected

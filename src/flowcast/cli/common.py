@@ -360,19 +360,40 @@ def _integer_time_hint(data: str) -> str:
     """The --time-col and --time-format to give for a file's one column named as a time (`TIME_NAMES`,
     `CALENDAR_NAMES`, 'ds') whose values are integers read as dates (20150131) or epoch seconds: such a column does
     not read as times without its format, so it was not guessed, and the format was hinted only once --time-col and
-    --target-col were given (newuserB47); of one whose values read as no time, what reads them (`_unread_time_hint`).
-    '' where there is no such column."""
+    --target-col were given (newuserB47); of one whose values read as no time, what reads them (`_unread_time_hint`);
+    of a file without a column so named, its one column of such integers whatever its name
+    (`_unnamed_integer_time_hint`). '' where there is no such column."""
     from flowcast.data.probes import columns_of, head_text_of
 
     named = [c for c in columns_of(data) or [] if c.strip().lower() in (*TIME_NAMES, *CALENDAR_NAMES, "ds")]
     head = head_text_of(data, named) if named else None
     timed = {c: f for c, values in (head or {}).items() if (f := _integer_time_format(values))}
     if not timed:
-        return _unread_time_hint(data, head or {})
+        return _unread_time_hint(data, head or {}) or ("" if named else _unnamed_integer_time_hint(data))
+    return _integer_time_said(timed, head or {})
+
+
+def _unnamed_integer_time_hint(data: str) -> str:
+    """Of a file with no column named as a time and none whose values read as times, its one column of integers
+    read as epoch seconds or dates (`_integer_time_format`) whatever its name: `id,ts,value` of Unix seconds was
+    asked for --time-col and --target-col among its columns alone, and told the --time-format only once given
+    --time-col ts (newuser54). '' where no column, or several, hold such integers."""
+    from flowcast.data.probes import columns_of, head_text_of
+    from flowcast.data.sources import times_by_values
+
+    if times_by_values(data, ()):
+        return ""
+    head = head_text_of(data, list(columns_of(data) or [])) or {}
+    return _integer_time_said({c: f for c, values in head.items() if (f := _integer_time_format(values))}, head)
+
+
+def _integer_time_said(timed: dict[str, str], head: dict[str, list[str]]) -> str:
+    """The hint for the one column of `timed` (column -> its `_integer_time_format`): its integers, what they read
+    as and the options that read them; '' where `timed` holds no column or several."""
     if len(timed) != 1:
         return ""
     col, fmt = next(iter(timed.items()))
-    example = (head or {})[col][0]
+    example = head[col][0]
     return (f"{col!r} holds integers read as {'dates' if fmt == '%Y%m%d' else 'Unix epoch seconds'} (e.g. {example}): "
             f"as the time, --time-col {shlex.quote(col)} --time-format {fmt}")
 
@@ -744,9 +765,10 @@ CALENDAR_NAMES = ("week", "month", "quarter", "year", "monat", "maand", "mois", 
 ID_NAMES = ("id", "series", "series_id", "item_id", "store")
 # more names of a series column, looked for only where the file has no column named in `ID_NAMES` (a file keyed
 # by `store` and `region` keeps being read as before): `sku,week,units`, `region,quarter,revenue` and
-# `sensor,timestamp,temp` were asked for --id-col, the error naming the very column (newuser53)
+# `sensor,timestamp,temp` were asked for --id-col, the error naming the very column (newuser53); so was
+# `meter,time,kwh` of hourly readings (newuser54)
 MORE_ID_NAMES = ("sku", "item", "product", "product_id", "region", "location", "site", "sensor",
-                 "sensor_id", "station", "country", "customer")
+                 "sensor_id", "station", "country", "customer", "meter", "meter_id", "device", "device_id")
 UNNAMED_FIRST = "column_1"  # polars' name of a CSV's first column without a header (pandas' to_csv index)
 # names a target column of a user's file commonly has (after `y`): the file's one column so named is read as the target
 TARGET_NAMES = ("value", "sales", "demand", "target", "units", "qty", "quantity", "amount")

@@ -544,6 +544,8 @@ _SUFFIXES = {"k": (1e3, "thousands"), "K": (1e3, "thousands"), "M": (1e6, "milli
              "mn": (1e6, "millions"), "Mn": (1e6, "millions"), "B": (1e9, "billions"), "bn": (1e9, "billions"),
              "Bn": (1e9, "billions")}
 _SUFFIX_RE = r"^([-+]?\d+(?:\.\d+)?)\s*(" + "|".join(sorted(_SUFFIXES, key=len, reverse=True)) + r")$"
+# what a value that stands for a missing one ('n/a', 'none', NaN) is told: the markers read as missing
+MISSING_HINT = " (a missing value? leave the cell empty or write NA: both are read as missing)"
 # dashes that are not the minus sign ('–5': a word processor's en dash); the Unicode minus '−' is read as '-'
 _DASHES = "\u2010\u2011\u2012\u2013\u2014\u2015\ufe63\uff0d"
 
@@ -603,7 +605,7 @@ def _number_hint(raw: pl.Expr) -> pl.Expr:
                      "alone)"))
         # 'n/a', 'none', '?': a missing value written in words other than the markers read as missing (NA, N/A, NULL)
         .when(text.str.contains(r"(?i)^(n/a|na|n\.a\.?|none|nil|missing|unknown|empty|\?+|\.)$"))
-        .then(pl.lit(" (a missing value? leave the cell empty or write NA: both are read as missing)"))
+        .then(pl.lit(MISSING_HINT))
         .otherwise(pl.lit(""))
     )
 
@@ -872,10 +874,13 @@ def row_checks(
         RowCheck(
             "y_not_finite",
             pl.col("y").is_not_null() & ~pl.col("y").is_finite(),
-            # a number beyond float64 ('1e309') is read as inf: the reason named 'inf', not the value written
+            # a number beyond float64 ('1e309') is read as inf: the reason named 'inf', not the value written; a NaN
+            # (Spark's and Java's text of a missing double) is asked if it is one, as 'n/a' is (newuser54: 'sales NaN
+            # is not finite' said nothing a person could act on)
             pl.format("{} {} is not finite{}", target, _show(pl.col("y")),
-                      pl.when(_raw(target_col).cast(pl.Utf8).str.strip_chars()
-                              .str.contains(r"(?i)^[-+]?(nan|inf|infinity)$").fill_null(True))
+                      pl.when(pl.col("y").is_nan()).then(pl.lit(MISSING_HINT))
+                      .when(_raw(target_col).cast(pl.Utf8).str.strip_chars()
+                            .str.contains(r"(?i)^[-+]?(nan|inf|infinity)$").fill_null(True))
                       .then(pl.lit(""))
                       .otherwise(pl.format(" ('{}' as written: beyond the largest number, about 1.8e308)",
                                            _show(_raw(target_col))))),
