@@ -31,6 +31,9 @@ exactly as the embedded store does. DDL (creating tables, adding a value column)
 says is missing (`catalog`, `plan`: asked at every connection, so tables another process dropped are made again),
 under a transaction-scoped advisory lock of its own, so concurrent first publishers do not race; what is missing and
 this role may not make fails the write before any DDL is sent (`unmakeable`, `PostgresStore.refuse_unmakeable`).
+An index missing from a table that exists (a store made before the index) is built CONCURRENTLY outside that
+transaction, under an advisory lock of its own, an INVALID one left by a killed build dropped and built again
+(`late_indexes`, `PostgresStore._build_index`): a plain CREATE INDEX held off every publish while it built.
 """
 
 from __future__ import annotations
@@ -211,7 +214,7 @@ def _ddl(schema: str) -> list[tuple[str, str, str]]:
          f"CREATE INDEX IF NOT EXISTS forecasts_series_idx ON {s}.forecasts (dataset, unique_id, as_of)"),
         # the published order in bytes (`PostgresStore._select`'s ORDER BY): the primary key's index, in the
         # database's collation, could not serve it, so `--limit 50` sorted every matched row (a store made before
-        # this index gets it at its next connection that may make it)
+        # this index gets it, built concurrently, at its next connection that may make it: `late_indexes`)
         ("forecasts_read_idx", "forecasts", (f'CREATE INDEX IF NOT EXISTS forecasts_read_idx ON {s}.forecasts '
                                              '(dataset COLLATE "C", as_of, unique_id COLLATE "C", ds)')),
         ("realized", "schema", f"""CREATE TABLE IF NOT EXISTS {s}.realized (
@@ -271,6 +274,7 @@ class Catalog:
     owned: frozenset[str]  # the relations this role has the owner's rights on (ALTER TABLE, CREATE INDEX on them)
     may_create_schema: bool  # CREATE on the database
     may_create_in_schema: bool  # CREATE on the schema (it exists)
+    invalid: frozenset[str] = frozenset()  # the indexes of `present` marked INVALID (a concurrent build not finished)
 
     def may(self, parent: str, made: set[str]) -> bool:
         """Whether this role may make an object in `parent` ('' the database, 'schema', else a table: its owner),
@@ -294,14 +298,27 @@ def catalog(con: Any, schema: str, relations: list[str], column_tables: list[str
         SELECT 'database', NULL::text, pg_catalog.has_database_privilege(pg_catalog.current_database(), 'CREATE')
         UNION ALL SELECT 'schema', 'schema', pg_catalog.has_schema_privilege(ns.oid, 'CREATE') FROM ns
         UNION ALL SELECT 'relation', relname, owned FROM rel
+        UNION ALL SELECT 'invalid', rel.relname, NULL FROM rel JOIN pg_catalog.pg_index i ON i.indexrelid = rel.oid
+                  WHERE NOT i.indisvalid
         UNION ALL SELECT 'column', rel.relname || '.' || a.attname, NULL FROM pg_catalog.pg_attribute a
                   JOIN rel ON a.attrelid = rel.oid
                   WHERE rel.relname = ANY(%(cols)s) AND a.attnum > 0 AND NOT a.attisdropped""",
         {"s": schema, "rels": relations, "cols": column_tables}).fetchall()
-    return Catalog(present=frozenset(name for kind, name, _ in rows if kind != "database"),
+    return Catalog(present=frozenset(name for kind, name, _ in rows if kind not in ("database", "invalid")),
                    owned=frozenset(name for kind, name, owned in rows if kind == "relation" and owned),
                    may_create_schema=any(may for kind, _, may in rows if kind == "database"),
-                   may_create_in_schema=any(may for kind, _, may in rows if kind == "schema"))
+                   may_create_in_schema=any(may for kind, _, may in rows if kind == "schema"),
+                   invalid=frozenset(name for kind, name, _ in rows if kind == "invalid"))
+
+
+def late_indexes(ddl: list[tuple[str, str, str]], cat: Catalog) -> list[tuple[str, str]]:
+    """(index, statement) of the indexes of `ddl` on a table that exists which `cat` lacks or holds INVALID, and
+    this role may make (the table's owner): built one at a time outside the DDL transaction, CONCURRENTLY
+    (`PostgresStore._build_index`), since a plain CREATE INDEX on a table of a million rows held off every publish
+    for as long as it built. An index of a table made in the same plan is made with it (an empty table)."""
+    return [(obj, stmt) for obj, parent, stmt in ddl
+            if stmt.startswith("CREATE INDEX ") and parent in cat.present and cat.may(parent, set())
+            and (obj not in cat.present or obj in cat.invalid)]
 
 
 def plan(ddl: list[tuple[str, str, str]], cat: Catalog, *, may_only: bool = False) -> list[str]:
@@ -349,6 +366,7 @@ class PostgresStore:
         self.schema = schema
         self.connect_timeout = connect_timeout
         self.wait_s = wait_s  # how long a server that is not up yet (or restarting) is waited for
+        self._gave_up: set[str] = set()  # the indexes whose concurrent build this object gave up on (`_build_index`)
         # redacted here, the only guard: a publish receipt keeps it (a run's returned result and its receipt artifact)
         self.location = f"{redact(self.url)} (schema {schema})"
 
@@ -478,11 +496,56 @@ class PostgresStore:
         ddl = [d for d in _ddl(self.schema) if records or d[0] != "publish_records"]
         if records:
             self.refuse_unmakeable(con, what, unmakeable(ddl, cat))
-        stmts = plan(ddl, cat, may_only=not records)
+        late = late_indexes(ddl, cat)
+        stmts = plan([d for d in ddl if d[0] not in dict(late)], cat, may_only=not records)
         if stmts:  # IF NOT EXISTS still: another process may have made it since
             with self._migrating(con, lambda: [f"{t}.{c}" for t, c in self._missing_columns(con)], lock_wait):
                 for stmt in stmts:
                     con.execute(stmt)
+        for name, stmt in late:
+            self._build_index(con, name, stmt, lock_wait)
+
+    def _build_index(self, con: Any, name: str, stmt: str, lock_wait: float | None = None) -> None:
+        """The index `name` of a table that exists, built by `stmt` CONCURRENTLY (`late_indexes`): publishes go on
+        while it builds. Under a session advisory lock of the index's own, tried without waiting: a session that
+        finds it held leaves the build to its holder (its index is INVALID until done, and dropping it as the leftover
+        of a killed build would undo that build). Under the lock an INVALID index is such a leftover (a build killed
+        or cut, one that gave up): dropped and built again. A build that waits more than `lock_wait` (store.pg_wait_s)
+        for the sessions it must outlast (a transaction left open) gives up with a warning naming them: the reads go
+        without the index (slower, as right) and this store object does not try again; the next one does."""
+        import psycopg
+
+        s, key = self.schema, (self.schema, "index", name)
+        if name in self._gave_up or not con.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))",
+                                                    ["|".join(key)]).fetchone()[0]:
+            return
+        wait = self.wait_s if lock_wait is None else lock_wait
+        try:
+            con.execute("SELECT set_config('lock_timeout', %s, false)", [f"{max(1, round(wait * 1000))}ms"])
+            (valid,) = con.execute("SELECT i.indisvalid FROM pg_catalog.pg_index i WHERE i.indexrelid = "
+                                   "pg_catalog.to_regclass(%s)", [f"{s}.{name}"]).fetchone() or (None,)
+            if valid:  # another session built it since the catalog was read
+                return
+            if valid is not None:
+                log.warning("PostgreSQL store %s: the index %s.%s is INVALID (a concurrent build of it was killed or "
+                            "gave up): dropping it and building it again", self.location, s, name)
+                con.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {s}.{name}")
+            con.execute(stmt.replace("CREATE INDEX ", "CREATE INDEX CONCURRENTLY ", 1))
+        except psycopg.Error as exc:
+            if con.broken:
+                raise _ConnectionCut(f"PostgreSQL store {self.location}: the server closed the connection while this "
+                                     f"flowcast built the index {s}.{name} ({' '.join(str(exc).split())}); it is "
+                                     "built again at the next connection") from exc
+            self._gave_up.add(name)
+            log.warning("PostgreSQL store %s: could not build the index %s.%s without blocking writes (%s); the "
+                        "sessions in a transaction, which the build waits for: %s. Reads go without it (slower) until "
+                        "a later command builds it; end those transactions, or wait longer with store.pg_wait_s "
+                        "(FLOWCAST_STORE__PG_WAIT_S)", self.location, s, name, " ".join(str(exc).split()),
+                        self._holders(con, transactions=True))
+        finally:
+            if not con.broken:
+                con.execute("RESET lock_timeout")
+            self._unlock_key(con, *key)
 
     def _has_table(self, con: Any, table: str) -> bool:
         """Whether `table` exists (a read of a missing one answers empty). One this role may not read (a table a write
@@ -542,15 +605,18 @@ class PostgresStore:
                                  f"flowcast added the columns it records ({' '.join(str(exc).split())}); nothing was "
                                  "changed") from exc
 
-    def _holders(self, con: Any, tables: tuple[str, ...] = ("realized", "forecasts", "publishes")) -> str:
-        """The other sessions holding a lock on `tables` of this store or its DDL lock, in words (pid, application,
-        state and since when, query), for an error a person acts on."""
+    def _holders(self, con: Any, tables: tuple[str, ...] = ("realized", "forecasts", "publishes"), *,
+                 transactions: bool = False) -> str:
+        """The other sessions holding a lock on `tables` of this store or its DDL lock (`transactions`: every other
+        session of this database in a transaction, which a concurrent index build waits for), in words (pid,
+        application, state and since when, query), for an error a person acts on."""
+        which = ("a.datname = pg_catalog.current_database() AND a.xact_start IS NOT NULL" if transactions else
+                 "a.pid IN (SELECT l.pid FROM pg_locks l WHERE l.granted AND (l.relation = ANY(SELECT to_regclass(t) "
+                 "FROM unnest(%s::text[]) t) OR (l.locktype = 'advisory' AND l.objid = %s)))")
         rows = con.execute(
             "SELECT a.pid, a.application_name, a.state, to_char(a.xact_start, 'YYYY-MM-DD HH24:MI:SS'), "
-            "left(a.query, 80) FROM pg_stat_activity a WHERE a.pid <> pg_backend_pid() AND a.pid IN (SELECT l.pid "
-            "FROM pg_locks l WHERE l.granted AND (l.relation = ANY(SELECT to_regclass(t) FROM unnest(%s::text[]) t) "
-            "OR (l.locktype = 'advisory' AND l.objid = %s))) ORDER BY a.pid",
-            [[f"{self.schema}.{t}" for t in tables], _DDL_LOCK]).fetchall()
+            f"left(a.query, 80) FROM pg_stat_activity a WHERE a.pid <> pg_backend_pid() AND {which} ORDER BY a.pid",
+            [] if transactions else [[f"{self.schema}.{t}" for t in tables], _DDL_LOCK]).fetchall()
         return "; ".join(f"pid {pid} ({app or 'no application name'}, {state}, transaction since {since}: "
                          f"{' '.join(str(query).split())!r})" for pid, app, state, since, query in rows) or "none now"
 
