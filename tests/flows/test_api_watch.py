@@ -206,3 +206,24 @@ def test_an_api_still_gone_after_the_retry_window_fails_the_command_before_its_r
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["ops54-created-once-the-api-answers"])))
     assert all(r.parameters != {"x": 4} for r in runs), runs
+
+
+def test_a_command_whose_stderr_is_guarded_keeps_its_stream_and_the_watch_line_starts_a_line(monkeypatch):
+    """ops54: the command's guarded stderr (`streams.guard`, every CLI command) tells the watch whether the last text
+    ended its line; the watch puts no stream of its own in front of it."""
+    import io
+    import sys
+
+    from flowcast.ops.api_watch import _stderr
+    from flowcast.streams import GuardedStream
+
+    guarded = GuardedStream(io.StringIO())
+    monkeypatch.setattr(sys, "stderr", guarded)
+    with watching("http://127.0.0.1:9/api", say=lambda _: None):
+        assert sys.stderr is guarded
+        guarded.write("All connection attempts failed")
+        _stderr("the Prefect API at ... does not answer")
+        _stderr("the Prefect API at ... answers again")
+    assert sys.stderr is guarded
+    assert guarded.wrapped.getvalue().splitlines() == [
+        "All connection attempts failed", "the Prefect API at ... does not answer", "the Prefect API at ... answers again"]

@@ -19,8 +19,9 @@ even for an 18 s outage (note53). `created_once_answering(call)`, around a comma
 call_flow`), waits that outage out as the watch waits one out later in the run: its two lines, for up to the same
 retry window; nothing of the run had started (`while_creating_the_run`), and it is created once the API answers.
 
-A line of its own: sys.stderr is wrapped while the watch runs (`_LineEnds`) to tell whether the last text written
-there ended its line (Prefect's log worker writes its error with no newline).
+A line of its own: sys.stderr is a `streams.GuardedStream` while the watch runs (the command's own, or one the watch
+puts there), which tells whether the last text written there ended its line (Prefect's log worker writes its error
+with no newline: faults53).
 
 The logger is lowered to DEBUG for the watch to see those records; the filter lets through only what its level let
 through before (Prefect's DEBUG lines stay as hidden as they were). Lowering it lowers its child loggers (those
@@ -35,7 +36,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import TypeVar
 
 # how Prefect's client (prefect.client.base, `_send_with_retry`) starts its DEBUG line for a retried request's error
 RETRY_LINE = "Encountered retryable exception during request."
@@ -43,26 +44,6 @@ CLIENT_LOGGER = "prefect.client"
 POLL_S = 1.0  # how often the API's health check is probed while it does not answer
 RUN_TRIES = 3  # how many times `created_once_answering` calls a flow whose run the API was gone to create
 T = TypeVar("T")
-
-
-class _LineEnds:
-    """sys.stderr while a watch runs: every write passes through, and whether the last one ended its line is kept
-    (`at_line_start`), so that a watch line starts a line of its own. Prefect's log worker, failing to send a batch
-    to the API gone, writes '--- Error logging to API ---' and then its error with no newline ('All connection
-    attempts failed'), and the watch's line was glued to it (faults53)."""
-
-    def __init__(self, stream: Any):
-        self.wrapped = stream
-        self.at_line_start = True
-
-    def write(self, text: str) -> int:
-        written: int = self.wrapped.write(text)
-        if text:
-            self.at_line_start = text.endswith("\n")
-        return written
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.wrapped, name)
 
 
 def _stderr(line: str) -> None:
@@ -241,7 +222,11 @@ def watching(url: str, say: Callable[[str], None] = _stderr, poll_s: float = POL
         handler.addFilter(hidden)
     logger.addFilter(watch)
     logger.setLevel(logging.DEBUG)
-    stream = sys.stderr = _LineEnds(sys.stderr)
+    from flowcast.streams import GuardedStream
+
+    stream = None if isinstance(sys.stderr, GuardedStream) else GuardedStream(sys.stderr)
+    if stream is not None:
+        sys.stderr = stream
     try:
         yield watch
     finally:
@@ -250,5 +235,5 @@ def watching(url: str, say: Callable[[str], None] = _stderr, poll_s: float = POL
         for handler in handlers:
             handler.removeFilter(hidden)
         watch.close()
-        if sys.stderr is stream:  # (put back unless someone replaced it since)
+        if stream is not None and sys.stderr is stream:  # (put back unless someone replaced it since)
             sys.stderr = stream.wrapped
