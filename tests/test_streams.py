@@ -35,6 +35,25 @@ def test_a_stream_whose_reader_is_gone_is_silenced_and_other_errors_are_raised()
         GuardedStream(Full()).write("x")
 
 
+def test_a_guarded_stream_tells_whether_the_last_text_written_ended_its_line():
+    """faults53: Prefect's log worker writes its error with no newline, and a line said after it was glued to it; a
+    guarded stream keeps whether the last text ended its line (an empty write changes nothing), silenced or not, and
+    the stream it was made of."""
+    given = io.StringIO()
+    s = GuardedStream(given)
+    assert s.at_line_start
+    s.write("--- Error logging to API ---\nAll connection attempts failed")
+    assert not s.at_line_start
+    s.write("")
+    assert not s.at_line_start
+    s.write("\n")
+    assert s.at_line_start and given.getvalue().endswith("failed\n") and s.wrapped is given
+    gone = _Gone()
+    silenced = GuardedStream(gone)
+    silenced.write("no end")
+    assert silenced.silenced and not silenced.at_line_start and silenced.wrapped is gone
+
+
 def test_a_run_whose_console_closes_still_publishes(tmp_path):
     """Regression: `flowcast run ... 2>&1 | head -1` (and a flow whose Prefect worker was killed, its console
     with it) died on its next write with BrokenPipeError, exit 1, nothing published. The run goes on, silent,

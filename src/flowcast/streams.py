@@ -8,6 +8,11 @@ sys.stdout and sys.stderr so that a write or flush that fails because the reader
 closed file) silences that stream for the rest of the process and the run goes on; its logs still reach
 the Prefect API. A command whose stdout went so ends, its work done, with 141 (128 + SIGPIPE), as a shell tool
 whose reader left does (`cli.common.cli_errors`).
+
+A guarded stream also keeps whether the last text written through it ended its line (`at_line_start`), so that a
+line flowcast says there starts a line of its own: Prefect's log worker, failing to send a batch to an API gone,
+writes '--- Error logging to API ---' and then its error with no newline ('All connection attempts failed'), and
+the API watch's line was glued to it (faults53; `ops.api_watch` guards sys.stderr while it runs where it is not).
 """
 
 from __future__ import annotations
@@ -25,12 +30,18 @@ class GuardedStream:
     wrapped stream's."""
 
     def __init__(self, stream: TextIO):
-        self._stream = stream
+        self._given = self._stream = stream
         self._silenced = False
+        self.at_line_start = True  # whether the last text written ended its line (module doc)
 
     @property
     def silenced(self) -> bool:
         return self._silenced
+
+    @property
+    def wrapped(self) -> TextIO:
+        """The stream this one was made of (even once silenced)."""
+        return self._given
 
     def _gone(self, exc: BaseException) -> bool:
         if isinstance(exc, BrokenPipeError) or (isinstance(exc, OSError) and exc.errno in _GONE):
@@ -45,6 +56,8 @@ class GuardedStream:
             pass
 
     def write(self, text: str) -> int:
+        if text:
+            self.at_line_start = text.endswith("\n")
         if self._silenced:
             return len(text)
         try:

@@ -10,6 +10,7 @@ import threading
 import httpx
 import pytest
 from api_relay import relay_to
+from prefect import flow
 from prefect.settings import PREFECT_API_URL, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 
 from flowcast.ops.api_watch import CLIENT_LOGGER, watching
@@ -147,3 +148,82 @@ def test_the_watch_line_starts_a_line_of_its_own_after_prefects_unended_log_erro
     said = [line for line in lines if "the Prefect API at" in line]
     assert len(said) == 1 and said[0].startswith(f"the Prefect API at {relay.url} does not answer"), lines
     assert "" not in lines, lines
+
+
+@flow(name="ops54-created-once-the-api-answers", persist_result=False)
+def _created(x: int) -> dict[str, int]:
+    return {"x": x}
+
+
+@pytest.mark.timeout(120)
+def test_an_api_cut_after_the_start_up_check_and_before_the_run_is_created_is_waited_out(prefect_api, capfd):
+    """note53: the API cut right after the start-up check (`wait_for_api`) and back seconds later failed the command
+    at once ('RuntimeError: Failed to reach API'): Prefect's client retries a refused connection only once it has
+    connected, and the flow engine's client is new. The outage is waited out as one later in the run is (the same
+    two lines, up to Prefect's retry window), and the run is created once the API answers."""
+    from flowcast.cli.common import call_flow
+    from flowcast.ops.reaper import _api_watched, wait_for_api
+
+    with relay_to(PREFECT_API_URL.value()) as relay, temporary_settings({PREFECT_API_URL: relay.url}):
+        relay.up()
+        with _api_watched():
+            wait_for_api(relay.url)  # the start-up check: the API answers
+            relay.down()
+            back = threading.Timer(5, relay.up)
+            back.start()
+            try:
+                assert call_flow(_created, x=3) == {"x": 3}
+            finally:
+                back.join()
+    err = capfd.readouterr().err
+    said = [line for line in err.splitlines() if line.startswith("the Prefect API at")]
+    assert len(said) == 2, err
+    assert said[0].startswith(f"the Prefect API at {relay.url} does not answer (ConnectError: ") and said[0].endswith(
+        "): the run waits for it (Prefect's client retries for up to about 62s, then the run fails)"), err
+    assert said[1] == f"the Prefect API at {relay.url} answers again: the run goes on", err
+
+
+@pytest.mark.timeout(60)
+def test_an_api_still_gone_after_the_retry_window_fails_the_command_before_its_run_is_created(prefect_api, capfd):
+    """The wait for a run's creation is bounded as Prefect's client's retries are (PREFECT_CLIENT_MAX_RETRIES: 1, a 2 s
+    window here): the API still gone, the command fails with the API's error, its outage said once, and no flow run
+    was created."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+
+    from flowcast.cli.common import call_flow
+    from flowcast.ops.reaper import _api_watched, api_unreachable
+
+    with relay_to(PREFECT_API_URL.value()) as relay, temporary_settings({PREFECT_API_URL: relay.url}):
+        relay.up()
+        with _api_watched(), temporary_settings({PREFECT_CLIENT_MAX_RETRIES: 1}):
+            relay.down()
+            with pytest.raises(Exception) as failed:
+                call_flow(_created, x=4)
+    assert api_unreachable(failed.value), failed.value
+    said = [line for line in capfd.readouterr().err.splitlines() if line.startswith("the Prefect API at")]
+    assert len(said) == 1 and "does not answer" in said[0] and "about 2s" in said[0], said
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["ops54-created-once-the-api-answers"])))
+    assert all(r.parameters != {"x": 4} for r in runs), runs
+
+
+def test_a_command_whose_stderr_is_guarded_keeps_its_stream_and_the_watch_line_starts_a_line(monkeypatch):
+    """ops54: the command's guarded stderr (`streams.guard`, every CLI command) tells the watch whether the last text
+    ended its line; the watch puts no stream of its own in front of it."""
+    import io
+    import sys
+
+    from flowcast.ops.api_watch import _stderr
+    from flowcast.streams import GuardedStream
+
+    guarded = GuardedStream(io.StringIO())
+    monkeypatch.setattr(sys, "stderr", guarded)
+    with watching("http://127.0.0.1:9/api", say=lambda _: None):
+        assert sys.stderr is guarded
+        guarded.write("All connection attempts failed")
+        _stderr("the Prefect API at ... does not answer")
+        _stderr("the Prefect API at ... answers again")
+    assert sys.stderr is guarded
+    assert guarded.wrapped.getvalue().splitlines() == [
+        "All connection attempts failed", "the Prefect API at ... does not answer", "the Prefect API at ... answers again"]

@@ -1482,8 +1482,11 @@ def emit_json(obj: Any) -> None:
 
 def call_flow(flow: Any, **params: Any) -> dict[str, Any]:
     """A flow called in-process with keyword parameters; its return value (Prefect's overloads of
-    `Flow.__call__` cannot type a call with **params)."""
-    result: dict[str, Any] = flow(**params)
+    `Flow.__call__` cannot type a call with **params). A Prefect API gone as its flow run was being created
+    is waited out as one gone later in the run is (`api_watch.created_once_answering`)."""
+    from flowcast.ops.api_watch import created_once_answering
+
+    result: dict[str, Any] = created_once_answering(lambda: flow(**params))
     return result
 
 

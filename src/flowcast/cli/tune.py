@@ -15,6 +15,7 @@ from flowcast.cli.common import (
     HorizonOpt,
     JsonOpt,
     SourceOptions,
+    call_flow,
     cli_errors,
     emit_json,
     flow_as_of,
@@ -57,8 +58,9 @@ def tune(
 
     before = interrupts.received()
     with _prefect_console(settings.home), _run_tags("tune"):
-        result = tune_flow(as_of=flow_as_of(as_of, settings), horizon=horizon, budget_minutes=budget, n_trials=trials,
-                           config_file=str(config) if config else None, **_flow_source_args(settings, source.data))
+        result = call_flow(tune_flow, as_of=flow_as_of(as_of, settings), horizon=horizon, budget_minutes=budget,
+                           n_trials=trials, config_file=str(config) if config else None,
+                           **_flow_source_args(settings, source.data))
     # a Ctrl-C Prefect swallowed as the run completed: said after what the run did (`flowcast run` alike)
     late = (f"after the tune run completed ({result.get('run_id')}): its {result.get('trials')} trials are stored in "
             f"{result.get('trials_dir')}" if interrupts.received() > before else "")

@@ -596,6 +596,7 @@ def _child_state(call: Callable[[], Any], date_text: str, warn: Callable[[str], 
     from prefect.states import Failed
 
     from flowcast.errors import FlowcastError
+    from flowcast.ops.api_watch import while_creating_the_run
     from flowcast.ops.reaper import api_not_answering, api_wait_said, wait_for_api
 
     try:
@@ -603,7 +604,7 @@ def _child_state(call: Callable[[], Any], date_text: str, warn: Callable[[str], 
     except Exception as exc:
         if (url := api_not_answering(exc)) is None:
             raise
-        if not _while_creating_the_run(exc):
+        if not while_creating_the_run(exc):
             warn(api_wait_said(date_text, url, "stopped answering during its run", exc, "going on with the next date"))
             wait_for_api(url)
             return Failed(message="the Prefect API dropped during the date's run", data=FlowcastError(
@@ -644,21 +645,6 @@ def cancel_lost_runs(backfill_run: str, warn: Callable[[str], None]) -> list[str
         warn(f"Cancelled {plural(len(cancelled), 'flow run')} this backfill left Pending, created by a request whose "
              f"reply was lost (each date ran as another run, or failed): {', '.join(cancelled)}")
     return cancelled
-
-
-def _while_creating_the_run(exc: BaseException) -> bool:
-    """Whether `exc` (or an error it was raised from) was raised while Prefect's flow engine was creating its flow
-    run (its client connecting, `create_flow_run`): an engine on its traceback has no flow run yet, so nothing of
-    the run started. False where no engine says so: the run may have gone on."""
-    import traceback
-
-    from prefect.flow_engine import BaseFlowRunEngine
-
-    from flowcast.ops.reaper import error_chain
-
-    engines = [v for e in error_chain(exc) for frame, _ in traceback.walk_tb(e.__traceback__)
-               for v in (frame.f_locals.get("self"), frame.f_locals.get("engine")) if isinstance(v, BaseFlowRunEngine)]
-    return bool(engines) and all(getattr(engine, "flow_run", None) is None for engine in engines)
 
 
 def _failure_of(state: Any) -> Outcome:

@@ -12,8 +12,16 @@ retried request the API itself was not down for (a stale keep-alive connection's
 answer's ReadTimeout) is said nothing of: the probe finds the API answering (fix A53). Each outage is said once,
 however many requests retry through it.
 
-A line of its own: sys.stderr is wrapped while the watch runs (`_LineEnds`) to tell whether the last text written
-there ended its line (Prefect's log worker writes its error with no newline).
+Before the command's flow run is created: Prefect's client retries a refused connection only on a client that has
+connected before (a wrong URL fails at once), and the flow engine's client is new, so an API cut right after the
+command's start-up check (`reaper.wait_for_api`) failed the command at once ('RuntimeError: Failed to reach API'),
+even for an 18 s outage (note53). `created_once_answering(call)`, around a command's flow call (`cli.common.
+call_flow`), waits that outage out as the watch waits one out later in the run: its two lines, for up to the same
+retry window; nothing of the run had started (`while_creating_the_run`), and it is created once the API answers.
+
+A line of its own: sys.stderr is a `streams.GuardedStream` while the watch runs (the command's own, or one the watch
+puts there), which tells whether the last text written there ended its line (Prefect's log worker writes its error
+with no newline: faults53).
 
 The logger is lowered to DEBUG for the watch to see those records; the filter lets through only what its level let
 through before (Prefect's DEBUG lines stay as hidden as they were). Lowering it lowers its child loggers (those
@@ -28,32 +36,14 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TypeVar
 
 # how Prefect's client (prefect.client.base, `_send_with_retry`) starts its DEBUG line for a retried request's error
 RETRY_LINE = "Encountered retryable exception during request."
 CLIENT_LOGGER = "prefect.client"
 POLL_S = 1.0  # how often the API's health check is probed while it does not answer
-
-
-class _LineEnds:
-    """sys.stderr while a watch runs: every write passes through, and whether the last one ended its line is kept
-    (`at_line_start`), so that a watch line starts a line of its own. Prefect's log worker, failing to send a batch
-    to the API gone, writes '--- Error logging to API ---' and then its error with no newline ('All connection
-    attempts failed'), and the watch's line was glued to it (faults53)."""
-
-    def __init__(self, stream: Any):
-        self.wrapped = stream
-        self.at_line_start = True
-
-    def write(self, text: str) -> int:
-        written: int = self.wrapped.write(text)
-        if text:
-            self.at_line_start = text.endswith("\n")
-        return written
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.wrapped, name)
+RUN_TRIES = 3  # how many times `created_once_answering` calls a flow whose run the API was gone to create
+T = TypeVar("T")
 
 
 def _stderr(line: str) -> None:
@@ -129,11 +119,66 @@ class ApiWatch(logging.Filter):
                 self.say(f"the Prefect API at {self.named} answers again: the run goes on")
                 return
 
+    def waited_out(self, exc: BaseException) -> bool:
+        """A connection to the API failed where Prefect's client does not retry it (a new client's first): probe and
+        say as `lost` does, and wait for the API to answer again up to Prefect's retry window; whether it did (False
+        for an error that is no failed connection, an API still gone, a watch stopped)."""
+        import httpx
+
+        from flowcast.ops.reaper import error_chain
+
+        if not any(isinstance(e, httpx.TransportError) for e in error_chain(exc)):  # (an HTTP error status: no outage)
+            return False
+        window_s = retry_window_s()
+        self.lost(exc)
+        with self._lock:
+            probe = self._probe
+        if probe is None:
+            return False
+        probe.join(window_s)
+        return not probe.is_alive() and not self._stop.is_set()
+
     def close(self) -> None:
         """Stops the probe (the command ends: nothing of the watch outlives it)."""
         self._stop.set()
         if self._probe is not None:
             self._probe.join(10)
+
+
+def running() -> ApiWatch | None:
+    """The watch of the command running now (`watching`'s filter on Prefect's client logger), None where none is."""
+    return next((f for f in logging.getLogger(CLIENT_LOGGER).filters if isinstance(f, ApiWatch)), None)
+
+
+def while_creating_the_run(exc: BaseException) -> bool:
+    """Whether `exc` (or an error it was raised from) was raised while Prefect's flow engine was creating its flow
+    run (its client connecting, `create_flow_run`): an engine on its traceback has no flow run yet, so nothing of
+    the run started. False where no engine says so: the run may have gone on."""
+    import traceback
+
+    from prefect.flow_engine import BaseFlowRunEngine
+
+    from flowcast.ops.reaper import error_chain
+
+    engines = [v for e in error_chain(exc) for frame, _ in traceback.walk_tb(e.__traceback__)
+               for v in (frame.f_locals.get("self"), frame.f_locals.get("engine")) if isinstance(v, BaseFlowRunEngine)]
+    return bool(engines) and all(getattr(engine, "flow_run", None) is None for engine in engines)
+
+
+def created_once_answering(call: Callable[[], T]) -> T:
+    """`call()`, a command's flow called in process, again where the Prefect API did not answer as its flow run was
+    being created and answered again within Prefect's retry window (module doc; the running watch says both), up to
+    RUN_TRIES calls; its error where the API stayed gone, where the run had been created (it may have run), or
+    where no watch runs (a temporary API, the command's own)."""
+    tries = 1
+    while True:
+        try:
+            return call()
+        except Exception as exc:
+            watch = running()
+            if tries >= RUN_TRIES or watch is None or not while_creating_the_run(exc) or not watch.waited_out(exc):
+                raise
+            tries += 1
 
 
 class _Hidden(logging.Filter):
@@ -177,7 +222,11 @@ def watching(url: str, say: Callable[[str], None] = _stderr, poll_s: float = POL
         handler.addFilter(hidden)
     logger.addFilter(watch)
     logger.setLevel(logging.DEBUG)
-    stream = sys.stderr = _LineEnds(sys.stderr)
+    from flowcast.streams import GuardedStream
+
+    stream = None if isinstance(sys.stderr, GuardedStream) else GuardedStream(sys.stderr)
+    if stream is not None:
+        sys.stderr = stream
     try:
         yield watch
     finally:
@@ -186,5 +235,5 @@ def watching(url: str, say: Callable[[str], None] = _stderr, poll_s: float = POL
         for handler in handlers:
             handler.removeFilter(hidden)
         watch.close()
-        if sys.stderr is stream:  # (put back unless someone replaced it since)
+        if stream is not None and sys.stderr is stream:  # (put back unless someone replaced it since)
             sys.stderr = stream.wrapped
