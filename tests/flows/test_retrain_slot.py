@@ -1225,3 +1225,41 @@ def test_flowcast_run_refused_after_computing_prints_its_note_not_a_publish(flow
     assert "tiny: tiny as of" not in said, said  # the dataset named once (cli41)
     assert "found under the key's lock" in said and "publishes nothing" in said
     assert "Decision:" not in said and "Published 0" not in said and "Parquet: None" not in said, said
+
+
+@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.timeout(600)
+def test_a_killed_schedule_slot_retrain_says_in_its_crashed_message_what_it_published(flow_kwargs):
+    """ops54: a scheduled retrain has no as_of parameter (its as_of is its scheduled start), and the reaper's Crashed
+    message of one SIGKILLed said whether it published 'cannot be told from here'. The run records the as_of it
+    resolved in its claim: killed once its forecasts landed (publish:after_rename), the message says it published
+    them."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL
+
+    from flowcast.ops.reaper import CLAIMS, reap
+    from flowcast.timekeys import utc_text
+
+    here = Path(__file__).resolve().parent
+    env = {**os.environ, "FLOWCAST_FAULT": "publish:after_rename", "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+           "PYTHONPATH": os.pathsep.join([str(here.parents[1] / "src"), str(here)])}
+    killed = subprocess.run([sys.executable, str(here / "slot_retrain_child.py"), NEXT.isoformat(),
+                             json.dumps({**flow_kwargs, **STATISTICAL})], env=env, capture_output=True, text=True,
+                            timeout=400, check=False)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    (claim,) = [json.loads(p.read_text()) for p in (Path(flow_kwargs["home"]) / CLAIMS).glob("*.json")]
+    assert claim["as_of"] == NEXT.isoformat(), claim
+    (reaped,) = [r for r in reap(flow_kwargs["home"], by="flowcast reap") if r.action == "crashed"]
+    assert reaped.flow_run_id == claim["flow_run_id"]
+    with get_client(sync_client=True) as client:
+        message = client.read_flow_run(reaped.flow_run_id).state.message
+    assert f"It did not finish. It published the forecasts of tiny as_of {utc_text(NEXT)} before it stopped (" in (
+        message), message
+    assert "cannot be told" not in message, message

@@ -97,7 +97,7 @@ def test_an_unreachable_postgres_store_is_tried_once_not_waited_for(tmp_path, mo
 
 
 @pytest.mark.parametrize("params", [
-    {"dataset": "us_employment"},  # a schedule slot: its as_of is not among its parameters
+    {"dataset": "us_employment"},  # a schedule slot killed before it resolved its as_of: its claim records none
     {"dataset": "us_employment", "start": "2019-01-01", "end": "2019-06-01"},  # a backfill: several as_ofs
     {"as_of": "2019-06-01", "source": {"path": "x.csv"}},  # a source the reaper cannot resolve
     {"as_of": "2019-06-01", "dataset": "us_employment", "config_file": "/nonexistent/flowcast.toml"},
@@ -169,3 +169,43 @@ def test_a_flow_run_records_its_store_in_its_claim(tmp_path, monkeypatch):
     run_id = claims_itself()
     claim = json.loads((home / CLAIMS / f"{run_id}.json").read_text())
     assert (claim["store"], claim["dataset"]) == (str(tmp_path / "its-store"), "us_employment"), claim
+
+
+def test_a_schedule_slot_is_read_at_the_as_of_its_claim_records(tmp_path):
+    """ops54: a scheduled retrain has no as_of parameter (its as_of is its scheduled start), and its Crashed message
+    said whether it published 'cannot be told'; the run records the as_of it resolved in its claim, read here."""
+    home = str(tmp_path / "home")
+    params = {"dataset": "us_employment", "home": home}
+    claim = {**_claim_of(params), "as_of": "2019-06-01T00:00:00+00:00"}
+    assert what_it_published(params, "run-1", claim) == f"It published nothing: the store holds no forecasts of {KEY}"
+    _publish(home, "run-1")
+    assert what_it_published(params, "run-1", claim) == f"It published the forecasts of {KEY} before it stopped"
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_flow_run_records_the_as_of_it_resolved_in_its_claim(tmp_path):
+    """ops54: a run without an as_of parameter (a schedule slot) resolves its as_of from its scheduled start
+    (`resolve_as_of`); `run_identity` adds it to the claim `flows.naming` wrote (its store kept), and the reaper's
+    message reads the store at that as_of."""
+    from prefect import flow
+
+    from flowcast.flows import naming
+    from flowcast.flows.common import resolve_as_of, run_identity
+    from flowcast.ops.reaper import CLAIMS
+    from flowcast.timekeys import utc_text
+
+    home = tmp_path / "home"
+    params = {"home": str(home), "dataset": "us_employment"}
+
+    @flow(name="resolves-its-as-of")
+    def resolves_its_as_of() -> tuple[str, datetime]:
+        naming._claim(params)
+        as_of = resolve_as_of(None)
+        run_id, _ = run_identity(str(home), as_of)
+        return run_id, as_of
+
+    run_id, as_of = resolves_its_as_of()
+    claim = json.loads((home / CLAIMS / f"{run_id}.json").read_text())
+    assert claim["as_of"] == as_of.isoformat() and claim["store"] == str(home / "warehouse"), claim
+    assert what_it_published(params, run_id, claim) == (
+        f"It published nothing: the store holds no forecasts of us_employment as_of {utc_text(as_of)}")

@@ -869,10 +869,11 @@ def same_sentence(dataset: str, at: datetime, held: dict[str, str]) -> str:
             "so this run publishes nothing again")
 
 
-def run_identity(home: str | Path | None = None) -> tuple[str, datetime]:
+def run_identity(home: str | Path | None = None, as_of: datetime | None = None) -> tuple[str, datetime]:
     """(flow run id, the run's start time as naive UTC) from the Prefect run context. With `home`,
-    the run is claimed there (which process runs it), and the runs of this home that a killed
-    process left Running are marked Crashed (`ops.reaper.claim_flow_run`)."""
+    the run is claimed there (which process runs it, and `as_of`, the run's resolved as_of, which a schedule
+    slot's parameters do not hold), and the runs of this home that a killed process left Running are marked
+    Crashed (`ops.reaper.claim_flow_run`)."""
     from prefect.context import FlowRunContext
 
     ctx = FlowRunContext.get()
@@ -885,7 +886,7 @@ def run_identity(home: str | Path | None = None) -> tuple[str, datetime]:
     if home is not None:
         from flowcast.ops.reaper import claim_flow_run
 
-        claim_flow_run(home)
+        claim_flow_run(home, as_of=as_of)
     return str(fr.id), naive_utc(started)
 
 

@@ -305,7 +305,7 @@ def forecast_flow(
     if overwrite is None:
         overwrite = as_of is not None
     as_of = resolve_as_of(as_of, source_tz(settings))
-    run_id, started = run_identity(settings.home)
+    run_id, started = run_identity(settings.home, as_of)
     expire_aged(settings, started)
 
     from flowcast.data.datasets import resolve_source

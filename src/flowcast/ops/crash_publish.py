@@ -11,7 +11,10 @@ The store read is the one the run itself wrote to: a run records its store and d
 and the reaper reads the store only where the one its parameters and home name from here is that store (fix A53: a
 reaper whose `FLOWCAST_STORE__URL` named another store said 'It published nothing' of a run that had published). A
 run without an `as_of` parameter (a schedule slot: its as_of is the time it was scheduled for, which its parameters
-do not hold) or of several (a backfill), a claim that records no store, a store that is not the run's from here, and
+do not hold) is read at the as_of it resolved, which a retrain or forecast records in its claim as it resolves it
+(`flows.common.run_identity`; ops54: a Crashed scheduled retrain said 'cannot be told'). A run of several as_ofs (a
+backfill), a claim that records no store (or, without an `as_of` parameter, no as_of: the run was killed before
+it resolved one, or started before ops54), a store that is not the run's from here, and
 a store or configuration that cannot be read from the reaper's process (a PostgreSQL store is tried once, not waited
 for: the reap runs as every flow run starts) are left as before: None, 'cannot be told'. Where the key holds another
 run's forecasts, the message says whose, not that the killed run published nothing: a later run may have replaced
@@ -56,7 +59,8 @@ def what_it_published(parameters: dict[str, Any] | None, run_id: str, claim: dic
     as_of 2019-06-01', 'The forecasts of tiny as_of 2019-06-01 in the store are flow run X's'; None where that cannot
     be told (module doc)."""
     params, recorded = dict(parameters or {}), dict(claim or {})
-    if not params.get("as_of") or not recorded.get("store") or not recorded.get("dataset"):
+    given_as_of = params.get("as_of") or recorded.get("as_of")  # (a schedule slot's: resolved by the run, module doc)
+    if not given_as_of or not recorded.get("store") or not recorded.get("dataset"):
         return None
     try:
         from flowcast.data.datasets import resolve_source
@@ -75,7 +79,7 @@ def what_it_published(parameters: dict[str, Any] | None, run_id: str, claim: dic
             log.debug("flow run %s published to %s (%s); from here its parameters name %s (%s): cannot tell", run_id,
                       recorded["store"], recorded["dataset"], store.location, source.name)
             return None
-        as_of = resolve_as_of(params["as_of"], source.tz)
+        as_of = resolve_as_of(given_as_of, source.tz)
         key = f"{source.name} as_of {utc_text(as_of)}"
         try:
             by = str(store.receipt_of(source.name, as_of).get("run_id") or "")

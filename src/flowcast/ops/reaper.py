@@ -62,6 +62,7 @@ import types
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -185,11 +186,14 @@ def _pid_namespace() -> str | None:
         return None
 
 
-def claim_flow_run(home: str | Path, *, reap_others: bool = True, store: dict[str, str] | None = None) -> Path | None:
+def claim_flow_run(home: str | Path, *, reap_others: bool = True, store: dict[str, str] | None = None,
+                   as_of: datetime | None = None) -> Path | None:
     """Record that this process runs the current flow run (module doc), once; None outside a flow
     run or when it cannot be written. `store`: where it publishes (`crash_publish.run_store`, read by the
-    reaper's Crashed message; a claim without it says whether it published 'cannot be told'). With
-    `reap_others`, then reap the claims of this home that dead processes left (a run killed before this one)."""
+    reaper's Crashed message; a claim without it says whether it published 'cannot be told'). `as_of`: the as_of
+    the run resolved, added to its claim once it has (a schedule slot's is its scheduled start, which its parameters
+    do not hold: the Crashed message reads it there). With `reap_others`, then reap the claims of this home that
+    dead processes left (a run killed before this one)."""
     from prefect.context import FlowRunContext
 
     from flowcast.atomic import atomic_write_text
@@ -204,7 +208,7 @@ def claim_flow_run(home: str | Path, *, reap_others: bool = True, store: dict[st
         api = str(getattr(ctx.client, "api_url", "") or "")
         claim = {"flow_run_id": str(ctx.flow_run.id), "name": ctx.flow_run.name, "api_url": api, "pid": me,
                  "pid_start": start_time(me), "host": _host(), "pid_ns": _pid_namespace(),
-                 "command": _command_line(), **(store or {})}
+                 "command": _command_line(), **(store or {}), **({"as_of": as_of.isoformat()} if as_of else {})}
         try:
             folder.mkdir(parents=True, exist_ok=True)
             atomic_write_text(path, json.dumps(claim))
@@ -212,6 +216,11 @@ def claim_flow_run(home: str | Path, *, reap_others: bool = True, store: dict[st
             log.warning("could not record flow run %s in %s: %s", ctx.flow_run.id, folder, exc)
             return None
         _CLAIMED[str(ctx.flow_run.id)] = path
+    elif as_of is not None:
+        try:
+            _add_to_claim(path, {"as_of": as_of.isoformat()})
+        except (OSError, ValueError) as exc:  # its Crashed message then says what it published cannot be told
+            log.warning("could not record the as_of of flow run %s in %s: %s", ctx.flow_run.id, path, exc)
     if not reap_others:
         return path
     try:
@@ -230,16 +239,22 @@ def note_unreported(error: BaseException) -> None:
     it could not report a final state for (its Prefect API unreachable, the error itself) is marked Crashed
     naming that error; the reaper used to say it was killed (SIGKILL). A claim of a run that reported its
     final state is dropped by the next reap all the same."""
-    from flowcast.atomic import atomic_write_text
-
     text = f"{type(error).__name__}: {error}"[:300]
     for path in list(_CLAIMED.values()):
         try:
-            claim = json.loads(path.read_text())
-            if isinstance(claim, dict) and claim.get("pid") == os.getpid():
-                atomic_write_text(path, json.dumps({**claim, "ended_with": text}))
+            _add_to_claim(path, {"ended_with": text})
         except (OSError, ValueError):  # dropped meanwhile, or a full disk: the plain message stays
             continue
+
+
+def _add_to_claim(path: Path, extra: dict[str, Any]) -> None:
+    """`extra` written into the claim at `path` where this process made it (OSError, ValueError where it cannot be
+    read or written)."""
+    from flowcast.atomic import atomic_write_text
+
+    claim = json.loads(path.read_text())
+    if isinstance(claim, dict) and claim.get("pid") == os.getpid() and any(claim.get(k) != v for k, v in extra.items()):
+        atomic_write_text(path, json.dumps({**claim, **extra}))
 
 
 def crash_message(claim: dict[str, Any], was: str, logged: str, by: str, by_pid: int | None = None,
@@ -506,7 +521,7 @@ def _reap_unclaimed(folder: Path, claim: dict[str, Any], live: list[dict[str, An
     """The flow runs a dead command left non-final before they recorded themselves: in its home,
     started after it, named by no record; not one a live command of this home may have started
     (after that command began: it is left for a later reap). None when no API answered."""
-    from datetime import UTC, datetime
+    from datetime import UTC
 
     clients = _clients(claim, current_api)
     if not clients:
