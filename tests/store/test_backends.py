@@ -484,6 +484,38 @@ def test_unmarking_lookahead_keeps_the_rows_a_scoring_wrote_after_they_were_read
     assert after.filter(lstm)["lookahead"].to_list() == [False] * 3 and after.filter(~lstm)["lookahead"].is_null().all()
 
 
+
+def test_unmarking_several_as_ofs_takes_one_connection_or_one_views_sync(db_backend, monkeypatch):
+    """store54: `unmark_recorded_honest` rewrote each as_of by a call of its own, which opened a connection (PostgreSQL)
+    or synced the DuckDB views (embedded) each time; one call rewrites them all, each under its own locks (and on
+    PostgreSQL in its own transaction), on one connection, the views synced once. Counted at those methods."""
+    from flowcast.ops.accuracy import unmark_recorded_honest
+
+    store = db_backend.store
+    days = [datetime(2024, 1, d) for d in (1, 2, 3)]
+    for i, day in enumerate(days, 1):
+        publish(store, make_forecast(i, N, H, day), as_of=day, variant=i, trained_as_of=datetime(2024, 6, 1),
+                lookahead=False)
+    lstm = pl.col("model") == "lstm"
+    store.write_realized(DS, realized_frame(days).with_columns(
+        pl.when(lstm).then(pl.format("lstm-v{}", pl.col("as_of").dt.day())).alias("model_version"),
+        pl.when(lstm).then(pl.lit(True)).alias("lookahead")))
+    before = store.read_realized(DS)
+    method = "_conn" if db_backend.name == "postgres" else "sync_views"
+    real, calls = getattr(type(store), method), []
+
+    def counted(self, *args, **kwargs):
+        calls.append(args[0] if args else "sync")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(store), method, counted)
+    assert unmark_recorded_honest(store, DS, before) == days
+    assert len([c for c in calls if c.startswith(("rewrite", "sync"))]) == 1, calls
+    monkeypatch.undo()
+    after = db_backend.reopen().read_realized(DS)
+    assert after.filter(lstm)["lookahead"].to_list() == [False] * 9
+    assert after.drop("lookahead").equals(before.drop("lookahead"))
+
 @pytest.mark.parametrize("columns", [["rmsse"], ["rmsse_snaive"], ["n_mase", "lookahead", "rmsse", "rmsse_snaive"]])
 def test_a_postgres_realized_table_an_older_flowcast_created_gets_the_later_columns(pg_url, pg_schema, columns):
     """Regression: the columns added since the realized table was first created (n_mase, lookahead, now rmsse) were

@@ -1106,3 +1106,42 @@ def test_the_summary_is_sorted_so_the_ids_named_under_a_table_are_the_same_each_
     text = " ".join(forecast_tables(store.read(as_of=AS_OF, rows=50),
                                     whole=store.read_summary(_summarised, as_of=AS_OF)).split())
     assert "no 80% interval for s00001, s00003, s00005, s00007, s00009 and 195 more, 200 of 400 series" in text, text
+
+
+def test_a_read_of_the_first_rows_finds_the_value_columns_they_lack_in_the_files_footers(tmp_path, monkeypatch):
+    """store54: whether a value column the first rows lack holds a value in a later matched row was read from that
+    column whole, every row of every matched file, a batch at a time. The footers' statistics (each row group's null
+    count) say it without decoding a row, and a column found is not looked for in the later files; a filter the
+    statistics cannot decide reads the row group (those columns alone). Rows decoded are counted at pyarrow's readers."""
+    import pyarrow.parquet as pq
+
+    store = EmbeddedStore(tmp_path / "wh")
+    gap = pl.when(pl.col("unique_id") < "s00005").then(None).otherwise(pl.col("y_hat") - 1)
+    publish(store, make_forecast(1, 2000, H, OTHER).with_columns(gap.alias("y_hat_lo80"), (gap + 2).alias("y_hat_hi80")),
+            as_of=OTHER)
+    publish(store, make_forecast(2, 2000, H, AS_OF).with_columns(
+        *((pl.col("y_hat") + d).alias(c) for c, d in (("y_hat_lo80", -1), ("y_hat_hi80", 1), ("y_hat_lo95", -2),
+                                                       ("y_hat_hi95", 2)))), variant=2)
+    whole = store.read()
+    decoded: list[int] = []
+    batches, group = pq.ParquetFile.iter_batches, pq.ParquetFile.read_row_group
+
+    def iter_batches(self, *args, **kwargs):
+        for batch in batches(self, *args, **kwargs):
+            decoded.append(batch.num_rows)
+            yield batch
+
+    def read_row_group(self, *args, **kwargs):
+        table = group(self, *args, **kwargs)
+        decoded.append(table.num_rows)
+        return table
+
+    monkeypatch.setattr(pq.ParquetFile, "iter_batches", iter_batches)
+    monkeypatch.setattr(pq.ParquetFile, "read_row_group", read_row_group)
+    got = store.read(rows=5)
+    assert got.equals(whole.head(5)) and got["y_hat_lo80"].null_count() == 5 and "y_hat_hi95" in got.columns
+    assert decoded == [2000 * H]  # the first file's first batch alone; the check read 2 x 12,000 more
+    for n, asked in ((2, {"unique_id": "s00001"}), (3, {"unique_id": "s00007"}), (4, {"as_of": OTHER}),
+                     (1, {"model": "nobody"})):
+        assert store.read(rows=n, **asked).equals(store.read(**asked).head(n)), asked
+    assert "y_hat_hi95" not in store.read(rows=3, as_of=OTHER).columns

@@ -322,7 +322,7 @@ def unmark_recorded_honest(store: Any, dataset: str, realized: pl.DataFrame,
 
     read = {a: receipt_once(store, dataset, a, receipts) or {} for a in as_ofs}
     scored = {a: r["content_hash"] for a, r in read.items() if r.get("content_hash")}
-    return [a for a in as_ofs if a in scored and store.rewrite_realized(dataset, a, unmarked, content_hash=scored[a])]
+    return store.rewrite_realized(dataset, scored, unmarked)  # one connection (PostgreSQL), one views sync
 
 
 def flag_unflagged(realized: pl.DataFrame, registry: Any, store: Any, dataset: str, versions: list[str],

@@ -113,11 +113,6 @@ def _distinct(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(marks).group_by(frame.columns).agg(pl.len().cast(pl.Int64).alias("rows"))
 
 
-def _filled(frame: pl.DataFrame) -> pl.DataFrame:
-    """One row: whether each column of `frame` has a value in any of its rows (`read(rows=)`)."""
-    return frame.select(pl.all().is_not_null().any())
-
-
 def _then_if_held(then: Callable[[], None], what: str) -> None:
     """Call `then()` (what follows a key's change under its lock: gc's record) only while this process still holds the
     key's lock: on an object store a LockLostError naming the lock, the key and `what` when a waiter broke it since the
@@ -457,19 +452,21 @@ class EmbeddedStore:
     def _read_parts(self, table: str, keys: dict[tuple[str, datetime], str],
                     filters: list[tuple[str, str, Any]], *, skip_damaged: bool = False,
                     columns: Callable[[str], bool] | None = None, rows: int | None = None,
-                    each: Callable[[pl.DataFrame], pl.DataFrame] | None = None) -> list[pl.DataFrame] | None:
+                    each: Callable[[pl.DataFrame], pl.DataFrame] | None = None,
+                    part: Callable[[str], pl.DataFrame] | None = None) -> list[pl.DataFrame] | None:
         """The partitions `keys`; None when one went away meanwhile. A partition that cannot be read
         is a PublishError naming it, or with `skip_damaged` (a read of several as_of) left out with
         a warning naming it, noted in `self.skipped`: one damaged file must not hide every other.
         `columns`, `rows`, `each`: only those columns, only the first rows of the keys in order, a summary of each
-        batch read (`ParquetDataset.read`)."""
+        batch read (`ParquetDataset.read`); `part(path)`: what is read of each partition, in place of those."""
         frames: list[pl.DataFrame] = []
         for (dataset, as_of), path in keys.items():
             if rows is not None and sum(f.height for f in frames) >= rows:
                 break
             try:
-                f = self.data.read(path, filters, columns=columns, each=each,
-                                   rows=None if rows is None else rows - sum(f.height for f in frames))
+                f = part(path) if part is not None else self.data.read(
+                    path, filters, columns=columns, each=each,
+                    rows=None if rows is None else rows - sum(f.height for f in frames))
             except FileNotFoundError:
                 return None  # removed since it was listed (a migration, a delete): list again
             except (OSError, ValueError, pl.exceptions.PolarsError) as exc:
@@ -480,7 +477,8 @@ class EmbeddedStore:
                 self.skipped.append(f"left out dataset {dataset} as_of {utc_text(as_of)}: {problem}")
                 self.unreadable.append((dataset, as_of))
                 continue
-            if "dataset" not in f.columns and (columns is None or columns("dataset")):  # an old partition read before its migration
+            if part is None and "dataset" not in f.columns and (columns is None or columns("dataset")):  # an old
+                # partition read before its migration
                 f = f.with_columns(pl.lit(dataset, dtype=pl.Utf8).alias("dataset"))
                 if table == "forecasts" and columns is None and each is None:  # whole rows: in published order
                     f = f.select(published_order(f.columns))  # (a column subset or summary has no ds, step, y_hat)
@@ -489,7 +487,8 @@ class EmbeddedStore:
 
     def _read(self, table: str, dataset: str | None, as_of: datetime | None,
               filters: list[tuple[str, str, Any]], *, columns: Callable[[str], bool] | None = None,
-              rows: int | None = None, each: Callable[[pl.DataFrame], pl.DataFrame] | None = None) -> pl.DataFrame | None:
+              rows: int | None = None, each: Callable[[pl.DataFrame], pl.DataFrame] | None = None,
+              part: Callable[[str], pl.DataFrame] | None = None) -> pl.DataFrame | None:
         if dataset is not None:
             check_dataset(dataset)
         for _ in range(_READ_TRIES):
@@ -498,7 +497,7 @@ class EmbeddedStore:
             if as_of is not None:
                 keys = {k: v for k, v in keys.items() if k[1] == storage_ts(as_of)}
             frames = self._read_parts(table, keys, filters, skip_damaged=as_of is None, columns=columns, rows=rows,
-                                      each=each)
+                                      each=each, part=part)
             if frames is not None:
                 return pl.concat(frames, how="diagonal_relaxed") if frames else None
         raise PublishError(f"the {table} of {self.location} kept changing while being read ({_READ_TRIES} tries)")
@@ -509,7 +508,8 @@ class EmbeddedStore:
         matched row are left out. Takes no lock and writes nothing. `rows`: only the first rows, read up to them
         (each file holds its rows sorted by unique_id, ds: `contract.prepare`), with the columns of a whole read
         (`read().head(rows)`: a value column empty in the first rows alone is kept, null there; whether a later row
-        has one is read from that column alone, a batch at a time)."""
+        has one is read from the files' footers where their statistics say, else from that column alone, up to its
+        first value: `ParquetDataset.filled`)."""
         frame = self._read("forecasts", dataset, as_of, _filters(unique_id, model), rows=rows)
         if frame is None or rows is None or frame.height == 0:
             return empty_forecasts() if frame is None else normalise_read(frame)
@@ -518,11 +518,16 @@ class EmbeddedStore:
         # a value column with none in the first rows is kept where a later matched row has one (`read().head(n)`);
         # a damaged later file, which the first rows never reached, is left out of that alone (said by a whole read)
         said = self.skipped, self.unreadable
-        later = self._read("forecasts", dataset, as_of, _filters(unique_id, model), each=_filled,
-                           columns=lambda c: c not in held and bool(value_columns([c])))
+        filters = _filters(unique_id, model)
+
+        def filled(path: str) -> pl.DataFrame:  # a column found in a file is not looked for in the later ones
+            got = self.data.filled(path, lambda c: c not in held and bool(value_columns([c])), filters)
+            held.update(c for c in got.columns if got[c].any())
+            return got
+
+        self._read("forecasts", dataset, as_of, filters, part=filled)
         self.skipped, self.unreadable = said
-        return normalise_read(frame, held | ({c for c in later.columns if later[c].any()} if later is not None
-                                             else set()))
+        return normalise_read(frame, held)
 
     def read_batches(self, *, dataset: str | None = None, as_of: datetime | None = None,
                      unique_id: str | None = None, model: str | None = None,
@@ -594,26 +599,34 @@ class EmbeddedStore:
         self.data.write("realized", dataset, as_of, part, meta,
                         what=f"realized accuracy of dataset {dataset} as_of {utc_text(as_of)}")
 
-    def rewrite_realized(self, dataset: str, as_of: datetime, change: Callable[[pl.DataFrame], pl.DataFrame], *,
-                         content_hash: str) -> bool:
-        """Replace the realized-accuracy rows of (dataset, as_of) by `change(rows)`, `rows` read under the locks
-        `write_realized` takes (the key's forecasts', then its realized rows'): rows another scoring wrote since the
-        caller last read them are those changed, never overwritten by the older ones (`unmark_recorded_honest`).
-        Only while the key holds the publish of `content_hash`: False, nothing written, otherwise. Nothing is written
-        where `change` leaves the rows as they are."""
+    def rewrite_realized(self, dataset: str, scored: dict[datetime, str],
+                         change: Callable[[pl.DataFrame], pl.DataFrame]) -> list[datetime]:
+        """Replace the realized-accuracy rows of each (dataset, as_of) of `scored` ({as_of: content hash}) by
+        `change(rows)`, `rows` read under the locks `write_realized` takes (the key's forecasts', then its realized
+        rows'): rows another scoring wrote since the caller last read them are those changed, never overwritten by the
+        older ones (`unmark_recorded_honest`). Only while the key holds the publish of its content hash; the as_ofs
+        that did, oldest first (the others: nothing written). Nothing is written where `change` leaves the rows as they
+        are. One as_of at a time, each file replaced atomically; the views synced once (they were for each as_of)."""
         self.migrate()
-        as_of = storage_ts(as_of)
-        with self.data.lock(_key_lock("forecasts", dataset, as_of)):
-            if not self._still_published(dataset, as_of, content_hash):
-                return False
-            with self.data.lock(_key_lock("realized", dataset, as_of)):
-                rows = self.read_realized(dataset, as_of)
-                changed = change(rows) if rows.height else rows
-                if changed.equals(rows):
-                    return True
-                self._write_realized_key(dataset, as_of, validate_realized(dataset, changed))
-        self.sync_views()
-        return True
+        held: list[datetime] = []
+        wrote = False
+        try:
+            for key, digest in sorted(scored.items()):
+                as_of = storage_ts(key)
+                with self.data.lock(_key_lock("forecasts", dataset, as_of)):
+                    if not self._still_published(dataset, as_of, digest):
+                        continue
+                    with self.data.lock(_key_lock("realized", dataset, as_of)):
+                        rows = self.read_realized(dataset, as_of)
+                        changed = change(rows) if rows.height else rows
+                        if not changed.equals(rows):
+                            self._write_realized_key(dataset, as_of, validate_realized(dataset, changed))
+                            wrote = True
+                held.append(key)
+        finally:
+            if wrote:
+                self.sync_views()
+        return held
 
     def _still_published(self, dataset: str, as_of: datetime, digest: str | None) -> bool:
         """True when (dataset, as_of) still holds the forecasts whose content hash is `digest`."""

@@ -145,6 +145,29 @@ def _same_file(fd: int, path: Path) -> bool:
         return False
 
 
+def _null_count(rg: Any, i: int) -> int | None:
+    """The nulls of column `i` of the row group `rg` its footer records (None: not recorded)."""
+    st = rg.column(i).statistics
+    return st.null_count if st is not None and st.has_null_count else None
+
+
+def _every_row_matches(rg: Any, at: dict[str, int], filters: list[tuple[str, str, Any]]) -> bool | None:
+    """Whether every row of the row group `rg` matches `filters` ('=' only): True where each filter column's
+    statistics are that value alone and no null, False where one's min and max leave it out, None where they cannot
+    say (none recorded, a range that holds the value)."""
+    every: bool | None = True
+    for c, _, v in filters:
+        st = rg.column(at[c]).statistics
+        if st is None or not st.has_min_max:
+            every = None
+            continue
+        if v < st.min or v > st.max:
+            return False
+        if not (st.min == st.max == v and _null_count(rg, at[c]) == 0):
+            every = None
+    return every
+
+
 class ParquetDataset:
     """The partition files of one store root (local folder or fsspec URL)."""
 
@@ -319,6 +342,50 @@ class ParquetDataset:
                 out = out.head(rows) if rows is not None else out
         assert isinstance(out, pl.DataFrame)  # a Table gives a frame (a Series only from an Array)
         return out
+
+    def filled(self, path: str, columns: Callable[[str], bool],
+               filters: list[tuple[str, str, Any]] | None = None) -> pl.DataFrame:
+        """One row: whether each column of the partition `columns` keeps holds a value in a row matching `filters`
+        ('=' only; `EmbeddedStore.read(rows=)`: the value columns its first rows lack). Decided from each row group's
+        statistics in the footer where they can (the column's null count; the filter columns' min and max, all the
+        value asked or none of it), read (those columns of that row group) only where they cannot, and no further
+        than the first value of each: the check read each such column whole, a batch at a time."""
+        import pyarrow.parquet as pq
+
+        with self._open(path) as fh:
+            f = pq.ParquetFile(fh, page_checksum_verification=True)
+            have = f.schema_arrow.names
+            found = dict.fromkeys((c for c in have if columns(c)), False)
+            meta = f.metadata
+            at = {meta.row_group(0).column(i).path_in_schema: i for i in range(meta.num_columns)} \
+                if meta.num_row_groups else {}
+            # a filter on a column the file lacks matches no row (as `read`)
+            groups = range(meta.num_row_groups) if all(c in have for c, _, _ in filters or []) else range(0)
+            for g in groups:
+                rg = meta.row_group(g)
+                todo = [c for c, got in found.items() if not got]
+                if not todo:
+                    break
+                every = _every_row_matches(rg, at, filters or [])
+                if every is False or rg.num_rows == 0:
+                    continue
+                unknown = []
+                for c in todo:
+                    nulls = _null_count(rg, at[c])
+                    if nulls == rg.num_rows:  # none in this group
+                        continue
+                    if nulls is not None and every:
+                        found[c] = True
+                    else:
+                        unknown.append(c)
+                if unknown:
+                    part = pl.from_arrow(f.read_row_group(g, columns=unknown + [
+                        c for c, _, _ in filters or [] if c not in unknown]))
+                    assert isinstance(part, pl.DataFrame)
+                    for c, _, v in filters or []:
+                        part = part.filter(pl.col(c) == v)
+                    found.update({c: True for c in unknown if part[c].is_not_null().any()})
+        return pl.DataFrame({c: [got] for c, got in found.items()}, schema=dict.fromkeys(found, pl.Boolean))
 
     def verify(self, path: str) -> str | None:
         """Why a forecasts or realized-accuracy file is damaged (a page whose CRC fails, a footer that cannot be read, content

@@ -1138,28 +1138,34 @@ class PostgresStore:
             fault("realized_before_commit")
         return valid.height
 
-    def rewrite_realized(self, dataset: str, as_of: datetime, change: Callable[[pl.DataFrame], pl.DataFrame], *,
-                         content_hash: str) -> bool:
-        """`EmbeddedStore.rewrite_realized`: the rows of (dataset, as_of) read and replaced by `change(rows)` in one
-        transaction, under the advisory locks `write_realized` takes (the key's forecasts', then its realized
-        rows'), while the key holds the publish of `content_hash` (False, nothing written, otherwise)."""
-        s = self.schema
-        as_of = storage_ts(as_of)
-        with self._conn(f"rewrite the realized accuracy of dataset {dataset} as_of {utc_text(as_of)}") as con, \
-                con.transaction():
-            self._lock_key(con, s, "forecasts", dataset, as_of.isoformat())
-            held = con.execute(f"SELECT content_hash FROM {s}.publishes WHERE dataset = %s AND as_of = %s",
-                               [dataset, as_of]).fetchone()
-            if held is None or held[0] != content_hash:
-                return False
-            self._lock_key(con, s, "realized", dataset, as_of.isoformat())
-            rows = self._read_realized(con, dataset, as_of)
-            changed = change(rows) if rows.height else rows
-            if changed.equals(rows):
-                return True
-            con.execute(f"DELETE FROM {s}.realized WHERE dataset = %s AND as_of = %s", [dataset, as_of])
-            self._copy_in(con, "realized", validate_realized(dataset, changed))
-        return True
+    def rewrite_realized(self, dataset: str, scored: dict[datetime, str],
+                         change: Callable[[pl.DataFrame], pl.DataFrame]) -> list[datetime]:
+        """`EmbeddedStore.rewrite_realized`: the rows of each (dataset, as_of) of `scored` read and replaced by
+        `change(rows)` in one transaction of its own, under the advisory locks `write_realized` takes (the key's
+        forecasts', then its realized rows'), while the key holds the publish of its content hash; the as_ofs that
+        did, oldest first. One connection for them all (it was one for each as_of)."""
+        if not scored:
+            return []
+        s, keys = self.schema, sorted(scored)
+        span = utc_text(keys[0]) if len(keys) == 1 else f"{utc_text(keys[0])} to {utc_text(keys[-1])} ({len(keys)})"
+        held: list[datetime] = []
+        with self._conn(f"rewrite the realized accuracy of dataset {dataset} as_of {span}") as con:
+            for key in keys:
+                as_of = storage_ts(key)
+                with con.transaction():
+                    self._lock_key(con, s, "forecasts", dataset, as_of.isoformat())
+                    now = con.execute(f"SELECT content_hash FROM {s}.publishes WHERE dataset = %s AND as_of = %s",
+                                      [dataset, as_of]).fetchone()
+                    if now is None or now[0] != scored[key]:
+                        continue
+                    self._lock_key(con, s, "realized", dataset, as_of.isoformat())
+                    rows = self._read_realized(con, dataset, as_of)
+                    changed = change(rows) if rows.height else rows
+                    if not changed.equals(rows):
+                        con.execute(f"DELETE FROM {s}.realized WHERE dataset = %s AND as_of = %s", [dataset, as_of])
+                        self._copy_in(con, "realized", validate_realized(dataset, changed))
+                held.append(key)
+        return held
 
     def read_realized(self, dataset: str | None = None, as_of: datetime | None = None) -> pl.DataFrame:
         if dataset is not None:
