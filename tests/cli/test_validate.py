@@ -164,6 +164,8 @@ def test_a_file_name_with_spaces_gives_a_dataset_name_the_store_can_key(tmp_path
     ("https://h?token=tok2", "h"), ("https://u:pw@h:8443#top", "h_8443"), ("file:///data/sales.csv", "sales"),
     # ingest54: a file:// URL's path is read percent-decoded, and so named ('my_20sales' was its name)
     ("file:///data/my%20sales.csv", "my_sales"), ("file://localhost/data/my%20sales/*.csv", "my_sales"),
+    # fixC54: an escaped '*' is the file name's, no glob's (named 'data', for its folder)
+    ("file:///data/q%2A.csv", "q"), ("file:///data/q%2A/*.csv", "q"),
     # secrets52: a keyword DSN's password was in the name ('host_db_password_s3cret_dbname_x'), which logs show
     ("host=db password=s3cret dbname=x", "host_db_password_dbname_x"), ("/data/my password=1 x.csv", "my_password_1_x"),
 ])

@@ -523,6 +523,60 @@ def test_a_file_url_of_this_machine_is_read_percent_decoded(tmp_path, name, url)
     assert set(source_states(src)) == {named} and source_states(src)[named] is not None
 
 
+@pytest.mark.parametrize("mark", ["*", "?", "["])
+def test_a_file_url_escaped_glob_character_names_one_file(tmp_path, mark):
+    """Regression (fixC54): an escaped '*', '?' or '[' of a file:// path was decoded first, then read as a glob's:
+    'file:///D/q%2A.csv' read 'q*.csv', 'qA.csv' and 'q%41.csv'. Glob-ness is told from the path as written: the
+    file 'q*.csv' alone is read, named (escaped again) as polars reads it, and its state kept under that name."""
+    from urllib.parse import quote
+
+    from flowcast.data.source_files import source_states
+
+    for i, name in enumerate((f"q{mark}.csv", "qA.csv", "q%41.csv", "q].csv")):
+        (tmp_path / name).write_text(f"date,id,val\n2020-01-01,a,{i + 1}\n")
+    url = f"file://{quote(str(tmp_path))}/q{quote(mark, safe='')}.csv"
+    named = f"file://{tmp_path}/q%{ord(mark):02X}.csv"
+    src = make_source(url)
+    assert resolve_files(src) == [named]
+    assert ingest(src, None).frame.select("y").collect()["y"].to_list() == [1.0]
+    states = source_states(src)
+    assert list(states) == [named] and states[named] == _file_state(tmp_path / f"q{mark}.csv")
+
+
+def test_a_file_url_folders_file_named_with_a_glob_character_is_read_alone(tmp_path):
+    """Regression (fixC54): the files of a file:// folder were named file:// + their path, a '*' of a name unescaped,
+    so polars read 'q*.csv' as a glob: its rows and 'qA.csv''s, then 'qA.csv''s again. Each is named escaped."""
+    for i, name in enumerate(("q*.csv", "qA.csv")):
+        (tmp_path / name).write_text(f"date,id,val\n2020-01-01,{name},{i + 1}\n")
+    src = make_source(f"file://{tmp_path}/")
+    assert resolve_files(src) == [f"file://{tmp_path}/q%2A.csv", f"file://{tmp_path}/qA.csv"]
+    assert sorted(ingest(src, None).frame.select("y").collect()["y"].to_list()) == [1.0, 2.0]
+
+
+def test_a_file_url_glob_in_a_folder_with_a_percent_is_checked_decoded_once(tmp_path):
+    """Regression (fixC54): a file:// glob's path was decoded twice, by `resolve_files` and again by `local_files`:
+    the files of 'file:///D/p%2541/*.csv' (the folder 'p%41') were checked as those of 'D/pA', so a file of it written
+    while it was read went unnoticed. Its files are the folder 'p%41''s, each named as polars reads it ('%' as '%25')."""
+    from urllib.parse import quote
+
+    from flowcast.data.source_files import source_states
+
+    for folder in ("p%41", "pA"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "x.csv").write_text(f"date,id,val\n2020-01-01,{folder},1\n")
+    src = make_source(f"file://{quote(str(tmp_path / 'p%41'))}/*.csv")
+    assert resolve_files(src) == [f"file://{tmp_path}/p%41/*.csv"]
+    states = source_states(src)
+    named = f"file://{tmp_path}/p%2541/x.csv"
+    assert list(states) == [named] and states[named] == _file_state(tmp_path / "p%41" / "x.csv")
+
+
+def _file_state(path: os.PathLike[str]) -> tuple[int, int, int, int]:
+    """A local file's state now, as `source_states` gives it (size, mtime_ns, ctime_ns, inode)."""
+    st = os.stat(path)
+    return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
+
+
 @pytest.mark.parametrize("url", ["file://otherhost/data/a.csv", "file://nas.local/data/*.csv", "file://otherhost/data/"])
 def test_a_file_url_of_another_host_is_refused_naming_it(url):
     """Regression (ingest54): a file:// URL of another host failed inside polars ('failed to create CloudLocation:

@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 from itertools import combinations
 from pathlib import Path
 from typing import Annotated, Any, get_type_hints, overload
-from urllib.parse import unquote
 
 import typer
 from rich.console import Console
@@ -1152,22 +1151,27 @@ def _name_of(data: str) -> str:
     glob; 's3://b/*.csv' -> 'b'), an HTTP URL's a query's; a URL urllib cannot split ('https://[h/x.csv') is named
     all the same. A keyword DSN's password is no part of it ('host=db password=s3cret dbname=x' ->
     'host_db_password_dbname_x': the password was in the name, which logs, the store and Prefect show, secrets52). A
-    file:// URL's path is percent-decoded ('file:///data/my%20sales.csv' -> 'my_sales', as '/data/my sales.csv')."""
+    file:// URL's path is percent-decoded ('file:///data/my%20sales.csv' -> 'my_sales', as '/data/my sales.csv'), as
+    it is read (`source_files._file_url_path`), an escaped '*' no glob's ('file:///data/q%2A.csv' -> 'q', the file
+    '/data/q*.csv')."""
     from flowcast.data.csv_text import data_file_stem
+    from flowcast.data.source_files import _file_url_path, _is_glob
 
+    pattern = True  # (a '*', '?' or '[' of the name may be a glob's: a file:// URL's escaped one is not)
     if "://" in data:  # a URL: its host's and path's, never its user, password or an HTTP query
         scheme, _, rest = redact(data).partition("://")
         if scheme.lower() in ("http", "https"):
             rest = re.split(r"[?#]", rest, maxsplit=1)[0]
         where, _, within = rest.partition("/")
-        if scheme.lower() == "file":  # its path percent-decoded, as it is read: 'file:///my%20sales.csv' was 'my_20sales'
-            within = unquote(within)
+        if scheme.lower() == "file" and (local := _file_url_path(f"file://{rest}")) is not None:
+            # its path percent-decoded, as it is read: 'file:///my%20sales.csv' was 'my_20sales'
+            pattern, within = _is_glob(within), local.removeprefix("/")
         data = f"{where.rpartition('@')[2]}/{within}".rstrip("/")
     elif (shown := redact(data)) != data:  # a keyword DSN: its words, its password left out (its `***` a glob's)
         data = shown.replace(HIDDEN, "")
     path = Path(data)
     stem = data_file_stem(path.name)
-    if any(c in stem for c in "*?["):
+    if pattern and _is_glob(stem):
         stem = path.parent.name
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", stem).strip("_.-")[:128]
     return stem or "custom"

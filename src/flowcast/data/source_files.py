@@ -43,25 +43,28 @@ def resolve_files(source: SourceConfig) -> list[str]:
                 f"source {source.name!r}: {source.path} names the host {host!r}: a file:// URL is read on this machine "
                 f"alone (file:///path or file://localhost/path): mount that host's folder here and name its path, or read "
                 "it from where it is served (https://, s3://, ...)")
-        folder = _file_url_path(path)
-        if folder is None:
+        written = _file_url_written(path)
+        if written is None:
             return [path]
-        if _is_glob(folder) or not Path(folder).is_dir():
+        # a glob as written: an escaped '*', '?' or '[' ('file:///data/q%2A.csv') is a file name's, read alone (it
+        # was decoded first, then read as a glob: 'q*.csv', 'qA.csv' and 'q%41.csv' all read)
+        folder, pattern = unquote(written), _is_glob(written)
+        if pattern or not Path(folder).is_dir():
             # (named as polars reads it: 'file://localhost/a.csv' failed in polars, 'file:///my%20data/*.csv' matched
             # no file)
-            return [_file_url(folder)]
+            return [_file_url(folder, pattern=pattern)]
         return _folder_files(source, list(local_files([path])))
     # a relative path is read from the working directory (not from the configuration file's folder): say which
     where = "" if Path(path).is_absolute() else f" (relative to the working directory {os.getcwd()})"
     if _is_glob(path):
-        files = _listed(path)
+        files = _listed(path, pattern=True)
         if not files:
             raise DataValidationError(f"source {source.name!r}: no file matches {source.path!r}{where}")
         return files
     if not Path(path).exists():
         raise DataValidationError(f"source {source.name!r}: file not found: {source.path}{where}; nothing was "
                                   "published from it: put the file back (or fix the path) and run again")
-    return _folder_files(source, _listed(path)) if Path(path).is_dir() else [path]
+    return _folder_files(source, _listed(path, pattern=False)) if Path(path).is_dir() else [path]
 
 
 def _folder_files(source: SourceConfig, files: list[str]) -> list[str]:
@@ -75,11 +78,12 @@ def _is_glob(path: str) -> bool:
     return any(ch in path for ch in "*?[")
 
 
-def _listed(path: str) -> list[str]:
-    """The files a local glob matches (sorted), or every file below a local folder (Hive-style partition folders
-    included), skipping hidden files and the markers that Spark/Hadoop leave beside their output (_SUCCESS,
-    _committed_*, _metadata); [path] for a file, [] for none."""
-    if _is_glob(path):
+def _listed(path: str, pattern: bool) -> list[str]:
+    """The files a local glob matches (`pattern`; sorted), or every file below a local folder (Hive-style partition
+    folders included), skipping hidden files and the markers that Spark/Hadoop leave beside their output (_SUCCESS,
+    _committed_*, _metadata); [path] for a file, [] for none. Not a `pattern`, a '*', '?' or '[' of `path` is its
+    name's (a file:// URL's escaped one: `_file_url_written`)."""
+    if pattern:
         return sorted(glob.glob(path))
     root = Path(path)
     if root.is_dir():
@@ -97,34 +101,50 @@ def _file_url_host(file: str) -> str | None:
     return file[len("file://"):].partition("/")[0] if file.lower().startswith("file://") else None
 
 
-def _file_url_path(file: str) -> str | None:
-    """The local path a file:// URL names, its escapes decoded ('file:///data/*.parquet': '/data/*.parquet',
-    'file://localhost/data/a.csv': '/data/a.csv', 'file:///my%20data/a.csv': '/my data/a.csv'); None for another path
-    or URL, a file:// URL of another host too."""
+def _file_url_written(file: str) -> str | None:
+    """The path a file:// URL of this machine names, as written: its escapes kept ('file://localhost/my%20data/a.csv':
+    '/my%20data/a.csv'), so that a glob is told from it (`_is_glob`: 'q%2A.csv' is no glob); None for another path or
+    URL, a file:// URL of another host too."""
     host = _file_url_host(file)
     if host is None or host.lower() not in _LOCAL_HOSTS:
         return None
     rest = file[len("file://") + len(host):]
-    return unquote(rest) if rest.startswith("/") else None
+    return rest if rest.startswith("/") else None
 
 
-def _file_url(path: str) -> str:
-    """The file:// URL of a local absolute path, as polars reads it and `_file_url_path` gives the path back: polars
-    decodes a file URL's escapes ('%20'), so a '%' of a file's name is written '%25'; a glob's it does not decode
-    (nor matches a '%' in it), so a glob is written as it is."""
-    return "file://" + (path if _is_glob(path) else path.replace("%", "%25"))
+def _file_url_path(file: str) -> str | None:
+    """The local path a file:// URL names, its escapes decoded ('file:///data/*.parquet': '/data/*.parquet',
+    'file://localhost/data/a.csv': '/data/a.csv', 'file:///my%20data/a.csv': '/my data/a.csv'); None for another path
+    or URL, a file:// URL of another host too."""
+    written = _file_url_written(file)
+    return None if written is None else unquote(written)
+
+
+# a file name's characters that a file:// URL escapes for polars: it decodes a file URL's escapes ('%20'), and reads
+# an unescaped '*', '?' or '[' as a glob's (an escaped one as the name's: 'q%2A.csv' is the file 'q*.csv' alone)
+_ESCAPED = str.maketrans({c: f"%{ord(c):02X}" for c in "%*?["})
+
+
+def _file_url(path: str, pattern: bool = False) -> str:
+    """The file:// URL of a local absolute path, as polars reads it and `_file_url_path` gives the path back: a
+    file's '%', '*', '?' and '[' escaped (`_ESCAPED`); a glob (`pattern`) written as it is (polars does not decode a
+    glob's escapes, nor matches a '%' in it)."""
+    return "file://" + (path if pattern else path.translate(_ESCAPED))
 
 
 def local_files(files: list[str]) -> dict[str, str]:
     """The local files among a source's `files` (`resolve_files`), each as the source names it -> the path it is
     read at alone: a path itself; a file:// URL (which `resolve_files` passes through, polars expanding its glob),
     each file its glob or folder holds, as a local glob's are listed, named file:// + its path. Other URLs
-    (https://, s3://, a file:// URL of another host) are left out."""
+    (https://, s3://, a file:// URL of another host) are left out. A file:// glob is read as `resolve_files` wrote it,
+    decoded already (decoded again, 'file:///data/p%2541/*.csv' was 'data/pA/*.csv'); a file's or folder's path is
+    decoded, an escaped '*', '?' or '[' of it its name's (`_file_url`)."""
     local: dict[str, str] = {}
     for file in files:
-        path = _file_url_path(file)
-        if path is not None:
-            local |= {_file_url(p): p for p in _listed(path)}
+        written = _file_url_written(file)
+        if written is not None:
+            pattern = _is_glob(written)
+            local |= {_file_url(p): p for p in _listed(written if pattern else unquote(written), pattern)}
         elif not _is_url(file):
             local[file] = file
     return local
