@@ -92,6 +92,7 @@ _FORECAST_TYPES: dict[str, Any] = {"dataset": pl.Utf8, "unique_id": pl.Utf8, "st
                                    "model_version": pl.Utf8, "run_id": pl.Utf8, "y_hat": pl.Float64}
 _TEXT_COLS = ["dataset", "unique_id", "model", "model_version", "run_id"]  # the forecasts' text columns
 log = logging.getLogger(__name__)
+_INDEX_WAIT_S = 2.0  # the most a concurrent index build waits for one lock (`PostgresStore._build_index`)
 _SPOOL_MEMORY = 64 << 20  # bytes of a csv/json read's COPY held in memory (`_copy_spool`); the rest on disk
 _DDL_LOCK = 0x666C6F77  # "flow": the key of the DDL advisory lock
 
@@ -367,6 +368,7 @@ class PostgresStore:
         self.connect_timeout = connect_timeout
         self.wait_s = wait_s  # how long a server that is not up yet (or restarting) is waited for
         self._gave_up: set[str] = set()  # the indexes whose concurrent build this object gave up on (`_build_index`)
+        self._deferred: set[str] = set()  # the indexes whose build this object left for later, said once (ditto)
         # redacted here, the only guard: a publish receipt keeps it (a run's returned result and its receipt artifact)
         self.location = f"{redact(self.url)} (schema {schema})"
 
@@ -497,7 +499,8 @@ class PostgresStore:
         if records:
             self.refuse_unmakeable(con, what, unmakeable(ddl, cat))
         late = late_indexes(ddl, cat)
-        stmts = plan([d for d in ddl if d[0] not in dict(late)], cat, may_only=not records)
+        late_names = {name for name, _ in late}
+        stmts = plan([d for d in ddl if d[0] not in late_names], cat, may_only=not records)
         if stmts:  # IF NOT EXISTS still: another process may have made it since
             with self._migrating(con, lambda: [f"{t}.{c}" for t, c in self._missing_columns(con)], lock_wait):
                 for stmt in stmts:
@@ -509,26 +512,41 @@ class PostgresStore:
         """The index `name` of a table that exists, built by `stmt` CONCURRENTLY (`late_indexes`): publishes go on
         while it builds. Under a session advisory lock of the index's own, tried without waiting: a session that
         finds it held leaves the build to its holder (its index is INVALID until done, and dropping it as the leftover
-        of a killed build would undo that build). Under the lock an INVALID index is such a leftover (a build killed
-        or cut, one that gave up): dropped and built again. A build that waits more than `lock_wait` (store.pg_wait_s)
-        for the sessions it must outlast (a transaction left open) gives up with a warning naming them: the reads go
-        without the index (slower, as right) and this store object does not try again; the next one does."""
+        of a killed build would undo that build). A concurrent build waits for every older snapshot of the whole
+        database: while another session holds one (`_snapshot_holders`: a pg_dump, a REPEATABLE READ dashboard) the
+        build is not tried, without waiting, and left for a later command (said once per store object at INFO); it
+        waited store.pg_wait_s at every command, then left an INVALID index. Under the lock an INVALID index is the
+        leftover of a build killed, cut or given up: dropped and built again. Each single lock wait of the build (for
+        a session it must outlast: a transaction left open that writes the table) is bounded by lock_timeout
+        (`_INDEX_WAIT_S`, at most `lock_wait`, store.pg_wait_s): past it the build gives up with a warning naming
+        those sessions, the reads go without the index (slower, as right) and this store object does not try again;
+        the next one does."""
         import psycopg
 
         s, key = self.schema, (self.schema, "index", name)
         if name in self._gave_up or not con.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))",
                                                     ["|".join(key)]).fetchone()[0]:
             return
-        wait = self.wait_s if lock_wait is None else lock_wait
+        wait = min(_INDEX_WAIT_S, self.wait_s if lock_wait is None else lock_wait)
+        started = None
         try:
+            holders = self._snapshot_holders(con)
+            if holders:
+                if name not in self._deferred:
+                    self._deferred.add(name)
+                    log.info("PostgreSQL store %s: the index %s.%s is left for a later command: another session of "
+                             "this database holds a snapshot, which a concurrent build would wait for (%s). Reads go "
+                             "without it (slower) until then", self.location, s, name, holders)
+                return
             con.execute("SELECT set_config('lock_timeout', %s, false)", [f"{max(1, round(wait * 1000))}ms"])
-            (valid,) = con.execute("SELECT i.indisvalid FROM pg_catalog.pg_index i WHERE i.indexrelid = "
-                                   "pg_catalog.to_regclass(%s)", [f"{s}.{name}"]).fetchone() or (None,)
+            (valid, started) = con.execute(
+                "SELECT i.indisvalid, pg_catalog.clock_timestamp() FROM (SELECT) one LEFT JOIN pg_catalog.pg_index i "
+                "ON i.indexrelid = pg_catalog.to_regclass(%s)", [f"{s}.{name}"]).fetchone()
             if valid:  # another session built it since the catalog was read
                 return
             if valid is not None:
-                log.warning("PostgreSQL store %s: the index %s.%s is INVALID (a concurrent build of it was killed or "
-                            "gave up): dropping it and building it again", self.location, s, name)
+                log.info("PostgreSQL store %s: the index %s.%s is INVALID (a concurrent build of it was killed or gave "
+                         "up): dropping it and building it again", self.location, s, name)
                 con.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {s}.{name}")
             con.execute(stmt.replace("CREATE INDEX ", "CREATE INDEX CONCURRENTLY ", 1))
         except psycopg.Error as exc:
@@ -537,15 +555,21 @@ class PostgresStore:
                                      f"flowcast built the index {s}.{name} ({' '.join(str(exc).split())}); it is "
                                      "built again at the next connection") from exc
             self._gave_up.add(name)
-            log.warning("PostgreSQL store %s: could not build the index %s.%s without blocking writes (%s); the "
-                        "sessions in a transaction, which the build waits for: %s. Reads go without it (slower) until "
-                        "a later command builds it; end those transactions, or wait longer with store.pg_wait_s "
-                        "(FLOWCAST_STORE__PG_WAIT_S)", self.location, s, name, " ".join(str(exc).split()),
-                        self._holders(con, transactions=True))
+            log.warning("PostgreSQL store %s: could not build the index %s.%s without blocking writes (%s; "
+                        "lock_timeout %g s); the sessions whose transactions, older than the build, it waits for: %s. "
+                        "Reads go without it (slower) until a later command builds it; end those transactions",
+                        self.location, s, name, " ".join(str(exc).split()), wait,
+                        self._holders(con, transactions=True, before=started))
         finally:
             if not con.broken:
                 con.execute("RESET lock_timeout")
             self._unlock_key(con, *key)
+
+    def _snapshot_holders(self, con: Any) -> str:
+        """The other sessions of this database holding a snapshot (backend_xmin), in words (`_holders`), or "": a
+        concurrent index build waits for each of them to end (autovacuum's excepted, as the server does)."""
+        held = self._holders(con, transactions=True, snapshots_only=True)
+        return "" if held == "none now" else held
 
     def _has_table(self, con: Any, table: str) -> bool:
         """Whether `table` exists (a read of a missing one answers empty). One this role may not read (a table a write
@@ -606,17 +630,26 @@ class PostgresStore:
                                  "changed") from exc
 
     def _holders(self, con: Any, tables: tuple[str, ...] = ("realized", "forecasts", "publishes"), *,
-                 transactions: bool = False) -> str:
-        """The other sessions holding a lock on `tables` of this store or its DDL lock (`transactions`: every other
-        session of this database in a transaction, which a concurrent index build waits for), in words (pid,
-        application, state and since when, query), for an error a person acts on."""
-        which = ("a.datname = pg_catalog.current_database() AND a.xact_start IS NOT NULL" if transactions else
-                 "a.pid IN (SELECT l.pid FROM pg_locks l WHERE l.granted AND (l.relation = ANY(SELECT to_regclass(t) "
-                 "FROM unnest(%s::text[]) t) OR (l.locktype = 'advisory' AND l.objid = %s)))")
+                 transactions: bool = False, snapshots_only: bool = False, before: datetime | None = None) -> str:
+        """The other sessions holding a lock on `tables` of this store or its DDL lock, in words (pid, application,
+        state and since when, query), for an error a person acts on. `transactions`: instead the other sessions of
+        this database (autovacuum's excepted) whose transaction a concurrent index build waits for: one holding a
+        snapshot (backend_xmin) or, unless `snapshots_only`, a transaction id (a write); with `before` (the server's
+        time the build started), only transactions begun before it."""
+        if transactions:
+            which = ("a.datname = pg_catalog.current_database() AND a.backend_type NOT LIKE 'autovacuum%%' AND "
+                     + ("a.backend_xmin IS NOT NULL" if snapshots_only else
+                        "(a.backend_xmin IS NOT NULL OR a.backend_xid IS NOT NULL)")
+                     + ("" if before is None else " AND a.xact_start < %s"))
+            params: list[Any] = [] if before is None else [before]
+        else:
+            which = ("a.pid IN (SELECT l.pid FROM pg_locks l WHERE l.granted AND (l.relation = ANY(SELECT to_regclass(t) "
+                     "FROM unnest(%s::text[]) t) OR (l.locktype = 'advisory' AND l.objid = %s)))")
+            params = [[f"{self.schema}.{t}" for t in tables], _DDL_LOCK]
         rows = con.execute(
             "SELECT a.pid, a.application_name, a.state, to_char(a.xact_start, 'YYYY-MM-DD HH24:MI:SS'), "
             f"left(a.query, 80) FROM pg_stat_activity a WHERE a.pid <> pg_backend_pid() AND {which} ORDER BY a.pid",
-            [] if transactions else [[f"{self.schema}.{t}" for t in tables], _DDL_LOCK]).fetchall()
+            params).fetchall()
         return "; ".join(f"pid {pid} ({app or 'no application name'}, {state}, transaction since {since}: "
                          f"{' '.join(str(query).split())!r})" for pid, app, state, since, query in rows) or "none now"
 
