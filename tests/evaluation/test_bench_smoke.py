@@ -63,3 +63,22 @@ def test_weekly_retail_data_hold_back_the_target_after_as_of_and_score_a_forecas
     off = exact.with_columns(y_hat=pl.col("y_hat") + 10, y_hat_lo80=pl.col("y_hat") + 5)
     scored = weekly_retail.score(off, frame, as_of)
     assert scored["mase"] > 0 and scored["cov80"] == 0.0 and scored["cov95"] == 1.0
+
+
+def test_weekly_retail_gaps_leave_out_history_weeks_only_and_pooling_weights_by_points():
+    """bench/weekly_retail.py: `gaps` leaves out a share of the history's weeks, never a held-back one, and the
+    pooled line weights each run's coverage by its points and averages the candidates' backtest coverage."""
+    from datetime import timedelta
+
+    import polars as pl
+    import weekly_retail
+
+    whole = weekly_retail.make_frame(n_series=4, weeks=100, horizon=5, seed=2)
+    gappy = weekly_retail.make_frame(n_series=4, weeks=100, horizon=5, seed=2, gaps=0.2)
+    assert 4 * 105 - gappy.height > 40 and gappy.join(whole, on=["unique_id", "ds"], how="anti").height == 0
+    assert gappy.filter(pl.col("ds") > weekly_retail.FIRST + timedelta(weeks=99)).height == 4 * 5
+    runs = [{"test": {"cov80": 1.0, "cov95": 1.0, "points": 30.0}, "board": {"theta": {"coverage80": 0.5, "coverage95": 0.9}}},
+            {"test": {"cov80": 0.5, "cov95": 0.9, "points": 10.0}, "board": {"theta": {"coverage80": 0.7, "coverage95": None}}}]
+    assert weekly_retail.pooled(runs) == {"bench": "weekly_retail", "pooled": 2, "points": 40.0,
+                                          "test": {"cov80": 0.875, "cov95": 0.975},
+                                          "board": {"theta": {"coverage80": 0.6, "coverage95": None}}}
