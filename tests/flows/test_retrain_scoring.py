@@ -322,7 +322,7 @@ def test_a_kept_production_model_publishes_this_runs_short_calibration_for_its_s
                        as_of=datetime(2021, 4, 10), run_dir=tmp_path, scope=Scope("t"), production=version,
                        log=logging.getLogger("test-build"))
     width = (pl.col("y_hat_hi80") - pl.col("y_hat_lo80")).alias("w80")
-    # (before the build: the recipe it loads shares the registered version's calibrations, and gives them the part)
+    # (the registered widths: the build changes no calibration of the version, see the test below)
     registered = forecast_detailed(load_recipe(version), td, scored.hb).frame.select("unique_id", "step", width)
     recipe = builder.build(PRODUCTION)
     assert recipe.intervals["seasonal_naive"]["short"] == short
@@ -331,3 +331,30 @@ def test_a_kept_production_model_publishes_this_runs_short_calibration_for_its_s
     mine = built.filter(pl.col("unique_id") == "short")["w80"]
     theirs = registered.filter(pl.col("unique_id") == "short")["w80"]
     assert mine.len() == scored.hb and not mine.equals(theirs), (mine, theirs)
+
+
+def test_building_the_production_model_leaves_the_registered_versions_recipe_as_it_was(prefect_api, tmp_path):
+    """fixA54: `load_recipe` copied the registered recipe's top level alone, so `build(PRODUCTION)` gave the short
+    part to the calibrations of the version as held in memory: a forecast of it after the build, or a second build,
+    read this run's short widths as registered. The build works on its own copy; the version is unchanged."""
+    import copy
+
+    from flowcast.evaluation.candidates import PRODUCTION
+    from flowcast.flows.pipeline import _Builder
+    from flowcast.models.recipes import load_recipe
+    from flowcast.reporting import Scope
+
+    scored, td, version, _, settings = _production_retrain(tmp_path, intervals=True)
+    assert scored.decision.publish == PRODUCTION, scored.decision.reasons
+    before = copy.deepcopy(version.recipe)
+    assert "short" not in before["intervals"]["seasonal_naive"]
+    builder = _Builder(settings=settings, scored=scored, td=td, horizon=scored.hb, bounds=(None, None),
+                       as_of=datetime(2021, 4, 10), run_dir=tmp_path, scope=Scope("t"), production=version,
+                       log=logging.getLogger("test-build"))
+    first = builder.build(PRODUCTION)
+    assert "short" in first.intervals["seasonal_naive"]
+    assert version.recipe == before and load_recipe(version).intervals == before["intervals"]
+    second = builder.build(PRODUCTION)
+    assert second.intervals == first.intervals and version.recipe == before
+    second.intervals["seasonal_naive"]["q"].clear()  # (two builds share nothing either)
+    assert first.intervals["seasonal_naive"]["q"]
