@@ -209,13 +209,13 @@ def test_a_network_champion_keeps_its_backtest_calibration_saying_so_and_every_f
     recalibrated."""
     import copy
 
-    from tests.evaluation.test_calibration_origins import DAY
+    from tests.evaluation.test_calibration_origins import DAY, _td
 
     from flowcast.config import ModelConfig
     from flowcast.evaluation.backtest import backtest
     from flowcast.evaluation.candidates import evaluate_candidates, plan_candidates
     from flowcast.evaluation.conformal import calibration_notes
-    from flowcast.flows.retrain_scoring import _calibrate_published, _statistical_fit
+    from flowcast.flows.retrain_scoring import _calibrate_published, _origin_room, _statistical_fit
     from flowcast.models.predict import predict
     from flowcast.models.train import train_model
 
@@ -236,13 +236,15 @@ def test_a_network_champion_keeps_its_backtest_calibration_saying_so_and_every_f
     comps[member.key] = backtest(td, fit, name=member.key, n_windows=2, step=day, horizon=day)
     cands, fallback, fallback_cal = evaluate_candidates(plan.specs, comps, td, statistical=stats, metric="mae",
                                                         resolution=10, horizon=day, n_windows=2, step=day)
+    fresh = copy.deepcopy((cands, fallback_cal))
     gru = next(c for c in cands if c.name == "gru")
     widths = copy.deepcopy(gru.calibration["q"])
     assert len(fallback) == 3 and not any(c.get("windows") for c in fallback_cal.values())
     _calibrate_published(settings, td, cands, "gru", fallback, fallback_cal, comps, statistical=stats, horizon=day,
                          hb=day, step=day, bounds=(None, None), log=log)
     # the network's widths are the backtest's, and its notes say why not the origins'
-    assert gru.calibration["q"] == widths and gru.calibration["origins_kept"] == {"wanted": 28, "windows": 1}
+    assert gru.calibration["q"] == widths and gru.calibration["origins_kept"] == {"wanted": 28, "windows": 1,
+                                                                                       "origins": 28}
     said = [n for n in calibration_notes(gru.calibration, "gru") if "origins" in n]
     assert said == [("gru's 80%/95% intervals are calibrated on its errors in the backtest's oldest window, not at the "
                      "28 origins of evaluation.calibration_windows: its networks are not refit per origin, the older "
@@ -251,6 +253,31 @@ def test_a_network_champion_keeps_its_backtest_calibration_saying_so_and_every_f
     # every model of the chain, not the first alone, is calibrated on the origins (the second on windows of its own)
     assert {s: fallback_cal[s].get("windows") for s in stats} == {s: 28 for s in stats}, fallback
     assert sum("Calibrating the intervals of" in r for r in records) == 2, records
+
+    # fixA54: data with room for fewer origins: the note says how many (it said the 28 asked for) ...
+    def on_last(periods: int):
+        records.clear()
+        cs, cal = copy.deepcopy(fresh)
+        tail = _td(td.frame.sort("unique_id", "ds").group_by("unique_id", maintain_order=True).tail(periods))
+        _calibrate_published(settings, tail, cs, "gru", fallback, cal, comps, statistical=stats, horizon=day, hb=day,
+                             step=day, bounds=(None, None), log=log)
+        return next(c for c in cs if c.name == "gru").calibration, tail
+
+    cal, tail = on_last(20 * day)
+    room = _origin_room(settings, tail, history=settings.model.lookback, hb=day)
+    assert 2 < room < 28 and cal["origins_kept"] == {"wanted": 28, "windows": 1, "origins": room}
+    said = [n for n in calibration_notes(cal, "gru") if "origins" in n]
+    assert len(said) == 1 and f"not at the {room} origins the data leave room for (evaluation.calibration_windows " \
+        "28): its networks" in said[0], said
+    # ... and with room for none older than the backtest's 2 windows, no note of origins it could not use; the log
+    # says once (not once per group of models) why the intervals stay the backtest's, in words of the real counts
+    cal, _ = on_last(5 * day // 2)
+    assert "origins_kept" not in cal and not [n for n in calibration_notes(cal, "gru") if "origins" in n]
+    kept = [r for r in records if "calibrated on the backtest's" in r]
+    assert kept == [("The intervals are calibrated on the backtest's 2 windows, not on "
+                     "evaluation.calibration_windows 28: 80% of the series leave room for 1 window of 48 periods after "
+                     "the 48 periods seasonal_naive needs and 0 windows of 48 periods after the 336 periods "
+                     "snaive_week and naive need")], records
 
 
 def _production_retrain(tmp_path, intervals: bool):
@@ -322,7 +349,7 @@ def test_a_kept_production_model_publishes_this_runs_short_calibration_for_its_s
                        as_of=datetime(2021, 4, 10), run_dir=tmp_path, scope=Scope("t"), production=version,
                        log=logging.getLogger("test-build"))
     width = (pl.col("y_hat_hi80") - pl.col("y_hat_lo80")).alias("w80")
-    # (before the build: the recipe it loads shares the registered version's calibrations, and gives them the part)
+    # (the registered widths: the build changes no calibration of the version, see the test below)
     registered = forecast_detailed(load_recipe(version), td, scored.hb).frame.select("unique_id", "step", width)
     recipe = builder.build(PRODUCTION)
     assert recipe.intervals["seasonal_naive"]["short"] == short
@@ -331,3 +358,30 @@ def test_a_kept_production_model_publishes_this_runs_short_calibration_for_its_s
     mine = built.filter(pl.col("unique_id") == "short")["w80"]
     theirs = registered.filter(pl.col("unique_id") == "short")["w80"]
     assert mine.len() == scored.hb and not mine.equals(theirs), (mine, theirs)
+
+
+def test_building_the_production_model_leaves_the_registered_versions_recipe_as_it_was(prefect_api, tmp_path):
+    """fixA54: `load_recipe` copied the registered recipe's top level alone, so `build(PRODUCTION)` gave the short
+    part to the calibrations of the version as held in memory: a forecast of it after the build, or a second build,
+    read this run's short widths as registered. The build works on its own copy; the version is unchanged."""
+    import copy
+
+    from flowcast.evaluation.candidates import PRODUCTION
+    from flowcast.flows.pipeline import _Builder
+    from flowcast.models.recipes import load_recipe
+    from flowcast.reporting import Scope
+
+    scored, td, version, _, settings = _production_retrain(tmp_path, intervals=True)
+    assert scored.decision.publish == PRODUCTION, scored.decision.reasons
+    before = copy.deepcopy(version.recipe)
+    assert "short" not in before["intervals"]["seasonal_naive"]
+    builder = _Builder(settings=settings, scored=scored, td=td, horizon=scored.hb, bounds=(None, None),
+                       as_of=datetime(2021, 4, 10), run_dir=tmp_path, scope=Scope("t"), production=version,
+                       log=logging.getLogger("test-build"))
+    first = builder.build(PRODUCTION)
+    assert "short" in first.intervals["seasonal_naive"]
+    assert version.recipe == before and load_recipe(version).intervals == before["intervals"]
+    second = builder.build(PRODUCTION)
+    assert second.intervals == first.intervals and version.recipe == before
+    second.intervals["seasonal_naive"]["q"].clear()  # (two builds share nothing either)
+    assert first.intervals["seasonal_naive"]["q"]

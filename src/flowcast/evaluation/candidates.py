@@ -412,20 +412,27 @@ def network_keys(spec: CandidateSpec) -> list[str]:
 
 
 def networks_kept_calibration(result: CandidateResult, components: dict[str, BacktestResult], *,
-                              wanted: int) -> bool:
+                              wanted: int, origins: int | None = None) -> bool:
     """Record on the calibration of `result`, a candidate with networks, that it stays the backtest's (`windows`: how
     many of its windows, the oldest alone for networks `trained_once`) and is not made at the `wanted` calibration
     origins (`evaluation.calibration_windows`): a network is trained once, before the backtest's windows (each
     window's own data with `refit`), so the older origins lie in the data it was trained on, where its errors are
     smaller than on new data, and the origins after its training are the backtest's own windows. Predicting it there
     would calibrate on nothing more; refitting it per origin is a training per origin. `conformal.calibration_notes`
-    says so. False (nothing recorded) for a candidate without networks or without a calibration."""
+    says so. `origins`: how many of them the data leave room for (`calibration_windows`; None: `wanted`), recorded
+    as those it did not use. False (nothing recorded) for a candidate without networks or without a calibration, and
+    where the data leave room for no origin older than the backtest's windows (fixA54: it said 'not at the 28 origins'
+    of data with room for none)."""
     cal = result.calibration
     if not result.spec.networks or not cal or not wanted:
         return False
     backtested = max((int(components[k].summary.get("n_windows") or 1) for k in network_keys(result.spec)
                       if k in components), default=1)
-    cal["origins_kept"] = {"wanted": int(wanted), "windows": 1 if trained_once(result.spec, components) else backtested}
+    room = int(wanted) if origins is None else int(origins)
+    if room <= backtested:
+        return False
+    cal["origins_kept"] = {"wanted": int(wanted), "windows": 1 if trained_once(result.spec, components) else backtested,
+                           "origins": room}
     return True
 
 

@@ -670,8 +670,11 @@ def calibration_notes(calibration: dict[str, Any] | None, name: str, horizon: in
     if (kept := cal.get("origins_kept")) and (shown := [lv for lv in levels if lv not in missing]):
         w = int(kept.get("windows") or 1)
         where = "the backtest's oldest window" if w == 1 else f"the backtest's {w} windows"
+        room = int(kept.get("origins") or kept["wanted"])  # (the origins the data left room for; before: wanted)
+        at = (f"the {room} origins of evaluation.calibration_windows" if room == int(kept["wanted"]) else
+              f"the {room} origins the data leave room for (evaluation.calibration_windows {kept['wanted']})")
         notes.append(f"{name}'s {'/'.join(f'{lv}%' for lv in shown)} intervals are calibrated on its errors in {where}, "
-                     f"not at the {kept['wanted']} origins of evaluation.calibration_windows: its networks are not "
+                     f"not at {at}: its networks are not "
                      "refit per origin, the older origins lie in the data they were trained on, and those after it are "
                      "the backtest's own windows.")
     if horizon is not None and (beyond := beyond_note(cal, name, horizon)) is not None:

@@ -30,6 +30,7 @@ from flowcast.config import ModelConfig, Settings
 from flowcast.errors import TrainingError
 from flowcast.flows import tasks
 from flowcast.flows.naming import task_label
+from flowcast.wording import listed, noun, plural
 
 if TYPE_CHECKING:
     from flowcast.data.lengths import BacktestSpans
@@ -345,15 +346,23 @@ def _calibrate_published(settings: Settings, td_bt: TrainingData, cands: list[Ca
     wanted = settings.evaluation.calibration_windows
     if chosen is None or not wanted or (chosen.name == PRODUCTION and production_calibrated):
         return
-    networks_kept_calibration(chosen, comps, wanted=wanted)
+    if chosen.spec.networks:  # the older origins the data leave room for, that its networks cannot use
+        from flowcast.models.recipes import min_points
+
+        meta = td_bt.meta
+        history = max([settings.model.lookback] + [min_points(k, meta.season_length, meta.freq)
+                                                   for k in chosen.spec.keys if k in statistical])
+        networks_kept_calibration(chosen, comps, wanted=wanted,
+                                  origins=_origin_room(settings, td_bt, history=history, hb=hb))
     chain = [s for s in fallback if s != chosen.name]
     done: list[str] = []
+    no_room: list[tuple[list[str], int, int, int]] = []
     for group, free_only in (([chosen.name, *chain[:1]], False), (chain[1:], True)):
         targets = [by_name[n] for n in dict.fromkeys(group) if n in by_name and n not in done and all(
             k in statistical and k in comps and (k in FIT_FREE or not free_only) for k in by_name[n].spec.keys)]
         models = list(dict.fromkeys(k for t in targets for k in t.spec.keys))
-        found = _calibration_origins(settings, td_bt, models, comps, horizon=horizon, hb=hb, step=step, log=log) \
-            if models else None
+        found = _calibration_origins(settings, td_bt, models, comps, horizon=horizon, hb=hb, step=step, log=log,
+                                     no_room=no_room) if models else None
         if found is None:
             continue
         origins, td_o = found
@@ -364,33 +373,61 @@ def _calibrate_published(settings: Settings, td_bt: TrainingData, cands: list[Ca
     for name in done:
         if name in fallback_cal:
             fallback_cal[name] = by_name[name].calibration
+    if no_room:  # once for the run, not once per group of models
+        log.info(_no_room_line(settings, no_room, hb=hb))
+
+
+def _origin_room(settings: Settings, td_bt: TrainingData, *, history: int, hb: int) -> int:
+    """How many calibration windows of `hb` periods (`candidates.calibration_windows`) the series of `td_bt` leave
+    room for after the `history` periods a model needs (0: none, or none asked for)."""
+    from flowcast.evaluation.candidates import calibration_windows
+
+    return calibration_windows(td_bt.lengths()["length"].to_list(), horizon=hb,
+                               wanted=settings.evaluation.calibration_windows, history=history,
+                               share=settings.preprocess.length_share)
+
+
+def _no_room_line(settings: Settings, no_room: list[tuple[list[str], int, int, int]], *, hb: int) -> str:
+    """The log's sentence for the groups of models (`no_room`: each group's models, the periods they need, the
+    calibration windows the data leave room for after them and the backtest's windows) whose calibration windows
+    would be no more than the backtest's own: their intervals stay the backtest's."""
+    share = settings.preprocess.length_share
+    backtested = sorted({b for *_, b in no_room})
+    windows = " / ".join(str(b) for b in backtested)
+    rooms = [f"{plural(n, 'window')} of {plural(hb, 'period')} after the {history} periods {listed(models)} "
+             f"{noun(len(models), 'needs', 'need')}" for models, history, n, _ in no_room]
+    return (f"The intervals are calibrated on the backtest's {windows} {noun(backtested[-1], 'window')}, not on "
+            f"evaluation.calibration_windows {settings.evaluation.calibration_windows}: {share:.0%} of the series "
+            f"leave room for {listed(rooms)}")
 
 
 def _calibration_origins(settings: Settings, td_bt: TrainingData, models: list[str], comps: dict[str, BacktestResult],
-                         *, horizon: int, hb: int, step: int, log: Log
+                         *, horizon: int, hb: int, step: int, log: Log,
+                         no_room: list[tuple[list[str], int, int, int]] | None = None
                          ) -> tuple[dict[str, BacktestResult], TrainingData] | None:
     """The statistical `models`' forecasts on the calibration windows (`candidates.calibration_windows`: a window
     every `hb` periods) of the series long enough for them (at most `ORIGIN_BUDGET` series-windows a model beyond the
     backtest's windows, which serve as the newest where they are `hb` apart), and those series' data; None (the log
-    says why) where they would be no more than the backtest's own."""
+    says why, or `no_room` takes the models, the periods they need, the windows there is room for and the backtest's
+    windows, for the caller to say once) where they would be no more than the backtest's own."""
     import numpy as np
 
     from flowcast.evaluation.backtest import BacktestResult, window_forecasts
-    from flowcast.evaluation.candidates import calibration_windows
     from flowcast.models.recipes import min_points
 
-    ev, meta, share = settings.evaluation, td_bt.meta, settings.preprocess.length_share
+    ev, meta = settings.evaluation, td_bt.meta
     if not models or not ev.calibration_windows:
         return None
     history = max(min_points(s, meta.season_length, meta.freq) for s in models)
     lengths = td_bt.lengths()
-    n = calibration_windows(lengths["length"].to_list(), horizon=hb, wanted=ev.calibration_windows, history=history,
-                            share=share)
+    n = _origin_room(settings, td_bt, history=history, hb=hb)
     backtested = int(comps[models[0]].summary.get("n_windows") or ev.n_windows)
     if n <= backtested:
-        log.info(f"The intervals are calibrated on the backtest's {backtested} windows, not on "
-                 f"evaluation.calibration_windows {ev.calibration_windows}: {share:.0%} of the series leave room for "
-                 f"{n} windows of {hb} periods after the {history} periods {', '.join(models)} need")
+        said = (models, history, n, backtested)
+        if no_room is None:
+            log.info(_no_room_line(settings, [said], hb=hb))
+        else:
+            no_room.append(said)
         return None
     reuse = backtested if step == hb and all(comps[s].summary.get("horizon") == hb for s in models) else 0
     ids = lengths.filter(pl.col("length") >= history + n * hb)["unique_id"].sort()

@@ -31,6 +31,7 @@ A registered network from an older flowcast (no recipe) and a bare training run 
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from collections.abc import Iterable
@@ -225,6 +226,10 @@ class Recipe:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], *, name: str | None = None, base: Path | None = None) -> Recipe:
+        """The recipe `d` describes, holding a deep copy of it: a registered version's recipe, held in memory by its
+        ModelVersion, is never changed through the Recipe (`build(PRODUCTION)` gives the calibrations it loads this
+        run's short part; a top-level copy gave it to the version's own, fixA54)."""
+        d = copy.deepcopy(d)
         comps = list(d.get("components") or [])
         if not comps:
             raise TrainingError(f"recipe of {name or d.get('name')!r} has no components")
