@@ -8,6 +8,9 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict
 
 from flowcast.redaction import (
+    DSN_VALUE,
+    KEY_VALUE,
+    ending_before,
     passwords,
     redact,
     redact_location,
@@ -523,3 +526,17 @@ def test_pairs_within_an_unquoted_value_are_read_in_time_in_proportion_to_the_te
     except subprocess.TimeoutExpired:
         pytest.fail(f"{_SQUARE_UNITS} repeated to 65,536 characters took over 120 s")
     assert done.returncode == 0, done.stderr
+
+
+def test_ending_before_refuses_a_pattern_that_holds_no_unquoted_tail():
+    """fixE54: `ending_before` rewrote a value's unquoted tail (`_UNQUOTED_TAILS`) with a replace that, the value
+    edited and the tails not with it, found nothing and said nothing: the search grew with the square of the text's
+    length again. Each of `DSN_VALUE` and `KEY_VALUE` is rewritten; a value holding no tail is refused, named."""
+    stop = "(?:X)"
+    for value in (DSN_VALUE, KEY_VALUE):
+        assert f"(?!{stop})" in ending_before(value, stop), value
+    edited = KEY_VALUE.replace(r"\\\S", r"\\[^\s]")  # the same value, written otherwise
+    assert edited != KEY_VALUE and re.fullmatch(edited, "a\\ b") is None and re.fullmatch(edited, "a\\,b")
+    with pytest.raises(ValueError, match="holds none of the unquoted values' tails") as refused:
+        ending_before(edited, stop)
+    assert repr(edited) in str(refused.value)
