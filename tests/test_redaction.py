@@ -6,6 +6,7 @@ import re
 
 import pytest
 from psycopg.conninfo import conninfo_to_dict
+from timed_child import run_in_processor_time
 
 from flowcast.redaction import (
     DSN_VALUE,
@@ -498,6 +499,11 @@ def test_a_percent_encoded_name_that_decodes_to_no_secrets_is_stored_as_written_
 
 
 _SQUARE_UNITS = (",host=", "(host=", ",host=\\", ",password=", ",host=x", "\\,port=a")
+# the imports and patterns of its child process, not timed (`run_in_processor_time`)
+_TIMED_SETUP = ("import re\n"
+                "from flowcast.redaction import redact_location, redact_parameter\n"
+                "from flowcast.source_secrets import VISIBLE_LOCATION_SECRET, VISIBLE_SECRET\n"
+                "visible, located = re.compile(VISIBLE_SECRET), re.compile(VISIBLE_LOCATION_SECRET)")
 
 
 def test_pairs_within_an_unquoted_value_are_read_in_time_in_proportion_to_the_texts_length():
@@ -506,26 +512,15 @@ def test_pairs_within_an_unquoted_value_are_read_in_time_in_proportion_to_the_te
     65,536). Each unit of `_SQUARE_UNITS` repeated to 65,536 characters, then a secret's pair hidden or shown, read
     by both and refused where it is shown, in 10 s of the processor (120 s of the clock, a busy machine's): each
     reading takes a tenth of a second or so now, and `,host=` alone took minutes."""
-    import os
-    import subprocess
-    import sys
-
-    script = ("import re, time\n"
-              "from flowcast.redaction import redact_location, redact_parameter\n"
-              "from flowcast.source_secrets import VISIBLE_LOCATION_SECRET, VISIBLE_SECRET\n"
-              "visible, located = re.compile(VISIBLE_SECRET), re.compile(VISIBLE_LOCATION_SECRET)\n"
-              "began = time.process_time()\n"
-              f"for unit in {_SQUARE_UNITS!r}:\n"
-              "    for text in ((unit * 65536)[:65536] + ' password=***', (unit * 65536)[:65536] + ' password=s3'):\n"
-              "        assert bool(visible.search(text)) == (redact_parameter(text) != text), (unit, text[-20:])\n"
-              "        assert bool(located.search(text)) == (redact_location(text) != text), (unit, text[-20:])\n"
-              "assert time.process_time() - began < 10, time.process_time() - began\n")
-    try:
-        done = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True, text=True,
-                              timeout=120, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"{_SQUARE_UNITS} repeated to 65,536 characters took over 120 s")
-    assert done.returncode == 0, done.stderr
+    body = (f"for unit in {_SQUARE_UNITS!r}:\n"
+            "    for text in ((unit * 65536)[:65536] + ' password=***', (unit * 65536)[:65536] + ' password=s3'):\n"
+            "        assert bool(visible.search(text)) == (redact_parameter(text) != text), (unit, text[-20:])\n"
+            "        assert bool(located.search(text)) == (redact_location(text) != text), (unit, text[-20:])\n"
+            # fixE54: agreeing alone passed were both to show ` password=s3`
+            "        if text.endswith('s3'):\n"
+            "            assert visible.search(text) and located.search(text), (unit, text[-20:])\n"
+            "            assert 's3' not in redact_parameter(text) and 's3' not in redact_location(text), unit\n")
+    run_in_processor_time(f"{_SQUARE_UNITS} repeated to 65,536 characters", _TIMED_SETUP, body, seconds=10)
 
 
 def test_ending_before_refuses_a_pattern_that_holds_no_unquoted_tail():
