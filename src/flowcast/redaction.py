@@ -182,7 +182,12 @@ _UNQUOTED_TAILS = (r"(?:[^\s\\]|\\.)*", r"(?:[^\s\\]|\\\S)*")
 def ending_before(value: str, stop: str) -> str:
     """`value` (a pattern of a DSN's value: `DSN_VALUE`, `KEY_VALUE`) whose unquoted value ends before `stop` (a
     pattern read at each of its characters after the first; a quoted value as it was). Patterns of Python's `re` and
-    ECMA-262 alike."""
+    ECMA-262 alike. Raises ValueError where `value` holds none of `_UNQUOTED_TAILS` (its unquoted value edited and they
+    not with it): a value left as it was is read to its end from each pair, a search that grows with the square of the
+    text's length (fixE54: a replace that found nothing said nothing). Each caller runs at import."""
+    if not any(tail in value for tail in _UNQUOTED_TAILS):
+        raise ValueError(f"ending_before: the pattern {value!r} holds none of the unquoted values' tails "
+                         f"{_UNQUOTED_TAILS!r} (`_UNQUOTED_TAILS`): edit them with `_DSN_UNQUOTED` and `KEY_VALUE`")
     for tail in _UNQUOTED_TAILS:
         value = value.replace(tail, f"(?:(?!{stop}){tail[:-1]})*")
     return value
