@@ -302,9 +302,9 @@ def test_redact_text_of_a_long_line_takes_time_in_proportion_to_its_length(line)
     length); they take milliseconds now (the bound leaves room for a busy machine)."""
     import time
 
-    began = time.perf_counter()
+    began = time.process_time()  # (processor time: a loaded machine stretches the clock, not the work)
     redact_text(line)
-    assert time.perf_counter() - began < 1.5
+    assert time.process_time() - began < 1.5
 
 
 @pytest.mark.parametrize("dsn", KEYWORD_DSNS)
@@ -357,9 +357,9 @@ def test_redact_log_text_of_a_long_line_takes_time_in_proportion_to_its_length(l
     milliseconds (the bound leaves room for a busy machine)."""
     import time
 
-    began = time.perf_counter()
+    began = time.process_time()  # (processor time: a loaded machine stretches the clock, not the work)
     redact_log_text(line)
-    assert time.perf_counter() - began < 1.5
+    assert time.process_time() - began < 1.5
 
 
 @pytest.mark.parametrize("line", [
@@ -376,9 +376,9 @@ def test_a_parameter_with_pairs_of_escaped_spaces_takes_time_in_proportion_to_it
     each pair, `host=\\ host=\\ ...` grew with the square of its length: seconds for 60,000 characters)."""
     import time
 
-    began = time.perf_counter()
+    began = time.process_time()  # (processor time: a loaded machine stretches the clock, not the work)
     redact_parameter(text + " password=s3cret")
-    assert time.perf_counter() - began < 1.5
+    assert time.process_time() - began < 1.5
 
 
 def test_a_log_line_hides_a_url_and_a_dsn_together():
