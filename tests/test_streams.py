@@ -71,3 +71,24 @@ def test_a_run_whose_console_closes_still_publishes(tmp_path):
     assert proc.wait(timeout=600) == 141
     published = tmp_path / "home" / "warehouse" / "forecasts" / "dataset=sales"
     assert [p.name for p in published.iterdir()] == ["as_of=2023-03-01T00:00:00"]
+
+
+def test_a_stream_made_not_to_silence_raises_its_readers_errors_and_guard_still_guards_it(monkeypatch):
+    """fixB54: the API watch put a silencing stream on a stderr flowcast had not guarded (library and test use), and a
+    closed or broken stderr went silent there. `silence=False` only keeps where the last line ended; `guard()`
+    guards it still."""
+    quiet = GuardedStream(_Gone(), silence=False)
+    with pytest.raises(BrokenPipeError):
+        quiet.write("lost\n")
+    assert not quiet.silenced and quiet.at_line_start
+    closed = io.StringIO()
+    closed.close()
+    with pytest.raises(ValueError, match="closed file"):
+        GuardedStream(closed, silence=False).write("x")
+    from flowcast.streams import guard
+
+    monkeypatch.setattr(sys, "stdout", GuardedStream(io.StringIO()))
+    monkeypatch.setattr(sys, "stderr", GuardedStream(_Gone(), silence=False))
+    guard()
+    assert isinstance(sys.stderr, GuardedStream) and sys.stderr.silences and sys.stderr.wrapped.silences is False
+    assert sys.stderr.write("x") == 1 and sys.stderr.silenced

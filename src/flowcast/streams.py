@@ -12,7 +12,9 @@ whose reader left does (`cli.common.cli_errors`).
 A guarded stream also keeps whether the last text written through it ended its line (`at_line_start`), so that a
 line flowcast says there starts a line of its own: Prefect's log worker, failing to send a batch to an API gone,
 writes '--- Error logging to API ---' and then its error with no newline ('All connection attempts failed'), and
-the API watch's line was glued to it (faults53; `ops.api_watch` guards sys.stderr while it runs where it is not).
+the API watch's line was glued to it (faults53). `ops.api_watch`, where sys.stderr is not guarded (flowcast as a
+library, tests), puts there one made with `silence=False`, which only keeps `at_line_start`: its errors are raised
+as the wrapped stream's are, and `guard()` still guards it.
 """
 
 from __future__ import annotations
@@ -27,10 +29,12 @@ _GONE = (errno.EPIPE, errno.EIO, errno.EBADF, errno.ECONNRESET)
 
 class GuardedStream:
     """A text stream that turns into a sink once its reader is gone (module doc); everything else is the
-    wrapped stream's."""
+    wrapped stream's. `silence=False`: it never does (the reader gone raises as it did), it only keeps
+    `at_line_start`."""
 
-    def __init__(self, stream: TextIO):
+    def __init__(self, stream: TextIO, silence: bool = True):
         self._given = self._stream = stream
+        self.silences = silence
         self._silenced = False
         self.at_line_start = True  # whether the last text written ended its line (module doc)
 
@@ -44,6 +48,8 @@ class GuardedStream:
         return self._given
 
     def _gone(self, exc: BaseException) -> bool:
+        if not self.silences:
+            return False
         if isinstance(exc, BrokenPipeError) or (isinstance(exc, OSError) and exc.errno in _GONE):
             return True
         return isinstance(exc, ValueError) and "closed file" in str(exc)
@@ -92,5 +98,5 @@ def guard() -> None:
     """Wrap sys.stdout and sys.stderr (once per process; module doc)."""
     for name in ("stdout", "stderr"):
         stream = getattr(sys, name)
-        if stream is not None and not isinstance(stream, GuardedStream):
+        if stream is not None and not (isinstance(stream, GuardedStream) and stream.silences):
             setattr(sys, name, GuardedStream(stream))

@@ -227,3 +227,82 @@ def test_a_command_whose_stderr_is_guarded_keeps_its_stream_and_the_watch_line_s
     assert sys.stderr is guarded
     assert guarded.wrapped.getvalue().splitlines() == [
         "All connection attempts failed", "the Prefect API at ... does not answer", "the Prefect API at ... answers again"]
+
+
+def test_a_stderr_the_watch_wraps_raises_its_errors_as_it_did(monkeypatch):
+    """fixB54: where sys.stderr is not guarded (flowcast as a library, tests), the stream the watch puts there only
+    keeps where the last line ended: a closed stderr still raises inside the watch, and is put back after it."""
+    import io
+    import sys
+
+    closed = io.StringIO()
+    closed.close()
+    monkeypatch.setattr(sys, "stderr", closed)
+    with watching("http://127.0.0.1:9/api", say=lambda _: None):
+        assert sys.stderr is not closed and getattr(sys.stderr, "wrapped", None) is closed
+        with pytest.raises(ValueError, match="closed file"):
+            print("the Prefect API at ... does not answer", file=sys.stderr)
+    assert sys.stderr is closed
+
+
+def _runs_of(x: int) -> list:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["ops54-created-once-the-api-answers"])))
+    return [r for r in runs if r.parameters == {"x": x}]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(("lost", "x"), [(httpx.ReadError, 5401), (httpx.ReadTimeout, 5402)])
+def test_a_run_whose_create_request_reached_the_api_is_not_created_again(prefect_api, monkeypatch, capfd, lost, x):
+    """fixB54: any transport error raised as the flow run was being created was retried, and one whose request had
+    reached the API (its reply lost: a ReadError, a ReadTimeout) created a second Pending run. Only a connection never
+    made is retried; here the error is raised, and the API holds the one run its request created."""
+    from prefect.flow_engine import FlowRunEngine
+
+    from flowcast.cli.common import call_flow
+    from flowcast.ops.reaper import _api_watched
+
+    create = FlowRunEngine.create_flow_run
+    calls: list[int] = []
+
+    def reply_lost(self, client):  # the POST reaches the API and creates the run; its reply is lost
+        calls.append(1)
+        create(self, client)
+        raise lost("the reply to the run's creation was lost")
+
+    monkeypatch.setattr(FlowRunEngine, "create_flow_run", reply_lost)
+    with _api_watched(), pytest.raises(lost):
+        call_flow(_created, x=x)
+    assert len(calls) == 1 and len(_runs_of(x)) == 1, (calls, _runs_of(x))
+    assert "the Prefect API at" not in capfd.readouterr().err
+
+
+@pytest.mark.timeout(60)
+def test_a_connection_never_made_to_an_api_that_answers_at_once_is_retried_with_a_line(prefect_api, monkeypatch,
+                                                                                        capfd):
+    """fixB54: a connection refused as the run was being created, the API answering by the time the watch probes it,
+    was retried with nothing said; one line says it, and the run is created once."""
+    from prefect.flow_engine import FlowRunEngine
+
+    from flowcast.cli.common import call_flow
+    from flowcast.ops.reaper import _api_watched
+
+    create = FlowRunEngine.create_flow_run
+    calls: list[int] = []
+
+    def refused_once(self, client):
+        calls.append(1)
+        if len(calls) == 1:
+            raise httpx.ConnectError("All connection attempts failed")
+        return create(self, client)
+
+    monkeypatch.setattr(FlowRunEngine, "create_flow_run", refused_once)
+    with _api_watched():
+        assert call_flow(_created, x=5403) == {"x": 5403}
+    said = [line for line in capfd.readouterr().err.splitlines() if line.startswith("the Prefect API at")]
+    assert said == [(f"the Prefect API at {PREFECT_API_URL.value()} did not answer as the run was being created and "
+                     "answers now: the run is created again")], said
+    assert len(calls) == 2 and len(_runs_of(5403)) == 1

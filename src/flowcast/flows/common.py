@@ -872,7 +872,8 @@ def same_sentence(dataset: str, at: datetime, held: dict[str, str]) -> str:
 def run_identity(home: str | Path | None = None, as_of: datetime | None = None) -> tuple[str, datetime]:
     """(flow run id, the run's start time as naive UTC) from the Prefect run context. With `home`,
     the run is claimed there (which process runs it, and `as_of`, the run's resolved as_of, which a schedule
-    slot's parameters do not hold), and the runs of this home that a killed process left Running are marked
+    slot's parameters do not hold: given by a run without an as_of parameter only, as adding it rewrites the
+    claim), and the runs of this home that a killed process left Running are marked
     Crashed (`ops.reaper.claim_flow_run`)."""
     from prefect.context import FlowRunContext
 

@@ -302,10 +302,11 @@ def forecast_flow(
     # of `backfill --deployment` without --overwrite (which may start long after the backfill listed the dates to
     # skip) publish nothing where a date is published already
     forced = overwrite is True  # asked for (`backfill --overwrite`): the very forecasts the as_of holds are rewritten
+    scheduled = as_of is None  # a schedule slot: its as_of, which its parameters do not hold, goes to its claim
     if overwrite is None:
-        overwrite = as_of is not None
+        overwrite = not scheduled
     as_of = resolve_as_of(as_of, source_tz(settings))
-    run_id, started = run_identity(settings.home, as_of)
+    run_id, started = run_identity(settings.home, as_of if scheduled else None)
     expire_aged(settings, started)
 
     from flowcast.data.datasets import resolve_source

@@ -618,7 +618,8 @@ def retrain_flow(
     )
     scheduled = as_of is None  # a schedule slot: retrained once (a second run of the slot does nothing)
     as_of = resolve_as_of(as_of, source_tz(settings))
-    run_id, started = run_identity(settings.home, as_of)
+    # (only a slot's as_of, which its parameters do not hold, is added to its claim: one claim rewrite less a run)
+    run_id, started = run_identity(settings.home, as_of if scheduled else None)
     expire_aged(settings, started)
     # the slot done already: retrained by a run of it (a schedule slot), or published (overwrite off)
     done, by = ((found, "retrained_by") if scheduled and (found := retrained_already(settings, as_of)) else

@@ -20,7 +20,7 @@ call_flow`), waits that outage out as the watch waits one out later in the run: 
 retry window; nothing of the run had started (`while_creating_the_run`), and it is created once the API answers.
 
 A line of its own: sys.stderr is a `streams.GuardedStream` while the watch runs (the command's own, or one the watch
-puts there), which tells whether the last text written there ended its line (Prefect's log worker writes its error
+puts there, `silence=False`: a closed or broken stderr raises as it did), which tells whether the last text written there ended its line (Prefect's log worker writes its error
 with no newline: faults53).
 
 The logger is lowered to DEBUG for the watch to see those records; the filter lets through only what its level let
@@ -121,13 +121,17 @@ class ApiWatch(logging.Filter):
 
     def waited_out(self, exc: BaseException) -> bool:
         """A connection to the API failed where Prefect's client does not retry it (a new client's first): probe and
-        say as `lost` does, and wait for the API to answer again up to Prefect's retry window; whether it did (False
-        for an error that is no failed connection, an API still gone, a watch stopped)."""
+        say as `lost` does (a line too where the API answers at once), and wait for the API to answer again up to
+        Prefect's retry window; whether it did (False for an error that is no connection never made, ConnectError or
+        ConnectTimeout: a request sent may have done its work; an API still gone, a watch stopped)."""
         import httpx
 
         from flowcast.ops.reaper import error_chain
 
-        if not any(isinstance(e, httpx.TransportError) for e in error_chain(exc)):  # (an HTTP error status: no outage)
+        # only a connection that was never made: a request that was sent (a ReadTimeout, ReadError, WriteError,
+        # RemoteProtocolError as the run was being created) may have created the run, and a retry would create a
+        # second; an HTTP error status is no outage
+        if not any(isinstance(e, (httpx.ConnectError, httpx.ConnectTimeout)) for e in error_chain(exc)):
             return False
         window_s = retry_window_s()
         self.lost(exc)
@@ -136,7 +140,11 @@ class ApiWatch(logging.Filter):
         if probe is None:
             return False
         probe.join(window_s)
-        return not probe.is_alive() and not self._stop.is_set()
+        back = not probe.is_alive() and not self._stop.is_set()
+        if back and not self._said:  # the probe found it answering at once: nothing was said of the retry yet
+            self.say(f"the Prefect API at {self.named} did not answer as the run was being created and answers now: "
+                     "the run is created again")
+        return back
 
     def close(self) -> None:
         """Stops the probe (the command ends: nothing of the watch outlives it)."""
@@ -224,7 +232,8 @@ def watching(url: str, say: Callable[[str], None] = _stderr, poll_s: float = POL
     logger.setLevel(logging.DEBUG)
     from flowcast.streams import GuardedStream
 
-    stream = None if isinstance(sys.stderr, GuardedStream) else GuardedStream(sys.stderr)
+    # (only to keep where its lines end: a stderr flowcast did not guard raises its errors as it did)
+    stream = None if isinstance(sys.stderr, GuardedStream) else GuardedStream(sys.stderr, silence=False)
     if stream is not None:
         sys.stderr = stream
     try:
