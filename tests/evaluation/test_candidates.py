@@ -623,6 +623,89 @@ def test_short_series_of_a_trend_model_are_calibrated_on_its_own_forecasts_from_
     assert "theta takes naive's: its own forecasts from the cuts of 3 values or more were fewer than 50" in note, note
 
 
+def _trends(n: int = 120, length: int = 5) -> dict[str, list[float]]:
+    """`n` short series of steady trends (20% of the level a step, 1% noise): theta's forecasts beat naive's."""
+    rng = np.random.default_rng(54)
+    return {f"s{i:03d}": list(10.0 * (1 + i % 7) * (1 + 0.2 * np.arange(length))
+                              * (1 + 0.01 * rng.standard_normal(length))) for i in range(n)}
+
+
+@pytest.mark.parametrize("weights", [[0.0, 1.0], [0.5, 0.5]])
+def test_a_combination_with_naive_in_it_is_calibrated_on_its_own_forecasts_from_the_short_cuts(weights):
+    """fixF54: naive's forecasts from the cuts were seeded as an empty frame, so a candidate with naive in its makeup
+    (evaluation.combination = ["naive", "theta"]) raised ColumnNotFoundError "__key", at weight 0 too: a retrain with
+    short series died. naive is refit at the cuts as every model is."""
+    td = build_td(_trends(), horizon=2)
+    comb, theta = ({"q": {"80": [1.0, 1.5], "95": [2.0, 3.0]}} for _ in range(2))
+    note = add_short_calibration([comb, theta], td, 13, 2, makers=[("comb", (["naive", "theta"], weights)),
+                                                                     ("theta", (["theta"], [1.0]))])
+    assert comb["short"]["model"] == "comb" and theta["short"]["model"] == "theta", note
+    q = [float(c["short"]["groups"][-1]["calibration"]["q"]["80"][0]) for c in (comb, theta)]
+    assert (q[0] == q[1]) if weights[0] == 0 else (q[0] != q[1]), q  # weight 0: theta's own forecasts exactly
+
+
+def test_candidates_of_one_makeup_each_take_a_short_part_of_their_own_name():
+    """fixF54: a part shared by makeup was labelled with the first candidate's name, so the production refit of a
+    theta recipe said 'production' and `short_part(..., "theta")` found none for theta: naive's. And a kept
+    production model took the part of the candidate of its recipe's name (another comb's, or naive's where this run
+    had none): its own is the production candidate's (`give_kept_short`)."""
+    from flowcast.evaluation.candidates import give_kept_short
+
+    td = build_td(_trends(), horizon=2)
+    prod, theta, naive = ({"q": {"80": [1.0, 1.5], "95": [2.0, 3.0]}} for _ in range(3))
+    add_short_calibration([prod, theta, naive], td, 13, 2, makers=[
+        ("production", (["theta"], [1.0])), ("theta", (["theta"], [1.0])), ("naive", (["naive"], [1.0]))])
+    assert prod["short"]["model"] == "production" and theta["short"]["model"] == "theta"
+    assert short_part([prod, theta, naive], "theta") is theta["short"]
+    assert prod["short"]["groups"] == theta["short"]["groups"]  # (one refit of theta at the cuts serves both)
+    # a kept theta recipe (named so), this run with no theta candidate: its own is the production candidate's part
+    registered = {"theta": {"q": {"80": [1.0, 1.5]}}, "naive": {"q": {"80": [2.0, 3.0]}}}
+    give_kept_short(registered, "theta", prod, [prod, naive])
+    assert registered["theta"]["short"] is prod["short"] and registered["naive"]["short"] is naive["short"]
+    assert naive["short"]["model"] == "naive"
+    # a production candidate without a part of its own (a network's): naive's
+    registered = {"theta": {"q": {"80": [1.0, 1.5]}}}
+    give_kept_short(registered, "theta", None, [theta, naive])
+    assert registered["theta"]["short"] is naive["short"]
+
+
+def test_the_models_are_refit_on_at_most_a_budget_of_cuts_of_each_history(monkeypatch):
+    """fixF54: each model was refit at every short cut (10,000 series of span 60: damped 361 s, arima over 15
+    minutes); at most `SHORT_CUT_BUDGET` of each history are, sampled evenly by id, and the note says how many."""
+    from flowcast.evaluation import candidates
+    from flowcast.evaluation.candidates import evenly_by_history, evenly_spaced
+
+    assert evenly_spaced(5, 10).tolist() == [0, 1, 2, 3, 4] and evenly_spaced(10, 3).tolist() == [0, 4, 9]
+    cuts = pl.DataFrame({"unique_id": [f"s{i}" for i in range(10)] * 2, "cutoff": [1] * 10 + [2] * 10,
+                         "history": [1] * 10 + [2] * 10, "step": [1] * 20})
+    kept = evenly_by_history(cuts, 3)
+    assert kept.group_by("history").len().sort("history")["len"].to_list() == [3, 3]
+    assert kept.filter(pl.col("history") == 1)["unique_id"].sort().to_list() == ["s0", "s4", "s9"]
+    assert evenly_by_history(cuts, 10).equals(cuts)
+    td = build_td(_trends(), horizon=2)
+    monkeypatch.setattr(candidates, "SHORT_CUT_BUDGET", 60)
+    theta = {"q": {"80": [1.0, 1.5], "95": [2.0, 3.0]}}
+    note = add_short_calibration([theta], td, 13, 2, makers=[("theta", (["theta"], [1.0]))])
+    assert theta["short"]["model"] == "theta", note
+    # 120 series x 4 cuts (histories 1-4): 60 of each history
+    assert "own forecasts from those cuts instead (240 of the 480 cuts, at most 60 of each history, sampled evenly " \
+           "by id)" in note, note
+
+
+def test_the_forecasts_from_the_short_cuts_are_cut_at_the_bounds_as_published_ones_are():
+    """fixF54: a count falling fast was calibrated on theta's forecasts below 0 from its cuts, which publishing cuts
+    at y_min 0 (`within_bounds`): the cuts' forecasts are cut there too."""
+    from flowcast.evaluation.candidates import _cut_forecasts
+    from flowcast.evaluation.conformal import short_cuts
+
+    td = build_td({f"s{i}": [100.0, 60.0, 30.0, 8.0, 1.0] for i in range(3)}, horizon=2)
+    cuts = short_cuts(td.frame.select("unique_id", "ds", "y"), 13, 2)
+    free = _cut_forecasts(td, cuts, ["theta"], [1.0], 2, {})
+    cut = _cut_forecasts(td, cuts, ["theta"], [1.0], 2, {}, (0.0, None))
+    assert free["y_hat"].min() < 0 and cut["y_hat"].min() == 0.0, (free, cut)
+    assert cut.height == free.height
+
+
 def test_statistical_makeup_names_the_models_and_weights_a_candidate_forecasts_with():
     spec = CandidateSpec("comb", "statistical", [("theta", ["theta"]), ("damped", ["damped"])], "learned")
     assert statistical_makeup(CandidateResult(spec=spec, result=None, weights=[0.25, 0.75])) == (  # type: ignore[arg-type]

@@ -213,7 +213,7 @@ class _Builder:
     def build(self, name: str) -> Any:
         """The candidate as a model: a registered version (production) or a recipe whose networks
         are trained on all data, written to an artifact directory."""
-        from flowcast.evaluation.candidates import PRODUCTION, give_short, short_part
+        from flowcast.evaluation.candidates import PRODUCTION, give_kept_short
         from flowcast.models.recipes import Recipe, kind_of, last_resort_recipe, load_recipe
 
         sc, td, h, ev = self.scored, self.td, self.horizon, self.settings.evaluation
@@ -228,10 +228,11 @@ class _Builder:
                 recipe.intervals = {**fallback_cal, **recipe.intervals, recipe.name: by_name[PRODUCTION].calibration}
                 recipe.fallback = recipe.fallback or list(fallback)
             # its short series take this run's short calibration, in the recipe it publishes (later forecasts too):
-            # each model's the part on its own forecasts from the short cuts where this run made one, else naive's
-            made = [c.calibration for c in sc.candidates] + list(fallback_cal.values())
-            for model_name, cal in recipe.intervals.items():
-                give_short([cal], short_part(made, str(model_name)))
+            # the recipe's own, the production candidate's part (its own forecasts from the short cuts, labelled
+            # 'production', not the part of a candidate of the recipe's name: another comb's, or naive's); each
+            # fallback model's the part on its own forecasts where this run made one, else naive's
+            give_kept_short(recipe.intervals, recipe.name, by_name[PRODUCTION].calibration,
+                            [c.calibration for c in sc.candidates] + list(fallback_cal.values()))
             return recipe
         cand = by_name[name]
         comps_out: list[dict[str, Any]] = []
@@ -704,7 +705,7 @@ def retrain_flow(
         short_note = add_short_calibration(
             [c.calibration for c in scored.candidates] + list(scored.fallback_cal.values()), td, bt_spans.need,
             scored.hb, makers=[(c.name, statistical_makeup(c)) for c in scored.candidates]
-            + [(str(k), ([str(k)], [1.0])) for k in scored.fallback_cal])
+            + [(str(k), ([str(k)], [1.0])) for k in scored.fallback_cal], bounds=bounds)
     decision, board, metric = scored.decision, scored.board, scored.metric
     log.info("Decision: " + " ".join(decision.reasons))
     ended_note = _ended_backtest_note(data, scored, td.meta.freq)  # set aside: in no window, said (README)

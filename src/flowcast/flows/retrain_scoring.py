@@ -410,9 +410,8 @@ def _calibration_origins(settings: Settings, td_bt: TrainingData, models: list[s
     backtest's windows, which serve as the newest where they are `hb` apart), and those series' data; None (the log
     says why, or `no_room` takes the models, the periods they need, the windows there is room for and the backtest's
     windows, for the caller to say once) where they would be no more than the backtest's own."""
-    import numpy as np
-
     from flowcast.evaluation.backtest import BacktestResult, window_forecasts
+    from flowcast.evaluation.candidates import evenly_spaced
     from flowcast.models.recipes import min_points
 
     ev, meta = settings.evaluation, td_bt.meta
@@ -434,7 +433,7 @@ def _calibration_origins(settings: Settings, td_bt: TrainingData, models: list[s
     cap = max(1, ORIGIN_BUDGET // (n - reuse))
     long_enough = len(ids)
     if long_enough > cap:
-        ids = ids.gather(np.unique(np.linspace(0, long_enough - 1, cap).round().astype(np.int64)))
+        ids = ids.gather(evenly_spaced(long_enough, cap))
     td_o = td_bt.subset(ids)
     log.info(f"Calibrating the intervals of {', '.join(models)} on {n} windows of {hb} periods "
              f"(evaluation.calibration_windows; the newest {reuse} the backtest's) of {len(ids):,} of "
