@@ -645,6 +645,22 @@ def test_a_torchrun_training_stopped_by_a_signal_is_not_the_models_failure(tmp_p
     assert f"stopped by {sig.name}" in str(exc), str(exc)
 
 
+def test_torchruns_root_cause_names_the_signal_before_the_other_ranks_failures():
+    """Regression (CI 54, test_a_torchrun_training_stopped_by_a_signal_is_not_the_models_failure[rank-9] at a load
+    of 10+): a rank SIGKILLed, the agent SIGTERMed the other, and its summary listed that SIGTERM under 'Failures'
+    before the SIGKILL under 'Root Cause': the training was said 'stopped by SIGTERM'."""
+    from flowcast.models.train import _stopped_by
+
+    log = ("torch.distributed.elastic.multiprocessing.errors.ChildFailedError:\n====\nFailures:\n[1]:\n"
+           "  rank      : 1 (local_rank: 1)\n  exitcode  : -15 (pid: 11)\n"
+           "  traceback : Signal 15 (SIGTERM) received by PID 11\n----\nRoot Cause (first observed failure):\n[0]:\n"
+           "  rank      : 0 (local_rank: 0)\n  exitcode  : -9 (pid: 10)\n"
+           "  traceback : Signal 9 (SIGKILL) received by PID 10\n====\n")
+    assert _stopped_by(1, log) == "SIGKILL"
+    assert _stopped_by(1, log.replace("Signal 9 (SIGKILL)", "Signal 15 (SIGTERM)").replace("-9 (", "-15 (")) == "SIGTERM"
+    assert _stopped_by(1, log.split("Root Cause")[0]) == "SIGTERM"  # (no root cause in the tail: the whole tail)
+
+
 def test_a_training_process_interrupted_while_python_starts_is_stopped_not_failed():
     """Regression (fault injection, `flowcast run` with the gru training process sent SIGINT 0.4 s after
     it started): Python had not reached train_entry's handlers, exited 1 with 'Could not import runpy

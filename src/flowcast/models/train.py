@@ -568,10 +568,15 @@ def _stopped_by(rc: int, log_tail: str = "") -> str | None:
 
     outside = (signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
     found = [-rc if rc < 0 else rc - 128]
-    for pattern in (r"SignalException: Process \d+ got signal: (\d+)", r"Signal (\d+) \(SIG\w+\) received by PID",
-                    r"exitcode\s*:\s*(?:-(\d+)|1(?:30|43)\b)"):
-        for m in re.finditer(pattern, log_tail):
-            found.append(int(m.group(1)) if m.group(1) else int(m.group(0)[-3:]) - 128)
+    # torchrun's summary lists the other ranks' failures before its 'Root Cause (first observed failure)': a rank
+    # SIGKILLed, the agent SIGTERMs the rest, and on a loaded machine they are listed first (CI 54: 'stopped by
+    # SIGTERM' for a rank sent SIGKILL). The root cause is read first, then the whole tail.
+    root = log_tail.rfind("Root Cause")
+    for text in ((log_tail[root:],) if root >= 0 else ()) + (log_tail,):
+        for pattern in (r"SignalException: Process \d+ got signal: (\d+)", r"Signal (\d+) \(SIG\w+\) received by PID",
+                        r"exitcode\s*:\s*(?:-(\d+)|1(?:30|43)\b)"):
+            for m in re.finditer(pattern, text):
+                found.append(int(m.group(1)) if m.group(1) else int(m.group(0)[-3:]) - 128)
     lines = log_tail.strip().splitlines()
     if lines and lines[-1].strip() == "KeyboardInterrupt":  # SIGINT while Python started, before train_entry ran
         found.append(signal.SIGINT)
