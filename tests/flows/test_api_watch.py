@@ -38,12 +38,7 @@ def test_an_api_that_stops_answering_is_said_once_on_stderr_and_so_is_its_return
             finally:
                 back.join()
             watch._probe.join(10)  # (the probe said it answers again: it ends so)
-    err = capfd.readouterr().err
-    said = [line for line in err.splitlines() if line.startswith("the Prefect API at")]
-    assert len(said) == 2, err
-    assert said[0].startswith(f"the Prefect API at {relay.url} does not answer (ConnectError: ") and said[0].endswith(
-        "): the run waits for it (Prefect's client retries for up to about 62s, then the run fails)"), err
-    assert said[1] == f"the Prefect API at {relay.url} answers again: the run goes on", err
+    err = _said_outage_and_back(capfd, relay.url)
     assert RETRY_LINE_SHOWN not in err  # Prefect's DEBUG lines of its retries stay hidden
     assert (logger.level, list(logger.filters)) == (level, filters)
 
@@ -175,12 +170,7 @@ def test_an_api_cut_after_the_start_up_check_and_before_the_run_is_created_is_wa
                 assert call_flow(_created, x=3) == {"x": 3}
             finally:
                 back.join()
-    err = capfd.readouterr().err
-    said = [line for line in err.splitlines() if line.startswith("the Prefect API at")]
-    assert len(said) == 2, err
-    assert said[0].startswith(f"the Prefect API at {relay.url} does not answer (ConnectError: ") and said[0].endswith(
-        "): the run waits for it (Prefect's client retries for up to about 62s, then the run fails)"), err
-    assert said[1] == f"the Prefect API at {relay.url} answers again: the run goes on", err
+    _said_outage_and_back(capfd, relay.url)
 
 
 @pytest.mark.timeout(60)
@@ -306,3 +296,15 @@ def test_a_connection_never_made_to_an_api_that_answers_at_once_is_retried_with_
     assert said == [(f"the Prefect API at {PREFECT_API_URL.value()} did not answer as the run was being created and "
                      "answers now: the run is created again")], said
     assert len(calls) == 2 and len(_runs_of(5403)) == 1
+
+
+def _said_outage_and_back(capfd, url: str) -> str:
+    """stderr so far, asserting it holds exactly the watch's two lines: the outage (a refused connection) and the
+    API back."""
+    err = capfd.readouterr().err
+    said = [line for line in err.splitlines() if line.startswith("the Prefect API at")]
+    assert len(said) == 2, err
+    assert said[0].startswith(f"the Prefect API at {url} does not answer (ConnectError: ") and said[0].endswith(
+        "): the run waits for it (Prefect's client retries for up to about 62s, then the run fails)"), err
+    assert said[1] == f"the Prefect API at {url} answers again: the run goes on", err
+    return err
