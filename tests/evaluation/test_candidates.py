@@ -713,3 +713,6 @@ def test_statistical_makeup_names_the_models_and_weights_a_candidate_forecasts_w
     net = CandidateSpec("hybrid", "hybrid", [("rnn", ["rnn-s0"]), ("theta", ["theta"])], "learned",
                         networks=frozenset({"rnn"}))
     assert statistical_makeup(CandidateResult(spec=net, result=None, weights=[0.5, 0.5])) is None  # type: ignore[arg-type]
+    # glin is fitted on every series at once: refit on the short cuts alone it is another model (rev54b)
+    pooled = CandidateSpec("comb", "statistical", [("glin", ["glin"]), ("theta", ["theta"])], "learned")
+    assert statistical_makeup(CandidateResult(spec=pooled, result=None, weights=[0.5, 0.5])) is None  # type: ignore[arg-type]

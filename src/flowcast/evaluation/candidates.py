@@ -616,12 +616,18 @@ def give_kept_short(intervals: dict[str, dict[str, Any] | None], name: str, prod
         give_short([cal], own if model_name == name else short_part(made, str(model_name)))
 
 
+# fitted on every series at once (`models.stats` glin): refit on the short cuts alone it is another model than the one
+# published, fitted on all series, so a candidate with it takes naive's short calibration (rev54b)
+POOLED_MODELS = ("glin",)
+
+
 def statistical_makeup(candidate: CandidateResult) -> tuple[list[str], list[float]] | None:
     """The statistical models and published weights whose combined forecast `candidate` publishes, None where a
-    network (or a registered recipe) is part of it: what `add_short_calibration` forecasts its short cuts with."""
+    network (or a registered recipe, or a model pooled over every series: `POOLED_MODELS`) is part of it: what
+    `add_short_calibration` forecasts its short cuts with."""
     from flowcast.models.recipes import statistical_models
 
-    known = set(statistical_models())
+    known = set(statistical_models()) - set(POOLED_MODELS)
     if any(label in candidate.spec.networks or keys != [label] or label not in known
            for label, keys in candidate.spec.groups) or len(candidate.weights) != len(candidate.spec.groups):
         return None
