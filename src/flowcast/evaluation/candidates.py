@@ -761,10 +761,10 @@ def add_short_calibration(calibrations: list[dict[str, Any] | None], td: Trainin
     n_cuts, n_refit = (int(c.select("unique_id", "cutoff").n_unique()) for c in (cuts, refit))
     sampled = (f" ({n_refit:,} of the {n_cuts:,} cuts, at most {SHORT_CUT_BUDGET:,} of each history, sampled evenly "
                "by id)" if n_refit < n_cuts else "")
-    whose = (f"; {listed(own)} calibrate{'s' if len(own) == 1 else ''} them on {'its' if len(own) == 1 else 'their'} "
+    whose = (f"; {listed(own)} {noun(len(own), 'calibrates', 'calibrate')} them on {noun(len(own), 'its', 'their')} "
              f"own forecasts from those cuts instead{sampled}" if own else "")
-    few = (f"; {listed(borrowed)} take{'s' if len(borrowed) == 1 else ''} naive's: "
-           f"{'its' if len(borrowed) == 1 else 'their'} own forecasts from the cuts of {SHORT_HISTORY} values or more "
+    few = (f"; {listed(borrowed)} {noun(len(borrowed), 'takes', 'take')} naive's: "
+           f"{noun(len(borrowed), 'its', 'their')} own forecasts from the cuts of {SHORT_HISTORY} values or more "
            f"were fewer than {MIN_GROUP_POINTS} at step 1" if borrowed else "")
     return (f"{n_short:,} series shorter than the backtest's {need} periods take no part in it: their intervals are "
             f"calibrated on their own values instead (the last value as the forecast from each of them, scored on the "
